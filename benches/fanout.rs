@@ -1,0 +1,96 @@
+//! Fan-out of 20,000 small GETs over 8 workers against a local keep-alive server:
+//! FuturesSession vs plain ureq on 8 `std::thread`s sharing one Agent (the same HTTP stack with
+//! no pool in between) vs `reqwest::blocking` on 8 threads.
+//!
+//! Run: `cargo bench --bench fanout`. The ratios to report are FuturesSession / plain ureq
+//! (target <= 1.10) and FuturesSession / reqwest (target < 1).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use support::{Reply, TestServer};
+use ureq_futures::FuturesSession;
+
+const REQUESTS: usize = 20_000;
+const WORKERS: usize = 8;
+
+/// Runs `REQUESTS` calls of `get` spread over `WORKERS` threads taking indices from a counter.
+fn on_threads(get: impl Fn() + Send + Sync + 'static) {
+    let get = Arc::new(get);
+    let next = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let (get, next) = (get.clone(), next.clone());
+            std::thread::spawn(move || {
+                while next.fetch_add(1, Ordering::Relaxed) < REQUESTS {
+                    get();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn fanout(c: &mut Criterion) {
+    let server = TestServer::start(|_| Reply::ok("hello"));
+    let url = server.url();
+    let mut group = c.benchmark_group("fanout_20k_gets_8_workers");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(15));
+    group.throughput(Throughput::Elements(REQUESTS as u64));
+
+    let session = FuturesSession::builder().max_workers(WORKERS).build();
+    group.bench_function("ureq_futures", |b| {
+        b.iter(|| {
+            let handles: Vec<_> = (0..REQUESTS).map(|_| session.get(&url).send()).collect();
+            for h in handles {
+                assert_eq!(h.result().unwrap().bytes().len(), 5);
+            }
+        })
+    });
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_idle_connections_per_host(WORKERS)
+        .build()
+        .into();
+    group.bench_function("ureq_on_threads", |b| {
+        b.iter(|| {
+            let (agent, url) = (agent.clone(), url.clone());
+            on_threads(move || {
+                let body = agent
+                    .get(&url)
+                    .call()
+                    .unwrap()
+                    .body_mut()
+                    .read_to_vec()
+                    .unwrap();
+                assert_eq!(body.len(), 5);
+            })
+        })
+    });
+
+    let client = reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(WORKERS)
+        .build()
+        .unwrap();
+    group.bench_function("reqwest_blocking_on_threads", |b| {
+        b.iter(|| {
+            let (client, url) = (client.clone(), url.clone());
+            on_threads(move || {
+                let body = client.get(&url).send().unwrap().bytes().unwrap();
+                assert_eq!(body.len(), 5);
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fanout);
+criterion_main!(benches);

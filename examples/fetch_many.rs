@@ -1,0 +1,183 @@
+//! Fetch many URLs concurrently and print each as it completes.
+//!
+//! ```text
+//! cargo run --example fetch_many -- https://example.com https://www.rust-lang.org
+//! cat urls.txt | cargo run --example fetch_many -- --workers 16
+//! cargo run --example fetch_many -- --demo        # offline: a local server with slow paths
+//! ```
+//!
+//! Options: `--workers N` (default 8), `--timeout SECONDS` (default 30), `--demo`.
+//! On a terminal, a progress line on stderr counts what is done.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use ureq_futures::{as_completed, FuturesSession};
+
+struct Options {
+    workers: usize,
+    timeout: Duration,
+    urls: Vec<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut opts = Options {
+        workers: 8,
+        timeout: Duration::from_secs(30),
+        urls: Vec::new(),
+    };
+    let mut demo = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--workers" => {
+                let v = args.next().ok_or("--workers needs a number")?;
+                opts.workers = v.parse().map_err(|_| format!("bad --workers {v:?}"))?;
+            }
+            "--timeout" => {
+                let v = args.next().ok_or("--timeout needs seconds")?;
+                let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
+                opts.timeout = Duration::try_from_secs_f64(secs)
+                    .map_err(|_| format!("bad --timeout {v:?}"))?;
+            }
+            "--demo" => demo = true,
+            "-h" | "--help" => return Err(HELP.into()),
+            url => opts.urls.push(url.to_string()),
+        }
+    }
+    if demo {
+        let base = start_demo_server().map_err(|e| format!("demo server: {e}"))?;
+        eprintln!("demo: serving 20 paths from {base}, some of them slow");
+        opts.urls
+            .extend((0..20).map(|i| format!("{base}/item/{i}?delay_ms={}", (i * 37) % 400)));
+    }
+    if opts.urls.is_empty() && !std::io::stdin().is_terminal() {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+            let url = line.trim();
+            if !url.is_empty() && !url.starts_with('#') {
+                opts.urls.push(url.to_string());
+            }
+        }
+    }
+    if opts.urls.is_empty() {
+        return Err(HELP.into());
+    }
+    Ok(opts)
+}
+
+const HELP: &str = "usage: fetch_many [--workers N] [--timeout SECONDS] [--demo] [URL ...]\n\
+                    URLs come from the arguments, or one per line on stdin; --demo needs no network.";
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let session = FuturesSession::builder()
+        .max_workers(opts.workers)
+        .timeout(opts.timeout)
+        .build();
+    let start = Instant::now();
+    let handles: Vec<_> = opts
+        .urls
+        .iter()
+        .map(|url| {
+            session.get(url).send_with(|resp| {
+                // Time to the full body, measured on the worker.
+                Ok((resp.status(), resp.bytes().len()))
+            })
+        })
+        .collect();
+    let progress = std::io::stderr().is_terminal();
+    let total = handles.len();
+    let mut failures = 0;
+    let mut stdout = std::io::stdout().lock();
+    for (done, (i, result)) in as_completed(handles).enumerate() {
+        let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+        if progress {
+            eprint!("\r\x1b[2K");
+        }
+        let line = match result {
+            Ok((status, size)) => {
+                format!("{status}  {size:>9} B  {elapsed:>8.1} ms  {}", opts.urls[i])
+            }
+            Err(e) => {
+                failures += 1;
+                format!("ERR  {e}  {elapsed:>8.1} ms  {}", opts.urls[i])
+            }
+        };
+        if writeln!(stdout, "{line}").is_err() {
+            return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
+        }
+        if progress {
+            let width = 30;
+            let filled = (done + 1) * width / total;
+            eprint!(
+                "[{}{}] {}/{}",
+                "#".repeat(filled),
+                " ".repeat(width - filled),
+                done + 1,
+                total
+            );
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    eprintln!(
+        "{} URLs in {:.2} s with {} workers, {} failed",
+        total,
+        start.elapsed().as_secs_f64(),
+        opts.workers,
+        failures
+    );
+    if failures > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A tiny HTTP server on 127.0.0.1 that answers after `?delay_ms=N` milliseconds.
+fn start_demo_server() -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(&stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    return;
+                }
+                // Skip the headers.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let delay = request_line
+                    .split("delay_ms=")
+                    .nth(1)
+                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                std::thread::sleep(Duration::from_millis(delay));
+                let body = format!("answered after {delay} ms\n");
+                let _ = (&stream).write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    Ok(base)
+}

@@ -1,0 +1,548 @@
+//! `RequestBuilder`: a request being described on the caller's thread and sent on a worker.
+
+use std::fmt;
+use std::io::Read;
+use std::time::Duration;
+
+use serde::Serialize;
+use ureq::http::{self, HeaderMap, HeaderName, HeaderValue, Method};
+use ureq::ResponseExt;
+
+use crate::pending::{Completer, Pending};
+use crate::response::Response;
+use crate::session::{FuturesSession, Settings};
+use crate::source::EventSource;
+use crate::sse::{pump, Decode, EventStream, RawEvents, StreamOptions};
+use crate::Error;
+
+/// A request to be sent on the session's pool, made by [`FuturesSession::get`] and its siblings.
+///
+/// The setters run on the caller's thread and never fail: a problem (an invalid header name, a
+/// value that does not serialize to JSON) is reported by the handle that a terminal method
+/// returns, as [`Error::InvalidRequest`] or [`Error::Json`].
+///
+/// Terminal methods: [`send`](RequestBuilder::send), [`send_json`](RequestBuilder::send_json),
+/// [`send_with`](RequestBuilder::send_with) and, for Server-Sent Events,
+/// [`events`](RequestBuilder::events).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::new();
+/// let pending = session
+///     .post("https://example.com/api")
+///     .header("x-request-id", "42")
+///     .query("verbose", "1")
+///     .timeout(Duration::from_secs(5))
+///     .send_json(&serde_json::json!({ "hello": "world" }));
+/// let response = pending.result()?;
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[must_use = "a RequestBuilder sends nothing until send() or another terminal method is called"]
+pub struct RequestBuilder {
+    session: FuturesSession,
+    spec: Spec,
+}
+
+/// Everything the worker needs to send the request.
+pub(crate) struct Spec {
+    pub(crate) method: String,
+    pub(crate) url: String,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) content_type: Option<&'static str>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
+    /// A problem found while building, reported when the job runs.
+    pub(crate) error: Option<Error>,
+}
+
+impl Spec {
+    /// A copy for another attempt. A build error is not copied (the caller reports it first).
+    pub(crate) fn duplicate(&self) -> Spec {
+        Spec {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            content_type: self.content_type,
+            timeout: self.timeout,
+            read_timeout: self.read_timeout,
+            error: None,
+        }
+    }
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Neither header values nor the query are shown: either may carry a credential.
+        let names: Vec<&str> = self.spec.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.spec.method)
+            .field("url", &redact_url(&self.spec.url))
+            .field("headers", &names)
+            .field("body_len", &self.spec.body.as_ref().map(Vec::len))
+            .field("timeout", &self.spec.timeout)
+            .finish()
+    }
+}
+
+/// The URL without its query string, which may carry a key.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?<redacted>"),
+        None => url.to_string(),
+    }
+}
+
+/// Which phase `timeout` bounds: the whole exchange, or only until the headers are in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Budget {
+    Buffered,
+    Stream,
+}
+
+impl RequestBuilder {
+    pub(crate) fn from_parts(session: FuturesSession, spec: Spec) -> Self {
+        RequestBuilder { session, spec }
+    }
+
+    pub(crate) fn new(session: FuturesSession, method: &str, url: String) -> Self {
+        RequestBuilder {
+            session,
+            spec: Spec {
+                method: method.to_string(),
+                url,
+                query: Vec::new(),
+                headers: Vec::new(),
+                body: None,
+                content_type: None,
+                timeout: None,
+                read_timeout: None,
+                error: None,
+            },
+        }
+    }
+
+    /// Adds a header. It replaces a session default header of the same name; calling it twice
+    /// with one name sends both values.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a query parameter, percent-encoded, after any query already in the URL.
+    pub fn query(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.spec
+            .query
+            .push((name.as_ref().to_string(), value.as_ref().to_string()));
+        self
+    }
+
+    /// This request's budget, replacing the session's [`timeout`](crate::SessionBuilder::timeout):
+    /// the whole exchange for a buffered request, the time until the headers are in for an
+    /// event stream.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.spec.timeout = Some(d);
+        self
+    }
+
+    /// This request's longest silence between two reads, replacing the session's
+    /// [`read_timeout`](crate::SessionBuilder::read_timeout). On an event stream it ends a stalled
+    /// stream with [`Error::Timeout`].
+    pub fn read_timeout(mut self, d: Duration) -> Self {
+        self.spec.read_timeout = Some(d);
+        self
+    }
+
+    /// Sets the body to `value` serialized as JSON, with `Content-Type: application/json`.
+    /// The value is serialized now, on the caller's thread.
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => {
+                self.spec.body = Some(bytes);
+                self.spec.content_type = Some("application/json");
+            }
+            Err(e) => self.spec.error = Some(Error::Json(e)),
+        }
+        self
+    }
+
+    /// Sets the body to raw bytes. No content type is added; set one with
+    /// [`header`](RequestBuilder::header) if the server needs it.
+    pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.spec.body = Some(bytes.into());
+        self.spec.content_type = None;
+        self
+    }
+
+    /// Sets the body to the pairs, form-encoded, with
+    /// `Content-Type: application/x-www-form-urlencoded`.
+    pub fn form<I, K, V>(mut self, pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut out = String::new();
+        for (k, v) in pairs {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            encode_into(&mut out, k.as_ref());
+            out.push('=');
+            encode_into(&mut out, v.as_ref());
+        }
+        self.spec.body = Some(out.into_bytes());
+        self.spec.content_type = Some("application/x-www-form-urlencoded");
+        self
+    }
+
+    /// Sends the request on the pool and returns at once. The handle's result is the
+    /// [`Response`] with its body read (up to the session's
+    /// [`max_body_size`](crate::SessionBuilder::max_body_size)); 4xx and 5xx are responses, not
+    /// errors, as in requests.
+    pub fn send(self) -> Pending<Response> {
+        self.send_with(Ok)
+    }
+
+    /// Sets a JSON body (see [`json`](RequestBuilder::json)) and sends.
+    pub fn send_json<T: Serialize + ?Sized>(self, value: &T) -> Pending<Response> {
+        self.json(value).send()
+    }
+
+    /// Sends, then runs `hook` on the worker with the response: requests-futures' background
+    /// callbacks. The handle resolves to what the hook returns, so parsing and other work
+    /// happen off the caller's thread.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ureq_futures::FuturesSession;
+    /// #[derive(serde::Deserialize)]
+    /// struct Repo { stargazers_count: u64 }
+    ///
+    /// let session = FuturesSession::new();
+    /// let stars = session
+    ///     .get("https://api.github.com/repos/algesten/ureq")
+    ///     .send_with(|resp| Ok(resp.error_for_status()?.json::<Repo>()?.stargazers_count));
+    /// println!("{}", stars.result()?);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn send_with<U, F>(self, hook: F) -> Pending<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
+    {
+        self.submit(move |agent, settings, spec, done: Completer<U>| {
+            let result = execute(agent, settings, spec, Budget::Buffered)
+                .and_then(|resp| Response::read(resp, settings.max_body_size))
+                .and_then(hook);
+            done.complete(result);
+        })
+    }
+
+    /// Sends the request as a Server-Sent Events stream, with the default [`StreamOptions`].
+    ///
+    /// The handle resolves as soon as the status line and headers are in; the worker then keeps
+    /// reading and parsing the body while the caller consumes the [`EventStream`]. The request
+    /// carries `Accept: text/event-stream`, `Cache-Control: no-cache` and
+    /// `Accept-Encoding: identity` unless it sets them itself.
+    ///
+    /// The handle's errors: a non-2xx status is [`Error::Status`] (with the start of the body); a
+    /// content type other than `text/event-stream` is [`Error::UnexpectedContentType`] (see
+    /// [`StreamOptions::require_event_stream`]); transport errors and timeouts as for
+    /// [`send`](RequestBuilder::send). The [`timeout`](RequestBuilder::timeout) bounds only the
+    /// wait for the headers: a stream has no total budget, only the session's
+    /// [`read_timeout`](crate::SessionBuilder::read_timeout) between reads.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ureq_futures::FuturesSession;
+    /// let session = FuturesSession::new();
+    /// let stream = session
+    ///     .post("https://example.com/v1/chat/completions")
+    ///     .json(&serde_json::json!({ "stream": true }))
+    ///     .events()
+    ///     .result()?;
+    /// for event in stream {
+    ///     println!("{}", event?.data);
+    /// }
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn events(self) -> Pending<EventStream> {
+        self.events_with(StreamOptions::default())
+    }
+
+    /// [`events`](RequestBuilder::events) with other options: channel capacity, parser limits,
+    /// content-type check.
+    pub fn events_with(self, options: StreamOptions) -> Pending<EventStream> {
+        self.events_decoded(options, RawEvents)
+    }
+
+    /// An event stream whose events are turned into items by `decoder` on the worker, before
+    /// they reach the channel (see [`Decode`]). Otherwise as [`events`](RequestBuilder::events).
+    pub fn events_decoded<D: Decode>(
+        self,
+        options: StreamOptions,
+        decoder: D,
+    ) -> Pending<EventStream<D::Item>> {
+        self.default_header("accept", "text/event-stream")
+            .default_header("cache-control", "no-cache")
+            .default_header("accept-encoding", "identity")
+            .submit(
+                move |agent, settings, spec, done: Completer<EventStream<D::Item>>| {
+                    let resp =
+                        match open_stream(agent, settings, spec, options.require_event_stream) {
+                            Ok(resp) => resp,
+                            Err(e) => return done.complete(Err(e)),
+                        };
+                    let url = resp.get_uri().to_string();
+                    let (parts, body) = resp.into_parts();
+                    let (stream, tx) = EventStream::channel(
+                        options.capacity,
+                        parts.status.as_u16(),
+                        parts.headers,
+                        url,
+                    );
+                    done.complete(Ok(stream));
+                    pump(body.into_reader(), options.parser, decoder, &tx);
+                },
+            )
+    }
+
+    /// A reconnecting event stream, as browsers' `EventSource`: GET only, off unless asked for.
+    /// See [`EventSource`] for the reconnection rules. A request with another method yields
+    /// [`Error::InvalidRequest`].
+    pub fn event_source(self) -> EventSource {
+        EventSource::new(self.session, self.spec)
+    }
+
+    /// Queues `job` with this request's spec and the session's settings.
+    pub(crate) fn submit<T, F>(self, job: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ureq::Agent, &Settings, Spec, Completer<T>) + Send + 'static,
+    {
+        let RequestBuilder { session, spec } = self;
+        let settings = session.settings().clone();
+        session.submit_job(Box::new(move |agent, done| {
+            job(agent, &settings, spec, done)
+        }))
+    }
+
+    /// Adds a header unless the request already has one of that name.
+    pub(crate) fn default_header(mut self, name: &str, value: &str) -> Self {
+        if !self
+            .spec
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
+            self.spec.headers.push((name.into(), value.into()));
+        }
+        self
+    }
+}
+
+/// Sends a stream request and checks its status and content type.
+fn open_stream(
+    agent: &ureq::Agent,
+    settings: &Settings,
+    spec: Spec,
+    require_event_stream: bool,
+) -> Result<http::Response<ureq::Body>, Error> {
+    let mut resp = execute(agent, settings, spec, Budget::Stream)?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let mut start = Vec::new();
+        // The start of the body is enough to explain the error; a failed read leaves it empty.
+        let _ = resp
+            .body_mut()
+            .as_reader()
+            .take(crate::error::STATUS_BODY_EXCERPT as u64)
+            .read_to_end(&mut start);
+        let (parts, _) = resp.into_parts();
+        return Err(Error::status_from(status, parts.headers, &start));
+    }
+    // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
+    if require_event_stream && status != 204 {
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let is_sse = content_type.as_deref().is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
+        });
+        if !is_sse {
+            return Err(Error::UnexpectedContentType(content_type));
+        }
+    }
+    Ok(resp)
+}
+
+/// Sends `spec` with `agent` and returns the response with its body unread.
+pub(crate) fn execute(
+    agent: &ureq::Agent,
+    settings: &Settings,
+    spec: Spec,
+    budget: Budget,
+) -> Result<http::Response<ureq::Body>, Error> {
+    if let Some(e) = spec.error {
+        return Err(e);
+    }
+    let method = Method::from_bytes(spec.method.as_bytes())
+        .map_err(|_| Error::InvalidRequest(format!("invalid method {:?}", spec.method)))?;
+    let mut url = spec.url;
+    for (i, (k, v)) in spec.query.iter().enumerate() {
+        url.push(if i == 0 && !url.contains('?') {
+            '?'
+        } else {
+            '&'
+        });
+        encode_into(&mut url, k);
+        url.push('=');
+        encode_into(&mut url, v);
+    }
+    let mut builder = http::Request::builder().method(method).uri(&url);
+    let headers = builder.headers_mut().expect("a fresh builder has no error");
+    merge_headers(headers, &settings.headers, &spec.headers)?;
+    if let Some(ct) = spec.content_type {
+        if !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+    }
+    let limits = Limits {
+        timeout: spec.timeout.or(settings.timeout),
+        read_timeout: spec.read_timeout.or(settings.read_timeout),
+        budget,
+    };
+    // The URL is not in this message: its query may carry a key.
+    let bad_url = |e: http::Error| Error::InvalidRequest(format!("invalid URL: {e}"));
+    let response = match spec.body {
+        Some(body) => agent.run(limits.apply(agent, builder.body(body).map_err(bad_url)?)),
+        None => agent.run(limits.apply(agent, builder.body(()).map_err(bad_url)?)),
+    };
+    response.map_err(Error::from)
+}
+
+/// The per-request configuration: timeouts, and statuses as responses.
+struct Limits {
+    timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    budget: Budget,
+}
+
+impl Limits {
+    fn apply<B: ureq::AsSendBody>(
+        &self,
+        agent: &ureq::Agent,
+        req: http::Request<B>,
+    ) -> http::Request<B> {
+        let config = agent
+            .configure_request(req)
+            .http_status_as_error(false)
+            .timeout_per_read(self.read_timeout);
+        match self.budget {
+            Budget::Buffered => config.timeout_global(self.timeout),
+            // A global budget keeps running while the body is read: never on a stream.
+            Budget::Stream => config.timeout_recv_response(self.timeout),
+        }
+        .build()
+    }
+}
+
+/// Session defaults first, minus the names the request sets itself, then the request's headers.
+fn merge_headers(
+    out: &mut HeaderMap,
+    defaults: &[(String, String)],
+    own: &[(String, String)],
+) -> Result<(), Error> {
+    let parse = |k: &str, v: &str| -> Result<(HeaderName, HeaderValue), Error> {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| Error::InvalidRequest(format!("invalid header name {k:?}")))?;
+        // The value is not quoted: it may be a credential.
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| Error::InvalidRequest(format!("invalid value for header {k:?}")))?;
+        Ok((name, value))
+    };
+    for (k, v) in defaults {
+        if !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(k)) {
+            let (name, value) = parse(k, v)?;
+            out.append(name, value);
+        }
+    }
+    for (k, v) in own {
+        let (name, value) = parse(k, v)?;
+        out.append(name, value);
+    }
+    Ok(())
+}
+
+/// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.
+fn encode_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(s: &str) -> String {
+        let mut out = String::new();
+        encode_into(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_only() {
+        assert_eq!(encoded("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(encoded("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+
+    #[test]
+    fn request_headers_replace_defaults_of_the_same_name() {
+        let mut map = HeaderMap::new();
+        let defaults = vec![
+            ("User-Agent".into(), "a".into()),
+            ("x-one".into(), "1".into()),
+        ];
+        let own = vec![("user-agent".into(), "b".into())];
+        merge_headers(&mut map, &defaults, &own).unwrap();
+        assert_eq!(map.get_all("user-agent").iter().count(), 1);
+        assert_eq!(map["user-agent"], "b");
+        assert_eq!(map["x-one"], "1");
+    }
+
+    #[test]
+    fn invalid_header_values_are_not_quoted_in_errors() {
+        let mut map = HeaderMap::new();
+        let own = vec![("authorization".into(), "Bearer sk-\nsecret".into())];
+        let err = merge_headers(&mut map, &[], &own).unwrap_err().to_string();
+        assert!(err.contains("authorization"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn redacted_urls_hide_the_query() {
+        assert_eq!(redact_url("http://h/p?key=sk"), "http://h/p?<redacted>");
+        assert_eq!(redact_url("http://h/p"), "http://h/p");
+    }
+}

@@ -1,0 +1,505 @@
+//! `FuturesSession`: one `ureq::Agent` and a pool of workers that run requests on it.
+//!
+//! # Shutdown semantics
+//!
+//! The options were: block in `drop` until running jobs finish (Python's
+//! `executor.shutdown(wait=True)`), or return at once. A session is dropped in ordinary code
+//! paths, often while an event stream it started is still being read; blocking there would hang
+//! the program on a long stream. So [`FuturesSession::shutdown`] (and dropping the last clone)
+//! returns at once: queued jobs resolve to [`Error::ShutDown`] without running, running jobs
+//! finish on their workers, and each worker thread exits when it has nothing left to do.
+//! [`FuturesSession::join`] waits for that, for callers that want to know the threads are gone.
+//!
+//! # The queue
+//!
+//! The jobs wait in a crossbeam channel that the `threadpool` workers drain in a loop, rather
+//! than in the thread pool's own queue, so that `shutdown` can take every queued job back out
+//! and resolve it at once.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use threadpool::ThreadPool;
+
+use crate::pending::{mark_worker, Completer, Job, Pending, Slot, Task};
+use crate::request::RequestBuilder;
+use crate::Error;
+
+/// Workers of a session made with [`FuturesSession::new`], as in requests-futures.
+pub const DEFAULT_MAX_WORKERS: usize = 8;
+/// Largest buffered response body: 10 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
+/// Default connect timeout: 30 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
+
+type QueueItem = Arc<dyn Task>;
+
+/// Settings that jobs need on the worker. Shared with the jobs without keeping the session alive.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) max_body_size: u64,
+}
+
+struct Inner {
+    agent: ureq::Agent,
+    settings: Arc<Settings>,
+    /// `None` once shut down.
+    queue: Mutex<Option<Sender<QueueItem>>>,
+    /// Kept to take queued jobs back out at shutdown.
+    backlog: Receiver<QueueItem>,
+    /// Dropped at shutdown, so that the pool's threads exit once their loops return.
+    pool: Mutex<Option<ThreadPool>>,
+    /// Worker loops still running, to let `join` wait for them.
+    alive: Arc<Alive>,
+    pool_id: usize,
+    max_workers: usize,
+}
+
+/// Runs blocking [`ureq`] requests on a pool of worker threads and hands back [`Pending`]
+/// handles: the Rust analogue of requests-futures' `FuturesSession`.
+///
+/// All workers share one [`ureq::Agent`], so connections are reused across requests; its idle
+/// pool is sized to the number of workers. A session is cheap to clone (an `Arc`) and can be
+/// shared between threads. When the last clone is dropped the session shuts down (see
+/// [`shutdown`](FuturesSession::shutdown)).
+///
+/// # Examples
+///
+/// ```no_run
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::new();
+/// let a = session.get("https://example.com/a").send();
+/// let b = session.get("https://example.com/b").send();
+/// // both requests are in flight now
+/// println!("{}", a.result()?.status());
+/// println!("{}", b.result()?.status());
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct FuturesSession {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for FuturesSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials: show the names only.
+        let names: Vec<&str> = self
+            .inner
+            .settings
+            .headers
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        f.debug_struct("FuturesSession")
+            .field("max_workers", &self.inner.max_workers)
+            .field("headers", &names)
+            .field("timeout", &self.inner.settings.timeout)
+            .field("read_timeout", &self.inner.settings.read_timeout)
+            .field("max_body_size", &self.inner.settings.max_body_size)
+            .field("shut_down", &self.is_shut_down())
+            .finish()
+    }
+}
+
+impl Default for FuturesSession {
+    fn default() -> Self {
+        FuturesSession::new()
+    }
+}
+
+impl FuturesSession {
+    /// A session with [`DEFAULT_MAX_WORKERS`] (8) workers and the defaults of
+    /// [`SessionBuilder`].
+    pub fn new() -> Self {
+        SessionBuilder::default().build()
+    }
+
+    /// A builder to set the number of workers, default headers, timeouts or the agent.
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder::default()
+    }
+
+    /// A GET request. Nothing is sent until a terminal method such as
+    /// [`send`](RequestBuilder::send) is called.
+    pub fn get(&self, url: impl Into<String>) -> RequestBuilder {
+        self.request("GET", url)
+    }
+
+    /// A HEAD request.
+    pub fn head(&self, url: impl Into<String>) -> RequestBuilder {
+        self.request("HEAD", url)
+    }
+
+    /// A POST request.
+    pub fn post(&self, url: impl Into<String>) -> RequestBuilder {
+        self.request("POST", url)
+    }
+
+    /// A PUT request.
+    pub fn put(&self, url: impl Into<String>) -> RequestBuilder {
+        self.request("PUT", url)
+    }
+
+    /// A PATCH request.
+    pub fn patch(&self, url: impl Into<String>) -> RequestBuilder {
+        self.request("PATCH", url)
+    }
+
+    /// A DELETE request.
+    pub fn delete(&self, url: impl Into<String>) -> RequestBuilder {
+        self.request("DELETE", url)
+    }
+
+    /// A request with any method, such as `"OPTIONS"`. An invalid method is reported as
+    /// [`Error::InvalidRequest`] by the handle.
+    pub fn request(&self, method: &str, url: impl Into<String>) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, url.into())
+    }
+
+    /// Runs any closure on the pool (Python's `executor.submit`). It gets the session's agent.
+    ///
+    /// A panic in the closure becomes [`Error::Panicked`] on the handle; the worker survives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ureq_futures::FuturesSession;
+    /// let session = FuturesSession::new();
+    /// let p = session.submit(|_agent| Ok(42u64));
+    /// assert_eq!(p.result().unwrap(), 42);
+    /// ```
+    pub fn submit<T, F>(&self, f: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ureq::Agent) -> Result<T, Error> + Send + 'static,
+    {
+        self.submit_job(Box::new(move |agent, done: Completer<T>| {
+            done.complete(f(agent))
+        }))
+    }
+
+    /// Queues a job that resolves its handle through the completer (possibly before it returns).
+    pub(crate) fn submit_job<T: Send + 'static>(&self, job: Job<T>) -> Pending<T> {
+        let slot = Slot::queued(self.inner.pool_id, job);
+        let pending = Pending::new(Arc::clone(&slot));
+        let refused = {
+            let queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+            match &*queue {
+                Some(tx) => tx.send(slot.clone() as QueueItem).is_err(),
+                None => true,
+            }
+        };
+        if refused {
+            slot.abort(Error::ShutDown);
+        }
+        pending
+    }
+
+    pub(crate) fn settings(&self) -> &Arc<Settings> {
+        &self.inner.settings
+    }
+
+    /// The agent all workers share.
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.inner.agent
+    }
+
+    /// The number of worker threads.
+    pub fn max_workers(&self) -> usize {
+        self.inner.max_workers
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.inner.backlog.len()
+    }
+
+    /// Whether [`shutdown`](FuturesSession::shutdown) has run.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// Shuts the session down and returns at once: jobs still queued resolve to
+    /// [`Error::ShutDown`] without running, running jobs (and event streams) finish, new
+    /// submissions resolve to [`Error::ShutDown`], and each worker thread exits once it is idle.
+    /// Calling it again does nothing. Dropping the last clone of a session does the same.
+    ///
+    /// These are requests-futures 1.1's semantics (`shutdown(cancel_futures=True)`) without the
+    /// wait; call [`join`](FuturesSession::join) to wait for the workers to exit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ureq_futures::{Error, FuturesSession};
+    /// let session = FuturesSession::new();
+    /// session.shutdown();
+    /// assert!(matches!(session.submit(|_| Ok(())).result(), Err(Error::ShutDown)));
+    /// ```
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Shuts the session down and waits until every worker has finished its last job and left
+    /// its loop; the threads exit right after. Only returns after
+    /// [`shutdown`](FuturesSession::shutdown) and after the running jobs have finished; an event
+    /// stream's job finishes when its stream ends or is dropped.
+    ///
+    /// Calling it on one of the session's own workers would wait for itself; it returns at once
+    /// there instead.
+    pub fn join(&self) {
+        if crate::pending::is_worker_of(self.inner.pool_id) {
+            return;
+        }
+        self.shutdown();
+        let mut n = self
+            .inner
+            .alive
+            .count
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self
+                .inner
+                .alive
+                .zero
+                .wait(n)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) {
+        let sender = self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Dropping the sender lets idle workers see the disconnection and leave their loops;
+        // dropping the pool lets its threads exit after that.
+        drop(sender);
+        drop(self.pool.lock().unwrap_or_else(|e| e.into_inner()).take());
+        for task in self.backlog.try_iter() {
+            task.abort(Error::ShutDown);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Counts the running worker loops.
+struct Alive {
+    count: Mutex<usize>,
+    zero: Condvar,
+}
+
+/// Decrements [`Alive`] when a worker loop ends, however it ends.
+struct AliveGuard(Arc<Alive>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        let mut n = self.0.count.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.0.zero.notify_all();
+        }
+    }
+}
+
+fn worker_loop(jobs: Receiver<QueueItem>, agent: ureq::Agent, pool_id: usize, alive: Arc<Alive>) {
+    let _guard = AliveGuard(alive);
+    mark_worker(pool_id, agent.clone());
+    // Ends when the session is shut down and the queue is empty.
+    for task in jobs.iter() {
+        task.run(&agent);
+    }
+}
+
+/// Builds a [`FuturesSession`].
+///
+/// | setting | default | covers |
+/// |---|---|---|
+/// | [`max_workers`](SessionBuilder::max_workers) | 8 | threads, and idle connections kept per host |
+/// | [`timeout`](SessionBuilder::timeout) | none | a buffered request from start to the end of its body; an event stream until its headers are in |
+/// | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | DNS, TCP connect and TLS handshake |
+/// | [`read_timeout`](SessionBuilder::read_timeout) | none | the longest silence between two reads, event streams included |
+/// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::builder()
+///     .max_workers(16)
+///     .timeout(Duration::from_secs(30))
+///     .read_timeout(Duration::from_secs(60))
+///     .header("user-agent", "my-app/1.0")
+///     .build();
+/// assert_eq!(session.max_workers(), 16);
+/// ```
+#[derive(Debug)]
+pub struct SessionBuilder {
+    max_workers: usize,
+    headers: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    max_body_size: u64,
+    agent: Option<ureq::Agent>,
+}
+
+impl Default for SessionBuilder {
+    fn default() -> Self {
+        SessionBuilder {
+            max_workers: DEFAULT_MAX_WORKERS,
+            headers: Vec::new(),
+            timeout: None,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            read_timeout: None,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            agent: None,
+        }
+    }
+}
+
+impl SessionBuilder {
+    /// The number of worker threads, at least 1. It also sizes the agent's idle-connection pool
+    /// (ureq keeps 3 per host by default, which would reconnect on every burst of more).
+    /// Defaults to 8.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = n.max(1);
+        self
+    }
+
+    /// A header sent with every request. A request's own header of the same name replaces it.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The whole-request budget of a buffered request, from connecting to the end of the body;
+    /// for an event stream, the budget until the response headers are in (a stream has no total
+    /// budget, see [`read_timeout`](SessionBuilder::read_timeout)). Defaults to none.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// The budget for DNS, TCP connect and TLS handshake. Defaults to 30 seconds. Ignored when
+    /// an [`agent`](SessionBuilder::agent) is given (configure it there).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = Some(d);
+        self
+    }
+
+    /// The longest wait for any single read from the server, headers and body, event streams
+    /// included: a stream silent for longer ends with [`Error::Timeout`]. Keep-alive comments
+    /// reset it. Defaults to none.
+    pub fn read_timeout(mut self, d: Duration) -> Self {
+        self.read_timeout = Some(d);
+        self
+    }
+
+    /// The largest buffered response body, in bytes; a larger one fails with
+    /// [`Error::BodyTooLarge`]. Event streams have their own limits. Defaults to 10 MiB.
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Uses this agent instead of one built from the settings above. The session still treats
+    /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request), and still
+    /// applies `timeout` and `read_timeout` per request; the agent's own connection settings
+    /// (connect timeout, TLS, proxy, pool size) are kept.
+    pub fn agent(mut self, agent: ureq::Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// Starts the workers and returns the session.
+    pub fn build(self) -> FuturesSession {
+        let agent = self.agent.unwrap_or_else(|| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_idle_connections(self.max_workers.max(10))
+                .max_idle_connections_per_host(self.max_workers)
+                .timeout_connect(self.connect_timeout)
+                .build()
+                .into()
+        });
+        let pool_id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = crossbeam_channel::unbounded::<QueueItem>();
+        let pool = ThreadPool::with_name("ureq-futures".into(), self.max_workers);
+        let alive = Arc::new(Alive {
+            count: Mutex::new(self.max_workers),
+            zero: Condvar::new(),
+        });
+        for _ in 0..self.max_workers {
+            let (jobs, agent, alive) = (rx.clone(), agent.clone(), alive.clone());
+            pool.execute(move || worker_loop(jobs, agent, pool_id, alive));
+        }
+        FuturesSession {
+            inner: Arc::new(Inner {
+                agent,
+                settings: Arc::new(Settings {
+                    headers: self.headers,
+                    timeout: self.timeout,
+                    read_timeout: self.read_timeout,
+                    max_body_size: self.max_body_size,
+                }),
+                queue: Mutex::new(Some(tx)),
+                backlog: rx,
+                pool: Mutex::new(Some(pool)),
+                alive,
+                pool_id,
+                max_workers: self.max_workers,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn _ensure_send_sync() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<FuturesSession>();
+    }
+
+    #[test]
+    fn max_workers_is_at_least_one() {
+        assert_eq!(
+            FuturesSession::builder()
+                .max_workers(0)
+                .build()
+                .max_workers(),
+            1
+        );
+    }
+
+    #[test]
+    fn debug_shows_header_names_not_values() {
+        let s = FuturesSession::builder()
+            .header("authorization", "Bearer sk-secret")
+            .build();
+        let text = format!("{s:?}");
+        assert!(text.contains("authorization"), "{text}");
+        assert!(!text.contains("sk-secret"), "{text}");
+    }
+}

@@ -1,0 +1,267 @@
+//! `EventSource`: a GET event stream that reconnects, as browsers' `EventSource` does.
+//!
+//! # Reconnection rules
+//!
+//! Following the HTML standard's `EventSource`, with the backoff it recommends:
+//!
+//! * A stream that ends, is cut, or fails to connect is reopened after the reconnection time:
+//!   the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by default).
+//!   Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with ±20%
+//!   jitter so that many clients do not reconnect in step. Receiving an event resets the backoff.
+//! * The new request carries `Last-Event-ID` with the last event ID received, if any.
+//! * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
+//!   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
+//!   A wrong content type also ends it.
+//! * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
+//!   is yielded and the source ends.
+//!
+//! It reconnects GET requests only: re-sending a POST could repeat its effect. The wait between
+//! attempts happens inside `next()`, on the caller's thread; the pool's worker is held only while
+//! a stream is open.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::request::{RequestBuilder, Spec};
+use crate::sse::{Event, EventStream, StreamOptions};
+use crate::{Error, FuturesSession};
+
+/// The first reconnection time, before the server sends a `retry:`: 3 seconds.
+pub const DEFAULT_INITIAL_RETRY: Duration = Duration::from_secs(3);
+/// The longest wait between two attempts: 60 seconds.
+pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(60);
+/// Consecutive failed attempts before giving up: 10.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// A reconnecting stream of Server-Sent Events over GET, made by
+/// [`RequestBuilder::event_source`]. An iterator of `Result<Event, Error>` that ends on HTTP 204,
+/// on a non-retryable error (yielded as its last item), or after too many failed attempts.
+///
+/// See the [module docs](self) for the exact rules.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::builder().read_timeout(Duration::from_secs(90)).build();
+/// let source = session
+///     .get("https://example.com/updates")
+///     .event_source()
+///     .initial_retry(Duration::from_secs(1));
+/// for event in source {
+///     println!("{}", event?.data);
+/// }
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+pub struct EventSource {
+    session: FuturesSession,
+    template: Spec,
+    options: StreamOptions,
+    current: Option<EventStream>,
+    /// An error to yield before anything else (a request that could not be built).
+    refused: Option<Error>,
+    done: bool,
+    last_event_id: Option<String>,
+    retry: Duration,
+    initial_retry: Duration,
+    max_retry: Duration,
+    max_attempts: u32,
+    failures: u32,
+    connections: u32,
+    jitter_state: u64,
+}
+
+impl fmt::Debug for EventSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventSource")
+            .field("url", &crate::request::redact_url(&self.template.url))
+            .field("connected", &self.current.is_some())
+            .field("last_event_id", &self.last_event_id)
+            .field("retry", &self.retry)
+            .field("connections", &self.connections)
+            .finish()
+    }
+}
+
+impl EventSource {
+    pub(crate) fn new(session: FuturesSession, mut template: Spec) -> Self {
+        let refused = match template.error.take() {
+            Some(e) => Some(e),
+            None if template.method != "GET" => Some(Error::InvalidRequest(format!(
+                "an event source reconnects GET requests only, not {}",
+                template.method
+            ))),
+            None => None,
+        };
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        EventSource {
+            session,
+            template,
+            options: StreamOptions::default(),
+            current: None,
+            refused,
+            done: false,
+            last_event_id: None,
+            retry: DEFAULT_INITIAL_RETRY,
+            initial_retry: DEFAULT_INITIAL_RETRY,
+            max_retry: DEFAULT_MAX_RETRY,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            failures: 0,
+            connections: 0,
+            jitter_state: seed | 1,
+        }
+    }
+
+    /// The reconnection time until the server sends a `retry:` field.
+    /// Defaults to [`DEFAULT_INITIAL_RETRY`] (3 s).
+    pub fn initial_retry(mut self, d: Duration) -> Self {
+        self.initial_retry = d;
+        self.retry = d;
+        self
+    }
+
+    /// The cap of the exponential backoff. Defaults to [`DEFAULT_MAX_RETRY`] (60 s).
+    pub fn max_retry(mut self, d: Duration) -> Self {
+        self.max_retry = d;
+        self
+    }
+
+    /// Consecutive failed attempts (connects, cuts, retryable statuses) before the source yields
+    /// the last error and ends; at least 1. Defaults to [`DEFAULT_MAX_ATTEMPTS`] (10).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// Options of each stream (channel capacity, parser limits, content-type check).
+    pub fn options(mut self, options: StreamOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The last event ID received, sent as `Last-Event-ID` on reconnection.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+
+    /// How many connections were opened so far (1 plus the reconnections).
+    pub fn connections(&self) -> u32 {
+        self.connections
+    }
+
+    /// The wait before the next attempt: the reconnection time, doubled per consecutive failure,
+    /// capped, with ±20% jitter.
+    fn backoff(&mut self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        let base = self
+            .retry
+            .saturating_mul(1 << doublings)
+            .min(self.max_retry.max(self.retry));
+        // xorshift64: jitter needs no quality, only to differ between clients.
+        let mut x = self.jitter_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter_state = x;
+        let factor = 0.8 + (x % 1000) as f64 / 2500.0; // 0.8 ..= 1.2
+        base.mul_f64(factor)
+    }
+
+    fn connect(&mut self) -> Result<EventStream, Error> {
+        self.connections += 1;
+        let mut spec = self.template.duplicate();
+        if let Some(id) = &self.last_event_id {
+            spec.headers.push(("last-event-id".into(), id.clone()));
+        }
+        RequestBuilder::from_parts(self.session.clone(), spec)
+            .events_with(self.options.clone())
+            .result()
+    }
+}
+
+/// Whether a failure to connect is worth another attempt.
+fn retryable(e: &Error) -> bool {
+    match e {
+        Error::Status(s) => matches!(s.status, 429 | 502 | 503 | 504),
+        Error::Transport(_) | Error::Io(_) | Error::Timeout(_) => true,
+        _ => false,
+    }
+}
+
+impl Iterator for EventSource {
+    type Item = Result<Event, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.refused.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        while !self.done {
+            if let Some(stream) = &mut self.current {
+                match stream.next() {
+                    Some(Ok(event)) => {
+                        self.failures = 0;
+                        if event.id.is_some() {
+                            self.last_event_id.clone_from(&event.id);
+                        }
+                        if let Some(retry) = event.retry {
+                            self.retry = retry;
+                        }
+                        return Some(Ok(event));
+                    }
+                    // A clean end: reconnect after the reconnection time, no backoff.
+                    None => {
+                        self.current = None;
+                        std::thread::sleep(self.backoff_without_failure());
+                    }
+                    Some(Err(e)) => {
+                        self.current = None;
+                        if let Some(fatal) = self.fail(e) {
+                            return Some(Err(fatal));
+                        }
+                    }
+                }
+                continue;
+            }
+            match self.connect() {
+                Ok(stream) if stream.status() == 204 => self.done = true,
+                Ok(stream) => self.current = Some(stream),
+                Err(e) if retryable(&e) => {
+                    if let Some(fatal) = self.fail(e) {
+                        return Some(Err(fatal));
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl EventSource {
+    /// Counts a failure; waits before the next attempt, or returns the error to end with.
+    fn fail(&mut self, e: Error) -> Option<Error> {
+        self.failures += 1;
+        if self.failures >= self.max_attempts {
+            self.done = true;
+            return Some(e);
+        }
+        std::thread::sleep(self.backoff());
+        None
+    }
+
+    fn backoff_without_failure(&mut self) -> Duration {
+        let failures = std::mem::take(&mut self.failures);
+        let wait = self.backoff();
+        self.failures = failures;
+        wait
+    }
+}

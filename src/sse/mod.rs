@@ -1,0 +1,15 @@
+//! Server-Sent Events: a WHATWG-exact parser, a reader over any `Read`, and channel-fed streams.
+//!
+//! The module knows nothing of sessions: [`Parser`] turns bytes into [`Event`]s,
+//! [`EventReader`] drives it over any [`std::io::Read`], and [`EventStream`] is the receiving end
+//! of a channel that a worker feeds (see
+//! [`RequestBuilder::events`](crate::RequestBuilder::events)).
+
+mod parser;
+mod reader;
+mod stream;
+
+pub use parser::{Event, Parser, DEFAULT_MAX_EVENT_SIZE};
+pub use reader::EventReader;
+pub(crate) use stream::pump;
+pub use stream::{Decode, EventStream, RawEvents, StreamOptions, DEFAULT_CHANNEL_CAPACITY};

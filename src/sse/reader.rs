@@ -1,0 +1,253 @@
+//! [`EventReader`]: the parser driven by any [`Read`].
+
+use std::fmt;
+use std::io::{self, Read};
+use std::iter::FusedIterator;
+
+use super::parser::{Event, Parser};
+use crate::Error;
+
+/// How many bytes one `read()` call may bring in; the size of `std::io::BufReader`'s buffer.
+const READ_SIZE: usize = 8 * 1024;
+
+/// An iterator of the events in a byte stream read from any [`Read`]: a file, a socket, an HTTP
+/// body, a `&[u8]`.
+///
+/// Guarantees:
+/// - Each call of `next` reads with plain [`Read::read`] calls of up to 8 KiB (never waiting for
+///   a buffer to fill), and only when the bytes already read hold no further event: it returns
+///   an event as soon as its blank line has been read. The bytes after that event wait in the
+///   reader's buffer until the next call.
+/// - [`ErrorKind::Interrupted`](io::ErrorKind::Interrupted) is retried.
+/// - Any other I/O error is yielded once, as [`Error::from`]`(io::Error)`, and then the iterator
+///   ends. So does an [`Error::EventTooLarge`] from the parser.
+/// - At the end of the input the parser is [finished](Parser::finish): an event without its
+///   blank line is discarded unless the parser was built with
+///   [`dispatch_unterminated(true)`](Parser::dispatch_unterminated).
+/// - Once `next` has returned `None` it always does (the iterator is fused).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::sse::EventReader;
+///
+/// let body = "event: add\ndata: 1\n\n: keep-alive\n\ndata: done\n\n";
+/// let mut seen = Vec::new();
+/// for event in EventReader::new(body.as_bytes()) {
+///     let event = event?;
+///     seen.push(format!("{}={}", event.event, event.data));
+/// }
+/// assert_eq!(seen, ["add=1", "message=done"]);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+pub struct EventReader<R: Read> {
+    reader: R,
+    parser: Parser,
+    buf: Box<[u8]>,
+    /// `buf[pos..len]` has been read but not parsed yet.
+    pos: usize,
+    len: usize,
+    done: bool,
+}
+
+impl<R: Read> EventReader<R> {
+    /// An event reader over `reader` with a default [`Parser`] (a 16 MiB limit, unterminated
+    /// events discarded).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::EventReader;
+    ///
+    /// let mut events = EventReader::new(&b"data: hi\n\n"[..]);
+    /// assert_eq!(events.next().unwrap()?.data, "hi");
+    /// assert!(events.next().is_none());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn new(reader: R) -> Self {
+        EventReader::with_parser(reader, Parser::new())
+    }
+
+    /// An event reader over `reader` that uses `parser`, with its settings and its state (a
+    /// parser that has [finished](Parser::finish) a previous stream keeps its last event ID).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{EventReader, Parser};
+    ///
+    /// let parser = Parser::new().max_event_size(1024).dispatch_unterminated(true);
+    /// let mut events = EventReader::with_parser(&b"data: no blank line"[..], parser);
+    /// assert_eq!(events.next().unwrap()?.data, "no blank line");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn with_parser(reader: R, parser: Parser) -> Self {
+        EventReader {
+            reader,
+            parser,
+            buf: vec![0; READ_SIZE].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            done: false,
+        }
+    }
+
+    /// The parser, for its [`last_event_id`](Parser::last_event_id) and
+    /// [`retry`](Parser::retry) (what a reconnection needs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::EventReader;
+    ///
+    /// let mut events = EventReader::new(&b"id: 9\ndata: x\n\n"[..]);
+    /// events.next();
+    /// assert_eq!(events.parser().last_event_id(), "9");
+    /// ```
+    pub fn parser(&self) -> &Parser {
+        &self.parser
+    }
+
+    /// The underlying reader. Bytes that were read but not parsed yet (those after the last
+    /// event returned) are dropped with the event reader; [`parser`](EventReader::parser) before
+    /// this call tells the last event ID for a reconnection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::EventReader;
+    ///
+    /// let events = EventReader::new(std::io::empty());
+    /// let _reader: std::io::Empty = events.into_inner();
+    /// ```
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+}
+
+impl<R: Read> Iterator for EventReader<R> {
+    type Item = Result<Event, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            if self.pos < self.len {
+                let unparsed = self.buf.get(self.pos..self.len).unwrap_or_default();
+                match self.parser.feed_until_event(unparsed) {
+                    Ok((used, event)) => {
+                        self.pos += used;
+                        if event.is_some() {
+                            return event.map(Ok);
+                        }
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+                continue;
+            }
+            match self.reader.read(&mut self.buf) {
+                Ok(0) => {
+                    self.done = true;
+                    let mut last = None;
+                    // At most one event: the unterminated one, when the parser dispatches those.
+                    return match self.parser.finish(&mut |event| last = Some(event)) {
+                        Ok(()) => last.map(Ok),
+                        Err(e) => Some(Err(e)),
+                    };
+                }
+                Ok(n) => {
+                    self.pos = 0;
+                    // A reader that claims more than the buffer holds is broken; don't panic.
+                    self.len = n.min(self.buf.len());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(Error::from(e)));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl<R: Read> FusedIterator for EventReader<R> {}
+
+impl<R: Read + fmt::Debug> fmt::Debug for EventReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventReader")
+            .field("reader", &self.reader)
+            .field("parser", &self.parser)
+            .field("unparsed_bytes", &(self.len - self.pos))
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out the given pieces, one per read, then EOF.
+    struct Pieces(Vec<Vec<u8>>);
+
+    impl Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let piece = &mut self.0[0];
+            let n = piece.len().min(buf.len());
+            buf[..n].copy_from_slice(&piece[..n]);
+            piece.drain(..n);
+            if piece.is_empty() {
+                self.0.remove(0);
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reads_longer_than_the_buffer_are_split() {
+        let data = "x".repeat(3 * READ_SIZE + 5);
+        let body = format!("data: {data}\n\n");
+        let mut events = EventReader::new(Pieces(vec![body.into_bytes()]));
+        assert_eq!(events.next().unwrap().unwrap().data, data);
+        assert!(events.next().is_none());
+    }
+
+    #[test]
+    fn unparsed_bytes_wait_for_the_next_call() {
+        let mut events = EventReader::new(Pieces(vec![b"data: 1\n\ndata: 2\n\n".to_vec()]));
+        assert_eq!(events.next().unwrap().unwrap().data, "1");
+        assert_eq!(events.len - events.pos, 9);
+        assert_eq!(events.next().unwrap().unwrap().data, "2");
+        assert!(events.next().is_none());
+        assert!(events.next().is_none());
+    }
+
+    #[test]
+    fn a_lying_reader_does_not_panic() {
+        struct Liar;
+        impl Read for Liar {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Ok(usize::MAX)
+            }
+        }
+        let mut events = EventReader::with_parser(Liar, Parser::new().max_event_size(100_000));
+        assert!(matches!(
+            events.next(),
+            Some(Err(Error::EventTooLarge { .. }))
+        ));
+        assert!(events.next().is_none());
+    }
+
+    #[test]
+    fn debug_shows_the_state_not_the_buffer() {
+        let events = EventReader::new(&b""[..]);
+        let text = format!("{events:?}");
+        assert!(text.contains("unparsed_bytes: 0"), "{text}");
+        assert!(text.len() < 400, "{text}");
+    }
+}

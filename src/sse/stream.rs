@@ -1,0 +1,318 @@
+//! `EventStream`: events that a worker reads and parses, delivered over a bounded channel.
+//!
+//! # Who does what
+//!
+//! The worker that made the request keeps the response body, reads it with plain `read()` calls
+//! (each returns as soon as the socket has bytes), feeds them to a [`Parser`] and sends each event
+//! into a bounded channel the moment its blank line has been parsed. The caller iterates the
+//! [`EventStream`] (or `select!`s on its [`receiver`](EventStream::receiver)).
+//!
+//! # Backpressure and drop
+//!
+//! The channel holds at most [`StreamOptions::capacity`] events. When it is full the worker
+//! blocks in `send`, stops reading, and the kernel's socket buffers fill until TCP throttles the
+//! server: a slow consumer costs a bounded amount of memory.
+//!
+//! Dropping the stream disconnects the channel. The worker sees that at its next `send` and
+//! stops: it drops the response body, which closes the connection (a half-read connection is never
+//! returned to the agent's pool) and frees the worker. A worker blocked in `read()` on a silent
+//! server notices only when the next event arrives or the session's
+//! [`read_timeout`](crate::SessionBuilder::read_timeout) runs out, because a blocking socket read
+//! cannot be interrupted from another thread through ureq's API. Set a read timeout on sessions
+//! whose streams can go quiet for long (the LLM clients do).
+
+use std::fmt;
+use std::io::{self, Read};
+
+use crossbeam_channel::{Receiver, Sender};
+use ureq::http::HeaderMap;
+
+use super::{Event, Parser};
+use crate::Error;
+
+/// Events a stream's channel holds before the worker waits for the caller: 64.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
+
+/// How an event stream is read. Pass to
+/// [`RequestBuilder::events_with`](crate::RequestBuilder::events_with).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::sse::{Parser, StreamOptions};
+///
+/// let options = StreamOptions::default()
+///     .capacity(16)
+///     .parser(Parser::new().max_event_size(1 << 20))
+///     .require_event_stream(false);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    pub(crate) capacity: usize,
+    pub(crate) parser: Parser,
+    pub(crate) require_event_stream: bool,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            capacity: DEFAULT_CHANNEL_CAPACITY,
+            parser: Parser::new(),
+            require_event_stream: true,
+        }
+    }
+}
+
+impl StreamOptions {
+    /// Events buffered between the worker and the caller, at least 1.
+    /// Defaults to [`DEFAULT_CHANNEL_CAPACITY`] (64).
+    pub fn capacity(mut self, events: usize) -> Self {
+        self.capacity = events.max(1);
+        self
+    }
+
+    /// The parser to use, for its limits and its end-of-stream behaviour.
+    /// Defaults to [`Parser::new`].
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
+        self
+    }
+
+    /// Whether a response whose content type is not `text/event-stream` is an
+    /// [`Error::UnexpectedContentType`]. Defaults to `true`.
+    pub fn require_event_stream(mut self, yes: bool) -> Self {
+        self.require_event_stream = yes;
+        self
+    }
+}
+
+/// A stream of Server-Sent Events fed by a pool worker: an iterator of `Result<Event, Error>`.
+///
+/// It ends (`None`) when the server closes the stream cleanly. A connection cut mid-stream, a
+/// stall past the read timeout or an over-long event is an `Err` item, after which the stream
+/// ends. The response's status and headers stay readable.
+///
+/// A stream holds one worker of its session for as long as it is open: a session of 8 workers
+/// reads at most 8 streams at once (more wait in the queue). Drop the stream to free its worker;
+/// see the [module docs](self) for when exactly that happens.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::new();
+/// let stream = session.get("https://example.com/events").events().result()?;
+/// for event in stream {
+///     let event = event?;
+///     println!("{}: {}", event.event, event.data);
+/// }
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+pub struct EventStream<T = Event> {
+    rx: Receiver<Result<T, Error>>,
+    status: u16,
+    headers: HeaderMap,
+    url: String,
+}
+
+impl<T> fmt::Debug for EventStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventStream")
+            .field("status", &self.status)
+            .field("url", &crate::request::redact_url(&self.url))
+            .field("buffered", &self.rx.len())
+            .finish()
+    }
+}
+
+impl<T> EventStream<T> {
+    /// A stream and the sender its worker feeds.
+    pub(crate) fn channel(
+        capacity: usize,
+        status: u16,
+        headers: HeaderMap,
+        url: String,
+    ) -> (EventStream<T>, Sender<Result<T, Error>>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        (
+            EventStream {
+                rx,
+                status,
+                headers,
+                url,
+            },
+            tx,
+        )
+    }
+
+    /// The channel the events arrive on, to `select!` over several streams. An `Err` is the
+    /// last item; a disconnected channel is the end of the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use crossbeam_channel::select;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let a = session.get("https://example.com/a").events().result()?;
+    /// let b = session.get("https://example.com/b").events().result()?;
+    /// select! {
+    ///     recv(a.receiver()) -> msg => println!("a: {msg:?}"),
+    ///     recv(b.receiver()) -> msg => println!("b: {msg:?}"),
+    /// }
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn receiver(&self) -> &Receiver<Result<T, Error>> {
+        &self.rx
+    }
+
+    /// The channel, taking it out of the stream.
+    pub fn into_receiver(self) -> Receiver<Result<T, Error>> {
+        self.rx
+    }
+
+    /// The response's status code (always 2xx: other statuses are errors before a stream exists).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The first value of header `name`, if present and valid text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The URL that answered, after redirects.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl<T> Iterator for EventStream<T> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Turns events into the items of a stream, on the worker that reads it.
+///
+/// [`RequestBuilder::events_decoded`](crate::RequestBuilder::events_decoded) runs a decoder on
+/// the worker, so that work such as JSON parsing happens off the caller's thread and the caller
+/// receives finished items. The LLM clients are built this way.
+///
+/// Returning `Err` from either method sends that error as the stream's last item and closes the
+/// connection.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::sse::{Decode, Event};
+/// use ureq_futures::Error;
+///
+/// /// Yields the length of each event's data; fails on an event named "error".
+/// struct Lengths;
+///
+/// impl Decode for Lengths {
+///     type Item = usize;
+///     fn decode(&mut self, event: Event) -> Result<Option<usize>, Error> {
+///         if event.event == "error" {
+///             return Err(Error::Protocol(event.data));
+///         }
+///         Ok(Some(event.data.len()))
+///     }
+/// }
+/// ```
+pub trait Decode: Send + 'static {
+    /// What the stream yields.
+    type Item: Send + 'static;
+
+    /// Decodes one event: `Ok(Some(item))` to yield it, `Ok(None)` to skip it.
+    fn decode(&mut self, event: Event) -> Result<Option<Self::Item>, Error>;
+
+    /// Called once when the body ends cleanly: a last item, or an error if the stream was cut
+    /// short of its terminator. Defaults to `Ok(None)`.
+    fn finish(&mut self) -> Result<Option<Self::Item>, Error> {
+        Ok(None)
+    }
+}
+
+/// The decoder of [`RequestBuilder::events`](crate::RequestBuilder::events): every event as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawEvents;
+
+impl Decode for RawEvents {
+    type Item = Event;
+
+    fn decode(&mut self, event: Event) -> Result<Option<Event>, Error> {
+        Ok(Some(event))
+    }
+}
+
+/// Read buffer of a pumping worker. `read()` returns what the socket has, so this bounds a
+/// single read, not the latency.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// Reads `body` to its end through `parser` and `decoder`, sending each item into `tx`. Returns
+/// when the body ends, fails, or the receiver is gone. An error is sent as the stream's last item.
+pub(crate) fn pump<D: Decode>(
+    mut body: impl Read,
+    mut parser: Parser,
+    mut decoder: D,
+    tx: &Sender<Result<D::Item, Error>>,
+) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    // Set by the first failure: the receiver gone (`None`) or an error to report (`Some`).
+    let mut stop: Option<Option<Error>> = None;
+    let outcome = loop {
+        let mut on_event = |event| deliver(&mut decoder, tx, &mut stop, event);
+        let fed = match body.read(&mut buf) {
+            Ok(0) => break parser.finish(&mut on_event),
+            Ok(n) => parser.feed(&buf[..n], &mut on_event),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(Error::from(e)),
+        };
+        if fed.is_err() || stop.is_some() {
+            break fed;
+        }
+    };
+    let last = match (stop, outcome) {
+        (Some(None), _) => return, // nobody is listening
+        (Some(Some(e)), _) | (None, Err(e)) => Err(e),
+        (None, Ok(())) => match decoder.finish() {
+            Ok(Some(item)) => Ok(item),
+            Ok(None) => return,
+            Err(e) => Err(e),
+        },
+    };
+    let _ = tx.send(last);
+}
+
+/// Decodes one event and sends the item, recording in `stop` why the pump must end.
+fn deliver<D: Decode>(
+    decoder: &mut D,
+    tx: &Sender<Result<D::Item, Error>>,
+    stop: &mut Option<Option<Error>>,
+    event: Event,
+) {
+    if stop.is_some() {
+        return;
+    }
+    match decoder.decode(event) {
+        Ok(Some(item)) => {
+            if tx.send(Ok(item)).is_err() {
+                *stop = Some(None);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => *stop = Some(Some(e)),
+    }
+}

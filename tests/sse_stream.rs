@@ -1,0 +1,346 @@
+//! Event streams end to end: mockito and the local fault server feed `events()`.
+
+mod support;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select};
+use support::{ms, Framing, Reply, TestServer};
+use ureq_futures::sse::{Event, Parser, StreamOptions};
+use ureq_futures::{Error, FuturesSession};
+
+const SSE: &str = "text/event-stream";
+
+fn data_of(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
+
+/// Collects a stream's events up to its end, and the error that ended it, if any.
+fn drain(stream: impl Iterator<Item = Result<Event, Error>>) -> (Vec<Event>, Option<Error>) {
+    let mut events = Vec::new();
+    for item in stream {
+        match item {
+            Ok(e) => events.push(e),
+            Err(e) => return (events, Some(e)),
+        }
+    }
+    (events, None)
+}
+
+#[test]
+fn a_chunked_mockito_stream_yields_every_event() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("GET", "/events")
+        .match_header("accept", SSE)
+        .match_header("accept-encoding", "identity")
+        .match_header("cache-control", "no-cache")
+        .with_header("content-type", "text/event-stream; charset=utf-8")
+        .with_chunked_body(|w| {
+            w.write_all(b"event: greeting\ndata: hello\nid: 1\n\n")?;
+            w.flush()?;
+            w.write_all(b": keep-alive\n\ndata: line one\r\ndata: line two\r\n\r\n")?;
+            w.flush()?;
+            w.write_all(b"retry: 2500\ndata: last\n\n")
+        })
+        .create();
+    let session = FuturesSession::new();
+    let stream = session
+        .get(format!("{}/events", server.url()))
+        .events()
+        .result()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.header("content-type"),
+        Some("text/event-stream; charset=utf-8")
+    );
+    let (events, err) = drain(stream);
+    assert!(err.is_none(), "{err:?}");
+    mock.assert();
+    assert_eq!(data_of(&events), ["hello", "line one\nline two", "last"]);
+    assert_eq!(events[0].event, "greeting");
+    assert_eq!(events[1].event, "message");
+    // The last event ID persists; retry is in force from where it appears.
+    assert_eq!(events[2].id.as_deref(), Some("1"));
+    assert_eq!(events[1].retry, None);
+    assert_eq!(events[2].retry, Some(ms(2500)));
+}
+
+#[test]
+fn post_with_a_json_body_streams_events() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/chat")
+        .match_header("content-type", "application/json")
+        .match_body(mockito::Matcher::Json(serde_json::json!({"stream": true})))
+        .with_header("content-type", SSE)
+        .with_body("data: a\n\ndata: b\n\n")
+        .create();
+    let stream = FuturesSession::new()
+        .post(format!("{}/chat", server.url()))
+        .json(&serde_json::json!({"stream": true}))
+        .events()
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none());
+    assert_eq!(data_of(&events), ["a", "b"]);
+    mock.assert();
+}
+
+#[test]
+fn each_event_arrives_before_the_server_sends_the_next() {
+    // The server waits for the client to confirm each event before it writes the next one: a
+    // client that buffered would deadlock here (bounded by the timeouts).
+    let (got_tx, got_rx) = bounded::<()>(0);
+    let server = TestServer::start(move |_| {
+        let got = got_rx.clone();
+        Reply::custom(move |sock| {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+            let _ = sock.write_all(head.as_bytes());
+            for i in 0..5 {
+                let event = format!("data: {i}\n\n");
+                let _ = write!(sock, "{:x}\r\n{event}\r\n", event.len());
+                let _ = sock.flush();
+                if got.recv_timeout(Duration::from_secs(5)).is_err() {
+                    return;
+                }
+            }
+            let _ = sock.write_all(b"0\r\n\r\n");
+        })
+    });
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events()
+        .result()
+        .unwrap();
+    let mut seen = Vec::new();
+    for event in stream {
+        let event = event.unwrap();
+        seen.push(event.data.clone());
+        got_tx.send_timeout((), Duration::from_secs(5)).unwrap();
+    }
+    assert_eq!(seen, ["0", "1", "2", "3", "4"]);
+}
+
+#[test]
+fn a_non_2xx_status_is_an_error_with_the_body_start() {
+    let mut server = mockito::Server::new();
+    server
+        .mock("POST", "/chat")
+        .with_status(401)
+        .with_header("content-type", "application/json")
+        .with_body(r#"{"error":{"message":"Incorrect API key provided"}}"#)
+        .create();
+    let result = FuturesSession::new()
+        .post(format!("{}/chat", server.url()))
+        .events()
+        .result();
+    match result {
+        Err(Error::Status(s)) => {
+            assert_eq!(s.status, 401);
+            assert!(s.body.contains("Incorrect API key"), "{}", s.body);
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_wrong_content_type_is_an_error_unless_allowed() {
+    let mut server = mockito::Server::new();
+    server
+        .mock("GET", "/")
+        .with_header("content-type", "application/json")
+        .with_body("data: still parsed\n\n")
+        .expect(2)
+        .create();
+    let session = FuturesSession::new();
+    match session.get(server.url()).events().result() {
+        Err(Error::UnexpectedContentType(Some(ct))) => assert_eq!(ct, "application/json"),
+        other => panic!("expected UnexpectedContentType, got {other:?}"),
+    }
+    let stream = session
+        .get(server.url())
+        .events_with(StreamOptions::default().require_event_stream(false))
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none());
+    assert_eq!(data_of(&events), ["still parsed"]);
+}
+
+#[test]
+fn a_chunked_stream_cut_before_its_end_is_an_error() {
+    let server = TestServer::start(|_| {
+        Reply::chunked_cut(
+            ["data: one\n\n", "data: two\n\n", "data: unfinished"],
+            ms(5),
+        )
+        .content_type(SSE)
+    });
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events()
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert_eq!(data_of(&events), ["one", "two"]);
+    assert!(err.is_some(), "a cut stream ended cleanly");
+}
+
+#[test]
+fn a_reset_mid_stream_is_an_error() {
+    let body = "data: one\n\ndata: two\n\n".repeat(50);
+    let server =
+        TestServer::start(move |_| Reply::reset_mid_body(body.clone(), 30).content_type(SSE));
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events()
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert_eq!(data_of(&events), ["one", "two"]);
+    assert!(err.is_some(), "a reset stream ended cleanly");
+}
+
+#[test]
+fn a_close_delimited_stream_ends_cleanly_and_drops_the_unterminated_event() {
+    let server =
+        TestServer::start(|_| Reply::close_delimited("data: one\n\ndata: half").content_type(SSE));
+    let session = FuturesSession::new();
+    let (events, err) = drain(session.get(server.url()).events().result().unwrap());
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(data_of(&events), ["one"]);
+    // The opt-in dispatches it, as sseclient-py does.
+    let options = StreamOptions::default().parser(Parser::new().dispatch_unterminated(true));
+    let stream = session
+        .get(server.url())
+        .events_with(options)
+        .result()
+        .unwrap();
+    let (events, _) = drain(stream);
+    assert_eq!(data_of(&events), ["one", "half"]);
+}
+
+#[test]
+fn read_timeout_ends_a_stalled_stream_but_no_total_budget_applies() {
+    let server = TestServer::start(|req| {
+        if req.path == "/stall" {
+            Reply::stall().content_type(SSE)
+        } else {
+            // Ten events over ~600 ms: longer than the 200 ms `timeout`.
+            Reply::sse((0..10).map(|i| format!("data: {i}\n\n")), ms(60))
+        }
+    });
+    let session = FuturesSession::builder()
+        .timeout(ms(200))
+        .read_timeout(ms(300))
+        .build();
+    let (events, err) = drain(
+        session
+            .get(server.url_for("/slow"))
+            .events()
+            .result()
+            .unwrap(),
+    );
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(events.len(), 10);
+
+    let t = Instant::now();
+    let (events, err) = drain(
+        session
+            .get(server.url_for("/stall"))
+            .events()
+            .result()
+            .unwrap(),
+    );
+    assert!(events.is_empty());
+    assert!(err.as_ref().is_some_and(Error::is_timeout), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+#[test]
+fn an_over_long_line_is_an_error_not_unbounded_memory() {
+    let server = TestServer::start(|_| Reply::long_line(64 << 20, Framing::Chunked));
+    let options = StreamOptions::default().parser(Parser::new().max_event_size(1 << 20));
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events_with(options)
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(events.is_empty());
+    assert!(
+        matches!(err, Some(Error::EventTooLarge { limit }) if limit == 1 << 20),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn dropping_a_stream_frees_its_worker() {
+    let server =
+        TestServer::start(|_| Reply::sse((0..500).map(|i| format!("data: {i}\n\n")), ms(10)));
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut stream = session.get(server.url()).events().result().unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().data, "0");
+    drop(stream);
+    // The only worker must come free long before the server's 5 s of events are over.
+    let mut next = session.submit(|_| Ok("free"));
+    assert_eq!(
+        next.result_timeout(Duration::from_secs(2))
+            .expect("the worker was not freed")
+            .unwrap(),
+        "free"
+    );
+}
+
+#[test]
+fn a_slow_consumer_holds_at_most_the_channel_bound() {
+    let server = TestServer::start(|_| {
+        let body: String = (0..2000).map(|i| format!("data: {i}\n\n")).collect();
+        Reply::sse([body], ms(0))
+    });
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events_with(StreamOptions::default().capacity(8))
+        .result()
+        .unwrap();
+    std::thread::sleep(ms(200));
+    assert!(stream.receiver().len() <= 8, "{}", stream.receiver().len());
+    let (events, err) = drain(stream);
+    assert!(err.is_none());
+    let expected: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    assert_eq!(data_of(&events), expected);
+}
+
+#[test]
+fn select_over_two_streams() {
+    let server = TestServer::start(|req| {
+        let name = req.path.trim_start_matches('/').to_string();
+        Reply::sse((0..3).map(move |i| format!("data: {name}{i}\n\n")), ms(5))
+    });
+    let session = FuturesSession::new();
+    let a = session.get(server.url_for("/a")).events().result().unwrap();
+    let b = session.get(server.url_for("/b")).events().result().unwrap();
+    let (mut from_a, mut from_b) = (Vec::new(), Vec::new());
+    let (mut a_open, mut b_open) = (true, true);
+    while a_open || b_open {
+        select! {
+            recv(a.receiver()) -> msg => match msg {
+                Ok(ev) => from_a.push(ev.unwrap().data),
+                Err(_) => a_open = false,
+            },
+            recv(b.receiver()) -> msg => match msg {
+                Ok(ev) => from_b.push(ev.unwrap().data),
+                Err(_) => b_open = false,
+            },
+        }
+        if !a_open && !b_open {
+            break;
+        }
+    }
+    assert_eq!(from_a, ["a0", "a1", "a2"]);
+    assert_eq!(from_b, ["b0", "b1", "b2"]);
+}

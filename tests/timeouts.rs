@@ -1,0 +1,98 @@
+//! Timeouts and connection failures of buffered requests, against a local server.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{closed_port_url, ms, Reply, TestServer};
+use ureq_futures::{Error, FuturesSession, Timeout};
+
+/// Runs `f` and returns its result with the time it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed())
+}
+
+#[test]
+fn a_slow_endpoint_runs_into_the_session_timeout() {
+    let server = TestServer::start(|_| Reply::ok("late").delay(Duration::from_secs(3)));
+    let session = FuturesSession::builder().timeout(ms(200)).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    match result {
+        Err(e @ Error::Timeout(_)) => assert!(e.is_timeout()),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn the_timeout_covers_a_slow_body_too() {
+    // Headers at once, then a body that dribbles for seconds: a buffered request's budget is the
+    // whole exchange.
+    let server = TestServer::start(|_| Reply::dribble(vec![b'x'; 100], ms(50)));
+    let session = FuturesSession::builder().timeout(ms(300)).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    assert!(
+        matches!(result, Err(Error::Timeout(Timeout::Global))),
+        "{result:?}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn a_per_request_timeout_replaces_the_session_one() {
+    let server = TestServer::start(|_| Reply::ok("late").delay(ms(400)));
+    let session = FuturesSession::builder().timeout(ms(100)).build();
+    let resp = session
+        .get(server.url())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "late");
+    let short = FuturesSession::new()
+        .get(server.url())
+        .timeout(ms(100))
+        .send()
+        .result();
+    assert!(matches!(short, Err(Error::Timeout(_))), "{short:?}");
+}
+
+#[test]
+fn read_timeout_ends_a_stalled_body() {
+    let server = TestServer::start(|_| Reply::stall_mid_body("partial", 1000));
+    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    assert!(result.as_ref().is_err_and(Error::is_timeout), "{result:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn connection_refused_is_a_transport_error() {
+    let session = FuturesSession::new();
+    let (result, took) = timed(|| session.get(closed_port_url()).send().result());
+    match result {
+        Err(Error::Transport(_)) | Err(Error::Io(_)) => {}
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn connections_are_reused_across_requests() {
+    let server = TestServer::start(|_| Reply::ok("x"));
+    let session = FuturesSession::builder().max_workers(4).build();
+    for _ in 0..5 {
+        let handles: Vec<_> = (0..4).map(|_| session.get(server.url()).send()).collect();
+        for h in handles {
+            h.result().unwrap();
+        }
+    }
+    assert_eq!(server.request_count(), 20);
+    assert!(
+        server.connection_count() <= 4,
+        "{} connections for 20 requests over 4 workers",
+        server.connection_count()
+    );
+}
