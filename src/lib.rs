@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod llm;
 mod pending;
 mod request;
 mod response;

@@ -293,7 +293,12 @@ impl RequestBuilder {
         options: StreamOptions,
         decoder: D,
     ) -> Pending<EventStream<D::Item>> {
-        self.default_header("accept", "text/event-stream")
+        let accept = if options.is_json_lines() {
+            "application/x-ndjson"
+        } else {
+            "text/event-stream"
+        };
+        self.default_header("accept", accept)
             .default_header("cache-control", "no-cache")
             .default_header("accept-encoding", "identity")
             .submit(
@@ -312,7 +317,7 @@ impl RequestBuilder {
                         url,
                     );
                     done.complete(Ok(stream));
-                    pump(body.into_reader(), options.parser, decoder, &tx);
+                    pump(body.into_reader(), options.framing, decoder, &tx);
                 },
             )
     }

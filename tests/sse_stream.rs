@@ -344,3 +344,24 @@ fn select_over_two_streams() {
     assert_eq!(from_a, ["a0", "a1", "a2"]);
     assert_eq!(from_b, ["b0", "b1", "b2"]);
 }
+
+#[test]
+fn json_lines_streams_deliver_each_line() {
+    let server = TestServer::start(|_| {
+        Reply::chunked(["{\"a\":1}\n{\"b\"", ":2}\r\n\n", "{\"c\":3}"], ms(5))
+            .content_type("application/stream+json")
+    });
+    let stream = FuturesSession::new()
+        .post(server.url())
+        .events_with(StreamOptions::default().json_lines())
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none(), "{err:?}");
+    // The last line has no terminator and is still delivered: nothing is lost.
+    assert_eq!(data_of(&events), ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
+    assert_eq!(
+        server.requests()[0].header("accept"),
+        Some("application/x-ndjson")
+    );
+}

@@ -5,10 +5,12 @@
 //! of a channel that a worker feeds (see
 //! [`RequestBuilder::events`](crate::RequestBuilder::events)).
 
+mod lines;
 mod parser;
 mod reader;
 mod stream;
 
+pub use lines::LineParser;
 pub use parser::{Event, Parser, DEFAULT_MAX_EVENT_SIZE};
 pub use reader::EventReader;
 pub(crate) use stream::pump;

@@ -27,7 +27,7 @@ use std::io::{self, Read};
 use crossbeam_channel::{Receiver, Sender};
 use ureq::http::HeaderMap;
 
-use super::{Event, Parser};
+use super::{Event, LineParser, Parser};
 use crate::Error;
 
 /// Events a stream's channel holds before the worker waits for the caller: 64.
@@ -50,15 +50,24 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
 #[derive(Debug, Clone)]
 pub struct StreamOptions {
     pub(crate) capacity: usize,
-    pub(crate) parser: Parser,
+    pub(crate) framing: Framing,
     pub(crate) require_event_stream: bool,
+}
+
+/// How the body is cut into events.
+#[derive(Debug, Clone)]
+pub(crate) enum Framing {
+    /// Server-Sent Events.
+    EventStream(Parser),
+    /// One event per line (NDJSON).
+    Lines(LineParser),
 }
 
 impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
-            parser: Parser::new(),
+            framing: Framing::EventStream(Parser::new()),
             require_event_stream: true,
         }
     }
@@ -75,12 +84,32 @@ impl StreamOptions {
     /// The parser to use, for its limits and its end-of-stream behaviour.
     /// Defaults to [`Parser::new`].
     pub fn parser(mut self, parser: Parser) -> Self {
-        self.parser = parser;
+        self.framing = Framing::EventStream(parser);
         self
     }
 
+    /// Reads a newline-delimited stream (NDJSON, JSON Lines) instead of Server-Sent Events: each
+    /// non-blank line is an [`Event`] whose `data` is the line (see [`LineParser`]). The request
+    /// then asks for `Accept: application/x-ndjson` and any content type is accepted.
+    pub fn json_lines(self) -> Self {
+        self.line_parser(LineParser::new())
+    }
+
+    /// [`json_lines`](StreamOptions::json_lines) with a parser of other limits.
+    pub fn line_parser(mut self, parser: LineParser) -> Self {
+        self.framing = Framing::Lines(parser);
+        self.require_event_stream = false;
+        self
+    }
+
+    /// Whether the stream is newline-delimited rather than Server-Sent Events.
+    pub(crate) fn is_json_lines(&self) -> bool {
+        matches!(self.framing, Framing::Lines(_))
+    }
+
     /// Whether a response whose content type is not `text/event-stream` is an
-    /// [`Error::UnexpectedContentType`]. Defaults to `true`.
+    /// [`Error::UnexpectedContentType`]. Defaults to `true` (`false` after
+    /// [`json_lines`](StreamOptions::json_lines)).
     pub fn require_event_stream(mut self, yes: bool) -> Self {
         self.require_event_stream = yes;
         self
@@ -264,8 +293,44 @@ const READ_BUFFER: usize = 16 * 1024;
 /// Reads `body` to its end through `parser` and `decoder`, sending each item into `tx`. Returns
 /// when the body ends, fails, or the receiver is gone. An error is sent as the stream's last item.
 pub(crate) fn pump<D: Decode>(
+    body: impl Read,
+    framing: Framing,
+    decoder: D,
+    tx: &Sender<Result<D::Item, Error>>,
+) {
+    match framing {
+        Framing::EventStream(parser) => pump_with(body, parser, decoder, tx),
+        Framing::Lines(parser) => pump_with(body, parser, decoder, tx),
+    }
+}
+
+/// What `pump` needs of a parser: bytes in, events out.
+trait Framer {
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error>;
+    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error>;
+}
+
+impl Framer for Parser {
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
+        Parser::feed(self, bytes, on_event)
+    }
+    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
+        Parser::finish(self, on_event)
+    }
+}
+
+impl Framer for LineParser {
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
+        LineParser::feed(self, bytes, on_event)
+    }
+    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
+        LineParser::finish(self, on_event)
+    }
+}
+
+fn pump_with<D: Decode>(
     mut body: impl Read,
-    mut parser: Parser,
+    mut parser: impl Framer,
     mut decoder: D,
     tx: &Sender<Result<D::Item, Error>>,
 ) {

@@ -1,0 +1,271 @@
+//! An offline stand-in for an OpenAI-compatible server, on 127.0.0.1, in plain `std::net`.
+//!
+//! It answers `POST .../chat/completions` the way the real API streams: a role chunk, content
+//! deltas of a few characters with a short pause between them, a `finish_reason` chunk, a usage
+//! chunk with empty `choices`, then `data: [DONE]`. The reply is written from the prompt, so
+//! it is plainly not a model. Anything else gets an OpenAI-style JSON error.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+/// Largest request head and body the demo reads.
+const MAX_HEAD: u64 = 64 * 1024;
+const MAX_BODY: u64 = 4 * 1024 * 1024;
+/// The longest stretch of the prompt echoed back.
+const ECHO_LIMIT: usize = 160;
+
+/// A running demo server. Its threads live as long as the process.
+pub struct DemoServer {
+    base_url: String,
+}
+
+impl DemoServer {
+    /// Starts listening on an ephemeral port of 127.0.0.1; `pause` is the delay between two
+    /// pieces of a reply.
+    pub fn start(pause: Duration) -> io::Result<DemoServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let base_url = format!("http://{}/v1", listener.local_addr()?);
+        thread::Builder::new()
+            .name("chat-demo-server".into())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    // One thread per connection; a failed spawn drops that connection only.
+                    let _ = thread::Builder::new()
+                        .name("chat-demo-conn".into())
+                        .spawn(move || {
+                            let _ = serve(stream, pause);
+                        });
+                }
+            })?;
+        Ok(DemoServer { base_url })
+    }
+
+    /// The base URL to give the client: `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}
+
+/// A request as far as the demo cares.
+struct Request {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+fn serve(stream: TcpStream, pause: Duration) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut out = stream.try_clone()?;
+    let request = match read_request(stream) {
+        Ok(request) => request,
+        Err(e) => return reply_error(&mut out, 400, &format!("unreadable request: {e}")),
+    };
+    if request.method != "POST" || !request.path.ends_with("/chat/completions") {
+        let message = format!(
+            "the demo server only answers POST /v1/chat/completions, not {} {}",
+            request.method, request.path
+        );
+        return reply_error(&mut out, 404, &message);
+    }
+    let body: Value = match serde_json::from_slice(&request.body) {
+        Ok(body) => body,
+        Err(e) => return reply_error(&mut out, 400, &format!("the body is not JSON: {e}")),
+    };
+    if body["stream"] != json!(true) {
+        return reply_error(
+            &mut out,
+            400,
+            "the demo server only streams: send \"stream\": true",
+        );
+    }
+    stream_reply(&mut out, &body, pause)
+}
+
+fn read_request(stream: impl Read) -> io::Result<Request> {
+    let mut reader = BufReader::new(stream).take(MAX_HEAD);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut length = None;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "request head cut",
+            ));
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse::<u64>().ok();
+            }
+        }
+    }
+    let length = length.unwrap_or(0).min(MAX_BODY);
+    let mut reader = reader.into_inner();
+    let mut body = Vec::new();
+    reader.by_ref().take(length).read_to_end(&mut body)?;
+    Ok(Request { method, path, body })
+}
+
+fn reply_error(out: &mut TcpStream, status: u16, message: &str) -> io::Result<()> {
+    let body =
+        json!({"error": {"message": message, "type": "invalid_request_error", "code": null}})
+            .to_string();
+    let reason = if status == 404 {
+        "Not Found"
+    } else {
+        "Bad Request"
+    };
+    write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    out.flush()
+}
+
+/// Streams the reply as chunked Server-Sent Events, the way the real API does.
+fn stream_reply(out: &mut TcpStream, request: &Value, pause: Duration) -> io::Result<()> {
+    let model = request["model"].as_str().unwrap_or("demo").to_string();
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    let reply = compose_reply(&messages);
+    let pieces = split_into_pieces(&reply);
+    out.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )?;
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let chunk = |choices: Value, usage: Value| {
+        json!({
+            "id": "chatcmpl-demo",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": choices,
+            "usage": usage,
+        })
+    };
+    let delta = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "finish_reason": finish}]);
+
+    send_chunk(out, ": the offline demo of ureq-futures\n\n")?;
+    let role = chunk(
+        delta(json!({"role": "assistant", "content": ""}), Value::Null),
+        Value::Null,
+    );
+    send_event(out, &role)?;
+    for piece in &pieces {
+        thread::sleep(pause);
+        send_event(
+            out,
+            &chunk(delta(json!({"content": piece}), Value::Null), Value::Null),
+        )?;
+    }
+    send_event(out, &chunk(delta(json!({}), json!("stop")), Value::Null))?;
+    let prompt_tokens: usize = messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .map(|text| text.split_whitespace().count())
+        .sum();
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": pieces.len(),
+        "total_tokens": prompt_tokens + pieces.len(),
+    });
+    send_event(out, &chunk(json!([]), usage))?;
+    send_chunk(out, "data: [DONE]\n\n")?;
+    out.write_all(b"0\r\n\r\n")?;
+    out.flush()
+}
+
+fn send_event(out: &mut TcpStream, chunk: &Value) -> io::Result<()> {
+    send_chunk(out, &format!("data: {chunk}\n\n"))
+}
+
+/// One HTTP chunk, flushed at once.
+fn send_chunk(out: &mut TcpStream, data: &str) -> io::Result<()> {
+    write!(out, "{:X}\r\n{data}\r\n", data.len())?;
+    out.flush()
+}
+
+/// The demo's answer: what it is, what was asked, and how to reach a real model.
+fn compose_reply(messages: &[Value]) -> String {
+    let said = |role: &str| -> Vec<&str> {
+        messages
+            .iter()
+            .filter(|m| m["role"] == role)
+            .filter_map(|m| m["content"].as_str())
+            .collect()
+    };
+    let users = said("user");
+    let prompt = users.last().copied().unwrap_or("").trim();
+    let words = prompt.split_whitespace().count();
+    let first = users.len() <= 1;
+    let mut reply = String::from(if first { "" } else { "(offline demo) " });
+    if first {
+        reply.push_str(
+            "This is the offline demo, not a real model: a small server inside the chat example \
+             streams this answer from 127.0.0.1 in OpenAI's format, a few characters at a time.\n\n",
+        );
+    }
+    reply.push_str(&format!(
+        "You said \"{}\" ({words} word{}), message {} of this conversation.",
+        excerpt(prompt),
+        if words == 1 { "" } else { "s" },
+        users.len()
+    ));
+    if let Some(previous) = users.len().checked_sub(2).map(|i| users[i]) {
+        reply.push_str(&format!(
+            " Before that you said \"{}\": the history is sent with every turn.",
+            excerpt(previous.trim())
+        ));
+    }
+    if let Some(system) = said("system").first() {
+        reply.push_str(&format!(
+            " The system prompt is \"{}\".",
+            excerpt(system.trim())
+        ));
+    }
+    if first {
+        reply.push_str(
+            "\n\nTo talk to a real model, set OPENAI_API_KEY, or point OPENAI_BASE_URL at an \
+             OpenAI-compatible server such as Ollama (http://localhost:11434/v1).",
+        );
+    }
+    reply
+}
+
+/// `text` cut to [`ECHO_LIMIT`] characters, on one line.
+fn excerpt(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(ECHO_LIMIT) {
+        Some((end, _)) => format!("{}...", &one_line[..end]),
+        None => one_line,
+    }
+}
+
+/// Token-sized pieces: each word with the space after it, long words cut every 5 characters.
+fn split_into_pieces(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    for word in text.split_inclusive([' ', '\n']) {
+        let chars: Vec<char> = word.chars().collect();
+        for piece in chars.chunks(5) {
+            pieces.push(piece.iter().collect());
+        }
+    }
+    pieces
+}

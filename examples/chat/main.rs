@@ -1,0 +1,326 @@
+//! A terminal chat that streams the answer as it is written.
+//!
+//! ```text
+//! cargo run --release --example chat -- "Why is the sky blue?"   # one question, one answer
+//! cargo run --release --example chat                             # a multi-turn chat
+//! echo "Summarize: ..." | cargo run --release --example chat     # the prompt from stdin
+//! ```
+//!
+//! Options: `--model NAME` (default `$OPENAI_MODEL`, else `gpt-4o-mini`), `--temperature T`
+//! (default: the server's), `--base-url URL` (default `$OPENAI_BASE_URL`, else OpenAI),
+//! `--system TEXT`, `--demo`.
+//!
+//! With neither `OPENAI_API_KEY` nor `OPENAI_BASE_URL` set (or with `--demo`) it starts an
+//! offline demo server on 127.0.0.1 that streams a made-up answer, so the program can be tried
+//! at once. In the chat, `/reset` forgets the history and `/exit` or Ctrl-D quits.
+
+mod demo;
+
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ureq_futures::llm::{Conversation, OpenAIClient};
+use ureq_futures::Error;
+
+const DEFAULT_MODEL: &str = "gpt-4o-mini";
+/// The pause between two pieces of the demo server's answer.
+const DEMO_PAUSE: Duration = Duration::from_millis(25);
+
+const USAGE: &str = "\
+usage: chat [OPTIONS] [PROMPT...]
+
+Streams a chat model's answer to PROMPT; without a PROMPT, reads it from stdin when stdin is
+not a terminal, else starts a multi-turn chat (/reset forgets the history, /exit or Ctrl-D quits).
+
+options:
+  --model NAME        the model (default: $OPENAI_MODEL, else gpt-4o-mini)
+  --temperature T     the sampling temperature (default: the server's)
+  --base-url URL      an OpenAI-compatible API root (default: $OPENAI_BASE_URL, else OpenAI's)
+  --system TEXT       a system prompt
+  --demo              talk to the built-in offline demo server
+  -h, --help          this text
+  --                  the rest is the prompt, even words that start with --
+
+environment: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL. With neither OPENAI_API_KEY nor
+OPENAI_BASE_URL set, the offline demo server answers.";
+
+struct Options {
+    model: Option<String>,
+    temperature: Option<f64>,
+    base_url: Option<String>,
+    system: Option<String>,
+    demo: bool,
+    prompt: Vec<String>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut opts = Options {
+        model: None,
+        temperature: None,
+        base_url: None,
+        system: None,
+        demo: false,
+        prompt: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            opts.prompt.extend(args.by_ref());
+            break;
+        }
+        if !arg.starts_with("--") && arg != "-h" {
+            opts.prompt.push(arg);
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name.to_string(), Some(value.to_string())),
+            None => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--model" => opts.model = Some(value()?),
+            "--temperature" => {
+                let text = value()?;
+                let t: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|t: &f64| t.is_finite())
+                    .ok_or_else(|| format!("--temperature: not a number: {text}"))?;
+                opts.temperature = Some(t);
+            }
+            "--base-url" => opts.base_url = Some(value()?),
+            "--system" => opts.system = Some(value()?),
+            "--demo" => opts.demo = true,
+            _ => return Err(format!("unknown option {name}")),
+        }
+    }
+    Ok(opts)
+}
+
+/// Why a turn stopped early.
+enum Failure {
+    /// The request or the stream failed.
+    Chat(Error),
+    /// Writing the answer failed (stdout closed).
+    Output(io::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Chat(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Output(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(opts) => opts,
+        Err(msg) if msg.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(msg) => {
+            eprintln!("error: {msg}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // The prompt first: a bad one should fail before anything starts.
+    let stdin = io::stdin();
+    let prompt = if !opts.prompt.is_empty() {
+        Some(opts.prompt.join(" "))
+    } else if !stdin.is_terminal() {
+        let mut text = String::new();
+        if let Err(e) = stdin.lock().read_to_string(&mut text) {
+            eprintln!("error: reading the prompt from stdin: {e}");
+            return ExitCode::FAILURE;
+        }
+        if text.trim().is_empty() {
+            eprintln!("error: no prompt: pass one as an argument or on stdin");
+            return ExitCode::from(2);
+        }
+        Some(text)
+    } else {
+        None
+    };
+
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let model = opts
+        .model
+        .clone()
+        .or_else(|| env("OPENAI_MODEL"))
+        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let demo = opts.demo
+        || (env("OPENAI_API_KEY").is_none()
+            && opts.base_url.is_none()
+            && env("OPENAI_BASE_URL").is_none());
+
+    let mut builder = OpenAIClient::builder(model.as_str(), opts.temperature);
+    if demo {
+        let server = match demo::DemoServer::start(DEMO_PAUSE) {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("error: could not start the offline demo server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let why = if opts.demo {
+            "--demo"
+        } else {
+            "no OPENAI_API_KEY or OPENAI_BASE_URL set"
+        };
+        eprintln!(
+            "note: {why}: an offline demo server at {} answers, not a real model.",
+            server.base_url()
+        );
+        // The environment is ignored so that no key is sent to the demo.
+        builder = builder.base_url(server.base_url()).env(|_| None);
+    } else if let Some(url) = &opts.base_url {
+        builder = builder.base_url(url.as_str());
+    }
+    let client = builder.build();
+    let target = Target {
+        model,
+        base_url: client.base_url().to_string(),
+        has_key: client.has_api_key(),
+    };
+    let mut chat = Conversation::new(client);
+    if let Some(system) = &opts.system {
+        chat = chat.with_system_prompt(system.as_str());
+    }
+
+    match prompt {
+        Some(prompt) => match ask(&mut chat, prompt) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(failure) => {
+                target.report(&failure);
+                ExitCode::FAILURE
+            }
+        },
+        None => interactive(&mut chat, &target),
+    }
+}
+
+/// What the chat talks to, for messages.
+struct Target {
+    model: String,
+    base_url: String,
+    has_key: bool,
+}
+
+impl Target {
+    /// Prints a failure as one line on stderr (and a hint when a missing key is the likely
+    /// cause).
+    fn report(&self, failure: &Failure) {
+        let message = match failure {
+            Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
+                format!("{e} (server: {})", self.base_url)
+            }
+            Failure::Chat(e) => e.to_string(),
+            Failure::Output(e) => format!("writing the answer: {e}"),
+        };
+        // Servers pretty-print their JSON error bodies; keep the message on one line.
+        let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!("error: {one_line}");
+        if let Failure::Chat(e) = failure {
+            if matches!(e.status(), Some(401 | 403)) && !self.has_key {
+                eprintln!("hint: this server wants an API key: set OPENAI_API_KEY");
+            }
+        }
+    }
+}
+
+/// The multi-turn chat on a terminal.
+fn interactive(chat: &mut Conversation, target: &Target) -> ExitCode {
+    eprintln!(
+        "Chatting with {} at {}. /reset forgets the history, /exit or Ctrl-D quits.",
+        target.model, target.base_url
+    );
+    let mut line = String::new();
+    loop {
+        eprint!("> ");
+        line.clear();
+        match io::stdin().lock().read_line(&mut line) {
+            Ok(0) => {
+                eprintln!();
+                return ExitCode::SUCCESS;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("error: reading stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        match line.trim() {
+            "" => continue,
+            "/exit" | "/quit" => return ExitCode::SUCCESS,
+            "/reset" => {
+                chat.reset();
+                eprintln!("(history cleared)");
+                continue;
+            }
+            command if command.starts_with('/') => {
+                eprintln!("unknown command {command}: /reset forgets the history, /exit quits");
+                continue;
+            }
+            text => match ask(chat, text.to_string()) {
+                Ok(()) => {}
+                Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    return ExitCode::SUCCESS
+                }
+                Err(failure @ Failure::Output(_)) => {
+                    target.report(&failure);
+                    return ExitCode::FAILURE;
+                }
+                // The history is unchanged: the same message can be sent again.
+                Err(failure) => target.report(&failure),
+            },
+        }
+    }
+}
+
+/// Sends one message and writes the answer to stdout as it streams.
+fn ask(chat: &mut Conversation, text: String) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    let mut reply = chat.send(text)?;
+    let mut at_line_start = true;
+    let outcome = (|| -> Result<(), Failure> {
+        for piece in reply.by_ref() {
+            let piece = piece?;
+            out.write_all(piece.as_bytes())?;
+            out.flush()?;
+            at_line_start = piece.ends_with('\n');
+        }
+        Ok(())
+    })();
+    if !at_line_start {
+        writeln!(out)?;
+        out.flush()?;
+    }
+    outcome?;
+    let stream = reply.chat();
+    if let Some(refusal) = stream.refusal() {
+        writeln!(out, "[refused] {refusal}")?;
+    }
+    for call in stream.tool_calls() {
+        eprintln!(
+            "note: the model asked for a tool call, which this example does not run: {}({})",
+            call.name, call.arguments
+        );
+    }
+    if stream.finish_reason() == Some("length") {
+        eprintln!("note: the answer stopped at the model's token limit.");
+    }
+    Ok(())
+}

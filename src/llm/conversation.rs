@@ -1,0 +1,291 @@
+//! `Conversation`: a chat's history, with each reply streamed and remembered once complete.
+
+use std::fmt;
+
+use super::{ChatClient, ChatStream, Message};
+use crate::Error;
+
+/// A multi-turn chat with any [`ChatClient`]: the port of tinychat's chat handler.
+///
+/// It keeps the history (after an optional system prompt) and sends all of it with each new
+/// user message. An exchange joins the history only when its reply has streamed to the end:
+/// if the request fails, the stream fails, or the [`ReplyStream`] is dropped early, the history
+/// is as it was before [`send`](Conversation::send), and the same message can be sent again.
+///
+/// # Examples
+///
+/// A made-up client that answers with the number of messages it was sent:
+///
+/// ```
+/// use ureq_futures::llm::{ChatClient, ChatEvent, ChatStream, Conversation, Message};
+/// use ureq_futures::Error;
+///
+/// struct Counter;
+///
+/// impl ChatClient for Counter {
+///     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
+///         let (tx, rx) = crossbeam_channel::unbounded();
+///         let text = format!("{} messages", messages.len());
+///         tx.send(Ok(vec![ChatEvent::Text(text), ChatEvent::Done])).ok();
+///         Ok(ChatStream::from_receiver(rx))
+///     }
+/// }
+///
+/// let mut chat = Conversation::new(Counter).with_system_prompt("Count.");
+/// for piece in chat.send("one")? {
+///     print!("{}", piece?);
+/// }
+/// let reply = chat.send_with("two", |piece| print!("{piece}"))?;
+/// assert_eq!(reply, "4 messages"); // system, user, assistant, user
+/// assert_eq!(chat.messages().len(), 5);
+/// chat.reset();
+/// assert_eq!(chat.messages(), [Message::system("Count.")]);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Conversation {
+    client: Box<dyn ChatClient>,
+    /// The system prompt (if any) first, then the user and assistant messages in turn.
+    messages: Vec<Message>,
+}
+
+impl fmt::Debug for Conversation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conversation")
+            .field("system_prompt", &self.system_prompt())
+            .field("messages", &self.messages.len())
+            .finish()
+    }
+}
+
+impl Conversation {
+    /// An empty conversation with `client`, without a system prompt. To share one client
+    /// between conversations, pass an `Arc` of it or a reference with a `'static` lifetime.
+    pub fn new(client: impl ChatClient + 'static) -> Self {
+        Conversation {
+            client: Box::new(client),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Sets the system prompt, sent first with every request and kept by
+    /// [`reset`](Conversation::reset). Replaces an earlier one.
+    pub fn with_system_prompt(mut self, prompt: impl Into<String>) -> Self {
+        let system = Message::system(prompt);
+        match self.messages.first_mut() {
+            Some(first) if first.role == "system" => *first = system,
+            _ => self.messages.insert(0, system),
+        }
+        self
+    }
+
+    /// The system prompt, if there is one.
+    pub fn system_prompt(&self) -> Option<&str> {
+        self.messages
+            .first()
+            .filter(|m| m.role == "system")
+            .map(|m| m.content.as_str())
+    }
+
+    /// The messages the next request starts with: the system prompt, then every completed
+    /// exchange.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// The client.
+    pub fn client(&self) -> &dyn ChatClient {
+        &*self.client
+    }
+
+    /// Sends `text` as the next user message, with the history, and returns the reply as it
+    /// streams once the response headers are in. When the reply stream reaches its end, the
+    /// user message and the assembled reply join the history.
+    ///
+    /// # Errors
+    ///
+    /// The client's: a status error, a missing key, a transport error... The history is then
+    /// unchanged.
+    pub fn send(&mut self, text: impl Into<String>) -> Result<ReplyStream<'_>, Error> {
+        self.messages.push(Message::user(text));
+        match self.client.stream_chat(&self.messages) {
+            Ok(chat) => Ok(ReplyStream {
+                conversation: self,
+                chat,
+                text: String::new(),
+                committed: false,
+            }),
+            Err(e) => {
+                self.messages.pop();
+                Err(e)
+            }
+        }
+    }
+
+    /// [`send`](Conversation::send), with each piece of the reply passed to `on_piece` as it
+    /// arrives; returns the whole reply once complete.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Conversation::send), and any error while the reply streams; the history is
+    /// then unchanged.
+    pub fn send_with(
+        &mut self,
+        text: impl Into<String>,
+        mut on_piece: impl FnMut(&str),
+    ) -> Result<String, Error> {
+        let mut reply = self.send(text)?;
+        for piece in reply.by_ref() {
+            on_piece(&piece?);
+        }
+        if !reply.committed {
+            // A chat stream ends without an error only after its end marker; kept as a guard.
+            return Err(Error::Protocol("the answer was cut".into()));
+        }
+        Ok(std::mem::take(&mut reply.text))
+    }
+
+    /// Forgets every exchange; the system prompt stays.
+    pub fn reset(&mut self) {
+        let keep = usize::from(self.system_prompt().is_some());
+        self.messages.truncate(keep);
+    }
+}
+
+/// A reply being streamed within a [`Conversation`]: an iterator of its text pieces, as
+/// [`ChatStream`].
+///
+/// When the stream ends complete, the exchange joins the conversation's history. If it ends
+/// with an error, or is dropped before its end, the history is left as it was.
+pub struct ReplyStream<'a> {
+    conversation: &'a mut Conversation,
+    chat: ChatStream,
+    text: String,
+    committed: bool,
+}
+
+impl fmt::Debug for ReplyStream<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyStream")
+            .field("chat", &self.chat)
+            .field("text_len", &self.text.len())
+            .field("committed", &self.committed)
+            .finish()
+    }
+}
+
+impl ReplyStream<'_> {
+    /// The reply's text received so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The underlying stream, for the finish reason, usage, tool calls and reasoning.
+    pub fn chat(&self) -> &ChatStream {
+        &self.chat
+    }
+
+    /// Whether the reply is complete and in the conversation's history.
+    pub fn is_complete(&self) -> bool {
+        self.committed
+    }
+}
+
+impl Iterator for ReplyStream<'_> {
+    type Item = Result<String, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.committed {
+            return None;
+        }
+        match self.chat.next() {
+            Some(Ok(piece)) => {
+                self.text.push_str(&piece);
+                Some(Ok(piece))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => {
+                if self.chat.is_done() {
+                    self.committed = true;
+                    let reply = Message::assistant(self.text.clone());
+                    self.conversation.messages.push(reply);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Drop for ReplyStream<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // The user message pushed by `send`: the exchange did not complete.
+            self.conversation.messages.pop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ChatEvent;
+
+    /// Answers "ok" in two pieces, or cuts the stream when the last message says "cut".
+    struct Fake;
+
+    impl ChatClient for Fake {
+        fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
+            let last = messages.last().map(|m| m.content.as_str()).unwrap_or("");
+            if last == "fail" {
+                return Err(Error::Protocol("refused".into()));
+            }
+            let (tx, rx) = crossbeam_channel::unbounded();
+            tx.send(Ok(vec![ChatEvent::Text("o".into())])).unwrap();
+            tx.send(Ok(vec![ChatEvent::Text("k".into())])).unwrap();
+            if last != "cut" {
+                tx.send(Ok(vec![ChatEvent::Done])).unwrap();
+            }
+            Ok(ChatStream::from_receiver(rx))
+        }
+    }
+
+    #[test]
+    fn a_complete_reply_joins_the_history() {
+        let mut chat = Conversation::new(Fake);
+        assert_eq!(chat.send_with("hi", |_| {}).unwrap(), "ok");
+        assert_eq!(
+            chat.messages(),
+            [Message::user("hi"), Message::assistant("ok")]
+        );
+    }
+
+    #[test]
+    fn failures_and_early_drops_leave_the_history_alone() {
+        let mut chat = Conversation::new(Fake).with_system_prompt("s");
+        assert!(chat.send("fail").is_err());
+        assert!(chat.send_with("cut", |_| {}).is_err());
+        let mut reply = chat.send("dropped").unwrap();
+        assert_eq!(reply.next().unwrap().unwrap(), "o");
+        drop(reply);
+        assert_eq!(chat.messages(), [Message::system("s")]);
+    }
+
+    #[test]
+    fn reset_keeps_the_system_prompt() {
+        let mut chat = Conversation::new(Fake)
+            .with_system_prompt("first")
+            .with_system_prompt("second");
+        chat.send_with("hi", |_| {}).unwrap();
+        chat.reset();
+        assert_eq!(chat.messages(), [Message::system("second")]);
+        let mut plain = Conversation::new(Fake);
+        plain.send_with("hi", |_| {}).unwrap();
+        plain.reset();
+        assert!(plain.messages().is_empty());
+    }
+
+    #[test]
+    fn conversation_is_send() {
+        fn check<T: Send>() {}
+        check::<Conversation>();
+    }
+}

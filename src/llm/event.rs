@@ -1,0 +1,229 @@
+//! What a chat stream's worker sends to the caller: provider-neutral events.
+//!
+//! Every provider's decoder turns its wire format into [`ChatEvent`]s; [`ChatStream`] folds
+//! them into the text it yields and the state it keeps (finish reason, usage, tool calls,
+//! reasoning). Adding a provider means writing a decoder, never touching the stream.
+//!
+//! [`ChatStream`]: super::ChatStream
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One piece of a streamed answer, as decoded on the worker.
+///
+/// A decoder sends them in batches (`Vec<ChatEvent>`, one batch per wire chunk, because one
+/// chunk can carry several pieces: the last OpenAI chunk often has a finish reason and the
+/// usage). [`ChatStream`](super::ChatStream) yields the [`Text`](ChatEvent::Text) pieces and
+/// folds the rest into its state; [`ChatStream::next_event`](super::ChatStream::next_event)
+/// shows them all.
+///
+/// Every decoder must send [`Done`](ChatEvent::Done) when the answer is complete: a stream that
+/// ends without it is reported as cut.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ChatEvent {
+    /// Answer text to show the user. Never empty.
+    Text(String),
+    /// The model's reasoning ("thinking"), sent by reasoning models next to the answer
+    /// (`reasoning_content`, `reasoning`, thinking parts). Not part of the answer. Never empty.
+    Reasoning(String),
+    /// A refusal message sent instead of the answer (OpenAI's `refusal` field). Never empty.
+    Refusal(String),
+    /// A piece of a tool call; the pieces of one call share an index.
+    ToolCall(ToolCallDelta),
+    /// Why the model stopped: `"stop"`, `"length"`, `"tool_calls"`, `"content_filter"`... as the
+    /// provider spells it.
+    Finish(String),
+    /// Token counts. A stream may send several; the last one wins.
+    Usage(Usage),
+    /// The answer is complete (OpenAI's `data: [DONE]`). Nothing follows.
+    Done,
+}
+
+/// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are
+/// concatenated; the id and the name usually come with the first fragment only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCallDelta {
+    /// Which call this piece belongs to; `None` when the server sent no index (the piece then
+    /// continues the last call, or starts a new one when it brings a new id).
+    pub index: Option<usize>,
+    /// The call's id, on the piece that starts it.
+    pub id: Option<String>,
+    /// The function's name, on the piece that starts it.
+    pub name: Option<String>,
+    /// The next fragment of the arguments (JSON text), possibly empty.
+    pub arguments: String,
+}
+
+/// A tool call assembled from its [`ToolCallDelta`]s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The index the server gave the call (its position among the answer's calls).
+    pub index: usize,
+    /// The call's id (`call_...`), empty when the server sent none.
+    pub id: String,
+    /// The function's name.
+    pub name: String,
+    /// The arguments: all fragments concatenated, normally a JSON object as text.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// Adds `delta` to the calls it belongs to: the call with its index, else a new call.
+    pub(crate) fn apply(calls: &mut Vec<ToolCall>, delta: ToolCallDelta) {
+        let position = match delta.index {
+            Some(i) => calls.iter().position(|c| c.index == i),
+            // No index: a new id starts a new call, anything else continues the last one.
+            None => match (&delta.id, calls.last()) {
+                (Some(id), Some(last)) if !last.id.is_empty() && last.id != *id => None,
+                (_, Some(_)) => Some(calls.len() - 1),
+                (_, None) => None,
+            },
+        };
+        let call = match position {
+            Some(p) => &mut calls[p],
+            None => {
+                let index = delta.index.unwrap_or(calls.len());
+                calls.push(ToolCall {
+                    index,
+                    ..ToolCall::default()
+                });
+                let last = calls.len() - 1;
+                &mut calls[last]
+            }
+        };
+        // The first id and name stay: some servers repeat them on every piece.
+        if let Some(id) = delta.id.filter(|_| call.id.is_empty()) {
+            call.id = id;
+        }
+        if let Some(name) = delta.name.filter(|_| call.name.is_empty()) {
+            call.name = name;
+        }
+        call.arguments.push_str(&delta.arguments);
+    }
+}
+
+/// Token counts of an answer, in provider-neutral names, with the provider's own object kept.
+///
+/// OpenAI's `prompt_tokens` / `completion_tokens` are [`input_tokens`](Usage::input_tokens) /
+/// [`output_tokens`](Usage::output_tokens). Details such as cached or reasoning tokens are in
+/// [`raw`](Usage::raw).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens of the prompt (the messages sent).
+    pub input_tokens: Option<u64>,
+    /// Tokens of the answer (reasoning tokens included where the provider counts them there).
+    pub output_tokens: Option<u64>,
+    /// Both, when the server says.
+    pub total_tokens: Option<u64>,
+    /// The usage object as the server sent it.
+    pub raw: Value,
+}
+
+impl Usage {
+    /// Reads an OpenAI-style usage object (`prompt_tokens`, `completion_tokens`,
+    /// `total_tokens`); `None` unless `value` is an object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::Usage;
+    ///
+    /// let raw = serde_json::json!({"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21});
+    /// let usage = Usage::from_openai(&raw).unwrap();
+    /// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(9), Some(12)));
+    /// assert!(Usage::from_openai(&serde_json::Value::Null).is_none());
+    /// ```
+    pub fn from_openai(value: &Value) -> Option<Usage> {
+        let object = value.as_object()?;
+        let count = |key: &str| object.get(key).and_then(Value::as_u64);
+        Some(Usage {
+            input_tokens: count("prompt_tokens"),
+            output_tokens: count("completion_tokens"),
+            total_tokens: count("total_tokens"),
+            raw: value.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(
+        index: Option<usize>,
+        id: Option<&str>,
+        name: Option<&str>,
+        args: &str,
+    ) -> ToolCallDelta {
+        ToolCallDelta {
+            index,
+            id: id.map(str::to_string),
+            name: name.map(str::to_string),
+            arguments: args.to_string(),
+        }
+    }
+
+    #[test]
+    fn tool_calls_are_assembled_by_index_even_when_interleaved() {
+        let mut calls = Vec::new();
+        ToolCall::apply(&mut calls, delta(Some(0), Some("a"), Some("add"), ""));
+        ToolCall::apply(&mut calls, delta(Some(1), Some("b"), Some("mul"), "{\"x\""));
+        ToolCall::apply(&mut calls, delta(Some(0), None, None, "{\"y\":1}"));
+        ToolCall::apply(&mut calls, delta(Some(1), None, None, ":2}"));
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            (
+                calls[0].id.as_str(),
+                calls[0].name.as_str(),
+                calls[0].arguments.as_str()
+            ),
+            ("a", "add", "{\"y\":1}")
+        );
+        assert_eq!(
+            (
+                calls[1].id.as_str(),
+                calls[1].name.as_str(),
+                calls[1].arguments.as_str()
+            ),
+            ("b", "mul", "{\"x\":2}")
+        );
+    }
+
+    #[test]
+    fn tool_calls_without_index_follow_their_ids() {
+        let mut calls = Vec::new();
+        ToolCall::apply(&mut calls, delta(None, Some("a"), Some("f"), "{}"));
+        ToolCall::apply(&mut calls, delta(None, Some("b"), Some("g"), "{\"k\""));
+        ToolCall::apply(&mut calls, delta(None, None, None, ":1}"));
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            (calls[1].index, calls[1].arguments.as_str()),
+            (1, "{\"k\":1}")
+        );
+    }
+
+    #[test]
+    fn a_repeated_name_is_not_doubled() {
+        let mut calls = Vec::new();
+        ToolCall::apply(&mut calls, delta(Some(0), Some("a"), Some("f"), "1"));
+        ToolCall::apply(&mut calls, delta(Some(0), Some("a"), Some("f"), "2"));
+        assert_eq!(
+            (calls[0].name.as_str(), calls[0].arguments.as_str()),
+            ("f", "12")
+        );
+    }
+
+    #[test]
+    fn usage_reads_openai_names() {
+        let raw =
+            serde_json::json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3});
+        let usage = Usage::from_openai(&raw).unwrap();
+        assert_eq!(
+            (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+            (Some(1), Some(2), Some(3))
+        );
+        assert_eq!(usage.raw, raw);
+        assert!(Usage::from_openai(&serde_json::json!([1])).is_none());
+    }
+}

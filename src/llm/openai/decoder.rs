@@ -1,0 +1,400 @@
+//! `OpenAIDecoder`: `chat.completion.chunk` events into [`ChatEvent`]s, on the worker.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
+use crate::llm::wire::{api_error, malformed_chunk};
+use crate::sse::{Decode, Event};
+use crate::Error;
+
+/// Decodes OpenAI `chat.completion.chunk` events into [`ChatEvent`] batches, on the worker (see
+/// [`Decode`]). It works on any source of events, not only a live request.
+///
+/// `POST {base}/chat/completions` with `"stream": true` answers with Server-Sent Events whose
+/// data are `chat.completion.chunk` objects and a final `data: [DONE]`. What real servers send,
+/// and what the decoder makes of it:
+///
+/// | in the stream | becomes |
+/// |---|---|
+/// | `choices[0].delta.content` as a string | [`ChatEvent::Text`] (empty strings are dropped) |
+/// | `content` as an array of parts | the `{"type":"text"}` parts are text; `thinking` parts are reasoning; others are skipped |
+/// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`] |
+/// | `refusal` | [`ChatEvent::Refusal`] |
+/// | `tool_calls` pieces | [`ChatEvent::ToolCall`], assembled by index on the stream |
+/// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
+/// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage` | [`ChatEvent::Usage`] |
+/// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
+/// | `: comment` keep-alives (OpenRouter sends many) | nothing (the parser drops them) |
+/// | an `error` object, or an `event: error` | [`Error::Api`]: the stream's last item |
+/// | `data: [DONE]` | [`ChatEvent::Done`]; anything after it is ignored |
+/// | the end of the body without `[DONE]` | [`Error::Protocol`]: the answer was cut |
+/// | data that is not a JSON object | [`Error::Protocol`] quoting the chunk |
+///
+/// Only the first choice (index 0) is read; the client never asks for more. An error object
+/// arriving with other fields (OpenRouter sends usage with it) ends the stream before they are
+/// read.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, OpenAIDecoder};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\
+///              data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+///              data: [DONE]\n\n";
+/// let mut decoder = OpenAIDecoder::new();
+/// let mut events = Vec::new();
+/// for event in EventReader::new(&body[..]) {
+///     events.extend(decoder.decode(event?)?.unwrap_or_default());
+/// }
+/// assert_eq!(
+///     events,
+///     [ChatEvent::Text("Hi".into()), ChatEvent::Finish("stop".into()), ChatEvent::Done]
+/// );
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct OpenAIDecoder {
+    done: bool,
+}
+
+impl OpenAIDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        OpenAIDecoder::default()
+    }
+}
+
+impl Decode for OpenAIDecoder {
+    type Item = Vec<ChatEvent>;
+
+    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let data = event.data.trim();
+        if event.event == "error" {
+            let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
+            return Err(api_error(value.get("error").unwrap_or(&value)));
+        }
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(Some(vec![ChatEvent::Done]));
+        }
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+        if let Some(error) = chunk.error {
+            return Err(api_error(&error));
+        }
+        let mut events = Vec::new();
+        let first = chunk
+            .choices
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.index.unwrap_or(0) == 0);
+        if let Some(choice) = first {
+            if let Some(delta) = choice.delta {
+                delta.into_events(&mut events);
+            }
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                events.push(ChatEvent::Finish(reason));
+            }
+        }
+        let usage = chunk
+            .usage
+            .as_ref()
+            .and_then(Usage::from_openai)
+            .or_else(|| chunk.x_groq.and_then(|x| Usage::from_openai(&x.usage?)));
+        if let Some(usage) = usage {
+            events.push(ChatEvent::Usage(usage));
+        }
+        Ok((!events.is_empty()).then_some(events))
+    }
+
+    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
+        if self.done {
+            Ok(None)
+        } else {
+            Err(Error::Protocol(
+                "the answer was cut: the stream ended without `data: [DONE]`".into(),
+            ))
+        }
+    }
+}
+
+/// The parts of a `chat.completion.chunk` that matter; unknown fields are skipped unparsed and
+/// missing ones are `None`. Fields whose type varies between servers are kept as [`Value`].
+#[derive(Deserialize)]
+struct Chunk {
+    choices: Option<Vec<Choice>>,
+    usage: Option<Value>,
+    error: Option<Value>,
+    x_groq: Option<XGroq>,
+}
+
+#[derive(Deserialize)]
+struct XGroq {
+    usage: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    index: Option<u64>,
+    delta: Option<Delta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    content: Option<Value>,
+    reasoning_content: Option<Value>,
+    reasoning: Option<Value>,
+    refusal: Option<Value>,
+    tool_calls: Option<Vec<ToolCallChunk>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallChunk {
+    index: Option<usize>,
+    id: Option<String>,
+    function: Option<FunctionChunk>,
+}
+
+#[derive(Deserialize)]
+struct FunctionChunk {
+    name: Option<String>,
+    arguments: Option<Value>,
+}
+
+impl Delta {
+    fn into_events(self, events: &mut Vec<ChatEvent>) {
+        let non_empty = |value: Option<Value>| match value {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        };
+        // A server may send the same text under both names: take one.
+        let reasoning = non_empty(self.reasoning_content)
+            .or_else(|| non_empty(self.reasoning))
+            .unwrap_or_default();
+        let (mut text, mut part_reasoning) = (String::new(), String::new());
+        match self.content {
+            Some(Value::String(s)) => text = s,
+            Some(Value::Array(parts)) => {
+                for part in &parts {
+                    match part.get("type").and_then(Value::as_str) {
+                        Some("text") => push_str(&mut text, part.get("text")),
+                        // Mistral's thinking parts: `{"type":"thinking","thinking":[parts]}`.
+                        Some("thinking") => match part.get("thinking") {
+                            Some(Value::Array(inner)) => inner
+                                .iter()
+                                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                                .for_each(|p| push_str(&mut part_reasoning, p.get("text"))),
+                            other => push_str(&mut part_reasoning, other),
+                        },
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        let reasoning = reasoning + &part_reasoning;
+        if !reasoning.is_empty() {
+            events.push(ChatEvent::Reasoning(reasoning));
+        }
+        if !text.is_empty() {
+            events.push(ChatEvent::Text(text));
+        }
+        if let Some(refusal) = non_empty(self.refusal) {
+            events.push(ChatEvent::Refusal(refusal));
+        }
+        for call in self.tool_calls.unwrap_or_default() {
+            let (name, arguments) = match call.function {
+                Some(f) => (f.name, f.arguments),
+                None => (None, None),
+            };
+            let arguments = match arguments {
+                Some(Value::String(s)) => s,
+                None | Some(Value::Null) => String::new(),
+                // A few servers send the arguments as an object rather than as its text.
+                Some(other) => other.to_string(),
+            };
+            events.push(ChatEvent::ToolCall(ToolCallDelta {
+                index: call.index,
+                id: call.id,
+                name,
+                arguments,
+            }));
+        }
+    }
+}
+
+/// Appends `value` to `out` if it is a string.
+fn push_str(out: &mut String, value: Option<&Value>) {
+    if let Some(s) = value.and_then(Value::as_str) {
+        out.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
+        let mut decoder = OpenAIDecoder::new();
+        let mut out = Vec::new();
+        for event in crate::sse::EventReader::new(body.as_bytes()) {
+            out.extend(decoder.decode(event?)?.unwrap_or_default());
+        }
+        out.extend(decoder.finish()?.unwrap_or_default());
+        Ok(out)
+    }
+
+    fn text(s: &str) -> ChatEvent {
+        ChatEvent::Text(s.into())
+    }
+
+    #[test]
+    fn content_deltas_are_text_and_done_ends() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+             data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
+             data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        assert_eq!(
+            events,
+            [text("a"), ChatEvent::Finish("stop".into()), ChatEvent::Done]
+        );
+    }
+
+    #[test]
+    fn events_after_done_are_ignored() {
+        let events = decode_all(
+            "data: [DONE]\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: nonsense\n\n",
+        )
+        .unwrap();
+        assert_eq!(events, [ChatEvent::Done]);
+    }
+
+    #[test]
+    fn the_end_without_done_is_a_cut() {
+        let err =
+            decode_all("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("cut")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_the_first_choice_is_read() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}},{\"index\":0,\"delta\":{\"content\":\"A\"}}]}\n\n\
+             data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}}]}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        assert_eq!(events, [text("A"), ChatEvent::Done]);
+    }
+
+    #[test]
+    fn array_content_keeps_text_parts_and_thinking_as_reasoning() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{\"content\":[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":\"hm\"}]},{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\",\"text\":\"ok\"}]}}]}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        assert_eq!(
+            events,
+            [
+                ChatEvent::Reasoning("hm".into()),
+                text("ok"),
+                ChatEvent::Done
+            ]
+        );
+    }
+
+    #[test]
+    fn reasoning_is_not_doubled_when_both_names_are_sent() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"r\",\"reasoning\":\"r\",\"content\":null}}]}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        assert_eq!(events, [ChatEvent::Reasoning("r".into()), ChatEvent::Done]);
+    }
+
+    #[test]
+    fn groq_usage_is_read_from_x_groq() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"r\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        match &events[1] {
+            ChatEvent::Usage(u) => assert_eq!(u.total_tokens, Some(7)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tool_call_arguments_as_an_object_become_text() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":{\"a\":1}}}]}}]}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        assert_eq!(
+            events[0],
+            ChatEvent::ToolCall(ToolCallDelta {
+                index: None,
+                id: Some("c".into()),
+                name: Some("f".into()),
+                arguments: "{\"a\":1}".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn errors_in_the_stream_carry_message_and_kind() {
+        let err = decode_all("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":null}}\n\n")
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), message } if k == "server_error" && message == "overloaded"),
+            "{err:?}"
+        );
+        let err =
+            decode_all("data: {\"error\":{\"code\":400,\"message\":\"Token limit reached\"}}\n\n")
+                .unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), .. } if k == "400"),
+            "{err:?}"
+        );
+        let err = decode_all("event: error\ndata: {\"message\":\"boom\"}\n\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { message, .. } if message == "boom"),
+            "{err:?}"
+        );
+        let err = decode_all("event: error\ndata: plain words\n\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { message, .. } if message == "plain words"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_chunks_are_quoted_and_cut_short() {
+        let err = decode_all("data: {\"choices\":[{\"delta\"\n\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("{\\\"choices\\\":[{\\\"delta\\\""), "{msg}");
+        let long = format!("data: {{\"x\":\"{}\"\n\n", "é".repeat(500));
+        let msg = decode_all(&long).unwrap_err().to_string();
+        assert!(msg.contains("bytes in all"), "{msg}");
+        assert!(msg.len() < 400, "{msg}");
+    }
+}

@@ -1,0 +1,319 @@
+//! `ChatStream`: the caller's end of a streamed answer, for every provider.
+
+use std::fmt;
+use std::vec;
+
+use crossbeam_channel::Receiver;
+use ureq::http::HeaderMap;
+
+use super::event::{ChatEvent, ToolCall, Usage};
+use crate::sse::EventStream;
+use crate::Error;
+
+/// A streamed chat answer: an iterator of its text pieces, `Result<String, Error>`.
+///
+/// The decoding (JSON parsing included) happened on the worker that reads the response; this
+/// side receives finished [`ChatEvent`]s. Iterating yields only the answer's text; everything
+/// else is kept and readable during and after the iteration: [`finish_reason`](Self::finish_reason),
+/// [`usage`](Self::usage), [`tool_calls`](Self::tool_calls), [`reasoning`](Self::reasoning),
+/// [`refusal`](Self::refusal). To see every event in order, call
+/// [`next_event`](Self::next_event) instead of `next`.
+///
+/// The stream ends (`None`) after the provider's end marker ([`is_done`](Self::is_done) is then
+/// `true`), or after one `Err` item: a transport error, a timeout, an error the server reported
+/// inside the stream ([`Error::Api`]), a chunk that could not be decoded or a stream cut before
+/// its end marker ([`Error::Protocol`]). A cut stream is never a silently short answer.
+///
+/// The stream holds one worker of its session until it is dropped or the server closes it.
+///
+/// # Examples
+///
+/// Any source of events works; here a channel filled by hand stands in for a server:
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, ChatStream};
+///
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// tx.send(Ok(vec![ChatEvent::Text("Hello".into())])).unwrap();
+/// tx.send(Ok(vec![
+///     ChatEvent::Text(", world".into()),
+///     ChatEvent::Finish("stop".into()),
+///     ChatEvent::Done,
+/// ]))
+/// .unwrap();
+///
+/// let mut stream = ChatStream::from_receiver(rx);
+/// let text = stream.by_ref().collect::<Result<String, _>>()?;
+/// assert_eq!(text, "Hello, world");
+/// assert_eq!(stream.finish_reason(), Some("stop"));
+/// assert!(stream.is_done());
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+pub struct ChatStream {
+    rx: Receiver<Result<Vec<ChatEvent>, Error>>,
+    headers: HeaderMap,
+    /// The rest of the batch being handed out.
+    queued: vec::IntoIter<ChatEvent>,
+    /// Nothing more will be read: the end marker or an error was seen.
+    ended: bool,
+    done: bool,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    tool_calls: Vec<ToolCall>,
+    reasoning: String,
+    refusal: Option<String>,
+}
+
+impl fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("done", &self.done)
+            .field("ended", &self.ended)
+            .field("finish_reason", &self.finish_reason)
+            .field("usage", &self.usage)
+            .field("tool_calls", &self.tool_calls.len())
+            .field("reasoning_len", &self.reasoning.len())
+            .finish()
+    }
+}
+
+impl ChatStream {
+    /// The chat stream of an event stream whose decoder produces [`ChatEvent`] batches (see
+    /// [`RequestBuilder::events_decoded`](crate::RequestBuilder::events_decoded)). The
+    /// response headers are kept.
+    pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
+        let headers = events.headers().clone();
+        let mut stream = ChatStream::from_receiver(events.into_receiver());
+        stream.headers = headers;
+        stream
+    }
+
+    /// The chat stream of any channel of [`ChatEvent`] batches, for sources that are not
+    /// Server-Sent Events (newline-delimited JSON, tests). A disconnected channel ends the
+    /// stream; without a [`ChatEvent::Done`] before it, that end is an [`Error::Protocol`].
+    pub fn from_receiver(rx: Receiver<Result<Vec<ChatEvent>, Error>>) -> Self {
+        ChatStream {
+            rx,
+            headers: HeaderMap::new(),
+            queued: Vec::new().into_iter(),
+            ended: false,
+            done: false,
+            finish_reason: None,
+            usage: None,
+            tool_calls: Vec::new(),
+            reasoning: String::new(),
+            refusal: None,
+        }
+    }
+
+    /// The next event of any kind, after folding it into the stream's state. `None` once the
+    /// stream has ended (see the [type docs](Self)). Mixing calls of this and
+    /// [`next`](Iterator::next) is fine: each event is handed out once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Reasoning("hmm".into()), ChatEvent::Text("42".into())])).unwrap();
+    /// tx.send(Ok(vec![ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// while let Some(event) = stream.next_event() {
+    ///     match event? {
+    ///         ChatEvent::Reasoning(r) => eprint!("({r})"),
+    ///         ChatEvent::Text(t) => print!("{t}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(stream.reasoning(), "hmm");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn next_event(&mut self) -> Option<Result<ChatEvent, Error>> {
+        loop {
+            if let Some(event) = self.queued.next() {
+                self.fold(&event);
+                return Some(Ok(event));
+            }
+            if self.ended {
+                return None;
+            }
+            match self.rx.recv() {
+                Ok(Ok(batch)) => self.queued = batch.into_iter(),
+                Ok(Err(e)) => {
+                    self.ended = true;
+                    return Some(Err(e));
+                }
+                Err(_) => {
+                    // Decoders report a cut stream themselves; this covers a worker that
+                    // stopped without a word.
+                    self.ended = true;
+                    return Some(Err(Error::Protocol(
+                        "the answer was cut: the stream ended before its end marker".into(),
+                    )));
+                }
+            }
+        }
+    }
+
+    fn fold(&mut self, event: &ChatEvent) {
+        match event {
+            ChatEvent::Text(_) => {}
+            ChatEvent::Reasoning(r) => self.reasoning.push_str(r),
+            ChatEvent::Refusal(r) => self.refusal.get_or_insert_with(String::new).push_str(r),
+            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut self.tool_calls, delta.clone()),
+            ChatEvent::Finish(reason) => self.finish_reason = Some(reason.clone()),
+            ChatEvent::Usage(usage) => self.usage = Some(usage.clone()),
+            ChatEvent::Done => {
+                self.done = true;
+                self.ended = true;
+                // Anything after the end marker is not part of the answer.
+                self.queued = Vec::new().into_iter();
+            }
+        }
+    }
+
+    /// Whether the answer arrived complete: the provider's end marker was received. `false`
+    /// while streaming and after an error.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Why the model stopped (`"stop"`, `"length"`, `"tool_calls"`...), once the server has
+    /// said; the last value wins.
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
+    }
+
+    /// The token counts, when the server sent them (OpenAI does with
+    /// [`include_usage`](super::OpenAIClientBuilder::include_usage); many compatible servers
+    /// always do). The last value wins.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    /// The tool calls received so far, assembled by index, in the order they started.
+    pub fn tool_calls(&self) -> &[ToolCall] {
+        &self.tool_calls
+    }
+
+    /// The reasoning text received so far (empty for models that send none).
+    pub fn reasoning(&self) -> &str {
+        &self.reasoning
+    }
+
+    /// The refusal message received so far, if the model refused.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+
+    /// The response headers (rate limits, request ids). Empty for a stream made with
+    /// [`from_receiver`](Self::from_receiver).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The first value of response header `name`, if present and valid text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Iterator for ChatStream {
+    type Item = Result<String, Error>;
+
+    /// The next piece of the answer's text; other events are folded into the state.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_event()? {
+                Ok(ChatEvent::Text(text)) => return Some(Ok(text)),
+                Ok(_) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ToolCallDelta;
+
+    fn stream_of(batches: Vec<Result<Vec<ChatEvent>, Error>>) -> ChatStream {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for batch in batches {
+            tx.send(batch).unwrap();
+        }
+        ChatStream::from_receiver(rx)
+    }
+
+    #[test]
+    fn yields_text_and_folds_the_rest() {
+        let mut stream = stream_of(vec![
+            Ok(vec![ChatEvent::Reasoning("think".into())]),
+            Ok(vec![
+                ChatEvent::Text("a".into()),
+                ChatEvent::Text("b".into()),
+            ]),
+            Ok(vec![ChatEvent::ToolCall(ToolCallDelta {
+                index: Some(0),
+                id: Some("c1".into()),
+                name: Some("f".into()),
+                arguments: "{}".into(),
+            })]),
+            Ok(vec![
+                ChatEvent::Finish("stop".into()),
+                ChatEvent::Usage(Usage::default()),
+            ]),
+            Ok(vec![ChatEvent::Done]),
+        ]);
+        let texts: Vec<String> = stream.by_ref().map(Result::unwrap).collect();
+        assert_eq!(texts, ["a", "b"]);
+        assert!(stream.is_done());
+        assert_eq!(stream.reasoning(), "think");
+        assert_eq!(stream.tool_calls()[0].name, "f");
+        assert_eq!(stream.finish_reason(), Some("stop"));
+        assert!(stream.usage().is_some());
+    }
+
+    #[test]
+    fn nothing_after_done_is_handed_out() {
+        let mut stream = stream_of(vec![
+            Ok(vec![ChatEvent::Done, ChatEvent::Text("late".into())]),
+            Ok(vec![ChatEvent::Text("later".into())]),
+        ]);
+        assert!(stream.next().is_none());
+        assert!(stream.next_event().is_none());
+        assert!(stream.is_done());
+    }
+
+    #[test]
+    fn an_error_is_the_last_item() {
+        let mut stream = stream_of(vec![
+            Ok(vec![ChatEvent::Text("a".into())]),
+            Err(Error::Protocol("bad".into())),
+            Ok(vec![ChatEvent::Text("never".into())]),
+        ]);
+        assert_eq!(stream.next().unwrap().unwrap(), "a");
+        assert!(matches!(stream.next(), Some(Err(Error::Protocol(_)))));
+        assert!(stream.next().is_none());
+        assert!(!stream.is_done());
+    }
+
+    #[test]
+    fn a_channel_closed_before_done_is_a_cut() {
+        let mut stream = stream_of(vec![Ok(vec![ChatEvent::Text("a".into())])]);
+        assert_eq!(stream.next().unwrap().unwrap(), "a");
+        match stream.next() {
+            Some(Err(Error::Protocol(msg))) => assert!(msg.contains("cut"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(stream.next().is_none());
+    }
+
+    #[test]
+    fn chat_stream_is_send() {
+        fn check<T: Send>() {}
+        check::<ChatStream>();
+    }
+}

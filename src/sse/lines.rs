@@ -1,0 +1,172 @@
+//! `LineParser`: newline-delimited streams (NDJSON, JSON Lines), framed like events.
+//!
+//! Some streaming APIs (Cohere's v1 chat, Ollama's native API) send one JSON document per line
+//! instead of Server-Sent Events. `LineParser` turns each line into an [`Event`] whose `data` is
+//! the line, so the same workers, channels, decoders and limits serve both formats.
+
+use super::{Event, DEFAULT_MAX_EVENT_SIZE};
+use crate::Error;
+
+/// Splits a byte stream into lines, each delivered as an [`Event`] with `event == "message"`
+/// and `data` the line without its terminator.
+///
+/// * Lines end with LF or CRLF; a lone CR is kept as data.
+/// * Blank (empty or all-whitespace) lines are skipped.
+/// * A last line without a terminator is delivered at [`finish`](LineParser::finish): nothing is
+///   lost.
+/// * A line longer than [`max_line_size`](LineParser::max_line_size) is
+///   [`Error::EventTooLarge`]; after that error the parser refuses further input.
+/// * Invalid UTF-8 is decoded with U+FFFD.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::sse::LineParser;
+///
+/// let mut parser = LineParser::new();
+/// let mut lines = Vec::new();
+/// parser.feed(b"{\"a\":1}\r\n\n{\"b\"", &mut |e| lines.push(e.data)).unwrap();
+/// parser.feed(b":2}", &mut |e| lines.push(e.data)).unwrap();
+/// parser.finish(&mut |e| lines.push(e.data)).unwrap();
+/// assert_eq!(lines, ["{\"a\":1}", "{\"b\":2}"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct LineParser {
+    partial: Vec<u8>,
+    max_line: usize,
+    failed: bool,
+}
+
+impl Default for LineParser {
+    fn default() -> Self {
+        LineParser::new()
+    }
+}
+
+impl LineParser {
+    /// A parser with lines of at most [`DEFAULT_MAX_EVENT_SIZE`] bytes.
+    pub fn new() -> Self {
+        LineParser {
+            partial: Vec::new(),
+            max_line: DEFAULT_MAX_EVENT_SIZE,
+            failed: false,
+        }
+    }
+
+    /// The longest line accepted, in bytes. Defaults to [`DEFAULT_MAX_EVENT_SIZE`].
+    pub fn max_line_size(mut self, bytes: usize) -> Self {
+        self.max_line = bytes;
+        self
+    }
+
+    /// Feeds the next bytes, delivering every line they complete.
+    pub fn feed(&mut self, bytes: &[u8], on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
+        if self.failed {
+            return Err(self.too_large());
+        }
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(end);
+            rest = &tail[1..];
+            if self.partial.is_empty() {
+                self.check(line.len())?;
+                deliver(line, on_line);
+            } else {
+                self.check(self.partial.len() + line.len())?;
+                self.partial.extend_from_slice(line);
+                deliver(&self.partial, on_line);
+                self.partial.clear();
+            }
+        }
+        self.check(self.partial.len() + rest.len())?;
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Ends the stream, delivering a last line that had no terminator.
+    pub fn finish(&mut self, on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
+        if self.failed {
+            return Err(self.too_large());
+        }
+        deliver(&self.partial, on_line);
+        self.partial.clear();
+        Ok(())
+    }
+
+    fn check(&mut self, len: usize) -> Result<(), Error> {
+        if len > self.max_line {
+            self.failed = true;
+            self.partial = Vec::new();
+            return Err(self.too_large());
+        }
+        Ok(())
+    }
+
+    fn too_large(&self) -> Error {
+        Error::EventTooLarge {
+            limit: self.max_line,
+        }
+    }
+}
+
+fn deliver(line: &[u8], on_line: &mut impl FnMut(Event)) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    on_line(Event {
+        event: "message".to_string(),
+        data: String::from_utf8_lossy(line).into_owned(),
+        id: None,
+        retry: None,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(pieces: &[&[u8]]) -> Result<Vec<String>, Error> {
+        let mut parser = LineParser::new().max_line_size(16);
+        let mut out = Vec::new();
+        for p in pieces {
+            parser.feed(p, &mut |e| out.push(e.data))?;
+        }
+        parser.finish(&mut |e| out.push(e.data))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_on_lf_and_crlf_and_skips_blank_lines() {
+        let whole: &[u8] = b"a\r\n\n  \r\nb\nc";
+        let expected = ["a", "b", "c"];
+        assert_eq!(lines_of(&[whole]).unwrap(), expected);
+        for cut in 0..=whole.len() {
+            let (x, y) = whole.split_at(cut);
+            assert_eq!(lines_of(&[x, y]).unwrap(), expected, "split at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_lone_cr_is_data() {
+        assert_eq!(lines_of(&[b"a\rb\n"]).unwrap(), ["a\rb"]);
+    }
+
+    #[test]
+    fn long_lines_are_an_error_even_across_feeds() {
+        assert!(matches!(
+            lines_of(&[b"0123456789", b"0123456789\n"]),
+            Err(Error::EventTooLarge { limit: 16 })
+        ));
+        assert!(matches!(
+            lines_of(&[&[b'x'; 17]]),
+            Err(Error::EventTooLarge { limit: 16 })
+        ));
+        assert_eq!(lines_of(&[&[b'x'; 16]]).unwrap(), ["x".repeat(16)]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        assert_eq!(lines_of(&[b"a\xffb\n"]).unwrap(), ["a\u{fffd}b"]);
+    }
+}
