@@ -7,6 +7,7 @@ pub mod llm;
 mod pending;
 mod request;
 mod response;
+mod retry;
 mod session;
 mod source;
 pub mod sse;
@@ -15,6 +16,7 @@ pub use error::{Error, StatusError, Timeout};
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use request::RequestBuilder;
 pub use response::Response;
+pub use retry::RetryPolicy;
 pub use session::{
     FuturesSession, SessionBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_WORKERS,

@@ -10,6 +10,7 @@ use ureq::ResponseExt;
 
 use crate::pending::{Completer, Pending};
 use crate::response::Response;
+use crate::retry::{RetryPolicy, Verdict};
 use crate::session::{FuturesSession, Settings};
 use crate::source::EventSource;
 use crate::sse::{pump, Decode, EventStream, RawEvents, StreamOptions};
@@ -57,6 +58,7 @@ pub(crate) struct Spec {
     pub(crate) content_type: Option<&'static str>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
     /// A problem found while building, reported when the job runs.
     pub(crate) error: Option<Error>,
 }
@@ -73,6 +75,7 @@ impl Spec {
             content_type: self.content_type,
             timeout: self.timeout,
             read_timeout: self.read_timeout,
+            retry: self.retry.clone(),
             error: None,
         }
     }
@@ -124,6 +127,7 @@ impl RequestBuilder {
                 content_type: None,
                 timeout: None,
                 read_timeout: None,
+                retry: None,
                 error: None,
             },
         }
@@ -157,6 +161,14 @@ impl RequestBuilder {
     /// stream with [`Error::Timeout`].
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.spec.read_timeout = Some(d);
+        self
+    }
+
+    /// This request's [`RetryPolicy`], replacing the session's
+    /// ([`SessionBuilder::retry`](crate::SessionBuilder::retry)); `RetryPolicy::none()` turns
+    /// retries off for it.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.spec.retry = Some(policy);
         self
     }
 
@@ -417,9 +429,12 @@ pub(crate) fn execute(
         url.push('=');
         encode_into(&mut url, v);
     }
-    let mut builder = http::Request::builder().method(method).uri(&url);
-    let headers = builder.headers_mut().expect("a fresh builder has no error");
-    merge_headers(headers, &settings.headers, &spec.headers)?;
+    // The URL is not in this message: its query may carry a key.
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| Error::InvalidRequest(format!("invalid URL: {e}")))?;
+    let mut headers = HeaderMap::new();
+    merge_headers(&mut headers, &settings.headers, &spec.headers)?;
     if let Some(ct) = spec.content_type {
         if !headers.contains_key(http::header::CONTENT_TYPE) {
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -430,13 +445,31 @@ pub(crate) fn execute(
         read_timeout: spec.read_timeout.or(settings.read_timeout),
         budget,
     };
-    // The URL is not in this message: its query may carry a key.
-    let bad_url = |e: http::Error| Error::InvalidRequest(format!("invalid URL: {e}"));
-    let response = match spec.body {
-        Some(body) => agent.run(limits.apply(agent, builder.body(body).map_err(bad_url)?)),
-        None => agent.run(limits.apply(agent, builder.body(()).map_err(bad_url)?)),
+    let send = |body: Option<Vec<u8>>| {
+        let mut req = http::Request::new(());
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri.clone();
+        *req.headers_mut() = headers.clone();
+        let result = match body {
+            Some(body) => agent.run(limits.apply(agent, req.map(|()| body))),
+            None => agent.run(limits.apply(agent, req)),
+        };
+        result.map_err(Error::from)
     };
-    response.map_err(Error::from)
+    let policy = spec.retry.as_ref().or(settings.retry.as_ref());
+    let Some(policy) = policy.filter(|p| p.allows(&method)) else {
+        return send(spec.body);
+    };
+    let mut attempt = 1;
+    loop {
+        let outcome = send(spec.body.clone());
+        match policy.verdict(attempt, &outcome) {
+            Verdict::Stop => return outcome,
+            // A response dropped unread closes its connection; nothing else is lost.
+            Verdict::RetryAfter(wait) => std::thread::sleep(wait),
+        }
+        attempt += 1;
+    }
 }
 
 /// The per-request configuration: timeouts, and statuses as responses.

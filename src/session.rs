@@ -26,6 +26,7 @@ use threadpool::ThreadPool;
 
 use crate::pending::{mark_worker, Completer, Job, Pending, Slot, Task};
 use crate::request::RequestBuilder;
+use crate::retry::RetryPolicy;
 use crate::Error;
 
 /// Workers of a session made with [`FuturesSession::new`], as in requests-futures.
@@ -46,6 +47,7 @@ pub(crate) struct Settings {
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) max_body_size: u64,
+    pub(crate) retry: Option<RetryPolicy>,
 }
 
 struct Inner {
@@ -337,6 +339,7 @@ fn worker_loop(jobs: Receiver<QueueItem>, agent: ureq::Agent, pool_id: usize, al
 /// | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | DNS, TCP connect and TLS handshake |
 /// | [`read_timeout`](SessionBuilder::read_timeout) | none | the longest silence between two reads, event streams included |
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
+/// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
 ///
 /// # Examples
 ///
@@ -360,6 +363,7 @@ pub struct SessionBuilder {
     connect_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
     max_body_size: u64,
+    retry: Option<RetryPolicy>,
     agent: Option<ureq::Agent>,
 }
 
@@ -372,6 +376,7 @@ impl Default for SessionBuilder {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             read_timeout: None,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            retry: None,
             agent: None,
         }
     }
@@ -422,6 +427,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Retries failed attempts of every request as `policy` says (a request can override it
+    /// with [`RequestBuilder::retry`]). Defaults to none: one attempt.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
     /// Uses this agent instead of one built from the settings above. The session still treats
     /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request), and still
     /// applies `timeout` and `read_timeout` per request; the agent's own connection settings
@@ -461,6 +473,7 @@ impl SessionBuilder {
                     timeout: self.timeout,
                     read_timeout: self.read_timeout,
                     max_body_size: self.max_body_size,
+                    retry: self.retry,
                 }),
                 queue: Mutex::new(Some(tx)),
                 backlog: rx,

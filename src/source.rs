@@ -20,9 +20,10 @@
 //! a stream is open.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::request::{RequestBuilder, Spec};
+use crate::retry::jittered;
 use crate::sse::{Event, EventStream, StreamOptions};
 use crate::{Error, FuturesSession};
 
@@ -70,7 +71,6 @@ pub struct EventSource {
     max_attempts: u32,
     failures: u32,
     connections: u32,
-    jitter_state: u64,
 }
 
 impl fmt::Debug for EventSource {
@@ -95,10 +95,6 @@ impl EventSource {
             ))),
             None => None,
         };
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15);
         EventSource {
             session,
             template,
@@ -113,7 +109,6 @@ impl EventSource {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             failures: 0,
             connections: 0,
-            jitter_state: seed | 1,
         }
     }
 
@@ -156,20 +151,13 @@ impl EventSource {
 
     /// The wait before the next attempt: the reconnection time, doubled per consecutive failure,
     /// capped, with ±20% jitter.
-    fn backoff(&mut self) -> Duration {
+    fn backoff(&self) -> Duration {
         let doublings = self.failures.saturating_sub(1).min(16);
         let base = self
             .retry
             .saturating_mul(1 << doublings)
             .min(self.max_retry.max(self.retry));
-        // xorshift64: jitter needs no quality, only to differ between clients.
-        let mut x = self.jitter_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.jitter_state = x;
-        let factor = 0.8 + (x % 1000) as f64 / 2500.0; // 0.8 ..= 1.2
-        base.mul_f64(factor)
+        jittered(base)
     }
 
     fn connect(&mut self) -> Result<EventStream, Error> {
