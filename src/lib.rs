@@ -1,4 +1,200 @@
-//! ureq-futures: requests-futures for sync Rust.
+//! Python's `requests-futures` for sync Rust: blocking [`ureq`] requests on a pool of worker
+//! threads, handles with `.result()`, Server-Sent Events delivered over channels, and streaming
+//! LLM chat clients. No async runtime.
+//!
+//! ```text
+//! FuturesSession ──submit──▶ queue ──▶ worker threads (one shared ureq::Agent)
+//!       │                                  │
+//!   Pending<T> ◀──────── result ───────────┘   buffered requests, hooks, any closure
+//!   EventStream ◀─ bounded channel ─ parser ◀─ socket   event streams, LLM chunks
+//! ```
+//!
+//! # Concurrent requests
+//!
+//! [`FuturesSession::new`] starts 8 workers, like requests-futures. Each request method returns
+//! a [`RequestBuilder`]; [`send`](RequestBuilder::send) queues it and returns a [`Pending`] at
+//! once. A 4xx or 5xx is a [`Response`], not an error, as in requests.
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/a", "text/plain", "first"), ("/b", "text/plain", "second")]);
+//! use ureq_futures::FuturesSession;
+//!
+//! let session = FuturesSession::new();
+//! let a = session.get(format!("{base}/a")).send();        // returns at once
+//! let b = session.get(format!("{base}/b")).send();        // both are in flight now
+//! assert_eq!(a.result()?.text()?, "first");
+//! assert_eq!(b.result()?.text()?, "second");
+//!
+//! let missing = session.get(format!("{base}/nope")).send().result()?;
+//! assert_eq!(missing.status(), 404);                      // a response, not an error
+//! assert!(missing.error_for_status().is_err());           // requests' raise_for_status
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
+//! # Hooks: work on the worker
+//!
+//! requests-futures' response hooks become [`send_with`](RequestBuilder::send_with): the closure
+//! runs on the worker, so parsing happens off the caller's thread. [`FuturesSession::submit`]
+//! runs any closure on the pool (`executor.submit`).
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/repo", "application/json", r#"{"name":"ureq","stars":1700}"#)]);
+//! # use ureq_futures::FuturesSession;
+//! #[derive(serde::Deserialize)]
+//! struct Repo { name: String, stars: u32 }
+//!
+//! let session = FuturesSession::new();
+//! let repo = session
+//!     .get(format!("{base}/repo"))
+//!     .send_with(|resp| resp.error_for_status()?.json::<Repo>());
+//! let answer = session.submit(|_agent| Ok(6 * 7));
+//! assert_eq!(repo.result()?.stars, 1700);
+//! assert_eq!(answer.result()?, 42);
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
+//! # Completion order
+//!
+//! [`as_completed`] yields `(index, result)` as jobs finish, in O(n) overall. [`wait_all`] and
+//! [`wait_any`] block without taking results; a [`Pending`] is also a `std::future::Future`.
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/1", "text/plain", "one"), ("/2", "text/plain", "two"), ("/3", "text/plain", "three")]);
+//! use ureq_futures::{as_completed, FuturesSession};
+//!
+//! let session = FuturesSession::new();
+//! let urls: Vec<String> = (1..=3).map(|i| format!("{base}/{i}")).collect();
+//! let handles: Vec<_> = urls.iter().map(|u| session.get(u).send()).collect();
+//! let mut sizes = vec![0; urls.len()];
+//! for (i, result) in as_completed(handles) {
+//!     sizes[i] = result?.bytes().len();
+//! }
+//! assert_eq!(sizes, [3, 3, 5]);
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
+//! # Event streams
+//!
+//! [`events`](RequestBuilder::events) resolves as soon as the response headers are in; the
+//! worker then reads and parses (with [`sse::Parser`], exact to the WHATWG algorithm) while you
+//! consume an [`sse::EventStream`]. Each event is sent the moment its blank line arrives. A cut
+//! connection is an `Err` item, never a silent end.
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/events", "text/event-stream", "event: greeting\ndata: hello\nid: 1\n\ndata: bye\n\n")]);
+//! use ureq_futures::FuturesSession;
+//!
+//! let session = FuturesSession::new();
+//! let stream = session
+//!     .post(format!("{base}/events"))
+//!     .json(&serde_json::json!({ "stream": true }))
+//!     .events()
+//!     .result()?;
+//! let events: Vec<_> = stream.collect::<Result<_, _>>()?;
+//! assert_eq!(events[0].event, "greeting");
+//! assert_eq!(events[1].data, "bye");
+//! assert_eq!(events[1].id.as_deref(), Some("1"));        // the last event ID persists
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
+//! [`sse::EventReader`] parses any [`std::io::Read`] the same way, and
+//! [`RequestBuilder::event_source`] reconnects GET streams as browsers' `EventSource` does.
+//!
+//! # Select over several streams
+//!
+//! Every stream exposes its `crossbeam_channel::Receiver`:
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/a", "text/event-stream", "data: a1\n\ndata: a2\n\n"), ("/b", "text/event-stream", "data: b1\n\n")]);
+//! use crossbeam_channel::select;
+//! use ureq_futures::FuturesSession;
+//!
+//! let session = FuturesSession::new();
+//! let a = session.get(format!("{base}/a")).events().result()?;
+//! let b = session.get(format!("{base}/b")).events().result()?;
+//! let (mut from_a, mut from_b) = (a.receiver().clone(), b.receiver().clone());
+//! let mut seen = Vec::new();
+//! for _ in 0..5 {
+//!     // A stream's end disconnects its channel; `never()` takes it out of the select.
+//!     select! {
+//!         recv(from_a) -> msg => match msg {
+//!             Ok(event) => seen.push(event?.data),
+//!             Err(_) => from_a = crossbeam_channel::never(),
+//!         },
+//!         recv(from_b) -> msg => match msg {
+//!             Ok(event) => seen.push(event?.data),
+//!             Err(_) => from_b = crossbeam_channel::never(),
+//!         },
+//!     }
+//! }
+//! seen.sort();
+//! assert_eq!(seen, ["a1", "a2", "b1"]);
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
+//! # Streaming LLM chat
+//!
+//! [`llm`] ports tinychat's clients: OpenAI and every OpenAI-compatible server, Anthropic, Gemini,
+//! Cohere, Mistral and Together, behind one [`llm::ChatClient`] trait. The JSON chunks are decoded
+//! on the worker; the [`llm::ChatStream`] yields only the answer's text.
+//!
+//! ```no_run
+//! use ureq_futures::llm::{Message, OpenAIClient};
+//!
+//! let client = OpenAIClient::new("gpt-4o-mini", 0.7); // OPENAI_API_KEY, OPENAI_BASE_URL
+//! for piece in client.stream_chat(&[Message::user("Why is the sky blue?")])? {
+//!     print!("{}", piece?);
+//! }
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
+//! # Timeouts
+//!
+//! | setting | default | buffered request | event stream |
+//! |---|---|---|---|
+//! | [`timeout`](SessionBuilder::timeout) | none | the whole exchange, body included | until the headers are in |
+//! | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | DNS, TCP and TLS | the same |
+//! | [`read_timeout`](SessionBuilder::read_timeout) | none | each wait for bytes | each silence between bytes |
+//!
+//! A stream never gets a total budget: ureq's global timeout keeps running while a body is read,
+//! which would cut a healthy long stream. Keep-alive comments reset the read timeout. Requests
+//! can override `timeout` and `read_timeout` one by one. The LLM clients set their own (120 s to
+//! the headers, 300 s of silence).
+//!
+//! # Errors
+//!
+//! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item: transport
+//! failures (ureq's error inside), I/O, [`Error::Timeout`] with the phase, [`Error::Status`] with
+//! the code, headers and first KiB of the body (its text keeps tinychat's wording
+//! `Server responded with an error. Status Code: 404`), JSON, limits, [`Error::Cancelled`],
+//! [`Error::ShutDown`] and [`Error::Panicked`] (a panic in your closure; the worker survives).
+//! [`RetryPolicy`] retries what a later attempt can fix; it is off unless asked for.
+//!
+//! # Shutdown
+//!
+//! [`FuturesSession::shutdown`], or dropping the last clone, resolves queued jobs to
+//! [`Error::ShutDown`] at once, lets running jobs and streams finish, and returns without
+//! blocking; [`FuturesSession::join`] waits for the workers to exit. A job that waits on a job
+//! queued behind it in its own full pool runs that job inline instead of deadlocking.
+//!
+//! # Limits
+//!
+//! | what | default | past it |
+//! |---|---|---|
+//! | buffered body | 10 MiB ([`DEFAULT_MAX_BODY_SIZE`]) | [`Error::BodyTooLarge`] |
+//! | response header | 64 KiB (ureq) | a transport error |
+//! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
+//! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
+//! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
+//!
+//! # Minimum Rust version
+//!
+//! 1.85, as ureq 3.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

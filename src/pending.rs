@@ -492,19 +492,20 @@ impl<T: Send + 'static> Future for Pending<T> {
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
 /// use ureq_futures::{as_completed, FuturesSession};
 ///
 /// let session = FuturesSession::new();
-/// let handles: Vec<_> = [30u64, 10, 20]
-///     .into_iter()
-///     .map(|ms| session.submit(move |_| {
-///         std::thread::sleep(Duration::from_millis(ms));
-///         Ok(ms)
-///     }))
-///     .collect();
-/// let order: Vec<usize> = as_completed(handles).map(|(i, _)| i).collect();
-/// assert_eq!(order, vec![1, 2, 0]);
+/// let (go, wait) = crossbeam_channel::bounded::<()>(0);
+/// let slow = session.submit(move |_| {
+///     wait.recv().ok();
+///     Ok("slow")
+/// });
+/// let fast = session.submit(|_| Ok("fast"));
+/// let mut done = as_completed(vec![slow, fast]);
+/// assert_eq!(done.next().unwrap().0, 1); // the fast one, index 1, first
+/// go.send(()).unwrap();
+/// let (index, result) = done.next().unwrap();
+/// assert_eq!((index, result.unwrap()), (0, "slow"));
 /// ```
 pub fn as_completed<T, I>(handles: I) -> AsCompleted<T>
 where

@@ -209,20 +209,28 @@ fn panics_in_submitted_jobs_keep_every_worker() {
 #[test]
 fn as_completed_yields_in_completion_order_with_indices() {
     let session = FuturesSession::new();
-    let delays = [120u64, 10, 60, 30];
-    let handles: Vec<_> = delays
+    // Job i finishes when gate i opens; the gates open in the order 1, 3, 2, 0, each after the
+    // previous completion was seen.
+    let gates: Vec<_> = (0..4).map(|_| bounded::<()>(0)).collect();
+    let handles: Vec<_> = gates
         .iter()
-        .map(|&d| {
+        .enumerate()
+        .map(|(i, (_, wait))| {
+            let wait = wait.clone();
             session.submit(move |_| {
-                std::thread::sleep(ms(d));
-                Ok(d)
+                wait.recv_timeout(Duration::from_secs(10)).unwrap();
+                Ok(i * 10)
             })
         })
         .collect();
-    let got: Vec<(usize, u64)> = as_completed(handles)
-        .map(|(i, r)| (i, r.unwrap()))
-        .collect();
-    assert_eq!(got, vec![(1, 10), (3, 30), (2, 60), (0, 120)]);
+    let mut done = as_completed(handles);
+    assert_eq!(done.len(), 4);
+    for i in [1usize, 3, 2, 0] {
+        gates[i].0.send(()).unwrap();
+        let (index, result) = done.next().unwrap();
+        assert_eq!((index, result.unwrap()), (i, i * 10));
+    }
+    assert!(done.next().is_none());
 }
 
 #[test]

@@ -1,0 +1,47 @@
+// A tiny HTTP server for the crate's doctests, included with
+// `include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs"))`.
+// No inner attributes and std only, so that it can be included inside a function body.
+
+/// Serves `routes` (path, content type, body) on 127.0.0.1 until the process ends and returns
+/// the base URL. Unknown paths get a 404. Each response closes its connection.
+#[allow(dead_code)]
+pub fn serve(routes: &'static [(&'static str, &'static str, &'static str)]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let base = format!("http://{}", listener.local_addr().expect("local address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut line = String::new();
+                let mut content_length = 0usize;
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        content_length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0u8; content_length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+                let path = path.split('?').next().unwrap_or("/");
+                let (status, content_type, body) = match routes.iter().find(|r| r.0 == path) {
+                    Some((_, ct, body)) => ("200 OK", *ct, *body),
+                    None => ("404 Not Found", "text/plain", "not found"),
+                };
+                let _ = (&stream).write_all(
+                    format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    base
+}
