@@ -51,7 +51,8 @@ pub enum Error {
     /// The job panicked on its worker. The message is the panic's payload when it was a string.
     /// The worker itself survives.
     Panicked(String),
-    /// A request could not be built (an invalid header, method or URL).
+    /// A request could not be built: an invalid header, method or URL, or a request the API
+    /// cannot express (such as a chat whose last message is not the user's).
     InvalidRequest(String),
     /// A stream broke its protocol: it ended before its terminator, or a piece of it could not be
     /// decoded. The text names what happened and quotes the offending piece.

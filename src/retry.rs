@@ -1,19 +1,4 @@
 //! `RetryPolicy`: opt-in retries of failed attempts, with exponential backoff and jitter.
-//!
-//! # What is retried, and what never is
-//!
-//! An attempt is retried when it failed in a way a later attempt can fix: a connection that
-//! could not be made or broke before the response arrived (a stale pooled connection looks like
-//! that), a timeout before the response, or a status of 429, 502, 503 or 504. Only idempotent
-//! methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) are retried unless the caller allows others
-//! with [`RetryPolicy::non_idempotent`]: a POST that failed mid-way may have taken effect.
-//!
-//! Retries happen on the worker, before the handle resolves. For an event stream that means
-//! before the stream is handed to the caller: once its first byte may have reached the caller, a
-//! stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).
-//!
-//! The wait before attempt `n + 1` is `base_delay * 2^(n-1)`, capped at `max_delay`, with ±20%
-//! jitter; a `Retry-After` header (seconds or an HTTP date) replaces it, capped at `max_delay`.
 
 use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +17,20 @@ use crate::Error;
 /// | statuses | 429, 502, 503, 504 |
 /// | [`non_idempotent`](RetryPolicy::non_idempotent) | `false`: POST and PATCH are not retried |
 ///
-/// See the [module docs](self) for what is retried.
+/// # What is retried, and what never is
+///
+/// An attempt is retried when it failed in a way a later attempt can fix: a connection that
+/// could not be made or broke before the response arrived (a stale pooled connection looks like
+/// that), a timeout before the response, or a status of 429, 502, 503 or 504. Only idempotent
+/// methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) are retried unless the caller allows others
+/// with [`RetryPolicy::non_idempotent`]: a POST that failed mid-way may have taken effect.
+///
+/// Retries happen on the worker, before the handle resolves. For an event stream that means
+/// before the stream is handed to the caller: once its first byte may have reached the caller, a
+/// stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).
+///
+/// The wait before attempt `n + 1` is `base_delay * 2^(n-1)`, capped at `max_delay`, with ±20%
+/// jitter; a `Retry-After` header (seconds or an HTTP date) replaces it, capped at `max_delay`.
 ///
 /// # Examples
 ///

@@ -1,23 +1,4 @@
 //! `EventSource`: a GET event stream that reconnects, as browsers' `EventSource` does.
-//!
-//! # Reconnection rules
-//!
-//! Following the HTML standard's `EventSource`, with the backoff it recommends:
-//!
-//! * A stream that ends, is cut, or fails to connect is reopened after the reconnection time:
-//!   the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by default).
-//!   Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with ±20%
-//!   jitter so that many clients do not reconnect in step. Receiving an event resets the backoff.
-//! * The new request carries `Last-Event-ID` with the last event ID received, if any.
-//! * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
-//!   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
-//!   A wrong content type also ends it.
-//! * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
-//!   is yielded and the source ends.
-//!
-//! It reconnects GET requests only: re-sending a POST could repeat its effect. The wait between
-//! attempts happens inside `next()`, on the caller's thread; the pool's worker is held only while
-//! a stream is open.
 
 use std::fmt;
 use std::time::Duration;
@@ -38,7 +19,24 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 /// [`RequestBuilder::event_source`]. An iterator of `Result<Event, Error>` that ends on HTTP 204,
 /// on a non-retryable error (yielded as its last item), or after too many failed attempts.
 ///
-/// See the [module docs](self) for the exact rules.
+/// # Reconnection rules
+///
+/// Following the HTML standard's `EventSource`, with the backoff it recommends:
+///
+/// * A stream that ends, is cut, or fails to connect is reopened after the reconnection time:
+///   the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by default).
+///   Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with ±20%
+///   jitter so that many clients do not reconnect in step. Receiving an event resets the backoff.
+/// * The new request carries `Last-Event-ID` with the last event ID received, if any.
+/// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
+///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
+///   A wrong content type also ends it.
+/// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
+///   is yielded and the source ends.
+///
+/// It reconnects GET requests only: re-sending a POST could repeat its effect. The wait between
+/// attempts happens inside `next()`, on the caller's thread; the pool's worker is held only while
+/// a stream is open.
 ///
 /// # Examples
 ///

@@ -242,8 +242,9 @@ fn compose_reply(messages: &[Value]) -> String {
     }
     if first {
         reply.push_str(
-            "\n\nTo talk to a real model, set OPENAI_API_KEY, or point OPENAI_BASE_URL at an \
-             OpenAI-compatible server such as Ollama (http://localhost:11434/v1).",
+            "\n\nTo talk to a real model, set the API key of a provider (`chat --help` lists \
+             them), or point OPENAI_BASE_URL at an OpenAI-compatible server such as Ollama \
+             (http://localhost:11434/v1).",
         );
     }
     reply

@@ -6,13 +6,15 @@
 //! echo "Summarize: ..." | cargo run --release --example chat     # the prompt from stdin
 //! ```
 //!
-//! Options: `--model NAME` (default `$OPENAI_MODEL`, else `gpt-4o-mini`), `--temperature T`
-//! (default: the server's), `--base-url URL` (default `$OPENAI_BASE_URL`, else OpenAI),
-//! `--system TEXT`, `--demo`.
+//! Options: `--provider openai|anthropic|gemini|mistral|together|cohere` (default
+//! `$CHAT_PROVIDER`, else `openai`), `--model NAME` (default: the provider's, see `--help`),
+//! `--temperature T` (default: the server's), `--base-url URL` (default: the provider's
+//! `*_BASE_URL` variable, else its API), `--system TEXT`, `--demo`.
 //!
-//! With neither `OPENAI_API_KEY` nor `OPENAI_BASE_URL` set (or with `--demo`) it starts an
-//! offline demo server on 127.0.0.1 that streams a made-up answer, so the program can be tried
-//! at once. In the chat, `/reset` forgets the history and `/exit` or Ctrl-D quits.
+//! When the chosen provider has no key (and no base URL) set, or with `--demo`, it starts an
+//! offline demo server on 127.0.0.1 that streams a made-up answer in OpenAI's protocol, so the
+//! program can be tried at once. In the chat, `/reset` forgets the history and `/exit` or
+//! Ctrl-D quits.
 
 mod demo;
 
@@ -20,10 +22,12 @@ use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ureq_futures::llm::{Conversation, OpenAIClient};
+use ureq_futures::llm::{
+    AnthropicClient, ChatClient, CohereClient, Conversation, GeminiClient, MistralClient,
+    OpenAIClient, TogetherClient,
+};
 use ureq_futures::Error;
 
-const DEFAULT_MODEL: &str = "gpt-4o-mini";
 /// The pause between two pieces of the demo server's answer.
 const DEMO_PAUSE: Duration = Duration::from_millis(25);
 
@@ -34,18 +38,135 @@ Streams a chat model's answer to PROMPT; without a PROMPT, reads it from stdin w
 not a terminal, else starts a multi-turn chat (/reset forgets the history, /exit or Ctrl-D quits).
 
 options:
-  --model NAME        the model (default: $OPENAI_MODEL, else gpt-4o-mini)
+  --provider NAME     openai, anthropic, gemini, mistral, together or cohere
+                      (default: $CHAT_PROVIDER, else openai)
+  --model NAME        the model (default: the provider's, below; for openai $OPENAI_MODEL first)
   --temperature T     the sampling temperature (default: the server's)
-  --base-url URL      an OpenAI-compatible API root (default: $OPENAI_BASE_URL, else OpenAI's)
+  --base-url URL      the provider's API root (default: its *_BASE_URL variable, else its API)
   --system TEXT       a system prompt
   --demo              talk to the built-in offline demo server
   -h, --help          this text
   --                  the rest is the prompt, even words that start with --
 
-environment: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL. With neither OPENAI_API_KEY nor
-OPENAI_BASE_URL set, the offline demo server answers.";
+providers, their default models and variables:
+  openai     gpt-4o-mini                              OPENAI_API_KEY, OPENAI_BASE_URL
+  anthropic  claude-haiku-4-5                         ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
+  gemini     gemini-2.5-flash                         GEMINI_API_KEY or GOOGLE_API_KEY, GEMINI_BASE_URL
+  mistral    mistral-small-latest                     MISTRAL_API_KEY, MISTRAL_BASE_URL
+  together   meta-llama/Llama-3.3-70B-Instruct-Turbo  TOGETHER_API_KEY, TOGETHER_BASE_URL
+  cohere     command-r-08-2024                        COHERE_API_KEY, COHERE_BASE_URL
+
+With neither the provider's key nor its base URL set, the offline demo server answers (it
+speaks OpenAI's protocol and is not a real model).";
+
+/// The services the chat can talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Provider {
+    OpenAI,
+    Anthropic,
+    Gemini,
+    Mistral,
+    Together,
+    Cohere,
+}
+
+impl Provider {
+    fn parse(name: &str) -> Result<Provider, String> {
+        Ok(match name.trim().to_ascii_lowercase().as_str() {
+            "openai" => Provider::OpenAI,
+            "anthropic" => Provider::Anthropic,
+            "gemini" | "google" => Provider::Gemini,
+            "mistral" => Provider::Mistral,
+            "together" => Provider::Together,
+            "cohere" => Provider::Cohere,
+            _ => {
+                return Err(format!(
+                    "unknown provider {name:?}: use openai, anthropic, gemini, mistral, together \
+                     or cohere"
+                ))
+            }
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Provider::OpenAI => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Gemini => "gemini",
+            Provider::Mistral => "mistral",
+            Provider::Together => "together",
+            Provider::Cohere => "cohere",
+        }
+    }
+
+    fn default_model(self) -> &'static str {
+        match self {
+            Provider::OpenAI => "gpt-4o-mini",
+            Provider::Anthropic => "claude-haiku-4-5",
+            Provider::Gemini => "gemini-2.5-flash",
+            Provider::Mistral => "mistral-small-latest",
+            Provider::Together => "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            Provider::Cohere => "command-r-08-2024",
+        }
+    }
+
+    /// The variable(s) the key is read from, as a missing key's error names them.
+    fn key_vars(self) -> &'static str {
+        match self {
+            Provider::OpenAI => "OPENAI_API_KEY",
+            Provider::Anthropic => AnthropicClient::API_KEY_VAR,
+            Provider::Gemini => "GEMINI_API_KEY or GOOGLE_API_KEY",
+            Provider::Mistral => MistralClient::API_KEY_VAR,
+            Provider::Together => TogetherClient::API_KEY_VAR,
+            Provider::Cohere => CohereClient::API_KEY_VAR,
+        }
+    }
+
+    fn base_var(self) -> &'static str {
+        match self {
+            Provider::OpenAI => "OPENAI_BASE_URL",
+            Provider::Anthropic => AnthropicClient::BASE_URL_VAR,
+            Provider::Gemini => GeminiClient::BASE_URL_VAR,
+            Provider::Mistral => MistralClient::BASE_URL_VAR,
+            Provider::Together => TogetherClient::BASE_URL_VAR,
+            Provider::Cohere => CohereClient::BASE_URL_VAR,
+        }
+    }
+
+    /// The client, with the key and base URL from the environment unless `base_url` is given;
+    /// also its base URL and whether it has a key.
+    fn client(
+        self,
+        model: &str,
+        temperature: Option<f64>,
+        base_url: Option<&str>,
+    ) -> (Box<dyn ChatClient>, String, bool) {
+        // Every builder has `base_url` and `build`, every client `base_url` and `has_api_key`.
+        macro_rules! build {
+            ($builder:expr) => {{
+                let builder = $builder;
+                let client = match base_url {
+                    Some(url) => builder.base_url(url),
+                    None => builder,
+                }
+                .build();
+                let (base, has_key) = (client.base_url().to_string(), client.has_api_key());
+                (Box::new(client) as Box<dyn ChatClient>, base, has_key)
+            }};
+        }
+        match self {
+            Provider::OpenAI => build!(OpenAIClient::builder(model, temperature)),
+            Provider::Anthropic => build!(AnthropicClient::builder(model, temperature)),
+            Provider::Gemini => build!(GeminiClient::builder(model, temperature)),
+            Provider::Mistral => build!(MistralClient::builder(model, temperature)),
+            Provider::Together => build!(TogetherClient::builder(model, temperature)),
+            Provider::Cohere => build!(CohereClient::builder(model, temperature)),
+        }
+    }
+}
 
 struct Options {
+    provider: Option<Provider>,
     model: Option<String>,
     temperature: Option<f64>,
     base_url: Option<String>,
@@ -56,6 +177,7 @@ struct Options {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut opts = Options {
+        provider: None,
         model: None,
         temperature: None,
         base_url: None,
@@ -84,6 +206,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         };
         match name.as_str() {
             "-h" | "--help" => return Err(String::new()),
+            "--provider" => opts.provider = Some(Provider::parse(&value()?)?),
             "--model" => opts.model = Some(value()?),
             "--temperature" => {
                 let text = value()?;
@@ -155,18 +278,27 @@ fn main() -> ExitCode {
     };
 
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let provider = match opts.provider {
+        Some(provider) => provider,
+        None => match env("CHAT_PROVIDER").map(|name| Provider::parse(&name)) {
+            Some(Ok(provider)) => provider,
+            Some(Err(msg)) => {
+                eprintln!("error: CHAT_PROVIDER: {msg}");
+                return ExitCode::from(2);
+            }
+            None => Provider::OpenAI,
+        },
+    };
     let model = opts
         .model
         .clone()
-        .or_else(|| env("OPENAI_MODEL"))
-        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
-    let demo = opts.demo
-        || (env("OPENAI_API_KEY").is_none()
-            && opts.base_url.is_none()
-            && env("OPENAI_BASE_URL").is_none());
+        .or_else(|| (provider == Provider::OpenAI).then(|| env("OPENAI_MODEL"))?)
+        .unwrap_or_else(|| provider.default_model().to_string());
 
-    let mut builder = OpenAIClient::builder(model.as_str(), opts.temperature);
-    if demo {
+    let (mut client, mut base_url, mut has_key) =
+        provider.client(&model, opts.temperature, opts.base_url.as_deref());
+    let configured = has_key || opts.base_url.is_some() || env(provider.base_var()).is_some();
+    if opts.demo || !configured {
         let server = match demo::DemoServer::start(DEMO_PAUSE) {
             Ok(server) => server,
             Err(e) => {
@@ -175,24 +307,33 @@ fn main() -> ExitCode {
             }
         };
         let why = if opts.demo {
-            "--demo"
+            "--demo".to_string()
         } else {
-            "no OPENAI_API_KEY or OPENAI_BASE_URL set"
+            format!(
+                "no key for {} (set {})",
+                provider.name(),
+                provider.key_vars()
+            )
         };
         eprintln!(
-            "note: {why}: an offline demo server at {} answers, not a real model.",
+            "note: {why}: an offline demo server at {} answers in OpenAI's protocol, not a real \
+             model.",
             server.base_url()
         );
         // The environment is ignored so that no key is sent to the demo.
-        builder = builder.base_url(server.base_url()).env(|_| None);
-    } else if let Some(url) = &opts.base_url {
-        builder = builder.base_url(url.as_str());
+        let demo = OpenAIClient::builder(model.as_str(), opts.temperature)
+            .base_url(server.base_url())
+            .env(|_| None)
+            .build();
+        base_url = demo.base_url().to_string();
+        has_key = false;
+        client = Box::new(demo);
     }
-    let client = builder.build();
     let target = Target {
+        provider,
         model,
-        base_url: client.base_url().to_string(),
-        has_key: client.has_api_key(),
+        base_url,
+        has_key,
     };
     let mut chat = Conversation::new(client);
     if let Some(system) = &opts.system {
@@ -214,6 +355,7 @@ fn main() -> ExitCode {
 
 /// What the chat talks to, for messages.
 struct Target {
+    provider: Provider,
     model: String,
     base_url: String,
     has_key: bool,
@@ -235,7 +377,10 @@ impl Target {
         eprintln!("error: {one_line}");
         if let Failure::Chat(e) = failure {
             if matches!(e.status(), Some(401 | 403)) && !self.has_key {
-                eprintln!("hint: this server wants an API key: set OPENAI_API_KEY");
+                eprintln!(
+                    "hint: this server wants an API key: set {}",
+                    self.provider.key_vars()
+                );
             }
         }
     }
@@ -244,8 +389,10 @@ impl Target {
 /// The multi-turn chat on a terminal.
 fn interactive(chat: &mut Conversation, target: &Target) -> ExitCode {
     eprintln!(
-        "Chatting with {} at {}. /reset forgets the history, /exit or Ctrl-D quits.",
-        target.model, target.base_url
+        "Chatting with {} ({}) at {}. /reset forgets the history, /exit or Ctrl-D quits.",
+        target.model,
+        target.provider.name(),
+        target.base_url
     );
     let mut line = String::new();
     loop {
@@ -319,7 +466,11 @@ fn ask(chat: &mut Conversation, text: String) -> Result<(), Failure> {
             call.name, call.arguments
         );
     }
-    if stream.finish_reason() == Some("length") {
+    // OpenAI's, Anthropic's, Gemini's and Cohere's words for it.
+    if matches!(
+        stream.finish_reason(),
+        Some("length" | "max_tokens" | "MAX_TOKENS")
+    ) {
         eprintln!("note: the answer stopped at the model's token limit.");
     }
     Ok(())

@@ -25,18 +25,22 @@ pub enum ChatEvent {
     /// Answer text to show the user. Never empty.
     Text(String),
     /// The model's reasoning ("thinking"), sent by reasoning models next to the answer
-    /// (`reasoning_content`, `reasoning`, thinking parts). Not part of the answer. Never empty.
+    /// (`reasoning_content`, `reasoning`, Mistral's thinking parts, Anthropic's thinking
+    /// blocks, Gemini's thought parts). Not part of the answer. Never empty.
     Reasoning(String),
     /// A refusal message sent instead of the answer (OpenAI's `refusal` field). Never empty.
     Refusal(String),
     /// A piece of a tool call; the pieces of one call share an index.
     ToolCall(ToolCallDelta),
-    /// Why the model stopped: `"stop"`, `"length"`, `"tool_calls"`, `"content_filter"`... as the
-    /// provider spells it.
+    /// Why the model stopped, as the provider spells it: `"stop"`, `"length"`, `"tool_calls"`
+    /// (OpenAI); `"end_turn"`, `"max_tokens"`, `"tool_use"` (Anthropic); `"STOP"`,
+    /// `"MAX_TOKENS"`, `"SAFETY"` (Gemini); `"COMPLETE"`, `"MAX_TOKENS"` (Cohere)...
     Finish(String),
     /// Token counts. A stream may send several; the last one wins.
     Usage(Usage),
-    /// The answer is complete (OpenAI's `data: [DONE]`). Nothing follows.
+    /// The answer is complete: OpenAI's `data: [DONE]`, Anthropic's `message_stop`, Cohere's
+    /// `stream-end`, or for Gemini, which has no end marker, the end of the body after a
+    /// finish reason. Nothing follows.
     Done,
 }
 
@@ -106,7 +110,9 @@ impl ToolCall {
 /// Token counts of an answer, in provider-neutral names, with the provider's own object kept.
 ///
 /// OpenAI's `prompt_tokens` / `completion_tokens` are [`input_tokens`](Usage::input_tokens) /
-/// [`output_tokens`](Usage::output_tokens). Details such as cached or reasoning tokens are in
+/// [`output_tokens`](Usage::output_tokens); so are Anthropic's and Cohere's `input_tokens` /
+/// `output_tokens` and Gemini's `promptTokenCount` / `candidatesTokenCount` (each decoder's
+/// docs say which fields it reads). Details such as cached or reasoning tokens are in
 /// [`raw`](Usage::raw).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {

@@ -22,7 +22,45 @@
 //! ```
 //!
 //! For a multi-turn chat, [`Conversation`] keeps the history. The `chat` example
-//! (`cargo run --example chat`) is a terminal chat built on it.
+//! (`cargo run --example chat -- --provider anthropic`) is a terminal chat built on it.
+//!
+//! # Providers
+//!
+//! tinychat's six providers, each a [`ChatClient`] with `::new(model_name, temperature)` and a
+//! builder. The key and the base URL are read from the environment when the client is built
+//! (the builders' `env` method replaces the lookup), and both can be set on the builder:
+//!
+//! | client | key variable | base URL variable (default) | endpoint under the base |
+//! |---|---|---|---|
+//! | [`OpenAIClient`] | `OPENAI_API_KEY` | `OPENAI_BASE_URL` (`https://api.openai.com/v1`) | `/chat/completions` |
+//! | [`AnthropicClient`] | `ANTHROPIC_API_KEY` | `ANTHROPIC_BASE_URL` (`https://api.anthropic.com`) | `/v1/messages` |
+//! | [`GeminiClient`] | `GEMINI_API_KEY`, else `GOOGLE_API_KEY` | `GEMINI_BASE_URL` (`https://generativelanguage.googleapis.com`) | `/v1beta/models/{model}:streamGenerateContent?alt=sse` |
+//! | [`CohereClient`] | `COHERE_API_KEY` | `COHERE_BASE_URL` (`https://api.cohere.ai`) | `/v1/chat` (newline-delimited JSON) |
+//! | [`MistralClient`] (an [`OpenAIClient`]) | `MISTRAL_API_KEY` | `MISTRAL_BASE_URL` (`https://api.mistral.ai/v1`) | `/chat/completions` |
+//! | [`TogetherClient`] (an [`OpenAIClient`]) | `TOGETHER_API_KEY` | `TOGETHER_BASE_URL` (`https://api.together.xyz/v1`) | `/chat/completions` |
+//!
+//! They behave alike:
+//!
+//! * A missing key is an [`Error::MissingApiKey`] naming the variable(s) to set, returned by
+//!   the request (building never fails), when the base URL is the provider's own; a proxy or a
+//!   local server at another base URL gets no key header.
+//! * A non-2xx answer is an [`Error::Status`] whose message is
+//!   `Server responded with an error. Status Code: <code>` for every provider (tinychat's
+//!   Cohere client said `Server responded with error: <code>`; one wording now), with the start
+//!   of the server's error body in [`StatusError::body`](crate::StatusError::body).
+//! * [`ChatStream`] yields only the answer's text. Reasoning (OpenAI-compatible
+//!   `reasoning_content`, Anthropic's thinking blocks, Gemini's thought parts, Mistral's
+//!   thinking parts), tool calls, signatures and usage are not text; reasoning, tool calls,
+//!   the finish reason and usage stay readable on the stream.
+//! * An error the server reports inside a stream ends it with [`Error::Api`]; a stream that
+//!   ends before the provider's end marker is an [`Error::Protocol`] saying it was cut; a chunk
+//!   that cannot be decoded is an [`Error::Protocol`] quoting it. Nothing is skipped silently.
+//! * The key is never shown: not in `Debug` output, not in errors.
+//!
+//! Each client's request is decoded on the worker by an [`sse::Decode`](crate::sse::Decode)
+//! that turns the provider's chunks into [`ChatEvent`] batches: [`OpenAIDecoder`],
+//! [`AnthropicDecoder`], [`GeminiDecoder`], [`CohereDecoder`]. [`ChatStream`] is the same for
+//! all of them.
 //!
 //! # OpenAI-compatible servers
 //!
@@ -37,8 +75,8 @@
 //! | vLLM | `http://localhost:8000/v1` | none, or its `--api-key` |
 //! | Groq | `https://api.groq.com/openai/v1` | required |
 //! | OpenRouter | `https://openrouter.ai/api/v1` | required |
-//! | Mistral | `https://api.mistral.ai/v1` | required |
-//! | Together | `https://api.together.xyz/v1` | required |
+//! | Mistral | `https://api.mistral.ai/v1` ([`MistralClient`] reads `MISTRAL_*`) | required |
+//! | Together | `https://api.together.xyz/v1` ([`TogetherClient`] reads `TOGETHER_*`) | required |
 //!
 //! Without a key the client sends no `Authorization` header to a non-default base URL, and
 //! refuses with [`Error::MissingApiKey`] to send to OpenAI's.
@@ -48,39 +86,46 @@
 //! | tinychat with requests-futures | here |
 //! |---|---|
 //! | `OpenAIClient(model_name=..., temperature=...)` | [`OpenAIClient::new`]`(model, temperature)` |
+//! | `AnthropicClient`, `GeminiClient`, `CohereClient` | [`AnthropicClient::new`], [`GeminiClient::new`], [`CohereClient::new`], same arguments |
+//! | `MistralClient`, `TogetherClient` | [`MistralClient::new`], [`TogetherClient::new`]: [`OpenAIClient`]s |
 //! | `FuturesSession().post(url, json=..., stream=True).result()` | `session.post(url).json(&body).events().result()?` |
 //! | `SSEClient(response).events()` | [`EventStream`](crate::sse::EventStream), an iterator of events |
 //! | `client.perform_stream_request(messages)` | [`OpenAIClient::perform_stream_request`]`(&messages)` |
 //! | `json.loads(event.data)["choices"][0]["delta"]["content"]` | [`OpenAIClient::stream_chat`] yields the text |
-//! | `ValueError("Server responded with an error. Status Code: 400")` | [`Error::Status`], same words in its message |
+//! | `ValueError("Server responded with an error. Status Code: 400")` | [`Error::Status`], same words in its message, for every provider |
 //! | `{"role": "user", "content": ...}` | [`Message::user`] |
-//!
-//! # Providers
-//!
-//! Each provider is a [`ChatClient`] whose request is decoded on the worker by an
-//! [`sse::Decode`](crate::sse::Decode) that turns the provider's chunks into [`ChatEvent`]
-//! batches; [`ChatStream`] is the same for all of them. [`OpenAIDecoder`] is the OpenAI one.
 //!
 //! [`FuturesSession`]: crate::FuturesSession
 //! [`Error::MissingApiKey`]: crate::Error::MissingApiKey
 //! [`Error::Status`]: crate::Error::Status
+//! [`Error::Api`]: crate::Error::Api
+//! [`Error::Protocol`]: crate::Error::Protocol
 
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
+mod anthropic;
+mod cohere;
+mod config;
 mod conversation;
 mod event;
+mod gemini;
 mod openai;
+mod presets;
 mod stream;
 mod wire;
 
+pub use anthropic::{AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
+pub use cohere::{CohereClient, CohereClientBuilder, CohereDecoder};
 pub use conversation::{Conversation, ReplyStream};
 pub use event::{ChatEvent, ToolCall, ToolCallDelta, Usage};
+pub use gemini::{GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use openai::{
     OpenAIClient, OpenAIClientBuilder, OpenAIDecoder, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL,
     DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT,
 };
+pub use presets::{MistralClient, TogetherClient};
 pub use stream::ChatStream;
 
 /// One message of a chat: a role (`"system"`, `"user"`, `"assistant"`...) and its text.

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::config::{process_env, redact_url, EnvLookup};
 use super::{ChatClient, ChatStream, Message};
 use crate::sse::{EventStream, StreamOptions};
 use crate::{Error, FuturesSession, RequestBuilder};
@@ -24,9 +25,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// models can think for minutes before their first word, and not every server sends keep-alive
 /// comments meanwhile.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Reads the environment for a builder: a variable's name in, its value out.
-type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A streaming client for the OpenAI chat completions API and compatible servers: the port of
 /// tinychat's `OpenAIClient`.
@@ -353,7 +351,7 @@ impl OpenAIClientBuilder {
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
             include_usage: false,
             session: None,
-            env: Box::new(|name| std::env::var(name).ok()),
+            env: process_env(),
             key_var: API_KEY_VAR,
             base_var: BASE_URL_VAR,
             default_base: DEFAULT_BASE_URL,
@@ -363,7 +361,6 @@ impl OpenAIClientBuilder {
     /// The same builder reading other variables and defaulting to another base URL, for
     /// OpenAI-compatible services with their own names (`MISTRAL_API_KEY`...). The key is
     /// required when the base URL is `default_base`.
-    #[allow(dead_code)] // for the OpenAI-compatible presets
     pub(crate) fn with_env_names(
         mut self,
         key_var: &'static str,
@@ -484,35 +481,9 @@ impl OpenAIClientBuilder {
     }
 }
 
-/// `url` without credentials in it: the query and any `user:password@` are hidden.
-fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, _)) => (base, "?<redacted>"),
-        None => (url, ""),
-    };
-    let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..host_end].rfind('@') {
-        Some(at) => format!("<redacted>@{}", &rest[at + 1..]),
-        None => rest.to_string(),
-    };
-    let sep = if scheme.is_empty() { "" } else { "://" };
-    format!("{scheme}{sep}{rest}{query}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(redact_url("https://h/v1?key=s"), "https://h/v1?<redacted>");
-        assert_eq!(redact_url("https://u:p@h/v1"), "https://<redacted>@h/v1");
-        assert_eq!(
-            redact_url("http://localhost:11434/v1"),
-            "http://localhost:11434/v1"
-        );
-    }
 
     #[test]
     fn the_key_is_required_only_at_the_default_base() {

@@ -186,8 +186,8 @@ impl ChatStream {
     }
 
     /// The token counts, when the server sent them (OpenAI does with
-    /// [`include_usage`](super::OpenAIClientBuilder::include_usage); many compatible servers
-    /// always do). The last value wins.
+    /// [`include_usage`](super::OpenAIClientBuilder::include_usage); Anthropic, Gemini, Cohere
+    /// and many compatible servers always do). The last value wins.
     pub fn usage(&self) -> Option<&Usage> {
         self.usage.as_ref()
     }

@@ -123,8 +123,8 @@ impl StreamOptions {
 /// ends. The response's status and headers stay readable.
 ///
 /// A stream holds one worker of its session for as long as it is open: a session of 8 workers
-/// reads at most 8 streams at once (more wait in the queue). Drop the stream to free its worker;
-/// see the [module docs](self) for when exactly that happens.
+/// reads at most 8 streams at once (more wait in the queue). Drop the stream to free its worker:
+/// the worker notices at its next event, or when the read timeout ends a silent stream.
 ///
 /// # Examples
 ///

@@ -1,0 +1,353 @@
+//! `CohereDecoder`: the lines of a Cohere v1 chat stream into [`ChatEvent`]s, on the worker.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
+use crate::llm::wire::malformed_chunk;
+use crate::sse::{Decode, Event};
+use crate::Error;
+
+/// Decodes the lines of Cohere's streaming v1 chat into [`ChatEvent`] batches, on the worker
+/// (see [`Decode`]). Read the body with [`StreamOptions::json_lines`](crate::sse::StreamOptions::json_lines),
+/// which hands each line to the decoder as an event's `data`.
+///
+/// Each line is a JSON object with an `event_type`:
+///
+/// | in the stream | becomes |
+/// |---|---|
+/// | `stream-start` | nothing |
+/// | `text-generation`: its `text` | [`ChatEvent::Text`] (empty ones are dropped) |
+/// | `tool-calls-generation`: its `tool_calls` | one [`ChatEvent::ToolCall`] per call (`parameters` as JSON text) |
+/// | `search-queries-generation`, `search-results`, `citation-generation`, `tool-calls-chunk`, unknown types | nothing |
+/// | `stream-end` with a `finish_reason` such as `COMPLETE` or `MAX_TOKENS` | [`ChatEvent::Finish`], [`ChatEvent::Usage`] from `response.meta`, [`ChatEvent::Done`] |
+/// | `stream-end` with `ERROR`, `ERROR_TOXIC`, `ERROR_LIMIT`... | [`Error::Api`] whose kind is the reason: the stream's last item |
+/// | an object without `event_type` but with a `message` (an error) | [`Error::Api`] with that message |
+/// | a line that is not a JSON object | [`Error::Protocol`] quoting the line |
+/// | the end of the body without `stream-end` | [`Error::Protocol`]: the answer was cut |
+///
+/// Nothing after `stream-end` is read. The [`Usage`] comes from `response.meta.tokens`
+/// (everything the model read and wrote), else `response.meta.billed_units`; `meta` is kept in
+/// [`raw`](Usage::raw).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, CohereDecoder};
+/// use ureq_futures::sse::{Decode, LineParser};
+///
+/// let body = b"{\"is_finished\":false,\"event_type\":\"text-generation\",\"text\":\"Arr\"}\r\n\
+///              {\"is_finished\":true,\"event_type\":\"stream-end\",\"finish_reason\":\"COMPLETE\"}\n";
+/// let mut lines = Vec::new();
+/// let mut parser = LineParser::new();
+/// parser.feed(body, &mut |line| lines.push(line))?;
+/// parser.finish(&mut |line| lines.push(line))?;
+/// let mut decoder = CohereDecoder::new();
+/// let mut events = Vec::new();
+/// for line in lines {
+///     events.extend(decoder.decode(line)?.unwrap_or_default());
+/// }
+/// assert_eq!(
+///     events,
+///     [ChatEvent::Text("Arr".into()), ChatEvent::Finish("COMPLETE".into()), ChatEvent::Done]
+/// );
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CohereDecoder {
+    done: bool,
+    /// Tool calls seen so far, to number the next one.
+    calls: usize,
+}
+
+impl CohereDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        CohereDecoder::default()
+    }
+}
+
+impl Decode for CohereDecoder {
+    type Item = Vec<ChatEvent>;
+
+    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let line: Line = serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+        let mut events = Vec::new();
+        match line.event_type.as_deref() {
+            Some("text-generation") => {
+                if let Some(text) = line.text.filter(|t| !t.is_empty()) {
+                    events.push(ChatEvent::Text(text));
+                }
+            }
+            Some("tool-calls-generation") => {
+                for call in line.tool_calls.unwrap_or_default() {
+                    let arguments = match call.parameters {
+                        None | Some(Value::Null) => String::new(),
+                        Some(Value::String(s)) => s,
+                        Some(other) => other.to_string(),
+                    };
+                    events.push(ChatEvent::ToolCall(ToolCallDelta {
+                        index: Some(self.calls),
+                        id: None,
+                        name: call.name,
+                        arguments,
+                    }));
+                    self.calls += 1;
+                }
+            }
+            Some("stream-end") => {
+                let reason = line
+                    .finish_reason
+                    .or_else(|| line.response.as_ref()?.finish_reason.clone());
+                if let Some(reason) = reason.as_deref().filter(|r| r.starts_with("ERROR")) {
+                    let detail = line.error.or(line.message).and_then(as_text);
+                    return Err(Error::Api {
+                        message: detail.unwrap_or_else(|| {
+                            format!("the answer ended with finish reason {reason}")
+                        }),
+                        kind: Some(reason.to_string()),
+                    });
+                }
+                if let Some(reason) = reason.filter(|r| !r.is_empty()) {
+                    events.push(ChatEvent::Finish(reason));
+                }
+                if let Some(usage) = line.response.and_then(|r| r.meta).and_then(usage_from_meta) {
+                    events.push(ChatEvent::Usage(usage));
+                }
+                self.done = true;
+                events.push(ChatEvent::Done);
+            }
+            Some(_) => {}
+            None => {
+                // Not an event: Cohere's errors are `{"message": "..."}`.
+                if let Some(message) = line.message.or(line.error).and_then(as_text) {
+                    return Err(Error::Api {
+                        kind: None,
+                        message,
+                    });
+                }
+            }
+        }
+        Ok((!events.is_empty()).then_some(events))
+    }
+
+    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
+        if self.done {
+            Ok(None)
+        } else {
+            Err(Error::Protocol(
+                "the answer was cut: the stream ended without `stream-end`".into(),
+            ))
+        }
+    }
+}
+
+/// A string as it is, anything else but `null` as JSON text.
+fn as_text(value: Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The token counts of a `stream-end`'s `response.meta`; `None` when it has none.
+fn usage_from_meta(meta: Value) -> Option<Usage> {
+    let counts = ["tokens", "billed_units"]
+        .iter()
+        .find_map(|key| meta.get(key).filter(|v| v.is_object()))?;
+    let count = |key: &str| counts.get(key).and_then(Value::as_f64).map(|n| n as u64);
+    let input = count("input_tokens");
+    let output = count("output_tokens");
+    Some(Usage {
+        input_tokens: input,
+        output_tokens: output,
+        total_tokens: input.zip(output).map(|(i, o)| i + o),
+        raw: meta,
+    })
+}
+
+/// The parts of a line that matter; unknown fields are skipped unparsed.
+#[derive(Deserialize)]
+struct Line {
+    event_type: Option<String>,
+    text: Option<String>,
+    finish_reason: Option<String>,
+    response: Option<EndResponse>,
+    tool_calls: Option<Vec<ToolCallLine>>,
+    message: Option<Value>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct EndResponse {
+    finish_reason: Option<String>,
+    meta: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallLine {
+    name: Option<String>,
+    parameters: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_lines(lines: &[&str]) -> Result<Vec<ChatEvent>, Error> {
+        let mut decoder = CohereDecoder::new();
+        let mut out = Vec::new();
+        for line in lines {
+            let event = Event {
+                event: "message".into(),
+                data: line.to_string(),
+                id: None,
+                retry: None,
+            };
+            out.extend(decoder.decode(event)?.unwrap_or_default());
+        }
+        out.extend(decoder.finish()?.unwrap_or_default());
+        Ok(out)
+    }
+
+    const START: &str = r#"{"is_finished":false,"event_type":"stream-start","generation_id":"g"}"#;
+
+    fn text(s: &str) -> String {
+        serde_json::json!({"is_finished": false, "event_type": "text-generation", "text": s})
+            .to_string()
+    }
+
+    #[test]
+    fn text_generation_is_text_and_stream_end_is_done() {
+        let end = r#"{"is_finished":true,"event_type":"stream-end","response":{"text":"Arrr!","finish_reason":"COMPLETE","meta":{"billed_units":{"input_tokens":31,"output_tokens":63},"tokens":{"input_tokens":49,"output_tokens":63}}},"finish_reason":"COMPLETE"}"#;
+        let events = decode_lines(&[START, &text("Arr"), &text(""), &text("r!"), end]).unwrap();
+        assert_eq!(
+            events[..3],
+            [
+                ChatEvent::Text("Arr".into()),
+                ChatEvent::Text("r!".into()),
+                ChatEvent::Finish("COMPLETE".into())
+            ]
+        );
+        match &events[3] {
+            ChatEvent::Usage(u) => {
+                assert_eq!(
+                    (u.input_tokens, u.output_tokens, u.total_tokens),
+                    (Some(49), Some(63), Some(112))
+                );
+                assert_eq!(u.raw["billed_units"]["input_tokens"], 31);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(events[4], ChatEvent::Done);
+    }
+
+    #[test]
+    fn billed_units_are_the_fallback_usage() {
+        let end = r#"{"event_type":"stream-end","finish_reason":"MAX_TOKENS","response":{"meta":{"billed_units":{"input_tokens":3.0,"output_tokens":4}}}}"#;
+        let events = decode_lines(&[end]).unwrap();
+        assert_eq!(events[0], ChatEvent::Finish("MAX_TOKENS".into()));
+        assert!(matches!(&events[1], ChatEvent::Usage(u) if u.total_tokens == Some(7)));
+    }
+
+    #[test]
+    fn tool_calls_and_search_events_are_not_text() {
+        let events = decode_lines(&[
+            START,
+            r#"{"event_type":"search-queries-generation","search_queries":[{"text":"q"}]}"#,
+            r#"{"event_type":"tool-calls-chunk","tool_call_delta":{"index":0,"name":"add"}}"#,
+            r#"{"event_type":"tool-calls-generation","text":"I will add.","tool_calls":[{"name":"add","parameters":{"a":1}},{"name":"now","parameters":{}}]}"#,
+            r#"{"event_type":"citation-generation","citations":[]}"#,
+            r#"{"event_type":"stream-end","finish_reason":"COMPLETE"}"#,
+        ])
+        .unwrap();
+        assert_eq!(
+            events[0],
+            ChatEvent::ToolCall(ToolCallDelta {
+                index: Some(0),
+                id: None,
+                name: Some("add".into()),
+                arguments: r#"{"a":1}"#.into(),
+            })
+        );
+        assert!(
+            matches!(&events[1], ChatEvent::ToolCall(d) if d.index == Some(1) && d.arguments == "{}")
+        );
+        assert_eq!(
+            events[2..],
+            [ChatEvent::Finish("COMPLETE".into()), ChatEvent::Done]
+        );
+    }
+
+    #[test]
+    fn an_error_finish_reason_is_an_api_error() {
+        let err = decode_lines(&[
+            &text("Some"),
+            r#"{"is_finished":true,"event_type":"stream-end","finish_reason":"ERROR_TOXIC","response":{"text":"Some"}}"#,
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), message } if k == "ERROR_TOXIC" && message.contains("ERROR_TOXIC")),
+            "{err:?}"
+        );
+        let err = decode_lines(&[
+            r#"{"event_type":"stream-end","finish_reason":"ERROR","error":"internal failure"}"#,
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), message } if k == "ERROR" && message == "internal failure"),
+            "{err:?}"
+        );
+        let err = decode_lines(&[r#"{"message":"invalid api token"}"#]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: None, message } if message == "invalid api token"),
+            "{err:?}"
+        );
+        let err = decode_lines(&[r#"{"error":{"code":500,"detail":"boom"}}"#]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { message, .. } if message.contains("boom")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_json_is_named() {
+        let err = decode_lines(&[START, "data: {\"text\": oops"]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("malformed JSON") && msg.contains("oops"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn the_end_without_stream_end_is_a_cut() {
+        let err = decode_lines(&[START, &text("Arr")]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("stream-end")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lines_after_stream_end_are_ignored() {
+        let events = decode_lines(&[
+            r#"{"event_type":"stream-end","finish_reason":"COMPLETE"}"#,
+            &text("late"),
+            "garbage",
+        ])
+        .unwrap();
+        assert_eq!(
+            events,
+            [ChatEvent::Finish("COMPLETE".into()), ChatEvent::Done]
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! `GeminiDecoder`: `GenerateContentResponse` events into [`ChatEvent`]s, on the worker.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
+use crate::llm::wire::{api_error, malformed_chunk};
+use crate::sse::{Decode, Event};
+use crate::Error;
+
+/// Decodes the events of Gemini's `streamGenerateContent?alt=sse` into [`ChatEvent`] batches,
+/// on the worker (see [`Decode`]). It works on any source of events, not only a live request.
+///
+/// Each event's data is a `GenerateContentResponse`; what the decoder makes of it:
+///
+/// | in the stream | becomes |
+/// |---|---|
+/// | `text` of a part of `candidates[0].content.parts` | [`ChatEvent::Text`] (empty ones are dropped) |
+/// | `text` of a part with `"thought": true` | [`ChatEvent::Reasoning`] (not text) |
+/// | `thoughtSignature` (alone or next to a text) | nothing |
+/// | a `functionCall` part | [`ChatEvent::ToolCall`] with the whole call (`args` as JSON text) |
+/// | `finishReason` of the candidate (`STOP`, `MAX_TOKENS`, `SAFETY`...) | [`ChatEvent::Finish`] |
+/// | `usageMetadata` | [`ChatEvent::Usage`] |
+/// | an `error` object (`code`, `message`, `status`) | [`Error::Api`] whose kind is the `status`, else the `code` |
+/// | `promptFeedback.blockReason` (the prompt was refused) | [`Error::Api`] whose kind is the reason |
+/// | the end of the body after a `finishReason` | [`ChatEvent::Done`] |
+/// | the end of the body without one | [`Error::Protocol`]: the answer was cut |
+/// | data that is not JSON of the expected shape | [`Error::Protocol`] quoting the chunk |
+///
+/// Gemini sends no end marker, so [`Done`](ChatEvent::Done) comes from
+/// [`finish`](Decode::finish), when the body has ended after a finish reason. Only the first
+/// candidate (index 0) is read. The [`Usage`]: `promptTokenCount` in, `candidatesTokenCount`
+/// out, `totalTokenCount` in all (which also counts `thoughtsTokenCount`, kept in
+/// [`raw`](Usage::raw)).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, GeminiDecoder};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}]}, \"finishReason\": \"STOP\"}]}\r\n\r\n";
+/// let mut decoder = GeminiDecoder::new();
+/// let mut events = Vec::new();
+/// for event in EventReader::new(&body[..]) {
+///     events.extend(decoder.decode(event?)?.unwrap_or_default());
+/// }
+/// events.extend(decoder.finish()?.unwrap_or_default());
+/// assert_eq!(
+///     events,
+///     [ChatEvent::Text("Hi".into()), ChatEvent::Finish("STOP".into()), ChatEvent::Done]
+/// );
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct GeminiDecoder {
+    /// A candidate has said why it stopped: the end of the body is then a clean end.
+    finished: bool,
+    /// Function calls seen so far, to number the next one.
+    calls: usize,
+}
+
+impl GeminiDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        GeminiDecoder::default()
+    }
+
+    fn chunk_events(&mut self, chunk: Chunk, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
+        if let Some(error) = chunk.error {
+            return Err(gemini_error(&error));
+        }
+        if let Some(PromptFeedback {
+            block_reason: Some(reason),
+            block_reason_message,
+        }) = chunk.prompt_feedback
+        {
+            return Err(Error::Api {
+                message: block_reason_message
+                    .unwrap_or_else(|| format!("the prompt was blocked (blockReason {reason})")),
+                kind: Some(reason),
+            });
+        }
+        let candidate = chunk
+            .candidates
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.index.unwrap_or(0) == 0);
+        if let Some(candidate) = candidate {
+            let parts = candidate.content.and_then(|c| c.parts).unwrap_or_default();
+            for part in parts {
+                match part.text {
+                    Some(text) if text.is_empty() => {}
+                    Some(text) if part.thought == Some(true) => {
+                        events.push(ChatEvent::Reasoning(text))
+                    }
+                    Some(text) => events.push(ChatEvent::Text(text)),
+                    None => {}
+                }
+                if let Some(call) = part.function_call {
+                    let arguments = match call.args {
+                        None | Some(Value::Null) => String::new(),
+                        Some(args) => args.to_string(),
+                    };
+                    events.push(ChatEvent::ToolCall(ToolCallDelta {
+                        index: Some(self.calls),
+                        id: call.id,
+                        name: call.name,
+                        arguments,
+                    }));
+                    self.calls += 1;
+                }
+            }
+            if let Some(reason) = candidate.finish_reason.filter(|r| !r.is_empty()) {
+                self.finished = true;
+                events.push(ChatEvent::Finish(reason));
+            }
+        }
+        if let Some(usage) = chunk.usage_metadata.as_ref().and_then(usage_from_gemini) {
+            events.push(ChatEvent::Usage(usage));
+        }
+        Ok(())
+    }
+}
+
+impl Decode for GeminiDecoder {
+    type Item = Vec<ChatEvent>;
+
+    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let mut events = Vec::new();
+        // Google's errors sometimes come as a one-element array.
+        if data.starts_with('[') {
+            let chunks: Vec<Chunk> =
+                serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+            for chunk in chunks {
+                self.chunk_events(chunk, &mut events)?;
+            }
+        } else {
+            let chunk: Chunk = serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+            self.chunk_events(chunk, &mut events)?;
+        }
+        Ok((!events.is_empty()).then_some(events))
+    }
+
+    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
+        if self.finished {
+            Ok(Some(vec![ChatEvent::Done]))
+        } else {
+            Err(Error::Protocol(
+                "the answer was cut: the stream ended before a candidate's `finishReason`".into(),
+            ))
+        }
+    }
+}
+
+/// An error object as [`Error::Api`]; its kind is the `status` (`RESOURCE_EXHAUSTED`), which
+/// says more than the numeric `code`.
+fn gemini_error(error: &Value) -> Error {
+    match api_error(error) {
+        Error::Api { kind, message } => Error::Api {
+            kind: error
+                .get("status")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .or(kind),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Reads a `usageMetadata` object; `None` unless it is an object.
+fn usage_from_gemini(value: &Value) -> Option<Usage> {
+    let object = value.as_object()?;
+    let count = |key: &str| object.get(key).and_then(Value::as_u64);
+    Some(Usage {
+        input_tokens: count("promptTokenCount"),
+        output_tokens: count("candidatesTokenCount"),
+        total_tokens: count("totalTokenCount"),
+        raw: value.clone(),
+    })
+}
+
+/// The parts of a `GenerateContentResponse` that matter; unknown fields are skipped unparsed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Chunk {
+    candidates: Option<Vec<Candidate>>,
+    usage_metadata: Option<Value>,
+    prompt_feedback: Option<PromptFeedback>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    index: Option<u64>,
+    content: Option<Content>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    parts: Option<Vec<Part>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Part {
+    text: Option<String>,
+    thought: Option<bool>,
+    function_call: Option<FunctionCall>,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    id: Option<String>,
+    name: Option<String>,
+    args: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    block_reason: Option<String>,
+    block_reason_message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
+        let mut decoder = GeminiDecoder::new();
+        let mut out = Vec::new();
+        for event in crate::sse::EventReader::new(body.as_bytes()) {
+            out.extend(decoder.decode(event?)?.unwrap_or_default());
+        }
+        out.extend(decoder.finish()?.unwrap_or_default());
+        Ok(out)
+    }
+
+    fn body(payloads: &[&str]) -> String {
+        payloads
+            .iter()
+            .map(|p| format!("data: {p}\r\n\r\n"))
+            .collect()
+    }
+
+    fn text(s: &str) -> ChatEvent {
+        ChatEvent::Text(s.into())
+    }
+
+    #[test]
+    fn parts_are_text_and_the_end_after_a_finish_reason_is_done() {
+        let events = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"text": "The"}], "role": "model"}}]}"#,
+            r#"{"candidates": [{"content": {"parts": [{"text": " end"}, {"text": "."}], "role": "model"}, "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 13, "candidatesTokenCount": 8, "totalTokenCount": 21}}"#,
+        ]))
+        .unwrap();
+        assert_eq!(
+            events[..4],
+            [
+                text("The"),
+                text(" end"),
+                text("."),
+                ChatEvent::Finish("STOP".into())
+            ]
+        );
+        assert!(
+            matches!(&events[4], ChatEvent::Usage(u) if (u.input_tokens, u.output_tokens, u.total_tokens) == (Some(13), Some(8), Some(21)))
+        );
+        assert_eq!(events[5], ChatEvent::Done);
+    }
+
+    #[test]
+    fn thoughts_and_signatures_are_not_text() {
+        let events = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"text": "Planning", "thought": true}, {"thoughtSignature": "CiQB"}]}}]}"#,
+            r#"{"candidates": [{"content": {"role": "model", "parts": [{"text": "OK", "thoughtSignature": "CiQBjz"}]}, "finishReason": "STOP"}]}"#,
+        ]))
+        .unwrap();
+        assert_eq!(
+            events,
+            [
+                ChatEvent::Reasoning("Planning".into()),
+                text("OK"),
+                ChatEvent::Finish("STOP".into()),
+                ChatEvent::Done
+            ]
+        );
+    }
+
+    #[test]
+    fn function_calls_are_whole_tool_calls() {
+        let events = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}, {"functionCall": {"id": "c2", "name": "now"}}]}, "finishReason": "STOP"}]}"#,
+        ]))
+        .unwrap();
+        assert_eq!(
+            events[0],
+            ChatEvent::ToolCall(ToolCallDelta {
+                index: Some(0),
+                id: None,
+                name: Some("get_weather".into()),
+                arguments: r#"{"city":"Paris"}"#.into(),
+            })
+        );
+        assert!(
+            matches!(&events[1], ChatEvent::ToolCall(d) if d.index == Some(1) && d.id.as_deref() == Some("c2") && d.arguments.is_empty())
+        );
+    }
+
+    #[test]
+    fn the_end_without_a_finish_reason_is_a_cut() {
+        let err = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"text": "1, 2,"}]}}]}"#,
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("finishReason")),
+            "{err}"
+        );
+        assert!(decode_all("").is_err());
+    }
+
+    #[test]
+    fn errors_carry_their_status() {
+        let err = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"text": "a"}]}}]}"#,
+            r#"{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}"#,
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), message } if k == "UNAVAILABLE" && message == "The model is overloaded."),
+            "{err:?}"
+        );
+        let err = decode_all(&body(&[
+            r#"[{"error": {"code": 429, "message": "quota"}}]"#,
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), .. } if k == "429"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_blocked_prompt_is_an_api_error() {
+        let err = decode_all(&body(&[
+            r#"{"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": []}, "usageMetadata": {"promptTokenCount": 4}}"#,
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), message } if k == "SAFETY" && message.contains("blocked")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_chunks_are_named() {
+        let err = decode_all(&body(&[r#"{"candidates": [{"content""#])).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("malformed JSON") && msg.contains("candidates"),
+            "{msg}"
+        );
+    }
+}
