@@ -218,3 +218,9 @@ pub use session::{
     DEFAULT_MAX_WORKERS,
 };
 pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
+
+/// The README's and the migration guide's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[doc = include_str!("../docs/migration.md")]
+struct ReadmeDoctests;
