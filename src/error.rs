@@ -21,7 +21,8 @@ pub enum Error {
     /// A transport failure: connection refused, DNS, TLS, a malformed HTTP response...
     /// ureq's error is inside.
     Transport(ureq::Error),
-    /// An I/O error while reading a body or a stream (a reset or a cut connection).
+    /// An I/O error: a refused, reset or cut connection, a TLS certificate that failed
+    /// verification (kind `InvalidData`), or a body that ended early (`UnexpectedEof`).
     Io(io::Error),
     /// A timeout ran out; the value says which phase (connect, per read, global...).
     Timeout(Timeout),

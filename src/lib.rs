@@ -158,7 +158,7 @@
 //! | setting | default | buffered request | event stream |
 //! |---|---|---|---|
 //! | [`timeout`](SessionBuilder::timeout) | none | the whole exchange, body included | until the headers are in |
-//! | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | DNS, TCP and TLS | the same |
+//! | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | TCP connect and TLS (not DNS) | the same |
 //! | [`read_timeout`](SessionBuilder::read_timeout) | none | each wait for bytes | each silence between bytes |
 //!
 //! A stream never gets a total budget: ureq's global timeout keeps running while a body is read,
@@ -201,6 +201,7 @@
 mod error;
 pub mod llm;
 mod pending;
+mod redirect;
 mod request;
 mod response;
 mod retry;
@@ -210,7 +211,7 @@ pub mod sse;
 
 pub use error::{Error, StatusError, Timeout};
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
-pub use request::RequestBuilder;
+pub use request::{redact_url, RequestBuilder};
 pub use response::Response;
 pub use retry::RetryPolicy;
 pub use session::{

@@ -83,6 +83,9 @@ struct State<T> {
     listeners: Vec<Listener>,
     /// Threads blocked on `done`; completion skips the wake-up syscall when there are none.
     waiters: usize,
+    /// The handle was dropped: a result is dropped on arrival. This is what closes an event
+    /// stream whose handle was dropped unclaimed, so that its worker stops.
+    abandoned: bool,
 }
 
 /// Told the handle's index when its job completes (for `as_completed` and `wait_any`).
@@ -97,6 +100,14 @@ impl<T> State<T> {
     }
 }
 
+impl<T> Slot<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic never happens while the lock is held (jobs run outside it), so poisoning
+        // cannot occur; recover the guard anyway rather than propagate a panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl<T: Send + 'static> Slot<T> {
     pub(crate) fn queued(pool: usize, job: Job<T>) -> Arc<Slot<T>> {
         Arc::new(Slot {
@@ -107,16 +118,11 @@ impl<T: Send + 'static> Slot<T> {
                 waker: None,
                 listeners: Vec::new(),
                 waiters: 0,
+                abandoned: false,
             }),
             done: Condvar::new(),
             pool,
         })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // A panic never happens while the lock is held (jobs run outside it), so poisoning
-        // cannot occur; recover the guard anyway rather than propagate a panic.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stores the result unless one is already there. Returns whether it was stored.
@@ -125,6 +131,12 @@ impl<T: Send + 'static> Slot<T> {
             let mut state = self.lock();
             if state.is_done() {
                 return false;
+            }
+            if state.abandoned {
+                // Nobody can take it: drop it now, outside the lock.
+                drop(state);
+                drop(result);
+                return true;
             }
             state.result = Some(result);
             (
@@ -280,7 +292,9 @@ impl<T: Send + 'static> Completer<T> {
 /// A handle is also a [`Future`], so async code can `.await` it; no runtime of ours is involved
 /// (the worker wakes the task's waker).
 ///
-/// Dropping a handle does not cancel its job; call [`cancel`](Pending::cancel) for that.
+/// Dropping a handle does not cancel its job (call [`cancel`](Pending::cancel) for that); its
+/// result is dropped when it arrives. Dropping an event stream's handle unclaimed therefore
+/// closes the stream and frees its worker.
 ///
 /// # Examples
 ///
@@ -456,6 +470,18 @@ impl<T: Send + 'static> Pending<T> {
             }
             None => false,
         }
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    /// Drops a result nobody took, now or when it arrives; the job itself is not cancelled.
+    fn drop(&mut self) {
+        let unclaimed = {
+            let mut state = self.slot.lock();
+            state.abandoned = true;
+            state.result.take()
+        };
+        drop(unclaimed);
     }
 }
 

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use ureq::http::{self, HeaderMap, HeaderName, HeaderValue, Method};
 use ureq::ResponseExt;
 
-use crate::pending::{Completer, Pending};
+use crate::pending::{panic_message, Completer, Pending};
+use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
 use crate::session::{FuturesSession, Settings};
@@ -95,12 +96,32 @@ impl fmt::Debug for RequestBuilder {
     }
 }
 
-/// The URL without its query string, which may carry a key.
-pub(crate) fn redact_url(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?<redacted>"),
-        None => url.to_string(),
-    }
+/// `url` with the parts that may carry a credential replaced by `<redacted>`: the query string
+/// (API keys travel there) and the user-info (`user:password@`). For logs and `Debug` output;
+/// every `Debug` impl of this crate shows URLs this way.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::redact_url;
+///
+/// assert_eq!(redact_url("https://h/v1?key=s"), "https://h/v1?<redacted>");
+/// assert_eq!(redact_url("https://u:p@h/v1"), "https://<redacted>@h/v1");
+/// assert_eq!(redact_url("http://localhost:11434/v1"), "http://localhost:11434/v1");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, _)) => (base, "?<redacted>"),
+        None => (url, ""),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..host_end].rfind('@') {
+        Some(at) => format!("<redacted>@{}", &rest[at + 1..]),
+        None => rest.to_string(),
+    };
+    let sep = if scheme.is_empty() { "" } else { "://" };
+    format!("{scheme}{sep}{rest}{query}")
 }
 
 /// Which phase `timeout` bounds: the whole exchange, or only until the headers are in.
@@ -329,7 +350,14 @@ impl RequestBuilder {
                         url,
                     );
                     done.complete(Ok(stream));
-                    pump(body.into_reader(), options.framing, decoder, &tx);
+                    // A panicking decoder must end the stream with an error, not look like a
+                    // clean end when the unwinding drops the sender.
+                    let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        pump(body.into_reader(), options.framing, decoder, &tx)
+                    }));
+                    if let Err(payload) = pumped {
+                        let _ = tx.send(Err(Error::Panicked(panic_message(payload.as_ref()))));
+                    }
                 },
             )
     }
@@ -429,10 +457,15 @@ pub(crate) fn execute(
         url.push('=');
         encode_into(&mut url, v);
     }
-    // The URL is not in this message: its query may carry a key.
+    // The URL is never quoted in these errors: its query or user-info may carry a key.
     let uri: http::Uri = url
         .parse()
         .map_err(|e| Error::InvalidRequest(format!("invalid URL: {e}")))?;
+    if uri.scheme().is_none() || uri.host().is_none() {
+        return Err(Error::InvalidRequest(
+            "invalid URL: it needs a scheme and a host, as in http://host/path".into(),
+        ));
+    }
     let mut headers = HeaderMap::new();
     merge_headers(&mut headers, &settings.headers, &spec.headers)?;
     if let Some(ct) = spec.content_type {
@@ -446,15 +479,29 @@ pub(crate) fn execute(
         budget,
     };
     let send = |body: Option<Vec<u8>>| {
-        let mut req = http::Request::new(());
-        *req.method_mut() = method.clone();
-        *req.uri_mut() = uri.clone();
-        *req.headers_mut() = headers.clone();
-        let result = match body {
-            Some(body) => agent.run(limits.apply(agent, req.map(|()| body))),
-            None => agent.run(limits.apply(agent, req)),
+        let hop = Hop {
+            method: method.clone(),
+            uri: uri.clone(),
+            headers: headers.clone(),
+            body,
         };
-        result.map_err(Error::from)
+        // A buffered request's budget spans its redirects, as ureq's would.
+        let deadline = match limits.budget {
+            Budget::Buffered => limits.timeout.map(|t| Instant::now() + t),
+            Budget::Stream => None,
+        };
+        redirect::follow(agent, hop, deadline, |hop| {
+            let mut req = http::Request::new(());
+            *req.method_mut() = hop.method.clone();
+            *req.uri_mut() = hop.uri.clone();
+            *req.headers_mut() = hop.headers.clone();
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let result = match &hop.body {
+                Some(body) => agent.run(limits.apply(agent, req.map(|()| body.clone()), left)),
+                None => agent.run(limits.apply(agent, req, left)),
+            };
+            result.map_err(Error::from)
+        })
     };
     let policy = spec.retry.as_ref().or(settings.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {
@@ -480,17 +527,21 @@ struct Limits {
 }
 
 impl Limits {
+    /// Configures one hop. `left` is what remains of a buffered request's budget.
     fn apply<B: ureq::AsSendBody>(
         &self,
         agent: &ureq::Agent,
         req: http::Request<B>,
+        left: Option<Duration>,
     ) -> http::Request<B> {
         let config = agent
             .configure_request(req)
             .http_status_as_error(false)
+            // The session follows redirects itself (see `redirect`).
+            .max_redirects(0)
             .timeout_per_read(self.read_timeout);
         match self.budget {
-            Budget::Buffered => config.timeout_global(self.timeout),
+            Budget::Buffered => config.timeout_global(left),
             // A global budget keeps running while the body is read: never on a stream.
             Budget::Stream => config.timeout_recv_response(self.timeout),
         }
@@ -576,11 +627,5 @@ mod tests {
         let err = merge_headers(&mut map, &[], &own).unwrap_err().to_string();
         assert!(err.contains("authorization"), "{err}");
         assert!(!err.contains("secret"), "{err}");
-    }
-
-    #[test]
-    fn redacted_urls_hide_the_query() {
-        assert_eq!(redact_url("http://h/p?key=sk"), "http://h/p?<redacted>");
-        assert_eq!(redact_url("http://h/p"), "http://h/p");
     }
 }

@@ -36,7 +36,7 @@ impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
-            .field("url", &crate::request::redact_url(&self.url))
+            .field("url", &crate::redact_url(&self.url))
             .field("body_len", &self.body.len())
             .finish()
     }

@@ -336,7 +336,7 @@ fn worker_loop(jobs: Receiver<QueueItem>, agent: ureq::Agent, pool_id: usize, al
 /// |---|---|---|
 /// | [`max_workers`](SessionBuilder::max_workers) | 8 | threads, and idle connections kept per host |
 /// | [`timeout`](SessionBuilder::timeout) | none | a buffered request from start to the end of its body; an event stream until its headers are in |
-/// | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | DNS, TCP connect and TLS handshake |
+/// | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | TCP connect and TLS handshake (not DNS: `timeout` covers that) |
 /// | [`read_timeout`](SessionBuilder::read_timeout) | none | the longest silence between two reads, event streams included |
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
 /// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
@@ -355,7 +355,6 @@ fn worker_loop(jobs: Receiver<QueueItem>, agent: ureq::Agent, pool_id: usize, al
 ///     .build();
 /// assert_eq!(session.max_workers(), 16);
 /// ```
-#[derive(Debug)]
 pub struct SessionBuilder {
     max_workers: usize,
     headers: Vec<(String, String)>,
@@ -365,6 +364,23 @@ pub struct SessionBuilder {
     max_body_size: u64,
     retry: Option<RetryPolicy>,
     agent: Option<ureq::Agent>,
+}
+
+impl fmt::Debug for SessionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials: show the names only.
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("SessionBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("headers", &names)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("max_body_size", &self.max_body_size)
+            .field("retry", &self.retry)
+            .field("agent", &self.agent.is_some())
+            .finish()
+    }
 }
 
 impl Default for SessionBuilder {
@@ -405,7 +421,8 @@ impl SessionBuilder {
         self
     }
 
-    /// The budget for DNS, TCP connect and TLS handshake. Defaults to 30 seconds. Ignored when
+    /// The budget for the TCP connect and the TLS handshake (name resolution is covered only by
+    /// [`timeout`](SessionBuilder::timeout)). Defaults to 30 seconds. Ignored when
     /// an [`agent`](SessionBuilder::agent) is given (configure it there).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = Some(d);

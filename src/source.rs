@@ -74,7 +74,7 @@ pub struct EventSource {
 impl fmt::Debug for EventSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventSource")
-            .field("url", &crate::request::redact_url(&self.template.url))
+            .field("url", &crate::redact_url(&self.template.url))
             .field("connected", &self.current.is_some())
             .field("last_event_id", &self.last_event_id)
             .field("retry", &self.retry)

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::config::{process_env, redact_url, EnvLookup};
+use super::config::{process_env, EnvLookup};
 use super::{ChatClient, ChatStream, Message};
+use crate::redact_url;
 use crate::sse::{EventStream, StreamOptions};
 use crate::{Error, FuturesSession, RequestBuilder};
 

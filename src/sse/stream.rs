@@ -150,7 +150,7 @@ impl<T> fmt::Debug for EventStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStream")
             .field("status", &self.status)
-            .field("url", &crate::request::redact_url(&self.url))
+            .field("url", &crate::redact_url(&self.url))
             .field("buffered", &self.rx.len())
             .finish()
     }

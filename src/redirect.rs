@@ -1,0 +1,163 @@
+//! Redirects, followed by the session rather than by ureq, so that credentials stay with their
+//! origin.
+//!
+//! ureq strips `Authorization` and `Cookie` when it follows a redirect, but forwards every other
+//! header, including the API-key headers of LLM providers (`x-api-key`, `x-goog-api-key`). The
+//! session therefore asks ureq not to follow redirects and follows them itself:
+//!
+//! * 301, 302 and 303 turn the request into a GET without a body (except HEAD), as browsers and
+//!   requests do; 307 and 308 repeat the method and the body.
+//! * When the next URL has another origin (scheme, host or port), the credential headers
+//!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
+//! * The agent's `max_redirects` (10 by default) bounds the hops; past it the request fails with
+//!   ureq's `TooManyRedirects`, or returns the last 3xx if the agent says
+//!   `max_redirects_will_error(false)`.
+
+use std::time::Instant;
+
+use ureq::http::{self, header, HeaderMap, Method, Uri};
+
+use crate::Error;
+
+/// Headers that carry credentials and never follow a redirect to another origin.
+pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+];
+
+/// A request as the session sends it: the parts a redirect may change.
+pub(crate) struct Hop {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Vec<u8>>,
+}
+
+/// Sends `hop` with `send_one` (which must not follow redirects itself) and follows the
+/// redirects it is answered with. `deadline` is checked between hops.
+pub(crate) fn follow(
+    agent: &ureq::Agent,
+    mut hop: Hop,
+    deadline: Option<Instant>,
+    mut send_one: impl FnMut(&Hop) -> Result<http::Response<ureq::Body>, Error>,
+) -> Result<http::Response<ureq::Body>, Error> {
+    let max = agent.config().max_redirects();
+    let mut hops = 0;
+    loop {
+        let resp = send_one(&hop)?;
+        let status = resp.status().as_u16();
+        if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+            return Ok(resp);
+        }
+        let Some(location) = resp.headers().get(header::LOCATION) else {
+            return Ok(resp);
+        };
+        if hops >= max {
+            if agent.config().max_redirects_will_error() {
+                return Err(Error::Transport(ureq::Error::TooManyRedirects));
+            }
+            return Ok(resp);
+        }
+        let next = location
+            .to_str()
+            .ok()
+            .and_then(|l| resolve(&hop.uri, l))
+            // The location is not quoted: it may carry a key of the server's choosing.
+            .ok_or_else(|| Error::InvalidRequest("a redirect to an invalid location".into()))?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::Timeout(ureq::Timeout::Global));
+        }
+        if matches!(status, 301..=303) && hop.method != Method::HEAD {
+            hop.method = Method::GET;
+            hop.body = None;
+            hop.headers.remove(header::CONTENT_TYPE);
+            hop.headers.remove(header::CONTENT_LENGTH);
+        }
+        if !same_origin(&hop.uri, &next) {
+            for name in SENSITIVE_HEADERS {
+                hop.headers.remove(*name);
+            }
+        }
+        hop.uri = next;
+        hops += 1;
+    }
+}
+
+/// Scheme, host and port (with the scheme's default port filled in).
+fn origin(uri: &Uri) -> (Option<&str>, Option<&str>, Option<u16>) {
+    let scheme = uri.scheme_str();
+    let port = uri.port_u16().or(match scheme {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    });
+    (scheme, uri.host(), port)
+}
+
+fn same_origin(a: &Uri, b: &Uri) -> bool {
+    let (sa, ha, pa) = origin(a);
+    let (sb, hb, pb) = origin(b);
+    sa == sb && pa == pb && ha.zip(hb).is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// Resolves a `Location` against the URL that answered (RFC 3986 §5.2, the forms servers send:
+/// absolute, scheme-relative, absolute path, and relative path).
+fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+    let location = location.trim();
+    if location.contains("://") {
+        return location.parse().ok();
+    }
+    let scheme = base.scheme_str()?;
+    if let Some(rest) = location.strip_prefix("//") {
+        return format!("{scheme}://{rest}").parse().ok();
+    }
+    let authority = base.authority()?.as_str();
+    let path = if location.starts_with('/') {
+        location.to_string()
+    } else if let Some(query) = location.strip_prefix('?') {
+        format!("{}?{query}", base.path())
+    } else {
+        let dir = base.path().rfind('/').map_or("/", |i| &base.path()[..=i]);
+        format!("{dir}{location}")
+    };
+    format!("{scheme}://{authority}{path}").parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn locations_resolve_against_the_base() {
+        let base = uri("https://api.example.com/v1/chat?key=1");
+        let cases = [
+            ("https://other.example/x", "https://other.example/x"),
+            ("//cdn.example/y", "https://cdn.example/y"),
+            ("/v2/chat", "https://api.example.com/v2/chat"),
+            (
+                "completions?a=b",
+                "https://api.example.com/v1/completions?a=b",
+            ),
+            ("?page=2", "https://api.example.com/v1/chat?page=2"),
+        ];
+        for (location, expected) in cases {
+            assert_eq!(resolve(&base, location), Some(uri(expected)), "{location}");
+        }
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert!(same_origin(&uri("http://h/a"), &uri("http://H:80/b")));
+        assert!(!same_origin(&uri("http://h/a"), &uri("https://h/a")));
+        assert!(!same_origin(&uri("http://h:8080/"), &uri("http://h:8081/")));
+        assert!(!same_origin(&uri("http://h/"), &uri("http://g/")));
+    }
+}

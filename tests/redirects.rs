@@ -1,0 +1,82 @@
+//! Redirects as the session follows them: methods, bodies, credentials within one origin, loops.
+//! (Credentials crossing origins are covered in tests/security.rs.)
+
+mod support;
+
+use support::{Reply, TestServer};
+use ureq_futures::{Error, FuturesSession};
+
+/// `/start` redirects with `status` to `/end` on the same server; `/end` answers with what it got.
+fn same_origin_server(status: u16) -> TestServer {
+    TestServer::start(move |req| match req.path.as_str() {
+        "/start" => Reply::status(status, "").header("Location", "/end"),
+        "/end" => Reply::ok(format!(
+            "{} {} auth={} key={}",
+            req.method,
+            req.body_str(),
+            req.header("authorization").unwrap_or("-"),
+            req.header("x-api-key").unwrap_or("-"),
+        )),
+        "/loop" => Reply::status(302, "").header("Location", "/loop"),
+        _ => Reply::status(404, "no"),
+    })
+}
+
+#[test]
+fn credentials_stay_within_one_origin() {
+    let server = same_origin_server(302);
+    let resp = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .header("authorization", "Bearer k1")
+        .header("x-api-key", "k2")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "GET  auth=Bearer k1 key=k2");
+    assert_eq!(resp.url(), server.url_for("/end"));
+}
+
+#[test]
+fn see_other_turns_a_post_into_a_get_without_body() {
+    let server = same_origin_server(303);
+    let resp = FuturesSession::new()
+        .post(server.url_for("/start"))
+        .body("payload")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "GET  auth=- key=-");
+}
+
+#[test]
+fn temporary_redirect_repeats_the_method_and_body() {
+    for status in [307, 308] {
+        let server = same_origin_server(status);
+        let resp = FuturesSession::new()
+            .post(server.url_for("/start"))
+            .body("payload")
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(
+            resp.text().unwrap(),
+            "POST payload auth=- key=-",
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn a_redirect_loop_ends_in_an_error() {
+    let server = same_origin_server(302);
+    let result = FuturesSession::new()
+        .get(server.url_for("/loop"))
+        .send()
+        .result();
+    assert!(
+        matches!(result, Err(Error::Transport(ureq::Error::TooManyRedirects))),
+        "{result:?}"
+    );
+    // The first request and ureq's default of 10 redirects.
+    assert_eq!(server.request_count(), 11);
+}
