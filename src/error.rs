@@ -52,6 +52,10 @@ pub enum Error {
     /// The job panicked on its worker. The message is the panic's payload when it was a string.
     /// The worker itself survives.
     Panicked(String),
+    /// [`Pending::result`](crate::Pending::result) was called after
+    /// [`try_result`](crate::Pending::try_result) or
+    /// [`result_timeout`](crate::Pending::result_timeout) had already handed the result out.
+    ResultTaken,
     /// A request could not be built: an invalid header, method or URL, or a request the API
     /// cannot express (such as a chat whose last message is not the user's).
     InvalidRequest(String),
@@ -152,6 +156,7 @@ impl fmt::Display for Error {
             Error::Cancelled => write!(f, "cancelled before it started"),
             Error::ShutDown => write!(f, "the session was shut down"),
             Error::Panicked(msg) => write!(f, "the job panicked: {msg}"),
+            Error::ResultTaken => write!(f, "the result was already taken"),
             Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
             Error::Protocol(msg) => write!(f, "protocol: {msg}"),
             Error::MissingApiKey { var } => {

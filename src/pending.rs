@@ -357,7 +357,7 @@ impl<T: Send + 'static> Pending<T> {
             }
             if state.taken {
                 // Only reachable through `try_result` / `result_timeout` having taken it.
-                return Err(Error::Panicked("the result was already taken".into()));
+                return Err(Error::ResultTaken);
             }
             state = self.slot.block(state);
         }
