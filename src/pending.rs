@@ -70,7 +70,9 @@ const YIELDS_BEFORE_BLOCKING: usize = 8;
 pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
     done: Condvar,
-    /// The pool this job was submitted to (0 for handles created already resolved).
+    /// The pool whose workers may run this job inline while waiting for it; 0 for none. Jobs that
+    /// resolve their handle early and keep running (event streams) are not run inline: the
+    /// waiter would only get its handle when the whole stream had been read.
     pool: usize,
 }
 
@@ -213,11 +215,17 @@ impl<T: Send + 'static> Slot<T> {
     }
 
     /// If this thread is a worker of this job's pool and the job is still queued, runs it here.
-    fn help(self: &Arc<Self>) {
-        if let Some(agent) = worker_agent(self.pool) {
-            if let Some(job) = self.take_job() {
+    /// Returns whether it did.
+    fn help(self: &Arc<Self>) -> bool {
+        let Some(agent) = worker_agent(self.pool) else {
+            return false;
+        };
+        match self.take_job() {
+            Some(job) => {
                 self.run_job(job, &agent);
+                true
             }
+            None => false,
         }
     }
 
@@ -489,11 +497,15 @@ impl<T: Send + 'static> Future for Pending<T> {
     type Output = Result<T, Error>;
 
     /// Polls the job: ready once the worker has stored the result. The worker wakes the most
-    /// recently registered waker.
+    /// recently registered waker. Unlike [`result`](Pending::result), polling never runs a
+    /// queued job inline, so blocking on a handle (`block_on`) from a worker of its own full
+    /// pool waits for a free worker.
     ///
     /// # Panics
     ///
-    /// When polled again after it returned `Ready` (as futures may).
+    /// When polled again after it returned `Ready` (as futures may), or after
+    /// [`try_result`](Pending::try_result) or [`result_timeout`](Pending::result_timeout) took
+    /// the result.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.slot.lock();
         if let Some(result) = state.result.take() {
@@ -609,13 +621,8 @@ impl<T: Send + 'static> AsCompleted<T> {
         while self.next_to_help < self.handles.len() {
             let i = self.next_to_help;
             self.next_to_help += 1;
-            if let Some(h) = &self.handles[i] {
-                if let Some(agent) = worker_agent(h.slot.pool) {
-                    if let Some(job) = h.slot.take_job() {
-                        h.slot.run_job(job, &agent);
-                        return true;
-                    }
-                }
+            if self.handles[i].as_ref().is_some_and(|h| h.slot.help()) {
+                return true;
             }
         }
         false
@@ -671,11 +678,7 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
             break i;
         }
         // On a worker, run one queued job of the pool inline rather than wait forever.
-        if let Some(h) = handles
-            .iter()
-            .find(|h| worker_agent(h.slot.pool).is_some() && h.slot.lock().job.is_some())
-        {
-            h.slot.help();
+        if handles.iter().any(|h| h.slot.help()) {
             continue;
         }
         match rx.recv() {

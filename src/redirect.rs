@@ -30,25 +30,32 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
 ];
 
 /// A request as the session sends it: the parts a redirect may change.
-pub(crate) struct Hop {
+pub(crate) struct Hop<'a> {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
-    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) body: Option<&'a [u8]>,
 }
+
+/// How much of a redirect's body is read so that its connection can be reused.
+const DRAIN_LIMIT: u64 = 64 * 1024;
 
 /// Sends `hop` with `send_one` (which must not follow redirects itself) and follows the
 /// redirects it is answered with. `deadline` is checked between hops.
 pub(crate) fn follow(
     agent: &ureq::Agent,
-    mut hop: Hop,
+    mut hop: Hop<'_>,
     deadline: Option<Instant>,
-    mut send_one: impl FnMut(&Hop) -> Result<http::Response<ureq::Body>, Error>,
+    mut send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let max = agent.config().max_redirects();
     let mut hops = 0;
     loop {
-        let resp = send_one(&hop)?;
+        let mut resp = send_one(&hop)?;
+        if max == 0 {
+            // ureq's meaning of 0: never follow, always return the response.
+            return Ok(resp);
+        }
         let status = resp.status().as_u16();
         if !matches!(status, 301 | 302 | 303 | 307 | 308) {
             return Ok(resp);
@@ -68,6 +75,13 @@ pub(crate) fn follow(
             .and_then(|l| resolve(&hop.uri, l))
             // The location is not quoted: it may carry a key of the server's choosing.
             .ok_or_else(|| Error::InvalidRequest("a redirect to an invalid location".into()))?;
+        // Read a short body to its end, so that the connection goes back to the pool; a long
+        // one is dropped with its connection.
+        let _ = resp
+            .body_mut()
+            .with_config()
+            .limit(DRAIN_LIMIT)
+            .read_to_vec();
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::Timeout(ureq::Timeout::Global));
         }
@@ -108,7 +122,7 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
 /// absolute, scheme-relative, absolute path, and relative path).
 fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
-    if location.contains("://") {
+    if has_scheme(location) {
         return location.parse().ok();
     }
     let scheme = base.scheme_str()?;
@@ -125,6 +139,18 @@ fn resolve(base: &Uri, location: &str) -> Option<Uri> {
         format!("{dir}{location}")
     };
     format!("{scheme}://{authority}{path}").parse().ok()
+}
+
+/// Whether `s` starts with a URI scheme (RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" /
+/// "." )` then `:`), as opposed to a relative reference such as `/next?u=http://x`.
+fn has_scheme(s: &str) -> bool {
+    let Some(colon) = s.find(':') else {
+        return false;
+    };
+    let scheme = &s[..colon];
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -147,6 +173,11 @@ mod tests {
                 "https://api.example.com/v1/completions?a=b",
             ),
             ("?page=2", "https://api.example.com/v1/chat?page=2"),
+            (
+                "/next?u=http://x/y",
+                "https://api.example.com/next?u=http://x/y",
+            ),
+            ("HTTP://Other.example/z", "http://other.example/z"),
         ];
         for (location, expected) in cases {
             assert_eq!(resolve(&base, location), Some(uri(expected)), "{location}");

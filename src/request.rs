@@ -272,7 +272,7 @@ impl RequestBuilder {
         U: Send + 'static,
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
-        self.submit(move |agent, settings, spec, done: Completer<U>| {
+        self.submit(true, move |agent, settings, spec, done: Completer<U>| {
             let result = execute(agent, settings, spec, Budget::Buffered)
                 .and_then(|resp| Response::read(resp, settings.max_body_size))
                 .and_then(hook);
@@ -335,6 +335,7 @@ impl RequestBuilder {
             .default_header("cache-control", "no-cache")
             .default_header("accept-encoding", "identity")
             .submit(
+                false,
                 move |agent, settings, spec, done: Completer<EventStream<D::Item>>| {
                     let resp =
                         match open_stream(agent, settings, spec, options.require_event_stream) {
@@ -343,7 +344,7 @@ impl RequestBuilder {
                         };
                     let url = resp.get_uri().to_string();
                     let (parts, body) = resp.into_parts();
-                    let (stream, tx) = EventStream::channel(
+                    let (stream, feed) = EventStream::channel(
                         options.capacity,
                         parts.status.as_u16(),
                         parts.headers,
@@ -353,10 +354,11 @@ impl RequestBuilder {
                     // A panicking decoder must end the stream with an error, not look like a
                     // clean end when the unwinding drops the sender.
                     let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        pump(body.into_reader(), options.framing, decoder, &tx)
+                        pump(body.into_reader(), options.framing, decoder, &feed)
                     }));
                     if let Err(payload) = pumped {
-                        let _ = tx.send(Err(Error::Panicked(panic_message(payload.as_ref()))));
+                        let panicked = Error::Panicked(panic_message(payload.as_ref()));
+                        let _ = feed.tx.send(Err(panicked));
                     }
                 },
             )
@@ -370,16 +372,17 @@ impl RequestBuilder {
     }
 
     /// Queues `job` with this request's spec and the session's settings.
-    pub(crate) fn submit<T, F>(self, job: F) -> Pending<T>
+    pub(crate) fn submit<T, F>(self, inline: bool, job: F) -> Pending<T>
     where
         T: Send + 'static,
         F: FnOnce(&ureq::Agent, &Settings, Spec, Completer<T>) + Send + 'static,
     {
         let RequestBuilder { session, spec } = self;
         let settings = session.settings().clone();
-        session.submit_job(Box::new(move |agent, done| {
-            job(agent, &settings, spec, done)
-        }))
+        session.submit_job(
+            Box::new(move |agent, done| job(agent, &settings, spec, done)),
+            inline,
+        )
     }
 
     /// Adds a header unless the request already has one of that name.
@@ -478,17 +481,14 @@ pub(crate) fn execute(
         read_timeout: spec.read_timeout.or(settings.read_timeout),
         budget,
     };
-    let send = |body: Option<Vec<u8>>| {
+    // One budget for the whole request: its redirects and its retries.
+    let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
+    let send = || {
         let hop = Hop {
             method: method.clone(),
             uri: uri.clone(),
             headers: headers.clone(),
-            body,
-        };
-        // A buffered request's budget spans its redirects, as ureq's would.
-        let deadline = match limits.budget {
-            Budget::Buffered => limits.timeout.map(|t| Instant::now() + t),
-            Budget::Stream => None,
+            body: spec.body.as_deref(),
         };
         redirect::follow(agent, hop, deadline, |hop| {
             let mut req = http::Request::new(());
@@ -496,8 +496,8 @@ pub(crate) fn execute(
             *req.uri_mut() = hop.uri.clone();
             *req.headers_mut() = hop.headers.clone();
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let result = match &hop.body {
-                Some(body) => agent.run(limits.apply(agent, req.map(|()| body.clone()), left)),
+            let result = match hop.body {
+                Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left)),
                 None => agent.run(limits.apply(agent, req, left)),
             };
             result.map_err(Error::from)
@@ -505,13 +505,20 @@ pub(crate) fn execute(
     };
     let policy = spec.retry.as_ref().or(settings.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {
-        return send(spec.body);
+        return send();
     };
     let mut attempt = 1;
     loop {
-        let outcome = send(spec.body.clone());
+        let outcome = send();
         match policy.verdict(attempt, &outcome) {
             Verdict::Stop => return outcome,
+            // Waiting past the budget would only end in a timeout: hand over what we have.
+            Verdict::RetryAfter(wait)
+                if deadline
+                    .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) =>
+            {
+                return outcome
+            }
             // A response dropped unread closes its connection; nothing else is lost.
             Verdict::RetryAfter(wait) => std::thread::sleep(wait),
         }
@@ -527,25 +534,49 @@ struct Limits {
 }
 
 impl Limits {
-    /// Configures one hop. `left` is what remains of a buffered request's budget.
+    /// Configures one hop. `left` is what remains of the request's budget, if it has one. A
+    /// setting the session does not have leaves the agent's own in force, except that a stream
+    /// never gets a budget that would keep running while its body is read.
     fn apply<B: ureq::AsSendBody>(
         &self,
         agent: &ureq::Agent,
         req: http::Request<B>,
         left: Option<Duration>,
     ) -> http::Request<B> {
-        let config = agent
+        let mut config = agent
             .configure_request(req)
             .http_status_as_error(false)
+            .allow_non_standard_methods(true)
             // The session follows redirects itself (see `redirect`).
-            .max_redirects(0)
-            .timeout_per_read(self.read_timeout);
-        match self.budget {
-            Budget::Buffered => config.timeout_global(left),
-            // A global budget keeps running while the body is read: never on a stream.
-            Budget::Stream => config.timeout_recv_response(self.timeout),
+            .max_redirects(0);
+        if self.read_timeout.is_some() {
+            config = config.timeout_per_read(self.read_timeout);
         }
-        .build()
+        match (self.budget, left) {
+            (Budget::Buffered, Some(left)) => config = config.timeout_global(Some(left)),
+            (Budget::Buffered, None) => {}
+            (Budget::Stream, left) => {
+                config = config
+                    .timeout_global(None)
+                    .timeout_per_call(None)
+                    .timeout_recv_body(None);
+                if let Some(left) = left {
+                    // Every phase before the body, DNS included, shares what is left.
+                    let connect = agent
+                        .config()
+                        .timeouts()
+                        .connect
+                        .map_or(left, |c| c.min(left));
+                    config = config
+                        .timeout_resolve(Some(left))
+                        .timeout_connect(Some(connect))
+                        .timeout_send_request(Some(left))
+                        .timeout_send_body(Some(left))
+                        .timeout_recv_response(Some(left));
+                }
+            }
+        }
+        config.build()
     }
 }
 

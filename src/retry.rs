@@ -166,10 +166,9 @@ fn is_retryable_status(status: u16) -> bool {
 fn is_retryable_error(e: &Error) -> bool {
     match e {
         Error::Io(_) | Error::Timeout(_) => true,
-        Error::Transport(t) => matches!(
-            t,
-            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::Protocol(_)
-        ),
+        Error::Transport(t) => {
+            matches!(t, ureq::Error::ConnectionFailed | ureq::Error::HostNotFound)
+        }
         _ => false,
     }
 }
@@ -199,6 +198,9 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
     let name = parts.next()?;
     let month = MONTHS.iter().position(|m| *m == name)? as u64 + 1;
     let year: u64 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&year) {
+        return None;
+    }
     let mut hms = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
     let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
     if parts.next()? != "GMT" || day == 0 || day > 31 || h > 23 || m > 59 || sec > 60 {
@@ -308,5 +310,8 @@ mod tests {
         assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 951_825_600);
         assert!(parse_http_date("Tue, 29 Foo 2000 12:00:00 GMT").is_none());
         assert!(parse_http_date("").is_none());
+        // Server-controlled: out-of-range years are refused, never overflow.
+        assert!(parse_http_date("Sun, 01 Jan 0 00:00:00 GMT").is_none());
+        assert!(parse_http_date("Sun, 01 Jan 18446744073709551615 00:00:00 GMT").is_none());
     }
 }

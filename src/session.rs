@@ -69,7 +69,7 @@ struct Inner {
 /// handles: the Rust analogue of requests-futures' `FuturesSession`.
 ///
 /// All workers share one [`ureq::Agent`], so connections are reused across requests; its idle
-/// pool is sized to the number of workers. A session is cheap to clone (an `Arc`) and can be
+/// pool is sized to the number of workers (unless you bring your own agent). A session is cheap to clone (an `Arc`) and can be
 /// shared between threads. When the last clone is dropped the session shuts down (see
 /// [`shutdown`](FuturesSession::shutdown)).
 ///
@@ -184,14 +184,17 @@ impl FuturesSession {
         T: Send + 'static,
         F: FnOnce(&ureq::Agent) -> Result<T, Error> + Send + 'static,
     {
-        self.submit_job(Box::new(move |agent, done: Completer<T>| {
-            done.complete(f(agent))
-        }))
+        self.submit_job(
+            Box::new(move |agent, done: Completer<T>| done.complete(f(agent))),
+            true,
+        )
     }
 
     /// Queues a job that resolves its handle through the completer (possibly before it returns).
-    pub(crate) fn submit_job<T: Send + 'static>(&self, job: Job<T>) -> Pending<T> {
-        let slot = Slot::queued(self.inner.pool_id, job);
+    /// `inline`: whether a worker waiting on the handle may run the job itself (not for jobs that
+    /// resolve early and go on, such as event streams).
+    pub(crate) fn submit_job<T: Send + 'static>(&self, job: Job<T>, inline: bool) -> Pending<T> {
+        let slot = Slot::queued(if inline { self.inner.pool_id } else { 0 }, job);
         let pending = Pending::new(Arc::clone(&slot));
         let refused = {
             let queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -220,7 +223,7 @@ impl FuturesSession {
         self.inner.max_workers
     }
 
-    /// Jobs waiting for a worker.
+    /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
     pub fn queued(&self) -> usize {
         self.inner.backlog.len()
     }
@@ -262,10 +265,10 @@ impl FuturesSession {
     /// Calling it on one of the session's own workers would wait for itself; it returns at once
     /// there instead.
     pub fn join(&self) {
+        self.shutdown();
         if crate::pending::is_worker_of(self.inner.pool_id) {
             return;
         }
-        self.shutdown();
         let mut n = self
             .inner
             .alive
@@ -326,7 +329,9 @@ fn worker_loop(jobs: Receiver<QueueItem>, agent: ureq::Agent, pool_id: usize, al
     mark_worker(pool_id, agent.clone());
     // Ends when the session is shut down and the queue is empty.
     for task in jobs.iter() {
-        task.run(&agent);
+        // Jobs catch their own panics; this guards the loop against the rest (a user's waker
+        // that panics when woken), so that the pool never silently loses a worker.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&agent)));
     }
 }
 
@@ -400,8 +405,8 @@ impl Default for SessionBuilder {
 
 impl SessionBuilder {
     /// The number of worker threads, at least 1. It also sizes the agent's idle-connection pool
-    /// (ureq keeps 3 per host by default, which would reconnect on every burst of more).
-    /// Defaults to 8.
+    /// (ureq keeps 3 per host by default, which would reconnect on every burst of more), unless
+    /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8.
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = n.max(1);
         self
@@ -452,9 +457,11 @@ impl SessionBuilder {
     }
 
     /// Uses this agent instead of one built from the settings above. The session still treats
-    /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request), and still
-    /// applies `timeout` and `read_timeout` per request; the agent's own connection settings
-    /// (connect timeout, TLS, proxy, pool size) are kept.
+    /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request) and follows
+    /// redirects itself (up to the agent's `max_redirects`). The session's `timeout` and
+    /// `read_timeout`, when set, replace the agent's for each request; when not set, the agent's
+    /// own apply, except that an event stream never gets a global or per-call budget. The
+    /// agent's connection settings (connect timeout, TLS, proxy, pool size) are kept.
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self

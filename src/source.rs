@@ -118,7 +118,8 @@ impl EventSource {
         self
     }
 
-    /// The cap of the exponential backoff. Defaults to [`DEFAULT_MAX_RETRY`] (60 s).
+    /// The longest wait between two attempts: the cap of the backoff and of a server's `retry:`.
+    /// Defaults to [`DEFAULT_MAX_RETRY`] (60 s).
     pub fn max_retry(mut self, d: Duration) -> Self {
         self.max_retry = d;
         self
@@ -154,7 +155,7 @@ impl EventSource {
         let base = self
             .retry
             .saturating_mul(1 << doublings)
-            .min(self.max_retry.max(self.retry));
+            .min(self.max_retry);
         jittered(base)
     }
 

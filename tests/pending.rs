@@ -284,3 +284,17 @@ fn pending_is_a_future() {
     let sum = futures::executor::block_on(async { a.await.unwrap() + b.await.unwrap() });
     assert_eq!(sum, 3);
 }
+
+#[test]
+fn join_on_a_worker_shuts_the_session_down_without_waiting_for_itself() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let s = session.clone();
+    let mut p = session.submit(move |_| {
+        s.join();
+        Ok(s.is_shut_down())
+    });
+    assert!(p
+        .result_timeout(Duration::from_secs(5))
+        .expect("join waited for itself")
+        .unwrap());
+}

@@ -80,3 +80,21 @@ fn a_redirect_loop_ends_in_an_error() {
     // The first request and ureq's default of 10 redirects.
     assert_eq!(server.request_count(), 11);
 }
+
+#[test]
+fn an_agent_with_max_redirects_zero_gets_the_redirect_itself() {
+    let server = same_origin_server(302);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .build()
+        .into();
+    let resp = FuturesSession::builder()
+        .agent(agent)
+        .build()
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.header("location"), Some("/end"));
+}

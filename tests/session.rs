@@ -395,3 +395,16 @@ fn types_are_send_and_sync() {
     send_sync::<Pending<Response>>();
     send::<ureq_futures::RequestBuilder>();
 }
+
+#[test]
+fn non_standard_methods_reach_the_server() {
+    let mut server = mockito::Server::new();
+    let mock = server.mock("PURGE", "/cache").with_status(200).create();
+    let resp = FuturesSession::new()
+        .request("PURGE", format!("{}/cache", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    mock.assert();
+}

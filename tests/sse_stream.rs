@@ -365,3 +365,39 @@ fn json_lines_streams_deliver_each_line() {
         Some("application/x-ndjson")
     );
 }
+
+#[test]
+fn a_stream_opened_from_a_worker_runs_on_another_worker() {
+    // A job that opens a stream and reads it must not run the stream's job inline: it would
+    // only get the stream once the body ended, and block on the full channel before that.
+    let server = TestServer::start(|_| {
+        let body: String = (0..200).map(|i| format!("data: {i}\n\n")).collect();
+        Reply::sse([body], ms(0))
+    });
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (s, url) = (session.clone(), server.url());
+    let mut outer = session.submit(move |_| {
+        let stream = s.get(url).events().result()?;
+        Ok(stream.filter(|e| e.is_ok()).count())
+    });
+    let count = outer
+        .result_timeout(Duration::from_secs(10))
+        .expect("the stream deadlocked its waiter")
+        .unwrap();
+    assert_eq!(count, 200);
+}
+
+#[test]
+fn a_dropped_stream_that_only_receives_comments_frees_its_worker() {
+    let server = TestServer::start(|_| Reply::sse((0..400).map(|_| ": ping\n\n"), ms(10)));
+    let session = FuturesSession::builder().max_workers(1).build();
+    let stream = session.get(server.url()).events().result().unwrap();
+    drop(stream);
+    let mut next = session.submit(|_| Ok("free"));
+    assert_eq!(
+        next.result_timeout(Duration::from_secs(2))
+            .expect("keep-alive comments kept the dropped stream's worker")
+            .unwrap(),
+        "free"
+    );
+}

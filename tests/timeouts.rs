@@ -96,3 +96,64 @@ fn connections_are_reused_across_requests() {
         server.connection_count()
     );
 }
+
+#[test]
+fn a_stream_timeout_covers_sending_the_request() {
+    // The server accepts but never reads: a large body cannot be sent. The stream's budget is
+    // "until the headers are in", sending included.
+    let server =
+        TestServer::start(|_| Reply::custom(|_sock| std::thread::sleep(Duration::from_secs(4))));
+    let body = vec![b'x'; 32 << 20];
+    let (result, took) = timed(|| {
+        FuturesSession::new()
+            .post(server.url())
+            .body(body)
+            .timeout(ms(300))
+            .events()
+            .result()
+    });
+    assert!(result.is_err());
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn retries_stay_within_the_request_budget() {
+    let server = TestServer::start(|_| Reply::status(503, "busy").delay(ms(250)));
+    let session = FuturesSession::builder()
+        .timeout(ms(300))
+        .retry(
+            ureq_futures::RetryPolicy::new()
+                .attempts(4)
+                .base_delay(ms(100)),
+        )
+        .build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    // The first answer arrives after 250 ms; a retry could not finish within the 300 ms budget.
+    assert_eq!(result.unwrap().status(), 503);
+    assert!(took < ms(700), "retried past the budget: {took:?}");
+}
+
+#[test]
+fn a_huge_timeout_means_no_timeout_not_a_panic() {
+    let server = TestServer::start(|_| Reply::ok("fine"));
+    let resp = FuturesSession::new()
+        .get(server.url())
+        .timeout(Duration::MAX)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "fine");
+}
+
+#[test]
+fn a_custom_agents_own_timeout_applies_when_the_session_sets_none() {
+    let server = TestServer::start(|_| Reply::ok("late").delay(Duration::from_secs(2)));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(ms(200)))
+        .build()
+        .into();
+    let session = FuturesSession::builder().agent(agent).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}

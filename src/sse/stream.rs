@@ -13,16 +13,18 @@
 //! blocks in `send`, stops reading, and the kernel's socket buffers fill until TCP throttles the
 //! server: a slow consumer costs a bounded amount of memory.
 //!
-//! Dropping the stream disconnects the channel. The worker sees that at its next `send` and
-//! stops: it drops the response body, which closes the connection (a half-read connection is never
-//! returned to the agent's pool) and frees the worker. A worker blocked in `read()` on a silent
-//! server notices only when the next event arrives or the session's
-//! [`read_timeout`](crate::SessionBuilder::read_timeout) runs out, because a blocking socket read
-//! cannot be interrupted from another thread through ureq's API. Set a read timeout on sessions
-//! whose streams can go quiet for long (the LLM clients do).
+//! Dropping the stream sets a flag that the worker checks after every read (and disconnects the
+//! channel, which a blocked `send` notices). The worker then stops: it drops the response body,
+//! which closes the connection (a half-read connection is never returned to the agent's pool),
+//! and is free. A worker blocked in `read()` on a silent server notices when the next bytes
+//! arrive (a keep-alive comment is enough) or when the read timeout runs out, because a blocking
+//! socket read cannot be interrupted from another thread through ureq's API. Set a read timeout
+//! on sessions whose streams can go quiet for long (the LLM clients do).
 
 use std::fmt;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use ureq::http::HeaderMap;
@@ -124,7 +126,8 @@ impl StreamOptions {
 ///
 /// A stream holds one worker of its session for as long as it is open: a session of 8 workers
 /// reads at most 8 streams at once (more wait in the queue). Drop the stream to free its worker:
-/// the worker notices at its next event, or when the read timeout ends a silent stream.
+/// the worker notices after its next read (any bytes, a keep-alive comment included), or when the
+/// read timeout ends a silent stream.
 ///
 /// # Examples
 ///
@@ -144,6 +147,31 @@ pub struct EventStream<T = Event> {
     status: u16,
     headers: HeaderMap,
     url: String,
+    /// Set when the stream is dropped, so that the worker stops even when nothing it reads
+    /// becomes an event (keep-alive comments, skipped chunks).
+    closed: Arc<AtomicBool>,
+    /// The receiver was taken out: its own disconnection stops the worker.
+    detached: bool,
+}
+
+/// The worker's end of a stream.
+pub(crate) struct Feed<T> {
+    pub(crate) tx: Sender<Result<T, Error>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl<T> Feed<T> {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+}
+
+impl<T> Drop for EventStream<T> {
+    fn drop(&mut self) {
+        if !self.detached {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl<T> fmt::Debug for EventStream<T> {
@@ -163,17 +191,22 @@ impl<T> EventStream<T> {
         status: u16,
         headers: HeaderMap,
         url: String,
-    ) -> (EventStream<T>, Sender<Result<T, Error>>) {
+    ) -> (EventStream<T>, Feed<T>) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        (
-            EventStream {
-                rx,
-                status,
-                headers,
-                url,
-            },
+        let closed = Arc::new(AtomicBool::new(false));
+        let feed = Feed {
             tx,
-        )
+            closed: Arc::clone(&closed),
+        };
+        let stream = EventStream {
+            rx,
+            status,
+            headers,
+            url,
+            closed,
+            detached: false,
+        };
+        (stream, feed)
     }
 
     /// The channel the events arrive on, to `select!` over several streams. An `Err` is the
@@ -199,8 +232,9 @@ impl<T> EventStream<T> {
     }
 
     /// The channel, taking it out of the stream.
-    pub fn into_receiver(self) -> Receiver<Result<T, Error>> {
-        self.rx
+    pub fn into_receiver(mut self) -> Receiver<Result<T, Error>> {
+        self.detached = true;
+        std::mem::replace(&mut self.rx, crossbeam_channel::never())
     }
 
     /// The response's status code (always 2xx: other statuses are errors before a stream exists).
@@ -292,15 +326,10 @@ const READ_BUFFER: usize = 16 * 1024;
 
 /// Reads `body` to its end through `parser` and `decoder`, sending each item into `tx`. Returns
 /// when the body ends, fails, or the receiver is gone. An error is sent as the stream's last item.
-pub(crate) fn pump<D: Decode>(
-    body: impl Read,
-    framing: Framing,
-    decoder: D,
-    tx: &Sender<Result<D::Item, Error>>,
-) {
+pub(crate) fn pump<D: Decode>(body: impl Read, framing: Framing, decoder: D, feed: &Feed<D::Item>) {
     match framing {
-        Framing::EventStream(parser) => pump_with(body, parser, decoder, tx),
-        Framing::Lines(parser) => pump_with(body, parser, decoder, tx),
+        Framing::EventStream(parser) => pump_with(body, parser, decoder, feed),
+        Framing::Lines(parser) => pump_with(body, parser, decoder, feed),
     }
 }
 
@@ -332,8 +361,9 @@ fn pump_with<D: Decode>(
     mut body: impl Read,
     mut parser: impl Framer,
     mut decoder: D,
-    tx: &Sender<Result<D::Item, Error>>,
+    feed: &Feed<D::Item>,
 ) {
+    let tx = &feed.tx;
     let mut buf = vec![0u8; READ_BUFFER];
     // Set by the first failure: the receiver gone (`None`) or an error to report (`Some`).
     let mut stop: Option<Option<Error>> = None;
@@ -347,6 +377,9 @@ fn pump_with<D: Decode>(
         };
         if fed.is_err() || stop.is_some() {
             break fed;
+        }
+        if feed.is_closed() {
+            return; // the stream was dropped
         }
     };
     let last = match (stop, outcome) {
