@@ -1,10 +1,14 @@
 //! The event-stream parser: bytes in, events out, no I/O.
 //!
 //! This is the WHATWG HTML algorithm "interpreting an event stream" (§9.2.6), line by line.
-//! Complete lines are processed straight from the caller's slice; only a line that straddles
-//! two [`Parser::feed`] calls is copied into a buffer. `data` values are appended to one reused
-//! buffer that is handed to the event at dispatch, so a typical event costs one allocation for
-//! its data and one for its type (plus one for its id, when the stream sends ids).
+//!
+//! How it stays fast without `unsafe`: each fed chunk is checked as UTF-8 once, from the first
+//! line start to its last line end, and its lines are then processed as `&str` slices of the
+//! caller's bytes. Only a line that straddles two chunks is copied into a buffer (and checked on
+//! its own). `data` values are appended to one reused `String` that is handed to the event at
+//! dispatch, so a typical event costs one allocation for its data and one for its type (plus one
+//! for its id, when the stream sends ids) and no second pass over its bytes. Lines with invalid
+//! UTF-8 take a slower path that decodes them one at a time, with U+FFFD.
 
 use std::fmt;
 use std::mem;
@@ -118,15 +122,12 @@ pub struct Parser {
 #[derive(Clone)]
 struct Fields {
     max: usize,
-    data: Vec<u8>,
-    event_type: Vec<u8>,
+    data: String,
+    event_type: String,
     /// The spec's "last event ID buffer".
     id_buffer: String,
     /// An `id:` field has set `id_buffer` since the last blank line.
     id_set: bool,
-    /// The type of the last event that had one: streams repeat their types, and a repeated
-    /// type is cloned instead of being checked as UTF-8 again.
-    last_type: String,
     /// The spec's "last event ID string": `id_buffer` as of the last blank line.
     last_event_id: String,
     retry: Option<Duration>,
@@ -172,11 +173,10 @@ impl Parser {
             dispatch_unterminated: false,
             fields: Fields {
                 max: DEFAULT_MAX_EVENT_SIZE,
-                data: Vec::new(),
-                event_type: Vec::new(),
+                data: String::new(),
+                event_type: String::new(),
                 id_buffer: String::new(),
                 id_set: false,
-                last_type: String::new(),
                 last_event_id: String::new(),
                 retry: None,
             },
@@ -253,15 +253,35 @@ impl Parser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        let mut rest = bytes;
-        loop {
-            let (used, event) = self.feed_until_event(rest)?;
-            rest = rest.get(used..).unwrap_or_default();
-            match event {
-                Some(event) => on_event(event),
-                None => return Ok(()),
+        if self.failed {
+            return Err(self.fields.too_large());
+        }
+        match self.feed_inner(bytes, on_event) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn feed_inner(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
+        let start = self.start_chunk(bytes)?;
+        let rest = bytes.get(start..).unwrap_or_default();
+        let (lines, tail) = rest.split_at(complete_lines(rest));
+        match std::str::from_utf8(lines) {
+            Ok(mut text) => {
+                while let (used, Some(event)) = self.fields.text_until_event(text)? {
+                    on_event(event);
+                    text = text.get(used..).unwrap_or_default();
+                }
+            }
+            Err(_) => {
+                let mut raw = lines;
+                while let (used, Some(event)) = self.fields.raw_until_event(raw)? {
+                    on_event(event);
+                    raw = raw.get(used..).unwrap_or_default();
+                }
             }
         }
+        self.end_chunk(lines.last() == Some(&b'\r'), tail)
     }
 
     /// Ends the stream.
@@ -305,9 +325,9 @@ impl Parser {
             let line = mem::take(&mut self.line);
             // A non-empty line never dispatches, so at most one event comes out of here.
             let result = if line.is_empty() {
-                Ok(None)
+                Ok(())
             } else {
-                self.fields.process_line(&line)
+                self.fields.process_raw_field(&line)
             };
             self.line = line;
             match result {
@@ -373,40 +393,38 @@ impl Parser {
             + self.fields.data.capacity()
             + self.fields.event_type.capacity()
             + self.fields.id_buffer.capacity()
-            + self.fields.last_type.capacity()
             + self.fields.last_event_id.capacity()
     }
 
-    /// Processes lines from `input` until an event is dispatched or `input` is used up.
-    ///
-    /// Returns how many bytes were used (all of `input` when no event was dispatched) and the
-    /// event. This is what lets [`EventReader`](super::EventReader) yield events one at a time
-    /// without queueing them.
-    pub(crate) fn feed_until_event(
-        &mut self,
-        input: &[u8],
-    ) -> Result<(usize, Option<Event>), Error> {
+    // A chunk of input is processed in three steps, which `feed` runs in one go and
+    // `EventReader` spreads over its calls to `next`:
+    // 1. `start_chunk`: the start of the stream (BOM), the LF of a CR that ended the last chunk,
+    //    and the end of a line that the last chunk started. Never dispatches: that line is not
+    //    blank.
+    // 2. The complete lines that follow, up to the last line end of the chunk (see
+    //    `complete_lines`), checked as UTF-8 once and stepped through, an event at a time, with
+    //    `Fields::text_until_event` (or `raw_until_event` when they are not valid UTF-8).
+    // 3. `end_chunk`: the rest of the chunk starts a line that a later chunk ends.
+
+    /// Step 1 of a chunk: returns where its complete lines start.
+    pub(crate) fn start_chunk(&mut self, input: &[u8]) -> Result<usize, Error> {
         if self.failed {
             return Err(self.fields.too_large());
         }
-        match self.lines(input) {
-            Ok(done) => Ok(done),
-            Err(e) => Err(self.fail(e)),
-        }
+        self.start_inner(input).map_err(|e| self.fail(e))
     }
 
-    fn lines(&mut self, input: &[u8]) -> Result<(usize, Option<Event>), Error> {
-        let max = self.fields.max;
+    fn start_inner(&mut self, input: &[u8]) -> Result<usize, Error> {
         let mut pos = 0;
         if let Some(seen) = self.bom_seen {
             pos = self.sniff_bom(input, seen);
             if self.bom_seen.is_some() {
-                return Ok((pos, None));
+                return Ok(input.len());
             }
         }
         if self.skip_lf {
             match input.get(pos) {
-                None => return Ok((pos, None)),
+                None => return Ok(input.len()),
                 Some(&b) => {
                     self.skip_lf = false;
                     if b == b'\n' {
@@ -415,38 +433,59 @@ impl Parser {
                 }
             }
         }
-        if !self.line.is_empty() {
-            // Finish the line that the previous feed started.
-            let rest = input.get(pos..).unwrap_or_default();
-            let Some(len) = find_line_end(rest) else {
-                push_within(&mut self.line, rest, max)?;
-                return Ok((input.len(), None));
-            };
-            push_within(&mut self.line, &rest[..len], max)?;
-            pos = self.after_line_end(input, pos + len);
-            let line = mem::take(&mut self.line);
-            let result = self.fields.process_line(&line);
-            self.line = line;
-            self.line.clear();
-            if let Some(event) = result? {
-                return Ok((pos, Some(event)));
-            }
+        if self.line.is_empty() {
+            return Ok(pos);
         }
-        loop {
-            let rest = input.get(pos..).unwrap_or_default();
-            let Some(len) = find_line_end(rest) else {
-                push_within(&mut self.line, rest, max)?;
-                return Ok((input.len(), None));
-            };
-            if len > max {
-                return Err(self.fields.too_large());
-            }
-            let result = self.fields.process_line(&rest[..len]);
-            pos = self.after_line_end(input, pos + len);
-            if let Some(event) = result? {
-                return Ok((pos, Some(event)));
-            }
+        // Finish the line that an earlier chunk started.
+        let rest = input.get(pos..).unwrap_or_default();
+        let Some(len) = find_line_end(rest) else {
+            push_within(&mut self.line, rest, self.fields.max)?;
+            return Ok(input.len());
+        };
+        push_within(&mut self.line, &rest[..len], self.fields.max)?;
+        let (next, cr_at_end) = skip_line_end(rest, len);
+        self.skip_lf = cr_at_end;
+        // Not empty, so a field or a comment: it cannot end an event.
+        let line = mem::take(&mut self.line);
+        let result = self.fields.process_raw_field(&line);
+        self.line = line;
+        self.line.clear();
+        result.map(|()| pos + next)
+    }
+
+    /// Step 2 of a chunk, for complete lines that are valid UTF-8: processes them until an event
+    /// is dispatched or `text` is used up, and returns how many bytes were used.
+    pub(crate) fn text_until_event(&mut self, text: &str) -> Result<(usize, Option<Event>), Error> {
+        if self.failed {
+            return Err(self.fields.too_large());
         }
+        self.fields.text_until_event(text).map_err(|e| self.fail(e))
+    }
+
+    /// Step 2 of a chunk, for complete lines that are not valid UTF-8.
+    pub(crate) fn raw_until_event(
+        &mut self,
+        lines: &[u8],
+    ) -> Result<(usize, Option<Event>), Error> {
+        if self.failed {
+            return Err(self.fields.too_large());
+        }
+        self.fields.raw_until_event(lines).map_err(|e| self.fail(e))
+    }
+
+    /// Step 3 of a chunk: `tail` is what follows its complete lines, `cr_before_tail` whether
+    /// their last line end was a CR.
+    pub(crate) fn end_chunk(&mut self, cr_before_tail: bool, tail: &[u8]) -> Result<(), Error> {
+        if self.failed {
+            return Err(self.fields.too_large());
+        }
+        if !tail.is_empty() {
+            push_within(&mut self.line, tail, self.fields.max).map_err(|e| self.fail(e))?;
+        } else if cr_before_tail {
+            // That CR ended its line; an LF that starts the next chunk belongs to it.
+            self.skip_lf = true;
+        }
+        Ok(())
     }
 
     /// Consumes the BOM (or the part of it that `input` holds) at the start of the stream.
@@ -471,30 +510,12 @@ impl Parser {
         pos
     }
 
-    /// Skips the line end at `input[at]` (a CR, an LF or a CRLF) and returns where the next line
-    /// starts. A CR that is the last byte fed ends its line now; an LF starting the next feed
-    /// is then skipped.
-    fn after_line_end(&mut self, input: &[u8], at: usize) -> usize {
-        match input.get(at) {
-            Some(b'\r') => match input.get(at + 1) {
-                Some(b'\n') => at + 2,
-                Some(_) => at + 1,
-                None => {
-                    self.skip_lf = true;
-                    at + 1
-                }
-            },
-            _ => at + 1,
-        }
-    }
-
     /// Stops the parser for good after `error`, freeing its buffers.
     fn fail(&mut self, error: Error) -> Error {
         self.failed = true;
         self.line = Vec::new();
-        self.fields.data = Vec::new();
-        self.fields.event_type = Vec::new();
-        self.fields.last_type = String::new();
+        self.fields.data = String::new();
+        self.fields.event_type = String::new();
         error
     }
 }
@@ -504,25 +525,105 @@ impl Fields {
         Error::EventTooLarge { limit: self.max }
     }
 
-    /// Processes one complete line (without its line end); a blank line may dispatch an event.
+    /// Processes complete lines until an event is dispatched or `text` is used up; returns how
+    /// many bytes were used. `text` ends with a line end (or is empty).
+    fn text_until_event(&mut self, text: &str) -> Result<(usize, Option<Event>), Error> {
+        let bytes = text.as_bytes();
+        let mut pos = 0;
+        // The event's only data line so far, not copied yet: most events have one, and it
+        // becomes the event's data with one exact-size copy at the blank line.
+        let mut single: Option<&str> = None;
+        while let Some(len) = find_line_end(bytes.get(pos..).unwrap_or_default()) {
+            if len > self.max {
+                return Err(self.too_large());
+            }
+            // Lines start and end next to ASCII line ends: always character boundaries.
+            let line = text.get(pos..pos + len).unwrap_or_default();
+            pos = skip_line_end(bytes, pos + len).0;
+            if line.is_empty() {
+                let event = match single.take() {
+                    Some(data) => Some(self.dispatch_single(data)),
+                    None => self.dispatch(),
+                };
+                if event.is_some() {
+                    return Ok((pos, event));
+                }
+                continue;
+            }
+            match parse_field(line) {
+                Some((Field::Data, value)) => {
+                    if single.is_none() && self.data.is_empty() {
+                        // Implied by the line limit (the value is shorter than its line), but
+                        // this is the data limit's check.
+                        if value.len() > self.max {
+                            return Err(self.too_large());
+                        }
+                        single = Some(value);
+                    } else {
+                        // A second data line: the buffer joins them.
+                        if let Some(first) = single.take() {
+                            self.apply_field(Field::Data, first)?;
+                        }
+                        self.apply_field(Field::Data, value)?;
+                    }
+                }
+                Some((field, value)) => self.apply_field(field, value)?,
+                None => {}
+            }
+        }
+        // The text ends inside an event: keep its data line.
+        if let Some(first) = single {
+            self.apply_field(Field::Data, first)?;
+        }
+        Ok((text.len(), None))
+    }
+
+    /// [`text_until_event`](Fields::text_until_event) for lines that are not all valid UTF-8.
+    fn raw_until_event(&mut self, lines: &[u8]) -> Result<(usize, Option<Event>), Error> {
+        let mut pos = 0;
+        while let Some(len) = find_line_end(lines.get(pos..).unwrap_or_default()) {
+            if len > self.max {
+                return Err(self.too_large());
+            }
+            let event = self.process_raw_line(&lines[pos..pos + len])?;
+            pos = skip_line_end(lines, pos + len).0;
+            if event.is_some() {
+                return Ok((pos, event));
+            }
+        }
+        Ok((lines.len(), None))
+    }
+
+    /// Processes one complete line given as bytes, invalid UTF-8 replaced by U+FFFD. (Line ends,
+    /// colons and spaces are ASCII, so decoding a line on its own gives what decoding the whole
+    /// stream first, as the spec does, gives.)
+    fn process_raw_line(&mut self, line: &[u8]) -> Result<Option<Event>, Error> {
+        if line.is_empty() {
+            return Ok(self.dispatch());
+        }
+        self.process_raw_field(line).map(|()| None)
+    }
+
+    /// [`process_field`](Fields::process_field) for a line given as bytes.
+    fn process_raw_field(&mut self, line: &[u8]) -> Result<(), Error> {
+        match std::str::from_utf8(line) {
+            Ok(text) => self.process_field(text),
+            Err(_) => self.process_field(&String::from_utf8_lossy(line)),
+        }
+    }
+
+    /// Processes a line that is not blank: a field or a comment.
     #[inline]
-    fn process_line(&mut self, line: &[u8]) -> Result<Option<Event>, Error> {
-        // The known field names are matched by prefix, so no search for the colon is needed.
-        // A comment (leading colon) and any other name fall through to "ignored".
-        let (field, rest) = match line.first() {
-            None => return Ok(self.dispatch()),
-            Some(b'd') => (Field::Data, line.strip_prefix(b"data")),
-            Some(b'i') => (Field::Id, line.strip_prefix(b"id")),
-            Some(b'e') => (Field::Event, line.strip_prefix(b"event")),
-            Some(b'r') => (Field::Retry, line.strip_prefix(b"retry")),
-            Some(_) => return Ok(None),
-        };
-        let value = match rest {
-            Some([]) => &[][..],
-            Some([b':', b' ', value @ ..]) | Some([b':', value @ ..]) => value,
-            // A longer name that starts like a known one ("datum: x").
-            Some(_) | None => return Ok(None),
-        };
+    fn process_field(&mut self, line: &str) -> Result<(), Error> {
+        match parse_field(line) {
+            Some((field, value)) => self.apply_field(field, value),
+            None => Ok(()),
+        }
+    }
+
+    /// Acts on one field.
+    #[inline]
+    fn apply_field(&mut self, field: Field, value: &str) -> Result<(), Error> {
         match field {
             Field::Data => {
                 // The dispatched data is the buffer so far plus this value (the final LF goes).
@@ -530,58 +631,70 @@ impl Fields {
                     return Err(self.too_large());
                 }
                 if self.data.capacity() - self.data.len() <= value.len() {
-                    // Grow like a Vec would, but never far past the limit.
+                    // Grow like a String would, but never far past the limit.
                     let need = self.data.len() + value.len() + 1;
                     let want = self.data.capacity().saturating_mul(2).max(64);
                     let want = want.min(self.max.saturating_add(1)).max(need);
                     self.data.reserve_exact(want - self.data.len());
                 }
-                self.data.extend_from_slice(value);
-                self.data.push(b'\n');
+                self.data.push_str(value);
+                self.data.push('\n');
             }
             Field::Event => {
                 self.event_type.clear();
-                self.event_type.extend_from_slice(value);
+                self.event_type.push_str(value);
             }
             Field::Id => {
-                if !value.contains(&0) {
+                if !value.contains('\0') {
                     self.id_buffer.clear();
-                    push_lossy(&mut self.id_buffer, value);
+                    self.id_buffer.push_str(value);
                     self.id_set = true;
                 }
             }
             Field::Retry => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    let millis = value.iter().fold(0u64, |n, &d| {
+                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+                    let millis = value.bytes().fold(0u64, |n, d| {
                         n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                     });
                     self.retry = Some(Duration::from_millis(millis));
                 }
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// The spec's "dispatch the event", run at every blank line.
     fn dispatch(&mut self) -> Option<Event> {
-        if self.id_set {
-            self.id_set = false;
-            self.last_event_id.clone_from(&self.id_buffer);
-        }
+        self.update_last_event_id();
         if self.data.is_empty() {
             self.event_type.clear();
             return None;
         }
         self.data.pop(); // the LF after the last data line
         let data = self.take_data();
+        Some(self.event(data))
+    }
+
+    /// [`dispatch`](Fields::dispatch) for an event whose only data line is `data` (and whose data
+    /// buffer is empty).
+    fn dispatch_single(&mut self, data: &str) -> Event {
+        self.update_last_event_id();
+        self.event(String::from(data))
+    }
+
+    fn update_last_event_id(&mut self) {
+        if self.id_set {
+            self.id_set = false;
+            self.last_event_id.clone_from(&self.id_buffer);
+        }
+    }
+
+    /// The event with `data`, the type buffer (which is reset) and the last event ID.
+    fn event(&mut self, data: String) -> Event {
         let event = if self.event_type.is_empty() {
             String::from("message")
         } else {
-            if self.event_type != self.last_type.as_bytes() {
-                self.last_type.clear();
-                push_lossy(&mut self.last_type, &self.event_type);
-            }
-            self.last_type.clone()
+            self.event_type.clone()
         };
         self.event_type.clear();
         let id = if self.last_event_id.is_empty() {
@@ -589,38 +702,55 @@ impl Fields {
         } else {
             Some(self.last_event_id.clone())
         };
-        Some(Event {
+        Event {
             event,
             data,
             id,
             retry: self.retry,
-        })
+        }
     }
 
-    /// Turns the data buffer into the event's string, handing the buffer itself over when that
-    /// wastes little memory, and leaves an empty buffer sized for an event like this one.
+    /// Hands the data buffer over to the event when that wastes little memory (otherwise copies
+    /// it out), and leaves an empty buffer sized for an event like this one.
     fn take_data(&mut self) -> String {
         let len = self.data.len();
         // Room for a somewhat bigger next event, rounded to a size class so that the allocator
         // recycles the block the previous event's string gave back.
         let next = ((len + len / 2 + 64).next_multiple_of(128)).min(KEEP_DATA_CAPACITY);
         if self.data.capacity() <= 2 * len + 256 {
-            let bytes = mem::replace(&mut self.data, Vec::with_capacity(next));
-            return match String::from_utf8(bytes) {
-                Ok(data) => data,
-                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-            };
+            return mem::replace(&mut self.data, String::with_capacity(next));
         }
         // The buffer is much bigger than this event: copy the event out, keep the buffer unless
         // it is big enough to matter.
-        let data = String::from_utf8_lossy(&self.data).into_owned();
+        let data = self.data.clone();
         if self.data.capacity() > KEEP_DATA_CAPACITY {
-            self.data = Vec::with_capacity(next);
+            self.data = String::with_capacity(next);
         } else {
             self.data.clear();
         }
         data
     }
+}
+
+/// Splits a line that is not blank into a field the parser acts on and its value; `None` for
+/// comments and other fields.
+#[inline]
+fn parse_field(line: &str) -> Option<(Field, &str)> {
+    // The known field names are matched by prefix, so no search for the colon is needed.
+    // A comment (leading colon) and any other name are ignored.
+    let (field, rest) = match line.as_bytes().first() {
+        Some(b'd') => (Field::Data, line.strip_prefix("data")?),
+        Some(b'i') => (Field::Id, line.strip_prefix("id")?),
+        Some(b'e') => (Field::Event, line.strip_prefix("event")?),
+        Some(b'r') => (Field::Retry, line.strip_prefix("retry")?),
+        _ => return None,
+    };
+    if rest.is_empty() {
+        return Some((field, ""));
+    }
+    // A longer name that starts like a known one ("datum: x") is another field.
+    let value = rest.strip_prefix(':')?;
+    Some((field, value.strip_prefix(' ').unwrap_or(value)))
 }
 
 /// The fields the parser acts on.
@@ -632,13 +762,25 @@ enum Field {
     Retry,
 }
 
-/// Appends `bytes` to `s`, invalid UTF-8 replaced by U+FFFD. `from_utf8_lossy` is slow on the
-/// short valid strings that ids and event types are, so try the plain check first.
+/// How many bytes of `chunk` are complete lines: up to and with its last line end. (A CRLF
+/// split at the end is two line ends here; the parser skips the LF when the next chunk
+/// starts with it.)
 #[inline]
-fn push_lossy(s: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(valid) => s.push_str(valid),
-        Err(_) => s.push_str(&String::from_utf8_lossy(bytes)),
+pub(crate) fn complete_lines(chunk: &[u8]) -> usize {
+    rfind_line_end(chunk).map_or(0, |i| i + 1)
+}
+
+/// Skips the line end at `bytes[at]` (a CR, an LF or a CRLF): returns where the next line starts,
+/// and whether the line end was a CR that is the last byte (so an LF may follow in the next feed).
+#[inline]
+fn skip_line_end(bytes: &[u8], at: usize) -> (usize, bool) {
+    match bytes.get(at) {
+        Some(b'\r') => match bytes.get(at + 1) {
+            Some(b'\n') => (at + 2, false),
+            Some(_) => (at + 1, false),
+            None => (at + 1, true),
+        },
+        _ => (at + 1, false),
     }
 }
 
@@ -662,61 +804,74 @@ fn push_within(buf: &mut Vec<u8>, bytes: &[u8], max: usize) -> Result<(), Error>
 /// Guarantees: if an index is returned it is less than `haystack.len()` and the byte there is
 /// `\r` or `\n`, and no earlier byte is.
 ///
-/// Safe, std-only and fast: 64-byte blocks are first tested branch-free for any byte below 0x0E
-/// (a loop LLVM turns into SIMD compares), and only a block that has one is searched exactly,
-/// word at a time (SWAR).
-#[inline]
+/// Safe, std-only and fast: each 32-byte chunk is first tested branch-free for any byte below
+/// 0x0E (a loop that LLVM turns into SIMD compares), and only a chunk that has one is searched
+/// exactly, word at a time (SWAR).
+#[inline(always)]
 fn find_line_end(haystack: &[u8]) -> Option<usize> {
-    const BLOCK: usize = 64;
-    // Most lines are short: look at their first 32 bytes word at a time first.
-    let (head, tail) = haystack.split_at(haystack.len().min(32));
-    if let Some(i) = find_line_end_swar(head) {
-        return Some(i);
-    }
-    let mut blocks = tail.chunks_exact(BLOCK);
-    let mut offset = head.len();
-    for block in &mut blocks {
+    const CHUNK: usize = 32;
+    let mut chunks = haystack.chunks_exact(CHUNK);
+    let mut offset = 0;
+    for chunk in &mut chunks {
         let mut low = false;
-        for &b in block {
+        for &b in chunk {
             low |= b < 0x0E;
         }
         if low {
-            if let Some(i) = find_line_end_swar(block) {
+            if let Some(i) = find_line_end_swar(chunk) {
                 return Some(offset + i);
             }
         }
-        offset += BLOCK;
+        offset += CHUNK;
     }
-    find_line_end_swar(blocks.remainder()).map(|i| offset + i)
+    find_line_end_swar(chunks.remainder()).map(|i| offset + i)
 }
 
-/// [`find_line_end`] for short haystacks: 16 bytes per step, word at a time.
-#[inline]
+/// [`find_line_end`] for a short haystack: word at a time, then byte at a time.
+#[inline(always)]
 fn find_line_end_swar(haystack: &[u8]) -> Option<usize> {
-    let mut blocks = haystack.chunks_exact(16);
+    let mut words = haystack.chunks_exact(8);
     let mut offset = 0;
-    for block in &mut blocks {
-        let (a, b) = block.split_at(8);
-        let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
-        let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
-        // Cheap test first: does any byte of either word lie below 0x0E? CR and LF do.
-        if (below(a, 0x0E) | below(b, 0x0E)) != 0 {
-            let hits = line_ends(a);
-            if hits != 0 {
-                return Some(offset + (hits.trailing_zeros() / 8) as usize);
-            }
-            let hits = line_ends(b);
-            if hits != 0 {
-                return Some(offset + 8 + (hits.trailing_zeros() / 8) as usize);
-            }
+    for word in &mut words {
+        let hits = line_ends(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        if hits != 0 {
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
         }
-        offset += 16;
+        offset += 8;
     }
-    blocks
+    words
         .remainder()
         .iter()
         .position(|&b| b == b'\r' || b == b'\n')
         .map(|i| offset + i)
+}
+
+/// The index of the last CR or LF in `haystack`.
+///
+/// Guarantees: if an index is returned it is less than `haystack.len()` and the byte there is
+/// `\r` or `\n`, and no later byte is. Like [`find_line_end`], chunks (from the end) are tested
+/// branch-free first.
+#[inline]
+fn rfind_line_end(haystack: &[u8]) -> Option<usize> {
+    const CHUNK: usize = 32;
+    let mut chunks = haystack.rchunks_exact(CHUNK);
+    let mut start = haystack.len();
+    for chunk in &mut chunks {
+        start -= CHUNK;
+        let mut low = false;
+        for &b in chunk {
+            low |= b < 0x0E;
+        }
+        if low {
+            if let Some(i) = chunk.iter().rposition(|&b| b == b'\r' || b == b'\n') {
+                return Some(start + i);
+            }
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .rposition(|&b| b == b'\r' || b == b'\n')
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;

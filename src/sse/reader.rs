@@ -3,21 +3,27 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::iter::FusedIterator;
+use std::mem;
 
-use super::parser::{Event, Parser};
+use super::parser::{complete_lines, Event, Parser};
 use crate::Error;
 
 /// How many bytes one `read()` call may bring in; the size of `std::io::BufReader`'s buffer.
 const READ_SIZE: usize = 8 * 1024;
 
+/// The least a `read()` call is offered, after a run of small reads.
+const MIN_READ_SIZE: usize = 512;
+
 /// An iterator of the events in a byte stream read from any [`Read`]: a file, a socket, an HTTP
 /// body, a `&[u8]`.
 ///
 /// Guarantees:
-/// - Each call of `next` reads with plain [`Read::read`] calls of up to 8 KiB (never waiting for
-///   a buffer to fill), and only when the bytes already read hold no further event: it returns
-///   an event as soon as its blank line has been read. The bytes after that event wait in the
-///   reader's buffer until the next call.
+/// - Each call of `next` reads with plain [`Read::read`] calls (never waiting for a buffer to
+///   fill), and only when the bytes already read hold no further event: it returns an event as
+///   soon as its blank line has been read. The bytes after that event wait in the reader's
+///   buffer until the next call.
+/// - One read asks for up to 8 KiB (after a run of small reads, for a little more than the last
+///   one brought, growing back to 8 KiB as reads fill it).
 /// - [`ErrorKind::Interrupted`](io::ErrorKind::Interrupted) is retried.
 /// - Any other I/O error is yielded once, as [`Error::from`]`(io::Error)`, and then the iterator
 ///   ends. So does an [`Error::EventTooLarge`] from the parser.
@@ -43,11 +49,29 @@ const READ_SIZE: usize = 8 * 1024;
 pub struct EventReader<R: Read> {
     reader: R,
     parser: Parser,
-    buf: Box<[u8]>,
-    /// `buf[pos..len]` has been read but not parsed yet.
+    /// The read buffer. While the complete lines of a read are parsed it is lent to `text`
+    /// (checked as UTF-8 once, not copied), or holds them as raw bytes when they are not valid.
+    buf: Vec<u8>,
+    text: String,
+    state: State,
+    /// Where parsing resumes in `text` or `buf`, and where the complete lines end.
     pos: usize,
-    len: usize,
-    done: bool,
+    end: usize,
+    /// What followed the complete lines of the last read, and whether they ended with a CR.
+    tail: Vec<u8>,
+    cr_before_tail: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    /// Nothing read is left to parse.
+    Reading,
+    /// Complete lines wait in `text[pos..]`.
+    Text,
+    /// Complete lines that are not valid UTF-8 wait in `buf[pos..end]`.
+    Raw,
+    /// The input ended or failed.
+    Done,
 }
 
 impl<R: Read> EventReader<R> {
@@ -85,10 +109,13 @@ impl<R: Read> EventReader<R> {
         EventReader {
             reader,
             parser,
-            buf: vec![0; READ_SIZE].into_boxed_slice(),
+            buf: vec![0; READ_SIZE],
+            text: String::new(),
+            state: State::Reading,
             pos: 0,
-            len: 0,
-            done: false,
+            end: 0,
+            tail: Vec::new(),
+            cr_before_tail: false,
         }
     }
 
@@ -129,58 +156,134 @@ impl<R: Read> Iterator for EventReader<R> {
     type Item = Result<Event, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            if self.pos < self.len {
-                let unparsed = self.buf.get(self.pos..self.len).unwrap_or_default();
-                match self.parser.feed_until_event(unparsed) {
-                    Ok((used, event)) => {
-                        self.pos += used;
-                        if event.is_some() {
-                            return event.map(Ok);
-                        }
+        loop {
+            let result = match self.state {
+                State::Done => return None,
+                State::Text => {
+                    let text = self.text.get(self.pos..).unwrap_or_default();
+                    self.parser.text_until_event(text)
+                }
+                State::Raw => {
+                    let raw = self.buf.get(self.pos..self.end).unwrap_or_default();
+                    self.parser.raw_until_event(raw)
+                }
+                State::Reading => match self.read_chunk() {
+                    Ok(Some(())) => continue,
+                    Ok(None) => {
+                        // The end of the input.
+                        self.state = State::Done;
+                        let mut last = None;
+                        // At most one event: the unterminated one, when the parser dispatches
+                        // those.
+                        return match self.parser.finish(&mut |event| last = Some(event)) {
+                            Ok(()) => last.map(Ok),
+                            Err(e) => Some(Err(e)),
+                        };
                     }
                     Err(e) => {
-                        self.done = true;
+                        self.state = State::Done;
+                        return Some(Err(e));
+                    }
+                },
+            };
+            match result {
+                Ok((used, Some(event))) => {
+                    self.pos += used;
+                    return Some(Ok(event));
+                }
+                Ok((_, None)) => {
+                    if let Err(e) = self.end_chunk() {
+                        self.state = State::Done;
                         return Some(Err(e));
                     }
                 }
-                continue;
-            }
-            match self.reader.read(&mut self.buf) {
-                Ok(0) => {
-                    self.done = true;
-                    let mut last = None;
-                    // At most one event: the unterminated one, when the parser dispatches those.
-                    return match self.parser.finish(&mut |event| last = Some(event)) {
-                        Ok(()) => last.map(Ok),
-                        Err(e) => Some(Err(e)),
-                    };
-                }
-                Ok(n) => {
-                    self.pos = 0;
-                    // A reader that claims more than the buffer holds is broken; don't panic.
-                    self.len = n.min(self.buf.len());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.done = true;
-                    return Some(Err(Error::from(e)));
+                    self.state = State::Done;
+                    return Some(Err(e));
                 }
             }
         }
-        None
+    }
+}
+
+impl<R: Read> EventReader<R> {
+    /// Reads once and prepares what was read for parsing. `Ok(None)` at the end of the input.
+    fn read_chunk(&mut self) -> Result<Option<()>, Error> {
+        let n = loop {
+            match self.reader.read(&mut self.buf) {
+                Ok(0) => return Ok(None),
+                // A reader that claims more than the buffer holds is broken; don't panic.
+                Ok(n) => break n.min(self.buf.len()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from(e)),
+            }
+        };
+        let read = &self.buf[..n];
+        let start = self.parser.start_chunk(read)?;
+        let end = start + complete_lines(&read[start..]);
+        if end == start {
+            // No complete line: all of it continues a line.
+            return self.parser.end_chunk(false, &read[start..]).map(Some);
+        }
+        self.tail.clear();
+        self.tail.extend_from_slice(&read[end..]);
+        self.cr_before_tail = read[end - 1] == b'\r';
+        // Check the complete lines as UTF-8 once, in place: the bytes before `start` are parsed
+        // already and become spaces, so that only the lines decide.
+        let mut bytes = mem::take(&mut self.buf);
+        bytes.truncate(end);
+        bytes[..start].fill(b' ');
+        (self.pos, self.end) = (start, end);
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                self.text = text;
+                self.state = State::Text;
+            }
+            Err(e) => {
+                self.buf = e.into_bytes();
+                self.state = State::Raw;
+            }
+        }
+        Ok(Some(()))
+    }
+
+    /// All complete lines of the last read are parsed: the rest of it starts a line, and the
+    /// buffer is ready for the next read.
+    fn end_chunk(&mut self) -> Result<(), Error> {
+        if self.state == State::Text {
+            self.buf = mem::take(&mut self.text).into_bytes();
+        }
+        // `read` needs initialized bytes, and what is past the complete lines must be zeroed
+        // again. Small reads (a slow stream) get a smaller buffer back, so they don't pay for
+        // zeroing 8 KiB each; reads that fill it grow it back to the full size at once.
+        let size = (2 * self.end).clamp(MIN_READ_SIZE, READ_SIZE);
+        self.buf.resize(size, 0);
+        self.state = State::Reading;
+        self.parser.end_chunk(self.cr_before_tail, &self.tail)
     }
 }
 
 impl<R: Read> FusedIterator for EventReader<R> {}
+
+impl<R: Read> EventReader<R> {
+    /// How many bytes were read and are not parsed yet.
+    fn unparsed_bytes(&self) -> usize {
+        let lines = match self.state {
+            State::Text => self.text.len().saturating_sub(self.pos),
+            State::Raw => self.end.saturating_sub(self.pos),
+            State::Reading | State::Done => return 0,
+        };
+        lines + self.tail.len()
+    }
+}
 
 impl<R: Read + fmt::Debug> fmt::Debug for EventReader<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventReader")
             .field("reader", &self.reader)
             .field("parser", &self.parser)
-            .field("unparsed_bytes", &(self.len - self.pos))
-            .field("done", &self.done)
+            .field("state", &self.state)
+            .field("unparsed_bytes", &self.unparsed_bytes())
             .finish()
     }
 }
@@ -221,7 +324,7 @@ mod tests {
     fn unparsed_bytes_wait_for_the_next_call() {
         let mut events = EventReader::new(Pieces(vec![b"data: 1\n\ndata: 2\n\n".to_vec()]));
         assert_eq!(events.next().unwrap().unwrap().data, "1");
-        assert_eq!(events.len - events.pos, 9);
+        assert_eq!(events.unparsed_bytes(), 9);
         assert_eq!(events.next().unwrap().unwrap().data, "2");
         assert!(events.next().is_none());
         assert!(events.next().is_none());
