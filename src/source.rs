@@ -162,11 +162,14 @@ impl EventSource {
     fn connect(&mut self) -> Result<EventStream, Error> {
         self.connections += 1;
         let mut spec = self.template.duplicate();
+        let mut options = self.options.clone();
         if let Some(id) = &self.last_event_id {
             spec.headers.push(("last-event-id".into(), id.clone()));
+            // The ID stays in force on the new connection until the server sets another.
+            options = options.resume_after(id);
         }
         RequestBuilder::from_parts(self.session.clone(), spec)
-            .events_with(self.options.clone())
+            .events_with(options)
             .result()
     }
 }
@@ -193,9 +196,8 @@ impl Iterator for EventSource {
                 match stream.next() {
                     Some(Ok(event)) => {
                         self.failures = 0;
-                        if event.id.is_some() {
-                            self.last_event_id.clone_from(&event.id);
-                        }
+                        // The parser carries the ID across connections, so `None` is a reset.
+                        self.last_event_id.clone_from(&event.id);
                         if let Some(retry) = event.retry {
                             self.retry = retry;
                         }

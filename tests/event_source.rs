@@ -95,3 +95,40 @@ fn post_is_never_reconnected() {
     assert!(matches!(source.next(), Some(Err(Error::InvalidRequest(_)))));
     assert!(source.next().is_none());
 }
+
+#[test]
+fn the_last_event_id_carries_over_and_a_reset_is_honoured() {
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |req| {
+        match (
+            n.fetch_add(1, Ordering::SeqCst),
+            req.header("last-event-id"),
+        ) {
+            (0, None) => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+            // The ID stays in force on the new connection; then the server resets it.
+            (1, Some("1")) => Reply::sse(["data: b\n\nid\ndata: c\n\n"], ms(0)),
+            (2, None) => Reply::status(204, ""),
+            (i, id) => Reply::status(500, format!("unexpected request {i} with id {id:?}")),
+        }
+    });
+    let source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5));
+    let got: Vec<(String, Option<String>)> =
+        source.map(|e| e.map(|e| (e.data, e.id)).unwrap()).collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_string(), Some("1".to_string())),
+            ("b".to_string(), Some("1".to_string())),
+            ("c".to_string(), None),
+        ]
+    );
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_string))
+        .collect();
+    assert_eq!(sent, [None, Some("1".into()), None]);
+}

@@ -349,6 +349,28 @@ impl Parser {
         Ok(())
     }
 
+    /// Starts with `id` as the last event ID, as an `EventSource` does when it reconnects with
+    /// `Last-Event-ID`: events carry it until the stream sets another or resets it. An `id`
+    /// containing NUL is ignored, as the spec ignores such an `id:` field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::Parser;
+    ///
+    /// let mut parser = Parser::new().with_last_event_id("41");
+    /// let mut ids = Vec::new();
+    /// parser.feed(b"data: a\n\nid\ndata: b\n\n", &mut |e| ids.push(e.id)).unwrap();
+    /// assert_eq!(ids, [Some("41".to_string()), None]);
+    /// ```
+    pub fn with_last_event_id(mut self, id: &str) -> Self {
+        if !id.contains('\0') {
+            self.fields.id_buffer = id.to_string();
+            self.fields.last_event_id = id.to_string();
+        }
+        self
+    }
+
     /// The last event ID string, to send as `Last-Event-ID` when reconnecting: the id in force
     /// at the last blank line (so an `id:` field takes effect at the end of its block, even a
     /// block without data). Empty until an id was set, and after an empty `id:` field.

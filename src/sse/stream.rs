@@ -104,6 +104,14 @@ impl StreamOptions {
         self
     }
 
+    /// Seeds the event-stream parser with the last event ID of an earlier connection.
+    pub(crate) fn resume_after(mut self, last_event_id: &str) -> Self {
+        if let Framing::EventStream(parser) = self.framing {
+            self.framing = Framing::EventStream(parser.with_last_event_id(last_event_id));
+        }
+        self
+    }
+
     /// Whether the stream is newline-delimited rather than Server-Sent Events.
     pub(crate) fn is_json_lines(&self) -> bool {
         matches!(self.framing, Framing::Lines(_))
