@@ -1,14 +1,15 @@
 //! Fuzz target for `ureq_futures::sse::Parser` and `EventReader`.
 //!
-//! Run (needs a nightly toolchain and cargo-fuzz: `cargo install cargo-fuzz`):
+//! Run (needs a nightly toolchain and cargo-fuzz; `scripts/fuzz` runs every target):
 //!
 //! ```text
 //! cd fuzz
-//! cargo +nightly fuzz run sse_parser                     # until stopped
-//! cargo +nightly fuzz run sse_parser -- -max_total_time=300 -max_len=4096
+//! cargo +nightly fuzz run -s none sse_parser                     # until stopped
+//! cargo +nightly fuzz run -s none sse_parser -- -max_total_time=300 -max_len=4096 \
+//!     -dict=dicts/sse.dict
 //! ```
 //!
-//! Without nightly, `cargo check` in this folder still checks that the target compiles.
+//! Without nightly, `cargo check` in this folder still checks that the targets compile.
 //!
 //! The first two input bytes choose the settings and where to cut the rest, which is the stream.
 //! Checked on every input:
@@ -16,7 +17,8 @@
 //! - the same events, error, last event ID and retry whether the stream is fed in one piece,
 //!   cut in two at the chosen point, one byte at a time, or read through an `EventReader`;
 //! - no event whose data is longer than the limit (counting each U+FFFD as at least one byte
-//!   received), and the parser's buffers never grow far past the limit.
+//!   received), and the parser's buffers never grow far past the limit (4 times it, plus
+//!   1 KiB; see `capacity_bound`).
 #![no_main]
 
 use std::io::Read;
@@ -25,6 +27,24 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use ureq_futures::sse::{Event, EventReader, Parser, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::Error;
+
+/// Known bug, tolerated here so that the fuzzer can look for others (its regression test,
+/// `sse_parser_buffers_stay_near_the_limit` in `tests/fuzz_regressions.rs`, is ignored until
+/// the fix): the id, last-event-ID and event-type buffers grow by doubling, and hold the
+/// decoded value (each invalid byte becomes a 3-byte U+FFFD), so each can reach about 6 times
+/// the limit. Set to `false` once they are bounded by the limit.
+const TOLERATE_ID_AND_TYPE_BUFFERS_OVER_THE_LIMIT: bool = false;
+
+/// The most the parser's buffers may reserve with limit `max`.
+fn capacity_bound(max: usize) -> usize {
+    if TOLERATE_ID_AND_TYPE_BUFFERS_OVER_THE_LIMIT {
+        // Still bounded: line (1x) + data (1.5x) + event type, id and last event ID (6x each),
+        // about 20x in all.
+        24 * max + 1024
+    } else {
+        4 * max + 1024
+    }
+}
 
 #[derive(Debug, PartialEq)]
 struct Outcome {
@@ -47,7 +67,11 @@ fn feed_pieces(parser: Parser, pieces: &[&[u8]], max: usize) -> Outcome {
     let mut error = None;
     for piece in pieces {
         let result = parser.feed(piece, &mut |e| events.push(e));
-        assert!(parser.buffered_capacity() <= 4 * max + 1024);
+        let capacity = parser.buffered_capacity();
+        assert!(
+            capacity <= capacity_bound(max),
+            "{capacity} bytes reserved, limit {max}"
+        );
         if let Err(e) = result {
             error = Some(limit_of(e));
             break;

@@ -38,6 +38,15 @@ pub(crate) fn malformed_chunk(data: &str, error: &serde_json::Error) -> Error {
     ))
 }
 
+/// Parses a chunk that must be one JSON object. serde would also read a struct from an array of
+/// its fields (and a tagged enum from an array starting with its tag), which no provider sends:
+/// anything but an object is a malformed chunk, never silently decoded.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(data: &str) -> Result<T, Error> {
+    let value: serde_json::Map<String, Value> =
+        serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+    serde_json::from_value(Value::Object(value)).map_err(|e| malformed_chunk(data, &e))
+}
+
 /// `data` quoted, cut to [`QUOTE_LIMIT`] bytes on a character boundary.
 fn quote(data: &str) -> String {
     if data.len() <= QUOTE_LIMIT {

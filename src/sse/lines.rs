@@ -68,17 +68,22 @@ impl LineParser {
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(end);
             rest = &tail[1..];
+            // The CR of a CRLF is not part of the line, so not counted against the limit.
+            let cr = usize::from(line.last().or(self.partial.last()) == Some(&b'\r'));
             if self.partial.is_empty() {
-                self.check(line.len())?;
+                self.check(line.len() - cr)?;
                 deliver(line, on_line);
             } else {
-                self.check(self.partial.len() + line.len())?;
+                self.check((self.partial.len() + line.len()).saturating_sub(cr))?;
                 self.partial.extend_from_slice(line);
                 deliver(&self.partial, on_line);
                 self.partial.clear();
             }
         }
-        self.check(self.partial.len() + rest.len())?;
+        // An unfinished line may end in the CR of a CRLF split across feeds.
+        let pending = self.partial.len() + rest.len();
+        let cr = usize::from(rest.last().or(self.partial.last()) == Some(&b'\r'));
+        self.check(pending - cr)?;
         self.partial.extend_from_slice(rest);
         Ok(())
     }

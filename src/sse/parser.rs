@@ -662,14 +662,20 @@ impl Fields {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
+            // Decoded values are checked too: an invalid byte decodes to three, and these
+            // buffers outlive their line. They grow to the exact size, never by doubling.
             Field::Event => {
-                self.event_type.clear();
-                self.event_type.push_str(value);
+                if value.len() > self.max {
+                    return Err(self.too_large());
+                }
+                set_exact(&mut self.event_type, value);
             }
             Field::Id => {
+                if value.len() > self.max {
+                    return Err(self.too_large());
+                }
                 if !value.contains('\0') {
-                    self.id_buffer.clear();
-                    self.id_buffer.push_str(value);
+                    set_exact(&mut self.id_buffer, value);
                     self.id_set = true;
                 }
             }
@@ -707,7 +713,7 @@ impl Fields {
     fn update_last_event_id(&mut self) {
         if self.id_set {
             self.id_set = false;
-            self.last_event_id.clone_from(&self.id_buffer);
+            set_exact(&mut self.last_event_id, &self.id_buffer);
         }
     }
 
@@ -738,7 +744,9 @@ impl Fields {
         let len = self.data.len();
         // Room for a somewhat bigger next event, rounded to a size class so that the allocator
         // recycles the block the previous event's string gave back.
-        let next = ((len + len / 2 + 64).next_multiple_of(128)).min(KEEP_DATA_CAPACITY);
+        let next = ((len + len / 2 + 64).next_multiple_of(128))
+            .min(KEEP_DATA_CAPACITY)
+            .min(self.max.saturating_add(1));
         if self.data.capacity() <= 2 * len + 256 {
             return mem::replace(&mut self.data, String::with_capacity(next));
         }
@@ -752,6 +760,13 @@ impl Fields {
         }
         data
     }
+}
+
+/// Replaces `buf`'s contents with `value`, growing it to the exact size if it must grow.
+fn set_exact(buf: &mut String, value: &str) {
+    buf.clear();
+    buf.reserve_exact(value.len());
+    buf.push_str(value);
 }
 
 /// Splits a line that is not blank into a field the parser acts on and its value; `None` for

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, malformed_chunk};
+use crate::llm::wire::{api_error, parse_object};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -80,14 +80,16 @@ impl AnthropicDecoder {
         };
         self.usage.extend(fields);
         let count = |key: &str| self.usage.get(key).and_then(Value::as_u64);
-        let cached = count("cache_creation_input_tokens").unwrap_or(0)
-            + count("cache_read_input_tokens").unwrap_or(0);
-        let input = count("input_tokens").map(|n| n + cached);
+        // Server-controlled counts: saturate rather than overflow.
+        let cached = count("cache_creation_input_tokens")
+            .unwrap_or(0)
+            .saturating_add(count("cache_read_input_tokens").unwrap_or(0));
+        let input = count("input_tokens").map(|n| n.saturating_add(cached));
         let output = count("output_tokens");
         Some(Usage {
             input_tokens: input,
             output_tokens: output,
-            total_tokens: input.zip(output).map(|(i, o)| i + o),
+            total_tokens: input.zip(output).and_then(|(i, o)| i.checked_add(o)),
             raw: Value::Object(self.usage.clone()),
         })
     }
@@ -108,7 +110,7 @@ impl Decode for AnthropicDecoder {
         if data.is_empty() {
             return Ok(None);
         }
-        let payload: Payload = serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+        let payload: Payload = parse_object(data)?;
         let mut events = Vec::new();
         match payload {
             Payload::MessageStart { message } => {

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::malformed_chunk;
+use crate::llm::wire::parse_object;
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -78,7 +78,7 @@ impl Decode for CohereDecoder {
         if data.is_empty() {
             return Ok(None);
         }
-        let line: Line = serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+        let line: Line = parse_object(data)?;
         let mut events = Vec::new();
         match line.event_type.as_deref() {
             Some("text-generation") => {
@@ -169,7 +169,7 @@ fn usage_from_meta(meta: Value) -> Option<Usage> {
     Some(Usage {
         input_tokens: input,
         output_tokens: output,
-        total_tokens: input.zip(output).map(|(i, o)| i + o),
+        total_tokens: input.zip(output).and_then(|(i, o)| i.checked_add(o)),
         raw: meta,
     })
 }

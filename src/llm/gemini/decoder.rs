@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, malformed_chunk};
+use crate::llm::wire::{api_error, malformed_chunk, parse_object};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -134,13 +134,14 @@ impl Decode for GeminiDecoder {
         let mut events = Vec::new();
         // Google's errors sometimes come as a one-element array.
         if data.starts_with('[') {
-            let chunks: Vec<Chunk> =
+            let chunks: Vec<Value> =
                 serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
             for chunk in chunks {
+                let chunk: Chunk = parse_object(&chunk.to_string())?;
                 self.chunk_events(chunk, &mut events)?;
             }
         } else {
-            let chunk: Chunk = serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+            let chunk: Chunk = parse_object(data)?;
             self.chunk_events(chunk, &mut events)?;
         }
         Ok((!events.is_empty()).then_some(events))

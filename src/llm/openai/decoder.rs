@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, malformed_chunk};
+use crate::llm::wire::{api_error, parse_object};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -86,7 +86,7 @@ impl Decode for OpenAIDecoder {
         if data.is_empty() {
             return Ok(None);
         }
-        let chunk: Chunk = serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
+        let chunk: Chunk = parse_object(data)?;
         if let Some(error) = chunk.error {
             return Err(api_error(&error));
         }
