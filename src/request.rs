@@ -85,7 +85,7 @@ impl Spec {
 impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Neither header values nor the query are shown: either may carry a credential.
-        let names: Vec<&str> = self.spec.headers.iter().map(|(k, _)| k.as_str()).collect();
+        let names = header_names(&self.spec.headers);
         f.debug_struct("RequestBuilder")
             .field("method", &self.spec.method)
             .field("url", &redact_url(&self.spec.url))
@@ -94,6 +94,11 @@ impl fmt::Debug for RequestBuilder {
             .field("timeout", &self.spec.timeout)
             .finish()
     }
+}
+
+/// The names of `headers` without their values, which may be credentials: for `Debug`.
+pub(crate) fn header_names(headers: &[(String, String)]) -> Vec<&str> {
+    headers.iter().map(|(k, _)| k.as_str()).collect()
 }
 
 /// `url` with the parts that may carry a credential replaced by `<redacted>`: the query string

@@ -137,11 +137,14 @@ impl RetryPolicy {
 
     /// `base_delay * 2^(attempt-1)`, capped.
     fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(20);
-        self.base_delay
-            .saturating_mul(1 << doublings)
-            .min(self.max_delay)
+        exponential(self.base_delay, attempt, self.max_delay)
     }
+}
+
+/// `base * 2^(attempt-1)` (just `base` for attempt 0 or 1), capped at `cap`; never overflows.
+pub(crate) fn exponential(base: Duration, attempt: u32, cap: Duration) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(20);
+    base.saturating_mul(1 << doublings).min(cap)
 }
 
 fn is_idempotent(method: &http::Method) -> bool {
@@ -157,7 +160,7 @@ fn is_idempotent(method: &http::Method) -> bool {
     .contains(method)
 }
 
-fn is_retryable_status(status: u16) -> bool {
+pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 

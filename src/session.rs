@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender};
 use threadpool::ThreadPool;
 
 use crate::pending::{mark_worker, Completer, Job, Pending, Slot, Task};
-use crate::request::RequestBuilder;
+use crate::request::{header_names, RequestBuilder};
 use crate::retry::RetryPolicy;
 use crate::Error;
 
@@ -93,17 +93,9 @@ pub struct FuturesSession {
 
 impl fmt::Debug for FuturesSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Header values may be credentials: show the names only.
-        let names: Vec<&str> = self
-            .inner
-            .settings
-            .headers
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect();
         f.debug_struct("FuturesSession")
             .field("max_workers", &self.inner.max_workers)
-            .field("headers", &names)
+            .field("headers", &header_names(&self.inner.settings.headers))
             .field("timeout", &self.inner.settings.timeout)
             .field("read_timeout", &self.inner.settings.read_timeout)
             .field("max_body_size", &self.inner.settings.max_body_size)
@@ -373,11 +365,9 @@ pub struct SessionBuilder {
 
 impl fmt::Debug for SessionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Header values may be credentials: show the names only.
-        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("SessionBuilder")
             .field("max_workers", &self.max_workers)
-            .field("headers", &names)
+            .field("headers", &header_names(&self.headers))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::request::{RequestBuilder, Spec};
-use crate::retry::jittered;
+use crate::retry::{exponential, is_retryable_status, jittered};
 use crate::sse::{Event, EventStream, StreamOptions};
 use crate::{Error, FuturesSession};
 
@@ -150,13 +150,8 @@ impl EventSource {
 
     /// The wait before the next attempt: the reconnection time, doubled per consecutive failure,
     /// capped, with ±20% jitter.
-    fn backoff(&self) -> Duration {
-        let doublings = self.failures.saturating_sub(1).min(16);
-        let base = self
-            .retry
-            .saturating_mul(1 << doublings)
-            .min(self.max_retry);
-        jittered(base)
+    fn backoff(&self, failures: u32) -> Duration {
+        jittered(exponential(self.retry, failures, self.max_retry))
     }
 
     fn connect(&mut self) -> Result<EventStream, Error> {
@@ -177,7 +172,7 @@ impl EventSource {
 /// Whether a failure to connect is worth another attempt.
 fn retryable(e: &Error) -> bool {
     match e {
-        Error::Status(s) => matches!(s.status, 429 | 502 | 503 | 504),
+        Error::Status(s) => is_retryable_status(s.status),
         Error::Transport(_) | Error::Io(_) | Error::Timeout(_) => true,
         _ => false,
     }
@@ -206,7 +201,7 @@ impl Iterator for EventSource {
                     // A clean end: reconnect after the reconnection time, no backoff.
                     None => {
                         self.current = None;
-                        std::thread::sleep(self.backoff_without_failure());
+                        std::thread::sleep(self.backoff(0));
                     }
                     Some(Err(e)) => {
                         self.current = None;
@@ -243,14 +238,7 @@ impl EventSource {
             self.done = true;
             return Some(e);
         }
-        std::thread::sleep(self.backoff());
+        std::thread::sleep(self.backoff(self.failures));
         None
-    }
-
-    fn backoff_without_failure(&mut self) -> Duration {
-        let failures = std::mem::take(&mut self.failures);
-        let wait = self.backoff();
-        self.failures = failures;
-        wait
     }
 }
