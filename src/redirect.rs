@@ -9,8 +9,9 @@
 //!   requests do; 307 and 308 repeat the method and the body.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
-//! * The agent's `max_redirects` (10 by default) bounds the hops; past it the request fails with
-//!   ureq's `TooManyRedirects`, or returns the last 3xx if the agent says
+//! * [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) (10 by default, or
+//!   a given agent's own `max_redirects`) bounds the hops; past it the request fails with ureq's
+//!   `TooManyRedirects`, or returns the last 3xx if a given agent says
 //!   `max_redirects_will_error(false)`.
 
 use std::time::Instant;
@@ -37,18 +38,27 @@ pub(crate) struct Hop<'a> {
     pub(crate) body: Option<&'a [u8]>,
 }
 
+/// How many redirects a request follows, and what happens past that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RedirectLimit {
+    /// Hops followed at most; 0 returns every redirect to the caller as it is.
+    pub(crate) max: u32,
+    /// Past `max`: fail with `TooManyRedirects` (true) or return the last 3xx (false).
+    pub(crate) will_error: bool,
+}
+
 /// How much of a redirect's body is read so that its connection can be reused.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
 /// Sends `hop` with `send_one` (which must not follow redirects itself) and follows the
 /// redirects it is answered with. `deadline` is checked between hops.
 pub(crate) fn follow(
-    agent: &ureq::Agent,
+    limit: RedirectLimit,
     mut hop: Hop<'_>,
     deadline: Option<Instant>,
     mut send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    let max = agent.config().max_redirects();
+    let max = limit.max;
     let mut hops = 0;
     loop {
         let mut resp = send_one(&hop)?;
@@ -64,7 +74,7 @@ pub(crate) fn follow(
             return Ok(resp);
         };
         if hops >= max {
-            if agent.config().max_redirects_will_error() {
+            if limit.will_error {
                 return Err(Error::Transport(ureq::Error::TooManyRedirects));
             }
             return Ok(resp);

@@ -51,7 +51,7 @@ pub struct RequestBuilder {
 
 /// Everything the worker needs to send the request.
 pub(crate) struct Spec {
-    pub(crate) method: String,
+    pub(crate) method: Method,
     pub(crate) url: String,
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
@@ -142,10 +142,19 @@ impl RequestBuilder {
     }
 
     pub(crate) fn new(session: FuturesSession, method: &str, url: String) -> Self {
+        // Parsed here, where the standard methods cost no allocation; an invalid one is reported
+        // by the handle (the placeholder GET is never sent).
+        let (method, error) = match Method::from_bytes(method.as_bytes()) {
+            Ok(m) => (m, None),
+            Err(_) => (
+                Method::GET,
+                Some(Error::InvalidRequest(format!("invalid method {method:?}"))),
+            ),
+        };
         RequestBuilder {
             session,
             spec: Spec {
-                method: method.to_string(),
+                method,
                 url,
                 query: Vec::new(),
                 headers: Vec::new(),
@@ -154,7 +163,7 @@ impl RequestBuilder {
                 timeout: None,
                 read_timeout: None,
                 retry: None,
-                error: None,
+                error,
             },
         }
     }
@@ -206,7 +215,10 @@ impl RequestBuilder {
                 self.spec.body = Some(bytes);
                 self.spec.content_type = Some("application/json");
             }
-            Err(e) => self.spec.error = Some(Error::Json(e)),
+            // The first problem found is the one reported.
+            Err(e) => {
+                self.spec.error.get_or_insert(Error::Json(e));
+            }
         }
         self
     }
@@ -452,8 +464,7 @@ pub(crate) fn execute(
     if let Some(e) = spec.error {
         return Err(e);
     }
-    let method = Method::from_bytes(spec.method.as_bytes())
-        .map_err(|_| Error::InvalidRequest(format!("invalid method {:?}", spec.method)))?;
+    let method = spec.method;
     let mut url = spec.url;
     for (i, (k, v)) in spec.query.iter().enumerate() {
         url.push(if i == 0 && !url.contains('?') {
@@ -495,7 +506,7 @@ pub(crate) fn execute(
             headers: headers.clone(),
             body: spec.body.as_deref(),
         };
-        redirect::follow(agent, hop, deadline, |hop| {
+        redirect::follow(settings.redirects, hop, deadline, |hop| {
             let mut req = http::Request::new(());
             *req.method_mut() = hop.method.clone();
             *req.uri_mut() = hop.uri.clone();
@@ -548,6 +559,9 @@ impl Limits {
         req: http::Request<B>,
         left: Option<Duration>,
     ) -> http::Request<B> {
+        if self.agent_suffices(agent.config(), left) {
+            return req;
+        }
         let mut config = agent
             .configure_request(req)
             .http_status_as_error(false)
@@ -582,6 +596,28 @@ impl Limits {
             }
         }
         config.build()
+    }
+
+    /// Whether the agent's own configuration is already what [`apply`](Limits::apply) would
+    /// set, as it is for the agent a session builds when the request has no budget. The hop
+    /// then goes without a request-level configuration, which ureq makes by cloning the agent's
+    /// whole `Config`: a few allocations and copies that are a measurable share of a small
+    /// request's cost.
+    fn agent_suffices(&self, config: &ureq::config::Config, left: Option<Duration>) -> bool {
+        let session_rules = !config.http_status_as_error()
+            && config.allow_non_standard_methods()
+            && config.max_redirects() == 0;
+        let same_read_timeout =
+            self.read_timeout.is_none() || self.read_timeout == config.timeout_per_read();
+        let budget_kept = match (self.budget, left) {
+            (_, Some(_)) => false,
+            (Budget::Buffered, None) => true,
+            (Budget::Stream, None) => {
+                let t = config.timeouts();
+                t.global.is_none() && t.per_call.is_none() && t.recv_body.is_none()
+            }
+        };
+        session_rules && same_read_timeout && budget_kept
     }
 }
 
@@ -629,6 +665,32 @@ fn encode_into(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_built_agent_needs_no_request_level_config_without_a_budget() {
+        let limits = |budget, read_timeout| Limits {
+            timeout: None,
+            read_timeout,
+            budget,
+        };
+        let session = FuturesSession::builder()
+            .read_timeout(Duration::from_secs(60))
+            .build();
+        let ours = session.agent().config();
+        let sixty = Some(Duration::from_secs(60));
+        assert!(limits(Budget::Buffered, None).agent_suffices(ours, None));
+        assert!(limits(Budget::Buffered, sixty).agent_suffices(ours, None));
+        assert!(limits(Budget::Stream, sixty).agent_suffices(ours, None));
+        // A budget, or a read timeout of the request's own, needs one.
+        let left = Some(Duration::from_secs(1));
+        assert!(!limits(Budget::Buffered, None).agent_suffices(ours, left));
+        assert!(!limits(Budget::Stream, None).agent_suffices(ours, left));
+        let other = Some(Duration::from_secs(5));
+        assert!(!limits(Budget::Buffered, other).agent_suffices(ours, None));
+        // So does an agent with ureq's defaults (statuses as errors, its own redirects).
+        let plain = ureq::Agent::new_with_defaults();
+        assert!(!limits(Budget::Buffered, None).agent_suffices(plain.config(), None));
+    }
 
     fn encoded(s: &str) -> String {
         let mut out = String::new();

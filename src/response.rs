@@ -1,6 +1,7 @@
 //! `Response`: a finished response with its body in memory.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use ureq::http::{self, HeaderMap};
@@ -28,7 +29,9 @@ use crate::Error;
 pub struct Response {
     status: u16,
     headers: HeaderMap,
-    url: String,
+    uri: http::Uri,
+    /// `uri` as text, rendered on first use: most callers never ask for it.
+    url: OnceLock<String>,
     body: Vec<u8>,
 }
 
@@ -36,7 +39,7 @@ impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
-            .field("url", &crate::redact_url(&self.url))
+            .field("url", &crate::redact_url(self.url()))
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -45,13 +48,14 @@ impl fmt::Debug for Response {
 impl Response {
     /// Reads `resp`'s body, up to `limit` bytes.
     pub(crate) fn read(mut resp: http::Response<ureq::Body>, limit: u64) -> Result<Self, Error> {
-        let url = resp.get_uri().to_string();
+        let uri = resp.get_uri().clone();
         let body = resp.body_mut().with_config().limit(limit).read_to_vec()?;
         let (parts, _) = resp.into_parts();
         Ok(Response {
             status: parts.status.as_u16(),
             headers: parts.headers,
-            url,
+            uri,
+            url: OnceLock::new(),
             body,
         })
     }
@@ -78,7 +82,7 @@ impl Response {
 
     /// The URL that answered, after redirects.
     pub fn url(&self) -> &str {
-        &self.url
+        self.url.get_or_init(|| self.uri.to_string())
     }
 
     /// The body.

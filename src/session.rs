@@ -25,6 +25,7 @@ use crossbeam_channel::{Receiver, Sender};
 use threadpool::ThreadPool;
 
 use crate::pending::{mark_worker, Completer, Job, Pending, Slot, Task};
+use crate::redirect::RedirectLimit;
 use crate::request::{header_names, RequestBuilder};
 use crate::retry::RetryPolicy;
 use crate::Error;
@@ -35,6 +36,8 @@ pub const DEFAULT_MAX_WORKERS: usize = 8;
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
 /// Default connect timeout: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects a request follows by default, as in ureq: 10.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
 
@@ -48,6 +51,7 @@ pub(crate) struct Settings {
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) max_body_size: u64,
     pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) redirects: RedirectLimit,
 }
 
 struct Inner {
@@ -159,7 +163,8 @@ impl FuturesSession {
         RequestBuilder::new(self.clone(), method, url.into())
     }
 
-    /// Runs any closure on the pool (Python's `executor.submit`). It gets the session's agent.
+    /// Runs any closure on the pool (Python's `executor.submit`). It gets the session's
+    /// [`agent`](FuturesSession::agent).
     ///
     /// A panic in the closure becomes [`Error::Panicked`] on the handle; the worker survives.
     ///
@@ -205,7 +210,15 @@ impl FuturesSession {
         &self.inner.settings
     }
 
-    /// The agent all workers share.
+    /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
+    ///
+    /// The agent a session builds is set up the way the session sends its own requests: a
+    /// 4xx/5xx is a response rather than an error, non-standard methods are allowed, and ureq
+    /// follows no redirects (`max_redirects(0)`): the session follows them itself, so that
+    /// credential headers such as `x-api-key` never reach another origin. A request made
+    /// directly on this agent that should follow redirects can ask for it:
+    /// `agent.get(url).config().max_redirects(10).build().call()`. An agent given to
+    /// [`SessionBuilder::agent`] is returned as it was given.
     pub fn agent(&self) -> &ureq::Agent {
         &self.inner.agent
     }
@@ -360,6 +373,7 @@ pub struct SessionBuilder {
     read_timeout: Option<Duration>,
     max_body_size: u64,
     retry: Option<RetryPolicy>,
+    max_redirects: Option<u32>,
     agent: Option<ureq::Agent>,
 }
 
@@ -373,6 +387,7 @@ impl fmt::Debug for SessionBuilder {
             .field("read_timeout", &self.read_timeout)
             .field("max_body_size", &self.max_body_size)
             .field("retry", &self.retry)
+            .field("max_redirects", &self.max_redirects)
             .field("agent", &self.agent.is_some())
             .finish()
     }
@@ -388,6 +403,7 @@ impl Default for SessionBuilder {
             read_timeout: None,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             retry: None,
+            max_redirects: None,
             agent: None,
         }
     }
@@ -446,9 +462,22 @@ impl SessionBuilder {
         self
     }
 
+    /// How many redirects a request follows. The session follows them itself, so that
+    /// credential headers never reach another origin (see [`FuturesSession::agent`]). Past the
+    /// limit a request fails with ureq's `TooManyRedirects`; 0 returns every redirect as a
+    /// response. Defaults to [`DEFAULT_MAX_REDIRECTS`] (10), or to a given
+    /// [`agent`](SessionBuilder::agent)'s own `max_redirects`.
+    pub fn max_redirects(mut self, n: u32) -> Self {
+        self.max_redirects = Some(n);
+        self
+    }
+
     /// Uses this agent instead of one built from the settings above. The session still treats
     /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request) and follows
-    /// redirects itself (up to the agent's `max_redirects`). The session's `timeout` and
+    /// redirects itself (up to the agent's `max_redirects`, unless
+    /// [`max_redirects`](SessionBuilder::max_redirects) says otherwise; past it, the agent's
+    /// `max_redirects_will_error` decides between an error and the last redirect). The
+    /// session's `timeout` and
     /// `read_timeout`, when set, replace the agent's for each request; when not set, the agent's
     /// own apply, except that an event stream never gets a global or per-call budget. The
     /// agent's connection settings (connect timeout, TLS, proxy, pool size) are kept.
@@ -459,9 +488,26 @@ impl SessionBuilder {
 
     /// Starts the workers and returns the session.
     pub fn build(self) -> FuturesSession {
+        let redirects = match &self.agent {
+            Some(agent) => RedirectLimit {
+                max: self
+                    .max_redirects
+                    .unwrap_or_else(|| agent.config().max_redirects()),
+                will_error: agent.config().max_redirects_will_error(),
+            },
+            None => RedirectLimit {
+                max: self.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS),
+                will_error: true,
+            },
+        };
         let agent = self.agent.unwrap_or_else(|| {
+            // The rules every request of the session follows are set here once, rather than
+            // per request (see `FuturesSession::agent`).
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                .allow_non_standard_methods(true)
+                .max_redirects(0)
+                .timeout_per_read(self.read_timeout)
                 .max_idle_connections(self.max_workers.max(10))
                 .max_idle_connections_per_host(self.max_workers)
                 .timeout_connect(self.connect_timeout)
@@ -488,6 +534,7 @@ impl SessionBuilder {
                     read_timeout: self.read_timeout,
                     max_body_size: self.max_body_size,
                     retry: self.retry,
+                    redirects,
                 }),
                 queue: Mutex::new(Some(tx)),
                 backlog: rx,

@@ -18,6 +18,11 @@ fn same_origin_server(status: u16) -> TestServer {
             req.header("x-api-key").unwrap_or("-"),
         )),
         "/loop" => Reply::status(302, "").header("Location", "/loop"),
+        // `/hops/N` takes N more redirects to reach `/end`.
+        path if path.starts_with("/hops/") => match path["/hops/".len()..].parse::<u32>() {
+            Ok(0) | Err(_) => Reply::status(302, "").header("Location", "/end"),
+            Ok(n) => Reply::status(302, "").header("Location", format!("/hops/{}", n - 1)),
+        },
         _ => Reply::status(404, "no"),
     })
 }
@@ -97,4 +102,45 @@ fn an_agent_with_max_redirects_zero_gets_the_redirect_itself() {
         .unwrap();
     assert_eq!(resp.status(), 302);
     assert_eq!(resp.header("location"), Some("/end"));
+}
+
+#[test]
+fn max_redirects_bounds_the_hops_of_a_session_built_agent() {
+    let server = same_origin_server(302);
+    // `/hops/2` is three redirects away from `/end`.
+    let session = FuturesSession::builder().max_redirects(3).build();
+    let resp = session.get(server.url_for("/hops/2")).send().result();
+    assert_eq!(resp.unwrap().text().unwrap(), "GET  auth=- key=-");
+    let short = FuturesSession::builder().max_redirects(2).build();
+    let result = short.get(server.url_for("/hops/2")).send().result();
+    assert!(
+        matches!(result, Err(Error::Transport(ureq::Error::TooManyRedirects))),
+        "{result:?}"
+    );
+    let none = FuturesSession::builder().max_redirects(0).build();
+    let resp = none.get(server.url_for("/hops/2")).send().result().unwrap();
+    assert_eq!(
+        (resp.status(), resp.header("location")),
+        (302, Some("/hops/1"))
+    );
+}
+
+#[test]
+fn the_sessions_own_agent_leaves_redirects_to_the_session() {
+    let server = same_origin_server(302);
+    let session = FuturesSession::new();
+    let url = server.url_for("/start");
+    let (raw, asked) = session
+        .submit(move |agent| {
+            let raw = agent.get(&url).call()?.status().as_u16();
+            let mut followed = agent.get(&url).config().max_redirects(10).build().call()?;
+            Ok((raw, followed.body_mut().read_to_string()?))
+        })
+        .result()
+        .unwrap();
+    assert_eq!(raw, 302);
+    assert_eq!(asked, "GET  auth=- key=-");
+    // The session itself still follows them.
+    let resp = session.get(server.url_for("/start")).send().result();
+    assert_eq!(resp.unwrap().url(), server.url_for("/end"));
 }

@@ -69,6 +69,32 @@ fn read_timeout_ends_a_stalled_body() {
 }
 
 #[test]
+fn a_per_request_read_timeout_replaces_the_session_one_either_way() {
+    // Bytes 300 ms apart: a 100 ms read timeout ends the body, a 2 s one lets it through.
+    let server = TestServer::start(|_| Reply::dribble(vec![b'x'; 3], ms(300)));
+    let (result, took) = timed(|| {
+        FuturesSession::new()
+            .get(server.url())
+            .read_timeout(ms(100))
+            .send()
+            .result()
+    });
+    assert!(
+        matches!(result, Err(Error::Timeout(Timeout::PerRead))),
+        "{result:?}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let lenient = FuturesSession::builder()
+        .read_timeout(ms(100))
+        .build()
+        .get(server.url())
+        .read_timeout(Duration::from_secs(2))
+        .send()
+        .result();
+    assert_eq!(lenient.unwrap().bytes(), b"xxx");
+}
+
+#[test]
 fn connection_refused_is_a_transport_error() {
     let session = FuturesSession::new();
     let (result, took) = timed(|| session.get(closed_port_url()).send().result());
