@@ -27,28 +27,29 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use crate::session::Shared;
 use crate::Error;
 
-/// The closure of a queued job: it gets the session's agent and resolves its slot through the
-/// completer, usually by returning a value to it.
-pub(crate) type Job<T> = Box<dyn FnOnce(&ureq::Agent, Completer<T>) + Send>;
+/// The closure of a queued job: it gets the session's agent and settings, and resolves its slot
+/// through the completer, usually by returning a value to it.
+pub(crate) type Job<T> = Box<dyn FnOnce(&Shared, Completer<T>) + Send>;
 
 /// The type-erased face of a slot that the session's queue holds.
 pub(crate) trait Task: Send + Sync {
     /// Runs the job if it is still queued; does nothing if it was cancelled or already run.
-    fn run(self: Arc<Self>, agent: &ureq::Agent);
+    fn run(self: Arc<Self>, shared: &Shared);
     /// Resolves a still-queued job with `error` without running it.
     fn abort(&self, error: Error);
 }
 
 thread_local! {
-    /// Set on the session's worker threads: the pool they belong to and its agent.
-    static WORKER: RefCell<Option<(usize, ureq::Agent)>> = const { RefCell::new(None) };
+    /// Set on the session's worker threads: the pool they belong to and what its jobs get.
+    static WORKER: RefCell<Option<(usize, Arc<Shared>)>> = const { RefCell::new(None) };
 }
 
 /// Marks the current thread as a worker of pool `pool` for the rest of its life.
-pub(crate) fn mark_worker(pool: usize, agent: ureq::Agent) {
-    WORKER.with(|w| *w.borrow_mut() = Some((pool, agent)));
+pub(crate) fn mark_worker(pool: usize, shared: Arc<Shared>) {
+    WORKER.with(|w| *w.borrow_mut() = Some((pool, shared)));
 }
 
 /// Whether the current thread is a worker of pool `pool`.
@@ -56,10 +57,10 @@ pub(crate) fn is_worker_of(pool: usize) -> bool {
     WORKER.with(|w| matches!(&*w.borrow(), Some((id, _)) if *id == pool))
 }
 
-/// The agent of the current thread's pool, if it is a worker of pool `pool`.
-fn worker_agent(pool: usize) -> Option<ureq::Agent> {
+/// What the jobs of the current thread's pool get, if it is a worker of pool `pool`.
+fn worker_shared(pool: usize) -> Option<Arc<Shared>> {
     WORKER.with(|w| match &*w.borrow() {
-        Some((id, agent)) if *id == pool => Some(agent.clone()),
+        Some((id, shared)) if *id == pool => Some(shared.clone()),
         _ => None,
     })
 }
@@ -201,11 +202,11 @@ impl<T: Send + 'static> Slot<T> {
     }
 
     /// Runs a job taken out of this slot, turning a panic into `Error::Panicked`.
-    fn run_job(self: &Arc<Self>, job: Job<T>, agent: &ureq::Agent) {
+    fn run_job(self: &Arc<Self>, job: Job<T>, shared: &Shared) {
         let completer = Completer {
             slot: Arc::clone(self),
         };
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| job(agent, completer)));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| job(shared, completer)));
         let fallback = match outcome {
             Ok(()) => Error::Panicked("the job ended without a result".into()),
             Err(payload) => Error::Panicked(panic_message(payload.as_ref())),
@@ -217,12 +218,12 @@ impl<T: Send + 'static> Slot<T> {
     /// If this thread is a worker of this job's pool and the job is still queued, runs it here.
     /// Returns whether it did.
     fn help(self: &Arc<Self>) -> bool {
-        let Some(agent) = worker_agent(self.pool) else {
+        let Some(shared) = worker_shared(self.pool) else {
             return false;
         };
         match self.take_job() {
             Some(job) => {
-                self.run_job(job, &agent);
+                self.run_job(job, &shared);
                 true
             }
             None => false,
@@ -249,9 +250,9 @@ impl<T: Send + 'static> Slot<T> {
 }
 
 impl<T: Send + 'static> Task for Slot<T> {
-    fn run(self: Arc<Self>, agent: &ureq::Agent) {
+    fn run(self: Arc<Self>, shared: &Shared) {
         if let Some(job) = self.take_job() {
-            self.run_job(job, agent);
+            self.run_job(job, shared);
         }
     }
 
@@ -727,7 +728,7 @@ mod tests {
         assert!(p.cancel());
         assert!(!p.cancel());
         // The queue entry finds nothing to run.
-        slot.run(&ureq::Agent::new_with_defaults());
+        slot.run(&Shared::for_tests());
         assert!(matches!(p.result(), Err(Error::Cancelled)));
     }
 
@@ -735,7 +736,7 @@ mod tests {
     fn panics_become_errors_with_the_message() {
         let slot: Arc<Slot<u32>> = Slot::queued(0, Box::new(|_, _| panic!("boom {}", 7)));
         let p = Pending::new(Arc::clone(&slot));
-        slot.run(&ureq::Agent::new_with_defaults());
+        slot.run(&Shared::for_tests());
         match p.result() {
             Err(Error::Panicked(msg)) => assert_eq!(msg, "boom 7"),
             other => panic!("{other:?}"),

@@ -395,9 +395,8 @@ impl RequestBuilder {
         F: FnOnce(&ureq::Agent, &Settings, Spec, Completer<T>) + Send + 'static,
     {
         let RequestBuilder { session, spec } = self;
-        let settings = session.settings().clone();
         session.submit_job(
-            Box::new(move |agent, done| job(agent, &settings, spec, done)),
+            Box::new(move |shared, done| job(&shared.agent, &shared.settings, spec, done)),
             inline,
         )
     }

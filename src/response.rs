@@ -30,8 +30,9 @@ pub struct Response {
     status: u16,
     /// The URL and the headers, packed by [`Head::pack`].
     head: Head,
-    /// The headers as a map, built from `head` on first use.
-    headers: OnceLock<HeaderMap>,
+    /// The headers as a map, built from `head` on first use (boxed: it is large, and a response
+    /// travels inside its handle).
+    headers: OnceLock<Box<HeaderMap>>,
     body: Vec<u8>,
 }
 
@@ -150,7 +151,7 @@ impl Response {
     /// All response headers. The map is built on the first call; [`header`](Response::header)
     /// reads one without building it.
     pub fn headers(&self) -> &HeaderMap {
-        self.headers.get_or_init(|| self.head.to_map())
+        self.headers.get_or_init(|| Box::new(self.head.to_map()))
     }
 
     /// The first value of header `name` (case-insensitive), if present and valid text (visible
@@ -199,7 +200,7 @@ impl Response {
     pub fn error_for_status(self) -> Result<Self, Error> {
         if self.status >= 400 {
             let headers = match self.headers.into_inner() {
-                Some(map) => map,
+                Some(map) => *map,
                 None => self.head.to_map(),
             };
             Err(Error::status_from(self.status, headers, &self.body))

@@ -43,7 +43,37 @@ static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
 
 type QueueItem = Arc<dyn Task>;
 
-/// Settings that jobs need on the worker. Shared with the jobs without keeping the session alive.
+/// What every job gets on its worker: the agent and the session's settings. Each worker holds it
+/// for its life, so a job needs no reference of its own (and the session can go away while its
+/// jobs finish).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) agent: ureq::Agent,
+    pub(crate) settings: Settings,
+}
+
+#[cfg(test)]
+impl Shared {
+    /// A default agent and default settings, for unit tests that run jobs by hand.
+    pub(crate) fn for_tests() -> Shared {
+        Shared {
+            agent: ureq::Agent::new_with_defaults(),
+            settings: Settings {
+                headers: Vec::new(),
+                timeout: None,
+                read_timeout: None,
+                max_body_size: DEFAULT_MAX_BODY_SIZE,
+                retry: None,
+                redirects: RedirectLimit {
+                    max: DEFAULT_MAX_REDIRECTS,
+                    will_error: true,
+                },
+            },
+        }
+    }
+}
+
+/// The session's settings that requests need on the worker.
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) headers: Vec<(String, String)>,
@@ -55,8 +85,7 @@ pub(crate) struct Settings {
 }
 
 struct Inner {
-    agent: ureq::Agent,
-    settings: Arc<Settings>,
+    shared: Arc<Shared>,
     /// `None` once shut down.
     queue: Mutex<Option<Sender<QueueItem>>>,
     /// Kept to take queued jobs back out at shutdown.
@@ -99,10 +128,13 @@ impl fmt::Debug for FuturesSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FuturesSession")
             .field("max_workers", &self.inner.max_workers)
-            .field("headers", &header_names(&self.inner.settings.headers))
-            .field("timeout", &self.inner.settings.timeout)
-            .field("read_timeout", &self.inner.settings.read_timeout)
-            .field("max_body_size", &self.inner.settings.max_body_size)
+            .field(
+                "headers",
+                &header_names(&self.inner.shared.settings.headers),
+            )
+            .field("timeout", &self.inner.shared.settings.timeout)
+            .field("read_timeout", &self.inner.shared.settings.read_timeout)
+            .field("max_body_size", &self.inner.shared.settings.max_body_size)
             .field("shut_down", &self.is_shut_down())
             .finish()
     }
@@ -182,7 +214,7 @@ impl FuturesSession {
         F: FnOnce(&ureq::Agent) -> Result<T, Error> + Send + 'static,
     {
         self.submit_job(
-            Box::new(move |agent, done: Completer<T>| done.complete(f(agent))),
+            Box::new(move |shared: &Shared, done: Completer<T>| done.complete(f(&shared.agent))),
             true,
         )
     }
@@ -206,10 +238,6 @@ impl FuturesSession {
         pending
     }
 
-    pub(crate) fn settings(&self) -> &Arc<Settings> {
-        &self.inner.settings
-    }
-
     /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
     ///
     /// The agent a session builds is set up the way the session sends its own requests: a
@@ -220,7 +248,7 @@ impl FuturesSession {
     /// `agent.get(url).config().max_redirects(10).build().call()`. An agent given to
     /// [`SessionBuilder::agent`] is returned as it was given.
     pub fn agent(&self) -> &ureq::Agent {
-        &self.inner.agent
+        &self.inner.shared.agent
     }
 
     /// The number of worker threads.
@@ -329,14 +357,14 @@ impl Drop for AliveGuard {
     }
 }
 
-fn worker_loop(jobs: Receiver<QueueItem>, agent: ureq::Agent, pool_id: usize, alive: Arc<Alive>) {
+fn worker_loop(jobs: Receiver<QueueItem>, shared: Arc<Shared>, pool_id: usize, alive: Arc<Alive>) {
     let _guard = AliveGuard(alive);
-    mark_worker(pool_id, agent.clone());
+    mark_worker(pool_id, shared.clone());
     // Ends when the session is shut down and the queue is empty.
     for task in jobs.iter() {
         // Jobs catch their own panics; this guards the loop against the rest (a user's waker
         // that panics when woken), so that the pool never silently loses a worker.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&agent)));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&shared)));
     }
 }
 
@@ -521,21 +549,24 @@ impl SessionBuilder {
             count: Mutex::new(self.max_workers),
             zero: Condvar::new(),
         });
+        let shared = Arc::new(Shared {
+            agent,
+            settings: Settings {
+                headers: self.headers,
+                timeout: self.timeout,
+                read_timeout: self.read_timeout,
+                max_body_size: self.max_body_size,
+                retry: self.retry,
+                redirects,
+            },
+        });
         for _ in 0..self.max_workers {
-            let (jobs, agent, alive) = (rx.clone(), agent.clone(), alive.clone());
-            pool.execute(move || worker_loop(jobs, agent, pool_id, alive));
+            let (jobs, shared, alive) = (rx.clone(), shared.clone(), alive.clone());
+            pool.execute(move || worker_loop(jobs, shared, pool_id, alive));
         }
         FuturesSession {
             inner: Arc::new(Inner {
-                agent,
-                settings: Arc::new(Settings {
-                    headers: self.headers,
-                    timeout: self.timeout,
-                    read_timeout: self.read_timeout,
-                    max_body_size: self.max_body_size,
-                    retry: self.retry,
-                    redirects,
-                }),
+                shared,
                 queue: Mutex::new(Some(tx)),
                 backlog: rx,
                 pool: Mutex::new(Some(pool)),
