@@ -21,6 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -71,6 +72,8 @@ const YIELDS_BEFORE_BLOCKING: usize = 8;
 pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
     done: Condvar,
+    /// Set once a result is stored, so that a waiter can poll without taking the lock.
+    ready: AtomicBool,
     /// The pool whose workers may run this job inline while waiting for it; 0 for none. Jobs that
     /// resolve their handle early and keep running (event streams) are not run inline: the
     /// waiter would only get its handle when the whole stream had been read.
@@ -124,24 +127,31 @@ impl<T: Send + 'static> Slot<T> {
                 abandoned: false,
             }),
             done: Condvar::new(),
+            ready: AtomicBool::new(false),
             pool,
         })
     }
 
     /// Stores the result unless one is already there. Returns whether it was stored.
     fn complete(&self, result: Result<T, Error>) -> bool {
+        self.complete_with(move || result)
+    }
+
+    /// Stores the result that `make` builds, unless one is already there (then `make` is not
+    /// called). Returns whether it was stored.
+    fn complete_with(&self, make: impl FnOnce() -> Result<T, Error>) -> bool {
         let (waker, listeners, waiters) = {
             let mut state = self.lock();
             if state.is_done() {
                 return false;
             }
             if state.abandoned {
-                // Nobody can take it: drop it now, outside the lock.
+                // Nobody can take it: drop it now (with `make`), outside the lock.
                 drop(state);
-                drop(result);
                 return true;
             }
-            state.result = Some(result);
+            state.result = Some(make());
+            self.ready.store(true, Ordering::Release);
             (
                 state.waker.take(),
                 std::mem::take(&mut state.listeners),
@@ -166,7 +176,7 @@ impl<T: Send + 'static> Slot<T> {
     /// futex wake-up on the worker and a context switch on the caller per job.
     fn yield_briefly(&self) {
         for _ in 0..YIELDS_BEFORE_BLOCKING {
-            if self.lock().is_done() {
+            if self.ready.load(Ordering::Acquire) {
                 return;
             }
             std::thread::yield_now();
@@ -207,12 +217,13 @@ impl<T: Send + 'static> Slot<T> {
             slot: Arc::clone(self),
         };
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| job(shared, completer)));
-        let fallback = match outcome {
-            Ok(()) => Error::Panicked("the job ended without a result".into()),
-            Err(payload) => Error::Panicked(panic_message(payload.as_ref())),
-        };
         // A no-op when the job completed its slot, which is the normal case.
-        self.complete(Err(fallback));
+        self.complete_with(|| {
+            Err(Error::Panicked(match outcome {
+                Ok(()) => "the job ended without a result".into(),
+                Err(payload) => panic_message(payload.as_ref()),
+            }))
+        });
     }
 
     /// If this thread is a worker of this job's pool and the job is still queued, runs it here.
