@@ -1,6 +1,7 @@
 //! `Response`: a finished response with its body in memory.
 
 use std::fmt;
+use std::io::Read;
 use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
@@ -28,70 +29,81 @@ use crate::Error;
 #[derive(Clone)]
 pub struct Response {
     status: u16,
-    /// The URL and the headers, packed by [`Head::pack`].
-    head: Head,
-    /// The headers as a map, built from `head` on first use (boxed: it is large, and a response
-    /// travels inside its handle).
+    /// The body, then the URL and the headers as [`pack_head`] writes them: one allocation.
+    buf: Vec<u8>,
+    body_len: usize,
+    url_len: usize,
+    /// The headers as a map, built from the packed lines on first use (boxed: it is large, and a
+    /// response travels inside its handle).
     headers: OnceLock<Box<HeaderMap>>,
-    body: Vec<u8>,
 }
 
-/// The final URL and the headers of a response in one allocation: the URL, then one
-/// `name:value\n` line per header value, in the order of ureq's `HeaderMap`.
-///
-/// A response is built on a worker and dropped on the caller's thread. Kept as ureq returns them,
-/// its URL and header map are half a dozen allocations (the map's tables, each value, the URL's
-/// shared buffer), each freed on a thread other than the one that allocated it; that cost was a
-/// tenth of the caller's CPU time in a fan-out of small GETs (see `benches/fanout.rs`). Packed,
-/// the worker frees ureq's parts itself and the caller frees one buffer. A header name is a token
-/// (no `:`) and a value holds no line break, so the packing is unambiguous.
-#[derive(Clone)]
-struct Head {
-    bytes: Box<[u8]>,
+// A response is built on a worker and dropped on the caller's thread. Kept as ureq returns them,
+// its body, URL and header map are half a dozen allocations (the map's tables, each value, the
+// URL's shared buffer, the body), each freed on a thread other than the one that allocated it;
+// that cost was a tenth of the caller's CPU time in a fan-out of small GETs (see
+// `benches/fanout.rs`). So the worker packs the URL and the headers behind the body, in the
+// body's own buffer, and frees ureq's parts itself: the caller frees one buffer.
+
+/// Bytes reserved up front for a body whose length the server announced; a longer body grows
+/// the buffer as it arrives (a server cannot make us reserve a large buffer it never fills).
+const RESERVE_LIMIT: u64 = 1024 * 1024;
+
+/// The URL as `Uri`'s `Display` writes it, in parts (without the formatting machinery).
+fn url_parts(uri: &http::Uri) -> [&str; 6] {
+    let scheme = uri.scheme_str();
+    [
+        scheme.unwrap_or(""),
+        if scheme.is_some() { "://" } else { "" },
+        uri.authority().map_or("", |a| a.as_str()),
+        uri.path(),
+        if uri.query().is_some() { "?" } else { "" },
+        uri.query().unwrap_or(""),
+    ]
+}
+
+/// The length of what [`pack_head`] writes.
+fn head_len(uri: &http::Uri, headers: &HeaderMap) -> usize {
+    let url: usize = url_parts(uri).iter().map(|p| p.len()).sum();
+    let lines: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 2)
+        .sum();
+    url + lines
+}
+
+/// Appends the URL, then one `name:value\n` line per header value in the map's order, and
+/// returns the URL's length. A header name is a token (no `:`) and a value holds no line break,
+/// so the packing is unambiguous.
+fn pack_head(buf: &mut Vec<u8>, uri: &http::Uri, headers: &HeaderMap) -> usize {
+    let start = buf.len();
+    for part in url_parts(uri) {
+        buf.extend_from_slice(part.as_bytes());
+    }
+    let url_len = buf.len() - start;
+    for (name, value) in headers {
+        buf.extend_from_slice(name.as_str().as_bytes());
+        buf.push(b':');
+        buf.extend_from_slice(value.as_bytes());
+        buf.push(b'\n');
+    }
+    url_len
+}
+
+/// A view of the packed URL and headers.
+struct Head<'a> {
+    bytes: &'a [u8],
     url_len: usize,
 }
 
-impl Head {
-    fn pack(uri: &http::Uri, headers: &HeaderMap) -> Head {
-        let scheme = uri.scheme_str();
-        let authority = uri.authority().map(|a| a.as_str());
-        // The same text as `Uri`'s `Display`, without the formatting machinery.
-        let url_parts = [
-            scheme.unwrap_or(""),
-            if scheme.is_some() { "://" } else { "" },
-            authority.unwrap_or(""),
-            uri.path(),
-            if uri.query().is_some() { "?" } else { "" },
-            uri.query().unwrap_or(""),
-        ];
-        let url_len: usize = url_parts.iter().map(|p| p.len()).sum();
-        let headers_len: usize = headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 2)
-            .sum();
-        let mut bytes = Vec::with_capacity(url_len + headers_len);
-        for part in url_parts {
-            bytes.extend_from_slice(part.as_bytes());
-        }
-        for (name, value) in headers {
-            bytes.extend_from_slice(name.as_str().as_bytes());
-            bytes.push(b':');
-            bytes.extend_from_slice(value.as_bytes());
-            bytes.push(b'\n');
-        }
-        Head {
-            bytes: bytes.into_boxed_slice(),
-            url_len,
-        }
-    }
-
-    fn url(&self) -> &str {
+impl<'a> Head<'a> {
+    fn url(&self) -> &'a str {
         // Written from a `Uri`, which holds ASCII only.
         std::str::from_utf8(&self.bytes[..self.url_len]).unwrap_or_default()
     }
 
     /// `(name, value)` of each header value, names in lower case.
-    fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    fn lines(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
         self.bytes[self.url_len..]
             .split(|&b| b == b'\n')
             .filter_map(|line| {
@@ -120,22 +132,41 @@ impl fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("url", &crate::redact_url(self.url()))
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body_len)
             .finish()
     }
 }
 
 impl Response {
-    /// Reads `resp`'s body, up to `limit` bytes. ureq's parts of the response are dropped here,
-    /// on the worker (see [`Head`]).
+    /// Reads `resp`'s body, up to `limit` bytes, and packs the URL and headers behind it. ureq's
+    /// parts of the response are dropped here, on the worker.
     pub(crate) fn read(mut resp: http::Response<ureq::Body>, limit: u64) -> Result<Self, Error> {
-        let body = resp.body_mut().with_config().limit(limit).read_to_vec()?;
+        let head = head_len(resp.get_uri(), resp.headers());
+        let announced = resp.body().content_length().unwrap_or(0);
+        let reserve = announced.min(limit).min(RESERVE_LIMIT) as usize;
+        let mut buf = Vec::with_capacity(reserve + head);
+        resp.body_mut()
+            .with_config()
+            .limit(limit)
+            .reader()
+            .read_to_end(&mut buf)
+            .map_err(ureq::Error::from)?;
+        let body_len = buf.len();
+        let url_len = pack_head(&mut buf, resp.get_uri(), resp.headers());
         Ok(Response {
             status: resp.status().as_u16(),
-            head: Head::pack(resp.get_uri(), resp.headers()),
+            buf,
+            body_len,
+            url_len,
             headers: OnceLock::new(),
-            body,
         })
+    }
+
+    fn head(&self) -> Head<'_> {
+        Head {
+            bytes: &self.buf[self.body_len..],
+            url_len: self.url_len,
+        }
     }
 
     /// The HTTP status code.
@@ -151,14 +182,14 @@ impl Response {
     /// All response headers. The map is built on the first call; [`header`](Response::header)
     /// reads one without building it.
     pub fn headers(&self) -> &HeaderMap {
-        self.headers.get_or_init(|| Box::new(self.head.to_map()))
+        self.headers.get_or_init(|| Box::new(self.head().to_map()))
     }
 
     /// The first value of header `name` (case-insensitive), if present and valid text (visible
     /// ASCII, as [`HeaderValue::to_str`](http::HeaderValue::to_str) requires).
     pub fn header(&self, name: &str) -> Option<&str> {
         let (_, value) = self
-            .head
+            .head()
             .lines()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))?;
         let visible = value.iter().all(|&b| b == b'\t' || (32..127).contains(&b));
@@ -167,22 +198,24 @@ impl Response {
 
     /// The URL that answered, after redirects.
     pub fn url(&self) -> &str {
-        self.head.url()
+        self.head().url()
     }
 
     /// The body.
     pub fn bytes(&self) -> &[u8] {
-        &self.body
+        &self.buf[..self.body_len]
     }
 
-    /// The body, taken out of the response.
+    /// The body, taken out of the response (without a copy).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.body
+        let mut buf = self.buf;
+        buf.truncate(self.body_len);
+        buf
     }
 
     /// The body as text. Fails with [`Error::Io`] (kind `InvalidData`) if it is not UTF-8.
     pub fn text(&self) -> Result<&str, Error> {
-        std::str::from_utf8(&self.body).map_err(|e| {
+        std::str::from_utf8(self.bytes()).map_err(|e| {
             Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("response body is not UTF-8: {e}"),
@@ -192,18 +225,18 @@ impl Response {
 
     /// The body parsed as JSON into `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        Ok(serde_json::from_slice(&self.body)?)
+        Ok(serde_json::from_slice(self.bytes())?)
     }
 
     /// `Ok(self)` for statuses below 400; for 4xx and 5xx, [`Error::Status`] with the code, the
     /// headers and the first KiB of the body.
-    pub fn error_for_status(self) -> Result<Self, Error> {
+    pub fn error_for_status(mut self) -> Result<Self, Error> {
         if self.status >= 400 {
-            let headers = match self.headers.into_inner() {
+            let headers = match self.headers.take() {
                 Some(map) => *map,
-                None => self.head.to_map(),
+                None => self.head().to_map(),
             };
-            Err(Error::status_from(self.status, headers, &self.body))
+            Err(Error::status_from(self.status, headers, self.bytes()))
         } else {
             Ok(self)
         }
@@ -226,6 +259,21 @@ mod tests {
         map
     }
 
+    /// A response packed as `Response::read` packs one.
+    fn packed(status: u16, url: &str, map: &HeaderMap, body: &[u8]) -> Response {
+        let uri: http::Uri = url.parse().unwrap();
+        let mut buf = body.to_vec();
+        let url_len = pack_head(&mut buf, &uri, map);
+        assert_eq!(buf.len(), body.len() + head_len(&uri, map));
+        Response {
+            status,
+            buf,
+            body_len: body.len(),
+            url_len,
+            headers: OnceLock::new(),
+        }
+    }
+
     #[test]
     fn the_packed_url_is_the_uris_display() {
         for url in [
@@ -236,13 +284,14 @@ mod tests {
             "/relative?q=1",
         ] {
             let uri: http::Uri = url.parse().unwrap();
-            let head = Head::pack(&uri, &HeaderMap::new());
-            assert_eq!(head.url(), uri.to_string(), "{url}");
+            let resp = packed(200, url, &HeaderMap::new(), b"body");
+            assert_eq!(resp.url(), uri.to_string(), "{url}");
+            assert_eq!(resp.bytes(), b"body");
         }
     }
 
     #[test]
-    fn packed_headers_come_back_as_the_same_map() {
+    fn packed_headers_come_back_as_the_same_map_and_the_body_as_it_was() {
         let map = headers(&[
             ("content-type", b"text/plain; charset=utf-8"),
             ("set-cookie", b"a=1"),
@@ -250,10 +299,14 @@ mod tests {
             ("set-cookie", b"b=2: with colon"),
             ("x-latin1", b"caf\xe9"),
         ]);
-        let uri: http::Uri = "http://h/p".parse().unwrap();
-        let head = Head::pack(&uri, &map);
-        assert_eq!(head.to_map(), map);
-        assert_eq!(head.url(), "http://h/p");
+        // A body that looks like packed lines changes nothing.
+        let body = b"x-empty:no\nhttp://other/\n";
+        let resp = packed(200, "http://h/p", &map, body);
+        assert_eq!(resp.headers(), &map);
+        assert_eq!(resp.url(), "http://h/p");
+        assert_eq!(resp.bytes(), body);
+        assert_eq!(resp.header("x-empty"), Some(""));
+        assert_eq!(resp.into_bytes(), body);
     }
 
     #[test]
@@ -265,12 +318,7 @@ mod tests {
             ("x-tab", b"a\tb"),
             ("x-empty", b""),
         ]);
-        let resp = Response {
-            status: 200,
-            head: Head::pack(&"http://h/".parse().unwrap(), &map),
-            headers: OnceLock::new(),
-            body: Vec::new(),
-        };
+        let resp = packed(200, "http://h/", &map, b"");
         for name in [
             "set-cookie",
             "Set-Cookie",
@@ -284,15 +332,11 @@ mod tests {
             let expected = map.get(name).and_then(|v| v.to_str().ok());
             assert_eq!(resp.header(name), expected, "{name}");
         }
-        assert_eq!(resp.headers(), &map);
-        let err = Response {
-            status: 503,
-            ..resp
-        }
-        .error_for_status()
-        .unwrap_err();
+        let err = packed(503, "http://h/", &map, b"busy")
+            .error_for_status()
+            .unwrap_err();
         match err {
-            Error::Status(e) => assert_eq!(e.headers, map),
+            Error::Status(e) => assert_eq!((e.headers, e.body.as_str()), (map, "busy")),
             other => panic!("{other:?}"),
         }
     }
