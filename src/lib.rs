@@ -192,6 +192,7 @@
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
+//! | redirects per request | 10 ([`DEFAULT_MAX_REDIRECTS`]) | ureq's `TooManyRedirects` as [`Error::Transport`] |
 //!
 //! # Minimum Rust version
 //!
@@ -217,7 +218,7 @@ pub use response::Response;
 pub use retry::RetryPolicy;
 pub use session::{
     FuturesSession, SessionBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_WORKERS,
+    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
 };
 pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
 

@@ -3,15 +3,15 @@
 //! # How a job and its handle meet
 //!
 //! Every job has one [`Slot`], shared by the handle and the session's queue. The slot holds the
-//! job's closure while it is queued and its result once it is done. That one place makes the hard
-//! cases simple:
+//! job's closure (inline: a job is one allocation) and, once it is done, its result. That one
+//! place makes the hard cases simple:
 //!
-//! * [`Pending::cancel`] takes the closure out of the slot: whoever takes it first (a worker, a
-//!   cancel, a shutdown) decides the job's fate, so a cancelled job can never run.
+//! * Whoever *claims* the job first (a worker, a cancel, a shutdown) decides its fate: run it or
+//!   drop it. [`Pending::cancel`] claims it, so a cancelled job can never run.
 //! * A worker that blocks on a handle whose job is still queued in its own pool would deadlock a
 //!   full pool. Instead, [`Pending::result`] (and [`Pending::wait`], [`wait_all`] and
-//!   [`as_completed`]) take the closure and run it inline on that worker, as work-stealing pools
-//!   do. The queue entry then finds the slot empty and does nothing.
+//!   [`as_completed`]) claim the job and run it inline on that worker, as work-stealing pools
+//!   do. The queue entry then finds the job claimed and does nothing.
 //! * An event stream resolves its handle as soon as the response headers are in and keeps its
 //!   worker busy afterwards: a job *completes* its slot through a [`Completer`], which need not be
 //!   the moment its closure returns.
@@ -31,9 +31,27 @@ use crossbeam_channel::Sender;
 use crate::session::Shared;
 use crate::Error;
 
-/// The closure of a queued job: it gets the session's agent and settings, and resolves its slot
-/// through the completer, usually by returning a value to it.
-pub(crate) type Job<T> = Box<dyn FnOnce(&Shared, Completer<T>) + Send>;
+/// The closure of a queued job, kept inside its slot: `Option<F>` for a closure `F` that gets the
+/// session's agent and settings and resolves the slot through the completer, usually by returning
+/// a value to it. Run or dropped at most once, by the thread that claimed the job.
+pub(crate) trait JobCell<T>: Send {
+    /// Runs the closure if it is still here.
+    fn run(&mut self, shared: &Shared, done: Completer<T>);
+    /// Drops the closure.
+    fn discard(&mut self);
+}
+
+impl<T, F: FnOnce(&Shared, Completer<T>) + Send> JobCell<T> for Option<F> {
+    fn run(&mut self, shared: &Shared, done: Completer<T>) {
+        if let Some(job) = self.take() {
+            job(shared, done);
+        }
+    }
+
+    fn discard(&mut self) {
+        *self = None;
+    }
+}
 
 /// The type-erased face of a slot that the session's queue holds.
 pub(crate) trait Task: Send + Sync {
@@ -69,7 +87,9 @@ fn worker_shared(pool: usize) -> Option<Arc<Shared>> {
 /// How often a waiting thread yields before it blocks; see `Slot::yield_briefly`.
 const YIELDS_BEFORE_BLOCKING: usize = 8;
 
-pub(crate) struct Slot<T> {
+/// A job and its outcome; `J` is the job's [`JobCell`], unsized to `dyn JobCell<T>` once built,
+/// so that the closure lives inside the slot: one allocation per job.
+pub(crate) struct Slot<T, J: ?Sized = dyn JobCell<T>> {
     state: Mutex<State<T>>,
     done: Condvar,
     /// Set once a result is stored, so that a waiter can poll without taking the lock.
@@ -78,10 +98,14 @@ pub(crate) struct Slot<T> {
     /// resolve their handle early and keep running (event streams) are not run inline: the
     /// waiter would only get its handle when the whole stream had been read.
     pool: usize,
+    /// The closure. Only the thread that claimed the job ([`Slot::claim`]) ever locks it, so the
+    /// lock is never contended; it is there to hand that thread `&mut` access.
+    job: Mutex<J>,
 }
 
 struct State<T> {
-    job: Option<Job<T>>,
+    /// The job is still queued: nobody has claimed it to run or drop it.
+    queued: bool,
     result: Option<Result<T, Error>>,
     /// The result was handed out; the handle is done for good.
     taken: bool,
@@ -115,10 +139,14 @@ impl<T> Slot<T> {
 }
 
 impl<T: Send + 'static> Slot<T> {
-    pub(crate) fn queued(pool: usize, job: Job<T>) -> Arc<Slot<T>> {
-        Arc::new(Slot {
+    /// A slot holding `job`, and the same slot as the queue's entry.
+    pub(crate) fn queued<F>(pool: usize, job: F) -> (Arc<Slot<T>>, Arc<dyn Task>)
+    where
+        F: FnOnce(&Shared, Completer<T>) + Send + 'static,
+    {
+        let slot = Arc::new(Slot {
             state: Mutex::new(State {
-                job: Some(job),
+                queued: true,
                 result: None,
                 taken: false,
                 waker: None,
@@ -129,7 +157,9 @@ impl<T: Send + 'static> Slot<T> {
             done: Condvar::new(),
             ready: AtomicBool::new(false),
             pool,
-        })
+            job: Mutex::new(Some(job)),
+        });
+        (slot.clone(), slot)
     }
 
     /// Stores the result unless one is already there. Returns whether it was stored.
@@ -206,17 +236,34 @@ impl<T: Send + 'static> Slot<T> {
         state
     }
 
-    /// Takes the job out if it is still queued.
-    fn take_job(&self) -> Option<Job<T>> {
-        self.lock().job.take()
+    /// Claims the job if it is still queued: the caller must then run or discard it. Whoever
+    /// claims first (a worker, a cancel, a shutdown) decides the job's fate.
+    fn claim(&self) -> bool {
+        std::mem::replace(&mut self.lock().queued, false)
     }
 
-    /// Runs a job taken out of this slot, turning a panic into `Error::Panicked`.
-    fn run_job(self: &Arc<Self>, job: Job<T>, shared: &Shared) {
+    fn job(&self) -> MutexGuard<'_, dyn JobCell<T> + 'static> {
+        // Poisoned only by a job that panicked, which was then already taken out.
+        self.job.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the job if it is still queued and resolves the slot with `error`. Returns whether
+    /// it did.
+    pub(crate) fn cancel_with(&self, error: Error) -> bool {
+        let claimed = self.claim();
+        if claimed {
+            self.job().discard();
+            self.complete(Err(error));
+        }
+        claimed
+    }
+
+    /// Runs a claimed job, turning a panic into `Error::Panicked`.
+    fn run_claimed(self: &Arc<Self>, shared: &Shared) {
         let completer = Completer {
             slot: Arc::clone(self),
         };
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| job(shared, completer)));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.job().run(shared, completer)));
         // A no-op when the job completed its slot, which is the normal case.
         self.complete_with(|| {
             Err(Error::Panicked(match outcome {
@@ -232,13 +279,11 @@ impl<T: Send + 'static> Slot<T> {
         let Some(shared) = worker_shared(self.pool) else {
             return false;
         };
-        match self.take_job() {
-            Some(job) => {
-                self.run_job(job, &shared);
-                true
-            }
-            None => false,
+        let claimed = self.claim();
+        if claimed {
+            self.run_claimed(&shared);
         }
+        claimed
     }
 
     /// Registers `tx` to be told `index` when the job completes (at once if it already has).
@@ -260,18 +305,17 @@ impl<T: Send + 'static> Slot<T> {
     }
 }
 
-impl<T: Send + 'static> Task for Slot<T> {
+impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn run(self: Arc<Self>, shared: &Shared) {
-        if let Some(job) = self.take_job() {
-            self.run_job(job, shared);
+        let slot: Arc<Slot<T>> = self;
+        if slot.claim() {
+            slot.run_claimed(shared);
         }
     }
 
     fn abort(&self, error: Error) {
-        if let Some(job) = self.take_job() {
-            drop(job);
-            self.complete(Err(error));
-        }
+        let slot: &Slot<T> = self;
+        slot.cancel_with(error);
     }
 }
 
@@ -333,7 +377,7 @@ pub struct Pending<T> {
 impl<T> fmt::Debug for Pending<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
-        let status = if state.job.is_some() {
+        let status = if state.queued {
             "queued"
         } else if state.is_done() {
             "done"
@@ -482,14 +526,7 @@ impl<T: Send + 'static> Pending<T> {
     /// assert!(busy.result().is_ok());
     /// ```
     pub fn cancel(&self) -> bool {
-        match self.slot.take_job() {
-            Some(job) => {
-                drop(job);
-                self.slot.complete(Err(Error::Cancelled));
-                true
-            }
-            None => false,
-        }
+        self.slot.cancel_with(Error::Cancelled)
     }
 }
 
@@ -709,8 +746,8 @@ mod tests {
     use super::*;
 
     fn resolved(v: u32) -> Pending<u32> {
-        let slot = Slot::queued(0, Box::new(|_, _| {}));
-        slot.take_job();
+        let (slot, _) = Slot::queued(0, |_: &Shared, _: Completer<u32>| {});
+        assert!(slot.claim());
         slot.complete(Ok(v));
         Pending::new(slot)
     }
@@ -726,7 +763,7 @@ mod tests {
 
     #[test]
     fn complete_is_first_wins() {
-        let slot: Arc<Slot<u32>> = Slot::queued(0, Box::new(|_, _| {}));
+        let (slot, _) = Slot::queued(0, |_: &Shared, _: Completer<u32>| {});
         assert!(slot.complete(Ok(1)));
         assert!(!slot.complete(Ok(2)));
         assert_eq!(Pending::new(slot).result().unwrap(), 1);
@@ -734,20 +771,20 @@ mod tests {
 
     #[test]
     fn cancel_only_while_queued() {
-        let slot: Arc<Slot<u32>> = Slot::queued(0, Box::new(|_, c| c.complete(Ok(5))));
-        let p = Pending::new(Arc::clone(&slot));
+        let (slot, task) = Slot::queued(0, |_: &Shared, c: Completer<u32>| c.complete(Ok(5)));
+        let p = Pending::new(slot);
         assert!(p.cancel());
         assert!(!p.cancel());
         // The queue entry finds nothing to run.
-        slot.run(&Shared::for_tests());
+        task.run(&Shared::for_tests());
         assert!(matches!(p.result(), Err(Error::Cancelled)));
     }
 
     #[test]
     fn panics_become_errors_with_the_message() {
-        let slot: Arc<Slot<u32>> = Slot::queued(0, Box::new(|_, _| panic!("boom {}", 7)));
-        let p = Pending::new(Arc::clone(&slot));
-        slot.run(&Shared::for_tests());
+        let (slot, task) = Slot::queued(0, |_: &Shared, _: Completer<u32>| panic!("boom {}", 7));
+        let p = Pending::new(slot);
+        task.run(&Shared::for_tests());
         match p.result() {
             Err(Error::Panicked(msg)) => assert_eq!(msg, "boom 7"),
             other => panic!("{other:?}"),

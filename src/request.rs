@@ -12,7 +12,7 @@ use crate::pending::{panic_message, Completer, Pending};
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
-use crate::session::{FuturesSession, Settings};
+use crate::session::{FuturesSession, Settings, Shared};
 use crate::source::EventSource;
 use crate::sse::{pump, Decode, EventStream, RawEvents, StreamOptions};
 use crate::Error;
@@ -396,7 +396,7 @@ impl RequestBuilder {
     {
         let RequestBuilder { session, spec } = self;
         session.submit_job(
-            Box::new(move |shared, done| job(&shared.agent, &shared.settings, spec, done)),
+            move |shared: &Shared, done| job(&shared.agent, &shared.settings, spec, done),
             inline,
         )
     }

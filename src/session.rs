@@ -24,7 +24,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use threadpool::ThreadPool;
 
-use crate::pending::{mark_worker, Completer, Job, Pending, Slot, Task};
+use crate::pending::{mark_worker, Completer, Pending, Slot, Task};
 use crate::redirect::RedirectLimit;
 use crate::request::{header_names, RequestBuilder};
 use crate::retry::RetryPolicy;
@@ -214,7 +214,7 @@ impl FuturesSession {
         F: FnOnce(&ureq::Agent) -> Result<T, Error> + Send + 'static,
     {
         self.submit_job(
-            Box::new(move |shared: &Shared, done: Completer<T>| done.complete(f(&shared.agent))),
+            move |shared: &Shared, done: Completer<T>| done.complete(f(&shared.agent)),
             true,
         )
     }
@@ -222,20 +222,23 @@ impl FuturesSession {
     /// Queues a job that resolves its handle through the completer (possibly before it returns).
     /// `inline`: whether a worker waiting on the handle may run the job itself (not for jobs that
     /// resolve early and go on, such as event streams).
-    pub(crate) fn submit_job<T: Send + 'static>(&self, job: Job<T>, inline: bool) -> Pending<T> {
-        let slot = Slot::queued(if inline { self.inner.pool_id } else { 0 }, job);
-        let pending = Pending::new(Arc::clone(&slot));
+    pub(crate) fn submit_job<T, F>(&self, job: F, inline: bool) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Shared, Completer<T>) + Send + 'static,
+    {
+        let (slot, task) = Slot::queued(if inline { self.inner.pool_id } else { 0 }, job);
         let refused = {
             let queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
             match &*queue {
-                Some(tx) => tx.send(slot.clone() as QueueItem).is_err(),
+                Some(tx) => tx.send(task).is_err(),
                 None => true,
             }
         };
         if refused {
-            slot.abort(Error::ShutDown);
+            slot.cancel_with(Error::ShutDown);
         }
-        pending
+        Pending::new(slot)
     }
 
     /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
