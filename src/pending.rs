@@ -264,12 +264,13 @@ impl<T: Send + 'static> Slot<T> {
             slot: Arc::clone(self),
         };
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.job().run(shared, completer)));
+        // The payload is dropped here, outside the slot's lock: its `Drop` is user code.
+        let panicked = outcome.err().map(|payload| panic_message(payload.as_ref()));
         // A no-op when the job completed its slot, which is the normal case.
         self.complete_with(|| {
-            Err(Error::Panicked(match outcome {
-                Ok(()) => "the job ended without a result".into(),
-                Err(payload) => panic_message(payload.as_ref()),
-            }))
+            Err(Error::Panicked(
+                panicked.unwrap_or_else(|| "the job ended without a result".into()),
+            ))
         });
     }
 

@@ -689,6 +689,16 @@ mod tests {
         // So does an agent with ureq's defaults (statuses as errors, its own redirects).
         let plain = ureq::Agent::new_with_defaults();
         assert!(!limits(Budget::Buffered, None).agent_suffices(plain.config(), None));
+        // And a stream on an agent with a budget that would cut the stream's body.
+        let budgeted: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .allow_non_standard_methods(true)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(1)))
+            .build()
+            .into();
+        assert!(limits(Budget::Buffered, None).agent_suffices(budgeted.config(), None));
+        assert!(!limits(Budget::Stream, None).agent_suffices(budgeted.config(), None));
     }
 
     fn encoded(s: &str) -> String {

@@ -49,6 +49,12 @@ pub struct Response {
 /// the buffer as it arrives (a server cannot make us reserve a large buffer it never fills).
 const RESERVE_LIMIT: u64 = 1024 * 1024;
 
+/// The bytes to reserve for a body of the `announced` length, read up to `limit`.
+fn reserve(announced: Option<u64>, limit: u64) -> usize {
+    // RESERVE_LIMIT fits any usize.
+    announced.unwrap_or(0).min(limit).min(RESERVE_LIMIT) as usize
+}
+
 /// The URL as `Uri`'s `Display` writes it, in parts (without the formatting machinery).
 fn url_parts(uri: &http::Uri) -> [&str; 6] {
     let scheme = uri.scheme_str();
@@ -142,9 +148,7 @@ impl Response {
     /// parts of the response are dropped here, on the worker.
     pub(crate) fn read(mut resp: http::Response<ureq::Body>, limit: u64) -> Result<Self, Error> {
         let head = head_len(resp.get_uri(), resp.headers());
-        let announced = resp.body().content_length().unwrap_or(0);
-        let reserve = announced.min(limit).min(RESERVE_LIMIT) as usize;
-        let mut buf = Vec::with_capacity(reserve + head);
+        let mut buf = Vec::with_capacity(reserve(resp.body().content_length(), limit) + head);
         resp.body_mut()
             .with_config()
             .limit(limit)
@@ -152,6 +156,8 @@ impl Response {
             .read_to_end(&mut buf)
             .map_err(ureq::Error::from)?;
         let body_len = buf.len();
+        // Exact, where growing the vector would double a body that filled it.
+        buf.reserve_exact(head);
         let url_len = pack_head(&mut buf, resp.get_uri(), resp.headers());
         Ok(Response {
             status: resp.status().as_u16(),
@@ -206,10 +212,14 @@ impl Response {
         &self.buf[..self.body_len]
     }
 
-    /// The body, taken out of the response (without a copy).
+    /// The body, taken out of the response (without a copy, unless the body is shorter than
+    /// the URL and headers behind it: then the few bytes are moved to a buffer of their own).
     pub fn into_bytes(self) -> Vec<u8> {
         let mut buf = self.buf;
         buf.truncate(self.body_len);
+        if buf.capacity() - buf.len() > buf.len() {
+            buf.shrink_to_fit();
+        }
         buf
     }
 
@@ -272,6 +282,29 @@ mod tests {
             url_len,
             headers: OnceLock::new(),
         }
+    }
+
+    #[test]
+    fn the_reservation_follows_the_announced_length_within_bounds() {
+        assert_eq!(reserve(None, u64::MAX), 0);
+        assert_eq!(reserve(Some(5), u64::MAX), 5);
+        assert_eq!(reserve(Some(5000), 100), 100);
+        assert_eq!(
+            reserve(Some(u64::MAX), u64::MAX),
+            RESERVE_LIMIT as usize,
+            "a server's claim alone never reserves more than RESERVE_LIMIT"
+        );
+    }
+
+    #[test]
+    fn into_bytes_does_not_keep_the_packed_head_of_a_short_body() {
+        let map = headers(&[("x-long", "v".repeat(1000).as_bytes())]);
+        let body = packed(200, "http://h/", &map, b"hello").into_bytes();
+        assert_eq!(body, b"hello");
+        assert!(body.capacity() < 100, "capacity {}", body.capacity());
+        let long = vec![b'x'; 4096];
+        let body = packed(200, "http://h/", &map, &long).into_bytes();
+        assert_eq!(body, long);
     }
 
     #[test]

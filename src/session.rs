@@ -135,6 +135,7 @@ impl fmt::Debug for FuturesSession {
             .field("timeout", &self.inner.shared.settings.timeout)
             .field("read_timeout", &self.inner.shared.settings.read_timeout)
             .field("max_body_size", &self.inner.shared.settings.max_body_size)
+            .field("max_redirects", &self.inner.shared.settings.redirects.max)
             .field("shut_down", &self.is_shut_down())
             .finish()
     }
@@ -243,12 +244,20 @@ impl FuturesSession {
 
     /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
     ///
-    /// The agent a session builds is set up the way the session sends its own requests: a
-    /// 4xx/5xx is a response rather than an error, non-standard methods are allowed, and ureq
-    /// follows no redirects (`max_redirects(0)`): the session follows them itself, so that
-    /// credential headers such as `x-api-key` never reach another origin. A request made
-    /// directly on this agent that should follow redirects can ask for it:
-    /// `agent.get(url).config().max_redirects(10).build().call()`. An agent given to
+    /// The agent a session builds is set up the way the session sends its own requests, so a
+    /// closure's own calls on it behave alike in three ways and unlike a default ureq agent:
+    ///
+    /// * a 4xx/5xx is a response rather than an error, and non-standard methods are allowed;
+    /// * the session's [`read_timeout`](SessionBuilder::read_timeout) applies to every read;
+    /// * ureq follows no redirects (`max_redirects(0)`): the session follows them itself, so
+    ///   that credential headers such as `x-api-key` never reach another origin. A call that
+    ///   turns redirects back on (`.config().max_redirects(10)`) has ureq's rules, which drop
+    ///   only `Authorization` and `Cookie` on the way to another origin: keep other credential
+    ///   headers off such a call.
+    ///
+    /// Handing this agent to another session's [`SessionBuilder::agent`] shares the connection
+    /// pool; that session follows no redirects unless its
+    /// [`max_redirects`](SessionBuilder::max_redirects) is set. An agent given to
     /// [`SessionBuilder::agent`] is returned as it was given.
     pub fn agent(&self) -> &ureq::Agent {
         &self.inner.shared.agent
@@ -381,6 +390,7 @@ fn worker_loop(jobs: Receiver<QueueItem>, shared: Arc<Shared>, pool_id: usize, a
 /// | [`read_timeout`](SessionBuilder::read_timeout) | none | the longest silence between two reads, event streams included |
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
 /// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
+/// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
 ///
 /// # Examples
 ///
@@ -473,7 +483,8 @@ impl SessionBuilder {
 
     /// The longest wait for any single read from the server, headers and body, event streams
     /// included: a stream silent for longer ends with [`Error::Timeout`]. Keep-alive comments
-    /// reset it. Defaults to none.
+    /// reset it. It is also the read timeout of the session's [agent](FuturesSession::agent),
+    /// which [`submit`](FuturesSession::submit)'s closures use. Defaults to none.
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.read_timeout = Some(d);
         self
@@ -495,9 +506,11 @@ impl SessionBuilder {
 
     /// How many redirects a request follows. The session follows them itself, so that
     /// credential headers never reach another origin (see [`FuturesSession::agent`]). Past the
-    /// limit a request fails with ureq's `TooManyRedirects`; 0 returns every redirect as a
-    /// response. Defaults to [`DEFAULT_MAX_REDIRECTS`] (10), or to a given
-    /// [`agent`](SessionBuilder::agent)'s own `max_redirects`.
+    /// limit a request fails with ureq's `TooManyRedirects` (or, with a given agent that says
+    /// `max_redirects_will_error(false)`, returns the last redirect); 0 returns every redirect
+    /// as a response. Defaults to [`DEFAULT_MAX_REDIRECTS`] (10), or to a given
+    /// [`agent`](SessionBuilder::agent)'s own `max_redirects` (0 for the agent of another
+    /// session).
     pub fn max_redirects(mut self, n: u32) -> Self {
         self.max_redirects = Some(n);
         self
@@ -507,11 +520,11 @@ impl SessionBuilder {
     /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request) and follows
     /// redirects itself (up to the agent's `max_redirects`, unless
     /// [`max_redirects`](SessionBuilder::max_redirects) says otherwise; past it, the agent's
-    /// `max_redirects_will_error` decides between an error and the last redirect). The
-    /// session's `timeout` and
-    /// `read_timeout`, when set, replace the agent's for each request; when not set, the agent's
-    /// own apply, except that an event stream never gets a global or per-call budget. The
-    /// agent's connection settings (connect timeout, TLS, proxy, pool size) are kept.
+    /// `max_redirects_will_error` decides between an error and the last redirect). The session's
+    /// `timeout` and `read_timeout`, when set, replace the agent's for each request; when not
+    /// set, the agent's own apply, except that an event stream never gets a global or per-call
+    /// budget. The agent's connection settings (connect timeout, TLS, proxy, pool size) are
+    /// kept.
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self

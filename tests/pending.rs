@@ -78,6 +78,52 @@ fn cancel_is_true_only_while_queued_and_the_job_never_runs() {
 }
 
 #[test]
+fn a_cancel_racing_the_workers_decides_whether_the_job_runs() {
+    // Each job is cancelled soon after it is queued, while idle workers race to claim it: every
+    // job must either run (and cancel say false) or not run (and cancel say true).
+    const JOBS: usize = 2000;
+    let session = FuturesSession::builder().max_workers(4).build();
+    let ran: Vec<Arc<AtomicBool>> = (0..JOBS).map(|_| Arc::default()).collect();
+    let mut outcomes = Vec::with_capacity(JOBS);
+    for (i, flag) in ran.iter().enumerate() {
+        let flag = flag.clone();
+        let handle = session.submit(move |_| {
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        // From no pause (the cancel nearly always wins) to 2 ms (a worker nearly always does).
+        match i % 100 {
+            0..=49 => {}
+            99 => std::thread::sleep(ms(2)),
+            n => std::thread::sleep(Duration::from_micros(n as u64)),
+        }
+        let cancelled = handle.cancel();
+        outcomes.push((cancelled, handle.result()));
+    }
+    // Once joined, every queue entry has been passed over: a job that was going to run has.
+    session.join();
+    let mut cancelled_count = 0;
+    for (i, ((cancelled, result), flag)) in outcomes.into_iter().zip(&ran).enumerate() {
+        let did_run = flag.load(Ordering::SeqCst);
+        assert_eq!(did_run, !cancelled, "job {i}");
+        if cancelled {
+            cancelled_count += 1;
+            assert!(
+                matches!(result, Err(Error::Cancelled)),
+                "job {i}: {result:?}"
+            );
+        } else {
+            assert!(result.is_ok(), "job {i}: {result:?}");
+        }
+    }
+    // Both outcomes happen, or the race was not exercised.
+    assert!(
+        cancelled_count > 0 && cancelled_count < JOBS,
+        "{cancelled_count} of {JOBS}"
+    );
+}
+
+#[test]
 fn shutdown_cancels_queued_jobs_and_lets_running_ones_finish() {
     let session = FuturesSession::builder().max_workers(2).build();
     let (release, running) = block_workers(&session);

@@ -144,3 +144,24 @@ fn the_sessions_own_agent_leaves_redirects_to_the_session() {
     let resp = session.get(server.url_for("/start")).send().result();
     assert_eq!(resp.unwrap().url(), server.url_for("/end"));
 }
+
+#[test]
+fn a_session_given_another_sessions_agent_follows_redirects_only_when_told() {
+    let server = same_origin_server(302);
+    let first = FuturesSession::new();
+    let shared = FuturesSession::builder()
+        .agent(first.agent().clone())
+        .build();
+    let resp = shared
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 302, "that agent says max_redirects(0)");
+    let told = FuturesSession::builder()
+        .agent(first.agent().clone())
+        .max_redirects(10)
+        .build();
+    let resp = told.get(server.url_for("/start")).send().result().unwrap();
+    assert_eq!(resp.url(), server.url_for("/end"));
+}
