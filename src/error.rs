@@ -199,16 +199,12 @@ impl From<ureq::Error> for Error {
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
-        // ureq hands its own errors through `io::Read` wrapped in an io::Error; unwrap them so a
-        // timeout while reading a body is still `Error::Timeout`.
-        if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
-            let inner = e.into_inner().expect("checked above");
-            match inner.downcast::<ureq::Error>() {
-                Ok(ureq_err) => return Error::from(*ureq_err),
-                Err(other) => return Error::Io(io::Error::other(other)),
-            }
+        // ureq hands its own errors through `io::Read` wrapped in an io::Error, and its own
+        // conversion unwraps them: a timeout while reading a body is still `Error::Timeout`.
+        match ureq::Error::from(e) {
+            ureq::Error::Io(e) => Error::Io(e),
+            other => Error::from(other),
         }
-        Error::Io(e)
     }
 }
 

@@ -128,6 +128,13 @@ impl<T> State<T> {
     fn is_done(&self) -> bool {
         self.result.is_some() || self.taken
     }
+
+    /// Hands the result out, once.
+    fn take_result(&mut self) -> Option<Result<T, Error>> {
+        let result = self.result.take();
+        self.taken |= result.is_some();
+        result
+    }
 }
 
 impl<T> Slot<T> {
@@ -168,7 +175,8 @@ impl<T: Send + 'static> Slot<T> {
     }
 
     /// Stores the result that `make` builds, unless one is already there (then `make` is not
-    /// called). Returns whether it was stored.
+    /// called). Returns whether this call resolved the slot: by storing the result, or by
+    /// dropping it when the handle is gone.
     fn complete_with(&self, make: impl FnOnce() -> Result<T, Error>) -> bool {
         let (waker, listeners, waiters) = {
             let mut state = self.lock();
@@ -266,7 +274,10 @@ impl<T: Send + 'static> Slot<T> {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.job().run(shared, completer)));
         // The payload is dropped here, outside the slot's lock: its `Drop` is user code.
         let panicked = outcome.err().map(|payload| panic_message(payload.as_ref()));
-        // A no-op when the job completed its slot, which is the normal case.
+        if self.ready.load(Ordering::Acquire) {
+            // The job completed its slot, which is the normal case.
+            return;
+        }
         self.complete_with(|| {
             Err(Error::Panicked(
                 panicked.unwrap_or_else(|| "the job ended without a result".into()),
@@ -377,7 +388,7 @@ pub struct Pending<T> {
 
 impl<T> fmt::Debug for Pending<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.slot.lock();
         let status = if state.queued {
             "queued"
         } else if state.is_done() {
@@ -416,8 +427,7 @@ impl<T: Send + 'static> Pending<T> {
         self.slot.yield_briefly();
         let mut state = self.slot.lock();
         loop {
-            if let Some(result) = state.result.take() {
-                state.taken = true;
+            if let Some(result) = state.take_result() {
                 return result;
             }
             if state.taken {
@@ -445,11 +455,7 @@ impl<T: Send + 'static> Pending<T> {
     /// ```
     pub fn try_result(&mut self) -> Option<Result<T, Error>> {
         let mut state = self.slot.lock();
-        let result = state.result.take();
-        if result.is_some() {
-            state.taken = true;
-        }
-        result
+        state.take_result()
     }
 
     /// Waits at most `timeout` for the result. `None` means the job is not done yet: it keeps
@@ -472,8 +478,7 @@ impl<T: Send + 'static> Pending<T> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.slot.lock();
         loop {
-            if let Some(result) = state.result.take() {
-                state.taken = true;
+            if let Some(result) = state.take_result() {
                 return Some(result);
             }
             if state.taken {
@@ -558,8 +563,7 @@ impl<T: Send + 'static> Future for Pending<T> {
     /// the result.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.slot.lock();
-        if let Some(result) = state.result.take() {
-            state.taken = true;
+        if let Some(result) = state.take_result() {
             return Poll::Ready(result);
         }
         assert!(!state.taken, "`Pending` polled after completion");
@@ -745,6 +749,7 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FuturesSession;
 
     fn resolved(v: u32) -> Pending<u32> {
         let (slot, _) = Slot::queued(0, |_: &Shared, _: Completer<u32>| {});
@@ -777,7 +782,7 @@ mod tests {
         assert!(p.cancel());
         assert!(!p.cancel());
         // The queue entry finds nothing to run.
-        task.run(&Shared::for_tests());
+        task.run(&FuturesSession::new().shared());
         assert!(matches!(p.result(), Err(Error::Cancelled)));
     }
 
@@ -785,7 +790,7 @@ mod tests {
     fn panics_become_errors_with_the_message() {
         let (slot, task) = Slot::queued(0, |_: &Shared, _: Completer<u32>| panic!("boom {}", 7));
         let p = Pending::new(slot);
-        task.run(&Shared::for_tests());
+        task.run(&FuturesSession::new().shared());
         match p.result() {
             Err(Error::Panicked(msg)) => assert_eq!(msg, "boom 7"),
             other => panic!("{other:?}"),

@@ -14,6 +14,7 @@
 //!   `TooManyRedirects`, or returns the last 3xx if a given agent says
 //!   `max_redirects_will_error(false)`.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use ureq::http::{self, header, HeaderMap, Method, Uri};
@@ -30,11 +31,12 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "api-key",
 ];
 
-/// A request as the session sends it: the parts a redirect may change.
+/// A request as the session sends it: the parts a redirect may change. The headers are
+/// borrowed from the request until a redirect has to change them.
 pub(crate) struct Hop<'a> {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: Cow<'a, HeaderMap>,
     pub(crate) body: Option<&'a [u8]>,
 }
 
@@ -98,12 +100,13 @@ pub(crate) fn follow(
         if matches!(status, 301..=303) && hop.method != Method::HEAD {
             hop.method = Method::GET;
             hop.body = None;
-            hop.headers.remove(header::CONTENT_TYPE);
-            hop.headers.remove(header::CONTENT_LENGTH);
+            let headers = hop.headers.to_mut();
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_LENGTH);
         }
         if !same_origin(&hop.uri, &next) {
             for name in SENSITIVE_HEADERS {
-                hop.headers.remove(*name);
+                hop.headers.to_mut().remove(*name);
             }
         }
         hop.uri = next;

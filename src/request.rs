@@ -1,5 +1,6 @@
 //! `RequestBuilder`: a request being described on the caller's thread and sent on a worker.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -492,24 +493,26 @@ pub(crate) fn execute(
         }
     }
     let limits = Limits {
-        timeout: spec.timeout.or(settings.timeout),
         read_timeout: spec.read_timeout.or(settings.read_timeout),
         budget,
     };
     // One budget for the whole request: its redirects and its retries.
-    let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
+    let deadline = spec
+        .timeout
+        .or(settings.timeout)
+        .and_then(|t| Instant::now().checked_add(t));
     let send = || {
         let hop = Hop {
             method: method.clone(),
             uri: uri.clone(),
-            headers: headers.clone(),
+            headers: Cow::Borrowed(&headers),
             body: spec.body.as_deref(),
         };
         redirect::follow(settings.redirects, hop, deadline, |hop| {
             let mut req = http::Request::new(());
             *req.method_mut() = hop.method.clone();
             *req.uri_mut() = hop.uri.clone();
-            *req.headers_mut() = hop.headers.clone();
+            *req.headers_mut() = hop.headers.as_ref().clone();
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let result = match hop.body {
                 Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left)),
@@ -541,9 +544,9 @@ pub(crate) fn execute(
     }
 }
 
-/// The per-request configuration: timeouts, and statuses as responses.
+/// The per-request configuration: timeouts, and statuses as responses. The request's budget
+/// reaches [`apply`](Limits::apply) as what is left of it.
 struct Limits {
-    timeout: Option<Duration>,
     read_timeout: Option<Duration>,
     budget: Budget,
 }
@@ -620,28 +623,50 @@ impl Limits {
     }
 }
 
+/// A session's default header, parsed once when the session is built. An invalid one fails
+/// only the requests that send it (a request's own header of that name replaces it), as it did
+/// when the defaults were parsed per request.
+#[derive(Debug)]
+pub(crate) struct DefaultHeader {
+    /// As given, for `Debug` and for matching the request's own names.
+    pub(crate) name: String,
+    parsed: Result<(HeaderName, HeaderValue), String>,
+}
+
+impl DefaultHeader {
+    pub(crate) fn new(name: String, value: &str) -> Self {
+        let parsed = parse_header(&name, value);
+        DefaultHeader { name, parsed }
+    }
+}
+
+/// A header as `HeaderMap` holds it, or the text of an [`Error::InvalidRequest`]. The value is
+/// never quoted in the error: it may be a credential.
+fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let parsed_name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("invalid header name {name:?}"))?;
+    let parsed_value =
+        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name:?}"))?;
+    Ok((parsed_name, parsed_value))
+}
+
 /// Session defaults first, minus the names the request sets itself, then the request's headers.
 fn merge_headers(
     out: &mut HeaderMap,
-    defaults: &[(String, String)],
+    defaults: &[DefaultHeader],
     own: &[(String, String)],
 ) -> Result<(), Error> {
-    let parse = |k: &str, v: &str| -> Result<(HeaderName, HeaderValue), Error> {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| Error::InvalidRequest(format!("invalid header name {k:?}")))?;
-        // The value is not quoted: it may be a credential.
-        let value = HeaderValue::from_str(v)
-            .map_err(|_| Error::InvalidRequest(format!("invalid value for header {k:?}")))?;
-        Ok((name, value))
-    };
-    for (k, v) in defaults {
-        if !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(k)) {
-            let (name, value) = parse(k, v)?;
+    for default in defaults {
+        if !own
+            .iter()
+            .any(|(o, _)| o.eq_ignore_ascii_case(&default.name))
+        {
+            let (name, value) = default.parsed.clone().map_err(Error::InvalidRequest)?;
             out.append(name, value);
         }
     }
     for (k, v) in own {
-        let (name, value) = parse(k, v)?;
+        let (name, value) = parse_header(k, v).map_err(Error::InvalidRequest)?;
         out.append(name, value);
     }
     Ok(())
@@ -668,7 +693,6 @@ mod tests {
     #[test]
     fn a_session_built_agent_needs_no_request_level_config_without_a_budget() {
         let limits = |budget, read_timeout| Limits {
-            timeout: None,
             read_timeout,
             budget,
         };
@@ -717,8 +741,8 @@ mod tests {
     fn request_headers_replace_defaults_of_the_same_name() {
         let mut map = HeaderMap::new();
         let defaults = vec![
-            ("User-Agent".into(), "a".into()),
-            ("x-one".into(), "1".into()),
+            DefaultHeader::new("User-Agent".into(), "a"),
+            DefaultHeader::new("x-one".into(), "1"),
         ];
         let own = vec![("user-agent".into(), "b".into())];
         merge_headers(&mut map, &defaults, &own).unwrap();
@@ -734,5 +758,18 @@ mod tests {
         let err = merge_headers(&mut map, &[], &own).unwrap_err().to_string();
         assert!(err.contains("authorization"), "{err}");
         assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_default_fails_only_the_requests_that_send_it() {
+        let defaults = vec![DefaultHeader::new("x-key".into(), "k\nsecret")];
+        let err = merge_headers(&mut HeaderMap::new(), &defaults, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x-key") && !err.contains("secret"), "{err}");
+        let own = vec![("X-Key".into(), "fine".into())];
+        let mut map = HeaderMap::new();
+        merge_headers(&mut map, &defaults, &own).unwrap();
+        assert_eq!(map["x-key"], "fine");
     }
 }

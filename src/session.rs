@@ -26,7 +26,7 @@ use threadpool::ThreadPool;
 
 use crate::pending::{mark_worker, Completer, Pending, Slot, Task};
 use crate::redirect::RedirectLimit;
-use crate::request::{header_names, RequestBuilder};
+use crate::request::{header_names, DefaultHeader, RequestBuilder};
 use crate::retry::RetryPolicy;
 use crate::Error;
 
@@ -53,30 +53,17 @@ pub(crate) struct Shared {
 }
 
 #[cfg(test)]
-impl Shared {
-    /// A default agent and default settings, for unit tests that run jobs by hand.
-    pub(crate) fn for_tests() -> Shared {
-        Shared {
-            agent: ureq::Agent::new_with_defaults(),
-            settings: Settings {
-                headers: Vec::new(),
-                timeout: None,
-                read_timeout: None,
-                max_body_size: DEFAULT_MAX_BODY_SIZE,
-                retry: None,
-                redirects: RedirectLimit {
-                    max: DEFAULT_MAX_REDIRECTS,
-                    will_error: true,
-                },
-            },
-        }
+impl FuturesSession {
+    /// What this session's jobs get, for unit tests that run jobs by hand.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.inner.shared.clone()
     }
 }
 
 /// The session's settings that requests need on the worker.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<DefaultHeader>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) max_body_size: u64,
@@ -126,16 +113,17 @@ pub struct FuturesSession {
 
 impl fmt::Debug for FuturesSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.inner.shared.settings;
         f.debug_struct("FuturesSession")
             .field("max_workers", &self.inner.max_workers)
             .field(
                 "headers",
-                &header_names(&self.inner.shared.settings.headers),
+                &settings.headers.iter().map(|h| &h.name).collect::<Vec<_>>(),
             )
-            .field("timeout", &self.inner.shared.settings.timeout)
-            .field("read_timeout", &self.inner.shared.settings.read_timeout)
-            .field("max_body_size", &self.inner.shared.settings.max_body_size)
-            .field("max_redirects", &self.inner.shared.settings.redirects.max)
+            .field("timeout", &settings.timeout)
+            .field("read_timeout", &settings.read_timeout)
+            .field("max_body_size", &settings.max_body_size)
+            .field("max_redirects", &settings.redirects.max)
             .field("shut_down", &self.is_shut_down())
             .finish()
     }
@@ -568,7 +556,11 @@ impl SessionBuilder {
         let shared = Arc::new(Shared {
             agent,
             settings: Settings {
-                headers: self.headers,
+                headers: self
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| DefaultHeader::new(name, &value))
+                    .collect(),
                 timeout: self.timeout,
                 read_timeout: self.read_timeout,
                 max_body_size: self.max_body_size,

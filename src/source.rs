@@ -17,16 +17,19 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
 /// A reconnecting stream of Server-Sent Events over GET, made by
 /// [`RequestBuilder::event_source`]. An iterator of `Result<Event, Error>` that ends on HTTP 204,
-/// on a non-retryable error (yielded as its last item), or after too many failed attempts.
+/// on an error that connecting cannot retry (yielded as its last item), or after too many failed
+/// attempts.
 ///
 /// # Reconnection rules
 ///
 /// Following the HTML standard's `EventSource`, with the backoff it recommends:
 ///
-/// * A stream that ends, is cut, or fails to connect is reopened after the reconnection time:
-///   the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by default).
-///   Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with ±20%
-///   jitter so that many clients do not reconnect in step. Receiving an event resets the backoff.
+/// * A stream that ends, is cut, fails while open (any error, such as an event past the size
+///   limit, counts as a failed attempt) or fails to connect is reopened after the reconnection
+///   time: the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by
+///   default). Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with
+///   ±20% jitter so that many clients do not reconnect in step. Receiving an event resets the
+///   backoff.
 /// * The new request carries `Last-Event-ID` with the last event ID received, if any.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
 ///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
@@ -64,7 +67,6 @@ pub struct EventSource {
     done: bool,
     last_event_id: Option<String>,
     retry: Duration,
-    initial_retry: Duration,
     max_retry: Duration,
     max_attempts: u32,
     failures: u32,
@@ -102,7 +104,6 @@ impl EventSource {
             done: false,
             last_event_id: None,
             retry: DEFAULT_INITIAL_RETRY,
-            initial_retry: DEFAULT_INITIAL_RETRY,
             max_retry: DEFAULT_MAX_RETRY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             failures: 0,
@@ -113,7 +114,6 @@ impl EventSource {
     /// The reconnection time until the server sends a `retry:` field.
     /// Defaults to [`DEFAULT_INITIAL_RETRY`] (3 s).
     pub fn initial_retry(mut self, d: Duration) -> Self {
-        self.initial_retry = d;
         self.retry = d;
         self
     }

@@ -112,7 +112,7 @@ pub struct Parser {
     bom_seen: Option<usize>,
     /// The last fed byte was a CR: one LF at the start of the next feed belongs to it.
     skip_lf: bool,
-    /// The error that stopped the parser, if any.
+    /// An error stopped the parser: every later call fails.
     failed: bool,
     dispatch_unterminated: bool,
     fields: Fields,
@@ -253,29 +253,20 @@ impl Parser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        if self.failed {
-            return Err(self.fields.too_large());
-        }
-        match self.feed_inner(bytes, on_event) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.fail(e)),
-        }
-    }
-
-    fn feed_inner(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
+        // The three steps of a chunk, each of which fails for good once one has failed.
         let start = self.start_chunk(bytes)?;
         let rest = bytes.get(start..).unwrap_or_default();
         let (lines, tail) = rest.split_at(complete_lines(rest));
         match std::str::from_utf8(lines) {
             Ok(mut text) => {
-                while let (used, Some(event)) = self.fields.text_until_event(text)? {
+                while let (used, Some(event)) = self.text_until_event(text)? {
                     on_event(event);
                     text = text.get(used..).unwrap_or_default();
                 }
             }
             Err(_) => {
                 let mut raw = lines;
-                while let (used, Some(event)) = self.fields.raw_until_event(raw)? {
+                while let (used, Some(event)) = self.raw_until_event(raw)? {
                     on_event(event);
                     raw = raw.get(used..).unwrap_or_default();
                 }
@@ -322,14 +313,12 @@ impl Parser {
             self.line.extend_from_slice(&BOM[..seen]);
         }
         if self.dispatch_unterminated {
-            let line = mem::take(&mut self.line);
             // A non-empty line never dispatches, so at most one event comes out of here.
-            let result = if line.is_empty() {
+            let result = if self.line.is_empty() {
                 Ok(())
             } else {
-                self.fields.process_raw_field(&line)
+                self.fields.process_raw_field(&self.line)
             };
-            self.line = line;
             match result {
                 Ok(_) => {
                     if let Some(event) = self.fields.dispatch() {
@@ -468,9 +457,7 @@ impl Parser {
         let (next, cr_at_end) = skip_line_end(rest, len);
         self.skip_lf = cr_at_end;
         // Not empty, so a field or a comment: it cannot end an event.
-        let line = mem::take(&mut self.line);
-        let result = self.fields.process_raw_field(&line);
-        self.line = line;
+        let result = self.fields.process_raw_field(&self.line);
         self.line.clear();
         result.map(|()| pos + next)
     }

@@ -332,8 +332,9 @@ impl Decode for RawEvents {
 /// single read, not the latency.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Reads `body` to its end through `parser` and `decoder`, sending each item into `tx`. Returns
-/// when the body ends, fails, or the receiver is gone. An error is sent as the stream's last item.
+/// Reads `body` to its end through `framing`'s parser and `decoder`, sending each item into
+/// `feed`. Returns when the body ends, fails, or the receiver is gone. An error is sent as the
+/// stream's last item.
 pub(crate) fn pump<D: Decode>(body: impl Read, framing: Framing, decoder: D, feed: &Feed<D::Item>) {
     match framing {
         Framing::EventStream(parser) => pump_with(body, parser, decoder, feed),
