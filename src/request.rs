@@ -673,7 +673,7 @@ fn merge_headers(
 }
 
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.
-fn encode_into(out: &mut String, s: &str) {
+pub(crate) fn encode_into(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

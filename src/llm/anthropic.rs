@@ -1,11 +1,9 @@
 //! `AnthropicClient`: streaming answers from Anthropic's Messages API.
 
-use std::fmt;
-
 use serde::Serialize;
 
 use super::config::{connection_setters, Connection, KeyHeader, Provider, Settings};
-use super::{ChatClient, ChatStream, Message};
+use super::{system_prompt, ChatClient, ChatStream, Message};
 use crate::sse::{EventStream, StreamOptions};
 use crate::{Error, FuturesSession, RequestBuilder};
 
@@ -67,23 +65,12 @@ static PROVIDER: Provider = Provider {
 /// }
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AnthropicClient {
     model: String,
     temperature: Option<f64>,
     max_tokens: u32,
     connection: Connection,
-}
-
-impl fmt::Debug for AnthropicClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AnthropicClient")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("max_tokens", &self.max_tokens)
-            .field("connection", &self.connection)
-            .finish()
-    }
 }
 
 /// The request body, in the order Anthropic documents.
@@ -213,17 +200,10 @@ impl AnthropicClient {
         let (system, rest): (Vec<&Message>, Vec<&Message>) = messages
             .iter()
             .partition(|m| m.role.eq_ignore_ascii_case("system"));
-        let system = (!system.is_empty()).then(|| {
-            system
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n\n")
-        });
         let body = MessagesRequest {
             model: &self.model,
             max_tokens: self.max_tokens,
-            system,
+            system: system_prompt(system),
             messages: rest,
             temperature: self.temperature,
             stream: true,
@@ -286,22 +266,12 @@ impl ChatClient for AnthropicClient {
 /// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`](super::DEFAULT_READ_TIMEOUT), 300 s of silence |
 /// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
 /// | [`env`](Self::env) | the process environment |
+#[derive(Debug)]
 pub struct AnthropicClientBuilder {
     model: String,
     temperature: Option<f64>,
     max_tokens: u32,
     settings: Settings,
-}
-
-impl fmt::Debug for AnthropicClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AnthropicClientBuilder")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("max_tokens", &self.max_tokens)
-            .field("settings", &self.settings)
-            .finish()
-    }
 }
 
 connection_setters!(

@@ -1,11 +1,9 @@
 //! `CohereClient`: streaming answers from Cohere's v1 chat API (newline-delimited JSON).
 
-use std::fmt;
-
 use serde::Serialize;
 
 use super::config::{connection_setters, Connection, KeyHeader, Provider, Settings};
-use super::{ChatClient, ChatStream, Message};
+use super::{system_prompt, ChatClient, ChatStream, Message};
 use crate::sse::{EventStream, StreamOptions};
 use crate::{Error, FuturesSession, RequestBuilder};
 
@@ -65,21 +63,11 @@ static PROVIDER: Provider = Provider {
 /// }
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CohereClient {
     model: String,
     temperature: Option<f64>,
     connection: Connection,
-}
-
-impl fmt::Debug for CohereClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CohereClient")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("connection", &self.connection)
-            .finish()
-    }
 }
 
 /// The request body.
@@ -222,13 +210,7 @@ impl CohereClient {
             .iter()
             .take_while(|m| m.role.eq_ignore_ascii_case("system"))
             .count();
-        let preamble = (leading > 0).then(|| {
-            earlier[..leading]
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n\n")
-        });
+        let preamble = system_prompt(&earlier[..leading]);
         let chat_history = earlier[leading..]
             .iter()
             .map(|m| HistoryEntry {
@@ -296,20 +278,11 @@ impl ChatClient for CohereClient {
 /// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`](super::DEFAULT_READ_TIMEOUT), 300 s of silence |
 /// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
 /// | [`env`](Self::env) | the process environment |
+#[derive(Debug)]
 pub struct CohereClientBuilder {
     model: String,
     temperature: Option<f64>,
     settings: Settings,
-}
-
-impl fmt::Debug for CohereClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CohereClientBuilder")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("settings", &self.settings)
-            .finish()
-    }
 }
 
 connection_setters!(

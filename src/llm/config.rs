@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::openai::{DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::request::header_names;
 use crate::{redact_url, Error, FuturesSession, RequestBuilder};
 
 /// Reads the environment for a builder: a variable's name in, its value out.
@@ -226,11 +227,6 @@ impl Connection {
     }
 }
 
-/// The names of `headers`, without their values (which may be credentials).
-fn header_names(headers: &[(String, String)]) -> Vec<&str> {
-    headers.iter().map(|(k, _)| k.as_str()).collect()
-}
-
 /// Generates the connection setters of a provider's builder, whose `settings` field is a
 /// [`Settings`]: `api_key`, `base_url`, `header`, `timeout`, `read_timeout`, `session` and
 /// `env`, each documented with the provider's own names.
@@ -319,17 +315,8 @@ pub(crate) use connection_setters;
 
 /// Percent-encodes `s` as one URL path segment, keeping RFC 3986's unreserved characters.
 pub(crate) fn encode_segment(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
+    crate::request::encode_into(&mut out, s);
     out
 }
 

@@ -74,7 +74,7 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// Adds `delta` to the calls it belongs to: the call with its index, else a new call.
-    pub(crate) fn apply(calls: &mut Vec<ToolCall>, delta: ToolCallDelta) {
+    pub(crate) fn apply(calls: &mut Vec<ToolCall>, delta: &ToolCallDelta) {
         let position = match delta.index {
             Some(i) => calls.iter().position(|c| c.index == i),
             // No index: a new id starts a new call, anything else continues the last one.
@@ -97,11 +97,11 @@ impl ToolCall {
             }
         };
         // The first id and name stay: some servers repeat them on every piece.
-        if let Some(id) = delta.id.filter(|_| call.id.is_empty()) {
-            call.id = id;
+        if let Some(id) = delta.id.as_ref().filter(|_| call.id.is_empty()) {
+            call.id.clone_from(id);
         }
-        if let Some(name) = delta.name.filter(|_| call.name.is_empty()) {
-            call.name = name;
+        if let Some(name) = delta.name.as_ref().filter(|_| call.name.is_empty()) {
+            call.name.clone_from(name);
         }
         call.arguments.push_str(&delta.arguments);
     }
@@ -141,12 +141,23 @@ impl Usage {
     /// assert!(Usage::from_openai(&serde_json::Value::Null).is_none());
     /// ```
     pub fn from_openai(value: &Value) -> Option<Usage> {
+        Usage::from_counts(value, "prompt_tokens", "completion_tokens", "total_tokens")
+    }
+
+    /// Reads a usage object whose counts are under the keys `input`, `output` and `total`;
+    /// `None` unless `value` is an object.
+    pub(crate) fn from_counts(
+        value: &Value,
+        input: &str,
+        output: &str,
+        total: &str,
+    ) -> Option<Usage> {
         let object = value.as_object()?;
         let count = |key: &str| object.get(key).and_then(Value::as_u64);
         Some(Usage {
-            input_tokens: count("prompt_tokens"),
-            output_tokens: count("completion_tokens"),
-            total_tokens: count("total_tokens"),
+            input_tokens: count(input),
+            output_tokens: count(output),
+            total_tokens: count(total),
             raw: value.clone(),
         })
     }
@@ -173,10 +184,13 @@ mod tests {
     #[test]
     fn tool_calls_are_assembled_by_index_even_when_interleaved() {
         let mut calls = Vec::new();
-        ToolCall::apply(&mut calls, delta(Some(0), Some("a"), Some("add"), ""));
-        ToolCall::apply(&mut calls, delta(Some(1), Some("b"), Some("mul"), "{\"x\""));
-        ToolCall::apply(&mut calls, delta(Some(0), None, None, "{\"y\":1}"));
-        ToolCall::apply(&mut calls, delta(Some(1), None, None, ":2}"));
+        ToolCall::apply(&mut calls, &delta(Some(0), Some("a"), Some("add"), ""));
+        ToolCall::apply(
+            &mut calls,
+            &delta(Some(1), Some("b"), Some("mul"), "{\"x\""),
+        );
+        ToolCall::apply(&mut calls, &delta(Some(0), None, None, "{\"y\":1}"));
+        ToolCall::apply(&mut calls, &delta(Some(1), None, None, ":2}"));
         assert_eq!(calls.len(), 2);
         assert_eq!(
             (
@@ -199,9 +213,9 @@ mod tests {
     #[test]
     fn tool_calls_without_index_follow_their_ids() {
         let mut calls = Vec::new();
-        ToolCall::apply(&mut calls, delta(None, Some("a"), Some("f"), "{}"));
-        ToolCall::apply(&mut calls, delta(None, Some("b"), Some("g"), "{\"k\""));
-        ToolCall::apply(&mut calls, delta(None, None, None, ":1}"));
+        ToolCall::apply(&mut calls, &delta(None, Some("a"), Some("f"), "{}"));
+        ToolCall::apply(&mut calls, &delta(None, Some("b"), Some("g"), "{\"k\""));
+        ToolCall::apply(&mut calls, &delta(None, None, None, ":1}"));
         assert_eq!(calls.len(), 2);
         assert_eq!(
             (calls[1].index, calls[1].arguments.as_str()),
@@ -212,8 +226,8 @@ mod tests {
     #[test]
     fn a_repeated_name_is_not_doubled() {
         let mut calls = Vec::new();
-        ToolCall::apply(&mut calls, delta(Some(0), Some("a"), Some("f"), "1"));
-        ToolCall::apply(&mut calls, delta(Some(0), Some("a"), Some("f"), "2"));
+        ToolCall::apply(&mut calls, &delta(Some(0), Some("a"), Some("f"), "1"));
+        ToolCall::apply(&mut calls, &delta(Some(0), Some("a"), Some("f"), "2"));
         assert_eq!(
             (calls[0].name.as_str(), calls[0].arguments.as_str()),
             ("f", "12")

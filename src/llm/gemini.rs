@@ -1,7 +1,5 @@
 //! `GeminiClient`: streaming answers from Google's Gemini API (`streamGenerateContent`).
 
-use std::fmt;
-
 use serde::Serialize;
 
 use super::config::{
@@ -72,21 +70,11 @@ static PROVIDER: Provider = Provider {
 /// }
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GeminiClient {
     model: String,
     temperature: Option<f64>,
     connection: Connection,
-}
-
-impl fmt::Debug for GeminiClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GeminiClient")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("connection", &self.connection)
-            .finish()
-    }
 }
 
 /// The request body.
@@ -306,20 +294,11 @@ fn model_path(model: &str) -> String {
 /// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`](super::DEFAULT_READ_TIMEOUT), 300 s of silence |
 /// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
 /// | [`env`](Self::env) | the process environment |
+#[derive(Debug)]
 pub struct GeminiClientBuilder {
     model: String,
     temperature: Option<f64>,
     settings: Settings,
-}
-
-impl fmt::Debug for GeminiClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GeminiClientBuilder")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("settings", &self.settings)
-            .finish()
-    }
 }
 
 connection_setters!(

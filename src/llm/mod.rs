@@ -175,6 +175,13 @@ impl Message {
     }
 }
 
+/// The system prompt of the providers that take it apart from the conversation: the contents
+/// of `system` joined by a blank line, or `None` when there are none.
+pub(crate) fn system_prompt<'a>(system: impl IntoIterator<Item = &'a Message>) -> Option<String> {
+    let parts: Vec<&str> = system.into_iter().map(|m| m.content.as_str()).collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
 /// A chat model that streams its answers: what every provider's client implements, and what
 /// [`Conversation`] talks to.
 ///

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::config::{process_env, EnvLookup};
 use super::{ChatClient, ChatStream, Message};
 use crate::redact_url;
+use crate::request::header_names;
 use crate::sse::{EventStream, StreamOptions};
 use crate::{Error, FuturesSession, RequestBuilder};
 
@@ -82,13 +83,12 @@ pub struct OpenAIClient {
 impl fmt::Debug for OpenAIClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The key and header values are credentials: never shown.
-        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("OpenAIClient")
             .field("model", &self.model)
             .field("temperature", &self.temperature)
             .field("base_url", &redact_url(&self.base_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("headers", &header_names)
+            .field("headers", &header_names(&self.headers))
             .field("timeout", &self.timeout)
             .field("read_timeout", &self.read_timeout)
             .field("include_usage", &self.include_usage)
@@ -296,12 +296,15 @@ impl ChatClient for OpenAIClient {
     }
 }
 
-/// Builds an [`OpenAIClient`]; made by [`OpenAIClient::builder`].
+/// Builds an [`OpenAIClient`]; made by [`OpenAIClient::builder`], and by the presets
+/// ([`MistralClient::builder`](super::MistralClient::builder),
+/// [`TogetherClient::builder`](super::TogetherClient::builder)), which read their own variables
+/// and default to their own base URL instead of OpenAI's.
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`api_key`](Self::api_key) | `OPENAI_API_KEY`, else none |
-/// | [`base_url`](Self::base_url) | `OPENAI_BASE_URL`, else [`DEFAULT_BASE_URL`] |
+/// | [`api_key`](Self::api_key) | `OPENAI_API_KEY` (or the preset's variable), else none |
+/// | [`base_url`](Self::base_url) | `OPENAI_BASE_URL` (or the preset's variable), else [`DEFAULT_BASE_URL`] (or the preset's) |
 /// | [`header`](Self::header) | none |
 /// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`], 120 s until the headers |
 /// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`], 300 s of silence |
@@ -326,13 +329,12 @@ pub struct OpenAIClientBuilder {
 
 impl fmt::Debug for OpenAIClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("OpenAIClientBuilder")
             .field("model", &self.model)
             .field("temperature", &self.temperature)
             .field("base_url", &self.base_url.as_deref().map(redact_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("headers", &header_names)
+            .field("headers", &header_names(&self.headers))
             .field("timeout", &self.timeout)
             .field("read_timeout", &self.read_timeout)
             .field("include_usage", &self.include_usage)
@@ -375,14 +377,17 @@ impl OpenAIClientBuilder {
     }
 
     /// The API key, sent as `Authorization: Bearer <key>`. Surrounding whitespace is removed;
-    /// an empty key counts as none. Defaults to the value of `OPENAI_API_KEY`.
+    /// an empty key counts as none. Defaults to the value of `OPENAI_API_KEY` (or the preset's
+    /// variable, such as `MISTRAL_API_KEY`).
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
     /// The API root; requests go to `{base_url}/chat/completions`. A trailing slash is removed.
-    /// Defaults to the value of `OPENAI_BASE_URL`, else [`DEFAULT_BASE_URL`].
+    /// Defaults to the value of `OPENAI_BASE_URL`, else [`DEFAULT_BASE_URL`] (or the preset's
+    /// variable and base URL, such as `MISTRAL_BASE_URL` and
+    /// [`MistralClient::DEFAULT_BASE_URL`](super::MistralClient::DEFAULT_BASE_URL)).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
         self
@@ -430,9 +435,9 @@ impl OpenAIClientBuilder {
         self
     }
 
-    /// Where `OPENAI_API_KEY` and `OPENAI_BASE_URL` are looked up when the client is built.
-    /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read
-    /// from elsewhere. Defaults to the process environment.
+    /// Where `OPENAI_API_KEY` and `OPENAI_BASE_URL` (or the preset's variables) are looked up
+    /// when the client is built. Pass `|_| None` to ignore the environment, or a map's lookup
+    /// for configuration read from elsewhere. Defaults to the process environment.
     ///
     /// # Examples
     ///

@@ -161,7 +161,7 @@ impl ChatStream {
             ChatEvent::Text(_) => {}
             ChatEvent::Reasoning(r) => self.reasoning.push_str(r),
             ChatEvent::Refusal(r) => self.refusal.get_or_insert_with(String::new).push_str(r),
-            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut self.tool_calls, delta.clone()),
+            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut self.tool_calls, delta),
             ChatEvent::Finish(reason) => self.finish_reason = Some(reason.clone()),
             ChatEvent::Usage(usage) => self.usage = Some(usage.clone()),
             ChatEvent::Done => {

@@ -1,8 +1,10 @@
-//! Errors every provider's decoder reports the same way: an error the server put in its
-//! stream, and a chunk that could not be decoded.
+//! What the providers' decoders share: the errors they report the same way (an error the
+//! server put in its stream, a chunk that could not be decoded, a stream cut before its end
+//! marker) and the text of a tool call's arguments.
 
 use serde_json::Value;
 
+use crate::llm::event::ChatEvent;
 use crate::Error;
 
 /// Longest stretch of a bad chunk quoted in an error, in bytes.
@@ -27,6 +29,36 @@ pub(crate) fn api_error(error: &Value) -> Error {
             _ => None,
         });
     Error::Api { kind, message }
+}
+
+/// The error of an `event: error`, whatever its data: the `error` object of its JSON, else the
+/// JSON itself, else the data as text.
+pub(crate) fn error_event(data: &str) -> Error {
+    let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
+    api_error(value.get("error").unwrap_or(&value))
+}
+
+/// What a decoder's `finish` returns for a stream with an end marker: nothing more once the
+/// marker was seen (`done`), else an [`Error::Protocol`] saying the answer was cut before
+/// `marker`.
+pub(crate) fn end_of_stream(done: bool, marker: &str) -> Result<Option<Vec<ChatEvent>>, Error> {
+    if done {
+        Ok(None)
+    } else {
+        Err(Error::Protocol(format!(
+            "the answer was cut: the stream ended without `{marker}`"
+        )))
+    }
+}
+
+/// A tool call's arguments as text: a string as it is, nothing (or `null`) as empty, anything
+/// else (servers that send the arguments as an object) as its JSON text.
+pub(crate) fn arguments_text(arguments: Option<Value>) -> String {
+    match arguments {
+        Some(Value::String(s)) => s,
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    }
 }
 
 /// The error for a chunk whose JSON did not parse: the parser's complaint and the chunk, quoted

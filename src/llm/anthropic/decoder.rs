@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, parse_object};
+use crate::llm::wire::{api_error, end_of_stream, error_event, parse_object};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -104,8 +104,7 @@ impl Decode for AnthropicDecoder {
         }
         let data = event.data.trim();
         if event.event == "error" {
-            let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
-            return Err(api_error(value.get("error").unwrap_or(&value)));
+            return Err(error_event(data));
         }
         if data.is_empty() {
             return Ok(None);
@@ -183,17 +182,11 @@ impl Decode for AnthropicDecoder {
     }
 
     fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.done {
-            Ok(None)
-        } else {
-            Err(Error::Protocol(
-                "the answer was cut: the stream ended without `message_stop`".into(),
-            ))
-        }
+        end_of_stream(self.done, "message_stop")
     }
 }
 
-/// An event's data, by its `type`. Unknown fields are skipped unparsed; unknown types are
+/// An event's data, by its `type`. Unknown fields are ignored; unknown types are
 /// [`Payload::Other`], as Anthropic may add event types.
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::parse_object;
+use crate::llm::wire::{arguments_text, end_of_stream, parse_object};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -23,6 +23,7 @@ use crate::Error;
 /// | `stream-end` with a `finish_reason` such as `COMPLETE` or `MAX_TOKENS` | [`ChatEvent::Finish`], [`ChatEvent::Usage`] from `response.meta`, [`ChatEvent::Done`] |
 /// | `stream-end` with `ERROR`, `ERROR_TOXIC`, `ERROR_LIMIT`... | [`Error::Api`] whose kind is the reason: the stream's last item |
 /// | an object without `event_type` but with a `message` (an error) | [`Error::Api`] with that message |
+/// | an object without `event_type`, `message` or `error` | nothing |
 /// | a line that is not a JSON object | [`Error::Protocol`] quoting the line |
 /// | the end of the body without `stream-end` | [`Error::Protocol`]: the answer was cut |
 ///
@@ -88,16 +89,11 @@ impl Decode for CohereDecoder {
             }
             Some("tool-calls-generation") => {
                 for call in line.tool_calls.unwrap_or_default() {
-                    let arguments = match call.parameters {
-                        None | Some(Value::Null) => String::new(),
-                        Some(Value::String(s)) => s,
-                        Some(other) => other.to_string(),
-                    };
                     events.push(ChatEvent::ToolCall(ToolCallDelta {
                         index: Some(self.calls),
                         id: None,
                         name: call.name,
-                        arguments,
+                        arguments: arguments_text(call.parameters),
                     }));
                     self.calls += 1;
                 }
@@ -139,13 +135,7 @@ impl Decode for CohereDecoder {
     }
 
     fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.done {
-            Ok(None)
-        } else {
-            Err(Error::Protocol(
-                "the answer was cut: the stream ended without `stream-end`".into(),
-            ))
-        }
+        end_of_stream(self.done, "stream-end")
     }
 }
 
@@ -174,7 +164,7 @@ fn usage_from_meta(meta: Value) -> Option<Usage> {
     })
 }
 
-/// The parts of a line that matter; unknown fields are skipped unparsed.
+/// The parts of a line that matter; unknown fields are ignored.
 #[derive(Deserialize)]
 struct Line {
     event_type: Option<String>,

@@ -116,7 +116,15 @@ impl GeminiDecoder {
                 events.push(ChatEvent::Finish(reason));
             }
         }
-        if let Some(usage) = chunk.usage_metadata.as_ref().and_then(usage_from_gemini) {
+        let usage = chunk.usage_metadata.as_ref().and_then(|usage| {
+            Usage::from_counts(
+                usage,
+                "promptTokenCount",
+                "candidatesTokenCount",
+                "totalTokenCount",
+            )
+        });
+        if let Some(usage) = usage {
             events.push(ChatEvent::Usage(usage));
         }
         Ok(())
@@ -175,19 +183,7 @@ fn gemini_error(error: &Value) -> Error {
     }
 }
 
-/// Reads a `usageMetadata` object; `None` unless it is an object.
-fn usage_from_gemini(value: &Value) -> Option<Usage> {
-    let object = value.as_object()?;
-    let count = |key: &str| object.get(key).and_then(Value::as_u64);
-    Some(Usage {
-        input_tokens: count("promptTokenCount"),
-        output_tokens: count("candidatesTokenCount"),
-        total_tokens: count("totalTokenCount"),
-        raw: value.clone(),
-    })
-}
-
-/// The parts of a `GenerateContentResponse` that matter; unknown fields are skipped unparsed.
+/// The parts of a `GenerateContentResponse` that matter; unknown fields are ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Chunk {

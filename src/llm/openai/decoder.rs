@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, parse_object};
+use crate::llm::wire::{api_error, arguments_text, end_of_stream, error_event, parse_object};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -76,8 +76,7 @@ impl Decode for OpenAIDecoder {
         }
         let data = event.data.trim();
         if event.event == "error" {
-            let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
-            return Err(api_error(value.get("error").unwrap_or(&value)));
+            return Err(error_event(data));
         }
         if data == "[DONE]" {
             self.done = true;
@@ -116,18 +115,12 @@ impl Decode for OpenAIDecoder {
     }
 
     fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.done {
-            Ok(None)
-        } else {
-            Err(Error::Protocol(
-                "the answer was cut: the stream ended without `data: [DONE]`".into(),
-            ))
-        }
+        end_of_stream(self.done, "data: [DONE]")
     }
 }
 
-/// The parts of a `chat.completion.chunk` that matter; unknown fields are skipped unparsed and
-/// missing ones are `None`. Fields whose type varies between servers are kept as [`Value`].
+/// The parts of a `chat.completion.chunk` that matter; unknown fields are ignored and missing
+/// ones are `None`. Fields whose type varies between servers are kept as [`Value`].
 #[derive(Deserialize)]
 struct Chunk {
     choices: Option<Vec<Choice>>,
@@ -216,17 +209,12 @@ impl Delta {
                 Some(f) => (f.name, f.arguments),
                 None => (None, None),
             };
-            let arguments = match arguments {
-                Some(Value::String(s)) => s,
-                None | Some(Value::Null) => String::new(),
-                // A few servers send the arguments as an object rather than as its text.
-                Some(other) => other.to_string(),
-            };
             events.push(ChatEvent::ToolCall(ToolCallDelta {
                 index: call.index,
                 id: call.id,
                 name,
-                arguments,
+                // A few servers send the arguments as an object rather than as its text.
+                arguments: arguments_text(arguments),
             }));
         }
     }
