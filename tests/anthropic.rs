@@ -384,7 +384,10 @@ fn a_connection_dropped_mid_stream_is_an_error() {
     let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
     let (pieces, error) = drain(&mut stream);
     assert_eq!(pieces.concat(), "The answer is");
-    assert!(error.is_some(), "a cut connection ended the stream cleanly");
+    match &error {
+        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
+        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
+    }
     assert!(!stream.is_done());
 }
 

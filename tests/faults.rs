@@ -3,8 +3,8 @@
 //!
 //! Every fault must end in a typed error (or in a clean end where the protocol says the body is
 //! over) within the bound the test states, without a hang, a panic or a lost worker. After each
-//! fault the test proves that the pool is at full strength: `max_workers` jobs meet at one
-//! [`Barrier`], which they can only do if every worker is free.
+//! fault on a session that stays open, the test proves that the pool is at full strength:
+//! `max_workers` jobs meet at one [`Barrier`], which they can only do if every worker is free.
 
 mod support;
 
@@ -14,23 +14,12 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{ms, peak_rss_growth_during, Framing, Reply, TestServer};
+use support::{ms, peak_rss_growth_during, secs, timed, Framing, Reply, TestServer};
 use ureq_futures::sse::{Decode, Event, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::{Error, FuturesSession, RetryPolicy, Timeout, DEFAULT_MAX_BODY_SIZE};
 
 const SSE: &str = "text/event-stream";
 const MIB: u64 = 1 << 20;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// Runs `f` and returns its result with the time it took.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
-    let t = Instant::now();
-    let out = f();
-    (out, t.elapsed())
-}
 
 /// A session of two workers: a fault occupies one, the barrier check needs both.
 fn session() -> FuturesSession {
@@ -285,31 +274,14 @@ fn dribble_buffered_without_read_timeout_reads_the_whole_body() {
 fn dribble_buffered_resets_the_read_timeout_with_every_byte() {
     // Bound: 100 bytes 5 ms apart (~0.5 s in all) under a 200 ms read timeout: each read is
     // short, so the body completes although the whole exchange outlasts the read timeout.
-    // Then 300 ms between bytes under a 100 ms read timeout: a timeout within 2 s.
-    let server = TestServer::start(|req| match req.path.as_str() {
-        "/fast" => Reply::dribble(vec![b'x'; 100], ms(5)),
-        _ => Reply::dribble(vec![b'x'; 10], ms(300)),
-    });
+    let server = TestServer::start(|_| Reply::dribble(vec![b'x'; 100], ms(5)));
     let session = FuturesSession::builder()
         .max_workers(2)
         .read_timeout(ms(200))
         .build();
-    let (result, took) = timed(|| session.get(server.url_for("/fast")).send().result());
+    let (result, took) = timed(|| session.get(server.url()).send().result());
     assert_eq!(result.unwrap().bytes().len(), 100);
     assert!(took > ms(200) && took < secs(5), "took {took:?}");
-
-    let (result, took) = timed(|| {
-        session
-            .get(server.url_for("/slow"))
-            .read_timeout(ms(100))
-            .send()
-            .result()
-    });
-    assert!(
-        matches!(result, Err(Error::Timeout(Timeout::PerRead))),
-        "{result:?}"
-    );
-    assert!(took < secs(2), "took {took:?}");
     assert_pool_at_full_strength(&session, secs(2));
 }
 
@@ -327,6 +299,28 @@ fn dribble_stream_without_read_timeout_yields_every_event() {
     assert_eq!(data_of(&events), ["one", "two"]);
     assert_eq!(events[1].id.as_deref(), Some("2"));
     assert!(took < secs(5), "took {took:?}");
+    assert_pool_at_full_strength(&session, secs(2));
+}
+
+#[test]
+fn keep_alive_comments_reset_a_streams_read_timeout() {
+    // Bound: eight `: ping` comments 150 ms apart (at least 1.2 s in all) under an 800 ms read
+    // timeout, then one event: every gap is far below the read timeout, their sum above it.
+    let mut chunks = vec![": ping\n\n"; 8];
+    chunks.push("data: x\n\n");
+    let server = TestServer::start(move |_| Reply::sse(chunks.clone(), ms(150)));
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .read_timeout(ms(800))
+        .build();
+    let ((events, err), took) =
+        timed(|| drain(session.get(server.url()).events().result().unwrap()));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(data_of(&events), ["x"]);
+    assert!(
+        took >= ms(1050),
+        "the comments did not outlast the read timeout: {took:?}"
+    );
     assert_pool_at_full_strength(&session, secs(2));
 }
 
@@ -874,31 +868,9 @@ impl Decode for PanicsOnBoom {
 }
 
 #[test]
-fn a_decoder_panic_mid_stream_keeps_the_worker_and_ends_the_stream() {
-    // Bound: 5 s. The events before the panic arrive, the stream ends (with an error:
-    // the test below), and the worker survives.
-    let server = TestServer::start(|_| {
-        Reply::sse(
-            ["data: one\n\n", "data: boom\n\n", "data: three\n\n"],
-            ms(5),
-        )
-    });
-    let session = session();
-    let stream = session
-        .get(server.url())
-        .events_decoded(Default::default(), PanicsOnBoom)
-        .result()
-        .unwrap();
-    let ((items, _err), took) = timed(|| drain(stream));
-    assert_eq!(items, ["one"]);
-    assert!(took < secs(5), "took {took:?}");
-    assert_pool_at_full_strength(&session, secs(2));
-}
-
-#[test]
-
-fn a_decoder_panic_mid_stream_is_an_error_not_a_clean_end() {
-    // Bound: 5 s. The consumer must learn that the stream did not end normally.
+fn a_decoder_panic_mid_stream_is_an_error_and_the_worker_survives() {
+    // Bound: 5 s. The events before the panic arrive, then the consumer learns that the stream
+    // did not end normally, and the worker lives on.
     let server = TestServer::start(|_| {
         Reply::sse(
             ["data: one\n\n", "data: boom\n\n", "data: three\n\n"],
@@ -918,4 +890,5 @@ fn a_decoder_panic_mid_stream_is_an_error_not_a_clean_end() {
         other => panic!("expected Error::Panicked, got {other:?}"),
     }
     assert!(took < secs(5), "took {took:?}");
+    assert_pool_at_full_strength(&session, secs(2));
 }

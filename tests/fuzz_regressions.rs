@@ -124,11 +124,9 @@ fn decode_one(provider: Provider, data: &str) -> Result<Option<Vec<ChatEvent>>, 
     })
 }
 
-fn assert_protocol_error(
-    provider: Provider,
-    data: &str,
-    result: Result<Option<Vec<ChatEvent>>, Error>,
-) {
+/// Decodes `data` as one event of `provider` and asserts that it is refused as a protocol error.
+fn assert_refused(provider: Provider, data: &str) {
+    let result = decode_one(provider, data);
     assert!(
         matches!(&result, Err(Error::Protocol(_))),
         "{provider:?} accepted {data:?}, which is not a JSON object: {result:?}"
@@ -278,11 +276,7 @@ fn anthropic_array_is_not_a_chunk() {
         r#"["content_block_delta",0,["text_delta","hi"]]"#,
         r#"["message_delta",["end_turn"],null]"#,
     ] {
-        assert_protocol_error(
-            Provider::Anthropic,
-            data,
-            decode_one(Provider::Anthropic, data),
-        );
+        assert_refused(Provider::Anthropic, data);
     }
 }
 
@@ -294,7 +288,7 @@ fn openai_array_is_not_a_chunk() {
         "[null,null,null,null]",
         r#"[[[0,["hi",null,null,null,null],"stop"]],null,null,null]"#,
     ] {
-        assert_protocol_error(Provider::OpenAI, data, decode_one(Provider::OpenAI, data));
+        assert_refused(Provider::OpenAI, data);
     }
 }
 
@@ -305,7 +299,7 @@ fn cohere_array_is_not_a_chunk() {
         r#"["text-generation","hi",null,null,null,null,null]"#,
         r#"["stream-end",null,"COMPLETE",null,null,null,null]"#,
     ] {
-        assert_protocol_error(Provider::Cohere, data, decode_one(Provider::Cohere, data));
+        assert_refused(Provider::Cohere, data);
     }
 }
 
@@ -317,7 +311,7 @@ fn gemini_array_is_not_a_chunk() {
         "[[null,null,null,null]]",
         r#"[[[[0,[[["hi",null,null]]],"STOP"]],null,null,null]]"#,
     ] {
-        assert_protocol_error(Provider::Gemini, data, decode_one(Provider::Gemini, data));
+        assert_refused(Provider::Gemini, data);
     }
     // An array of objects stays fine.
     let data = r#"[{"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}]"#;

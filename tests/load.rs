@@ -11,9 +11,9 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use support::{eventually, ms, rss_bytes, thread_count, Reply, TestServer};
+use support::{eventually, ms, rss_bytes, secs, thread_count, Reply, TestServer};
 use ureq_futures::{as_completed, Error, FuturesSession};
 
 const REQUESTS: usize = 10_000;
@@ -21,10 +21,6 @@ const REQUEST_WORKERS: usize = 64;
 const STREAMS: usize = 200;
 const EVENTS_PER_STREAM: usize = 25;
 const MIB: u64 = 1 << 20;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 #[test]
 fn load_loses_nothing_and_returns_to_baseline() {

@@ -284,13 +284,24 @@ fn as_completed_reports_errors_and_cancellations() {
     let session = FuturesSession::builder().max_workers(1).build();
     let (release, running) = block_workers(&session);
     let a = session.submit(|_| Ok(1));
-    let b = session.submit(|_| -> Result<i32, Error> { Err(Error::Cancelled) });
+    let b = session.submit(|_| -> Result<i32, Error> { Err(Error::Protocol("b failed".into())) });
     assert!(a.cancel());
     drop(release);
     let mut results: Vec<_> = as_completed(vec![a, b]).collect();
     results.sort_by_key(|(i, _)| *i);
-    assert!(matches!(results[0].1, Err(Error::Cancelled)));
-    assert!(results[1].1.is_err());
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].0, 0);
+    assert!(
+        matches!(results[0].1, Err(Error::Cancelled)),
+        "{:?}",
+        results[0].1
+    );
+    assert_eq!(results[1].0, 1);
+    assert!(
+        matches!(&results[1].1, Err(Error::Protocol(m)) if m == "b failed"),
+        "{:?}",
+        results[1].1
+    );
     running.into_iter().for_each(|h| h.result().unwrap());
 }
 

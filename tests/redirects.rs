@@ -42,15 +42,60 @@ fn credentials_stay_within_one_origin() {
 }
 
 #[test]
-fn see_other_turns_a_post_into_a_get_without_body() {
-    let server = same_origin_server(303);
-    let resp = FuturesSession::new()
-        .post(server.url_for("/start"))
-        .body("payload")
-        .send()
-        .result()
-        .unwrap();
-    assert_eq!(resp.text().unwrap(), "GET  auth=- key=-");
+fn moved_found_and_see_other_turn_a_post_into_a_get_without_body() {
+    for status in [301, 302, 303] {
+        let server = same_origin_server(status);
+        let resp = FuturesSession::new()
+            .post(server.url_for("/start"))
+            .header("content-type", "text/plain")
+            .body("payload")
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "GET  auth=- key=-", "{status}");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2, "{status}");
+        assert_eq!(
+            (requests[0].method.as_str(), requests[0].body_str()),
+            ("POST", "payload".into()),
+            "{status}"
+        );
+        let end = &requests[1];
+        assert_eq!(end.path, "/end", "{status}");
+        assert!(end.body.is_empty(), "{status}: {end:?}");
+        assert_eq!(end.header("content-type"), None, "{status}: {end:?}");
+        assert!(
+            end.header("content-length").is_none_or(|n| n == "0"),
+            "{status}: {end:?}"
+        );
+    }
+}
+
+#[test]
+fn a_head_stays_a_head_through_every_redirect() {
+    for status in [301, 302, 303, 307, 308] {
+        let server = same_origin_server(status);
+        let resp = FuturesSession::new()
+            .head(server.url_for("/start"))
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{status}");
+        assert_eq!(resp.url(), server.url_for("/end"), "{status}");
+        let methods: Vec<_> = server
+            .requests()
+            .into_iter()
+            .map(|r| (r.method, r.path))
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                ("HEAD".to_string(), "/start".to_string()),
+                ("HEAD".to_string(), "/end".to_string())
+            ],
+            "{status}"
+        );
+    }
 }
 
 #[test]
@@ -82,7 +127,7 @@ fn a_redirect_loop_ends_in_an_error() {
         matches!(result, Err(Error::Transport(ureq::Error::TooManyRedirects))),
         "{result:?}"
     );
-    // The first request and ureq's default of 10 redirects.
+    // The first request and the session's `DEFAULT_MAX_REDIRECTS` (10) redirects.
     assert_eq!(server.request_count(), 11);
 }
 

@@ -13,9 +13,9 @@ mod support;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use support::{closed_port_url, eventually, ms, Reply, Request, TestServer};
+use support::{closed_port_url, eventually, ms, secs, Reply, Request, TestServer};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq_futures::llm::{
     AnthropicClient, CohereClient, GeminiClient, Message, MistralClient, OpenAIClient,
@@ -25,10 +25,6 @@ use ureq_futures::{Error, FuturesSession};
 
 /// The credential every test hides. Long and unusual, so that a match is never a coincidence.
 const KEY: &str = "sk-SECRET-7f3a9c41e8b2d6";
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// Asserts that `text` does not contain the key.
 fn assert_hidden(what: &str, text: &str) {
@@ -311,10 +307,21 @@ fn authorization_is_not_sent_to_another_origin_on_redirect() {
 #[test]
 fn api_key_headers_are_not_sent_to_another_origin_on_redirect() {
     // Bound: 10 s. `x-api-key` is how AnthropicClient sends its key, `x-goog-api-key` how
-    // GeminiClient does; a server that redirects must not learn where to steal it from.
+    // GeminiClient does, `api-key` how Azure OpenAI takes one; a server that redirects must not
+    // learn where to steal it from.
     let started = Instant::now();
     check_header_not_forwarded("x-api-key", KEY);
     check_header_not_forwarded("x-goog-api-key", KEY);
+    check_header_not_forwarded("api-key", KEY);
+    assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn proxy_authorization_and_cookie_are_not_sent_to_another_origin_on_redirect() {
+    // Bound: 10 s.
+    let started = Instant::now();
+    check_header_not_forwarded("proxy-authorization", &format!("Basic {KEY}"));
+    check_header_not_forwarded("cookie", &format!("session={KEY}"));
     assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
 }
 
@@ -346,8 +353,8 @@ fn a_key_in_the_query_is_not_carried_to_the_redirect_target() {
 }
 
 /// Runs one chat of an LLM client pointed at a server that answers its POST with a 302 to another
-/// origin (ureq follows a 302 as a GET, and the landing server answers 200 `text/plain`). The
-/// chat's outcome is returned but beside the point: what matters is what the landing server
+/// origin (the session follows a 302 as a GET, and the landing server answers 200 `text/plain`).
+/// The chat's outcome is returned but beside the point: what matters is what the landing server
 /// saw.
 fn llm_redirect_leaks(client: &str) -> (TestServer, Result<(), Error>) {
     let landing = landing_server();

@@ -1,6 +1,5 @@
 //! FuturesSession against mockito: methods, bodies, headers, statuses, hooks.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -323,6 +322,16 @@ fn a_body_past_the_limit_is_a_clear_error() {
 }
 
 #[test]
+fn the_defaults_are_eight_workers_and_a_thirty_second_connect_timeout() {
+    let session = FuturesSession::new();
+    assert_eq!(session.max_workers(), 8);
+    assert_eq!(
+        session.agent().config().timeouts().connect,
+        Some(Duration::from_secs(30))
+    );
+}
+
+#[test]
 fn invalid_requests_are_errors_not_panics() {
     let session = FuturesSession::new();
     let bad_header = session
@@ -333,7 +342,11 @@ fn invalid_requests_are_errors_not_panics() {
     let bad_method = session.request("GE T", "http://127.0.0.1:1/").send();
     assert!(matches!(bad_method.result(), Err(Error::InvalidRequest(_))));
     let bad_url = session.get("not a url at all").send();
-    assert!(bad_url.result().is_err());
+    let bad_url = bad_url.result();
+    assert!(
+        matches!(bad_url, Err(Error::InvalidRequest(_))),
+        "{bad_url:?}"
+    );
 }
 
 #[test]
@@ -348,13 +361,10 @@ fn a_thousand_requests_through_eight_workers_lose_nothing() {
     let handles: Vec<_> = (0..1000)
         .map(|i| session.get(format!("{}/item/{i}", server.url())).send())
         .collect();
-    let mut seen = HashSet::new();
     for (i, h) in handles.into_iter().enumerate() {
         let resp = h.result().unwrap();
         assert_eq!(resp.text().unwrap(), format!("/item/{i}"));
-        seen.insert(i);
     }
-    assert_eq!(seen.len(), 1000);
     mock.assert();
 }
 

@@ -155,14 +155,22 @@ fn chunked_chunks_arrive_with_delays() {
         let n = s.read(&mut tmp).unwrap();
         got.extend_from_slice(&tmp[..n]);
     }
-    assert!(t.elapsed() < ms(90), "first chunk late: {:?}", t.elapsed());
     let mut rest = Vec::new();
+    let mut second_at = None;
     while !rest.ends_with(b"0\r\n\r\n") {
         let mut tmp = [0u8; 256];
         let n = s.read(&mut tmp).unwrap();
         assert!(n > 0);
         rest.extend_from_slice(&tmp[..n]);
+        if second_at.is_none() && rest.windows(7).any(|w| w == b"data: b") {
+            second_at = Some(t.elapsed());
+        }
     }
+    let second_at = second_at.expect("second chunk never seen");
+    assert!(
+        second_at >= ms(100),
+        "second chunk not delayed: {second_at:?}"
+    );
     assert!(
         t.elapsed() >= ms(200),
         "chunks not delayed: {:?}",
@@ -173,6 +181,32 @@ fn chunked_chunks_arrive_with_delays() {
     s.write_all(b"GET /again HTTP/1.1\r\n\r\n").unwrap();
     read_head(&mut s);
     assert_eq!(server.connection_count(), 1);
+}
+
+#[test]
+fn the_first_chunk_goes_out_with_the_head_and_the_next_waits_for_the_delay() {
+    // The delay is far longer than the client's 3 s read timeout: a first
+    // chunk held back by it fails the read; dropping the server ends the wait.
+    let server = TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n"], ms(60_000)));
+    let mut s = connect(&server);
+    s.write_all(b"GET /sse HTTP/1.1\r\n\r\n").unwrap();
+    let (_head, mut got) = read_head(&mut s);
+    while !got.ends_with(b"9\r\ndata: a\n\n\r\n") {
+        let mut tmp = [0u8; 256];
+        let n = s.read(&mut tmp).expect("first chunk held back");
+        assert!(n > 0, "EOF before the first chunk");
+        got.extend_from_slice(&tmp[..n]);
+    }
+    s.set_read_timeout(Some(ms(300))).unwrap();
+    let mut tmp = [0u8; 256];
+    let err = s
+        .read(&mut tmp)
+        .map(|n| tmp[..n].to_vec())
+        .expect_err("second chunk not delayed");
+    assert!(
+        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -1,4 +1,6 @@
 //! Thread accounting, in its own test binary so that no other test creates threads meanwhile.
+//! Threads are counted in `/proc/self/task`, so the test runs on Linux only.
+#![cfg(target_os = "linux")]
 
 use std::time::{Duration, Instant};
 

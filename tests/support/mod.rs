@@ -36,6 +36,18 @@ pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Shorthand for `Duration::from_secs(n)`.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Runs `f` and returns its result with the time it took.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed())
+}
+
 /// A `http://127.0.0.1:PORT` URL where nothing listens (a listener is bound to
 /// an ephemeral port and dropped again), so connecting is refused.
 pub fn closed_port_url() -> String {
