@@ -151,6 +151,21 @@ fn quote(data: &str) -> String {
     format!("{:?}... ({} bytes in all)", &data[..end], data.len())
 }
 
+/// Runs `decoder` over the Server-Sent Events of `body` as the stream's worker does: every
+/// event's batch, then `finish`'s; the first error ends it. For the decoders' unit tests.
+#[cfg(test)]
+pub(crate) fn decode_sse<D: crate::sse::Decode<Item = Vec<ChatEvent>>>(
+    mut decoder: D,
+    body: &str,
+) -> Result<Vec<ChatEvent>, Error> {
+    let mut out = Vec::new();
+    for event in crate::sse::EventReader::new(body.as_bytes()) {
+        out.extend(decoder.decode(event?)?.unwrap_or_default());
+    }
+    out.extend(decoder.finish()?.unwrap_or_default());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

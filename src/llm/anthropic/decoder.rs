@@ -308,13 +308,7 @@ mod tests {
     use super::*;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
-        let mut decoder = AnthropicDecoder::new();
-        let mut out = Vec::new();
-        for event in crate::sse::EventReader::new(body.as_bytes()) {
-            out.extend(decoder.decode(event?)?.unwrap_or_default());
-        }
-        out.extend(decoder.finish()?.unwrap_or_default());
-        Ok(out)
+        crate::llm::wire::decode_sse(AnthropicDecoder::new(), body)
     }
 
     /// Events named after their `type`, as Anthropic sends them.
