@@ -240,6 +240,7 @@ mod retry;
 mod session;
 mod source;
 pub mod sse;
+mod url;
 
 pub use batch::{Batch, BatchProgress};
 pub use error::{Error, StatusError, Timeout};

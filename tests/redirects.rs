@@ -210,3 +210,43 @@ fn a_session_given_another_sessions_agent_follows_redirects_only_when_told() {
     let resp = told.get(server.url_for("/start")).send().result().unwrap();
     assert_eq!(resp.url(), server.url_for("/end"));
 }
+
+/// Answers as express does: relative locations with dot segments, and a location with a raw
+/// space that curl and requests send as `%20`.
+#[test]
+fn locations_with_dot_segments_and_spaces_resolve_as_rfc_3986_says() {
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/express/rel/a/b" => Reply::status(302, "").header("Location", "../../static/7"),
+        "/spaces" => Reply::status(301, "").header("Location", "/static/a b"),
+        "/dots" => Reply::status(307, "").header("Location", "./x/../y/./z?q=1"),
+        path => Reply::ok(format!("at {path}")),
+    });
+    let session = FuturesSession::new();
+    for (start, end) in [
+        ("/express/rel/a/b", "/express/static/7"),
+        ("/spaces", "/static/a%20b"),
+        ("/dots", "/y/z?q=1"),
+    ] {
+        let resp = session.get(server.url_for(start)).send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), format!("at {end}"), "{start}");
+        assert_eq!(resp.url(), server.url_for(end), "{start}");
+    }
+}
+
+#[test]
+fn a_location_with_an_invalid_port_is_refused_before_anything_is_sent() {
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/start" => Reply::status(302, "").header("Location", "http://127.0.0.1:99999/secret"),
+        _ => Reply::ok("reached"),
+    });
+    let err = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    assert!(text.contains("port 99999 is out of range"), "{text}");
+    assert!(text.contains(&server.url_for("/start")), "{text}");
+    assert_eq!(server.request_count(), 1);
+}
