@@ -365,7 +365,7 @@ fn a_line_without_end_stops_at_the_limit_in_bounded_memory() {
         let ((result, took), grew) =
             peak_rss_growth_during(|| timed(|| session.get(server.url_for(path)).send().result()));
         match result {
-            Err(Error::BodyTooLarge { limit }) => assert_eq!(limit, DEFAULT_MAX_BODY_SIZE),
+            Err(Error::BodyTooLarge { limit, .. }) => assert_eq!(limit, DEFAULT_MAX_BODY_SIZE),
             other => panic!("{path}: expected BodyTooLarge, got {other:?}"),
         }
         eprintln!("{path}: {took:?}, memory grew by {} MiB", grew / MIB);
