@@ -1,8 +1,6 @@
 //! The bounded batch API against local servers: every input once, the window respected as the
 //! server sees it, and a million inputs in bounded memory.
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -70,6 +68,13 @@ fn failures_are_results_in_input_order() {
 /// the input.
 #[test]
 fn a_million_inputs_in_bounded_memory() {
+    crate::alone(
+        "batch::a_million_inputs_in_bounded_memory",
+        a_million_inputs_in_bounded_memory_alone,
+    );
+}
+
+fn a_million_inputs_in_bounded_memory_alone() {
     let session = FuturesSession::builder().max_workers(4).build();
     // Warm up the allocator's arenas and the workers before measuring.
     assert_eq!(
