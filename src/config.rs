@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) max_body_size: u64,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) redirects: RedirectLimit,
+    /// Shown every answer, to learn pauses from.
+    pub(crate) rate_limiter: Option<crate::RateLimiter>,
 }
 
 /// A session's default header, parsed once when the session is built. An invalid one fails

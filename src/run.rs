@@ -15,6 +15,7 @@ use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader};
 use crate::exec::{panic_message, Completer};
+use crate::ratelimit::observe_answer;
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
@@ -188,6 +189,9 @@ pub(crate) fn execute(
                 Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left)),
                 None => agent.run(limits.apply(agent, req, left)),
             };
+            if let (Some(limiter), Ok(resp)) = (&config.rate_limiter, &result) {
+                observe_answer(limiter, &hop.uri, resp.status().as_u16(), resp.headers());
+            }
             result.map_err(Error::from)
         })
     };
