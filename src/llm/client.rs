@@ -196,14 +196,14 @@ pub struct Client<P: Protocol> {
 
 impl<P: Protocol> Client<P> {
     /// The provider's API root, the base URL when neither the builder nor the base URL variable
-    /// sets one (`https://api.anthropic.com` for [`AnthropicClient`]...). The key is required
+    /// sets one (`https://api.anthropic.com` for [`AnthropicClient`](super::AnthropicClient)...). The key is required
     /// there.
     pub const DEFAULT_BASE_URL: &'static str = P::PROVIDER.default_base;
     /// The environment variable the API key is read from (`ANTHROPIC_API_KEY` for
-    /// [`AnthropicClient`]...).
+    /// [`AnthropicClient`](super::AnthropicClient)...).
     pub const API_KEY_VAR: &'static str = P::PROVIDER.key_var;
     /// The environment variable the base URL is read from (`ANTHROPIC_BASE_URL` for
-    /// [`AnthropicClient`]...).
+    /// [`AnthropicClient`](super::AnthropicClient)...).
     pub const BASE_URL_VAR: &'static str = P::PROVIDER.base_var;
 
     /// A client for `model_name` with the builder's defaults: key and base URL from the

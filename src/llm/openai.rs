@@ -31,7 +31,7 @@ pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 /// **The answer.** [`OpenAIDecoder`] reads the stream: `delta.content` is the text;
 /// `reasoning_content` / `reasoning` are [`reasoning`](super::ChatStream::reasoning); tool-call
 /// pieces are [`tool_calls`](super::ChatStream::tool_calls); an `error` object ends the stream
-/// with [`Error::Api`].
+/// with [`Error::Api`](crate::Error::Api).
 ///
 /// # Examples
 ///
