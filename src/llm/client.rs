@@ -31,7 +31,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{ChatClient, ChatEvent, ChatStream, Message};
-use crate::request::header_names;
+use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
 use crate::{redact_url, Error, FuturesSession, RequestBuilder};
 
@@ -615,7 +615,7 @@ impl Connection {
 /// Percent-encodes `s` as one URL path segment, keeping RFC 3986's unreserved characters.
 pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    crate::request::encode_into(&mut out, s);
+    crate::url::encode_into(&mut out, s);
     out
 }
 

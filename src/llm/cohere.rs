@@ -8,8 +8,10 @@ use crate::sse::StreamOptions;
 use crate::Error;
 
 mod decoder;
+mod v2_decoder;
 
 pub use decoder::CohereDecoder;
+pub use v2_decoder::CohereV2Decoder;
 
 /// A streaming client for Cohere's v1 chat API (`POST {base}/v1/chat`): the port of tinychat's
 /// `CohereClient`, a [`Client`] over the [`Cohere`] protocol.

@@ -120,9 +120,9 @@ mod wire;
 
 pub use anthropic::{Anthropic, AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
 pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
-pub use cohere::{Cohere, CohereClient, CohereClientBuilder, CohereDecoder};
+pub use cohere::{Cohere, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder};
 pub use conversation::{Conversation, ReplyStream};
-pub use event::{ChatEvent, ToolCall, ToolCallDelta, Usage};
+pub use event::{ChatEvent, ServerToolResult, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use openai::{
     OpenAI, OpenAIClient, OpenAIClientBuilder, OpenAIDecoder, API_KEY_VAR, BASE_URL_VAR,

@@ -9,12 +9,14 @@
 //! see [`alone`].
 
 mod anthropic;
+mod batch;
 mod cohere;
 mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
 mod llm_streams;
+mod llm_wire;
 mod load;
 mod openai;
 mod pending;
