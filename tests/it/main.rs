@@ -32,6 +32,7 @@ mod support_selftest;
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod urls;
 
 use std::path::PathBuf;
 use std::process::Command;
