@@ -229,31 +229,34 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod config;
 mod error;
+mod exec;
 pub mod llm;
-mod pending;
 mod ratelimit;
 mod redirect;
 mod request;
 mod response;
 mod retry;
+mod run;
 mod session;
 mod source;
 pub mod sse;
 mod url;
 
 pub use batch::{Batch, BatchProgress};
+pub use config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
+};
 pub use error::{Error, StatusError, Timeout};
-pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
+pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
-pub use request::{redact_url, RequestBuilder};
+pub use request::RequestBuilder;
 pub use response::Response;
 pub use retry::RetryPolicy;
-pub use session::{
-    FuturesSession, SessionBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
-};
+pub use session::{FuturesSession, SessionBuilder};
 pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
+pub use url::redact_url;
 
 /// The README's and the migration guide's examples, compiled as doctests.
 #[cfg(doctest)]
