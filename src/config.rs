@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ureq::http::{HeaderName, HeaderValue};
 
+use crate::cookies::Jar;
 use crate::redirect::RedirectLimit;
 use crate::retry::RetryPolicy;
 
@@ -32,6 +33,9 @@ pub(crate) struct Config {
     pub(crate) redirects: RedirectLimit,
     /// Shown every answer, to learn pauses from.
     pub(crate) rate_limiter: Option<crate::RateLimiter>,
+    /// The session's cookies, unless [`SessionBuilder::cookies`](crate::SessionBuilder::cookies)
+    /// turned them off.
+    pub(crate) cookies: Option<Jar>,
 }
 
 /// A session's default header, parsed once when the session is built. An invalid one fails

@@ -222,6 +222,12 @@
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
 //! | redirects per request | 10 ([`DEFAULT_MAX_REDIRECTS`]) | ureq's `TooManyRedirects` as [`Error::Transport`] |
 //!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `brotli` | off | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`. Off because a server asked for gzip or deflate (always decoded) does not answer in brotli, and it adds a decoder to every build; a brotli body without it is [`Error::UnsupportedEncoding`] |
+//!
 //! # Minimum Rust version
 //!
 //! 1.85, as ureq 3.
@@ -230,6 +236,8 @@
 
 mod batch;
 mod config;
+mod cookies;
+mod encoding;
 mod error;
 mod exec;
 pub mod llm;
@@ -242,6 +250,7 @@ mod run;
 mod session;
 mod source;
 pub mod sse;
+mod stale;
 mod url;
 
 pub use batch::{Batch, BatchProgress};

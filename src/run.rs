@@ -20,8 +20,8 @@ use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
 use crate::sse::{pump, Decode, EventStream, StreamOptions};
-use crate::url;
 use crate::Error;
+use crate::{encoding, stale, url};
 
 /// Everything the worker needs to send the request.
 pub(crate) struct Spec {
@@ -34,6 +34,10 @@ pub(crate) struct Spec {
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
+    /// The caller's word that sending the request twice does no harm (see
+    /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)); `None` leaves it to the
+    /// method.
+    pub(crate) idempotent: Option<bool>,
     /// A problem found while building, reported when the job runs.
     pub(crate) error: Option<Error>,
 }
@@ -51,6 +55,7 @@ impl Spec {
             timeout: self.timeout,
             read_timeout: self.read_timeout,
             retry: self.retry.clone(),
+            idempotent: self.idempotent,
             error: None,
         }
     }
@@ -123,8 +128,9 @@ pub(crate) fn open_stream(
             .as_reader()
             .take(crate::error::STATUS_BODY_EXCERPT as u64)
             .read_to_end(&mut start);
+        let url = resp.get_uri().to_string();
         let (parts, _) = resp.into_parts();
-        return Err(Error::status_from(status, parts.headers, &start));
+        return Err(Error::status_at(status, &url, parts.headers, &start));
     }
     // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
     if require_event_stream && status != 204 {
@@ -158,6 +164,17 @@ pub(crate) fn execute(
     let uri = url::build(spec.url, &spec.query)?;
     let mut headers = HeaderMap::new();
     merge_headers(&mut headers, &config.headers, &spec.headers)?;
+    // What this build decodes, rather than ureq's default, which depends on ureq's features as
+    // the whole build sets them (see `encoding`).
+    if !headers.contains_key(http::header::ACCEPT_ENCODING) {
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static(encoding::ACCEPT_ENCODING),
+        );
+    }
+    let idempotent = spec
+        .idempotent
+        .unwrap_or_else(|| stale::is_idempotent(&method));
     if let Some(ct) = spec.content_type {
         if !headers.contains_key(http::header::CONTENT_TYPE) {
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -179,21 +196,39 @@ pub(crate) fn execute(
             headers: Cow::Borrowed(&headers),
             body: spec.body.as_deref(),
         };
-        redirect::follow(config.redirects, hop, deadline, |hop| {
-            let mut req = http::Request::new(());
-            *req.method_mut() = hop.method.clone();
-            *req.uri_mut() = hop.uri.clone();
-            *req.headers_mut() = hop.headers.as_ref().clone();
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let result = match hop.body {
-                Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left)),
-                None => agent.run(limits.apply(agent, req, left)),
+        let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
+            // `fresh`: on a new connection, for the one resend of `stale`.
+            let run = |fresh: bool| {
+                let mut req = http::Request::new(());
+                *req.method_mut() = hop.method.clone();
+                *req.uri_mut() = hop.uri.clone();
+                *req.headers_mut() = hop.headers.as_ref().clone();
+                if let Some(jar) = &config.cookies {
+                    jar.add_to(&hop.uri, req.headers_mut());
+                }
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let result = match hop.body {
+                    Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left, fresh)),
+                    None => agent.run(limits.apply(agent, req, left, fresh)),
+                };
+                result.map_err(Error::from)
             };
+            let (mut result, seen) = stale::observe(|| run(false));
+            if let Err(e) = &result {
+                if stale::resend(idempotent, seen, e) {
+                    result = run(true);
+                }
+            }
+            if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
+                jar.store_from(&hop.uri, resp.headers());
+            }
             if let (Some(limiter), Ok(resp)) = (&config.rate_limiter, &result) {
                 observe_answer(limiter, &hop.uri, resp.status().as_u16(), resp.headers());
             }
-            result.map_err(Error::from)
-        })
+            result
+        })?;
+        let url = resp.get_uri().to_string();
+        encoding::decode(resp, &url)
     };
     let policy = spec.retry.as_ref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {
@@ -234,8 +269,9 @@ impl Limits {
         agent: &ureq::Agent,
         req: http::Request<B>,
         left: Option<Duration>,
+        fresh: bool,
     ) -> http::Request<B> {
-        if self.agent_suffices(agent.config(), left) {
+        if !fresh && self.agent_suffices(agent.config(), left) {
             return req;
         }
         let mut config = agent
@@ -244,6 +280,12 @@ impl Limits {
             .allow_non_standard_methods(true)
             // The session follows redirects itself (see `redirect`).
             .max_redirects(0);
+        if fresh {
+            // No pooled connection is young enough: ureq opens a new one. (It also closes the
+            // idle connections to this host that it passes over; they are no younger than the
+            // one the server just closed.)
+            config = config.max_idle_age(Duration::ZERO);
+        }
         if self.read_timeout.is_some() {
             config = config.timeout_per_read(self.read_timeout);
         }
