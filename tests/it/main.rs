@@ -10,6 +10,7 @@
 
 mod anthropic;
 mod batch;
+mod chat_batch;
 mod cohere;
 mod cookies;
 mod encodings;
