@@ -238,6 +238,7 @@ mod retry;
 mod session;
 mod source;
 pub mod sse;
+mod url;
 
 pub use body::BodyReader;
 pub use download::Download;

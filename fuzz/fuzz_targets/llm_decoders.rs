@@ -41,7 +41,7 @@ use ureq_futures::sse::{Decode, Event, LineParser, Parser};
 use ureq_futures::Error;
 
 /// Known bug, tolerated here so that the fuzzer can look for others (its regression tests,
-/// `*_array_is_not_a_chunk` in `tests/fuzz_regressions.rs`, are ignored until the fix): the
+/// `*_array_is_not_a_chunk` in `tests/it/fuzz_regressions.rs`, are ignored until the fix): the
 /// decoders' serde structs also deserialize from JSON arrays (a struct from its fields in order,
 /// a tagged enum from its tag and then its fields), so `["message_stop"]` ends an Anthropic
 /// stream and `[null,null,null,null]` is a silently skipped OpenAI chunk. Set to `false` once
