@@ -9,7 +9,12 @@
 //! see [`alone`].
 
 mod anthropic;
+mod body;
+// Resident memory is read from `/proc/self/status`.
+#[cfg(target_os = "linux")]
+mod body_memory;
 mod cohere;
+mod download;
 mod event_source;
 mod faults;
 mod fuzz_regressions;

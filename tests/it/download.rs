@@ -1,7 +1,5 @@
 //! `download`: bodies streamed to a file on the worker, against a local server.
 
-mod support;
-
 use std::io;
 use std::path::{Path, PathBuf};
 

@@ -1,12 +1,10 @@
 //! `send_streaming`: bodies read on the caller's thread, against a local server.
 
-mod support;
-
 use std::io::{self, Read};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
-use support::{ms, secs, Reply, TestServer};
+use support::{closed_port_url, ms, secs, Reply, TestServer};
 use ureq_futures::{Error, FuturesSession, RetryPolicy, Timeout};
 
 const MIB: usize = 1 << 20;
@@ -235,9 +233,6 @@ fn retries_happen_before_the_handle_resolves() {
 #[test]
 fn transport_errors_arrive_at_result() {
     let session = FuturesSession::new();
-    let refused = session
-        .get(support::closed_port_url())
-        .send_streaming()
-        .result();
+    let refused = session.get(closed_port_url()).send_streaming().result();
     assert!(refused.is_err(), "{refused:?}");
 }
