@@ -49,7 +49,6 @@ impl RequestBuilder {
     /// [`timeout`](RequestBuilder::timeout) bounds the wait for the headers, and the
     /// [`read_timeout`](RequestBuilder::read_timeout) each silence of the server while the body
     /// is read (a total budget would cut a large file on a slow link).
-    /// [`Pending::progress`](crate::Pending::progress) follows the body as it is written.
     ///
     /// # Examples
     ///
