@@ -360,7 +360,6 @@ fn a_stream_without_message_stop_is_cut() {
         block_start(0, json!({"type": "text", "text": ""})),
         text(0, "The answer is"),
         block_stop(0),
-        message_delta("end_turn", 3),
     ]);
     let (pieces, error, stream) = chat_over(body);
     assert_eq!(pieces, ["The answer is"]);

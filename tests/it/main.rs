@@ -9,6 +9,7 @@
 //! see [`alone`].
 
 mod anthropic;
+mod batch;
 mod body;
 // Resident memory is read from `/proc/self/status`.
 #[cfg(target_os = "linux")]
@@ -20,6 +21,7 @@ mod faults;
 mod fuzz_regressions;
 mod gemini;
 mod llm_streams;
+mod llm_wire;
 mod load;
 mod openai;
 mod pending;
