@@ -6,58 +6,18 @@ use std::io::{self, Read};
 use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
-use crate::pending::Pending;
-use crate::request::{execute, Budget, RequestBuilder};
+use crate::config::Config;
+use crate::run::{execute, Budget, Spec};
 use crate::Error;
 
-impl RequestBuilder {
-    /// Sends the request and resolves as soon as the status line and headers are in, with a
-    /// [`BodyReader`] that reads the body on the caller's thread: requests' `stream=True`. The
-    /// body is never held in memory, so it may be of any size; the worker is free for the next
-    /// job the moment the handle resolves.
-    ///
-    /// As with [`send`](RequestBuilder::send), any status is a reader (a 404's body is readable);
-    /// [`BodyReader::error_for_status`] turns 4xx and 5xx into [`Error::Status`]. Redirects and
-    /// retries happen before the handle resolves, as for `send`.
-    ///
-    /// Timeouts: the [`timeout`](RequestBuilder::timeout) bounds only the wait for the headers
-    /// (the body is read at the caller's pace, which no total budget could know), and the
-    /// [`read_timeout`](RequestBuilder::read_timeout) bounds each read of the body: a server
-    /// silent for longer fails the read with [`io::ErrorKind::TimedOut`], which `?` turns into
-    /// [`Error::Timeout`].
-    ///
-    /// Dropping the reader before the end of the body closes its connection (a half-read
-    /// connection cannot be reused); a body read to its end returns the connection to the pool.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/big", "application/octet-stream", "0123456789")]);
-    /// use std::io::Read;
-    /// use ureq_futures::FuturesSession;
-    ///
-    /// let session = FuturesSession::new();
-    /// let mut body = session.get(format!("{base}/big")).send_streaming().result()?;
-    /// assert_eq!(body.status(), 200);
-    /// assert_eq!(body.content_length(), Some(10));
-    /// let mut first = [0; 4];
-    /// body.read_exact(&mut first)?;                       // on this thread, as it arrives
-    /// assert_eq!(&first, b"0123");
-    /// let copied = std::io::copy(&mut body, &mut std::io::sink())?;
-    /// assert_eq!(copied, 6);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn send_streaming(self) -> Pending<BodyReader> {
-        self.submit(true, |agent, settings, spec, done| {
-            let result = execute(agent, settings, spec, Budget::Stream).map(BodyReader::new);
-            done.complete(result);
-        })
-    }
+/// The job of [`RequestBuilder::send_streaming`](crate::RequestBuilder::send_streaming): sends
+/// the request (redirects and retries included) and hands over the body unread.
+pub(crate) fn open(agent: &ureq::Agent, config: &Config, spec: Spec) -> Result<BodyReader, Error> {
+    execute(agent, config, spec, Budget::Stream).map(BodyReader::new)
 }
 
 /// A response whose body has not been read: an [`io::Read`] over the body, read on the caller's
-/// thread. Made by [`RequestBuilder::send_streaming`].
+/// thread. Made by [`RequestBuilder::send_streaming`](crate::RequestBuilder::send_streaming).
 ///
 /// Each `read` waits at most the request's `read_timeout`. A body cut short (a
 /// `Content-Length` or chunked body whose connection closes early) is an error
@@ -159,10 +119,11 @@ impl BodyReader {
         let mut start = Vec::new();
         // The start of the body explains the error; a failed read leaves it shorter.
         let _ = (&mut self.body)
-            .take(crate::error::STATUS_BODY_EXCERPT as u64)
+            .take(crate::error::STATUS_BODY_READ)
             .read_to_end(&mut start);
-        Err(Error::status_from(
+        Err(Error::status_at(
             self.status,
+            &self.url,
             std::mem::take(&mut self.headers),
             &start,
         ))

@@ -28,61 +28,28 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use ureq::http;
+use ureq::ResponseExt;
 
-use crate::pending::Pending;
-use crate::request::{execute, Budget, RequestBuilder};
+use crate::config::Config;
+use crate::run::{execute, Budget, Spec};
 use crate::Error;
 
 /// Bytes read from the socket and written to the file at a time.
 const BLOCK: usize = 64 * 1024;
 
-impl RequestBuilder {
-    /// Streams the response body into the file at `path` on the worker, without holding it in
-    /// memory, and resolves when the file is complete: the body is written to `<path>.part` and
-    /// renamed to `path` only once it is whole (see [`Download`] for the guarantees). An
-    /// existing file at `path` is replaced, as requests users writing `open(path, "wb")` expect;
-    /// until the new body is complete the old file stays intact.
-    ///
-    /// A status outside 2xx is [`Error::Status`] (with the start of the body) and writes nothing.
-    /// Redirects and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of
-    /// [`send_streaming`](RequestBuilder::send_streaming): the
-    /// [`timeout`](RequestBuilder::timeout) bounds the wait for the headers, and the
-    /// [`read_timeout`](RequestBuilder::read_timeout) each silence of the server while the body
-    /// is read (a total budget would cut a large file on a slow link).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/data.csv", "text/csv", "a,b\n1,2\n")]);
-    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-{}", std::process::id()));
-    /// # std::fs::create_dir_all(&dir)?;
-    /// use ureq_futures::FuturesSession;
-    ///
-    /// let session = FuturesSession::new();
-    /// let path = dir.join("data.csv");
-    /// let done = session.get(format!("{base}/data.csv")).download(&path).result()?;
-    /// assert_eq!(done.bytes(), 8);
-    /// assert_eq!(std::fs::read_to_string(done.path())?, "a,b\n1,2\n");
-    ///
-    /// let missing = session.get(format!("{base}/nope")).download(dir.join("nope")).result();
-    /// assert_eq!(missing.unwrap_err().status(), Some(404));
-    /// assert!(!dir.join("nope").exists() && !dir.join("nope.part").exists());
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn download(self, path: impl Into<PathBuf>) -> Pending<Download> {
-        let path = path.into();
-        self.submit(true, move |agent, settings, spec, done| {
-            let result = execute(agent, settings, spec, Budget::Stream)
-                .and_then(|resp| write_body(resp, path));
-            done.complete(result);
-        })
-    }
+/// The job of [`RequestBuilder::download`](crate::RequestBuilder::download): sends the request
+/// (redirects and retries included) and writes the body to `path` as the module docs say.
+pub(crate) fn run(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    path: PathBuf,
+) -> Result<Download, Error> {
+    execute(agent, config, spec, Budget::Stream).and_then(|resp| write_body(resp, path))
 }
 
 /// A finished download: the body is complete under [`path`](Download::path). Made by
-/// [`RequestBuilder::download`].
+/// [`RequestBuilder::download`](crate::RequestBuilder::download).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Download {
     path: PathBuf,
@@ -168,10 +135,11 @@ fn write_body(mut resp: http::Response<ureq::Body>, path: PathBuf) -> Result<Dow
         let _ = resp
             .body_mut()
             .as_reader()
-            .take(crate::error::STATUS_BODY_EXCERPT as u64)
+            .take(crate::error::STATUS_BODY_READ)
             .read_to_end(&mut start);
+        let url = resp.get_uri().to_string();
         let (parts, _) = resp.into_parts();
-        return Err(Error::status_from(status, parts.headers, &start));
+        return Err(Error::status_at(status, &url, parts.headers, &start));
     }
     let part = PartFile {
         path: part_path(&path),
