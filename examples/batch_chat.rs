@@ -10,6 +10,8 @@
 //! cargo run --example batch_chat [-- OUTPUT.jsonl]
 //! ```
 
+// The chat example's demo server; this example uses only part of it.
+#[allow(dead_code)]
 #[path = "chat/demo.rs"]
 mod demo;
 
