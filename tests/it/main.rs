@@ -15,6 +15,7 @@ mod faults;
 mod fuzz_regressions;
 mod gemini;
 mod llm_streams;
+mod llm_wire;
 mod load;
 mod openai;
 mod pending;

@@ -3,8 +3,6 @@
 //! stream, and the end-of-stream rule (a clean end right after a finish reason is a complete
 //! answer; anywhere else it is a cut).
 
-mod support;
-
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{
