@@ -76,6 +76,34 @@
 //! # Ok::<(), ureq_futures::Error>(())
 //! ```
 //!
+//! # Many inputs: batches
+//!
+//! [`FuturesSession::batch`] runs a job per input of any iterator with at most N in flight and
+//! yields `(input, result)` as they finish (or in input order with [`Batch::ordered`]): a
+//! million inputs run in memory bounded by N, and an error is one input's result. A
+//! [`RateLimiter`] keeps request rates per origin and learns pauses from 429s and providers'
+//! rate-limit headers.
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/1", "text/plain", "one"), ("/2", "text/plain", "two")]);
+//! use ureq_futures::FuturesSession;
+//!
+//! let session = FuturesSession::new();
+//! let mut failed = 0;
+//! for (url, result) in session
+//!     .batch([format!("{base}/1"), format!("{base}/2")], |s, url| s.get(url).send())
+//!     .in_flight(64)
+//! {
+//!     match result.and_then(|r| r.error_for_status()) {
+//!         Ok(resp) => assert!(url.ends_with(if resp.text()? == "one" { "1" } else { "2" })),
+//!         Err(_) => failed += 1,
+//!     }
+//! }
+//! assert_eq!(failed, 0);
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
 //! # Event streams
 //!
 //! [`events`](RequestBuilder::events) resolves as soon as the response headers are in; the
@@ -200,9 +228,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod error;
 pub mod llm;
 mod pending;
+mod ratelimit;
 mod redirect;
 mod request;
 mod response;
@@ -212,8 +242,10 @@ mod source;
 pub mod sse;
 mod url;
 
+pub use batch::{Batch, BatchProgress};
 pub use error::{Error, StatusError, Timeout};
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
+pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
 pub use request::{redact_url, RequestBuilder};
 pub use response::Response;
 pub use retry::RetryPolicy;

@@ -9,6 +9,7 @@
 //! see [`alone`].
 
 mod anthropic;
+mod batch;
 mod cohere;
 mod event_source;
 mod faults;
