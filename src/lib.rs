@@ -227,10 +227,15 @@
 //! 1.85, as ureq 3.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod auth;
 mod batch;
 mod error;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
 pub mod llm;
+mod multipart;
 mod pending;
 mod ratelimit;
 mod redirect;
@@ -244,6 +249,7 @@ mod url;
 
 pub use batch::{Batch, BatchProgress};
 pub use error::{Error, StatusError, Timeout};
+pub use multipart::Multipart;
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
 pub use request::{redact_url, RequestBuilder};
@@ -256,7 +262,7 @@ pub use session::{
 pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
 
 /// The README's and the migration guide's examples, compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "llm"))]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/migration.md")]
 struct ReadmeDoctests;

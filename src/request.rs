@@ -57,7 +57,7 @@ pub(crate) struct Spec {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<Vec<u8>>,
-    pub(crate) content_type: Option<&'static str>,
+    pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
@@ -74,7 +74,7 @@ impl Spec {
             query: self.query.clone(),
             headers: self.headers.clone(),
             body: self.body.clone(),
-            content_type: self.content_type,
+            content_type: self.content_type.clone(),
             timeout: self.timeout,
             read_timeout: self.read_timeout,
             retry: self.retry.clone(),
@@ -176,6 +176,65 @@ impl RequestBuilder {
         self
     }
 
+    /// Sends HTTP Basic authentication (RFC 7617): `Authorization: Basic` and `user:password` in
+    /// base64, as requests' `auth=(user, password)`. It replaces an `Authorization` set before on
+    /// this request, and the session's. Like every credential header, it is sent again after a
+    /// redirect to the same origin and removed when a redirect leads to another one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/private", "text/plain", "welcome")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session
+    ///     .get(format!("{base}/private"))
+    ///     .basic_auth("aladdin", "open sesame")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn basic_auth(self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        let value = crate::auth::basic(user.as_ref(), password.as_ref());
+        self.authorization(value)
+    }
+
+    /// Sends a bearer token (RFC 6750): `Authorization: Bearer <token>`, as most HTTP APIs
+    /// expect an API key. It replaces an `Authorization` set before on this request, and the
+    /// session's; redirects treat it as [`basic_auth`](RequestBuilder::basic_auth) says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/models", "application/json", "[]")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session
+    ///     .get(format!("{base}/v1/models"))
+    ///     .bearer_auth("sk-test")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "[]");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn bearer_auth(self, token: impl AsRef<str>) -> Self {
+        let value = crate::auth::bearer(token.as_ref());
+        self.authorization(value)
+    }
+
+    /// Sets `Authorization`, replacing one set before on this request.
+    fn authorization(mut self, value: String) -> Self {
+        self.spec
+            .headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        self.header("authorization", value)
+    }
+
     /// Adds a query parameter, percent-encoded, after any query already in the URL.
     pub fn query(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.spec
@@ -214,7 +273,7 @@ impl RequestBuilder {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
                 self.spec.body = Some(bytes);
-                self.spec.content_type = Some("application/json");
+                self.spec.content_type = Some(Cow::Borrowed("application/json"));
             }
             // The first problem found is the one reported.
             Err(e) => {
@@ -250,7 +309,17 @@ impl RequestBuilder {
             encode_into(&mut out, v.as_ref());
         }
         self.spec.body = Some(out.into_bytes());
-        self.spec.content_type = Some("application/x-www-form-urlencoded");
+        self.spec.content_type = Some(Cow::Borrowed("application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// Sets the body to `form`, encoded as `multipart/form-data` (RFC 7578), with its
+    /// `Content-Type` and boundary: requests' `files=` and `data=`. The form is encoded now, on
+    /// the caller's thread. See [`Multipart`](crate::Multipart) for an example.
+    pub fn multipart(mut self, form: crate::Multipart) -> Self {
+        let (content_type, body) = form.encode();
+        self.spec.body = Some(body);
+        self.spec.content_type = Some(Cow::Owned(content_type));
         self
     }
 
@@ -487,9 +556,11 @@ pub(crate) fn execute(
     }
     let mut headers = HeaderMap::new();
     merge_headers(&mut headers, &settings.headers, &spec.headers)?;
-    if let Some(ct) = spec.content_type {
+    if let Some(ct) = &spec.content_type {
         if !headers.contains_key(http::header::CONTENT_TYPE) {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            let value = HeaderValue::from_str(ct)
+                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
+            headers.insert(http::header::CONTENT_TYPE, value);
         }
     }
     let limits = Limits {

@@ -9,6 +9,7 @@
 //! see [`alone`].
 
 mod anthropic;
+mod auth;
 mod batch;
 mod cohere;
 mod event_source;
@@ -18,9 +19,14 @@ mod gemini;
 mod llm_streams;
 mod llm_wire;
 mod load;
+mod multipart;
+// Needs `--features native-tls`; `.ci/run` runs it.
+#[cfg(feature = "native-tls")]
+mod native_tls;
 mod openai;
 mod pending;
 mod presets;
+mod proxy;
 mod redirects;
 mod retry;
 mod security;
