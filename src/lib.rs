@@ -199,8 +199,11 @@
 //!
 //! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item: transport
 //! failures (ureq's error inside), I/O, [`Error::Timeout`] with the phase, [`Error::Status`] with
-//! the code, headers and first KiB of the body (its text keeps tinychat's wording
-//! `Server responded with an error. Status Code: 404`), JSON, limits, [`Error::Cancelled`],
+//! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
+//! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
+//! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for
+//! a URL that cannot be sent (checked before anything is), [`Error::UnsupportedEncoding`] for a
+//! body this build cannot decode, [`Error::Cancelled`],
 //! [`Error::ShutDown`] and [`Error::Panicked`] (a panic in your closure; the worker survives).
 //! [`RetryPolicy`] retries what a later attempt can fix; it is off unless asked for.
 //!
@@ -222,6 +225,12 @@
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
 //! | redirects per request | 10 ([`DEFAULT_MAX_REDIRECTS`]) | ureq's `TooManyRedirects` as [`Error::Transport`] |
 //!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `brotli` | off | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`. Off because a server asked for gzip or deflate (always decoded) does not answer in brotli, and it adds a decoder to every build; a brotli body without it is [`Error::UnsupportedEncoding`] |
+//!
 //! # Minimum Rust version
 //!
 //! 1.85, as ureq 3.
@@ -231,35 +240,41 @@
 
 mod auth;
 mod batch;
+mod config;
+mod cookies;
+mod encoding;
 mod error;
+mod exec;
 #[cfg(feature = "llm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
 pub mod llm;
 mod multipart;
-mod pending;
 mod ratelimit;
 mod redirect;
 mod request;
 mod response;
 mod retry;
+mod run;
 mod session;
 mod source;
 pub mod sse;
+mod stale;
 mod url;
 
 pub use batch::{Batch, BatchProgress};
+pub use config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
+};
 pub use error::{Error, StatusError, Timeout};
+pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use multipart::Multipart;
-pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
-pub use request::{redact_url, RequestBuilder};
+pub use request::RequestBuilder;
 pub use response::Response;
 pub use retry::RetryPolicy;
-pub use session::{
-    FuturesSession, SessionBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
-};
+pub use session::{FuturesSession, SessionBuilder};
 pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
+pub use url::redact_url;
 
 /// The README's and the migration guide's examples, compiled as doctests.
 #[cfg(all(doctest, feature = "llm"))]
