@@ -6,6 +6,12 @@
 //! credential header: kept within one origin, removed when a redirect leaves it (see
 //! `redirect.rs`).
 
+/// Sets `Authorization` to `value` in `headers`, replacing any set before.
+pub(crate) fn set(headers: &mut Vec<(String, String)>, value: String) {
+    headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+    headers.push(("authorization".into(), value));
+}
+
 /// `Basic base64(user:password)`, as RFC 7617 says (UTF-8 for both parts).
 pub(crate) fn basic(user: &str, password: &str) -> String {
     let mut out = String::from("Basic ");

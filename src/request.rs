@@ -125,9 +125,10 @@ impl RequestBuilder {
     /// assert_eq!(resp.status(), 200);
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn basic_auth(self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
         let value = crate::auth::basic(user.as_ref(), password.as_ref());
-        self.authorization(value)
+        crate::auth::set(&mut self.spec.headers, value);
+        self
     }
 
     /// Sends a bearer token (RFC 6750): `Authorization: Bearer <token>`, as most HTTP APIs
@@ -150,17 +151,9 @@ impl RequestBuilder {
     /// assert_eq!(resp.text()?, "[]");
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn bearer_auth(self, token: impl AsRef<str>) -> Self {
-        let value = crate::auth::bearer(token.as_ref());
-        self.authorization(value)
-    }
-
-    /// Sets `Authorization`, replacing one set before on this request.
-    fn authorization(mut self, value: String) -> Self {
-        self.spec
-            .headers
-            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
-        self.header("authorization", value)
+    pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        crate::auth::set(&mut self.spec.headers, crate::auth::bearer(token.as_ref()));
+        self
     }
 
     /// Adds a query parameter, percent-encoded, after any query already in the URL.

@@ -361,9 +361,10 @@ impl SessionBuilder {
     /// assert_eq!(format!("{}{}", a.result()?.text()?, b.result()?.text()?), "ab");
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn basic_auth(self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
         let value = crate::auth::basic(user.as_ref(), password.as_ref());
-        self.authorization(value)
+        crate::auth::set(&mut self.headers, value);
+        self
     }
 
     /// A bearer token (RFC 6750) for every request of the session: an `Authorization: Bearer`
@@ -379,15 +380,9 @@ impl SessionBuilder {
     /// // The value never shows in Debug output.
     /// assert!(!format!("{session:?}").contains("sk-test"));
     /// ```
-    pub fn bearer_auth(self, token: impl AsRef<str>) -> Self {
-        let value = crate::auth::bearer(token.as_ref());
-        self.authorization(value)
-    }
-
-    fn authorization(mut self, value: String) -> Self {
-        self.headers
-            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
-        self.header("authorization", value)
+    pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        crate::auth::set(&mut self.headers, crate::auth::bearer(token.as_ref()));
+        self
     }
 
     /// The proxy every request goes through: `ureq::Proxy::new("http://proxy:3128")?`, or with
