@@ -18,6 +18,7 @@ mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
+mod limits;
 mod llm_streams;
 mod llm_wire;
 mod load;
