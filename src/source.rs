@@ -72,8 +72,11 @@ pub struct EventSource {
     max_attempts: u32,
     failures: u32,
     connections: u32,
-    on_reconnect: Option<Box<dyn FnMut(&Reconnect<'_>) + Send>>,
+    on_reconnect: Option<ReconnectHook>,
 }
+
+/// The callback of [`EventSource::on_reconnect`].
+type ReconnectHook = Box<dyn FnMut(&Reconnect<'_>) + Send>;
 
 /// What [`EventSource::on_reconnect`]'s callback is told before each wait for a reconnection.
 ///
