@@ -128,7 +128,7 @@ impl Wire for Gemini {
 
 /// The model's path under `v1beta/`: `models/{name}` or `tunedModels/{name}`, the name
 /// percent-encoded as one segment.
-fn model_path(model: &str) -> String {
+pub(crate) fn model_path(model: &str) -> String {
     let model = model.trim();
     let (collection, name) = match model.split_once('/') {
         Some((collection @ ("models" | "tunedModels"), name)) => (collection, name),

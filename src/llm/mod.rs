@@ -112,6 +112,7 @@ mod batch;
 mod client;
 mod cohere;
 mod conversation;
+mod embed;
 mod event;
 mod gemini;
 mod openai;
@@ -124,6 +125,7 @@ pub use batch::{ChatBatch, ChatBatchSummary, ChatJob, ChatResult};
 pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
 pub use cohere::{Cohere, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder};
 pub use conversation::{Conversation, ReplyStream};
+pub use embed::{EmbedOptions, EmbedProtocol};
 pub use event::{ChatEvent, ServerToolResult, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use openai::{
