@@ -15,6 +15,7 @@ use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader};
 use crate::exec::{panic_message, Completer};
+use crate::ratelimit::observe_answer;
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
@@ -29,7 +30,7 @@ pub(crate) struct Spec {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<Vec<u8>>,
-    pub(crate) content_type: Option<&'static str>,
+    pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
@@ -50,7 +51,7 @@ impl Spec {
             query: self.query.clone(),
             headers: self.headers.clone(),
             body: self.body.clone(),
-            content_type: self.content_type,
+            content_type: self.content_type.clone(),
             timeout: self.timeout,
             read_timeout: self.read_timeout,
             retry: self.retry.clone(),
@@ -125,7 +126,7 @@ pub(crate) fn open_stream(
         let _ = resp
             .body_mut()
             .as_reader()
-            .take(crate::error::STATUS_BODY_EXCERPT as u64)
+            .take(crate::error::STATUS_BODY_READ)
             .read_to_end(&mut start);
         let url = resp.get_uri().to_string();
         let (parts, _) = resp.into_parts();
@@ -174,9 +175,11 @@ pub(crate) fn execute(
     let idempotent = spec
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
-    if let Some(ct) = spec.content_type {
+    if let Some(ct) = &spec.content_type {
         if !headers.contains_key(http::header::CONTENT_TYPE) {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            let value = HeaderValue::from_str(ct)
+                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
+            headers.insert(http::header::CONTENT_TYPE, value);
         }
     }
     let limits = Limits {
@@ -221,10 +224,13 @@ pub(crate) fn execute(
             if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
                 jar.store_from(&hop.uri, resp.headers());
             }
+            if let (Some(limiter), Ok(resp)) = (&config.rate_limiter, &result) {
+                observe_answer(limiter, &hop.uri, resp.status().as_u16(), resp.headers());
+            }
             result
         })?;
         let url = resp.get_uri().to_string();
-        encoding::decode(resp, &url)
+        encoding::decode(resp, &url, &method)
     };
     let policy = spec.retry.as_ref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {

@@ -11,6 +11,7 @@ use crate::config::{
 };
 use crate::cookies::Jar;
 use crate::exec::{Completer, Executor, Pending};
+use crate::ratelimit::{origin_of, RateLimiter};
 use crate::redirect::RedirectLimit;
 use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
@@ -158,10 +159,36 @@ impl FuturesSession {
         T: Send + 'static,
         F: FnOnce(&ureq::Agent, &Config, Completer<T>) + Send + 'static,
     {
+        self.submit_request_job(job, inline, None)
+    }
+
+    /// The lane of a request to `url`: its origin, when the session limits origins (and `None`,
+    /// at no cost, when it does not).
+    pub(crate) fn lane_of(&self, url: &str) -> Option<Arc<str>> {
+        if !self.inner.exec.has_lanes() {
+            return None;
+        }
+        origin_of(url).map(Arc::from)
+    }
+
+    /// [`submit_job`](FuturesSession::submit_job) for a job in `lane` (see
+    /// [`lane_of`](FuturesSession::lane_of)).
+    pub(crate) fn submit_request_job<T, F>(
+        &self,
+        job: F,
+        inline: bool,
+        lane: Option<Arc<str>>,
+    ) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ureq::Agent, &Config, Completer<T>) + Send + 'static,
+    {
         let shared = Arc::clone(&self.inner.shared);
-        self.inner
-            .exec
-            .submit(move |done| job(&shared.agent, &shared.config, done), inline)
+        self.inner.exec.submit_in_lane(
+            move |done| job(&shared.agent, &shared.config, done),
+            inline,
+            lane,
+        )
     }
 
     /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
@@ -243,6 +270,12 @@ impl FuturesSession {
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
 /// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
 /// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
+/// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
+/// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
+/// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
+/// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
+/// | [`proxy`](SessionBuilder::proxy) | from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` | where connections go first |
+/// | [`tls_config`](SessionBuilder::tls_config) | rustls, Mozilla roots | TLS provider, root certificates, client certificates |
 ///
 /// # Examples
 ///
@@ -269,6 +302,11 @@ pub struct SessionBuilder {
     max_redirects: Option<u32>,
     cookies: bool,
     agent: Option<ureq::Agent>,
+    max_per_host: Option<usize>,
+    rate_limiter: Option<RateLimiter>,
+    /// `None`: ureq's default (the environment's proxy); `Some(None)`: no proxy.
+    proxy: Option<Option<ureq::Proxy>>,
+    tls_config: Option<ureq::tls::TlsConfig>,
 }
 
 impl fmt::Debug for SessionBuilder {
@@ -284,6 +322,19 @@ impl fmt::Debug for SessionBuilder {
             .field("max_redirects", &self.max_redirects)
             .field("cookies", &self.cookies)
             .field("agent", &self.agent.is_some())
+            .field("max_per_host", &self.max_per_host)
+            .field("rate_limiter", &self.rate_limiter)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|p| p.as_ref().map(ureq::Proxy::protocol)),
+            )
+            .field(
+                "tls_config",
+                &self.tls_config.as_ref().map(|t| t.provider()),
+            )
             .finish()
     }
 }
@@ -301,6 +352,10 @@ impl Default for SessionBuilder {
             max_redirects: None,
             cookies: true,
             agent: None,
+            max_per_host: None,
+            rate_limiter: None,
+            proxy: None,
+            tls_config: None,
         }
     }
 }
@@ -317,6 +372,94 @@ impl SessionBuilder {
     /// A header sent with every request. A request's own header of the same name replaces it.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// HTTP Basic authentication (RFC 7617) for every request of the session, as
+    /// `session.auth = (user, password)` in requests: an `Authorization` default header, which
+    /// replaces one set before and which a request's own
+    /// [`basic_auth`](RequestBuilder::basic_auth), [`bearer_auth`](RequestBuilder::bearer_auth)
+    /// or `Authorization` header replaces. It is removed when a redirect leads to another
+    /// origin. No authentication by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/plain", "a"), ("/b", "text/plain", "b")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().basic_auth("aladdin", "open sesame").build();
+    /// // Both requests carry `Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==`.
+    /// let a = session.get(format!("{base}/a")).send();
+    /// let b = session.get(format!("{base}/b")).send();
+    /// assert_eq!(format!("{}{}", a.result()?.text()?, b.result()?.text()?), "ab");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        let value = crate::auth::basic(user.as_ref(), password.as_ref());
+        crate::auth::set(&mut self.headers, value);
+        self
+    }
+
+    /// A bearer token (RFC 6750) for every request of the session: an `Authorization: Bearer`
+    /// default header, replaced as [`basic_auth`](SessionBuilder::basic_auth) says. No
+    /// authentication by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().bearer_auth("sk-test").build();
+    /// // The value never shows in Debug output.
+    /// assert!(!format!("{session:?}").contains("sk-test"));
+    /// ```
+    pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        crate::auth::set(&mut self.headers, crate::auth::bearer(token.as_ref()));
+        self
+    }
+
+    /// The proxy every request goes through: `ureq::Proxy::new("http://proxy:3128")?`, or with
+    /// the `socks-proxy` feature `socks5://127.0.0.1:1080` (and `socks4://`, `socks4a://`);
+    /// `None` for no proxy at all. Defaults to the environment's, as ureq and requests read it:
+    /// `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (and their lower-case forms), minus `NO_PROXY`.
+    /// Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let proxy = ureq::Proxy::new("http://127.0.0.1:3128")?;
+    /// let session = FuturesSession::builder().proxy(proxy).build();
+    /// // And a session that ignores ALL_PROXY and its siblings:
+    /// let direct = FuturesSession::builder().proxy(None).build();
+    /// # Ok::<(), ureq::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: impl Into<Option<ureq::Proxy>>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// ureq's TLS settings: which provider (rustls by default; `TlsProvider::NativeTls` with the
+    /// `native-tls` feature), which root certificates (the bundled Mozilla roots by default;
+    /// `RootCerts::Specific` for a private CA), client certificates. Defaults to ureq's
+    /// `TlsConfig::default()`: rustls, Mozilla roots, verification on. Ignored when an
+    /// [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq::tls::{RootCerts, TlsConfig};
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // Trust only the platform's certificate store instead of the bundled roots.
+    /// let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
+    /// let session = FuturesSession::builder().tls_config(tls).build();
+    /// ```
+    pub fn tls_config(mut self, config: ureq::tls::TlsConfig) -> Self {
+        self.tls_config = Some(config);
         self
     }
 
@@ -420,6 +563,58 @@ impl SessionBuilder {
         self
     }
 
+    /// At most `n` requests in flight to one origin (scheme, host and port), at least 1.
+    /// Defaults to no limit.
+    ///
+    /// A worker that takes a request whose origin is saturated sets it aside and takes the next
+    /// job it may run, so requests to other origins are not stuck behind it; the set-aside
+    /// requests of an origin start in the order they were sent, as its requests finish. A
+    /// request holds its origin's place for its retries and redirects, and an event stream for
+    /// as long as it is open. Closures given to [`submit`](FuturesSession::submit) have no
+    /// origin and are not limited, and neither is a request that a worker of the session waits
+    /// for with [`Pending::result`] while it is still queued (it runs inline, see there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // 64 workers, but never more than 4 requests at once to any one server.
+    /// let session = FuturesSession::builder().max_workers(64).max_per_host(4).build();
+    /// # let _ = session;
+    /// ```
+    pub fn max_per_host(mut self, n: usize) -> Self {
+        self.max_per_host = Some(n.max(1));
+        self
+    }
+
+    /// Paces requests with `limiter`: each request waits for its origin's token, and the
+    /// answers the limiter understands (a 429 or 503 with `Retry-After`, the providers'
+    /// rate-limit headers) pause new requests to that origin; see [`RateLimiter`]. A request
+    /// that must wait holds no worker. Every answer of every hop is shown to the limiter, so a
+    /// limiter shared by several sessions learns from all of them. Keep a clone to read its
+    /// [`pauses`](RateLimiter::pauses). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RateLimit, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new()
+    ///     .host("api.openai.com", RateLimit::per_minute(500.0).burst(20))
+    ///     .on_pause(|event| eprintln!("{event}"));
+    /// let session = FuturesSession::builder()
+    ///     .max_per_host(8)
+    ///     .rate_limiter(limiter.clone())
+    ///     .build();
+    /// # let _ = session;
+    /// assert_eq!(limiter.pauses(), 0);
+    /// ```
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
     /// Starts the workers and returns the session.
     pub fn build(self) -> FuturesSession {
         let redirects = match &self.agent {
@@ -437,7 +632,14 @@ impl SessionBuilder {
         let agent = self.agent.unwrap_or_else(|| {
             // The rules every request of the session follows are set here once, rather than
             // per request (see `FuturesSession::agent`).
-            let config = ureq::Agent::config_builder()
+            let mut config = ureq::Agent::config_builder();
+            if let Some(proxy) = self.proxy {
+                config = config.proxy(proxy);
+            }
+            if let Some(tls) = self.tls_config {
+                config = config.tls_config(tls);
+            }
+            let config = config
                 .http_status_as_error(false)
                 .allow_non_standard_methods(true)
                 .max_redirects(0)
@@ -467,14 +669,19 @@ impl SessionBuilder {
                 max_body_size: self.max_body_size,
                 retry: self.retry,
                 redirects,
+                rate_limiter: self.rate_limiter.clone(),
                 cookies: self.cookies.then(Jar::default),
             },
         });
+        let mut exec = Executor::new("ureq-futures", self.max_workers);
+        if self.max_per_host.is_some() || self.rate_limiter.is_some() {
+            let gate = self
+                .rate_limiter
+                .map(|l| Arc::new(l) as Arc<dyn crate::exec::lanes::Gate>);
+            exec = exec.with_lanes(self.max_per_host.unwrap_or(usize::MAX), gate);
+        }
         FuturesSession {
-            inner: Arc::new(Inner {
-                shared,
-                exec: Executor::new("ureq-futures", self.max_workers),
-            }),
+            inner: Arc::new(Inner { shared, exec }),
         }
     }
 }

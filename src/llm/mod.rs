@@ -157,6 +157,7 @@
 use crate::Error;
 
 mod anthropic;
+mod batch;
 mod client;
 mod cohere;
 mod conversation;
@@ -170,6 +171,7 @@ mod stream;
 mod wire;
 
 pub use anthropic::{Anthropic, AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
+pub use batch::{ChatBatch, ChatBatchSummary, ChatJob, ChatResult};
 pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
 pub use cohere::{
     Cohere, CohereApi, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder,

@@ -9,20 +9,33 @@
 //! see [`alone`].
 
 mod anthropic;
+mod auth;
 mod batch;
+mod body;
+// Resident memory is read from `/proc/self/status`.
+#[cfg(target_os = "linux")]
+mod body_memory;
+mod chat_batch;
 mod cohere;
 mod cookies;
+mod download;
 mod encodings;
 mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
+mod limits;
 mod llm_streams;
 mod llm_wire;
 mod load;
+mod multipart;
+// Needs `--features native-tls`; `.ci/run` runs it.
+#[cfg(feature = "native-tls")]
+mod native_tls;
 mod openai;
 mod pending;
 mod presets;
+mod proxy;
 mod redirects;
 mod retry;
 mod security;
@@ -30,6 +43,7 @@ mod session;
 mod sse_parser;
 mod sse_stream;
 mod stale_connections;
+mod status_errors;
 mod support_selftest;
 // Threads are counted in `/proc/self/task`.
 #[cfg(target_os = "linux")]
