@@ -26,22 +26,59 @@ use super::ToolCall;
 /// assert_eq!(m.text(), "What is in this picture?");
 /// assert_eq!(m.content[1], Part::ImageUrl { url: "https://example.com/cat.png".into() });
 ///
-/// // Messages serialize, to save a conversation and read it back.
+/// // Messages serialize, to save a conversation and read it back; one text part is a string.
 /// let json = serde_json::to_string(&m)?;
 /// assert_eq!(serde_json::from_str::<Message>(&json)?, m);
+/// let plain = Message::user("hello");
+/// assert_eq!(serde_json::to_string(&plain)?, r#"{"role":"user","content":"hello"}"#);
+/// assert_eq!(serde_json::from_str::<Message>(r#"{"role":"user","content":"hello"}"#)?, plain);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Who speaks: `"system"`, `"user"`, `"assistant"` or `"tool"` (compared without regard to
     /// case).
     pub role: String,
-    /// What is said, in order.
+    /// What is said, in order. Serializes as a string when it is one text part (as OpenAI's
+    /// messages do, and as a string reads back), else as a list of tagged parts.
+    #[serde(with = "content_serde")]
     pub content: Vec<Part>,
 }
 
+/// A message's content on the wire of `serde`: a string for one text part, else the parts.
+mod content_serde {
+    use super::Part;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        parts: &[Part],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match parts {
+            [Part::Text { text }] => serializer.serialize_str(text),
+            parts => parts.serialize(serializer),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Text(String),
+        Parts(Vec<Part>),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Part>, D::Error> {
+        Ok(match Content::deserialize(deserializer)? {
+            Content::Text(text) => vec![Part::Text { text }],
+            Content::Parts(parts) => parts,
+        })
+    }
+}
+
 /// A piece of a [`Message`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Part {
