@@ -15,6 +15,7 @@ mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
+mod lifetime;
 mod llm_streams;
 mod llm_wire;
 mod load;
