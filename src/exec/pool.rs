@@ -40,6 +40,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use threadpool::ThreadPool;
 
+use super::lanes::{Gate, Lanes};
 use super::slot::{Completer, Slot, Task};
 use super::Pending;
 use crate::Error;
@@ -74,6 +75,9 @@ pub(crate) struct Executor {
     id: usize,
     max_workers: usize,
     name: String,
+    /// The admission step of jobs queued with a lane key; `None` when nothing limits them, and
+    /// then no job pays for it.
+    lanes: Option<Arc<Lanes>>,
 }
 
 /// What the executor shares with its workers.
@@ -120,19 +124,46 @@ impl Executor {
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
             name: name.to_string(),
+            lanes: None,
         }
+    }
+
+    /// Puts jobs queued with a lane key (see [`submit_in_lane`](Executor::submit_in_lane))
+    /// through an admission step: at most `max_running` of one lane run at once, and each start
+    /// asks `gate`. See [`Lanes`].
+    pub(crate) fn with_lanes(mut self, max_running: usize, gate: Option<Arc<dyn Gate>>) -> Self {
+        if let Some(tx) = &*lock(&self.queue) {
+            self.lanes = Some(Lanes::new(max_running, gate, tx.clone()));
+        }
+        self
+    }
+
+    /// Whether jobs queued with a lane key go through an admission step.
+    pub(crate) fn has_lanes(&self) -> bool {
+        self.lanes.is_some()
     }
 
     /// Queues a job that resolves its handle through the completer (possibly before it returns).
     /// `inline`: whether a worker waiting on the handle may run the job itself (not for jobs that
     /// resolve early and go on, such as event streams). After shutdown the handle resolves to
     /// [`Error::ShutDown`] and the job is dropped.
-    pub(crate) fn submit<T, F>(&self, job: F, inline: bool) -> Pending<T>
+    ///
+    /// `lane`: the job's lane key, if any. With [lanes](Executor::with_lanes), a worker that
+    /// takes the job starts it only when its lane admits it (see [`Lanes`]).
+    pub(crate) fn submit_in_lane<T, F>(
+        &self,
+        job: F,
+        inline: bool,
+        lane: Option<Arc<str>>,
+    ) -> Pending<T>
     where
         T: Send + 'static,
         F: FnOnce(Completer<T>) + Send + 'static,
     {
-        let (slot, task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        let (slot, mut task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
+            task = lanes.entry(key, task);
+        }
         let refused = match &*lock(&self.queue) {
             Some(tx) => tx.send(task).is_err(),
             None => true,
@@ -206,6 +237,10 @@ impl Executor {
     /// Resolves queued jobs to [`Error::ShutDown`], refuses new ones, and lets each worker exit
     /// once idle. Returns at once; calling it again does nothing.
     pub(crate) fn shutdown(&self) {
+        if let Some(lanes) = &self.lanes {
+            // First: the lanes hold a sender of the queue, which would keep workers waiting.
+            lanes.shutdown();
+        }
         self.stop();
         for task in self.backlog.try_iter() {
             task.abort(Error::ShutDown);
@@ -234,6 +269,13 @@ impl Drop for Executor {
     /// Refuses new jobs (there is no way left to submit one) and lets the workers run what is
     /// queued for live handles, then exit. See the module's doc.
     fn drop(&mut self) {
+        if self.lanes.is_some() {
+            // The lanes keep a sender of the queue for their wake-ups, and parked jobs need
+            // them: until they can hand their last parked job on and let go, a session with
+            // lanes shuts down when dropped, as it did before handles outlived sessions.
+            self.shutdown();
+            return;
+        }
         self.workers.closed.store(true, Ordering::Release);
         self.stop();
     }

@@ -10,14 +10,20 @@
 
 mod anthropic;
 mod batch;
+mod body;
+// Resident memory is read from `/proc/self/status`.
+#[cfg(target_os = "linux")]
+mod body_memory;
 mod cohere;
 mod cookies;
+mod download;
 mod encodings;
 mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
 mod lifetime;
+mod limits;
 mod llm_streams;
 mod llm_wire;
 mod load;
