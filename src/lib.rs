@@ -265,7 +265,9 @@
 //! 1.85, as ureq 3.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod auth;
 mod batch;
 mod body;
 mod config;
@@ -274,7 +276,10 @@ mod download;
 mod encoding;
 mod error;
 mod exec;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
 pub mod llm;
+mod multipart;
 mod ratelimit;
 mod redirect;
 mod request;
@@ -295,6 +300,7 @@ pub use config::{
 pub use download::Download;
 pub use error::{Error, StatusError, Timeout};
 pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
+pub use multipart::Multipart;
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
 pub use request::RequestBuilder;
 pub use response::Response;
@@ -304,7 +310,7 @@ pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAU
 pub use url::redact_url;
 
 /// The README's and the migration guide's examples, compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "llm"))]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/migration.md")]
 struct ReadmeDoctests;
