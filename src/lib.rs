@@ -306,7 +306,9 @@ pub use request::RequestBuilder;
 pub use response::Response;
 pub use retry::RetryPolicy;
 pub use session::{FuturesSession, SessionBuilder};
-pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
+pub use source::{
+    EventSource, Reconnect, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY,
+};
 pub use url::redact_url;
 
 /// The README's and the migration guide's examples, compiled as doctests.
