@@ -25,6 +25,7 @@ mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
+mod lifetime;
 mod limits;
 mod llm_streams;
 mod llm_wire;
@@ -50,6 +51,7 @@ mod support_selftest;
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod transport_errors;
 mod urls;
 
 use std::path::PathBuf;
