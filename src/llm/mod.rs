@@ -108,6 +108,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 mod anthropic;
+mod batch;
 mod client;
 mod cohere;
 mod conversation;
@@ -119,6 +120,7 @@ mod stream;
 mod wire;
 
 pub use anthropic::{Anthropic, AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
+pub use batch::{ChatBatch, ChatBatchSummary, ChatJob, ChatResult};
 pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
 pub use cohere::{Cohere, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder};
 pub use conversation::{Conversation, ReplyStream};
