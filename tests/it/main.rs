@@ -24,6 +24,7 @@ mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
+mod lifetime;
 mod limits;
 mod llm_streams;
 mod llm_wire;
