@@ -18,14 +18,36 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// [`Error::Status`], which keeps the wording `Server responded with an error. Status Code: 404`
 /// for every status error the crate produces, so that programs ported from Python keep their
 /// error texts, followed by requests' words (see [`StatusError`]).
+///
+/// # Which variant a transport failure is
+///
+/// As the tests observe them (`tests/it/transport_errors.rs`, `tests/it/faults.rs`). The
+/// message of an [`Error::Io`] from the network names the phase, `host:port` and the redacted
+/// URL (`io: connect to 127.0.0.1:9 failed for url: http://127.0.0.1:9/x: Connection refused`);
+/// its [`io::ErrorKind`] is the one the system reported.
+///
+/// | failure | variant |
+/// |---|---|
+/// | connection refused | `Io`, kind `ConnectionRefused`, "connect to host:port" |
+/// | host name that does not resolve | `Io`, "resolve host" |
+/// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes), "TLS handshake with host:port", and the `http://` URL to use |
+/// | TLS certificate rejected | `Io`, kind `InvalidData`, "TLS handshake with host:port" |
+/// | connection reset or cut before the response | `Io`, `ConnectionReset` / `UnexpectedEof`, "read the response from host:port" |
+/// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset`, "read the body from host:port" |
+/// | connect, read or whole-request timeout | `Timeout` with the phase: `Timeout::Connect`, `Timeout::PerRead`, `Timeout::Global`... |
+/// | malformed response, response head over 64 KiB, too many redirects | `Transport` with ureq's error |
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A transport failure: connection refused, DNS, TLS, a malformed HTTP response...
-    /// ureq's error is inside.
+    /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response, a
+    /// response head past its limit, too many redirects. ureq's error is inside. (Refused
+    /// connections, failed name lookups and TLS failures are [`Error::Io`]: see the table above.)
     Transport(ureq::Error),
-    /// An I/O error: a refused, reset or cut connection, a TLS certificate that failed
-    /// verification (kind `InvalidData`), or a body that ended early (`UnexpectedEof`).
+    /// An I/O error: a refused, reset or cut connection, a host name that does not resolve, a
+    /// TLS handshake that failed (kind `InvalidData`: a rejected certificate, or a plain-HTTP
+    /// port), a body that ended early (`UnexpectedEof`), or a local file of a
+    /// [`download`](crate::RequestBuilder::download). From the network, the message names the
+    /// phase, `host:port` and the redacted URL; the kind is the system's.
     Io(io::Error),
     /// A timeout ran out; the value says which phase (connect, per read, global...).
     Timeout(Timeout),

@@ -481,7 +481,8 @@ impl RequestBuilder {
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
         self.submit(true, move |agent, config, spec, done: Completer<U>| {
-            done.complete(run::buffered(agent, config, spec, hook));
+            let result = run::buffered(agent, config, spec, done.progress(), hook);
+            done.complete(result);
         })
     }
 
@@ -565,7 +566,8 @@ impl RequestBuilder {
     pub fn download(self, path: impl Into<PathBuf>) -> Pending<Download> {
         let path = path.into();
         self.submit(true, move |agent, config, spec, done| {
-            done.complete(download::run(agent, config, spec, path));
+            let result = download::run(agent, config, spec, path, done.progress());
+            done.complete(result);
         })
     }
 

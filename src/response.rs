@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
+use crate::progress::{Counted, ProgressCounter};
 use crate::Error;
 
 /// A response whose body has been read on the worker.
@@ -147,21 +148,28 @@ impl fmt::Debug for Response {
 impl Response {
     /// Reads `resp`'s body, up to `limit` bytes, and packs the URL and headers behind it. ureq's
     /// parts of the response are dropped here, on the worker.
-    pub(crate) fn read(mut resp: http::Response<ureq::Body>, limit: u64) -> Result<Self, Error> {
+    pub(crate) fn read(
+        mut resp: http::Response<ureq::Body>,
+        limit: u64,
+        progress: &ProgressCounter,
+    ) -> Result<Self, Error> {
         let head = head_len(resp.get_uri(), resp.headers());
-        let mut buf = Vec::with_capacity(reserve(resp.body().content_length(), limit) + head);
-        resp.body_mut()
-            .with_config()
-            .limit(limit)
-            .reader()
-            .read_to_end(&mut buf)
-            .map_err(|e| match Error::from(e) {
-                Error::BodyTooLarge { limit, url: None } => Error::BodyTooLarge {
-                    limit,
-                    url: Some(crate::redact_url(&resp.get_uri().to_string())),
-                },
-                other => other,
-            })?;
+        let announced = resp.body().content_length();
+        let mut buf = Vec::with_capacity(reserve(announced, limit) + head);
+        progress.start(announced);
+        let reader = resp.body_mut().with_config().limit(limit).reader();
+        Counted {
+            inner: reader,
+            counter: progress,
+        }
+        .read_to_end(&mut buf)
+        .map_err(|e| match Error::from(e) {
+            Error::BodyTooLarge { limit, url: None } => Error::BodyTooLarge {
+                limit,
+                url: Some(crate::redact_url(&resp.get_uri().to_string())),
+            },
+            other => crate::phase::in_body(other, &resp.get_uri().to_string()),
+        })?;
         let body_len = buf.len();
         // Exact, where growing the vector would double a body that filled it.
         buf.reserve_exact(head);

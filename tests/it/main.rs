@@ -50,6 +50,7 @@ mod support_selftest;
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod transport_errors;
 mod urls;
 
 use std::path::PathBuf;
