@@ -209,6 +209,19 @@ impl EventSource {
     }
 
     /// Options of each stream (channel capacity, parser limits, content-type check).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamOptions;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session
+    ///     .get("https://example.com/events")
+    ///     .event_source()
+    ///     .options(StreamOptions::default().capacity(16));
+    /// ```
     pub fn options(mut self, options: StreamOptions) -> Self {
         self.options = options;
         self

@@ -157,6 +157,19 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// Like [`result`](Pending::result), it runs the job inline when called on a worker of the
     /// same session while the job is still queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let job = session.submit(|_| Ok("done"));
+    /// job.wait();
+    /// assert!(job.is_done());
+    /// assert_eq!(job.result()?, "done");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn wait(&self) {
         self.slot.help();
         let mut state = self.slot.lock();
@@ -169,6 +182,18 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// An event stream's handle is done as soon as the response headers are in, while its worker
     /// goes on reading the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let job = session.submit(|_| Ok(1));
+    /// job.wait();
+    /// assert!(job.is_done());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn is_done(&self) -> bool {
         self.slot.lock().is_done()
     }

@@ -45,6 +45,19 @@ impl Default for LineParser {
 
 impl LineParser {
     /// A parser with lines of at most [`DEFAULT_MAX_EVENT_SIZE`] bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut lines = Vec::new();
+    /// let mut parser = LineParser::new();
+    /// parser.feed(b"{\"a\":1}\n{\"b\"", &mut |e| lines.push(e.data))?;
+    /// parser.feed(b":2}\n", &mut |e| lines.push(e.data))?;
+    /// assert_eq!(lines, [r#"{"a":1}"#, r#"{"b":2}"#]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new() -> Self {
         LineParser {
             partial: Vec::new(),
@@ -54,12 +67,32 @@ impl LineParser {
     }
 
     /// The longest line accepted, in bytes. Defaults to [`DEFAULT_MAX_EVENT_SIZE`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut parser = LineParser::new().max_line_size(4);
+    /// assert!(parser.feed(b"too long\n", &mut |_| {}).is_err());
+    /// ```
     pub fn max_line_size(mut self, bytes: usize) -> Self {
         self.max_line = bytes;
         self
     }
 
     /// Feeds the next bytes, delivering every line they complete.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut n = 0;
+    /// LineParser::new().feed(b"one\r\n\ntwo\n", &mut |_| n += 1)?;
+    /// assert_eq!(n, 2); // blank lines are skipped
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn feed(&mut self, bytes: &[u8], on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
         if self.failed {
             return Err(self.too_large());
@@ -89,6 +122,20 @@ impl LineParser {
     }
 
     /// Ends the stream, delivering a last line that had no terminator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut last = None;
+    /// let mut parser = LineParser::new();
+    /// parser.feed(b"no line end", &mut |e| last = Some(e.data))?;
+    /// assert!(last.is_none());
+    /// parser.finish(&mut |e| last = Some(e.data))?;
+    /// assert_eq!(last.as_deref(), Some("no line end"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn finish(&mut self, on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
         if self.failed {
             return Err(self.too_large());

@@ -84,6 +84,14 @@ impl Default for StreamOptions {
 impl StreamOptions {
     /// Events buffered between the worker and the caller, at least 1.
     /// Defaults to [`DEFAULT_CHANNEL_CAPACITY`] (64).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamOptions;
+    ///
+    /// let options = StreamOptions::default().capacity(256);
+    /// ```
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events.max(1);
         self
@@ -91,6 +99,14 @@ impl StreamOptions {
 
     /// The parser to use, for its limits and its end-of-stream behaviour.
     /// Defaults to [`Parser::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{Parser, StreamOptions};
+    ///
+    /// let options = StreamOptions::default().parser(Parser::new().max_event_size(1 << 20));
+    /// ```
     pub fn parser(mut self, parser: Parser) -> Self {
         self.framing = Framing::EventStream(parser);
         self
@@ -99,11 +115,37 @@ impl StreamOptions {
     /// Reads a newline-delimited stream (NDJSON, JSON Lines) instead of Server-Sent Events: each
     /// non-blank line is an [`Event`] whose `data` is the line (see [`LineParser`]). The request
     /// then asks for `Accept: application/x-ndjson` and any content type is accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/logs", "application/x-ndjson", "{\"n\":1}\n")]);
+    /// use ureq_futures::sse::StreamOptions;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session
+    ///     .get(format!("{base}/logs"))
+    ///     .events_with(StreamOptions::default().json_lines())
+    ///     .result()?;
+    /// let lines: Vec<String> = stream.map(|e| e.map(|e| e.data)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lines, [r#"{"n":1}"#]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn json_lines(self) -> Self {
         self.line_parser(LineParser::new())
     }
 
     /// [`json_lines`](StreamOptions::json_lines) with a parser of other limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{LineParser, StreamOptions};
+    ///
+    /// let options = StreamOptions::default().line_parser(LineParser::new().max_line_size(1 << 20));
+    /// ```
     pub fn line_parser(mut self, parser: LineParser) -> Self {
         self.framing = Framing::Lines(parser);
         self.require_event_stream = false;
@@ -126,6 +168,15 @@ impl StreamOptions {
     /// Whether a response whose content type is not `text/event-stream` is an
     /// [`Error::UnexpectedContentType`]. Defaults to `true` (`false` after
     /// [`json_lines`](StreamOptions::json_lines)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamOptions;
+    ///
+    /// // Accept a server that streams events as text/plain.
+    /// let options = StreamOptions::default().require_event_stream(false);
+    /// ```
     pub fn require_event_stream(mut self, yes: bool) -> Self {
         self.require_event_stream = yes;
         self
@@ -246,27 +297,94 @@ impl<T> EventStream<T> {
     }
 
     /// The channel, taking it out of the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// let rx = stream.into_receiver();
+    /// let first = rx.recv().unwrap()?;
+    /// assert_eq!(first.data, "a");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn into_receiver(mut self) -> Receiver<Result<T, Error>> {
         self.detached = true;
         std::mem::replace(&mut self.rx, crossbeam_channel::never())
     }
 
     /// The response's status code (always 2xx: other statuses are errors before a stream exists).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The response headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The first value of header `name`, if present and valid text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.header("Content-Type"), Some("text/event-stream"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The URL that answered, after redirects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.url(), format!("{base}/events"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
