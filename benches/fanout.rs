@@ -2,11 +2,8 @@
 //! FuturesSession vs plain ureq on 8 `std::thread`s sharing one Agent (the same HTTP stack with
 //! no pool in between) vs `reqwest::blocking` on 8 threads.
 //!
-//! Run: `cargo bench --bench fanout`. The ratios to report are FuturesSession / plain ureq
+//! Run: `cargo bench -p ureq-futures-bench --bench fanout`. The ratios to report are FuturesSession / plain ureq
 //! (target <= 1.10) and FuturesSession / reqwest (target < 1).
-
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

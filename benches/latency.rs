@@ -16,12 +16,7 @@
 //!
 //! Prints the median, p90, p99 and max per variant; `--json` also writes them, with every sample.
 //!
-//! Run: `cargo bench --bench latency`.
-
-#[path = "perf/args.rs"]
-mod args;
-#[path = "../tests/support/mod.rs"]
-mod support;
+//! Run: `cargo bench -p ureq-futures-bench --bench latency`.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
@@ -30,7 +25,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use args::Args;
+use perf::args::Args;
 use support::{Reply, TestServer};
 use ureq_futures::sse::{Event, EventReader};
 use ureq_futures::{Error, FuturesSession};

@@ -19,22 +19,15 @@
 //! "seconds":0.61}`. Each round builds a fresh client and warms it up first with 8 requests per
 //! worker (connections opened, code paths hot), untimed.
 //!
-//! Run: `cargo bench --bench peers` (or through `scripts/perf-report`).
-
-#[path = "perf/args.rs"]
-mod args;
-#[path = "perf/corpus.rs"]
-mod corpus;
-#[path = "../tests/support/mod.rs"]
-mod support;
+//! Run: `cargo bench -p ureq-futures-bench --bench peers` (or through `scripts/perf-report`).
 
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use args::Args;
-use corpus::{anthropic_corpus, openai_corpus};
+use perf::args::Args;
+use perf::corpus::{anthropic_corpus, openai_corpus};
 use support::{Reply, TestServer};
 use ureq_futures::FuturesSession;
 
@@ -249,7 +242,7 @@ fn fanout_command(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// `cargo bench --bench peers`: both fan-outs once per peer against an in-process server.
+/// `cargo bench -p ureq-futures-bench --bench peers`: both fan-outs once per peer against an in-process server.
 fn default_run() -> Result<(), String> {
     let server = start_server();
     println!("fan-out over 8 workers against {}", server.url());

@@ -1,7 +1,7 @@
 //! Pool overhead without any I/O: submit + result of a no-op job, and `as_completed` over n
 //! handles for n = 1,000, 10,000 and 100,000 (the time per handle should stay flat: linear in n).
 //!
-//! Run: `cargo bench --bench pool`.
+//! Run: `cargo bench -p ureq-futures-bench --bench pool`.
 
 use std::time::Duration;
 

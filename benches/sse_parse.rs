@@ -11,20 +11,17 @@
 //! peer through `futures::stream::iter` over 8 KiB slices, driven by `block_on`. Before timing,
 //! the two are checked to produce the same events.
 //!
-//! Run: `cargo bench --bench sse_parse`.
-
-#[path = "perf/corpus.rs"]
-mod corpus;
+//! Run: `cargo bench -p ureq-futures-bench --bench sse_parse`.
 
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::io::{self, Read};
 use std::time::Duration;
 
-use corpus::{anthropic_corpus, openai_corpus};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use perf::corpus::{anthropic_corpus, openai_corpus};
 use ureq_futures::sse::{Event, EventReader};
 
 /// What one read() or one stream item holds at most.

@@ -18,19 +18,14 @@
 //! stream_memory serve       # the child: prints "url http://127.0.0.1:PORT", serves until stdin closes
 //! ```
 //!
-//! Run: `cargo bench --bench stream_memory` (Linux only: it reads `/proc`).
-
-#[path = "perf/args.rs"]
-mod args;
-#[path = "../tests/support/mod.rs"]
-mod support;
+//! Run: `cargo bench -p ureq-futures-bench --bench stream_memory` (Linux only: it reads `/proc`).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use args::Args;
+use perf::args::Args;
 use support::{Reply, TestServer};
 use ureq_futures::FuturesSession;
 

@@ -14,7 +14,7 @@ pub(crate) const STATUS_BODY_EXCERPT: usize = 1024;
 /// The `Display` output is one line of lowercase words (`"timeout: connect"`), except for
 /// [`Error::Status`], which keeps the wording `Server responded with an error. Status Code: 404`
 /// for every status error the crate produces, so that programs ported from Python keep their
-/// error texts.
+/// error texts, followed by requests' words (see [`StatusError`]).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -32,10 +32,15 @@ pub enum Error {
     Status(Box<StatusError>),
     /// A body was not valid JSON for the requested type, or a value could not be serialized.
     Json(serde_json::Error),
-    /// A buffered response body was larger than the session's `max_body_size`.
+    /// A buffered response body was larger than the session's
+    /// [`max_body_size`](crate::SessionBuilder::max_body_size). The message names the setting,
+    /// its value and the URL.
     BodyTooLarge {
         /// The limit in bytes that was exceeded.
         limit: u64,
+        /// The URL whose body it was, redacted as [`redact_url`](crate::redact_url) shows it,
+        /// when known.
+        url: Option<String>,
     },
     /// An event-stream line or event was larger than the stream's limit.
     EventTooLarge {
@@ -77,15 +82,243 @@ pub enum Error {
     },
 }
 
-/// The details of an [`Error::Status`]: the code, the headers and the start of the body.
+/// The details of an [`Error::Status`]: the code, the URL, the headers, the start of the body,
+/// and the API error the body carries, if any.
+///
+/// Its message is one line, as requests' `raise_for_status` writes it after the seed's words:
+///
+/// ```text
+/// Server responded with an error. Status Code: 404 Client Error: Not Found for url: http://127.0.0.1:1234/x
+/// ```
+///
+/// When the body is a JSON API error, its message (and its code, or else its type) replaces the
+/// reason phrase:
+///
+/// ```text
+/// Server responded with an error. Status Code: 401: Incorrect API key provided (invalid_api_key) for url: https://api.openai.com/v1/chat/completions
+/// ```
+///
+/// The shapes read are those of the common LLM APIs, and the generic ones they share:
+///
+/// | provider | body |
+/// |---|---|
+/// | OpenAI and compatible servers | `{"error": {"message", "type", "code"}}` |
+/// | Anthropic | `{"type": "error", "error": {"type", "message"}}` |
+/// | Gemini | `{"error": {"code", "message", "status"}}`, alone or as the first item of an array |
+/// | Cohere, Mistral | `{"message", "type"?, "code"?}` |
+/// | Ollama and others | `{"error": "message"}`, `{"detail": "message"}` |
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[]);
+/// # // A server that answers as OpenAI does to a wrong key.
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// # let openai = format!("http://{}", listener.local_addr().unwrap());
+/// # std::thread::spawn(move || {
+/// #     use std::io::{Read, Write};
+/// #     let (mut s, _) = listener.accept().unwrap();
+/// #     let _ = s.read(&mut [0; 4096]);
+/// #     let body = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+/// #     let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nx-request-id: req_123\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+/// # });
+/// use ureq_futures::{Error, FuturesSession};
+///
+/// let session = FuturesSession::new();
+/// let missing = session.get(format!("{base}/nope")).send().result()?;
+/// let err = missing.error_for_status().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     format!("Server responded with an error. Status Code: 404 Client Error: Not Found for url: {base}/nope")
+/// );
+///
+/// let resp = session.get(format!("{openai}/v1/models?key=secret")).send().result()?;
+/// let Err(Error::Status(e)) = resp.error_for_status() else { unreachable!() };
+/// assert_eq!(e.status, 401);
+/// assert_eq!(e.api_message(), Some("Incorrect API key provided"));
+/// assert_eq!(e.api_type(), Some("invalid_request_error"));
+/// assert_eq!(e.api_code(), Some("invalid_api_key"));
+/// assert_eq!(e.request_id(), Some("req_123"));
+/// assert_eq!(
+///     e.to_string(),
+///     format!("Server responded with an error. Status Code: 401: Incorrect API key provided (invalid_api_key) for url: {openai}/v1/models?<redacted>")
+/// );
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct StatusError {
     /// The HTTP status code.
     pub status: u16,
+    /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it (empty in
+    /// the rare case where it is not known).
+    pub url: String,
     /// The response headers.
     pub headers: ureq::http::HeaderMap,
     /// The first KiB of the body (lossily decoded as UTF-8), or all of it when shorter.
     pub body: String,
+    api: ApiError,
+}
+
+/// An API error parsed from a status error's body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ApiError {
+    message: Option<String>,
+    kind: Option<String>,
+    code: Option<String>,
+}
+
+/// The longest API message shown in an error's one line; the whole body stays in
+/// [`StatusError::body`].
+const API_MESSAGE_SHOWN: usize = 300;
+
+impl StatusError {
+    /// The error message of the API, parsed from a JSON error body (`error.message` for OpenAI,
+    /// Anthropic and Gemini, `message` for Cohere, see the table above). `None` when the body is
+    /// not one of these shapes.
+    pub fn api_message(&self) -> Option<&str> {
+        self.api.message.as_deref()
+    }
+
+    /// The error type the API sent: `error.type` (OpenAI: `invalid_request_error`, Anthropic:
+    /// `authentication_error`), Gemini's `error.status` (`INVALID_ARGUMENT`), or a top-level
+    /// `type`.
+    pub fn api_type(&self) -> Option<&str> {
+        self.api.kind.as_deref()
+    }
+
+    /// The error code the API sent, as text: `error.code` (OpenAI: `invalid_api_key`, Gemini:
+    /// `400`) or a top-level `code`.
+    pub fn api_code(&self) -> Option<&str> {
+        self.api.code.as_deref()
+    }
+
+    /// The request id the server gave the request (`x-request-id`, as OpenAI sends it, or
+    /// `request-id`, as Anthropic does): the value providers ask for in a support request.
+    pub fn request_id(&self) -> Option<&str> {
+        ["x-request-id", "request-id"]
+            .iter()
+            .find_map(|name| self.headers.get(*name)?.to_str().ok())
+    }
+}
+
+impl ApiError {
+    /// Reads the shapes listed on [`StatusError`]; anything else is no API error.
+    fn parse(body: &[u8]) -> ApiError {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return ApiError::default();
+        };
+        // Gemini answers some calls with the error inside an array.
+        let value = match &value {
+            serde_json::Value::Array(items) => match items.first() {
+                Some(first) => first,
+                None => return ApiError::default(),
+            },
+            other => other,
+        };
+        let text = |v: Option<&serde_json::Value>| match v? {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let string = |v: Option<&serde_json::Value>| match v? {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        match value.get("error") {
+            Some(inner @ serde_json::Value::Object(_)) => ApiError {
+                message: string(inner.get("message")),
+                kind: string(inner.get("type")).or_else(|| string(inner.get("status"))),
+                code: text(inner.get("code")),
+            },
+            Some(serde_json::Value::String(message)) if !message.trim().is_empty() => ApiError {
+                message: Some(message.clone()),
+                kind: None,
+                code: text(value.get("code")),
+            },
+            _ => ApiError {
+                message: string(value.get("message")).or_else(|| string(value.get("detail"))),
+                // Anthropic's top-level `type` is "error", which says nothing.
+                kind: string(value.get("type")).filter(|t| t != "error"),
+                code: text(value.get("code")),
+            },
+        }
+        .with_message_only()
+    }
+
+    /// A type or code without a message is no API error worth showing (an unrelated JSON body
+    /// may have a `code` field).
+    fn with_message_only(self) -> ApiError {
+        if self.message.is_some() {
+            self
+        } else {
+            ApiError::default()
+        }
+    }
+
+    /// What is shown in parentheses: a code that is a name (`invalid_api_key`), else the type.
+    fn label(&self) -> Option<&str> {
+        let named_code = self
+            .code
+            .as_deref()
+            .filter(|c| !c.bytes().all(|b| b.is_ascii_digit()));
+        named_code.or(self.kind.as_deref())
+    }
+}
+
+/// Writes `text` on one line: runs of whitespace become one space, and at most `max` characters
+/// are shown.
+fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str, max: usize) -> fmt::Result {
+    let mut shown = 0;
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+            shown += 1;
+        }
+        let left = max.saturating_sub(shown);
+        if word.chars().count() > left {
+            let cut: String = word.chars().take(left).collect();
+            return write!(f, "{cut}...");
+        }
+        f.write_str(word)?;
+        shown += word.chars().count();
+    }
+    Ok(())
+}
+
+impl fmt::Display for StatusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Server responded with an error. Status Code: {}",
+            self.status
+        )?;
+        if let Some(message) = &self.api.message {
+            f.write_str(": ")?;
+            write_one_line(f, message, API_MESSAGE_SHOWN)?;
+            if let Some(label) = self.api.label() {
+                f.write_str(" (")?;
+                write_one_line(f, label, 80)?;
+                f.write_str(")")?;
+            }
+        } else {
+            let reason = ureq::http::StatusCode::from_u16(self.status)
+                .ok()
+                .and_then(|s| s.canonical_reason());
+            match (self.status / 100, reason) {
+                (4, Some(r)) => write!(f, " Client Error: {r}")?,
+                (5, Some(r)) => write!(f, " Server Error: {r}")?,
+                (4, None) => f.write_str(" Client Error")?,
+                (5, None) => f.write_str(" Server Error")?,
+                (_, Some(r)) => write!(f, " {r}")?,
+                (_, None) => {}
+            }
+        }
+        if !self.url.is_empty() {
+            write!(f, " for url: {}", self.url)?;
+        }
+        Ok(())
+    }
 }
 
 impl Error {
@@ -109,12 +342,26 @@ impl Error {
         }
     }
 
+    /// A status error without its URL.
     pub(crate) fn status_from(status: u16, headers: ureq::http::HeaderMap, body: &[u8]) -> Error {
+        Error::status_at(status, "", headers, body)
+    }
+
+    /// A status error for the response from `url` (redacted here), with `body` as far as it was
+    /// read.
+    pub(crate) fn status_at(
+        status: u16,
+        url: &str,
+        headers: ureq::http::HeaderMap,
+        body: &[u8],
+    ) -> Error {
         let end = body.len().min(STATUS_BODY_EXCERPT);
         Error::Status(Box::new(StatusError {
             status,
+            url: crate::redact_url(url),
             headers,
             body: String::from_utf8_lossy(&body[..end]).into_owned(),
+            api: ApiError::parse(body),
         }))
     }
 }
@@ -125,21 +372,17 @@ impl fmt::Display for Error {
             Error::Transport(e) => write!(f, "transport: {e}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Timeout(t) => write!(f, "timeout: {t}"),
-            Error::Status(s) => {
+            Error::Status(s) => s.fmt(f),
+            Error::Json(e) => write!(f, "json: {e}"),
+            Error::BodyTooLarge { limit, url } => {
+                write!(f, "response body")?;
+                if let Some(url) = url {
+                    write!(f, " of {url}")?;
+                }
                 write!(
                     f,
-                    "Server responded with an error. Status Code: {}",
-                    s.status
-                )?;
-                let body = s.body.trim();
-                if !body.is_empty() {
-                    write!(f, ": {body}")?;
-                }
-                Ok(())
-            }
-            Error::Json(e) => write!(f, "json: {e}"),
-            Error::BodyTooLarge { limit } => {
-                write!(f, "response body larger than the limit of {limit} bytes")
+                    " larger than max_body_size ({limit} bytes): raise SessionBuilder::max_body_size, or read the body as a stream"
+                )
             }
             Error::EventTooLarge { limit } => {
                 write!(
@@ -189,7 +432,7 @@ impl From<ureq::Error> for Error {
     fn from(e: ureq::Error) -> Self {
         match e {
             ureq::Error::Timeout(t) => Error::Timeout(t),
-            ureq::Error::BodyExceedsLimit(limit) => Error::BodyTooLarge { limit },
+            ureq::Error::BodyExceedsLimit(limit) => Error::BodyTooLarge { limit, url: None },
             ureq::Error::Io(io) => Error::from(io),
             ureq::Error::Json(j) => Error::Json(j),
             other => Error::Transport(other),
@@ -220,7 +463,7 @@ mod tests {
 
     #[test]
     fn status_display_keeps_the_python_wording() {
-        let e = Error::status_from(400, Default::default(), b"{\"error\":\"bad\"}");
+        let e = Error::status_at(400, "http://h/", Default::default(), b"{\"error\":\"bad\"}");
         let text = e.to_string();
         assert!(
             text.contains("Server responded with an error. Status Code: 400"),
@@ -228,6 +471,166 @@ mod tests {
         );
         assert!(text.contains("bad"), "{text}");
         assert_eq!(e.status(), Some(400));
+    }
+
+    /// One case per shape of error body the common APIs send, and bodies that are not API
+    /// errors: (status, body, the line after the prefix, message, type, code).
+    #[test]
+    fn api_error_bodies_are_parsed_and_shown_on_one_line() {
+        type Case<'a> = (
+            u16,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case<'_>] = &[
+            (
+                401,
+                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+                "401: Incorrect API key provided (invalid_api_key)",
+                Some("Incorrect API key provided"),
+                Some("invalid_request_error"),
+                Some("invalid_api_key"),
+            ),
+            (
+                429,
+                r#"{"error":{"message":"Rate limit reached","type":"requests","code":null}}"#,
+                "429: Rate limit reached (requests)",
+                Some("Rate limit reached"),
+                Some("requests"),
+                None,
+            ),
+            (
+                401,
+                r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+                "401: invalid x-api-key (authentication_error)",
+                Some("invalid x-api-key"),
+                Some("authentication_error"),
+                None,
+            ),
+            (
+                400,
+                r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}"#,
+                "400: API key not valid. Please pass a valid API key. (INVALID_ARGUMENT)",
+                Some("API key not valid. Please pass a valid API key."),
+                Some("INVALID_ARGUMENT"),
+                Some("400"),
+            ),
+            (
+                404,
+                r#"[{"error":{"code":404,"message":"models/x is not found","status":"NOT_FOUND"}}]"#,
+                "404: models/x is not found (NOT_FOUND)",
+                Some("models/x is not found"),
+                Some("NOT_FOUND"),
+                Some("404"),
+            ),
+            (
+                401,
+                r#"{"id":"c1","message":"invalid api token"}"#,
+                "401: invalid api token",
+                Some("invalid api token"),
+                None,
+                None,
+            ),
+            (
+                404,
+                r#"{"error":"model 'x' not found,\n try pulling it first"}"#,
+                "404: model 'x' not found, try pulling it first",
+                Some("model 'x' not found,\n try pulling it first"),
+                None,
+                None,
+            ),
+            (
+                422,
+                r#"{"detail":"Unprocessable"}"#,
+                "422: Unprocessable",
+                Some("Unprocessable"),
+                None,
+                None,
+            ),
+            (
+                404,
+                "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n",
+                "404 Client Error: Not Found",
+                None,
+                None,
+                None,
+            ),
+            (503, "", "503 Server Error: Service Unavailable", None, None, None),
+            (599, "", "599 Server Error", None, None, None),
+            (
+                500,
+                r#"{"code":"E1","items":[]}"#,
+                "500 Server Error: Internal Server Error",
+                None,
+                None,
+                None,
+            ),
+            (
+                400,
+                r#"{"error":{"message":"   ","code":"x"}}"#,
+                "400 Client Error: Bad Request",
+                None,
+                None,
+                None,
+            ),
+        ];
+        for &(status, body, line, message, kind, code) in cases {
+            let err = Error::status_at(
+                status,
+                "http://h/v1?key=secret",
+                Default::default(),
+                body.as_bytes(),
+            );
+            let Error::Status(e) = &err else {
+                unreachable!()
+            };
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "Server responded with an error. Status Code: {line} for url: http://h/v1?<redacted>"
+                ),
+                "{body}"
+            );
+            assert_eq!(
+                (e.api_message(), e.api_type(), e.api_code()),
+                (message, kind, code),
+                "{body}"
+            );
+            assert_eq!(e.body, body, "the body is kept as it came");
+        }
+    }
+
+    #[test]
+    fn a_long_api_message_is_cut_and_the_request_id_is_read_from_either_header() {
+        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "word ".repeat(200));
+        let err = Error::status_at(400, "http://h/", Default::default(), long.as_bytes());
+        let text = err.to_string();
+        assert!(text.len() < API_MESSAGE_SHOWN + 120, "{}", text.len());
+        assert!(text.contains("... for url: http://h/"), "{text}");
+        for name in ["x-request-id", "request-id"] {
+            let mut headers = ureq::http::HeaderMap::new();
+            headers.insert(name, "req_1".parse().unwrap());
+            let Error::Status(e) = Error::status_at(500, "http://h/", headers, b"") else {
+                unreachable!()
+            };
+            assert_eq!(e.request_id(), Some("req_1"), "{name}");
+        }
+    }
+
+    #[test]
+    fn body_too_large_names_the_setting_the_limit_and_the_url() {
+        let err = Error::BodyTooLarge {
+            limit: 2048,
+            url: Some("http://h/big?<redacted>".into()),
+        };
+        assert_eq!(
+            err.to_string(),
+            "response body of http://h/big?<redacted> larger than max_body_size (2048 bytes): \
+             raise SessionBuilder::max_body_size, or read the body as a stream"
+        );
     }
 
     #[test]
@@ -246,7 +649,7 @@ mod tests {
         let limit = io::Error::other(ureq::Error::BodyExceedsLimit(7));
         assert!(matches!(
             Error::from(limit),
-            Error::BodyTooLarge { limit: 7 }
+            Error::BodyTooLarge { limit: 7, .. }
         ));
     }
 

@@ -210,6 +210,7 @@ mod retry;
 mod session;
 mod source;
 pub mod sse;
+mod url;
 
 pub use error::{Error, StatusError, Timeout};
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};

@@ -13,13 +13,18 @@
 //!   a given agent's own `max_redirects`) bounds the hops; past it the request fails with ureq's
 //!   `TooManyRedirects`, or returns the last 3xx if a given agent says
 //!   `max_redirects_will_error(false)`.
+//! * A `Location` is resolved against the URL that answered as RFC 3986 §5.2 says, dot segments
+//!   removed (`../../static/7` from `/express/rel/a/b` is `/express/static/7`), after the bytes a
+//!   browser would encode are percent-encoded (`/static/a b` is `/static/a%20b`); see
+//!   [`url::resolve`]. A location that is not http or https, has no host or an invalid port is an
+//!   [`Error::InvalidRequest`] that does not quote it (it may carry a key).
 
 use std::borrow::Cow;
 use std::time::Instant;
 
 use ureq::http::{self, header, HeaderMap, Method, Uri};
 
-use crate::Error;
+use crate::{url, Error};
 
 /// Headers that carry credentials and never follow a redirect to another origin.
 pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
@@ -81,12 +86,17 @@ pub(crate) fn follow(
             }
             return Ok(resp);
         }
-        let next = location
-            .to_str()
-            .ok()
-            .and_then(|l| resolve(&hop.uri, l))
-            // The location is not quoted: it may carry a key of the server's choosing.
-            .ok_or_else(|| Error::InvalidRequest("a redirect to an invalid location".into()))?;
+        // The location is not quoted: it may carry a key of the server's choosing. Browsers
+        // read a Location's bytes beyond ASCII as UTF-8, and so does this.
+        let next = std::str::from_utf8(location.as_bytes())
+            .map_err(|_| "the location is not UTF-8".to_string())
+            .and_then(|l| url::resolve(&hop.uri, l))
+            .map_err(|why| {
+                Error::InvalidRequest(format!(
+                    "the redirect from {} goes to an invalid location: {why}",
+                    crate::redact_url(&hop.uri.to_string())
+                ))
+            })?;
         // Read a short body to its end, so that the connection goes back to the pool; a long
         // one is dropped with its connection.
         let _ = resp
@@ -131,41 +141,6 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
     sa == sb && pa == pb && ha.zip(hb).is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
 }
 
-/// Resolves a `Location` against the URL that answered (RFC 3986 §5.2, the forms servers send:
-/// absolute, scheme-relative, absolute path, and relative path).
-fn resolve(base: &Uri, location: &str) -> Option<Uri> {
-    let location = location.trim();
-    if has_scheme(location) {
-        return location.parse().ok();
-    }
-    let scheme = base.scheme_str()?;
-    if let Some(rest) = location.strip_prefix("//") {
-        return format!("{scheme}://{rest}").parse().ok();
-    }
-    let authority = base.authority()?.as_str();
-    let path = if location.starts_with('/') {
-        location.to_string()
-    } else if let Some(query) = location.strip_prefix('?') {
-        format!("{}?{query}", base.path())
-    } else {
-        let dir = base.path().rfind('/').map_or("/", |i| &base.path()[..=i]);
-        format!("{dir}{location}")
-    };
-    format!("{scheme}://{authority}{path}").parse().ok()
-}
-
-/// Whether `s` starts with a URI scheme (RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" /
-/// "." )` then `:`), as opposed to a relative reference such as `/next?u=http://x`.
-fn has_scheme(s: &str) -> bool {
-    let Some(colon) = s.find(':') else {
-        return false;
-    };
-    let scheme = &s[..colon];
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +168,11 @@ mod tests {
             ("HTTP://Other.example/z", "http://other.example/z"),
         ];
         for (location, expected) in cases {
-            assert_eq!(resolve(&base, location), Some(uri(expected)), "{location}");
+            assert_eq!(
+                url::resolve(&base, location),
+                Ok(uri(expected)),
+                "{location}"
+            );
         }
     }
 

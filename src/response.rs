@@ -155,7 +155,13 @@ impl Response {
             .limit(limit)
             .reader()
             .read_to_end(&mut buf)
-            .map_err(ureq::Error::from)?;
+            .map_err(|e| match Error::from(e) {
+                Error::BodyTooLarge { limit, url: None } => Error::BodyTooLarge {
+                    limit,
+                    url: Some(crate::redact_url(&resp.get_uri().to_string())),
+                },
+                other => other,
+            })?;
         let body_len = buf.len();
         // Exact, where growing the vector would double a body that filled it.
         buf.reserve_exact(head);
@@ -240,14 +246,21 @@ impl Response {
     }
 
     /// `Ok(self)` for statuses below 400; for 4xx and 5xx, [`Error::Status`] with the code, the
-    /// headers and the first KiB of the body.
+    /// URL, the headers, the first KiB of the body and the API error it carries (see
+    /// [`StatusError`](crate::StatusError)). Its message is one line:
+    /// `Server responded with an error. Status Code: 404 Client Error: Not Found for url: ...`.
     pub fn error_for_status(mut self) -> Result<Self, Error> {
         if self.status >= 400 {
             let headers = match self.headers.take() {
                 Some(map) => *map,
                 None => self.head().to_map(),
             };
-            Err(Error::status_from(self.status, headers, self.bytes()))
+            Err(Error::status_at(
+                self.status,
+                self.url(),
+                headers,
+                self.bytes(),
+            ))
         } else {
             Ok(self)
         }

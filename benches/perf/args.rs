@@ -1,12 +1,11 @@
 //! Command-line handling shared by the plain (`harness = false`, no criterion) benches that
-//! `scripts/perf-report` runs. Include with `#[path = "perf/args.rs"] mod args;`.
+//! `scripts/perf-report` runs (`perf::args`).
 //!
 //! `cargo bench` runs every bench binary with `--bench` and whatever follows `--`, which may be a
 //! criterion filter meant for another bench (`cargo bench -- fanout`). So a binary run with
 //! `--bench` only measures when no filter is given or the filter is part of its name, and never
 //! treats a filter as one of its commands; `scripts/perf-report` runs the binaries directly,
 //! without `--bench`.
-#![allow(dead_code)]
 
 /// The arguments of this process, without the program name.
 pub struct Args {

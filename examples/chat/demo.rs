@@ -270,3 +270,49 @@ fn split_into_pieces(text: &str) -> Vec<String> {
     }
     pieces
 }
+
+/// The demo server speaks the protocol: `cargo test` runs these (the example is `test = true`).
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use ureq_futures::llm::{Conversation, OpenAIClient};
+
+    use super::DemoServer;
+
+    #[test]
+    fn the_demo_server_streams_a_reply_that_echoes_the_prompt() {
+        let server = DemoServer::start(Duration::ZERO).unwrap();
+        let client = OpenAIClient::builder("gpt-4o-mini", None)
+            .base_url(server.base_url())
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let mut pieces = 0;
+        let first = chat
+            .send_with("what is a thread pool?", |_| pieces += 1)
+            .unwrap();
+        assert!(first.contains("\"what is a thread pool?\""), "{first}");
+        assert!(first.contains("not a real model"), "{first}");
+        assert!(pieces > 10, "the reply came in {pieces} pieces");
+
+        let mut reply = chat.send("and a channel?").unwrap();
+        let second: String = reply.by_ref().map(Result::unwrap).collect();
+        assert!(second.contains("\"what is a thread pool?\""), "{second}");
+        assert!(second.contains("message 2"), "{second}");
+        assert_eq!(reply.chat().finish_reason(), Some("stop"));
+        assert!(reply.chat().usage().and_then(|u| u.total_tokens).is_some());
+
+        // Anything but a streaming chat request is an OpenAI-style error.
+        let session = ureq_futures::FuturesSession::new();
+        let models = session
+            .get(format!("{}/models", server.base_url()))
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(models.status(), 404);
+        let error: Value = models.json().unwrap();
+        assert!(error["error"]["message"].is_string(), "{error}");
+    }
+}

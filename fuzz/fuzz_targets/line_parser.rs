@@ -27,7 +27,7 @@ use ureq_futures::sse::{Event, LineParser, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::Error;
 
 /// Known bug, tolerated here so that the fuzzer can look for others (its regression test,
-/// `crlf_line_at_the_limit_is_accepted` in `tests/fuzz_regressions.rs`, is ignored until the
+/// `crlf_line_at_the_limit_is_accepted` in `tests/it/fuzz_regressions.rs`, is ignored until the
 /// fix): the CR of a CRLF is counted against the limit. Set to `false` once it is fixed.
 const TOLERATE_CR_COUNTED_IN_LIMIT: bool = false;
 

@@ -1,5 +1,6 @@
-//! Fuzz target for the LLM decoders: `OpenAIDecoder`, `AnthropicDecoder`, `GeminiDecoder` and
-//! `CohereDecoder` (`ureq_futures::llm`), each fed the events of the same bytes.
+//! Fuzz target for the LLM decoders: `OpenAIDecoder`, `AnthropicDecoder`, `GeminiDecoder`,
+//! `CohereDecoder` and `CohereV2Decoder` (`ureq_futures::llm`), each fed the events of the same
+//! bytes.
 //!
 //! Run (needs a nightly toolchain and cargo-fuzz, see `scripts/fuzz`):
 //!
@@ -16,17 +17,20 @@
 //! - no panic: whatever the bytes, a decoder answers with `Ok` or `Err`;
 //! - what each decoder documents, event by event: an empty event is skipped; data that is not a
 //!   JSON object (Gemini: or an array of objects) is an `Error::Protocol`, quoted and cut short;
-//!   an `event: error` is an `Error::Api` (OpenAI, Anthropic); `data: [DONE]` is `Done` (OpenAI);
+//!   an `event: error` is an `Error::Api` (OpenAI, Anthropic, Cohere v2); `data: [DONE]` is
+//!   `Done` (OpenAI, Cohere v2; OpenAI: or an error naming a tool call left without a name);
 //!   nothing but `Api` and `Protocol` errors;
 //! - text comes only from valid JSON: every `Text` is a string of the event's JSON (OpenAI: the
 //!   concatenation of the text parts of a content array), and `Text`, `Reasoning` and `Refusal`
 //!   are never empty; a batch is never empty;
 //! - `Done` ends the stream: it is the last event of its batch, later events are ignored, and
-//!   `finish` is then `Ok(None)`; without it `finish` is an `Error::Protocol` (Gemini: `Done`
-//!   comes from `finish`, after a finish reason, and only then);
+//!   `finish` is then `Ok(None)`; without it, `finish` is `Done` right after a finish reason
+//!   (nothing of the answer after it) and an `Error::Protocol` saying the answer was cut
+//!   anywhere else (Gemini: `Done` only ever comes from `finish`);
 //! - a computed total of tokens is the sum of its parts;
 //! - a `ChatStream` fed the batches yields exactly the text before `Done`, ends with `Done` or
-//!   with one error, and never assembles more tool calls than it was sent pieces of.
+//!   with one error, never assembles more tool calls than it was sent pieces of, and every
+//!   tool call (client or server) it assembles has a name.
 #![no_main]
 
 use std::fmt;
@@ -35,13 +39,14 @@ use libfuzzer_sys::fuzz_target;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use ureq_futures::llm::{
-    AnthropicDecoder, ChatEvent, ChatStream, CohereDecoder, GeminiDecoder, OpenAIDecoder,
+    AnthropicDecoder, ChatEvent, ChatStream, CohereDecoder, CohereV2Decoder, GeminiDecoder,
+    OpenAIDecoder,
 };
 use ureq_futures::sse::{Decode, Event, LineParser, Parser};
 use ureq_futures::Error;
 
 /// Known bug, tolerated here so that the fuzzer can look for others (its regression tests,
-/// `*_array_is_not_a_chunk` in `tests/fuzz_regressions.rs`, are ignored until the fix): the
+/// `*_array_is_not_a_chunk` in `tests/it/fuzz_regressions.rs`, are ignored until the fix): the
 /// decoders' serde structs also deserialize from JSON arrays (a struct from its fields in order,
 /// a tagged enum from its tag and then its fields), so `["message_stop"]` ends an Anthropic
 /// stream and `[null,null,null,null]` is a silently skipped OpenAI chunk. Set to `false` once
@@ -54,6 +59,7 @@ enum Provider {
     Anthropic,
     Gemini,
     Cohere,
+    CohereV2,
 }
 
 /// Deserializes from a JSON object only, whatever its fields (never from an array).
@@ -150,11 +156,14 @@ fn check_batch(provider: Provider, data: &str, batch: &[ChatEvent]) {
                     );
                 }
             }
-            ChatEvent::Reasoning(s) | ChatEvent::Refusal(s) => {
+            ChatEvent::Reasoning(s) | ChatEvent::Refusal(s) | ChatEvent::ToolPlan(s) => {
                 assert!(!s.is_empty(), "{provider:?}: empty {event:?}");
             }
             ChatEvent::Usage(usage) => {
-                if matches!(provider, Provider::Anthropic | Provider::Cohere) {
+                if matches!(
+                    provider,
+                    Provider::Anthropic | Provider::Cohere | Provider::CohereV2
+                ) {
                     if let (Some(i), Some(o), Some(t)) =
                         (usage.input_tokens, usage.output_tokens, usage.total_tokens)
                     {
@@ -190,7 +199,10 @@ fn check_decoded(
         return;
     }
     let data = event.data.trim();
-    let errors_by_name = matches!(provider, Provider::OpenAI | Provider::Anthropic);
+    let errors_by_name = matches!(
+        provider,
+        Provider::OpenAI | Provider::Anthropic | Provider::CohereV2
+    );
     if errors_by_name && event.event == "error" {
         assert!(
             matches!(result, Err(Error::Api { .. })),
@@ -198,9 +210,11 @@ fn check_decoded(
         );
         return;
     }
-    if provider == Provider::OpenAI && data == "[DONE]" {
+    if matches!(provider, Provider::OpenAI | Provider::CohereV2) && data == "[DONE]" {
         assert!(
-            matches!(result, Ok(Some(batch)) if batch == &[ChatEvent::Done]),
+            matches!(result, Ok(Some(batch)) if batch == &[ChatEvent::Done])
+                || (provider == Provider::OpenAI
+                    && matches!(result, Err(Error::Protocol(m)) if m.contains("without a function name"))),
             "{result:?}"
         );
         return;
@@ -240,14 +254,21 @@ fn run<D: Decode<Item = Vec<ChatEvent>>>(
 ) -> Vec<Result<Vec<ChatEvent>, Error>> {
     let mut items = Vec::new();
     let mut done = false;
-    let mut finish_reason = false;
+    // A finish reason came with nothing of the answer after it: a clean end is then complete.
+    let mut finished = false;
     for event in events {
         let result = decoder.decode(event.clone());
         check_decoded(provider, event, &result, done);
         match result {
             Ok(Some(batch)) => {
-                done |= batch.contains(&ChatEvent::Done);
-                finish_reason |= batch.iter().any(|e| matches!(e, ChatEvent::Finish(_)));
+                for e in &batch {
+                    match e {
+                        ChatEvent::Done => done = true,
+                        ChatEvent::Finish(_) => finished = true,
+                        ChatEvent::Usage(_) | ChatEvent::ServerToolResult(_) => {}
+                        _ => finished = false,
+                    }
+                }
                 items.push(Ok(batch));
             }
             Ok(None) => {}
@@ -258,13 +279,13 @@ fn run<D: Decode<Item = Vec<ChatEvent>>>(
         }
     }
     let end = decoder.finish();
-    match (provider, &end) {
-        (Provider::Gemini, Ok(Some(batch))) if finish_reason && batch == &[ChatEvent::Done] => {}
-        (Provider::Gemini, Err(Error::Protocol(_))) if !finish_reason => {}
-        (Provider::Gemini, _) => panic!("Gemini: finish gave {end:?}"),
-        (_, Ok(None)) if done => {}
-        (_, Err(Error::Protocol(m))) if !done && m.contains("cut") => {}
-        _ => panic!("{provider:?}: finish gave {end:?} (done: {done})"),
+    match &end {
+        Ok(None) if done => {}
+        Ok(Some(batch)) if !done && finished && batch == &[ChatEvent::Done] => {}
+        Err(Error::Protocol(m)) if !done && !finished && m.contains("cut") => {}
+        Err(Error::Protocol(m))
+            if provider == Provider::OpenAI && finished && m.contains("without a function name") => {}
+        _ => panic!("{provider:?}: finish gave {end:?} (done: {done}, finished: {finished})"),
     }
     match end {
         Ok(Some(batch)) => items.push(Ok(batch)),
@@ -319,6 +340,9 @@ fn check_chat_stream(provider: Provider, items: Vec<Result<Vec<ChatEvent>, Error
         "{provider:?}: {errors} errors sent"
     );
     assert!(stream.tool_calls().len() <= tool_pieces, "{provider:?}");
+    for call in stream.tool_calls().iter().chain(stream.server_tool_uses()) {
+        assert!(!call.name.is_empty(), "{provider:?}: a call without a name: {call:?}");
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -342,6 +366,10 @@ fuzz_target!(|data: &[u8]| {
         (
             Provider::Cohere,
             run(Provider::Cohere, CohereDecoder::new(), &events),
+        ),
+        (
+            Provider::CohereV2,
+            run(Provider::CohereV2, CohereV2Decoder::new(), &events),
         ),
     ];
     for (provider, items) in runs {

@@ -29,7 +29,7 @@ use ureq_futures::sse::{Event, EventReader, Parser, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::Error;
 
 /// Known bug, tolerated here so that the fuzzer can look for others (its regression test,
-/// `sse_parser_buffers_stay_near_the_limit` in `tests/fuzz_regressions.rs`, is ignored until
+/// `sse_parser_buffers_stay_near_the_limit` in `tests/it/fuzz_regressions.rs`, is ignored until
 /// the fix): the id, last-event-ID and event-type buffers grow by doubling, and hold the
 /// decoded value (each invalid byte becomes a 3-byte U+FFFD), so each can reach about 6 times
 /// the limit. Set to `false` once they are bounded by the limit.

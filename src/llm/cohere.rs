@@ -8,8 +8,10 @@ use crate::sse::{EventStream, StreamOptions};
 use crate::{Error, FuturesSession, RequestBuilder};
 
 mod decoder;
+mod v2_decoder;
 
 pub use decoder::CohereDecoder;
+pub use v2_decoder::CohereV2Decoder;
 
 static PROVIDER: Provider = Provider {
     key_vars: &[CohereClient::API_KEY_VAR],

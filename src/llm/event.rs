@@ -30,8 +30,19 @@ pub enum ChatEvent {
     Reasoning(String),
     /// A refusal message sent instead of the answer (OpenAI's `refusal` field). Never empty.
     Refusal(String),
-    /// A piece of a tool call; the pieces of one call share an index.
+    /// A piece of a tool call the caller has to run; the pieces of one call share an index.
+    /// The first piece of every call a decoder sends carries its (non-empty) name.
     ToolCall(ToolCallDelta),
+    /// A piece of a tool the provider runs itself (Anthropic's `server_tool_use` and
+    /// `mcp_tool_use` blocks: web search, web fetch, code execution...). Not a call for the
+    /// caller to run: shown, never answered. Numbered apart from the client's tool calls.
+    ServerToolUse(ToolCallDelta),
+    /// The result of a server-side tool, as the provider sent it (Anthropic's
+    /// `web_search_tool_result` and the other `*_tool_result` blocks).
+    ServerToolResult(ServerToolResult),
+    /// The model's plan before it calls tools (Cohere's `tool-plan-delta`). Not part of the
+    /// answer. Never empty.
+    ToolPlan(String),
     /// Why the model stopped, as the provider spells it: `"stop"`, `"length"`, `"tool_calls"`
     /// (OpenAI); `"end_turn"`, `"max_tokens"`, `"tool_use"` (Anthropic); `"STOP"`,
     /// `"MAX_TOKENS"`, `"SAFETY"` (Gemini); `"COMPLETE"`, `"MAX_TOKENS"` (Cohere)...
@@ -39,9 +50,27 @@ pub enum ChatEvent {
     /// Token counts. A stream may send several; the last one wins.
     Usage(Usage),
     /// The answer is complete: OpenAI's `data: [DONE]`, Anthropic's `message_stop`, Cohere's
-    /// `stream-end`, or for Gemini, which has no end marker, the end of the body after a
-    /// finish reason. Nothing follows.
+    /// `stream-end` (v1) or `data: [DONE]` (v2), or a clean end of the body right after a
+    /// finish reason (Gemini, which has no end marker, always ends this way; so do
+    /// OpenAI-compatible servers that never send `[DONE]`). Nothing follows.
     Done,
+}
+
+/// The result of a tool the provider ran itself, kept whole as the server sent it.
+///
+/// Anthropic sends one content block per result (`web_search_tool_result`,
+/// `web_fetch_tool_result`, `code_execution_tool_result`, `mcp_tool_result`...), whose
+/// `tool_use_id` names the [`ServerToolUse`](ChatEvent::ServerToolUse) it answers. To continue
+/// the conversation, send the block back as it came.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerToolResult {
+    /// The id of the server tool use this answers (`srvtoolu_...`), empty when the server sent
+    /// none.
+    pub tool_use_id: String,
+    /// The block's type, as the provider spells it: `"web_search_tool_result"`...
+    pub kind: String,
+    /// The whole block as the server sent it (its `content` holds the result).
+    pub block: Value,
 }
 
 /// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are
@@ -62,7 +91,8 @@ pub struct ToolCallDelta {
 /// A tool call assembled from its [`ToolCallDelta`]s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {
-    /// The index the server gave the call (its position among the answer's calls).
+    /// The call's position among the answer's calls, in the order they started (0, 1...). For
+    /// OpenAI streams it is the server's `index`, which numbers the calls the same way.
     pub index: usize,
     /// The call's id (`call_...`), empty when the server sent none.
     pub id: String,
@@ -100,7 +130,8 @@ impl ToolCall {
         if let Some(id) = delta.id.as_ref().filter(|_| call.id.is_empty()) {
             call.id.clone_from(id);
         }
-        if let Some(name) = delta.name.as_ref().filter(|_| call.name.is_empty()) {
+        let name = delta.name.as_ref().filter(|n| !n.is_empty());
+        if let Some(name) = name.filter(|_| call.name.is_empty()) {
             call.name.clone_from(name);
         }
         call.arguments.push_str(&delta.arguments);

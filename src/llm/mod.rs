@@ -117,9 +117,9 @@ mod stream;
 mod wire;
 
 pub use anthropic::{AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
-pub use cohere::{CohereClient, CohereClientBuilder, CohereDecoder};
+pub use cohere::{CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder};
 pub use conversation::{Conversation, ReplyStream};
-pub use event::{ChatEvent, ToolCall, ToolCallDelta, Usage};
+pub use event::{ChatEvent, ServerToolResult, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use openai::{
     OpenAIClient, OpenAIClientBuilder, OpenAIDecoder, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL,

@@ -6,7 +6,7 @@ use std::vec;
 use crossbeam_channel::Receiver;
 use ureq::http::HeaderMap;
 
-use super::event::{ChatEvent, ToolCall, Usage};
+use super::event::{ChatEvent, ServerToolResult, ToolCall, Usage};
 use crate::sse::EventStream;
 use crate::Error;
 
@@ -60,6 +60,9 @@ pub struct ChatStream {
     finish_reason: Option<String>,
     usage: Option<Usage>,
     tool_calls: Vec<ToolCall>,
+    server_tool_uses: Vec<ToolCall>,
+    server_tool_results: Vec<ServerToolResult>,
+    tool_plan: String,
     reasoning: String,
     refusal: Option<String>,
 }
@@ -101,6 +104,9 @@ impl ChatStream {
             finish_reason: None,
             usage: None,
             tool_calls: Vec::new(),
+            server_tool_uses: Vec::new(),
+            server_tool_results: Vec::new(),
+            tool_plan: String::new(),
             reasoning: String::new(),
             refusal: None,
         }
@@ -162,6 +168,9 @@ impl ChatStream {
             ChatEvent::Reasoning(r) => self.reasoning.push_str(r),
             ChatEvent::Refusal(r) => self.refusal.get_or_insert_with(String::new).push_str(r),
             ChatEvent::ToolCall(delta) => ToolCall::apply(&mut self.tool_calls, delta),
+            ChatEvent::ServerToolUse(delta) => ToolCall::apply(&mut self.server_tool_uses, delta),
+            ChatEvent::ServerToolResult(r) => self.server_tool_results.push(r.clone()),
+            ChatEvent::ToolPlan(plan) => self.tool_plan.push_str(plan),
             ChatEvent::Finish(reason) => self.finish_reason = Some(reason.clone()),
             ChatEvent::Usage(usage) => self.usage = Some(usage.clone()),
             ChatEvent::Done => {
@@ -192,9 +201,29 @@ impl ChatStream {
         self.usage.as_ref()
     }
 
-    /// The tool calls received so far, assembled by index, in the order they started.
+    /// The tool calls received so far, assembled by index, in the order they started: exactly
+    /// the calls the caller has to run, each with a non-empty name. Tools the provider runs
+    /// itself are not among them (see [`server_tool_uses`](Self::server_tool_uses)).
     pub fn tool_calls(&self) -> &[ToolCall] {
         &self.tool_calls
+    }
+
+    /// The tools the provider ran itself (Anthropic's web search, web fetch, code execution,
+    /// MCP tools), assembled like [`tool_calls`](Self::tool_calls): to show, not to run.
+    pub fn server_tool_uses(&self) -> &[ToolCall] {
+        &self.server_tool_uses
+    }
+
+    /// The results of the server's tools, in the order they came, each naming the
+    /// [`server_tool_uses`](Self::server_tool_uses) entry it answers.
+    pub fn server_tool_results(&self) -> &[ServerToolResult] {
+        &self.server_tool_results
+    }
+
+    /// The model's plan before its tool calls (Cohere's tool plan), empty when it sent none.
+    /// Not part of the answer's text.
+    pub fn tool_plan(&self) -> &str {
+        &self.tool_plan
     }
 
     /// The reasoning text received so far (empty for models that send none).

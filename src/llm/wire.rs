@@ -1,6 +1,6 @@
 //! What the providers' decoders share: the errors they report the same way (an error the
 //! server put in its stream, a chunk that could not be decoded, a stream cut before its end
-//! marker) and the text of a tool call's arguments.
+//! marker), the end-of-stream rule ([`Ending`]) and the text of a tool call's arguments.
 
 use serde_json::Value;
 
@@ -38,15 +38,75 @@ pub(crate) fn error_event(data: &str) -> Error {
     api_error(value.get("error").unwrap_or(&value))
 }
 
-/// What a decoder's `finish` returns for a stream with an end marker: nothing more once the
-/// marker was seen (`done`), else an [`Error::Protocol`] saying the answer was cut before
-/// `marker`.
-pub(crate) fn end_of_stream(done: bool, marker: &str) -> Result<Option<Vec<ChatEvent>>, Error> {
-    if done {
-        Ok(None)
-    } else {
+/// The end-of-stream rule every decoder follows, fed the events it sends.
+///
+/// A stream ends completely with its end marker (`data: [DONE]`, `message_stop`...), or with a
+/// clean end of the body right after a finish reason: some OpenAI-compatible servers never
+/// send `[DONE]`, and Gemini has no marker at all. "Right after" means that no more of the
+/// answer (text, reasoning, a refusal, a tool call or plan) came after the last finish reason;
+/// usage may. A clean end anywhere else is an [`Error::Protocol`] saying the answer was cut
+/// and what was missing.
+///
+/// Why not trust any clean end: a proxy or a dropped connection that closes the body cleanly
+/// mid-answer would pass a short answer off as whole. Why not demand the marker: the servers
+/// without one would fail every answer. A finish reason is the model saying it is done.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ending {
+    /// The end marker was seen.
+    done: bool,
+    /// A finish reason was seen, with no more of the answer after it.
+    finished: bool,
+    /// A finish reason was seen at all.
+    any_finish: bool,
+}
+
+impl Ending {
+    /// Takes note of `events`, as sent in order.
+    pub(crate) fn observe(&mut self, events: &[ChatEvent]) {
+        for event in events {
+            match event {
+                ChatEvent::Finish(_) => {
+                    self.finished = true;
+                    self.any_finish = true;
+                }
+                ChatEvent::Done => self.done = true,
+                ChatEvent::Usage(_) | ChatEvent::ServerToolResult(_) => {}
+                _ => self.finished = false,
+            }
+        }
+    }
+
+    /// Whether the end marker was seen: nothing more is read.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// What a decoder's `finish` returns when the body has ended cleanly: nothing more after
+    /// the end marker, [`ChatEvent::Done`] right after a finish reason, else an
+    /// [`Error::Protocol`] naming `reason` (the provider's finish-reason field) and `marker`
+    /// (its end marker, if it has one).
+    pub(crate) fn finish(
+        &mut self,
+        reason: &str,
+        marker: Option<&str>,
+    ) -> Result<Option<Vec<ChatEvent>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.finished {
+            self.done = true;
+            return Ok(Some(vec![ChatEvent::Done]));
+        }
+        let missing = if self.any_finish {
+            format!("more of the answer came after its `{reason}`")
+        } else {
+            format!("the stream ended before any `{reason}`")
+        };
+        let marker = marker
+            .map(|m| format!(" and without `{m}`"))
+            .unwrap_or_default();
         Err(Error::Protocol(format!(
-            "the answer was cut: the stream ended without `{marker}`"
+            "the answer was cut: {missing}{marker}"
         )))
     }
 }
@@ -91,6 +151,21 @@ fn quote(data: &str) -> String {
     format!("{:?}... ({} bytes in all)", &data[..end], data.len())
 }
 
+/// Runs `decoder` over the Server-Sent Events of `body` as the stream's worker does: every
+/// event's batch, then `finish`'s; the first error ends it. For the decoders' unit tests.
+#[cfg(test)]
+pub(crate) fn decode_sse<D: crate::sse::Decode<Item = Vec<ChatEvent>>>(
+    mut decoder: D,
+    body: &str,
+) -> Result<Vec<ChatEvent>, Error> {
+    let mut out = Vec::new();
+    for event in crate::sse::EventReader::new(body.as_bytes()) {
+        out.extend(decoder.decode(event?)?.unwrap_or_default());
+    }
+    out.extend(decoder.finish()?.unwrap_or_default());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +183,38 @@ mod tests {
         assert!(matches!(e, Error::Api { kind: None, message } if message == "bare words"));
         let e = api_error(&json!({"detail": 1}));
         assert!(matches!(e, Error::Api { message, .. } if message == r#"{"detail":1}"#));
+    }
+
+    fn ended(events: &[ChatEvent]) -> Result<Option<Vec<ChatEvent>>, Error> {
+        let mut ending = Ending::default();
+        ending.observe(events);
+        ending.finish("finish_reason", Some("data: [DONE]"))
+    }
+
+    #[test]
+    fn the_end_right_after_a_finish_reason_is_done() {
+        let finish = ChatEvent::Finish("stop".into());
+        let usage = ChatEvent::Usage(crate::llm::Usage::default());
+        let text = ChatEvent::Text("a".into());
+        assert_eq!(
+            ended(&[text.clone(), finish.clone(), usage]).unwrap(),
+            Some(vec![ChatEvent::Done])
+        );
+        assert_eq!(ended(&[finish.clone(), ChatEvent::Done]).unwrap(), None);
+        let cut = |events: &[ChatEvent]| match ended(events) {
+            Err(Error::Protocol(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let m = cut(std::slice::from_ref(&text));
+        assert!(
+            m.contains("cut") && m.contains("before any `finish_reason`") && m.contains("[DONE]"),
+            "{m}"
+        );
+        let m = cut(&[finish, text]);
+        assert!(m.contains("came after its `finish_reason`"), "{m}");
+        let mut ending = Ending::default();
+        let m = ending.finish("finishReason", None).unwrap_err().to_string();
+        assert!(m.ends_with("before any `finishReason`"), "{m}");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! `AnthropicDecoder`: Messages API stream events into [`ChatEvent`]s, on the worker.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, end_of_stream, error_event, parse_object};
+use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
+use crate::llm::wire::{api_error, error_event, parse_object, Ending};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -18,20 +20,26 @@ use crate::Error;
 /// | `message_start` (its `usage`: the prompt's tokens) | [`ChatEvent::Usage`] |
 /// | `content_block_start` of a `text` block | its text, if any, as [`ChatEvent::Text`] |
 /// | `content_block_start` of a `tool_use` block (id, name) | [`ChatEvent::ToolCall`] starting a call |
+/// | `content_block_start` of a `server_tool_use` or `mcp_tool_use` block (web search, web fetch, code execution...) | [`ChatEvent::ServerToolUse`]: run by the server, not a call for the caller |
+/// | `content_block_start` of a `*_tool_result` block (`web_search_tool_result`...) | [`ChatEvent::ServerToolResult`] with the whole block |
 /// | `content_block_delta` with a `text_delta` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `content_block_delta` with a `thinking_delta` | [`ChatEvent::Reasoning`] (not text) |
-/// | `content_block_delta` with an `input_json_delta` | [`ChatEvent::ToolCall`]: a piece of the call's arguments |
+/// | `content_block_delta` with an `input_json_delta` | a piece of the arguments of the block at its `index`: [`ChatEvent::ToolCall`] for a `tool_use` block, [`ChatEvent::ServerToolUse`] for a server tool; nothing for any other block |
 /// | `signature_delta`, `citations_delta`, other deltas and blocks | nothing |
 /// | `message_delta`: `stop_reason` and `usage` | [`ChatEvent::Finish`], [`ChatEvent::Usage`] |
 /// | `ping`, `content_block_stop`, unknown event types | nothing |
 /// | `message_stop` | [`ChatEvent::Done`]; anything after it is ignored |
 /// | an `error` event (`overloaded_error`, `api_error`...) | [`Error::Api`] with the error's `type` as its kind: the stream's last item |
-/// | the end of the body without `message_stop` | [`Error::Protocol`]: the answer was cut |
+/// | the end of the body right after a `stop_reason`, without `message_stop` | [`ChatEvent::Done`] |
+/// | the end of the body anywhere else | [`Error::Protocol`]: the answer was cut |
+/// | a `tool_use` block without a name | [`Error::Protocol`]: the call could not be run |
 /// | data that is not a JSON object of a known shape | [`Error::Protocol`] quoting the chunk |
 ///
-/// Tool calls are numbered in the order their blocks start (0, 1...), whatever the blocks'
-/// positions among the text and thinking blocks. The [`Usage`] counts as input the
-/// `input_tokens` plus the cache's `cache_creation_input_tokens` and
+/// Pieces are tracked by their content block: an `input_json_delta` belongs to the block whose
+/// `index` it carries, never to "the last call". Client tool calls are numbered in the order
+/// their blocks start (0, 1...), whatever the blocks' positions among the text, thinking and
+/// server-tool blocks; server tool uses are numbered apart, the same way. The [`Usage`] counts
+/// as input the `input_tokens` plus the cache's `cache_creation_input_tokens` and
 /// `cache_read_input_tokens`; the fields of `message_start` and `message_delta` are merged in
 /// [`raw`](Usage::raw).
 ///
@@ -55,22 +63,28 @@ use crate::Error;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct AnthropicDecoder {
-    done: bool,
-    /// The content-block index of each tool call, in the order the calls started.
-    tool_blocks: Vec<u64>,
+    ending: Ending,
+    /// What each content block that carries tool input is, by the block's index.
+    blocks: BTreeMap<u64, ToolBlock>,
+    /// Client tool calls started so far, to number the next one.
+    calls: usize,
+    /// Server tool uses started so far, to number the next one.
+    server_calls: usize,
     /// The usage fields seen so far, `message_delta`'s over `message_start`'s.
     usage: Map<String, Value>,
+}
+
+/// A content block whose `input_json_delta`s are kept, with its number among its kind.
+#[derive(Debug, Clone, Copy)]
+enum ToolBlock {
+    Client(usize),
+    Server(usize),
 }
 
 impl AnthropicDecoder {
     /// A decoder at the start of a stream.
     pub fn new() -> Self {
         AnthropicDecoder::default()
-    }
-
-    /// The tool call of content block `index`, if it is a tool-use block.
-    fn tool_call(&self, index: u64) -> Option<usize> {
-        self.tool_blocks.iter().position(|&block| block == index)
     }
 
     /// Merges `usage` into what is known and returns the total.
@@ -93,13 +107,92 @@ impl AnthropicDecoder {
             raw: Value::Object(self.usage.clone()),
         })
     }
+
+    /// The events of a `content_block_start`.
+    fn block_start(
+        &mut self,
+        index: u64,
+        block: Map<String, Value>,
+        events: &mut Vec<ChatEvent>,
+    ) -> Result<(), Error> {
+        let text = |key: &str| match block.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "text" => events.extend(text("text").map(ChatEvent::Text)),
+            "thinking" => events.extend(text("thinking").map(ChatEvent::Reasoning)),
+            "tool_use" | "server_tool_use" | "mcp_tool_use" => {
+                let Some(name) = text("name") else {
+                    return Err(Error::Protocol(format!(
+                        "a `{kind}` block (index {index}) without a name: the call cannot be run"
+                    )));
+                };
+                let (tool_block, delta) = if kind == "tool_use" {
+                    self.calls += 1;
+                    (ToolBlock::Client(self.calls - 1), self.calls - 1)
+                } else {
+                    self.server_calls += 1;
+                    (
+                        ToolBlock::Server(self.server_calls - 1),
+                        self.server_calls - 1,
+                    )
+                };
+                self.blocks.insert(index, tool_block);
+                let delta = ToolCallDelta {
+                    index: Some(delta),
+                    id: text("id"),
+                    name: Some(name),
+                    arguments: initial_input(block.get("input")),
+                };
+                events.push(match tool_block {
+                    ToolBlock::Client(_) => ChatEvent::ToolCall(delta),
+                    ToolBlock::Server(_) => ChatEvent::ServerToolUse(delta),
+                });
+            }
+            result if result.ends_with("_tool_result") => {
+                events.push(ChatEvent::ServerToolResult(ServerToolResult {
+                    tool_use_id: text("tool_use_id").unwrap_or_default(),
+                    kind: result.to_string(),
+                    block: Value::Object(block),
+                }));
+            }
+            // `redacted_thinking`, `container_upload`, blocks to come...
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The event of an `input_json_delta` for block `index`, if that block takes tool input.
+    fn input_piece(&self, index: u64, partial_json: String) -> Option<ChatEvent> {
+        let piece = |n| ToolCallDelta {
+            index: Some(n),
+            id: None,
+            name: None,
+            arguments: partial_json,
+        };
+        match self.blocks.get(&index)? {
+            ToolBlock::Client(n) => Some(ChatEvent::ToolCall(piece(*n))),
+            ToolBlock::Server(n) => Some(ChatEvent::ServerToolUse(piece(*n))),
+        }
+    }
+}
+
+/// A tool block's arguments at its start: the input is streamed as `input_json_delta`s after an
+/// empty `{}`; a block that arrives with its input filled in carries it whole.
+fn initial_input(input: Option<&Value>) -> String {
+    match input {
+        Some(Value::Object(map)) if !map.is_empty() => Value::Object(map.clone()).to_string(),
+        _ => String::new(),
+    }
 }
 
 impl Decode for AnthropicDecoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.done {
+        if self.ending.is_done() {
             return Ok(None);
         }
         let data = event.data.trim();
@@ -120,43 +213,14 @@ impl Decode for AnthropicDecoder {
             Payload::ContentBlockStart {
                 index,
                 content_block,
-            } => match content_block {
-                Block::Text { text } if !text.is_empty() => events.push(ChatEvent::Text(text)),
-                Block::Thinking { thinking } if !thinking.is_empty() => {
-                    events.push(ChatEvent::Reasoning(thinking))
-                }
-                Block::ToolUse { id, name, input } => {
-                    let call = self.tool_blocks.len();
-                    self.tool_blocks.push(index);
-                    // The input is streamed as `input_json_delta`s after an empty `{}`; a block
-                    // that arrives with its input filled in carries it whole.
-                    let arguments = match input {
-                        Value::Object(map) if !map.is_empty() => Value::Object(map).to_string(),
-                        _ => String::new(),
-                    };
-                    events.push(ChatEvent::ToolCall(ToolCallDelta {
-                        index: Some(call),
-                        id: Some(id),
-                        name: Some(name),
-                        arguments,
-                    }));
-                }
-                _ => {}
-            },
+            } => self.block_start(index, content_block, &mut events)?,
             Payload::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::Text { text } if !text.is_empty() => events.push(ChatEvent::Text(text)),
                 BlockDelta::Thinking { thinking } if !thinking.is_empty() => {
                     events.push(ChatEvent::Reasoning(thinking))
                 }
                 BlockDelta::InputJson { partial_json } => {
-                    events.push(ChatEvent::ToolCall(ToolCallDelta {
-                        // A delta for a block that did not start as a tool use continues the
-                        // last call rather than being lost.
-                        index: self.tool_call(index),
-                        id: None,
-                        name: None,
-                        arguments: partial_json,
-                    }))
+                    events.extend(self.input_piece(index, partial_json))
                 }
                 _ => {}
             },
@@ -168,21 +232,19 @@ impl Decode for AnthropicDecoder {
                     events.push(ChatEvent::Usage(usage));
                 }
             }
-            Payload::MessageStop => {
-                self.done = true;
-                events.push(ChatEvent::Done);
-            }
+            Payload::MessageStop => events.push(ChatEvent::Done),
             Payload::Error { error } if error.is_null() => {
                 return Err(api_error(&Value::from(data)))
             }
             Payload::Error { error } => return Err(api_error(&error)),
             Payload::Other => {}
         }
+        self.ending.observe(&events);
         Ok((!events.is_empty()).then_some(events))
     }
 
     fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        end_of_stream(self.done, "message_stop")
+        self.ending.finish("stop_reason", Some("message_stop"))
     }
 }
 
@@ -196,7 +258,9 @@ enum Payload {
     },
     ContentBlockStart {
         index: u64,
-        content_block: Block,
+        /// Kept as an object: result blocks are handed on whole, and new block types keep
+        /// coming.
+        content_block: Map<String, Value>,
     },
     ContentBlockDelta {
         index: u64,
@@ -226,28 +290,6 @@ struct MessageDelta {
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Block {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: Value,
-    },
-    /// `redacted_thinking`, server-side tool blocks and their results...
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
 #[serde(tag = "type")]
 enum BlockDelta {
     #[serde(rename = "text_delta")]
@@ -266,13 +308,7 @@ mod tests {
     use super::*;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
-        let mut decoder = AnthropicDecoder::new();
-        let mut out = Vec::new();
-        for event in crate::sse::EventReader::new(body.as_bytes()) {
-            out.extend(decoder.decode(event?)?.unwrap_or_default());
-        }
-        out.extend(decoder.finish()?.unwrap_or_default());
-        Ok(out)
+        crate::llm::wire::decode_sse(AnthropicDecoder::new(), body)
     }
 
     /// Events named after their `type`, as Anthropic sends them.
@@ -408,15 +444,97 @@ mod tests {
     }
 
     #[test]
-    fn the_end_without_message_stop_is_a_cut() {
-        let err = decode_all(&body(&[
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
-        ]))
-        .unwrap_err();
+    fn the_end_without_message_stop_is_a_cut_unless_right_after_a_stop_reason() {
+        let text =
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#;
+        let err = decode_all(&body(&[text])).unwrap_err();
         assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("message_stop")),
+            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("`stop_reason`") && m.contains("message_stop")),
             "{err}"
         );
+        let stop = r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}"#;
+        let events = decode_all(&body(&[text, stop])).unwrap();
+        assert_eq!(events[0], ChatEvent::Text("a".into()));
+        assert_eq!(events[1], ChatEvent::Finish("end_turn".into()));
+        assert_eq!(events.last(), Some(&ChatEvent::Done));
+        // More of the answer after the stop reason: cut again.
+        let err = decode_all(&body(&[stop, text])).unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("came after its `stop_reason`")),
+            "{err}"
+        );
+    }
+
+    fn piece(index: usize, id: Option<&str>, name: Option<&str>, args: &str) -> ToolCallDelta {
+        ToolCallDelta {
+            index: Some(index),
+            id: id.map(Into::into),
+            name: name.map(Into::into),
+            arguments: args.into(),
+        }
+    }
+
+    #[test]
+    fn server_tools_are_not_client_calls_and_pieces_follow_their_block() {
+        let events = decode_all(&body(&[
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Searching."}}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"query\": \"weather"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" Paris\"}"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","title":"Paris","url":"https://example.com","encrypted_content":"Eo8B"}]}}"#,
+            r#"{"type":"content_block_stop","index":2}"#,
+            r#"{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_time","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{\"tz\":"}}"#,
+            // A late piece of the server tool's block stays with that block.
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"\"CET\"}"}}"#,
+            // A piece for a block that takes no input is nobody's.
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"junk"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"}}"#,
+            STOP,
+        ]))
+        .unwrap();
+        let result = match &events[4] {
+            ChatEvent::ServerToolResult(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            (result.tool_use_id.as_str(), result.kind.as_str()),
+            ("srvtoolu_1", "web_search_tool_result")
+        );
+        assert_eq!(result.block["content"][0]["title"], "Paris");
+        assert_eq!(
+            events,
+            [
+                ChatEvent::Text("Searching.".into()),
+                ChatEvent::ServerToolUse(piece(0, Some("srvtoolu_1"), Some("web_search"), "")),
+                ChatEvent::ServerToolUse(piece(0, None, None, "{\"query\": \"weather")),
+                ChatEvent::ServerToolUse(piece(0, None, None, " Paris\"}")),
+                events[4].clone(),
+                ChatEvent::ToolCall(piece(0, Some("toolu_1"), Some("get_time"), "")),
+                ChatEvent::ToolCall(piece(0, None, None, "{\"tz\":")),
+                ChatEvent::ServerToolUse(piece(0, None, None, "")),
+                ChatEvent::ToolCall(piece(0, None, None, "\"CET\"}")),
+                ChatEvent::Finish("tool_use".into()),
+                ChatEvent::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tool_use_without_a_name_is_refused() {
+        for block in [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"","input":{}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","input":{}}}"#,
+        ] {
+            let err = decode_all(&body(&[block, STOP])).unwrap_err();
+            assert!(
+                matches!(&err, Error::Protocol(m) if m.contains("without a name")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{arguments_text, end_of_stream, parse_object};
+use crate::llm::wire::{arguments_text, parse_object, Ending};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -56,7 +56,7 @@ use crate::Error;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct CohereDecoder {
-    done: bool,
+    ending: Ending,
     /// Tool calls seen so far, to number the next one.
     calls: usize,
 }
@@ -72,7 +72,7 @@ impl Decode for CohereDecoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.done {
+        if self.ending.is_done() {
             return Ok(None);
         }
         let data = event.data.trim();
@@ -89,10 +89,16 @@ impl Decode for CohereDecoder {
             }
             Some("tool-calls-generation") => {
                 for call in line.tool_calls.unwrap_or_default() {
+                    let Some(name) = call.name.filter(|n| !n.is_empty()) else {
+                        return Err(Error::Protocol(format!(
+                            "a tool call without a name (call {}): it cannot be run",
+                            self.calls
+                        )));
+                    };
                     events.push(ChatEvent::ToolCall(ToolCallDelta {
                         index: Some(self.calls),
                         id: None,
-                        name: call.name,
+                        name: Some(name),
                         arguments: arguments_text(call.parameters),
                     }));
                     self.calls += 1;
@@ -117,7 +123,6 @@ impl Decode for CohereDecoder {
                 if let Some(usage) = line.response.and_then(|r| r.meta).and_then(usage_from_meta) {
                     events.push(ChatEvent::Usage(usage));
                 }
-                self.done = true;
                 events.push(ChatEvent::Done);
             }
             Some(_) => {}
@@ -131,16 +136,17 @@ impl Decode for CohereDecoder {
                 }
             }
         }
+        self.ending.observe(&events);
         Ok((!events.is_empty()).then_some(events))
     }
 
     fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        end_of_stream(self.done, "stream-end")
+        self.ending.finish("finish_reason", Some("stream-end"))
     }
 }
 
 /// A string as it is, anything else but `null` as JSON text.
-fn as_text(value: Value) -> Option<String> {
+pub(super) fn as_text(value: Value) -> Option<String> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(s),
@@ -148,8 +154,9 @@ fn as_text(value: Value) -> Option<String> {
     }
 }
 
-/// The token counts of a `stream-end`'s `response.meta`; `None` when it has none.
-fn usage_from_meta(meta: Value) -> Option<Usage> {
+/// The token counts of a v1 `stream-end`'s `response.meta` or a v2 `message-end`'s
+/// `delta.usage` (the same shape); `None` when it has none.
+pub(super) fn usage_from_meta(meta: Value) -> Option<Usage> {
     let counts = ["tokens", "billed_units"]
         .iter()
         .find_map(|key| meta.get(key).filter(|v| v.is_object()))?;

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, malformed_chunk, parse_object};
+use crate::llm::wire::{api_error, malformed_chunk, parse_object, Ending};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -18,13 +18,14 @@ use crate::Error;
 /// | `text` of a part of `candidates[0].content.parts` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `text` of a part with `"thought": true` | [`ChatEvent::Reasoning`] (not text) |
 /// | `thoughtSignature` (alone or next to a text) | nothing |
-/// | a `functionCall` part | [`ChatEvent::ToolCall`] with the whole call (`args` as JSON text) |
+/// | a `functionCall` part | [`ChatEvent::ToolCall`] with the whole call (`id` if any, `name`, `args` as JSON text) |
+/// | a `functionCall` part without a `name` | [`Error::Protocol`]: the call could not be run |
 /// | `finishReason` of the candidate (`STOP`, `MAX_TOKENS`, `SAFETY`...) | [`ChatEvent::Finish`] |
 /// | `usageMetadata` | [`ChatEvent::Usage`] |
 /// | an `error` object (`code`, `message`, `status`) | [`Error::Api`] whose kind is the `status`, else the `code` |
 /// | `promptFeedback.blockReason` (the prompt was refused) | [`Error::Api`] whose kind is the reason |
-/// | the end of the body after a `finishReason` | [`ChatEvent::Done`] |
-/// | the end of the body without one | [`Error::Protocol`]: the answer was cut |
+/// | the end of the body right after a `finishReason` | [`ChatEvent::Done`] |
+/// | the end of the body without one, or with more of the answer after it | [`Error::Protocol`]: the answer was cut |
 /// | data that is not JSON of the expected shape | [`Error::Protocol`] quoting the chunk |
 ///
 /// Gemini sends no end marker, so [`Done`](ChatEvent::Done) comes from
@@ -54,8 +55,8 @@ use crate::Error;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct GeminiDecoder {
-    /// A candidate has said why it stopped: the end of the body is then a clean end.
-    finished: bool,
+    /// Whether the end of the body is a clean end (right after a finish reason).
+    ending: Ending,
     /// Function calls seen so far, to number the next one.
     calls: usize,
 }
@@ -98,21 +99,26 @@ impl GeminiDecoder {
                     None => {}
                 }
                 if let Some(call) = part.function_call {
+                    let Some(name) = call.name.filter(|n| !n.is_empty()) else {
+                        return Err(Error::Protocol(format!(
+                            "a functionCall part without a name (call {}): it cannot be run",
+                            self.calls
+                        )));
+                    };
                     let arguments = match call.args {
                         None | Some(Value::Null) => String::new(),
                         Some(args) => args.to_string(),
                     };
                     events.push(ChatEvent::ToolCall(ToolCallDelta {
                         index: Some(self.calls),
-                        id: call.id,
-                        name: call.name,
+                        id: call.id.filter(|id| !id.is_empty()),
+                        name: Some(name),
                         arguments,
                     }));
                     self.calls += 1;
                 }
             }
             if let Some(reason) = candidate.finish_reason.filter(|r| !r.is_empty()) {
-                self.finished = true;
                 events.push(ChatEvent::Finish(reason));
             }
         }
@@ -152,17 +158,12 @@ impl Decode for GeminiDecoder {
             let chunk: Chunk = parse_object(data)?;
             self.chunk_events(chunk, &mut events)?;
         }
+        self.ending.observe(&events);
         Ok((!events.is_empty()).then_some(events))
     }
 
     fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.finished {
-            Ok(Some(vec![ChatEvent::Done]))
-        } else {
-            Err(Error::Protocol(
-                "the answer was cut: the stream ended before a candidate's `finishReason`".into(),
-            ))
-        }
+        self.ending.finish("finishReason", None)
     }
 }
 
@@ -233,13 +234,7 @@ mod tests {
     use super::*;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
-        let mut decoder = GeminiDecoder::new();
-        let mut out = Vec::new();
-        for event in crate::sse::EventReader::new(body.as_bytes()) {
-            out.extend(decoder.decode(event?)?.unwrap_or_default());
-        }
-        out.extend(decoder.finish()?.unwrap_or_default());
-        Ok(out)
+        crate::llm::wire::decode_sse(GeminiDecoder::new(), body)
     }
 
     fn body(payloads: &[&str]) -> String {
@@ -324,6 +319,38 @@ mod tests {
             "{err}"
         );
         assert!(decode_all("").is_err());
+    }
+
+    #[test]
+    fn text_after_the_finish_reason_is_not_a_clean_end() {
+        let err = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"}]}"#,
+            r#"{"candidates": [{"content": {"parts": [{"text": "b"}]}}]}"#,
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("came after its `finishReason`")),
+            "{err}"
+        );
+        // Usage alone after it changes nothing.
+        let events = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"}]}"#,
+            r#"{"usageMetadata": {"promptTokenCount": 1}}"#,
+        ]))
+        .unwrap();
+        assert_eq!(events.last(), Some(&ChatEvent::Done));
+    }
+
+    #[test]
+    fn a_function_call_without_a_name_is_refused() {
+        let err = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"args": {"a": 1}}}]}, "finishReason": "STOP"}]}"#,
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("without a name")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, arguments_text, end_of_stream, error_event, parse_object};
+use crate::llm::wire::{api_error, arguments_text, error_event, parse_object, Ending};
 use crate::sse::{Decode, Event};
 use crate::Error;
 
@@ -21,19 +21,27 @@ use crate::Error;
 /// | `content` as an array of parts | the `{"type":"text"}` parts are text; `thinking` parts are reasoning; others are skipped |
 /// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`] |
 /// | `refusal` | [`ChatEvent::Refusal`] |
-/// | `tool_calls` pieces | [`ChatEvent::ToolCall`], assembled by index on the stream |
+/// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
 /// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage` | [`ChatEvent::Usage`] |
 /// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
 /// | `: comment` keep-alives (OpenRouter sends many) | nothing (the parser drops them) |
 /// | an `error` object, or an `event: error` | [`Error::Api`]: the stream's last item |
 /// | `data: [DONE]` | [`ChatEvent::Done`]; anything after it is ignored |
-/// | the end of the body without `[DONE]` | [`Error::Protocol`]: the answer was cut |
+/// | the end of the body right after a `finish_reason` (servers that never send `[DONE]`) | [`ChatEvent::Done`] |
+/// | the end of the body anywhere else | [`Error::Protocol`]: the answer was cut |
+/// | a tool call that never got a name by the end | [`Error::Protocol`]: it could not be run |
 /// | data that is not a JSON object | [`Error::Protocol`] quoting the chunk |
 ///
 /// Only the first choice (index 0) is read; the client never asks for more. An error object
 /// arriving with other fields (OpenRouter sends usage with it) ends the stream before they are
 /// read.
+///
+/// **Tool calls.** The pieces of a call share its `index`; a server without indexes (rare) is
+/// followed by id: a new id starts a call, a piece without one continues the last. The first
+/// [`ChatEvent::ToolCall`] of every call carries its name: pieces that arrive before the name
+/// are held back and sent with it, so [`ChatStream::tool_calls`](super::ChatStream::tool_calls)
+/// never holds a call without a name.
 ///
 /// # Examples
 ///
@@ -57,7 +65,22 @@ use crate::Error;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct OpenAIDecoder {
-    done: bool,
+    ending: Ending,
+    /// The tool calls started so far, in order: their number is their position.
+    calls: Vec<CallTrack>,
+}
+
+/// What the decoder knows of one tool call.
+#[derive(Debug, Clone, Default)]
+struct CallTrack {
+    /// The server's `index` for the call, if it sends them.
+    wire_index: Option<usize>,
+    /// The call's id, once seen.
+    id: Option<String>,
+    /// Whether the call's name was sent on (its first event).
+    named: bool,
+    /// Arguments that came before the name, held back until it comes.
+    held: String,
 }
 
 impl OpenAIDecoder {
@@ -65,13 +88,76 @@ impl OpenAIDecoder {
     pub fn new() -> Self {
         OpenAIDecoder::default()
     }
+
+    /// The event of one tool-call piece, or `None` while the call has no name yet.
+    fn tool_piece(&mut self, piece: ToolCallChunk) -> Option<ChatEvent> {
+        let (name, arguments) = match piece.function {
+            Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments),
+            None => (None, None),
+        };
+        // A few servers send the arguments as an object rather than as its text.
+        let arguments = arguments_text(arguments);
+        let id = piece.id.filter(|id| !id.is_empty());
+        let position = match piece.index {
+            Some(i) => self.calls.iter().position(|c| c.wire_index == Some(i)),
+            // No index: a new id starts a new call, anything else continues the last one.
+            None => match (&id, self.calls.last()) {
+                (Some(id), Some(CallTrack { id: Some(last), .. })) if last != id => None,
+                (_, Some(_)) => Some(self.calls.len() - 1),
+                (_, None) => None,
+            },
+        };
+        let position = position.unwrap_or_else(|| {
+            self.calls.push(CallTrack {
+                wire_index: piece.index,
+                ..CallTrack::default()
+            });
+            self.calls.len() - 1
+        });
+        let call = &mut self.calls[position];
+        if call.id.is_none() {
+            call.id.clone_from(&id);
+        }
+        if call.named {
+            return Some(ChatEvent::ToolCall(ToolCallDelta {
+                index: Some(position),
+                id,
+                name,
+                arguments,
+            }));
+        }
+        let Some(name) = name else {
+            call.held.push_str(&arguments);
+            return None;
+        };
+        call.named = true;
+        let mut held = std::mem::take(&mut call.held);
+        held.push_str(&arguments);
+        Some(ChatEvent::ToolCall(ToolCallDelta {
+            index: Some(position),
+            id: call.id.clone(),
+            name: Some(name),
+            arguments: held,
+        }))
+    }
+
+    /// An error if a tool call never got its name: the answer is then not one to act on.
+    fn check_calls_named(&self) -> Result<(), Error> {
+        match self.calls.iter().position(|c| !c.named) {
+            Some(n) => Err(Error::Protocol(format!(
+                "tool call {n} (id {:?}) ended without a function name: it cannot be run",
+                self.calls[n].id.as_deref().unwrap_or("")
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Decode for OpenAIDecoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.done {
+        if self.ending.is_done() {
             return Ok(None);
         }
         let data = event.data.trim();
@@ -79,8 +165,10 @@ impl Decode for OpenAIDecoder {
             return Err(error_event(data));
         }
         if data == "[DONE]" {
-            self.done = true;
-            return Ok(Some(vec![ChatEvent::Done]));
+            self.check_calls_named()?;
+            let events = vec![ChatEvent::Done];
+            self.ending.observe(&events);
+            return Ok(Some(events));
         }
         if data.is_empty() {
             return Ok(None);
@@ -96,8 +184,10 @@ impl Decode for OpenAIDecoder {
             .into_iter()
             .find(|c| c.index.unwrap_or(0) == 0);
         if let Some(choice) = first {
-            if let Some(delta) = choice.delta {
+            if let Some(mut delta) = choice.delta {
+                let pieces = delta.tool_calls.take().unwrap_or_default();
                 delta.into_events(&mut events);
+                events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 events.push(ChatEvent::Finish(reason));
@@ -111,11 +201,16 @@ impl Decode for OpenAIDecoder {
         if let Some(usage) = usage {
             events.push(ChatEvent::Usage(usage));
         }
+        self.ending.observe(&events);
         Ok((!events.is_empty()).then_some(events))
     }
 
     fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        end_of_stream(self.done, "data: [DONE]")
+        let end = self.ending.finish("finish_reason", Some("data: [DONE]"))?;
+        if end.is_some() {
+            self.check_calls_named()?;
+        }
+        Ok(end)
     }
 }
 
@@ -204,19 +299,6 @@ impl Delta {
         if let Some(refusal) = non_empty(self.refusal) {
             events.push(ChatEvent::Refusal(refusal));
         }
-        for call in self.tool_calls.unwrap_or_default() {
-            let (name, arguments) = match call.function {
-                Some(f) => (f.name, f.arguments),
-                None => (None, None),
-            };
-            events.push(ChatEvent::ToolCall(ToolCallDelta {
-                index: call.index,
-                id: call.id,
-                name,
-                // A few servers send the arguments as an object rather than as its text.
-                arguments: arguments_text(arguments),
-            }));
-        }
     }
 }
 
@@ -232,13 +314,7 @@ mod tests {
     use super::*;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
-        let mut decoder = OpenAIDecoder::new();
-        let mut out = Vec::new();
-        for event in crate::sse::EventReader::new(body.as_bytes()) {
-            out.extend(decoder.decode(event?)?.unwrap_or_default());
-        }
-        out.extend(decoder.finish()?.unwrap_or_default());
-        Ok(out)
+        crate::llm::wire::decode_sse(OpenAIDecoder::new(), body)
     }
 
     fn text(s: &str) -> ChatEvent {
@@ -270,12 +346,102 @@ mod tests {
     }
 
     #[test]
-    fn the_end_without_done_is_a_cut() {
+    fn the_end_without_done_is_a_cut_unless_right_after_a_finish_reason() {
         let err =
             decode_all("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n").unwrap_err();
         assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("cut")),
+            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("before any `finish_reason`") && m.contains("[DONE]")),
             "{err}"
+        );
+        // Servers that never send [DONE]: the finish reason (and the usage after it) is the end.
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
+             data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+             data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\n",
+        )
+        .unwrap();
+        assert_eq!(events[..2], [text("a"), ChatEvent::Finish("stop".into())]);
+        assert_eq!(events.last(), Some(&ChatEvent::Done));
+        // A finish reason followed by more text is not an end.
+        let err = decode_all(
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+             data: {\"choices\":[{\"delta\":{\"content\":\"more\"}}]}\n\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("came after its `finish_reason`")),
+            "{err}"
+        );
+    }
+
+    fn call(index: usize, id: Option<&str>, name: Option<&str>, args: &str) -> ChatEvent {
+        ChatEvent::ToolCall(ToolCallDelta {
+            index: Some(index),
+            id: id.map(Into::into),
+            name: name.map(Into::into),
+            arguments: args.into(),
+        })
+    }
+
+    #[test]
+    fn parallel_tool_calls_are_tracked_by_index() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"\"}}]}}]}\n\n\
+             data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"mul\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n\
+             data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}},{\"index\":1,\"function\":{\"arguments\":\":2}\"}}]}}]}\n\n\
+             data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        assert_eq!(
+            events,
+            [
+                call(0, Some("call_a"), Some("add"), ""),
+                call(1, Some("call_b"), Some("mul"), "{\"x\""),
+                call(0, None, None, "{}"),
+                call(1, None, None, ":2}"),
+                ChatEvent::Finish("tool_calls".into()),
+                ChatEvent::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn pieces_before_the_name_wait_for_it_and_a_call_without_one_is_refused() {
+        let early = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":3,\"id\":\"c\",\"function\":{\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n";
+        let named = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":3,\"function\":{\"name\":\"f\",\"arguments\":\":1}\"}}]}}]}\n\n";
+        let events = decode_all(&format!("{early}{named}data: [DONE]\n\n")).unwrap();
+        assert_eq!(
+            events,
+            [call(0, Some("c"), Some("f"), "{\"a\":1}"), ChatEvent::Done]
+        );
+        for end in [
+            "data: [DONE]\n\n",
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        ] {
+            let err = decode_all(&format!("{early}{end}")).unwrap_err();
+            assert!(
+                matches!(&err, Error::Protocol(m) if m.contains("without a function name")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn calls_without_an_index_follow_their_ids() {
+        let events = decode_all(
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"k\\\"\"}}]}}]}\n\n\
+             data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n\
+             data: [DONE]\n\n",
+        )
+        .unwrap();
+        assert_eq!(
+            events[..3],
+            [
+                call(0, Some("a"), Some("f"), "{}"),
+                call(1, Some("b"), Some("g"), "{\"k\""),
+                call(1, None, None, ":1}"),
+            ]
         );
     }
 
@@ -340,7 +506,7 @@ mod tests {
         assert_eq!(
             events[0],
             ChatEvent::ToolCall(ToolCallDelta {
-                index: None,
+                index: Some(0),
                 id: Some("c".into()),
                 name: Some("f".into()),
                 arguments: "{\"a\":1}".into(),

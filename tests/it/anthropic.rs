@@ -1,0 +1,525 @@
+//! `llm::AnthropicClient` against mocked and local servers: the request it sends, then one test
+//! per thing Anthropic puts in its streams.
+
+use mockito::Matcher;
+use serde_json::{json, Value};
+use support::{ms, Reply, TestServer};
+use ureq_futures::llm::{AnthropicClient, ChatStream, Conversation, Message};
+use ureq_futures::Error;
+
+/// A client for `base_url` with a key and nothing from the process environment.
+fn client(base_url: &str) -> AnthropicClient {
+    AnthropicClient::builder("claude-test", 0.0)
+        .api_key("test-key")
+        .base_url(base_url)
+        .env(|_| None)
+        .build()
+}
+
+fn hello() -> Vec<Message> {
+    vec![Message::user("hello")]
+}
+
+/// An event-stream body: each payload as an event named after its `type`, as Anthropic sends.
+fn sse_body(payloads: &[Value]) -> String {
+    payloads
+        .iter()
+        .map(|p| format!("event: {}\ndata: {p}\n\n", p["type"].as_str().unwrap()))
+        .collect()
+}
+
+fn message_start() -> Value {
+    json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+        "model": "claude-test", "content": [], "stop_reason": null,
+        "usage": {"input_tokens": 12, "output_tokens": 1}}})
+}
+
+fn block_start(index: u64, block: Value) -> Value {
+    json!({"type": "content_block_start", "index": index, "content_block": block})
+}
+
+fn delta(index: u64, delta: Value) -> Value {
+    json!({"type": "content_block_delta", "index": index, "delta": delta})
+}
+
+fn text(index: u64, s: &str) -> Value {
+    delta(index, json!({"type": "text_delta", "text": s}))
+}
+
+fn block_stop(index: u64) -> Value {
+    json!({"type": "content_block_stop", "index": index})
+}
+
+fn message_delta(stop_reason: &str, output_tokens: u64) -> Value {
+    json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+        "usage": {"output_tokens": output_tokens}})
+}
+
+fn message_stop() -> Value {
+    json!({"type": "message_stop"})
+}
+
+/// A whole answer made of text pieces.
+fn answer(pieces: &[&str]) -> String {
+    let mut events = vec![
+        message_start(),
+        block_start(0, json!({"type": "text", "text": ""})),
+        json!({"type": "ping"}),
+    ];
+    events.extend(pieces.iter().map(|p| text(0, p)));
+    events.extend([block_stop(0), message_delta("end_turn", 7), message_stop()]);
+    sse_body(&events)
+}
+
+/// A server that answers every request with `body` as an event stream, 5 bytes per write.
+fn serve(body: impl Into<String>) -> TestServer {
+    let body: Vec<u8> = body.into().into_bytes();
+    TestServer::start(move |_| Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0)))
+}
+
+/// Reads a chat stream to its end: the text pieces, and the error that ended it, if any.
+fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
+    let mut pieces = Vec::new();
+    for item in stream.by_ref() {
+        match item {
+            Ok(piece) => pieces.push(piece),
+            Err(e) => return (pieces, Some(e)),
+        }
+    }
+    (pieces, None)
+}
+
+/// Streams `body` through `stream_chat` and reads it to the end.
+fn chat_over(body: impl Into<String>) -> (Vec<String>, Option<Error>, ChatStream) {
+    let server = serve(body);
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    (pieces, error, stream)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn stream_chat_sends_the_messages_api_request_and_yields_the_text() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/v1/messages")
+        .match_header("x-api-key", "test-key")
+        .match_header("anthropic-version", "2023-06-01")
+        .match_header("content-type", "application/json")
+        .match_header("accept", "text/event-stream")
+        .match_header("authorization", Matcher::Missing)
+        .match_body(Matcher::Json(json!({
+            "model": "claude-test",
+            "max_tokens": 4096,
+            "system": "Be brief.\n\nAnswer in French.",
+            "messages": [
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "bonjour"},
+                {"role": "user", "content": "again"},
+            ],
+            "temperature": 0.0,
+            "stream": true,
+        })))
+        .with_status(200)
+        .with_header("content-type", "text/event-stream; charset=utf-8")
+        .with_body(answer(&["Bon", "jour"]))
+        .create();
+    let messages = [
+        Message::system("Be brief."),
+        Message::user("hello"),
+        Message::assistant("bonjour"),
+        Message::system("Answer in French."),
+        Message::user("again"),
+    ];
+    let mut stream = client(&server.url()).stream_chat(&messages).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Bon", "jour"]);
+    assert!(stream.is_done());
+    assert_eq!(stream.finish_reason(), Some("end_turn"));
+    let usage = stream.usage().expect("usage");
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+        (Some(12), Some(7), Some(19))
+    );
+    mock.assert();
+}
+
+#[test]
+fn max_tokens_and_version_can_be_set_and_a_default_temperature_is_omitted() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/v1/messages")
+        .match_header("anthropic-version", "2099-01-01")
+        .match_header("anthropic-beta", "some-beta")
+        .match_body(Matcher::Json(json!({
+            "model": "claude-test",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": "hello"}],
+            "stream": true,
+        })))
+        .with_header("content-type", "text/event-stream")
+        .with_body(answer(&["ok"]))
+        .create();
+    let client = AnthropicClient::builder("claude-test", None)
+        .api_key("k")
+        .base_url(server.url())
+        .max_tokens(100)
+        .header("Anthropic-Version", "2099-01-01")
+        .header("anthropic-beta", "some-beta")
+        .env(|_| None)
+        .build();
+    assert_eq!(client.max_tokens(), 100);
+    client.stream_chat(&hello()).unwrap().for_each(drop);
+    mock.assert();
+    // Exactly one version header went out.
+    let server = serve(answer(&["ok"]));
+    let client = AnthropicClient::builder("m", None)
+        .api_key("k")
+        .base_url(server.url())
+        .header("anthropic-version", "2099-01-01")
+        .env(|_| None)
+        .build();
+    client.stream_chat(&hello()).unwrap().for_each(drop);
+    let request = server.requests().pop().unwrap();
+    let versions = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("anthropic-version"))
+        .count();
+    assert_eq!(versions, 1);
+}
+
+#[test]
+fn perform_stream_request_yields_the_named_events() {
+    let server = serve(answer(&["a"]));
+    let names: Vec<String> = client(&server.url())
+        .perform_stream_request(&hello())
+        .unwrap()
+        .map(|event| event.unwrap().event)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+}
+
+#[test]
+fn a_conversation_sends_its_system_prompt_as_the_system_field() {
+    let server = serve(answer(&["o", "k"]));
+    let mut chat = Conversation::new(client(&server.url())).with_system_prompt("be kind");
+    assert_eq!(chat.send_with("hi", |_| {}).unwrap(), "ok");
+    assert_eq!(chat.send_with("again", |_| {}).unwrap(), "ok");
+    let sent: Value = serde_json::from_slice(&server.requests().pop().unwrap().body).unwrap();
+    assert_eq!(sent["system"], "be kind");
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "again"},
+        ])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the streams contain
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn thinking_and_signatures_are_not_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        message_start(),
+        block_start(
+            0,
+            json!({"type": "thinking", "thinking": "", "signature": ""}),
+        ),
+        delta(0, json!({"type": "thinking_delta", "thinking": "The user"})),
+        delta(
+            0,
+            json!({"type": "thinking_delta", "thinking": " greets me."}),
+        ),
+        delta(0, json!({"type": "thinking_delta", "thinking": ""})),
+        delta(
+            0,
+            json!({"type": "signature_delta", "signature": "EvMCCkYICxgCKkCHP2cS"}),
+        ),
+        block_stop(0),
+        block_start(
+            1,
+            json!({"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}),
+        ),
+        block_stop(1),
+        block_start(2, json!({"type": "text", "text": ""})),
+        text(2, "Hello!"),
+        block_stop(2),
+        message_delta("end_turn", 20),
+        message_stop(),
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Hello!"]);
+    assert_eq!(stream.reasoning(), "The user greets me.");
+    assert!(!stream.reasoning().contains("EvMC"));
+}
+
+#[test]
+fn tool_use_blocks_are_tool_calls_not_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        message_start(),
+        block_start(0, json!({"type": "text", "text": ""})),
+        text(0, "Let me check."),
+        block_stop(0),
+        block_start(
+            1,
+            json!({"type": "tool_use", "id": "toolu_A", "name": "get_weather", "input": {}}),
+        ),
+        delta(1, json!({"type": "input_json_delta", "partial_json": ""})),
+        delta(
+            1,
+            json!({"type": "input_json_delta", "partial_json": "{\"city\": \"Pa"}),
+        ),
+        delta(
+            1,
+            json!({"type": "input_json_delta", "partial_json": "ris\"}"}),
+        ),
+        block_stop(1),
+        block_start(
+            2,
+            json!({"type": "tool_use", "id": "toolu_B", "name": "get_time", "input": {}}),
+        ),
+        delta(2, json!({"type": "input_json_delta", "partial_json": "{}"})),
+        block_stop(2),
+        message_delta("tool_use", 40),
+        message_stop(),
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Let me check."]);
+    let calls = stream.tool_calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        (
+            calls[0].index,
+            calls[0].id.as_str(),
+            calls[0].name.as_str(),
+            calls[0].arguments.as_str()
+        ),
+        (0, "toolu_A", "get_weather", r#"{"city": "Paris"}"#)
+    );
+    assert_eq!(
+        (
+            calls[1].index,
+            calls[1].id.as_str(),
+            calls[1].arguments.as_str()
+        ),
+        (1, "toolu_B", "{}")
+    );
+    assert_eq!(stream.finish_reason(), Some("tool_use"));
+}
+
+#[test]
+fn an_error_event_ends_the_stream_with_its_type_and_message() {
+    let mut body = answer(&["Once upon"]);
+    // The error arrives where message_delta would.
+    body = body.replace(
+        &sse_body(&[message_delta("end_turn", 7), message_stop()]),
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"details\":null,\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}              }\n\n",
+    );
+    let (pieces, error, mut stream) = chat_over(body);
+    assert_eq!(pieces, ["Once upon"]);
+    match &error {
+        Some(Error::Api { kind, message }) => {
+            assert_eq!(kind.as_deref(), Some("overloaded_error"));
+            assert_eq!(message, "Overloaded");
+        }
+        other => panic!("expected an api error, got {other:?}"),
+    }
+    let text = error.unwrap().to_string();
+    assert!(
+        text.contains("overloaded_error") && text.contains("Overloaded"),
+        "{text}"
+    );
+    assert!(stream.next().is_none());
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_stream_without_message_stop_is_cut() {
+    let body = sse_body(&[
+        message_start(),
+        block_start(0, json!({"type": "text", "text": ""})),
+        text(0, "The answer is"),
+        block_stop(0),
+    ]);
+    let (pieces, error, stream) = chat_over(body);
+    assert_eq!(pieces, ["The answer is"]);
+    match error {
+        Some(Error::Protocol(msg)) => {
+            assert!(msg.contains("cut") && msg.contains("message_stop"), "{msg}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_connection_dropped_mid_stream_is_an_error() {
+    let body = sse_body(&[message_start(), text(0, "The answer"), text(0, " is")]);
+    let server = TestServer::start(move |_| {
+        Reply::chunked_cut([body.clone()], ms(0)).content_type("text/event-stream")
+    });
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    assert_eq!(pieces.concat(), "The answer is");
+    match &error {
+        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
+        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
+    }
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_malformed_event_is_an_error_naming_it() {
+    let body = format!(
+        "{}event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\"\n\n{}",
+        sse_body(&[message_start(), text(0, "ok")]),
+        sse_body(&[message_stop()])
+    );
+    let (pieces, error, _) = chat_over(body);
+    assert_eq!(pieces, ["ok"]);
+    let Some(Error::Protocol(msg)) = error else {
+        panic!("expected a protocol error, got {error:?}")
+    };
+    assert!(
+        msg.contains("malformed JSON") && msg.contains("content_block_delta"),
+        "{msg}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors before the stream: status, key
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_4xx_is_a_status_error_with_the_servers_body() {
+    let mut server = mockito::Server::new();
+    let body = r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 999999 > 64000, which is the maximum allowed"}}"#;
+    let mock = server
+        .mock("POST", "/v1/messages")
+        .with_status(400)
+        .with_header("content-type", "application/json")
+        .with_body(body)
+        .expect(2)
+        .create();
+    let client = client(&server.url());
+    let err = client.stream_chat(&hello()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Server responded with an error. Status Code: 400"),
+        "{err}"
+    );
+    let Error::Status(status) = &err else {
+        panic!("not a status error: {err:?}")
+    };
+    assert_eq!(status.status, 400);
+    let parsed: Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(parsed["error"]["type"], "invalid_request_error");
+    let err = client.perform_stream_request(&hello()).unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    mock.assert();
+}
+
+#[test]
+fn an_overloaded_529_is_a_status_error_too() {
+    let server = TestServer::start(|_| {
+        Reply::status(
+            529,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        )
+    });
+    let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+    assert_eq!(err.status(), Some(529));
+    assert!(
+        err.to_string()
+            .contains("Server responded with an error. Status Code: 529"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Overloaded"), "{err}");
+}
+
+#[test]
+fn a_missing_key_names_the_variable() {
+    let client = AnthropicClient::builder("claude-test", 0.0)
+        .env(|_| None)
+        .build();
+    assert!(!client.has_api_key());
+    assert_eq!(client.base_url(), "https://api.anthropic.com");
+    for err in [
+        client.stream_chat(&hello()).unwrap_err(),
+        client.perform_stream_request(&hello()).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::MissingApiKey {
+                    var: "ANTHROPIC_API_KEY"
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("ANTHROPIC_API_KEY"), "{err}");
+    }
+}
+
+#[test]
+fn key_and_base_url_come_from_the_environment_lookup() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/proxy/v1/messages")
+        .match_header("x-api-key", "env-key")
+        .with_header("content-type", "text/event-stream")
+        .with_body(answer(&["a", "b"]))
+        .create();
+    let base = format!("{}/proxy/", server.url());
+    let client = AnthropicClient::builder("m", 0.5)
+        .env(move |name| match name {
+            "ANTHROPIC_API_KEY" => Some("env-key".to_string()),
+            "ANTHROPIC_BASE_URL" => Some(base.clone()),
+            _ => None,
+        })
+        .build();
+    assert_eq!(client.base_url(), format!("{}/proxy", server.url()));
+    let text: String = client
+        .stream_chat(&hello())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(text, "ab");
+    mock.assert();
+}
+
+#[test]
+fn the_key_is_never_shown() {
+    let client = AnthropicClient::builder("m", 0.0)
+        .api_key("sk-ant-TOPSECRET")
+        .header("x-private", "PRIVATE-VALUE")
+        .base_url(support::closed_port_url())
+        .env(|_| None)
+        .build();
+    let text = format!("{client:?} {client:#?}");
+    assert!(!text.contains("TOPSECRET"), "{text}");
+    assert!(!text.contains("PRIVATE-VALUE"), "{text}");
+    let err = client.stream_chat(&hello()).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("TOPSECRET"), "{text}");
+}

@@ -1,0 +1,132 @@
+//! The reconnecting EventSource against the local server.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{closed_port_url, ms, Reply, TestServer};
+use ureq_futures::{Error, FuturesSession};
+
+const SSE: &str = "text/event-stream";
+
+#[test]
+fn reconnects_with_last_event_id_and_stops_on_204() {
+    let server = TestServer::start(|req| match req.header("last-event-id") {
+        None => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+        Some("1") => Reply::chunked_cut(["retry: 5\nid: 2\ndata: b\n\n"], ms(0)).content_type(SSE),
+        Some("2") => Reply::status(204, ""),
+        Some(other) => Reply::status(500, format!("unexpected id {other}")),
+    });
+    let session = FuturesSession::new();
+    let mut source = session
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5));
+    let data: Vec<String> = source.by_ref().map(|e| e.unwrap().data).collect();
+    assert_eq!(data, ["a", "b"]);
+    assert_eq!(source.last_event_id(), Some("2"));
+    assert_eq!(source.connections(), 3);
+    let ids: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_string))
+        .collect();
+    assert_eq!(ids, [None, Some("1".into()), Some("2".into())]);
+}
+
+#[test]
+fn retryable_statuses_are_retried_and_counted() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    let server = TestServer::start(move |_| match seen.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::retry_after(503, "0"),
+        1 => Reply::status(429, "slow down"),
+        2 => Reply::sse(["data: finally\n\n"], ms(0)),
+        _ => Reply::status(204, ""),
+    });
+    let source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5));
+    let data: Vec<String> = source.map(|e| e.unwrap().data).collect();
+    assert_eq!(data, ["finally"]);
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn a_non_retryable_status_ends_the_source_with_its_error() {
+    let server = TestServer::start(|_| Reply::status(404, "gone"));
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5));
+    match source.next() {
+        Some(Err(Error::Status(s))) => assert_eq!(s.status, 404),
+        other => panic!("expected a 404, got {other:?}"),
+    }
+    assert!(source.next().is_none());
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn gives_up_after_max_attempts_with_backoff() {
+    let source = FuturesSession::new()
+        .get(closed_port_url())
+        .event_source()
+        .initial_retry(ms(10))
+        .max_attempts(4);
+    let t = Instant::now();
+    let items: Vec<_> = source.collect();
+    assert_eq!(items.len(), 1);
+    assert!(items[0].is_err());
+    // Three waits of about 10, 20 and 40 ms (±20%) between four attempts.
+    let took = t.elapsed();
+    assert!(took >= ms(55), "no backoff: {took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+#[test]
+fn post_is_never_reconnected() {
+    let mut source = FuturesSession::new()
+        .post("http://127.0.0.1:9/never-sent")
+        .event_source();
+    assert!(matches!(source.next(), Some(Err(Error::InvalidRequest(_)))));
+    assert!(source.next().is_none());
+}
+
+#[test]
+fn the_last_event_id_carries_over_and_a_reset_is_honoured() {
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |req| {
+        match (
+            n.fetch_add(1, Ordering::SeqCst),
+            req.header("last-event-id"),
+        ) {
+            (0, None) => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+            // The ID stays in force on the new connection; then the server resets it.
+            (1, Some("1")) => Reply::sse(["data: b\n\nid\ndata: c\n\n"], ms(0)),
+            (2, None) => Reply::status(204, ""),
+            (i, id) => Reply::status(500, format!("unexpected request {i} with id {id:?}")),
+        }
+    });
+    let source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5));
+    let got: Vec<(String, Option<String>)> =
+        source.map(|e| e.map(|e| (e.data, e.id)).unwrap()).collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_string(), Some("1".to_string())),
+            ("b".to_string(), Some("1".to_string())),
+            ("c".to_string(), None),
+        ]
+    );
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_string))
+        .collect();
+    assert_eq!(sent, [None, Some("1".into()), None]);
+}

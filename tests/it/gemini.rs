@@ -1,0 +1,488 @@
+//! `llm::GeminiClient` against mocked and local servers: the request it sends (with the key in a
+//! header, never in the URL), then one test per thing Gemini puts in its streams, then the key's
+//! secrecy in every error.
+
+use std::time::{Duration, Instant};
+
+use mockito::Matcher;
+use serde_json::{json, Value};
+use support::{ms, Reply, TestServer};
+use ureq_futures::llm::{ChatStream, GeminiClient, Message};
+use ureq_futures::Error;
+
+const KEY: &str = "AIzaSy-TOPSECRET-test-key";
+
+/// A client for `base_url` with a key and nothing from the process environment.
+fn client(base_url: &str) -> GeminiClient {
+    GeminiClient::builder("gemini-test", 0.0)
+        .api_key(KEY)
+        .base_url(base_url)
+        .env(|_| None)
+        .build()
+}
+
+fn hello() -> Vec<Message> {
+    vec![Message::user("hello")]
+}
+
+/// An event-stream body framed with CRLF, as Google sends it.
+fn sse_body(payloads: &[Value]) -> String {
+    payloads
+        .iter()
+        .map(|p| format!("data: {p}\r\n\r\n"))
+        .collect()
+}
+
+/// A chunk whose first candidate has `parts`, and `finishReason` when given.
+fn chunk(parts: Value, finish: Option<&str>) -> Value {
+    let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
+    if let Some(reason) = finish {
+        candidate["finishReason"] = json!(reason);
+    }
+    json!({"candidates": [candidate], "modelVersion": "gemini-test", "responseId": "r1"})
+}
+
+fn text(s: &str) -> Value {
+    chunk(json!([{ "text": s }]), None)
+}
+
+/// A whole answer made of text pieces; the last piece carries the finish reason and usage.
+fn answer(pieces: &[&str]) -> String {
+    let (last, first) = pieces.split_last().expect("a piece");
+    let mut events: Vec<Value> = first.iter().map(|p| text(p)).collect();
+    let mut end = chunk(json!([{ "text": last }]), Some("STOP"));
+    end["usageMetadata"] =
+        json!({"promptTokenCount": 5, "candidatesTokenCount": 3, "totalTokenCount": 8});
+    events.push(end);
+    sse_body(&events)
+}
+
+/// A server that answers every request with `body` as an event stream, 5 bytes per write.
+fn serve(body: impl Into<String>) -> TestServer {
+    let body: Vec<u8> = body.into().into_bytes();
+    TestServer::start(move |_| Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0)))
+}
+
+/// Reads a chat stream to its end: the text pieces, and the error that ended it, if any.
+fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
+    let mut pieces = Vec::new();
+    for item in stream.by_ref() {
+        match item {
+            Ok(piece) => pieces.push(piece),
+            Err(e) => return (pieces, Some(e)),
+        }
+    }
+    (pieces, None)
+}
+
+/// Streams `body` through `stream_chat` and reads it to the end.
+fn chat_over(body: impl Into<String>) -> (Vec<String>, Option<Error>, ChatStream) {
+    let server = serve(body);
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    (pieces, error, stream)
+}
+
+/// Asserts that nothing shown about `err` contains the key.
+fn assert_no_key(err: &Error) {
+    let text = format!("{err} {err:?} {err:#?}");
+    assert!(!text.contains("TOPSECRET"), "the key leaked: {text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn stream_chat_sends_the_generate_content_request_and_yields_the_text() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock(
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        )
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("alt".into(), "sse".into()),
+            Matcher::Regex("^alt=sse$".into()),
+        ]))
+        .match_header("x-goog-api-key", KEY)
+        .match_header("content-type", "application/json")
+        .match_header("authorization", Matcher::Missing)
+        .match_body(Matcher::Json(json!({
+            "contents": [
+                {"role": "user", "parts": [{"text": "hello"}]},
+                {"role": "model", "parts": [{"text": "bonjour"}]},
+                {"role": "user", "parts": [{"text": "again"}]},
+            ],
+            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in French."}]},
+            "generationConfig": {"temperature": 0.5},
+        })))
+        .with_status(200)
+        .with_header("content-type", "text/event-stream")
+        .with_body(answer(&["Bon", "jour"]))
+        .create();
+    let client = GeminiClient::builder("models/gemini-2.5-flash", 0.5)
+        .api_key(KEY)
+        .base_url(server.url())
+        .env(|_| None)
+        .build();
+    let messages = [
+        Message::system("Be brief."),
+        Message::user("hello"),
+        Message::assistant("bonjour"),
+        Message::system("Answer in French."),
+        Message::user("again"),
+    ];
+    let mut stream = client.stream_chat(&messages).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Bon", "jour"]);
+    assert!(stream.is_done());
+    assert_eq!(stream.finish_reason(), Some("STOP"));
+    let usage = stream.usage().expect("usage");
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+        (Some(5), Some(3), Some(8))
+    );
+    mock.assert();
+}
+
+#[test]
+fn the_url_carries_no_key_and_odd_model_names_stay_in_their_segment() {
+    let server = serve(answer(&["ok"]));
+    let client = GeminiClient::builder("my model?key=x", None)
+        .api_key(KEY)
+        .base_url(server.url())
+        .env(|_| None)
+        .build();
+    client.stream_chat(&hello()).unwrap().for_each(drop);
+    let request = server.requests().pop().unwrap();
+    assert_eq!(
+        request.path,
+        "/v1beta/models/my%20model%3Fkey%3Dx:streamGenerateContent?alt=sse"
+    );
+    assert_eq!(request.header("x-goog-api-key"), Some(KEY));
+    assert!(!request.path.contains("TOPSECRET"));
+    // Without a temperature there is no generationConfig.
+    let sent: Value = serde_json::from_slice(&request.body).unwrap();
+    assert!(sent.get("generationConfig").is_none(), "{sent}");
+    assert!(sent.get("systemInstruction").is_none(), "{sent}");
+}
+
+#[test]
+fn perform_stream_request_yields_the_raw_chunks() {
+    let server = serve(answer(&["a", "b"]));
+    let chunks: Vec<Value> = client(&server.url())
+        .perform_stream_request(&hello())
+        .unwrap()
+        .map(|event| serde_json::from_str(&event.unwrap().data).unwrap())
+        .collect();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[1]["candidates"][0]["finishReason"], "STOP");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the streams contain
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn thought_parts_and_signatures_are_not_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        chunk(
+            json!([{"text": "**Planning** the answer", "thought": true}]),
+            None,
+        ),
+        chunk(json!([{"thoughtSignature": "CiQBjz1rX+z7CAOC"}]), None),
+        chunk(
+            json!([{"text": "The answer", "thoughtSignature": "CiQBjz1rX"}, {"text": " is 4."}]),
+            Some("STOP"),
+        ),
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["The answer", " is 4."]);
+    assert_eq!(stream.reasoning(), "**Planning** the answer");
+    assert!(stream.is_done());
+}
+
+#[test]
+fn function_calls_are_tool_calls_not_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[chunk(
+        json!([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]),
+        Some("STOP"),
+    )]));
+    assert!(error.is_none(), "{error:?}");
+    assert!(pieces.is_empty(), "{pieces:?}");
+    let calls = stream.tool_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].name.as_str(), calls[0].arguments.as_str()),
+        ("get_weather", r#"{"city":"Paris"}"#)
+    );
+}
+
+#[test]
+fn chunks_after_the_finish_reason_are_still_read() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        chunk(json!([{"text": "Done."}]), Some("MAX_TOKENS")),
+        json!({"usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 1, "totalTokenCount": 3}}),
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Done."]);
+    assert_eq!(stream.finish_reason(), Some("MAX_TOKENS"));
+    assert_eq!(stream.usage().and_then(|u| u.total_tokens), Some(3));
+    assert!(stream.is_done());
+}
+
+#[test]
+fn an_error_in_the_stream_ends_it_with_an_api_error() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        text("Once upon"),
+        json!({"error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}}),
+        chunk(json!([{"text": "never shown"}]), Some("STOP")),
+    ]));
+    assert_eq!(pieces, ["Once upon"]);
+    match &error {
+        Some(Error::Api { kind, message }) => {
+            assert_eq!(kind.as_deref(), Some("UNAVAILABLE"));
+            assert_eq!(message, "The model is overloaded. Please try again later.");
+        }
+        other => panic!("expected an api error, got {other:?}"),
+    }
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_blocked_prompt_is_an_api_error() {
+    let (pieces, error, _) = chat_over(sse_body(&[json!({
+        "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+        "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}
+    })]));
+    assert!(pieces.is_empty());
+    assert!(
+        matches!(&error, Some(Error::Api { kind: Some(k), .. }) if k == "PROHIBITED_CONTENT"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn the_end_without_a_finish_reason_is_a_cut() {
+    let (pieces, error, stream) = chat_over(sse_body(&[text("1, 2,"), text(" 3,")]));
+    assert_eq!(pieces, ["1, 2,", " 3,"]);
+    match error {
+        Some(Error::Protocol(msg)) => {
+            assert!(msg.contains("cut") && msg.contains("finishReason"), "{msg}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_connection_dropped_mid_stream_is_an_error() {
+    let body = sse_body(&[text("The answer"), text(" is")]);
+    let server = TestServer::start(move |_| {
+        Reply::chunked_cut([body.clone()], ms(0)).content_type("text/event-stream")
+    });
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    assert_eq!(pieces.concat(), "The answer is");
+    match &error {
+        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
+        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
+    }
+    assert_no_key(error.as_ref().unwrap());
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_malformed_chunk_is_an_error_naming_it() {
+    let body = format!(
+        "{}data: {{\"candidates\": [{{\"content\"\r\n\r\n",
+        sse_body(&[text("ok")])
+    );
+    let (pieces, error, _) = chat_over(body);
+    assert_eq!(pieces, ["ok"]);
+    let Some(Error::Protocol(msg)) = error else {
+        panic!("expected a protocol error, got {error:?}")
+    };
+    assert!(
+        msg.contains("malformed JSON") && msg.contains("candidates"),
+        "{msg}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors before the stream: status, key
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_4xx_is_a_status_error_with_the_servers_body() {
+    let mut server = mockito::Server::new();
+    let body = r#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}"#;
+    let mock = server
+        .mock("POST", Matcher::Regex("^/v1beta/models/".into()))
+        .with_status(400)
+        .with_header("content-type", "application/json")
+        .with_body(body)
+        .expect(2)
+        .create();
+    let client = client(&server.url());
+    let err = client.stream_chat(&hello()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Server responded with an error. Status Code: 400"),
+        "{err}"
+    );
+    let Error::Status(status) = &err else {
+        panic!("not a status error: {err:?}")
+    };
+    let parsed: Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(parsed["error"]["status"], "INVALID_ARGUMENT");
+    assert_no_key(&err);
+    let err = client.perform_stream_request(&hello()).unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    mock.assert();
+}
+
+#[test]
+fn a_missing_key_names_both_variables() {
+    let client = GeminiClient::builder("gemini-test", 0.0)
+        .env(|_| None)
+        .build();
+    assert!(!client.has_api_key());
+    assert_eq!(
+        client.base_url(),
+        "https://generativelanguage.googleapis.com"
+    );
+    for err in [
+        client.stream_chat(&hello()).unwrap_err(),
+        client.perform_stream_request(&hello()).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::MissingApiKey {
+                    var: "GEMINI_API_KEY or GOOGLE_API_KEY"
+                }
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("GEMINI_API_KEY") && text.contains("GOOGLE_API_KEY"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn keys_and_base_url_come_from_the_environment_lookup() {
+    let server = serve(answer(&["a", "b"]));
+    let base = format!("{}/", server.url());
+    let both = {
+        let base = base.clone();
+        move |name: &str| match name {
+            "GEMINI_API_KEY" => Some("gemini-key".to_string()),
+            "GOOGLE_API_KEY" => Some("google-key".to_string()),
+            "GEMINI_BASE_URL" => Some(base.clone()),
+            _ => None,
+        }
+    };
+    let client = GeminiClient::builder("m", None).env(both).build();
+    assert_eq!(client.base_url(), server.url());
+    let text: String = client
+        .stream_chat(&hello())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(text, "ab");
+    let google_only = move |name: &str| match name {
+        "GOOGLE_API_KEY" => Some("google-key".to_string()),
+        "GEMINI_BASE_URL" => Some(base.clone()),
+        _ => None,
+    };
+    let client = GeminiClient::builder("m", None).env(google_only).build();
+    client.stream_chat(&hello()).unwrap().for_each(drop);
+    let keys: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("x-goog-api-key").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(keys, ["gemini-key", "google-key"]);
+}
+
+#[test]
+fn the_key_is_never_in_debug_output() {
+    let builder = GeminiClient::builder("m", 0.0)
+        .api_key(KEY)
+        .header("x-private", "PRIVATE-VALUE")
+        .env(|_| None);
+    let text = format!("{builder:?} {builder:#?}");
+    assert!(
+        !text.contains("TOPSECRET") && !text.contains("PRIVATE-VALUE"),
+        "{text}"
+    );
+    let built = builder.build();
+    let text = format!("{built:?} {built:#?}");
+    assert!(
+        !text.contains("TOPSECRET") && !text.contains("PRIVATE-VALUE"),
+        "{text}"
+    );
+    let server = serve(answer(&["ok"]));
+    let stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let text = format!("{stream:?}");
+    assert!(!text.contains("TOPSECRET"), "{text}");
+}
+
+#[test]
+fn the_key_is_in_no_error_text() {
+    // Connection refused.
+    let err = client(&support::closed_port_url())
+        .stream_chat(&hello())
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_) | Error::Io(_)), "{err:?}");
+    assert_no_key(&err);
+    // Base URLs that do not parse.
+    for base in ["http://exa mple.invalid", "not a url at all"] {
+        let err = client(base).stream_chat(&hello()).unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{base}: {err:?}");
+        assert_no_key(&err);
+    }
+    // A key that cannot be a header value.
+    let err = GeminiClient::builder("m", None)
+        .api_key("AIza\nTOPSECRET")
+        .base_url(support::closed_port_url())
+        .env(|_| None)
+        .build()
+        .stream_chat(&hello())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    assert_no_key(&err);
+    // A timeout while waiting for the headers, and one while streaming.
+    let slow = TestServer::start(|_| Reply::sse([answer(&["x"])], ms(0)).delay(ms(3000)));
+    let start = Instant::now();
+    let err = GeminiClient::builder("m", None)
+        .api_key(KEY)
+        .base_url(slow.url())
+        .timeout(Some(ms(200)))
+        .env(|_| None)
+        .build()
+        .stream_chat(&hello())
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_no_key(&err);
+    let stall = TestServer::start(|_| Reply::stall().content_type("text/event-stream"));
+    let mut stream = GeminiClient::builder("m", None)
+        .api_key(KEY)
+        .base_url(stall.url())
+        .read_timeout(Some(ms(200)))
+        .env(|_| None)
+        .build()
+        .stream_chat(&hello())
+        .unwrap();
+    let (_, err) = drain(&mut stream);
+    let err = err.expect("a timeout");
+    assert!(err.is_timeout(), "{err:?}");
+    assert_no_key(&err);
+}

@@ -1,0 +1,72 @@
+//! The integration tests: one test binary (one link), a module per topic.
+//!
+//! Every server they talk to runs on 127.0.0.1: mockito, or the local test server of
+//! `tests/support` (the `support` crate, std only, shared with the benches). The recorded LLM
+//! streams they replay are in `tests/data/llm-streams/` (see its README).
+//!
+//! `cargo test --test it` runs them all; `cargo test --test it faults::` one topic. Tests that
+//! measure the whole process (its threads, its resident memory) run in a process of their own:
+//! see [`alone`].
+
+mod anthropic;
+mod cohere;
+mod event_source;
+mod faults;
+mod fuzz_regressions;
+mod gemini;
+mod llm_streams;
+mod load;
+mod openai;
+mod pending;
+mod presets;
+mod redirects;
+mod retry;
+mod security;
+mod session;
+mod sse_parser;
+mod sse_stream;
+mod support_selftest;
+// Threads are counted in `/proc/self/task`.
+#[cfg(target_os = "linux")]
+mod threads;
+mod timeouts;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The folder of the recorded LLM streams, `tests/data/llm-streams/`.
+pub fn llm_streams_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/llm-streams")
+}
+
+/// Runs `body` in a process of its own, where no other test creates threads or allocates
+/// meanwhile: for the tests that count the threads or the resident memory of the process.
+///
+/// `test` is the test's full name (`module::function`). Called from the test binary as run
+/// by `cargo test`, it runs this binary again with only that test (`--exact`) and an
+/// environment variable that makes the call run `body`; it then asserts that the child ran
+/// exactly that one test and that it passed, and shows the child's output on failure.
+pub fn alone(test: &str, body: impl FnOnce()) {
+    const VAR: &str = "UREQ_FUTURES_TEST_ALONE";
+    if std::env::var(VAR).as_deref() == Ok(test) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the path of the test binary");
+    let out = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(VAR, test)
+        .output()
+        .expect("run the test binary again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "{test} failed in its own process:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "{test}: the child process did not run exactly that test:\n{stdout}"
+    );
+}

@@ -1,0 +1,652 @@
+//! `llm::OpenAIClient` against mocked and local servers: tinychat's two tests, then one test per
+//! thing real servers put in their streams.
+
+#[allow(dead_code)]
+use std::time::{Duration, Instant};
+
+use mockito::Matcher;
+use serde_json::{json, Value};
+use support::{ms, Reply, TestServer};
+use ureq_futures::llm::{ChatEvent, ChatStream, Conversation, Message, OpenAIClient};
+use ureq_futures::Error;
+
+/// A client for `base_url` with a key and nothing from the process environment.
+fn client(base_url: &str) -> OpenAIClient {
+    OpenAIClient::builder("test_model", 0.0)
+        .api_key("test-key")
+        .base_url(base_url)
+        .env(|_| None)
+        .build()
+}
+
+fn hello() -> Vec<Message> {
+    vec![Message::user("hello")]
+}
+
+/// An event-stream body: each payload as a `data:` event.
+fn sse_body(payloads: &[&str]) -> String {
+    payloads.iter().map(|p| format!("data: {p}\n\n")).collect()
+}
+
+/// A content delta chunk.
+fn content(text: &str) -> String {
+    json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        .to_string()
+}
+
+/// A server that answers every request with `body` as an event stream, 5 bytes per write.
+fn serve(body: impl Into<String>) -> TestServer {
+    let body: Vec<u8> = body.into().into_bytes();
+    TestServer::start(move |_| Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0)))
+}
+
+/// Reads a chat stream to its end: the text pieces, and the error that ended it, if any.
+fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
+    let mut pieces = Vec::new();
+    for item in stream.by_ref() {
+        match item {
+            Ok(piece) => pieces.push(piece),
+            Err(e) => return (pieces, Some(e)),
+        }
+    }
+    (pieces, None)
+}
+
+/// Streams `body` through `stream_chat` and reads it to the end.
+fn chat_over(body: impl Into<String>) -> (Vec<String>, Option<Error>, ChatStream) {
+    let server = serve(body);
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    (pieces, error, stream)
+}
+
+fn seed_body() -> String {
+    sse_body(&[&content("part1"), &content("part2"), "[DONE]"])
+}
+
+/// The mock of tinychat's first test, checking the request too.
+fn seed_mock(server: &mut mockito::Server) -> mockito::Mock {
+    server
+        .mock("POST", "/chat/completions")
+        .match_header("authorization", "Bearer test-key")
+        .match_header("content-type", "application/json")
+        .match_body(Matcher::Json(json!({
+            "model": "test_model",
+            "messages": [{"role": "user", "content": "hello"}],
+            "temperature": 0.0,
+            "stream": true,
+        })))
+        .with_status(200)
+        .with_header("content-type", "text/event-stream")
+        .with_body(seed_body())
+        .create()
+}
+
+// ---------------------------------------------------------------------------------------------
+// tinychat's tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn perform_stream_request_success() {
+    let mut server = mockito::Server::new();
+    let mock = seed_mock(&mut server);
+
+    let client = client(&server.url());
+    let stream = client.perform_stream_request(&hello()).unwrap();
+
+    // As the Python test reads the events.
+    let mut responses = Vec::new();
+    for event in stream {
+        let event = event.unwrap();
+        if event.data != "[DONE]" {
+            let event_data: Value = serde_json::from_str(&event.data).unwrap();
+            if let Some(choice) = event_data["choices"].as_array().and_then(|c| c.first()) {
+                responses.push(
+                    choice["delta"]["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+        }
+    }
+    assert_eq!(responses, ["part1", "part2"]);
+    mock.assert();
+}
+
+#[test]
+fn stream_chat_success() {
+    let mut server = mockito::Server::new();
+    let mock = seed_mock(&mut server);
+
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["part1", "part2"]);
+    assert!(stream.is_done());
+    mock.assert();
+}
+
+#[test]
+fn perform_stream_request_failure() {
+    let mut server = mockito::Server::new();
+    let body = r#"{"error": {"message": "Invalid model: test_model", "type": "invalid_request_error", "code": "model_not_found"}}"#;
+    let mock = server
+        .mock("POST", "/chat/completions")
+        .with_status(400)
+        .with_header("content-type", "application/json")
+        .with_body(body)
+        .expect(2)
+        .create();
+
+    let client = client(&server.url());
+    let err = client.perform_stream_request(&hello()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Server responded with an error. Status Code: 400"),
+        "{err}"
+    );
+    let Error::Status(status) = &err else {
+        panic!("not a status error: {err:?}")
+    };
+    assert_eq!(status.status, 400);
+    let parsed: Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(parsed["error"]["message"], "Invalid model: test_model");
+
+    let err = client.stream_chat(&hello()).unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(err.to_string().contains("Invalid model"), "{err}");
+    mock.assert();
+}
+
+// ---------------------------------------------------------------------------------------------
+// What real streams contain
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn role_chunk_and_empty_finish_chunk_are_not_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"finish_reason":null}]}"#,
+        &content("Hi"),
+        &content(" there"),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        "[DONE]",
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Hi", " there"]);
+    assert_eq!(stream.finish_reason(), Some("stop"));
+    assert!(stream.usage().is_none());
+}
+
+#[test]
+fn usage_chunk_and_moderation_trailer_with_empty_choices() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        &content("Paris."),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":13,"completion_tokens":11,"total_tokens":24,"completion_tokens_details":{"reasoning_tokens":0}}}"#,
+        r#"{"choices":[],"usage":null,"moderation":{"input":{"flagged":false,"results":[{"categories":{"harassment":false}}]}}}"#,
+        "[DONE]",
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Paris."]);
+    let usage = stream.usage().expect("usage");
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+        (Some(13), Some(11), Some(24))
+    );
+    assert_eq!(
+        usage.raw["completion_tokens_details"]["reasoning_tokens"],
+        0
+    );
+    assert_eq!(stream.finish_reason(), Some("stop"));
+    assert!(stream.is_done());
+}
+
+#[test]
+fn comment_keep_alives_are_ignored() {
+    let mut body = ": OPENROUTER PROCESSING\n\n".repeat(5);
+    body.push_str(&sse_body(&[&content("a")]));
+    body.push_str(&": OPENROUTER PROCESSING\n\n".repeat(3));
+    body.push_str(&sse_body(&[&content("b"), "[DONE]"]));
+    body.push_str(": trailing comment\n\n");
+    let (pieces, error, _) = chat_over(body);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["a", "b"]);
+}
+
+#[test]
+fn tool_call_deltas_are_assembled_by_index_and_are_not_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_A","type":"function","function":{"name":"get_capital","arguments":""}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_B","type":"function","function":{"name":"get_time","arguments":"{\"tz\""}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"country\""}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":":\"UTC\"}"}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":\"UK\"}"}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        "[DONE]",
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert!(pieces.is_empty(), "{pieces:?}");
+    let calls = stream.tool_calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        (
+            calls[0].id.as_str(),
+            calls[0].name.as_str(),
+            calls[0].arguments.as_str()
+        ),
+        ("call_A", "get_capital", r#"{"country":"UK"}"#)
+    );
+    assert_eq!(
+        (
+            calls[1].id.as_str(),
+            calls[1].name.as_str(),
+            calls[1].arguments.as_str()
+        ),
+        ("call_B", "get_time", r#"{"tz":"UTC"}"#)
+    );
+    assert_eq!(stream.finish_reason(), Some("tool_calls"));
+}
+
+#[test]
+fn reasoning_fields_are_kept_apart_from_the_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":"The user"},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":null,"reasoning_content":" greets me."},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"","reasoning":" (OpenRouter's name)"},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hello!","reasoning_content":null},"finish_reason":null}]}"#,
+        "[DONE]",
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Hello!"]);
+    assert_eq!(
+        stream.reasoning(),
+        "The user greets me. (OpenRouter's name)"
+    );
+}
+
+#[test]
+fn array_content_is_text_only_for_plain_text_parts() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        r#"{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"Okay, the user"}]}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":[{"type":"image_url","image_url":{"url":"data:,"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":[{"type":"text","text":"Look "}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"both ways."}}]}"#,
+        "[DONE]",
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Look ", "both ways."]);
+    assert_eq!(stream.reasoning(), "Okay, the user");
+}
+
+#[test]
+fn an_error_object_in_a_200_stream_ends_it_with_an_api_error() {
+    let (pieces, error, mut stream) = chat_over(sse_body(&[
+        &content("Once upon"),
+        r#"{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}"#,
+        &content("never shown"),
+        "[DONE]",
+    ]));
+    assert_eq!(pieces, ["Once upon"]);
+    match error {
+        Some(Error::Api { kind, message }) => {
+            assert_eq!(kind.as_deref(), Some("rate_limit_exceeded"));
+            assert_eq!(message, "Rate limit reached for requests");
+        }
+        other => panic!("expected an api error, got {other:?}"),
+    }
+    assert!(stream.next().is_none());
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn an_error_event_ends_the_stream() {
+    let body = format!(
+        "{}event: error\ndata: {{\"error\":{{\"message\":\"upstream timed out\",\"type\":\"server_error\"}}}}\n\n",
+        sse_body(&[&content("a")])
+    );
+    let (pieces, error, _) = chat_over(body);
+    assert_eq!(pieces, ["a"]);
+    assert!(
+        matches!(&error, Some(Error::Api { kind: Some(k), message }) if k == "server_error" && message == "upstream timed out"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_stream_without_done_is_a_cut_answer_not_a_short_one() {
+    let (pieces, error, stream) = chat_over(sse_body(&[&content("The answer is")]));
+    assert_eq!(pieces, ["The answer is"]);
+    match error {
+        Some(Error::Protocol(msg)) => {
+            assert!(msg.contains("cut") && msg.contains("[DONE]"), "{msg}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_connection_dropped_mid_stream_is_an_error() {
+    let body = sse_body(&[&content("The answer is"), &content(" forty")]);
+    let server = TestServer::start(move |_| {
+        Reply::chunked_cut([body.clone()], ms(0)).content_type("text/event-stream")
+    });
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    assert_eq!(pieces.concat(), "The answer is forty");
+    match &error {
+        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
+        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
+    }
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn a_malformed_chunk_is_an_error_naming_it() {
+    let long_garbage = format!("{{\"choices\": [{}", "x".repeat(5000));
+    let (pieces, error, _) = chat_over(sse_body(&[&content("ok"), &long_garbage, "[DONE]"]));
+    assert_eq!(pieces, ["ok"]);
+    let Some(Error::Protocol(msg)) = error else {
+        panic!("expected a protocol error, got {error:?}")
+    };
+    assert!(msg.contains("malformed JSON"), "{msg}");
+    assert!(msg.contains("{\\\"choices\\\": [xxx"), "{msg}");
+    assert!(
+        msg.len() < 500,
+        "the chunk was not truncated: {} bytes",
+        msg.len()
+    );
+}
+
+#[test]
+fn a_body_that_is_not_an_event_stream_is_refused() {
+    let server = TestServer::start(|_| Reply::json(r#"{"choices":[]}"#));
+    let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+    assert!(matches!(err, Error::UnexpectedContentType(_)), "{err:?}");
+}
+
+#[test]
+fn next_event_shows_every_event_in_order() {
+    let server = serve(sse_body(&[
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":"r","content":"t"},"finish_reason":"stop"}],"usage":{"total_tokens":2}}"#,
+        "[DONE]",
+    ]));
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let mut kinds = Vec::new();
+    while let Some(event) = stream.next_event() {
+        kinds.push(match event.unwrap() {
+            ChatEvent::Reasoning(_) => "reasoning",
+            ChatEvent::Text(_) => "text",
+            ChatEvent::Finish(_) => "finish",
+            ChatEvent::Usage(_) => "usage",
+            ChatEvent::Done => "done",
+            _ => "other",
+        });
+    }
+    assert_eq!(kinds, ["reasoning", "text", "finish", "usage", "done"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: key, base URL, headers, body, timeouts
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_missing_key_is_reported_by_the_request_and_names_the_variable() {
+    // Building never fails; nothing is read from the process environment.
+    let client = OpenAIClient::builder("gpt-4o-mini", 0.0)
+        .env(|_| None)
+        .build();
+    assert!(!client.has_api_key());
+    for err in [
+        client.stream_chat(&hello()).unwrap_err(),
+        client.perform_stream_request(&hello()).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::MissingApiKey {
+                    var: "OPENAI_API_KEY"
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
+    }
+}
+
+#[test]
+fn key_and_base_url_come_from_the_environment_lookup() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/v1/chat/completions")
+        .match_header("authorization", "Bearer env-key")
+        .with_header("content-type", "text/event-stream")
+        .with_body(seed_body())
+        .create();
+    let base = format!("{}/v1/", server.url());
+    let client = OpenAIClient::builder("m", 0.5)
+        .env(move |name| match name {
+            "OPENAI_API_KEY" => Some("env-key".to_string()),
+            "OPENAI_BASE_URL" => Some(base.clone()),
+            _ => None,
+        })
+        .build();
+    assert_eq!(client.base_url(), format!("{}/v1", server.url()));
+    let text: String = client
+        .stream_chat(&hello())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(text, "part1part2");
+    mock.assert();
+}
+
+#[test]
+fn the_builder_overrides_the_environment() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/chat/completions")
+        .match_header("authorization", "Bearer builder-key")
+        .with_header("content-type", "text/event-stream")
+        .with_body(seed_body())
+        .create();
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("builder-key")
+        .base_url(server.url())
+        .env(|name| Some(format!("from-env-{name}")))
+        .build();
+    assert_eq!(client.base_url(), server.url());
+    client.stream_chat(&hello()).unwrap().for_each(drop);
+    mock.assert();
+}
+
+#[test]
+fn without_a_key_a_local_server_gets_no_authorization_header() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/v1/chat/completions")
+        .match_header("authorization", Matcher::Missing)
+        .with_header("content-type", "text/event-stream")
+        .with_body(seed_body())
+        .create();
+    let client = OpenAIClient::builder("llama3.2", 0.0)
+        .base_url(format!("{}/v1", server.url()))
+        .env(|_| None)
+        .build();
+    let text: String = client
+        .stream_chat(&hello())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(text, "part1part2");
+    mock.assert();
+}
+
+#[test]
+fn an_authorization_header_of_its_own_replaces_the_key() {
+    let server = serve(seed_body());
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("unused-key")
+        .header("Authorization", "Token custom")
+        .base_url(server.url())
+        .env(|_| None)
+        .build();
+    client.stream_chat(&hello()).unwrap().for_each(drop);
+    let request = server.requests().pop().unwrap();
+    let auth: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(auth, ["Token custom"]);
+}
+
+#[test]
+fn debug_output_never_shows_the_key() {
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("sk-proj-TOPSECRET")
+        .header("OpenAI-Organization", "org-PRIVATE")
+        .base_url(support::closed_port_url())
+        .env(|_| None)
+        .build();
+    let text = format!("{client:?} {client:#?}");
+    assert!(!text.contains("TOPSECRET"), "{text}");
+    assert!(!text.contains("org-PRIVATE"), "{text}");
+    // Nor does the error of a request that carried it.
+    let err = client.stream_chat(&hello()).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("TOPSECRET"), "{text}");
+}
+
+#[test]
+fn extra_headers_usage_option_and_default_temperature_reach_the_server() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/chat/completions")
+        .match_header("http-referer", "https://example.com/app")
+        .match_header("accept", "text/event-stream")
+        .match_body(Matcher::Json(json!({
+            "model": "m",
+            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hello"}],
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        })))
+        .with_header("content-type", "text/event-stream")
+        .with_body(seed_body())
+        .create();
+    let client = OpenAIClient::builder("m", None)
+        .api_key("k")
+        .base_url(server.url())
+        .header("HTTP-Referer", "https://example.com/app")
+        .include_usage(true)
+        .env(|_| None)
+        .build();
+    let messages = [Message::system("s"), Message::user("hello")];
+    client.stream_chat(&messages).unwrap().for_each(drop);
+    mock.assert();
+}
+
+#[test]
+fn the_read_timeout_ends_a_silent_stream() {
+    let server = TestServer::start(|_| Reply::stall().content_type("text/event-stream"));
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("k")
+        .base_url(server.url())
+        .read_timeout(Some(ms(300)))
+        .env(|_| None)
+        .build();
+    let start = Instant::now();
+    let mut stream = client.stream_chat(&hello()).unwrap();
+    let (pieces, error) = drain(&mut stream);
+    assert!(pieces.is_empty());
+    let error = error.expect("a timeout");
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn the_timeout_bounds_the_wait_for_the_headers() {
+    let server = TestServer::start(|_| Reply::sse([seed_body()], ms(0)).delay(ms(3000)));
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("k")
+        .base_url(server.url())
+        .timeout(Some(ms(300)))
+        .env(|_| None)
+        .build();
+    let start = Instant::now();
+    let err = client.stream_chat(&hello()).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversation
+// ---------------------------------------------------------------------------------------------
+
+/// Answers "ok" unless the last user message asks for a failure: "500" or "cut".
+fn conversation_server() -> TestServer {
+    TestServer::start(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        let last = body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_string();
+        match last.as_str() {
+            "500" => Reply::status(500, r#"{"error":{"message":"boom"}}"#),
+            "cut" => Reply::sse([sse_body(&[&content("half")])], ms(0)),
+            _ => Reply::sse([sse_body(&[&content("o"), &content("k"), "[DONE]"])], ms(0)),
+        }
+    })
+}
+
+#[test]
+fn a_conversation_appends_an_exchange_only_when_the_reply_completes() {
+    let server = conversation_server();
+    let mut chat = Conversation::new(client(&server.url())).with_system_prompt("be kind");
+
+    assert_eq!(chat.send_with("hi", |_| {}).unwrap(), "ok");
+    let after_one = vec![
+        Message::system("be kind"),
+        Message::user("hi"),
+        Message::assistant("ok"),
+    ];
+    assert_eq!(chat.messages(), after_one);
+
+    // A failed request, a cut stream and a reply dropped early change nothing.
+    let err = chat.send("500").unwrap_err();
+    assert_eq!(err.status(), Some(500));
+    assert!(chat.send_with("cut", |_| {}).is_err());
+    let mut reply = chat.send("dropped").unwrap();
+    assert_eq!(reply.next().unwrap().unwrap(), "o");
+    drop(reply);
+    assert_eq!(chat.messages(), after_one);
+
+    // The history goes out with the next message.
+    let mut reply = chat.send("again").unwrap();
+    let pieces: Vec<String> = reply.by_ref().map(Result::unwrap).collect();
+    assert_eq!(pieces, ["o", "k"]);
+    assert!(reply.is_complete());
+    assert_eq!(reply.text(), "ok");
+    assert_eq!(reply.chat().finish_reason(), None);
+    drop(reply);
+    let last_request = server.requests().pop().unwrap();
+    let sent: Value = serde_json::from_slice(&last_request.body).unwrap();
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 4);
+    assert_eq!(sent["messages"][1]["content"], "hi");
+    assert_eq!(chat.messages().len(), 5);
+
+    chat.reset();
+    assert_eq!(chat.messages(), [Message::system("be kind")]);
+}

@@ -1,0 +1,379 @@
+//! Pending handles: waiting, cancelling, shutdown, deadlock avoidance, futures, as_completed.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver};
+use ureq_futures::{as_completed, wait_all, wait_any, Error, FuturesSession, Pending};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Occupies every worker of `session` until the returned sender is dropped.
+fn block_workers(session: &FuturesSession) -> (crossbeam_channel::Sender<()>, Vec<Pending<()>>) {
+    let (tx, rx) = bounded::<()>(0);
+    let (started_tx, started_rx) = bounded::<()>(session.max_workers());
+    let handles: Vec<_> = (0..session.max_workers())
+        .map(|_| {
+            let rx: Receiver<()> = rx.clone();
+            let started = started_tx.clone();
+            session.submit(move |_| {
+                started.send(()).unwrap();
+                let _ = rx.recv();
+                Ok(())
+            })
+        })
+        .collect();
+    for _ in 0..session.max_workers() {
+        started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    }
+    (tx, handles)
+}
+
+#[test]
+fn try_result_and_result_timeout_do_not_consume_a_running_job() {
+    let session = FuturesSession::new();
+    let (release, rx) = bounded::<()>(0);
+    let mut p = session.submit(move |_| {
+        rx.recv().unwrap();
+        Ok(7)
+    });
+    assert!(p.try_result().is_none());
+    assert!(!p.is_done());
+    let t = Instant::now();
+    assert!(p.result_timeout(ms(50)).is_none());
+    assert!(t.elapsed() >= ms(50));
+    release.send(()).unwrap();
+    assert_eq!(
+        p.result_timeout(Duration::from_secs(5)).unwrap().unwrap(),
+        7
+    );
+    assert!(p.is_done());
+}
+
+#[test]
+fn cancel_is_true_only_while_queued_and_the_job_never_runs() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (release, running) = block_workers(&session);
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let queued = session.submit(move |_| {
+        flag.store(true, Ordering::SeqCst);
+        Ok(())
+    });
+    assert!(queued.cancel());
+    assert!(queued.is_done());
+    assert!(!queued.cancel(), "a second cancel must report false");
+    assert!(!running[0].cancel(), "a running job cannot be cancelled");
+    drop(release);
+    for h in running {
+        h.result().unwrap();
+    }
+    assert!(matches!(queued.result(), Err(Error::Cancelled)));
+    // Let the worker pass over the cancelled entry, then check the job did not run.
+    session.submit(|_| Ok(())).result().unwrap();
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_cancel_racing_the_workers_decides_whether_the_job_runs() {
+    // Each job is cancelled soon after it is queued, while idle workers race to claim it: every
+    // job must either run (and cancel say false) or not run (and cancel say true).
+    const JOBS: usize = 2000;
+    let session = FuturesSession::builder().max_workers(4).build();
+    let ran: Vec<Arc<AtomicBool>> = (0..JOBS).map(|_| Arc::default()).collect();
+    let mut outcomes = Vec::with_capacity(JOBS);
+    for (i, flag) in ran.iter().enumerate() {
+        let flag = flag.clone();
+        let handle = session.submit(move |_| {
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        // From no pause (the cancel nearly always wins) to 2 ms (a worker nearly always does).
+        match i % 100 {
+            0..=49 => {}
+            99 => std::thread::sleep(ms(2)),
+            n => std::thread::sleep(Duration::from_micros(n as u64)),
+        }
+        let cancelled = handle.cancel();
+        outcomes.push((cancelled, handle.result()));
+    }
+    // Once joined, every queue entry has been passed over: a job that was going to run has.
+    session.join();
+    let mut cancelled_count = 0;
+    for (i, ((cancelled, result), flag)) in outcomes.into_iter().zip(&ran).enumerate() {
+        let did_run = flag.load(Ordering::SeqCst);
+        assert_eq!(did_run, !cancelled, "job {i}");
+        if cancelled {
+            cancelled_count += 1;
+            assert!(
+                matches!(result, Err(Error::Cancelled)),
+                "job {i}: {result:?}"
+            );
+        } else {
+            assert!(result.is_ok(), "job {i}: {result:?}");
+        }
+    }
+    // Both outcomes happen, or the race was not exercised.
+    assert!(
+        cancelled_count > 0 && cancelled_count < JOBS,
+        "{cancelled_count} of {JOBS}"
+    );
+}
+
+#[test]
+fn shutdown_cancels_queued_jobs_and_lets_running_ones_finish() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (release, running) = block_workers(&session);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut queued: Vec<_> = (0..5)
+        .map(|_| {
+            let ran = ran.clone();
+            session.submit(move |_| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        })
+        .collect();
+    assert_eq!(session.queued(), 5);
+    session.shutdown();
+    assert!(session.is_shut_down());
+    // Queued jobs resolve at once, while the workers are still busy.
+    for q in &mut queued {
+        match q.result_timeout(Duration::from_secs(1)) {
+            Some(Err(Error::ShutDown)) => {}
+            other => panic!("expected ShutDown, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        session.submit(|_| Ok(())).result(),
+        Err(Error::ShutDown)
+    ));
+    drop(release);
+    for h in running {
+        h.result().unwrap();
+    }
+    session.join();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn dropping_the_last_clone_shuts_down_without_blocking() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let clone = session.clone();
+    let (release, running) = block_workers(&session);
+    let queued = session.submit(|_| Ok(()));
+    drop(clone);
+    assert!(!queued.is_done(), "a live clone keeps the session running");
+    let t = Instant::now();
+    drop(session);
+    assert!(t.elapsed() < Duration::from_secs(1), "drop blocked");
+    assert!(matches!(queued.result(), Err(Error::ShutDown)));
+    drop(release);
+    running.into_iter().for_each(|h| h.result().unwrap());
+}
+
+#[test]
+fn result_on_a_worker_of_a_full_pool_runs_the_job_inline() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let inner_session = session.clone();
+    // The only worker waits on a job queued behind itself: without inline execution this would
+    // deadlock forever.
+    let outer = session.submit(move |_| {
+        let inner = inner_session.submit(|_| Ok(21));
+        Ok(inner.result()? * 2)
+    });
+    let mut outer = outer;
+    match outer.result_timeout(Duration::from_secs(5)) {
+        Some(r) => assert_eq!(r.unwrap(), 42),
+        None => panic!("deadlocked"),
+    }
+}
+
+#[test]
+fn as_completed_on_a_worker_of_a_full_pool_does_not_deadlock() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let s = session.clone();
+    let mut outer = session.submit(move |_| {
+        let inner: Vec<_> = (0..10u32).map(|i| s.submit(move |_| Ok(i))).collect();
+        Ok(as_completed(inner).map(|(_, r)| r.unwrap()).sum::<u32>())
+    });
+    let mut outer2 = {
+        let s = session.clone();
+        session.submit(move |_| {
+            let inner: Vec<_> = (0..10u32).map(|i| s.submit(move |_| Ok(i))).collect();
+            wait_all(&inner);
+            let i = wait_any(&inner).unwrap();
+            Ok(inner.into_iter().nth(i).unwrap().result().is_ok())
+        })
+    };
+    assert_eq!(
+        outer
+            .result_timeout(Duration::from_secs(5))
+            .expect("deadlocked")
+            .unwrap(),
+        45
+    );
+    assert!(outer2
+        .result_timeout(Duration::from_secs(5))
+        .expect("deadlocked")
+        .unwrap());
+}
+
+#[test]
+fn panics_in_submitted_jobs_keep_every_worker() {
+    let session = FuturesSession::builder().max_workers(3).build();
+    let panics: Vec<_> = (0..9)
+        .map(|i| session.submit(move |_| -> Result<(), Error> { panic!("job {i} failed") }))
+        .collect();
+    for (i, p) in panics.into_iter().enumerate() {
+        match p.result() {
+            Err(Error::Panicked(msg)) => assert_eq!(msg, format!("job {i} failed")),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Three jobs meet at a barrier: possible only if all three workers are alive.
+    let barrier = Arc::new(std::sync::Barrier::new(3));
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let b = barrier.clone();
+            session.submit(move |_| {
+                b.wait();
+                Ok(())
+            })
+        })
+        .collect();
+    for mut h in handles {
+        h.result_timeout(Duration::from_secs(5))
+            .expect("a worker was lost")
+            .unwrap();
+    }
+}
+
+#[test]
+fn as_completed_yields_in_completion_order_with_indices() {
+    let session = FuturesSession::new();
+    // Job i finishes when gate i opens; the gates open in the order 1, 3, 2, 0, each after the
+    // previous completion was seen.
+    let gates: Vec<_> = (0..4).map(|_| bounded::<()>(0)).collect();
+    let handles: Vec<_> = gates
+        .iter()
+        .enumerate()
+        .map(|(i, (_, wait))| {
+            let wait = wait.clone();
+            session.submit(move |_| {
+                wait.recv_timeout(Duration::from_secs(10)).unwrap();
+                Ok(i * 10)
+            })
+        })
+        .collect();
+    let mut done = as_completed(handles);
+    assert_eq!(done.len(), 4);
+    for i in [1usize, 3, 2, 0] {
+        gates[i].0.send(()).unwrap();
+        let (index, result) = done.next().unwrap();
+        assert_eq!((index, result.unwrap()), (i, i * 10));
+    }
+    assert!(done.next().is_none());
+}
+
+#[test]
+fn as_completed_reports_errors_and_cancellations() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (release, running) = block_workers(&session);
+    let a = session.submit(|_| Ok(1));
+    let b = session.submit(|_| -> Result<i32, Error> { Err(Error::Protocol("b failed".into())) });
+    assert!(a.cancel());
+    drop(release);
+    let mut results: Vec<_> = as_completed(vec![a, b]).collect();
+    results.sort_by_key(|(i, _)| *i);
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].0, 0);
+    assert!(
+        matches!(results[0].1, Err(Error::Cancelled)),
+        "{:?}",
+        results[0].1
+    );
+    assert_eq!(results[1].0, 1);
+    assert!(
+        matches!(&results[1].1, Err(Error::Protocol(m)) if m == "b failed"),
+        "{:?}",
+        results[1].1
+    );
+    running.into_iter().for_each(|h| h.result().unwrap());
+}
+
+#[test]
+fn wait_any_returns_the_first_done() {
+    let session = FuturesSession::new();
+    let (release, rx) = bounded::<()>(0);
+    let slow = session.submit(move |_| {
+        let _ = rx.recv();
+        Ok(0)
+    });
+    let fast = session.submit(|_| Ok(1));
+    let handles = vec![slow, fast];
+    assert_eq!(wait_any(&handles), Some(1));
+    assert!(!handles[0].is_done());
+    drop(release);
+    wait_all(&handles);
+    assert!(handles.iter().all(|h| h.is_done()));
+}
+
+/// A minimal executor: polls `fut` on this thread, parking it until a waker unparks it.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => return out,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[test]
+fn pending_is_a_future() {
+    let session = FuturesSession::new();
+    let p = session.submit(|_| {
+        std::thread::sleep(ms(30));
+        Ok("awaited")
+    });
+    let value = block_on(p).unwrap();
+    assert_eq!(value, "awaited");
+
+    // Several handles joined by an executor, woken by the workers.
+    let a = session.submit(|_| Ok(1));
+    let b = session.submit(|_| {
+        std::thread::sleep(ms(20));
+        Ok(2)
+    });
+    let sum = block_on(async { a.await.unwrap() + b.await.unwrap() });
+    assert_eq!(sum, 3);
+}
+
+#[test]
+fn join_on_a_worker_shuts_the_session_down_without_waiting_for_itself() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let s = session.clone();
+    let mut p = session.submit(move |_| {
+        s.join();
+        Ok(s.is_shut_down())
+    });
+    assert!(p
+        .result_timeout(Duration::from_secs(5))
+        .expect("join waited for itself")
+        .unwrap());
+}

@@ -1,0 +1,250 @@
+//! Redirects as the session follows them: methods, bodies, credentials within one origin, loops.
+//! (Credentials crossing origins are covered in tests/security.rs.)
+
+use support::{Reply, TestServer};
+use ureq_futures::{Error, FuturesSession};
+
+/// `/start` redirects with `status` to `/end` on the same server; `/end` answers with what it got.
+fn same_origin_server(status: u16) -> TestServer {
+    TestServer::start(move |req| match req.path.as_str() {
+        "/start" => Reply::status(status, "").header("Location", "/end"),
+        "/end" => Reply::ok(format!(
+            "{} {} auth={} key={}",
+            req.method,
+            req.body_str(),
+            req.header("authorization").unwrap_or("-"),
+            req.header("x-api-key").unwrap_or("-"),
+        )),
+        "/loop" => Reply::status(302, "").header("Location", "/loop"),
+        // `/hops/N` takes N more redirects to reach `/end`.
+        path if path.starts_with("/hops/") => match path["/hops/".len()..].parse::<u32>() {
+            Ok(0) | Err(_) => Reply::status(302, "").header("Location", "/end"),
+            Ok(n) => Reply::status(302, "").header("Location", format!("/hops/{}", n - 1)),
+        },
+        _ => Reply::status(404, "no"),
+    })
+}
+
+#[test]
+fn credentials_stay_within_one_origin() {
+    let server = same_origin_server(302);
+    let resp = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .header("authorization", "Bearer k1")
+        .header("x-api-key", "k2")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "GET  auth=Bearer k1 key=k2");
+    assert_eq!(resp.url(), server.url_for("/end"));
+}
+
+#[test]
+fn moved_found_and_see_other_turn_a_post_into_a_get_without_body() {
+    for status in [301, 302, 303] {
+        let server = same_origin_server(status);
+        let resp = FuturesSession::new()
+            .post(server.url_for("/start"))
+            .header("content-type", "text/plain")
+            .body("payload")
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "GET  auth=- key=-", "{status}");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2, "{status}");
+        assert_eq!(
+            (requests[0].method.as_str(), requests[0].body_str()),
+            ("POST", "payload".into()),
+            "{status}"
+        );
+        let end = &requests[1];
+        assert_eq!(end.path, "/end", "{status}");
+        assert!(end.body.is_empty(), "{status}: {end:?}");
+        assert_eq!(end.header("content-type"), None, "{status}: {end:?}");
+        assert!(
+            end.header("content-length").is_none_or(|n| n == "0"),
+            "{status}: {end:?}"
+        );
+    }
+}
+
+#[test]
+fn a_head_stays_a_head_through_every_redirect() {
+    for status in [301, 302, 303, 307, 308] {
+        let server = same_origin_server(status);
+        let resp = FuturesSession::new()
+            .head(server.url_for("/start"))
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{status}");
+        assert_eq!(resp.url(), server.url_for("/end"), "{status}");
+        let methods: Vec<_> = server
+            .requests()
+            .into_iter()
+            .map(|r| (r.method, r.path))
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                ("HEAD".to_string(), "/start".to_string()),
+                ("HEAD".to_string(), "/end".to_string())
+            ],
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn temporary_redirect_repeats_the_method_and_body() {
+    for status in [307, 308] {
+        let server = same_origin_server(status);
+        let resp = FuturesSession::new()
+            .post(server.url_for("/start"))
+            .body("payload")
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(
+            resp.text().unwrap(),
+            "POST payload auth=- key=-",
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn a_redirect_loop_ends_in_an_error() {
+    let server = same_origin_server(302);
+    let result = FuturesSession::new()
+        .get(server.url_for("/loop"))
+        .send()
+        .result();
+    assert!(
+        matches!(result, Err(Error::Transport(ureq::Error::TooManyRedirects))),
+        "{result:?}"
+    );
+    // The first request and the session's `DEFAULT_MAX_REDIRECTS` (10) redirects.
+    assert_eq!(server.request_count(), 11);
+}
+
+#[test]
+fn an_agent_with_max_redirects_zero_gets_the_redirect_itself() {
+    let server = same_origin_server(302);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .build()
+        .into();
+    let resp = FuturesSession::builder()
+        .agent(agent)
+        .build()
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.header("location"), Some("/end"));
+}
+
+#[test]
+fn max_redirects_bounds_the_hops_of_a_session_built_agent() {
+    let server = same_origin_server(302);
+    // `/hops/2` is three redirects away from `/end`.
+    let session = FuturesSession::builder().max_redirects(3).build();
+    let resp = session.get(server.url_for("/hops/2")).send().result();
+    assert_eq!(resp.unwrap().text().unwrap(), "GET  auth=- key=-");
+    let short = FuturesSession::builder().max_redirects(2).build();
+    let result = short.get(server.url_for("/hops/2")).send().result();
+    assert!(
+        matches!(result, Err(Error::Transport(ureq::Error::TooManyRedirects))),
+        "{result:?}"
+    );
+    let none = FuturesSession::builder().max_redirects(0).build();
+    let resp = none.get(server.url_for("/hops/2")).send().result().unwrap();
+    assert_eq!(
+        (resp.status(), resp.header("location")),
+        (302, Some("/hops/1"))
+    );
+}
+
+#[test]
+fn the_sessions_own_agent_leaves_redirects_to_the_session() {
+    let server = same_origin_server(302);
+    let session = FuturesSession::new();
+    let url = server.url_for("/start");
+    let (raw, asked) = session
+        .submit(move |agent| {
+            let raw = agent.get(&url).call()?.status().as_u16();
+            let mut followed = agent.get(&url).config().max_redirects(10).build().call()?;
+            Ok((raw, followed.body_mut().read_to_string()?))
+        })
+        .result()
+        .unwrap();
+    assert_eq!(raw, 302);
+    assert_eq!(asked, "GET  auth=- key=-");
+    // The session itself still follows them.
+    let resp = session.get(server.url_for("/start")).send().result();
+    assert_eq!(resp.unwrap().url(), server.url_for("/end"));
+}
+
+#[test]
+fn a_session_given_another_sessions_agent_follows_redirects_only_when_told() {
+    let server = same_origin_server(302);
+    let first = FuturesSession::new();
+    let shared = FuturesSession::builder()
+        .agent(first.agent().clone())
+        .build();
+    let resp = shared
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 302, "that agent says max_redirects(0)");
+    let told = FuturesSession::builder()
+        .agent(first.agent().clone())
+        .max_redirects(10)
+        .build();
+    let resp = told.get(server.url_for("/start")).send().result().unwrap();
+    assert_eq!(resp.url(), server.url_for("/end"));
+}
+
+/// Answers as express does: relative locations with dot segments, and a location with a raw
+/// space that curl and requests send as `%20`.
+#[test]
+fn locations_with_dot_segments_and_spaces_resolve_as_rfc_3986_says() {
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/express/rel/a/b" => Reply::status(302, "").header("Location", "../../static/7"),
+        "/spaces" => Reply::status(301, "").header("Location", "/static/a b"),
+        "/dots" => Reply::status(307, "").header("Location", "./x/../y/./z?q=1"),
+        path => Reply::ok(format!("at {path}")),
+    });
+    let session = FuturesSession::new();
+    for (start, end) in [
+        ("/express/rel/a/b", "/express/static/7"),
+        ("/spaces", "/static/a%20b"),
+        ("/dots", "/y/z?q=1"),
+    ] {
+        let resp = session.get(server.url_for(start)).send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), format!("at {end}"), "{start}");
+        assert_eq!(resp.url(), server.url_for(end), "{start}");
+    }
+}
+
+#[test]
+fn a_location_with_an_invalid_port_is_refused_before_anything_is_sent() {
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/start" => Reply::status(302, "").header("Location", "http://127.0.0.1:99999/secret"),
+        _ => Reply::ok("reached"),
+    });
+    let err = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    assert!(text.contains("port 99999 is out of range"), "{text}");
+    assert!(text.contains(&server.url_for("/start")), "{text}");
+    assert_eq!(server.request_count(), 1);
+}

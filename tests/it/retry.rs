@@ -1,0 +1,200 @@
+//! RetryPolicy against the local fault server, counting the attempts the server saw.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{closed_port_url, ms, Reply, TestServer};
+use ureq_futures::{Error, FuturesSession, RetryPolicy};
+
+/// A server that answers the n-th request (0-based) with `script(n)`.
+fn scripted(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> TestServer {
+    let n = Arc::new(AtomicUsize::new(0));
+    TestServer::start(move |_| script(n.fetch_add(1, Ordering::SeqCst)))
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy::new().attempts(4).base_delay(ms(5))
+}
+
+fn session_with(policy: RetryPolicy) -> FuturesSession {
+    FuturesSession::builder().retry(policy).build()
+}
+
+#[test]
+fn retryable_statuses_are_retried_until_success() {
+    let server = scripted(|n| match n {
+        0 => Reply::status(503, "busy"),
+        1 => Reply::status(502, "bad gateway"),
+        2 => Reply::status(504, "timeout"),
+        _ => Reply::ok("finally"),
+    });
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "finally");
+    assert_eq!(server.request_count(), 4);
+}
+
+#[test]
+fn the_last_answer_is_returned_when_attempts_run_out() {
+    let server = TestServer::start(|_| Reply::status(503, "still busy"));
+    let resp = session_with(fast_retries().attempts(3))
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.text().unwrap(), "still busy");
+    assert_eq!(server.request_count(), 3);
+}
+
+#[test]
+fn other_statuses_are_not_retried() {
+    let server = TestServer::start(|_| Reply::status(500, "broken"));
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn retry_after_is_honoured_and_capped() {
+    let server = scripted(|n| match n {
+        0 => Reply::retry_after(429, "1"),
+        _ => Reply::ok("ok"),
+    });
+    let t = Instant::now();
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let took = t.elapsed();
+    assert!(took >= ms(950), "Retry-After: 1 was not honoured: {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // A Retry-After far in the future is capped at max_delay.
+    let server = scripted(|n| match n {
+        0 => Reply::retry_after(503, "3600"),
+        _ => Reply::ok("ok"),
+    });
+    let t = Instant::now();
+    let policy = fast_retries().max_delay(ms(50));
+    let resp = session_with(policy)
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn post_is_retried_only_when_allowed() {
+    let server = TestServer::start(|_| Reply::status(503, "busy"));
+    let session = session_with(fast_retries());
+    let resp = session
+        .post(server.url())
+        .body("x")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1, "a POST was retried by default");
+
+    let resp = session
+        .post(server.url())
+        .body("x")
+        .retry(fast_retries().non_idempotent(true))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1 + 4);
+    // The body went out with every attempt.
+    assert!(server.requests().iter().all(|r| r.body == b"x"));
+}
+
+#[test]
+fn a_request_can_turn_retries_off() {
+    let server = TestServer::start(|_| Reply::status(503, "busy"));
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .retry(RetryPolicy::none())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn connect_errors_are_retried_with_backoff() {
+    let policy = RetryPolicy::new().attempts(4).base_delay(ms(20));
+    let t = Instant::now();
+    let result = session_with(policy).get(closed_port_url()).send().result();
+    assert!(result.is_err());
+    // Waits of about 20, 40 and 80 ms (±20%) between the four attempts.
+    let took = t.elapsed();
+    assert!(took >= ms(110), "no backoff: {took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+/// A server that answers the first request on each connection and closes the connection,
+/// without an answer, when a second request arrives on it: the race of a server closing an idle
+/// keep-alive connection just as the client reuses it.
+fn closes_reused_connections() -> TestServer {
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    TestServer::start(move |req| {
+        if seen.lock().unwrap().insert(req.connection) {
+            Reply::ok("fresh")
+        } else {
+            Reply::raw(Vec::new())
+        }
+    })
+}
+
+#[test]
+fn a_stale_pooled_connection_fails_without_retries_and_succeeds_with_them() {
+    let server = closes_reused_connections();
+    let plain = FuturesSession::builder().max_workers(1).build();
+    plain.get(server.url()).send().result().unwrap();
+    let stale = plain.get(server.url()).send().result();
+    assert!(stale.is_err(), "the reused connection answered: {stale:?}");
+
+    let server = closes_reused_connections();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .retry(fast_retries())
+        .build();
+    for _ in 0..5 {
+        let resp = session.get(server.url()).send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), "fresh");
+    }
+}
+
+#[test]
+fn a_stream_is_retried_before_it_opens_but_never_after() {
+    let server = scripted(|n| match n {
+        0 => Reply::retry_after(503, "0"),
+        _ => Reply::chunked_cut(["data: one\n\n"], ms(0)).content_type("text/event-stream"),
+    });
+    let stream = session_with(fast_retries())
+        .get(server.url())
+        .events()
+        .result()
+        .unwrap();
+    let items: Vec<Result<String, Error>> = stream.map(|e| e.map(|e| e.data)).collect();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap(), "one");
+    assert!(items[1].is_err(), "a cut stream must end with an error");
+    // One refused attempt, one stream: the cut stream was not re-sent.
+    assert_eq!(server.request_count(), 2);
+}

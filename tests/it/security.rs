@@ -1,0 +1,648 @@
+//! Security properties: TLS verification on by default, credentials kept from other hosts on
+//! redirects, and API keys absent from every `Debug` and `Display` output.
+//!
+//! "Another host" on a redirect: ureq (`redirect_auth_headers`, default
+//! `RedirectAuthHeaders::Never`) drops `Authorization` on *every* redirect, and with `SameHost`
+//! compares the host name only, not the port. We hold the stricter line of browsers: a
+//! different host name *or* port is another origin and must receive no credential. The tests
+//! redirect from `127.0.0.1:A` to `localhost:B` (another name and port) and to `127.0.0.1:B`
+//! (the same name, another port).
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use support::{closed_port_url, eventually, ms, secs, Reply, Request, TestServer};
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+use ureq_futures::llm::{
+    AnthropicClient, CohereClient, GeminiClient, Message, MistralClient, OpenAIClient,
+    TogetherClient,
+};
+use ureq_futures::{Error, FuturesSession};
+
+/// The credential every test hides. Long and unusual, so that a match is never a coincidence.
+const KEY: &str = "sk-SECRET-7f3a9c41e8b2d6";
+
+/// Asserts that `text` does not contain the key.
+fn assert_hidden(what: &str, text: &str) {
+    assert!(!text.contains(KEY), "{what} shows the key: {text}");
+}
+
+/// Asserts that neither the `Display` nor the `Debug` output of `e` contains the key.
+fn assert_error_hides_key(what: &str, e: &Error) {
+    assert_hidden(&format!("{what} (Display)"), &e.to_string());
+    assert_hidden(&format!("{what} (Debug)"), &format!("{e:?}"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------
+
+fn assert_verifying(what: &str, tls: &TlsConfig) {
+    assert!(!tls.disable_verification(), "{what}: verification is off");
+    assert!(
+        matches!(tls.root_certs(), RootCerts::WebPki),
+        "{what}: roots are {:?}, expected Mozilla's (WebPki)",
+        tls.root_certs()
+    );
+    assert_eq!(tls.provider(), TlsProvider::Rustls, "{what}");
+}
+
+#[test]
+fn tls_verification_is_on_by_default_everywhere() {
+    // Bound: instant (no I/O).
+    let session = FuturesSession::new();
+    assert_verifying("FuturesSession::new", session.agent().config().tls_config());
+    let built = FuturesSession::builder().max_workers(2).build();
+    assert_verifying("SessionBuilder", built.agent().config().tls_config());
+    let no_env = |_: &str| None;
+    let openai = OpenAIClient::builder("m", 0.0).env(no_env).build();
+    assert_verifying(
+        "OpenAIClient",
+        openai.session().agent().config().tls_config(),
+    );
+    let anthropic = AnthropicClient::builder("m", 0.0).env(no_env).build();
+    assert_verifying(
+        "AnthropicClient",
+        anthropic.session().agent().config().tls_config(),
+    );
+    let gemini = GeminiClient::builder("m", 0.0).env(no_env).build();
+    assert_verifying(
+        "GeminiClient",
+        gemini.session().agent().config().tls_config(),
+    );
+    let cohere = CohereClient::builder("m", 0.0).env(no_env).build();
+    assert_verifying(
+        "CohereClient",
+        cohere.session().agent().config().tls_config(),
+    );
+}
+
+/// An `openssl s_server` on 127.0.0.1 with a fresh self-signed certificate; killed on drop.
+struct SelfSignedServer {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl SelfSignedServer {
+    /// `None` when the `openssl` tool is not installed.
+    fn start() -> Option<SelfSignedServer> {
+        let dir = std::env::temp_dir().join(format!("ureq-futures-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            // A leaf, not a CA: the only thing wrong with it is that nobody trusts its issuer.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        assert!(made.success(), "openssl could not make a certificate");
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www"])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(dir.join("cert.pem"))
+            .arg("-key")
+            .arg(dir.join("key.pem"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = SelfSignedServer { child, dir, port };
+        assert!(
+            eventually(secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+            "openssl s_server did not start listening"
+        );
+        Some(server)
+    }
+}
+
+impl Drop for SelfSignedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// Whether the `openssl` command can be run.
+fn openssl_available() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_self_signed_certificate_is_refused() {
+    // Bound: 20 s (certificate generation, server start, two handshakes). Needs the `openssl`
+    // tool, for the server only (every CI image has it).
+    assert!(
+        openssl_available(),
+        "this test needs the `openssl` tool to run a local TLS server: install openssl"
+    );
+    let started = Instant::now();
+    let server = SelfSignedServer::start().expect("openssl s_server");
+    let url = format!("https://localhost:{}/", server.port);
+    let session = FuturesSession::builder().max_workers(1).build();
+    match session.get(&url).timeout(secs(5)).send().result() {
+        // rustls's verdict reaches us through ureq's transport as an I/O error of kind
+        // InvalidData (not as Error::Transport).
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            let text = e.to_string();
+            assert!(
+                text.contains("invalid peer certificate") && text.contains("UnknownIssuer"),
+                "{text}"
+            );
+        }
+        other => panic!("a self-signed certificate was accepted: {other:?}"),
+    }
+    // The same server with verification switched off answers: the refusal above was the
+    // certificate check, not a broken server.
+    let insecure: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(TlsConfig::builder().disable_verification(true).build())
+        .build()
+        .into();
+    let lenient = FuturesSession::builder().agent(insecure).build();
+    let resp = lenient.get(&url).timeout(secs(5)).send().result();
+    assert_eq!(resp.expect("insecure request").status(), 200);
+    assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirects
+// ---------------------------------------------------------------------------------------------
+
+/// Where redirects land: records every request, answers 200 (an event stream on `/landed-sse`).
+fn landing_server() -> TestServer {
+    TestServer::start(|req| {
+        if req.path_only() == "/landed-sse" {
+            Reply::sse(["data: landed\n\n"], ms(0))
+        } else {
+            Reply::ok("landed")
+        }
+    })
+}
+
+/// Redirects every request with `status` to `target{path}`, where `path` is the request's
+/// path with `/landed` put in front (so `/x` goes to `{target}/landed`, `/x-sse` to
+/// `{target}/landed-sse`), without the query.
+fn redirecting_server(status: u16, target: String) -> TestServer {
+    TestServer::start(move |req| {
+        let sse = if req.path_only().ends_with("-sse") {
+            "-sse"
+        } else {
+            ""
+        };
+        Reply::status(status, "moved").header("Location", format!("{target}/landed{sse}"))
+    })
+}
+
+/// The two other origins a redirect can lead to from `127.0.0.1:A`.
+fn other_origins(landing: &TestServer) -> [String; 2] {
+    let port = landing.addr().port();
+    [
+        format!("http://localhost:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    ]
+}
+
+/// Asserts that the landing server got requests and that none of them carries the key, in any
+/// header or in the path.
+fn assert_no_key_arrived(landing: &TestServer, what: &str) {
+    let requests = landing.requests();
+    assert!(
+        !requests.is_empty(),
+        "{what}: the redirect was not followed"
+    );
+    for Request { path, headers, .. } in requests {
+        assert_hidden(&format!("{what}: path"), &path);
+        for (name, value) in headers {
+            assert_hidden(&format!("{what}: header {name}"), &value);
+        }
+    }
+}
+
+/// Follows a redirect from a server on 127.0.0.1 to each other origin, with 302 and 307,
+/// buffered and as a stream, sending `header: value`; the landing server must not see the key.
+fn check_header_not_forwarded(header: &str, value: &str) {
+    let landing = landing_server();
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .timeout(secs(5))
+        .build();
+    for target in other_origins(&landing) {
+        for status in [302, 307] {
+            let origin = redirecting_server(status, target.clone());
+            let what = format!("{header} via {status} to {target}");
+            let resp = session
+                .get(origin.url_for("/x"))
+                .header(header, value)
+                .send()
+                .result()
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(resp.status(), 200, "{what}");
+            assert_eq!(resp.url(), format!("{target}/landed"), "{what}");
+            let stream = session
+                .get(origin.url_for("/x-sse"))
+                .header(header, value)
+                .events()
+                .result()
+                .unwrap_or_else(|e| panic!("{what} (stream): {e}"));
+            assert_eq!(
+                stream.map(|e| e.unwrap().data).collect::<Vec<_>>(),
+                ["landed"]
+            );
+            // The header did go out: to the origin.
+            let sent = origin.requests();
+            assert!(
+                sent.iter().all(|r| r.header(header) == Some(value)),
+                "{what}: the origin did not get the header"
+            );
+            assert_no_key_arrived(&landing, &what);
+        }
+    }
+}
+
+#[test]
+fn authorization_is_not_sent_to_another_origin_on_redirect() {
+    // Bound: 10 s for the eight redirects.
+    let started = Instant::now();
+    check_header_not_forwarded("authorization", &format!("Bearer {KEY}"));
+    // A session's default header is merged into each request: the same rule.
+    let landing = landing_server();
+    let [target, _] = other_origins(&landing);
+    let origin = redirecting_server(302, target);
+    let session = FuturesSession::builder()
+        .header("Authorization", format!("Bearer {KEY}"))
+        .build();
+    let resp = session.get(origin.url_for("/x")).send().result().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_no_key_arrived(&landing, "session default Authorization");
+    assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn api_key_headers_are_not_sent_to_another_origin_on_redirect() {
+    // Bound: 10 s. `x-api-key` is how AnthropicClient sends its key, `x-goog-api-key` how
+    // GeminiClient does, `api-key` how Azure OpenAI takes one; a server that redirects must not
+    // learn where to steal it from.
+    let started = Instant::now();
+    check_header_not_forwarded("x-api-key", KEY);
+    check_header_not_forwarded("x-goog-api-key", KEY);
+    check_header_not_forwarded("api-key", KEY);
+    assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn proxy_authorization_and_cookie_are_not_sent_to_another_origin_on_redirect() {
+    // Bound: 10 s.
+    let started = Instant::now();
+    check_header_not_forwarded("proxy-authorization", &format!("Basic {KEY}"));
+    check_header_not_forwarded("cookie", &format!("session={KEY}"));
+    assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_key_in_the_query_is_not_carried_to_the_redirect_target() {
+    // Bound: 5 s. The Location names the new URL in full; the old query must not be appended.
+    let started = Instant::now();
+    let landing = landing_server();
+    let session = FuturesSession::builder().max_workers(2).build();
+    for target in other_origins(&landing) {
+        let origin = redirecting_server(302, target);
+        let resp = session
+            .get(origin.url_for("/x"))
+            .query("key", KEY)
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(origin.requests()[0].path, format!("/x?key={KEY}"));
+        let stream = session
+            .get(format!("{}?key={KEY}", origin.url_for("/x-sse")))
+            .events()
+            .result()
+            .unwrap();
+        assert_eq!(stream.count(), 1);
+    }
+    assert_no_key_arrived(&landing, "query key");
+    assert!(started.elapsed() < secs(5), "took {:?}", started.elapsed());
+}
+
+/// Runs one chat of an LLM client pointed at a server that answers its POST with a 302 to another
+/// origin (the session follows a 302 as a GET, and the landing server answers 200 `text/plain`).
+/// The chat's outcome is returned but beside the point: what matters is what the landing server
+/// saw.
+fn llm_redirect_leaks(client: &str) -> (TestServer, Result<(), Error>) {
+    let landing = landing_server();
+    let [target, _] = other_origins(&landing);
+    let origin = redirecting_server(302, target);
+    let base = origin.url();
+    let messages = [Message::user("hi")];
+    let no_env = |_: &str| None;
+    let result = match client {
+        "openai" => OpenAIClient::builder("m", 0.0)
+            .env(no_env)
+            .api_key(KEY)
+            .base_url(&base)
+            .build()
+            .stream_chat(&messages)
+            .map(drop),
+        "cohere" => CohereClient::builder("m", 0.0)
+            .env(no_env)
+            .api_key(KEY)
+            .base_url(&base)
+            .build()
+            .stream_chat(&messages)
+            .map(drop),
+        "anthropic" => AnthropicClient::builder("m", 0.0)
+            .env(no_env)
+            .api_key(KEY)
+            .base_url(&base)
+            .build()
+            .stream_chat(&messages)
+            .map(drop),
+        "gemini" => GeminiClient::builder("m", 0.0)
+            .env(no_env)
+            .api_key(KEY)
+            .base_url(&base)
+            .build()
+            .stream_chat(&messages)
+            .map(drop),
+        other => unreachable!("{other}"),
+    };
+    // The origin got the key: the client did send it.
+    assert!(
+        origin
+            .requests()
+            .iter()
+            .any(|r| r.headers.iter().any(|(_, v)| v.contains(KEY))),
+        "{client}: the origin did not get the key"
+    );
+    (landing, result)
+}
+
+#[test]
+fn bearer_key_llm_clients_do_not_send_their_key_to_another_origin_on_redirect() {
+    // Bound: 10 s.
+    let started = Instant::now();
+    for client in ["openai", "cohere"] {
+        let (landing, _result) = llm_redirect_leaks(client);
+        assert_no_key_arrived(&landing, client);
+    }
+    assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn header_key_llm_clients_do_not_send_their_key_to_another_origin_on_redirect() {
+    // Bound: 10 s.
+    let started = Instant::now();
+    for client in ["anthropic", "gemini"] {
+        let (landing, _result) = llm_redirect_leaks(client);
+        assert_no_key_arrived(&landing, client);
+    }
+    assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redaction: Debug and Display
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn llm_clients_and_builders_hide_the_key() {
+    // Bound: instant (no I/O). The key is given three ways: as the key, in an extra header and
+    // in the base URL's query.
+    let base = format!("http://127.0.0.1:9/v1?key={KEY}");
+    let no_env = |_: &str| None;
+    macro_rules! check {
+        ($what:literal, $builder:expr) => {{
+            let builder = $builder
+                .env(no_env)
+                .api_key(KEY)
+                .header("x-extra-credential", KEY)
+                .base_url(base.as_str());
+            assert_hidden(concat!($what, " builder"), &format!("{builder:?}"));
+            assert_hidden(concat!($what, " builder (alt)"), &format!("{builder:#?}"));
+            let client = builder.build();
+            assert_hidden($what, &format!("{client:?}"));
+            assert_hidden(concat!($what, " (alt)"), &format!("{client:#?}"));
+            assert!(client.has_api_key(), $what);
+        }};
+    }
+    check!("OpenAIClient", OpenAIClient::builder("m", 0.0));
+    check!("MistralClient", MistralClient::builder("m", 0.0));
+    check!("TogetherClient", TogetherClient::builder("m", 0.0));
+    check!("AnthropicClient", AnthropicClient::builder("m", 0.0));
+    check!("GeminiClient", GeminiClient::builder("m", 0.0));
+    check!("CohereClient", CohereClient::builder("m", 0.0));
+}
+
+#[test]
+fn session_request_response_and_stream_hide_the_key() {
+    // Bound: 5 s.
+    let server = TestServer::start(|req| {
+        if req.path_only() == "/sse" {
+            Reply::sse(["data: x\n\n"], ms(0))
+        } else {
+            Reply::ok("x")
+        }
+    });
+    let session = FuturesSession::builder()
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("x-api-key", KEY)
+        .build();
+    assert_hidden("FuturesSession", &format!("{session:?}"));
+    assert_hidden("FuturesSession (alt)", &format!("{session:#?}"));
+
+    let request = || {
+        session
+            .get(format!("{}?key={KEY}", server.url_for("/r")))
+            .header("x-goog-api-key", KEY)
+            .query("api_key", KEY)
+            .json(&serde_json::json!({ "key": KEY }))
+    };
+    assert_hidden("RequestBuilder", &format!("{:?}", request()));
+    assert_hidden("RequestBuilder (alt)", &format!("{:#?}", request()));
+
+    let pending = request().send();
+    assert_hidden("Pending", &format!("{pending:?}"));
+    let resp = pending.result().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_hidden("Response", &format!("{resp:?}"));
+    assert_hidden("Response (alt)", &format!("{resp:#?}"));
+
+    let stream = session
+        .get(format!("{}?key={KEY}", server.url_for("/sse")))
+        .events()
+        .result()
+        .unwrap();
+    assert_hidden("EventStream", &format!("{stream:?}"));
+    assert_hidden("EventStream (alt)", &format!("{stream:#?}"));
+    assert_eq!(stream.count(), 1);
+
+    let source = session
+        .get(format!("{}?key={KEY}", server.url_for("/sse")))
+        .event_source();
+    assert_hidden("EventSource", &format!("{source:?}"));
+}
+
+#[test]
+
+fn session_builder_hides_the_key() {
+    // Bound: instant.
+    let builder = FuturesSession::builder()
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("x-api-key", KEY);
+    assert_hidden("SessionBuilder", &format!("{builder:?}"));
+}
+
+#[test]
+
+fn a_password_in_the_url_is_hidden() {
+    // Bound: 5 s.
+    let server = TestServer::start(|req| {
+        if req.path_only() == "/sse" {
+            Reply::sse(["data: x\n\n"], ms(0))
+        } else {
+            Reply::ok("x")
+        }
+    });
+    let session = FuturesSession::new();
+    let with_password = |path: &str| format!("http://user:{KEY}@{}{path}", server.addr());
+    assert_hidden(
+        "RequestBuilder",
+        &format!("{:?}", session.get(with_password("/r"))),
+    );
+    let resp = session.get(with_password("/r")).send().result().unwrap();
+    assert_hidden("Response", &format!("{resp:?}"));
+    let stream = session
+        .get(with_password("/sse"))
+        .events()
+        .result()
+        .unwrap();
+    assert_hidden("EventStream", &format!("{stream:?}"));
+}
+
+#[test]
+fn errors_of_requests_with_a_key_in_the_url_hide_it() {
+    // Bound: 10 s for all of them.
+    let started = Instant::now();
+    let server = TestServer::start(|req| match req.path_only() {
+        "/stall" => Reply::stall(),
+        "/big" => Reply::ok(vec![b'x'; 4096]),
+        _ => Reply::status(401, "unauthorized"),
+    });
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .read_timeout(ms(200))
+        .max_body_size(1024)
+        .build();
+    let keyed = |base: String| format!("{base}?key={KEY}");
+
+    let refused = session.get(keyed(closed_port_url())).send().result();
+    assert_error_hides_key("connection refused", &refused.unwrap_err());
+
+    let timeout = session.get(keyed(server.url_for("/stall"))).send().result();
+    let timeout = timeout.unwrap_err();
+    assert!(timeout.is_timeout(), "{timeout:?}");
+    assert_error_hides_key("timeout", &timeout);
+
+    let big = session.get(keyed(server.url_for("/big"))).send().result();
+    assert_error_hides_key("body too large", &big.unwrap_err());
+
+    let status = session
+        .get(keyed(server.url_for("/401")))
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status();
+    assert_error_hides_key("error_for_status", &status.unwrap_err());
+
+    let stream = session.get(keyed(server.url_for("/401"))).events().result();
+    assert_error_hides_key("stream status", &stream.unwrap_err());
+
+    let stalled = session
+        .get(keyed(server.url_for("/stall")))
+        .events_with(ureq_futures::sse::StreamOptions::default().require_event_stream(false))
+        .result()
+        .unwrap()
+        .find_map(Result::err)
+        .expect("the stalled stream ended without an error");
+    assert_error_hides_key("stream timeout", &stalled);
+
+    let invalid = session.get(format!("http:///v1?key={KEY}")).send().result();
+    match invalid {
+        Err(e @ Error::InvalidRequest(_)) => assert_error_hides_key("invalid URL", &e),
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    }
+
+    let header = session
+        .get(server.url())
+        .header("x-api-key", format!("{KEY}\n"))
+        .send()
+        .result();
+    match header {
+        Err(e @ Error::InvalidRequest(_)) => assert_error_hides_key("invalid header", &e),
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    }
+
+    // An LLM client whose base URL carries a key, against a server that is not there.
+    let client = OpenAIClient::builder("m", 0.0)
+        .env(|_| None)
+        .base_url(keyed(closed_port_url()))
+        .build();
+    let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
+    assert_error_hides_key("OpenAIClient transport error", &err);
+    assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+
+fn an_url_without_scheme_does_not_quote_its_key_in_the_error() {
+    // Bound: instant (fails before any I/O).
+    let err = FuturesSession::new()
+        .get(format!("/v1/chat?key={KEY}"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Transport(_) | Error::InvalidRequest(_)),
+        "{err:?}"
+    );
+    assert_error_hides_key("URL without scheme", &err);
+}
+
+#[test]
+fn an_llm_status_error_does_not_quote_the_key() {
+    // Bound: 5 s. A server that answers an LLM request with a 401 whose body does not quote the
+    // key: the client's error carries the status and the body, never the request's key.
+    let server = TestServer::start(|_| Reply::status(401, "{\"error\":\"invalid key\"}"));
+    let client = AnthropicClient::builder("m", 0.0)
+        .env(|_| None)
+        .api_key(KEY)
+        .base_url(server.url())
+        .build();
+    let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert_error_hides_key("AnthropicClient 401", &err);
+}

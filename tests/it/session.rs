@@ -1,0 +1,422 @@
+//! FuturesSession against mockito: methods, bodies, headers, statuses, hooks.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mockito::Matcher;
+use ureq_futures::{Error, FuturesSession, Pending, Response};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn get_returns_status_headers_body_and_url() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("GET", "/hello")
+        .with_status(200)
+        .with_header("content-type", "text/plain")
+        .with_header("x-answer", "42")
+        .with_body("world")
+        .create();
+    let session = FuturesSession::new();
+    let resp = session
+        .get(format!("{}/hello", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    mock.assert();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.is_success());
+    assert_eq!(resp.header("X-Answer"), Some("42"));
+    assert_eq!(resp.headers()["content-type"], "text/plain");
+    assert_eq!(resp.text().unwrap(), "world");
+    assert_eq!(resp.bytes(), b"world");
+    assert_eq!(resp.url(), format!("{}/hello", server.url()));
+}
+
+#[test]
+fn every_method_reaches_the_server() {
+    let mut server = mockito::Server::new();
+    let session = FuturesSession::new();
+    let url = format!("{}/m", server.url());
+    let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let mocks: Vec<_> = methods
+        .iter()
+        .map(|m| server.mock(m, "/m").with_status(204).expect(1).create())
+        .collect();
+    let handles: Vec<Pending<Response>> = vec![
+        session.get(&url).send(),
+        session.head(&url).send(),
+        session.post(&url).send(),
+        session.put(&url).send(),
+        session.patch(&url).send(),
+        session.delete(&url).send(),
+        session.request("OPTIONS", &url).send(),
+    ];
+    for h in handles {
+        assert_eq!(h.result().unwrap().status(), 204);
+    }
+    for m in mocks {
+        m.assert();
+    }
+}
+
+#[test]
+fn headers_query_and_bodies_are_sent() {
+    let mut server = mockito::Server::new();
+    let session = FuturesSession::builder()
+        .header("user-agent", "session-default")
+        .header("x-session", "yes")
+        .build();
+    let json = server
+        .mock("POST", "/json")
+        .match_header("content-type", "application/json")
+        .match_header("x-session", "yes")
+        .match_header("user-agent", "per-request")
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("q".into(), "a b&c".into()),
+            Matcher::UrlEncoded("n".into(), "1".into()),
+        ]))
+        .match_body(Matcher::Json(serde_json::json!({"hello": "world"})))
+        .with_status(201)
+        .create();
+    let resp = session
+        .post(format!("{}/json", server.url()))
+        .header("user-agent", "per-request")
+        .query("q", "a b&c")
+        .query("n", "1")
+        .send_json(&serde_json::json!({"hello": "world"}))
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    json.assert();
+
+    let form = server
+        .mock("PUT", "/form")
+        .match_header("content-type", "application/x-www-form-urlencoded")
+        .match_header("user-agent", "session-default")
+        .match_body("name=J%C3%BCrgen%20K&x=1%262")
+        .with_status(200)
+        .create();
+    let resp = session
+        .put(format!("{}/form", server.url()))
+        .form([("name", "Jürgen K"), ("x", "1&2")])
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    form.assert();
+
+    let raw = server
+        .mock("PATCH", "/raw")
+        .match_body(Matcher::Exact("\u{1}\u{2}\u{3}".into()))
+        .with_status(200)
+        .create();
+    session
+        .patch(format!("{}/raw", server.url()))
+        .body(vec![1u8, 2, 3])
+        .send()
+        .result()
+        .unwrap();
+    raw.assert();
+}
+
+#[test]
+fn query_is_appended_to_an_existing_one() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("GET", "/q")
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("a".into(), "1".into()),
+            Matcher::UrlEncoded("b".into(), "2".into()),
+        ]))
+        .create();
+    FuturesSession::new()
+        .get(format!("{}/q?a=1", server.url()))
+        .query("b", "2")
+        .send()
+        .result()
+        .unwrap();
+    mock.assert();
+}
+
+#[test]
+fn error_statuses_are_responses_with_readable_bodies() {
+    let mut server = mockito::Server::new();
+    server
+        .mock("GET", "/missing")
+        .with_status(404)
+        .with_body("no such thing")
+        .create();
+    server
+        .mock("GET", "/broken")
+        .with_status(503)
+        .with_header("retry-after", "3")
+        .with_body("{\"error\":\"overloaded\"}")
+        .create();
+    let session = FuturesSession::new();
+    let resp = session
+        .get(format!("{}/missing", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(!resp.is_success());
+    assert_eq!(resp.text().unwrap(), "no such thing");
+
+    let resp = session
+        .get(format!("{}/broken", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    match resp.error_for_status() {
+        Err(Error::Status(s)) => {
+            assert_eq!(s.status, 503);
+            assert_eq!(s.headers["retry-after"], "3");
+            assert!(s.body.contains("overloaded"));
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+#[test]
+fn error_for_status_passes_success_through() {
+    let mut server = mockito::Server::new();
+    server.mock("GET", "/").with_body("fine").create();
+    let resp = FuturesSession::new()
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "fine");
+}
+
+#[test]
+fn a_custom_agent_still_treats_statuses_as_responses() {
+    let mut server = mockito::Server::new();
+    server.mock("GET", "/").with_status(418).create();
+    // ureq's default agent turns 4xx into errors; the session must not.
+    let session = FuturesSession::builder()
+        .agent(ureq::Agent::new_with_defaults())
+        .build();
+    let resp = session.get(server.url()).send().result().unwrap();
+    assert_eq!(resp.status(), 418);
+}
+
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct Repo {
+    name: String,
+    stars: u32,
+}
+
+#[test]
+fn json_decodes_and_reports_bad_json() {
+    let mut server = mockito::Server::new();
+    server
+        .mock("GET", "/repo")
+        .with_body(r#"{"name":"ureq","stars":7}"#)
+        .create();
+    server.mock("GET", "/bad").with_body("{not json").create();
+    let session = FuturesSession::new();
+    let resp = session
+        .get(format!("{}/repo", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(
+        resp.json::<Repo>().unwrap(),
+        Repo {
+            name: "ureq".into(),
+            stars: 7
+        }
+    );
+    let bad = session
+        .get(format!("{}/bad", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert!(matches!(bad.json::<Repo>(), Err(Error::Json(_))));
+}
+
+#[test]
+fn send_with_runs_the_hook_on_a_worker() {
+    let mut server = mockito::Server::new();
+    server
+        .mock("GET", "/repo")
+        .with_body(r#"{"name":"ureq","stars":7}"#)
+        .create();
+    let session = FuturesSession::new();
+    let caller = std::thread::current().id();
+    let p = session
+        .get(format!("{}/repo", server.url()))
+        .send_with(move |resp| {
+            let on_worker = std::thread::current().id() != caller;
+            Ok((resp.json::<Repo>()?, on_worker))
+        });
+    let (repo, on_worker) = p.result().unwrap();
+    assert_eq!(repo.stars, 7);
+    assert!(on_worker, "the hook ran on the caller's thread");
+
+    // A hook's error is the handle's error.
+    let p = session
+        .get(format!("{}/repo", server.url()))
+        .send_with(|resp| resp.error_for_status()?.json::<Vec<u8>>());
+    assert!(matches!(p.result(), Err(Error::Json(_))));
+}
+
+#[test]
+fn a_panicking_hook_is_an_error_and_the_worker_survives() {
+    let mut server = mockito::Server::new();
+    server.mock("GET", "/").expect_at_least(1).create();
+    let session = FuturesSession::builder().max_workers(2).build();
+    for _ in 0..4 {
+        let p = session
+            .get(server.url())
+            .send_with(|_resp| -> Result<(), Error> { panic!("hook exploded") });
+        match p.result() {
+            Err(Error::Panicked(msg)) => assert!(msg.contains("hook exploded"), "{msg}"),
+            other => panic!("expected Panicked, got {other:?}"),
+        }
+    }
+    // Both workers are still there: two jobs can be inside at once.
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let b = barrier.clone();
+            session.submit(move |_| {
+                b.wait();
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.result().unwrap();
+    }
+}
+
+#[test]
+fn a_body_past_the_limit_is_a_clear_error() {
+    let mut server = mockito::Server::new();
+    server
+        .mock("GET", "/big")
+        .with_body(vec![b'x'; 4096])
+        .create();
+    server
+        .mock("GET", "/small")
+        .with_body(vec![b'x'; 1024])
+        .create();
+    let session = FuturesSession::builder().max_body_size(2048).build();
+    match session.get(format!("{}/big", server.url())).send().result() {
+        Err(e @ Error::BodyTooLarge { limit: 2048, .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("max_body_size (2048 bytes)"), "{text}");
+            assert!(text.contains(&format!("{}/big", server.url())), "{text}");
+        }
+        other => panic!("expected BodyTooLarge, got {other:?}"),
+    }
+    let ok = session.get(format!("{}/small", server.url())).send();
+    assert_eq!(ok.result().unwrap().bytes().len(), 1024);
+}
+
+#[test]
+fn the_defaults_are_eight_workers_and_a_thirty_second_connect_timeout() {
+    let session = FuturesSession::new();
+    assert_eq!(session.max_workers(), 8);
+    assert_eq!(
+        session.agent().config().timeouts().connect,
+        Some(Duration::from_secs(30))
+    );
+}
+
+#[test]
+fn invalid_requests_are_errors_not_panics() {
+    let session = FuturesSession::new();
+    let bad_header = session
+        .get("http://127.0.0.1:1/")
+        .header("bad header", "x")
+        .send();
+    assert!(matches!(bad_header.result(), Err(Error::InvalidRequest(_))));
+    let bad_method = session.request("GE T", "http://127.0.0.1:1/").send();
+    assert!(matches!(bad_method.result(), Err(Error::InvalidRequest(_))));
+    let bad_url = session.get("not a url at all").send();
+    let bad_url = bad_url.result();
+    assert!(
+        matches!(bad_url, Err(Error::InvalidRequest(_))),
+        "{bad_url:?}"
+    );
+}
+
+#[test]
+fn a_thousand_requests_through_eight_workers_lose_nothing() {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("GET", Matcher::Regex(r"^/item/\d+$".into()))
+        .with_body_from_request(|req| req.path().as_bytes().to_vec())
+        .expect(1000)
+        .create();
+    let session = FuturesSession::new();
+    let handles: Vec<_> = (0..1000)
+        .map(|i| session.get(format!("{}/item/{i}", server.url())).send())
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let resp = h.result().unwrap();
+        assert_eq!(resp.text().unwrap(), format!("/item/{i}"));
+    }
+    mock.assert();
+}
+
+#[test]
+fn hooks_run_concurrently_up_to_max_workers() {
+    let session = FuturesSession::builder().max_workers(4).build();
+    let inside = Arc::new(Mutex::new((0usize, 0usize))); // (now, peak)
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let inside = inside.clone();
+            session.submit(move |_| {
+                {
+                    let mut g = inside.lock().unwrap();
+                    g.0 += 1;
+                    g.1 = g.1.max(g.0);
+                }
+                std::thread::sleep(ms(20));
+                inside.lock().unwrap().0 -= 1;
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.result().unwrap();
+    }
+    let peak = inside.lock().unwrap().1;
+    assert!(peak > 1 && peak <= 4, "peak concurrency {peak}");
+}
+
+#[test]
+fn types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<FuturesSession>();
+    send_sync::<Error>();
+    send_sync::<Response>();
+    send::<Pending<Response>>();
+    send_sync::<Pending<Response>>();
+    send::<ureq_futures::RequestBuilder>();
+}
+
+#[test]
+fn non_standard_methods_reach_the_server() {
+    let mut server = mockito::Server::new();
+    let mock = server.mock("PURGE", "/cache").with_status(200).create();
+    let resp = FuturesSession::new()
+        .request("PURGE", format!("{}/cache", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    mock.assert();
+}

@@ -1,0 +1,184 @@
+//! Timeouts and connection failures of buffered requests, against a local server.
+
+use std::time::Duration;
+
+use support::{closed_port_url, ms, timed, Reply, TestServer};
+use ureq_futures::{Error, FuturesSession, Timeout};
+
+#[test]
+fn a_slow_endpoint_runs_into_the_session_timeout() {
+    let server = TestServer::start(|_| Reply::ok("late").delay(Duration::from_secs(3)));
+    let session = FuturesSession::builder().timeout(ms(200)).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    match result {
+        Err(e @ Error::Timeout(_)) => assert!(e.is_timeout()),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn the_timeout_covers_a_slow_body_too() {
+    // Headers at once, then a body that dribbles for seconds: a buffered request's budget is the
+    // whole exchange.
+    let server = TestServer::start(|_| Reply::dribble(vec![b'x'; 100], ms(50)));
+    let session = FuturesSession::builder().timeout(ms(300)).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    assert!(
+        matches!(result, Err(Error::Timeout(Timeout::Global))),
+        "{result:?}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn a_per_request_timeout_replaces_the_session_one() {
+    let server = TestServer::start(|_| Reply::ok("late").delay(ms(400)));
+    let session = FuturesSession::builder().timeout(ms(100)).build();
+    let resp = session
+        .get(server.url())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "late");
+    let short = FuturesSession::new()
+        .get(server.url())
+        .timeout(ms(100))
+        .send()
+        .result();
+    assert!(matches!(short, Err(Error::Timeout(_))), "{short:?}");
+}
+
+#[test]
+fn read_timeout_ends_a_stalled_body() {
+    let server = TestServer::start(|_| Reply::stall_mid_body("partial", 1000));
+    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    assert!(result.as_ref().is_err_and(Error::is_timeout), "{result:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn a_per_request_read_timeout_replaces_the_session_one_either_way() {
+    // Bytes 300 ms apart: a request's 100 ms read timeout ends the body under a session's 2 s
+    // one, and a request's 2 s one lets it through under a session's 100 ms one.
+    let server = TestServer::start(|_| Reply::dribble(vec![b'x'; 3], ms(300)));
+    let (result, took) = timed(|| {
+        FuturesSession::builder()
+            .read_timeout(Duration::from_secs(2))
+            .build()
+            .get(server.url())
+            .read_timeout(ms(100))
+            .send()
+            .result()
+    });
+    assert!(
+        matches!(result, Err(Error::Timeout(Timeout::PerRead))),
+        "{result:?}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let lenient = FuturesSession::builder()
+        .read_timeout(ms(100))
+        .build()
+        .get(server.url())
+        .read_timeout(Duration::from_secs(2))
+        .send()
+        .result();
+    assert_eq!(lenient.unwrap().bytes(), b"xxx");
+}
+
+#[test]
+fn connection_refused_is_a_transport_error() {
+    let session = FuturesSession::new();
+    let (result, took) = timed(|| session.get(closed_port_url()).send().result());
+    match result {
+        Err(Error::Transport(_)) | Err(Error::Io(_)) => {}
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn connections_are_reused_across_requests() {
+    let server = TestServer::start(|_| Reply::ok("x"));
+    let session = FuturesSession::builder().max_workers(4).build();
+    for _ in 0..5 {
+        let handles: Vec<_> = (0..4).map(|_| session.get(server.url()).send()).collect();
+        for h in handles {
+            h.result().unwrap();
+        }
+    }
+    assert_eq!(server.request_count(), 20);
+    assert!(
+        server.connection_count() <= 4,
+        "{} connections for 20 requests over 4 workers",
+        server.connection_count()
+    );
+}
+
+#[test]
+fn a_stream_timeout_covers_sending_the_request() {
+    // The server accepts but never reads: a large body cannot be sent. The stream's budget is
+    // "until the headers are in", sending included.
+    let server =
+        TestServer::start(|_| Reply::custom(|_sock| std::thread::sleep(Duration::from_secs(4))));
+    let body = vec![b'x'; 32 << 20];
+    let (result, took) = timed(|| {
+        FuturesSession::new()
+            .post(server.url())
+            .body(body)
+            .timeout(ms(300))
+            .events()
+            .result()
+    });
+    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn retries_stay_within_the_request_budget() {
+    let server = TestServer::start(|_| Reply::status(503, "busy").delay(ms(500)));
+    let session = FuturesSession::builder()
+        .timeout(Duration::from_secs(1))
+        .retry(
+            ureq_futures::RetryPolicy::new()
+                .attempts(4)
+                .base_delay(Duration::from_secs(2)),
+        )
+        .build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    // The first answer arrives after 500 ms; the backoff (at least 1.6 s) would end past the 1 s
+    // budget, so the 503 is handed over at once: no second attempt, no waiting.
+    assert_eq!(result.unwrap().status(), 503);
+    assert_eq!(server.request_count(), 1);
+    assert!(
+        took < ms(1800),
+        "waited for a retry past the budget: {took:?}"
+    );
+}
+
+#[test]
+fn a_huge_timeout_means_no_timeout_not_a_panic() {
+    let server = TestServer::start(|_| Reply::ok("fine"));
+    let resp = FuturesSession::new()
+        .get(server.url())
+        .timeout(Duration::MAX)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "fine");
+}
+
+#[test]
+fn a_custom_agents_own_timeout_applies_when_the_session_sets_none() {
+    let server = TestServer::start(|_| Reply::ok("late").delay(Duration::from_secs(2)));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(ms(200)))
+        .build()
+        .into();
+    let session = FuturesSession::builder().agent(agent).build();
+    let (result, took) = timed(|| session.get(server.url()).send().result());
+    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}

@@ -1,0 +1,64 @@
+//! A small HTTP/1.1 test server on plain `std::net`, shared by the integration
+//! tests (`tests/it/`) and the benches (`benches/`): the `support` crate, a
+//! dev-dependency of both (`use support::{Reply, TestServer};`). Not published.
+//! It depends on nothing but std.
+//!
+//! * Listens on `127.0.0.1:0`, one thread per connection, keep-alive.
+//! * Every blocking operation is bounded: accepted sockets have read/write
+//!   timeouts, and all stalls/delays end as soon as the server is dropped.
+//! * Dropping the server stops the accept loop, shuts down every live
+//!   connection, and joins all threads. If a handler panicked, the drop
+//!   panics with the handler's message (unless the test is already panicking).
+
+mod parse;
+mod process;
+mod reply;
+mod server;
+
+pub use process::{
+    eventually, peak_rss_bytes, peak_rss_growth_during, rss_bytes, thread_count, trim_allocator,
+};
+pub use reply::{After, CustomFn, Framing, Head, Reply, Request};
+pub use server::TestServer;
+
+use std::net::TcpListener;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Read timeout of accepted sockets (an idle keep-alive connection is closed
+/// by the server after this long).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Write timeout of accepted sockets.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest accepted request head (request line + headers), in bytes.
+pub const MAX_REQUEST_HEAD: u64 = 8 << 20;
+
+/// Shorthand for `Duration::from_millis(n)`.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Shorthand for `Duration::from_secs(n)`.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Runs `f` and returns its result with the time it took.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed())
+}
+
+/// A `http://127.0.0.1:PORT` URL where nothing listens (a listener is bound to
+/// an ephemeral port and dropped again), so connecting is refused.
+pub fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local_addr").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
