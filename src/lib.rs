@@ -76,6 +76,34 @@
 //! # Ok::<(), ureq_futures::Error>(())
 //! ```
 //!
+//! # Many inputs: batches
+//!
+//! [`FuturesSession::batch`] runs a job per input of any iterator with at most N in flight and
+//! yields `(input, result)` as they finish (or in input order with [`Batch::ordered`]): a
+//! million inputs run in memory bounded by N, and an error is one input's result. A
+//! [`RateLimiter`] keeps request rates per origin and learns pauses from 429s and providers'
+//! rate-limit headers.
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/1", "text/plain", "one"), ("/2", "text/plain", "two")]);
+//! use ureq_futures::FuturesSession;
+//!
+//! let session = FuturesSession::new();
+//! let mut failed = 0;
+//! for (url, result) in session
+//!     .batch([format!("{base}/1"), format!("{base}/2")], |s, url| s.get(url).send())
+//!     .in_flight(64)
+//! {
+//!     match result.and_then(|r| r.error_for_status()) {
+//!         Ok(resp) => assert!(url.ends_with(if resp.text()? == "one" { "1" } else { "2" })),
+//!         Err(_) => failed += 1,
+//!     }
+//! }
+//! assert_eq!(failed, 0);
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
 //! # Event streams
 //!
 //! [`events`](RequestBuilder::events) resolves as soon as the response headers are in; the
@@ -194,34 +222,50 @@
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
 //! | redirects per request | 10 ([`DEFAULT_MAX_REDIRECTS`]) | ureq's `TooManyRedirects` as [`Error::Transport`] |
 //!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `brotli` | off | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`. Off because a server asked for gzip or deflate (always decoded) does not answer in brotli, and it adds a decoder to every build; a brotli body without it is [`Error::UnsupportedEncoding`] |
+//!
 //! # Minimum Rust version
 //!
 //! 1.85, as ureq 3.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
+mod config;
+mod cookies;
+mod encoding;
 mod error;
+mod exec;
 pub mod llm;
-mod pending;
+mod ratelimit;
 mod redirect;
 mod request;
 mod response;
 mod retry;
+mod run;
 mod session;
 mod source;
 pub mod sse;
+mod stale;
 mod url;
 
+pub use batch::{Batch, BatchProgress};
+pub use config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
+};
 pub use error::{Error, StatusError, Timeout};
-pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
-pub use request::{redact_url, RequestBuilder};
+pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
+pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
+pub use request::RequestBuilder;
 pub use response::Response;
 pub use retry::RetryPolicy;
-pub use session::{
-    FuturesSession, SessionBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
-};
+pub use session::{FuturesSession, SessionBuilder};
 pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
+pub use url::redact_url;
 
 /// The README's and the migration guide's examples, compiled as doctests.
 #[cfg(doctest)]

@@ -177,7 +177,7 @@ fn is_retryable_error(e: &Error) -> bool {
 }
 
 /// The `Retry-After` header as a duration: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()
@@ -209,9 +209,16 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
     if parts.next()? != "GMT" || day == 0 || day > 31 || h > 23 || m > 59 || sec > 60 {
         return None;
     }
+    let secs = unix_seconds(year, month, day, h * 3600 + m * 60 + sec)?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Seconds from 1970-01-01T00:00:00Z to `day_seconds` into the given day of the proleptic
+/// Gregorian calendar; `None` before 1970. The caller checks the ranges of its fields.
+pub(crate) fn unix_seconds(year: u64, month: u64, day: u64, day_seconds: u64) -> Option<u64> {
     // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
     let (y, mo) = if month <= 2 {
-        (year - 1, month + 9)
+        (year.checked_sub(1)?, month + 9)
     } else {
         (year, month - 3)
     };
@@ -220,8 +227,7 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
     let doy = (153 * mo + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    let secs = days * 86_400 + h * 3600 + m * 60 + sec;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    days.checked_mul(86_400)?.checked_add(day_seconds)
 }
 
 thread_local! {

@@ -1,88 +1,32 @@
-//! `FuturesSession`: one `ureq::Agent` and a pool of workers that run requests on it.
-//!
-//! # Shutdown semantics
-//!
-//! The options were: block in `drop` until running jobs finish (Python's
-//! `executor.shutdown(wait=True)`), or return at once. A session is dropped in ordinary code
-//! paths, often while an event stream it started is still being read; blocking there would hang
-//! the program on a long stream. So [`FuturesSession::shutdown`] (and dropping the last clone)
-//! returns at once: queued jobs resolve to [`Error::ShutDown`] without running, running jobs
-//! finish on their workers, and each worker thread exits when it has nothing left to do.
-//! [`FuturesSession::join`] waits for that, for callers that want to know the threads are gone.
-//!
-//! # The queue
-//!
-//! The jobs wait in a crossbeam channel that the `threadpool` workers drain in a loop, rather
-//! than in the thread pool's own queue, so that `shutdown` can take every queued job back out
-//! and resolve it at once.
+//! `FuturesSession`: one `ureq::Agent`, the session's settings, and an executor whose workers
+//! run requests on them. Shutdown semantics are in `crate::exec::pool`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
-use threadpool::ThreadPool;
-
-use crate::pending::{mark_worker, Completer, Pending, Slot, Task};
+use crate::config::{
+    header_names, Config, DefaultHeader, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
+};
+use crate::cookies::Jar;
+use crate::exec::{Completer, Executor, Pending};
 use crate::redirect::RedirectLimit;
-use crate::request::{header_names, DefaultHeader, RequestBuilder};
+use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
 use crate::Error;
 
-/// Workers of a session made with [`FuturesSession::new`], as in requests-futures.
-pub const DEFAULT_MAX_WORKERS: usize = 8;
-/// Largest buffered response body: 10 MiB.
-pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
-/// Default connect timeout: 30 seconds.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Redirects a request follows by default, as in ureq: 10.
-pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
-
-static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
-
-type QueueItem = Arc<dyn Task>;
-
-/// What every job gets on its worker: the agent and the session's settings. Each worker holds it
-/// for its life, so a job needs no reference of its own (and the session can go away while its
-/// jobs finish).
+/// What every request job gets on its worker: the agent and the session's settings. Each job
+/// holds it (an `Arc`), so the session can go away while its jobs finish.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) agent: ureq::Agent,
-    pub(crate) settings: Settings,
-}
-
-#[cfg(test)]
-impl FuturesSession {
-    /// What this session's jobs get, for unit tests that run jobs by hand.
-    pub(crate) fn shared(&self) -> Arc<Shared> {
-        self.inner.shared.clone()
-    }
-}
-
-/// The session's settings that requests need on the worker.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub(crate) headers: Vec<DefaultHeader>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) read_timeout: Option<Duration>,
-    pub(crate) max_body_size: u64,
-    pub(crate) retry: Option<RetryPolicy>,
-    pub(crate) redirects: RedirectLimit,
+    pub(crate) config: Config,
 }
 
 struct Inner {
     shared: Arc<Shared>,
-    /// `None` once shut down.
-    queue: Mutex<Option<Sender<QueueItem>>>,
-    /// Kept to take queued jobs back out at shutdown.
-    backlog: Receiver<QueueItem>,
-    /// Dropped at shutdown, so that the pool's threads exit once their loops return.
-    pool: Mutex<Option<ThreadPool>>,
-    /// Worker loops still running, to let `join` wait for them.
-    alive: Arc<Alive>,
-    pool_id: usize,
-    max_workers: usize,
+    exec: Executor,
 }
 
 /// Runs blocking [`ureq`] requests on a pool of worker threads and hands back [`Pending`]
@@ -113,9 +57,9 @@ pub struct FuturesSession {
 
 impl fmt::Debug for FuturesSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let settings = &self.inner.shared.settings;
+        let settings = &self.inner.shared.config;
         f.debug_struct("FuturesSession")
-            .field("max_workers", &self.inner.max_workers)
+            .field("max_workers", &self.max_workers())
             .field(
                 "headers",
                 &settings.headers.iter().map(|h| &h.name).collect::<Vec<_>>(),
@@ -202,32 +146,22 @@ impl FuturesSession {
         T: Send + 'static,
         F: FnOnce(&ureq::Agent) -> Result<T, Error> + Send + 'static,
     {
-        self.submit_job(
-            move |shared: &Shared, done: Completer<T>| done.complete(f(&shared.agent)),
-            true,
-        )
+        self.submit_job(move |agent, _, done| done.complete(f(agent)), true)
     }
 
-    /// Queues a job that resolves its handle through the completer (possibly before it returns).
-    /// `inline`: whether a worker waiting on the handle may run the job itself (not for jobs that
-    /// resolve early and go on, such as event streams).
+    /// Queues a job that gets the session's agent and settings and resolves its handle through
+    /// the completer (possibly before it returns). `inline`: whether a worker waiting on the
+    /// handle may run the job itself (not for jobs that resolve early and go on, such as event
+    /// streams).
     pub(crate) fn submit_job<T, F>(&self, job: F, inline: bool) -> Pending<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Shared, Completer<T>) + Send + 'static,
+        F: FnOnce(&ureq::Agent, &Config, Completer<T>) + Send + 'static,
     {
-        let (slot, task) = Slot::queued(if inline { self.inner.pool_id } else { 0 }, job);
-        let refused = {
-            let queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
-            match &*queue {
-                Some(tx) => tx.send(task).is_err(),
-                None => true,
-            }
-        };
-        if refused {
-            slot.cancel_with(Error::ShutDown);
-        }
-        Pending::new(slot)
+        let shared = Arc::clone(&self.inner.shared);
+        self.inner
+            .exec
+            .submit(move |done| job(&shared.agent, &shared.config, done), inline)
     }
 
     /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
@@ -253,21 +187,17 @@ impl FuturesSession {
 
     /// The number of worker threads.
     pub fn max_workers(&self) -> usize {
-        self.inner.max_workers
+        self.inner.exec.max_workers()
     }
 
     /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
     pub fn queued(&self) -> usize {
-        self.inner.backlog.len()
+        self.inner.exec.queued()
     }
 
     /// Whether [`shutdown`](FuturesSession::shutdown) has run.
     pub fn is_shut_down(&self) -> bool {
-        self.inner
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none()
+        self.inner.exec.is_shut_down()
     }
 
     /// Shuts the session down and returns at once: jobs still queued resolve to
@@ -287,7 +217,7 @@ impl FuturesSession {
     /// assert!(matches!(session.submit(|_| Ok(())).result(), Err(Error::ShutDown)));
     /// ```
     pub fn shutdown(&self) {
-        self.inner.shutdown();
+        self.inner.exec.shutdown();
     }
 
     /// Shuts the session down and waits until every worker has finished its last job and left
@@ -298,73 +228,7 @@ impl FuturesSession {
     /// Calling it on one of the session's own workers would wait for itself; it returns at once
     /// there instead.
     pub fn join(&self) {
-        self.shutdown();
-        if crate::pending::is_worker_of(self.inner.pool_id) {
-            return;
-        }
-        let mut n = self
-            .inner
-            .alive
-            .count
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        while *n > 0 {
-            n = self
-                .inner
-                .alive
-                .zero
-                .wait(n)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-impl Inner {
-    fn shutdown(&self) {
-        let sender = self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
-        // Dropping the sender lets idle workers see the disconnection and leave their loops;
-        // dropping the pool lets its threads exit after that.
-        drop(sender);
-        drop(self.pool.lock().unwrap_or_else(|e| e.into_inner()).take());
-        for task in self.backlog.try_iter() {
-            task.abort(Error::ShutDown);
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Counts the running worker loops.
-struct Alive {
-    count: Mutex<usize>,
-    zero: Condvar,
-}
-
-/// Decrements [`Alive`] when a worker loop ends, however it ends.
-struct AliveGuard(Arc<Alive>);
-
-impl Drop for AliveGuard {
-    fn drop(&mut self) {
-        let mut n = self.0.count.lock().unwrap_or_else(|e| e.into_inner());
-        *n -= 1;
-        if *n == 0 {
-            self.0.zero.notify_all();
-        }
-    }
-}
-
-fn worker_loop(jobs: Receiver<QueueItem>, shared: Arc<Shared>, pool_id: usize, alive: Arc<Alive>) {
-    let _guard = AliveGuard(alive);
-    mark_worker(pool_id, shared.clone());
-    // Ends when the session is shut down and the queue is empty.
-    for task in jobs.iter() {
-        // Jobs catch their own panics; this guards the loop against the rest (a user's waker
-        // that panics when woken), so that the pool never silently loses a worker.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&shared)));
+        self.inner.exec.join();
     }
 }
 
@@ -403,6 +267,7 @@ pub struct SessionBuilder {
     max_body_size: u64,
     retry: Option<RetryPolicy>,
     max_redirects: Option<u32>,
+    cookies: bool,
     agent: Option<ureq::Agent>,
 }
 
@@ -417,6 +282,7 @@ impl fmt::Debug for SessionBuilder {
             .field("max_body_size", &self.max_body_size)
             .field("retry", &self.retry)
             .field("max_redirects", &self.max_redirects)
+            .field("cookies", &self.cookies)
             .field("agent", &self.agent.is_some())
             .finish()
     }
@@ -433,6 +299,7 @@ impl Default for SessionBuilder {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             retry: None,
             max_redirects: None,
+            cookies: true,
             agent: None,
         }
     }
@@ -504,6 +371,39 @@ impl SessionBuilder {
         self
     }
 
+    /// Whether the session keeps cookies: those a response sets are sent with later requests of
+    /// the session to the hosts and paths they belong to (RFC 6265), as `requests.Session` does.
+    /// Defaults to `true`.
+    ///
+    /// On by default because this crate ports requests' sessions, and the servers it talks to
+    /// rely on it the same way: a login cookie, or the affinity cookie of the load balancer in
+    /// front of an API (Cloudflare's `__cf_bm` before OpenAI's). Each session has its own jar,
+    /// bounded in size; a cookie goes only where RFC 6265 sends it (never to another host,
+    /// unless it names a parent domain of both), a `Secure` one only over https. A request that
+    /// sets its own `Cookie` header sends only that one. Turn the jar off for a session that
+    /// speaks for several users, or to send exactly the headers you set.
+    ///
+    /// The behaviour is this setting's alone: ureq's `cookies` feature is not used, so it does
+    /// not change when another crate in the build turns that feature on (ureq would then keep a
+    /// jar of its own inside the agent as well, which ureq 3.5 cannot switch off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", "ok")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // One session per user of a service: no cookie of one reaches the other's requests.
+    /// let stateless = FuturesSession::builder().cookies(false).build();
+    /// assert_eq!(stateless.get(format!("{base}/")).send().result()?.text()?, "ok");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn cookies(mut self, keep: bool) -> Self {
+        self.cookies = keep;
+        self
+    }
+
     /// Uses this agent instead of one built from the settings above. The session still treats
     /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request) and follows
     /// redirects itself (up to the agent's `max_redirects`, unless
@@ -512,7 +412,9 @@ impl SessionBuilder {
     /// `timeout` and `read_timeout`, when set, replace the agent's for each request; when not
     /// set, the agent's own apply, except that an event stream never gets a global or per-call
     /// budget. The agent's connection settings (connect timeout, TLS, proxy, pool size) are
-    /// kept.
+    /// kept. The session cannot tell whether a request of this agent went out on a reused
+    /// connection, so it never sends one again after a kept-alive connection closed under it
+    /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)).
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self
@@ -535,7 +437,7 @@ impl SessionBuilder {
         let agent = self.agent.unwrap_or_else(|| {
             // The rules every request of the session follows are set here once, rather than
             // per request (see `FuturesSession::agent`).
-            ureq::Agent::config_builder()
+            let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .allow_non_standard_methods(true)
                 .max_redirects(0)
@@ -543,19 +445,18 @@ impl SessionBuilder {
                 .max_idle_connections(self.max_workers.max(10))
                 .max_idle_connections_per_host(self.max_workers)
                 .timeout_connect(self.connect_timeout)
-                .build()
-                .into()
-        });
-        let pool_id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = crossbeam_channel::unbounded::<QueueItem>();
-        let pool = ThreadPool::with_name("ureq-futures".into(), self.max_workers);
-        let alive = Arc::new(Alive {
-            count: Mutex::new(self.max_workers),
-            zero: Condvar::new(),
+                .build();
+            // ureq's default connector, watched so that a request that meets a pooled
+            // connection closed under it can be sent again (see `stale`).
+            ureq::Agent::with_parts(
+                config,
+                crate::stale::connector(),
+                ureq::unversioned::resolver::DefaultResolver::default(),
+            )
         });
         let shared = Arc::new(Shared {
             agent,
-            settings: Settings {
+            config: Config {
                 headers: self
                     .headers
                     .into_iter()
@@ -566,21 +467,13 @@ impl SessionBuilder {
                 max_body_size: self.max_body_size,
                 retry: self.retry,
                 redirects,
+                cookies: self.cookies.then(Jar::default),
             },
         });
-        for _ in 0..self.max_workers {
-            let (jobs, shared, alive) = (rx.clone(), shared.clone(), alive.clone());
-            pool.execute(move || worker_loop(jobs, shared, pool_id, alive));
-        }
         FuturesSession {
             inner: Arc::new(Inner {
                 shared,
-                queue: Mutex::new(Some(tx)),
-                backlog: rx,
-                pool: Mutex::new(Some(pool)),
-                alive,
-                pool_id,
-                max_workers: self.max_workers,
+                exec: Executor::new("ureq-futures", self.max_workers),
             }),
         }
     }

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::request::{RequestBuilder, Spec};
+use crate::request::RequestBuilder;
 use crate::retry::{exponential, is_retryable_status, jittered};
+use crate::run::Spec;
 use crate::sse::{Event, EventStream, StreamOptions};
 use crate::{Error, FuturesSession};
 

@@ -1,5 +1,6 @@
-//! URLs: the checks a request's URL passes before anything is sent, and RFC 3986 reference
-//! resolution for redirects.
+//! URLs: the checks a request's URL passes before anything is sent, RFC 3986 reference
+//! resolution for redirects, building a request's URL from its parts, percent-encoding, and
+//! redaction for logs.
 //!
 //! # Why the checks are ours
 //!
@@ -28,7 +29,6 @@ use std::borrow::Cow;
 
 use ureq::http::Uri;
 
-use crate::request::redact_url;
 use crate::Error;
 
 /// Checks `url` and parses it into the `Uri` that is sent.
@@ -36,7 +36,6 @@ use crate::Error;
 /// Guarantees: an `Ok` URI has the scheme `http` or `https`, a non-empty host, and either no
 /// port or a port in 1..=65535 (the port ureq connects to is the one written). Every problem is
 /// an [`Error::InvalidRequest`] whose message names the URL as [`redact_url`] shows it.
-#[allow(dead_code)] // Until the engine checks every URL with it.
 pub(crate) fn parse(url: &str) -> Result<Uri, Error> {
     let invalid =
         |why: String| Error::InvalidRequest(format!("invalid URL {}: {why}", redact_url(url)));
@@ -369,6 +368,59 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
     target.parse::<Uri>().map_err(|e| e.to_string())
 }
 
+/// `url` with the parts that may carry a credential replaced by `<redacted>`: the query string
+/// (API keys travel there) and the user-info (`user:password@`). For logs and `Debug` output;
+/// every `Debug` impl of this crate shows URLs this way.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::redact_url;
+///
+/// assert_eq!(redact_url("https://h/v1?key=s"), "https://h/v1?<redacted>");
+/// assert_eq!(redact_url("https://u:p@h/v1"), "https://<redacted>@h/v1");
+/// assert_eq!(redact_url("http://localhost:11434/v1"), "http://localhost:11434/v1");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, _)) => (base, "?<redacted>"),
+        None => (url, ""),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..host_end].rfind('@') {
+        Some(at) => format!("<redacted>@{}", &rest[at + 1..]),
+        None => rest.to_string(),
+    };
+    let sep = if scheme.is_empty() { "" } else { "://" };
+    format!("{scheme}{sep}{rest}{query}")
+}
+
+/// `url` with the `query` pairs appended (percent-encoded, after any query already there),
+/// parsed. The URL is never quoted in the errors: its query or user-info may carry a key.
+pub(crate) fn build(mut url: String, query: &[(String, String)]) -> Result<Uri, Error> {
+    for (i, (k, v)) in query.iter().enumerate() {
+        url.push(if i == 0 && !url.contains('?') {
+            '?'
+        } else {
+            '&'
+        });
+        encode_into(&mut url, k);
+        url.push('=');
+        encode_into(&mut url, v);
+    }
+    parse(&url)
+}
+
+/// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.
+pub(crate) fn encode_into(out: &mut String, s: &str) {
+    for &b in s.as_bytes() {
+        push_byte(out, b, |b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +611,17 @@ mod tests {
             let err = resolve(&base, location).unwrap_err();
             assert!(err.contains(why), "{location}: {err}");
         }
+    }
+
+    fn encoded(s: &str) -> String {
+        let mut out = String::new();
+        encode_into(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_only() {
+        assert_eq!(encoded("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(encoded("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 }

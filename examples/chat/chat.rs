@@ -362,8 +362,8 @@ struct Target {
 }
 
 impl Target {
-    /// Prints a failure as one line on stderr (and a hint when a missing key is the likely
-    /// cause).
+    /// Prints a failure as one line on stderr (and a hint when a missing or wrong key is the
+    /// likely cause).
     fn report(&self, failure: &Failure) {
         let message = match failure {
             Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
@@ -375,14 +375,37 @@ impl Target {
         // Servers pretty-print their JSON error bodies; keep the message on one line.
         let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
         eprintln!("error: {one_line}");
-        if let Failure::Chat(e) = failure {
-            if matches!(e.status(), Some(401 | 403)) && !self.has_key {
-                eprintln!(
-                    "hint: this server wants an API key: set {}",
-                    self.provider.key_vars()
-                );
+        if let Failure::Chat(Error::Status(e)) = failure {
+            if let Some(hint) = key_hint(e.status, &e.body, self.has_key) {
+                eprintln!("hint: {hint}: set {}", self.provider.key_vars());
             }
         }
+    }
+}
+
+/// What an error answer says about the API key, if it is about the key: from its status and
+/// body, since providers differ. OpenAI, Anthropic and Cohere answer a missing or wrong key with
+/// 401; Gemini answers a wrong key with 400 (`API_KEY_INVALID`, "API key not valid") and a
+/// missing one with 403. A 400 or 403 with a key set is about the key only when its body says so.
+fn key_hint(status: u16, body: &str, has_key: bool) -> Option<&'static str> {
+    let body = body.to_ascii_lowercase();
+    let body_blames_key = [
+        "api_key_invalid",
+        "api key not valid",
+        "invalid api key",
+        "invalid_api_key",
+        "incorrect api key",
+        "invalid x-api-key",
+        "invalid api token",
+    ]
+    .iter()
+    .any(|words| body.contains(words));
+    match (status, has_key) {
+        (401 | 403, false) => Some("this server wants an API key"),
+        (400, false) if body_blames_key => Some("this server wants an API key"),
+        (401, true) => Some("the server refused the API key"),
+        (400 | 403, true) if body_blames_key => Some("the server refused the API key"),
+        _ => None,
     }
 }
 
@@ -474,4 +497,53 @@ fn ask(chat: &mut Conversation, text: String) -> Result<(), Failure> {
         eprintln!("note: the answer stopped at the model's token limit.");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_hint;
+
+    const WANTS: Option<&str> = Some("this server wants an API key");
+    const REFUSED: Option<&str> = Some("the server refused the API key");
+
+    #[test]
+    fn a_wrong_key_gets_a_hint_on_every_provider() {
+        let openai = r#"{"error": {"message": "Incorrect API key provided: sk-xx.", "type": "invalid_request_error", "code": "invalid_api_key"}}"#;
+        let anthropic = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
+        let cohere = r#"{"id":"1b3","message":"invalid api token"}"#;
+        let gemini = r#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}"#;
+        for (status, body) in [
+            (401, openai),
+            (401, anthropic),
+            (401, cohere),
+            (400, gemini),
+        ] {
+            assert_eq!(key_hint(status, body, true), REFUSED, "{body}");
+        }
+        // Gemini's key error is found by its words alone too.
+        let words_only = r#"{"error": {"code": 400, "message": "API key not valid."}}"#;
+        assert_eq!(key_hint(400, words_only, true), REFUSED);
+    }
+
+    #[test]
+    fn a_missing_key_gets_a_hint() {
+        let gemini = r#"{"error": {"code": 403, "message": "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.", "status": "PERMISSION_DENIED"}}"#;
+        assert_eq!(key_hint(403, gemini, false), WANTS);
+        assert_eq!(key_hint(401, "", false), WANTS);
+        assert_eq!(
+            key_hint(400, r#"{"reason": "API_KEY_INVALID"}"#, false),
+            WANTS
+        );
+    }
+
+    #[test]
+    fn other_errors_get_none() {
+        let bad_request = r#"{"error": {"code": 400, "message": "Invalid JSON payload received.", "status": "INVALID_ARGUMENT"}}"#;
+        assert_eq!(key_hint(400, bad_request, true), None);
+        assert_eq!(key_hint(400, bad_request, false), None);
+        let region = r#"{"error": {"code": "unsupported_country_region_territory", "message": "Country, region, or territory not supported"}}"#;
+        assert_eq!(key_hint(403, region, true), None);
+        assert_eq!(key_hint(429, "rate limited", true), None);
+        assert_eq!(key_hint(500, "invalid api key", true), None);
+    }
 }

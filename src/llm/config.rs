@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::openai::{DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
-use crate::request::header_names;
+use crate::config::header_names;
 use crate::{redact_url, Error, FuturesSession, RequestBuilder};
 
 /// Reads the environment for a builder: a variable's name in, its value out.
@@ -316,7 +316,7 @@ pub(crate) use connection_setters;
 /// Percent-encodes `s` as one URL path segment, keeping RFC 3986's unreserved characters.
 pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    crate::request::encode_into(&mut out, s);
+    crate::url::encode_into(&mut out, s);
     out
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::config::{process_env, EnvLookup};
 use super::{ChatClient, ChatStream, Message};
+use crate::config::header_names;
 use crate::redact_url;
-use crate::request::header_names;
 use crate::sse::{EventStream, StreamOptions};
 use crate::{Error, FuturesSession, RequestBuilder};
 

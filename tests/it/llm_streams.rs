@@ -38,8 +38,8 @@ fn transcripts() -> Vec<Value> {
 }
 
 /// The client for `provider`'s transcripts, talking to `base_url`; `None` for an unknown
-/// provider.
-fn client_for(provider: &str, base_url: &str) -> Option<Box<dyn ChatClient>> {
+/// provider. Also the clients of the wire-format tests (`llm_wire`).
+pub(crate) fn client_for(provider: &str, base_url: &str) -> Option<Box<dyn ChatClient>> {
     let client: Box<dyn ChatClient> = match provider {
         "openai" => Box::new(
             OpenAIClient::builder("recorded", 0.0)
@@ -86,18 +86,23 @@ fn serve(file: &Path) -> TestServer {
     })
 }
 
-/// What reading a transcript through its client gave.
-struct Outcome {
-    text: String,
-    error: Option<Error>,
-    stream: ChatStream,
+/// What reading an answer gave: its text, the error that ended it, and the stream's state.
+pub(crate) struct Outcome {
+    pub(crate) text: String,
+    pub(crate) error: Option<Error>,
+    pub(crate) stream: ChatStream,
 }
 
 /// Reads the answer of `client`, whose server serves transcript `file`, to its end.
 fn read(client: &dyn ChatClient, file: &str) -> Outcome {
-    let mut stream = client
+    let stream = client
         .stream_chat(&[Message::user("recorded")])
         .unwrap_or_else(|e| panic!("{file}: the request failed: {e}"));
+    drain(stream)
+}
+
+/// Reads `stream` to its end.
+pub(crate) fn drain(mut stream: ChatStream) -> Outcome {
     let mut text = String::new();
     let mut error = None;
     for piece in stream.by_ref() {

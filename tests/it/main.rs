@@ -9,12 +9,16 @@
 //! see [`alone`].
 
 mod anthropic;
+mod batch;
 mod cohere;
+mod cookies;
+mod encodings;
 mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
 mod llm_streams;
+mod llm_wire;
 mod load;
 mod openai;
 mod pending;
@@ -25,11 +29,13 @@ mod security;
 mod session;
 mod sse_parser;
 mod sse_stream;
+mod stale_connections;
 mod support_selftest;
 // Threads are counted in `/proc/self/task`.
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod urls;
 
 use std::path::PathBuf;
 use std::process::Command;

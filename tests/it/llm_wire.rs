@@ -3,16 +3,13 @@
 //! stream, and the end-of-stream rule (a clean end right after a finish reason is a complete
 //! answer; anywhere else it is a cut).
 
-mod support;
-
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{
-    AnthropicClient, ChatClient, ChatStream, CohereClient, CohereV2Decoder, GeminiClient, Message,
-    OpenAIClient,
-};
+use ureq_futures::llm::{ChatStream, CohereV2Decoder, Message};
 use ureq_futures::sse::StreamOptions;
 use ureq_futures::{Error, FuturesSession};
+
+use crate::llm_streams::{client_for, drain as read, Outcome};
 
 /// Bytes per write: small enough to split events, lines and JSON everywhere.
 const PIECE: usize = 5;
@@ -38,50 +35,18 @@ fn serve(provider: Provider, body: &str) -> TestServer {
     })
 }
 
-/// What reading an answer gave: its text, the error that ended it, and the stream's state.
-struct Outcome {
-    text: String,
-    error: Option<Error>,
-    stream: ChatStream,
-}
-
 /// Streams `body` from a local server through `provider`'s client (Cohere v2: its decoder on a
 /// plain session request) and reads it to its end.
 fn chat(provider: Provider, body: &str) -> Outcome {
     let server = serve(provider, body);
     let url = server.url();
-    let client: Box<dyn ChatClient> = match provider {
-        Provider::OpenAI => Box::new(
-            OpenAIClient::builder("m", 0.0)
-                .api_key("k")
-                .base_url(&url)
-                .env(|_| None)
-                .build(),
-        ),
-        Provider::Anthropic => Box::new(
-            AnthropicClient::builder("m", 0.0)
-                .api_key("k")
-                .base_url(&url)
-                .env(|_| None)
-                .build(),
-        ),
-        Provider::Gemini => Box::new(
-            GeminiClient::builder("m", 0.0)
-                .api_key("k")
-                .base_url(&url)
-                .env(|_| None)
-                .build(),
-        ),
-        Provider::CohereV1 => Box::new(
-            CohereClient::builder("m", 0.0)
-                .api_key("k")
-                .base_url(&url)
-                .env(|_| None)
-                .build(),
-        ),
+    let name = match provider {
+        Provider::OpenAI => "openai",
+        Provider::Anthropic => "anthropic",
+        Provider::Gemini => "gemini",
+        Provider::CohereV1 => "cohere",
         Provider::CohereV2 => {
-            let session = FuturesSession::new();
-            let stream = session
+            let stream = FuturesSession::new()
                 .post(format!("{url}/v2/chat"))
                 .json(&json!({"model": "m", "messages": [], "stream": true}))
                 .events_decoded(StreamOptions::default(), CohereV2Decoder::new())
@@ -90,30 +55,12 @@ fn chat(provider: Provider, body: &str) -> Outcome {
             return read(ChatStream::new(stream));
         }
     };
+    let client = client_for(name, &url).expect("a client");
     read(
         client
             .stream_chat(&[Message::user("hi")])
             .expect("the request"),
     )
-}
-
-fn read(mut stream: ChatStream) -> Outcome {
-    let mut text = String::new();
-    let mut error = None;
-    for piece in stream.by_ref() {
-        match piece {
-            Ok(piece) => text.push_str(&piece),
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        }
-    }
-    Outcome {
-        text,
-        error,
-        stream,
-    }
 }
 
 /// SSE events named after their data's `type` (Anthropic, Cohere v2).

@@ -1,0 +1,641 @@
+//! `Batch`: many jobs through a session, at most N in flight, as an iterator of results.
+//!
+//! # Why an iterator adapter
+//!
+//! The options were a callback per result (`for_each`, as rayon does), a `Vec` of handles (what
+//! [`as_completed`](crate::as_completed) takes), or an iterator that pulls its inputs as results
+//! are taken. A `Vec` of handles holds one handle per input, which is what a million inputs
+//! cannot afford. A callback hides the loop: breaking out early, `?` on an error, or handing
+//! results to another iterator adapter all need extra machinery. An iterator gives all of that
+//! for free, and its pull is the backpressure: the inputs are read only as fast as results are
+//! taken, so memory is bounded by the window however many inputs there are. The shape and the
+//! names follow `futures`' `StreamExt::buffer_unordered` / `buffered`, which Rust users already
+//! know for the same job in async code: completion order by default, input order on request.
+//!
+//! # How completions are seen
+//!
+//! Each handle is polled as a [`Future`] with a waker that sends the job's place in the window to
+//! a channel, so the iterator sleeps on one channel however many jobs are in flight, and costs
+//! O(1) per job whatever the order in which they finish.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::iter::Fuse;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::{Error, FuturesSession, Pending};
+
+/// Counters of a [`Batch`], handed to its [`progress`](Batch::progress) callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchProgress {
+    /// Jobs submitted so far.
+    pub submitted: u64,
+    /// Jobs that have finished, with a result or an error.
+    pub completed: u64,
+    /// Of the completed jobs, those whose result was an error.
+    pub failed: u64,
+    /// Jobs cancelled by [`stop_on_error`](Batch::stop_on_error) or by dropping the batch.
+    pub cancelled: u64,
+    /// Submitted jobs whose result has not been yielded yet (at most the window).
+    pub in_flight: usize,
+    /// The number of inputs, when the input iterator knows it exactly (its `size_hint`).
+    pub total: Option<u64>,
+    /// Time since the first job was submitted.
+    pub elapsed: Duration,
+}
+
+/// The callback of [`Batch::progress`].
+type ProgressFn = Box<dyn FnMut(&BatchProgress) + Send>;
+
+/// Where a job sits in the window, and which job it is (a slot is reused by later jobs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Token {
+    slot: usize,
+    seq: u64,
+}
+
+/// Tells the batch that the job behind `token` may have finished.
+struct Notify {
+    tx: Sender<Token>,
+    token: Token,
+}
+
+impl Wake for Notify {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // The batch may be gone (dropped while jobs ran); nobody to tell then.
+        let _ = self.tx.send(self.token);
+    }
+}
+
+enum State<T> {
+    Running(Pending<T>),
+    Done(Result<T, Error>),
+}
+
+struct Entry<Item, T> {
+    seq: u64,
+    item: Item,
+    state: State<T>,
+}
+
+/// Runs a job per input with at most [`in_flight`](Batch::in_flight) of them submitted and not
+/// yet yielded, and yields `(input, result)` pairs; made by [`FuturesSession::batch`].
+///
+/// * **Lazy.** Nothing is submitted before the first call to `next`; the inputs are pulled one
+///   by one as the window has room, so an input iterator of any length runs in memory bounded
+///   by the window.
+/// * **Order.** Completion order by default (like `futures`' `buffer_unordered` and
+///   [`as_completed`](crate::as_completed)); input order with [`ordered`](Batch::ordered) (like
+///   `buffered`): then a slow job holds back the results after it, and the window does not move
+///   past it.
+/// * **Errors.** A job's error is that input's result; the batch goes on. With
+///   [`stop_on_error`](Batch::stop_on_error) the first error yielded ends the batch: the jobs
+///   still queued are cancelled, no more inputs are read, and results not yet yielded are
+///   dropped. A 4xx or 5xx response is not an error (make it one with
+///   [`Response::error_for_status`](crate::Response::error_for_status) in a
+///   [`send_with`](crate::RequestBuilder::send_with) hook).
+/// * **Dropping** the batch before its end cancels its queued jobs, as
+///   [`stop_on_error`](Batch::stop_on_error) does; a job already running finishes.
+///
+/// The closure that makes each job runs on the caller's thread, inside `next`. So does the
+/// [`progress`](Batch::progress) callback.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/1", "text/plain", "one"), ("/2", "text/plain", "two"), ("/3", "text/plain", "three")]);
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::new();
+/// let urls = (1..=3).map(|i| format!("{base}/{i}"));
+/// let lengths: Vec<(String, usize)> = session
+///     .batch(urls, |s, url| s.get(url).send())
+///     .in_flight(2)
+///     .ordered()
+///     .map(|(url, result)| Ok((url, result?.bytes().len())))
+///     .collect::<Result<_, ureq_futures::Error>>()?;
+/// assert_eq!(lengths[2], (format!("{base}/3"), 5));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[must_use = "a Batch runs nothing until it is iterated"]
+pub struct Batch<I: Iterator, T: Send + 'static, F> {
+    session: FuturesSession,
+    inputs: Fuse<I>,
+    make: F,
+    window: usize,
+    ordered: bool,
+    stop_on_error: bool,
+    progress: Option<ProgressFn>,
+    /// `window` places; `None` while free. In input order, job `seq` sits at `seq % window`.
+    slots: Vec<Option<Entry<I::Item, T>>>,
+    /// Free places (completion order only).
+    free: Vec<usize>,
+    /// Places whose job is done and not yet yielded (completion order only), oldest first.
+    done: VecDeque<usize>,
+    /// The next job's number, and the first not yet yielded (input order only).
+    next_seq: u64,
+    head_seq: u64,
+    tx: Sender<Token>,
+    rx: Receiver<Token>,
+    counts: BatchProgress,
+    started: Option<Instant>,
+    /// No more submissions: the inputs ran out or the batch stopped.
+    stopped: bool,
+}
+
+impl FuturesSession {
+    /// Runs `make(session, &input)` for each input with at most 2 × [`max_workers`] jobs in
+    /// flight (see [`Batch::in_flight`]), and returns an iterator of `(input, result)`. See
+    /// [`Batch`] for the order, the errors and memory.
+    ///
+    /// `make` gets the input by reference and returns the job's handle: a request's
+    /// [`send`](crate::RequestBuilder::send) or [`send_with`](crate::RequestBuilder::send_with),
+    /// a [`submit`](FuturesSession::submit), anything that returns a [`Pending`]. The input comes
+    /// back with its result, so a failure says which input it was; `.enumerate()` the inputs for
+    /// their index.
+    ///
+    /// [`max_workers`]: FuturesSession::max_workers
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(4).build();
+    /// let mut squares: Vec<u64> = session
+    ///     .batch(0..1000u64, |s, &n| s.submit(move |_| Ok(n * n)))
+    ///     .in_flight(16)
+    ///     .map(|(_, r)| r.unwrap())
+    ///     .collect();
+    /// squares.sort();
+    /// assert_eq!(squares[999], 999 * 999);
+    /// ```
+    pub fn batch<I, T, F>(&self, inputs: I, make: F) -> Batch<I::IntoIter, T, F>
+    where
+        I: IntoIterator,
+        T: Send + 'static,
+        F: FnMut(&FuturesSession, &I::Item) -> Pending<T>,
+    {
+        let inputs = inputs.into_iter();
+        let total = match inputs.size_hint() {
+            (low, Some(high)) if low == high => Some(low as u64),
+            _ => None,
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Batch {
+            window: self.max_workers().saturating_mul(2),
+            session: self.clone(),
+            inputs: inputs.fuse(),
+            make,
+            ordered: false,
+            stop_on_error: false,
+            progress: None,
+            slots: Vec::new(),
+            free: Vec::new(),
+            done: VecDeque::new(),
+            next_seq: 0,
+            head_seq: 0,
+            tx,
+            rx,
+            counts: BatchProgress {
+                submitted: 0,
+                completed: 0,
+                failed: 0,
+                cancelled: 0,
+                in_flight: 0,
+                total,
+                elapsed: Duration::ZERO,
+            },
+            started: None,
+            stopped: false,
+        }
+    }
+}
+
+impl<I: Iterator, T: Send + 'static, F> fmt::Debug for Batch<I, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("in_flight", &self.window)
+            .field("ordered", &self.ordered)
+            .field("stop_on_error", &self.stop_on_error)
+            .field("progress", &self.counts)
+            .finish()
+    }
+}
+
+impl<I, T, F> Batch<I, T, F>
+where
+    I: Iterator,
+    T: Send + 'static,
+    F: FnMut(&FuturesSession, &I::Item) -> Pending<T>,
+{
+    /// At most `n` jobs submitted and not yet yielded, at least 1. Memory is bounded by it: `n`
+    /// inputs, handles and results at most. More than the session's workers keeps them busy
+    /// while the caller handles results; queued jobs beyond that only wait. Defaults to twice
+    /// the session's [`max_workers`](FuturesSession::max_workers).
+    ///
+    /// Takes effect before the first result; later calls are ignored.
+    pub fn in_flight(mut self, n: usize) -> Self {
+        if self.counts.submitted == 0 {
+            self.window = n.max(1);
+        }
+        self
+    }
+
+    /// Yields the results in input order (`futures`' `buffered`) rather than as they complete
+    /// (`buffer_unordered`, the default). Takes effect before the first result.
+    pub fn ordered(mut self) -> Self {
+        if self.counts.submitted == 0 {
+            self.ordered = true;
+        }
+        self
+    }
+
+    /// Ends the batch at the first error it yields: jobs still queued are cancelled (their
+    /// count is [`BatchProgress::cancelled`]), no more inputs are read, and finished results not
+    /// yet yielded are dropped. Defaults to off: an error is that input's result and the batch
+    /// goes on.
+    pub fn stop_on_error(mut self) -> Self {
+        self.stop_on_error = true;
+        self
+    }
+
+    /// Calls `callback` with the batch's counters each time a job finishes (and once more when a
+    /// stop cancels jobs), on the caller's thread inside `next`. Keep it short: the next result
+    /// waits for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let results = session
+    ///     .batch(0..10, |s, &n| s.submit(move |_| Ok(n)))
+    ///     .progress(|p| eprint!("\r{}/{} done", p.completed, p.total.unwrap_or(0)))
+    ///     .count();
+    /// assert_eq!(results, 10);
+    /// ```
+    pub fn progress(mut self, callback: impl FnMut(&BatchProgress) + Send + 'static) -> Self {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
+    /// The counters as they are now.
+    pub fn counts(&self) -> BatchProgress {
+        let mut counts = self.counts.clone();
+        counts.elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
+        counts
+    }
+
+    /// Submits jobs until the window is full or the inputs run out.
+    fn fill(&mut self) {
+        if self.slots.is_empty() {
+            self.slots = (0..self.window).map(|_| None).collect();
+            if !self.ordered {
+                self.free = (0..self.window).rev().collect();
+            }
+        }
+        while !self.stopped && self.counts.in_flight < self.window {
+            let Some(item) = self.inputs.next() else {
+                self.stopped = true;
+                break;
+            };
+            let seq = self.next_seq;
+            let slot = if self.ordered {
+                (seq % self.window as u64) as usize
+            } else {
+                match self.free.pop() {
+                    Some(slot) => slot,
+                    // Unreachable: `in_flight < window` leaves a free place.
+                    None => break,
+                }
+            };
+            self.started.get_or_insert_with(Instant::now);
+            let mut pending = (self.make)(&self.session, &item);
+            self.next_seq += 1;
+            self.counts.submitted += 1;
+            self.counts.in_flight += 1;
+            let token = Token { slot, seq };
+            let waker = Waker::from(Arc::new(Notify {
+                tx: self.tx.clone(),
+                token,
+            }));
+            let state = match Pin::new(&mut pending).poll(&mut Context::from_waker(&waker)) {
+                Poll::Ready(result) => State::Done(result),
+                Poll::Pending => State::Running(pending),
+            };
+            let finished = matches!(state, State::Done(_));
+            self.slots[slot] = Some(Entry { seq, item, state });
+            if finished {
+                self.finished(slot);
+            }
+        }
+    }
+
+    /// Polls the job behind `token` after its waker fired.
+    fn woken(&mut self, token: Token) {
+        let Some(entry) = self.slots.get_mut(token.slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if entry.seq != token.seq {
+            return;
+        }
+        let State::Running(pending) = &mut entry.state else {
+            return;
+        };
+        let waker = Waker::from(Arc::new(Notify {
+            tx: self.tx.clone(),
+            token,
+        }));
+        if let Poll::Ready(result) = Pin::new(pending).poll(&mut Context::from_waker(&waker)) {
+            entry.state = State::Done(result);
+            self.finished(token.slot);
+        }
+    }
+
+    /// Counts the job at `slot`, which has just finished.
+    fn finished(&mut self, slot: usize) {
+        if let Some(Entry {
+            state: State::Done(result),
+            ..
+        }) = &self.slots[slot]
+        {
+            self.counts.completed += 1;
+            self.counts.failed += u64::from(result.is_err());
+        }
+        if !self.ordered {
+            self.done.push_back(slot);
+        }
+        self.report();
+    }
+
+    fn report(&mut self) {
+        if self.progress.is_some() {
+            let counts = self.counts();
+            if let Some(callback) = self.progress.as_mut() {
+                callback(&counts);
+            }
+        }
+    }
+
+    /// The next finished entry in the batch's order, taken out of the window.
+    fn take_done(&mut self) -> Option<Entry<I::Item, T>> {
+        let slot = if self.ordered {
+            let slot = (self.head_seq % self.window as u64) as usize;
+            match &self.slots.get(slot)? {
+                Some(e) if e.seq == self.head_seq && matches!(e.state, State::Done(_)) => slot,
+                _ => return None,
+            }
+        } else {
+            self.done.pop_front()?
+        };
+        let entry = self.slots[slot].take()?;
+        if self.ordered {
+            self.head_seq += 1;
+        } else {
+            self.free.push(slot);
+        }
+        self.counts.in_flight -= 1;
+        Some(entry)
+    }
+
+    /// Cancels what is queued, drops what is not yet yielded, and submits nothing more.
+    fn stop(&mut self) {
+        self.stopped = true;
+        let mut cancelled = 0;
+        for entry in self.slots.iter_mut().filter_map(Option::take) {
+            if let State::Running(pending) = &entry.state {
+                cancelled += u64::from(pending.cancel());
+            }
+        }
+        self.done.clear();
+        self.counts.in_flight = 0;
+        self.counts.cancelled += cancelled;
+        if cancelled > 0 {
+            self.report();
+        }
+    }
+}
+
+impl<I, T, F> Iterator for Batch<I, T, F>
+where
+    I: Iterator,
+    T: Send + 'static,
+    F: FnMut(&FuturesSession, &I::Item) -> Pending<T>,
+{
+    type Item = (I::Item, Result<T, Error>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.fill();
+            if let Some(entry) = self.take_done() {
+                let State::Done(result) = entry.state else {
+                    unreachable!("take_done hands out finished entries only");
+                };
+                if result.is_err() && self.stop_on_error {
+                    self.stop();
+                }
+                return Some((entry.item, result));
+            }
+            if self.counts.in_flight == 0 {
+                return None;
+            }
+            // The batch holds a sender, so this only returns with a token; every running job
+            // wakes its waker once it finishes (a shutdown finishes queued jobs too).
+            let token = self.rx.recv().ok()?;
+            self.woken(token);
+            while let Ok(token) = self.rx.try_recv() {
+                self.woken(token);
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let (low, high) = self.inputs.size_hint();
+        let pending = self.counts.in_flight;
+        if self.stop_on_error {
+            (0, high.and_then(|h| h.checked_add(pending)))
+        } else {
+            (
+                low.saturating_add(pending),
+                high.and_then(|h| h.checked_add(pending)),
+            )
+        }
+    }
+}
+
+impl<I: Iterator, T: Send + 'static, F> Drop for Batch<I, T, F> {
+    fn drop(&mut self) {
+        for entry in self.slots.iter().flatten() {
+            if let State::Running(pending) = &entry.state {
+                pending.cancel();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_order_yields_every_input_once() {
+        let session = FuturesSession::builder().max_workers(3).build();
+        let mut seen: Vec<u32> = session
+            .batch(0..100u32, |s, &n| s.submit(move |_| Ok(n)))
+            .in_flight(5)
+            .map(|(n, r)| {
+                assert_eq!(r.unwrap(), n);
+                n
+            })
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn input_order_holds_back_later_results() {
+        let session = FuturesSession::builder().max_workers(4).build();
+        // The first job finishes last; the others must wait for it.
+        let (go, wait) = crossbeam_channel::bounded::<()>(0);
+        let mut batch = session
+            .batch(0..4u32, move |s, &n| {
+                let wait = wait.clone();
+                s.submit(move |_| {
+                    if n == 0 {
+                        wait.recv().ok();
+                    }
+                    Ok(n)
+                })
+            })
+            .in_flight(4)
+            .ordered();
+        let release = std::thread::spawn(move || go.send(()));
+        let order: Vec<u32> = batch.by_ref().map(|(n, _)| n).collect();
+        assert_eq!(order, [0, 1, 2, 3]);
+        assert!(release.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn the_window_bounds_what_is_submitted() {
+        let session = FuturesSession::builder().max_workers(2).build();
+        let mut batch = session
+            .batch(0..50u32, |s, &n| s.submit(move |_| Ok(n)))
+            .in_flight(3);
+        while let Some(_) = batch.next() {
+            let c = batch.counts();
+            assert!(c.in_flight <= 3, "{c:?}");
+            assert!(c.submitted <= c.completed + 3, "{c:?}");
+        }
+        assert_eq!(batch.counts().completed, 50);
+    }
+
+    #[test]
+    fn errors_do_not_stop_the_batch_unless_asked() {
+        let session = FuturesSession::builder().max_workers(2).build();
+        let make = |s: &FuturesSession, &n: &u32| {
+            s.submit(move |_| {
+                if n % 10 == 3 {
+                    Err(Error::InvalidRequest(format!("bad {n}")))
+                } else {
+                    Ok(n)
+                }
+            })
+        };
+        let failed = session
+            .batch(0..40u32, make)
+            .filter(|(_, r)| r.is_err())
+            .count();
+        assert_eq!(failed, 4);
+
+        let mut batch = session
+            .batch(0..40u32, make)
+            .in_flight(2)
+            .ordered()
+            .stop_on_error();
+        let yielded: Vec<u32> = batch.by_ref().map(|(n, _)| n).collect();
+        assert_eq!(yielded, [0, 1, 2, 3]);
+        assert!(batch.counts().submitted < 40);
+    }
+
+    #[test]
+    fn stopping_cancels_queued_jobs() {
+        let session = FuturesSession::builder().max_workers(1).build();
+        let (go, wait) = crossbeam_channel::bounded::<()>(0);
+        let mut batch = session
+            .batch(0..10u32, move |s, &n| {
+                let wait = wait.clone();
+                s.submit(move |_| {
+                    if n == 0 {
+                        return Err(Error::InvalidRequest("first".into()));
+                    }
+                    if n == 1 {
+                        wait.recv().ok();
+                    }
+                    Ok(n)
+                })
+            })
+            .in_flight(5)
+            .stop_on_error();
+        let (first, result) = batch.next().unwrap();
+        assert_eq!(first, 0);
+        assert!(result.is_err());
+        // Job 1 is running (blocked), jobs 2..5 are queued behind it on the one worker.
+        let counts = batch.counts();
+        assert!(counts.cancelled >= 3, "{counts:?}");
+        assert!(batch.next().is_none());
+        drop(go);
+    }
+
+    #[test]
+    fn progress_sees_every_completion() {
+        let session = FuturesSession::new();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let n = session
+            .batch(vec![1, 2, 3], |s, &n| s.submit(move |_| Ok(n)))
+            .progress(move |p| log.lock().unwrap().push((p.completed, p.total)))
+            .count();
+        assert_eq!(n, 3);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[2], (3, Some(3)));
+    }
+
+    #[test]
+    fn a_shut_down_session_yields_errors_not_a_hang() {
+        let session = FuturesSession::new();
+        session.shutdown();
+        let results: Vec<_> = session
+            .batch(0..5, |s, &n| s.submit(move |_| Ok(n)))
+            .collect();
+        assert_eq!(results.len(), 5);
+        assert!(results
+            .iter()
+            .all(|(_, r)| matches!(r, Err(Error::ShutDown))));
+    }
+
+    #[test]
+    fn an_empty_input_yields_nothing() {
+        let session = FuturesSession::new();
+        assert_eq!(
+            session
+                .batch(Vec::<u32>::new(), |s, &n| s.submit(move |_| Ok(n)))
+                .count(),
+            0
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The session's settings as its requests use them on the workers, and their defaults.
+//!
+//! [`SessionBuilder`](crate::SessionBuilder) collects them on the caller's thread; `build()`
+//! turns them into one [`Config`] (default headers parsed once), which every request of the
+//! session reads on its worker.
+
+use std::time::Duration;
+
+use ureq::http::{HeaderName, HeaderValue};
+
+use crate::cookies::Jar;
+use crate::redirect::RedirectLimit;
+use crate::retry::RetryPolicy;
+
+/// Workers of a session made with [`FuturesSession::new`](crate::FuturesSession::new), as in
+/// requests-futures.
+pub const DEFAULT_MAX_WORKERS: usize = 8;
+/// Largest buffered response body: 10 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
+/// Default connect timeout: 30 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects a request follows by default, as in ureq: 10.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+
+/// The session's settings that requests need on the worker.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) headers: Vec<DefaultHeader>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) max_body_size: u64,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) redirects: RedirectLimit,
+    /// The session's cookies, unless [`SessionBuilder::cookies`](crate::SessionBuilder::cookies)
+    /// turned them off.
+    pub(crate) cookies: Option<Jar>,
+}
+
+/// A session's default header, parsed once when the session is built. An invalid one fails
+/// only the requests that send it (a request's own header of that name replaces it), as it did
+/// when the defaults were parsed per request.
+#[derive(Debug)]
+pub(crate) struct DefaultHeader {
+    /// As given, for `Debug` and for matching the request's own names.
+    pub(crate) name: String,
+    pub(crate) parsed: Result<(HeaderName, HeaderValue), String>,
+}
+
+impl DefaultHeader {
+    pub(crate) fn new(name: String, value: &str) -> Self {
+        let parsed = parse_header(&name, value);
+        DefaultHeader { name, parsed }
+    }
+}
+
+/// A header as `HeaderMap` holds it, or the text of an
+/// [`Error::InvalidRequest`](crate::Error::InvalidRequest). The value is never quoted in the
+/// error: it may be a credential.
+pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let parsed_name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("invalid header name {name:?}"))?;
+    let parsed_value =
+        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name:?}"))?;
+    Ok((parsed_name, parsed_value))
+}
+
+/// The names of `headers` without their values, which may be credentials: for `Debug`.
+pub(crate) fn header_names(headers: &[(String, String)]) -> Vec<&str> {
+    headers.iter().map(|(k, _)| k.as_str()).collect()
+}

@@ -1,0 +1,17 @@
+//! The executor: a queue, worker threads, and the [`Pending`] handles of the jobs they run.
+//!
+//! Nothing here knows about HTTP. A job is a closure that resolves its handle through a
+//! [`Completer`](slot::Completer) and carries whatever it needs; the session (`crate::session`)
+//! gives each request job its agent and settings.
+//!
+//! * [`slot`]: one job and its outcome, and the claim that decides who runs or drops it.
+//! * [`pending`]: the handle and the helpers that wait on many handles.
+//! * [`pool`]: the queue, the worker threads, shutdown.
+
+pub(crate) mod pending;
+pub(crate) mod pool;
+pub(crate) mod slot;
+
+pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
+pub(crate) use pool::Executor;
+pub(crate) use slot::{panic_message, Completer};

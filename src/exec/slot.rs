@@ -1,0 +1,328 @@
+//! The slot: where a job and its handle meet.
+//!
+//! Every job has one [`Slot`], shared by the handle and the executor's queue. The slot holds the
+//! job's closure (inline: a job is one allocation) and, once it is done, its result. That one
+//! place makes the hard cases simple:
+//!
+//! * Whoever *claims* the job first (a worker, a cancel, a shutdown) decides its fate: run it or
+//!   drop it. [`Pending::cancel`](super::Pending::cancel) claims it, so a cancelled job can never
+//!   run.
+//! * A worker that blocks on a handle whose job is still queued in its own pool would deadlock a
+//!   full pool. Instead, [`Pending::result`](super::Pending::result) (and the helpers that wait
+//!   on many handles) claim the job and run it inline on that worker, as work-stealing pools do.
+//!   The queue entry then finds the job claimed and does nothing.
+//! * A job that resolves its handle early and keeps running (an event stream) *completes* its
+//!   slot through a [`Completer`], which need not be the moment its closure returns.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::pool::is_worker_of;
+use crate::Error;
+
+/// The closure of a queued job, kept inside its slot: `Option<F>` for a closure `F` that resolves
+/// the slot through the completer. Run or dropped at most once, by the thread that claimed the
+/// job. The closure carries whatever it needs (the executor hands it nothing else).
+pub(crate) trait JobCell<T>: Send {
+    /// Runs the closure if it is still here.
+    fn run(&mut self, done: Completer<T>);
+    /// Drops the closure.
+    fn discard(&mut self);
+}
+
+impl<T, F: FnOnce(Completer<T>) + Send> JobCell<T> for Option<F> {
+    fn run(&mut self, done: Completer<T>) {
+        if let Some(job) = self.take() {
+            job(done);
+        }
+    }
+
+    fn discard(&mut self) {
+        *self = None;
+    }
+}
+
+/// The type-erased face of a slot that the executor's queue holds.
+pub(crate) trait Task: Send + Sync {
+    /// Runs the job if it is still queued; does nothing if it was cancelled or already run.
+    fn run(self: Arc<Self>);
+    /// Resolves a still-queued job with `error` without running it.
+    fn abort(&self, error: Error);
+}
+
+/// How often a waiting thread yields before it blocks; see `Slot::yield_briefly`.
+const YIELDS_BEFORE_BLOCKING: usize = 8;
+
+/// A job and its outcome; `J` is the job's [`JobCell`], unsized to `dyn JobCell<T>` once built,
+/// so that the closure lives inside the slot: one allocation per job.
+pub(crate) struct Slot<T, J: ?Sized = dyn JobCell<T>> {
+    state: Mutex<State<T>>,
+    done: Condvar,
+    /// Set once a result is stored, so that a waiter can poll without taking the lock.
+    ready: AtomicBool,
+    /// The pool whose workers may run this job inline while waiting for it; 0 for none. Jobs that
+    /// resolve their handle early and keep running (event streams) are not run inline: the
+    /// waiter would only get its handle when the whole stream had been read.
+    pool: usize,
+    /// The closure. Only the thread that claimed the job ([`Slot::claim`]) ever locks it, so the
+    /// lock is never contended; it is there to hand that thread `&mut` access.
+    job: Mutex<J>,
+}
+
+pub(crate) struct State<T> {
+    /// The job is still queued: nobody has claimed it to run or drop it.
+    pub(crate) queued: bool,
+    pub(crate) result: Option<Result<T, Error>>,
+    /// The result was handed out; the handle is done for good.
+    pub(crate) taken: bool,
+    pub(crate) waker: Option<Waker>,
+    listeners: Vec<Listener>,
+    /// Threads blocked on `done`; completion skips the wake-up syscall when there are none.
+    pub(crate) waiters: usize,
+    /// The handle was dropped: a result is dropped on arrival. This is what closes an event
+    /// stream whose handle was dropped unclaimed, so that its worker stops.
+    pub(crate) abandoned: bool,
+}
+
+/// Told the handle's index when its job completes (for `as_completed` and `wait_any`).
+struct Listener {
+    tx: Sender<usize>,
+    index: usize,
+}
+
+impl<T> State<T> {
+    pub(crate) fn is_done(&self) -> bool {
+        self.result.is_some() || self.taken
+    }
+
+    /// Hands the result out, once.
+    pub(crate) fn take_result(&mut self) -> Option<Result<T, Error>> {
+        let result = self.result.take();
+        self.taken |= result.is_some();
+        result
+    }
+}
+
+impl<T> Slot<T> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic never happens while the lock is held (jobs run outside it), so poisoning
+        // cannot occur; recover the guard anyway rather than propagate a panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Send + 'static> Slot<T> {
+    /// A slot holding `job`, and the same slot as the queue's entry.
+    pub(crate) fn queued<F>(pool: usize, job: F) -> (Arc<Slot<T>>, Arc<dyn Task>)
+    where
+        F: FnOnce(Completer<T>) + Send + 'static,
+    {
+        let slot = Arc::new(Slot {
+            state: Mutex::new(State {
+                queued: true,
+                result: None,
+                taken: false,
+                waker: None,
+                listeners: Vec::new(),
+                waiters: 0,
+                abandoned: false,
+            }),
+            done: Condvar::new(),
+            ready: AtomicBool::new(false),
+            pool,
+            job: Mutex::new(Some(job)),
+        });
+        (slot.clone(), slot)
+    }
+
+    /// Stores the result unless one is already there. Returns whether it was stored.
+    pub(crate) fn complete(&self, result: Result<T, Error>) -> bool {
+        self.complete_with(move || result)
+    }
+
+    /// Stores the result that `make` builds, unless one is already there (then `make` is not
+    /// called). Returns whether this call resolved the slot: by storing the result, or by
+    /// dropping it when the handle is gone.
+    fn complete_with(&self, make: impl FnOnce() -> Result<T, Error>) -> bool {
+        let (waker, listeners, waiters) = {
+            let mut state = self.lock();
+            if state.is_done() {
+                return false;
+            }
+            if state.abandoned {
+                // Nobody can take it: drop it now (with `make`), outside the lock.
+                drop(state);
+                return true;
+            }
+            state.result = Some(make());
+            self.ready.store(true, Ordering::Release);
+            (
+                state.waker.take(),
+                std::mem::take(&mut state.listeners),
+                state.waiters,
+            )
+        };
+        if waiters > 0 {
+            self.done.notify_all();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        for l in listeners {
+            // The receiver may be gone (an abandoned `as_completed`); nothing to tell then.
+            let _ = l.tx.send(l.index);
+        }
+        true
+    }
+
+    /// Before blocking, gives the CPU to other threads a few times in case the job is about to
+    /// finish: a caller collecting many short jobs in order then rarely sleeps, which saves a
+    /// futex wake-up on the worker and a context switch on the caller per job.
+    pub(crate) fn yield_briefly(&self) {
+        for _ in 0..YIELDS_BEFORE_BLOCKING {
+            if self.ready.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Waits on `done`, counted in `waiters`.
+    pub(crate) fn block<'a>(
+        &self,
+        mut state: MutexGuard<'a, State<T>>,
+    ) -> MutexGuard<'a, State<T>> {
+        state.waiters += 1;
+        let mut state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        state.waiters -= 1;
+        state
+    }
+
+    /// Waits on `done` for at most `timeout`, counted in `waiters`.
+    pub(crate) fn block_timeout<'a>(
+        &self,
+        mut state: MutexGuard<'a, State<T>>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, State<T>> {
+        state.waiters += 1;
+        let (mut state, _) = self
+            .done
+            .wait_timeout(state, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+        state.waiters -= 1;
+        state
+    }
+
+    /// Claims the job if it is still queued: the caller must then run or discard it. Whoever
+    /// claims first (a worker, a cancel, a shutdown) decides the job's fate.
+    pub(crate) fn claim(&self) -> bool {
+        std::mem::replace(&mut self.lock().queued, false)
+    }
+
+    fn job(&self) -> MutexGuard<'_, dyn JobCell<T> + 'static> {
+        // Poisoned only by a job that panicked, which was then already taken out.
+        self.job.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the job if it is still queued and resolves the slot with `error`. Returns whether
+    /// it did.
+    pub(crate) fn cancel_with(&self, error: Error) -> bool {
+        let claimed = self.claim();
+        if claimed {
+            self.job().discard();
+            self.complete(Err(error));
+        }
+        claimed
+    }
+
+    /// Runs a claimed job, turning a panic into `Error::Panicked`.
+    fn run_claimed(self: &Arc<Self>) {
+        let completer = Completer {
+            slot: Arc::clone(self),
+        };
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.job().run(completer)));
+        // The payload is dropped here, outside the slot's lock: its `Drop` is user code.
+        let panicked = outcome.err().map(|payload| panic_message(payload.as_ref()));
+        if self.ready.load(Ordering::Acquire) {
+            // The job completed its slot, which is the normal case.
+            return;
+        }
+        self.complete_with(|| {
+            Err(Error::Panicked(
+                panicked.unwrap_or_else(|| "the job ended without a result".into()),
+            ))
+        });
+    }
+
+    /// If this thread is a worker of this job's pool and the job is still queued, runs it here.
+    /// Returns whether it did.
+    pub(crate) fn help(self: &Arc<Self>) -> bool {
+        if self.pool == 0 || !is_worker_of(self.pool) {
+            return false;
+        }
+        let claimed = self.claim();
+        if claimed {
+            self.run_claimed();
+        }
+        claimed
+    }
+
+    /// Registers `tx` to be told `index` when the job completes (at once if it already has).
+    pub(crate) fn notify(&self, tx: &Sender<usize>, index: usize) {
+        let mut state = self.lock();
+        if state.is_done() {
+            drop(state);
+            let _ = tx.send(index);
+        } else {
+            state.listeners.push(Listener {
+                tx: tx.clone(),
+                index,
+            });
+        }
+    }
+
+    pub(crate) fn forget_listener(&self, tx: &Sender<usize>) {
+        self.lock().listeners.retain(|l| !l.tx.same_channel(tx));
+    }
+}
+
+impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
+    fn run(self: Arc<Self>) {
+        let slot: Arc<Slot<T>> = self;
+        if slot.claim() {
+            slot.run_claimed();
+        }
+    }
+
+    fn abort(&self, error: Error) {
+        let slot: &Slot<T> = self;
+        slot.cancel_with(error);
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// Resolves a job's handle. Given to each job; consumed by the first `complete`.
+pub(crate) struct Completer<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T: Send + 'static> Completer<T> {
+    /// Resolves the handle with `result`. The job may go on running afterwards.
+    pub(crate) fn complete(self, result: Result<T, Error>) {
+        self.slot.complete(result);
+    }
+}

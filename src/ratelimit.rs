@@ -1,0 +1,961 @@
+//! `RateLimiter`: request rates per origin (token buckets), and pauses learned from the server.
+//!
+//! The answers it learns from are in [`RateLimiter`]'s docs.
+//!
+//! # Why pause the origin rather than retry each request
+//!
+//! A burst that trips a rate limit gets a 429 on every request in flight; retrying each one on
+//! its own (what the Python SDKs do) sends the burst again as soon as the first backoff ends. The
+//! limit belongs to the origin, so the pause does too: one answer stops every new request to
+//! that origin until the time the server gave, and requests to other origins go on.
+//!
+//! # Limits on what a server can make us do
+//!
+//! A pause is capped at [`RateLimiter::max_pause`] (60 s by default), so that a server cannot
+//! stop a client for a day with one header; a later answer can pause again. Dates in the past
+//! and unparsable values pause nothing. When several headers apply, the longest wait wins.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ureq::http::{self, HeaderMap};
+
+use crate::retry::{retry_after, unix_seconds};
+
+/// The longest pause a server's answer can cause by default: 60 seconds.
+pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// A request rate: a token bucket that refills at `rate` tokens per second and holds at most
+/// `burst` tokens. Each request takes one; when the bucket is empty the request waits for the
+/// next token.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::RateLimit;
+///
+/// let limit = RateLimit::per_minute(500.0).burst(10);
+/// assert_eq!(limit.burst_size(), 10);
+/// assert!((limit.per_second_rate() - 500.0 / 60.0).abs() < 1e-9);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    per_second: f64,
+    burst: u32,
+}
+
+/// The slowest rate a [`RateLimit`] takes: one request an hour.
+const MIN_RATE: f64 = 1.0 / 3600.0;
+
+impl RateLimit {
+    /// `n` requests per second on average, with a burst of 1 (requests evenly spaced). A rate
+    /// below one an hour (zero, negative or NaN included) is taken as one an hour.
+    pub fn per_second(n: f64) -> Self {
+        let per_second = if n.is_finite() && n > MIN_RATE {
+            n
+        } else if n == f64::INFINITY {
+            f64::MAX
+        } else {
+            MIN_RATE
+        };
+        RateLimit {
+            per_second,
+            burst: 1,
+        }
+    }
+
+    /// `n` requests per minute on average, with a burst of 1: how most APIs state their limits.
+    pub fn per_minute(n: f64) -> Self {
+        RateLimit::per_second(n / 60.0)
+    }
+
+    /// At most `n` requests at once after a quiet spell (at least 1). Defaults to 1.
+    pub fn burst(mut self, n: u32) -> Self {
+        self.burst = n.max(1);
+        self
+    }
+
+    /// The average rate, in requests per second.
+    pub fn per_second_rate(&self) -> f64 {
+        self.per_second
+    }
+
+    /// The bucket's size.
+    pub fn burst_size(&self) -> u32 {
+        self.burst
+    }
+}
+
+/// A token bucket's state.
+#[derive(Debug, Clone)]
+struct Bucket {
+    limit: RateLimit,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(limit: RateLimit, now: Instant) -> Self {
+        Bucket {
+            limit,
+            tokens: f64::from(limit.burst),
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens =
+            (self.tokens + elapsed * self.limit.per_second).min(f64::from(self.limit.burst));
+        self.at = self.at.max(now);
+    }
+
+    /// Takes a token, or says when one will be there.
+    fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = (1.0 - self.tokens) / self.limit.per_second;
+        Err(now
+            .checked_add(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX))
+            .unwrap_or_else(|| now + Duration::from_secs(3600)))
+    }
+}
+
+/// Why new requests to an origin were paused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PauseReason {
+    /// A 429 or 503 answer with `Retry-After` (or `retry-after-ms`).
+    RetryAfter {
+        /// The answer's status.
+        status: u16,
+    },
+    /// A quota header said nothing is left, and its reset header said when it comes back.
+    QuotaExhausted {
+        /// The header that said so, such as `x-ratelimit-remaining-requests`.
+        header: String,
+    },
+}
+
+impl fmt::Display for PauseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PauseReason::RetryAfter { status } => write!(f, "{status} with retry-after"),
+            PauseReason::QuotaExhausted { header } => write!(f, "{header}: 0"),
+        }
+    }
+}
+
+/// A pause of new requests to one origin, learned from an answer: what
+/// [`RateLimiter::on_pause`] callbacks get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitEvent {
+    /// The origin, as `scheme://host:port`.
+    pub origin: String,
+    /// How long new requests to it wait, from the moment of the answer (capped at
+    /// [`RateLimiter::max_pause`]).
+    pub wait: Duration,
+    /// What the server said.
+    pub reason: PauseReason,
+}
+
+impl fmt::Display for RateLimitEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rate limit: {} paused for {:?} ({})",
+            self.origin, self.wait, self.reason
+        )
+    }
+}
+
+type PauseCallback = Arc<dyn Fn(&RateLimitEvent) + Send + Sync>;
+
+/// Which origins a rate applies to.
+#[derive(Debug, Clone)]
+enum Scope {
+    /// `scheme://host:port`, normalised.
+    Origin(String),
+    /// A host name, any scheme and port.
+    Host(String),
+}
+
+/// The state of one origin.
+#[derive(Debug)]
+struct HostState {
+    bucket: Option<Bucket>,
+    paused_until: Option<Instant>,
+}
+
+/// Request rates per origin, and pauses learned from the servers' answers. Cheap to clone (an
+/// `Arc`); clones share their state, so one limiter can govern several sessions.
+///
+/// An origin is a scheme, host and port: `https://api.openai.com` and
+/// `https://api.openai.com:443` are one origin, `http://` on the same host another.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`all_hosts`](RateLimiter::all_hosts) | no rate limit |
+/// | [`host`](RateLimiter::host) | none |
+/// | [`max_pause`](RateLimiter::max_pause) | 60 s ([`DEFAULT_MAX_PAUSE`]) |
+/// | [`on_pause`](RateLimiter::on_pause) | none |
+///
+/// Every pause learned from an answer counts in [`pauses`](RateLimiter::pauses) and calls the
+/// [`on_pause`](RateLimiter::on_pause) callback.
+///
+/// # What a server tells us
+///
+/// | answer | header(s) | pause |
+/// |---|---|---|
+/// | 429 or 503 | `Retry-After` (seconds or an HTTP date), or `retry-after-ms` | that long |
+/// | any | `x-ratelimit-remaining-requests: 0` with `x-ratelimit-reset-requests: 6m0s` (OpenAI and most compatible servers; Go durations such as `1s`, `20ms`) | until the reset |
+/// | any | `x-ratelimit-remaining-tokens: 0` with `x-ratelimit-reset-tokens` | until the reset |
+/// | any | `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining: 0` with the matching `-reset` (an RFC 3339 time) | until the reset |
+///
+/// When several apply, the longest wins; a pause is capped at
+/// [`max_pause`](RateLimiter::max_pause).
+///
+/// # Examples
+///
+/// The limiter on its own, around any request code:
+///
+/// ```
+/// use std::time::Duration;
+/// use ureq_futures::{RateLimit, RateLimiter};
+///
+/// let limiter = RateLimiter::new()
+///     .all_hosts(RateLimit::per_second(100.0).burst(2))
+///     .host("api.openai.com", RateLimit::per_minute(500.0));
+/// let url = "http://127.0.0.1:8080/v1/chat/completions";
+/// assert!(limiter.try_acquire(url).is_ok());
+/// assert!(limiter.try_acquire(url).is_ok()); // the burst
+/// assert!(limiter.try_acquire(url).is_err()); // the next token comes in 10 ms
+///
+/// // An answer that says the quota is used up pauses the origin.
+/// let mut headers = ureq::http::HeaderMap::new();
+/// headers.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
+/// headers.insert("x-ratelimit-reset-requests", "2s".parse().unwrap());
+/// let event = limiter.observe(url, 200, &headers).unwrap();
+/// assert_eq!(event.wait, Duration::from_secs(2));
+/// assert_eq!(limiter.pauses(), 1);
+/// ```
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    all_hosts: Option<RateLimit>,
+    scoped: Vec<(Scope, RateLimit)>,
+    max_pause: Duration,
+    on_pause: Option<PauseCallback>,
+    hosts: Mutex<HashMap<String, HostState>>,
+    pauses: AtomicU64,
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("all_hosts", &self.inner.all_hosts)
+            .field("hosts", &self.inner.scoped)
+            .field("max_pause", &self.inner.max_pause)
+            .field("pauses", &self.pauses())
+            .finish()
+    }
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter::new()
+    }
+}
+
+impl RateLimiter {
+    /// A limiter with no rates, which only learns pauses from answers.
+    pub fn new() -> Self {
+        RateLimiter {
+            inner: Arc::new(Inner {
+                all_hosts: None,
+                scoped: Vec::new(),
+                max_pause: DEFAULT_MAX_PAUSE,
+                on_pause: None,
+                hosts: Mutex::new(HashMap::new()),
+                pauses: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Changes a setting of a limiter that has no state yet; a limiter already shared is
+    /// copied first (its clones keep the old settings and state).
+    fn configure(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        let inner = match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner,
+            None => {
+                let old = &self.inner;
+                self.inner = Arc::new(Inner {
+                    all_hosts: old.all_hosts,
+                    scoped: old.scoped.clone(),
+                    max_pause: old.max_pause,
+                    on_pause: old.on_pause.clone(),
+                    hosts: Mutex::new(HashMap::new()),
+                    pauses: AtomicU64::new(0),
+                });
+                Arc::get_mut(&mut self.inner).expect("a new Arc has one owner")
+            }
+        };
+        f(inner);
+        self
+    }
+
+    /// The rate of every origin that no [`host`](RateLimiter::host) rate names. Defaults to
+    /// none.
+    pub fn all_hosts(self, limit: RateLimit) -> Self {
+        self.configure(|inner| inner.all_hosts = Some(limit))
+    }
+
+    /// The rate of one host (`"api.openai.com"`: any scheme and port) or one origin
+    /// (`"https://api.openai.com"`), in place of the [`all_hosts`](RateLimiter::all_hosts)
+    /// rate. An origin's rate wins over its host's; the last one set for a name wins.
+    pub fn host(self, host_or_origin: &str, limit: RateLimit) -> Self {
+        let scope = if host_or_origin.contains("://") {
+            match origin_of(host_or_origin) {
+                Some(origin) => Scope::Origin(origin),
+                None => Scope::Host(host_or_origin.to_ascii_lowercase()),
+            }
+        } else {
+            Scope::Host(host_or_origin.to_ascii_lowercase())
+        };
+        self.configure(|inner| inner.scoped.insert(0, (scope, limit)))
+    }
+
+    /// The longest pause one answer can cause. Defaults to 60 s ([`DEFAULT_MAX_PAUSE`]).
+    pub fn max_pause(self, d: Duration) -> Self {
+        self.configure(|inner| inner.max_pause = d)
+    }
+
+    /// Calls `callback` with each pause learned from an answer, on the thread that read the
+    /// answer (a worker, for a session's requests). Keep it short. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RateLimiter;
+    ///
+    /// let limiter = RateLimiter::new().on_pause(|event| eprintln!("{event}"));
+    /// # let _ = limiter;
+    /// ```
+    pub fn on_pause(self, callback: impl Fn(&RateLimitEvent) + Send + Sync + 'static) -> Self {
+        self.configure(|inner| inner.on_pause = Some(Arc::new(callback)))
+    }
+
+    /// How many pauses answers have caused so far.
+    pub fn pauses(&self) -> u64 {
+        self.inner.pauses.load(Ordering::Relaxed)
+    }
+
+    /// Takes a token for a request to `url`'s origin if it may go now; otherwise says how long
+    /// until it may (the origin is paused, or its bucket is empty) and takes nothing. A URL
+    /// without a scheme and host is never limited.
+    pub fn try_acquire(&self, url: &str) -> Result<(), Duration> {
+        let Some(origin) = origin_of(url) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        self.acquire_at(&origin, now)
+            .map_err(|at| at.saturating_duration_since(now))
+    }
+
+    /// Blocks until a request to `url`'s origin may go, then takes its token. For requests sent
+    /// outside a session (a session with this limiter waits without holding a worker).
+    pub fn acquire(&self, url: &str) {
+        while let Err(wait) = self.try_acquire(url) {
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// Learns from an answer from `url`'s origin: pauses the origin when the status and headers
+    /// say so (see the table above), and returns the pause. The pause counts in
+    /// [`pauses`](RateLimiter::pauses) and goes to the [`on_pause`](RateLimiter::on_pause)
+    /// callback.
+    pub fn observe(&self, url: &str, status: u16, headers: &HeaderMap) -> Option<RateLimitEvent> {
+        let origin = origin_of(url)?;
+        self.observe_at(&origin, status, headers, Instant::now(), SystemTime::now())
+    }
+
+    /// [`try_acquire`](RateLimiter::try_acquire) for an origin key at `now`: `Err` holds the
+    /// moment it may go.
+    pub(crate) fn acquire_at(&self, origin: &str, now: Instant) -> Result<(), Instant> {
+        let mut hosts = self.hosts();
+        if !hosts.contains_key(origin) {
+            let limit = self.limit_for(origin);
+            if limit.is_none() {
+                // Nothing to keep for an origin with no rate and no pause.
+                return Ok(());
+            }
+            hosts.insert(
+                origin.to_string(),
+                HostState {
+                    bucket: limit.map(|l| Bucket::full(l, now)),
+                    paused_until: None,
+                },
+            );
+        }
+        let Some(state) = hosts.get_mut(origin) else {
+            return Ok(());
+        };
+        if let Some(until) = state.paused_until {
+            if until > now {
+                return Err(until);
+            }
+            state.paused_until = None;
+        }
+        let result = match &mut state.bucket {
+            Some(bucket) => bucket.take(now),
+            None => Ok(()),
+        };
+        if result.is_ok() && state.bucket.is_none() {
+            // A pause that has ended, on an origin without a rate: forget it.
+            hosts.remove(origin);
+        }
+        result
+    }
+
+    /// [`observe`](RateLimiter::observe) for an origin key, at `now` (for waits) and `wall` (for
+    /// dates).
+    pub(crate) fn observe_at(
+        &self,
+        origin: &str,
+        status: u16,
+        headers: &HeaderMap,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Option<RateLimitEvent> {
+        let (wait, reason) = learn(status, headers, wall)?;
+        let wait = wait.min(self.inner.max_pause);
+        if wait.is_zero() {
+            return None;
+        }
+        let until = now.checked_add(wait)?;
+        {
+            let mut hosts = self.hosts();
+            let limit = self.limit_for(origin);
+            let state = hosts
+                .entry(origin.to_string())
+                .or_insert_with(|| HostState {
+                    bucket: limit.map(|l| Bucket::full(l, now)),
+                    paused_until: None,
+                });
+            state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
+        }
+        self.inner.pauses.fetch_add(1, Ordering::Relaxed);
+        let event = RateLimitEvent {
+            origin: origin.to_string(),
+            wait,
+            reason,
+        };
+        if let Some(callback) = &self.inner.on_pause {
+            callback(&event);
+        }
+        Some(event)
+    }
+
+    fn hosts(&self) -> MutexGuard<'_, HashMap<String, HostState>> {
+        // Nothing panics while the lock is held.
+        self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The rate of `origin` (`scheme://host:port`).
+    fn limit_for(&self, origin: &str) -> Option<RateLimit> {
+        let host = origin
+            .split_once("://")
+            .map_or(origin, |(_, rest)| rest)
+            .rsplit_once(':')
+            .map_or(origin, |(host, _)| host);
+        let by_origin = self
+            .inner
+            .scoped
+            .iter()
+            .find(|(s, _)| matches!(s, Scope::Origin(o) if o == origin));
+        let by_host = || {
+            self.inner
+                .scoped
+                .iter()
+                .find(|(s, _)| matches!(s, Scope::Host(h) if h == host))
+        };
+        by_origin
+            .or_else(by_host)
+            .map(|(_, l)| *l)
+            .or(self.inner.all_hosts)
+    }
+}
+
+/// `scheme://host:port` of `url`, lower case, with the scheme's default port filled in; `None`
+/// for a URL without a scheme and a host.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri.port_u16().or(match scheme.as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    });
+    Some(match port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
+/// What an answer says about waiting: the longest wait any of its headers asks for, and why.
+pub(crate) fn learn(
+    status: u16,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Option<(Duration, PauseReason)> {
+    let mut best: Option<(Duration, PauseReason)> = None;
+    let mut consider = |wait: Duration, reason: PauseReason| {
+        if best.as_ref().is_none_or(|(w, _)| wait > *w) {
+            best = Some((wait, reason));
+        }
+    };
+    if matches!(status, 429 | 503) {
+        let ms = header_str(headers, "retry-after-ms")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .and_then(|v| Duration::try_from_secs_f64(v / 1000.0).ok());
+        if let Some(wait) = ms.or_else(|| retry_after(headers, now)) {
+            consider(wait, PauseReason::RetryAfter { status });
+        }
+    }
+    for (name, value) in headers {
+        let name = name.as_str();
+        let reset = if let Some(what) = name.strip_prefix("x-ratelimit-remaining-") {
+            format!("x-ratelimit-reset-{what}")
+        } else if let Some(what) = name
+            .strip_prefix("anthropic-ratelimit-")
+            .and_then(|n| n.strip_suffix("-remaining"))
+        {
+            format!("anthropic-ratelimit-{what}-reset")
+        } else {
+            continue;
+        };
+        let exhausted = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .is_some_and(|left| left <= 0.0);
+        if !exhausted {
+            continue;
+        }
+        if let Some(wait) = header_str(headers, &reset).and_then(|v| parse_reset(v, now)) {
+            consider(
+                wait,
+                PauseReason::QuotaExhausted {
+                    header: name.to_string(),
+                },
+            );
+        }
+    }
+    best
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}
+
+/// A reset header's value as a wait: a Go duration (`6m0s`, `20ms`), bare seconds, or an RFC
+/// 3339 time.
+fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    if let Some(d) = parse_go_duration(value) {
+        return Some(d);
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs).ok())
+            .flatten();
+    }
+    let at = parse_rfc3339(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A Go `time.Duration` string as OpenAI sends it: `6m0s`, `1s`, `20ms`, `1h2m3.5s`, `250us`.
+/// Units: `h`, `m`, `s`, `ms`, `us`/`µs`, `ns`; each number may have a fraction. `None` for
+/// anything else, a bare number included.
+pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" | "μs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * seconds_per_unit;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// An RFC 3339 time such as `2026-12-02T08:30:00Z` or `2026-12-02T08:30:00.5+01:00`.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let len = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
+        if len == 0 {
+            return None;
+        }
+        let digits = &frac[..len.min(9)];
+        nanos = digits.parse::<u32>().ok()? * 10u32.pow(9 - digits.len() as u32);
+        rest = &frac[len..];
+    }
+    let offset: i64 = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (oh, om) = rest[1..].split_once(':')?;
+            if oh.len() != 2 || om.len() != 2 {
+                return None;
+            }
+            let (oh, om): (i64, i64) = (oh.parse().ok()?, om.parse().ok()?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    let local = unix_seconds(year, month, day, h * 3600 + m * 60 + sec)?;
+    let utc = i64::try_from(local).ok()?.checked_sub(offset)?;
+    let utc = u64::try_from(utc).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(utc, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn go_durations_as_openai_sends_them() {
+        let cases = [
+            ("6m0s", Some(ms(360_000))),
+            ("1s", Some(ms(1000))),
+            ("20ms", Some(ms(20))),
+            ("1h2m3.5s", Some(ms(3_723_500))),
+            ("0.5s", Some(ms(500))),
+            ("250us", Some(Duration::from_micros(250))),
+            ("7µs", Some(Duration::from_micros(7))),
+            ("0", Some(Duration::ZERO)),
+            ("", None),
+            ("s", None),
+            ("5", None),
+            ("5x", None),
+            ("-1s", None),
+            ("1..5s", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_go_duration(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_times_as_anthropic_sends_them() {
+        let secs =
+            |s: &str| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
+        assert_eq!(secs("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(secs("2000-02-29T12:00:00Z"), Some(951_825_600.0));
+        assert_eq!(secs("2000-02-29T13:00:00+01:00"), Some(951_825_600.0));
+        assert_eq!(secs("2000-02-29T11:30:00-00:30"), Some(951_825_600.0));
+        assert_eq!(secs("2000-02-29T12:00:00.25Z"), Some(951_825_600.25));
+        for bad in [
+            "",
+            "2000-02-29",
+            "2000-13-01T00:00:00Z",
+            "2000-02-29T12:00:00",
+            "2000-02-29T12:00:00+1:00",
+            "2000-02-29T12:00:00.Z",
+            "1969-12-31T23:59:59Z",
+            "20x0-02-29T12:00:00Z",
+            "2000-02-29T12:00:00Zjunk",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn origins_fill_in_default_ports_and_ignore_case() {
+        assert_eq!(
+            origin_of("HTTPS://API.openai.com/v1/x?key=1").as_deref(),
+            Some("https://api.openai.com:443")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin_of("http://h/").as_deref(), Some("http://h:80"));
+        assert_eq!(origin_of("/relative"), None);
+        assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_spaces_requests() {
+        let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(10.0).burst(3));
+        let o = "http://h:80";
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.acquire_at(o, t0).is_ok());
+        }
+        let next = limiter.acquire_at(o, t0).unwrap_err();
+        assert_eq!(next.duration_since(t0), ms(100));
+        // Refused attempts take nothing: at the given time, one token is there.
+        assert!(limiter.acquire_at(o, next).is_ok());
+        assert!(limiter.acquire_at(o, next).is_err());
+        // After a long quiet spell the bucket holds its burst, no more.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(limiter.acquire_at(o, later).is_ok());
+        }
+        assert!(limiter.acquire_at(o, later).is_err());
+    }
+
+    #[test]
+    fn one_host_or_one_origin_overrides_all_hosts() {
+        let limiter = RateLimiter::new()
+            .all_hosts(RateLimit::per_second(1.0))
+            .host("api.example.com", RateLimit::per_second(1.0).burst(2))
+            .host(
+                "https://api.example.com",
+                RateLimit::per_second(1.0).burst(5),
+            );
+        let t0 = Instant::now();
+        let taken = |o: &str| {
+            (0..10)
+                .take_while(|_| limiter.acquire_at(o, t0).is_ok())
+                .count()
+        };
+        assert_eq!(taken("https://api.example.com:443"), 5);
+        assert_eq!(taken("http://api.example.com:80"), 2);
+        assert_eq!(taken("http://other:80"), 1);
+        // Without any rate, nothing is limited and nothing is kept.
+        let free = RateLimiter::new();
+        assert!((0..100).all(|_| free.acquire_at("http://h:80", t0).is_ok()));
+        assert!(free.hosts().is_empty());
+    }
+
+    #[test]
+    fn rates_that_are_not_positive_become_the_slowest() {
+        assert_eq!(RateLimit::per_second(0.0).per_second_rate(), MIN_RATE);
+        assert_eq!(RateLimit::per_second(f64::NAN).per_second_rate(), MIN_RATE);
+        assert_eq!(RateLimit::per_second(-3.0).per_second_rate(), MIN_RATE);
+        assert_eq!(RateLimit::per_second(5.0).burst(0).burst_size(), 1);
+        let mut b = Bucket::full(RateLimit::per_second(f64::INFINITY), Instant::now());
+        let t = Instant::now();
+        assert!(b.take(t).is_ok());
+        // An unbounded rate never waits more than a rounding error.
+        let wait = b
+            .take(t)
+            .err()
+            .map_or(Duration::ZERO, |at| at.duration_since(t));
+        assert!(wait < ms(1), "{wait:?}");
+    }
+
+    #[test]
+    fn retry_after_on_429_and_503_only() {
+        let now = SystemTime::now();
+        let h = headers(&[("retry-after", "3")]);
+        assert_eq!(
+            learn(429, &h, now),
+            Some((ms(3000), PauseReason::RetryAfter { status: 429 }))
+        );
+        assert_eq!(
+            learn(503, &h, now),
+            Some((ms(3000), PauseReason::RetryAfter { status: 503 }))
+        );
+        assert_eq!(learn(200, &h, now), None);
+        assert_eq!(learn(500, &h, now), None);
+        let h = headers(&[("retry-after", "3"), ("retry-after-ms", "1500")]);
+        assert_eq!(learn(429, &h, now).unwrap().0, ms(1500));
+        assert_eq!(learn(429, &headers(&[]), now), None);
+        assert_eq!(learn(429, &headers(&[("retry-after", "soon")]), now), None);
+    }
+
+    #[test]
+    fn openai_quota_headers_pause_only_when_exhausted() {
+        let now = SystemTime::now();
+        let h = headers(&[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "6m0s"),
+            ("x-ratelimit-remaining-tokens", "1500"),
+            ("x-ratelimit-reset-tokens", "20ms"),
+        ]);
+        assert_eq!(
+            learn(200, &h, now),
+            Some((
+                ms(360_000),
+                PauseReason::QuotaExhausted {
+                    header: "x-ratelimit-remaining-requests".into()
+                }
+            ))
+        );
+        let h = headers(&[
+            ("x-ratelimit-remaining-requests", "10"),
+            ("x-ratelimit-reset-requests", "6m0s"),
+            ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-tokens", "20ms"),
+        ]);
+        assert_eq!(learn(200, &h, now).unwrap().0, ms(20));
+        // Exhausted without a reset, or with one that does not parse: no pause.
+        let h = headers(&[("x-ratelimit-remaining-requests", "0")]);
+        assert_eq!(learn(200, &h, now), None);
+        let h = headers(&[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "later"),
+        ]);
+        assert_eq!(learn(200, &h, now), None);
+    }
+
+    #[test]
+    fn anthropic_quota_headers_reset_at_a_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(951_825_600); // 2000-02-29T12:00:00Z
+        let h = headers(&[
+            ("anthropic-ratelimit-requests-remaining", "3"),
+            ("anthropic-ratelimit-requests-reset", "2000-02-29T12:10:00Z"),
+            ("anthropic-ratelimit-output-tokens-remaining", "0"),
+            (
+                "anthropic-ratelimit-output-tokens-reset",
+                "2000-02-29T12:00:07Z",
+            ),
+            ("anthropic-ratelimit-input-tokens-remaining", "0"),
+            (
+                "anthropic-ratelimit-input-tokens-reset",
+                "2000-02-29T12:00:04Z",
+            ),
+        ]);
+        assert_eq!(
+            learn(200, &h, now),
+            Some((
+                ms(7000),
+                PauseReason::QuotaExhausted {
+                    header: "anthropic-ratelimit-output-tokens-remaining".into()
+                }
+            ))
+        );
+        // A reset in the past waits for nothing.
+        let h = headers(&[
+            ("anthropic-ratelimit-tokens-remaining", "0"),
+            ("anthropic-ratelimit-tokens-reset", "2000-02-29T11:00:00Z"),
+        ]);
+        assert_eq!(learn(200, &h, now).unwrap().0, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_learned_pause_holds_the_origin_and_is_reported() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let limiter = RateLimiter::new()
+            .max_pause(Duration::from_secs(30))
+            .on_pause(move |e| log.lock().unwrap().push(e.clone()));
+        let (o, other) = ("https://api.example.com:443", "https://else:443");
+        let t0 = Instant::now();
+        let wall = SystemTime::now();
+        let h = headers(&[("retry-after", "2")]);
+        let event = limiter.observe_at(o, 429, &h, t0, wall).unwrap();
+        assert_eq!(event.wait, ms(2000));
+        assert_eq!(limiter.acquire_at(o, t0 + ms(500)), Err(t0 + ms(2000)));
+        assert!(limiter.acquire_at(other, t0).is_ok());
+        assert!(limiter.acquire_at(o, t0 + ms(2000)).is_ok());
+        // A pause never shortens one in force; the cap holds a server's huge value.
+        limiter.observe_at(o, 503, &headers(&[("retry-after", "5")]), t0, wall);
+        limiter.observe_at(o, 503, &headers(&[("retry-after", "1")]), t0, wall);
+        assert_eq!(limiter.acquire_at(o, t0), Err(t0 + ms(5000)));
+        let huge = headers(&[("retry-after", "999999999")]);
+        let capped = limiter.observe_at(o, 429, &huge, t0, wall).unwrap();
+        assert_eq!(capped.wait, Duration::from_secs(30));
+        assert_eq!(limiter.pauses(), 4);
+        assert_eq!(seen.lock().unwrap().len(), 4);
+        assert_eq!(seen.lock().unwrap()[0], event);
+        assert!(event.to_string().contains("api.example.com"), "{event}");
+        // Answers that say nothing pause nothing.
+        assert!(limiter
+            .observe_at(o, 200, &headers(&[]), t0, wall)
+            .is_none());
+        assert_eq!(limiter.pauses(), 4);
+    }
+
+    #[test]
+    fn clones_share_state_but_reconfiguring_a_shared_limiter_copies_it() {
+        let a = RateLimiter::new().all_hosts(RateLimit::per_second(1.0));
+        let b = a.clone();
+        let t0 = Instant::now();
+        assert!(a.acquire_at("http://h:80", t0).is_ok());
+        assert!(b.acquire_at("http://h:80", t0).is_err());
+        let c = b.clone().max_pause(Duration::from_secs(1));
+        assert!(c.acquire_at("http://h:80", t0).is_ok());
+    }
+}

@@ -1,0 +1,435 @@
+//! The engine: what runs on a worker to send one request and read its response.
+//!
+//! [`RequestBuilder`](crate::RequestBuilder) describes a request as a [`Spec`] on the caller's
+//! thread; the functions here turn it into ureq calls on the worker: the URL and headers (session
+//! defaults merged), the timeouts a buffered request or a stream gets, redirects (followed here,
+//! see `crate::redirect`) and retries (`crate::retry`), then the body: buffered into a
+//! [`Response`], or pumped into an [`EventStream`].
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use ureq::http::{self, HeaderMap, HeaderValue, Method};
+use ureq::ResponseExt;
+
+use crate::config::{parse_header, Config, DefaultHeader};
+use crate::exec::{panic_message, Completer};
+use crate::redirect::{self, Hop};
+use crate::response::Response;
+use crate::retry::{RetryPolicy, Verdict};
+use crate::sse::{pump, Decode, EventStream, StreamOptions};
+use crate::Error;
+use crate::{encoding, stale, url};
+
+/// Everything the worker needs to send the request.
+pub(crate) struct Spec {
+    pub(crate) method: Method,
+    pub(crate) url: String,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) content_type: Option<&'static str>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    /// The caller's word that sending the request twice does no harm (see
+    /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)); `None` leaves it to the
+    /// method.
+    pub(crate) idempotent: Option<bool>,
+    /// A problem found while building, reported when the job runs.
+    pub(crate) error: Option<Error>,
+}
+
+impl Spec {
+    /// A copy for another attempt. A build error is not copied (the caller reports it first).
+    pub(crate) fn duplicate(&self) -> Spec {
+        Spec {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            content_type: self.content_type,
+            timeout: self.timeout,
+            read_timeout: self.read_timeout,
+            retry: self.retry.clone(),
+            idempotent: self.idempotent,
+            error: None,
+        }
+    }
+}
+
+/// Which phase `timeout` bounds: the whole exchange, or only until the headers are in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Budget {
+    Buffered,
+    Stream,
+}
+
+/// The job of a buffered request: the response with its body read (up to the session's
+/// `max_body_size`), passed through `hook`.
+pub(crate) fn buffered<U>(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    hook: impl FnOnce(Response) -> Result<U, Error>,
+) -> Result<U, Error> {
+    execute(agent, config, spec, Budget::Buffered)
+        .and_then(|resp| Response::read(resp, config.max_body_size))
+        .and_then(hook)
+}
+
+/// The job of an event stream: resolves `done` with the stream as soon as the headers are in,
+/// then reads and parses the body into it until the body ends or the stream is dropped.
+pub(crate) fn stream<D: Decode>(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    options: StreamOptions,
+    decoder: D,
+    done: Completer<EventStream<D::Item>>,
+) {
+    let resp = match open_stream(agent, config, spec, options.require_event_stream) {
+        Ok(resp) => resp,
+        Err(e) => return done.complete(Err(e)),
+    };
+    let url = resp.get_uri().to_string();
+    let (parts, body) = resp.into_parts();
+    let (stream, feed) =
+        EventStream::channel(options.capacity, parts.status.as_u16(), parts.headers, url);
+    done.complete(Ok(stream));
+    // A panicking decoder must end the stream with an error, not look like a clean end when the
+    // unwinding drops the sender.
+    let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pump(body.into_reader(), options.framing, decoder, &feed)
+    }));
+    if let Err(payload) = pumped {
+        let panicked = Error::Panicked(panic_message(payload.as_ref()));
+        let _ = feed.tx.send(Err(panicked));
+    }
+}
+
+/// Sends a stream request and checks its status and content type.
+pub(crate) fn open_stream(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    require_event_stream: bool,
+) -> Result<http::Response<ureq::Body>, Error> {
+    let mut resp = execute(agent, config, spec, Budget::Stream)?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let mut start = Vec::new();
+        // The start of the body is enough to explain the error; a failed read leaves it empty.
+        let _ = resp
+            .body_mut()
+            .as_reader()
+            .take(crate::error::STATUS_BODY_EXCERPT as u64)
+            .read_to_end(&mut start);
+        let url = resp.get_uri().to_string();
+        let (parts, _) = resp.into_parts();
+        return Err(Error::status_at(status, &url, parts.headers, &start));
+    }
+    // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
+    if require_event_stream && status != 204 {
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let is_sse = content_type.as_deref().is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
+        });
+        if !is_sse {
+            return Err(Error::UnexpectedContentType(content_type));
+        }
+    }
+    Ok(resp)
+}
+
+/// Sends `spec` with `agent` and returns the response with its body unread.
+pub(crate) fn execute(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    budget: Budget,
+) -> Result<http::Response<ureq::Body>, Error> {
+    if let Some(e) = spec.error {
+        return Err(e);
+    }
+    let method = spec.method;
+    let uri = url::build(spec.url, &spec.query)?;
+    let mut headers = HeaderMap::new();
+    merge_headers(&mut headers, &config.headers, &spec.headers)?;
+    // What this build decodes, rather than ureq's default, which depends on ureq's features as
+    // the whole build sets them (see `encoding`).
+    if !headers.contains_key(http::header::ACCEPT_ENCODING) {
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static(encoding::ACCEPT_ENCODING),
+        );
+    }
+    let idempotent = spec
+        .idempotent
+        .unwrap_or_else(|| stale::is_idempotent(&method));
+    if let Some(ct) = spec.content_type {
+        if !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+    }
+    let limits = Limits {
+        read_timeout: spec.read_timeout.or(config.read_timeout),
+        budget,
+    };
+    // One budget for the whole request: its redirects and its retries.
+    let deadline = spec
+        .timeout
+        .or(config.timeout)
+        .and_then(|t| Instant::now().checked_add(t));
+    let send = || {
+        let hop = Hop {
+            method: method.clone(),
+            uri: uri.clone(),
+            headers: Cow::Borrowed(&headers),
+            body: spec.body.as_deref(),
+        };
+        let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
+            // `fresh`: on a new connection, for the one resend of `stale`.
+            let run = |fresh: bool| {
+                let mut req = http::Request::new(());
+                *req.method_mut() = hop.method.clone();
+                *req.uri_mut() = hop.uri.clone();
+                *req.headers_mut() = hop.headers.as_ref().clone();
+                if let Some(jar) = &config.cookies {
+                    jar.add_to(&hop.uri, req.headers_mut());
+                }
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let result = match hop.body {
+                    Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left, fresh)),
+                    None => agent.run(limits.apply(agent, req, left, fresh)),
+                };
+                result.map_err(Error::from)
+            };
+            let (mut result, seen) = stale::observe(|| run(false));
+            if let Err(e) = &result {
+                if stale::resend(idempotent, seen, e) {
+                    result = run(true);
+                }
+            }
+            if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
+                jar.store_from(&hop.uri, resp.headers());
+            }
+            result
+        })?;
+        let url = resp.get_uri().to_string();
+        encoding::decode(resp, &url)
+    };
+    let policy = spec.retry.as_ref().or(config.retry.as_ref());
+    let Some(policy) = policy.filter(|p| p.allows(&method)) else {
+        return send();
+    };
+    let mut attempt = 1;
+    loop {
+        let outcome = send();
+        match policy.verdict(attempt, &outcome) {
+            Verdict::Stop => return outcome,
+            // Waiting past the budget would only end in a timeout: hand over what we have.
+            Verdict::RetryAfter(wait)
+                if deadline
+                    .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) =>
+            {
+                return outcome
+            }
+            // A response dropped unread closes its connection; nothing else is lost.
+            Verdict::RetryAfter(wait) => std::thread::sleep(wait),
+        }
+        attempt += 1;
+    }
+}
+
+/// The per-request configuration: timeouts, and statuses as responses. The request's budget
+/// reaches [`apply`](Limits::apply) as what is left of it.
+struct Limits {
+    read_timeout: Option<Duration>,
+    budget: Budget,
+}
+
+impl Limits {
+    /// Configures one hop. `left` is what remains of the request's budget, if it has one. A
+    /// setting the session does not have leaves the agent's own in force, except that a stream
+    /// never gets a budget that would keep running while its body is read.
+    fn apply<B: ureq::AsSendBody>(
+        &self,
+        agent: &ureq::Agent,
+        req: http::Request<B>,
+        left: Option<Duration>,
+        fresh: bool,
+    ) -> http::Request<B> {
+        if !fresh && self.agent_suffices(agent.config(), left) {
+            return req;
+        }
+        let mut config = agent
+            .configure_request(req)
+            .http_status_as_error(false)
+            .allow_non_standard_methods(true)
+            // The session follows redirects itself (see `redirect`).
+            .max_redirects(0);
+        if fresh {
+            // No pooled connection is young enough: ureq opens a new one. (It also closes the
+            // idle connections to this host that it passes over; they are no younger than the
+            // one the server just closed.)
+            config = config.max_idle_age(Duration::ZERO);
+        }
+        if self.read_timeout.is_some() {
+            config = config.timeout_per_read(self.read_timeout);
+        }
+        match (self.budget, left) {
+            (Budget::Buffered, Some(left)) => config = config.timeout_global(Some(left)),
+            (Budget::Buffered, None) => {}
+            (Budget::Stream, left) => {
+                config = config
+                    .timeout_global(None)
+                    .timeout_per_call(None)
+                    .timeout_recv_body(None);
+                if let Some(left) = left {
+                    // Every phase before the body, DNS included, shares what is left.
+                    let connect = agent
+                        .config()
+                        .timeouts()
+                        .connect
+                        .map_or(left, |c| c.min(left));
+                    config = config
+                        .timeout_resolve(Some(left))
+                        .timeout_connect(Some(connect))
+                        .timeout_send_request(Some(left))
+                        .timeout_send_body(Some(left))
+                        .timeout_recv_response(Some(left));
+                }
+            }
+        }
+        config.build()
+    }
+
+    /// Whether the agent's own configuration is already what [`apply`](Limits::apply) would
+    /// set, as it is for the agent a session builds when the request has no budget. The hop
+    /// then goes without a request-level configuration, which ureq makes by cloning the agent's
+    /// whole `Config`: a few allocations and copies that are a measurable share of a small
+    /// request's cost.
+    fn agent_suffices(&self, config: &ureq::config::Config, left: Option<Duration>) -> bool {
+        let session_rules = !config.http_status_as_error()
+            && config.allow_non_standard_methods()
+            && config.max_redirects() == 0;
+        let same_read_timeout =
+            self.read_timeout.is_none() || self.read_timeout == config.timeout_per_read();
+        let budget_kept = match (self.budget, left) {
+            (_, Some(_)) => false,
+            (Budget::Buffered, None) => true,
+            (Budget::Stream, None) => {
+                let t = config.timeouts();
+                t.global.is_none() && t.per_call.is_none() && t.recv_body.is_none()
+            }
+        };
+        session_rules && same_read_timeout && budget_kept
+    }
+}
+
+/// Session defaults first, minus the names the request sets itself, then the request's headers.
+fn merge_headers(
+    out: &mut HeaderMap,
+    defaults: &[DefaultHeader],
+    own: &[(String, String)],
+) -> Result<(), Error> {
+    for default in defaults {
+        if !own
+            .iter()
+            .any(|(o, _)| o.eq_ignore_ascii_case(&default.name))
+        {
+            let (name, value) = default.parsed.clone().map_err(Error::InvalidRequest)?;
+            out.append(name, value);
+        }
+    }
+    for (k, v) in own {
+        let (name, value) = parse_header(k, v).map_err(Error::InvalidRequest)?;
+        out.append(name, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FuturesSession;
+
+    #[test]
+    fn a_session_built_agent_needs_no_request_level_config_without_a_budget() {
+        let limits = |budget, read_timeout| Limits {
+            read_timeout,
+            budget,
+        };
+        let session = FuturesSession::builder()
+            .read_timeout(Duration::from_secs(60))
+            .build();
+        let ours = session.agent().config();
+        let sixty = Some(Duration::from_secs(60));
+        assert!(limits(Budget::Buffered, None).agent_suffices(ours, None));
+        assert!(limits(Budget::Buffered, sixty).agent_suffices(ours, None));
+        assert!(limits(Budget::Stream, sixty).agent_suffices(ours, None));
+        // A budget, or a read timeout of the request's own, needs one.
+        let left = Some(Duration::from_secs(1));
+        assert!(!limits(Budget::Buffered, None).agent_suffices(ours, left));
+        assert!(!limits(Budget::Stream, None).agent_suffices(ours, left));
+        let other = Some(Duration::from_secs(5));
+        assert!(!limits(Budget::Buffered, other).agent_suffices(ours, None));
+        // So does an agent with ureq's defaults (statuses as errors, its own redirects).
+        let plain = ureq::Agent::new_with_defaults();
+        assert!(!limits(Budget::Buffered, None).agent_suffices(plain.config(), None));
+        // And a stream on an agent with a budget that would cut the stream's body.
+        let budgeted: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .allow_non_standard_methods(true)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(1)))
+            .build()
+            .into();
+        assert!(limits(Budget::Buffered, None).agent_suffices(budgeted.config(), None));
+        assert!(!limits(Budget::Stream, None).agent_suffices(budgeted.config(), None));
+    }
+
+    #[test]
+    fn request_headers_replace_defaults_of_the_same_name() {
+        let mut map = HeaderMap::new();
+        let defaults = vec![
+            DefaultHeader::new("User-Agent".into(), "a"),
+            DefaultHeader::new("x-one".into(), "1"),
+        ];
+        let own = vec![("user-agent".into(), "b".into())];
+        merge_headers(&mut map, &defaults, &own).unwrap();
+        assert_eq!(map.get_all("user-agent").iter().count(), 1);
+        assert_eq!(map["user-agent"], "b");
+        assert_eq!(map["x-one"], "1");
+    }
+
+    #[test]
+    fn invalid_header_values_are_not_quoted_in_errors() {
+        let mut map = HeaderMap::new();
+        let own = vec![("authorization".into(), "Bearer sk-\nsecret".into())];
+        let err = merge_headers(&mut map, &[], &own).unwrap_err().to_string();
+        assert!(err.contains("authorization"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_default_fails_only_the_requests_that_send_it() {
+        let defaults = vec![DefaultHeader::new("x-key".into(), "k\nsecret")];
+        let err = merge_headers(&mut HeaderMap::new(), &defaults, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x-key") && !err.contains("secret"), "{err}");
+        let own = vec![("X-Key".into(), "fine".into())];
+        let mut map = HeaderMap::new();
+        merge_headers(&mut map, &defaults, &own).unwrap();
+        assert_eq!(map["x-key"], "fine");
+    }
+}

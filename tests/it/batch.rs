@@ -1,0 +1,99 @@
+//! The bounded batch API against local servers: every input once, the window respected as the
+//! server sees it, and a million inputs in bounded memory.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use support::{ms, peak_rss_growth_during, Reply, TestServer};
+use ureq_futures::{Error, FuturesSession};
+
+const MIB: u64 = 1 << 20;
+
+/// The server counts requests in progress; with a window of 4 it never sees more than 4, however
+/// many workers the session has.
+#[test]
+fn the_server_never_sees_more_than_the_window() {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (now.clone(), peak.clone());
+    let server = TestServer::start(move |req| {
+        let current = n.fetch_add(1, Ordering::SeqCst) + 1;
+        p.fetch_max(current, Ordering::SeqCst);
+        std::thread::sleep(ms(2));
+        n.fetch_sub(1, Ordering::SeqCst);
+        Reply::ok(req.path.clone())
+    });
+    let session = FuturesSession::builder().max_workers(16).build();
+    let urls = (0..200).map(|i| server.url_for(&format!("/item/{i}")));
+    let mut seen = HashSet::new();
+    for (url, result) in session.batch(urls, |s, url| s.get(url).send()).in_flight(4) {
+        let body = result.unwrap().text().unwrap().to_string();
+        assert!(url.ends_with(&body), "{url} got {body}");
+        assert!(seen.insert(body));
+    }
+    assert_eq!(seen.len(), 200);
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&peak), "the server saw {peak} at once");
+}
+
+/// Failed requests are results; `ordered` keeps input order across failures.
+#[test]
+fn failures_are_results_in_input_order() {
+    let server = TestServer::start(|req| {
+        if req.path.ends_with('7') {
+            Reply::status(500, "no")
+        } else {
+            Reply::ok("yes")
+        }
+    });
+    let session = FuturesSession::new();
+    let results: Vec<(usize, Result<String, Error>)> = session
+        .batch(0..30usize, |s, i| {
+            s.get(server.url_for(&format!("/{i}")))
+                .send_with(|r| Ok(r.error_for_status()?.text()?.to_string()))
+        })
+        .ordered()
+        .collect();
+    assert_eq!(
+        results.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        (0..30).collect::<Vec<_>>()
+    );
+    for (i, r) in &results {
+        assert_eq!(r.is_err(), i % 10 == 7, "{i}: {r:?}");
+    }
+}
+
+/// A million inputs, pulled lazily, with a window of 64: memory stays bounded by the window, not
+/// the input.
+#[test]
+fn a_million_inputs_in_bounded_memory() {
+    crate::alone(
+        "batch::a_million_inputs_in_bounded_memory",
+        a_million_inputs_in_bounded_memory_alone,
+    );
+}
+
+fn a_million_inputs_in_bounded_memory_alone() {
+    let session = FuturesSession::builder().max_workers(4).build();
+    // Warm up the allocator's arenas and the workers before measuring.
+    assert_eq!(
+        session
+            .batch(0..10_000u64, |s, &n| s.submit(move |_| Ok(n)))
+            .count(),
+        10_000
+    );
+    let (sum, growth) = peak_rss_growth_during(|| {
+        session
+            .batch(0..1_000_000u64, |s, &n| s.submit(move |_| Ok(n)))
+            .in_flight(64)
+            .map(|(_, r)| r.unwrap())
+            .sum::<u64>()
+    });
+    assert_eq!(sum, 999_999 * 1_000_000 / 2);
+    eprintln!(
+        "1,000,000 inputs: RSS growth {:.1} MiB",
+        growth as f64 / MIB as f64
+    );
+    assert!(growth <= 50 * MIB, "RSS grew by {} MiB", growth / MIB);
+}
