@@ -57,71 +57,81 @@ fn corpus_size() -> usize {
     mb * 1_000_000
 }
 
-fn ours(corpus: &[u8]) -> (usize, usize) {
-    let mut events = 0;
-    let mut bytes = 0;
-    for event in EventReader::new(Pieces { rest: corpus }) {
-        let event = event.expect("the corpus is valid");
-        events += 1;
-        bytes += event.data.len() + event.event.len();
-        black_box(event);
+/// What a pass saw: events, and bytes of their data and type.
+#[derive(Debug, Default, PartialEq)]
+struct Tally(usize, usize);
+
+impl Tally {
+    fn add(&mut self, event: &str, data: &str) {
+        self.0 += 1;
+        self.1 += data.len() + event.len();
     }
-    (events, bytes)
 }
 
-fn peer(corpus: &[u8]) -> (usize, usize) {
-    let pieces = futures::stream::iter(corpus.chunks(PIECE).map(Ok::<_, Infallible>));
-    let mut stream = pieces.eventsource();
-    futures::executor::block_on(async {
-        let mut events = 0;
-        let mut bytes = 0;
-        while let Some(event) = stream.next().await {
-            let event = event.expect("the corpus is valid");
-            events += 1;
-            bytes += event.data.len() + event.event.len();
-            black_box(event);
-        }
-        (events, bytes)
-    })
-}
-
-/// The borrowing path: `EventReader::next_event`, no allocation per event.
-fn ours_borrowed(corpus: &[u8]) -> (usize, usize) {
-    let mut events = 0;
-    let mut bytes = 0;
-    let mut reader = EventReader::new(Pieces { rest: corpus });
-    while let Some(event) = reader.next_event() {
-        let event = event.expect("the corpus is valid");
-        events += 1;
-        bytes += event.data.len() + event.event.len();
-        black_box(event);
-    }
-    (events, bytes)
-}
-
-/// The worker's path of `EventStream`: `Parser::feed` over the same 8 KiB reads.
-fn ours_feed(corpus: &[u8]) -> (usize, usize) {
-    let mut events = 0;
-    let mut bytes = 0;
-    let mut parser = Parser::new();
+/// Hands `each` every read of `corpus`: the same `Pieces` into one buffer of `PIECE` bytes.
+fn each_read(corpus: &[u8], mut each: impl FnMut(&[u8])) {
     let mut reader = Pieces { rest: corpus };
     let mut buf = vec![0u8; PIECE];
-    let mut on_event = |event: Event| {
-        events += 1;
-        bytes += event.data.len() + event.event.len();
-        black_box(event);
-    };
     loop {
         let n = reader.read(&mut buf).expect("memory");
         if n == 0 {
             break;
         }
-        parser
-            .feed(&buf[..n], &mut on_event)
-            .expect("the corpus is valid");
+        each(&buf[..n]);
     }
+}
+
+fn ours(corpus: &[u8]) -> Tally {
+    let mut tally = Tally::default();
+    for event in EventReader::new(Pieces { rest: corpus }) {
+        let event = event.expect("the corpus is valid");
+        tally.add(&event.event, &event.data);
+        black_box(event);
+    }
+    tally
+}
+
+fn peer(corpus: &[u8]) -> Tally {
+    let pieces = futures::stream::iter(corpus.chunks(PIECE).map(Ok::<_, Infallible>));
+    let mut stream = pieces.eventsource();
+    futures::executor::block_on(async {
+        let mut tally = Tally::default();
+        while let Some(event) = stream.next().await {
+            let event = event.expect("the corpus is valid");
+            tally.add(&event.event, &event.data);
+            black_box(event);
+        }
+        tally
+    })
+}
+
+/// The borrowing path: `EventReader::next_event`, no allocation per event.
+fn ours_borrowed(corpus: &[u8]) -> Tally {
+    let mut tally = Tally::default();
+    let mut reader = EventReader::new(Pieces { rest: corpus });
+    while let Some(event) = reader.next_event() {
+        let event = event.expect("the corpus is valid");
+        tally.add(event.event, event.data);
+        black_box(event);
+    }
+    tally
+}
+
+/// The worker's path of `EventStream`: `Parser::feed` over the same 8 KiB reads.
+fn ours_feed(corpus: &[u8]) -> Tally {
+    let mut tally = Tally::default();
+    let mut parser = Parser::new();
+    let mut on_event = |event: Event| {
+        tally.add(&event.event, &event.data);
+        black_box(event);
+    };
+    each_read(corpus, |read| {
+        parser
+            .feed(read, &mut on_event)
+            .expect("the corpus is valid")
+    });
     parser.finish(&mut on_event).expect("the corpus is valid");
-    (events, bytes)
+    tally
 }
 
 /// The line-end search the parser used before it used `memchr`: each 32-byte chunk tested
@@ -161,35 +171,22 @@ fn swar_scan(corpus: &[u8]) -> usize {
             .position(|&b| b == b'\r' || b == b'\n');
         rest.map(|i| offset + i)
     }
-    let mut reader = Pieces { rest: corpus };
-    let mut buf = vec![0u8; PIECE];
     let mut ends = 0;
-    loop {
-        let n = reader.read(&mut buf).expect("memory");
-        if n == 0 {
-            break;
-        }
-        let mut hay = &buf[..n];
+    each_read(corpus, |mut hay| {
         while let Some(i) = find(hay) {
             ends += 1;
             hay = &hay[i + 1..];
         }
-    }
+    });
     ends
 }
 
 /// The floor: the same reads, and every CR or LF found with `memchr2`, nothing else.
 fn floor(corpus: &[u8]) -> usize {
-    let mut reader = Pieces { rest: corpus };
-    let mut buf = vec![0u8; PIECE];
     let mut ends = 0;
-    loop {
-        let n = reader.read(&mut buf).expect("memory");
-        if n == 0 {
-            break;
-        }
-        ends += memchr::memchr2_iter(b'\r', b'\n', &buf[..n]).count();
-    }
+    each_read(corpus, |read| {
+        ends += memchr::memchr2_iter(b'\r', b'\n', read).count()
+    });
     ends
 }
 
