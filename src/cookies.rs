@@ -54,11 +54,19 @@ struct Cookie {
 }
 
 /// A session's cookies.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Jar {
     cookies: Mutex<Vec<Cookie>>,
     /// Whether any cookie is kept: a request to a session without cookies takes no lock.
     any: AtomicBool,
+}
+
+impl std::fmt::Debug for Jar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Cookie values are credentials (session ids): only their number is shown.
+        let n = self.cookies.lock().map_or(0, |c| c.len());
+        f.debug_struct("Jar").field("cookies", &n).finish()
+    }
 }
 
 fn now() -> i64 {
@@ -508,6 +516,14 @@ mod tests {
             &["later=1; Expires=Wed, 09 Jun 2121 10:18:14 GMT"],
         );
         assert_eq!(sent(&jar, "http://h/").as_deref(), Some("later=1"));
+    }
+
+    #[test]
+    fn debug_shows_how_many_cookies_not_their_values() {
+        let jar = Jar::default();
+        set(&jar, "http://h/", &["sid=secret-session"]);
+        let text = format!("{jar:?}");
+        assert_eq!(text, "Jar { cookies: 1 }");
     }
 
     #[test]

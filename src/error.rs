@@ -7,6 +7,9 @@ pub use ureq::Timeout;
 
 /// How many bytes of a failed response's body an [`Error::Status`] keeps.
 pub(crate) const STATUS_BODY_EXCERPT: usize = 1024;
+/// How much of a failed stream's body is read to find the API error in it (a JSON error with
+/// details can be longer than the excerpt that is kept).
+pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 
 /// Everything that can go wrong, surfaced at [`Pending::result`](crate::Pending::result) or
 /// while iterating a stream.

@@ -199,8 +199,11 @@
 //!
 //! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item: transport
 //! failures (ureq's error inside), I/O, [`Error::Timeout`] with the phase, [`Error::Status`] with
-//! the code, headers and first KiB of the body (its text keeps tinychat's wording
-//! `Server responded with an error. Status Code: 404`), JSON, limits, [`Error::Cancelled`],
+//! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
+//! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
+//! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for
+//! a URL that cannot be sent (checked before anything is), [`Error::UnsupportedEncoding`] for a
+//! body this build cannot decode, [`Error::Cancelled`],
 //! [`Error::ShutDown`] and [`Error::Panicked`] (a panic in your closure; the worker survives).
 //! [`RetryPolicy`] retries what a later attempt can fix; it is off unless asked for.
 //!

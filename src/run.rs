@@ -125,7 +125,7 @@ pub(crate) fn open_stream(
         let _ = resp
             .body_mut()
             .as_reader()
-            .take(crate::error::STATUS_BODY_EXCERPT as u64)
+            .take(crate::error::STATUS_BODY_READ)
             .read_to_end(&mut start);
         let url = resp.get_uri().to_string();
         let (parts, _) = resp.into_parts();

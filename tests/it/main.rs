@@ -30,6 +30,7 @@ mod session;
 mod sse_parser;
 mod sse_stream;
 mod stale_connections;
+mod status_errors;
 mod support_selftest;
 // Threads are counted in `/proc/self/task`.
 #[cfg(target_os = "linux")]
