@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub(crate) max_body_size: u64,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) redirects: RedirectLimit,
+    /// Shown every answer, to learn pauses from.
+    pub(crate) rate_limiter: Option<crate::RateLimiter>,
     /// The session's cookies, unless [`SessionBuilder::cookies`](crate::SessionBuilder::cookies)
     /// turned them off.
     pub(crate) cookies: Option<Jar>,

@@ -328,9 +328,11 @@ impl RequestBuilder {
         F: FnOnce(&ureq::Agent, &Config, Spec, Completer<T>) + Send + 'static,
     {
         let RequestBuilder { session, spec } = self;
-        session.submit_job(
+        let lane = session.lane_of(&spec.url);
+        session.submit_request_job(
             move |agent, config, done| job(agent, config, spec, done),
             inline,
+            lane,
         )
     }
 

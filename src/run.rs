@@ -15,6 +15,7 @@ use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader};
 use crate::exec::{panic_message, Completer};
+use crate::ratelimit::observe_answer;
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
@@ -221,10 +222,13 @@ pub(crate) fn execute(
             if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
                 jar.store_from(&hop.uri, resp.headers());
             }
+            if let (Some(limiter), Ok(resp)) = (&config.rate_limiter, &result) {
+                observe_answer(limiter, &hop.uri, resp.status().as_u16(), resp.headers());
+            }
             result
         })?;
         let url = resp.get_uri().to_string();
-        encoding::decode(resp, &url)
+        encoding::decode(resp, &url, &method)
     };
     let policy = spec.retry.as_ref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {

@@ -11,6 +11,7 @@ use crate::config::{
 };
 use crate::cookies::Jar;
 use crate::exec::{Completer, Executor, Pending};
+use crate::ratelimit::{origin_of, RateLimiter};
 use crate::redirect::RedirectLimit;
 use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
@@ -158,10 +159,36 @@ impl FuturesSession {
         T: Send + 'static,
         F: FnOnce(&ureq::Agent, &Config, Completer<T>) + Send + 'static,
     {
+        self.submit_request_job(job, inline, None)
+    }
+
+    /// The lane of a request to `url`: its origin, when the session limits origins (and `None`,
+    /// at no cost, when it does not).
+    pub(crate) fn lane_of(&self, url: &str) -> Option<Arc<str>> {
+        if !self.inner.exec.has_lanes() {
+            return None;
+        }
+        origin_of(url).map(Arc::from)
+    }
+
+    /// [`submit_job`](FuturesSession::submit_job) for a job in `lane` (see
+    /// [`lane_of`](FuturesSession::lane_of)).
+    pub(crate) fn submit_request_job<T, F>(
+        &self,
+        job: F,
+        inline: bool,
+        lane: Option<Arc<str>>,
+    ) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ureq::Agent, &Config, Completer<T>) + Send + 'static,
+    {
         let shared = Arc::clone(&self.inner.shared);
-        self.inner
-            .exec
-            .submit(move |done| job(&shared.agent, &shared.config, done), inline)
+        self.inner.exec.submit_in_lane(
+            move |done| job(&shared.agent, &shared.config, done),
+            inline,
+            lane,
+        )
     }
 
     /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
@@ -243,6 +270,8 @@ impl FuturesSession {
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
 /// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
 /// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
+/// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
+/// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 ///
 /// # Examples
@@ -270,6 +299,8 @@ pub struct SessionBuilder {
     max_redirects: Option<u32>,
     cookies: bool,
     agent: Option<ureq::Agent>,
+    max_per_host: Option<usize>,
+    rate_limiter: Option<RateLimiter>,
 }
 
 impl fmt::Debug for SessionBuilder {
@@ -285,6 +316,8 @@ impl fmt::Debug for SessionBuilder {
             .field("max_redirects", &self.max_redirects)
             .field("cookies", &self.cookies)
             .field("agent", &self.agent.is_some())
+            .field("max_per_host", &self.max_per_host)
+            .field("rate_limiter", &self.rate_limiter)
             .finish()
     }
 }
@@ -302,6 +335,8 @@ impl Default for SessionBuilder {
             max_redirects: None,
             cookies: true,
             agent: None,
+            max_per_host: None,
+            rate_limiter: None,
         }
     }
 }
@@ -421,6 +456,58 @@ impl SessionBuilder {
         self
     }
 
+    /// At most `n` requests in flight to one origin (scheme, host and port), at least 1.
+    /// Defaults to no limit.
+    ///
+    /// A worker that takes a request whose origin is saturated sets it aside and takes the next
+    /// job it may run, so requests to other origins are not stuck behind it; the set-aside
+    /// requests of an origin start in the order they were sent, as its requests finish. A
+    /// request holds its origin's place for its retries and redirects, and an event stream for
+    /// as long as it is open. Closures given to [`submit`](FuturesSession::submit) have no
+    /// origin and are not limited, and neither is a request that a worker of the session waits
+    /// for with [`Pending::result`] while it is still queued (it runs inline, see there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // 64 workers, but never more than 4 requests at once to any one server.
+    /// let session = FuturesSession::builder().max_workers(64).max_per_host(4).build();
+    /// # let _ = session;
+    /// ```
+    pub fn max_per_host(mut self, n: usize) -> Self {
+        self.max_per_host = Some(n.max(1));
+        self
+    }
+
+    /// Paces requests with `limiter`: each request waits for its origin's token, and the
+    /// answers the limiter understands (a 429 or 503 with `Retry-After`, the providers'
+    /// rate-limit headers) pause new requests to that origin; see [`RateLimiter`]. A request
+    /// that must wait holds no worker. Every answer of every hop is shown to the limiter, so a
+    /// limiter shared by several sessions learns from all of them. Keep a clone to read its
+    /// [`pauses`](RateLimiter::pauses). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RateLimit, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new()
+    ///     .host("api.openai.com", RateLimit::per_minute(500.0).burst(20))
+    ///     .on_pause(|event| eprintln!("{event}"));
+    /// let session = FuturesSession::builder()
+    ///     .max_per_host(8)
+    ///     .rate_limiter(limiter.clone())
+    ///     .build();
+    /// # let _ = session;
+    /// assert_eq!(limiter.pauses(), 0);
+    /// ```
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
     /// Starts the workers and returns the session.
     pub fn build(self) -> FuturesSession {
         let redirects = match &self.agent {
@@ -468,14 +555,19 @@ impl SessionBuilder {
                 max_body_size: self.max_body_size,
                 retry: self.retry,
                 redirects,
+                rate_limiter: self.rate_limiter.clone(),
                 cookies: self.cookies.then(Jar::default),
             },
         });
+        let mut exec = Executor::new("ureq-futures", self.max_workers);
+        if self.max_per_host.is_some() || self.rate_limiter.is_some() {
+            let gate = self
+                .rate_limiter
+                .map(|l| Arc::new(l) as Arc<dyn crate::exec::lanes::Gate>);
+            exec = exec.with_lanes(self.max_per_host.unwrap_or(usize::MAX), gate);
+        }
         FuturesSession {
-            inner: Arc::new(Inner {
-                shared,
-                exec: Executor::new("ureq-futures", self.max_workers),
-            }),
+            inner: Arc::new(Inner { shared, exec }),
         }
     }
 }

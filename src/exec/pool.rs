@@ -22,6 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crossbeam_channel::{Receiver, Sender};
 use threadpool::ThreadPool;
 
+use super::lanes::{Gate, Lanes};
 use super::slot::{Completer, Slot, Task};
 use super::Pending;
 use crate::Error;
@@ -58,6 +59,9 @@ pub(crate) struct Executor {
     alive: Arc<Alive>,
     id: usize,
     max_workers: usize,
+    /// The admission step of jobs queued with a lane key; `None` when nothing limits them, and
+    /// then no job pays for it.
+    lanes: Option<Arc<Lanes>>,
 }
 
 impl Executor {
@@ -82,19 +86,46 @@ impl Executor {
             alive,
             id,
             max_workers,
+            lanes: None,
         }
+    }
+
+    /// Puts jobs queued with a lane key (see [`submit_in_lane`](Executor::submit_in_lane))
+    /// through an admission step: at most `max_running` of one lane run at once, and each start
+    /// asks `gate`. See [`Lanes`].
+    pub(crate) fn with_lanes(mut self, max_running: usize, gate: Option<Arc<dyn Gate>>) -> Self {
+        if let Some(tx) = &*lock(&self.queue) {
+            self.lanes = Some(Lanes::new(max_running, gate, tx.clone()));
+        }
+        self
+    }
+
+    /// Whether jobs queued with a lane key go through an admission step.
+    pub(crate) fn has_lanes(&self) -> bool {
+        self.lanes.is_some()
     }
 
     /// Queues a job that resolves its handle through the completer (possibly before it returns).
     /// `inline`: whether a worker waiting on the handle may run the job itself (not for jobs that
     /// resolve early and go on, such as event streams). After shutdown the handle resolves to
     /// [`Error::ShutDown`] and the job is dropped.
-    pub(crate) fn submit<T, F>(&self, job: F, inline: bool) -> Pending<T>
+    ///
+    /// `lane`: the job's lane key, if any. With [lanes](Executor::with_lanes), a worker that
+    /// takes the job starts it only when its lane admits it (see [`Lanes`]).
+    pub(crate) fn submit_in_lane<T, F>(
+        &self,
+        job: F,
+        inline: bool,
+        lane: Option<Arc<str>>,
+    ) -> Pending<T>
     where
         T: Send + 'static,
         F: FnOnce(Completer<T>) + Send + 'static,
     {
-        let (slot, task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        let (slot, mut task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
+            task = lanes.entry(key, task);
+        }
         let refused = match &*lock(&self.queue) {
             Some(tx) => tx.send(task).is_err(),
             None => true,
@@ -121,6 +152,10 @@ impl Executor {
     /// Resolves queued jobs to [`Error::ShutDown`], refuses new ones, and lets each worker exit
     /// once idle. Returns at once; calling it again does nothing.
     pub(crate) fn shutdown(&self) {
+        if let Some(lanes) = &self.lanes {
+            // First: the lanes hold a sender of the queue, which would keep workers waiting.
+            lanes.shutdown();
+        }
         let sender = lock(&self.queue).take();
         // Dropping the sender lets idle workers see the disconnection and leave their loops;
         // dropping the pool lets its threads exit after that.
