@@ -450,8 +450,34 @@ impl From<ureq::Error> for Error {
     }
 }
 
+impl Error {
+    /// This error as an [`io::Error`], for a [`Read`](io::Read) impl: an [`Error::Io`] is handed
+    /// over as it is, anything else travels inside one (a timeout with the kind `TimedOut`), and
+    /// `From<io::Error>` takes it back out unchanged.
+    pub(crate) fn into_io(self) -> io::Error {
+        let kind = match &self {
+            Error::Timeout(_) => io::ErrorKind::TimedOut,
+            Error::Transport(_) | Error::Protocol(_) => io::ErrorKind::InvalidData,
+            _ => io::ErrorKind::Other,
+        };
+        match self {
+            Error::Io(e) => e,
+            other => io::Error::new(kind, other),
+        }
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
+        // One of ours, carried through `io::Read` by `into_io`: take it back out as it was.
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let kind = e.kind();
+            return match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(ours)) => *ours,
+                Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
+                None => Error::Io(kind.into()),
+            };
+        }
         // ureq hands its own errors through `io::Read` wrapped in an io::Error, and its own
         // conversion unwraps them: a timeout while reading a body is still `Error::Timeout`.
         match ureq::Error::from(e) {

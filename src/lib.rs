@@ -76,6 +76,28 @@
 //! # Ok::<(), ureq_futures::Error>(())
 //! ```
 //!
+//! # Large bodies
+//!
+//! A buffered [`send`](RequestBuilder::send) holds the body in memory, up to
+//! [`max_body_size`](SessionBuilder::max_body_size). [`send_streaming`](RequestBuilder::send_streaming)
+//! resolves once the headers are in, with a [`BodyReader`] (an [`std::io::Read`]) read on your
+//! thread while the worker moves on; [`download`](RequestBuilder::download) streams the body to
+//! `<path>.part` on the worker and renames it to `path` once complete ([`Download`]).
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/big", "application/octet-stream", "a large body")]);
+//! use std::io::Read;
+//! use ureq_futures::FuturesSession;
+//!
+//! let session = FuturesSession::new();
+//! let mut body = session.get(format!("{base}/big")).send_streaming().result()?;
+//! let mut text = String::new();
+//! body.read_to_string(&mut text)?;                       // on this thread, as it arrives
+//! assert_eq!(text, "a large body");
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
 //! # Many inputs: batches
 //!
 //! [`FuturesSession::batch`] runs a job per input of any iterator with at most N in flight and
@@ -190,6 +212,9 @@
 //! | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | TCP connect and TLS (not DNS) | the same |
 //! | [`read_timeout`](SessionBuilder::read_timeout) | none | each wait for bytes | each silence between bytes |
 //!
+//! [`send_streaming`](RequestBuilder::send_streaming) and [`download`](RequestBuilder::download)
+//! follow the event-stream column: their bodies can be of any size.
+//!
 //! A stream never gets a total budget: ureq's global timeout keeps running while a body is read,
 //! which would cut a healthy long stream. Keep-alive comments reset the read timeout. Requests
 //! can override `timeout` and `read_timeout` one by one. The LLM clients set their own (120 s to
@@ -219,6 +244,7 @@
 //! | what | default | past it |
 //! |---|---|---|
 //! | buffered body | 10 MiB ([`DEFAULT_MAX_BODY_SIZE`]) | [`Error::BodyTooLarge`] |
+//! | streamed body, download | none: never held in memory | |
 //! | response header | 64 KiB (ureq) | a transport error |
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
@@ -238,8 +264,10 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod body;
 mod config;
 mod cookies;
+mod download;
 mod encoding;
 mod error;
 mod exec;
@@ -257,9 +285,11 @@ mod stale;
 mod url;
 
 pub use batch::{Batch, BatchProgress};
+pub use body::BodyReader;
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
 };
+pub use download::Download;
 pub use error::{Error, StatusError, Timeout};
 pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};

@@ -1,12 +1,15 @@
 //! `RequestBuilder`: a request being described on the caller's thread and sent on a worker.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 use ureq::http::Method;
 
+use crate::body::{self, BodyReader};
 use crate::config::{header_names, Config};
+use crate::download::{self, Download};
 use crate::exec::{Completer, Pending};
 use crate::response::Response;
 use crate::retry::RetryPolicy;
@@ -24,8 +27,9 @@ use crate::Error;
 /// returns, as [`Error::InvalidRequest`] or [`Error::Json`].
 ///
 /// Terminal methods: [`send`](RequestBuilder::send), [`send_json`](RequestBuilder::send_json),
-/// [`send_with`](RequestBuilder::send_with) and, for Server-Sent Events,
-/// [`events`](RequestBuilder::events).
+/// [`send_with`](RequestBuilder::send_with), for bodies not held in memory
+/// [`send_streaming`](RequestBuilder::send_streaming) and [`download`](RequestBuilder::download),
+/// and, for Server-Sent Events, [`events`](RequestBuilder::events).
 ///
 /// # Examples
 ///
@@ -252,6 +256,90 @@ impl RequestBuilder {
     {
         self.submit(true, move |agent, config, spec, done: Completer<U>| {
             done.complete(run::buffered(agent, config, spec, hook));
+        })
+    }
+
+    /// Sends the request and resolves as soon as the status line and headers are in, with a
+    /// [`BodyReader`] that reads the body on the caller's thread: requests' `stream=True`. The
+    /// body is never held in memory, so it may be of any size; the worker is free for the next
+    /// job the moment the handle resolves.
+    ///
+    /// As with [`send`](RequestBuilder::send), any status is a reader (a 404's body is readable);
+    /// [`BodyReader::error_for_status`] turns 4xx and 5xx into [`Error::Status`]. Redirects and
+    /// retries happen before the handle resolves, as for `send`.
+    ///
+    /// Timeouts: the [`timeout`](RequestBuilder::timeout) bounds only the wait for the headers
+    /// (the body is read at the caller's pace, which no total budget could know), and the
+    /// [`read_timeout`](RequestBuilder::read_timeout) bounds each read of the body: a server
+    /// silent for longer fails the read with [`io::ErrorKind::TimedOut`], which `?` turns into
+    /// [`Error::Timeout`].
+    ///
+    /// Dropping the reader before the end of the body closes its connection (a half-read
+    /// connection cannot be reused); a body read to its end returns the connection to the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/big", "application/octet-stream", "0123456789")]);
+    /// use std::io::Read;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/big")).send_streaming().result()?;
+    /// assert_eq!(body.status(), 200);
+    /// assert_eq!(body.content_length(), Some(10));
+    /// let mut first = [0; 4];
+    /// body.read_exact(&mut first)?;                       // on this thread, as it arrives
+    /// assert_eq!(&first, b"0123");
+    /// let copied = std::io::copy(&mut body, &mut std::io::sink())?;
+    /// assert_eq!(copied, 6);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn send_streaming(self) -> Pending<BodyReader> {
+        self.submit(true, |agent, config, spec, done| {
+            done.complete(body::open(agent, config, spec));
+        })
+    }
+
+    /// Streams the response body into the file at `path` on the worker, without holding it in
+    /// memory, and resolves when the file is complete: the body is written to `<path>.part` and
+    /// renamed to `path` only once it is whole (see [`Download`] for the guarantees). An
+    /// existing file at `path` is replaced, as requests users writing `open(path, "wb")` expect;
+    /// until the new body is complete the old file stays intact.
+    ///
+    /// A status outside 2xx is [`Error::Status`] (with the start of the body) and writes nothing.
+    /// Redirects and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of
+    /// [`send_streaming`](RequestBuilder::send_streaming): the
+    /// [`timeout`](RequestBuilder::timeout) bounds the wait for the headers, and the
+    /// [`read_timeout`](RequestBuilder::read_timeout) each silence of the server while the body
+    /// is read (a total budget would cut a large file on a slow link).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/data.csv", "text/csv", "a,b\n1,2\n")]);
+    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let path = dir.join("data.csv");
+    /// let done = session.get(format!("{base}/data.csv")).download(&path).result()?;
+    /// assert_eq!(done.bytes(), 8);
+    /// assert_eq!(std::fs::read_to_string(done.path())?, "a,b\n1,2\n");
+    ///
+    /// let missing = session.get(format!("{base}/nope")).download(dir.join("nope")).result();
+    /// assert_eq!(missing.unwrap_err().status(), Some(404));
+    /// assert!(!dir.join("nope").exists() && !dir.join("nope.part").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn download(self, path: impl Into<PathBuf>) -> Pending<Download> {
+        let path = path.into();
+        self.submit(true, move |agent, config, spec, done| {
+            done.complete(download::run(agent, config, spec, path));
         })
     }
 

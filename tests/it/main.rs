@@ -10,8 +10,13 @@
 
 mod anthropic;
 mod batch;
+mod body;
+// Resident memory is read from `/proc/self/status`.
+#[cfg(target_os = "linux")]
+mod body_memory;
 mod cohere;
 mod cookies;
+mod download;
 mod encodings;
 mod event_source;
 mod faults;
