@@ -262,7 +262,9 @@
 //! 1.85, as ureq 3.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod auth;
 mod batch;
 mod body;
 mod config;
@@ -271,7 +273,10 @@ mod download;
 mod encoding;
 mod error;
 mod exec;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
 pub mod llm;
+mod multipart;
 mod ratelimit;
 mod redirect;
 mod request;
@@ -292,16 +297,19 @@ pub use config::{
 pub use download::Download;
 pub use error::{Error, StatusError, Timeout};
 pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
+pub use multipart::Multipart;
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
 pub use request::RequestBuilder;
 pub use response::Response;
 pub use retry::RetryPolicy;
 pub use session::{FuturesSession, SessionBuilder};
-pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
+pub use source::{
+    EventSource, Reconnect, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY,
+};
 pub use url::redact_url;
 
 /// The README's and the migration guide's examples, compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "llm"))]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/migration.md")]
 struct ReadmeDoctests;

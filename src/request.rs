@@ -1,5 +1,6 @@
 //! `RequestBuilder`: a request being described on the caller's thread and sent on a worker.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -107,6 +108,58 @@ impl RequestBuilder {
         self
     }
 
+    /// Sends HTTP Basic authentication (RFC 7617): `Authorization: Basic` and `user:password` in
+    /// base64, as requests' `auth=(user, password)`. It replaces an `Authorization` set before on
+    /// this request, and the session's. Like every credential header, it is sent again after a
+    /// redirect to the same origin and removed when a redirect leads to another one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/private", "text/plain", "welcome")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session
+    ///     .get(format!("{base}/private"))
+    ///     .basic_auth("aladdin", "open sesame")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        let value = crate::auth::basic(user.as_ref(), password.as_ref());
+        crate::auth::set(&mut self.spec.headers, value);
+        self
+    }
+
+    /// Sends a bearer token (RFC 6750): `Authorization: Bearer <token>`, as most HTTP APIs
+    /// expect an API key. It replaces an `Authorization` set before on this request, and the
+    /// session's; redirects treat it as [`basic_auth`](RequestBuilder::basic_auth) says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/models", "application/json", "[]")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session
+    ///     .get(format!("{base}/v1/models"))
+    ///     .bearer_auth("sk-test")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "[]");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        crate::auth::set(&mut self.spec.headers, crate::auth::bearer(token.as_ref()));
+        self
+    }
+
     /// Adds a query parameter, percent-encoded, after any query already in the URL.
     pub fn query(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.spec
@@ -178,7 +231,7 @@ impl RequestBuilder {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
                 self.spec.body = Some(bytes);
-                self.spec.content_type = Some("application/json");
+                self.spec.content_type = Some(Cow::Borrowed("application/json"));
             }
             // The first problem found is the one reported.
             Err(e) => {
@@ -214,7 +267,17 @@ impl RequestBuilder {
             encode_into(&mut out, v.as_ref());
         }
         self.spec.body = Some(out.into_bytes());
-        self.spec.content_type = Some("application/x-www-form-urlencoded");
+        self.spec.content_type = Some(Cow::Borrowed("application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// Sets the body to `form`, encoded as `multipart/form-data` (RFC 7578), with its
+    /// `Content-Type` and boundary: requests' `files=` and `data=`. The form is encoded now, on
+    /// the caller's thread. See [`Multipart`](crate::Multipart) for an example.
+    pub fn multipart(mut self, form: crate::Multipart) -> Self {
+        let (content_type, body) = form.encode();
+        self.spec.body = Some(body);
+        self.spec.content_type = Some(Cow::Owned(content_type));
         self
     }
 

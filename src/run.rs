@@ -30,7 +30,7 @@ pub(crate) struct Spec {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<Vec<u8>>,
-    pub(crate) content_type: Option<&'static str>,
+    pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
@@ -51,7 +51,7 @@ impl Spec {
             query: self.query.clone(),
             headers: self.headers.clone(),
             body: self.body.clone(),
-            content_type: self.content_type,
+            content_type: self.content_type.clone(),
             timeout: self.timeout,
             read_timeout: self.read_timeout,
             retry: self.retry.clone(),
@@ -175,9 +175,11 @@ pub(crate) fn execute(
     let idempotent = spec
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
-    if let Some(ct) = spec.content_type {
+    if let Some(ct) = &spec.content_type {
         if !headers.contains_key(http::header::CONTENT_TYPE) {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            let value = HeaderValue::from_str(ct)
+                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
+            headers.insert(http::header::CONTENT_TYPE, value);
         }
     }
     let limits = Limits {

@@ -273,6 +273,9 @@ impl FuturesSession {
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
+/// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
+/// | [`proxy`](SessionBuilder::proxy) | from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` | where connections go first |
+/// | [`tls_config`](SessionBuilder::tls_config) | rustls, Mozilla roots | TLS provider, root certificates, client certificates |
 ///
 /// # Examples
 ///
@@ -301,6 +304,9 @@ pub struct SessionBuilder {
     agent: Option<ureq::Agent>,
     max_per_host: Option<usize>,
     rate_limiter: Option<RateLimiter>,
+    /// `None`: ureq's default (the environment's proxy); `Some(None)`: no proxy.
+    proxy: Option<Option<ureq::Proxy>>,
+    tls_config: Option<ureq::tls::TlsConfig>,
 }
 
 impl fmt::Debug for SessionBuilder {
@@ -318,6 +324,17 @@ impl fmt::Debug for SessionBuilder {
             .field("agent", &self.agent.is_some())
             .field("max_per_host", &self.max_per_host)
             .field("rate_limiter", &self.rate_limiter)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|p| p.as_ref().map(ureq::Proxy::protocol)),
+            )
+            .field(
+                "tls_config",
+                &self.tls_config.as_ref().map(|t| t.provider()),
+            )
             .finish()
     }
 }
@@ -337,6 +354,8 @@ impl Default for SessionBuilder {
             agent: None,
             max_per_host: None,
             rate_limiter: None,
+            proxy: None,
+            tls_config: None,
         }
     }
 }
@@ -353,6 +372,94 @@ impl SessionBuilder {
     /// A header sent with every request. A request's own header of the same name replaces it.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// HTTP Basic authentication (RFC 7617) for every request of the session, as
+    /// `session.auth = (user, password)` in requests: an `Authorization` default header, which
+    /// replaces one set before and which a request's own
+    /// [`basic_auth`](RequestBuilder::basic_auth), [`bearer_auth`](RequestBuilder::bearer_auth)
+    /// or `Authorization` header replaces. It is removed when a redirect leads to another
+    /// origin. No authentication by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/plain", "a"), ("/b", "text/plain", "b")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().basic_auth("aladdin", "open sesame").build();
+    /// // Both requests carry `Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==`.
+    /// let a = session.get(format!("{base}/a")).send();
+    /// let b = session.get(format!("{base}/b")).send();
+    /// assert_eq!(format!("{}{}", a.result()?.text()?, b.result()?.text()?), "ab");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        let value = crate::auth::basic(user.as_ref(), password.as_ref());
+        crate::auth::set(&mut self.headers, value);
+        self
+    }
+
+    /// A bearer token (RFC 6750) for every request of the session: an `Authorization: Bearer`
+    /// default header, replaced as [`basic_auth`](SessionBuilder::basic_auth) says. No
+    /// authentication by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().bearer_auth("sk-test").build();
+    /// // The value never shows in Debug output.
+    /// assert!(!format!("{session:?}").contains("sk-test"));
+    /// ```
+    pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        crate::auth::set(&mut self.headers, crate::auth::bearer(token.as_ref()));
+        self
+    }
+
+    /// The proxy every request goes through: `ureq::Proxy::new("http://proxy:3128")?`, or with
+    /// the `socks-proxy` feature `socks5://127.0.0.1:1080` (and `socks4://`, `socks4a://`);
+    /// `None` for no proxy at all. Defaults to the environment's, as ureq and requests read it:
+    /// `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (and their lower-case forms), minus `NO_PROXY`.
+    /// Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let proxy = ureq::Proxy::new("http://127.0.0.1:3128")?;
+    /// let session = FuturesSession::builder().proxy(proxy).build();
+    /// // And a session that ignores ALL_PROXY and its siblings:
+    /// let direct = FuturesSession::builder().proxy(None).build();
+    /// # Ok::<(), ureq::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: impl Into<Option<ureq::Proxy>>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// ureq's TLS settings: which provider (rustls by default; `TlsProvider::NativeTls` with the
+    /// `native-tls` feature), which root certificates (the bundled Mozilla roots by default;
+    /// `RootCerts::Specific` for a private CA), client certificates. Defaults to ureq's
+    /// `TlsConfig::default()`: rustls, Mozilla roots, verification on. Ignored when an
+    /// [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq::tls::{RootCerts, TlsConfig};
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // Trust only the platform's certificate store instead of the bundled roots.
+    /// let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
+    /// let session = FuturesSession::builder().tls_config(tls).build();
+    /// ```
+    pub fn tls_config(mut self, config: ureq::tls::TlsConfig) -> Self {
+        self.tls_config = Some(config);
         self
     }
 
@@ -525,7 +632,14 @@ impl SessionBuilder {
         let agent = self.agent.unwrap_or_else(|| {
             // The rules every request of the session follows are set here once, rather than
             // per request (see `FuturesSession::agent`).
-            let config = ureq::Agent::config_builder()
+            let mut config = ureq::Agent::config_builder();
+            if let Some(proxy) = self.proxy {
+                config = config.proxy(proxy);
+            }
+            if let Some(tls) = self.tls_config {
+                config = config.tls_config(tls);
+            }
+            let config = config
                 .http_status_as_error(false)
                 .allow_non_standard_methods(true)
                 .max_redirects(0)

@@ -9,6 +9,7 @@
 //! see [`alone`].
 
 mod anthropic;
+mod auth;
 mod batch;
 mod body;
 // Resident memory is read from `/proc/self/status`.
@@ -26,9 +27,14 @@ mod limits;
 mod llm_streams;
 mod llm_wire;
 mod load;
+mod multipart;
+// Needs `--features native-tls`; `.ci/run` runs it.
+#[cfg(feature = "native-tls")]
+mod native_tls;
 mod openai;
 mod pending;
 mod presets;
+mod proxy;
 mod redirects;
 mod retry;
 mod security;
