@@ -234,9 +234,12 @@
 //!
 //! # Shutdown
 //!
-//! [`FuturesSession::shutdown`], or dropping the last clone, resolves queued jobs to
-//! [`Error::ShutDown`] at once, lets running jobs and streams finish, and returns without
-//! blocking; [`FuturesSession::join`] waits for the workers to exit. A job that waits on a job
+//! Handles outlive their session: dropping the last clone lets every job queued for a live
+//! [`Pending`] run, drops only the queued jobs whose handles are gone, and the workers exit once
+//! the queue is empty. [`FuturesSession::shutdown`] resolves queued jobs to [`Error::ShutDown`]
+//! at once, lets running jobs and streams finish, and returns without blocking;
+//! [`FuturesSession::join`] waits for the workers to exit. Workers start on demand, up to
+//! `max_workers`: a session built and never used starts no thread. A job that waits on a job
 //! queued behind it in its own full pool runs that job inline instead of deadlocking.
 //!
 //! # Limits

@@ -334,8 +334,8 @@ impl RequestBuilder {
     /// Timeouts: the [`timeout`](RequestBuilder::timeout) bounds only the wait for the headers
     /// (the body is read at the caller's pace, which no total budget could know), and the
     /// [`read_timeout`](RequestBuilder::read_timeout) bounds each read of the body: a server
-    /// silent for longer fails the read with [`std::io::ErrorKind::TimedOut`], which `?` turns
-    /// into [`Error::Timeout`].
+    /// silent for longer fails the read with [`io::ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut), which `?` turns into
+    /// [`Error::Timeout`].
     ///
     /// Dropping the reader before the end of the body closes its connection (a half-read
     /// connection cannot be reused); a body read to its end returns the connection to the pool.

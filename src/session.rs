@@ -34,9 +34,35 @@ struct Inner {
 /// handles: the Rust analogue of requests-futures' `FuturesSession`.
 ///
 /// All workers share one [`ureq::Agent`], so connections are reused across requests; its idle
-/// pool is sized to the number of workers (unless you bring your own agent). A session is cheap to clone (an `Arc`) and can be
-/// shared between threads. When the last clone is dropped the session shuts down (see
-/// [`shutdown`](FuturesSession::shutdown)).
+/// pool is sized to the number of workers (unless you bring your own agent). A session is cheap
+/// to clone (an `Arc`) and can be shared between threads.
+///
+/// Workers start on demand: none until the first job, then one for each job that finds them all
+/// busy, up to [`max_workers`](SessionBuilder::max_workers). A session built and never used
+/// starts no thread.
+///
+/// Handles outlive their session: when the last clone is dropped, every job queued for a live
+/// [`Pending`] still runs (its result is there when asked for), and only queued jobs whose
+/// handles are gone are dropped unrun. The workers exit once the queue is empty. An explicit
+/// [`shutdown`](FuturesSession::shutdown) is different: it resolves every queued job to
+/// [`Error::ShutDown`].
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/a", "text/plain", "a"), ("/b", "text/plain", "b")]);
+/// use ureq_futures::{FuturesSession, Pending, Response};
+///
+/// fn fetch_all(urls: &[String]) -> Vec<Pending<Response>> {
+///     let session = FuturesSession::builder().max_workers(1).build();
+///     urls.iter().map(|u| session.get(u).send()).collect()
+/// } // the session is dropped here, with its jobs still queued
+///
+/// let urls = [format!("{base}/a"), format!("{base}/b")];
+/// for pending in fetch_all(&urls) {
+///     assert_eq!(pending.result()?.status(), 200);
+/// }
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 ///
 /// # Examples
 ///
@@ -81,7 +107,7 @@ impl Default for FuturesSession {
 }
 
 impl FuturesSession {
-    /// A session with [`DEFAULT_MAX_WORKERS`] (8) workers and the defaults of
+    /// A session of up to [`DEFAULT_MAX_WORKERS`] (8) workers and the defaults of
     /// [`SessionBuilder`].
     pub fn new() -> Self {
         SessionBuilder::default().build()
@@ -212,9 +238,29 @@ impl FuturesSession {
         &self.inner.shared.agent
     }
 
-    /// The number of worker threads.
+    /// The most worker threads this session runs (see
+    /// [`SessionBuilder::max_workers`]).
     pub fn max_workers(&self) -> usize {
         self.inner.exec.max_workers()
+    }
+
+    /// The worker threads running now: 0 until the first job, then one more for each job that
+    /// found every worker busy, up to [`max_workers`](FuturesSession::max_workers). They exit
+    /// after [`shutdown`](FuturesSession::shutdown), or after the last clone is dropped and
+    /// the queue is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ureq_futures::FuturesSession;
+    /// let session = FuturesSession::builder().max_workers(4).build();
+    /// assert_eq!(session.workers(), 0); // nothing started yet
+    /// session.submit(|_| Ok(())).result()?;
+    /// assert_eq!(session.workers(), 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.inner.exec.workers()
     }
 
     /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
@@ -230,7 +276,8 @@ impl FuturesSession {
     /// Shuts the session down and returns at once: jobs still queued resolve to
     /// [`Error::ShutDown`] without running, running jobs (and event streams) finish, new
     /// submissions resolve to [`Error::ShutDown`], and each worker thread exits once it is idle.
-    /// Calling it again does nothing. Dropping the last clone of a session does the same.
+    /// Calling it again does nothing. Dropping the last clone of a session is gentler: jobs
+    /// queued for live handles still run (see [`FuturesSession`]).
     ///
     /// These are requests-futures 1.1's semantics (`shutdown(cancel_futures=True)`) without the
     /// wait; call [`join`](FuturesSession::join) to wait for the workers to exit.
@@ -361,7 +408,8 @@ impl Default for SessionBuilder {
 }
 
 impl SessionBuilder {
-    /// The number of worker threads, at least 1. It also sizes the agent's idle-connection pool
+    /// The most worker threads, at least 1; they start as jobs arrive, not here. It also sizes
+    /// the agent's idle-connection pool
     /// (ureq keeps 3 per host by default, which would reconnect on every burst of more), unless
     /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8.
     pub fn max_workers(mut self, n: usize) -> Self {
@@ -615,7 +663,7 @@ impl SessionBuilder {
         self
     }
 
-    /// Starts the workers and returns the session.
+    /// Returns the session. No worker starts before the first job.
     pub fn build(self) -> FuturesSession {
         let redirects = match &self.agent {
             Some(agent) => RedirectLimit {

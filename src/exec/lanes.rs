@@ -280,6 +280,10 @@ impl Task for Laned {
     fn abort(&self, error: Error) {
         self.task.abort(error);
     }
+
+    fn is_abandoned(&self) -> bool {
+        self.task.is_abandoned()
+    }
 }
 
 /// A wake-up of one lane, sent through the executor's queue.
@@ -303,6 +307,10 @@ impl Task for Wake {
     }
 
     fn abort(&self, _: Error) {}
+
+    fn is_abandoned(&self) -> bool {
+        false
+    }
 }
 
 /// One thread that queues each lane's wake-up when it is due. Started on first use; it exits

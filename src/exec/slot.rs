@@ -53,6 +53,8 @@ pub(crate) trait Task: Send + Sync {
     fn run(self: Arc<Self>);
     /// Resolves a still-queued job with `error` without running it.
     fn abort(&self, error: Error);
+    /// Whether the job's handle was dropped: nobody can see its result.
+    fn is_abandoned(&self) -> bool;
 }
 
 /// How often a waiting thread yields before it blocks; see `Slot::yield_briefly`.
@@ -302,6 +304,11 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn abort(&self, error: Error) {
         let slot: &Slot<T> = self;
         slot.cancel_with(error);
+    }
+
+    fn is_abandoned(&self) -> bool {
+        let slot: &Slot<T> = self;
+        slot.lock().abandoned
     }
 }
 

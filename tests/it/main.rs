@@ -15,6 +15,7 @@ mod body;
 // Resident memory is read from `/proc/self/status`.
 #[cfg(target_os = "linux")]
 mod body_memory;
+mod chat_batch;
 mod cohere;
 mod cookies;
 mod download;
@@ -23,6 +24,7 @@ mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
+mod lifetime;
 mod limits;
 mod llm_streams;
 mod llm_wire;
