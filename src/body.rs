@@ -7,6 +7,7 @@ use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
 use crate::config::Config;
+use crate::phase;
 use crate::run::{execute, Budget, Spec};
 use crate::Error;
 
@@ -134,7 +135,9 @@ impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // ureq's errors come as `Other`; ours keep their kind (`TimedOut` for a timeout) and
         // convert back into the same `Error` with `?`.
-        self.body.read(buf).map_err(|e| Error::from(e).into_io())
+        self.body
+            .read(buf)
+            .map_err(|e| phase::in_body(Error::from(e), &self.url).into_io())
     }
 }
 

@@ -426,6 +426,14 @@ impl<P: Protocol> Client<P> {
     }
 }
 
+impl<P: Protocol> Client<P> {
+    /// A `POST` of `body` to `url` with the client's key, headers and timeouts: for the
+    /// provider's other endpoints (embeddings).
+    pub(crate) fn post_json(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
+        self.connection.post(url, body)
+    }
+}
+
 impl<P: Protocol> ChatClient for Client<P> {
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
         Client::stream_chat(self, messages)

@@ -19,6 +19,7 @@ mod chat_batch;
 mod cohere;
 mod cookies;
 mod download;
+mod embeddings;
 mod encodings;
 mod event_source;
 mod faults;
@@ -50,6 +51,7 @@ mod support_selftest;
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod transport_errors;
 mod urls;
 
 use std::path::PathBuf;
