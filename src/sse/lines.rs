@@ -4,7 +4,9 @@
 //! instead of Server-Sent Events. `LineParser` turns each line into an [`Event`] whose `data` is
 //! the line, so the same workers, channels, decoders and limits serve both formats.
 
-use super::{Event, DEFAULT_MAX_EVENT_SIZE};
+use std::borrow::Cow;
+
+use super::{Event, EventRef, DEFAULT_MAX_EVENT_SIZE};
 use crate::Error;
 
 /// Splits a byte stream into lines, each delivered as an [`Event`] with `event == "message"`
@@ -94,11 +96,33 @@ impl LineParser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn feed(&mut self, bytes: &[u8], on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
+        self.feed_ref(bytes, &mut |line| on_line(Event::from(line)))
+    }
+
+    /// [`feed`](LineParser::feed), delivering each line as an [`EventRef`] that borrows `bytes`
+    /// (or the parser) for the duration of the call: no allocation per line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut parser = LineParser::new();
+    /// let mut longest = 0;
+    /// parser.feed_ref(b"{\"a\":1}\n{\"bb\":22}\n", &mut |e| longest = longest.max(e.data.len()))?;
+    /// assert_eq!(longest, 9);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn feed_ref(
+        &mut self,
+        bytes: &[u8],
+        on_line: &mut impl FnMut(EventRef<'_>),
+    ) -> Result<(), Error> {
         if self.failed {
             return Err(self.too_large());
         }
         let mut rest = bytes;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
             rest = &tail[1..];
             // The CR of a CRLF is not part of the line, so not counted against the limit.
@@ -137,6 +161,11 @@ impl LineParser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn finish(&mut self, on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
+        self.finish_ref(&mut |line| on_line(Event::from(line)))
+    }
+
+    /// [`finish`](LineParser::finish), delivering the last line as an [`EventRef`].
+    pub fn finish_ref(&mut self, on_line: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
         if self.failed {
             return Err(self.too_large());
         }
@@ -161,14 +190,15 @@ impl LineParser {
     }
 }
 
-fn deliver(line: &[u8], on_line: &mut impl FnMut(Event)) {
+fn deliver(line: &[u8], on_line: &mut impl FnMut(EventRef<'_>)) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
-    on_line(Event {
-        event: "message".to_string(),
-        data: String::from_utf8_lossy(line).into_owned(),
+    let data: Cow<'_, str> = String::from_utf8_lossy(line);
+    on_line(EventRef {
+        event: "message",
+        data: &data,
         id: None,
         retry: None,
     });

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use ureq::http::HeaderMap;
 
-use super::{Event, LineParser, Parser};
+use super::{Event, EventRef, LineParser, Parser};
 use crate::Error;
 
 /// Events a stream's channel holds before the worker waits for the caller: 64.
@@ -433,6 +433,43 @@ pub trait Decode: Send + 'static {
     /// Decodes one event: `Ok(Some(item))` to yield it, `Ok(None)` to skip it.
     fn decode(&mut self, event: Event) -> Result<Option<Self::Item>, Error>;
 
+    /// Decodes one event that borrows the parser's buffer; this is what the stream's worker
+    /// calls. Defaults to [`decode`](Decode::decode) of a copy (`Event::from(event)`).
+    ///
+    /// A decoder that only looks at the event (parses `data`, compares `event`) implements this
+    /// too, and `decode` as `self.decode_ref(EventRef::from(&event))`: the worker then makes
+    /// no copy of the event's fields.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{Decode, Event, EventRef};
+    /// use ureq_futures::Error;
+    ///
+    /// /// Yields the length of each event's data, without copying it.
+    /// struct Lengths;
+    ///
+    /// impl Decode for Lengths {
+    ///     type Item = usize;
+    ///     fn decode(&mut self, event: Event) -> Result<Option<usize>, Error> {
+    ///         self.decode_ref(EventRef::from(&event))
+    ///     }
+    ///     fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<usize>, Error> {
+    ///         Ok(Some(event.data.len()))
+    ///     }
+    /// }
+    /// assert_eq!(Lengths.decode_ref(EventRef::from(&Event {
+    ///     event: "message".into(),
+    ///     data: "four".into(),
+    ///     id: None,
+    ///     retry: None,
+    /// }))?, Some(4));
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Self::Item>, Error> {
+        self.decode(Event::from(event))
+    }
+
     /// Called once when the body ends cleanly: a last item, or an error if the stream was cut
     /// short of its terminator. Defaults to `Ok(None)`.
     fn finish(&mut self) -> Result<Option<Self::Item>, Error> {
@@ -466,27 +503,27 @@ pub(crate) fn pump<D: Decode>(body: impl Read, framing: Framing, decoder: D, fee
     }
 }
 
-/// What `pump` needs of a parser: bytes in, events out.
+/// What `pump` needs of a parser: bytes in, borrowed events out.
 trait Framer {
-    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error>;
-    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error>;
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error>;
+    fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error>;
 }
 
 impl Framer for Parser {
-    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        Parser::feed(self, bytes, on_event)
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        Parser::feed_ref(self, bytes, on_event)
     }
-    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        Parser::finish(self, on_event)
+    fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        Parser::finish_ref(self, on_event)
     }
 }
 
 impl Framer for LineParser {
-    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        LineParser::feed(self, bytes, on_event)
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        LineParser::feed_ref(self, bytes, on_event)
     }
-    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        LineParser::finish(self, on_event)
+    fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        LineParser::finish_ref(self, on_event)
     }
 }
 
@@ -501,7 +538,7 @@ fn pump_with<D: Decode>(
     // Set by the first failure: the receiver gone (`None`) or an error to report (`Some`).
     let mut stop: Option<Option<Error>> = None;
     let outcome = loop {
-        let mut on_event = |event| deliver(&mut decoder, tx, &mut stop, event);
+        let mut on_event = |event: EventRef<'_>| deliver(&mut decoder, tx, &mut stop, event);
         let fed = match body.read(&mut buf) {
             Ok(0) => break parser.finish(&mut on_event),
             Ok(n) => parser.feed(&buf[..n], &mut on_event),
@@ -532,12 +569,12 @@ fn deliver<D: Decode>(
     decoder: &mut D,
     tx: &Sender<Result<D::Item, Error>>,
     stop: &mut Option<Option<Error>>,
-    event: Event,
+    event: EventRef<'_>,
 ) {
     if stop.is_some() {
         return;
     }
-    match decoder.decode(event) {
+    match decoder.decode_ref(event) {
         Ok(Some(item)) => {
             if tx.send(Ok(item)).is_err() {
                 *stop = Some(None);

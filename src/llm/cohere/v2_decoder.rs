@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::decoder::{as_text, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
 use crate::llm::wire::{arguments_text, error_event, parse_object, Ending};
-use crate::sse::{Decode, Event};
+use crate::sse::{Decode, Event, EventRef};
 use crate::Error;
 
 /// Decodes the events of Cohere's streaming v2 chat (`POST /v2/chat` with `"stream": true`)
@@ -172,6 +172,11 @@ impl Decode for CohereV2Decoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        self.decode_ref(EventRef::from(&event))
+    }
+
+    /// Reads the event where the parser holds it: the stream's worker copies nothing.
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
         if self.ending.is_done() {
             return Ok(None);
         }
