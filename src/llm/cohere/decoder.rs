@@ -100,6 +100,7 @@ impl Decode for CohereDecoder {
                         id: None,
                         name: Some(name),
                         arguments: arguments_text(call.parameters),
+                        signature: None,
                     }));
                     self.calls += 1;
                 }
@@ -273,6 +274,7 @@ mod tests {
                 id: None,
                 name: Some("add".into()),
                 arguments: r#"{"a":1}"#.into(),
+                signature: None
             })
         );
         assert!(
