@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ureq::http::{HeaderName, HeaderValue};
 
+use crate::cookies::Jar;
 use crate::redirect::RedirectLimit;
 use crate::retry::RetryPolicy;
 
@@ -30,6 +31,9 @@ pub(crate) struct Config {
     pub(crate) max_body_size: u64,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) redirects: RedirectLimit,
+    /// The session's cookies, unless [`SessionBuilder::cookies`](crate::SessionBuilder::cookies)
+    /// turned them off.
+    pub(crate) cookies: Option<Jar>,
 }
 
 /// A session's default header, parsed once when the session is built. An invalid one fails

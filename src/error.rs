@@ -7,6 +7,9 @@ pub use ureq::Timeout;
 
 /// How many bytes of a failed response's body an [`Error::Status`] keeps.
 pub(crate) const STATUS_BODY_EXCERPT: usize = 1024;
+/// How much of a failed stream's body is read to find the API error in it (a JSON error with
+/// details can be longer than the excerpt that is kept).
+pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 
 /// Everything that can go wrong, surfaced at [`Pending::result`](crate::Pending::result) or
 /// while iterating a stream.
@@ -46,6 +49,14 @@ pub enum Error {
     EventTooLarge {
         /// The limit in bytes that was exceeded.
         limit: usize,
+    },
+    /// The body came with a `Content-Encoding` this build cannot decode (gzip, deflate and,
+    /// with the `brotli` feature, br are decoded). The body is not handed out encoded.
+    UnsupportedEncoding {
+        /// The coding, as the server named it.
+        encoding: String,
+        /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it.
+        url: String,
     },
     /// An event stream was answered with a content type other than `text/event-stream`.
     UnexpectedContentType(Option<String>),
@@ -342,11 +353,6 @@ impl Error {
         }
     }
 
-    /// A status error without its URL.
-    pub(crate) fn status_from(status: u16, headers: ureq::http::HeaderMap, body: &[u8]) -> Error {
-        Error::status_at(status, "", headers, body)
-    }
-
     /// A status error for the response from `url` (redacted here), with `body` as far as it was
     /// read.
     pub(crate) fn status_at(
@@ -390,6 +396,10 @@ impl fmt::Display for Error {
                     "event-stream line or event larger than the limit of {limit} bytes"
                 )
             }
+            Error::UnsupportedEncoding { encoding, url } => write!(
+                f,
+                "the body of {url} is encoded with {encoding}, which this build cannot decode"
+            ),
             Error::UnexpectedContentType(Some(ct)) => {
                 write!(f, "expected content type text/event-stream, got {ct}")
             }
@@ -636,7 +646,7 @@ mod tests {
     #[test]
     fn status_keeps_only_the_start_of_a_long_body() {
         let body = vec![b'x'; 10 * STATUS_BODY_EXCERPT];
-        match Error::status_from(500, Default::default(), &body) {
+        match Error::status_at(500, "http://h/", Default::default(), &body) {
             Error::Status(s) => assert_eq!(s.body.len(), STATUS_BODY_EXCERPT),
             other => panic!("{other:?}"),
         }

@@ -199,8 +199,11 @@
 //!
 //! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item: transport
 //! failures (ureq's error inside), I/O, [`Error::Timeout`] with the phase, [`Error::Status`] with
-//! the code, headers and first KiB of the body (its text keeps tinychat's wording
-//! `Server responded with an error. Status Code: 404`), JSON, limits, [`Error::Cancelled`],
+//! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
+//! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
+//! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for
+//! a URL that cannot be sent (checked before anything is), [`Error::UnsupportedEncoding`] for a
+//! body this build cannot decode, [`Error::Cancelled`],
 //! [`Error::ShutDown`] and [`Error::Panicked`] (a panic in your closure; the worker survives).
 //! [`RetryPolicy`] retries what a later attempt can fix; it is off unless asked for.
 //!
@@ -222,6 +225,12 @@
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
 //! | redirects per request | 10 ([`DEFAULT_MAX_REDIRECTS`]) | ureq's `TooManyRedirects` as [`Error::Transport`] |
 //!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `brotli` | off | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`. Off because a server asked for gzip or deflate (always decoded) does not answer in brotli, and it adds a decoder to every build; a brotli body without it is [`Error::UnsupportedEncoding`] |
+//!
 //! # Minimum Rust version
 //!
 //! 1.85, as ureq 3.
@@ -230,6 +239,8 @@
 
 mod batch;
 mod config;
+mod cookies;
+mod encoding;
 mod error;
 mod exec;
 pub mod llm;
@@ -242,6 +253,7 @@ mod run;
 mod session;
 mod source;
 pub mod sse;
+mod stale;
 mod url;
 
 pub use batch::{Batch, BatchProgress};

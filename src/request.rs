@@ -90,6 +90,7 @@ impl RequestBuilder {
                 timeout: None,
                 read_timeout: None,
                 retry: None,
+                idempotent: None,
                 error,
             },
         }
@@ -131,6 +132,39 @@ impl RequestBuilder {
     /// retries off for it.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.spec.retry = Some(policy);
+        self
+    }
+
+    /// Says whether sending this request twice does no more than sending it once. Defaults to
+    /// the method's own answer (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT and DELETE are
+    /// idempotent; POST and PATCH are not).
+    ///
+    /// An idempotent request that meets a kept-alive connection the server closed as the
+    /// request arrived (no byte of response yet) is sent again at once, once, on a new
+    /// connection; this is not a retry of the [`RetryPolicy`], and happens without one. Mark a
+    /// POST `idempotent(true)` when the server treats a repeat as one request (an idempotency
+    /// key, a search); mark a GET `idempotent(false)` if sending it twice would do harm. See
+    /// RELIABILITY.md.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/search", "application/json", "[]")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let hits = session
+    ///     .post(format!("{base}/search"))
+    ///     .json(&serde_json::json!({ "q": "rust" }))
+    ///     .idempotent(true)
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(hits.text()?, "[]");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn idempotent(mut self, yes: bool) -> Self {
+        self.spec.idempotent = Some(yes);
         self
     }
 

@@ -19,8 +19,8 @@ use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
 use crate::sse::{pump, Decode, EventStream, StreamOptions};
-use crate::url;
 use crate::Error;
+use crate::{encoding, stale, url};
 
 /// Everything the worker needs to send the request.
 pub(crate) struct Spec {
@@ -33,6 +33,10 @@ pub(crate) struct Spec {
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
+    /// The caller's word that sending the request twice does no harm (see
+    /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)); `None` leaves it to the
+    /// method.
+    pub(crate) idempotent: Option<bool>,
     /// A problem found while building, reported when the job runs.
     pub(crate) error: Option<Error>,
 }
@@ -50,6 +54,7 @@ impl Spec {
             timeout: self.timeout,
             read_timeout: self.read_timeout,
             retry: self.retry.clone(),
+            idempotent: self.idempotent,
             error: None,
         }
     }
@@ -120,10 +125,11 @@ pub(crate) fn open_stream(
         let _ = resp
             .body_mut()
             .as_reader()
-            .take(crate::error::STATUS_BODY_EXCERPT as u64)
+            .take(crate::error::STATUS_BODY_READ)
             .read_to_end(&mut start);
+        let url = resp.get_uri().to_string();
         let (parts, _) = resp.into_parts();
-        return Err(Error::status_from(status, parts.headers, &start));
+        return Err(Error::status_at(status, &url, parts.headers, &start));
     }
     // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
     if require_event_stream && status != 204 {
@@ -157,6 +163,17 @@ pub(crate) fn execute(
     let uri = url::build(spec.url, &spec.query)?;
     let mut headers = HeaderMap::new();
     merge_headers(&mut headers, &config.headers, &spec.headers)?;
+    // What this build decodes, rather than ureq's default, which depends on ureq's features as
+    // the whole build sets them (see `encoding`).
+    if !headers.contains_key(http::header::ACCEPT_ENCODING) {
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static(encoding::ACCEPT_ENCODING),
+        );
+    }
+    let idempotent = spec
+        .idempotent
+        .unwrap_or_else(|| stale::is_idempotent(&method));
     if let Some(ct) = spec.content_type {
         if !headers.contains_key(http::header::CONTENT_TYPE) {
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -178,18 +195,36 @@ pub(crate) fn execute(
             headers: Cow::Borrowed(&headers),
             body: spec.body.as_deref(),
         };
-        redirect::follow(config.redirects, hop, deadline, |hop| {
-            let mut req = http::Request::new(());
-            *req.method_mut() = hop.method.clone();
-            *req.uri_mut() = hop.uri.clone();
-            *req.headers_mut() = hop.headers.as_ref().clone();
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let result = match hop.body {
-                Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left)),
-                None => agent.run(limits.apply(agent, req, left)),
+        let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
+            // `fresh`: on a new connection, for the one resend of `stale`.
+            let run = |fresh: bool| {
+                let mut req = http::Request::new(());
+                *req.method_mut() = hop.method.clone();
+                *req.uri_mut() = hop.uri.clone();
+                *req.headers_mut() = hop.headers.as_ref().clone();
+                if let Some(jar) = &config.cookies {
+                    jar.add_to(&hop.uri, req.headers_mut());
+                }
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let result = match hop.body {
+                    Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left, fresh)),
+                    None => agent.run(limits.apply(agent, req, left, fresh)),
+                };
+                result.map_err(Error::from)
             };
-            result.map_err(Error::from)
-        })
+            let (mut result, seen) = stale::observe(|| run(false));
+            if let Err(e) = &result {
+                if stale::resend(idempotent, seen, e) {
+                    result = run(true);
+                }
+            }
+            if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
+                jar.store_from(&hop.uri, resp.headers());
+            }
+            result
+        })?;
+        let url = resp.get_uri().to_string();
+        encoding::decode(resp, &url)
     };
     let policy = spec.retry.as_ref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {
@@ -230,8 +265,9 @@ impl Limits {
         agent: &ureq::Agent,
         req: http::Request<B>,
         left: Option<Duration>,
+        fresh: bool,
     ) -> http::Request<B> {
-        if self.agent_suffices(agent.config(), left) {
+        if !fresh && self.agent_suffices(agent.config(), left) {
             return req;
         }
         let mut config = agent
@@ -240,6 +276,12 @@ impl Limits {
             .allow_non_standard_methods(true)
             // The session follows redirects itself (see `redirect`).
             .max_redirects(0);
+        if fresh {
+            // No pooled connection is young enough: ureq opens a new one. (It also closes the
+            // idle connections to this host that it passes over; they are no younger than the
+            // one the server just closed.)
+            config = config.max_idle_age(Duration::ZERO);
+        }
         if self.read_timeout.is_some() {
             config = config.timeout_per_read(self.read_timeout);
         }

@@ -9,6 +9,7 @@ use crate::config::{
     header_names, Config, DefaultHeader, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
 };
+use crate::cookies::Jar;
 use crate::exec::{Completer, Executor, Pending};
 use crate::redirect::RedirectLimit;
 use crate::request::RequestBuilder;
@@ -242,6 +243,7 @@ impl FuturesSession {
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
 /// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
 /// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
+/// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 ///
 /// # Examples
 ///
@@ -266,6 +268,7 @@ pub struct SessionBuilder {
     max_body_size: u64,
     retry: Option<RetryPolicy>,
     max_redirects: Option<u32>,
+    cookies: bool,
     agent: Option<ureq::Agent>,
 }
 
@@ -280,6 +283,7 @@ impl fmt::Debug for SessionBuilder {
             .field("max_body_size", &self.max_body_size)
             .field("retry", &self.retry)
             .field("max_redirects", &self.max_redirects)
+            .field("cookies", &self.cookies)
             .field("agent", &self.agent.is_some())
             .finish()
     }
@@ -296,6 +300,7 @@ impl Default for SessionBuilder {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             retry: None,
             max_redirects: None,
+            cookies: true,
             agent: None,
         }
     }
@@ -367,6 +372,39 @@ impl SessionBuilder {
         self
     }
 
+    /// Whether the session keeps cookies: those a response sets are sent with later requests of
+    /// the session to the hosts and paths they belong to (RFC 6265), as `requests.Session` does.
+    /// Defaults to `true`.
+    ///
+    /// On by default because this crate ports requests' sessions, and the servers it talks to
+    /// rely on it the same way: a login cookie, or the affinity cookie of the load balancer in
+    /// front of an API (Cloudflare's `__cf_bm` before OpenAI's). Each session has its own jar,
+    /// bounded in size; a cookie goes only where RFC 6265 sends it (never to another host,
+    /// unless it names a parent domain of both), a `Secure` one only over https. A request that
+    /// sets its own `Cookie` header sends only that one. Turn the jar off for a session that
+    /// speaks for several users, or to send exactly the headers you set.
+    ///
+    /// The behaviour is this setting's alone: ureq's `cookies` feature is not used, so it does
+    /// not change when another crate in the build turns that feature on (ureq would then keep a
+    /// jar of its own inside the agent as well, which ureq 3.5 cannot switch off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", "ok")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // One session per user of a service: no cookie of one reaches the other's requests.
+    /// let stateless = FuturesSession::builder().cookies(false).build();
+    /// assert_eq!(stateless.get(format!("{base}/")).send().result()?.text()?, "ok");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn cookies(mut self, keep: bool) -> Self {
+        self.cookies = keep;
+        self
+    }
+
     /// Uses this agent instead of one built from the settings above. The session still treats
     /// 4xx/5xx as responses (it sets `http_status_as_error(false)` on each request) and follows
     /// redirects itself (up to the agent's `max_redirects`, unless
@@ -375,7 +413,9 @@ impl SessionBuilder {
     /// `timeout` and `read_timeout`, when set, replace the agent's for each request; when not
     /// set, the agent's own apply, except that an event stream never gets a global or per-call
     /// budget. The agent's connection settings (connect timeout, TLS, proxy, pool size) are
-    /// kept.
+    /// kept. The session cannot tell whether a request of this agent went out on a reused
+    /// connection, so it never sends one again after a kept-alive connection closed under it
+    /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)).
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self
@@ -398,7 +438,7 @@ impl SessionBuilder {
         let agent = self.agent.unwrap_or_else(|| {
             // The rules every request of the session follows are set here once, rather than
             // per request (see `FuturesSession::agent`).
-            ureq::Agent::config_builder()
+            let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .allow_non_standard_methods(true)
                 .max_redirects(0)
@@ -406,8 +446,14 @@ impl SessionBuilder {
                 .max_idle_connections(self.max_workers.max(10))
                 .max_idle_connections_per_host(self.max_workers)
                 .timeout_connect(self.connect_timeout)
-                .build()
-                .into()
+                .build();
+            // ureq's default connector, watched so that a request that meets a pooled
+            // connection closed under it can be sent again (see `stale`).
+            ureq::Agent::with_parts(
+                config,
+                crate::stale::connector(),
+                ureq::unversioned::resolver::DefaultResolver::default(),
+            )
         });
         let shared = Arc::new(Shared {
             agent,
@@ -422,6 +468,7 @@ impl SessionBuilder {
                 max_body_size: self.max_body_size,
                 retry: self.retry,
                 redirects,
+                cookies: self.cookies.then(Jar::default),
             },
         });
         FuturesSession {

@@ -36,7 +36,6 @@ use crate::Error;
 /// Guarantees: an `Ok` URI has the scheme `http` or `https`, a non-empty host, and either no
 /// port or a port in 1..=65535 (the port ureq connects to is the one written). Every problem is
 /// an [`Error::InvalidRequest`] whose message names the URL as [`redact_url`] shows it.
-#[allow(dead_code)] // Until the engine checks every URL with it.
 pub(crate) fn parse(url: &str) -> Result<Uri, Error> {
     let invalid =
         |why: String| Error::InvalidRequest(format!("invalid URL {}: {why}", redact_url(url)));
@@ -410,15 +409,7 @@ pub(crate) fn build(mut url: String, query: &[(String, String)]) -> Result<Uri, 
         url.push('=');
         encode_into(&mut url, v);
     }
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| Error::InvalidRequest(format!("invalid URL: {e}")))?;
-    if uri.scheme().is_none() || uri.host().is_none() {
-        return Err(Error::InvalidRequest(
-            "invalid URL: it needs a scheme and a host, as in http://host/path".into(),
-        ));
-    }
-    Ok(uri)
+    parse(&url)
 }
 
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.

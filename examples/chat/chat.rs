@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ureq_futures::llm::{
-    AnthropicClient, ChatClient, CohereClient, Conversation, GeminiClient, MistralClient,
-    OpenAIClient, TogetherClient,
+    AnthropicClient, ChatClient, ClientBuilder, CohereClient, Conversation, GeminiClient,
+    MistralClient, OpenAIClient, Protocol, TogetherClient,
 };
 use ureq_futures::Error;
 
@@ -141,28 +141,30 @@ impl Provider {
         temperature: Option<f64>,
         base_url: Option<&str>,
     ) -> (Box<dyn ChatClient>, String, bool) {
-        // Every builder has `base_url` and `build`, every client `base_url` and `has_api_key`.
-        macro_rules! build {
-            ($builder:expr) => {{
-                let builder = $builder;
-                let client = match base_url {
-                    Some(url) => builder.base_url(url),
-                    None => builder,
-                }
-                .build();
-                let (base, has_key) = (client.base_url().to_string(), client.has_api_key());
-                (Box::new(client) as Box<dyn ChatClient>, base, has_key)
-            }};
-        }
         match self {
-            Provider::OpenAI => build!(OpenAIClient::builder(model, temperature)),
-            Provider::Anthropic => build!(AnthropicClient::builder(model, temperature)),
-            Provider::Gemini => build!(GeminiClient::builder(model, temperature)),
-            Provider::Mistral => build!(MistralClient::builder(model, temperature)),
-            Provider::Together => build!(TogetherClient::builder(model, temperature)),
-            Provider::Cohere => build!(CohereClient::builder(model, temperature)),
+            Provider::OpenAI => boxed(OpenAIClient::builder(model, temperature), base_url),
+            Provider::Anthropic => boxed(AnthropicClient::builder(model, temperature), base_url),
+            Provider::Gemini => boxed(GeminiClient::builder(model, temperature), base_url),
+            Provider::Mistral => boxed(MistralClient::builder(model, temperature), base_url),
+            Provider::Together => boxed(TogetherClient::builder(model, temperature), base_url),
+            Provider::Cohere => boxed(CohereClient::builder(model, temperature), base_url),
         }
     }
+}
+
+/// Builds any provider's client, at `base_url` if given: the client, its base URL and whether
+/// it has a key.
+fn boxed<P: Protocol>(
+    builder: ClientBuilder<P>,
+    base_url: Option<&str>,
+) -> (Box<dyn ChatClient>, String, bool) {
+    let client = match base_url {
+        Some(url) => builder.base_url(url),
+        None => builder,
+    }
+    .build();
+    let (base, has_key) = (client.base_url().to_string(), client.has_api_key());
+    (Box::new(client), base, has_key)
 }
 
 struct Options {

@@ -1,36 +1,22 @@
-//! `GeminiClient`: streaming answers from Google's Gemini API (`streamGenerateContent`).
+//! Google's Gemini API (`streamGenerateContent`): [`GeminiClient`].
 
-use serde::Serialize;
+use serde_json::{json, Value};
 
-use super::config::{
-    connection_setters, encode_segment, Connection, KeyHeader, Provider, Settings,
-};
-use super::{ChatClient, ChatStream, Message};
-use crate::sse::{EventStream, StreamOptions};
-use crate::{Error, FuturesSession, RequestBuilder};
+use super::client::{encode_segment, sealed::Wire, Client, ClientBuilder, Provider};
+use super::Message;
+use crate::Error;
 
 mod decoder;
 
 pub use decoder::GeminiDecoder;
 
-static PROVIDER: Provider = Provider {
-    key_vars: &[
-        GeminiClient::API_KEY_VAR,
-        GeminiClient::FALLBACK_API_KEY_VAR,
-    ],
-    key_label: "GEMINI_API_KEY or GOOGLE_API_KEY",
-    base_var: GeminiClient::BASE_URL_VAR,
-    default_base: GeminiClient::DEFAULT_BASE_URL,
-    key_header: KeyHeader::Named("x-goog-api-key"),
-};
-
 /// A streaming client for Google's Gemini API
 /// (`POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse`): the port of tinychat's
-/// `GeminiClient`.
+/// `GeminiClient`, a [`Client`] over the [`Gemini`] protocol.
 ///
 /// The key comes from `GEMINI_API_KEY`, else `GOOGLE_API_KEY`; the base URL from
-/// `GEMINI_BASE_URL` (default [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL)). Both are read when
-/// the client is built and both can be set on the [builder](GeminiClientBuilder).
+/// `GEMINI_BASE_URL` (default `https://generativelanguage.googleapis.com`). Both are read when
+/// the client is built and both can be set on the [builder](ClientBuilder).
 ///
 /// **The key stays secret.** It travels in the `x-goog-api-key` header, never in the URL (the
 /// API also accepts `?key=`, which ends up in logs and error messages). It is never shown: not
@@ -45,7 +31,7 @@ static PROVIDER: Provider = Provider {
 /// path, so no character of it can change the URL.
 ///
 /// **The answer.** [`GeminiDecoder`] reads the stream: the text of each part is the text,
-/// except thought parts (`"thought": true`), which are [`reasoning`](ChatStream::reasoning).
+/// except thought parts (`"thought": true`), which are [`reasoning`](super::ChatStream::reasoning).
 /// The stream has no end marker: it is complete when the body ends after a candidate's
 /// `finishReason` (`"STOP"`, `"MAX_TOKENS"`, `"SAFETY"`...), and cut when it ends without
 /// one. An `error` object in the stream, or a prompt blocked by `promptFeedback`, is an
@@ -55,7 +41,7 @@ static PROVIDER: Provider = Provider {
 /// by the request when the base URL is Google's own; a proxy at another base URL gets no key
 /// header.
 ///
-/// **Timeouts and threads** as for [`OpenAIClient`](super::OpenAIClient).
+/// **Timeouts and threads** as for [`Client`].
 ///
 /// # Examples
 ///
@@ -70,144 +56,50 @@ static PROVIDER: Provider = Provider {
 /// }
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
-#[derive(Clone, Debug)]
-pub struct GeminiClient {
-    model: String,
-    temperature: Option<f64>,
-    connection: Connection,
-}
+pub type GeminiClient = Client<Gemini>;
 
-/// The request body.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GenerateRequest<'a> {
-    contents: Vec<Content<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system_instruction: Option<SystemInstruction<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    generation_config: Option<GenerationConfig>,
-}
+/// Builds a [`GeminiClient`]: a [`ClientBuilder`] with the common settings.
+pub type GeminiClientBuilder = ClientBuilder<Gemini>;
 
-#[derive(Serialize)]
-struct Content<'a> {
-    role: &'a str,
-    parts: [TextPart<'a>; 1],
-}
+/// The wire format of Gemini's `generateContent`, the protocol of [`GeminiClient`].
+#[derive(Debug, Clone, Default)]
+pub struct Gemini;
 
-#[derive(Serialize)]
-struct SystemInstruction<'a> {
-    parts: Vec<TextPart<'a>>,
-}
-
-#[derive(Serialize)]
-struct TextPart<'a> {
-    text: &'a str,
-}
-
-#[derive(Serialize)]
-struct GenerationConfig {
-    temperature: f64,
-}
-
-impl GeminiClient {
-    /// Google's API root, the base URL when neither the builder nor `GEMINI_BASE_URL` sets one:
-    /// `https://generativelanguage.googleapis.com`.
-    pub const DEFAULT_BASE_URL: &'static str = "https://generativelanguage.googleapis.com";
-    /// The environment variable the API key is read from first: `GEMINI_API_KEY`.
-    pub const API_KEY_VAR: &'static str = "GEMINI_API_KEY";
+impl Client<Gemini> {
     /// The environment variable the API key is read from when `GEMINI_API_KEY` is not set:
     /// `GOOGLE_API_KEY`.
     pub const FALLBACK_API_KEY_VAR: &'static str = "GOOGLE_API_KEY";
-    /// The environment variable the base URL is read from: `GEMINI_BASE_URL`.
-    pub const BASE_URL_VAR: &'static str = "GEMINI_BASE_URL";
+}
 
-    /// A client for `model_name` with the builder's defaults: key and base URL from the
-    /// environment, the default timeouts, a new session. `temperature` is a number, or `None`
-    /// to leave it to the server.
-    ///
-    /// Never fails: a missing key is reported by the first request.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::GeminiClient;
-    ///
-    /// let client = GeminiClient::new("models/gemini-2.5-flash", 0.2);
-    /// assert_eq!(client.model_name(), "models/gemini-2.5-flash");
-    /// ```
-    pub fn new(model_name: impl Into<String>, temperature: impl Into<Option<f64>>) -> Self {
-        GeminiClient::builder(model_name, temperature).build()
+impl Wire for Gemini {
+    type Decoder = GeminiDecoder;
+    const PROVIDER: &'static Provider = &Provider {
+        key_var: "GEMINI_API_KEY",
+        fallback_key_var: Some(GeminiClient::FALLBACK_API_KEY_VAR),
+        key_label: "GEMINI_API_KEY or GOOGLE_API_KEY",
+        base_var: "GEMINI_BASE_URL",
+        default_base: "https://generativelanguage.googleapis.com",
+        key_header: Some("x-goog-api-key"),
+    };
+
+    fn url(&self, base_url: &str, model: &str) -> String {
+        format!(
+            "{base_url}/v1beta/{}:streamGenerateContent?alt=sse",
+            model_path(model)
+        )
     }
 
-    /// A builder for the key, base URL, headers, timeouts and session.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::GeminiClient;
-    ///
-    /// let client = GeminiClient::builder("gemini-2.5-flash", None)
-    ///     .api_key("AIza-example")
-    ///     .base_url("https://gateway.example.com/google/")
-    ///     .build();
-    /// assert_eq!(client.base_url(), "https://gateway.example.com/google");
-    /// assert!(!format!("{client:?}").contains("AIza-example"));
-    /// ```
-    pub fn builder(
-        model_name: impl Into<String>,
-        temperature: impl Into<Option<f64>>,
-    ) -> GeminiClientBuilder {
-        GeminiClientBuilder {
-            model: model_name.into(),
-            temperature: temperature.into(),
-            settings: Settings::default(),
-        }
-    }
-
-    /// The model the client asks for, as it was given.
-    pub fn model_name(&self) -> &str {
-        &self.model
-    }
-
-    /// The sampling temperature sent, or `None` when the server's default applies.
-    pub fn temperature(&self) -> Option<f64> {
-        self.temperature
-    }
-
-    /// The base URL, without a trailing slash. Requests go to
-    /// `{base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse`.
-    pub fn base_url(&self) -> &str {
-        self.connection.base_url()
-    }
-
-    /// Whether the client has an API key (from the builder or the environment).
-    pub fn has_api_key(&self) -> bool {
-        self.connection.has_api_key()
-    }
-
-    /// The session the requests run on.
-    pub fn session(&self) -> &FuturesSession {
-        self.connection.session()
-    }
-
-    /// The streaming request for `messages`, ready to send:
-    /// `POST {base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse` with the JSON
-    /// body, the `x-goog-api-key` header, the extra headers and the timeouts. Send it with
-    /// [`events_decoded`](RequestBuilder::events_decoded) and a [`GeminiDecoder`] to get a
-    /// [`Pending`](crate::Pending) handle without blocking.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::MissingApiKey`] when the key is required (see the [type docs](Self)) and
-    /// absent.
-    pub fn chat_request(&self, messages: &[Message]) -> Result<RequestBuilder, Error> {
+    fn body(
+        &self,
+        _model: &str,
+        temperature: Option<f64>,
+        messages: &[Message],
+    ) -> Result<Value, Error> {
         let mut system = Vec::new();
         let mut contents = Vec::new();
         for message in messages {
             let role = message.role.as_str();
-            let part = TextPart {
-                text: &message.content,
-            };
+            let part = json!({"text": message.content});
             if role.eq_ignore_ascii_case("system") {
                 system.push(part);
             } else {
@@ -216,59 +108,21 @@ impl GeminiClient {
                 } else {
                     role
                 };
-                contents.push(Content {
-                    role,
-                    parts: [part],
-                });
+                contents.push(json!({"role": role, "parts": [part]}));
             }
         }
-        let body = GenerateRequest {
-            contents,
-            system_instruction: (!system.is_empty()).then_some(SystemInstruction { parts: system }),
-            generation_config: self
-                .temperature
-                .map(|temperature| GenerationConfig { temperature }),
-        };
-        let url = format!(
-            "{}/v1beta/{}:streamGenerateContent",
-            self.base_url(),
-            model_path(&self.model)
-        );
-        Ok(self.connection.post(url, &body)?.query("alt", "sse"))
+        let mut body = json!({"contents": contents});
+        if !system.is_empty() {
+            body["systemInstruction"] = json!({"parts": system});
+        }
+        if let Some(t) = temperature {
+            body["generationConfig"] = json!({"temperature": t});
+        }
+        Ok(body)
     }
 
-    /// Sends `messages` and returns the raw events once the response headers are in: each
-    /// event's [`data`](crate::sse::Event::data) is a `GenerateContentResponse` as JSON. Most
-    /// callers want [`stream_chat`](Self::stream_chat) instead.
-    ///
-    /// # Errors
-    ///
-    /// A non-2xx answer is an [`Error::Status`] whose message contains
-    /// `Server responded with an error. Status Code: <code>` and whose
-    /// [`body`](crate::StatusError::body) holds the start of the server's error body. Also
-    /// [`Error::MissingApiKey`], transport errors and timeouts.
-    pub fn perform_stream_request(&self, messages: &[Message]) -> Result<EventStream, Error> {
-        self.chat_request(messages)?.events().result()
-    }
-
-    /// Sends `messages` and returns the answer as a [`ChatStream`] of text pieces once the
-    /// response headers are in. The events are decoded by [`GeminiDecoder`] on the worker.
-    ///
-    /// # Errors
-    ///
-    /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming
-    /// are items of the stream.
-    pub fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-        self.chat_request(messages)?
-            .events_decoded(StreamOptions::default(), GeminiDecoder::new())
-            .result()
-            .map(ChatStream::new)
-    }
-}
-
-impl ChatClient for GeminiClient {
-    fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-        GeminiClient::stream_chat(self, messages)
+    fn decoder(&self) -> GeminiDecoder {
+        GeminiDecoder::new()
     }
 }
 
@@ -281,44 +135,6 @@ fn model_path(model: &str) -> String {
         _ => ("models", model),
     };
     format!("{collection}/{}", encode_segment(name))
-}
-
-/// Builds a [`GeminiClient`]; made by [`GeminiClient::builder`].
-///
-/// | setting | default |
-/// |---|---|
-/// | [`api_key`](Self::api_key) | `GEMINI_API_KEY`, else `GOOGLE_API_KEY`, else none |
-/// | [`base_url`](Self::base_url) | `GEMINI_BASE_URL`, else `https://generativelanguage.googleapis.com` |
-/// | [`header`](Self::header) | none |
-/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), 120 s until the headers |
-/// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`](super::DEFAULT_READ_TIMEOUT), 300 s of silence |
-/// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
-/// | [`env`](Self::env) | the process environment |
-#[derive(Debug)]
-pub struct GeminiClientBuilder {
-    model: String,
-    temperature: Option<f64>,
-    settings: Settings,
-}
-
-connection_setters!(
-    GeminiClientBuilder,
-    key_vars: "`GEMINI_API_KEY`, else `GOOGLE_API_KEY`",
-    key_header: "`x-goog-api-key: <key>` (never in the URL)",
-    base_var: "GEMINI_BASE_URL",
-    default_base: "`https://generativelanguage.googleapis.com`",
-    endpoint: "`{base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse`",
-);
-
-impl GeminiClientBuilder {
-    /// The client. Reads the environment for what was not set; never fails.
-    pub fn build(self) -> GeminiClient {
-        GeminiClient {
-            model: self.model,
-            temperature: self.temperature,
-            connection: self.settings.resolve(&PROVIDER),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -344,18 +160,26 @@ mod tests {
             .env(env)
             .build()
             .has_api_key());
-        let client = GeminiClient::builder("m", None).env(|_| None).build();
-        assert!(matches!(
-            client.chat_request(&[Message::user("hi")]),
-            Err(Error::MissingApiKey {
-                var: "GEMINI_API_KEY or GOOGLE_API_KEY"
-            })
-        ));
     }
 
     #[test]
-    fn client_is_send_sync() {
-        fn check<T: Send + Sync + Clone>() {}
-        check::<GeminiClient>();
+    fn assistant_is_model_and_system_is_apart() {
+        let messages = [
+            Message::system("s"),
+            Message::user("q"),
+            Message::assistant("a"),
+        ];
+        let body = Gemini.body("m", Some(0.5), &messages).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "contents": [
+                    {"role": "user", "parts": [{"text": "q"}]},
+                    {"role": "model", "parts": [{"text": "a"}]},
+                ],
+                "systemInstruction": {"parts": [{"text": "s"}]},
+                "generationConfig": {"temperature": 0.5},
+            })
+        );
     }
 }

@@ -26,9 +26,11 @@
 //!
 //! # Providers
 //!
-//! tinychat's six providers, each a [`ChatClient`] with `::new(model_name, temperature)` and a
-//! builder. The key and the base URL are read from the environment when the client is built
-//! (the builders' `env` method replaces the lookup), and both can be set on the builder:
+//! tinychat's six providers, each a [`Client`] over its [`Protocol`] (the provider's wire
+//! format), with `::new(model_name, temperature)` and a builder. One core does the rest for
+//! all of them (see [`Client`] for why it is generic). The key and the base URL are read from
+//! the environment when the client is built (the builders' `env` method replaces the lookup),
+//! and both can be set on the builder:
 //!
 //! | client | key variable | base URL variable (default) | endpoint under the base |
 //! |---|---|---|---|
@@ -36,8 +38,8 @@
 //! | [`AnthropicClient`] | `ANTHROPIC_API_KEY` | `ANTHROPIC_BASE_URL` (`https://api.anthropic.com`) | `/v1/messages` |
 //! | [`GeminiClient`] | `GEMINI_API_KEY`, else `GOOGLE_API_KEY` | `GEMINI_BASE_URL` (`https://generativelanguage.googleapis.com`) | `/v1beta/models/{model}:streamGenerateContent?alt=sse` |
 //! | [`CohereClient`] | `COHERE_API_KEY` | `COHERE_BASE_URL` (`https://api.cohere.ai`) | `/v1/chat` (newline-delimited JSON) |
-//! | [`MistralClient`] (an [`OpenAIClient`]) | `MISTRAL_API_KEY` | `MISTRAL_BASE_URL` (`https://api.mistral.ai/v1`) | `/chat/completions` |
-//! | [`TogetherClient`] (an [`OpenAIClient`]) | `TOGETHER_API_KEY` | `TOGETHER_BASE_URL` (`https://api.together.xyz/v1`) | `/chat/completions` |
+//! | [`MistralClient`] (OpenAI's protocol) | `MISTRAL_API_KEY` | `MISTRAL_BASE_URL` (`https://api.mistral.ai/v1`) | `/chat/completions` |
+//! | [`TogetherClient`] (OpenAI's protocol) | `TOGETHER_API_KEY` | `TOGETHER_BASE_URL` (`https://api.together.xyz/v1`) | `/chat/completions` |
 //!
 //! They behave alike:
 //!
@@ -65,7 +67,7 @@
 //! # OpenAI-compatible servers
 //!
 //! [`OpenAIClient`] talks to any server with OpenAI's `/chat/completions` streaming API; set
-//! `OPENAI_BASE_URL` (or [`OpenAIClientBuilder::base_url`]):
+//! `OPENAI_BASE_URL` (or [`ClientBuilder::base_url`]):
 //!
 //! | server | base URL | key |
 //! |---|---|---|
@@ -87,11 +89,11 @@
 //! |---|---|
 //! | `OpenAIClient(model_name=..., temperature=...)` | [`OpenAIClient::new`]`(model, temperature)` |
 //! | `AnthropicClient`, `GeminiClient`, `CohereClient` | [`AnthropicClient::new`], [`GeminiClient::new`], [`CohereClient::new`], same arguments |
-//! | `MistralClient`, `TogetherClient` | [`MistralClient::new`], [`TogetherClient::new`]: [`OpenAIClient`]s |
+//! | `MistralClient`, `TogetherClient` | [`MistralClient::new`], [`TogetherClient::new`], same arguments |
 //! | `FuturesSession().post(url, json=..., stream=True).result()` | `session.post(url).json(&body).events().result()?` |
 //! | `SSEClient(response).events()` | [`EventStream`](crate::sse::EventStream), an iterator of events |
-//! | `client.perform_stream_request(messages)` | [`OpenAIClient::perform_stream_request`]`(&messages)` |
-//! | `json.loads(event.data)["choices"][0]["delta"]["content"]` | [`OpenAIClient::stream_chat`] yields the text |
+//! | `client.perform_stream_request(messages)` | [`Client::perform_stream_request`]`(&messages)` |
+//! | `json.loads(event.data)["choices"][0]["delta"]["content"]` | [`Client::stream_chat`] yields the text |
 //! | `ValueError("Server responded with an error. Status Code: 400")` | [`Error::Status`], same words in its message, for every provider |
 //! | `{"role": "user", "content": ...}` | [`Message::user`] |
 //!
@@ -106,8 +108,8 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 mod anthropic;
+mod client;
 mod cohere;
-mod config;
 mod conversation;
 mod event;
 mod gemini;
@@ -116,16 +118,19 @@ mod presets;
 mod stream;
 mod wire;
 
-pub use anthropic::{AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
-pub use cohere::{CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder};
+pub use anthropic::{Anthropic, AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
+pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
+pub use cohere::{Cohere, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder};
 pub use conversation::{Conversation, ReplyStream};
 pub use event::{ChatEvent, ServerToolResult, ToolCall, ToolCallDelta, Usage};
-pub use gemini::{GeminiClient, GeminiClientBuilder, GeminiDecoder};
+pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use openai::{
-    OpenAIClient, OpenAIClientBuilder, OpenAIDecoder, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL,
-    DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT,
+    OpenAI, OpenAIClient, OpenAIClientBuilder, OpenAIDecoder, API_KEY_VAR, BASE_URL_VAR,
+    DEFAULT_BASE_URL,
 };
-pub use presets::{MistralClient, TogetherClient};
+pub use presets::{
+    Mistral, MistralClient, MistralClientBuilder, Together, TogetherClient, TogetherClientBuilder,
+};
 pub use stream::ChatStream;
 
 /// One message of a chat: a role (`"system"`, `"user"`, `"assistant"`...) and its text.

@@ -1,21 +1,19 @@
-//! `MistralClient` and `TogetherClient`: [`OpenAIClient`]s set up for OpenAI-compatible
-//! services with their own variable names.
+//! Mistral and Together: OpenAI-compatible services with their own variables and base URLs,
+//! each a protocol of its own so that its clients are types that can be built and named.
 //!
-//! Both services speak OpenAI's chat completions API, so their clients are [`OpenAIClient`]s:
-//! the presets only change where the key and the base URL come from and which base URL is the
-//! default (the key is required there, as for OpenAI's own). Everything else, including
-//! [`OpenAIDecoder`](super::OpenAIDecoder)'s handling of Mistral's `thinking` content parts,
-//! is the OpenAI client's.
+//! Both speak OpenAI's chat completions API, so their requests are built and their answers
+//! decoded as [`OpenAI`](super::OpenAI)'s are (including [`OpenAIDecoder`](super::OpenAIDecoder)'s handling of
+//! Mistral's `thinking` content parts). What differs is where the key and the base URL come
+//! from and which base URL is the default (the key is required there, as for OpenAI's own).
 
-use super::openai::{OpenAIClient, OpenAIClientBuilder};
+use super::client::{Client, ClientBuilder};
+use super::openai::openai_compatible;
 
-/// Mistral's API (`https://api.mistral.ai/v1`) through an [`OpenAIClient`]: the port of
-/// tinychat's `MistralClient`.
+/// Mistral's API (`https://api.mistral.ai/v1`): the port of tinychat's `MistralClient`, a
+/// [`Client`] over the [`Mistral`] protocol.
 ///
-/// It is not a client type of its own: [`MistralClient::new`] and [`MistralClient::builder`]
-/// return an [`OpenAIClient`] and its builder, which read the key from `MISTRAL_API_KEY` and the
-/// base URL from `MISTRAL_BASE_URL` (default [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL))
-/// instead of OpenAI's variables. A missing key is an
+/// The key comes from `MISTRAL_API_KEY` and the base URL from `MISTRAL_BASE_URL` (default
+/// `https://api.mistral.ai/v1`). A missing key is an
 /// [`Error::MissingApiKey`](crate::Error::MissingApiKey) naming `MISTRAL_API_KEY`.
 ///
 /// Magistral models send their reasoning as `thinking` content parts: they are
@@ -24,9 +22,9 @@ use super::openai::{OpenAIClient, OpenAIClientBuilder};
 /// # Examples
 ///
 /// ```
-/// use ureq_futures::llm::{Message, MistralClient, OpenAIClient};
+/// use ureq_futures::llm::{Message, MistralClient};
 ///
-/// let client: OpenAIClient = MistralClient::new("mistral-small-latest", 0.3);
+/// let client = MistralClient::new("mistral-small-latest", 0.3);
 /// assert_eq!(client.model_name(), "mistral-small-latest");
 ///
 /// let no_env = MistralClient::builder("mistral-small-latest", 0.3).env(|_| None).build();
@@ -34,98 +32,65 @@ use super::openai::{OpenAIClient, OpenAIClientBuilder};
 /// let err = no_env.stream_chat(&[Message::user("Bonjour")]).unwrap_err();
 /// assert!(err.to_string().contains("MISTRAL_API_KEY"));
 /// ```
-#[derive(Debug)]
-pub struct MistralClient {
-    _presets_only: (),
-}
+pub type MistralClient = Client<Mistral>;
 
-impl MistralClient {
-    /// Mistral's API root, the base URL when neither the builder nor `MISTRAL_BASE_URL` sets
-    /// one: `https://api.mistral.ai/v1`.
-    pub const DEFAULT_BASE_URL: &'static str = "https://api.mistral.ai/v1";
-    /// The environment variable the API key is read from: `MISTRAL_API_KEY`.
-    pub const API_KEY_VAR: &'static str = "MISTRAL_API_KEY";
-    /// The environment variable the base URL is read from: `MISTRAL_BASE_URL`.
-    pub const BASE_URL_VAR: &'static str = "MISTRAL_BASE_URL";
+/// Builds a [`MistralClient`]: a [`ClientBuilder`] with the common settings.
+pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
-    /// An [`OpenAIClient`] for `model_name` at Mistral, with the builder's defaults (key and
-    /// base URL from `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`). Never fails: a missing key is
-    /// reported by the first request.
-    // A preset, not a type of its own: it returns the client it configures.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(model_name: impl Into<String>, temperature: impl Into<Option<f64>>) -> OpenAIClient {
-        MistralClient::builder(model_name, temperature).build()
-    }
-
-    /// An [`OpenAIClientBuilder`] that reads `MISTRAL_API_KEY` and `MISTRAL_BASE_URL` rather
-    /// than OpenAI's variables and defaults to [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL);
-    /// its other defaults are [`OpenAIClientBuilder`]'s.
-    pub fn builder(
-        model_name: impl Into<String>,
-        temperature: impl Into<Option<f64>>,
-    ) -> OpenAIClientBuilder {
-        OpenAIClient::builder(model_name, temperature).with_env_names(
-            MistralClient::API_KEY_VAR,
-            MistralClient::BASE_URL_VAR,
-            MistralClient::DEFAULT_BASE_URL,
-        )
-    }
-}
-
-/// Together AI's API (`https://api.together.xyz/v1`) through an [`OpenAIClient`]: the port of
-/// tinychat's `TogetherClient`.
+/// Together AI's API (`https://api.together.xyz/v1`): the port of tinychat's `TogetherClient`,
+/// a [`Client`] over the [`Together`] protocol.
 ///
-/// It is not a client type of its own: [`TogetherClient::new`] and [`TogetherClient::builder`]
-/// return an [`OpenAIClient`] and its builder, which read the key from `TOGETHER_API_KEY` and
-/// the base URL from `TOGETHER_BASE_URL` (default
-/// [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL)) instead of OpenAI's variables. A missing key is
-/// an [`Error::MissingApiKey`](crate::Error::MissingApiKey) naming `TOGETHER_API_KEY`.
+/// The key comes from `TOGETHER_API_KEY` and the base URL from `TOGETHER_BASE_URL` (default
+/// `https://api.together.xyz/v1`). A missing key is an
+/// [`Error::MissingApiKey`](crate::Error::MissingApiKey) naming `TOGETHER_API_KEY`.
 ///
 /// # Examples
 ///
 /// ```
-/// use ureq_futures::llm::{OpenAIClient, TogetherClient};
+/// use ureq_futures::llm::TogetherClient;
 ///
-/// let client: OpenAIClient = TogetherClient::builder("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7)
+/// let client = TogetherClient::builder("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7)
 ///     .env(|_| None)
 ///     .build();
 /// assert_eq!(client.base_url(), "https://api.together.xyz/v1");
 /// ```
-#[derive(Debug)]
-pub struct TogetherClient {
-    _presets_only: (),
+pub type TogetherClient = Client<Together>;
+
+/// Builds a [`TogetherClient`]: a [`ClientBuilder`] with the common settings.
+pub type TogetherClientBuilder = ClientBuilder<Together>;
+
+/// The protocol of [`MistralClient`]: OpenAI's chat completions at Mistral.
+#[derive(Debug, Clone, Default)]
+pub struct Mistral;
+
+/// The protocol of [`TogetherClient`]: OpenAI's chat completions at Together AI.
+#[derive(Debug, Clone, Default)]
+pub struct Together;
+
+openai_compatible!(
+    Mistral,
+    "MISTRAL_API_KEY",
+    "MISTRAL_BASE_URL",
+    "https://api.mistral.ai/v1"
+);
+openai_compatible!(
+    Together,
+    "TOGETHER_API_KEY",
+    "TOGETHER_BASE_URL",
+    "https://api.together.xyz/v1"
+);
+
+impl Mistral {
+    /// Mistral streams its usage without being asked; `stream_options` is OpenAI's field.
+    fn include_usage(&self) -> bool {
+        false
+    }
 }
 
-impl TogetherClient {
-    /// Together's API root, the base URL when neither the builder nor `TOGETHER_BASE_URL` sets
-    /// one: `https://api.together.xyz/v1`.
-    pub const DEFAULT_BASE_URL: &'static str = "https://api.together.xyz/v1";
-    /// The environment variable the API key is read from: `TOGETHER_API_KEY`.
-    pub const API_KEY_VAR: &'static str = "TOGETHER_API_KEY";
-    /// The environment variable the base URL is read from: `TOGETHER_BASE_URL`.
-    pub const BASE_URL_VAR: &'static str = "TOGETHER_BASE_URL";
-
-    /// An [`OpenAIClient`] for `model_name` at Together, with the builder's defaults (key and
-    /// base URL from `TOGETHER_API_KEY` and `TOGETHER_BASE_URL`). Never fails: a missing key is
-    /// reported by the first request.
-    // A preset, not a type of its own: it returns the client it configures.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(model_name: impl Into<String>, temperature: impl Into<Option<f64>>) -> OpenAIClient {
-        TogetherClient::builder(model_name, temperature).build()
-    }
-
-    /// An [`OpenAIClientBuilder`] that reads `TOGETHER_API_KEY` and `TOGETHER_BASE_URL` rather
-    /// than OpenAI's variables and defaults to [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL);
-    /// its other defaults are [`OpenAIClientBuilder`]'s.
-    pub fn builder(
-        model_name: impl Into<String>,
-        temperature: impl Into<Option<f64>>,
-    ) -> OpenAIClientBuilder {
-        OpenAIClient::builder(model_name, temperature).with_env_names(
-            TogetherClient::API_KEY_VAR,
-            TogetherClient::BASE_URL_VAR,
-            TogetherClient::DEFAULT_BASE_URL,
-        )
+impl Together {
+    /// Together streams its usage without being asked.
+    fn include_usage(&self) -> bool {
+        false
     }
 }
 

@@ -530,10 +530,10 @@ fn a_pooled_connection_the_server_closed_is_not_reused() {
 }
 
 #[test]
-fn a_pooled_connection_closed_as_the_request_arrives_is_a_clear_error_then_recovers() {
+fn a_pooled_connection_closed_as_the_request_arrives_is_a_clear_error_for_a_post_then_recovers() {
     // Bound: 5 s. The worst case of a stale connection: the probe finds it open, the request
     // goes out on it, and the server closes it without answering (an idle timeout racing the
-    // request). ureq does not resend on a new connection: the request fails with an I/O error
+    // request). A POST is not sent again (it is not idempotent): it fails with an I/O error
     // (UnexpectedEof), and the next request gets a new connection.
     let seen = AtomicUsize::new(0);
     let server = TestServer::start(move |_| match seen.fetch_add(1, Ordering::SeqCst) {
@@ -553,7 +553,7 @@ fn a_pooled_connection_closed_as_the_request_arrives_is_a_clear_error_then_recov
             .unwrap(),
         "first"
     );
-    let second = session.get(server.url()).send().result();
+    let second = session.post(server.url()).body("once").send().result();
     let requests = server.requests();
     assert_eq!(
         requests[1].connection, requests[0].connection,
@@ -576,9 +576,33 @@ fn a_pooled_connection_closed_as_the_request_arrives_is_a_clear_error_then_recov
 }
 
 #[test]
+fn a_pooled_connection_closed_as_a_get_arrives_is_sent_again_on_a_new_connection() {
+    // Bound: 5 s. The same race for a GET: it is sent again, once, at once, on a new
+    // connection, without any RetryPolicy (see `stale_connections` for the other cases).
+    let seen = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match seen.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::ok("first"),
+        1 => Reply::raw(Vec::new()),
+        _ => Reply::ok("resent"),
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let started = Instant::now();
+    session.get(server.url()).send().result().unwrap();
+    let resp = session.get(server.url()).send().result().unwrap();
+    assert_eq!(resp.text().unwrap(), "resent");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[1].connection, requests[0].connection);
+    assert_ne!(requests[2].connection, requests[1].connection);
+    assert!(started.elapsed() < secs(5), "took {:?}", started.elapsed());
+    assert_pool_at_full_strength(&session, secs(2));
+}
+
+#[test]
 fn with_a_retry_policy_the_stale_connection_race_is_retried() {
-    // Bound: 5 s. The same race as above under the opt-in RetryPolicy: the GET that found its
-    // pooled connection closed is sent again on a new one, before its handle resolves.
+    // Bound: 5 s. The same race as above for a POST under an opt-in RetryPolicy that allows
+    // non-idempotent retries: the POST that found its pooled connection closed is sent again on a
+    // new one, before its handle resolves.
     let seen = AtomicUsize::new(0);
     let server = TestServer::start(move |_| match seen.fetch_add(1, Ordering::SeqCst) {
         0 => Reply::ok("first"),
@@ -587,7 +611,7 @@ fn with_a_retry_policy_the_stale_connection_race_is_retried() {
     });
     let session = FuturesSession::builder()
         .max_workers(1)
-        .retry(RetryPolicy::new().base_delay(ms(10)))
+        .retry(RetryPolicy::new().base_delay(ms(10)).non_idempotent(true))
         .build();
     let started = Instant::now();
     assert_eq!(
@@ -602,7 +626,7 @@ fn with_a_retry_policy_the_stale_connection_race_is_retried() {
     );
     assert_eq!(
         session
-            .get(server.url())
+            .post(server.url())
             .send()
             .result()
             .unwrap()

@@ -11,6 +11,8 @@
 mod anthropic;
 mod batch;
 mod cohere;
+mod cookies;
+mod encodings;
 mod event_source;
 mod faults;
 mod fuzz_regressions;
@@ -27,11 +29,14 @@ mod security;
 mod session;
 mod sse_parser;
 mod sse_stream;
+mod stale_connections;
+mod status_errors;
 mod support_selftest;
 // Threads are counted in `/proc/self/task`.
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod urls;
 
 use std::path::PathBuf;
 use std::process::Command;

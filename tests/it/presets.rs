@@ -1,9 +1,12 @@
-//! `llm::MistralClient` and `llm::TogetherClient`: OpenAI clients reading their own variables.
+//! `llm::MistralClient` and `llm::TogetherClient`: OpenAI-compatible clients reading their own
+//! variables.
 
 use mockito::Matcher;
 use serde_json::json;
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{ChatStream, Message, MistralClient, OpenAIClient, TogetherClient};
+use ureq_futures::llm::{
+    ChatStream, ClientBuilder, Message, MistralClient, Protocol, TogetherClient,
+};
 use ureq_futures::Error;
 
 fn hello() -> Vec<Message> {
@@ -51,45 +54,47 @@ fn env_for(
 
 #[test]
 fn presets_read_their_own_key_and_base_variables() {
-    type Builder = fn(&str, f64) -> ureq_futures::llm::OpenAIClientBuilder;
-    let presets: [(Builder, &str, &str); 2] = [
-        (
-            |m, t| MistralClient::builder(m, t),
-            "MISTRAL_API_KEY",
-            "MISTRAL_BASE_URL",
-        ),
-        (
-            |m, t| TogetherClient::builder(m, t),
-            "TOGETHER_API_KEY",
-            "TOGETHER_BASE_URL",
-        ),
-    ];
-    for (builder, key_var, base_var) in presets {
-        let mut server = mockito::Server::new();
-        let mock = server
-            .mock("POST", "/v1/chat/completions")
-            .match_header("authorization", "Bearer preset-key")
-            .match_body(Matcher::Json(json!({
-                "model": "some-model",
-                "messages": [{"role": "user", "content": "hello"}],
-                "temperature": 0.3,
-                "stream": true,
-            })))
-            .with_header("content-type", "text/event-stream")
-            .with_body(seed_body())
-            .create();
-        let client: OpenAIClient = builder("some-model", 0.3)
-            .env(env_for(key_var, base_var, format!("{}/v1/", server.url())))
-            .build();
-        assert_eq!(client.base_url(), format!("{}/v1", server.url()));
-        let text: String = client
-            .stream_chat(&hello())
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(text, "part1part2", "{key_var}");
-        mock.assert();
-    }
+    reads_its_own_variables(
+        MistralClient::builder("some-model", 0.3),
+        "MISTRAL_API_KEY",
+        "MISTRAL_BASE_URL",
+    );
+    reads_its_own_variables(
+        TogetherClient::builder("some-model", 0.3),
+        "TOGETHER_API_KEY",
+        "TOGETHER_BASE_URL",
+    );
+}
+
+fn reads_its_own_variables<P: Protocol>(
+    builder: ClientBuilder<P>,
+    key_var: &'static str,
+    base_var: &'static str,
+) {
+    let mut server = mockito::Server::new();
+    let mock = server
+        .mock("POST", "/v1/chat/completions")
+        .match_header("authorization", "Bearer preset-key")
+        .match_body(Matcher::Json(json!({
+            "model": "some-model",
+            "messages": [{"role": "user", "content": "hello"}],
+            "temperature": 0.3,
+            "stream": true,
+        })))
+        .with_header("content-type", "text/event-stream")
+        .with_body(seed_body())
+        .create();
+    let client = builder
+        .env(env_for(key_var, base_var, format!("{}/v1/", server.url())))
+        .build();
+    assert_eq!(client.base_url(), format!("{}/v1", server.url()));
+    let text: String = client
+        .stream_chat(&hello())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(text, "part1part2", "{key_var}");
+    mock.assert();
 }
 
 #[test]

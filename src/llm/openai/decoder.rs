@@ -40,7 +40,7 @@ use crate::Error;
 /// **Tool calls.** The pieces of a call share its `index`; a server without indexes (rare) is
 /// followed by id: a new id starts a call, a piece without one continues the last. The first
 /// [`ChatEvent::ToolCall`] of every call carries its name: pieces that arrive before the name
-/// are held back and sent with it, so [`ChatStream::tool_calls`](super::ChatStream::tool_calls)
+/// are held back and sent with it, so [`ChatStream::tool_calls`](crate::llm::ChatStream::tool_calls)
 /// never holds a call without a name.
 ///
 /// # Examples

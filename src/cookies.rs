@@ -1,0 +1,586 @@
+//! The session's cookie jar (RFC 6265).
+//!
+//! # Why a jar of our own
+//!
+//! ureq has one behind its `cookies` feature, but it cannot be switched off per agent: once any
+//! crate in a build turns the feature on (cargo unifies features), every agent keeps cookies, so
+//! whether a session kept cookies would depend on the rest of the build. The feature also adds
+//! about sixty crates (`cookie_store`, `url`, and ICU through `idna`). The jar here is a setting
+//! of the session, [`SessionBuilder::cookies`](crate::SessionBuilder::cookies), and needs nothing
+//! beyond std. (If another crate does turn on ureq's `cookies` feature, ureq's jar works inside
+//! the agent as well, and nothing here can switch it off: ureq 3.5 has no setting for it.)
+//!
+//! # What it follows
+//!
+//! RFC 6265 §5 as user agents implement it: `Set-Cookie` parsed as §5.2 says (`Expires`,
+//! `Max-Age`, `Domain`, `Path`, `Secure`); a `Domain` that the request's host does not
+//! domain-match is refused, as is one without an inner dot (`Domain=com`: without the public
+//! suffix list, a top-level name is the one suffix we can recognise); without `Domain` the cookie
+//! is host-only; an IP address only ever matches itself. Cookies go only to hosts that
+//! domain-match and paths that path-match (§5.1.3, §5.1.4), `Secure` ones only over https, in
+//! the §5.4 order (longer paths first). A `Secure` cookie set over plain http is refused, as
+//! RFC 6265bis and browsers do. `HttpOnly` and `SameSite` speak of scripts and sites, which a
+//! client program has not: they are accepted and ignored.
+//!
+//! Memory is bounded: at most [`MAX_PER_DOMAIN`] cookies per domain and [`MAX_COOKIES`] in all
+//! (RFC 6265 §6.1's minimums); past them the oldest go first.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ureq::http::{header, HeaderMap, HeaderValue, Uri};
+
+/// Cookies kept per domain at most.
+pub(crate) const MAX_PER_DOMAIN: usize = 50;
+/// Cookies kept in all at most.
+pub(crate) const MAX_COOKIES: usize = 3000;
+/// The longest cookie (name and value) kept, as RFC 6265 §6.1 asks to support.
+const MAX_COOKIE_SIZE: usize = 4096;
+
+#[derive(Debug, Clone)]
+struct Cookie {
+    name: String,
+    value: String,
+    /// Lower case, without a leading dot.
+    domain: String,
+    host_only: bool,
+    path: String,
+    secure: bool,
+    /// Seconds since the Unix epoch; `None` for a session cookie.
+    expires: Option<i64>,
+    /// Order of creation, for §5.4's sort and for eviction.
+    created: u64,
+}
+
+/// A session's cookies.
+#[derive(Default)]
+pub(crate) struct Jar {
+    cookies: Mutex<Vec<Cookie>>,
+    /// Whether any cookie is kept: a request to a session without cookies takes no lock.
+    any: AtomicBool,
+}
+
+impl std::fmt::Debug for Jar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Cookie values are credentials (session ids): only their number is shown.
+        let n = self.cookies.lock().map_or(0, |c| c.len());
+        f.debug_struct("Jar").field("cookies", &n).finish()
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Jar {
+    /// Adds the `Cookie` header for `uri` to `headers`, unless the request sets its own.
+    pub(crate) fn add_to(&self, uri: &Uri, headers: &mut HeaderMap) {
+        if !self.any.load(Ordering::Acquire) || headers.contains_key(header::COOKIE) {
+            return;
+        }
+        if let Some(value) = self.header_for(uri, now()) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(header::COOKIE, value);
+            }
+        }
+    }
+
+    /// Keeps the cookies that the response from `uri` sets.
+    pub(crate) fn store_from(&self, uri: &Uri, headers: &HeaderMap) {
+        let mut set = headers.get_all(header::SET_COOKIE).iter().peekable();
+        if set.peek().is_none() {
+            return;
+        }
+        let now = now();
+        let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        for value in set {
+            if let Ok(text) = std::str::from_utf8(value.as_bytes()) {
+                store(&mut cookies, uri, text, now);
+            }
+        }
+        self.any.store(!cookies.is_empty(), Ordering::Release);
+    }
+
+    /// The `Cookie` header value for `uri` at time `now`, if any cookie goes there.
+    fn header_for(&self, uri: &Uri, now: i64) -> Option<String> {
+        let host = uri.host()?.to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let path = if uri.path().is_empty() {
+            "/"
+        } else {
+            uri.path()
+        };
+        let secure = uri.scheme_str() == Some("https");
+        let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        cookies.retain(|c| c.expires.is_none_or(|t| t > now));
+        let mut sending: Vec<&Cookie> = cookies
+            .iter()
+            .filter(|c| {
+                let host_ok = if c.host_only {
+                    host == c.domain
+                } else {
+                    domain_match(host, &c.domain)
+                };
+                host_ok && path_match(path, &c.path) && (secure || !c.secure)
+            })
+            .collect();
+        if sending.is_empty() {
+            return None;
+        }
+        sending.sort_by(|a, b| {
+            b.path
+                .len()
+                .cmp(&a.path.len())
+                .then(a.created.cmp(&b.created))
+        });
+        let mut out = String::new();
+        for c in sending {
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            if !c.name.is_empty() {
+                out.push_str(&c.name);
+                out.push('=');
+            }
+            out.push_str(&c.value);
+        }
+        Some(out)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.cookies.lock().unwrap().len()
+    }
+}
+
+/// §5.3: stores one `Set-Cookie` value received from `uri`.
+fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
+    let Some(host) = uri.host() else { return };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let Some(parsed) = parse(set_cookie, now) else {
+        return;
+    };
+    let (domain, host_only) = match parsed.domain {
+        Some(domain) => {
+            // Without the public suffix list, a name without an inner dot is treated as one.
+            if domain != host && (!domain.contains('.') || !domain_match(&host, &domain)) {
+                return;
+            }
+            (domain, domain_is_ip(&host))
+        }
+        None => (host, true),
+    };
+    let secure_origin = uri.scheme_str() == Some("https");
+    if parsed.secure && !secure_origin {
+        return;
+    }
+    let path = parsed
+        .path
+        .unwrap_or_else(|| default_path(uri.path()).to_string());
+    let created = cookies.iter().map(|c| c.created + 1).max().unwrap_or(0);
+    let same = |c: &Cookie| c.name == parsed.name && c.domain == domain && c.path == path;
+    let created = match cookies.iter().position(same) {
+        // §5.3 step 11: the old cookie goes, its creation time stays.
+        Some(i) => cookies.remove(i).created,
+        None => created,
+    };
+    if parsed.expires.is_some_and(|t| t <= now) {
+        return; // An expiry in the past deletes the cookie, as done above.
+    }
+    cookies.push(Cookie {
+        name: parsed.name,
+        value: parsed.value,
+        domain,
+        host_only,
+        path,
+        secure: parsed.secure,
+        expires: parsed.expires,
+        created,
+    });
+    evict(cookies, now);
+}
+
+/// Drops expired cookies, then the oldest past the per-domain and total bounds.
+fn evict(cookies: &mut Vec<Cookie>, now: i64) {
+    cookies.retain(|c| c.expires.is_none_or(|t| t > now));
+    let newest_domain = cookies.last().map(|c| c.domain.clone());
+    if let Some(domain) = newest_domain {
+        let count = cookies.iter().filter(|c| c.domain == domain).count();
+        if count > MAX_PER_DOMAIN {
+            if let Some(oldest) = cookies
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.domain == domain)
+                .min_by_key(|(_, c)| c.created)
+                .map(|(i, _)| i)
+            {
+                cookies.remove(oldest);
+            }
+        }
+    }
+    while cookies.len() > MAX_COOKIES {
+        if let Some(oldest) = (0..cookies.len()).min_by_key(|&i| cookies[i].created) {
+            cookies.remove(oldest);
+        }
+    }
+}
+
+struct Parsed {
+    name: String,
+    value: String,
+    domain: Option<String>,
+    path: Option<String>,
+    secure: bool,
+    expires: Option<i64>,
+}
+
+/// §5.2: parses a `Set-Cookie` value; `None` when it is to be ignored.
+fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
+    let mut parts = set_cookie.split(';');
+    let pair = parts.next()?;
+    let (name, value) = pair.split_once('=')?;
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() || name.len() + value.len() > MAX_COOKIE_SIZE {
+        return None;
+    }
+    // A value a header cannot carry back would fail the request that sends it.
+    if HeaderValue::from_str(name).is_err() || HeaderValue::from_str(value).is_err() {
+        return None;
+    }
+    let mut parsed = Parsed {
+        name: name.to_string(),
+        value: value.to_string(),
+        domain: None,
+        path: None,
+        secure: false,
+        expires: None,
+    };
+    let mut max_age: Option<i64> = None;
+    let mut expires: Option<i64> = None;
+    for attribute in parts {
+        let (key, val) = match attribute.split_once('=') {
+            Some((k, v)) => (k.trim(), v.trim()),
+            None => (attribute.trim(), ""),
+        };
+        if key.eq_ignore_ascii_case("expires") {
+            if let Some(t) = parse_date(val) {
+                expires = Some(t);
+            }
+        } else if key.eq_ignore_ascii_case("max-age") {
+            let digits = val.strip_prefix('-').unwrap_or(val);
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                let secs = val.parse::<i64>().unwrap_or(if val.starts_with('-') {
+                    i64::MIN
+                } else {
+                    i64::MAX
+                });
+                max_age = Some(if secs <= 0 {
+                    i64::MIN
+                } else {
+                    now.saturating_add(secs)
+                });
+            }
+        } else if key.eq_ignore_ascii_case("domain") {
+            let domain = val.strip_prefix('.').unwrap_or(val);
+            if !domain.is_empty() {
+                parsed.domain = Some(domain.to_ascii_lowercase());
+            }
+        } else if key.eq_ignore_ascii_case("path") {
+            parsed.path = val.starts_with('/').then(|| val.to_string());
+        } else if key.eq_ignore_ascii_case("secure") {
+            parsed.secure = true;
+        }
+    }
+    // Max-Age wins over Expires (§5.3 step 3).
+    parsed.expires = max_age.or(expires);
+    Some(parsed)
+}
+
+fn domain_is_ip(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// §5.1.3: `host` is `domain`, or a name that ends with `.domain` (never an IP address).
+fn domain_match(host: &str, domain: &str) -> bool {
+    host == domain
+        || (host.len() > domain.len()
+            && host.ends_with(domain)
+            && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+            && !domain_is_ip(host))
+}
+
+/// §5.1.4: the directory of the request path.
+fn default_path(path: &str) -> &str {
+    if !path.starts_with('/') {
+        return "/";
+    }
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// §5.1.4: the cookie's path is the request's, or a prefix of it that ends at a `/`.
+fn path_match(request: &str, cookie: &str) -> bool {
+    request == cookie
+        || (request.starts_with(cookie)
+            && (cookie.ends_with('/') || request.as_bytes().get(cookie.len()) == Some(&b'/')))
+}
+
+/// §5.1.1: the lenient cookie date, as seconds since the Unix epoch.
+fn parse_date(text: &str) -> Option<i64> {
+    let is_delimiter = |c: char| {
+        c == '\t'
+            || (' '..='/').contains(&c)
+            || (';'..='@').contains(&c)
+            || ('['..='`').contains(&c)
+            || ('{'..='~').contains(&c)
+    };
+    let (mut time, mut day, mut month, mut year) = (None, None, None, None);
+    for token in text.split(is_delimiter).filter(|t| !t.is_empty()) {
+        if time.is_none() {
+            if let Some(t) = parse_time(token) {
+                time = Some(t);
+                continue;
+            }
+        }
+        if day.is_none() {
+            if let Some(d) = leading_digits(token, 1, 2) {
+                day = Some(d);
+                continue;
+            }
+        }
+        if month.is_none() && token.len() >= 3 {
+            const MONTHS: [&str; 12] = [
+                "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+            ];
+            let prefix = token.get(..3).map(str::to_ascii_lowercase);
+            if let Some(m) = MONTHS.iter().position(|m| prefix.as_deref() == Some(m)) {
+                month = Some(m as i64 + 1);
+                continue;
+            }
+        }
+        if year.is_none() {
+            if let Some(y) = leading_digits(token, 2, 4) {
+                year = Some(y);
+                continue;
+            }
+        }
+    }
+    let (h, mi, s) = time?;
+    let (day, month, mut year) = (day?, month?, year?);
+    if (70..=99).contains(&year) {
+        year += 1900;
+    } else if (0..=69).contains(&year) {
+        year += 2000;
+    }
+    if !(1..=31).contains(&day) || year < 1601 || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// `hh:mm:ss` with one or two digits each, anything after the seconds' digits ignored.
+fn parse_time(token: &str) -> Option<(i64, i64, i64)> {
+    let mut fields = token.splitn(3, ':');
+    let h = leading_digits(fields.next()?, 1, 2)?;
+    let m = leading_digits(fields.next()?, 1, 2)?;
+    let s = leading_digits(fields.next()?, 1, 2)?;
+    Some((h, m, s))
+}
+
+/// The value of `token`'s leading digits when there are `min..=max` of them and (for a time
+/// field) nothing but non-digits after.
+fn leading_digits(token: &str, min: usize, max: usize) -> Option<i64> {
+    let n = token.bytes().take_while(u8::is_ascii_digit).count();
+    if n < min || n > max || token.as_bytes().get(n).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    token[..n].parse().ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    fn set(jar: &Jar, url: &str, values: &[&str]) {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::SET_COOKIE, HeaderValue::from_str(v).unwrap());
+        }
+        jar.store_from(&uri(url), &headers);
+    }
+
+    fn sent(jar: &Jar, url: &str) -> Option<String> {
+        jar.header_for(&uri(url), now())
+    }
+
+    #[test]
+    fn cookies_go_only_where_domain_and_path_match() {
+        let jar = Jar::default();
+        set(
+            &jar,
+            "http://api.example.com/v1/login",
+            &["sid=1", "all=2; Path=/", "docs=3; Path=/docs"],
+        );
+        set(
+            &jar,
+            "http://example.com/",
+            &["wide=4; Domain=.example.com"],
+        );
+        set(&jar, "http://127.0.0.1:8080/", &["ip=5"]);
+        let cases = [
+            (
+                "http://api.example.com/v1/chat",
+                Some("sid=1; all=2; wide=4"),
+            ),
+            ("http://api.example.com/v1", Some("sid=1; all=2; wide=4")),
+            ("http://api.example.com/v10", Some("all=2; wide=4")),
+            (
+                "http://api.example.com/docs/a",
+                Some("docs=3; all=2; wide=4"),
+            ),
+            ("http://api.example.com/", Some("all=2; wide=4")),
+            ("http://example.com/v1/x", Some("wide=4")),
+            ("http://other.api.example.com/", Some("wide=4")),
+            ("http://notexample.com/", None),
+            ("http://127.0.0.1:9999/", Some("ip=5")),
+            ("http://localhost:8080/", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(sent(&jar, url).as_deref(), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn foreign_and_top_level_domains_are_refused() {
+        let jar = Jar::default();
+        set(
+            &jar,
+            "http://a.example.com/",
+            &[
+                "x=1; Domain=other.com",
+                "y=1; Domain=com",
+                "z=1; Domain=b.a.example.com",
+            ],
+        );
+        set(&jar, "http://127.0.0.1/", &["w=1; Domain=0.0.1"]);
+        set(&jar, "http://localhost/", &["ok=1; Domain=localhost"]);
+        assert_eq!(jar.len(), 1);
+        assert_eq!(sent(&jar, "http://localhost/").as_deref(), Some("ok=1"));
+    }
+
+    #[test]
+    fn secure_expiry_and_replacement() {
+        let jar = Jar::default();
+        set(
+            &jar,
+            "https://h/",
+            &[
+                "s=1; Secure",
+                "gone=1; Max-Age=0",
+                "old=1; Expires=Thu, 01 Jan 1970 00:00:01 GMT",
+            ],
+        );
+        set(&jar, "http://h/", &["plain=1; Secure"]);
+        assert_eq!(sent(&jar, "https://h/").as_deref(), Some("s=1"));
+        assert_eq!(sent(&jar, "http://h/"), None);
+        set(&jar, "https://h/", &["s=2; Secure"]);
+        assert_eq!(sent(&jar, "https://h/").as_deref(), Some("s=2"));
+        set(&jar, "https://h/", &["s=; Secure; Max-Age=-1"]);
+        assert_eq!(sent(&jar, "https://h/"), None);
+        set(
+            &jar,
+            "http://h/",
+            &["later=1; Expires=Wed, 09 Jun 2121 10:18:14 GMT"],
+        );
+        assert_eq!(sent(&jar, "http://h/").as_deref(), Some("later=1"));
+    }
+
+    #[test]
+    fn debug_shows_how_many_cookies_not_their_values() {
+        let jar = Jar::default();
+        set(&jar, "http://h/", &["sid=secret-session"]);
+        let text = format!("{jar:?}");
+        assert_eq!(text, "Jar { cookies: 1 }");
+    }
+
+    #[test]
+    fn an_explicit_cookie_header_wins() {
+        let jar = Jar::default();
+        set(&jar, "http://h/", &["a=1"]);
+        let mut headers = HeaderMap::new();
+        jar.add_to(&uri("http://h/x"), &mut headers);
+        assert_eq!(headers["cookie"], "a=1");
+        let mut own = HeaderMap::new();
+        own.insert(header::COOKIE, HeaderValue::from_static("mine=2"));
+        jar.add_to(&uri("http://h/x"), &mut own);
+        assert_eq!(own["cookie"], "mine=2");
+    }
+
+    #[test]
+    fn bad_set_cookie_values_are_ignored_and_memory_is_bounded() {
+        let jar = Jar::default();
+        set(&jar, "http://h/", &["novalue", "=x", "  ; Path=/"]);
+        assert_eq!(jar.len(), 0);
+        let many: Vec<String> = (0..MAX_PER_DOMAIN + 10)
+            .map(|i| format!("c{i}=v"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        set(&jar, "http://h/", &many);
+        assert_eq!(jar.len(), MAX_PER_DOMAIN);
+        let header = sent(&jar, "http://h/").unwrap();
+        assert!(!header.contains("c0=") && header.contains(&format!("c{}=", MAX_PER_DOMAIN + 9)));
+    }
+
+    #[test]
+    fn dates_parse_as_rfc_6265_section_5_1_1_says() {
+        for (text, expected) in [
+            ("Thu, 01 Jan 1970 00:00:01 GMT", Some(1)),
+            ("Sun, 06 Nov 1994 08:49:37 GMT", Some(784_111_777)),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", Some(784_111_777)),
+            ("Sun Nov  6 08:49:37 1994", Some(784_111_777)),
+            ("Wed, 29 Feb 2024 00:00:00 GMT", Some(1_709_164_800)),
+            ("06 Nov 1994", None),
+            ("Sun, 32 Nov 1994 08:49:37 GMT", None),
+            ("garbage", None),
+        ] {
+            assert_eq!(parse_date(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn default_paths_and_path_matching() {
+        assert_eq!(default_path(""), "/");
+        assert_eq!(default_path("/"), "/");
+        assert_eq!(default_path("/a"), "/");
+        assert_eq!(default_path("/a/b"), "/a");
+        assert_eq!(default_path("/a/b/"), "/a/b");
+        assert!(path_match("/a/b", "/a"));
+        assert!(path_match("/a/b", "/a/"));
+        assert!(!path_match("/ab", "/a"));
+        assert!(path_match("/a", "/a"));
+        assert!(!path_match("/", "/a"));
+    }
+}

@@ -1,0 +1,354 @@
+//! Content encodings: what a request asks for, and decoding what the server sends.
+//!
+//! # What ureq does, and what is added here
+//!
+//! ureq decodes a body itself when its `Content-Encoding` is exactly `gzip` (its `gzip` feature,
+//! on by default) or exactly `br` (its `brotli` feature), and then removes `Content-Encoding`
+//! and `Content-Length` from the response. Any other value reaches the caller with the encoded
+//! bytes as the body: httpbin's `/deflate`, a `GZIP` in capitals, or a list such as
+//! `gzip, deflate`. So the engine hands every response to [`decode`]: a `Content-Encoding` that
+//! ureq left in place is decoded here (gzip, deflate in both its forms, brotli when the crate's
+//! `brotli` feature is on), and any other is [`Error::UnsupportedEncoding`] rather than a body of
+//! compressed bytes.
+//!
+//! `deflate` is meant to be a zlib stream (RFC 9110 §8.4.1.2), but servers (IIS, some PHP and
+//! Node setups) send raw deflate under that name, and browsers and curl accept both. The first two
+//! bytes tell them apart: a zlib header has compression method 8, a window of at most 32 KiB, and
+//! a check value that makes the pair a multiple of 31 (RFC 1950 §2.2).
+//!
+//! # Accept-Encoding
+//!
+//! A request asks for [`ACCEPT_ENCODING`], exactly what this build decodes: `gzip, deflate`, and
+//! `br` when the `brotli` feature is on. ureq's own default would name `br` whenever any crate in
+//! the build turns on ureq's `brotli` feature; ours depends only on this crate's features. Event
+//! streams ask for `identity` (a compressed stream may hold back events in the decoder's buffer),
+//! but a stream the server encodes anyway is decoded like any body.
+//!
+//! # Why brotli is not a default feature
+//!
+//! It adds a brotli decoder (three crates) to every build, and nothing needs it: a server asked
+//! for `gzip, deflate` does not answer in brotli. With the feature off, a server that sends brotli
+//! unasked gets an error that names the feature.
+//!
+//! Decoded bodies are bounded like any other: [`max_body_size`](crate::SessionBuilder::max_body_size)
+//! counts decoded bytes, so a small compressed body that inflates past it fails with
+//! [`Error::BodyTooLarge`].
+
+use std::io::{self, Read};
+
+use ureq::http::{self, header, HeaderValue};
+
+use crate::Error;
+
+/// The `Accept-Encoding` every request sends unless it sets its own: what this build decodes.
+#[cfg(feature = "brotli")]
+pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br";
+/// The `Accept-Encoding` every request sends unless it sets its own: what this build decodes.
+#[cfg(not(feature = "brotli"))]
+pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate";
+
+type Reader = Box<dyn Read + Send + Sync>;
+
+/// One coding of a `Content-Encoding` list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Gzip,
+    Deflate,
+    #[cfg(feature = "brotli")]
+    Brotli,
+}
+
+/// The codings of `value`, in the order the server applied them; `identity` is dropped.
+/// `Err` names the first coding this build cannot decode.
+fn codings(values: &[&str]) -> Result<Vec<Coding>, String> {
+    let mut out = Vec::new();
+    for coding in values.iter().flat_map(|v| v.split(',')) {
+        let coding = coding.trim();
+        let parsed = if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")
+        {
+            Coding::Gzip
+        } else if coding.eq_ignore_ascii_case("deflate") {
+            Coding::Deflate
+        } else if coding.eq_ignore_ascii_case("br") {
+            #[cfg(feature = "brotli")]
+            {
+                Coding::Brotli
+            }
+            #[cfg(not(feature = "brotli"))]
+            return Err(format!(
+                "{coding} (brotli: build ureq-futures with its `brotli` feature to decode it)"
+            ));
+        } else if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
+            continue;
+        } else {
+            return Err(coding.to_string());
+        };
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+/// Decodes the body of `resp` as its `Content-Encoding` says, when ureq has not already done so,
+/// and removes the header (and the `Content-Length`, which counted encoded bytes). The decoding
+/// happens as the body is read.
+///
+/// A coding this build cannot decode is [`Error::UnsupportedEncoding`], naming the redacted URL.
+pub(crate) fn decode(
+    resp: http::Response<ureq::Body>,
+    url: &str,
+) -> Result<http::Response<ureq::Body>, Error> {
+    if !resp.headers().contains_key(header::CONTENT_ENCODING) {
+        return Ok(resp);
+    }
+    let values: Vec<&str> = resp
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?"))
+        .collect();
+    let codings = codings(&values).map_err(|encoding| Error::UnsupportedEncoding {
+        encoding,
+        url: crate::redact_url(url),
+    })?;
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_ENCODING);
+    if codings.is_empty() {
+        // Only `identity`: the body is as it came, and so is its length.
+        return Ok(http::Response::from_parts(parts, body));
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mime = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_string());
+    let mut reader: Reader = Box::new(body.into_reader());
+    // The last coding applied is the first to undo.
+    for coding in codings.into_iter().rev() {
+        reader = wrap(coding, reader);
+    }
+    let mut builder = ureq::Body::builder();
+    if let Some(mime) = mime.filter(|m| !m.is_empty()) {
+        builder = builder.mime_type(mime);
+    }
+    Ok(http::Response::from_parts(parts, builder.reader(reader)))
+}
+
+fn wrap(coding: Coding, inner: Reader) -> Reader {
+    match coding {
+        Coding::Gzip => Box::new(Named("gzip", flate2::read::MultiGzDecoder::new(inner))),
+        Coding::Deflate => Box::new(Named("deflate", Deflate::Sniffing(Some(inner)))),
+        #[cfg(feature = "brotli")]
+        Coding::Brotli => Box::new(Named(
+            "br",
+            brotli_decompressor::Decompressor::new(inner, 8 * 1024),
+        )),
+    }
+}
+
+/// A decoder whose own errors become ureq's `Decompress` error with the coding's name, while
+/// errors from below (a timeout, a reset) pass through as they are.
+struct Named<R>(&'static str, R);
+
+impl<R: Read> Read for Named<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.1.read(buf).map_err(|e| {
+            if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+                e
+            } else {
+                ureq::Error::Decompress(self.0, e).into_io()
+            }
+        })
+    }
+}
+
+/// `deflate` as servers send it: a zlib stream, or raw deflate. Which one is decided by the
+/// first two bytes, read on the first call to `read`.
+enum Deflate {
+    Sniffing(Option<Reader>),
+    Zlib(flate2::read::ZlibDecoder<io::Chain<io::Cursor<Vec<u8>>, Reader>>),
+    Raw(flate2::read::DeflateDecoder<io::Chain<io::Cursor<Vec<u8>>, Reader>>),
+}
+
+/// RFC 1950 §2.2: CM = 8, CINFO <= 7, and CMF*256 + FLG a multiple of 31.
+fn is_zlib_header(b: &[u8]) -> bool {
+    b.len() == 2
+        && b[0] & 0x0F == 8
+        && b[0] >> 4 <= 7
+        && (u16::from(b[0]) << 8 | u16::from(b[1])) % 31 == 0
+}
+
+impl Read for Deflate {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self {
+                Deflate::Zlib(d) => return d.read(buf),
+                Deflate::Raw(d) => return d.read(buf),
+                Deflate::Sniffing(inner) => {
+                    let Some(mut inner) = inner.take() else {
+                        return Ok(0);
+                    };
+                    let mut head = Vec::with_capacity(2);
+                    (&mut inner).take(2).read_to_end(&mut head)?;
+                    if head.is_empty() {
+                        // No body at all (a HEAD, a 204): nothing to decode.
+                        return Ok(0);
+                    }
+                    let zlib = is_zlib_header(&head);
+                    let source = io::Cursor::new(head).chain(inner);
+                    *self = if zlib {
+                        Deflate::Zlib(flate2::read::ZlibDecoder::new(source))
+                    } else {
+                        Deflate::Raw(flate2::read::DeflateDecoder::new(source))
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::Write;
+
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    pub(crate) fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    pub(crate) fn raw_deflate(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A brotli stream (RFC 7932) of one uncompressed meta-block, for tests without an encoder:
+    /// WBITS 16, a meta-block header (not last, 4 nibbles of length, uncompressed), the bytes,
+    /// then an empty last meta-block.
+    pub(crate) fn brotli_stored(data: &[u8]) -> Vec<u8> {
+        assert!(!data.is_empty() && data.len() <= 1 << 16);
+        let mlen = (data.len() - 1) as u32;
+        // bit 0: WBITS=16; bit 1: ISLAST=0; bits 2-3: MNIBBLES=4; bits 4-19: MLEN-1;
+        // bit 20: ISUNCOMPRESSED; then zero bits to the byte boundary.
+        let bits: u32 = (mlen << 4) | (1 << 20);
+        let mut out = vec![bits as u8, (bits >> 8) as u8, (bits >> 16) as u8];
+        out.extend_from_slice(data);
+        out.push(0b11); // ISLAST, ISLASTEMPTY
+        out
+    }
+
+    fn response(encoding: &[&str], body: Vec<u8>) -> http::Response<ureq::Body> {
+        let mut builder = http::Response::builder()
+            .header("content-type", "text/plain; charset=utf-8")
+            .header("content-length", body.len().to_string());
+        for e in encoding {
+            builder = builder.header("content-encoding", *e);
+        }
+        builder.body(ureq::Body::builder().data(body)).unwrap()
+    }
+
+    fn decoded(encoding: &[&str], body: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let mut resp = decode(response(encoding, body), "http://h/x?key=s")?;
+        assert!(resp.headers().get("content-encoding").is_none());
+        assert_eq!(
+            resp.headers()["content-type"],
+            "text/plain; charset=utf-8",
+            "other headers are kept"
+        );
+        let mut out = Vec::new();
+        resp.body_mut()
+            .as_reader()
+            .read_to_end(&mut out)
+            .map_err(Error::from)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn every_coding_servers_send_is_decoded() {
+        let text = "the quick brown fox ".repeat(100);
+        let data = text.as_bytes();
+        let mut cases: Vec<(Vec<&str>, Vec<u8>)> = vec![
+            (vec!["gzip"], gzip(data)),
+            (vec!["x-gzip"], gzip(data)),
+            (vec!["GZIP"], gzip(data)),
+            (vec!["deflate"], zlib(data)),
+            (vec!["deflate"], raw_deflate(data)),
+            (vec!["Deflate"], raw_deflate(data)),
+            (vec!["identity"], data.to_vec()),
+            (vec!["gzip, deflate"], zlib(&gzip(data))),
+            (vec!["deflate", "gzip"], gzip(&raw_deflate(data))),
+            (vec!["identity, gzip"], gzip(data)),
+        ];
+        if cfg!(feature = "brotli") {
+            cases.push((vec!["br"], brotli_stored(data)));
+            cases.push((vec!["br, gzip"], gzip(&brotli_stored(data))));
+        }
+        for (encoding, body) in cases {
+            assert_eq!(decoded(&encoding, body).unwrap(), data, "{encoding:?}");
+        }
+        // An empty body (HEAD, 204) under an encoding header decodes to nothing.
+        assert_eq!(decoded(&["deflate"], Vec::new()).unwrap(), b"");
+    }
+
+    #[test]
+    fn raw_deflate_is_never_taken_for_zlib_on_these_inputs() {
+        for data in [&b"a"[..], b"{}", b"hello world", &[0u8; 1000], &[0xFFu8; 3]] {
+            assert!(!is_zlib_header(&raw_deflate(data)[..2]), "{data:?}");
+            assert!(is_zlib_header(&zlib(data)[..2]), "{data:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_codings_are_an_error_naming_them_and_the_redacted_url() {
+        let mut cases = vec![
+            ("zstd", "zstd"),
+            ("compress", "compress"),
+            ("gzip, zstd", "zstd"),
+        ];
+        if !cfg!(feature = "brotli") {
+            cases.push(("br", "`brotli` feature"));
+        }
+        for (encoding, named) in cases {
+            let err =
+                decode(response(&[encoding], b"xx".to_vec()), "http://h/x?key=s").unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::UnsupportedEncoding { .. }), "{err:?}");
+            assert!(text.contains(named), "{text}");
+            assert!(text.contains("http://h/x?<redacted>"), "{text}");
+            assert!(!text.contains("key=s"), "{text}");
+        }
+    }
+
+    #[test]
+    fn corrupt_bodies_are_a_decompress_error_not_bytes() {
+        for encoding in ["deflate", "gzip"] {
+            let err = decoded(&[encoding], b"this is not compressed at all".to_vec()).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(encoding), "{encoding}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_reader_limit() {
+        let zeros = vec![0u8; 4 * 1024 * 1024];
+        let mut resp = decode(response(&["deflate"], zlib(&zeros)), "http://h/").unwrap();
+        let err = resp
+            .body_mut()
+            .with_config()
+            .limit(1024)
+            .read_to_vec()
+            .unwrap_err();
+        assert!(
+            matches!(err, ureq::Error::BodyExceedsLimit(1024)),
+            "{err:?}"
+        );
+    }
+}

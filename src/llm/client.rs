@@ -1,0 +1,720 @@
+//! The one client core every provider plugs into: [`Client`] and [`ClientBuilder`], generic
+//! over a [`Protocol`] (the provider's wire format).
+//!
+//! # Why a generic client
+//!
+//! Two shapes were weighed for "one core, many providers":
+//!
+//! 1. **One client type holding a provider value** (`Client { provider: Provider::Anthropic,
+//!    .. }`). Choosing the provider at run time is free, but every provider's own setting
+//!    (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) becomes a
+//!    setter every client has and most ignore or reject at run time, and today's names
+//!    (`AnthropicClient`...) could only survive as functions: code naming them as types would
+//!    break.
+//! 2. **A client generic over its protocol** (`Client<P: Protocol>`, `P` a small value that
+//!    knows the provider's URL, body, headers and decoder). Today's names stay types
+//!    (`type AnthropicClient = Client<Anthropic>`) with their constants and constructors, a
+//!    provider's own settings exist only on its builder (a wrong one does not compile), and
+//!    run-time choice still works through `Box<dyn ChatClient>`.
+//!
+//! The second is what is here. Everything that is not the wire format is written once below:
+//! where the key and the base URL come from, the header the key travels in, extra headers,
+//! timeouts, the session, `new`, `builder`, the accessors, `perform_stream_request` and
+//! `stream_chat`. A provider module holds only its protocol value and its request body.
+//!
+//! [`Protocol`] is sealed: a new wire format is a new module of this crate, so that the trait
+//! can change without breaking anyone.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{ChatClient, ChatEvent, ChatStream, Message};
+use crate::config::header_names;
+use crate::sse::{Decode, EventStream, StreamOptions};
+use crate::{redact_url, Error, FuturesSession, RequestBuilder};
+
+pub(crate) use sealed::Provider;
+
+/// How long a request may wait for the response headers once it is sent: 120 seconds. Local
+/// servers load the model before they answer, which can take a minute on a cold start.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest silence allowed between two reads of a streamed answer: 300 seconds. Reasoning
+/// models can think for minutes before their first word, and not every server sends keep-alive
+/// comments meanwhile.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Reads the environment for a builder: a variable's name in, its value out.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// How a provider names its settings and sends its key.
+    #[derive(Debug)]
+    pub struct Provider {
+        /// The variable the key is read from.
+        pub(crate) key_var: &'static str,
+        /// The variable the key is read from when `key_var` is not set.
+        pub(crate) fallback_key_var: Option<&'static str>,
+        /// What a missing key's error names: the variable(s) to set.
+        pub(crate) key_label: &'static str,
+        /// The variable the base URL is read from.
+        pub(crate) base_var: &'static str,
+        /// The base URL when neither the builder nor the environment sets one. The key is required
+        /// there (and only there: a proxy or a local server may need none).
+        pub(crate) default_base: &'static str,
+        /// The header the key travels in: `None` for `Authorization: Bearer <key>`, else its name
+        /// (`x-api-key`), the key as its value.
+        pub(crate) key_header: Option<&'static str>,
+    }
+
+    impl Provider {
+        /// A provider whose key is read from `key_var` and whose base URL from `base_var`,
+        /// else `default_base`; the key travels in `key_header` (see the field).
+        pub(crate) const fn new(
+            key_var: &'static str,
+            base_var: &'static str,
+            default_base: &'static str,
+            key_header: Option<&'static str>,
+        ) -> Provider {
+            Provider {
+                key_var,
+                fallback_key_var: None,
+                key_label: key_var,
+                base_var,
+                default_base,
+                key_header,
+            }
+        }
+
+        pub(super) fn key_header_name(&self) -> &'static str {
+            self.key_header.unwrap_or("authorization")
+        }
+
+        pub(super) fn key_header_value(&self, key: &str) -> String {
+            match self.key_header {
+                None => format!("Bearer {key}"),
+                Some(_) => key.to_string(),
+            }
+        }
+    }
+
+    /// What a provider plugs into the core: its wire format. Implemented by the protocol values
+    /// ([`OpenAI`](crate::llm::OpenAI), [`Anthropic`](crate::llm::Anthropic)...).
+    pub trait Wire: Clone + Default + fmt::Debug + Send + Sync + 'static {
+        /// The decoder of the answer, run on the worker.
+        type Decoder: Decode<Item = Vec<ChatEvent>>;
+        /// Where the key and the base URL come from.
+        const PROVIDER: &'static Provider;
+        /// Headers every request carries unless the builder sets one of the same name.
+        const HEADERS: &'static [(&'static str, &'static str)] = &[];
+
+        /// The URL of a streamed chat under `base_url` (no trailing slash) for `model`.
+        fn url(&self, base_url: &str, model: &str) -> String;
+
+        /// The JSON body for `messages`.
+        fn body(
+            &self,
+            model: &str,
+            temperature: Option<f64>,
+            messages: &[Message],
+        ) -> Result<Value, Error>;
+
+        /// How the answer is framed. Defaults to Server-Sent Events.
+        fn stream_options(&self) -> StreamOptions {
+            StreamOptions::default()
+        }
+
+        /// A decoder at the start of an answer.
+        fn decoder(&self) -> Self::Decoder;
+    }
+}
+
+/// A provider's wire format, the type parameter of [`Client`]: [`OpenAI`](super::OpenAI),
+/// [`Anthropic`](super::Anthropic), [`Gemini`](super::Gemini), [`Cohere`](super::Cohere),
+/// [`Mistral`](super::Mistral), [`Together`](super::Together).
+///
+/// A protocol value holds the provider's own settings (Anthropic's `max_tokens`...), set on
+/// its [`ClientBuilder`]. The trait is sealed: it is implemented in this crate only.
+pub trait Protocol: sealed::Wire {}
+
+impl<P: sealed::Wire> Protocol for P {}
+
+/// A streaming chat client: one model at one provider, with its key, base URL, headers,
+/// timeouts and session. Every provider's client is one of these: [`OpenAIClient`],
+/// [`AnthropicClient`], [`GeminiClient`], [`CohereClient`], [`MistralClient`],
+/// [`TogetherClient`] are `Client<P>` for their [`Protocol`] `P`.
+///
+/// **Settings** come from the [builder](ClientBuilder); the key and the base URL are read from
+/// the provider's environment variables when the client is built (see the
+/// [module docs](super#providers) for the variables).
+///
+/// **API key.** A missing key is an [`Error::MissingApiKey`] naming the variable(s) to set,
+/// returned by the request, not by the constructor, and only when the base URL is the
+/// provider's own. Against any other base URL a client without a key sends no key header,
+/// since local servers and proxies may need none; a hosted service that wants one answers 401
+/// ([`Error::Status`]). The key is never shown: not in `Debug` output, not in errors.
+///
+/// **Timeouts.** Each request carries its own: [`DEFAULT_TIMEOUT`] (120 s) until the response
+/// headers are in and [`DEFAULT_READ_TIMEOUT`] (300 s) of silence at most while the answer
+/// streams, so a shared session needs no settings of its own. A stream has no total time
+/// limit.
+///
+/// **Threads.** Requests run on the client's [`FuturesSession`] (a new one with 8 workers unless
+/// the builder is given one); each open stream holds one worker. Clones share the session.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::io::Write;
+/// use ureq_futures::llm::{Message, OpenAIClient};
+///
+/// let client = OpenAIClient::new("gpt-4o-mini", 0.7);
+/// let messages = [Message::system("Be brief."), Message::user("Why is the sky blue?")];
+/// for piece in client.stream_chat(&messages)? {
+///     print!("{}", piece?);
+///     std::io::stdout().flush().ok();
+/// }
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+///
+/// [`OpenAIClient`]: super::OpenAIClient
+/// [`AnthropicClient`]: super::AnthropicClient
+/// [`GeminiClient`]: super::GeminiClient
+/// [`CohereClient`]: super::CohereClient
+/// [`MistralClient`]: super::MistralClient
+/// [`TogetherClient`]: super::TogetherClient
+#[derive(Clone, Debug)]
+pub struct Client<P: Protocol> {
+    model: String,
+    temperature: Option<f64>,
+    pub(crate) protocol: P,
+    connection: Connection,
+}
+
+impl<P: Protocol> Client<P> {
+    /// The provider's API root, the base URL when neither the builder nor the base URL variable
+    /// sets one (`https://api.anthropic.com` for [`AnthropicClient`](super::AnthropicClient)...). The key is required
+    /// there.
+    pub const DEFAULT_BASE_URL: &'static str = P::PROVIDER.default_base;
+    /// The environment variable the API key is read from (`ANTHROPIC_API_KEY` for
+    /// [`AnthropicClient`](super::AnthropicClient)...).
+    pub const API_KEY_VAR: &'static str = P::PROVIDER.key_var;
+    /// The environment variable the base URL is read from (`ANTHROPIC_BASE_URL` for
+    /// [`AnthropicClient`](super::AnthropicClient)...).
+    pub const BASE_URL_VAR: &'static str = P::PROVIDER.base_var;
+
+    /// A client for `model_name` with the builder's defaults: key and base URL from the
+    /// environment, [`DEFAULT_TIMEOUT`], [`DEFAULT_READ_TIMEOUT`], a new session.
+    /// `temperature` is a number, or `None` to leave it to the server (some reasoning models
+    /// accept only their default).
+    ///
+    /// Never fails: a missing key is reported by the first request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{AnthropicClient, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::new("gpt-4o-mini", 0.0);
+    /// assert_eq!(client.model_name(), "gpt-4o-mini");
+    /// let default_temperature = AnthropicClient::new("claude-haiku-4-5", None);
+    /// assert_eq!(default_temperature.temperature(), None);
+    /// ```
+    pub fn new(model_name: impl Into<String>, temperature: impl Into<Option<f64>>) -> Self {
+        Client::builder(model_name, temperature).build()
+    }
+
+    /// A builder for the key, base URL, headers, timeouts, session and the provider's own
+    /// settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::llm::OpenAIClient;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(4).build();
+    /// let client = OpenAIClient::builder("llama3.2", 0.2)
+    ///     .base_url("http://localhost:11434/v1/")
+    ///     .header("x-trace", "demo")
+    ///     .read_timeout(Duration::from_secs(600))
+    ///     .session(session)
+    ///     .build();
+    /// assert_eq!(client.base_url(), "http://localhost:11434/v1");
+    /// ```
+    pub fn builder(
+        model_name: impl Into<String>,
+        temperature: impl Into<Option<f64>>,
+    ) -> ClientBuilder<P> {
+        ClientBuilder {
+            model: model_name.into(),
+            temperature: temperature.into(),
+            protocol: P::default(),
+            api_key: None,
+            base_url: None,
+            headers: Vec::new(),
+            timeout: Some(DEFAULT_TIMEOUT),
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            session: None,
+            env: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// The model the client asks for, as it was given.
+    pub fn model_name(&self) -> &str {
+        &self.model
+    }
+
+    /// The sampling temperature sent, or `None` when the server's default applies.
+    pub fn temperature(&self) -> Option<f64> {
+        self.temperature
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.connection.base_url
+    }
+
+    /// Whether the client has an API key (from the builder or the environment).
+    pub fn has_api_key(&self) -> bool {
+        self.connection.api_key.is_some()
+    }
+
+    /// The session the requests run on.
+    pub fn session(&self) -> &FuturesSession {
+        &self.connection.session
+    }
+
+    /// The streaming request for `messages`, ready to send: a `POST` to the provider's endpoint
+    /// with the JSON body, the key's header, the provider's headers, the extra headers and the
+    /// timeouts. Send it with [`events_decoded`](RequestBuilder::events_decoded) and the
+    /// provider's decoder to get a [`Pending`](crate::Pending) handle without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingApiKey`] when the key is required (see the [type docs](Self)) and absent;
+    /// [`Error::InvalidRequest`] when the provider cannot express the request (Cohere's v1
+    /// chat needs a user message last).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ureq_futures::llm::{ChatStream, Message, OpenAIClient, OpenAIDecoder};
+    /// use ureq_futures::sse::StreamOptions;
+    ///
+    /// let client = OpenAIClient::new("gpt-4o-mini", 0.7);
+    /// let pending = client
+    ///     .chat_request(&[Message::user("hello")])?
+    ///     .events_decoded(StreamOptions::default(), OpenAIDecoder::new());
+    /// // ... other work while the request is in flight ...
+    /// let stream = ChatStream::new(pending.result()?);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn chat_request(&self, messages: &[Message]) -> Result<RequestBuilder, Error> {
+        let body = self
+            .protocol
+            .body(&self.model, self.temperature, messages)?;
+        let url = self.protocol.url(self.base_url(), &self.model);
+        let mut request = self.connection.post(url, &body)?;
+        for (name, value) in P::HEADERS {
+            if !self.connection.has_header(name) {
+                request = request.header(*name, *value);
+            }
+        }
+        Ok(request)
+    }
+
+    /// Sends `messages` and returns the raw events once the response headers are in, as
+    /// tinychat's tests read them: OpenAI's `chat.completion.chunk` objects then `[DONE]`,
+    /// Anthropic's named events, Gemini's `GenerateContentResponse`s, Cohere's JSON lines. Most
+    /// callers want [`stream_chat`](Self::stream_chat) instead.
+    ///
+    /// # Errors
+    ///
+    /// A non-2xx answer is an [`Error::Status`] whose message contains
+    /// `Server responded with an error. Status Code: <code>` and whose
+    /// [`body`](crate::StatusError::body) holds the start of the server's error body. Also the
+    /// errors of [`chat_request`](Self::chat_request), transport errors and timeouts.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::new("gpt-4o-mini", 0.0);
+    /// for event in client.perform_stream_request(&[Message::user("hello")])? {
+    ///     let event = event?;
+    ///     if event.data != "[DONE]" {
+    ///         let chunk: serde_json::Value = serde_json::from_str(&event.data)?;
+    ///         print!("{}", chunk["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
+    ///     }
+    /// }
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn perform_stream_request(&self, messages: &[Message]) -> Result<EventStream, Error> {
+        self.chat_request(messages)?
+            .events_with(self.protocol.stream_options())
+            .result()
+    }
+
+    /// Sends `messages` and returns the answer as a [`ChatStream`] of text pieces once the
+    /// response headers are in. The answer is decoded on the worker by the provider's decoder.
+    ///
+    /// # Errors
+    ///
+    /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming are
+    /// items of the stream.
+    pub fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
+        self.chat_request(messages)?
+            .events_decoded(self.protocol.stream_options(), self.protocol.decoder())
+            .result()
+            .map(ChatStream::new)
+    }
+}
+
+impl<P: Protocol> ChatClient for Client<P> {
+    fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
+        Client::stream_chat(self, messages)
+    }
+}
+
+/// Builds a [`Client`]; made by [`Client::builder`] (`OpenAIClient::builder(model,
+/// temperature)`...). The provider's own settings are setters of its builder only
+/// ([`ClientBuilder::<Anthropic>::max_tokens`](ClientBuilder::max_tokens),
+/// [`ClientBuilder::<OpenAI>::include_usage`](ClientBuilder::include_usage)).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`api_key`](Self::api_key) | the provider's key variable (`OPENAI_API_KEY`...), else none |
+/// | [`base_url`](Self::base_url) | the provider's base URL variable (`OPENAI_BASE_URL`...), else its API |
+/// | [`header`](Self::header) | none (a provider's required headers are added unless set here) |
+/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`], 120 s until the headers |
+/// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`], 300 s of silence |
+/// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
+/// | [`env`](Self::env) | the process environment |
+///
+/// [`Anthropic`]: super::Anthropic
+/// [`OpenAI`]: super::OpenAI
+pub struct ClientBuilder<P: Protocol> {
+    model: String,
+    temperature: Option<f64>,
+    pub(crate) protocol: P,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    headers: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    session: Option<FuturesSession>,
+    env: EnvLookup,
+}
+
+impl<P: Protocol> fmt::Debug for ClientBuilder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key and header values are credentials: never shown.
+        f.debug_struct("ClientBuilder")
+            .field("model", &self.model)
+            .field("temperature", &self.temperature)
+            .field("protocol", &self.protocol)
+            .field("base_url", &self.base_url.as_deref().map(redact_url))
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("headers", &header_names(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
+/// `s` trimmed, or `None` when that leaves nothing.
+fn non_empty(s: String) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+impl<P: Protocol> ClientBuilder<P> {
+    /// The API key, sent in the provider's key header (`Authorization: Bearer <key>` for
+    /// OpenAI-compatible APIs and Cohere, `x-api-key` for Anthropic, `x-goog-api-key` for
+    /// Gemini, never in the URL). Surrounding whitespace is removed; an empty key counts as
+    /// none. Defaults to the value of the provider's key variable (`OPENAI_API_KEY`...), else
+    /// none.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
+    /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
+    /// [module docs](super#providers)).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// A header sent with every request (`OpenAI-Organization`, `anthropic-beta`...). Its value
+    /// is never shown in `Debug` output. A header carrying a credential of its own (the key
+    /// header's name, or `Authorization`) replaces the key, and no key is then required; a
+    /// header named like one the provider requires (`anthropic-version`) replaces it. Defaults
+    /// to none.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long a request may wait for the response headers once it is sent (connecting is
+    /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout)).
+    /// `None` leaves it to the [session](Self::session)'s
+    /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
+    pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.timeout = d.into();
+        self
+    }
+
+    /// The longest silence allowed between two reads while the answer streams; past it the
+    /// stream ends with [`Error::Timeout`]. Keep-alive comments count as reads. `None` leaves it
+    /// to the session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults to
+    /// [`DEFAULT_READ_TIMEOUT`] (300 s).
+    pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.read_timeout = d.into();
+        self
+    }
+
+    /// The session to run requests on, to share its workers and connections with other
+    /// clients. Its timeouts apply only where the client's are `None`. Defaults to a new
+    /// [`FuturesSession`] with 8 workers.
+    pub fn session(mut self, session: FuturesSession) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// Where the provider's key and base URL variables are looked up when the client is built.
+    /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
+    /// elsewhere. Defaults to the process environment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    /// use ureq_futures::Error;
+    ///
+    /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).env(|_| None).build();
+    /// let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
+    /// assert!(matches!(err, Error::MissingApiKey { var: "OPENAI_API_KEY" }));
+    /// ```
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Box::new(lookup);
+        self
+    }
+
+    /// The client. Reads the environment for what was not set; never fails.
+    pub fn build(self) -> Client<P> {
+        let provider = P::PROVIDER;
+        // A key set on the builder wins even when empty (then there is none).
+        let api_key = self
+            .api_key
+            .or_else(|| {
+                std::iter::once(provider.key_var)
+                    .chain(provider.fallback_key_var)
+                    .find_map(|var| (self.env)(var).and_then(non_empty))
+            })
+            .and_then(non_empty);
+        let base_url = self
+            .base_url
+            .or_else(|| (self.env)(provider.base_var))
+            .and_then(non_empty)
+            .map(|url| url.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| provider.default_base.to_string());
+        Client {
+            model: self.model,
+            temperature: self.temperature,
+            protocol: self.protocol,
+            connection: Connection {
+                api_key,
+                provider,
+                base_url,
+                headers: self.headers,
+                timeout: self.timeout,
+                read_timeout: self.read_timeout,
+                session: self.session.unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// Resolved settings: what a client sends its requests with.
+#[derive(Clone)]
+struct Connection {
+    api_key: Option<String>,
+    provider: &'static Provider,
+    base_url: String,
+    headers: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    session: FuturesSession,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key and header values are credentials: never shown.
+        f.debug_struct("Connection")
+            .field("base_url", &redact_url(&self.base_url))
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("headers", &header_names(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Whether the builder was given a header of this name.
+    fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// A `POST` to `url` with `body` as JSON, the key's header, the extra headers and the
+    /// timeouts.
+    ///
+    /// A header of the builder's that carries a credential of its own (the key's header, or
+    /// `Authorization`) replaces the key, and no key is then required. Otherwise the key is
+    /// required at the provider's default base URL: without it the answer is
+    /// [`Error::MissingApiKey`] naming the variable(s) to set.
+    fn post(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
+        let provider = self.provider;
+        let key_header = provider.key_header_name();
+        let own_credential = self.has_header(key_header) || self.has_header("authorization");
+        let mut request = self.session.post(url).json(body);
+        if !own_credential {
+            match &self.api_key {
+                Some(key) => request = request.header(key_header, provider.key_header_value(key)),
+                None if self.base_url.eq_ignore_ascii_case(provider.default_base) => {
+                    return Err(Error::MissingApiKey {
+                        var: provider.key_label,
+                    });
+                }
+                None => {}
+            }
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(d) = self.timeout {
+            request = request.timeout(d);
+        }
+        if let Some(d) = self.read_timeout {
+            request = request.read_timeout(d);
+        }
+        Ok(request)
+    }
+}
+
+/// Percent-encodes `s` as one URL path segment, keeping RFC 3986's unreserved characters.
+pub(crate) fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    crate::url::encode_into(&mut out, s);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{AnthropicClient, GeminiClient, OpenAIClient};
+
+    #[test]
+    fn the_first_key_variable_set_wins() {
+        let env = |name: &str| match name {
+            "GEMINI_API_KEY" => Some("  ".to_string()),
+            "GOOGLE_API_KEY" => Some(" second \n".to_string()),
+            _ => None,
+        };
+        let client = GeminiClient::builder("m", None).env(env).build();
+        assert_eq!(client.connection.api_key.as_deref(), Some("second"));
+        assert_eq!(client.base_url(), GeminiClient::DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn an_empty_key_on_the_builder_means_none() {
+        let client = OpenAIClient::builder("m", None)
+            .env(|_| Some("from-env".to_string()))
+            .api_key(" ")
+            .build();
+        assert!(!client.has_api_key());
+    }
+
+    fn missing_key<P: Protocol>() -> &'static str {
+        let client = Client::<P>::builder("m", None).env(|_| None).build();
+        assert!(!client.has_api_key());
+        match client.chat_request(&[Message::user("hi")]) {
+            Err(Error::MissingApiKey { var }) => var,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_key_names_every_variable_at_the_default_base_only() {
+        use crate::llm::{Anthropic, Cohere, Gemini, Mistral, OpenAI, Together};
+        assert_eq!(missing_key::<OpenAI>(), "OPENAI_API_KEY");
+        assert_eq!(missing_key::<Anthropic>(), "ANTHROPIC_API_KEY");
+        assert_eq!(missing_key::<Gemini>(), "GEMINI_API_KEY or GOOGLE_API_KEY");
+        assert_eq!(missing_key::<Cohere>(), "COHERE_API_KEY");
+        assert_eq!(missing_key::<Mistral>(), "MISTRAL_API_KEY");
+        assert_eq!(missing_key::<Together>(), "TOGETHER_API_KEY");
+        let proxy = GeminiClient::builder("m", None)
+            .env(|name| (name == "GEMINI_BASE_URL").then(|| "http://p/".into()))
+            .build();
+        assert_eq!(proxy.base_url(), "http://p");
+        assert!(proxy.chat_request(&[Message::user("hi")]).is_ok());
+    }
+
+    #[test]
+    fn an_own_credential_header_needs_no_key() {
+        for name in ["X-Api-Key", "Authorization"] {
+            let client = AnthropicClient::builder("m", None)
+                .env(|_| None)
+                .header(name, "secret")
+                .build();
+            assert!(
+                client.chat_request(&[Message::user("hi")]).is_ok(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_credentials() {
+        let builder = OpenAIClient::builder("m", None)
+            .env(|_| None)
+            .api_key("sk-hidden")
+            .header("x-other", "also-hidden");
+        let text = format!("{builder:?}");
+        assert!(
+            !text.contains("hidden") && text.contains("x-other"),
+            "{text}"
+        );
+        let text = format!("{:?}", builder.build());
+        assert!(
+            !text.contains("hidden") && text.contains("<redacted>"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(encode_segment("gemini-2.5-flash"), "gemini-2.5-flash");
+        assert_eq!(encode_segment("a/b:c?d e"), "a%2Fb%3Ac%3Fd%20e");
+    }
+
+    #[test]
+    fn clients_are_send_sync_clone() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<OpenAIClient>();
+        check::<AnthropicClient>();
+        check::<GeminiClient>();
+        check::<crate::llm::CohereClient>();
+        check::<crate::llm::MistralClient>();
+    }
+}

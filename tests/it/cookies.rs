@@ -1,0 +1,102 @@
+//! The session's cookie jar against a server that sets cookies for two paths and two hosts
+//! (127.0.0.1 and localhost name two hosts for cookies, as they do for browsers).
+
+use support::{Reply, TestServer};
+
+use ureq_futures::FuturesSession;
+
+fn cookie_server() -> TestServer {
+    TestServer::start(|req| match req.path_only() {
+        "/login" => Reply::ok("in")
+            .add_header("Set-Cookie", "session=s1; Path=/; HttpOnly")
+            .add_header("Set-Cookie", "cart=c1; Path=/shop")
+            .add_header("Set-Cookie", "Secure-only=x; Secure"),
+        "/local-login" => Reply::ok("in").add_header("Set-Cookie", "local=l1"),
+        "/logout" => Reply::ok("out").add_header("Set-Cookie", "session=; Max-Age=0; Path=/"),
+        "/redirect-login" => Reply::status(302, "")
+            .header("Location", "/shop/after")
+            .add_header("Set-Cookie", "hop=h1; Path=/shop"),
+        _ => Reply::ok(req.header("cookie").unwrap_or("-").to_string()),
+    })
+}
+
+/// `http://localhost:PORT{path}`: the same server under another host name.
+fn localhost(server: &TestServer, path: &str) -> String {
+    format!("http://localhost:{}{path}", server.addr().port())
+}
+
+#[test]
+fn cookies_are_kept_by_default_and_scoped_by_host_and_path() {
+    let server = cookie_server();
+    let session = FuturesSession::new();
+    let get = |url: String| {
+        session
+            .get(url)
+            .send()
+            .result()
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_string()
+    };
+    get(server.url_for("/login"));
+    get(localhost(&server, "/local-login"));
+    assert_eq!(get(server.url_for("/shop/basket")), "cart=c1; session=s1");
+    assert_eq!(get(server.url_for("/shop")), "cart=c1; session=s1");
+    assert_eq!(get(server.url_for("/shopping")), "session=s1");
+    assert_eq!(get(server.url_for("/")), "session=s1");
+    // Another host: only its own cookie, never 127.0.0.1's.
+    assert_eq!(get(localhost(&server, "/shop/basket")), "local=l1");
+    assert_eq!(
+        get(server.url_for("/x")),
+        "session=s1",
+        "localhost's cookie stays there"
+    );
+    // A cookie can be removed by the server.
+    get(server.url_for("/logout"));
+    assert_eq!(get(server.url_for("/shop/x")), "cart=c1");
+}
+
+#[test]
+fn a_cookie_set_on_a_redirect_is_sent_on_the_next_hop_and_explicit_headers_win() {
+    let server = cookie_server();
+    let session = FuturesSession::new();
+    let resp = session
+        .get(server.url_for("/redirect-login"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "hop=h1");
+    let own = session
+        .get(server.url_for("/shop/x"))
+        .header("cookie", "mine=1")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(own.text().unwrap(), "mine=1");
+}
+
+#[test]
+fn a_session_without_cookies_sends_none() {
+    let server = cookie_server();
+    let session = FuturesSession::builder().cookies(false).build();
+    session
+        .get(server.url_for("/login"))
+        .send()
+        .result()
+        .unwrap();
+    let resp = session
+        .get(server.url_for("/shop/x"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "-");
+    // Sessions do not share jars.
+    let other = FuturesSession::new();
+    let resp = other
+        .get(server.url_for("/shop/x"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "-");
+}

@@ -1,0 +1,175 @@
+//! Content encodings as real servers send them: gzip, deflate in both forms (zlib, as the RFC
+//! says, and raw, as IIS and some Node setups send it), brotli unasked (httpbin's `/brotli`),
+//! lists of codings, and codings this build cannot decode.
+
+use support::{Reply, TestServer};
+
+use std::io::Write;
+
+use ureq_futures::{Error, FuturesSession};
+
+const TEXT: &str = "data: the quick brown fox jumps over the lazy dog\n\n";
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A brotli stream of one uncompressed meta-block (RFC 7932 §9.2), for tests without an
+/// encoder: WBITS 16, a header (not last, 4 length nibbles, uncompressed), the bytes, then an
+/// empty last meta-block.
+fn brotli_stored(data: &[u8]) -> Vec<u8> {
+    let bits = (((data.len() - 1) as u32) << 4) | (1 << 20);
+    let mut out = vec![bits as u8, (bits >> 8) as u8, (bits >> 16) as u8];
+    out.extend_from_slice(data);
+    out.push(0b11);
+    out
+}
+
+fn body_for(path: &str) -> Option<(&'static str, Vec<u8>)> {
+    let data = TEXT.repeat(50).into_bytes();
+    Some(match path {
+        "/gzip" => ("gzip", gzip(&data)),
+        "/zlib" => ("deflate", zlib(&data)),
+        "/raw-deflate" => ("deflate", raw_deflate(&data)),
+        "/x-gzip" => ("x-gzip", gzip(&data)),
+        "/stacked" => ("deflate, gzip", gzip(&raw_deflate(&data))),
+        "/brotli" => ("br", brotli_stored(&data)),
+        "/zstd" => ("zstd", data),
+        "/identity" => ("identity", data),
+        _ => return None,
+    })
+}
+
+fn server() -> TestServer {
+    TestServer::start(|req| match body_for(req.path_only()) {
+        Some((encoding, body)) => Reply::ok(body)
+            .header("Content-Encoding", encoding)
+            .content_type(if req.path.contains("sse") {
+                "text/event-stream"
+            } else {
+                "text/plain"
+            }),
+        None => Reply::status(404, ""),
+    })
+}
+
+#[test]
+fn every_coding_servers_send_is_decoded_and_only_those_are_asked_for() {
+    let server = server();
+    let session = FuturesSession::new();
+    let mut paths = vec![
+        "/gzip",
+        "/zlib",
+        "/raw-deflate",
+        "/x-gzip",
+        "/stacked",
+        "/identity",
+    ];
+    if cfg!(feature = "brotli") {
+        paths.push("/brotli");
+    }
+    for path in paths {
+        let resp = session.get(server.url_for(path)).send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), TEXT.repeat(50), "{path}");
+        assert_eq!(resp.header("content-encoding"), None, "{path}");
+    }
+    let expected = if cfg!(feature = "brotli") {
+        "gzip, deflate, br"
+    } else {
+        "gzip, deflate"
+    };
+    for req in server.requests() {
+        assert_eq!(
+            req.header("accept-encoding"),
+            Some(expected),
+            "{}",
+            req.path
+        );
+    }
+}
+
+#[test]
+fn a_coding_this_build_cannot_decode_is_an_error_not_a_body() {
+    let server = server();
+    let session = FuturesSession::new();
+    let mut cases = vec![("/zstd", "zstd")];
+    if !cfg!(feature = "brotli") {
+        cases.push(("/brotli", "`brotli` feature"));
+    }
+    for (path, named) in cases {
+        let err = session
+            .get(server.url_for(path))
+            .send()
+            .result()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::UnsupportedEncoding { .. }),
+            "{path}: {err:?}"
+        );
+        assert!(text.contains(named), "{path}: {text}");
+        assert!(text.contains(&server.url_for(path)), "{path}: {text}");
+    }
+}
+
+#[test]
+fn event_streams_ask_for_identity_and_decode_what_comes_anyway() {
+    let server = server();
+    let session = FuturesSession::new();
+    for path in ["/gzip?sse", "/zlib?sse", "/raw-deflate?sse", "/stacked?sse"] {
+        let events: Vec<String> = session
+            .get(server.url_for(path))
+            .events()
+            .result()
+            .unwrap()
+            .map(|e| e.unwrap().data)
+            .collect();
+        assert_eq!(events.len(), 50, "{path}");
+        assert!(
+            events
+                .iter()
+                .all(|d| d == "the quick brown fox jumps over the lazy dog"),
+            "{path}"
+        );
+    }
+    for req in server.requests() {
+        assert_eq!(
+            req.header("accept-encoding"),
+            Some("identity"),
+            "{}",
+            req.path
+        );
+    }
+}
+
+#[test]
+fn a_small_body_that_inflates_past_the_limit_is_body_too_large() {
+    let bomb = zlib(&vec![0u8; 8 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024);
+    let server =
+        TestServer::start(move |_| Reply::ok(bomb.clone()).header("Content-Encoding", "deflate"));
+    let session = FuturesSession::builder().max_body_size(1024 * 1024).build();
+    let err = session
+        .get(server.url_for("/bomb"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::BodyTooLarge { limit: 1048576, .. }),
+        "{err:?}"
+    );
+}

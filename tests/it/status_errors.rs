@@ -1,0 +1,70 @@
+//! Status errors read like requests': one line, the reason phrase or the API's own message, the
+//! redacted URL; the body stays on the error.
+
+use support::{Reply, TestServer};
+use ureq_futures::{Error, FuturesSession};
+
+const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n\
+<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
+
+fn status_error(err: Error) -> Box<ureq_futures::StatusError> {
+    match err {
+        Error::Status(e) => e,
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_html_error_page_is_one_line_with_the_reason_and_the_url() {
+    let server = TestServer::start(|_| Reply::status(404, NGINX_404).content_type("text/html"));
+    let url = server.url_for("/missing?api_key=secret");
+    let err = FuturesSession::new()
+        .get(&url)
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 404 Client Error: Not Found for url: {}",
+            server.url_for("/missing?<redacted>")
+        )
+    );
+    assert_eq!(status_error(err).body, NGINX_404);
+}
+
+#[test]
+fn a_stream_refused_with_a_long_api_error_shows_the_apis_message_and_request_id() {
+    // Longer than the KiB of body the error keeps: the message is still found.
+    let details = "x".repeat(3000);
+    let body = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key","details":"{details}"}}}}"#
+    );
+    let server = TestServer::start(move |_| {
+        Reply::status(401, body.clone())
+            .content_type("application/json")
+            .header("x-request-id", "req_abc")
+    });
+    let err = FuturesSession::new()
+        .post(server.url_for("/v1/chat/completions"))
+        .json(&serde_json::json!({"stream": true}))
+        .events()
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 401: Incorrect API key provided \
+             (invalid_api_key) for url: {}",
+            server.url_for("/v1/chat/completions")
+        )
+    );
+    let e = status_error(err);
+    assert_eq!(e.api_message(), Some("Incorrect API key provided"));
+    assert_eq!(e.api_type(), Some("invalid_request_error"));
+    assert_eq!(e.api_code(), Some("invalid_api_key"));
+    assert_eq!(e.request_id(), Some("req_abc"));
+    assert_eq!(e.body.len(), 1024, "the body kept is the first KiB");
+}

@@ -1,0 +1,59 @@
+//! Invalid URLs are refused before anything is sent, with the fix when there is one.
+
+use ureq_futures::{Error, FuturesSession};
+
+fn refused(url: &str) -> String {
+    match FuturesSession::new().get(url).send().result() {
+        Err(Error::InvalidRequest(message)) => message,
+        other => panic!("{url}: expected InvalidRequest, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_out_of_range_port_is_refused_instead_of_reaching_port_80() {
+    let m = refused("http://127.0.0.1:99999/secret");
+    assert_eq!(
+        m,
+        "invalid URL http://127.0.0.1:99999/secret: port 99999 is out of range (1 to 65535)"
+    );
+    assert!(refused("http://127.0.0.1:-1/").contains("is not a number"));
+    assert!(refused("http://127.0.0.1:0/").contains("port 0 is out of range"));
+}
+
+#[test]
+fn a_missing_scheme_shows_the_fix() {
+    assert!(refused("localhost:11434/v1")
+        .contains("the scheme is missing: write http://localhost:11434/v1"),);
+    assert!(refused("example.com/a").contains("http://example.com/a"));
+}
+
+#[test]
+fn bad_characters_and_empty_hosts_are_refused_and_keys_stay_out_of_the_message() {
+    let m = refused("http://127.0.0.1:1/a b?key=sk-secret");
+    assert!(m.contains("a space at byte 20"), "{m}");
+    assert!(!m.contains("sk-secret"), "{m}");
+    assert!(refused("http://:8080/x").contains("the host is empty"));
+    assert!(refused("http:///x").contains("the host is empty"));
+}
+
+#[test]
+fn every_request_surface_checks_the_url() {
+    let session = FuturesSession::new();
+    let err = session
+        .get("http://127.0.0.1:99999/")
+        .events()
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    let err = session
+        .post("localhost:11434/v1/chat/completions")
+        .json(&serde_json::json!({}))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("http://localhost:11434/v1/chat/completions"),
+        "{err}"
+    );
+}
