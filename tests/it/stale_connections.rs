@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::thread;
 
 use ureq_futures::{Error, FuturesSession, RetryPolicy};
@@ -63,42 +63,24 @@ fn answer(stream: &mut TcpStream, body: &str) {
 
 impl Racy {
     fn start(second: Second) -> Racy {
+        Racy::with_stale(second, 1)
+    }
+
+    /// The first `stale` connections each serve one request and fail the next; their first
+    /// answers wait until all of them are open, so that a client holds `stale` pooled
+    /// connections afterwards.
+    fn with_stale(second: Second, stale: usize) -> Racy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let connections = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();
+        let all_open = Arc::new(Barrier::new(stale));
         thread::spawn(move || {
             for (n, stream) in listener.incoming().enumerate() {
-                let Ok(mut stream) = stream else { return };
+                let Ok(stream) = stream else { return };
                 count.fetch_add(1, Ordering::SeqCst);
-                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                if n > 0 {
-                    while read_request(&mut reader).is_some() {
-                        answer(&mut stream, &format!("fresh {n}"));
-                    }
-                    continue;
-                }
-                if read_request(&mut reader).is_none() {
-                    continue;
-                }
-                answer(&mut stream, "first");
-                match second {
-                    Second::Close => {
-                        let _ = read_request(&mut reader);
-                    }
-                    Second::Reset => {
-                        // Unread bytes in the receive buffer make close() send a reset.
-                        let mut byte = [0u8; 1];
-                        let _ = stream.peek(&mut byte);
-                    }
-                    Second::PartialThenClose => {
-                        let _ = read_request(&mut reader);
-                        let _ = stream.write_all(b"HTTP/1.1 200");
-                    }
-                }
-                drop(reader);
-                drop(stream);
+                let all_open = all_open.clone();
+                thread::spawn(move || serve(stream, n, n < stale, second, &all_open));
             }
         });
         Racy { url, connections }
@@ -106,6 +88,36 @@ impl Racy {
 
     fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+}
+
+fn serve(mut stream: TcpStream, n: usize, stale: bool, second: Second, all_open: &Barrier) {
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    if !stale {
+        while read_request(&mut reader).is_some() {
+            answer(&mut stream, &format!("fresh {n}"));
+        }
+        return;
+    }
+    if read_request(&mut reader).is_none() {
+        return;
+    }
+    all_open.wait();
+    answer(&mut stream, "first");
+    match second {
+        Second::Close => {
+            let _ = read_request(&mut reader);
+        }
+        Second::Reset => {
+            // Unread bytes in the receive buffer make close() send a reset.
+            let mut byte = [0u8; 1];
+            let _ = stream.peek(&mut byte);
+        }
+        Second::PartialThenClose => {
+            let _ = read_request(&mut reader);
+            let _ = stream.write_all(b"HTTP/1.1 200");
+        }
     }
 }
 
@@ -218,4 +230,23 @@ fn the_resend_is_not_a_retry_of_the_policy() {
     session.get(&server.url).send().result().unwrap();
     let resp = session.get(&server.url).send().result().unwrap();
     assert_eq!(resp.text().unwrap(), "fresh 1");
+}
+
+#[test]
+fn the_resend_takes_a_new_connection_not_another_pooled_one() {
+    // Two pooled connections, both closed by the server under the next request: a resend on the
+    // other pooled connection would fail the same way.
+    let server = Racy::with_stale(Second::Close, 2);
+    let session = FuturesSession::builder().max_workers(2).build();
+    let firsts = [
+        session.get(&server.url).send(),
+        session.get(&server.url).send(),
+    ];
+    for first in firsts {
+        assert_eq!(first.result().unwrap().text().unwrap(), "first");
+    }
+    assert_eq!(server.connections(), 2);
+    let resp = session.get(&server.url).send().result().unwrap();
+    assert_eq!(resp.text().unwrap(), "fresh 2");
+    assert_eq!(server.connections(), 3);
 }
