@@ -93,11 +93,17 @@ fn codings(values: &[&str]) -> Result<Vec<Coding>, String> {
 /// happens as the body is read.
 ///
 /// A coding this build cannot decode is [`Error::UnsupportedEncoding`], naming the redacted URL.
+/// A response without a body (to a HEAD, a 204, a 304) is returned as it is: its
+/// `Content-Encoding` describes a body it does not have.
 pub(crate) fn decode(
     resp: http::Response<ureq::Body>,
     url: &str,
+    method: &http::Method,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    if !resp.headers().contains_key(header::CONTENT_ENCODING) {
+    if !resp.headers().contains_key(header::CONTENT_ENCODING)
+        || method == http::Method::HEAD
+        || matches!(resp.status().as_u16(), 100..=199 | 204 | 304)
+    {
         return Ok(resp);
     }
     let values: Vec<&str> = resp
@@ -256,7 +262,11 @@ pub(crate) mod tests {
     }
 
     fn decoded(encoding: &[&str], body: Vec<u8>) -> Result<Vec<u8>, Error> {
-        let mut resp = decode(response(encoding, body), "http://h/x?key=s")?;
+        let mut resp = decode(
+            response(encoding, body),
+            "http://h/x?key=s",
+            &http::Method::GET,
+        )?;
         assert!(resp.headers().get("content-encoding").is_none());
         assert_eq!(
             resp.headers()["content-type"],
@@ -317,14 +327,33 @@ pub(crate) mod tests {
             cases.push(("br", "`brotli` feature"));
         }
         for (encoding, named) in cases {
-            let err =
-                decode(response(&[encoding], b"xx".to_vec()), "http://h/x?key=s").unwrap_err();
+            let err = decode(
+                response(&[encoding], b"xx".to_vec()),
+                "http://h/x?key=s",
+                &http::Method::GET,
+            )
+            .unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, Error::UnsupportedEncoding { .. }), "{err:?}");
             assert!(text.contains(named), "{text}");
             assert!(text.contains("http://h/x?<redacted>"), "{text}");
             assert!(!text.contains("key=s"), "{text}");
         }
+    }
+
+    #[test]
+    fn responses_without_a_body_are_left_as_they_are() {
+        let head = decode(
+            response(&["zstd"], Vec::new()),
+            "http://h/",
+            &http::Method::HEAD,
+        )
+        .unwrap();
+        assert_eq!(head.headers()["content-encoding"], "zstd");
+        let mut not_modified = response(&["zstd"], Vec::new());
+        *not_modified.status_mut() = http::StatusCode::NOT_MODIFIED;
+        let kept = decode(not_modified, "http://h/", &http::Method::GET).unwrap();
+        assert_eq!(kept.headers()["content-encoding"], "zstd");
     }
 
     #[test]
@@ -339,7 +368,12 @@ pub(crate) mod tests {
     #[test]
     fn a_bomb_stops_at_the_reader_limit() {
         let zeros = vec![0u8; 4 * 1024 * 1024];
-        let mut resp = decode(response(&["deflate"], zlib(&zeros)), "http://h/").unwrap();
+        let mut resp = decode(
+            response(&["deflate"], zlib(&zeros)),
+            "http://h/",
+            &http::Method::GET,
+        )
+        .unwrap();
         let err = resp
             .body_mut()
             .with_config()

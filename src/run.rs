@@ -224,7 +224,7 @@ pub(crate) fn execute(
             result
         })?;
         let url = resp.get_uri().to_string();
-        encoding::decode(resp, &url)
+        encoding::decode(resp, &url, &method)
     };
     let policy = spec.retry.as_ref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {

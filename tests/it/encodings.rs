@@ -123,6 +123,9 @@ fn a_coding_this_build_cannot_decode_is_an_error_not_a_body() {
         );
         assert!(text.contains(named), "{path}: {text}");
         assert!(text.contains(&server.url_for(path)), "{path}: {text}");
+        // A HEAD has no body to decode: its headers are the answer.
+        let head = session.head(server.url_for(path)).send().result().unwrap();
+        assert_eq!(head.status(), 200, "{path}");
     }
 }
 
