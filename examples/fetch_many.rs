@@ -33,8 +33,7 @@ fn parse_args() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--workers" => {
-                let v = args.next().ok_or("--workers needs a number")?;
-                opts.workers = v.parse().map_err(|_| format!("bad --workers {v:?}"))?;
+                opts.workers = workers_arg(args.next())?;
             }
             "--timeout" => {
                 let v = args.next().ok_or("--timeout needs seconds")?;
@@ -66,6 +65,16 @@ fn parse_args() -> Result<Options, String> {
         return Err(HELP.into());
     }
     Ok(opts)
+}
+
+/// The value of `--workers`: a whole number of at least 1.
+fn workers_arg(value: Option<String>) -> Result<usize, String> {
+    let v = value.ok_or("--workers needs a number")?;
+    match v.parse::<usize>() {
+        Ok(0) => Err("--workers must be at least 1: no worker would fetch anything".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("bad --workers {v:?}: a whole number of at least 1")),
+    }
 }
 
 const HELP: &str = "usage: fetch_many [--workers N] [--timeout SECONDS] [--demo] [URL ...]\n\
@@ -180,4 +189,21 @@ fn start_demo_server() -> std::io::Result<String> {
         }
     });
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workers_arg;
+
+    #[test]
+    fn workers_must_be_a_number_of_at_least_one() {
+        let arg = |v: &str| workers_arg(Some(v.to_string()));
+        assert_eq!(arg("16"), Ok(16));
+        assert_eq!(arg("1"), Ok(1));
+        let zero = arg("0").unwrap_err();
+        assert!(zero.contains("--workers must be at least 1"), "{zero}");
+        assert!(arg("-1").unwrap_err().contains("bad --workers \"-1\""));
+        assert!(arg("many").is_err());
+        assert_eq!(workers_arg(None), Err("--workers needs a number".into()));
+    }
 }

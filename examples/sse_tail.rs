@@ -8,15 +8,17 @@
 //! cargo run --example sse_tail -- --demo                              # offline: a local ticking server
 //! ```
 //!
-//! Needs a URL that serves `text/event-stream`, or `--demo`.
+//! Needs a URL that serves `text/event-stream`, or `--demo`. With `--reconnect`, each reconnection
+//! is announced on stderr, e.g.
+//! `reconnect 08:51:02 UTC: attempt 2 of 10 in 3.1 s, after: Connection refused (os error 111)`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ureq_futures::sse::Event;
-use ureq_futures::{Error, FuturesSession};
+use ureq_futures::{Error, FuturesSession, Reconnect};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
@@ -59,7 +61,12 @@ fn main() -> ExitCode {
         .timeout(Duration::from_secs(30))
         .build();
     let events: Box<dyn Iterator<Item = Result<Event, Error>>> = if reconnect {
-        Box::new(session.get(&url).event_source())
+        Box::new(
+            session
+                .get(&url)
+                .event_source()
+                .on_reconnect(|r| eprintln!("{}", reconnect_line(r, SystemTime::now()))),
+        )
     } else {
         match session.get(&url).events().result() {
             Ok(stream) => Box::new(stream),
@@ -126,4 +133,63 @@ fn start_demo_server() -> std::io::Result<String> {
         }
     });
     Ok(url)
+}
+
+/// One line per reconnection: when (UTC), which attempt of how many, the wait, and why.
+fn reconnect_line(r: &Reconnect<'_>, now: SystemTime) -> String {
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
+    let why = match r.error {
+        Some(e) => format!("after: {e}"),
+        None => "after: the server ended the stream".to_string(),
+    };
+    format!(
+        "reconnect {:02}:{:02}:{:02} UTC: attempt {} of {} in {:.1} s, {why}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        r.attempt,
+        r.max_attempts,
+        r.delay.as_secs_f64(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use ureq_futures::FuturesSession;
+
+    use super::reconnect_line;
+
+    #[test]
+    fn each_reconnection_prints_when_which_attempt_and_why() {
+        // A port where nothing listens: two refusals, then the source gives up.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = lines.clone();
+        let at = UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 8 * 3600 + 51 * 60 + 2);
+        let items: Vec<_> = FuturesSession::new()
+            .get(format!("http://127.0.0.1:{port}/events"))
+            .event_source()
+            .initial_retry(Duration::from_millis(10))
+            .max_attempts(3)
+            .on_reconnect(move |r| out.lock().unwrap().push(reconnect_line(r, at)))
+            .collect();
+        assert!(items.len() == 1 && items[0].is_err());
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for (line, n) in lines.iter().zip(1..) {
+            let head = format!(
+                "reconnect 08:51:02 UTC: attempt {} of 3 in 0.0 s, after: ",
+                n + 1
+            );
+            assert!(line.starts_with(&head), "{line}");
+            assert!(line.len() > head.len(), "no reason given: {line}");
+        }
+    }
 }

@@ -76,6 +76,28 @@
 //! # Ok::<(), ureq_futures::Error>(())
 //! ```
 //!
+//! # Large bodies
+//!
+//! A buffered [`send`](RequestBuilder::send) holds the body in memory, up to
+//! [`max_body_size`](SessionBuilder::max_body_size). [`send_streaming`](RequestBuilder::send_streaming)
+//! resolves once the headers are in, with a [`BodyReader`] (an [`std::io::Read`]) read on your
+//! thread while the worker moves on; [`download`](RequestBuilder::download) streams the body to
+//! `<path>.part` on the worker and renames it to `path` once complete ([`Download`]).
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/big", "application/octet-stream", "a large body")]);
+//! use std::io::Read;
+//! use ureq_futures::FuturesSession;
+//!
+//! let session = FuturesSession::new();
+//! let mut body = session.get(format!("{base}/big")).send_streaming().result()?;
+//! let mut text = String::new();
+//! body.read_to_string(&mut text)?;                       // on this thread, as it arrives
+//! assert_eq!(text, "a large body");
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
 //! # Many inputs: batches
 //!
 //! [`FuturesSession::batch`] runs a job per input of any iterator with at most N in flight and
@@ -190,6 +212,9 @@
 //! | [`connect_timeout`](SessionBuilder::connect_timeout) | 30 s | TCP connect and TLS (not DNS) | the same |
 //! | [`read_timeout`](SessionBuilder::read_timeout) | none | each wait for bytes | each silence between bytes |
 //!
+//! [`send_streaming`](RequestBuilder::send_streaming) and [`download`](RequestBuilder::download)
+//! follow the event-stream column: their bodies can be of any size.
+//!
 //! A stream never gets a total budget: ureq's global timeout keeps running while a body is read,
 //! which would cut a healthy long stream. Keep-alive comments reset the read timeout. Requests
 //! can override `timeout` and `read_timeout` one by one. The LLM clients set their own (120 s to
@@ -197,8 +222,12 @@
 //!
 //! # Errors
 //!
-//! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item: transport
-//! failures (ureq's error inside), I/O, [`Error::Timeout`] with the phase, [`Error::Status`] with
+//! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item:
+//! [`Error::Io`] for the network's failures (refused, name lookup, TLS, reset, cut: the message
+//! names the phase, `host:port` and the redacted URL, and says when an `https://` URL reached a
+//! plain-HTTP port; the table in [`Error`] lists which failure is which variant),
+//! [`Error::Transport`] for malformed responses and protocol limits (ureq's error inside),
+//! [`Error::Timeout`] with the phase, [`Error::Status`] with
 //! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
 //! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
 //! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for
@@ -209,9 +238,12 @@
 //!
 //! # Shutdown
 //!
-//! [`FuturesSession::shutdown`], or dropping the last clone, resolves queued jobs to
-//! [`Error::ShutDown`] at once, lets running jobs and streams finish, and returns without
-//! blocking; [`FuturesSession::join`] waits for the workers to exit. A job that waits on a job
+//! Handles outlive their session: dropping the last clone lets every job queued for a live
+//! [`Pending`] run, drops only the queued jobs whose handles are gone, and the workers exit once
+//! the queue is empty. [`FuturesSession::shutdown`] resolves queued jobs to [`Error::ShutDown`]
+//! at once, lets running jobs and streams finish, and returns without blocking;
+//! [`FuturesSession::join`] waits for the workers to exit. Workers start on demand, up to
+//! `max_workers`: a session built and never used starts no thread. A job that waits on a job
 //! queued behind it in its own full pool runs that job inline instead of deadlocking.
 //!
 //! # Limits
@@ -219,6 +251,7 @@
 //! | what | default | past it |
 //! |---|---|---|
 //! | buffered body | 10 MiB ([`DEFAULT_MAX_BODY_SIZE`]) | [`Error::BodyTooLarge`] |
+//! | streamed body, download | none: never held in memory | |
 //! | response header | 64 KiB (ureq) | a transport error |
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
@@ -236,14 +269,23 @@
 //! 1.85, as ureq 3.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod auth;
 mod batch;
+mod body;
 mod config;
 mod cookies;
+mod download;
 mod encoding;
 mod error;
 mod exec;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
 pub mod llm;
+mod multipart;
+mod phase;
+mod progress;
 mod ratelimit;
 mod redirect;
 mod request;
@@ -257,21 +299,27 @@ mod stale;
 mod url;
 
 pub use batch::{Batch, BatchProgress};
+pub use body::BodyReader;
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
 };
+pub use download::Download;
 pub use error::{Error, StatusError, Timeout};
 pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
+pub use multipart::Multipart;
+pub use progress::Progress;
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
 pub use request::RequestBuilder;
 pub use response::Response;
 pub use retry::RetryPolicy;
 pub use session::{FuturesSession, SessionBuilder};
-pub use source::{EventSource, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY};
+pub use source::{
+    EventSource, Reconnect, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY,
+};
 pub use url::redact_url;
 
 /// The README's and the migration guide's examples, compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "llm"))]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/migration.md")]
 struct ReadmeDoctests;

@@ -499,7 +499,11 @@ impl RateLimiter {
 /// `scheme://host:port` of `url`, lower case, with the scheme's default port filled in; `None`
 /// for a URL without a scheme and a host.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
-    let uri: http::Uri = url.parse().ok()?;
+    origin_of_uri(&url.parse().ok()?)
+}
+
+/// [`origin_of`] for a parsed URI.
+pub(crate) fn origin_of_uri(uri: &http::Uri) -> Option<String> {
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
     let host = uri.host()?.to_ascii_lowercase();
     let port = uri.port_u16().or(match scheme.as_str() {
@@ -511,6 +515,24 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
         Some(port) => format!("{scheme}://{host}:{port}"),
         None => format!("{scheme}://{host}"),
     })
+}
+
+impl crate::exec::lanes::Gate for RateLimiter {
+    fn try_start(&self, lane: &str, now: Instant) -> Result<(), Instant> {
+        self.acquire_at(lane, now)
+    }
+}
+
+/// Shows an answer from `uri` to `limiter` (the engine calls it for every hop).
+pub(crate) fn observe_answer(
+    limiter: &RateLimiter,
+    uri: &http::Uri,
+    status: u16,
+    headers: &HeaderMap,
+) {
+    if let Some(origin) = origin_of_uri(uri) {
+        limiter.observe_at(&origin, status, headers, Instant::now(), SystemTime::now());
+    }
 }
 
 /// What an answer says about waiting: the longest wait any of its headers asks for, and why.

@@ -1,12 +1,16 @@
 //! `RequestBuilder`: a request being described on the caller's thread and sent on a worker.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 use ureq::http::Method;
 
+use crate::body::{self, BodyReader};
 use crate::config::{header_names, Config};
+use crate::download::{self, Download};
 use crate::exec::{Completer, Pending};
 use crate::response::Response;
 use crate::retry::RetryPolicy;
@@ -24,8 +28,9 @@ use crate::Error;
 /// returns, as [`Error::InvalidRequest`] or [`Error::Json`].
 ///
 /// Terminal methods: [`send`](RequestBuilder::send), [`send_json`](RequestBuilder::send_json),
-/// [`send_with`](RequestBuilder::send_with) and, for Server-Sent Events,
-/// [`events`](RequestBuilder::events).
+/// [`send_with`](RequestBuilder::send_with), for bodies not held in memory
+/// [`send_streaming`](RequestBuilder::send_streaming) and [`download`](RequestBuilder::download),
+/// and, for Server-Sent Events, [`events`](RequestBuilder::events).
 ///
 /// # Examples
 ///
@@ -98,12 +103,98 @@ impl RequestBuilder {
 
     /// Adds a header. It replaces a session default header of the same name; calling it twice
     /// with one name sends both values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", r#"ok"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .get(format!("{base}/"))
+    ///     .header("x-request-id", "42")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.spec.headers.push((name.into(), value.into()));
         self
     }
 
+    /// Sends HTTP Basic authentication (RFC 7617): `Authorization: Basic` and `user:password` in
+    /// base64, as requests' `auth=(user, password)`. It replaces an `Authorization` set before on
+    /// this request, and the session's. Like every credential header, it is sent again after a
+    /// redirect to the same origin and removed when a redirect leads to another one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/private", "text/plain", "welcome")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session
+    ///     .get(format!("{base}/private"))
+    ///     .basic_auth("aladdin", "open sesame")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        let value = crate::auth::basic(user.as_ref(), password.as_ref());
+        crate::auth::set(&mut self.spec.headers, value);
+        self
+    }
+
+    /// Sends a bearer token (RFC 6750): `Authorization: Bearer <token>`, as most HTTP APIs
+    /// expect an API key. It replaces an `Authorization` set before on this request, and the
+    /// session's; redirects treat it as [`basic_auth`](RequestBuilder::basic_auth) says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/models", "application/json", "[]")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session
+    ///     .get(format!("{base}/v1/models"))
+    ///     .bearer_auth("sk-test")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "[]");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        crate::auth::set(&mut self.spec.headers, crate::auth::bearer(token.as_ref()));
+        self
+    }
+
     /// Adds a query parameter, percent-encoded, after any query already in the URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/search", "text/plain", r#"found"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // GET /search?q=rust%20sse&page=2
+    /// let resp = FuturesSession::new()
+    ///     .get(format!("{base}/search"))
+    ///     .query("q", "rust sse")
+    ///     .query("page", "2")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "found");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn query(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.spec
             .query
@@ -114,6 +205,23 @@ impl RequestBuilder {
     /// This request's budget, replacing the session's [`timeout`](crate::SessionBuilder::timeout):
     /// the whole exchange for a buffered request, the time until the headers are in for an
     /// event stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", r#"ok"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .get(format!("{base}/"))
+    ///     .timeout(Duration::from_secs(5))
+    ///     .send()
+    ///     .result()?;
+    /// assert!(resp.is_success());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.spec.timeout = Some(d);
         self
@@ -122,6 +230,16 @@ impl RequestBuilder {
     /// This request's longest silence between two reads, replacing the session's
     /// [`read_timeout`](crate::SessionBuilder::read_timeout). On an event stream it ends a stalled
     /// stream with [`Error::Timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let request = session.get("https://example.com/events").read_timeout(Duration::from_secs(60));
+    /// ```
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.spec.read_timeout = Some(d);
         self
@@ -130,6 +248,16 @@ impl RequestBuilder {
     /// This request's [`RetryPolicy`], replacing the session's
     /// ([`SessionBuilder::retry`](crate::SessionBuilder::retry)); `RetryPolicy::none()` turns
     /// retries off for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// let session = FuturesSession::builder().retry(RetryPolicy::new()).build();
+    /// // This one request is tried once.
+    /// let request = session.get("https://example.com/").retry(RetryPolicy::none());
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.spec.retry = Some(policy);
         self
@@ -170,11 +298,27 @@ impl RequestBuilder {
 
     /// Sets the body to `value` serialized as JSON, with `Content-Type: application/json`.
     /// The value is serialized now, on the caller's thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items", "text/plain", r#"created"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/items"))
+    ///     .json(&serde_json::json!({"name": "pen", "price": 2}))
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "created");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
                 self.spec.body = Some(bytes);
-                self.spec.content_type = Some("application/json");
+                self.spec.content_type = Some(Cow::Borrowed("application/json"));
             }
             // The first problem found is the one reported.
             Err(e) => {
@@ -186,6 +330,23 @@ impl RequestBuilder {
 
     /// Sets the body to raw bytes. No content type is added; set one with
     /// [`header`](RequestBuilder::header) if the server needs it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/raw", "text/plain", r#"stored"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/raw"))
+    ///     .header("content-type", "application/octet-stream")
+    ///     .body(vec![0u8, 1, 2, 3])
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "stored");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.spec.body = Some(bytes.into());
         self.spec.content_type = None;
@@ -194,6 +355,22 @@ impl RequestBuilder {
 
     /// Sets the body to the pairs, form-encoded, with
     /// `Content-Type: application/x-www-form-urlencoded`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/login", "text/plain", r#"welcome"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/login"))
+    ///     .form([("user", "ada"), ("note", "a&b")])
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "welcome");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn form<I, K, V>(mut self, pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -210,7 +387,30 @@ impl RequestBuilder {
             encode_into(&mut out, v.as_ref());
         }
         self.spec.body = Some(out.into_bytes());
-        self.spec.content_type = Some("application/x-www-form-urlencoded");
+        self.spec.content_type = Some(Cow::Borrowed("application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// Sets the body to `form`, encoded as `multipart/form-data` (RFC 7578), with its
+    /// `Content-Type` and boundary: requests' `files=` and `data=`. The form is encoded now, on
+    /// the caller's thread. See [`Multipart`](crate::Multipart) for an example.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/upload", "text/plain", r#"stored"#)]);
+    /// use ureq_futures::{FuturesSession, Multipart};
+    ///
+    /// let form = Multipart::new().text("title", "notes").file("f", "a.txt", "text/plain", "hello");
+    /// let resp = FuturesSession::new().post(format!("{base}/upload")).multipart(form).send().result()?;
+    /// assert_eq!(resp.text()?, "stored");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn multipart(mut self, form: crate::Multipart) -> Self {
+        let (content_type, body) = form.encode();
+        self.spec.body = Some(body);
+        self.spec.content_type = Some(Cow::Owned(content_type));
         self
     }
 
@@ -218,11 +418,41 @@ impl RequestBuilder {
     /// [`Response`] with its body read (up to the session's
     /// [`max_body_size`](crate::SessionBuilder::max_body_size)); 4xx and 5xx are responses, not
     /// errors, as in requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/plain", r#"A"#), ("/b", "text/plain", r#"B"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let a = session.get(format!("{base}/a")).send(); // both requests run at once
+    /// let b = session.get(format!("{base}/b")).send();
+    /// assert_eq!(a.result()?.text()?, "A");
+    /// assert_eq!(b.result()?.text()?, "B");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn send(self) -> Pending<Response> {
         self.send_with(Ok)
     }
 
     /// Sets a JSON body (see [`json`](RequestBuilder::json)) and sends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/echo", "application/json", r#"{"ok":true}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/echo"))
+    ///     .send_json(&serde_json::json!({"ping": 1}))
+    ///     .result()?;
+    /// assert_eq!(resp.json::<serde_json::Value>()?["ok"], true);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn send_json<T: Serialize + ?Sized>(self, value: &T) -> Pending<Response> {
         self.json(value).send()
     }
@@ -251,7 +481,93 @@ impl RequestBuilder {
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
         self.submit(true, move |agent, config, spec, done: Completer<U>| {
-            done.complete(run::buffered(agent, config, spec, hook));
+            let result = run::buffered(agent, config, spec, done.progress(), hook);
+            done.complete(result);
+        })
+    }
+
+    /// Sends the request and resolves as soon as the status line and headers are in, with a
+    /// [`BodyReader`] that reads the body on the caller's thread: requests' `stream=True`. The
+    /// body is never held in memory, so it may be of any size; the worker is free for the next
+    /// job the moment the handle resolves.
+    ///
+    /// As with [`send`](RequestBuilder::send), any status is a reader (a 404's body is readable);
+    /// [`BodyReader::error_for_status`] turns 4xx and 5xx into [`Error::Status`]. Redirects and
+    /// retries happen before the handle resolves, as for `send`.
+    ///
+    /// Timeouts: the [`timeout`](RequestBuilder::timeout) bounds only the wait for the headers
+    /// (the body is read at the caller's pace, which no total budget could know), and the
+    /// [`read_timeout`](RequestBuilder::read_timeout) bounds each read of the body: a server
+    /// silent for longer fails the read with [`io::ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut), which `?` turns into
+    /// [`Error::Timeout`].
+    ///
+    /// Dropping the reader before the end of the body closes its connection (a half-read
+    /// connection cannot be reused); a body read to its end returns the connection to the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/big", "application/octet-stream", "0123456789")]);
+    /// use std::io::Read;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/big")).send_streaming().result()?;
+    /// assert_eq!(body.status(), 200);
+    /// assert_eq!(body.content_length(), Some(10));
+    /// let mut first = [0; 4];
+    /// body.read_exact(&mut first)?;                       // on this thread, as it arrives
+    /// assert_eq!(&first, b"0123");
+    /// let copied = std::io::copy(&mut body, &mut std::io::sink())?;
+    /// assert_eq!(copied, 6);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn send_streaming(self) -> Pending<BodyReader> {
+        self.submit(true, |agent, config, spec, done| {
+            done.complete(body::open(agent, config, spec));
+        })
+    }
+
+    /// Streams the response body into the file at `path` on the worker, without holding it in
+    /// memory, and resolves when the file is complete: the body is written to `<path>.part` and
+    /// renamed to `path` only once it is whole (see [`Download`] for the guarantees). An
+    /// existing file at `path` is replaced, as requests users writing `open(path, "wb")` expect;
+    /// until the new body is complete the old file stays intact.
+    ///
+    /// A status outside 2xx is [`Error::Status`] (with the start of the body) and writes nothing.
+    /// Redirects and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of
+    /// [`send_streaming`](RequestBuilder::send_streaming): the
+    /// [`timeout`](RequestBuilder::timeout) bounds the wait for the headers, and the
+    /// [`read_timeout`](RequestBuilder::read_timeout) each silence of the server while the body
+    /// is read (a total budget would cut a large file on a slow link).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/data.csv", "text/csv", "a,b\n1,2\n")]);
+    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let path = dir.join("data.csv");
+    /// let done = session.get(format!("{base}/data.csv")).download(&path).result()?;
+    /// assert_eq!(done.bytes(), 8);
+    /// assert_eq!(std::fs::read_to_string(done.path())?, "a,b\n1,2\n");
+    ///
+    /// let missing = session.get(format!("{base}/nope")).download(dir.join("nope")).result();
+    /// assert_eq!(missing.unwrap_err().status(), Some(404));
+    /// assert!(!dir.join("nope").exists() && !dir.join("nope.part").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn download(self, path: impl Into<PathBuf>) -> Pending<Download> {
+        let path = path.into();
+        self.submit(true, move |agent, config, spec, done| {
+            let result = download::run(agent, config, spec, path, done.progress());
+            done.complete(result);
         })
     }
 
@@ -317,6 +633,24 @@ impl RequestBuilder {
     /// A reconnecting event stream, as browsers' `EventSource`: GET only, off unless asked for.
     /// See [`EventSource`] for the reconnection rules. A request with another method yields
     /// [`Error::InvalidRequest`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: hello\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut source = session
+    ///     .get(format!("{base}/events"))
+    ///     .event_source()
+    ///     .initial_retry(Duration::from_millis(10));
+    /// let first = source.next().unwrap()?;
+    /// assert_eq!(first.data, "hello");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn event_source(self) -> EventSource {
         EventSource::new(self.session, self.spec)
     }
@@ -328,9 +662,11 @@ impl RequestBuilder {
         F: FnOnce(&ureq::Agent, &Config, Spec, Completer<T>) + Send + 'static,
     {
         let RequestBuilder { session, spec } = self;
-        session.submit_job(
+        let lane = session.lane_of(&spec.url);
+        session.submit_request_job(
             move |agent, config, done| job(agent, config, spec, done),
             inline,
+            lane,
         )
     }
 

@@ -67,6 +67,14 @@ pub(crate) enum Verdict {
 
 impl RetryPolicy {
     /// The defaults in the table above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::new().attempts(5);
+    /// ```
     pub fn new() -> Self {
         RetryPolicy {
             attempts: 3,
@@ -77,23 +85,58 @@ impl RetryPolicy {
     }
 
     /// No retries: one attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// let session = FuturesSession::builder().retry(RetryPolicy::none()).build();
+    /// ```
     pub fn none() -> Self {
         RetryPolicy::new().attempts(1)
     }
 
     /// Attempts in all, the first one included; at least 1. Defaults to 3.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// // The first try and up to two retries.
+    /// let policy = RetryPolicy::new().attempts(3);
+    /// ```
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n.max(1);
         self
     }
 
     /// The wait before the first retry; it doubles for each later one. Defaults to 200 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::new().base_delay(Duration::from_millis(200));
+    /// ```
     pub fn base_delay(mut self, d: Duration) -> Self {
         self.base_delay = d;
         self
     }
 
     /// The longest wait, also the cap on a server's `Retry-After`. Defaults to 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::new().max_delay(Duration::from_secs(10));
+    /// ```
     pub fn max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
         self
@@ -101,6 +144,15 @@ impl RetryPolicy {
 
     /// Also retry methods that are not idempotent (POST, PATCH), for APIs where repeating a
     /// request is safe. Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// // Also retry POST and PATCH (only if the server is known to deduplicate).
+    /// let policy = RetryPolicy::new().non_idempotent(true);
+    /// ```
     pub fn non_idempotent(mut self, yes: bool) -> Self {
         self.non_idempotent = yes;
         self

@@ -15,6 +15,9 @@ use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader};
 use crate::exec::{panic_message, Completer};
+use crate::phase;
+use crate::progress::ProgressCounter;
+use crate::ratelimit::observe_answer;
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
@@ -29,7 +32,7 @@ pub(crate) struct Spec {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<Vec<u8>>,
-    pub(crate) content_type: Option<&'static str>,
+    pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
@@ -50,7 +53,7 @@ impl Spec {
             query: self.query.clone(),
             headers: self.headers.clone(),
             body: self.body.clone(),
-            content_type: self.content_type,
+            content_type: self.content_type.clone(),
             timeout: self.timeout,
             read_timeout: self.read_timeout,
             retry: self.retry.clone(),
@@ -73,10 +76,11 @@ pub(crate) fn buffered<U>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
+    progress: &ProgressCounter,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
     execute(agent, config, spec, Budget::Buffered)
-        .and_then(|resp| Response::read(resp, config.max_body_size))
+        .and_then(|resp| Response::read(resp, config.max_body_size, progress))
         .and_then(hook)
 }
 
@@ -174,9 +178,11 @@ pub(crate) fn execute(
     let idempotent = spec
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
-    if let Some(ct) = spec.content_type {
+    if let Some(ct) = &spec.content_type {
         if !headers.contains_key(http::header::CONTENT_TYPE) {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            let value = HeaderValue::from_str(ct)
+                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
+            headers.insert(http::header::CONTENT_TYPE, value);
         }
     }
     let limits = Limits {
@@ -218,8 +224,13 @@ pub(crate) fn execute(
                     result = run(true);
                 }
             }
+            // Where it failed (phase, host:port, URL), once the resend has seen the bare error.
+            let result = result.map_err(|e| phase::before_response(e, &hop.uri));
             if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
                 jar.store_from(&hop.uri, resp.headers());
+            }
+            if let (Some(limiter), Ok(resp)) = (&config.rate_limiter, &result) {
+                observe_answer(limiter, &hop.uri, resp.status().as_u16(), resp.headers());
             }
             result
         })?;

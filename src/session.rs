@@ -11,6 +11,7 @@ use crate::config::{
 };
 use crate::cookies::Jar;
 use crate::exec::{Completer, Executor, Pending};
+use crate::ratelimit::{origin_of, RateLimiter};
 use crate::redirect::RedirectLimit;
 use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
@@ -33,9 +34,35 @@ struct Inner {
 /// handles: the Rust analogue of requests-futures' `FuturesSession`.
 ///
 /// All workers share one [`ureq::Agent`], so connections are reused across requests; its idle
-/// pool is sized to the number of workers (unless you bring your own agent). A session is cheap to clone (an `Arc`) and can be
-/// shared between threads. When the last clone is dropped the session shuts down (see
-/// [`shutdown`](FuturesSession::shutdown)).
+/// pool is sized to the number of workers (unless you bring your own agent). A session is cheap
+/// to clone (an `Arc`) and can be shared between threads.
+///
+/// Workers start on demand: none until the first job, then one for each job that finds them all
+/// busy, up to [`max_workers`](SessionBuilder::max_workers). A session built and never used
+/// starts no thread.
+///
+/// Handles outlive their session: when the last clone is dropped, every job queued for a live
+/// [`Pending`] still runs (its result is there when asked for), and only queued jobs whose
+/// handles are gone are dropped unrun. The workers exit once the queue is empty. An explicit
+/// [`shutdown`](FuturesSession::shutdown) is different: it resolves every queued job to
+/// [`Error::ShutDown`].
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/a", "text/plain", "a"), ("/b", "text/plain", "b")]);
+/// use ureq_futures::{FuturesSession, Pending, Response};
+///
+/// fn fetch_all(urls: &[String]) -> Vec<Pending<Response>> {
+///     let session = FuturesSession::builder().max_workers(1).build();
+///     urls.iter().map(|u| session.get(u).send()).collect()
+/// } // the session is dropped here, with its jobs still queued
+///
+/// let urls = [format!("{base}/a"), format!("{base}/b")];
+/// for pending in fetch_all(&urls) {
+///     assert_eq!(pending.result()?.status(), 200);
+/// }
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 ///
 /// # Examples
 ///
@@ -80,50 +107,160 @@ impl Default for FuturesSession {
 }
 
 impl FuturesSession {
-    /// A session with [`DEFAULT_MAX_WORKERS`] (8) workers and the defaults of
+    /// A session of up to [`DEFAULT_MAX_WORKERS`] (8) workers and the defaults of
     /// [`SessionBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// assert_eq!(session.max_workers(), 8);
+    /// ```
     pub fn new() -> Self {
         SessionBuilder::default().build()
     }
 
     /// A builder to set the number of workers, default headers, timeouts or the agent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(2).build();
+    /// assert_eq!(session.max_workers(), 2);
+    /// ```
     pub fn builder() -> SessionBuilder {
         SessionBuilder::default()
     }
 
     /// A GET request. Nothing is sent until a terminal method such as
     /// [`send`](RequestBuilder::send) is called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/hello", "text/plain", r#"hi"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session.get(format!("{base}/hello")).send().result()?;
+    /// assert_eq!(resp.text()?, "hi");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn get(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("GET", url)
     }
 
     /// A HEAD request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().head(format!("{base}/file")).send().result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn head(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("HEAD", url)
     }
 
     /// A POST request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items", "application/json", r#"{"id":1}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/items"))
+    ///     .send_json(&serde_json::json!({"name": "pen"}))
+    ///     .result()?;
+    /// assert_eq!(resp.json::<serde_json::Value>()?["id"], 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn post(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("POST", url)
     }
 
     /// A PUT request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items/1", "text/plain", r#"replaced"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().put(format!("{base}/items/1")).body("new").send().result()?;
+    /// assert_eq!(resp.text()?, "replaced");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn put(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("PUT", url)
     }
 
     /// A PATCH request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items/1", "text/plain", r#"patched"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .patch(format!("{base}/items/1"))
+    ///     .json(&serde_json::json!({"price": 2}))
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "patched");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn patch(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("PATCH", url)
     }
 
     /// A DELETE request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items/1", "text/plain", r#"gone"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().delete(format!("{base}/items/1")).send().result()?;
+    /// assert!(resp.is_success());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn delete(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("DELETE", url)
     }
 
     /// A request with any method, such as `"OPTIONS"`. An invalid method is reported as
     /// [`Error::InvalidRequest`] by the handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", r#"ok"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().request("OPTIONS", format!("{base}/")).send().result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn request(&self, method: &str, url: impl Into<String>) -> RequestBuilder {
         RequestBuilder::new(self.clone(), method, url.into())
     }
@@ -158,10 +295,36 @@ impl FuturesSession {
         T: Send + 'static,
         F: FnOnce(&ureq::Agent, &Config, Completer<T>) + Send + 'static,
     {
+        self.submit_request_job(job, inline, None)
+    }
+
+    /// The lane of a request to `url`: its origin, when the session limits origins (and `None`,
+    /// at no cost, when it does not).
+    pub(crate) fn lane_of(&self, url: &str) -> Option<Arc<str>> {
+        if !self.inner.exec.has_lanes() {
+            return None;
+        }
+        origin_of(url).map(Arc::from)
+    }
+
+    /// [`submit_job`](FuturesSession::submit_job) for a job in `lane` (see
+    /// [`lane_of`](FuturesSession::lane_of)).
+    pub(crate) fn submit_request_job<T, F>(
+        &self,
+        job: F,
+        inline: bool,
+        lane: Option<Arc<str>>,
+    ) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ureq::Agent, &Config, Completer<T>) + Send + 'static,
+    {
         let shared = Arc::clone(&self.inner.shared);
-        self.inner
-            .exec
-            .submit(move |done| job(&shared.agent, &shared.config, done), inline)
+        self.inner.exec.submit_in_lane(
+            move |done| job(&shared.agent, &shared.config, done),
+            inline,
+            lane,
+        )
     }
 
     /// The agent all workers share, for jobs given to [`submit`](FuturesSession::submit).
@@ -181,21 +344,80 @@ impl FuturesSession {
     /// pool; that session follows no redirects unless its
     /// [`max_redirects`](SessionBuilder::max_redirects) is set. An agent given to
     /// [`SessionBuilder::agent`] is returned as it was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// // The session's ureq agent, for code that wants plain ureq calls on the same connections.
+    /// let config = session.agent().config();
+    /// assert!(!config.http_status_as_error());
+    /// ```
     pub fn agent(&self) -> &ureq::Agent {
         &self.inner.shared.agent
     }
 
-    /// The number of worker threads.
+    /// The most worker threads this session runs (see
+    /// [`SessionBuilder::max_workers`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// assert_eq!(FuturesSession::builder().max_workers(3).build().max_workers(), 3);
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.inner.exec.max_workers()
     }
 
+    /// The worker threads running now: 0 until the first job, then one more for each job that
+    /// found every worker busy, up to [`max_workers`](FuturesSession::max_workers). They exit
+    /// after [`shutdown`](FuturesSession::shutdown), or after the last clone is dropped and
+    /// the queue is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ureq_futures::FuturesSession;
+    /// let session = FuturesSession::builder().max_workers(4).build();
+    /// assert_eq!(session.workers(), 0); // nothing started yet
+    /// session.submit(|_| Ok(())).result()?;
+    /// assert_eq!(session.workers(), 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.inner.exec.workers()
+    }
+
     /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(1).build();
+    /// assert_eq!(session.queued(), 0);
+    /// ```
     pub fn queued(&self) -> usize {
         self.inner.exec.queued()
     }
 
     /// Whether [`shutdown`](FuturesSession::shutdown) has run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// assert!(!session.is_shut_down());
+    /// session.shutdown();
+    /// assert!(session.is_shut_down());
+    /// ```
     pub fn is_shut_down(&self) -> bool {
         self.inner.exec.is_shut_down()
     }
@@ -203,7 +425,8 @@ impl FuturesSession {
     /// Shuts the session down and returns at once: jobs still queued resolve to
     /// [`Error::ShutDown`] without running, running jobs (and event streams) finish, new
     /// submissions resolve to [`Error::ShutDown`], and each worker thread exits once it is idle.
-    /// Calling it again does nothing. Dropping the last clone of a session does the same.
+    /// Calling it again does nothing. Dropping the last clone of a session is gentler: jobs
+    /// queued for live handles still run (see [`FuturesSession`]).
     ///
     /// These are requests-futures 1.1's semantics (`shutdown(cancel_futures=True)`) without the
     /// wait; call [`join`](FuturesSession::join) to wait for the workers to exit.
@@ -227,6 +450,19 @@ impl FuturesSession {
     ///
     /// Calling it on one of the session's own workers would wait for itself; it returns at once
     /// there instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let job = session.submit(|_| Ok(6 * 7));
+    /// assert_eq!(job.result()?, 42);
+    /// session.join(); // no new work; returns once every worker has left its loop
+    /// assert!(session.is_shut_down());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn join(&self) {
         self.inner.exec.join();
     }
@@ -243,7 +479,12 @@ impl FuturesSession {
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
 /// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
 /// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
+/// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
+/// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
+/// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
+/// | [`proxy`](SessionBuilder::proxy) | from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` | where connections go first |
+/// | [`tls_config`](SessionBuilder::tls_config) | rustls, Mozilla roots | TLS provider, root certificates, client certificates |
 ///
 /// # Examples
 ///
@@ -270,6 +511,11 @@ pub struct SessionBuilder {
     max_redirects: Option<u32>,
     cookies: bool,
     agent: Option<ureq::Agent>,
+    max_per_host: Option<usize>,
+    rate_limiter: Option<RateLimiter>,
+    /// `None`: ureq's default (the environment's proxy); `Some(None)`: no proxy.
+    proxy: Option<Option<ureq::Proxy>>,
+    tls_config: Option<ureq::tls::TlsConfig>,
 }
 
 impl fmt::Debug for SessionBuilder {
@@ -285,6 +531,19 @@ impl fmt::Debug for SessionBuilder {
             .field("max_redirects", &self.max_redirects)
             .field("cookies", &self.cookies)
             .field("agent", &self.agent.is_some())
+            .field("max_per_host", &self.max_per_host)
+            .field("rate_limiter", &self.rate_limiter)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|p| p.as_ref().map(ureq::Proxy::protocol)),
+            )
+            .field(
+                "tls_config",
+                &self.tls_config.as_ref().map(|t| t.provider()),
+            )
             .finish()
     }
 }
@@ -302,28 +561,150 @@ impl Default for SessionBuilder {
             max_redirects: None,
             cookies: true,
             agent: None,
+            max_per_host: None,
+            rate_limiter: None,
+            proxy: None,
+            tls_config: None,
         }
     }
 }
 
 impl SessionBuilder {
-    /// The number of worker threads, at least 1. It also sizes the agent's idle-connection pool
+    /// The most worker threads, at least 1; they start as jobs arrive, not here. It also sizes
+    /// the agent's idle-connection pool
     /// (ureq keeps 3 per host by default, which would reconnect on every burst of more), unless
     /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(32).build();
+    /// assert_eq!(session.max_workers(), 32);
+    /// ```
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = n.max(1);
         self
     }
 
     /// A header sent with every request. A request's own header of the same name replaces it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder()
+    ///     .header("user-agent", "my-app/1.0")
+    ///     .header("accept", "application/json")
+    ///     .build();
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// HTTP Basic authentication (RFC 7617) for every request of the session, as
+    /// `session.auth = (user, password)` in requests: an `Authorization` default header, which
+    /// replaces one set before and which a request's own
+    /// [`basic_auth`](RequestBuilder::basic_auth), [`bearer_auth`](RequestBuilder::bearer_auth)
+    /// or `Authorization` header replaces. It is removed when a redirect leads to another
+    /// origin. No authentication by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/plain", "a"), ("/b", "text/plain", "b")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().basic_auth("aladdin", "open sesame").build();
+    /// // Both requests carry `Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==`.
+    /// let a = session.get(format!("{base}/a")).send();
+    /// let b = session.get(format!("{base}/b")).send();
+    /// assert_eq!(format!("{}{}", a.result()?.text()?, b.result()?.text()?), "ab");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        let value = crate::auth::basic(user.as_ref(), password.as_ref());
+        crate::auth::set(&mut self.headers, value);
+        self
+    }
+
+    /// A bearer token (RFC 6750) for every request of the session: an `Authorization: Bearer`
+    /// default header, replaced as [`basic_auth`](SessionBuilder::basic_auth) says. No
+    /// authentication by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().bearer_auth("sk-test").build();
+    /// // The value never shows in Debug output.
+    /// assert!(!format!("{session:?}").contains("sk-test"));
+    /// ```
+    pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        crate::auth::set(&mut self.headers, crate::auth::bearer(token.as_ref()));
+        self
+    }
+
+    /// The proxy every request goes through: `ureq::Proxy::new("http://proxy:3128")?`, or with
+    /// the `socks-proxy` feature `socks5://127.0.0.1:1080` (and `socks4://`, `socks4a://`);
+    /// `None` for no proxy at all. Defaults to the environment's, as ureq and requests read it:
+    /// `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (and their lower-case forms), minus `NO_PROXY`.
+    /// Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let proxy = ureq::Proxy::new("http://127.0.0.1:3128")?;
+    /// let session = FuturesSession::builder().proxy(proxy).build();
+    /// // And a session that ignores ALL_PROXY and its siblings:
+    /// let direct = FuturesSession::builder().proxy(None).build();
+    /// # Ok::<(), ureq::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: impl Into<Option<ureq::Proxy>>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// ureq's TLS settings: which provider (rustls by default; `TlsProvider::NativeTls` with the
+    /// `native-tls` feature), which root certificates (the bundled Mozilla roots by default;
+    /// `RootCerts::Specific` for a private CA), client certificates. Defaults to ureq's
+    /// `TlsConfig::default()`: rustls, Mozilla roots, verification on. Ignored when an
+    /// [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq::tls::{RootCerts, TlsConfig};
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // Trust only the platform's certificate store instead of the bundled roots.
+    /// let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
+    /// let session = FuturesSession::builder().tls_config(tls).build();
+    /// ```
+    pub fn tls_config(mut self, config: ureq::tls::TlsConfig) -> Self {
+        self.tls_config = Some(config);
         self
     }
 
     /// The whole-request budget of a buffered request, from connecting to the end of the body;
     /// for an event stream, the budget until the response headers are in (a stream has no total
     /// budget, see [`read_timeout`](SessionBuilder::read_timeout)). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().timeout(Duration::from_secs(30)).build();
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
@@ -332,6 +713,15 @@ impl SessionBuilder {
     /// The budget for the TCP connect and the TLS handshake (name resolution is covered only by
     /// [`timeout`](SessionBuilder::timeout)). Defaults to 30 seconds. Ignored when
     /// an [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().connect_timeout(Duration::from_secs(5)).build();
+    /// ```
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = Some(d);
         self
@@ -341,6 +731,16 @@ impl SessionBuilder {
     /// included: a stream silent for longer ends with [`Error::Timeout`]. Keep-alive comments
     /// reset it. It is also the read timeout of the session's [agent](FuturesSession::agent),
     /// which [`submit`](FuturesSession::submit)'s closures use. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // An event stream silent for 90 s ends with Error::Timeout.
+    /// let session = FuturesSession::builder().read_timeout(Duration::from_secs(90)).build();
+    /// ```
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.read_timeout = Some(d);
         self
@@ -348,6 +748,19 @@ impl SessionBuilder {
 
     /// The largest buffered response body, in bytes; a larger one fails with
     /// [`Error::BodyTooLarge`]. Event streams have their own limits. Defaults to 10 MiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/big", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_body_size(4).build();
+    /// let err = session.get(format!("{base}/big")).send().result().unwrap_err();
+    /// assert!(matches!(err, ureq_futures::Error::BodyTooLarge { .. }));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn max_body_size(mut self, bytes: u64) -> Self {
         self.max_body_size = bytes;
         self
@@ -355,6 +768,14 @@ impl SessionBuilder {
 
     /// Retries failed attempts of every request as `policy` says (a request can override it
     /// with [`RequestBuilder::retry`]). Defaults to none: one attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// let session = FuturesSession::builder().retry(RetryPolicy::new().attempts(3)).build();
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
@@ -367,6 +788,15 @@ impl SessionBuilder {
     /// as a response. Defaults to [`DEFAULT_MAX_REDIRECTS`] (10), or to a given
     /// [`agent`](SessionBuilder::agent)'s own `max_redirects` (0 for the agent of another
     /// session).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // Every redirect comes back as a response.
+    /// let session = FuturesSession::builder().max_redirects(0).build();
+    /// ```
     pub fn max_redirects(mut self, n: u32) -> Self {
         self.max_redirects = Some(n);
         self
@@ -416,12 +846,82 @@ impl SessionBuilder {
     /// kept. The session cannot tell whether a request of this agent went out on a reused
     /// connection, so it never sends one again after a kept-alive connection closed under it
     /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let agent: ureq::Agent = ureq::Agent::config_builder().user_agent("my-app/1.0").build().into();
+    /// let session = FuturesSession::builder().agent(agent).build();
+    /// ```
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self
     }
 
-    /// Starts the workers and returns the session.
+    /// At most `n` requests in flight to one origin (scheme, host and port), at least 1.
+    /// Defaults to no limit.
+    ///
+    /// A worker that takes a request whose origin is saturated sets it aside and takes the next
+    /// job it may run, so requests to other origins are not stuck behind it; the set-aside
+    /// requests of an origin start in the order they were sent, as its requests finish. A
+    /// request holds its origin's place for its retries and redirects, and an event stream for
+    /// as long as it is open. Closures given to [`submit`](FuturesSession::submit) have no
+    /// origin and are not limited, and neither is a request that a worker of the session waits
+    /// for with [`Pending::result`] while it is still queued (it runs inline, see there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // 64 workers, but never more than 4 requests at once to any one server.
+    /// let session = FuturesSession::builder().max_workers(64).max_per_host(4).build();
+    /// # let _ = session;
+    /// ```
+    pub fn max_per_host(mut self, n: usize) -> Self {
+        self.max_per_host = Some(n.max(1));
+        self
+    }
+
+    /// Paces requests with `limiter`: each request waits for its origin's token, and the
+    /// answers the limiter understands (a 429 or 503 with `Retry-After`, the providers'
+    /// rate-limit headers) pause new requests to that origin; see [`RateLimiter`]. A request
+    /// that must wait holds no worker. Every answer of every hop is shown to the limiter, so a
+    /// limiter shared by several sessions learns from all of them. Keep a clone to read its
+    /// [`pauses`](RateLimiter::pauses). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RateLimit, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new()
+    ///     .host("api.openai.com", RateLimit::per_minute(500.0).burst(20))
+    ///     .on_pause(|event| eprintln!("{event}"));
+    /// let session = FuturesSession::builder()
+    ///     .max_per_host(8)
+    ///     .rate_limiter(limiter.clone())
+    ///     .build();
+    /// # let _ = session;
+    /// assert_eq!(limiter.pauses(), 0);
+    /// ```
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// Returns the session. No worker starts before the first job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(4).build();
+    /// assert_eq!(session.max_workers(), 4);
+    /// ```
     pub fn build(self) -> FuturesSession {
         let redirects = match &self.agent {
             Some(agent) => RedirectLimit {
@@ -438,7 +938,14 @@ impl SessionBuilder {
         let agent = self.agent.unwrap_or_else(|| {
             // The rules every request of the session follows are set here once, rather than
             // per request (see `FuturesSession::agent`).
-            let config = ureq::Agent::config_builder()
+            let mut config = ureq::Agent::config_builder();
+            if let Some(proxy) = self.proxy {
+                config = config.proxy(proxy);
+            }
+            if let Some(tls) = self.tls_config {
+                config = config.tls_config(tls);
+            }
+            let config = config
                 .http_status_as_error(false)
                 .allow_non_standard_methods(true)
                 .max_redirects(0)
@@ -468,14 +975,19 @@ impl SessionBuilder {
                 max_body_size: self.max_body_size,
                 retry: self.retry,
                 redirects,
+                rate_limiter: self.rate_limiter.clone(),
                 cookies: self.cookies.then(Jar::default),
             },
         });
+        let mut exec = Executor::new("ureq-futures", self.max_workers);
+        if self.max_per_host.is_some() || self.rate_limiter.is_some() {
+            let gate = self
+                .rate_limiter
+                .map(|l| Arc::new(l) as Arc<dyn crate::exec::lanes::Gate>);
+            exec = exec.with_lanes(self.max_per_host.unwrap_or(usize::MAX), gate);
+        }
         FuturesSession {
-            inner: Arc::new(Inner {
-                shared,
-                exec: Executor::new("ureq-futures", self.max_workers),
-            }),
+            inner: Arc::new(Inner { shared, exec }),
         }
     }
 }

@@ -10,10 +10,30 @@ use crate::sse::{Event, EventStream, StreamOptions};
 use crate::{Error, FuturesSession};
 
 /// The first reconnection time, before the server sends a `retry:`: 3 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(ureq_futures::DEFAULT_INITIAL_RETRY, Duration::from_secs(3));
+/// ```
 pub const DEFAULT_INITIAL_RETRY: Duration = Duration::from_secs(3);
 /// The longest wait between two attempts: 60 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(ureq_futures::DEFAULT_MAX_RETRY, Duration::from_secs(60));
+/// ```
 pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(60);
 /// Consecutive failed attempts before giving up: 10.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::DEFAULT_MAX_ATTEMPTS, 10);
+/// ```
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
 /// A reconnecting stream of Server-Sent Events over GET, made by
@@ -72,6 +92,31 @@ pub struct EventSource {
     max_attempts: u32,
     failures: u32,
     connections: u32,
+    on_reconnect: Option<ReconnectHook>,
+}
+
+/// The callback of [`EventSource::on_reconnect`].
+type ReconnectHook = Box<dyn FnMut(&Reconnect<'_>) + Send>;
+
+/// What [`EventSource::on_reconnect`]'s callback is told before each wait for a reconnection.
+///
+/// `attempt` counts the consecutive attempts of the current run of failures, the one about to be
+/// made included: after a clean end of the stream it is 1; after the third failure in a row it is
+/// 4. The source gives up once `max_attempts` attempts in a row have failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Reconnect<'a> {
+    /// The attempt about to be made, from 1 to `max_attempts`.
+    pub attempt: u32,
+    /// [`EventSource::max_attempts`]: the source ends after that many failures in a row.
+    pub max_attempts: u32,
+    /// How long the source waits before that attempt.
+    pub delay: Duration,
+    /// Why it reconnects: the error that ended or refused the last connection, or `None` when the
+    /// server ended the stream cleanly.
+    pub error: Option<&'a Error>,
+    /// The `Last-Event-ID` the next request carries, if any.
+    pub last_event_id: Option<&'a str>,
 }
 
 impl fmt::Debug for EventSource {
@@ -109,11 +154,22 @@ impl EventSource {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             failures: 0,
             connections: 0,
+            on_reconnect: None,
         }
     }
 
     /// The reconnection time until the server sends a `retry:` field.
     /// Defaults to [`DEFAULT_INITIAL_RETRY`] (3 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session.get("https://example.com/events").event_source().initial_retry(Duration::from_secs(1));
+    /// ```
     pub fn initial_retry(mut self, d: Duration) -> Self {
         self.retry = d;
         self
@@ -121,6 +177,16 @@ impl EventSource {
 
     /// The longest wait between two attempts: the cap of the backoff and of a server's `retry:`.
     /// Defaults to [`DEFAULT_MAX_RETRY`] (60 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session.get("https://example.com/events").event_source().max_retry(Duration::from_secs(30));
+    /// ```
     pub fn max_retry(mut self, d: Duration) -> Self {
         self.max_retry = d;
         self
@@ -128,6 +194,15 @@ impl EventSource {
 
     /// Consecutive failed attempts (connects, cuts, retryable statuses) before the source yields
     /// the last error and ends; at least 1. Defaults to [`DEFAULT_MAX_ATTEMPTS`] (10).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session.get("https://example.com/events").event_source().max_attempts(3);
+    /// ```
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
@@ -139,12 +214,75 @@ impl EventSource {
         self
     }
 
+    /// Calls `f` before each wait for a reconnection, on the thread that iterates, with the
+    /// attempt about to be made, the wait and the reason ([`Reconnect`]): to log what a source
+    /// does while it shows no events, or to count. Not called when the source gives up (the
+    /// error is then its last item). None by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A port where nothing listens: every attempt is refused.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let session = FuturesSession::new();
+    /// let mut lines = Vec::new();
+    /// let source = session
+    ///     .get(format!("http://127.0.0.1:{port}/events"))
+    ///     .event_source()
+    ///     .initial_retry(Duration::from_millis(10))
+    ///     .max_attempts(3)
+    ///     .on_reconnect(|r| {
+    ///         eprintln!("attempt {} of {} in {:?}: {:?}", r.attempt, r.max_attempts, r.delay, r.error);
+    ///     });
+    /// for item in source {
+    ///     // The third refusal in a row ends the source with that error.
+    ///     lines.push(item.is_err());
+    /// }
+    /// assert_eq!(lines, [true]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_reconnect(mut self, f: impl FnMut(&Reconnect<'_>) + Send + 'static) -> Self {
+        self.on_reconnect = Some(Box::new(f));
+        self
+    }
+
     /// The last event ID received, sent as `Last-Event-ID` on reconnection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "id: 7\ndata: x\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut source = session.get(format!("{base}/events")).event_source();
+    /// source.next().unwrap()?;
+    /// assert_eq!(source.last_event_id(), Some("7"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn last_event_id(&self) -> Option<&str> {
         self.last_event_id.as_deref()
     }
 
     /// How many connections were opened so far (1 plus the reconnections).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: x\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut source = session.get(format!("{base}/events")).event_source();
+    /// source.next().unwrap()?;
+    /// assert_eq!(source.connections(), 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn connections(&self) -> u32 {
         self.connections
     }
@@ -202,7 +340,9 @@ impl Iterator for EventSource {
                     // A clean end: reconnect after the reconnection time, no backoff.
                     None => {
                         self.current = None;
-                        std::thread::sleep(self.backoff(0));
+                        let delay = self.backoff(0);
+                        self.tell(delay, None);
+                        std::thread::sleep(delay);
                     }
                     Some(Err(e)) => {
                         self.current = None;
@@ -239,7 +379,22 @@ impl EventSource {
             self.done = true;
             return Some(e);
         }
-        std::thread::sleep(self.backoff(self.failures));
+        let delay = self.backoff(self.failures);
+        self.tell(delay, Some(&e));
+        std::thread::sleep(delay);
         None
+    }
+
+    /// Calls the `on_reconnect` callback, if any, before a wait of `delay`.
+    fn tell(&mut self, delay: Duration, error: Option<&Error>) {
+        if let Some(f) = &mut self.on_reconnect {
+            f(&Reconnect {
+                attempt: self.failures + 1,
+                max_attempts: self.max_attempts,
+                delay,
+                error,
+                last_event_id: self.last_event_id.as_deref(),
+            });
+        }
     }
 }

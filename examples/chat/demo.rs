@@ -7,6 +7,8 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,17 +29,31 @@ impl DemoServer {
     /// Starts listening on an ephemeral port of 127.0.0.1; `pause` is the delay between two
     /// pieces of a reply.
     pub fn start(pause: Duration) -> io::Result<DemoServer> {
+        DemoServer::start_rate_limited(pause, 0)
+    }
+
+    /// [`start`](DemoServer::start), but every `every`-th chat request (none for 0) is answered
+    /// `429 Too Many Requests` with `Retry-After: 1` and OpenAI's rate-limit headers
+    /// (`x-ratelimit-remaining-requests: 0`, `x-ratelimit-reset-requests: 1s`), as a real API
+    /// does past its quota.
+    #[allow(dead_code)] // used by the batch_chat example, not by chat
+    pub fn start_rate_limited(pause: Duration, every: usize) -> io::Result<DemoServer> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let base_url = format!("http://{}/v1", listener.local_addr()?);
         thread::Builder::new()
             .name("chat-demo-server".into())
             .spawn(move || {
+                let count = Arc::new(AtomicUsize::new(0));
                 for stream in listener.incoming().flatten() {
+                    let count = Arc::clone(&count);
+                    let limit = move || {
+                        every > 0 && count.fetch_add(1, Ordering::Relaxed) % every == every - 1
+                    };
                     // One thread per connection; a failed spawn drops that connection only.
                     let _ = thread::Builder::new()
                         .name("chat-demo-conn".into())
                         .spawn(move || {
-                            let _ = serve(stream, pause);
+                            let _ = serve(stream, pause, limit);
                         });
                 }
             })?;
@@ -57,7 +73,11 @@ struct Request {
     body: Vec<u8>,
 }
 
-fn serve(stream: TcpStream, pause: Duration) -> io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    pause: Duration,
+    rate_limited: impl FnOnce() -> bool,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
     let mut out = stream.try_clone()?;
@@ -83,7 +103,30 @@ fn serve(stream: TcpStream, pause: Duration) -> io::Result<()> {
             "the demo server only streams: send \"stream\": true",
         );
     }
+    if rate_limited() {
+        return reply_rate_limited(&mut out);
+    }
     stream_reply(&mut out, &body, pause)
+}
+
+/// A 429 as OpenAI sends it past a quota: the error body, `Retry-After` and the rate-limit
+/// headers.
+fn reply_rate_limited(out: &mut TcpStream) -> io::Result<()> {
+    let body = json!({"error": {
+        "message": "Rate limit reached for requests (demo server)",
+        "type": "requests",
+        "code": "rate_limit_exceeded",
+    }})
+    .to_string();
+    write!(
+        out,
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\
+         Retry-After: 1\r\nx-ratelimit-limit-requests: 60\r\n\
+         x-ratelimit-remaining-requests: 0\r\nx-ratelimit-reset-requests: 1s\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    out.flush()
 }
 
 fn read_request(stream: impl Read) -> io::Result<Request> {

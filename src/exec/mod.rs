@@ -7,7 +7,9 @@
 //! * [`slot`]: one job and its outcome, and the claim that decides who runs or drops it.
 //! * [`pending`]: the handle and the helpers that wait on many handles.
 //! * [`pool`]: the queue, the worker threads, shutdown.
+//! * [`lanes`]: the admission step of jobs that share a key (at most N running, a gate).
 
+pub(crate) mod lanes;
 pub(crate) mod pending;
 pub(crate) mod pool;
 pub(crate) mod slot;

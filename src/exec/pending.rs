@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::slot::Slot;
+use crate::progress::Progress;
 use crate::Error;
 
 /// The handle of a job submitted to a [`FuturesSession`](crate::FuturesSession): the analogue of
@@ -170,6 +171,31 @@ impl<T: Send + 'static> Pending<T> {
     /// goes on reading the stream.
     pub fn is_done(&self) -> bool {
         self.slot.lock().is_done()
+    }
+
+    /// How much of a response body the job has read so far: what a progress bar needs.
+    ///
+    /// Counted for the jobs that read a body on the worker: a buffered
+    /// [`send`](crate::RequestBuilder::send) (and `send_with`, `send_json`) and a
+    /// [`download`](crate::RequestBuilder::download). `total` is the announced
+    /// `Content-Length`, once the headers are in. Other jobs stay at `done: 0, total: None`; a
+    /// [`send_streaming`](crate::RequestBuilder::send_streaming) body is read on the caller's
+    /// thread, which counts it itself. Cheap: two relaxed atomic loads, never a lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", "twelve bytes")]);
+    /// use ureq_futures::{FuturesSession, Progress};
+    ///
+    /// let session = FuturesSession::new();
+    /// let pending = session.get(format!("{base}/file")).send();
+    /// pending.wait();
+    /// assert_eq!(pending.progress(), Progress { done: 12, total: Some(12) });
+    /// ```
+    pub fn progress(&self) -> Progress {
+        self.slot.progress.get()
     }
 
     /// Cancels the job if it has not started. Returns `true` if it was still queued: it will never

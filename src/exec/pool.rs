@@ -6,22 +6,41 @@
 //! than in the thread pool's own queue, so that `shutdown` can take every queued job back out
 //! and resolve it at once.
 //!
-//! # Shutdown
+//! # Workers start on demand
 //!
-//! The options were: block until running jobs finish (Python's
+//! No thread is started until a job arrives, as in Python's `ThreadPoolExecutor`: a job that
+//! finds no idle worker starts one, up to `max_workers`. A client that is built and never used
+//! (each LLM client makes a session) costs no thread. A worker that finds the queue empty counts
+//! itself idle before it blocks; a job takes one such count instead of starting a thread. The
+//! count can run ahead of the truly idle workers for a moment (a worker counted idle may take a
+//! job that started a thread of its own), which only delays a start to the next job; every
+//! queued job always has a worker, because the first job starts one. `threadpool` starts every
+//! thread it is asked for at once, so it is grown one thread at a time
+//! (`ThreadPool::set_num_threads`), each running one worker loop.
+//!
+//! # Shutdown, and handles that outlive their session
+//!
+//! The options for [`Executor::shutdown`] were: block until running jobs finish (Python's
 //! `executor.shutdown(wait=True)`), or return at once. A session is dropped in ordinary code
 //! paths, often while an event stream it started is still being read; blocking there would hang
-//! the program on a long stream. So [`Executor::shutdown`] returns at once: queued jobs resolve
-//! to [`Error::ShutDown`] without running, running jobs finish on their workers, and each worker
+//! the program on a long stream. So `shutdown` returns at once: queued jobs resolve to
+//! [`Error::ShutDown`] without running, running jobs finish on their workers, and each worker
 //! thread exits when it has nothing left to do. [`Executor::join`] waits for that.
+//!
+//! Dropping the executor (the last clone of its session) is not a shutdown: a function that makes
+//! a session, queues requests and returns their handles must get every result, as with Python's
+//! executors. So a drop refuses nothing that is queued for a live handle: the workers drain the
+//! queue and then exit. Only the queued jobs whose handles are gone (nobody can see their
+//! results) are dropped without running, whenever a worker reaches them.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use threadpool::ThreadPool;
 
+use super::lanes::{Gate, Lanes};
 use super::slot::{Completer, Slot, Task};
 use super::Pending;
 use crate::Error;
@@ -48,65 +67,149 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A pool of worker threads running queued jobs, each resolving a [`Pending`]. It knows nothing
 /// of what the jobs do: a job is a closure that carries what it needs.
 pub(crate) struct Executor {
-    /// `None` once shut down.
+    /// `None` once shut down or dropped.
     queue: Mutex<Option<Sender<QueueItem>>>,
-    /// Kept to take queued jobs back out at shutdown.
+    /// Kept to take queued jobs back out at shutdown, and handed to each worker.
     backlog: Receiver<QueueItem>,
-    /// Dropped at shutdown, so that the pool's threads exit once their loops return.
-    pool: Mutex<Option<ThreadPool>>,
-    /// Worker loops still running, to let `join` wait for them.
-    alive: Arc<Alive>,
+    workers: Arc<Workers>,
     id: usize,
     max_workers: usize,
+    name: String,
+    /// The admission step of jobs queued with a lane key; `None` when nothing limits them, and
+    /// then no job pays for it.
+    lanes: Option<Arc<Lanes>>,
+}
+
+/// What the executor shares with its workers.
+struct Workers {
+    /// Workers started so far (never more than `max_workers`); read without a lock on every
+    /// submission until it reaches the maximum.
+    started: AtomicUsize,
+    /// Times a worker found the queue empty and blocked, not yet taken by a submission: roughly
+    /// the idle workers (see the module's doc).
+    idle: AtomicUsize,
+    /// Set when the executor is dropped: a queued job whose handle is gone is dropped unrun.
+    closed: AtomicBool,
+    /// The thread pool, made with the first worker; `None` before that and after shutdown.
+    threads: Mutex<Threads>,
+    /// Worker loops still running, to let `join` wait for them.
+    alive: Mutex<usize>,
+    none_alive: Condvar,
+}
+
+struct Threads {
+    pool: Option<ThreadPool>,
+    /// No worker starts any more.
+    stopped: bool,
 }
 
 impl Executor {
-    /// Starts `max_workers` (at least 1) threads named `name`.
+    /// An executor of up to `max_workers` (at least 1) threads named `name`, none started yet.
     pub(crate) fn new(name: &str, max_workers: usize) -> Executor {
-        let max_workers = max_workers.max(1);
-        let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::unbounded::<QueueItem>();
-        let pool = ThreadPool::with_name(name.into(), max_workers);
-        let alive = Arc::new(Alive {
-            count: Mutex::new(max_workers),
-            zero: Condvar::new(),
-        });
-        for _ in 0..max_workers {
-            let (jobs, alive) = (rx.clone(), alive.clone());
-            pool.execute(move || worker_loop(jobs, id, alive));
-        }
         Executor {
             queue: Mutex::new(Some(tx)),
             backlog: rx,
-            pool: Mutex::new(Some(pool)),
-            alive,
-            id,
-            max_workers,
+            workers: Arc::new(Workers {
+                started: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                threads: Mutex::new(Threads {
+                    pool: None,
+                    stopped: false,
+                }),
+                alive: Mutex::new(0),
+                none_alive: Condvar::new(),
+            }),
+            id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
+            max_workers: max_workers.max(1),
+            name: name.to_string(),
+            lanes: None,
         }
+    }
+
+    /// Puts jobs queued with a lane key (see [`submit_in_lane`](Executor::submit_in_lane))
+    /// through an admission step: at most `max_running` of one lane run at once, and each start
+    /// asks `gate`. See [`Lanes`].
+    pub(crate) fn with_lanes(mut self, max_running: usize, gate: Option<Arc<dyn Gate>>) -> Self {
+        if let Some(tx) = &*lock(&self.queue) {
+            self.lanes = Some(Lanes::new(max_running, gate, tx.clone()));
+        }
+        self
+    }
+
+    /// Whether jobs queued with a lane key go through an admission step.
+    pub(crate) fn has_lanes(&self) -> bool {
+        self.lanes.is_some()
     }
 
     /// Queues a job that resolves its handle through the completer (possibly before it returns).
     /// `inline`: whether a worker waiting on the handle may run the job itself (not for jobs that
     /// resolve early and go on, such as event streams). After shutdown the handle resolves to
     /// [`Error::ShutDown`] and the job is dropped.
-    pub(crate) fn submit<T, F>(&self, job: F, inline: bool) -> Pending<T>
+    ///
+    /// `lane`: the job's lane key, if any. With [lanes](Executor::with_lanes), a worker that
+    /// takes the job starts it only when its lane admits it (see [`Lanes`]).
+    pub(crate) fn submit_in_lane<T, F>(
+        &self,
+        job: F,
+        inline: bool,
+        lane: Option<Arc<str>>,
+    ) -> Pending<T>
     where
         T: Send + 'static,
         F: FnOnce(Completer<T>) + Send + 'static,
     {
-        let (slot, task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        let (slot, mut task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
+            task = lanes.entry(key, task);
+        }
         let refused = match &*lock(&self.queue) {
             Some(tx) => tx.send(task).is_err(),
             None => true,
         };
         if refused {
             slot.cancel_with(Error::ShutDown);
+        } else if self.workers.started.load(Ordering::Acquire) < self.max_workers {
+            self.start_worker_unless_one_is_idle();
         }
         Pending::new(slot)
     }
 
+    /// Takes an idle worker's count, or else starts a worker if there are fewer than the maximum.
+    fn start_worker_unless_one_is_idle(&self) {
+        let w = &self.workers;
+        if w.idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return;
+        }
+        let mut threads = lock(&w.threads);
+        let started = w.started.load(Ordering::Acquire);
+        if threads.stopped || started >= self.max_workers {
+            return;
+        }
+        w.started.store(started + 1, Ordering::Release);
+        *lock(&w.alive) += 1;
+        let pool = match &mut threads.pool {
+            Some(pool) => {
+                pool.set_num_threads(started + 1);
+                pool
+            }
+            none => none.insert(ThreadPool::with_name(self.name.clone(), 1)),
+        };
+        let (jobs, workers, id) = (self.backlog.clone(), Arc::clone(w), self.id);
+        pool.execute(move || worker_loop(jobs, workers, id));
+    }
+
     pub(crate) fn max_workers(&self) -> usize {
         self.max_workers
+    }
+
+    /// Worker threads running now: none before the first job, at most `max_workers`.
+    pub(crate) fn workers(&self) -> usize {
+        *lock(&self.workers.alive)
     }
 
     /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
@@ -118,14 +221,27 @@ impl Executor {
         lock(&self.queue).is_none()
     }
 
+    /// Refuses new jobs and lets each worker exit once the queue is empty.
+    fn stop(&self) {
+        // Dropping the sender lets idle workers see the disconnection and leave their loops;
+        // dropping the pool lets its threads exit after that.
+        drop(lock(&self.queue).take());
+        let pool = {
+            let mut threads = lock(&self.workers.threads);
+            threads.stopped = true;
+            threads.pool.take()
+        };
+        drop(pool);
+    }
+
     /// Resolves queued jobs to [`Error::ShutDown`], refuses new ones, and lets each worker exit
     /// once idle. Returns at once; calling it again does nothing.
     pub(crate) fn shutdown(&self) {
-        let sender = lock(&self.queue).take();
-        // Dropping the sender lets idle workers see the disconnection and leave their loops;
-        // dropping the pool lets its threads exit after that.
-        drop(sender);
-        drop(lock(&self.pool).take());
+        if let Some(lanes) = &self.lanes {
+            // First: the lanes hold a sender of the queue, which would keep workers waiting.
+            lanes.shutdown();
+        }
+        self.stop();
         for task in self.backlog.try_iter() {
             task.abort(Error::ShutDown);
         }
@@ -138,43 +254,66 @@ impl Executor {
         if is_worker_of(self.id) {
             return;
         }
-        let mut n = lock(&self.alive.count);
+        let mut n = lock(&self.workers.alive);
         while *n > 0 {
-            n = self.alive.zero.wait(n).unwrap_or_else(|e| e.into_inner());
+            n = self
+                .workers
+                .none_alive
+                .wait(n)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 }
 
 impl Drop for Executor {
+    /// Refuses new jobs (there is no way left to submit one) and lets the workers run what is
+    /// queued for live handles, then exit. See the module's doc.
     fn drop(&mut self) {
-        self.shutdown();
+        if self.lanes.is_some() {
+            // The lanes keep a sender of the queue for their wake-ups, and parked jobs need
+            // them: until they can hand their last parked job on and let go, a session with
+            // lanes shuts down when dropped, as it did before handles outlived sessions.
+            self.shutdown();
+            return;
+        }
+        self.workers.closed.store(true, Ordering::Release);
+        self.stop();
     }
 }
 
-/// Counts the running worker loops.
-struct Alive {
-    count: Mutex<usize>,
-    zero: Condvar,
-}
-
-/// Decrements [`Alive`] when a worker loop ends, however it ends.
-struct AliveGuard(Arc<Alive>);
+/// Counts a worker loop out of [`Workers::alive`] when it ends, however it ends.
+struct AliveGuard(Arc<Workers>);
 
 impl Drop for AliveGuard {
     fn drop(&mut self) {
-        let mut n = lock(&self.0.count);
+        let mut n = lock(&self.0.alive);
         *n -= 1;
         if *n == 0 {
-            self.0.zero.notify_all();
+            self.0.none_alive.notify_all();
         }
     }
 }
 
-fn worker_loop(jobs: Receiver<QueueItem>, pool: usize, alive: Arc<Alive>) {
-    let _guard = AliveGuard(alive);
+fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize) {
+    let _guard = AliveGuard(Arc::clone(&workers));
     WORKER_OF.with(|w| w.set(pool));
-    // Ends when the executor is shut down and the queue is empty.
-    for task in jobs.iter() {
+    // Ends when the executor is shut down or dropped and the queue is empty.
+    loop {
+        let task = match jobs.try_recv() {
+            Ok(task) => task,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                workers.idle.fetch_add(1, Ordering::AcqRel);
+                match jobs.recv() {
+                    Ok(task) => task,
+                    Err(_) => break,
+                }
+            }
+        };
+        if workers.closed.load(Ordering::Acquire) && task.is_abandoned() {
+            task.abort(Error::ShutDown);
+            continue;
+        }
         // Jobs catch their own panics; this guards the loop against the rest (a user's waker
         // that panics when woken), so that the pool never silently loses a worker.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));

@@ -176,3 +176,42 @@ fn a_small_body_that_inflates_past_the_limit_is_body_too_large() {
         "{err:?}"
     );
 }
+
+#[test]
+fn streamed_bodies_and_downloads_are_decoded_too() {
+    use std::io::Read;
+    let server = server();
+    let session = FuturesSession::new();
+    for path in ["/gzip", "/zlib", "/raw-deflate", "/stacked"] {
+        let mut body = session
+            .get(server.url_for(path))
+            .send_streaming()
+            .result()
+            .unwrap();
+        assert_eq!(body.header("content-encoding"), None, "{path}");
+        assert_eq!(
+            body.content_length(),
+            None,
+            "{path}: the decoded length is not known"
+        );
+        let mut text = String::new();
+        body.read_to_string(&mut text).unwrap();
+        assert_eq!(text, TEXT.repeat(50), "{path}");
+    }
+    let file = std::env::temp_dir().join(format!("ureq-futures-deflate-{}", std::process::id()));
+    let done = session
+        .get(server.url_for("/raw-deflate"))
+        .download(&file)
+        .result()
+        .unwrap();
+    let written = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(written, TEXT.repeat(50));
+    assert_eq!(done.bytes(), written.len() as u64);
+    let err = session
+        .get(server.url_for("/zstd"))
+        .send_streaming()
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsupportedEncoding { .. }), "{err:?}");
+}

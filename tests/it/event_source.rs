@@ -130,3 +130,60 @@ fn the_last_event_id_carries_over_and_a_reset_is_honoured() {
         .collect();
     assert_eq!(sent, [None, Some("1".into()), None]);
 }
+
+#[test]
+fn on_reconnect_is_told_each_attempt_its_wait_and_why() {
+    // First connection: one event, then a clean end; then 503 twice; the source gives up at the
+    // third failure in a row (max_attempts 3).
+    let server = TestServer::start(|req| match req.header("last-event-id") {
+        None => Reply::sse(["id: 7\ndata: a\n\n"], ms(0)),
+        Some(_) => Reply::status(503, "busy"),
+    });
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let session = FuturesSession::new();
+    let items: Vec<_> = session
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(20))
+        .max_retry(ms(100))
+        .max_attempts(3)
+        .on_reconnect(move |r| {
+            let why = r.error.map(|e| e.to_string());
+            log.lock().unwrap().push((
+                r.attempt,
+                r.max_attempts,
+                r.delay,
+                why,
+                r.last_event_id.map(str::to_string),
+            ));
+        })
+        .collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0].as_ref().unwrap().data, "a");
+    assert!(matches!(&items[1], Err(Error::Status(s)) if s.status == 503));
+    let seen = seen.lock().unwrap();
+    // The clean end, then the first two 503s; the third ends the source without a callback.
+    let attempts: Vec<(u32, u32)> = seen.iter().map(|s| (s.0, s.1)).collect();
+    assert_eq!(attempts, [(1, 3), (2, 3), (3, 3)]);
+    assert!(
+        seen[0].3.is_none(),
+        "a clean end has no error: {:?}",
+        seen[0]
+    );
+    for s in &seen[1..] {
+        let why = s.3.as_deref().unwrap_or("");
+        assert!(why.contains("503"), "{why}");
+    }
+    // The reconnection time (20 ms) after the clean end and after the first failure, then
+    // doubled per further failure (capped at 100 ms), each within ±20% jitter.
+    for (s, base) in seen.iter().zip([20u64, 20, 40]) {
+        assert!(
+            s.2 >= ms(base * 8 / 10) && s.2 <= ms(base * 12 / 10),
+            "{:?} for {base} ms",
+            s.2
+        );
+        assert_eq!(s.4.as_deref(), Some("7"));
+    }
+    assert_eq!(server.request_count(), 4);
+}

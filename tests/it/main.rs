@@ -9,20 +9,35 @@
 //! see [`alone`].
 
 mod anthropic;
+mod auth;
 mod batch;
+mod body;
+// Resident memory is read from `/proc/self/status`.
+#[cfg(target_os = "linux")]
+mod body_memory;
+mod chat_batch;
 mod cohere;
 mod cookies;
+mod download;
+mod embeddings;
 mod encodings;
 mod event_source;
 mod faults;
 mod fuzz_regressions;
 mod gemini;
+mod lifetime;
+mod limits;
 mod llm_streams;
 mod llm_wire;
 mod load;
+mod multipart;
+// Needs `--features native-tls`; `.ci/run` runs it.
+#[cfg(feature = "native-tls")]
+mod native_tls;
 mod openai;
 mod pending;
 mod presets;
+mod proxy;
 mod redirects;
 mod retry;
 mod security;
@@ -36,6 +51,7 @@ mod support_selftest;
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod transport_errors;
 mod urls;
 
 use std::path::PathBuf;

@@ -75,6 +75,7 @@ fn seed_mock(server: &mut mockito::Server) -> mockito::Mock {
             "messages": [{"role": "user", "content": "hello"}],
             "temperature": 0.0,
             "stream": true,
+            "stream_options": {"include_usage": true},
         })))
         .with_status(200)
         .with_header("content-type", "text/event-stream")

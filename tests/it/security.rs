@@ -80,16 +80,23 @@ fn tls_verification_is_on_by_default_everywhere() {
 }
 
 /// An `openssl s_server` on 127.0.0.1 with a fresh self-signed certificate; killed on drop.
-struct SelfSignedServer {
+pub(crate) struct SelfSignedServer {
     child: Child,
     dir: PathBuf,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl SelfSignedServer {
     /// `None` when the `openssl` tool is not installed.
     fn start() -> Option<SelfSignedServer> {
-        let dir = std::env::temp_dir().join(format!("ureq-futures-tls-{}", std::process::id()));
+        SelfSignedServer::start_with(&[])
+    }
+
+    /// With more `openssl s_server` arguments (`-tls1_2`, `-cipher ...`).
+    pub(crate) fn start_with(args: &[&str]) -> Option<SelfSignedServer> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ureq-futures-tls-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
         let made = Command::new("openssl")
             .args(["req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"])
@@ -110,6 +117,7 @@ impl SelfSignedServer {
         let port = free_port();
         let child = Command::new("openssl")
             .args(["s_server", "-quiet", "-www"])
+            .args(args)
             .args(["-accept", &format!("127.0.0.1:{port}")])
             .arg("-cert")
             .arg(dir.join("cert.pem"))
@@ -129,6 +137,13 @@ impl SelfSignedServer {
     }
 }
 
+impl SelfSignedServer {
+    /// The server's certificate, PEM.
+    pub(crate) fn cert_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("cert.pem")).expect("cert.pem")
+    }
+}
+
 impl Drop for SelfSignedServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -143,7 +158,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether the `openssl` command can be run.
-fn openssl_available() -> bool {
+pub(crate) fn openssl_available() -> bool {
     Command::new("openssl")
         .arg("version")
         .stdout(Stdio::null())
@@ -185,6 +200,23 @@ fn a_self_signed_certificate_is_refused() {
     let lenient = FuturesSession::builder().agent(insecure).build();
     let resp = lenient.get(&url).timeout(secs(5)).send().result();
     assert_eq!(resp.expect("insecure request").status(), 200);
+    // And a session told to trust that certificate (`tls_config`, a private CA) verifies it.
+    let pem = server.cert_pem();
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+            _ => None,
+        })
+        .collect();
+    let trusting = FuturesSession::builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                .build(),
+        )
+        .build();
+    let resp = trusting.get(&url).timeout(secs(5)).send().result();
+    assert_eq!(resp.expect("request to a trusted private CA").status(), 200);
     assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
 }
 

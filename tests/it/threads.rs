@@ -1,8 +1,10 @@
 //! Thread accounting, in a process of its own ([`crate::alone`]) so that no other test creates
 //! threads meanwhile. Threads are counted in `/proc/self/task` (Linux).
 
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use ureq_futures::llm::OpenAIClient;
 use ureq_futures::FuturesSession;
 
 fn ms(n: u64) -> Duration {
@@ -20,15 +22,76 @@ fn worker_threads_exit_after_shutdown() {
 fn worker_threads_exit_after_shutdown_alone() {
     let before = thread_count();
     let session = FuturesSession::builder().max_workers(6).build();
-    session.submit(|_| Ok(())).result().unwrap();
+    let handles = busy_workers(&session, 6);
     assert!(thread_count() >= before + 6);
+    for h in handles {
+        h.result().unwrap();
+    }
     session.join();
-    // The threads have returned from their loops; give the OS a moment to reap them.
+    assert_back_to(before, "worker threads leaked");
+}
+
+/// Occupies `n` workers of `session` at once: returns when `n` jobs run side by side, which
+/// needs `n` threads, and lets them finish.
+fn busy_workers(session: &FuturesSession, n: usize) -> Vec<ureq_futures::Pending<()>> {
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            session.submit(move |_| {
+                barrier.wait();
+                Ok(())
+            })
+        })
+        .collect();
+    barrier.wait();
+    handles
+}
+
+/// Waits (up to 5 s, for the OS to reap exited threads) until the process has at most `before`
+/// threads.
+fn assert_back_to(before: usize, why: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while thread_count() > before && Instant::now() < deadline {
         std::thread::sleep(ms(10));
     }
-    assert!(thread_count() <= before, "worker threads leaked");
+    assert!(
+        thread_count() <= before,
+        "{why}: {} > {before}",
+        thread_count()
+    );
+}
+
+#[test]
+fn sessions_and_clients_built_but_unused_start_no_thread() {
+    crate::alone(
+        "threads::sessions_and_clients_built_but_unused_start_no_thread",
+        sessions_and_clients_built_but_unused_start_no_thread_alone,
+    );
+}
+
+fn sessions_and_clients_built_but_unused_start_no_thread_alone() {
+    let before = thread_count();
+    let sessions: Vec<_> = (0..20).map(|_| FuturesSession::new()).collect();
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            OpenAIClient::builder("gpt-4o-mini", 0.0)
+                .api_key("sk-test")
+                .base_url("http://127.0.0.1:9/v1")
+                .build()
+        })
+        .collect();
+    assert_eq!(thread_count(), before, "a built session started threads");
+    // The first job starts one worker; a burst that finds them all busy starts the rest.
+    sessions[0].submit(|_| Ok(())).result().unwrap();
+    assert_eq!(thread_count(), before + 1);
+    let handles = busy_workers(&sessions[1], 8);
+    assert_eq!(thread_count(), before + 1 + 8);
+    for h in handles {
+        h.result().unwrap();
+    }
+    drop((sessions, clients));
+    assert_back_to(before, "workers of dropped sessions did not exit");
 }
 
 fn thread_count() -> usize {

@@ -14,12 +14,14 @@ mod parse;
 mod process;
 mod reply;
 mod server;
+mod socks;
 
 pub use process::{
     eventually, peak_rss_bytes, peak_rss_growth_during, rss_bytes, thread_count, trim_allocator,
 };
 pub use reply::{After, CustomFn, Framing, Head, Reply, Request};
 pub use server::TestServer;
+pub use socks::Socks5Proxy;
 
 use std::net::TcpListener;
 use std::sync::{Mutex, MutexGuard};

@@ -1,0 +1,79 @@
+//! The `Authorization` values of [`RequestBuilder::basic_auth`](crate::RequestBuilder::basic_auth)
+//! and [`bearer_auth`](crate::RequestBuilder::bearer_auth), and of their
+//! [`SessionBuilder`](crate::SessionBuilder) twins.
+//!
+//! They are ordinary `Authorization` headers, so the redirect rules apply to them as to any
+//! credential header: kept within one origin, removed when a redirect leaves it (see
+//! `redirect.rs`).
+
+/// Sets `Authorization` to `value` in `headers`, replacing any set before.
+pub(crate) fn set(headers: &mut Vec<(String, String)>, value: String) {
+    headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+    headers.push(("authorization".into(), value));
+}
+
+/// `Basic base64(user:password)`, as RFC 7617 says (UTF-8 for both parts).
+pub(crate) fn basic(user: &str, password: &str) -> String {
+    let mut out = String::from("Basic ");
+    base64_into(&mut out, format!("{user}:{password}").as_bytes());
+    out
+}
+
+/// `Bearer token`, as RFC 6750 says.
+pub(crate) fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64_into(out: &mut String, bytes: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_test_vectors() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            let mut out = String::new();
+            base64_into(&mut out, input.as_bytes());
+            assert_eq!(out, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn basic_is_rfc_7617s_example() {
+        // RFC 7617 §2: Aladdin / open sesame.
+        assert_eq!(
+            basic("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        // Non-ASCII is sent as UTF-8 (RFC 7617 §2.1, "test" / "123£").
+        assert_eq!(basic("test", "123\u{a3}"), "Basic dGVzdDoxMjPCow==");
+        assert_eq!(bearer("t0k"), "Bearer t0k");
+    }
+}

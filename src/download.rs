@@ -1,0 +1,220 @@
+//! `Download`: a response body streamed to a file on the worker, never held in memory.
+//!
+//! # Writing
+//!
+//! The body goes to `<path>.part` in the target's directory, in blocks of [`BLOCK`] bytes, and
+//! only a complete body is renamed to `path`. The rename is atomic within one directory (POSIX
+//! `rename`, `MoveFileEx` on Windows), so a reader of `path` sees the old file or the new one,
+//! never a mix, and nothing half-written ever sits under the final name: on any failure (a
+//! non-2xx status, a timeout, a cut connection, a full disk, a panic) the part file is removed
+//! and the handle's error says why. The file's data is flushed to the disk (`sync_all`) before
+//! the rename, so that a crash right after it cannot leave an empty or partial file under the
+//! final name either.
+//!
+//! # When the target exists
+//!
+//! It is replaced. The options were to replace it or to fail with `AlreadyExists`. requests
+//! users write `open(path, "wb")`, which truncates, and `curl -o` and `wget -O` overwrite too;
+//! a re-run of a fetch script is expected to refresh its files, not to stop at the first one it
+//! already has. Replacing by rename is also safe in a way that truncating is not: until the new
+//! body is complete the old file stays intact. Check `path.exists()` first to keep a file.
+//!
+//! Two downloads to the same path at the same time share one part file: that is not supported.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use ureq::http;
+use ureq::ResponseExt;
+
+use crate::config::Config;
+use crate::phase;
+use crate::progress::ProgressCounter;
+use crate::run::{execute, Budget, Spec};
+use crate::Error;
+
+/// Bytes read from the socket and written to the file at a time.
+const BLOCK: usize = 64 * 1024;
+
+/// The job of [`RequestBuilder::download`](crate::RequestBuilder::download): sends the request
+/// (redirects and retries included) and writes the body to `path` as the module docs say.
+pub(crate) fn run(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    path: PathBuf,
+    progress: &ProgressCounter,
+) -> Result<Download, Error> {
+    execute(agent, config, spec, Budget::Stream).and_then(|resp| write_body(resp, path, progress))
+}
+
+/// A finished download: the body is complete under [`path`](Download::path). Made by
+/// [`RequestBuilder::download`](crate::RequestBuilder::download).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    path: PathBuf,
+    bytes: u64,
+    status: u16,
+}
+
+impl Download {
+    /// Where the body is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The body's length in bytes, as written (after any content decoding).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The HTTP status code (2xx).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+/// `<path>.part`, in the same directory (so that the rename cannot cross file systems).
+pub(crate) fn part_path(path: &Path) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(".part");
+    PathBuf::from(name)
+}
+
+/// Removes the part file unless the download completed: on errors, and on a panic unwinding
+/// through the job.
+struct PartFile {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            // Nothing more to do if it is already gone; the job's own error says what failed.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// An I/O error on the local file, naming the file.
+fn file_error(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::Io(io::Error::new(
+        e.kind(),
+        FileError {
+            what: format!("{what} {}", path.display()),
+            source: e,
+        },
+    ))
+}
+
+/// The cause of a file error, with what was being done to which file.
+#[derive(Debug)]
+struct FileError {
+    what: String,
+    source: io::Error,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn write_body(
+    mut resp: http::Response<ureq::Body>,
+    path: PathBuf,
+    progress: &ProgressCounter,
+) -> Result<Download, Error> {
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let mut start = Vec::new();
+        // The start of the body explains the error; a failed read leaves it shorter.
+        let _ = resp
+            .body_mut()
+            .as_reader()
+            .take(crate::error::STATUS_BODY_READ)
+            .read_to_end(&mut start);
+        let url = resp.get_uri().to_string();
+        let (parts, _) = resp.into_parts();
+        return Err(Error::status_at(status, &url, parts.headers, &start));
+    }
+    let part = PartFile {
+        path: part_path(&path),
+        kept: false,
+    };
+    let mut file = File::create(&part.path).map_err(|e| file_error("create", &part.path, e))?;
+    let url = resp.get_uri().to_string();
+    let body = resp.into_body();
+    progress.start(body.content_length());
+    let mut body = body.into_reader();
+    let mut buf = vec![0; BLOCK];
+    let mut bytes = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(phase::in_body(Error::from(e), &url)),
+        };
+        file.write_all(&buf[..n])
+            .map_err(|e| file_error("write", &part.path, e))?;
+        bytes += n as u64;
+        progress.add(n as u64);
+    }
+    file.sync_all()
+        .map_err(|e| file_error("sync", &part.path, e))?;
+    drop(file);
+    std::fs::rename(&part.path, &path).map_err(|e| {
+        let what = format!("rename {} to", part.path.display());
+        file_error(&what, &path, e)
+    })?;
+    let mut part = part;
+    part.kept = true;
+    Ok(Download {
+        path,
+        bytes,
+        status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_part_file_sits_beside_the_target_with_the_whole_name_kept() {
+        assert_eq!(
+            part_path(Path::new("/tmp/a/file.tar.gz")),
+            Path::new("/tmp/a/file.tar.gz.part")
+        );
+        assert_eq!(part_path(Path::new("x")), Path::new("x.part"));
+    }
+
+    #[test]
+    fn file_errors_keep_the_kind_and_name_the_file() {
+        let e = file_error(
+            "write",
+            Path::new("/data/out.bin.part"),
+            io::Error::new(io::ErrorKind::StorageFull, "No space left on device"),
+        );
+        match &e {
+            Error::Io(io) => assert_eq!(io.kind(), io::ErrorKind::StorageFull),
+            other => panic!("{other:?}"),
+        }
+        let text = e.to_string();
+        assert!(
+            text.contains("write /data/out.bin.part failed: No space left"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,564 @@
+//! Lanes: jobs that share a key (for requests, their origin) start only as their lane allows.
+//!
+//! # The admission step
+//!
+//! A job queued with a lane key goes through the executor's queue like any other. When a worker
+//! takes it, the lane decides: start it now, or park it in the lane's own queue and move on to
+//! the next job in the executor's queue. A lane admits a job while fewer than `max_running` of
+//! its jobs run and its [`Gate`] (rate limits, pauses) lets it. So a saturated or paused lane
+//! holds no worker: a worker takes the next job it may run, and work for other lanes is not stuck
+//! behind it.
+//!
+//! A parked job starts when its lane allows it again:
+//!
+//! * a job of the lane finishes: the worker that ran it starts the lane's next parked job itself
+//!   (that job was taken from the queue before anything still in it, so running it first keeps
+//!   the queue's order);
+//! * the gate said "not before T": a timer thread queues a wake-up for the lane at T, and the
+//!   worker that takes it starts the parked job.
+//!
+//! Jobs of one lane start in the order they were queued: while a lane has parked jobs, a newly
+//! taken job of that lane parks behind them.
+//!
+//! # Options considered
+//!
+//! * Per-lane queues in the executor, with workers scanning them for one they may run: every
+//!   worker pays a scan on every job, limits or not, and the queue's plain FIFO fast path is
+//!   lost. Here a session without limits never touches this module.
+//! * A semaphore per lane taken inside the job: the job holds a worker while it waits, so one
+//!   saturated host starves every other one, which is the problem to solve.
+//! * Re-queueing a job that may not start at the back of the queue: it loses its order, and a
+//!   worker spins through the same parked jobs again and again.
+//!
+//! A parked job keeps its handle's semantics: it is still queued, so `cancel()` claims it (the
+//! lane then passes over it) and a shutdown resolves it to [`Error::ShutDown`].
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use super::slot::Task;
+use crate::Error;
+
+/// What a lane asks before each start: may a job of `lane` start at `now`? `Err` holds the
+/// moment it may. A yes takes whatever the gate counts (a rate limiter's token).
+pub(crate) trait Gate: Send + Sync {
+    fn try_start(&self, lane: &str, now: Instant) -> Result<(), Instant>;
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while these locks are held; recover the guard rather than propagate.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+struct Lane {
+    running: usize,
+    parked: VecDeque<Arc<dyn Task>>,
+    /// A wake-up for this lane is due on the timer; no second one is needed.
+    timer_armed: bool,
+}
+
+struct State {
+    lanes: HashMap<Arc<str>, Lane>,
+    /// Set at shutdown: parked jobs were aborted, newcomers are aborted too.
+    closed: bool,
+}
+
+/// The lanes of one executor. See the module docs.
+pub(crate) struct Lanes {
+    max_running: usize,
+    gate: Option<Arc<dyn Gate>>,
+    state: Mutex<State>,
+    /// Where wake-ups go: the executor's queue. Dropped at shutdown.
+    queue: Mutex<Option<Sender<Arc<dyn Task>>>>,
+    timer: Arc<Timer>,
+    me: Weak<Lanes>,
+}
+
+/// What happens to a job a worker took from the queue.
+enum Admit {
+    Start(Arc<dyn Task>),
+    Parked,
+}
+
+impl Lanes {
+    /// Lanes that run at most `max_running` jobs each (at least 1), and ask `gate` before each
+    /// start. Wake-ups are sent to `queue`.
+    pub(crate) fn new(
+        max_running: usize,
+        gate: Option<Arc<dyn Gate>>,
+        queue: Sender<Arc<dyn Task>>,
+    ) -> Arc<Lanes> {
+        Arc::new_cyclic(|me| Lanes {
+            max_running: max_running.max(1),
+            gate,
+            state: Mutex::new(State {
+                lanes: HashMap::new(),
+                closed: false,
+            }),
+            queue: Mutex::new(Some(queue)),
+            timer: Arc::new(Timer::default()),
+            me: me.clone(),
+        })
+    }
+
+    /// The queue entry of `task` in lane `key`.
+    pub(crate) fn entry(self: &Arc<Self>, key: Arc<str>, task: Arc<dyn Task>) -> Arc<dyn Task> {
+        Arc::new(Laned {
+            lanes: Arc::clone(self),
+            key,
+            task,
+        })
+    }
+
+    /// Aborts every parked job with [`Error::ShutDown`] and every job that arrives later; stops
+    /// the timer. Jobs already started finish.
+    pub(crate) fn shutdown(&self) {
+        let parked: Vec<Arc<dyn Task>> = {
+            let mut state = lock(&self.state);
+            state.closed = true;
+            state
+                .lanes
+                .values_mut()
+                .flat_map(|l| l.parked.drain(..))
+                .collect()
+        };
+        drop(lock(&self.queue).take());
+        self.timer.close();
+        for task in parked {
+            task.abort(Error::ShutDown);
+        }
+    }
+
+    /// A worker took `task` of lane `key` from the queue: start it or park it.
+    fn arrive(&self, key: &Arc<str>, task: Arc<dyn Task>) -> Admit {
+        let mut state = lock(&self.state);
+        if state.closed {
+            drop(state);
+            task.abort(Error::ShutDown);
+            return Admit::Parked;
+        }
+        let lane = state.lanes.entry(Arc::clone(key)).or_default();
+        if lane.parked.is_empty() && lane.running < self.max_running && self.gate_allows(key, lane)
+        {
+            lane.running += 1;
+            return Admit::Start(task);
+        }
+        lane.parked.push_back(task);
+        Admit::Parked
+    }
+
+    /// Asks the gate for lane `key`; on a "not yet", arms the lane's wake-up. Called with the
+    /// state locked.
+    fn gate_allows(&self, key: &Arc<str>, lane: &mut Lane) -> bool {
+        let Some(gate) = &self.gate else {
+            return true;
+        };
+        match gate.try_start(key, Instant::now()) {
+            Ok(()) => true,
+            Err(at) => {
+                if !lane.timer_armed {
+                    lane.timer_armed = true;
+                    self.timer.arm(at, Arc::clone(key), self.me.clone());
+                }
+                false
+            }
+        }
+    }
+
+    /// The next parked job of lane `key` that may start now, counted as running. `finished`: a
+    /// job of the lane has just ended. Forgets a lane that has nothing left.
+    fn next(&self, key: &Arc<str>, finished: bool) -> Option<Arc<dyn Task>> {
+        let mut state = lock(&self.state);
+        let lane = state.lanes.get_mut(key)?;
+        if finished {
+            lane.running = lane.running.saturating_sub(1);
+        }
+        let mut next = None;
+        if !lane.parked.is_empty()
+            && lane.running < self.max_running
+            && !lane.timer_armed
+            && self.gate_allows(key, lane)
+        {
+            next = lane.parked.pop_front();
+            lane.running += 1;
+        }
+        if lane.running == 0 && lane.parked.is_empty() && !lane.timer_armed {
+            state.lanes.remove(key);
+        }
+        next
+    }
+
+    /// Runs `task` of lane `key`, then the lane's parked jobs as long as they may start.
+    fn run_from(&self, key: &Arc<str>, mut task: Arc<dyn Task>) {
+        loop {
+            // A start that leaves room for more (a pause ended on a lane with parked jobs)
+            // hands the rest to other workers.
+            self.spread(key);
+            // A job catches its own panics; a guard still ends its turn if anything else
+            // unwinds, so that the lane's count stays true.
+            let turn = Turn { lanes: self, key };
+            task.run();
+            std::mem::forget(turn);
+            match self.next(key, true) {
+                Some(next) => task = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Queues one more wake-up for lane `key` if its next parked job may start as well, so that
+    /// a lane whose pause ended runs up to its limit on several workers, not one.
+    fn spread(&self, key: &Arc<str>) {
+        let more = {
+            let state = lock(&self.state);
+            state.lanes.get(key).is_some_and(|l| {
+                !l.parked.is_empty() && l.running < self.max_running && !l.timer_armed
+            })
+        };
+        if more {
+            self.wake(Arc::clone(key), false);
+        }
+    }
+
+    /// Queues a wake-up for lane `key`. `from_timer`: the lane's armed wake-up fired.
+    fn wake(&self, key: Arc<str>, from_timer: bool) {
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        let wake: Arc<dyn Task> = Arc::new(Wake {
+            lanes: me,
+            key,
+            from_timer,
+        });
+        let queue = lock(&self.queue);
+        if let Some(tx) = &*queue {
+            let _ = tx.send(wake);
+        }
+    }
+}
+
+/// Ends a job's turn in its lane if the job unwinds past the lane.
+struct Turn<'a> {
+    lanes: &'a Lanes,
+    key: &'a Arc<str>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(next) = self.lanes.next(self.key, true) {
+            // Nobody runs it here: give it to another worker.
+            let mut state = lock(&self.lanes.state);
+            if let Some(lane) = state.lanes.get_mut(self.key) {
+                lane.running -= 1;
+                lane.parked.push_front(next);
+            }
+            drop(state);
+            self.lanes.wake(Arc::clone(self.key), false);
+        }
+    }
+}
+
+/// A job's queue entry in a lane.
+struct Laned {
+    lanes: Arc<Lanes>,
+    key: Arc<str>,
+    task: Arc<dyn Task>,
+}
+
+impl Task for Laned {
+    fn run(self: Arc<Self>) {
+        if let Admit::Start(task) = self.lanes.arrive(&self.key, Arc::clone(&self.task)) {
+            self.lanes.run_from(&self.key, task);
+        }
+    }
+
+    fn abort(&self, error: Error) {
+        self.task.abort(error);
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.task.is_abandoned()
+    }
+}
+
+/// A wake-up of one lane, sent through the executor's queue.
+struct Wake {
+    lanes: Arc<Lanes>,
+    key: Arc<str>,
+    from_timer: bool,
+}
+
+impl Task for Wake {
+    fn run(self: Arc<Self>) {
+        if self.from_timer {
+            let mut state = lock(&self.lanes.state);
+            if let Some(lane) = state.lanes.get_mut(&self.key) {
+                lane.timer_armed = false;
+            }
+        }
+        if let Some(task) = self.lanes.next(&self.key, false) {
+            self.lanes.run_from(&self.key, task);
+        }
+    }
+
+    fn abort(&self, _: Error) {}
+
+    fn is_abandoned(&self) -> bool {
+        false
+    }
+}
+
+/// One thread that queues each lane's wake-up when it is due. Started on first use; it exits
+/// when its lanes are gone or shut down.
+#[derive(Default)]
+struct Timer {
+    state: Mutex<TimerState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct TimerState {
+    due: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
+    lanes: Option<Weak<Lanes>>,
+    started: bool,
+    closed: bool,
+    seq: u64,
+}
+
+impl Timer {
+    fn arm(self: &Arc<Self>, at: Instant, key: Arc<str>, lanes: Weak<Lanes>) {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return;
+        }
+        state.seq += 1;
+        let seq = state.seq;
+        state.due.push(Reverse((at, seq, key)));
+        state.lanes.get_or_insert(lanes);
+        if !state.started {
+            let timer = Arc::clone(self);
+            // Without a thread the wake-up would never come: the lane's jobs would wait until
+            // another job of the lane finished. Spawning fails only when the process is out of
+            // threads; the lane then waits for that.
+            state.started = std::thread::Builder::new()
+                .name("ureq-futures-timer".into())
+                .spawn(move || timer.run())
+                .is_ok();
+        }
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    fn close(&self) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        state.due.clear();
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    fn run(&self) {
+        let mut state = lock(&self.state);
+        loop {
+            if state.closed {
+                return;
+            }
+            let now = Instant::now();
+            match state.due.peek() {
+                Some(Reverse((at, _, _))) if *at <= now => {
+                    let Some(Reverse((_, _, key))) = state.due.pop() else {
+                        continue;
+                    };
+                    let Some(lanes) = state.lanes.as_ref().and_then(Weak::upgrade) else {
+                        return;
+                    };
+                    drop(state);
+                    lanes.wake(key, true);
+                    drop(lanes);
+                    state = lock(&self.state);
+                }
+                Some(Reverse((at, _, _))) => {
+                    let wait = at.saturating_duration_since(now);
+                    state = self
+                        .changed
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                None => {
+                    // Nothing due: leave once the lanes are gone, else wait for work.
+                    if state.lanes.as_ref().is_some_and(|l| l.strong_count() == 0) {
+                        return;
+                    }
+                    state = self
+                        .changed
+                        .wait_timeout(state, std::time::Duration::from_secs(1))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::exec::Executor;
+
+    fn lane(s: &str) -> Option<Arc<str>> {
+        Some(Arc::from(s))
+    }
+
+    #[test]
+    fn a_lane_runs_at_most_its_limit_and_keeps_its_order() {
+        let exec = Executor::new("t", 8).with_lanes(2, None);
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let (running, peak, order) = (running.clone(), peak.clone(), order.clone());
+                exec.submit_in_lane(
+                    move |done| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        order.lock().unwrap().push(i);
+                        std::thread::sleep(Duration::from_millis(1));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        done.complete(Ok(i));
+                    },
+                    true,
+                    lane("a"),
+                )
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(h.result().unwrap(), i);
+        }
+        assert!(peak.load(Ordering::SeqCst) <= 2);
+        // Two run at once, so neighbours may swap; none starts more than one place early.
+        let order = order.lock().unwrap();
+        for (pos, &i) in order.iter().enumerate() {
+            assert!(i + 1 >= pos && pos + 1 >= i, "{order:?}");
+        }
+    }
+
+    #[test]
+    fn a_saturated_lane_holds_no_worker() {
+        let exec = Executor::new("t", 4).with_lanes(1, None);
+        let (release, wait) = crossbeam_channel::bounded::<()>(0);
+        let blocked: Vec<_> = (0..10)
+            .map(|_| {
+                let wait = wait.clone();
+                exec.submit_in_lane(
+                    move |done| done.complete(Ok(wait.recv().is_ok())),
+                    false,
+                    lane("slow"),
+                )
+            })
+            .collect();
+        // Ten jobs of the slow lane are queued, one runs; the other lanes still get workers.
+        for i in 0..20 {
+            let key = if i % 2 == 0 { "b" } else { "c" };
+            let p = exec.submit_in_lane(move |done| done.complete(Ok(i)), false, lane(key));
+            assert_eq!(p.result().unwrap(), i);
+        }
+        let unlaned = exec.submit_in_lane(|done| done.complete(Ok(7)), false, None);
+        assert_eq!(unlaned.result().unwrap(), 7);
+        for _ in 0..10 {
+            release.send(()).unwrap();
+        }
+        for p in blocked {
+            assert!(p.result().unwrap());
+        }
+    }
+
+    /// A gate that refuses every start until `open`.
+    struct Until(Instant);
+
+    impl Gate for Until {
+        fn try_start(&self, _: &str, now: Instant) -> Result<(), Instant> {
+            if now >= self.0 {
+                Ok(())
+            } else {
+                Err(self.0)
+            }
+        }
+    }
+
+    #[test]
+    fn a_closed_gate_parks_jobs_until_its_time() {
+        let open = Instant::now() + Duration::from_millis(300);
+        let exec = Executor::new("t", 4).with_lanes(usize::MAX, Some(Arc::new(Until(open))));
+        let handles: Vec<_> = (0..6)
+            .map(|_| exec.submit_in_lane(|done| done.complete(Ok(Instant::now())), true, lane("a")))
+            .collect();
+        let free = exec.submit_in_lane(|done| done.complete(Ok(Instant::now())), true, lane("b"));
+        assert!(free.result().is_ok());
+        for h in handles {
+            let started = h.result().unwrap();
+            assert!(started >= open, "started {:?} early", open - started);
+        }
+    }
+
+    #[test]
+    fn shutdown_resolves_parked_jobs() {
+        let exec = Executor::new("t", 2).with_lanes(1, None);
+        let (release, wait) = crossbeam_channel::bounded::<()>(0);
+        let running = exec.submit_in_lane(
+            move |done| done.complete(Ok(wait.recv().is_ok())),
+            false,
+            lane("a"),
+        );
+        let parked: Vec<_> = (0..3)
+            .map(|i| exec.submit_in_lane(move |done| done.complete(Ok(i != 0)), false, lane("a")))
+            .collect();
+        // Wait until a worker has parked them (the queue is empty).
+        while exec.queued() > 0 {
+            std::thread::yield_now();
+        }
+        exec.shutdown();
+        for p in parked {
+            assert!(matches!(p.result(), Err(Error::ShutDown)));
+        }
+        drop(release);
+        assert!(!running.result().unwrap());
+    }
+
+    #[test]
+    fn a_cancelled_parked_job_never_runs() {
+        let exec = Executor::new("t", 2).with_lanes(1, None);
+        let (release, wait) = crossbeam_channel::bounded::<()>(0);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let first = exec.submit_in_lane(
+            move |done| done.complete(Ok(wait.recv().is_ok())),
+            false,
+            lane("a"),
+        );
+        let r = ran.clone();
+        let second = exec.submit_in_lane(
+            move |done| {
+                r.fetch_add(1, Ordering::SeqCst);
+                done.complete(Ok(true))
+            },
+            false,
+            lane("a"),
+        );
+        assert!(second.cancel());
+        release.send(()).unwrap();
+        assert!(first.result().unwrap());
+        let third = exec.submit_in_lane(|done| done.complete(Ok(true)), false, lane("a"));
+        assert!(third.result().unwrap());
+        assert!(matches!(second.result(), Err(Error::Cancelled)));
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+}

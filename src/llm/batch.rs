@@ -1,0 +1,454 @@
+//! `ChatBatch`: many chats through any [`ChatClient`], with retries, a progress bar, results as
+//! JSON lines in input order, and runs that resume where they stopped.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChatClient, Message};
+use crate::retry::{exponential, jittered, retry_after};
+use crate::{BatchProgress, Error, FuturesSession, RateLimiter};
+
+/// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
+/// writes to JSON as `{"id": "...", "messages": [{"role": "user", "content": "..."}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatJob {
+    /// The chat's id: what a resumed run recognises it by. Unique within a batch.
+    pub id: String,
+    /// The conversation to send.
+    pub messages: Vec<Message>,
+}
+
+impl ChatJob {
+    /// A job of one user message.
+    pub fn user(id: impl Into<String>, prompt: impl Into<String>) -> Self {
+        ChatJob {
+            id: id.into(),
+            messages: vec![Message::user(prompt)],
+        }
+    }
+}
+
+/// The outcome of one chat: one JSON line of a batch's output file.
+///
+/// `{"id":"7","content":"...","finish_reason":"stop","attempts":1}` for an answer,
+/// `{"id":"8","error":"...","attempts":3}` for a chat that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChatResult {
+    /// The job's id.
+    pub id: String,
+    /// The answer's text, when the chat succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Why the model stopped (`stop`, `length`...), when the server said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// What went wrong, when the chat failed after its attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Attempts made.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+impl ChatResult {
+    /// Whether the chat has an answer.
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// What [`ChatBatch::run_to_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChatBatchSummary {
+    /// Jobs skipped because the output file already held their answer.
+    pub skipped: u64,
+    /// Jobs run that got an answer.
+    pub answered: u64,
+    /// Jobs run that failed after their attempts.
+    pub failed: u64,
+}
+
+/// Runs many chats through a [`ChatClient`], at most [`in_flight`](ChatBatch::in_flight) at
+/// once, retrying what a later attempt can fix.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`in_flight`](ChatBatch::in_flight) | 8 chats at once |
+/// | [`attempts`](ChatBatch::attempts) | 4 (the first and three retries) |
+/// | [`progress_bar`](ChatBatch::progress_bar) | on when stderr is a terminal |
+/// | [`rate_limiter`](ChatBatch::rate_limiter) | none (its pauses show on the progress bar) |
+///
+/// **Limits.** Per-host limits and rate limits belong to the client's session: build the
+/// client with a [`FuturesSession`] that has [`max_per_host`](crate::SessionBuilder::max_per_host)
+/// and a [`RateLimiter`] ([`rate_limiter`](crate::SessionBuilder::rate_limiter)), so that a
+/// 429 pauses every chat to that host instead of each retrying on its own. The session needs at
+/// least `in_flight` workers: each chat's answer holds one while it streams.
+///
+/// **Retries.** A chat whose request fails before its answer starts (a 429, 500, 502, 503 or
+/// 504, a broken connection, a timeout) is sent again after a backoff of 1 s, 2 s, 4 s... (at
+/// most 30 s, ±20% jitter), or after the server's `Retry-After`. An answer cut while it streams
+/// is not retried: its error is the result.
+///
+/// **Order and resume.** [`run`](ChatBatch::run) yields the results in input order;
+/// [`run_to_file`](ChatBatch::run_to_file) writes them as JSON lines in that order and, when the
+/// file already exists, skips the jobs whose id it holds an answer for, so a run that stopped
+/// (Ctrl-C, a crash, a quota) continues where it was. A job whose line holds an error runs
+/// again and gets a new line: the last line of an id is its outcome.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
+/// use ureq_futures::{FuturesSession, RateLimiter};
+///
+/// let limiter = RateLimiter::new();
+/// let session = FuturesSession::builder()
+///     .max_workers(16)
+///     .max_per_host(16)
+///     .rate_limiter(limiter.clone())
+///     .build();
+/// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).session(session).build();
+/// let jobs = (0..1000).map(|i| ChatJob::user(i.to_string(), format!("Summarise item {i}")));
+/// let summary = ChatBatch::new(client)
+///     .in_flight(16)
+///     .rate_limiter(limiter)
+///     .run_to_file(jobs, "answers.jsonl")?;
+/// eprintln!("{} answered, {} failed", summary.answered, summary.failed);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+pub struct ChatBatch<C> {
+    client: Arc<C>,
+    in_flight: usize,
+    attempts: u32,
+    progress_bar: bool,
+    limiter: Option<RateLimiter>,
+}
+
+impl<C> std::fmt::Debug for ChatBatch<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatBatch")
+            .field("in_flight", &self.in_flight)
+            .field("attempts", &self.attempts)
+            .field("progress_bar", &self.progress_bar)
+            .finish()
+    }
+}
+
+/// The first wait before a retry; it doubles for each later one.
+const BASE_DELAY: Duration = Duration::from_secs(1);
+/// The longest wait before a retry, also the cap on a server's `Retry-After`.
+const MAX_DELAY: Duration = Duration::from_secs(30);
+
+impl<C: ChatClient + 'static> ChatBatch<C> {
+    /// A batch over `client` with the defaults above.
+    pub fn new(client: C) -> Self {
+        ChatBatch {
+            client: Arc::new(client),
+            in_flight: 8,
+            attempts: 4,
+            progress_bar: io::stderr().is_terminal(),
+            limiter: None,
+        }
+    }
+
+    /// Chats at once, at least 1. Defaults to 8.
+    pub fn in_flight(mut self, n: usize) -> Self {
+        self.in_flight = n.max(1);
+        self
+    }
+
+    /// Attempts per chat, the first included; at least 1. Defaults to 4.
+    pub fn attempts(mut self, n: u32) -> Self {
+        self.attempts = n.max(1);
+        self
+    }
+
+    /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
+    pub fn progress_bar(mut self, on: bool) -> Self {
+        self.progress_bar = on;
+        self
+    }
+
+    /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
+    /// none.
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Runs `jobs` and yields their results in input order; memory is bounded by `in_flight`
+    /// whatever the number of jobs. A failed chat is a result with an
+    /// [`error`](ChatResult::error), never the end of the batch.
+    pub fn run<I>(&self, jobs: I) -> impl Iterator<Item = ChatResult>
+    where
+        I: IntoIterator<Item = ChatJob>,
+        I::IntoIter: 'static,
+    {
+        // The chats wait on their answers on a pool of their own: each holds a thread of it
+        // while the client's session streams the answer.
+        let driver = FuturesSession::builder()
+            .max_workers(self.in_flight)
+            .build();
+        let (client, attempts) = (Arc::clone(&self.client), self.attempts);
+        let mut bar = self.progress_bar.then(|| Bar::new(self.limiter.clone()));
+        driver
+            .batch(jobs, move |s, job: &ChatJob| {
+                let (client, messages) = (Arc::clone(&client), job.messages.clone());
+                s.submit(move |_| Ok(chat(&*client, &messages, attempts)))
+            })
+            .in_flight(self.in_flight)
+            .ordered()
+            .progress(move |p| {
+                if let Some(bar) = bar.as_mut() {
+                    bar.draw(p);
+                }
+            })
+            .map(|(job, outcome)| {
+                let (result, attempts) = outcome.unwrap_or_else(|e| (Err(e), 0));
+                match result {
+                    Ok((content, finish_reason)) => ChatResult {
+                        id: job.id,
+                        content: Some(content),
+                        finish_reason,
+                        error: None,
+                        attempts,
+                    },
+                    Err(e) => ChatResult {
+                        id: job.id,
+                        content: None,
+                        finish_reason: None,
+                        error: Some(e.to_string()),
+                        attempts,
+                    },
+                }
+            })
+    }
+
+    /// Runs the jobs whose answer `path` does not hold yet and appends their results to it as
+    /// JSON lines, in input order, each line written (and flushed) as soon as the results
+    /// before it are in. Creates the file if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
+    /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then).
+    pub fn run_to_file<I>(&self, jobs: I, path: impl AsRef<Path>) -> Result<ChatBatchSummary, Error>
+    where
+        I: IntoIterator<Item = ChatJob>,
+        I::IntoIter: 'static,
+    {
+        let path = path.as_ref();
+        let done = answered_ids(path)?;
+        let mut summary = ChatBatchSummary {
+            skipped: 0,
+            answered: 0,
+            failed: 0,
+        };
+        let mut out = OpenOptions::new().create(true).append(true).open(path)?;
+        let skipped = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&skipped);
+        let todo = jobs.into_iter().filter(move |job| {
+            let known = done.contains(&job.id);
+            count.fetch_add(u64::from(known), Ordering::Relaxed);
+            !known
+        });
+        for result in self.run(todo) {
+            let mut line = serde_json::to_vec(&result)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
+            out.flush()?;
+            if result.is_ok() {
+                summary.answered += 1;
+            } else {
+                summary.failed += 1;
+            }
+        }
+        summary.skipped = skipped.load(Ordering::Relaxed);
+        Ok(summary)
+    }
+}
+
+/// The ids that `path` holds an answer for; none when the file does not exist.
+fn answered_ids(path: &Path) -> Result<HashSet<String>, Error> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut ids = HashSet::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result: ChatResult = serde_json::from_str(&line).map_err(|e| {
+            Error::Protocol(format!(
+                "line {} of {} is not a chat result ({e}); fix or remove it to resume",
+                n + 1,
+                path.display()
+            ))
+        })?;
+        if result.is_ok() {
+            ids.insert(result.id);
+        } else {
+            ids.remove(&result.id);
+        }
+    }
+    Ok(ids)
+}
+
+/// The answer and finish reason of one chat, with the attempts made.
+type Outcome = (Result<(String, Option<String>), Error>, u32);
+
+/// Sends one chat, retrying what a later attempt can fix, and reads its whole answer.
+fn chat<C: ChatClient + ?Sized>(client: &C, messages: &[Message], attempts: u32) -> Outcome {
+    let mut attempt = 1;
+    loop {
+        match client.stream_chat(messages) {
+            Ok(mut stream) => {
+                let text: Result<String, Error> = stream.by_ref().collect();
+                let finish = stream.finish_reason().map(str::to_string);
+                return (text.map(|t| (t, finish)), attempt);
+            }
+            Err(e) if attempt < attempts && is_retryable(&e) => {
+                std::thread::sleep(wait_before_retry(&e, attempt));
+                attempt += 1;
+            }
+            Err(e) => return (Err(e), attempt),
+        }
+    }
+}
+
+fn is_retryable(e: &Error) -> bool {
+    match e.status() {
+        Some(status) => matches!(status, 429 | 500 | 502 | 503 | 504),
+        None => matches!(e, Error::Transport(_) | Error::Io(_) | Error::Timeout(_)),
+    }
+}
+
+fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
+    if let Error::Status(s) = e {
+        if let Some(d) = retry_after(&s.headers, SystemTime::now()) {
+            return d.min(MAX_DELAY);
+        }
+    }
+    jittered(exponential(BASE_DELAY, attempt, MAX_DELAY))
+}
+
+/// A one-line progress bar on stderr.
+struct Bar {
+    limiter: Option<RateLimiter>,
+}
+
+impl Bar {
+    fn new(limiter: Option<RateLimiter>) -> Self {
+        Bar { limiter }
+    }
+
+    fn draw(&mut self, p: &BatchProgress) {
+        const WIDTH: usize = 30;
+        let filled = match p.total {
+            Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
+            _ => 0,
+        };
+        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+        let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
+            format!(", {} rate-limit pauses", l.pauses())
+        });
+        let mut err = io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
+            "#".repeat(filled.min(WIDTH)),
+            " ".repeat(WIDTH - filled.min(WIDTH)),
+            p.completed,
+            total,
+            rate,
+            p.failed,
+            pauses,
+        );
+        if p.total == Some(p.completed) {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_json_lines_without_empty_fields() {
+        let ok = ChatResult {
+            id: "7".into(),
+            content: Some("hi".into()),
+            finish_reason: Some("stop".into()),
+            error: None,
+            attempts: 1,
+        };
+        assert_eq!(
+            serde_json::to_string(&ok).unwrap(),
+            r#"{"id":"7","content":"hi","finish_reason":"stop","attempts":1}"#
+        );
+        let failed: ChatResult =
+            serde_json::from_str(r#"{"id":"8","error":"boom","attempts":3}"#).unwrap();
+        assert!(!failed.is_ok());
+        let job: ChatJob =
+            serde_json::from_str(r#"{"id":"1","messages":[{"role":"user","content":"q"}]}"#)
+                .unwrap();
+        assert_eq!(job, ChatJob::user("1", "q"));
+    }
+
+    #[test]
+    fn only_failures_a_later_attempt_can_fix_are_retried() {
+        let status = |code| Error::status_at(code, "http://h/", Default::default(), b"");
+        assert!(is_retryable(&status(429)));
+        assert!(is_retryable(&status(503)));
+        assert!(!is_retryable(&status(400)));
+        assert!(!is_retryable(&status(401)));
+        assert!(!is_retryable(&Error::MissingApiKey { var: "X" }));
+        assert!(is_retryable(&Error::Io(
+            io::ErrorKind::ConnectionReset.into()
+        )));
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("retry-after", "2".parse().unwrap());
+        let limited = Error::status_at(429, "http://h/", headers, b"");
+        assert_eq!(wait_before_retry(&limited, 1), Duration::from_secs(2));
+        let backoff = wait_before_retry(&status(503), 3);
+        assert!(backoff >= Duration::from_millis(3200) && backoff <= Duration::from_millis(4800));
+    }
+
+    #[test]
+    fn the_last_line_of_an_id_decides_whether_it_is_answered() {
+        let dir = std::env::temp_dir().join(format!("ureq-futures-batch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ids.jsonl");
+        std::fs::write(
+            &path,
+            "{\"id\":\"a\",\"content\":\"x\",\"attempts\":1}\n\
+             {\"id\":\"b\",\"error\":\"e\",\"attempts\":4}\n\
+             \n\
+             {\"id\":\"c\",\"content\":\"y\",\"attempts\":1}\n\
+             {\"id\":\"c\",\"error\":\"e\",\"attempts\":1}\n",
+        )
+        .unwrap();
+        let ids = answered_ids(&path).unwrap();
+        assert_eq!(ids, HashSet::from(["a".to_string()]));
+        std::fs::write(&path, "{\"id\":\"a\"\nnot json\n").unwrap();
+        let err = answered_ids(&path).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(answered_ids(&dir.join("missing.jsonl")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

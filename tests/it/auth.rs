@@ -1,0 +1,88 @@
+//! Basic and bearer authentication helpers of `RequestBuilder` and `SessionBuilder`: the header
+//! the server receives, which one wins, and that none follows a redirect to another origin.
+
+use support::{Reply, TestServer};
+use ureq_futures::FuturesSession;
+
+/// Answers with the `Authorization` header it got (`-` for none); `/away` redirects to `to`.
+fn echo_auth(to: Option<String>) -> TestServer {
+    TestServer::start(move |req| match (req.path.as_str(), &to) {
+        ("/away", Some(to)) => Reply::status(302, "").header("Location", to.clone()),
+        ("/here", _) => Reply::status(307, "").header("Location", "/echo"),
+        _ => Reply::ok(req.header("authorization").unwrap_or("-").to_string()),
+    })
+}
+
+fn text(request: ureq_futures::RequestBuilder) -> String {
+    let resp = request.send().result().unwrap();
+    resp.text().unwrap().to_string()
+}
+
+#[test]
+fn request_basic_and_bearer_auth_send_the_rfc_headers() {
+    let server = echo_auth(None);
+    let session = FuturesSession::new();
+    let url = server.url_for("/echo");
+    assert_eq!(
+        text(session.get(&url).basic_auth("Aladdin", "open sesame")),
+        "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    );
+    assert_eq!(
+        text(session.get(&url).bearer_auth("sk-123")),
+        "Bearer sk-123"
+    );
+    // The last one set wins; it replaces a plain Authorization header too.
+    let req = session
+        .get(&url)
+        .header("Authorization", "Token old")
+        .basic_auth("a", "b")
+        .bearer_auth("new");
+    assert_eq!(text(req), "Bearer new");
+    assert_eq!(server.request_count(), 3);
+}
+
+#[test]
+fn session_auth_is_sent_with_every_request_and_a_request_can_replace_it() {
+    let server = echo_auth(None);
+    let session = FuturesSession::builder()
+        .bearer_auth("first")
+        .basic_auth("user", "pass")
+        .build();
+    let url = server.url_for("/echo");
+    for _ in 0..2 {
+        assert_eq!(
+            text(session.get(&url)),
+            "Basic dXNlcjpwYXNz",
+            "the session's latest setting, on every request"
+        );
+    }
+    assert_eq!(text(session.get(&url).bearer_auth("mine")), "Bearer mine");
+    // Not shown by Debug.
+    assert!(!format!("{session:?}").contains("dXNlcjpwYXNz"));
+}
+
+#[test]
+fn auth_follows_a_redirect_within_the_origin_only() {
+    let other = echo_auth(None);
+    let server = echo_auth(Some(other.url_for("/echo")));
+    // Same origin (a 307 to /echo): the credentials go along.
+    let session = FuturesSession::builder().basic_auth("u", "p").build();
+    assert_eq!(text(session.get(server.url_for("/here"))), "Basic dTpw");
+    // Another origin (another port): neither the session's nor the request's helper goes along.
+    assert_eq!(text(session.get(server.url_for("/away"))), "-");
+    let plain = FuturesSession::new();
+    let resp = plain
+        .get(server.url_for("/away"))
+        .bearer_auth("sk-secret")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.url(), other.url_for("/echo"));
+    assert_eq!(resp.text().unwrap(), "-");
+    let first = &server.requests()[1];
+    assert_eq!(first.header("authorization"), Some("Basic dTpw"));
+    assert!(other
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
+}

@@ -1,0 +1,238 @@
+//! `send_streaming`: bodies read on the caller's thread, against a local server.
+
+use std::io::{self, Read};
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use support::{closed_port_url, ms, secs, Reply, TestServer};
+use ureq_futures::{Error, FuturesSession, RetryPolicy, Timeout};
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn the_body_is_read_on_the_callers_thread_with_the_head_at_hand() {
+    let server = TestServer::start(|_| Reply::ok("hello, world").header("X-Kind", "greeting"));
+    let session = FuturesSession::new();
+    let mut body = session
+        .get(server.url_for("/hello"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    assert_eq!(body.status(), 200);
+    assert!(body.is_success());
+    assert_eq!(body.header("x-kind"), Some("greeting"));
+    assert_eq!(body.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(body.url(), server.url_for("/hello"));
+    assert_eq!(body.content_length(), Some(12));
+    let mut text = String::new();
+    body.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "hello, world");
+}
+
+#[test]
+fn the_handle_resolves_when_the_headers_are_in_and_frees_its_worker() {
+    let other = TestServer::start(|_| Reply::ok("other"));
+    // Head and the first chunk at once, the rest only when the test says so.
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(Some(gate));
+    let streamed = TestServer::start(move |_| {
+        let gate = gate.lock().unwrap().take();
+        Reply::custom(move |sock| {
+            use std::io::Write;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+            let _ = sock.flush();
+            if let Some(gate) = gate {
+                let _ = gate.recv_timeout(secs(20));
+            }
+            let _ = sock.write_all(b"6\r\n,again\r\n0\r\n\r\n");
+        })
+    });
+    // One worker: if the reader held it, the second request could not run.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut body = session
+        .get(streamed.url())
+        .send_streaming()
+        .result()
+        .unwrap();
+    let mut first = [0; 5];
+    body.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"first");
+    let other = session.get(other.url()).send().result().unwrap();
+    assert_eq!(other.text().unwrap(), "other");
+    release.send(()).unwrap();
+    let mut rest = String::new();
+    body.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, ",again");
+}
+
+#[test]
+fn a_non_success_status_is_a_readable_body_until_error_for_status() {
+    let server = TestServer::start(|_| Reply::status(404, "no such thing"));
+    let session = FuturesSession::new();
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    assert_eq!(body.status(), 404);
+    assert!(!body.is_success());
+    let mut text = String::new();
+    body.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "no such thing");
+
+    let body = session.get(server.url()).send_streaming().result().unwrap();
+    match body.error_for_status() {
+        Err(Error::Status(s)) => {
+            assert_eq!(s.status, 404);
+            assert_eq!(s.body, "no such thing");
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+    let ok = TestServer::start(|_| Reply::ok("fine"));
+    let body = session.get(ok.url()).send_streaming().result().unwrap();
+    let mut body = body.error_for_status().unwrap();
+    let mut text = String::new();
+    body.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "fine");
+}
+
+#[test]
+fn read_timeout_bounds_each_read_of_the_body() {
+    let server = TestServer::start(|_| Reply::stall_mid_body("partial", 1000));
+    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    let mut got = Vec::new();
+    let err = body.read_to_end(&mut got).unwrap_err();
+    assert_eq!(got, b"partial");
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err:?}");
+    let err = Error::from(err);
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(matches!(err, Error::Timeout(Timeout::PerRead)), "{err:?}");
+}
+
+#[test]
+fn a_request_read_timeout_replaces_the_sessions_for_the_body() {
+    // Bytes 300 ms apart: the session's 100 ms would fail, the request's 2 s lets them through.
+    let server = TestServer::start(|_| Reply::dribble(vec![b'x'; 3], ms(300)));
+    let session = FuturesSession::builder().read_timeout(ms(100)).build();
+    let mut body = session
+        .get(server.url())
+        .read_timeout(secs(2))
+        .send_streaming()
+        .result()
+        .unwrap();
+    let mut got = Vec::new();
+    body.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"xxx");
+}
+
+#[test]
+fn the_timeout_bounds_only_the_wait_for_the_headers() {
+    // A body that takes about a second to arrive passes a 300 ms timeout once the headers are
+    // in; a server that takes longer than that to answer does not.
+    let server = TestServer::start(|req| {
+        if req.path_only() == "/late" {
+            Reply::ok("late").delay(secs(3))
+        } else {
+            Reply::dribble(vec![b'x'; 5], ms(200))
+        }
+    });
+    let session = FuturesSession::builder().timeout(ms(300)).build();
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    let mut got = Vec::new();
+    body.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"xxxxx");
+    let late = session
+        .get(server.url_for("/late"))
+        .send_streaming()
+        .result();
+    assert!(late.as_ref().is_err_and(Error::is_timeout), "{late:?}");
+}
+
+#[test]
+fn a_cut_body_is_an_error_not_a_short_end() {
+    let server = TestServer::start(|_| Reply::reset_mid_body(vec![b'x'; 64 * 1024], 1000));
+    let session = FuturesSession::new();
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    let err = body.read_to_end(&mut Vec::new()).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+        ),
+        "{err:?}"
+    );
+    let chunked = TestServer::start(|_| Reply::chunked_cut(["one", "two"], ms(10)));
+    let mut body = session
+        .get(chunked.url())
+        .send_streaming()
+        .result()
+        .unwrap();
+    let mut got = Vec::new();
+    assert!(body.read_to_end(&mut got).is_err(), "{got:?}");
+    assert_eq!(got, b"onetwo");
+}
+
+#[test]
+fn dropping_a_half_read_body_closes_its_connection_and_a_read_one_is_reused() {
+    let server = TestServer::start(|_| Reply::ok(vec![b'x'; 4 * MIB]));
+    let session = FuturesSession::builder().max_workers(1).build();
+    // Read to the end: the connection goes back to the pool and serves the next request.
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    assert_eq!(
+        io::copy(&mut body, &mut io::sink()).unwrap(),
+        4 * MIB as u64
+    );
+    drop(body);
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    assert_eq!(server.connection_count(), 1);
+    // Half read, then dropped: the next request needs a new connection.
+    let mut start = [0; 10];
+    body.read_exact(&mut start).unwrap();
+    drop(body);
+    let resp = session.get(server.url()).send().result().unwrap();
+    assert_eq!(resp.bytes().len(), 4 * MIB);
+    assert_eq!(server.connection_count(), 2);
+}
+
+#[test]
+fn redirects_are_followed_before_the_handle_resolves() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/old" => Reply::status(302, "").header("Location", "/new"),
+        _ => Reply::ok("moved here"),
+    });
+    let session = FuturesSession::new();
+    let mut body = session
+        .get(server.url_for("/old"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    assert_eq!(body.url(), server.url_for("/new"));
+    let mut text = String::new();
+    body.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "moved here");
+}
+
+#[test]
+fn retries_happen_before_the_handle_resolves() {
+    let server = TestServer::start(|req| {
+        if req.connection == 0 {
+            Reply::status(503, "busy").close()
+        } else {
+            Reply::ok("served")
+        }
+    });
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(3).base_delay(ms(10)))
+        .build();
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    assert_eq!(body.status(), 200);
+    let mut text = String::new();
+    body.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "served");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
+fn transport_errors_arrive_at_result() {
+    let session = FuturesSession::new();
+    let refused = session.get(closed_port_url()).send_streaming().result();
+    assert!(refused.is_err(), "{refused:?}");
+}

@@ -1,0 +1,161 @@
+//! `ChatBatch` against a local OpenAI-style server: answers in input order as JSON lines, a 429
+//! that pauses the host and is retried, and a run that resumes from its output file.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use support::{Reply, TestServer};
+use ureq_futures::llm::{ChatBatch, ChatJob, ChatResult, OpenAIClient};
+use ureq_futures::{FuturesSession, RateLimiter};
+
+/// An OpenAI stream whose answer is the prompt in upper case.
+fn answer(req: &support::Request) -> Reply {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let prompt = body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_uppercase();
+    let delta =
+        json!({"choices": [{"index": 0, "delta": {"content": prompt}, "finish_reason": null}]});
+    let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+    Reply::sse(
+        [
+            format!("data: {delta}\n\n"),
+            format!("data: {end}\n\n"),
+            "data: [DONE]\n\n".to_string(),
+        ],
+        support::ms(0),
+    )
+}
+
+fn client(server: &TestServer, limiter: &RateLimiter) -> OpenAIClient {
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(4)
+        .rate_limiter(limiter.clone())
+        .build();
+    OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("")
+        .session(session)
+        .build()
+}
+
+fn jobs(n: usize) -> impl Iterator<Item = ChatJob> {
+    (0..n).map(|i| ChatJob::user(format!("id{i}"), format!("prompt {i}")))
+}
+
+fn read_lines(path: &std::path::Path) -> Vec<ChatResult> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn temp_file(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ureq-futures-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[test]
+fn answers_come_in_input_order_and_a_429_pauses_then_retries() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let server = TestServer::start(move |req| {
+        if s.fetch_add(1, Ordering::SeqCst) == 1 {
+            Reply::retry_after(429, "1")
+                .header("x-ratelimit-remaining-requests", "0")
+                .header("x-ratelimit-reset-requests", "1s")
+        } else {
+            answer(req)
+        }
+    });
+    let limiter = RateLimiter::new();
+    let path = temp_file("order.jsonl");
+    let summary = ChatBatch::new(client(&server, &limiter))
+        .in_flight(4)
+        .progress_bar(false)
+        .run_to_file(jobs(12), &path)
+        .unwrap();
+    assert_eq!(
+        (summary.answered, summary.failed, summary.skipped),
+        (12, 0, 0)
+    );
+    let lines = read_lines(&path);
+    let ids: Vec<&str> = lines.iter().map(|r| r.id.as_str()).collect();
+    let want: Vec<String> = (0..12).map(|i| format!("id{i}")).collect();
+    assert_eq!(ids, want);
+    for (i, r) in lines.iter().enumerate() {
+        assert_eq!(r.content.as_deref(), Some(format!("PROMPT {i}").as_str()));
+        assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+    }
+    assert_eq!(lines.iter().filter(|r| r.attempts == 2).count(), 1);
+    assert_eq!(limiter.pauses(), 1);
+    assert_eq!(seen.load(Ordering::SeqCst), 13);
+}
+
+#[test]
+fn a_second_run_skips_what_the_file_answers() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let server = TestServer::start(move |req| {
+        s.fetch_add(1, Ordering::SeqCst);
+        answer(req)
+    });
+    let path = temp_file("resume.jsonl");
+    // An earlier run answered id0..id4 and failed id5.
+    let mut earlier = String::new();
+    for i in 0..5 {
+        earlier.push_str(&format!(
+            "{{\"id\":\"id{i}\",\"content\":\"old\",\"attempts\":1}}\n"
+        ));
+    }
+    earlier
+        .push_str("{\"id\":\"id5\",\"error\":\"Server responded with an error\",\"attempts\":4}\n");
+    std::fs::write(&path, earlier).unwrap();
+
+    let limiter = RateLimiter::new();
+    let summary = ChatBatch::new(client(&server, &limiter))
+        .progress_bar(false)
+        .run_to_file(jobs(10), &path)
+        .unwrap();
+    assert_eq!(
+        (summary.answered, summary.failed, summary.skipped),
+        (5, 0, 5)
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 11);
+    let new: Vec<&str> = lines[6..].iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(new, ["id5", "id6", "id7", "id8", "id9"]);
+    assert!(lines[6..].iter().all(|r| r.is_ok()));
+}
+
+#[test]
+fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
+    let server = TestServer::start(|req| {
+        if req.body_str().contains("prompt 1") {
+            Reply::status(
+                400,
+                r#"{"error":{"message":"bad prompt","type":"invalid_request_error"}}"#,
+            )
+        } else {
+            answer(req)
+        }
+    });
+    let limiter = RateLimiter::new();
+    let results: Vec<ChatResult> = ChatBatch::new(client(&server, &limiter))
+        .progress_bar(false)
+        .run(jobs(3))
+        .collect();
+    assert_eq!(results.len(), 3);
+    assert!(results[0].is_ok() && results[2].is_ok());
+    let error = results[1].error.as_deref().unwrap();
+    assert!(error.contains("400"), "{error}");
+    assert_eq!(results[1].attempts, 1, "a 400 is not retried");
+}

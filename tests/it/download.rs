@@ -1,0 +1,251 @@
+//! `download`: bodies streamed to a file on the worker, against a local server.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use support::{ms, Reply, TestServer};
+use ureq_futures::{Error, FuturesSession, Progress};
+
+/// A fresh directory under the system's temporary one, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "ureq-futures-download-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// The names in the directory, sorted.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn part(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".part");
+    name.into()
+}
+
+#[test]
+fn a_body_lands_under_its_name_and_nothing_else_is_left() {
+    let dir = TempDir::new("ok");
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let expected = body.clone();
+    let server = TestServer::start(move |_| Reply::ok(body.clone()));
+    let path = dir.join("data.bin");
+    let done = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!(done.path(), path);
+    assert_eq!(done.bytes(), expected.len() as u64);
+    assert_eq!(done.status(), 200);
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
+    assert_eq!(dir.names(), ["data.bin"]);
+}
+
+#[test]
+fn a_chunked_body_of_unknown_length_is_written_whole() {
+    let dir = TempDir::new("chunked");
+    let server = TestServer::start(|_| Reply::chunked(["one ", "two ", "three"], ms(20)));
+    let path = dir.join("t.txt");
+    let done = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!(done.bytes(), 13);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "one two three");
+}
+
+#[test]
+fn an_error_status_writes_nothing_and_says_so() {
+    let dir = TempDir::new("status");
+    let server = TestServer::start(|_| Reply::status(403, "forbidden here"));
+    let path = dir.join("secret.bin");
+    let err = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap_err();
+    match &err {
+        Error::Status(s) => {
+            assert_eq!(s.status, 403);
+            assert_eq!(s.body, "forbidden here");
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+    assert!(dir.names().is_empty(), "{:?}", dir.names());
+}
+
+#[test]
+fn a_cut_body_leaves_no_part_file_and_the_old_file_intact() {
+    let dir = TempDir::new("cut");
+    let path = dir.join("report.pdf");
+    std::fs::write(&path, "the old report").unwrap();
+    let server = TestServer::start(|_| Reply::reset_mid_body(vec![b'x'; 256 * 1024], 100_000));
+    let err = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap_err();
+    match &err {
+        Error::Io(e) => assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ),
+            "{e:?}"
+        ),
+        other => panic!("expected a cut connection, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "the old report");
+    assert!(!part(&path).exists());
+    assert_eq!(dir.names(), ["report.pdf"]);
+}
+
+#[test]
+fn a_stalled_body_times_out_and_leaves_no_part_file() {
+    let dir = TempDir::new("stall");
+    let path = dir.join("slow.bin");
+    let server = TestServer::start(|_| Reply::stall_mid_body(vec![b'x'; 5000], 1_000_000));
+    let err = FuturesSession::builder()
+        .read_timeout(ms(200))
+        .build()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(dir.names().is_empty(), "{:?}", dir.names());
+}
+
+#[test]
+fn an_existing_file_is_replaced() {
+    let dir = TempDir::new("replace");
+    let path = dir.join("page.html");
+    std::fs::write(&path, "an old and much longer page than the new one").unwrap();
+    let server = TestServer::start(|_| Reply::ok("new"));
+    FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    assert_eq!(dir.names(), ["page.html"]);
+}
+
+#[test]
+fn a_missing_directory_is_an_io_error_naming_the_file() {
+    let dir = TempDir::new("nodir");
+    let path = dir.join("no/such/dir/file.bin");
+    let server = TestServer::start(|_| Reply::ok("body"));
+    let err = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap_err();
+    match &err {
+        Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e:?}"),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(&part(&path).display().to_string()),
+        "the error names the file: {text}"
+    );
+}
+
+#[test]
+fn progress_follows_a_download_as_it_is_written() {
+    let dir = TempDir::new("progress");
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate));
+    let server = TestServer::start(move |_| {
+        let gate = gate.lock().unwrap().take();
+        Reply::custom(move |sock| {
+            use std::io::Write;
+            let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n");
+            let _ = sock.write_all(&[b'a'; 4000]);
+            let _ = sock.flush();
+            if let Some(gate) = gate {
+                let _ = gate.recv_timeout(support::secs(20));
+            }
+            let _ = sock.write_all(&[b'b'; 6000]);
+        })
+    });
+    let session = FuturesSession::new();
+    let pending = session.get(server.url()).download(dir.join("p.bin"));
+    let halfway = Progress {
+        done: 4000,
+        total: Some(10000),
+    };
+    assert!(
+        support::eventually(support::secs(10), || pending.progress() == halfway),
+        "{:?}",
+        pending.progress()
+    );
+    assert!(!pending.is_done());
+    release.send(()).unwrap();
+    pending.wait();
+    assert_eq!(
+        pending.progress(),
+        Progress {
+            done: 10000,
+            total: Some(10000)
+        }
+    );
+    assert_eq!(pending.result().unwrap().bytes(), 10000);
+}
+
+#[test]
+fn progress_counts_buffered_bodies_and_nothing_for_jobs_without_one() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/chunked" => Reply::chunked(["abc", "de"], ms(5)),
+        _ => Reply::ok("twelve bytes"),
+    });
+    let session = FuturesSession::new();
+    let sized = session.get(server.url()).send();
+    sized.wait();
+    assert_eq!(
+        sized.progress(),
+        Progress {
+            done: 12,
+            total: Some(12)
+        }
+    );
+    let chunked = session.get(server.url_for("/chunked")).send();
+    chunked.wait();
+    assert_eq!(
+        chunked.progress(),
+        Progress {
+            done: 5,
+            total: None
+        }
+    );
+    let job = session.submit(|_| Ok(()));
+    job.wait();
+    assert_eq!(job.progress(), Progress::default());
+}

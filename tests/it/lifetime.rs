@@ -1,0 +1,121 @@
+//! Handles that outlive their session, and workers that start on demand.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use support::{ms, Reply, TestServer};
+use ureq_futures::llm::OpenAIClient;
+use ureq_futures::{Error, FuturesSession, Pending, Response};
+
+/// The helper a new user writes: a session of its own, handles out, session dropped.
+fn fetch_all(urls: &[String]) -> Vec<Pending<Response>> {
+    let session = FuturesSession::new();
+    urls.iter().map(|u| session.get(u).send()).collect()
+}
+
+#[test]
+fn handles_of_a_dropped_session_all_finish() {
+    // Slow enough that most of the 20 jobs are still queued when `fetch_all` returns.
+    let server = TestServer::start(|r| Reply::ok(r.path_only().to_string()).delay(ms(20)));
+    let urls: Vec<String> = (0..20).map(|i| server.url_for(&format!("/{i}"))).collect();
+    let handles = fetch_all(&urls);
+    assert_eq!(handles.len(), 20);
+    for (i, h) in handles.into_iter().enumerate() {
+        let resp = h.result().unwrap_or_else(|e| panic!("handle {i}: {e}"));
+        assert_eq!(resp.text().unwrap(), format!("/{i}"));
+    }
+    assert_eq!(server.request_count(), 20);
+}
+
+#[test]
+fn dropping_the_last_clone_drops_only_queued_jobs_whose_handles_are_gone() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let busy = session.submit(move |_| {
+        gate.recv().ok();
+        Ok("busy")
+    });
+    let ran = Arc::new(AtomicBool::new(false));
+    let forgotten = {
+        let ran = ran.clone();
+        session.submit(move |_| {
+            ran.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+    };
+    let kept = session.submit(|_| Ok("kept"));
+    drop(forgotten);
+    drop(session);
+    open.send(()).unwrap();
+    assert_eq!(busy.result().unwrap(), "busy");
+    // One worker runs the queue in order: `forgotten` came before `kept`.
+    assert_eq!(kept.result().unwrap(), "kept");
+    assert!(!ran.load(Ordering::SeqCst), "a job nobody waits for ran");
+}
+
+#[test]
+fn a_job_whose_handle_is_dropped_runs_while_the_session_lives() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    drop(session.submit(move |_| {
+        tx.send(42).ok();
+        Ok(())
+    }));
+    assert_eq!(rx.recv_timeout(ms(10_000)), Ok(42));
+}
+
+#[test]
+fn shutdown_still_resolves_queued_jobs_at_once() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let (started, running) = crossbeam_channel::bounded::<()>(1);
+    let busy = session.submit(move |_| {
+        started.send(()).ok();
+        gate.recv().ok();
+        Ok(())
+    });
+    let queued = session.submit(|_| Ok(()));
+    running.recv().unwrap();
+    session.shutdown();
+    drop(session);
+    assert!(matches!(queued.result(), Err(Error::ShutDown)));
+    open.send(()).unwrap();
+    assert!(busy.result().is_ok());
+}
+
+#[test]
+fn workers_start_on_demand_up_to_the_maximum() {
+    let session = FuturesSession::builder().max_workers(3).build();
+    assert_eq!(session.workers(), 0);
+    session.submit(|_| Ok(())).result().unwrap();
+    assert_eq!(session.workers(), 1);
+    // Ten jobs that all wait for one signal: every worker gets busy, and no more than three
+    // start.
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let gate = gate.clone();
+            session.submit(move |_| {
+                gate.recv().ok();
+                Ok(())
+            })
+        })
+        .collect();
+    assert_eq!(session.workers(), 3);
+    drop(open);
+    for h in handles {
+        h.result().unwrap();
+    }
+    assert_eq!(session.workers(), 3);
+    session.join();
+    assert_eq!(session.workers(), 0);
+}
+
+#[test]
+fn an_llm_client_built_and_unused_starts_no_worker() {
+    let client = OpenAIClient::builder("gpt-4o-mini", 0.0)
+        .api_key("sk-test")
+        .base_url("http://127.0.0.1:9/v1")
+        .build();
+    assert_eq!(client.session().workers(), 0);
+}

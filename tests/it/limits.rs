@@ -1,0 +1,212 @@
+//! Per-origin limits against local servers: a server that counts the requests it is serving at
+//! once, and one that answers 429 with `Retry-After` and rate-limit headers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use support::{ms, secs, Reply, TestServer};
+use ureq_futures::{as_completed, FuturesSession, PauseReason, RateLimit, RateLimiter};
+
+/// Counts requests in progress and keeps the largest count seen.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl Gauge {
+    fn serve(&self, hold: std::time::Duration, body: String) -> Reply {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(hold);
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Reply::ok(body)
+    }
+
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn max_per_host_4_under_64_workers_never_serves_more_than_4() {
+    let gauge = Gauge::default();
+    let g = gauge.clone();
+    let server = TestServer::start(move |req| g.serve(ms(3), req.path.clone()));
+    let session = FuturesSession::builder()
+        .max_workers(64)
+        .max_per_host(4)
+        .build();
+    let handles: Vec<_> = (0..300)
+        .map(|i| session.get(server.url_for(&format!("/{i}"))).send())
+        .collect();
+    let mut done = 0;
+    for (i, result) in as_completed(handles) {
+        assert_eq!(result.unwrap().text().unwrap(), format!("/{i}"));
+        done += 1;
+    }
+    assert_eq!(done, 300);
+    let peak = gauge.peak();
+    assert!(peak <= 4, "the server saw {peak} requests at once");
+    // The limit is a ceiling, not a queue of one: with 64 workers it is reached.
+    assert!(peak >= 2, "the server saw only {peak} at once");
+}
+
+#[test]
+fn a_saturated_host_does_not_hold_back_the_others() {
+    let (release, wait) = crossbeam_channel::unbounded::<()>();
+    let slow = TestServer::start(move |_| {
+        wait.recv_timeout(secs(30)).ok();
+        Reply::ok("slow")
+    });
+    let fast = TestServer::start(|_| Reply::ok("fast"));
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(2)
+        .build();
+    // Twenty requests to the slow host: two hold workers, the rest wait without one.
+    let slow_ones: Vec<_> = (0..20).map(|_| session.get(slow.url()).send()).collect();
+    for _ in 0..10 {
+        let resp = session.get(fast.url()).send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), "fast");
+    }
+    for _ in 0..20 {
+        release.send(()).unwrap();
+    }
+    for p in slow_ones {
+        assert_eq!(p.result().unwrap().text().unwrap(), "slow");
+    }
+}
+
+#[test]
+fn a_429_with_retry_after_pauses_new_requests_to_that_host() {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let log = arrivals.clone();
+    let served = Arc::new(AtomicUsize::new(0));
+    let n = served.clone();
+    let server = TestServer::start(move |req| {
+        log.lock().unwrap().push(Instant::now());
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::retry_after(429, "1")
+                .header("x-ratelimit-remaining-requests", "0")
+                .header("x-ratelimit-reset-requests", "1s")
+        } else {
+            Reply::ok(req.path.clone())
+        }
+    });
+    let other_arrived = Arc::new(Mutex::new(None));
+    let o = other_arrived.clone();
+    let other = TestServer::start(move |_| {
+        *o.lock().unwrap() = Some(Instant::now());
+        Reply::ok("other")
+    });
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let limiter = RateLimiter::new().on_pause(move |e| seen.lock().unwrap().push(e.clone()));
+    let session = FuturesSession::builder()
+        .max_workers(8)
+        .rate_limiter(limiter.clone())
+        .build();
+
+    let first = session
+        .get(server.url_for("/first"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(first.status(), 429);
+    let later: Vec<_> = (0..5)
+        .map(|i| session.get(server.url_for(&format!("/{i}"))).send())
+        .collect();
+    // Another host is not paused.
+    let elsewhere = session.get(other.url()).send().result().unwrap();
+    assert_eq!(elsewhere.text().unwrap(), "other");
+    for p in later {
+        assert_eq!(p.result().unwrap().status(), 200);
+    }
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 6);
+    // The other host was served while this one was paused.
+    let other_at = other_arrived
+        .lock()
+        .unwrap()
+        .expect("the other host was asked");
+    assert!(arrivals[1..].iter().all(|t| *t > other_at));
+    for t in &arrivals[1..] {
+        // The pause is one second from the answer; the answer was read a little after the
+        // server sent it, so allow the difference.
+        let after = t.duration_since(arrivals[0]);
+        assert!(
+            after >= ms(900),
+            "a request arrived {after:?} after the 429"
+        );
+    }
+    assert_eq!(limiter.pauses(), 1);
+    let events = events.lock().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reason, PauseReason::RetryAfter { status: 429 });
+    assert_eq!(events[0].wait, secs(1));
+    assert!(
+        events[0].origin.starts_with("http://127.0.0.1:"),
+        "{}",
+        events[0].origin
+    );
+}
+
+#[test]
+fn exhausted_quota_headers_on_a_200_pause_too() {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let log = arrivals.clone();
+    let server = TestServer::start(move |_| {
+        let mut arrivals = log.lock().unwrap();
+        arrivals.push(Instant::now());
+        if arrivals.len() == 1 {
+            Reply::ok("last one")
+                .header("anthropic-ratelimit-requests-remaining", "0")
+                .header("x-ratelimit-remaining-tokens", "0")
+                .header("x-ratelimit-reset-tokens", "600ms")
+        } else {
+            Reply::ok("again")
+        }
+    });
+    let limiter = RateLimiter::new();
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter.clone())
+        .build();
+    assert_eq!(
+        session.get(server.url()).send().result().unwrap().status(),
+        200
+    );
+    let next = session.get(server.url()).send();
+    assert_eq!(next.result().unwrap().text().unwrap(), "again");
+    let arrivals = arrivals.lock().unwrap();
+    let gap = arrivals[1].duration_since(arrivals[0]);
+    assert!(
+        gap >= ms(500),
+        "the second request came {gap:?} after the first"
+    );
+    assert_eq!(limiter.pauses(), 1);
+}
+
+#[test]
+fn a_rate_limit_spaces_requests_to_one_host() {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let log = arrivals.clone();
+    let server = TestServer::start(move |_| {
+        log.lock().unwrap().push(Instant::now());
+        Reply::ok("ok")
+    });
+    let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(20.0).burst(2));
+    let session = FuturesSession::builder()
+        .max_workers(8)
+        .rate_limiter(limiter)
+        .build();
+    let handles: Vec<_> = (0..8).map(|_| session.get(server.url()).send()).collect();
+    for h in handles {
+        assert_eq!(h.result().unwrap().status(), 200);
+    }
+    let arrivals = arrivals.lock().unwrap();
+    // Two at once (the burst), then one every 50 ms: the eighth at least 300 ms after the first.
+    let span = arrivals[7].duration_since(arrivals[0]);
+    assert!(span >= ms(280), "8 requests within {span:?}");
+}

@@ -1,0 +1,67 @@
+//! `RequestBuilder::multipart`: the exact bytes a server receives.
+
+use support::{Reply, TestServer};
+use ureq_futures::{FuturesSession, Multipart};
+
+#[test]
+fn the_server_receives_fields_and_files_as_rfc_7578_frames_them() {
+    let server = TestServer::start(|_| Reply::ok("stored"));
+    let png = vec![0x89, b'P', b'N', b'G', 0, 0xff, b'\r', b'\n'];
+    let form = Multipart::new()
+        .text("title", "Q3 report")
+        .file(
+            "report",
+            "q3.csv",
+            "text/csv",
+            "region,total\r\nnorth,42\r\n",
+        )
+        .file("logo", "logo.png", "image/png", png.clone());
+    let resp = FuturesSession::new()
+        .post(server.url_for("/upload"))
+        .multipart(form)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "stored");
+
+    let req = &server.requests()[0];
+    assert_eq!(req.method, "POST");
+    let content_type = req.header("content-type").expect("a content type");
+    let boundary = content_type
+        .strip_prefix("multipart/form-data; boundary=")
+        .unwrap_or_else(|| panic!("content type {content_type:?}"));
+    assert!(boundary.len() >= 27 && boundary.is_ascii(), "{boundary:?}");
+    let mut want = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nQ3 report\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"report\"; filename=\"q3.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nregion,total\r\nnorth,42\r\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    want.extend_from_slice(&png);
+    want.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    assert_eq!(req.body, want);
+    assert_eq!(
+        req.header("content-length"),
+        Some(want.len().to_string().as_str())
+    );
+}
+
+#[test]
+fn a_content_type_header_set_by_hand_wins() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    FuturesSession::new()
+        .post(server.url())
+        .header("content-type", "multipart/mixed; boundary=mine")
+        .multipart(Multipart::new().text("a", "1"))
+        .send()
+        .result()
+        .unwrap();
+    let req = &server.requests()[0];
+    assert_eq!(
+        req.header("content-type"),
+        Some("multipart/mixed; boundary=mine")
+    );
+    assert!(req.body_str().ends_with("--\r\n"), "{}", req.body_str());
+}

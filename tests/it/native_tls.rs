@@ -1,0 +1,62 @@
+//! The `native-tls` feature: a session whose `tls_config` picks `TlsProvider::NativeTls` does
+//! its TLS with the platform's library (OpenSSL here). Run with
+//! `cargo test --features native-tls --test it native_tls` (`.ci/run` does).
+//!
+//! The local server (`openssl s_server`) offers only ECDHE-ECDSA-AES256-SHA, a CBC cipher suite
+//! that OpenSSL accepts and rustls does not implement: the same request succeeds through
+//! native-tls and fails through rustls, so the provider really is the one asked for.
+
+use std::sync::Arc;
+
+use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq_futures::FuturesSession;
+
+use crate::security::{openssl_available, SelfSignedServer};
+
+fn session(provider: TlsProvider, cert_pem: &[u8]) -> FuturesSession {
+    let certs: Vec<_> = parse_pem(cert_pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(cert)) => Some(cert),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(certs.len(), 1);
+    let tls = TlsConfig::builder()
+        .provider(provider)
+        .root_certs(RootCerts::Specific(Arc::new(certs)))
+        .build();
+    FuturesSession::builder()
+        .max_workers(1)
+        .tls_config(tls)
+        .build()
+}
+
+#[test]
+fn native_tls_talks_to_a_server_that_rustls_cannot() {
+    assert!(
+        openssl_available(),
+        "this test needs the `openssl` tool to run a local TLS server: install openssl"
+    );
+    let server = SelfSignedServer::start_with(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA"])
+        .expect("openssl s_server");
+    let url = format!("https://localhost:{}/", server.port);
+
+    let native = session(TlsProvider::NativeTls, &server.cert_pem());
+    let resp = native.get(&url).send().result().expect("native-tls");
+    assert_eq!(resp.status(), 200);
+    // `s_server -www` answers with a page describing the session it negotiated.
+    let page = resp.text().unwrap();
+    assert!(page.contains("ECDHE-ECDSA-AES256-SHA"), "{page}");
+
+    let rustls = session(TlsProvider::Rustls, &server.cert_pem());
+    let err = rustls
+        .get(&url)
+        .send()
+        .result()
+        .expect_err("rustls has no CBC suite");
+    let text = err.to_string();
+    assert!(
+        text.to_lowercase().contains("handshake") || text.contains("HandshakeFailure"),
+        "{text}"
+    );
+}

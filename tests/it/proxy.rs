@@ -1,0 +1,53 @@
+//! `SessionBuilder::proxy`: requests through a local SOCKS5 proxy (the `socks-proxy` feature;
+//! the tests enable it through the dev-dependency on ureq) and around it.
+
+use support::{Reply, Socks5Proxy, TestServer};
+use ureq_futures::FuturesSession;
+
+#[test]
+fn requests_go_through_a_socks5_proxy() {
+    let server = TestServer::start(|req| Reply::ok(format!("hello {}", req.path)));
+    let proxy = Socks5Proxy::start();
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .proxy(ureq::Proxy::new(&proxy.url()).unwrap())
+        .build();
+    let handles: Vec<_> = ["/a", "/b"]
+        .iter()
+        .map(|p| session.get(server.url_for(p)).send())
+        .collect();
+    let bodies: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.result().unwrap().text().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["hello /a", "hello /b"]);
+    // The proxy was asked for the server, once per connection it opened.
+    let targets = proxy.targets();
+    assert!(!targets.is_empty() && targets.len() <= 2, "{targets:?}");
+    let addr = server.addr().to_string();
+    assert!(targets.iter().all(|t| *t == addr), "{targets:?} vs {addr}");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
+fn the_default_is_the_environments_proxy_and_none_goes_direct() {
+    // It sets ALL_PROXY, which every session of the process would read: in a process of its own.
+    crate::alone(
+        "proxy::the_default_is_the_environments_proxy_and_none_goes_direct",
+        || {
+            let server = TestServer::start(|_| Reply::ok("hi"));
+            let proxy = Socks5Proxy::start();
+            std::env::set_var("ALL_PROXY", proxy.url());
+            let from_env = FuturesSession::new();
+            let resp = from_env.get(server.url()).send().result().unwrap();
+            assert_eq!(resp.text().unwrap(), "hi");
+            assert_eq!(proxy.targets(), [server.addr().to_string()]);
+
+            let direct = FuturesSession::builder().proxy(None).build();
+            let resp = direct.get(server.url()).send().result().unwrap();
+            assert_eq!(resp.text().unwrap(), "hi");
+            assert_eq!(proxy.targets().len(), 1, "the proxy saw the direct request");
+            assert_eq!(server.request_count(), 2);
+        },
+    );
+}
