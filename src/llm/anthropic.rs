@@ -249,6 +249,7 @@ mod tests {
             id: "toolu_1".into(),
             name: "add".into(),
             arguments: r#"{"a":2}"#.into(),
+            signature: None,
         };
         let request = ChatRequest::new()
             .message(

@@ -412,6 +412,7 @@ mod tests {
             id: "c1".into(),
             name: "add".into(),
             arguments: r#"{"a":2}"#.into(),
+            signature: None,
         };
         let request = ChatRequest::new()
             .system("s")

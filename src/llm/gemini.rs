@@ -184,7 +184,10 @@ fn content(message: &Message) -> Result<Value, Error> {
                         "id",
                         Some(&call.id).filter(|id| !id.is_empty()),
                     );
-                    json!({"functionCall": call_json})
+                    // Gemini 3 refuses a function call sent back without its signature.
+                    let mut part = json!({"functionCall": call_json});
+                    put(&mut part, "thoughtSignature", call.signature.as_deref());
+                    part
                 }
                 Part::ToolResult(result) => {
                     // The response must be an object: JSON objects go as they are, anything
@@ -293,6 +296,7 @@ mod tests {
             id: String::new(),
             name: "add".into(),
             arguments: r#"{"a":2}"#.into(),
+            signature: Some("CiQB".into()),
         };
         let request = ChatRequest::new()
             .message(
@@ -316,7 +320,7 @@ mod tests {
                     {"fileData": {"fileUri": "https://x/y"}},
                     {"inlineData": {"mimeType": "image/png", "data": "aGk="}},
                 ]},
-                {"role": "model", "parts": [{"functionCall": {"name": "add", "args": {"a": 2}}}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "add", "args": {"a": 2}}, "thoughtSignature": "CiQB"}]},
                 {"role": "user", "parts": [{"functionResponse": {"name": "add", "response": {"output": "4"}}}]},
                 {"role": "user", "parts": [{"functionResponse": {"name": "add", "response": {"sum": 4}}}]},
             ])

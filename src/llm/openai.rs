@@ -333,6 +333,7 @@ mod tests {
             id: "call_1".into(),
             name: "add".into(),
             arguments: r#"{"a":2}"#.into(),
+            signature: None,
         };
         let assistant = Message {
             role: "assistant".into(),

@@ -307,6 +307,7 @@ mod tests {
                 id: Some("c1".into()),
                 name: Some("f".into()),
                 arguments: "{}".into(),
+                signature: None,
             })]),
             Ok(vec![
                 ChatEvent::Finish("stop".into()),

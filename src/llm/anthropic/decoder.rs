@@ -145,6 +145,7 @@ impl AnthropicDecoder {
                     id: text("id"),
                     name: Some(name),
                     arguments: initial_input(block.get("input")),
+                    signature: None,
                 };
                 events.push(match tool_block {
                     ToolBlock::Client(_) => ChatEvent::ToolCall(delta),
@@ -171,6 +172,7 @@ impl AnthropicDecoder {
             id: None,
             name: None,
             arguments: partial_json,
+            signature: None,
         };
         match self.blocks.get(&index)? {
             ToolBlock::Client(n) => Some(ChatEvent::ToolCall(piece(*n))),
@@ -403,6 +405,7 @@ mod tests {
                 id: id.map(Into::into),
                 name: name.map(Into::into),
                 arguments: args.into(),
+                signature: None,
             })
         };
         assert_eq!(
@@ -476,6 +479,7 @@ mod tests {
             id: id.map(Into::into),
             name: name.map(Into::into),
             arguments: args.into(),
+            signature: None,
         }
     }
 

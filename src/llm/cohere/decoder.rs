@@ -105,6 +105,7 @@ impl Decode for CohereDecoder {
                         id: None,
                         name: Some(name),
                         arguments: arguments_text(call.parameters),
+                        signature: None,
                     }));
                     self.calls += 1;
                 }
@@ -278,6 +279,7 @@ mod tests {
                 id: None,
                 name: Some("add".into()),
                 arguments: r#"{"a":1}"#.into(),
+                signature: None
             })
         );
         assert!(

@@ -123,6 +123,7 @@ impl CohereV2Decoder {
                             .pointer("/message/tool_calls/function/arguments")
                             .cloned(),
                     ),
+                    signature: None,
                 }));
             }
             "tool-call-delta" => {
@@ -138,6 +139,7 @@ impl CohereV2Decoder {
                         id: None,
                         name: None,
                         arguments,
+                        signature: None,
                     }));
                 }
             }
@@ -318,6 +320,7 @@ mod tests {
                 id: id.map(Into::into),
                 name: name.map(Into::into),
                 arguments: args.into(),
+                signature: None,
             })
         };
         assert_eq!(

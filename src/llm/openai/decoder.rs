@@ -124,6 +124,7 @@ impl OpenAIDecoder {
                 id,
                 name,
                 arguments,
+                signature: None,
             }));
         }
         let Some(name) = name else {
@@ -138,6 +139,7 @@ impl OpenAIDecoder {
             id: call.id.clone(),
             name: Some(name),
             arguments: held,
+            signature: None,
         }))
     }
 
@@ -385,6 +387,7 @@ mod tests {
             id: id.map(Into::into),
             name: name.map(Into::into),
             arguments: args.into(),
+            signature: None,
         })
     }
 
@@ -515,6 +518,7 @@ mod tests {
                 id: Some("c".into()),
                 name: Some("f".into()),
                 arguments: "{\"a\":1}".into(),
+                signature: None
             })
         );
     }
