@@ -356,6 +356,20 @@ impl fmt::Display for StatusError {
 
 impl Error {
     /// The HTTP status code, when this is a status error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/missing")).send().result()?;
+    /// let err = resp.error_for_status().unwrap_err();
+    /// assert_eq!(err.status(), Some(404));
+    /// assert!(!err.is_timeout());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Status(s) => Some(s.status),
@@ -364,6 +378,24 @@ impl Error {
     }
 
     /// Whether this is a timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A server that accepts the connection and never answers.
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let url = format!("http://{}/", listener.local_addr().unwrap());
+    /// let err = FuturesSession::new()
+    ///     .get(url)
+    ///     .timeout(Duration::from_millis(200))
+    ///     .send()
+    ///     .result()
+    ///     .unwrap_err();
+    /// assert!(err.is_timeout(), "{err}");
+    /// ```
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout(_) => true,

@@ -33,7 +33,7 @@ use serde_json::Value;
 use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
-use crate::{redact_url, Error, FuturesSession, RequestBuilder};
+use crate::{redact_url, Error, FuturesSession, RequestBuilder, RetryPolicy};
 
 pub(crate) use sealed::Provider;
 
@@ -260,6 +260,7 @@ impl<P: Protocol> Client<P> {
             headers: Vec::new(),
             timeout: Some(DEFAULT_TIMEOUT),
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            retry: Some(RetryPolicy::llm()),
             session: None,
             env: Box::new(|name| std::env::var(name).ok()),
         }
@@ -426,6 +427,14 @@ impl<P: Protocol> Client<P> {
     }
 }
 
+impl<P: Protocol> Client<P> {
+    /// A `POST` of `body` to `url` with the client's key, headers and timeouts: for the
+    /// provider's other endpoints (embeddings).
+    pub(crate) fn post_json(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
+        self.connection.post(url, body)
+    }
+}
+
 impl<P: Protocol> ChatClient for Client<P> {
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
         Client::stream_chat(self, messages)
@@ -448,6 +457,7 @@ impl<P: Protocol> ChatClient for Client<P> {
 /// | [`header`](Self::header) | none (a provider's required headers are added unless set here) |
 /// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`], 120 s until the headers |
 /// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`], 300 s of silence |
+/// | [`retry`](Self::retry) | [`RetryPolicy::llm()`]: 2 retries, as the official SDKs |
 /// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
 /// | [`env`](Self::env) | the process environment |
 ///
@@ -462,6 +472,7 @@ pub struct ClientBuilder<P: Protocol> {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     read_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
     session: Option<FuturesSession>,
     env: EnvLookup,
 }
@@ -478,6 +489,7 @@ impl<P: Protocol> fmt::Debug for ClientBuilder<P> {
             .field("headers", &header_names(&self.headers))
             .field("timeout", &self.timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -532,6 +544,30 @@ impl<P: Protocol> ClientBuilder<P> {
     /// [`DEFAULT_READ_TIMEOUT`] (300 s).
     pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.read_timeout = d.into();
+        self
+    }
+
+    /// How failed attempts are retried: before the answer's first byte only, never after.
+    /// `None` leaves it to the [session](Self::session)'s
+    /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
+    /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
+    /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
+    /// `Retry-After`, with jittered backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::AnthropicClient;
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let patient = AnthropicClient::builder("claude-haiku-4-5", None)
+    ///     .retry(RetryPolicy::llm().attempts(5))
+    ///     .build();
+    /// let once = AnthropicClient::builder("claude-haiku-4-5", None).retry(RetryPolicy::none()).build();
+    /// # let _ = (patient, once);
+    /// ```
+    pub fn retry(mut self, policy: impl Into<Option<RetryPolicy>>) -> Self {
+        self.retry = policy.into();
         self
     }
 
@@ -591,6 +627,7 @@ impl<P: Protocol> ClientBuilder<P> {
                 headers: self.headers,
                 timeout: self.timeout,
                 read_timeout: self.read_timeout,
+                retry: self.retry,
                 session: self.session.unwrap_or_default(),
             },
         }
@@ -606,6 +643,7 @@ struct Connection {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     read_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
     session: FuturesSession,
 }
 
@@ -661,6 +699,9 @@ impl Connection {
         }
         if let Some(d) = self.read_timeout {
             request = request.read_timeout(d);
+        }
+        if let Some(policy) = &self.retry {
+            request = request.retry(policy.clone());
         }
         Ok(request)
     }

@@ -223,7 +223,7 @@ fn image_type(url: &str) -> Option<&'static str> {
 
 /// The model's path under `v1beta/`: `models/{name}` or `tunedModels/{name}`, the name
 /// percent-encoded as one segment.
-fn model_path(model: &str) -> String {
+pub(crate) fn model_path(model: &str) -> String {
     let model = model.trim();
     let (collection, name) = match model.split_once('/') {
         Some((collection @ ("models" | "tunedModels"), name)) => (collection, name),

@@ -161,6 +161,7 @@ mod batch;
 mod client;
 mod cohere;
 mod conversation;
+mod embed;
 mod event;
 mod gemini;
 mod message;
@@ -177,6 +178,7 @@ pub use cohere::{
     Cohere, CohereApi, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder,
 };
 pub use conversation::{Conversation, ReplyStream};
+pub use embed::{EmbedOptions, EmbedProtocol};
 pub use event::{ChatEvent, ServerToolResult, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use message::{Message, Part, ToolResult};

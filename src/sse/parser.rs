@@ -22,6 +22,12 @@ use crate::Error;
 /// payloads a few hundred KiB) and small enough that a server that never sends a line end
 /// cannot make the parser hold more than a few times this much memory.
 /// Change it with [`Parser::max_event_size`].
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::sse::DEFAULT_MAX_EVENT_SIZE, 16 * 1024 * 1024);
+/// ```
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 
 /// The UTF-8 byte order mark, stripped once at the start of a stream.

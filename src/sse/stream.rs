@@ -33,6 +33,12 @@ use super::{Event, LineParser, Parser};
 use crate::Error;
 
 /// Events a stream's channel holds before the worker waits for the caller: 64.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::sse::DEFAULT_CHANNEL_CAPACITY, 64);
+/// ```
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
 
 /// How an event stream is read. Pass to

@@ -19,6 +19,7 @@ mod chat_batch;
 mod cohere;
 mod cookies;
 mod download;
+mod embeddings;
 mod encodings;
 mod event_source;
 mod faults;
