@@ -349,6 +349,7 @@ pub(crate) fn arguments_value(call: &ToolCall) -> Result<Value, Error> {
 ///         id: Some("call_1".into()),
 ///         name: Some("add".into()),
 ///         arguments: r#"{"a":2,"b":3}"#.into(),
+///         signature: None,
 ///     }),
 ///     ChatEvent::Finish("tool_calls".into()),
 ///     ChatEvent::Done,
