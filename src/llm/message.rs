@@ -367,6 +367,15 @@ impl Message {
         self.role.eq_ignore_ascii_case(role)
     }
 
+    /// Whether every part is a tool result (and there is one at least).
+    pub(crate) fn is_tool_results(&self) -> bool {
+        !self.content.is_empty()
+            && self
+                .content
+                .iter()
+                .all(|part| matches!(part, Part::ToolResult(_)))
+    }
+
     /// The only part, when it is text: the messages most providers take as a plain string.
     pub(crate) fn plain_text(&self) -> Option<&str> {
         match self.content.as_slice() {

@@ -576,15 +576,89 @@ pub(crate) fn unsupported(provider: &str, what: &str) -> Error {
     Error::InvalidRequest(format!("{provider} cannot take {what}"))
 }
 
+/// The messages in which a provider takes images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ImagesIn {
+    /// `user` messages only (OpenAI's chat completions, Cohere v2).
+    User,
+    /// Any message but the assistant's (Anthropic: tool results travel in user turns).
+    AllButAssistant,
+    /// Any message (Gemini: a model turn may hold images).
+    Any,
+}
+
+impl ChatRequest {
+    /// Refuses, naming `provider`, a part in a message where the provider has no place for
+    /// it: a tool call outside an assistant message, a tool result in one, an image outside
+    /// the messages `images` names.
+    pub(crate) fn check_parts(&self, provider: &str, images: ImagesIn) -> Result<(), Error> {
+        for message in &self.messages {
+            let assistant = message.is("assistant");
+            for part in &message.content {
+                let misplaced = match part {
+                    Part::Text { .. } => None,
+                    Part::ToolCall(_) if !assistant => {
+                        Some("a tool call outside an assistant message")
+                    }
+                    Part::ToolResult(_) if assistant => {
+                        Some("a tool result in an assistant message")
+                    }
+                    Part::ToolCall(_) | Part::ToolResult(_) => None,
+                    Part::ImageUrl { .. } | Part::Image { .. } => match images {
+                        ImagesIn::User if !message.is("user") => {
+                            Some("an image outside a user message")
+                        }
+                        ImagesIn::AllButAssistant if assistant => {
+                            Some("an image in an assistant message")
+                        }
+                        _ => None,
+                    },
+                };
+                if let Some(what) = misplaced {
+                    return Err(unsupported(provider, what));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `turns` (each a message on the wire, and whether it holds only tool results) with every run
+/// of tool-result turns joined into one, their `parts_key` arrays concatenated. Anthropic and
+/// Gemini want the results of parallel calls together in one user turn (Gemini refuses a turn
+/// with fewer results than the calls before it).
+pub(crate) fn join_tool_results(
+    turns: impl IntoIterator<Item = (bool, Value)>,
+    parts_key: &str,
+) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut last_was_results = false;
+    for (results, turn) in turns {
+        if results && last_was_results {
+            if let (Some(Value::Array(joined)), Value::Array(more)) = (
+                out.last_mut().and_then(|t| t.get_mut(parts_key)),
+                &turn[parts_key],
+            ) {
+                joined.extend(more.iter().cloned());
+                continue;
+            }
+        }
+        last_was_results = results;
+        out.push(turn);
+    }
+    out
+}
+
 /// A tool call's arguments as a JSON value, for the providers that take an object: empty
-/// arguments are `{}`, anything but JSON is refused.
-pub(crate) fn arguments_value(call: &ToolCall) -> Result<Value, Error> {
+/// arguments are `{}`, anything but JSON is refused, naming `provider`.
+pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, Error> {
     if call.arguments.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
     serde_json::from_str(&call.arguments).map_err(|e| {
         Error::InvalidRequest(format!(
-            "the arguments of tool call {:?} ({}) are not JSON: {e}",
+            "{provider} takes a tool call's arguments as a JSON object, and those of tool call \
+             {:?} ({}) are not JSON: {e}",
             call.id, call.name
         ))
     })
