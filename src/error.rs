@@ -34,6 +34,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | connection refused | `Io`, kind `ConnectionRefused` | `connect to host:port failed` |
 /// | host name that does not resolve | `Io` | `resolve host failed` |
 /// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes) | `TLS handshake with host:port failed`, and the `http://` URL to use |
+/// | `http://` to a TLS port that answers with an alert (rustls-based servers) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the `https://` URL to try (a server that just closes, as OpenSSL's does, is an `UnexpectedEof` without the hint: a closed connection says nothing about TLS) |
 /// | TLS certificate rejected | `Io`, kind `InvalidData` | `TLS handshake with host:port failed` |
 /// | connection reset or closed before the response | `Io`, `ConnectionReset` / `UnexpectedEof` | `read the response from host:port failed` |
 /// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset` | `read the body from host:port failed` |
