@@ -461,7 +461,10 @@ impl RequestBuilder {
 
     /// Sends, then runs `hook` on the worker with the response: requests-futures' background
     /// callbacks. The handle resolves to what the hook returns, so parsing and other work
-    /// happen off the caller's thread.
+    /// happen off the caller's thread. `?` in the hook works as in
+    /// [`submit`](crate::FuturesSession::submit)'s closures: on this crate's, I/O, JSON, ureq,
+    /// boxed and parse errors, and on any other error type through
+    /// [`Error::other`](crate::Error::other).
     ///
     /// # Examples
     ///

@@ -269,6 +269,9 @@ impl FuturesSession {
     /// [`agent`](FuturesSession::agent).
     ///
     /// A panic in the closure becomes [`Error::Panicked`] on the handle; the worker survives.
+    /// `?` works in the closure on this crate's errors, on I/O, JSON and ureq errors (each
+    /// becomes its own variant), and on boxed and parse errors ([`Error::Other`]); any other
+    /// error type goes through [`Error::other`].
     ///
     /// # Examples
     ///
@@ -277,6 +280,14 @@ impl FuturesSession {
     /// let session = FuturesSession::new();
     /// let p = session.submit(|_agent| Ok(42u64));
     /// assert_eq!(p.result().unwrap(), 42);
+    ///
+    /// // The closure's own errors, with `?`.
+    /// let parsed = session.submit(|_agent| {
+    ///     let config: serde_json::Value = serde_json::from_str(r#"{"workers": "8"}"#)?;
+    ///     let workers: usize = config["workers"].as_str().unwrap_or("").parse()?;
+    ///     Ok(workers)
+    /// });
+    /// assert_eq!(parsed.result().unwrap(), 8);
     /// ```
     pub fn submit<T, F>(&self, f: F) -> Pending<T>
     where

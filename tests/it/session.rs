@@ -420,3 +420,38 @@ fn non_standard_methods_reach_the_server() {
     assert_eq!(resp.status(), 200);
     mock.assert();
 }
+
+#[test]
+fn hooks_and_closures_use_question_mark_on_their_own_errors() {
+    let server = support::TestServer::start(|_| support::Reply::ok("not a number"));
+    let session = FuturesSession::new();
+    // A parse error in a hook: `Error::Other`, with the parser's words.
+    let parsed = session
+        .get(server.url())
+        .send_with(|resp| Ok(resp.text()?.parse::<u32>()?))
+        .result();
+    match parsed {
+        Err(Error::Other(e)) => assert_eq!(e.to_string(), "invalid digit found in string"),
+        other => panic!("{other:?}"),
+    }
+    // A boxed error, from a helper written for any error type.
+    fn helper() -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+        Err("the helper failed".into())
+    }
+    let boxed = session.submit(|_| Ok(helper()?)).result();
+    assert!(
+        matches!(&boxed, Err(Error::Other(e)) if e.to_string() == "the helper failed"),
+        "{boxed:?}"
+    );
+    // This crate's errors, I/O errors and JSON errors keep their own variants on the way.
+    let cancelled = session.submit(|_| -> Result<(), _> { Err(Error::other(Error::Cancelled)) });
+    assert!(matches!(cancelled.result(), Err(Error::Cancelled)));
+    let io = session.submit(|_| Ok(std::fs::read("/nonexistent/ureq-futures")?));
+    assert!(matches!(io.result(), Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound));
+    let json = session.submit(|_| {
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(serde_json::from_str::<u32>("x").unwrap_err());
+        Ok(Err::<u32, _>(boxed)?)
+    });
+    assert!(matches!(json.result(), Err(Error::Json(_))));
+}
