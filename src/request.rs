@@ -9,7 +9,7 @@ use serde::Serialize;
 use ureq::http::Method;
 
 use crate::body::{self, BodyReader};
-use crate::config::{header_names, Config};
+use crate::config::{header_names, Config, Limit};
 use crate::download::{self, Download};
 use crate::exec::{Completer, Pending};
 use crate::response::Response;
@@ -92,8 +92,8 @@ impl RequestBuilder {
                 headers: Vec::new(),
                 body: None,
                 content_type: None,
-                timeout: None,
-                read_timeout: None,
+                timeout: Limit::Inherit,
+                read_timeout: Limit::Inherit,
                 retry: None,
                 idempotent: None,
                 error,
@@ -204,7 +204,8 @@ impl RequestBuilder {
 
     /// This request's budget, replacing the session's [`timeout`](crate::SessionBuilder::timeout):
     /// the whole exchange for a buffered request, the time until the headers are in for an
-    /// event stream.
+    /// event stream. A `Duration`, or `None` for no limit on this request. Defaults to the
+    /// session's.
     ///
     /// # Examples
     ///
@@ -222,14 +223,15 @@ impl RequestBuilder {
     /// assert!(resp.is_success());
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.spec.timeout = Some(d);
+    pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.spec.timeout = Limit::Set(d.into());
         self
     }
 
     /// This request's longest silence between two reads, replacing the session's
     /// [`read_timeout`](crate::SessionBuilder::read_timeout). On an event stream it ends a stalled
-    /// stream with [`Error::Timeout`].
+    /// stream with [`Error::Timeout`]. A `Duration`, or `None` for no limit on this request.
+    /// Defaults to the session's.
     ///
     /// # Examples
     ///
@@ -240,8 +242,8 @@ impl RequestBuilder {
     /// let session = FuturesSession::new();
     /// let request = session.get("https://example.com/events").read_timeout(Duration::from_secs(60));
     /// ```
-    pub fn read_timeout(mut self, d: Duration) -> Self {
-        self.spec.read_timeout = Some(d);
+    pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.spec.read_timeout = Limit::Set(d.into());
         self
     }
 
