@@ -611,12 +611,57 @@ impl RequestBuilder {
 
     /// [`events`](RequestBuilder::events) with other options: channel capacity, parser limits,
     /// content-type check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/feed", "text/event-stream", "data: one\n\ndata: two\n\n")]);
+    /// use ureq_futures::sse::StreamOptions;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A smaller channel: the worker stays at most 8 events ahead of the reader.
+    /// let stream = FuturesSession::new()
+    ///     .get(format!("{base}/feed"))
+    ///     .events_with(StreamOptions::default().capacity(8))
+    ///     .result()?;
+    /// let data: Vec<String> = stream.map(|e| e.map(|e| e.data)).collect::<Result<_, _>>()?;
+    /// assert_eq!(data, ["one", "two"]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn events_with(self, options: StreamOptions) -> Pending<EventStream> {
         self.events_decoded(options, RawEvents)
     }
 
     /// An event stream whose events are turned into items by `decoder` on the worker, before
     /// they reach the channel (see [`Decode`]). Otherwise as [`events`](RequestBuilder::events).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/prices", "text/event-stream", "data: {\"price\": 1.5}\n\ndata: {\"price\": 2.25}\n\n")]);
+    /// use ureq_futures::sse::{Decode, Event, StreamOptions};
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// /// Parses each event's JSON on the worker; the caller receives numbers.
+    /// struct Prices;
+    ///
+    /// impl Decode for Prices {
+    ///     type Item = f64;
+    ///     fn decode(&mut self, event: Event) -> Result<Option<f64>, Error> {
+    ///         let value: serde_json::Value = serde_json::from_str(&event.data)?;
+    ///         Ok(value["price"].as_f64())
+    ///     }
+    /// }
+    ///
+    /// let pending = FuturesSession::new()
+    ///     .get(format!("{base}/prices"))
+    ///     .events_decoded(StreamOptions::default(), Prices);
+    /// let prices = pending.result()?.collect::<Result<Vec<f64>, Error>>()?;
+    /// assert_eq!(prices, [1.5, 2.25]);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn events_decoded<D: Decode>(
         self,
         options: StreamOptions,
