@@ -14,10 +14,12 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// Everything that can go wrong, surfaced at [`Pending::result`](crate::Pending::result) or
 /// while iterating a stream.
 ///
-/// The `Display` output is one line of lowercase words (`"timeout: connect"`), except for
-/// [`Error::Status`], which keeps the wording `Server responded with an error. Status Code: 404`
-/// for every status error the crate produces, so that programs ported from Python keep their
-/// error texts, followed by requests' words (see [`StatusError`]).
+/// The `Display` output is one line that starts with the kind of failure in lowercase
+/// (`"timeout: connect to 10.0.0.1:443 did not finish within 30 s (connect_timeout) for url:
+/// ..."`), except for [`Error::Status`], which keeps the wording `Server responded with an
+/// error. Status Code: 404` for every status error the crate produces, so that programs ported
+/// from Python keep their error texts, followed by requests' words (see [`StatusError`]), and
+/// [`Error::Other`], which is the closure's own error's text.
 ///
 /// # Which variant a transport failure is
 ///
