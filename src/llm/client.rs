@@ -1010,7 +1010,54 @@ pub(crate) fn encode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{AnthropicClient, GeminiClient, OpenAIClient};
+    use crate::llm::request::fixtures::client;
+    use crate::llm::{
+        AnthropicClient, CohereApi, CohereClient, GeminiClient, MistralClient, OpenAIClient,
+        TogetherClient,
+    };
+
+    #[test]
+    fn extra_fields_reach_every_providers_body_and_win() {
+        let request = ChatRequest::new()
+            .user("x")
+            .extra("safety", serde_json::json!({"level": 1}))
+            .extra("stream", serde_json::json!(false));
+        let bodies = [
+            (
+                "OpenAI",
+                client(OpenAIClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Anthropic",
+                client(AnthropicClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Gemini",
+                client(GeminiClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Cohere v2",
+                client(CohereClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Cohere v1",
+                client(CohereClient::builder("m", None).api(CohereApi::V1)).body(&request),
+            ),
+            (
+                "Mistral",
+                client(MistralClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Together",
+                client(TogetherClient::builder("m", None)).body(&request),
+            ),
+        ];
+        for (name, body) in bodies {
+            let body = body.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(body["safety"], serde_json::json!({"level": 1}), "{name}");
+            assert_eq!(body["stream"], serde_json::json!(false), "{name}");
+        }
+    }
 
     #[test]
     fn the_first_key_variable_set_wins() {
