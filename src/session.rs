@@ -928,8 +928,8 @@ impl SessionBuilder {
     /// An open connection holds both buffers, written with zeros when it is first used, so they
     /// are most of the resident memory of an open event stream: 1,000 streams open at once hold
     /// 250 MiB of them by default. A session that keeps many streams or slow requests open at
-    /// once can make them smaller; with 16 KiB, an open stream of `benches/streams.rs` takes
-    /// about a third of the memory (see docs/performance.md). The costs: a large body is read
+    /// once can make them smaller: with 16 KiB, an open stream of `benches/streams.rs` holds
+    /// about 95 KiB instead of 330 KiB (see docs/performance.md). The costs: a large body is read
     /// and sent in more system calls, and the read buffer holds the response head (status line
     /// and headers), so a head larger than the buffer (or than 64 KiB, ureq's limit) fails
     /// the request with ureq's "response header is too big" error.
