@@ -230,7 +230,7 @@ mod tests {
         assert!(!resend(
             true,
             pooled,
-            &Error::Timeout(ureq::Timeout::RecvResponse)
+            &Error::timeout(ureq::Timeout::RecvResponse)
         ));
     }
 
