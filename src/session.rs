@@ -897,7 +897,8 @@ impl SessionBuilder {
     /// Paces requests with `limiter`: each request waits for its origin's token, and the
     /// answers the limiter understands (a 429 or 503 with `Retry-After`, the providers'
     /// rate-limit headers) pause new requests to that origin; see [`RateLimiter`]. A request
-    /// that must wait holds no worker. Every answer of every hop is shown to the limiter, so a
+    /// that must wait holds no worker; a retry (see [`retry`](SessionBuilder::retry)) waits too,
+    /// on its worker, after its backoff. Every answer of every hop is shown to the limiter, so a
     /// limiter shared by several sessions learns from all of them. Keep a clone to read its
     /// [`pauses`](RateLimiter::pauses). Defaults to none.
     ///
