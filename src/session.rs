@@ -71,12 +71,14 @@ struct Inner {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/a", "text/plain", "a"), ("/b", "text/plain", "b")]);
 /// use ureq_futures::FuturesSession;
 ///
 /// let session = FuturesSession::new();
-/// let a = session.get("https://example.com/a").send();
-/// let b = session.get("https://example.com/b").send();
+/// let a = session.get(format!("{base}/a")).send();
+/// let b = session.get(format!("{base}/b")).send();
 /// // both requests are in flight now
 /// println!("{}", a.result()?.status());
 /// println!("{}", b.result()?.status());
