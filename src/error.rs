@@ -481,6 +481,13 @@ impl From<io::Error> for Error {
         // ureq hands its own errors through `io::Read` wrapped in an io::Error, and its own
         // conversion unwraps them: a timeout while reading a body is still `Error::Timeout`.
         match ureq::Error::from(e) {
+            // I/O that a cancel of its job interrupted (see `crate::transport`).
+            ureq::Error::Io(e)
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<crate::exec::Cancelled>()) =>
+            {
+                Error::Cancelled
+            }
             ureq::Error::Io(e) => Error::Io(e),
             other => Error::from(other),
         }

@@ -290,6 +290,7 @@ mod session;
 mod source;
 pub mod sse;
 mod stale;
+mod transport;
 mod url;
 
 pub use batch::{Batch, BatchProgress};

@@ -97,8 +97,12 @@ pub(crate) fn stream<D: Decode>(
     };
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
-    let (stream, feed) =
+    let (mut stream, feed) =
         EventStream::channel(options.capacity, parts.status.as_u16(), parts.headers, url);
+    if let Some(job) = crate::exec::current_job() {
+        // Dropping the stream interrupts this job's read, on a silent server too.
+        stream.interrupt_on_drop(job);
+    }
     done.complete(Ok(stream));
     // A panicking decoder must end the stream with an error, not look like a clean end when the
     // unwinding drops the sender.
@@ -248,8 +252,13 @@ pub(crate) fn execute(
             {
                 return outcome
             }
-            // A response dropped unread closes its connection; nothing else is lost.
-            Verdict::RetryAfter(wait) => std::thread::sleep(wait),
+            // A response dropped unread closes its connection; nothing else is lost. A cancel
+            // ends the wait.
+            Verdict::RetryAfter(wait) => {
+                if !crate::exec::sleep(wait) {
+                    return Err(Error::Cancelled);
+                }
+            }
         }
         attempt += 1;
     }

@@ -44,9 +44,7 @@ use std::cell::Cell;
 use std::io;
 
 use ureq::http::Method;
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
-};
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
 
 use crate::Error;
 
@@ -117,9 +115,10 @@ pub(crate) fn resend(idempotent: bool, seen: Seen, error: &Error) -> bool {
     idempotent && seen.stale_connection() && is_closed_connection(error)
 }
 
-/// ureq's default connector chain (TCP, SOCKS, TLS) followed by [`Watch`].
+/// ureq's default connector chain (TCP, SOCKS, TLS), its connections interruptible by their
+/// jobs (see `crate::transport`), followed by [`Watch`].
 pub(crate) fn connector() -> impl Connector {
-    DefaultConnector::new().chain(Watch)
+    crate::transport::Interruptible::default().chain(Watch)
 }
 
 /// The last link of the session's connector chain: runs for each new connection.

@@ -95,6 +95,8 @@ struct Workers {
     /// Worker loops still running, to let `join` wait for them.
     alive: Mutex<usize>,
     none_alive: Condvar,
+    /// The job each worker runs now (by the order the workers started), for `shutdown_now`.
+    running: Vec<Mutex<Option<QueueItem>>>,
 }
 
 struct Threads {
@@ -120,6 +122,7 @@ impl Executor {
                 }),
                 alive: Mutex::new(0),
                 none_alive: Condvar::new(),
+                running: (0..max_workers.max(1)).map(|_| Mutex::new(None)).collect(),
             }),
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
@@ -161,6 +164,7 @@ impl Executor {
         F: FnOnce(Completer<T>) + Send + 'static,
     {
         let (slot, mut task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        let handle = Arc::clone(&task);
         if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
             task = lanes.entry(key, task);
         }
@@ -173,7 +177,7 @@ impl Executor {
         } else if self.workers.started.load(Ordering::Acquire) < self.max_workers {
             self.start_worker_unless_one_is_idle();
         }
-        Pending::new(slot)
+        Pending::new(slot, handle)
     }
 
     /// Takes an idle worker's count, or else starts a worker if there are fewer than the maximum.
@@ -200,7 +204,7 @@ impl Executor {
             none => none.insert(ThreadPool::with_name(self.name.clone(), 1)),
         };
         let (jobs, workers, id) = (self.backlog.clone(), Arc::clone(w), self.id);
-        pool.execute(move || worker_loop(jobs, workers, id));
+        pool.execute(move || worker_loop(jobs, workers, id, started));
     }
 
     pub(crate) fn max_workers(&self) -> usize {
@@ -244,6 +248,24 @@ impl Executor {
         self.stop();
         for task in self.backlog.try_iter() {
             task.abort(Error::ShutDown);
+        }
+    }
+
+    /// [`shutdown`](Executor::shutdown), then cancels every running job (see
+    /// [`Task::cancel`]); a job that already resolved its handle (an event stream) is
+    /// interrupted. Returns at once.
+    pub(crate) fn shutdown_now(&self) {
+        self.shutdown();
+        let running: Vec<QueueItem> = self
+            .workers
+            .running
+            .iter()
+            .filter_map(|cell| lock(cell).clone())
+            .collect();
+        for task in running {
+            if !task.cancel() {
+                task.interrupt();
+            }
         }
     }
 
@@ -294,7 +316,7 @@ impl Drop for AliveGuard {
     }
 }
 
-fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize) {
+fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize, index: usize) {
     let _guard = AliveGuard(Arc::clone(&workers));
     WORKER_OF.with(|w| w.set(pool));
     // Ends when the executor is shut down or dropped and the queue is empty.
@@ -316,6 +338,9 @@ fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize) {
         }
         // Jobs catch their own panics; this guards the loop against the rest (a user's waker
         // that panics when woken), so that the pool never silently loses a worker.
+        let running = &workers.running[index];
+        *lock(running) = Some(Arc::clone(&task));
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+        drop(lock(running).take());
     }
 }

@@ -160,6 +160,9 @@ pub struct EventStream<T = Event> {
     closed: Arc<AtomicBool>,
     /// The receiver was taken out: its own disconnection stops the worker.
     detached: bool,
+    /// The worker's job, interrupted when the stream is dropped so that a read blocked on a
+    /// silent server returns at once.
+    job: Option<crate::exec::JobHandle>,
 }
 
 /// The worker's end of a stream.
@@ -178,6 +181,9 @@ impl<T> Drop for EventStream<T> {
     fn drop(&mut self) {
         if !self.detached {
             self.closed.store(true, Ordering::Relaxed);
+            if let Some(job) = &self.job {
+                job.interrupt();
+            }
         }
     }
 }
@@ -213,8 +219,14 @@ impl<T> EventStream<T> {
             url,
             closed,
             detached: false,
+            job: None,
         };
         (stream, feed)
+    }
+
+    /// Interrupts `job` (the worker reading this stream) when the stream is dropped.
+    pub(crate) fn interrupt_on_drop(&mut self, job: crate::exec::JobHandle) {
+        self.job = Some(job);
     }
 
     /// The channel the events arrive on, to `select!` over several streams. An `Err` is the

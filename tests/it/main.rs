@@ -16,6 +16,7 @@ mod body;
 #[cfg(target_os = "linux")]
 mod body_memory;
 mod chat_batch;
+mod cancel;
 mod cohere;
 mod cookies;
 mod download;

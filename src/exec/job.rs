@@ -1,0 +1,134 @@
+//! The running job: what code on a worker can ask about the job it runs for, and how a cancel
+//! reaches work that is already running.
+//!
+//! A cancel cannot stop a thread; it can make the thread's blocking call return. Whatever a job
+//! blocks on registers an [`Interrupt`] with the job while it runs (the HTTP engine registers
+//! each connection it uses, see `crate::transport`), and a cancel calls them all. The job then
+//! sees its call fail, ends, and its worker is free. A cancel also resolves the job's handle at
+//! once, so the caller never waits for the worker to notice.
+//!
+//! The current job is found through a thread-local set while the job runs (on its worker, or
+//! inline on a worker that waits for it), so code deep below (a ureq transport) needs no handle
+//! passed down.
+
+use std::cell::{Cell, RefCell};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::slot::Task;
+
+/// Something a job blocks on that another thread can make return: a socket, a timer.
+pub(crate) trait Interrupt: Send + Sync {
+    /// Makes a blocked call return, if this is still used by job `job` (an id from
+    /// [`JobHandle::id`]); a resource now used by another job must be left alone.
+    fn interrupt(&self, job: usize);
+}
+
+/// The error a cancelled job's interrupted I/O carries inside an `io::Error`, so that the error
+/// that comes out of it is [`Error::Cancelled`](crate::Error::Cancelled) rather than a broken
+/// connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the job was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+thread_local! {
+    /// The job this thread runs now (the innermost one, when a worker runs another inline).
+    static CURRENT: RefCell<Option<Arc<dyn Task>>> = const { RefCell::new(None) };
+    /// Its id, read on every I/O call of the engine without touching the `Arc`; 0 for none.
+    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A running job, for the code it runs and for whatever must cancel it later (an event stream
+/// that is dropped while its worker still reads).
+#[derive(Clone)]
+pub(crate) struct JobHandle(Arc<dyn Task>);
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JobHandle").field(&self.id()).finish()
+    }
+}
+
+impl JobHandle {
+    /// A number that tells this job from every other job alive.
+    pub(crate) fn id(&self) -> usize {
+        task_id(&self.0)
+    }
+
+    /// Registers `what` to be interrupted when the job is cancelled, until the job ends.
+    /// Returns `false` if the job is already cancelled: the caller must give up (and interrupt
+    /// `what` itself if it already blocks on it).
+    pub(crate) fn register(&self, what: Weak<dyn Interrupt>) -> bool {
+        self.0.register(what)
+    }
+
+    /// Whether the job was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// Interrupts what the job blocks on, without touching its handle's result: for a job that
+    /// resolved its handle early and goes on (an event stream whose reader is gone). Does
+    /// nothing once the job has ended.
+    pub(crate) fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+pub(crate) fn task_id(task: &Arc<dyn Task>) -> usize {
+    Arc::as_ptr(task) as *const () as usize
+}
+
+/// The job the current thread runs, if any.
+pub(crate) fn current_job() -> Option<JobHandle> {
+    CURRENT.with(|c| c.borrow().clone().map(JobHandle))
+}
+
+/// The id of the job the current thread runs, 0 if none: cheap enough for every I/O call.
+pub(crate) fn current_job_id() -> usize {
+    CURRENT_ID.with(Cell::get)
+}
+
+/// Sleeps `d`, or less if the current job is cancelled meanwhile. Returns `false` if it was
+/// (the caller should stop). Off a job, a plain sleep.
+pub(crate) fn sleep(d: Duration) -> bool {
+    match current_job() {
+        Some(job) => job.0.sleep(d),
+        None => {
+            std::thread::sleep(d);
+            true
+        }
+    }
+}
+
+/// Marks `task` as the current thread's job until the guard drops, then restores the previous
+/// one (a worker that ran a job inline goes back to its own).
+pub(crate) fn enter(task: Arc<dyn Task>) -> Entered {
+    let id = task_id(&task);
+    let previous = CURRENT.with(|c| c.replace(Some(task)));
+    let previous_id = CURRENT_ID.with(|c| c.replace(id));
+    Entered {
+        previous,
+        previous_id,
+    }
+}
+
+pub(crate) struct Entered {
+    previous: Option<Arc<dyn Task>>,
+    previous_id: usize,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let ours = CURRENT.with(|c| c.replace(self.previous.take()));
+        CURRENT_ID.with(|c| c.set(self.previous_id));
+        drop(ours);
+    }
+}
