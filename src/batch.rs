@@ -247,6 +247,21 @@ where
     /// the session's [`max_workers`](FuturesSession::max_workers).
     ///
     /// Takes effect before the first result; later calls are ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// // At most 4 jobs submitted and not yet yielded at any time.
+    /// let sum: u64 = session
+    ///     .batch(1..=100u64, |s, &n| s.submit(move |_| Ok(n)))
+    ///     .in_flight(4)
+    ///     .map(|(_, r)| r.unwrap())
+    ///     .sum();
+    /// assert_eq!(sum, 5050);
+    /// ```
     pub fn in_flight(mut self, n: usize) -> Self {
         if self.counts.submitted == 0 {
             self.window = n.max(1);
@@ -256,6 +271,20 @@ where
 
     /// Yields the results in input order (`futures`' `buffered`) rather than as they complete
     /// (`buffer_unordered`, the default). Takes effect before the first result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let order: Vec<usize> = session
+    ///     .batch(0..5, |s, &n| s.submit(move |_| Ok(n)))
+    ///     .ordered()
+    ///     .map(|(i, _)| i)
+    ///     .collect();
+    /// assert_eq!(order, [0, 1, 2, 3, 4]);
+    /// ```
     pub fn ordered(mut self) -> Self {
         if self.counts.submitted == 0 {
             self.ordered = true;
@@ -267,6 +296,24 @@ where
     /// count is [`BatchProgress::cancelled`]), no more inputs are read, and finished results not
     /// yet yielded are dropped. Defaults to off: an error is that input's result and the batch
     /// goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let session = FuturesSession::builder().max_workers(1).build();
+    /// let results: Vec<_> = session
+    ///     .batch(0..100, |s, &n| {
+    ///         s.submit(move |_| if n == 0 { Err(Error::InvalidRequest("bad input".into())) } else { Ok(n) })
+    ///     })
+    ///     .in_flight(2)
+    ///     .stop_on_error()
+    ///     .collect();
+    /// // The failure is yielded; the jobs not started yet are cancelled, not run.
+    /// assert!(results.iter().any(|(_, r)| r.is_err()));
+    /// assert!(results.len() < 100);
+    /// ```
     pub fn stop_on_error(mut self) -> Self {
         self.stop_on_error = true;
         self
@@ -294,6 +341,18 @@ where
     }
 
     /// The counters as they are now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut batch = session.batch(0..3, |s, &n| s.submit(move |_| Ok(n)));
+    /// while batch.next().is_some() {}
+    /// let counts = batch.counts();
+    /// assert_eq!((counts.submitted, counts.completed, counts.failed), (3, 3, 0));
+    /// ```
     pub fn counts(&self) -> BatchProgress {
         let mut counts = self.counts.clone();
         counts.elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());

@@ -7,6 +7,7 @@ use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
 use crate::config::Config;
+use crate::phase;
 use crate::run::{execute, Budget, Spec};
 use crate::Error;
 
@@ -76,32 +77,119 @@ impl BodyReader {
     }
 
     /// The HTTP status code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/file")).send_streaming().result()?;
+    /// assert_eq!(body.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// Whether the status is 2xx.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/file")).send_streaming().result()?;
+    /// assert!(body.is_success());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
     /// The first value of header `name` (case-insensitive), if present and valid text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/file")).send_streaming().result()?;
+    /// assert_eq!(body.header("content-type"), Some("text/plain"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// All response headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/file")).send_streaming().result()?;
+    /// assert_eq!(body.headers()["content-length"], "10");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The URL that answered, after redirects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/file")).send_streaming().result()?;
+    /// assert_eq!(body.url(), format!("{base}/file"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// The body's length as the server announced it (`Content-Length`), if it did and the body
     /// is not decoded on the way (a compressed body's decoded length is unknown until its end).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/file")).send_streaming().result()?;
+    /// assert_eq!(body.content_length(), Some(10));
+    /// let mut text = String::new();
+    /// body.read_to_string(&mut text)?;
+    /// assert_eq!(text, "0123456789");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn content_length(&self) -> Option<u64> {
         self.content_length
     }
@@ -112,6 +200,23 @@ impl BodyReader {
     /// the rest of the body is not read and its connection is closed.
     ///
     /// [`Response::error_for_status`]: crate::Response::error_for_status
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(format!("{base}/file")).send_streaming().result()?;
+    /// let mut body = body.error_for_status()?;
+    /// let mut first = [0u8; 4];
+    /// body.read_exact(&mut first)?;
+    /// assert_eq!(&first, b"0123");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn error_for_status(mut self) -> Result<Self, Error> {
         if self.status < 400 {
             return Ok(self);
@@ -134,7 +239,9 @@ impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // ureq's errors come as `Other`; ours keep their kind (`TimedOut` for a timeout) and
         // convert back into the same `Error` with `?`.
-        self.body.read(buf).map_err(|e| Error::from(e).into_io())
+        self.body
+            .read(buf)
+            .map_err(|e| phase::in_body(Error::from(e), &self.url).into_io())
     }
 }
 

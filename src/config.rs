@@ -14,12 +14,39 @@ use crate::retry::RetryPolicy;
 
 /// Workers of a session made with [`FuturesSession::new`](crate::FuturesSession::new), as in
 /// requests-futures.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::DEFAULT_MAX_WORKERS, 8);
+/// let session = ureq_futures::FuturesSession::new();
+/// assert_eq!(session.max_workers(), ureq_futures::DEFAULT_MAX_WORKERS);
+/// ```
 pub const DEFAULT_MAX_WORKERS: usize = 8;
 /// Largest buffered response body: 10 MiB.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::DEFAULT_MAX_BODY_SIZE, 10 * 1024 * 1024);
+/// ```
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 * 1024 * 1024;
 /// Default connect timeout: 30 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(ureq_futures::DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(30));
+/// ```
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Redirects a request follows by default, as in ureq: 10.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::DEFAULT_MAX_REDIRECTS, 10);
+/// ```
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 /// The session's settings that requests need on the worker.

@@ -31,6 +31,8 @@ use ureq::http;
 use ureq::ResponseExt;
 
 use crate::config::Config;
+use crate::phase;
+use crate::progress::ProgressCounter;
 use crate::run::{execute, Budget, Spec};
 use crate::Error;
 
@@ -44,8 +46,9 @@ pub(crate) fn run(
     config: &Config,
     spec: Spec,
     path: PathBuf,
+    progress: &ProgressCounter,
 ) -> Result<Download, Error> {
-    execute(agent, config, spec, Budget::Stream).and_then(|resp| write_body(resp, path))
+    execute(agent, config, spec, Budget::Stream).and_then(|resp| write_body(resp, path, progress))
 }
 
 /// A finished download: the body is complete under [`path`](Download::path). Made by
@@ -127,7 +130,11 @@ impl std::error::Error for FileError {
     }
 }
 
-fn write_body(mut resp: http::Response<ureq::Body>, path: PathBuf) -> Result<Download, Error> {
+fn write_body(
+    mut resp: http::Response<ureq::Body>,
+    path: PathBuf,
+    progress: &ProgressCounter,
+) -> Result<Download, Error> {
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         let mut start = Vec::new();
@@ -146,7 +153,10 @@ fn write_body(mut resp: http::Response<ureq::Body>, path: PathBuf) -> Result<Dow
         kept: false,
     };
     let mut file = File::create(&part.path).map_err(|e| file_error("create", &part.path, e))?;
-    let mut body = resp.into_body().into_reader();
+    let url = resp.get_uri().to_string();
+    let body = resp.into_body();
+    progress.start(body.content_length());
+    let mut body = body.into_reader();
     let mut buf = vec![0; BLOCK];
     let mut bytes = 0u64;
     loop {
@@ -154,11 +164,12 @@ fn write_body(mut resp: http::Response<ureq::Body>, path: PathBuf) -> Result<Dow
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from(e)),
+            Err(e) => return Err(phase::in_body(Error::from(e), &url)),
         };
         file.write_all(&buf[..n])
             .map_err(|e| file_error("write", &part.path, e))?;
         bytes += n as u64;
+        progress.add(n as u64);
     }
     file.sync_all()
         .map_err(|e| file_error("sync", &part.path, e))?;

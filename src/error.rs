@@ -18,14 +18,36 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// [`Error::Status`], which keeps the wording `Server responded with an error. Status Code: 404`
 /// for every status error the crate produces, so that programs ported from Python keep their
 /// error texts, followed by requests' words (see [`StatusError`]).
+///
+/// # Which variant a transport failure is
+///
+/// As the tests observe them (`tests/it/transport_errors.rs`, `tests/it/faults.rs`). The
+/// message of an [`Error::Io`] from the network names the phase, `host:port` and the redacted
+/// URL (`io: connect to 127.0.0.1:9 failed for url: http://127.0.0.1:9/x: Connection refused`);
+/// its [`io::ErrorKind`] is the one the system reported.
+///
+/// | failure | variant |
+/// |---|---|
+/// | connection refused | `Io`, kind `ConnectionRefused`, "connect to host:port" |
+/// | host name that does not resolve | `Io`, "resolve host" |
+/// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes), "TLS handshake with host:port", and the `http://` URL to use |
+/// | TLS certificate rejected | `Io`, kind `InvalidData`, "TLS handshake with host:port" |
+/// | connection reset or cut before the response | `Io`, `ConnectionReset` / `UnexpectedEof`, "read the response from host:port" |
+/// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset`, "read the body from host:port" |
+/// | connect, read or whole-request timeout | `Timeout` with the phase: `Timeout::Connect`, `Timeout::PerRead`, `Timeout::Global`... |
+/// | malformed response, response head over 64 KiB, too many redirects | `Transport` with ureq's error |
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A transport failure: connection refused, DNS, TLS, a malformed HTTP response...
-    /// ureq's error is inside.
+    /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response, a
+    /// response head past its limit, too many redirects. ureq's error is inside. (Refused
+    /// connections, failed name lookups and TLS failures are [`Error::Io`]: see the table above.)
     Transport(ureq::Error),
-    /// An I/O error: a refused, reset or cut connection, a TLS certificate that failed
-    /// verification (kind `InvalidData`), or a body that ended early (`UnexpectedEof`).
+    /// An I/O error: a refused, reset or cut connection, a host name that does not resolve, a
+    /// TLS handshake that failed (kind `InvalidData`: a rejected certificate, or a plain-HTTP
+    /// port), a body that ended early (`UnexpectedEof`), or a local file of a
+    /// [`download`](crate::RequestBuilder::download). From the network, the message names the
+    /// phase, `host:port` and the redacted URL; the kind is the system's.
     Io(io::Error),
     /// A timeout ran out; the value says which phase (connect, per read, global...).
     Timeout(Timeout),
@@ -334,6 +356,20 @@ impl fmt::Display for StatusError {
 
 impl Error {
     /// The HTTP status code, when this is a status error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/missing")).send().result()?;
+    /// let err = resp.error_for_status().unwrap_err();
+    /// assert_eq!(err.status(), Some(404));
+    /// assert!(!err.is_timeout());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Status(s) => Some(s.status),
@@ -342,6 +378,24 @@ impl Error {
     }
 
     /// Whether this is a timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A server that accepts the connection and never answers.
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let url = format!("http://{}/", listener.local_addr().unwrap());
+    /// let err = FuturesSession::new()
+    ///     .get(url)
+    ///     .timeout(Duration::from_millis(200))
+    ///     .send()
+    ///     .result()
+    ///     .unwrap_err();
+    /// assert!(err.is_timeout(), "{err}");
+    /// ```
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout(_) => true,

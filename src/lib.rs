@@ -222,8 +222,12 @@
 //!
 //! # Errors
 //!
-//! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item: transport
-//! failures (ureq's error inside), I/O, [`Error::Timeout`] with the phase, [`Error::Status`] with
+//! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item:
+//! [`Error::Io`] for the network's failures (refused, name lookup, TLS, reset, cut: the message
+//! names the phase, `host:port` and the redacted URL, and says when an `https://` URL reached a
+//! plain-HTTP port; the table in [`Error`] lists which failure is which variant),
+//! [`Error::Transport`] for malformed responses and protocol limits (ureq's error inside),
+//! [`Error::Timeout`] with the phase, [`Error::Status`] with
 //! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
 //! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
 //! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for
@@ -280,6 +284,8 @@ mod exec;
 #[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
 pub mod llm;
 mod multipart;
+mod phase;
+mod progress;
 mod ratelimit;
 mod redirect;
 mod request;
@@ -302,6 +308,7 @@ pub use download::Download;
 pub use error::{Error, StatusError, Timeout};
 pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use multipart::Multipart;
+pub use progress::Progress;
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
 pub use request::RequestBuilder;
 pub use response::Response;

@@ -52,11 +52,27 @@ struct Part {
 
 impl Multipart {
     /// An empty form (it encodes to the closing boundary alone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::Multipart;
+    ///
+    /// let form = Multipart::new().text("a", "1");
+    /// ```
     pub fn new() -> Self {
         Multipart::default()
     }
 
     /// Adds a text field, as an entry of requests' `data=`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::Multipart;
+    ///
+    /// let form = Multipart::new().text("title", "Q3").text("lang", "en");
+    /// ```
     pub fn text(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.parts.push(Part {
             name: name.into(),
@@ -70,6 +86,15 @@ impl Multipart {
     /// example `"application/octet-stream"` when nothing more precise fits) and its bytes, as an
     /// entry `name: (filename, data, content_type)` of requests' `files=`. Read a file from disk
     /// with `std::fs::read` first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::Multipart;
+    ///
+    /// let bytes = b"\x89PNG...".to_vec(); // or std::fs::read("logo.png")?
+    /// let form = Multipart::new().file("logo", "logo.png", "image/png", bytes);
+    /// ```
     pub fn file(
         mut self,
         name: impl Into<String>,

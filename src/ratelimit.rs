@@ -53,6 +53,15 @@ const MIN_RATE: f64 = 1.0 / 3600.0;
 impl RateLimit {
     /// `n` requests per second on average, with a burst of 1 (requests evenly spaced). A rate
     /// below one an hour (zero, negative or NaN included) is taken as one an hour.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RateLimit;
+    ///
+    /// let limit = RateLimit::per_second(10.0);
+    /// assert_eq!(limit.per_second_rate(), 10.0);
+    /// ```
     pub fn per_second(n: f64) -> Self {
         let per_second = if n.is_finite() && n > MIN_RATE {
             n
@@ -68,22 +77,56 @@ impl RateLimit {
     }
 
     /// `n` requests per minute on average, with a burst of 1: how most APIs state their limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RateLimit;
+    ///
+    /// let limit = RateLimit::per_minute(600.0);
+    /// assert_eq!(limit.per_second_rate(), 10.0);
+    /// ```
     pub fn per_minute(n: f64) -> Self {
         RateLimit::per_second(n / 60.0)
     }
 
     /// At most `n` requests at once after a quiet spell (at least 1). Defaults to 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RateLimit;
+    ///
+    /// let limit = RateLimit::per_second(2.0).burst(5);
+    /// assert_eq!(limit.burst_size(), 5);
+    /// ```
     pub fn burst(mut self, n: u32) -> Self {
         self.burst = n.max(1);
         self
     }
 
     /// The average rate, in requests per second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RateLimit;
+    ///
+    /// assert_eq!(RateLimit::per_minute(120.0).per_second_rate(), 2.0);
+    /// ```
     pub fn per_second_rate(&self) -> f64 {
         self.per_second
     }
 
     /// The bucket's size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RateLimit;
+    ///
+    /// assert_eq!(RateLimit::per_second(1.0).burst(3).burst_size(), 3);
+    /// ```
     pub fn burst_size(&self) -> u32 {
         self.burst
     }
@@ -279,6 +322,16 @@ impl Default for RateLimiter {
 
 impl RateLimiter {
     /// A limiter with no rates, which only learns pauses from answers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new();
+    /// let session = FuturesSession::builder().rate_limiter(limiter.clone()).build();
+    /// assert_eq!(limiter.pauses(), 0);
+    /// ```
     pub fn new() -> Self {
         RateLimiter {
             inner: Arc::new(Inner {
@@ -316,6 +369,18 @@ impl RateLimiter {
 
     /// The rate of every origin that no [`host`](RateLimiter::host) rate names. Defaults to
     /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{RateLimit, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(1.0).burst(1));
+    /// assert!(limiter.try_acquire("http://a.example/").is_ok());
+    /// // The bucket of that origin is empty now; another origin has its own.
+    /// assert!(limiter.try_acquire("http://a.example/x").is_err());
+    /// assert!(limiter.try_acquire("http://b.example/").is_ok());
+    /// ```
     pub fn all_hosts(self, limit: RateLimit) -> Self {
         self.configure(|inner| inner.all_hosts = Some(limit))
     }
@@ -323,6 +388,14 @@ impl RateLimiter {
     /// The rate of one host (`"api.openai.com"`: any scheme and port) or one origin
     /// (`"https://api.openai.com"`), in place of the [`all_hosts`](RateLimiter::all_hosts)
     /// rate. An origin's rate wins over its host's; the last one set for a name wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{RateLimit, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new().host("api.openai.com", RateLimit::per_minute(500.0).burst(20));
+    /// ```
     pub fn host(self, host_or_origin: &str, limit: RateLimit) -> Self {
         let scope = if host_or_origin.contains("://") {
             match origin_of(host_or_origin) {
@@ -336,6 +409,15 @@ impl RateLimiter {
     }
 
     /// The longest pause one answer can cause. Defaults to 60 s ([`DEFAULT_MAX_PAUSE`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::RateLimiter;
+    ///
+    /// let limiter = RateLimiter::new().max_pause(Duration::from_secs(10));
+    /// ```
     pub fn max_pause(self, d: Duration) -> Self {
         self.configure(|inner| inner.max_pause = d)
     }
@@ -356,6 +438,14 @@ impl RateLimiter {
     }
 
     /// How many pauses answers have caused so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RateLimiter;
+    ///
+    /// assert_eq!(RateLimiter::new().pauses(), 0);
+    /// ```
     pub fn pauses(&self) -> u64 {
         self.inner.pauses.load(Ordering::Relaxed)
     }
@@ -363,6 +453,18 @@ impl RateLimiter {
     /// Takes a token for a request to `url`'s origin if it may go now; otherwise says how long
     /// until it may (the origin is paused, or its bucket is empty) and takes nothing. A URL
     /// without a scheme and host is never limited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{RateLimit, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(1.0).burst(2));
+    /// assert!(limiter.try_acquire("https://api.example.com/a").is_ok());
+    /// assert!(limiter.try_acquire("https://api.example.com/b").is_ok());
+    /// let wait = limiter.try_acquire("https://api.example.com/c").unwrap_err();
+    /// assert!(wait.as_secs_f64() <= 1.0);
+    /// ```
     pub fn try_acquire(&self, url: &str) -> Result<(), Duration> {
         let Some(origin) = origin_of(url) else {
             return Ok(());
@@ -374,6 +476,16 @@ impl RateLimiter {
 
     /// Blocks until a request to `url`'s origin may go, then takes its token. For requests sent
     /// outside a session (a session with this limiter waits without holding a worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{RateLimit, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(100.0).burst(1));
+    /// limiter.acquire("https://api.example.com/a"); // at once: the bucket is full
+    /// limiter.acquire("https://api.example.com/b"); // about 10 ms later
+    /// ```
     pub fn acquire(&self, url: &str) {
         while let Err(wait) = self.try_acquire(url) {
             std::thread::sleep(wait);
@@ -384,6 +496,21 @@ impl RateLimiter {
     /// say so (see the table above), and returns the pause. The pause counts in
     /// [`pauses`](RateLimiter::pauses) and goes to the [`on_pause`](RateLimiter::on_pause)
     /// callback.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq::http::{HeaderMap, HeaderValue};
+    /// use ureq_futures::RateLimiter;
+    ///
+    /// let limiter = RateLimiter::new();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("retry-after", HeaderValue::from_static("2"));
+    /// let event = limiter.observe("https://api.example.com/v1", 429, &headers);
+    /// assert!(event.is_some());
+    /// assert_eq!(limiter.pauses(), 1);
+    /// assert!(limiter.try_acquire("https://api.example.com/v1").is_err());
+    /// ```
     pub fn observe(&self, url: &str, status: u16, headers: &HeaderMap) -> Option<RateLimitEvent> {
         let origin = origin_of(url)?;
         self.observe_at(&origin, status, headers, Instant::now(), SystemTime::now())

@@ -103,6 +103,22 @@ impl RequestBuilder {
 
     /// Adds a header. It replaces a session default header of the same name; calling it twice
     /// with one name sends both values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", r#"ok"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .get(format!("{base}/"))
+    ///     .header("x-request-id", "42")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.spec.headers.push((name.into(), value.into()));
         self
@@ -161,6 +177,24 @@ impl RequestBuilder {
     }
 
     /// Adds a query parameter, percent-encoded, after any query already in the URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/search", "text/plain", r#"found"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // GET /search?q=rust%20sse&page=2
+    /// let resp = FuturesSession::new()
+    ///     .get(format!("{base}/search"))
+    ///     .query("q", "rust sse")
+    ///     .query("page", "2")
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "found");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn query(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.spec
             .query
@@ -171,6 +205,23 @@ impl RequestBuilder {
     /// This request's budget, replacing the session's [`timeout`](crate::SessionBuilder::timeout):
     /// the whole exchange for a buffered request, the time until the headers are in for an
     /// event stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", r#"ok"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .get(format!("{base}/"))
+    ///     .timeout(Duration::from_secs(5))
+    ///     .send()
+    ///     .result()?;
+    /// assert!(resp.is_success());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.spec.timeout = Some(d);
         self
@@ -179,6 +230,16 @@ impl RequestBuilder {
     /// This request's longest silence between two reads, replacing the session's
     /// [`read_timeout`](crate::SessionBuilder::read_timeout). On an event stream it ends a stalled
     /// stream with [`Error::Timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let request = session.get("https://example.com/events").read_timeout(Duration::from_secs(60));
+    /// ```
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.spec.read_timeout = Some(d);
         self
@@ -187,6 +248,16 @@ impl RequestBuilder {
     /// This request's [`RetryPolicy`], replacing the session's
     /// ([`SessionBuilder::retry`](crate::SessionBuilder::retry)); `RetryPolicy::none()` turns
     /// retries off for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// let session = FuturesSession::builder().retry(RetryPolicy::new()).build();
+    /// // This one request is tried once.
+    /// let request = session.get("https://example.com/").retry(RetryPolicy::none());
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.spec.retry = Some(policy);
         self
@@ -227,6 +298,22 @@ impl RequestBuilder {
 
     /// Sets the body to `value` serialized as JSON, with `Content-Type: application/json`.
     /// The value is serialized now, on the caller's thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items", "text/plain", r#"created"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/items"))
+    ///     .json(&serde_json::json!({"name": "pen", "price": 2}))
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "created");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
@@ -243,6 +330,23 @@ impl RequestBuilder {
 
     /// Sets the body to raw bytes. No content type is added; set one with
     /// [`header`](RequestBuilder::header) if the server needs it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/raw", "text/plain", r#"stored"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/raw"))
+    ///     .header("content-type", "application/octet-stream")
+    ///     .body(vec![0u8, 1, 2, 3])
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "stored");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.spec.body = Some(bytes.into());
         self.spec.content_type = None;
@@ -251,6 +355,22 @@ impl RequestBuilder {
 
     /// Sets the body to the pairs, form-encoded, with
     /// `Content-Type: application/x-www-form-urlencoded`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/login", "text/plain", r#"welcome"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/login"))
+    ///     .form([("user", "ada"), ("note", "a&b")])
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "welcome");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn form<I, K, V>(mut self, pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -274,6 +394,19 @@ impl RequestBuilder {
     /// Sets the body to `form`, encoded as `multipart/form-data` (RFC 7578), with its
     /// `Content-Type` and boundary: requests' `files=` and `data=`. The form is encoded now, on
     /// the caller's thread. See [`Multipart`](crate::Multipart) for an example.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/upload", "text/plain", r#"stored"#)]);
+    /// use ureq_futures::{FuturesSession, Multipart};
+    ///
+    /// let form = Multipart::new().text("title", "notes").file("f", "a.txt", "text/plain", "hello");
+    /// let resp = FuturesSession::new().post(format!("{base}/upload")).multipart(form).send().result()?;
+    /// assert_eq!(resp.text()?, "stored");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn multipart(mut self, form: crate::Multipart) -> Self {
         let (content_type, body) = form.encode();
         self.spec.body = Some(body);
@@ -285,11 +418,41 @@ impl RequestBuilder {
     /// [`Response`] with its body read (up to the session's
     /// [`max_body_size`](crate::SessionBuilder::max_body_size)); 4xx and 5xx are responses, not
     /// errors, as in requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/plain", r#"A"#), ("/b", "text/plain", r#"B"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let a = session.get(format!("{base}/a")).send(); // both requests run at once
+    /// let b = session.get(format!("{base}/b")).send();
+    /// assert_eq!(a.result()?.text()?, "A");
+    /// assert_eq!(b.result()?.text()?, "B");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn send(self) -> Pending<Response> {
         self.send_with(Ok)
     }
 
     /// Sets a JSON body (see [`json`](RequestBuilder::json)) and sends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/echo", "application/json", r#"{"ok":true}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/echo"))
+    ///     .send_json(&serde_json::json!({"ping": 1}))
+    ///     .result()?;
+    /// assert_eq!(resp.json::<serde_json::Value>()?["ok"], true);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn send_json<T: Serialize + ?Sized>(self, value: &T) -> Pending<Response> {
         self.json(value).send()
     }
@@ -318,7 +481,8 @@ impl RequestBuilder {
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
         self.submit(true, move |agent, config, spec, done: Completer<U>| {
-            done.complete(run::buffered(agent, config, spec, hook));
+            let result = run::buffered(agent, config, spec, done.progress(), hook);
+            done.complete(result);
         })
     }
 
@@ -402,7 +566,8 @@ impl RequestBuilder {
     pub fn download(self, path: impl Into<PathBuf>) -> Pending<Download> {
         let path = path.into();
         self.submit(true, move |agent, config, spec, done| {
-            done.complete(download::run(agent, config, spec, path));
+            let result = download::run(agent, config, spec, path, done.progress());
+            done.complete(result);
         })
     }
 
@@ -468,6 +633,24 @@ impl RequestBuilder {
     /// A reconnecting event stream, as browsers' `EventSource`: GET only, off unless asked for.
     /// See [`EventSource`] for the reconnection rules. A request with another method yields
     /// [`Error::InvalidRequest`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: hello\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut source = session
+    ///     .get(format!("{base}/events"))
+    ///     .event_source()
+    ///     .initial_retry(Duration::from_millis(10));
+    /// let first = source.next().unwrap()?;
+    /// assert_eq!(first.data, "hello");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn event_source(self) -> EventSource {
         EventSource::new(self.session, self.spec)
     }

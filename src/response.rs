@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
+use crate::progress::{Counted, ProgressCounter};
 use crate::Error;
 
 /// A response whose body has been read on the worker.
@@ -147,21 +148,28 @@ impl fmt::Debug for Response {
 impl Response {
     /// Reads `resp`'s body, up to `limit` bytes, and packs the URL and headers behind it. ureq's
     /// parts of the response are dropped here, on the worker.
-    pub(crate) fn read(mut resp: http::Response<ureq::Body>, limit: u64) -> Result<Self, Error> {
+    pub(crate) fn read(
+        mut resp: http::Response<ureq::Body>,
+        limit: u64,
+        progress: &ProgressCounter,
+    ) -> Result<Self, Error> {
         let head = head_len(resp.get_uri(), resp.headers());
-        let mut buf = Vec::with_capacity(reserve(resp.body().content_length(), limit) + head);
-        resp.body_mut()
-            .with_config()
-            .limit(limit)
-            .reader()
-            .read_to_end(&mut buf)
-            .map_err(|e| match Error::from(e) {
-                Error::BodyTooLarge { limit, url: None } => Error::BodyTooLarge {
-                    limit,
-                    url: Some(crate::redact_url(&resp.get_uri().to_string())),
-                },
-                other => other,
-            })?;
+        let announced = resp.body().content_length();
+        let mut buf = Vec::with_capacity(reserve(announced, limit) + head);
+        progress.start(announced);
+        let reader = resp.body_mut().with_config().limit(limit).reader();
+        Counted {
+            inner: reader,
+            counter: progress,
+        }
+        .read_to_end(&mut buf)
+        .map_err(|e| match Error::from(e) {
+            Error::BodyTooLarge { limit, url: None } => Error::BodyTooLarge {
+                limit,
+                url: Some(crate::redact_url(&resp.get_uri().to_string())),
+            },
+            other => crate::phase::in_body(other, &resp.get_uri().to_string()),
+        })?;
         let body_len = buf.len();
         // Exact, where growing the vector would double a body that filled it.
         buf.reserve_exact(head);
@@ -183,23 +191,72 @@ impl Response {
     }
 
     /// The HTTP status code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"{}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// Whether the status is 2xx.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"{}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// assert!(resp.is_success());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
     /// All response headers. The map is built on the first call; [`header`](Response::header)
     /// reads one without building it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"{}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// assert_eq!(resp.headers()["content-type"], "application/json");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         self.headers.get_or_init(|| Box::new(self.head().to_map()))
     }
 
     /// The first value of header `name` (case-insensitive), if present and valid text (visible
     /// ASCII, as [`HeaderValue::to_str`](http::HeaderValue::to_str) requires).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"{}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// assert_eq!(resp.header("Content-Type"), Some("application/json"));
+    /// assert_eq!(resp.header("x-missing"), None);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         let (_, value) = self
             .head()
@@ -210,17 +267,54 @@ impl Response {
     }
 
     /// The URL that answered, after redirects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"{}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// assert_eq!(resp.url(), format!("{base}/r"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn url(&self) -> &str {
         self.head().url()
     }
 
     /// The body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"[1,2]"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// assert_eq!(resp.bytes(), b"[1,2]");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.body_len]
     }
 
     /// The body, taken out of the response (without a copy, unless the body is shorter than
     /// the URL and headers behind it: then the few bytes are moved to a buffer of their own).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"[1,2]"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// let body: Vec<u8> = resp.into_bytes();
+    /// assert_eq!(body, b"[1,2]");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn into_bytes(self) -> Vec<u8> {
         let mut buf = self.buf;
         buf.truncate(self.body_len);
@@ -231,6 +325,18 @@ impl Response {
     }
 
     /// The body as text. Fails with [`Error::Io`] (kind `InvalidData`) if it is not UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"[1,2]"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// assert_eq!(resp.text()?, "[1,2]");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn text(&self) -> Result<&str, Error> {
         std::str::from_utf8(self.bytes()).map_err(|e| {
             Error::Io(std::io::Error::new(
@@ -241,6 +347,23 @@ impl Response {
     }
 
     /// The body parsed as JSON into `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"{"name":"pen"}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/r")).send().result()?;
+    /// #[derive(serde::Deserialize)]
+    /// struct Item {
+    ///     name: String,
+    /// }
+    /// let item: Item = resp.json()?;
+    /// assert_eq!(item.name, "pen");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         Ok(serde_json::from_slice(self.bytes())?)
     }
@@ -249,6 +372,23 @@ impl Response {
     /// URL, the headers, the first KiB of the body and the API error it carries (see
     /// [`StatusError`](crate::StatusError)). Its message is one line:
     /// `Server responded with an error. Status Code: 404 Client Error: Not Found for url: ...`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/ok", "text/plain", r#"fine"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let ok = session.get(format!("{base}/ok")).send().result()?.error_for_status()?;
+    /// assert_eq!(ok.text()?, "fine");
+    /// // The doc server answers 404 for other paths.
+    /// let missing = session.get(format!("{base}/nope")).send().result()?;
+    /// let err = missing.error_for_status().unwrap_err();
+    /// assert_eq!(err.status(), Some(404));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn error_for_status(mut self) -> Result<Self, Error> {
         if self.status >= 400 {
             let headers = match self.headers.take() {

@@ -14,8 +14,8 @@ use crate::Error;
 /// | [`attempts`](RetryPolicy::attempts) | 3 (the first try and two retries) |
 /// | [`base_delay`](RetryPolicy::base_delay) | 200 ms |
 /// | [`max_delay`](RetryPolicy::max_delay) | 10 s |
-/// | statuses | 429, 502, 503, 504 |
 /// | [`non_idempotent`](RetryPolicy::non_idempotent) | `false`: POST and PATCH are not retried |
+/// | [`statuses`](RetryPolicy::statuses) | 429, 502, 503, 504 |
 ///
 /// # What is retried, and what never is
 ///
@@ -49,6 +49,8 @@ pub struct RetryPolicy {
     base_delay: Duration,
     max_delay: Duration,
     non_idempotent: bool,
+    /// The statuses retried; `None` for the default four.
+    statuses: Option<Vec<u16>>,
 }
 
 impl Default for RetryPolicy {
@@ -67,33 +69,112 @@ pub(crate) enum Verdict {
 
 impl RetryPolicy {
     /// The defaults in the table above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::new().attempts(5);
+    /// ```
     pub fn new() -> Self {
         RetryPolicy {
             attempts: 3,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             non_idempotent: false,
+            statuses: None,
+        }
+    }
+
+    /// The policy of the official LLM SDKs (OpenAI's and Anthropic's), the LLM clients'
+    /// default: 3 attempts (2 retries), 500 ms doubling up to 8 s, POST retried, on 408, 409,
+    /// 429, 500, 502, 503, 504 and 529 (Anthropic's "overloaded") and on connection errors.
+    /// A stream is retried only before its first byte is read, never after.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let fewer = RetryPolicy::llm().attempts(2);
+    /// assert_ne!(fewer, RetryPolicy::llm());
+    /// ```
+    pub fn llm() -> Self {
+        RetryPolicy::new()
+            .base_delay(Duration::from_millis(500))
+            .max_delay(Duration::from_secs(8))
+            .non_idempotent(true)
+            .statuses([408, 409, 429, 500, 502, 503, 504, 529])
+    }
+
+    /// The statuses that are retried, in place of the default 429, 502, 503 and 504.
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.statuses = Some(statuses.into_iter().collect());
+        self
+    }
+
+    /// Whether an answer with `status` is retried.
+    fn retries_status(&self, status: u16) -> bool {
+        match &self.statuses {
+            Some(statuses) => statuses.contains(&status),
+            None => is_retryable_status(status),
         }
     }
 
     /// No retries: one attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// let session = FuturesSession::builder().retry(RetryPolicy::none()).build();
+    /// ```
     pub fn none() -> Self {
         RetryPolicy::new().attempts(1)
     }
 
     /// Attempts in all, the first one included; at least 1. Defaults to 3.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// // The first try and up to two retries.
+    /// let policy = RetryPolicy::new().attempts(3);
+    /// ```
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n.max(1);
         self
     }
 
     /// The wait before the first retry; it doubles for each later one. Defaults to 200 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::new().base_delay(Duration::from_millis(200));
+    /// ```
     pub fn base_delay(mut self, d: Duration) -> Self {
         self.base_delay = d;
         self
     }
 
     /// The longest wait, also the cap on a server's `Retry-After`. Defaults to 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::new().max_delay(Duration::from_secs(10));
+    /// ```
     pub fn max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
         self
@@ -101,6 +182,15 @@ impl RetryPolicy {
 
     /// Also retry methods that are not idempotent (POST, PATCH), for APIs where repeating a
     /// request is safe. Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// // Also retry POST and PATCH (only if the server is known to deduplicate).
+    /// let policy = RetryPolicy::new().non_idempotent(true);
+    /// ```
     pub fn non_idempotent(mut self, yes: bool) -> Self {
         self.non_idempotent = yes;
         self
@@ -121,7 +211,7 @@ impl RetryPolicy {
             return Verdict::Stop;
         }
         let retry_after = match outcome {
-            Ok(resp) if is_retryable_status(resp.status().as_u16()) => {
+            Ok(resp) if self.retries_status(resp.status().as_u16()) => {
                 retry_after(resp.headers(), SystemTime::now())
             }
             Ok(_) => return Verdict::Stop,
@@ -176,8 +266,18 @@ fn is_retryable_error(e: &Error) -> bool {
     }
 }
 
-/// The `Retry-After` header as a duration: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+/// How long the server asks to wait: `retry-after-ms` (milliseconds, as OpenAI and Anthropic
+/// send it, more precise than seconds) first, else `Retry-After`, delay-seconds or an HTTP date
+/// (RFC 9110 §10.2.3).
 pub(crate) fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+    let ms = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0);
+    if let Some(ms) = ms {
+        return Some(Duration::from_secs_f64(ms.min(3.6e9) / 1000.0));
+    }
     let value = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()
@@ -308,6 +408,10 @@ mod tests {
         );
         assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
         h.insert(http::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h, now), None);
+        h.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
+        h.insert("retry-after-ms", "-3".parse().unwrap());
         assert_eq!(retry_after(&h, now), None);
     }
 

@@ -15,6 +15,8 @@ use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader};
 use crate::exec::{panic_message, Completer};
+use crate::phase;
+use crate::progress::ProgressCounter;
 use crate::ratelimit::observe_answer;
 use crate::redirect::{self, Hop};
 use crate::response::Response;
@@ -74,10 +76,11 @@ pub(crate) fn buffered<U>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
+    progress: &ProgressCounter,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
     execute(agent, config, spec, Budget::Buffered)
-        .and_then(|resp| Response::read(resp, config.max_body_size))
+        .and_then(|resp| Response::read(resp, config.max_body_size, progress))
         .and_then(hook)
 }
 
@@ -225,6 +228,8 @@ pub(crate) fn execute(
                     result = run(true);
                 }
             }
+            // Where it failed (phase, host:port, URL), once the resend has seen the bare error.
+            let result = result.map_err(|e| phase::before_response(e, &hop.uri));
             if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
                 jar.store_from(&hop.uri, resp.headers());
             }

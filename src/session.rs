@@ -109,48 +109,158 @@ impl Default for FuturesSession {
 impl FuturesSession {
     /// A session of up to [`DEFAULT_MAX_WORKERS`] (8) workers and the defaults of
     /// [`SessionBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// assert_eq!(session.max_workers(), 8);
+    /// ```
     pub fn new() -> Self {
         SessionBuilder::default().build()
     }
 
     /// A builder to set the number of workers, default headers, timeouts or the agent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(2).build();
+    /// assert_eq!(session.max_workers(), 2);
+    /// ```
     pub fn builder() -> SessionBuilder {
         SessionBuilder::default()
     }
 
     /// A GET request. Nothing is sent until a terminal method such as
     /// [`send`](RequestBuilder::send) is called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/hello", "text/plain", r#"hi"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session.get(format!("{base}/hello")).send().result()?;
+    /// assert_eq!(resp.text()?, "hi");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn get(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("GET", url)
     }
 
     /// A HEAD request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().head(format!("{base}/file")).send().result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn head(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("HEAD", url)
     }
 
     /// A POST request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items", "application/json", r#"{"id":1}"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/items"))
+    ///     .send_json(&serde_json::json!({"name": "pen"}))
+    ///     .result()?;
+    /// assert_eq!(resp.json::<serde_json::Value>()?["id"], 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn post(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("POST", url)
     }
 
     /// A PUT request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items/1", "text/plain", r#"replaced"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().put(format!("{base}/items/1")).body("new").send().result()?;
+    /// assert_eq!(resp.text()?, "replaced");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn put(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("PUT", url)
     }
 
     /// A PATCH request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items/1", "text/plain", r#"patched"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new()
+    ///     .patch(format!("{base}/items/1"))
+    ///     .json(&serde_json::json!({"price": 2}))
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "patched");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn patch(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("PATCH", url)
     }
 
     /// A DELETE request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/items/1", "text/plain", r#"gone"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().delete(format!("{base}/items/1")).send().result()?;
+    /// assert!(resp.is_success());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn delete(&self, url: impl Into<String>) -> RequestBuilder {
         self.request("DELETE", url)
     }
 
     /// A request with any method, such as `"OPTIONS"`. An invalid method is reported as
     /// [`Error::InvalidRequest`] by the handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/", "text/plain", r#"ok"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().request("OPTIONS", format!("{base}/")).send().result()?;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn request(&self, method: &str, url: impl Into<String>) -> RequestBuilder {
         RequestBuilder::new(self.clone(), method, url.into())
     }
@@ -234,12 +344,31 @@ impl FuturesSession {
     /// pool; that session follows no redirects unless its
     /// [`max_redirects`](SessionBuilder::max_redirects) is set. An agent given to
     /// [`SessionBuilder::agent`] is returned as it was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// // The session's ureq agent, for code that wants plain ureq calls on the same connections.
+    /// let config = session.agent().config();
+    /// assert!(!config.http_status_as_error());
+    /// ```
     pub fn agent(&self) -> &ureq::Agent {
         &self.inner.shared.agent
     }
 
     /// The most worker threads this session runs (see
     /// [`SessionBuilder::max_workers`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// assert_eq!(FuturesSession::builder().max_workers(3).build().max_workers(), 3);
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.inner.exec.max_workers()
     }
@@ -264,11 +393,31 @@ impl FuturesSession {
     }
 
     /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(1).build();
+    /// assert_eq!(session.queued(), 0);
+    /// ```
     pub fn queued(&self) -> usize {
         self.inner.exec.queued()
     }
 
     /// Whether [`shutdown`](FuturesSession::shutdown) has run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// assert!(!session.is_shut_down());
+    /// session.shutdown();
+    /// assert!(session.is_shut_down());
+    /// ```
     pub fn is_shut_down(&self) -> bool {
         self.inner.exec.is_shut_down()
     }
@@ -334,6 +483,19 @@ impl FuturesSession {
     ///
     /// Calling it on one of the session's own workers would wait for itself; it returns at once
     /// there instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let job = session.submit(|_| Ok(6 * 7));
+    /// assert_eq!(job.result()?, 42);
+    /// session.join(); // no new work; returns once every worker has left its loop
+    /// assert!(session.is_shut_down());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn join(&self) {
         self.inner.exec.join();
     }
@@ -445,12 +607,32 @@ impl SessionBuilder {
     /// the agent's idle-connection pool
     /// (ureq keeps 3 per host by default, which would reconnect on every burst of more), unless
     /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(32).build();
+    /// assert_eq!(session.max_workers(), 32);
+    /// ```
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = n.max(1);
         self
     }
 
     /// A header sent with every request. A request's own header of the same name replaces it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder()
+    ///     .header("user-agent", "my-app/1.0")
+    ///     .header("accept", "application/json")
+    ///     .build();
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -547,6 +729,15 @@ impl SessionBuilder {
     /// The whole-request budget of a buffered request, from connecting to the end of the body;
     /// for an event stream, the budget until the response headers are in (a stream has no total
     /// budget, see [`read_timeout`](SessionBuilder::read_timeout)). Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().timeout(Duration::from_secs(30)).build();
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
@@ -555,6 +746,15 @@ impl SessionBuilder {
     /// The budget for the TCP connect and the TLS handshake (name resolution is covered only by
     /// [`timeout`](SessionBuilder::timeout)). Defaults to 30 seconds. Ignored when
     /// an [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().connect_timeout(Duration::from_secs(5)).build();
+    /// ```
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = Some(d);
         self
@@ -564,6 +764,16 @@ impl SessionBuilder {
     /// included: a stream silent for longer ends with [`Error::Timeout`]. Keep-alive comments
     /// reset it. It is also the read timeout of the session's [agent](FuturesSession::agent),
     /// which [`submit`](FuturesSession::submit)'s closures use. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // An event stream silent for 90 s ends with Error::Timeout.
+    /// let session = FuturesSession::builder().read_timeout(Duration::from_secs(90)).build();
+    /// ```
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.read_timeout = Some(d);
         self
@@ -571,6 +781,19 @@ impl SessionBuilder {
 
     /// The largest buffered response body, in bytes; a larger one fails with
     /// [`Error::BodyTooLarge`]. Event streams have their own limits. Defaults to 10 MiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/big", "text/plain", r#"0123456789"#)]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_body_size(4).build();
+    /// let err = session.get(format!("{base}/big")).send().result().unwrap_err();
+    /// assert!(matches!(err, ureq_futures::Error::BodyTooLarge { .. }));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn max_body_size(mut self, bytes: u64) -> Self {
         self.max_body_size = bytes;
         self
@@ -578,6 +801,14 @@ impl SessionBuilder {
 
     /// Retries failed attempts of every request as `policy` says (a request can override it
     /// with [`RequestBuilder::retry`]). Defaults to none: one attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// let session = FuturesSession::builder().retry(RetryPolicy::new().attempts(3)).build();
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
@@ -590,6 +821,15 @@ impl SessionBuilder {
     /// as a response. Defaults to [`DEFAULT_MAX_REDIRECTS`] (10), or to a given
     /// [`agent`](SessionBuilder::agent)'s own `max_redirects` (0 for the agent of another
     /// session).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // Every redirect comes back as a response.
+    /// let session = FuturesSession::builder().max_redirects(0).build();
+    /// ```
     pub fn max_redirects(mut self, n: u32) -> Self {
         self.max_redirects = Some(n);
         self
@@ -639,6 +879,15 @@ impl SessionBuilder {
     /// kept. The session cannot tell whether a request of this agent went out on a reused
     /// connection, so it never sends one again after a kept-alive connection closed under it
     /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let agent: ureq::Agent = ureq::Agent::config_builder().user_agent("my-app/1.0").build().into();
+    /// let session = FuturesSession::builder().agent(agent).build();
+    /// ```
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self
@@ -697,6 +946,15 @@ impl SessionBuilder {
     }
 
     /// Returns the session. No worker starts before the first job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(4).build();
+    /// assert_eq!(session.max_workers(), 4);
+    /// ```
     pub fn build(self) -> FuturesSession {
         let redirects = match &self.agent {
             Some(agent) => RedirectLimit {

@@ -10,10 +10,30 @@ use crate::sse::{Event, EventStream, StreamOptions};
 use crate::{Error, FuturesSession};
 
 /// The first reconnection time, before the server sends a `retry:`: 3 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(ureq_futures::DEFAULT_INITIAL_RETRY, Duration::from_secs(3));
+/// ```
 pub const DEFAULT_INITIAL_RETRY: Duration = Duration::from_secs(3);
 /// The longest wait between two attempts: 60 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(ureq_futures::DEFAULT_MAX_RETRY, Duration::from_secs(60));
+/// ```
 pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(60);
 /// Consecutive failed attempts before giving up: 10.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::DEFAULT_MAX_ATTEMPTS, 10);
+/// ```
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
 /// A reconnecting stream of Server-Sent Events over GET, made by
@@ -140,6 +160,16 @@ impl EventSource {
 
     /// The reconnection time until the server sends a `retry:` field.
     /// Defaults to [`DEFAULT_INITIAL_RETRY`] (3 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session.get("https://example.com/events").event_source().initial_retry(Duration::from_secs(1));
+    /// ```
     pub fn initial_retry(mut self, d: Duration) -> Self {
         self.retry = d;
         self
@@ -147,6 +177,16 @@ impl EventSource {
 
     /// The longest wait between two attempts: the cap of the backoff and of a server's `retry:`.
     /// Defaults to [`DEFAULT_MAX_RETRY`] (60 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session.get("https://example.com/events").event_source().max_retry(Duration::from_secs(30));
+    /// ```
     pub fn max_retry(mut self, d: Duration) -> Self {
         self.max_retry = d;
         self
@@ -154,12 +194,34 @@ impl EventSource {
 
     /// Consecutive failed attempts (connects, cuts, retryable statuses) before the source yields
     /// the last error and ends; at least 1. Defaults to [`DEFAULT_MAX_ATTEMPTS`] (10).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session.get("https://example.com/events").event_source().max_attempts(3);
+    /// ```
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
     }
 
     /// Options of each stream (channel capacity, parser limits, content-type check).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamOptions;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let source = session
+    ///     .get("https://example.com/events")
+    ///     .event_source()
+    ///     .options(StreamOptions::default().capacity(16));
+    /// ```
     pub fn options(mut self, options: StreamOptions) -> Self {
         self.options = options;
         self
@@ -201,11 +263,39 @@ impl EventSource {
     }
 
     /// The last event ID received, sent as `Last-Event-ID` on reconnection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "id: 7\ndata: x\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut source = session.get(format!("{base}/events")).event_source();
+    /// source.next().unwrap()?;
+    /// assert_eq!(source.last_event_id(), Some("7"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn last_event_id(&self) -> Option<&str> {
         self.last_event_id.as_deref()
     }
 
     /// How many connections were opened so far (1 plus the reconnections).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: x\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut source = session.get(format!("{base}/events")).event_source();
+    /// source.next().unwrap()?;
+    /// assert_eq!(source.connections(), 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn connections(&self) -> u32 {
         self.connections
     }

@@ -184,7 +184,15 @@ fn reply_error(out: &mut TcpStream, status: u16, message: &str) -> io::Result<()
 fn stream_reply(out: &mut TcpStream, request: &Value, pause: Duration) -> io::Result<()> {
     let model = request["model"].as_str().unwrap_or("demo").to_string();
     let messages = request["messages"].as_array().cloned().unwrap_or_default();
-    let reply = compose_reply(&messages);
+    let call = tool_call(request, &messages);
+    let reply = match (&call, messages.last()) {
+        (Some(_), _) => String::new(),
+        (None, Some(last)) if last["role"] == "tool" => format!(
+            "(offline demo) The tool answered {}.",
+            last["content"].as_str().unwrap_or("nothing")
+        ),
+        _ => compose_reply(&messages),
+    };
     let pieces = split_into_pieces(&reply);
     out.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
@@ -218,7 +226,20 @@ fn stream_reply(out: &mut TcpStream, request: &Value, pause: Duration) -> io::Re
             &chunk(delta(json!({"content": piece}), Value::Null), Value::Null),
         )?;
     }
-    send_event(out, &chunk(delta(json!({}), json!("stop")), Value::Null))?;
+    let finish = match call {
+        Some(call) => {
+            send_event(
+                out,
+                &chunk(
+                    delta(json!({"tool_calls": [call]}), Value::Null),
+                    Value::Null,
+                ),
+            )?;
+            "tool_calls"
+        }
+        None => "stop",
+    };
+    send_event(out, &chunk(delta(json!({}), json!(finish)), Value::Null))?;
     let prompt_tokens: usize = messages
         .iter()
         .filter_map(|m| m["content"].as_str())
@@ -243,6 +264,33 @@ fn send_event(out: &mut TcpStream, chunk: &Value) -> io::Result<()> {
 fn send_chunk(out: &mut TcpStream, data: &str) -> io::Result<()> {
     write!(out, "{:X}\r\n{data}\r\n", data.len())?;
     out.flush()
+}
+
+/// When tools are offered and the last message is the user's: a call of the first tool, whose
+/// arguments are `{"expression": ...}` made of the prompt's digits and operators (the
+/// calculator of the `tools` example takes just that).
+fn tool_call(request: &Value, messages: &[Value]) -> Option<Value> {
+    let tool = request["tools"].as_array()?.first()?;
+    let last = messages.last()?;
+    if last["role"] != "user" {
+        return None;
+    }
+    let prompt = match &last["content"] {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+        _ => String::new(),
+    };
+    let expression: String = prompt
+        .chars()
+        .filter(|c| c.is_ascii_digit() || "+-*/(). ".contains(*c))
+        .collect();
+    let arguments = json!({"expression": expression.trim()}).to_string();
+    Some(json!({
+        "index": 0,
+        "id": "call_demo_1",
+        "type": "function",
+        "function": {"name": tool["function"]["name"], "arguments": arguments},
+    }))
 }
 
 /// The demo's answer: what it is, what was asked, and how to reach a real model.

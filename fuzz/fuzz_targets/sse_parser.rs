@@ -15,7 +15,9 @@
 //! Checked on every input:
 //! - no panic, whatever the bytes;
 //! - the same events, error, last event ID and retry whether the stream is fed in one piece,
-//!   cut in two at the chosen point, one byte at a time, or read through an `EventReader`;
+//!   cut in two at the chosen point (with `feed` and with the borrowing `feed_ref`), one byte at
+//!   a time, or read through an `EventReader` (with `next`, and with the borrowing `next_event`
+//!   taking turns with `next`);
 //! - no event whose data is longer than the limit (counting each U+FFFD as at least one byte
 //!   received), and the parser's buffers never grow far past the limit (4 times it, plus
 //!   1 KiB; see `capacity_bound`).
@@ -25,7 +27,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use ureq_futures::sse::{Event, EventReader, Parser, DEFAULT_MAX_EVENT_SIZE};
+use ureq_futures::sse::{Event, EventReader, EventRef, Parser, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::Error;
 
 /// Known bug, tolerated here so that the fuzzer can look for others (its regression test,
@@ -88,6 +90,29 @@ fn feed_pieces(parser: Parser, pieces: &[&[u8]], max: usize) -> Outcome {
     }
 }
 
+/// [`feed_pieces`] through `feed_ref`/`finish_ref`, the borrowed events copied out.
+fn feed_ref_pieces(parser: Parser, pieces: &[&[u8]]) -> Outcome {
+    let mut parser = parser;
+    let mut events = Vec::new();
+    let mut error = None;
+    let mut keep = |e: EventRef<'_>| events.push(Event::from(e));
+    for piece in pieces {
+        if let Err(e) = parser.feed_ref(piece, &mut keep) {
+            error = Some(limit_of(e));
+            break;
+        }
+    }
+    if error.is_none() {
+        error = parser.finish_ref(&mut keep).err().map(limit_of);
+    }
+    Outcome {
+        events,
+        error,
+        last_event_id: parser.last_event_id().to_string(),
+        retry: parser.retry(),
+    }
+}
+
 /// Hands out the stream in pieces of a fixed size.
 struct Pieces<'a> {
     rest: &'a [u8],
@@ -122,6 +147,32 @@ fn read_all(parser: Parser, input: &[u8], size: usize) -> Outcome {
     }
 }
 
+/// [`read_all`] with `next_event` (each event copied out), every third event taken with `next`.
+fn read_all_borrowed(parser: Parser, input: &[u8], size: usize) -> Outcome {
+    let mut reader = EventReader::with_parser(Pieces { rest: input, size }, parser);
+    let mut events = Vec::new();
+    let mut error = None;
+    loop {
+        let item = if events.len() % 3 == 2 {
+            reader.next()
+        } else {
+            reader.next_event().map(|e| e.map(Event::from))
+        };
+        match item {
+            Some(Ok(e)) => events.push(e),
+            Some(Err(e)) => error = Some(limit_of(e)),
+            None => break,
+        }
+    }
+    assert!(reader.next_event().is_none(), "fused");
+    Outcome {
+        events,
+        error,
+        last_event_id: reader.parser().last_event_id().to_string(),
+        retry: reader.parser().retry(),
+    }
+}
+
 fn min_raw_len(data: &str) -> usize {
     data.chars()
         .map(|c| if c == '\u{FFFD}' { 1 } else { c.len_utf8() })
@@ -147,6 +198,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let halves = feed_pieces(parser.clone(), &[&input[..cut], &input[cut..]], max);
     assert_eq!(whole, halves, "cut at {cut}");
+    assert_eq!(
+        whole,
+        feed_ref_pieces(parser.clone(), &[&input[..cut], &input[cut..]]),
+        "feed_ref, cut at {cut}"
+    );
     if input.len() <= 512 {
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(
@@ -158,7 +214,13 @@ fuzz_target!(|data: &[u8]| {
     let size = cut.max(1);
     assert_eq!(
         whole,
-        read_all(parser, input, size),
+        read_all(parser.clone(), input, size),
         "EventReader, reads of {size}"
+    );
+    let size = (input.len() - cut).max(1);
+    assert_eq!(
+        whole,
+        read_all_borrowed(parser, input, size),
+        "EventReader::next_event, reads of {size}"
     );
 });

@@ -18,7 +18,10 @@
 //!   worker that takes it starts the parked job.
 //!
 //! Jobs of one lane start in the order they were queued: while a lane has parked jobs, a newly
-//! taken job of that lane parks behind them.
+//! taken job of that lane parks behind them. Workers take jobs from the queue in order but reach
+//! the lane in any order (one can be descheduled between the two), so each job carries its
+//! number in its lane, given when it is queued, and one that reaches the lane before an earlier
+//! one waits for it.
 //!
 //! # Options considered
 //!
@@ -34,7 +37,7 @@
 //! lane then passes over it) and a shutdown resolves it to [`Error::ShutDown`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -59,6 +62,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Lane {
     running: usize,
     parked: VecDeque<Arc<dyn Task>>,
+    /// Numbers given to the lane's jobs when queued, and the number of the next one to reach
+    /// the lane; jobs that reached it before an earlier one wait in `early`.
+    queued: u64,
+    arrived: u64,
+    early: BTreeMap<u64, Arc<dyn Task>>,
     /// A wake-up for this lane is due on the timer; no second one is needed.
     timer_armed: bool,
 }
@@ -109,9 +117,16 @@ impl Lanes {
 
     /// The queue entry of `task` in lane `key`.
     pub(crate) fn entry(self: &Arc<Self>, key: Arc<str>, task: Arc<dyn Task>) -> Arc<dyn Task> {
+        let seq = {
+            let mut state = lock(&self.state);
+            let lane = state.lanes.entry(Arc::clone(&key)).or_default();
+            lane.queued += 1;
+            lane.queued - 1
+        };
         Arc::new(Laned {
             lanes: Arc::clone(self),
             key,
+            seq,
             task,
         })
     }
@@ -125,7 +140,10 @@ impl Lanes {
             state
                 .lanes
                 .values_mut()
-                .flat_map(|l| l.parked.drain(..))
+                .flat_map(|l| {
+                    let early = std::mem::take(&mut l.early);
+                    l.parked.drain(..).chain(early.into_values())
+                })
                 .collect()
         };
         drop(lock(&self.queue).take());
@@ -135,8 +153,9 @@ impl Lanes {
         }
     }
 
-    /// A worker took `task` of lane `key` from the queue: start it or park it.
-    fn arrive(&self, key: &Arc<str>, task: Arc<dyn Task>) -> Admit {
+    /// A worker took `task`, number `seq` of lane `key`, from the queue: start it or park it
+    /// (with the jobs after it that reached the lane first).
+    fn arrive(&self, key: &Arc<str>, seq: u64, task: Arc<dyn Task>) -> Admit {
         let mut state = lock(&self.state);
         if state.closed {
             drop(state);
@@ -144,13 +163,27 @@ impl Lanes {
             return Admit::Parked;
         }
         let lane = state.lanes.entry(Arc::clone(key)).or_default();
-        if lane.parked.is_empty() && lane.running < self.max_running && self.gate_allows(key, lane)
-        {
-            lane.running += 1;
-            return Admit::Start(task);
+        if seq != lane.arrived {
+            lane.early.insert(seq, task);
+            return Admit::Parked;
         }
-        lane.parked.push_back(task);
-        Admit::Parked
+        let mut start = None;
+        let mut next = Some(task);
+        while let Some(task) = next {
+            lane.arrived += 1;
+            if start.is_none()
+                && lane.parked.is_empty()
+                && lane.running < self.max_running
+                && self.gate_allows(key, lane)
+            {
+                lane.running += 1;
+                start = Some(task);
+            } else {
+                lane.parked.push_back(task);
+            }
+            next = lane.early.remove(&lane.arrived);
+        }
+        start.map_or(Admit::Parked, Admit::Start)
     }
 
     /// Asks the gate for lane `key`; on a "not yet", arms the lane's wake-up. Called with the
@@ -188,7 +221,11 @@ impl Lanes {
             next = lane.parked.pop_front();
             lane.running += 1;
         }
-        if lane.running == 0 && lane.parked.is_empty() && !lane.timer_armed {
+        if lane.running == 0
+            && lane.parked.is_empty()
+            && !lane.timer_armed
+            && lane.arrived == lane.queued
+        {
             state.lanes.remove(key);
         }
         next
@@ -268,12 +305,17 @@ impl Drop for Turn<'_> {
 struct Laned {
     lanes: Arc<Lanes>,
     key: Arc<str>,
+    /// Its number in the lane, in the order jobs were queued.
+    seq: u64,
     task: Arc<dyn Task>,
 }
 
 impl Task for Laned {
     fn run(self: Arc<Self>) {
-        if let Admit::Start(task) = self.lanes.arrive(&self.key, Arc::clone(&self.task)) {
+        if let Admit::Start(task) = self
+            .lanes
+            .arrive(&self.key, self.seq, Arc::clone(&self.task))
+        {
             self.lanes.run_from(&self.key, task);
         }
     }

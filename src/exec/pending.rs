@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::slot::{Slot, Task};
+use crate::progress::Progress;
 use crate::Error;
 
 /// The handle of a job submitted to a [`FuturesSession`](crate::FuturesSession): the analogue of
@@ -163,6 +164,19 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// Like [`result`](Pending::result), it runs the job inline when called on a worker of the
     /// same session while the job is still queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let job = session.submit(|_| Ok("done"));
+    /// job.wait();
+    /// assert!(job.is_done());
+    /// assert_eq!(job.result()?, "done");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn wait(&self) {
         self.help();
         let mut state = self.slot.lock();
@@ -175,8 +189,45 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// An event stream's handle is done as soon as the response headers are in, while its worker
     /// goes on reading the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let job = session.submit(|_| Ok(1));
+    /// job.wait();
+    /// assert!(job.is_done());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn is_done(&self) -> bool {
         self.slot.lock().is_done()
+    }
+
+    /// How much of a response body the job has read so far: what a progress bar needs.
+    ///
+    /// Counted for the jobs that read a body on the worker: a buffered
+    /// [`send`](crate::RequestBuilder::send) (and `send_with`, `send_json`) and a
+    /// [`download`](crate::RequestBuilder::download). `total` is the announced
+    /// `Content-Length`, once the headers are in. Other jobs stay at `done: 0, total: None`; a
+    /// [`send_streaming`](crate::RequestBuilder::send_streaming) body is read on the caller's
+    /// thread, which counts it itself. Cheap: two relaxed atomic loads, never a lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/file", "text/plain", "twelve bytes")]);
+    /// use ureq_futures::{FuturesSession, Progress};
+    ///
+    /// let session = FuturesSession::new();
+    /// let pending = session.get(format!("{base}/file")).send();
+    /// pending.wait();
+    /// assert_eq!(pending.progress(), Progress { done: 12, total: Some(12) });
+    /// ```
+    pub fn progress(&self) -> Progress {
+        self.slot.progress.get()
     }
 
     /// Cancels the job. Returns `true` if its result is now `Err(Error::Cancelled)`, `false` if

@@ -24,6 +24,7 @@ use crossbeam_channel::Sender;
 
 use super::job::{self, Interrupt};
 use super::pool::is_worker_of;
+use crate::progress::ProgressCounter;
 use crate::Error;
 
 /// The closure of a queued job, kept inside its slot: `Option<F>` for a closure `F` that resolves
@@ -85,6 +86,10 @@ pub(crate) struct Slot<T, J: ?Sized = dyn JobCell<T>> {
     /// resolve their handle early and keep running (event streams) are not run inline: the
     /// waiter would only get its handle when the whole stream had been read.
     pool: usize,
+    /// How much of its input the job has read (a response body), for
+    /// [`Pending::progress`](crate::Pending::progress): two atomics inside the slot, so that
+    /// counting costs no allocation of its own. Last, beside the unsized job.
+    pub(crate) progress: ProgressCounter,
     /// The closure. Only the thread that claimed the job ([`Slot::claim`]) ever locks it, so the
     /// lock is never contended; it is there to hand that thread `&mut` access.
     job: Mutex<J>,
@@ -160,6 +165,7 @@ impl<T: Send + 'static> Slot<T> {
             done: Condvar::new(),
             ready: AtomicBool::new(false),
             pool,
+            progress: ProgressCounter::default(),
             job: Mutex::new(Some(job)),
         });
         (slot.clone(), slot)
@@ -441,5 +447,10 @@ impl<T: Send + 'static> Completer<T> {
     /// Resolves the handle with `result`. The job may go on running afterwards.
     pub(crate) fn complete(self, result: Result<T, Error>) {
         self.slot.complete(result);
+    }
+
+    /// The job's progress counters, for a job that reads a body.
+    pub(crate) fn progress(&self) -> &ProgressCounter {
+        &self.slot.progress
     }
 }

@@ -3,7 +3,9 @@
 use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client, ClientBuilder, Provider};
-use super::{system_prompt, Message};
+use super::message::base64;
+use super::request::{arguments_value, put, unsupported};
+use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
 mod decoder;
@@ -117,22 +119,50 @@ impl Wire for Anthropic {
         &self,
         model: &str,
         temperature: Option<f64>,
-        messages: &[Message],
+        request: &ChatRequest,
     ) -> Result<Value, Error> {
-        let (system, rest): (Vec<&Message>, Vec<&Message>) = messages
-            .iter()
-            .partition(|m| m.role.eq_ignore_ascii_case("system"));
+        let messages = request
+            .conversation()
+            .map(message)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut body = json!({
             "model": model,
-            "max_tokens": self.max_tokens,
-            "messages": rest,
+            "max_tokens": request.max_tokens.unwrap_or(self.max_tokens),
+            "messages": messages,
             "stream": true,
         });
-        if let Some(system) = system_prompt(system) {
-            body["system"] = json!(system);
+        put(&mut body, "system", request.system_text(PROVIDER)?);
+        put(&mut body, "temperature", temperature);
+        put(&mut body, "top_p", request.top_p);
+        put(&mut body, "stop_sequences", request.stop_sequences());
+        if request.seed.is_some() {
+            return Err(unsupported(PROVIDER, "a seed"));
         }
-        if let Some(t) = temperature {
-            body["temperature"] = json!(t);
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+        put(&mut body, "tools", Some(tools).filter(|t| !t.is_empty()));
+        let choice = request.tool_choice.as_ref().map(|choice| match choice {
+            ToolChoice::Auto => json!({"type": "auto"}),
+            ToolChoice::None => json!({"type": "none"}),
+            ToolChoice::Required => json!({"type": "any"}),
+            ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+        });
+        put(&mut body, "tool_choice", choice);
+        match &request.response_format {
+            None => {}
+            Some(ResponseFormat::JsonSchema { schema, .. }) => {
+                body["output_config"] =
+                    json!({"format": {"type": "json_schema", "schema": schema}});
+            }
+            Some(_) => {
+                return Err(unsupported(
+                    PROVIDER,
+                    "JSON mode without a schema: give one with ChatRequest::json_schema",
+                ))
+            }
         }
         Ok(body)
     }
@@ -142,22 +172,66 @@ impl Wire for Anthropic {
     }
 }
 
+/// The provider's name in errors.
+const PROVIDER: &str = "Anthropic";
+
+/// A message of the conversation as Anthropic's: a string when it is one text part, else
+/// content blocks. Tool results go in `user` messages.
+fn message(message: &Message) -> Result<Value, Error> {
+    let role = if message.is("assistant") {
+        "assistant"
+    } else {
+        "user"
+    };
+    if let Some(text) = message.plain_text() {
+        return Ok(json!({"role": role, "content": text}));
+    }
+    let blocks = message
+        .content
+        .iter()
+        .map(|part| {
+            Ok(match part {
+                Part::Text { text } => json!({"type": "text", "text": text}),
+                Part::ImageUrl { url } => {
+                    json!({"type": "image", "source": {"type": "url", "url": url}})
+                }
+                Part::Image { media_type, data } => json!({"type": "image", "source": {
+                    "type": "base64", "media_type": media_type, "data": base64(data),
+                }}),
+                Part::ToolCall(call) => json!({
+                    "type": "tool_use", "id": call.id, "name": call.name,
+                    "input": arguments_value(call)?,
+                }),
+                Part::ToolResult(result) => json!({
+                    "type": "tool_result", "tool_use_id": result.call_id, "content": result.content,
+                }),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(json!({"role": role, "content": blocks}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::{Tool, ToolCall};
+
+    fn body(request: &ChatRequest) -> Result<Value, Error> {
+        AnthropicClient::builder("m", None)
+            .max_tokens(9)
+            .env(|_| None)
+            .build()
+            .body(request)
+    }
 
     #[test]
     fn system_messages_become_the_system_field() {
-        let messages = [
-            Message::system("a"),
-            Message::user("hi"),
-            Message::system("b"),
-        ];
-        let body = Anthropic { max_tokens: 9 }
-            .body("m", None, &messages)
-            .unwrap();
+        let request = ChatRequest::new()
+            .system("a")
+            .message(Message::system("b"))
+            .user("hi");
         assert_eq!(
-            body,
+            body(&request).unwrap(),
             json!({
                 "model": "m",
                 "max_tokens": 9,
@@ -166,5 +240,99 @@ mod tests {
                 "stream": true,
             })
         );
+    }
+
+    #[test]
+    fn images_tools_calls_and_results_are_content_blocks() {
+        let call = ToolCall {
+            index: 0,
+            id: "toolu_1".into(),
+            name: "add".into(),
+            arguments: r#"{"a":2}"#.into(),
+            signature: None,
+        };
+        let request = ChatRequest::new()
+            .message(
+                Message::user("see")
+                    .with_image_url("https://x/a.png")
+                    .with_image("image/jpeg", b"hi".to_vec()),
+            )
+            .message(Message {
+                role: "assistant".into(),
+                content: vec![Part::text("adding"), Part::ToolCall(call.clone())],
+            })
+            .message(Message::tool_result(&call, "2"))
+            .tool(Tool::new("add", "adds", json!({"type": "object"})))
+            .tool_choice(ToolChoice::Required)
+            .max_tokens(50)
+            .stop("END")
+            .top_p(0.5);
+        let body = body(&request).unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": [
+                    {"type": "text", "text": "see"},
+                    {"type": "image", "source": {"type": "url", "url": "https://x/a.png"}},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "aGk="}},
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "adding"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 2}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "2"},
+                ]},
+            ])
+        );
+        assert_eq!(
+            body["tools"],
+            json!([{"name": "add", "description": "adds", "input_schema": {"type": "object"}}])
+        );
+        assert_eq!(body["tool_choice"], json!({"type": "any"}));
+        assert_eq!(body["max_tokens"], json!(50));
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert_eq!(body["top_p"], json!(0.5));
+        let named = ChatRequest::new()
+            .user("x")
+            .tool_choice(ToolChoice::Tool("add".into()));
+        assert_eq!(
+            super::tests::body(&named).unwrap()["tool_choice"],
+            json!({"type": "tool", "name": "add"})
+        );
+    }
+
+    #[test]
+    fn a_schema_is_output_config_and_what_anthropic_lacks_is_refused() {
+        let schema = json!({"type": "object"});
+        let request = ChatRequest::new()
+            .user("x")
+            .json_schema("a", schema.clone());
+        assert_eq!(
+            body(&request).unwrap()["output_config"],
+            json!({"format": {"type": "json_schema", "schema": schema}})
+        );
+        for request in [
+            ChatRequest::new().user("x").json(),
+            ChatRequest::new().user("x").seed(1),
+            ChatRequest::new().message(Message::system("s").with_image_url("u")),
+        ] {
+            let err = body(&request).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidRequest(m) if m.contains("Anthropic")),
+                "{err:?}"
+            );
+        }
+        let bad_arguments = ChatRequest::new().message(Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(ToolCall {
+                arguments: "{not json".into(),
+                ..ToolCall::default()
+            })],
+        });
+        assert!(matches!(
+            body(&bad_arguments),
+            Err(Error::InvalidRequest(_))
+        ));
     }
 }

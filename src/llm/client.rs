@@ -30,10 +30,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{ChatClient, ChatEvent, ChatStream, Message};
+use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
-use crate::{redact_url, Error, FuturesSession, RequestBuilder};
+use crate::{redact_url, Error, FuturesSession, RequestBuilder, RetryPolicy};
 
 pub(crate) use sealed::Provider;
 
@@ -114,12 +114,13 @@ pub(crate) mod sealed {
         /// The URL of a streamed chat under `base_url` (no trailing slash) for `model`.
         fn url(&self, base_url: &str, model: &str) -> String;
 
-        /// The JSON body for `messages`.
+        /// The JSON body for `request`, with `temperature` (the request's, else the client's).
+        /// The request's [`extra`](ChatRequest::extra) fields are merged in by the core.
         fn body(
             &self,
             model: &str,
             temperature: Option<f64>,
-            messages: &[Message],
+            request: &ChatRequest,
         ) -> Result<Value, Error>;
 
         /// How the answer is framed. Defaults to Server-Sent Events.
@@ -259,6 +260,7 @@ impl<P: Protocol> Client<P> {
             headers: Vec::new(),
             timeout: Some(DEFAULT_TIMEOUT),
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            retry: Some(RetryPolicy::llm()),
             session: None,
             env: Box::new(|name| std::env::var(name).ok()),
         }
@@ -289,16 +291,16 @@ impl<P: Protocol> Client<P> {
         &self.connection.session
     }
 
-    /// The streaming request for `messages`, ready to send: a `POST` to the provider's endpoint
-    /// with the JSON body, the key's header, the provider's headers, the extra headers and the
-    /// timeouts. Send it with [`events_decoded`](RequestBuilder::events_decoded) and the
-    /// provider's decoder to get a [`Pending`](crate::Pending) handle without blocking.
+    /// The streaming request for `messages`, ready to send: a `POST` to the provider's endpoint with the JSON body, the key's header, the provider's
+    /// headers, the extra headers and the timeouts. Send it with
+    /// [`events_decoded`](RequestBuilder::events_decoded) and the provider's decoder to get a
+    /// [`Pending`](crate::Pending) handle without blocking.
     ///
     /// # Errors
     ///
     /// [`Error::MissingApiKey`] when the key is required (see the [type docs](Self)) and absent;
-    /// [`Error::InvalidRequest`] when the provider cannot express the request (Cohere's v1
-    /// chat needs a user message last).
+    /// [`Error::InvalidRequest`] when the provider cannot express the request (an image for
+    /// Cohere's v1 chat, a seed for Anthropic...).
     ///
     /// # Examples
     ///
@@ -315,22 +317,40 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn chat_request(&self, messages: &[Message]) -> Result<RequestBuilder, Error> {
-        let body = self
-            .protocol
-            .body(&self.model, self.temperature, messages)?;
+        self.http_request(&ChatRequest::from(messages))
+    }
+
+    /// The streaming request for `request`, ready to send, as
+    /// [`chat_request`](Self::chat_request) makes it for messages.
+    ///
+    /// # Errors
+    ///
+    /// As [`chat_request`](Self::chat_request).
+    pub fn http_request(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
+        let body = self.body(request)?;
         let url = self.protocol.url(self.base_url(), &self.model);
-        let mut request = self.connection.post(url, &body)?;
+        let mut http = self.connection.post(url, &body)?;
         for (name, value) in P::HEADERS {
             if !self.connection.has_header(name) {
-                request = request.header(*name, *value);
+                http = http.header(*name, *value);
             }
         }
-        Ok(request)
+        Ok(http)
+    }
+
+    /// The JSON body of `request`: the protocol's, with the request's extra fields merged in.
+    pub(crate) fn body(&self, request: &ChatRequest) -> Result<Value, Error> {
+        let temperature = request.temperature.or(self.temperature);
+        let mut body = self.protocol.body(&self.model, temperature, request)?;
+        if let Value::Object(fields) = &mut body {
+            fields.extend(request.extra.clone());
+        }
+        Ok(body)
     }
 
     /// Sends `messages` and returns the raw events once the response headers are in, as
     /// tinychat's tests read them: OpenAI's `chat.completion.chunk` objects then `[DONE]`,
-    /// Anthropic's named events, Gemini's `GenerateContentResponse`s, Cohere's JSON lines. Most
+    /// Anthropic's named events, Gemini's `GenerateContentResponse`s, Cohere's events. Most
     /// callers want [`stream_chat`](Self::stream_chat) instead.
     ///
     /// # Errors
@@ -369,16 +389,59 @@ impl<P: Protocol> Client<P> {
     /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming are
     /// items of the stream.
     pub fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-        self.chat_request(messages)?
+        self.stream(&ChatRequest::from(messages))
+    }
+
+    /// Sends `request` and returns the answer as a [`ChatStream`] once the response headers are
+    /// in.
+    ///
+    /// # Errors
+    ///
+    /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming are
+    /// items of the stream.
+    pub fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
+        self.http_request(request)?
             .events_decoded(self.protocol.stream_options(), self.protocol.decoder())
             .result()
             .map(ChatStream::new)
+    }
+
+    /// Sends `request` and reads the whole answer (see [`ChatResponse`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive whole.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::new("gpt-4o-mini", None);
+    /// let answer = client.complete(&ChatRequest::new().user("Name a prime.").json())?;
+    /// println!("{} ({:?})", answer.text, answer.finish_reason);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
+        ChatResponse::from_stream(self.stream(request)?)
+    }
+}
+
+impl<P: Protocol> Client<P> {
+    /// A `POST` of `body` to `url` with the client's key, headers and timeouts: for the
+    /// provider's other endpoints (embeddings).
+    pub(crate) fn post_json(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
+        self.connection.post(url, body)
     }
 }
 
 impl<P: Protocol> ChatClient for Client<P> {
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
         Client::stream_chat(self, messages)
+    }
+
+    fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
+        Client::stream(self, request)
     }
 }
 
@@ -394,6 +457,7 @@ impl<P: Protocol> ChatClient for Client<P> {
 /// | [`header`](Self::header) | none (a provider's required headers are added unless set here) |
 /// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`], 120 s until the headers |
 /// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`], 300 s of silence |
+/// | [`retry`](Self::retry) | [`RetryPolicy::llm()`]: 2 retries, as the official SDKs |
 /// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
 /// | [`env`](Self::env) | the process environment |
 ///
@@ -408,6 +472,7 @@ pub struct ClientBuilder<P: Protocol> {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     read_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
     session: Option<FuturesSession>,
     env: EnvLookup,
 }
@@ -424,6 +489,7 @@ impl<P: Protocol> fmt::Debug for ClientBuilder<P> {
             .field("headers", &header_names(&self.headers))
             .field("timeout", &self.timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -478,6 +544,30 @@ impl<P: Protocol> ClientBuilder<P> {
     /// [`DEFAULT_READ_TIMEOUT`] (300 s).
     pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.read_timeout = d.into();
+        self
+    }
+
+    /// How failed attempts are retried: before the answer's first byte only, never after.
+    /// `None` leaves it to the [session](Self::session)'s
+    /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
+    /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
+    /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
+    /// `Retry-After`, with jittered backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::AnthropicClient;
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let patient = AnthropicClient::builder("claude-haiku-4-5", None)
+    ///     .retry(RetryPolicy::llm().attempts(5))
+    ///     .build();
+    /// let once = AnthropicClient::builder("claude-haiku-4-5", None).retry(RetryPolicy::none()).build();
+    /// # let _ = (patient, once);
+    /// ```
+    pub fn retry(mut self, policy: impl Into<Option<RetryPolicy>>) -> Self {
+        self.retry = policy.into();
         self
     }
 
@@ -537,6 +627,7 @@ impl<P: Protocol> ClientBuilder<P> {
                 headers: self.headers,
                 timeout: self.timeout,
                 read_timeout: self.read_timeout,
+                retry: self.retry,
                 session: self.session.unwrap_or_default(),
             },
         }
@@ -552,6 +643,7 @@ struct Connection {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     read_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
     session: FuturesSession,
 }
 
@@ -607,6 +699,9 @@ impl Connection {
         }
         if let Some(d) = self.read_timeout {
             request = request.read_timeout(d);
+        }
+        if let Some(policy) = &self.retry {
+            request = request.retry(policy.clone());
         }
         Ok(request)
     }

@@ -3,8 +3,11 @@
 use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client, ClientBuilder, Provider};
-use super::{system_prompt, Message};
-use crate::sse::StreamOptions;
+use super::message::data_url;
+use super::openai::function_tools;
+use super::request::{put, unsupported};
+use super::{ChatEvent, ChatRequest, Message, Part, ResponseFormat, ToolChoice};
+use crate::sse::{Decode, Event, StreamOptions};
 use crate::Error;
 
 mod decoder;
@@ -13,15 +16,23 @@ mod v2_decoder;
 pub use decoder::CohereDecoder;
 pub use v2_decoder::CohereV2Decoder;
 
-/// A streaming client for Cohere's v1 chat API (`POST {base}/v1/chat`): the port of tinychat's
-/// `CohereClient`, a [`Client`] over the [`Cohere`] protocol.
+/// A streaming client for Cohere's chat API: the port of tinychat's `CohereClient`, a
+/// [`Client`] over the [`Cohere`] protocol. It speaks the v2 chat API by default
+/// (`POST {base}/v2/chat`, Server-Sent Events); the v1 chat (`POST {base}/v1/chat`,
+/// newline-delimited JSON), which Cohere is retiring, stays available with
+/// [`api(CohereApi::V1)`](ClientBuilder::api).
 ///
 /// The key comes from `COHERE_API_KEY` and travels as `Authorization: Bearer <key>`; the base
-/// URL comes from `COHERE_BASE_URL` (default `https://api.cohere.ai`). Both
-/// are read when the client is built and both can be set on the
-/// [builder](ClientBuilder).
+/// URL comes from `COHERE_BASE_URL` (default `https://api.cohere.ai`). Both are read when the
+/// client is built and both can be set on the [builder](ClientBuilder).
 ///
-/// **Messages.** Cohere's v1 chat takes the new user message apart from the history:
+/// **v2** takes the messages as OpenAI does (`system`, `user`, `assistant` with `tool_calls`
+/// and `tool_plan`, `tool` results), images as `image_url` parts, tools as functions. Its
+/// answer is decoded by [`CohereV2Decoder`]: `content-delta`s are the text, `tool-plan-delta`s
+/// the [`tool_plan`](super::ChatStream::tool_plan), `tool-call-*` the tool calls, `message-end`
+/// the finish reason (`COMPLETE`, `TOOL_CALL`, `MAX_TOKENS`...) and usage.
+///
+/// **v1** takes the new user message apart from the history:
 ///
 /// * the last message is sent as `message`, and must be a `user` message;
 /// * the `system` messages before the first other message are sent, joined by a blank line, as
@@ -29,13 +40,10 @@ pub use v2_decoder::CohereV2Decoder;
 /// * the messages in between are the `chat_history`, with Cohere's roles: `user` as `USER`,
 ///   `assistant` as `CHATBOT`, `system` as `SYSTEM` (others upper-cased).
 ///
-/// **The answer** is newline-delimited JSON, not Server-Sent Events: one object per line, read
-/// with [`StreamOptions::json_lines`] and decoded by [`CohereDecoder`]. The text is the `text`
-/// of `text-generation` events; `stream-end` ends the answer, with its `finish_reason`
-/// (`COMPLETE`, `MAX_TOKENS`...) and its token counts. A `stream-end` whose finish reason is an
-/// error (`ERROR`, `ERROR_TOXIC`, `ERROR_LIMIT`) ends the stream with [`Error::Api`], a line that
-/// is not JSON with [`Error::Protocol`] naming it, and a stream without `stream-end` is
-/// reported as cut.
+/// Only text goes to v1: images, tools and tool calls are an
+/// [`Error::InvalidRequest`]. Its answer is read with [`StreamOptions::json_lines`] and decoded
+/// by [`CohereDecoder`]: the `text` of `text-generation` events, then `stream-end` with its
+/// `finish_reason` and token counts.
 ///
 /// **API key.** A missing key is an [`Error::MissingApiKey`] naming `COHERE_API_KEY`, returned
 /// by the request when the base URL is Cohere's own; a proxy at another base URL gets no
@@ -62,11 +70,80 @@ pub type CohereClient = Client<Cohere>;
 /// Builds a [`CohereClient`]: a [`ClientBuilder`] with the common settings.
 pub type CohereClientBuilder = ClientBuilder<Cohere>;
 
-/// The wire format of Cohere's chat API, the protocol of [`CohereClient`].
+/// The wire format of Cohere's chat API, the protocol of [`CohereClient`]: v2 unless the
+/// builder asks for v1.
 #[derive(Debug, Clone, Default)]
-pub struct Cohere;
+pub struct Cohere {
+    api: CohereApi,
+}
 
-/// Cohere's name for `role`.
+/// Which of Cohere's chat APIs a [`CohereClient`] speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CohereApi {
+    /// `POST /v1/chat`, newline-delimited JSON: the API Cohere is retiring, for text only.
+    V1,
+    /// `POST /v2/chat`, Server-Sent Events (the default).
+    #[default]
+    V2,
+}
+
+impl ClientBuilder<Cohere> {
+    /// Which chat API to speak. Defaults to [`CohereApi::V2`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{CohereApi, CohereClient};
+    ///
+    /// let legacy = CohereClient::builder("command-r-08-2024", 0.3).api(CohereApi::V1).build();
+    /// assert_eq!(legacy.api(), CohereApi::V1);
+    /// assert_eq!(CohereClient::new("command-a-03-2025", 0.3).api(), CohereApi::V2);
+    /// ```
+    pub fn api(mut self, api: CohereApi) -> Self {
+        self.protocol.api = api;
+        self
+    }
+}
+
+impl Client<Cohere> {
+    /// The chat API the client speaks.
+    pub fn api(&self) -> CohereApi {
+        self.protocol.api
+    }
+}
+
+/// The decoder of either API.
+#[derive(Debug)]
+pub enum CohereStream {
+    /// v1's.
+    V1(CohereDecoder),
+    /// v2's.
+    V2(CohereV2Decoder),
+}
+
+impl Decode for CohereStream {
+    type Item = Vec<ChatEvent>;
+
+    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        match self {
+            CohereStream::V1(d) => d.decode(event),
+            CohereStream::V2(d) => d.decode(event),
+        }
+    }
+
+    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
+        match self {
+            CohereStream::V1(d) => d.finish(),
+            CohereStream::V2(d) => d.finish(),
+        }
+    }
+}
+
+/// The provider's name in errors.
+const PROVIDER: &str = "Cohere";
+
+/// Cohere v1's name for `role`.
 fn cohere_role(role: &str) -> String {
     match role.to_ascii_lowercase().as_str() {
         "user" => "USER".into(),
@@ -77,7 +154,7 @@ fn cohere_role(role: &str) -> String {
 }
 
 impl Wire for Cohere {
-    type Decoder = CohereDecoder;
+    type Decoder = CohereStream;
     const PROVIDER: &'static Provider = &Provider::new(
         "COHERE_API_KEY",
         "COHERE_BASE_URL",
@@ -86,58 +163,180 @@ impl Wire for Cohere {
     );
 
     fn url(&self, base_url: &str, _model: &str) -> String {
-        format!("{base_url}/v1/chat")
+        match self.api {
+            CohereApi::V1 => format!("{base_url}/v1/chat"),
+            CohereApi::V2 => format!("{base_url}/v2/chat"),
+        }
     }
 
     fn body(
         &self,
         model: &str,
         temperature: Option<f64>,
-        messages: &[Message],
+        request: &ChatRequest,
     ) -> Result<Value, Error> {
-        let Some((last, earlier)) = messages
-            .split_last()
-            .filter(|(last, _)| last.role.eq_ignore_ascii_case("user"))
-        else {
-            return Err(Error::InvalidRequest(
-                "Cohere's chat needs a user message last: it is sent as `message`".into(),
-            ));
+        let mut body = match self.api {
+            CohereApi::V1 => v1_body(model, request)?,
+            CohereApi::V2 => v2_body(model, request)?,
         };
-        let leading = earlier
-            .iter()
-            .take_while(|m| m.role.eq_ignore_ascii_case("system"))
-            .count();
-        let chat_history: Vec<Value> = earlier[leading..]
-            .iter()
-            .map(|m| json!({"role": cohere_role(&m.role), "message": m.content}))
-            .collect();
-        let mut body = json!({
-            "model": model,
-            "message": last.content,
-            "chat_history": chat_history,
-            "stream": true,
+        put(&mut body, "temperature", temperature);
+        put(&mut body, "max_tokens", request.max_tokens);
+        put(&mut body, "stop_sequences", request.stop_sequences());
+        put(&mut body, "p", request.top_p);
+        put(&mut body, "seed", request.seed);
+        let schema_key = match self.api {
+            CohereApi::V1 => "schema",
+            CohereApi::V2 => "json_schema",
+        };
+        let format = request.response_format.as_ref().map(|format| match format {
+            ResponseFormat::Json => json!({"type": "json_object"}),
+            ResponseFormat::JsonSchema { schema, .. } => {
+                json!({"type": "json_object", schema_key: schema})
+            }
         });
-        if let Some(preamble) = system_prompt(&earlier[..leading]) {
-            body["preamble"] = json!(preamble);
-        }
-        if let Some(t) = temperature {
-            body["temperature"] = json!(t);
-        }
+        put(&mut body, "response_format", format);
         Ok(body)
     }
 
     fn stream_options(&self) -> StreamOptions {
-        StreamOptions::default().json_lines()
+        match self.api {
+            CohereApi::V1 => StreamOptions::default().json_lines(),
+            CohereApi::V2 => StreamOptions::default(),
+        }
     }
 
-    fn decoder(&self) -> CohereDecoder {
-        CohereDecoder::new()
+    fn decoder(&self) -> CohereStream {
+        match self.api {
+            CohereApi::V1 => CohereStream::V1(CohereDecoder::new()),
+            CohereApi::V2 => CohereStream::V2(CohereV2Decoder::new()),
+        }
     }
+}
+
+/// v1's body: the last user message apart, the leading system messages as the preamble.
+fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
+    if !request.tools.is_empty() || request.tool_choice.is_some() {
+        return Err(unsupported("Cohere's v1 chat", "tools: use CohereApi::V2"));
+    }
+    let texts = request
+        .messages
+        .iter()
+        .map(|m| m.plain_text().map(|text| (m, text)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            unsupported(
+                "Cohere's v1 chat",
+                "a message that is not one text part: use CohereApi::V2",
+            )
+        })?;
+    let Some(((_, message), earlier)) = texts.split_last().filter(|((m, _), _)| m.is("user"))
+    else {
+        return Err(Error::InvalidRequest(
+            "Cohere's v1 chat needs a user message last: it is sent as `message`".into(),
+        ));
+    };
+    let leading = earlier.iter().take_while(|(m, _)| m.is("system")).count();
+    let preamble: Vec<&str> = request
+        .system
+        .as_deref()
+        .into_iter()
+        .chain(earlier[..leading].iter().map(|(_, text)| *text))
+        .collect();
+    let chat_history: Vec<Value> = earlier[leading..]
+        .iter()
+        .map(|(m, text)| json!({"role": cohere_role(&m.role), "message": text}))
+        .collect();
+    let mut body = json!({
+        "model": model,
+        "message": message,
+        "chat_history": chat_history,
+        "stream": true,
+    });
+    put(
+        &mut body,
+        "preamble",
+        Some(preamble.join("\n\n")).filter(|p| !p.is_empty()),
+    );
+    Ok(body)
+}
+
+/// v2's body: OpenAI's shape of messages, Cohere's names for the rest.
+fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
+    let mut messages = Vec::new();
+    if let Some(system) = &request.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    for message in &request.messages {
+        push_v2_message(&mut messages, message)?;
+    }
+    let mut body = json!({"model": model, "messages": messages, "stream": true});
+    put(&mut body, "tools", function_tools(request));
+    let choice = match &request.tool_choice {
+        None | Some(ToolChoice::Auto) => None,
+        Some(ToolChoice::None) => Some("NONE"),
+        Some(ToolChoice::Required) => Some("REQUIRED"),
+        Some(_) => {
+            return Err(unsupported(
+                PROVIDER,
+                "a choice of one tool: offer only that tool",
+            ))
+        }
+    };
+    put(&mut body, "tool_choice", choice);
+    Ok(body)
+}
+
+/// Appends `message` as v2's messages: one message, and one `tool` message per tool result.
+/// An assistant's text next to tool calls is its `tool_plan`.
+fn push_v2_message(out: &mut Vec<Value>, message: &Message) -> Result<(), Error> {
+    let role = message.role.to_ascii_lowercase();
+    let (mut content, mut calls) = (Vec::new(), Vec::new());
+    for part in &message.content {
+        match part {
+            Part::Text { text } => content.push(json!({"type": "text", "text": text})),
+            Part::ImageUrl { url } if role == "user" => {
+                content.push(json!({"type": "image_url", "image_url": {"url": url}}))
+            }
+            Part::Image { media_type, data } if role == "user" => content.push(
+                json!({"type": "image_url", "image_url": {"url": data_url(media_type, data)}}),
+            ),
+            Part::ImageUrl { .. } | Part::Image { .. } => {
+                return Err(unsupported(PROVIDER, "an image outside a user message"))
+            }
+            Part::ToolCall(call) => {
+                calls.push(json!({"id": call.id, "type": "function", "function": {
+                    "name": call.name, "arguments": call.arguments,
+                }}))
+            }
+            Part::ToolResult(result) => out.push(
+                json!({"role": "tool", "tool_call_id": result.call_id, "content": result.content}),
+            ),
+        }
+    }
+    if content.is_empty() && calls.is_empty() {
+        return Ok(());
+    }
+    let mut entry = json!({"role": role});
+    if !calls.is_empty() {
+        put(
+            &mut entry,
+            "tool_plan",
+            Some(message.text()).filter(|t| !t.is_empty()),
+        );
+        entry["tool_calls"] = json!(calls);
+    } else if let Some(text) = message.plain_text() {
+        entry["content"] = json!(text);
+    } else {
+        entry["content"] = Value::Array(content);
+    }
+    out.push(entry);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::{Tool, ToolCall};
 
     #[test]
     fn roles_get_cohere_names() {
@@ -147,19 +346,137 @@ mod tests {
         assert_eq!(cohere_role("tool"), "TOOL");
     }
 
-    #[test]
-    fn the_last_message_must_be_the_users() {
-        let client = CohereClient::builder("m", 0.0)
-            .api_key("k")
+    fn body(api: CohereApi, request: &ChatRequest) -> Result<Value, Error> {
+        CohereClient::builder("m", None)
+            .api(api)
             .env(|_| None)
-            .build();
-        for messages in [
-            vec![],
-            vec![Message::system("s")],
-            vec![Message::user("q"), Message::assistant("a")],
+            .build()
+            .body(request)
+    }
+
+    #[test]
+    fn v1_lays_out_message_history_and_preamble() {
+        let request = ChatRequest::new()
+            .system("a")
+            .message(Message::system("b"))
+            .user("q")
+            .message(Message::assistant("r"))
+            .user("last")
+            .max_tokens(5)
+            .stop("END")
+            .top_p(0.5)
+            .seed(2)
+            .json_schema("s", json!({"type": "object"}));
+        assert_eq!(
+            body(CohereApi::V1, &request).unwrap(),
+            json!({
+                "model": "m",
+                "message": "last",
+                "preamble": "a\n\nb",
+                "chat_history": [
+                    {"role": "USER", "message": "q"},
+                    {"role": "CHATBOT", "message": "r"},
+                ],
+                "stream": true,
+                "max_tokens": 5,
+                "stop_sequences": ["END"],
+                "p": 0.5,
+                "seed": 2,
+                "response_format": {"type": "json_object", "schema": {"type": "object"}},
+            })
+        );
+    }
+
+    #[test]
+    fn v1_refuses_what_only_v2_can_take() {
+        for request in [
+            ChatRequest::new(),
+            ChatRequest::new().message(Message::system("s")),
+            ChatRequest::new()
+                .user("q")
+                .message(Message::assistant("a")),
+            ChatRequest::new().message(Message::user("q").with_image_url("u")),
+            ChatRequest::new()
+                .user("q")
+                .tool(Tool::new("t", "d", json!({}))),
         ] {
-            let err = client.chat_request(&messages).unwrap_err();
+            let err = body(CohereApi::V1, &request).unwrap_err();
             assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
         }
+    }
+
+    #[test]
+    fn v2_messages_tools_images_and_options() {
+        let call = ToolCall {
+            index: 0,
+            id: "c1".into(),
+            name: "add".into(),
+            arguments: r#"{"a":2}"#.into(),
+            signature: None,
+        };
+        let request = ChatRequest::new()
+            .system("s")
+            .message(
+                Message::user("see")
+                    .with_image_url("https://x/a.png")
+                    .with_image("image/png", b"hi".to_vec()),
+            )
+            .message(Message {
+                role: "assistant".into(),
+                content: vec![Part::text("I will add."), Part::ToolCall(call.clone())],
+            })
+            .message(Message::tool_result(&call, "2"))
+            .tool(Tool::new("add", "adds", json!({"type": "object"})))
+            .tool_choice(ToolChoice::Required)
+            .json()
+            .max_tokens(9);
+        let body = body(CohereApi::V2, &request).unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "see"},
+                    {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
+                ]},
+                {"role": "assistant", "tool_plan": "I will add.", "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{\"a\":2}"}},
+                ]},
+                {"role": "tool", "tool_call_id": "c1", "content": "2"},
+            ])
+        );
+        assert_eq!(
+            body["tools"],
+            json!([{"type": "function", "function": {"name": "add", "description": "adds", "parameters": {"type": "object"}}}])
+        );
+        assert_eq!(body["tool_choice"], json!("REQUIRED"));
+        assert_eq!(body["response_format"], json!({"type": "json_object"}));
+        assert_eq!(body["max_tokens"], json!(9));
+        let one_tool = ChatRequest::new()
+            .user("x")
+            .tool_choice(ToolChoice::Tool("add".into()));
+        assert!(matches!(
+            super::tests::body(CohereApi::V2, &one_tool),
+            Err(Error::InvalidRequest(_))
+        ));
+        let schema = ChatRequest::new()
+            .user("x")
+            .json_schema("s", json!({"type": "object"}));
+        assert_eq!(
+            super::tests::body(CohereApi::V2, &schema).unwrap()["response_format"],
+            json!({"type": "json_object", "json_schema": {"type": "object"}})
+        );
+    }
+
+    #[test]
+    fn the_api_picks_the_endpoint() {
+        let v1 = CohereClient::builder("m", None)
+            .api(CohereApi::V1)
+            .env(|_| None)
+            .build();
+        let v2 = CohereClient::builder("m", None).env(|_| None).build();
+        assert_eq!(v1.protocol.url("http://b", "m"), "http://b/v1/chat");
+        assert_eq!(v2.protocol.url("http://b", "m"), "http://b/v2/chat");
     }
 }

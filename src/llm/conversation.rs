@@ -83,7 +83,7 @@ impl Conversation {
         self.messages
             .first()
             .filter(|m| m.role == "system")
-            .map(|m| m.content.as_str())
+            .and_then(Message::plain_text)
     }
 
     /// The messages the next request starts with: the system prompt, then every completed
@@ -234,7 +234,7 @@ mod tests {
 
     impl ChatClient for Fake {
         fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-            let last = messages.last().map(|m| m.content.as_str()).unwrap_or("");
+            let last = messages.last().and_then(Message::plain_text).unwrap_or("");
             if last == "fail" {
                 return Err(Error::Protocol("refused".into()));
             }

@@ -86,6 +86,9 @@ pub struct ToolCallDelta {
     pub name: Option<String>,
     /// The next fragment of the arguments (JSON text), possibly empty.
     pub arguments: String,
+    /// An opaque token the provider wants back with the call when it is sent in the history
+    /// (Gemini's `thoughtSignature` on a `functionCall` part), on the piece that carries it.
+    pub signature: Option<String>,
 }
 
 /// A tool call assembled from its [`ToolCallDelta`]s.
@@ -100,6 +103,11 @@ pub struct ToolCall {
     pub name: String,
     /// The arguments: all fragments concatenated, normally a JSON object as text.
     pub arguments: String,
+    /// An opaque token to send back with the call in the history: Gemini's `thoughtSignature`
+    /// (Gemini 3 models refuse a history whose function calls lost theirs). `None` for the
+    /// other providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl ToolCall {
@@ -135,6 +143,9 @@ impl ToolCall {
             call.name.clone_from(name);
         }
         call.arguments.push_str(&delta.arguments);
+        if call.signature.is_none() {
+            call.signature.clone_from(&delta.signature);
+        }
     }
 }
 
@@ -209,6 +220,7 @@ mod tests {
             id: id.map(str::to_string),
             name: name.map(str::to_string),
             arguments: args.to_string(),
+            signature: None,
         }
     }
 

@@ -3,7 +3,9 @@
 use serde_json::{json, Value};
 
 use super::client::{encode_segment, sealed::Wire, Client, ClientBuilder, Provider};
-use super::Message;
+use super::message::base64;
+use super::request::{arguments_value, put};
+use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
 mod decoder;
@@ -93,31 +95,55 @@ impl Wire for Gemini {
         &self,
         _model: &str,
         temperature: Option<f64>,
-        messages: &[Message],
+        request: &ChatRequest,
     ) -> Result<Value, Error> {
-        let mut system = Vec::new();
-        let mut contents = Vec::new();
-        for message in messages {
-            let role = message.role.as_str();
-            let part = json!({"text": message.content});
-            if role.eq_ignore_ascii_case("system") {
-                system.push(part);
-            } else {
-                let role = if role.eq_ignore_ascii_case("assistant") {
-                    "model"
-                } else {
-                    role
-                };
-                contents.push(json!({"role": role, "parts": [part]}));
+        let contents = request
+            .conversation()
+            .map(content)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut body = json!({"contents": contents});
+        let system = request.system_text(PROVIDER)?;
+        put(
+            &mut body,
+            "systemInstruction",
+            system.map(|text| json!({"parts": [{"text": text}]})),
+        );
+        let declarations: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "parametersJsonSchema": t.parameters}))
+            .collect();
+        if !declarations.is_empty() {
+            body["tools"] = json!([{"functionDeclarations": declarations}]);
+        }
+        let calling = request.tool_choice.as_ref().map(|choice| match choice {
+            ToolChoice::Auto => json!({"mode": "AUTO"}),
+            ToolChoice::None => json!({"mode": "NONE"}),
+            ToolChoice::Required => json!({"mode": "ANY"}),
+            ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+        });
+        put(
+            &mut body,
+            "toolConfig",
+            calling.map(|c| json!({"functionCallingConfig": c})),
+        );
+        let mut config = json!({});
+        put(&mut config, "temperature", temperature);
+        put(&mut config, "topP", request.top_p);
+        put(&mut config, "maxOutputTokens", request.max_tokens);
+        put(&mut config, "stopSequences", request.stop_sequences());
+        put(&mut config, "seed", request.seed);
+        if let Some(format) = &request.response_format {
+            config["responseMimeType"] = json!("application/json");
+            if let ResponseFormat::JsonSchema { schema, .. } = format {
+                config["responseJsonSchema"] = schema.clone();
             }
         }
-        let mut body = json!({"contents": contents});
-        if !system.is_empty() {
-            body["systemInstruction"] = json!({"parts": system});
-        }
-        if let Some(t) = temperature {
-            body["generationConfig"] = json!({"temperature": t});
-        }
+        put(
+            &mut body,
+            "generationConfig",
+            Some(config).filter(|c| c != &json!({})),
+        );
         Ok(body)
     }
 
@@ -126,9 +152,81 @@ impl Wire for Gemini {
     }
 }
 
+/// The provider's name in errors.
+const PROVIDER: &str = "Gemini";
+
+/// A message of the conversation as Gemini's `Content`: role `user` or `model`, one part per
+/// part. Tool results go in `user` contents as `functionResponse`s.
+fn content(message: &Message) -> Result<Value, Error> {
+    let role = if message.is("assistant") {
+        "model"
+    } else {
+        "user"
+    };
+    let parts = message
+        .content
+        .iter()
+        .map(|part| {
+            Ok(match part {
+                Part::Text { text } => json!({"text": text}),
+                Part::ImageUrl { url } => {
+                    let mut file = json!({"fileUri": url});
+                    put(&mut file, "mimeType", image_type(url));
+                    json!({"fileData": file})
+                }
+                Part::Image { media_type, data } => {
+                    json!({"inlineData": {"mimeType": media_type, "data": base64(data)}})
+                }
+                Part::ToolCall(call) => {
+                    let mut call_json = json!({"name": call.name, "args": arguments_value(call)?});
+                    put(
+                        &mut call_json,
+                        "id",
+                        Some(&call.id).filter(|id| !id.is_empty()),
+                    );
+                    // Gemini 3 refuses a function call sent back without its signature.
+                    let mut part = json!({"functionCall": call_json});
+                    put(&mut part, "thoughtSignature", call.signature.as_deref());
+                    part
+                }
+                Part::ToolResult(result) => {
+                    // The response must be an object: JSON objects go as they are, anything
+                    // else under "output", the key Gemini reads a function's output from.
+                    let response = match serde_json::from_str::<Value>(&result.content) {
+                        Ok(object @ Value::Object(_)) => object,
+                        _ => json!({"output": result.content}),
+                    };
+                    let mut response_json = json!({"name": result.name, "response": response});
+                    put(
+                        &mut response_json,
+                        "id",
+                        Some(&result.call_id).filter(|id| !id.is_empty()),
+                    );
+                    json!({"functionResponse": response_json})
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(json!({"role": role, "parts": parts}))
+}
+
+/// The media type of an image file named by `url`, from its extension, as `fileData` wants it.
+fn image_type(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let extension = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "heic" => "image/heic",
+        _ => return None,
+    })
+}
+
 /// The model's path under `v1beta/`: `models/{name}` or `tunedModels/{name}`, the name
 /// percent-encoded as one segment.
-fn model_path(model: &str) -> String {
+pub(crate) fn model_path(model: &str) -> String {
     let model = model.trim();
     let (collection, name) = match model.split_once('/') {
         Some((collection @ ("models" | "tunedModels"), name)) => (collection, name),
@@ -140,6 +238,7 @@ fn model_path(model: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::{Tool, ToolCall};
 
     #[test]
     fn model_paths_drop_the_models_prefix_and_encode_the_name() {
@@ -162,16 +261,23 @@ mod tests {
             .has_api_key());
     }
 
+    fn body(request: &ChatRequest) -> Value {
+        GeminiClient::builder("m", None)
+            .env(|_| None)
+            .build()
+            .body(request)
+            .unwrap()
+    }
+
     #[test]
     fn assistant_is_model_and_system_is_apart() {
-        let messages = [
-            Message::system("s"),
-            Message::user("q"),
-            Message::assistant("a"),
-        ];
-        let body = Gemini.body("m", Some(0.5), &messages).unwrap();
+        let request = ChatRequest::new()
+            .system("s")
+            .user("q")
+            .message(Message::assistant("a"))
+            .temperature(0.5);
         assert_eq!(
-            body,
+            body(&request),
             json!({
                 "contents": [
                     {"role": "user", "parts": [{"text": "q"}]},
@@ -180,6 +286,87 @@ mod tests {
                 "systemInstruction": {"parts": [{"text": "s"}]},
                 "generationConfig": {"temperature": 0.5},
             })
+        );
+    }
+
+    #[test]
+    fn images_calls_and_results_are_parts() {
+        let call = ToolCall {
+            index: 0,
+            id: String::new(),
+            name: "add".into(),
+            arguments: r#"{"a":2}"#.into(),
+            signature: Some("CiQB".into()),
+        };
+        let request = ChatRequest::new()
+            .message(
+                Message::user("see")
+                    .with_image_url("gs://b/cat.PNG")
+                    .with_image_url("https://x/y")
+                    .with_image("image/png", b"hi".to_vec()),
+            )
+            .message(Message {
+                role: "assistant".into(),
+                content: vec![Part::ToolCall(call.clone())],
+            })
+            .message(Message::tool_result(&call, "4"))
+            .message(Message::tool_result(&call, r#"{"sum": 4}"#));
+        assert_eq!(
+            body(&request)["contents"],
+            json!([
+                {"role": "user", "parts": [
+                    {"text": "see"},
+                    {"fileData": {"fileUri": "gs://b/cat.PNG", "mimeType": "image/png"}},
+                    {"fileData": {"fileUri": "https://x/y"}},
+                    {"inlineData": {"mimeType": "image/png", "data": "aGk="}},
+                ]},
+                {"role": "model", "parts": [{"functionCall": {"name": "add", "args": {"a": 2}}, "thoughtSignature": "CiQB"}]},
+                {"role": "user", "parts": [{"functionResponse": {"name": "add", "response": {"output": "4"}}}]},
+                {"role": "user", "parts": [{"functionResponse": {"name": "add", "response": {"sum": 4}}}]},
+            ])
+        );
+    }
+
+    #[test]
+    fn tools_choice_json_and_limits_go_where_gemini_reads_them() {
+        let schema = json!({"type": "object"});
+        let request = ChatRequest::new()
+            .user("x")
+            .tool(Tool::new("add", "adds", schema.clone()))
+            .tool_choice(ToolChoice::Tool("add".into()))
+            .json_schema("a", schema.clone())
+            .max_tokens(8)
+            .stop("END")
+            .top_p(0.7)
+            .seed(3);
+        let body = body(&request);
+        assert_eq!(
+            body["tools"],
+            json!([{"functionDeclarations": [{"name": "add", "description": "adds", "parametersJsonSchema": schema}]}])
+        );
+        assert_eq!(
+            body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["add"]}})
+        );
+        assert_eq!(
+            body["generationConfig"],
+            json!({
+                "topP": 0.7, "maxOutputTokens": 8, "stopSequences": ["END"], "seed": 3,
+                "responseMimeType": "application/json", "responseJsonSchema": schema,
+            })
+        );
+        let json_mode = ChatRequest::new()
+            .user("x")
+            .json()
+            .tool_choice(ToolChoice::None);
+        let body = super::tests::body(&json_mode);
+        assert_eq!(
+            body["generationConfig"],
+            json!({"responseMimeType": "application/json"})
+        );
+        assert_eq!(
+            body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "NONE"}})
         );
     }
 }

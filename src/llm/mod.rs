@@ -64,6 +64,56 @@
 //! [`AnthropicDecoder`], [`GeminiDecoder`], [`CohereDecoder`]. [`ChatStream`] is the same for
 //! all of them.
 //!
+//! # The request surface
+//!
+//! [`ChatRequest`] holds what a chat asks for; [`ChatClient::stream`] streams the answer and
+//! [`ChatClient::complete`] returns it whole as a [`ChatResponse`]. Each client maps it to its
+//! provider's wire format, and refuses what the provider cannot express with
+//! [`Error::InvalidRequest`] before anything is sent:
+//!
+//! | request | OpenAI, Mistral, Together | Anthropic | Gemini | Cohere v2 (v1) |
+//! |---|---|---|---|---|
+//! | [`Part::ImageUrl`] | `image_url` part | `image` block, `url` source | `fileData` | `image_url` part (v1: refused) |
+//! | [`Part::Image`] (bytes) | `image_url` with a `data:` URL | `image` block, `base64` source | `inlineData` | `data:` URL (v1: refused) |
+//! | system prompt | first `system` message | `system` | `systemInstruction` | `system` message (v1: `preamble`) |
+//! | [`Tool`] | `tools[].function` | `tools[]` with `input_schema` | `functionDeclarations` with `parametersJsonSchema` | `tools[].function` (v1: refused) |
+//! | [`ToolChoice`] | `tool_choice` (Mistral's `any`) | `tool_choice` | `toolConfig` | `REQUIRED` / `NONE` only |
+//! | tool calls, [`ToolResult`]s | `tool_calls`, `tool` messages | `tool_use`, `tool_result` blocks | `functionCall`, `functionResponse` | `tool_calls`, `tool` messages |
+//! | [`json`](ChatRequest::json) | `json_object` | refused: give a schema | `responseMimeType` | `json_object` |
+//! | [`json_schema`](ChatRequest::json_schema) | `json_schema` | `output_config.format` | `responseJsonSchema` | `json_schema` (v1: `schema`) |
+//! | `max_tokens`, `stop`, `top_p`, `seed` | `max_completion_tokens` (others `max_tokens`), `stop`, `top_p`, `seed` (Mistral `random_seed`) | `max_tokens`, `stop_sequences`, `top_p`; seed refused | `generationConfig` | `max_tokens`, `stop_sequences`, `p`, `seed` |
+//! | [`extra`](ChatRequest::extra) | merged into the body's top level, for every provider ||||
+//!
+//! A tool loop:
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use ureq_futures::llm::{ChatClient, ChatRequest, Message, OpenAIClient, Tool};
+//!
+//! let client = OpenAIClient::new("gpt-4o-mini", None);
+//! let add = Tool::new(
+//!     "add",
+//!     "Adds two numbers",
+//!     json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+//!            "required": ["a", "b"]}),
+//! );
+//! let mut request = ChatRequest::new().user("What is 2 + 3?").tool(add);
+//! loop {
+//!     let answer = client.complete(&request)?;
+//!     if answer.tool_calls.is_empty() {
+//!         println!("{}", answer.text);
+//!         break;
+//!     }
+//!     request.push(answer.message());
+//!     for call in &answer.tool_calls {
+//!         let args: serde_json::Value = serde_json::from_str(&call.arguments)?;
+//!         let sum = args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0);
+//!         request.push(Message::tool_result(call, sum.to_string()));
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # OpenAI-compatible servers
 //!
 //! [`OpenAIClient`] talks to any server with OpenAI's `/chat/completions` streaming API; set
@@ -102,8 +152,7 @@
 //! [`Error::Status`]: crate::Error::Status
 //! [`Error::Api`]: crate::Error::Api
 //! [`Error::Protocol`]: crate::Error::Protocol
-
-use serde::{Deserialize, Serialize};
+//! [`Error::InvalidRequest`]: crate::Error::InvalidRequest
 
 use crate::Error;
 
@@ -112,20 +161,27 @@ mod batch;
 mod client;
 mod cohere;
 mod conversation;
+mod embed;
 mod event;
 mod gemini;
+mod message;
 mod openai;
 mod presets;
+mod request;
 mod stream;
 mod wire;
 
 pub use anthropic::{Anthropic, AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
 pub use batch::{ChatBatch, ChatBatchSummary, ChatJob, ChatResult};
 pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
-pub use cohere::{Cohere, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder};
+pub use cohere::{
+    Cohere, CohereApi, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder,
+};
 pub use conversation::{Conversation, ReplyStream};
+pub use embed::{EmbedOptions, EmbedProtocol};
 pub use event::{ChatEvent, ServerToolResult, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
+pub use message::{Message, Part, ToolResult};
 pub use openai::{
     OpenAI, OpenAIClient, OpenAIClientBuilder, OpenAIDecoder, API_KEY_VAR, BASE_URL_VAR,
     DEFAULT_BASE_URL,
@@ -133,61 +189,8 @@ pub use openai::{
 pub use presets::{
     Mistral, MistralClient, MistralClientBuilder, Together, TogetherClient, TogetherClientBuilder,
 };
+pub use request::{ChatRequest, ChatResponse, ResponseFormat, Tool, ToolChoice};
 pub use stream::ChatStream;
-
-/// One message of a chat: a role (`"system"`, `"user"`, `"assistant"`...) and its text.
-/// Serializes as OpenAI's `{"role": ..., "content": ...}`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::Message;
-///
-/// let m = Message::user("hello");
-/// assert_eq!(serde_json::to_string(&m)?, r#"{"role":"user","content":"hello"}"#);
-/// let back: Message = serde_json::from_str(r#"{"role":"assistant","content":"hi"}"#)?;
-/// assert_eq!(back, Message::assistant("hi"));
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Message {
-    /// Who speaks: `"system"`, `"user"` or `"assistant"` (providers may accept others).
-    pub role: String,
-    /// What is said.
-    pub content: String,
-}
-
-impl Message {
-    /// A message with any role.
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Message {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-
-    /// A system message: instructions for the model.
-    pub fn system(content: impl Into<String>) -> Self {
-        Message::new("system", content)
-    }
-
-    /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Message::new("user", content)
-    }
-
-    /// An assistant message: an earlier answer of the model.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Message::new("assistant", content)
-    }
-}
-
-/// The system prompt of the providers that take it apart from the conversation: the contents
-/// of `system` joined by a blank line, or `None` when there are none.
-pub(crate) fn system_prompt<'a>(system: impl IntoIterator<Item = &'a Message>) -> Option<String> {
-    let parts: Vec<&str> = system.into_iter().map(|m| m.content.as_str()).collect();
-    (!parts.is_empty()).then(|| parts.join("\n\n"))
-}
 
 /// A chat model that streams its answers: what every provider's client implements, and what
 /// [`Conversation`] talks to.
@@ -204,25 +207,58 @@ pub trait ChatClient: Send + Sync {
     /// `Server responded with an error. Status Code: <code>`); a missing key is an
     /// [`Error::MissingApiKey`]; transport errors and timeouts as for any request.
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error>;
-}
 
-impl<C: ChatClient + ?Sized> ChatClient for &C {
-    fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-        (**self).stream_chat(messages)
+    /// Sends `request` (messages with images, tools, JSON output, limits...) and returns the
+    /// answer as a [`ChatStream`] once the response headers are in. Every provider's
+    /// [`Client`] implements it; the default, for clients that know only messages, sends a
+    /// request of plain text messages with [`stream_chat`](Self::stream_chat) and refuses
+    /// anything more with [`Error::InvalidRequest`].
+    ///
+    /// # Errors
+    ///
+    /// As [`stream_chat`](Self::stream_chat), and [`Error::InvalidRequest`] for what the
+    /// provider cannot express.
+    fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
+        if !request.is_plain() {
+            return Err(Error::InvalidRequest(
+                "this client sends plain text messages only".into(),
+            ));
+        }
+        self.stream_chat(request.messages())
+    }
+
+    /// Sends `request` and reads the answer to its end: its text, tool calls, reasoning,
+    /// refusal, usage, finish reason and request id. Built on [`stream`](Self::stream).
+    ///
+    /// # Errors
+    ///
+    /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive
+    /// whole.
+    fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
+        ChatResponse::from_stream(self.stream(request)?)
     }
 }
 
-impl<C: ChatClient + ?Sized> ChatClient for Box<C> {
-    fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-        (**self).stream_chat(messages)
-    }
+/// Forwards every method of [`ChatClient`] through a pointer type.
+macro_rules! forward_chat_client {
+    ($($pointer:ty),*) => {$(
+        impl<C: ChatClient + ?Sized> ChatClient for $pointer {
+            fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
+                (**self).stream_chat(messages)
+            }
+
+            fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
+                (**self).stream(request)
+            }
+
+            fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
+                (**self).complete(request)
+            }
+        }
+    )*};
 }
 
-impl<C: ChatClient + ?Sized> ChatClient for std::sync::Arc<C> {
-    fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-        (**self).stream_chat(messages)
-    }
-}
+forward_chat_client!(&C, Box<C>, std::sync::Arc<C>);
 
 #[cfg(test)]
 mod tests {
@@ -232,11 +268,27 @@ mod tests {
         Box::new(client)
     }
 
+    /// Knows only messages, as a client written before requests existed.
+    struct Plain;
+
+    impl ChatClient for Plain {
+        fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let text = messages.iter().map(Message::text).collect();
+            tx.send(Ok(vec![ChatEvent::Text(text), ChatEvent::Done]))
+                .ok();
+            Ok(ChatStream::from_receiver(rx))
+        }
+    }
+
     #[test]
-    fn message_constructors_set_the_role() {
-        assert_eq!(Message::system("a").role, "system");
-        assert_eq!(Message::user("a").role, "user");
-        assert_eq!(Message::assistant("a").role, "assistant");
-        assert_eq!(Message::new("tool", "x").content, "x");
+    fn a_messages_only_client_completes_plain_requests_and_refuses_the_rest() {
+        let client: Box<dyn ChatClient> = Box::new(Plain);
+        let answer = client.complete(&ChatRequest::new().user("echo")).unwrap();
+        assert_eq!(answer.text, "echo");
+        let err = client
+            .complete(&ChatRequest::new().user("x").max_tokens(1))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
     }
 }

@@ -4,7 +4,10 @@
 use serde_json::{json, Value};
 
 use super::client::{Client, ClientBuilder};
-use super::Message;
+use super::message::data_url;
+use super::request::{put, unsupported};
+use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
+use crate::Error;
 
 mod decoder;
 
@@ -54,14 +57,22 @@ pub type OpenAIClient = Client<OpenAI>;
 pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 
 /// The wire format of OpenAI's chat completions API, the protocol of [`OpenAIClient`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OpenAI {
     include_usage: bool,
 }
 
-/// Implements the wire format of OpenAI's chat completions for a protocol value with an
-/// `include_usage` method, at the provider given by key variable, base URL variable and
-/// default base URL.
+impl Default for OpenAI {
+    fn default() -> Self {
+        OpenAI {
+            include_usage: true,
+        }
+    }
+}
+
+/// Implements the wire format of OpenAI's chat completions for a protocol value with a
+/// `flavor` method, at the provider given by key variable, base URL variable and default base
+/// URL.
 macro_rules! openai_compatible {
     ($protocol:ty, $key_var:expr, $base_var:expr, $default_base:expr) => {
         impl $crate::llm::client::sealed::Wire for $protocol {
@@ -77,14 +88,9 @@ macro_rules! openai_compatible {
                 &self,
                 model: &str,
                 temperature: Option<f64>,
-                messages: &[$crate::llm::Message],
+                request: &$crate::llm::ChatRequest,
             ) -> Result<serde_json::Value, $crate::Error> {
-                Ok($crate::llm::openai::chat_body(
-                    model,
-                    temperature,
-                    messages,
-                    self.include_usage(),
-                ))
+                $crate::llm::openai::chat_body(model, temperature, request, &self.flavor())
             }
 
             fn decoder(&self) -> $crate::llm::OpenAIDecoder {
@@ -99,42 +105,164 @@ pub(crate) use openai_compatible;
 openai_compatible!(OpenAI, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL);
 
 impl OpenAI {
-    fn include_usage(&self) -> bool {
-        self.include_usage
+    fn flavor(&self) -> Flavor {
+        Flavor {
+            name: "OpenAI",
+            include_usage: self.include_usage,
+            max_tokens: "max_completion_tokens",
+            seed: "seed",
+            required: "required",
+        }
     }
 }
 
 impl ClientBuilder<OpenAI> {
     /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
     /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
-    /// field. Defaults to `false`.
+    /// field: turn it off for them. Defaults to `true`.
     pub fn include_usage(mut self, yes: bool) -> Self {
         self.protocol.include_usage = yes;
         self
     }
 }
 
+/// How an OpenAI-compatible service spells what differs.
+pub(crate) struct Flavor {
+    /// The service's name, for errors.
+    pub(crate) name: &'static str,
+    /// Whether to send `stream_options.include_usage`.
+    pub(crate) include_usage: bool,
+    /// The name of the token limit: `max_completion_tokens` (OpenAI) or `max_tokens`.
+    pub(crate) max_tokens: &'static str,
+    /// The name of the seed: `seed`, or Mistral's `random_seed`.
+    pub(crate) seed: &'static str,
+    /// The tool choice that requires a call: `required`, or Mistral's `any`.
+    pub(crate) required: &'static str,
+}
+
 /// The body of a streamed chat completion, shared by the OpenAI-compatible protocols.
 pub(crate) fn chat_body(
     model: &str,
     temperature: Option<f64>,
-    messages: &[Message],
-    include_usage: bool,
-) -> Value {
-    let mut body = json!({"model": model, "messages": messages, "stream": true});
-    if let Some(t) = temperature {
-        body["temperature"] = json!(t);
+    request: &ChatRequest,
+    flavor: &Flavor,
+) -> Result<Value, Error> {
+    let mut messages = Vec::new();
+    if let Some(system) = &request.system {
+        messages.push(json!({"role": "system", "content": system}));
     }
-    if include_usage {
+    for message in &request.messages {
+        push_message(&mut messages, message, flavor.name)?;
+    }
+    let mut body = json!({"model": model, "messages": messages, "stream": true});
+    put(&mut body, "temperature", temperature);
+    put(&mut body, flavor.max_tokens, request.max_tokens);
+    put(&mut body, "top_p", request.top_p);
+    put(&mut body, flavor.seed, request.seed);
+    put(&mut body, "stop", request.stop_sequences());
+    put(&mut body, "tools", function_tools(request));
+    let choice = request.tool_choice.as_ref().map(|choice| match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!(flavor.required),
+        ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+    });
+    put(&mut body, "tool_choice", choice);
+    let format = request.response_format.as_ref().map(|format| match format {
+        ResponseFormat::Json => json!({"type": "json_object"}),
+        ResponseFormat::JsonSchema { name, schema } => {
+            json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
+        }
+    });
+    put(&mut body, "response_format", format);
+    if flavor.include_usage {
         body["stream_options"] = json!({"include_usage": true});
     }
-    body
+    Ok(body)
+}
+
+/// The tools as OpenAI's `{"type": "function", "function": {...}}` objects (Cohere v2 takes
+/// the same), or `None` when there are none.
+pub(crate) fn function_tools(request: &ChatRequest) -> Option<Value> {
+    let tools: Vec<Value> = request
+        .tools
+        .iter()
+        .map(|t| {
+            json!({"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.parameters,
+            }})
+        })
+        .collect();
+    (!tools.is_empty()).then_some(Value::Array(tools))
+}
+
+/// Appends `message` as OpenAI's messages: one message, and one `tool` message per tool
+/// result it carries.
+fn push_message(out: &mut Vec<Value>, message: &Message, provider: &str) -> Result<(), Error> {
+    let role = message.role.to_ascii_lowercase();
+    let (mut content, mut calls) = (Vec::new(), Vec::new());
+    for part in &message.content {
+        let image_url = match part {
+            Part::Text { text } => {
+                content.push(json!({"type": "text", "text": text}));
+                continue;
+            }
+            Part::ImageUrl { url } => url.clone(),
+            Part::Image { media_type, data } => data_url(media_type, data),
+            Part::ToolCall(call) if role == "assistant" => {
+                calls.push(json!({"id": call.id, "type": "function", "function": {
+                    "name": call.name, "arguments": call.arguments,
+                }}));
+                continue;
+            }
+            Part::ToolCall(_) => {
+                return Err(unsupported(
+                    provider,
+                    "a tool call outside an assistant message",
+                ))
+            }
+            Part::ToolResult(result) => {
+                out.push(json!({"role": "tool", "tool_call_id": result.call_id, "content": result.content}));
+                continue;
+            }
+        };
+        if role != "user" {
+            return Err(unsupported(provider, "an image outside a user message"));
+        }
+        content.push(json!({"type": "image_url", "image_url": {"url": image_url}}));
+    }
+    if content.is_empty() && calls.is_empty() && !message.content.is_empty() {
+        // Tool results only: sent above.
+        return Ok(());
+    }
+    let content = match message.plain_text() {
+        Some(text) => json!(text),
+        None if content.is_empty() => Value::Null,
+        None => Value::Array(content),
+    };
+    let mut entry = json!({"role": role, "content": content});
+    put(
+        &mut entry,
+        "tool_calls",
+        Some(calls).filter(|c| !c.is_empty()),
+    );
+    out.push(entry);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::{ChatRequest, Tool, ToolCall};
     use crate::Error;
+
+    fn body(request: &ChatRequest) -> Value {
+        OpenAIClient::builder("m", None)
+            .env(|_| None)
+            .build()
+            .body(request)
+            .unwrap()
+    }
 
     #[test]
     fn the_key_is_required_only_at_the_default_base() {
@@ -155,14 +283,125 @@ mod tests {
     }
 
     #[test]
-    fn the_body_has_usage_and_temperature_only_when_asked() {
-        let body = chat_body("m", None, &[Message::user("hi")], false);
+    fn plain_messages_are_strings_and_usage_is_asked_for() {
+        let request = ChatRequest::new().system("be brief").user("hi");
         assert_eq!(
-            body,
-            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true})
+            body(&request),
+            json!({
+                "model": "m",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"},
+                ],
+                "stream": true,
+                "stream_options": {"include_usage": true},
+            })
         );
-        let body = chat_body("m", Some(0.5), &[], true);
+        let client = OpenAIClient::builder("m", 0.5)
+            .include_usage(false)
+            .env(|_| None)
+            .build();
+        let body = client.body(&request).unwrap();
         assert_eq!(body["temperature"], json!(0.5));
-        assert_eq!(body["stream_options"], json!({"include_usage": true}));
+        assert!(body.get("stream_options").is_none(), "{body}");
+    }
+
+    #[test]
+    fn images_are_content_parts_and_bytes_a_data_url() {
+        let request = ChatRequest::new().message(
+            Message::user("what is it?")
+                .with_image_url("https://x/cat.png")
+                .with_image("image/png", b"hi".to_vec()),
+        );
+        assert_eq!(
+            body(&request)["messages"][0]["content"],
+            json!([
+                {"type": "text", "text": "what is it?"},
+                {"type": "image_url", "image_url": {"url": "https://x/cat.png"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
+            ])
+        );
+        let bad = ChatRequest::new().message(Message::system("s").with_image_url("u"));
+        let client = OpenAIClient::builder("m", None).env(|_| None).build();
+        assert!(matches!(client.body(&bad), Err(Error::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn tools_choice_calls_and_results_follow_the_chat_completions_format() {
+        let call = ToolCall {
+            index: 0,
+            id: "call_1".into(),
+            name: "add".into(),
+            arguments: r#"{"a":2}"#.into(),
+            signature: None,
+        };
+        let assistant = Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(call.clone())],
+        };
+        let request = ChatRequest::new()
+            .user("2+?")
+            .message(assistant)
+            .message(Message::tool_result(&call, "2"))
+            .tool(Tool::new("add", "adds", json!({"type": "object"})))
+            .tool_choice(ToolChoice::Tool("add".into()));
+        let body = body(&request);
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "2+?"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{\"a\":2}"}},
+                ]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "2"},
+            ])
+        );
+        assert_eq!(
+            body["tools"],
+            json!([{"type": "function", "function": {"name": "add", "description": "adds", "parameters": {"type": "object"}}}])
+        );
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "function", "function": {"name": "add"}})
+        );
+        for (choice, wire) in [
+            (ToolChoice::Auto, "auto"),
+            (ToolChoice::None, "none"),
+            (ToolChoice::Required, "required"),
+        ] {
+            let request = ChatRequest::new().user("x").tool_choice(choice);
+            assert_eq!(super::tests::body(&request)["tool_choice"], json!(wire));
+        }
+    }
+
+    #[test]
+    fn json_output_limits_and_extra_fields() {
+        let request = ChatRequest::new()
+            .user("x")
+            .json()
+            .max_tokens(10)
+            .stop("END")
+            .top_p(0.9)
+            .seed(7)
+            .temperature(0.1)
+            .extra("reasoning_effort", json!("low"))
+            .extra("stream_options", json!({"include_usage": false}));
+        let body = body(&request);
+        assert_eq!(body["response_format"], json!({"type": "json_object"}));
+        assert_eq!(body["max_completion_tokens"], json!(10));
+        assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(body["top_p"], json!(0.9));
+        assert_eq!(body["seed"], json!(7));
+        assert_eq!(body["temperature"], json!(0.1));
+        assert_eq!(body["reasoning_effort"], json!("low"));
+        assert_eq!(body["stream_options"], json!({"include_usage": false}));
+        let schema = json!({"type": "object"});
+        let request = ChatRequest::new()
+            .user("x")
+            .json_schema("answer", schema.clone());
+        assert_eq!(
+            super::tests::body(&request)["response_format"],
+            json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}})
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! from and which base URL is the default (the key is required there, as for OpenAI's own).
 
 use super::client::{Client, ClientBuilder};
-use super::openai::openai_compatible;
+use super::openai::{openai_compatible, Flavor};
 
 /// Mistral's API (`https://api.mistral.ai/v1`): the port of tinychat's `MistralClient`, a
 /// [`Client`] over the [`Mistral`] protocol.
@@ -81,23 +81,59 @@ openai_compatible!(
 );
 
 impl Mistral {
-    /// Mistral streams its usage without being asked; `stream_options` is OpenAI's field.
-    fn include_usage(&self) -> bool {
-        false
+    /// Mistral streams its usage without being asked, and has its own words for the seed and
+    /// for a required tool call.
+    fn flavor(&self) -> Flavor {
+        Flavor {
+            name: "Mistral",
+            include_usage: false,
+            max_tokens: "max_tokens",
+            seed: "random_seed",
+            required: "any",
+        }
     }
 }
 
 impl Together {
     /// Together streams its usage without being asked.
-    fn include_usage(&self) -> bool {
-        false
+    fn flavor(&self) -> Flavor {
+        Flavor {
+            name: "Together",
+            include_usage: false,
+            max_tokens: "max_tokens",
+            seed: "seed",
+            required: "required",
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::{ChatRequest, ToolChoice};
     use crate::Error;
+    use serde_json::json;
+
+    #[test]
+    fn mistral_spells_the_seed_and_a_required_call_its_own_way() {
+        let client = MistralClient::builder("m", None).env(|_| None).build();
+        let request = ChatRequest::new()
+            .user("x")
+            .seed(3)
+            .max_tokens(5)
+            .tool_choice(ToolChoice::Required);
+        let body = client.body(&request).unwrap();
+        assert_eq!(body["random_seed"], json!(3));
+        assert_eq!(body["max_tokens"], json!(5));
+        assert_eq!(body["tool_choice"], json!("any"));
+        assert!(body.get("seed").is_none() && body.get("stream_options").is_none());
+        let together = TogetherClient::builder("m", None).env(|_| None).build();
+        let body = together.body(&request).unwrap();
+        assert_eq!(
+            (&body["seed"], &body["tool_choice"]),
+            (&json!(3), &json!("required"))
+        );
+    }
 
     #[test]
     fn presets_read_their_own_variables() {

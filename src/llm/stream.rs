@@ -246,6 +246,24 @@ impl ChatStream {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The server's id for this request, from the `x-request-id` header (OpenAI, Mistral,
+    /// Together, Cohere) or `request-id` (Anthropic), to quote to the provider's support.
+    /// `None` when the server sent neither.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    ///
+    /// let stream = OpenAIClient::new("gpt-4o-mini", None).stream_chat(&[Message::user("hi")])?;
+    /// eprintln!("request id: {}", stream.request_id().unwrap_or("none"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn request_id(&self) -> Option<&str> {
+        self.header("x-request-id")
+            .or_else(|| self.header("request-id"))
+    }
 }
 
 impl Iterator for ChatStream {
@@ -289,6 +307,7 @@ mod tests {
                 id: Some("c1".into()),
                 name: Some("f".into()),
                 arguments: "{}".into(),
+                signature: None,
             })]),
             Ok(vec![
                 ChatEvent::Finish("stop".into()),

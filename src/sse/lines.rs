@@ -4,7 +4,9 @@
 //! instead of Server-Sent Events. `LineParser` turns each line into an [`Event`] whose `data` is
 //! the line, so the same workers, channels, decoders and limits serve both formats.
 
-use super::{Event, DEFAULT_MAX_EVENT_SIZE};
+use std::borrow::Cow;
+
+use super::{Event, EventRef, DEFAULT_MAX_EVENT_SIZE};
 use crate::Error;
 
 /// Splits a byte stream into lines, each delivered as an [`Event`] with `event == "message"`
@@ -45,6 +47,19 @@ impl Default for LineParser {
 
 impl LineParser {
     /// A parser with lines of at most [`DEFAULT_MAX_EVENT_SIZE`] bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut lines = Vec::new();
+    /// let mut parser = LineParser::new();
+    /// parser.feed(b"{\"a\":1}\n{\"b\"", &mut |e| lines.push(e.data))?;
+    /// parser.feed(b":2}\n", &mut |e| lines.push(e.data))?;
+    /// assert_eq!(lines, [r#"{"a":1}"#, r#"{"b":2}"#]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new() -> Self {
         LineParser {
             partial: Vec::new(),
@@ -54,18 +69,60 @@ impl LineParser {
     }
 
     /// The longest line accepted, in bytes. Defaults to [`DEFAULT_MAX_EVENT_SIZE`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut parser = LineParser::new().max_line_size(4);
+    /// assert!(parser.feed(b"too long\n", &mut |_| {}).is_err());
+    /// ```
     pub fn max_line_size(mut self, bytes: usize) -> Self {
         self.max_line = bytes;
         self
     }
 
     /// Feeds the next bytes, delivering every line they complete.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut n = 0;
+    /// LineParser::new().feed(b"one\r\n\ntwo\n", &mut |_| n += 1)?;
+    /// assert_eq!(n, 2); // blank lines are skipped
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn feed(&mut self, bytes: &[u8], on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
+        self.feed_ref(bytes, &mut |line| on_line(Event::from(line)))
+    }
+
+    /// [`feed`](LineParser::feed), delivering each line as an [`EventRef`] that borrows `bytes`
+    /// (or the parser) for the duration of the call: no allocation per line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut parser = LineParser::new();
+    /// let mut longest = 0;
+    /// parser.feed_ref(b"{\"a\":1}\n{\"bb\":22}\n", &mut |e| longest = longest.max(e.data.len()))?;
+    /// assert_eq!(longest, 9);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn feed_ref(
+        &mut self,
+        bytes: &[u8],
+        on_line: &mut impl FnMut(EventRef<'_>),
+    ) -> Result<(), Error> {
         if self.failed {
             return Err(self.too_large());
         }
         let mut rest = bytes;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
             rest = &tail[1..];
             // The CR of a CRLF is not part of the line, so not counted against the limit.
@@ -89,7 +146,26 @@ impl LineParser {
     }
 
     /// Ends the stream, delivering a last line that had no terminator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut last = None;
+    /// let mut parser = LineParser::new();
+    /// parser.feed(b"no line end", &mut |e| last = Some(e.data))?;
+    /// assert!(last.is_none());
+    /// parser.finish(&mut |e| last = Some(e.data))?;
+    /// assert_eq!(last.as_deref(), Some("no line end"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn finish(&mut self, on_line: &mut impl FnMut(Event)) -> Result<(), Error> {
+        self.finish_ref(&mut |line| on_line(Event::from(line)))
+    }
+
+    /// [`finish`](LineParser::finish), delivering the last line as an [`EventRef`].
+    pub fn finish_ref(&mut self, on_line: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
         if self.failed {
             return Err(self.too_large());
         }
@@ -114,14 +190,15 @@ impl LineParser {
     }
 }
 
-fn deliver(line: &[u8], on_line: &mut impl FnMut(Event)) {
+fn deliver(line: &[u8], on_line: &mut impl FnMut(EventRef<'_>)) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
-    on_line(Event {
-        event: "message".to_string(),
-        data: String::from_utf8_lossy(line).into_owned(),
+    let data: Cow<'_, str> = String::from_utf8_lossy(line);
+    on_line(EventRef {
+        event: "message",
+        data: &data,
         id: None,
         retry: None,
     });

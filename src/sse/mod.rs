@@ -4,6 +4,10 @@
 //! [`EventReader`] drives it over any [`std::io::Read`], and [`EventStream`] is the receiving end
 //! of a channel that a worker feeds (see
 //! [`RequestBuilder::events`](crate::RequestBuilder::events)).
+//!
+//! Callers that look at each event and do not keep it can borrow it instead: an [`EventRef`]
+//! from [`EventReader::next_event`] or [`Parser::feed_ref`] points into the reader's buffer and
+//! costs no allocation. A [`Decode`]r gets events that way on the stream's worker.
 
 mod lines;
 mod parser;
@@ -11,7 +15,7 @@ mod reader;
 mod stream;
 
 pub use lines::LineParser;
-pub use parser::{Event, Parser, DEFAULT_MAX_EVENT_SIZE};
+pub use parser::{Event, EventRef, Parser, DEFAULT_MAX_EVENT_SIZE};
 pub use reader::EventReader;
 pub(crate) use stream::pump;
 pub use stream::{Decode, EventStream, RawEvents, StreamOptions, DEFAULT_CHANNEL_CAPACITY};

@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::iter::FusedIterator;
 use std::mem;
 
-use super::parser::{complete_lines, Event, Parser};
+use super::parser::{complete_lines, DataAt, Event, EventRef, Parser};
 use crate::Error;
 
 /// How many bytes one `read()` call may bring in; the size of `std::io::BufReader`'s buffer.
@@ -31,6 +31,9 @@ const MIN_READ_SIZE: usize = 512;
 ///   blank line is discarded unless the parser was built with
 ///   [`dispatch_unterminated(true)`](Parser::dispatch_unterminated).
 /// - Once `next` has returned `None` it always does (the iterator is fused).
+///
+/// Each `next` allocates the event's fields. [`next_event`](EventReader::next_event) is the same
+/// without allocating: it lends the event out of the reader's buffer.
 ///
 /// # Examples
 ///
@@ -152,10 +155,40 @@ impl<R: Read> EventReader<R> {
     }
 }
 
-impl<R: Read> Iterator for EventReader<R> {
-    type Item = Result<Event, Error>;
+impl<R: Read> EventReader<R> {
+    /// The next event, borrowed from the reader: a lending [`next`](Iterator::next), with the
+    /// same guarantees, that allocates nothing per event. The [`EventRef`] points into the
+    /// reader's buffer (or the parser's, for data of several lines) and lives until the next
+    /// call; copy out what you keep (`Event::from(event)`, `event.data.to_owned()`).
+    ///
+    /// Calls of `next_event` and `next` can be mixed: both take the next event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::EventReader;
+    ///
+    /// let body = "event: add\ndata: 1\n\n: keep-alive\n\ndata: 2\ndata: 3\n\n";
+    /// let mut events = EventReader::new(body.as_bytes());
+    /// let mut seen = Vec::new();
+    /// while let Some(event) = events.next_event() {
+    ///     let event = event?;
+    ///     seen.push(format!("{}={}", event.event, event.data));
+    /// }
+    /// assert_eq!(seen, ["add=1", "message=2\n3"]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    #[inline]
+    pub fn next_event(&mut self) -> Option<Result<EventRef<'_>, Error>> {
+        match self.advance()? {
+            Ok(at) => Some(Ok(self.parser.event_ref(&self.text, at))),
+            Err(e) => Some(Err(e)),
+        }
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Parses until the next event: where its data is (in `self.text` or the parser).
+    #[inline]
+    fn advance(&mut self) -> Option<Result<DataAt, Error>> {
         loop {
             let result = match self.state {
                 State::Done => return None,
@@ -170,13 +203,12 @@ impl<R: Read> Iterator for EventReader<R> {
                 State::Reading => match self.read_chunk() {
                     Ok(Some(())) => continue,
                     Ok(None) => {
-                        // The end of the input.
+                        // The end of the input: at most one event, the unterminated one, when
+                        // the parser dispatches those.
                         self.state = State::Done;
-                        let mut last = None;
-                        // At most one event: the unterminated one, when the parser dispatches
-                        // those.
-                        return match self.parser.finish(&mut |event| last = Some(event)) {
-                            Ok(()) => last.map(Ok),
+                        return match self.parser.end_stream() {
+                            Ok(true) => Some(Ok(DataAt::Buffer)),
+                            Ok(false) => None,
                             Err(e) => Some(Err(e)),
                         };
                     }
@@ -187,9 +219,13 @@ impl<R: Read> Iterator for EventReader<R> {
                 },
             };
             match result {
-                Ok((used, Some(event))) => {
+                Ok((used, Some(at))) => {
+                    let base = self.pos;
                     self.pos += used;
-                    return Some(Ok(event));
+                    return Some(Ok(match at {
+                        DataAt::Text(start, end) => DataAt::Text(base + start, base + end),
+                        DataAt::Buffer => DataAt::Buffer,
+                    }));
                 }
                 Ok((_, None)) => {
                     if let Err(e) = self.end_chunk() {
@@ -202,6 +238,18 @@ impl<R: Read> Iterator for EventReader<R> {
                     return Some(Err(e));
                 }
             }
+        }
+    }
+}
+
+impl<R: Read> Iterator for EventReader<R> {
+    type Item = Result<Event, Error>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.advance()? {
+            Ok(at) => Some(Ok(Event::from(self.parser.event_ref(&self.text, at)))),
+            Err(e) => Some(Err(e)),
         }
     }
 }

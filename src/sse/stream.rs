@@ -29,10 +29,16 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use ureq::http::HeaderMap;
 
-use super::{Event, LineParser, Parser};
+use super::{Event, EventRef, LineParser, Parser};
 use crate::Error;
 
 /// Events a stream's channel holds before the worker waits for the caller: 64.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::sse::DEFAULT_CHANNEL_CAPACITY, 64);
+/// ```
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
 
 /// How an event stream is read. Pass to
@@ -78,6 +84,14 @@ impl Default for StreamOptions {
 impl StreamOptions {
     /// Events buffered between the worker and the caller, at least 1.
     /// Defaults to [`DEFAULT_CHANNEL_CAPACITY`] (64).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamOptions;
+    ///
+    /// let options = StreamOptions::default().capacity(256);
+    /// ```
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events.max(1);
         self
@@ -85,6 +99,14 @@ impl StreamOptions {
 
     /// The parser to use, for its limits and its end-of-stream behaviour.
     /// Defaults to [`Parser::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{Parser, StreamOptions};
+    ///
+    /// let options = StreamOptions::default().parser(Parser::new().max_event_size(1 << 20));
+    /// ```
     pub fn parser(mut self, parser: Parser) -> Self {
         self.framing = Framing::EventStream(parser);
         self
@@ -93,11 +115,37 @@ impl StreamOptions {
     /// Reads a newline-delimited stream (NDJSON, JSON Lines) instead of Server-Sent Events: each
     /// non-blank line is an [`Event`] whose `data` is the line (see [`LineParser`]). The request
     /// then asks for `Accept: application/x-ndjson` and any content type is accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/logs", "application/x-ndjson", "{\"n\":1}\n")]);
+    /// use ureq_futures::sse::StreamOptions;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session
+    ///     .get(format!("{base}/logs"))
+    ///     .events_with(StreamOptions::default().json_lines())
+    ///     .result()?;
+    /// let lines: Vec<String> = stream.map(|e| e.map(|e| e.data)).collect::<Result<_, _>>()?;
+    /// assert_eq!(lines, [r#"{"n":1}"#]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn json_lines(self) -> Self {
         self.line_parser(LineParser::new())
     }
 
     /// [`json_lines`](StreamOptions::json_lines) with a parser of other limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{LineParser, StreamOptions};
+    ///
+    /// let options = StreamOptions::default().line_parser(LineParser::new().max_line_size(1 << 20));
+    /// ```
     pub fn line_parser(mut self, parser: LineParser) -> Self {
         self.framing = Framing::Lines(parser);
         self.require_event_stream = false;
@@ -120,6 +168,15 @@ impl StreamOptions {
     /// Whether a response whose content type is not `text/event-stream` is an
     /// [`Error::UnexpectedContentType`]. Defaults to `true` (`false` after
     /// [`json_lines`](StreamOptions::json_lines)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamOptions;
+    ///
+    /// // Accept a server that streams events as text/plain.
+    /// let options = StreamOptions::default().require_event_stream(false);
+    /// ```
     pub fn require_event_stream(mut self, yes: bool) -> Self {
         self.require_event_stream = yes;
         self
@@ -252,27 +309,94 @@ impl<T> EventStream<T> {
     }
 
     /// The channel, taking it out of the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// let rx = stream.into_receiver();
+    /// let first = rx.recv().unwrap()?;
+    /// assert_eq!(first.data, "a");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn into_receiver(mut self) -> Receiver<Result<T, Error>> {
         self.detached = true;
         std::mem::replace(&mut self.rx, crossbeam_channel::never())
     }
 
     /// The response's status code (always 2xx: other statuses are errors before a stream exists).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The response headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The first value of header `name`, if present and valid text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.header("Content-Type"), Some("text/event-stream"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The URL that answered, after redirects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\ndata: b\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.url(), format!("{base}/events"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -321,6 +445,43 @@ pub trait Decode: Send + 'static {
     /// Decodes one event: `Ok(Some(item))` to yield it, `Ok(None)` to skip it.
     fn decode(&mut self, event: Event) -> Result<Option<Self::Item>, Error>;
 
+    /// Decodes one event that borrows the parser's buffer; this is what the stream's worker
+    /// calls. Defaults to [`decode`](Decode::decode) of a copy (`Event::from(event)`).
+    ///
+    /// A decoder that only looks at the event (parses `data`, compares `event`) implements this
+    /// too, and `decode` as `self.decode_ref(EventRef::from(&event))`: the worker then makes
+    /// no copy of the event's fields.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{Decode, Event, EventRef};
+    /// use ureq_futures::Error;
+    ///
+    /// /// Yields the length of each event's data, without copying it.
+    /// struct Lengths;
+    ///
+    /// impl Decode for Lengths {
+    ///     type Item = usize;
+    ///     fn decode(&mut self, event: Event) -> Result<Option<usize>, Error> {
+    ///         self.decode_ref(EventRef::from(&event))
+    ///     }
+    ///     fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<usize>, Error> {
+    ///         Ok(Some(event.data.len()))
+    ///     }
+    /// }
+    /// assert_eq!(Lengths.decode_ref(EventRef::from(&Event {
+    ///     event: "message".into(),
+    ///     data: "four".into(),
+    ///     id: None,
+    ///     retry: None,
+    /// }))?, Some(4));
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Self::Item>, Error> {
+        self.decode(Event::from(event))
+    }
+
     /// Called once when the body ends cleanly: a last item, or an error if the stream was cut
     /// short of its terminator. Defaults to `Ok(None)`.
     fn finish(&mut self) -> Result<Option<Self::Item>, Error> {
@@ -354,27 +515,27 @@ pub(crate) fn pump<D: Decode>(body: impl Read, framing: Framing, decoder: D, fee
     }
 }
 
-/// What `pump` needs of a parser: bytes in, events out.
+/// What `pump` needs of a parser: bytes in, borrowed events out.
 trait Framer {
-    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error>;
-    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error>;
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error>;
+    fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error>;
 }
 
 impl Framer for Parser {
-    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        Parser::feed(self, bytes, on_event)
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        Parser::feed_ref(self, bytes, on_event)
     }
-    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        Parser::finish(self, on_event)
+    fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        Parser::finish_ref(self, on_event)
     }
 }
 
 impl Framer for LineParser {
-    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        LineParser::feed(self, bytes, on_event)
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        LineParser::feed_ref(self, bytes, on_event)
     }
-    fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        LineParser::finish(self, on_event)
+    fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        LineParser::finish_ref(self, on_event)
     }
 }
 
@@ -389,7 +550,7 @@ fn pump_with<D: Decode>(
     // Set by the first failure: the receiver gone (`None`) or an error to report (`Some`).
     let mut stop: Option<Option<Error>> = None;
     let outcome = loop {
-        let mut on_event = |event| deliver(&mut decoder, tx, &mut stop, event);
+        let mut on_event = |event: EventRef<'_>| deliver(&mut decoder, tx, &mut stop, event);
         let fed = match body.read(&mut buf) {
             Ok(0) => break parser.finish(&mut on_event),
             Ok(n) => parser.feed(&buf[..n], &mut on_event),
@@ -420,12 +581,12 @@ fn deliver<D: Decode>(
     decoder: &mut D,
     tx: &Sender<Result<D::Item, Error>>,
     stop: &mut Option<Option<Error>>,
-    event: Event,
+    event: EventRef<'_>,
 ) {
     if stop.is_some() {
         return;
     }
-    match decoder.decode(event) {
+    match decoder.decode_ref(event) {
         Ok(Some(item)) => {
             if tx.send(Ok(item)).is_err() {
                 *stop = Some(None);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use support::{Reply, TestServer};
 use ureq_futures::llm::{ChatBatch, ChatJob, ChatResult, OpenAIClient};
-use ureq_futures::{FuturesSession, RateLimiter};
+use ureq_futures::{FuturesSession, RateLimiter, RetryPolicy};
 
 /// An OpenAI stream whose answer is the prompt in upper case.
 fn answer(req: &support::Request) -> Reply {
@@ -35,10 +35,12 @@ fn client(server: &TestServer, limiter: &RateLimiter) -> OpenAIClient {
         .max_per_host(4)
         .rate_limiter(limiter.clone())
         .build();
+    // The batch retries on its own: the client's retries (on by default) would hide the 429s.
     OpenAIClient::builder("m", 0.0)
         .base_url(server.url())
         .api_key("")
         .session(session)
+        .retry(RetryPolicy::none())
         .build()
 }
 

@@ -4,12 +4,13 @@
 use mockito::Matcher;
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{ChatStream, CohereClient, Conversation, Message};
+use ureq_futures::llm::{ChatStream, CohereApi, CohereClient, Conversation, Message};
 use ureq_futures::Error;
 
 /// A client for `base_url` with a key and nothing from the process environment.
 fn client(base_url: &str) -> CohereClient {
     CohereClient::builder("command-test", 0.0)
+        .api(CohereApi::V1)
         .api_key("test-key")
         .base_url(base_url)
         .env(|_| None)
@@ -142,6 +143,7 @@ fn a_first_message_has_an_empty_history_and_no_preamble() {
         .with_body(answer(&["hi"]))
         .create();
     let client = CohereClient::builder("command-test", None)
+        .api(CohereApi::V1)
         .api_key("k")
         .base_url(server.url())
         .env(|_| None)
@@ -345,6 +347,7 @@ fn a_4xx_is_a_status_error_with_the_one_wording_for_all_providers() {
 #[test]
 fn a_missing_key_names_the_variable() {
     let client = CohereClient::builder("command-test", 0.0)
+        .api(CohereApi::V1)
         .env(|_| None)
         .build();
     assert!(!client.has_api_key());
@@ -376,6 +379,7 @@ fn key_and_base_url_come_from_the_environment_lookup() {
         .create();
     let base = server.url();
     let client = CohereClient::builder("m", 0.5)
+        .api(CohereApi::V1)
         .env(move |name| match name {
             "COHERE_API_KEY" => Some("env-key".to_string()),
             "COHERE_BASE_URL" => Some(base.clone()),
@@ -394,6 +398,7 @@ fn key_and_base_url_come_from_the_environment_lookup() {
 #[test]
 fn the_key_is_never_shown() {
     let client = CohereClient::builder("m", 0.0)
+        .api(CohereApi::V1)
         .api_key("co-TOPSECRET")
         .base_url(support::closed_port_url())
         .env(|_| None)

@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use support::{ms, Reply, TestServer};
-use ureq_futures::{Error, FuturesSession};
+use ureq_futures::{Error, FuturesSession, Progress};
 
 /// A fresh directory under the system's temporary one, removed when dropped.
 struct TempDir(PathBuf);
@@ -176,4 +176,76 @@ fn a_missing_directory_is_an_io_error_naming_the_file() {
         text.contains(&part(&path).display().to_string()),
         "the error names the file: {text}"
     );
+}
+
+#[test]
+fn progress_follows_a_download_as_it_is_written() {
+    let dir = TempDir::new("progress");
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate));
+    let server = TestServer::start(move |_| {
+        let gate = gate.lock().unwrap().take();
+        Reply::custom(move |sock| {
+            use std::io::Write;
+            let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n");
+            let _ = sock.write_all(&[b'a'; 4000]);
+            let _ = sock.flush();
+            if let Some(gate) = gate {
+                let _ = gate.recv_timeout(support::secs(20));
+            }
+            let _ = sock.write_all(&[b'b'; 6000]);
+        })
+    });
+    let session = FuturesSession::new();
+    let pending = session.get(server.url()).download(dir.join("p.bin"));
+    let halfway = Progress {
+        done: 4000,
+        total: Some(10000),
+    };
+    assert!(
+        support::eventually(support::secs(10), || pending.progress() == halfway),
+        "{:?}",
+        pending.progress()
+    );
+    assert!(!pending.is_done());
+    release.send(()).unwrap();
+    pending.wait();
+    assert_eq!(
+        pending.progress(),
+        Progress {
+            done: 10000,
+            total: Some(10000)
+        }
+    );
+    assert_eq!(pending.result().unwrap().bytes(), 10000);
+}
+
+#[test]
+fn progress_counts_buffered_bodies_and_nothing_for_jobs_without_one() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/chunked" => Reply::chunked(["abc", "de"], ms(5)),
+        _ => Reply::ok("twelve bytes"),
+    });
+    let session = FuturesSession::new();
+    let sized = session.get(server.url()).send();
+    sized.wait();
+    assert_eq!(
+        sized.progress(),
+        Progress {
+            done: 12,
+            total: Some(12)
+        }
+    );
+    let chunked = session.get(server.url_for("/chunked")).send();
+    chunked.wait();
+    assert_eq!(
+        chunked.progress(),
+        Progress {
+            done: 5,
+            total: None
+        }
+    );
+    let job = session.submit(|_| Ok(()));
+    job.wait();
+    assert_eq!(job.progress(), Progress::default());
 }

@@ -114,7 +114,7 @@ fn stream_chat_sends_the_generate_content_request_and_yields_the_text() {
                 {"role": "model", "parts": [{"text": "bonjour"}]},
                 {"role": "user", "parts": [{"text": "again"}]},
             ],
-            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in French."}]},
+            "systemInstruction": {"parts": [{"text": "Be brief.\n\nAnswer in French."}]},
             "generationConfig": {"temperature": 0.5},
         })))
         .with_status(200)

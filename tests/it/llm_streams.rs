@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{
-    AnthropicClient, ChatClient, ChatStream, CohereClient, GeminiClient, Message, MistralClient,
-    OpenAIClient,
+    AnthropicClient, ChatClient, ChatStream, CohereApi, CohereClient, GeminiClient, Message,
+    MistralClient, OpenAIClient,
 };
 use ureq_futures::Error;
 
@@ -64,6 +64,7 @@ pub(crate) fn client_for(provider: &str, base_url: &str) -> Option<Box<dyn ChatC
         ),
         "cohere" => Box::new(
             CohereClient::builder("recorded", 0.0)
+                .api(CohereApi::V1)
                 .api_key("test-key")
                 .base_url(base_url)
                 .env(|_| None)

@@ -319,6 +319,14 @@ fn gemini_function_calls_are_whole_calls_with_their_ids() {
             (1, "fc_2", "get_time", "{}"),
         ]
     );
+    // Gemini 3 wants the signature back with the call in the history.
+    let signatures: Vec<Option<&str>> = outcome
+        .stream
+        .tool_calls()
+        .iter()
+        .map(|c| c.signature.as_deref())
+        .collect();
+    assert_eq!(signatures, [Some("CiQB"), None]);
     assert!(outcome.stream.is_done());
 }
 

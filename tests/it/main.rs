@@ -20,6 +20,7 @@ mod cancel;
 mod cohere;
 mod cookies;
 mod download;
+mod embeddings;
 mod encodings;
 mod event_source;
 mod faults;
@@ -51,6 +52,7 @@ mod support_selftest;
 #[cfg(target_os = "linux")]
 mod threads;
 mod timeouts;
+mod transport_errors;
 mod urls;
 
 use std::path::PathBuf;

@@ -75,6 +75,7 @@ fn seed_mock(server: &mut mockito::Server) -> mockito::Mock {
             "messages": [{"role": "user", "content": "hello"}],
             "temperature": 0.0,
             "stream": true,
+            "stream_options": {"include_usage": true},
         })))
         .with_status(200)
         .with_header("content-type", "text/event-stream")
@@ -649,4 +650,85 @@ fn a_conversation_appends_an_exchange_only_when_the_reply_completes() {
 
     chat.reset();
     assert_eq!(chat.messages(), [Message::system("be kind")]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defaults: retries, usage, request id
+// ---------------------------------------------------------------------------------------------
+
+/// A server that answers 503 (asking for a 10 ms wait) `failures` times, then the seed answer
+/// with a request id and usage when asked for; counts the requests.
+fn flaky(failures: usize) -> (TestServer, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let server = TestServer::start(move |req| {
+        if seen.fetch_add(1, Ordering::SeqCst) < failures {
+            return Reply::status(503, r#"{"error":{"message":"busy"}}"#)
+                .header("retry-after-ms", "10");
+        }
+        let asked: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        let mut payloads = vec![content("ok")];
+        if asked["stream_options"]["include_usage"] == json!(true) {
+            let usage = json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}});
+            payloads.push(usage.to_string());
+        }
+        payloads.push("[DONE]".into());
+        let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+        Reply::sse([sse_body(&refs)], ms(0)).header("x-request-id", "req_123")
+    });
+    (server, count)
+}
+
+#[test]
+fn retries_are_on_by_default_and_the_usage_example_prints_usage() {
+    use std::sync::atomic::Ordering;
+    let (server, count) = flaky(2);
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let text = stream.by_ref().collect::<Result<String, _>>().unwrap();
+    assert_eq!(text, "ok");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        3,
+        "two retries, then the answer"
+    );
+    // The module docs' example: usage is there without asking for it.
+    assert_eq!(stream.usage().and_then(|u| u.total_tokens), Some(3));
+    assert_eq!(stream.request_id(), Some("req_123"));
+}
+
+#[test]
+fn retries_stop_after_two_and_can_be_switched_off() {
+    use std::sync::atomic::Ordering;
+    let (server, count) = flaky(usize::MAX);
+    let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    let (server, count) = flaky(1);
+    let once = OpenAIClient::builder("m", None)
+        .base_url(server.url())
+        .env(|_| None)
+        .retry(ureq_futures::RetryPolicy::none())
+        .build();
+    assert_eq!(once.stream_chat(&hello()).unwrap_err().status(), Some(503));
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_stream_cut_after_its_first_byte_is_never_resent() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let server = TestServer::start(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Reply::chunked_cut([sse_body(&[&content("par")])], ms(0)).content_type("text/event-stream")
+    });
+    let (pieces, error, _) = {
+        let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+        let (pieces, error) = drain(&mut stream);
+        (pieces, error, stream)
+    };
+    assert_eq!(pieces, ["par"]);
+    assert!(error.is_some());
+    assert_eq!(count.load(Ordering::SeqCst), 1);
 }

@@ -2,7 +2,8 @@
 //!
 //! - A table of spec cases, each re-run under every way of splitting its bytes into reads (all
 //!   1- and 2-way splits, one byte per read, some 3-way splits), through `Parser::feed` and
-//!   through `EventReader`, with and without `dispatch_unterminated`.
+//!   `Parser::feed_ref`, and through `EventReader`'s `next` and its borrowing `next_event`, with
+//!   and without `dispatch_unterminated`.
 //! - Limits and bounded memory.
 //! - Property tests: random SSE-shaped bytes against a plain reference model written here from
 //!   the spec, under random splits.
@@ -15,7 +16,7 @@ use std::io::{self, Read};
 use std::rc::Rc;
 use std::time::Duration;
 
-use ureq_futures::sse::{Event, EventReader, Parser, DEFAULT_MAX_EVENT_SIZE};
+use ureq_futures::sse::{Event, EventReader, EventRef, Parser, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::Error;
 
 // ---------------------------------------------------------------------------------------------
@@ -114,6 +115,28 @@ fn run_feed(mut parser: Parser, pieces: &[&[u8]]) -> Outcome {
     }
 }
 
+/// [`run_feed`] through `feed_ref`/`finish_ref`: the borrowed events, copied out.
+fn run_feed_ref(mut parser: Parser, pieces: &[&[u8]]) -> Outcome {
+    let mut events = Vec::new();
+    let mut result = Ok(());
+    let mut keep = |e: EventRef<'_>| events.push(Event::from(e));
+    for piece in pieces {
+        if let Err(e) = parser.feed_ref(piece, &mut keep) {
+            result = Err(too_large(e));
+            break;
+        }
+    }
+    if result.is_ok() {
+        result = parser.finish_ref(&mut keep).map_err(too_large);
+    }
+    Outcome {
+        events,
+        result,
+        last_event_id: parser.last_event_id().to_string(),
+        retry: parser.retry(),
+    }
+}
+
 /// A reader that returns the given pieces, one per `read` (cut further only when the caller's
 /// buffer is smaller), then EOF.
 struct PieceReader {
@@ -162,6 +185,36 @@ fn run_reader(parser: Parser, pieces: &[&[u8]]) -> Outcome {
         }
     }
     assert!(reader.next().is_none(), "the reader is fused");
+    Outcome {
+        events,
+        result,
+        last_event_id: reader.parser().last_event_id().to_string(),
+        retry: reader.parser().retry(),
+    }
+}
+
+/// [`run_reader`] through the borrowing `next_event`, each event copied out. With `mixed`, every
+/// other event is taken with `next` instead: the two take turns on one reader.
+fn run_reader_borrowed(parser: Parser, pieces: &[&[u8]], mixed: bool) -> Outcome {
+    let mut reader = EventReader::with_parser(PieceReader::new(pieces), parser);
+    let mut events = Vec::new();
+    let mut result = Ok(());
+    loop {
+        let item = if mixed && events.len() % 2 == 1 {
+            reader.next()
+        } else {
+            reader.next_event().map(|e| e.map(Event::from))
+        };
+        match item {
+            Some(Ok(event)) => events.push(event),
+            Some(Err(e)) => {
+                result = Err(too_large(e));
+                break;
+            }
+            None => break,
+        }
+    }
+    assert!(reader.next_event().is_none(), "the reader is fused");
     Outcome {
         events,
         result,
@@ -449,12 +502,24 @@ fn spec_cases_under_every_split() {
                     case.name
                 );
                 assert_eq!(
+                    run_feed_ref(parser.clone(), &pieces),
+                    want,
+                    "case {:?}, feed_ref pieces {pieces:?}, dispatch_unterminated: {unterminated}",
+                    case.name
+                );
+                assert_eq!(
+                    run_reader_borrowed(parser.clone(), &pieces, cuts.len() % 2 == 1),
+                    want,
+                    "case {:?}, next_event pieces {pieces:?}, dispatch_unterminated: {unterminated}",
+                    case.name
+                );
+                assert_eq!(
                     run_reader(parser, &pieces),
                     want,
                     "case {:?}, reader pieces {pieces:?}, dispatch_unterminated: {unterminated}",
                     case.name
                 );
-                runs += 2;
+                runs += 4;
             }
         }
     }
@@ -549,6 +614,8 @@ fn all_splits_give(input: &[u8], max: usize, want_events: &[Ev], want: Result<()
                 .dispatch_unterminated(unterminated);
             for got in [
                 run_feed(parser.clone(), &pieces),
+                run_feed_ref(parser.clone(), &pieces),
+                run_reader_borrowed(parser.clone(), &pieces, false),
                 run_reader(parser, &pieces),
             ] {
                 let events: Vec<Event> = want_events.iter().map(|e| e.to_event()).collect();
@@ -950,6 +1017,16 @@ fn random_streams_match_the_reference_under_random_splits() {
                 want,
                 "round {round}: {pieces:?}"
             );
+            assert_eq!(
+                run_reader_borrowed(parser.clone(), &pieces, round % 2 == 0),
+                want,
+                "round {round}, next_event: {pieces:?}"
+            );
+            assert_eq!(
+                run_feed_ref(parser.clone(), &pieces),
+                want,
+                "round {round}, feed_ref: {pieces:?}"
+            );
         }
     }
     // The generator must actually exercise dispatch and the limits.
@@ -1154,7 +1231,19 @@ fn real_llm_streams_parse_the_same_in_any_pieces() {
                 "{} in {size}s",
                 path.display()
             );
+            assert_eq!(
+                run_reader_borrowed(Parser::new(), &pieces, size == 3),
+                want,
+                "{} in {size}s, next_event",
+                path.display()
+            );
         }
+        assert_eq!(
+            run_feed_ref(Parser::new(), &[&bytes]),
+            want,
+            "{}, feed_ref",
+            path.display()
+        );
         files += 1;
     }
     assert!(
@@ -1162,4 +1251,26 @@ fn real_llm_streams_parse_the_same_in_any_pieces() {
         "only {files} streams found in {}",
         dir.display()
     );
+}
+
+#[test]
+fn a_borrowed_event_is_the_owned_event() {
+    // Single-line data borrowed from the read, joined data from the parser, the type and id from
+    // the parser's buffers, across reads of every size.
+    let input = b"event: a\r\nid: 1\r\ndata: x\r\n\r\ndata: y\ndata: z\n\nretry: 5\ndata: w\n\n";
+    let want = [
+        msg("x").typ("a").id("1"),
+        msg("y\nz").id("1"),
+        msg("w").id("1").retry(5),
+    ];
+    for size in 1..=input.len() {
+        let mut reader =
+            EventReader::new(PieceReader::new(&input.chunks(size).collect::<Vec<_>>()));
+        for ev in want {
+            let got = reader.next_event().expect("an event").expect("no error");
+            assert_eq!(got, ev.to_event(), "reads of {size}");
+            assert_eq!(Event::from(got), ev.to_event(), "reads of {size}");
+        }
+        assert!(reader.next_event().is_none());
+    }
 }

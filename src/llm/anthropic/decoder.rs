@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{api_error, error_event, parse_object, Ending};
-use crate::sse::{Decode, Event};
+use crate::sse::{Decode, Event, EventRef};
 use crate::Error;
 
 /// Decodes the events of Anthropic's streaming Messages API into [`ChatEvent`] batches, on the
@@ -145,6 +145,7 @@ impl AnthropicDecoder {
                     id: text("id"),
                     name: Some(name),
                     arguments: initial_input(block.get("input")),
+                    signature: None,
                 };
                 events.push(match tool_block {
                     ToolBlock::Client(_) => ChatEvent::ToolCall(delta),
@@ -171,6 +172,7 @@ impl AnthropicDecoder {
             id: None,
             name: None,
             arguments: partial_json,
+            signature: None,
         };
         match self.blocks.get(&index)? {
             ToolBlock::Client(n) => Some(ChatEvent::ToolCall(piece(*n))),
@@ -192,6 +194,11 @@ impl Decode for AnthropicDecoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        self.decode_ref(EventRef::from(&event))
+    }
+
+    /// Reads the event where the parser holds it: the stream's worker copies nothing.
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
         if self.ending.is_done() {
             return Ok(None);
         }
@@ -398,6 +405,7 @@ mod tests {
                 id: id.map(Into::into),
                 name: name.map(Into::into),
                 arguments: args.into(),
+                signature: None,
             })
         };
         assert_eq!(
@@ -471,6 +479,7 @@ mod tests {
             id: id.map(Into::into),
             name: name.map(Into::into),
             arguments: args.into(),
+            signature: None,
         }
     }
 

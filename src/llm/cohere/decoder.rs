@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{arguments_text, parse_object, Ending};
-use crate::sse::{Decode, Event};
+use crate::sse::{Decode, Event, EventRef};
 use crate::Error;
 
 /// Decodes the lines of Cohere's streaming v1 chat into [`ChatEvent`] batches, on the worker
@@ -72,6 +72,11 @@ impl Decode for CohereDecoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        self.decode_ref(EventRef::from(&event))
+    }
+
+    /// Reads the event where the parser holds it: the stream's worker copies nothing.
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
         if self.ending.is_done() {
             return Ok(None);
         }
@@ -100,6 +105,7 @@ impl Decode for CohereDecoder {
                         id: None,
                         name: Some(name),
                         arguments: arguments_text(call.parameters),
+                        signature: None,
                     }));
                     self.calls += 1;
                 }
@@ -273,6 +279,7 @@ mod tests {
                 id: None,
                 name: Some("add".into()),
                 arguments: r#"{"a":1}"#.into(),
+                signature: None
             })
         );
         assert!(

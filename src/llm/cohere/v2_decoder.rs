@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::decoder::{as_text, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
 use crate::llm::wire::{arguments_text, error_event, parse_object, Ending};
-use crate::sse::{Decode, Event};
+use crate::sse::{Decode, Event, EventRef};
 use crate::Error;
 
 /// Decodes the events of Cohere's streaming v2 chat (`POST /v2/chat` with `"stream": true`)
@@ -123,6 +123,7 @@ impl CohereV2Decoder {
                             .pointer("/message/tool_calls/function/arguments")
                             .cloned(),
                     ),
+                    signature: None,
                 }));
             }
             "tool-call-delta" => {
@@ -138,6 +139,7 @@ impl CohereV2Decoder {
                         id: None,
                         name: None,
                         arguments,
+                        signature: None,
                     }));
                 }
             }
@@ -172,6 +174,11 @@ impl Decode for CohereV2Decoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        self.decode_ref(EventRef::from(&event))
+    }
+
+    /// Reads the event where the parser holds it: the stream's worker copies nothing.
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
         if self.ending.is_done() {
             return Ok(None);
         }
@@ -313,6 +320,7 @@ mod tests {
                 id: id.map(Into::into),
                 name: name.map(Into::into),
                 arguments: args.into(),
+                signature: None,
             })
         };
         assert_eq!(

@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
+use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{api_error, malformed_chunk, parse_object, Ending};
-use crate::sse::{Decode, Event};
+use crate::sse::{Decode, Event, EventRef};
 use crate::Error;
 
 /// Decodes the events of Gemini's `streamGenerateContent?alt=sse` into [`ChatEvent`] batches,
@@ -17,9 +17,12 @@ use crate::Error;
 /// |---|---|
 /// | `text` of a part of `candidates[0].content.parts` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `text` of a part with `"thought": true` | [`ChatEvent::Reasoning`] (not text) |
-/// | `thoughtSignature` (alone or next to a text) | nothing |
+/// | `thoughtSignature` alone or next to a text | nothing |
 /// | a `functionCall` part | [`ChatEvent::ToolCall`] with the whole call (`id` if any, `name`, `args` as JSON text) |
 /// | a `functionCall` part without a `name` | [`Error::Protocol`]: the call could not be run |
+/// | the `thoughtSignature` of a `functionCall` part | the call's [`signature`](crate::llm::ToolCall::signature), to send back with it |
+/// | an `executableCode` or `toolCall` part (code execution, built-in tools run by Google) | [`ChatEvent::ServerToolUse`]: not a call for the caller (name `code_execution`, or the `toolType`) |
+/// | a `codeExecutionResult` or `toolResponse` part | [`ChatEvent::ServerToolResult`] (kind: the part's key; block: `{key: value}`) |
 /// | `finishReason` of the candidate (`STOP`, `MAX_TOKENS`, `SAFETY`...) | [`ChatEvent::Finish`] |
 /// | `usageMetadata` | [`ChatEvent::Usage`] |
 /// | an `error` object (`code`, `message`, `status`) | [`Error::Api`] whose kind is the `status`, else the `code` |
@@ -59,6 +62,8 @@ pub struct GeminiDecoder {
     ending: Ending,
     /// Function calls seen so far, to number the next one.
     calls: usize,
+    /// Server-side tool uses seen so far, to number the next one.
+    server_calls: usize,
 }
 
 impl GeminiDecoder {
@@ -114,9 +119,14 @@ impl GeminiDecoder {
                         id: call.id.filter(|id| !id.is_empty()),
                         name: Some(name),
                         arguments,
+                        signature: match &part.thought_signature {
+                            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                            _ => None,
+                        },
                     }));
                     self.calls += 1;
                 }
+                self.server_parts(part.server, events);
             }
             if let Some(reason) = candidate.finish_reason.filter(|r| !r.is_empty()) {
                 events.push(ChatEvent::Finish(reason));
@@ -137,10 +147,70 @@ impl GeminiDecoder {
     }
 }
 
+impl GeminiDecoder {
+    /// The events of the parts of the tools Gemini runs itself: code execution
+    /// (`executableCode`, `codeExecutionResult`) and built-in tools (`toolCall`,
+    /// `toolResponse`).
+    fn server_parts(&mut self, server: ServerParts, events: &mut Vec<ChatEvent>) {
+        let id_of = |value: &Value| {
+            value
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+        };
+        let uses = [
+            server
+                .executable_code
+                .map(|code| ("code_execution".to_string(), code)),
+            server.tool_call.map(|call| {
+                let name = call
+                    .get("toolType")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or("tool_call")
+                    .to_string();
+                (name, call)
+            }),
+        ];
+        for (name, value) in uses.into_iter().flatten() {
+            events.push(ChatEvent::ServerToolUse(ToolCallDelta {
+                index: Some(self.server_calls),
+                id: id_of(&value),
+                name: Some(name),
+                arguments: match value.get("args") {
+                    Some(args) => args.to_string(),
+                    None => value.to_string(),
+                },
+                signature: None,
+            }));
+            self.server_calls += 1;
+        }
+        let results = [
+            ("codeExecutionResult", server.code_execution_result),
+            ("toolResponse", server.tool_response),
+        ];
+        for (kind, value) in results {
+            if let Some(value) = value {
+                events.push(ChatEvent::ServerToolResult(ServerToolResult {
+                    tool_use_id: id_of(&value).unwrap_or_default(),
+                    kind: kind.to_string(),
+                    block: serde_json::json!({ kind: value }),
+                }));
+            }
+        }
+    }
+}
+
 impl Decode for GeminiDecoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        self.decode_ref(EventRef::from(&event))
+    }
+
+    /// Reads the event where the parser holds it: the stream's worker copies nothing.
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
         let data = event.data.trim();
         if data.is_empty() {
             return Ok(None);
@@ -212,7 +282,21 @@ struct Content {
 struct Part {
     text: Option<String>,
     thought: Option<bool>,
+    /// A string from Google; anything else is not kept.
+    thought_signature: Option<Value>,
     function_call: Option<FunctionCall>,
+    #[serde(flatten)]
+    server: ServerParts,
+}
+
+/// The parts of Gemini's own tools, kept as the server sent them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerParts {
+    executable_code: Option<Value>,
+    code_execution_result: Option<Value>,
+    tool_call: Option<Value>,
+    tool_response: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -301,10 +385,63 @@ mod tests {
                 id: None,
                 name: Some("get_weather".into()),
                 arguments: r#"{"city":"Paris"}"#.into(),
+                signature: None
             })
         );
         assert!(
             matches!(&events[1], ChatEvent::ToolCall(d) if d.index == Some(1) && d.id.as_deref() == Some("c2") && d.arguments.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_function_call_keeps_its_thought_signature() {
+        let events = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "CiQBjz8"}]}, "finishReason": "STOP"}]}"#,
+        ]))
+        .unwrap();
+        assert!(
+            matches!(&events[0], ChatEvent::ToolCall(d) if d.signature.as_deref() == Some("CiQBjz8")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn code_execution_is_a_server_tool_not_a_call() {
+        let events = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"text": "Let me compute."}, {"executableCode": {"language": "PYTHON", "code": "print(2**10)"}}, {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1024\n"}}, {"text": "It is 1024."}]}, "finishReason": "STOP"}]}"#,
+        ]))
+        .unwrap();
+        assert_eq!(events[0], text("Let me compute."));
+        assert_eq!(
+            events[1],
+            ChatEvent::ServerToolUse(ToolCallDelta {
+                index: Some(0),
+                id: None,
+                name: Some("code_execution".into()),
+                arguments: r#"{"code":"print(2**10)","language":"PYTHON"}"#.into(),
+                signature: None,
+            })
+        );
+        match &events[2] {
+            ChatEvent::ServerToolResult(r) => {
+                assert_eq!(r.kind, "codeExecutionResult");
+                assert_eq!(r.block["codeExecutionResult"]["output"], "1024\n");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(events[3], text("It is 1024."));
+        assert!(!events.iter().any(|e| matches!(e, ChatEvent::ToolCall(_))));
+        let events = decode_all(&body(&[
+            r#"{"candidates": [{"content": {"parts": [{"toolCall": {"id": "t1", "toolType": "GOOGLE_SEARCH_WEB", "args": {"queries": ["x"]}}}, {"toolResponse": {"id": "t1", "toolType": "GOOGLE_SEARCH_WEB", "response": {"ok": true}}}]}, "finishReason": "STOP"}]}"#,
+        ]))
+        .unwrap();
+        assert!(
+            matches!(&events[0], ChatEvent::ServerToolUse(d) if d.name.as_deref() == Some("GOOGLE_SEARCH_WEB") && d.id.as_deref() == Some("t1") && d.arguments == r#"{"queries":["x"]}"#),
+            "{events:?}"
+        );
+        assert!(
+            matches!(&events[1], ChatEvent::ServerToolResult(r) if r.tool_use_id == "t1" && r.kind == "toolResponse"),
+            "{events:?}"
         );
     }
 

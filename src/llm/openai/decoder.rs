@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{api_error, arguments_text, error_event, parse_object, Ending};
-use crate::sse::{Decode, Event};
+use crate::sse::{Decode, Event, EventRef};
 use crate::Error;
 
 /// Decodes OpenAI `chat.completion.chunk` events into [`ChatEvent`] batches, on the worker (see
@@ -124,6 +124,7 @@ impl OpenAIDecoder {
                 id,
                 name,
                 arguments,
+                signature: None,
             }));
         }
         let Some(name) = name else {
@@ -138,6 +139,7 @@ impl OpenAIDecoder {
             id: call.id.clone(),
             name: Some(name),
             arguments: held,
+            signature: None,
         }))
     }
 
@@ -157,6 +159,11 @@ impl Decode for OpenAIDecoder {
     type Item = Vec<ChatEvent>;
 
     fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+        self.decode_ref(EventRef::from(&event))
+    }
+
+    /// Reads the event where the parser holds it: the stream's worker copies nothing.
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
         if self.ending.is_done() {
             return Ok(None);
         }
@@ -380,6 +387,7 @@ mod tests {
             id: id.map(Into::into),
             name: name.map(Into::into),
             arguments: args.into(),
+            signature: None,
         })
     }
 
@@ -510,6 +518,7 @@ mod tests {
                 id: Some("c".into()),
                 name: Some("f".into()),
                 arguments: "{\"a\":1}".into(),
+                signature: None
             })
         );
     }

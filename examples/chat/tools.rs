@@ -1,0 +1,207 @@
+//! A tool loop: the model calls a local calculator until it can answer.
+//!
+//! ```text
+//! cargo run --example tools -- "What is (12 + 30) * 2?"
+//! cargo run --example tools -- --provider anthropic "What is 2 ** 10 / 4?"
+//! ```
+//!
+//! `--provider openai|anthropic|gemini|mistral|together|cohere` (default `openai`). With the
+//! provider's key unset, an offline demo server on 127.0.0.1 (the chat example's) plays the
+//! model: it calls the calculator with the prompt's arithmetic, then reports the result.
+
+mod demo;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use ureq_futures::llm::{
+    AnthropicClient, ChatClient, ChatRequest, ClientBuilder, CohereClient, GeminiClient, Message,
+    MistralClient, OpenAIClient, Protocol, TogetherClient, Tool,
+};
+
+/// Rounds of tool calls before giving up.
+const MAX_ROUNDS: usize = 5;
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let provider = match args.iter().position(|a| a == "--provider") {
+        Some(i) if i + 1 < args.len() => {
+            let name = args.remove(i + 1);
+            args.remove(i);
+            name
+        }
+        _ => "openai".to_string(),
+    };
+    let prompt = if args.is_empty() {
+        "What is (12 + 30) * 2?".to_string()
+    } else {
+        args.join(" ")
+    };
+    let (client, demo) = match client(&provider) {
+        Ok(pair) => pair,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if demo {
+        eprintln!("note: no key for {provider}: an offline demo server plays the model.");
+    }
+    match run(client.as_ref(), &prompt) {
+        Ok(answer) => {
+            println!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The provider's client from the environment, or the demo's when it has no key.
+fn client(provider: &str) -> Result<(Box<dyn ChatClient>, bool), String> {
+    let client = match provider {
+        "openai" => configured(OpenAIClient::builder("gpt-4o-mini", None)),
+        "anthropic" => configured(AnthropicClient::builder("claude-haiku-4-5", None)),
+        "gemini" => configured(GeminiClient::builder("gemini-2.5-flash", None)),
+        "mistral" => configured(MistralClient::builder("mistral-small-latest", None)),
+        "together" => configured(TogetherClient::builder(
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            None,
+        )),
+        "cohere" => configured(CohereClient::builder("command-a-03-2025", None)),
+        other => return Err(format!("unknown provider {other:?}")),
+    };
+    if let Some(client) = client {
+        return Ok((client, false));
+    }
+    let server = demo::DemoServer::start(Duration::from_millis(5))
+        .map_err(|e| format!("could not start the demo server: {e}"))?;
+    let client = OpenAIClient::builder("demo", None)
+        .base_url(server.base_url())
+        .env(|_| None)
+        .build();
+    Ok((Box::new(client), true))
+}
+
+/// The client, if it has a key.
+fn configured<P: Protocol>(builder: ClientBuilder<P>) -> Option<Box<dyn ChatClient>> {
+    let client = builder.build();
+    client
+        .has_api_key()
+        .then(|| Box::new(client) as Box<dyn ChatClient>)
+}
+
+/// Asks `prompt` with the calculator offered, runs the calls the model makes and sends their
+/// results back, until the model answers in words.
+fn run(client: &dyn ChatClient, prompt: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let calculator = Tool::new(
+        "calculate",
+        "Evaluates an arithmetic expression of numbers, + - * / and parentheses.",
+        json!({
+            "type": "object",
+            "properties": {"expression": {"type": "string", "description": "such as (1 + 2) * 3"}},
+            "required": ["expression"],
+        }),
+    );
+    let mut request = ChatRequest::new()
+        .system("Use the calculate tool for arithmetic; answer in one sentence.")
+        .user(prompt)
+        .tool(calculator);
+    for _ in 0..MAX_ROUNDS {
+        let answer = client.complete(&request)?;
+        if answer.tool_calls.is_empty() {
+            return Ok(answer.text);
+        }
+        request.push(answer.message());
+        for call in &answer.tool_calls {
+            let args: Value = serde_json::from_str(&call.arguments).unwrap_or_default();
+            let expression = args["expression"].as_str().unwrap_or_default();
+            let result = match calculate(expression) {
+                Some(value) => value.to_string(),
+                None => format!("error: cannot evaluate {expression:?}"),
+            };
+            eprintln!("tool: {}({expression}) = {result}", call.name);
+            request.push(Message::tool_result(call, result));
+        }
+    }
+    Err(format!("no answer after {MAX_ROUNDS} rounds of tool calls").into())
+}
+
+/// Evaluates `+ - * /` and parentheses over decimal numbers; `None` for anything else.
+fn calculate(expression: &str) -> Option<f64> {
+    let tokens: Vec<char> = expression.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut at = 0;
+    let value = sum(&tokens, &mut at)?;
+    (at == tokens.len() && value.is_finite()).then_some(value)
+}
+
+fn sum(t: &[char], at: &mut usize) -> Option<f64> {
+    let mut value = product(t, at)?;
+    while let Some(&op @ ('+' | '-')) = t.get(*at) {
+        *at += 1;
+        let rhs = product(t, at)?;
+        value = if op == '+' { value + rhs } else { value - rhs };
+    }
+    Some(value)
+}
+
+fn product(t: &[char], at: &mut usize) -> Option<f64> {
+    let mut value = factor(t, at)?;
+    while let Some(&op @ ('*' | '/')) = t.get(*at) {
+        *at += 1;
+        let rhs = factor(t, at)?;
+        value = if op == '*' { value * rhs } else { value / rhs };
+    }
+    Some(value)
+}
+
+fn factor(t: &[char], at: &mut usize) -> Option<f64> {
+    match t.get(*at)? {
+        '-' => {
+            *at += 1;
+            factor(t, at).map(|v| -v)
+        }
+        '(' => {
+            *at += 1;
+            let value = sum(t, at)?;
+            (t.get(*at) == Some(&')')).then(|| *at += 1)?;
+            Some(value)
+        }
+        _ => {
+            let start = *at;
+            while t.get(*at).is_some_and(|c| c.is_ascii_digit() || *c == '.') {
+                *at += 1;
+            }
+            t[start..*at].iter().collect::<String>().parse().ok()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calculator_follows_precedence_and_refuses_nonsense() {
+        assert_eq!(calculate("(12 + 30) * 2"), Some(84.0));
+        assert_eq!(calculate("2 + 3 * 4 - -1"), Some(15.0));
+        assert_eq!(calculate("1 / 4"), Some(0.25));
+        assert_eq!(calculate("1 / 0"), None);
+        assert_eq!(calculate("2 +"), None);
+        assert_eq!(calculate("(1"), None);
+    }
+
+    #[test]
+    fn the_loop_runs_the_calculator_against_the_demo_server() {
+        let server = demo::DemoServer::start(Duration::ZERO).unwrap();
+        let client = OpenAIClient::builder("demo", None)
+            .base_url(server.base_url())
+            .env(|_| None)
+            .build();
+        let answer = run(&client, "What is (12 + 30) * 2?").unwrap();
+        assert!(answer.contains("84"), "{answer}");
+    }
+}

@@ -1,0 +1,413 @@
+//! Text embeddings: `embed(texts)` on the clients whose provider has an embeddings API, with
+//! large inputs split into the provider's batch size and fanned out through the session.
+//!
+//! # Wire formats
+//!
+//! From the official SDKs:
+//!
+//! | client | request | at most per request | vectors in the answer |
+//! |---|---|---|---|
+//! | [`OpenAIClient`](super::OpenAIClient), [`TogetherClient`](super::TogetherClient) | `POST {base}/embeddings`, `{"model", "input": [texts], "encoding_format": "float", "dimensions"?}` (openai-python's `embeddings.create`) | 2,048 texts | `data[].embedding`, ordered by `data[].index` |
+//! | [`MistralClient`](super::MistralClient) | the same, at `https://api.mistral.ai/v1` | 128 texts (the API refuses more than 256, or more than 16,384 tokens in one request) | the same |
+//! | [`GeminiClient`](super::GeminiClient) | `POST {base}/v1beta/models/{model}:batchEmbedContents`, `{"requests": [{"model": "models/{model}", "content": {"role": "user", "parts": [{"text"}]}, "taskType"?, "outputDimensionality"?}]}` (python-genai's `models.embed_content`) | 100 texts | `embeddings[].values` |
+//! | [`CohereClient`](super::CohereClient) | `POST {base}/v2/embed`, `{"model", "texts", "input_type", "embedding_types": ["float"], "output_dimension"?}` (cohere-python's v2 `embed`) | 96 texts (its `embed_batch_size`) | `embeddings.float` |
+//!
+//! Each request is retried as the session's [`RetryPolicy`] would retry a GET (an embedding can
+//! be asked for twice), and waits in its origin's lane like any request of the session, so
+//! per-host limits and learned pauses apply (see
+//! [`SessionBuilder::rate_limiter`](crate::SessionBuilder::rate_limiter)).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::client::{sealed::Wire, Client};
+use super::gemini::model_path;
+use super::{Cohere, Gemini, Mistral, OpenAI, Together};
+use crate::{Error, RetryPolicy};
+
+mod sealed {
+    /// How an embeddings request is made and read, per API.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Format {
+        /// OpenAI's `/embeddings`.
+        OpenAI,
+        /// Gemini's `batchEmbedContents`.
+        Gemini,
+        /// Cohere's `/v2/embed`.
+        Cohere,
+    }
+
+    /// A provider's embeddings API: its format and the most texts one request carries.
+    pub trait EmbedWire: super::Wire {
+        /// The request and answer format.
+        const FORMAT: Format;
+        /// The most texts one request carries.
+        const BATCH_SIZE: usize;
+    }
+}
+
+use sealed::{EmbedWire, Format};
+
+/// The protocols whose provider has an embeddings API, so that their clients have
+/// [`embed`](Client::embed): [`OpenAI`], [`Together`], [`Mistral`], [`Gemini`], [`Cohere`].
+/// Sealed: implemented in this crate only.
+pub trait EmbedProtocol: EmbedWire {}
+
+impl<P: EmbedWire> EmbedProtocol for P {}
+
+impl EmbedWire for OpenAI {
+    const FORMAT: Format = Format::OpenAI;
+    const BATCH_SIZE: usize = 2048;
+}
+
+impl EmbedWire for Together {
+    const FORMAT: Format = Format::OpenAI;
+    const BATCH_SIZE: usize = 2048;
+}
+
+impl EmbedWire for Mistral {
+    const FORMAT: Format = Format::OpenAI;
+    const BATCH_SIZE: usize = 128;
+}
+
+impl EmbedWire for Gemini {
+    const FORMAT: Format = Format::Gemini;
+    const BATCH_SIZE: usize = 100;
+}
+
+impl EmbedWire for Cohere {
+    const FORMAT: Format = Format::Cohere;
+    const BATCH_SIZE: usize = 96;
+}
+
+/// Settings of [`Client::embed_with`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `input_type` | none; Cohere gets `search_document`, Gemini no `taskType` |
+/// | `dimensions` | the model's own |
+/// | `batch_size` | the provider's largest (see the module table) |
+/// | `in_flight` | 4 requests at once |
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EmbedOptions {
+    /// What the texts are for: Cohere's `input_type` (`search_document`, `search_query`,
+    /// `classification`, `clustering`) or Gemini's `taskType` (`RETRIEVAL_DOCUMENT`...).
+    /// OpenAI-style APIs have none and ignore it.
+    pub input_type: Option<String>,
+    /// The length of the vectors, for models that can shorten them.
+    pub dimensions: Option<u32>,
+    /// Texts per request, at most the provider's largest.
+    pub batch_size: Option<usize>,
+    /// Requests at once.
+    pub in_flight: Option<usize>,
+}
+
+impl EmbedOptions {
+    /// The defaults above.
+    pub fn new() -> Self {
+        EmbedOptions::default()
+    }
+
+    /// Sets [`input_type`](EmbedOptions::input_type).
+    pub fn input_type(mut self, kind: impl Into<String>) -> Self {
+        self.input_type = Some(kind.into());
+        self
+    }
+
+    /// Sets [`dimensions`](EmbedOptions::dimensions).
+    pub fn dimensions(mut self, n: u32) -> Self {
+        self.dimensions = Some(n);
+        self
+    }
+
+    /// Sets [`batch_size`](EmbedOptions::batch_size) (at least 1).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = Some(n.max(1));
+        self
+    }
+
+    /// Sets [`in_flight`](EmbedOptions::in_flight) (at least 1).
+    pub fn in_flight(mut self, n: usize) -> Self {
+        self.in_flight = Some(n.max(1));
+        self
+    }
+}
+
+impl<P: EmbedProtocol> Client<P> {
+    /// The embedding of each text, in the texts' order, with the default [`EmbedOptions`]. The
+    /// client's model is the embedding model (`text-embedding-3-small`, `gemini-embedding-001`,
+    /// `embed-v4.0`, `mistral-embed`); its temperature is not used.
+    ///
+    /// Large inputs are split into the provider's batch size and the requests run at once on the
+    /// client's session, at most 4 at a time.
+    ///
+    /// # Errors
+    ///
+    /// The first failed request's error ([`Error::Status`], transport, timeout, a missing key);
+    /// the requests still queued are then cancelled. An answer whose vectors do not match the
+    /// texts is [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ureq_futures::llm::OpenAIClient;
+    ///
+    /// let client = OpenAIClient::new("text-embedding-3-small", None);
+    /// let vectors = client.embed(&["The sky is blue.", "Grass is green."])?;
+    /// assert_eq!(vectors.len(), 2);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, Error> {
+        self.embed_with(texts, &EmbedOptions::default())
+    }
+
+    /// [`embed`](Client::embed) with other [`EmbedOptions`].
+    pub fn embed_with<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let size = options
+            .batch_size
+            .unwrap_or(P::BATCH_SIZE)
+            .clamp(1, P::BATCH_SIZE);
+        let url = url(P::FORMAT, self.base_url(), self.model_name());
+        // An embedding can be asked for twice: retry it like a GET.
+        let retry = RetryPolicy::new().non_idempotent(true);
+        let mut out = Vec::with_capacity(texts.len());
+        let batch = self
+            .session()
+            .batch(texts.chunks(size), |_, chunk: &&[S]| {
+                let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
+                let body = body(P::FORMAT, self.model_name(), &chunk, options);
+                let expected = chunk.len();
+                match self.post_json(url.clone(), &body) {
+                    Ok(request) => request.retry(retry.clone()).send_with(move |resp| {
+                        parse(P::FORMAT, resp.error_for_status()?.bytes(), expected)
+                    }),
+                    Err(e) => self.session().submit(move |_| Err(e)),
+                }
+            })
+            .in_flight(options.in_flight.unwrap_or(4))
+            .ordered()
+            .stop_on_error();
+        for (_, vectors) in batch {
+            out.extend(vectors?);
+        }
+        Ok(out)
+    }
+}
+
+/// The embeddings endpoint under `base` (no trailing slash).
+fn url(format: Format, base: &str, model: &str) -> String {
+    match format {
+        Format::OpenAI => format!("{base}/embeddings"),
+        Format::Gemini => format!("{base}/v1beta/{}:batchEmbedContents", model_path(model)),
+        Format::Cohere => format!("{base}/v2/embed"),
+    }
+}
+
+/// The request body for `texts`.
+fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> Value {
+    match format {
+        Format::OpenAI => {
+            let mut body = json!({ "model": model, "input": texts, "encoding_format": "float" });
+            if let Some(d) = options.dimensions {
+                body["dimensions"] = json!(d);
+            }
+            body
+        }
+        Format::Gemini => {
+            let name = model_path(model);
+            let requests: Vec<Value> = texts
+                .iter()
+                .map(|text| {
+                    let mut r = json!({
+                        "model": name,
+                        "content": { "role": "user", "parts": [{ "text": text }] },
+                    });
+                    if let Some(task) = &options.input_type {
+                        r["taskType"] = json!(task);
+                    }
+                    if let Some(d) = options.dimensions {
+                        r["outputDimensionality"] = json!(d);
+                    }
+                    r
+                })
+                .collect();
+            json!({ "requests": requests })
+        }
+        Format::Cohere => {
+            let mut body = json!({
+                "model": model,
+                "texts": texts,
+                "input_type": options.input_type.as_deref().unwrap_or("search_document"),
+                "embedding_types": ["float"],
+            });
+            if let Some(d) = options.dimensions {
+                body["output_dimension"] = json!(d);
+            }
+            body
+        }
+    }
+}
+
+/// The vectors of an answer to a request of `expected` texts, in the texts' order.
+fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, Error> {
+    let vectors = match format {
+        Format::OpenAI => {
+            #[derive(Deserialize)]
+            struct Item {
+                index: usize,
+                embedding: Vec<f32>,
+            }
+            #[derive(Deserialize)]
+            struct Body {
+                data: Vec<Item>,
+            }
+            let mut items = serde_json::from_slice::<Body>(body)?.data;
+            items.sort_by_key(|i| i.index);
+            if items.iter().enumerate().any(|(n, i)| n != i.index) {
+                return Err(Error::Protocol(
+                    "embeddings answer: the indexes of `data` are not 0, 1, 2...".into(),
+                ));
+            }
+            items.into_iter().map(|i| i.embedding).collect::<Vec<_>>()
+        }
+        Format::Gemini => {
+            #[derive(Deserialize)]
+            struct Item {
+                values: Vec<f32>,
+            }
+            #[derive(Deserialize)]
+            struct Body {
+                embeddings: Vec<Item>,
+            }
+            serde_json::from_slice::<Body>(body)?
+                .embeddings
+                .into_iter()
+                .map(|i| i.values)
+                .collect()
+        }
+        Format::Cohere => {
+            #[derive(Deserialize)]
+            struct Embeddings {
+                float: Vec<Vec<f32>>,
+            }
+            #[derive(Deserialize)]
+            struct Body {
+                embeddings: Embeddings,
+            }
+            serde_json::from_slice::<Body>(body)?.embeddings.float
+        }
+    };
+    if vectors.len() != expected {
+        return Err(Error::Protocol(format!(
+            "embeddings answer: {} vectors for {expected} texts",
+            vectors.len()
+        )));
+    }
+    Ok(vectors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_bodies_ask_for_floats() {
+        let opts = EmbedOptions::new().dimensions(256);
+        assert_eq!(
+            body(Format::OpenAI, "text-embedding-3-small", &["a", "b"], &opts),
+            json!({"model": "text-embedding-3-small", "input": ["a", "b"],
+                   "encoding_format": "float", "dimensions": 256})
+        );
+        assert_eq!(
+            url(Format::OpenAI, "https://api.openai.com/v1", "m"),
+            "https://api.openai.com/v1/embeddings"
+        );
+    }
+
+    #[test]
+    fn gemini_bodies_are_one_request_per_text() {
+        let opts = EmbedOptions::new()
+            .input_type("RETRIEVAL_DOCUMENT")
+            .dimensions(8);
+        assert_eq!(
+            body(Format::Gemini, "gemini-embedding-001", &["a"], &opts),
+            json!({"requests": [{
+                "model": "models/gemini-embedding-001",
+                "content": {"role": "user", "parts": [{"text": "a"}]},
+                "taskType": "RETRIEVAL_DOCUMENT",
+                "outputDimensionality": 8,
+            }]})
+        );
+        assert_eq!(
+            url(Format::Gemini, "https://g", "models/gemini-embedding-001"),
+            "https://g/v1beta/models/gemini-embedding-001:batchEmbedContents"
+        );
+    }
+
+    #[test]
+    fn cohere_bodies_default_to_documents() {
+        assert_eq!(
+            body(Format::Cohere, "embed-v4.0", &["a"], &EmbedOptions::new()),
+            json!({"model": "embed-v4.0", "texts": ["a"], "input_type": "search_document",
+                   "embedding_types": ["float"]})
+        );
+        let query = EmbedOptions::new()
+            .input_type("search_query")
+            .dimensions(512);
+        let b = body(Format::Cohere, "embed-v4.0", &["a"], &query);
+        assert_eq!(
+            (b["input_type"].as_str(), b["output_dimension"].as_u64()),
+            (Some("search_query"), Some(512))
+        );
+        assert_eq!(
+            url(Format::Cohere, "https://api.cohere.ai", "m"),
+            "https://api.cohere.ai/v2/embed"
+        );
+    }
+
+    #[test]
+    fn answers_are_read_in_the_texts_order() {
+        let openai = br#"{"object":"list","data":[
+            {"object":"embedding","index":1,"embedding":[2.0]},
+            {"object":"embedding","index":0,"embedding":[1.0,0.5]}],"usage":{"prompt_tokens":2}}"#;
+        assert_eq!(
+            parse(Format::OpenAI, openai, 2).unwrap(),
+            vec![vec![1.0, 0.5], vec![2.0]]
+        );
+        let gemini = br#"{"embeddings":[{"values":[0.1]},{"values":[0.2]}]}"#;
+        assert_eq!(
+            parse(Format::Gemini, gemini, 2).unwrap(),
+            vec![vec![0.1], vec![0.2]]
+        );
+        let cohere = br#"{"id":"x","embeddings":{"float":[[3.0]]},"texts":["a"],"meta":{}}"#;
+        assert_eq!(parse(Format::Cohere, cohere, 1).unwrap(), vec![vec![3.0]]);
+    }
+
+    #[test]
+    fn answers_that_do_not_match_the_texts_are_errors() {
+        let short = br#"{"embeddings":[{"values":[0.1]}]}"#;
+        let err = parse(Format::Gemini, short, 2).unwrap_err().to_string();
+        assert!(err.contains("1 vectors for 2 texts"), "{err}");
+        let gap = br#"{"data":[{"index":0,"embedding":[1]},{"index":2,"embedding":[1]}]}"#;
+        assert!(matches!(
+            parse(Format::OpenAI, gap, 2),
+            Err(Error::Protocol(_))
+        ));
+        assert!(matches!(
+            parse(Format::Cohere, b"{}", 1),
+            Err(Error::Json(_))
+        ));
+        assert!(matches!(
+            parse(Format::OpenAI, b"not json", 1),
+            Err(Error::Json(_))
+        ));
+    }
+}

@@ -1,0 +1,292 @@
+//! `Message` and its `Part`s: what a chat's history is made of, for every provider.
+
+use serde::{Deserialize, Serialize};
+
+use super::ToolCall;
+
+/// One message of a chat: a role and a list of [`Part`]s (text, images, tool calls, tool
+/// results).
+///
+/// The roles are `"system"`, `"user"`, `"assistant"` and `"tool"` (the results of tool calls);
+/// each provider's client maps them to its own words (Gemini's `model`, Cohere v1's `CHATBOT`).
+/// Most messages are one text part: [`Message::user`], [`Message::system`] and
+/// [`Message::assistant`] make those, [`text`](Message::text) reads it back.
+///
+/// A provider that cannot express a part (an image in a system prompt, a tool call in Cohere's
+/// v1 chat) refuses the request with [`Error::InvalidRequest`](crate::Error::InvalidRequest)
+/// before anything is sent.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Message, Part};
+///
+/// let m = Message::user("What is in this picture?")
+///     .with_image_url("https://example.com/cat.png");
+/// assert_eq!(m.text(), "What is in this picture?");
+/// assert_eq!(m.content[1], Part::ImageUrl { url: "https://example.com/cat.png".into() });
+///
+/// // Messages serialize, to save a conversation and read it back; one text part is a string.
+/// let json = serde_json::to_string(&m)?;
+/// assert_eq!(serde_json::from_str::<Message>(&json)?, m);
+/// let plain = Message::user("hello");
+/// assert_eq!(serde_json::to_string(&plain)?, r#"{"role":"user","content":"hello"}"#);
+/// assert_eq!(serde_json::from_str::<Message>(r#"{"role":"user","content":"hello"}"#)?, plain);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who speaks: `"system"`, `"user"`, `"assistant"` or `"tool"` (compared without regard to
+    /// case).
+    pub role: String,
+    /// What is said, in order. Serializes as a string when it is one text part (as OpenAI's
+    /// messages do, and as a string reads back), else as a list of tagged parts.
+    #[serde(with = "content_serde")]
+    pub content: Vec<Part>,
+}
+
+/// A message's content on the wire of `serde`: a string for one text part, else the parts.
+mod content_serde {
+    use super::Part;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        parts: &[Part],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match parts {
+            [Part::Text { text }] => serializer.serialize_str(text),
+            parts => parts.serialize(serializer),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Text(String),
+        Parts(Vec<Part>),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Part>, D::Error> {
+        Ok(match Content::deserialize(deserializer)? {
+            Content::Text(text) => vec![Part::Text { text }],
+            Content::Parts(parts) => parts,
+        })
+    }
+}
+
+/// A piece of a [`Message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Part {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image the provider fetches itself (`https://...`, or a `data:` URL; Gemini takes
+    /// the URI of a file it knows, such as `gs://...` or an uploaded file's URI).
+    ImageUrl {
+        /// The image's URL.
+        url: String,
+    },
+    /// An image sent inline, base64-encoded on the wire.
+    Image {
+        /// Its media type: `image/png`, `image/jpeg`, `image/webp`, `image/gif`.
+        media_type: String,
+        /// The image file's bytes.
+        data: Vec<u8>,
+    },
+    /// A call of a tool the assistant asked for (in an assistant message of the history).
+    ToolCall(ToolCall),
+    /// The result of a tool call (in a `"tool"` message).
+    ToolResult(ToolResult),
+}
+
+/// The result of running a tool call, sent back to the model in a `"tool"` message (see
+/// [`Message::tool_result`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolResult {
+    /// The [`id`](ToolCall::id) of the call this answers.
+    pub call_id: String,
+    /// The [`name`](ToolCall::name) of the tool that was called (Gemini matches results by
+    /// name).
+    pub name: String,
+    /// What the tool returned: text, or JSON as text.
+    pub content: String,
+}
+
+impl Part {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Part {
+        Part::Text { text: text.into() }
+    }
+}
+
+impl Message {
+    /// A message with any role and one text part.
+    pub fn new(role: impl Into<String>, text: impl Into<String>) -> Self {
+        Message {
+            role: role.into(),
+            content: vec![Part::text(text)],
+        }
+    }
+
+    /// A system message: instructions for the model.
+    pub fn system(text: impl Into<String>) -> Self {
+        Message::new("system", text)
+    }
+
+    /// A user message.
+    pub fn user(text: impl Into<String>) -> Self {
+        Message::new("user", text)
+    }
+
+    /// An assistant message: an earlier answer of the model. To put an answer with tool calls
+    /// back into the history, use [`ChatResponse::message`](super::ChatResponse::message).
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Message::new("assistant", text)
+    }
+
+    /// A `"tool"` message carrying the result of `call`, for the next request of a tool loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{Message, Part, ToolCall};
+    ///
+    /// let call = ToolCall { id: "call_1".into(), name: "add".into(), ..ToolCall::default() };
+    /// let result = Message::tool_result(&call, "5");
+    /// assert_eq!(result.role, "tool");
+    /// assert!(matches!(&result.content[0], Part::ToolResult(r) if r.call_id == "call_1"));
+    /// ```
+    pub fn tool_result(call: &ToolCall, content: impl Into<String>) -> Self {
+        Message {
+            role: "tool".into(),
+            content: vec![Part::ToolResult(ToolResult {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: content.into(),
+            })],
+        }
+    }
+
+    /// The message with one more part.
+    pub fn with_part(mut self, part: Part) -> Self {
+        self.content.push(part);
+        self
+    }
+
+    /// The message with an image the provider fetches from `url`.
+    pub fn with_image_url(self, url: impl Into<String>) -> Self {
+        self.with_part(Part::ImageUrl { url: url.into() })
+    }
+
+    /// The message with an image sent inline: the file's bytes and its media type
+    /// (`image/png`...).
+    pub fn with_image(self, media_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+        self.with_part(Part::Image {
+            media_type: media_type.into(),
+            data: data.into(),
+        })
+    }
+
+    /// The text parts, joined.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|part| match part {
+                Part::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The tool calls among the parts.
+    pub fn tool_calls(&self) -> impl Iterator<Item = &ToolCall> {
+        self.content.iter().filter_map(|part| match part {
+            Part::ToolCall(call) => Some(call),
+            _ => None,
+        })
+    }
+
+    /// Whether the role is `role`, whatever the case.
+    pub(crate) fn is(&self, role: &str) -> bool {
+        self.role.eq_ignore_ascii_case(role)
+    }
+
+    /// The only part, when it is text: the messages most providers take as a plain string.
+    pub(crate) fn plain_text(&self) -> Option<&str> {
+        match self.content.as_slice() {
+            [Part::Text { text }] => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// `data` in standard base64 with padding (RFC 4648 §4), as the providers take inline images.
+pub(crate) fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// An inline image as a `data:` URL, for the providers that take images as URLs.
+pub(crate) fn data_url(media_type: &str, data: &[u8]) -> String {
+    format!("data:{media_type};base64,{}", base64(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, output) in cases {
+            assert_eq!(base64(input.as_bytes()), output, "{input}");
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+        assert_eq!(data_url("image/png", b"hi"), "data:image/png;base64,aGk=");
+    }
+
+    #[test]
+    fn constructors_set_role_and_text() {
+        assert_eq!(Message::system("a").role, "system");
+        assert_eq!(Message::user("a").role, "user");
+        assert_eq!(Message::assistant("a").role, "assistant");
+        assert_eq!(Message::new("tool", "x").text(), "x");
+        let m = Message::user("a")
+            .with_image("image/png", vec![1])
+            .with_part(Part::text("b"));
+        assert_eq!(m.text(), "ab");
+        assert_eq!(m.plain_text(), None);
+        assert_eq!(Message::user("a").plain_text(), Some("a"));
+    }
+}

@@ -1,0 +1,436 @@
+//! `ChatRequest`, what a chat asks for beyond its messages, and `ChatResponse`, a whole answer.
+
+use serde_json::{Map, Value};
+
+use super::{ChatStream, Message, Part, ServerToolResult, ToolCall, Usage};
+use crate::Error;
+
+/// A chat request: the messages, and what to ask for beyond them. Every provider's client maps
+/// it to its own wire format (see the [table](super#the-request-surface)); an option or a part
+/// the provider cannot express is an [`Error::InvalidRequest`] before anything is sent.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`system`](Self::system) | none (`"system"` messages are sent too) |
+/// | [`message`](Self::message), [`user`](Self::user) | no messages |
+/// | [`tool`](Self::tool) | no tools |
+/// | [`tool_choice`](Self::tool_choice) | the provider's (auto when there are tools) |
+/// | [`json`](Self::json), [`json_schema`](Self::json_schema) | free text |
+/// | [`max_tokens`](Self::max_tokens) | the provider's (Anthropic: the client's, 4096) |
+/// | [`stop`](Self::stop) | none |
+/// | [`temperature`](Self::temperature) | the client's |
+/// | [`top_p`](Self::top_p), [`seed`](Self::seed) | the provider's |
+/// | [`extra`](Self::extra) | nothing merged |
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use ureq_futures::llm::{ChatRequest, Message, Tool, ToolChoice};
+///
+/// let request = ChatRequest::new()
+///     .system("You are a calculator.")
+///     .user("What is 2 + 3?")
+///     .tool(Tool::new(
+///         "add",
+///         "Adds two numbers",
+///         json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}),
+///     ))
+///     .tool_choice(ToolChoice::Auto)
+///     .max_tokens(200)
+///     .extra("user", json!("doc-example"));
+/// assert_eq!(request.messages(), [Message::user("What is 2 + 3?")]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatRequest {
+    pub(crate) system: Option<String>,
+    pub(crate) messages: Vec<Message>,
+    pub(crate) tools: Vec<Tool>,
+    pub(crate) tool_choice: Option<ToolChoice>,
+    pub(crate) response_format: Option<ResponseFormat>,
+    pub(crate) max_tokens: Option<u32>,
+    pub(crate) stop: Vec<String>,
+    pub(crate) temperature: Option<f64>,
+    pub(crate) top_p: Option<f64>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) extra: Map<String, Value>,
+}
+
+/// A tool (function) the model may call: its name, what it does, and its parameters as a JSON
+/// schema (an `object` schema).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// The JSON schema of its arguments.
+    pub parameters: Value,
+}
+
+impl Tool {
+    /// A tool.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
+        Tool {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+        }
+    }
+}
+
+/// Whether and which tool the model must call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToolChoice {
+    /// The model decides (the default when there are tools).
+    Auto,
+    /// No tool call.
+    None,
+    /// At least one tool call, of any tool (OpenAI's `required`, Anthropic's and Gemini's
+    /// `any`).
+    Required,
+    /// A call of this tool.
+    Tool(String),
+}
+
+/// The shape of the answer's text.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ResponseFormat {
+    /// A JSON object (JSON mode). Anthropic has no such mode: give it a schema.
+    Json,
+    /// JSON following a schema.
+    JsonSchema {
+        /// A name for the schema (OpenAI requires one; others ignore it).
+        name: String,
+        /// The JSON schema.
+        schema: Value,
+    },
+}
+
+impl ChatRequest {
+    /// An empty request.
+    pub fn new() -> Self {
+        ChatRequest::default()
+    }
+
+    /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
+    /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
+    /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
+    pub fn system(mut self, prompt: impl Into<String>) -> Self {
+        self.system = Some(prompt.into());
+        self
+    }
+
+    /// Adds a message.
+    pub fn message(mut self, message: Message) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Adds messages.
+    pub fn messages_from(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
+        self.messages.extend(messages);
+        self
+    }
+
+    /// Adds a user message of one text part.
+    pub fn user(self, text: impl Into<String>) -> Self {
+        self.message(Message::user(text))
+    }
+
+    /// Adds a message to a request being reused, as a tool loop does with each answer and
+    /// each tool result.
+    pub fn push(&mut self, message: Message) {
+        self.messages.push(message);
+    }
+
+    /// The messages, in order.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// Offers a tool to the model.
+    pub fn tool(mut self, tool: Tool) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Whether and which tool the model must call.
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// Asks for a JSON object (JSON mode). Most providers want the prompt to say so too.
+    pub fn json(mut self) -> Self {
+        self.response_format = Some(ResponseFormat::Json);
+        self
+    }
+
+    /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
+    /// name (OpenAI).
+    pub fn json_schema(mut self, name: impl Into<String>, schema: Value) -> Self {
+        self.response_format = Some(ResponseFormat::JsonSchema {
+            name: name.into(),
+            schema,
+        });
+        self
+    }
+
+    /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
+    /// `maxOutputTokens`; the others: `max_tokens`).
+    pub fn max_tokens(mut self, tokens: u32) -> Self {
+        self.max_tokens = Some(tokens);
+        self
+    }
+
+    /// Adds a stop sequence: the answer ends before it.
+    pub fn stop(mut self, sequence: impl Into<String>) -> Self {
+        self.stop.push(sequence.into());
+        self
+    }
+
+    /// The sampling temperature, in place of the client's.
+    pub fn temperature(mut self, temperature: f64) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
+    pub fn top_p(mut self, top_p: f64) -> Self {
+        self.top_p = Some(top_p);
+        self
+    }
+
+    /// A seed, for repeatable sampling where the provider offers it (Mistral's
+    /// `random_seed`). Anthropic has none.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// A field merged into the top level of the request body as it is, replacing a field of
+    /// the same name: for any option not listed here (`"reasoning_effort"`, `"thinking"`,
+    /// `"safetySettings"`...).
+    pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
+        self.extra.insert(field.into(), value);
+        self
+    }
+
+    /// The system prompt and the `"system"` messages joined by a blank line, for the
+    /// providers that take them apart from the conversation, or `None`. A system message that
+    /// is not text is refused.
+    pub(crate) fn system_text(&self, provider: &str) -> Result<Option<String>, Error> {
+        let mut parts: Vec<&str> = self.system.as_deref().into_iter().collect();
+        for message in self.messages.iter().filter(|m| m.is("system")) {
+            for part in &message.content {
+                match part {
+                    Part::Text { text } => parts.push(text),
+                    _ => return Err(unsupported(provider, "a system message that is not text")),
+                }
+            }
+        }
+        Ok((!parts.is_empty()).then(|| parts.join("\n\n")))
+    }
+
+    /// The stop sequences, or `None` when there are none.
+    pub(crate) fn stop_sequences(&self) -> Option<&[String]> {
+        (!self.stop.is_empty()).then_some(self.stop.as_slice())
+    }
+
+    /// The messages that are not `"system"` messages.
+    pub(crate) fn conversation(&self) -> impl Iterator<Item = &Message> {
+        self.messages.iter().filter(|m| !m.is("system"))
+    }
+
+    /// Whether this asks for nothing but messages, as every client can send.
+    pub(crate) fn is_plain(&self) -> bool {
+        let ChatRequest {
+            system,
+            messages,
+            tools,
+            tool_choice,
+            response_format,
+            max_tokens,
+            stop,
+            temperature,
+            top_p,
+            seed,
+            extra,
+        } = self;
+        let text_only = messages
+            .iter()
+            .all(|m| m.content.iter().all(|p| matches!(p, Part::Text { .. })));
+        system.is_none()
+            && text_only
+            && tools.is_empty()
+            && tool_choice.is_none()
+            && response_format.is_none()
+            && max_tokens.is_none()
+            && stop.is_empty()
+            && temperature.is_none()
+            && top_p.is_none()
+            && seed.is_none()
+            && extra.is_empty()
+    }
+}
+
+impl From<&[Message]> for ChatRequest {
+    fn from(messages: &[Message]) -> Self {
+        ChatRequest::new().messages_from(messages.iter().cloned())
+    }
+}
+
+impl<const N: usize> From<&[Message; N]> for ChatRequest {
+    fn from(messages: &[Message; N]) -> Self {
+        ChatRequest::from(&messages[..])
+    }
+}
+
+impl From<&Vec<Message>> for ChatRequest {
+    fn from(messages: &Vec<Message>) -> Self {
+        ChatRequest::from(&messages[..])
+    }
+}
+
+impl From<&ChatRequest> for ChatRequest {
+    fn from(request: &ChatRequest) -> Self {
+        request.clone()
+    }
+}
+
+impl From<Vec<Message>> for ChatRequest {
+    fn from(messages: Vec<Message>) -> Self {
+        ChatRequest::new().messages_from(messages)
+    }
+}
+
+/// Sets `body[key]` to `value` when there is one.
+pub(crate) fn put(body: &mut Value, key: &str, value: Option<impl serde::Serialize>) {
+    if let (Some(value), Value::Object(fields)) = (value, body) {
+        fields.insert(key.to_string(), serde_json::json!(value));
+    }
+}
+
+/// The error for what `provider` cannot express.
+pub(crate) fn unsupported(provider: &str, what: &str) -> Error {
+    Error::InvalidRequest(format!("{provider} cannot take {what}"))
+}
+
+/// A tool call's arguments as a JSON value, for the providers that take an object: empty
+/// arguments are `{}`, anything but JSON is refused.
+pub(crate) fn arguments_value(call: &ToolCall) -> Result<Value, Error> {
+    if call.arguments.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(&call.arguments).map_err(|e| {
+        Error::InvalidRequest(format!(
+            "the arguments of tool call {:?} ({}) are not JSON: {e}",
+            call.id, call.name
+        ))
+    })
+}
+
+/// A whole answer, as [`ChatClient::complete`](super::ChatClient::complete) returns it: the
+/// stream read to its end.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, ChatResponse, ChatStream, ToolCallDelta};
+///
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// tx.send(Ok(vec![
+///     ChatEvent::Text("Let me add.".into()),
+///     ChatEvent::ToolCall(ToolCallDelta {
+///         index: Some(0),
+///         id: Some("call_1".into()),
+///         name: Some("add".into()),
+///         arguments: r#"{"a":2,"b":3}"#.into(),
+///         signature: None,
+///     }),
+///     ChatEvent::Finish("tool_calls".into()),
+///     ChatEvent::Done,
+/// ]))
+/// .unwrap();
+/// let response = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;
+/// assert_eq!(response.text, "Let me add.");
+/// assert_eq!(response.tool_calls[0].name, "add");
+/// let history_entry = response.message(); // the assistant's turn, tool calls included
+/// assert_eq!(history_entry.tool_calls().count(), 1);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ChatResponse {
+    /// The answer's text.
+    pub text: String,
+    /// The tool calls the caller has to run, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// The tools the provider ran itself (Anthropic's web search...), to show, not to run.
+    pub server_tool_uses: Vec<ToolCall>,
+    /// The results of the provider's own tools.
+    pub server_tool_results: Vec<ServerToolResult>,
+    /// The model's plan before its tool calls (Cohere's `tool_plan`), empty when it sent none.
+    pub tool_plan: String,
+    /// The model's reasoning, empty when it sent none.
+    pub reasoning: String,
+    /// The refusal message, if the model refused.
+    pub refusal: Option<String>,
+    /// The token counts, when the server sent them.
+    pub usage: Option<Usage>,
+    /// Why the model stopped, as the provider spells it (`"stop"`, `"tool_calls"`,
+    /// `"end_turn"`, `"tool_use"`, `"STOP"`, `"COMPLETE"`...).
+    pub finish_reason: Option<String>,
+    /// The server's request id (`x-request-id` or `request-id`), for support requests.
+    pub request_id: Option<String>,
+}
+
+impl ChatResponse {
+    /// Reads `stream` to its end.
+    ///
+    /// # Errors
+    ///
+    /// The stream's error, if it ends with one (a cut answer included).
+    pub fn from_stream(mut stream: ChatStream) -> Result<ChatResponse, Error> {
+        let mut text = String::new();
+        for piece in stream.by_ref() {
+            text.push_str(&piece?);
+        }
+        Ok(ChatResponse {
+            text,
+            tool_calls: stream.tool_calls().to_vec(),
+            server_tool_uses: stream.server_tool_uses().to_vec(),
+            server_tool_results: stream.server_tool_results().to_vec(),
+            tool_plan: stream.tool_plan().to_string(),
+            reasoning: stream.reasoning().to_string(),
+            refusal: stream.refusal().map(str::to_string),
+            usage: stream.usage().cloned(),
+            finish_reason: stream.finish_reason().map(str::to_string),
+            request_id: stream.request_id().map(str::to_string),
+        })
+    }
+
+    /// The assistant's turn for the history: its text (else its tool plan) and its tool
+    /// calls.
+    pub fn message(&self) -> Message {
+        let mut message = Message {
+            role: "assistant".into(),
+            content: Vec::new(),
+        };
+        let text = if self.text.is_empty() {
+            &self.tool_plan
+        } else {
+            &self.text
+        };
+        if !text.is_empty() {
+            message.content.push(Part::text(text.as_str()));
+        }
+        message
+            .content
+            .extend(self.tool_calls.iter().cloned().map(Part::ToolCall));
+        message
+    }
+}

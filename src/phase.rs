@@ -1,0 +1,238 @@
+//! Where a transport failure happened: the phase of the exchange, the host and port, and the
+//! request's URL (redacted), added to the I/O errors ureq reports without them.
+//!
+//! ureq hands back a bare `io::Error` for a refused connection, a failed name lookup, a TLS
+//! handshake that went wrong and a connection cut mid-way, so `Connection refused (os error 111)`
+//! alone would not say to which server. The error stays [`Error::Io`] with its
+//! [`io::ErrorKind`] (code that matches on the kind keeps working); its message gains the phase,
+//! `host:port` and the URL, and, for an `https://` URL whose port answers in plain HTTP, the fix.
+//!
+//! The phase is inferred, since ureq does not report it: the kind of the error (refused or
+//! unreachable: connect; a failed lookup: resolve), the scheme (corrupt records or an early end
+//! on `https://` before any response: TLS), and where the error surfaced (while reading a body:
+//! read).
+
+use std::fmt;
+use std::io;
+
+use ureq::http::Uri;
+
+use crate::Error;
+
+/// The phase of an exchange a failure is placed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Resolve,
+    Connect,
+    Tls,
+    Send,
+    /// Waiting for the response head.
+    Response,
+    /// Reading the body.
+    Body,
+    /// No better guess.
+    Request,
+}
+
+/// An I/O error with where it happened; the `io::Error`'s inner error.
+#[derive(Debug)]
+struct Located {
+    phase: Phase,
+    /// `host:port`.
+    target: String,
+    /// The redacted URL.
+    url: String,
+    hint: Option<String>,
+    source: io::Error,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = &self.target;
+        match self.phase {
+            Phase::Resolve => write!(f, "resolve {}", host_of(target))?,
+            Phase::Connect => write!(f, "connect to {target}")?,
+            Phase::Tls => write!(f, "TLS handshake with {target}")?,
+            Phase::Send => write!(f, "send the request to {target}")?,
+            Phase::Response => write!(f, "read the response from {target}")?,
+            Phase::Body => write!(f, "read the body from {target}")?,
+            Phase::Request => write!(f, "request to {target}")?,
+        }
+        write!(f, " failed for url: {}: {}", self.url, self.source)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Located {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn host_of(target: &str) -> &str {
+    target.rsplit_once(':').map_or(target, |(host, _)| host)
+}
+
+/// `host:port` of `uri`, the port defaulted from the scheme.
+fn target(uri: &Uri) -> String {
+    let host = uri.host().unwrap_or("");
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    format!("{host}:{port}")
+}
+
+/// Whether an I/O error of a TLS handshake looks like a server that answered in plain HTTP.
+/// rustls reads the first bytes of `HTTP/1.1 400 ...` as a record of an unknown content type.
+fn plain_http_answer(e: &io::Error) -> bool {
+    let text = e.to_string();
+    text.contains("InvalidContentType") || text.contains("corrupt message")
+}
+
+/// `e`, a failure of the request to `uri` before any response came, with its phase and place.
+/// Errors other than [`Error::Io`] (and I/O errors that already carry a place) pass unchanged.
+pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
+    let Error::Io(io) = e else { return e };
+    if io.get_ref().is_some_and(|inner| inner.is::<Located>()) {
+        return Error::Io(io);
+    }
+    let https = uri.scheme_str() == Some("https");
+    let name = uri.host().is_some_and(|h| {
+        h.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_err()
+    });
+    let kind = io.kind();
+    let plain_url = || redact_plain(uri);
+    let (phase, hint) = match kind {
+        io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::HostUnreachable
+        | io::ErrorKind::NetworkUnreachable
+        | io::ErrorKind::AddrNotAvailable => (Phase::Connect, None),
+        io::ErrorKind::InvalidData if https && plain_http_answer(&io) => (
+            Phase::Tls,
+            Some(format!(
+                "the server answered in plain HTTP, not TLS: for a plain-HTTP port use {}",
+                plain_url()
+            )),
+        ),
+        io::ErrorKind::InvalidData if https => (Phase::Tls, None),
+        io::ErrorKind::UnexpectedEof if https => (
+            Phase::Tls,
+            Some(format!(
+                "the connection closed before the server answered; if this port serves plain \
+                 HTTP rather than TLS, use {}",
+                plain_url()
+            )),
+        ),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => (Phase::Response, None),
+        io::ErrorKind::BrokenPipe => (Phase::Send, None),
+        _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),
+        _ => (Phase::Request, None),
+    };
+    located(io, phase, uri, hint)
+}
+
+/// `e`, a failure while reading the body of the response from `url`, with its place.
+pub(crate) fn in_body(e: Error, url: &str) -> Error {
+    let Error::Io(io) = e else { return e };
+    if io.get_ref().is_some_and(|inner| inner.is::<Located>()) {
+        return Error::Io(io);
+    }
+    match url.parse::<Uri>() {
+        Ok(uri) => located(io, Phase::Body, &uri, None),
+        Err(_) => Error::Io(io),
+    }
+}
+
+fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Error {
+    let kind = io.kind();
+    Error::Io(io::Error::new(
+        kind,
+        Located {
+            phase,
+            target: target(uri),
+            url: crate::redact_url(&uri.to_string()),
+            hint,
+            source: io,
+        },
+    ))
+}
+
+/// The redacted URL with `http://` for `https://`: the fix for a plain-HTTP port.
+fn redact_plain(uri: &Uri) -> String {
+    let url = crate::redact_url(&uri.to_string());
+    match url.strip_prefix("https://") {
+        Some(rest) => format!("http://{rest}"),
+        None => url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_phase_target_and_url_and_keeps_its_kind() {
+        let e = before_response(
+            Error::Io(io::ErrorKind::ConnectionRefused.into()),
+            &uri("http://127.0.0.1:9/x?key=secret"),
+        );
+        match &e {
+            Error::Io(io) => assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused),
+            other => panic!("{other:?}"),
+        }
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "io: connect to 127.0.0.1:9 failed for url: http://127.0.0.1:9/x?<redacted>"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn a_plain_http_answer_to_tls_shows_the_http_url() {
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "received corrupt message of type InvalidContentType",
+        );
+        let text = before_response(Error::Io(tls), &uri("https://localhost:8080/v1")).to_string();
+        assert!(text.contains("TLS handshake with localhost:8080"), "{text}");
+        assert!(text.contains("plain HTTP"), "{text}");
+        assert!(text.contains("use http://localhost:8080/v1"), "{text}");
+    }
+
+    #[test]
+    fn the_default_port_follows_the_scheme_and_places_are_added_once() {
+        let e = before_response(
+            Error::Io(io::ErrorKind::ConnectionReset.into()),
+            &uri("https://example.com/a"),
+        );
+        let again = before_response(e, &uri("https://other.example/"));
+        let text = again.to_string();
+        assert!(text.contains("example.com:443"), "{text}");
+        assert!(!text.contains("other.example"), "{text}");
+        let body = in_body(Error::Io(io::ErrorKind::UnexpectedEof.into()), "http://h/f");
+        assert!(
+            body.to_string().contains("read the body from h:80"),
+            "{body}"
+        );
+        // Other variants pass through.
+        let t = before_response(Error::Timeout(ureq::Timeout::Connect), &uri("http://h/"));
+        assert!(matches!(t, Error::Timeout(_)));
+    }
+}

@@ -1,0 +1,191 @@
+//! `embed` against local servers speaking each provider's embeddings API: large inputs split
+//! into the provider's batch size, vectors back in the texts' order.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use support::{Reply, TestServer};
+use ureq_futures::llm::{CohereClient, EmbedOptions, GeminiClient, MistralClient, OpenAIClient};
+
+/// The number in a text `"t{n}"`, as the server's one-number embedding of it.
+fn number(text: &Value) -> f32 {
+    text.as_str()
+        .and_then(|t| t.strip_prefix('t'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(-1.0)
+}
+
+fn texts(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("t{i}")).collect()
+}
+
+fn assert_in_order(vectors: &[Vec<f32>], n: usize) {
+    assert_eq!(vectors.len(), n);
+    for (i, v) in vectors.iter().enumerate() {
+        assert_eq!(v, &[i as f32], "vector {i}");
+    }
+}
+
+/// Records each request's path, key header and number of texts.
+type Log = Arc<Mutex<Vec<(String, Option<String>, usize)>>>;
+
+#[test]
+fn openai_splits_into_2048s_and_keeps_the_order() {
+    let log: Log = Default::default();
+    let l = log.clone();
+    let server = TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let input = body["input"].as_array().unwrap();
+        l.lock().unwrap().push((
+            req.path.clone(),
+            req.header("authorization").map(str::to_string),
+            input.len(),
+        ));
+        assert_eq!(body["encoding_format"], "float");
+        // Reversed, as the API may: the client orders them by index.
+        let data: Vec<Value> = input
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": [number(t)]}))
+            .collect();
+        Reply::json(json!({"object": "list", "data": data}).to_string())
+    });
+    let client = OpenAIClient::builder("text-embedding-3-small", None)
+        .base_url(server.url())
+        .api_key("sk-test")
+        .build();
+    let vectors = client.embed(&texts(5000)).unwrap();
+    assert_in_order(&vectors, 5000);
+    let mut log = log.lock().unwrap().clone();
+    log.sort_by_key(|(_, _, n)| std::cmp::Reverse(*n));
+    let sizes: Vec<usize> = log.iter().map(|(_, _, n)| *n).collect();
+    assert_eq!(sizes, [2048, 2048, 904]);
+    assert!(log
+        .iter()
+        .all(|(p, k, _)| p == "/embeddings" && k.as_deref() == Some("Bearer sk-test")));
+}
+
+#[test]
+fn mistral_sends_at_most_128_texts_a_request() {
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let s = sizes.clone();
+    let server = TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let input = body["input"].as_array().unwrap();
+        s.lock().unwrap().push(input.len());
+        let data: Vec<Value> = input
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"index": i, "embedding": [number(t)]}))
+            .collect();
+        Reply::json(json!({"data": data}).to_string())
+    });
+    let client = MistralClient::builder("mistral-embed", None)
+        .base_url(server.url())
+        .api_key("k")
+        .build();
+    assert_in_order(&client.embed(&texts(300)).unwrap(), 300);
+    let mut sizes = sizes.lock().unwrap().clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [44, 128, 128]);
+}
+
+#[test]
+fn gemini_uses_batch_embed_contents_100_at_a_time() {
+    let log: Log = Default::default();
+    let l = log.clone();
+    let server = TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let requests = body["requests"].as_array().unwrap();
+        l.lock().unwrap().push((
+            req.path.clone(),
+            req.header("x-goog-api-key").map(str::to_string),
+            requests.len(),
+        ));
+        let embeddings: Vec<Value> = requests
+            .iter()
+            .map(|r| {
+                assert_eq!(r["model"], "models/gemini-embedding-001");
+                assert_eq!(r["taskType"], "RETRIEVAL_DOCUMENT");
+                json!({"values": [number(&r["content"]["parts"][0]["text"])]})
+            })
+            .collect();
+        Reply::json(json!({"embeddings": embeddings}).to_string())
+    });
+    let client = GeminiClient::builder("gemini-embedding-001", None)
+        .base_url(server.url())
+        .api_key("g-key")
+        .build();
+    let options = EmbedOptions::new().input_type("RETRIEVAL_DOCUMENT");
+    assert_in_order(&client.embed_with(&texts(250), &options).unwrap(), 250);
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 3);
+    for (path, key, n) in log.iter() {
+        assert_eq!(
+            path,
+            "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+        );
+        assert_eq!(key.as_deref(), Some("g-key"));
+        assert!(*n == 100 || *n == 50, "{n}");
+    }
+}
+
+#[test]
+fn cohere_uses_v2_embed_96_at_a_time() {
+    let log: Log = Default::default();
+    let l = log.clone();
+    let server = TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let texts = body["texts"].as_array().unwrap();
+        l.lock()
+            .unwrap()
+            .push((req.path.clone(), None, texts.len()));
+        assert_eq!(body["input_type"], "search_document");
+        assert_eq!(body["embedding_types"], json!(["float"]));
+        let floats: Vec<Value> = texts.iter().map(|t| json!([number(t)])).collect();
+        Reply::json(json!({"id": "x", "embeddings": {"float": floats}, "texts": texts}).to_string())
+    });
+    let client = CohereClient::builder("embed-v4.0", None)
+        .base_url(server.url())
+        .api_key("c-key")
+        .build();
+    assert_in_order(&client.embed(&texts(200)).unwrap(), 200);
+    let log = log.lock().unwrap();
+    let mut sizes: Vec<usize> = log.iter().map(|(_, _, n)| *n).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [8, 96, 96]);
+    assert!(log.iter().all(|(p, _, _)| p == "/v2/embed"));
+}
+
+#[test]
+fn a_failed_request_fails_the_call_with_its_status() {
+    let server = TestServer::start(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        if body["input"][0] == "t2" {
+            Reply::status(
+                400,
+                r#"{"error":{"message":"input too long","type":"invalid_request_error"}}"#,
+            )
+        } else {
+            let data: Vec<Value> = body["input"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"index": i, "embedding": [number(t)]}))
+                .collect();
+            Reply::json(json!({"data": data}).to_string())
+        }
+    });
+    let client = OpenAIClient::builder("m", None)
+        .base_url(server.url())
+        .api_key("k")
+        .build();
+    let err = client
+        .embed_with(&texts(4), &EmbedOptions::new().batch_size(2))
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(err.to_string().contains("input too long"), "{err}");
+    assert!(client.embed(&Vec::<String>::new()).unwrap().is_empty());
+}
