@@ -82,7 +82,10 @@ pub enum Error {
     },
     /// An event stream was answered with a content type other than `text/event-stream`.
     UnexpectedContentType(Option<String>),
-    /// The job was cancelled with [`Pending::cancel`](crate::Pending::cancel) before it started.
+    /// The job was cancelled: by [`Pending::cancel`](crate::Pending::cancel) (queued or
+    /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest) or
+    /// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now); also the last item
+    /// of an event stream whose worker `shutdown_now` interrupted.
     Cancelled,
     /// The session was shut down: the job was queued when [`shutdown`](crate::FuturesSession::shutdown)
     /// ran (or the last session handle was dropped), or it was submitted afterwards.
@@ -460,7 +463,7 @@ impl fmt::Display for Error {
             Error::UnexpectedContentType(None) => {
                 write!(f, "expected content type text/event-stream, got none")
             }
-            Error::Cancelled => write!(f, "cancelled before it started"),
+            Error::Cancelled => write!(f, "cancelled"),
             Error::ShutDown => write!(f, "the session was shut down"),
             Error::Panicked(msg) => write!(f, "the job panicked: {msg}"),
             Error::ResultTaken => write!(f, "the result was already taken"),

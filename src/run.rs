@@ -208,6 +208,10 @@ pub(crate) fn execute(
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
+                // A job cancelled between hops (a redirect, a resend) sends nothing more.
+                if crate::exec::is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
                 let mut req = http::Request::new(());
                 *req.method_mut() = hop.method.clone();
                 *req.uri_mut() = hop.uri.clone();

@@ -878,7 +878,10 @@ impl SessionBuilder {
     /// budget. The agent's connection settings (connect timeout, TLS, proxy, pool size) are
     /// kept. The session cannot tell whether a request of this agent went out on a reused
     /// connection, so it never sends one again after a kept-alive connection closed under it
-    /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)).
+    /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)). Nor can it shut
+    /// this agent's connections down: [`Pending::cancel`](crate::Pending::cancel) and
+    /// [`shutdown_now`](FuturesSession::shutdown_now) resolve the handles at once, but a running
+    /// request holds its worker until it ends (bound it with a timeout).
     ///
     /// # Examples
     ///

@@ -110,7 +110,8 @@ fn is_closed_connection(error: &Error) -> bool {
 }
 
 /// Whether a request that ended in `error` after `seen` is to be sent again (see the module
-/// docs); `idempotent` is the method's or the caller's word for it.
+/// docs); `idempotent` is the method's or the caller's word for it. A request whose job was
+/// cancelled ends in [`Error::Cancelled`], never a closed connection: it is not sent again.
 pub(crate) fn resend(idempotent: bool, seen: Seen, error: &Error) -> bool {
     idempotent && seen.stale_connection() && is_closed_connection(error)
 }
@@ -226,6 +227,8 @@ mod tests {
         // A timeout or a refusal is not a closed connection.
         assert!(!resend(true, pooled, &io(io::ErrorKind::TimedOut)));
         assert!(!resend(true, pooled, &io(io::ErrorKind::ConnectionRefused)));
+        // Nor is a cancel, though it shuts the connection down under the request.
+        assert!(!resend(true, pooled, &Error::Cancelled));
         assert!(!resend(
             true,
             pooled,

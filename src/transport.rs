@@ -35,6 +35,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use ureq::unversioned::transport::{
@@ -45,8 +46,10 @@ use crate::exec::{self, Cancelled, Interrupt};
 
 /// The error of I/O refused or broken because its job was cancelled; it becomes
 /// [`Error::Cancelled`](crate::Error::Cancelled).
+///
+/// Not of the kind `Interrupted`: `std::io` retries a read that fails with it.
 fn cancelled() -> ureq::Error {
-    ureq::Error::Io(io::Error::new(io::ErrorKind::Interrupted, Cancelled))
+    ureq::Error::Io(io::Error::other(Cancelled))
 }
 
 /// ureq's [`DefaultConnector`], with each connection made interruptible by its job.
@@ -98,6 +101,7 @@ impl Connector<()> for Interruptible {
             lease: Arc::new(Lease {
                 socket,
                 job: Mutex::new(0),
+                shut_for: AtomicUsize::new(0),
             }),
             job: 0,
         };
@@ -115,10 +119,15 @@ struct Lease {
     socket: Option<Weak<dyn ShutdownHandle>>,
     /// The job that uses the connection now (an id of `exec::job`), 0 for none.
     job: Mutex<usize>,
+    /// The job whose cancel shut the socket down, 0 for none: its I/O fails as cancelled from
+    /// then on, whatever the socket would say (a shut socket can read as a clean end, or still
+    /// hand out bytes that had arrived).
+    shut_for: AtomicUsize,
 }
 
 impl Lease {
-    fn shutdown(&self) {
+    fn shut(&self, job: usize) {
+        self.shut_for.store(job, Ordering::Release);
         if let Some(socket) = self.socket.as_ref().and_then(Weak::upgrade) {
             socket.shutdown();
         }
@@ -129,7 +138,7 @@ impl Interrupt for Lease {
     fn interrupt(&self, job: usize) {
         let current = lock(&self.job);
         if *current == job {
-            self.shutdown();
+            self.shut(job);
         }
     }
 }
@@ -169,23 +178,33 @@ impl Connection {
         if job.register(Arc::downgrade(&lease)) {
             Ok(())
         } else {
-            self.lease.shutdown();
+            self.lease.shut(id);
             Err(cancelled())
         }
     }
 
-    /// `result` of an I/O call, or the cancel that broke it.
-    fn checked<R>(&self, result: Result<R, ureq::Error>) -> Result<R, ureq::Error> {
-        match result {
-            Err(_) if self.cancelled() => Err(cancelled()),
-            other => other,
+    /// Moves the lease as [`follow_job`](Connection::follow_job) does, then fails if the job
+    /// was cancelled: before each I/O call.
+    fn before_io(&mut self) -> Result<(), ureq::Error> {
+        self.follow_job()?;
+        if self.cancelled() {
+            return Err(cancelled());
         }
+        Ok(())
     }
 
+    /// `result` of an I/O call, or the cancel that broke it.
+    fn checked<R>(&self, result: Result<R, ureq::Error>) -> Result<R, ureq::Error> {
+        if self.cancelled() {
+            return Err(cancelled());
+        }
+        result
+    }
+
+    /// Whether the job that uses the connection now had it shut down by a cancel. One atomic
+    /// load: cheap enough for every I/O call.
     fn cancelled(&self) -> bool {
-        self.job != 0
-            && self.job == exec::current_job_id()
-            && exec::current_job().is_some_and(|j| j.is_cancelled())
+        self.job != 0 && self.lease.shut_for.load(Ordering::Acquire) == self.job
     }
 }
 
@@ -195,23 +214,24 @@ impl Transport for Connection {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.follow_job()?;
+        self.before_io()?;
         let result = self.inner.transmit_output(amount, timeout);
         self.checked(result)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.follow_job()?;
+        self.before_io()?;
+        // A shutdown can read as the end of the stream rather than an error: `checked` turns
+        // that into the cancel too.
         let result = self.inner.await_input(timeout);
-        // A shutdown can read as the end of the stream rather than an error.
-        match result {
-            Ok(false) if self.cancelled() => Err(cancelled()),
-            other => self.checked(other),
-        }
+        self.checked(result)
     }
 
     fn is_open(&mut self) -> bool {
-        self.follow_job().is_ok() && self.inner.is_open()
+        // A connection shut by a cancel is never handed out again, whichever job asks.
+        self.follow_job().is_ok()
+            && self.lease.shut_for.load(Ordering::Acquire) == 0
+            && self.inner.is_open()
     }
 
     fn is_tls(&self) -> bool {

@@ -12,7 +12,8 @@
 //! passed down.
 
 use std::cell::{Cell, RefCell};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::slot::Task;
@@ -43,6 +44,26 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<dyn Task>>> = const { RefCell::new(None) };
     /// Its id, read on every I/O call of the engine without touching the `Arc`; 0 for none.
     static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+    /// On a worker: where the jobs it runs are listed while they run (see [`Running`]).
+    static RUNNING: RefCell<Option<Arc<Running>>> = const { RefCell::new(None) };
+}
+
+/// The jobs one worker runs now: the one it took from the queue, and any it runs inline while
+/// that one waits for them (innermost last). `shutdown_now` cancels them all.
+pub(crate) type Running = Mutex<Vec<Arc<dyn Task>>>;
+
+/// Makes this thread (a worker) list the jobs it runs in `running` from now on.
+pub(crate) fn list_running_in(running: Arc<Running>) {
+    RUNNING.with(|r| *r.borrow_mut() = Some(running));
+}
+
+fn lock_running(running: &Running) -> std::sync::MutexGuard<'_, Vec<Arc<dyn Task>>> {
+    running.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The jobs listed in `running` now.
+pub(crate) fn running_now(running: &Running) -> Vec<Arc<dyn Task>> {
+    lock_running(running).clone()
 }
 
 /// A running job, for the code it runs and for whatever must cancel it later (an event stream
@@ -59,7 +80,7 @@ impl std::fmt::Debug for JobHandle {
 impl JobHandle {
     /// A number that tells this job from every other job alive.
     pub(crate) fn id(&self) -> usize {
-        task_id(&self.0)
+        self.0.id()
     }
 
     /// Registers `what` to be interrupted when the job is cancelled, until the job ends.
@@ -82,8 +103,12 @@ impl JobHandle {
     }
 }
 
-pub(crate) fn task_id(task: &Arc<dyn Task>) -> usize {
-    Arc::as_ptr(task) as *const () as usize
+/// A new job number. Numbers are never reused (an address could be, once a job is freed), so
+/// a connection that remembers the number of the job it last served never mistakes a new job
+/// for that one.
+pub(crate) fn next_id() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The job the current thread runs, if any.
@@ -94,6 +119,11 @@ pub(crate) fn current_job() -> Option<JobHandle> {
 /// The id of the job the current thread runs, 0 if none: cheap enough for every I/O call.
 pub(crate) fn current_job_id() -> usize {
     CURRENT_ID.with(Cell::get)
+}
+
+/// Whether the current thread's job was cancelled (false off a job).
+pub(crate) fn is_cancelled() -> bool {
+    current_job().is_some_and(|job| job.is_cancelled())
 }
 
 /// Sleeps `d`, or less if the current job is cancelled meanwhile. Returns `false` if it was
@@ -111,7 +141,12 @@ pub(crate) fn sleep(d: Duration) -> bool {
 /// Marks `task` as the current thread's job until the guard drops, then restores the previous
 /// one (a worker that ran a job inline goes back to its own).
 pub(crate) fn enter(task: Arc<dyn Task>) -> Entered {
-    let id = task_id(&task);
+    let id = task.id();
+    RUNNING.with(|r| {
+        if let Some(running) = &*r.borrow() {
+            lock_running(running).push(Arc::clone(&task));
+        }
+    });
     let previous = CURRENT.with(|c| c.replace(Some(task)));
     let previous_id = CURRENT_ID.with(|c| c.replace(id));
     Entered {
@@ -129,6 +164,13 @@ impl Drop for Entered {
     fn drop(&mut self) {
         let ours = CURRENT.with(|c| c.replace(self.previous.take()));
         CURRENT_ID.with(|c| c.set(self.previous_id));
+        let listed = RUNNING.with(|r| {
+            r.borrow()
+                .as_ref()
+                .and_then(|running| lock_running(running).pop())
+        });
+        // Dropped outside the lock: the last reference to a job drops its closure's leftovers.
+        drop(listed);
         drop(ours);
     }
 }

@@ -347,6 +347,10 @@ impl Task for Laned {
     fn sleep(&self, d: Duration) -> bool {
         self.task.sleep(d)
     }
+
+    fn id(&self) -> usize {
+        self.task.id()
+    }
 }
 
 /// A wake-up of one lane, sent through the executor's queue.
@@ -392,6 +396,10 @@ impl Task for Wake {
     fn sleep(&self, d: Duration) -> bool {
         std::thread::sleep(d);
         true
+    }
+
+    fn id(&self) -> usize {
+        0
     }
 }
 

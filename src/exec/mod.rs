@@ -16,7 +16,9 @@ pub(crate) mod pending;
 pub(crate) mod pool;
 pub(crate) mod slot;
 
-pub(crate) use job::{current_job, current_job_id, sleep, Cancelled, Interrupt, JobHandle};
+pub(crate) use job::{
+    current_job, current_job_id, is_cancelled, sleep, Cancelled, Interrupt, JobHandle,
+};
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub(crate) use pool::Executor;
 pub(crate) use slot::{panic_message, Completer};

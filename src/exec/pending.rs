@@ -231,22 +231,31 @@ impl<T: Send + 'static> Pending<T> {
     }
 
     /// Cancels the job. Returns `true` if its result is now `Err(Error::Cancelled)`, `false` if
-    /// it was already done (its result stays as it is).
+    /// it was already done (its result stays as it is, and nothing is interrupted).
     ///
-    /// * A queued job never runs.
+    /// * A queued job never runs, nor does one parked in a lane
+    ///   ([`max_per_host`](crate::SessionBuilder::max_per_host), rate limits).
     /// * A running job's handle resolves to `Cancelled` at once, and the request it runs is
     ///   interrupted: its connection is shut down, so the blocked read or write returns and the
     ///   worker is free for the next job, whether the server is silent or slow. This covers
     ///   requests made by the session (and by [`submit`](crate::FuturesSession::submit)
-    ///   closures through the session's agent), redirects, retries and the wait between them.
-    ///   Name resolution and a TCP connect in progress are not interrupted (ureq cannot); they
-    ///   end at their timeouts. Other work of a `submit` closure runs to its end, its result
-    ///   dropped. A session built with an agent of your own
-    ///   ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) resolves the handle at once
-    ///   but cannot interrupt the request: its worker is free when the request ends.
-    /// * An event stream's handle is done as soon as the headers are in; to stop the stream
-    ///   afterwards, drop the [`EventStream`](crate::sse::EventStream), which interrupts its
-    ///   worker the same way.
+    ///   closures through the session's agent), redirects, retries and the wait between them;
+    ///   a cancelled request is never sent again. A cancelled
+    ///   [`download`](crate::RequestBuilder::download) removes its part file.
+    /// * Not interrupted: name resolution and a TCP connect in progress (ureq registers a socket
+    ///   once it is connected); they end at their timeouts, then the job stops. Other work of a
+    ///   `submit` closure runs to its end, its result dropped. A session built with an agent of
+    ///   your own ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) resolves the handle
+    ///   at once but cannot interrupt the request: its worker is free when the request ends.
+    /// * An event stream's handle, and a
+    ///   [`send_streaming`](crate::RequestBuilder::send_streaming) one, is done as soon as the
+    ///   headers are in. To stop an event stream afterwards, drop the
+    ///   [`EventStream`](crate::sse::EventStream) (or the LLM `ChatStream` over it), which
+    ///   interrupts its worker the same way. A [`BodyReader`](crate::BodyReader) holds no worker
+    ///   (its body is read on your thread); dropping it closes the connection.
+    ///
+    /// Cancelling relies on ureq's `unversioned` transport API; see RELIABILITY.md for the ureq
+    /// versions it is tested with.
     ///
     /// # Examples
     ///
@@ -445,11 +454,7 @@ impl<T: Send + 'static> AsCompleted<T> {
     /// assert!(done.all(|(_, r)| matches!(r, Err(Error::Cancelled))));
     /// ```
     pub fn cancel_rest(&mut self) -> usize {
-        self.handles
-            .iter()
-            .flatten()
-            .filter(|h| h.cancel())
-            .count()
+        self.handles.iter().flatten().filter(|h| h.cancel()).count()
     }
 
     /// Runs one still-queued job inline if this thread is a worker of its pool.

@@ -40,6 +40,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use threadpool::ThreadPool;
 
+use super::job;
 use super::lanes::{Gate, Lanes};
 use super::slot::{Completer, Slot, Task};
 use super::Pending;
@@ -95,8 +96,8 @@ struct Workers {
     /// Worker loops still running, to let `join` wait for them.
     alive: Mutex<usize>,
     none_alive: Condvar,
-    /// The job each worker runs now (by the order the workers started), for `shutdown_now`.
-    running: Vec<Mutex<Option<QueueItem>>>,
+    /// The jobs each worker runs now (by the order the workers started), for `shutdown_now`.
+    running: Vec<Arc<job::Running>>,
 }
 
 struct Threads {
@@ -122,7 +123,7 @@ impl Executor {
                 }),
                 alive: Mutex::new(0),
                 none_alive: Condvar::new(),
-                running: (0..max_workers.max(1)).map(|_| Mutex::new(None)).collect(),
+                running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
             }),
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
@@ -260,7 +261,7 @@ impl Executor {
             .workers
             .running
             .iter()
-            .filter_map(|cell| lock(cell).clone())
+            .flat_map(|r| job::running_now(r))
             .collect();
         for task in running {
             if !task.cancel() {
@@ -319,6 +320,8 @@ impl Drop for AliveGuard {
 fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize, index: usize) {
     let _guard = AliveGuard(Arc::clone(&workers));
     WORKER_OF.with(|w| w.set(pool));
+    // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
+    job::list_running_in(Arc::clone(&workers.running[index]));
     // Ends when the executor is shut down or dropped and the queue is empty.
     loop {
         let task = match jobs.try_recv() {
@@ -338,9 +341,6 @@ fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize, in
         }
         // Jobs catch their own panics; this guards the loop against the rest (a user's waker
         // that panics when woken), so that the pool never silently loses a worker.
-        let running = &workers.running[index];
-        *lock(running) = Some(Arc::clone(&task));
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
-        drop(lock(running).take());
     }
 }

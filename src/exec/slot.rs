@@ -70,6 +70,8 @@ pub(crate) trait Task: Send + Sync {
     fn is_cancelled(&self) -> bool;
     /// Sleeps `d` unless the job is cancelled first; returns `false` if it was.
     fn sleep(&self, d: Duration) -> bool;
+    /// The job's number (see `job::next_id`); 0 for an entry that is no job (a lane's wake-up).
+    fn id(&self) -> usize;
 }
 
 /// How often a waiting thread yields before it blocks; see `Slot::yield_briefly`.
@@ -78,6 +80,8 @@ const YIELDS_BEFORE_BLOCKING: usize = 8;
 /// A job and its outcome; `J` is the job's [`JobCell`], unsized to `dyn JobCell<T>` once built,
 /// so that the closure lives inside the slot: one allocation per job.
 pub(crate) struct Slot<T, J: ?Sized = dyn JobCell<T>> {
+    /// The job's number, unique for the life of the process (see `job::next_id`).
+    id: usize,
     state: Mutex<State<T>>,
     done: Condvar,
     /// Set once a result is stored, so that a waiter can poll without taking the lock.
@@ -150,6 +154,7 @@ impl<T: Send + 'static> Slot<T> {
         F: FnOnce(Completer<T>) + Send + 'static,
     {
         let slot = Arc::new(Slot {
+            id: job::next_id(),
             state: Mutex::new(State {
                 queued: true,
                 result: None,
@@ -328,9 +333,8 @@ impl<T: Send + 'static> Slot<T> {
             }
             std::mem::take(&mut state.interrupts)
         };
-        let id = self as *const Slot<T> as *const () as usize;
         for what in registered.iter().filter_map(Weak::upgrade) {
-            what.interrupt(id);
+            what.interrupt(self.id);
         }
     }
 
@@ -406,6 +410,10 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn is_cancelled(&self) -> bool {
         let slot: &Slot<T> = self;
         slot.lock().cancelled
+    }
+
+    fn id(&self) -> usize {
+        self.id
     }
 
     fn sleep(&self, d: Duration) -> bool {

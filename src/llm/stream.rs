@@ -8,6 +8,7 @@ use ureq::http::HeaderMap;
 
 use super::event::{ChatEvent, ServerToolResult, ToolCall, Usage};
 use crate::sse::EventStream;
+use crate::sse::StopReading;
 use crate::Error;
 
 /// A streamed chat answer: an iterator of its text pieces, `Result<String, Error>`.
@@ -65,6 +66,8 @@ pub struct ChatStream {
     tool_plan: String,
     reasoning: String,
     refusal: Option<String>,
+    /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
+    _stop: StopReading,
 }
 
 impl fmt::Debug for ChatStream {
@@ -86,8 +89,10 @@ impl ChatStream {
     /// response headers are kept.
     pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
         let headers = events.headers().clone();
-        let mut stream = ChatStream::from_receiver(events.into_receiver());
+        let (rx, stop) = events.into_receiver_and_stop();
+        let mut stream = ChatStream::from_receiver(rx);
         stream.headers = headers;
+        stream._stop = stop;
         stream
     }
 
@@ -109,6 +114,7 @@ impl ChatStream {
             tool_plan: String::new(),
             reasoning: String::new(),
             refusal: None,
+            _stop: StopReading::default(),
         }
     }
 

@@ -191,8 +191,11 @@ impl StreamOptions {
 ///
 /// A stream holds one worker of its session for as long as it is open: a session of 8 workers
 /// reads at most 8 streams at once (more wait in the queue). Drop the stream to free its worker:
-/// the worker notices after its next read (any bytes, a keep-alive comment included), or when the
-/// read timeout ends a silent stream.
+/// the read in progress is interrupted (its connection is shut down), so the worker is free at
+/// once, on a silent server too. With an agent of your own
+/// ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) the connection cannot be shut
+/// down: the worker notices after its next read (any bytes, a keep-alive comment included), or
+/// when the read timeout ends a silent stream.
 ///
 /// # Examples
 ///
@@ -220,6 +223,19 @@ pub struct EventStream<T = Event> {
     /// The worker's job, interrupted when the stream is dropped so that a read blocked on a
     /// silent server returns at once.
     job: Option<crate::exec::JobHandle>,
+}
+
+/// Interrupts the worker that reads a stream when dropped: see
+/// [`EventStream::into_receiver_and_stop`].
+#[derive(Debug, Default)]
+pub(crate) struct StopReading(Option<crate::exec::JobHandle>);
+
+impl Drop for StopReading {
+    fn drop(&mut self) {
+        if let Some(job) = &self.0 {
+            job.interrupt();
+        }
+    }
 }
 
 /// The worker's end of a stream.
@@ -286,6 +302,14 @@ impl<T> EventStream<T> {
         self.job = Some(job);
     }
 
+    /// [`into_receiver`](EventStream::into_receiver), with what interrupts the worker when
+    /// dropped, for a wrapper that keeps the receiver and should stop the worker as dropping
+    /// the stream does (the LLM `ChatStream`).
+    pub(crate) fn into_receiver_and_stop(mut self) -> (Receiver<Result<T, Error>>, StopReading) {
+        let stop = StopReading(self.job.take());
+        (self.into_receiver(), stop)
+    }
+
     /// The channel the events arrive on, to `select!` over several streams. An `Err` is the
     /// last item; a disconnected channel is the end of the stream.
     ///
@@ -308,7 +332,9 @@ impl<T> EventStream<T> {
         &self.rx
     }
 
-    /// The channel, taking it out of the stream.
+    /// The channel, taking it out of the stream. Dropping the receiver stops the worker when it
+    /// next has an event to send, or at the read timeout: unlike dropping the stream, it does
+    /// not interrupt a read on a silent server.
     ///
     /// # Examples
     ///

@@ -15,8 +15,8 @@ mod body;
 // Resident memory is read from `/proc/self/status`.
 #[cfg(target_os = "linux")]
 mod body_memory;
-mod chat_batch;
 mod cancel;
+mod chat_batch;
 mod cohere;
 mod cookies;
 mod download;
