@@ -25,8 +25,8 @@
 //! # Versions
 //!
 //! `ConnectionDetails::register_shutdown` is part of ureq's `unversioned` transport API, which
-//! may change in a minor release: Cargo.toml pins ureq to `>=3.5, <3.6`, the versions this is
-//! tested with (3.5.2).
+//! may change in a minor release. It arrived in ureq 3.5.0 (with `Agent::shutdown`); Cargo.toml
+//! requires `>=3.5, <3.6`, and this is tested with 3.5.2.
 //!
 //! What is not interrupted: name resolution and a TCP connect in progress (ureq registers a
 //! socket once it is connected); they end at their timeouts. An agent given to
