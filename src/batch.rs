@@ -32,6 +32,21 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::{Error, FuturesSession, Pending};
 
 /// Counters of a [`Batch`], handed to its [`progress`](Batch::progress) callback.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::{Error, FuturesSession};
+///
+/// let session = FuturesSession::new();
+/// let mut batch = session
+///     .batch(0..4, |s, &n| s.submit(move |_| if n == 2 { Err(Error::Protocol("two".into())) } else { Ok(n) }))
+///     .progress(|p| eprint!("\r{} of {:?} done, {} failed", p.completed, p.total, p.failed));
+/// while batch.next().is_some() {}
+/// let counts = batch.counts();
+/// assert_eq!((counts.completed, counts.failed, counts.total), (4, 1, Some(4)));
+/// assert_eq!(counts.in_flight, 0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BatchProgress {

@@ -50,7 +50,8 @@ pub struct BodyReader {
     headers: HeaderMap,
     url: String,
     content_length: Option<u64>,
-    body: ureq::BodyReader<'static>,
+    /// Errors carry their place and the setting that fired.
+    body: phase::Placed<ureq::BodyReader<'static>>,
 }
 
 impl fmt::Debug for BodyReader {
@@ -69,10 +70,10 @@ impl BodyReader {
         let (parts, body) = resp.into_parts();
         BodyReader {
             status: parts.status.as_u16(),
+            content_length: body.content_length(),
+            body: phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions),
             headers: parts.headers,
             url,
-            content_length: body.content_length(),
-            body: body.into_reader(),
         }
     }
 
@@ -239,9 +240,7 @@ impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // ureq's errors come as `Other`; ours keep their kind (`TimedOut` for a timeout) and
         // convert back into the same `Error` with `?`.
-        self.body
-            .read(buf)
-            .map_err(|e| phase::in_body(Error::from(e), &self.url).into_io())
+        self.body.read(buf)
     }
 }
 

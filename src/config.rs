@@ -63,6 +63,9 @@ pub(crate) struct Config {
     /// The session's cookies, unless [`SessionBuilder::cookies`](crate::SessionBuilder::cookies)
     /// turned them off.
     pub(crate) cookies: Option<Jar>,
+    /// Whether the session built its agent (rather than being given one), so that its connect
+    /// limit is the session's `connect_timeout`.
+    pub(crate) own_agent: bool,
 }
 
 /// A session's default header, parsed once when the session is built. An invalid one fails

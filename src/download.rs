@@ -154,9 +154,9 @@ fn write_body(
     };
     let mut file = File::create(&part.path).map_err(|e| file_error("create", &part.path, e))?;
     let url = resp.get_uri().to_string();
-    let body = resp.into_body();
+    let (parts, body) = resp.into_parts();
     progress.start(body.content_length());
-    let mut body = body.into_reader();
+    let mut body = phase::Placed::new(body.into_reader(), url, &parts.extensions);
     let mut buf = vec![0; BLOCK];
     let mut bytes = 0u64;
     loop {
@@ -164,7 +164,7 @@ fn write_body(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(phase::in_body(Error::from(e), &url)),
+            Err(e) => return Err(Error::from(e)),
         };
         file.write_all(&buf[..n])
             .map_err(|e| file_error("write", &part.path, e))?;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-pub use ureq::Timeout;
+pub use crate::timeout::{Timeout, TimeoutError};
 
 /// How many bytes of a failed response's body an [`Error::Status`] keeps.
 pub(crate) const STATUS_BODY_EXCERPT: usize = 1024;
@@ -21,21 +21,29 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 ///
 /// # Which variant a transport failure is
 ///
-/// As the tests observe them (`tests/it/transport_errors.rs`, `tests/it/faults.rs`). The
-/// message of an [`Error::Io`] from the network names the phase, `host:port` and the redacted
-/// URL (`io: connect to 127.0.0.1:9 failed for url: http://127.0.0.1:9/x: Connection refused`);
-/// its [`io::ErrorKind`] is the one the system reported.
+/// As the tests observe them (the table test in `tests/it/transport_errors.rs`, and
+/// `tests/it/faults.rs`). The message of an [`Error::Io`] from the network names the phase,
+/// `host:port` and the redacted URL
+/// (`io: connect to 127.0.0.1:9 failed for url: http://127.0.0.1:9/x: Connection refused`); its
+/// [`io::ErrorKind`] is the one the system reported. The message of an [`Error::Timeout`] names
+/// the setting that fired, its value, the phase, `host:port` and the URL; see
+/// [`TimeoutError`].
 ///
-/// | failure | variant |
-/// |---|---|
-/// | connection refused | `Io`, kind `ConnectionRefused`, "connect to host:port" |
-/// | host name that does not resolve | `Io`, "resolve host" |
-/// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes), "TLS handshake with host:port", and the `http://` URL to use |
-/// | TLS certificate rejected | `Io`, kind `InvalidData`, "TLS handshake with host:port" |
-/// | connection reset or cut before the response | `Io`, `ConnectionReset` / `UnexpectedEof`, "read the response from host:port" |
-/// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset`, "read the body from host:port" |
-/// | connect, read or whole-request timeout | `Timeout` with the phase: `Timeout::Connect`, `Timeout::PerRead`, `Timeout::Global`... |
-/// | malformed response, response head over 64 KiB, too many redirects | `Transport` with ureq's error |
+/// | failure | variant | message |
+/// |---|---|---|
+/// | connection refused | `Io`, kind `ConnectionRefused` | `connect to host:port failed` |
+/// | host name that does not resolve | `Io` | `resolve host failed` |
+/// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes) | `TLS handshake with host:port failed`, and the `http://` URL to use |
+/// | TLS certificate rejected | `Io`, kind `InvalidData` | `TLS handshake with host:port failed` |
+/// | connection reset or closed before the response | `Io`, `ConnectionReset` / `UnexpectedEof` | `read the response from host:port failed` |
+/// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset` | `read the body from host:port failed` |
+/// | no byte within `read_timeout` | `Timeout`, kind `PerRead` | `no byte for 30 s (read_timeout) while reading the body from host:port` |
+/// | connect not done within `connect_timeout` | `Timeout`, kind `Connect` | `connect to host:port did not finish within 30 s (connect_timeout)` |
+/// | `timeout` of a buffered request | `Timeout`, kind `Global` | `whole request over 10 s (timeout)`, and the phase |
+/// | `timeout` of a stream, [`send_streaming`](crate::RequestBuilder::send_streaming) or [`download`](crate::RequestBuilder::download) before the headers | `Timeout`, kind `RecvResponse` (`Resolve`, `Connect`, `SendRequest`, `SendBody` in those phases) | `no response from host:port within 10 s (timeout)` |
+/// | buffered body past `max_body_size` | `BodyTooLarge` | the URL, the limit, the setting to raise |
+/// | invalid URL (bad port, no scheme...) | `InvalidRequest`, before anything is sent | what is wrong, and the fix when there is one |
+/// | malformed response, response head over 64 KiB, too many redirects | `Transport` with ureq's error | ureq's |
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -49,8 +57,11 @@ pub enum Error {
     /// [`download`](crate::RequestBuilder::download). From the network, the message names the
     /// phase, `host:port` and the redacted URL; the kind is the system's.
     Io(io::Error),
-    /// A timeout ran out; the value says which phase (connect, per read, global...).
-    Timeout(Timeout),
+    /// A timeout ran out: [`TimeoutError::kind`] says which of ureq's timeouts (connect, per
+    /// read, global...), [`TimeoutError::setting`] the setting that set it (`read_timeout`,
+    /// `timeout`, `connect_timeout`) and [`TimeoutError::limit`] its value; the message adds the
+    /// phase, `host:port` and the redacted URL.
+    Timeout(Box<TimeoutError>),
     /// The server answered with a non-success status where one was required:
     /// [`Response::error_for_status`](crate::Response::error_for_status), event streams and
     /// the LLM clients.
@@ -108,6 +119,53 @@ pub enum Error {
         /// The environment variable(s) to set.
         var: &'static str,
     },
+    /// An error of the caller's own code, from a [`submit`](crate::FuturesSession::submit)
+    /// closure, a [`send_with`](crate::RequestBuilder::send_with) hook or a batch's: made by
+    /// [`Error::other`], or by `?` on a `Box<dyn std::error::Error + Send + Sync>` or on a
+    /// number or UTF-8 parse error. The message is the inner error's; it is also the
+    /// [`source`](std::error::Error::source). (`?` on an [`io::Error`], a `serde_json::Error`
+    /// or a `ureq::Error` gives this crate's variant for it instead.)
+    ///
+    /// # Examples
+    ///
+    /// `?` on any error in a closure run on a worker:
+    ///
+    /// ```
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("ureq-futures-other-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("settings.json");
+    /// std::fs::write(&path, r#"{"retries": "three"}"#)?;
+    ///
+    /// let session = FuturesSession::new();
+    /// let job = session.submit(move |_agent| {
+    ///     let text = std::fs::read_to_string(&path)?;                  // io::Error: Error::Io
+    ///     let value: serde_json::Value = serde_json::from_str(&text)?; // Error::Json
+    ///     let retries = value["retries"].as_str().unwrap_or_default();
+    ///     let n: u32 = retries.parse()?;                               // ParseIntError: Error::Other
+    ///     let checked = check(n).map_err(Error::other)?;               // any error type
+    ///     Ok(checked)
+    /// });
+    /// let err = job.result().unwrap_err();
+    /// assert!(matches!(err, Error::Other(_)));
+    /// assert_eq!(err.to_string(), "invalid digit found in string");
+    ///
+    /// #[derive(Debug)]
+    /// struct TooMany(u32);
+    /// impl std::fmt::Display for TooMany {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         write!(f, "{} retries is too many", self.0)
+    ///     }
+    /// }
+    /// impl std::error::Error for TooMany {}
+    /// fn check(n: u32) -> Result<u32, TooMany> {
+    ///     if n > 10 { Err(TooMany(n)) } else { Ok(n) }
+    /// }
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Other(Box<dyn std::error::Error + Send + Sync>),
     /// An error reported by an API inside a successful (200) stream, such as an `error` object in
     /// an LLM stream.
     Api {
@@ -435,6 +493,7 @@ impl fmt::Display for Error {
             Error::Transport(e) => write!(f, "transport: {e}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Timeout(t) => write!(f, "timeout: {t}"),
+            Error::Other(e) => e.fmt(f),
             Error::Status(s) => s.fmt(f),
             Error::Json(e) => write!(f, "json: {e}"),
             Error::BodyTooLarge { limit, url } => {
@@ -490,6 +549,7 @@ impl std::error::Error for Error {
             Error::Transport(e) => Some(e),
             Error::Io(e) => Some(e),
             Error::Json(e) => Some(e),
+            Error::Other(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -498,7 +558,7 @@ impl std::error::Error for Error {
 impl From<ureq::Error> for Error {
     fn from(e: ureq::Error) -> Self {
         match e {
-            ureq::Error::Timeout(t) => Error::Timeout(t),
+            ureq::Error::Timeout(t) => Error::timeout(t),
             ureq::Error::BodyExceedsLimit(limit) => Error::BodyTooLarge { limit, url: None },
             ureq::Error::Io(io) => Error::from(io),
             ureq::Error::Json(j) => Error::Json(j),
@@ -550,6 +610,72 @@ impl From<io::Error> for Error {
         }
     }
 }
+
+impl Error {
+    /// An [`Error::Other`] holding `error`, for `.map_err(Error::other)?` on an error type this
+    /// crate does not convert from. An error that is one of this crate's, an [`io::Error`], a
+    /// `serde_json::Error` or a `ureq::Error` becomes its own variant instead, as `?` would
+    /// make it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::Error;
+    ///
+    /// let err = Error::other("the catalogue is empty");
+    /// assert_eq!(err.to_string(), "the catalogue is empty");
+    /// let io = Error::other(std::io::Error::from(std::io::ErrorKind::NotFound));
+    /// assert!(matches!(io, Error::Io(_)));
+    /// ```
+    pub fn other(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        let error = error.into();
+        let error = match error.downcast::<Error>() {
+            Ok(ours) => return *ours,
+            Err(other) => other,
+        };
+        let error = match error.downcast::<io::Error>() {
+            Ok(io) => return Error::from(*io),
+            Err(other) => other,
+        };
+        let error = match error.downcast::<ureq::Error>() {
+            Ok(ureq) => return Error::from(*ureq),
+            Err(other) => other,
+        };
+        match error.downcast::<serde_json::Error>() {
+            Ok(json) => Error::Json(*json),
+            Err(other) => Error::Other(other),
+        }
+    }
+
+    /// An [`Error::Timeout`] of `kind`, not yet placed nor named.
+    pub(crate) fn timeout(kind: Timeout) -> Error {
+        Error::Timeout(Box::new(TimeoutError::new(kind)))
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for Error {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Error::other(e)
+    }
+}
+
+/// `?` on the parse errors of the standard library, the most common errors of a closure's own.
+macro_rules! other_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Other(Box::new(e))
+            }
+        }
+    )*};
+}
+
+other_from!(
+    std::num::ParseIntError,
+    std::num::ParseFloatError,
+    std::str::Utf8Error,
+    std::string::FromUtf8Error
+);
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
@@ -745,7 +871,7 @@ mod tests {
     #[test]
     fn ureq_errors_wrapped_in_io_are_unwrapped() {
         let io = io::Error::other(ureq::Error::Timeout(Timeout::PerRead));
-        assert!(matches!(Error::from(io), Error::Timeout(Timeout::PerRead)));
+        assert!(matches!(Error::from(io), Error::Timeout(t) if t.kind == Timeout::PerRead));
         let limit = io::Error::other(ureq::Error::BodyExceedsLimit(7));
         assert!(matches!(
             Error::from(limit),

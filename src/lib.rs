@@ -227,13 +227,16 @@
 //! names the phase, `host:port` and the redacted URL, and says when an `https://` URL reached a
 //! plain-HTTP port; the table in [`Error`] lists which failure is which variant),
 //! [`Error::Transport`] for malformed responses and protocol limits (ureq's error inside),
-//! [`Error::Timeout`] with the phase, [`Error::Status`] with
+//! [`Error::Timeout`] naming the setting that fired and its value (`no byte for 30 s
+//! (read_timeout) while reading the body from host:port for url: ...`), [`Error::Status`] with
 //! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
 //! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
 //! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for
 //! a URL that cannot be sent (checked before anything is), [`Error::UnsupportedEncoding`] for a
 //! body this build cannot decode, [`Error::Cancelled`],
-//! [`Error::ShutDown`] and [`Error::Panicked`] (a panic in your closure; the worker survives).
+//! [`Error::ShutDown`], [`Error::Panicked`] (a panic in your closure; the worker survives) and
+//! [`Error::Other`] (an error of your closure's own: `?` on a boxed error or a parse error,
+//! `.map_err(Error::other)?` on any other).
 //! [`RetryPolicy`] retries what a later attempt can fix; it is off unless asked for.
 //!
 //! # Shutdown
@@ -296,6 +299,7 @@ mod session;
 mod source;
 pub mod sse;
 mod stale;
+mod timeout;
 mod transport;
 mod url;
 
@@ -305,7 +309,7 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
 };
 pub use download::Download;
-pub use error::{Error, StatusError, Timeout};
+pub use error::{Error, StatusError, Timeout, TimeoutError};
 pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub use multipart::Multipart;
 pub use progress::Progress;

@@ -17,6 +17,7 @@ use std::io;
 
 use ureq::http::Uri;
 
+use crate::timeout::{TimeoutError, TimeoutSettings};
 use crate::Error;
 
 /// The phase of an exchange a failure is placed in.
@@ -97,9 +98,14 @@ fn plain_http_answer(e: &io::Error) -> bool {
 }
 
 /// `e`, a failure of the request to `uri` before any response came, with its phase and place.
-/// Errors other than [`Error::Io`] (and I/O errors that already carry a place) pass unchanged.
+/// Errors other than [`Error::Io`] and [`Error::Timeout`] (and those that already carry a
+/// place) pass unchanged.
 pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
-    let Error::Io(io) = e else { return e };
+    let io = match e {
+        Error::Io(io) => io,
+        Error::Timeout(t) => return Error::Timeout(place_timeout(t, uri, false)),
+        other => return other,
+    };
     if io.get_ref().is_some_and(|inner| inner.is::<Located>()) {
         return Error::Io(io);
     }
@@ -141,16 +147,58 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
     located(io, phase, uri, hint)
 }
 
-/// `e`, a failure while reading the body of the response from `url`, with its place.
-pub(crate) fn in_body(e: Error, url: &str) -> Error {
-    let Error::Io(io) = e else { return e };
-    if io.get_ref().is_some_and(|inner| inner.is::<Located>()) {
-        return Error::Io(io);
+/// `e`, a failure while reading the body of the response from `url`, with its place, and for
+/// a timeout the setting that fired (when `timeouts` are known).
+pub(crate) fn in_body(e: Error, url: &str, timeouts: Option<&TimeoutSettings>) -> Error {
+    let Ok(uri) = url.parse::<Uri>() else {
+        return e;
+    };
+    let e = match e {
+        Error::Timeout(t) => Error::Timeout(place_timeout(t, &uri, true)),
+        Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => Error::Io(io),
+        Error::Io(io) => located(io, Phase::Body, &uri, None),
+        other => other,
+    };
+    match timeouts {
+        Some(timeouts) => timeouts.name(e),
+        None => e,
     }
-    match url.parse::<Uri>() {
-        Ok(uri) => located(io, Phase::Body, &uri, None),
-        Err(_) => Error::Io(io),
+}
+
+/// A body reader whose errors carry their place, as [`in_body`] gives it: for the readers that
+/// hand their errors on as `io::Error` (they convert back into the same [`Error`] with
+/// `Error::from`).
+pub(crate) struct Placed<R> {
+    pub(crate) inner: R,
+    pub(crate) url: String,
+    pub(crate) timeouts: Option<TimeoutSettings>,
+}
+
+impl<R> Placed<R> {
+    /// `inner`, the body of the response `parts` describe (its URL and timeouts).
+    pub(crate) fn new(inner: R, url: String, extensions: &ureq::http::Extensions) -> Placed<R> {
+        Placed {
+            inner,
+            url,
+            timeouts: extensions.get::<TimeoutSettings>().copied(),
+        }
     }
+}
+
+impl<R: io::Read> io::Read for Placed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Interrupted => e,
+            _ => in_body(Error::from(e), &self.url, self.timeouts.as_ref()).into_io(),
+        })
+    }
+}
+
+fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<TimeoutError> {
+    if !t.is_placed() {
+        t.place(target(uri), crate::redact_url(&uri.to_string()), in_body);
+    }
+    t
 }
 
 fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Error {
@@ -226,13 +274,19 @@ mod tests {
         let text = again.to_string();
         assert!(text.contains("example.com:443"), "{text}");
         assert!(!text.contains("other.example"), "{text}");
-        let body = in_body(Error::Io(io::ErrorKind::UnexpectedEof.into()), "http://h/f");
+        let body = in_body(
+            Error::Io(io::ErrorKind::UnexpectedEof.into()),
+            "http://h/f",
+            None,
+        );
         assert!(
             body.to_string().contains("read the body from h:80"),
             "{body}"
         );
         // Other variants pass through.
-        let t = before_response(Error::Timeout(ureq::Timeout::Connect), &uri("http://h/"));
+        let t = before_response(Error::timeout(ureq::Timeout::Connect), &uri("http://h/"));
         assert!(matches!(t, Error::Timeout(_)));
+        let other = before_response(Error::Cancelled, &uri("http://h/"));
+        assert!(matches!(other, Error::Cancelled));
     }
 }

@@ -39,6 +39,18 @@ pub struct Progress {
 
 impl Progress {
     /// `done / total` between 0.0 and 1.0, when the total is known (and 1.0 for an empty body).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::Progress;
+    ///
+    /// let p = Progress { done: 3_000, total: Some(4_000) };
+    /// println!("{:.0}%", p.fraction().unwrap_or(0.0) * 100.0);
+    /// assert_eq!(p.fraction(), Some(0.75));
+    /// assert_eq!(Progress { done: 0, total: Some(0) }.fraction(), Some(1.0)); // an empty body
+    /// assert_eq!(Progress { done: 10, total: None }.fraction(), None); // no Content-Length
+    /// ```
     pub fn fraction(&self) -> Option<f64> {
         match self.total {
             Some(0) => Some(1.0),

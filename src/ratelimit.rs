@@ -26,6 +26,19 @@ use ureq::http::{self, HeaderMap};
 use crate::retry::{retry_after, unix_seconds};
 
 /// The longest pause a server's answer can cause by default: 60 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use ureq::http::{HeaderMap, HeaderValue};
+/// use ureq_futures::{RateLimiter, DEFAULT_MAX_PAUSE};
+///
+/// // A server asking for an hour's pause gets at most a minute, unless `max_pause` says otherwise.
+/// let mut headers = HeaderMap::new();
+/// headers.insert("retry-after", HeaderValue::from_static("3600"));
+/// let event = RateLimiter::new().observe("https://api.example.com/", 429, &headers).unwrap();
+/// assert_eq!(event.wait, DEFAULT_MAX_PAUSE);
+/// ```
 pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// A request rate: a token bucket that refills at `rate` tokens per second and holds at most
@@ -171,6 +184,19 @@ impl Bucket {
 }
 
 /// Why new requests to an origin were paused.
+///
+/// # Examples
+///
+/// ```
+/// use ureq::http::{HeaderMap, HeaderValue};
+/// use ureq_futures::{PauseReason, RateLimiter};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("retry-after", HeaderValue::from_static("5"));
+/// let event = RateLimiter::new().observe("https://api.example.com/", 503, &headers).unwrap();
+/// assert_eq!(event.reason, PauseReason::RetryAfter { status: 503 });
+/// assert_eq!(event.reason.to_string(), "503 with retry-after");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PauseReason {
@@ -197,6 +223,25 @@ impl fmt::Display for PauseReason {
 
 /// A pause of new requests to one origin, learned from an answer: what
 /// [`RateLimiter::on_pause`] callbacks get.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use ureq::http::{HeaderMap, HeaderValue};
+/// use ureq_futures::RateLimiter;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&seen);
+/// let limiter = RateLimiter::new().on_pause(move |event| log.lock().unwrap().push(event.to_string()));
+/// let mut headers = HeaderMap::new();
+/// headers.insert("retry-after", HeaderValue::from_static("2"));
+/// let event = limiter.observe("https://api.example.com/v1/chat", 429, &headers).unwrap();
+/// assert_eq!(event.origin, "https://api.example.com:443");
+/// assert_eq!(event.wait, Duration::from_secs(2));
+/// assert_eq!(seen.lock().unwrap()[0], "rate limit: https://api.example.com:443 paused for 2s (429 with retry-after)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimitEvent {

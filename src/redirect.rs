@@ -105,7 +105,7 @@ pub(crate) fn follow(
             .limit(DRAIN_LIMIT)
             .read_to_vec();
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Error::Timeout(ureq::Timeout::Global));
+            return Err(Error::timeout(ureq::Timeout::Global));
         }
         if matches!(status, 301..=303) && hop.method != Method::HEAD {
             hop.method = Method::GET;

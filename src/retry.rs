@@ -109,6 +109,16 @@ impl RetryPolicy {
     }
 
     /// The statuses that are retried, in place of the default 429, 502, 503 and 504.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// // Also retry 500 and 529 (an overloaded server), but not 502.
+    /// let policy = RetryPolicy::new().statuses([429, 500, 503, 504, 529]);
+    /// assert_ne!(policy, RetryPolicy::new());
+    /// ```
     pub fn statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
         self.statuses = Some(statuses.into_iter().collect());
         self

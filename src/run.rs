@@ -22,6 +22,7 @@ use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
 use crate::sse::{pump, Decode, EventStream, StreamOptions};
+use crate::timeout::TimeoutSettings;
 use crate::Error;
 use crate::{encoding, stale, url};
 
@@ -100,6 +101,7 @@ pub(crate) fn stream<D: Decode>(
     };
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
+    let body = phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions);
     let (mut stream, feed) =
         EventStream::channel(options.capacity, parts.status.as_u16(), parts.headers, url);
     if let Some(job) = crate::exec::current_job() {
@@ -110,7 +112,7 @@ pub(crate) fn stream<D: Decode>(
     // A panicking decoder must end the stream with an error, not look like a clean end when the
     // unwinding drops the sender.
     let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        pump(body.into_reader(), options.framing, decoder, &feed)
+        pump(body, options.framing, decoder, &feed)
     }));
     if let Err(payload) = pumped {
         let panicked = Error::Panicked(panic_message(payload.as_ref()));
@@ -157,7 +159,9 @@ pub(crate) fn open_stream(
     Ok(resp)
 }
 
-/// Sends `spec` with `agent` and returns the response with its body unread.
+/// Sends `spec` with `agent` and returns the response with its body unread. A timeout names
+/// the setting that fired; the response carries the request's [`TimeoutSettings`] in its
+/// extensions, for the errors of its body.
 pub(crate) fn execute(
     agent: &ureq::Agent,
     config: &Config,
@@ -167,6 +171,35 @@ pub(crate) fn execute(
     if let Some(e) = spec.error {
         return Err(e);
     }
+    let timeout = spec.timeout.or(config.timeout);
+    // One budget for the whole request: its redirects and its retries.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let read_timeout = spec.read_timeout.or(config.read_timeout);
+    let timeouts = TimeoutSettings::new(
+        agent,
+        config.own_agent,
+        timeout,
+        deadline,
+        read_timeout,
+        budget,
+    );
+    match attempts(agent, config, spec, &timeouts) {
+        Ok(mut resp) => {
+            resp.extensions_mut().insert(timeouts);
+            Ok(resp)
+        }
+        Err(e) => Err(timeouts.name(e)),
+    }
+}
+
+/// [`execute`]'s work: the attempts of the request, and the hops of each.
+fn attempts(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    timeouts: &TimeoutSettings,
+) -> Result<http::Response<ureq::Body>, Error> {
+    let budget = timeouts.budget;
     let method = spec.method;
     let uri = url::build(spec.url, &spec.query)?;
     let mut headers = HeaderMap::new();
@@ -190,14 +223,10 @@ pub(crate) fn execute(
         }
     }
     let limits = Limits {
-        read_timeout: spec.read_timeout.or(config.read_timeout),
+        read_timeout: timeouts.read_timeout,
         budget,
     };
-    // One budget for the whole request: its redirects and its retries.
-    let deadline = spec
-        .timeout
-        .or(config.timeout)
-        .and_then(|t| Instant::now().checked_add(t));
+    let deadline = timeouts.deadline;
     let send = || {
         let hop = Hop {
             method: method.clone(),

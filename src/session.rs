@@ -971,6 +971,7 @@ impl SessionBuilder {
                 will_error: true,
             },
         };
+        let own_agent = self.agent.is_none();
         let agent = self.agent.unwrap_or_else(|| {
             // The rules every request of the session follows are set here once, rather than
             // per request (see `FuturesSession::agent`).
@@ -1014,6 +1015,7 @@ impl SessionBuilder {
                 redirects,
                 rate_limiter: self.rate_limiter.clone(),
                 cookies: self.cookies.then(Jar::default),
+                own_agent,
             },
         });
         let mut exec = Executor::new("ureq-futures", self.max_workers);

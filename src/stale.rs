@@ -232,7 +232,7 @@ mod tests {
         assert!(!resend(
             true,
             pooled,
-            &Error::Timeout(ureq::Timeout::RecvResponse)
+            &Error::timeout(ureq::Timeout::RecvResponse)
         ));
     }
 

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::base64;
-use super::request::{arguments_value, put, unsupported};
+use super::request::{arguments_value, join_tool_results, put, unsupported, ImagesIn};
 use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -121,10 +121,12 @@ impl Wire for Anthropic {
         temperature: Option<f64>,
         request: &ChatRequest,
     ) -> Result<Value, Error> {
-        let messages = request
+        request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
+        let turns = request
             .conversation()
-            .map(message)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|m| Ok((m.is_tool_results(), message(m)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let messages = join_tool_results(turns, "content");
         let mut body = json!({
             "model": model,
             "max_tokens": request.max_tokens.unwrap_or(self.max_tokens),
@@ -176,7 +178,8 @@ impl Wire for Anthropic {
 const PROVIDER: &str = "Anthropic";
 
 /// A message of the conversation as Anthropic's: a string when it is one text part, else
-/// content blocks. Tool results go in `user` messages.
+/// content blocks. Tool results go in `user` messages (the results of consecutive tool
+/// messages are joined into one by the caller).
 fn message(message: &Message) -> Result<Value, Error> {
     let role = if message.is("assistant") {
         "assistant"
@@ -200,7 +203,7 @@ fn message(message: &Message) -> Result<Value, Error> {
                 }}),
                 Part::ToolCall(call) => json!({
                     "type": "tool_use", "id": call.id, "name": call.name,
-                    "input": arguments_value(call)?,
+                    "input": arguments_value(call, PROVIDER)?,
                 }),
                 Part::ToolResult(result) => json!({
                     "type": "tool_result", "tool_use_id": result.call_id, "content": result.content,

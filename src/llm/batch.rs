@@ -17,6 +17,21 @@ use crate::{BatchProgress, Error, FuturesSession, RateLimiter};
 
 /// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
 /// writes to JSON as `{"id": "...", "messages": [{"role": "user", "content": "..."}]}`.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatJob, Message};
+///
+/// let job: ChatJob = serde_json::from_str(r#"{"id": "q1", "messages": [{"role": "user", "content": "Hi"}]}"#)?;
+/// assert_eq!(job, ChatJob::user("q1", "Hi"));
+/// let with_system = ChatJob {
+///     id: "q2".into(),
+///     messages: vec![Message::system("Answer in French."), Message::user("Hi")],
+/// };
+/// # let _ = with_system;
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatJob {
     /// The chat's id: what a resumed run recognises it by. Unique within a batch.
@@ -27,6 +42,20 @@ pub struct ChatJob {
 
 impl ChatJob {
     /// A job of one user message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatJob, Message};
+    ///
+    /// let jobs: Vec<ChatJob> = ["red", "green"]
+    ///     .iter()
+    ///     .enumerate()
+    ///     .map(|(i, colour)| ChatJob::user(i.to_string(), format!("A poem about {colour}")))
+    ///     .collect();
+    /// assert_eq!(jobs[1].id, "1");
+    /// assert_eq!(jobs[1].messages, [Message::user("A poem about green")]);
+    /// ```
     pub fn user(id: impl Into<String>, prompt: impl Into<String>) -> Self {
         ChatJob {
             id: id.into(),
@@ -39,6 +68,18 @@ impl ChatJob {
 ///
 /// `{"id":"7","content":"...","finish_reason":"stop","attempts":1}` for an answer,
 /// `{"id":"8","error":"...","attempts":3}` for a chat that failed.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::ChatResult;
+///
+/// let line = r#"{"id":"8","error":"HTTP 500 from https://api.example.com/v1/chat/completions","attempts":4}"#;
+/// let result: ChatResult = serde_json::from_str(line)?;
+/// assert!(!result.is_ok());
+/// assert_eq!((result.content, result.attempts), (None, 4));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatResult {
@@ -60,12 +101,44 @@ pub struct ChatResult {
 
 impl ChatResult {
     /// Whether the chat has an answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::ChatResult;
+    ///
+    /// let ok: ChatResult = serde_json::from_str(r#"{"id":"7","content":"Hi!","finish_reason":"stop","attempts":1}"#)?;
+    /// assert!(ok.is_ok());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
 }
 
 /// What [`ChatBatch::run_to_file`] did.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+/// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-summary-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
+///
+/// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
+/// let batch = ChatBatch::new(client).progress_bar(false);
+/// let path = dir.join("answers.jsonl");
+/// let jobs = || (0..3).map(|i| ChatJob::user(i.to_string(), "Say hello."));
+/// let first = batch.run_to_file(jobs(), &path)?;
+/// assert_eq!((first.answered, first.failed, first.skipped), (3, 0, 0));
+/// // Run again: every job already has its answer in the file.
+/// let again = batch.run_to_file(jobs(), &path)?;
+/// assert_eq!((again.answered, again.skipped), (0, 3));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChatBatchSummary {
@@ -150,6 +223,21 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 
 impl<C: ChatClient + 'static> ChatBatch<C> {
     /// A batch over `client` with the defaults above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
+    ///
+    /// // Any ChatClient: here an OpenAI-compatible server on this machine, which needs no key.
+    /// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
+    /// let batch = ChatBatch::new(client); // 8 at once, 4 attempts each
+    /// let results: Vec<_> = batch.run([ChatJob::user("a", "Say hello.")]).collect();
+    /// assert_eq!(results[0].content.as_deref(), Some("Hello!"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new(client: C) -> Self {
         ChatBatch {
             client: Arc::new(client),
@@ -161,18 +249,51 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     }
 
     /// Chats at once, at least 1. Defaults to 8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // 32 chats at once need a session with at least 32 workers: each answer holds one.
+    /// let session = FuturesSession::builder().max_workers(32).build();
+    /// let client = OpenAIClient::builder("gpt-4o-mini", None).session(session).build();
+    /// let batch = ChatBatch::new(client).in_flight(32);
+    /// # let _ = batch;
+    /// ```
     pub fn in_flight(mut self, n: usize) -> Self {
         self.in_flight = n.max(1);
         self
     }
 
     /// Attempts per chat, the first included; at least 1. Defaults to 4.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
+    ///
+    /// // Fail fast: no retries, a failed chat is a result with an error at once.
+    /// let batch = ChatBatch::new(OpenAIClient::new("gpt-4o-mini", None)).attempts(1);
+    /// # let _ = batch;
+    /// ```
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n.max(1);
         self
     }
 
     /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
+    ///
+    /// // No bar, even on a terminal (a program that prints its own progress).
+    /// let quiet = ChatBatch::new(OpenAIClient::new("gpt-4o-mini", None)).progress_bar(false);
+    /// # let _ = quiet;
+    /// ```
     pub fn progress_bar(mut self, on: bool) -> Self {
         self.progress_bar = on;
         self
@@ -180,6 +301,20 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
 
     /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
     /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
+    /// use ureq_futures::{FuturesSession, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new();
+    /// let session = FuturesSession::builder().rate_limiter(limiter.clone()).build();
+    /// let client = OpenAIClient::builder("gpt-4o-mini", None).session(session).build();
+    /// // The same limiter: the bar counts its rate-limit pauses.
+    /// let batch = ChatBatch::new(client).rate_limiter(limiter);
+    /// # let _ = batch;
+    /// ```
     pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
         self.limiter = Some(limiter);
         self
@@ -188,6 +323,27 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// Runs `jobs` and yields their results in input order; memory is bounded by `in_flight`
     /// whatever the number of jobs. A failed chat is a result with an
     /// [`error`](ChatResult::error), never the end of the batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
+    /// let jobs = (0..5).map(|i| ChatJob::user(format!("job-{i}"), "Say hello."));
+    /// let mut ids = Vec::new();
+    /// for result in ChatBatch::new(client).in_flight(2).run(jobs) {
+    ///     match &result.content {
+    ///         Some(text) => println!("{}: {text}", result.id),
+    ///         None => eprintln!("{} failed: {}", result.id, result.error.as_deref().unwrap_or("")),
+    ///     }
+    ///     ids.push(result.id);
+    /// }
+    /// assert_eq!(ids, ["job-0", "job-1", "job-2", "job-3", "job-4"]); // input order
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn run<I>(&self, jobs: I) -> impl Iterator<Item = ChatResult>
     where
         I: IntoIterator<Item = ChatJob>,
@@ -241,6 +397,26 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     ///
     /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
     /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-run-to-file-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use ureq_futures::llm::{ChatBatch, ChatJob, ChatResult, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
+    /// let path = dir.join("answers.jsonl");
+    /// let summary = ChatBatch::new(client).run_to_file([ChatJob::user("q1", "Say hello.")], &path)?;
+    /// assert_eq!(summary.answered, 1);
+    /// let line = std::fs::read_to_string(&path)?;
+    /// let result: ChatResult = serde_json::from_str(line.trim_end())?;
+    /// assert_eq!((result.id.as_str(), result.content.as_deref()), ("q1", Some("Hello!")));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn run_to_file<I>(&self, jobs: I, path: impl AsRef<Path>) -> Result<ChatBatchSummary, Error>
     where
         I: IntoIterator<Item = ChatJob>,

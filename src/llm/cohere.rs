@@ -3,10 +3,9 @@
 use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client, ClientBuilder, Provider};
-use super::message::data_url;
-use super::openai::function_tools;
-use super::request::{put, unsupported};
-use super::{ChatEvent, ChatRequest, Message, Part, ResponseFormat, ToolChoice};
+use super::openai::{function_tools, push_message};
+use super::request::{put, unsupported, ImagesIn};
+use super::{ChatEvent, ChatRequest, ResponseFormat, ToolChoice};
 use crate::sse::{Decode, Event, StreamOptions};
 use crate::Error;
 
@@ -262,12 +261,13 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
 
 /// v2's body: OpenAI's shape of messages, Cohere's names for the rest.
 fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
+    request.check_parts(PROVIDER, ImagesIn::User)?;
     let mut messages = Vec::new();
     if let Some(system) = &request.system {
         messages.push(json!({"role": "system", "content": system}));
     }
     for message in &request.messages {
-        push_v2_message(&mut messages, message)?;
+        push_message(&mut messages, message, Some("tool_plan"));
     }
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "tools", function_tools(request));
@@ -286,57 +286,10 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
     Ok(body)
 }
 
-/// Appends `message` as v2's messages: one message, and one `tool` message per tool result.
-/// An assistant's text next to tool calls is its `tool_plan`.
-fn push_v2_message(out: &mut Vec<Value>, message: &Message) -> Result<(), Error> {
-    let role = message.role.to_ascii_lowercase();
-    let (mut content, mut calls) = (Vec::new(), Vec::new());
-    for part in &message.content {
-        match part {
-            Part::Text { text } => content.push(json!({"type": "text", "text": text})),
-            Part::ImageUrl { url } if role == "user" => {
-                content.push(json!({"type": "image_url", "image_url": {"url": url}}))
-            }
-            Part::Image { media_type, data } if role == "user" => content.push(
-                json!({"type": "image_url", "image_url": {"url": data_url(media_type, data)}}),
-            ),
-            Part::ImageUrl { .. } | Part::Image { .. } => {
-                return Err(unsupported(PROVIDER, "an image outside a user message"))
-            }
-            Part::ToolCall(call) => {
-                calls.push(json!({"id": call.id, "type": "function", "function": {
-                    "name": call.name, "arguments": call.arguments,
-                }}))
-            }
-            Part::ToolResult(result) => out.push(
-                json!({"role": "tool", "tool_call_id": result.call_id, "content": result.content}),
-            ),
-        }
-    }
-    if content.is_empty() && calls.is_empty() {
-        return Ok(());
-    }
-    let mut entry = json!({"role": role});
-    if !calls.is_empty() {
-        put(
-            &mut entry,
-            "tool_plan",
-            Some(message.text()).filter(|t| !t.is_empty()),
-        );
-        entry["tool_calls"] = json!(calls);
-    } else if let Some(text) = message.plain_text() {
-        entry["content"] = json!(text);
-    } else {
-        entry["content"] = Value::Array(content);
-    }
-    out.push(entry);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{Tool, ToolCall};
+    use crate::llm::{Message, Part, Tool, ToolCall};
 
     #[test]
     fn roles_get_cohere_names() {

@@ -51,6 +51,23 @@ use sealed::{EmbedWire, Format};
 /// The protocols whose provider has an embeddings API, so that their clients have
 /// [`embed`](Client::embed): [`OpenAI`], [`Together`], [`Mistral`], [`Gemini`], [`Cohere`].
 /// Sealed: implemented in this crate only.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Client, EmbedProtocol, GeminiClient, OpenAIClient};
+///
+/// // Code that works with any client that can embed.
+/// fn embed_one<P: EmbedProtocol>(client: &Client<P>, text: &str) -> Result<Vec<f32>, ureq_futures::Error> {
+///     Ok(client.embed(&[text])?.remove(0))
+/// }
+/// # let _ = embed_one::<ureq_futures::llm::OpenAI>;
+/// let openai = OpenAIClient::new("text-embedding-3-small", None);
+/// let gemini = GeminiClient::new("gemini-embedding-001", None);
+/// # let _ = (openai, gemini);
+/// // `embed_one(&openai, "...")` and `embed_one(&gemini, "...")` both compile;
+/// // an AnthropicClient has no embeddings API, so it does not.
+/// ```
 pub trait EmbedProtocol: EmbedWire {}
 
 impl<P: EmbedWire> EmbedProtocol for P {}
@@ -88,6 +105,17 @@ impl EmbedWire for Cohere {
 /// | `dimensions` | the model's own |
 /// | `batch_size` | the provider's largest (see the module table) |
 /// | `in_flight` | 4 requests at once |
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::EmbedOptions;
+///
+/// let options = EmbedOptions::new().input_type("search_query").dimensions(256);
+/// assert_eq!(options.input_type.as_deref(), Some("search_query"));
+/// assert_eq!(options.batch_size, None); // the provider's largest
+/// assert_eq!(options.in_flight, None); // 4 requests at once
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EmbedOptions {
@@ -105,29 +133,78 @@ pub struct EmbedOptions {
 
 impl EmbedOptions {
     /// The defaults above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::EmbedOptions;
+    ///
+    /// assert_eq!(EmbedOptions::new(), EmbedOptions::default());
+    /// assert_eq!(EmbedOptions::new().dimensions, None);
+    /// ```
     pub fn new() -> Self {
         EmbedOptions::default()
     }
 
     /// Sets [`input_type`](EmbedOptions::input_type).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::EmbedOptions;
+    ///
+    /// // Cohere and Gemini embed documents and the queries that search them differently.
+    /// let documents = EmbedOptions::new().input_type("search_document");
+    /// let queries = EmbedOptions::new().input_type("search_query");
+    /// assert_ne!(documents, queries);
+    /// ```
     pub fn input_type(mut self, kind: impl Into<String>) -> Self {
         self.input_type = Some(kind.into());
         self
     }
 
     /// Sets [`dimensions`](EmbedOptions::dimensions).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::EmbedOptions;
+    ///
+    /// // text-embedding-3-* and gemini-embedding-001 can return shorter vectors.
+    /// let options = EmbedOptions::new().dimensions(256);
+    /// assert_eq!(options.dimensions, Some(256));
+    /// ```
     pub fn dimensions(mut self, n: u32) -> Self {
         self.dimensions = Some(n);
         self
     }
 
     /// Sets [`batch_size`](EmbedOptions::batch_size) (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::EmbedOptions;
+    ///
+    /// assert_eq!(EmbedOptions::new().batch_size(50).batch_size, Some(50));
+    /// assert_eq!(EmbedOptions::new().batch_size(0).batch_size, Some(1)); // at least 1
+    /// ```
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = Some(n.max(1));
         self
     }
 
     /// Sets [`in_flight`](EmbedOptions::in_flight) (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::EmbedOptions;
+    ///
+    /// // One request at a time, to stay under a low rate limit.
+    /// let gentle = EmbedOptions::new().in_flight(1);
+    /// assert_eq!(gentle.in_flight, Some(1));
+    /// ```
     pub fn in_flight(mut self, n: usize) -> Self {
         self.in_flight = Some(n.max(1));
         self
@@ -163,6 +240,24 @@ impl<P: EmbedProtocol> Client<P> {
     }
 
     /// [`embed`](Client::embed) with other [`EmbedOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/embeddings", "application/json", r#"{"data":[{"index":0,"embedding":[0.6,0.8]}]}"#)]);
+    /// use ureq_futures::llm::{EmbedOptions, OpenAIClient};
+    ///
+    /// // An OpenAI-compatible server (a local one here, which needs no key).
+    /// let client = OpenAIClient::builder("text-embedding-3-small", None)
+    ///     .base_url(format!("{base}/v1"))
+    ///     .build();
+    /// // One text per request, two requests at once.
+    /// let options = EmbedOptions::new().batch_size(1).in_flight(2).dimensions(2);
+    /// let vectors = client.embed_with(&["The sky is blue.", "Grass is green."], &options)?;
+    /// assert_eq!(vectors, [[0.6, 0.8], [0.6, 0.8]]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn embed_with<S: AsRef<str>>(
         &self,
         texts: &[S],

@@ -19,6 +19,37 @@ use serde_json::Value;
 ///
 /// Every decoder must send [`Done`](ChatEvent::Done) when the answer is complete: a stream that
 /// ends without it is reported as cut.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, ChatStream, Usage};
+///
+/// // A decoder's batches, as a provider's worker would send them.
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// tx.send(Ok(vec![ChatEvent::Reasoning("2 + 3...".into()), ChatEvent::Text("5".into())])).unwrap();
+/// tx.send(Ok(vec![
+///     ChatEvent::Finish("stop".into()),
+///     ChatEvent::Usage(Usage { input_tokens: Some(9), output_tokens: Some(1), ..Usage::default() }),
+///     ChatEvent::Done,
+/// ]))
+/// .unwrap();
+/// let mut stream = ChatStream::from_receiver(rx);
+/// let mut kinds = Vec::new();
+/// while let Some(event) = stream.next_event() {
+///     kinds.push(match event? {
+///         ChatEvent::Text(_) => "text",
+///         ChatEvent::Reasoning(_) => "reasoning",
+///         ChatEvent::Finish(_) => "finish",
+///         ChatEvent::Usage(_) => "usage",
+///         ChatEvent::Done => "done",
+///         _ => "other",
+///     });
+/// }
+/// assert_eq!(kinds, ["reasoning", "text", "finish", "usage", "done"]);
+/// assert_eq!(stream.usage().and_then(|u| u.output_tokens), Some(1));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ChatEvent {
@@ -62,6 +93,26 @@ pub enum ChatEvent {
 /// `web_fetch_tool_result`, `code_execution_tool_result`, `mcp_tool_result`...), whose
 /// `tool_use_id` names the [`ServerToolUse`](ChatEvent::ServerToolUse) it answers. To continue
 /// the conversation, send the block back as it came.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use ureq_futures::llm::{ChatEvent, ChatStream, ServerToolResult};
+///
+/// let block = json!({
+///     "type": "web_search_tool_result",
+///     "tool_use_id": "srvtoolu_1",
+///     "content": [{"type": "web_search_result", "url": "https://example.com/", "title": "Example"}],
+/// });
+/// let result = ServerToolResult { tool_use_id: "srvtoolu_1".into(), kind: "web_search_tool_result".into(), block };
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// tx.send(Ok(vec![ChatEvent::ServerToolResult(result), ChatEvent::Done])).unwrap();
+/// let mut stream = ChatStream::from_receiver(rx);
+/// stream.by_ref().for_each(drop);
+/// let results = stream.server_tool_results();
+/// assert_eq!(results[0].block["content"][0]["url"], "https://example.com/");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerToolResult {
     /// The id of the server tool use this answers (`srvtoolu_...`), empty when the server sent
@@ -75,6 +126,27 @@ pub struct ServerToolResult {
 
 /// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are
 /// concatenated; the id and the name usually come with the first fragment only.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, ChatStream, ToolCallDelta};
+///
+/// // A call streamed in two pieces: the id and name come first, the arguments in fragments.
+/// let first = ToolCallDelta {
+///     index: Some(0),
+///     id: Some("call_1".into()),
+///     name: Some("add".into()),
+///     arguments: r#"{"a":2,"#.into(),
+///     signature: None,
+/// };
+/// let second = ToolCallDelta { index: Some(0), arguments: r#""b":3}"#.into(), ..ToolCallDelta::default() };
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// tx.send(Ok(vec![ChatEvent::ToolCall(first), ChatEvent::ToolCall(second), ChatEvent::Done])).unwrap();
+/// let mut stream = ChatStream::from_receiver(rx);
+/// stream.by_ref().for_each(drop);
+/// assert_eq!(stream.tool_calls()[0].arguments, r#"{"a":2,"b":3}"#);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolCallDelta {
     /// Which call this piece belongs to; `None` when the server sent no index (the piece then
@@ -92,6 +164,26 @@ pub struct ToolCallDelta {
 }
 
 /// A tool call assembled from its [`ToolCallDelta`]s.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Message, ToolCall};
+///
+/// // The calls of an answer come from `ChatStream::tool_calls` or `ChatResponse::tool_calls`.
+/// let call = ToolCall {
+///     index: 0,
+///     id: "call_1".into(),
+///     name: "add".into(),
+///     arguments: r#"{"a": 2, "b": 3}"#.into(),
+///     signature: None,
+/// };
+/// let args: serde_json::Value = serde_json::from_str(&call.arguments)?;
+/// let sum = args["a"].as_i64().unwrap() + args["b"].as_i64().unwrap();
+/// let reply = Message::tool_result(&call, sum.to_string());
+/// assert_eq!(reply.role, "tool");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The call's position among the answer's calls, in the order they started (0, 1...). For
@@ -156,6 +248,24 @@ impl ToolCall {
 /// `output_tokens` and Gemini's `promptTokenCount` / `candidatesTokenCount` (each decoder's
 /// docs say which fields it reads). Details such as cached or reasoning tokens are in
 /// [`raw`](Usage::raw).
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use ureq_futures::llm::Usage;
+///
+/// let raw = json!({
+///     "prompt_tokens": 20,
+///     "completion_tokens": 310,
+///     "total_tokens": 330,
+///     "completion_tokens_details": {"reasoning_tokens": 256},
+/// });
+/// let usage = Usage::from_openai(&raw).unwrap();
+/// assert_eq!(usage.total_tokens, Some(330));
+/// // Details stay in the provider's own object.
+/// assert_eq!(usage.raw["completion_tokens_details"]["reasoning_tokens"], 256);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens of the prompt (the messages sent).

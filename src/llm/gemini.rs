@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::client::{encode_segment, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::base64;
-use super::request::{arguments_value, put};
+use super::request::{arguments_value, join_tool_results, put, ImagesIn};
 use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -97,10 +97,12 @@ impl Wire for Gemini {
         temperature: Option<f64>,
         request: &ChatRequest,
     ) -> Result<Value, Error> {
-        let contents = request
+        request.check_parts(PROVIDER, ImagesIn::Any)?;
+        let turns = request
             .conversation()
-            .map(content)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|m| Ok((m.is_tool_results(), content(m)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let contents = join_tool_results(turns, "parts");
         let mut body = json!({"contents": contents});
         let system = request.system_text(PROVIDER)?;
         put(
@@ -156,7 +158,8 @@ impl Wire for Gemini {
 const PROVIDER: &str = "Gemini";
 
 /// A message of the conversation as Gemini's `Content`: role `user` or `model`, one part per
-/// part. Tool results go in `user` contents as `functionResponse`s.
+/// part. Tool results go in `user` contents as `functionResponse`s (the results of
+/// consecutive tool messages are joined into one by the caller).
 fn content(message: &Message) -> Result<Value, Error> {
     let role = if message.is("assistant") {
         "model"
@@ -178,7 +181,8 @@ fn content(message: &Message) -> Result<Value, Error> {
                     json!({"inlineData": {"mimeType": media_type, "data": base64(data)}})
                 }
                 Part::ToolCall(call) => {
-                    let mut call_json = json!({"name": call.name, "args": arguments_value(call)?});
+                    let mut call_json =
+                        json!({"name": call.name, "args": arguments_value(call, PROVIDER)?});
                     put(
                         &mut call_json,
                         "id",
@@ -321,8 +325,11 @@ mod tests {
                     {"inlineData": {"mimeType": "image/png", "data": "aGk="}},
                 ]},
                 {"role": "model", "parts": [{"functionCall": {"name": "add", "args": {"a": 2}}, "thoughtSignature": "CiQB"}]},
-                {"role": "user", "parts": [{"functionResponse": {"name": "add", "response": {"output": "4"}}}]},
-                {"role": "user", "parts": [{"functionResponse": {"name": "add", "response": {"sum": 4}}}]},
+                // Consecutive results, one user turn.
+                {"role": "user", "parts": [
+                    {"functionResponse": {"name": "add", "response": {"output": "4"}}},
+                    {"functionResponse": {"name": "add", "response": {"sum": 4}}},
+                ]},
             ])
         );
     }

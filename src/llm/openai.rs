@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::client::{Client, ClientBuilder};
 use super::message::data_url;
-use super::request::{put, unsupported};
+use super::request::{put, ImagesIn};
 use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -147,12 +147,13 @@ pub(crate) fn chat_body(
     request: &ChatRequest,
     flavor: &Flavor,
 ) -> Result<Value, Error> {
+    request.check_parts(flavor.name, ImagesIn::User)?;
     let mut messages = Vec::new();
     if let Some(system) = &request.system {
         messages.push(json!({"role": "system", "content": system}));
     }
     for message in &request.messages {
-        push_message(&mut messages, message, flavor.name)?;
+        push_message(&mut messages, message, None);
     }
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "temperature", temperature);
@@ -196,10 +197,11 @@ pub(crate) fn function_tools(request: &ChatRequest) -> Option<Value> {
     (!tools.is_empty()).then_some(Value::Array(tools))
 }
 
-/// Appends `message` as OpenAI's messages: one message, and one `tool` message per tool
-/// result it carries.
-fn push_message(out: &mut Vec<Value>, message: &Message, provider: &str) -> Result<(), Error> {
-    let role = message.role.to_ascii_lowercase();
+/// Appends `message` as chat-completions messages (OpenAI's, which Cohere v2 shares): one
+/// message, and one `tool` message per tool result it carries. With `plan_key`, an assistant's
+/// text next to its tool calls goes in that field (Cohere's `tool_plan`) instead of `content`.
+/// Each part is where the provider takes it: see [`ChatRequest::check_parts`].
+pub(crate) fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>) {
     let (mut content, mut calls) = (Vec::new(), Vec::new());
     for part in &message.content {
         let image_url = match part {
@@ -209,45 +211,40 @@ fn push_message(out: &mut Vec<Value>, message: &Message, provider: &str) -> Resu
             }
             Part::ImageUrl { url } => url.clone(),
             Part::Image { media_type, data } => data_url(media_type, data),
-            Part::ToolCall(call) if role == "assistant" => {
+            Part::ToolCall(call) => {
                 calls.push(json!({"id": call.id, "type": "function", "function": {
                     "name": call.name, "arguments": call.arguments,
                 }}));
                 continue;
-            }
-            Part::ToolCall(_) => {
-                return Err(unsupported(
-                    provider,
-                    "a tool call outside an assistant message",
-                ))
             }
             Part::ToolResult(result) => {
                 out.push(json!({"role": "tool", "tool_call_id": result.call_id, "content": result.content}));
                 continue;
             }
         };
-        if role != "user" {
-            return Err(unsupported(provider, "an image outside a user message"));
-        }
         content.push(json!({"type": "image_url", "image_url": {"url": image_url}}));
     }
-    if content.is_empty() && calls.is_empty() && !message.content.is_empty() {
-        // Tool results only: sent above.
-        return Ok(());
+    if message.is_tool_results() {
+        return;
     }
-    let content = match message.plain_text() {
-        Some(text) => json!(text),
-        None if content.is_empty() => Value::Null,
-        None => Value::Array(content),
-    };
-    let mut entry = json!({"role": role, "content": content});
+    let mut entry = json!({"role": message.role.to_ascii_lowercase()});
+    match (content.as_slice(), plan_key) {
+        (_, Some(key)) if !calls.is_empty() => put(
+            &mut entry,
+            key,
+            Some(message.text()).filter(|t| !t.is_empty()),
+        ),
+        ([], _) if !calls.is_empty() => entry["content"] = Value::Null,
+        ([], _) => entry["content"] = json!(""),
+        ([one], _) if one["type"] == "text" => entry["content"] = one["text"].clone(),
+        _ => entry["content"] = Value::Array(content),
+    }
     put(
         &mut entry,
         "tool_calls",
         Some(calls).filter(|c| !c.is_empty()),
     );
     out.push(entry);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{
-    AnthropicClient, ChatClient, ChatStream, CohereApi, CohereClient, GeminiClient, Message,
-    MistralClient, OpenAIClient,
+    AnthropicClient, ChatClient, ChatStream, ClientBuilder, CohereApi, CohereClient, GeminiClient,
+    Message, MistralClient, OpenAIClient, Protocol,
 };
 use ureq_futures::Error;
 
@@ -18,12 +18,12 @@ use ureq_futures::Error;
 /// characters everywhere.
 const PIECE: usize = 7;
 
-fn streams_dir() -> PathBuf {
+pub(crate) fn streams_dir() -> PathBuf {
     crate::llm_streams_dir()
 }
 
 /// The transcripts listed in `index.json` (at least one).
-fn transcripts() -> Vec<Value> {
+pub(crate) fn transcripts() -> Vec<Value> {
     let path = streams_dir().join("index.json");
     let text =
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -37,42 +37,33 @@ fn transcripts() -> Vec<Value> {
     transcripts
 }
 
-/// The client for `provider`'s transcripts, talking to `base_url`; `None` for an unknown
-/// provider. Also the clients of the wire-format tests (`llm_wire`).
+/// The client for `provider`'s transcripts (the index's provider names, and `mistral`),
+/// talking to `base_url`; `None` for an unknown provider. Also the clients of the wire-format
+/// and request tests (`llm_wire`, `llm_requests`).
 pub(crate) fn client_for(provider: &str, base_url: &str) -> Option<Box<dyn ChatClient>> {
-    let client: Box<dyn ChatClient> = match provider {
-        "openai" => Box::new(
-            OpenAIClient::builder("recorded", 0.0)
+    /// `builder` with a key, `base_url` and nothing from the process environment.
+    fn local<P: Protocol>(builder: ClientBuilder<P>, base_url: &str) -> Box<dyn ChatClient> {
+        Box::new(
+            builder
                 .api_key("test-key")
                 .base_url(base_url)
                 .env(|_| None)
                 .build(),
+        )
+    }
+    let (model, temperature) = ("recorded", 0.0);
+    Some(match provider {
+        "openai" => local(OpenAIClient::builder(model, temperature), base_url),
+        "anthropic" => local(AnthropicClient::builder(model, temperature), base_url),
+        "gemini" => local(GeminiClient::builder(model, temperature), base_url),
+        "cohere" => local(
+            CohereClient::builder(model, temperature).api(CohereApi::V1),
+            base_url,
         ),
-        "anthropic" => Box::new(
-            AnthropicClient::builder("recorded", 0.0)
-                .api_key("test-key")
-                .base_url(base_url)
-                .env(|_| None)
-                .build(),
-        ),
-        "gemini" => Box::new(
-            GeminiClient::builder("recorded", 0.0)
-                .api_key("test-key")
-                .base_url(base_url)
-                .env(|_| None)
-                .build(),
-        ),
-        "cohere" => Box::new(
-            CohereClient::builder("recorded", 0.0)
-                .api(CohereApi::V1)
-                .api_key("test-key")
-                .base_url(base_url)
-                .env(|_| None)
-                .build(),
-        ),
+        "cohere_v2" => local(CohereClient::builder(model, temperature), base_url),
+        "mistral" => local(MistralClient::builder(model, temperature), base_url),
         _ => return None,
-    };
-    Some(client)
+    })
 }
 
 /// Serves `file` in pieces of [`PIECE`] bytes with a content type fitting its extension.

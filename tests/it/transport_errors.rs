@@ -1,114 +1,80 @@
 //! The error variant of each transport failure, as the table in `src/error.rs` and the crate
-//! docs state it, and what its message says: the phase, `host:port`, the redacted URL.
+//! docs state it, and what its message says: the phase, `host:port`, the redacted URL, and for
+//! a timeout the setting that fired with its value.
 
-use std::io::{self, Write};
-use std::net::TcpListener;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
 
+use socket2::{Domain, SockRef, Socket, Type};
 use support::{closed_port_url, ms, Reply, TestServer};
 use ureq_futures::{Error, FuturesSession, Timeout};
 
-fn io_kind(e: &Error) -> io::ErrorKind {
+/// The variant of `e`, as the table in `src/error.rs` names it, with the detail it states.
+fn variant(e: &Error) -> String {
     match e {
-        Error::Io(io) => io.kind(),
-        other => panic!("expected Error::Io, got {other:?}"),
+        Error::Io(io) => format!("Io({:?})", io.kind()),
+        Error::Timeout(t) => format!("Timeout({:?})", t.kind),
+        Error::Transport(_) => "Transport".into(),
+        Error::BodyTooLarge { .. } => "BodyTooLarge".into(),
+        Error::InvalidRequest(_) => "InvalidRequest".into(),
+        other => format!("{other:?}"),
     }
 }
 
-#[test]
-fn a_refused_connection_is_io_naming_connect_and_the_address() {
-    let base = closed_port_url();
-    let err = FuturesSession::new()
-        .get(format!("{base}/x?key=secret"))
-        .send()
-        .result()
-        .unwrap_err();
-    assert_eq!(io_kind(&err), io::ErrorKind::ConnectionRefused);
-    let text = err.to_string();
-    let host_port = base.trim_start_matches("http://");
-    assert!(
-        text.contains(&format!("connect to {host_port} failed")),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("for url: {base}/x?<redacted>")),
-        "{text}"
-    );
-    assert!(!text.contains("secret"), "{text}");
+/// A server that accepts connections and never answers, kept open as long as it lives.
+struct Silent {
+    addr: SocketAddr,
+    _listener: TcpListener,
 }
 
-#[test]
-fn a_name_that_does_not_resolve_is_io_naming_resolve_and_the_host() {
-    // `.invalid` never resolves (RFC 6761); no network is needed to find that out.
-    let err = FuturesSession::new()
-        .get("http://nothing-here.invalid/x")
-        .send()
-        .result()
-        .unwrap_err();
-    assert!(matches!(err, Error::Io(_)), "{err:?}");
-    let text = err.to_string();
-    assert!(
-        text.contains("resolve nothing-here.invalid failed for url: http://nothing-here.invalid/x"),
-        "{text}"
-    );
+impl Silent {
+    fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Silent {
+            addr: listener.local_addr().unwrap(),
+            _listener: listener,
+        }
+    }
 }
 
-#[test]
-fn a_silent_body_is_a_per_read_timeout_and_a_slow_exchange_a_global_one() {
-    let server = TestServer::start(|req| match req.path_only() {
-        "/stall" => Reply::stall_mid_body("partial", 1000),
-        _ => Reply::dribble(vec![b'x'; 100], ms(50)),
+/// A listener whose accept queue is full: the kernel drops further connection attempts, so a
+/// connect neither succeeds nor fails until its timeout. `None` where the system accepts them
+/// all the same.
+fn full_backlog() -> Option<(SocketAddr, Socket, Vec<TcpStream>)> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        match TcpStream::connect_timeout(&addr, ms(100)) {
+            Ok(stream) => held.push(stream),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Some((addr, socket, held)),
+            Err(e) => panic!("connect to the full listener: {e}"),
+        }
+    }
+    None
+}
+
+/// A server that reads the request and resets the connection instead of answering.
+fn resetting() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut sock, _)) = listener.accept() {
+            let _ = sock.set_read_timeout(Some(ms(2000)));
+            let _ = sock.read(&mut [0; 4096]);
+            let _ = SockRef::from(&sock).set_linger(Some(Duration::ZERO));
+        }
     });
-    let read = FuturesSession::builder()
-        .read_timeout(ms(200))
-        .build()
-        .get(server.url_for("/stall"))
-        .send()
-        .result();
-    assert!(
-        matches!(read, Err(Error::Timeout(Timeout::PerRead))),
-        "{read:?}"
-    );
-    let global = FuturesSession::builder()
-        .timeout(ms(300))
-        .build()
-        .get(server.url_for("/dribble"))
-        .send()
-        .result();
-    assert!(
-        matches!(global, Err(Error::Timeout(Timeout::Global))),
-        "{global:?}"
-    );
+    addr
 }
 
-#[test]
-fn a_cut_connection_is_io_naming_the_body_read_and_the_address() {
-    let server = TestServer::start(|_| Reply::reset_mid_body(vec![b'x'; 64 * 1024], 1000));
-    let err = FuturesSession::new()
-        .get(server.url_for("/file"))
-        .send()
-        .result()
-        .unwrap_err();
-    assert!(
-        matches!(
-            io_kind(&err),
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-        ),
-        "{err:?}"
-    );
-    let text = err.to_string();
-    let host_port = server.addr().to_string();
-    assert!(
-        text.contains(&format!(
-            "from {host_port} failed for url: {}",
-            server.url_for("/file")
-        )),
-        "{text}"
-    );
-}
-
-#[test]
-fn https_to_a_plain_http_port_says_so_and_shows_the_http_url() {
-    // A plain-HTTP server that answers the TLS hello with an HTTP error, as most do.
+/// A plain-HTTP server that answers a TLS hello with an HTTP error, as most do.
+fn plain_http_400() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -119,21 +85,258 @@ fn https_to_a_plain_http_port_says_so_and_shows_the_http_url() {
             std::thread::sleep(ms(200));
         }
     });
-    let err = FuturesSession::new()
-        .get(format!("https://{addr}/v1"))
-        .send()
-        .result()
-        .unwrap_err();
-    assert_eq!(io_kind(&err), io::ErrorKind::InvalidData, "{err:?}");
-    let text = err.to_string();
-    assert!(
-        text.contains(&format!("TLS handshake with {addr}")),
-        "{text}"
-    );
-    assert!(text.contains("plain HTTP"), "{text}");
-    assert!(text.contains(&format!("use http://{addr}/v1")), "{text}");
+    addr
+}
 
-    // One that closes the connection on bytes it cannot parse.
+/// One failure: how it is provoked, the variant it must be, and the words its message must
+/// hold (`{hp}` stands for the server's `host:port`).
+struct Case {
+    name: &'static str,
+    run: Box<dyn FnOnce() -> (Error, String)>,
+    variant: &'static [&'static str],
+    words: &'static [&'static str],
+}
+
+#[test]
+fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_which_limit() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/cut" => Reply::reset_mid_body(vec![b'x'; 64 * 1024], 1000),
+        "/stall" => Reply::stall_mid_body("partial", 1000),
+        "/dribble" => Reply::dribble(vec![b'x'; 100], ms(50)),
+        "/events" => Reply::stall().content_type("text/event-stream"),
+        _ => Reply::ok("0123456789"),
+    });
+    let hp = server.addr().to_string();
+    let at = |path: &str| (server.url_for(path), hp.clone());
+    let mut cases = vec![
+        Case {
+            name: "refused",
+            run: Box::new(|| {
+                let base = closed_port_url();
+                let hp = base.trim_start_matches("http://").to_string();
+                let err = FuturesSession::new().get(format!("{base}/x?key=secret")).send().result();
+                (err.unwrap_err(), hp)
+            }),
+            variant: &["Io(ConnectionRefused)"],
+            words: &["io: connect to {hp} failed for url: http://{hp}/x?<redacted>"],
+        },
+        Case {
+            name: "reset before the response",
+            run: Box::new(|| {
+                let addr = resetting();
+                let err = FuturesSession::new().get(format!("http://{addr}/r")).send().result();
+                (err.unwrap_err(), addr.to_string())
+            }),
+            variant: &["Io(ConnectionReset)", "Io(UnexpectedEof)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/r"],
+        },
+        Case {
+            name: "body cut",
+            run: Box::new({
+                let (url, hp) = at("/cut");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(ConnectionReset)", "Io(UnexpectedEof)"],
+            words: &["io: read the body from {hp} failed for url: http://{hp}/cut"],
+        },
+        Case {
+            name: "silent server",
+            run: Box::new(|| {
+                let silent = Silent::start();
+                let err = FuturesSession::builder()
+                    .read_timeout(ms(200))
+                    .build()
+                    .get(format!("http://{}/s", silent.addr))
+                    .send()
+                    .result();
+                (err.unwrap_err(), silent.addr.to_string())
+            }),
+            variant: &["Timeout(PerRead)"],
+            words: &["timeout: no byte for 200 ms (read_timeout) while waiting for the response from {hp} for url: http://{hp}/s"],
+        },
+        Case {
+            name: "silent mid-body",
+            run: Box::new({
+                let (url, hp) = at("/stall");
+                move || {
+                    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+                    (session.get(url).send().result().unwrap_err(), hp)
+                }
+            }),
+            variant: &["Timeout(PerRead)"],
+            words: &["timeout: no byte for 200 ms (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
+        },
+        Case {
+            name: "a request's own read timeout",
+            run: Box::new({
+                let (url, hp) = at("/stall");
+                move || {
+                    let session = FuturesSession::builder().read_timeout(ms(5000)).build();
+                    let err = session.get(url).read_timeout(ms(150)).send().result();
+                    (err.unwrap_err(), hp)
+                }
+            }),
+            variant: &["Timeout(PerRead)"],
+            words: &["no byte for 150 ms (read_timeout)"],
+        },
+        Case {
+            name: "whole request",
+            run: Box::new({
+                let (url, hp) = at("/dribble");
+                move || {
+                    let session = FuturesSession::builder().timeout(ms(300)).build();
+                    (session.get(url).send().result().unwrap_err(), hp)
+                }
+            }),
+            variant: &["Timeout(Global)"],
+            words: &["timeout: whole request over 300 ms (timeout) while reading the body from {hp} for url: http://{hp}/dribble"],
+        },
+        Case {
+            name: "stream headers",
+            run: Box::new(|| {
+                let silent = Silent::start();
+                let err = FuturesSession::new()
+                    .get(format!("http://{}/events", silent.addr))
+                    .timeout(ms(300))
+                    .events()
+                    .result();
+                (err.unwrap_err(), silent.addr.to_string())
+            }),
+            variant: &["Timeout(RecvResponse)"],
+            words: &["timeout: no response from {hp} within 300 ms (timeout) for url: http://{hp}/events"],
+        },
+        Case {
+            name: "silent event stream",
+            run: Box::new({
+                let (url, hp) = at("/events");
+                move || {
+                    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+                    let mut stream = session.get(url).events().result().unwrap();
+                    let last = stream.find_map(Result::err);
+                    (last.expect("the stream ends with an error"), hp)
+                }
+            }),
+            variant: &["Timeout(PerRead)"],
+            words: &["timeout: no byte for 200 ms (read_timeout) while reading the body from {hp} for url: http://{hp}/events"],
+        },
+        Case {
+            name: "silent streamed body",
+            run: Box::new({
+                let (url, hp) = at("/stall");
+                move || {
+                    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+                    let mut body = session.get(url).send_streaming().result().unwrap();
+                    let err = body.read_to_end(&mut Vec::new()).unwrap_err();
+                    (Error::from(err), hp)
+                }
+            }),
+            variant: &["Timeout(PerRead)"],
+            words: &["timeout: no byte for 200 ms (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
+        },
+        Case {
+            name: "too large",
+            run: Box::new({
+                let (url, hp) = at("/big");
+                move || {
+                    let session = FuturesSession::builder().max_body_size(4).build();
+                    (session.get(url).send().result().unwrap_err(), hp)
+                }
+            }),
+            variant: &["BodyTooLarge"],
+            words: &["response body of http://{hp}/big larger than max_body_size (4 bytes): raise SessionBuilder::max_body_size"],
+        },
+        Case {
+            name: "bad url",
+            run: Box::new(|| {
+                let err = FuturesSession::new().get("http://127.0.0.1:99999/x?key=secret").send().result();
+                (err.unwrap_err(), String::new())
+            }),
+            variant: &["InvalidRequest"],
+            words: &["invalid request: invalid URL http://127.0.0.1:99999/x?<redacted>: port 99999 is out of range"],
+        },
+        Case {
+            name: "https to a plain-HTTP port",
+            run: Box::new(|| {
+                let addr = plain_http_400();
+                let err = FuturesSession::new().get(format!("https://{addr}/v1")).send().result();
+                (err.unwrap_err(), addr.to_string())
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &[
+                "io: TLS handshake with {hp} failed for url: https://{hp}/v1",
+                "plain HTTP",
+                "use http://{hp}/v1",
+            ],
+        },
+    ];
+    // `.invalid` never resolves (RFC 6761), without any network; a resolver that answers it
+    // anyway (some captive DNS) would make the case meaningless, so it is checked first.
+    if std::net::ToSocketAddrs::to_socket_addrs("nothing-here.invalid:80").is_err() {
+        cases.push(Case {
+            name: "name that does not resolve",
+            run: Box::new(|| {
+                let err = FuturesSession::new()
+                    .get("http://nothing-here.invalid/x")
+                    .send()
+                    .result();
+                (err.unwrap_err(), "nothing-here.invalid:80".into())
+            }),
+            variant: &["Io(Uncategorized)", "Io(Other)", "Io(NotFound)"],
+            words: &[
+                "io: resolve nothing-here.invalid failed for url: http://nothing-here.invalid/x",
+            ],
+        });
+    }
+    // The connect timeout needs a connect that hangs: a listener with a full accept queue
+    // (Linux drops the connection attempts it cannot queue).
+    let full = full_backlog();
+    if let Some((addr, _, _)) = &full {
+        let addr = *addr;
+        cases.push(Case {
+            name: "connect timeout",
+            run: Box::new(move || {
+                let err = FuturesSession::builder()
+                    .connect_timeout(ms(200))
+                    .build()
+                    .get(format!("http://{addr}/c"))
+                    .send()
+                    .result();
+                (err.unwrap_err(), addr.to_string())
+            }),
+            variant: &["Timeout(Connect)"],
+            words: &["timeout: connect to {hp} did not finish within 200 ms (connect_timeout) for url: http://{hp}/c"],
+        });
+    } else {
+        eprintln!("connect timeout: this system accepts connections past a full backlog; skipped");
+    }
+    let mut failures = Vec::new();
+    for case in cases {
+        let (err, hp) = (case.run)();
+        let text = err.to_string();
+        eprintln!("{}: {text}", case.name);
+        if !case.variant.contains(&variant(&err).as_str()) {
+            failures.push(format!(
+                "{}: expected {:?}, got {} ({text})",
+                case.name,
+                case.variant,
+                variant(&err)
+            ));
+        }
+        for words in case.words {
+            let words = words.replace("{hp}", &hp);
+            if !text.contains(&words) {
+                failures.push(format!("{}: {text:?} lacks {words:?}", case.name));
+            }
+        }
+        if text.contains("secret") || text.contains('\n') {
+            failures.push(format!("{}: not one redacted line: {text:?}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn https_to_a_port_that_closes_on_a_tls_hello_shows_the_http_url() {
     let server = TestServer::start(|_| Reply::ok("plain"));
     let url = server.url_for("/v1").replace("http://", "https://");
     let err = FuturesSession::new().get(&url).send().result().unwrap_err();
@@ -143,4 +346,24 @@ fn https_to_a_plain_http_port_says_so_and_shows_the_http_url() {
         text.contains(&format!("use {}", server.url_for("/v1"))),
         "{text}"
     );
+}
+
+#[test]
+fn a_timeout_says_which_setting_fired_and_its_value() {
+    let silent = Silent::start();
+    let err = FuturesSession::builder()
+        .read_timeout(ms(250))
+        .build()
+        .get(format!("http://{}/", silent.addr))
+        .send()
+        .result()
+        .unwrap_err();
+    let Error::Timeout(t) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(t.kind, Timeout::PerRead);
+    assert_eq!(t.setting, Some("read_timeout"));
+    assert_eq!(t.limit, Some(ms(250)));
+    assert_eq!(t.url, format!("http://{}/", silent.addr));
+    assert!(err.is_timeout());
 }

@@ -45,3 +45,11 @@ pub fn serve(routes: &'static [(&'static str, &'static str, &'static str)]) -> S
     });
     base
 }
+
+/// An OpenAI-compatible streamed chat answer, `Hello!` then `stop`, for a route at
+/// `/v1/chat/completions`: `serve(&[("/v1/chat/completions", "text/event-stream", OPENAI_HELLO)])`.
+#[allow(dead_code)]
+pub const OPENAI_HELLO: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"finish_reason\":null}]}\n\n\
+data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"},\"finish_reason\":null}]}\n\n\
+data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+data: [DONE]\n\n";

@@ -1,0 +1,454 @@
+//! What the clients send, for every provider: a tool loop over each provider's recorded
+//! tool-call answer (the calls come in, the results go back in the provider's documented
+//! format), and the requests a provider cannot express, refused before anything is sent.
+
+use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use support::{ms, Reply, TestServer};
+use ureq_futures::llm::{ChatRequest, Message, Part, Tool, ToolCall, ToolChoice};
+use ureq_futures::Error;
+
+use crate::llm_streams::{client_for, streams_dir, transcripts};
+
+/// Bytes per write: small enough to split events, lines and JSON everywhere.
+const PIECE: usize = 7;
+
+/// A server answering its n-th request with the recorded stream `files[n]` (the last one
+/// for any later request), in pieces of [`PIECE`] bytes.
+fn serve_in_turn(files: &[&str]) -> TestServer {
+    let bodies: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| {
+            let path = streams_dir().join(file);
+            fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .collect();
+    let turn = Arc::new(AtomicUsize::new(0));
+    TestServer::start(move |_| {
+        let n = turn.fetch_add(1, Ordering::SeqCst).min(bodies.len() - 1);
+        Reply::chunked(bodies[n].chunks(PIECE).map(<[u8]>::to_vec), ms(0))
+            .content_type("text/event-stream")
+    })
+}
+
+/// The `expected_text` of recorded stream `file`, from the index.
+fn recorded_text(file: &str) -> String {
+    let entry = transcripts()
+        .into_iter()
+        .find(|e| e["file"] == file)
+        .unwrap_or_else(|| panic!("{file} is not in index.json"));
+    entry["expected_text"].as_str().unwrap_or("").to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tool loops
+// ---------------------------------------------------------------------------------------------
+
+/// One provider's tool loop: its recorded tool-call answer, the calls it holds, the results
+/// the local tools give, and the history the second request must carry.
+struct ToolLoop {
+    /// The client, as [`client_for`] names it.
+    provider: &'static str,
+    /// The recorded answer with tool calls, served to the first request.
+    calls_stream: &'static str,
+    /// A recorded text answer, served to the second request.
+    answer_stream: &'static str,
+    /// The question, the first message of both requests.
+    question: &'static str,
+    /// The tool offered.
+    tool: &'static str,
+    /// The calls the answer holds, in order: id, name, arguments.
+    calls: &'static [(&'static str, &'static str, &'static str)],
+    /// What the local tool returns for each call.
+    results: &'static [&'static str],
+    /// Where the second request's body keeps the history.
+    history_key: &'static str,
+    /// The second request's history, as the provider documents it.
+    history: fn() -> Value,
+}
+
+fn tool_loops() -> Vec<ToolLoop> {
+    let openai_history = || {
+        // As the recorded second request of the same run sent it (pydantic-ai's cassette
+        // test_run_stream_sync_streams_real_model.yaml, interactions[1]).
+        json!([
+            {"role": "user", "content": "What is the capital of the UK? Use the tool, then answer."},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_ZR5UUuTt3pf61kjwAJIYdVMj",
+                "type": "function", "function": {"name": "get_capital", "arguments": "{\"country\":\"UK\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_ZR5UUuTt3pf61kjwAJIYdVMj", "content": "London"},
+        ])
+    };
+    let openai = |provider| ToolLoop {
+        provider,
+        calls_stream: "openai_gpt-4o-mini_tool_call_include_usage.sse",
+        answer_stream: "openai_gpt-4o-mini_text_include_usage.sse",
+        question: "What is the capital of the UK? Use the tool, then answer.",
+        tool: "get_capital",
+        calls: &[(
+            "call_ZR5UUuTt3pf61kjwAJIYdVMj",
+            "get_capital",
+            "{\"country\":\"UK\"}",
+        )],
+        results: &["London"],
+        history_key: "messages",
+        history: openai_history,
+    };
+    vec![
+        openai("openai"),
+        // Mistral's chat completions take tool calls and results as OpenAI's do.
+        openai("mistral"),
+        ToolLoop {
+            provider: "anthropic",
+            calls_stream: "anthropic_claude-3-5-sonnet_text_and_two_tool_uses.sse",
+            answer_stream: "anthropic_claude-sonnet-4-5_single_delta.sse",
+            question: "Add 3 and 4, and 8 and 9, in parallel.",
+            tool: "add_numbers",
+            calls: &[
+                (
+                    "toolu_01TzG4Z4zyvQ2fPLAKm6P5dt",
+                    "add_numbers",
+                    "{\"number_a\": 3, \"number_b\": 4}",
+                ),
+                (
+                    "toolu_01Tg7CyaMV8pGSF6rtL2GFpE",
+                    "add_numbers",
+                    "{\"number_a\": 8, \"number_b\": 9}",
+                ),
+            ],
+            results: &["7", "17"],
+            history_key: "messages",
+            // The assistant's text and tool_use blocks; every tool_result in one user turn.
+            history: || {
+                json!([
+                    {"role": "user", "content": "Add 3 and 4, and 8 and 9, in parallel."},
+                    {"role": "assistant", "content": [
+                        {"type": "text", "text": "Certainly! I'll make two function calls to add the numbers as you've requested, and I'll do both calls at the same time."},
+                        {"type": "tool_use", "id": "toolu_01TzG4Z4zyvQ2fPLAKm6P5dt", "name": "add_numbers", "input": {"number_a": 3, "number_b": 4}},
+                        {"type": "tool_use", "id": "toolu_01Tg7CyaMV8pGSF6rtL2GFpE", "name": "add_numbers", "input": {"number_a": 8, "number_b": 9}},
+                    ]},
+                    {"role": "user", "content": [
+                        {"type": "tool_result", "tool_use_id": "toolu_01TzG4Z4zyvQ2fPLAKm6P5dt", "content": "7"},
+                        {"type": "tool_result", "tool_use_id": "toolu_01Tg7CyaMV8pGSF6rtL2GFpE", "content": "17"},
+                    ]},
+                ])
+            },
+        },
+        ToolLoop {
+            provider: "gemini",
+            calls_stream: "gemini_3-pro-preview_function_call_thoughtsignature.sse",
+            answer_stream: "gemini_3-flash-preview_vertex_thoughtsignature.sse",
+            question: "What is the capital of the user country? Call the tool",
+            tool: "get_country",
+            // Gemini's call has no id.
+            calls: &[("", "get_country", "{}")],
+            results: &["Mexico"],
+            history_key: "contents",
+            // As the recorded second request (pydantic-ai's cassette, interactions[1]) has
+            // it, less the ids pydantic-ai makes up: the call with its thoughtSignature in a
+            // model turn, the result as a functionResponse in a user turn.
+            history: || {
+                json!([
+                    {"role": "user", "parts": [{"text": "What is the capital of the user country? Call the tool"}]},
+                    {"role": "model", "parts": [{"functionCall": {"name": "get_country", "args": {}},
+                        "thoughtSignature": recorded_gemini_signature()}]},
+                    {"role": "user", "parts": [{"functionResponse": {"name": "get_country",
+                        "response": {"output": "Mexico"}}}]},
+                ])
+            },
+        },
+        ToolLoop {
+            provider: "cohere_v2",
+            calls_stream: "cohere_v2_tool_plan_two_tool_calls.sse",
+            answer_stream: "cohere_v2_text_capital_of_france.sse",
+            question: "What is the weather in San Francisco, and what is there to see?",
+            tool: "weather",
+            calls: &[
+                (
+                    "weather_e8p4pn45zt0t",
+                    "weather",
+                    "{\"location\": \"San Francisco\"}",
+                ),
+                (
+                    "cityAttractions_pyxssbwnq9fq",
+                    "cityAttractions",
+                    "{\"city\": \"San Francisco\"}",
+                ),
+            ],
+            results: &["{\"temperature\": 18}", "[\"Golden Gate Bridge\"]"],
+            history_key: "messages",
+            // Cohere's v2 tool use: the plan and the calls in the assistant message, one
+            // `tool` message per result.
+            history: || {
+                json!([
+                    {"role": "user", "content": "What is the weather in San Francisco, and what is there to see?"},
+                    {"role": "assistant", "tool_plan": "I will use the weather tool to find the weather in San Francisco and the cityAttractions tool to find attractions in San Francisco.",
+                        "tool_calls": [
+                            {"id": "weather_e8p4pn45zt0t", "type": "function", "function": {"name": "weather", "arguments": "{\"location\": \"San Francisco\"}"}},
+                            {"id": "cityAttractions_pyxssbwnq9fq", "type": "function", "function": {"name": "cityAttractions", "arguments": "{\"city\": \"San Francisco\"}"}},
+                        ]},
+                    {"role": "tool", "tool_call_id": "weather_e8p4pn45zt0t", "content": "{\"temperature\": 18}"},
+                    {"role": "tool", "tool_call_id": "cityAttractions_pyxssbwnq9fq", "content": "[\"Golden Gate Bridge\"]"},
+                ])
+            },
+        },
+    ]
+}
+
+/// The thoughtSignature of the recorded Gemini call, read from the recording itself.
+fn recorded_gemini_signature() -> Value {
+    let path = streams_dir().join("gemini_3-pro-preview_function_call_thoughtsignature.sse");
+    let body = fs::read_to_string(&path).expect("the recorded Gemini call");
+    let first = body
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .expect("an event");
+    let chunk: Value = serde_json::from_str(first).expect("JSON");
+    chunk["candidates"][0]["content"]["parts"][0]["thoughtSignature"].clone()
+}
+
+/// Runs one round of the loop: asks, runs the calls, sends the results, reads the answer.
+/// Returns what failed.
+fn run_tool_loop(case: &ToolLoop) -> Result<(), String> {
+    let name = case.provider;
+    let server = serve_in_turn(&[case.calls_stream, case.answer_stream]);
+    let client = client_for(name, &server.url()).ok_or(format!("{name}: no client"))?;
+    let tool = Tool::new(case.tool, "a local tool", json!({"type": "object"}));
+    let mut request = ChatRequest::new().user(case.question).tool(tool);
+
+    let asked = client
+        .complete(&request)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let calls: Vec<(&str, &str, &str)> = asked
+        .tool_calls
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str()))
+        .collect();
+    if calls != case.calls {
+        return Err(format!(
+            "{name}: calls {calls:?}, expected {:?}",
+            case.calls
+        ));
+    }
+    if asked.text != recorded_text(case.calls_stream) {
+        return Err(format!("{name}: text {:?}", asked.text));
+    }
+    request.push(asked.message());
+    for (call, result) in asked.tool_calls.iter().zip(case.results) {
+        request.push(Message::tool_result(call, *result));
+    }
+
+    let answer = client
+        .complete(&request)
+        .map_err(|e| format!("{name}: {e}"))?;
+    if answer.text != recorded_text(case.answer_stream) {
+        return Err(format!("{name}: answer {:?}", answer.text));
+    }
+    let sent = server.requests();
+    if sent.len() != 2 {
+        return Err(format!("{name}: {} requests, expected 2", sent.len()));
+    }
+    let body: Value = serde_json::from_slice(&sent[1].body).map_err(|e| format!("{name}: {e}"))?;
+    let history = &body[case.history_key];
+    if *history != (case.history)() {
+        return Err(format!(
+            "{name}: the second request's {} is\n{history:#}\nexpected\n{:#}",
+            case.history_key,
+            (case.history)()
+        ));
+    }
+    if sent[0].path != sent[1].path {
+        return Err(format!("{name}: {} then {}", sent[0].path, sent[1].path));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_tool_loop_goes_round_over_each_providers_recorded_wire_format() {
+    let cases = tool_loops();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| run_tool_loop(c).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_eq!(cases.len(), 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a provider cannot express
+// ---------------------------------------------------------------------------------------------
+
+/// A call for the histories below.
+fn call() -> ToolCall {
+    ToolCall {
+        index: 0,
+        id: "call_1".into(),
+        name: "add".into(),
+        arguments: "{\"a\": 1}".into(),
+        signature: None,
+    }
+}
+
+/// A message of `role` holding `part`.
+fn holding(role: &str, part: Part) -> Message {
+    Message {
+        role: role.into(),
+        content: vec![Part::text("x"), part],
+    }
+}
+
+fn image() -> Part {
+    Part::ImageUrl {
+        url: "https://example.com/cat.png".into(),
+    }
+}
+
+/// A request `provider` must refuse, and what the refusal must say.
+struct Refusal {
+    provider: &'static str,
+    request: ChatRequest,
+    /// Words the error must contain (besides the provider's name).
+    says: &'static str,
+}
+
+fn refusals() -> Vec<Refusal> {
+    let question = || ChatRequest::new().user("q");
+    let with = |message: Message| question().message(message).user("next");
+    let misplaced = |provider: &'static str| {
+        vec![
+            Refusal {
+                provider,
+                request: with(holding("user", Part::ToolCall(call()))),
+                says: "a tool call outside an assistant message",
+            },
+            Refusal {
+                provider,
+                request: with(holding(
+                    "assistant",
+                    Message::tool_result(&call(), "2").content[0].clone(),
+                )),
+                says: "a tool result in an assistant message",
+            },
+        ]
+    };
+    let bad_arguments = |provider: &'static str| Refusal {
+        provider,
+        request: with(holding(
+            "assistant",
+            Part::ToolCall(ToolCall {
+                arguments: "{not json".into(),
+                ..call()
+            }),
+        )),
+        says: "are not JSON",
+    };
+    let mut cases = Vec::new();
+    for provider in ["openai", "mistral", "cohere_v2"] {
+        cases.extend(misplaced(provider));
+        cases.push(Refusal {
+            provider,
+            request: question().message(Message::system("s").with_part(image())),
+            says: "an image outside a user message",
+        });
+        cases.push(Refusal {
+            provider,
+            request: with(holding("assistant", image())),
+            says: "an image outside a user message",
+        });
+    }
+    cases.extend(misplaced("anthropic"));
+    cases.extend([
+        Refusal {
+            provider: "anthropic",
+            request: question().seed(1),
+            says: "a seed",
+        },
+        Refusal {
+            provider: "anthropic",
+            request: question().json(),
+            says: "JSON mode without a schema",
+        },
+        Refusal {
+            provider: "anthropic",
+            request: question().message(Message::system("s").with_part(image())),
+            says: "a system message that is not text",
+        },
+        Refusal {
+            provider: "anthropic",
+            request: with(holding("assistant", image())),
+            says: "an image in an assistant message",
+        },
+        bad_arguments("anthropic"),
+    ]);
+    cases.extend(misplaced("gemini"));
+    cases.extend([
+        Refusal {
+            provider: "gemini",
+            request: question().message(Message::system("s").with_part(image())),
+            says: "a system message that is not text",
+        },
+        bad_arguments("gemini"),
+        Refusal {
+            provider: "cohere_v2",
+            request: question().tool_choice(ToolChoice::Tool("add".into())),
+            says: "a choice of one tool",
+        },
+        Refusal {
+            provider: "cohere",
+            request: question().tool(Tool::new("add", "adds", json!({"type": "object"}))),
+            says: "tools: use CohereApi::V2",
+        },
+        Refusal {
+            provider: "cohere",
+            request: ChatRequest::new().message(Message::user("q").with_part(image())),
+            says: "a message that is not one text part",
+        },
+        Refusal {
+            provider: "cohere",
+            request: question().message(Message::assistant("a")),
+            says: "needs a user message last",
+        },
+    ]);
+    cases
+}
+
+/// The name a provider's refusals give it.
+fn label(provider: &str) -> &'static str {
+    match provider {
+        "openai" => "OpenAI",
+        "mistral" => "Mistral",
+        "anthropic" => "Anthropic",
+        "gemini" => "Gemini",
+        "cohere_v2" => "Cohere",
+        "cohere" => "Cohere's v1 chat",
+        other => panic!("no label for {other}"),
+    }
+}
+
+#[test]
+fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
+    let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+    let cases = refusals();
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let client = client_for(case.provider, &server.url()).expect("a client");
+        for (way, result) in [
+            ("stream", client.stream(&case.request).map(drop)),
+            ("complete", client.complete(&case.request).map(drop)),
+        ] {
+            match result {
+                Err(Error::InvalidRequest(message))
+                    if message.contains(label(case.provider)) && message.contains(case.says) => {}
+                other => failures.push(format!(
+                    "case {i} ({}, {way}): expected a refusal saying {:?}, got {other:?}",
+                    case.provider, case.says
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(server.request_count(), 0, "a refused request was sent");
+    assert_eq!(cases.len(), 27, "cases were lost");
+}
