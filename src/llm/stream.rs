@@ -96,6 +96,27 @@ impl ChatStream {
         stream
     }
 
+    /// A handle that stops this stream from another thread, for Ctrl-C: the answer's worker is
+    /// interrupted, the pieces already received are still handed out, then the stream's last
+    /// item is `Err(Error::Cancelled)`. See [`StopHandle`](crate::sse::StopHandle). A stream
+    /// made by [`from_receiver`](ChatStream::from_receiver) has no worker to stop: its handle
+    /// does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
+    /// let stream = ChatStream::from_receiver(rx);
+    /// let stop = stream.stop_handle(); // Send + Clone: give it to a Ctrl-C handler
+    /// stop.stop();
+    /// ```
+    pub fn stop_handle(&self) -> crate::sse::StopHandle {
+        self._stop.handle()
+    }
+
     /// The chat stream of any channel of [`ChatEvent`] batches, for sources that are not
     /// Server-Sent Events (newline-delimited JSON, tests). A disconnected channel ends the
     /// stream; without a [`ChatEvent::Done`] before it, that end is an [`Error::Protocol`].

@@ -230,6 +230,60 @@ pub struct EventStream<T = Event> {
 #[derive(Debug, Default)]
 pub(crate) struct StopReading(Option<crate::exec::JobHandle>);
 
+impl StopReading {
+    /// A handle that stops the same worker from another thread.
+    pub(crate) fn handle(&self) -> StopHandle {
+        StopHandle(self.0.clone())
+    }
+}
+
+/// Stops a stream from another thread, for Ctrl-C: made by [`EventStream::stop_handle`] (and
+/// by the LLM `ChatStream::stop_handle`).
+///
+/// [`stop`](StopHandle::stop) interrupts the worker that reads the stream, as dropping the
+/// stream does, while the stream stays with its reader: the events already received are still
+/// handed out, then its last item is `Err(Error::Cancelled)`. Clones stop the same stream. A
+/// handle made with `default()` stops nothing.
+///
+/// # Examples
+///
+/// ```
+/// # use std::io::{Read, Write};
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let url = format!("http://{}/", listener.local_addr()?);
+/// # std::thread::spawn(move || {
+/// #     let (mut socket, _) = listener.accept().unwrap();
+/// #     let _ = socket.read(&mut [0; 1024]);
+/// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n");
+/// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
+/// # });
+/// use ureq_futures::{Error, FuturesSession};
+///
+/// let session = FuturesSession::builder().max_workers(1).build();
+/// let mut stream = session.get(url).events().result()?;
+/// let stop = stream.stop_handle();
+/// // Another thread (a Ctrl-C handler) stops the stream while this one waits for an event.
+/// std::thread::spawn(move || stop.stop());
+/// assert_eq!(stream.next().unwrap()?.data, "one");
+/// assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+/// assert!(stream.next().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle(Option<crate::exec::JobHandle>);
+
+impl StopHandle {
+    /// Interrupts the worker reading the stream (see the [type docs](StopHandle)). Does nothing
+    /// once the stream has ended. On a session built with an agent of your own
+    /// ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) the read in progress cannot be
+    /// interrupted: the stream ends after its next read, or at the read timeout.
+    pub fn stop(&self) {
+        if let Some(job) = &self.0 {
+            job.interrupt();
+        }
+    }
+}
+
 impl Drop for StopReading {
     fn drop(&mut self) {
         if let Some(job) = &self.0 {
@@ -295,6 +349,25 @@ impl<T> EventStream<T> {
             job: None,
         };
         (stream, feed)
+    }
+
+    /// A handle that stops this stream from another thread, for Ctrl-C: see [`StopHandle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// let stop = stream.stop_handle(); // Send + Clone: give it to a Ctrl-C handler
+    /// # drop(stop);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.job.clone())
     }
 
     /// Interrupts `job` (the worker reading this stream) when the stream is dropped.

@@ -423,3 +423,19 @@ fn a_batch_that_stops_on_an_error_interrupts_its_running_requests() {
         );
     }
 }
+
+#[test]
+fn a_stop_handle_ends_a_stream_from_another_thread_and_frees_its_worker() {
+    let (server, seen) = one_event_then_silence();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut stream = session.get(server.url()).events().result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().data, "one");
+    let stop = stream.stop_handle();
+    let stopper = std::thread::spawn(move || stop.stop());
+    // This thread waits for an event that never comes until the stop ends the stream.
+    assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+    assert!(stream.next().is_none());
+    stopper.join().unwrap();
+    worker_is_free(&session);
+}
