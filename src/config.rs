@@ -49,12 +49,43 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
+/// A timeout as a request or a session sets it. Every timeout setter takes
+/// `impl Into<Option<Duration>>`, `None` meaning no limit; a setting never called leaves the
+/// layer below in force: the session's for a request, the agent's own for a session given an
+/// [`agent`](crate::SessionBuilder::agent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// Not set here.
+    #[default]
+    Inherit,
+    /// Set here: a limit, or `None` for none.
+    Set(Option<Duration>),
+}
+
+impl Limit {
+    /// This one where it is set, else `below`.
+    pub(crate) fn or(self, below: Limit) -> Limit {
+        match self {
+            Limit::Inherit => below,
+            set => set,
+        }
+    }
+
+    /// The limit, if one is set here.
+    pub(crate) fn value(self) -> Option<Duration> {
+        match self {
+            Limit::Set(v) => v,
+            Limit::Inherit => None,
+        }
+    }
+}
+
 /// The session's settings that requests need on the worker.
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) headers: Vec<DefaultHeader>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) timeout: Limit,
+    pub(crate) read_timeout: Limit,
     pub(crate) max_body_size: u64,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) redirects: RedirectLimit,

@@ -53,6 +53,24 @@ pub(crate) fn run(
 
 /// A finished download: the body is complete under [`path`](Download::path). Made by
 /// [`RequestBuilder::download`](crate::RequestBuilder::download).
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/report.csv", "text/csv", "day,visits\nmon,12\n")]);
+/// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-download-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::new();
+/// let pending = session.get(format!("{base}/report.csv")).download(dir.join("report.csv"));
+/// let download = pending.result()?;
+/// assert_eq!(download.status(), 200);
+/// assert_eq!(std::fs::read_to_string(download.path())?, "day,visits\nmon,12\n");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Download {
     path: PathBuf,
@@ -62,16 +80,68 @@ pub struct Download {
 
 impl Download {
     /// Where the body is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a.txt", "text/plain", "alpha")]);
+    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-download-path-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let target = dir.join("a.txt");
+    /// let download = FuturesSession::new().get(format!("{base}/a.txt")).download(&target).result()?;
+    /// assert_eq!(download.path(), target);
+    /// assert!(!dir.join("a.txt.part").exists()); // only the finished file is left
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The body's length in bytes, as written (after any content decoding).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/data.bin", "application/octet-stream", "0123456789")]);
+    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-download-bytes-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let download = FuturesSession::new().get(format!("{base}/data.bin")).download(dir.join("data.bin")).result()?;
+    /// println!("{} bytes written to {}", download.bytes(), download.path().display());
+    /// assert_eq!(download.bytes(), 10);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// The HTTP status code (2xx).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/ok", "text/plain", "fine")]);
+    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-download-status-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let session = FuturesSession::new();
+    /// let done = session.get(format!("{base}/ok")).download(dir.join("ok.txt")).result()?;
+    /// assert_eq!(done.status(), 200); // always 2xx: any other status is an error, and no file
+    /// let missing = session.get(format!("{base}/missing")).download(dir.join("missing.txt")).result();
+    /// assert!(matches!(missing, Err(Error::Status(ref e)) if e.status == 404));
+    /// assert!(!dir.join("missing.txt").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }

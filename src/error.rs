@@ -44,6 +44,27 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | buffered body past `max_body_size` | `BodyTooLarge` | the URL, the limit, the setting to raise |
 /// | invalid URL (bad port, no scheme...) | `InvalidRequest`, before anything is sent | what is wrong, and the fix when there is one |
 /// | malformed response, response head over 64 KiB, too many redirects | `Transport` with ureq's error | ureq's |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ureq_futures::{Error, FuturesSession};
+///
+/// // A port where nothing listens.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// let session = FuturesSession::builder().connect_timeout(Duration::from_secs(2)).build();
+/// match session.get(format!("http://127.0.0.1:{port}/")).send().result() {
+///     Ok(resp) => println!("{}", resp.status()),
+///     Err(Error::Io(e)) => eprintln!("network: {e} ({:?})", e.kind()),
+///     Err(Error::Timeout(phase)) => eprintln!("gave up waiting: {phase}"),
+///     Err(Error::Status(e)) => eprintln!("HTTP {}: {}", e.status, e.body),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// let err = session.get(format!("http://127.0.0.1:{port}/")).send().result().unwrap_err();
+/// assert!(matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -270,6 +291,19 @@ impl StatusError {
     /// The error message of the API, parsed from a JSON error body (`error.message` for OpenAI,
     /// Anthropic and Gemini, `message` for Cohere, see the table above). `None` when the body is
     /// not one of these shapes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("400 Bad Request", "", r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be at most 64000"}}"#);
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let resp = FuturesSession::new().post(format!("{base}/v1/messages")).send().result()?;
+    /// let Err(Error::Status(e)) = resp.error_for_status() else { panic!("a 400 is an error") };
+    /// assert_eq!(e.api_message(), Some("max_tokens: must be at most 64000"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn api_message(&self) -> Option<&str> {
         self.api.message.as_deref()
     }
@@ -277,18 +311,64 @@ impl StatusError {
     /// The error type the API sent: `error.type` (OpenAI: `invalid_request_error`, Anthropic:
     /// `authentication_error`), Gemini's `error.status` (`INVALID_ARGUMENT`), or a top-level
     /// `type`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("529 Overloaded", "", r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let resp = FuturesSession::new().post(format!("{base}/v1/messages")).send().result()?;
+    /// if let Err(Error::Status(e)) = resp.error_for_status() {
+    ///     if e.api_type() == Some("overloaded_error") {
+    ///         eprintln!("the service is busy; try again later");
+    ///     }
+    ///     assert_eq!(e.api_type(), Some("overloaded_error"));
+    /// }
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn api_type(&self) -> Option<&str> {
         self.api.kind.as_deref()
     }
 
     /// The error code the API sent, as text: `error.code` (OpenAI: `invalid_api_key`, Gemini:
     /// `400`) or a top-level `code`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("429 Too Many Requests", "", r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#);
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/v1/models")).send().result()?;
+    /// let Err(Error::Status(e)) = resp.error_for_status() else { panic!("a 429 is an error") };
+    /// // A 429 that no retry can fix: the quota is spent.
+    /// assert_eq!(e.api_code(), Some("insufficient_quota"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn api_code(&self) -> Option<&str> {
         self.api.code.as_deref()
     }
 
     /// The request id the server gave the request (`x-request-id`, as OpenAI sends it, or
     /// `request-id`, as Anthropic does): the value providers ask for in a support request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("500 Internal Server Error", "request-id: req_011CKf\r\n", r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#);
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let resp = FuturesSession::new().post(format!("{base}/v1/messages")).send().result()?;
+    /// if let Err(Error::Status(e)) = resp.error_for_status() {
+    ///     eprintln!("quote this to support: {}", e.request_id().unwrap_or("no request id"));
+    ///     assert_eq!(e.request_id(), Some("req_011CKf"));
+    /// }
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn request_id(&self) -> Option<&str> {
         ["x-request-id", "request-id"]
             .iter()

@@ -220,6 +220,14 @@
 //! can override `timeout` and `read_timeout` one by one. The LLM clients set their own (120 s to
 //! the headers, 300 s of silence).
 //!
+//! Every timeout setter, on [`SessionBuilder`], [`RequestBuilder`] and the LLM clients'
+//! builders, takes a `Duration` or `None` (`impl Into<Option<Duration>>`, as ureq's own):
+//! `None` is no limit, and replaces a limit set below (the session's for a request, the given
+//! agent's for a session); a setter never called leaves that limit in force. Delays, such as
+//! [`RetryPolicy::base_delay`] or [`EventSource::initial_retry`], take a `Duration`. A timeout
+//! that fires is an [`Error::Timeout`] naming the setting and its value: `no byte for 30 s
+//! (read_timeout)`.
+//!
 //! # Errors
 //!
 //! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item:

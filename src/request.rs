@@ -9,7 +9,7 @@ use serde::Serialize;
 use ureq::http::Method;
 
 use crate::body::{self, BodyReader};
-use crate::config::{header_names, Config};
+use crate::config::{header_names, Config, Limit};
 use crate::download::{self, Download};
 use crate::exec::{Completer, Pending};
 use crate::response::Response;
@@ -92,8 +92,8 @@ impl RequestBuilder {
                 headers: Vec::new(),
                 body: None,
                 content_type: None,
-                timeout: None,
-                read_timeout: None,
+                timeout: Limit::Inherit,
+                read_timeout: Limit::Inherit,
                 retry: None,
                 idempotent: None,
                 error,
@@ -204,7 +204,8 @@ impl RequestBuilder {
 
     /// This request's budget, replacing the session's [`timeout`](crate::SessionBuilder::timeout):
     /// the whole exchange for a buffered request, the time until the headers are in for an
-    /// event stream.
+    /// event stream. A `Duration`, or `None` for no limit on this request. Defaults to the
+    /// session's.
     ///
     /// # Examples
     ///
@@ -222,14 +223,15 @@ impl RequestBuilder {
     /// assert!(resp.is_success());
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.spec.timeout = Some(d);
+    pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.spec.timeout = Limit::Set(d.into());
         self
     }
 
     /// This request's longest silence between two reads, replacing the session's
     /// [`read_timeout`](crate::SessionBuilder::read_timeout). On an event stream it ends a stalled
-    /// stream with [`Error::Timeout`].
+    /// stream with [`Error::Timeout`]. A `Duration`, or `None` for no limit on this request.
+    /// Defaults to the session's.
     ///
     /// # Examples
     ///
@@ -240,8 +242,8 @@ impl RequestBuilder {
     /// let session = FuturesSession::new();
     /// let request = session.get("https://example.com/events").read_timeout(Duration::from_secs(60));
     /// ```
-    pub fn read_timeout(mut self, d: Duration) -> Self {
-        self.spec.read_timeout = Some(d);
+    pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.spec.read_timeout = Limit::Set(d.into());
         self
     }
 
@@ -606,12 +608,57 @@ impl RequestBuilder {
 
     /// [`events`](RequestBuilder::events) with other options: channel capacity, parser limits,
     /// content-type check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/feed", "text/event-stream", "data: one\n\ndata: two\n\n")]);
+    /// use ureq_futures::sse::StreamOptions;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A smaller channel: the worker stays at most 8 events ahead of the reader.
+    /// let stream = FuturesSession::new()
+    ///     .get(format!("{base}/feed"))
+    ///     .events_with(StreamOptions::default().capacity(8))
+    ///     .result()?;
+    /// let data: Vec<String> = stream.map(|e| e.map(|e| e.data)).collect::<Result<_, _>>()?;
+    /// assert_eq!(data, ["one", "two"]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn events_with(self, options: StreamOptions) -> Pending<EventStream> {
         self.events_decoded(options, RawEvents)
     }
 
     /// An event stream whose events are turned into items by `decoder` on the worker, before
     /// they reach the channel (see [`Decode`]). Otherwise as [`events`](RequestBuilder::events).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/prices", "text/event-stream", "data: {\"price\": 1.5}\n\ndata: {\"price\": 2.25}\n\n")]);
+    /// use ureq_futures::sse::{Decode, Event, StreamOptions};
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// /// Parses each event's JSON on the worker; the caller receives numbers.
+    /// struct Prices;
+    ///
+    /// impl Decode for Prices {
+    ///     type Item = f64;
+    ///     fn decode(&mut self, event: Event) -> Result<Option<f64>, Error> {
+    ///         let value: serde_json::Value = serde_json::from_str(&event.data)?;
+    ///         Ok(value["price"].as_f64())
+    ///     }
+    /// }
+    ///
+    /// let pending = FuturesSession::new()
+    ///     .get(format!("{base}/prices"))
+    ///     .events_decoded(StreamOptions::default(), Prices);
+    /// let prices = pending.result()?.collect::<Result<Vec<f64>, Error>>()?;
+    /// assert_eq!(prices, [1.5, 2.25]);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn events_decoded<D: Decode>(
         self,
         options: StreamOptions,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ureq::http::{self, HeaderMap, HeaderValue, Method};
 use ureq::ResponseExt;
 
-use crate::config::{parse_header, Config, DefaultHeader};
+use crate::config::{parse_header, Config, DefaultHeader, Limit};
 use crate::exec::{panic_message, Completer};
 use crate::phase;
 use crate::progress::ProgressCounter;
@@ -34,8 +34,8 @@ pub(crate) struct Spec {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<Vec<u8>>,
     pub(crate) content_type: Option<Cow<'static, str>>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) timeout: Limit,
+    pub(crate) read_timeout: Limit,
     pub(crate) retry: Option<RetryPolicy>,
     /// The caller's word that sending the request twice does no harm (see
     /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)); `None` leaves it to the
@@ -171,19 +171,25 @@ pub(crate) fn execute(
     if let Some(e) = spec.error {
         return Err(e);
     }
-    let timeout = spec.timeout.or(config.timeout);
+    let limits = Limits {
+        timeout: spec.timeout.or(config.timeout),
+        read_timeout: spec.read_timeout.or(config.read_timeout),
+        budget,
+    };
     // One budget for the whole request: its redirects and its retries.
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let read_timeout = spec.read_timeout.or(config.read_timeout);
+    let deadline = limits
+        .timeout
+        .value()
+        .and_then(|t| Instant::now().checked_add(t));
     let timeouts = TimeoutSettings::new(
         agent,
         config.own_agent,
-        timeout,
+        limits.timeout.value(),
         deadline,
-        read_timeout,
+        limits.read_timeout.value(),
         budget,
     );
-    match attempts(agent, config, spec, &timeouts) {
+    match attempts(agent, config, spec, &limits, &timeouts) {
         Ok(mut resp) => {
             resp.extensions_mut().insert(timeouts);
             Ok(resp)
@@ -197,9 +203,9 @@ fn attempts(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
+    limits: &Limits,
     timeouts: &TimeoutSettings,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    let budget = timeouts.budget;
     let method = spec.method;
     let uri = url::build(spec.url, &spec.query)?;
     let mut headers = HeaderMap::new();
@@ -222,10 +228,6 @@ fn attempts(
             headers.insert(http::header::CONTENT_TYPE, value);
         }
     }
-    let limits = Limits {
-        read_timeout: timeouts.read_timeout,
-        budget,
-    };
     let deadline = timeouts.deadline;
     let send = || {
         let hop = Hop {
@@ -305,7 +307,10 @@ fn attempts(
 /// The per-request configuration: timeouts, and statuses as responses. The request's budget
 /// reaches [`apply`](Limits::apply) as what is left of it.
 struct Limits {
-    read_timeout: Option<Duration>,
+    /// The request's `timeout`, or the session's.
+    timeout: Limit,
+    /// The request's `read_timeout`, or the session's.
+    read_timeout: Limit,
     budget: Budget,
 }
 
@@ -335,17 +340,29 @@ impl Limits {
             // one the server just closed.)
             config = config.max_idle_age(Duration::ZERO);
         }
-        if self.read_timeout.is_some() {
-            config = config.timeout_per_read(self.read_timeout);
+        if let Limit::Set(read) = self.read_timeout {
+            config = config.timeout_per_read(read);
         }
+        // `timeout(None)`: none of the agent's own budgets either.
+        let unlimited = self.timeout == Limit::Set(None);
         match (self.budget, left) {
             (Budget::Buffered, Some(left)) => config = config.timeout_global(Some(left)),
+            (Budget::Buffered, None) if unlimited => {
+                config = config.timeout_global(None).timeout_per_call(None)
+            }
             (Budget::Buffered, None) => {}
             (Budget::Stream, left) => {
                 config = config
                     .timeout_global(None)
                     .timeout_per_call(None)
                     .timeout_recv_body(None);
+                if unlimited {
+                    config = config
+                        .timeout_resolve(None)
+                        .timeout_send_request(None)
+                        .timeout_send_body(None)
+                        .timeout_recv_response(None);
+                }
                 if let Some(left) = left {
                     // Every phase before the body, DNS included, shares what is left.
                     let connect = agent
@@ -374,14 +391,22 @@ impl Limits {
         let session_rules = !config.http_status_as_error()
             && config.allow_non_standard_methods()
             && config.max_redirects() == 0;
-        let same_read_timeout =
-            self.read_timeout.is_none() || self.read_timeout == config.timeout_per_read();
+        let same_read_timeout = match self.read_timeout {
+            Limit::Inherit => true,
+            Limit::Set(read) => read == config.timeout_per_read(),
+        };
+        let t = config.timeouts();
+        let unlimited = self.timeout == Limit::Set(None);
         let budget_kept = match (self.budget, left) {
             (_, Some(_)) => false,
-            (Budget::Buffered, None) => true,
+            (Budget::Buffered, None) => !unlimited || (t.global.is_none() && t.per_call.is_none()),
             (Budget::Stream, None) => {
-                let t = config.timeouts();
-                t.global.is_none() && t.per_call.is_none() && t.recv_body.is_none()
+                let stream = t.global.is_none() && t.per_call.is_none() && t.recv_body.is_none();
+                let before_headers = t.resolve.is_none()
+                    && t.send_request.is_none()
+                    && t.send_body.is_none()
+                    && t.recv_response.is_none();
+                stream && (!unlimited || before_headers)
             }
         };
         session_rules && same_read_timeout && budget_kept
@@ -417,8 +442,9 @@ mod tests {
 
     #[test]
     fn a_session_built_agent_needs_no_request_level_config_without_a_budget() {
-        let limits = |budget, read_timeout| Limits {
-            read_timeout,
+        let limits = |budget, read_timeout: Option<Duration>| Limits {
+            timeout: Limit::Inherit,
+            read_timeout: read_timeout.map_or(Limit::Inherit, |r| Limit::Set(Some(r))),
             budget,
         };
         let session = FuturesSession::builder()
@@ -448,6 +474,15 @@ mod tests {
             .into();
         assert!(limits(Budget::Buffered, None).agent_suffices(budgeted.config(), None));
         assert!(!limits(Budget::Stream, None).agent_suffices(budgeted.config(), None));
+        // `timeout(None)` lifts an agent's own budget, which takes a request-level config.
+        for budget in [Budget::Buffered, Budget::Stream] {
+            let unlimited = Limits {
+                timeout: Limit::Set(None),
+                ..limits(budget, None)
+            };
+            assert!(!unlimited.agent_suffices(budgeted.config(), None));
+            assert!(unlimited.agent_suffices(ours, None));
+        }
     }
 
     #[test]

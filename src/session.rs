@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{
-    header_names, Config, DefaultHeader, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
+    header_names, Config, DefaultHeader, Limit, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
 };
 use crate::cookies::Jar;
@@ -536,9 +536,9 @@ impl FuturesSession {
 pub struct SessionBuilder {
     max_workers: usize,
     headers: Vec<(String, String)>,
-    timeout: Option<Duration>,
+    timeout: Limit,
     connect_timeout: Option<Duration>,
-    read_timeout: Option<Duration>,
+    read_timeout: Limit,
     max_body_size: u64,
     retry: Option<RetryPolicy>,
     max_redirects: Option<u32>,
@@ -586,9 +586,9 @@ impl Default for SessionBuilder {
         SessionBuilder {
             max_workers: DEFAULT_MAX_WORKERS,
             headers: Vec::new(),
-            timeout: None,
+            timeout: Limit::Inherit,
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
-            read_timeout: None,
+            read_timeout: Limit::Inherit,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             retry: None,
             max_redirects: None,
@@ -726,9 +726,13 @@ impl SessionBuilder {
         self
     }
 
-    /// The whole-request budget of a buffered request, from connecting to the end of the body;
-    /// for an event stream, the budget until the response headers are in (a stream has no total
-    /// budget, see [`read_timeout`](SessionBuilder::read_timeout)). Defaults to none.
+    /// The whole-request budget of a buffered request, from connecting to the end of the body,
+    /// redirects and retries included; for an event stream,
+    /// [`send_streaming`](RequestBuilder::send_streaming) or
+    /// [`download`](RequestBuilder::download), the budget until the response headers are in (a
+    /// stream has no total budget, see [`read_timeout`](SessionBuilder::read_timeout)). Past it,
+    /// [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for no limit.
+    /// Defaults to none (with a given [`agent`](SessionBuilder::agent), the agent's own).
     ///
     /// # Examples
     ///
@@ -737,15 +741,20 @@ impl SessionBuilder {
     /// use ureq_futures::FuturesSession;
     ///
     /// let session = FuturesSession::builder().timeout(Duration::from_secs(30)).build();
+    /// // No limit, even where the agent given has one:
+    /// let patient = FuturesSession::builder().timeout(None).build();
     /// ```
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = Some(d);
+    pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.timeout = Limit::Set(d.into());
         self
     }
 
     /// The budget for the TCP connect and the TLS handshake (name resolution is covered only by
-    /// [`timeout`](SessionBuilder::timeout)). Defaults to 30 seconds. Ignored when
-    /// an [`agent`](SessionBuilder::agent) is given (configure it there).
+    /// [`timeout`](SessionBuilder::timeout)). Past it, [`Error::Timeout`] names
+    /// `connect_timeout` and its value. A `Duration`, or `None` for no limit (the system's own
+    /// then ends a connect that gets no answer, after about two minutes on Linux). Defaults to
+    /// [`DEFAULT_CONNECT_TIMEOUT`] (30 s). Ignored when an [`agent`](SessionBuilder::agent) is
+    /// given (configure it there).
     ///
     /// # Examples
     ///
@@ -755,15 +764,17 @@ impl SessionBuilder {
     ///
     /// let session = FuturesSession::builder().connect_timeout(Duration::from_secs(5)).build();
     /// ```
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = Some(d);
+    pub fn connect_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = d.into();
         self
     }
 
     /// The longest wait for any single read from the server, headers and body, event streams
-    /// included: a stream silent for longer ends with [`Error::Timeout`]. Keep-alive comments
-    /// reset it. It is also the read timeout of the session's [agent](FuturesSession::agent),
-    /// which [`submit`](FuturesSession::submit)'s closures use. Defaults to none.
+    /// included: a stream silent for longer ends with [`Error::Timeout`], which names
+    /// `read_timeout` and its value. Keep-alive comments reset it. It is also the read timeout
+    /// of the session's [agent](FuturesSession::agent), which
+    /// [`submit`](FuturesSession::submit)'s closures use. A `Duration`, or `None` for no limit.
+    /// Defaults to none (with a given [`agent`](SessionBuilder::agent), the agent's own).
     ///
     /// # Examples
     ///
@@ -774,8 +785,8 @@ impl SessionBuilder {
     /// // An event stream silent for 90 s ends with Error::Timeout.
     /// let session = FuturesSession::builder().read_timeout(Duration::from_secs(90)).build();
     /// ```
-    pub fn read_timeout(mut self, d: Duration) -> Self {
-        self.read_timeout = Some(d);
+    pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.read_timeout = Limit::Set(d.into());
         self
     }
 
@@ -986,7 +997,7 @@ impl SessionBuilder {
                 .http_status_as_error(false)
                 .allow_non_standard_methods(true)
                 .max_redirects(0)
-                .timeout_per_read(self.read_timeout)
+                .timeout_per_read(self.read_timeout.value())
                 .max_idle_connections(self.max_workers.max(10))
                 .max_idle_connections_per_host(self.max_workers)
                 .timeout_connect(self.connect_timeout)

@@ -103,6 +103,33 @@ type ReconnectHook = Box<dyn FnMut(&Reconnect<'_>) + Send>;
 /// `attempt` counts the consecutive attempts of the current run of failures, the one about to be
 /// made included: after a clean end of the stream it is 1; after the third failure in a row it is
 /// 4. The source gives up once `max_attempts` attempts in a row have failed.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/events", "text/event-stream", "id: 1\ndata: hello\n\n")]);
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use ureq_futures::FuturesSession;
+///
+/// // A server that sends one event and closes the stream, each time.
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let seen = Arc::clone(&log);
+/// let source = FuturesSession::new()
+///     .get(format!("{base}/events"))
+///     .event_source()
+///     .initial_retry(Duration::from_millis(10))
+///     .on_reconnect(move |r| {
+///         let why = r.error.map_or("the server ended the stream".to_string(), |e| e.to_string());
+///         eprintln!("attempt {} of {} in {:?}: {why}", r.attempt, r.max_attempts, r.delay);
+///         seen.lock().unwrap().push((r.attempt, r.error.is_none(), r.last_event_id.map(String::from)));
+///     });
+/// let events: Vec<_> = source.take(2).collect::<Result<_, _>>()?;
+/// assert_eq!(events.len(), 2);
+/// assert_eq!(log.lock().unwrap()[0], (1, true, Some("1".to_string())));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Reconnect<'a> {

@@ -383,6 +383,29 @@ where
 }
 
 /// The iterator of [`as_completed`]: `(index, result)` in completion order.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::{as_completed, FuturesSession};
+///
+/// let session = FuturesSession::new();
+/// let handles: Vec<_> = [30u64, 10, 20]
+///     .into_iter()
+///     .map(|ms| session.submit(move |_| {
+///         std::thread::sleep(std::time::Duration::from_millis(ms));
+///         Ok(ms)
+///     }))
+///     .collect();
+/// let mut total = 0;
+/// for (index, result) in as_completed(handles) {
+///     let ms = result?;
+///     println!("job {index} took {ms} ms");
+///     total += ms;
+/// }
+/// assert_eq!(total, 60);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub struct AsCompleted<T> {
     handles: Vec<Option<Pending<T>>>,
     rx: crossbeam_channel::Receiver<usize>,

@@ -761,8 +761,9 @@ impl<P: Protocol> ClientBuilder<P> {
     }
 
     /// How long a request may wait for the response headers once it is sent (connecting is
-    /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout)).
-    /// `None` leaves it to the [session](Self::session)'s
+    /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
+    /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for no
+    /// limit; either replaces the [session](Self::session)'s
     /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
     ///
     /// # Examples
@@ -777,10 +778,10 @@ impl<P: Protocol> ClientBuilder<P> {
     ///     .base_url("http://localhost:11434/v1")
     ///     .timeout(Duration::from_secs(600))
     ///     .build();
-    /// // None: the session's timeout applies instead.
+    /// // None: no limit at all, whatever the session's timeout.
     /// let session = FuturesSession::builder().timeout(Duration::from_secs(30)).build();
-    /// let shared = OpenAIClient::builder("gpt-4o-mini", None).session(session).timeout(None).build();
-    /// # let _ = (local, shared);
+    /// let patient = OpenAIClient::builder("gpt-4o-mini", None).session(session).timeout(None).build();
+    /// # let _ = (local, patient);
     /// ```
     pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.timeout = d.into();
@@ -788,8 +789,9 @@ impl<P: Protocol> ClientBuilder<P> {
     }
 
     /// The longest silence allowed between two reads while the answer streams; past it the
-    /// stream ends with [`Error::Timeout`]. Keep-alive comments count as reads. `None` leaves it
-    /// to the session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults to
+    /// stream ends with [`Error::Timeout`], which names `read_timeout` and its value. Keep-alive
+    /// comments count as reads. A `Duration`, or `None` for no limit; either replaces the
+    /// session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults to
     /// [`DEFAULT_READ_TIMEOUT`] (300 s).
     ///
     /// # Examples
@@ -832,7 +834,9 @@ impl<P: Protocol> ClientBuilder<P> {
     }
 
     /// The session to run requests on, to share its workers and connections with other
-    /// clients. Its timeouts apply only where the client's are `None`. Defaults to a new
+    /// clients. The client's [`timeout`](Self::timeout) and
+    /// [`read_timeout`](Self::read_timeout) replace the session's; its connect timeout, pool and
+    /// other settings apply. Defaults to a new
     /// [`FuturesSession`] with 8 workers.
     ///
     /// # Examples
@@ -980,12 +984,9 @@ impl Connection {
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        if let Some(d) = self.timeout {
-            request = request.timeout(d);
-        }
-        if let Some(d) = self.read_timeout {
-            request = request.read_timeout(d);
-        }
+        request = request
+            .timeout(self.timeout)
+            .read_timeout(self.read_timeout);
         if let Some(policy) = &self.retry {
             request = request.retry(policy.clone());
         }

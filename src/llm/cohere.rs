@@ -67,16 +67,46 @@ pub use v2_decoder::CohereV2Decoder;
 pub type CohereClient = Client<Cohere>;
 
 /// Builds a [`CohereClient`]: a [`ClientBuilder`] with the common settings.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{CohereClient, CohereClientBuilder};
+///
+/// let builder: CohereClientBuilder = CohereClient::builder("command-a-03-2025", 0.3);
+/// let client = builder.env(|_| None).build();
+/// assert_eq!(client.base_url(), "https://api.cohere.ai");
+/// ```
 pub type CohereClientBuilder = ClientBuilder<Cohere>;
 
 /// The wire format of Cohere's chat API, the protocol of [`CohereClient`]: v2 unless the
 /// builder asks for v1.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Client, Cohere, CohereApi, CohereClient};
+///
+/// // `CohereClient` is `Client<Cohere>`.
+/// let client: Client<Cohere> = CohereClient::new("command-a-03-2025", None);
+/// assert_eq!(client.api(), CohereApi::V2);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Cohere {
     api: CohereApi,
 }
 
 /// Which of Cohere's chat APIs a [`CohereClient`] speaks.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{CohereApi, CohereClient};
+///
+/// assert_eq!(CohereApi::default(), CohereApi::V2);
+/// let legacy = CohereClient::builder("command-r-plus", None).api(CohereApi::V1).build();
+/// assert_eq!(legacy.api(), CohereApi::V1);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CohereApi {
@@ -107,6 +137,18 @@ impl ClientBuilder<Cohere> {
 
 impl Client<Cohere> {
     /// The chat API the client speaks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{CohereApi, CohereClient};
+    ///
+    /// let client = CohereClient::new("command-a-03-2025", 0.3);
+    /// if client.api() == CohereApi::V1 {
+    ///     eprintln!("v1: text only");
+    /// }
+    /// assert_eq!(client.api(), CohereApi::V2);
+    /// ```
     pub fn api(&self) -> CohereApi {
         self.protocol.api
     }

@@ -61,15 +61,46 @@ pub use decoder::GeminiDecoder;
 pub type GeminiClient = Client<Gemini>;
 
 /// Builds a [`GeminiClient`]: a [`ClientBuilder`] with the common settings.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{GeminiClient, GeminiClientBuilder};
+///
+/// let builder: GeminiClientBuilder = GeminiClient::builder("gemini-2.5-flash", 0.5);
+/// let client = builder.env(|_| None).build();
+/// assert_eq!(client.base_url(), "https://generativelanguage.googleapis.com");
+/// ```
 pub type GeminiClientBuilder = ClientBuilder<Gemini>;
 
 /// The wire format of Gemini's `generateContent`, the protocol of [`GeminiClient`].
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Client, Gemini, GeminiClient};
+///
+/// // `GeminiClient` is `Client<Gemini>`.
+/// let client: Client<Gemini> = GeminiClient::new("gemini-2.5-flash", None);
+/// assert_eq!(client.model_name(), "gemini-2.5-flash");
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Gemini;
 
 impl Client<Gemini> {
     /// The environment variable the API key is read from when `GEMINI_API_KEY` is not set:
     /// `GOOGLE_API_KEY`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::GeminiClient;
+    ///
+    /// assert_eq!(GeminiClient::FALLBACK_API_KEY_VAR, "GOOGLE_API_KEY");
+    /// // Read when GEMINI_API_KEY is not set.
+    /// let env = |name: &str| (name == "GOOGLE_API_KEY").then(|| "AIza...".to_string());
+    /// assert!(GeminiClient::builder("gemini-2.5-flash", None).env(env).build().has_api_key());
+    /// ```
     pub const FALLBACK_API_KEY_VAR: &'static str = "GOOGLE_API_KEY";
 }
 

@@ -197,6 +197,23 @@ pub use stream::ChatStream;
 ///
 /// Object-safe (`Box<dyn ChatClient>`) and shareable between threads. It is implemented for
 /// references, `Box`es and `Arc`s of implementors too.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{AnthropicClient, ChatClient, Message, OpenAIClient};
+///
+/// // The provider chosen at run time.
+/// fn client_for(provider: &str) -> Box<dyn ChatClient> {
+///     match provider {
+///         "anthropic" => Box::new(AnthropicClient::new("claude-haiku-4-5", None)),
+///         _ => Box::new(OpenAIClient::new("gpt-4o-mini", None)),
+///     }
+/// }
+/// let client = client_for(&std::env::var("PROVIDER").unwrap_or_default());
+/// // `client.stream_chat(&[Message::user("Hi")])` streams from whichever it is.
+/// # let _ = (client, Message::user("Hi"));
+/// ```
 pub trait ChatClient: Send + Sync {
     /// Sends `messages` and returns the answer as a [`ChatStream`] once the response headers
     /// are in.
@@ -206,6 +223,20 @@ pub trait ChatClient: Send + Sync {
     /// A non-2xx answer is an [`Error::Status`] (its message contains
     /// `Server responded with an error. Status Code: <code>`); a missing key is an
     /// [`Error::MissingApiKey`]; transport errors and timeouts as for any request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatClient, Message, OpenAIClient};
+    ///
+    /// let client: Box<dyn ChatClient> =
+    ///     Box::new(OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build());
+    /// let answer: String = client.stream_chat(&[Message::user("Say hello.")])?.collect::<Result<_, _>>()?;
+    /// assert_eq!(answer, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error>;
 
     /// Sends `request` (messages with images, tools, JSON output, limits...) and returns the
@@ -218,6 +249,22 @@ pub trait ChatClient: Send + Sync {
     ///
     /// As [`stream_chat`](Self::stream_chat), and [`Error::InvalidRequest`] for what the
     /// provider cannot express.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatClient, ChatRequest, OpenAIClient};
+    ///
+    /// let client: Box<dyn ChatClient> =
+    ///     Box::new(OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build());
+    /// let request = ChatRequest::new().system("Be brief.").user("Say hello.").max_tokens(10);
+    /// let mut stream = client.stream(&request)?;
+    /// let answer = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert_eq!((answer.as_str(), stream.finish_reason()), ("Hello!", Some("stop")));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         if !request.is_plain() {
             return Err(Error::InvalidRequest(
@@ -234,6 +281,20 @@ pub trait ChatClient: Send + Sync {
     ///
     /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive
     /// whole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatClient, ChatRequest, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+    /// let answer = ChatClient::complete(&client, &ChatRequest::new().user("Say hello."))?;
+    /// assert_eq!(answer.text, "Hello!");
+    /// assert!(answer.tool_calls.is_empty());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }

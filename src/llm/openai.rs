@@ -14,10 +14,41 @@ mod decoder;
 pub use decoder::OpenAIDecoder;
 
 /// OpenAI's API root, the base URL when neither the builder nor `OPENAI_BASE_URL` sets one.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{OpenAIClient, DEFAULT_BASE_URL};
+///
+/// assert_eq!(DEFAULT_BASE_URL, "https://api.openai.com/v1");
+/// assert_eq!(DEFAULT_BASE_URL, OpenAIClient::DEFAULT_BASE_URL);
+/// ```
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The environment variable the API key is read from: `OPENAI_API_KEY`.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{OpenAIClient, API_KEY_VAR};
+///
+/// if std::env::var_os(API_KEY_VAR).is_none() {
+///     eprintln!("set {API_KEY_VAR}, or point OPENAI_BASE_URL at a local server");
+/// }
+/// assert_eq!(API_KEY_VAR, OpenAIClient::API_KEY_VAR);
+/// ```
 pub const API_KEY_VAR: &str = "OPENAI_API_KEY";
 /// The environment variable the base URL is read from: `OPENAI_BASE_URL`.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{OpenAIClient, BASE_URL_VAR};
+///
+/// // The variable (here from a map instead of the process environment) chooses the server.
+/// let env = |name: &str| (name == BASE_URL_VAR).then(|| "http://localhost:8000/v1".to_string());
+/// let client = OpenAIClient::builder("Qwen/Qwen3-8B", None).env(env).build();
+/// assert_eq!(client.base_url(), "http://localhost:8000/v1");
+/// ```
 pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 
 /// A streaming client for the OpenAI chat completions API and compatible servers
@@ -54,9 +85,33 @@ pub type OpenAIClient = Client<OpenAI>;
 
 /// Builds an [`OpenAIClient`]: a [`ClientBuilder`] with
 /// [`include_usage`](ClientBuilder::include_usage) on top of the common settings.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{OpenAIClient, OpenAIClientBuilder};
+///
+/// // A function that configures builders the same way, for several models.
+/// fn local(builder: OpenAIClientBuilder) -> OpenAIClientBuilder {
+///     builder.base_url("http://localhost:11434/v1").include_usage(false)
+/// }
+/// let small = local(OpenAIClient::builder("llama3.2:1b", None)).build();
+/// let large = local(OpenAIClient::builder("llama3.3:70b", None)).build();
+/// assert_eq!(small.base_url(), large.base_url());
+/// ```
 pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 
 /// The wire format of OpenAI's chat completions API, the protocol of [`OpenAIClient`].
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Client, OpenAI, OpenAIClient};
+///
+/// // `OpenAIClient` is `Client<OpenAI>`: the two names are one type.
+/// let client: Client<OpenAI> = OpenAIClient::new("gpt-4o-mini", None);
+/// assert_eq!(client.model_name(), "gpt-4o-mini");
+/// ```
 #[derive(Debug, Clone)]
 pub struct OpenAI {
     include_usage: bool,
@@ -120,6 +175,19 @@ impl ClientBuilder<OpenAI> {
     /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
     /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
     /// field: turn it off for them. Defaults to `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::OpenAIClient;
+    ///
+    /// // A compatible server that refuses `stream_options`.
+    /// let client = OpenAIClient::builder("local-model", None)
+    ///     .base_url("http://localhost:8080/v1")
+    ///     .include_usage(false)
+    ///     .build();
+    /// # let _ = client;
+    /// ```
     pub fn include_usage(mut self, yes: bool) -> Self {
         self.protocol.include_usage = yes;
         self

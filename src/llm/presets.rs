@@ -35,6 +35,16 @@ use super::openai::{openai_compatible, Flavor};
 pub type MistralClient = Client<Mistral>;
 
 /// Builds a [`MistralClient`]: a [`ClientBuilder`] with the common settings.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{MistralClient, MistralClientBuilder};
+///
+/// let builder: MistralClientBuilder = MistralClient::builder("mistral-small-latest", 0.3);
+/// let client = builder.api_key("...").build();
+/// assert!(client.has_api_key());
+/// ```
 pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
 /// Together AI's API (`https://api.together.xyz/v1`): the port of tinychat's `TogetherClient`,
@@ -57,13 +67,44 @@ pub type MistralClientBuilder = ClientBuilder<Mistral>;
 pub type TogetherClient = Client<Together>;
 
 /// Builds a [`TogetherClient`]: a [`ClientBuilder`] with the common settings.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ureq_futures::llm::{TogetherClient, TogetherClientBuilder};
+///
+/// let builder: TogetherClientBuilder = TogetherClient::builder("deepseek-ai/DeepSeek-R1", None);
+/// let client = builder.read_timeout(Duration::from_secs(600)).build();
+/// # let _ = client;
+/// ```
 pub type TogetherClientBuilder = ClientBuilder<Together>;
 
 /// The protocol of [`MistralClient`]: OpenAI's chat completions at Mistral.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Client, Mistral, MistralClient};
+///
+/// // `MistralClient` is `Client<Mistral>`: OpenAI's wire format at Mistral's address.
+/// let client: Client<Mistral> = MistralClient::builder("mistral-large-latest", None).env(|_| None).build();
+/// assert_eq!(client.base_url(), "https://api.mistral.ai/v1");
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Mistral;
 
 /// The protocol of [`TogetherClient`]: OpenAI's chat completions at Together AI.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Client, Together, TogetherClient};
+///
+/// // `TogetherClient` is `Client<Together>`.
+/// let client: Client<Together> = TogetherClient::new("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7);
+/// assert_eq!(client.model_name(), "meta-llama/Llama-3.3-70B-Instruct-Turbo");
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 

@@ -87,6 +87,27 @@ impl ChatStream {
     /// The chat stream of an event stream whose decoder produces [`ChatEvent`] batches (see
     /// [`RequestBuilder::events_decoded`](crate::RequestBuilder::events_decoded)). The
     /// response headers are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatStream, OpenAIDecoder};
+    /// use ureq_futures::sse::StreamOptions;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A chat request made by hand, decoded on the worker by OpenAI's decoder.
+    /// let events = FuturesSession::new()
+    ///     .post(format!("{base}/v1/chat/completions"))
+    ///     .json(&serde_json::json!({"model": "llama3.2", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+    ///     .events_decoded(StreamOptions::default(), OpenAIDecoder::new())
+    ///     .result()?;
+    /// let stream = ChatStream::new(events);
+    /// assert_eq!(stream.header("content-type"), Some("text/event-stream"));
+    /// assert_eq!(stream.collect::<Result<String, _>>()?, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
         let headers = events.headers().clone();
         let (rx, stop) = events.into_receiver_and_stop();
@@ -120,6 +141,37 @@ impl ChatStream {
     /// The chat stream of any channel of [`ChatEvent`] batches, for sources that are not
     /// Server-Sent Events (newline-delimited JSON, tests). A disconnected channel ends the
     /// stream; without a [`ChatEvent::Done`] before it, that end is an [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::thread;
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    /// use ureq_futures::Error;
+    ///
+    /// // A source that is not Server-Sent Events: a thread decoding newline-delimited JSON.
+    /// let (tx, rx) = crossbeam_channel::bounded(16);
+    /// thread::spawn(move || {
+    ///     for line in ["{\"text\":\"Hi\"}", "{\"text\":\" there\"}"] {
+    ///         let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    ///         let text = value["text"].as_str().unwrap_or("").to_string();
+    ///         if tx.send(Ok(vec![ChatEvent::Text(text)])).is_err() {
+    ///             return; // the caller dropped the stream
+    ///         }
+    ///     }
+    ///     tx.send(Ok(vec![ChatEvent::Done])).ok();
+    /// });
+    /// let text = ChatStream::from_receiver(rx).collect::<Result<String, Error>>()?;
+    /// assert_eq!(text, "Hi there");
+    ///
+    /// // Without `Done`, the end of the channel is a cut answer.
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
+    /// drop(tx);
+    /// let cut: Result<String, Error> = ChatStream::from_receiver(rx).collect();
+    /// assert!(matches!(cut, Err(Error::Protocol(_))));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_receiver(rx: Receiver<Result<Vec<ChatEvent>, Error>>) -> Self {
         ChatStream {
             rx,
@@ -211,12 +263,41 @@ impl ChatStream {
 
     /// Whether the answer arrived complete: the provider's end marker was received. `false`
     /// while streaming and after an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Text("Hi".into()), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// assert!(!stream.is_done());
+    /// stream.by_ref().for_each(drop);
+    /// assert!(stream.is_done()); // the answer arrived whole
+    /// ```
     pub fn is_done(&self) -> bool {
         self.done
     }
 
     /// Why the model stopped (`"stop"`, `"length"`, `"tool_calls"`...), once the server has
     /// said; the last value wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Text("Once upon a".into()), ChatEvent::Finish("length".into()), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
+    /// if stream.finish_reason() == Some("length") {
+    ///     eprintln!("(cut at the token limit: {text:?})");
+    /// }
+    /// # assert_eq!(stream.finish_reason(), Some("length"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn finish_reason(&self) -> Option<&str> {
         self.finish_reason.as_deref()
     }
@@ -224,6 +305,21 @@ impl ChatStream {
     /// The token counts, when the server sent them (OpenAI does with
     /// [`include_usage`](super::OpenAIClientBuilder::include_usage); Anthropic, Gemini, Cohere
     /// and many compatible servers always do). The last value wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream, Usage};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// let counts = serde_json::json!({"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15});
+    /// tx.send(Ok(vec![ChatEvent::Text("Yes.".into())])).unwrap();
+    /// tx.send(Ok(vec![ChatEvent::Usage(Usage::from_openai(&counts).unwrap()), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// stream.by_ref().for_each(drop);
+    /// let usage = stream.usage().expect("the server sent token counts");
+    /// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(12), Some(3)));
+    /// ```
     pub fn usage(&self) -> Option<&Usage> {
         self.usage.as_ref()
     }
@@ -231,45 +327,194 @@ impl ChatStream {
     /// The tool calls received so far, assembled by index, in the order they started: exactly
     /// the calls the caller has to run, each with a non-empty name. Tools the provider runs
     /// itself are not among them (see [`server_tool_uses`](Self::server_tool_uses)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream, Message, ToolCallDelta};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// let piece = |index, name: Option<&str>, args: &str| ToolCallDelta {
+    ///     index: Some(index),
+    ///     id: name.map(|n| format!("call_{n}")),
+    ///     name: name.map(String::from),
+    ///     arguments: args.into(),
+    ///     signature: None,
+    /// };
+    /// tx.send(Ok(vec![
+    ///     ChatEvent::ToolCall(piece(0, Some("weather"), r#"{"city":"#)),
+    ///     ChatEvent::ToolCall(piece(1, Some("time"), "{}")),
+    ///     ChatEvent::ToolCall(piece(0, None, r#""Oslo"}"#)),
+    ///     ChatEvent::Finish("tool_calls".into()),
+    ///     ChatEvent::Done,
+    /// ]))
+    /// .unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// stream.by_ref().for_each(drop);
+    /// for call in stream.tool_calls() {
+    ///     // Run the tool, then send its result back in the next request.
+    ///     let result = Message::tool_result(call, "...");
+    /// # let _ = result;
+    /// }
+    /// assert_eq!(stream.tool_calls()[0].arguments, r#"{"city":"Oslo"}"#);
+    /// assert_eq!(stream.tool_calls()[1].name, "time");
+    /// ```
     pub fn tool_calls(&self) -> &[ToolCall] {
         &self.tool_calls
     }
 
     /// The tools the provider ran itself (Anthropic's web search, web fetch, code execution,
     /// MCP tools), assembled like [`tool_calls`](Self::tool_calls): to show, not to run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream, ToolCallDelta};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// let search = ToolCallDelta {
+    ///     index: Some(0),
+    ///     id: Some("srvtoolu_1".into()),
+    ///     name: Some("web_search".into()),
+    ///     arguments: r#"{"query":"ureq"}"#.into(),
+    ///     signature: None,
+    /// };
+    /// tx.send(Ok(vec![ChatEvent::ServerToolUse(search), ChatEvent::Text("Found it.".into()), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// stream.by_ref().for_each(drop);
+    /// for used in stream.server_tool_uses() {
+    ///     eprintln!("[{} {}]", used.name, used.arguments);
+    /// }
+    /// assert!(stream.tool_calls().is_empty()); // nothing for the caller to run
+    /// ```
     pub fn server_tool_uses(&self) -> &[ToolCall] {
         &self.server_tool_uses
     }
 
     /// The results of the server's tools, in the order they came, each naming the
     /// [`server_tool_uses`](Self::server_tool_uses) entry it answers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream, ServerToolResult};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// let result = ServerToolResult {
+    ///     tool_use_id: "srvtoolu_1".into(),
+    ///     kind: "web_search_tool_result".into(),
+    ///     block: serde_json::json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}),
+    /// };
+    /// tx.send(Ok(vec![ChatEvent::ServerToolResult(result), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// stream.by_ref().for_each(drop);
+    /// assert_eq!(stream.server_tool_results()[0].tool_use_id, "srvtoolu_1");
+    /// ```
     pub fn server_tool_results(&self) -> &[ServerToolResult] {
         &self.server_tool_results
     }
 
     /// The model's plan before its tool calls (Cohere's tool plan), empty when it sent none.
     /// Not part of the answer's text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::ToolPlan("I will look up the weather.".into()), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert_eq!(text, ""); // the plan is not the answer
+    /// assert_eq!(stream.tool_plan(), "I will look up the weather.");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn tool_plan(&self) -> &str {
         &self.tool_plan
     }
 
     /// The reasoning text received so far (empty for models that send none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Reasoning("17 is odd and ".into())])).unwrap();
+    /// tx.send(Ok(vec![ChatEvent::Reasoning("has no divisor.".into()), ChatEvent::Text("Yes, 17 is prime.".into()), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// let answer = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert_eq!(answer, "Yes, 17 is prime.");
+    /// assert_eq!(stream.reasoning(), "17 is odd and has no divisor.");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn reasoning(&self) -> &str {
         &self.reasoning
     }
 
     /// The refusal message received so far, if the model refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Refusal("I can't help with that.".into()), ChatEvent::Done])).unwrap();
+    /// let mut stream = ChatStream::from_receiver(rx);
+    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
+    /// match stream.refusal() {
+    ///     Some(why) => eprintln!("refused: {why}"),
+    ///     None => println!("{text}"),
+    /// }
+    /// # assert_eq!(stream.refusal(), Some("I can't help with that."));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn refusal(&self) -> Option<&str> {
         self.refusal.as_deref()
     }
 
     /// The response headers (rate limits, request ids). Empty for a stream made with
     /// [`from_receiver`](Self::from_receiver).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+    /// let stream = client.stream_chat(&[Message::user("Hi")])?;
+    /// for (name, value) in stream.headers() {
+    ///     eprintln!("{name}: {value:?}");
+    /// }
+    /// assert!(stream.headers().contains_key("content-type"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The first value of response header `name`, if present and valid text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+    /// let stream = client.stream_chat(&[Message::user("Hi")])?;
+    /// // OpenAI's rate-limit headers, when the server sends them (this one does not).
+    /// let left = stream.header("x-ratelimit-remaining-requests");
+    /// assert_eq!(left, None);
+    /// assert_eq!(stream.header("Content-Type"), Some("text/event-stream")); // any case
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }

@@ -165,6 +165,19 @@ impl LineParser {
     }
 
     /// [`finish`](LineParser::finish), delivering the last line as an [`EventRef`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::LineParser;
+    ///
+    /// let mut parser = LineParser::new();
+    /// let mut lengths = Vec::new();
+    /// parser.feed(b"first\nsecond, without a line end", &mut |e| lengths.push(e.data.len()))?;
+    /// parser.finish_ref(&mut |line| lengths.push(line.data.len()))?;
+    /// assert_eq!(lengths, [5, 26]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn finish_ref(&mut self, on_line: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
         if self.failed {
             return Err(self.too_large());

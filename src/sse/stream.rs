@@ -542,6 +542,29 @@ pub trait Decode: Send + 'static {
     type Item: Send + 'static;
 
     /// Decodes one event: `Ok(Some(item))` to yield it, `Ok(None)` to skip it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{Decode, Event};
+    /// use ureq_futures::Error;
+    ///
+    /// /// Keeps the "tick" events' data, skips the others.
+    /// struct Ticks;
+    ///
+    /// impl Decode for Ticks {
+    ///     type Item = String;
+    ///     fn decode(&mut self, event: Event) -> Result<Option<String>, Error> {
+    ///         Ok((event.event == "tick").then_some(event.data))
+    ///     }
+    /// }
+    ///
+    /// let tick = Event { event: "tick".into(), data: "1".into(), id: None, retry: None };
+    /// let other = Event { event: "message".into(), data: "hello".into(), id: None, retry: None };
+    /// assert_eq!(Ticks.decode(tick)?, Some("1".to_string()));
+    /// assert_eq!(Ticks.decode(other)?, None);
+    /// # Ok::<(), Error>(())
+    /// ```
     fn decode(&mut self, event: Event) -> Result<Option<Self::Item>, Error>;
 
     /// Decodes one event that borrows the parser's buffer; this is what the stream's worker
@@ -583,12 +606,65 @@ pub trait Decode: Send + 'static {
 
     /// Called once when the body ends cleanly: a last item, or an error if the stream was cut
     /// short of its terminator. Defaults to `Ok(None)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::{Decode, Event};
+    /// use ureq_futures::Error;
+    ///
+    /// /// Sums the events' numbers and yields the total when the body ends; a body that ends
+    /// /// before an "end" event was cut.
+    /// #[derive(Default)]
+    /// struct Total {
+    ///     sum: i64,
+    ///     ended: bool,
+    /// }
+    ///
+    /// impl Decode for Total {
+    ///     type Item = i64;
+    ///     fn decode(&mut self, event: Event) -> Result<Option<i64>, Error> {
+    ///         match event.event.as_str() {
+    ///             "end" => self.ended = true,
+    ///             _ => self.sum += event.data.parse::<i64>().map_err(|e| Error::Protocol(e.to_string()))?,
+    ///         }
+    ///         Ok(None)
+    ///     }
+    ///     fn finish(&mut self) -> Result<Option<i64>, Error> {
+    ///         if !self.ended {
+    ///             return Err(Error::Protocol("the stream was cut before its end event".into()));
+    ///         }
+    ///         Ok(Some(self.sum))
+    ///     }
+    /// }
+    ///
+    /// let event = |name: &str, data: &str| Event { event: name.into(), data: data.into(), id: None, retry: None };
+    /// let mut total = Total::default();
+    /// total.decode(event("message", "2"))?;
+    /// total.decode(event("message", "3"))?;
+    /// assert!(Total::default().finish().is_err());
+    /// total.decode(event("end", ""))?;
+    /// assert_eq!(total.finish()?, Some(5));
+    /// # Ok::<(), Error>(())
+    /// ```
     fn finish(&mut self) -> Result<Option<Self::Item>, Error> {
         Ok(None)
     }
 }
 
 /// The decoder of [`RequestBuilder::events`](crate::RequestBuilder::events): every event as it is.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::sse::{Decode, Event, RawEvents, StreamOptions};
+///
+/// // `events()` is `events_decoded(StreamOptions::default(), RawEvents)`: every event as it is.
+/// let event = Event { event: "message".into(), data: "hi".into(), id: Some("7".into()), retry: None };
+/// assert_eq!(RawEvents.decode(event.clone())?, Some(event));
+/// # let _ = StreamOptions::default();
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RawEvents;
 

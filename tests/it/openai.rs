@@ -564,6 +564,11 @@ fn the_read_timeout_ends_a_silent_stream() {
     assert!(pieces.is_empty());
     let error = error.expect("a timeout");
     assert!(error.is_timeout(), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains("no byte for 300 ms (read_timeout) while reading the body from"),
+        "{text}"
+    );
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -583,11 +588,39 @@ fn the_timeout_bounds_the_wait_for_the_headers() {
     let start = Instant::now();
     let err = client.stream_chat(&hello()).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("within 300 ms (timeout)"), "{text}");
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "{:?}",
         start.elapsed()
     );
+}
+
+#[test]
+fn a_client_timeout_of_none_is_no_limit_and_replaces_the_sessions() {
+    let server = TestServer::start(|_| Reply::sse([seed_body()], ms(0)).delay(ms(400)));
+    let strict = ureq_futures::FuturesSession::builder()
+        .timeout(ms(100))
+        .build();
+    let client = |timeout: Option<Duration>| {
+        OpenAIClient::builder("m", 0.0)
+            .api_key("k")
+            .base_url(server.url())
+            .session(strict.clone())
+            .timeout(timeout)
+            .env(|_| None)
+            .build()
+    };
+    let patient = client(None).stream_chat(&hello()).unwrap();
+    let (pieces, error) = {
+        let mut patient = patient;
+        drain(&mut patient)
+    };
+    assert!(error.is_none(), "{error:?}");
+    assert!(!pieces.is_empty());
+    let err = client(Some(ms(150))).stream_chat(&hello()).unwrap_err();
+    assert!(err.to_string().contains("within 150 ms (timeout)"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use ureq_futures::llm::OpenAIClient;
+use ureq_futures::llm::{AnthropicClient, OpenAIClient};
 use ureq_futures::FuturesSession;
 
 fn ms(n: u64) -> Duration {
@@ -81,6 +81,11 @@ fn sessions_and_clients_built_but_unused_start_no_thread_alone() {
                 .build()
         })
         .collect();
+    // `new`, as most programs make their client: it reads the environment, and starts nothing.
+    let new_clients = (
+        OpenAIClient::new("gpt-4o-mini", 0.0),
+        AnthropicClient::new("claude-haiku-4-5", None),
+    );
     assert_eq!(thread_count(), before, "a built session started threads");
     // The first job starts one worker; a burst that finds them all busy starts the rest.
     sessions[0].submit(|_| Ok(())).result().unwrap();
@@ -90,7 +95,7 @@ fn sessions_and_clients_built_but_unused_start_no_thread_alone() {
     for h in handles {
         h.result().unwrap();
     }
-    drop((sessions, clients));
+    drop((sessions, clients, new_clients));
     assert_back_to(before, "workers of dropped sessions did not exit");
 }
 

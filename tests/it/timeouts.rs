@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use support::{closed_port_url, ms, timed, Reply, TestServer};
+use ureq_futures::sse::StreamOptions;
 use ureq_futures::{Error, FuturesSession, Timeout};
 
 #[test]
@@ -181,4 +182,40 @@ fn a_custom_agents_own_timeout_applies_when_the_session_sets_none() {
     let (result, took) = timed(|| session.get(server.url()).send().result());
     assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
+fn none_means_no_limit_at_every_level() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/dribble" => Reply::dribble(vec![b'x'; 3], ms(300)),
+        _ => Reply::ok("late").delay(ms(400)),
+    });
+    // A session's `None` replaces a given agent's own budget.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(ms(100)))
+        .build()
+        .into();
+    let unlimited = FuturesSession::builder().agent(agent).timeout(None).build();
+    let resp = unlimited.get(server.url_for("/late")).send().result();
+    assert_eq!(resp.unwrap().text().unwrap(), "late");
+    // A request's `None` replaces the session's limit.
+    let strict = FuturesSession::builder().timeout(ms(100)).build();
+    let cut = strict.get(server.url_for("/late")).send().result();
+    assert!(matches!(cut, Err(Error::Timeout(_))), "{cut:?}");
+    let late = strict.get(server.url_for("/late")).timeout(None).send();
+    assert_eq!(late.result().unwrap().text().unwrap(), "late");
+    let quick_reads = FuturesSession::builder().read_timeout(ms(100)).build();
+    let cut = quick_reads.get(server.url_for("/dribble")).send().result();
+    assert!(matches!(cut, Err(Error::Timeout(_))), "{cut:?}");
+    let dribble = quick_reads
+        .get(server.url_for("/dribble"))
+        .read_timeout(None)
+        .send();
+    assert_eq!(dribble.result().unwrap().bytes(), b"xxx");
+    // And on a stream, where `timeout` bounds the wait for the headers.
+    let stream = strict
+        .get(server.url_for("/late"))
+        .timeout(None)
+        .events_with(StreamOptions::default().require_event_stream(false));
+    assert!(stream.result().is_ok());
 }

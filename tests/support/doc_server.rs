@@ -6,6 +6,26 @@
 /// the base URL. Unknown paths get a 404. Each response closes its connection.
 #[allow(dead_code)]
 pub fn serve(routes: &'static [(&'static str, &'static str, &'static str)]) -> String {
+    serve_with(move |path| match routes.iter().find(|r| r.0 == path) {
+        Some((_, ct, body)) => ("200 OK", format!("content-type: {ct}\r\n"), *body),
+        None => ("404 Not Found", "content-type: text/plain\r\n".to_string(), "not found"),
+    })
+}
+
+/// Answers every request on 127.0.0.1 with `status` (`"429 Too Many Requests"`), the extra
+/// header lines `headers` (each ending in `\r\n`) and a JSON `body`, until the process ends;
+/// returns the base URL.
+#[allow(dead_code)]
+pub fn serve_status(status: &'static str, headers: &'static str, body: &'static str) -> String {
+    serve_with(move |_| (status, format!("content-type: application/json\r\n{headers}"), body))
+}
+
+/// Serves on 127.0.0.1 what `answer` returns for each request's path (query removed): the
+/// status, header lines and body. Each response closes its connection.
+#[allow(dead_code)]
+fn serve_with(
+    answer: impl Fn(&str) -> (&'static str, String, &'static str) + Send + Sync + Copy + 'static,
+) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     let base = format!("http://{}", listener.local_addr().expect("local address"));
@@ -28,13 +48,10 @@ pub fn serve(routes: &'static [(&'static str, &'static str, &'static str)]) -> S
                 let _ = std::io::Read::read_exact(&mut reader, &mut body);
                 let path = request_line.split_whitespace().nth(1).unwrap_or("/");
                 let path = path.split('?').next().unwrap_or("/");
-                let (status, content_type, body) = match routes.iter().find(|r| r.0 == path) {
-                    Some((_, ct, body)) => ("200 OK", *ct, *body),
-                    None => ("404 Not Found", "text/plain", "not found"),
-                };
+                let (status, headers, body) = answer(path);
                 let _ = (&stream).write_all(
                     format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n\
+                        "HTTP/1.1 {status}\r\n{headers}\
                          content-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
                     )

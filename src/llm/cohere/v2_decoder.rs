@@ -75,6 +75,18 @@ pub struct CohereV2Decoder {
 
 impl CohereV2Decoder {
     /// A decoder at the start of a stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::CohereV2Decoder;
+    /// use ureq_futures::sse::Decode;
+    ///
+    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
+    /// let mut decoder = CohereV2Decoder::new();
+    /// // A body that ends before the answer's end is a cut answer, never a short one.
+    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// ```
     pub fn new() -> Self {
         CohereV2Decoder::default()
     }

@@ -68,6 +68,18 @@ pub struct GeminiDecoder {
 
 impl GeminiDecoder {
     /// A decoder at the start of a stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::GeminiDecoder;
+    /// use ureq_futures::sse::Decode;
+    ///
+    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
+    /// let mut decoder = GeminiDecoder::new();
+    /// // A body that ends before the answer's end is a cut answer, never a short one.
+    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// ```
     pub fn new() -> Self {
         GeminiDecoder::default()
     }

@@ -85,6 +85,18 @@ struct CallTrack {
 
 impl OpenAIDecoder {
     /// A decoder at the start of a stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::OpenAIDecoder;
+    /// use ureq_futures::sse::Decode;
+    ///
+    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
+    /// let mut decoder = OpenAIDecoder::new();
+    /// // A body that ends before the answer's end is a cut answer, never a short one.
+    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// ```
     pub fn new() -> Self {
         OpenAIDecoder::default()
     }
