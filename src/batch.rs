@@ -56,7 +56,8 @@ pub struct BatchProgress {
     pub completed: u64,
     /// Of the completed jobs, those whose result was an error.
     pub failed: u64,
-    /// Jobs cancelled by [`stop_on_error`](Batch::stop_on_error) or by dropping the batch.
+    /// Jobs cancelled (queued or running) by [`stop_on_error`](Batch::stop_on_error) or by
+    /// dropping the batch.
     pub cancelled: u64,
     /// Submitted jobs whose result has not been yielded yet (at most the window).
     pub in_flight: usize,
@@ -116,12 +117,12 @@ struct Entry<Item, T> {
 ///   past it.
 /// * **Errors.** A job's error is that input's result; the batch goes on. With
 ///   [`stop_on_error`](Batch::stop_on_error) the first error yielded ends the batch: the jobs
-///   still queued are cancelled, no more inputs are read, and results not yet yielded are
-///   dropped. A 4xx or 5xx response is not an error (make it one with
+///   still queued or running are cancelled (a running request is interrupted, see
+///   [`Pending::cancel`]), no more inputs are read, and results not yet yielded are dropped. A 4xx or 5xx response is not an error (make it one with
 ///   [`Response::error_for_status`](crate::Response::error_for_status) in a
 ///   [`send_with`](crate::RequestBuilder::send_with) hook).
-/// * **Dropping** the batch before its end cancels its queued jobs, as
-///   [`stop_on_error`](Batch::stop_on_error) does; a job already running finishes.
+/// * **Dropping** the batch before its end cancels its queued and running jobs, as
+///   [`stop_on_error`](Batch::stop_on_error) does.
 ///
 /// The closure that makes each job runs on the caller's thread, inside `next`. So does the
 /// [`progress`](Batch::progress) callback.
@@ -307,9 +308,9 @@ where
         self
     }
 
-    /// Ends the batch at the first error it yields: jobs still queued are cancelled (their
-    /// count is [`BatchProgress::cancelled`]), no more inputs are read, and finished results not
-    /// yet yielded are dropped. Defaults to off: an error is that input's result and the batch
+    /// Ends the batch at the first error it yields: jobs still queued or running are cancelled
+    /// as by [`Pending::cancel`] (their count is [`BatchProgress::cancelled`]), no more inputs
+    /// are read, and finished results not yet yielded are dropped. Defaults to off: an error is that input's result and the batch
     /// goes on.
     ///
     /// # Examples
@@ -486,7 +487,8 @@ where
         Some(entry)
     }
 
-    /// Cancels what is queued, drops what is not yet yielded, and submits nothing more.
+    /// Cancels what is queued or running, drops what is not yet yielded, and submits nothing
+    /// more.
     fn stop(&mut self) {
         self.stopped = true;
         let mut cancelled = 0;
@@ -667,9 +669,10 @@ mod tests {
         let (first, result) = batch.next().unwrap();
         assert_eq!(first, 0);
         assert!(result.is_err());
-        // Job 1 is running (blocked), jobs 2..5 are queued behind it on the one worker.
+        // Job 1 is running (blocked), jobs 2..5 are queued behind it on the one worker: all
+        // cancelled, the running one too.
         let counts = batch.counts();
-        assert!(counts.cancelled >= 3, "{counts:?}");
+        assert!(counts.cancelled >= 4, "{counts:?}");
         assert!(batch.next().is_none());
         drop(go);
     }

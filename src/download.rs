@@ -6,10 +6,10 @@
 //! only a complete body is renamed to `path`. The rename is atomic within one directory (POSIX
 //! `rename`, `MoveFileEx` on Windows), so a reader of `path` sees the old file or the new one,
 //! never a mix, and nothing half-written ever sits under the final name: on any failure (a
-//! non-2xx status, a timeout, a cut connection, a full disk, a panic) the part file is removed
-//! and the handle's error says why. The file's data is flushed to the disk (`sync_all`) before
-//! the rename, so that a crash right after it cannot leave an empty or partial file under the
-//! final name either.
+//! non-2xx status, a timeout, a cut connection, a full disk, a cancel, a panic) the part file
+//! is removed and the handle's error says why. The file's data is flushed to the disk
+//! (`sync_all`) before the rename, so that a crash right after it cannot leave an empty or
+//! partial file under the final name either.
 //!
 //! # When the target exists
 //!
@@ -244,6 +244,11 @@ fn write_body(
     file.sync_all()
         .map_err(|e| file_error("sync", &part.path, e))?;
     drop(file);
+    // A cancel that arrived after the last read: its handle already says `Cancelled`, so the
+    // body must not appear under the final name.
+    if crate::exec::is_cancelled() {
+        return Err(Error::Cancelled);
+    }
     std::fs::rename(&part.path, &path).map_err(|e| {
         let what = format!("rename {} to", part.path.display());
         file_error(&what, &path, e)

@@ -117,7 +117,10 @@ pub enum Error {
     },
     /// An event stream was answered with a content type other than `text/event-stream`.
     UnexpectedContentType(Option<String>),
-    /// The job was cancelled with [`Pending::cancel`](crate::Pending::cancel) before it started.
+    /// The job was cancelled: by [`Pending::cancel`](crate::Pending::cancel) (queued or
+    /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest) or
+    /// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now); also the last item
+    /// of an event stream whose worker `shutdown_now` interrupted.
     Cancelled,
     /// The session was shut down: the job was queued when [`shutdown`](crate::FuturesSession::shutdown)
     /// ran (or the last session handle was dropped), or it was submitted afterwards.
@@ -602,7 +605,7 @@ impl fmt::Display for Error {
             Error::UnexpectedContentType(None) => {
                 write!(f, "expected content type text/event-stream, got none")
             }
-            Error::Cancelled => write!(f, "cancelled before it started"),
+            Error::Cancelled => write!(f, "cancelled"),
             Error::ShutDown => write!(f, "the session was shut down"),
             Error::Panicked(msg) => write!(f, "the job panicked: {msg}"),
             Error::ResultTaken => write!(f, "the result was already taken"),
@@ -678,6 +681,13 @@ impl From<io::Error> for Error {
         // ureq hands its own errors through `io::Read` wrapped in an io::Error, and its own
         // conversion unwraps them: a timeout while reading a body is still `Error::Timeout`.
         match ureq::Error::from(e) {
+            // I/O that a cancel of its job interrupted (see `crate::transport`).
+            ureq::Error::Io(e)
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<crate::exec::Cancelled>()) =>
+            {
+                Error::Cancelled
+            }
             ureq::Error::Io(e) => Error::Io(e),
             other => Error::from(other),
         }

@@ -308,6 +308,7 @@ mod source;
 pub mod sse;
 mod stale;
 mod timeout;
+mod transport;
 mod url;
 
 pub use batch::{Batch, BatchProgress};

@@ -102,8 +102,12 @@ pub(crate) fn stream<D: Decode>(
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
     let body = phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions);
-    let (stream, feed) =
+    let (mut stream, feed) =
         EventStream::channel(options.capacity, parts.status.as_u16(), parts.headers, url);
+    if let Some(job) = crate::exec::current_job() {
+        // Dropping the stream interrupts this job's read, on a silent server too.
+        stream.interrupt_on_drop(job);
+    }
     done.complete(Ok(stream));
     // A panicking decoder must end the stream with an error, not look like a clean end when the
     // unwinding drops the sender.
@@ -235,6 +239,10 @@ fn attempts(
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
+                // A job cancelled between hops (a redirect, a resend) sends nothing more.
+                if crate::exec::is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
                 let mut req = http::Request::new(());
                 *req.method_mut() = hop.method.clone();
                 *req.uri_mut() = hop.uri.clone();
@@ -284,9 +292,12 @@ fn attempts(
             {
                 return outcome
             }
-            // A response dropped unread closes its connection; nothing else is lost.
+            // A response dropped unread closes its connection; nothing else is lost. A cancel
+            // ends the wait.
             Verdict::RetryAfter(wait) => {
-                std::thread::sleep(wait);
+                if !crate::exec::sleep(wait) {
+                    return Err(Error::Cancelled);
+                }
                 // A retry is a new request to the origin: it waits out the origin's pause (set
                 // by this answer or another request's) and takes a token of its rate.
                 if let Some(limiter) = &config.rate_limiter {

@@ -461,6 +461,39 @@ impl FuturesSession {
         self.inner.exec.shutdown();
     }
 
+    /// Stops everything now, for Ctrl-C: [`shutdown`](FuturesSession::shutdown), and every
+    /// running job is cancelled as by [`Pending::cancel`]: its handle resolves to
+    /// [`Error::Cancelled`] and its request is interrupted, so its worker is free at once.
+    /// Event streams being read end with `Err(Error::Cancelled)` as their last item. Returns at
+    /// once; call [`join`](FuturesSession::join) to wait for the workers to exit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let url = format!("http://{}/", listener.local_addr()?);
+    /// # std::thread::spawn(move || {
+    /// #     let (mut socket, _) = listener.accept().unwrap();
+    /// #     let _ = socket.read(&mut [0; 1024]); // the request; no answer, ever
+    /// #     let _ = socket.read(&mut [0; 1]);    // returns when the client goes away
+    /// # });
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let session = FuturesSession::builder().max_workers(1).build();
+    /// let silent = session.get(url).send();
+    /// let queued = session.submit(|_| Ok(()));
+    /// # std::thread::sleep(std::time::Duration::from_millis(50));
+    /// session.shutdown_now();
+    /// assert!(matches!(silent.result(), Err(Error::Cancelled)));
+    /// assert!(matches!(queued.result(), Err(Error::ShutDown)));
+    /// session.join(); // returns: the worker was interrupted
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_now(&self) {
+        self.inner.exec.shutdown_now();
+    }
+
     /// Shuts the session down and waits until every worker has finished its last job and left
     /// its loop; the threads exit right after. Only returns after
     /// [`shutdown`](FuturesSession::shutdown) and after the running jobs have finished; an event
@@ -878,7 +911,10 @@ impl SessionBuilder {
     /// budget. The agent's connection settings (connect timeout, TLS, proxy, pool size) are
     /// kept. The session cannot tell whether a request of this agent went out on a reused
     /// connection, so it never sends one again after a kept-alive connection closed under it
-    /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)).
+    /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)). Nor can it shut
+    /// this agent's connections down: [`Pending::cancel`](crate::Pending::cancel) and
+    /// [`shutdown_now`](FuturesSession::shutdown_now) resolve the handles at once, but a running
+    /// request holds its worker until it ends (bound it with a timeout).
     ///
     /// # Examples
     ///
@@ -1031,8 +1067,9 @@ impl SessionBuilder {
                 .max_idle_connections_per_host(self.max_workers)
                 .timeout_connect(self.connect_timeout)
                 .build();
-            // ureq's default connector, watched so that a request that meets a pooled
-            // connection closed under it can be sent again (see `stale`).
+            // ureq's default connector, its connections interruptible by their jobs (see
+            // `crate::transport`) and watched so that a request that meets a pooled connection
+            // closed under it can be sent again (see `stale`).
             ureq::Agent::with_parts(
                 config,
                 crate::stale::connector(),

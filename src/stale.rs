@@ -44,9 +44,7 @@ use std::cell::Cell;
 use std::io;
 
 use ureq::http::Method;
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
-};
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
 
 use crate::Error;
 
@@ -112,14 +110,16 @@ fn is_closed_connection(error: &Error) -> bool {
 }
 
 /// Whether a request that ended in `error` after `seen` is to be sent again (see the module
-/// docs); `idempotent` is the method's or the caller's word for it.
+/// docs); `idempotent` is the method's or the caller's word for it. A request whose job was
+/// cancelled ends in [`Error::Cancelled`], never a closed connection: it is not sent again.
 pub(crate) fn resend(idempotent: bool, seen: Seen, error: &Error) -> bool {
     idempotent && seen.stale_connection() && is_closed_connection(error)
 }
 
-/// ureq's default connector chain (TCP, SOCKS, TLS) followed by [`Watch`].
+/// ureq's default connector chain (TCP, SOCKS, TLS), its connections interruptible by their
+/// jobs (see `crate::transport`), followed by [`Watch`].
 pub(crate) fn connector() -> impl Connector {
-    DefaultConnector::new().chain(Watch)
+    crate::transport::Interruptible::default().chain(Watch)
 }
 
 /// The last link of the session's connector chain: runs for each new connection.
@@ -227,6 +227,8 @@ mod tests {
         // A timeout or a refusal is not a closed connection.
         assert!(!resend(true, pooled, &io(io::ErrorKind::TimedOut)));
         assert!(!resend(true, pooled, &io(io::ErrorKind::ConnectionRefused)));
+        // Nor is a cancel, though it shuts the connection down under the request.
+        assert!(!resend(true, pooled, &Error::Cancelled));
         assert!(!resend(
             true,
             pooled,

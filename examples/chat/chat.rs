@@ -14,14 +14,18 @@
 //! When the chosen provider has no key (and no base URL) set, or with `--demo`, it starts an
 //! offline demo server on 127.0.0.1 that streams a made-up answer in OpenAI's protocol, so the
 //! program can be tried at once. In the chat, `/reset` forgets the history and `/exit` or
-//! Ctrl-D quits.
+//! Ctrl-D quits. Ctrl-C during an answer stops it and goes back to the prompt with the history as
+//! it was before the question; Ctrl-C at the prompt quits.
 
+mod ctrl_c;
 mod demo;
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ctrl_c::CtrlC;
 use ureq_futures::llm::{
     AnthropicClient, ChatClient, ClientBuilder, CohereClient, Conversation, GeminiClient,
     MistralClient, OpenAIClient, Protocol, TogetherClient,
@@ -35,7 +39,8 @@ const USAGE: &str = "\
 usage: chat [OPTIONS] [PROMPT...]
 
 Streams a chat model's answer to PROMPT; without a PROMPT, reads it from stdin when stdin is
-not a terminal, else starts a multi-turn chat (/reset forgets the history, /exit or Ctrl-D quits).
+not a terminal, else starts a multi-turn chat (/reset forgets the history, /exit or Ctrl-D quits;
+Ctrl-C stops an answer, and quits at the prompt).
 
 options:
   --provider NAME     openai, anthropic, gemini, mistral, together or cohere
@@ -230,6 +235,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
 
 /// Why a turn stopped early.
 enum Failure {
+    /// Ctrl-C stopped the answer.
+    Stopped,
     /// The request or the stream failed.
     Chat(Error),
     /// Writing the answer failed (stdout closed).
@@ -238,7 +245,11 @@ enum Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure::Chat(e)
+        match e {
+            // What a stopped stream ends with.
+            Error::Cancelled => Failure::Stopped,
+            e => Failure::Chat(e),
+        }
     }
 }
 
@@ -260,6 +271,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Ctrl-C stops the answer in progress, or ends the program when there is none.
+    let ctrl_c = Arc::new(CtrlC::default());
+    let on_press = Arc::clone(&ctrl_c);
+    let caught = ctrl_c::on_ctrl_c(move || {
+        if !on_press.pressed() {
+            eprintln!();
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = caught {
+        eprintln!("note: Ctrl-C will end the program, answer or not: {e}");
+    }
     // The prompt first: a bad one should fail before anything starts.
     let stdin = io::stdin();
     let prompt = if !opts.prompt.is_empty() {
@@ -343,15 +366,19 @@ fn main() -> ExitCode {
     }
 
     match prompt {
-        Some(prompt) => match ask(&mut chat, prompt) {
+        Some(prompt) => match ask(&mut chat, prompt, &ctrl_c, &mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(Failure::Stopped) => {
+                eprintln!("(stopped)");
+                ExitCode::from(130)
+            }
             Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(failure) => {
                 target.report(&failure);
                 ExitCode::FAILURE
             }
         },
-        None => interactive(&mut chat, &target),
+        None => interactive(&mut chat, &target, &ctrl_c),
     }
 }
 
@@ -368,6 +395,7 @@ impl Target {
     /// likely cause).
     fn report(&self, failure: &Failure) {
         let message = match failure {
+            Failure::Stopped => "stopped".to_string(),
             Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
                 format!("{e} (server: {})", self.base_url)
             }
@@ -412,9 +440,10 @@ fn key_hint(status: u16, body: &str, has_key: bool) -> Option<&'static str> {
 }
 
 /// The multi-turn chat on a terminal.
-fn interactive(chat: &mut Conversation, target: &Target) -> ExitCode {
+fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> ExitCode {
     eprintln!(
-        "Chatting with {} ({}) at {}. /reset forgets the history, /exit or Ctrl-D quits.",
+        "Chatting with {} ({}) at {}. /reset forgets the history, /exit or Ctrl-D quits, \
+         Ctrl-C stops an answer.",
         target.model,
         target.provider.name(),
         target.base_url
@@ -446,8 +475,11 @@ fn interactive(chat: &mut Conversation, target: &Target) -> ExitCode {
                 eprintln!("unknown command {command}: /reset forgets the history, /exit quits");
                 continue;
             }
-            text => match ask(chat, text.to_string()) {
+            text => match ask(chat, text.to_string(), ctrl_c, &mut io::stdout().lock()) {
                 Ok(()) => {}
+                Err(Failure::Stopped) => {
+                    eprintln!("(stopped; the history is as it was before this question)");
+                }
                 Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
                     return ExitCode::SUCCESS
                 }
@@ -462,10 +494,19 @@ fn interactive(chat: &mut Conversation, target: &Target) -> ExitCode {
     }
 }
 
-/// Sends one message and writes the answer to stdout as it streams.
-fn ask(chat: &mut Conversation, text: String) -> Result<(), Failure> {
-    let mut out = io::stdout().lock();
+/// Sends one message and writes the answer to `out` as it streams, until its end or until
+/// Ctrl-C stops it (`Failure::Stopped`: the exchange stays out of the history).
+fn ask(
+    chat: &mut Conversation,
+    text: String,
+    ctrl_c: &CtrlC,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let answer = ctrl_c.answer();
     let mut reply = chat.send(text)?;
+    if !answer.streaming(reply.chat().stop_handle()) {
+        return Err(Failure::Stopped);
+    }
     let mut at_line_start = true;
     let outcome = (|| -> Result<(), Failure> {
         for piece in reply.by_ref() {
@@ -503,7 +544,66 @@ fn ask(chat: &mut Conversation, text: String) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::key_hint;
+    use std::io::{self, Write};
+    use std::time::Duration;
+
+    use ureq_futures::llm::{Conversation, OpenAIClient};
+
+    use super::{ask, key_hint, CtrlC, Failure};
+    use crate::demo::DemoServer;
+
+    /// Stdout for `ask` that presses Ctrl-C as the first piece of the answer arrives.
+    struct PressOnFirstPiece<'a> {
+        ctrl_c: &'a CtrlC,
+        text: Vec<u8>,
+    }
+
+    impl Write for PressOnFirstPiece<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.text.is_empty() {
+                assert!(self.ctrl_c.pressed(), "no answer in progress");
+            }
+            self.text.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn ctrl_c_stops_the_answer_and_the_chat_goes_on_with_its_history() {
+        let server = DemoServer::start(Duration::from_millis(20)).unwrap();
+        let client = OpenAIClient::builder("demo", None)
+            .base_url(server.base_url())
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let first = chat.send_with("what is a thread pool?", |_| {}).unwrap();
+        assert_eq!(chat.messages().len(), 2);
+
+        let ctrl_c = CtrlC::default();
+        let mut out = PressOnFirstPiece {
+            ctrl_c: &ctrl_c,
+            text: Vec::new(),
+        };
+        let stopped = ask(&mut chat, "and a channel?".into(), &ctrl_c, &mut out);
+        assert!(matches!(stopped, Err(Failure::Stopped)));
+        // Part of the answer was written, not all of it (the whole one is as long as the first).
+        let written = String::from_utf8(out.text).unwrap();
+        assert!(!written.is_empty());
+        assert!(written.len() < first.len(), "{written}");
+        // The stopped exchange is not in the history; the one before it is.
+        assert_eq!(chat.messages().len(), 2);
+        assert!(!ctrl_c.pressed(), "back at the prompt, Ctrl-C quits");
+
+        let mut out = Vec::new();
+        ask(&mut chat, "and a channel?".into(), &ctrl_c, &mut out)
+            .unwrap_or_else(|_| panic!("the chat did not go on"));
+        assert_eq!(chat.messages().len(), 4);
+        assert!(String::from_utf8(out).unwrap().contains("message 2"));
+    }
 
     const WANTS: Option<&str> = Some("this server wants an API key");
     const REFUSED: Option<&str> = Some("the server refused the API key");

@@ -39,10 +39,11 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::job::Interrupt;
 use super::slot::Task;
 use crate::Error;
 
@@ -326,6 +327,30 @@ impl Task for Laned {
     fn is_abandoned(&self) -> bool {
         self.task.is_abandoned()
     }
+
+    fn cancel(&self) -> bool {
+        self.task.cancel()
+    }
+
+    fn interrupt(&self) {
+        self.task.interrupt();
+    }
+
+    fn register(&self, what: Weak<dyn Interrupt>) -> bool {
+        self.task.register(what)
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.task.is_cancelled()
+    }
+
+    fn sleep(&self, d: Duration) -> bool {
+        self.task.sleep(d)
+    }
+
+    fn id(&self) -> usize {
+        self.task.id()
+    }
 }
 
 /// A wake-up of one lane, sent through the executor's queue.
@@ -352,6 +377,29 @@ impl Task for Wake {
 
     fn is_abandoned(&self) -> bool {
         false
+    }
+
+    fn cancel(&self) -> bool {
+        false
+    }
+
+    fn interrupt(&self) {}
+
+    fn register(&self, _: Weak<dyn Interrupt>) -> bool {
+        true
+    }
+
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+
+    fn sleep(&self, d: Duration) -> bool {
+        std::thread::sleep(d);
+        true
+    }
+
+    fn id(&self) -> usize {
+        0
     }
 }
 

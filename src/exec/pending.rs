@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::slot::Slot;
+use super::slot::{Slot, Task};
 use crate::progress::Progress;
 use crate::Error;
 
@@ -42,6 +42,8 @@ use crate::Error;
 #[must_use = "a Pending does nothing by itself: call result() to get the job's outcome"]
 pub struct Pending<T> {
     slot: Arc<Slot<T>>,
+    /// The same slot as the queue sees it, to run it inline or cancel it.
+    task: Arc<dyn Task>,
 }
 
 impl<T> fmt::Debug for Pending<T> {
@@ -59,8 +61,13 @@ impl<T> fmt::Debug for Pending<T> {
 }
 
 impl<T: Send + 'static> Pending<T> {
-    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
-        Pending { slot }
+    pub(crate) fn new(slot: Arc<Slot<T>>, task: Arc<dyn Task>) -> Self {
+        Pending { slot, task }
+    }
+
+    /// Runs the job here if this is a worker of its pool and the job is still queued.
+    fn help(&self) -> bool {
+        self.slot.help(&self.task)
     }
 
     /// Blocks until the job is done and returns its result.
@@ -81,7 +88,7 @@ impl<T: Send + 'static> Pending<T> {
     /// assert_eq!(p.result().unwrap(), "done");
     /// ```
     pub fn result(self) -> Result<T, Error> {
-        self.slot.help();
+        self.help();
         self.slot.yield_briefly();
         let mut state = self.slot.lock();
         loop {
@@ -171,7 +178,7 @@ impl<T: Send + 'static> Pending<T> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn wait(&self) {
-        self.slot.help();
+        self.help();
         let mut state = self.slot.lock();
         while !state.is_done() {
             state = self.slot.block(state);
@@ -223,9 +230,32 @@ impl<T: Send + 'static> Pending<T> {
         self.slot.progress.get()
     }
 
-    /// Cancels the job if it has not started. Returns `true` if it was still queued: it will never
-    /// run and its result is `Err(Error::Cancelled)`. Returns `false` if it is running or done;
-    /// a running job is not interrupted.
+    /// Cancels the job. Returns `true` if its result is now `Err(Error::Cancelled)`, `false` if
+    /// it was already done (its result stays as it is, and nothing is interrupted).
+    ///
+    /// * A queued job never runs, nor does one parked in a lane
+    ///   ([`max_per_host`](crate::SessionBuilder::max_per_host), rate limits).
+    /// * A running job's handle resolves to `Cancelled` at once, and the request it runs is
+    ///   interrupted: its connection is shut down, so the blocked read or write returns and the
+    ///   worker is free for the next job, whether the server is silent or slow. This covers
+    ///   requests made by the session (and by [`submit`](crate::FuturesSession::submit)
+    ///   closures through the session's agent), redirects, retries and the wait between them;
+    ///   a cancelled request is never sent again. A cancelled
+    ///   [`download`](crate::RequestBuilder::download) removes its part file.
+    /// * Not interrupted: name resolution and a TCP connect in progress (ureq registers a socket
+    ///   once it is connected); they end at their timeouts, then the job stops. Other work of a
+    ///   `submit` closure runs to its end, its result dropped. A session built with an agent of
+    ///   your own ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) resolves the handle
+    ///   at once but cannot interrupt the request: its worker is free when the request ends.
+    /// * An event stream's handle, and a
+    ///   [`send_streaming`](crate::RequestBuilder::send_streaming) one, is done as soon as the
+    ///   headers are in. To stop an event stream afterwards, drop the
+    ///   [`EventStream`](crate::sse::EventStream) (or the LLM `ChatStream` over it), which
+    ///   interrupts its worker the same way. A [`BodyReader`](crate::BodyReader) holds no worker
+    ///   (its body is read on your thread); dropping it closes the connection.
+    ///
+    /// Cancelling relies on ureq's `unversioned` transport API; see RELIABILITY.md for the ureq
+    /// versions it is tested with.
     ///
     /// # Examples
     ///
@@ -239,8 +269,31 @@ impl<T: Send + 'static> Pending<T> {
     /// assert!(matches!(queued.result(), Err(ureq_futures::Error::Cancelled)));
     /// assert!(busy.result().is_ok());
     /// ```
+    ///
+    /// A request that is already running, on a server that never answers:
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let url = format!("http://{}/", listener.local_addr()?);
+    /// # std::thread::spawn(move || {
+    /// #     let (mut socket, _) = listener.accept().unwrap();
+    /// #     let _ = socket.read(&mut [0; 1024]); // the request; no answer, ever
+    /// #     let _ = socket.read(&mut [0; 1]);    // returns when the client goes away
+    /// # });
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let session = FuturesSession::builder().max_workers(1).build();
+    /// let silent = session.get(url).send();
+    /// # std::thread::sleep(std::time::Duration::from_millis(50));
+    /// assert!(silent.cancel());
+    /// assert!(matches!(silent.result(), Err(Error::Cancelled)));
+    /// // The only worker is free again.
+    /// assert_eq!(session.submit(|_| Ok(1)).result()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&self) -> bool {
-        self.slot.cancel_with(Error::Cancelled)
+        self.task.cancel()
     }
 }
 
@@ -401,12 +454,38 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
 }
 
 impl<T: Send + 'static> AsCompleted<T> {
+    /// Cancels every job not yet yielded (see [`Pending::cancel`]: queued ones never run,
+    /// running ones are interrupted) and returns how many it cancelled. The iterator still
+    /// yields them, with `Err(Error::Cancelled)` (or their result, for a job that finished
+    /// first), so nothing goes missing.
+    ///
+    /// Dropping an `AsCompleted` does not cancel anything, as dropping a [`Pending`] does not:
+    /// the jobs run on and their results are dropped. Call this first to stop them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::{as_completed, Error, FuturesSession};
+    ///
+    /// let session = FuturesSession::builder().max_workers(1).build();
+    /// let (go, wait) = crossbeam_channel::bounded::<()>(0);
+    /// let slow = session.submit(move |_| { wait.recv().ok(); Ok(0) });
+    /// let queued = session.submit(|_| Ok(1));
+    /// let mut done = as_completed(vec![slow, queued]);
+    /// assert_eq!(done.cancel_rest(), 2);
+    /// drop(go);
+    /// assert!(done.all(|(_, r)| matches!(r, Err(Error::Cancelled))));
+    /// ```
+    pub fn cancel_rest(&mut self) -> usize {
+        self.handles.iter().flatten().filter(|h| h.cancel()).count()
+    }
+
     /// Runs one still-queued job inline if this thread is a worker of its pool.
     fn help_one(&mut self) -> bool {
         while self.next_to_help < self.handles.len() {
             let i = self.next_to_help;
             self.next_to_help += 1;
-            if self.handles[i].as_ref().is_some_and(|h| h.slot.help()) {
+            if self.handles[i].as_ref().is_some_and(|h| h.help()) {
                 return true;
             }
         }
@@ -463,7 +542,7 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
             break i;
         }
         // On a worker, run one queued job of the pool inline rather than wait forever.
-        if handles.iter().any(|h| h.slot.help()) {
+        if handles.iter().any(|h| h.help()) {
             continue;
         }
         match rx.recv() {
@@ -483,10 +562,10 @@ mod tests {
     use crate::exec::slot::Completer;
 
     fn resolved(v: u32) -> Pending<u32> {
-        let (slot, _) = Slot::queued(0, |_: Completer<u32>| {});
+        let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
         assert!(slot.claim());
         slot.complete(Ok(v));
-        Pending::new(slot)
+        Pending::new(slot, task)
     }
 
     #[test]
@@ -500,16 +579,16 @@ mod tests {
 
     #[test]
     fn complete_is_first_wins() {
-        let (slot, _) = Slot::queued(0, |_: Completer<u32>| {});
+        let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
         assert!(slot.complete(Ok(1)));
         assert!(!slot.complete(Ok(2)));
-        assert_eq!(Pending::new(slot).result().unwrap(), 1);
+        assert_eq!(Pending::new(slot, task).result().unwrap(), 1);
     }
 
     #[test]
-    fn cancel_only_while_queued() {
+    fn cancel_while_queued_or_running_but_not_once_done() {
         let (slot, task) = Slot::queued(0, |c: Completer<u32>| c.complete(Ok(5)));
-        let p = Pending::new(slot);
+        let p = Pending::new(slot, task.clone());
         assert!(p.cancel());
         assert!(!p.cancel());
         // The queue entry finds nothing to run.
@@ -520,7 +599,7 @@ mod tests {
     #[test]
     fn panics_become_errors_with_the_message() {
         let (slot, task) = Slot::queued(0, |_: Completer<u32>| panic!("boom {}", 7));
-        let p = Pending::new(slot);
+        let p = Pending::new(slot, task.clone());
         task.run();
         match p.result() {
             Err(Error::Panicked(msg)) => assert_eq!(msg, "boom 7"),

@@ -40,6 +40,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use threadpool::ThreadPool;
 
+use super::job;
 use super::lanes::{Gate, Lanes};
 use super::slot::{Completer, Slot, Task};
 use super::Pending;
@@ -95,6 +96,8 @@ struct Workers {
     /// Worker loops still running, to let `join` wait for them.
     alive: Mutex<usize>,
     none_alive: Condvar,
+    /// The jobs each worker runs now (by the order the workers started), for `shutdown_now`.
+    running: Vec<Arc<job::Running>>,
 }
 
 struct Threads {
@@ -120,6 +123,7 @@ impl Executor {
                 }),
                 alive: Mutex::new(0),
                 none_alive: Condvar::new(),
+                running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
             }),
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
@@ -161,6 +165,7 @@ impl Executor {
         F: FnOnce(Completer<T>) + Send + 'static,
     {
         let (slot, mut task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        let handle = Arc::clone(&task);
         if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
             task = lanes.entry(key, task);
         }
@@ -173,7 +178,7 @@ impl Executor {
         } else if self.workers.started.load(Ordering::Acquire) < self.max_workers {
             self.start_worker_unless_one_is_idle();
         }
-        Pending::new(slot)
+        Pending::new(slot, handle)
     }
 
     /// Takes an idle worker's count, or else starts a worker if there are fewer than the maximum.
@@ -200,7 +205,7 @@ impl Executor {
             none => none.insert(ThreadPool::with_name(self.name.clone(), 1)),
         };
         let (jobs, workers, id) = (self.backlog.clone(), Arc::clone(w), self.id);
-        pool.execute(move || worker_loop(jobs, workers, id));
+        pool.execute(move || worker_loop(jobs, workers, id, started));
     }
 
     pub(crate) fn max_workers(&self) -> usize {
@@ -244,6 +249,24 @@ impl Executor {
         self.stop();
         for task in self.backlog.try_iter() {
             task.abort(Error::ShutDown);
+        }
+    }
+
+    /// [`shutdown`](Executor::shutdown), then cancels every running job (see
+    /// [`Task::cancel`]); a job that already resolved its handle (an event stream) is
+    /// interrupted. Returns at once.
+    pub(crate) fn shutdown_now(&self) {
+        self.shutdown();
+        let running: Vec<QueueItem> = self
+            .workers
+            .running
+            .iter()
+            .flat_map(|r| job::running_now(r))
+            .collect();
+        for task in running {
+            if !task.cancel() {
+                task.interrupt();
+            }
         }
     }
 
@@ -294,9 +317,11 @@ impl Drop for AliveGuard {
     }
 }
 
-fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize) {
+fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize, index: usize) {
     let _guard = AliveGuard(Arc::clone(&workers));
     WORKER_OF.with(|w| w.set(pool));
+    // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
+    job::list_running_in(Arc::clone(&workers.running[index]));
     // Ends when the executor is shut down or dropped and the queue is empty.
     loop {
         let task = match jobs.try_recv() {

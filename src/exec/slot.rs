@@ -16,12 +16,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::job::{self, Interrupt};
 use super::pool::is_worker_of;
 use crate::progress::ProgressCounter;
 use crate::Error;
@@ -56,6 +57,21 @@ pub(crate) trait Task: Send + Sync {
     fn abort(&self, error: Error);
     /// Whether the job's handle was dropped: nobody can see its result.
     fn is_abandoned(&self) -> bool;
+    /// Cancels the job: a queued one never runs, a running one has its handle resolved to
+    /// [`Error::Cancelled`] and what it blocks on interrupted. Returns whether the handle now
+    /// resolves to `Cancelled` (not when the job was already done).
+    fn cancel(&self) -> bool;
+    /// Interrupts what the running job blocks on, its handle left as it is. See
+    /// [`JobHandle::interrupt`](super::job::JobHandle::interrupt).
+    fn interrupt(&self);
+    /// See [`JobHandle::register`](super::job::JobHandle::register).
+    fn register(&self, what: Weak<dyn Interrupt>) -> bool;
+    /// Whether the job was cancelled.
+    fn is_cancelled(&self) -> bool;
+    /// Sleeps `d` unless the job is cancelled first; returns `false` if it was.
+    fn sleep(&self, d: Duration) -> bool;
+    /// The job's number (see `job::next_id`); 0 for an entry that is no job (a lane's wake-up).
+    fn id(&self) -> usize;
 }
 
 /// How often a waiting thread yields before it blocks; see `Slot::yield_briefly`.
@@ -64,6 +80,8 @@ const YIELDS_BEFORE_BLOCKING: usize = 8;
 /// A job and its outcome; `J` is the job's [`JobCell`], unsized to `dyn JobCell<T>` once built,
 /// so that the closure lives inside the slot: one allocation per job.
 pub(crate) struct Slot<T, J: ?Sized = dyn JobCell<T>> {
+    /// The job's number, unique for the life of the process (see `job::next_id`).
+    id: usize,
     state: Mutex<State<T>>,
     done: Condvar,
     /// Set once a result is stored, so that a waiter can poll without taking the lock.
@@ -94,6 +112,12 @@ pub(crate) struct State<T> {
     /// The handle was dropped: a result is dropped on arrival. This is what closes an event
     /// stream whose handle was dropped unclaimed, so that its worker stops.
     pub(crate) abandoned: bool,
+    /// A cancel reached the job: what it registers from now on is refused.
+    cancelled: bool,
+    /// The job's closure has returned: a cancel has nothing left to interrupt.
+    retired: bool,
+    /// What the running job blocks on, to interrupt on cancel (see `exec::job`).
+    interrupts: Vec<Weak<dyn Interrupt>>,
 }
 
 /// Told the handle's index when its job completes (for `as_completed` and `wait_any`).
@@ -130,6 +154,7 @@ impl<T: Send + 'static> Slot<T> {
         F: FnOnce(Completer<T>) + Send + 'static,
     {
         let slot = Arc::new(Slot {
+            id: job::next_id(),
             state: Mutex::new(State {
                 queued: true,
                 result: None,
@@ -138,6 +163,9 @@ impl<T: Send + 'static> Slot<T> {
                 listeners: Vec::new(),
                 waiters: 0,
                 abandoned: false,
+                cancelled: false,
+                retired: false,
+                interrupts: Vec::new(),
             }),
             done: Condvar::new(),
             ready: AtomicBool::new(false),
@@ -248,12 +276,16 @@ impl<T: Send + 'static> Slot<T> {
         claimed
     }
 
-    /// Runs a claimed job, turning a panic into `Error::Panicked`.
-    fn run_claimed(self: &Arc<Self>) {
+    /// Runs a claimed job, turning a panic into `Error::Panicked`. `task` is this slot as the
+    /// queue sees it: the thread's current job while it runs.
+    fn run_claimed(self: &Arc<Self>, task: &Arc<dyn Task>) {
         let completer = Completer {
             slot: Arc::clone(self),
         };
+        let entered = job::enter(Arc::clone(task));
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.job().run(completer)));
+        drop(entered);
+        self.retire();
         // The payload is dropped here, outside the slot's lock: its `Drop` is user code.
         let panicked = outcome.err().map(|payload| panic_message(payload.as_ref()));
         if self.ready.load(Ordering::Acquire) {
@@ -269,15 +301,41 @@ impl<T: Send + 'static> Slot<T> {
 
     /// If this thread is a worker of this job's pool and the job is still queued, runs it here.
     /// Returns whether it did.
-    pub(crate) fn help(self: &Arc<Self>) -> bool {
+    pub(crate) fn help(self: &Arc<Self>, task: &Arc<dyn Task>) -> bool {
         if self.pool == 0 || !is_worker_of(self.pool) {
             return false;
         }
         let claimed = self.claim();
         if claimed {
-            self.run_claimed();
+            self.run_claimed(task);
         }
         claimed
+    }
+
+    /// The job's closure returned: forget what it registered.
+    fn retire(&self) {
+        let registered = {
+            let mut state = self.lock();
+            state.retired = true;
+            std::mem::take(&mut state.interrupts)
+        };
+        drop(registered);
+    }
+
+    /// Marks the job cancelled and interrupts what it registered, unless it has ended.
+    fn interrupt_running(&self) {
+        let registered = {
+            let mut state = self.lock();
+            state.cancelled = true;
+            if state.waiters > 0 {
+                // A job sleeping in `sleep` wakes up (handle waiters go back to sleep).
+                self.done.notify_all();
+            }
+            std::mem::take(&mut state.interrupts)
+        };
+        for what in registered.iter().filter_map(Weak::upgrade) {
+            what.interrupt(self.id);
+        }
     }
 
     /// Registers `tx` to be told `index` when the job completes (at once if it already has).
@@ -301,9 +359,10 @@ impl<T: Send + 'static> Slot<T> {
 
 impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn run(self: Arc<Self>) {
+        let task: Arc<dyn Task> = self.clone();
         let slot: Arc<Slot<T>> = self;
         if slot.claim() {
-            slot.run_claimed();
+            slot.run_claimed(&task);
         }
     }
 
@@ -315,6 +374,65 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn is_abandoned(&self) -> bool {
         let slot: &Slot<T> = self;
         slot.lock().abandoned
+    }
+
+    fn cancel(&self) -> bool {
+        let slot: &Slot<T> = self;
+        if slot.cancel_with(Error::Cancelled) {
+            return true;
+        }
+        // Running (or done): resolve the handle first, so that the caller need not wait for
+        // the worker to notice; a job that is already done keeps its result.
+        if !slot.complete(Err(Error::Cancelled)) {
+            return false;
+        }
+        slot.interrupt_running();
+        true
+    }
+
+    fn interrupt(&self) {
+        let slot: &Slot<T> = self;
+        slot.interrupt_running();
+    }
+
+    fn register(&self, what: Weak<dyn Interrupt>) -> bool {
+        let slot: &Slot<T> = self;
+        let mut state = slot.lock();
+        if state.cancelled {
+            return false;
+        }
+        if !state.retired {
+            state.interrupts.push(what);
+        }
+        true
+    }
+
+    fn is_cancelled(&self) -> bool {
+        let slot: &Slot<T> = self;
+        slot.lock().cancelled
+    }
+
+    fn id(&self) -> usize {
+        self.id
+    }
+
+    fn sleep(&self, d: Duration) -> bool {
+        let slot: &Slot<T> = self;
+        let deadline = Instant::now().checked_add(d);
+        let mut state = slot.lock();
+        loop {
+            if state.cancelled {
+                return false;
+            }
+            let left = match deadline {
+                Some(t) => t.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return true;
+            }
+            state = slot.block_timeout(state, left);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use ureq::http::HeaderMap;
 
 use super::event::{ChatEvent, ServerToolResult, ToolCall, Usage};
 use crate::sse::EventStream;
+use crate::sse::StopReading;
 use crate::Error;
 
 /// A streamed chat answer: an iterator of its text pieces, `Result<String, Error>`.
@@ -65,6 +66,8 @@ pub struct ChatStream {
     tool_plan: String,
     reasoning: String,
     refusal: Option<String>,
+    /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
+    _stop: StopReading,
 }
 
 impl fmt::Debug for ChatStream {
@@ -107,9 +110,32 @@ impl ChatStream {
     /// ```
     pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
         let headers = events.headers().clone();
-        let mut stream = ChatStream::from_receiver(events.into_receiver());
+        let (rx, stop) = events.into_receiver_and_stop();
+        let mut stream = ChatStream::from_receiver(rx);
         stream.headers = headers;
+        stream._stop = stop;
         stream
+    }
+
+    /// A handle that stops this stream from another thread, for Ctrl-C: the answer's worker is
+    /// interrupted, the pieces already received are still handed out, then the stream's last
+    /// item is `Err(Error::Cancelled)`. See [`StopHandle`](crate::sse::StopHandle). A stream
+    /// made by [`from_receiver`](ChatStream::from_receiver) has no worker to stop: its handle
+    /// does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
+    /// let stream = ChatStream::from_receiver(rx);
+    /// let stop = stream.stop_handle(); // Send + Clone: give it to a Ctrl-C handler
+    /// stop.stop();
+    /// ```
+    pub fn stop_handle(&self) -> crate::sse::StopHandle {
+        self._stop.handle()
     }
 
     /// The chat stream of any channel of [`ChatEvent`] batches, for sources that are not
@@ -161,6 +187,7 @@ impl ChatStream {
             tool_plan: String::new(),
             reasoning: String::new(),
             refusal: None,
+            _stop: StopReading::default(),
         }
     }
 

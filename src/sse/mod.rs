@@ -18,4 +18,6 @@ pub use lines::LineParser;
 pub use parser::{Event, EventRef, Parser, DEFAULT_MAX_EVENT_SIZE};
 pub use reader::EventReader;
 pub(crate) use stream::pump;
+pub use stream::StopHandle;
+pub(crate) use stream::StopReading;
 pub use stream::{Decode, EventStream, RawEvents, StreamOptions, DEFAULT_CHANNEL_CAPACITY};

@@ -191,8 +191,11 @@ impl StreamOptions {
 ///
 /// A stream holds one worker of its session for as long as it is open: a session of 8 workers
 /// reads at most 8 streams at once (more wait in the queue). Drop the stream to free its worker:
-/// the worker notices after its next read (any bytes, a keep-alive comment included), or when the
-/// read timeout ends a silent stream.
+/// the read in progress is interrupted (its connection is shut down), so the worker is free at
+/// once, on a silent server too. With an agent of your own
+/// ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) the connection cannot be shut
+/// down: the worker notices after its next read (any bytes, a keep-alive comment included), or
+/// when the read timeout ends a silent stream.
 ///
 /// # Examples
 ///
@@ -219,6 +222,76 @@ pub struct EventStream<T = Event> {
     closed: Arc<AtomicBool>,
     /// The receiver was taken out: its own disconnection stops the worker.
     detached: bool,
+    /// The worker's job, interrupted when the stream is dropped so that a read blocked on a
+    /// silent server returns at once.
+    job: Option<crate::exec::JobHandle>,
+}
+
+/// Interrupts the worker that reads a stream when dropped: see
+/// [`EventStream::into_receiver_and_stop`].
+#[derive(Debug, Default)]
+pub(crate) struct StopReading(Option<crate::exec::JobHandle>);
+
+impl StopReading {
+    /// A handle that stops the same worker from another thread.
+    pub(crate) fn handle(&self) -> StopHandle {
+        StopHandle(self.0.clone())
+    }
+}
+
+/// Stops a stream from another thread, for Ctrl-C: made by [`EventStream::stop_handle`] (and
+/// by the LLM `ChatStream::stop_handle`).
+///
+/// [`stop`](StopHandle::stop) interrupts the worker that reads the stream, as dropping the
+/// stream does, while the stream stays with its reader: the events already received are still
+/// handed out, then its last item is `Err(Error::Cancelled)`. Clones stop the same stream. A
+/// handle made with `default()` stops nothing.
+///
+/// # Examples
+///
+/// ```
+/// # use std::io::{Read, Write};
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let url = format!("http://{}/", listener.local_addr()?);
+/// # std::thread::spawn(move || {
+/// #     let (mut socket, _) = listener.accept().unwrap();
+/// #     let _ = socket.read(&mut [0; 1024]);
+/// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n");
+/// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
+/// # });
+/// use ureq_futures::{Error, FuturesSession};
+///
+/// let session = FuturesSession::builder().max_workers(1).build();
+/// let mut stream = session.get(url).events().result()?;
+/// let stop = stream.stop_handle();
+/// // Another thread (a Ctrl-C handler) stops the stream while this one waits for an event.
+/// std::thread::spawn(move || stop.stop());
+/// assert_eq!(stream.next().unwrap()?.data, "one");
+/// assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+/// assert!(stream.next().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle(Option<crate::exec::JobHandle>);
+
+impl StopHandle {
+    /// Interrupts the worker reading the stream (see the [type docs](StopHandle)). Does nothing
+    /// once the stream has ended. On a session built with an agent of your own
+    /// ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) the read in progress cannot be
+    /// interrupted: the stream ends after its next read, or at the read timeout.
+    pub fn stop(&self) {
+        if let Some(job) = &self.0 {
+            job.interrupt();
+        }
+    }
+}
+
+impl Drop for StopReading {
+    fn drop(&mut self) {
+        if let Some(job) = &self.0 {
+            job.interrupt();
+        }
+    }
 }
 
 /// The worker's end of a stream.
@@ -237,6 +310,9 @@ impl<T> Drop for EventStream<T> {
     fn drop(&mut self) {
         if !self.detached {
             self.closed.store(true, Ordering::Relaxed);
+            if let Some(job) = &self.job {
+                job.interrupt();
+            }
         }
     }
 }
@@ -272,8 +348,41 @@ impl<T> EventStream<T> {
             url,
             closed,
             detached: false,
+            job: None,
         };
         (stream, feed)
+    }
+
+    /// A handle that stops this stream from another thread, for Ctrl-C: see [`StopHandle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let stream = session.get(format!("{base}/events")).events().result()?;
+    /// let stop = stream.stop_handle(); // Send + Clone: give it to a Ctrl-C handler
+    /// # drop(stop);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.job.clone())
+    }
+
+    /// Interrupts `job` (the worker reading this stream) when the stream is dropped.
+    pub(crate) fn interrupt_on_drop(&mut self, job: crate::exec::JobHandle) {
+        self.job = Some(job);
+    }
+
+    /// [`into_receiver`](EventStream::into_receiver), with what interrupts the worker when
+    /// dropped, for a wrapper that keeps the receiver and should stop the worker as dropping
+    /// the stream does (the LLM `ChatStream`).
+    pub(crate) fn into_receiver_and_stop(mut self) -> (Receiver<Result<T, Error>>, StopReading) {
+        let stop = StopReading(self.job.take());
+        (self.into_receiver(), stop)
     }
 
     /// The channel the events arrive on, to `select!` over several streams. An `Err` is the
@@ -300,7 +409,9 @@ impl<T> EventStream<T> {
         &self.rx
     }
 
-    /// The channel, taking it out of the stream.
+    /// The channel, taking it out of the stream. Dropping the receiver stops the worker when it
+    /// next has an event to send, or at the read timeout: unlike dropping the stream, it does
+    /// not interrupt a read on a silent server.
     ///
     /// # Examples
     ///

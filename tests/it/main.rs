@@ -15,6 +15,7 @@ mod body;
 // Resident memory is read from `/proc/self/status`.
 #[cfg(target_os = "linux")]
 mod body_memory;
+mod cancel;
 mod chat_batch;
 mod cohere;
 mod cookies;

@@ -54,7 +54,7 @@ fn try_result_and_result_timeout_do_not_consume_a_running_job() {
 }
 
 #[test]
-fn cancel_is_true_only_while_queued_and_the_job_never_runs() {
+fn cancel_is_true_until_done_and_a_queued_job_never_runs() {
     let session = FuturesSession::builder().max_workers(1).build();
     let (release, running) = block_workers(&session);
     let ran = Arc::new(AtomicBool::new(false));
@@ -66,11 +66,12 @@ fn cancel_is_true_only_while_queued_and_the_job_never_runs() {
     assert!(queued.cancel());
     assert!(queued.is_done());
     assert!(!queued.cancel(), "a second cancel must report false");
-    assert!(!running[0].cancel(), "a running job cannot be cancelled");
+    // A running job is cancelled too: its handle resolves at once (this closure blocks on a
+    // channel, which nothing can interrupt, so its worker stays busy until the release).
+    let busy = running.into_iter().next().unwrap();
+    assert!(busy.cancel());
+    assert!(matches!(busy.result(), Err(Error::Cancelled)));
     drop(release);
-    for h in running {
-        h.result().unwrap();
-    }
     assert!(matches!(queued.result(), Err(Error::Cancelled)));
     // Let the worker pass over the cancelled entry, then check the job did not run.
     session.submit(|_| Ok(())).result().unwrap();
@@ -80,7 +81,9 @@ fn cancel_is_true_only_while_queued_and_the_job_never_runs() {
 #[test]
 fn a_cancel_racing_the_workers_decides_whether_the_job_runs() {
     // Each job is cancelled soon after it is queued, while idle workers race to claim it: every
-    // job must either run (and cancel say false) or not run (and cancel say true).
+    // job must either run to its result (and cancel say false) or end cancelled (and cancel say
+    // true). A cancel that finds the job queued keeps it from running; one that finds it
+    // running (true as well) cannot undo what the closure already did.
     const JOBS: usize = 2000;
     let session = FuturesSession::builder().max_workers(4).build();
     let ran: Vec<Arc<AtomicBool>> = (0..JOBS).map(|_| Arc::default()).collect();
@@ -105,7 +108,10 @@ fn a_cancel_racing_the_workers_decides_whether_the_job_runs() {
     let mut cancelled_count = 0;
     for (i, ((cancelled, result), flag)) in outcomes.into_iter().zip(&ran).enumerate() {
         let did_run = flag.load(Ordering::SeqCst);
-        assert_eq!(did_run, !cancelled, "job {i}");
+        assert!(
+            did_run || cancelled,
+            "job {i} neither ran nor was cancelled"
+        );
         if cancelled {
             cancelled_count += 1;
             assert!(

@@ -1,0 +1,168 @@
+//! Ctrl-C in the chat: while an answer streams, it stops that answer and the chat goes back to
+//! the prompt, its history as it was before the question; at the prompt, it ends the program.
+//!
+//! The signal is caught without a crate of its own. On Unix a SIGINT handler writes a byte to a
+//! pipe (about all a signal handler may safely do) and a thread that reads the pipe does the
+//! rest; `libc` is already in the chat's dependency tree. Elsewhere Ctrl-C keeps its default
+//! and ends the program.
+
+use std::io;
+use std::sync::{Mutex, MutexGuard};
+
+use ureq_futures::sse::StopHandle;
+
+/// Where the chat is, as far as Ctrl-C is concerned.
+#[derive(Debug, Default)]
+enum Turn {
+    /// At the prompt, or between turns: Ctrl-C ends the program.
+    #[default]
+    Idle,
+    /// A message is out and its answer has not started.
+    Waiting,
+    /// Ctrl-C came while waiting: the answer is dropped as soon as it starts.
+    StopRequested,
+    /// The answer streams; its handle stops it.
+    Streaming(StopHandle),
+}
+
+/// What Ctrl-C does now, shared by the chat loop and the thread that sees the signal.
+#[derive(Debug, Default)]
+pub struct CtrlC {
+    turn: Mutex<Turn>,
+}
+
+impl CtrlC {
+    /// A message goes out: until the returned guard is dropped, Ctrl-C stops its answer.
+    pub fn answer(&self) -> Answer<'_> {
+        *self.lock() = Turn::Waiting;
+        Answer { ctrl_c: self }
+    }
+
+    /// Ctrl-C was pressed: stops the answer in progress. Returns `false` when there is none,
+    /// and the program should end.
+    pub fn pressed(&self) -> bool {
+        let mut turn = self.lock();
+        match &*turn {
+            Turn::Idle => false,
+            Turn::Waiting | Turn::StopRequested => {
+                *turn = Turn::StopRequested;
+                true
+            }
+            Turn::Streaming(stop) => {
+                stop.stop();
+                true
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Turn> {
+        self.turn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An answer in progress: see [`CtrlC::answer`].
+pub struct Answer<'a> {
+    ctrl_c: &'a CtrlC,
+}
+
+impl Answer<'_> {
+    /// The answer has started and `stop` ends it. Returns `false` if Ctrl-C was pressed
+    /// before: drop the answer.
+    pub fn streaming(&self, stop: StopHandle) -> bool {
+        let mut turn = self.ctrl_c.lock();
+        if matches!(*turn, Turn::StopRequested) {
+            return false;
+        }
+        *turn = Turn::Streaming(stop);
+        true
+    }
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        *self.ctrl_c.lock() = Turn::Idle;
+    }
+}
+
+/// Calls `f` on a thread of its own each time Ctrl-C (SIGINT) arrives, instead of ending the
+/// process. Reads interrupted by the signal on other threads are restarted (`SA_RESTART`).
+#[cfg(unix)]
+pub fn on_ctrl_c(f: impl Fn() + Send + 'static) -> io::Result<()> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// The pipe's write end, for the handler.
+    static WRITE_END: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_sigint(_: libc::c_int) {
+        let fd = WRITE_END.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: write(2) is async-signal-safe; the buffer is a live one-byte array. A full
+            // pipe (many presses at once) drops the byte, which is fine.
+            unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+        }
+    }
+
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the read end was just made by pipe(2) and is owned by nothing else.
+    let mut read_end = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    WRITE_END.store(fds[1], Ordering::Relaxed);
+    // SAFETY: a zeroed `sigaction` is a valid value to fill in; the handler only does
+    // async-signal-safe work (above).
+    let installed = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut())
+    };
+    if installed != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let mut byte = [0u8];
+            loop {
+                match read_end.read(&mut byte) {
+                    Ok(1) => f(),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    _ => return,
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Elsewhere Ctrl-C keeps its default: it ends the program, answer or not.
+#[cfg(not(unix))]
+pub fn on_ctrl_c(_: impl Fn() + Send + 'static) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_ends_the_program_only_when_no_answer_is_in_progress() {
+        let ctrl_c = CtrlC::default();
+        assert!(!ctrl_c.pressed());
+        let answer = ctrl_c.answer();
+        // Pressed before the answer starts: the answer is dropped as it arrives.
+        assert!(ctrl_c.pressed());
+        assert!(!answer.streaming(StopHandle::default()));
+        drop(answer);
+        assert!(!ctrl_c.pressed(), "back at the prompt");
+        let answer = ctrl_c.answer();
+        assert!(answer.streaming(StopHandle::default()));
+        assert!(ctrl_c.pressed());
+        drop(answer);
+        assert!(!ctrl_c.pressed());
+    }
+}

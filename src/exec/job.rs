@@ -1,0 +1,176 @@
+//! The running job: what code on a worker can ask about the job it runs for, and how a cancel
+//! reaches work that is already running.
+//!
+//! A cancel cannot stop a thread; it can make the thread's blocking call return. Whatever a job
+//! blocks on registers an [`Interrupt`] with the job while it runs (the HTTP engine registers
+//! each connection it uses, see `crate::transport`), and a cancel calls them all. The job then
+//! sees its call fail, ends, and its worker is free. A cancel also resolves the job's handle at
+//! once, so the caller never waits for the worker to notice.
+//!
+//! The current job is found through a thread-local set while the job runs (on its worker, or
+//! inline on a worker that waits for it), so code deep below (a ureq transport) needs no handle
+//! passed down.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use super::slot::Task;
+
+/// Something a job blocks on that another thread can make return: a socket, a timer.
+pub(crate) trait Interrupt: Send + Sync {
+    /// Makes a blocked call return, if this is still used by job `job` (an id from
+    /// [`JobHandle::id`]); a resource now used by another job must be left alone.
+    fn interrupt(&self, job: usize);
+}
+
+/// The error a cancelled job's interrupted I/O carries inside an `io::Error`, so that the error
+/// that comes out of it is [`Error::Cancelled`](crate::Error::Cancelled) rather than a broken
+/// connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the job was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+thread_local! {
+    /// The job this thread runs now (the innermost one, when a worker runs another inline).
+    static CURRENT: RefCell<Option<Arc<dyn Task>>> = const { RefCell::new(None) };
+    /// Its id, read on every I/O call of the engine without touching the `Arc`; 0 for none.
+    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+    /// On a worker: where the jobs it runs are listed while they run (see [`Running`]).
+    static RUNNING: RefCell<Option<Arc<Running>>> = const { RefCell::new(None) };
+}
+
+/// The jobs one worker runs now: the one it took from the queue, and any it runs inline while
+/// that one waits for them (innermost last). `shutdown_now` cancels them all.
+pub(crate) type Running = Mutex<Vec<Arc<dyn Task>>>;
+
+/// Makes this thread (a worker) list the jobs it runs in `running` from now on.
+pub(crate) fn list_running_in(running: Arc<Running>) {
+    RUNNING.with(|r| *r.borrow_mut() = Some(running));
+}
+
+fn lock_running(running: &Running) -> std::sync::MutexGuard<'_, Vec<Arc<dyn Task>>> {
+    running.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The jobs listed in `running` now.
+pub(crate) fn running_now(running: &Running) -> Vec<Arc<dyn Task>> {
+    lock_running(running).clone()
+}
+
+/// A running job, for the code it runs and for whatever must cancel it later (an event stream
+/// that is dropped while its worker still reads).
+#[derive(Clone)]
+pub(crate) struct JobHandle(Arc<dyn Task>);
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JobHandle").field(&self.id()).finish()
+    }
+}
+
+impl JobHandle {
+    /// A number that tells this job from every other job alive.
+    pub(crate) fn id(&self) -> usize {
+        self.0.id()
+    }
+
+    /// Registers `what` to be interrupted when the job is cancelled, until the job ends.
+    /// Returns `false` if the job is already cancelled: the caller must give up (and interrupt
+    /// `what` itself if it already blocks on it).
+    pub(crate) fn register(&self, what: Weak<dyn Interrupt>) -> bool {
+        self.0.register(what)
+    }
+
+    /// Whether the job was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// Interrupts what the job blocks on, without touching its handle's result: for a job that
+    /// resolved its handle early and goes on (an event stream whose reader is gone). Does
+    /// nothing once the job has ended.
+    pub(crate) fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+/// A new job number. Numbers are never reused (an address could be, once a job is freed), so
+/// a connection that remembers the number of the job it last served never mistakes a new job
+/// for that one.
+pub(crate) fn next_id() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The job the current thread runs, if any.
+pub(crate) fn current_job() -> Option<JobHandle> {
+    CURRENT.with(|c| c.borrow().clone().map(JobHandle))
+}
+
+/// The id of the job the current thread runs, 0 if none: cheap enough for every I/O call.
+pub(crate) fn current_job_id() -> usize {
+    CURRENT_ID.with(Cell::get)
+}
+
+/// Whether the current thread's job was cancelled (false off a job).
+pub(crate) fn is_cancelled() -> bool {
+    current_job().is_some_and(|job| job.is_cancelled())
+}
+
+/// Sleeps `d`, or less if the current job is cancelled meanwhile. Returns `false` if it was
+/// (the caller should stop). Off a job, a plain sleep.
+pub(crate) fn sleep(d: Duration) -> bool {
+    match current_job() {
+        Some(job) => job.0.sleep(d),
+        None => {
+            std::thread::sleep(d);
+            true
+        }
+    }
+}
+
+/// Marks `task` as the current thread's job until the guard drops, then restores the previous
+/// one (a worker that ran a job inline goes back to its own).
+pub(crate) fn enter(task: Arc<dyn Task>) -> Entered {
+    let id = task.id();
+    RUNNING.with(|r| {
+        if let Some(running) = &*r.borrow() {
+            lock_running(running).push(Arc::clone(&task));
+        }
+    });
+    let previous = CURRENT.with(|c| c.replace(Some(task)));
+    let previous_id = CURRENT_ID.with(|c| c.replace(id));
+    Entered {
+        previous,
+        previous_id,
+    }
+}
+
+pub(crate) struct Entered {
+    previous: Option<Arc<dyn Task>>,
+    previous_id: usize,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let ours = CURRENT.with(|c| c.replace(self.previous.take()));
+        CURRENT_ID.with(|c| c.set(self.previous_id));
+        let listed = RUNNING.with(|r| {
+            r.borrow()
+                .as_ref()
+                .and_then(|running| lock_running(running).pop())
+        });
+        // Dropped outside the lock: the last reference to a job drops its closure's leftovers.
+        drop(listed);
+        drop(ours);
+    }
+}

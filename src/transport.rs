@@ -1,0 +1,240 @@
+//! The connector of the agent a session builds: every connection can be shut down by the job
+//! that uses it, so that cancelling a job interrupts its request.
+//!
+//! # How
+//!
+//! ureq (>= 3.5) lets a connector register a [`ShutdownHandle`] for each socket it opens
+//! ([`ConnectionDetails::register_shutdown`]); `Agent::shutdown` uses those to interrupt every
+//! request of an agent at once. A job needs the same per request. [`Interruptible`] wraps
+//! ureq's own [`DefaultConnector`] (TCP, TLS, proxies), keeps the socket's handle as its
+//! registration passes by, and wraps each transport in [`Connection`], which registers the
+//! socket with the job that uses it (the current job of the thread: `exec::job`).
+//!
+//! A pooled connection serves many jobs one after another, so each [`Connection`] has a
+//! [`Lease`] saying which job uses it now. The lease moves to a job the first time the job
+//! touches the connection (ureq probes a pooled connection with `is_open` before handing it
+//! out, on the taking job's thread), and a cancel shuts the socket only if its lease is still
+//! that job's. A job cancelled after its connection went back to the pool and on to another job
+//! leaves that job's request alone. The lease's lock makes the move and the shutdown exclusive.
+//!
+//! Options considered: a `TcpStream::try_clone` held by the job (needs a connector of our own
+//! for TCP and TLS, where ureq's already registers its sockets), or `Agent::shutdown` (stops the
+//! whole agent, for good). The cost here is one thread-local read per I/O call and a
+//! registration when a connection changes jobs.
+//!
+//! # Versions
+//!
+//! `ConnectionDetails::register_shutdown` is part of ureq's `unversioned` transport API, which
+//! may change in a minor release. It arrived in ureq 3.5.0 (with `Agent::shutdown`); Cargo.toml
+//! requires `>=3.5, <3.6`, and this is tested with 3.5.2.
+//!
+//! What is not interrupted: name resolution and a TCP connect in progress (ureq registers a
+//! socket once it is connected); they end at their timeouts. An agent given to
+//! [`SessionBuilder::agent`](crate::SessionBuilder::agent) keeps its own connector: its
+//! requests are not interrupted by a cancel (the handle still resolves at once).
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle, Transport,
+};
+
+use crate::exec::{self, Cancelled, Interrupt};
+
+/// The error of I/O refused or broken because its job was cancelled; it becomes
+/// [`Error::Cancelled`](crate::Error::Cancelled).
+///
+/// Not of the kind `Interrupted`: `std::io` retries a read that fails with it.
+fn cancelled() -> ureq::Error {
+    ureq::Error::Io(io::Error::other(Cancelled))
+}
+
+/// ureq's [`DefaultConnector`], with each connection made interruptible by its job.
+#[derive(Debug, Default)]
+pub(crate) struct Interruptible {
+    inner: DefaultConnector,
+}
+
+impl Connector<()> for Interruptible {
+    type Out = Box<dyn Transport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails<'_>,
+        chained: Option<()>,
+    ) -> Result<Option<Box<dyn Transport>>, ureq::Error> {
+        let socket: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::default();
+        let register = {
+            let (socket, agent) = (Arc::clone(&socket), Arc::clone(&details.register_shutdown));
+            move |handle: Weak<dyn ShutdownHandle>| {
+                if let Some(job) = exec::current_job() {
+                    if job.is_cancelled() {
+                        return Err(cancelled());
+                    }
+                }
+                // The first is the socket itself; TLS and proxies come on top of it.
+                lock(&socket).get_or_insert_with(|| handle.clone());
+                agent(handle)
+            }
+        };
+        let ours = ConnectionDetails {
+            uri: details.uri,
+            addrs: details.addrs.clone(),
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: Arc::clone(&details.current_time),
+            run_connector: Arc::clone(&details.run_connector),
+            register_shutdown: Arc::new(register),
+        };
+        let Some(inner) = self.inner.connect(&ours, chained)? else {
+            return Ok(None);
+        };
+        let socket = lock(&socket).take();
+        let mut connection = Connection {
+            inner,
+            lease: Arc::new(Lease {
+                socket,
+                job: Mutex::new(0),
+                shut_for: AtomicUsize::new(0),
+            }),
+            job: 0,
+        };
+        connection.follow_job()?;
+        Ok(Some(Box::new(connection)))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which job may shut a connection's socket down.
+struct Lease {
+    socket: Option<Weak<dyn ShutdownHandle>>,
+    /// The job that uses the connection now (an id of `exec::job`), 0 for none.
+    job: Mutex<usize>,
+    /// The job whose cancel shut the socket down, 0 for none: its I/O fails as cancelled from
+    /// then on, whatever the socket would say (a shut socket can read as a clean end, or still
+    /// hand out bytes that had arrived).
+    shut_for: AtomicUsize,
+}
+
+impl Lease {
+    fn shut(&self, job: usize) {
+        self.shut_for.store(job, Ordering::Release);
+        if let Some(socket) = self.socket.as_ref().and_then(Weak::upgrade) {
+            socket.shutdown();
+        }
+    }
+}
+
+impl Interrupt for Lease {
+    fn interrupt(&self, job: usize) {
+        let current = lock(&self.job);
+        if *current == job {
+            self.shut(job);
+        }
+    }
+}
+
+/// A transport that registers its socket with each job that uses it.
+pub(crate) struct Connection {
+    inner: Box<dyn Transport>,
+    lease: Arc<Lease>,
+    /// The job last registered with, to skip the lease on every call.
+    job: usize,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("inner", &self.inner)
+            .field("job", &self.job)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Moves the lease to the current thread's job if it changed. Off a job (a body read on the
+    /// caller's thread) the lease stays with the job that opened the response. Fails if the job
+    /// is cancelled, with the socket shut.
+    fn follow_job(&mut self) -> Result<(), ureq::Error> {
+        let id = exec::current_job_id();
+        if id == 0 || id == self.job {
+            return Ok(());
+        }
+        let Some(job) = exec::current_job() else {
+            return Ok(());
+        };
+        self.job = id;
+        *lock(&self.lease.job) = id;
+        let lease: Arc<dyn Interrupt> = self.lease.clone();
+        if job.register(Arc::downgrade(&lease)) {
+            Ok(())
+        } else {
+            self.lease.shut(id);
+            Err(cancelled())
+        }
+    }
+
+    /// Moves the lease as [`follow_job`](Connection::follow_job) does, then fails if the job
+    /// was cancelled: before each I/O call.
+    fn before_io(&mut self) -> Result<(), ureq::Error> {
+        self.follow_job()?;
+        if self.cancelled() {
+            return Err(cancelled());
+        }
+        Ok(())
+    }
+
+    /// `result` of an I/O call, or the cancel that broke it.
+    fn checked<R>(&self, result: Result<R, ureq::Error>) -> Result<R, ureq::Error> {
+        if self.cancelled() {
+            return Err(cancelled());
+        }
+        result
+    }
+
+    /// Whether the job that uses the connection now had it shut down by a cancel. One atomic
+    /// load: cheap enough for every I/O call.
+    fn cancelled(&self) -> bool {
+        self.job != 0 && self.lease.shut_for.load(Ordering::Acquire) == self.job
+    }
+}
+
+impl Transport for Connection {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.before_io()?;
+        let result = self.inner.transmit_output(amount, timeout);
+        self.checked(result)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.before_io()?;
+        // A shutdown can read as the end of the stream rather than an error: `checked` turns
+        // that into the cancel too.
+        let result = self.inner.await_input(timeout);
+        self.checked(result)
+    }
+
+    fn is_open(&mut self) -> bool {
+        // A connection shut by a cancel is never handed out again, whichever job asks.
+        self.follow_job().is_ok()
+            && self.lease.shut_for.load(Ordering::Acquire) == 0
+            && self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}

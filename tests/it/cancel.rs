@@ -1,0 +1,441 @@
+//! Cancelling work that is already running: on a silent server, a cancel resolves the handle at
+//! once and frees the worker; so does dropping an event stream or a chat stream; `shutdown_now`
+//! stops everything. Every "the worker is free" is proved by a next job on a 1-worker session.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use support::{Reply, TestServer};
+use ureq_futures::llm::{Message, OpenAIClient};
+use ureq_futures::{as_completed, Error, FuturesSession};
+
+/// Long enough never to be reached by a passing test, short enough to fail a broken one.
+const HANG: Duration = Duration::from_secs(30);
+
+/// Waits, without a timeout of its own, until the client closes the connection.
+fn silent_until_closed(socket: &mut TcpStream) {
+    let _ = socket.set_read_timeout(None);
+    let _ = socket.read(&mut [0; 1]);
+}
+
+/// A server that answers nothing, and tells `seen` about each request it receives.
+fn silent_server() -> (TestServer, Receiver<()>) {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::custom(silent_until_closed)
+    });
+    (server, seen)
+}
+
+/// An event stream that sends one event and then goes silent.
+fn one_event_then_silence() -> (TestServer, Receiver<()>) {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::custom(|socket| {
+            let _ = socket.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n",
+            );
+            silent_until_closed(socket);
+        })
+    });
+    (server, seen)
+}
+
+/// Asserts that the session's only worker runs a new job.
+fn worker_is_free(session: &FuturesSession) {
+    let mut next = session.submit(|_| Ok(7));
+    match next.result_timeout(HANG) {
+        Some(result) => assert_eq!(result.unwrap(), 7),
+        None => panic!("the worker is still held by the cancelled request"),
+    }
+}
+
+#[test]
+fn cancel_interrupts_a_request_on_a_silent_server_and_frees_the_worker() {
+    let (server, seen) = silent_server();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let pending = session.get(server.url()).send();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(pending.cancel());
+    assert!(!pending.cancel(), "a second cancel finds it done");
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    worker_is_free(&session);
+}
+
+#[test]
+fn cancel_interrupts_a_retry_wait() {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::status(503, "busy")
+    });
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .retry(ureq_futures::RetryPolicy::new().base_delay(Duration::from_secs(600)))
+        .build();
+    let pending = session.get(server.url()).send();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(pending.cancel());
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    worker_is_free(&session);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "the cancelled request was retried"
+    );
+}
+
+#[test]
+fn a_finished_request_is_not_affected() {
+    let server = TestServer::start(|_| Reply::ok("done"));
+    let session = FuturesSession::builder().max_workers(1).build();
+    let pending = session.get(server.url()).send();
+    pending.wait();
+    assert!(!pending.cancel());
+    assert_eq!(pending.result().unwrap().text().unwrap(), "done");
+    // The connection it used is still good for the next request.
+    let again = session.get(server.url()).send().result().unwrap();
+    assert_eq!(again.text().unwrap(), "done");
+}
+
+#[test]
+fn dropping_an_event_stream_on_a_silent_server_frees_its_worker() {
+    let (server, seen) = one_event_then_silence();
+    // No read timeout: only the drop can free the worker.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut stream = session.get(server.url()).events().result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().data, "one");
+    drop(stream);
+    worker_is_free(&session);
+}
+
+#[test]
+fn as_completed_can_cancel_the_rest() {
+    let (server, seen) = silent_server();
+    let session = FuturesSession::builder().max_workers(2).build();
+    let quick = session.submit(|_| Ok(None));
+    let handles = vec![
+        quick,
+        session
+            .get(server.url())
+            .send_with(|r| Ok(Some(r.status()))),
+        session
+            .get(server.url())
+            .send_with(|r| Ok(Some(r.status()))),
+    ];
+    let mut done = as_completed(handles);
+    let (first, result) = done.next().unwrap();
+    assert_eq!((first, result.unwrap()), (0, None));
+    // One request runs on the second worker, the other waits in the queue.
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(done.cancel_rest(), 2);
+    let rest: Vec<_> = done.collect();
+    assert_eq!(rest.len(), 2);
+    assert!(rest.iter().all(|(_, r)| matches!(r, Err(Error::Cancelled))));
+    worker_is_free(&session);
+}
+
+#[test]
+fn shutdown_now_cancels_running_requests_and_streams() {
+    let (server, seen) = silent_server();
+    let (events, events_seen) = one_event_then_silence();
+    let session = FuturesSession::builder().max_workers(2).build();
+    let request = session.get(server.url()).send();
+    let mut stream = session.get(events.url()).events().result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    events_seen.recv_timeout(HANG).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().data, "one");
+    let queued = session.submit(|_| Ok(()));
+    session.shutdown_now();
+    assert!(matches!(request.result(), Err(Error::Cancelled)));
+    assert!(matches!(queued.result(), Err(Error::ShutDown)));
+    match stream.next() {
+        Some(Err(Error::Cancelled)) => {}
+        other => panic!("expected the stream to end cancelled, got {other:?}"),
+    }
+    // Both workers were interrupted, so join returns.
+    let (tx, joined) = crossbeam_channel::bounded(1);
+    let s = session.clone();
+    std::thread::spawn(move || {
+        s.join();
+        let _ = tx.send(());
+    });
+    joined
+        .recv_timeout(HANG)
+        .expect("join waited for an interrupted worker");
+}
+
+/// A server whose request to `path` answers a status line, headers and `sent` of a
+/// `length`-byte body, then nothing until the client goes away; other paths go to `other`.
+fn stalls_mid_body(length: usize, sent: &'static [u8]) -> (TestServer, Receiver<()>) {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::custom(move |socket| {
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
+            let _ = socket.write_all(head.as_bytes());
+            let _ = socket.write_all(sent);
+            silent_until_closed(socket);
+        })
+    });
+    (server, seen)
+}
+
+#[test]
+fn cancel_of_a_queued_request_sends_nothing() {
+    let (server, seen) = silent_server();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let running = session.get(server.url()).send();
+    let queued = session.get(server.url()).send();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(queued.cancel());
+    assert!(matches!(queued.result(), Err(Error::Cancelled)));
+    assert!(running.cancel());
+    worker_is_free(&session);
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn cancel_interrupts_a_request_in_a_lane() {
+    let (server, seen) = silent_server();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .max_per_host(1)
+        .build();
+    let running = session.get(server.url()).send();
+    // Parked in the lane behind the running one.
+    let parked = session.get(server.url()).send();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(running.cancel());
+    assert!(matches!(running.result(), Err(Error::Cancelled)));
+    // The lane's turn passes to the parked request, which meets the same silence.
+    seen.recv_timeout(HANG).unwrap();
+    assert!(parked.cancel());
+    assert!(matches!(parked.result(), Err(Error::Cancelled)));
+    worker_is_free(&session);
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
+fn cancel_interrupts_a_redirected_request() {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/old" => Reply::status(302, "").header("Location", "/new"),
+        _ => {
+            let _ = tx.send(());
+            Reply::custom(silent_until_closed)
+        }
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let pending = session.get(server.url_for("/old")).send();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(pending.cancel());
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    worker_is_free(&session);
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
+fn a_cancelled_request_on_a_pooled_connection_is_not_sent_again() {
+    // The second request goes out on the first one's kept-alive connection; the cancel shuts
+    // that connection under it, which must not read as a stale connection to resend on.
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/first" => Reply::ok("one"),
+        _ => {
+            let _ = tx.send(());
+            Reply::custom(silent_until_closed)
+        }
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let first = session
+        .get(server.url_for("/first"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(first.text().unwrap(), "one");
+    let pending = session.get(server.url_for("/second")).send();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(pending.cancel());
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    worker_is_free(&session);
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "sent again on a new connection"
+    );
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
+fn an_old_jobs_cancel_leaves_a_pooled_connection_alone_once_another_job_uses_it() {
+    let (b_seen_tx, b_seen) = crossbeam_channel::unbounded();
+    let (answer_b, gate) = crossbeam_channel::bounded::<()>(1);
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/a" => Reply::ok("a"),
+        _ => {
+            let (seen, gate) = (b_seen_tx.clone(), gate.clone());
+            Reply::custom(move |socket| {
+                let _ = seen.send(());
+                // No answer to a request sent again: nothing releases it a second time.
+                if gate.recv_timeout(HANG).is_err() {
+                    return;
+                }
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nb");
+                silent_until_closed(socket);
+            })
+        }
+    });
+    let session = FuturesSession::builder().max_workers(2).build();
+    // Job A uses a connection through the session's agent, gives it back to the pool, and
+    // goes on with something else (that a cancel cannot interrupt).
+    let (a_done_tx, a_done) = crossbeam_channel::bounded(1);
+    let (release_a, hold) = crossbeam_channel::bounded::<()>(0);
+    let url_a = server.url_for("/a");
+    let a = session.submit(move |agent| {
+        let mut resp = agent.get(&url_a).call()?;
+        let text = resp.body_mut().read_to_string()?;
+        a_done_tx.send(text).unwrap();
+        let _ = hold.recv();
+        Ok(())
+    });
+    assert_eq!(a_done.recv_timeout(HANG).unwrap(), "a");
+    // Job B takes that connection from the pool and waits for its answer on it.
+    let b = session.get(server.url_for("/b")).send();
+    b_seen.recv_timeout(HANG).unwrap();
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "B did not reuse A's connection"
+    );
+    assert!(a.cancel());
+    answer_b.send(()).unwrap();
+    assert_eq!(b.result().unwrap().text().unwrap(), "b");
+    // Answered on that connection, not after a resend on another.
+    assert_eq!(server.connection_count(), 1);
+    assert_eq!(server.request_count(), 2);
+    drop(release_a);
+}
+
+#[test]
+fn a_cancelled_download_removes_its_part_file() {
+    let (server, seen) = stalls_mid_body(1000, b"first bytes");
+    let dir = std::env::temp_dir().join(format!("ureq-futures-cancel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("file.bin");
+    let part = dir.join("file.bin.part");
+    let session = FuturesSession::builder().max_workers(1).build();
+    let pending = session.get(server.url()).download(&target);
+    seen.recv_timeout(HANG).unwrap();
+    assert!(support::eventually(HANG, || pending.progress().done > 0));
+    assert!(part.exists());
+    assert!(pending.cancel());
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    // The worker removes the part file as the interrupted job ends, before its next job.
+    worker_is_free(&session);
+    assert!(!part.exists(), "the part file was left behind");
+    assert!(!target.exists());
+    let _ = std::fs::remove_dir(&dir);
+}
+
+#[test]
+fn a_body_reader_holds_no_worker_and_dropping_it_closes_the_connection() {
+    let (server, seen) = stalls_mid_body(1000, b"first bytes");
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut body = session.get(server.url()).send_streaming().result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    let mut first = [0; 5];
+    body.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"first");
+    // The body is read on this thread: the only worker is free while the reader lives.
+    worker_is_free(&session);
+    drop(body);
+    // The server sees the client go away (its silent read returns) and the request's
+    // connection is not handed to the next request.
+    let next = session.get(server.url()).send_streaming().result().unwrap();
+    drop(next);
+    assert_eq!(server.connection_count(), 2);
+    worker_is_free(&session);
+}
+
+#[test]
+fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::custom(|socket| {
+            let chunk = r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
+            let _ = socket.write_all(format!("{head}data: {chunk}\n\n").as_bytes());
+            silent_until_closed(socket);
+        })
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("test-key")
+        .base_url(server.url())
+        .env(|_| None)
+        .session(session.clone())
+        .build();
+    let mut stream = client.stream_chat(&[Message::user("hello")]).unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap(), "Hel");
+    drop(stream);
+    worker_is_free(&session);
+}
+
+#[test]
+fn a_batch_that_stops_on_an_error_interrupts_its_running_requests() {
+    let (server, seen) = silent_server();
+    let session = FuturesSession::builder().max_workers(2).build();
+    let url = server.url();
+    let mut batch = session
+        .batch(0..2u32, move |s, &n| match n {
+            0 => {
+                let seen = seen.clone();
+                s.submit(move |_| {
+                    // Fails once the other input's request is on the wire.
+                    seen.recv_timeout(HANG).unwrap();
+                    Err::<u16, _>(Error::InvalidRequest("bad input".into()))
+                })
+            }
+            _ => s.get(&url).send_with(|r| Ok(r.status())),
+        })
+        .stop_on_error();
+    let (first, result) = batch.next().unwrap();
+    assert_eq!(first, 0);
+    assert!(result.is_err());
+    assert_eq!(batch.counts().cancelled, 1);
+    assert!(batch.next().is_none());
+    // Both workers are free: the silent request was interrupted.
+    let both: Vec<_> = (0..2).map(|i| session.submit(move |_| Ok(i))).collect();
+    for (i, mut p) in both.into_iter().enumerate() {
+        assert_eq!(
+            p.result_timeout(HANG)
+                .expect("a worker is still held")
+                .unwrap(),
+            i
+        );
+    }
+}
+
+#[test]
+fn a_stop_handle_ends_a_stream_from_another_thread_and_frees_its_worker() {
+    let (server, seen) = one_event_then_silence();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut stream = session.get(server.url()).events().result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().data, "one");
+    let stop = stream.stop_handle();
+    let stopper = std::thread::spawn(move || stop.stop());
+    // This thread waits for an event that never comes until the stop ends the stream.
+    assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+    assert!(stream.next().is_none());
+    stopper.join().unwrap();
+    worker_is_free(&session);
+}
