@@ -21,12 +21,13 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use perf::args::Args;
+use perf::server::ServerProcess;
 use support::{peak_rss_growth_during, Reply, TestServer};
 use ureq_futures::{as_completed, FuturesSession};
 
@@ -94,49 +95,10 @@ fn answer_all(sock: TcpStream) {
     }
 }
 
-/// The child server; it exits when its stdin closes, which dropping this does.
-struct ServerProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    url: String,
-}
-
-impl ServerProcess {
-    fn spawn() -> Result<ServerProcess, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = Command::new(exe)
-            .arg("serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("starting the server: {e}"))?;
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            BufReader::new(out)
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
-        }
-        let url = line
-            .trim()
-            .strip_prefix("url ")
-            .ok_or_else(|| format!("the server said {line:?}"))?
-            .to_string();
-        Ok(ServerProcess { child, stdin, url })
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
 fn measure(args: &Args) -> Result<(), String> {
-    let inputs: usize = args.opt("inputs", 1_000_000)?;
-    let peer_inputs: usize = args.opt("peer-inputs", 100_000)?;
-    let server = ServerProcess::spawn()?;
+    let inputs: usize = args.opt("--inputs", 1_000_000)?;
+    let peer_inputs: usize = args.opt("--peer-inputs", 100_000)?;
+    let server = ServerProcess::spawn(&["serve"])?;
     let session = FuturesSession::builder().max_workers(16).build();
     let url = server.url.clone();
     // Warm-up: connections, workers and the allocator's arenas.

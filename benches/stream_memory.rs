@@ -20,12 +20,13 @@
 //!
 //! Run: `cargo bench -p ureq-futures-bench --bench stream_memory` (Linux only: it reads `/proc`).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use perf::args::Args;
+use perf::server::ServerProcess;
 use support::{Reply, TestServer};
 use ureq_futures::FuturesSession;
 
@@ -115,45 +116,6 @@ fn serve() -> Result<(), String> {
     let mut sink = Vec::new();
     let _ = io::stdin().read_to_end(&mut sink);
     Ok(())
-}
-
-/// The child server; it exits when its stdin closes, which dropping this does.
-struct ServerProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    url: String,
-}
-
-impl ServerProcess {
-    fn spawn() -> Result<ServerProcess, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = Command::new(exe)
-            .arg("serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("starting the server: {e}"))?;
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            BufReader::new(out)
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
-        }
-        let Some(url) = line.trim().strip_prefix("url ").map(str::to_string) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("the server said {line:?} instead of its url"));
-        };
-        Ok(ServerProcess { child, stdin, url })
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,7 +236,7 @@ fn measure(args: &Args) -> Result<(), String> {
     let slow_seconds: f64 = args.opt("--slow-seconds", 3.0)?;
     let json_path: String = args.opt("--json", String::new())?;
 
-    let server = ServerProcess::spawn()?;
+    let server = ServerProcess::spawn(&["serve"])?;
     let session = FuturesSession::new();
     let (baseline, _) = memory()?;
     println!(

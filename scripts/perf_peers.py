@@ -5,6 +5,7 @@ are installed; each command prints one JSON object per measurement on stdout.
 
     perf_peers.py fanout --url URL --path /small --requests 20000 --workers 8
     perf_peers.py sse --file CORPUS --reps 3
+    perf_peers.py streams --url URL --streams 1000 --seconds 30 --settle 2
 
 fanout: FuturesSession(max_workers=8), one .get() per request, then .result() on each future in
 order (what benches/peers.rs does with ureq-futures), after an untimed warm-up that opens the
@@ -12,10 +13,17 @@ connections.
 
 sse: sseclient-py's SSEClient over the corpus in 8 KiB pieces (what benches/sse_parse.rs feeds
 the Rust parsers); every event's data is touched, as the Rust benches do.
+
+streams: the Python client of benches/streams.rs (which runs it and reads its JSON line):
+FuturesSession(max_workers=N), N GETs with stream=True, each consumed on its worker thread by
+a response hook that feeds the body's chunks as they arrive (iter_content(None)) to sseclient-py
+(the hooks wait until every stream is connected before they read); then the same window and
+figures as the Rust clients (resident memory per open stream, CPU per event).
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -87,6 +95,133 @@ def sse(args):
         )
 
 
+def _status():
+    """(VmRSS in bytes, thread count) of this process."""
+    fields = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            name, _, value = line.partition(":")
+            fields[name] = value.split()[0] if value.split() else ""
+    return int(fields["VmRSS"]) * 1024, int(fields["Threads"])
+
+
+def _cpu_seconds():
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def streams(args):
+    import resource
+    import threading
+
+    from requests.adapters import HTTPAdapter
+    from requests_futures.sessions import FuturesSession
+    from sseclient import SSEClient
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < args.streams + 256:
+        if hard != resource.RLIM_INFINITY and hard < args.streams + 256:
+            raise SystemExit(f"{args.streams + 256} open files needed, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    lock = threading.Lock()
+    counts = {"events": 0, "bytes": 0, "connected": 0, "open": 0, "ended": 0, "error": None}
+    stop = threading.Event()
+    go = threading.Event()
+
+    def consume(response, *_args, **_kwargs):
+        # Every thread waits here until all are connected: with hundreds of threads taking
+        # events, the one that submits the rest would hardly get the GIL to start them.
+        with lock:
+            counts["connected"] += 1
+        go.wait()
+        first = True
+        try:
+            for event in SSEClient(response.iter_content(chunk_size=None)).events():
+                size = len(event.data)
+                with lock:
+                    counts["events"] += 1
+                    counts["bytes"] += size
+                    if first:
+                        counts["open"] += 1
+                        first = False
+                if stop.is_set():
+                    break
+        except Exception as e:  # the report says what ended the stream
+            with lock:
+                counts["error"] = counts["error"] or repr(e)
+        finally:
+            response.close()
+            if not stop.is_set():
+                with lock:
+                    counts["ended"] += 1
+        return response
+
+    session = FuturesSession(max_workers=args.streams)
+    session.mount("http://", HTTPAdapter(pool_maxsize=args.streams))
+    baseline, _ = _status()
+    futures = [
+        session.get(args.url, stream=True, hooks={"response": consume})
+        for _ in range(args.streams)
+    ]
+    opening = time.monotonic()
+    while counts["connected"] < args.streams:
+        if time.monotonic() - opening > 90:
+            raise SystemExit(f"{counts['connected']} of {args.streams} streams connected after 90 s")
+        time.sleep(0.02)
+    go.set()
+    while counts["open"] < args.streams:
+        if counts["error"] or counts["ended"]:
+            raise SystemExit(f"a stream failed while opening: {counts['error']}")
+        if time.monotonic() - opening > 90:
+            raise SystemExit(f"{counts['open']} of {args.streams} streams open after 90 s")
+        time.sleep(0.02)
+    open_seconds = time.monotonic() - opening
+    time.sleep(args.settle)
+    rss_open, threads = _status()
+    with lock:
+        events0, bytes0 = counts["events"], counts["bytes"]
+    cpu0, t0 = _cpu_seconds(), time.monotonic()
+    rss_peak = rss_open
+    while time.monotonic() - t0 < args.seconds:
+        time.sleep(min(0.5, max(0.0, args.seconds - (time.monotonic() - t0))))
+        rss_peak = max(rss_peak, _status()[0])
+    with lock:
+        events, nbytes = counts["events"] - events0, counts["bytes"] - bytes0
+    cpu, seconds = _cpu_seconds() - cpu0, time.monotonic() - t0
+    rss_end, _ = _status()
+    if counts["ended"]:
+        raise SystemExit(f"{counts['ended']} streams ended during the run: {counts['error']}")
+    print(
+        json.dumps(
+            {
+                "bench": "streams",
+                "peer": "python",
+                "streams": args.streams,
+                "seconds": seconds,
+                "open_seconds": open_seconds,
+                "events": events,
+                "bytes": nbytes,
+                "cpu_seconds": cpu,
+                "cpu_per_event_us": cpu / max(events, 1) * 1e6,
+                "baseline_rss": baseline,
+                "rss_open": rss_open,
+                "rss_peak": rss_peak,
+                "rss_end": rss_end,
+                "rss_per_stream": max(0, rss_peak - baseline) / args.streams,
+                "threads": threads,
+            }
+        ),
+        flush=True,
+    )
+    stop.set()
+    del futures
+    # The worker threads are blocked in reads of endless streams: leave without joining them.
+    os._exit(0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,8 +233,13 @@ def main():
     s = commands.add_parser("sse")
     s.add_argument("--file", required=True)
     s.add_argument("--reps", type=int, default=3)
+    t = commands.add_parser("streams")
+    t.add_argument("--url", required=True)
+    t.add_argument("--streams", type=int, default=1000)
+    t.add_argument("--seconds", type=float, default=30.0)
+    t.add_argument("--settle", type=float, default=2.0)
     args = parser.parse_args()
-    {"fanout": fanout, "sse": sse}[args.command](args)
+    {"fanout": fanout, "sse": sse, "streams": streams}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// Everything that can go wrong, surfaced at [`Pending::result`](crate::Pending::result) or
 /// while iterating a stream.
 ///
-/// The `Display` output is one line of lowercase words (`"timeout: connect"`), except for
-/// [`Error::Status`], which keeps the wording `Server responded with an error. Status Code: 404`
-/// for every status error the crate produces, so that programs ported from Python keep their
-/// error texts, followed by requests' words (see [`StatusError`]).
+/// The `Display` output is one line that starts with the kind of failure in lowercase
+/// (`"timeout: connect to 10.0.0.1:443 did not finish within 30 s (connect_timeout) for url:
+/// ..."`), except for [`Error::Status`], which keeps the wording `Server responded with an
+/// error. Status Code: 404` for every status error the crate produces, so that programs ported
+/// from Python keep their error texts, followed by requests' words (see [`StatusError`]), and
+/// [`Error::Other`], which is the closure's own error's text.
 ///
 /// # Which variant a transport failure is
 ///
@@ -34,6 +36,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | connection refused | `Io`, kind `ConnectionRefused` | `connect to host:port failed` |
 /// | host name that does not resolve | `Io` | `resolve host failed` |
 /// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes) | `TLS handshake with host:port failed`, and the `http://` URL to use |
+/// | `http://` to a TLS port that answers with an alert (rustls-based servers) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the `https://` URL to try (a server that just closes, as OpenSSL's does, is an `UnexpectedEof` without the hint: a closed connection says nothing about TLS) |
 /// | TLS certificate rejected | `Io`, kind `InvalidData` | `TLS handshake with host:port failed` |
 /// | connection reset or closed before the response | `Io`, `ConnectionReset` / `UnexpectedEof` | `read the response from host:port failed` |
 /// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset` | `read the body from host:port failed` |

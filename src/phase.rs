@@ -104,6 +104,19 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
     let io = match e {
         Error::Io(io) => io,
         Error::Timeout(t) => return Error::Timeout(place_timeout(t, uri, false)),
+        // A TLS server answers a plain-HTTP request with an alert record (rustls does), which
+        // is no HTTP version: say what the likely fix is.
+        Error::Transport(ureq::Error::Protocol(p))
+            if uri.scheme_str() == Some("http")
+                && p.to_string().contains("invalid HTTP version") =>
+        {
+            let hint = format!(
+                "the answer does not start as HTTP does; if this port serves TLS, use {}",
+                redact_swapped(uri)
+            );
+            let io = io::Error::new(io::ErrorKind::InvalidData, ureq::Error::Protocol(p));
+            return located(io, Phase::Response, uri, Some(hint));
+        }
         other => return other,
     };
     if io.get_ref().is_some_and(|inner| inner.is::<Located>()) {
@@ -117,7 +130,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
             .is_err()
     });
     let kind = io.kind();
-    let plain_url = || redact_plain(uri);
+    let plain_url = || redact_swapped(uri);
     let (phase, hint) = match kind {
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::HostUnreachable
@@ -215,12 +228,16 @@ fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Erro
     ))
 }
 
-/// The redacted URL with `http://` for `https://`: the fix for a plain-HTTP port.
-fn redact_plain(uri: &Uri) -> String {
+/// The redacted URL with `http://` for `https://` and the other way round: the fix for a port
+/// that speaks the other one.
+fn redact_swapped(uri: &Uri) -> String {
     let url = crate::redact_url(&uri.to_string());
-    match url.strip_prefix("https://") {
-        Some(rest) => format!("http://{rest}"),
-        None => url,
+    if let Some(rest) = url.strip_prefix("https://") {
+        format!("http://{rest}")
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        format!("https://{rest}")
+    } else {
+        url
     }
 }
 

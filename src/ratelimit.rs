@@ -695,6 +695,23 @@ impl crate::exec::lanes::Gate for RateLimiter {
     }
 }
 
+/// Waits until `limiter` lets a request to `uri`'s origin start (its pause over, a token of its
+/// rate taken). Returns `false` at once, taking nothing, when that would be at or after
+/// `deadline`.
+pub(crate) fn wait_turn(limiter: &RateLimiter, uri: &http::Uri, deadline: Option<Instant>) -> bool {
+    let Some(origin) = origin_of_uri(uri) else {
+        return true;
+    };
+    loop {
+        let now = Instant::now();
+        match limiter.acquire_at(&origin, now) {
+            Ok(()) => return true,
+            Err(until) if deadline.is_some_and(|d| until >= d) => return false,
+            Err(until) => std::thread::sleep(until.saturating_duration_since(now)),
+        }
+    }
+}
+
 /// Shows an answer from `uri` to `limiter` (the engine calls it for every hop).
 pub(crate) fn observe_answer(
     limiter: &RateLimiter,

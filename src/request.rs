@@ -34,18 +34,21 @@ use crate::Error;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/api", "application/json", r#"{"ok":true}"#)]);
 /// use std::time::Duration;
 /// use ureq_futures::FuturesSession;
 ///
 /// let session = FuturesSession::new();
 /// let pending = session
-///     .post("https://example.com/api")
+///     .post(format!("{base}/api"))
 ///     .header("x-request-id", "42")
 ///     .query("verbose", "1")
 ///     .timeout(Duration::from_secs(5))
 ///     .send_json(&serde_json::json!({ "hello": "world" }));
 /// let response = pending.result()?;
+/// assert_eq!(response.status(), 200);
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
 #[must_use = "a RequestBuilder sends nothing until send() or another terminal method is called"]
@@ -461,18 +464,23 @@ impl RequestBuilder {
 
     /// Sends, then runs `hook` on the worker with the response: requests-futures' background
     /// callbacks. The handle resolves to what the hook returns, so parsing and other work
-    /// happen off the caller's thread.
+    /// happen off the caller's thread. `?` in the hook works as in
+    /// [`submit`](crate::FuturesSession::submit)'s closures: on this crate's, I/O, JSON, ureq,
+    /// boxed and parse errors, and on any other error type through
+    /// [`Error::other`](crate::Error::other).
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/repos/algesten/ureq", "application/json", r#"{"stargazers_count":1900}"#)]);
     /// # use ureq_futures::FuturesSession;
     /// #[derive(serde::Deserialize)]
     /// struct Repo { stargazers_count: u64 }
     ///
     /// let session = FuturesSession::new();
     /// let stars = session
-    ///     .get("https://api.github.com/repos/algesten/ureq")
+    ///     .get(format!("{base}/repos/algesten/ureq"))
     ///     .send_with(|resp| Ok(resp.error_for_status()?.json::<Repo>()?.stargazers_count));
     /// println!("{}", stars.result()?);
     /// # Ok::<(), ureq_futures::Error>(())
@@ -589,11 +597,13 @@ impl RequestBuilder {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
     /// # use ureq_futures::FuturesSession;
     /// let session = FuturesSession::new();
     /// let stream = session
-    ///     .post("https://example.com/v1/chat/completions")
+    ///     .post(format!("{base}/v1/chat/completions"))
     ///     .json(&serde_json::json!({ "stream": true }))
     ///     .events()
     ///     .result()?;

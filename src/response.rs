@@ -18,10 +18,12 @@ use crate::Error;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/", "text/html", "<p>hi</p>")]);
 /// # use ureq_futures::FuturesSession;
 /// let session = FuturesSession::new();
-/// let resp = session.get("https://example.com").send().result()?;
+/// let resp = session.get(format!("{base}/")).send().result()?;
 /// if resp.status() == 200 {
 ///     println!("{} bytes of {:?}", resp.bytes().len(), resp.header("content-type"));
 /// }

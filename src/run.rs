@@ -17,7 +17,7 @@ use crate::config::{parse_header, Config, DefaultHeader, Limit};
 use crate::exec::{panic_message, Completer};
 use crate::phase;
 use crate::progress::ProgressCounter;
-use crate::ratelimit::observe_answer;
+use crate::ratelimit::{observe_answer, wait_turn};
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
@@ -297,6 +297,13 @@ fn attempts(
             Verdict::RetryAfter(wait) => {
                 if !crate::exec::sleep(wait) {
                     return Err(Error::Cancelled);
+                }
+                // A retry is a new request to the origin: it waits out the origin's pause (set
+                // by this answer or another request's) and takes a token of its rate.
+                if let Some(limiter) = &config.rate_limiter {
+                    if !wait_turn(limiter, &uri, deadline) {
+                        return outcome;
+                    }
                 }
             }
         }

@@ -17,6 +17,11 @@ use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
 use crate::Error;
 
+/// The smallest [`SessionBuilder::connection_buffer_size`]: 4 KiB.
+const MIN_CONNECTION_BUFFER: usize = 4 * 1024;
+/// ureq's limit on a response head (status line and headers): 64 KiB.
+const DEFAULT_MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
 /// What every request job gets on its worker: the agent and the session's settings. Each job
 /// holds it (an `Arc`), so the session can go away while its jobs finish.
 #[derive(Debug)]
@@ -66,12 +71,14 @@ struct Inner {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/a", "text/plain", "a"), ("/b", "text/plain", "b")]);
 /// use ureq_futures::FuturesSession;
 ///
 /// let session = FuturesSession::new();
-/// let a = session.get("https://example.com/a").send();
-/// let b = session.get("https://example.com/b").send();
+/// let a = session.get(format!("{base}/a")).send();
+/// let b = session.get(format!("{base}/b")).send();
 /// // both requests are in flight now
 /// println!("{}", a.result()?.status());
 /// println!("{}", b.result()?.status());
@@ -269,6 +276,9 @@ impl FuturesSession {
     /// [`agent`](FuturesSession::agent).
     ///
     /// A panic in the closure becomes [`Error::Panicked`] on the handle; the worker survives.
+    /// `?` works in the closure on this crate's errors, on I/O, JSON and ureq errors (each
+    /// becomes its own variant), and on boxed and parse errors ([`Error::Other`]); any other
+    /// error type goes through [`Error::other`].
     ///
     /// # Examples
     ///
@@ -277,6 +287,14 @@ impl FuturesSession {
     /// let session = FuturesSession::new();
     /// let p = session.submit(|_agent| Ok(42u64));
     /// assert_eq!(p.result().unwrap(), 42);
+    ///
+    /// // The closure's own errors, with `?`.
+    /// let parsed = session.submit(|_agent| {
+    ///     let config: serde_json::Value = serde_json::from_str(r#"{"workers": "8"}"#)?;
+    ///     let workers: usize = config["workers"].as_str().unwrap_or("").parse()?;
+    ///     Ok(workers)
+    /// });
+    /// assert_eq!(parsed.result().unwrap(), 8);
     /// ```
     pub fn submit<T, F>(&self, f: F) -> Pending<T>
     where
@@ -514,6 +532,7 @@ impl FuturesSession {
 /// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
+/// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers, held while it is open |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 /// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
 /// | [`proxy`](SessionBuilder::proxy) | from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` | where connections go first |
@@ -546,6 +565,7 @@ pub struct SessionBuilder {
     agent: Option<ureq::Agent>,
     max_per_host: Option<usize>,
     rate_limiter: Option<RateLimiter>,
+    connection_buffer_size: Option<usize>,
     /// `None`: ureq's default (the environment's proxy); `Some(None)`: no proxy.
     proxy: Option<Option<ureq::Proxy>>,
     tls_config: Option<ureq::tls::TlsConfig>,
@@ -566,6 +586,7 @@ impl fmt::Debug for SessionBuilder {
             .field("agent", &self.agent.is_some())
             .field("max_per_host", &self.max_per_host)
             .field("rate_limiter", &self.rate_limiter)
+            .field("connection_buffer_size", &self.connection_buffer_size)
             .field(
                 "proxy",
                 &self
@@ -596,6 +617,7 @@ impl Default for SessionBuilder {
             agent: None,
             max_per_host: None,
             rate_limiter: None,
+            connection_buffer_size: None,
             proxy: None,
             tls_config: None,
         }
@@ -935,7 +957,8 @@ impl SessionBuilder {
     /// Paces requests with `limiter`: each request waits for its origin's token, and the
     /// answers the limiter understands (a 429 or 503 with `Retry-After`, the providers'
     /// rate-limit headers) pause new requests to that origin; see [`RateLimiter`]. A request
-    /// that must wait holds no worker. Every answer of every hop is shown to the limiter, so a
+    /// that must wait holds no worker; a retry (see [`retry`](SessionBuilder::retry)) waits too,
+    /// on its worker, after its backoff. Every answer of every hop is shown to the limiter, so a
     /// limiter shared by several sessions learns from all of them. Keep a clone to read its
     /// [`pauses`](RateLimiter::pauses). Defaults to none.
     ///
@@ -956,6 +979,40 @@ impl SessionBuilder {
     /// ```
     pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
         self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// The size of each connection's read buffer and of its write buffer, in bytes, at least
+    /// 4 KiB. Defaults to ureq's: 128 KiB each. Ignored when an
+    /// [`agent`](SessionBuilder::agent) is given (configure it there).
+    ///
+    /// An open connection holds both buffers, written with zeros when it is first used, so they
+    /// are most of the resident memory of an open event stream: 1,000 streams open at once hold
+    /// 250 MiB of them by default. A session that keeps many streams or slow requests open at
+    /// once can make them smaller: with 16 KiB, an open stream of `benches/streams.rs` holds
+    /// about 95 KiB instead of 330 KiB (see docs/performance.md). The costs: a large body is read
+    /// and sent in more system calls, and the read buffer holds the response head (status line
+    /// and headers), so a head larger than the buffer (or than 64 KiB, ureq's limit) fails
+    /// the request with ureq's "response header is too big" error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\n")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A pool for a thousand open event streams.
+    /// let session = FuturesSession::builder()
+    ///     .max_workers(1000)
+    ///     .connection_buffer_size(16 * 1024)
+    ///     .build();
+    /// let mut stream = session.get(format!("{base}/events")).events().result()?;
+    /// assert_eq!(stream.next().unwrap()?.data, "a");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn connection_buffer_size(mut self, bytes: usize) -> Self {
+        self.connection_buffer_size = Some(bytes.max(MIN_CONNECTION_BUFFER));
         self
     }
 
@@ -992,6 +1049,14 @@ impl SessionBuilder {
             }
             if let Some(tls) = self.tls_config {
                 config = config.tls_config(tls);
+            }
+            if let Some(bytes) = self.connection_buffer_size {
+                config = config
+                    .input_buffer_size(bytes)
+                    .output_buffer_size(bytes)
+                    // A head that fills the read buffer is too large (ureq would otherwise wait
+                    // for more of it, find no room, and report a disconnection).
+                    .max_response_header_size((bytes - 1).min(DEFAULT_MAX_RESPONSE_HEAD));
             }
             let config = config
                 .http_status_as_error(false)

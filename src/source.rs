@@ -64,15 +64,18 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/updates", "text/event-stream", "data: first\n\n")]);
 /// use std::time::Duration;
 /// use ureq_futures::FuturesSession;
 ///
 /// let session = FuturesSession::builder().read_timeout(Duration::from_secs(90)).build();
 /// let source = session
-///     .get("https://example.com/updates")
+///     .get(format!("{base}/updates"))
 ///     .event_source()
 ///     .initial_retry(Duration::from_secs(1));
+/// # let source = source.take(1); // the example server sends one event per connection
 /// for event in source {
 ///     println!("{}", event?.data);
 /// }

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::base64;
-use super::request::{arguments_value, join_tool_results, put, unsupported, ImagesIn};
+use super::request::{arguments_value, put, unsupported, ImagesIn};
 use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -176,12 +176,8 @@ impl Wire for Anthropic {
         temperature: Option<f64>,
         request: &ChatRequest,
     ) -> Result<Value, Error> {
-        request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
-        let turns = request
-            .conversation()
-            .map(|m| Ok((m.is_tool_results(), message(m)?)))
-            .collect::<Result<Vec<_>, Error>>()?;
-        let messages = join_tool_results(turns, "content");
+        let messages =
+            request.user_turns(PROVIDER, ImagesIn::AllButAssistant, "content", message)?;
         let mut body = json!({
             "model": model,
             "max_tokens": request.max_tokens.unwrap_or(self.max_tokens),
@@ -272,14 +268,11 @@ fn message(message: &Message) -> Result<Value, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{Tool, ToolCall};
+    use crate::llm::request::fixtures::{add_call, client, every_part};
+    use crate::llm::ToolCall;
 
     fn body(request: &ChatRequest) -> Result<Value, Error> {
-        AnthropicClient::builder("m", None)
-            .max_tokens(9)
-            .env(|_| None)
-            .build()
-            .body(request)
+        client(AnthropicClient::builder("m", None).max_tokens(9)).body(request)
     }
 
     #[test]
@@ -302,25 +295,7 @@ mod tests {
 
     #[test]
     fn images_tools_calls_and_results_are_content_blocks() {
-        let call = ToolCall {
-            index: 0,
-            id: "toolu_1".into(),
-            name: "add".into(),
-            arguments: r#"{"a":2}"#.into(),
-            signature: None,
-        };
-        let request = ChatRequest::new()
-            .message(
-                Message::user("see")
-                    .with_image_url("https://x/a.png")
-                    .with_image("image/jpeg", b"hi".to_vec()),
-            )
-            .message(Message {
-                role: "assistant".into(),
-                content: vec![Part::text("adding"), Part::ToolCall(call.clone())],
-            })
-            .message(Message::tool_result(&call, "2"))
-            .tool(Tool::new("add", "adds", json!({"type": "object"})))
+        let request = every_part("image/jpeg", Some("adding"), &add_call("toolu_1"))
             .tool_choice(ToolChoice::Required)
             .max_tokens(50)
             .stop("END")

@@ -430,11 +430,13 @@ impl<P: Protocol> Client<P> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
     /// use ureq_futures::llm::{ChatStream, Message, OpenAIClient, OpenAIDecoder};
     /// use ureq_futures::sse::StreamOptions;
     ///
-    /// let client = OpenAIClient::new("gpt-4o-mini", 0.7);
+    /// let client = OpenAIClient::builder("llama3.2", 0.7).base_url(format!("{base}/v1")).build();
     /// let pending = client
     ///     .chat_request(&[Message::user("hello")])?
     ///     .events_decoded(StreamOptions::default(), OpenAIDecoder::new());
@@ -508,10 +510,12 @@ impl<P: Protocol> Client<P> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
     /// use ureq_futures::llm::{Message, OpenAIClient};
     ///
-    /// let client = OpenAIClient::new("gpt-4o-mini", 0.0);
+    /// let client = OpenAIClient::builder("llama3.2", 0.0).base_url(format!("{base}/v1")).build();
     /// for event in client.perform_stream_request(&[Message::user("hello")])? {
     ///     let event = event?;
     ///     if event.data != "[DONE]" {
@@ -594,10 +598,12 @@ impl<P: Protocol> Client<P> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
     /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
     ///
-    /// let client = OpenAIClient::new("gpt-4o-mini", None);
+    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
     /// let answer = client.complete(&ChatRequest::new().user("Name a prime.").json())?;
     /// println!("{} ({:?})", answer.text, answer.finish_reason);
     /// # Ok::<(), ureq_futures::Error>(())
@@ -1004,7 +1010,54 @@ pub(crate) fn encode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{AnthropicClient, GeminiClient, OpenAIClient};
+    use crate::llm::request::fixtures::client;
+    use crate::llm::{
+        AnthropicClient, CohereApi, CohereClient, GeminiClient, MistralClient, OpenAIClient,
+        TogetherClient,
+    };
+
+    #[test]
+    fn extra_fields_reach_every_providers_body_and_win() {
+        let request = ChatRequest::new()
+            .user("x")
+            .extra("safety", serde_json::json!({"level": 1}))
+            .extra("stream", serde_json::json!(false));
+        let bodies = [
+            (
+                "OpenAI",
+                client(OpenAIClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Anthropic",
+                client(AnthropicClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Gemini",
+                client(GeminiClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Cohere v2",
+                client(CohereClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Cohere v1",
+                client(CohereClient::builder("m", None).api(CohereApi::V1)).body(&request),
+            ),
+            (
+                "Mistral",
+                client(MistralClient::builder("m", None)).body(&request),
+            ),
+            (
+                "Together",
+                client(TogetherClient::builder("m", None)).body(&request),
+            ),
+        ];
+        for (name, body) in bodies {
+            let body = body.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(body["safety"], serde_json::json!({"level": 1}), "{name}");
+            assert_eq!(body["stream"], serde_json::json!(false), "{name}");
+        }
+    }
 
     #[test]
     fn the_first_key_variable_set_wins() {

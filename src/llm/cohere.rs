@@ -331,7 +331,8 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{Message, Part, Tool, ToolCall};
+    use crate::llm::request::fixtures::{add_call, client, every_part};
+    use crate::llm::{Message, Tool};
 
     #[test]
     fn roles_get_cohere_names() {
@@ -342,11 +343,7 @@ mod tests {
     }
 
     fn body(api: CohereApi, request: &ChatRequest) -> Result<Value, Error> {
-        CohereClient::builder("m", None)
-            .api(api)
-            .env(|_| None)
-            .build()
-            .body(request)
+        client(CohereClient::builder("m", None).api(api)).body(request)
     }
 
     #[test]
@@ -402,26 +399,8 @@ mod tests {
 
     #[test]
     fn v2_messages_tools_images_and_options() {
-        let call = ToolCall {
-            index: 0,
-            id: "c1".into(),
-            name: "add".into(),
-            arguments: r#"{"a":2}"#.into(),
-            signature: None,
-        };
-        let request = ChatRequest::new()
+        let request = every_part("image/png", Some("I will add."), &add_call("c1"))
             .system("s")
-            .message(
-                Message::user("see")
-                    .with_image_url("https://x/a.png")
-                    .with_image("image/png", b"hi".to_vec()),
-            )
-            .message(Message {
-                role: "assistant".into(),
-                content: vec![Part::text("I will add."), Part::ToolCall(call.clone())],
-            })
-            .message(Message::tool_result(&call, "2"))
-            .tool(Tool::new("add", "adds", json!({"type": "object"})))
             .tool_choice(ToolChoice::Required)
             .json()
             .max_tokens(9);

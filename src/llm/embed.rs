@@ -72,29 +72,22 @@ pub trait EmbedProtocol: EmbedWire {}
 
 impl<P: EmbedWire> EmbedProtocol for P {}
 
-impl EmbedWire for OpenAI {
-    const FORMAT: Format = Format::OpenAI;
-    const BATCH_SIZE: usize = 2048;
+/// Implements [`EmbedWire`]: `protocol => format, batch size` for each.
+macro_rules! embed_wire {
+    ($($protocol:ty => $format:ident, $batch:literal;)*) => {$(
+        impl EmbedWire for $protocol {
+            const FORMAT: Format = Format::$format;
+            const BATCH_SIZE: usize = $batch;
+        }
+    )*};
 }
 
-impl EmbedWire for Together {
-    const FORMAT: Format = Format::OpenAI;
-    const BATCH_SIZE: usize = 2048;
-}
-
-impl EmbedWire for Mistral {
-    const FORMAT: Format = Format::OpenAI;
-    const BATCH_SIZE: usize = 128;
-}
-
-impl EmbedWire for Gemini {
-    const FORMAT: Format = Format::Gemini;
-    const BATCH_SIZE: usize = 100;
-}
-
-impl EmbedWire for Cohere {
-    const FORMAT: Format = Format::Cohere;
-    const BATCH_SIZE: usize = 96;
+embed_wire! {
+    OpenAI => OpenAI, 2048;
+    Together => OpenAI, 2048;
+    Mistral => OpenAI, 128;
+    Gemini => Gemini, 100;
+    Cohere => Cohere, 96;
 }
 
 /// Settings of [`Client::embed_with`].

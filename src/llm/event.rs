@@ -315,6 +315,48 @@ impl Usage {
     }
 }
 
+/// A piece of a tool call without a signature, for the unit tests.
+#[cfg(test)]
+pub(crate) fn piece(
+    index: Option<usize>,
+    id: Option<&str>,
+    name: Option<&str>,
+    arguments: &str,
+) -> ToolCallDelta {
+    ToolCallDelta {
+        index,
+        id: id.map(str::to_string),
+        name: name.map(str::to_string),
+        arguments: arguments.to_string(),
+        signature: None,
+    }
+}
+
+/// [`ChatEvent::ToolCall`] of the [`piece`] numbered `index`, for the decoders' unit tests.
+#[cfg(test)]
+pub(crate) fn call_event(
+    index: usize,
+    id: Option<&str>,
+    name: Option<&str>,
+    arguments: &str,
+) -> ChatEvent {
+    ChatEvent::ToolCall(piece(Some(index), id, name, arguments))
+}
+
+/// Token counts: input, output, total.
+#[cfg(test)]
+pub(crate) type Tokens = (Option<u64>, Option<u64>, Option<u64>);
+
+/// The usage `event` carries and its token counts; panics on another event. For the
+/// decoders' unit tests.
+#[cfg(test)]
+pub(crate) fn usage_of(event: &ChatEvent) -> (&Usage, Tokens) {
+    match event {
+        ChatEvent::Usage(u) => (u, (u.input_tokens, u.output_tokens, u.total_tokens)),
+        other => panic!("not usage: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,13 +367,7 @@ mod tests {
         name: Option<&str>,
         args: &str,
     ) -> ToolCallDelta {
-        ToolCallDelta {
-            index,
-            id: id.map(str::to_string),
-            name: name.map(str::to_string),
-            arguments: args.to_string(),
-            signature: None,
-        }
+        piece(index, id, name, args)
     }
 
     #[test]

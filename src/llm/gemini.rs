@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::client::{encode_segment, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::base64;
-use super::request::{arguments_value, join_tool_results, put, ImagesIn};
+use super::request::{arguments_value, put, ImagesIn};
 use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -128,12 +128,7 @@ impl Wire for Gemini {
         temperature: Option<f64>,
         request: &ChatRequest,
     ) -> Result<Value, Error> {
-        request.check_parts(PROVIDER, ImagesIn::Any)?;
-        let turns = request
-            .conversation()
-            .map(|m| Ok((m.is_tool_results(), content(m)?)))
-            .collect::<Result<Vec<_>, Error>>()?;
-        let contents = join_tool_results(turns, "parts");
+        let contents = request.user_turns(PROVIDER, ImagesIn::Any, "parts", content)?;
         let mut body = json!({"contents": contents});
         let system = request.system_text(PROVIDER)?;
         put(
@@ -273,6 +268,7 @@ pub(crate) fn model_path(model: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::request::fixtures::{add_call, client};
     use crate::llm::{Tool, ToolCall};
 
     #[test]
@@ -297,9 +293,7 @@ mod tests {
     }
 
     fn body(request: &ChatRequest) -> Value {
-        GeminiClient::builder("m", None)
-            .env(|_| None)
-            .build()
+        client(GeminiClient::builder("m", None))
             .body(request)
             .unwrap()
     }
@@ -327,11 +321,8 @@ mod tests {
     #[test]
     fn images_calls_and_results_are_parts() {
         let call = ToolCall {
-            index: 0,
-            id: String::new(),
-            name: "add".into(),
-            arguments: r#"{"a":2}"#.into(),
             signature: Some("CiQB".into()),
+            ..add_call("")
         };
         let request = ChatRequest::new()
             .message(

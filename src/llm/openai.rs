@@ -318,13 +318,12 @@ pub(crate) fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{ChatRequest, Tool, ToolCall};
+    use crate::llm::request::fixtures::{add_call, client, every_part};
+    use crate::llm::ChatRequest;
     use crate::Error;
 
     fn body(request: &ChatRequest) -> Value {
-        OpenAIClient::builder("m", None)
-            .env(|_| None)
-            .build()
+        client(OpenAIClient::builder("m", None))
             .body(request)
             .unwrap()
     }
@@ -393,28 +392,17 @@ mod tests {
 
     #[test]
     fn tools_choice_calls_and_results_follow_the_chat_completions_format() {
-        let call = ToolCall {
-            index: 0,
-            id: "call_1".into(),
-            name: "add".into(),
-            arguments: r#"{"a":2}"#.into(),
-            signature: None,
-        };
-        let assistant = Message {
-            role: "assistant".into(),
-            content: vec![Part::ToolCall(call.clone())],
-        };
-        let request = ChatRequest::new()
-            .user("2+?")
-            .message(assistant)
-            .message(Message::tool_result(&call, "2"))
-            .tool(Tool::new("add", "adds", json!({"type": "object"})))
+        let request = every_part("image/png", None, &add_call("call_1"))
             .tool_choice(ToolChoice::Tool("add".into()));
         let body = body(&request);
         assert_eq!(
             body["messages"],
             json!([
-                {"role": "user", "content": "2+?"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "see"},
+                    {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
+                ]},
                 {"role": "assistant", "content": null, "tool_calls": [
                     {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{\"a\":2}"}},
                 ]},

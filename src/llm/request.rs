@@ -623,11 +623,31 @@ impl ChatRequest {
     }
 }
 
+impl ChatRequest {
+    /// The conversation as the providers that take tool results in user turns want it
+    /// (Anthropic, Gemini): its parts checked, each message as `turn` makes it, and the results
+    /// of consecutive tool messages joined in one turn under `parts_key`.
+    pub(crate) fn user_turns(
+        &self,
+        provider: &str,
+        images: ImagesIn,
+        parts_key: &str,
+        turn: impl Fn(&Message) -> Result<Value, Error>,
+    ) -> Result<Vec<Value>, Error> {
+        self.check_parts(provider, images)?;
+        let turns = self
+            .conversation()
+            .map(|m| Ok((m.is_tool_results(), turn(m)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(join_tool_results(turns, parts_key))
+    }
+}
+
 /// `turns` (each a message on the wire, and whether it holds only tool results) with every run
 /// of tool-result turns joined into one, their `parts_key` arrays concatenated. Anthropic and
 /// Gemini want the results of parallel calls together in one user turn (Gemini refuses a turn
 /// with fewer results than the calls before it).
-pub(crate) fn join_tool_results(
+fn join_tool_results(
     turns: impl IntoIterator<Item = (bool, Value)>,
     parts_key: &str,
 ) -> Vec<Value> {
@@ -790,5 +810,52 @@ impl ChatResponse {
             .content
             .extend(self.tool_calls.iter().cloned().map(Part::ToolCall));
         message
+    }
+}
+
+/// What the providers' request tests share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use crate::llm::{Client, ClientBuilder, Protocol, Tool};
+
+    /// The client of `builder`, reading nothing from the process environment.
+    pub(crate) fn client<P: Protocol>(builder: ClientBuilder<P>) -> Client<P> {
+        builder.env(|_| None).build()
+    }
+
+    /// A call of the tool `add` with `{"a":2}`.
+    pub(crate) fn add_call(id: &str) -> ToolCall {
+        ToolCall {
+            index: 0,
+            id: id.into(),
+            name: "add".into(),
+            arguments: r#"{"a":2}"#.into(),
+            signature: None,
+        }
+    }
+
+    /// A request with every kind of part: a user message (`see`, the image
+    /// `https://x/a.png`, the bytes `hi` as a `media_type` image), an assistant turn saying
+    /// `said` (if anything) and making `call`, the call's result `2`, and the tool `add`.
+    pub(crate) fn every_part(media_type: &str, said: Option<&str>, call: &ToolCall) -> ChatRequest {
+        let mut turn: Vec<Part> = said.map(Part::text).into_iter().collect();
+        turn.push(Part::ToolCall(call.clone()));
+        ChatRequest::new()
+            .message(
+                Message::user("see")
+                    .with_image_url("https://x/a.png")
+                    .with_image(media_type, b"hi".to_vec()),
+            )
+            .message(Message {
+                role: "assistant".into(),
+                content: turn,
+            })
+            .message(Message::tool_result(call, "2"))
+            .tool(Tool::new(
+                "add",
+                "adds",
+                serde_json::json!({"type": "object"}),
+            ))
     }
 }

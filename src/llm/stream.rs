@@ -525,10 +525,13 @@ impl ChatStream {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
     /// use ureq_futures::llm::{Message, OpenAIClient};
     ///
-    /// let stream = OpenAIClient::new("gpt-4o-mini", None).stream_chat(&[Message::user("hi")])?;
+    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+    /// let stream = client.stream_chat(&[Message::user("hi")])?;
     /// eprintln!("request id: {}", stream.request_id().unwrap_or("none"));
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```

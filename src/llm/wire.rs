@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::llm::event::ChatEvent;
+use crate::sse::EventRef;
 use crate::Error;
 
 /// Longest stretch of a bad chunk quoted in an error, in bytes.
@@ -111,6 +112,121 @@ impl Ending {
     }
 }
 
+/// A provider's chat decoder, as the rules every one of them shares see it: what it makes of
+/// one event's data, its [`Ending`], and the names a cut's error gives. Implemented by
+/// [`chat_decode!`], with [`Decode`](crate::sse::Decode) on top of it.
+pub(crate) trait ChatDecode {
+    /// The provider's finish-reason field, named by a cut's error (`"finish_reason"`...).
+    const REASON: &'static str;
+    /// The provider's end marker, if it has one (`"data: [DONE]"`...).
+    const MARKER: Option<&'static str>;
+
+    /// The decoder's end-of-stream state.
+    fn ending(&mut self) -> &mut Ending;
+
+    /// Appends the events of one event's data, trimmed and not empty.
+    fn events(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error>;
+
+    /// What must hold of a complete answer (OpenAI's: every tool call has a name), checked
+    /// when it ends. Nothing by default.
+    fn check_complete(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The end marker of OpenAI's and Cohere v2's streams.
+pub(crate) const DONE: &str = "data: [DONE]";
+
+/// Decodes one event as every chat decoder does: nothing is read after the end marker, an
+/// `event: error` is the server's error, blank data is nothing, `data: [DONE]` is the end for
+/// the decoders whose marker it is, and the [`Ending`] sees every event sent.
+pub(crate) fn decode_event<D: ChatDecode>(
+    decoder: &mut D,
+    event: EventRef<'_>,
+) -> Result<Option<Vec<ChatEvent>>, Error> {
+    if decoder.ending().is_done() {
+        return Ok(None);
+    }
+    let data = event.data.trim();
+    if event.event == "error" {
+        return Err(error_event(data));
+    }
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let mut events = Vec::new();
+    if data == "[DONE]" && D::MARKER == Some(DONE) {
+        events.push(ChatEvent::Done);
+    } else {
+        decoder.events(data, &mut events)?;
+    }
+    decoder.ending().observe(&events);
+    if decoder.ending().is_done() {
+        decoder.check_complete()?;
+    }
+    Ok((!events.is_empty()).then_some(events))
+}
+
+/// The clean end of the body for a chat decoder: [`Ending::finish`], and the check of a
+/// complete answer when it is one.
+pub(crate) fn finish_events<D: ChatDecode>(
+    decoder: &mut D,
+) -> Result<Option<Vec<ChatEvent>>, Error> {
+    let end = decoder.ending().finish(D::REASON, D::MARKER)?;
+    if end.is_some() {
+        decoder.check_complete()?;
+    }
+    Ok(end)
+}
+
+/// Makes a chat decoder of a type with an `ending: Ending` field and a method
+/// `fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error>` (the
+/// events of one event's data): implements [`ChatDecode`] with the provider's finish-reason
+/// field and end marker (and `check`, a method checking a complete answer, if given), and
+/// [`Decode`](crate::sse::Decode) with [`decode_event`] and [`finish_events`].
+macro_rules! chat_decode {
+    ($decoder:ty, $reason:literal, $marker:expr $(, check: $check:ident)?) => {
+        impl crate::llm::wire::ChatDecode for $decoder {
+            const REASON: &'static str = $reason;
+            const MARKER: Option<&'static str> = $marker;
+
+            fn ending(&mut self) -> &mut crate::llm::wire::Ending {
+                &mut self.ending
+            }
+
+            fn events(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
+                self.data(data, events)
+            }
+
+            $(fn check_complete(&self) -> Result<(), Error> {
+                self.$check()
+            })?
+        }
+
+        impl crate::sse::Decode for $decoder {
+            type Item = Vec<ChatEvent>;
+
+            fn decode(&mut self, event: crate::sse::Event) -> Result<Option<Vec<ChatEvent>>, Error> {
+                crate::llm::wire::decode_event(self, crate::sse::EventRef::from(&event))
+            }
+
+            /// Reads the event where the parser holds it: the stream's worker copies nothing.
+            fn decode_ref(
+                &mut self,
+                event: crate::sse::EventRef<'_>,
+            ) -> Result<Option<Vec<ChatEvent>>, Error> {
+                crate::llm::wire::decode_event(self, event)
+            }
+
+            fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
+                crate::llm::wire::finish_events(self)
+            }
+        }
+    };
+}
+
+pub(crate) use chat_decode;
+
 /// A tool call's arguments as text: a string as it is, nothing (or `null`) as empty, anything
 /// else (servers that send the arguments as an object) as its JSON text.
 pub(crate) fn arguments_text(arguments: Option<Value>) -> String {
@@ -165,6 +281,19 @@ pub(crate) fn decode_sse<D: crate::sse::Decode<Item = Vec<ChatEvent>>>(
     out.extend(decoder.finish()?.unwrap_or_default());
     Ok(out)
 }
+
+/// Asserts that a decoding's result is an [`Error::Api`] matching the rest of the pattern
+/// (`{ kind: Some(k), .. } if k == "overloaded_error"`). For the decoders' unit tests.
+#[cfg(test)]
+macro_rules! assert_api_error {
+    ($result:expr, $($pattern:tt)+) => {{
+        let err = $result.unwrap_err();
+        assert!(matches!(&err, crate::Error::Api $($pattern)+), "{err:?}");
+    }};
+}
+
+#[cfg(test)]
+pub(crate) use assert_api_error;
 
 #[cfg(test)]
 mod tests {

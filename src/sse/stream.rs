@@ -199,11 +199,13 @@ impl StreamOptions {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/events", "text/event-stream", "event: greeting\ndata: hello\n\n")]);
 /// use ureq_futures::FuturesSession;
 ///
 /// let session = FuturesSession::new();
-/// let stream = session.get("https://example.com/events").events().result()?;
+/// let stream = session.get(format!("{base}/events")).events().result()?;
 /// for event in stream {
 ///     let event = event?;
 ///     println!("{}: {}", event.event, event.data);
@@ -388,13 +390,15 @@ impl<T> EventStream<T> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/event-stream", "data: a\n\n"), ("/b", "text/event-stream", "data: b\n\n")]);
     /// use crossbeam_channel::select;
     /// use ureq_futures::FuturesSession;
     ///
     /// let session = FuturesSession::new();
-    /// let a = session.get("https://example.com/a").events().result()?;
-    /// let b = session.get("https://example.com/b").events().result()?;
+    /// let a = session.get(format!("{base}/a")).events().result()?;
+    /// let b = session.get(format!("{base}/b")).events().result()?;
     /// select! {
     ///     recv(a.receiver()) -> msg => println!("a: {msg:?}"),
     ///     recv(b.receiver()) -> msg => println!("b: {msg:?}"),

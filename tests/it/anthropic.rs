@@ -1,11 +1,15 @@
 //! `llm::AnthropicClient` against mocked and local servers: the request it sends, then one test
 //! per thing Anthropic puts in its streams.
+//! What every provider does alike (key, base URL, a cut connection, a broken chunk, an error in
+//! the stream, a 4xx) is `llm_contract`'s table.
 
 use mockito::Matcher;
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{AnthropicClient, ChatStream, Conversation, Message};
 use ureq_futures::Error;
+
+use crate::llm_contract::drain;
 
 /// A client for `base_url` with a key and nothing from the process environment.
 fn client(base_url: &str) -> AnthropicClient {
@@ -75,18 +79,6 @@ fn answer(pieces: &[&str]) -> String {
 fn serve(body: impl Into<String>) -> TestServer {
     let body: Vec<u8> = body.into().into_bytes();
     TestServer::start(move |_| Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0)))
-}
-
-/// Reads a chat stream to its end: the text pieces, and the error that ended it, if any.
-fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
-    let mut pieces = Vec::new();
-    for item in stream.by_ref() {
-        match item {
-            Ok(piece) => pieces.push(piece),
-            Err(e) => return (pieces, Some(e)),
-        }
-    }
-    (pieces, None)
 }
 
 /// Streams `body` through `stream_chat` and reads it to the end.
@@ -327,117 +319,9 @@ fn tool_use_blocks_are_tool_calls_not_text() {
     assert_eq!(stream.finish_reason(), Some("tool_use"));
 }
 
-#[test]
-fn an_error_event_ends_the_stream_with_its_type_and_message() {
-    let mut body = answer(&["Once upon"]);
-    // The error arrives where message_delta would.
-    body = body.replace(
-        &sse_body(&[message_delta("end_turn", 7), message_stop()]),
-        "event: error\ndata: {\"type\":\"error\",\"error\":{\"details\":null,\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}              }\n\n",
-    );
-    let (pieces, error, mut stream) = chat_over(body);
-    assert_eq!(pieces, ["Once upon"]);
-    match &error {
-        Some(Error::Api { kind, message }) => {
-            assert_eq!(kind.as_deref(), Some("overloaded_error"));
-            assert_eq!(message, "Overloaded");
-        }
-        other => panic!("expected an api error, got {other:?}"),
-    }
-    let text = error.unwrap().to_string();
-    assert!(
-        text.contains("overloaded_error") && text.contains("Overloaded"),
-        "{text}"
-    );
-    assert!(stream.next().is_none());
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_stream_without_message_stop_is_cut() {
-    let body = sse_body(&[
-        message_start(),
-        block_start(0, json!({"type": "text", "text": ""})),
-        text(0, "The answer is"),
-        block_stop(0),
-    ]);
-    let (pieces, error, stream) = chat_over(body);
-    assert_eq!(pieces, ["The answer is"]);
-    match error {
-        Some(Error::Protocol(msg)) => {
-            assert!(msg.contains("cut") && msg.contains("message_stop"), "{msg}")
-        }
-        other => panic!("expected a protocol error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_connection_dropped_mid_stream_is_an_error() {
-    let body = sse_body(&[message_start(), text(0, "The answer"), text(0, " is")]);
-    let server = TestServer::start(move |_| {
-        Reply::chunked_cut([body.clone()], ms(0)).content_type("text/event-stream")
-    });
-    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
-    let (pieces, error) = drain(&mut stream);
-    assert_eq!(pieces.concat(), "The answer is");
-    match &error {
-        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
-        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_malformed_event_is_an_error_naming_it() {
-    let body = format!(
-        "{}event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\"\n\n{}",
-        sse_body(&[message_start(), text(0, "ok")]),
-        sse_body(&[message_stop()])
-    );
-    let (pieces, error, _) = chat_over(body);
-    assert_eq!(pieces, ["ok"]);
-    let Some(Error::Protocol(msg)) = error else {
-        panic!("expected a protocol error, got {error:?}")
-    };
-    assert!(
-        msg.contains("malformed JSON") && msg.contains("content_block_delta"),
-        "{msg}"
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // Errors before the stream: status, key
 // ---------------------------------------------------------------------------------------------
-
-#[test]
-fn a_4xx_is_a_status_error_with_the_servers_body() {
-    let mut server = mockito::Server::new();
-    let body = r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 999999 > 64000, which is the maximum allowed"}}"#;
-    let mock = server
-        .mock("POST", "/v1/messages")
-        .with_status(400)
-        .with_header("content-type", "application/json")
-        .with_body(body)
-        .expect(2)
-        .create();
-    let client = client(&server.url());
-    let err = client.stream_chat(&hello()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("Server responded with an error. Status Code: 400"),
-        "{err}"
-    );
-    let Error::Status(status) = &err else {
-        panic!("not a status error: {err:?}")
-    };
-    assert_eq!(status.status, 400);
-    let parsed: Value = serde_json::from_str(&status.body).unwrap();
-    assert_eq!(parsed["error"]["type"], "invalid_request_error");
-    let err = client.perform_stream_request(&hello()).unwrap_err();
-    assert_eq!(err.status(), Some(400));
-    mock.assert();
-}
 
 #[test]
 fn an_overloaded_529_is_a_status_error_too() {
@@ -455,71 +339,4 @@ fn an_overloaded_529_is_a_status_error_too() {
         "{err}"
     );
     assert!(err.to_string().contains("Overloaded"), "{err}");
-}
-
-#[test]
-fn a_missing_key_names_the_variable() {
-    let client = AnthropicClient::builder("claude-test", 0.0)
-        .env(|_| None)
-        .build();
-    assert!(!client.has_api_key());
-    assert_eq!(client.base_url(), "https://api.anthropic.com");
-    for err in [
-        client.stream_chat(&hello()).unwrap_err(),
-        client.perform_stream_request(&hello()).unwrap_err(),
-    ] {
-        assert!(
-            matches!(
-                err,
-                Error::MissingApiKey {
-                    var: "ANTHROPIC_API_KEY"
-                }
-            ),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("ANTHROPIC_API_KEY"), "{err}");
-    }
-}
-
-#[test]
-fn key_and_base_url_come_from_the_environment_lookup() {
-    let mut server = mockito::Server::new();
-    let mock = server
-        .mock("POST", "/proxy/v1/messages")
-        .match_header("x-api-key", "env-key")
-        .with_header("content-type", "text/event-stream")
-        .with_body(answer(&["a", "b"]))
-        .create();
-    let base = format!("{}/proxy/", server.url());
-    let client = AnthropicClient::builder("m", 0.5)
-        .env(move |name| match name {
-            "ANTHROPIC_API_KEY" => Some("env-key".to_string()),
-            "ANTHROPIC_BASE_URL" => Some(base.clone()),
-            _ => None,
-        })
-        .build();
-    assert_eq!(client.base_url(), format!("{}/proxy", server.url()));
-    let text: String = client
-        .stream_chat(&hello())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(text, "ab");
-    mock.assert();
-}
-
-#[test]
-fn the_key_is_never_shown() {
-    let client = AnthropicClient::builder("m", 0.0)
-        .api_key("sk-ant-TOPSECRET")
-        .header("x-private", "PRIVATE-VALUE")
-        .base_url(support::closed_port_url())
-        .env(|_| None)
-        .build();
-    let text = format!("{client:?} {client:#?}");
-    assert!(!text.contains("TOPSECRET"), "{text}");
-    assert!(!text.contains("PRIVATE-VALUE"), "{text}");
-    let err = client.stream_chat(&hello()).unwrap_err();
-    let text = format!("{err} {err:?}");
-    assert!(!text.contains("TOPSECRET"), "{text}");
 }

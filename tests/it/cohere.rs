@@ -1,11 +1,15 @@
 //! `llm::CohereClient` against mocked and local servers: the v1 chat request it sends, then one
 //! test per thing Cohere puts in its newline-delimited streams.
+//! What every provider does alike (key, base URL, a cut connection, a broken chunk, an error in
+//! the stream, a 4xx) is `llm_contract`'s table.
 
 use mockito::Matcher;
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{ChatStream, CohereApi, CohereClient, Conversation, Message};
 use ureq_futures::Error;
+
+use crate::llm_contract::drain;
 
 /// A client for `base_url` with a key and nothing from the process environment.
 fn client(base_url: &str) -> CohereClient {
@@ -57,18 +61,6 @@ fn serve(body: impl Into<String>) -> TestServer {
         Reply::chunked(body.chunks(5).map(<[u8]>::to_vec), ms(0))
             .content_type("application/stream+json")
     })
-}
-
-/// Reads a chat stream to its end: the text pieces, and the error that ended it, if any.
-fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
-    let mut pieces = Vec::new();
-    for item in stream.by_ref() {
-        match item {
-            Ok(piece) => pieces.push(piece),
-            Err(e) => return (pieces, Some(e)),
-        }
-    }
-    (pieces, None)
 }
 
 /// Streams `body` through `stream_chat` and reads it to the end.
@@ -238,22 +230,15 @@ fn search_and_tool_events_are_not_text() {
 }
 
 #[test]
-fn an_error_finish_reason_ends_the_stream_with_an_api_error() {
-    let (pieces, error, stream) = chat_over(ndjson(&[start(), text("Some"), end("ERROR_TOXIC")]));
-    assert_eq!(pieces, ["Some"]);
-    match &error {
-        Some(Error::Api { kind, message }) => {
-            assert_eq!(kind.as_deref(), Some("ERROR_TOXIC"));
-            assert!(message.contains("ERROR_TOXIC"), "{message}");
-        }
-        other => panic!("expected an api error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-    let (_, error, _) = chat_over(ndjson(&[start(), end("ERROR_LIMIT")]));
+fn an_error_finish_reason_without_text_is_an_api_error() {
+    // With text before it: `llm_contract`'s table (ERROR_TOXIC).
+    let (pieces, error, stream) = chat_over(ndjson(&[start(), end("ERROR_LIMIT")]));
+    assert!(pieces.is_empty(), "{pieces:?}");
     assert!(
         matches!(&error, Some(Error::Api { kind: Some(k), .. }) if k == "ERROR_LIMIT"),
         "{error:?}"
     );
+    assert!(!stream.is_done());
 }
 
 #[test]
@@ -264,148 +249,6 @@ fn max_tokens_is_a_finish_reason_not_an_error() {
     assert_eq!(stream.finish_reason(), Some("MAX_TOKENS"));
 }
 
-#[test]
-fn a_line_that_is_not_json_is_an_error_naming_it() {
-    let body = format!(
-        "{}{}\n{}",
-        ndjson(&[start(), text("ok")]),
-        "<html>Bad Gateway</html>",
-        ndjson(&[text("lost?"), end("COMPLETE")])
-    );
-    let (pieces, error, _) = chat_over(body);
-    assert_eq!(pieces, ["ok"]);
-    let Some(Error::Protocol(msg)) = error else {
-        panic!("expected a protocol error, got {error:?}")
-    };
-    assert!(
-        msg.contains("malformed JSON") && msg.contains("<html>Bad Gateway</html>"),
-        "{msg}"
-    );
-}
-
-#[test]
-fn a_stream_without_stream_end_is_cut() {
-    let (pieces, error, stream) = chat_over(ndjson(&[start(), text("The answer is")]));
-    assert_eq!(pieces, ["The answer is"]);
-    match error {
-        Some(Error::Protocol(msg)) => {
-            assert!(msg.contains("cut") && msg.contains("stream-end"), "{msg}")
-        }
-        other => panic!("expected a protocol error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_connection_dropped_mid_stream_is_an_error() {
-    let body = ndjson(&[start(), text("The answer"), text(" is")]);
-    let server = TestServer::start(move |_| {
-        Reply::chunked_cut([body.clone()], ms(0)).content_type("application/stream+json")
-    });
-    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
-    let (pieces, error) = drain(&mut stream);
-    assert_eq!(pieces.concat(), "The answer is");
-    match &error {
-        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
-        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
 // ---------------------------------------------------------------------------------------------
 // Errors before the stream: status, key
 // ---------------------------------------------------------------------------------------------
-
-#[test]
-fn a_4xx_is_a_status_error_with_the_one_wording_for_all_providers() {
-    let mut server = mockito::Server::new();
-    let mock = server
-        .mock("POST", "/v1/chat")
-        .with_status(401)
-        .with_header("content-type", "application/json")
-        .with_body(r#"{"message":"invalid api token"}"#)
-        .expect(2)
-        .create();
-    let client = client(&server.url());
-    let err = client.stream_chat(&hello()).unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains("Server responded with an error. Status Code: 401"),
-        "{text}"
-    );
-    assert!(!text.contains("Server responded with error:"), "{text}");
-    let Error::Status(status) = &err else {
-        panic!("not a status error: {err:?}")
-    };
-    let parsed: Value = serde_json::from_str(&status.body).unwrap();
-    assert_eq!(parsed["message"], "invalid api token");
-    let err = client.perform_stream_request(&hello()).unwrap_err();
-    assert_eq!(err.status(), Some(401));
-    mock.assert();
-}
-
-#[test]
-fn a_missing_key_names_the_variable() {
-    let client = CohereClient::builder("command-test", 0.0)
-        .api(CohereApi::V1)
-        .env(|_| None)
-        .build();
-    assert!(!client.has_api_key());
-    assert_eq!(client.base_url(), "https://api.cohere.ai");
-    for err in [
-        client.stream_chat(&hello()).unwrap_err(),
-        client.perform_stream_request(&hello()).unwrap_err(),
-    ] {
-        assert!(
-            matches!(
-                err,
-                Error::MissingApiKey {
-                    var: "COHERE_API_KEY"
-                }
-            ),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("COHERE_API_KEY"), "{err}");
-    }
-}
-
-#[test]
-fn key_and_base_url_come_from_the_environment_lookup() {
-    let mut server = mockito::Server::new();
-    let mock = server
-        .mock("POST", "/v1/chat")
-        .match_header("authorization", "Bearer env-key")
-        .with_body(answer(&["a", "b"]))
-        .create();
-    let base = server.url();
-    let client = CohereClient::builder("m", 0.5)
-        .api(CohereApi::V1)
-        .env(move |name| match name {
-            "COHERE_API_KEY" => Some("env-key".to_string()),
-            "COHERE_BASE_URL" => Some(base.clone()),
-            _ => None,
-        })
-        .build();
-    let text: String = client
-        .stream_chat(&hello())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(text, "ab");
-    mock.assert();
-}
-
-#[test]
-fn the_key_is_never_shown() {
-    let client = CohereClient::builder("m", 0.0)
-        .api(CohereApi::V1)
-        .api_key("co-TOPSECRET")
-        .base_url(support::closed_port_url())
-        .env(|_| None)
-        .build();
-    let text = format!("{client:?} {client:#?}");
-    assert!(!text.contains("TOPSECRET"), "{text}");
-    let err = client.stream_chat(&hello()).unwrap_err();
-    let text = format!("{err} {err:?}");
-    assert!(!text.contains("TOPSECRET"), "{text}");
-}

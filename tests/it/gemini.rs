@@ -1,6 +1,8 @@
 //! `llm::GeminiClient` against mocked and local servers: the request it sends (with the key in a
 //! header, never in the URL), then one test per thing Gemini puts in its streams, then the key's
 //! secrecy in every error.
+//! What every provider does alike (key, base URL, a cut connection, a broken chunk, an error in
+//! the stream, a 4xx) is `llm_contract`'s table.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,8 @@ use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{ChatStream, GeminiClient, Message};
 use ureq_futures::Error;
+
+use crate::llm_contract::drain;
 
 const KEY: &str = "AIzaSy-TOPSECRET-test-key";
 
@@ -61,18 +65,6 @@ fn answer(pieces: &[&str]) -> String {
 fn serve(body: impl Into<String>) -> TestServer {
     let body: Vec<u8> = body.into().into_bytes();
     TestServer::start(move |_| Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0)))
-}
-
-/// Reads a chat stream to its end: the text pieces, and the error that ended it, if any.
-fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
-    let mut pieces = Vec::new();
-    for item in stream.by_ref() {
-        match item {
-            Ok(piece) => pieces.push(piece),
-            Err(e) => return (pieces, Some(e)),
-        }
-    }
-    (pieces, None)
 }
 
 /// Streams `body` through `stream_chat` and reads it to the end.
@@ -234,24 +226,6 @@ fn chunks_after_the_finish_reason_are_still_read() {
 }
 
 #[test]
-fn an_error_in_the_stream_ends_it_with_an_api_error() {
-    let (pieces, error, stream) = chat_over(sse_body(&[
-        text("Once upon"),
-        json!({"error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}}),
-        chunk(json!([{"text": "never shown"}]), Some("STOP")),
-    ]));
-    assert_eq!(pieces, ["Once upon"]);
-    match &error {
-        Some(Error::Api { kind, message }) => {
-            assert_eq!(kind.as_deref(), Some("UNAVAILABLE"));
-            assert_eq!(message, "The model is overloaded. Please try again later.");
-        }
-        other => panic!("expected an api error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
-#[test]
 fn a_blocked_prompt_is_an_api_error() {
     let (pieces, error, _) = chat_over(sse_body(&[json!({
         "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
@@ -264,116 +238,9 @@ fn a_blocked_prompt_is_an_api_error() {
     );
 }
 
-#[test]
-fn the_end_without_a_finish_reason_is_a_cut() {
-    let (pieces, error, stream) = chat_over(sse_body(&[text("1, 2,"), text(" 3,")]));
-    assert_eq!(pieces, ["1, 2,", " 3,"]);
-    match error {
-        Some(Error::Protocol(msg)) => {
-            assert!(msg.contains("cut") && msg.contains("finishReason"), "{msg}")
-        }
-        other => panic!("expected a protocol error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_connection_dropped_mid_stream_is_an_error() {
-    let body = sse_body(&[text("The answer"), text(" is")]);
-    let server = TestServer::start(move |_| {
-        Reply::chunked_cut([body.clone()], ms(0)).content_type("text/event-stream")
-    });
-    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
-    let (pieces, error) = drain(&mut stream);
-    assert_eq!(pieces.concat(), "The answer is");
-    match &error {
-        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
-        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
-    }
-    assert_no_key(error.as_ref().unwrap());
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_malformed_chunk_is_an_error_naming_it() {
-    let body = format!(
-        "{}data: {{\"candidates\": [{{\"content\"\r\n\r\n",
-        sse_body(&[text("ok")])
-    );
-    let (pieces, error, _) = chat_over(body);
-    assert_eq!(pieces, ["ok"]);
-    let Some(Error::Protocol(msg)) = error else {
-        panic!("expected a protocol error, got {error:?}")
-    };
-    assert!(
-        msg.contains("malformed JSON") && msg.contains("candidates"),
-        "{msg}"
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // Errors before the stream: status, key
 // ---------------------------------------------------------------------------------------------
-
-#[test]
-fn a_4xx_is_a_status_error_with_the_servers_body() {
-    let mut server = mockito::Server::new();
-    let body = r#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}"#;
-    let mock = server
-        .mock("POST", Matcher::Regex("^/v1beta/models/".into()))
-        .with_status(400)
-        .with_header("content-type", "application/json")
-        .with_body(body)
-        .expect(2)
-        .create();
-    let client = client(&server.url());
-    let err = client.stream_chat(&hello()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("Server responded with an error. Status Code: 400"),
-        "{err}"
-    );
-    let Error::Status(status) = &err else {
-        panic!("not a status error: {err:?}")
-    };
-    let parsed: Value = serde_json::from_str(&status.body).unwrap();
-    assert_eq!(parsed["error"]["status"], "INVALID_ARGUMENT");
-    assert_no_key(&err);
-    let err = client.perform_stream_request(&hello()).unwrap_err();
-    assert_eq!(err.status(), Some(400));
-    mock.assert();
-}
-
-#[test]
-fn a_missing_key_names_both_variables() {
-    let client = GeminiClient::builder("gemini-test", 0.0)
-        .env(|_| None)
-        .build();
-    assert!(!client.has_api_key());
-    assert_eq!(
-        client.base_url(),
-        "https://generativelanguage.googleapis.com"
-    );
-    for err in [
-        client.stream_chat(&hello()).unwrap_err(),
-        client.perform_stream_request(&hello()).unwrap_err(),
-    ] {
-        assert!(
-            matches!(
-                err,
-                Error::MissingApiKey {
-                    var: "GEMINI_API_KEY or GOOGLE_API_KEY"
-                }
-            ),
-            "{err:?}"
-        );
-        let text = err.to_string();
-        assert!(
-            text.contains("GEMINI_API_KEY") && text.contains("GOOGLE_API_KEY"),
-            "{text}"
-        );
-    }
-}
 
 #[test]
 fn keys_and_base_url_come_from_the_environment_lookup() {

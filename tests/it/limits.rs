@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use support::{ms, secs, Reply, TestServer};
-use ureq_futures::{as_completed, FuturesSession, PauseReason, RateLimit, RateLimiter};
+use ureq_futures::{
+    as_completed, FuturesSession, PauseReason, RateLimit, RateLimiter, RetryPolicy,
+};
 
 /// Counts requests in progress and keeps the largest count seen.
 #[derive(Clone, Default)]
@@ -209,4 +211,65 @@ fn a_rate_limit_spaces_requests_to_one_host() {
     // Two at once (the burst), then one every 50 ms: the eighth at least 300 ms after the first.
     let span = arrivals[7].duration_since(arrivals[0]);
     assert!(span >= ms(280), "8 requests within {span:?}");
+}
+
+/// Records when each request arrives and answers the first with `first`, the rest with 200.
+fn first_answer_then_ok(first: Reply) -> (TestServer, Arc<Mutex<Vec<Instant>>>) {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let log = arrivals.clone();
+    let first = Mutex::new(Some(first));
+    let server = TestServer::start(move |_| {
+        log.lock().unwrap().push(Instant::now());
+        first
+            .lock()
+            .unwrap()
+            .take()
+            .unwrap_or_else(|| Reply::ok("ok"))
+    });
+    (server, arrivals)
+}
+
+#[test]
+fn a_retry_waits_for_the_pause_its_answer_set() {
+    // A 502 that the policy retries after 10 ms, whose quota headers pause the origin for 1 s.
+    let (server, arrivals) = first_answer_then_ok(
+        Reply::status(502, "busy")
+            .header("x-ratelimit-remaining-requests", "0")
+            .header("x-ratelimit-reset-requests", "1s"),
+    );
+    let limiter = RateLimiter::new();
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(2).base_delay(ms(10)))
+        .rate_limiter(limiter.clone())
+        .build();
+    let resp = session.get(server.url()).send().result().unwrap();
+    assert_eq!(resp.status(), 200);
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 2);
+    let gap = arrivals[1].duration_since(arrivals[0]);
+    assert!(
+        gap >= ms(900),
+        "the retry came {gap:?} after the answer that paused its origin"
+    );
+    assert_eq!(limiter.pauses(), 1);
+}
+
+#[test]
+fn a_retry_takes_a_token_of_the_origin_rate() {
+    // Two requests a second, one at a time: the retry waits for the second token.
+    let (server, arrivals) = first_answer_then_ok(Reply::status(502, "busy"));
+    let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(2.0).burst(1));
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(2).base_delay(ms(10)))
+        .rate_limiter(limiter)
+        .build();
+    let resp = session.get(server.url()).send().result().unwrap();
+    assert_eq!(resp.status(), 200);
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 2);
+    let gap = arrivals[1].duration_since(arrivals[0]);
+    assert!(
+        gap >= ms(400),
+        "the retry came {gap:?} after the first attempt"
+    );
 }

@@ -5,9 +5,8 @@
 
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{ChatStream, CohereV2Decoder, Message};
-use ureq_futures::sse::StreamOptions;
-use ureq_futures::{Error, FuturesSession};
+use ureq_futures::llm::Message;
+use ureq_futures::Error;
 
 use crate::llm_streams::{client_for, drain as read, Outcome};
 
@@ -35,27 +34,17 @@ fn serve(provider: Provider, body: &str) -> TestServer {
     })
 }
 
-/// Streams `body` from a local server through `provider`'s client (Cohere v2: its decoder on a
-/// plain session request) and reads it to its end.
+/// Streams `body` from a local server through `provider`'s client and reads it to its end.
 fn chat(provider: Provider, body: &str) -> Outcome {
     let server = serve(provider, body);
-    let url = server.url();
     let name = match provider {
         Provider::OpenAI => "openai",
         Provider::Anthropic => "anthropic",
         Provider::Gemini => "gemini",
         Provider::CohereV1 => "cohere",
-        Provider::CohereV2 => {
-            let stream = FuturesSession::new()
-                .post(format!("{url}/v2/chat"))
-                .json(&json!({"model": "m", "messages": [], "stream": true}))
-                .events_decoded(StreamOptions::default(), CohereV2Decoder::new())
-                .result()
-                .expect("the request");
-            return read(ChatStream::new(stream));
-        }
+        Provider::CohereV2 => "cohere_v2",
     };
-    let client = client_for(name, &url).expect("a client");
+    let client = client_for(name, &server.url()).expect("a client");
     read(
         client
             .stream_chat(&[Message::user("hi")])
@@ -63,8 +52,8 @@ fn chat(provider: Provider, body: &str) -> Outcome {
     )
 }
 
-/// SSE events named after their data's `type` (Anthropic, Cohere v2).
-fn typed_events(payloads: &[Value]) -> String {
+/// SSE events named after their data's `type` (Anthropic, Cohere v2). Also `llm_contract`'s.
+pub(crate) fn typed_events(payloads: &[Value]) -> String {
     payloads
         .iter()
         .map(|p| format!("event: {}\ndata: {p}\n\n", p["type"].as_str().unwrap_or("")))

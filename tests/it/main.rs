@@ -28,6 +28,7 @@ mod fuzz_regressions;
 mod gemini;
 mod lifetime;
 mod limits;
+mod llm_contract;
 mod llm_requests;
 mod llm_streams;
 mod llm_wire;

@@ -1,5 +1,7 @@
 //! `llm::OpenAIClient` against mocked and local servers: tinychat's two tests, then one test per
 //! thing real servers put in their streams.
+//! What every provider does alike (key, base URL, a cut connection, a broken chunk, an error in
+//! the stream, a 4xx) is `llm_contract`'s table.
 
 #[allow(dead_code)]
 use std::time::{Duration, Instant};
@@ -9,6 +11,8 @@ use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{ChatEvent, ChatStream, Conversation, Message, OpenAIClient};
 use ureq_futures::Error;
+
+use crate::llm_contract::drain;
 
 /// A client for `base_url` with a key and nothing from the process environment.
 fn client(base_url: &str) -> OpenAIClient {
@@ -38,18 +42,6 @@ fn content(text: &str) -> String {
 fn serve(body: impl Into<String>) -> TestServer {
     let body: Vec<u8> = body.into().into_bytes();
     TestServer::start(move |_| Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0)))
-}
-
-/// Reads a chat stream to its end: the text pieces, and the error that ended it, if any.
-fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
-    let mut pieces = Vec::new();
-    for item in stream.by_ref() {
-        match item {
-            Ok(piece) => pieces.push(piece),
-            Err(e) => return (pieces, Some(e)),
-        }
-    }
-    (pieces, None)
 }
 
 /// Streams `body` through `stream_chat` and reads it to the end.
@@ -281,26 +273,6 @@ fn array_content_is_text_only_for_plain_text_parts() {
 }
 
 #[test]
-fn an_error_object_in_a_200_stream_ends_it_with_an_api_error() {
-    let (pieces, error, mut stream) = chat_over(sse_body(&[
-        &content("Once upon"),
-        r#"{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}"#,
-        &content("never shown"),
-        "[DONE]",
-    ]));
-    assert_eq!(pieces, ["Once upon"]);
-    match error {
-        Some(Error::Api { kind, message }) => {
-            assert_eq!(kind.as_deref(), Some("rate_limit_exceeded"));
-            assert_eq!(message, "Rate limit reached for requests");
-        }
-        other => panic!("expected an api error, got {other:?}"),
-    }
-    assert!(stream.next().is_none());
-    assert!(!stream.is_done());
-}
-
-#[test]
 fn an_error_event_ends_the_stream() {
     let body = format!(
         "{}event: error\ndata: {{\"error\":{{\"message\":\"upstream timed out\",\"type\":\"server_error\"}}}}\n\n",
@@ -311,52 +283,6 @@ fn an_error_event_ends_the_stream() {
     assert!(
         matches!(&error, Some(Error::Api { kind: Some(k), message }) if k == "server_error" && message == "upstream timed out"),
         "{error:?}"
-    );
-}
-
-#[test]
-fn a_stream_without_done_is_a_cut_answer_not_a_short_one() {
-    let (pieces, error, stream) = chat_over(sse_body(&[&content("The answer is")]));
-    assert_eq!(pieces, ["The answer is"]);
-    match error {
-        Some(Error::Protocol(msg)) => {
-            assert!(msg.contains("cut") && msg.contains("[DONE]"), "{msg}")
-        }
-        other => panic!("expected a protocol error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_connection_dropped_mid_stream_is_an_error() {
-    let body = sse_body(&[&content("The answer is"), &content(" forty")]);
-    let server = TestServer::start(move |_| {
-        Reply::chunked_cut([body.clone()], ms(0)).content_type("text/event-stream")
-    });
-    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
-    let (pieces, error) = drain(&mut stream);
-    assert_eq!(pieces.concat(), "The answer is forty");
-    match &error {
-        Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e:?}"),
-        other => panic!("expected the cut as an UnexpectedEof I/O error, got {other:?}"),
-    }
-    assert!(!stream.is_done());
-}
-
-#[test]
-fn a_malformed_chunk_is_an_error_naming_it() {
-    let long_garbage = format!("{{\"choices\": [{}", "x".repeat(5000));
-    let (pieces, error, _) = chat_over(sse_body(&[&content("ok"), &long_garbage, "[DONE]"]));
-    assert_eq!(pieces, ["ok"]);
-    let Some(Error::Protocol(msg)) = error else {
-        panic!("expected a protocol error, got {error:?}")
-    };
-    assert!(msg.contains("malformed JSON"), "{msg}");
-    assert!(msg.contains("{\\\"choices\\\": [xxx"), "{msg}");
-    assert!(
-        msg.len() < 500,
-        "the chunk was not truncated: {} bytes",
-        msg.len()
     );
 }
 
@@ -393,57 +319,6 @@ fn next_event_shows_every_event_in_order() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn a_missing_key_is_reported_by_the_request_and_names_the_variable() {
-    // Building never fails; nothing is read from the process environment.
-    let client = OpenAIClient::builder("gpt-4o-mini", 0.0)
-        .env(|_| None)
-        .build();
-    assert!(!client.has_api_key());
-    for err in [
-        client.stream_chat(&hello()).unwrap_err(),
-        client.perform_stream_request(&hello()).unwrap_err(),
-    ] {
-        assert!(
-            matches!(
-                err,
-                Error::MissingApiKey {
-                    var: "OPENAI_API_KEY"
-                }
-            ),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
-    }
-}
-
-#[test]
-fn key_and_base_url_come_from_the_environment_lookup() {
-    let mut server = mockito::Server::new();
-    let mock = server
-        .mock("POST", "/v1/chat/completions")
-        .match_header("authorization", "Bearer env-key")
-        .with_header("content-type", "text/event-stream")
-        .with_body(seed_body())
-        .create();
-    let base = format!("{}/v1/", server.url());
-    let client = OpenAIClient::builder("m", 0.5)
-        .env(move |name| match name {
-            "OPENAI_API_KEY" => Some("env-key".to_string()),
-            "OPENAI_BASE_URL" => Some(base.clone()),
-            _ => None,
-        })
-        .build();
-    assert_eq!(client.base_url(), format!("{}/v1", server.url()));
-    let text: String = client
-        .stream_chat(&hello())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(text, "part1part2");
-    mock.assert();
-}
-
-#[test]
 fn the_builder_overrides_the_environment() {
     let mut server = mockito::Server::new();
     let mock = server
@@ -459,28 +334,6 @@ fn the_builder_overrides_the_environment() {
         .build();
     assert_eq!(client.base_url(), server.url());
     client.stream_chat(&hello()).unwrap().for_each(drop);
-    mock.assert();
-}
-
-#[test]
-fn without_a_key_a_local_server_gets_no_authorization_header() {
-    let mut server = mockito::Server::new();
-    let mock = server
-        .mock("POST", "/v1/chat/completions")
-        .match_header("authorization", Matcher::Missing)
-        .with_header("content-type", "text/event-stream")
-        .with_body(seed_body())
-        .create();
-    let client = OpenAIClient::builder("llama3.2", 0.0)
-        .base_url(format!("{}/v1", server.url()))
-        .env(|_| None)
-        .build();
-    let text: String = client
-        .stream_chat(&hello())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(text, "part1part2");
     mock.assert();
 }
 
@@ -502,23 +355,6 @@ fn an_authorization_header_of_its_own_replaces_the_key() {
         .map(|(_, value)| value.as_str())
         .collect();
     assert_eq!(auth, ["Token custom"]);
-}
-
-#[test]
-fn debug_output_never_shows_the_key() {
-    let client = OpenAIClient::builder("m", 0.0)
-        .api_key("sk-proj-TOPSECRET")
-        .header("OpenAI-Organization", "org-PRIVATE")
-        .base_url(support::closed_port_url())
-        .env(|_| None)
-        .build();
-    let text = format!("{client:?} {client:#?}");
-    assert!(!text.contains("TOPSECRET"), "{text}");
-    assert!(!text.contains("org-PRIVATE"), "{text}");
-    // Nor does the error of a request that carried it.
-    let err = client.stream_chat(&hello()).unwrap_err();
-    let text = format!("{err} {err:?}");
-    assert!(!text.contains("TOPSECRET"), "{text}");
 }
 
 #[test]

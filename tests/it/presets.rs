@@ -4,10 +4,10 @@
 use mockito::Matcher;
 use serde_json::json;
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{
-    ChatStream, ClientBuilder, Message, MistralClient, Protocol, TogetherClient,
-};
+use ureq_futures::llm::{ClientBuilder, Message, MistralClient, Protocol, TogetherClient};
 use ureq_futures::Error;
+
+use crate::llm_contract::drain;
 
 fn hello() -> Vec<Message> {
     vec![Message::user("hello")]
@@ -24,17 +24,6 @@ fn content(text: &str) -> String {
 
 fn seed_body() -> String {
     sse_body(&[&content("part1"), &content("part2"), "[DONE]"])
-}
-
-fn drain(stream: &mut ChatStream) -> (Vec<String>, Option<Error>) {
-    let mut pieces = Vec::new();
-    for item in stream.by_ref() {
-        match item {
-            Ok(piece) => pieces.push(piece),
-            Err(e) => return (pieces, Some(e)),
-        }
-    }
-    (pieces, None)
 }
 
 /// An environment with the preset's variables and OpenAI's, which must not be used.

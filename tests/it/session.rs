@@ -324,6 +324,59 @@ fn a_body_past_the_limit_is_a_clear_error() {
 }
 
 #[test]
+fn small_connection_buffers_carry_large_bodies_and_bound_the_response_head() {
+    let mut server = mockito::Server::new();
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    server
+        .mock("POST", "/echo")
+        .match_body(body.clone())
+        .with_body(body.clone())
+        .create();
+    server
+        .mock("GET", "/big-head")
+        .with_header("x-huge", &"a".repeat(20 * 1024))
+        .with_body("ok")
+        .create();
+    let small = FuturesSession::builder()
+        .connection_buffer_size(16 * 1024)
+        .build();
+    assert_eq!(small.agent().config().input_buffer_size(), 16 * 1024);
+    assert_eq!(small.agent().config().output_buffer_size(), 16 * 1024);
+    // Bodies larger than both buffers go out and come back whole.
+    let echoed = small
+        .post(format!("{}/echo", server.url()))
+        .body(body.clone())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(echoed.status(), 200);
+    assert!(
+        echoed.bytes() == body.as_slice(),
+        "the body came back changed"
+    );
+    // A response head larger than the read buffer fails, and says so.
+    let err = small
+        .get(format!("{}/big-head", server.url()))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("response header is too big"),
+        "{err}"
+    );
+    // ureq's default buffers take it.
+    let resp = FuturesSession::new()
+        .get(format!("{}/big-head", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "ok");
+    // Below the minimum, the minimum.
+    let tiny = FuturesSession::builder().connection_buffer_size(1).build();
+    assert_eq!(tiny.agent().config().input_buffer_size(), 4 * 1024);
+}
+
+#[test]
 fn the_defaults_are_eight_workers_and_a_thirty_second_connect_timeout() {
     let session = FuturesSession::new();
     assert_eq!(session.max_workers(), 8);
@@ -419,4 +472,39 @@ fn non_standard_methods_reach_the_server() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     mock.assert();
+}
+
+#[test]
+fn hooks_and_closures_use_question_mark_on_their_own_errors() {
+    let server = support::TestServer::start(|_| support::Reply::ok("not a number"));
+    let session = FuturesSession::new();
+    // A parse error in a hook: `Error::Other`, with the parser's words.
+    let parsed = session
+        .get(server.url())
+        .send_with(|resp| Ok(resp.text()?.parse::<u32>()?))
+        .result();
+    match parsed {
+        Err(Error::Other(e)) => assert_eq!(e.to_string(), "invalid digit found in string"),
+        other => panic!("{other:?}"),
+    }
+    // A boxed error, from a helper written for any error type.
+    fn helper() -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+        Err("the helper failed".into())
+    }
+    let boxed = session.submit(|_| Ok(helper()?)).result();
+    assert!(
+        matches!(&boxed, Err(Error::Other(e)) if e.to_string() == "the helper failed"),
+        "{boxed:?}"
+    );
+    // This crate's errors, I/O errors and JSON errors keep their own variants on the way.
+    let cancelled = session.submit(|_| -> Result<(), _> { Err(Error::other(Error::Cancelled)) });
+    assert!(matches!(cancelled.result(), Err(Error::Cancelled)));
+    let io = session.submit(|_| Ok(std::fs::read("/nonexistent/ureq-futures")?));
+    assert!(matches!(io.result(), Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound));
+    let json = session.submit(|_| {
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(serde_json::from_str::<u32>("x").unwrap_err());
+        Ok(Err::<u32, _>(boxed)?)
+    });
+    assert!(matches!(json.result(), Err(Error::Json(_))));
 }

@@ -88,6 +88,22 @@ fn plain_http_400() -> SocketAddr {
     addr
 }
 
+/// A TLS server as rustls is one: it answers a plain-HTTP request with an alert record.
+fn tls_alerting() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut sock, _)) = listener.accept() {
+            let _ = sock.set_read_timeout(Some(ms(2000)));
+            let _ = sock.read(&mut [0; 4096]);
+            // A fatal `decode_error` alert, TLS 1.2 record.
+            let _ = sock.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]);
+            std::thread::sleep(ms(200));
+        }
+    });
+    addr
+}
+
 /// One failure: how it is provoked, the variant it must be, and the words its message must
 /// hold (`{hp}` stands for the server's `host:port`).
 struct Case {
@@ -266,6 +282,22 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 "io: TLS handshake with {hp} failed for url: https://{hp}/v1",
                 "plain HTTP",
                 "use http://{hp}/v1",
+            ],
+        },
+        Case {
+            name: "plain HTTP to a TLS port",
+            run: Box::new(|| {
+                let addr = tls_alerting();
+                let err = FuturesSession::new()
+                    .get(format!("http://{addr}/v1"))
+                    .send()
+                    .result();
+                (err.unwrap_err(), addr.to_string())
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &[
+                "io: read the response from {hp} failed for url: http://{hp}/v1",
+                "if this port serves TLS, use https://{hp}/v1",
             ],
         },
     ];

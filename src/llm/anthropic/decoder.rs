@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, error_event, parse_object, Ending};
-use crate::sse::{Decode, Event, EventRef};
+use crate::llm::wire::{api_error, chat_decode, parse_object, Ending};
+
 use crate::Error;
 
 /// Decodes the events of Anthropic's streaming Messages API into [`ChatEvent`] batches, on the
@@ -202,27 +202,10 @@ fn initial_input(input: Option<&Value>) -> String {
     }
 }
 
-impl Decode for AnthropicDecoder {
-    type Item = Vec<ChatEvent>;
-
-    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.decode_ref(EventRef::from(&event))
-    }
-
-    /// Reads the event where the parser holds it: the stream's worker copies nothing.
-    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.ending.is_done() {
-            return Ok(None);
-        }
-        let data = event.data.trim();
-        if event.event == "error" {
-            return Err(error_event(data));
-        }
-        if data.is_empty() {
-            return Ok(None);
-        }
+impl AnthropicDecoder {
+    /// The events of one event's data, trimmed and not empty.
+    fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let payload: Payload = parse_object(data)?;
-        let mut events = Vec::new();
         match payload {
             Payload::MessageStart { message } => {
                 if let Some(usage) = self.merge_usage(message.usage) {
@@ -232,7 +215,7 @@ impl Decode for AnthropicDecoder {
             Payload::ContentBlockStart {
                 index,
                 content_block,
-            } => self.block_start(index, content_block, &mut events)?,
+            } => self.block_start(index, content_block, events)?,
             Payload::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::Text { text } if !text.is_empty() => events.push(ChatEvent::Text(text)),
                 BlockDelta::Thinking { thinking } if !thinking.is_empty() => {
@@ -258,14 +241,11 @@ impl Decode for AnthropicDecoder {
             Payload::Error { error } => return Err(api_error(&error)),
             Payload::Other => {}
         }
-        self.ending.observe(&events);
-        Ok((!events.is_empty()).then_some(events))
-    }
-
-    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.ending.finish("stop_reason", Some("message_stop"))
+        Ok(())
     }
 }
+
+chat_decode!(AnthropicDecoder, "stop_reason", Some("message_stop"));
 
 /// An event's data, by its `type`. Unknown fields are ignored; unknown types are
 /// [`Payload::Other`], as Anthropic may add event types.
@@ -325,6 +305,8 @@ enum BlockDelta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::event::{call_event, usage_of};
+    use crate::llm::wire::assert_api_error;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
         crate::llm::wire::decode_sse(AnthropicDecoder::new(), body)
@@ -359,16 +341,9 @@ mod tests {
         assert!(matches!(&events[0], ChatEvent::Usage(u) if u.input_tokens == Some(10)));
         assert_eq!(events[1], ChatEvent::Text("Hi".into()));
         assert_eq!(events[2], ChatEvent::Finish("end_turn".into()));
-        match &events[3] {
-            ChatEvent::Usage(u) => {
-                assert_eq!(
-                    (u.input_tokens, u.output_tokens, u.total_tokens),
-                    (Some(10), Some(5), Some(15))
-                );
-                assert_eq!(u.raw["output_tokens"], 5);
-            }
-            other => panic!("{other:?}"),
-        }
+        let (usage, tokens) = usage_of(&events[3]);
+        assert_eq!(tokens, (Some(10), Some(5), Some(15)));
+        assert_eq!(usage.raw["output_tokens"], 5);
         assert_eq!(events[4], ChatEvent::Done);
         assert_eq!(events.len(), 5);
     }
@@ -411,15 +386,7 @@ mod tests {
             STOP,
         ]))
         .unwrap();
-        let delta = |index, id: Option<&str>, name: Option<&str>, args: &str| {
-            ChatEvent::ToolCall(ToolCallDelta {
-                index: Some(index),
-                id: id.map(Into::into),
-                name: name.map(Into::into),
-                arguments: args.into(),
-                signature: None,
-            })
-        };
+        let delta = call_event;
         assert_eq!(
             events,
             [
@@ -434,33 +401,15 @@ mod tests {
 
     #[test]
     fn an_error_event_is_an_api_error_with_its_type() {
-        let err = decode_all(
+        assert_api_error!(decode_all(
             "event: error\ndata: {\"type\":\"error\",\"error\":{\"details\":null,\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}              \n\n",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "overloaded_error" && message == "Overloaded"),
-            "{err:?}"
-        );
+        ), { kind: Some(k), message } if k == "overloaded_error" && message == "Overloaded");
         // Named by its type only, or with words that are not JSON.
-        let err = decode_all(
+        assert_api_error!(decode_all(
             "data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}\n\n",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), .. } if k == "api_error"),
-            "{err:?}"
-        );
-        let err = decode_all("data: {\"type\":\"error\"}\n\n").unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { message, .. } if message.contains("error")),
-            "{err:?}"
-        );
-        let err = decode_all("event: error\ndata: plain words\n\n").unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { message, .. } if message == "plain words"),
-            "{err:?}"
-        );
+        ), { kind: Some(k), .. } if k == "api_error");
+        assert_api_error!(decode_all("data: {\"type\":\"error\"}\n\n"), { message, .. } if message.contains("error"));
+        assert_api_error!(decode_all("event: error\ndata: plain words\n\n"), { message, .. } if message == "plain words");
     }
 
     #[test]
@@ -486,13 +435,7 @@ mod tests {
     }
 
     fn piece(index: usize, id: Option<&str>, name: Option<&str>, args: &str) -> ToolCallDelta {
-        ToolCallDelta {
-            index: Some(index),
-            id: id.map(Into::into),
-            name: name.map(Into::into),
-            arguments: args.into(),
-            signature: None,
-        }
+        crate::llm::event::piece(Some(index), id, name, args)
     }
 
     #[test]

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{arguments_text, parse_object, Ending};
-use crate::sse::{Decode, Event, EventRef};
+use crate::llm::wire::{arguments_text, chat_decode, parse_object, Ending};
+
 use crate::Error;
 
 /// Decodes the lines of Cohere's streaming v1 chat into [`ChatEvent`] batches, on the worker
@@ -80,24 +80,10 @@ impl CohereDecoder {
     }
 }
 
-impl Decode for CohereDecoder {
-    type Item = Vec<ChatEvent>;
-
-    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.decode_ref(EventRef::from(&event))
-    }
-
-    /// Reads the event where the parser holds it: the stream's worker copies nothing.
-    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.ending.is_done() {
-            return Ok(None);
-        }
-        let data = event.data.trim();
-        if data.is_empty() {
-            return Ok(None);
-        }
+impl CohereDecoder {
+    /// The events of one event's data, trimmed and not empty.
+    fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let line: Line = parse_object(data)?;
-        let mut events = Vec::new();
         match line.event_type.as_deref() {
             Some("text-generation") => {
                 if let Some(text) = line.text.filter(|t| !t.is_empty()) {
@@ -154,14 +140,11 @@ impl Decode for CohereDecoder {
                 }
             }
         }
-        self.ending.observe(&events);
-        Ok((!events.is_empty()).then_some(events))
-    }
-
-    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.ending.finish("finish_reason", Some("stream-end"))
+        Ok(())
     }
 }
+
+chat_decode!(CohereDecoder, "finish_reason", Some("stream-end"));
 
 /// A string as it is, anything else but `null` as JSON text.
 pub(super) fn as_text(value: Value) -> Option<String> {
@@ -216,6 +199,9 @@ struct ToolCallLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::event::{call_event, usage_of};
+    use crate::llm::wire::assert_api_error;
+    use crate::sse::{Decode, Event};
 
     fn decode_lines(lines: &[&str]) -> Result<Vec<ChatEvent>, Error> {
         let mut decoder = CohereDecoder::new();
@@ -252,16 +238,9 @@ mod tests {
                 ChatEvent::Finish("COMPLETE".into())
             ]
         );
-        match &events[3] {
-            ChatEvent::Usage(u) => {
-                assert_eq!(
-                    (u.input_tokens, u.output_tokens, u.total_tokens),
-                    (Some(49), Some(63), Some(112))
-                );
-                assert_eq!(u.raw["billed_units"]["input_tokens"], 31);
-            }
-            other => panic!("{other:?}"),
-        }
+        let (usage, tokens) = usage_of(&events[3]);
+        assert_eq!(tokens, (Some(49), Some(63), Some(112)));
+        assert_eq!(usage.raw["billed_units"]["input_tokens"], 31);
         assert_eq!(events[4], ChatEvent::Done);
     }
 
@@ -284,16 +263,7 @@ mod tests {
             r#"{"event_type":"stream-end","finish_reason":"COMPLETE"}"#,
         ])
         .unwrap();
-        assert_eq!(
-            events[0],
-            ChatEvent::ToolCall(ToolCallDelta {
-                index: Some(0),
-                id: None,
-                name: Some("add".into()),
-                arguments: r#"{"a":1}"#.into(),
-                signature: None
-            })
-        );
+        assert_eq!(events[0], call_event(0, None, Some("add"), r#"{"a":1}"#));
         assert!(
             matches!(&events[1], ChatEvent::ToolCall(d) if d.index == Some(1) && d.arguments == "{}")
         );
@@ -305,33 +275,15 @@ mod tests {
 
     #[test]
     fn an_error_finish_reason_is_an_api_error() {
-        let err = decode_lines(&[
+        assert_api_error!(decode_lines(&[
             &text("Some"),
             r#"{"is_finished":true,"event_type":"stream-end","finish_reason":"ERROR_TOXIC","response":{"text":"Some"}}"#,
-        ])
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "ERROR_TOXIC" && message.contains("ERROR_TOXIC")),
-            "{err:?}"
-        );
-        let err = decode_lines(&[
+        ]), { kind: Some(k), message } if k == "ERROR_TOXIC" && message.contains("ERROR_TOXIC"));
+        assert_api_error!(decode_lines(&[
             r#"{"event_type":"stream-end","finish_reason":"ERROR","error":"internal failure"}"#,
-        ])
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "ERROR" && message == "internal failure"),
-            "{err:?}"
-        );
-        let err = decode_lines(&[r#"{"message":"invalid api token"}"#]).unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: None, message } if message == "invalid api token"),
-            "{err:?}"
-        );
-        let err = decode_lines(&[r#"{"error":{"code":500,"detail":"boom"}}"#]).unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { message, .. } if message.contains("boom")),
-            "{err:?}"
-        );
+        ]), { kind: Some(k), message } if k == "ERROR" && message == "internal failure");
+        assert_api_error!(decode_lines(&[r#"{"message":"invalid api token"}"#]), { kind: None, message } if message == "invalid api token");
+        assert_api_error!(decode_lines(&[r#"{"error":{"code":500,"detail":"boom"}}"#]), { message, .. } if message.contains("boom"));
     }
 
     #[test]

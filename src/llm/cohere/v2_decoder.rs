@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::decoder::{as_text, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
-use crate::llm::wire::{arguments_text, error_event, parse_object, Ending};
-use crate::sse::{Decode, Event, EventRef};
+use crate::llm::wire::{arguments_text, chat_decode, parse_object, Ending};
+
 use crate::Error;
 
 /// Decodes the events of Cohere's streaming v2 chat (`POST /v2/chat` with `"stream": true`)
@@ -182,37 +182,16 @@ fn is_failure(reason: &str) -> bool {
     reason.starts_with("ERROR") || reason == "TIMEOUT"
 }
 
-impl Decode for CohereV2Decoder {
-    type Item = Vec<ChatEvent>;
-
-    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.decode_ref(EventRef::from(&event))
-    }
-
-    /// Reads the event where the parser holds it: the stream's worker copies nothing.
-    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.ending.is_done() {
-            return Ok(None);
-        }
-        let data = event.data.trim();
-        if event.event == "error" {
-            return Err(error_event(data));
-        }
-        let mut events = Vec::new();
-        if data == "[DONE]" {
-            events.push(ChatEvent::Done);
-        } else if !data.is_empty() {
-            let chunk: Chunk = parse_object(data)?;
-            self.chunk_events(chunk, &mut events)?;
-        }
-        self.ending.observe(&events);
-        Ok((!events.is_empty()).then_some(events))
-    }
-
-    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.ending.finish("message-end", Some("data: [DONE]"))
+impl CohereV2Decoder {
+    /// The events of one event's data, trimmed and not empty.
+    fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
+        let chunk: Chunk = parse_object(data)?;
+        self.chunk_events(chunk, events)?;
+        Ok(())
     }
 }
+
+chat_decode!(CohereV2Decoder, "message-end", Some(crate::llm::wire::DONE));
 
 /// The parts of an event's data that matter; unknown fields are ignored. The delta's shape
 /// depends on the type, so it is read by JSON pointer.
@@ -229,6 +208,8 @@ struct Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::event::{call_event, usage_of};
+    use crate::llm::wire::assert_api_error;
     use serde_json::json;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
@@ -290,16 +271,9 @@ mod tests {
                 ChatEvent::Finish("COMPLETE".into())
             ]
         );
-        match &events[3] {
-            ChatEvent::Usage(u) => {
-                assert_eq!(
-                    (u.input_tokens, u.output_tokens, u.total_tokens),
-                    (Some(71), Some(3), Some(74))
-                );
-                assert_eq!(u.raw["billed_units"]["input_tokens"], 5);
-            }
-            other => panic!("{other:?}"),
-        }
+        let (usage, tokens) = usage_of(&events[3]);
+        assert_eq!(tokens, (Some(71), Some(3), Some(74)));
+        assert_eq!(usage.raw["billed_units"]["input_tokens"], 5);
         assert_eq!(events[4], ChatEvent::Done);
         assert_eq!(events.len(), 5);
     }
@@ -326,15 +300,7 @@ mod tests {
             DONE,
         ))
         .unwrap();
-        let call = |index, id: Option<&str>, name: Option<&str>, args: &str| {
-            ChatEvent::ToolCall(ToolCallDelta {
-                index: Some(index),
-                id: id.map(Into::into),
-                name: name.map(Into::into),
-                arguments: args.into(),
-                signature: None,
-            })
-        };
+        let call = call_event;
         assert_eq!(
             events[..7],
             [
@@ -388,22 +354,10 @@ mod tests {
     #[test]
     fn failures_are_api_errors() {
         let failed = json!({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal failure"}});
-        let err = decode_all(&body(&[content_delta("a"), failed], DONE)).unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "ERROR" && message == "internal failure"),
-            "{err:?}"
-        );
+        assert_api_error!(decode_all(&body(&[content_delta("a"), failed], DONE)), { kind: Some(k), message } if k == "ERROR" && message == "internal failure");
         let timeout = json!({"type": "message-end", "delta": {"finish_reason": "TIMEOUT"}});
-        let err = decode_all(&body(&[timeout], DONE)).unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "TIMEOUT" && message.contains("TIMEOUT")),
-            "{err:?}"
-        );
-        let err = decode_all("data: {\"message\":\"invalid api token\"}\n\n").unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { message, .. } if message == "invalid api token"),
-            "{err:?}"
-        );
+        assert_api_error!(decode_all(&body(&[timeout], DONE)), { kind: Some(k), message } if k == "TIMEOUT" && message.contains("TIMEOUT"));
+        assert_api_error!(decode_all("data: {\"message\":\"invalid api token\"}\n\n"), { message, .. } if message == "invalid api token");
     }
 
     #[test]

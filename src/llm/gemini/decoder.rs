@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, malformed_chunk, parse_object, Ending};
-use crate::sse::{Decode, Event, EventRef};
+use crate::llm::wire::{api_error, chat_decode, malformed_chunk, parse_object, Ending};
+
 use crate::Error;
 
 /// Decodes the events of Gemini's `streamGenerateContent?alt=sse` into [`ChatEvent`] batches,
@@ -214,40 +214,26 @@ impl GeminiDecoder {
     }
 }
 
-impl Decode for GeminiDecoder {
-    type Item = Vec<ChatEvent>;
-
-    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.decode_ref(EventRef::from(&event))
-    }
-
-    /// Reads the event where the parser holds it: the stream's worker copies nothing.
-    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
-        let data = event.data.trim();
-        if data.is_empty() {
-            return Ok(None);
-        }
-        let mut events = Vec::new();
+impl GeminiDecoder {
+    /// The events of one event's data, trimmed and not empty.
+    fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         // Google's errors sometimes come as a one-element array.
         if data.starts_with('[') {
             let chunks: Vec<Value> =
                 serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
             for chunk in chunks {
                 let chunk: Chunk = parse_object(&chunk.to_string())?;
-                self.chunk_events(chunk, &mut events)?;
+                self.chunk_events(chunk, events)?;
             }
         } else {
             let chunk: Chunk = parse_object(data)?;
-            self.chunk_events(chunk, &mut events)?;
+            self.chunk_events(chunk, events)?;
         }
-        self.ending.observe(&events);
-        Ok((!events.is_empty()).then_some(events))
-    }
-
-    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.ending.finish("finishReason", None)
+        Ok(())
     }
 }
+
+chat_decode!(GeminiDecoder, "finishReason", None);
 
 /// An error object as [`Error::Api`]; its kind is the `status` (`RESOURCE_EXHAUSTED`), which
 /// says more than the numeric `code`.
@@ -328,6 +314,8 @@ struct PromptFeedback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::event::{call_event, piece};
+    use crate::llm::wire::assert_api_error;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
         crate::llm::wire::decode_sse(GeminiDecoder::new(), body)
@@ -392,13 +380,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             events[0],
-            ChatEvent::ToolCall(ToolCallDelta {
-                index: Some(0),
-                id: None,
-                name: Some("get_weather".into()),
-                arguments: r#"{"city":"Paris"}"#.into(),
-                signature: None
-            })
+            call_event(0, None, Some("get_weather"), r#"{"city":"Paris"}"#)
         );
         assert!(
             matches!(&events[1], ChatEvent::ToolCall(d) if d.index == Some(1) && d.id.as_deref() == Some("c2") && d.arguments.is_empty())
@@ -426,13 +408,12 @@ mod tests {
         assert_eq!(events[0], text("Let me compute."));
         assert_eq!(
             events[1],
-            ChatEvent::ServerToolUse(ToolCallDelta {
-                index: Some(0),
-                id: None,
-                name: Some("code_execution".into()),
-                arguments: r#"{"code":"print(2**10)","language":"PYTHON"}"#.into(),
-                signature: None,
-            })
+            ChatEvent::ServerToolUse(piece(
+                Some(0),
+                None,
+                Some("code_execution"),
+                r#"{"code":"print(2**10)","language":"PYTHON"}"#
+            ))
         );
         match &events[2] {
             ChatEvent::ServerToolResult(r) => {
@@ -504,35 +485,20 @@ mod tests {
 
     #[test]
     fn errors_carry_their_status() {
-        let err = decode_all(&body(&[
+        assert_api_error!(decode_all(&body(&[
             r#"{"candidates": [{"content": {"parts": [{"text": "a"}]}}]}"#,
             r#"{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}"#,
-        ]))
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "UNAVAILABLE" && message == "The model is overloaded."),
-            "{err:?}"
-        );
-        let err = decode_all(&body(&[
+        ])), { kind: Some(k), message } if k == "UNAVAILABLE" && message == "The model is overloaded.");
+        assert_api_error!(decode_all(&body(&[
             r#"[{"error": {"code": 429, "message": "quota"}}]"#,
-        ]))
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), .. } if k == "429"),
-            "{err:?}"
-        );
+        ])), { kind: Some(k), .. } if k == "429");
     }
 
     #[test]
     fn a_blocked_prompt_is_an_api_error() {
-        let err = decode_all(&body(&[
+        assert_api_error!(decode_all(&body(&[
             r#"{"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": []}, "usageMetadata": {"promptTokenCount": 4}}"#,
-        ]))
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "SAFETY" && message.contains("blocked")),
-            "{err:?}"
-        );
+        ])), { kind: Some(k), message } if k == "SAFETY" && message.contains("blocked"));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, arguments_text, error_event, parse_object, Ending};
-use crate::sse::{Decode, Event, EventRef};
+use crate::llm::wire::{api_error, arguments_text, chat_decode, parse_object, Ending};
+
 use crate::Error;
 
 /// Decodes OpenAI `chat.completion.chunk` events into [`ChatEvent`] batches, on the worker (see
@@ -167,36 +167,13 @@ impl OpenAIDecoder {
     }
 }
 
-impl Decode for OpenAIDecoder {
-    type Item = Vec<ChatEvent>;
-
-    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        self.decode_ref(EventRef::from(&event))
-    }
-
-    /// Reads the event where the parser holds it: the stream's worker copies nothing.
-    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
-        if self.ending.is_done() {
-            return Ok(None);
-        }
-        let data = event.data.trim();
-        if event.event == "error" {
-            return Err(error_event(data));
-        }
-        if data == "[DONE]" {
-            self.check_calls_named()?;
-            let events = vec![ChatEvent::Done];
-            self.ending.observe(&events);
-            return Ok(Some(events));
-        }
-        if data.is_empty() {
-            return Ok(None);
-        }
+impl OpenAIDecoder {
+    /// The events of one event's data, trimmed and not empty.
+    fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let chunk: Chunk = parse_object(data)?;
         if let Some(error) = chunk.error {
             return Err(api_error(&error));
         }
-        let mut events = Vec::new();
         let first = chunk
             .choices
             .unwrap_or_default()
@@ -205,7 +182,7 @@ impl Decode for OpenAIDecoder {
         if let Some(choice) = first {
             if let Some(mut delta) = choice.delta {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
-                delta.into_events(&mut events);
+                delta.into_events(events);
                 events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
@@ -220,18 +197,11 @@ impl Decode for OpenAIDecoder {
         if let Some(usage) = usage {
             events.push(ChatEvent::Usage(usage));
         }
-        self.ending.observe(&events);
-        Ok((!events.is_empty()).then_some(events))
-    }
-
-    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        let end = self.ending.finish("finish_reason", Some("data: [DONE]"))?;
-        if end.is_some() {
-            self.check_calls_named()?;
-        }
-        Ok(end)
+        Ok(())
     }
 }
+
+chat_decode!(OpenAIDecoder, "finish_reason", Some(crate::llm::wire::DONE), check: check_calls_named);
 
 /// The parts of a `chat.completion.chunk` that matter; unknown fields are ignored and missing
 /// ones are `None`. Fields whose type varies between servers are kept as [`Value`].
@@ -331,6 +301,7 @@ fn push_str(out: &mut String, value: Option<&Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::wire::assert_api_error;
 
     fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
         crate::llm::wire::decode_sse(OpenAIDecoder::new(), body)
@@ -393,15 +364,7 @@ mod tests {
         );
     }
 
-    fn call(index: usize, id: Option<&str>, name: Option<&str>, args: &str) -> ChatEvent {
-        ChatEvent::ToolCall(ToolCallDelta {
-            index: Some(index),
-            id: id.map(Into::into),
-            name: name.map(Into::into),
-            arguments: args.into(),
-            signature: None,
-        })
-    }
+    use crate::llm::event::call_event as call;
 
     #[test]
     fn parallel_tool_calls_are_tracked_by_index() {
@@ -523,43 +486,15 @@ mod tests {
              data: [DONE]\n\n",
         )
         .unwrap();
-        assert_eq!(
-            events[0],
-            ChatEvent::ToolCall(ToolCallDelta {
-                index: Some(0),
-                id: Some("c".into()),
-                name: Some("f".into()),
-                arguments: "{\"a\":1}".into(),
-                signature: None
-            })
-        );
+        assert_eq!(events[0], call(0, Some("c"), Some("f"), "{\"a\":1}"));
     }
 
     #[test]
     fn errors_in_the_stream_carry_message_and_kind() {
-        let err = decode_all("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":null}}\n\n")
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), message } if k == "server_error" && message == "overloaded"),
-            "{err:?}"
-        );
-        let err =
-            decode_all("data: {\"error\":{\"code\":400,\"message\":\"Token limit reached\"}}\n\n")
-                .unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { kind: Some(k), .. } if k == "400"),
-            "{err:?}"
-        );
-        let err = decode_all("event: error\ndata: {\"message\":\"boom\"}\n\n").unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { message, .. } if message == "boom"),
-            "{err:?}"
-        );
-        let err = decode_all("event: error\ndata: plain words\n\n").unwrap_err();
-        assert!(
-            matches!(&err, Error::Api { message, .. } if message == "plain words"),
-            "{err:?}"
-        );
+        assert_api_error!(decode_all("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":null}}\n\n"), { kind: Some(k), message } if k == "server_error" && message == "overloaded");
+        assert_api_error!(decode_all("data: {\"error\":{\"code\":400,\"message\":\"Token limit reached\"}}\n\n"), { kind: Some(k), .. } if k == "400");
+        assert_api_error!(decode_all("event: error\ndata: {\"message\":\"boom\"}\n\n"), { message, .. } if message == "boom");
+        assert_api_error!(decode_all("event: error\ndata: plain words\n\n"), { message, .. } if message == "plain words");
     }
 
     #[test]
