@@ -11,7 +11,7 @@ use crate::llm::wire::{api_error, chat_decode, parse_object, Ending};
 use crate::Error;
 
 /// Decodes the events of Anthropic's streaming Messages API into [`ChatEvent`] batches, on the
-/// worker (see [`Decode`]). It works on any source of events, not only a live request.
+/// worker (see [`Decode`](crate::sse::Decode)). It works on any source of events, not only a live request.
 ///
 /// The stream is a sequence of named events whose data is a JSON object with the same `type`:
 ///

@@ -9,7 +9,7 @@ use crate::llm::wire::{arguments_text, chat_decode, parse_object, Ending};
 use crate::Error;
 
 /// Decodes the lines of Cohere's streaming v1 chat into [`ChatEvent`] batches, on the worker
-/// (see [`Decode`]). Read the body with [`StreamOptions::json_lines`](crate::sse::StreamOptions::json_lines),
+/// (see [`Decode`](crate::sse::Decode)). Read the body with [`StreamOptions::json_lines`](crate::sse::StreamOptions::json_lines),
 /// which hands each line to the decoder as an event's `data`.
 ///
 /// Each line is a JSON object with an `event_type`:

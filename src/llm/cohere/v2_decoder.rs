@@ -13,7 +13,7 @@ use crate::llm::wire::{arguments_text, chat_decode, parse_object, Ending};
 use crate::Error;
 
 /// Decodes the events of Cohere's streaming v2 chat (`POST /v2/chat` with `"stream": true`)
-/// into [`ChatEvent`] batches, on the worker (see [`Decode`]). It works on any source of
+/// into [`ChatEvent`] batches, on the worker (see [`Decode`](crate::sse::Decode)). It works on any source of
 /// events, not only a live request.
 ///
 /// Each event's data is a JSON object whose `type` names it (the SSE `event:` line repeats it):

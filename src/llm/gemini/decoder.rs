@@ -9,7 +9,7 @@ use crate::llm::wire::{api_error, chat_decode, malformed_chunk, parse_object, En
 use crate::Error;
 
 /// Decodes the events of Gemini's `streamGenerateContent?alt=sse` into [`ChatEvent`] batches,
-/// on the worker (see [`Decode`]). It works on any source of events, not only a live request.
+/// on the worker (see [`Decode`](crate::sse::Decode)). It works on any source of events, not only a live request.
 ///
 /// Each event's data is a `GenerateContentResponse`; what the decoder makes of it:
 ///
@@ -32,7 +32,7 @@ use crate::Error;
 /// | data that is not JSON of the expected shape | [`Error::Protocol`] quoting the chunk |
 ///
 /// Gemini sends no end marker, so [`Done`](ChatEvent::Done) comes from
-/// [`finish`](Decode::finish), when the body has ended after a finish reason. Only the first
+/// [`finish`](crate::sse::Decode::finish), when the body has ended after a finish reason. Only the first
 /// candidate (index 0) is read. The [`Usage`]: `promptTokenCount` in, `candidatesTokenCount`
 /// out, `totalTokenCount` in all (which also counts `thoughtsTokenCount`, kept in
 /// [`raw`](Usage::raw)).

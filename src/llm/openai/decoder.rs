@@ -9,7 +9,7 @@ use crate::llm::wire::{api_error, arguments_text, chat_decode, parse_object, End
 use crate::Error;
 
 /// Decodes OpenAI `chat.completion.chunk` events into [`ChatEvent`] batches, on the worker (see
-/// [`Decode`]). It works on any source of events, not only a live request.
+/// [`Decode`](crate::sse::Decode)). It works on any source of events, not only a live request.
 ///
 /// `POST {base}/chat/completions` with `"stream": true` answers with Server-Sent Events whose
 /// data are `chat.completion.chunk` objects and a final `data: [DONE]`. What real servers send,
