@@ -21,7 +21,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use crossbeam_channel::{Receiver, Sender};
 use support::{Reply, TestServer};
 use ureq_futures::{Error, FuturesSession};
@@ -54,6 +55,20 @@ fn silent_server(event: bool) -> (TestServer, Receiver<()>) {
     (server, seen)
 }
 
+/// The sum of `iters` runs of `one`, each returning the time it measured.
+fn timed(iters: u64, mut one: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| one()).sum()
+}
+
+/// A group of few samples over a short time: each sample waits on a silent server.
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group
+}
+
 /// Runs the next job on `session` and waits for it: the worker is free.
 fn next_job(session: &FuturesSession) {
     let mut next = session.submit(|_| Ok(()));
@@ -63,51 +78,45 @@ fn next_job(session: &FuturesSession) {
 }
 
 fn cancel_running(c: &mut Criterion) {
-    let mut group = c.benchmark_group("cancel_silent_server");
-    group.sample_size(20);
-    group.warm_up_time(Duration::from_millis(500));
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = group(c, "cancel_silent_server");
     let (server, seen) = silent_server(false);
     let session = FuturesSession::builder().max_workers(1).build();
 
     group.bench_function("cancel_to_result", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            timed(iters, || {
                 let pending = session.get(server.url()).send();
                 seen.recv_timeout(HANG).unwrap();
                 let start = Instant::now();
                 pending.cancel();
                 let result = pending.result();
-                total += start.elapsed();
+                let elapsed = start.elapsed();
                 assert!(matches!(result, Err(Error::Cancelled)));
                 // Not timed: the worker is free before the next iteration.
                 next_job(&session);
-            }
-            total
+                elapsed
+            })
         })
     });
 
     group.bench_function("cancel_to_worker_free", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            timed(iters, || {
                 let pending = session.get(server.url()).send();
                 seen.recv_timeout(HANG).unwrap();
                 let start = Instant::now();
                 pending.cancel();
                 next_job(&session);
-                total += start.elapsed();
+                let elapsed = start.elapsed();
                 assert!(matches!(pending.result(), Err(Error::Cancelled)));
-            }
-            total
+                elapsed
+            })
         })
     });
 
     group.bench_function("ureq_agent_shutdown", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            timed(iters, || {
                 let agent = ureq::Agent::new_with_defaults();
                 let (done_tx, done) = crossbeam_channel::bounded(1);
                 let (url, caller) = (server.url(), agent.clone());
@@ -119,44 +128,38 @@ fn cancel_running(c: &mut Criterion) {
                 let start = Instant::now();
                 agent.shutdown();
                 let failed = done.recv_timeout(HANG).unwrap();
-                total += start.elapsed();
+                let elapsed = start.elapsed();
                 assert!(failed);
                 thread.join().unwrap();
-            }
-            total
+                elapsed
+            })
         })
     });
     group.finish();
 }
 
 fn drop_stream(c: &mut Criterion) {
-    let mut group = c.benchmark_group("drop_stream_silent_server");
-    group.sample_size(20);
-    group.warm_up_time(Duration::from_millis(500));
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = group(c, "drop_stream_silent_server");
     let (server, seen) = silent_server(true);
     let session = FuturesSession::builder().max_workers(1).build();
 
     group.bench_function("drop_stream_to_worker_free", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            timed(iters, || {
                 let mut stream = session.get(server.url()).events().result().unwrap();
                 seen.recv_timeout(HANG).unwrap();
                 assert_eq!(stream.next().unwrap().unwrap().data, "one");
                 let start = Instant::now();
                 drop(stream);
                 next_job(&session);
-                total += start.elapsed();
-            }
-            total
+                start.elapsed()
+            })
         })
     });
 
     group.bench_function("ureq_agent_shutdown_body", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            timed(iters, || {
                 let agent = ureq::Agent::new_with_defaults();
                 let (first_tx, first) = crossbeam_channel::bounded(1);
                 let (done_tx, done) = crossbeam_channel::bounded(1);
@@ -175,11 +178,11 @@ fn drop_stream(c: &mut Criterion) {
                 let start = Instant::now();
                 agent.shutdown();
                 let ended = done.recv_timeout(HANG).unwrap();
-                total += start.elapsed();
+                let elapsed = start.elapsed();
                 assert!(ended);
                 thread.join().unwrap();
-            }
-            total
+                elapsed
+            })
         })
     });
     group.finish();

@@ -41,13 +41,7 @@ fn main() -> ExitCode {
         None if args.filtered_out("scale") => Ok(()),
         None => measure(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("scale: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    perf::exit("scale", result)
 }
 
 /// A keep-alive server that answers every request with `hello`; one thread per connection.

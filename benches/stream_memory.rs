@@ -45,13 +45,7 @@ fn main() -> ExitCode {
         None if args.filtered_out("stream_memory") => Ok(()),
         None => measure(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stream_memory: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    perf::exit("stream_memory", result)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -79,13 +79,7 @@ fn main() -> ExitCode {
         None if args.filtered_out("streams") => Ok(()),
         None => measure(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("streams: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    perf::exit("streams", result)
 }
 
 /// Raises the soft limit on open files to at least `needed` (up to the hard limit).
