@@ -49,6 +49,16 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
+/// Read and write buffers of the connections that carry event streams, unless
+/// [`SessionBuilder::stream_buffer_size`](crate::SessionBuilder::stream_buffer_size) says otherwise: 16 KiB.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::DEFAULT_STREAM_BUFFER_SIZE, 16 * 1024);
+/// ```
+pub const DEFAULT_STREAM_BUFFER_SIZE: usize = 16 * 1024;
+
 /// A timeout as a request or a session sets it. Every timeout setter takes
 /// `impl Into<Option<Duration>>`, `None` meaning no limit; a setting never called leaves the
 /// layer below in force: the session's for a request, the agent's own for a session given an
@@ -97,6 +107,10 @@ pub(crate) struct Config {
     /// Whether the session built its agent (rather than being given one), so that its connect
     /// limit is the session's `connect_timeout`.
     pub(crate) own_agent: bool,
+    /// The agent of event streams, with smaller connection buffers
+    /// ([`SessionBuilder::stream_buffer_size`](crate::SessionBuilder::stream_buffer_size));
+    /// `None` when the session was given an agent, whose streams use it.
+    pub(crate) stream_agent: Option<ureq::Agent>,
 }
 
 /// A session's default header, parsed once when the session is built. An invalid one fails

@@ -263,7 +263,7 @@
 //! |---|---|---|
 //! | buffered body | 10 MiB ([`DEFAULT_MAX_BODY_SIZE`]) | [`Error::BodyTooLarge`] |
 //! | streamed body, download | none: never held in memory | |
-//! | response header | 64 KiB (ureq) | a transport error |
+//! | response header | 64 KiB (ureq); an event stream's: 16 KiB ([`DEFAULT_STREAM_BUFFER_SIZE`]) | a transport error |
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
@@ -315,6 +315,7 @@ pub use batch::{Batch, BatchProgress};
 pub use body::BodyReader;
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
+    DEFAULT_STREAM_BUFFER_SIZE,
 };
 pub use download::Download;
 pub use error::{Error, StatusError, Timeout, TimeoutError};

@@ -95,6 +95,7 @@ pub(crate) fn stream<D: Decode>(
     decoder: D,
     done: Completer<EventStream<D::Item>>,
 ) {
+    let agent = config.stream_agent.as_ref().unwrap_or(agent);
     let resp = match open_stream(agent, config, spec, options.require_event_stream) {
         Ok(resp) => resp,
         Err(e) => return done.complete(Err(e)),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{
     header_names, Config, DefaultHeader, Limit, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
+    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS, DEFAULT_STREAM_BUFFER_SIZE,
 };
 use crate::cookies::Jar;
 use crate::exec::{Completer, Executor, Pending};
@@ -533,6 +533,7 @@ impl FuturesSession {
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers, held while it is open |
+/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the same for the connections of event streams, which stay open |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 /// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
 /// | [`proxy`](SessionBuilder::proxy) | from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` | where connections go first |
@@ -566,6 +567,7 @@ pub struct SessionBuilder {
     max_per_host: Option<usize>,
     rate_limiter: Option<RateLimiter>,
     connection_buffer_size: Option<usize>,
+    stream_buffer_size: Option<usize>,
     /// `None`: ureq's default (the environment's proxy); `Some(None)`: no proxy.
     proxy: Option<Option<ureq::Proxy>>,
     tls_config: Option<ureq::tls::TlsConfig>,
@@ -587,6 +589,7 @@ impl fmt::Debug for SessionBuilder {
             .field("max_per_host", &self.max_per_host)
             .field("rate_limiter", &self.rate_limiter)
             .field("connection_buffer_size", &self.connection_buffer_size)
+            .field("stream_buffer_size", &self.stream_buffer_size)
             .field(
                 "proxy",
                 &self
@@ -618,6 +621,7 @@ impl Default for SessionBuilder {
             max_per_host: None,
             rate_limiter: None,
             connection_buffer_size: None,
+            stream_buffer_size: None,
             proxy: None,
             tls_config: None,
         }
@@ -983,17 +987,53 @@ impl SessionBuilder {
     }
 
     /// The size of each connection's read buffer and of its write buffer, in bytes, at least
-    /// 4 KiB. Defaults to ureq's: 128 KiB each. Ignored when an
+    /// 4 KiB. Defaults to ureq's: 128 KiB each. Event streams have their own setting,
+    /// [`stream_buffer_size`](SessionBuilder::stream_buffer_size). Ignored when an
     /// [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
-    /// An open connection holds both buffers, written with zeros when it is first used, so they
-    /// are most of the resident memory of an open event stream: 1,000 streams open at once hold
-    /// 250 MiB of them by default. A session that keeps many streams or slow requests open at
-    /// once can make them smaller: with 16 KiB, an open stream of `benches/streams.rs` holds
-    /// about 95 KiB instead of 330 KiB (see docs/performance.md). The costs: a large body is read
-    /// and sent in more system calls, and the read buffer holds the response head (status line
-    /// and headers), so a head larger than the buffer (or than 64 KiB, ureq's limit) fails
-    /// the request with ureq's "response header is too big" error.
+    /// An open connection holds both buffers, written with zeros when it is first used. A
+    /// session that keeps many slow requests or large downloads open at once can make them
+    /// smaller. The costs: a large body is read and sent in more system calls, and the read
+    /// buffer holds the response head (status line and headers), so a head larger than the
+    /// buffer (or than 64 KiB, ureq's limit) fails the request with ureq's "response header is
+    /// too big" error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/plain", "a")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // A pool for many slow requests at once.
+    /// let session = FuturesSession::builder()
+    ///     .max_workers(200)
+    ///     .connection_buffer_size(32 * 1024)
+    ///     .build();
+    /// assert_eq!(session.get(format!("{base}/a")).send().result()?.text()?, "a");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn connection_buffer_size(mut self, bytes: usize) -> Self {
+        self.connection_buffer_size = Some(bytes.max(MIN_CONNECTION_BUFFER));
+        self
+    }
+
+    /// The size of the read buffer and of the write buffer of each connection that carries an
+    /// event stream ([`events`](crate::RequestBuilder::events) and the other stream methods, the
+    /// LLM clients' streams), in bytes, at least 4 KiB. Defaults to
+    /// [`DEFAULT_STREAM_BUFFER_SIZE`] (16 KiB), or to
+    /// [`connection_buffer_size`](SessionBuilder::connection_buffer_size) if that is smaller.
+    /// Ignored when an [`agent`](SessionBuilder::agent) is given: its streams use its buffers.
+    ///
+    /// A stream keeps its connection, and the connection its buffers, for as long as it is
+    /// open: with ureq's 128 KiB buffers, 1,000 open streams would hold 250 MiB of them. Events
+    /// are small, so a stream reads as fast through 16 KiB. Stream connections are pooled apart
+    /// from the session's other connections, so a stream never gets a connection with small
+    /// buffers for a large download, or the other way round.
+    ///
+    /// The read buffer holds the response head (status line and headers): a stream whose head
+    /// is larger than this fails with ureq's "response header is too big" error, and a
+    /// larger setting is the fix. Event-stream heads are usually under 2 KiB.
     ///
     /// # Examples
     ///
@@ -1002,18 +1042,56 @@ impl SessionBuilder {
     /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\n")]);
     /// use ureq_futures::FuturesSession;
     ///
-    /// // A pool for a thousand open event streams.
+    /// // Smaller still, for many thousands of open streams.
     /// let session = FuturesSession::builder()
-    ///     .max_workers(1000)
-    ///     .connection_buffer_size(16 * 1024)
+    ///     .max_workers(5000)
+    ///     .stream_buffer_size(8 * 1024)
     ///     .build();
     /// let mut stream = session.get(format!("{base}/events")).events().result()?;
     /// assert_eq!(stream.next().unwrap()?.data, "a");
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn connection_buffer_size(mut self, bytes: usize) -> Self {
-        self.connection_buffer_size = Some(bytes.max(MIN_CONNECTION_BUFFER));
+    pub fn stream_buffer_size(mut self, bytes: usize) -> Self {
+        self.stream_buffer_size = Some(bytes.max(MIN_CONNECTION_BUFFER));
         self
+    }
+
+    /// An agent with the session's rules (set here once rather than per request, see
+    /// [`FuturesSession::agent`]) and connection buffers of `buffer` bytes (ureq's default for
+    /// `None`).
+    fn make_agent(&self, buffer: Option<usize>) -> ureq::Agent {
+        let mut config = ureq::Agent::config_builder();
+        if let Some(proxy) = &self.proxy {
+            config = config.proxy(proxy.clone());
+        }
+        if let Some(tls) = &self.tls_config {
+            config = config.tls_config(tls.clone());
+        }
+        if let Some(bytes) = buffer {
+            config = config
+                .input_buffer_size(bytes)
+                .output_buffer_size(bytes)
+                // A head that fills the read buffer is too large (ureq would otherwise wait
+                // for more of it, find no room, and report a disconnection).
+                .max_response_header_size((bytes - 1).min(DEFAULT_MAX_RESPONSE_HEAD));
+        }
+        let config = config
+            .http_status_as_error(false)
+            .allow_non_standard_methods(true)
+            .max_redirects(0)
+            .timeout_per_read(self.read_timeout.value())
+            .max_idle_connections(self.max_workers.max(10))
+            .max_idle_connections_per_host(self.max_workers)
+            .timeout_connect(self.connect_timeout)
+            .build();
+        // ureq's default connector, its connections interruptible by their jobs (see
+        // `crate::transport`) and watched so that a request that meets a pooled connection
+        // closed under it can be sent again (see `stale`).
+        ureq::Agent::with_parts(
+            config,
+            crate::stale::connector(),
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        )
     }
 
     /// Returns the session. No worker starts before the first job.
@@ -1040,42 +1118,18 @@ impl SessionBuilder {
             },
         };
         let own_agent = self.agent.is_none();
-        let agent = self.agent.unwrap_or_else(|| {
-            // The rules every request of the session follows are set here once, rather than
-            // per request (see `FuturesSession::agent`).
-            let mut config = ureq::Agent::config_builder();
-            if let Some(proxy) = self.proxy {
-                config = config.proxy(proxy);
+        let (agent, stream_agent) = match self.agent {
+            Some(agent) => (agent, None),
+            None => {
+                let stream_buffer = self.stream_buffer_size.unwrap_or_else(|| {
+                    DEFAULT_STREAM_BUFFER_SIZE
+                        .min(self.connection_buffer_size.unwrap_or(usize::MAX))
+                });
+                let agent = self.make_agent(self.connection_buffer_size);
+                let streams = self.make_agent(Some(stream_buffer));
+                (agent, Some(streams))
             }
-            if let Some(tls) = self.tls_config {
-                config = config.tls_config(tls);
-            }
-            if let Some(bytes) = self.connection_buffer_size {
-                config = config
-                    .input_buffer_size(bytes)
-                    .output_buffer_size(bytes)
-                    // A head that fills the read buffer is too large (ureq would otherwise wait
-                    // for more of it, find no room, and report a disconnection).
-                    .max_response_header_size((bytes - 1).min(DEFAULT_MAX_RESPONSE_HEAD));
-            }
-            let config = config
-                .http_status_as_error(false)
-                .allow_non_standard_methods(true)
-                .max_redirects(0)
-                .timeout_per_read(self.read_timeout.value())
-                .max_idle_connections(self.max_workers.max(10))
-                .max_idle_connections_per_host(self.max_workers)
-                .timeout_connect(self.connect_timeout)
-                .build();
-            // ureq's default connector, its connections interruptible by their jobs (see
-            // `crate::transport`) and watched so that a request that meets a pooled connection
-            // closed under it can be sent again (see `stale`).
-            ureq::Agent::with_parts(
-                config,
-                crate::stale::connector(),
-                ureq::unversioned::resolver::DefaultResolver::default(),
-            )
-        });
+        };
         let shared = Arc::new(Shared {
             agent,
             config: Config {
@@ -1092,6 +1146,7 @@ impl SessionBuilder {
                 rate_limiter: self.rate_limiter.clone(),
                 cookies: self.cookies.then(Jar::default),
                 own_agent,
+                stream_agent,
             },
         });
         let mut exec = Executor::new("ureq-futures", self.max_workers);

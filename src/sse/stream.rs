@@ -680,9 +680,10 @@ impl Decode for RawEvents {
     }
 }
 
-/// Read buffer of a pumping worker. `read()` returns what the socket has, so this bounds a
-/// single read, not the latency.
-const READ_BUFFER: usize = 16 * 1024;
+/// Read buffer of a pumping worker. `read()` returns what the connection's buffer has, so this
+/// bounds a single copy out of it, not the latency or the size of a socket read; small, because
+/// every open stream holds one.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// Reads `body` to its end through `framing`'s parser and `decoder`, sending each item into
 /// `feed`. Returns when the body ends, fails, or the receiver is gone. An error is sent as the

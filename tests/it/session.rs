@@ -377,6 +377,60 @@ fn small_connection_buffers_carry_large_bodies_and_bound_the_response_head() {
 }
 
 #[test]
+fn event_streams_have_small_connection_buffers_of_their_own() {
+    let mut server = mockito::Server::new();
+    let events = "data: a\n\ndata: b\n\n";
+    server
+        .mock("GET", "/events")
+        .with_header("content-type", "text/event-stream")
+        .with_header("x-some", &"a".repeat(10 * 1024))
+        .with_body(events)
+        .create();
+    server
+        .mock("GET", "/big-head")
+        .with_header("content-type", "text/event-stream")
+        .with_header("x-huge", &"a".repeat(20 * 1024))
+        .with_body(events)
+        .create();
+    let data = |session: &FuturesSession, path: &str| -> Result<Vec<String>, Error> {
+        let stream = session
+            .get(format!("{}{path}", server.url()))
+            .events()
+            .result()?;
+        stream.map(|e| e.map(|e| e.data)).collect()
+    };
+    let session = FuturesSession::new();
+    // A head under 16 KiB fits; one over it fails, and says so.
+    assert_eq!(data(&session, "/events").unwrap(), ["a", "b"]);
+    let err = data(&session, "/big-head").unwrap_err();
+    assert!(
+        err.to_string().contains("response header is too big"),
+        "{err}"
+    );
+    // The session's other requests keep ureq's buffers: the same head is fine there.
+    let resp = session
+        .get(format!("{}/big-head", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), events);
+    // Larger stream buffers take it; smaller connection buffers make the streams' smaller too.
+    let larger = FuturesSession::builder()
+        .stream_buffer_size(32 * 1024)
+        .build();
+    assert_eq!(data(&larger, "/big-head").unwrap(), ["a", "b"]);
+    let smaller = FuturesSession::builder()
+        .connection_buffer_size(8 * 1024)
+        .build();
+    assert!(data(&smaller, "/events").is_err());
+    let both = FuturesSession::builder()
+        .connection_buffer_size(8 * 1024)
+        .stream_buffer_size(32 * 1024)
+        .build();
+    assert_eq!(data(&both, "/big-head").unwrap(), ["a", "b"]);
+}
+
+#[test]
 fn the_defaults_are_eight_workers_and_a_thirty_second_connect_timeout() {
     let session = FuturesSession::new();
     assert_eq!(session.max_workers(), 8);
