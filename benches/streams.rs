@@ -6,6 +6,9 @@
 //!   opened with `session.get(url).events()`; the caller takes every event on one thread: it
 //!   waits on all the streams' receivers with a `crossbeam_channel::Select`, then takes what
 //!   every stream has;
+//! - `ureq_futures_map`: the same session, the streams inserted into one
+//!   [`StreamMap`](ureq_futures::sse::StreamMap) (`streams.insert(i, session.get(url))`), whose
+//!   one channel the caller iterates: the documented way to read many streams;
 //! - `ureq_futures_stack`: the same with worker stacks of `--stack-size` (64 KiB) instead of
 //!   Rust's 2 MiB (the client runs with `RUST_MIN_STACK`), to see what stacks cost;
 //! - `ureq_futures_buffers`: the same with
@@ -35,7 +38,8 @@
 //!
 //! ```text
 //! streams [--streams 1000] [--seconds 30] [--rate 10] [--settle 2] [--rounds 1]
-//!         [--peers ureq_futures,ureq_futures_stack,ureq_futures_buffers,ureq_futures_worker,tokio,python]
+//!         [--peers ureq_futures,ureq_futures_map,ureq_futures_stack,ureq_futures_buffers,
+//!                  ureq_futures_worker,tokio,python]
 //!         [--stack-size 65536] [--buffer-size 16384] [--python PATH] [--json FILE]
 //! streams serve --rate 10        # the server: prints "url http://127.0.0.1:PORT", serves until stdin closes
 //! streams client --peer ureq_futures --url URL [--streams, --seconds, --settle, --buffer-size]
@@ -54,15 +58,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Select, TryRecvError};
+use crossbeam_channel::{RecvTimeoutError, Select, TryRecvError};
 use perf::args::Args;
 use perf::server::ServerProcess;
 use serde_json::{json, Value};
-use ureq_futures::sse::{Decode, Event, EventRef, StreamOptions};
+use ureq_futures::sse::{Decode, Event, EventRef, StreamItem, StreamMap, StreamOptions};
 use ureq_futures::FuturesSession;
 
-const ALL_PEERS: &str =
-    "ureq_futures,ureq_futures_stack,ureq_futures_buffers,ureq_futures_worker,tokio,python";
+const ALL_PEERS: &str = "ureq_futures,ureq_futures_map,ureq_futures_stack,ureq_futures_buffers,\
+                         ureq_futures_worker,tokio,python";
 /// The server's clock: every stream whose phase falls in a tick gets its event then.
 const TICK: Duration = Duration::from_millis(10);
 /// How often the client reads its resident memory during the window.
@@ -297,13 +301,21 @@ fn client(args: &Args) -> Result<(), String> {
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
     let report = match peer.as_str() {
-        "ureq_futures" | "ureq_futures_stack" | "ureq_futures_buffers" | "ureq_futures_worker" => {
+        "ureq_futures"
+        | "ureq_futures_map"
+        | "ureq_futures_stack"
+        | "ureq_futures_buffers"
+        | "ureq_futures_worker" => {
             let mut builder = FuturesSession::builder().max_workers(plan.streams);
             if peer == "ureq_futures_buffers" {
                 builder = builder.connection_buffer_size(plan.buffer_size);
             }
             let session = builder.build();
-            let peer_is_worker = peer == "ureq_futures_worker";
+            let consume = match peer.as_str() {
+                "ureq_futures_worker" => count_on_workers,
+                "ureq_futures_map" => consume_stream_map,
+                _ => consume_ureq_futures,
+            };
             let baseline = status()?.0;
             let (c, s, url, n) = (
                 counters.clone(),
@@ -311,13 +323,7 @@ fn client(args: &Args) -> Result<(), String> {
                 plan.url.clone(),
                 plan.streams,
             );
-            let consumer = std::thread::spawn(move || {
-                if peer_is_worker {
-                    count_on_workers(&session, &url, n, &c, &s)
-                } else {
-                    consume_ureq_futures(&session, &url, n, &c, &s)
-                }
-            });
+            let consumer = std::thread::spawn(move || consume(&session, &url, n, &c, &s));
             let report = observe(&plan, baseline, &counters);
             stop.store(true, Ordering::Relaxed);
             let _ = consumer.join();
@@ -363,7 +369,7 @@ fn consume_ureq_futures(
     session: &FuturesSession,
     url: &str,
     n: usize,
-    counters: &Counters,
+    counters: &Arc<Counters>,
     stop: &AtomicBool,
 ) {
     let pending: Vec<_> = (0..n).map(|_| session.get(url).events()).collect();
@@ -413,6 +419,34 @@ fn consume_ureq_futures(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Opens `n` streams into one `StreamMap` and takes their events on this thread until `stop`.
+fn consume_stream_map(
+    session: &FuturesSession,
+    url: &str,
+    n: usize,
+    counters: &Arc<Counters>,
+    stop: &AtomicBool,
+) {
+    let mut streams = StreamMap::new();
+    for i in 0..n {
+        streams.insert(i, session.get(url));
+    }
+    let mut seen = vec![false; n];
+    while !stop.load(Ordering::Relaxed) {
+        match streams.next_timeout(Duration::from_millis(100)) {
+            Ok((i, StreamItem::Event(event))) => {
+                if !std::mem::replace(&mut seen[i], true) {
+                    counters.open.fetch_add(1, Ordering::Relaxed);
+                }
+                counters.event(&event.data);
+            }
+            Ok((_, StreamItem::End(result))) => counters.end(result.err().map(|e| e.to_string())),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
 }

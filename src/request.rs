@@ -17,7 +17,7 @@ use crate::retry::RetryPolicy;
 use crate::run::{self, Spec};
 use crate::session::FuturesSession;
 use crate::source::EventSource;
-use crate::sse::{Decode, EventStream, RawEvents, StreamOptions};
+use crate::sse::{Decode, EventStream, MapFeed, RawEvents, StreamOptions};
 use crate::url::{encode_into, redact_url};
 use crate::Error;
 
@@ -674,6 +674,28 @@ impl RequestBuilder {
         options: StreamOptions,
         decoder: D,
     ) -> Pending<EventStream<D::Item>> {
+        self.stream_headers(&options)
+            .submit(false, move |agent, config, spec, done| {
+                run::stream(agent, config, spec, options, decoder, done)
+            })
+    }
+
+    /// An event stream whose items go into a [`StreamMap`](crate::sse::StreamMap)'s channel
+    /// through `feed`; the handle resolves when the stream ends.
+    pub(crate) fn stream_into<D: Decode>(
+        self,
+        options: StreamOptions,
+        decoder: D,
+        feed: MapFeed<D::Item>,
+    ) -> Pending<()> {
+        self.stream_headers(&options)
+            .submit(false, move |agent, config, spec, done| {
+                run::merged_stream(agent, config, spec, options, decoder, feed, done)
+            })
+    }
+
+    /// The headers an event stream asks with, unless the request has its own.
+    fn stream_headers(self, options: &StreamOptions) -> Self {
         let accept = if options.is_json_lines() {
             "application/x-ndjson"
         } else {
@@ -682,9 +704,6 @@ impl RequestBuilder {
         self.default_header("accept", accept)
             .default_header("cache-control", "no-cache")
             .default_header("accept-encoding", "identity")
-            .submit(false, move |agent, config, spec, done| {
-                run::stream(agent, config, spec, options, decoder, done)
-            })
     }
 
     /// A reconnecting event stream, as browsers' `EventSource`: GET only, off unless asked for.

@@ -21,7 +21,7 @@ use crate::ratelimit::{observe_answer, wait_turn};
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
-use crate::sse::{pump, Decode, EventStream, StreamOptions};
+use crate::sse::{pump, Decode, EventStream, Framing, MapFeed, Sink, StreamOptions};
 use crate::timeout::TimeoutSettings;
 use crate::Error;
 use crate::{encoding, stale, url};
@@ -95,29 +95,82 @@ pub(crate) fn stream<D: Decode>(
     decoder: D,
     done: Completer<EventStream<D::Item>>,
 ) {
-    let agent = config.stream_agent.as_ref().unwrap_or(agent);
-    let resp = match open_stream(agent, config, spec, options.require_event_stream) {
-        Ok(resp) => resp,
+    let (parts, body) = match open_stream_body(agent, config, spec, &options) {
+        Ok(opened) => opened,
         Err(e) => return done.complete(Err(e)),
     };
-    let url = resp.get_uri().to_string();
-    let (parts, body) = resp.into_parts();
-    let body = phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions);
-    let (mut stream, feed) =
-        EventStream::channel(options.capacity, parts.status.as_u16(), parts.headers, url);
+    let (mut stream, feed) = EventStream::channel(
+        options.capacity,
+        parts.status.as_u16(),
+        parts.headers,
+        body.url.clone(),
+    );
     if let Some(job) = crate::exec::current_job() {
         // Dropping the stream interrupts this job's read, on a silent server too.
         stream.interrupt_on_drop(job);
     }
     done.complete(Ok(stream));
-    // A panicking decoder must end the stream with an error, not look like a clean end when the
-    // unwinding drops the sender.
+    pump_guarded(body, options.framing, decoder, &feed);
+}
+
+/// The job of a stream of a [`StreamMap`](crate::sse::StreamMap): reads and parses the body
+/// into the map's channel until the body ends or the stream is removed, then sends its end.
+/// `done` resolves when it ends; cancelling it removes the stream.
+pub(crate) fn merged_stream<D: Decode>(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    options: StreamOptions,
+    decoder: D,
+    mut feed: MapFeed<D::Item>,
+    done: Completer<()>,
+) {
+    feed.on_job(crate::exec::current_job());
+    match open_stream_body(agent, config, spec, &options) {
+        Ok((_, body)) => {
+            pump_guarded(body, options.framing, decoder, &feed);
+            feed.end(Ok(()));
+        }
+        Err(e) => feed.end(Err(e)),
+    }
+    done.complete(Ok(()));
+}
+
+/// A stream's response head, and its body placed for errors, on the session's agent for
+/// streams.
+fn open_stream_body(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    options: &StreamOptions,
+) -> Result<
+    (
+        http::response::Parts,
+        phase::Placed<ureq::BodyReader<'static>>,
+    ),
+    Error,
+> {
+    let agent = config.stream_agent.as_ref().unwrap_or(agent);
+    let resp = open_stream(agent, config, spec, options.require_event_stream)?;
+    let url = resp.get_uri().to_string();
+    let (parts, body) = resp.into_parts();
+    let body = phase::Placed::new(body.into_reader(), url, &parts.extensions);
+    Ok((parts, body))
+}
+
+/// [`pump`], with a panicking decoder ending the stream with an error rather than looking like
+/// a clean end when the unwinding drops the sender.
+fn pump_guarded<D: Decode>(
+    body: impl Read,
+    framing: Framing,
+    decoder: D,
+    sink: &impl Sink<D::Item>,
+) {
     let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        pump(body, options.framing, decoder, &feed)
+        pump(body, framing, decoder, sink)
     }));
     if let Err(payload) = pumped {
-        let panicked = Error::Panicked(panic_message(payload.as_ref()));
-        let _ = feed.tx.send(Err(panicked));
+        sink.send(Err(Error::Panicked(panic_message(payload.as_ref()))));
     }
 }
 

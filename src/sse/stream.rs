@@ -300,7 +300,20 @@ pub(crate) struct Feed<T> {
     closed: Arc<AtomicBool>,
 }
 
-impl<T> Feed<T> {
+/// Where a worker's pump sends a stream's items: an [`EventStream`]'s channel ([`Feed`]), or
+/// the one channel of a [`StreamMap`](super::StreamMap).
+pub(crate) trait Sink<T> {
+    /// Sends an item (an `Err` is the stream's last); `false` if nobody receives any more.
+    fn send(&self, item: Result<T, Error>) -> bool;
+    /// Whether the reader is gone, checked after every read.
+    fn is_closed(&self) -> bool;
+}
+
+impl<T> Sink<T> for Feed<T> {
+    fn send(&self, item: Result<T, Error>) -> bool {
+        self.tx.send(item).is_ok()
+    }
+
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
     }
@@ -688,7 +701,12 @@ const READ_BUFFER: usize = 4 * 1024;
 /// Reads `body` to its end through `framing`'s parser and `decoder`, sending each item into
 /// `feed`. Returns when the body ends, fails, or the receiver is gone. An error is sent as the
 /// stream's last item.
-pub(crate) fn pump<D: Decode>(body: impl Read, framing: Framing, decoder: D, feed: &Feed<D::Item>) {
+pub(crate) fn pump<D: Decode>(
+    body: impl Read,
+    framing: Framing,
+    decoder: D,
+    feed: &impl Sink<D::Item>,
+) {
     match framing {
         Framing::EventStream(parser) => pump_with(body, parser, decoder, feed),
         Framing::Lines(parser) => pump_with(body, parser, decoder, feed),
@@ -723,14 +741,13 @@ fn pump_with<D: Decode>(
     mut body: impl Read,
     mut parser: impl Framer,
     mut decoder: D,
-    feed: &Feed<D::Item>,
+    feed: &impl Sink<D::Item>,
 ) {
-    let tx = &feed.tx;
     let mut buf = vec![0u8; READ_BUFFER];
     // Set by the first failure: the receiver gone (`None`) or an error to report (`Some`).
     let mut stop: Option<Option<Error>> = None;
     let outcome = loop {
-        let mut on_event = |event: EventRef<'_>| deliver(&mut decoder, tx, &mut stop, event);
+        let mut on_event = |event: EventRef<'_>| deliver(&mut decoder, feed, &mut stop, event);
         let fed = match body.read(&mut buf) {
             Ok(0) => break parser.finish(&mut on_event),
             Ok(n) => parser.feed(&buf[..n], &mut on_event),
@@ -753,13 +770,13 @@ fn pump_with<D: Decode>(
             Err(e) => Err(e),
         },
     };
-    let _ = tx.send(last);
+    feed.send(last);
 }
 
 /// Decodes one event and sends the item, recording in `stop` why the pump must end.
 fn deliver<D: Decode>(
     decoder: &mut D,
-    tx: &Sender<Result<D::Item, Error>>,
+    feed: &impl Sink<D::Item>,
     stop: &mut Option<Option<Error>>,
     event: EventRef<'_>,
 ) {
@@ -768,7 +785,7 @@ fn deliver<D: Decode>(
     }
     match decoder.decode_ref(event) {
         Ok(Some(item)) => {
-            if tx.send(Ok(item)).is_err() {
+            if !feed.send(Ok(item)) {
                 *stop = Some(None);
             }
         }

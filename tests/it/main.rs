@@ -49,6 +49,7 @@ mod sse_parser;
 mod sse_stream;
 mod stale_connections;
 mod status_errors;
+mod stream_map;
 mod support_selftest;
 // Threads are counted in `/proc/self/task`.
 #[cfg(target_os = "linux")]

@@ -1,0 +1,496 @@
+//! `StreamMap`: many event streams, their items merged into one channel, each tagged with its
+//! stream's key.
+//!
+//! # Why
+//!
+//! Each [`EventStream`](super::EventStream) has a channel of its own. A caller that reads a
+//! thousand of them on one thread has to wait on a thousand channels: a
+//! `crossbeam_channel::Select` registers with every one of them on each wait, so each wake-up
+//! costs in proportion to the number of streams. Here every stream's worker sends into one
+//! bounded channel, and the caller waits on that one: a wake-up costs the same for ten streams
+//! or ten thousand, and there is no channel per stream to hold in memory.
+//!
+//! The shape is tokio-stream's `StreamMap`: streams inserted under keys, one iterator of
+//! `(key, item)`. A stream's end is an item too ([`StreamItem::End`]), so that the caller can
+//! reconnect it or count it; a removed stream yields nothing more.
+//!
+//! # Stopping
+//!
+//! [`remove`](StreamMap::remove), [`clear`](StreamMap::clear) and dropping the map cancel the
+//! streams' jobs: a read in progress is interrupted (its connection is shut down) and the
+//! worker is free at once. Events of a removed stream still in the channel are dropped unseen.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::stream::Sink;
+use super::{Decode, Event, RawEvents, StreamOptions};
+use crate::exec::{JobHandle, Pending};
+use crate::{Error, RequestBuilder};
+
+/// Items a [`StreamMap`]'s channel holds before the workers wait for the caller: 1,024.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ureq_futures::sse::DEFAULT_MAP_CAPACITY, 1024);
+/// ```
+pub const DEFAULT_MAP_CAPACITY: usize = 1024;
+
+/// What a [`StreamMap`] hands out for one of its streams, with the stream's key.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::sse::{Event, StreamItem};
+///
+/// fn show(key: usize, item: StreamItem) {
+///     match item {
+///         StreamItem::Event(event) => println!("{key}: {}", event.data),
+///         StreamItem::End(Ok(())) => println!("{key}: the server ended the stream"),
+///         StreamItem::End(Err(e)) => println!("{key}: {e}"),
+///     }
+/// }
+/// show(7, StreamItem::Event(Event { event: "message".into(), data: "hi".into(), id: None, retry: None }));
+/// ```
+#[derive(Debug)]
+pub enum StreamItem<T = Event> {
+    /// An event of the stream (or the item its [`Decode`]r made of one).
+    Event(T),
+    /// The stream ended, and left the map: `Ok(())` when the server closed it cleanly, `Err`
+    /// when it could not be opened (a status, a refused connection), was cut, timed out, or
+    /// its decoder failed. Nothing more comes under its key unless it is inserted again.
+    End(Result<(), Error>),
+}
+
+/// Many event streams read by a session's workers, their items merged into one channel and
+/// tagged with the key each stream was inserted under: the way to read many streams on one
+/// thread.
+///
+/// Iterating yields `(key, item)` in the order the items arrived, and ends (`None`) when no
+/// stream is left: each stream leaves the map with its [`StreamItem::End`], or when
+/// [`remove`](StreamMap::remove)d. Each stream holds a worker of its session while it is open,
+/// as an [`EventStream`](super::EventStream) does: size the session's
+/// [`max_workers`](crate::SessionBuilder::max_workers) to the streams.
+///
+/// The channel holds [`DEFAULT_MAP_CAPACITY`] items (see
+/// [`with_capacity`](StreamMap::with_capacity)); when it is full the workers wait, and TCP
+/// throttles the servers. [`StreamOptions::capacity`] does not apply: there is no channel per
+/// stream. Keys are cloned for every item handed out: use a cheap one (an index, an
+/// `Arc<str>`).
+///
+/// Dropping the map stops every stream, as [`clear`](StreamMap::clear) does.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[
+/// #     ("/prices/a", "text/event-stream", "data: 1\n\ndata: 2\n\n"),
+/// #     ("/prices/b", "text/event-stream", "data: 3\n\n"),
+/// # ]);
+/// use ureq_futures::sse::{StreamItem, StreamMap};
+/// use ureq_futures::FuturesSession;
+///
+/// // One worker per open stream.
+/// let session = FuturesSession::builder().max_workers(100).build();
+/// let mut streams = StreamMap::new();
+/// for name in ["a", "b"] {
+///     streams.insert(name, session.get(format!("{base}/prices/{name}")));
+/// }
+/// let mut events = 0;
+/// for (name, item) in &mut streams {
+///     match item {
+///         StreamItem::Event(event) => {
+///             println!("{name}: {}", event.data);
+///             events += 1;
+///         }
+///         StreamItem::End(result) => println!("{name} ended: {result:?}"),
+///     }
+/// }
+/// assert_eq!(events, 3);
+/// assert!(streams.is_empty());
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+pub struct StreamMap<K, T = Event> {
+    tx: Sender<Tagged<T>>,
+    rx: Receiver<Tagged<T>>,
+    /// The open streams by their number, which tags their items. A number is never reused, so
+    /// the items of a removed stream (still in the channel) are told from those of a new
+    /// stream under the same key.
+    streams: HashMap<u64, Open<K>>,
+    numbers: HashMap<K, u64>,
+    next: u64,
+}
+
+/// An item in the channel: the number of its stream, and the item.
+type Tagged<T> = (u64, StreamItem<T>);
+
+/// An open stream: its key, and its job, cancelled to stop it.
+struct Open<K> {
+    key: K,
+    job: Pending<()>,
+}
+
+impl<K, T> fmt::Debug for StreamMap<K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamMap")
+            .field("streams", &self.streams.len())
+            .field("buffered", &self.rx.len())
+            .finish()
+    }
+}
+
+impl<K: Clone + Eq + Hash, T: Send + 'static> Default for StreamMap<K, T> {
+    fn default() -> Self {
+        StreamMap::new()
+    }
+}
+
+impl<K: Clone + Eq + Hash> StreamMap<K, Event> {
+    /// Opens an event stream with `request` (as [`RequestBuilder::events`] does) and adds it
+    /// under `key`. A stream already under `key` is stopped and replaced: returns whether there
+    /// was one. The request is sent on a worker; an error opening it (a status, a refused
+    /// connection) comes as the stream's [`StreamItem::End`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\n")]);
+    /// use ureq_futures::sse::{StreamItem, StreamMap};
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut streams = StreamMap::new();
+    /// assert!(!streams.insert(1, session.get(format!("{base}/events"))));
+    /// let (key, item) = streams.next().unwrap();
+    /// assert_eq!(key, 1);
+    /// assert!(matches!(item, StreamItem::Event(e) if e.data == "a"));
+    /// ```
+    pub fn insert(&mut self, key: K, request: RequestBuilder) -> bool {
+        self.insert_decoded(key, request, StreamOptions::default(), RawEvents)
+    }
+}
+
+impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
+    /// An empty map whose channel holds [`DEFAULT_MAP_CAPACITY`] items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamMap;
+    ///
+    /// let streams: StreamMap<usize> = StreamMap::new();
+    /// assert!(streams.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        StreamMap::with_capacity(DEFAULT_MAP_CAPACITY)
+    }
+
+    /// An empty map whose channel holds `items` (at least 1) before the workers wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamMap;
+    ///
+    /// let streams: StreamMap<String> = StreamMap::with_capacity(64);
+    /// assert_eq!(streams.len(), 0);
+    /// ```
+    pub fn with_capacity(items: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(items.max(1));
+        StreamMap {
+            tx,
+            rx,
+            streams: HashMap::new(),
+            numbers: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    /// [`insert`](StreamMap::insert) with other options (parser limits, NDJSON) and a
+    /// [`Decode`]r that turns each event into an item on the worker, as
+    /// [`RequestBuilder::events_decoded`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/a", "text/event-stream", "data: 1.5\n\n"), ("/b", "text/event-stream", "data: 2.5\n\n")]);
+    /// use ureq_futures::sse::{Decode, Event, StreamItem, StreamMap, StreamOptions};
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// /// Parses each event's number on the worker.
+    /// struct Price;
+    ///
+    /// impl Decode for Price {
+    ///     type Item = f64;
+    ///     fn decode(&mut self, event: Event) -> Result<Option<f64>, Error> {
+    ///         Ok(Some(event.data.parse().map_err(Error::other)?))
+    ///     }
+    /// }
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut prices = StreamMap::new();
+    /// for name in ["a", "b"] {
+    ///     prices.insert_decoded(name, session.get(format!("{base}/{name}")), StreamOptions::default(), Price);
+    /// }
+    /// let mut total = 0.0;
+    /// for (_, item) in &mut prices {
+    ///     if let StreamItem::Event(price) = item {
+    ///         total += price;
+    ///     }
+    /// }
+    /// assert_eq!(total, 4.0);
+    /// ```
+    pub fn insert_decoded<D: Decode<Item = T>>(
+        &mut self,
+        key: K,
+        request: RequestBuilder,
+        options: StreamOptions,
+        decoder: D,
+    ) -> bool {
+        let replaced = self.remove(&key);
+        let number = self.next;
+        self.next += 1;
+        let feed = MapFeed {
+            number,
+            tx: self.tx.clone(),
+            ended: Cell::new(false),
+            job: None,
+        };
+        let job = request.stream_into(options, decoder, feed);
+        self.numbers.insert(key.clone(), number);
+        self.streams.insert(number, Open { key, job });
+        replaced
+    }
+
+    /// Stops the stream under `key` and takes it out of the map: its read in progress is
+    /// interrupted and its worker is free. Its items not yet taken are dropped, and no
+    /// [`StreamItem::End`] comes for it. Returns whether there was such a stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\n")]);
+    /// use ureq_futures::sse::StreamMap;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut streams = StreamMap::new();
+    /// streams.insert("feed", session.get(format!("{base}/events")));
+    /// assert!(streams.remove(&"feed"));
+    /// assert!(streams.next().is_none());
+    /// ```
+    pub fn remove(&mut self, key: &K) -> bool {
+        let Some(number) = self.numbers.remove(key) else {
+            return false;
+        };
+        if let Some(open) = self.streams.remove(&number) {
+            open.job.cancel();
+        }
+        true
+    }
+
+    /// Stops every stream, as [`remove`](StreamMap::remove) does, and empties the map.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "data: a\n\n")]);
+    /// use ureq_futures::sse::StreamMap;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut streams = StreamMap::new();
+    /// streams.insert(1, session.get(format!("{base}/events")));
+    /// streams.insert(2, session.get(format!("{base}/events")));
+    /// streams.clear();
+    /// assert!(streams.is_empty());
+    /// ```
+    pub fn clear(&mut self) {
+        self.numbers.clear();
+        for (_, open) in self.streams.drain() {
+            open.job.cancel();
+        }
+        while self.rx.try_recv().is_ok() {}
+    }
+
+    /// The number of streams in the map: inserted, and neither ended nor removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamMap;
+    ///
+    /// let streams: StreamMap<u32> = StreamMap::new();
+    /// assert_eq!(streams.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether no stream is left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamMap;
+    ///
+    /// let streams: StreamMap<u32> = StreamMap::new();
+    /// assert!(streams.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// Whether a stream is under `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::sse::StreamMap;
+    ///
+    /// let streams: StreamMap<&str> = StreamMap::new();
+    /// assert!(!streams.contains_key(&"feed"));
+    /// ```
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.numbers.contains_key(key)
+    }
+
+    /// The next item, waiting at most `timeout` for it: `Err(Timeout)` if none came in time,
+    /// `Err(Disconnected)` if the map is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use crossbeam_channel::RecvTimeoutError;
+    /// use ureq_futures::sse::StreamMap;
+    ///
+    /// let mut streams: StreamMap<u32> = StreamMap::new();
+    /// let next = streams.next_timeout(Duration::from_millis(10));
+    /// assert!(matches!(next, Err(RecvTimeoutError::Disconnected)));
+    /// ```
+    pub fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<(K, StreamItem<T>), RecvTimeoutError> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if self.streams.is_empty() {
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            let tagged = match deadline {
+                Some(deadline) => self
+                    .rx
+                    .recv_deadline(deadline)
+                    .map_err(|_| RecvTimeoutError::Timeout)?,
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)?,
+            };
+            if let Some(item) = self.claim(tagged) {
+                return Ok(item);
+            }
+        }
+    }
+
+    /// The item with its stream's key, or `None` for an item of a stream removed since.
+    fn claim(&mut self, (number, item): Tagged<T>) -> Option<(K, StreamItem<T>)> {
+        match item {
+            StreamItem::Event(_) => Some((self.streams.get(&number)?.key.clone(), item)),
+            StreamItem::End(_) => {
+                let open = self.streams.remove(&number)?;
+                self.numbers.remove(&open.key);
+                Some((open.key, item))
+            }
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash, T: Send + 'static> Iterator for StreamMap<K, T> {
+    type Item = (K, StreamItem<T>);
+
+    /// The next item of any stream, waiting for it; `None` once no stream is left.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.streams.is_empty() {
+                return None;
+            }
+            // The map holds a sender, so the channel never disconnects while it is read.
+            let tagged = self.rx.recv().ok()?;
+            if let Some(item) = self.claim(tagged) {
+                return Some(item);
+            }
+        }
+    }
+}
+
+impl<K, T> Drop for StreamMap<K, T> {
+    fn drop(&mut self) {
+        for open in self.streams.values() {
+            open.job.cancel();
+        }
+    }
+}
+
+/// The worker's end of one stream of a map: tags each item with the stream's number, and makes
+/// sure the stream's last item is an [`StreamItem::End`].
+pub(crate) struct MapFeed<T> {
+    number: u64,
+    tx: Sender<Tagged<T>>,
+    /// Whether the `End` was sent.
+    ended: Cell<bool>,
+    /// The stream's job, cancelled when the stream is removed.
+    job: Option<JobHandle>,
+}
+
+impl<T> MapFeed<T> {
+    /// Sets the job whose cancel means the stream was removed (the current thread's).
+    pub(crate) fn on_job(&mut self, job: Option<JobHandle>) {
+        self.job = job;
+    }
+
+    /// Ends the stream with `result`, unless it has ended already.
+    pub(crate) fn end(&self, result: Result<(), Error>) {
+        if !self.ended.replace(true) {
+            let _ = self.tx.send((self.number, StreamItem::End(result)));
+        }
+    }
+}
+
+impl<T> Sink<T> for MapFeed<T> {
+    fn send(&self, item: Result<T, Error>) -> bool {
+        let item = match item {
+            Ok(item) => StreamItem::Event(item),
+            Err(e) => {
+                self.end(Err(e));
+                return true;
+            }
+        };
+        self.tx.send((self.number, item)).is_ok()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.job.as_ref().is_some_and(JobHandle::is_cancelled)
+    }
+}
+
+impl<T> Drop for MapFeed<T> {
+    /// A stream that never ran (its session shut down first) or whose job panicked outside the
+    /// decoder still ends, so that the map does not wait for it forever.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.end(Err(Error::Panicked("the stream's job panicked".into())));
+        } else {
+            self.end(Err(Error::ShutDown));
+        }
+    }
+}

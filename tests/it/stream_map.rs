@@ -1,0 +1,226 @@
+//! `StreamMap`: many event streams merged into one channel, against local servers. Every item
+//! carries the key of its stream; each stream ends with one `End`; removing a stream or
+//! dropping the map frees the workers on silent servers ("the worker is free" is proved by a
+//! next job on a session of as many workers as streams).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use support::{ms, Reply, TestServer};
+use ureq_futures::sse::{Decode, Event, StreamItem, StreamMap, StreamOptions};
+use ureq_futures::{Error, FuturesSession};
+
+/// Long enough never to be reached by a passing test, short enough to fail a broken one.
+const HANG: Duration = Duration::from_secs(30);
+
+/// Serves `/n/COUNT`: COUNT events whose data is `PATH:i`, in a few chunks; other paths 404.
+fn counting_server() -> TestServer {
+    TestServer::start(|req| {
+        let path = req.path_only().to_string();
+        let Some(count) = path
+            .strip_prefix("/n/")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return Reply::status(404, "no such stream");
+        };
+        let chunks: Vec<String> = (0..count)
+            .map(|i| format!("id: {i}\ndata: {path}:{i}\n\n"))
+            .collect();
+        Reply::sse(chunks, ms(1))
+    })
+}
+
+/// A server whose streams send one event, then nothing until the client goes away.
+fn one_event_then_silence() -> TestServer {
+    TestServer::start(|_| {
+        Reply::custom(|socket: &mut TcpStream| {
+            let _ = socket.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n",
+            );
+            let _ = socket.set_read_timeout(None);
+            let _ = socket.read(&mut [0; 1]);
+        })
+    })
+}
+
+/// Asserts that `n` jobs run at once on `session`: its workers are all free.
+fn workers_are_free(session: &FuturesSession, n: usize) {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let jobs: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            session.submit(move |_| {
+                barrier.wait();
+                Ok(())
+            })
+        })
+        .collect();
+    for mut job in jobs {
+        match job.result_timeout(HANG) {
+            Some(result) => result.unwrap(),
+            None => panic!("a worker is still held by a stopped stream"),
+        }
+    }
+}
+
+#[test]
+fn every_event_arrives_once_under_its_streams_key_then_each_stream_ends() {
+    let server = counting_server();
+    let session = FuturesSession::builder().max_workers(24).build();
+    let mut streams = StreamMap::new();
+    for k in 0..20usize {
+        // Stream k has k + 1 events.
+        assert!(!streams.insert(k, session.get(server.url_for(&format!("/n/{}", k + 1)))));
+    }
+    assert_eq!(streams.len(), 20);
+    let mut seen: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut ended = Vec::new();
+    for (k, item) in &mut streams {
+        match item {
+            StreamItem::Event(event) => {
+                assert!(!ended.contains(&k), "an event of {k} after its end");
+                seen.entry(k).or_default().push(event.data);
+            }
+            StreamItem::End(result) => {
+                result.unwrap();
+                ended.push(k);
+            }
+        }
+    }
+    ended.sort_unstable();
+    assert_eq!(ended, (0..20).collect::<Vec<_>>());
+    for k in 0..20 {
+        let want: Vec<String> = (0..=k).map(|i| format!("/n/{}:{i}", k + 1)).collect();
+        assert_eq!(seen[&k], want, "stream {k}");
+    }
+    assert!(streams.is_empty());
+    assert!(streams.next().is_none());
+}
+
+#[test]
+fn a_stream_that_cannot_open_ends_with_its_error() {
+    let server = counting_server();
+    let session = FuturesSession::new();
+    let mut streams = StreamMap::new();
+    streams.insert("missing", session.get(server.url_for("/nowhere")));
+    streams.insert("refused", session.get(support::closed_port_url()));
+    let mut ends: HashMap<&str, Error> = HashMap::new();
+    for (key, item) in &mut streams {
+        match item {
+            StreamItem::Event(event) => panic!("{key}: unexpected {event:?}"),
+            StreamItem::End(result) => {
+                ends.insert(key, result.unwrap_err());
+            }
+        }
+    }
+    assert!(
+        matches!(&ends["missing"], Error::Status(s) if s.status == 404),
+        "{:?}",
+        ends["missing"]
+    );
+    assert!(!matches!(ends["refused"], Error::Status(_)));
+}
+
+#[test]
+fn items_decoded_on_the_workers_arrive_tagged() {
+    /// The number after the colon of each event's data.
+    struct Index;
+    impl Decode for Index {
+        type Item = usize;
+        fn decode(&mut self, event: Event) -> Result<Option<usize>, Error> {
+            let (_, n) = event.data.rsplit_once(':').unwrap_or_default();
+            Ok(Some(n.parse().map_err(Error::other)?))
+        }
+    }
+    let server = counting_server();
+    let session = FuturesSession::new();
+    let mut streams: StreamMap<&str, usize> = StreamMap::with_capacity(2);
+    streams.insert_decoded(
+        "three",
+        session.get(server.url_for("/n/3")),
+        StreamOptions::default(),
+        Index,
+    );
+    streams.insert_decoded(
+        "five",
+        session.get(server.url_for("/n/5")),
+        StreamOptions::default(),
+        Index,
+    );
+    let mut sums: HashMap<&str, usize> = HashMap::new();
+    while let Ok((key, item)) = streams.next_timeout(HANG) {
+        if let StreamItem::Event(n) = item {
+            *sums.entry(key).or_default() += n;
+        }
+    }
+    assert_eq!(sums["three"], 3);
+    assert_eq!(sums["five"], 10);
+}
+
+#[test]
+fn removing_a_stream_on_a_silent_server_frees_its_worker_and_drops_its_items() {
+    let server = one_event_then_silence();
+    let session = FuturesSession::builder().max_workers(2).build();
+    let mut streams = StreamMap::new();
+    streams.insert(1, session.get(server.url()));
+    streams.insert(2, session.get(server.url()));
+    // Both streams are open once each has sent its one event.
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        let (key, item) = streams.next_timeout(HANG).unwrap();
+        assert!(matches!(item, StreamItem::Event(e) if e.data == "one"));
+        first.push(key);
+    }
+    first.sort_unstable();
+    assert_eq!(first, [1, 2]);
+    assert!(streams.remove(&1));
+    assert!(!streams.remove(&1));
+    assert!(!streams.contains_key(&1));
+    assert_eq!(streams.len(), 1);
+    // Stream 2 is silent: nothing comes, and nothing of stream 1 (not even its end).
+    assert!(matches!(
+        streams.next_timeout(ms(200)),
+        Err(crossbeam_channel::RecvTimeoutError::Timeout)
+    ));
+    streams.clear();
+    assert!(streams.is_empty());
+    workers_are_free(&session, 2);
+}
+
+#[test]
+fn dropping_the_map_frees_every_worker() {
+    let server = one_event_then_silence();
+    let session = FuturesSession::builder().max_workers(3).build();
+    let mut streams = StreamMap::new();
+    for k in 0..3 {
+        streams.insert(k, session.get(server.url()));
+    }
+    for _ in 0..3 {
+        streams.next_timeout(HANG).unwrap();
+    }
+    drop(streams);
+    workers_are_free(&session, 3);
+}
+
+#[test]
+fn inserting_under_a_key_in_use_replaces_the_stream() {
+    let silent = one_event_then_silence();
+    let server = counting_server();
+    let session = FuturesSession::builder().max_workers(2).build();
+    let mut streams = StreamMap::new();
+    streams.insert("feed", session.get(silent.url()));
+    let (_, item) = streams.next_timeout(HANG).unwrap();
+    assert!(matches!(item, StreamItem::Event(e) if e.data == "one"));
+    assert!(streams.insert("feed", session.get(server.url_for("/n/2"))));
+    let items: Vec<String> = streams
+        .by_ref()
+        .map(|(key, item)| match item {
+            StreamItem::Event(e) => format!("{key} {}", e.data),
+            StreamItem::End(result) => format!("{key} end {}", result.is_ok()),
+        })
+        .collect();
+    assert_eq!(items, ["feed /n/2:0", "feed /n/2:1", "feed end true"]);
+    workers_are_free(&session, 2);
+}
