@@ -19,6 +19,9 @@ use crate::Error;
 
 /// The smallest [`SessionBuilder::connection_buffer_size`]: 4 KiB.
 const MIN_CONNECTION_BUFFER: usize = 4 * 1024;
+/// The largest write buffer of a stream's connection: 8 KiB, the longest request line or
+/// header most servers take.
+const MAX_STREAM_WRITE_BUFFER: usize = 8 * 1024;
 /// ureq's limit on a response head (status line and headers): 64 KiB.
 const DEFAULT_MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
@@ -1018,9 +1021,10 @@ impl SessionBuilder {
         self
     }
 
-    /// The size of the read buffer and of the write buffer of each connection that carries an
-    /// event stream ([`events`](crate::RequestBuilder::events) and the other stream methods, the
-    /// LLM clients' streams), in bytes, at least 4 KiB. Defaults to
+    /// The size of the read buffer of each connection that carries an event stream
+    /// ([`events`](crate::RequestBuilder::events) and the other stream methods, a
+    /// [`StreamMap`](crate::sse::StreamMap)'s streams, the LLM clients' streams), in bytes, at
+    /// least 4 KiB; its write buffer is as large, up to 8 KiB. Defaults to
     /// [`DEFAULT_STREAM_BUFFER_SIZE`] (16 KiB), or to
     /// [`connection_buffer_size`](SessionBuilder::connection_buffer_size) if that is smaller.
     /// Ignored when an [`agent`](SessionBuilder::agent) is given: its streams use its buffers.
@@ -1032,8 +1036,11 @@ impl SessionBuilder {
     /// buffers for a large download, or the other way round.
     ///
     /// The read buffer holds the response head (status line and headers): a stream whose head
-    /// is larger than this fails with ureq's "response header is too big" error, and a
-    /// larger setting is the fix. Event-stream heads are usually under 2 KiB.
+    /// is larger fails with ureq's "response header is too big" error, and a larger setting is
+    /// the fix (event-stream heads are usually under 2 KiB). The write buffer must hold the
+    /// longest line of the request's head (its request line with the URL, or one header):
+    /// a longer one fails with ureq's "output too small" error. Most servers refuse lines over
+    /// 8 KiB anyway (nginx's and Apache's limit); a request body of any size is sent in parts.
     ///
     /// # Examples
     ///
@@ -1057,9 +1064,9 @@ impl SessionBuilder {
     }
 
     /// An agent with the session's rules (set here once rather than per request, see
-    /// [`FuturesSession::agent`]) and connection buffers of `buffer` bytes (ureq's default for
-    /// `None`).
-    fn make_agent(&self, buffer: Option<usize>) -> ureq::Agent {
+    /// [`FuturesSession::agent`]) and connection buffers of `(read, write)` bytes (ureq's
+    /// default for `None`).
+    fn make_agent(&self, buffers: Option<(usize, usize)>) -> ureq::Agent {
         let mut config = ureq::Agent::config_builder();
         if let Some(proxy) = &self.proxy {
             config = config.proxy(proxy.clone());
@@ -1067,13 +1074,13 @@ impl SessionBuilder {
         if let Some(tls) = &self.tls_config {
             config = config.tls_config(tls.clone());
         }
-        if let Some(bytes) = buffer {
+        if let Some((read, write)) = buffers {
             config = config
-                .input_buffer_size(bytes)
-                .output_buffer_size(bytes)
+                .input_buffer_size(read)
+                .output_buffer_size(write)
                 // A head that fills the read buffer is too large (ureq would otherwise wait
                 // for more of it, find no room, and report a disconnection).
-                .max_response_header_size((bytes - 1).min(DEFAULT_MAX_RESPONSE_HEAD));
+                .max_response_header_size((read - 1).min(DEFAULT_MAX_RESPONSE_HEAD));
         }
         let config = config
             .http_status_as_error(false)
@@ -1125,8 +1132,11 @@ impl SessionBuilder {
                     DEFAULT_STREAM_BUFFER_SIZE
                         .min(self.connection_buffer_size.unwrap_or(usize::MAX))
                 });
-                let agent = self.make_agent(self.connection_buffer_size);
-                let streams = self.make_agent(Some(stream_buffer));
+                let agent = self.make_agent(self.connection_buffer_size.map(|b| (b, b)));
+                let streams = self.make_agent(Some((
+                    stream_buffer,
+                    stream_buffer.min(MAX_STREAM_WRITE_BUFFER),
+                )));
                 (agent, Some(streams))
             }
         };

@@ -95,6 +95,12 @@ impl JobHandle {
         self.0.is_cancelled()
     }
 
+    /// Makes this job the current thread's job until the guard drops: for another thread that
+    /// does part of the job's work, so that a cancel interrupts that work too.
+    pub(crate) fn enter(&self) -> Entered {
+        enter(Arc::clone(&self.0))
+    }
+
     /// Interrupts what the job blocks on, without touching its handle's result: for a job that
     /// resolved its handle early and goes on (an event stream whose reader is gone). Does
     /// nothing once the job has ended.

@@ -407,6 +407,17 @@ fn event_streams_have_small_connection_buffers_of_their_own() {
         err.to_string().contains("response header is too big"),
         "{err}"
     );
+    // The write buffer takes a request line or header of up to 8 KiB.
+    let long_header = |len: usize| {
+        session
+            .get(format!("{}/events", server.url()))
+            .header("x-token", "t".repeat(len))
+            .events()
+            .result()
+    };
+    assert!(long_header(7 * 1024).is_ok());
+    let err = long_header(9 * 1024).unwrap_err();
+    assert!(err.to_string().contains("output too small"), "{err}");
     // The session's other requests keep ureq's buffers: the same head is fine there.
     let resp = session
         .get(format!("{}/big-head", server.url()))

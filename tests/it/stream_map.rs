@@ -224,3 +224,22 @@ fn inserting_under_a_key_in_use_replaces_the_stream() {
     assert_eq!(items, ["feed /n/2:0", "feed /n/2:1", "feed end true"]);
     workers_are_free(&session, 2);
 }
+
+#[test]
+fn removing_a_stream_whose_server_never_answers_frees_its_worker() {
+    // The request is still being sent (no head yet): the cancel reaches it too.
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::custom(|socket: &mut TcpStream| {
+            let _ = socket.set_read_timeout(None);
+            let _ = socket.read(&mut [0; 1]);
+        })
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut streams = StreamMap::new();
+    streams.insert(1, session.get(server.url()));
+    seen.recv_timeout(HANG).unwrap();
+    assert!(streams.remove(&1));
+    workers_are_free(&session, 1);
+}
