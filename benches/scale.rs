@@ -13,9 +13,11 @@
 //!    without `max_per_host`.
 //!
 //! ```text
-//! scale [--inputs 1000000] [--peer-inputs 100000]
+//! scale [--inputs 1000000] [--peer-inputs 100000] [--json FILE]
 //! scale serve     # the child: prints "url http://127.0.0.1:PORT", serves until stdin closes
 //! ```
+//!
+//! `--json FILE` also writes the figures there, for `scripts/perf-report`.
 //!
 //! Run: `cargo bench -p ureq-futures-bench --bench scale` (Linux only: it reads `/proc`).
 
@@ -92,6 +94,7 @@ fn answer_all(sock: TcpStream) {
 fn measure(args: &Args) -> Result<(), String> {
     let inputs: usize = args.opt("--inputs", 1_000_000)?;
     let peer_inputs: usize = args.opt("--peer-inputs", 100_000)?;
+    let json_path: String = args.opt("--json", String::new())?;
     let server = ServerProcess::spawn(&["serve"])?;
     let session = FuturesSession::builder().max_workers(16).build();
     let url = server.url.clone();
@@ -141,6 +144,26 @@ fn measure(args: &Args) -> Result<(), String> {
     let unlimited = peak_concurrency(None);
     println!("max_per_host(4), 64 workers: the server saw at most {limited} at once");
     println!("peer (no max_per_host), 64 workers: the server saw at most {unlimited} at once");
+    if !json_path.is_empty() {
+        let doc = serde_json::json!({
+            "bench": "scale",
+            "batch": {
+                "inputs": inputs,
+                "in_flight": 64,
+                "seconds": took.as_secs_f64(),
+                "rss_growth": growth,
+            },
+            "vec_of_handles": {"inputs": peer_inputs, "rss_growth": peer_growth},
+            "max_per_host": {
+                "workers": 64,
+                "requests": 2000,
+                "limit": 4,
+                "peak_limited": limited,
+                "peak_unlimited": unlimited,
+            },
+        });
+        std::fs::write(&json_path, doc.to_string()).map_err(|e| format!("{json_path}: {e}"))?;
+    }
     Ok(())
 }
 

@@ -20,16 +20,19 @@
 //! - `tokio`: eventsource-stream over an async `reqwest::Client` on a multi-threaded tokio
 //!   runtime (one worker per core), one task per stream;
 //! - `python`: Python's requests-futures (`FuturesSession(max_workers=1000)`) with
-//!   sseclient-py, one thread per stream (`scripts/perf_peers.py streams`; needs `--python`, the
-//!   interpreter of the venv that `scripts/perf-report` makes).
+//!   sseclient-py, one thread per stream (`scripts/perf_peers.py streams`), measured from
+//!   outside: this process reads its `/proc/PID/status` and `/proc/PID/stat` and the counts it
+//!   keeps in a file (a thread of its own, among 1,000 that want the GIL, would seldom run).
+//!   Needs `--python`, the interpreter of the venv that `scripts/perf-report` makes.
 //!
 //! Each client opens every stream, waits until each has had an event, lets them run for
 //! `--settle` seconds (2), then measures over the window:
 //! - **resident memory per open stream**: the largest `VmRSS` of the window (sampled every
 //!   500 ms) minus `VmRSS` before the first stream was opened (after the session, runtime or
 //!   client was made), divided by the number of streams;
-//! - **CPU per event**: the process's user + system time (`getrusage`) over the window, divided
-//!   by the events received in it. Every client touches each event's data.
+//! - **CPU per event**: the process's user + system time (`getrusage`, or `/proc/PID/stat` for
+//!   Python) over the window, divided by the events received in it. Every client touches each
+//!   event's data.
 //!
 //! The server writes one chunk per event (an OpenAI-style `chat.completion.chunk`, about
 //! 230 bytes of data), every stream's events evenly spaced and the streams' phases spread over
@@ -244,14 +247,20 @@ impl Counters {
 
 /// `VmRSS` and the thread count of this process.
 fn status() -> Result<(u64, u64), String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status: {e} (this bench needs Linux)"))?;
+    status_of("self")
+}
+
+/// `VmRSS` and the thread count of process `pid` (or `self`).
+fn status_of(pid: &str) -> Result<(u64, u64), String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e} (this bench needs Linux)"))?;
     let field = |name: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .ok_or_else(|| format!("/proc/self/status has no {name}"))
+            .ok_or_else(|| format!("{path} has no {name}"))
     };
     Ok((field("VmRSS:")? * 1024, field("Threads:")?))
 }
@@ -266,6 +275,25 @@ fn cpu_seconds() -> f64 {
     };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// User + system CPU time of process `pid`, all threads, in seconds, from `/proc/PID/stat`.
+fn cpu_seconds_of(pid: u32) -> Result<f64, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14, stime 15 (proc(5)).
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| format!("{path}: no field {}", i + 3))
+    };
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((ticks(11)? + ticks(12)?) as f64 / per_second)
 }
 
 /// The client's settings, from the command line.
@@ -561,48 +589,143 @@ fn observe(plan: &Plan, baseline: u64, counters: &Counters) -> Result<Value, Str
         std::thread::sleep(Duration::from_millis(20));
     }
     let open_seconds = opening.elapsed().as_secs_f64();
+    let report = measure_window(
+        plan,
+        status,
+        || Ok(cpu_seconds()),
+        || {
+            Ok((
+                counters.events.load(Ordering::Relaxed),
+                counters.bytes.load(Ordering::Relaxed),
+            ))
+        },
+    )?;
+    let ended = counters.ended.load(Ordering::Relaxed);
+    if ended > 0 {
+        let error = counters.error.lock().unwrap().clone().unwrap_or_default();
+        return Err(format!("{ended} streams ended during the run: {error}"));
+    }
+    Ok(with_opening(report, plan, baseline, open_seconds))
+}
+
+/// Lets the open streams settle, then measures the window: the largest resident memory, the
+/// CPU time and the events received, through the probes given (of this process, or of a child
+/// read from outside).
+fn measure_window(
+    plan: &Plan,
+    status: impl Fn() -> Result<(u64, u64), String>,
+    cpu_seconds: impl Fn() -> Result<f64, String>,
+    received: impl Fn() -> Result<(u64, u64), String>,
+) -> Result<Value, String> {
     std::thread::sleep(Duration::from_secs_f64(plan.settle));
     let (rss_open, threads) = status()?;
-    let (events0, bytes0, cpu0, t0) = (
-        counters.events.load(Ordering::Relaxed),
-        counters.bytes.load(Ordering::Relaxed),
-        cpu_seconds(),
-        Instant::now(),
-    );
+    let ((events0, bytes0), cpu0, t0) = (received()?, cpu_seconds()?, Instant::now());
     let window = Duration::from_secs_f64(plan.seconds);
     let mut rss_peak = rss_open;
     while t0.elapsed() < window {
         std::thread::sleep(SAMPLE_EVERY.min(window.saturating_sub(t0.elapsed())));
         rss_peak = rss_peak.max(status()?.0);
     }
-    let (events, bytes, cpu, seconds) = (
-        counters.events.load(Ordering::Relaxed) - events0,
-        counters.bytes.load(Ordering::Relaxed) - bytes0,
-        cpu_seconds() - cpu0,
-        t0.elapsed().as_secs_f64(),
-    );
+    let ((events1, bytes1), cpu1, seconds) =
+        (received()?, cpu_seconds()?, t0.elapsed().as_secs_f64());
+    let (events, bytes, cpu) = (events1 - events0, bytes1 - bytes0, cpu1 - cpu0);
     let (rss_end, _) = status()?;
-    let ended = counters.ended.load(Ordering::Relaxed);
-    if ended > 0 {
-        let error = counters.error.lock().unwrap().clone().unwrap_or_default();
-        return Err(format!("{ended} streams ended during the run: {error}"));
-    }
     Ok(json!({
         "bench": "streams",
         "streams": plan.streams,
         "seconds": seconds,
-        "open_seconds": open_seconds,
         "events": events,
         "bytes": bytes,
         "cpu_seconds": cpu,
         "cpu_per_event_us": cpu / events.max(1) as f64 * 1e6,
-        "baseline_rss": baseline,
         "rss_open": rss_open,
         "rss_peak": rss_peak,
         "rss_end": rss_end,
-        "rss_per_stream": rss_peak.saturating_sub(baseline) as f64 / plan.streams as f64,
         "threads": threads,
     }))
+}
+
+/// `report` with the memory before the first stream, the memory per stream, and the time
+/// opening took.
+fn with_opening(mut report: Value, plan: &Plan, baseline: u64, open_seconds: f64) -> Value {
+    let peak = report["rss_peak"].as_u64().unwrap_or(0);
+    report["baseline_rss"] = json!(baseline);
+    report["open_seconds"] = json!(open_seconds);
+    report["rss_per_stream"] = json!(peak.saturating_sub(baseline) as f64 / plan.streams as f64);
+    report
+}
+
+/// Runs the Python client (`scripts/perf_peers.py streams`) and measures it from outside: its
+/// threads want the GIL, so a measuring thread of its own would get it too seldom. It prints
+/// one line once every stream is open (its memory before the first, how long opening took) and
+/// keeps its counts in a file of three `u64`s (events, bytes, streams ended); memory and CPU
+/// time come from `/proc/PID`.
+fn run_python(python: &str, url: &str, plan: &Plan) -> Result<Value, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/perf_peers.py");
+    let counters = std::env::temp_dir().join(format!("streams-python-{}", std::process::id()));
+    let mut child = Command::new(python)
+        .args([script, "streams", "--url", url, "--streams"])
+        .arg(plan.streams.to_string())
+        .arg("--counters")
+        .arg(&counters)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("python: starting the client: {e}"))?;
+    let pid = child.id();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let stdout = child.stdout.take();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let _ = tx.send(line);
+    });
+    let measured = (|| {
+        let line = rx
+            .recv_timeout(OPEN_TIMEOUT + Duration::from_secs(30))
+            .map_err(|_| "python: its streams were not open in time; stopped".to_string())?;
+        let opened: Value = serde_json::from_str(line.trim())
+            .map_err(|_| format!("python: the client failed ({line:?}; its messages are above)"))?;
+        let read_counts = || -> Result<[u64; 3], String> {
+            let bytes = std::fs::read(&counters).map_err(|e| format!("{counters:?}: {e}"))?;
+            let word = |i: usize| {
+                bytes
+                    .get(i * 8..i * 8 + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+                    .ok_or_else(|| format!("{counters:?}: {} bytes", bytes.len()))
+            };
+            Ok([word(0)?, word(1)?, word(2)?])
+        };
+        let pid_text = pid.to_string();
+        let report = measure_window(
+            plan,
+            || status_of(&pid_text),
+            || cpu_seconds_of(pid),
+            || read_counts().map(|[events, bytes, _]| (events, bytes)),
+        )?;
+        let ended = read_counts()?[2];
+        if ended > 0 {
+            return Err(format!(
+                "python: {ended} streams ended during the run (see above)"
+            ));
+        }
+        Ok(with_opening(
+            report,
+            plan,
+            opened["baseline_rss"].as_u64().unwrap_or(0),
+            opened["open_seconds"].as_f64().unwrap_or(0.0),
+        ))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&counters);
+    let mut report = measured?;
+    report["peer"] = json!("python");
+    report["measured"] = json!("from outside, /proc/PID");
+    Ok(report)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,20 +735,15 @@ fn observe(plan: &Plan, baseline: u64, counters: &Counters) -> Result<Value, Str
 /// Runs one client process and returns its report.
 fn run_client(peer: &str, url: &str, args: &Args, python: &str) -> Result<Value, String> {
     let plan = Plan::from_args(args)?;
-    let mut cmd = if peer == "python" {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/perf_peers.py");
-        let mut cmd = Command::new(python);
-        cmd.args([script, "streams"]);
-        cmd
-    } else {
-        let mut cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
-        cmd.args(["client", "--peer", peer, "--buffer-size"])
-            .arg(plan.buffer_size.to_string());
-        if peer == "ureq_futures_stack" {
-            cmd.env("RUST_MIN_STACK", plan.stack_size.to_string());
-        }
-        cmd
-    };
+    if peer == "python" {
+        return run_python(python, url, &plan);
+    }
+    let mut cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    cmd.args(["client", "--peer", peer, "--buffer-size"])
+        .arg(plan.buffer_size.to_string());
+    if peer == "ureq_futures_stack" {
+        cmd.env("RUST_MIN_STACK", plan.stack_size.to_string());
+    }
     cmd.args(["--url", url, "--streams"])
         .arg(plan.streams.to_string())
         .arg("--seconds")
@@ -637,8 +755,8 @@ fn run_client(peer: &str, url: &str, args: &Args, python: &str) -> Result<Value,
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("{peer}: starting the client: {e}"))?;
-    // Its whole run, with room for starting and opening; a client that falls behind (Python's
-    // threads, each waiting for the GIL) is stopped rather than left to hold the machine.
+    // Its whole run, with room for starting and opening; a client that falls behind is stopped
+    // rather than left to hold the machine.
     let limit = OPEN_TIMEOUT + Duration::from_secs_f64(plan.settle + plan.seconds + 30.0);
     let started = Instant::now();
     let status = loop {
@@ -749,11 +867,7 @@ fn measure(args: &Args) -> Result<(), String> {
             (median(values), lo, hi)
         })
     };
-    println!("medians (min-max) over {rounds} round(s); ratios are ureq_futures / peer:");
-    let mine = (
-        medians("ureq_futures", "rss_per_stream"),
-        medians("ureq_futures", "cpu_per_event_us"),
-    );
+    println!("medians (min-max) over {rounds} round(s):");
     for peer in &peers {
         let (Some(rss), Some(cpu)) = (
             medians(peer, "rss_per_stream"),
@@ -761,22 +875,27 @@ fn measure(args: &Args) -> Result<(), String> {
         ) else {
             continue;
         };
-        let ratio = |m: Option<(f64, f64, f64)>, v: f64| {
-            m.map(|(m, _, _)| format!(" ({:.2}x)", m / v))
-                .unwrap_or_default()
-        };
         println!(
-            "  {peer:<20} RSS per stream {:.1} KiB ({:.1}-{:.1}){}, CPU per event {:.1} us \
-             ({:.1}-{:.1}){}",
+            "  {peer:<20} RSS per stream {:.1} KiB ({:.1}-{:.1}), CPU per event {:.1} us \
+             ({:.1}-{:.1})",
             rss.0 / 1024.0,
             rss.1 / 1024.0,
             rss.2 / 1024.0,
-            ratio(mine.0, rss.0),
             cpu.0,
             cpu.1,
             cpu.2,
-            ratio(mine.1, cpu.0),
         );
+    }
+    for mine in ["ureq_futures", "ureq_futures_map"] {
+        for theirs in ["tokio", "python"] {
+            let ratio = |key: &str| {
+                let (m, t) = (medians(mine, key)?, medians(theirs, key)?);
+                Some(format!("{:.2}x", m.0 / t.0))
+            };
+            if let (Some(rss), Some(cpu)) = (ratio("rss_per_stream"), ratio("cpu_per_event_us")) {
+                println!("  {mine} / {theirs}: RSS {rss}, CPU {cpu} (of the medians)");
+            }
+        }
     }
     if !json_path.is_empty() {
         let doc = json!({"bench": "streams", "rate": rate, "results": reports});

@@ -5,7 +5,7 @@ are installed; each command prints one JSON object per measurement on stdout.
 
     perf_peers.py fanout --url URL --path /small --requests 20000 --workers 8
     perf_peers.py sse --file CORPUS --reps 3
-    perf_peers.py streams --url URL --streams 1000 --seconds 30 --settle 2
+    perf_peers.py streams --url URL --streams 1000 --counters FILE
 
 fanout: FuturesSession(max_workers=8), one .get() per request, then .result() on each future in
 order (what benches/peers.rs does with ureq-futures), after an untimed warm-up that opens the
@@ -14,16 +14,18 @@ connections.
 sse: sseclient-py's SSEClient over the corpus in 8 KiB pieces (what benches/sse_parse.rs feeds
 the Rust parsers); every event's data is touched, as the Rust benches do.
 
-streams: the Python client of benches/streams.rs (which runs it and reads its JSON line):
-FuturesSession(max_workers=N), N GETs with stream=True, each consumed on its worker thread by
-a response hook that feeds the body's chunks as they arrive (iter_content(None)) to sseclient-py
-(the hooks wait until every stream is connected before they read); then the same window and
-figures as the Rust clients (resident memory per open stream, CPU per event).
+streams: the Python client of benches/streams.rs: FuturesSession(max_workers=N), N GETs with
+stream=True, each consumed on its worker thread by a response hook that feeds the body's chunks
+as they arrive (iter_content(None)) to sseclient-py (the hooks wait until every stream is
+connected before they read). It measures nothing itself: with 1,000 threads wanting the GIL, a
+measuring thread of its own would get it too seldom. It keeps its counts (events, bytes, streams
+ended) in FILE, which the bench reads, prints one JSON line with its resident memory before the
+first stream and how long opening took once every stream has had an event, and then reads
+events until it is killed. The bench takes memory and CPU time from /proc/PID from outside.
 """
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -105,15 +107,10 @@ def _status():
     return int(fields["VmRSS"]) * 1024, int(fields["Threads"])
 
 
-def _cpu_seconds():
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def streams(args):
+    import mmap
     import resource
+    import struct
     import threading
 
     from requests.adapters import HTTPAdapter
@@ -126,10 +123,18 @@ def streams(args):
             raise SystemExit(f"{args.streams + 256} open files needed, the hard limit is {hard}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+    # Three little-endian u64 (events, bytes, streams ended) that the bench reads without
+    # waiting for this process.
+    with open(args.counters, "wb") as f:
+        f.write(bytes(24))
+    with open(args.counters, "r+b") as f:
+        shared = mmap.mmap(f.fileno(), 24)
     lock = threading.Lock()
     counts = {"events": 0, "bytes": 0, "connected": 0, "open": 0, "ended": 0, "error": None}
-    stop = threading.Event()
     go = threading.Event()
+
+    def publish():
+        struct.pack_into("<QQQ", shared, 0, counts["events"], counts["bytes"], counts["ended"])
 
     def consume(response, *_args, **_kwargs):
         # Every thread waits here until all are connected: with hundreds of threads taking
@@ -147,16 +152,16 @@ def streams(args):
                     if first:
                         counts["open"] += 1
                         first = False
-                if stop.is_set():
-                    break
-        except Exception as e:  # the report says what ended the stream
+                    publish()
+        except Exception as e:  # the bench says what ended the stream
             with lock:
                 counts["error"] = counts["error"] or repr(e)
         finally:
             response.close()
-            if not stop.is_set():
-                with lock:
-                    counts["ended"] += 1
+            with lock:
+                counts["ended"] += 1
+                publish()
+            sys.stderr.write(f"python: a stream ended: {counts['error']}\n")
         return response
 
     session = FuturesSession(max_workers=args.streams)
@@ -179,47 +184,11 @@ def streams(args):
             raise SystemExit(f"{counts['open']} of {args.streams} streams open after 90 s")
         time.sleep(0.02)
     open_seconds = time.monotonic() - opening
-    time.sleep(args.settle)
-    rss_open, threads = _status()
-    with lock:
-        events0, bytes0 = counts["events"], counts["bytes"]
-    cpu0, t0 = _cpu_seconds(), time.monotonic()
-    rss_peak = rss_open
-    while time.monotonic() - t0 < args.seconds:
-        time.sleep(min(0.5, max(0.0, args.seconds - (time.monotonic() - t0))))
-        rss_peak = max(rss_peak, _status()[0])
-    with lock:
-        events, nbytes = counts["events"] - events0, counts["bytes"] - bytes0
-    cpu, seconds = _cpu_seconds() - cpu0, time.monotonic() - t0
-    rss_end, _ = _status()
-    if counts["ended"]:
-        raise SystemExit(f"{counts['ended']} streams ended during the run: {counts['error']}")
-    print(
-        json.dumps(
-            {
-                "bench": "streams",
-                "peer": "python",
-                "streams": args.streams,
-                "seconds": seconds,
-                "open_seconds": open_seconds,
-                "events": events,
-                "bytes": nbytes,
-                "cpu_seconds": cpu,
-                "cpu_per_event_us": cpu / max(events, 1) * 1e6,
-                "baseline_rss": baseline,
-                "rss_open": rss_open,
-                "rss_peak": rss_peak,
-                "rss_end": rss_end,
-                "rss_per_stream": max(0, rss_peak - baseline) / args.streams,
-                "threads": threads,
-            }
-        ),
-        flush=True,
-    )
-    stop.set()
+    print(json.dumps({"open_seconds": open_seconds, "baseline_rss": baseline}), flush=True)
+    # The bench measures from here and kills this process when done.
+    while True:
+        time.sleep(60)
     del futures
-    # The worker threads are blocked in reads of endless streams: leave without joining them.
-    os._exit(0)
 
 
 def main():
@@ -236,8 +205,7 @@ def main():
     t = commands.add_parser("streams")
     t.add_argument("--url", required=True)
     t.add_argument("--streams", type=int, default=1000)
-    t.add_argument("--seconds", type=float, default=30.0)
-    t.add_argument("--settle", type=float, default=2.0)
+    t.add_argument("--counters", required=True)
     args = parser.parse_args()
     {"fanout": fanout, "sse": sse, "streams": streams}[args.command](args)
 
