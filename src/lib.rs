@@ -188,6 +188,36 @@
 //! # Ok::<(), ureq_futures::Error>(())
 //! ```
 //!
+//! # Many streams on one thread
+//!
+//! A `select!` (or a `crossbeam_channel::Select`) registers with every receiver each time it
+//! waits: fine for a few streams, costly for hundreds. An [`sse::StreamMap`] merges any number
+//! of streams into one channel, each item tagged with its stream's key, and ends each stream
+//! with a [`sse::StreamItem::End`]; removing a stream or dropping the map stops its worker.
+//!
+//! ```
+//! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+//! # let base = doc::serve(&[("/a", "text/event-stream", "data: a1\n\ndata: a2\n\n"), ("/b", "text/event-stream", "data: b1\n\n")]);
+//! use ureq_futures::sse::{StreamItem, StreamMap};
+//! use ureq_futures::FuturesSession;
+//!
+//! // A worker per open stream.
+//! let session = FuturesSession::builder().max_workers(64).build();
+//! let mut streams = StreamMap::new();
+//! streams.insert('a', session.get(format!("{base}/a")));
+//! streams.insert('b', session.get(format!("{base}/b")));
+//! let mut seen = Vec::new();
+//! for (key, item) in &mut streams {
+//!     match item {
+//!         StreamItem::Event(event) => seen.push(format!("{key} {}", event.data)),
+//!         StreamItem::End(result) => result?,
+//!     }
+//! }
+//! seen.sort();
+//! assert_eq!(seen, ["a a1", "a a2", "b b1"]);
+//! # Ok::<(), ureq_futures::Error>(())
+//! ```
+//!
 //! # Streaming LLM chat
 //!
 //! [`llm`] ports tinychat's clients: OpenAI and every OpenAI-compatible server, Anthropic, Gemini,
