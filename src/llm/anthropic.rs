@@ -12,28 +12,15 @@ mod decoder;
 
 pub use decoder::AnthropicDecoder;
 
-/// A streaming client for Anthropic's Messages API (`POST {base}/v1/messages`): the port of
-/// tinychat's `AnthropicClient`, a [`Client`] over the [`Anthropic`] protocol.
+/// A streaming client for Anthropic's Messages API (`POST {base}/v1/messages`), a [`Client`]
+/// over the [`Anthropic`] protocol. The key travels in the `x-api-key` header (variables: see
+/// the [module docs](super#providers)).
 ///
-/// The key comes from `ANTHROPIC_API_KEY` and travels in the `x-api-key` header; the base URL
-/// comes from `ANTHROPIC_BASE_URL` (default `https://api.anthropic.com`).
-/// Both are read when the client is built and both can be set on the [builder](ClientBuilder).
 /// Every request carries `anthropic-version: 2023-06-01` ([`API_VERSION`](Self::API_VERSION))
-/// unless a header of the builder sets another.
-///
-/// **Messages.** Anthropic takes the system prompt apart from the conversation: the
-/// messages whose role is `system` are removed from `messages` and sent, joined by a blank
-/// line, as the top-level `system` field. The other messages go as they are (`user` and
-/// `assistant`). Anthropic requires a limit on the answer's length: `max_tokens`, by default
-/// [`DEFAULT_MAX_TOKENS`](Self::DEFAULT_MAX_TOKENS) (4096), set with
-/// [`ClientBuilder::max_tokens`].
-///
-/// **The answer.** [`AnthropicDecoder`] reads the stream: `text_delta`s are the text;
-/// thinking is [`reasoning`](super::ChatStream::reasoning); tool-use blocks are
-/// [`tool_calls`](super::ChatStream::tool_calls); `stop_reason` is the
-/// [`finish_reason`](super::ChatStream::finish_reason) (`"end_turn"`, `"max_tokens"`,
-/// `"tool_use"`...). An `error` event (such as `overloaded_error`) ends the stream with
-/// [`Error::Api`], and a stream without `message_stop` is reported as cut.
+/// unless a header of the builder sets another. The system prompt and the `system` messages
+/// go, joined by a blank line, in the top-level `system` field. Anthropic requires a limit on
+/// the answer's length: `max_tokens`, [`DEFAULT_MAX_TOKENS`](Self::DEFAULT_MAX_TOKENS) (4096)
+/// unless the builder or the request sets another. [`AnthropicDecoder`] reads the answer.
 ///
 /// # Examples
 ///
@@ -51,42 +38,16 @@ pub use decoder::AnthropicDecoder;
 /// ```
 pub type AnthropicClient = Client<Anthropic>;
 
-/// Builds an [`AnthropicClient`]: a [`ClientBuilder`] with
-/// [`max_tokens`](ClientBuilder::max_tokens) on top of the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{AnthropicClient, AnthropicClientBuilder};
-///
-/// let builder: AnthropicClientBuilder = AnthropicClient::builder("claude-sonnet-4-5", None);
-/// let client = builder.max_tokens(16_000).build();
-/// assert_eq!(client.max_tokens(), 16_000);
-/// ```
+/// Builds an [`AnthropicClient`]: the common settings and
+/// [`max_tokens`](ClientBuilder::max_tokens).
 pub type AnthropicClientBuilder = ClientBuilder<Anthropic>;
 
-/// The wire format of Anthropic's Messages API, the protocol of [`AnthropicClient`].
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Anthropic, AnthropicClient, Client};
-///
-/// // `AnthropicClient` is `Client<Anthropic>`.
-/// let client: Client<Anthropic> = AnthropicClient::new("claude-haiku-4-5", None);
-/// assert_eq!(client.base_url(), "https://api.anthropic.com");
-/// ```
-#[derive(Debug, Clone)]
+/// The wire format of Anthropic's Messages API: the protocol of [`AnthropicClient`], which is
+/// `Client<Anthropic>`.
+#[derive(Debug, Clone, Default)]
 pub struct Anthropic {
-    max_tokens: u32,
-}
-
-impl Default for Anthropic {
-    fn default() -> Self {
-        Anthropic {
-            max_tokens: AnthropicClient::DEFAULT_MAX_TOKENS,
-        }
-    }
+    /// The builder's `max_tokens`, if it set one.
+    max_tokens: Option<u32>,
 }
 
 impl Client<Anthropic> {
@@ -128,7 +89,7 @@ impl Client<Anthropic> {
     /// assert_eq!(client.max_tokens(), AnthropicClient::DEFAULT_MAX_TOKENS);
     /// ```
     pub fn max_tokens(&self) -> u32 {
-        self.protocol.max_tokens
+        self.protocol.max_tokens.unwrap_or(Self::DEFAULT_MAX_TOKENS)
     }
 }
 
@@ -150,7 +111,7 @@ impl ClientBuilder<Anthropic> {
     /// # let _ = short;
     /// ```
     pub fn max_tokens(mut self, tokens: u32) -> Self {
-        self.protocol.max_tokens = tokens;
+        self.protocol.max_tokens = Some(tokens);
         self
     }
 }
@@ -170,7 +131,7 @@ impl Wire for Anthropic {
         let messages = request.user_turns(&TURNS, block)?;
         let mut body = json!({
             "model": model,
-            "max_tokens": request.max_tokens.unwrap_or(self.max_tokens),
+            "max_tokens": request.max_tokens.or(self.max_tokens).unwrap_or(AnthropicClient::DEFAULT_MAX_TOKENS),
             "messages": messages,
             "stream": true,
         });

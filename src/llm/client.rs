@@ -1,29 +1,13 @@
 //! The one client core every provider plugs into: [`Client`] and [`ClientBuilder`], generic
 //! over a [`Protocol`] (the provider's wire format).
 //!
-//! # Why a generic client
-//!
-//! Two shapes were weighed for "one core, many providers":
-//!
-//! 1. **One client type holding a provider value** (`Client { provider: Provider::Anthropic,
-//!    .. }`). Choosing the provider at run time is free, but every provider's own setting
-//!    (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) becomes a
-//!    setter every client has and most ignore or reject at run time, and today's names
-//!    (`AnthropicClient`...) could only survive as functions: code naming them as types would
-//!    break.
-//! 2. **A client generic over its protocol** (`Client<P: Protocol>`, `P` a small value that
-//!    knows the provider's URL, body, headers and decoder). Today's names stay types
-//!    (`type AnthropicClient = Client<Anthropic>`) with their constants and constructors, a
-//!    provider's own settings exist only on its builder (a wrong one does not compile), and
-//!    run-time choice still works through `Box<dyn ChatClient>`.
-//!
-//! The second is what is here. Everything that is not the wire format is written once below:
-//! where the key and the base URL come from, the header the key travels in, extra headers,
-//! timeouts, the session, `new`, `builder`, the accessors, `perform_stream_request` and
-//! `stream_chat`. A provider module holds only its protocol value and its request body.
-//!
-//! [`Protocol`] is sealed: a new wire format is a new module of this crate, so that the trait
-//! can change without breaking anyone.
+//! Generic rather than one client type holding a provider value: a provider's own settings
+//! (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) then exist on its
+//! builder only, today's names stay types (`type AnthropicClient = Client<Anthropic>`), and
+//! choosing the provider at run time still works through `Box<dyn ChatClient>`. Everything
+//! but the wire format is here: the key and the base URL, headers, timeouts, retries, the
+//! session and the requests. [`Protocol`] is sealed, so that it can change without breaking
+//! anyone.
 
 use std::fmt;
 use std::time::Duration;

@@ -15,40 +15,17 @@ mod v2_decoder;
 pub use decoder::CohereDecoder;
 pub use v2_decoder::CohereV2Decoder;
 
-/// A streaming client for Cohere's chat API: the port of tinychat's `CohereClient`, a
-/// [`Client`] over the [`Cohere`] protocol. It speaks the v2 chat API by default
-/// (`POST {base}/v2/chat`, Server-Sent Events); the v1 chat (`POST {base}/v1/chat`,
-/// newline-delimited JSON), which Cohere is retiring, stays available with
-/// [`api(CohereApi::V1)`](ClientBuilder::api).
+/// A streaming client for Cohere's chat API, a [`Client`] over the [`Cohere`] protocol. The
+/// key travels as `Authorization: Bearer <key>` (variables: see the
+/// [module docs](super#providers)).
 ///
-/// The key comes from `COHERE_API_KEY` and travels as `Authorization: Bearer <key>`; the base
-/// URL comes from `COHERE_BASE_URL` (default `https://api.cohere.ai`). Both are read when the
-/// client is built and both can be set on the [builder](ClientBuilder).
-///
-/// **v2** takes the messages as OpenAI does (`system`, `user`, `assistant` with `tool_calls`
-/// and `tool_plan`, `tool` results), images as `image_url` parts, tools as functions. Its
-/// answer is decoded by [`CohereV2Decoder`]: `content-delta`s are the text, `tool-plan-delta`s
-/// the [`tool_plan`](super::ChatStream::tool_plan), `tool-call-*` the tool calls, `message-end`
-/// the finish reason (`COMPLETE`, `TOOL_CALL`, `MAX_TOKENS`...) and usage.
-///
-/// **v1** takes the new user message apart from the history:
-///
-/// * the last message is sent as `message`, and must be a `user` message;
-/// * the `system` messages before the first other message are sent, joined by a blank line, as
-///   the `preamble`;
-/// * the messages in between are the `chat_history`, with Cohere's roles: `user` as `USER`,
-///   `assistant` as `CHATBOT`, `system` as `SYSTEM` (others upper-cased).
-///
-/// Only text goes to v1: images, tools and tool calls are an
-/// [`Error::InvalidRequest`]. Its answer is read with [`StreamOptions::json_lines`] and decoded
-/// by [`CohereDecoder`]: the `text` of `text-generation` events, then `stream-end` with its
-/// `finish_reason` and token counts.
-///
-/// **API key.** A missing key is an [`Error::MissingApiKey`] naming `COHERE_API_KEY`, returned
-/// by the request when the base URL is Cohere's own; a proxy at another base URL gets no
-/// `Authorization` header. The key is never shown: not in `Debug` output, not in errors.
-///
-/// **Timeouts and threads** as for [`Client`].
+/// It speaks the v2 chat (`POST {base}/v2/chat`, Server-Sent Events read by
+/// [`CohereV2Decoder`]), which takes the messages as OpenAI does, with an assistant's text
+/// next to its tool calls as its `tool_plan`. [`api(CohereApi::V1)`](ClientBuilder::api)
+/// speaks the v1 chat Cohere is retiring (`POST {base}/v1/chat`, newline-delimited JSON read
+/// by [`CohereDecoder`]): text only, the last message (a `user` one) sent as `message`, the
+/// leading `system` messages as the `preamble`, and the messages between as the
+/// `chat_history` in Cohere's roles (`USER`, `CHATBOT`, `SYSTEM`, others upper-cased).
 ///
 /// # Examples
 ///
@@ -66,31 +43,11 @@ pub use v2_decoder::CohereV2Decoder;
 /// ```
 pub type CohereClient = Client<Cohere>;
 
-/// Builds a [`CohereClient`]: a [`ClientBuilder`] with the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{CohereClient, CohereClientBuilder};
-///
-/// let builder: CohereClientBuilder = CohereClient::builder("command-a-03-2025", 0.3);
-/// let client = builder.env(|_| None).build();
-/// assert_eq!(client.base_url(), "https://api.cohere.ai");
-/// ```
+/// Builds a [`CohereClient`]: the common settings and [`api`](ClientBuilder::api).
 pub type CohereClientBuilder = ClientBuilder<Cohere>;
 
-/// The wire format of Cohere's chat API, the protocol of [`CohereClient`]: v2 unless the
-/// builder asks for v1.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, Cohere, CohereApi, CohereClient};
-///
-/// // `CohereClient` is `Client<Cohere>`.
-/// let client: Client<Cohere> = CohereClient::new("command-a-03-2025", None);
-/// assert_eq!(client.api(), CohereApi::V2);
-/// ```
+/// The wire format of Cohere's chat API: the protocol of [`CohereClient`], which is
+/// `Client<Cohere>`; v2 unless the builder asks for v1.
 #[derive(Debug, Clone, Default)]
 pub struct Cohere {
     api: CohereApi,

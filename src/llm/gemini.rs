@@ -13,37 +13,15 @@ mod decoder;
 pub use decoder::GeminiDecoder;
 
 /// A streaming client for Google's Gemini API
-/// (`POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse`): the port of tinychat's
-/// `GeminiClient`, a [`Client`] over the [`Gemini`] protocol.
+/// (`POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse`), a [`Client`] over the
+/// [`Gemini`] protocol (variables: see the [module docs](super#providers)).
 ///
-/// The key comes from `GEMINI_API_KEY`, else `GOOGLE_API_KEY`; the base URL from
-/// `GEMINI_BASE_URL` (default `https://generativelanguage.googleapis.com`). Both are read when
-/// the client is built and both can be set on the [builder](ClientBuilder).
-///
-/// **The key stays secret.** It travels in the `x-goog-api-key` header, never in the URL (the
-/// API also accepts `?key=`, which ends up in logs and error messages). It is never shown: not
-/// in `Debug` output, not in any error, transport errors included.
-///
-/// **Messages.** Gemini's roles are `user` and `model`: `assistant` messages are sent as
-/// `model`, others with their own role. The messages whose role is `system` are sent apart, as
-/// `systemInstruction` (one text part each). A temperature goes in `generationConfig`.
-///
-/// **Model names.** A leading `models/` (as the API lists them: `models/gemini-2.5-flash`) is
-/// removed; `tunedModels/NAME` addresses a tuned model. The name is percent-encoded into the
-/// path, so no character of it can change the URL.
-///
-/// **The answer.** [`GeminiDecoder`] reads the stream: the text of each part is the text,
-/// except thought parts (`"thought": true`), which are [`reasoning`](super::ChatStream::reasoning).
-/// The stream has no end marker: it is complete when the body ends after a candidate's
-/// `finishReason` (`"STOP"`, `"MAX_TOKENS"`, `"SAFETY"`...), and cut when it ends without
-/// one. An `error` object in the stream, or a prompt blocked by `promptFeedback`, is an
-/// [`Error::Api`].
-///
-/// **API key.** A missing key is an [`Error::MissingApiKey`] naming both variables, returned
-/// by the request when the base URL is Google's own; a proxy at another base URL gets no key
-/// header.
-///
-/// **Timeouts and threads** as for [`Client`].
+/// The key travels in the `x-goog-api-key` header, never in the URL (the API also accepts
+/// `?key=`, which ends up in logs and error messages). A leading `models/` of the model name
+/// (as the API lists models) is removed, `tunedModels/NAME` addresses a tuned model, and the
+/// name is percent-encoded as one path segment. The roles are `user` and `model`; the system
+/// prompt and the `system` messages go in `systemInstruction`. [`GeminiDecoder`] reads the
+/// answer, which has no end marker: a clean end right after a `finishReason` is its end.
 ///
 /// # Examples
 ///
@@ -60,30 +38,11 @@ pub use decoder::GeminiDecoder;
 /// ```
 pub type GeminiClient = Client<Gemini>;
 
-/// Builds a [`GeminiClient`]: a [`ClientBuilder`] with the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{GeminiClient, GeminiClientBuilder};
-///
-/// let builder: GeminiClientBuilder = GeminiClient::builder("gemini-2.5-flash", 0.5);
-/// let client = builder.env(|_| None).build();
-/// assert_eq!(client.base_url(), "https://generativelanguage.googleapis.com");
-/// ```
+/// Builds a [`GeminiClient`]: the common settings.
 pub type GeminiClientBuilder = ClientBuilder<Gemini>;
 
-/// The wire format of Gemini's `generateContent`, the protocol of [`GeminiClient`].
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, Gemini, GeminiClient};
-///
-/// // `GeminiClient` is `Client<Gemini>`.
-/// let client: Client<Gemini> = GeminiClient::new("gemini-2.5-flash", None);
-/// assert_eq!(client.model_name(), "gemini-2.5-flash");
-/// ```
+/// The wire format of Gemini's `generateContent`: the protocol of [`GeminiClient`], which is
+/// `Client<Gemini>`.
 #[derive(Debug, Clone, Default)]
 pub struct Gemini;
 

@@ -51,21 +51,13 @@ pub const API_KEY_VAR: &str = "OPENAI_API_KEY";
 /// ```
 pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 
-/// A streaming client for the OpenAI chat completions API and compatible servers
-/// (`POST {base}/chat/completions`): the port of tinychat's `OpenAIClient`, a [`Client`] over
-/// the [`OpenAI`] protocol.
+/// A streaming client for OpenAI's chat completions API and the servers that speak it
+/// (`POST {base}/chat/completions`), a [`Client`] over the [`OpenAI`] protocol. The key travels
+/// as `Authorization: Bearer <key>` (variables: see the [module docs](super#providers)).
 ///
-/// The key comes from `OPENAI_API_KEY` and travels as `Authorization: Bearer <key>`; the base
-/// URL comes from `OPENAI_BASE_URL` (default [`DEFAULT_BASE_URL`]). Both are read when the
-/// client is built and both can be set on the [builder](ClientBuilder). Setting the base URL is
-/// all it takes to use Ollama (`http://localhost:11434/v1`), vLLM, llama.cpp's server, Groq or
-/// OpenRouter; a client without a key sends no `Authorization` header to a base URL other than
-/// OpenAI's.
-///
-/// **The answer.** [`OpenAIDecoder`] reads the stream: `delta.content` is the text;
-/// `reasoning_content` / `reasoning` are [`reasoning`](super::ChatStream::reasoning); tool-call
-/// pieces are [`tool_calls`](super::ChatStream::tool_calls); an `error` object ends the stream
-/// with [`Error::Api`](crate::Error::Api).
+/// Setting the base URL is all it takes to use Ollama (`http://localhost:11434/v1`), vLLM,
+/// llama.cpp's server, Groq or OpenRouter; without a key, no `Authorization` header goes to a
+/// base URL other than OpenAI's. [`OpenAIDecoder`] reads the answer.
 ///
 /// # Examples
 ///
@@ -83,46 +75,16 @@ pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 /// ```
 pub type OpenAIClient = Client<OpenAI>;
 
-/// Builds an [`OpenAIClient`]: a [`ClientBuilder`] with
-/// [`include_usage`](ClientBuilder::include_usage) on top of the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, OpenAIClientBuilder};
-///
-/// // A function that configures builders the same way, for several models.
-/// fn local(builder: OpenAIClientBuilder) -> OpenAIClientBuilder {
-///     builder.base_url("http://localhost:11434/v1").include_usage(false)
-/// }
-/// let small = local(OpenAIClient::builder("llama3.2:1b", None)).build();
-/// let large = local(OpenAIClient::builder("llama3.3:70b", None)).build();
-/// assert_eq!(small.base_url(), large.base_url());
-/// ```
+/// Builds an [`OpenAIClient`]: the common settings and
+/// [`include_usage`](ClientBuilder::include_usage).
 pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 
-/// The wire format of OpenAI's chat completions API, the protocol of [`OpenAIClient`].
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, OpenAI, OpenAIClient};
-///
-/// // `OpenAIClient` is `Client<OpenAI>`: the two names are one type.
-/// let client: Client<OpenAI> = OpenAIClient::new("gpt-4o-mini", None);
-/// assert_eq!(client.model_name(), "gpt-4o-mini");
-/// ```
-#[derive(Debug, Clone)]
+/// The wire format of OpenAI's chat completions: the protocol of [`OpenAIClient`], which is
+/// `Client<OpenAI>`.
+#[derive(Debug, Clone, Default)]
 pub struct OpenAI {
-    include_usage: bool,
-}
-
-impl Default for OpenAI {
-    fn default() -> Self {
-        OpenAI {
-            include_usage: true,
-        }
-    }
+    /// `include_usage(false)` was set.
+    without_usage: bool,
 }
 
 /// Implements the wire format of OpenAI's chat completions for a protocol value with a
@@ -161,7 +123,7 @@ impl OpenAI {
     fn flavor(&self) -> Flavor {
         Flavor {
             name: "OpenAI",
-            include_usage: self.include_usage,
+            include_usage: !self.without_usage,
             max_tokens: "max_completion_tokens",
             seed: "seed",
             required: "required",
@@ -187,7 +149,7 @@ impl ClientBuilder<OpenAI> {
     /// # let _ = client;
     /// ```
     pub fn include_usage(mut self, yes: bool) -> Self {
-        self.protocol.include_usage = yes;
+        self.protocol.without_usage = !yes;
         self
     }
 }

@@ -9,15 +9,10 @@
 use super::client::{Client, ClientBuilder};
 use super::openai::{openai_compatible, Flavor};
 
-/// Mistral's API (`https://api.mistral.ai/v1`): the port of tinychat's `MistralClient`, a
-/// [`Client`] over the [`Mistral`] protocol.
-///
-/// The key comes from `MISTRAL_API_KEY` and the base URL from `MISTRAL_BASE_URL` (default
-/// `https://api.mistral.ai/v1`). A missing key is an
-/// [`Error::MissingApiKey`](crate::Error::MissingApiKey) naming `MISTRAL_API_KEY`.
-///
-/// Magistral models send their reasoning as `thinking` content parts: they are
-/// [`reasoning`](super::ChatStream::reasoning), never text.
+/// Mistral's API (`https://api.mistral.ai/v1`), a [`Client`] over the [`Mistral`] protocol:
+/// OpenAI's, with `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`. Magistral models send their
+/// reasoning as `thinking` content parts: they are [`reasoning`](super::ChatStream::reasoning),
+/// never text.
 ///
 /// # Examples
 ///
@@ -34,25 +29,11 @@ use super::openai::{openai_compatible, Flavor};
 /// ```
 pub type MistralClient = Client<Mistral>;
 
-/// Builds a [`MistralClient`]: a [`ClientBuilder`] with the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{MistralClient, MistralClientBuilder};
-///
-/// let builder: MistralClientBuilder = MistralClient::builder("mistral-small-latest", 0.3);
-/// let client = builder.api_key("...").build();
-/// assert!(client.has_api_key());
-/// ```
+/// Builds a [`MistralClient`]: the common settings.
 pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
-/// Together AI's API (`https://api.together.xyz/v1`): the port of tinychat's `TogetherClient`,
-/// a [`Client`] over the [`Together`] protocol.
-///
-/// The key comes from `TOGETHER_API_KEY` and the base URL from `TOGETHER_BASE_URL` (default
-/// `https://api.together.xyz/v1`). A missing key is an
-/// [`Error::MissingApiKey`](crate::Error::MissingApiKey) naming `TOGETHER_API_KEY`.
+/// Together AI's API (`https://api.together.xyz/v1`), a [`Client`] over the [`Together`]
+/// protocol: OpenAI's, with `TOGETHER_API_KEY` and `TOGETHER_BASE_URL`.
 ///
 /// # Examples
 ///
@@ -66,45 +47,16 @@ pub type MistralClientBuilder = ClientBuilder<Mistral>;
 /// ```
 pub type TogetherClient = Client<Together>;
 
-/// Builds a [`TogetherClient`]: a [`ClientBuilder`] with the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use ureq_futures::llm::{TogetherClient, TogetherClientBuilder};
-///
-/// let builder: TogetherClientBuilder = TogetherClient::builder("deepseek-ai/DeepSeek-R1", None);
-/// let client = builder.read_timeout(Duration::from_secs(600)).build();
-/// # let _ = client;
-/// ```
+/// Builds a [`TogetherClient`]: the common settings.
 pub type TogetherClientBuilder = ClientBuilder<Together>;
 
-/// The protocol of [`MistralClient`]: OpenAI's chat completions at Mistral.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, Mistral, MistralClient};
-///
-/// // `MistralClient` is `Client<Mistral>`: OpenAI's wire format at Mistral's address.
-/// let client: Client<Mistral> = MistralClient::builder("mistral-large-latest", None).env(|_| None).build();
-/// assert_eq!(client.base_url(), "https://api.mistral.ai/v1");
-/// ```
+/// The protocol of [`MistralClient`], which is `Client<Mistral>`: OpenAI's chat completions at
+/// Mistral.
 #[derive(Debug, Clone, Default)]
 pub struct Mistral;
 
-/// The protocol of [`TogetherClient`]: OpenAI's chat completions at Together AI.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, Together, TogetherClient};
-///
-/// // `TogetherClient` is `Client<Together>`.
-/// let client: Client<Together> = TogetherClient::new("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7);
-/// assert_eq!(client.model_name(), "meta-llama/Llama-3.3-70B-Instruct-Turbo");
-/// ```
+/// The protocol of [`TogetherClient`], which is `Client<Together>`: OpenAI's chat completions
+/// at Together AI.
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 

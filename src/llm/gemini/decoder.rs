@@ -67,18 +67,15 @@ pub struct GeminiDecoder {
 }
 
 impl GeminiDecoder {
-    /// A decoder at the start of a stream.
+    /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ureq_futures::llm::GeminiDecoder;
     /// use ureq_futures::sse::Decode;
     ///
-    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
-    /// let mut decoder = GeminiDecoder::new();
-    /// // A body that ends before the answer's end is a cut answer, never a short one.
-    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// let mut decoder = ureq_futures::llm::GeminiDecoder::new();
+    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
     /// ```
     pub fn new() -> Self {
         GeminiDecoder::default()
