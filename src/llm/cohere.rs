@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::client::{sealed::Wire, Client, ClientBuilder, Provider};
-use super::openai::{function_tools, push_message};
-use super::request::{put, unsupported, ImagesIn};
+use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
+use super::openai::{chat_messages, function_tools};
+use super::request::{put, unsupported};
 use super::{ChatEvent, ChatRequest, ResponseFormat, ToolChoice};
 use crate::sse::{Decode, Event, StreamOptions};
 use crate::Error;
@@ -196,12 +196,7 @@ fn cohere_role(role: &str) -> String {
 
 impl Wire for Cohere {
     type Decoder = CohereStream;
-    const PROVIDER: &'static Provider = &Provider::new(
-        "COHERE_API_KEY",
-        "COHERE_BASE_URL",
-        "https://api.cohere.ai",
-        None,
-    );
+    const PROVIDER: &'static Provider = &provider!("COHERE", "https://api.cohere.ai", None);
 
     fn url(&self, base_url: &str, _model: &str) -> String {
         match self.api {
@@ -210,17 +205,12 @@ impl Wire for Cohere {
         }
     }
 
-    fn body(
-        &self,
-        model: &str,
-        temperature: Option<f64>,
-        request: &ChatRequest,
-    ) -> Result<Value, Error> {
+    fn body(&self, model: &str, request: &ChatRequest) -> Result<Value, Error> {
         let mut body = match self.api {
             CohereApi::V1 => v1_body(model, request)?,
             CohereApi::V2 => v2_body(model, request)?,
         };
-        put(&mut body, "temperature", temperature);
+        put(&mut body, "temperature", request.temperature);
         put(&mut body, "max_tokens", request.max_tokens);
         put(&mut body, "stop_sequences", request.stop_sequences());
         put(&mut body, "p", request.top_p);
@@ -303,14 +293,7 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
 
 /// v2's body: OpenAI's shape of messages, Cohere's names for the rest.
 fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
-    request.check_parts(PROVIDER, ImagesIn::User)?;
-    let mut messages = Vec::new();
-    if let Some(system) = &request.system {
-        messages.push(json!({"role": "system", "content": system}));
-    }
-    for message in &request.messages {
-        push_message(&mut messages, message, Some("tool_plan"));
-    }
+    let messages = chat_messages(request, PROVIDER, Some("tool_plan"))?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "tools", function_tools(request));
     let choice = match &request.tool_choice {
@@ -326,131 +309,4 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
     };
     put(&mut body, "tool_choice", choice);
     Ok(body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::request::fixtures::{add_call, client, every_part};
-    use crate::llm::{Message, Tool};
-
-    #[test]
-    fn roles_get_cohere_names() {
-        assert_eq!(cohere_role("user"), "USER");
-        assert_eq!(cohere_role("assistant"), "CHATBOT");
-        assert_eq!(cohere_role("System"), "SYSTEM");
-        assert_eq!(cohere_role("tool"), "TOOL");
-    }
-
-    fn body(api: CohereApi, request: &ChatRequest) -> Result<Value, Error> {
-        client(CohereClient::builder("m", None).api(api)).body(request)
-    }
-
-    #[test]
-    fn v1_lays_out_message_history_and_preamble() {
-        let request = ChatRequest::new()
-            .system("a")
-            .message(Message::system("b"))
-            .user("q")
-            .message(Message::assistant("r"))
-            .user("last")
-            .max_tokens(5)
-            .stop("END")
-            .top_p(0.5)
-            .seed(2)
-            .json_schema("s", json!({"type": "object"}));
-        assert_eq!(
-            body(CohereApi::V1, &request).unwrap(),
-            json!({
-                "model": "m",
-                "message": "last",
-                "preamble": "a\n\nb",
-                "chat_history": [
-                    {"role": "USER", "message": "q"},
-                    {"role": "CHATBOT", "message": "r"},
-                ],
-                "stream": true,
-                "max_tokens": 5,
-                "stop_sequences": ["END"],
-                "p": 0.5,
-                "seed": 2,
-                "response_format": {"type": "json_object", "schema": {"type": "object"}},
-            })
-        );
-    }
-
-    #[test]
-    fn v1_refuses_what_only_v2_can_take() {
-        for request in [
-            ChatRequest::new(),
-            ChatRequest::new().message(Message::system("s")),
-            ChatRequest::new()
-                .user("q")
-                .message(Message::assistant("a")),
-            ChatRequest::new().message(Message::user("q").with_image_url("u")),
-            ChatRequest::new()
-                .user("q")
-                .tool(Tool::new("t", "d", json!({}))),
-        ] {
-            let err = body(CohereApi::V1, &request).unwrap_err();
-            assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-        }
-    }
-
-    #[test]
-    fn v2_messages_tools_images_and_options() {
-        let request = every_part("image/png", Some("I will add."), &add_call("c1"))
-            .system("s")
-            .tool_choice(ToolChoice::Required)
-            .json()
-            .max_tokens(9);
-        let body = body(CohereApi::V2, &request).unwrap();
-        assert_eq!(
-            body["messages"],
-            json!([
-                {"role": "system", "content": "s"},
-                {"role": "user", "content": [
-                    {"type": "text", "text": "see"},
-                    {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
-                ]},
-                {"role": "assistant", "tool_plan": "I will add.", "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{\"a\":2}"}},
-                ]},
-                {"role": "tool", "tool_call_id": "c1", "content": "2"},
-            ])
-        );
-        assert_eq!(
-            body["tools"],
-            json!([{"type": "function", "function": {"name": "add", "description": "adds", "parameters": {"type": "object"}}}])
-        );
-        assert_eq!(body["tool_choice"], json!("REQUIRED"));
-        assert_eq!(body["response_format"], json!({"type": "json_object"}));
-        assert_eq!(body["max_tokens"], json!(9));
-        let one_tool = ChatRequest::new()
-            .user("x")
-            .tool_choice(ToolChoice::Tool("add".into()));
-        assert!(matches!(
-            super::tests::body(CohereApi::V2, &one_tool),
-            Err(Error::InvalidRequest(_))
-        ));
-        let schema = ChatRequest::new()
-            .user("x")
-            .json_schema("s", json!({"type": "object"}));
-        assert_eq!(
-            super::tests::body(CohereApi::V2, &schema).unwrap()["response_format"],
-            json!({"type": "json_object", "json_schema": {"type": "object"}})
-        );
-    }
-
-    #[test]
-    fn the_api_picks_the_endpoint() {
-        let v1 = CohereClient::builder("m", None)
-            .api(CohereApi::V1)
-            .env(|_| None)
-            .build();
-        let v2 = CohereClient::builder("m", None).env(|_| None).build();
-        assert_eq!(v1.protocol.url("http://b", "m"), "http://b/v1/chat");
-        assert_eq!(v2.protocol.url("http://b", "m"), "http://b/v2/chat");
-    }
 }

@@ -320,36 +320,3 @@ macro_rules! forward_chat_client {
 }
 
 forward_chat_client!(&C, Box<C>, std::sync::Arc<C>);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn _ensure_object_safe(client: OpenAIClient) -> Box<dyn ChatClient> {
-        Box::new(client)
-    }
-
-    /// Knows only messages, as a client written before requests existed.
-    struct Plain;
-
-    impl ChatClient for Plain {
-        fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let text = messages.iter().map(Message::text).collect();
-            tx.send(Ok(vec![ChatEvent::Text(text), ChatEvent::Done]))
-                .ok();
-            Ok(ChatStream::from_receiver(rx))
-        }
-    }
-
-    #[test]
-    fn a_messages_only_client_completes_plain_requests_and_refuses_the_rest() {
-        let client: Box<dyn ChatClient> = Box::new(Plain);
-        let answer = client.complete(&ChatRequest::new().user("echo")).unwrap();
-        assert_eq!(answer.text, "echo");
-        let err = client
-            .complete(&ChatRequest::new().user("x").max_tokens(1))
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    }
-}

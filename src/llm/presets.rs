@@ -108,18 +108,8 @@ pub struct Mistral;
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 
-openai_compatible!(
-    Mistral,
-    "MISTRAL_API_KEY",
-    "MISTRAL_BASE_URL",
-    "https://api.mistral.ai/v1"
-);
-openai_compatible!(
-    Together,
-    "TOGETHER_API_KEY",
-    "TOGETHER_BASE_URL",
-    "https://api.together.xyz/v1"
-);
+openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1");
+openai_compatible!(Together, "TOGETHER", "https://api.together.xyz/v1");
 
 impl Mistral {
     /// Mistral streams its usage without being asked, and has its own words for the seed and
@@ -145,56 +135,5 @@ impl Together {
             seed: "seed",
             required: "required",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::{ChatRequest, ToolChoice};
-    use crate::Error;
-    use serde_json::json;
-
-    #[test]
-    fn mistral_spells_the_seed_and_a_required_call_its_own_way() {
-        let client = MistralClient::builder("m", None).env(|_| None).build();
-        let request = ChatRequest::new()
-            .user("x")
-            .seed(3)
-            .max_tokens(5)
-            .tool_choice(ToolChoice::Required);
-        let body = client.body(&request).unwrap();
-        assert_eq!(body["random_seed"], json!(3));
-        assert_eq!(body["max_tokens"], json!(5));
-        assert_eq!(body["tool_choice"], json!("any"));
-        assert!(body.get("seed").is_none() && body.get("stream_options").is_none());
-        let together = TogetherClient::builder("m", None).env(|_| None).build();
-        let body = together.body(&request).unwrap();
-        assert_eq!(
-            (&body["seed"], &body["tool_choice"]),
-            (&json!(3), &json!("required"))
-        );
-    }
-
-    #[test]
-    fn presets_read_their_own_variables() {
-        let env = |name: &str| match name {
-            "MISTRAL_API_KEY" => Some("m-key".to_string()),
-            "MISTRAL_BASE_URL" => Some("http://mistral.local/v1/".to_string()),
-            "OPENAI_API_KEY" | "OPENAI_BASE_URL" => Some("wrong".to_string()),
-            _ => None,
-        };
-        let mistral = MistralClient::builder("m", 0.0).env(env).build();
-        assert!(mistral.has_api_key());
-        assert_eq!(mistral.base_url(), "http://mistral.local/v1");
-        let together = TogetherClient::builder("m", 0.0).env(env).build();
-        assert!(!together.has_api_key());
-        assert_eq!(together.base_url(), TogetherClient::DEFAULT_BASE_URL);
-        assert!(matches!(
-            together.chat_request(&[]),
-            Err(Error::MissingApiKey {
-                var: "TOGETHER_API_KEY"
-            })
-        ));
     }
 }
