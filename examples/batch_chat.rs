@@ -15,16 +15,54 @@
 #[path = "chat/demo.rs"]
 mod demo;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
+use ureq_futures::llm::{ChatBatch, ChatBatchSummary, ChatJob, OpenAIClient};
 use ureq_futures::{Error, FuturesSession, RateLimiter};
 
 const CHATS: usize = 40;
 const IN_FLIGHT: usize = 8;
 
 fn main() -> Result<(), Error> {
+    let out = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("batch_chat.jsonl"));
+    // A fresh start unless a file was named (then an earlier run is resumed).
+    if std::env::args_os().nth(1).is_none() {
+        let _ = std::fs::remove_file(&out);
+    }
+    let started = Instant::now();
+    let runs = run(&out, true)?;
+    let first = runs.first;
+    println!(
+        "first run: {} answered, {} failed, {} skipped in {:.1?} ({} rate-limit pauses)",
+        first.answered,
+        first.failed,
+        first.skipped,
+        started.elapsed(),
+        runs.pauses
+    );
+    println!(
+        "second run: {} answered, {} skipped (already in {})",
+        runs.second.answered,
+        runs.second.skipped,
+        out.display()
+    );
+    Ok(())
+}
+
+/// What the two runs did.
+struct Runs {
+    first: ChatBatchSummary,
+    second: ChatBatchSummary,
+    /// The pauses the rate limiter took after a 429.
+    pauses: u64,
+}
+
+/// Runs the batch into `out`, then again (resuming: nothing is left to do).
+fn run(out: &Path, progress_bar: bool) -> Result<Runs, Error> {
     let server = demo::DemoServer::start_rate_limited(Duration::from_millis(5), 7)?;
     let limiter = RateLimiter::new().on_pause(|event| eprintln!("\n{event}"));
     let session = FuturesSession::builder()
@@ -36,14 +74,6 @@ fn main() -> Result<(), Error> {
         .base_url(server.base_url())
         .session(session)
         .build();
-    let out = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("batch_chat.jsonl"));
-    // A fresh start unless a file was named (then an earlier run is resumed).
-    if std::env::args_os().nth(1).is_none() {
-        let _ = std::fs::remove_file(&out);
-    }
     let jobs = || {
         (0..CHATS).map(|i| {
             ChatJob::user(
@@ -55,24 +85,47 @@ fn main() -> Result<(), Error> {
     let batch = ChatBatch::new(client)
         .in_flight(IN_FLIGHT)
         .rate_limiter(limiter.clone())
-        .progress_bar(true);
+        .progress_bar(progress_bar);
+    let first = batch.run_to_file(jobs(), out)?;
+    let second = batch.run_to_file(jobs(), out)?;
+    Ok(Runs {
+        first,
+        second,
+        pauses: limiter.pauses(),
+    })
+}
 
-    let started = Instant::now();
-    let first = batch.run_to_file(jobs(), &out)?;
-    println!(
-        "first run: {} answered, {} failed, {} skipped in {:.1?} ({} rate-limit pauses)",
-        first.answered,
-        first.failed,
-        first.skipped,
-        started.elapsed(),
-        limiter.pauses()
-    );
-    let again = batch.run_to_file(jobs(), &out)?;
-    println!(
-        "second run: {} answered, {} skipped (already in {})",
-        again.answered,
-        again.skipped,
-        out.display()
-    );
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chat_is_answered_in_input_order_through_the_429s_and_a_rerun_skips_them_all() {
+        let out =
+            std::env::temp_dir().join(format!("batch_chat_test_{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&out);
+        let runs = run(&out, false).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        assert_eq!(
+            (runs.first.answered, runs.first.failed, runs.first.skipped),
+            (CHATS as u64, 0, 0)
+        );
+        assert_eq!(
+            (runs.second.answered, runs.second.skipped),
+            (0, CHATS as u64)
+        );
+        // Every 7th request was a 429 with Retry-After: the limiter paused the server.
+        assert!(runs.pauses >= 1, "no pause");
+        let ids: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert!(v["error"].is_null(), "{line}");
+                v["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        let expected: Vec<String> = (0..CHATS).map(|i| format!("q{i}")).collect();
+        assert_eq!(ids, expected);
+    }
 }

@@ -97,7 +97,7 @@ fn codings(values: &[&str]) -> Result<Vec<Coding>, String> {
 /// `Content-Encoding` describes a body it does not have.
 pub(crate) fn decode(
     resp: http::Response<ureq::Body>,
-    url: &str,
+    url: &http::Uri,
     method: &http::Method,
 ) -> Result<http::Response<ureq::Body>, Error> {
     if !resp.headers().contains_key(header::CONTENT_ENCODING)
@@ -114,7 +114,7 @@ pub(crate) fn decode(
         .collect();
     let codings = codings(&values).map_err(|encoding| Error::UnsupportedEncoding {
         encoding,
-        url: crate::redact_url(url),
+        url: crate::redact_url(&url.to_string()),
     })?;
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(header::CONTENT_ENCODING);
@@ -218,6 +218,10 @@ pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
+    fn uri(s: &str) -> http::Uri {
+        s.parse().unwrap()
+    }
+
     pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(data).unwrap();
@@ -264,7 +268,7 @@ pub(crate) mod tests {
     fn decoded(encoding: &[&str], body: Vec<u8>) -> Result<Vec<u8>, Error> {
         let mut resp = decode(
             response(encoding, body),
-            "http://h/x?key=s",
+            &uri("http://h/x?key=s"),
             &http::Method::GET,
         )?;
         assert!(resp.headers().get("content-encoding").is_none());
@@ -329,7 +333,7 @@ pub(crate) mod tests {
         for (encoding, named) in cases {
             let err = decode(
                 response(&[encoding], b"xx".to_vec()),
-                "http://h/x?key=s",
+                &uri("http://h/x?key=s"),
                 &http::Method::GET,
             )
             .unwrap_err();
@@ -345,14 +349,14 @@ pub(crate) mod tests {
     fn responses_without_a_body_are_left_as_they_are() {
         let head = decode(
             response(&["zstd"], Vec::new()),
-            "http://h/",
+            &uri("http://h/"),
             &http::Method::HEAD,
         )
         .unwrap();
         assert_eq!(head.headers()["content-encoding"], "zstd");
         let mut not_modified = response(&["zstd"], Vec::new());
         *not_modified.status_mut() = http::StatusCode::NOT_MODIFIED;
-        let kept = decode(not_modified, "http://h/", &http::Method::GET).unwrap();
+        let kept = decode(not_modified, &uri("http://h/"), &http::Method::GET).unwrap();
         assert_eq!(kept.headers()["content-encoding"], "zstd");
     }
 
@@ -370,7 +374,7 @@ pub(crate) mod tests {
         let zeros = vec![0u8; 4 * 1024 * 1024];
         let mut resp = decode(
             response(&["deflate"], zlib(&zeros)),
-            "http://h/",
+            &uri("http://h/"),
             &http::Method::GET,
         )
         .unwrap();

@@ -364,7 +364,7 @@ fn attempts(
             }
             result
         })?;
-        let url = resp.get_uri().to_string();
+        let url = resp.get_uri().clone();
         encoding::decode(resp, &url, &method)
     };
     let policy = spec.retry.as_ref().or(config.retry.as_ref());

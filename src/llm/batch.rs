@@ -565,28 +565,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn results_are_json_lines_without_empty_fields() {
-        let ok = ChatResult {
-            id: "7".into(),
-            content: Some("hi".into()),
-            finish_reason: Some("stop".into()),
-            error: None,
-            attempts: 1,
-        };
-        assert_eq!(
-            serde_json::to_string(&ok).unwrap(),
-            r#"{"id":"7","content":"hi","finish_reason":"stop","attempts":1}"#
-        );
-        let failed: ChatResult =
-            serde_json::from_str(r#"{"id":"8","error":"boom","attempts":3}"#).unwrap();
-        assert!(!failed.is_ok());
-        let job: ChatJob =
-            serde_json::from_str(r#"{"id":"1","messages":[{"role":"user","content":"q"}]}"#)
-                .unwrap();
-        assert_eq!(job, ChatJob::user("1", "q"));
-    }
-
-    #[test]
     fn only_failures_a_later_attempt_can_fix_are_retried() {
         let status = |code| Error::status_at(code, "http://h/", Default::default(), b"");
         assert!(is_retryable(&status(429)));

@@ -1,29 +1,13 @@
 //! The one client core every provider plugs into: [`Client`] and [`ClientBuilder`], generic
 //! over a [`Protocol`] (the provider's wire format).
 //!
-//! # Why a generic client
-//!
-//! Two shapes were weighed for "one core, many providers":
-//!
-//! 1. **One client type holding a provider value** (`Client { provider: Provider::Anthropic,
-//!    .. }`). Choosing the provider at run time is free, but every provider's own setting
-//!    (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) becomes a
-//!    setter every client has and most ignore or reject at run time, and today's names
-//!    (`AnthropicClient`...) could only survive as functions: code naming them as types would
-//!    break.
-//! 2. **A client generic over its protocol** (`Client<P: Protocol>`, `P` a small value that
-//!    knows the provider's URL, body, headers and decoder). Today's names stay types
-//!    (`type AnthropicClient = Client<Anthropic>`) with their constants and constructors, a
-//!    provider's own settings exist only on its builder (a wrong one does not compile), and
-//!    run-time choice still works through `Box<dyn ChatClient>`.
-//!
-//! The second is what is here. Everything that is not the wire format is written once below:
-//! where the key and the base URL come from, the header the key travels in, extra headers,
-//! timeouts, the session, `new`, `builder`, the accessors, `perform_stream_request` and
-//! `stream_chat`. A provider module holds only its protocol value and its request body.
-//!
-//! [`Protocol`] is sealed: a new wire format is a new module of this crate, so that the trait
-//! can change without breaking anyone.
+//! Generic rather than one client type holding a provider value: a provider's own settings
+//! (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) then exist on its
+//! builder only, today's names stay types (`type AnthropicClient = Client<Anthropic>`), and
+//! choosing the provider at run time still works through `Box<dyn ChatClient>`. Everything
+//! but the wire format is here: the key and the base URL, headers, timeouts, retries, the
+//! session and the requests. [`Protocol`] is sealed, so that it can change without breaking
+//! anyone.
 
 use std::fmt;
 use std::time::Duration;
@@ -36,6 +20,23 @@ use crate::sse::{Decode, EventStream, StreamOptions};
 use crate::{redact_url, Error, FuturesSession, RequestBuilder, RetryPolicy};
 
 pub(crate) use sealed::Provider;
+
+/// The [`Provider`] whose variables are `{PREFIX}_API_KEY` and `{PREFIX}_BASE_URL`, with
+/// its default base URL and key header (see the fields).
+macro_rules! provider {
+    ($prefix:literal, $default_base:expr, $key_header:expr) => {
+        $crate::llm::client::Provider {
+            key_var: concat!($prefix, "_API_KEY"),
+            fallback_key_var: None,
+            key_label: concat!($prefix, "_API_KEY"),
+            base_var: concat!($prefix, "_BASE_URL"),
+            default_base: $default_base,
+            key_header: $key_header,
+        }
+    };
+}
+
+pub(crate) use provider;
 
 /// How long a request may wait for the response headers once it is sent: 120 seconds. Local
 /// servers load the model before they answer, which can take a minute on a cold start.
@@ -97,24 +98,6 @@ pub(crate) mod sealed {
     }
 
     impl Provider {
-        /// A provider whose key is read from `key_var` and whose base URL from `base_var`,
-        /// else `default_base`; the key travels in `key_header` (see the field).
-        pub(crate) const fn new(
-            key_var: &'static str,
-            base_var: &'static str,
-            default_base: &'static str,
-            key_header: Option<&'static str>,
-        ) -> Provider {
-            Provider {
-                key_var,
-                fallback_key_var: None,
-                key_label: key_var,
-                base_var,
-                default_base,
-                key_header,
-            }
-        }
-
         pub(super) fn key_header_name(&self) -> &'static str {
             self.key_header.unwrap_or("authorization")
         }
@@ -140,14 +123,10 @@ pub(crate) mod sealed {
         /// The URL of a streamed chat under `base_url` (no trailing slash) for `model`.
         fn url(&self, base_url: &str, model: &str) -> String;
 
-        /// The JSON body for `request`, with `temperature` (the request's, else the client's).
-        /// The request's [`extra`](ChatRequest::extra) fields are merged in by the core.
-        fn body(
-            &self,
-            model: &str,
-            temperature: Option<f64>,
-            request: &ChatRequest,
-        ) -> Result<Value, Error>;
+        /// The JSON body for `request` to `model`. The core has set the request's temperature
+        /// (the client's unless the request has one) and merges in its
+        /// [`extra`](ChatRequest::extra) fields.
+        fn body(&self, model: &str, request: &ChatRequest) -> Result<Value, Error>;
 
         /// How the answer is framed. Defaults to Server-Sent Events.
         fn stream_options(&self) -> StreamOptions {
@@ -488,8 +467,15 @@ impl<P: Protocol> Client<P> {
 
     /// The JSON body of `request`: the protocol's, with the request's extra fields merged in.
     pub(crate) fn body(&self, request: &ChatRequest) -> Result<Value, Error> {
-        let temperature = request.temperature.or(self.temperature);
-        let mut body = self.protocol.body(&self.model, temperature, request)?;
+        let with_temperature;
+        let request = match (request.temperature, self.temperature) {
+            (None, Some(t)) => {
+                with_temperature = request.clone().temperature(t);
+                &with_temperature
+            }
+            _ => request,
+        };
+        let mut body = self.protocol.body(&self.model, request)?;
         if let Value::Object(fields) = &mut body {
             fields.extend(request.extra.clone());
         }
@@ -1005,151 +991,4 @@ pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     crate::url::encode_into(&mut out, s);
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::request::fixtures::client;
-    use crate::llm::{
-        AnthropicClient, CohereApi, CohereClient, GeminiClient, MistralClient, OpenAIClient,
-        TogetherClient,
-    };
-
-    #[test]
-    fn extra_fields_reach_every_providers_body_and_win() {
-        let request = ChatRequest::new()
-            .user("x")
-            .extra("safety", serde_json::json!({"level": 1}))
-            .extra("stream", serde_json::json!(false));
-        let bodies = [
-            (
-                "OpenAI",
-                client(OpenAIClient::builder("m", None)).body(&request),
-            ),
-            (
-                "Anthropic",
-                client(AnthropicClient::builder("m", None)).body(&request),
-            ),
-            (
-                "Gemini",
-                client(GeminiClient::builder("m", None)).body(&request),
-            ),
-            (
-                "Cohere v2",
-                client(CohereClient::builder("m", None)).body(&request),
-            ),
-            (
-                "Cohere v1",
-                client(CohereClient::builder("m", None).api(CohereApi::V1)).body(&request),
-            ),
-            (
-                "Mistral",
-                client(MistralClient::builder("m", None)).body(&request),
-            ),
-            (
-                "Together",
-                client(TogetherClient::builder("m", None)).body(&request),
-            ),
-        ];
-        for (name, body) in bodies {
-            let body = body.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(body["safety"], serde_json::json!({"level": 1}), "{name}");
-            assert_eq!(body["stream"], serde_json::json!(false), "{name}");
-        }
-    }
-
-    #[test]
-    fn the_first_key_variable_set_wins() {
-        let env = |name: &str| match name {
-            "GEMINI_API_KEY" => Some("  ".to_string()),
-            "GOOGLE_API_KEY" => Some(" second \n".to_string()),
-            _ => None,
-        };
-        let client = GeminiClient::builder("m", None).env(env).build();
-        assert_eq!(client.connection.api_key.as_deref(), Some("second"));
-        assert_eq!(client.base_url(), GeminiClient::DEFAULT_BASE_URL);
-    }
-
-    #[test]
-    fn an_empty_key_on_the_builder_means_none() {
-        let client = OpenAIClient::builder("m", None)
-            .env(|_| Some("from-env".to_string()))
-            .api_key(" ")
-            .build();
-        assert!(!client.has_api_key());
-    }
-
-    fn missing_key<P: Protocol>() -> &'static str {
-        let client = Client::<P>::builder("m", None).env(|_| None).build();
-        assert!(!client.has_api_key());
-        match client.chat_request(&[Message::user("hi")]) {
-            Err(Error::MissingApiKey { var }) => var,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_missing_key_names_every_variable_at_the_default_base_only() {
-        use crate::llm::{Anthropic, Cohere, Gemini, Mistral, OpenAI, Together};
-        assert_eq!(missing_key::<OpenAI>(), "OPENAI_API_KEY");
-        assert_eq!(missing_key::<Anthropic>(), "ANTHROPIC_API_KEY");
-        assert_eq!(missing_key::<Gemini>(), "GEMINI_API_KEY or GOOGLE_API_KEY");
-        assert_eq!(missing_key::<Cohere>(), "COHERE_API_KEY");
-        assert_eq!(missing_key::<Mistral>(), "MISTRAL_API_KEY");
-        assert_eq!(missing_key::<Together>(), "TOGETHER_API_KEY");
-        let proxy = GeminiClient::builder("m", None)
-            .env(|name| (name == "GEMINI_BASE_URL").then(|| "http://p/".into()))
-            .build();
-        assert_eq!(proxy.base_url(), "http://p");
-        assert!(proxy.chat_request(&[Message::user("hi")]).is_ok());
-    }
-
-    #[test]
-    fn an_own_credential_header_needs_no_key() {
-        for name in ["X-Api-Key", "Authorization"] {
-            let client = AnthropicClient::builder("m", None)
-                .env(|_| None)
-                .header(name, "secret")
-                .build();
-            assert!(
-                client.chat_request(&[Message::user("hi")]).is_ok(),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn debug_shows_no_credentials() {
-        let builder = OpenAIClient::builder("m", None)
-            .env(|_| None)
-            .api_key("sk-hidden")
-            .header("x-other", "also-hidden");
-        let text = format!("{builder:?}");
-        assert!(
-            !text.contains("hidden") && text.contains("x-other"),
-            "{text}"
-        );
-        let text = format!("{:?}", builder.build());
-        assert!(
-            !text.contains("hidden") && text.contains("<redacted>"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn segments_are_percent_encoded() {
-        assert_eq!(encode_segment("gemini-2.5-flash"), "gemini-2.5-flash");
-        assert_eq!(encode_segment("a/b:c?d e"), "a%2Fb%3Ac%3Fd%20e");
-    }
-
-    #[test]
-    fn clients_are_send_sync_clone() {
-        fn check<T: Send + Sync + Clone>() {}
-        check::<OpenAIClient>();
-        check::<AnthropicClient>();
-        check::<GeminiClient>();
-        check::<crate::llm::CohereClient>();
-        check::<crate::llm::MistralClient>();
-    }
 }

@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::client::{sealed::Wire, Client, ClientBuilder, Provider};
-use super::openai::{function_tools, push_message};
-use super::request::{put, unsupported, ImagesIn};
+use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
+use super::openai::{chat_messages, function_tools};
+use super::request::{put, unsupported};
 use super::{ChatEvent, ChatRequest, ResponseFormat, ToolChoice};
 use crate::sse::{Decode, Event, StreamOptions};
 use crate::Error;
@@ -15,40 +15,17 @@ mod v2_decoder;
 pub use decoder::CohereDecoder;
 pub use v2_decoder::CohereV2Decoder;
 
-/// A streaming client for Cohere's chat API: the port of tinychat's `CohereClient`, a
-/// [`Client`] over the [`Cohere`] protocol. It speaks the v2 chat API by default
-/// (`POST {base}/v2/chat`, Server-Sent Events); the v1 chat (`POST {base}/v1/chat`,
-/// newline-delimited JSON), which Cohere is retiring, stays available with
-/// [`api(CohereApi::V1)`](ClientBuilder::api).
+/// A streaming client for Cohere's chat API, a [`Client`] over the [`Cohere`] protocol. The
+/// key travels as `Authorization: Bearer <key>` (variables: see the
+/// [module docs](super#providers)).
 ///
-/// The key comes from `COHERE_API_KEY` and travels as `Authorization: Bearer <key>`; the base
-/// URL comes from `COHERE_BASE_URL` (default `https://api.cohere.ai`). Both are read when the
-/// client is built and both can be set on the [builder](ClientBuilder).
-///
-/// **v2** takes the messages as OpenAI does (`system`, `user`, `assistant` with `tool_calls`
-/// and `tool_plan`, `tool` results), images as `image_url` parts, tools as functions. Its
-/// answer is decoded by [`CohereV2Decoder`]: `content-delta`s are the text, `tool-plan-delta`s
-/// the [`tool_plan`](super::ChatStream::tool_plan), `tool-call-*` the tool calls, `message-end`
-/// the finish reason (`COMPLETE`, `TOOL_CALL`, `MAX_TOKENS`...) and usage.
-///
-/// **v1** takes the new user message apart from the history:
-///
-/// * the last message is sent as `message`, and must be a `user` message;
-/// * the `system` messages before the first other message are sent, joined by a blank line, as
-///   the `preamble`;
-/// * the messages in between are the `chat_history`, with Cohere's roles: `user` as `USER`,
-///   `assistant` as `CHATBOT`, `system` as `SYSTEM` (others upper-cased).
-///
-/// Only text goes to v1: images, tools and tool calls are an
-/// [`Error::InvalidRequest`]. Its answer is read with [`StreamOptions::json_lines`] and decoded
-/// by [`CohereDecoder`]: the `text` of `text-generation` events, then `stream-end` with its
-/// `finish_reason` and token counts.
-///
-/// **API key.** A missing key is an [`Error::MissingApiKey`] naming `COHERE_API_KEY`, returned
-/// by the request when the base URL is Cohere's own; a proxy at another base URL gets no
-/// `Authorization` header. The key is never shown: not in `Debug` output, not in errors.
-///
-/// **Timeouts and threads** as for [`Client`].
+/// It speaks the v2 chat (`POST {base}/v2/chat`, Server-Sent Events read by
+/// [`CohereV2Decoder`]), which takes the messages as OpenAI does, with an assistant's text
+/// next to its tool calls as its `tool_plan`. [`api(CohereApi::V1)`](ClientBuilder::api)
+/// speaks the v1 chat Cohere is retiring (`POST {base}/v1/chat`, newline-delimited JSON read
+/// by [`CohereDecoder`]): text only, the last message (a `user` one) sent as `message`, the
+/// leading `system` messages as the `preamble`, and the messages between as the
+/// `chat_history` in Cohere's roles (`USER`, `CHATBOT`, `SYSTEM`, others upper-cased).
 ///
 /// # Examples
 ///
@@ -66,31 +43,11 @@ pub use v2_decoder::CohereV2Decoder;
 /// ```
 pub type CohereClient = Client<Cohere>;
 
-/// Builds a [`CohereClient`]: a [`ClientBuilder`] with the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{CohereClient, CohereClientBuilder};
-///
-/// let builder: CohereClientBuilder = CohereClient::builder("command-a-03-2025", 0.3);
-/// let client = builder.env(|_| None).build();
-/// assert_eq!(client.base_url(), "https://api.cohere.ai");
-/// ```
+/// Builds a [`CohereClient`]: the common settings and [`api`](ClientBuilder::api).
 pub type CohereClientBuilder = ClientBuilder<Cohere>;
 
-/// The wire format of Cohere's chat API, the protocol of [`CohereClient`]: v2 unless the
-/// builder asks for v1.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, Cohere, CohereApi, CohereClient};
-///
-/// // `CohereClient` is `Client<Cohere>`.
-/// let client: Client<Cohere> = CohereClient::new("command-a-03-2025", None);
-/// assert_eq!(client.api(), CohereApi::V2);
-/// ```
+/// The wire format of Cohere's chat API: the protocol of [`CohereClient`], which is
+/// `Client<Cohere>`; v2 unless the builder asks for v1.
 #[derive(Debug, Clone, Default)]
 pub struct Cohere {
     api: CohereApi,
@@ -196,12 +153,7 @@ fn cohere_role(role: &str) -> String {
 
 impl Wire for Cohere {
     type Decoder = CohereStream;
-    const PROVIDER: &'static Provider = &Provider::new(
-        "COHERE_API_KEY",
-        "COHERE_BASE_URL",
-        "https://api.cohere.ai",
-        None,
-    );
+    const PROVIDER: &'static Provider = &provider!("COHERE", "https://api.cohere.ai", None);
 
     fn url(&self, base_url: &str, _model: &str) -> String {
         match self.api {
@@ -210,17 +162,12 @@ impl Wire for Cohere {
         }
     }
 
-    fn body(
-        &self,
-        model: &str,
-        temperature: Option<f64>,
-        request: &ChatRequest,
-    ) -> Result<Value, Error> {
+    fn body(&self, model: &str, request: &ChatRequest) -> Result<Value, Error> {
         let mut body = match self.api {
             CohereApi::V1 => v1_body(model, request)?,
             CohereApi::V2 => v2_body(model, request)?,
         };
-        put(&mut body, "temperature", temperature);
+        put(&mut body, "temperature", request.temperature);
         put(&mut body, "max_tokens", request.max_tokens);
         put(&mut body, "stop_sequences", request.stop_sequences());
         put(&mut body, "p", request.top_p);
@@ -303,14 +250,7 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
 
 /// v2's body: OpenAI's shape of messages, Cohere's names for the rest.
 fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
-    request.check_parts(PROVIDER, ImagesIn::User)?;
-    let mut messages = Vec::new();
-    if let Some(system) = &request.system {
-        messages.push(json!({"role": "system", "content": system}));
-    }
-    for message in &request.messages {
-        push_message(&mut messages, message, Some("tool_plan"));
-    }
+    let messages = chat_messages(request, PROVIDER, Some("tool_plan"))?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "tools", function_tools(request));
     let choice = match &request.tool_choice {
@@ -326,131 +266,4 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
     };
     put(&mut body, "tool_choice", choice);
     Ok(body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::request::fixtures::{add_call, client, every_part};
-    use crate::llm::{Message, Tool};
-
-    #[test]
-    fn roles_get_cohere_names() {
-        assert_eq!(cohere_role("user"), "USER");
-        assert_eq!(cohere_role("assistant"), "CHATBOT");
-        assert_eq!(cohere_role("System"), "SYSTEM");
-        assert_eq!(cohere_role("tool"), "TOOL");
-    }
-
-    fn body(api: CohereApi, request: &ChatRequest) -> Result<Value, Error> {
-        client(CohereClient::builder("m", None).api(api)).body(request)
-    }
-
-    #[test]
-    fn v1_lays_out_message_history_and_preamble() {
-        let request = ChatRequest::new()
-            .system("a")
-            .message(Message::system("b"))
-            .user("q")
-            .message(Message::assistant("r"))
-            .user("last")
-            .max_tokens(5)
-            .stop("END")
-            .top_p(0.5)
-            .seed(2)
-            .json_schema("s", json!({"type": "object"}));
-        assert_eq!(
-            body(CohereApi::V1, &request).unwrap(),
-            json!({
-                "model": "m",
-                "message": "last",
-                "preamble": "a\n\nb",
-                "chat_history": [
-                    {"role": "USER", "message": "q"},
-                    {"role": "CHATBOT", "message": "r"},
-                ],
-                "stream": true,
-                "max_tokens": 5,
-                "stop_sequences": ["END"],
-                "p": 0.5,
-                "seed": 2,
-                "response_format": {"type": "json_object", "schema": {"type": "object"}},
-            })
-        );
-    }
-
-    #[test]
-    fn v1_refuses_what_only_v2_can_take() {
-        for request in [
-            ChatRequest::new(),
-            ChatRequest::new().message(Message::system("s")),
-            ChatRequest::new()
-                .user("q")
-                .message(Message::assistant("a")),
-            ChatRequest::new().message(Message::user("q").with_image_url("u")),
-            ChatRequest::new()
-                .user("q")
-                .tool(Tool::new("t", "d", json!({}))),
-        ] {
-            let err = body(CohereApi::V1, &request).unwrap_err();
-            assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-        }
-    }
-
-    #[test]
-    fn v2_messages_tools_images_and_options() {
-        let request = every_part("image/png", Some("I will add."), &add_call("c1"))
-            .system("s")
-            .tool_choice(ToolChoice::Required)
-            .json()
-            .max_tokens(9);
-        let body = body(CohereApi::V2, &request).unwrap();
-        assert_eq!(
-            body["messages"],
-            json!([
-                {"role": "system", "content": "s"},
-                {"role": "user", "content": [
-                    {"type": "text", "text": "see"},
-                    {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
-                ]},
-                {"role": "assistant", "tool_plan": "I will add.", "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{\"a\":2}"}},
-                ]},
-                {"role": "tool", "tool_call_id": "c1", "content": "2"},
-            ])
-        );
-        assert_eq!(
-            body["tools"],
-            json!([{"type": "function", "function": {"name": "add", "description": "adds", "parameters": {"type": "object"}}}])
-        );
-        assert_eq!(body["tool_choice"], json!("REQUIRED"));
-        assert_eq!(body["response_format"], json!({"type": "json_object"}));
-        assert_eq!(body["max_tokens"], json!(9));
-        let one_tool = ChatRequest::new()
-            .user("x")
-            .tool_choice(ToolChoice::Tool("add".into()));
-        assert!(matches!(
-            super::tests::body(CohereApi::V2, &one_tool),
-            Err(Error::InvalidRequest(_))
-        ));
-        let schema = ChatRequest::new()
-            .user("x")
-            .json_schema("s", json!({"type": "object"}));
-        assert_eq!(
-            super::tests::body(CohereApi::V2, &schema).unwrap()["response_format"],
-            json!({"type": "json_object", "json_schema": {"type": "object"}})
-        );
-    }
-
-    #[test]
-    fn the_api_picks_the_endpoint() {
-        let v1 = CohereClient::builder("m", None)
-            .api(CohereApi::V1)
-            .env(|_| None)
-            .build();
-        let v2 = CohereClient::builder("m", None).env(|_| None).build();
-        assert_eq!(v1.protocol.url("http://b", "m"), "http://b/v1/chat");
-        assert_eq!(v2.protocol.url("http://b", "m"), "http://b/v2/chat");
-    }
 }

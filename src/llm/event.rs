@@ -15,7 +15,7 @@ use serde_json::Value;
 /// chunk can carry several pieces: the last OpenAI chunk often has a finish reason and the
 /// usage). [`ChatStream`](super::ChatStream) yields the [`Text`](ChatEvent::Text) pieces and
 /// folds the rest into its state; [`ChatStream::next_event`](super::ChatStream::next_event)
-/// shows them all.
+/// shows them all (see its example).
 ///
 /// Every decoder must send [`Done`](ChatEvent::Done) when the answer is complete: a stream that
 /// ends without it is reported as cut.
@@ -23,31 +23,13 @@ use serde_json::Value;
 /// # Examples
 ///
 /// ```
-/// use ureq_futures::llm::{ChatEvent, ChatStream, Usage};
+/// use ureq_futures::llm::{ChatEvent, ChatStream};
 ///
 /// // A decoder's batches, as a provider's worker would send them.
 /// let (tx, rx) = crossbeam_channel::unbounded();
-/// tx.send(Ok(vec![ChatEvent::Reasoning("2 + 3...".into()), ChatEvent::Text("5".into())])).unwrap();
-/// tx.send(Ok(vec![
-///     ChatEvent::Finish("stop".into()),
-///     ChatEvent::Usage(Usage { input_tokens: Some(9), output_tokens: Some(1), ..Usage::default() }),
-///     ChatEvent::Done,
-/// ]))
-/// .unwrap();
+/// tx.send(Ok(vec![ChatEvent::Text("5".into()), ChatEvent::Finish("stop".into()), ChatEvent::Done])).unwrap();
 /// let mut stream = ChatStream::from_receiver(rx);
-/// let mut kinds = Vec::new();
-/// while let Some(event) = stream.next_event() {
-///     kinds.push(match event? {
-///         ChatEvent::Text(_) => "text",
-///         ChatEvent::Reasoning(_) => "reasoning",
-///         ChatEvent::Finish(_) => "finish",
-///         ChatEvent::Usage(_) => "usage",
-///         ChatEvent::Done => "done",
-///         _ => "other",
-///     });
-/// }
-/// assert_eq!(kinds, ["reasoning", "text", "finish", "usage", "done"]);
-/// assert_eq!(stream.usage().and_then(|u| u.output_tokens), Some(1));
+/// assert_eq!(stream.collect::<Result<String, _>>()?, "5");
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +69,8 @@ pub enum ChatEvent {
     Done,
 }
 
-/// The result of a tool the provider ran itself, kept whole as the server sent it.
+/// The result of a tool the provider ran itself, kept whole as the server sent it (read with
+/// [`ChatStream::server_tool_results`](super::ChatStream::server_tool_results)).
 ///
 /// Anthropic sends one content block per result (`web_search_tool_result`,
 /// `web_fetch_tool_result`, `code_execution_tool_result`, `mcp_tool_result`...), whose
@@ -98,20 +81,11 @@ pub enum ChatEvent {
 ///
 /// ```
 /// use serde_json::json;
-/// use ureq_futures::llm::{ChatEvent, ChatStream, ServerToolResult};
+/// use ureq_futures::llm::ServerToolResult;
 ///
-/// let block = json!({
-///     "type": "web_search_tool_result",
-///     "tool_use_id": "srvtoolu_1",
-///     "content": [{"type": "web_search_result", "url": "https://example.com/", "title": "Example"}],
-/// });
+/// let block = json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []});
 /// let result = ServerToolResult { tool_use_id: "srvtoolu_1".into(), kind: "web_search_tool_result".into(), block };
-/// let (tx, rx) = crossbeam_channel::unbounded();
-/// tx.send(Ok(vec![ChatEvent::ServerToolResult(result), ChatEvent::Done])).unwrap();
-/// let mut stream = ChatStream::from_receiver(rx);
-/// stream.by_ref().for_each(drop);
-/// let results = stream.server_tool_results();
-/// assert_eq!(results[0].block["content"][0]["url"], "https://example.com/");
+/// assert_eq!(result.block["tool_use_id"], result.tool_use_id);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerToolResult {
@@ -125,14 +99,14 @@ pub struct ServerToolResult {
 }
 
 /// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are
-/// concatenated; the id and the name usually come with the first fragment only.
+/// concatenated; the id and the name usually come with the first fragment only (see
+/// [`ChatStream::tool_calls`](super::ChatStream::tool_calls) for calls assembled from them).
 ///
 /// # Examples
 ///
 /// ```
-/// use ureq_futures::llm::{ChatEvent, ChatStream, ToolCallDelta};
+/// use ureq_futures::llm::{ChatEvent, ToolCallDelta};
 ///
-/// // A call streamed in two pieces: the id and name come first, the arguments in fragments.
 /// let first = ToolCallDelta {
 ///     index: Some(0),
 ///     id: Some("call_1".into()),
@@ -140,12 +114,8 @@ pub struct ServerToolResult {
 ///     arguments: r#"{"a":2,"#.into(),
 ///     signature: None,
 /// };
-/// let second = ToolCallDelta { index: Some(0), arguments: r#""b":3}"#.into(), ..ToolCallDelta::default() };
-/// let (tx, rx) = crossbeam_channel::unbounded();
-/// tx.send(Ok(vec![ChatEvent::ToolCall(first), ChatEvent::ToolCall(second), ChatEvent::Done])).unwrap();
-/// let mut stream = ChatStream::from_receiver(rx);
-/// stream.by_ref().for_each(drop);
-/// assert_eq!(stream.tool_calls()[0].arguments, r#"{"a":2,"b":3}"#);
+/// let event = ChatEvent::ToolCall(first);
+/// # let _ = event;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolCallDelta {
@@ -312,127 +282,5 @@ impl Usage {
             total_tokens: count(total),
             raw: value.clone(),
         })
-    }
-}
-
-/// A piece of a tool call without a signature, for the unit tests.
-#[cfg(test)]
-pub(crate) fn piece(
-    index: Option<usize>,
-    id: Option<&str>,
-    name: Option<&str>,
-    arguments: &str,
-) -> ToolCallDelta {
-    ToolCallDelta {
-        index,
-        id: id.map(str::to_string),
-        name: name.map(str::to_string),
-        arguments: arguments.to_string(),
-        signature: None,
-    }
-}
-
-/// [`ChatEvent::ToolCall`] of the [`piece`] numbered `index`, for the decoders' unit tests.
-#[cfg(test)]
-pub(crate) fn call_event(
-    index: usize,
-    id: Option<&str>,
-    name: Option<&str>,
-    arguments: &str,
-) -> ChatEvent {
-    ChatEvent::ToolCall(piece(Some(index), id, name, arguments))
-}
-
-/// Token counts: input, output, total.
-#[cfg(test)]
-pub(crate) type Tokens = (Option<u64>, Option<u64>, Option<u64>);
-
-/// The usage `event` carries and its token counts; panics on another event. For the
-/// decoders' unit tests.
-#[cfg(test)]
-pub(crate) fn usage_of(event: &ChatEvent) -> (&Usage, Tokens) {
-    match event {
-        ChatEvent::Usage(u) => (u, (u.input_tokens, u.output_tokens, u.total_tokens)),
-        other => panic!("not usage: {other:?}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn delta(
-        index: Option<usize>,
-        id: Option<&str>,
-        name: Option<&str>,
-        args: &str,
-    ) -> ToolCallDelta {
-        piece(index, id, name, args)
-    }
-
-    #[test]
-    fn tool_calls_are_assembled_by_index_even_when_interleaved() {
-        let mut calls = Vec::new();
-        ToolCall::apply(&mut calls, &delta(Some(0), Some("a"), Some("add"), ""));
-        ToolCall::apply(
-            &mut calls,
-            &delta(Some(1), Some("b"), Some("mul"), "{\"x\""),
-        );
-        ToolCall::apply(&mut calls, &delta(Some(0), None, None, "{\"y\":1}"));
-        ToolCall::apply(&mut calls, &delta(Some(1), None, None, ":2}"));
-        assert_eq!(calls.len(), 2);
-        assert_eq!(
-            (
-                calls[0].id.as_str(),
-                calls[0].name.as_str(),
-                calls[0].arguments.as_str()
-            ),
-            ("a", "add", "{\"y\":1}")
-        );
-        assert_eq!(
-            (
-                calls[1].id.as_str(),
-                calls[1].name.as_str(),
-                calls[1].arguments.as_str()
-            ),
-            ("b", "mul", "{\"x\":2}")
-        );
-    }
-
-    #[test]
-    fn tool_calls_without_index_follow_their_ids() {
-        let mut calls = Vec::new();
-        ToolCall::apply(&mut calls, &delta(None, Some("a"), Some("f"), "{}"));
-        ToolCall::apply(&mut calls, &delta(None, Some("b"), Some("g"), "{\"k\""));
-        ToolCall::apply(&mut calls, &delta(None, None, None, ":1}"));
-        assert_eq!(calls.len(), 2);
-        assert_eq!(
-            (calls[1].index, calls[1].arguments.as_str()),
-            (1, "{\"k\":1}")
-        );
-    }
-
-    #[test]
-    fn a_repeated_name_is_not_doubled() {
-        let mut calls = Vec::new();
-        ToolCall::apply(&mut calls, &delta(Some(0), Some("a"), Some("f"), "1"));
-        ToolCall::apply(&mut calls, &delta(Some(0), Some("a"), Some("f"), "2"));
-        assert_eq!(
-            (calls[0].name.as_str(), calls[0].arguments.as_str()),
-            ("f", "12")
-        );
-    }
-
-    #[test]
-    fn usage_reads_openai_names() {
-        let raw =
-            serde_json::json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3});
-        let usage = Usage::from_openai(&raw).unwrap();
-        assert_eq!(
-            (usage.input_tokens, usage.output_tokens, usage.total_tokens),
-            (Some(1), Some(2), Some(3))
-        );
-        assert_eq!(usage.raw, raw);
-        assert!(Usage::from_openai(&serde_json::json!([1])).is_none());
     }
 }

@@ -433,18 +433,4 @@ mod tests {
         assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
         assert_eq!(data_url("image/png", b"hi"), "data:image/png;base64,aGk=");
     }
-
-    #[test]
-    fn constructors_set_role_and_text() {
-        assert_eq!(Message::system("a").role, "system");
-        assert_eq!(Message::user("a").role, "user");
-        assert_eq!(Message::assistant("a").role, "assistant");
-        assert_eq!(Message::new("tool", "x").text(), "x");
-        let m = Message::user("a")
-            .with_image("image/png", vec![1])
-            .with_part(Part::text("b"));
-        assert_eq!(m.text(), "ab");
-        assert_eq!(m.plain_text(), None);
-        assert_eq!(Message::user("a").plain_text(), Some("a"));
-    }
 }

@@ -41,28 +41,16 @@
 //! | [`MistralClient`] (OpenAI's protocol) | `MISTRAL_API_KEY` | `MISTRAL_BASE_URL` (`https://api.mistral.ai/v1`) | `/chat/completions` |
 //! | [`TogetherClient`] (OpenAI's protocol) | `TOGETHER_API_KEY` | `TOGETHER_BASE_URL` (`https://api.together.xyz/v1`) | `/chat/completions` |
 //!
-//! They behave alike:
-//!
-//! * A missing key is an [`Error::MissingApiKey`] naming the variable(s) to set, returned by
-//!   the request (building never fails), when the base URL is the provider's own; a proxy or a
-//!   local server at another base URL gets no key header.
-//! * A non-2xx answer is an [`Error::Status`] whose message is
-//!   `Server responded with an error. Status Code: <code>` for every provider (tinychat's
-//!   Cohere client said `Server responded with error: <code>`; one wording now), with the start
-//!   of the server's error body in [`StatusError::body`](crate::StatusError::body).
-//! * [`ChatStream`] yields only the answer's text. Reasoning (OpenAI-compatible
-//!   `reasoning_content`, Anthropic's thinking blocks, Gemini's thought parts, Mistral's
-//!   thinking parts), tool calls, signatures and usage are not text; reasoning, tool calls,
-//!   the finish reason and usage stay readable on the stream.
-//! * An error the server reports inside a stream ends it with [`Error::Api`]; a stream that
-//!   ends before the provider's end marker is an [`Error::Protocol`] saying it was cut; a chunk
-//!   that cannot be decoded is an [`Error::Protocol`] quoting it. Nothing is skipped silently.
-//! * The key is never shown: not in `Debug` output, not in errors.
-//!
-//! Each client's request is decoded on the worker by an [`sse::Decode`](crate::sse::Decode)
-//! that turns the provider's chunks into [`ChatEvent`] batches: [`OpenAIDecoder`],
-//! [`AnthropicDecoder`], [`GeminiDecoder`], [`CohereDecoder`]. [`ChatStream`] is the same for
-//! all of them.
+//! They behave alike. A missing key is an [`Error::MissingApiKey`] naming the variable(s) to
+//! set, returned by the request when the base URL is the provider's own (a proxy or a local
+//! server at another base URL gets no key header); the key is never shown. A non-2xx answer is
+//! an [`Error::Status`] whose message starts `Server responded with an error. Status Code:
+//! <code>` for every provider. [`ChatStream`] yields only the answer's text; reasoning, tool
+//! calls, the finish reason and usage stay readable on it. An error the server reports inside
+//! a stream ends it with [`Error::Api`]; a cut stream or an undecodable chunk is an
+//! [`Error::Protocol`]. Each answer is decoded on the worker by the provider's decoder (an
+//! [`sse::Decode`](crate::sse::Decode)): [`OpenAIDecoder`], [`AnthropicDecoder`],
+//! [`GeminiDecoder`], [`CohereV2Decoder`], [`CohereDecoder`].
 //!
 //! # The request surface
 //!
@@ -114,38 +102,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # OpenAI-compatible servers
-//!
-//! [`OpenAIClient`] talks to any server with OpenAI's `/chat/completions` streaming API; set
-//! `OPENAI_BASE_URL` (or [`ClientBuilder::base_url`]):
-//!
-//! | server | base URL | key |
-//! |---|---|---|
-//! | OpenAI | `https://api.openai.com/v1` (the default) | required |
-//! | Ollama | `http://localhost:11434/v1` | none |
-//! | llama.cpp `llama-server` | `http://localhost:8080/v1` | none, or its `--api-key` |
-//! | vLLM | `http://localhost:8000/v1` | none, or its `--api-key` |
-//! | Groq | `https://api.groq.com/openai/v1` | required |
-//! | OpenRouter | `https://openrouter.ai/api/v1` | required |
-//! | Mistral | `https://api.mistral.ai/v1` ([`MistralClient`] reads `MISTRAL_*`) | required |
-//! | Together | `https://api.together.xyz/v1` ([`TogetherClient`] reads `TOGETHER_*`) | required |
-//!
-//! Without a key the client sends no `Authorization` header to a non-default base URL, and
-//! refuses with [`Error::MissingApiKey`] to send to OpenAI's.
-//!
-//! # From tinychat (Python)
-//!
-//! | tinychat with requests-futures | here |
-//! |---|---|
-//! | `OpenAIClient(model_name=..., temperature=...)` | [`OpenAIClient::new`]`(model, temperature)` |
-//! | `AnthropicClient`, `GeminiClient`, `CohereClient` | [`AnthropicClient::new`], [`GeminiClient::new`], [`CohereClient::new`], same arguments |
-//! | `MistralClient`, `TogetherClient` | [`MistralClient::new`], [`TogetherClient::new`], same arguments |
-//! | `FuturesSession().post(url, json=..., stream=True).result()` | `session.post(url).json(&body).events().result()?` |
-//! | `SSEClient(response).events()` | [`EventStream`](crate::sse::EventStream), an iterator of events |
-//! | `client.perform_stream_request(messages)` | [`Client::perform_stream_request`]`(&messages)` |
-//! | `json.loads(event.data)["choices"][0]["delta"]["content"]` | [`Client::stream_chat`] yields the text |
-//! | `ValueError("Server responded with an error. Status Code: 400")` | [`Error::Status`], same words in its message, for every provider |
-//! | `{"role": "user", "content": ...}` | [`Message::user`] |
+//! Any server with OpenAI's `/chat/completions` streaming API (Ollama, llama.cpp, vLLM, Groq,
+//! OpenRouter...) works through [`OpenAIClient`] with its base URL; the README lists them, and
+//! `docs/migration.md` maps tinychat's client and the Python SDKs onto this module.
 //!
 //! [`FuturesSession`]: crate::FuturesSession
 //! [`Error::MissingApiKey`]: crate::Error::MissingApiKey
@@ -320,36 +279,3 @@ macro_rules! forward_chat_client {
 }
 
 forward_chat_client!(&C, Box<C>, std::sync::Arc<C>);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn _ensure_object_safe(client: OpenAIClient) -> Box<dyn ChatClient> {
-        Box::new(client)
-    }
-
-    /// Knows only messages, as a client written before requests existed.
-    struct Plain;
-
-    impl ChatClient for Plain {
-        fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let text = messages.iter().map(Message::text).collect();
-            tx.send(Ok(vec![ChatEvent::Text(text), ChatEvent::Done]))
-                .ok();
-            Ok(ChatStream::from_receiver(rx))
-        }
-    }
-
-    #[test]
-    fn a_messages_only_client_completes_plain_requests_and_refuses_the_rest() {
-        let client: Box<dyn ChatClient> = Box::new(Plain);
-        let answer = client.complete(&ChatRequest::new().user("echo")).unwrap();
-        assert_eq!(answer.text, "echo");
-        let err = client
-            .complete(&ChatRequest::new().user("x").max_tokens(1))
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    }
-}

@@ -51,21 +51,13 @@ pub const API_KEY_VAR: &str = "OPENAI_API_KEY";
 /// ```
 pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 
-/// A streaming client for the OpenAI chat completions API and compatible servers
-/// (`POST {base}/chat/completions`): the port of tinychat's `OpenAIClient`, a [`Client`] over
-/// the [`OpenAI`] protocol.
+/// A streaming client for OpenAI's chat completions API and the servers that speak it
+/// (`POST {base}/chat/completions`), a [`Client`] over the [`OpenAI`] protocol. The key travels
+/// as `Authorization: Bearer <key>` (variables: see the [module docs](super#providers)).
 ///
-/// The key comes from `OPENAI_API_KEY` and travels as `Authorization: Bearer <key>`; the base
-/// URL comes from `OPENAI_BASE_URL` (default [`DEFAULT_BASE_URL`]). Both are read when the
-/// client is built and both can be set on the [builder](ClientBuilder). Setting the base URL is
-/// all it takes to use Ollama (`http://localhost:11434/v1`), vLLM, llama.cpp's server, Groq or
-/// OpenRouter; a client without a key sends no `Authorization` header to a base URL other than
-/// OpenAI's.
-///
-/// **The answer.** [`OpenAIDecoder`] reads the stream: `delta.content` is the text;
-/// `reasoning_content` / `reasoning` are [`reasoning`](super::ChatStream::reasoning); tool-call
-/// pieces are [`tool_calls`](super::ChatStream::tool_calls); an `error` object ends the stream
-/// with [`Error::Api`](crate::Error::Api).
+/// Setting the base URL is all it takes to use Ollama (`http://localhost:11434/v1`), vLLM,
+/// llama.cpp's server, Groq or OpenRouter; without a key, no `Authorization` header goes to a
+/// base URL other than OpenAI's. [`OpenAIDecoder`] reads the answer.
 ///
 /// # Examples
 ///
@@ -83,57 +75,26 @@ pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 /// ```
 pub type OpenAIClient = Client<OpenAI>;
 
-/// Builds an [`OpenAIClient`]: a [`ClientBuilder`] with
-/// [`include_usage`](ClientBuilder::include_usage) on top of the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, OpenAIClientBuilder};
-///
-/// // A function that configures builders the same way, for several models.
-/// fn local(builder: OpenAIClientBuilder) -> OpenAIClientBuilder {
-///     builder.base_url("http://localhost:11434/v1").include_usage(false)
-/// }
-/// let small = local(OpenAIClient::builder("llama3.2:1b", None)).build();
-/// let large = local(OpenAIClient::builder("llama3.3:70b", None)).build();
-/// assert_eq!(small.base_url(), large.base_url());
-/// ```
+/// Builds an [`OpenAIClient`]: the common settings and
+/// [`include_usage`](ClientBuilder::include_usage).
 pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 
-/// The wire format of OpenAI's chat completions API, the protocol of [`OpenAIClient`].
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, OpenAI, OpenAIClient};
-///
-/// // `OpenAIClient` is `Client<OpenAI>`: the two names are one type.
-/// let client: Client<OpenAI> = OpenAIClient::new("gpt-4o-mini", None);
-/// assert_eq!(client.model_name(), "gpt-4o-mini");
-/// ```
-#[derive(Debug, Clone)]
+/// The wire format of OpenAI's chat completions: the protocol of [`OpenAIClient`], which is
+/// `Client<OpenAI>`.
+#[derive(Debug, Clone, Default)]
 pub struct OpenAI {
-    include_usage: bool,
-}
-
-impl Default for OpenAI {
-    fn default() -> Self {
-        OpenAI {
-            include_usage: true,
-        }
-    }
+    /// `include_usage(false)` was set.
+    without_usage: bool,
 }
 
 /// Implements the wire format of OpenAI's chat completions for a protocol value with a
-/// `flavor` method, at the provider given by key variable, base URL variable and default base
-/// URL.
+/// `flavor` method, at the provider of the variables' prefix (`"OPENAI"`) and default base URL.
 macro_rules! openai_compatible {
-    ($protocol:ty, $key_var:expr, $base_var:expr, $default_base:expr) => {
+    ($protocol:ty, $prefix:literal, $default_base:expr) => {
         impl $crate::llm::client::sealed::Wire for $protocol {
             type Decoder = $crate::llm::OpenAIDecoder;
             const PROVIDER: &'static $crate::llm::client::Provider =
-                &$crate::llm::client::Provider::new($key_var, $base_var, $default_base, None);
+                &$crate::llm::client::provider!($prefix, $default_base, None);
 
             fn url(&self, base_url: &str, _model: &str) -> String {
                 format!("{base_url}/chat/completions")
@@ -142,10 +103,9 @@ macro_rules! openai_compatible {
             fn body(
                 &self,
                 model: &str,
-                temperature: Option<f64>,
                 request: &$crate::llm::ChatRequest,
             ) -> Result<serde_json::Value, $crate::Error> {
-                $crate::llm::openai::chat_body(model, temperature, request, &self.flavor())
+                $crate::llm::openai::chat_body(model, request, &self.flavor())
             }
 
             fn decoder(&self) -> $crate::llm::OpenAIDecoder {
@@ -157,13 +117,13 @@ macro_rules! openai_compatible {
 
 pub(crate) use openai_compatible;
 
-openai_compatible!(OpenAI, API_KEY_VAR, BASE_URL_VAR, DEFAULT_BASE_URL);
+openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL);
 
 impl OpenAI {
     fn flavor(&self) -> Flavor {
         Flavor {
             name: "OpenAI",
-            include_usage: self.include_usage,
+            include_usage: !self.without_usage,
             max_tokens: "max_completion_tokens",
             seed: "seed",
             required: "required",
@@ -189,7 +149,7 @@ impl ClientBuilder<OpenAI> {
     /// # let _ = client;
     /// ```
     pub fn include_usage(mut self, yes: bool) -> Self {
-        self.protocol.include_usage = yes;
+        self.protocol.without_usage = !yes;
         self
     }
 }
@@ -211,20 +171,12 @@ pub(crate) struct Flavor {
 /// The body of a streamed chat completion, shared by the OpenAI-compatible protocols.
 pub(crate) fn chat_body(
     model: &str,
-    temperature: Option<f64>,
     request: &ChatRequest,
     flavor: &Flavor,
 ) -> Result<Value, Error> {
-    request.check_parts(flavor.name, ImagesIn::User)?;
-    let mut messages = Vec::new();
-    if let Some(system) = &request.system {
-        messages.push(json!({"role": "system", "content": system}));
-    }
-    for message in &request.messages {
-        push_message(&mut messages, message, None);
-    }
+    let messages = chat_messages(request, flavor.name, None)?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
-    put(&mut body, "temperature", temperature);
+    put(&mut body, "temperature", request.temperature);
     put(&mut body, flavor.max_tokens, request.max_tokens);
     put(&mut body, "top_p", request.top_p);
     put(&mut body, flavor.seed, request.seed);
@@ -253,23 +205,38 @@ pub(crate) fn chat_body(
 /// The tools as OpenAI's `{"type": "function", "function": {...}}` objects (Cohere v2 takes
 /// the same), or `None` when there are none.
 pub(crate) fn function_tools(request: &ChatRequest) -> Option<Value> {
-    let tools: Vec<Value> = request
-        .tools
-        .iter()
-        .map(|t| {
-            json!({"type": "function", "function": {
-                "name": t.name, "description": t.description, "parameters": t.parameters,
-            }})
-        })
+    let tools = request.tools_as("parameters");
+    let tools: Vec<Value> = tools
+        .into_iter()
+        .map(|function| json!({"type": "function", "function": function}))
         .collect();
     (!tools.is_empty()).then_some(Value::Array(tools))
+}
+
+/// The conversation as chat-completions messages (OpenAI's, which Cohere v2 shares): the
+/// system prompt first, then each message as [`push_message`] lays it out, its parts checked
+/// first (refusals name `provider`).
+pub(crate) fn chat_messages(
+    request: &ChatRequest,
+    provider: &str,
+    plan_key: Option<&str>,
+) -> Result<Vec<Value>, Error> {
+    request.check_parts(provider, ImagesIn::User)?;
+    let mut messages = Vec::new();
+    if let Some(system) = &request.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    for message in &request.messages {
+        push_message(&mut messages, message, plan_key);
+    }
+    Ok(messages)
 }
 
 /// Appends `message` as chat-completions messages (OpenAI's, which Cohere v2 shares): one
 /// message, and one `tool` message per tool result it carries. With `plan_key`, an assistant's
 /// text next to its tool calls goes in that field (Cohere's `tool_plan`) instead of `content`.
 /// Each part is where the provider takes it: see [`ChatRequest::check_parts`].
-pub(crate) fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>) {
+fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>) {
     let (mut content, mut calls) = (Vec::new(), Vec::new());
     for part in &message.content {
         let image_url = match part {
@@ -313,148 +280,4 @@ pub(crate) fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Op
         Some(calls).filter(|c| !c.is_empty()),
     );
     out.push(entry);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::request::fixtures::{add_call, client, every_part};
-    use crate::llm::ChatRequest;
-    use crate::Error;
-
-    fn body(request: &ChatRequest) -> Value {
-        client(OpenAIClient::builder("m", None))
-            .body(request)
-            .unwrap()
-    }
-
-    #[test]
-    fn the_key_is_required_only_at_the_default_base() {
-        let no_env = |_: &str| None;
-        let client = OpenAIClient::builder("m", 0.0).env(no_env).build();
-        assert!(matches!(
-            client.chat_request(&[]),
-            Err(Error::MissingApiKey {
-                var: "OPENAI_API_KEY"
-            })
-        ));
-        let local = OpenAIClient::builder("m", 0.0)
-            .env(no_env)
-            .base_url("http://localhost:11434/v1/")
-            .build();
-        assert!(local.chat_request(&[]).is_ok());
-        assert_eq!(local.base_url(), "http://localhost:11434/v1");
-    }
-
-    #[test]
-    fn plain_messages_are_strings_and_usage_is_asked_for() {
-        let request = ChatRequest::new().system("be brief").user("hi");
-        assert_eq!(
-            body(&request),
-            json!({
-                "model": "m",
-                "messages": [
-                    {"role": "system", "content": "be brief"},
-                    {"role": "user", "content": "hi"},
-                ],
-                "stream": true,
-                "stream_options": {"include_usage": true},
-            })
-        );
-        let client = OpenAIClient::builder("m", 0.5)
-            .include_usage(false)
-            .env(|_| None)
-            .build();
-        let body = client.body(&request).unwrap();
-        assert_eq!(body["temperature"], json!(0.5));
-        assert!(body.get("stream_options").is_none(), "{body}");
-    }
-
-    #[test]
-    fn images_are_content_parts_and_bytes_a_data_url() {
-        let request = ChatRequest::new().message(
-            Message::user("what is it?")
-                .with_image_url("https://x/cat.png")
-                .with_image("image/png", b"hi".to_vec()),
-        );
-        assert_eq!(
-            body(&request)["messages"][0]["content"],
-            json!([
-                {"type": "text", "text": "what is it?"},
-                {"type": "image_url", "image_url": {"url": "https://x/cat.png"}},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
-            ])
-        );
-        let bad = ChatRequest::new().message(Message::system("s").with_image_url("u"));
-        let client = OpenAIClient::builder("m", None).env(|_| None).build();
-        assert!(matches!(client.body(&bad), Err(Error::InvalidRequest(_))));
-    }
-
-    #[test]
-    fn tools_choice_calls_and_results_follow_the_chat_completions_format() {
-        let request = every_part("image/png", None, &add_call("call_1"))
-            .tool_choice(ToolChoice::Tool("add".into()));
-        let body = body(&request);
-        assert_eq!(
-            body["messages"],
-            json!([
-                {"role": "user", "content": [
-                    {"type": "text", "text": "see"},
-                    {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
-                ]},
-                {"role": "assistant", "content": null, "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{\"a\":2}"}},
-                ]},
-                {"role": "tool", "tool_call_id": "call_1", "content": "2"},
-            ])
-        );
-        assert_eq!(
-            body["tools"],
-            json!([{"type": "function", "function": {"name": "add", "description": "adds", "parameters": {"type": "object"}}}])
-        );
-        assert_eq!(
-            body["tool_choice"],
-            json!({"type": "function", "function": {"name": "add"}})
-        );
-        for (choice, wire) in [
-            (ToolChoice::Auto, "auto"),
-            (ToolChoice::None, "none"),
-            (ToolChoice::Required, "required"),
-        ] {
-            let request = ChatRequest::new().user("x").tool_choice(choice);
-            assert_eq!(super::tests::body(&request)["tool_choice"], json!(wire));
-        }
-    }
-
-    #[test]
-    fn json_output_limits_and_extra_fields() {
-        let request = ChatRequest::new()
-            .user("x")
-            .json()
-            .max_tokens(10)
-            .stop("END")
-            .top_p(0.9)
-            .seed(7)
-            .temperature(0.1)
-            .extra("reasoning_effort", json!("low"))
-            .extra("stream_options", json!({"include_usage": false}));
-        let body = body(&request);
-        assert_eq!(body["response_format"], json!({"type": "json_object"}));
-        assert_eq!(body["max_completion_tokens"], json!(10));
-        assert_eq!(body["stop"], json!(["END"]));
-        assert_eq!(body["top_p"], json!(0.9));
-        assert_eq!(body["seed"], json!(7));
-        assert_eq!(body["temperature"], json!(0.1));
-        assert_eq!(body["reasoning_effort"], json!("low"));
-        assert_eq!(body["stream_options"], json!({"include_usage": false}));
-        let schema = json!({"type": "object"});
-        let request = ChatRequest::new()
-            .user("x")
-            .json_schema("answer", schema.clone());
-        assert_eq!(
-            super::tests::body(&request)["response_format"],
-            json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}})
-        );
-    }
 }

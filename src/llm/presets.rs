@@ -9,15 +9,10 @@
 use super::client::{Client, ClientBuilder};
 use super::openai::{openai_compatible, Flavor};
 
-/// Mistral's API (`https://api.mistral.ai/v1`): the port of tinychat's `MistralClient`, a
-/// [`Client`] over the [`Mistral`] protocol.
-///
-/// The key comes from `MISTRAL_API_KEY` and the base URL from `MISTRAL_BASE_URL` (default
-/// `https://api.mistral.ai/v1`). A missing key is an
-/// [`Error::MissingApiKey`](crate::Error::MissingApiKey) naming `MISTRAL_API_KEY`.
-///
-/// Magistral models send their reasoning as `thinking` content parts: they are
-/// [`reasoning`](super::ChatStream::reasoning), never text.
+/// Mistral's API (`https://api.mistral.ai/v1`), a [`Client`] over the [`Mistral`] protocol:
+/// OpenAI's, with `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`. Magistral models send their
+/// reasoning as `thinking` content parts: they are [`reasoning`](super::ChatStream::reasoning),
+/// never text.
 ///
 /// # Examples
 ///
@@ -34,25 +29,11 @@ use super::openai::{openai_compatible, Flavor};
 /// ```
 pub type MistralClient = Client<Mistral>;
 
-/// Builds a [`MistralClient`]: a [`ClientBuilder`] with the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{MistralClient, MistralClientBuilder};
-///
-/// let builder: MistralClientBuilder = MistralClient::builder("mistral-small-latest", 0.3);
-/// let client = builder.api_key("...").build();
-/// assert!(client.has_api_key());
-/// ```
+/// Builds a [`MistralClient`]: the common settings.
 pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
-/// Together AI's API (`https://api.together.xyz/v1`): the port of tinychat's `TogetherClient`,
-/// a [`Client`] over the [`Together`] protocol.
-///
-/// The key comes from `TOGETHER_API_KEY` and the base URL from `TOGETHER_BASE_URL` (default
-/// `https://api.together.xyz/v1`). A missing key is an
-/// [`Error::MissingApiKey`](crate::Error::MissingApiKey) naming `TOGETHER_API_KEY`.
+/// Together AI's API (`https://api.together.xyz/v1`), a [`Client`] over the [`Together`]
+/// protocol: OpenAI's, with `TOGETHER_API_KEY` and `TOGETHER_BASE_URL`.
 ///
 /// # Examples
 ///
@@ -66,60 +47,21 @@ pub type MistralClientBuilder = ClientBuilder<Mistral>;
 /// ```
 pub type TogetherClient = Client<Together>;
 
-/// Builds a [`TogetherClient`]: a [`ClientBuilder`] with the common settings.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use ureq_futures::llm::{TogetherClient, TogetherClientBuilder};
-///
-/// let builder: TogetherClientBuilder = TogetherClient::builder("deepseek-ai/DeepSeek-R1", None);
-/// let client = builder.read_timeout(Duration::from_secs(600)).build();
-/// # let _ = client;
-/// ```
+/// Builds a [`TogetherClient`]: the common settings.
 pub type TogetherClientBuilder = ClientBuilder<Together>;
 
-/// The protocol of [`MistralClient`]: OpenAI's chat completions at Mistral.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, Mistral, MistralClient};
-///
-/// // `MistralClient` is `Client<Mistral>`: OpenAI's wire format at Mistral's address.
-/// let client: Client<Mistral> = MistralClient::builder("mistral-large-latest", None).env(|_| None).build();
-/// assert_eq!(client.base_url(), "https://api.mistral.ai/v1");
-/// ```
+/// The protocol of [`MistralClient`], which is `Client<Mistral>`: OpenAI's chat completions at
+/// Mistral.
 #[derive(Debug, Clone, Default)]
 pub struct Mistral;
 
-/// The protocol of [`TogetherClient`]: OpenAI's chat completions at Together AI.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, Together, TogetherClient};
-///
-/// // `TogetherClient` is `Client<Together>`.
-/// let client: Client<Together> = TogetherClient::new("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7);
-/// assert_eq!(client.model_name(), "meta-llama/Llama-3.3-70B-Instruct-Turbo");
-/// ```
+/// The protocol of [`TogetherClient`], which is `Client<Together>`: OpenAI's chat completions
+/// at Together AI.
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 
-openai_compatible!(
-    Mistral,
-    "MISTRAL_API_KEY",
-    "MISTRAL_BASE_URL",
-    "https://api.mistral.ai/v1"
-);
-openai_compatible!(
-    Together,
-    "TOGETHER_API_KEY",
-    "TOGETHER_BASE_URL",
-    "https://api.together.xyz/v1"
-);
+openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1");
+openai_compatible!(Together, "TOGETHER", "https://api.together.xyz/v1");
 
 impl Mistral {
     /// Mistral streams its usage without being asked, and has its own words for the seed and
@@ -145,56 +87,5 @@ impl Together {
             seed: "seed",
             required: "required",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::{ChatRequest, ToolChoice};
-    use crate::Error;
-    use serde_json::json;
-
-    #[test]
-    fn mistral_spells_the_seed_and_a_required_call_its_own_way() {
-        let client = MistralClient::builder("m", None).env(|_| None).build();
-        let request = ChatRequest::new()
-            .user("x")
-            .seed(3)
-            .max_tokens(5)
-            .tool_choice(ToolChoice::Required);
-        let body = client.body(&request).unwrap();
-        assert_eq!(body["random_seed"], json!(3));
-        assert_eq!(body["max_tokens"], json!(5));
-        assert_eq!(body["tool_choice"], json!("any"));
-        assert!(body.get("seed").is_none() && body.get("stream_options").is_none());
-        let together = TogetherClient::builder("m", None).env(|_| None).build();
-        let body = together.body(&request).unwrap();
-        assert_eq!(
-            (&body["seed"], &body["tool_choice"]),
-            (&json!(3), &json!("required"))
-        );
-    }
-
-    #[test]
-    fn presets_read_their_own_variables() {
-        let env = |name: &str| match name {
-            "MISTRAL_API_KEY" => Some("m-key".to_string()),
-            "MISTRAL_BASE_URL" => Some("http://mistral.local/v1/".to_string()),
-            "OPENAI_API_KEY" | "OPENAI_BASE_URL" => Some("wrong".to_string()),
-            _ => None,
-        };
-        let mistral = MistralClient::builder("m", 0.0).env(env).build();
-        assert!(mistral.has_api_key());
-        assert_eq!(mistral.base_url(), "http://mistral.local/v1");
-        let together = TogetherClient::builder("m", 0.0).env(env).build();
-        assert!(!together.has_api_key());
-        assert_eq!(together.base_url(), TogetherClient::DEFAULT_BASE_URL);
-        assert!(matches!(
-            together.chat_request(&[]),
-            Err(Error::MissingApiKey {
-                var: "TOGETHER_API_KEY"
-            })
-        ));
     }
 }

@@ -1,6 +1,6 @@
 //! `ChatRequest`, what a chat asks for beyond its messages, and `ChatResponse`, a whole answer.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::{ChatStream, Message, Part, ServerToolResult, ToolCall, Usage};
 use crate::Error;
@@ -567,7 +567,7 @@ impl From<Vec<Message>> for ChatRequest {
 /// Sets `body[key]` to `value` when there is one.
 pub(crate) fn put(body: &mut Value, key: &str, value: Option<impl serde::Serialize>) {
     if let (Some(value), Value::Object(fields)) = (value, body) {
-        fields.insert(key.to_string(), serde_json::json!(value));
+        fields.insert(key.to_string(), json!(value));
     }
 }
 
@@ -623,23 +623,74 @@ impl ChatRequest {
     }
 }
 
+/// How a provider that takes tool results in user turns (Anthropic, Gemini) lays out the
+/// conversation.
+pub(crate) struct Turns {
+    /// The provider's name in errors.
+    pub(crate) provider: &'static str,
+    pub(crate) images: ImagesIn,
+    /// The assistant's role on the wire (Gemini's is `model`); every other message is `user`.
+    pub(crate) assistant: &'static str,
+    /// The key of a turn's parts: Anthropic's `content`, Gemini's `parts`.
+    pub(crate) parts_key: &'static str,
+    /// Whether a message of one text part goes as a plain string (Anthropic).
+    pub(crate) text_as_string: bool,
+}
+
+impl Turns {
+    /// `provider`'s turns, images where `images` says, parts under `parts_key`.
+    pub(crate) const fn new(
+        provider: &'static str,
+        images: ImagesIn,
+        assistant: &'static str,
+        parts_key: &'static str,
+    ) -> Turns {
+        Turns {
+            provider,
+            images,
+            assistant,
+            parts_key,
+            text_as_string: false,
+        }
+    }
+}
+
 impl ChatRequest {
-    /// The conversation as the providers that take tool results in user turns want it
-    /// (Anthropic, Gemini): its parts checked, each message as `turn` makes it, and the results
-    /// of consecutive tool messages joined in one turn under `parts_key`.
+    /// The conversation laid out as `turns` says, each part as `part` makes it: the parts
+    /// checked, and the results of consecutive tool messages joined in one turn.
     pub(crate) fn user_turns(
         &self,
-        provider: &str,
-        images: ImagesIn,
-        parts_key: &str,
-        turn: impl Fn(&Message) -> Result<Value, Error>,
+        turns: &Turns,
+        part: impl Fn(&Part) -> Result<Value, Error>,
     ) -> Result<Vec<Value>, Error> {
-        self.check_parts(provider, images)?;
-        let turns = self
+        self.check_parts(turns.provider, turns.images)?;
+        let key = turns.parts_key;
+        let wire = self
             .conversation()
-            .map(|m| Ok((m.is_tool_results(), turn(m)?)))
+            .map(|m| {
+                let role = if m.is("assistant") {
+                    turns.assistant
+                } else {
+                    "user"
+                };
+                let parts = match m.plain_text() {
+                    Some(text) if turns.text_as_string => Value::from(text),
+                    _ => m.content.iter().map(&part).collect::<Result<_, _>>()?,
+                };
+                Ok((m.is_tool_results(), json!({"role": role, key: parts})))
+            })
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(join_tool_results(turns, parts_key))
+        Ok(join_tool_results(wire, key))
+    }
+
+    /// The tools as `{"name", "description", schema_key: parameters}` objects.
+    pub(crate) fn tools_as(&self, schema_key: &str) -> Vec<Value> {
+        self.tools
+            .iter()
+            .map(
+                |t| json!({"name": t.name, "description": t.description, schema_key: t.parameters}),
+            )
+            .collect()
     }
 }
 
@@ -810,52 +861,5 @@ impl ChatResponse {
             .content
             .extend(self.tool_calls.iter().cloned().map(Part::ToolCall));
         message
-    }
-}
-
-/// What the providers' request tests share.
-#[cfg(test)]
-pub(crate) mod fixtures {
-    use super::*;
-    use crate::llm::{Client, ClientBuilder, Protocol, Tool};
-
-    /// The client of `builder`, reading nothing from the process environment.
-    pub(crate) fn client<P: Protocol>(builder: ClientBuilder<P>) -> Client<P> {
-        builder.env(|_| None).build()
-    }
-
-    /// A call of the tool `add` with `{"a":2}`.
-    pub(crate) fn add_call(id: &str) -> ToolCall {
-        ToolCall {
-            index: 0,
-            id: id.into(),
-            name: "add".into(),
-            arguments: r#"{"a":2}"#.into(),
-            signature: None,
-        }
-    }
-
-    /// A request with every kind of part: a user message (`see`, the image
-    /// `https://x/a.png`, the bytes `hi` as a `media_type` image), an assistant turn saying
-    /// `said` (if anything) and making `call`, the call's result `2`, and the tool `add`.
-    pub(crate) fn every_part(media_type: &str, said: Option<&str>, call: &ToolCall) -> ChatRequest {
-        let mut turn: Vec<Part> = said.map(Part::text).into_iter().collect();
-        turn.push(Part::ToolCall(call.clone()));
-        ChatRequest::new()
-            .message(
-                Message::user("see")
-                    .with_image_url("https://x/a.png")
-                    .with_image(media_type, b"hi".to_vec()),
-            )
-            .message(Message {
-                role: "assistant".into(),
-                content: turn,
-            })
-            .message(Message::tool_result(call, "2"))
-            .tool(Tool::new(
-                "add",
-                "adds",
-                serde_json::json!({"type": "object"}),
-            ))
     }
 }

@@ -139,38 +139,21 @@ impl ChatStream {
     }
 
     /// The chat stream of any channel of [`ChatEvent`] batches, for sources that are not
-    /// Server-Sent Events (newline-delimited JSON, tests). A disconnected channel ends the
-    /// stream; without a [`ChatEvent::Done`] before it, that end is an [`Error::Protocol`].
+    /// Server-Sent Events (a thread decoding another framing, tests). A disconnected channel
+    /// ends the stream; without a [`ChatEvent::Done`] before it, that end is an
+    /// [`Error::Protocol`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::thread;
     /// use ureq_futures::llm::{ChatEvent, ChatStream};
     /// use ureq_futures::Error;
     ///
-    /// // A source that is not Server-Sent Events: a thread decoding newline-delimited JSON.
-    /// let (tx, rx) = crossbeam_channel::bounded(16);
-    /// thread::spawn(move || {
-    ///     for line in ["{\"text\":\"Hi\"}", "{\"text\":\" there\"}"] {
-    ///         let value: serde_json::Value = serde_json::from_str(line).unwrap();
-    ///         let text = value["text"].as_str().unwrap_or("").to_string();
-    ///         if tx.send(Ok(vec![ChatEvent::Text(text)])).is_err() {
-    ///             return; // the caller dropped the stream
-    ///         }
-    ///     }
-    ///     tx.send(Ok(vec![ChatEvent::Done])).ok();
-    /// });
-    /// let text = ChatStream::from_receiver(rx).collect::<Result<String, Error>>()?;
-    /// assert_eq!(text, "Hi there");
-    ///
-    /// // Without `Done`, the end of the channel is a cut answer.
     /// let (tx, rx) = crossbeam_channel::unbounded();
     /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
-    /// drop(tx);
+    /// drop(tx); // the source stopped before `Done`: a cut answer
     /// let cut: Result<String, Error> = ChatStream::from_receiver(rx).collect();
     /// assert!(matches!(cut, Err(Error::Protocol(_))));
-    /// # Ok::<(), Error>(())
     /// ```
     pub fn from_receiver(rx: Receiver<Result<Vec<ChatEvent>, Error>>) -> Self {
         ChatStream {
@@ -334,30 +317,17 @@ impl ChatStream {
     /// use ureq_futures::llm::{ChatEvent, ChatStream, Message, ToolCallDelta};
     ///
     /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// let piece = |index, name: Option<&str>, args: &str| ToolCallDelta {
-    ///     index: Some(index),
-    ///     id: name.map(|n| format!("call_{n}")),
-    ///     name: name.map(String::from),
-    ///     arguments: args.into(),
-    ///     signature: None,
+    /// let piece = |name: Option<&str>, args: &str| ToolCallDelta {
+    ///     index: Some(0), name: name.map(String::from), arguments: args.into(), ..Default::default()
     /// };
-    /// tx.send(Ok(vec![
-    ///     ChatEvent::ToolCall(piece(0, Some("weather"), r#"{"city":"#)),
-    ///     ChatEvent::ToolCall(piece(1, Some("time"), "{}")),
-    ///     ChatEvent::ToolCall(piece(0, None, r#""Oslo"}"#)),
-    ///     ChatEvent::Finish("tool_calls".into()),
-    ///     ChatEvent::Done,
-    /// ]))
-    /// .unwrap();
+    /// let pieces = [piece(Some("weather"), r#"{"city":"#), piece(None, r#""Oslo"}"#)];
+    /// tx.send(Ok(pieces.into_iter().map(ChatEvent::ToolCall).chain([ChatEvent::Done]).collect())).unwrap();
     /// let mut stream = ChatStream::from_receiver(rx);
     /// stream.by_ref().for_each(drop);
-    /// for call in stream.tool_calls() {
-    ///     // Run the tool, then send its result back in the next request.
-    ///     let result = Message::tool_result(call, "...");
-    /// # let _ = result;
-    /// }
     /// assert_eq!(stream.tool_calls()[0].arguments, r#"{"city":"Oslo"}"#);
-    /// assert_eq!(stream.tool_calls()[1].name, "time");
+    /// // Run each call, then send its result back in the next request.
+    /// let result = Message::tool_result(&stream.tool_calls()[0], "12°C");
+    /// # let _ = result;
     /// ```
     pub fn tool_calls(&self) -> &[ToolCall] {
         &self.tool_calls
@@ -372,19 +342,11 @@ impl ChatStream {
     /// use ureq_futures::llm::{ChatEvent, ChatStream, ToolCallDelta};
     ///
     /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// let search = ToolCallDelta {
-    ///     index: Some(0),
-    ///     id: Some("srvtoolu_1".into()),
-    ///     name: Some("web_search".into()),
-    ///     arguments: r#"{"query":"ureq"}"#.into(),
-    ///     signature: None,
-    /// };
-    /// tx.send(Ok(vec![ChatEvent::ServerToolUse(search), ChatEvent::Text("Found it.".into()), ChatEvent::Done])).unwrap();
+    /// let search = ToolCallDelta { index: Some(0), name: Some("web_search".into()), ..Default::default() };
+    /// tx.send(Ok(vec![ChatEvent::ServerToolUse(search), ChatEvent::Done])).unwrap();
     /// let mut stream = ChatStream::from_receiver(rx);
     /// stream.by_ref().for_each(drop);
-    /// for used in stream.server_tool_uses() {
-    ///     eprintln!("[{} {}]", used.name, used.arguments);
-    /// }
+    /// assert_eq!(stream.server_tool_uses()[0].name, "web_search");
     /// assert!(stream.tool_calls().is_empty()); // nothing for the caller to run
     /// ```
     pub fn server_tool_uses(&self) -> &[ToolCall] {
@@ -400,11 +362,7 @@ impl ChatStream {
     /// use ureq_futures::llm::{ChatEvent, ChatStream, ServerToolResult};
     ///
     /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// let result = ServerToolResult {
-    ///     tool_use_id: "srvtoolu_1".into(),
-    ///     kind: "web_search_tool_result".into(),
-    ///     block: serde_json::json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}),
-    /// };
+    /// let result = ServerToolResult { tool_use_id: "srvtoolu_1".into(), ..Default::default() };
     /// tx.send(Ok(vec![ChatEvent::ServerToolResult(result), ChatEvent::Done])).unwrap();
     /// let mut stream = ChatStream::from_receiver(rx);
     /// stream.by_ref().for_each(drop);
@@ -553,90 +511,5 @@ impl Iterator for ChatStream {
                 Err(e) => return Some(Err(e)),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::ToolCallDelta;
-
-    fn stream_of(batches: Vec<Result<Vec<ChatEvent>, Error>>) -> ChatStream {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        for batch in batches {
-            tx.send(batch).unwrap();
-        }
-        ChatStream::from_receiver(rx)
-    }
-
-    #[test]
-    fn yields_text_and_folds_the_rest() {
-        let mut stream = stream_of(vec![
-            Ok(vec![ChatEvent::Reasoning("think".into())]),
-            Ok(vec![
-                ChatEvent::Text("a".into()),
-                ChatEvent::Text("b".into()),
-            ]),
-            Ok(vec![ChatEvent::ToolCall(ToolCallDelta {
-                index: Some(0),
-                id: Some("c1".into()),
-                name: Some("f".into()),
-                arguments: "{}".into(),
-                signature: None,
-            })]),
-            Ok(vec![
-                ChatEvent::Finish("stop".into()),
-                ChatEvent::Usage(Usage::default()),
-            ]),
-            Ok(vec![ChatEvent::Done]),
-        ]);
-        let texts: Vec<String> = stream.by_ref().map(Result::unwrap).collect();
-        assert_eq!(texts, ["a", "b"]);
-        assert!(stream.is_done());
-        assert_eq!(stream.reasoning(), "think");
-        assert_eq!(stream.tool_calls()[0].name, "f");
-        assert_eq!(stream.finish_reason(), Some("stop"));
-        assert!(stream.usage().is_some());
-    }
-
-    #[test]
-    fn nothing_after_done_is_handed_out() {
-        let mut stream = stream_of(vec![
-            Ok(vec![ChatEvent::Done, ChatEvent::Text("late".into())]),
-            Ok(vec![ChatEvent::Text("later".into())]),
-        ]);
-        assert!(stream.next().is_none());
-        assert!(stream.next_event().is_none());
-        assert!(stream.is_done());
-    }
-
-    #[test]
-    fn an_error_is_the_last_item() {
-        let mut stream = stream_of(vec![
-            Ok(vec![ChatEvent::Text("a".into())]),
-            Err(Error::Protocol("bad".into())),
-            Ok(vec![ChatEvent::Text("never".into())]),
-        ]);
-        assert_eq!(stream.next().unwrap().unwrap(), "a");
-        assert!(matches!(stream.next(), Some(Err(Error::Protocol(_)))));
-        assert!(stream.next().is_none());
-        assert!(!stream.is_done());
-    }
-
-    #[test]
-    fn a_channel_closed_before_done_is_a_cut() {
-        let mut stream = stream_of(vec![Ok(vec![ChatEvent::Text("a".into())])]);
-        assert_eq!(stream.next().unwrap().unwrap(), "a");
-        match stream.next() {
-            Some(Err(Error::Protocol(msg))) => assert!(msg.contains("cut"), "{msg}"),
-            other => panic!("{other:?}"),
-        }
-        assert!(stream.next().is_none());
-    }
-
-    #[test]
-    fn chat_stream_is_send() {
-        fn check<T: Send>() {}
-        check::<ChatStream>();
     }
 }

@@ -227,6 +227,15 @@ macro_rules! chat_decode {
 
 pub(crate) use chat_decode;
 
+/// The first of a chunk's choices (OpenAI) or candidates (Gemini): the one whose `index` is 0,
+/// a missing index counting as 0. The clients never ask for more than one.
+pub(crate) fn first_of<T>(items: Option<Vec<T>>, index: impl Fn(&T) -> Option<u64>) -> Option<T> {
+    items
+        .unwrap_or_default()
+        .into_iter()
+        .find(|item| index(item).unwrap_or(0) == 0)
+}
+
 /// A tool call's arguments as text: a string as it is, nothing (or `null`) as empty, anything
 /// else (servers that send the arguments as an object) as its JSON text.
 pub(crate) fn arguments_text(arguments: Option<Value>) -> String {
@@ -266,34 +275,6 @@ fn quote(data: &str) -> String {
     }
     format!("{:?}... ({} bytes in all)", &data[..end], data.len())
 }
-
-/// Runs `decoder` over the Server-Sent Events of `body` as the stream's worker does: every
-/// event's batch, then `finish`'s; the first error ends it. For the decoders' unit tests.
-#[cfg(test)]
-pub(crate) fn decode_sse<D: crate::sse::Decode<Item = Vec<ChatEvent>>>(
-    mut decoder: D,
-    body: &str,
-) -> Result<Vec<ChatEvent>, Error> {
-    let mut out = Vec::new();
-    for event in crate::sse::EventReader::new(body.as_bytes()) {
-        out.extend(decoder.decode(event?)?.unwrap_or_default());
-    }
-    out.extend(decoder.finish()?.unwrap_or_default());
-    Ok(out)
-}
-
-/// Asserts that a decoding's result is an [`Error::Api`] matching the rest of the pattern
-/// (`{ kind: Some(k), .. } if k == "overloaded_error"`). For the decoders' unit tests.
-#[cfg(test)]
-macro_rules! assert_api_error {
-    ($result:expr, $($pattern:tt)+) => {{
-        let err = $result.unwrap_err();
-        assert!(matches!(&err, crate::Error::Api $($pattern)+), "{err:?}");
-    }};
-}
-
-#[cfg(test)]
-pub(crate) use assert_api_error;
 
 #[cfg(test)]
 mod tests {

@@ -136,6 +136,12 @@ fn a_second_run_skips_what_the_file_answers() {
     let new: Vec<&str> = lines[6..].iter().map(|r| r.id.as_str()).collect();
     assert_eq!(new, ["id5", "id6", "id7", "id8", "id9"]);
     assert!(lines[6..].iter().all(|r| r.is_ok()));
+    // A line holds no empty field.
+    let raw = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        raw.lines().nth(6),
+        Some(r#"{"id":"id5","content":"PROMPT 5","finish_reason":"stop","attempts":1}"#)
+    );
 }
 
 #[test]
@@ -160,4 +166,9 @@ fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let error = results[1].error.as_deref().unwrap();
     assert!(error.contains("400"), "{error}");
     assert_eq!(results[1].attempts, 1, "a 400 is not retried");
+    let line = serde_json::to_value(&results[1]).unwrap();
+    assert_eq!(
+        line.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["attempts", "error", "id"]
+    );
 }

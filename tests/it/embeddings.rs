@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 use support::{Reply, TestServer};
 use ureq_futures::llm::{CohereClient, EmbedOptions, GeminiClient, MistralClient, OpenAIClient};
+use ureq_futures::Error;
 
 /// The number in a text `"t{n}"`, as the server's one-number embedding of it.
 fn number(text: &Value) -> f32 {
@@ -188,4 +189,87 @@ fn a_failed_request_fails_the_call_with_its_status() {
     assert_eq!(err.status(), Some(400));
     assert!(err.to_string().contains("input too long"), "{err}");
     assert!(client.embed(&Vec::<String>::new()).unwrap().is_empty());
+}
+
+/// `provider`'s client (key `k`, base `base`) embedding `texts` with `options`.
+fn embed(
+    provider: &str,
+    base: &str,
+    texts: &[&str],
+    options: &EmbedOptions,
+) -> Result<Vec<Vec<f32>>, Error> {
+    match provider {
+        "openai" => OpenAIClient::builder("m", None)
+            .base_url(base)
+            .api_key("k")
+            .build()
+            .embed_with(texts, options),
+        "gemini" => GeminiClient::builder("m", None)
+            .base_url(base)
+            .api_key("k")
+            .build()
+            .embed_with(texts, options),
+        _ => CohereClient::builder("m", None)
+            .base_url(base)
+            .api_key("k")
+            .build()
+            .embed_with(texts, options),
+    }
+}
+
+#[test]
+fn dimensions_and_input_types_go_where_each_api_reads_them() {
+    let options = EmbedOptions::new().input_type("search_query").dimensions(8);
+    let cases = [
+        ("openai", r#"{"data":[{"index":0,"embedding":[1.0]}]}"#),
+        ("gemini", r#"{"embeddings":[{"values":[1.0]}]}"#),
+        ("cohere", r#"{"embeddings":{"float":[[1.0]]}}"#),
+    ];
+    let mut sent = Vec::new();
+    for (provider, answer) in cases {
+        let server = TestServer::start(move |_| Reply::json(answer));
+        let vectors = embed(provider, &server.url(), &["a"], &options).unwrap();
+        assert_eq!(vectors, [[1.0]], "{provider}");
+        sent.push(serde_json::from_slice::<Value>(&server.requests()[0].body).unwrap());
+    }
+    // OpenAI's API has no input type.
+    assert_eq!(
+        sent[0],
+        json!({"model": "m", "input": ["a"], "encoding_format": "float", "dimensions": 8})
+    );
+    let gemini = &sent[1]["requests"][0];
+    assert_eq!(
+        (&gemini["taskType"], &gemini["outputDimensionality"]),
+        (&json!("search_query"), &json!(8))
+    );
+    assert_eq!(
+        (&sent[2]["input_type"], &sent[2]["output_dimension"]),
+        (&json!("search_query"), &json!(8))
+    );
+}
+
+#[test]
+fn answers_that_do_not_match_the_texts_are_errors() {
+    let cases = [
+        (
+            "gemini",
+            r#"{"embeddings":[{"values":[0.1]}]}"#,
+            "1 vectors for 2 texts",
+        ),
+        (
+            "openai",
+            r#"{"data":[{"index":0,"embedding":[1]},{"index":2,"embedding":[1]}]}"#,
+            "indexes",
+        ),
+        ("cohere", "{}", "missing field"),
+        ("openai", "not json", "expected"),
+    ];
+    for (provider, answer, says) in cases {
+        let server = TestServer::start(move |_| Reply::json(answer));
+        let err = embed(provider, &server.url(), &["a", "b"], &EmbedOptions::new()).unwrap_err();
+        assert!(
+            matches!(err, Error::Protocol(_) | Error::Json(_)) && err.to_string().contains(says),
+            "{provider} {answer}: {err:?}"
+        );
+    }
 }

@@ -716,3 +716,80 @@ fn a_4xx_is_a_status_error_with_the_apis_message_and_body() {
         })
     });
 }
+
+#[test]
+fn a_blank_key_counts_as_none_and_keys_are_trimmed() {
+    // A blank GEMINI_API_KEY falls back to GOOGLE_API_KEY, trimmed.
+    let server = serve(&providers()[2], gemini_answer(&["ok"]));
+    let env = |name: &str| match name {
+        "GEMINI_API_KEY" => Some("  ".to_string()),
+        "GOOGLE_API_KEY" => Some(" second \n".to_string()),
+        _ => None,
+    };
+    let client = GeminiClient::builder("m", None)
+        .base_url(server.url())
+        .env(env)
+        .build();
+    client.stream_chat(&hello()).unwrap().for_each(drop);
+    let sent = server.requests().pop().unwrap();
+    assert_eq!(sent.header("x-goog-api-key"), Some("second"));
+    // A blank key set on the builder wins over the environment's: there is none.
+    let blank = OpenAIClient::builder("m", None)
+        .env(|_| Some("from-env".to_string()))
+        .api_key(" ")
+        .build();
+    assert!(!blank.has_api_key());
+}
+
+#[test]
+fn a_credential_header_of_the_builders_needs_no_key_even_at_the_default_base() {
+    for name in ["X-Api-Key", "Authorization"] {
+        let client = AnthropicClient::builder("m", None)
+            .env(|_| None)
+            .header(name, "secret")
+            .build();
+        assert_eq!(client.base_url(), AnthropicClient::DEFAULT_BASE_URL);
+        assert!(client.chat_request(&hello()).is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn a_messages_only_chat_client_completes_plain_requests_and_refuses_the_rest() {
+    use ureq_futures::llm::{ChatClient, ChatEvent, ChatRequest};
+
+    /// Knows only messages, as a client written before requests existed.
+    struct Plain;
+
+    impl ChatClient for Plain {
+        fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let text = messages.iter().map(Message::text).collect();
+            tx.send(Ok(vec![ChatEvent::Text(text), ChatEvent::Done]))
+                .ok();
+            Ok(ChatStream::from_receiver(rx))
+        }
+    }
+
+    let client: Box<dyn ChatClient> = Box::new(Plain);
+    let answer = client.complete(&ChatRequest::new().user("echo")).unwrap();
+    assert_eq!(answer.text, "echo");
+    let err = client
+        .complete(&ChatRequest::new().user("x").max_tokens(1))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+}
+
+/// Clients are shared between threads and cloned; streams and conversations move to threads.
+#[test]
+fn clients_streams_and_conversations_can_cross_threads() {
+    fn shared<T: Send + Sync + Clone>() {}
+    fn sent<T: Send>() {}
+    shared::<OpenAIClient>();
+    shared::<AnthropicClient>();
+    shared::<GeminiClient>();
+    shared::<CohereClient>();
+    shared::<ureq_futures::llm::MistralClient>();
+    shared::<ureq_futures::llm::TogetherClient>();
+    sent::<ChatStream>();
+    sent::<ureq_futures::llm::Conversation>();
+}

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{ChatRequest, Message, Part, Tool, ToolCall, ToolChoice};
+use ureq_futures::llm::{
+    ChatClient, ChatRequest, Message, OpenAIClient, Part, Tool, ToolCall, ToolChoice,
+};
 use ureq_futures::Error;
 
 use crate::llm_streams::{client_for, streams_dir, transcripts};
@@ -451,4 +453,381 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
     assert_eq!(cases.len(), 27, "cases were lost");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each provider's request body, against its documented wire format
+// ---------------------------------------------------------------------------------------------
+
+/// The body `client` (made for a local server's base URL) sends for `request`.
+fn sent_body(client: impl FnOnce(&str) -> Box<dyn ChatClient>, request: &ChatRequest) -> Value {
+    let server = TestServer::start(|_| Reply::ok("").content_type("text/event-stream"));
+    let client = client(&server.url());
+    if let Err(e) = client.stream(request) {
+        panic!("the request was not sent: {e}");
+    }
+    let sent = server.requests();
+    serde_json::from_slice(&sent[0].body).expect("a JSON body")
+}
+
+/// The body `provider`'s client of [`client_for`] (model `recorded`, temperature 0) sends.
+fn body_of(provider: &str, request: &ChatRequest) -> Value {
+    sent_body(
+        |base| client_for(provider, base).expect("a client"),
+        request,
+    )
+}
+
+/// A call of the tool `add` with `{"a":2}`.
+fn add_call(id: &str) -> ToolCall {
+    ToolCall {
+        index: 0,
+        id: id.into(),
+        name: "add".into(),
+        arguments: r#"{"a":2}"#.into(),
+        signature: None,
+    }
+}
+
+/// A request with every kind of part: a user message (`see`, the image `https://x/a.png`, the
+/// bytes `hi` as a `media_type` image), an assistant turn saying `said` (if anything) and
+/// making `call`, the call's result `2`, and the tool `add`.
+fn every_part(media_type: &str, said: Option<&str>, call: &ToolCall) -> ChatRequest {
+    let mut turn: Vec<Part> = said.map(Part::text).into_iter().collect();
+    turn.push(Part::ToolCall(call.clone()));
+    ChatRequest::new()
+        .message(
+            Message::user("see")
+                .with_image_url("https://x/a.png")
+                .with_image(media_type, b"hi".to_vec()),
+        )
+        .message(Message {
+            role: "assistant".into(),
+            content: turn,
+        })
+        .message(Message::tool_result(call, "2"))
+        .tool(Tool::new("add", "adds", json!({"type": "object"})))
+}
+
+/// The messages of [`every_part`] (a PNG, call `id`) after the system prompt `s`, as chat
+/// completions (and Cohere v2) take them; `said` is the assistant's text, in its field.
+fn chat_completions_messages(said: Value, id: &str) -> Value {
+    let mut assistant = said;
+    assistant["role"] = json!("assistant");
+    assistant["tool_calls"] = json!([
+        {"id": id, "type": "function", "function": {"name": "add", "arguments": "{\"a\":2}"}},
+    ]);
+    json!([
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": [
+            {"type": "text", "text": "see"},
+            {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
+        ]},
+        assistant,
+        {"role": "tool", "tool_call_id": id, "content": "2"},
+    ])
+}
+
+fn function_add() -> Value {
+    json!([{"type": "function", "function": {"name": "add", "description": "adds", "parameters": {"type": "object"}}}])
+}
+
+/// `body[key]` for each tool choice, in the order Auto, None, Required.
+fn tool_choices(provider: &str, key: &str) -> Vec<Value> {
+    [ToolChoice::Auto, ToolChoice::None, ToolChoice::Required]
+        .into_iter()
+        .map(|choice| {
+            body_of(provider, &ChatRequest::new().user("x").tool_choice(choice))[key].clone()
+        })
+        .collect()
+}
+
+#[test]
+fn openai_bodies_follow_chat_completions() {
+    let request = every_part("image/png", Some("adding"), &add_call("call_1"))
+        .system("s")
+        .tool_choice(ToolChoice::Tool("add".into()))
+        .json()
+        .max_tokens(10)
+        .stop("END")
+        .top_p(0.9)
+        .seed(7)
+        .temperature(0.1)
+        .extra("reasoning_effort", json!("low"));
+    assert_eq!(
+        body_of("openai", &request),
+        json!({
+            "model": "recorded",
+            "messages": chat_completions_messages(json!({"content": "adding"}), "call_1"),
+            "stream": true,
+            "temperature": 0.1,
+            "max_completion_tokens": 10,
+            "top_p": 0.9,
+            "seed": 7,
+            "stop": ["END"],
+            "tools": function_add(),
+            "tool_choice": {"type": "function", "function": {"name": "add"}},
+            "response_format": {"type": "json_object"},
+            "stream_options": {"include_usage": true},
+            "reasoning_effort": "low",
+        })
+    );
+    assert_eq!(
+        tool_choices("openai", "tool_choice"),
+        [json!("auto"), json!("none"), json!("required")]
+    );
+    let schema = ChatRequest::new()
+        .user("x")
+        .json_schema("answer", json!({"type": "object"}));
+    assert_eq!(
+        body_of("openai", &schema)["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}}})
+    );
+    // Usage can be left unasked, and an extra field replaces what the client would send.
+    let quiet = |base: &str| -> Box<dyn ChatClient> {
+        Box::new(
+            OpenAIClient::builder("m", None)
+                .base_url(base)
+                .include_usage(false)
+                .env(|_| None)
+                .build(),
+        )
+    };
+    let body = sent_body(quiet, &ChatRequest::new().user("x"));
+    assert!(
+        body.get("stream_options").is_none() && body.get("temperature").is_none(),
+        "{body}"
+    );
+    let off = ChatRequest::new()
+        .user("x")
+        .extra("stream_options", json!({"include_usage": false}));
+    assert_eq!(
+        body_of("openai", &off)["stream_options"],
+        json!({"include_usage": false})
+    );
+}
+
+#[test]
+fn mistral_and_together_spell_what_differs_their_own_way() {
+    let request = ChatRequest::new()
+        .user("x")
+        .seed(3)
+        .max_tokens(5)
+        .tool_choice(ToolChoice::Required);
+    let expected = |seed: &str, required: &str| {
+        json!({
+            "model": "recorded", "messages": [{"role": "user", "content": "x"}], "stream": true,
+            "temperature": 0.0, "max_tokens": 5, seed: 3, "tool_choice": required,
+        })
+    };
+    // Both stream their usage unasked: no stream_options.
+    assert_eq!(body_of("mistral", &request), expected("random_seed", "any"));
+    assert_eq!(body_of("together", &request), expected("seed", "required"));
+}
+
+#[test]
+fn anthropic_bodies_follow_the_messages_api() {
+    let schema = json!({"type": "object"});
+    let request = every_part("image/jpeg", Some("adding"), &add_call("toolu_1"))
+        .system("a")
+        .message(Message::system("b"))
+        .tool_choice(ToolChoice::Required)
+        .max_tokens(50)
+        .stop("END")
+        .top_p(0.5)
+        .json_schema("a", schema.clone());
+    assert_eq!(
+        body_of("anthropic", &request),
+        json!({
+            "model": "recorded",
+            "max_tokens": 50,
+            "system": "a\n\nb",
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "see"},
+                    {"type": "image", "source": {"type": "url", "url": "https://x/a.png"}},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "aGk="}},
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "adding"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 2}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "2"},
+                ]},
+            ],
+            "stream": true,
+            "temperature": 0.0,
+            "top_p": 0.5,
+            "stop_sequences": ["END"],
+            "tools": [{"name": "add", "description": "adds", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any"},
+            "output_config": {"format": {"type": "json_schema", "schema": schema}},
+        })
+    );
+    let mut choices = tool_choices("anthropic", "tool_choice");
+    let named = ChatRequest::new()
+        .user("x")
+        .tool_choice(ToolChoice::Tool("add".into()));
+    choices.push(body_of("anthropic", &named)["tool_choice"].clone());
+    assert_eq!(
+        choices,
+        [
+            json!({"type": "auto"}),
+            json!({"type": "none"}),
+            json!({"type": "any"}),
+            json!({"type": "tool", "name": "add"})
+        ]
+    );
+}
+
+#[test]
+fn gemini_bodies_follow_generate_content() {
+    let call = ToolCall {
+        signature: Some("CiQB".into()),
+        ..add_call("")
+    };
+    let schema = json!({"type": "object"});
+    let request = ChatRequest::new()
+        .system("s")
+        .message(
+            Message::user("see")
+                .with_image_url("gs://b/cat.PNG")
+                .with_image_url("https://x/y")
+                .with_image("image/png", b"hi".to_vec()),
+        )
+        .message(Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(call.clone())],
+        })
+        .message(Message::tool_result(&call, "4"))
+        .message(Message::tool_result(&call, r#"{"sum": 4}"#))
+        .tool(Tool::new("add", "adds", schema.clone()))
+        .tool_choice(ToolChoice::Tool("add".into()))
+        .json_schema("a", schema.clone())
+        .max_tokens(8)
+        .stop("END")
+        .top_p(0.7)
+        .seed(3)
+        .temperature(0.5);
+    assert_eq!(
+        body_of("gemini", &request),
+        json!({
+            "contents": [
+                {"role": "user", "parts": [
+                    {"text": "see"},
+                    {"fileData": {"fileUri": "gs://b/cat.PNG", "mimeType": "image/png"}},
+                    {"fileData": {"fileUri": "https://x/y"}},
+                    {"inlineData": {"mimeType": "image/png", "data": "aGk="}},
+                ]},
+                {"role": "model", "parts": [{"functionCall": {"name": "add", "args": {"a": 2}}, "thoughtSignature": "CiQB"}]},
+                // Consecutive results, one user turn; a result that is not an object goes under "output".
+                {"role": "user", "parts": [
+                    {"functionResponse": {"name": "add", "response": {"output": "4"}}},
+                    {"functionResponse": {"name": "add", "response": {"sum": 4}}},
+                ]},
+            ],
+            "systemInstruction": {"parts": [{"text": "s"}]},
+            "tools": [{"functionDeclarations": [{"name": "add", "description": "adds", "parametersJsonSchema": schema}]}],
+            "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["add"]}},
+            "generationConfig": {
+                "temperature": 0.5, "topP": 0.7, "maxOutputTokens": 8, "stopSequences": ["END"], "seed": 3,
+                "responseMimeType": "application/json", "responseJsonSchema": schema,
+            },
+        })
+    );
+    let json_mode = body_of("gemini", &ChatRequest::new().user("x").json());
+    assert_eq!(
+        json_mode["generationConfig"],
+        json!({"temperature": 0.0, "responseMimeType": "application/json"})
+    );
+    let modes: Vec<Value> = tool_choices("gemini", "toolConfig");
+    assert_eq!(
+        modes,
+        ["AUTO", "NONE", "ANY"].map(|mode| json!({"functionCallingConfig": {"mode": mode}}))
+    );
+}
+
+#[test]
+fn cohere_v1_bodies_keep_the_last_message_apart() {
+    let request = ChatRequest::new()
+        .system("a")
+        .message(Message::system("b"))
+        .user("q")
+        .message(Message::assistant("r"))
+        .message(Message::new("tool", "t"))
+        .user("last")
+        .max_tokens(5)
+        .stop("END")
+        .top_p(0.5)
+        .seed(2)
+        .json_schema("s", json!({"type": "object"}));
+    assert_eq!(
+        body_of("cohere", &request),
+        json!({
+            "model": "recorded", "message": "last", "preamble": "a\n\nb", "stream": true,
+            "chat_history": [{"role": "USER", "message": "q"}, {"role": "CHATBOT", "message": "r"},
+                {"role": "TOOL", "message": "t"}],
+            "temperature": 0.0,
+            "max_tokens": 5,
+            "stop_sequences": ["END"],
+            "p": 0.5,
+            "seed": 2,
+            "response_format": {"type": "json_object", "schema": {"type": "object"}},
+        })
+    );
+}
+
+#[test]
+fn cohere_v2_bodies_follow_the_v2_chat() {
+    let request = every_part("image/png", Some("I will add."), &add_call("c1"))
+        .system("s")
+        .tool_choice(ToolChoice::Required)
+        .json()
+        .max_tokens(9);
+    assert_eq!(
+        body_of("cohere_v2", &request),
+        json!({
+            "model": "recorded", "stream": true,
+            "messages": chat_completions_messages(json!({"tool_plan": "I will add."}), "c1"),
+            "tools": function_add(),
+            "tool_choice": "REQUIRED",
+            "temperature": 0.0,
+            "max_tokens": 9,
+            "response_format": {"type": "json_object"},
+        })
+    );
+    assert_eq!(
+        tool_choices("cohere_v2", "tool_choice"),
+        [Value::Null, json!("NONE"), json!("REQUIRED")]
+    );
+    let schema = ChatRequest::new()
+        .user("x")
+        .json_schema("s", json!({"type": "object"}));
+    assert_eq!(
+        body_of("cohere_v2", &schema)["response_format"],
+        json!({"type": "json_object", "json_schema": {"type": "object"}})
+    );
+}
+
+#[test]
+fn extra_fields_reach_every_providers_body_and_win() {
+    let request = ChatRequest::new()
+        .user("x")
+        .extra("safety", json!({"level": 1}))
+        .extra("stream", json!(false));
+    for provider in [
+        "openai",
+        "anthropic",
+        "gemini",
+        "cohere_v2",
+        "cohere",
+        "mistral",
+        "together",
+    ] {
+        let body = body_of(provider, &request);
+        assert_eq!(body["safety"], json!({"level": 1}), "{provider}");
+        assert_eq!(body["stream"], json!(false), "{provider}");
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{
     AnthropicClient, ChatClient, ChatStream, ClientBuilder, CohereApi, CohereClient, GeminiClient,
-    Message, MistralClient, OpenAIClient, Protocol,
+    Message, MistralClient, OpenAIClient, Protocol, TogetherClient,
 };
 use ureq_futures::Error;
 
@@ -37,7 +37,7 @@ pub(crate) fn transcripts() -> Vec<Value> {
     transcripts
 }
 
-/// The client for `provider`'s transcripts (the index's provider names, and `mistral`),
+/// The client for `provider`'s transcripts (the index's provider names, `mistral` and `together`),
 /// talking to `base_url`; `None` for an unknown provider. Also the clients of the wire-format
 /// and request tests (`llm_wire`, `llm_requests`).
 pub(crate) fn client_for(provider: &str, base_url: &str) -> Option<Box<dyn ChatClient>> {
@@ -62,6 +62,7 @@ pub(crate) fn client_for(provider: &str, base_url: &str) -> Option<Box<dyn ChatC
         ),
         "cohere_v2" => local(CohereClient::builder(model, temperature), base_url),
         "mistral" => local(MistralClient::builder(model, temperature), base_url),
+        "together" => local(TogetherClient::builder(model, temperature), base_url),
         _ => return None,
     })
 }

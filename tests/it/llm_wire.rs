@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::Message;
+use ureq_futures::llm::{Message, ToolCall};
 use ureq_futures::Error;
 
 use crate::llm_streams::{client_for, drain as read, Outcome};
@@ -72,22 +72,37 @@ fn data_events(payloads: &[Value], line_end: &str) -> String {
 // Tool calls
 // ---------------------------------------------------------------------------------------------
 
-fn anthropic_block(index: u64, block: Value) -> Value {
+/// Each call's index, id, name and arguments. Also `llm_decoders`'.
+pub(crate) fn call_fields(calls: &[ToolCall]) -> Vec<(usize, &str, &str, &str)> {
+    calls
+        .iter()
+        .map(|c| {
+            (
+                c.index,
+                c.id.as_str(),
+                c.name.as_str(),
+                c.arguments.as_str(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn anthropic_block(index: u64, block: Value) -> Value {
     json!({"type": "content_block_start", "index": index, "content_block": block})
 }
 
-fn anthropic_delta(index: u64, delta: Value) -> Value {
+pub(crate) fn anthropic_delta(index: u64, delta: Value) -> Value {
     json!({"type": "content_block_delta", "index": index, "delta": delta})
 }
 
-fn anthropic_json(index: u64, partial: &str) -> Value {
+pub(crate) fn anthropic_json(index: u64, partial: &str) -> Value {
     anthropic_delta(
         index,
         json!({"type": "input_json_delta", "partial_json": partial}),
     )
 }
 
-fn anthropic_text(index: u64, text: &str) -> Value {
+pub(crate) fn anthropic_text(index: u64, text: &str) -> Value {
     anthropic_delta(index, json!({"type": "text_delta", "text": text}))
 }
 
@@ -251,19 +266,7 @@ fn openai_parallel_tool_calls_are_assembled_by_index() {
     let outcome = chat(Provider::OpenAI, &body);
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(outcome.text, "");
-    let calls: Vec<(usize, &str, &str, &str)> = outcome
-        .stream
-        .tool_calls()
-        .iter()
-        .map(|c| {
-            (
-                c.index,
-                c.id.as_str(),
-                c.name.as_str(),
-                c.arguments.as_str(),
-            )
-        })
-        .collect();
+    let calls = call_fields(outcome.stream.tool_calls());
     assert_eq!(
         calls,
         [
@@ -288,19 +291,7 @@ fn gemini_function_calls_are_whole_calls_with_their_ids() {
     );
     let outcome = chat(Provider::Gemini, &body);
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    let calls: Vec<(usize, &str, &str, &str)> = outcome
-        .stream
-        .tool_calls()
-        .iter()
-        .map(|c| {
-            (
-                c.index,
-                c.id.as_str(),
-                c.name.as_str(),
-                c.arguments.as_str(),
-            )
-        })
-        .collect();
+    let calls = call_fields(outcome.stream.tool_calls());
     assert_eq!(
         calls,
         [

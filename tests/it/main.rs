@@ -29,6 +29,7 @@ mod gemini;
 mod lifetime;
 mod limits;
 mod llm_contract;
+mod llm_decoders;
 mod llm_requests;
 mod llm_streams;
 mod llm_wire;

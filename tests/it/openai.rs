@@ -519,6 +519,10 @@ fn a_conversation_appends_an_exchange_only_when_the_reply_completes() {
 
     chat.reset();
     assert_eq!(chat.messages(), [Message::system("be kind")]);
+    let mut plain = Conversation::new(client(&server.url()));
+    plain.send_with("hi", |_| {}).unwrap();
+    plain.reset();
+    assert!(plain.messages().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

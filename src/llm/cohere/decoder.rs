@@ -62,18 +62,15 @@ pub struct CohereDecoder {
 }
 
 impl CohereDecoder {
-    /// A decoder at the start of a stream.
+    /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ureq_futures::llm::CohereDecoder;
     /// use ureq_futures::sse::Decode;
     ///
-    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
-    /// let mut decoder = CohereDecoder::new();
-    /// // A body that ends before the answer's end is a cut answer, never a short one.
-    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// let mut decoder = ureq_futures::llm::CohereDecoder::new();
+    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
     /// ```
     pub fn new() -> Self {
         CohereDecoder::default()
@@ -194,128 +191,4 @@ struct EndResponse {
 struct ToolCallLine {
     name: Option<String>,
     parameters: Option<Value>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::event::{call_event, usage_of};
-    use crate::llm::wire::assert_api_error;
-    use crate::sse::{Decode, Event};
-
-    fn decode_lines(lines: &[&str]) -> Result<Vec<ChatEvent>, Error> {
-        let mut decoder = CohereDecoder::new();
-        let mut out = Vec::new();
-        for line in lines {
-            let event = Event {
-                event: "message".into(),
-                data: line.to_string(),
-                id: None,
-                retry: None,
-            };
-            out.extend(decoder.decode(event)?.unwrap_or_default());
-        }
-        out.extend(decoder.finish()?.unwrap_or_default());
-        Ok(out)
-    }
-
-    const START: &str = r#"{"is_finished":false,"event_type":"stream-start","generation_id":"g"}"#;
-
-    fn text(s: &str) -> String {
-        serde_json::json!({"is_finished": false, "event_type": "text-generation", "text": s})
-            .to_string()
-    }
-
-    #[test]
-    fn text_generation_is_text_and_stream_end_is_done() {
-        let end = r#"{"is_finished":true,"event_type":"stream-end","response":{"text":"Arrr!","finish_reason":"COMPLETE","meta":{"billed_units":{"input_tokens":31,"output_tokens":63},"tokens":{"input_tokens":49,"output_tokens":63}}},"finish_reason":"COMPLETE"}"#;
-        let events = decode_lines(&[START, &text("Arr"), &text(""), &text("r!"), end]).unwrap();
-        assert_eq!(
-            events[..3],
-            [
-                ChatEvent::Text("Arr".into()),
-                ChatEvent::Text("r!".into()),
-                ChatEvent::Finish("COMPLETE".into())
-            ]
-        );
-        let (usage, tokens) = usage_of(&events[3]);
-        assert_eq!(tokens, (Some(49), Some(63), Some(112)));
-        assert_eq!(usage.raw["billed_units"]["input_tokens"], 31);
-        assert_eq!(events[4], ChatEvent::Done);
-    }
-
-    #[test]
-    fn billed_units_are_the_fallback_usage() {
-        let end = r#"{"event_type":"stream-end","finish_reason":"MAX_TOKENS","response":{"meta":{"billed_units":{"input_tokens":3.0,"output_tokens":4}}}}"#;
-        let events = decode_lines(&[end]).unwrap();
-        assert_eq!(events[0], ChatEvent::Finish("MAX_TOKENS".into()));
-        assert!(matches!(&events[1], ChatEvent::Usage(u) if u.total_tokens == Some(7)));
-    }
-
-    #[test]
-    fn tool_calls_and_search_events_are_not_text() {
-        let events = decode_lines(&[
-            START,
-            r#"{"event_type":"search-queries-generation","search_queries":[{"text":"q"}]}"#,
-            r#"{"event_type":"tool-calls-chunk","tool_call_delta":{"index":0,"name":"add"}}"#,
-            r#"{"event_type":"tool-calls-generation","text":"I will add.","tool_calls":[{"name":"add","parameters":{"a":1}},{"name":"now","parameters":{}}]}"#,
-            r#"{"event_type":"citation-generation","citations":[]}"#,
-            r#"{"event_type":"stream-end","finish_reason":"COMPLETE"}"#,
-        ])
-        .unwrap();
-        assert_eq!(events[0], call_event(0, None, Some("add"), r#"{"a":1}"#));
-        assert!(
-            matches!(&events[1], ChatEvent::ToolCall(d) if d.index == Some(1) && d.arguments == "{}")
-        );
-        assert_eq!(
-            events[2..],
-            [ChatEvent::Finish("COMPLETE".into()), ChatEvent::Done]
-        );
-    }
-
-    #[test]
-    fn an_error_finish_reason_is_an_api_error() {
-        assert_api_error!(decode_lines(&[
-            &text("Some"),
-            r#"{"is_finished":true,"event_type":"stream-end","finish_reason":"ERROR_TOXIC","response":{"text":"Some"}}"#,
-        ]), { kind: Some(k), message } if k == "ERROR_TOXIC" && message.contains("ERROR_TOXIC"));
-        assert_api_error!(decode_lines(&[
-            r#"{"event_type":"stream-end","finish_reason":"ERROR","error":"internal failure"}"#,
-        ]), { kind: Some(k), message } if k == "ERROR" && message == "internal failure");
-        assert_api_error!(decode_lines(&[r#"{"message":"invalid api token"}"#]), { kind: None, message } if message == "invalid api token");
-        assert_api_error!(decode_lines(&[r#"{"error":{"code":500,"detail":"boom"}}"#]), { message, .. } if message.contains("boom"));
-    }
-
-    #[test]
-    fn a_line_that_is_not_json_is_named() {
-        let err = decode_lines(&[START, "data: {\"text\": oops"]).unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.contains("malformed JSON") && msg.contains("oops"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn the_end_without_stream_end_is_a_cut() {
-        let err = decode_lines(&[START, &text("Arr")]).unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("stream-end")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn lines_after_stream_end_are_ignored() {
-        let events = decode_lines(&[
-            r#"{"event_type":"stream-end","finish_reason":"COMPLETE"}"#,
-            &text("late"),
-            "garbage",
-        ])
-        .unwrap();
-        assert_eq!(
-            events,
-            [ChatEvent::Finish("COMPLETE".into()), ChatEvent::Done]
-        );
-    }
 }

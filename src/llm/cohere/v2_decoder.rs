@@ -74,18 +74,15 @@ pub struct CohereV2Decoder {
 }
 
 impl CohereV2Decoder {
-    /// A decoder at the start of a stream.
+    /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ureq_futures::llm::CohereV2Decoder;
     /// use ureq_futures::sse::Decode;
     ///
-    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
-    /// let mut decoder = CohereV2Decoder::new();
-    /// // A body that ends before the answer's end is a cut answer, never a short one.
-    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// let mut decoder = ureq_futures::llm::CohereV2Decoder::new();
+    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
     /// ```
     pub fn new() -> Self {
         CohereV2Decoder::default()
@@ -203,182 +200,4 @@ struct Chunk {
     delta: Option<Value>,
     message: Option<Value>,
     error: Option<Value>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::event::{call_event, usage_of};
-    use crate::llm::wire::assert_api_error;
-    use serde_json::json;
-
-    fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
-        crate::llm::wire::decode_sse(CohereV2Decoder::new(), body)
-    }
-
-    /// Events named after their `type`, as Cohere sends them, then `extra` as it is.
-    fn body(payloads: &[Value], extra: &str) -> String {
-        let mut body: String = payloads
-            .iter()
-            .map(|p| format!("event: {}\ndata: {p}\n\n", p["type"].as_str().unwrap()))
-            .collect();
-        body.push_str(extra);
-        body
-    }
-
-    const DONE: &str = "data: [DONE]\n\n";
-
-    fn start() -> Value {
-        json!({"id": "5a9e", "type": "message-start", "delta": {"message": {"role": "assistant",
-            "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}})
-    }
-
-    fn content_delta(text: &str) -> Value {
-        json!({"type": "content-delta", "index": 0,
-            "delta": {"message": {"content": {"text": text}}}, "logprobs": null})
-    }
-
-    fn end(reason: &str) -> Value {
-        json!({"type": "message-end", "delta": {"finish_reason": reason, "usage": {
-            "billed_units": {"input_tokens": 5, "output_tokens": 3},
-            "tokens": {"input_tokens": 71, "output_tokens": 3}, "cached_tokens": 0}}})
-    }
-
-    fn text(s: &str) -> ChatEvent {
-        ChatEvent::Text(s.into())
-    }
-
-    #[test]
-    fn content_deltas_are_text_and_done_ends() {
-        let events = decode_all(&body(
-            &[
-                start(),
-                json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
-                content_delta("Hello"),
-                content_delta(""),
-                content_delta(" there"),
-                json!({"type": "content-end", "index": 0}),
-                end("COMPLETE"),
-            ],
-            DONE,
-        ))
-        .unwrap();
-        assert_eq!(
-            events[..3],
-            [
-                text("Hello"),
-                text(" there"),
-                ChatEvent::Finish("COMPLETE".into())
-            ]
-        );
-        let (usage, tokens) = usage_of(&events[3]);
-        assert_eq!(tokens, (Some(71), Some(3), Some(74)));
-        assert_eq!(usage.raw["billed_units"]["input_tokens"], 5);
-        assert_eq!(events[4], ChatEvent::Done);
-        assert_eq!(events.len(), 5);
-    }
-
-    #[test]
-    fn tool_plan_and_tool_calls_are_not_text() {
-        let events = decode_all(&body(
-            &[
-                start(),
-                json!({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will look up"}}}),
-                json!({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": " the weather."}}}),
-                json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
-                    "id": "get_weather_a1", "type": "function",
-                    "function": {"name": "get_weather", "arguments": ""}}}}}),
-                json!({"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {"function": {"arguments": "{\"loc"}}}}}),
-                json!({"type": "tool-call-start", "index": 1, "delta": {"message": {"tool_calls": {
-                    "id": "now_b2", "type": "function", "function": {"name": "now", "arguments": "{}"}}}}}),
-                json!({"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {"function": {"arguments": "ation\": \"Toronto\"}"}}}}}),
-                json!({"type": "tool-call-delta", "index": 7, "delta": {"message": {"tool_calls": {"function": {"arguments": "junk"}}}}}),
-                json!({"type": "tool-call-end", "index": 0}),
-                json!({"type": "tool-call-end", "index": 1}),
-                end("TOOL_CALL"),
-            ],
-            DONE,
-        ))
-        .unwrap();
-        let call = call_event;
-        assert_eq!(
-            events[..7],
-            [
-                ChatEvent::ToolPlan("I will look up".into()),
-                ChatEvent::ToolPlan(" the weather.".into()),
-                call(0, Some("get_weather_a1"), Some("get_weather"), ""),
-                call(0, None, None, "{\"loc"),
-                call(1, Some("now_b2"), Some("now"), "{}"),
-                call(0, None, None, "ation\": \"Toronto\"}"),
-                ChatEvent::Finish("TOOL_CALL".into()),
-            ]
-        );
-        assert_eq!(events.last(), Some(&ChatEvent::Done));
-    }
-
-    #[test]
-    fn thinking_is_reasoning() {
-        let events = decode_all(&body(
-            &[
-                json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "thinking", "thinking": "Hmm"}}}}),
-                json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": ", yes"}}}}),
-                end("COMPLETE"),
-            ],
-            DONE,
-        ))
-        .unwrap();
-        assert_eq!(
-            events[..2],
-            [
-                ChatEvent::Reasoning("Hmm".into()),
-                ChatEvent::Reasoning(", yes".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn the_end_right_after_message_end_is_done_and_before_it_a_cut() {
-        let events = decode_all(&body(&[content_delta("a"), end("MAX_TOKENS")], "")).unwrap();
-        assert_eq!(
-            events[..2],
-            [text("a"), ChatEvent::Finish("MAX_TOKENS".into())]
-        );
-        assert_eq!(events.last(), Some(&ChatEvent::Done));
-        let err = decode_all(&body(&[start(), content_delta("a")], "")).unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("`message-end`") && m.contains("[DONE]")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn failures_are_api_errors() {
-        let failed = json!({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal failure"}});
-        assert_api_error!(decode_all(&body(&[content_delta("a"), failed], DONE)), { kind: Some(k), message } if k == "ERROR" && message == "internal failure");
-        let timeout = json!({"type": "message-end", "delta": {"finish_reason": "TIMEOUT"}});
-        assert_api_error!(decode_all(&body(&[timeout], DONE)), { kind: Some(k), message } if k == "TIMEOUT" && message.contains("TIMEOUT"));
-        assert_api_error!(decode_all("data: {\"message\":\"invalid api token\"}\n\n"), { message, .. } if message == "invalid api token");
-    }
-
-    #[test]
-    fn a_tool_call_without_a_name_is_refused() {
-        let start = json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {"id": "x", "function": {"arguments": "{}"}}}}});
-        let err = decode_all(&body(&[start], DONE)).unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("without a function name")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn garbage_is_named_and_nothing_after_done_is_read() {
-        let err =
-            decode_all("event: content-delta\ndata: {\"type\":\"content-delta\"\n\n").unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("malformed JSON")),
-            "{err}"
-        );
-        let events = decode_all(&format!("{DONE}data: nonsense\n\n")).unwrap();
-        assert_eq!(events, [ChatEvent::Done]);
-    }
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, chat_decode, malformed_chunk, parse_object, Ending};
+use crate::llm::wire::{api_error, chat_decode, first_of, malformed_chunk, parse_object, Ending};
 
 use crate::Error;
 
@@ -67,18 +67,15 @@ pub struct GeminiDecoder {
 }
 
 impl GeminiDecoder {
-    /// A decoder at the start of a stream.
+    /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ureq_futures::llm::GeminiDecoder;
     /// use ureq_futures::sse::Decode;
     ///
-    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
-    /// let mut decoder = GeminiDecoder::new();
-    /// // A body that ends before the answer's end is a cut answer, never a short one.
-    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// let mut decoder = ureq_futures::llm::GeminiDecoder::new();
+    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
     /// ```
     pub fn new() -> Self {
         GeminiDecoder::default()
@@ -99,12 +96,7 @@ impl GeminiDecoder {
                 kind: Some(reason),
             });
         }
-        let candidate = chunk
-            .candidates
-            .unwrap_or_default()
-            .into_iter()
-            .find(|c| c.index.unwrap_or(0) == 0);
-        if let Some(candidate) = candidate {
+        if let Some(candidate) = first_of(chunk.candidates, |c| c.index) {
             let parts = candidate.content.and_then(|c| c.parts).unwrap_or_default();
             for part in parts {
                 match part.text {
@@ -309,205 +301,4 @@ struct FunctionCall {
 struct PromptFeedback {
     block_reason: Option<String>,
     block_reason_message: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::event::{call_event, piece};
-    use crate::llm::wire::assert_api_error;
-
-    fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
-        crate::llm::wire::decode_sse(GeminiDecoder::new(), body)
-    }
-
-    fn body(payloads: &[&str]) -> String {
-        payloads
-            .iter()
-            .map(|p| format!("data: {p}\r\n\r\n"))
-            .collect()
-    }
-
-    fn text(s: &str) -> ChatEvent {
-        ChatEvent::Text(s.into())
-    }
-
-    #[test]
-    fn parts_are_text_and_the_end_after_a_finish_reason_is_done() {
-        let events = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"text": "The"}], "role": "model"}}]}"#,
-            r#"{"candidates": [{"content": {"parts": [{"text": " end"}, {"text": "."}], "role": "model"}, "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 13, "candidatesTokenCount": 8, "totalTokenCount": 21}}"#,
-        ]))
-        .unwrap();
-        assert_eq!(
-            events[..4],
-            [
-                text("The"),
-                text(" end"),
-                text("."),
-                ChatEvent::Finish("STOP".into())
-            ]
-        );
-        assert!(
-            matches!(&events[4], ChatEvent::Usage(u) if (u.input_tokens, u.output_tokens, u.total_tokens) == (Some(13), Some(8), Some(21)))
-        );
-        assert_eq!(events[5], ChatEvent::Done);
-    }
-
-    #[test]
-    fn thoughts_and_signatures_are_not_text() {
-        let events = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"text": "Planning", "thought": true}, {"thoughtSignature": "CiQB"}]}}]}"#,
-            r#"{"candidates": [{"content": {"role": "model", "parts": [{"text": "OK", "thoughtSignature": "CiQBjz"}]}, "finishReason": "STOP"}]}"#,
-        ]))
-        .unwrap();
-        assert_eq!(
-            events,
-            [
-                ChatEvent::Reasoning("Planning".into()),
-                text("OK"),
-                ChatEvent::Finish("STOP".into()),
-                ChatEvent::Done
-            ]
-        );
-    }
-
-    #[test]
-    fn function_calls_are_whole_tool_calls() {
-        let events = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}, {"functionCall": {"id": "c2", "name": "now"}}]}, "finishReason": "STOP"}]}"#,
-        ]))
-        .unwrap();
-        assert_eq!(
-            events[0],
-            call_event(0, None, Some("get_weather"), r#"{"city":"Paris"}"#)
-        );
-        assert!(
-            matches!(&events[1], ChatEvent::ToolCall(d) if d.index == Some(1) && d.id.as_deref() == Some("c2") && d.arguments.is_empty())
-        );
-    }
-
-    #[test]
-    fn a_function_call_keeps_its_thought_signature() {
-        let events = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "CiQBjz8"}]}, "finishReason": "STOP"}]}"#,
-        ]))
-        .unwrap();
-        assert!(
-            matches!(&events[0], ChatEvent::ToolCall(d) if d.signature.as_deref() == Some("CiQBjz8")),
-            "{events:?}"
-        );
-    }
-
-    #[test]
-    fn code_execution_is_a_server_tool_not_a_call() {
-        let events = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"text": "Let me compute."}, {"executableCode": {"language": "PYTHON", "code": "print(2**10)"}}, {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1024\n"}}, {"text": "It is 1024."}]}, "finishReason": "STOP"}]}"#,
-        ]))
-        .unwrap();
-        assert_eq!(events[0], text("Let me compute."));
-        assert_eq!(
-            events[1],
-            ChatEvent::ServerToolUse(piece(
-                Some(0),
-                None,
-                Some("code_execution"),
-                r#"{"code":"print(2**10)","language":"PYTHON"}"#
-            ))
-        );
-        match &events[2] {
-            ChatEvent::ServerToolResult(r) => {
-                assert_eq!(r.kind, "codeExecutionResult");
-                assert_eq!(r.block["codeExecutionResult"]["output"], "1024\n");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(events[3], text("It is 1024."));
-        assert!(!events.iter().any(|e| matches!(e, ChatEvent::ToolCall(_))));
-        let events = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"toolCall": {"id": "t1", "toolType": "GOOGLE_SEARCH_WEB", "args": {"queries": ["x"]}}}, {"toolResponse": {"id": "t1", "toolType": "GOOGLE_SEARCH_WEB", "response": {"ok": true}}}]}, "finishReason": "STOP"}]}"#,
-        ]))
-        .unwrap();
-        assert!(
-            matches!(&events[0], ChatEvent::ServerToolUse(d) if d.name.as_deref() == Some("GOOGLE_SEARCH_WEB") && d.id.as_deref() == Some("t1") && d.arguments == r#"{"queries":["x"]}"#),
-            "{events:?}"
-        );
-        assert!(
-            matches!(&events[1], ChatEvent::ServerToolResult(r) if r.tool_use_id == "t1" && r.kind == "toolResponse"),
-            "{events:?}"
-        );
-    }
-
-    #[test]
-    fn the_end_without_a_finish_reason_is_a_cut() {
-        let err = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"text": "1, 2,"}]}}]}"#,
-        ]))
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("finishReason")),
-            "{err}"
-        );
-        assert!(decode_all("").is_err());
-    }
-
-    #[test]
-    fn text_after_the_finish_reason_is_not_a_clean_end() {
-        let err = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"}]}"#,
-            r#"{"candidates": [{"content": {"parts": [{"text": "b"}]}}]}"#,
-        ]))
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("came after its `finishReason`")),
-            "{err}"
-        );
-        // Usage alone after it changes nothing.
-        let events = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"}]}"#,
-            r#"{"usageMetadata": {"promptTokenCount": 1}}"#,
-        ]))
-        .unwrap();
-        assert_eq!(events.last(), Some(&ChatEvent::Done));
-    }
-
-    #[test]
-    fn a_function_call_without_a_name_is_refused() {
-        let err = decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"args": {"a": 1}}}]}, "finishReason": "STOP"}]}"#,
-        ]))
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("without a name")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn errors_carry_their_status() {
-        assert_api_error!(decode_all(&body(&[
-            r#"{"candidates": [{"content": {"parts": [{"text": "a"}]}}]}"#,
-            r#"{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}"#,
-        ])), { kind: Some(k), message } if k == "UNAVAILABLE" && message == "The model is overloaded.");
-        assert_api_error!(decode_all(&body(&[
-            r#"[{"error": {"code": 429, "message": "quota"}}]"#,
-        ])), { kind: Some(k), .. } if k == "429");
-    }
-
-    #[test]
-    fn a_blocked_prompt_is_an_api_error() {
-        assert_api_error!(decode_all(&body(&[
-            r#"{"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": []}, "usageMetadata": {"promptTokenCount": 4}}"#,
-        ])), { kind: Some(k), message } if k == "SAFETY" && message.contains("blocked"));
-    }
-
-    #[test]
-    fn malformed_chunks_are_named() {
-        let err = decode_all(&body(&[r#"{"candidates": [{"content""#])).unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.contains("malformed JSON") && msg.contains("candidates"),
-            "{msg}"
-        );
-    }
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, arguments_text, chat_decode, parse_object, Ending};
+use crate::llm::wire::{api_error, arguments_text, chat_decode, first_of, parse_object, Ending};
 
 use crate::Error;
 
@@ -84,18 +84,15 @@ struct CallTrack {
 }
 
 impl OpenAIDecoder {
-    /// A decoder at the start of a stream.
+    /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ureq_futures::llm::OpenAIDecoder;
     /// use ureq_futures::sse::Decode;
     ///
-    /// // One decoder per answer: it tracks the answer's state (its tool calls, whether it ended).
-    /// let mut decoder = OpenAIDecoder::new();
-    /// // A body that ends before the answer's end is a cut answer, never a short one.
-    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(_))));
+    /// let mut decoder = ureq_futures::llm::OpenAIDecoder::new();
+    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
     /// ```
     pub fn new() -> Self {
         OpenAIDecoder::default()
@@ -174,12 +171,7 @@ impl OpenAIDecoder {
         if let Some(error) = chunk.error {
             return Err(api_error(&error));
         }
-        let first = chunk
-            .choices
-            .unwrap_or_default()
-            .into_iter()
-            .find(|c| c.index.unwrap_or(0) == 0);
-        if let Some(choice) = first {
+        if let Some(choice) = first_of(chunk.choices, |c| c.index) {
             if let Some(mut delta) = choice.delta {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
                 delta.into_events(events);
@@ -295,216 +287,5 @@ impl Delta {
 fn push_str(out: &mut String, value: Option<&Value>) {
     if let Some(s) = value.and_then(Value::as_str) {
         out.push_str(s);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::wire::assert_api_error;
-
-    fn decode_all(body: &str) -> Result<Vec<ChatEvent>, Error> {
-        crate::llm::wire::decode_sse(OpenAIDecoder::new(), body)
-    }
-
-    fn text(s: &str) -> ChatEvent {
-        ChatEvent::Text(s.into())
-    }
-
-    #[test]
-    fn content_deltas_are_text_and_done_ends() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
-             data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
-             data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        assert_eq!(
-            events,
-            [text("a"), ChatEvent::Finish("stop".into()), ChatEvent::Done]
-        );
-    }
-
-    #[test]
-    fn events_after_done_are_ignored() {
-        let events = decode_all(
-            "data: [DONE]\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: nonsense\n\n",
-        )
-        .unwrap();
-        assert_eq!(events, [ChatEvent::Done]);
-    }
-
-    #[test]
-    fn the_end_without_done_is_a_cut_unless_right_after_a_finish_reason() {
-        let err =
-            decode_all("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n").unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("cut") && m.contains("before any `finish_reason`") && m.contains("[DONE]")),
-            "{err}"
-        );
-        // Servers that never send [DONE]: the finish reason (and the usage after it) is the end.
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
-             data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
-             data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\n",
-        )
-        .unwrap();
-        assert_eq!(events[..2], [text("a"), ChatEvent::Finish("stop".into())]);
-        assert_eq!(events.last(), Some(&ChatEvent::Done));
-        // A finish reason followed by more text is not an end.
-        let err = decode_all(
-            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
-             data: {\"choices\":[{\"delta\":{\"content\":\"more\"}}]}\n\n",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::Protocol(m) if m.contains("came after its `finish_reason`")),
-            "{err}"
-        );
-    }
-
-    use crate::llm::event::call_event as call;
-
-    #[test]
-    fn parallel_tool_calls_are_tracked_by_index() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"\"}}]}}]}\n\n\
-             data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"mul\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n\
-             data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}},{\"index\":1,\"function\":{\"arguments\":\":2}\"}}]}}]}\n\n\
-             data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        assert_eq!(
-            events,
-            [
-                call(0, Some("call_a"), Some("add"), ""),
-                call(1, Some("call_b"), Some("mul"), "{\"x\""),
-                call(0, None, None, "{}"),
-                call(1, None, None, ":2}"),
-                ChatEvent::Finish("tool_calls".into()),
-                ChatEvent::Done,
-            ]
-        );
-    }
-
-    #[test]
-    fn pieces_before_the_name_wait_for_it_and_a_call_without_one_is_refused() {
-        let early = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":3,\"id\":\"c\",\"function\":{\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n";
-        let named = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":3,\"function\":{\"name\":\"f\",\"arguments\":\":1}\"}}]}}]}\n\n";
-        let events = decode_all(&format!("{early}{named}data: [DONE]\n\n")).unwrap();
-        assert_eq!(
-            events,
-            [call(0, Some("c"), Some("f"), "{\"a\":1}"), ChatEvent::Done]
-        );
-        for end in [
-            "data: [DONE]\n\n",
-            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
-        ] {
-            let err = decode_all(&format!("{early}{end}")).unwrap_err();
-            assert!(
-                matches!(&err, Error::Protocol(m) if m.contains("without a function name")),
-                "{err}"
-            );
-        }
-    }
-
-    #[test]
-    fn calls_without_an_index_follow_their_ids() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"k\\\"\"}}]}}]}\n\n\
-             data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        assert_eq!(
-            events[..3],
-            [
-                call(0, Some("a"), Some("f"), "{}"),
-                call(1, Some("b"), Some("g"), "{\"k\""),
-                call(1, None, None, ":1}"),
-            ]
-        );
-    }
-
-    #[test]
-    fn only_the_first_choice_is_read() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}},{\"index\":0,\"delta\":{\"content\":\"A\"}}]}\n\n\
-             data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}}]}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        assert_eq!(events, [text("A"), ChatEvent::Done]);
-    }
-
-    #[test]
-    fn array_content_keeps_text_parts_and_thinking_as_reasoning() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{\"content\":[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":\"hm\"}]},{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\",\"text\":\"ok\"}]}}]}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        assert_eq!(
-            events,
-            [
-                ChatEvent::Reasoning("hm".into()),
-                text("ok"),
-                ChatEvent::Done
-            ]
-        );
-    }
-
-    #[test]
-    fn reasoning_is_not_doubled_when_both_names_are_sent() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"r\",\"reasoning\":\"r\",\"content\":null}}]}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        assert_eq!(events, [ChatEvent::Reasoning("r".into()), ChatEvent::Done]);
-    }
-
-    #[test]
-    fn groq_usage_is_read_from_x_groq() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"r\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        match &events[1] {
-            ChatEvent::Usage(u) => assert_eq!(u.total_tokens, Some(7)),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn tool_call_arguments_as_an_object_become_text() {
-        let events = decode_all(
-            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":{\"a\":1}}}]}}]}\n\n\
-             data: [DONE]\n\n",
-        )
-        .unwrap();
-        assert_eq!(events[0], call(0, Some("c"), Some("f"), "{\"a\":1}"));
-    }
-
-    #[test]
-    fn errors_in_the_stream_carry_message_and_kind() {
-        assert_api_error!(decode_all("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":null}}\n\n"), { kind: Some(k), message } if k == "server_error" && message == "overloaded");
-        assert_api_error!(decode_all("data: {\"error\":{\"code\":400,\"message\":\"Token limit reached\"}}\n\n"), { kind: Some(k), .. } if k == "400");
-        assert_api_error!(decode_all("event: error\ndata: {\"message\":\"boom\"}\n\n"), { message, .. } if message == "boom");
-        assert_api_error!(decode_all("event: error\ndata: plain words\n\n"), { message, .. } if message == "plain words");
-    }
-
-    #[test]
-    fn malformed_chunks_are_quoted_and_cut_short() {
-        let err = decode_all("data: {\"choices\":[{\"delta\"\n\n").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("{\\\"choices\\\":[{\\\"delta\\\""), "{msg}");
-        let long = format!("data: {{\"x\":\"{}\"\n\n", "é".repeat(500));
-        let msg = decode_all(&long).unwrap_err().to_string();
-        assert!(msg.contains("bytes in all"), "{msg}");
-        assert!(msg.len() < 400, "{msg}");
     }
 }

@@ -1,0 +1,675 @@
+//! The decoders through their public API (`sse::Decode` fed by an `EventReader`, or Cohere v1's
+//! lines as events): the event-by-event detail of each provider's stream that the loopback
+//! suites (`llm_contract`, `llm_wire`, `llm_streams`, the provider modules) do not reach, and
+//! `ChatStream`'s folding of the events.
+
+use serde_json::{json, Value};
+use ureq_futures::llm::{
+    AnthropicDecoder, ChatEvent, ChatStream, CohereDecoder, CohereV2Decoder, GeminiDecoder,
+    OpenAIDecoder, ToolCallDelta, Usage,
+};
+use ureq_futures::sse::{Decode, Event, EventReader};
+use ureq_futures::Error;
+
+use crate::llm_wire::{anthropic_block, anthropic_json, anthropic_text, call_fields, typed_events};
+
+type Decoded = Result<Vec<ChatEvent>, Error>;
+
+/// Runs `decoder` over the Server-Sent Events of `body` as a stream's worker does: every
+/// event's batch, then `finish`'s; the first error ends it.
+fn decode<D: Decode<Item = Vec<ChatEvent>>>(mut decoder: D, body: &str) -> Decoded {
+    let mut out = Vec::new();
+    for event in EventReader::new(body.as_bytes()) {
+        out.extend(decoder.decode(event?)?.unwrap_or_default());
+    }
+    out.extend(decoder.finish()?.unwrap_or_default());
+    Ok(out)
+}
+
+/// Runs a Cohere v1 decoder over `lines`, each one event's data, as the line framing hands
+/// them over.
+fn decode_lines(lines: &[&str]) -> Decoded {
+    let mut decoder = CohereDecoder::new();
+    let mut out = Vec::new();
+    for line in lines {
+        let event = Event {
+            event: "message".into(),
+            data: line.to_string(),
+            id: None,
+            retry: None,
+        };
+        out.extend(decoder.decode(event)?.unwrap_or_default());
+    }
+    out.extend(decoder.finish()?.unwrap_or_default());
+    Ok(out)
+}
+
+fn openai(body: &str) -> Decoded {
+    decode(OpenAIDecoder::new(), body)
+}
+
+fn anthropic(payloads: &[Value]) -> Decoded {
+    decode(AnthropicDecoder::new(), &typed_events(payloads))
+}
+
+fn gemini(payloads: &[Value]) -> Decoded {
+    let body: String = payloads
+        .iter()
+        .map(|p| format!("data: {p}\r\n\r\n"))
+        .collect();
+    decode(GeminiDecoder::new(), &body)
+}
+
+fn cohere_v2(body: &str) -> Decoded {
+    decode(CohereV2Decoder::new(), body)
+}
+
+/// A piece of a tool call.
+fn piece(index: usize, id: Option<&str>, name: Option<&str>, arguments: &str) -> ToolCallDelta {
+    ToolCallDelta {
+        index: Some(index),
+        id: id.map(str::to_string),
+        name: name.map(str::to_string),
+        arguments: arguments.to_string(),
+        signature: None,
+    }
+}
+
+/// [`ChatEvent::ToolCall`] of a [`piece`].
+fn call(index: usize, id: Option<&str>, name: Option<&str>, arguments: &str) -> ChatEvent {
+    ChatEvent::ToolCall(piece(index, id, name, arguments))
+}
+
+fn finish(reason: &str) -> ChatEvent {
+    ChatEvent::Finish(reason.into())
+}
+
+/// One chunk of an OpenAI stream as an event: `choices[0]` with `delta`.
+fn openai_delta(delta: Value) -> String {
+    format!(
+        "data: {}\n\n",
+        json!({"choices": [{"index": 0, "delta": delta}]})
+    )
+}
+
+fn message_stop() -> Value {
+    json!({"type": "message_stop"})
+}
+
+/// A Gemini chunk of one candidate with `parts` and, if given, its finish reason.
+fn gemini_parts(parts: Value, finish: Option<&str>) -> Value {
+    let mut candidate = json!({"content": {"role": "model", "parts": parts}});
+    if let Some(reason) = finish {
+        candidate["finishReason"] = json!(reason);
+    }
+    json!({"candidates": [candidate]})
+}
+
+// ---------------------------------------------------------------------------------------------
+// What every decoder does alike
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn nothing_after_the_end_marker_is_read() {
+    let late_text = openai_delta(json!({"content": "x"}));
+    let cases: [(&str, Decoded, Vec<ChatEvent>); 4] = [
+        (
+            "OpenAI",
+            openai(&format!("data: [DONE]\n\n{late_text}data: nonsense\n\n")),
+            vec![ChatEvent::Done],
+        ),
+        (
+            "Anthropic",
+            decode(
+                AnthropicDecoder::new(),
+                &(typed_events(&[message_stop(), anthropic_text(0, "x")]) + "data: not json\n\n"),
+            ),
+            vec![ChatEvent::Done],
+        ),
+        (
+            "Cohere v2",
+            cohere_v2("data: [DONE]\n\ndata: nonsense\n\n"),
+            vec![ChatEvent::Done],
+        ),
+        (
+            "Cohere v1",
+            decode_lines(&[
+                r#"{"event_type":"stream-end","finish_reason":"COMPLETE"}"#,
+                r#"{"event_type":"text-generation","text":"late"}"#,
+                "garbage",
+            ]),
+            vec![finish("COMPLETE"), ChatEvent::Done],
+        ),
+    ];
+    for (name, decoded, expected) in cases {
+        assert_eq!(decoded.unwrap(), expected, "{name}");
+    }
+}
+
+#[test]
+fn more_of_the_answer_after_the_finish_reason_is_a_cut() {
+    let stop = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".to_string();
+    let cases = [
+        (
+            "finish_reason",
+            openai(&(stop + &openai_delta(json!({"content": "more"})))),
+        ),
+        (
+            "stop_reason",
+            anthropic(&[
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
+                anthropic_text(0, "more"),
+            ]),
+        ),
+        (
+            "finishReason",
+            gemini(&[
+                gemini_parts(json!([{"text": "a"}]), Some("STOP")),
+                gemini_parts(json!([{"text": "b"}]), None),
+            ]),
+        ),
+    ];
+    for (reason, decoded) in cases {
+        match decoded {
+            Err(Error::Protocol(m)) => assert!(
+                m.contains("cut") && m.contains(&format!("came after its `{reason}`")),
+                "{m}"
+            ),
+            other => panic!("{reason}: {other:?}"),
+        }
+    }
+    // Usage alone after the finish reason changes nothing.
+    let usage_after = gemini(&[
+        gemini_parts(json!([{"text": "a"}]), Some("STOP")),
+        json!({"usageMetadata": {"promptTokenCount": 1}}),
+    ]);
+    assert_eq!(usage_after.unwrap().last(), Some(&ChatEvent::Done));
+}
+
+/// The kind and message of an [`Error::Api`]; panics on anything else.
+fn api_error(name: &str, decoded: Decoded) -> (Option<String>, String) {
+    match decoded {
+        Err(Error::Api { kind, message }) => (kind, message),
+        other => panic!("{name}: expected an api error, got {other:?}"),
+    }
+}
+
+#[test]
+fn errors_in_a_stream_keep_their_kind_and_message() {
+    let some = |s: &str| Some(s.to_string());
+    let cases: Vec<(&str, Decoded, Option<String>, &str)> = vec![
+        (
+            "OpenAI, a numeric code",
+            openai("data: {\"error\":{\"code\":400,\"message\":\"Token limit reached\"}}\n\n"),
+            some("400"),
+            "Token limit reached",
+        ),
+        (
+            "OpenAI, an event: error",
+            openai("event: error\ndata: {\"message\":\"boom\"}\n\n"),
+            None,
+            "boom",
+        ),
+        (
+            "OpenAI, plain words",
+            openai("event: error\ndata: plain words\n\n"),
+            None,
+            "plain words",
+        ),
+        (
+            "Anthropic, an unnamed error event",
+            decode(
+                AnthropicDecoder::new(),
+                "data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}\n\n",
+            ),
+            some("api_error"),
+            "boom",
+        ),
+        (
+            "Anthropic, an error without its object",
+            decode(AnthropicDecoder::new(), "data: {\"type\":\"error\"}\n\n"),
+            None,
+            "error",
+        ),
+        (
+            "Anthropic, plain words",
+            decode(AnthropicDecoder::new(), "event: error\ndata: plain words\n\n"),
+            None,
+            "plain words",
+        ),
+        (
+            "Gemini, an array of one error",
+            decode(
+                GeminiDecoder::new(),
+                "data: [{\"error\": {\"code\": 429, \"message\": \"quota\"}}]\n\n",
+            ),
+            some("429"),
+            "quota",
+        ),
+        (
+            "Cohere v1, an ERROR with its words",
+            decode_lines(&[
+                r#"{"event_type":"stream-end","finish_reason":"ERROR","error":"internal failure"}"#,
+            ]),
+            some("ERROR"),
+            "internal failure",
+        ),
+        (
+            "Cohere v1, a message",
+            decode_lines(&[r#"{"message":"invalid api token"}"#]),
+            None,
+            "invalid api token",
+        ),
+        (
+            "Cohere v1, an error object",
+            decode_lines(&[r#"{"error":{"code":500,"detail":"boom"}}"#]),
+            None,
+            "boom",
+        ),
+        (
+            "Cohere v2, an ERROR with its words",
+            cohere_v2(&typed_events(&[
+                json!({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal failure"}}),
+            ])),
+            some("ERROR"),
+            "internal failure",
+        ),
+        (
+            "Cohere v2, a TIMEOUT",
+            cohere_v2(&typed_events(&[
+                json!({"type": "message-end", "delta": {"finish_reason": "TIMEOUT"}}),
+            ])),
+            some("TIMEOUT"),
+            "TIMEOUT",
+        ),
+        (
+            "Cohere v2, a message",
+            cohere_v2("data: {\"message\":\"invalid api token\"}\n\n"),
+            None,
+            "invalid api token",
+        ),
+    ];
+    for (name, decoded, kind, words) in cases {
+        let (got_kind, message) = api_error(name, decoded);
+        assert_eq!(got_kind, kind, "{name}");
+        assert!(message.contains(words), "{name}: {message}");
+    }
+}
+
+#[test]
+fn a_tool_call_without_a_name_is_refused() {
+    let unnamed = openai_delta(
+        json!({"tool_calls": [{"index": 3, "id": "c", "function": {"arguments": "{}"}}]}),
+    );
+    let cases = [
+        ("OpenAI, at [DONE]", openai(&format!("{unnamed}data: [DONE]\n\n"))),
+        (
+            "OpenAI, at the finish reason",
+            openai(&format!(
+                "{unnamed}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"tool_calls\"}}]}}\n\n"
+            )),
+        ),
+        (
+            "Anthropic, an empty name",
+            anthropic(&[
+                anthropic_block(0, json!({"type": "tool_use", "id": "t", "name": "", "input": {}})),
+                message_stop(),
+            ]),
+        ),
+        (
+            "Anthropic, no name",
+            anthropic(&[
+                anthropic_block(0, json!({"type": "tool_use", "id": "t", "input": {}})),
+                message_stop(),
+            ]),
+        ),
+        (
+            "Gemini",
+            gemini(&[gemini_parts(
+                json!([{"functionCall": {"args": {"a": 1}}}]),
+                Some("STOP"),
+            )]),
+        ),
+        (
+            "Cohere v1",
+            decode_lines(&[r#"{"event_type":"tool-calls-generation","tool_calls":[{"parameters":{}}]}"#]),
+        ),
+        (
+            "Cohere v2",
+            cohere_v2(&typed_events(&[json!({"type": "tool-call-start", "index": 0,
+                "delta": {"message": {"tool_calls": {"id": "x", "function": {"arguments": "{}"}}}}})])),
+        ),
+    ];
+    for (name, decoded) in cases {
+        match decoded {
+            Err(Error::Protocol(m)) => {
+                assert!(m.contains("without a") && m.contains("name"), "{name}: {m}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn openai_pieces_before_the_name_wait_for_it() {
+    let early = openai_delta(
+        json!({"tool_calls": [{"index": 3, "id": "c", "function": {"arguments": "{\"a\""}}]}),
+    );
+    let named = openai_delta(
+        json!({"tool_calls": [{"index": 3, "function": {"name": "f", "arguments": ":1}"}}]}),
+    );
+    assert_eq!(
+        openai(&format!("{early}{named}data: [DONE]\n\n")).unwrap(),
+        [call(0, Some("c"), Some("f"), "{\"a\":1}"), ChatEvent::Done]
+    );
+}
+
+#[test]
+fn openai_calls_without_an_index_follow_their_ids_and_object_arguments_are_text() {
+    let body = openai_delta(json!({"tool_calls": [
+        {"id": "a", "function": {"name": "f", "arguments": {"x": 1}}},
+        {"id": "b", "function": {"name": "g", "arguments": "{\"k\""}},
+    ]})) + &openai_delta(json!({"tool_calls": [{"function": {"arguments": ":1}"}}]}))
+        + "data: [DONE]\n\n";
+    assert_eq!(
+        openai(&body).unwrap()[..3],
+        [
+            call(0, Some("a"), Some("f"), "{\"x\":1}"),
+            call(1, Some("b"), Some("g"), "{\"k\""),
+            call(1, None, None, ":1}"),
+        ]
+    );
+}
+
+#[test]
+fn openai_reads_the_first_choice_and_one_name_of_the_reasoning() {
+    let body = "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}},{\"index\":0,\"delta\":{\"content\":\"A\"}}]}\n\n\
+                data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}}]}\n\n"
+        .to_string()
+        // The same reasoning under both names, sent once.
+        + &openai_delta(json!({"reasoning_content": "r", "reasoning": "r", "content": null}))
+        + "data: [DONE]\n\n";
+    assert_eq!(
+        openai(&body).unwrap(),
+        [
+            ChatEvent::Text("A".into()),
+            ChatEvent::Reasoning("r".into()),
+            ChatEvent::Done
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anthropic
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn anthropic_cached_tokens_count_as_input() {
+    let events = anthropic(&[
+        json!({"type": "message_start", "message": {"usage": {"input_tokens": 3,
+            "cache_creation_input_tokens": 100, "cache_read_input_tokens": 20, "output_tokens": 1}}}),
+        message_stop(),
+    ])
+    .unwrap();
+    assert!(
+        matches!(&events[0], ChatEvent::Usage(u) if u.input_tokens == Some(123) && u.total_tokens == Some(124)),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn anthropic_tool_blocks_are_numbered_by_kind_and_pieces_follow_their_block() {
+    let events = anthropic(&[
+        anthropic_block(0, json!({"type": "text", "text": ""})),
+        anthropic_block(
+            1,
+            json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}),
+        ),
+        anthropic_json(1, "{\"query\": \"x\"}"),
+        anthropic_block(
+            2,
+            json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}),
+        ),
+        anthropic_block(
+            3,
+            json!({"type": "tool_use", "id": "toolu_A", "name": "add", "input": {}}),
+        ),
+        anthropic_json(3, "{\"a\":"),
+        // A block that arrives with its input filled in carries it whole.
+        anthropic_block(
+            4,
+            json!({"type": "tool_use", "id": "toolu_B", "name": "mul", "input": {"x": 1}}),
+        ),
+        // A late piece of the server tool's block stays with that block.
+        anthropic_json(1, ""),
+        anthropic_json(3, "1}"),
+        // A piece for a block that takes no input is nobody's.
+        anthropic_json(0, "junk"),
+        message_stop(),
+    ])
+    .unwrap();
+    let server = |index, id, name, args| ChatEvent::ServerToolUse(piece(index, id, name, args));
+    let result = match &events[2] {
+        ChatEvent::ServerToolResult(r) => r.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (result.tool_use_id.as_str(), result.kind.as_str()),
+        ("srvtoolu_1", "web_search_tool_result")
+    );
+    assert_eq!(
+        events,
+        [
+            server(0, Some("srvtoolu_1"), Some("web_search"), ""),
+            server(0, None, None, "{\"query\": \"x\"}"),
+            ChatEvent::ServerToolResult(result),
+            call(0, Some("toolu_A"), Some("add"), ""),
+            call(0, None, None, "{\"a\":"),
+            call(1, Some("toolu_B"), Some("mul"), "{\"x\":1}"),
+            server(0, None, None, ""),
+            call(0, None, None, "1}"),
+            ChatEvent::Done,
+        ]
+    );
+}
+
+#[test]
+fn anthropic_unknown_events_and_fields_are_skipped() {
+    // Bedrock adds its metrics to message_stop.
+    let events = anthropic(&[
+        json!({"type": "brand_new_event", "x": 1}),
+        json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 3}}),
+    ])
+    .unwrap();
+    assert_eq!(events, [ChatEvent::Done]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gemini
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn gemini_calls_are_numbered_and_a_call_without_args_has_none() {
+    let events = gemini(&[gemini_parts(
+        json!([{"functionCall": {"name": "a", "args": {}}}, {"functionCall": {"id": "c2", "name": "now"}}]),
+        Some("STOP"),
+    )])
+    .unwrap();
+    assert_eq!(events[1], call(1, Some("c2"), Some("now"), ""));
+}
+
+#[test]
+fn gemini_code_execution_and_built_in_tools_are_server_tools() {
+    let events = gemini(&[gemini_parts(
+        json!([
+            {"text": "Let me compute."},
+            {"executableCode": {"language": "PYTHON", "code": "print(2**10)"}},
+            {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1024\n"}},
+            {"toolCall": {"id": "t1", "toolType": "GOOGLE_SEARCH_WEB", "args": {"queries": ["x"]}}},
+            {"toolResponse": {"id": "t1", "toolType": "GOOGLE_SEARCH_WEB", "response": {"ok": true}}},
+            {"text": "It is 1024."},
+        ]),
+        Some("STOP"),
+    )])
+    .unwrap();
+    let server = |index, id, name, args| ChatEvent::ServerToolUse(piece(index, id, name, args));
+    assert_eq!(events[0], ChatEvent::Text("Let me compute.".into()));
+    assert_eq!(
+        events[1],
+        server(
+            0,
+            None,
+            Some("code_execution"),
+            r#"{"code":"print(2**10)","language":"PYTHON"}"#
+        )
+    );
+    let result = |event: &ChatEvent| match event {
+        ChatEvent::ServerToolResult(r) => (r.tool_use_id.clone(), r.kind.clone(), r.block.clone()),
+        other => panic!("{other:?}"),
+    };
+    let (_, kind, block) = result(&events[2]);
+    assert_eq!(kind, "codeExecutionResult");
+    assert_eq!(block["codeExecutionResult"]["output"], "1024\n");
+    assert_eq!(
+        events[3],
+        server(
+            1,
+            Some("t1"),
+            Some("GOOGLE_SEARCH_WEB"),
+            r#"{"queries":["x"]}"#
+        )
+    );
+    assert_eq!(result(&events[4]).0, "t1");
+    assert_eq!(result(&events[4]).1, "toolResponse");
+    assert_eq!(events[5], ChatEvent::Text("It is 1024.".into()));
+    assert!(!events.iter().any(|e| matches!(e, ChatEvent::ToolCall(_))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cohere
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn cohere_v1_calls_are_numbered_and_billed_units_are_the_fallback_usage() {
+    let events = decode_lines(&[
+        r#"{"event_type":"tool-calls-generation","tool_calls":[{"name":"add","parameters":{"a":1}},{"name":"now","parameters":{}}]}"#,
+        r#"{"event_type":"stream-end","finish_reason":"MAX_TOKENS","response":{"meta":{"billed_units":{"input_tokens":3.0,"output_tokens":4}}}}"#,
+    ])
+    .unwrap();
+    assert_eq!(
+        events[..3],
+        [
+            call(0, None, Some("add"), r#"{"a":1}"#),
+            call(1, None, Some("now"), "{}"),
+            finish("MAX_TOKENS")
+        ]
+    );
+    assert!(matches!(&events[3], ChatEvent::Usage(u) if u.total_tokens == Some(7)));
+}
+
+#[test]
+fn cohere_v2_thinking_is_reasoning_and_a_piece_of_no_started_call_is_nobodys() {
+    let start = json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
+        "id": "a1", "type": "function", "function": {"name": "f", "arguments": ""}}}}});
+    let args = |index: u64, piece: &str| {
+        json!({"type": "tool-call-delta", "index": index,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}})
+    };
+    let body = typed_events(&[
+        json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "thinking", "thinking": "Hmm"}}}}),
+        start,
+        args(7, "junk"),
+        args(0, "{}"),
+        json!({"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}}),
+    ]) + "data: [DONE]\n\n";
+    assert_eq!(
+        cohere_v2(&body).unwrap(),
+        [
+            ChatEvent::Reasoning("Hmm".into()),
+            call(0, Some("a1"), Some("f"), ""),
+            call(0, None, None, "{}"),
+            finish("TOOL_CALL"),
+            ChatEvent::Done,
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChatStream: the events folded into the answer's state
+// ---------------------------------------------------------------------------------------------
+
+fn stream_of(batches: Vec<Result<Vec<ChatEvent>, Error>>) -> ChatStream {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    for batch in batches {
+        tx.send(batch).unwrap();
+    }
+    ChatStream::from_receiver(rx)
+}
+
+#[test]
+fn a_chat_stream_yields_the_text_and_folds_the_rest() {
+    let mut stream = stream_of(vec![
+        Ok(vec![ChatEvent::Reasoning("think".into())]),
+        Ok(vec![
+            ChatEvent::Text("a".into()),
+            ChatEvent::Text("b".into()),
+        ]),
+        Ok(vec![call(0, Some("c1"), Some("f"), "{}")]),
+        Ok(vec![finish("stop"), ChatEvent::Usage(Usage::default())]),
+        Ok(vec![ChatEvent::Done, ChatEvent::Text("late".into())]),
+        Ok(vec![ChatEvent::Text("later".into())]),
+    ]);
+    let texts: Vec<String> = stream.by_ref().map(Result::unwrap).collect();
+    assert_eq!(texts, ["a", "b"]);
+    assert!(stream.next_event().is_none());
+    assert!(stream.is_done());
+    assert_eq!(stream.reasoning(), "think");
+    assert_eq!(stream.tool_calls()[0].name, "f");
+    assert_eq!(stream.finish_reason(), Some("stop"));
+    assert!(stream.usage().is_some());
+}
+
+#[test]
+fn an_error_is_a_chat_streams_last_item() {
+    let mut stream = stream_of(vec![
+        Ok(vec![ChatEvent::Text("a".into())]),
+        Err(Error::Protocol("bad".into())),
+        Ok(vec![ChatEvent::Text("never".into())]),
+    ]);
+    assert_eq!(stream.next().unwrap().unwrap(), "a");
+    assert!(matches!(stream.next(), Some(Err(Error::Protocol(_)))));
+    assert!(stream.next().is_none());
+    assert!(!stream.is_done());
+}
+
+#[test]
+fn tool_call_pieces_without_an_index_follow_their_ids_and_names_are_not_doubled() {
+    let loose = |id: Option<&str>, name: Option<&str>, args: &str| {
+        ChatEvent::ToolCall(ToolCallDelta {
+            index: None,
+            ..piece(0, id, name, args)
+        })
+    };
+    let mut stream = stream_of(vec![Ok(vec![
+        loose(Some("a"), Some("f"), "{}"),
+        loose(Some("b"), Some("g"), "{\"k\""),
+        loose(None, None, ":1}"),
+        // Some servers repeat the id and name on every piece.
+        call(5, Some("c"), Some("h"), "1"),
+        call(5, Some("c"), Some("h"), "2"),
+        ChatEvent::Done,
+    ])]);
+    stream.by_ref().for_each(drop);
+    assert_eq!(
+        call_fields(stream.tool_calls()),
+        [
+            (0, "a", "f", "{}"),
+            (1, "b", "g", "{\"k\":1}"),
+            (5, "c", "h", "12")
+        ]
+    );
+}
