@@ -133,6 +133,28 @@ pub struct ToolCallDelta {
     pub signature: Option<String>,
 }
 
+impl ToolCallDelta {
+    /// The piece that starts call `index`: its id, its name and the first of its arguments.
+    pub(crate) fn start(index: usize, id: Option<String>, name: String, arguments: String) -> Self {
+        ToolCallDelta {
+            index: Some(index),
+            id,
+            name: Some(name),
+            arguments,
+            signature: None,
+        }
+    }
+
+    /// More of call `index`'s arguments.
+    pub(crate) fn more(index: usize, arguments: String) -> Self {
+        ToolCallDelta {
+            index: Some(index),
+            arguments,
+            ..ToolCallDelta::default()
+        }
+    }
+}
+
 /// A tool call assembled from its [`ToolCallDelta`]s.
 ///
 /// # Examples

@@ -236,6 +236,11 @@ pub(crate) fn first_of<T>(items: Option<Vec<T>>, index: impl Fn(&T) -> Option<u6
         .find(|item| index(item).unwrap_or(0) == 0)
 }
 
+/// The error for a tool call that came without a name (`what` names it): it cannot be run.
+pub(crate) fn unnamed_call(what: &str) -> Error {
+    Error::Protocol(format!("{what} without a name: the call cannot be run"))
+}
+
 /// A tool call's arguments as text: a string as it is, nothing (or `null`) as empty, anything
 /// else (servers that send the arguments as an object) as its JSON text.
 pub(crate) fn arguments_text(arguments: Option<Value>) -> String {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, chat_decode, parse_object, Ending};
+use crate::llm::wire::{api_error, chat_decode, parse_object, unnamed_call, Ending};
 
 use crate::Error;
 
@@ -81,6 +81,16 @@ enum ToolBlock {
     Server(usize),
 }
 
+impl ToolBlock {
+    /// The event of a piece of this block's call, made by `piece` from the call's number.
+    fn event(self, piece: impl FnOnce(usize) -> ToolCallDelta) -> ChatEvent {
+        match self {
+            ToolBlock::Client(n) => ChatEvent::ToolCall(piece(n)),
+            ToolBlock::Server(n) => ChatEvent::ServerToolUse(piece(n)),
+        }
+    }
+}
+
 impl AnthropicDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
     ///
@@ -134,32 +144,20 @@ impl AnthropicDecoder {
             "thinking" => events.extend(text("thinking").map(ChatEvent::Reasoning)),
             "tool_use" | "server_tool_use" | "mcp_tool_use" => {
                 let Some(name) = text("name") else {
-                    return Err(Error::Protocol(format!(
-                        "a `{kind}` block (index {index}) without a name: the call cannot be run"
-                    )));
+                    return Err(unnamed_call(&format!("a `{kind}` block (index {index})")));
                 };
-                let (tool_block, delta) = if kind == "tool_use" {
+                let tool_block = if kind == "tool_use" {
                     self.calls += 1;
-                    (ToolBlock::Client(self.calls - 1), self.calls - 1)
+                    ToolBlock::Client(self.calls - 1)
                 } else {
                     self.server_calls += 1;
-                    (
-                        ToolBlock::Server(self.server_calls - 1),
-                        self.server_calls - 1,
-                    )
+                    ToolBlock::Server(self.server_calls - 1)
                 };
                 self.blocks.insert(index, tool_block);
-                let delta = ToolCallDelta {
-                    index: Some(delta),
-                    id: text("id"),
-                    name: Some(name),
-                    arguments: initial_input(block.get("input")),
-                    signature: None,
-                };
-                events.push(match tool_block {
-                    ToolBlock::Client(_) => ChatEvent::ToolCall(delta),
-                    ToolBlock::Server(_) => ChatEvent::ServerToolUse(delta),
-                });
+                let arguments = initial_input(block.get("input"));
+                events.push(
+                    tool_block.event(|n| ToolCallDelta::start(n, text("id"), name, arguments)),
+                );
             }
             result if result.ends_with("_tool_result") => {
                 events.push(ChatEvent::ServerToolResult(ServerToolResult {
@@ -176,17 +174,8 @@ impl AnthropicDecoder {
 
     /// The event of an `input_json_delta` for block `index`, if that block takes tool input.
     fn input_piece(&self, index: u64, partial_json: String) -> Option<ChatEvent> {
-        let piece = |n| ToolCallDelta {
-            index: Some(n),
-            id: None,
-            name: None,
-            arguments: partial_json,
-            signature: None,
-        };
-        match self.blocks.get(&index)? {
-            ToolBlock::Client(n) => Some(ChatEvent::ToolCall(piece(*n))),
-            ToolBlock::Server(n) => Some(ChatEvent::ServerToolUse(piece(*n))),
-        }
+        let block = self.blocks.get(&index)?;
+        Some(block.event(|n| ToolCallDelta::more(n, partial_json)))
     }
 }
 

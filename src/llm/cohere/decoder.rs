@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{arguments_text, chat_decode, parse_object, Ending};
+use crate::llm::wire::{arguments_text, chat_decode, parse_object, unnamed_call, Ending};
 
 use crate::Error;
 
@@ -90,18 +90,11 @@ impl CohereDecoder {
             Some("tool-calls-generation") => {
                 for call in line.tool_calls.unwrap_or_default() {
                     let Some(name) = call.name.filter(|n| !n.is_empty()) else {
-                        return Err(Error::Protocol(format!(
-                            "a tool call without a name (call {}): it cannot be run",
-                            self.calls
-                        )));
+                        return Err(unnamed_call(&format!("tool call {}", self.calls)));
                     };
-                    events.push(ChatEvent::ToolCall(ToolCallDelta {
-                        index: Some(self.calls),
-                        id: None,
-                        name: Some(name),
-                        arguments: arguments_text(call.parameters),
-                        signature: None,
-                    }));
+                    let arguments = arguments_text(call.parameters);
+                    let delta = ToolCallDelta::start(self.calls, None, name, arguments);
+                    events.push(ChatEvent::ToolCall(delta));
                     self.calls += 1;
                 }
             }

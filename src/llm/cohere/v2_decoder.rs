@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::decoder::{as_text, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
-use crate::llm::wire::{arguments_text, chat_decode, parse_object, Ending};
+use crate::llm::wire::{arguments_text, chat_decode, parse_object, unnamed_call, Ending};
 
 use crate::Error;
 
@@ -94,6 +94,13 @@ impl CohereV2Decoder {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             _ => None,
         };
+        let arguments = || {
+            arguments_text(
+                delta
+                    .pointer("/message/tool_calls/function/arguments")
+                    .cloned(),
+            )
+        };
         let Some(kind) = chunk.kind else {
             // Not an event: an error object, or something to skip.
             return match chunk.message.or(chunk.error).and_then(as_text) {
@@ -114,42 +121,24 @@ impl CohereV2Decoder {
             }
             "tool-call-start" => {
                 let Some(name) = string("/message/tool_calls/function/name") else {
-                    return Err(Error::Protocol(format!(
-                        "a tool-call-start without a function name (index {}): it cannot be run",
-                        chunk.index.map_or("none".to_string(), |i| i.to_string())
-                    )));
+                    let index = chunk.index.map_or("none".to_string(), |i| i.to_string());
+                    return Err(unnamed_call(&format!("a tool-call-start (index {index})")));
                 };
                 let number = self.calls.len();
                 if let Some(index) = chunk.index {
                     self.calls.insert(index, number);
                 }
-                events.push(ChatEvent::ToolCall(ToolCallDelta {
-                    index: Some(number),
-                    id: string("/message/tool_calls/id"),
-                    name: Some(name),
-                    arguments: arguments_text(
-                        delta
-                            .pointer("/message/tool_calls/function/arguments")
-                            .cloned(),
-                    ),
-                    signature: None,
-                }));
+                let id = string("/message/tool_calls/id");
+                let start = ToolCallDelta::start(number, id, name, arguments());
+                events.push(ChatEvent::ToolCall(start));
             }
             "tool-call-delta" => {
-                let call = chunk.index.and_then(|i| self.calls.get(&i));
-                if let Some(&number) = call {
-                    let arguments = arguments_text(
-                        delta
-                            .pointer("/message/tool_calls/function/arguments")
-                            .cloned(),
-                    );
-                    events.push(ChatEvent::ToolCall(ToolCallDelta {
-                        index: Some(number),
-                        id: None,
-                        name: None,
-                        arguments,
-                        signature: None,
-                    }));
+                // A piece of no started call is nobody's.
+                if let Some(&number) = chunk.index.and_then(|i| self.calls.get(&i)) {
+                    events.push(ChatEvent::ToolCall(ToolCallDelta::more(
+                        number,
+                        arguments(),
+                    )));
                 }
             }
             "message-end" => {

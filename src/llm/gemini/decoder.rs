@@ -4,7 +4,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, chat_decode, first_of, malformed_chunk, parse_object, Ending};
+use crate::llm::wire::{
+    api_error, arguments_text, chat_decode, first_of, malformed_chunk, parse_object, unnamed_call,
+    Ending,
+};
 
 use crate::Error;
 
@@ -109,25 +112,16 @@ impl GeminiDecoder {
                 }
                 if let Some(call) = part.function_call {
                     let Some(name) = call.name.filter(|n| !n.is_empty()) else {
-                        return Err(Error::Protocol(format!(
-                            "a functionCall part without a name (call {}): it cannot be run",
-                            self.calls
-                        )));
+                        return Err(unnamed_call(&format!("functionCall {}", self.calls)));
                     };
-                    let arguments = match call.args {
-                        None | Some(Value::Null) => String::new(),
-                        Some(args) => args.to_string(),
+                    let id = call.id.filter(|id| !id.is_empty());
+                    let mut delta =
+                        ToolCallDelta::start(self.calls, id, name, arguments_text(call.args));
+                    delta.signature = match part.thought_signature {
+                        Some(Value::String(s)) if !s.is_empty() => Some(s),
+                        _ => None,
                     };
-                    events.push(ChatEvent::ToolCall(ToolCallDelta {
-                        index: Some(self.calls),
-                        id: call.id.filter(|id| !id.is_empty()),
-                        name: Some(name),
-                        arguments,
-                        signature: match &part.thought_signature {
-                            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                            _ => None,
-                        },
-                    }));
+                    events.push(ChatEvent::ToolCall(delta));
                     self.calls += 1;
                 }
                 self.server_parts(part.server, events);
@@ -178,16 +172,9 @@ impl GeminiDecoder {
             }),
         ];
         for (name, value) in uses.into_iter().flatten() {
-            events.push(ChatEvent::ServerToolUse(ToolCallDelta {
-                index: Some(self.server_calls),
-                id: id_of(&value),
-                name: Some(name),
-                arguments: match value.get("args") {
-                    Some(args) => args.to_string(),
-                    None => value.to_string(),
-                },
-                signature: None,
-            }));
+            let arguments = value.get("args").unwrap_or(&value).to_string();
+            let delta = ToolCallDelta::start(self.server_calls, id_of(&value), name, arguments);
+            events.push(ChatEvent::ServerToolUse(delta));
             self.server_calls += 1;
         }
         let results = [

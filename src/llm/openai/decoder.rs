@@ -4,7 +4,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, arguments_text, chat_decode, first_of, parse_object, Ending};
+use crate::llm::wire::{
+    api_error, arguments_text, chat_decode, first_of, parse_object, unnamed_call, Ending,
+};
 
 use crate::Error;
 
@@ -128,12 +130,11 @@ impl OpenAIDecoder {
             call.id.clone_from(&id);
         }
         if call.named {
+            // Some servers repeat the id and the name: they are sent on as they came.
             return Some(ChatEvent::ToolCall(ToolCallDelta {
-                index: Some(position),
                 id,
                 name,
-                arguments,
-                signature: None,
+                ..ToolCallDelta::more(position, arguments)
             }));
         }
         let Some(name) = name else {
@@ -143,20 +144,15 @@ impl OpenAIDecoder {
         call.named = true;
         let mut held = std::mem::take(&mut call.held);
         held.push_str(&arguments);
-        Some(ChatEvent::ToolCall(ToolCallDelta {
-            index: Some(position),
-            id: call.id.clone(),
-            name: Some(name),
-            arguments: held,
-            signature: None,
-        }))
+        let start = ToolCallDelta::start(position, call.id.clone(), name, held);
+        Some(ChatEvent::ToolCall(start))
     }
 
     /// An error if a tool call never got its name: the answer is then not one to act on.
     fn check_calls_named(&self) -> Result<(), Error> {
         match self.calls.iter().position(|c| !c.named) {
-            Some(n) => Err(Error::Protocol(format!(
-                "tool call {n} (id {:?}) ended without a function name: it cannot be run",
+            Some(n) => Err(unnamed_call(&format!(
+                "tool call {n} (id {:?}) ended",
                 self.calls[n].id.as_deref().unwrap_or("")
             ))),
             None => Ok(()),
