@@ -24,9 +24,12 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::stream::Sink;
 use super::{Decode, Event, RawEvents, StreamOptions};
@@ -120,6 +123,8 @@ pub enum StreamItem<T = Event> {
 pub struct StreamMap<K, T = Event> {
     tx: Sender<Tagged<T>>,
     rx: Receiver<Tagged<T>>,
+    /// How the workers wake the reader (see [`Wake`]).
+    wake: Arc<Wake>,
     /// The open streams by their number, which tags their items. A number is never reused, so
     /// the items of a removed stream (still in the channel) are told from those of a new
     /// stream under the same key.
@@ -130,6 +135,70 @@ pub struct StreamMap<K, T = Event> {
 
 /// An item in the channel: the number of its stream, and the item.
 type Tagged<T> = (u64, StreamItem<T>);
+
+/// The reader's side of waiting for an item, in place of the channel's blocking `recv`.
+///
+/// Why: a blocking `recv` on an empty crossbeam channel spins and yields for a while before it
+/// parks. Items of many slow streams arrive one at a time, tens of microseconds apart, so the
+/// reader found the channel empty after nearly every item and spent about a fifth of its CPU
+/// spinning (`perf` on benches/streams.rs). Here the reader takes items with `try_recv` and,
+/// when there is none, says it is waiting and parks; a worker that sends an item unparks it if
+/// it waits. The fences make "send, then look at `waiting`" and "set `waiting`, then look at
+/// the channel" see each other, so an item is never left unannounced.
+#[derive(Debug, Default)]
+struct Wake {
+    waiting: AtomicBool,
+    reader: Mutex<Option<Thread>>,
+}
+
+impl Wake {
+    /// Called after each send: unparks the reader if it waits.
+    fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::Relaxed) {
+            if let Some(reader) = self
+                .reader
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            {
+                reader.unpark();
+            }
+        }
+    }
+
+    /// The next item of `rx`, waiting until `deadline` (for ever if `None`); `None` at the
+    /// deadline.
+    fn recv<T>(&self, rx: &Receiver<T>, deadline: Option<Instant>) -> Option<T> {
+        loop {
+            match rx.try_recv() {
+                Ok(item) => return Some(item),
+                // The map holds a sender: the channel never disconnects while it is read.
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
+            }
+            *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
+            self.waiting.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            let item = rx.try_recv().ok();
+            if item.is_none() {
+                match deadline {
+                    None => std::thread::park(),
+                    Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                        _ => {
+                            self.waiting.store(false, Ordering::Relaxed);
+                            return None;
+                        }
+                    },
+                }
+            }
+            self.waiting.store(false, Ordering::Relaxed);
+            if item.is_some() {
+                return item;
+            }
+        }
+    }
+}
 
 /// An open stream: its key, and its job, cancelled to stop it.
 struct Open<K> {
@@ -208,6 +277,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
         StreamMap {
             tx,
             rx,
+            wake: Arc::default(),
             streams: HashMap::new(),
             numbers: HashMap::new(),
             next: 0,
@@ -262,6 +332,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
         let feed = MapFeed {
             number,
             tx: self.tx.clone(),
+            wake: Arc::clone(&self.wake),
             ended: Cell::new(false),
             job: None,
         };
@@ -389,13 +460,10 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             if self.streams.is_empty() {
                 return Err(RecvTimeoutError::Disconnected);
             }
-            let tagged = match deadline {
-                Some(deadline) => self
-                    .rx
-                    .recv_deadline(deadline)
-                    .map_err(|_| RecvTimeoutError::Timeout)?,
-                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)?,
-            };
+            let tagged = self
+                .wake
+                .recv(&self.rx, deadline)
+                .ok_or(RecvTimeoutError::Timeout)?;
             if let Some(item) = self.claim(tagged) {
                 return Ok(item);
             }
@@ -424,8 +492,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> Iterator for StreamMap<K, T> {
             if self.streams.is_empty() {
                 return None;
             }
-            // The map holds a sender, so the channel never disconnects while it is read.
-            let tagged = self.rx.recv().ok()?;
+            let tagged = self.wake.recv(&self.rx, None)?;
             if let Some(item) = self.claim(tagged) {
                 return Some(item);
             }
@@ -446,6 +513,7 @@ impl<K, T> Drop for StreamMap<K, T> {
 pub(crate) struct MapFeed<T> {
     number: u64,
     tx: Sender<Tagged<T>>,
+    wake: Arc<Wake>,
     /// Whether the `End` was sent.
     ended: Cell<bool>,
     /// The stream's job, cancelled when the stream is removed.
@@ -460,8 +528,9 @@ impl<T> MapFeed<T> {
 
     /// Ends the stream with `result`, unless it has ended already.
     pub(crate) fn end(&self, result: Result<(), Error>) {
-        if !self.ended.replace(true) {
-            let _ = self.tx.send((self.number, StreamItem::End(result)));
+        if !self.ended.replace(true) && self.tx.send((self.number, StreamItem::End(result))).is_ok()
+        {
+            self.wake.notify();
         }
     }
 }
@@ -475,7 +544,11 @@ impl<T> Sink<T> for MapFeed<T> {
                 return true;
             }
         };
-        self.tx.send((self.number, item)).is_ok()
+        let sent = self.tx.send((self.number, item)).is_ok();
+        if sent {
+            self.wake.notify();
+        }
+        sent
     }
 
     fn is_closed(&self) -> bool {

@@ -243,3 +243,29 @@ fn removing_a_stream_whose_server_never_answers_frees_its_worker() {
     assert!(streams.remove(&1));
     workers_are_free(&session, 1);
 }
+
+#[test]
+fn no_item_is_left_waiting_while_many_workers_send_at_once() {
+    // Forty streams of 100 events each, sent as fast as the workers read them, taken with a
+    // deadline: an item sent while the reader went to sleep, and not announced, would leave
+    // `next_timeout` waiting until HANG.
+    let server = counting_server();
+    let session = FuturesSession::builder().max_workers(40).build();
+    let mut streams = StreamMap::with_capacity(8);
+    for k in 0..40 {
+        streams.insert(k, session.get(server.url_for("/n/100")));
+    }
+    let (mut events, mut ends) = (0, 0);
+    loop {
+        match streams.next_timeout(HANG) {
+            Ok((_, StreamItem::Event(_))) => events += 1,
+            Ok((_, StreamItem::End(result))) => {
+                result.unwrap();
+                ends += 1;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => panic!("an item went unannounced"),
+        }
+    }
+    assert_eq!((events, ends), (4000, 40));
+}
