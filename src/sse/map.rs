@@ -455,7 +455,14 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
         &mut self,
         timeout: Duration,
     ) -> Result<(K, StreamItem<T>), RecvTimeoutError> {
-        let deadline = Instant::now().checked_add(timeout);
+        self.next_until(Instant::now().checked_add(timeout))
+    }
+
+    /// The next item of any stream, waiting until `deadline` (or for good).
+    fn next_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<(K, StreamItem<T>), RecvTimeoutError> {
         loop {
             if self.streams.is_empty() {
                 return Err(RecvTimeoutError::Disconnected);
@@ -488,15 +495,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> Iterator for StreamMap<K, T> {
 
     /// The next item of any stream, waiting for it; `None` once no stream is left.
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.streams.is_empty() {
-                return None;
-            }
-            let tagged = self.wake.recv(&self.rx, None)?;
-            if let Some(item) = self.claim(tagged) {
-                return Some(item);
-            }
-        }
+        self.next_until(None).ok()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use support::{ms, secs, Reply, TestServer};
 use ureq_futures::{
@@ -157,20 +157,12 @@ fn a_429_with_retry_after_pauses_new_requests_to_that_host() {
 
 #[test]
 fn exhausted_quota_headers_on_a_200_pause_too() {
-    let arrivals = Arc::new(Mutex::new(Vec::new()));
-    let log = arrivals.clone();
-    let server = TestServer::start(move |_| {
-        let mut arrivals = log.lock().unwrap();
-        arrivals.push(Instant::now());
-        if arrivals.len() == 1 {
-            Reply::ok("last one")
-                .header("anthropic-ratelimit-requests-remaining", "0")
-                .header("x-ratelimit-remaining-tokens", "0")
-                .header("x-ratelimit-reset-tokens", "600ms")
-        } else {
-            Reply::ok("again")
-        }
-    });
+    let (server, arrivals) = first_answer_then_ok(
+        Reply::ok("last one")
+            .header("anthropic-ratelimit-requests-remaining", "0")
+            .header("x-ratelimit-remaining-tokens", "0")
+            .header("x-ratelimit-reset-tokens", "600ms"),
+    );
     let limiter = RateLimiter::new();
     let session = FuturesSession::builder()
         .rate_limiter(limiter.clone())
@@ -180,9 +172,8 @@ fn exhausted_quota_headers_on_a_200_pause_too() {
         200
     );
     let next = session.get(server.url()).send();
-    assert_eq!(next.result().unwrap().text().unwrap(), "again");
-    let arrivals = arrivals.lock().unwrap();
-    let gap = arrivals[1].duration_since(arrivals[0]);
+    assert_eq!(next.result().unwrap().text().unwrap(), "ok");
+    let gap = second_after_first(&arrivals);
     assert!(
         gap >= ms(500),
         "the second request came {gap:?} after the first"
@@ -192,12 +183,7 @@ fn exhausted_quota_headers_on_a_200_pause_too() {
 
 #[test]
 fn a_rate_limit_spaces_requests_to_one_host() {
-    let arrivals = Arc::new(Mutex::new(Vec::new()));
-    let log = arrivals.clone();
-    let server = TestServer::start(move |_| {
-        log.lock().unwrap().push(Instant::now());
-        Reply::ok("ok")
-    });
+    let (server, arrivals) = first_answer_then_ok(Reply::ok("ok"));
     let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(20.0).burst(2));
     let session = FuturesSession::builder()
         .max_workers(8)
@@ -216,7 +202,14 @@ fn a_rate_limit_spaces_requests_to_one_host() {
     assert!(span >= ms(295), "8 requests within {span:?}");
 }
 
-/// Records when each request arrives and answers the first with `first`, the rest with 200.
+/// How long after the first request the second arrived; there were two.
+fn second_after_first(arrivals: &Mutex<Vec<Instant>>) -> Duration {
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 2, "{arrivals:?}");
+    arrivals[1].duration_since(arrivals[0])
+}
+
+/// Records when each request arrives and answers the first with `first`, the rest with 200 `ok`.
 fn first_answer_then_ok(first: Reply) -> (TestServer, Arc<Mutex<Vec<Instant>>>) {
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let log = arrivals.clone();
@@ -247,9 +240,7 @@ fn a_retry_waits_for_the_pause_its_answer_set() {
         .build();
     let resp = session.get(server.url()).send().result().unwrap();
     assert_eq!(resp.status(), 200);
-    let arrivals = arrivals.lock().unwrap();
-    assert_eq!(arrivals.len(), 2);
-    let gap = arrivals[1].duration_since(arrivals[0]);
+    let gap = second_after_first(&arrivals);
     assert!(
         gap >= ms(900),
         "the retry came {gap:?} after the answer that paused its origin"
@@ -268,9 +259,7 @@ fn a_retry_takes_a_token_of_the_origin_rate() {
         .build();
     let resp = session.get(server.url()).send().result().unwrap();
     assert_eq!(resp.status(), 200);
-    let arrivals = arrivals.lock().unwrap();
-    assert_eq!(arrivals.len(), 2);
-    let gap = arrivals[1].duration_since(arrivals[0]);
+    let gap = second_after_first(&arrivals);
     assert!(
         gap >= ms(400),
         "the retry came {gap:?} after the first attempt"

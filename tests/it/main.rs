@@ -62,6 +62,25 @@ mod urls;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Submits `n` jobs to `session` that each wait at `barrier` (which the caller sizes: `n` for
+/// the jobs alone, `n + 1` to meet them): they can only all pass if `n` workers run them side
+/// by side.
+pub fn at_barrier(
+    session: &ureq_futures::FuturesSession,
+    n: usize,
+    barrier: &std::sync::Arc<std::sync::Barrier>,
+) -> Vec<ureq_futures::Pending<()>> {
+    (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            session.submit(move |_| {
+                barrier.wait();
+                Ok(())
+            })
+        })
+        .collect()
+}
+
 /// The folder of the recorded LLM streams, `tests/data/llm-streams/`.
 pub fn llm_streams_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/llm-streams")

@@ -246,16 +246,7 @@ fn panics_in_submitted_jobs_keep_every_worker() {
     }
     // Three jobs meet at a barrier: possible only if all three workers are alive.
     let barrier = Arc::new(std::sync::Barrier::new(3));
-    let handles: Vec<_> = (0..3)
-        .map(|_| {
-            let b = barrier.clone();
-            session.submit(move |_| {
-                b.wait();
-                Ok(())
-            })
-        })
-        .collect();
-    for mut h in handles {
+    for mut h in crate::at_barrier(&session, 3, &barrier) {
         h.result_timeout(Duration::from_secs(5))
             .expect("a worker was lost")
             .unwrap();

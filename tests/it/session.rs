@@ -285,16 +285,7 @@ fn a_panicking_hook_is_an_error_and_the_worker_survives() {
     }
     // Both workers are still there: two jobs can be inside at once.
     let barrier = Arc::new(std::sync::Barrier::new(2));
-    let handles: Vec<_> = (0..2)
-        .map(|_| {
-            let b = barrier.clone();
-            session.submit(move |_| {
-                b.wait();
-                Ok(())
-            })
-        })
-        .collect();
-    for h in handles {
+    for h in crate::at_barrier(&session, 2, &barrier) {
         h.result().unwrap();
     }
 }

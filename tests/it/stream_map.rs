@@ -48,16 +48,7 @@ fn one_event_then_silence() -> TestServer {
 /// Asserts that `n` jobs run at once on `session`: its workers are all free.
 fn workers_are_free(session: &FuturesSession, n: usize) {
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
-    let jobs: Vec<_> = (0..n)
-        .map(|_| {
-            let barrier = barrier.clone();
-            session.submit(move |_| {
-                barrier.wait();
-                Ok(())
-            })
-        })
-        .collect();
-    for mut job in jobs {
+    for mut job in crate::at_barrier(session, n, &barrier) {
         match job.result_timeout(HANG) {
             Some(result) => result.unwrap(),
             None => panic!("a worker is still held by a stopped stream"),

@@ -35,15 +35,7 @@ fn worker_threads_exit_after_shutdown_alone() {
 /// needs `n` threads, and lets them finish.
 fn busy_workers(session: &FuturesSession, n: usize) -> Vec<ureq_futures::Pending<()>> {
     let barrier = Arc::new(Barrier::new(n + 1));
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let barrier = barrier.clone();
-            session.submit(move |_| {
-                barrier.wait();
-                Ok(())
-            })
-        })
-        .collect();
+    let handles = crate::at_barrier(session, n, &barrier);
     barrier.wait();
     handles
 }
