@@ -118,17 +118,8 @@ fn serve() -> Result<(), String> {
 
 /// `(VmRSS, VmHWM)` of this process in bytes.
 fn memory() -> Result<(u64, u64), String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status: {e} (this bench needs Linux)"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .ok_or_else(|| format!("/proc/self/status has no {name}"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
+    let v = perf::proc_status("self", &["VmRSS:", "VmHWM:"])?;
+    Ok((v[0] * 1024, v[1] * 1024))
 }
 
 fn mb(bytes: u64) -> f64 {

@@ -252,17 +252,8 @@ fn status() -> Result<(u64, u64), String> {
 
 /// `VmRSS` and the thread count of process `pid` (or `self`).
 fn status_of(pid: &str) -> Result<(u64, u64), String> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{path}: {e} (this bench needs Linux)"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .ok_or_else(|| format!("{path} has no {name}"))
-    };
-    Ok((field("VmRSS:")? * 1024, field("Threads:")?))
+    let v = perf::proc_status(pid, &["VmRSS:", "Threads:"])?;
+    Ok((v[0] * 1024, v[1]))
 }
 
 /// User + system CPU time of this process, all threads, in seconds.
