@@ -177,8 +177,11 @@ const PROVIDER: &str = "Anthropic";
 
 /// Anthropic's turns: text-only messages as strings, tool results in `user` turns.
 const TURNS: Turns = Turns {
+    provider: PROVIDER,
+    images: ImagesIn::AllButAssistant,
+    assistant: "assistant",
+    parts_key: "content",
     text_as_string: true,
-    ..Turns::new(PROVIDER, ImagesIn::AllButAssistant, "assistant", "content")
 };
 
 /// A part as an Anthropic content block.

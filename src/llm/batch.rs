@@ -355,7 +355,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .max_workers(self.in_flight)
             .build();
         let (client, attempts) = (Arc::clone(&self.client), self.attempts);
-        let mut bar = self.progress_bar.then(|| Bar::new(self.limiter.clone()));
+        let limiter = self.limiter.clone();
+        let mut bar = self.progress_bar.then(|| Bar { limiter });
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, messages) = (Arc::clone(&client), job.messages.clone());
@@ -370,21 +371,16 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             })
             .map(|(job, outcome)| {
                 let (result, attempts) = outcome.unwrap_or_else(|e| (Err(e), 0));
-                match result {
-                    Ok((content, finish_reason)) => ChatResult {
-                        id: job.id,
-                        content: Some(content),
-                        finish_reason,
-                        error: None,
-                        attempts,
-                    },
-                    Err(e) => ChatResult {
-                        id: job.id,
-                        content: None,
-                        finish_reason: None,
-                        error: Some(e.to_string()),
-                        attempts,
-                    },
+                let (content, finish_reason, error) = match result {
+                    Ok((content, finish_reason)) => (Some(content), finish_reason, None),
+                    Err(e) => (None, None, Some(e.to_string())),
+                };
+                ChatResult {
+                    id: job.id,
+                    content,
+                    finish_reason,
+                    error,
+                    attempts,
                 }
             })
     }
@@ -526,10 +522,6 @@ struct Bar {
 }
 
 impl Bar {
-    fn new(limiter: Option<RateLimiter>) -> Self {
-        Bar { limiter }
-    }
-
     fn draw(&mut self, p: &BatchProgress) {
         const WIDTH: usize = 30;
         let filled = match p.total {

@@ -467,15 +467,12 @@ impl<P: Protocol> Client<P> {
 
     /// The JSON body of `request`: the protocol's, with the request's extra fields merged in.
     pub(crate) fn body(&self, request: &ChatRequest) -> Result<Value, Error> {
-        let with_temperature;
-        let request = match (request.temperature, self.temperature) {
-            (None, Some(t)) => {
-                with_temperature = request.clone().temperature(t);
-                &with_temperature
-            }
-            _ => request,
-        };
-        let mut body = self.protocol.body(&self.model, request)?;
+        let mut body = match (request.temperature, self.temperature) {
+            (None, Some(t)) => self
+                .protocol
+                .body(&self.model, &request.clone().temperature(t)),
+            _ => self.protocol.body(&self.model, request),
+        }?;
         if let Value::Object(fields) = &mut body {
             fields.extend(request.extra.clone());
         }

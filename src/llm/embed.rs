@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client};
 use super::gemini::model_path;
+use super::request::put;
 use super::{Cohere, Gemini, Mistral, OpenAI, Together};
 use crate::{Error, RetryPolicy};
 
@@ -304,9 +305,7 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
     match format {
         Format::OpenAI => {
             let mut body = json!({ "model": model, "input": texts, "encoding_format": "float" });
-            if let Some(d) = options.dimensions {
-                body["dimensions"] = json!(d);
-            }
+            put(&mut body, "dimensions", options.dimensions);
             body
         }
         Format::Gemini => {
@@ -318,12 +317,8 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
                         "model": name,
                         "content": { "role": "user", "parts": [{ "text": text }] },
                     });
-                    if let Some(task) = &options.input_type {
-                        r["taskType"] = json!(task);
-                    }
-                    if let Some(d) = options.dimensions {
-                        r["outputDimensionality"] = json!(d);
-                    }
+                    put(&mut r, "taskType", options.input_type.as_ref());
+                    put(&mut r, "outputDimensionality", options.dimensions);
                     r
                 })
                 .collect();
@@ -336,9 +331,7 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
                 "input_type": options.input_type.as_deref().unwrap_or("search_document"),
                 "embedding_types": ["float"],
             });
-            if let Some(d) = options.dimensions {
-                body["output_dimension"] = json!(d);
-            }
+            put(&mut body, "output_dimension", options.dimensions);
             body
         }
     }

@@ -87,10 +87,11 @@ pub struct OpenAI {
     without_usage: bool,
 }
 
-/// Implements the wire format of OpenAI's chat completions for a protocol value with a
-/// `flavor` method, at the provider of the variables' prefix (`"OPENAI"`) and default base URL.
+/// Implements the wire format of OpenAI's chat completions for a protocol, at the provider of
+/// the variables' prefix (`"OPENAI"`) and default base URL, spoken in the protocol's
+/// [`Flavor`] (a function of the protocol value).
 macro_rules! openai_compatible {
-    ($protocol:ty, $prefix:literal, $default_base:expr) => {
+    ($protocol:ty, $prefix:literal, $default_base:expr, $flavor:expr) => {
         impl $crate::llm::client::sealed::Wire for $protocol {
             type Decoder = $crate::llm::OpenAIDecoder;
             const PROVIDER: &'static $crate::llm::client::Provider =
@@ -105,7 +106,8 @@ macro_rules! openai_compatible {
                 model: &str,
                 request: &$crate::llm::ChatRequest,
             ) -> Result<serde_json::Value, $crate::Error> {
-                $crate::llm::openai::chat_body(model, request, &self.flavor())
+                let flavor: fn(&Self) -> $crate::llm::openai::Flavor = $flavor;
+                $crate::llm::openai::chat_body(model, request, &flavor(self))
             }
 
             fn decoder(&self) -> $crate::llm::OpenAIDecoder {
@@ -117,19 +119,11 @@ macro_rules! openai_compatible {
 
 pub(crate) use openai_compatible;
 
-openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL);
-
-impl OpenAI {
-    fn flavor(&self) -> Flavor {
-        Flavor {
-            name: "OpenAI",
-            include_usage: !self.without_usage,
-            max_tokens: "max_completion_tokens",
-            seed: "seed",
-            required: "required",
-        }
-    }
-}
+openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |openai| Flavor {
+    include_usage: !openai.without_usage,
+    max_tokens: "max_completion_tokens",
+    ..Flavor::compatible("OpenAI")
+});
 
 impl ClientBuilder<OpenAI> {
     /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
@@ -166,6 +160,20 @@ pub(crate) struct Flavor {
     pub(crate) seed: &'static str,
     /// The tool choice that requires a call: `required`, or Mistral's `any`.
     pub(crate) required: &'static str,
+}
+
+impl Flavor {
+    /// A service named `name` that streams its usage without being asked and spells the rest
+    /// as OpenAI's chat completions do (`max_tokens`, `seed`, `required`).
+    pub(crate) const fn compatible(name: &'static str) -> Flavor {
+        Flavor {
+            name,
+            include_usage: false,
+            max_tokens: "max_tokens",
+            seed: "seed",
+            required: "required",
+        }
+    }
 }
 
 /// The body of a streamed chat completion, shared by the OpenAI-compatible protocols.

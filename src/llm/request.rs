@@ -504,33 +504,9 @@ impl ChatRequest {
 
     /// Whether this asks for nothing but messages, as every client can send.
     pub(crate) fn is_plain(&self) -> bool {
-        let ChatRequest {
-            system,
-            messages,
-            tools,
-            tool_choice,
-            response_format,
-            max_tokens,
-            stop,
-            temperature,
-            top_p,
-            seed,
-            extra,
-        } = self;
-        let text_only = messages
-            .iter()
-            .all(|m| m.content.iter().all(|p| matches!(p, Part::Text { .. })));
-        system.is_none()
-            && text_only
-            && tools.is_empty()
-            && tool_choice.is_none()
-            && response_format.is_none()
-            && max_tokens.is_none()
-            && stop.is_empty()
-            && temperature.is_none()
-            && top_p.is_none()
-            && seed.is_none()
-            && extra.is_empty()
+        let mut parts = self.messages.iter().flat_map(|m| &m.content);
+        parts.all(|p| matches!(p, Part::Text { .. }))
+            && *self == ChatRequest::from(self.messages.clone())
     }
 }
 
@@ -635,24 +611,6 @@ pub(crate) struct Turns {
     pub(crate) parts_key: &'static str,
     /// Whether a message of one text part goes as a plain string (Anthropic).
     pub(crate) text_as_string: bool,
-}
-
-impl Turns {
-    /// `provider`'s turns, images where `images` says, parts under `parts_key`.
-    pub(crate) const fn new(
-        provider: &'static str,
-        images: ImagesIn,
-        assistant: &'static str,
-        parts_key: &'static str,
-    ) -> Turns {
-        Turns {
-            provider,
-            images,
-            assistant,
-            parts_key,
-            text_as_string: false,
-        }
-    }
 }
 
 impl ChatRequest {
@@ -811,21 +769,12 @@ impl ChatResponse {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn from_stream(mut stream: ChatStream) -> Result<ChatResponse, Error> {
-        let mut text = String::new();
-        for piece in stream.by_ref() {
-            text.push_str(&piece?);
-        }
+        let text = stream.by_ref().collect::<Result<String, _>>()?;
+        let request_id = stream.request_id().map(str::to_string);
         Ok(ChatResponse {
             text,
-            tool_calls: stream.tool_calls().to_vec(),
-            server_tool_uses: stream.server_tool_uses().to_vec(),
-            server_tool_results: stream.server_tool_results().to_vec(),
-            tool_plan: stream.tool_plan().to_string(),
-            reasoning: stream.reasoning().to_string(),
-            refusal: stream.refusal().map(str::to_string),
-            usage: stream.usage().cloned(),
-            finish_reason: stream.finish_reason().map(str::to_string),
-            request_id: stream.request_id().map(str::to_string),
+            request_id,
+            ..stream.into_state()
         })
     }
 

@@ -7,6 +7,7 @@ use crossbeam_channel::Receiver;
 use ureq::http::HeaderMap;
 
 use super::event::{ChatEvent, ServerToolResult, ToolCall, Usage};
+use super::ChatResponse;
 use crate::sse::EventStream;
 use crate::sse::StopReading;
 use crate::Error;
@@ -58,14 +59,8 @@ pub struct ChatStream {
     /// Nothing more will be read: the end marker or an error was seen.
     ended: bool,
     done: bool,
-    finish_reason: Option<String>,
-    usage: Option<Usage>,
-    tool_calls: Vec<ToolCall>,
-    server_tool_uses: Vec<ToolCall>,
-    server_tool_results: Vec<ServerToolResult>,
-    tool_plan: String,
-    reasoning: String,
-    refusal: Option<String>,
+    /// What was folded in so far; its text and request id stay empty.
+    state: ChatResponse,
     /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
     _stop: StopReading,
 }
@@ -75,10 +70,10 @@ impl fmt::Debug for ChatStream {
         f.debug_struct("ChatStream")
             .field("done", &self.done)
             .field("ended", &self.ended)
-            .field("finish_reason", &self.finish_reason)
-            .field("usage", &self.usage)
-            .field("tool_calls", &self.tool_calls.len())
-            .field("reasoning_len", &self.reasoning.len())
+            .field("finish_reason", &self.state.finish_reason)
+            .field("usage", &self.state.usage)
+            .field("tool_calls", &self.state.tool_calls.len())
+            .field("reasoning_len", &self.state.reasoning.len())
             .finish()
     }
 }
@@ -162,14 +157,7 @@ impl ChatStream {
             queued: Vec::new().into_iter(),
             ended: false,
             done: false,
-            finish_reason: None,
-            usage: None,
-            tool_calls: Vec::new(),
-            server_tool_uses: Vec::new(),
-            server_tool_results: Vec::new(),
-            tool_plan: String::new(),
-            reasoning: String::new(),
-            refusal: None,
+            state: ChatResponse::default(),
             _stop: StopReading::default(),
         }
     }
@@ -224,17 +212,23 @@ impl ChatStream {
         }
     }
 
+    /// What the stream folded in: everything of a [`ChatResponse`] but its text and request id.
+    pub(crate) fn into_state(self) -> ChatResponse {
+        self.state
+    }
+
     fn fold(&mut self, event: &ChatEvent) {
+        let state = &mut self.state;
         match event {
             ChatEvent::Text(_) => {}
-            ChatEvent::Reasoning(r) => self.reasoning.push_str(r),
-            ChatEvent::Refusal(r) => self.refusal.get_or_insert_with(String::new).push_str(r),
-            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut self.tool_calls, delta),
-            ChatEvent::ServerToolUse(delta) => ToolCall::apply(&mut self.server_tool_uses, delta),
-            ChatEvent::ServerToolResult(r) => self.server_tool_results.push(r.clone()),
-            ChatEvent::ToolPlan(plan) => self.tool_plan.push_str(plan),
-            ChatEvent::Finish(reason) => self.finish_reason = Some(reason.clone()),
-            ChatEvent::Usage(usage) => self.usage = Some(usage.clone()),
+            ChatEvent::Reasoning(r) => state.reasoning.push_str(r),
+            ChatEvent::Refusal(r) => state.refusal.get_or_insert_with(String::new).push_str(r),
+            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut state.tool_calls, delta),
+            ChatEvent::ServerToolUse(delta) => ToolCall::apply(&mut state.server_tool_uses, delta),
+            ChatEvent::ServerToolResult(r) => state.server_tool_results.push(r.clone()),
+            ChatEvent::ToolPlan(plan) => state.tool_plan.push_str(plan),
+            ChatEvent::Finish(reason) => state.finish_reason = Some(reason.clone()),
+            ChatEvent::Usage(usage) => state.usage = Some(usage.clone()),
             ChatEvent::Done => {
                 self.done = true;
                 self.ended = true;
@@ -282,7 +276,7 @@ impl ChatStream {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn finish_reason(&self) -> Option<&str> {
-        self.finish_reason.as_deref()
+        self.state.finish_reason.as_deref()
     }
 
     /// The token counts, when the server sent them (OpenAI does with
@@ -304,7 +298,7 @@ impl ChatStream {
     /// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(12), Some(3)));
     /// ```
     pub fn usage(&self) -> Option<&Usage> {
-        self.usage.as_ref()
+        self.state.usage.as_ref()
     }
 
     /// The tool calls received so far, assembled by index, in the order they started: exactly
@@ -330,7 +324,7 @@ impl ChatStream {
     /// # let _ = result;
     /// ```
     pub fn tool_calls(&self) -> &[ToolCall] {
-        &self.tool_calls
+        &self.state.tool_calls
     }
 
     /// The tools the provider ran itself (Anthropic's web search, web fetch, code execution,
@@ -350,7 +344,7 @@ impl ChatStream {
     /// assert!(stream.tool_calls().is_empty()); // nothing for the caller to run
     /// ```
     pub fn server_tool_uses(&self) -> &[ToolCall] {
-        &self.server_tool_uses
+        &self.state.server_tool_uses
     }
 
     /// The results of the server's tools, in the order they came, each naming the
@@ -369,7 +363,7 @@ impl ChatStream {
     /// assert_eq!(stream.server_tool_results()[0].tool_use_id, "srvtoolu_1");
     /// ```
     pub fn server_tool_results(&self) -> &[ServerToolResult] {
-        &self.server_tool_results
+        &self.state.server_tool_results
     }
 
     /// The model's plan before its tool calls (Cohere's tool plan), empty when it sent none.
@@ -389,7 +383,7 @@ impl ChatStream {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn tool_plan(&self) -> &str {
-        &self.tool_plan
+        &self.state.tool_plan
     }
 
     /// The reasoning text received so far (empty for models that send none).
@@ -409,7 +403,7 @@ impl ChatStream {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn reasoning(&self) -> &str {
-        &self.reasoning
+        &self.state.reasoning
     }
 
     /// The refusal message received so far, if the model refused.
@@ -431,7 +425,7 @@ impl ChatStream {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn refusal(&self) -> Option<&str> {
-        self.refusal.as_deref()
+        self.state.refusal.as_deref()
     }
 
     /// The response headers (rate limits, request ids). Empty for a stream made with

@@ -143,9 +143,7 @@ impl GeminiDecoder {
         }
         Ok(())
     }
-}
 
-impl GeminiDecoder {
     /// The events of the parts of the tools Gemini runs itself: code execution
     /// (`executableCode`, `codeExecutionResult`) and built-in tools (`toolCall`,
     /// `toolResponse`).
@@ -191,9 +189,7 @@ impl GeminiDecoder {
             }
         }
     }
-}
 
-impl GeminiDecoder {
     /// The events of one event's data, trimmed and not empty.
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         // Google's errors sometimes come as a one-element array.

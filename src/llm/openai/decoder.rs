@@ -158,9 +158,7 @@ impl OpenAIDecoder {
             None => Ok(()),
         }
     }
-}
 
-impl OpenAIDecoder {
     /// The events of one event's data, trimmed and not empty.
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let chunk: Chunk = parse_object(data)?;
