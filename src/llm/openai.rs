@@ -14,41 +14,10 @@ mod decoder;
 pub use decoder::OpenAIDecoder;
 
 /// OpenAI's API root, the base URL when neither the builder nor `OPENAI_BASE_URL` sets one.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, DEFAULT_BASE_URL};
-///
-/// assert_eq!(DEFAULT_BASE_URL, "https://api.openai.com/v1");
-/// assert_eq!(DEFAULT_BASE_URL, OpenAIClient::DEFAULT_BASE_URL);
-/// ```
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The environment variable the API key is read from: `OPENAI_API_KEY`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, API_KEY_VAR};
-///
-/// if std::env::var_os(API_KEY_VAR).is_none() {
-///     eprintln!("set {API_KEY_VAR}, or point OPENAI_BASE_URL at a local server");
-/// }
-/// assert_eq!(API_KEY_VAR, OpenAIClient::API_KEY_VAR);
-/// ```
 pub const API_KEY_VAR: &str = "OPENAI_API_KEY";
 /// The environment variable the base URL is read from: `OPENAI_BASE_URL`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, BASE_URL_VAR};
-///
-/// // The variable (here from a map instead of the process environment) chooses the server.
-/// let env = |name: &str| (name == BASE_URL_VAR).then(|| "http://localhost:8000/v1".to_string());
-/// let client = OpenAIClient::builder("Qwen/Qwen3-8B", None).env(env).build();
-/// assert_eq!(client.base_url(), "http://localhost:8000/v1");
-/// ```
 pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 
 /// A streaming client for OpenAI's chat completions API and the servers that speak it
@@ -129,19 +98,6 @@ impl ClientBuilder<OpenAI> {
     /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
     /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
     /// field: turn it off for them. Defaults to `true`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// // A compatible server that refuses `stream_options`.
-    /// let client = OpenAIClient::builder("local-model", None)
-    ///     .base_url("http://localhost:8080/v1")
-    ///     .include_usage(false)
-    ///     .build();
-    /// # let _ = client;
-    /// ```
     pub fn include_usage(mut self, yes: bool) -> Self {
         self.protocol.without_usage = !yes;
         self

@@ -34,17 +34,6 @@ pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
 /// Together AI's API (`https://api.together.xyz/v1`), a [`Client`] over the [`Together`]
 /// protocol: OpenAI's, with `TOGETHER_API_KEY` and `TOGETHER_BASE_URL`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::TogetherClient;
-///
-/// let client = TogetherClient::builder("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7)
-///     .env(|_| None)
-///     .build();
-/// assert_eq!(client.base_url(), "https://api.together.xyz/v1");
-/// ```
 pub type TogetherClient = Client<Together>;
 
 /// Builds a [`TogetherClient`]: the common settings.

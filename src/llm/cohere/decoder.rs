@@ -63,15 +63,6 @@ pub struct CohereDecoder {
 
 impl CohereDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::sse::Decode;
-    ///
-    /// let mut decoder = ureq_futures::llm::CohereDecoder::new();
-    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
-    /// ```
     pub fn new() -> Self {
         CohereDecoder::default()
     }
