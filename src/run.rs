@@ -81,9 +81,9 @@ pub(crate) fn buffered<U>(
     progress: &ProgressCounter,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
-    execute(agent, config, spec, Budget::Buffered)
-        .and_then(|resp| Response::read(resp, config.max_body_size, progress))
-        .and_then(hook)
+    let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
+    let resp = send(agent, config, spec, &limits, &timeouts)?;
+    Response::read(resp, config.max_body_size, progress, &timeouts).and_then(hook)
 }
 
 /// The job of an event stream: resolves `done` with the stream as soon as the headers are in,
@@ -260,15 +260,25 @@ pub(crate) fn execute(
     spec: Spec,
     budget: Budget,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    if let Some(e) = spec.error {
-        return Err(e);
-    }
+    let (limits, timeouts) = limits(agent, config, &spec, budget);
+    let mut resp = send(agent, config, spec, &limits, &timeouts)?;
+    resp.extensions_mut().insert(timeouts);
+    Ok(resp)
+}
+
+/// The limits a request is sent with, and the settings they come from. The budget (`timeout`)
+/// starts now, for the whole request: its redirects and its retries.
+fn limits(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: &Spec,
+    budget: Budget,
+) -> (Limits, TimeoutSettings) {
     let limits = Limits {
         timeout: spec.timeout.or(config.timeout),
         read_timeout: spec.read_timeout.or(config.read_timeout),
         budget,
     };
-    // One budget for the whole request: its redirects and its retries.
     let deadline = limits
         .timeout
         .value()
@@ -281,13 +291,22 @@ pub(crate) fn execute(
         limits.read_timeout.value(),
         budget,
     );
-    match attempts(agent, config, spec, &limits, &timeouts) {
-        Ok(mut resp) => {
-            resp.extensions_mut().insert(timeouts);
-            Ok(resp)
-        }
-        Err(e) => Err(timeouts.name(e)),
+    (limits, timeouts)
+}
+
+/// [`execute`] without putting the `timeouts` into the response: for a body read at once,
+/// which is given them directly and spares the extension's allocation.
+fn send(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    limits: &Limits,
+    timeouts: &TimeoutSettings,
+) -> Result<http::Response<ureq::Body>, Error> {
+    if let Some(e) = spec.error {
+        return Err(e);
     }
+    attempts(agent, config, spec, limits, timeouts).map_err(|e| timeouts.name(e))
 }
 
 /// [`execute`]'s work: the attempts of the request, and the hops of each.
