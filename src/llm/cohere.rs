@@ -76,16 +76,6 @@ pub enum CohereApi {
 
 impl ClientBuilder<Cohere> {
     /// Which chat API to speak. Defaults to [`CohereApi::V2`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{CohereApi, CohereClient};
-    ///
-    /// let legacy = CohereClient::builder("command-r-08-2024", 0.3).api(CohereApi::V1).build();
-    /// assert_eq!(legacy.api(), CohereApi::V1);
-    /// assert_eq!(CohereClient::new("command-a-03-2025", 0.3).api(), CohereApi::V2);
-    /// ```
     pub fn api(mut self, api: CohereApi) -> Self {
         self.protocol.api = api;
         self
@@ -94,18 +84,6 @@ impl ClientBuilder<Cohere> {
 
 impl Client<Cohere> {
     /// The chat API the client speaks.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{CohereApi, CohereClient};
-    ///
-    /// let client = CohereClient::new("command-a-03-2025", 0.3);
-    /// if client.api() == CohereApi::V1 {
-    ///     eprintln!("v1: text only");
-    /// }
-    /// assert_eq!(client.api(), CohereApi::V2);
-    /// ```
     pub fn api(&self) -> CohereApi {
         self.protocol.api
     }

@@ -49,17 +49,6 @@ pub struct Gemini;
 impl Client<Gemini> {
     /// The environment variable the API key is read from when `GEMINI_API_KEY` is not set:
     /// `GOOGLE_API_KEY`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::GeminiClient;
-    ///
-    /// assert_eq!(GeminiClient::FALLBACK_API_KEY_VAR, "GOOGLE_API_KEY");
-    /// // Read when GEMINI_API_KEY is not set.
-    /// let env = |name: &str| (name == "GOOGLE_API_KEY").then(|| "AIza...".to_string());
-    /// assert!(GeminiClient::builder("gemini-2.5-flash", None).env(env).build().has_api_key());
-    /// ```
     pub const FALLBACK_API_KEY_VAR: &'static str = "GOOGLE_API_KEY";
 }
 
@@ -135,7 +124,13 @@ impl Wire for Gemini {
 const PROVIDER: &str = "Gemini";
 
 /// Gemini's turns: roles `user` and `model`, tool results in `user` turns.
-const TURNS: Turns = Turns::new(PROVIDER, ImagesIn::Any, "model", "parts");
+const TURNS: Turns = Turns {
+    provider: PROVIDER,
+    images: ImagesIn::Any,
+    assistant: "model",
+    parts_key: "parts",
+    text_as_string: false,
+};
 
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {

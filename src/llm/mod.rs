@@ -208,22 +208,6 @@ pub trait ChatClient: Send + Sync {
     ///
     /// As [`stream_chat`](Self::stream_chat), and [`Error::InvalidRequest`] for what the
     /// provider cannot express.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatClient, ChatRequest, OpenAIClient};
-    ///
-    /// let client: Box<dyn ChatClient> =
-    ///     Box::new(OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build());
-    /// let request = ChatRequest::new().system("Be brief.").user("Say hello.").max_tokens(10);
-    /// let mut stream = client.stream(&request)?;
-    /// let answer = stream.by_ref().collect::<Result<String, _>>()?;
-    /// assert_eq!((answer.as_str(), stream.finish_reason()), ("Hello!", Some("stop")));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         if !request.is_plain() {
             return Err(Error::InvalidRequest(

@@ -34,17 +34,6 @@ pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
 /// Together AI's API (`https://api.together.xyz/v1`), a [`Client`] over the [`Together`]
 /// protocol: OpenAI's, with `TOGETHER_API_KEY` and `TOGETHER_BASE_URL`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::TogetherClient;
-///
-/// let client = TogetherClient::builder("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7)
-///     .env(|_| None)
-///     .build();
-/// assert_eq!(client.base_url(), "https://api.together.xyz/v1");
-/// ```
 pub type TogetherClient = Client<Together>;
 
 /// Builds a [`TogetherClient`]: the common settings.
@@ -60,32 +49,15 @@ pub struct Mistral;
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 
-openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1");
-openai_compatible!(Together, "TOGETHER", "https://api.together.xyz/v1");
-
-impl Mistral {
-    /// Mistral streams its usage without being asked, and has its own words for the seed and
-    /// for a required tool call.
-    fn flavor(&self) -> Flavor {
-        Flavor {
-            name: "Mistral",
-            include_usage: false,
-            max_tokens: "max_tokens",
-            seed: "random_seed",
-            required: "any",
-        }
+// Both stream their usage without being asked; Mistral has its own words for the seed and
+// for a required tool call.
+openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1", |_| {
+    Flavor {
+        seed: "random_seed",
+        required: "any",
+        ..Flavor::compatible("Mistral")
     }
-}
-
-impl Together {
-    /// Together streams its usage without being asked.
-    fn flavor(&self) -> Flavor {
-        Flavor {
-            name: "Together",
-            include_usage: false,
-            max_tokens: "max_tokens",
-            seed: "seed",
-            required: "required",
-        }
-    }
-}
+});
+openai_compatible!(Together, "TOGETHER", "https://api.together.xyz/v1", |_| {
+    Flavor::compatible("Together")
+});

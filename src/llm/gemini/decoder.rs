@@ -71,15 +71,6 @@ pub struct GeminiDecoder {
 
 impl GeminiDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::sse::Decode;
-    ///
-    /// let mut decoder = ureq_futures::llm::GeminiDecoder::new();
-    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
-    /// ```
     pub fn new() -> Self {
         GeminiDecoder::default()
     }
@@ -143,9 +134,7 @@ impl GeminiDecoder {
         }
         Ok(())
     }
-}
 
-impl GeminiDecoder {
     /// The events of the parts of the tools Gemini runs itself: code execution
     /// (`executableCode`, `codeExecutionResult`) and built-in tools (`toolCall`,
     /// `toolResponse`).
@@ -191,9 +180,7 @@ impl GeminiDecoder {
             }
         }
     }
-}
 
-impl GeminiDecoder {
     /// The events of one event's data, trimmed and not empty.
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         // Google's errors sometimes come as a one-element array.
