@@ -172,9 +172,7 @@ impl Response {
                 limit,
                 url: Some(crate::redact_url(&resp.get_uri().to_string())),
             },
-            other => {
-                crate::phase::in_body(other, &resp.get_uri().to_string(), Some(timeouts))
-            }
+            other => crate::phase::in_body(other, &resp.get_uri().to_string(), Some(timeouts)),
         })?;
         let body_len = buf.len();
         // Exact, where growing the vector would double a body that filled it.
