@@ -116,13 +116,13 @@ impl Wire for Anthropic {
 const PROVIDER: &str = "Anthropic";
 
 /// Anthropic's turns: text-only messages as strings, tool results in `user` turns.
-const TURNS: Turns = Turns {
-    provider: PROVIDER,
-    images: ImagesIn::AllButAssistant,
-    assistant: "assistant",
-    parts_key: "content",
-    text_as_string: true,
-};
+const TURNS: Turns = Turns::new(
+    PROVIDER,
+    ImagesIn::AllButAssistant,
+    "assistant",
+    "content",
+    true,
+);
 
 /// A part as an Anthropic content block.
 fn block(part: &Part) -> Result<Value, Error> {

@@ -93,14 +93,7 @@ pub struct ChatBatchSummary {
 }
 
 /// Runs many chats through a [`ChatClient`], at most [`in_flight`](ChatBatch::in_flight) at
-/// once, retrying what a later attempt can fix.
-///
-/// | setting | default |
-/// |---|---|
-/// | [`in_flight`](ChatBatch::in_flight) | 8 chats at once |
-/// | [`attempts`](ChatBatch::attempts) | 4 (the first and three retries) |
-/// | [`progress_bar`](ChatBatch::progress_bar) | on when stderr is a terminal |
-/// | [`rate_limiter`](ChatBatch::rate_limiter) | none (its pauses show on the progress bar) |
+/// once, retrying what a later attempt can fix. Each setter states its default.
 ///
 /// **Limits.** Per-host limits and rate limits belong to the client's session: build the
 /// client with a [`FuturesSession`] that has [`max_per_host`](crate::SessionBuilder::max_per_host)
@@ -164,7 +157,8 @@ const BASE_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(30);
 
 impl<C: ChatClient + 'static> ChatBatch<C> {
-    /// A batch over `client` with the defaults above.
+    /// A batch over `client`: 8 chats at once, 4 attempts each, a progress bar when stderr is a
+    /// terminal, no rate limiter.
     pub fn new(client: C) -> Self {
         ChatBatch {
             client: Arc::new(client),
@@ -222,8 +216,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .max_workers(self.in_flight)
             .build();
         let (client, attempts) = (Arc::clone(&self.client), self.attempts);
-        let limiter = self.limiter.clone();
-        let mut bar = self.progress_bar.then(|| Bar { limiter });
+        // The bar, when drawn, shows the limiter's pauses.
+        let bar = self.progress_bar.then(|| self.limiter.clone());
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, messages) = (Arc::clone(&client), job.messages.clone());
@@ -232,8 +226,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .in_flight(self.in_flight)
             .ordered()
             .progress(move |p| {
-                if let Some(bar) = bar.as_mut() {
-                    bar.draw(p);
+                if let Some(limiter) = &bar {
+                    draw_bar(p, limiter.as_ref());
                 }
             })
             .map(|(job, outcome)| {
@@ -267,11 +261,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     {
         let path = path.as_ref();
         let done = answered_ids(path)?;
-        let mut summary = ChatBatchSummary {
-            skipped: 0,
-            answered: 0,
-            failed: 0,
-        };
+        let (mut answered, mut failed) = (0, 0);
         let mut out = OpenOptions::new().create(true).append(true).open(path)?;
         let skipped = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&skipped);
@@ -285,14 +275,14 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             line.push(b'\n');
             out.write_all(&line)?;
             out.flush()?;
-            if result.is_ok() {
-                summary.answered += 1;
-            } else {
-                summary.failed += 1;
-            }
+            answered += u64::from(result.is_ok());
+            failed += u64::from(!result.is_ok());
         }
-        summary.skipped = skipped.load(Ordering::Relaxed);
-        Ok(summary)
+        Ok(ChatBatchSummary {
+            skipped: skipped.load(Ordering::Relaxed),
+            answered,
+            failed,
+        })
     }
 }
 
@@ -363,40 +353,34 @@ fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
     jittered(exponential(BASE_DELAY, attempt, MAX_DELAY))
 }
 
-/// A one-line progress bar on stderr.
-struct Bar {
-    limiter: Option<RateLimiter>,
-}
-
-impl Bar {
-    fn draw(&mut self, p: &BatchProgress) {
-        const WIDTH: usize = 30;
-        let filled = match p.total {
-            Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
-            _ => 0,
-        };
-        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
-        let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
-        let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
-            format!(", {} rate-limit pauses", l.pauses())
-        });
-        let mut err = io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
-            "#".repeat(filled.min(WIDTH)),
-            " ".repeat(WIDTH - filled.min(WIDTH)),
-            p.completed,
-            total,
-            rate,
-            p.failed,
-            pauses,
-        );
-        if p.total == Some(p.completed) {
-            let _ = writeln!(err);
-        }
-        let _ = err.flush();
+/// Draws a one-line progress bar on stderr, with the rate-limit pauses of `limiter`.
+fn draw_bar(p: &BatchProgress, limiter: Option<&RateLimiter>) {
+    const WIDTH: usize = 30;
+    let filled = match p.total {
+        Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
+        _ => 0,
+    };
+    let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+    let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+    let pauses = limiter.map_or(String::new(), |l| {
+        format!(", {} rate-limit pauses", l.pauses())
+    });
+    let mut err = io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
+        "#".repeat(filled.min(WIDTH)),
+        " ".repeat(WIDTH - filled.min(WIDTH)),
+        p.completed,
+        total,
+        rate,
+        p.failed,
+        pauses,
+    );
+    if p.total == Some(p.completed) {
+        let _ = writeln!(err);
     }
+    let _ = err.flush();
 }
 
 #[cfg(test)]

@@ -374,9 +374,7 @@ impl<P: Protocol> Client<P> {
     pub fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }
-}
 
-impl<P: Protocol> Client<P> {
     /// A `POST` of `body` to `url` with the client's key, headers and timeouts: for the
     /// provider's other endpoints (embeddings).
     pub(crate) fn post_json(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
@@ -397,18 +395,8 @@ impl<P: Protocol> ChatClient for Client<P> {
 /// Builds a [`Client`]; made by [`Client::builder`] (`OpenAIClient::builder(model,
 /// temperature)`...). The provider's own settings are setters of its builder only
 /// ([`ClientBuilder::<Anthropic>::max_tokens`](ClientBuilder::max_tokens),
-/// [`ClientBuilder::<OpenAI>::include_usage`](ClientBuilder::include_usage)).
-///
-/// | setting | default |
-/// |---|---|
-/// | [`api_key`](Self::api_key) | the provider's key variable (`OPENAI_API_KEY`...), else none |
-/// | [`base_url`](Self::base_url) | the provider's base URL variable (`OPENAI_BASE_URL`...), else its API |
-/// | [`header`](Self::header) | none (a provider's required headers are added unless set here) |
-/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`], 120 s until the headers |
-/// | [`read_timeout`](Self::read_timeout) | [`DEFAULT_READ_TIMEOUT`], 300 s of silence |
-/// | [`retry`](Self::retry) | [`RetryPolicy::llm()`]: 2 retries, as the official SDKs |
-/// | [`session`](Self::session) | a new [`FuturesSession`] (8 workers) |
-/// | [`env`](Self::env) | the process environment |
+/// [`ClientBuilder::<OpenAI>::include_usage`](ClientBuilder::include_usage)). Each setter
+/// states its default.
 ///
 /// [`Anthropic`]: super::Anthropic
 /// [`OpenAI`]: super::OpenAI

@@ -224,21 +224,17 @@ impl Iterator for ReplyStream<'_> {
         if self.committed {
             return None;
         }
-        match self.chat.next() {
-            Some(Ok(piece)) => {
-                self.text.push_str(&piece);
-                Some(Ok(piece))
+        let item = self.chat.next();
+        match &item {
+            Some(Ok(piece)) => self.text.push_str(piece),
+            None if self.chat.is_done() => {
+                self.committed = true;
+                let reply = Message::assistant(self.text.clone());
+                self.conversation.messages.push(reply);
             }
-            Some(Err(e)) => Some(Err(e)),
-            None => {
-                if self.chat.is_done() {
-                    self.committed = true;
-                    let reply = Message::assistant(self.text.clone());
-                    self.conversation.messages.push(reply);
-                }
-                None
-            }
+            _ => {}
         }
+        item
     }
 }
 

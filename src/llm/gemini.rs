@@ -110,13 +110,7 @@ impl Wire for Gemini {
 const PROVIDER: &str = "Gemini";
 
 /// Gemini's turns: roles `user` and `model`, tool results in `user` turns.
-const TURNS: Turns = Turns {
-    provider: PROVIDER,
-    images: ImagesIn::Any,
-    assistant: "model",
-    parts_key: "parts",
-    text_as_string: false,
-};
+const TURNS: Turns = Turns::new(PROVIDER, ImagesIn::Any, "model", "parts", false);
 
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {

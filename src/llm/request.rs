@@ -115,25 +115,6 @@ impl ChatRequest {
         ChatRequest::default()
     }
 
-    setters! {
-        /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
-        /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
-        /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
-        system(prompt: impl Into<String>) => system = Some(prompt.into());
-        /// Whether and which tool the model must call.
-        tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
-        /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
-        /// `maxOutputTokens`; the others: `max_tokens`).
-        max_tokens(tokens: u32) => max_tokens = Some(tokens);
-        /// The sampling temperature, in place of the client's.
-        temperature(temperature: f64) => temperature = Some(temperature);
-        /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
-        top_p(top_p: f64) => top_p = Some(top_p);
-        /// A seed, for repeatable sampling where the provider offers it (Mistral's
-        /// `random_seed`). Anthropic has none.
-        seed(seed: u64) => seed = Some(seed);
-    }
-
     /// Adds a message.
     pub fn message(mut self, message: Message) -> Self {
         self.messages.push(message);
@@ -160,6 +141,25 @@ impl ChatRequest {
     /// The messages, in order.
     pub fn messages(&self) -> &[Message] {
         &self.messages
+    }
+
+    setters! {
+        /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
+        /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
+        /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
+        system(prompt: impl Into<String>) => system = Some(prompt.into());
+        /// Whether and which tool the model must call.
+        tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
+        /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
+        /// `maxOutputTokens`; the others: `max_tokens`).
+        max_tokens(tokens: u32) => max_tokens = Some(tokens);
+        /// The sampling temperature, in place of the client's.
+        temperature(temperature: f64) => temperature = Some(temperature);
+        /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
+        top_p(top_p: f64) => top_p = Some(top_p);
+        /// A seed, for repeatable sampling where the provider offers it (Mistral's
+        /// `random_seed`). Anthropic has none.
+        seed(seed: u64) => seed = Some(seed);
     }
 
     /// Offers a tool to the model.
@@ -336,6 +336,25 @@ pub(crate) struct Turns {
     pub(crate) parts_key: &'static str,
     /// Whether a message of one text part goes as a plain string (Anthropic).
     pub(crate) text_as_string: bool,
+}
+
+impl Turns {
+    /// The turns of `provider`, each field as named.
+    pub(crate) const fn new(
+        provider: &'static str,
+        images: ImagesIn,
+        assistant: &'static str,
+        parts_key: &'static str,
+        text_as_string: bool,
+    ) -> Turns {
+        Turns {
+            provider,
+            images,
+            assistant,
+            parts_key,
+            text_as_string,
+        }
+    }
 }
 
 impl ChatRequest {

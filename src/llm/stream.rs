@@ -161,21 +161,20 @@ impl ChatStream {
             if self.ended {
                 return None;
             }
-            match self.rx.recv() {
-                Ok(Ok(batch)) => self.queued = batch.into_iter(),
-                Ok(Err(e)) => {
-                    self.ended = true;
-                    return Some(Err(e));
+            let error = match self.rx.recv() {
+                Ok(Ok(batch)) => {
+                    self.queued = batch.into_iter();
+                    continue;
                 }
-                Err(_) => {
-                    // Decoders report a cut stream themselves; this covers a worker that
-                    // stopped without a word.
-                    self.ended = true;
-                    return Some(Err(Error::Protocol(
-                        "the answer was cut: the stream ended before its end marker".into(),
-                    )));
-                }
-            }
+                Ok(Err(e)) => e,
+                // Decoders report a cut stream themselves; this covers a worker that stopped
+                // without a word.
+                Err(_) => Error::Protocol(
+                    "the answer was cut: the stream ended before its end marker".into(),
+                ),
+            };
+            self.ended = true;
+            return Some(Err(error));
         }
     }
 
