@@ -25,7 +25,7 @@ pub(crate) fn bearer(token: &str) -> String {
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
-fn base64_into(out: &mut String, bytes: &[u8]) {
+pub(crate) fn base64_into(out: &mut String, bytes: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in bytes.chunks(3) {
         let b = [
@@ -63,6 +63,9 @@ mod tests {
             base64_into(&mut out, input.as_bytes());
             assert_eq!(out, want, "{input:?}");
         }
+        let mut high = String::new();
+        base64_into(&mut high, &[0xff, 0xfe, 0x00]);
+        assert_eq!(high, "//4A");
     }
 
     #[test]

@@ -19,7 +19,6 @@
 //!   [`url::resolve`]. A location that is not http or https, has no host or an invalid port is an
 //!   [`Error::InvalidRequest`] that does not quote it (it may carry a key).
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use ureq::http::{self, header, HeaderMap, Method, Uri};
@@ -36,13 +35,45 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "api-key",
 ];
 
-/// A request as the session sends it: the parts a redirect may change. The headers are
-/// borrowed from the request until a redirect has to change them.
+/// A request as the session sends it: the parts a redirect may change. The headers are not
+/// kept here: each send builds the request's own, and [`headers`](Hop::headers) removes what the
+/// redirects so far dropped.
 pub(crate) struct Hop<'a> {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
-    pub(crate) headers: Cow<'a, HeaderMap>,
     pub(crate) body: Option<&'a [u8]>,
+    /// A 301, 302 or 303 turned the request into a GET: its content headers are gone.
+    dropped_content: bool,
+    /// A redirect led to another origin: the credential headers are gone.
+    dropped_credentials: bool,
+}
+
+impl<'a> Hop<'a> {
+    /// The first hop: the request as it was made.
+    pub(crate) fn new(method: Method, uri: Uri, body: Option<&'a [u8]>) -> Self {
+        Hop {
+            method,
+            uri,
+            body,
+            dropped_content: false,
+            dropped_credentials: false,
+        }
+    }
+
+    /// The request's `headers` as this hop sends them: without those the redirects so far
+    /// dropped (once dropped, a header stays dropped for the hops after).
+    pub(crate) fn headers(&self, mut headers: HeaderMap) -> HeaderMap {
+        if self.dropped_content {
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        if self.dropped_credentials {
+            for name in SENSITIVE_HEADERS {
+                headers.remove(*name);
+            }
+        }
+        headers
+    }
 }
 
 /// How many redirects a request follows, and what happens past that.
@@ -110,14 +141,10 @@ pub(crate) fn follow(
         if matches!(status, 301..=303) && hop.method != Method::HEAD {
             hop.method = Method::GET;
             hop.body = None;
-            let headers = hop.headers.to_mut();
-            headers.remove(header::CONTENT_TYPE);
-            headers.remove(header::CONTENT_LENGTH);
+            hop.dropped_content = true;
         }
         if !same_origin(&hop.uri, &next) {
-            for name in SENSITIVE_HEADERS {
-                hop.headers.to_mut().remove(*name);
-            }
+            hop.dropped_credentials = true;
         }
         hop.uri = next;
         hops += 1;

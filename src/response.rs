@@ -9,6 +9,7 @@ use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
 use crate::progress::{Counted, ProgressCounter};
+use crate::timeout::TimeoutSettings;
 use crate::Error;
 
 /// A response whose body has been read on the worker.
@@ -154,6 +155,7 @@ impl Response {
         mut resp: http::Response<ureq::Body>,
         limit: u64,
         progress: &ProgressCounter,
+        timeouts: &TimeoutSettings,
     ) -> Result<Self, Error> {
         let head = head_len(resp.get_uri(), resp.headers());
         let announced = resp.body().content_length();
@@ -170,9 +172,7 @@ impl Response {
                 limit,
                 url: Some(crate::redact_url(&resp.get_uri().to_string())),
             },
-            other => {
-                crate::phase::in_body(other, &resp.get_uri().to_string(), resp.extensions().get())
-            }
+            other => crate::phase::in_body(other, &resp.get_uri().to_string(), Some(timeouts)),
         })?;
         let body_len = buf.len();
         // Exact, where growing the vector would double a body that filled it.

@@ -7,6 +7,7 @@
 //! [`Response`], or pumped into an [`EventStream`].
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -80,9 +81,9 @@ pub(crate) fn buffered<U>(
     progress: &ProgressCounter,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
-    execute(agent, config, spec, Budget::Buffered)
-        .and_then(|resp| Response::read(resp, config.max_body_size, progress))
-        .and_then(hook)
+    let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
+    let resp = send(agent, config, spec, &limits, &timeouts)?;
+    Response::read(resp, config.max_body_size, progress, &timeouts).and_then(hook)
 }
 
 /// The job of an event stream: resolves `done` with the stream as soon as the headers are in,
@@ -259,15 +260,25 @@ pub(crate) fn execute(
     spec: Spec,
     budget: Budget,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    if let Some(e) = spec.error {
-        return Err(e);
-    }
+    let (limits, timeouts) = limits(agent, config, &spec, budget);
+    let mut resp = send(agent, config, spec, &limits, &timeouts)?;
+    resp.extensions_mut().insert(timeouts);
+    Ok(resp)
+}
+
+/// The limits a request is sent with, and the settings they come from. The budget (`timeout`)
+/// starts now, for the whole request: its redirects and its retries.
+fn limits(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: &Spec,
+    budget: Budget,
+) -> (Limits, TimeoutSettings) {
     let limits = Limits {
         timeout: spec.timeout.or(config.timeout),
         read_timeout: spec.read_timeout.or(config.read_timeout),
         budget,
     };
-    // One budget for the whole request: its redirects and its retries.
     let deadline = limits
         .timeout
         .value()
@@ -280,13 +291,22 @@ pub(crate) fn execute(
         limits.read_timeout.value(),
         budget,
     );
-    match attempts(agent, config, spec, &limits, &timeouts) {
-        Ok(mut resp) => {
-            resp.extensions_mut().insert(timeouts);
-            Ok(resp)
-        }
-        Err(e) => Err(timeouts.name(e)),
+    (limits, timeouts)
+}
+
+/// [`execute`] without putting the `timeouts` into the response: for a body read at once,
+/// which is given them directly and spares the extension's allocation.
+fn send(
+    agent: &ureq::Agent,
+    config: &Config,
+    spec: Spec,
+    limits: &Limits,
+    timeouts: &TimeoutSettings,
+) -> Result<http::Response<ureq::Body>, Error> {
+    if let Some(e) = spec.error {
+        return Err(e);
     }
+    attempts(agent, config, spec, limits, timeouts).map_err(|e| timeouts.name(e))
 }
 
 /// [`execute`]'s work: the attempts of the request, and the hops of each.
@@ -299,34 +319,18 @@ fn attempts(
 ) -> Result<http::Response<ureq::Body>, Error> {
     let method = spec.method;
     let uri = url::build(spec.url, &spec.query)?;
-    let mut headers = HeaderMap::new();
-    merge_headers(&mut headers, &config.headers, &spec.headers)?;
-    // What this build decodes, rather than ureq's default, which depends on ureq's features as
-    // the whole build sets them (see `encoding`).
-    if !headers.contains_key(http::header::ACCEPT_ENCODING) {
-        headers.insert(
-            http::header::ACCEPT_ENCODING,
-            HeaderValue::from_static(encoding::ACCEPT_ENCODING),
-        );
-    }
+    // Built (and checked) before anything is sent, then moved into the first request; a later
+    // send (a redirect, a resend, a retry) builds them again rather than every request paying
+    // for a copy.
+    let content_type = spec.content_type.as_deref();
+    let build_headers = || request_headers(&config.headers, &spec.headers, content_type);
+    let first_headers = Cell::new(Some(build_headers()?));
     let idempotent = spec
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
-    if let Some(ct) = &spec.content_type {
-        if !headers.contains_key(http::header::CONTENT_TYPE) {
-            let value = HeaderValue::from_str(ct)
-                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
-            headers.insert(http::header::CONTENT_TYPE, value);
-        }
-    }
     let deadline = timeouts.deadline;
     let send = || {
-        let hop = Hop {
-            method: method.clone(),
-            uri: uri.clone(),
-            headers: Cow::Borrowed(&headers),
-            body: spec.body.as_deref(),
-        };
+        let hop = Hop::new(method.clone(), uri.clone(), spec.body.as_deref());
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
@@ -337,7 +341,11 @@ fn attempts(
                 let mut req = http::Request::new(());
                 *req.method_mut() = hop.method.clone();
                 *req.uri_mut() = hop.uri.clone();
-                *req.headers_mut() = hop.headers.as_ref().clone();
+                let headers = match first_headers.take() {
+                    Some(headers) => headers,
+                    None => build_headers()?,
+                };
+                *req.headers_mut() = hop.headers(headers);
                 if let Some(jar) = &config.cookies {
                     jar.add_to(&hop.uri, req.headers_mut());
                 }
@@ -509,6 +517,34 @@ impl Limits {
         };
         session_rules && same_read_timeout && budget_kept
     }
+}
+
+/// The headers a request is sent with: the session's defaults and the request's own
+/// ([`merge_headers`]), the `Accept-Encoding` this build decodes and the body's content type
+/// unless the request set them.
+fn request_headers(
+    defaults: &[DefaultHeader],
+    own: &[(String, String)],
+    content_type: Option<&str>,
+) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::new();
+    merge_headers(&mut headers, defaults, own)?;
+    // What this build decodes, rather than ureq's default, which depends on ureq's features as
+    // the whole build sets them (see `encoding`).
+    if !headers.contains_key(http::header::ACCEPT_ENCODING) {
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static(encoding::ACCEPT_ENCODING),
+        );
+    }
+    if let Some(ct) = content_type {
+        if !headers.contains_key(http::header::CONTENT_TYPE) {
+            let value = HeaderValue::from_str(ct)
+                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
+            headers.insert(http::header::CONTENT_TYPE, value);
+        }
+    }
+    Ok(headers)
 }
 
 /// Session defaults first, minus the names the request sets itself, then the request's headers.

@@ -21,21 +21,6 @@ pub use decoder::AnthropicDecoder;
 /// go, joined by a blank line, in the top-level `system` field. Anthropic requires a limit on
 /// the answer's length: `max_tokens`, [`DEFAULT_MAX_TOKENS`](Self::DEFAULT_MAX_TOKENS) (4096)
 /// unless the builder or the request sets another. [`AnthropicDecoder`] reads the answer.
-///
-/// # Examples
-///
-/// ```no_run
-/// use std::io::Write;
-/// use ureq_futures::llm::{AnthropicClient, Message};
-///
-/// let client = AnthropicClient::builder("claude-haiku-4-5", 0.7).max_tokens(1024).build();
-/// let messages = [Message::system("Be brief."), Message::user("Why is the sky blue?")];
-/// for piece in client.stream_chat(&messages)? {
-///     print!("{}", piece?);
-///     std::io::stdout().flush().ok();
-/// }
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 pub type AnthropicClient = Client<Anthropic>;
 
 /// Builds an [`AnthropicClient`]: the common settings and
@@ -52,67 +37,22 @@ pub struct Anthropic {
 
 impl Client<Anthropic> {
     /// The `anthropic-version` header sent with every request: `2023-06-01`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::AnthropicClient;
-    ///
-    /// assert_eq!(AnthropicClient::API_VERSION, "2023-06-01");
-    /// // A header of the same name replaces it.
-    /// let client = AnthropicClient::builder("claude-haiku-4-5", None)
-    ///     .header("anthropic-version", "2023-06-01")
-    ///     .build();
-    /// # let _ = client;
-    /// ```
     pub const API_VERSION: &'static str = "2023-06-01";
     /// The `max_tokens` sent unless the builder sets another: 4096.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::AnthropicClient;
-    ///
-    /// assert_eq!(AnthropicClient::DEFAULT_MAX_TOKENS, 4096);
-    /// assert_eq!(AnthropicClient::new("claude-haiku-4-5", None).max_tokens(), 4096);
-    /// ```
     pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
     /// The longest answer asked for, in tokens (`max_tokens`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::AnthropicClient;
-    ///
-    /// let client = AnthropicClient::new("claude-sonnet-4-5", 0.2);
-    /// assert_eq!(client.max_tokens(), AnthropicClient::DEFAULT_MAX_TOKENS);
-    /// ```
     pub fn max_tokens(&self) -> u32 {
         self.protocol.max_tokens.unwrap_or(Self::DEFAULT_MAX_TOKENS)
     }
 }
 
 impl ClientBuilder<Anthropic> {
-    /// The longest answer to ask for, in tokens: the `max_tokens` Anthropic requires. With
-    /// extended thinking it counts the thinking too. Defaults to
-    /// [`AnthropicClient::DEFAULT_MAX_TOKENS`] (4096).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{AnthropicClient, ChatRequest};
-    ///
-    /// // Room for 10,000 tokens of thinking and the answer.
-    /// let client = AnthropicClient::builder("claude-sonnet-4-5", None).max_tokens(16_000).build();
-    /// assert_eq!(client.max_tokens(), 16_000);
-    /// // One request can ask for another limit.
-    /// let short = ChatRequest::new().user("One word?").max_tokens(5);
-    /// # let _ = short;
-    /// ```
-    pub fn max_tokens(mut self, tokens: u32) -> Self {
-        self.protocol.max_tokens = Some(tokens);
-        self
+    setters! {
+        /// The longest answer to ask for, in tokens: the `max_tokens` Anthropic requires. With
+        /// extended thinking it counts the thinking too. Defaults to
+        /// [`AnthropicClient::DEFAULT_MAX_TOKENS`] (4096).
+        max_tokens(tokens: u32) => protocol.max_tokens = Some(tokens);
     }
 }
 
@@ -177,8 +117,11 @@ const PROVIDER: &str = "Anthropic";
 
 /// Anthropic's turns: text-only messages as strings, tool results in `user` turns.
 const TURNS: Turns = Turns {
+    provider: PROVIDER,
+    images: ImagesIn::AllButAssistant,
+    assistant: "assistant",
+    parts_key: "content",
     text_as_string: true,
-    ..Turns::new(PROVIDER, ImagesIn::AllButAssistant, "assistant", "content")
 };
 
 /// A part as an Anthropic content block.

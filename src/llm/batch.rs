@@ -42,20 +42,6 @@ pub struct ChatJob {
 
 impl ChatJob {
     /// A job of one user message.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatJob, Message};
-    ///
-    /// let jobs: Vec<ChatJob> = ["red", "green"]
-    ///     .iter()
-    ///     .enumerate()
-    ///     .map(|(i, colour)| ChatJob::user(i.to_string(), format!("A poem about {colour}")))
-    ///     .collect();
-    /// assert_eq!(jobs[1].id, "1");
-    /// assert_eq!(jobs[1].messages, [Message::user("A poem about green")]);
-    /// ```
     pub fn user(id: impl Into<String>, prompt: impl Into<String>) -> Self {
         ChatJob {
             id: id.into(),
@@ -68,18 +54,6 @@ impl ChatJob {
 ///
 /// `{"id":"7","content":"...","finish_reason":"stop","attempts":1}` for an answer,
 /// `{"id":"8","error":"...","attempts":3}` for a chat that failed.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::ChatResult;
-///
-/// let line = r#"{"id":"8","error":"HTTP 500 from https://api.example.com/v1/chat/completions","attempts":4}"#;
-/// let result: ChatResult = serde_json::from_str(line)?;
-/// assert!(!result.is_ok());
-/// assert_eq!((result.content, result.attempts), (None, 4));
-/// # Ok::<(), serde_json::Error>(())
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatResult {
@@ -101,44 +75,12 @@ pub struct ChatResult {
 
 impl ChatResult {
     /// Whether the chat has an answer.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::ChatResult;
-    ///
-    /// let ok: ChatResult = serde_json::from_str(r#"{"id":"7","content":"Hi!","finish_reason":"stop","attempts":1}"#)?;
-    /// assert!(ok.is_ok());
-    /// # Ok::<(), serde_json::Error>(())
-    /// ```
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
 }
 
 /// What [`ChatBatch::run_to_file`] did.
-///
-/// # Examples
-///
-/// ```
-/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-/// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-summary-{}", std::process::id()));
-/// # std::fs::create_dir_all(&dir)?;
-/// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
-///
-/// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
-/// let batch = ChatBatch::new(client).progress_bar(false);
-/// let path = dir.join("answers.jsonl");
-/// let jobs = || (0..3).map(|i| ChatJob::user(i.to_string(), "Say hello."));
-/// let first = batch.run_to_file(jobs(), &path)?;
-/// assert_eq!((first.answered, first.failed, first.skipped), (3, 0, 0));
-/// // Run again: every job already has its answer in the file.
-/// let again = batch.run_to_file(jobs(), &path)?;
-/// assert_eq!((again.answered, again.skipped), (0, 3));
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChatBatchSummary {
@@ -223,21 +165,6 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 
 impl<C: ChatClient + 'static> ChatBatch<C> {
     /// A batch over `client` with the defaults above.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
-    ///
-    /// // Any ChatClient: here an OpenAI-compatible server on this machine, which needs no key.
-    /// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
-    /// let batch = ChatBatch::new(client); // 8 at once, 4 attempts each
-    /// let results: Vec<_> = batch.run([ChatJob::user("a", "Say hello.")]).collect();
-    /// assert_eq!(results[0].content.as_deref(), Some("Hello!"));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn new(client: C) -> Self {
         ChatBatch {
             client: Arc::new(client),
@@ -248,76 +175,16 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         }
     }
 
-    /// Chats at once, at least 1. Defaults to 8.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
-    /// use ureq_futures::FuturesSession;
-    ///
-    /// // 32 chats at once need a session with at least 32 workers: each answer holds one.
-    /// let session = FuturesSession::builder().max_workers(32).build();
-    /// let client = OpenAIClient::builder("gpt-4o-mini", None).session(session).build();
-    /// let batch = ChatBatch::new(client).in_flight(32);
-    /// # let _ = batch;
-    /// ```
-    pub fn in_flight(mut self, n: usize) -> Self {
-        self.in_flight = n.max(1);
-        self
-    }
-
-    /// Attempts per chat, the first included; at least 1. Defaults to 4.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
-    ///
-    /// // Fail fast: no retries, a failed chat is a result with an error at once.
-    /// let batch = ChatBatch::new(OpenAIClient::new("gpt-4o-mini", None)).attempts(1);
-    /// # let _ = batch;
-    /// ```
-    pub fn attempts(mut self, n: u32) -> Self {
-        self.attempts = n.max(1);
-        self
-    }
-
-    /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
-    ///
-    /// // No bar, even on a terminal (a program that prints its own progress).
-    /// let quiet = ChatBatch::new(OpenAIClient::new("gpt-4o-mini", None)).progress_bar(false);
-    /// # let _ = quiet;
-    /// ```
-    pub fn progress_bar(mut self, on: bool) -> Self {
-        self.progress_bar = on;
-        self
-    }
-
-    /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
-    /// none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatBatch, OpenAIClient};
-    /// use ureq_futures::{FuturesSession, RateLimiter};
-    ///
-    /// let limiter = RateLimiter::new();
-    /// let session = FuturesSession::builder().rate_limiter(limiter.clone()).build();
-    /// let client = OpenAIClient::builder("gpt-4o-mini", None).session(session).build();
-    /// // The same limiter: the bar counts its rate-limit pauses.
-    /// let batch = ChatBatch::new(client).rate_limiter(limiter);
-    /// # let _ = batch;
-    /// ```
-    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = Some(limiter);
-        self
+    setters! {
+        /// Chats at once, at least 1. Defaults to 8.
+        in_flight(n: usize) => in_flight = n.max(1);
+        /// Attempts per chat, the first included; at least 1. Defaults to 4.
+        attempts(n: u32) => attempts = n.max(1);
+        /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
+        progress_bar(on: bool) => progress_bar = on;
+        /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
+        /// none.
+        rate_limiter(limiter: RateLimiter) => limiter = Some(limiter);
     }
 
     /// Runs `jobs` and yields their results in input order; memory is bounded by `in_flight`
@@ -355,7 +222,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .max_workers(self.in_flight)
             .build();
         let (client, attempts) = (Arc::clone(&self.client), self.attempts);
-        let mut bar = self.progress_bar.then(|| Bar::new(self.limiter.clone()));
+        let limiter = self.limiter.clone();
+        let mut bar = self.progress_bar.then(|| Bar { limiter });
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, messages) = (Arc::clone(&client), job.messages.clone());
@@ -370,21 +238,16 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             })
             .map(|(job, outcome)| {
                 let (result, attempts) = outcome.unwrap_or_else(|e| (Err(e), 0));
-                match result {
-                    Ok((content, finish_reason)) => ChatResult {
-                        id: job.id,
-                        content: Some(content),
-                        finish_reason,
-                        error: None,
-                        attempts,
-                    },
-                    Err(e) => ChatResult {
-                        id: job.id,
-                        content: None,
-                        finish_reason: None,
-                        error: Some(e.to_string()),
-                        attempts,
-                    },
+                let (content, finish_reason, error) = match result {
+                    Ok((content, finish_reason)) => (Some(content), finish_reason, None),
+                    Err(e) => (None, None, Some(e.to_string())),
+                };
+                ChatResult {
+                    id: job.id,
+                    content,
+                    finish_reason,
+                    error,
+                    attempts,
                 }
             })
     }
@@ -397,26 +260,6 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     ///
     /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
     /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-run-to-file-{}", std::process::id()));
-    /// # std::fs::create_dir_all(&dir)?;
-    /// use ureq_futures::llm::{ChatBatch, ChatJob, ChatResult, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
-    /// let path = dir.join("answers.jsonl");
-    /// let summary = ChatBatch::new(client).run_to_file([ChatJob::user("q1", "Say hello.")], &path)?;
-    /// assert_eq!(summary.answered, 1);
-    /// let line = std::fs::read_to_string(&path)?;
-    /// let result: ChatResult = serde_json::from_str(line.trim_end())?;
-    /// assert_eq!((result.id.as_str(), result.content.as_deref()), ("q1", Some("Hello!")));
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn run_to_file<I>(&self, jobs: I, path: impl AsRef<Path>) -> Result<ChatBatchSummary, Error>
     where
         I: IntoIterator<Item = ChatJob>,
@@ -526,10 +369,6 @@ struct Bar {
 }
 
 impl Bar {
-    fn new(limiter: Option<RateLimiter>) -> Self {
-        Bar { limiter }
-    }
-
     fn draw(&mut self, p: &BatchProgress) {
         const WIDTH: usize = 30;
         let filled = match p.total {

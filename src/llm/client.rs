@@ -40,36 +40,10 @@ pub(crate) use provider;
 
 /// How long a request may wait for the response headers once it is sent: 120 seconds. Local
 /// servers load the model before they answer, which can take a minute on a cold start.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use ureq_futures::llm::{OpenAIClient, DEFAULT_TIMEOUT};
-///
-/// assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(120));
-/// // A hosted API answers fast: give up on the headers sooner.
-/// let client = OpenAIClient::builder("gpt-4o-mini", None).timeout(Duration::from_secs(30)).build();
-/// # let _ = client;
-/// ```
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest silence allowed between two reads of a streamed answer: 300 seconds. Reasoning
 /// models can think for minutes before their first word, and not every server sends keep-alive
 /// comments meanwhile.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use ureq_futures::llm::{AnthropicClient, DEFAULT_READ_TIMEOUT};
-///
-/// assert_eq!(DEFAULT_READ_TIMEOUT, Duration::from_secs(300));
-/// // A model that thinks for longer than five minutes before it writes.
-/// let client = AnthropicClient::builder("claude-opus-4-1", None)
-///     .read_timeout(Duration::from_secs(900))
-///     .build();
-/// # let _ = client;
-/// ```
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Reads the environment for a builder: a variable's name in, its value out.
@@ -184,21 +158,6 @@ impl<P: sealed::Wire> Protocol for P {}
 /// **Threads.** Requests run on the client's [`FuturesSession`] (a new one with 8 workers unless
 /// the builder is given one); each open stream holds one worker. Clones share the session.
 ///
-/// # Examples
-///
-/// ```no_run
-/// use std::io::Write;
-/// use ureq_futures::llm::{Message, OpenAIClient};
-///
-/// let client = OpenAIClient::new("gpt-4o-mini", 0.7);
-/// let messages = [Message::system("Be brief."), Message::user("Why is the sky blue?")];
-/// for piece in client.stream_chat(&messages)? {
-///     print!("{}", piece?);
-///     std::io::stdout().flush().ok();
-/// }
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
-///
 /// [`OpenAIClient`]: super::OpenAIClient
 /// [`AnthropicClient`]: super::AnthropicClient
 /// [`GeminiClient`]: super::GeminiClient
@@ -217,50 +176,12 @@ impl<P: Protocol> Client<P> {
     /// The provider's API root, the base URL when neither the builder nor the base URL variable
     /// sets one (`https://api.anthropic.com` for [`AnthropicClient`](super::AnthropicClient)...). The key is required
     /// there.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{AnthropicClient, OpenAIClient};
-    ///
-    /// assert_eq!(OpenAIClient::DEFAULT_BASE_URL, "https://api.openai.com/v1");
-    /// assert_eq!(AnthropicClient::DEFAULT_BASE_URL, "https://api.anthropic.com");
-    /// // Without OPENAI_BASE_URL (here: no environment at all), the client talks to it.
-    /// let client = OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
-    /// assert_eq!(client.base_url(), OpenAIClient::DEFAULT_BASE_URL);
-    /// ```
     pub const DEFAULT_BASE_URL: &'static str = P::PROVIDER.default_base;
     /// The environment variable the API key is read from (`ANTHROPIC_API_KEY` for
     /// [`AnthropicClient`](super::AnthropicClient)...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{CohereClient, OpenAIClient};
-    ///
-    /// assert_eq!(OpenAIClient::API_KEY_VAR, "OPENAI_API_KEY");
-    /// assert_eq!(CohereClient::API_KEY_VAR, "COHERE_API_KEY");
-    /// // Tell the user what to set.
-    /// let client = OpenAIClient::new("gpt-4o-mini", None);
-    /// if !client.has_api_key() {
-    ///     eprintln!("set {} to use {}", OpenAIClient::API_KEY_VAR, OpenAIClient::DEFAULT_BASE_URL);
-    /// }
-    /// ```
     pub const API_KEY_VAR: &'static str = P::PROVIDER.key_var;
     /// The environment variable the base URL is read from (`ANTHROPIC_BASE_URL` for
     /// [`AnthropicClient`](super::AnthropicClient)...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// assert_eq!(OpenAIClient::BASE_URL_VAR, "OPENAI_BASE_URL");
-    /// // The variable points a client at another server, Ollama here.
-    /// let env = |name: &str| (name == OpenAIClient::BASE_URL_VAR).then(|| "http://localhost:11434/v1".to_string());
-    /// let client = OpenAIClient::builder("llama3.2", None).env(env).build();
-    /// assert_eq!(client.base_url(), "http://localhost:11434/v1");
-    /// ```
     pub const BASE_URL_VAR: &'static str = P::PROVIDER.base_var;
 
     /// A client for `model_name` with the builder's defaults: key and base URL from the
@@ -269,40 +190,12 @@ impl<P: Protocol> Client<P> {
     /// accept only their default).
     ///
     /// Never fails: a missing key is reported by the first request.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{AnthropicClient, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::new("gpt-4o-mini", 0.0);
-    /// assert_eq!(client.model_name(), "gpt-4o-mini");
-    /// let default_temperature = AnthropicClient::new("claude-haiku-4-5", None);
-    /// assert_eq!(default_temperature.temperature(), None);
-    /// ```
     pub fn new(model_name: impl Into<String>, temperature: impl Into<Option<f64>>) -> Self {
         Client::builder(model_name, temperature).build()
     }
 
     /// A builder for the key, base URL, headers, timeouts, session and the provider's own
     /// settings.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ureq_futures::llm::OpenAIClient;
-    /// use ureq_futures::FuturesSession;
-    ///
-    /// let session = FuturesSession::builder().max_workers(4).build();
-    /// let client = OpenAIClient::builder("llama3.2", 0.2)
-    ///     .base_url("http://localhost:11434/v1/")
-    ///     .header("x-trace", "demo")
-    ///     .read_timeout(Duration::from_secs(600))
-    ///     .session(session)
-    ///     .build();
-    /// assert_eq!(client.base_url(), "http://localhost:11434/v1");
-    /// ```
     pub fn builder(
         model_name: impl Into<String>,
         temperature: impl Into<Option<f64>>,
@@ -323,75 +216,26 @@ impl<P: Protocol> Client<P> {
     }
 
     /// The model the client asks for, as it was given.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::GeminiClient;
-    ///
-    /// let client = GeminiClient::new("gemini-2.5-flash", None);
-    /// assert_eq!(client.model_name(), "gemini-2.5-flash");
-    /// ```
     pub fn model_name(&self) -> &str {
         &self.model
     }
 
     /// The sampling temperature sent, or `None` when the server's default applies.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// assert_eq!(OpenAIClient::new("gpt-4o-mini", 0.2).temperature(), Some(0.2));
-    /// assert_eq!(OpenAIClient::new("o3-mini", None).temperature(), None); // the server's default
-    /// ```
     pub fn temperature(&self) -> Option<f64> {
         self.temperature
     }
 
     /// The base URL, without a trailing slash.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url("http://localhost:11434/v1/").build();
-    /// assert_eq!(client.base_url(), "http://localhost:11434/v1"); // no trailing slash
-    /// ```
     pub fn base_url(&self) -> &str {
         &self.connection.base_url
     }
 
     /// Whether the client has an API key (from the builder or the environment).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::AnthropicClient;
-    ///
-    /// let with_key = AnthropicClient::builder("claude-haiku-4-5", None).api_key("sk-ant-...").build();
-    /// assert!(with_key.has_api_key());
-    /// let without = AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).build();
-    /// assert!(!without.has_api_key());
-    /// ```
     pub fn has_api_key(&self) -> bool {
         self.connection.api_key.is_some()
     }
 
     /// The session the requests run on.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// let client = OpenAIClient::new("gpt-4o-mini", None);
-    /// // Other requests can share the client's workers and connections.
-    /// let request = client.session().get("https://example.com/"); // sent with .send()
-    /// # let _ = request;
-    /// ```
     pub fn session(&self) -> &FuturesSession {
         &self.connection.session
     }
@@ -406,23 +250,6 @@ impl<P: Protocol> Client<P> {
     /// [`Error::MissingApiKey`] when the key is required (see the [type docs](Self)) and absent;
     /// [`Error::InvalidRequest`] when the provider cannot express the request (an image for
     /// Cohere's v1 chat, a seed for Anthropic...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatStream, Message, OpenAIClient, OpenAIDecoder};
-    /// use ureq_futures::sse::StreamOptions;
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", 0.7).base_url(format!("{base}/v1")).build();
-    /// let pending = client
-    ///     .chat_request(&[Message::user("hello")])?
-    ///     .events_decoded(StreamOptions::default(), OpenAIDecoder::new());
-    /// // ... other work while the request is in flight ...
-    /// let stream = ChatStream::new(pending.result()?);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn chat_request(&self, messages: &[Message]) -> Result<RequestBuilder, Error> {
         self.http_request(&ChatRequest::from(messages))
     }
@@ -467,15 +294,12 @@ impl<P: Protocol> Client<P> {
 
     /// The JSON body of `request`: the protocol's, with the request's extra fields merged in.
     pub(crate) fn body(&self, request: &ChatRequest) -> Result<Value, Error> {
-        let with_temperature;
-        let request = match (request.temperature, self.temperature) {
-            (None, Some(t)) => {
-                with_temperature = request.clone().temperature(t);
-                &with_temperature
-            }
-            _ => request,
-        };
-        let mut body = self.protocol.body(&self.model, request)?;
+        let mut body = match (request.temperature, self.temperature) {
+            (None, Some(t)) => self
+                .protocol
+                .body(&self.model, &request.clone().temperature(t)),
+            _ => self.protocol.body(&self.model, request),
+        }?;
         if let Value::Object(fields) = &mut body {
             fields.extend(request.extra.clone());
         }
@@ -524,25 +348,6 @@ impl<P: Protocol> Client<P> {
     ///
     /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming are
     /// items of the stream.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use std::io::Write;
-    /// use ureq_futures::llm::{Message, OpenAIClient};
-    ///
-    /// // An OpenAI-compatible server on this machine, which needs no key.
-    /// let client = OpenAIClient::builder("llama3.2", 0.7).base_url(format!("{base}/v1")).build();
-    /// let mut stream = client.stream_chat(&[Message::user("Say hello.")])?;
-    /// for piece in stream.by_ref() {
-    ///     print!("{}", piece?);
-    ///     std::io::stdout().flush().ok();
-    /// }
-    /// assert_eq!(stream.finish_reason(), Some("stop"));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
         self.stream(&ChatRequest::from(messages))
     }
@@ -554,21 +359,6 @@ impl<P: Protocol> Client<P> {
     ///
     /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming are
     /// items of the stream.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let request = ChatRequest::new().system("Be brief.").user("Say hello.").temperature(0.0);
-    /// let mut stream = client.stream(&request)?;
-    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
-    /// assert_eq!(text, "Hello!");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         self.http_request(request)?
             .events_decoded(self.protocol.stream_options(), self.protocol.decoder())
@@ -581,19 +371,6 @@ impl<P: Protocol> Client<P> {
     /// # Errors
     ///
     /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive whole.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let answer = client.complete(&ChatRequest::new().user("Name a prime.").json())?;
-    /// println!("{} ({:?})", answer.text, answer.finish_reason);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }
@@ -688,46 +465,57 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 impl<P: Protocol> ClientBuilder<P> {
-    /// The API key, sent in the provider's key header (`Authorization: Bearer <key>` for
-    /// OpenAI-compatible APIs and Cohere, `x-api-key` for Anthropic, `x-goog-api-key` for
-    /// Gemini, never in the URL). Surrounding whitespace is removed; an empty key counts as
-    /// none. Defaults to the value of the provider's key variable (`OPENAI_API_KEY`...), else
-    /// none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// # fn read_key_from_vault() -> String { "sk-...".into() }
-    /// let client = OpenAIClient::builder("gpt-4o-mini", None).api_key(read_key_from_vault()).build();
-    /// assert!(client.has_api_key());
-    /// let blank = OpenAIClient::builder("gpt-4o-mini", None).api_key("  ").build();
-    /// assert!(!blank.has_api_key()); // an empty key counts as none
-    /// ```
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(key.into());
-        self
-    }
-
-    /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
-    /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
-    /// [module docs](super#providers)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// // vLLM, llama.cpp, Groq, OpenRouter...: any server that speaks OpenAI's API.
-    /// let groq = OpenAIClient::builder("llama-3.3-70b-versatile", None)
-    ///     .base_url("https://api.groq.com/openai/v1")
-    ///     .build();
-    /// assert_eq!(groq.base_url(), "https://api.groq.com/openai/v1");
-    /// ```
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
+    setters! {
+        /// The API key, sent in the provider's key header (`Authorization: Bearer <key>` for
+        /// OpenAI-compatible APIs and Cohere, `x-api-key` for Anthropic, `x-goog-api-key` for
+        /// Gemini, never in the URL). Surrounding whitespace is removed; an empty key counts as
+        /// none. Defaults to the value of the provider's key variable (`OPENAI_API_KEY`...), else
+        /// none.
+        api_key(key: impl Into<String>) => api_key = Some(key.into());
+        /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
+        /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
+        /// [module docs](super#providers)).
+        base_url(url: impl Into<String>) => base_url = Some(url.into());
+        /// How long a request may wait for the response headers once it is sent (connecting is
+        /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
+        /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
+        /// no limit; either replaces the [session](Self::session)'s
+        /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
+        timeout(d: impl Into<Option<Duration>>) => timeout = d.into();
+        /// The longest silence allowed between two reads while the answer streams; past it the
+        /// stream ends with [`Error::Timeout`], which names `read_timeout` and its value.
+        /// Keep-alive comments count as reads. A `Duration`, or `None` for no limit; either
+        /// replaces the session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults
+        /// to [`DEFAULT_READ_TIMEOUT`] (300 s).
+        read_timeout(d: impl Into<Option<Duration>>) => read_timeout = d.into();
+        /// How failed attempts are retried: before the answer's first byte only, never after.
+        /// `None` leaves it to the [session](Self::session)'s
+        /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
+        /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
+        /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
+        /// `Retry-After`, with jittered backoff.
+        retry(policy: impl Into<Option<RetryPolicy>>) => retry = policy.into();
+        /// The session to run requests on, to share its workers and connections with other clients.
+        /// The client's [`timeout`](Self::timeout) and [`read_timeout`](Self::read_timeout) replace
+        /// the session's; its connect timeout, pool and other settings apply. Defaults to a new
+        /// [`FuturesSession`] with 8 workers.
+        session(session: FuturesSession) => session = Some(session);
+        /// Where the provider's key and base URL variables are looked up when the client is built.
+        /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
+        /// elsewhere. Defaults to the process environment.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        /// use ureq_futures::Error;
+        ///
+        /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).env(|_| None).build();
+        /// let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
+        /// assert!(matches!(err, Error::MissingApiKey { var: "OPENAI_API_KEY" }));
+        /// ```
+        env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) =>
+            env = Box::new(lookup);
     }
 
     /// A header sent with every request (`OpenAI-Organization`, `anthropic-beta`...). Its value
@@ -735,152 +523,12 @@ impl<P: Protocol> ClientBuilder<P> {
     /// header's name, or `Authorization`) replaces the key, and no key is then required; a
     /// header named like one the provider requires (`anthropic-version`) replaces it. Defaults
     /// to none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// let client = OpenAIClient::builder("gpt-4o-mini", None)
-    ///     .header("OpenAI-Organization", "org-123")
-    ///     .header("OpenAI-Project", "proj_456")
-    ///     .build();
-    /// assert!(!format!("{client:?}").contains("org-123")); // values are never shown
-    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
-    /// How long a request may wait for the response headers once it is sent (connecting is
-    /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
-    /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for no
-    /// limit; either replaces the [session](Self::session)'s
-    /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ureq_futures::llm::OpenAIClient;
-    /// use ureq_futures::FuturesSession;
-    ///
-    /// // A local server that loads its model on the first request: wait up to 10 minutes.
-    /// let local = OpenAIClient::builder("llama3.2", None)
-    ///     .base_url("http://localhost:11434/v1")
-    ///     .timeout(Duration::from_secs(600))
-    ///     .build();
-    /// // None: no limit at all, whatever the session's timeout.
-    /// let session = FuturesSession::builder().timeout(Duration::from_secs(30)).build();
-    /// let patient = OpenAIClient::builder("gpt-4o-mini", None).session(session).timeout(None).build();
-    /// # let _ = (local, patient);
-    /// ```
-    pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.timeout = d.into();
-        self
-    }
-
-    /// The longest silence allowed between two reads while the answer streams; past it the
-    /// stream ends with [`Error::Timeout`], which names `read_timeout` and its value. Keep-alive
-    /// comments count as reads. A `Duration`, or `None` for no limit; either replaces the
-    /// session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults to
-    /// [`DEFAULT_READ_TIMEOUT`] (300 s).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// // Fail a stream that stays silent for 30 s (default: 300 s).
-    /// let client = OpenAIClient::builder("gpt-4o-mini", None).read_timeout(Duration::from_secs(30)).build();
-    /// # let _ = client;
-    /// ```
-    pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.read_timeout = d.into();
-        self
-    }
-
-    /// How failed attempts are retried: before the answer's first byte only, never after.
-    /// `None` leaves it to the [session](Self::session)'s
-    /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
-    /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
-    /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
-    /// `Retry-After`, with jittered backoff.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::AnthropicClient;
-    /// use ureq_futures::RetryPolicy;
-    ///
-    /// let patient = AnthropicClient::builder("claude-haiku-4-5", None)
-    ///     .retry(RetryPolicy::llm().attempts(5))
-    ///     .build();
-    /// let once = AnthropicClient::builder("claude-haiku-4-5", None).retry(RetryPolicy::none()).build();
-    /// # let _ = (patient, once);
-    /// ```
-    pub fn retry(mut self, policy: impl Into<Option<RetryPolicy>>) -> Self {
-        self.retry = policy.into();
-        self
-    }
-
-    /// The session to run requests on, to share its workers and connections with other
-    /// clients. The client's [`timeout`](Self::timeout) and
-    /// [`read_timeout`](Self::read_timeout) replace the session's; its connect timeout, pool and
-    /// other settings apply. Defaults to a new
-    /// [`FuturesSession`] with 8 workers.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{AnthropicClient, OpenAIClient};
-    /// use ureq_futures::FuturesSession;
-    ///
-    /// // Two clients, one pool of 16 workers.
-    /// let session = FuturesSession::builder().max_workers(16).build();
-    /// let openai = OpenAIClient::builder("gpt-4o-mini", None).session(session.clone()).build();
-    /// let claude = AnthropicClient::builder("claude-haiku-4-5", None).session(session).build();
-    /// # let _ = (openai, claude);
-    /// ```
-    pub fn session(mut self, session: FuturesSession) -> Self {
-        self.session = Some(session);
-        self
-    }
-
-    /// Where the provider's key and base URL variables are looked up when the client is built.
-    /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
-    /// elsewhere. Defaults to the process environment.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, OpenAIClient};
-    /// use ureq_futures::Error;
-    ///
-    /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).env(|_| None).build();
-    /// let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
-    /// assert!(matches!(err, Error::MissingApiKey { var: "OPENAI_API_KEY" }));
-    /// ```
-    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        self.env = Box::new(lookup);
-        self
-    }
-
     /// The client. Reads the environment for what was not set; never fails.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// // The environment is read here; a missing key is reported by the first request.
-    /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0)
-    ///     .env(|name| (name == "OPENAI_API_KEY").then(|| "sk-test".to_string()))
-    ///     .build();
-    /// assert!(client.has_api_key());
-    /// assert_eq!(client.base_url(), "https://api.openai.com/v1");
-    /// ```
     pub fn build(self) -> Client<P> {
         let provider = P::PROVIDER;
         // A key set on the builder wins even when empty (then there is none).

@@ -60,25 +60,6 @@ impl fmt::Debug for Conversation {
 impl Conversation {
     /// An empty conversation with `client`, without a system prompt. To share one client
     /// between conversations, pass an `Arc` of it or a reference with a `'static` lifetime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use std::sync::Arc;
-    /// use ureq_futures::llm::{Conversation, OpenAIClient};
-    ///
-    /// // An OpenAI-compatible server on this machine (Ollama, llama.cpp...), which needs no key.
-    /// let client = Arc::new(OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build());
-    /// let mut alice = Conversation::new(Arc::clone(&client)); // two conversations, one client
-    /// let mut bob = Conversation::new(client);
-    /// assert_eq!(alice.send_with("Hi, I'm Alice.", |_| {})?, "Hello!");
-    /// assert_eq!(alice.messages().len(), 2);
-    /// assert!(bob.messages().is_empty());
-    /// # let _ = &mut bob;
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn new(client: impl ChatClient + 'static) -> Self {
         Conversation {
             client: Box::new(client),
@@ -88,17 +69,6 @@ impl Conversation {
 
     /// Sets the system prompt, sent first with every request and kept by
     /// [`reset`](Conversation::reset). Replaces an earlier one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Conversation, Message, OpenAIClient};
-    ///
-    /// let chat = Conversation::new(OpenAIClient::new("gpt-4o-mini", None))
-    ///     .with_system_prompt("You are a pirate.")
-    ///     .with_system_prompt("You are a poet."); // replaces the first
-    /// assert_eq!(chat.messages(), [Message::system("You are a poet.")]);
-    /// ```
     pub fn with_system_prompt(mut self, prompt: impl Into<String>) -> Self {
         let system = Message::system(prompt);
         match self.messages.first_mut() {
@@ -109,17 +79,6 @@ impl Conversation {
     }
 
     /// The system prompt, if there is one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Conversation, OpenAIClient};
-    ///
-    /// let plain = Conversation::new(OpenAIClient::new("gpt-4o-mini", None));
-    /// assert_eq!(plain.system_prompt(), None);
-    /// let terse = Conversation::new(OpenAIClient::new("gpt-4o-mini", None)).with_system_prompt("Be terse.");
-    /// assert_eq!(terse.system_prompt(), Some("Be terse."));
-    /// ```
     pub fn system_prompt(&self) -> Option<&str> {
         self.messages
             .first()
@@ -129,44 +88,11 @@ impl Conversation {
 
     /// The messages the next request starts with: the system prompt, then every completed
     /// exchange.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Conversation, Message, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let mut chat = Conversation::new(client).with_system_prompt("Be brief.");
-    /// chat.send_with("Hi!", |_| {})?;
-    /// assert_eq!(chat.messages(), [
-    ///     Message::system("Be brief."),
-    ///     Message::user("Hi!"),
-    ///     Message::assistant("Hello!"),
-    /// ]);
-    /// // Save the history as JSON, to go on later.
-    /// let saved = serde_json::to_string(chat.messages())?;
-    /// # let _ = saved;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn messages(&self) -> &[Message] {
         &self.messages
     }
 
     /// The client.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, Conversation, OpenAIClient};
-    ///
-    /// let chat = Conversation::new(OpenAIClient::new("gpt-4o-mini", None));
-    /// // A one-off request with the same client, outside the history (not sent here).
-    /// let summary_request = ChatRequest::new().messages_from(chat.messages().to_vec()).user("Summarize.");
-    /// let client = chat.client();
-    /// # let _ = (client, summary_request);
-    /// ```
     pub fn client(&self) -> &dyn ChatClient {
         &*self.client
     }
@@ -229,24 +155,6 @@ impl Conversation {
     ///
     /// As [`send`](Conversation::send), and any error while the reply streams; the history is
     /// then unchanged.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Conversation, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let mut chat = Conversation::new(client);
-    /// let mut pieces = 0;
-    /// let reply = chat.send_with("Say hello.", |piece| {
-    ///     print!("{piece}");
-    ///     pieces += 1;
-    /// })?;
-    /// assert_eq!((reply.as_str(), pieces), ("Hello!", 2));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn send_with(
         &mut self,
         text: impl Into<String>,
@@ -264,21 +172,6 @@ impl Conversation {
     }
 
     /// Forgets every exchange; the system prompt stays.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Conversation, Message, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let mut chat = Conversation::new(client).with_system_prompt("Be brief.");
-    /// chat.send_with("Hi!", |_| {})?;
-    /// chat.reset(); // a new topic
-    /// assert_eq!(chat.messages(), [Message::system("Be brief.")]);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn reset(&mut self) {
         let keep = usize::from(self.system_prompt().is_some());
         self.messages.truncate(keep);
@@ -290,23 +183,6 @@ impl Conversation {
 ///
 /// When the stream ends complete, the exchange joins the conversation's history. If it ends
 /// with an error, or is dropped before its end, the history is left as it was.
-///
-/// # Examples
-///
-/// ```
-/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-/// use ureq_futures::llm::{Conversation, OpenAIClient};
-///
-/// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-/// let mut chat = Conversation::new(client);
-/// let mut reply = chat.send("Say hello.")?;
-/// let first = reply.next().unwrap()?;
-/// assert_eq!(first, "Hello");
-/// drop(reply); // stopped early: the exchange is not kept
-/// assert!(chat.messages().is_empty());
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 pub struct ReplyStream<'a> {
     conversation: &'a mut Conversation,
     chat: ChatStream,
@@ -326,66 +202,16 @@ impl fmt::Debug for ReplyStream<'_> {
 
 impl ReplyStream<'_> {
     /// The reply's text received so far.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Conversation, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let mut chat = Conversation::new(client);
-    /// let mut reply = chat.send("Say hello.")?;
-    /// reply.next();
-    /// assert_eq!(reply.text(), "Hello");
-    /// reply.by_ref().for_each(drop);
-    /// assert_eq!(reply.text(), "Hello!");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn text(&self) -> &str {
         &self.text
     }
 
     /// The underlying stream, for the finish reason, usage, tool calls and reasoning.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Conversation, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let mut chat = Conversation::new(client);
-    /// let mut reply = chat.send("Say hello.")?;
-    /// reply.by_ref().for_each(drop);
-    /// assert_eq!(reply.chat().finish_reason(), Some("stop"));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn chat(&self) -> &ChatStream {
         &self.chat
     }
 
     /// Whether the reply is complete and in the conversation's history.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Conversation, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let mut chat = Conversation::new(client);
-    /// let mut reply = chat.send("Say hello.")?;
-    /// assert!(!reply.is_complete());
-    /// while let Some(piece) = reply.next() {
-    ///     piece?;
-    /// }
-    /// assert!(reply.is_complete()); // the exchange is in the history
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn is_complete(&self) -> bool {
         self.committed
     }

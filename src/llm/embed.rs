@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client};
 use super::gemini::model_path;
+use super::request::put;
 use super::{Cohere, Gemini, Mistral, OpenAI, Together};
 use crate::{Error, RetryPolicy};
 
@@ -51,23 +52,6 @@ use sealed::{EmbedWire, Format};
 /// The protocols whose provider has an embeddings API, so that their clients have
 /// [`embed`](Client::embed): [`OpenAI`], [`Together`], [`Mistral`], [`Gemini`], [`Cohere`].
 /// Sealed: implemented in this crate only.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, EmbedProtocol, GeminiClient, OpenAIClient};
-///
-/// // Code that works with any client that can embed.
-/// fn embed_one<P: EmbedProtocol>(client: &Client<P>, text: &str) -> Result<Vec<f32>, ureq_futures::Error> {
-///     Ok(client.embed(&[text])?.remove(0))
-/// }
-/// # let _ = embed_one::<ureq_futures::llm::OpenAI>;
-/// let openai = OpenAIClient::new("text-embedding-3-small", None);
-/// let gemini = GeminiClient::new("gemini-embedding-001", None);
-/// # let _ = (openai, gemini);
-/// // `embed_one(&openai, "...")` and `embed_one(&gemini, "...")` both compile;
-/// // an AnthropicClient has no embeddings API, so it does not.
-/// ```
 pub trait EmbedProtocol: EmbedWire {}
 
 impl<P: EmbedWire> EmbedProtocol for P {}
@@ -126,81 +110,19 @@ pub struct EmbedOptions {
 
 impl EmbedOptions {
     /// The defaults above.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::EmbedOptions;
-    ///
-    /// assert_eq!(EmbedOptions::new(), EmbedOptions::default());
-    /// assert_eq!(EmbedOptions::new().dimensions, None);
-    /// ```
     pub fn new() -> Self {
         EmbedOptions::default()
     }
 
-    /// Sets [`input_type`](EmbedOptions::input_type).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::EmbedOptions;
-    ///
-    /// // Cohere and Gemini embed documents and the queries that search them differently.
-    /// let documents = EmbedOptions::new().input_type("search_document");
-    /// let queries = EmbedOptions::new().input_type("search_query");
-    /// assert_ne!(documents, queries);
-    /// ```
-    pub fn input_type(mut self, kind: impl Into<String>) -> Self {
-        self.input_type = Some(kind.into());
-        self
-    }
-
-    /// Sets [`dimensions`](EmbedOptions::dimensions).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::EmbedOptions;
-    ///
-    /// // text-embedding-3-* and gemini-embedding-001 can return shorter vectors.
-    /// let options = EmbedOptions::new().dimensions(256);
-    /// assert_eq!(options.dimensions, Some(256));
-    /// ```
-    pub fn dimensions(mut self, n: u32) -> Self {
-        self.dimensions = Some(n);
-        self
-    }
-
-    /// Sets [`batch_size`](EmbedOptions::batch_size) (at least 1).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::EmbedOptions;
-    ///
-    /// assert_eq!(EmbedOptions::new().batch_size(50).batch_size, Some(50));
-    /// assert_eq!(EmbedOptions::new().batch_size(0).batch_size, Some(1)); // at least 1
-    /// ```
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = Some(n.max(1));
-        self
-    }
-
-    /// Sets [`in_flight`](EmbedOptions::in_flight) (at least 1).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::EmbedOptions;
-    ///
-    /// // One request at a time, to stay under a low rate limit.
-    /// let gentle = EmbedOptions::new().in_flight(1);
-    /// assert_eq!(gentle.in_flight, Some(1));
-    /// ```
-    pub fn in_flight(mut self, n: usize) -> Self {
-        self.in_flight = Some(n.max(1));
-        self
+    setters! {
+        /// Sets [`input_type`](EmbedOptions::input_type).
+        input_type(kind: impl Into<String>) => input_type = Some(kind.into());
+        /// Sets [`dimensions`](EmbedOptions::dimensions).
+        dimensions(n: u32) => dimensions = Some(n);
+        /// Sets [`batch_size`](EmbedOptions::batch_size) (at least 1).
+        batch_size(n: usize) => batch_size = Some(n.max(1));
+        /// Sets [`in_flight`](EmbedOptions::in_flight) (at least 1).
+        in_flight(n: usize) => in_flight = Some(n.max(1));
     }
 }
 
@@ -217,17 +139,6 @@ impl<P: EmbedProtocol> Client<P> {
     /// The first failed request's error ([`Error::Status`], transport, timeout, a missing key);
     /// the requests still queued are then cancelled. An answer whose vectors do not match the
     /// texts is [`Error::Protocol`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// let client = OpenAIClient::new("text-embedding-3-small", None);
-    /// let vectors = client.embed(&["The sky is blue.", "Grass is green."])?;
-    /// assert_eq!(vectors.len(), 2);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, Error> {
         self.embed_with(texts, &EmbedOptions::default())
     }
@@ -304,9 +215,7 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
     match format {
         Format::OpenAI => {
             let mut body = json!({ "model": model, "input": texts, "encoding_format": "float" });
-            if let Some(d) = options.dimensions {
-                body["dimensions"] = json!(d);
-            }
+            put(&mut body, "dimensions", options.dimensions);
             body
         }
         Format::Gemini => {
@@ -318,12 +227,8 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
                         "model": name,
                         "content": { "role": "user", "parts": [{ "text": text }] },
                     });
-                    if let Some(task) = &options.input_type {
-                        r["taskType"] = json!(task);
-                    }
-                    if let Some(d) = options.dimensions {
-                        r["outputDimensionality"] = json!(d);
-                    }
+                    put(&mut r, "taskType", options.input_type.as_ref());
+                    put(&mut r, "outputDimensionality", options.dimensions);
                     r
                 })
                 .collect();
@@ -336,9 +241,7 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
                 "input_type": options.input_type.as_deref().unwrap_or("search_document"),
                 "embedding_types": ["float"],
             });
-            if let Some(d) = options.dimensions {
-                body["output_dimension"] = json!(d);
-            }
+            put(&mut body, "output_dimension", options.dimensions);
             body
         }
     }

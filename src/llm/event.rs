@@ -19,19 +19,6 @@ use serde_json::Value;
 ///
 /// Every decoder must send [`Done`](ChatEvent::Done) when the answer is complete: a stream that
 /// ends without it is reported as cut.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{ChatEvent, ChatStream};
-///
-/// // A decoder's batches, as a provider's worker would send them.
-/// let (tx, rx) = crossbeam_channel::unbounded();
-/// tx.send(Ok(vec![ChatEvent::Text("5".into()), ChatEvent::Finish("stop".into()), ChatEvent::Done])).unwrap();
-/// let mut stream = ChatStream::from_receiver(rx);
-/// assert_eq!(stream.collect::<Result<String, _>>()?, "5");
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ChatEvent {
@@ -76,17 +63,6 @@ pub enum ChatEvent {
 /// `web_fetch_tool_result`, `code_execution_tool_result`, `mcp_tool_result`...), whose
 /// `tool_use_id` names the [`ServerToolUse`](ChatEvent::ServerToolUse) it answers. To continue
 /// the conversation, send the block back as it came.
-///
-/// # Examples
-///
-/// ```
-/// use serde_json::json;
-/// use ureq_futures::llm::ServerToolResult;
-///
-/// let block = json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []});
-/// let result = ServerToolResult { tool_use_id: "srvtoolu_1".into(), kind: "web_search_tool_result".into(), block };
-/// assert_eq!(result.block["tool_use_id"], result.tool_use_id);
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerToolResult {
     /// The id of the server tool use this answers (`srvtoolu_...`), empty when the server sent
@@ -101,22 +77,6 @@ pub struct ServerToolResult {
 /// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are
 /// concatenated; the id and the name usually come with the first fragment only (see
 /// [`ChatStream::tool_calls`](super::ChatStream::tool_calls) for calls assembled from them).
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{ChatEvent, ToolCallDelta};
-///
-/// let first = ToolCallDelta {
-///     index: Some(0),
-///     id: Some("call_1".into()),
-///     name: Some("add".into()),
-///     arguments: r#"{"a":2,"#.into(),
-///     signature: None,
-/// };
-/// let event = ChatEvent::ToolCall(first);
-/// # let _ = event;
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolCallDelta {
     /// Which call this piece belongs to; `None` when the server sent no index (the piece then
@@ -156,26 +116,6 @@ impl ToolCallDelta {
 }
 
 /// A tool call assembled from its [`ToolCallDelta`]s.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Message, ToolCall};
-///
-/// // The calls of an answer come from `ChatStream::tool_calls` or `ChatResponse::tool_calls`.
-/// let call = ToolCall {
-///     index: 0,
-///     id: "call_1".into(),
-///     name: "add".into(),
-///     arguments: r#"{"a": 2, "b": 3}"#.into(),
-///     signature: None,
-/// };
-/// let args: serde_json::Value = serde_json::from_str(&call.arguments)?;
-/// let sum = args["a"].as_i64().unwrap() + args["b"].as_i64().unwrap();
-/// let reply = Message::tool_result(&call, sum.to_string());
-/// assert_eq!(reply.role, "tool");
-/// # Ok::<(), serde_json::Error>(())
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The call's position among the answer's calls, in the order they started (0, 1...). For
@@ -240,24 +180,6 @@ impl ToolCall {
 /// `output_tokens` and Gemini's `promptTokenCount` / `candidatesTokenCount` (each decoder's
 /// docs say which fields it reads). Details such as cached or reasoning tokens are in
 /// [`raw`](Usage::raw).
-///
-/// # Examples
-///
-/// ```
-/// use serde_json::json;
-/// use ureq_futures::llm::Usage;
-///
-/// let raw = json!({
-///     "prompt_tokens": 20,
-///     "completion_tokens": 310,
-///     "total_tokens": 330,
-///     "completion_tokens_details": {"reasoning_tokens": 256},
-/// });
-/// let usage = Usage::from_openai(&raw).unwrap();
-/// assert_eq!(usage.total_tokens, Some(330));
-/// // Details stay in the provider's own object.
-/// assert_eq!(usage.raw["completion_tokens_details"]["reasoning_tokens"], 256);
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens of the prompt (the messages sent).
@@ -273,17 +195,6 @@ pub struct Usage {
 impl Usage {
     /// Reads an OpenAI-style usage object (`prompt_tokens`, `completion_tokens`,
     /// `total_tokens`); `None` unless `value` is an object.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::Usage;
-    ///
-    /// let raw = serde_json::json!({"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21});
-    /// let usage = Usage::from_openai(&raw).unwrap();
-    /// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(9), Some(12)));
-    /// assert!(Usage::from_openai(&serde_json::Value::Null).is_none());
-    /// ```
     pub fn from_openai(value: &Value) -> Option<Usage> {
         Usage::from_counts(value, "prompt_tokens", "completion_tokens", "total_tokens")
     }

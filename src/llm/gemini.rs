@@ -22,20 +22,6 @@ pub use decoder::GeminiDecoder;
 /// name is percent-encoded as one path segment. The roles are `user` and `model`; the system
 /// prompt and the `system` messages go in `systemInstruction`. [`GeminiDecoder`] reads the
 /// answer, which has no end marker: a clean end right after a `finishReason` is its end.
-///
-/// # Examples
-///
-/// ```no_run
-/// use std::io::Write;
-/// use ureq_futures::llm::{GeminiClient, Message};
-///
-/// let client = GeminiClient::new("gemini-2.5-flash", 0.7);
-/// for piece in client.stream_chat(&[Message::user("Why is the sky blue?")])? {
-///     print!("{}", piece?);
-///     std::io::stdout().flush().ok();
-/// }
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 pub type GeminiClient = Client<Gemini>;
 
 /// Builds a [`GeminiClient`]: the common settings.
@@ -49,17 +35,6 @@ pub struct Gemini;
 impl Client<Gemini> {
     /// The environment variable the API key is read from when `GEMINI_API_KEY` is not set:
     /// `GOOGLE_API_KEY`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::GeminiClient;
-    ///
-    /// assert_eq!(GeminiClient::FALLBACK_API_KEY_VAR, "GOOGLE_API_KEY");
-    /// // Read when GEMINI_API_KEY is not set.
-    /// let env = |name: &str| (name == "GOOGLE_API_KEY").then(|| "AIza...".to_string());
-    /// assert!(GeminiClient::builder("gemini-2.5-flash", None).env(env).build().has_api_key());
-    /// ```
     pub const FALLBACK_API_KEY_VAR: &'static str = "GOOGLE_API_KEY";
 }
 
@@ -135,7 +110,13 @@ impl Wire for Gemini {
 const PROVIDER: &str = "Gemini";
 
 /// Gemini's turns: roles `user` and `model`, tool results in `user` turns.
-const TURNS: Turns = Turns::new(PROVIDER, ImagesIn::Any, "model", "parts");
+const TURNS: Turns = Turns {
+    provider: PROVIDER,
+    images: ImagesIn::Any,
+    assistant: "model",
+    parts_key: "parts",
+    text_as_string: false,
+};
 
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {

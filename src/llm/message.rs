@@ -78,28 +78,6 @@ mod content_serde {
 }
 
 /// A piece of a [`Message`].
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Message, Part};
-///
-/// let png: Vec<u8> = vec![0x89, b'P', b'N', b'G']; // an image file's bytes
-/// let m = Message::user("Compare these.")
-///     .with_image("image/png", png)
-///     .with_part(Part::ImageUrl { url: "https://example.com/b.png".into() });
-/// let kinds: Vec<&str> = m
-///     .content
-///     .iter()
-///     .map(|part| match part {
-///         Part::Text { .. } => "text",
-///         Part::Image { .. } => "inline image",
-///         Part::ImageUrl { .. } => "image URL",
-///         _ => "other",
-///     })
-///     .collect();
-/// assert_eq!(kinds, ["text", "inline image", "image URL"]);
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -130,21 +108,6 @@ pub enum Part {
 
 /// The result of running a tool call, sent back to the model in a `"tool"` message (see
 /// [`Message::tool_result`]).
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Message, Part, ToolCall, ToolResult};
-///
-/// let call = ToolCall { id: "call_7".into(), name: "now".into(), ..ToolCall::default() };
-/// let message = Message::tool_result(&call, "2026-12-02T12:00:00Z");
-/// let expected = ToolResult {
-///     call_id: "call_7".into(),
-///     name: "now".into(),
-///     content: "2026-12-02T12:00:00Z".into(),
-/// };
-/// assert_eq!(message.content, [Part::ToolResult(expected)]);
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolResult {
     /// The [`id`](ToolCall::id) of the call this answers.
@@ -158,14 +121,6 @@ pub struct ToolResult {
 
 impl Part {
     /// A text part.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::Part;
-    ///
-    /// assert_eq!(Part::text("hi"), Part::Text { text: "hi".into() });
-    /// ```
     pub fn text(text: impl Into<String>) -> Part {
         Part::Text { text: text.into() }
     }
@@ -173,16 +128,6 @@ impl Part {
 
 impl Message {
     /// A message with any role and one text part.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::Message;
-    ///
-    /// let m = Message::new("developer", "Use British spelling.");
-    /// assert_eq!((m.role.as_str(), m.text().as_str()), ("developer", "Use British spelling."));
-    /// assert_eq!(Message::new("user", "hi"), Message::user("hi"));
-    /// ```
     pub fn new(role: impl Into<String>, text: impl Into<String>) -> Self {
         Message {
             role: role.into(),
@@ -191,66 +136,22 @@ impl Message {
     }
 
     /// A system message: instructions for the model.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::Message;
-    ///
-    /// let m = Message::system("Answer in one sentence.");
-    /// assert_eq!(m.role, "system");
-    /// ```
     pub fn system(text: impl Into<String>) -> Self {
         Message::new("system", text)
     }
 
     /// A user message.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::Message;
-    ///
-    /// let m = Message::user("Why is the sky blue?");
-    /// assert_eq!(m.role, "user");
-    /// assert_eq!(m.text(), "Why is the sky blue?");
-    /// ```
     pub fn user(text: impl Into<String>) -> Self {
         Message::new("user", text)
     }
 
     /// An assistant message: an earlier answer of the model. To put an answer with tool calls
     /// back into the history, use [`ChatResponse::message`](super::ChatResponse::message).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::Message;
-    ///
-    /// // A conversation replayed from a log: the model's earlier answers are assistant messages.
-    /// let history = [
-    ///     Message::user("Hi, I'm Ada."),
-    ///     Message::assistant("Hello Ada!"),
-    ///     Message::user("What is my name?"),
-    /// ];
-    /// assert_eq!(history[1].role, "assistant");
-    /// ```
     pub fn assistant(text: impl Into<String>) -> Self {
         Message::new("assistant", text)
     }
 
     /// A `"tool"` message carrying the result of `call`, for the next request of a tool loop.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, Part, ToolCall};
-    ///
-    /// let call = ToolCall { id: "call_1".into(), name: "add".into(), ..ToolCall::default() };
-    /// let result = Message::tool_result(&call, "5");
-    /// assert_eq!(result.role, "tool");
-    /// assert!(matches!(&result.content[0], Part::ToolResult(r) if r.call_id == "call_1"));
-    /// ```
     pub fn tool_result(call: &ToolCall, content: impl Into<String>) -> Self {
         Message {
             role: "tool".into(),
@@ -263,53 +164,18 @@ impl Message {
     }
 
     /// The message with one more part.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, Part};
-    ///
-    /// let m = Message::user("First line.").with_part(Part::text(" Second part."));
-    /// assert_eq!(m.content.len(), 2);
-    /// assert_eq!(m.text(), "First line. Second part.");
-    /// ```
     pub fn with_part(mut self, part: Part) -> Self {
         self.content.push(part);
         self
     }
 
     /// The message with an image the provider fetches from `url`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, Part};
-    ///
-    /// let m = Message::user("What is this?").with_image_url("https://example.com/cat.png");
-    /// assert_eq!(m.content[1], Part::ImageUrl { url: "https://example.com/cat.png".into() });
-    /// ```
     pub fn with_image_url(self, url: impl Into<String>) -> Self {
         self.with_part(Part::ImageUrl { url: url.into() })
     }
 
     /// The message with an image sent inline: the file's bytes and its media type
     /// (`image/png`...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, Part};
-    ///
-    /// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-{}", std::process::id()));
-    /// # std::fs::create_dir_all(&dir)?;
-    /// # let path = dir.join("chart.png");
-    /// # std::fs::write(&path, [0x89, b'P', b'N', b'G'])?;
-    /// let bytes = std::fs::read(&path)?; // a PNG file
-    /// let m = Message::user("Describe the chart.").with_image("image/png", bytes);
-    /// assert!(matches!(&m.content[1], Part::Image { media_type, .. } if media_type == "image/png"));
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
     pub fn with_image(self, media_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
         self.with_part(Part::Image {
             media_type: media_type.into(),
@@ -318,18 +184,6 @@ impl Message {
     }
 
     /// The text parts, joined.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, Part};
-    ///
-    /// // The text parts only, in order: images and tool calls are left out.
-    /// let m = Message::user("Look: ")
-    ///     .with_image_url("https://example.com/a.png")
-    ///     .with_part(Part::text("it is blue."));
-    /// assert_eq!(m.text(), "Look: it is blue.");
-    /// ```
     pub fn text(&self) -> String {
         self.content
             .iter()
@@ -341,20 +195,6 @@ impl Message {
     }
 
     /// The tool calls among the parts.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatResponse, ToolCall};
-    ///
-    /// let mut answer = ChatResponse::default();
-    /// answer.tool_calls.push(ToolCall { id: "call_1".into(), name: "add".into(), ..ToolCall::default() });
-    /// answer.text = "Adding.".into();
-    /// let message = answer.message();
-    /// let names: Vec<&str> = message.tool_calls().map(|c| c.name.as_str()).collect();
-    /// assert_eq!(names, ["add"]);
-    /// assert_eq!(message.text(), "Adding.");
-    /// ```
     pub fn tool_calls(&self) -> impl Iterator<Item = &ToolCall> {
         self.content.iter().filter_map(|part| match part {
             Part::ToolCall(call) => Some(call),
@@ -385,52 +225,14 @@ impl Message {
     }
 }
 
-/// `data` in standard base64 with padding (RFC 4648 §4), as the providers take inline images.
+/// `data` in standard base64 with padding, as the providers take inline images.
 pub(crate) fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
+    crate::auth::base64_into(&mut out, data);
     out
 }
 
 /// An inline image as a `data:` URL, for the providers that take images as URLs.
 pub(crate) fn data_url(media_type: &str, data: &[u8]) -> String {
     format!("data:{media_type};base64,{}", base64(data))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (input, output) in cases {
-            assert_eq!(base64(input.as_bytes()), output, "{input}");
-        }
-        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
-        assert_eq!(data_url("image/png", b"hi"), "data:image/png;base64,aGk=");
-    }
 }

@@ -14,41 +14,10 @@ mod decoder;
 pub use decoder::OpenAIDecoder;
 
 /// OpenAI's API root, the base URL when neither the builder nor `OPENAI_BASE_URL` sets one.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, DEFAULT_BASE_URL};
-///
-/// assert_eq!(DEFAULT_BASE_URL, "https://api.openai.com/v1");
-/// assert_eq!(DEFAULT_BASE_URL, OpenAIClient::DEFAULT_BASE_URL);
-/// ```
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The environment variable the API key is read from: `OPENAI_API_KEY`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, API_KEY_VAR};
-///
-/// if std::env::var_os(API_KEY_VAR).is_none() {
-///     eprintln!("set {API_KEY_VAR}, or point OPENAI_BASE_URL at a local server");
-/// }
-/// assert_eq!(API_KEY_VAR, OpenAIClient::API_KEY_VAR);
-/// ```
 pub const API_KEY_VAR: &str = "OPENAI_API_KEY";
 /// The environment variable the base URL is read from: `OPENAI_BASE_URL`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{OpenAIClient, BASE_URL_VAR};
-///
-/// // The variable (here from a map instead of the process environment) chooses the server.
-/// let env = |name: &str| (name == BASE_URL_VAR).then(|| "http://localhost:8000/v1".to_string());
-/// let client = OpenAIClient::builder("Qwen/Qwen3-8B", None).env(env).build();
-/// assert_eq!(client.base_url(), "http://localhost:8000/v1");
-/// ```
 pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 
 /// A streaming client for OpenAI's chat completions API and the servers that speak it
@@ -87,10 +56,11 @@ pub struct OpenAI {
     without_usage: bool,
 }
 
-/// Implements the wire format of OpenAI's chat completions for a protocol value with a
-/// `flavor` method, at the provider of the variables' prefix (`"OPENAI"`) and default base URL.
+/// Implements the wire format of OpenAI's chat completions for a protocol, at the provider of
+/// the variables' prefix (`"OPENAI"`) and default base URL, spoken in the protocol's
+/// [`Flavor`] (a function of the protocol value).
 macro_rules! openai_compatible {
-    ($protocol:ty, $prefix:literal, $default_base:expr) => {
+    ($protocol:ty, $prefix:literal, $default_base:expr, $flavor:expr) => {
         impl $crate::llm::client::sealed::Wire for $protocol {
             type Decoder = $crate::llm::OpenAIDecoder;
             const PROVIDER: &'static $crate::llm::client::Provider =
@@ -105,7 +75,8 @@ macro_rules! openai_compatible {
                 model: &str,
                 request: &$crate::llm::ChatRequest,
             ) -> Result<serde_json::Value, $crate::Error> {
-                $crate::llm::openai::chat_body(model, request, &self.flavor())
+                let flavor: fn(&Self) -> $crate::llm::openai::Flavor = $flavor;
+                $crate::llm::openai::chat_body(model, request, &flavor(self))
             }
 
             fn decoder(&self) -> $crate::llm::OpenAIDecoder {
@@ -117,40 +88,18 @@ macro_rules! openai_compatible {
 
 pub(crate) use openai_compatible;
 
-openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL);
-
-impl OpenAI {
-    fn flavor(&self) -> Flavor {
-        Flavor {
-            name: "OpenAI",
-            include_usage: !self.without_usage,
-            max_tokens: "max_completion_tokens",
-            seed: "seed",
-            required: "required",
-        }
-    }
-}
+openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |openai| Flavor {
+    include_usage: !openai.without_usage,
+    max_tokens: "max_completion_tokens",
+    ..Flavor::compatible("OpenAI")
+});
 
 impl ClientBuilder<OpenAI> {
-    /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
-    /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
-    /// field: turn it off for them. Defaults to `true`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::OpenAIClient;
-    ///
-    /// // A compatible server that refuses `stream_options`.
-    /// let client = OpenAIClient::builder("local-model", None)
-    ///     .base_url("http://localhost:8080/v1")
-    ///     .include_usage(false)
-    ///     .build();
-    /// # let _ = client;
-    /// ```
-    pub fn include_usage(mut self, yes: bool) -> Self {
-        self.protocol.without_usage = !yes;
-        self
+    setters! {
+        /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
+        /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
+        /// field: turn it off for them. Defaults to `true`.
+        include_usage(yes: bool) => protocol.without_usage = !yes;
     }
 }
 
@@ -166,6 +115,20 @@ pub(crate) struct Flavor {
     pub(crate) seed: &'static str,
     /// The tool choice that requires a call: `required`, or Mistral's `any`.
     pub(crate) required: &'static str,
+}
+
+impl Flavor {
+    /// A service named `name` that streams its usage without being asked and spells the rest
+    /// as OpenAI's chat completions do (`max_tokens`, `seed`, `required`).
+    pub(crate) const fn compatible(name: &'static str) -> Flavor {
+        Flavor {
+            name,
+            include_usage: false,
+            max_tokens: "max_tokens",
+            seed: "seed",
+            required: "required",
+        }
+    }
 }
 
 /// The body of a streamed chat completion, shared by the OpenAI-compatible protocols.

@@ -13,20 +13,6 @@ use super::openai::{openai_compatible, Flavor};
 /// OpenAI's, with `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`. Magistral models send their
 /// reasoning as `thinking` content parts: they are [`reasoning`](super::ChatStream::reasoning),
 /// never text.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Message, MistralClient};
-///
-/// let client = MistralClient::new("mistral-small-latest", 0.3);
-/// assert_eq!(client.model_name(), "mistral-small-latest");
-///
-/// let no_env = MistralClient::builder("mistral-small-latest", 0.3).env(|_| None).build();
-/// assert_eq!(no_env.base_url(), MistralClient::DEFAULT_BASE_URL);
-/// let err = no_env.stream_chat(&[Message::user("Bonjour")]).unwrap_err();
-/// assert!(err.to_string().contains("MISTRAL_API_KEY"));
-/// ```
 pub type MistralClient = Client<Mistral>;
 
 /// Builds a [`MistralClient`]: the common settings.
@@ -34,17 +20,6 @@ pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
 /// Together AI's API (`https://api.together.xyz/v1`), a [`Client`] over the [`Together`]
 /// protocol: OpenAI's, with `TOGETHER_API_KEY` and `TOGETHER_BASE_URL`.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::TogetherClient;
-///
-/// let client = TogetherClient::builder("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7)
-///     .env(|_| None)
-///     .build();
-/// assert_eq!(client.base_url(), "https://api.together.xyz/v1");
-/// ```
 pub type TogetherClient = Client<Together>;
 
 /// Builds a [`TogetherClient`]: the common settings.
@@ -60,32 +35,15 @@ pub struct Mistral;
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 
-openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1");
-openai_compatible!(Together, "TOGETHER", "https://api.together.xyz/v1");
-
-impl Mistral {
-    /// Mistral streams its usage without being asked, and has its own words for the seed and
-    /// for a required tool call.
-    fn flavor(&self) -> Flavor {
-        Flavor {
-            name: "Mistral",
-            include_usage: false,
-            max_tokens: "max_tokens",
-            seed: "random_seed",
-            required: "any",
-        }
+// Both stream their usage without being asked; Mistral has its own words for the seed and
+// for a required tool call.
+openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1", |_| {
+    Flavor {
+        seed: "random_seed",
+        required: "any",
+        ..Flavor::compatible("Mistral")
     }
-}
-
-impl Together {
-    /// Together streams its usage without being asked.
-    fn flavor(&self) -> Flavor {
-        Flavor {
-            name: "Together",
-            include_usage: false,
-            max_tokens: "max_tokens",
-            seed: "seed",
-            required: "required",
-        }
-    }
-}
+});
+openai_compatible!(Together, "TOGETHER", "https://api.together.xyz/v1", |_| {
+    Flavor::compatible("Together")
+});

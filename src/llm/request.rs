@@ -58,26 +58,6 @@ pub struct ChatRequest {
 
 /// A tool (function) the model may call: its name, what it does, and its parameters as a JSON
 /// schema (an `object` schema).
-///
-/// # Examples
-///
-/// ```
-/// use serde_json::json;
-/// use ureq_futures::llm::{ChatRequest, Tool};
-///
-/// let weather = Tool::new(
-///     "get_weather",
-///     "The current weather in a city",
-///     json!({
-///         "type": "object",
-///         "properties": {"city": {"type": "string"}},
-///         "required": ["city"],
-///     }),
-/// );
-/// assert_eq!(weather.name, "get_weather");
-/// let request = ChatRequest::new().user("Is it raining in Oslo?").tool(weather);
-/// # let _ = request;
-/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tool {
     /// The name the model calls it by.
@@ -90,17 +70,6 @@ pub struct Tool {
 
 impl Tool {
     /// A tool.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use ureq_futures::llm::Tool;
-    ///
-    /// let tool = Tool::new("now", "The current time, in UTC", json!({"type": "object", "properties": {}}));
-    /// assert_eq!(tool.description, "The current time, in UTC");
-    /// assert_eq!(tool.parameters["type"], "object");
-    /// ```
     pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
         Tool {
             name: name.into(),
@@ -111,21 +80,6 @@ impl Tool {
 }
 
 /// Whether and which tool the model must call.
-///
-/// # Examples
-///
-/// ```
-/// use serde_json::json;
-/// use ureq_futures::llm::{ChatRequest, Tool, ToolChoice};
-///
-/// let add = Tool::new("add", "Adds two numbers", json!({"type": "object"}));
-/// // Force a call of `add`; `ToolChoice::Required` would accept any tool, `None` forbids calls.
-/// let request = ChatRequest::new()
-///     .user("2 + 3?")
-///     .tool(add)
-///     .tool_choice(ToolChoice::Tool("add".into()));
-/// # let _ = request;
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ToolChoice {
@@ -141,19 +95,6 @@ pub enum ToolChoice {
 }
 
 /// The shape of the answer's text.
-///
-/// # Examples
-///
-/// ```
-/// use serde_json::json;
-/// use ureq_futures::llm::{ChatRequest, ResponseFormat};
-///
-/// // `ChatRequest::json` and `ChatRequest::json_schema` set it.
-/// let format = ResponseFormat::JsonSchema { name: "city".into(), schema: json!({"type": "object"}) };
-/// assert!(matches!(format, ResponseFormat::JsonSchema { ref name, .. } if name == "city"));
-/// let request = ChatRequest::new().user("Name a city as JSON.").json_schema("city", json!({"type": "object"}));
-/// # let _ = request;
-/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ResponseFormat {
@@ -170,176 +111,64 @@ pub enum ResponseFormat {
 
 impl ChatRequest {
     /// An empty request.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// let request = ChatRequest::new();
-    /// assert!(request.messages().is_empty());
-    /// assert_eq!(request, ChatRequest::default());
-    /// ```
     pub fn new() -> Self {
         ChatRequest::default()
     }
 
-    /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
-    /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
-    /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, Message};
-    ///
-    /// let request = ChatRequest::new().system("Answer in French.").user("Hello!");
-    /// // The system prompt is not one of the messages: each client sends it where its provider
-    /// // wants it.
-    /// assert_eq!(request.messages(), [Message::user("Hello!")]);
-    /// ```
-    pub fn system(mut self, prompt: impl Into<String>) -> Self {
-        self.system = Some(prompt.into());
-        self
+    setters! {
+        /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
+        /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
+        /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
+        system(prompt: impl Into<String>) => system = Some(prompt.into());
+        /// Whether and which tool the model must call.
+        tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
+        /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
+        /// `maxOutputTokens`; the others: `max_tokens`).
+        max_tokens(tokens: u32) => max_tokens = Some(tokens);
+        /// The sampling temperature, in place of the client's.
+        temperature(temperature: f64) => temperature = Some(temperature);
+        /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
+        top_p(top_p: f64) => top_p = Some(top_p);
+        /// A seed, for repeatable sampling where the provider offers it (Mistral's
+        /// `random_seed`). Anthropic has none.
+        seed(seed: u64) => seed = Some(seed);
     }
 
     /// Adds a message.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, Message};
-    ///
-    /// let request = ChatRequest::new()
-    ///     .message(Message::user("Describe this picture.").with_image_url("https://example.com/cat.png"));
-    /// assert_eq!(request.messages()[0].content.len(), 2);
-    /// ```
     pub fn message(mut self, message: Message) -> Self {
         self.messages.push(message);
         self
     }
 
     /// Adds messages.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, Message};
-    ///
-    /// let history = vec![Message::user("Hi"), Message::assistant("Hello! How can I help?")];
-    /// let request = ChatRequest::new().messages_from(history.clone()).user("Tell me a joke.");
-    /// assert_eq!(request.messages().len(), 3);
-    /// assert_eq!(request.messages()[..2], history[..]);
-    /// ```
     pub fn messages_from(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
         self.messages.extend(messages);
         self
     }
 
     /// Adds a user message of one text part.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, Message};
-    ///
-    /// let request = ChatRequest::new().user("What is 2 + 3?");
-    /// assert_eq!(request, ChatRequest::new().message(Message::user("What is 2 + 3?")));
-    /// ```
     pub fn user(self, text: impl Into<String>) -> Self {
         self.message(Message::user(text))
     }
 
     /// Adds a message to a request being reused, as a tool loop does with each answer and
     /// each tool result.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, Message, Part, ToolCall};
-    ///
-    /// let mut request = ChatRequest::new().user("What is 2 + 3?");
-    /// // ... the answer asked for a tool call: put the answer and the result into the history ...
-    /// let call = ToolCall { id: "call_1".into(), name: "add".into(), ..ToolCall::default() };
-    /// request.push(Message { role: "assistant".into(), content: vec![Part::ToolCall(call.clone())] });
-    /// request.push(Message::tool_result(&call, "5"));
-    /// assert_eq!(request.messages().len(), 3);
-    /// assert_eq!(request.messages()[2].role, "tool");
-    /// ```
     pub fn push(&mut self, message: Message) {
         self.messages.push(message);
     }
 
     /// The messages, in order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, Message};
-    ///
-    /// let request = ChatRequest::new().user("one").message(Message::assistant("two"));
-    /// let roles: Vec<&str> = request.messages().iter().map(|m| m.role.as_str()).collect();
-    /// assert_eq!(roles, ["user", "assistant"]);
-    /// ```
     pub fn messages(&self) -> &[Message] {
         &self.messages
     }
 
     /// Offers a tool to the model.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use ureq_futures::llm::{ChatRequest, Tool};
-    ///
-    /// let request = ChatRequest::new()
-    ///     .user("What time is it in Tokyo?")
-    ///     .tool(Tool::new("now", "The current time in a time zone", json!({
-    ///         "type": "object",
-    ///         "properties": {"zone": {"type": "string"}},
-    ///     })));
-    /// # let _ = request;
-    /// ```
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
         self
     }
 
-    /// Whether and which tool the model must call.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use ureq_futures::llm::{ChatRequest, Tool, ToolChoice};
-    ///
-    /// let request = ChatRequest::new()
-    ///     .user("Just chat, please.")
-    ///     .tool(Tool::new("search", "Searches the web", json!({"type": "object"})))
-    ///     .tool_choice(ToolChoice::None); // offered, but not to be called this turn
-    /// # let _ = request;
-    /// ```
-    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
-        self.tool_choice = Some(choice);
-        self
-    }
-
     /// Asks for a JSON object (JSON mode). Most providers want the prompt to say so too.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// let request = ChatRequest::new()
-    ///     .system("Reply with a JSON object with keys \"name\" and \"population\".")
-    ///     .user("The largest city of Norway?")
-    ///     .json();
-    /// assert_ne!(request, ChatRequest::new()
-    ///     .system("Reply with a JSON object with keys \"name\" and \"population\".")
-    ///     .user("The largest city of Norway?"));
-    /// ```
     pub fn json(mut self) -> Self {
         self.response_format = Some(ResponseFormat::Json);
         self
@@ -347,22 +176,6 @@ impl ChatRequest {
 
     /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
     /// name (OpenAI).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// let schema = json!({
-    ///     "type": "object",
-    ///     "properties": {"name": {"type": "string"}, "population": {"type": "integer"}},
-    ///     "required": ["name", "population"],
-    ///     "additionalProperties": false,
-    /// });
-    /// let request = ChatRequest::new().user("The largest city of Norway?").json_schema("city", schema);
-    /// # let _ = request;
-    /// ```
     pub fn json_schema(mut self, name: impl Into<String>, schema: Value) -> Self {
         self.response_format = Some(ResponseFormat::JsonSchema {
             name: name.into(),
@@ -371,86 +184,9 @@ impl ChatRequest {
         self
     }
 
-    /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
-    /// `maxOutputTokens`; the others: `max_tokens`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// // At most 100 tokens: the answer ends there, with a finish reason such as "length".
-    /// let request = ChatRequest::new().user("Summarize War and Peace.").max_tokens(100);
-    /// assert_ne!(request, ChatRequest::new().user("Summarize War and Peace."));
-    /// ```
-    pub fn max_tokens(mut self, tokens: u32) -> Self {
-        self.max_tokens = Some(tokens);
-        self
-    }
-
     /// Adds a stop sequence: the answer ends before it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// // Count to three and stop before "4" (or before a blank line).
-    /// let request = ChatRequest::new().user("Count from 1 to 10.").stop("4").stop("\n\n");
-    /// assert_ne!(request, ChatRequest::new().user("Count from 1 to 10.").stop("4"));
-    /// ```
     pub fn stop(mut self, sequence: impl Into<String>) -> Self {
         self.stop.push(sequence.into());
-        self
-    }
-
-    /// The sampling temperature, in place of the client's.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::new("gpt-4o-mini", 0.7); // the client's temperature
-    /// // This request is sent with 0.0 instead, for an answer as repeatable as the model allows.
-    /// let request = ChatRequest::new().user("Name a prime.").temperature(0.0);
-    /// # let _ = (client, request);
-    /// ```
-    pub fn temperature(mut self, temperature: f64) -> Self {
-        self.temperature = Some(temperature);
-        self
-    }
-
-    /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// // Sample only from the tokens that make up the top 90% of the probability mass.
-    /// let request = ChatRequest::new().user("Write a haiku.").top_p(0.9);
-    /// assert_ne!(request, ChatRequest::new().user("Write a haiku."));
-    /// ```
-    pub fn top_p(mut self, top_p: f64) -> Self {
-        self.top_p = Some(top_p);
-        self
-    }
-
-    /// A seed, for repeatable sampling where the provider offers it (Mistral's
-    /// `random_seed`). Anthropic has none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// let request = ChatRequest::new().user("Pick a random word.").temperature(1.0).seed(42);
-    /// // The same seed asks for the same sampling, where the provider can repeat it.
-    /// assert_ne!(request, ChatRequest::new().user("Pick a random word.").temperature(1.0));
-    /// ```
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
         self
     }
 
@@ -504,51 +240,16 @@ impl ChatRequest {
 
     /// Whether this asks for nothing but messages, as every client can send.
     pub(crate) fn is_plain(&self) -> bool {
-        let ChatRequest {
-            system,
-            messages,
-            tools,
-            tool_choice,
-            response_format,
-            max_tokens,
-            stop,
-            temperature,
-            top_p,
-            seed,
-            extra,
-        } = self;
-        let text_only = messages
-            .iter()
-            .all(|m| m.content.iter().all(|p| matches!(p, Part::Text { .. })));
-        system.is_none()
-            && text_only
-            && tools.is_empty()
-            && tool_choice.is_none()
-            && response_format.is_none()
-            && max_tokens.is_none()
-            && stop.is_empty()
-            && temperature.is_none()
-            && top_p.is_none()
-            && seed.is_none()
-            && extra.is_empty()
+        let mut parts = self.messages.iter().flat_map(|m| &m.content);
+        parts.all(|p| matches!(p, Part::Text { .. }))
+            && *self == ChatRequest::from(self.messages.clone())
     }
 }
 
-impl From<&[Message]> for ChatRequest {
-    fn from(messages: &[Message]) -> Self {
-        ChatRequest::new().messages_from(messages.iter().cloned())
-    }
-}
-
-impl<const N: usize> From<&[Message; N]> for ChatRequest {
-    fn from(messages: &[Message; N]) -> Self {
-        ChatRequest::from(&messages[..])
-    }
-}
-
-impl From<&Vec<Message>> for ChatRequest {
-    fn from(messages: &Vec<Message>) -> Self {
-        ChatRequest::from(&messages[..])
+/// A request of these messages only: from a slice, an array or a `Vec` of them.
+impl<M: AsRef<[Message]> + ?Sized> From<&M> for ChatRequest {
+    fn from(messages: &M) -> Self {
+        ChatRequest::from(messages.as_ref().to_vec())
     }
 }
 
@@ -637,24 +338,6 @@ pub(crate) struct Turns {
     pub(crate) text_as_string: bool,
 }
 
-impl Turns {
-    /// `provider`'s turns, images where `images` says, parts under `parts_key`.
-    pub(crate) const fn new(
-        provider: &'static str,
-        images: ImagesIn,
-        assistant: &'static str,
-        parts_key: &'static str,
-    ) -> Turns {
-        Turns {
-            provider,
-            images,
-            assistant,
-            parts_key,
-            text_as_string: false,
-        }
-    }
-}
-
 impl ChatRequest {
     /// The conversation laid out as `turns` says, each part as `part` makes it: the parts
     /// checked, and the results of consecutive tool messages joined in one turn.
@@ -737,33 +420,6 @@ pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, 
 
 /// A whole answer, as [`ChatClient::complete`](super::ChatClient::complete) returns it: the
 /// stream read to its end.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{ChatEvent, ChatResponse, ChatStream, ToolCallDelta};
-///
-/// let (tx, rx) = crossbeam_channel::unbounded();
-/// tx.send(Ok(vec![
-///     ChatEvent::Text("Let me add.".into()),
-///     ChatEvent::ToolCall(ToolCallDelta {
-///         index: Some(0),
-///         id: Some("call_1".into()),
-///         name: Some("add".into()),
-///         arguments: r#"{"a":2,"b":3}"#.into(),
-///         signature: None,
-///     }),
-///     ChatEvent::Finish("tool_calls".into()),
-///     ChatEvent::Done,
-/// ]))
-/// .unwrap();
-/// let response = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;
-/// assert_eq!(response.text, "Let me add.");
-/// assert_eq!(response.tool_calls[0].name, "add");
-/// let history_entry = response.message(); // the assistant's turn, tool calls included
-/// assert_eq!(history_entry.tool_calls().count(), 1);
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ChatResponse {
@@ -796,54 +452,18 @@ impl ChatResponse {
     /// # Errors
     ///
     /// The stream's error, if it ends with one (a cut answer included).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatResponse, ChatStream};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::Text("Hel".into()), ChatEvent::Text("lo".into())])).unwrap();
-    /// tx.send(Ok(vec![ChatEvent::Finish("stop".into()), ChatEvent::Done])).unwrap();
-    /// let response = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;
-    /// assert_eq!(response.text, "Hello");
-    /// assert_eq!(response.finish_reason.as_deref(), Some("stop"));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn from_stream(mut stream: ChatStream) -> Result<ChatResponse, Error> {
-        let mut text = String::new();
-        for piece in stream.by_ref() {
-            text.push_str(&piece?);
-        }
+        let text = stream.by_ref().collect::<Result<String, _>>()?;
+        let request_id = stream.request_id().map(str::to_string);
         Ok(ChatResponse {
             text,
-            tool_calls: stream.tool_calls().to_vec(),
-            server_tool_uses: stream.server_tool_uses().to_vec(),
-            server_tool_results: stream.server_tool_results().to_vec(),
-            tool_plan: stream.tool_plan().to_string(),
-            reasoning: stream.reasoning().to_string(),
-            refusal: stream.refusal().map(str::to_string),
-            usage: stream.usage().cloned(),
-            finish_reason: stream.finish_reason().map(str::to_string),
-            request_id: stream.request_id().map(str::to_string),
+            request_id,
+            ..stream.into_state()
         })
     }
 
     /// The assistant's turn for the history: its text (else its tool plan) and its tool
     /// calls.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatRequest, ChatResponse, Message};
-    ///
-    /// let mut request = ChatRequest::new().user("Say hi.");
-    /// let mut response = ChatResponse::default();
-    /// response.text = "Hi!".into();
-    /// // Keep the answer in the history for the next turn.
-    /// request.push(response.message());
-    /// assert_eq!(request.messages()[1], Message::assistant("Hi!"));
-    /// ```
     pub fn message(&self) -> Message {
         let mut message = Message {
             role: "assistant".into(),

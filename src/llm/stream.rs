@@ -7,6 +7,7 @@ use crossbeam_channel::Receiver;
 use ureq::http::HeaderMap;
 
 use super::event::{ChatEvent, ServerToolResult, ToolCall, Usage};
+use super::ChatResponse;
 use crate::sse::EventStream;
 use crate::sse::StopReading;
 use crate::Error;
@@ -58,14 +59,8 @@ pub struct ChatStream {
     /// Nothing more will be read: the end marker or an error was seen.
     ended: bool,
     done: bool,
-    finish_reason: Option<String>,
-    usage: Option<Usage>,
-    tool_calls: Vec<ToolCall>,
-    server_tool_uses: Vec<ToolCall>,
-    server_tool_results: Vec<ServerToolResult>,
-    tool_plan: String,
-    reasoning: String,
-    refusal: Option<String>,
+    /// What was folded in so far; its text and request id stay empty.
+    state: ChatResponse,
     /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
     _stop: StopReading,
 }
@@ -75,10 +70,10 @@ impl fmt::Debug for ChatStream {
         f.debug_struct("ChatStream")
             .field("done", &self.done)
             .field("ended", &self.ended)
-            .field("finish_reason", &self.finish_reason)
-            .field("usage", &self.usage)
-            .field("tool_calls", &self.tool_calls.len())
-            .field("reasoning_len", &self.reasoning.len())
+            .field("finish_reason", &self.state.finish_reason)
+            .field("usage", &self.state.usage)
+            .field("tool_calls", &self.state.tool_calls.len())
+            .field("reasoning_len", &self.state.reasoning.len())
             .finish()
     }
 }
@@ -87,27 +82,6 @@ impl ChatStream {
     /// The chat stream of an event stream whose decoder produces [`ChatEvent`] batches (see
     /// [`RequestBuilder::events_decoded`](crate::RequestBuilder::events_decoded)). The
     /// response headers are kept.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatStream, OpenAIDecoder};
-    /// use ureq_futures::sse::StreamOptions;
-    /// use ureq_futures::FuturesSession;
-    ///
-    /// // A chat request made by hand, decoded on the worker by OpenAI's decoder.
-    /// let events = FuturesSession::new()
-    ///     .post(format!("{base}/v1/chat/completions"))
-    ///     .json(&serde_json::json!({"model": "llama3.2", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
-    ///     .events_decoded(StreamOptions::default(), OpenAIDecoder::new())
-    ///     .result()?;
-    /// let stream = ChatStream::new(events);
-    /// assert_eq!(stream.header("content-type"), Some("text/event-stream"));
-    /// assert_eq!(stream.collect::<Result<String, _>>()?, "Hello!");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
         let headers = events.headers().clone();
         let (rx, stop) = events.into_receiver_and_stop();
@@ -122,18 +96,6 @@ impl ChatStream {
     /// item is `Err(Error::Cancelled)`. See [`StopHandle`](crate::sse::StopHandle). A stream
     /// made by [`from_receiver`](ChatStream::from_receiver) has no worker to stop: its handle
     /// does nothing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
-    /// let stream = ChatStream::from_receiver(rx);
-    /// let stop = stream.stop_handle(); // Send + Clone: give it to a Ctrl-C handler
-    /// stop.stop();
-    /// ```
     pub fn stop_handle(&self) -> crate::sse::StopHandle {
         self._stop.handle()
     }
@@ -162,14 +124,7 @@ impl ChatStream {
             queued: Vec::new().into_iter(),
             ended: false,
             done: false,
-            finish_reason: None,
-            usage: None,
-            tool_calls: Vec::new(),
-            server_tool_uses: Vec::new(),
-            server_tool_results: Vec::new(),
-            tool_plan: String::new(),
-            reasoning: String::new(),
-            refusal: None,
+            state: ChatResponse::default(),
             _stop: StopReading::default(),
         }
     }
@@ -224,17 +179,23 @@ impl ChatStream {
         }
     }
 
+    /// What the stream folded in: everything of a [`ChatResponse`] but its text and request id.
+    pub(crate) fn into_state(self) -> ChatResponse {
+        self.state
+    }
+
     fn fold(&mut self, event: &ChatEvent) {
+        let state = &mut self.state;
         match event {
             ChatEvent::Text(_) => {}
-            ChatEvent::Reasoning(r) => self.reasoning.push_str(r),
-            ChatEvent::Refusal(r) => self.refusal.get_or_insert_with(String::new).push_str(r),
-            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut self.tool_calls, delta),
-            ChatEvent::ServerToolUse(delta) => ToolCall::apply(&mut self.server_tool_uses, delta),
-            ChatEvent::ServerToolResult(r) => self.server_tool_results.push(r.clone()),
-            ChatEvent::ToolPlan(plan) => self.tool_plan.push_str(plan),
-            ChatEvent::Finish(reason) => self.finish_reason = Some(reason.clone()),
-            ChatEvent::Usage(usage) => self.usage = Some(usage.clone()),
+            ChatEvent::Reasoning(r) => state.reasoning.push_str(r),
+            ChatEvent::Refusal(r) => state.refusal.get_or_insert_with(String::new).push_str(r),
+            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut state.tool_calls, delta),
+            ChatEvent::ServerToolUse(delta) => ToolCall::apply(&mut state.server_tool_uses, delta),
+            ChatEvent::ServerToolResult(r) => state.server_tool_results.push(r.clone()),
+            ChatEvent::ToolPlan(plan) => state.tool_plan.push_str(plan),
+            ChatEvent::Finish(reason) => state.finish_reason = Some(reason.clone()),
+            ChatEvent::Usage(usage) => state.usage = Some(usage.clone()),
             ChatEvent::Done => {
                 self.done = true;
                 self.ended = true;
@@ -246,233 +207,65 @@ impl ChatStream {
 
     /// Whether the answer arrived complete: the provider's end marker was received. `false`
     /// while streaming and after an error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::Text("Hi".into()), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// assert!(!stream.is_done());
-    /// stream.by_ref().for_each(drop);
-    /// assert!(stream.is_done()); // the answer arrived whole
-    /// ```
     pub fn is_done(&self) -> bool {
         self.done
     }
 
     /// Why the model stopped (`"stop"`, `"length"`, `"tool_calls"`...), once the server has
     /// said; the last value wins.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::Text("Once upon a".into()), ChatEvent::Finish("length".into()), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
-    /// if stream.finish_reason() == Some("length") {
-    ///     eprintln!("(cut at the token limit: {text:?})");
-    /// }
-    /// # assert_eq!(stream.finish_reason(), Some("length"));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn finish_reason(&self) -> Option<&str> {
-        self.finish_reason.as_deref()
+        self.state.finish_reason.as_deref()
     }
 
     /// The token counts, when the server sent them (OpenAI does with
     /// [`include_usage`](super::OpenAIClientBuilder::include_usage); Anthropic, Gemini, Cohere
     /// and many compatible servers always do). The last value wins.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream, Usage};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// let counts = serde_json::json!({"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15});
-    /// tx.send(Ok(vec![ChatEvent::Text("Yes.".into())])).unwrap();
-    /// tx.send(Ok(vec![ChatEvent::Usage(Usage::from_openai(&counts).unwrap()), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// stream.by_ref().for_each(drop);
-    /// let usage = stream.usage().expect("the server sent token counts");
-    /// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(12), Some(3)));
-    /// ```
     pub fn usage(&self) -> Option<&Usage> {
-        self.usage.as_ref()
+        self.state.usage.as_ref()
     }
 
     /// The tool calls received so far, assembled by index, in the order they started: exactly
     /// the calls the caller has to run, each with a non-empty name. Tools the provider runs
     /// itself are not among them (see [`server_tool_uses`](Self::server_tool_uses)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream, Message, ToolCallDelta};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// let piece = |name: Option<&str>, args: &str| ToolCallDelta {
-    ///     index: Some(0), name: name.map(String::from), arguments: args.into(), ..Default::default()
-    /// };
-    /// let pieces = [piece(Some("weather"), r#"{"city":"#), piece(None, r#""Oslo"}"#)];
-    /// tx.send(Ok(pieces.into_iter().map(ChatEvent::ToolCall).chain([ChatEvent::Done]).collect())).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// stream.by_ref().for_each(drop);
-    /// assert_eq!(stream.tool_calls()[0].arguments, r#"{"city":"Oslo"}"#);
-    /// // Run each call, then send its result back in the next request.
-    /// let result = Message::tool_result(&stream.tool_calls()[0], "12°C");
-    /// # let _ = result;
-    /// ```
     pub fn tool_calls(&self) -> &[ToolCall] {
-        &self.tool_calls
+        &self.state.tool_calls
     }
 
     /// The tools the provider ran itself (Anthropic's web search, web fetch, code execution,
     /// MCP tools), assembled like [`tool_calls`](Self::tool_calls): to show, not to run.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream, ToolCallDelta};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// let search = ToolCallDelta { index: Some(0), name: Some("web_search".into()), ..Default::default() };
-    /// tx.send(Ok(vec![ChatEvent::ServerToolUse(search), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// stream.by_ref().for_each(drop);
-    /// assert_eq!(stream.server_tool_uses()[0].name, "web_search");
-    /// assert!(stream.tool_calls().is_empty()); // nothing for the caller to run
-    /// ```
     pub fn server_tool_uses(&self) -> &[ToolCall] {
-        &self.server_tool_uses
+        &self.state.server_tool_uses
     }
 
     /// The results of the server's tools, in the order they came, each naming the
     /// [`server_tool_uses`](Self::server_tool_uses) entry it answers.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream, ServerToolResult};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// let result = ServerToolResult { tool_use_id: "srvtoolu_1".into(), ..Default::default() };
-    /// tx.send(Ok(vec![ChatEvent::ServerToolResult(result), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// stream.by_ref().for_each(drop);
-    /// assert_eq!(stream.server_tool_results()[0].tool_use_id, "srvtoolu_1");
-    /// ```
     pub fn server_tool_results(&self) -> &[ServerToolResult] {
-        &self.server_tool_results
+        &self.state.server_tool_results
     }
 
     /// The model's plan before its tool calls (Cohere's tool plan), empty when it sent none.
     /// Not part of the answer's text.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::ToolPlan("I will look up the weather.".into()), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
-    /// assert_eq!(text, ""); // the plan is not the answer
-    /// assert_eq!(stream.tool_plan(), "I will look up the weather.");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn tool_plan(&self) -> &str {
-        &self.tool_plan
+        &self.state.tool_plan
     }
 
     /// The reasoning text received so far (empty for models that send none).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::Reasoning("17 is odd and ".into())])).unwrap();
-    /// tx.send(Ok(vec![ChatEvent::Reasoning("has no divisor.".into()), ChatEvent::Text("Yes, 17 is prime.".into()), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// let answer = stream.by_ref().collect::<Result<String, _>>()?;
-    /// assert_eq!(answer, "Yes, 17 is prime.");
-    /// assert_eq!(stream.reasoning(), "17 is odd and has no divisor.");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn reasoning(&self) -> &str {
-        &self.reasoning
+        &self.state.reasoning
     }
 
     /// The refusal message received so far, if the model refused.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream};
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::Refusal("I can't help with that.".into()), ChatEvent::Done])).unwrap();
-    /// let mut stream = ChatStream::from_receiver(rx);
-    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
-    /// match stream.refusal() {
-    ///     Some(why) => eprintln!("refused: {why}"),
-    ///     None => println!("{text}"),
-    /// }
-    /// # assert_eq!(stream.refusal(), Some("I can't help with that."));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn refusal(&self) -> Option<&str> {
-        self.refusal.as_deref()
+        self.state.refusal.as_deref()
     }
 
     /// The response headers (rate limits, request ids). Empty for a stream made with
     /// [`from_receiver`](Self::from_receiver).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Message, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let stream = client.stream_chat(&[Message::user("Hi")])?;
-    /// for (name, value) in stream.headers() {
-    ///     eprintln!("{name}: {value:?}");
-    /// }
-    /// assert!(stream.headers().contains_key("content-type"));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The first value of response header `name`, if present and valid text.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Message, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let stream = client.stream_chat(&[Message::user("Hi")])?;
-    /// // OpenAI's rate-limit headers, when the server sends them (this one does not).
-    /// let left = stream.header("x-ratelimit-remaining-requests");
-    /// assert_eq!(left, None);
-    /// assert_eq!(stream.header("Content-Type"), Some("text/event-stream")); // any case
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -480,19 +273,6 @@ impl ChatStream {
     /// The server's id for this request, from the `x-request-id` header (OpenAI, Mistral,
     /// Together, Cohere) or `request-id` (Anthropic), to quote to the provider's support.
     /// `None` when the server sent neither.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{Message, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let stream = client.stream_chat(&[Message::user("hi")])?;
-    /// eprintln!("request id: {}", stream.request_id().unwrap_or("none"));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn request_id(&self) -> Option<&str> {
         self.header("x-request-id")
             .or_else(|| self.header("request-id"))

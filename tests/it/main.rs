@@ -28,6 +28,7 @@ mod fuzz_regressions;
 mod gemini;
 mod lifetime;
 mod limits;
+mod llm_api;
 mod llm_contract;
 mod llm_decoders;
 mod llm_requests;

@@ -63,21 +63,10 @@ pub struct CohereDecoder {
 
 impl CohereDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::sse::Decode;
-    ///
-    /// let mut decoder = ureq_futures::llm::CohereDecoder::new();
-    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
-    /// ```
     pub fn new() -> Self {
         CohereDecoder::default()
     }
-}
 
-impl CohereDecoder {
     /// The events of one event's data, trimmed and not empty.
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let line: Line = parse_object(data)?;
@@ -103,13 +92,7 @@ impl CohereDecoder {
                     .finish_reason
                     .or_else(|| line.response.as_ref()?.finish_reason.clone());
                 if let Some(reason) = reason.as_deref().filter(|r| r.starts_with("ERROR")) {
-                    let detail = line.error.or(line.message).and_then(as_text);
-                    return Err(Error::Api {
-                        message: detail.unwrap_or_else(|| {
-                            format!("the answer ended with finish reason {reason}")
-                        }),
-                        kind: Some(reason.to_string()),
-                    });
+                    return Err(failed(reason, line.error.or(line.message)));
                 }
                 if let Some(reason) = reason.filter(|r| !r.is_empty()) {
                     events.push(ChatEvent::Finish(reason));
@@ -120,15 +103,7 @@ impl CohereDecoder {
                 events.push(ChatEvent::Done);
             }
             Some(_) => {}
-            None => {
-                // Not an event: Cohere's errors are `{"message": "..."}`.
-                if let Some(message) = line.message.or(line.error).and_then(as_text) {
-                    return Err(Error::Api {
-                        kind: None,
-                        message,
-                    });
-                }
-            }
+            None => return not_an_event(line.message, line.error),
         }
         Ok(())
     }
@@ -137,11 +112,33 @@ impl CohereDecoder {
 chat_decode!(CohereDecoder, "finish_reason", Some("stream-end"));
 
 /// A string as it is, anything else but `null` as JSON text.
-pub(super) fn as_text(value: Value) -> Option<String> {
+fn as_text(value: Value) -> Option<String> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(s),
         other => Some(other.to_string()),
+    }
+}
+
+/// The error of an answer that ended with the failure `reason`, with the server's `detail`.
+pub(super) fn failed(reason: &str, detail: Option<Value>) -> Error {
+    Error::Api {
+        message: detail
+            .and_then(as_text)
+            .unwrap_or_else(|| format!("the answer ended with finish reason {reason}")),
+        kind: Some(reason.to_string()),
+    }
+}
+
+/// What a line or event without a type is: an error (Cohere's are `{"message": "..."}`), else
+/// nothing.
+pub(super) fn not_an_event(message: Option<Value>, error: Option<Value>) -> Result<(), Error> {
+    match message.or(error).and_then(as_text) {
+        Some(message) => Err(Error::Api {
+            kind: None,
+            message,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::decoder::{as_text, usage_from_meta};
+use super::decoder::{failed, not_an_event, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
 use crate::llm::wire::{arguments_text, chat_decode, parse_object, unnamed_call, Ending};
 
@@ -43,29 +43,6 @@ use crate::Error;
 ///
 /// Why `ERROR` and `TIMEOUT` are errors and not finish reasons: the answer before them is not
 /// one the model finished, and a caller reading only the text would take it for whole.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{ChatEvent, CohereV2Decoder};
-/// use ureq_futures::sse::{Decode, EventReader};
-///
-/// let body = b"event: content-delta\n\
-///              data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"Hi\"}}}}\n\n\
-///              event: message-end\n\
-///              data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\n\
-///              data: [DONE]\n\n";
-/// let mut decoder = CohereV2Decoder::new();
-/// let mut events = Vec::new();
-/// for event in EventReader::new(&body[..]) {
-///     events.extend(decoder.decode(event?)?.unwrap_or_default());
-/// }
-/// assert_eq!(
-///     events,
-///     [ChatEvent::Text("Hi".into()), ChatEvent::Finish("COMPLETE".into()), ChatEvent::Done]
-/// );
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, Default)]
 pub struct CohereV2Decoder {
     ending: Ending,
@@ -75,20 +52,13 @@ pub struct CohereV2Decoder {
 
 impl CohereV2Decoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::sse::Decode;
-    ///
-    /// let mut decoder = ureq_futures::llm::CohereV2Decoder::new();
-    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
-    /// ```
     pub fn new() -> Self {
         CohereV2Decoder::default()
     }
 
-    fn chunk_events(&mut self, chunk: Chunk, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
+    /// The events of one event's data, trimmed and not empty.
+    fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
+        let chunk: Chunk = parse_object(data)?;
         let delta = chunk.delta.unwrap_or(Value::Null);
         let string = |pointer: &str| match delta.pointer(pointer) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -102,14 +72,7 @@ impl CohereV2Decoder {
             )
         };
         let Some(kind) = chunk.kind else {
-            // Not an event: an error object, or something to skip.
-            return match chunk.message.or(chunk.error).and_then(as_text) {
-                Some(message) => Err(Error::Api {
-                    kind: None,
-                    message,
-                }),
-                None => Ok(()),
-            };
+            return not_an_event(chunk.message, chunk.error);
         };
         match kind.as_str() {
             "content-start" | "content-delta" => {
@@ -144,13 +107,7 @@ impl CohereV2Decoder {
             "message-end" => {
                 let reason = string("/finish_reason");
                 if let Some(reason) = reason.as_deref().filter(|r| is_failure(r)) {
-                    let detail = delta.get("error").cloned().and_then(as_text);
-                    return Err(Error::Api {
-                        message: detail.unwrap_or_else(|| {
-                            format!("the answer ended with finish reason {reason}")
-                        }),
-                        kind: Some(reason.to_string()),
-                    });
+                    return Err(failed(reason, delta.get("error").cloned()));
                 }
                 events.extend(reason.map(ChatEvent::Finish));
                 if let Some(usage) = delta.get("usage").cloned().and_then(usage_from_meta) {
@@ -166,15 +123,6 @@ impl CohereV2Decoder {
 /// Whether a `message-end` finish reason means the answer failed.
 fn is_failure(reason: &str) -> bool {
     reason.starts_with("ERROR") || reason == "TIMEOUT"
-}
-
-impl CohereV2Decoder {
-    /// The events of one event's data, trimmed and not empty.
-    fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
-        let chunk: Chunk = parse_object(data)?;
-        self.chunk_events(chunk, events)?;
-        Ok(())
-    }
 }
 
 chat_decode!(CohereV2Decoder, "message-end", Some(crate::llm::wire::DONE));

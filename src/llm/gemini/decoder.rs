@@ -39,26 +39,6 @@ use crate::Error;
 /// candidate (index 0) is read. The [`Usage`]: `promptTokenCount` in, `candidatesTokenCount`
 /// out, `totalTokenCount` in all (which also counts `thoughtsTokenCount`, kept in
 /// [`raw`](Usage::raw)).
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{ChatEvent, GeminiDecoder};
-/// use ureq_futures::sse::{Decode, EventReader};
-///
-/// let body = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}]}, \"finishReason\": \"STOP\"}]}\r\n\r\n";
-/// let mut decoder = GeminiDecoder::new();
-/// let mut events = Vec::new();
-/// for event in EventReader::new(&body[..]) {
-///     events.extend(decoder.decode(event?)?.unwrap_or_default());
-/// }
-/// events.extend(decoder.finish()?.unwrap_or_default());
-/// assert_eq!(
-///     events,
-///     [ChatEvent::Text("Hi".into()), ChatEvent::Finish("STOP".into()), ChatEvent::Done]
-/// );
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, Default)]
 pub struct GeminiDecoder {
     /// Whether the end of the body is a clean end (right after a finish reason).
@@ -71,15 +51,6 @@ pub struct GeminiDecoder {
 
 impl GeminiDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::sse::Decode;
-    ///
-    /// let mut decoder = ureq_futures::llm::GeminiDecoder::new();
-    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
-    /// ```
     pub fn new() -> Self {
         GeminiDecoder::default()
     }
@@ -143,9 +114,7 @@ impl GeminiDecoder {
         }
         Ok(())
     }
-}
 
-impl GeminiDecoder {
     /// The events of the parts of the tools Gemini runs itself: code execution
     /// (`executableCode`, `codeExecutionResult`) and built-in tools (`toolCall`,
     /// `toolResponse`).
@@ -191,9 +160,7 @@ impl GeminiDecoder {
             }
         }
     }
-}
 
-impl GeminiDecoder {
     /// The events of one event's data, trimmed and not empty.
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         // Google's errors sometimes come as a one-element array.

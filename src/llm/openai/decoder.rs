@@ -87,15 +87,6 @@ struct CallTrack {
 
 impl OpenAIDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::sse::Decode;
-    ///
-    /// let mut decoder = ureq_futures::llm::OpenAIDecoder::new();
-    /// assert!(decoder.finish().is_err()); // a body that ends at once is a cut answer
-    /// ```
     pub fn new() -> Self {
         OpenAIDecoder::default()
     }
@@ -158,9 +149,7 @@ impl OpenAIDecoder {
             None => Ok(()),
         }
     }
-}
 
-impl OpenAIDecoder {
     /// The events of one event's data, trimmed and not empty.
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let chunk: Chunk = parse_object(data)?;
