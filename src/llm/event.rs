@@ -199,6 +199,17 @@ impl Usage {
         Usage::from_counts(value, "prompt_tokens", "completion_tokens", "total_tokens")
     }
 
+    /// The counts of `input` and `output` tokens, their sum as the total (when it does not
+    /// overflow), for the providers that send no total.
+    pub(crate) fn summed(input: Option<u64>, output: Option<u64>, raw: Value) -> Usage {
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+            total_tokens: input.zip(output).and_then(|(i, o)| i.checked_add(o)),
+            raw,
+        }
+    }
+
     /// Reads a usage object whose counts are under the keys `input`, `output` and `total`;
     /// `None` unless `value` is an object.
     pub(crate) fn from_counts(

@@ -90,13 +90,8 @@ impl AnthropicDecoder {
             .unwrap_or(0)
             .saturating_add(count("cache_read_input_tokens").unwrap_or(0));
         let input = count("input_tokens").map(|n| n.saturating_add(cached));
-        let output = count("output_tokens");
-        Some(Usage {
-            input_tokens: input,
-            output_tokens: output,
-            total_tokens: input.zip(output).and_then(|(i, o)| i.checked_add(o)),
-            raw: Value::Object(self.usage.clone()),
-        })
+        let raw = Value::Object(self.usage.clone());
+        Some(Usage::summed(input, count("output_tokens"), raw))
     }
 
     /// The events of a `content_block_start`.

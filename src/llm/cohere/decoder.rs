@@ -149,14 +149,8 @@ pub(super) fn usage_from_meta(meta: Value) -> Option<Usage> {
         .iter()
         .find_map(|key| meta.get(key).filter(|v| v.is_object()))?;
     let count = |key: &str| counts.get(key).and_then(Value::as_f64).map(|n| n as u64);
-    let input = count("input_tokens");
-    let output = count("output_tokens");
-    Some(Usage {
-        input_tokens: input,
-        output_tokens: output,
-        total_tokens: input.zip(output).and_then(|(i, o)| i.checked_add(o)),
-        raw: meta,
-    })
+    let (input, output) = (count("input_tokens"), count("output_tokens"));
+    Some(Usage::summed(input, output, meta))
 }
 
 /// The parts of a line that matter; unknown fields are ignored.
