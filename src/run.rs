@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use ureq::http::{self, HeaderMap, HeaderValue, Method};
+use ureq::http::{self, HeaderMap, HeaderValue, Method, Uri};
 use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader, Limit};
@@ -329,8 +329,9 @@ fn attempts(
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
     let deadline = timeouts.deadline;
-    let send = || {
-        let hop = Hop::new(method.clone(), uri.clone(), spec.body.as_deref());
+    // Given the URI rather than borrowing it: a request tried once moves it into its hop.
+    let send = |uri: Uri| {
+        let hop = Hop::new(method.clone(), uri, spec.body.as_deref());
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
@@ -372,16 +373,15 @@ fn attempts(
             }
             result
         })?;
-        let url = resp.get_uri().clone();
-        encoding::decode(resp, &url, &method)
+        encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_ref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {
-        return send();
+        return send(uri);
     };
     let mut attempt = 1;
     loop {
-        let outcome = send();
+        let outcome = send(uri.clone());
         match policy.verdict(attempt, &outcome) {
             Verdict::Stop => return outcome,
             // Waiting past the budget would only end in a timeout: hand over what we have.
