@@ -27,7 +27,9 @@ use crate::timeout::TimeoutSettings;
 use crate::Error;
 use crate::{encoding, stale, url};
 
-/// Everything the worker needs to send the request.
+/// Everything the worker needs to send the request. It is moved from the builder into the job
+/// and its slot, so what requests rarely have (a retry policy of their own, a build error) is
+/// boxed to keep it small.
 pub(crate) struct Spec {
     pub(crate) method: Method,
     pub(crate) url: String,
@@ -37,13 +39,13 @@ pub(crate) struct Spec {
     pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) timeout: Limit,
     pub(crate) read_timeout: Limit,
-    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) retry: Option<Box<RetryPolicy>>,
     /// The caller's word that sending the request twice does no harm (see
     /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)); `None` leaves it to the
     /// method.
     pub(crate) idempotent: Option<bool>,
     /// A problem found while building, reported when the job runs.
-    pub(crate) error: Option<Error>,
+    pub(crate) error: Option<Box<Error>>,
 }
 
 impl Spec {
@@ -304,7 +306,7 @@ fn send(
     timeouts: &TimeoutSettings,
 ) -> Result<http::Response<ureq::Body>, Error> {
     if let Some(e) = spec.error {
-        return Err(e);
+        return Err(*e);
     }
     attempts(agent, config, spec, limits, timeouts).map_err(|e| timeouts.name(e))
 }
@@ -375,7 +377,7 @@ fn attempts(
         })?;
         encoding::decode(resp, None, &method)
     };
-    let policy = spec.retry.as_ref().or(config.retry.as_ref());
+    let policy = spec.retry.as_deref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {
         return send(uri);
     };
