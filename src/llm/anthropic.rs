@@ -21,21 +21,6 @@ pub use decoder::AnthropicDecoder;
 /// go, joined by a blank line, in the top-level `system` field. Anthropic requires a limit on
 /// the answer's length: `max_tokens`, [`DEFAULT_MAX_TOKENS`](Self::DEFAULT_MAX_TOKENS) (4096)
 /// unless the builder or the request sets another. [`AnthropicDecoder`] reads the answer.
-///
-/// # Examples
-///
-/// ```no_run
-/// use std::io::Write;
-/// use ureq_futures::llm::{AnthropicClient, Message};
-///
-/// let client = AnthropicClient::builder("claude-haiku-4-5", 0.7).max_tokens(1024).build();
-/// let messages = [Message::system("Be brief."), Message::user("Why is the sky blue?")];
-/// for piece in client.stream_chat(&messages)? {
-///     print!("{}", piece?);
-///     std::io::stdout().flush().ok();
-/// }
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 pub type AnthropicClient = Client<Anthropic>;
 
 /// Builds an [`AnthropicClient`]: the common settings and
@@ -63,12 +48,11 @@ impl Client<Anthropic> {
 }
 
 impl ClientBuilder<Anthropic> {
-    /// The longest answer to ask for, in tokens: the `max_tokens` Anthropic requires. With
-    /// extended thinking it counts the thinking too. Defaults to
-    /// [`AnthropicClient::DEFAULT_MAX_TOKENS`] (4096).
-    pub fn max_tokens(mut self, tokens: u32) -> Self {
-        self.protocol.max_tokens = Some(tokens);
-        self
+    setters! {
+        /// The longest answer to ask for, in tokens: the `max_tokens` Anthropic requires. With
+        /// extended thinking it counts the thinking too. Defaults to
+        /// [`AnthropicClient::DEFAULT_MAX_TOKENS`] (4096).
+        max_tokens(tokens: u32) => protocol.max_tokens = Some(tokens);
     }
 }
 

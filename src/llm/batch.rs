@@ -54,18 +54,6 @@ impl ChatJob {
 ///
 /// `{"id":"7","content":"...","finish_reason":"stop","attempts":1}` for an answer,
 /// `{"id":"8","error":"...","attempts":3}` for a chat that failed.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::ChatResult;
-///
-/// let line = r#"{"id":"8","error":"HTTP 500 from https://api.example.com/v1/chat/completions","attempts":4}"#;
-/// let result: ChatResult = serde_json::from_str(line)?;
-/// assert!(!result.is_ok());
-/// assert_eq!((result.content, result.attempts), (None, 4));
-/// # Ok::<(), serde_json::Error>(())
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatResult {
@@ -93,28 +81,6 @@ impl ChatResult {
 }
 
 /// What [`ChatBatch::run_to_file`] did.
-///
-/// # Examples
-///
-/// ```
-/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-/// # let dir = std::env::temp_dir().join(format!("ureq-futures-doc-summary-{}", std::process::id()));
-/// # std::fs::create_dir_all(&dir)?;
-/// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
-///
-/// let client = OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).build();
-/// let batch = ChatBatch::new(client).progress_bar(false);
-/// let path = dir.join("answers.jsonl");
-/// let jobs = || (0..3).map(|i| ChatJob::user(i.to_string(), "Say hello."));
-/// let first = batch.run_to_file(jobs(), &path)?;
-/// assert_eq!((first.answered, first.failed, first.skipped), (3, 0, 0));
-/// // Run again: every job already has its answer in the file.
-/// let again = batch.run_to_file(jobs(), &path)?;
-/// assert_eq!((again.answered, again.skipped), (0, 3));
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChatBatchSummary {
@@ -209,29 +175,16 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         }
     }
 
-    /// Chats at once, at least 1. Defaults to 8.
-    pub fn in_flight(mut self, n: usize) -> Self {
-        self.in_flight = n.max(1);
-        self
-    }
-
-    /// Attempts per chat, the first included; at least 1. Defaults to 4.
-    pub fn attempts(mut self, n: u32) -> Self {
-        self.attempts = n.max(1);
-        self
-    }
-
-    /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
-    pub fn progress_bar(mut self, on: bool) -> Self {
-        self.progress_bar = on;
-        self
-    }
-
-    /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
-    /// none.
-    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = Some(limiter);
-        self
+    setters! {
+        /// Chats at once, at least 1. Defaults to 8.
+        in_flight(n: usize) => in_flight = n.max(1);
+        /// Attempts per chat, the first included; at least 1. Defaults to 4.
+        attempts(n: u32) => attempts = n.max(1);
+        /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
+        progress_bar(on: bool) => progress_bar = on;
+        /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
+        /// none.
+        rate_limiter(limiter: RateLimiter) => limiter = Some(limiter);
     }
 
     /// Runs `jobs` and yields their results in input order; memory is bounded by `in_flight`

@@ -465,22 +465,57 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 impl<P: Protocol> ClientBuilder<P> {
-    /// The API key, sent in the provider's key header (`Authorization: Bearer <key>` for
-    /// OpenAI-compatible APIs and Cohere, `x-api-key` for Anthropic, `x-goog-api-key` for
-    /// Gemini, never in the URL). Surrounding whitespace is removed; an empty key counts as
-    /// none. Defaults to the value of the provider's key variable (`OPENAI_API_KEY`...), else
-    /// none.
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(key.into());
-        self
-    }
-
-    /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
-    /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
-    /// [module docs](super#providers)).
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
+    setters! {
+        /// The API key, sent in the provider's key header (`Authorization: Bearer <key>` for
+        /// OpenAI-compatible APIs and Cohere, `x-api-key` for Anthropic, `x-goog-api-key` for
+        /// Gemini, never in the URL). Surrounding whitespace is removed; an empty key counts as
+        /// none. Defaults to the value of the provider's key variable (`OPENAI_API_KEY`...), else
+        /// none.
+        api_key(key: impl Into<String>) => api_key = Some(key.into());
+        /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
+        /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
+        /// [module docs](super#providers)).
+        base_url(url: impl Into<String>) => base_url = Some(url.into());
+        /// How long a request may wait for the response headers once it is sent (connecting is
+        /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
+        /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
+        /// no limit; either replaces the [session](Self::session)'s
+        /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
+        timeout(d: impl Into<Option<Duration>>) => timeout = d.into();
+        /// The longest silence allowed between two reads while the answer streams; past it the
+        /// stream ends with [`Error::Timeout`], which names `read_timeout` and its value.
+        /// Keep-alive comments count as reads. A `Duration`, or `None` for no limit; either
+        /// replaces the session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults
+        /// to [`DEFAULT_READ_TIMEOUT`] (300 s).
+        read_timeout(d: impl Into<Option<Duration>>) => read_timeout = d.into();
+        /// How failed attempts are retried: before the answer's first byte only, never after.
+        /// `None` leaves it to the [session](Self::session)'s
+        /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
+        /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
+        /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
+        /// `Retry-After`, with jittered backoff.
+        retry(policy: impl Into<Option<RetryPolicy>>) => retry = policy.into();
+        /// The session to run requests on, to share its workers and connections with other clients.
+        /// The client's [`timeout`](Self::timeout) and [`read_timeout`](Self::read_timeout) replace
+        /// the session's; its connect timeout, pool and other settings apply. Defaults to a new
+        /// [`FuturesSession`] with 8 workers.
+        session(session: FuturesSession) => session = Some(session);
+        /// Where the provider's key and base URL variables are looked up when the client is built.
+        /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
+        /// elsewhere. Defaults to the process environment.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        /// use ureq_futures::Error;
+        ///
+        /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).env(|_| None).build();
+        /// let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
+        /// assert!(matches!(err, Error::MissingApiKey { var: "OPENAI_API_KEY" }));
+        /// ```
+        env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) =>
+            env = Box::new(lookup);
     }
 
     /// A header sent with every request (`OpenAI-Organization`, `anthropic-beta`...). Its value
@@ -490,66 +525,6 @@ impl<P: Protocol> ClientBuilder<P> {
     /// to none.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// How long a request may wait for the response headers once it is sent (connecting is
-    /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
-    /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for no
-    /// limit; either replaces the [session](Self::session)'s
-    /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
-    pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.timeout = d.into();
-        self
-    }
-
-    /// The longest silence allowed between two reads while the answer streams; past it the
-    /// stream ends with [`Error::Timeout`], which names `read_timeout` and its value. Keep-alive
-    /// comments count as reads. A `Duration`, or `None` for no limit; either replaces the
-    /// session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults to
-    /// [`DEFAULT_READ_TIMEOUT`] (300 s).
-    pub fn read_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.read_timeout = d.into();
-        self
-    }
-
-    /// How failed attempts are retried: before the answer's first byte only, never after.
-    /// `None` leaves it to the [session](Self::session)'s
-    /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
-    /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
-    /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
-    /// `Retry-After`, with jittered backoff.
-    pub fn retry(mut self, policy: impl Into<Option<RetryPolicy>>) -> Self {
-        self.retry = policy.into();
-        self
-    }
-
-    /// The session to run requests on, to share its workers and connections with other
-    /// clients. The client's [`timeout`](Self::timeout) and
-    /// [`read_timeout`](Self::read_timeout) replace the session's; its connect timeout, pool and
-    /// other settings apply. Defaults to a new
-    /// [`FuturesSession`] with 8 workers.
-    pub fn session(mut self, session: FuturesSession) -> Self {
-        self.session = Some(session);
-        self
-    }
-
-    /// Where the provider's key and base URL variables are looked up when the client is built.
-    /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
-    /// elsewhere. Defaults to the process environment.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, OpenAIClient};
-    /// use ureq_futures::Error;
-    ///
-    /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).env(|_| None).build();
-    /// let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
-    /// assert!(matches!(err, Error::MissingApiKey { var: "OPENAI_API_KEY" }));
-    /// ```
-    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        self.env = Box::new(lookup);
         self
     }
 

@@ -26,21 +26,6 @@ pub use v2_decoder::CohereV2Decoder;
 /// by [`CohereDecoder`]): text only, the last message (a `user` one) sent as `message`, the
 /// leading `system` messages as the `preamble`, and the messages between as the
 /// `chat_history` in Cohere's roles (`USER`, `CHATBOT`, `SYSTEM`, others upper-cased).
-///
-/// # Examples
-///
-/// ```no_run
-/// use std::io::Write;
-/// use ureq_futures::llm::{CohereClient, Message};
-///
-/// let client = CohereClient::new("command-r-08-2024", 0.3);
-/// let messages = [Message::system("Talk like a pirate."), Message::user("Who found gravity?")];
-/// for piece in client.stream_chat(&messages)? {
-///     print!("{}", piece?);
-///     std::io::stdout().flush().ok();
-/// }
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 pub type CohereClient = Client<Cohere>;
 
 /// Builds a [`CohereClient`]: the common settings and [`api`](ClientBuilder::api).
@@ -54,16 +39,6 @@ pub struct Cohere {
 }
 
 /// Which of Cohere's chat APIs a [`CohereClient`] speaks.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{CohereApi, CohereClient};
-///
-/// assert_eq!(CohereApi::default(), CohereApi::V2);
-/// let legacy = CohereClient::builder("command-r-plus", None).api(CohereApi::V1).build();
-/// assert_eq!(legacy.api(), CohereApi::V1);
-/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CohereApi {
@@ -75,10 +50,9 @@ pub enum CohereApi {
 }
 
 impl ClientBuilder<Cohere> {
-    /// Which chat API to speak. Defaults to [`CohereApi::V2`].
-    pub fn api(mut self, api: CohereApi) -> Self {
-        self.protocol.api = api;
-        self
+    setters! {
+        /// Which chat API to speak. Defaults to [`CohereApi::V2`].
+        api(api: CohereApi) => protocol.api = api;
     }
 }
 

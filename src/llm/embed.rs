@@ -52,23 +52,6 @@ use sealed::{EmbedWire, Format};
 /// The protocols whose provider has an embeddings API, so that their clients have
 /// [`embed`](Client::embed): [`OpenAI`], [`Together`], [`Mistral`], [`Gemini`], [`Cohere`].
 /// Sealed: implemented in this crate only.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Client, EmbedProtocol, GeminiClient, OpenAIClient};
-///
-/// // Code that works with any client that can embed.
-/// fn embed_one<P: EmbedProtocol>(client: &Client<P>, text: &str) -> Result<Vec<f32>, ureq_futures::Error> {
-///     Ok(client.embed(&[text])?.remove(0))
-/// }
-/// # let _ = embed_one::<ureq_futures::llm::OpenAI>;
-/// let openai = OpenAIClient::new("text-embedding-3-small", None);
-/// let gemini = GeminiClient::new("gemini-embedding-001", None);
-/// # let _ = (openai, gemini);
-/// // `embed_one(&openai, "...")` and `embed_one(&gemini, "...")` both compile;
-/// // an AnthropicClient has no embeddings API, so it does not.
-/// ```
 pub trait EmbedProtocol: EmbedWire {}
 
 impl<P: EmbedWire> EmbedProtocol for P {}
@@ -131,28 +114,15 @@ impl EmbedOptions {
         EmbedOptions::default()
     }
 
-    /// Sets [`input_type`](EmbedOptions::input_type).
-    pub fn input_type(mut self, kind: impl Into<String>) -> Self {
-        self.input_type = Some(kind.into());
-        self
-    }
-
-    /// Sets [`dimensions`](EmbedOptions::dimensions).
-    pub fn dimensions(mut self, n: u32) -> Self {
-        self.dimensions = Some(n);
-        self
-    }
-
-    /// Sets [`batch_size`](EmbedOptions::batch_size) (at least 1).
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = Some(n.max(1));
-        self
-    }
-
-    /// Sets [`in_flight`](EmbedOptions::in_flight) (at least 1).
-    pub fn in_flight(mut self, n: usize) -> Self {
-        self.in_flight = Some(n.max(1));
-        self
+    setters! {
+        /// Sets [`input_type`](EmbedOptions::input_type).
+        input_type(kind: impl Into<String>) => input_type = Some(kind.into());
+        /// Sets [`dimensions`](EmbedOptions::dimensions).
+        dimensions(n: u32) => dimensions = Some(n);
+        /// Sets [`batch_size`](EmbedOptions::batch_size) (at least 1).
+        batch_size(n: usize) => batch_size = Some(n.max(1));
+        /// Sets [`in_flight`](EmbedOptions::in_flight) (at least 1).
+        in_flight(n: usize) => in_flight = Some(n.max(1));
     }
 }
 

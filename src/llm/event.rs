@@ -19,19 +19,6 @@ use serde_json::Value;
 ///
 /// Every decoder must send [`Done`](ChatEvent::Done) when the answer is complete: a stream that
 /// ends without it is reported as cut.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{ChatEvent, ChatStream};
-///
-/// // A decoder's batches, as a provider's worker would send them.
-/// let (tx, rx) = crossbeam_channel::unbounded();
-/// tx.send(Ok(vec![ChatEvent::Text("5".into()), ChatEvent::Finish("stop".into()), ChatEvent::Done])).unwrap();
-/// let mut stream = ChatStream::from_receiver(rx);
-/// assert_eq!(stream.collect::<Result<String, _>>()?, "5");
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ChatEvent {
@@ -193,24 +180,6 @@ impl ToolCall {
 /// `output_tokens` and Gemini's `promptTokenCount` / `candidatesTokenCount` (each decoder's
 /// docs say which fields it reads). Details such as cached or reasoning tokens are in
 /// [`raw`](Usage::raw).
-///
-/// # Examples
-///
-/// ```
-/// use serde_json::json;
-/// use ureq_futures::llm::Usage;
-///
-/// let raw = json!({
-///     "prompt_tokens": 20,
-///     "completion_tokens": 310,
-///     "total_tokens": 330,
-///     "completion_tokens_details": {"reasoning_tokens": 256},
-/// });
-/// let usage = Usage::from_openai(&raw).unwrap();
-/// assert_eq!(usage.total_tokens, Some(330));
-/// // Details stay in the provider's own object.
-/// assert_eq!(usage.raw["completion_tokens_details"]["reasoning_tokens"], 256);
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens of the prompt (the messages sent).

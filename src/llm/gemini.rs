@@ -22,20 +22,6 @@ pub use decoder::GeminiDecoder;
 /// name is percent-encoded as one path segment. The roles are `user` and `model`; the system
 /// prompt and the `system` messages go in `systemInstruction`. [`GeminiDecoder`] reads the
 /// answer, which has no end marker: a clean end right after a `finishReason` is its end.
-///
-/// # Examples
-///
-/// ```no_run
-/// use std::io::Write;
-/// use ureq_futures::llm::{GeminiClient, Message};
-///
-/// let client = GeminiClient::new("gemini-2.5-flash", 0.7);
-/// for piece in client.stream_chat(&[Message::user("Why is the sky blue?")])? {
-///     print!("{}", piece?);
-///     std::io::stdout().flush().ok();
-/// }
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 pub type GeminiClient = Client<Gemini>;
 
 /// Builds a [`GeminiClient`]: the common settings.

@@ -78,28 +78,6 @@ mod content_serde {
 }
 
 /// A piece of a [`Message`].
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Message, Part};
-///
-/// let png: Vec<u8> = vec![0x89, b'P', b'N', b'G']; // an image file's bytes
-/// let m = Message::user("Compare these.")
-///     .with_image("image/png", png)
-///     .with_part(Part::ImageUrl { url: "https://example.com/b.png".into() });
-/// let kinds: Vec<&str> = m
-///     .content
-///     .iter()
-///     .map(|part| match part {
-///         Part::Text { .. } => "text",
-///         Part::Image { .. } => "inline image",
-///         Part::ImageUrl { .. } => "image URL",
-///         _ => "other",
-///     })
-///     .collect();
-/// assert_eq!(kinds, ["text", "inline image", "image URL"]);
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]

@@ -115,6 +115,18 @@
 
 use crate::Error;
 
+/// Builder setters that store their argument: each `name(arg: Type) => field = value;`, after
+/// its docs, is `pub fn name(mut self, arg: Type) -> Self` setting `self.field` to `value`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+ = $value:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$($field).+ = $value;
+            self
+        }
+    )*};
+}
+
 mod anthropic;
 mod batch;
 mod client;
@@ -182,20 +194,6 @@ pub trait ChatClient: Send + Sync {
     /// A non-2xx answer is an [`Error::Status`] (its message contains
     /// `Server responded with an error. Status Code: <code>`); a missing key is an
     /// [`Error::MissingApiKey`]; transport errors and timeouts as for any request.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatClient, Message, OpenAIClient};
-    ///
-    /// let client: Box<dyn ChatClient> =
-    ///     Box::new(OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build());
-    /// let answer: String = client.stream_chat(&[Message::user("Say hello.")])?.collect::<Result<_, _>>()?;
-    /// assert_eq!(answer, "Hello!");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error>;
 
     /// Sends `request` (messages with images, tools, JSON output, limits...) and returns the

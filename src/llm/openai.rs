@@ -95,12 +95,11 @@ openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |openai| Flavor {
 });
 
 impl ClientBuilder<OpenAI> {
-    /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
-    /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
-    /// field: turn it off for them. Defaults to `true`.
-    pub fn include_usage(mut self, yes: bool) -> Self {
-        self.protocol.without_usage = !yes;
-        self
+    setters! {
+        /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
+        /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
+        /// field: turn it off for them. Defaults to `true`.
+        include_usage(yes: bool) => protocol.without_usage = !yes;
     }
 }
 

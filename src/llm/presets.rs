@@ -13,20 +13,6 @@ use super::openai::{openai_compatible, Flavor};
 /// OpenAI's, with `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`. Magistral models send their
 /// reasoning as `thinking` content parts: they are [`reasoning`](super::ChatStream::reasoning),
 /// never text.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{Message, MistralClient};
-///
-/// let client = MistralClient::new("mistral-small-latest", 0.3);
-/// assert_eq!(client.model_name(), "mistral-small-latest");
-///
-/// let no_env = MistralClient::builder("mistral-small-latest", 0.3).env(|_| None).build();
-/// assert_eq!(no_env.base_url(), MistralClient::DEFAULT_BASE_URL);
-/// let err = no_env.stream_chat(&[Message::user("Bonjour")]).unwrap_err();
-/// assert!(err.to_string().contains("MISTRAL_API_KEY"));
-/// ```
 pub type MistralClient = Client<Mistral>;
 
 /// Builds a [`MistralClient`]: the common settings.

@@ -115,12 +115,23 @@ impl ChatRequest {
         ChatRequest::default()
     }
 
-    /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
-    /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
-    /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
-    pub fn system(mut self, prompt: impl Into<String>) -> Self {
-        self.system = Some(prompt.into());
-        self
+    setters! {
+        /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
+        /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
+        /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
+        system(prompt: impl Into<String>) => system = Some(prompt.into());
+        /// Whether and which tool the model must call.
+        tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
+        /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
+        /// `maxOutputTokens`; the others: `max_tokens`).
+        max_tokens(tokens: u32) => max_tokens = Some(tokens);
+        /// The sampling temperature, in place of the client's.
+        temperature(temperature: f64) => temperature = Some(temperature);
+        /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
+        top_p(top_p: f64) => top_p = Some(top_p);
+        /// A seed, for repeatable sampling where the provider offers it (Mistral's
+        /// `random_seed`). Anthropic has none.
+        seed(seed: u64) => seed = Some(seed);
     }
 
     /// Adds a message.
@@ -157,12 +168,6 @@ impl ChatRequest {
         self
     }
 
-    /// Whether and which tool the model must call.
-    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
-        self.tool_choice = Some(choice);
-        self
-    }
-
     /// Asks for a JSON object (JSON mode). Most providers want the prompt to say so too.
     pub fn json(mut self) -> Self {
         self.response_format = Some(ResponseFormat::Json);
@@ -179,35 +184,9 @@ impl ChatRequest {
         self
     }
 
-    /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
-    /// `maxOutputTokens`; the others: `max_tokens`).
-    pub fn max_tokens(mut self, tokens: u32) -> Self {
-        self.max_tokens = Some(tokens);
-        self
-    }
-
     /// Adds a stop sequence: the answer ends before it.
     pub fn stop(mut self, sequence: impl Into<String>) -> Self {
         self.stop.push(sequence.into());
-        self
-    }
-
-    /// The sampling temperature, in place of the client's.
-    pub fn temperature(mut self, temperature: f64) -> Self {
-        self.temperature = Some(temperature);
-        self
-    }
-
-    /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
-    pub fn top_p(mut self, top_p: f64) -> Self {
-        self.top_p = Some(top_p);
-        self
-    }
-
-    /// A seed, for repeatable sampling where the provider offers it (Mistral's
-    /// `random_seed`). Anthropic has none.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
         self
     }
 
@@ -267,21 +246,10 @@ impl ChatRequest {
     }
 }
 
-impl From<&[Message]> for ChatRequest {
-    fn from(messages: &[Message]) -> Self {
-        ChatRequest::new().messages_from(messages.iter().cloned())
-    }
-}
-
-impl<const N: usize> From<&[Message; N]> for ChatRequest {
-    fn from(messages: &[Message; N]) -> Self {
-        ChatRequest::from(&messages[..])
-    }
-}
-
-impl From<&Vec<Message>> for ChatRequest {
-    fn from(messages: &Vec<Message>) -> Self {
-        ChatRequest::from(&messages[..])
+/// A request of these messages only: from a slice, an array or a `Vec` of them.
+impl<M: AsRef<[Message]> + ?Sized> From<&M> for ChatRequest {
+    fn from(messages: &M) -> Self {
+        ChatRequest::from(messages.as_ref().to_vec())
     }
 }
 
@@ -452,33 +420,6 @@ pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, 
 
 /// A whole answer, as [`ChatClient::complete`](super::ChatClient::complete) returns it: the
 /// stream read to its end.
-///
-/// # Examples
-///
-/// ```
-/// use ureq_futures::llm::{ChatEvent, ChatResponse, ChatStream, ToolCallDelta};
-///
-/// let (tx, rx) = crossbeam_channel::unbounded();
-/// tx.send(Ok(vec![
-///     ChatEvent::Text("Let me add.".into()),
-///     ChatEvent::ToolCall(ToolCallDelta {
-///         index: Some(0),
-///         id: Some("call_1".into()),
-///         name: Some("add".into()),
-///         arguments: r#"{"a":2,"b":3}"#.into(),
-///         signature: None,
-///     }),
-///     ChatEvent::Finish("tool_calls".into()),
-///     ChatEvent::Done,
-/// ]))
-/// .unwrap();
-/// let response = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;
-/// assert_eq!(response.text, "Let me add.");
-/// assert_eq!(response.tool_calls[0].name, "add");
-/// let history_entry = response.message(); // the assistant's turn, tool calls included
-/// assert_eq!(history_entry.tool_calls().count(), 1);
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ChatResponse {

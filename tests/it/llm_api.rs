@@ -179,6 +179,13 @@ fn a_request_collects_its_messages_in_order() {
     assert_eq!(roles, ["user", "assistant", "user", "assistant"]); // the system prompt is apart
     assert_eq!(request.messages()[..2], history[..]);
     assert_eq!(ChatRequest::new(), ChatRequest::default());
+    let messages = vec![Message::user("hi")];
+    let expected = ChatRequest::new().user("hi");
+    assert_eq!(ChatRequest::from(&messages), expected);
+    assert_eq!(ChatRequest::from(&messages[..]), expected);
+    assert_eq!(ChatRequest::from(&[Message::user("hi")]), expected);
+    assert_eq!(ChatRequest::from(&expected), expected);
+    assert_eq!(ChatRequest::from(messages), expected);
 }
 
 #[test]
