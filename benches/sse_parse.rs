@@ -202,9 +202,9 @@ fn check_same_events(name: &str, corpus: &[u8]) {
             .take(5000)
             .map(|e| e.expect("the corpus is valid"))
             .map(|e| Event {
-                event: e.event,
+                event: e.event.into(),
                 data: e.data,
-                id: Some(e.id).filter(|id| !id.is_empty()),
+                id: Some(e.id).filter(|id| !id.is_empty()).map(Into::into),
                 retry: e.retry,
             })
             .collect::<Vec<_>>(),

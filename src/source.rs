@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::request::RequestBuilder;
 use crate::retry::{exponential, is_retryable_status, jittered};
 use crate::run::Spec;
-use crate::sse::{Event, EventStream, StreamOptions};
+use crate::sse::{Event, EventStream, SmolStr, StreamOptions};
 use crate::{Error, FuturesSession};
 
 /// The first reconnection time, before the server sends a `retry:`: 3 seconds.
@@ -89,7 +89,7 @@ pub struct EventSource {
     /// An error to yield before anything else (a request that could not be built).
     refused: Option<Error>,
     done: bool,
-    last_event_id: Option<String>,
+    last_event_id: Option<SmolStr>,
     retry: Duration,
     max_retry: Duration,
     max_attempts: u32,
@@ -341,7 +341,7 @@ impl EventSource {
         let mut spec = self.template.duplicate();
         let mut options = self.options.clone();
         if let Some(id) = &self.last_event_id {
-            spec.headers.push(("last-event-id".into(), id.clone()));
+            spec.headers.push(("last-event-id".into(), id.to_string()));
             // The ID stays in force on the new connection until the server sets another.
             options = options.resume_after(id);
         }

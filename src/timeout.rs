@@ -219,13 +219,13 @@ impl fmt::Display for Human {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         let secs = d.as_secs();
-        if d.subsec_nanos() == 0 && secs >= 120 && secs % 60 == 0 {
+        if d.subsec_nanos() == 0 && secs >= 120 && secs.is_multiple_of(60) {
             write!(f, "{} min", secs / 60)
         } else if secs > 0 {
             // Up to milliseconds, without trailing zeros.
             let text = format!("{:.3}", d.as_secs_f64());
             write!(f, "{} s", text.trim_end_matches('0').trim_end_matches('.'))
-        } else if d.subsec_nanos() % 1_000_000 == 0 {
+        } else if d.subsec_nanos().is_multiple_of(1_000_000) {
             write!(f, "{} ms", d.subsec_millis())
         } else {
             write!(f, "{d:?}")

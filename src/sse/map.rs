@@ -19,6 +19,10 @@
 //! [`remove`](StreamMap::remove), [`clear`](StreamMap::clear) and dropping the map cancel the
 //! streams' jobs: a read in progress is interrupted (its connection is shut down) and the
 //! worker is free at once. Events of a removed stream still in the channel are dropped unseen.
+//! A worker that waits for room in the channel (the caller is not reading) looks every
+//! 20 ms (`SEND_POLL`) whether its stream was removed, and gives up if it was. (The other choice, a
+//! wake-up per stream on removal, would need a channel or a lock per stream, which is what the
+//! map exists to avoid; a worker of a stream that nobody reads can wait that long.)
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -29,7 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{
+    Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+};
 
 use super::stream::Sink;
 use super::{Decode, Event, RawEvents, StreamOptions};
@@ -343,8 +349,9 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
     }
 
     /// Stops the stream under `key` and takes it out of the map: its read in progress is
-    /// interrupted and its worker is free. Its items not yet taken are dropped, and no
-    /// [`StreamItem::End`] comes for it. Returns whether there was such a stream.
+    /// interrupted and its worker is free (within 20 ms when it was waiting for room in a full
+    /// channel). Its items not yet taken are dropped, and no [`StreamItem::End`] comes for it.
+    /// Returns whether there was such a stream.
     ///
     /// # Examples
     ///
@@ -527,12 +534,41 @@ impl<T> MapFeed<T> {
 
     /// Ends the stream with `result`, unless it has ended already.
     pub(crate) fn end(&self, result: Result<(), Error>) {
-        if !self.ended.replace(true) && self.tx.send((self.number, StreamItem::End(result))).is_ok()
-        {
-            self.wake.notify();
+        if !self.ended.replace(true) {
+            self.send_tagged(StreamItem::End(result));
+        }
+    }
+
+    /// Sends one item of this stream, waiting for room in the channel until the map is gone or
+    /// the stream was removed (looked at every [`SEND_POLL`]). Whether it was sent.
+    fn send_tagged(&self, item: StreamItem<T>) -> bool {
+        let mut tagged = match self.tx.try_send((self.number, item)) {
+            Ok(()) => {
+                self.wake.notify();
+                return true;
+            }
+            Err(TrySendError::Full(tagged)) => tagged,
+            Err(TrySendError::Disconnected(_)) => return false,
+        };
+        loop {
+            if self.is_closed() {
+                return false;
+            }
+            match self.tx.send_timeout(tagged, SEND_POLL) {
+                Ok(()) => {
+                    self.wake.notify();
+                    return true;
+                }
+                Err(SendTimeoutError::Timeout(back)) => tagged = back,
+                Err(SendTimeoutError::Disconnected(_)) => return false,
+            }
         }
     }
 }
+
+/// How often a worker that waits for room in a full map channel looks whether its stream was
+/// removed: the longest a removed stream holds its worker when the caller does not read.
+const SEND_POLL: Duration = Duration::from_millis(20);
 
 impl<T> Sink<T> for MapFeed<T> {
     fn send(&self, item: Result<T, Error>) -> bool {
@@ -543,11 +579,7 @@ impl<T> Sink<T> for MapFeed<T> {
                 return true;
             }
         };
-        let sent = self.tx.send((self.number, item)).is_ok();
-        if sent {
-            self.wake.notify();
-        }
-        sent
+        self.send_tagged(item)
     }
 
     fn is_closed(&self) -> bool {

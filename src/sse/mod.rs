@@ -20,7 +20,7 @@ mod stream;
 pub use lines::LineParser;
 pub(crate) use map::MapFeed;
 pub use map::{StreamItem, StreamMap, DEFAULT_MAP_CAPACITY};
-pub use parser::{Event, EventRef, Parser, DEFAULT_MAX_EVENT_SIZE};
+pub use parser::{Event, EventRef, Parser, SmolStr, DEFAULT_MAX_EVENT_SIZE};
 pub use reader::EventReader;
 pub use stream::StopHandle;
 pub(crate) use stream::StopReading;

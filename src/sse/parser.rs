@@ -9,7 +9,9 @@
 //! is dispatched as a slice of the caller's bytes; the data of an event of several lines is
 //! joined in one reused buffer. The event type and the id live in reused buffers too. So a
 //! dispatched event is an [`EventRef`] that borrows the input and the parser and costs no
-//! allocation; an owned [`Event`] is made from it with one allocation per field. Lines with
+//! allocation; an owned [`Event`] is made from it with one allocation, for its data (its type
+//! and id are [`SmolStr`]s, inline up to 23 bytes; the default `"message"` is not even copied),
+//! and the parser does not copy a type that a stream repeats. Lines with
 //! invalid UTF-8 take a slower path that decodes them one at a time, with U+FFFD.
 //!
 //! A dispatched event's type and joined data stay in the buffers until the parser is next
@@ -22,6 +24,7 @@ use std::fmt;
 use std::time::Duration;
 
 use memchr::{memchr2, memrchr2};
+pub use smol_str::SmolStr;
 
 use crate::Error;
 
@@ -48,6 +51,12 @@ const KEEP_DATA_CAPACITY: usize = 64 * 1024;
 
 /// One dispatched event.
 ///
+/// The type and the id are [`SmolStr`]s: a string of up to 23 bytes (every event type the LLM
+/// providers send, and most ids) is held inline and a longer one is shared, so an owned event
+/// allocates for its data only. A `SmolStr` reads like a `&str` (it derefs to `str`, compares
+/// with `&str` and `String`, displays as the text); `.as_str()` matches on it and
+/// `.to_string()` or `String::from` makes a `String` of it.
+///
 /// # Examples
 ///
 /// ```
@@ -59,25 +68,27 @@ const KEEP_DATA_CAPACITY: usize = 64 * 1024;
 /// assert_eq!(
 ///     events,
 ///     [Event {
-///         event: "greeting".to_string(),
+///         event: "greeting".into(),
 ///         data: "hello\nworld".to_string(),
-///         id: Some("7".to_string()),
+///         id: Some("7".into()),
 ///         retry: None,
 ///     }]
 /// );
+/// assert_eq!(events[0].event, "greeting");
+/// assert_eq!(events[0].id.as_deref(), Some("7"));
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// The event type: the value of the block's last `event:` field, or `"message"` when the
     /// block had none (or an empty one).
-    pub event: String,
+    pub event: SmolStr,
     /// The block's `data:` values joined with `"\n"` (the final line feed is removed).
     /// Never the result of an empty block: a block without `data:` fields dispatches nothing.
     pub data: String,
     /// The last event ID in force when the event was dispatched (set by this block or an earlier
     /// one, as the spec says), or `None` when it is empty.
-    pub id: Option<String>,
+    pub id: Option<SmolStr>,
     /// The reconnection time in force when the event was dispatched: the value of the last valid
     /// `retry:` field seen so far in the stream (in this block or an earlier one), or `None`
     /// until one was seen.
@@ -126,9 +137,14 @@ impl From<EventRef<'_>> for Event {
     #[inline]
     fn from(e: EventRef<'_>) -> Event {
         Event {
-            event: String::from(e.event),
+            // The default type, in most events of most streams, costs no copy at all.
+            event: if e.event == "message" {
+                SmolStr::new_static("message")
+            } else {
+                SmolStr::new(e.event)
+            },
             data: String::from(e.data),
-            id: e.id.map(String::from),
+            id: e.id.map(SmolStr::new),
             retry: e.retry,
         }
     }
@@ -209,12 +225,18 @@ pub struct Parser {
 struct Fields {
     max: usize,
     data: String,
+    /// The spec's "event type buffer" when `type_set`, and empty (`"message"`) otherwise. The
+    /// text stays when the buffer is reset, so that a stream that names the same type in every
+    /// event does not copy it each time.
     event_type: String,
-    /// The spec's "last event ID buffer".
+    type_set: bool,
+    /// The spec's "last event ID buffer", while `id_set`.
     id_buffer: String,
     /// An `id:` field has set `id_buffer` since the last blank line.
     id_set: bool,
-    /// The spec's "last event ID string": `id_buffer` as of the last blank line.
+    /// The spec's "last event ID string": `id_buffer` as of the last blank line. At a blank
+    /// line after an `id:` field the two buffers are swapped, not copied, so `id_buffer` then
+    /// holds an older id until the next `id:` field sets it (nothing reads it before that).
     last_event_id: String,
     retry: Option<Duration>,
     /// An event was dispatched and its type and data (when joined in `data`) are still in the
@@ -273,6 +295,7 @@ impl Parser {
                 max: DEFAULT_MAX_EVENT_SIZE,
                 data: String::new(),
                 event_type: String::new(),
+                type_set: false,
                 id_buffer: String::new(),
                 id_set: false,
                 last_event_id: String::new(),
@@ -489,9 +512,8 @@ impl Parser {
         self.skip_lf = false;
         if !dispatched {
             self.fields.data.clear();
-            self.fields.event_type.clear();
+            self.fields.type_set = false;
         }
-        self.fields.id_buffer.clone_from(&self.fields.last_event_id);
         self.fields.id_set = false;
         Ok(dispatched)
     }
@@ -501,11 +523,7 @@ impl Parser {
     pub(crate) fn event_ref<'a>(&'a self, text: &'a str, at: DataAt) -> EventRef<'a> {
         let f = &self.fields;
         EventRef {
-            event: if f.event_type.is_empty() {
-                "message"
-            } else {
-                &f.event_type
-            },
+            event: if f.type_set { &f.event_type } else { "message" },
             data: match at {
                 DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
                 DataAt::Buffer => &f.data,
@@ -527,7 +545,7 @@ impl Parser {
     /// let mut parser = Parser::new().with_last_event_id("41");
     /// let mut ids = Vec::new();
     /// parser.feed(b"data: a\n\nid\ndata: b\n\n", &mut |e| ids.push(e.id)).unwrap();
-    /// assert_eq!(ids, [Some("41".to_string()), None]);
+    /// assert_eq!(ids, [Some("41".into()), None]);
     /// ```
     pub fn with_last_event_id(mut self, id: &str) -> Self {
         if !id.contains('\0') {
@@ -710,6 +728,7 @@ impl Parser {
         self.line = Vec::new();
         self.fields.data = String::new();
         self.fields.event_type = String::new();
+        self.fields.type_set = false;
         error
     }
 }
@@ -727,7 +746,7 @@ impl Fields {
     fn end_dispatched(&mut self) {
         if self.dispatched {
             self.dispatched = false;
-            self.event_type.clear();
+            self.type_set = false;
             if self.data.capacity() > KEEP_DATA_CAPACITY {
                 self.data = String::new();
             } else {
@@ -866,13 +885,16 @@ impl Fields {
                 if value.len() > self.max {
                     return Err(self.too_large());
                 }
-                set_exact(&mut self.event_type, value);
+                if self.event_type != value {
+                    set_exact(&mut self.event_type, value);
+                }
+                self.type_set = !value.is_empty();
             }
             Field::Id => {
                 if value.len() > self.max {
                     return Err(self.too_large());
                 }
-                if !value.contains('\0') {
+                if !value.as_bytes().contains(&0) {
                     set_exact(&mut self.id_buffer, value);
                     self.id_set = true;
                 }
@@ -894,7 +916,7 @@ impl Fields {
     fn dispatch(&mut self) -> bool {
         self.update_last_event_id();
         if self.data.is_empty() {
-            self.event_type.clear();
+            self.type_set = false;
             return false;
         }
         self.data.pop(); // the LF after the last data line
@@ -906,7 +928,7 @@ impl Fields {
     fn update_last_event_id(&mut self) {
         if self.id_set {
             self.id_set = false;
-            set_exact(&mut self.last_event_id, &self.id_buffer);
+            std::mem::swap(&mut self.last_event_id, &mut self.id_buffer);
         }
     }
 }

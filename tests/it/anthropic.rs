@@ -7,6 +7,7 @@ use mockito::Matcher;
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{AnthropicClient, ChatStream, Conversation, Message};
+use ureq_futures::sse::SmolStr;
 use ureq_futures::Error;
 
 use crate::llm_contract::drain;
@@ -188,7 +189,7 @@ fn max_tokens_and_version_can_be_set_and_a_default_temperature_is_omitted() {
 #[test]
 fn perform_stream_request_yields_the_named_events() {
     let server = serve(answer(&["a"]));
-    let names: Vec<String> = client(&server.url())
+    let names: Vec<SmolStr> = client(&server.url())
         .perform_stream_request(&hello())
         .unwrap()
         .map(|event| event.unwrap().event)

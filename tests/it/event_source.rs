@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{closed_port_url, ms, Reply, TestServer};
+use ureq_futures::sse::SmolStr;
 use ureq_futures::{Error, FuturesSession};
 
 const SSE: &str = "text/event-stream";
@@ -113,13 +114,13 @@ fn the_last_event_id_carries_over_and_a_reset_is_honoured() {
         .get(server.url())
         .event_source()
         .initial_retry(ms(5));
-    let got: Vec<(String, Option<String>)> =
+    let got: Vec<(String, Option<SmolStr>)> =
         source.map(|e| e.map(|e| (e.data, e.id)).unwrap()).collect();
     assert_eq!(
         got,
         [
-            ("a".to_string(), Some("1".to_string())),
-            ("b".to_string(), Some("1".to_string())),
+            ("a".to_string(), Some("1".into())),
+            ("b".to_string(), Some("1".into())),
             ("c".to_string(), None),
         ]
     );

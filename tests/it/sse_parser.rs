@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::rc::Rc;
 use std::time::Duration;
 
-use ureq_futures::sse::{Event, EventReader, EventRef, Parser, DEFAULT_MAX_EVENT_SIZE};
+use ureq_futures::sse::{Event, EventReader, EventRef, Parser, SmolStr, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::Error;
 
 // ---------------------------------------------------------------------------------------------
@@ -59,9 +59,9 @@ impl Ev {
     }
     fn to_event(self) -> Event {
         Event {
-            event: self.event.to_string(),
+            event: self.event.into(),
             data: self.data.to_string(),
-            id: self.id.map(str::to_string),
+            id: self.id.map(SmolStr::from),
             retry: self.retry_ms.map(Duration::from_millis),
         }
     }
@@ -596,7 +596,7 @@ fn after_finish_the_parser_starts_a_new_stream() {
             .unwrap();
         parser.finish(&mut |e| events.push(e)).unwrap();
         let mut b = msg("b").retry(30).to_event();
-        b.id = Some(id.to_string());
+        b.id = Some(id.into());
         assert_eq!(events, [b]);
     }
 }
@@ -815,12 +815,12 @@ fn reference(input: &[u8], max: usize, unterminated: bool) -> Outcome {
             data.pop();
             out.events.push(Event {
                 event: if event_type.is_empty() {
-                    "message".to_string()
+                    "message".into()
                 } else {
-                    event_type.clone()
+                    event_type.as_str().into()
                 },
                 data: data.clone(),
-                id: Some(out.last_event_id.clone()).filter(|id| !id.is_empty()),
+                id: Some(out.last_event_id.as_str().into()).filter(|id: &SmolStr| !id.is_empty()),
                 retry: out.retry,
             });
             data.clear();

@@ -260,3 +260,17 @@ fn no_item_is_left_waiting_while_many_workers_send_at_once() {
     }
     assert_eq!((events, ends), (4000, 40));
 }
+
+#[test]
+fn removing_a_stream_whose_worker_waits_for_room_in_a_full_map_frees_its_worker() {
+    let server = counting_server();
+    let session = FuturesSession::builder().max_workers(1).build();
+    // Room for one item: the worker fills it, then waits to send the next, and nobody reads.
+    let mut streams = StreamMap::with_capacity(1);
+    streams.insert("many", session.get(server.url_for("/n/1000")));
+    std::thread::sleep(ms(100));
+    assert!(streams.remove(&"many"));
+    workers_are_free(&session, 1);
+    // The map is still usable, and the removed stream's items were dropped unseen.
+    assert!(streams.next_timeout(ms(50)).is_err());
+}
