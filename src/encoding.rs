@@ -37,6 +37,7 @@
 use std::io::{self, Read};
 
 use ureq::http::{self, header, HeaderValue};
+use ureq::ResponseExt;
 
 use crate::Error;
 
@@ -92,12 +93,13 @@ fn codings(values: &[&str]) -> Result<Vec<Coding>, String> {
 /// and removes the header (and the `Content-Length`, which counted encoded bytes). The decoding
 /// happens as the body is read.
 ///
-/// A coding this build cannot decode is [`Error::UnsupportedEncoding`], naming the redacted URL.
-/// A response without a body (to a HEAD, a 204, a 304) is returned as it is: its
-/// `Content-Encoding` describes a body it does not have.
+/// A coding this build cannot decode is [`Error::UnsupportedEncoding`], naming the redacted URL:
+/// `url`, or the response's own when it is `None` (no copy of it is made for the common case of
+/// a response without a coding). A response without a body (to a HEAD, a 204, a 304) is
+/// returned as it is: its `Content-Encoding` describes a body it does not have.
 pub(crate) fn decode(
     resp: http::Response<ureq::Body>,
-    url: &http::Uri,
+    url: Option<&http::Uri>,
     method: &http::Method,
 ) -> Result<http::Response<ureq::Body>, Error> {
     if !resp.headers().contains_key(header::CONTENT_ENCODING)
@@ -114,7 +116,7 @@ pub(crate) fn decode(
         .collect();
     let codings = codings(&values).map_err(|encoding| Error::UnsupportedEncoding {
         encoding,
-        url: crate::redact_url(&url.to_string()),
+        url: crate::redact_url(&url.unwrap_or_else(|| resp.get_uri()).to_string()),
     })?;
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(header::CONTENT_ENCODING);
@@ -268,7 +270,7 @@ pub(crate) mod tests {
     fn decoded(encoding: &[&str], body: Vec<u8>) -> Result<Vec<u8>, Error> {
         let mut resp = decode(
             response(encoding, body),
-            &uri("http://h/x?key=s"),
+            Some(&uri("http://h/x?key=s")),
             &http::Method::GET,
         )?;
         assert!(resp.headers().get("content-encoding").is_none());
@@ -333,7 +335,7 @@ pub(crate) mod tests {
         for (encoding, named) in cases {
             let err = decode(
                 response(&[encoding], b"xx".to_vec()),
-                &uri("http://h/x?key=s"),
+                Some(&uri("http://h/x?key=s")),
                 &http::Method::GET,
             )
             .unwrap_err();
@@ -349,14 +351,14 @@ pub(crate) mod tests {
     fn responses_without_a_body_are_left_as_they_are() {
         let head = decode(
             response(&["zstd"], Vec::new()),
-            &uri("http://h/"),
+            Some(&uri("http://h/")),
             &http::Method::HEAD,
         )
         .unwrap();
         assert_eq!(head.headers()["content-encoding"], "zstd");
         let mut not_modified = response(&["zstd"], Vec::new());
         *not_modified.status_mut() = http::StatusCode::NOT_MODIFIED;
-        let kept = decode(not_modified, &uri("http://h/"), &http::Method::GET).unwrap();
+        let kept = decode(not_modified, Some(&uri("http://h/")), &http::Method::GET).unwrap();
         assert_eq!(kept.headers()["content-encoding"], "zstd");
     }
 
@@ -374,7 +376,7 @@ pub(crate) mod tests {
         let zeros = vec![0u8; 4 * 1024 * 1024];
         let mut resp = decode(
             response(&["deflate"], zlib(&zeros)),
-            &uri("http://h/"),
+            Some(&uri("http://h/")),
             &http::Method::GET,
         )
         .unwrap();

@@ -46,7 +46,9 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | `timeout` of a stream, [`send_streaming`](crate::RequestBuilder::send_streaming) or [`download`](crate::RequestBuilder::download) before the headers | `Timeout`, kind `RecvResponse` (`Resolve`, `Connect`, `SendRequest`, `SendBody` in those phases) | `no response from host:port within 10 s (timeout)` |
 /// | buffered body past `max_body_size` | `BodyTooLarge` | the URL, the limit, the setting to raise |
 /// | invalid URL (bad port, no scheme...) | `InvalidRequest`, before anything is sent | what is wrong, and the fix when there is one |
-/// | malformed response, response head over 64 KiB, too many redirects | `Transport` with ureq's error | ureq's |
+/// | response head over the connection's read buffer (64 KiB; an event stream's 16 KiB) | `Io`, kind `InvalidData` | `read the response from host:port failed`, the limit, and the setting to raise |
+/// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
+/// | malformed response, too many redirects | `Transport` with ureq's error | ureq's |
 ///
 /// # Examples
 ///
@@ -71,8 +73,8 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response, a
-    /// response head past its limit, too many redirects. ureq's error is inside. (Refused
+    /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response,
+    /// too many redirects. ureq's error is inside. (Refused
     /// connections, failed name lookups and TLS failures are [`Error::Io`]: see the table above.)
     Transport(ureq::Error),
     /// An I/O error: a refused, reset or cut connection, a host name that does not resolve, a

@@ -117,6 +117,32 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
             let io = io::Error::new(io::ErrorKind::InvalidData, ureq::Error::Protocol(p));
             return located(io, Phase::Response, uri, Some(hint));
         }
+        // A head that does not fit a connection's buffers: ureq names neither the place nor
+        // the setting that sizes them.
+        Error::Transport(ureq::Error::LargeResponseHeader(size, limit)) => {
+            let hint = format!(
+                "the connection's read buffer holds at most {limit} bytes of head: raise \
+                 SessionBuilder::stream_buffer_size for event streams or \
+                 connection_buffer_size for other requests; ureq allows up to 64 KiB"
+            );
+            let e = ureq::Error::LargeResponseHeader(size, limit);
+            return located(
+                io::Error::new(io::ErrorKind::InvalidData, e),
+                Phase::Response,
+                uri,
+                Some(hint),
+            );
+        }
+        Error::Transport(ureq::Error::Protocol(p))
+            if p.to_string().contains("output too small") =>
+        {
+            let hint = "a line of the request head (the request line with its URL, or one \
+                        header) does not fit the connection's write buffer: an event stream's \
+                        takes up to 8 KiB, another request's connection_buffer_size (most \
+                        servers refuse lines over 8 KiB)";
+            let io = io::Error::new(io::ErrorKind::InvalidInput, ureq::Error::Protocol(p));
+            return located(io, Phase::Send, uri, Some(hint.to_string()));
+        }
         other => return other,
     };
     if io.get_ref().is_some_and(|inner| inner.is::<Located>()) {

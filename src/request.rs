@@ -83,7 +83,9 @@ impl RequestBuilder {
             Ok(m) => (m, None),
             Err(_) => (
                 Method::GET,
-                Some(Error::InvalidRequest(format!("invalid method {method:?}"))),
+                Some(Box::new(Error::InvalidRequest(format!(
+                    "invalid method {method:?}"
+                )))),
             ),
         };
         RequestBuilder {
@@ -264,7 +266,7 @@ impl RequestBuilder {
     /// let request = session.get("https://example.com/").retry(RetryPolicy::none());
     /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.spec.retry = Some(policy);
+        self.spec.retry = Some(Box::new(policy));
         self
     }
 
@@ -327,7 +329,9 @@ impl RequestBuilder {
             }
             // The first problem found is the one reported.
             Err(e) => {
-                self.spec.error.get_or_insert(Error::Json(e));
+                self.spec
+                    .error
+                    .get_or_insert_with(|| Box::new(Error::Json(e)));
             }
         }
         self

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use ureq::http::{self, HeaderMap, HeaderValue, Method};
+use ureq::http::{self, HeaderMap, HeaderValue, Method, Uri};
 use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader, Limit};
@@ -27,7 +27,9 @@ use crate::timeout::TimeoutSettings;
 use crate::Error;
 use crate::{encoding, stale, url};
 
-/// Everything the worker needs to send the request.
+/// Everything the worker needs to send the request. It is moved from the builder into the job
+/// and its slot, so what requests rarely have (a retry policy of their own, a build error) is
+/// boxed to keep it small.
 pub(crate) struct Spec {
     pub(crate) method: Method,
     pub(crate) url: String,
@@ -37,13 +39,13 @@ pub(crate) struct Spec {
     pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) timeout: Limit,
     pub(crate) read_timeout: Limit,
-    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) retry: Option<Box<RetryPolicy>>,
     /// The caller's word that sending the request twice does no harm (see
     /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)); `None` leaves it to the
     /// method.
     pub(crate) idempotent: Option<bool>,
     /// A problem found while building, reported when the job runs.
-    pub(crate) error: Option<Error>,
+    pub(crate) error: Option<Box<Error>>,
 }
 
 impl Spec {
@@ -304,7 +306,7 @@ fn send(
     timeouts: &TimeoutSettings,
 ) -> Result<http::Response<ureq::Body>, Error> {
     if let Some(e) = spec.error {
-        return Err(e);
+        return Err(*e);
     }
     attempts(agent, config, spec, limits, timeouts).map_err(|e| timeouts.name(e))
 }
@@ -329,8 +331,9 @@ fn attempts(
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
     let deadline = timeouts.deadline;
-    let send = || {
-        let hop = Hop::new(method.clone(), uri.clone(), spec.body.as_deref());
+    // Given the URI rather than borrowing it: a request tried once moves it into its hop.
+    let send = |uri: Uri| {
+        let hop = Hop::new(method.clone(), uri, spec.body.as_deref());
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
@@ -372,16 +375,15 @@ fn attempts(
             }
             result
         })?;
-        let url = resp.get_uri().clone();
-        encoding::decode(resp, &url, &method)
+        encoding::decode(resp, None, &method)
     };
-    let policy = spec.retry.as_ref().or(config.retry.as_ref());
+    let policy = spec.retry.as_deref().or(config.retry.as_ref());
     let Some(policy) = policy.filter(|p| p.allows(&method)) else {
-        return send();
+        return send(uri);
     };
     let mut attempt = 1;
     loop {
-        let outcome = send();
+        let outcome = send(uri.clone());
         match policy.verdict(attempt, &outcome) {
             Verdict::Stop => return outcome,
             // Waiting past the budget would only end in a timeout: hand over what we have.

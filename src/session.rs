@@ -998,8 +998,8 @@ impl SessionBuilder {
     /// session that keeps many slow requests or large downloads open at once can make them
     /// smaller. The costs: a large body is read and sent in more system calls, and the read
     /// buffer holds the response head (status line and headers), so a head larger than the
-    /// buffer (or than 64 KiB, ureq's limit) fails the request with ureq's "response header is
-    /// too big" error.
+    /// buffer (or than 64 KiB, ureq's limit) fails the request with an [`Error::Io`] (kind
+    /// `InvalidData`) that says "response header is too big" and names this setting.
     ///
     /// # Examples
     ///
@@ -1036,10 +1036,11 @@ impl SessionBuilder {
     /// buffers for a large download, or the other way round.
     ///
     /// The read buffer holds the response head (status line and headers): a stream whose head
-    /// is larger fails with ureq's "response header is too big" error, and a larger setting is
-    /// the fix (event-stream heads are usually under 2 KiB). The write buffer must hold the
-    /// longest line of the request's head (its request line with the URL, or one header):
-    /// a longer one fails with ureq's "output too small" error. Most servers refuse lines over
+    /// is larger fails with an [`Error::Io`] (kind `InvalidData`) that says "response header is
+    /// too big" and names this setting, the fix (event-stream heads are usually under 2 KiB).
+    /// The write buffer must hold the longest line of the request's head (its request line
+    /// with the URL, or one header): a longer one fails with an [`Error::Io`] (kind
+    /// `InvalidInput`) that says "output too small". Most servers refuse lines over
     /// 8 KiB anyway (nginx's and Apache's limit); a request body of any size is sent in parts.
     ///
     /// # Examples

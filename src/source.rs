@@ -164,7 +164,7 @@ impl fmt::Debug for EventSource {
 impl EventSource {
     pub(crate) fn new(session: FuturesSession, mut template: Spec) -> Self {
         let refused = match template.error.take() {
-            Some(e) => Some(e),
+            Some(e) => Some(*e),
             None if template.method != "GET" => Some(Error::InvalidRequest(format!(
                 "an event source reconnects GET requests only, not {}",
                 template.method

@@ -174,8 +174,8 @@ impl Connection {
         };
         self.job = id;
         *lock(&self.lease.job) = id;
-        let lease: Arc<dyn Interrupt> = self.lease.clone();
-        if job.register(Arc::downgrade(&lease)) {
+        let lease: Weak<Lease> = Arc::downgrade(&self.lease);
+        if job.register(lease) {
             Ok(())
         } else {
             self.lease.shut(id);

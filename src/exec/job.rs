@@ -129,7 +129,8 @@ pub(crate) fn current_job_id() -> usize {
 
 /// Whether the current thread's job was cancelled (false off a job).
 pub(crate) fn is_cancelled() -> bool {
-    current_job().is_some_and(|job| job.is_cancelled())
+    // Borrowed, not cloned: `Task::is_cancelled` only reads the job's state.
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|task| task.is_cancelled()))
 }
 
 /// Sleeps `d`, or less if the current job is cancelled meanwhile. Returns `false` if it was

@@ -44,6 +44,8 @@ pub struct Pending<T> {
     slot: Arc<Slot<T>>,
     /// The same slot as the queue sees it, to run it inline or cancel it.
     task: Arc<dyn Task>,
+    /// [`result`](Pending::result) took the result: dropping the handle has nothing left to do.
+    finished: bool,
 }
 
 impl<T> fmt::Debug for Pending<T> {
@@ -62,7 +64,11 @@ impl<T> fmt::Debug for Pending<T> {
 
 impl<T: Send + 'static> Pending<T> {
     pub(crate) fn new(slot: Arc<Slot<T>>, task: Arc<dyn Task>) -> Self {
-        Pending { slot, task }
+        Pending {
+            slot,
+            task,
+            finished: false,
+        }
     }
 
     /// Runs the job here if this is a worker of its pool and the job is still queued.
@@ -87,12 +93,14 @@ impl<T: Send + 'static> Pending<T> {
     /// let p = session.submit(|_| Ok("done"));
     /// assert_eq!(p.result().unwrap(), "done");
     /// ```
-    pub fn result(self) -> Result<T, Error> {
+    pub fn result(mut self) -> Result<T, Error> {
         self.help();
         self.slot.yield_briefly();
         let mut state = self.slot.lock();
         loop {
             if let Some(result) = state.take_result() {
+                drop(state);
+                self.finished = true;
                 return result;
             }
             if state.taken {
@@ -300,6 +308,10 @@ impl<T: Send + 'static> Pending<T> {
 impl<T> Drop for Pending<T> {
     /// Drops a result nobody took, now or when it arrives; the job itself is not cancelled.
     fn drop(&mut self) {
+        if self.finished {
+            // The result is taken and the handle done for good: nothing arrives to be dropped.
+            return;
+        }
         let unclaimed = {
             let mut state = self.slot.lock();
             state.abandoned = true;

@@ -117,7 +117,29 @@ pub(crate) struct State<T> {
     /// The job's closure has returned: a cancel has nothing left to interrupt.
     retired: bool,
     /// What the running job blocks on, to interrupt on cancel (see `exec::job`).
-    interrupts: Vec<Weak<dyn Interrupt>>,
+    interrupts: Registered,
+}
+
+/// What a running job registered to be interrupted: nearly always one thing (the connection of
+/// its request), which is held without an allocation of its own.
+#[derive(Default)]
+struct Registered {
+    first: Option<Weak<dyn Interrupt>>,
+    more: Vec<Weak<dyn Interrupt>>,
+}
+
+impl Registered {
+    fn push(&mut self, what: Weak<dyn Interrupt>) {
+        if self.first.is_none() {
+            self.first = Some(what);
+        } else {
+            self.more.push(what);
+        }
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = Weak<dyn Interrupt>> {
+        self.first.into_iter().chain(self.more)
+    }
 }
 
 /// Told the handle's index when its job completes (for `as_completed` and `wait_any`).
@@ -165,7 +187,7 @@ impl<T: Send + 'static> Slot<T> {
                 abandoned: false,
                 cancelled: false,
                 retired: false,
-                interrupts: Vec::new(),
+                interrupts: Registered::default(),
             }),
             done: Condvar::new(),
             ready: AtomicBool::new(false),
@@ -333,7 +355,7 @@ impl<T: Send + 'static> Slot<T> {
             }
             std::mem::take(&mut state.interrupts)
         };
-        for what in registered.iter().filter_map(Weak::upgrade) {
+        for what in registered.into_iter().filter_map(|what| what.upgrade()) {
             what.interrupt(self.id);
         }
     }

@@ -739,16 +739,41 @@ fn retry_after_stream_is_a_status_error_with_the_header() {
 // A gigantic response header
 // ---------------------------------------------------------------------------------------------
 
-/// Asserts that `e` is ureq's error for a response head over `want_limit`.
-fn assert_header_too_large(e: &Error, want_limit: usize) {
-    match e {
-        Error::Transport(ureq::Error::LargeResponseHeader(got, limit)) => {
+/// Asserts that `e` is the error for a response head over `want_limit` from `url`: an
+/// `Error::Io` of kind `InvalidData` that says where, which limit and which setting raises it,
+/// with ureq's error as its source.
+fn assert_header_too_large(e: &Error, want_limit: usize, url: &str) {
+    let Error::Io(io) = e else {
+        panic!("expected an Io error, got {e:?}");
+    };
+    assert_eq!(io.kind(), io::ErrorKind::InvalidData);
+    let text = e.to_string();
+    for part in [
+        "read the response from",
+        url,
+        "too big",
+        &format!("holds at most {want_limit} bytes"),
+        "stream_buffer_size",
+        "connection_buffer_size",
+    ] {
+        assert!(text.contains(part), "{part:?} is not in: {text}");
+    }
+    // Down the chain, through the io::Errors that wrap it.
+    let mut next = io
+        .get_ref()
+        .map(|e| e as &(dyn std::error::Error + 'static));
+    while let Some(inner) = next {
+        if let Some(ureq::Error::LargeResponseHeader(got, limit)) = inner.downcast_ref() {
             assert_eq!(*limit, want_limit);
             assert!(got > limit, "{got} > {limit}");
-            assert!(e.to_string().contains("too big"), "{e}");
+            return;
         }
-        other => panic!("expected LargeResponseHeader, got {other:?}"),
+        next = match inner.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref().map(|e| e as _),
+            None => inner.source(),
+        };
     }
+    panic!("ureq's LargeResponseHeader is not among the sources of {e:?}");
 }
 
 #[test]
@@ -763,6 +788,7 @@ fn a_huge_response_header_is_a_clear_error_buffered() {
     assert_header_too_large(
         &result.expect_err("a 100 KiB header was accepted"),
         64 * 1024,
+        &server.url_for("/huge"),
     );
     assert!(took < secs(5), "took {took:?}");
     let resp = session
@@ -782,7 +808,8 @@ fn a_huge_response_header_is_a_clear_error_streaming() {
     let (result, took) = timed(|| session.get(server.url()).events().result());
     // A stream's read buffer (16 KiB) bounds its head.
     let limit = ureq_futures::DEFAULT_STREAM_BUFFER_SIZE - 1;
-    assert_header_too_large(&result.expect_err("a 100 KiB header was accepted"), limit);
+    let err = result.expect_err("a 100 KiB header was accepted");
+    assert_header_too_large(&err, limit, &server.url());
     assert!(took < secs(5), "took {took:?}");
     assert_pool_at_full_strength(&session, secs(2));
 }

@@ -408,7 +408,15 @@ fn event_streams_have_small_connection_buffers_of_their_own() {
     };
     assert!(long_header(7 * 1024).is_ok());
     let err = long_header(9 * 1024).unwrap_err();
-    assert!(err.to_string().contains("output too small"), "{err}");
+    let text = err.to_string();
+    for part in [
+        "send the request to",
+        "/events",
+        "output too small",
+        "8 KiB",
+    ] {
+        assert!(text.contains(part), "{part:?} is not in: {text}");
+    }
     // The session's other requests keep ureq's buffers: the same head is fine there.
     let resp = session
         .get(format!("{}/big-head", server.url()))
