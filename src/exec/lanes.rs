@@ -35,6 +35,15 @@
 //!
 //! A parked job keeps its handle's semantics: it is still queued, so `cancel()` claims it (the
 //! lane then passes over it) and a shutdown resolves it to [`Error::ShutDown`].
+//!
+//! # A worker that waits for a laned job
+//!
+//! A job that sends a request and waits for it (`result()` on a worker) runs that request
+//! inline when it is still queued (see `Slot::help`), and then the lane is not asked. Asking
+//! it would deadlock: under `max_per_host(1)`, a job whose host is full because of itself
+//! would wait for a child that waits for its parent's place. The waiting job sends nothing
+//! while its child runs, so the host sees one more request only when parent and child go to
+//! different origins, at most one per waiting worker. `SessionBuilder::max_per_host` says so.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};

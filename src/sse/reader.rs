@@ -32,8 +32,9 @@ const MIN_READ_SIZE: usize = 512;
 ///   [`dispatch_unterminated(true)`](Parser::dispatch_unterminated).
 /// - Once `next` has returned `None` it always does (the iterator is fused).
 ///
-/// Each `next` allocates the event's fields. [`next_event`](EventReader::next_event) is the same
-/// without allocating: it lends the event out of the reader's buffer.
+/// Each `next` allocates the event's data (its type and id are [`SmolStr`](super::SmolStr)s,
+/// inline up to 23 bytes). [`next_event`](EventReader::next_event) is the same without
+/// allocating: it lends the event out of the reader's buffer.
 ///
 /// # Examples
 ///
