@@ -21,14 +21,32 @@ pub use decoder::AnthropicDecoder;
 /// go, joined by a blank line, in the top-level `system` field. Anthropic requires a limit on
 /// the answer's length: `max_tokens`, [`DEFAULT_MAX_TOKENS`](Self::DEFAULT_MAX_TOKENS) (4096)
 /// unless the builder or the request sets another. [`AnthropicDecoder`] reads the answer.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/messages", "text/event-stream", "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\ndata: {\"type\":\"message_stop\"}\n\n")]);
+/// use ureq_futures::llm::{AnthropicClient, Message};
+///
+/// let client = AnthropicClient::builder("claude-haiku-4-5", 0.7).max_tokens(1024).base_url(&base).build();
+/// let messages = [Message::system("Be brief."), Message::user("Say hi.")];
+/// let text = client.stream_chat(&messages)?.collect::<Result<String, _>>()?;
+/// assert_eq!(text, "Hi");
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub type AnthropicClient = Client<Anthropic>;
 
 /// Builds an [`AnthropicClient`]: the common settings and
 /// [`max_tokens`](ClientBuilder::max_tokens).
+///
+/// See [`AnthropicClient`] for an example.
 pub type AnthropicClientBuilder = ClientBuilder<Anthropic>;
 
 /// The wire format of Anthropic's Messages API: the protocol of [`AnthropicClient`], which is
 /// `Client<Anthropic>`.
+///
+/// See [`AnthropicClient`] for an example.
 #[derive(Debug, Clone, Default)]
 pub struct Anthropic {
     /// The builder's `max_tokens`, if it set one.

@@ -54,6 +54,18 @@ impl ChatJob {
 ///
 /// `{"id":"7","content":"...","finish_reason":"stop","attempts":1}` for an answer,
 /// `{"id":"8","error":"...","attempts":3}` for a chat that failed.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::ChatResult;
+///
+/// let line = r#"{"id":"8","error":"HTTP 500 from https://api.example.com/v1/chat/completions","attempts":4}"#;
+/// let result: ChatResult = serde_json::from_str(line)?;
+/// assert!(!result.is_ok());
+/// assert_eq!((result.content, result.attempts), (None, 4));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatResult {
@@ -81,6 +93,26 @@ impl ChatResult {
 }
 
 /// What [`ChatBatch::run_to_file`] did.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+/// # let path = std::env::temp_dir().join(format!("ureq-futures-doc-summary-{}.jsonl", std::process::id()));
+/// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
+///
+/// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+/// let batch = ChatBatch::new(client).progress_bar(false);
+/// let jobs = || (0..3).map(|i| ChatJob::user(i.to_string(), "Say hello."));
+/// let first = batch.run_to_file(jobs(), &path)?;
+/// assert_eq!((first.answered, first.failed, first.skipped), (3, 0, 0));
+/// // Run again: every job already has its answer in the file.
+/// let again = batch.run_to_file(jobs(), &path)?;
+/// assert_eq!((again.answered, again.skipped), (0, 3));
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChatBatchSummary {

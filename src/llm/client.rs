@@ -53,6 +53,17 @@ pub(crate) mod sealed {
     use super::*;
 
     /// How a provider names its settings and sends its key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{AnthropicClient, GeminiClient};
+    ///
+    /// // A provider's variables and API root, as its client names them.
+    /// assert_eq!(AnthropicClient::API_KEY_VAR, "ANTHROPIC_API_KEY");
+    /// assert_eq!(AnthropicClient::BASE_URL_VAR, "ANTHROPIC_BASE_URL");
+    /// assert_eq!(GeminiClient::DEFAULT_BASE_URL, "https://generativelanguage.googleapis.com");
+    /// ```
     #[derive(Debug)]
     pub struct Provider {
         /// The variable the key is read from.
@@ -86,6 +97,24 @@ pub(crate) mod sealed {
 
     /// What a provider plugs into the core: its wire format. Implemented by the protocol values
     /// ([`OpenAI`](crate::llm::OpenAI), [`Anthropic`](crate::llm::Anthropic)...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{AnthropicClient, Message, OpenAIClient};
+    ///
+    /// // One server, one base URL: each wire format posts to its own endpoint under it.
+    /// let openai = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+    /// let text = openai.stream_chat(&[Message::user("Hi")])?.collect::<Result<String, _>>()?;
+    /// assert_eq!(text, "Hello!");
+    /// // Anthropic's is `/v1/messages`, which this server does not have.
+    /// let anthropic = AnthropicClient::builder("claude-haiku-4-5", None).base_url(format!("{base}/v1")).build();
+    /// let err = anthropic.stream_chat(&[Message::user("Hi")]).unwrap_err();
+    /// assert_eq!(err.status(), Some(404));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub trait Wire: Clone + Default + fmt::Debug + Send + Sync + 'static {
         /// The decoder of the answer, run on the worker.
         type Decoder: Decode<Item = Vec<ChatEvent>>;
@@ -157,6 +186,25 @@ impl<P: sealed::Wire> Protocol for P {}
 ///
 /// **Threads.** Requests run on the client's [`FuturesSession`] (a new one with 8 workers unless
 /// the builder is given one); each open stream holds one worker. Clones share the session.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+/// use ureq_futures::llm::{ChatRequest, Message, OpenAIClient};
+///
+/// // A local OpenAI-compatible server (Ollama, llama.cpp...) needs no key.
+/// let client = OpenAIClient::builder("llama3.2", 0.7).base_url(format!("{base}/v1")).build();
+/// let messages = [Message::system("Be brief."), Message::user("Say hello.")];
+/// let mut stream = client.stream_chat(&messages)?;
+/// assert_eq!(stream.by_ref().collect::<Result<String, _>>()?, "Hello!");
+/// assert_eq!(stream.finish_reason(), Some("stop"));
+/// // Or the whole answer at once.
+/// let answer = client.complete(&ChatRequest::new().user("Say hello."))?;
+/// assert_eq!(answer.text, "Hello!");
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 ///
 /// [`OpenAIClient`]: super::OpenAIClient
 /// [`AnthropicClient`]: super::AnthropicClient

@@ -26,19 +26,48 @@ pub use v2_decoder::CohereV2Decoder;
 /// by [`CohereDecoder`]): text only, the last message (a `user` one) sent as `message`, the
 /// leading `system` messages as the `preamble`, and the messages between as the
 /// `chat_history` in Cohere's roles (`USER`, `CHATBOT`, `SYSTEM`, others upper-cased).
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v2/chat", "text/event-stream", "data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"Arr\"}}}}\n\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\n")]);
+/// use ureq_futures::llm::{CohereClient, Message};
+///
+/// let client = CohereClient::builder("command-a-03-2025", 0.3).base_url(&base).build();
+/// let messages = [Message::system("Talk like a pirate."), Message::user("Hello?")];
+/// let mut stream = client.stream_chat(&messages)?;
+/// assert_eq!(stream.by_ref().collect::<Result<String, _>>()?, "Arr");
+/// assert_eq!(stream.finish_reason(), Some("COMPLETE"));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub type CohereClient = Client<Cohere>;
 
 /// Builds a [`CohereClient`]: the common settings and [`api`](ClientBuilder::api).
+///
+/// See [`CohereClient`] and [`CohereApi`] for examples.
 pub type CohereClientBuilder = ClientBuilder<Cohere>;
 
 /// The wire format of Cohere's chat API: the protocol of [`CohereClient`], which is
 /// `Client<Cohere>`; v2 unless the builder asks for v1.
+///
+/// See [`CohereClient`] for an example.
 #[derive(Debug, Clone, Default)]
 pub struct Cohere {
     api: CohereApi,
 }
 
 /// Which of Cohere's chat APIs a [`CohereClient`] speaks.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{CohereApi, CohereClient};
+///
+/// assert_eq!(CohereApi::default(), CohereApi::V2);
+/// let legacy = CohereClient::builder("command-r-plus", None).api(CohereApi::V1).build();
+/// assert_eq!(legacy.api(), CohereApi::V1);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CohereApi {
@@ -64,6 +93,20 @@ impl Client<Cohere> {
 }
 
 /// The decoder of either API.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/chat", "application/x-ndjson", "{\"event_type\":\"text-generation\",\"text\":\"Arr\"}\n{\"event_type\":\"stream-end\",\"finish_reason\":\"COMPLETE\"}\n")]);
+/// use ureq_futures::llm::{CohereApi, CohereClient, Message};
+///
+/// // A v1 client reads newline-delimited JSON with the v1 decoder.
+/// let client = CohereClient::builder("command-r", None).api(CohereApi::V1).base_url(&base).build();
+/// let text = client.stream_chat(&[Message::user("Hello?")])?.collect::<Result<String, _>>()?;
+/// assert_eq!(text, "Arr");
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum CohereStream {
     /// v1's.

@@ -183,6 +183,22 @@ impl Conversation {
 ///
 /// When the stream ends complete, the exchange joins the conversation's history. If it ends
 /// with an error, or is dropped before its end, the history is left as it was.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+/// use ureq_futures::llm::{Conversation, OpenAIClient};
+///
+/// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+/// let mut chat = Conversation::new(client);
+/// let mut reply = chat.send("Say hello.")?;
+/// assert_eq!(reply.next().unwrap()?, "Hello");
+/// drop(reply); // stopped early: the exchange is not kept
+/// assert!(chat.messages().is_empty());
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub struct ReplyStream<'a> {
     conversation: &'a mut Conversation,
     chat: ChatStream,

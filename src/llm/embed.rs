@@ -28,6 +28,19 @@ use crate::{Error, RetryPolicy};
 
 mod sealed {
     /// How an embeddings request is made and read, per API.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1beta/models/gemini-embedding-001:batchEmbedContents", "application/json", r#"{"embeddings":[{"values":[0.6,0.8]}]}"#)]);
+    /// use ureq_futures::llm::GeminiClient;
+    ///
+    /// // Gemini's format: `batchEmbedContents` under the model, the vectors in `embeddings[].values`.
+    /// let client = GeminiClient::builder("gemini-embedding-001", None).base_url(&base).build();
+    /// assert_eq!(client.embed(&["The sky is blue."])?, [[0.6, 0.8]]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Format {
         /// OpenAI's `/embeddings`.
@@ -39,6 +52,19 @@ mod sealed {
     }
 
     /// A provider's embeddings API: its format and the most texts one request carries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v2/embed", "application/json", r#"{"embeddings":{"float":[[1.0,0.0],[0.0,1.0]]}}"#)]);
+    /// use ureq_futures::llm::CohereClient;
+    ///
+    /// // Cohere's API: `/v2/embed`, up to 96 texts a request, the vectors in `embeddings.float`.
+    /// let client = CohereClient::builder("embed-v4.0", None).base_url(&base).build();
+    /// assert_eq!(client.embed(&["sky", "grass"])?, [[1.0, 0.0], [0.0, 1.0]]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub trait EmbedWire: super::Wire {
         /// The request and answer format.
         const FORMAT: Format;
@@ -52,6 +78,22 @@ use sealed::{EmbedWire, Format};
 /// The protocols whose provider has an embeddings API, so that their clients have
 /// [`embed`](Client::embed): [`OpenAI`], [`Together`], [`Mistral`], [`Gemini`], [`Cohere`].
 /// Sealed: implemented in this crate only.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/embeddings", "application/json", r#"{"data":[{"index":0,"embedding":[0.6,0.8]}]}"#)]);
+/// use ureq_futures::llm::{Client, EmbedProtocol, OpenAIClient};
+///
+/// // Code for any client that can embed (an `AnthropicClient` cannot: no embeddings API).
+/// fn embed_one<P: EmbedProtocol>(client: &Client<P>, text: &str) -> Result<Vec<f32>, ureq_futures::Error> {
+///     Ok(client.embed(&[text])?.remove(0))
+/// }
+/// let client = OpenAIClient::builder("text-embedding-3-small", None).base_url(format!("{base}/v1")).build();
+/// assert_eq!(embed_one(&client, "The sky is blue.")?, [0.6, 0.8]);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub trait EmbedProtocol: EmbedWire {}
 
 impl<P: EmbedWire> EmbedProtocol for P {}

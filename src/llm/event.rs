@@ -19,6 +19,20 @@ use serde_json::Value;
 ///
 /// Every decoder must send [`Done`](ChatEvent::Done) when the answer is complete: a stream that
 /// ends without it is reported as cut.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, ChatStream};
+///
+/// // A decoder's batches, as a provider's worker would send them.
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// tx.send(Ok(vec![ChatEvent::Text("5".into()), ChatEvent::Finish("stop".into()), ChatEvent::Done])).unwrap();
+/// let mut stream = ChatStream::from_receiver(rx);
+/// assert_eq!(stream.by_ref().collect::<Result<String, _>>()?, "5");
+/// assert_eq!(stream.finish_reason(), Some("stop"));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ChatEvent {
@@ -63,6 +77,21 @@ pub enum ChatEvent {
 /// `web_fetch_tool_result`, `code_execution_tool_result`, `mcp_tool_result`...), whose
 /// `tool_use_id` names the [`ServerToolUse`](ChatEvent::ServerToolUse) it answers. To continue
 /// the conversation, send the block back as it came.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{AnthropicDecoder, ChatEvent};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = b"data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":\
+///              {\"type\":\"web_search_tool_result\",\"tool_use_id\":\"srvtoolu_1\",\"content\":[]}}\n\n";
+/// let event = EventReader::new(&body[..]).next().unwrap()?;
+/// let events = AnthropicDecoder::new().decode(event)?.unwrap_or_default();
+/// let [ChatEvent::ServerToolResult(result)] = &events[..] else { panic!("{events:?}") };
+/// assert_eq!((result.tool_use_id.as_str(), result.kind.as_str()), ("srvtoolu_1", "web_search_tool_result"));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerToolResult {
     /// The id of the server tool use this answers (`srvtoolu_...`), empty when the server sent
@@ -77,6 +106,26 @@ pub struct ServerToolResult {
 /// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are
 /// concatenated; the id and the name usually come with the first fragment only (see
 /// [`ChatStream::tool_calls`](super::ChatStream::tool_calls) for calls assembled from them).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, ChatResponse, ChatStream, ToolCallDelta};
+///
+/// let first = ToolCallDelta {
+///     index: Some(0),
+///     id: Some("call_1".into()),
+///     name: Some("add".into()),
+///     arguments: r#"{"a":2,"#.into(),
+///     signature: None,
+/// };
+/// let rest = ToolCallDelta { index: Some(0), arguments: r#""b":3}"#.into(), ..ToolCallDelta::default() };
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// tx.send(Ok(vec![ChatEvent::ToolCall(first), ChatEvent::ToolCall(rest), ChatEvent::Done])).unwrap();
+/// let answer = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;
+/// assert_eq!((answer.tool_calls[0].name.as_str(), answer.tool_calls[0].arguments.as_str()), ("add", r#"{"a":2,"b":3}"#));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolCallDelta {
     /// Which call this piece belongs to; `None` when the server sent no index (the piece then
@@ -116,6 +165,20 @@ impl ToolCallDelta {
 }
 
 /// A tool call assembled from its [`ToolCallDelta`]s.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Message, ToolCall};
+///
+/// // The calls of an answer come from `ChatStream::tool_calls` or `ChatResponse::tool_calls`.
+/// let call = ToolCall { id: "call_1".into(), name: "add".into(), arguments: r#"{"a": 2, "b": 3}"#.into(), ..ToolCall::default() };
+/// let args: serde_json::Value = serde_json::from_str(&call.arguments)?;
+/// let sum = args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0);
+/// let reply = Message::tool_result(&call, sum.to_string());
+/// assert_eq!(reply.role, "tool");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The call's position among the answer's calls, in the order they started (0, 1...). For
@@ -180,6 +243,24 @@ impl ToolCall {
 /// `output_tokens` and Gemini's `promptTokenCount` / `candidatesTokenCount` (each decoder's
 /// docs say which fields it reads). Details such as cached or reasoning tokens are in
 /// [`raw`](Usage::raw).
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use ureq_futures::llm::Usage;
+///
+/// let raw = json!({
+///     "prompt_tokens": 20,
+///     "completion_tokens": 310,
+///     "total_tokens": 330,
+///     "completion_tokens_details": {"reasoning_tokens": 256},
+/// });
+/// let usage = Usage::from_openai(&raw).unwrap();
+/// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(20), Some(310)));
+/// // Details stay in the provider's own object.
+/// assert_eq!(usage.raw["completion_tokens_details"]["reasoning_tokens"], 256);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens of the prompt (the messages sent).

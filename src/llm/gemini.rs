@@ -22,13 +22,31 @@ pub use decoder::GeminiDecoder;
 /// name is percent-encoded as one path segment. The roles are `user` and `model`; the system
 /// prompt and the `system` messages go in `systemInstruction`. [`GeminiDecoder`] reads the
 /// answer, which has no end marker: a clean end right after a `finishReason` is its end.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1beta/models/gemini-2.5-flash:streamGenerateContent", "text/event-stream", "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]},\"finishReason\":\"STOP\"}]}\n\n")]);
+/// use ureq_futures::llm::{GeminiClient, Message};
+///
+/// let client = GeminiClient::builder("models/gemini-2.5-flash", 0.7).base_url(&base).build();
+/// let mut stream = client.stream_chat(&[Message::user("Say hi.")])?;
+/// assert_eq!(stream.by_ref().collect::<Result<String, _>>()?, "Hi");
+/// assert_eq!(stream.finish_reason(), Some("STOP"));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub type GeminiClient = Client<Gemini>;
 
 /// Builds a [`GeminiClient`]: the common settings.
+///
+/// See [`GeminiClient`] for an example.
 pub type GeminiClientBuilder = ClientBuilder<Gemini>;
 
 /// The wire format of Gemini's `generateContent`: the protocol of [`GeminiClient`], which is
 /// `Client<Gemini>`.
+///
+/// See [`GeminiClient`] for an example.
 #[derive(Debug, Clone, Default)]
 pub struct Gemini;
 

@@ -78,6 +78,28 @@ mod content_serde {
 }
 
 /// A piece of a [`Message`].
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Message, Part};
+///
+/// let png: Vec<u8> = vec![0x89, b'P', b'N', b'G']; // an image file's bytes
+/// let m = Message::user("Compare these.")
+///     .with_image("image/png", png)
+///     .with_part(Part::ImageUrl { url: "https://example.com/b.png".into() });
+/// let kinds: Vec<&str> = m
+///     .content
+///     .iter()
+///     .map(|part| match part {
+///         Part::Text { .. } => "text",
+///         Part::Image { .. } => "inline image",
+///         Part::ImageUrl { .. } => "image URL",
+///         _ => "other",
+///     })
+///     .collect();
+/// assert_eq!(kinds, ["text", "inline image", "image URL"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -108,6 +130,17 @@ pub enum Part {
 
 /// The result of running a tool call, sent back to the model in a `"tool"` message (see
 /// [`Message::tool_result`]).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Message, Part, ToolCall, ToolResult};
+///
+/// let call = ToolCall { id: "call_7".into(), name: "now".into(), ..ToolCall::default() };
+/// let message = Message::tool_result(&call, "12:00");
+/// let expected = ToolResult { call_id: "call_7".into(), name: "now".into(), content: "12:00".into() };
+/// assert_eq!(message.content, [Part::ToolResult(expected)]);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolResult {
     /// The [`id`](ToolCall::id) of the call this answers.

@@ -46,10 +46,25 @@ pub type OpenAIClient = Client<OpenAI>;
 
 /// Builds an [`OpenAIClient`]: the common settings and
 /// [`include_usage`](ClientBuilder::include_usage).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::OpenAIClient;
+///
+/// // Any OpenAI-compatible server: Ollama here, which needs no key.
+/// let client = OpenAIClient::builder("llama3.2", 0.7)
+///     .base_url("http://localhost:11434/v1/")
+///     .include_usage(false) // a server that refuses `stream_options`
+///     .build();
+/// assert_eq!(client.base_url(), "http://localhost:11434/v1");
+/// ```
 pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 
 /// The wire format of OpenAI's chat completions: the protocol of [`OpenAIClient`], which is
 /// `Client<OpenAI>`.
+///
+/// See [`OpenAIClient`] and [`OpenAIClientBuilder`] for examples.
 #[derive(Debug, Clone, Default)]
 pub struct OpenAI {
     /// `include_usage(false)` was set.

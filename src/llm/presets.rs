@@ -13,25 +13,57 @@ use super::openai::{openai_compatible, Flavor};
 /// OpenAI's, with `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`. Magistral models send their
 /// reasoning as `thinking` content parts: they are [`reasoning`](super::ChatStream::reasoning),
 /// never text.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Message, MistralClient};
+///
+/// let client = MistralClient::builder("mistral-small-latest", 0.3).env(|_| None).build();
+/// assert_eq!(client.base_url(), "https://api.mistral.ai/v1");
+/// // Mistral's own API needs a key: the error names its variable.
+/// let err = client.stream_chat(&[Message::user("Bonjour")]).unwrap_err();
+/// assert!(err.to_string().contains("MISTRAL_API_KEY"));
+/// ```
 pub type MistralClient = Client<Mistral>;
 
 /// Builds a [`MistralClient`]: the common settings.
+///
+/// See [`MistralClient`] for an example.
 pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
 /// Together AI's API (`https://api.together.xyz/v1`), a [`Client`] over the [`Together`]
 /// protocol: OpenAI's, with `TOGETHER_API_KEY` and `TOGETHER_BASE_URL`.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::TogetherClient;
+///
+/// let client = TogetherClient::builder("meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.7)
+///     .env(|name| (name == "TOGETHER_BASE_URL").then(|| "http://localhost:8000/v1".to_string()))
+///     .build();
+/// assert_eq!(client.base_url(), "http://localhost:8000/v1");
+/// assert!(!client.has_api_key());
+/// ```
 pub type TogetherClient = Client<Together>;
 
 /// Builds a [`TogetherClient`]: the common settings.
+///
+/// See [`TogetherClient`] for an example.
 pub type TogetherClientBuilder = ClientBuilder<Together>;
 
 /// The protocol of [`MistralClient`], which is `Client<Mistral>`: OpenAI's chat completions at
 /// Mistral.
+///
+/// See [`MistralClient`] for an example.
 #[derive(Debug, Clone, Default)]
 pub struct Mistral;
 
 /// The protocol of [`TogetherClient`], which is `Client<Together>`: OpenAI's chat completions
 /// at Together AI.
+///
+/// See [`TogetherClient`] for an example.
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 

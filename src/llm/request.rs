@@ -58,6 +58,22 @@ pub struct ChatRequest {
 
 /// A tool (function) the model may call: its name, what it does, and its parameters as a JSON
 /// schema (an `object` schema).
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use ureq_futures::llm::{ChatRequest, Tool};
+///
+/// let weather = Tool::new(
+///     "get_weather",
+///     "The current weather in a city",
+///     json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+/// );
+/// assert_eq!(weather.parameters["required"][0], "city");
+/// let request = ChatRequest::new().user("Is it raining in Oslo?").tool(weather);
+/// # let _ = request;
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tool {
     /// The name the model calls it by.
@@ -80,6 +96,20 @@ impl Tool {
 }
 
 /// Whether and which tool the model must call.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use ureq_futures::llm::{ChatClient, ChatRequest, CohereClient, Tool, ToolChoice};
+///
+/// let add = Tool::new("add", "Adds two numbers", json!({"type": "object"}));
+/// // Force a call of `add`; `Required` would accept any tool, `None` forbids calls.
+/// let request = ChatRequest::new().user("2 + 3?").tool(add).tool_choice(ToolChoice::Tool("add".into()));
+/// // Cohere can only require some tool: it refuses before sending anything.
+/// let cohere = CohereClient::builder("command-a-03-2025", None).api_key("key").build();
+/// assert!(matches!(cohere.stream(&request), Err(ureq_futures::Error::InvalidRequest(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ToolChoice {
@@ -95,6 +125,19 @@ pub enum ToolChoice {
 }
 
 /// The shape of the answer's text.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{AnthropicClient, ChatClient, ChatRequest};
+///
+/// // `ChatRequest::json` asks for `ResponseFormat::Json`, `json_schema` for `JsonSchema`.
+/// let request = ChatRequest::new().user("Name a city as JSON.").json();
+/// // Anthropic has no JSON mode: it refuses before sending anything, and asks for a schema.
+/// let client = AnthropicClient::builder("claude-haiku-4-5", None).api_key("key").build();
+/// let Err(err) = client.stream(&request) else { panic!("sent") };
+/// assert!(err.to_string().contains("json_schema"));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ResponseFormat {
@@ -439,6 +482,21 @@ pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, 
 
 /// A whole answer, as [`ChatClient::complete`](super::ChatClient::complete) returns it: the
 /// stream read to its end.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, ChatResponse, ChatStream, ToolCallDelta};
+///
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let call = ToolCallDelta { index: Some(0), id: Some("call_1".into()), name: Some("add".into()), arguments: "{}".into(), signature: None };
+/// tx.send(Ok(vec![ChatEvent::Text("Let me add.".into()), ChatEvent::ToolCall(call), ChatEvent::Done])).unwrap();
+/// let response = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;
+/// assert_eq!((response.text.as_str(), response.tool_calls[0].name.as_str()), ("Let me add.", "add"));
+/// // The assistant's turn for the history, tool calls included.
+/// assert_eq!(response.message().tool_calls().count(), 1);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ChatResponse {

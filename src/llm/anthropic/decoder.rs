@@ -42,6 +42,25 @@ use crate::Error;
 /// as input the `input_tokens` plus the cache's `cache_creation_input_tokens` and
 /// `cache_read_input_tokens`; the fields of `message_start` and `message_delta` are merged in
 /// [`raw`](Usage::raw).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{AnthropicDecoder, ChatEvent};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = b"event: content_block_delta\n\
+///              data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n\
+///              event: message_stop\n\
+///              data: {\"type\":\"message_stop\"}\n\n";
+/// let mut decoder = AnthropicDecoder::new();
+/// let mut events = Vec::new();
+/// for event in EventReader::new(&body[..]) {
+///     events.extend(decoder.decode(event?)?.unwrap_or_default());
+/// }
+/// assert_eq!(events, [ChatEvent::Text("Hi".into()), ChatEvent::Done]);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct AnthropicDecoder {
     ending: Ending,

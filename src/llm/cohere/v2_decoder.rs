@@ -43,6 +43,24 @@ use crate::Error;
 ///
 /// Why `ERROR` and `TIMEOUT` are errors and not finish reasons: the answer before them is not
 /// one the model finished, and a caller reading only the text would take it for whole.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, CohereV2Decoder};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = b"data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"Hi\"}}}}\n\n\
+///              data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\n\
+///              data: [DONE]\n\n";
+/// let mut decoder = CohereV2Decoder::new();
+/// let mut events = Vec::new();
+/// for event in EventReader::new(&body[..]) {
+///     events.extend(decoder.decode(event?)?.unwrap_or_default());
+/// }
+/// assert_eq!(events, [ChatEvent::Text("Hi".into()), ChatEvent::Finish("COMPLETE".into()), ChatEvent::Done]);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct CohereV2Decoder {
     ending: Ending,

@@ -39,6 +39,23 @@ use crate::Error;
 /// candidate (index 0) is read. The [`Usage`]: `promptTokenCount` in, `candidatesTokenCount`
 /// out, `totalTokenCount` in all (which also counts `thoughtsTokenCount`, kept in
 /// [`raw`](Usage::raw)).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{ChatEvent, GeminiDecoder};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}]}, \"finishReason\": \"STOP\"}]}\r\n\r\n";
+/// let mut decoder = GeminiDecoder::new();
+/// let mut events = Vec::new();
+/// for event in EventReader::new(&body[..]) {
+///     events.extend(decoder.decode(event?)?.unwrap_or_default());
+/// }
+/// events.extend(decoder.finish()?.unwrap_or_default()); // no end marker: the body's end is it
+/// assert_eq!(events, [ChatEvent::Text("Hi".into()), ChatEvent::Finish("STOP".into()), ChatEvent::Done]);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct GeminiDecoder {
     /// Whether the end of the body is a clean end (right after a finish reason).
