@@ -106,7 +106,7 @@ impl Tool {
 /// let add = Tool::new("add", "Adds two numbers", json!({"type": "object"}));
 /// // Force a call of `add`; `Required` would accept any tool, `None` forbids calls.
 /// let request = ChatRequest::new().user("2 + 3?").tool(add).tool_choice(ToolChoice::Tool("add".into()));
-/// // Cohere can only require some tool: it refuses before sending anything.
+/// // Cohere cannot name the tool (it has `Required` and `None` only): refused before sending.
 /// let cohere = CohereClient::builder("command-a-03-2025", None).api_key("key").build();
 /// assert!(matches!(cohere.stream(&request), Err(ureq_futures::Error::InvalidRequest(_))));
 /// ```
