@@ -195,7 +195,7 @@ fn consume(
         phase.events += 1;
         phase.received += event.data.len() as u64;
         if slow {
-            if phase.events % 64 == 0 {
+            if phase.events.is_multiple_of(64) {
                 std::thread::sleep(Duration::from_millis(1));
             }
             if start.elapsed() >= next_tick {

@@ -263,8 +263,10 @@
 //! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item:
 //! [`Error::Io`] for the network's failures (refused, name lookup, TLS, reset, cut: the message
 //! names the phase, `host:port` and the redacted URL, and says when an `https://` URL reached a
-//! plain-HTTP port; the table in [`Error`] lists which failure is which variant),
-//! [`Error::Transport`] for malformed responses and protocol limits (ureq's error inside),
+//! plain-HTTP port; the table in [`Error`] lists which failure is which variant) and for a
+//! response head or request line over a connection's buffers (the message names the setting
+//! to raise), [`Error::Transport`] for malformed responses and too many redirects (ureq's
+//! error inside),
 //! [`Error::Timeout`] naming the setting that fired and its value (`no byte for 30 s
 //! (read_timeout) while reading the body from host:port for url: ...`), [`Error::Status`] with
 //! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
@@ -293,7 +295,7 @@
 //! |---|---|---|
 //! | buffered body | 10 MiB ([`DEFAULT_MAX_BODY_SIZE`]) | [`Error::BodyTooLarge`] |
 //! | streamed body, download | none: never held in memory | |
-//! | response header | 64 KiB (ureq); an event stream's: 16 KiB ([`DEFAULT_STREAM_BUFFER_SIZE`]) | a transport error |
+//! | response header | 64 KiB (ureq); an event stream's: 16 KiB ([`DEFAULT_STREAM_BUFFER_SIZE`]) | [`Error::Io`] naming the setting to raise |
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
@@ -307,7 +309,7 @@
 //!
 //! # Minimum Rust version
 //!
-//! 1.85, as ureq 3.
+//! 1.89: ureq 3 needs 1.85, and `smol_str` (an event's type and id, [`sse::SmolStr`]) 1.89.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
