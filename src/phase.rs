@@ -98,50 +98,19 @@ fn plain_http_answer(e: &io::Error) -> bool {
 }
 
 /// `e`, a failure of the request to `uri` before any response came, with its phase and place.
-/// Errors other than [`Error::Io`] and [`Error::Timeout`] (and those that already carry a
-/// place) pass unchanged.
+/// Errors other than [`Error::Io`], [`Error::Timeout`] and the transport errors of
+/// [`transport_hint`] (and those that already carry a place) pass unchanged.
 pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
     let io = match e {
         Error::Io(io) => io,
         Error::Timeout(t) => return Error::Timeout(place_timeout(t, uri, false)),
-        // A TLS server answers a plain-HTTP request with an alert record (rustls does), which
-        // is no HTTP version: say what the likely fix is.
-        Error::Transport(ureq::Error::Protocol(p))
-            if uri.scheme_str() == Some("http")
-                && p.to_string().contains("invalid HTTP version") =>
-        {
-            let hint = format!(
-                "the answer does not start as HTTP does; if this port serves TLS, use {}",
-                redact_swapped(uri)
-            );
-            let io = io::Error::new(io::ErrorKind::InvalidData, ureq::Error::Protocol(p));
-            return located(io, Phase::Response, uri, Some(hint));
-        }
-        // A head that does not fit a connection's buffers: ureq names neither the place nor
-        // the setting that sizes them.
-        Error::Transport(ureq::Error::LargeResponseHeader(size, limit)) => {
-            let hint = format!(
-                "the connection's read buffer holds at most {limit} bytes of head: raise \
-                 SessionBuilder::stream_buffer_size for event streams or \
-                 connection_buffer_size for other requests; ureq allows up to 64 KiB"
-            );
-            let e = ureq::Error::LargeResponseHeader(size, limit);
-            return located(
-                io::Error::new(io::ErrorKind::InvalidData, e),
-                Phase::Response,
-                uri,
-                Some(hint),
-            );
-        }
-        Error::Transport(ureq::Error::Protocol(p))
-            if p.to_string().contains("output too small") =>
-        {
-            let hint = "a line of the request head (the request line with its URL, or one \
-                        header) does not fit the connection's write buffer: an event stream's \
-                        takes up to 8 KiB, another request's connection_buffer_size (most \
-                        servers refuse lines over 8 KiB)";
-            let io = io::Error::new(io::ErrorKind::InvalidInput, ureq::Error::Protocol(p));
-            return located(io, Phase::Send, uri, Some(hint.to_string()));
+        Error::Transport(e) => {
+            return match transport_hint(&e, uri) {
+                Some((kind, phase, hint)) => {
+                    located(io::Error::new(kind, e), phase, uri, Some(hint))
+                }
+                None => Error::Transport(e),
+            }
         }
         other => return other,
     };
@@ -184,6 +153,45 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
         _ => (Phase::Request, None),
     };
     located(io, phase, uri, hint)
+}
+
+/// For the ureq errors that say neither where they happened nor what to change: the kind of
+/// [`Error::Io`] they become, their phase, and the fix. `None` for the others, which stay
+/// [`Error::Transport`].
+fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, String)> {
+    match e {
+        // A TLS server answers a plain-HTTP request with an alert record (rustls does), which
+        // is no HTTP version: say what the likely fix is.
+        ureq::Error::Protocol(p)
+            if uri.scheme_str() == Some("http")
+                && p.to_string().contains("invalid HTTP version") =>
+        {
+            let hint = format!(
+                "the answer does not start as HTTP does; if this port serves TLS, use {}",
+                redact_swapped(uri)
+            );
+            Some((io::ErrorKind::InvalidData, Phase::Response, hint))
+        }
+        // A head that does not fit the connection's read buffer (ureq's `max_response_header_size`
+        // is set from it).
+        ureq::Error::LargeResponseHeader(_, limit) => {
+            let hint = format!(
+                "the connection's read buffer holds at most {limit} bytes of head: raise \
+                 SessionBuilder::stream_buffer_size for event streams or \
+                 connection_buffer_size for other requests; ureq allows up to 64 KiB"
+            );
+            Some((io::ErrorKind::InvalidData, Phase::Response, hint))
+        }
+        // A line of the request head that does not fit the connection's write buffer.
+        ureq::Error::Protocol(p) if p.to_string().contains("output too small") => {
+            let hint = "a line of the request head (the request line with its URL, or one \
+                        header) does not fit the connection's write buffer: an event stream's \
+                        takes up to 8 KiB, another request's connection_buffer_size (most \
+                        servers refuse lines over 8 KiB)";
+            Some((io::ErrorKind::InvalidInput, Phase::Send, hint.to_string()))
+        }
+        _ => None,
+    }
 }
 
 /// `e`, a failure while reading the body of the response from `url`, with its place, and for

@@ -542,27 +542,27 @@ impl<T> MapFeed<T> {
     /// Sends one item of this stream, waiting for room in the channel until the map is gone or
     /// the stream was removed (looked at every [`SEND_POLL`]). Whether it was sent.
     fn send_tagged(&self, item: StreamItem<T>) -> bool {
-        let mut tagged = match self.tx.try_send((self.number, item)) {
-            Ok(()) => {
-                self.wake.notify();
-                return true;
-            }
-            Err(TrySendError::Full(tagged)) => tagged,
-            Err(TrySendError::Disconnected(_)) => return false,
-        };
-        loop {
+        let mut tagged = (self.number, item);
+        let sent = loop {
+            // Nearly always there is room at once, without the timer of `send_timeout`.
+            tagged = match self.tx.try_send(tagged) {
+                Ok(()) => break true,
+                Err(TrySendError::Disconnected(_)) => break false,
+                Err(TrySendError::Full(back)) => back,
+            };
             if self.is_closed() {
-                return false;
+                break false;
             }
             match self.tx.send_timeout(tagged, SEND_POLL) {
-                Ok(()) => {
-                    self.wake.notify();
-                    return true;
-                }
+                Ok(()) => break true,
+                Err(SendTimeoutError::Disconnected(_)) => break false,
                 Err(SendTimeoutError::Timeout(back)) => tagged = back,
-                Err(SendTimeoutError::Disconnected(_)) => return false,
             }
+        };
+        if sent {
+            self.wake.notify();
         }
+        sent
     }
 }
 
