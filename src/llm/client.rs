@@ -53,17 +53,6 @@ pub(crate) mod sealed {
     use super::*;
 
     /// How a provider names its settings and sends its key.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{AnthropicClient, GeminiClient};
-    ///
-    /// // A provider's variables and API root, as its client names them.
-    /// assert_eq!(AnthropicClient::API_KEY_VAR, "ANTHROPIC_API_KEY");
-    /// assert_eq!(AnthropicClient::BASE_URL_VAR, "ANTHROPIC_BASE_URL");
-    /// assert_eq!(GeminiClient::DEFAULT_BASE_URL, "https://generativelanguage.googleapis.com");
-    /// ```
     #[derive(Debug)]
     pub struct Provider {
         /// The variable the key is read from.
@@ -97,24 +86,6 @@ pub(crate) mod sealed {
 
     /// What a provider plugs into the core: its wire format. Implemented by the protocol values
     /// ([`OpenAI`](crate::llm::OpenAI), [`Anthropic`](crate::llm::Anthropic)...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{AnthropicClient, Message, OpenAIClient};
-    ///
-    /// // One server, one base URL: each wire format posts to its own endpoint under it.
-    /// let openai = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let text = openai.stream_chat(&[Message::user("Hi")])?.collect::<Result<String, _>>()?;
-    /// assert_eq!(text, "Hello!");
-    /// // Anthropic's is `/v1/messages`, which this server does not have.
-    /// let anthropic = AnthropicClient::builder("claude-haiku-4-5", None).base_url(format!("{base}/v1")).build();
-    /// let err = anthropic.stream_chat(&[Message::user("Hi")]).unwrap_err();
-    /// assert_eq!(err.status(), Some(404));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub trait Wire: Clone + Default + fmt::Debug + Send + Sync + 'static {
         /// The decoder of the answer, run on the worker.
         type Decoder: Decode<Item = Vec<ChatEvent>>;
@@ -539,17 +510,6 @@ impl<P: Protocol> ClientBuilder<P> {
         /// Where the provider's key and base URL variables are looked up when the client is built.
         /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
         /// elsewhere. Defaults to the process environment.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use ureq_futures::llm::{Message, OpenAIClient};
-        /// use ureq_futures::Error;
-        ///
-        /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).env(|_| None).build();
-        /// let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
-        /// assert!(matches!(err, Error::MissingApiKey { var: "OPENAI_API_KEY" }));
-        /// ```
         env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) =>
             env = Box::new(lookup);
     }

@@ -222,20 +222,6 @@ pub trait ChatClient: Send + Sync {
     ///
     /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive
     /// whole.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatClient, ChatRequest, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let answer = ChatClient::complete(&client, &ChatRequest::new().user("Say hello."))?;
-    /// assert_eq!(answer.text, "Hello!");
-    /// assert!(answer.tool_calls.is_empty());
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }

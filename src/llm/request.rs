@@ -236,20 +236,6 @@ impl ChatRequest {
     /// A field merged into the top level of the request body as it is, replacing a field of
     /// the same name: for any option not listed here (`"reasoning_effort"`, `"thinking"`,
     /// `"safetySettings"`...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// // Options without a setter of their own go in as they are, in the provider's spelling.
-    /// let openai = ChatRequest::new().user("Prove that √2 is irrational.").extra("reasoning_effort", json!("high"));
-    /// let anthropic = ChatRequest::new()
-    ///     .user("Prove that √2 is irrational.")
-    ///     .extra("thinking", json!({"type": "enabled", "budget_tokens": 2048}));
-    /// # let _ = (openai, anthropic);
-    /// ```
     pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
         self.extra.insert(field.into(), value);
         self

@@ -644,6 +644,10 @@ fn an_error_is_a_chat_streams_last_item() {
     assert!(matches!(stream.next(), Some(Err(Error::Protocol(_)))));
     assert!(stream.next().is_none());
     assert!(!stream.is_done());
+    // A source that stops before `Done` is a cut answer.
+    let cut: Result<String, Error> =
+        stream_of(vec![Ok(vec![ChatEvent::Text("a".into())])]).collect();
+    assert!(matches!(cut, Err(Error::Protocol(_))));
 }
 
 #[test]
