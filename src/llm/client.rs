@@ -629,10 +629,3 @@ impl Connection {
         Ok(request)
     }
 }
-
-/// Percent-encodes `s` as one URL path segment, keeping RFC 3986's unreserved characters.
-pub(crate) fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    crate::url::encode_into(&mut out, s);
-    out
-}
