@@ -184,15 +184,11 @@ impl GeminiDecoder {
         if data.starts_with('[') {
             let chunks: Vec<Value> =
                 serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
-            for chunk in chunks {
-                let chunk: Chunk = parse_object(&chunk.to_string())?;
-                self.chunk_events(chunk, events)?;
-            }
-        } else {
-            let chunk: Chunk = parse_object(data)?;
-            self.chunk_events(chunk, events)?;
+            return chunks.iter().try_for_each(|chunk| {
+                self.chunk_events(parse_object(&chunk.to_string())?, events)
+            });
         }
-        Ok(())
+        self.chunk_events(parse_object(data)?, events)
     }
 }
 
@@ -201,17 +197,13 @@ chat_decode!(GeminiDecoder, "finishReason", None);
 /// An error object as [`Error::Api`]; its kind is the `status` (`RESOURCE_EXHAUSTED`), which
 /// says more than the numeric `code`.
 fn gemini_error(error: &Value) -> Error {
-    match api_error(error) {
-        Error::Api { kind, message } => Error::Api {
-            kind: error
-                .get("status")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .or(kind),
+    let status = error.get("status").and_then(Value::as_str);
+    match (api_error(error), status.filter(|s| !s.is_empty())) {
+        (Error::Api { message, .. }, Some(status)) => Error::Api {
+            kind: Some(status.to_string()),
             message,
         },
-        other => other,
+        (other, _) => other,
     }
 }
 
