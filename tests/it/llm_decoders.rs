@@ -205,6 +205,12 @@ fn errors_in_a_stream_keep_their_kind_and_message() {
             "Token limit reached",
         ),
         (
+            "OpenAI, a null code: the type",
+            openai("data: {\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":null}}\n\n"),
+            some("t"),
+            "m",
+        ),
+        (
             "OpenAI, an event: error",
             openai("event: error\ndata: {\"message\":\"boom\"}\n\n"),
             None,
@@ -245,6 +251,12 @@ fn errors_in_a_stream_keep_their_kind_and_message() {
             ),
             some("429"),
             "quota",
+        ),
+        (
+            "Gemini, an error without a message: its JSON",
+            decode(GeminiDecoder::new(), "data: {\"error\": {\"detail\": 1}}\n\n"),
+            None,
+            r#"{"detail":1}"#,
         ),
         (
             "Cohere v1, an ERROR with its words",
