@@ -1,13 +1,5 @@
 //! The one client core every provider plugs into: [`Client`] and [`ClientBuilder`], generic
 //! over a [`Protocol`] (the provider's wire format).
-//!
-//! Generic rather than one client type holding a provider value: a provider's own settings
-//! (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) then exist on its
-//! builder only, today's names stay types (`type AnthropicClient = Client<Anthropic>`), and
-//! choosing the provider at run time still works through `Box<dyn ChatClient>`. Everything
-//! but the wire format is here: the key and the base URL, headers, timeouts, retries, the
-//! session and the requests. [`Protocol`] is sealed, so that it can change without breaking
-//! anyone.
 
 use std::fmt;
 use std::time::Duration;
@@ -139,6 +131,11 @@ impl<P: sealed::Wire> Protocol for P {}
 /// timeouts and session. Every provider's client is one of these: [`OpenAIClient`],
 /// [`AnthropicClient`], [`GeminiClient`], [`CohereClient`], [`MistralClient`],
 /// [`TogetherClient`] are `Client<P>` for their [`Protocol`] `P`.
+///
+/// **Why generic** rather than one client type holding a provider value: a provider's own
+/// settings (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) then
+/// exist on its builder only, and each provider's client is a type of its own; choosing the
+/// provider at run time still works through `Box<dyn ChatClient>`.
 ///
 /// **Settings** come from the [builder](ClientBuilder); the key and the base URL are read from
 /// the provider's environment variables when the client is built (see the
@@ -473,11 +470,9 @@ fn non_empty(s: String) -> Option<String> {
 
 impl<P: Protocol> ClientBuilder<P> {
     setters! {
-        /// The API key, sent in the provider's key header (`Authorization: Bearer <key>` for
-        /// OpenAI-compatible APIs and Cohere, `x-api-key` for Anthropic, `x-goog-api-key` for
-        /// Gemini, never in the URL). Surrounding whitespace is removed; an empty key counts as
-        /// none. Defaults to the value of the provider's key variable (`OPENAI_API_KEY`...), else
-        /// none.
+        /// The API key, sent in the provider's key header (each client's docs name it), never in
+        /// the URL. Surrounding whitespace is removed; an empty key counts as none. Defaults to
+        /// the value of the provider's key variable (`OPENAI_API_KEY`...), else none.
         api_key(key: impl Into<String>) => api_key = Some(key.into());
         /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
         /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
@@ -594,13 +589,8 @@ impl Connection {
             .any(|(k, _)| k.eq_ignore_ascii_case(name))
     }
 
-    /// A `POST` to `url` with `body` as JSON, the key's header, the extra headers and the
-    /// timeouts.
-    ///
-    /// A header of the builder's that carries a credential of its own (the key's header, or
-    /// `Authorization`) replaces the key, and no key is then required. Otherwise the key is
-    /// required at the provider's default base URL: without it the answer is
-    /// [`Error::MissingApiKey`] naming the variable(s) to set.
+    /// A `POST` to `url` with `body` as JSON, the key's header (unless a header replaces it: see
+    /// [`ClientBuilder::header`]), the extra headers and the timeouts.
     fn post(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
         let provider = self.provider;
         let key_header = provider.key_header_name();

@@ -187,9 +187,9 @@ impl ChatRequest {
     }
 
     setters! {
-        /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
-        /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
-        /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
+        /// The system prompt, sent before the messages where each provider takes it (see the
+        /// [table](super#the-request-surface)); `"system"` messages are sent too, after it.
+        /// Replaces an earlier one.
         system(prompt: impl Into<String>) => system = Some(prompt.into());
         /// Whether and which tool the model must call.
         tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
@@ -467,8 +467,8 @@ pub struct ChatResponse {
     pub refusal: Option<String>,
     /// The token counts, when the server sent them.
     pub usage: Option<Usage>,
-    /// Why the model stopped, as the provider spells it (`"stop"`, `"tool_calls"`,
-    /// `"end_turn"`, `"tool_use"`, `"STOP"`, `"COMPLETE"`...).
+    /// Why the model stopped, as the provider spells it (see
+    /// [`ChatEvent::Finish`](super::ChatEvent::Finish)).
     pub finish_reason: Option<String>,
     /// The server's request id (`x-request-id` or `request-id`), for support requests.
     pub request_id: Option<String>,
