@@ -241,14 +241,19 @@ pub(crate) fn unnamed_call(what: &str) -> Error {
     Error::Protocol(format!("{what} without a name: the call cannot be run"))
 }
 
-/// A tool call's arguments as text: a string as it is, nothing (or `null`) as empty, anything
-/// else (servers that send the arguments as an object) as its JSON text.
-pub(crate) fn arguments_text(arguments: Option<Value>) -> String {
-    match arguments {
-        Some(Value::String(s)) => s,
-        None | Some(Value::Null) => String::new(),
-        Some(other) => other.to_string(),
+/// A string as it is, anything else but `null` as its JSON text.
+pub(crate) fn as_text(value: Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
     }
+}
+
+/// A tool call's arguments as text (see [`as_text`]), nothing as empty: some servers send the
+/// arguments as an object.
+pub(crate) fn arguments_text(arguments: Option<Value>) -> String {
+    arguments.and_then(as_text).unwrap_or_default()
 }
 
 /// The error for a chunk whose JSON did not parse: the parser's complaint and the chunk, quoted

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{arguments_text, chat_decode, parse_object, unnamed_call, Ending};
+use crate::llm::wire::{arguments_text, as_text, chat_decode, parse_object, unnamed_call, Ending};
 
 use crate::Error;
 
@@ -110,15 +110,6 @@ impl CohereDecoder {
 }
 
 chat_decode!(CohereDecoder, "finish_reason", Some("stream-end"));
-
-/// A string as it is, anything else but `null` as JSON text.
-fn as_text(value: Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
-    }
-}
 
 /// The error of an answer that ended with the failure `reason`, with the server's `detail`.
 pub(super) fn failed(reason: &str, detail: Option<Value>) -> Error {
