@@ -63,19 +63,6 @@ pub(crate) mod sealed {
         pub(crate) key_header: Option<&'static str>,
     }
 
-    impl Provider {
-        pub(super) fn key_header_name(&self) -> &'static str {
-            self.key_header.unwrap_or("authorization")
-        }
-
-        pub(super) fn key_header_value(&self, key: &str) -> String {
-            match self.key_header {
-                None => format!("Bearer {key}"),
-                Some(_) => key.to_string(),
-            }
-        }
-    }
-
     /// What a provider plugs into the core: its wire format. Implemented by the protocol values
     /// ([`OpenAI`](crate::llm::OpenAI), [`Anthropic`](crate::llm::Anthropic)...).
     pub trait Wire: Clone + Default + fmt::Debug + Send + Sync + 'static {
@@ -593,12 +580,15 @@ impl Connection {
     /// [`ClientBuilder::header`]), the extra headers and the timeouts.
     fn post(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
         let provider = self.provider;
-        let key_header = provider.key_header_name();
+        let key_header = provider.key_header.unwrap_or("authorization");
         let own_credential = self.has_header(key_header) || self.has_header("authorization");
         let mut request = self.session.post(url).json(body);
         if !own_credential {
             match &self.api_key {
-                Some(key) => request = request.header(key_header, provider.key_header_value(key)),
+                Some(key) if provider.key_header.is_some() => {
+                    request = request.header(key_header, key)
+                }
+                Some(key) => request = request.header(key_header, format!("Bearer {key}")),
                 None if self.base_url.eq_ignore_ascii_case(provider.default_base) => {
                     return Err(Error::MissingApiKey {
                         var: provider.key_label,
