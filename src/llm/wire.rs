@@ -25,9 +25,8 @@ pub(crate) fn api_error(error: &Value) -> Error {
     let kind = ["code", "type"]
         .iter()
         .find_map(|key| match error.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
+            value => non_empty_str(value),
         });
     Error::Api { kind, message }
 }
@@ -239,6 +238,14 @@ pub(crate) fn first_of<T>(items: Option<Vec<T>>, index: impl Fn(&T) -> Option<u6
 /// The error for a tool call that came without a name (`what` names it): it cannot be run.
 pub(crate) fn unnamed_call(what: &str) -> Error {
     Error::Protocol(format!("{what} without a name: the call cannot be run"))
+}
+
+/// The string `value` holds, unless it is empty or not a string.
+pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// A string as it is, anything else but `null` as its JSON text.

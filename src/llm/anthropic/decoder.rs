@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, chat_decode, parse_object, unnamed_call, Ending};
+use crate::llm::wire::{api_error, chat_decode, non_empty_str, parse_object, unnamed_call, Ending};
 
 use crate::Error;
 
@@ -120,10 +120,7 @@ impl AnthropicDecoder {
         block: Map<String, Value>,
         events: &mut Vec<ChatEvent>,
     ) -> Result<(), Error> {
-        let text = |key: &str| match block.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        };
+        let text = |key: &str| non_empty_str(block.get(key));
         let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
             "text" => events.extend(text("text").map(ChatEvent::Text)),

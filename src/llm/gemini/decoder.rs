@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, first_of, malformed_chunk, parse_object, unnamed_call,
-    Ending,
+    api_error, arguments_text, chat_decode, first_of, malformed_chunk, non_empty_str, parse_object,
+    unnamed_call, Ending,
 };
 
 use crate::Error;
@@ -105,10 +105,7 @@ impl GeminiDecoder {
                     let id = call.id.filter(|id| !id.is_empty());
                     let mut delta =
                         ToolCallDelta::start(self.calls, id, name, arguments_text(call.args));
-                    delta.signature = match part.thought_signature {
-                        Some(Value::String(s)) if !s.is_empty() => Some(s),
-                        _ => None,
-                    };
+                    delta.signature = non_empty_str(part.thought_signature.as_ref());
                     events.push(ChatEvent::ToolCall(delta));
                     self.calls += 1;
                 }
@@ -136,24 +133,14 @@ impl GeminiDecoder {
     /// (`executableCode`, `codeExecutionResult`) and built-in tools (`toolCall`,
     /// `toolResponse`).
     fn server_parts(&mut self, server: ServerParts, events: &mut Vec<ChatEvent>) {
-        let id_of = |value: &Value| {
-            value
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|id| !id.is_empty())
-                .map(str::to_string)
-        };
+        let id_of = |value: &Value| non_empty_str(value.get("id"));
         let uses = [
             server
                 .executable_code
                 .map(|code| ("code_execution".to_string(), code)),
             server.tool_call.map(|call| {
-                let name = call
-                    .get("toolType")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-                    .unwrap_or("tool_call")
-                    .to_string();
+                let name = non_empty_str(call.get("toolType"));
+                let name = name.unwrap_or_else(|| "tool_call".to_string());
                 (name, call)
             }),
         ];
@@ -197,10 +184,9 @@ chat_decode!(GeminiDecoder, "finishReason", None);
 /// An error object as [`Error::Api`]; its kind is the `status` (`RESOURCE_EXHAUSTED`), which
 /// says more than the numeric `code`.
 fn gemini_error(error: &Value) -> Error {
-    let status = error.get("status").and_then(Value::as_str);
-    match (api_error(error), status.filter(|s| !s.is_empty())) {
+    match (api_error(error), non_empty_str(error.get("status"))) {
         (Error::Api { message, .. }, Some(status)) => Error::Api {
-            kind: Some(status.to_string()),
+            kind: Some(status),
             message,
         },
         (other, _) => other,
