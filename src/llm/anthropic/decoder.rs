@@ -177,9 +177,7 @@ impl AnthropicDecoder {
         let payload: Payload = parse_object(data)?;
         match payload {
             Payload::MessageStart { message } => {
-                if let Some(usage) = self.merge_usage(message.usage) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                events.extend(self.merge_usage(message.usage).map(ChatEvent::Usage));
             }
             Payload::ContentBlockStart {
                 index,
@@ -196,12 +194,8 @@ impl AnthropicDecoder {
                 _ => {}
             },
             Payload::MessageDelta { delta, usage } => {
-                if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-                    events.push(ChatEvent::Finish(reason));
-                }
-                if let Some(usage) = self.merge_usage(usage) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                events.extend(delta.and_then(|d| d.stop_reason).map(ChatEvent::Finish));
+                events.extend(self.merge_usage(usage).map(ChatEvent::Usage));
             }
             Payload::MessageStop => events.push(ChatEvent::Done),
             Payload::Error { error } if error.is_null() => {

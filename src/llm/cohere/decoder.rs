@@ -72,9 +72,7 @@ impl CohereDecoder {
         let line: Line = parse_object(data)?;
         match line.event_type.as_deref() {
             Some("text-generation") => {
-                if let Some(text) = line.text.filter(|t| !t.is_empty()) {
-                    events.push(ChatEvent::Text(text));
-                }
+                events.extend(line.text.filter(|t| !t.is_empty()).map(ChatEvent::Text));
             }
             Some("tool-calls-generation") => {
                 for call in line.tool_calls.unwrap_or_default() {
@@ -94,12 +92,9 @@ impl CohereDecoder {
                 if let Some(reason) = reason.as_deref().filter(|r| r.starts_with("ERROR")) {
                     return Err(failed(reason, line.error.or(line.message)));
                 }
-                if let Some(reason) = reason.filter(|r| !r.is_empty()) {
-                    events.push(ChatEvent::Finish(reason));
-                }
-                if let Some(usage) = line.response.and_then(|r| r.meta).and_then(usage_from_meta) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                events.extend(reason.filter(|r| !r.is_empty()).map(ChatEvent::Finish));
+                let usage = line.response.and_then(|r| r.meta).and_then(usage_from_meta);
+                events.extend(usage.map(ChatEvent::Usage));
                 events.push(ChatEvent::Done);
             }
             Some(_) => {}

@@ -127,9 +127,8 @@ impl CohereV2Decoder {
                     return Err(failed(reason, delta.get("error").cloned()));
                 }
                 events.extend(reason.map(ChatEvent::Finish));
-                if let Some(usage) = delta.get("usage").cloned().and_then(usage_from_meta) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                let usage = delta.get("usage").cloned().and_then(usage_from_meta);
+                events.extend(usage.map(ChatEvent::Usage));
             }
             _ => {}
         }

@@ -111,9 +111,8 @@ impl GeminiDecoder {
                 }
                 self.server_parts(part.server, events);
             }
-            if let Some(reason) = candidate.finish_reason.filter(|r| !r.is_empty()) {
-                events.push(ChatEvent::Finish(reason));
-            }
+            let reason = candidate.finish_reason.filter(|r| !r.is_empty());
+            events.extend(reason.map(ChatEvent::Finish));
         }
         let usage = chunk.usage_metadata.as_ref().and_then(|usage| {
             Usage::from_counts(
@@ -123,9 +122,7 @@ impl GeminiDecoder {
                 "totalTokenCount",
             )
         });
-        if let Some(usage) = usage {
-            events.push(ChatEvent::Usage(usage));
-        }
+        events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
 

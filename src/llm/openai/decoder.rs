@@ -163,18 +163,15 @@ impl OpenAIDecoder {
                 delta.into_events(events);
                 events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
-            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
-                events.push(ChatEvent::Finish(reason));
-            }
+            let reason = choice.finish_reason.filter(|r| !r.is_empty());
+            events.extend(reason.map(ChatEvent::Finish));
         }
         let usage = chunk
             .usage
             .as_ref()
             .and_then(Usage::from_openai)
             .or_else(|| chunk.x_groq.and_then(|x| Usage::from_openai(&x.usage?)));
-        if let Some(usage) = usage {
-            events.push(ChatEvent::Usage(usage));
-        }
+        events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
 }
@@ -259,9 +256,7 @@ impl Delta {
         if !text.is_empty() {
             events.push(ChatEvent::Text(text));
         }
-        if let Some(refusal) = non_empty_str(self.refusal.as_ref()) {
-            events.push(ChatEvent::Refusal(refusal));
-        }
+        events.extend(non_empty_str(self.refusal.as_ref()).map(ChatEvent::Refusal));
     }
 }
 
