@@ -126,10 +126,6 @@ impl Wire for Anthropic {
         }
         Ok(body)
     }
-
-    fn decoder(&self) -> AnthropicDecoder {
-        AnthropicDecoder::new()
-    }
 }
 
 /// The provider's name in errors.

@@ -67,7 +67,7 @@ pub(crate) mod sealed {
     /// ([`OpenAI`](crate::llm::OpenAI), [`Anthropic`](crate::llm::Anthropic)...).
     pub trait Wire: Clone + Default + fmt::Debug + Send + Sync + 'static {
         /// The decoder of the answer, run on the worker.
-        type Decoder: Decode<Item = Vec<ChatEvent>>;
+        type Decoder: Decode<Item = Vec<ChatEvent>> + Default;
         /// Where the key and the base URL come from.
         const PROVIDER: &'static Provider;
         /// Headers every request carries unless the builder sets one of the same name.
@@ -87,7 +87,9 @@ pub(crate) mod sealed {
         }
 
         /// A decoder at the start of an answer.
-        fn decoder(&self) -> Self::Decoder;
+        fn decoder(&self) -> Self::Decoder {
+            Self::Decoder::default()
+        }
     }
 }
 

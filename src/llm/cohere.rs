@@ -101,6 +101,13 @@ pub enum CohereStream {
     V2(CohereV2Decoder),
 }
 
+/// The default API's.
+impl Default for CohereStream {
+    fn default() -> Self {
+        CohereStream::V2(CohereV2Decoder::new())
+    }
+}
+
 impl Decode for CohereStream {
     type Item = Vec<ChatEvent>;
 

@@ -120,10 +120,6 @@ impl Wire for Gemini {
         );
         Ok(body)
     }
-
-    fn decoder(&self) -> GeminiDecoder {
-        GeminiDecoder::new()
-    }
 }
 
 /// The provider's name in errors.

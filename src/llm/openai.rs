@@ -93,10 +93,6 @@ macro_rules! openai_compatible {
                 let flavor: fn(&Self) -> $crate::llm::openai::Flavor = $flavor;
                 $crate::llm::openai::chat_body(model, request, &flavor(self))
             }
-
-            fn decoder(&self) -> $crate::llm::OpenAIDecoder {
-                $crate::llm::OpenAIDecoder::new()
-            }
         }
     };
 }
