@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::base64;
-use super::request::{arguments_value, put, unsupported, ImagesIn, Turns};
+use super::request::{arguments_value, put, unsupported, ImagesIn};
 use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -86,7 +86,9 @@ impl Wire for Anthropic {
     }
 
     fn body(&self, model: &str, request: &ChatRequest) -> Result<Value, Error> {
-        let messages = request.user_turns(&TURNS, block)?;
+        // Text-only messages as strings, tool results in `user` turns.
+        request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
+        let messages = request.user_turns("assistant", "content", true, block)?;
         let mut body = json!({
             "model": model,
             "max_tokens": request.max_tokens.or(self.max_tokens).unwrap_or(AnthropicClient::DEFAULT_MAX_TOKENS),
@@ -124,23 +126,10 @@ impl Wire for Anthropic {
         }
         Ok(body)
     }
-
-    fn decoder(&self) -> AnthropicDecoder {
-        AnthropicDecoder::new()
-    }
 }
 
 /// The provider's name in errors.
 const PROVIDER: &str = "Anthropic";
-
-/// Anthropic's turns: text-only messages as strings, tool results in `user` turns.
-const TURNS: Turns = Turns::new(
-    PROVIDER,
-    ImagesIn::AllButAssistant,
-    "assistant",
-    "content",
-    true,
-);
 
 /// A part as an Anthropic content block.
 fn block(part: &Part) -> Result<Value, Error> {

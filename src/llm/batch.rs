@@ -189,8 +189,7 @@ const BASE_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(30);
 
 impl<C: ChatClient + 'static> ChatBatch<C> {
-    /// A batch over `client`: 8 chats at once, 4 attempts each, a progress bar when stderr is a
-    /// terminal, no rate limiter.
+    /// A batch over `client`, with the defaults its setters state.
     pub fn new(client: C) -> Self {
         ChatBatch {
             client: Arc::new(client),

@@ -1,13 +1,5 @@
 //! The one client core every provider plugs into: [`Client`] and [`ClientBuilder`], generic
 //! over a [`Protocol`] (the provider's wire format).
-//!
-//! Generic rather than one client type holding a provider value: a provider's own settings
-//! (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) then exist on its
-//! builder only, today's names stay types (`type AnthropicClient = Client<Anthropic>`), and
-//! choosing the provider at run time still works through `Box<dyn ChatClient>`. Everything
-//! but the wire format is here: the key and the base URL, headers, timeouts, retries, the
-//! session and the requests. [`Protocol`] is sealed, so that it can change without breaking
-//! anyone.
 
 use std::fmt;
 use std::time::Duration;
@@ -53,17 +45,6 @@ pub(crate) mod sealed {
     use super::*;
 
     /// How a provider names its settings and sends its key.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{AnthropicClient, GeminiClient};
-    ///
-    /// // A provider's variables and API root, as its client names them.
-    /// assert_eq!(AnthropicClient::API_KEY_VAR, "ANTHROPIC_API_KEY");
-    /// assert_eq!(AnthropicClient::BASE_URL_VAR, "ANTHROPIC_BASE_URL");
-    /// assert_eq!(GeminiClient::DEFAULT_BASE_URL, "https://generativelanguage.googleapis.com");
-    /// ```
     #[derive(Debug)]
     pub struct Provider {
         /// The variable the key is read from.
@@ -82,42 +63,11 @@ pub(crate) mod sealed {
         pub(crate) key_header: Option<&'static str>,
     }
 
-    impl Provider {
-        pub(super) fn key_header_name(&self) -> &'static str {
-            self.key_header.unwrap_or("authorization")
-        }
-
-        pub(super) fn key_header_value(&self, key: &str) -> String {
-            match self.key_header {
-                None => format!("Bearer {key}"),
-                Some(_) => key.to_string(),
-            }
-        }
-    }
-
     /// What a provider plugs into the core: its wire format. Implemented by the protocol values
     /// ([`OpenAI`](crate::llm::OpenAI), [`Anthropic`](crate::llm::Anthropic)...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{AnthropicClient, Message, OpenAIClient};
-    ///
-    /// // One server, one base URL: each wire format posts to its own endpoint under it.
-    /// let openai = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let text = openai.stream_chat(&[Message::user("Hi")])?.collect::<Result<String, _>>()?;
-    /// assert_eq!(text, "Hello!");
-    /// // Anthropic's is `/v1/messages`, which this server does not have.
-    /// let anthropic = AnthropicClient::builder("claude-haiku-4-5", None).base_url(format!("{base}/v1")).build();
-    /// let err = anthropic.stream_chat(&[Message::user("Hi")]).unwrap_err();
-    /// assert_eq!(err.status(), Some(404));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub trait Wire: Clone + Default + fmt::Debug + Send + Sync + 'static {
         /// The decoder of the answer, run on the worker.
-        type Decoder: Decode<Item = Vec<ChatEvent>>;
+        type Decoder: Decode<Item = Vec<ChatEvent>> + Default;
         /// Where the key and the base URL come from.
         const PROVIDER: &'static Provider;
         /// Headers every request carries unless the builder sets one of the same name.
@@ -137,7 +87,9 @@ pub(crate) mod sealed {
         }
 
         /// A decoder at the start of an answer.
-        fn decoder(&self) -> Self::Decoder;
+        fn decoder(&self) -> Self::Decoder {
+            Self::Decoder::default()
+        }
     }
 }
 
@@ -168,6 +120,11 @@ impl<P: sealed::Wire> Protocol for P {}
 /// timeouts and session. Every provider's client is one of these: [`OpenAIClient`],
 /// [`AnthropicClient`], [`GeminiClient`], [`CohereClient`], [`MistralClient`],
 /// [`TogetherClient`] are `Client<P>` for their [`Protocol`] `P`.
+///
+/// **Why generic** rather than one client type holding a provider value: a provider's own
+/// settings (Anthropic's `max_tokens`, Cohere's API version, OpenAI's `include_usage`) then
+/// exist on its builder only, and each provider's client is a type of its own; choosing the
+/// provider at run time still works through `Box<dyn ChatClient>`.
 ///
 /// **Settings** come from the [builder](ClientBuilder); the key and the base URL are read from
 /// the provider's environment variables when the client is built (see the
@@ -502,11 +459,9 @@ fn non_empty(s: String) -> Option<String> {
 
 impl<P: Protocol> ClientBuilder<P> {
     setters! {
-        /// The API key, sent in the provider's key header (`Authorization: Bearer <key>` for
-        /// OpenAI-compatible APIs and Cohere, `x-api-key` for Anthropic, `x-goog-api-key` for
-        /// Gemini, never in the URL). Surrounding whitespace is removed; an empty key counts as
-        /// none. Defaults to the value of the provider's key variable (`OPENAI_API_KEY`...), else
-        /// none.
+        /// The API key, sent in the provider's key header (each client's docs name it), never in
+        /// the URL. Surrounding whitespace is removed; an empty key counts as none. Defaults to
+        /// the value of the provider's key variable (`OPENAI_API_KEY`...), else none.
         api_key(key: impl Into<String>) => api_key = Some(key.into());
         /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
         /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
@@ -539,17 +494,6 @@ impl<P: Protocol> ClientBuilder<P> {
         /// Where the provider's key and base URL variables are looked up when the client is built.
         /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
         /// elsewhere. Defaults to the process environment.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use ureq_futures::llm::{Message, OpenAIClient};
-        /// use ureq_futures::Error;
-        ///
-        /// let client = OpenAIClient::builder("gpt-4o-mini", 0.0).env(|_| None).build();
-        /// let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
-        /// assert!(matches!(err, Error::MissingApiKey { var: "OPENAI_API_KEY" }));
-        /// ```
         env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) =>
             env = Box::new(lookup);
     }
@@ -634,21 +578,19 @@ impl Connection {
             .any(|(k, _)| k.eq_ignore_ascii_case(name))
     }
 
-    /// A `POST` to `url` with `body` as JSON, the key's header, the extra headers and the
-    /// timeouts.
-    ///
-    /// A header of the builder's that carries a credential of its own (the key's header, or
-    /// `Authorization`) replaces the key, and no key is then required. Otherwise the key is
-    /// required at the provider's default base URL: without it the answer is
-    /// [`Error::MissingApiKey`] naming the variable(s) to set.
+    /// A `POST` to `url` with `body` as JSON, the key's header (unless a header replaces it: see
+    /// [`ClientBuilder::header`]), the extra headers and the timeouts.
     fn post(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
         let provider = self.provider;
-        let key_header = provider.key_header_name();
+        let key_header = provider.key_header.unwrap_or("authorization");
         let own_credential = self.has_header(key_header) || self.has_header("authorization");
         let mut request = self.session.post(url).json(body);
         if !own_credential {
             match &self.api_key {
-                Some(key) => request = request.header(key_header, provider.key_header_value(key)),
+                Some(key) if provider.key_header.is_some() => {
+                    request = request.header(key_header, key)
+                }
+                Some(key) => request = request.header(key_header, format!("Bearer {key}")),
                 None if self.base_url.eq_ignore_ascii_case(provider.default_base) => {
                     return Err(Error::MissingApiKey {
                         var: provider.key_label,
@@ -668,11 +610,4 @@ impl Connection {
         }
         Ok(request)
     }
-}
-
-/// Percent-encodes `s` as one URL path segment, keeping RFC 3986's unreserved characters.
-pub(crate) fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    crate::url::encode_into(&mut out, s);
-    out
 }

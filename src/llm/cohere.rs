@@ -93,26 +93,19 @@ impl Client<Cohere> {
 }
 
 /// The decoder of either API.
-///
-/// # Examples
-///
-/// ```
-/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-/// # let base = doc::serve(&[("/v1/chat", "application/x-ndjson", "{\"event_type\":\"text-generation\",\"text\":\"Arr\"}\n{\"event_type\":\"stream-end\",\"finish_reason\":\"COMPLETE\"}\n")]);
-/// use ureq_futures::llm::{CohereApi, CohereClient, Message};
-///
-/// // A v1 client reads newline-delimited JSON with the v1 decoder.
-/// let client = CohereClient::builder("command-r", None).api(CohereApi::V1).base_url(&base).build();
-/// let text = client.stream_chat(&[Message::user("Hello?")])?.collect::<Result<String, _>>()?;
-/// assert_eq!(text, "Arr");
-/// # Ok::<(), ureq_futures::Error>(())
-/// ```
 #[derive(Debug)]
 pub enum CohereStream {
     /// v1's.
     V1(CohereDecoder),
     /// v2's.
     V2(CohereV2Decoder),
+}
+
+/// The default API's.
+impl Default for CohereStream {
+    fn default() -> Self {
+        CohereStream::V2(CohereV2Decoder::new())
+    }
 }
 
 impl Decode for CohereStream {

@@ -28,19 +28,6 @@ use crate::{Error, RetryPolicy};
 
 mod sealed {
     /// How an embeddings request is made and read, per API.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1beta/models/gemini-embedding-001:batchEmbedContents", "application/json", r#"{"embeddings":[{"values":[0.6,0.8]}]}"#)]);
-    /// use ureq_futures::llm::GeminiClient;
-    ///
-    /// // Gemini's format: `batchEmbedContents` under the model, the vectors in `embeddings[].values`.
-    /// let client = GeminiClient::builder("gemini-embedding-001", None).base_url(&base).build();
-    /// assert_eq!(client.embed(&["The sky is blue."])?, [[0.6, 0.8]]);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Format {
         /// OpenAI's `/embeddings`.
@@ -52,19 +39,6 @@ mod sealed {
     }
 
     /// A provider's embeddings API: its format and the most texts one request carries.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v2/embed", "application/json", r#"{"embeddings":{"float":[[1.0,0.0],[0.0,1.0]]}}"#)]);
-    /// use ureq_futures::llm::CohereClient;
-    ///
-    /// // Cohere's API: `/v2/embed`, up to 96 texts a request, the vectors in `embeddings.float`.
-    /// let client = CohereClient::builder("embed-v4.0", None).base_url(&base).build();
-    /// assert_eq!(client.embed(&["sky", "grass"])?, [[1.0, 0.0], [0.0, 1.0]]);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub trait EmbedWire: super::Wire {
         /// The request and answer format.
         const FORMAT: Format;
@@ -186,24 +160,6 @@ impl<P: EmbedProtocol> Client<P> {
     }
 
     /// [`embed`](Client::embed) with other [`EmbedOptions`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/embeddings", "application/json", r#"{"data":[{"index":0,"embedding":[0.6,0.8]}]}"#)]);
-    /// use ureq_futures::llm::{EmbedOptions, OpenAIClient};
-    ///
-    /// // An OpenAI-compatible server (a local one here, which needs no key).
-    /// let client = OpenAIClient::builder("text-embedding-3-small", None)
-    ///     .base_url(format!("{base}/v1"))
-    ///     .build();
-    /// // One text per request, two requests at once.
-    /// let options = EmbedOptions::new().batch_size(1).in_flight(2).dimensions(2);
-    /// let vectors = client.embed_with(&["The sky is blue.", "Grass is green."], &options)?;
-    /// assert_eq!(vectors, [[0.6, 0.8], [0.6, 0.8]]);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     pub fn embed_with<S: AsRef<str>>(
         &self,
         texts: &[S],

@@ -63,10 +63,8 @@ pub enum ChatEvent {
     Finish(String),
     /// Token counts. A stream may send several; the last one wins.
     Usage(Usage),
-    /// The answer is complete: OpenAI's `data: [DONE]`, Anthropic's `message_stop`, Cohere's
-    /// `stream-end` (v1) or `data: [DONE]` (v2), or a clean end of the body right after a
-    /// finish reason (Gemini, which has no end marker, always ends this way; so do
-    /// OpenAI-compatible servers that never send `[DONE]`). Nothing follows.
+    /// The answer is complete: the provider's end marker came, or the body ended cleanly right
+    /// after a finish reason (each decoder's table says which). Nothing follows.
     Done,
 }
 

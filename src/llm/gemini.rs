@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::client::{encode_segment, provider, sealed::Wire, Client, ClientBuilder, Provider};
+use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::base64;
-use super::request::{arguments_value, put, ImagesIn, Turns};
+use super::request::{arguments_value, put, ImagesIn};
 use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -76,7 +76,9 @@ impl Wire for Gemini {
     }
 
     fn body(&self, _model: &str, request: &ChatRequest) -> Result<Value, Error> {
-        let contents = request.user_turns(&TURNS, part)?;
+        // Roles `user` and `model`, tool results in `user` turns.
+        request.check_parts(PROVIDER, ImagesIn::Any)?;
+        let contents = request.user_turns("model", "parts", false, part)?;
         let mut body = json!({"contents": contents});
         let system = request.system_text(PROVIDER)?;
         put(
@@ -118,17 +120,10 @@ impl Wire for Gemini {
         );
         Ok(body)
     }
-
-    fn decoder(&self) -> GeminiDecoder {
-        GeminiDecoder::new()
-    }
 }
 
 /// The provider's name in errors.
 const PROVIDER: &str = "Gemini";
-
-/// Gemini's turns: roles `user` and `model`, tool results in `user` turns.
-const TURNS: Turns = Turns::new(PROVIDER, ImagesIn::Any, "model", "parts", false);
 
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {
@@ -192,5 +187,7 @@ pub(crate) fn model_path(model: &str) -> String {
         Some((collection @ ("models" | "tunedModels"), name)) => (collection, name),
         _ => ("models", model),
     };
-    format!("{collection}/{}", encode_segment(name))
+    let mut path = format!("{collection}/");
+    crate::url::encode_into(&mut path, name);
+    path
 }

@@ -28,9 +28,9 @@
 //!
 //! tinychat's six providers, each a [`Client`] over its [`Protocol`] (the provider's wire
 //! format), with `::new(model_name, temperature)` and a builder. One core does the rest for
-//! all of them (see [`Client`] for why it is generic). The key and the base URL are read from
-//! the environment when the client is built (the builders' `env` method replaces the lookup),
-//! and both can be set on the builder:
+//! all of them ([`Client`], whose docs say why it is generic). The key and the base URL are
+//! read from the environment when the client is built (the builders' `env` method replaces the
+//! lookup), and both can be set on the builder:
 //!
 //! | client | key variable | base URL variable (default) | endpoint under the base |
 //! |---|---|---|---|
@@ -41,14 +41,9 @@
 //! | [`MistralClient`] (OpenAI's protocol) | `MISTRAL_API_KEY` | `MISTRAL_BASE_URL` (`https://api.mistral.ai/v1`) | `/chat/completions` |
 //! | [`TogetherClient`] (OpenAI's protocol) | `TOGETHER_API_KEY` | `TOGETHER_BASE_URL` (`https://api.together.xyz/v1`) | `/chat/completions` |
 //!
-//! They behave alike. A missing key is an [`Error::MissingApiKey`] naming the variable(s) to
-//! set, returned by the request when the base URL is the provider's own (a proxy or a local
-//! server at another base URL gets no key header); the key is never shown. A non-2xx answer is
-//! an [`Error::Status`] whose message starts `Server responded with an error. Status Code:
-//! <code>` for every provider. [`ChatStream`] yields only the answer's text; reasoning, tool
-//! calls, the finish reason and usage stay readable on it. An error the server reports inside
-//! a stream ends it with [`Error::Api`]; a cut stream or an undecodable chunk is an
-//! [`Error::Protocol`]. Each answer is decoded on the worker by the provider's decoder (an
+//! They behave alike: [`Client`] says when a key is required, [`ChatClient::stream_chat`] how a
+//! request fails and [`ChatStream`] what an answer yields and how it ends, for every provider.
+//! Each answer is decoded on the worker by the provider's decoder (an
 //! [`sse::Decode`](crate::sse::Decode)): [`OpenAIDecoder`], [`AnthropicDecoder`],
 //! [`GeminiDecoder`], [`CohereV2Decoder`], [`CohereDecoder`].
 //!
@@ -107,10 +102,6 @@
 //! `docs/migration.md` maps tinychat's client and the Python SDKs onto this module.
 //!
 //! [`FuturesSession`]: crate::FuturesSession
-//! [`Error::MissingApiKey`]: crate::Error::MissingApiKey
-//! [`Error::Status`]: crate::Error::Status
-//! [`Error::Api`]: crate::Error::Api
-//! [`Error::Protocol`]: crate::Error::Protocol
 //! [`Error::InvalidRequest`]: crate::Error::InvalidRequest
 
 use crate::Error;
@@ -222,20 +213,6 @@ pub trait ChatClient: Send + Sync {
     ///
     /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive
     /// whole.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
-    /// use ureq_futures::llm::{ChatClient, ChatRequest, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
-    /// let answer = ChatClient::complete(&client, &ChatRequest::new().user("Say hello."))?;
-    /// assert_eq!(answer.text, "Hello!");
-    /// assert!(answer.tool_calls.is_empty());
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
     fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }

@@ -93,10 +93,6 @@ macro_rules! openai_compatible {
                 let flavor: fn(&Self) -> $crate::llm::openai::Flavor = $flavor;
                 $crate::llm::openai::chat_body(model, request, &flavor(self))
             }
-
-            fn decoder(&self) -> $crate::llm::OpenAIDecoder {
-                $crate::llm::OpenAIDecoder::new()
-            }
         }
     };
 }
@@ -216,26 +212,21 @@ pub(crate) fn chat_messages(
 /// Each part is where the provider takes it: see [`ChatRequest::check_parts`].
 fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>) {
     let (mut content, mut calls) = (Vec::new(), Vec::new());
+    let image = |url: &str| json!({"type": "image_url", "image_url": {"url": url}});
     for part in &message.content {
-        let image_url = match part {
-            Part::Text { text } => {
-                content.push(json!({"type": "text", "text": text}));
-                continue;
-            }
-            Part::ImageUrl { url } => url.clone(),
-            Part::Image { media_type, data } => data_url(media_type, data),
+        match part {
+            Part::Text { text } => content.push(json!({"type": "text", "text": text})),
+            Part::ImageUrl { url } => content.push(image(url)),
+            Part::Image { media_type, data } => content.push(image(&data_url(media_type, data))),
             Part::ToolCall(call) => {
                 calls.push(json!({"id": call.id, "type": "function", "function": {
                     "name": call.name, "arguments": call.arguments,
-                }}));
-                continue;
+                }}))
             }
-            Part::ToolResult(result) => {
-                out.push(json!({"role": "tool", "tool_call_id": result.call_id, "content": result.content}));
-                continue;
-            }
-        };
-        content.push(json!({"type": "image_url", "image_url": {"url": image_url}}));
+            Part::ToolResult(result) => out.push(json!({
+                "role": "tool", "tool_call_id": result.call_id, "content": result.content,
+            })),
+        }
     }
     if message.is_tool_results() {
         return;

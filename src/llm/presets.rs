@@ -1,10 +1,5 @@
-//! Mistral and Together: OpenAI-compatible services with their own variables and base URLs,
-//! each a protocol of its own so that its clients are types that can be built and named.
-//!
-//! Both speak OpenAI's chat completions API, so their requests are built and their answers
-//! decoded as [`OpenAI`](super::OpenAI)'s are (including [`OpenAIDecoder`](super::OpenAIDecoder)'s handling of
-//! Mistral's `thinking` content parts). What differs is where the key and the base URL come
-//! from and which base URL is the default (the key is required there, as for OpenAI's own).
+//! Mistral and Together: OpenAI's chat completions with their own variables and base URLs, each
+//! a protocol of its own so that its clients are types that can be built and named.
 
 use super::client::{Client, ClientBuilder};
 use super::openai::{openai_compatible, Flavor};

@@ -187,9 +187,9 @@ impl ChatRequest {
     }
 
     setters! {
-        /// The system prompt, sent before the messages (OpenAI, Mistral, Together, Cohere v2: as a
-        /// first `system` message; Anthropic: as `system`; Gemini: as `systemInstruction`; Cohere
-        /// v1: as `preamble`). `"system"` messages are sent too, after it. Replaces an earlier one.
+        /// The system prompt, sent before the messages where each provider takes it (see the
+        /// [table](super#the-request-surface)); `"system"` messages are sent too, after it.
+        /// Replaces an earlier one.
         system(prompt: impl Into<String>) => system = Some(prompt.into());
         /// Whether and which tool the model must call.
         tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
@@ -236,20 +236,6 @@ impl ChatRequest {
     /// A field merged into the top level of the request body as it is, replacing a field of
     /// the same name: for any option not listed here (`"reasoning_effort"`, `"thinking"`,
     /// `"safetySettings"`...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// // Options without a setter of their own go in as they are, in the provider's spelling.
-    /// let openai = ChatRequest::new().user("Prove that √2 is irrational.").extra("reasoning_effort", json!("high"));
-    /// let anthropic = ChatRequest::new()
-    ///     .user("Prove that √2 is irrational.")
-    ///     .extra("thinking", json!({"type": "enabled", "budget_tokens": 2048}));
-    /// # let _ = (openai, anthropic);
-    /// ```
     pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
         self.extra.insert(field.into(), value);
         self
@@ -365,61 +351,26 @@ impl ChatRequest {
         }
         Ok(())
     }
-}
 
-/// How a provider that takes tool results in user turns (Anthropic, Gemini) lays out the
-/// conversation.
-pub(crate) struct Turns {
-    /// The provider's name in errors.
-    pub(crate) provider: &'static str,
-    pub(crate) images: ImagesIn,
-    /// The assistant's role on the wire (Gemini's is `model`); every other message is `user`.
-    pub(crate) assistant: &'static str,
-    /// The key of a turn's parts: Anthropic's `content`, Gemini's `parts`.
-    pub(crate) parts_key: &'static str,
-    /// Whether a message of one text part goes as a plain string (Anthropic).
-    pub(crate) text_as_string: bool,
-}
-
-impl Turns {
-    /// The turns of `provider`, each field as named.
-    pub(crate) const fn new(
-        provider: &'static str,
-        images: ImagesIn,
-        assistant: &'static str,
-        parts_key: &'static str,
-        text_as_string: bool,
-    ) -> Turns {
-        Turns {
-            provider,
-            images,
-            assistant,
-            parts_key,
-            text_as_string,
-        }
-    }
-}
-
-impl ChatRequest {
-    /// The conversation laid out as `turns` says, each part as `part` makes it: the parts
-    /// checked, and the results of consecutive tool messages joined in one turn.
+    /// The conversation as Anthropic and Gemini take it, once its parts are checked (see
+    /// [`check_parts`](Self::check_parts)): every message a turn of role `user` but the
+    /// assistant's, of role `assistant` (Gemini's `model`), its parts made by `part` under `key`
+    /// (Anthropic's `content`, Gemini's `parts`), or as a plain string when `text_as_string` and
+    /// the message is one text part (Anthropic). The results of consecutive tool messages are
+    /// joined in one turn.
     pub(crate) fn user_turns(
         &self,
-        turns: &Turns,
+        assistant: &str,
+        key: &str,
+        text_as_string: bool,
         part: impl Fn(&Part) -> Result<Value, Error>,
     ) -> Result<Vec<Value>, Error> {
-        self.check_parts(turns.provider, turns.images)?;
-        let key = turns.parts_key;
         let wire = self
             .conversation()
             .map(|m| {
-                let role = if m.is("assistant") {
-                    turns.assistant
-                } else {
-                    "user"
-                };
+                let role = if m.is("assistant") { assistant } else { "user" };
                 let parts = match m.plain_text() {
-                    Some(text) if turns.text_as_string => Value::from(text),
+                    Some(text) if text_as_string => Value::from(text),
                     _ => m.content.iter().map(&part).collect::<Result<_, _>>()?,
                 };
                 Ok((m.is_tool_results(), json!({"role": role, key: parts})))
@@ -516,8 +467,8 @@ pub struct ChatResponse {
     pub refusal: Option<String>,
     /// The token counts, when the server sent them.
     pub usage: Option<Usage>,
-    /// Why the model stopped, as the provider spells it (`"stop"`, `"tool_calls"`,
-    /// `"end_turn"`, `"tool_use"`, `"STOP"`, `"COMPLETE"`...).
+    /// Why the model stopped, as the provider spells it (see
+    /// [`ChatEvent::Finish`](super::ChatEvent::Finish)).
     pub finish_reason: Option<String>,
     /// The server's request id (`x-request-id` or `request-id`), for support requests.
     pub request_id: Option<String>,
@@ -542,21 +493,17 @@ impl ChatResponse {
     /// The assistant's turn for the history: its text (else its tool plan) and its tool
     /// calls.
     pub fn message(&self) -> Message {
-        let mut message = Message {
+        let text = [&self.text, &self.tool_plan]
+            .into_iter()
+            .find(|t| !t.is_empty());
+        let calls = self.tool_calls.iter().cloned().map(Part::ToolCall);
+        Message {
             role: "assistant".into(),
-            content: Vec::new(),
-        };
-        let text = if self.text.is_empty() {
-            &self.tool_plan
-        } else {
-            &self.text
-        };
-        if !text.is_empty() {
-            message.content.push(Part::text(text.as_str()));
+            content: text
+                .map(|t| Part::text(t.as_str()))
+                .into_iter()
+                .chain(calls)
+                .collect(),
         }
-        message
-            .content
-            .extend(self.tool_calls.iter().cloned().map(Part::ToolCall));
-        message
     }
 }

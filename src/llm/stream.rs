@@ -104,19 +104,6 @@ impl ChatStream {
     /// Server-Sent Events (a thread decoding another framing, tests). A disconnected channel
     /// ends the stream; without a [`ChatEvent::Done`] before it, that end is an
     /// [`Error::Protocol`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{ChatEvent, ChatStream};
-    /// use ureq_futures::Error;
-    ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
-    /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
-    /// drop(tx); // the source stopped before `Done`: a cut answer
-    /// let cut: Result<String, Error> = ChatStream::from_receiver(rx).collect();
-    /// assert!(matches!(cut, Err(Error::Protocol(_))));
-    /// ```
     pub fn from_receiver(rx: Receiver<Result<Vec<ChatEvent>, Error>>) -> Self {
         ChatStream {
             rx,

@@ -25,9 +25,8 @@ pub(crate) fn api_error(error: &Value) -> Error {
     let kind = ["code", "type"]
         .iter()
         .find_map(|key| match error.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
+            value => non_empty_str(value),
         });
     Error::Api { kind, message }
 }
@@ -241,14 +240,27 @@ pub(crate) fn unnamed_call(what: &str) -> Error {
     Error::Protocol(format!("{what} without a name: the call cannot be run"))
 }
 
-/// A tool call's arguments as text: a string as it is, nothing (or `null`) as empty, anything
-/// else (servers that send the arguments as an object) as its JSON text.
-pub(crate) fn arguments_text(arguments: Option<Value>) -> String {
-    match arguments {
-        Some(Value::String(s)) => s,
-        None | Some(Value::Null) => String::new(),
-        Some(other) => other.to_string(),
+/// The string `value` holds, unless it is empty or not a string.
+pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// A string as it is, anything else but `null` as its JSON text.
+pub(crate) fn as_text(value: Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
     }
+}
+
+/// A tool call's arguments as text (see [`as_text`]), nothing as empty: some servers send the
+/// arguments as an object.
+pub(crate) fn arguments_text(arguments: Option<Value>) -> String {
+    arguments.and_then(as_text).unwrap_or_default()
 }
 
 /// The error for a chunk whose JSON did not parse: the parser's complaint and the chunk, quoted
@@ -284,53 +296,6 @@ fn quote(data: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn api_errors_take_the_code_else_the_type() {
-        let e = api_error(&json!({"message": "m", "type": "t", "code": "c"}));
-        assert!(matches!(e, Error::Api { kind: Some(k), message } if k == "c" && message == "m"));
-        let e = api_error(&json!({"message": "m", "type": "t", "code": null}));
-        assert!(matches!(e, Error::Api { kind: Some(k), .. } if k == "t"));
-        let e = api_error(&json!({"code": 503, "message": "busy", "status": "UNAVAILABLE"}));
-        assert!(matches!(e, Error::Api { kind: Some(k), .. } if k == "503"));
-        let e = api_error(&json!("bare words"));
-        assert!(matches!(e, Error::Api { kind: None, message } if message == "bare words"));
-        let e = api_error(&json!({"detail": 1}));
-        assert!(matches!(e, Error::Api { message, .. } if message == r#"{"detail":1}"#));
-    }
-
-    fn ended(events: &[ChatEvent]) -> Result<Option<Vec<ChatEvent>>, Error> {
-        let mut ending = Ending::default();
-        ending.observe(events);
-        ending.finish("finish_reason", Some("data: [DONE]"))
-    }
-
-    #[test]
-    fn the_end_right_after_a_finish_reason_is_done() {
-        let finish = ChatEvent::Finish("stop".into());
-        let usage = ChatEvent::Usage(crate::llm::Usage::default());
-        let text = ChatEvent::Text("a".into());
-        assert_eq!(
-            ended(&[text.clone(), finish.clone(), usage]).unwrap(),
-            Some(vec![ChatEvent::Done])
-        );
-        assert_eq!(ended(&[finish.clone(), ChatEvent::Done]).unwrap(), None);
-        let cut = |events: &[ChatEvent]| match ended(events) {
-            Err(Error::Protocol(m)) => m,
-            other => panic!("{other:?}"),
-        };
-        let m = cut(std::slice::from_ref(&text));
-        assert!(
-            m.contains("cut") && m.contains("before any `finish_reason`") && m.contains("[DONE]"),
-            "{m}"
-        );
-        let m = cut(&[finish, text]);
-        assert!(m.contains("came after its `finish_reason`"), "{m}");
-        let mut ending = Ending::default();
-        let m = ending.finish("finishReason", None).unwrap_err().to_string();
-        assert!(m.ends_with("before any `finishReason`"), "{m}");
-    }
 
     #[test]
     fn quotes_are_cut_on_a_character_boundary() {

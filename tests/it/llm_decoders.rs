@@ -205,6 +205,12 @@ fn errors_in_a_stream_keep_their_kind_and_message() {
             "Token limit reached",
         ),
         (
+            "OpenAI, a null code: the type",
+            openai("data: {\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":null}}\n\n"),
+            some("t"),
+            "m",
+        ),
+        (
             "OpenAI, an event: error",
             openai("event: error\ndata: {\"message\":\"boom\"}\n\n"),
             None,
@@ -245,6 +251,12 @@ fn errors_in_a_stream_keep_their_kind_and_message() {
             ),
             some("429"),
             "quota",
+        ),
+        (
+            "Gemini, an error without a message: its JSON",
+            decode(GeminiDecoder::new(), "data: {\"error\": {\"detail\": 1}}\n\n"),
+            None,
+            r#"{"detail":1}"#,
         ),
         (
             "Cohere v1, an ERROR with its words",
@@ -644,6 +656,10 @@ fn an_error_is_a_chat_streams_last_item() {
     assert!(matches!(stream.next(), Some(Err(Error::Protocol(_)))));
     assert!(stream.next().is_none());
     assert!(!stream.is_done());
+    // A source that stops before `Done` is a cut answer.
+    let cut: Result<String, Error> =
+        stream_of(vec![Ok(vec![ChatEvent::Text("a".into())])]).collect();
+    assert!(matches!(cut, Err(Error::Protocol(_))));
 }
 
 #[test]

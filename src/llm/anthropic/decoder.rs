@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, chat_decode, parse_object, unnamed_call, Ending};
+use crate::llm::wire::{api_error, chat_decode, non_empty_str, parse_object, unnamed_call, Ending};
 
 use crate::Error;
 
@@ -120,10 +120,7 @@ impl AnthropicDecoder {
         block: Map<String, Value>,
         events: &mut Vec<ChatEvent>,
     ) -> Result<(), Error> {
-        let text = |key: &str| match block.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        };
+        let text = |key: &str| non_empty_str(block.get(key));
         let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
             "text" => events.extend(text("text").map(ChatEvent::Text)),
@@ -180,9 +177,7 @@ impl AnthropicDecoder {
         let payload: Payload = parse_object(data)?;
         match payload {
             Payload::MessageStart { message } => {
-                if let Some(usage) = self.merge_usage(message.usage) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                events.extend(self.merge_usage(message.usage).map(ChatEvent::Usage));
             }
             Payload::ContentBlockStart {
                 index,
@@ -199,12 +194,8 @@ impl AnthropicDecoder {
                 _ => {}
             },
             Payload::MessageDelta { delta, usage } => {
-                if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-                    events.push(ChatEvent::Finish(reason));
-                }
-                if let Some(usage) = self.merge_usage(usage) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                events.extend(delta.and_then(|d| d.stop_reason).map(ChatEvent::Finish));
+                events.extend(self.merge_usage(usage).map(ChatEvent::Usage));
             }
             Payload::MessageStop => events.push(ChatEvent::Done),
             Payload::Error { error } if error.is_null() => {

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{arguments_text, chat_decode, parse_object, unnamed_call, Ending};
+use crate::llm::wire::{arguments_text, as_text, chat_decode, parse_object, unnamed_call, Ending};
 
 use crate::Error;
 
@@ -72,9 +72,7 @@ impl CohereDecoder {
         let line: Line = parse_object(data)?;
         match line.event_type.as_deref() {
             Some("text-generation") => {
-                if let Some(text) = line.text.filter(|t| !t.is_empty()) {
-                    events.push(ChatEvent::Text(text));
-                }
+                events.extend(line.text.filter(|t| !t.is_empty()).map(ChatEvent::Text));
             }
             Some("tool-calls-generation") => {
                 for call in line.tool_calls.unwrap_or_default() {
@@ -94,12 +92,9 @@ impl CohereDecoder {
                 if let Some(reason) = reason.as_deref().filter(|r| r.starts_with("ERROR")) {
                     return Err(failed(reason, line.error.or(line.message)));
                 }
-                if let Some(reason) = reason.filter(|r| !r.is_empty()) {
-                    events.push(ChatEvent::Finish(reason));
-                }
-                if let Some(usage) = line.response.and_then(|r| r.meta).and_then(usage_from_meta) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                events.extend(reason.filter(|r| !r.is_empty()).map(ChatEvent::Finish));
+                let usage = line.response.and_then(|r| r.meta).and_then(usage_from_meta);
+                events.extend(usage.map(ChatEvent::Usage));
                 events.push(ChatEvent::Done);
             }
             Some(_) => {}
@@ -110,15 +105,6 @@ impl CohereDecoder {
 }
 
 chat_decode!(CohereDecoder, "finish_reason", Some("stream-end"));
-
-/// A string as it is, anything else but `null` as JSON text.
-fn as_text(value: Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
-    }
-}
 
 /// The error of an answer that ended with the failure `reason`, with the server's `detail`.
 pub(super) fn failed(reason: &str, detail: Option<Value>) -> Error {

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::decoder::{failed, not_an_event, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
-use crate::llm::wire::{arguments_text, chat_decode, parse_object, unnamed_call, Ending};
+use crate::llm::wire::{
+    arguments_text, chat_decode, non_empty_str, parse_object, unnamed_call, Ending,
+};
 
 use crate::Error;
 
@@ -78,10 +80,7 @@ impl CohereV2Decoder {
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let chunk: Chunk = parse_object(data)?;
         let delta = chunk.delta.unwrap_or(Value::Null);
-        let string = |pointer: &str| match delta.pointer(pointer) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        };
+        let string = |pointer: &str| non_empty_str(delta.pointer(pointer));
         let arguments = || {
             arguments_text(
                 delta
@@ -128,9 +127,8 @@ impl CohereV2Decoder {
                     return Err(failed(reason, delta.get("error").cloned()));
                 }
                 events.extend(reason.map(ChatEvent::Finish));
-                if let Some(usage) = delta.get("usage").cloned().and_then(usage_from_meta) {
-                    events.push(ChatEvent::Usage(usage));
-                }
+                let usage = delta.get("usage").cloned().and_then(usage_from_meta);
+                events.extend(usage.map(ChatEvent::Usage));
             }
             _ => {}
         }

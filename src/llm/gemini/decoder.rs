@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, first_of, malformed_chunk, parse_object, unnamed_call,
-    Ending,
+    api_error, arguments_text, chat_decode, first_of, malformed_chunk, non_empty_str, parse_object,
+    unnamed_call, Ending,
 };
 
 use crate::Error;
@@ -105,18 +105,14 @@ impl GeminiDecoder {
                     let id = call.id.filter(|id| !id.is_empty());
                     let mut delta =
                         ToolCallDelta::start(self.calls, id, name, arguments_text(call.args));
-                    delta.signature = match part.thought_signature {
-                        Some(Value::String(s)) if !s.is_empty() => Some(s),
-                        _ => None,
-                    };
+                    delta.signature = non_empty_str(part.thought_signature.as_ref());
                     events.push(ChatEvent::ToolCall(delta));
                     self.calls += 1;
                 }
                 self.server_parts(part.server, events);
             }
-            if let Some(reason) = candidate.finish_reason.filter(|r| !r.is_empty()) {
-                events.push(ChatEvent::Finish(reason));
-            }
+            let reason = candidate.finish_reason.filter(|r| !r.is_empty());
+            events.extend(reason.map(ChatEvent::Finish));
         }
         let usage = chunk.usage_metadata.as_ref().and_then(|usage| {
             Usage::from_counts(
@@ -126,9 +122,7 @@ impl GeminiDecoder {
                 "totalTokenCount",
             )
         });
-        if let Some(usage) = usage {
-            events.push(ChatEvent::Usage(usage));
-        }
+        events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
 
@@ -136,24 +130,14 @@ impl GeminiDecoder {
     /// (`executableCode`, `codeExecutionResult`) and built-in tools (`toolCall`,
     /// `toolResponse`).
     fn server_parts(&mut self, server: ServerParts, events: &mut Vec<ChatEvent>) {
-        let id_of = |value: &Value| {
-            value
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|id| !id.is_empty())
-                .map(str::to_string)
-        };
+        let id_of = |value: &Value| non_empty_str(value.get("id"));
         let uses = [
             server
                 .executable_code
                 .map(|code| ("code_execution".to_string(), code)),
             server.tool_call.map(|call| {
-                let name = call
-                    .get("toolType")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-                    .unwrap_or("tool_call")
-                    .to_string();
+                let name = non_empty_str(call.get("toolType"));
+                let name = name.unwrap_or_else(|| "tool_call".to_string());
                 (name, call)
             }),
         ];
@@ -184,15 +168,11 @@ impl GeminiDecoder {
         if data.starts_with('[') {
             let chunks: Vec<Value> =
                 serde_json::from_str(data).map_err(|e| malformed_chunk(data, &e))?;
-            for chunk in chunks {
-                let chunk: Chunk = parse_object(&chunk.to_string())?;
-                self.chunk_events(chunk, events)?;
-            }
-        } else {
-            let chunk: Chunk = parse_object(data)?;
-            self.chunk_events(chunk, events)?;
+            return chunks.iter().try_for_each(|chunk| {
+                self.chunk_events(parse_object(&chunk.to_string())?, events)
+            });
         }
-        Ok(())
+        self.chunk_events(parse_object(data)?, events)
     }
 }
 
@@ -201,17 +181,12 @@ chat_decode!(GeminiDecoder, "finishReason", None);
 /// An error object as [`Error::Api`]; its kind is the `status` (`RESOURCE_EXHAUSTED`), which
 /// says more than the numeric `code`.
 fn gemini_error(error: &Value) -> Error {
-    match api_error(error) {
-        Error::Api { kind, message } => Error::Api {
-            kind: error
-                .get("status")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .or(kind),
+    match (api_error(error), non_empty_str(error.get("status"))) {
+        (Error::Api { message, .. }, Some(status)) => Error::Api {
+            kind: Some(status),
             message,
         },
-        other => other,
+        (other, _) => other,
     }
 }
 

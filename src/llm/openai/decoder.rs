@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, first_of, parse_object, unnamed_call, Ending,
+    api_error, arguments_text, chat_decode, first_of, non_empty_str, parse_object, unnamed_call,
+    Ending,
 };
 
 use crate::Error;
@@ -162,18 +163,15 @@ impl OpenAIDecoder {
                 delta.into_events(events);
                 events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
-            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
-                events.push(ChatEvent::Finish(reason));
-            }
+            let reason = choice.finish_reason.filter(|r| !r.is_empty());
+            events.extend(reason.map(ChatEvent::Finish));
         }
         let usage = chunk
             .usage
             .as_ref()
             .and_then(Usage::from_openai)
             .or_else(|| chunk.x_groq.and_then(|x| Usage::from_openai(&x.usage?)));
-        if let Some(usage) = usage {
-            events.push(ChatEvent::Usage(usage));
-        }
+        events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
 }
@@ -226,13 +224,9 @@ struct FunctionChunk {
 
 impl Delta {
     fn into_events(self, events: &mut Vec<ChatEvent>) {
-        let non_empty = |value: Option<Value>| match value {
-            Some(Value::String(s)) if !s.is_empty() => Some(s),
-            _ => None,
-        };
         // A server may send the same text under both names: take one.
-        let reasoning = non_empty(self.reasoning_content)
-            .or_else(|| non_empty(self.reasoning))
+        let reasoning = non_empty_str(self.reasoning_content.as_ref())
+            .or_else(|| non_empty_str(self.reasoning.as_ref()))
             .unwrap_or_default();
         let (mut text, mut part_reasoning) = (String::new(), String::new());
         match self.content {
@@ -262,9 +256,7 @@ impl Delta {
         if !text.is_empty() {
             events.push(ChatEvent::Text(text));
         }
-        if let Some(refusal) = non_empty(self.refusal) {
-            events.push(ChatEvent::Refusal(refusal));
-        }
+        events.extend(non_empty_str(self.refusal.as_ref()).map(ChatEvent::Refusal));
     }
 }
 
