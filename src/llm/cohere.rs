@@ -6,7 +6,7 @@ use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::openai::{chat_messages, function_tools};
 use super::request::{put, unsupported};
 use super::{ChatEvent, ChatRequest, ResponseFormat, ToolChoice};
-use crate::sse::{Decode, Event, StreamOptions};
+use crate::sse::{Decode, Event, EventRef, StreamOptions};
 use crate::Error;
 
 mod decoder;
@@ -115,6 +115,14 @@ impl Decode for CohereStream {
         match self {
             CohereStream::V1(d) => d.decode(event),
             CohereStream::V2(d) => d.decode(event),
+        }
+    }
+
+    /// Reads the event where the parser holds it, as both APIs' decoders do.
+    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
+        match self {
+            CohereStream::V1(d) => d.decode_ref(event),
+            CohereStream::V2(d) => d.decode_ref(event),
         }
     }
 

@@ -137,8 +137,10 @@ impl Conversation {
         for piece in reply.by_ref() {
             on_piece(&piece?);
         }
-        // A chat stream ends without an error only after its end marker.
-        debug_assert!(reply.committed);
+        if !reply.committed {
+            // A chat stream ends without an error only after its end marker; kept as a guard.
+            return Err(Error::Protocol("the answer was cut".into()));
+        }
         Ok(std::mem::take(&mut reply.text))
     }
 
