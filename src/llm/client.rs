@@ -32,10 +32,27 @@ pub(crate) use provider;
 
 /// How long a request may wait for the response headers once it is sent: 120 seconds. Local
 /// servers load the model before they answer, which can take a minute on a cold start.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ureq_futures::llm::DEFAULT_TIMEOUT;
+///
+/// assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(120));
+/// ```
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest silence allowed between two reads of a streamed answer: 300 seconds. Reasoning
 /// models can think for minutes before their first word, and not every server sends keep-alive
 /// comments meanwhile.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::DEFAULT_READ_TIMEOUT;
+///
+/// assert_eq!(DEFAULT_READ_TIMEOUT.as_secs(), 5 * 60);
+/// ```
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Reads the environment for a builder: a variable's name in, its value out.
@@ -181,12 +198,45 @@ impl<P: Protocol> Client<P> {
     /// The provider's API root, the base URL when neither the builder nor the base URL variable
     /// sets one (`https://api.anthropic.com` for [`AnthropicClient`](super::AnthropicClient)...). The key is required
     /// there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::AnthropicClient;
+    ///
+    /// assert_eq!(AnthropicClient::DEFAULT_BASE_URL, "https://api.anthropic.com");
+    /// // Without ANTHROPIC_BASE_URL (here: no environment at all), the client talks to it.
+    /// let client = AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).build();
+    /// assert_eq!(client.base_url(), AnthropicClient::DEFAULT_BASE_URL);
+    /// ```
     pub const DEFAULT_BASE_URL: &'static str = P::PROVIDER.default_base;
     /// The environment variable the API key is read from (`ANTHROPIC_API_KEY` for
     /// [`AnthropicClient`](super::AnthropicClient)...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::CohereClient;
+    ///
+    /// assert_eq!(CohereClient::API_KEY_VAR, "COHERE_API_KEY");
+    /// let env = |name: &str| (name == CohereClient::API_KEY_VAR).then(|| "co-...".to_string());
+    /// assert!(CohereClient::builder("command-a-03-2025", None).env(env).build().has_api_key());
+    /// ```
     pub const API_KEY_VAR: &'static str = P::PROVIDER.key_var;
     /// The environment variable the base URL is read from (`ANTHROPIC_BASE_URL` for
     /// [`AnthropicClient`](super::AnthropicClient)...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::GeminiClient;
+    ///
+    /// assert_eq!(GeminiClient::BASE_URL_VAR, "GEMINI_BASE_URL");
+    /// // A proxy in front of the API, named by the variable (from a closure here).
+    /// let env = |var: &str| (var == GeminiClient::BASE_URL_VAR).then(|| "http://localhost:4000/".into());
+    /// let client = GeminiClient::builder("gemini-2.5-flash", None).env(env).build();
+    /// assert_eq!(client.base_url(), "http://localhost:4000");
+    /// ```
     pub const BASE_URL_VAR: &'static str = P::PROVIDER.base_var;
 
     /// A client for `model_name` with the builder's defaults: key and base URL from the
@@ -195,12 +245,43 @@ impl<P: Protocol> Client<P> {
     /// accept only their default).
     ///
     /// Never fails: a missing key is reported by the first request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # std::env::remove_var("OPENAI_API_KEY");
+    /// # std::env::set_var("OPENAI_BASE_URL", format!("{base}/v1"));
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    ///
+    /// // OPENAI_BASE_URL names a local server here, which needs no OPENAI_API_KEY.
+    /// let client = OpenAIClient::new("llama3.2", 0.7);
+    /// let text = client.stream_chat(&[Message::user("Say hello.")])?.collect::<Result<String, _>>()?;
+    /// assert_eq!(text, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new(model_name: impl Into<String>, temperature: impl Into<Option<f64>>) -> Self {
         Client::builder(model_name, temperature).build()
     }
 
     /// A builder for the key, base URL, headers, timeouts, session and the provider's own
     /// settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::OpenAIClient;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", 0.2)
+    ///     .env(|_| None)
+    ///     .base_url("http://localhost:11434/v1/")
+    ///     .session(FuturesSession::builder().max_workers(4).build())
+    ///     .build();
+    /// assert_eq!(client.base_url(), "http://localhost:11434/v1");
+    /// assert_eq!(client.session().max_workers(), 4);
+    /// ```
     pub fn builder(
         model_name: impl Into<String>,
         temperature: impl Into<Option<f64>>,
@@ -221,26 +302,85 @@ impl<P: Protocol> Client<P> {
     }
 
     /// The model the client asks for, as it was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::GeminiClient;
+    ///
+    /// // As given: the request's URL drops the `models/` prefix, the name keeps it.
+    /// let client = GeminiClient::builder("models/gemini-2.5-flash", None).env(|_| None).build();
+    /// assert_eq!(client.model_name(), "models/gemini-2.5-flash");
+    /// ```
     pub fn model_name(&self) -> &str {
         &self.model
     }
 
     /// The sampling temperature sent, or `None` when the server's default applies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::OpenAIClient;
+    ///
+    /// let client = OpenAIClient::builder("gpt-4o-mini", 0.2).env(|_| None).build();
+    /// assert_eq!(client.temperature(), Some(0.2));
+    /// // Reasoning models take only their default: no `temperature` field is sent.
+    /// assert_eq!(OpenAIClient::builder("o3-mini", None).env(|_| None).build().temperature(), None);
+    /// ```
     pub fn temperature(&self) -> Option<f64> {
         self.temperature
     }
 
     /// The base URL, without a trailing slash.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::OpenAIClient;
+    ///
+    /// // The builder's base URL wins over OPENAI_BASE_URL, without its trailing slash.
+    /// let client = OpenAIClient::builder("llama3.2", None)
+    ///     .env(|_| Some("http://proxy.internal/v1".to_string()))
+    ///     .base_url("http://localhost:8080/v1/")
+    ///     .build();
+    /// assert_eq!(client.base_url(), "http://localhost:8080/v1");
+    /// ```
     pub fn base_url(&self) -> &str {
         &self.connection.base_url
     }
 
     /// Whether the client has an API key (from the builder or the environment).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::AnthropicClient;
+    ///
+    /// let without = AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).build();
+    /// assert!(!without.has_api_key());
+    /// let blank = AnthropicClient::builder("claude-haiku-4-5", None).api_key("  ").build();
+    /// assert!(!blank.has_api_key()); // an empty key counts as none
+    /// ```
     pub fn has_api_key(&self) -> bool {
         self.connection.api_key.is_some()
     }
 
     /// The session the requests run on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/health", "text/plain", "ok")]);
+    /// use ureq_futures::llm::OpenAIClient;
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).env(|_| None).base_url(&base).build();
+    /// // Other requests can run on the client's workers and connections.
+    /// let health = client.session().get(format!("{base}/health")).send().result()?;
+    /// assert_eq!(health.status(), 200);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn session(&self) -> &FuturesSession {
         &self.connection.session
     }
@@ -255,6 +395,27 @@ impl<P: Protocol> Client<P> {
     /// [`Error::MissingApiKey`] when the key is required (see the [type docs](Self)) and absent;
     /// [`Error::InvalidRequest`] when the provider cannot express the request (an image for
     /// Cohere's v1 chat, a seed for Anthropic...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatStream, Message, OpenAIClient, OpenAIDecoder};
+    /// use ureq_futures::sse::StreamOptions;
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None)
+    ///     .env(|_| None)
+    ///     .base_url(format!("{base}/v1"))
+    ///     .build();
+    /// let pending = client
+    ///     .chat_request(&[Message::user("Say hello.")])?
+    ///     .events_decoded(StreamOptions::default(), OpenAIDecoder::new());
+    /// // ... other work while the request is in flight ...
+    /// let text: String = ChatStream::new(pending.result()?).collect::<Result<_, _>>()?;
+    /// assert_eq!(text, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn chat_request(&self, messages: &[Message]) -> Result<RequestBuilder, Error> {
         self.http_request(&ChatRequest::from(messages))
     }
@@ -353,6 +514,20 @@ impl<P: Protocol> Client<P> {
     ///
     /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming are
     /// items of the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("401 Unauthorized", "", r#"{"error":{"message":"Incorrect API key provided"}}"#);
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("gpt-4o-mini", None).api_key("sk-bad").base_url(&base).build();
+    /// // A refusal arrives before any text, with the server's status and message.
+    /// let err = client.stream_chat(&[Message::user("Hi")]).unwrap_err();
+    /// assert_eq!(err.status(), Some(401));
+    /// assert!(err.to_string().contains("Incorrect API key provided"));
+    /// ```
     pub fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
         self.stream(&ChatRequest::from(messages))
     }
@@ -364,6 +539,23 @@ impl<P: Protocol> Client<P> {
     ///
     /// As [`perform_stream_request`](Self::perform_stream_request); errors while streaming are
     /// items of the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("gpt-4o-mini", 0.7)
+    ///     .env(|_| None)
+    ///     .base_url(server.url())
+    ///     .build();
+    /// client.stream(&ChatRequest::new().user("Pick a number.").temperature(0.0))?;
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// // `sent` is the body the server received: the request's temperature wins over the client's.
+    /// assert_eq!(sent["temperature"], 0.0);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         self.http_request(request)?
             .events_decoded(self.protocol.stream_options(), self.protocol.decoder())
@@ -376,6 +568,22 @@ impl<P: Protocol> Client<P> {
     /// # Errors
     ///
     /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive whole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n")]);
+    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None)
+    ///     .env(|_| None)
+    ///     .base_url(format!("{base}/v1"))
+    ///     .build();
+    /// // This server stops after "Hel": an answer cut short is an error, not a short text.
+    /// let err = client.complete(&ChatRequest::new().user("Say hello.")).unwrap_err();
+    /// assert!(err.to_string().contains("the answer was cut"));
+    /// ```
     pub fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }
@@ -462,22 +670,92 @@ impl<P: Protocol> ClientBuilder<P> {
         /// The API key, sent in the provider's key header (each client's docs name it), never in
         /// the URL. Surrounding whitespace is removed; an empty key counts as none. Defaults to
         /// the value of the provider's key variable (`OPENAI_API_KEY`...), else none.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// use ureq_futures::llm::{AnthropicClient, Message};
+        ///
+        /// let client = AnthropicClient::builder("claude-haiku-4-5", None)
+        ///     .api_key(" sk-ant-test\n")
+        ///     .base_url(server.url())
+        ///     .build();
+        /// client.stream_chat(&[Message::user("Hi")])?;
+        /// # let sent = &server.requests()[0];
+        /// // `sent` is the request the server received: Anthropic's key header, the key trimmed.
+        /// assert_eq!(sent.header("x-api-key"), Some("sk-ant-test"));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         api_key(key: impl Into<String>) => api_key = Some(key.into());
         /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
         /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
         /// [module docs](super#providers)).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+        /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+        /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
+        ///
+        /// // llama.cpp's server on this machine: no key needed, none sent.
+        /// let client = OpenAIClient::builder("llama3.2", None)
+        ///     .env(|_| None)
+        ///     .base_url(format!("{base}/v1/"))
+        ///     .build();
+        /// assert_eq!(client.complete(&ChatRequest::new().user("Say hello."))?.text, "Hello!");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         base_url(url: impl Into<String>) => base_url = Some(url.into());
         /// How long a request may wait for the response headers once it is sent (connecting is
         /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
         /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
         /// no limit; either replaces the [session](Self::session)'s
         /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+        /// # let base = format!("http://{}", silent.local_addr()?);
+        /// use std::time::Duration;
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        ///
+        /// // `base` accepts the request and never answers.
+        /// let client = OpenAIClient::builder("llama3.2", None)
+        ///     .env(|_| None)
+        ///     .base_url(&base)
+        ///     .timeout(Duration::from_millis(100))
+        ///     .build();
+        /// let err = client.stream_chat(&[Message::user("Hi")]).unwrap_err();
+        /// assert!(err.is_timeout() && err.to_string().contains("100 ms (timeout)"));
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         timeout(d: impl Into<Option<Duration>>) => timeout = d.into();
         /// The longest silence allowed between two reads while the answer streams; past it the
         /// stream ends with [`Error::Timeout`], which names `read_timeout` and its value.
         /// Keep-alive comments count as reads. A `Duration`, or `None` for no limit; either
         /// replaces the session's [`read_timeout`](crate::SessionBuilder::read_timeout). Defaults
         /// to [`DEFAULT_READ_TIMEOUT`] (300 s).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::stall().content_type("text/event-stream"));
+        /// use std::time::Duration;
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        ///
+        /// // This server sends its headers, then nothing.
+        /// let client = OpenAIClient::builder("llama3.2", None)
+        ///     .env(|_| None)
+        ///     .base_url(server.url())
+        ///     .read_timeout(Duration::from_millis(100))
+        ///     .build();
+        /// let mut stream = client.stream_chat(&[Message::user("Hi")])?;
+        /// assert!(matches!(stream.next(), Some(Err(e)) if e.to_string().contains("100 ms (read_timeout)")));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         read_timeout(d: impl Into<Option<Duration>>) => read_timeout = d.into();
         /// How failed attempts are retried: before the answer's first byte only, never after.
         /// `None` leaves it to the [session](Self::session)'s
@@ -485,15 +763,66 @@ impl<P: Protocol> ClientBuilder<P> {
         /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
         /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
         /// `Retry-After`, with jittered backoff.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::status(503, "overloaded"));
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        /// use ureq_futures::RetryPolicy;
+        ///
+        /// let client = OpenAIClient::builder("llama3.2", None)
+        ///     .env(|_| None)
+        ///     .base_url(server.url())
+        ///     .retry(RetryPolicy::none())
+        ///     .build();
+        /// let err = client.stream_chat(&[Message::user("Hi")]).unwrap_err();
+        /// // One attempt, where the default makes three.
+        /// assert_eq!((err.status(), server.request_count()), (Some(503), 1));
+        /// ```
         retry(policy: impl Into<Option<RetryPolicy>>) => retry = policy.into();
         /// The session to run requests on, to share its workers and connections with other clients.
         /// The client's [`timeout`](Self::timeout) and [`read_timeout`](Self::read_timeout) replace
         /// the session's; its connect timeout, pool and other settings apply. Defaults to a new
         /// [`FuturesSession`] with 8 workers.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        /// use ureq_futures::FuturesSession;
+        ///
+        /// // One pool for the whole program; its default headers go with the client's requests.
+        /// let session = FuturesSession::builder().max_workers(16).header("x-team", "search").build();
+        /// let client = OpenAIClient::builder("llama3.2", None)
+        ///     .env(|_| None)
+        ///     .base_url(server.url())
+        ///     .session(session)
+        ///     .build();
+        /// client.stream_chat(&[Message::user("Hi")])?;
+        /// # let sent = &server.requests()[0];
+        /// assert_eq!(sent.header("x-team"), Some("search")); // `sent`: the request the server received
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         session(session: FuturesSession) => session = Some(session);
         /// Where the provider's key and base URL variables are looked up when the client is built.
         /// Pass `|_| None` to ignore the environment, or a map's lookup for configuration read from
         /// elsewhere. Defaults to the process environment.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::collections::HashMap;
+        /// use ureq_futures::llm::MistralClient;
+        ///
+        /// // Settings read from a configuration file rather than the process environment.
+        /// let config = HashMap::from([("MISTRAL_BASE_URL", "http://localhost:8080/v1")]);
+        /// let client = MistralClient::builder("mistral-small-latest", None)
+        ///     .env(move |name| config.get(name).map(|value| value.to_string()))
+        ///     .build();
+        /// assert_eq!(client.base_url(), "http://localhost:8080/v1");
+        /// ```
         env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) =>
             env = Box::new(lookup);
     }
@@ -503,12 +832,46 @@ impl<P: Protocol> ClientBuilder<P> {
     /// header's name, or `Authorization`) replaces the key, and no key is then required; a
     /// header named like one the provider requires (`anthropic-version`) replaces it. Defaults
     /// to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("gpt-4o-mini", None)
+    ///     .env(|_| None)
+    ///     .base_url(server.url())
+    ///     .header("OpenAI-Organization", "org-123")
+    ///     .build();
+    /// client.stream_chat(&[Message::user("Hi")])?;
+    /// # let sent = &server.requests()[0];
+    /// assert_eq!(sent.header("openai-organization"), Some("org-123")); // the request received
+    /// assert!(!format!("{client:?}").contains("org-123")); // values are never shown
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// The client. Reads the environment for what was not set; never fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{Message, OpenAIClient};
+    /// use ureq_futures::Error;
+    ///
+    /// // Never fails: a bad setting is reported by the first request, before anything is sent.
+    /// let client = OpenAIClient::builder("llama3.2", None)
+    ///     .env(|_| None)
+    ///     .base_url("localhost:11434/v1")
+    ///     .build();
+    /// let err = client.stream_chat(&[Message::user("Hi")]).unwrap_err();
+    /// assert!(matches!(err, Error::InvalidRequest(_)));
+    /// assert!(err.to_string().contains("http://localhost:11434/v1")); // the scheme it lacks
+    /// ```
     pub fn build(self) -> Client<P> {
         let provider = P::PROVIDER;
         // A key set on the builder wins even when empty (then there is none).
