@@ -14,10 +14,51 @@ mod decoder;
 pub use decoder::OpenAIDecoder;
 
 /// OpenAI's API root, the base URL when neither the builder nor `OPENAI_BASE_URL` sets one.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Message, OpenAIClient, DEFAULT_BASE_URL};
+/// use ureq_futures::Error;
+///
+/// assert_eq!(DEFAULT_BASE_URL, "https://api.openai.com/v1");
+/// // The key is required there: the request says so before anything is sent.
+/// let client = OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
+/// assert!(matches!(client.stream_chat(&[Message::user("Hi")]), Err(Error::MissingApiKey { .. })));
+/// ```
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The environment variable the API key is read from: `OPENAI_API_KEY`.
+///
+/// # Examples
+///
+/// ```
+/// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+/// use ureq_futures::llm::{Message, OpenAIClient, API_KEY_VAR};
+///
+/// let env = |name: &str| (name == API_KEY_VAR).then(|| "sk-test".to_string()); // OPENAI_API_KEY
+/// let client = OpenAIClient::builder("gpt-4o-mini", None).env(env).base_url(server.url()).build();
+/// client.stream_chat(&[Message::user("Hi")])?;
+/// # let sent = &server.requests()[0];
+/// assert_eq!(sent.header("authorization"), Some("Bearer sk-test")); // the request received
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub const API_KEY_VAR: &str = "OPENAI_API_KEY";
 /// The environment variable the base URL is read from: `OPENAI_BASE_URL`.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+/// use ureq_futures::llm::{Message, OpenAIClient, BASE_URL_VAR};
+///
+/// // The variable (from a closure here, not the process environment) chooses the server.
+/// let env = move |name: &str| (name == BASE_URL_VAR).then(|| format!("{base}/v1"));
+/// let client = OpenAIClient::builder("llama3.2", None).env(env).build();
+/// let text = client.stream_chat(&[Message::user("Say hello.")])?.collect::<Result<String, _>>()?;
+/// assert_eq!(text, "Hello!");
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 
 /// A streaming client for OpenAI's chat completions API and the servers that speak it
@@ -64,7 +105,22 @@ pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 /// The wire format of OpenAI's chat completions: the protocol of [`OpenAIClient`], which is
 /// `Client<OpenAI>`.
 ///
-/// See [`OpenAIClient`] and [`OpenAIClientBuilder`] for examples.
+/// # Examples
+///
+/// ```
+/// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+/// use ureq_futures::llm::{ChatRequest, Client, OpenAI};
+///
+/// // `Client<OpenAI>` is `OpenAIClient`.
+/// let client = Client::<OpenAI>::builder("gpt-4o-mini", None)
+///     .env(|_| None)
+///     .base_url(server.url())
+///     .build();
+/// client.stream(&ChatRequest::new().user("Hi").max_tokens(100))?;
+/// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+/// assert_eq!(sent["max_completion_tokens"], 100); // `sent`: the body received, OpenAI's words
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct OpenAI {
     /// `include_usage(false)` was set.
@@ -110,6 +166,23 @@ impl ClientBuilder<OpenAI> {
         /// Whether to ask for token counts (`"stream_options": {"include_usage": true}`), readable
         /// with [`ChatStream::usage`](super::ChatStream::usage). Some compatible servers reject the
         /// field: turn it off for them. Defaults to `true`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        ///
+        /// let client = OpenAIClient::builder("local-model", None)
+        ///     .env(|_| None)
+        ///     .base_url(server.url())
+        ///     .include_usage(false)
+        ///     .build();
+        /// client.stream_chat(&[Message::user("Hi")])?;
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent.get("stream_options"), None); // `sent`: the body the server received
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         include_usage(yes: bool) => protocol.without_usage = !yes;
     }
 }
