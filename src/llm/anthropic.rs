@@ -40,13 +40,33 @@ pub type AnthropicClient = Client<Anthropic>;
 /// Builds an [`AnthropicClient`]: the common settings and
 /// [`max_tokens`](ClientBuilder::max_tokens).
 ///
-/// See [`AnthropicClient`] for an example.
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{AnthropicClient, AnthropicClientBuilder};
+///
+/// // The settings every Claude client of a program shares.
+/// fn claude(model: &str) -> AnthropicClientBuilder {
+///     AnthropicClient::builder(model, None).max_tokens(8192)
+/// }
+/// assert_eq!(claude("claude-sonnet-4-5").env(|_| None).build().max_tokens(), 8192);
+/// ```
 pub type AnthropicClientBuilder = ClientBuilder<Anthropic>;
 
 /// The wire format of Anthropic's Messages API: the protocol of [`AnthropicClient`], which is
 /// `Client<Anthropic>`.
 ///
-/// See [`AnthropicClient`] for an example.
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{Anthropic, ChatRequest, Client};
+/// use ureq_futures::Error;
+///
+/// let client = Client::<Anthropic>::builder("claude-haiku-4-5", None).api_key("sk-ant-...").build();
+/// // Anthropic's wire format has no seed: refused before anything is sent.
+/// let err = client.stream(&ChatRequest::new().user("Hi").seed(42)).unwrap_err();
+/// assert!(matches!(err, Error::InvalidRequest(_)));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Anthropic {
     /// The builder's `max_tokens`, if it set one.
@@ -55,11 +75,52 @@ pub struct Anthropic {
 
 impl Client<Anthropic> {
     /// The `anthropic-version` header sent with every request: `2023-06-01`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// use ureq_futures::llm::{AnthropicClient, Message};
+    ///
+    /// let client = AnthropicClient::builder("claude-haiku-4-5", None)
+    ///     .env(|_| None)
+    ///     .base_url(server.url())
+    ///     .build();
+    /// client.stream_chat(&[Message::user("Hi")])?;
+    /// # let sent = &server.requests()[0];
+    /// assert_eq!(sent.header("anthropic-version"), Some(AnthropicClient::API_VERSION)); // 2023-06-01
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub const API_VERSION: &'static str = "2023-06-01";
     /// The `max_tokens` sent unless the builder sets another: 4096.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// use ureq_futures::llm::{AnthropicClient, Message};
+    ///
+    /// let client = AnthropicClient::builder("claude-haiku-4-5", None)
+    ///     .env(|_| None)
+    ///     .base_url(server.url())
+    ///     .build();
+    /// client.stream_chat(&[Message::user("Hi")])?;
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["max_tokens"], AnthropicClient::DEFAULT_MAX_TOKENS); // `sent`: the body received
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
     /// The longest answer asked for, in tokens (`max_tokens`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::AnthropicClient;
+    ///
+    /// let client = AnthropicClient::builder("claude-sonnet-4-5", None).env(|_| None).build();
+    /// assert_eq!(client.max_tokens(), AnthropicClient::DEFAULT_MAX_TOKENS);
+    /// ```
     pub fn max_tokens(&self) -> u32 {
         self.protocol.max_tokens.unwrap_or(Self::DEFAULT_MAX_TOKENS)
     }
@@ -70,6 +131,24 @@ impl ClientBuilder<Anthropic> {
         /// The longest answer to ask for, in tokens: the `max_tokens` Anthropic requires. With
         /// extended thinking it counts the thinking too. Defaults to
         /// [`AnthropicClient::DEFAULT_MAX_TOKENS`] (4096).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// use ureq_futures::llm::{AnthropicClient, Message};
+        ///
+        /// // Room for 10,000 tokens of thinking and the answer.
+        /// let client = AnthropicClient::builder("claude-sonnet-4-5", None)
+        ///     .env(|_| None)
+        ///     .base_url(server.url())
+        ///     .max_tokens(16_000)
+        ///     .build();
+        /// client.stream_chat(&[Message::user("Think it over.")])?;
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["max_tokens"], 16_000); // `sent`: the body the server received
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         max_tokens(tokens: u32) => protocol.max_tokens = Some(tokens);
     }
 }
