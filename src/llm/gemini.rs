@@ -40,19 +40,54 @@ pub type GeminiClient = Client<Gemini>;
 
 /// Builds a [`GeminiClient`]: the common settings.
 ///
-/// See [`GeminiClient`] for an example.
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{GeminiClient, GeminiClientBuilder};
+///
+/// // A builder kept as a value until the key is known.
+/// let builder: GeminiClientBuilder = GeminiClient::builder("gemini-2.5-flash", 0.7).env(|_| None);
+/// assert!(builder.api_key("AIza...").build().has_api_key());
+/// ```
 pub type GeminiClientBuilder = ClientBuilder<Gemini>;
 
 /// The wire format of Gemini's `generateContent`: the protocol of [`GeminiClient`], which is
 /// `Client<Gemini>`.
 ///
-/// See [`GeminiClient`] for an example.
+/// # Examples
+///
+/// ```
+/// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+/// use ureq_futures::llm::{Client, Gemini, Message};
+///
+/// let client = Client::<Gemini>::builder("gemini-2.5-flash", None)
+///     .api_key("AIza-test")
+///     .base_url(server.url())
+///     .build();
+/// client.stream_chat(&[Message::user("Hi")])?;
+/// # let sent = &server.requests()[0];
+/// // `sent` is the request the server received: the model in the path, the key in a header.
+/// assert_eq!(sent.path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+/// assert_eq!(sent.header("x-goog-api-key"), Some("AIza-test"));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Gemini;
 
 impl Client<Gemini> {
     /// The environment variable the API key is read from when `GEMINI_API_KEY` is not set:
     /// `GOOGLE_API_KEY`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::GeminiClient;
+    ///
+    /// assert_eq!(GeminiClient::FALLBACK_API_KEY_VAR, "GOOGLE_API_KEY");
+    /// // Read when GEMINI_API_KEY is not set.
+    /// let env = |name: &str| (name == GeminiClient::FALLBACK_API_KEY_VAR).then(|| "AIza...".into());
+    /// assert!(GeminiClient::builder("gemini-2.5-flash", None).env(env).build().has_api_key());
+    /// ```
     pub const FALLBACK_API_KEY_VAR: &'static str = "GOOGLE_API_KEY";
 }
 
