@@ -45,13 +45,38 @@ pub type CohereClient = Client<Cohere>;
 
 /// Builds a [`CohereClient`]: the common settings and [`api`](ClientBuilder::api).
 ///
-/// See [`CohereClient`] and [`CohereApi`] for examples.
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{CohereClient, CohereClientBuilder};
+///
+/// // A helper that points any Cohere builder at the company's proxy.
+/// fn via_proxy(builder: CohereClientBuilder) -> CohereClient {
+///     builder.base_url("http://localhost:4000/").build()
+/// }
+/// let client = via_proxy(CohereClient::builder("command-a-03-2025", 0.3).env(|_| None));
+/// assert_eq!(client.base_url(), "http://localhost:4000");
+/// ```
 pub type CohereClientBuilder = ClientBuilder<Cohere>;
 
 /// The wire format of Cohere's chat API: the protocol of [`CohereClient`], which is
 /// `Client<Cohere>`; v2 unless the builder asks for v1.
 ///
-/// See [`CohereClient`] for an example.
+/// # Examples
+///
+/// ```
+/// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+/// use ureq_futures::llm::{ChatRequest, Client, Cohere};
+///
+/// let client = Client::<Cohere>::builder("command-a-03-2025", None)
+///     .env(|_| None)
+///     .base_url(server.url())
+///     .build();
+/// client.stream(&ChatRequest::new().user("Hi").top_p(0.9))?;
+/// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+/// assert_eq!(sent["p"], 0.9); // `sent`: the body received, in Cohere's words
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Cohere {
     api: CohereApi,
@@ -81,12 +106,39 @@ pub enum CohereApi {
 impl ClientBuilder<Cohere> {
     setters! {
         /// Which chat API to speak. Defaults to [`CohereApi::V2`].
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+        /// # let base = doc::serve(&[("/v1/chat", "application/x-ndjson", "{\"event_type\":\"text-generation\",\"text\":\"Arr\"}\n{\"event_type\":\"stream-end\",\"finish_reason\":\"COMPLETE\"}\n")]);
+        /// use ureq_futures::llm::{CohereApi, CohereClient, Message};
+        ///
+        /// // v1 posts to `/v1/chat` and reads newline-delimited JSON.
+        /// let client = CohereClient::builder("command-r", None)
+        ///     .env(|_| None)
+        ///     .api(CohereApi::V1)
+        ///     .base_url(&base)
+        ///     .build();
+        /// let text = client.stream_chat(&[Message::user("Hello?")])?.collect::<Result<String, _>>()?;
+        /// assert_eq!(text, "Arr");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         api(api: CohereApi) => protocol.api = api;
     }
 }
 
 impl Client<Cohere> {
     /// The chat API the client speaks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{CohereApi, CohereClient};
+    ///
+    /// let client = CohereClient::builder("command-a-03-2025", 0.3).env(|_| None).build();
+    /// assert_eq!(client.api(), CohereApi::V2); // unless the builder asks for v1
+    /// ```
     pub fn api(&self) -> CohereApi {
         self.protocol.api
     }
