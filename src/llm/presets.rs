@@ -24,7 +24,18 @@ pub type MistralClient = Client<Mistral>;
 
 /// Builds a [`MistralClient`]: the common settings.
 ///
-/// See [`MistralClient`] for an example.
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{MistralClient, MistralClientBuilder};
+///
+/// // Mistral's API, or a local server that runs its open models.
+/// fn mistral(local: bool) -> MistralClientBuilder {
+///     let builder = MistralClient::builder("mistral-small-latest", None).env(|_| None);
+///     if local { builder.base_url("http://localhost:8000/v1") } else { builder }
+/// }
+/// assert_eq!(mistral(true).build().base_url(), "http://localhost:8000/v1");
+/// ```
 pub type MistralClientBuilder = ClientBuilder<Mistral>;
 
 /// Together AI's API (`https://api.together.xyz/v1`), a [`Client`] over the [`Together`]
@@ -45,20 +56,58 @@ pub type TogetherClient = Client<Together>;
 
 /// Builds a [`TogetherClient`]: the common settings.
 ///
-/// See [`TogetherClient`] for an example.
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{TogetherClient, TogetherClientBuilder};
+///
+/// let builders: Vec<TogetherClientBuilder> = ["Qwen/Qwen3-8B", "deepseek-ai/DeepSeek-V3"]
+///     .map(|model| TogetherClient::builder(model, 0.7).env(|_| None))
+///     .into();
+/// let clients: Vec<_> = builders.into_iter().map(TogetherClientBuilder::build).collect();
+/// assert_eq!(clients[1].model_name(), "deepseek-ai/DeepSeek-V3");
+/// ```
 pub type TogetherClientBuilder = ClientBuilder<Together>;
 
 /// The protocol of [`MistralClient`], which is `Client<Mistral>`: OpenAI's chat completions at
 /// Mistral.
 ///
-/// See [`MistralClient`] for an example.
+/// # Examples
+///
+/// ```
+/// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+/// use ureq_futures::llm::{ChatRequest, Client, Mistral};
+///
+/// let client = Client::<Mistral>::builder("mistral-small-latest", None)
+///     .api_key("k")
+///     .base_url(server.url())
+///     .build();
+/// client.stream(&ChatRequest::new().user("Hi").seed(7))?;
+/// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+/// assert_eq!(sent["random_seed"], 7); // `sent`: the body received, in Mistral's words
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Mistral;
 
 /// The protocol of [`TogetherClient`], which is `Client<Together>`: OpenAI's chat completions
 /// at Together AI.
 ///
-/// See [`TogetherClient`] for an example.
+/// # Examples
+///
+/// ```
+/// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+/// use ureq_futures::llm::{ChatRequest, Client, Together};
+///
+/// let client = Client::<Together>::builder("Qwen/Qwen3-8B", None)
+///     .api_key("k")
+///     .base_url(server.url())
+///     .build();
+/// client.stream(&ChatRequest::new().user("Hi").max_tokens(100))?;
+/// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+/// assert_eq!(sent["max_tokens"], 100); // `sent`: the body received (OpenAI: `max_completion_tokens`)
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Together;
 
