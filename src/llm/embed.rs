@@ -126,18 +126,83 @@ pub struct EmbedOptions {
 
 impl EmbedOptions {
     /// The defaults above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::json(r#"{"embeddings": {"float": [[0.6, 0.8]]}}"#));
+    /// # let client = ureq_futures::llm::CohereClient::builder("embed-v4.0", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::EmbedOptions;
+    ///
+    /// let vectors = client.embed_with(&["The sky is blue."], &EmbedOptions::new())?; // a CohereClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(vectors, [[0.6, 0.8]]);
+    /// assert_eq!(sent["input_type"], "search_document"); // Cohere's default
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new() -> Self {
         EmbedOptions::default()
     }
 
     setters! {
         /// Sets [`input_type`](EmbedOptions::input_type).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::json(r#"{"embeddings": [{"values": [0.6, 0.8]}]}"#));
+        /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-embedding-001", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::EmbedOptions;
+        ///
+        /// // Gemini embeds documents and the queries that search them differently.
+        /// let queries = EmbedOptions::new().input_type("RETRIEVAL_QUERY");
+        /// client.embed_with(&["Why is the sky blue?"], &queries)?; // a GeminiClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["requests"][0]["taskType"], "RETRIEVAL_QUERY");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         input_type(kind: impl Into<String>) => input_type = Some(kind.into());
         /// Sets [`dimensions`](EmbedOptions::dimensions).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::json(r#"{"data": [{"index": 0, "embedding": [0.6, 0.8]}]}"#));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("text-embedding-3-small", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::EmbedOptions;
+        ///
+        /// client.embed_with(&["The sky is blue."], &EmbedOptions::new().dimensions(256))?; // an OpenAIClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["dimensions"], 256);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         dimensions(n: u32) => dimensions = Some(n);
         /// Sets [`batch_size`](EmbedOptions::batch_size) (at least 1).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::json(r#"{"data": [{"index": 0, "embedding": [0.6, 0.8]}]}"#));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("text-embedding-3-small", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::EmbedOptions;
+        ///
+        /// let one_each = EmbedOptions::new().batch_size(0); // at least 1
+        /// let vectors = client.embed_with(&["sky", "grass", "sea"], &one_each)?; // an OpenAIClient
+        /// assert_eq!((vectors.len(), server.request_count()), (3, 3));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         batch_size(n: usize) => batch_size = Some(n.max(1));
         /// Sets [`in_flight`](EmbedOptions::in_flight) (at least 1).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use ureq_futures::llm::EmbedOptions;
+        ///
+        /// // One request at a time, to stay under a low rate limit (0 is taken as 1).
+        /// assert_eq!(EmbedOptions::new().in_flight(0), EmbedOptions::new().in_flight(1));
+        /// assert_eq!(EmbedOptions::new().in_flight, None); // 4 at once
+        /// ```
         in_flight(n: usize) => in_flight = Some(n.max(1));
     }
 }

@@ -274,6 +274,17 @@ pub struct Usage {
 impl Usage {
     /// Reads an OpenAI-style usage object (`prompt_tokens`, `completion_tokens`,
     /// `total_tokens`); `None` unless `value` is an object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::{json, Value};
+    /// use ureq_futures::llm::Usage;
+    ///
+    /// let usage = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 12})).unwrap();
+    /// assert_eq!((usage.input_tokens, usage.output_tokens, usage.total_tokens), (Some(9), Some(12), None));
+    /// assert!(Usage::from_openai(&Value::Null).is_none());
+    /// ```
     pub fn from_openai(value: &Value) -> Option<Usage> {
         Usage::from_counts(value, "prompt_tokens", "completion_tokens", "total_tokens")
     }

@@ -154,6 +154,15 @@ pub struct ToolResult {
 
 impl Part {
     /// A text part.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{Message, Part};
+    ///
+    /// assert_eq!(Part::text("hi"), Part::Text { text: "hi".into() });
+    /// assert_eq!(Message::user("hi").content, [Part::text("hi")]);
+    /// ```
     pub fn text(text: impl Into<String>) -> Part {
         Part::Text { text: text.into() }
     }
@@ -161,6 +170,21 @@ impl Part {
 
 impl Message {
     /// A message with any role and one text part.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// // OpenAI's newer name for the system role, sent as it is by an OpenAIClient.
+    /// let history = [Message::new("developer", "Use British spelling."), Message::user("Colour?")];
+    /// client.stream_chat(&history)?;
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["messages"][0], serde_json::json!({"role": "developer", "content": "Use British spelling."}));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new(role: impl Into<String>, text: impl Into<String>) -> Self {
         Message {
             role: role.into(),
@@ -169,22 +193,77 @@ impl Message {
     }
 
     /// A system message: instructions for the model.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// client.stream_chat(&[Message::system("Answer in one sentence."), Message::user("Why?")])?; // a GeminiClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// // Gemini takes it apart from the conversation.
+    /// assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "Answer in one sentence.");
+    /// assert_eq!(sent["contents"].as_array().map(Vec::len), Some(1));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn system(text: impl Into<String>) -> Self {
         Message::new("system", text)
     }
 
     /// A user message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let m = Message::user("Why is the sky blue?");
+    /// assert_eq!((m.role.as_str(), m.text().as_str()), ("user", "Why is the sky blue?"));
+    /// assert_eq!(m, Message::new("user", "Why is the sky blue?"));
+    /// ```
     pub fn user(text: impl Into<String>) -> Self {
         Message::new("user", text)
     }
 
     /// An assistant message: an earlier answer of the model. To put an answer with tool calls
     /// back into the history, use [`ChatResponse::message`](super::ChatResponse::message).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// // A conversation replayed from a log, to an AnthropicClient.
+    /// let history = [Message::user("Hi, I'm Ada."), Message::assistant("Hello Ada!"), Message::user("My name?")];
+    /// client.stream_chat(&history)?;
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["messages"][1], serde_json::json!({"role": "assistant", "content": "Hello Ada!"}));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn assistant(text: impl Into<String>) -> Self {
         Message::new("assistant", text)
     }
 
     /// A `"tool"` message carrying the result of `call`, for the next request of a tool loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::{Message, Part, ToolCall};
+    ///
+    /// let call = ToolCall { id: "call_1".into(), name: "add".into(), ..ToolCall::default() };
+    /// let asked = Message { role: "assistant".into(), content: vec![Part::ToolCall(call.clone())] };
+    /// client.stream_chat(&[Message::user("2 + 3?"), asked, Message::tool_result(&call, "5")])?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["messages"][2], serde_json::json!({"role": "tool", "tool_call_id": "call_1", "content": "5"}));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn tool_result(call: &ToolCall, content: impl Into<String>) -> Self {
         Message {
             role: "tool".into(),
@@ -197,18 +276,59 @@ impl Message {
     }
 
     /// The message with one more part.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{Message, Part};
+    ///
+    /// let m = Message::user("First line.").with_part(Part::text(" Second part."));
+    /// assert_eq!(m.content.len(), 2);
+    /// assert_eq!(m.text(), "First line. Second part.");
+    /// ```
     pub fn with_part(mut self, part: Part) -> Self {
         self.content.push(part);
         self
     }
 
     /// The message with an image the provider fetches from `url`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+    /// use serde_json::json;
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let m = Message::user("What is this?").with_image_url("https://example.com/cat.png");
+    /// client.stream_chat(&[m])?; // an AnthropicClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// let image = json!({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}});
+    /// assert_eq!(sent["messages"][0]["content"][1], image);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn with_image_url(self, url: impl Into<String>) -> Self {
         self.with_part(Part::ImageUrl { url: url.into() })
     }
 
     /// The message with an image sent inline: the file's bytes and its media type
     /// (`image/png`...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let png: Vec<u8> = vec![0x89, b'P', b'N', b'G']; // an image file's bytes
+    /// client.stream_chat(&[Message::user("What is this?").with_image("image/png", png)])?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// // OpenAI takes it as a `data:` URL, base64-encoded.
+    /// assert_eq!(sent["messages"][0]["content"][1]["image_url"]["url"], "data:image/png;base64,iVBORw==");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn with_image(self, media_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
         self.with_part(Part::Image {
             media_type: media_type.into(),
@@ -217,6 +337,15 @@ impl Message {
     }
 
     /// The text parts, joined.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{Message, Part};
+    ///
+    /// let m = Message::user("What is ").with_image_url("https://example.com/cat.png").with_part(Part::text("this?"));
+    /// assert_eq!(m.text(), "What is this?"); // the image is left out
+    /// ```
     pub fn text(&self) -> String {
         self.content
             .iter()
@@ -228,6 +357,22 @@ impl Message {
     }
 
     /// The tool calls among the parts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::Message;
+    ///
+    /// // An assistant turn of a saved conversation: a text part and two calls.
+    /// let m: Message = serde_json::from_str(r#"{"role": "assistant", "content": [
+    ///     {"type": "text", "text": "Checking both."},
+    ///     {"type": "tool_call", "index": 0, "id": "call_1", "name": "weather", "arguments": "{\"city\":\"Oslo\"}"},
+    ///     {"type": "tool_call", "index": 1, "id": "call_2", "name": "weather", "arguments": "{\"city\":\"Rome\"}"}
+    /// ]}"#)?;
+    /// let ids: Vec<&str> = m.tool_calls().map(|call| call.id.as_str()).collect();
+    /// assert_eq!(ids, ["call_1", "call_2"]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn tool_calls(&self) -> impl Iterator<Item = &ToolCall> {
         self.content.iter().filter_map(|part| match part {
             Part::ToolCall(call) => Some(call),

@@ -86,6 +86,23 @@ pub struct Tool {
 
 impl Tool {
     /// A tool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+    /// use serde_json::json;
+    /// use ureq_futures::llm::{ChatRequest, Tool};
+    ///
+    /// let now = Tool::new("now", "The current time, in UTC", json!({"type": "object"}));
+    /// client.stream(&ChatRequest::new().user("What time is it?").tool(now))?; // an AnthropicClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// // `sent` is the body the server received: Anthropic calls the parameters `input_schema`.
+    /// assert_eq!(sent["tools"][0]["input_schema"], json!({"type": "object"}));
+    /// assert_eq!(sent["tools"][0]["description"], "The current time, in UTC");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
         Tool {
             name: name.into(),
@@ -154,34 +171,120 @@ pub enum ResponseFormat {
 
 impl ChatRequest {
     /// An empty request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use serde_json::json;
+    /// use ureq_futures::llm::ChatRequest;
+    ///
+    /// // An OpenAIClient without a temperature: the server's defaults apply to all the rest.
+    /// client.stream(&ChatRequest::new().user("Hi"))?;
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// let messages = json!([{"role": "user", "content": "Hi"}]);
+    /// let usage = json!({"include_usage": true});
+    /// assert_eq!(sent, json!({"model": "gpt-4o-mini", "messages": messages, "stream": true, "stream_options": usage}));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new() -> Self {
         ChatRequest::default()
     }
 
     /// Adds a message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::{ChatRequest, Message};
+    ///
+    /// let photo = Message::user("Describe this.").with_image_url("https://example.com/cat.png");
+    /// client.stream(&ChatRequest::new().message(photo))?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["messages"][0]["content"][1]["image_url"]["url"], "https://example.com/cat.png");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn message(mut self, message: Message) -> Self {
         self.messages.push(message);
         self
     }
 
     /// Adds messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::{ChatRequest, Message};
+    ///
+    /// let history = vec![Message::user("Hi, I'm Ada."), Message::assistant("Hello Ada!")];
+    /// client.stream(&ChatRequest::new().messages_from(history).user("My name?"))?; // a GeminiClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["contents"].as_array().map(Vec::len), Some(3));
+    /// assert_eq!(sent["contents"][1]["role"], "model"); // Gemini's word for the assistant
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn messages_from(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
         self.messages.extend(messages);
         self
     }
 
     /// Adds a user message of one text part.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::ChatRequest;
+    ///
+    /// client.stream(&ChatRequest::new().user("What is 2 + 3?"))?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["messages"], serde_json::json!([{"role": "user", "content": "What is 2 + 3?"}]));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn user(self, text: impl Into<String>) -> Self {
         self.message(Message::user(text))
     }
 
     /// Adds a message to a request being reused, as a tool loop does with each answer and
     /// each tool result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).env(|_| None).base_url(format!("{base}/v1")).build();
+    /// use ureq_futures::llm::{ChatRequest, Message};
+    ///
+    /// let mut request = ChatRequest::new().user("Say hello.");
+    /// let answer = client.complete(&request)?;
+    /// request.push(answer.message());
+    /// request.push(Message::user("Once more."));
+    /// assert_eq!(request.messages()[1], Message::assistant("Hello!"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn push(&mut self, message: Message) {
         self.messages.push(message);
     }
 
     /// The messages, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatRequest, Message};
+    ///
+    /// let request = ChatRequest::new().system("Be brief.").user("one").message(Message::assistant("two"));
+    /// // The system prompt is not one of them.
+    /// let roles: Vec<&str> = request.messages().iter().map(|m| m.role.as_str()).collect();
+    /// assert_eq!(roles, ["user", "assistant"]);
+    /// ```
     pub fn messages(&self) -> &[Message] {
         &self.messages
     }
@@ -190,28 +293,142 @@ impl ChatRequest {
         /// The system prompt, sent before the messages where each provider takes it (see the
         /// [table](super#the-request-surface)); `"system"` messages are sent too, after it.
         /// Replaces an earlier one.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::{ChatRequest, Message};
+        ///
+        /// let request = ChatRequest::new().system("Answer in French.").message(Message::system("Be brief."));
+        /// client.stream(&request.user("Hello!"))?; // an AnthropicClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["system"], "Answer in French.\n\nBe brief.");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         system(prompt: impl Into<String>) => system = Some(prompt.into());
         /// Whether and which tool the model must call.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+        /// use serde_json::json;
+        /// use ureq_futures::llm::{ChatRequest, Tool, ToolChoice};
+        ///
+        /// let search = Tool::new("search", "Searches the web", json!({"type": "object"}));
+        /// let request = ChatRequest::new().user("News?").tool(search).tool_choice(ToolChoice::Required);
+        /// client.stream(&request)?; // an AnthropicClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["tool_choice"], json!({"type": "any"}));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
         /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
         /// `maxOutputTokens`; the others: `max_tokens`).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// // A GeminiClient.
+        /// client.stream(&ChatRequest::new().user("Summarize War and Peace.").max_tokens(100))?;
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["generationConfig"]["maxOutputTokens"], 100);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         max_tokens(tokens: u32) => max_tokens = Some(tokens);
         /// The sampling temperature, in place of the client's.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", 0.7).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// // An OpenAIClient made with a temperature of 0.7.
+        /// client.stream(&ChatRequest::new().user("Name a prime.").temperature(0.0))?;
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["temperature"], 0.0);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         temperature(temperature: f64) => temperature = Some(temperature);
         /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::CohereClient::builder("command-a-03-2025", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// client.stream(&ChatRequest::new().user("Write a haiku.").top_p(0.9))?; // a CohereClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["p"], 0.9);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         top_p(top_p: f64) => top_p = Some(top_p);
         /// A seed, for repeatable sampling where the provider offers it (Mistral's
         /// `random_seed`). Anthropic has none.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::MistralClient::builder("mistral-small-latest", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// client.stream(&ChatRequest::new().user("Pick a word.").seed(42))?; // a MistralClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["random_seed"], 42);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
         seed(seed: u64) => seed = Some(seed);
     }
 
     /// Offers a tool to the model.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use serde_json::json;
+    /// use ureq_futures::llm::{ChatRequest, Tool};
+    ///
+    /// let add = Tool::new("add", "Adds two numbers", json!({"type": "object"}));
+    /// client.stream(&ChatRequest::new().user("2 + 3?").tool(add))?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["tools"][0]["type"], "function");
+    /// assert_eq!(sent["tools"][0]["function"]["name"], "add");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
         self
     }
 
     /// Asks for a JSON object (JSON mode). Most providers want the prompt to say so too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::ChatRequest;
+    ///
+    /// let request = ChatRequest::new().user("The largest city of Norway, as a JSON object?");
+    /// client.stream(&request.json())?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["response_format"], serde_json::json!({"type": "json_object"}));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn json(mut self) -> Self {
         self.response_format = Some(ResponseFormat::Json);
         self
@@ -219,6 +436,23 @@ impl ChatRequest {
 
     /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
     /// name (OpenAI).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
+    /// use serde_json::json;
+    /// use ureq_futures::llm::ChatRequest;
+    ///
+    /// let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+    /// let request = ChatRequest::new().user("Name a city.").json_schema("city", schema.clone());
+    /// client.stream(&request)?; // a GeminiClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
+    /// assert_eq!(sent["generationConfig"]["responseJsonSchema"], schema);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn json_schema(mut self, name: impl Into<String>, schema: Value) -> Self {
         self.response_format = Some(ResponseFormat::JsonSchema {
             name: name.into(),
@@ -228,6 +462,19 @@ impl ChatRequest {
     }
 
     /// Adds a stop sequence: the answer ends before it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::ChatRequest;
+    ///
+    /// client.stream(&ChatRequest::new().user("Count to ten.").stop("4").stop("\n\n"))?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!(sent["stop"], serde_json::json!(["4", "\n\n"]));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn stop(mut self, sequence: impl Into<String>) -> Self {
         self.stop.push(sequence.into());
         self
@@ -236,6 +483,21 @@ impl ChatRequest {
     /// A field merged into the top level of the request body as it is, replacing a field of
     /// the same name: for any option not listed here (`"reasoning_effort"`, `"thinking"`,
     /// `"safetySettings"`...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+    /// use serde_json::json;
+    /// use ureq_futures::llm::ChatRequest;
+    ///
+    /// let request = ChatRequest::new().user("Prove it.").extra("reasoning_effort", json!("low"));
+    /// client.stream(&request.extra("stream", json!(false)))?; // an OpenAIClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// assert_eq!((&sent["reasoning_effort"], &sent["stream"]), (&json!("low"), &json!(false)));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
         self.extra.insert(field.into(), value);
         self
@@ -480,6 +742,20 @@ impl ChatResponse {
     /// # Errors
     ///
     /// The stream's error, if it ends with one (a cut answer included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).env(|_| None).base_url(format!("{base}/v1")).build();
+    /// use ureq_futures::llm::{ChatRequest, ChatResponse};
+    ///
+    /// let stream = client.stream(&ChatRequest::new().user("Say hello."))?; // an OpenAIClient
+    /// let response = ChatResponse::from_stream(stream)?;
+    /// assert_eq!((response.text.as_str(), response.finish_reason.as_deref()), ("Hello!", Some("stop")));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn from_stream(mut stream: ChatStream) -> Result<ChatResponse, Error> {
         let text = stream.by_ref().collect::<Result<String, _>>()?;
         let request_id = stream.request_id().map(str::to_string);
@@ -492,6 +768,19 @@ impl ChatResponse {
 
     /// The assistant's turn for the history: its text (else its tool plan) and its tool
     /// calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatResponse, Message, ToolCall};
+    ///
+    /// let mut response = ChatResponse::default();
+    /// response.tool_plan = "I will look it up.".into(); // no text: the plan stands in
+    /// response.tool_calls.push(ToolCall { name: "search".into(), ..ToolCall::default() });
+    /// let message = response.message();
+    /// assert_eq!((message.role.as_str(), message.text().as_str()), ("assistant", "I will look it up."));
+    /// assert_eq!(message.tool_calls().next(), response.tool_calls.first());
+    /// ```
     pub fn message(&self) -> Message {
         let text = [&self.text, &self.tool_plan]
             .into_iter()

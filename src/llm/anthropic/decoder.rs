@@ -93,6 +93,19 @@ impl ToolBlock {
 
 impl AnthropicDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{AnthropicDecoder, ChatEvent};
+    /// use ureq_futures::sse::{Decode, Event};
+    ///
+    /// let stop = Event { event: "message_stop".into(), data: r#"{"type":"message_stop"}"#.into(), id: None, retry: None };
+    /// let mut decoder = AnthropicDecoder::new();
+    /// assert_eq!(decoder.decode(stop.clone())?, Some(vec![ChatEvent::Done]));
+    /// assert_eq!(decoder.decode(stop)?, None); // nothing is read after the answer's end
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new() -> Self {
         AnthropicDecoder::default()
     }

@@ -63,6 +63,19 @@ pub struct CohereDecoder {
 
 impl CohereDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, CohereDecoder};
+    /// use ureq_futures::sse::{Decode, Event};
+    ///
+    /// let line = r#"{"is_finished":true,"event_type":"stream-end","finish_reason":"MAX_TOKENS"}"#;
+    /// let end = Event { event: "message".into(), data: line.into(), id: None, retry: None };
+    /// let events = CohereDecoder::new().decode(end)?;
+    /// assert_eq!(events, Some(vec![ChatEvent::Finish("MAX_TOKENS".into()), ChatEvent::Done]));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new() -> Self {
         CohereDecoder::default()
     }

@@ -72,6 +72,17 @@ pub struct CohereV2Decoder {
 
 impl CohereV2Decoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::CohereV2Decoder;
+    /// use ureq_futures::sse::Decode;
+    ///
+    /// let mut decoder = CohereV2Decoder::new();
+    /// // Cut before its end: the error names what never came.
+    /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(m)) if m.contains("`message-end`")));
+    /// ```
     pub fn new() -> Self {
         CohereV2Decoder::default()
     }

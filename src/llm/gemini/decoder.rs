@@ -68,6 +68,17 @@ pub struct GeminiDecoder {
 
 impl GeminiDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::GeminiDecoder;
+    /// use ureq_futures::sse::Decode;
+    ///
+    /// // Gemini has no end marker: only a finish reason makes the body's end a clean end.
+    /// let err = GeminiDecoder::new().finish().unwrap_err();
+    /// assert!(err.to_string().ends_with("the stream ended before any `finishReason`"));
+    /// ```
     pub fn new() -> Self {
         GeminiDecoder::default()
     }

@@ -88,6 +88,20 @@ struct CallTrack {
 
 impl OpenAIDecoder {
     /// A decoder at the start of a stream: one per answer, as it tracks the answer's state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::OpenAIDecoder;
+    /// use ureq_futures::sse::Decode;
+    ///
+    /// // A body that ends before anything was decoded is a cut answer.
+    /// let err = OpenAIDecoder::new().finish().unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "protocol: the answer was cut: the stream ended before any `finish_reason` and without `data: [DONE]`"
+    /// );
+    /// ```
     pub fn new() -> Self {
         OpenAIDecoder::default()
     }
