@@ -42,6 +42,20 @@ pub struct ChatJob {
 
 impl ChatJob {
     /// A job of one user message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatJob, Message};
+    ///
+    /// let jobs: Vec<ChatJob> = ["red", "green"]
+    ///     .iter()
+    ///     .enumerate()
+    ///     .map(|(i, colour)| ChatJob::user(i.to_string(), format!("A poem about {colour}")))
+    ///     .collect();
+    /// assert_eq!(jobs[1].id, "1");
+    /// assert_eq!(jobs[1].messages, [Message::user("A poem about green")]);
+    /// ```
     pub fn user(id: impl Into<String>, prompt: impl Into<String>) -> Self {
         ChatJob {
             id: id.into(),
@@ -87,6 +101,17 @@ pub struct ChatResult {
 
 impl ChatResult {
     /// Whether the chat has an answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::ChatResult;
+    ///
+    /// let line = r#"{"id":"7","content":"Hi!","finish_reason":"stop","attempts":1}"#;
+    /// let result: ChatResult = serde_json::from_str(line)?;
+    /// assert!(result.is_ok());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
@@ -190,6 +215,19 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 
 impl<C: ChatClient + 'static> ChatBatch<C> {
     /// A batch over `client`, with the defaults its setters state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::{ChatBatch, ChatJob};
+    ///
+    /// let batch = ChatBatch::new(client); // 8 at once, 4 attempts each
+    /// let results: Vec<_> = batch.run([ChatJob::user("a", "Say hello.")]).collect();
+    /// assert_eq!(results[0].content.as_deref(), Some("Hello!"));
+    /// ```
     pub fn new(client: C) -> Self {
         ChatBatch {
             client: Arc::new(client),
@@ -202,13 +240,81 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
 
     setters! {
         /// Chats at once, at least 1. Defaults to 8.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # use std::sync::{atomic::{AtomicUsize, Ordering::SeqCst}, Arc};
+        /// # use ureq_futures::llm::{ChatClient, ChatEvent, ChatStream, Message};
+        /// # // Counts the chats it is in at once, and the most it has seen.
+        /// # #[derive(Clone, Default)]
+        /// # struct Probe { now: Arc<AtomicUsize>, most: Arc<AtomicUsize> }
+        /// # impl ChatClient for Probe {
+        /// #     fn stream_chat(&self, _: &[Message]) -> Result<ChatStream, ureq_futures::Error> {
+        /// #         self.most.fetch_max(self.now.fetch_add(1, SeqCst) + 1, SeqCst);
+        /// #         std::thread::sleep(std::time::Duration::from_millis(20));
+        /// #         self.now.fetch_sub(1, SeqCst);
+        /// #         let (tx, rx) = crossbeam_channel::unbounded();
+        /// #         tx.send(Ok(vec![ChatEvent::Text("Hi".into()), ChatEvent::Done])).ok();
+        /// #         Ok(ChatStream::from_receiver(rx))
+        /// #     }
+        /// # }
+        /// use ureq_futures::llm::{ChatBatch, ChatJob};
+        ///
+        /// let probe = Probe::default();
+        /// let batch = ChatBatch::new(probe.clone()).in_flight(3);
+        /// let jobs = (0..12).map(|i| ChatJob::user(i.to_string(), "Hi"));
+        /// assert_eq!(batch.run(jobs).filter(|r| r.is_ok()).count(), 12);
+        /// assert!(probe.most.load(SeqCst) <= 3); // never more than 3 chats at once
+        /// ```
         in_flight(n: usize) => in_flight = n.max(1);
         /// Attempts per chat, the first included; at least 1. Defaults to 4.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+        /// # let base = doc::serve_status("503 Service Unavailable", "retry-after: 0\r\n", r#"{"error":{"message":"overloaded"}}"#);
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).env(|_| None).build();
+        /// use ureq_futures::llm::{ChatBatch, ChatJob};
+        ///
+        /// let batch = ChatBatch::new(client).attempts(2); // one retry
+        /// let result = batch.run([ChatJob::user("q1", "Hi")]).next().unwrap();
+        /// assert_eq!((result.is_ok(), result.attempts), (false, 2));
+        /// ```
         attempts(n: u32) => attempts = n.max(1);
         /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
+        /// use ureq_futures::llm::ChatBatch;
+        ///
+        /// // No bar, even on a terminal (a program that prints its own progress).
+        /// let quiet = ChatBatch::new(client).progress_bar(false);
+        /// assert!(format!("{quiet:?}").contains("progress_bar: false"));
+        /// ```
         progress_bar(on: bool) => progress_bar = on;
         /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
         /// none.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+        /// # let base = doc::serve_status("429 Too Many Requests", "retry-after-ms: 10\r\n", r#"{"error":{"message":"slow down"}}"#);
+        /// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
+        /// use ureq_futures::{FuturesSession, RateLimiter};
+        ///
+        /// let limiter = RateLimiter::new();
+        /// let session = FuturesSession::builder().rate_limiter(limiter.clone()).build();
+        /// let client = OpenAIClient::builder("gpt-4o-mini", None).base_url(base).env(|_| None).session(session).build();
+        /// // The session's limiter: the bar shows its pauses.
+        /// let batch = ChatBatch::new(client).rate_limiter(limiter.clone()).progress_bar(true).attempts(1);
+        /// assert!(!batch.run([ChatJob::user("q1", "Hi")]).next().unwrap().is_ok());
+        /// assert!(limiter.pauses() > 0); // each 429 paused the host
+        /// ```
         rate_limiter(limiter: RateLimiter) => limiter = Some(limiter);
     }
 
@@ -285,6 +391,23 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     ///
     /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
     /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// # let path = std::env::temp_dir().join(format!("ureq-futures-doc-run-to-file-{}.jsonl", std::process::id()));
+    /// use ureq_futures::llm::{ChatBatch, ChatJob, ChatResult};
+    ///
+    /// let summary = ChatBatch::new(client).run_to_file([ChatJob::user("q1", "Say hello.")], &path)?;
+    /// assert_eq!(summary.answered, 1);
+    /// let result: ChatResult = serde_json::from_str(std::fs::read_to_string(&path)?.trim_end())?;
+    /// assert_eq!((result.id.as_str(), result.content.as_deref()), ("q1", Some("Hello!")));
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn run_to_file<I>(&self, jobs: I, path: impl AsRef<Path>) -> Result<ChatBatchSummary, Error>
     where
         I: IntoIterator<Item = ChatJob>,

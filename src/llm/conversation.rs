@@ -60,6 +60,23 @@ impl fmt::Debug for Conversation {
 impl Conversation {
     /// An empty conversation with `client`, without a system prompt. To share one client
     /// between conversations, pass an `Arc` of it or a reference with a `'static` lifetime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use std::sync::Arc;
+    /// use ureq_futures::llm::Conversation;
+    ///
+    /// let client = Arc::new(client);
+    /// let mut alice = Conversation::new(Arc::clone(&client)); // two conversations, one client
+    /// let bob = Conversation::new(client);
+    /// assert_eq!(alice.send_with("Hi, I'm Alice.", |_| {})?, "Hello!");
+    /// assert_eq!((alice.messages().len(), bob.messages().len()), (2, 0));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new(client: impl ChatClient + 'static) -> Self {
         Conversation {
             client: Box::new(client),
@@ -69,6 +86,18 @@ impl Conversation {
 
     /// Sets the system prompt, sent first with every request and kept by
     /// [`reset`](Conversation::reset). Replaces an earlier one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
+    /// use ureq_futures::llm::{Conversation, Message};
+    ///
+    /// let chat = Conversation::new(client)
+    ///     .with_system_prompt("You are a pirate.")
+    ///     .with_system_prompt("You are a poet."); // replaces the first
+    /// assert_eq!(chat.messages(), [Message::system("You are a poet.")]);
+    /// ```
     pub fn with_system_prompt(mut self, prompt: impl Into<String>) -> Self {
         let system = Message::system(prompt);
         match self.messages.first_mut() {
@@ -79,6 +108,18 @@ impl Conversation {
     }
 
     /// The system prompt, if there is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
+    /// use ureq_futures::llm::Conversation;
+    ///
+    /// let chat = Conversation::new(client);
+    /// assert_eq!(chat.system_prompt(), None);
+    /// let chat = chat.with_system_prompt("Be terse.");
+    /// assert_eq!(chat.system_prompt(), Some("Be terse."));
+    /// ```
     pub fn system_prompt(&self) -> Option<&str> {
         self.messages
             .first()
@@ -88,11 +129,42 @@ impl Conversation {
 
     /// The messages the next request starts with: the system prompt, then every completed
     /// exchange.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::{Conversation, Message};
+    ///
+    /// let mut chat = Conversation::new(client).with_system_prompt("Be brief.");
+    /// chat.send_with("Hi!", |_| {})?;
+    /// let expected = [Message::system("Be brief."), Message::user("Hi!"), Message::assistant("Hello!")];
+    /// assert_eq!(chat.messages(), expected);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn messages(&self) -> &[Message] {
         &self.messages
     }
 
     /// The client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::{ChatRequest, Conversation};
+    ///
+    /// let chat = Conversation::new(client);
+    /// // A one-off question with the same client, outside the history.
+    /// let answer = chat.client().complete(&ChatRequest::new().user("Say hello."))?;
+    /// assert_eq!(answer.text, "Hello!");
+    /// assert!(chat.messages().is_empty());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn client(&self) -> &dyn ChatClient {
         &*self.client
     }
@@ -105,6 +177,17 @@ impl Conversation {
     ///
     /// The client's: a status error, a missing key, a transport error... The history is then
     /// unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
+    /// use ureq_futures::{llm::Conversation, Error};
+    ///
+    /// let mut chat = Conversation::new(client); // without a key
+    /// assert!(matches!(chat.send("Hi"), Err(Error::MissingApiKey { .. })));
+    /// assert!(chat.messages().is_empty()); // "Hi" can be sent again
+    /// ```
     pub fn send(&mut self, text: impl Into<String>) -> Result<ReplyStream<'_>, Error> {
         self.messages.push(Message::user(text));
         match self.client.stream_chat(&self.messages) {
@@ -128,6 +211,21 @@ impl Conversation {
     ///
     /// As [`send`](Conversation::send), and any error while the reply streams; the history is
     /// then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n")]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::{llm::Conversation, Error};
+    ///
+    /// let mut chat = Conversation::new(client);
+    /// let mut shown = String::new();
+    /// let reply = chat.send_with("Say hello.", |piece| shown.push_str(piece));
+    /// assert!(matches!(reply, Err(Error::Protocol(_)))); // the answer was cut after "Hel"
+    /// assert_eq!((shown.as_str(), chat.messages().len()), ("Hel", 0)); // shown, not kept
+    /// ```
     pub fn send_with(
         &mut self,
         text: impl Into<String>,
@@ -145,6 +243,21 @@ impl Conversation {
     }
 
     /// Forgets every exchange; the system prompt stays.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::{Conversation, Message};
+    ///
+    /// let mut chat = Conversation::new(client).with_system_prompt("Be brief.");
+    /// chat.send_with("Hi!", |_| {})?;
+    /// chat.reset(); // a new topic
+    /// assert_eq!(chat.messages(), [Message::system("Be brief.")]);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn reset(&mut self) {
         let keep = usize::from(self.system_prompt().is_some());
         self.messages.truncate(keep);
@@ -191,16 +304,62 @@ impl fmt::Debug for ReplyStream<'_> {
 
 impl ReplyStream<'_> {
     /// The reply's text received so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// let mut chat = ureq_futures::llm::Conversation::new(client);
+    /// let mut reply = chat.send("Say hello.")?;
+    /// reply.next();
+    /// assert_eq!(reply.text(), "Hello");
+    /// reply.by_ref().for_each(drop);
+    /// assert_eq!(reply.text(), "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn text(&self) -> &str {
         &self.text
     }
 
     /// The underlying stream, for the finish reason, usage, tool calls and reasoning.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// let mut chat = ureq_futures::llm::Conversation::new(client);
+    /// let mut reply = chat.send("Say hello.")?;
+    /// reply.by_ref().for_each(drop);
+    /// assert_eq!(reply.chat().finish_reason(), Some("stop"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn chat(&self) -> &ChatStream {
         &self.chat
     }
 
     /// Whether the reply is complete and in the conversation's history.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// let mut chat = ureq_futures::llm::Conversation::new(client);
+    /// let mut reply = chat.send("Say hello.")?;
+    /// assert!(!reply.is_complete());
+    /// while let Some(piece) = reply.next() {
+    ///     piece?;
+    /// }
+    /// assert!(reply.is_complete()); // the exchange is in the history
+    /// # drop(reply);
+    /// # assert_eq!(chat.messages().len(), 2);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn is_complete(&self) -> bool {
         self.committed
     }

@@ -185,6 +185,20 @@ pub trait ChatClient: Send + Sync {
     /// A non-2xx answer is an [`Error::Status`] (its message contains
     /// `Server responded with an error. Status Code: <code>`); a missing key is an
     /// [`Error::MissingApiKey`]; transport errors and timeouts as for any request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let openai = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::{ChatClient, Message};
+    ///
+    /// let client: Box<dyn ChatClient> = Box::new(openai);
+    /// let answer: String = client.stream_chat(&[Message::user("Say hello.")])?.collect::<Result<_, _>>()?;
+    /// assert_eq!(answer, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error>;
 
     /// Sends `request` (messages with images, tools, JSON output, limits...) and returns the
@@ -197,6 +211,30 @@ pub trait ChatClient: Send + Sync {
     ///
     /// As [`stream_chat`](Self::stream_chat), and [`Error::InvalidRequest`] for what the
     /// provider cannot express.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ureq_futures::llm::{ChatEvent, ChatStream, Message};
+    /// # struct Canned; // answers "Hello!" to anything
+    /// # impl ChatClient for Canned {
+    /// #     fn stream_chat(&self, _: &[Message]) -> Result<ChatStream, Error> {
+    /// #         let (tx, rx) = crossbeam_channel::unbounded();
+    /// #         tx.send(Ok(vec![ChatEvent::Text("Hello!".into()), ChatEvent::Done])).ok();
+    /// #         Ok(ChatStream::from_receiver(rx))
+    /// #     }
+    /// # }
+    /// use ureq_futures::llm::{ChatClient, ChatRequest};
+    /// use ureq_futures::Error;
+    ///
+    /// // `Canned` implements `stream_chat` only: plain requests go through it...
+    /// let text = Canned.stream(&ChatRequest::new().user("Hi"))?.collect::<Result<String, _>>()?;
+    /// assert_eq!(text, "Hello!");
+    /// // ...and what messages alone cannot say is refused.
+    /// let json = ChatRequest::new().user("Hi").json();
+    /// assert!(matches!(Canned.stream(&json), Err(Error::InvalidRequest(_))));
+    /// # Ok::<(), Error>(())
+    /// ```
     fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         if !request.is_plain() {
             return Err(Error::InvalidRequest(
@@ -213,6 +251,21 @@ pub trait ChatClient: Send + Sync {
     ///
     /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive
     /// whole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let openai = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::{ChatClient, ChatRequest};
+    ///
+    /// fn ask(client: &dyn ChatClient, question: &str) -> Result<String, ureq_futures::Error> {
+    ///     Ok(client.complete(&ChatRequest::new().user(question))?.text)
+    /// }
+    /// assert_eq!(ask(&openai, "Say hello.")?, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }

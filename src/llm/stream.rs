@@ -82,6 +82,24 @@ impl ChatStream {
     /// The chat stream of an event stream whose decoder produces [`ChatEvent`] batches (see
     /// [`RequestBuilder::events_decoded`](crate::RequestBuilder::events_decoded)). The
     /// response headers are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let body = serde_json::json!({"model": "llama3.2", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    /// use ureq_futures::llm::{ChatStream, OpenAIDecoder};
+    /// use ureq_futures::{sse::StreamOptions, FuturesSession};
+    ///
+    /// // A request made by hand, its answer decoded on the worker by OpenAI's decoder.
+    /// let request = FuturesSession::new().post(format!("{base}/v1/chat/completions")).json(&body);
+    /// let events = request.events_decoded(StreamOptions::default(), OpenAIDecoder::new()).result()?;
+    /// let stream = ChatStream::new(events);
+    /// assert_eq!(stream.header("content-type"), Some("text/event-stream"));
+    /// assert_eq!(stream.collect::<Result<String, _>>()?, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
         let headers = events.headers().clone();
         let (rx, stop) = events.into_receiver_and_stop();
@@ -96,6 +114,30 @@ impl ChatStream {
     /// item is `Err(Error::Cancelled)`. See [`StopHandle`](crate::sse::StopHandle). A stream
     /// made by [`from_receiver`](ChatStream::from_receiver) has no worker to stop: its handle
     /// does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let base = format!("http://{}", listener.local_addr()?);
+    /// # std::thread::spawn(move || {
+    /// #     let (mut socket, _) = listener.accept().unwrap();
+    /// #     let _ = socket.read(&mut [0; 4096]);
+    /// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"Once\"}}]}\n\n");
+    /// #     while socket.read(&mut [0; 4096]).is_ok_and(|n| n > 0) {} // then silence, until the client goes
+    /// # });
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(base).env(|_| None)
+    /// #     .read_timeout(std::time::Duration::from_secs(10)).build(); // fails rather than hangs
+    /// use ureq_futures::{llm::Message, Error};
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Tell a long story.")])?;
+    /// let stop = stream.stop_handle();
+    /// std::thread::spawn(move || stop.stop()); // a Ctrl-C handler, say
+    /// let story: Result<String, Error> = stream.by_ref().collect();
+    /// assert!(matches!(story, Err(Error::Cancelled)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop_handle(&self) -> crate::sse::StopHandle {
         self._stop.handle()
     }
@@ -104,6 +146,19 @@ impl ChatStream {
     /// Server-Sent Events (a thread decoding another framing, tests). A disconnected channel
     /// ends the stream; without a [`ChatEvent::Done`] before it, that end is an
     /// [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatEvent, ChatStream};
+    /// use ureq_futures::Error;
+    ///
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
+    /// drop(tx); // the source stopped before `Done`: a cut answer
+    /// let cut: Result<String, Error> = ChatStream::from_receiver(rx).collect();
+    /// assert!(matches!(cut, Err(Error::Protocol(_))));
+    /// ```
     pub fn from_receiver(rx: Receiver<Result<Vec<ChatEvent>, Error>>) -> Self {
         ChatStream {
             rx,
@@ -193,12 +248,43 @@ impl ChatStream {
 
     /// Whether the answer arrived complete: the provider's end marker was received. `false`
     /// while streaming and after an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Say hello.")])?;
+    /// assert!(!stream.is_done());
+    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert!(stream.is_done()); // "Hello!" is the whole answer
+    /// # assert_eq!(text, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn is_done(&self) -> bool {
         self.done
     }
 
     /// Why the model stopped (`"stop"`, `"length"`, `"tool_calls"`...), once the server has
     /// said; the last value wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", "data: {\"choices\":[{\"delta\":{\"content\":\"Once upon a\"},\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n")]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Tell a story.")])?;
+    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert_eq!(stream.finish_reason(), Some("length")); // cut at the token limit
+    /// # assert_eq!(text, "Once upon a");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn finish_reason(&self) -> Option<&str> {
         self.state.finish_reason.as_deref()
     }
@@ -206,6 +292,25 @@ impl ChatStream {
     /// The token counts, when the server sent them (OpenAI does with
     /// [`include_usage`](super::OpenAIClientBuilder::include_usage); Anthropic, Gemini, Cohere
     /// and many compatible servers always do). The last value wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", concat!(
+    /// #     r#"data: {"choices":[{"delta":{"content":"Yes."},"finish_reason":"stop"}]}"#, "\n\n",
+    /// #     r#"data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#, "\n\n",
+    /// #     "data: [DONE]\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Is 17 prime?")])?;
+    /// stream.by_ref().for_each(drop);
+    /// let usage = stream.usage().expect("the server sent token counts");
+    /// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(12), Some(3)));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn usage(&self) -> Option<&Usage> {
         self.state.usage.as_ref()
     }
@@ -213,45 +318,189 @@ impl ChatStream {
     /// The tool calls received so far, assembled by index, in the order they started: exactly
     /// the calls the caller has to run, each with a non-empty name. Tools the provider runs
     /// itself are not among them (see [`server_tool_uses`](Self::server_tool_uses)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", concat!(
+    /// #     r#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"weather","arguments":"{\"city\":"}}]}}]}"#, "\n\n",
+    /// #     r#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Oslo\"}"}}]}}]}"#, "\n\n",
+    /// #     r#"data: {"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#, "\n\ndata: [DONE]\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Weather in Oslo?")])?;
+    /// stream.by_ref().for_each(drop);
+    /// let call = &stream.tool_calls()[0]; // its pieces, assembled
+    /// assert_eq!((call.name.as_str(), call.arguments.as_str()), ("weather", r#"{"city":"Oslo"}"#));
+    /// let result = Message::tool_result(call, "12°C"); // to send back with the next request
+    /// # let _ = result;
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn tool_calls(&self) -> &[ToolCall] {
         &self.state.tool_calls
     }
 
     /// The tools the provider ran itself (Anthropic's web search, web fetch, code execution,
     /// MCP tools), assembled like [`tool_calls`](Self::tool_calls): to show, not to run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/messages", "text/event-stream", concat!(
+    /// #     r#"data: {"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}"#, "\n\n",
+    /// #     r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"query\":\"Oslo weather\"}"}}"#, "\n\n",
+    /// #     r#"data: {"type":"message_stop"}"#, "\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-sonnet-4-5", None).base_url(&base).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Weather in Oslo?")])?;
+    /// stream.by_ref().for_each(drop);
+    /// assert_eq!(stream.server_tool_uses()[0].arguments, r#"{"query":"Oslo weather"}"#);
+    /// assert!(stream.tool_calls().is_empty()); // nothing for the caller to run
+    /// # assert_eq!(stream.server_tool_uses()[0].name, "web_search");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn server_tool_uses(&self) -> &[ToolCall] {
         &self.state.server_tool_uses
     }
 
     /// The results of the server's tools, in the order they came, each naming the
     /// [`server_tool_uses`](Self::server_tool_uses) entry it answers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/messages", "text/event-stream", concat!(
+    /// #     r#"data: {"type":"content_block_start","index":1,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","url":"https://www.yr.no/","title":"Yr"}]}}"#, "\n\n",
+    /// #     r#"data: {"type":"message_stop"}"#, "\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-sonnet-4-5", None).base_url(&base).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Weather in Oslo?")])?;
+    /// stream.by_ref().for_each(drop);
+    /// let result = &stream.server_tool_results()[0];
+    /// assert_eq!((result.kind.as_str(), result.tool_use_id.as_str()), ("web_search_tool_result", "srvtoolu_1"));
+    /// assert_eq!(result.block["content"][0]["url"], "https://www.yr.no/");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn server_tool_results(&self) -> &[ServerToolResult] {
         &self.state.server_tool_results
     }
 
     /// The model's plan before its tool calls (Cohere's tool plan), empty when it sent none.
     /// Not part of the answer's text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v2/chat", "text/event-stream", concat!(
+    /// #     r#"data: {"type":"tool-plan-delta","delta":{"message":{"tool_plan":"I will look up the weather."}}}"#, "\n\n",
+    /// #     r#"data: {"type":"tool-call-start","index":0,"delta":{"message":{"tool_calls":{"id":"c1","type":"function","function":{"name":"weather","arguments":"{}"}}}}}"#, "\n\n",
+    /// #     r#"data: {"type":"message-end","delta":{"finish_reason":"TOOL_CALL"}}"#, "\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::CohereClient::builder("command-a-03-2025", None).base_url(&base).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Weather in Oslo?")])?;
+    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert_eq!(text, ""); // the plan is not the answer
+    /// assert_eq!(stream.tool_plan(), "I will look up the weather.");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn tool_plan(&self) -> &str {
         &self.state.tool_plan
     }
 
     /// The reasoning text received so far (empty for models that send none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", concat!(
+    /// #     r#"data: {"choices":[{"delta":{"reasoning_content":"17 is odd and "}}]}"#, "\n\n",
+    /// #     r#"data: {"choices":[{"delta":{"reasoning_content":"has no divisor."}}]}"#, "\n\n",
+    /// #     r#"data: {"choices":[{"delta":{"content":"Yes, 17 is prime."},"finish_reason":"stop"}]}"#, "\n\ndata: [DONE]\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Is 17 prime?")])?;
+    /// let answer = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert_eq!(answer, "Yes, 17 is prime.");
+    /// assert_eq!(stream.reasoning(), "17 is odd and has no divisor.");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn reasoning(&self) -> &str {
         &self.state.reasoning
     }
 
     /// The refusal message received so far, if the model refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", "data: {\"choices\":[{\"delta\":{\"refusal\":\"I can't help with that.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("How do I pick a lock?")])?;
+    /// let text = stream.by_ref().collect::<Result<String, _>>()?;
+    /// assert_eq!(stream.refusal(), Some("I can't help with that."));
+    /// assert_eq!(text, ""); // a refusal is not text
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn refusal(&self) -> Option<&str> {
         self.state.refusal.as_deref()
     }
 
     /// The response headers (rate limits, request ids). Empty for a stream made with
     /// [`from_receiver`](Self::from_receiver).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let stream = client.stream_chat(&[Message::user("Hi")])?;
+    /// for (name, value) in stream.headers() {
+    ///     eprintln!("{name}: {value:?}");
+    /// }
+    /// assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The first value of response header `name`, if present and valid text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # // One more header line, after the content type's.
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream\r\nx-ratelimit-remaining-requests: 499", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let stream = client.stream_chat(&[Message::user("Hi")])?;
+    /// assert_eq!(stream.header("X-RateLimit-Remaining-Requests"), Some("499")); // any case
+    /// assert_eq!(stream.header("x-ratelimit-remaining-tokens"), None);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -259,6 +508,20 @@ impl ChatStream {
     /// The server's id for this request, from the `x-request-id` header (OpenAI, Mistral,
     /// Together, Cohere) or `request-id` (Anthropic), to quote to the provider's support.
     /// `None` when the server sent neither.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # // One more header line, after the content type's.
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream\r\nx-request-id: req_8f2c01", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let stream = client.stream_chat(&[Message::user("Hi")])?;
+    /// assert_eq!(stream.request_id(), Some("req_8f2c01")); // to quote to the provider's support
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn request_id(&self) -> Option<&str> {
         self.header("x-request-id")
             .or_else(|| self.header("request-id"))

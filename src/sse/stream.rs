@@ -279,6 +279,28 @@ impl StopHandle {
     /// once the stream has ended. On a session built with an agent of your own
     /// ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) the read in progress cannot be
     /// interrupted: the stream ends after its next read, or at the read timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let url = format!("http://{}/", listener.local_addr()?);
+    /// # std::thread::spawn(move || {
+    /// #     let (mut socket, _) = listener.accept().unwrap();
+    /// #     let _ = socket.read(&mut [0; 1024]);
+    /// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n");
+    /// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
+    /// # });
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let mut stream = FuturesSession::new().get(url).events().result()?;
+    /// assert_eq!(stream.next().unwrap()?.data, "one");
+    /// stream.stop_handle().stop(); // enough: no waiting for the next event
+    /// assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+    /// assert!(stream.next().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&self) {
         if let Some(job) = &self.0 {
             job.interrupt();
