@@ -248,6 +248,15 @@ pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// [`non_empty_str`] for a value the caller owns: the string is moved out, not copied (a
+/// reasoning delta or a thought signature can be long, and comes in every chunk).
+pub(crate) fn non_empty_string(value: Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
 /// A string as it is, anything else but `null` as its JSON text.
 pub(crate) fn as_text(value: Value) -> Option<String> {
     match value {

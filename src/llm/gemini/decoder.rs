@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, first_of, malformed_chunk, non_empty_str, parse_object,
-    unnamed_call, Ending,
+    api_error, arguments_text, chat_decode, first_of, malformed_chunk, non_empty_str,
+    non_empty_string, parse_object, unnamed_call, Ending,
 };
 
 use crate::Error;
@@ -116,7 +116,7 @@ impl GeminiDecoder {
                     let id = call.id.filter(|id| !id.is_empty());
                     let mut delta =
                         ToolCallDelta::start(self.calls, id, name, arguments_text(call.args));
-                    delta.signature = non_empty_str(part.thought_signature.as_ref());
+                    delta.signature = non_empty_string(part.thought_signature);
                     events.push(ChatEvent::ToolCall(delta));
                     self.calls += 1;
                 }

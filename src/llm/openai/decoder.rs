@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, first_of, non_empty_str, parse_object, unnamed_call,
+    api_error, arguments_text, chat_decode, first_of, non_empty_string, parse_object, unnamed_call,
     Ending,
 };
 
@@ -239,8 +239,8 @@ struct FunctionChunk {
 impl Delta {
     fn into_events(self, events: &mut Vec<ChatEvent>) {
         // A server may send the same text under both names: take one.
-        let reasoning = non_empty_str(self.reasoning_content.as_ref())
-            .or_else(|| non_empty_str(self.reasoning.as_ref()))
+        let reasoning = non_empty_string(self.reasoning_content)
+            .or_else(|| non_empty_string(self.reasoning))
             .unwrap_or_default();
         let (mut text, mut part_reasoning) = (String::new(), String::new());
         match self.content {
@@ -270,7 +270,7 @@ impl Delta {
         if !text.is_empty() {
             events.push(ChatEvent::Text(text));
         }
-        events.extend(non_empty_str(self.refusal.as_ref()).map(ChatEvent::Refusal));
+        events.extend(non_empty_string(self.refusal).map(ChatEvent::Refusal));
     }
 }
 
