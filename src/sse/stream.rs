@@ -292,9 +292,12 @@ impl StopHandle {
     /// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n");
     /// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
     /// # });
+    /// use std::time::Duration;
     /// use ureq_futures::{Error, FuturesSession};
     ///
-    /// let mut stream = FuturesSession::new().get(url).events().result()?;
+    /// // The read timeout only turns a broken `stop` into a failure instead of a hang.
+    /// let request = FuturesSession::new().get(url).read_timeout(Duration::from_secs(10));
+    /// let mut stream = request.events().result()?;
     /// assert_eq!(stream.next().unwrap()?.data, "one");
     /// stream.stop_handle().stop(); // enough: no waiting for the next event
     /// assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
