@@ -9,10 +9,13 @@
 //! is dispatched as a slice of the caller's bytes; the data of an event of several lines is
 //! joined in one reused buffer. The event type and the id live in reused buffers too. So a
 //! dispatched event is an [`EventRef`] that borrows the input and the parser and costs no
-//! allocation; an owned [`Event`] is made from it with one allocation, for its data (its type
-//! and id are [`SmolStr`]s, inline up to 23 bytes; the default `"message"` is not even copied),
-//! and the parser does not copy a type that a stream repeats. Lines with
-//! invalid UTF-8 take a slower path that decodes them one at a time, with U+FFFD.
+//! allocation; an owned [`Event`] is made from it with one allocation, for its data. Its type
+//! and id are [`SmolStr`]s (inline up to 23 bytes; the default `"message"` is static), cloned
+//! from ones the parser keeps beside its buffers and makes once per change of value (see
+//! `Kept`): a 24-byte copy, not a new `SmolStr` per event, which costs as much as an
+//! allocation on the CPUs measured. The parser does not copy a type that a stream repeats
+//! either. Lines with invalid UTF-8 take a slower path that decodes them one at a time, with
+//! U+FFFD.
 //!
 //! A dispatched event's type and joined data stay in the buffers until the parser is next
 //! called: that is what lets an [`EventRef`] borrow them. (The other choice, handing the data
@@ -228,20 +231,23 @@ struct Fields {
     /// The spec's "event type buffer" when `type_set`, and empty (`"message"`) otherwise. The
     /// text stays when the buffer is reset, so that a stream that names the same type in every
     /// event does not copy it each time.
-    event_type: String,
+    event_type: Kept,
     type_set: bool,
     /// The spec's "last event ID buffer", while `id_set`.
-    id_buffer: String,
+    id_buffer: Kept,
     /// An `id:` field has set `id_buffer` since the last blank line.
     id_set: bool,
     /// The spec's "last event ID string": `id_buffer` as of the last blank line. At a blank
     /// line after an `id:` field the two buffers are swapped, not copied, so `id_buffer` then
     /// holds an older id until the next `id:` field sets it (nothing reads it before that).
-    last_event_id: String,
+    last_event_id: Kept,
     retry: Option<Duration>,
     /// An event was dispatched and its type and data (when joined in `data`) are still in the
     /// buffers, lent to the caller; they are cleared when the parser is next called.
     dispatched: bool,
+    /// Whether owned events have been asked for: from then on, a short type or id gets its
+    /// `SmolStr` when its line is parsed (see [`Kept`]).
+    owned_events: bool,
 }
 
 /// Where a dispatched event's data is.
@@ -264,7 +270,7 @@ impl fmt::Debug for Parser {
         f.debug_struct("Parser")
             .field("max_event_size", &self.fields.max)
             .field("dispatch_unterminated", &self.dispatch_unterminated)
-            .field("last_event_id", &self.fields.last_event_id)
+            .field("last_event_id", &self.fields.last_event_id.text)
             .field("retry", &self.fields.retry)
             .field("pending_line_bytes", &self.line.len())
             .field("pending_data_bytes", &self.fields.data.len())
@@ -294,13 +300,14 @@ impl Parser {
             fields: Fields {
                 max: DEFAULT_MAX_EVENT_SIZE,
                 data: String::new(),
-                event_type: String::new(),
+                event_type: Kept::default(),
                 type_set: false,
-                id_buffer: String::new(),
+                id_buffer: Kept::default(),
                 id_set: false,
-                last_event_id: String::new(),
+                last_event_id: Kept::default(),
                 retry: None,
                 dispatched: false,
+                owned_events: false,
             },
         }
     }
@@ -375,7 +382,9 @@ impl Parser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        self.feed_ref(bytes, &mut |event| on_event(Event::from(event)))
+        self.feed_with(bytes, &mut |parser, text, at| {
+            on_event(parser.event_owned(text, at))
+        })
     }
 
     /// [`feed`](Parser::feed), handing out each event as an [`EventRef`] that borrows `bytes`
@@ -402,6 +411,19 @@ impl Parser {
         bytes: &[u8],
         on_event: &mut impl FnMut(EventRef<'_>),
     ) -> Result<(), Error> {
+        self.feed_with(bytes, &mut |parser, text, at| {
+            on_event(parser.event_ref(text, at))
+        })
+    }
+
+    /// `feed` and `feed_ref`: `dispatch` gets each event as where its data is (in the text it
+    /// is handed, or in the parser's buffer).
+    #[inline(always)]
+    fn feed_with(
+        &mut self,
+        bytes: &[u8],
+        dispatch: &mut impl FnMut(&mut Parser, &str, DataAt),
+    ) -> Result<(), Error> {
         // The three steps of a chunk, each of which fails for good once one has failed.
         let start = self.start_chunk(bytes)?;
         let rest = bytes.get(start..).unwrap_or_default();
@@ -409,14 +431,14 @@ impl Parser {
         match std::str::from_utf8(lines) {
             Ok(mut text) => {
                 while let (used, Some(at)) = self.text_until_event(text)? {
-                    on_event(self.event_ref(text, at));
+                    dispatch(self, text, at);
                     text = text.get(used..).unwrap_or_default();
                 }
             }
             Err(_) => {
                 let mut raw = lines;
                 while let (used, Some(at)) = self.raw_until_event(raw)? {
-                    on_event(self.event_ref("", at));
+                    dispatch(self, "", at);
                     raw = raw.get(used..).unwrap_or_default();
                 }
             }
@@ -454,7 +476,10 @@ impl Parser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn finish(&mut self, on_event: &mut impl FnMut(Event)) -> Result<(), Error> {
-        self.finish_ref(&mut |event| on_event(Event::from(event)))
+        if self.end_stream()? {
+            on_event(self.event_owned("", DataAt::Buffer));
+        }
+        Ok(())
     }
 
     /// [`finish`](Parser::finish), handing out the unterminated event (when there is one and it
@@ -523,12 +548,42 @@ impl Parser {
     pub(crate) fn event_ref<'a>(&'a self, text: &'a str, at: DataAt) -> EventRef<'a> {
         let f = &self.fields;
         EventRef {
-            event: if f.type_set { &f.event_type } else { "message" },
+            event: if f.type_set {
+                &f.event_type.text
+            } else {
+                "message"
+            },
             data: match at {
                 DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
                 DataAt::Buffer => &f.data,
             },
-            id: (!f.last_event_id.is_empty()).then_some(f.last_event_id.as_str()),
+            id: (!f.last_event_id.text.is_empty()).then_some(f.last_event_id.text.as_str()),
+            retry: f.retry,
+        }
+    }
+
+    /// The event just dispatched as an owned [`Event`]: what `Event::from(self.event_ref(..))`
+    /// makes, but the type and id are clones of the parser's [`SmolStr`]s (made once per
+    /// change), not made anew for every event.
+    #[inline]
+    pub(crate) fn event_owned(&mut self, text: &str, at: DataAt) -> Event {
+        let f = &mut self.fields;
+        f.owned_events = true;
+        Event {
+            event: if f.type_set {
+                f.event_type.owned()
+            } else {
+                SmolStr::new_static("message")
+            },
+            data: String::from(match at {
+                DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
+                DataAt::Buffer => &f.data,
+            }),
+            id: if f.last_event_id.text.is_empty() {
+                None
+            } else {
+                Some(f.last_event_id.owned())
+            },
             retry: f.retry,
         }
     }
@@ -549,8 +604,8 @@ impl Parser {
     /// ```
     pub fn with_last_event_id(mut self, id: &str) -> Self {
         if !id.contains('\0') {
-            self.fields.id_buffer = id.to_string();
-            self.fields.last_event_id = id.to_string();
+            self.fields.id_buffer.set(id, false);
+            self.fields.last_event_id.set(id, false);
         }
         self
     }
@@ -570,7 +625,7 @@ impl Parser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn last_event_id(&self) -> &str {
-        &self.fields.last_event_id
+        &self.fields.last_event_id.text
     }
 
     /// The reconnection time set by the last valid `retry:` field (milliseconds, all ASCII
@@ -597,9 +652,9 @@ impl Parser {
     pub fn buffered_capacity(&self) -> usize {
         self.line.capacity()
             + self.fields.data.capacity()
-            + self.fields.event_type.capacity()
-            + self.fields.id_buffer.capacity()
-            + self.fields.last_event_id.capacity()
+            + self.fields.event_type.text.capacity()
+            + self.fields.id_buffer.text.capacity()
+            + self.fields.last_event_id.text.capacity()
     }
 
     // A chunk of input is processed in three steps, which `feed` runs in one go and
@@ -727,7 +782,7 @@ impl Parser {
         self.failed = true;
         self.line = Vec::new();
         self.fields.data = String::new();
-        self.fields.event_type = String::new();
+        self.fields.event_type = Kept::default();
         self.fields.type_set = false;
         error
     }
@@ -885,8 +940,8 @@ impl Fields {
                 if value.len() > self.max {
                     return Err(self.too_large());
                 }
-                if self.event_type != value {
-                    set_exact(&mut self.event_type, value);
+                if self.event_type.text != value {
+                    self.event_type.set(value, self.owned_events);
                 }
                 self.type_set = !value.is_empty();
             }
@@ -895,7 +950,7 @@ impl Fields {
                     return Err(self.too_large());
                 }
                 if !value.as_bytes().contains(&0) {
-                    set_exact(&mut self.id_buffer, value);
+                    self.id_buffer.set(value, self.owned_events);
                     self.id_set = true;
                 }
             }
@@ -932,6 +987,52 @@ impl Fields {
         }
     }
 }
+
+/// A type or id as the parser keeps it: the text that [`EventRef`]s borrow, and the
+/// [`SmolStr`] that owned [`Event`]s clone.
+///
+/// Once owned events have been asked for, a short value's `SmolStr` is made when its line is
+/// parsed. Made later, when the event is dispatched, it cost nearly as much as a new
+/// `SmolStr` per event: its bytes are written and at once read back at other widths, which
+/// stalls the CPU (measured with `perf`: most of the owned path's cost on a stream with an
+/// `id:` per event). Until then (a caller of `next_event` or `feed_ref` only) nothing is made;
+/// the first owned event makes it. A value over 23 bytes is not kept: its `SmolStr` would be a
+/// second heap copy, so each owned event makes its own, as `Event::from` does.
+#[derive(Clone, Default)]
+struct Kept {
+    text: String,
+    /// Empty until made.
+    owned: SmolStr,
+}
+
+impl Kept {
+    /// Sets the text; `eager` makes a short value's owned form at once too.
+    #[inline]
+    fn set(&mut self, value: &str, eager: bool) {
+        set_exact(&mut self.text, value);
+        self.owned = if eager && value.len() <= INLINE_CAP {
+            SmolStr::new_inline(value)
+        } else {
+            SmolStr::default()
+        };
+    }
+
+    /// The owned form of a text that is not empty.
+    #[inline]
+    fn owned(&mut self) -> SmolStr {
+        if self.owned.is_empty() {
+            if self.text.len() > INLINE_CAP {
+                // Made for each event, not kept: it would be a second heap copy of the text.
+                return SmolStr::new(&self.text);
+            }
+            self.owned = SmolStr::new_inline(&self.text);
+        }
+        self.owned.clone()
+    }
+}
+
+/// The longest text a [`SmolStr`] holds without allocating.
+const INLINE_CAP: usize = 23;
 
 /// Replaces `buf`'s contents with `value`, growing it to the exact size if it must grow.
 fn set_exact(buf: &mut String, value: &str) {

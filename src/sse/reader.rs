@@ -249,7 +249,7 @@ impl<R: Read> Iterator for EventReader<R> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self.advance()? {
-            Ok(at) => Some(Ok(Event::from(self.parser.event_ref(&self.text, at)))),
+            Ok(at) => Some(Ok(self.parser.event_owned(&self.text, at))),
             Err(e) => Some(Err(e)),
         }
     }

@@ -554,6 +554,60 @@ fn a_cr_ending_one_feed_and_an_lf_starting_the_next_is_one_line_end() {
     assert_eq!(events, [msg("a\nb").to_event()]);
 }
 
+/// Owned events take their type and id from copies the parser keeps (made when a short value
+/// is set, or when the first owned event needs it); these must follow every change of type and
+/// id, whichever of `next` and `next_event` read the events before.
+#[test]
+fn owned_events_follow_every_change_of_type_and_id() {
+    let long_id = "an-id-longer-than-twenty-three-bytes";
+    let long_type = "a_type_longer_than_twenty_three_bytes";
+    let stream = format!(
+        "event: a\nid: 1\ndata: 1\n\n\
+         event: a\ndata: 2\n\n\
+         id: 2\ndata: 3\n\n\
+         event: b\nid: {long_id}\ndata: 4\n\n\
+         event: {long_type}\ndata: 5\n\n\
+         event: {long_type}\nid: 3\ndata: 6\n\n\
+         id\ndata: 7\n\n\
+         event: a\nid: \0\ndata: 8\n\n\
+         id: {long_id}\ndata: 9\n\n"
+    );
+    // What the borrowing path sees: each event is copied out of its `EventRef`.
+    let mut want = Vec::new();
+    let mut reader = EventReader::new(stream.as_bytes());
+    while let Some(event) = reader.next_event() {
+        want.push(Event::from(event.unwrap()));
+    }
+    assert_eq!(want.len(), 9);
+    assert_eq!(
+        (want[3].event.as_str(), want[3].id.as_deref()),
+        ("b", Some(long_id))
+    );
+    assert_eq!(want[6].id, None, "an empty id resets it");
+    assert_eq!(want[7].id, None, "an id with NUL is ignored");
+    // Every pattern of the two calls over the nine events, and the parser's own `feed`.
+    for pattern in 0u32..512 {
+        let mut reader = EventReader::with_parser(stream.as_bytes(), Parser::new());
+        let got: Vec<Event> = (0..9)
+            .map(|i| match pattern >> i & 1 {
+                1 => reader.next().unwrap().unwrap(),
+                _ => Event::from(reader.next_event().unwrap().unwrap()),
+            })
+            .collect();
+        assert_eq!(got, want, "pattern {pattern:09b}");
+    }
+    let mut parser = Parser::new().with_last_event_id("0");
+    let mut got = Vec::new();
+    parser
+        .feed(b"data: before\n\n", &mut |e| got.push(e))
+        .unwrap();
+    parser
+        .feed(stream.as_bytes(), &mut |e| got.push(e))
+        .unwrap();
+    assert_eq!(got[0].id.as_deref(), Some("0"));
+    assert_eq!(got[1..], want[..]);
+}
+
 #[test]
 fn a_split_bom_is_stripped_once() {
     for cuts in split_points(6) {
