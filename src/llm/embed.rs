@@ -220,11 +220,62 @@ impl<P: EmbedProtocol> Client<P> {
     /// The first failed request's error ([`Error::Status`], transport, timeout, a missing key);
     /// the requests still queued are then cancelled. An answer whose vectors do not match the
     /// texts is [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|req| {
+    /// #     // One vector per input text: `[its length]`.
+    /// #     let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    /// #     let data: Vec<_> = sent["input"].as_array().unwrap().iter().enumerate()
+    /// #         .map(|(i, t)| serde_json::json!({"index": i, "embedding": [t.as_str().unwrap().len()]}))
+    /// #         .collect();
+    /// #     support::Reply::json(serde_json::json!({ "data": data }).to_string())
+    /// # });
+    /// use ureq_futures::llm::OpenAIClient;
+    ///
+    /// let client = OpenAIClient::builder("text-embedding-3-small", None)
+    ///     .env(|_| None)
+    ///     .api_key("sk-test")
+    ///     .base_url(server.url())
+    ///     .build();
+    /// // The local server answers each text with `[its length]`.
+    /// let vectors = client.embed(&["sky", "ocean"])?;
+    /// assert_eq!(vectors, [vec![3.0], vec![5.0]]);
+    /// # assert_eq!(server.requests().len(), 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, Error> {
         self.embed_with(texts, &EmbedOptions::default())
     }
 
     /// [`embed`](Client::embed) with other [`EmbedOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|req| {
+    /// #     // One vector per input text: `[its length]`.
+    /// #     let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    /// #     let data: Vec<_> = sent["input"].as_array().unwrap().iter().enumerate()
+    /// #         .map(|(i, t)| serde_json::json!({"index": i, "embedding": [t.as_str().unwrap().len()]}))
+    /// #         .collect();
+    /// #     support::Reply::json(serde_json::json!({ "data": data }).to_string())
+    /// # });
+    /// use ureq_futures::llm::{EmbedOptions, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("text-embedding-3-small", None)
+    ///     .env(|_| None)
+    ///     .api_key("sk-test")
+    ///     .base_url(server.url())
+    ///     .build();
+    /// // Two texts per request, two requests at a time: the vectors still come back in order.
+    /// let options = EmbedOptions::new().batch_size(2).in_flight(2);
+    /// let vectors = client.embed_with(&["a", "bb", "ccc", "dddd", "eeeee"], &options)?;
+    /// assert_eq!(vectors, [[1.0], [2.0], [3.0], [4.0], [5.0]]);
+    /// assert_eq!(server.requests().len(), 3);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
     pub fn embed_with<S: AsRef<str>>(
         &self,
         texts: &[S],
