@@ -11,11 +11,10 @@
 //! dispatched event is an [`EventRef`] that borrows the input and the parser and costs no
 //! allocation; an owned [`Event`] is made from it with one allocation, for its data. Its type
 //! and id are [`SmolStr`]s (inline up to 23 bytes; the default `"message"` is static), cloned
-//! from ones the parser keeps beside its buffers and makes once per change of value (see
-//! `Kept`): a 24-byte copy, not a new `SmolStr` per event, which costs as much as an
-//! allocation on the CPUs measured. The parser does not copy a type that a stream repeats
-//! either. Lines with invalid UTF-8 take a slower path that decodes them one at a time, with
-//! U+FFFD.
+//! from ones the parser makes once per change of value (see `OwnedForms`): a 24-byte copy, not
+//! a new `SmolStr` per event, which costs as much as an allocation on the CPUs measured. The
+//! parser does not copy a type that a stream repeats either. Lines with invalid UTF-8 take a
+//! slower path that decodes them one at a time, with U+FFFD.
 //!
 //! A dispatched event's type and joined data stay in the buffers until the parser is next
 //! called: that is what lets an [`EventRef`] borrow them. (The other choice, handing the data
@@ -231,23 +230,23 @@ struct Fields {
     /// The spec's "event type buffer" when `type_set`, and empty (`"message"`) otherwise. The
     /// text stays when the buffer is reset, so that a stream that names the same type in every
     /// event does not copy it each time.
-    event_type: Kept,
+    event_type: String,
     type_set: bool,
     /// The spec's "last event ID buffer", while `id_set`.
-    id_buffer: Kept,
+    id_buffer: String,
     /// An `id:` field has set `id_buffer` since the last blank line.
     id_set: bool,
     /// The spec's "last event ID string": `id_buffer` as of the last blank line. At a blank
     /// line after an `id:` field the two buffers are swapped, not copied, so `id_buffer` then
     /// holds an older id until the next `id:` field sets it (nothing reads it before that).
-    last_event_id: Kept,
+    last_event_id: String,
     retry: Option<Duration>,
     /// An event was dispatched and its type and data (when joined in `data`) are still in the
     /// buffers, lent to the caller; they are cleared when the parser is next called.
     dispatched: bool,
-    /// Whether owned events have been asked for: from then on, a short type or id gets its
-    /// `SmolStr` when its line is parsed (see [`Kept`]).
-    owned_events: bool,
+    /// The type and ids as owned events take them, once one has been asked for: `None` until
+    /// then, so that the borrowing path never touches them.
+    owned: Option<Box<OwnedForms>>,
 }
 
 /// Where a dispatched event's data is.
@@ -270,7 +269,7 @@ impl fmt::Debug for Parser {
         f.debug_struct("Parser")
             .field("max_event_size", &self.fields.max)
             .field("dispatch_unterminated", &self.dispatch_unterminated)
-            .field("last_event_id", &self.fields.last_event_id.text)
+            .field("last_event_id", &self.fields.last_event_id)
             .field("retry", &self.fields.retry)
             .field("pending_line_bytes", &self.line.len())
             .field("pending_data_bytes", &self.fields.data.len())
@@ -300,14 +299,14 @@ impl Parser {
             fields: Fields {
                 max: DEFAULT_MAX_EVENT_SIZE,
                 data: String::new(),
-                event_type: Kept::default(),
+                event_type: String::new(),
                 type_set: false,
-                id_buffer: Kept::default(),
+                id_buffer: String::new(),
                 id_set: false,
-                last_event_id: Kept::default(),
+                last_event_id: String::new(),
                 retry: None,
                 dispatched: false,
-                owned_events: false,
+                owned: None,
             },
         }
     }
@@ -548,30 +547,29 @@ impl Parser {
     pub(crate) fn event_ref<'a>(&'a self, text: &'a str, at: DataAt) -> EventRef<'a> {
         let f = &self.fields;
         EventRef {
-            event: if f.type_set {
-                &f.event_type.text
-            } else {
-                "message"
-            },
+            event: if f.type_set { &f.event_type } else { "message" },
             data: match at {
                 DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
                 DataAt::Buffer => &f.data,
             },
-            id: (!f.last_event_id.text.is_empty()).then_some(f.last_event_id.text.as_str()),
+            id: (!f.last_event_id.is_empty()).then_some(f.last_event_id.as_str()),
             retry: f.retry,
         }
     }
 
     /// The event just dispatched as an owned [`Event`]: what `Event::from(self.event_ref(..))`
-    /// makes, but the type and id are clones of the parser's [`SmolStr`]s (made once per
-    /// change), not made anew for every event.
+    /// makes, but a short type and id are clones of the parser's [`SmolStr`]s (made once per
+    /// change of value), not made anew for every event.
     #[inline]
     pub(crate) fn event_owned(&mut self, text: &str, at: DataAt) -> Event {
         let f = &mut self.fields;
-        f.owned_events = true;
+        if f.owned.is_none() {
+            f.owned = Some(Box::new(OwnedForms::of(f)));
+        }
+        let owned = f.owned.as_deref().unwrap_or(OwnedForms::EMPTY);
         Event {
             event: if f.type_set {
-                f.event_type.owned()
+                owned_form(&owned.event_type, &f.event_type)
             } else {
                 SmolStr::new_static("message")
             },
@@ -579,10 +577,10 @@ impl Parser {
                 DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
                 DataAt::Buffer => &f.data,
             }),
-            id: if f.last_event_id.text.is_empty() {
+            id: if f.last_event_id.is_empty() {
                 None
             } else {
-                Some(f.last_event_id.owned())
+                Some(owned_form(&owned.last_event_id, &f.last_event_id))
             },
             retry: f.retry,
         }
@@ -604,8 +602,11 @@ impl Parser {
     /// ```
     pub fn with_last_event_id(mut self, id: &str) -> Self {
         if !id.contains('\0') {
-            self.fields.id_buffer.set(id, false);
-            self.fields.last_event_id.set(id, false);
+            self.fields.id_buffer = id.to_string();
+            self.fields.last_event_id = id.to_string();
+            if self.fields.owned.is_some() {
+                self.fields.owned = Some(Box::new(OwnedForms::of(&self.fields)));
+            }
         }
         self
     }
@@ -625,7 +626,7 @@ impl Parser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn last_event_id(&self) -> &str {
-        &self.fields.last_event_id.text
+        &self.fields.last_event_id
     }
 
     /// The reconnection time set by the last valid `retry:` field (milliseconds, all ASCII
@@ -652,9 +653,9 @@ impl Parser {
     pub fn buffered_capacity(&self) -> usize {
         self.line.capacity()
             + self.fields.data.capacity()
-            + self.fields.event_type.text.capacity()
-            + self.fields.id_buffer.text.capacity()
-            + self.fields.last_event_id.text.capacity()
+            + self.fields.event_type.capacity()
+            + self.fields.id_buffer.capacity()
+            + self.fields.last_event_id.capacity()
     }
 
     // A chunk of input is processed in three steps, which `feed` runs in one go and
@@ -782,7 +783,8 @@ impl Parser {
         self.failed = true;
         self.line = Vec::new();
         self.fields.data = String::new();
-        self.fields.event_type = Kept::default();
+        self.fields.event_type = String::new();
+        self.fields.owned = None;
         self.fields.type_set = false;
         error
     }
@@ -940,8 +942,11 @@ impl Fields {
                 if value.len() > self.max {
                     return Err(self.too_large());
                 }
-                if self.event_type.text != value {
-                    self.event_type.set(value, self.owned_events);
+                if self.event_type != value {
+                    set_exact(&mut self.event_type, value);
+                    if let Some(owned) = &mut self.owned {
+                        owned.set_type(value);
+                    }
                 }
                 self.type_set = !value.is_empty();
             }
@@ -950,7 +955,10 @@ impl Fields {
                     return Err(self.too_large());
                 }
                 if !value.as_bytes().contains(&0) {
-                    self.id_buffer.set(value, self.owned_events);
+                    set_exact(&mut self.id_buffer, value);
+                    if let Some(owned) = &mut self.owned {
+                        owned.set_id(value);
+                    }
                     self.id_set = true;
                 }
             }
@@ -984,55 +992,85 @@ impl Fields {
         if self.id_set {
             self.id_set = false;
             std::mem::swap(&mut self.last_event_id, &mut self.id_buffer);
-        }
-    }
-}
-
-/// A type or id as the parser keeps it: the text that [`EventRef`]s borrow, and the
-/// [`SmolStr`] that owned [`Event`]s clone.
-///
-/// Once owned events have been asked for, a short value's `SmolStr` is made when its line is
-/// parsed. Made later, when the event is dispatched, it cost nearly as much as a new
-/// `SmolStr` per event: its bytes are written and at once read back at other widths, which
-/// stalls the CPU (measured with `perf`: most of the owned path's cost on a stream with an
-/// `id:` per event). Until then (a caller of `next_event` or `feed_ref` only) nothing is made;
-/// the first owned event makes it. A value over 23 bytes is not kept: its `SmolStr` would be a
-/// second heap copy, so each owned event makes its own, as `Event::from` does.
-#[derive(Clone, Default)]
-struct Kept {
-    text: String,
-    /// Empty until made.
-    owned: SmolStr,
-}
-
-impl Kept {
-    /// Sets the text; `eager` makes a short value's owned form at once too.
-    #[inline]
-    fn set(&mut self, value: &str, eager: bool) {
-        set_exact(&mut self.text, value);
-        self.owned = if eager && value.len() <= INLINE_CAP {
-            SmolStr::new_inline(value)
-        } else {
-            SmolStr::default()
-        };
-    }
-
-    /// The owned form of a text that is not empty.
-    #[inline]
-    fn owned(&mut self) -> SmolStr {
-        if self.owned.is_empty() {
-            if self.text.len() > INLINE_CAP {
-                // Made for each event, not kept: it would be a second heap copy of the text.
-                return SmolStr::new(&self.text);
+            if let Some(owned) = &mut self.owned {
+                std::mem::swap(&mut owned.last_event_id, &mut owned.id_buffer);
             }
-            self.owned = SmolStr::new_inline(&self.text);
         }
-        self.owned.clone()
+    }
+}
+
+/// The type, id buffer and last event ID as owned events take them: each the `SmolStr` of the
+/// string of the same name in [`Fields`], or empty when that is empty or over 23 bytes (its
+/// `SmolStr` would be a second heap copy: each owned event makes its own, as `Event::from`
+/// does).
+///
+/// They are made when a line sets the value, not when an event is dispatched. Made at dispatch,
+/// a `SmolStr` cost nearly as much as a new one per event: its bytes are written and at once
+/// read back at other widths, which stalls the CPU (`perf`: most of the owned path's cost on a
+/// stream with an `id:` per event). They live in a box that the first owned event makes, so
+/// that a caller of `next_event` or `feed_ref` only never makes nor updates them.
+#[derive(Clone, Default)]
+struct OwnedForms {
+    event_type: SmolStr,
+    id_buffer: SmolStr,
+    last_event_id: SmolStr,
+}
+
+impl OwnedForms {
+    /// What an owned event falls back on before its parser has made its own (never, in fact).
+    const EMPTY: &'static OwnedForms = &OwnedForms {
+        event_type: SmolStr::new_static(""),
+        id_buffer: SmolStr::new_static(""),
+        last_event_id: SmolStr::new_static(""),
+    };
+
+    fn of(fields: &Fields) -> OwnedForms {
+        OwnedForms {
+            event_type: short_form(&fields.event_type),
+            id_buffer: short_form(&fields.id_buffer),
+            last_event_id: short_form(&fields.last_event_id),
+        }
+    }
+
+    // The forms are boxed and their two setters kept out of the parse loop, which the borrowing
+    // path shares. Kept in `Fields` and set inline instead, they made `next_event` about 8%
+    // slower on a stream with an `id:` per event; like this, about 3%.
+
+    /// Follows an `event:` field that changed the type.
+    #[inline(never)]
+    fn set_type(&mut self, value: &str) {
+        self.event_type = short_form(value);
+    }
+
+    /// Follows an `id:` field.
+    #[inline(never)]
+    fn set_id(&mut self, value: &str) {
+        self.id_buffer = short_form(value);
     }
 }
 
 /// The longest text a [`SmolStr`] holds without allocating.
 const INLINE_CAP: usize = 23;
+
+/// `value` as a `SmolStr` when it is held inline; empty otherwise.
+#[inline]
+fn short_form(value: &str) -> SmolStr {
+    if value.len() <= INLINE_CAP {
+        SmolStr::new_inline(value)
+    } else {
+        SmolStr::default()
+    }
+}
+
+/// An owned event's type or id: the kept `form` of `value`, or a new one when none is kept.
+#[inline]
+fn owned_form(form: &SmolStr, value: &str) -> SmolStr {
+    if form.is_empty() {
+        SmolStr::new(value)
+    } else {
+        form.clone()
+    }
+}
 
 /// Replaces `buf`'s contents with `value`, growing it to the exact size if it must grow.
 fn set_exact(buf: &mut String, value: &str) {

@@ -63,9 +63,6 @@ pub struct StreamOptions {
 }
 
 /// How the body is cut into events.
-// A `Parser` is some 250 bytes, a `LineParser` 40: not worth a box, since a stream's options
-// are made and moved a few times per stream, not per event.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Framing {
     /// Server-Sent Events.
