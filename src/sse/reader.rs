@@ -188,7 +188,12 @@ impl<R: Read> EventReader<R> {
     }
 
     /// Parses until the next event: where its data is (in `self.text` or the parser).
-    #[inline]
+    ///
+    /// Always inlined into `next` and `next_event`. Called instead (the compiler's choice in a
+    /// large caller), its `Option<Result<DataAt, Error>>` went through memory and was copied
+    /// back at odd offsets (`Error`'s tag is one byte), a store-forwarding stall per event:
+    /// inlined, both paths were 7-8% faster on OpenAI-style chunks.
+    #[inline(always)]
     fn advance(&mut self) -> Option<Result<DataAt, Error>> {
         loop {
             let result = match self.state {
