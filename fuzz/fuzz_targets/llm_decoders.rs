@@ -17,7 +17,7 @@
 //! - no panic: whatever the bytes, a decoder answers with `Ok` or `Err`;
 //! - what each decoder documents, event by event: an empty event is skipped; data that is not a
 //!   JSON object (Gemini: or an array of objects) is an `Error::Protocol`, quoted and cut short;
-//!   an `event: error` is an `Error::Api` (OpenAI, Anthropic, Cohere v2); `data: [DONE]` is
+//!   an `event: error` is an `Error::Api`, whatever its data (every decoder); `data: [DONE]` is
 //!   `Done` (OpenAI, Cohere v2; OpenAI: or an error naming a tool call left without a name);
 //!   nothing but `Api` and `Protocol` errors;
 //! - text comes only from valid JSON: every `Text` is a string of the event's JSON (OpenAI: the
@@ -199,11 +199,8 @@ fn check_decoded(
         return;
     }
     let data = event.data.trim();
-    let errors_by_name = matches!(
-        provider,
-        Provider::OpenAI | Provider::Anthropic | Provider::CohereV2
-    );
-    if errors_by_name && event.event == "error" {
+    // Every decoder: a rule they share (`decode_event` in src/llm/wire.rs).
+    if event.event == "error" {
         assert!(
             matches!(result, Err(Error::Api { .. })),
             "{provider:?}: {event:?} gave {result:?}"

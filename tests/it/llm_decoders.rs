@@ -253,6 +253,12 @@ fn errors_in_a_stream_keep_their_kind_and_message() {
             "quota",
         ),
         (
+            "Gemini, an event: error from a proxy, data not JSON",
+            decode(GeminiDecoder::new(), "event: error\ndata: {\"details\":nul\n\n"),
+            None,
+            "{\"details\":nul",
+        ),
+        (
             "Gemini, an error without a message: its JSON",
             decode(GeminiDecoder::new(), "data: {\"error\": {\"detail\": 1}}\n\n"),
             None,

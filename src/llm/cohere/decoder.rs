@@ -24,6 +24,7 @@ use crate::Error;
 /// | `stream-end` with `ERROR`, `ERROR_TOXIC`, `ERROR_LIMIT`... | [`Error::Api`] whose kind is the reason: the stream's last item |
 /// | an object without `event_type` but with a `message` (an error) | [`Error::Api`] with that message |
 /// | an object without `event_type`, `message` or `error` | nothing |
+/// | an `event: error`, when the body is read as Server-Sent Events | [`Error::Api`], whatever its data |
 /// | a line that is not a JSON object | [`Error::Protocol`] quoting the line |
 /// | the end of the body without `stream-end` | [`Error::Protocol`]: the answer was cut |
 ///

@@ -29,6 +29,7 @@ use crate::Error;
 /// | `finishReason` of the candidate (`STOP`, `MAX_TOKENS`, `SAFETY`...) | [`ChatEvent::Finish`] |
 /// | `usageMetadata` | [`ChatEvent::Usage`] |
 /// | an `error` object (`code`, `message`, `status`) | [`Error::Api`] whose kind is the `status`, else the `code` |
+/// | an `event: error` (from a proxy: Google sends no event names) | [`Error::Api`], whatever its data |
 /// | `promptFeedback.blockReason` (the prompt was refused) | [`Error::Api`] whose kind is the reason |
 /// | the end of the body right after a `finishReason` | [`ChatEvent::Done`] |
 /// | the end of the body without one, or with more of the answer after it | [`Error::Protocol`]: the answer was cut |
