@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
-use super::message::base64;
+use super::message::{base64, split_data_url};
 use super::request::{arguments_value, put, unsupported, ImagesIn};
 use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
 use crate::Error;
@@ -164,7 +164,12 @@ impl Wire for Anthropic {
         format!("{base_url}/v1/messages")
     }
 
-    fn body(&self, model: &str, request: &ChatRequest) -> Result<Value, Error> {
+    fn body(
+        &self,
+        model: &str,
+        request: &ChatRequest,
+        temperature: Option<f64>,
+    ) -> Result<Value, Error> {
         // Text-only messages as strings, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
         let messages = request.user_turns("assistant", "content", true, block)?;
@@ -175,7 +180,14 @@ impl Wire for Anthropic {
             "stream": true,
         });
         put(&mut body, "system", request.system_text(PROVIDER)?);
-        put(&mut body, "temperature", request.temperature);
+        // Claude's newer models refuse `temperature` and `top_p` together. A request that sets
+        // `top_p` only is taken to choose it over the client's default temperature; one that
+        // sets both sends both, as asked.
+        let temperature = match (request.temperature, request.top_p) {
+            (None, Some(_)) => None,
+            _ => temperature,
+        };
+        put(&mut body, "temperature", temperature);
         put(&mut body, "top_p", request.top_p);
         put(&mut body, "stop_sequences", request.stop_sequences());
         if request.seed.is_some() {
@@ -214,7 +226,13 @@ const PROVIDER: &str = "Anthropic";
 fn block(part: &Part) -> Result<Value, Error> {
     Ok(match part {
         Part::Text { text } => json!({"type": "text", "text": text}),
-        Part::ImageUrl { url } => json!({"type": "image", "source": {"type": "url", "url": url}}),
+        // A data: URL is an inline image, which Anthropic takes as a base64 source.
+        Part::ImageUrl { url } => match split_data_url(url, PROVIDER).transpose()? {
+            Some((media_type, data)) => json!({"type": "image", "source": {
+                "type": "base64", "media_type": media_type, "data": data,
+            }}),
+            None => json!({"type": "image", "source": {"type": "url", "url": url}}),
+        },
         Part::Image { media_type, data } => json!({"type": "image", "source": {
             "type": "base64", "media_type": media_type, "data": base64(data),
         }}),

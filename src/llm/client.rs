@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::request::merge;
 use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
@@ -93,10 +94,14 @@ pub(crate) mod sealed {
         /// The URL of a streamed chat under `base_url` (no trailing slash) for `model`.
         fn url(&self, base_url: &str, model: &str) -> String;
 
-        /// The JSON body for `request` to `model`. The core has set the request's temperature
-        /// (the client's unless the request has one) and merges in its
-        /// [`extra`](ChatRequest::extra) fields.
-        fn body(&self, model: &str, request: &ChatRequest) -> Result<Value, Error>;
+        /// The JSON body for `request` to `model`, at `temperature`: the request's, else the
+        /// client's. The core merges in the request's [`extra`](ChatRequest::extra) fields.
+        fn body(
+            &self,
+            model: &str,
+            request: &ChatRequest,
+            temperature: Option<f64>,
+        ) -> Result<Value, Error>;
 
         /// How the answer is framed. Defaults to Server-Sent Events.
         fn stream_options(&self) -> StreamOptions {
@@ -460,15 +465,9 @@ impl<P: Protocol> Client<P> {
 
     /// The JSON body of `request`: the protocol's, with the request's extra fields merged in.
     pub(crate) fn body(&self, request: &ChatRequest) -> Result<Value, Error> {
-        let mut body = match (request.temperature, self.temperature) {
-            (None, Some(t)) => self
-                .protocol
-                .body(&self.model, &request.clone().temperature(t)),
-            _ => self.protocol.body(&self.model, request),
-        }?;
-        if let Value::Object(fields) = &mut body {
-            fields.extend(request.extra.clone());
-        }
+        let temperature = request.temperature.or(self.temperature);
+        let mut body = self.protocol.body(&self.model, request, temperature)?;
+        merge(&mut body, &request.extra);
         Ok(body)
     }
 

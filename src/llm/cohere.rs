@@ -189,13 +189,16 @@ impl Decode for CohereStream {
 /// The provider's name in errors.
 const PROVIDER: &str = "Cohere";
 
-/// Cohere v1's name for `role`.
-fn cohere_role(role: &str) -> String {
+/// Cohere v1's name for `role`; v1 has no message of text for any other role (its `TOOL`
+/// messages carry tool results, which it is not sent).
+fn cohere_role(role: &str) -> Result<&'static str, Error> {
     match role.to_ascii_lowercase().as_str() {
-        "user" => "USER".into(),
-        "assistant" | "chatbot" => "CHATBOT".into(),
-        "system" => "SYSTEM".into(),
-        _ => role.to_ascii_uppercase(),
+        "user" => Ok("USER"),
+        "assistant" | "chatbot" => Ok("CHATBOT"),
+        "system" => Ok("SYSTEM"),
+        _ => Err(Error::InvalidRequest(format!(
+            "Cohere's v1 chat cannot take a message of role {role:?}: use CohereApi::V2"
+        ))),
     }
 }
 
@@ -210,12 +213,17 @@ impl Wire for Cohere {
         }
     }
 
-    fn body(&self, model: &str, request: &ChatRequest) -> Result<Value, Error> {
+    fn body(
+        &self,
+        model: &str,
+        request: &ChatRequest,
+        temperature: Option<f64>,
+    ) -> Result<Value, Error> {
         let mut body = match self.api {
             CohereApi::V1 => v1_body(model, request)?,
             CohereApi::V2 => v2_body(model, request)?,
         };
-        put(&mut body, "temperature", request.temperature);
+        put(&mut body, "temperature", temperature);
         put(&mut body, "max_tokens", request.max_tokens);
         put(&mut body, "stop_sequences", request.stop_sequences());
         put(&mut body, "p", request.top_p);
@@ -278,10 +286,10 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
         .into_iter()
         .chain(earlier[..leading].iter().map(|(_, text)| *text))
         .collect();
-    let chat_history: Vec<Value> = earlier[leading..]
+    let chat_history = earlier[leading..]
         .iter()
-        .map(|(m, text)| json!({"role": cohere_role(&m.role), "message": text}))
-        .collect();
+        .map(|(m, text)| Ok(json!({"role": cohere_role(&m.role)?, "message": text})))
+        .collect::<Result<Vec<Value>, Error>>()?;
     let mut body = json!({
         "model": model,
         "message": message,

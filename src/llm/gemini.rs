@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
-use super::message::base64;
+use super::message::{base64, split_data_url};
 use super::request::{arguments_value, put, ImagesIn};
 use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
 use crate::Error;
@@ -110,7 +110,12 @@ impl Wire for Gemini {
         )
     }
 
-    fn body(&self, _model: &str, request: &ChatRequest) -> Result<Value, Error> {
+    fn body(
+        &self,
+        _model: &str,
+        request: &ChatRequest,
+        temperature: Option<f64>,
+    ) -> Result<Value, Error> {
         // Roles `user` and `model`, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::Any)?;
         let contents = request.user_turns("model", "parts", false, part)?;
@@ -137,7 +142,7 @@ impl Wire for Gemini {
             calling.map(|c| json!({"functionCallingConfig": c})),
         );
         let mut config = json!({});
-        put(&mut config, "temperature", request.temperature);
+        put(&mut config, "temperature", temperature);
         put(&mut config, "topP", request.top_p);
         put(&mut config, "maxOutputTokens", request.max_tokens);
         put(&mut config, "stopSequences", request.stop_sequences());
@@ -165,6 +170,10 @@ fn part(part: &Part) -> Result<Value, Error> {
     Ok(match part {
         Part::Text { text } => json!({"text": text}),
         Part::ImageUrl { url } => {
+            // A data: URL is an inline image: `inlineData`, not a file Gemini would look up.
+            if let Some((media_type, data)) = split_data_url(url, PROVIDER).transpose()? {
+                return Ok(json!({"inlineData": {"mimeType": media_type, "data": data}}));
+            }
             let mut file = json!({"fileUri": url});
             put(&mut file, "mimeType", image_type(url));
             json!({"fileData": file})

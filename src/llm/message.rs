@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ToolCall;
+use crate::Error;
 
 /// One message of a chat: a role and a list of [`Part`]s (text, images, tool calls, tool
 /// results).
@@ -109,8 +110,9 @@ pub enum Part {
         /// The text.
         text: String,
     },
-    /// An image the provider fetches itself (`https://...`, or a `data:` URL; Gemini takes
-    /// the URI of a file it knows, such as `gs://...` or an uploaded file's URI).
+    /// An image the provider fetches itself (`https://...`; Gemini takes the URI of a file it
+    /// knows, such as `gs://...` or an uploaded file's URI), or a base64 `data:` URL, which
+    /// Anthropic and Gemini get as an inline image.
     ImageUrl {
         /// The image's URL.
         url: String,
@@ -408,6 +410,31 @@ pub(crate) fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     crate::auth::base64_into(&mut out, data);
     out
+}
+
+/// The media type and base64 payload of a `data:` URL (`data:image/png;base64,iVBO...`), for
+/// the providers that take inline images apart from URLs; `None` when `url` is not a `data:`
+/// URL. One that is not base64-encoded, or names no media type, is refused, naming `provider`.
+pub(crate) fn split_data_url<'a>(
+    url: &'a str,
+    provider: &str,
+) -> Option<Result<(&'a str, &'a str), Error>> {
+    let rest = url
+        .get(..5)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("data:"))
+        .and_then(|_| url.get(5..))?;
+    let parsed = rest.split_once(',').and_then(|(meta, payload)| {
+        let (media_type, encoding) = meta.rsplit_once(';')?;
+        let media_type = media_type.split(';').next().unwrap_or_default().trim();
+        (encoding.trim().eq_ignore_ascii_case("base64") && !media_type.is_empty())
+            .then_some((media_type, payload.trim()))
+    });
+    Some(parsed.ok_or_else(|| {
+        Error::InvalidRequest(format!(
+            "{provider} takes a data: URL image only as `data:<media type>;base64,<data>`: \
+             give the image's bytes with Message::with_image instead"
+        ))
+    }))
 }
 
 /// An inline image as a `data:` URL, for the providers that take images as URLs.

@@ -56,7 +56,7 @@
 //!
 //! | request | OpenAI, Mistral, Together | Anthropic | Gemini | Cohere v2 (v1) |
 //! |---|---|---|---|---|
-//! | [`Part::ImageUrl`] | `image_url` part | `image` block, `url` source | `fileData` | `image_url` part (v1: refused) |
+//! | [`Part::ImageUrl`] | `image_url` part | `image` block, `url` source (a `data:` URL: `base64`) | `fileData` (a `data:` URL: `inlineData`) | `image_url` part (v1: refused) |
 //! | [`Part::Image`] (bytes) | `image_url` with a `data:` URL | `image` block, `base64` source | `inlineData` | `data:` URL (v1: refused) |
 //! | system prompt | first `system` message | `system` | `systemInstruction` | `system` message (v1: `preamble`) |
 //! | [`Tool`] | `tools[].function` | `tools[]` with `input_schema` | `functionDeclarations` with `parametersJsonSchema` | `tools[].function` (v1: refused) |
@@ -64,8 +64,8 @@
 //! | tool calls, [`ToolResult`]s | `tool_calls`, `tool` messages | `tool_use`, `tool_result` blocks | `functionCall`, `functionResponse` | `tool_calls`, `tool` messages |
 //! | [`json`](ChatRequest::json) | `json_object` | refused: give a schema | `responseMimeType` | `json_object` |
 //! | [`json_schema`](ChatRequest::json_schema) | `json_schema` | `output_config.format` | `responseJsonSchema` | `json_schema` (v1: `schema`) |
-//! | `max_tokens`, `stop`, `top_p`, `seed` | `max_completion_tokens` (others `max_tokens`), `stop`, `top_p`, `seed` (Mistral `random_seed`) | `max_tokens`, `stop_sequences`, `top_p`; seed refused | `generationConfig` | `max_tokens`, `stop_sequences`, `p`, `seed` |
-//! | [`extra`](ChatRequest::extra) | merged into the body's top level, for every provider ||||
+//! | `max_tokens`, `stop`, `top_p`, `seed` | `max_completion_tokens` (others `max_tokens`), `stop`, `top_p`, `seed` (Mistral `random_seed`) | `max_tokens`, `stop_sequences`, `top_p` (without the client's temperature, unless the request sets one too); seed refused | `generationConfig` | `max_tokens`, `stop_sequences`, `p`, `seed` |
+//! | [`extra`](ChatRequest::extra) | merged into the body (objects key by key), for every provider ||||
 //!
 //! A tool loop:
 //!

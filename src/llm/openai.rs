@@ -145,9 +145,10 @@ macro_rules! openai_compatible {
                 &self,
                 model: &str,
                 request: &$crate::llm::ChatRequest,
+                temperature: Option<f64>,
             ) -> Result<serde_json::Value, $crate::Error> {
                 let flavor: fn(&Self) -> $crate::llm::openai::Flavor = $flavor;
-                $crate::llm::openai::chat_body(model, request, &flavor(self))
+                $crate::llm::openai::chat_body(model, request, temperature, &flavor(self))
             }
         }
     };
@@ -219,11 +220,12 @@ impl Flavor {
 pub(crate) fn chat_body(
     model: &str,
     request: &ChatRequest,
+    temperature: Option<f64>,
     flavor: &Flavor,
 ) -> Result<Value, Error> {
     let messages = chat_messages(request, flavor.name, None)?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
-    put(&mut body, "temperature", request.temperature);
+    put(&mut body, "temperature", temperature);
     put(&mut body, flavor.max_tokens, request.max_tokens);
     put(&mut body, "top_p", request.top_p);
     put(&mut body, flavor.seed, request.seed);

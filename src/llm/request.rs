@@ -308,7 +308,8 @@ impl ChatRequest {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         system(prompt: impl Into<String>) => system = Some(prompt.into());
-        /// Whether and which tool the model must call.
+        /// Whether and which tool the model must call. A request with a choice and no
+        /// [`tool`](Self::tool)s is refused before it is sent.
         ///
         /// # Examples
         ///
@@ -359,7 +360,9 @@ impl ChatRequest {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         temperature(temperature: f64) => temperature = Some(temperature);
-        /// Nucleus sampling: the probability mass to sample from (Cohere's `p`).
+        /// Nucleus sampling: the probability mass to sample from (Cohere's `p`). Anthropic gets it
+        /// without the client's temperature, since its newer models refuse the two together;
+        /// set [`temperature`](Self::temperature) on the request as well to send both.
         ///
         /// # Examples
         ///
@@ -480,9 +483,11 @@ impl ChatRequest {
         self
     }
 
-    /// A field merged into the top level of the request body as it is, replacing a field of
-    /// the same name: for any option not listed here (`"reasoning_effort"`, `"thinking"`,
-    /// `"safetySettings"`...).
+    /// A field merged into the top level of the request body: for any option not listed here
+    /// (`"reasoning_effort"`, `"thinking"`, `"safetySettings"`...). A JSON object merges into
+    /// an object the body already has under that name, key by key and as deep as both go, so
+    /// `extra("generationConfig", json!({"thinkingConfig": {..}}))` (Gemini) keeps the
+    /// temperature and the limits set above; any other value replaces the field.
     ///
     /// # Examples
     ///
@@ -563,6 +568,20 @@ pub(crate) fn put(body: &mut Value, key: &str, value: Option<impl serde::Seriali
     }
 }
 
+/// Merges `fields` into the object `body`: a JSON object into an object of the same name, key
+/// by key and as deep as both go; any other value in place of the field.
+pub(crate) fn merge(body: &mut Value, fields: &Map<String, Value>) {
+    let Value::Object(body) = body else { return };
+    for (key, value) in fields {
+        match (body.get_mut(key), value) {
+            (Some(inner @ Value::Object(_)), Value::Object(more)) => merge(inner, more),
+            _ => {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
 /// The error for what `provider` cannot express.
 pub(crate) fn unsupported(provider: &str, what: &str) -> Error {
     Error::InvalidRequest(format!("{provider} cannot take {what}"))
@@ -580,12 +599,27 @@ pub(crate) enum ImagesIn {
 }
 
 impl ChatRequest {
-    /// Refuses, naming `provider`, a part in a message where the provider has no place for
-    /// it: a tool call outside an assistant message, a tool result in one, an image outside
-    /// the messages `images` names.
+    /// Refuses a tool choice without tools and a `"tool"` message that is not all tool
+    /// results, which no provider takes, and, naming `provider`, a part in a message where the
+    /// provider has no place for it: a tool call outside an assistant message, a tool result
+    /// in one, an image outside the messages `images` names.
     pub(crate) fn check_parts(&self, provider: &str, images: ImagesIn) -> Result<(), Error> {
+        if self.tool_choice.is_some() && self.tools.is_empty() {
+            return Err(Error::InvalidRequest(
+                "the request has a tool choice but no tools: add them with ChatRequest::tool, \
+                 or leave the choice out"
+                    .into(),
+            ));
+        }
         for message in &self.messages {
             let assistant = message.is("assistant");
+            if message.is("tool") && !message.is_tool_results() {
+                return Err(Error::InvalidRequest(
+                    "a \"tool\" message holds tool results only: make it with \
+                     Message::tool_result"
+                        .into(),
+                ));
+            }
             for part in &message.content {
                 let misplaced = match part {
                     Part::Text { .. } => None,

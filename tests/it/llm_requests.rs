@@ -394,12 +394,14 @@ fn refusals() -> Vec<Refusal> {
         bad_arguments("gemini"),
         Refusal {
             provider: "cohere_v2",
-            request: question().tool_choice(ToolChoice::Tool("add".into())),
+            request: question()
+                .tool(add_tool())
+                .tool_choice(ToolChoice::Tool("add".into())),
             says: "a choice of one tool",
         },
         Refusal {
             provider: "cohere",
-            request: question().tool(Tool::new("add", "adds", json!({"type": "object"}))),
+            request: question().tool(add_tool()),
             says: "tools: use CohereApi::V2",
         },
         Refusal {
@@ -411,6 +413,13 @@ fn refusals() -> Vec<Refusal> {
             provider: "cohere",
             request: question().message(Message::assistant("a")),
             says: "needs a user message last",
+        },
+        Refusal {
+            provider: "cohere",
+            request: ChatRequest::new()
+                .message(Message::new("tool", "t"))
+                .user("q"),
+            says: "cannot take a message of role \"tool\"",
         },
     ]);
     cases
@@ -452,7 +461,136 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
-    assert_eq!(cases.len(), 27, "cases were lost");
+    assert_eq!(cases.len(), 28, "cases were lost");
+}
+
+/// The tool every test request offers.
+fn add_tool() -> Tool {
+    Tool::new("add", "adds", json!({"type": "object"}))
+}
+
+#[test]
+fn requests_no_provider_takes_are_refused_for_every_provider() {
+    let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+    let cases = [
+        (
+            ChatRequest::new()
+                .user("x")
+                .tool_choice(ToolChoice::Required),
+            "a tool choice but no tools",
+        ),
+        (
+            ChatRequest::new()
+                .user("x")
+                .message(Message::new("tool", "4")),
+            "holds tool results only",
+        ),
+    ];
+    for provider in ["openai", "mistral", "anthropic", "gemini", "cohere_v2"] {
+        let client = client_for(provider, &server.url()).expect("a client");
+        for (request, says) in &cases {
+            match client.stream(request) {
+                Err(Error::InvalidRequest(message)) => {
+                    assert!(message.contains(says), "{provider}: {message}")
+                }
+                other => panic!("{provider}: expected a refusal saying {says:?}, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(server.request_count(), 0, "a refused request was sent");
+}
+
+#[test]
+fn data_url_images_go_inline_where_the_provider_has_inline_images() {
+    let request = ChatRequest::new()
+        .message(Message::user("see").with_image_url("data:image/png;name=a.png;base64,aGk="));
+    let anthropic = body_of("anthropic", &request);
+    assert_eq!(
+        anthropic["messages"][0]["content"][1]["source"],
+        json!({"type": "base64", "media_type": "image/png", "data": "aGk="})
+    );
+    let gemini = body_of("gemini", &request);
+    assert_eq!(
+        gemini["contents"][0]["parts"][1],
+        json!({"inlineData": {"mimeType": "image/png", "data": "aGk="}})
+    );
+    // OpenAI takes data: URLs as they are.
+    let openai = body_of("openai", &request);
+    assert_eq!(
+        openai["messages"][0]["content"][1]["image_url"]["url"],
+        "data:image/png;name=a.png;base64,aGk="
+    );
+    // One that is not base64, or names no media type, has no inline form.
+    let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+    for url in [
+        "data:image/svg+xml,%3Csvg%3E",
+        "data:;base64,aGk=",
+        "DATA:image/png",
+    ] {
+        let request = ChatRequest::new().message(Message::user("see").with_image_url(url));
+        for provider in ["anthropic", "gemini"] {
+            let client = client_for(provider, &server.url()).expect("a client");
+            match client.stream(&request) {
+                Err(Error::InvalidRequest(m)) => assert!(m.contains("Message::with_image"), "{m}"),
+                other => panic!("{provider}, {url}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(server.request_count(), 0, "a refused request was sent");
+}
+
+#[test]
+fn anthropic_gets_top_p_alone_unless_the_request_sets_a_temperature_too() {
+    // The client's temperature is 0 (see `client_for`).
+    let top_p = body_of("anthropic", &ChatRequest::new().user("x").top_p(0.5));
+    assert_eq!(
+        (top_p.get("temperature"), &top_p["top_p"]),
+        (None, &json!(0.5))
+    );
+    let both = body_of(
+        "anthropic",
+        &ChatRequest::new().user("x").top_p(0.5).temperature(1.0),
+    );
+    assert_eq!(
+        (&both["temperature"], &both["top_p"]),
+        (&json!(1.0), &json!(0.5))
+    );
+    let neither = body_of("anthropic", &ChatRequest::new().user("x"));
+    assert_eq!(
+        (&neither["temperature"], neither.get("top_p")),
+        (&json!(0.0), None)
+    );
+}
+
+#[test]
+fn extra_objects_merge_into_the_body_key_by_key() {
+    let request = ChatRequest::new()
+        .user("x")
+        .max_tokens(7)
+        .extra(
+            "generationConfig",
+            json!({"thinkingConfig": {"thinkingBudget": 0}}),
+        )
+        .extra("safetySettings", json!([]));
+    let gemini = body_of("gemini", &request);
+    assert_eq!(
+        gemini["generationConfig"],
+        json!({"temperature": 0.0, "maxOutputTokens": 7, "thinkingConfig": {"thinkingBudget": 0}})
+    );
+    assert_eq!(gemini["safetySettings"], json!([]));
+    // Deeper objects merge too; anything but an object replaces.
+    let schema = json!({"type": "object"});
+    let request = ChatRequest::new()
+        .user("x")
+        .json_schema("answer", schema.clone())
+        .extra("response_format", json!({"json_schema": {"strict": true}}))
+        .extra("stream_options", json!(null));
+    let openai = body_of("openai", &request);
+    assert_eq!(
+        openai["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": true}})
+    );
+    assert_eq!(openai["stream_options"], Value::Null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +644,7 @@ fn every_part(media_type: &str, said: Option<&str>, call: &ToolCall) -> ChatRequ
             content: turn,
         })
         .message(Message::tool_result(call, "2"))
-        .tool(Tool::new("add", "adds", json!({"type": "object"})))
+        .tool(add_tool())
 }
 
 /// The messages of [`every_part`] (a PNG, call `id`) after the system prompt `s`, as chat
@@ -538,7 +676,11 @@ fn tool_choices(provider: &str, key: &str) -> Vec<Value> {
     [ToolChoice::Auto, ToolChoice::None, ToolChoice::Required]
         .into_iter()
         .map(|choice| {
-            body_of(provider, &ChatRequest::new().user("x").tool_choice(choice))[key].clone()
+            let request = ChatRequest::new()
+                .user("x")
+                .tool(add_tool())
+                .tool_choice(choice);
+            body_of(provider, &request)[key].clone()
         })
         .collect()
 }
@@ -614,11 +756,13 @@ fn mistral_and_together_spell_what_differs_their_own_way() {
         .user("x")
         .seed(3)
         .max_tokens(5)
+        .tool(add_tool())
         .tool_choice(ToolChoice::Required);
     let expected = |seed: &str, required: &str| {
         json!({
             "model": "recorded", "messages": [{"role": "user", "content": "x"}], "stream": true,
             "temperature": 0.0, "max_tokens": 5, seed: 3, "tool_choice": required,
+            "tools": function_add(),
         })
     };
     // Both stream their usage unasked: no stream_options.
@@ -658,7 +802,6 @@ fn anthropic_bodies_follow_the_messages_api() {
                 ]},
             ],
             "stream": true,
-            "temperature": 0.0,
             "top_p": 0.5,
             "stop_sequences": ["END"],
             "tools": [{"name": "add", "description": "adds", "input_schema": {"type": "object"}}],
@@ -669,6 +812,7 @@ fn anthropic_bodies_follow_the_messages_api() {
     let mut choices = tool_choices("anthropic", "tool_choice");
     let named = ChatRequest::new()
         .user("x")
+        .tool(add_tool())
         .tool_choice(ToolChoice::Tool("add".into()));
     choices.push(body_of("anthropic", &named)["tool_choice"].clone());
     assert_eq!(
@@ -756,7 +900,7 @@ fn cohere_v1_bodies_keep_the_last_message_apart() {
         .message(Message::system("b"))
         .user("q")
         .message(Message::assistant("r"))
-        .message(Message::new("tool", "t"))
+        .message(Message::new("ChatBot", "t"))
         .user("last")
         .max_tokens(5)
         .stop("END")
@@ -768,7 +912,7 @@ fn cohere_v1_bodies_keep_the_last_message_apart() {
         json!({
             "model": "recorded", "message": "last", "preamble": "a\n\nb", "stream": true,
             "chat_history": [{"role": "USER", "message": "q"}, {"role": "CHATBOT", "message": "r"},
-                {"role": "TOOL", "message": "t"}],
+                {"role": "CHATBOT", "message": "t"}],
             "temperature": 0.0,
             "max_tokens": 5,
             "stop_sequences": ["END"],
