@@ -5,8 +5,8 @@
 
 use serde_json::{json, Value};
 use ureq_futures::llm::{
-    AnthropicDecoder, ChatEvent, ChatStream, CohereDecoder, CohereV2Decoder, GeminiDecoder,
-    OpenAIDecoder, ToolCallDelta, Usage,
+    AnthropicDecoder, ChatEvent, ChatResponse, ChatStream, CohereDecoder, CohereV2Decoder,
+    GeminiDecoder, OpenAIDecoder, ToolCallDelta, Usage,
 };
 use ureq_futures::sse::{Decode, Event, EventReader};
 use ureq_futures::Error;
@@ -400,6 +400,85 @@ fn openai_calls_without_an_index_follow_their_ids_and_object_arguments_are_text(
             call(1, Some("b"), Some("g"), "{\"k\""),
             call(1, None, None, ":1}"),
         ]
+    );
+}
+
+#[test]
+fn openai_calls_that_reuse_an_index_with_a_new_id_are_new_calls() {
+    // Ollama sends each parallel call whole, every one at index 0.
+    let whole = |id: &str, file: &str| {
+        let arguments = json!({"file": file}).to_string();
+        openai_delta(
+            json!({"tool_calls": [{"index": 0, "id": id, "type": "function",
+            "function": {"name": "write", "arguments": arguments}}]}),
+        )
+    };
+    // A continuation without an id, or with the same one, stays with the last call.
+    let more = openai_delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": " "}}]}));
+    let same = openai_delta(json!({"tool_calls": [{"index": 0, "id": "b", "function": {}}]}));
+    let body = whole("a", "x") + &whole("b", "y") + &more + &same + "data: [DONE]\n\n";
+    let calls = collect(openai(&body)).tool_calls;
+    let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
+    assert_eq!(calls, [("a", r#"{"file":"x"}"#), ("b", r#"{"file":"y"} "#)]);
+}
+
+/// The response `decoded` folds into, as `ChatClient::complete` folds a stream.
+fn collect(decoded: Decoded) -> ChatResponse {
+    ChatResponse::from_stream(stream_of(vec![decoded])).expect("a whole answer")
+}
+
+#[test]
+fn anthropic_a_tool_without_parameters_gets_an_empty_object() {
+    let start = |index: u64, id: &str, input: Value| {
+        json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": id, "name": "now", "input": input}})
+    };
+    let delta = |index: u64, piece: &str| {
+        json!({"type": "content_block_delta", "index": index,
+            "delta": {"type": "input_json_delta", "partial_json": piece}})
+    };
+    let stop = |index: u64| json!({"type": "content_block_stop", "index": index});
+    let events = anthropic(&[
+        // No parameters: `{}`, then one empty piece.
+        start(0, "t0", json!({})),
+        delta(0, ""),
+        stop(0),
+        // Streamed input: the pieces, nothing added at the stop.
+        start(1, "t1", json!({})),
+        delta(1, "{\"a\""),
+        delta(1, ":1}"),
+        stop(1),
+        // Input whole at the start.
+        start(2, "t2", json!({"b": 2})),
+        stop(2),
+        // A stop twice, or of a block that is not a tool's, adds nothing.
+        stop(0),
+        stop(9),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
+        message_stop(),
+    ]);
+    let calls = collect(events).tool_calls;
+    let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
+    assert_eq!(
+        calls,
+        [("t0", "{}"), ("t1", r#"{"a":1}"#), ("t2", r#"{"b":2}"#)]
+    );
+}
+
+#[test]
+fn anthropic_usage_sent_as_null_keeps_the_known_counts() {
+    let usage = |usage: Value| json!({"type": "message_start", "message": {"usage": usage}});
+    let events = anthropic(&[
+        usage(json!({"input_tokens": 25, "output_tokens": 1})),
+        anthropic_text(0, "Hi"),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+            "usage": {"input_tokens": null, "cache_read_input_tokens": null, "output_tokens": 8}}),
+        message_stop(),
+    ]);
+    let usage = collect(events).usage.expect("usage");
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens),
+        (Some(25), Some(8))
     );
 }
 

@@ -64,8 +64,9 @@ use crate::Error;
 #[derive(Debug, Clone, Default)]
 pub struct AnthropicDecoder {
     ending: Ending,
-    /// What each content block that carries tool input is, by the block's index.
-    blocks: BTreeMap<u64, ToolBlock>,
+    /// What each content block that carries tool input is, by the block's index, and whether
+    /// any of its input has come.
+    blocks: BTreeMap<u64, (ToolBlock, bool)>,
     /// Client tool calls started so far, to number the next one.
     calls: usize,
     /// Server tool uses started so far, to number the next one.
@@ -115,7 +116,9 @@ impl AnthropicDecoder {
         let Some(Value::Object(fields)) = usage else {
             return None;
         };
-        self.usage.extend(fields);
+        // A count sent as null leaves the one known (from `message_start`) in place.
+        self.usage
+            .extend(fields.into_iter().filter(|(_, value)| !value.is_null()));
         let count = |key: &str| self.usage.get(key).and_then(Value::as_u64);
         // Server-controlled counts: saturate rather than overflow.
         let cached = count("cache_creation_input_tokens")
@@ -149,8 +152,9 @@ impl AnthropicDecoder {
                     self.server_calls += 1;
                     ToolBlock::Server(self.server_calls - 1)
                 };
-                self.blocks.insert(index, tool_block);
                 let arguments = initial_input(block.get("input"));
+                self.blocks
+                    .insert(index, (tool_block, !arguments.is_empty()));
                 events.push(
                     tool_block.event(|n| ToolCallDelta::start(n, text("id"), name, arguments)),
                 );
@@ -169,9 +173,22 @@ impl AnthropicDecoder {
     }
 
     /// The event of an `input_json_delta` for block `index`, if that block takes tool input.
-    fn input_piece(&self, index: u64, partial_json: String) -> Option<ChatEvent> {
-        let block = self.blocks.get(&index)?;
+    fn input_piece(&mut self, index: u64, partial_json: String) -> Option<ChatEvent> {
+        let (block, has_input) = self.blocks.get_mut(&index)?;
+        *has_input |= !partial_json.is_empty();
         Some(block.event(|n| ToolCallDelta::more(n, partial_json)))
+    }
+
+    /// The event of a `content_block_stop`: a tool block whose input never came (a tool without
+    /// parameters: `input: {}`, then an empty delta) gets `{}`, so its arguments are JSON.
+    fn block_stop(&mut self, index: u64) -> Option<ChatEvent> {
+        match self.blocks.get_mut(&index)? {
+            (block, has_input @ false) => {
+                *has_input = true;
+                Some(block.event(|n| ToolCallDelta::more(n, "{}".into())))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -206,6 +223,7 @@ impl AnthropicDecoder {
                 }
                 _ => {}
             },
+            Payload::ContentBlockStop { index } => events.extend(self.block_stop(index)),
             Payload::MessageDelta { delta, usage } => {
                 events.extend(delta.and_then(|d| d.stop_reason).map(ChatEvent::Finish));
                 events.extend(self.merge_usage(usage).map(ChatEvent::Usage));
@@ -240,6 +258,9 @@ enum Payload {
     ContentBlockDelta {
         index: u64,
         delta: BlockDelta,
+    },
+    ContentBlockStop {
+        index: u64,
     },
     MessageDelta {
         delta: Option<MessageDelta>,

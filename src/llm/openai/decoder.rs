@@ -116,7 +116,16 @@ impl OpenAIDecoder {
         let arguments = arguments_text(arguments);
         let id = piece.id.filter(|id| !id.is_empty());
         let position = match piece.index {
-            Some(i) => self.calls.iter().position(|c| c.wire_index == Some(i)),
+            // The last call at this index, unless the piece has another id: a new call that
+            // reuses the index (Ollama sends every parallel call whole at index 0).
+            Some(i) => self
+                .calls
+                .iter()
+                .rposition(|c| c.wire_index == Some(i))
+                .filter(|&p| match (&id, &self.calls[p].id) {
+                    (Some(id), Some(known)) => id == known,
+                    _ => true,
+                }),
             // No index: a new id starts a new call, anything else continues the last one.
             None => match (&id, self.calls.last()) {
                 (Some(id), Some(CallTrack { id: Some(last), .. })) if last != id => None,
