@@ -266,7 +266,7 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 
 /// Failures before a response: the request may not have reached the server, or the server
 /// closed a pooled connection under us.
-fn is_retryable_error(e: &Error) -> bool {
+pub(crate) fn is_retryable_error(e: &Error) -> bool {
     match e {
         Error::Io(_) | Error::Timeout(_) => true,
         Error::Transport(t) => {

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatClient, Message};
-use crate::retry::{exponential, jittered, retry_after};
+use super::{ChatClient, ChatRequest, Message};
+use crate::retry::{exponential, is_retryable_error, jittered, retry_after};
 use crate::{BatchProgress, Error, FuturesSession, RateLimiter};
 
 /// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
@@ -158,10 +158,13 @@ pub struct ChatBatchSummary {
 /// 429 pauses every chat to that host instead of each retrying on its own. The session needs at
 /// least `in_flight` workers: each chat's answer holds one while it streams.
 ///
-/// **Retries.** A chat whose request fails before its answer starts (a 429, 500, 502, 503 or
-/// 504, a broken connection, a timeout) is sent again after a backoff of 1 s, 2 s, 4 s... (at
-/// most 30 s, ±20% jitter), or after the server's `Retry-After`. An answer cut while it streams
-/// is not retried: its error is the result.
+/// **Retries.** A chat whose request fails before its answer starts (a 408, 409, 429, 500,
+/// 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a backoff of 1 s,
+/// 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's `Retry-After`. An answer cut
+/// while it streams is not retried: its error is the result. The batch's attempts are the only
+/// ones: each is sent with [`ChatClient::stream_once`], without the client's own
+/// [`RetryPolicy`](crate::RetryPolicy), so a chat that always fails makes
+/// [`attempts`](ChatBatch::attempts) requests, not that many times the client's.
 ///
 /// **Order and resume.** [`run`](ChatBatch::run) yields the results in input order;
 /// [`run_to_file`](ChatBatch::run_to_file) writes them as JSON lines in that order and, when the
@@ -474,9 +477,10 @@ type Outcome = (Result<(String, Option<String>), Error>, u32);
 
 /// Sends one chat, retrying what a later attempt can fix, and reads its whole answer.
 fn chat<C: ChatClient + ?Sized>(client: &C, messages: &[Message], attempts: u32) -> Outcome {
+    let request = ChatRequest::from(messages);
     let mut attempt = 1;
     loop {
-        match client.stream_chat(messages) {
+        match client.stream_once(&request) {
             Ok(mut stream) => {
                 let text: Result<String, Error> = stream.by_ref().collect();
                 let finish = stream.finish_reason().map(str::to_string);
@@ -491,10 +495,11 @@ fn chat<C: ChatClient + ?Sized>(client: &C, messages: &[Message], attempts: u32)
     }
 }
 
+/// What the LLM clients' own [`RetryPolicy::llm`](crate::RetryPolicy::llm) retries.
 fn is_retryable(e: &Error) -> bool {
     match e.status() {
-        Some(status) => matches!(status, 429 | 500 | 502 | 503 | 504),
-        None => matches!(e, Error::Transport(_) | Error::Io(_) | Error::Timeout(_)),
+        Some(status) => matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529),
+        None => is_retryable_error(e),
     }
 }
 

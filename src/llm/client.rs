@@ -556,8 +556,12 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
-        self.http_request(request)?
-            .events_decoded(self.protocol.stream_options(), self.protocol.decoder())
+        self.send(self.http_request(request)?)
+    }
+
+    /// Sends `http`, a request of this client, and returns its answer once the headers are in.
+    fn send(&self, http: RequestBuilder) -> Result<ChatStream, Error> {
+        http.events_decoded(self.protocol.stream_options(), self.protocol.decoder())
             .result()
             .map(ChatStream::new)
     }
@@ -601,6 +605,10 @@ impl<P: Protocol> ChatClient for Client<P> {
 
     fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         Client::stream(self, request)
+    }
+
+    fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
+        self.send(self.http_request(request)?.retry(RetryPolicy::none()))
     }
 }
 

@@ -12,8 +12,9 @@
 //! | [`GeminiClient`](super::GeminiClient) | `POST {base}/v1beta/models/{model}:batchEmbedContents`, `{"requests": [{"model": "models/{model}", "content": {"role": "user", "parts": [{"text"}]}, "taskType"?, "outputDimensionality"?}]}` (python-genai's `models.embed_content`) | 100 texts | `embeddings[].values` |
 //! | [`CohereClient`](super::CohereClient) | `POST {base}/v2/embed`, `{"model", "texts", "input_type", "embedding_types": ["float"], "output_dimension"?}` (cohere-python's v2 `embed`) | 96 texts (its `embed_batch_size`) | `embeddings.float` |
 //!
-//! Each request is retried as the session's [`RetryPolicy`] would retry a GET (an embedding can
-//! be asked for twice), and waits in its origin's lane like any request of the session, so
+//! Each request is retried as the client's chats are (its [`retry`](super::ClientBuilder::retry)
+//! setting: [`RetryPolicy::llm()`](crate::RetryPolicy::llm) unless set, off with
+//! `RetryPolicy::none()`), and waits in its origin's lane like any request of the session, so
 //! per-host limits and learned pauses apply (see
 //! [`SessionBuilder::rate_limiter`](crate::SessionBuilder::rate_limiter)).
 
@@ -24,7 +25,7 @@ use super::client::{sealed::Wire, Client};
 use super::gemini::model_path;
 use super::request::put;
 use super::{Cohere, Gemini, Mistral, OpenAI, Together};
-use crate::{Error, RetryPolicy};
+use crate::Error;
 
 mod sealed {
     /// How an embeddings request is made and read, per API.
@@ -289,8 +290,6 @@ impl<P: EmbedProtocol> Client<P> {
             .unwrap_or(P::BATCH_SIZE)
             .clamp(1, P::BATCH_SIZE);
         let url = url(P::FORMAT, self.base_url(), self.model_name());
-        // An embedding can be asked for twice: retry it like a GET.
-        let retry = RetryPolicy::new().non_idempotent(true);
         let mut out = Vec::with_capacity(texts.len());
         let batch = self
             .session()
@@ -299,7 +298,7 @@ impl<P: EmbedProtocol> Client<P> {
                 let body = body(P::FORMAT, self.model_name(), &chunk, options);
                 let expected = chunk.len();
                 match self.post_json(url.clone(), &body) {
-                    Ok(request) => request.retry(retry.clone()).send_with(move |resp| {
+                    Ok(request) => request.send_with(move |resp| {
                         parse(P::FORMAT, resp.error_for_status()?.bytes(), expected)
                     }),
                     Err(e) => self.session().submit(move |_| Err(e)),

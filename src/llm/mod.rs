@@ -269,6 +269,30 @@ pub trait ChatClient: Send + Sync {
     fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         ChatResponse::from_stream(self.stream(request)?)
     }
+
+    /// Sends `request` once: [`stream`](Self::stream) without the client's own retries, for
+    /// callers that retry in their own way, as [`ChatBatch`] does (its attempts would
+    /// otherwise multiply the client's). Every provider's [`Client`] implements it; the
+    /// default is `stream`.
+    ///
+    /// # Errors
+    ///
+    /// As [`stream`](Self::stream).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("503 Service Unavailable", "", r#"{"error":{"message":"overloaded"}}"#);
+    /// use ureq_futures::llm::{ChatClient, ChatRequest, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).env(|_| None).base_url(&base).build();
+    /// let error = client.stream_once(&ChatRequest::new().user("Hi")).unwrap_err();
+    /// assert_eq!(error.status(), Some(503)); // after one request, where `stream` makes three
+    /// ```
+    fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
+        self.stream(request)
+    }
 }
 
 /// Forwards every method of [`ChatClient`] through a pointer type.
@@ -285,6 +309,10 @@ macro_rules! forward_chat_client {
 
             fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
                 (**self).complete(request)
+            }
+
+            fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
+                (**self).stream_once(request)
             }
         }
     )*};

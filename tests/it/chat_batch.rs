@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use support::{Reply, TestServer};
-use ureq_futures::llm::{ChatBatch, ChatJob, ChatResult, OpenAIClient};
-use ureq_futures::{FuturesSession, RateLimiter, RetryPolicy};
+use ureq_futures::llm::{ChatBatch, ChatClient, ChatJob, ChatRequest, ChatResult, OpenAIClient};
+use ureq_futures::{FuturesSession, RateLimiter};
 
 /// An OpenAI stream whose answer is the prompt in upper case.
 fn answer(req: &support::Request) -> Reply {
@@ -35,13 +35,44 @@ fn client(server: &TestServer, limiter: &RateLimiter) -> OpenAIClient {
         .max_per_host(4)
         .rate_limiter(limiter.clone())
         .build();
-    // The batch retries on its own: the client's retries (on by default) would hide the 429s.
+    // The client's own retries are on (the default): the batch sends without them.
     OpenAIClient::builder("m", 0.0)
         .base_url(server.url())
         .api_key("")
         .session(session)
-        .retry(RetryPolicy::none())
         .build()
+}
+
+#[test]
+fn a_chat_that_always_fails_makes_the_batchs_attempts_only() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let server = TestServer::start(move |_| {
+        s.fetch_add(1, Ordering::SeqCst);
+        Reply::status(503, r#"{"error":{"message":"overloaded"}}"#).header("retry-after-ms", "10")
+    });
+    let limiter = RateLimiter::new();
+    let results: Vec<ChatResult> = ChatBatch::new(client(&server, &limiter))
+        .attempts(2)
+        .progress_bar(false)
+        .run(jobs(1))
+        .collect();
+    assert_eq!(
+        (results[0].content.as_deref(), results[0].attempts),
+        (None, 2)
+    );
+    // Two requests: with the client's 3 attempts inside each, there were 6.
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    // `stream_once` is one request; `stream`, the client's three.
+    let client = client(&server, &limiter);
+    let request = ChatRequest::new().user("x");
+    assert_eq!(
+        client.stream_once(&request).unwrap_err().status(),
+        Some(503)
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    assert_eq!(client.stream(&request).unwrap_err().status(), Some(503));
+    assert_eq!(seen.load(Ordering::SeqCst), 6);
 }
 
 fn jobs(n: usize) -> impl Iterator<Item = ChatJob> {

@@ -273,3 +273,38 @@ fn answers_that_do_not_match_the_texts_are_errors() {
         );
     }
 }
+
+#[test]
+fn embeddings_are_retried_as_the_clients_chats_are() {
+    let seen = Arc::new(Mutex::new(0));
+    let s = seen.clone();
+    // 529 (overloaded) twice, then an answer.
+    let server = TestServer::start(move |_| {
+        let mut n = s.lock().unwrap();
+        *n += 1;
+        if *n <= 2 {
+            Reply::status(529, r#"{"error":{"message":"overloaded"}}"#)
+                .header("retry-after-ms", "5")
+        } else {
+            Reply::json(json!({"data": [{"index": 0, "embedding": [0.5]}]}).to_string())
+        }
+    });
+    let build = |retry: Option<ureq_futures::RetryPolicy>| {
+        let builder = OpenAIClient::builder("text-embedding-3-small", None)
+            .base_url(server.url())
+            .api_key("sk-test");
+        match retry {
+            Some(policy) => builder.retry(policy).build(),
+            None => builder.build(),
+        }
+    };
+    // The default (RetryPolicy::llm()) retries a 529 twice.
+    assert_eq!(build(None).embed(&["a"]).unwrap(), [[0.5]]);
+    assert_eq!(*seen.lock().unwrap(), 3);
+    // Retries switched off: one request, its error.
+    *seen.lock().unwrap() = 0;
+    let error = build(Some(ureq_futures::RetryPolicy::none()))
+        .embed(&["a"])
+        .unwrap_err();
+    assert_eq!((error.status(), *seen.lock().unwrap()), (Some(529), 1));
+}
