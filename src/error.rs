@@ -226,7 +226,12 @@ pub enum Error {
 /// | Anthropic | `{"type": "error", "error": {"type", "message"}}` |
 /// | Gemini | `{"error": {"code", "message", "status"}}`, alone or as the first item of an array |
 /// | Cohere, Mistral | `{"message", "type"?, "code"?}` |
+/// | Mistral's validation errors | `{"message": {"detail": [{"loc", "msg"}]}, "type"}` |
+/// | FastAPI servers (vLLM...) | `{"detail": [{"loc", "msg", "type"}]}` |
 /// | Ollama and others | `{"error": "message"}`, `{"detail": "message"}` |
+///
+/// A list of validation errors is shown as `body.model: Field required`: each `msg` after its
+/// `loc` path, joined with `; `.
 ///
 /// # Examples
 ///
@@ -294,8 +299,8 @@ const API_MESSAGE_SHOWN: usize = 300;
 
 impl StatusError {
     /// The error message of the API, parsed from a JSON error body (`error.message` for OpenAI,
-    /// Anthropic and Gemini, `message` for Cohere, see the table above). `None` when the body is
-    /// not one of these shapes.
+    /// Anthropic and Gemini, `message` for Cohere, the validation errors of `detail` for FastAPI
+    /// servers, see the table above). `None` when the body is not one of these shapes.
     ///
     /// # Examples
     ///
@@ -406,7 +411,7 @@ impl ApiError {
         };
         match value.get("error") {
             Some(inner @ serde_json::Value::Object(_)) => ApiError {
-                message: string(inner.get("message")),
+                message: readable(inner.get("message")),
                 kind: string(inner.get("type")).or_else(|| string(inner.get("status"))),
                 code: text(inner.get("code")),
             },
@@ -416,7 +421,7 @@ impl ApiError {
                 code: text(value.get("code")),
             },
             _ => ApiError {
-                message: string(value.get("message")).or_else(|| string(value.get("detail"))),
+                message: readable(value.get("message")).or_else(|| readable(value.get("detail"))),
                 // Anthropic's top-level `type` is "error", which says nothing.
                 kind: string(value.get("type")).filter(|t| t != "error"),
                 code: text(value.get("code")),
@@ -443,6 +448,53 @@ impl ApiError {
             .filter(|c| !c.bytes().all(|b| b.is_ascii_digit()));
         named_code.or(self.kind.as_deref())
     }
+}
+
+/// A message as text: a string, or a list of validation errors as FastAPI (and vLLM, and
+/// Mistral inside `message`) sends them, `[{"loc": ["body", "model"], "msg": "Field required"}]`,
+/// written `body.model: Field required` and joined with `; `; an object is read through its
+/// `detail`.
+fn readable(value: Option<&serde_json::Value>) -> Option<String> {
+    use serde_json::Value;
+    let text = match value? {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(validation_error)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Object(fields) => return readable(fields.get("detail")),
+        _ => return None,
+    };
+    Some(text).filter(|t| !t.trim().is_empty())
+}
+
+/// One item of a list of validation errors: its `msg`, after its `loc` path when it has one;
+/// or the item itself when it is a string.
+fn validation_error(item: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let fields = match item {
+        Value::String(s) => return Some(s.clone()),
+        Value::Object(fields) => fields,
+        _ => return None,
+    };
+    let msg = fields.get("msg")?.as_str()?;
+    let path: Vec<String> = match fields.get("loc") {
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|part| match part {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(if path.is_empty() {
+        msg.to_string()
+    } else {
+        format!("{}: {msg}", path.join("."))
+    })
 }
 
 /// Writes `text` on one line: runs of whitespace become one space, and at most `max` characters
@@ -850,6 +902,30 @@ mod tests {
                 r#"{"error":"model 'x' not found,\n try pulling it first"}"#,
                 "404: model 'x' not found, try pulling it first",
                 Some("model 'x' not found,\n try pulling it first"),
+                None,
+                None,
+            ),
+            (
+                422,
+                r#"{"object":"error","message":{"detail":[{"type":"missing","loc":["body","model"],"msg":"Field required","input":null}]},"type":"invalid_request_error","param":null,"code":null}"#,
+                "422: body.model: Field required (invalid_request_error)",
+                Some("body.model: Field required"),
+                Some("invalid_request_error"),
+                None,
+            ),
+            (
+                422,
+                r#"{"detail":[{"loc":["body","messages",0,"content"],"msg":"field required","type":"value_error.missing"},{"loc":["query"],"msg":"extra fields not permitted"},{"msg":"no location"},"plain item",{"loc":["body"]},7]}"#,
+                "422: body.messages.0.content: field required; query: extra fields not permitted; no location; plain item",
+                Some("body.messages.0.content: field required; query: extra fields not permitted; no location; plain item"),
+                None,
+                None,
+            ),
+            (
+                422,
+                r#"{"detail":[{"loc":["body"]}]}"#,
+                "422 Client Error: Unprocessable Entity",
+                None,
                 None,
                 None,
             ),

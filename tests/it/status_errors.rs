@@ -2,7 +2,8 @@
 //! redacted URL; the body stays on the error.
 
 use support::{Reply, TestServer};
-use ureq_futures::{Error, FuturesSession};
+use ureq_futures::llm::{Message, OpenAIClient};
+use ureq_futures::{Error, FuturesSession, RetryPolicy};
 
 const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n\
 <center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
@@ -67,4 +68,62 @@ fn a_stream_refused_with_a_long_api_error_shows_the_apis_message_and_request_id(
     assert_eq!(e.api_code(), Some("invalid_api_key"));
     assert_eq!(e.request_id(), Some("req_abc"));
     assert_eq!(e.body.len(), 1024, "the body kept is the first KiB");
+}
+
+/// The error of a chat that an OpenAI-compatible server refuses with `status` and a JSON `body`.
+fn chat_refused(
+    server_status: u16,
+    body: &'static str,
+) -> (TestServer, Box<ureq_futures::StatusError>) {
+    let server = TestServer::start(move |_| {
+        Reply::status(server_status, body).content_type("application/json")
+    });
+    let err = OpenAIClient::builder("m", None)
+        .env(|_| None)
+        .base_url(server.url())
+        .retry(RetryPolicy::none())
+        .build()
+        .stream_chat(&[Message::user("hi")])
+        .unwrap_err();
+    (server, status_error(err))
+}
+
+#[test]
+fn mistrals_validation_error_inside_message_is_shown_with_its_field() {
+    // Mistral's answer to a chat without a model.
+    let (server, e) = chat_refused(
+        422,
+        r#"{"object":"error","message":{"detail":[{"type":"missing","loc":["body","model"],"msg":"Field required","input":null}]},"type":"invalid_request_error","param":null,"code":null}"#,
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 422: body.model: Field required \
+             (invalid_request_error) for url: {}",
+            server.url_for("/chat/completions")
+        )
+    );
+    assert_eq!(e.api_message(), Some("body.model: Field required"));
+    assert_eq!(e.api_type(), Some("invalid_request_error"));
+    assert_eq!(e.api_code(), None);
+}
+
+#[test]
+fn a_fastapi_detail_list_is_shown_entry_by_entry() {
+    // vLLM (FastAPI) refusing a request without messages and with a bad temperature.
+    let (server, e) = chat_refused(
+        422,
+        r#"{"detail":[{"loc":["body","messages"],"msg":"field required","type":"value_error.missing"},{"loc":["body","temperature"],"msg":"ensure this value is less than or equal to 2","type":"value_error.number.not_le","ctx":{"limit_value":2}}]}"#,
+    );
+    let message = "body.messages: field required; \
+                   body.temperature: ensure this value is less than or equal to 2";
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 422: {message} for url: {}",
+            server.url_for("/chat/completions")
+        )
+    );
+    assert_eq!(e.api_message(), Some(message));
+    assert_eq!((e.api_type(), e.api_code()), (None, None));
 }
