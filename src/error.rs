@@ -233,6 +233,15 @@ pub enum Error {
 /// A list of validation errors is shown as `body.model: Field required`: each `msg` after its
 /// `loc` path, joined with `; `.
 ///
+/// A `text/plain` body, as proxies and gateways send one, is the message too, on one line:
+///
+/// ```text
+/// Server responded with an error. Status Code: 503: upstream connect error or disconnect/reset before headers. reset reason: connection termination for url: ...
+/// ```
+///
+/// An HTML page, an empty body, or a body of another type that is none of the JSON shapes above
+/// keeps the reason phrase.
+///
 /// # Examples
 ///
 /// ```
@@ -251,11 +260,12 @@ pub enum Error {
 /// use ureq_futures::{Error, FuturesSession};
 ///
 /// let session = FuturesSession::new();
+/// // The doc server answers 404 with the plain text "not found".
 /// let missing = session.get(format!("{base}/nope")).send().result()?;
 /// let err = missing.error_for_status().unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     format!("Server responded with an error. Status Code: 404 Client Error: Not Found for url: {base}/nope")
+///     format!("Server responded with an error. Status Code: 404: not found for url: {base}/nope")
 /// );
 ///
 /// let resp = session.get(format!("{openai}/v1/models?key=secret")).send().result()?;
@@ -300,7 +310,8 @@ const API_MESSAGE_SHOWN: usize = 300;
 impl StatusError {
     /// The error message of the API, parsed from a JSON error body (`error.message` for OpenAI,
     /// Anthropic and Gemini, `message` for Cohere, the validation errors of `detail` for FastAPI
-    /// servers, see the table above). `None` when the body is not one of these shapes.
+    /// servers, see the table above), or the text of a `text/plain` body (its first KiB,
+    /// trimmed). `None` when the body is none of these.
     ///
     /// # Examples
     ///
@@ -387,13 +398,26 @@ impl StatusError {
 }
 
 impl ApiError {
-    /// Reads the shapes listed on [`StatusError`]; anything else is no API error.
-    fn parse(body: &[u8]) -> ApiError {
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return ApiError::default();
+    /// The API error of a failed response: one of the JSON shapes listed on [`StatusError`], or
+    /// else the text of a `text/plain` body.
+    fn parse(body: &[u8], headers: &ureq::http::HeaderMap) -> ApiError {
+        let api = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(value) => ApiError::from_json(&value),
+            Err(_) => ApiError::default(),
         };
+        if api.message.is_none() && is_plain_text(headers) {
+            return ApiError {
+                message: plain_text_message(body),
+                ..ApiError::default()
+            };
+        }
+        api
+    }
+
+    /// Reads the shapes listed on [`StatusError`]; anything else is no API error.
+    fn from_json(value: &serde_json::Value) -> ApiError {
         // Gemini answers some calls with the error inside an array.
-        let value = match &value {
+        let value = match value {
             serde_json::Value::Array(items) => match items.first() {
                 Some(first) => first,
                 None => return ApiError::default(),
@@ -448,6 +472,28 @@ impl ApiError {
             .filter(|c| !c.bytes().all(|b| b.is_ascii_digit()));
         named_code.or(self.kind.as_deref())
     }
+}
+
+/// Whether the response says its body is `text/plain` (in any charset).
+fn is_plain_text(headers: &ureq::http::HeaderMap) -> bool {
+    headers
+        .get(ureq::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("text/plain"))
+}
+
+/// The message of a `text/plain` body, as a proxy or a gateway sends one: the text of its first
+/// KiB, trimmed; `None` when that is empty or is markup (an HTML page sent as plain text).
+fn plain_text_message(body: &[u8]) -> Option<String> {
+    let start = &body[..body.len().min(STATUS_BODY_EXCERPT)];
+    let text = String::from_utf8_lossy(start);
+    // A character cut at the end of the KiB is not shown as a replacement character.
+    let text = text.trim_end_matches('\u{FFFD}').trim();
+    if text.is_empty() || text.starts_with('<') {
+        return None;
+    }
+    Some(text.to_string())
 }
 
 /// A message as text: a string, or a list of validation errors as FastAPI (and vLLM, and
@@ -617,9 +663,9 @@ impl Error {
         Error::Status(Box::new(StatusError {
             status,
             url: crate::redact_url(url),
-            headers,
             body: String::from_utf8_lossy(&body[..end]).into_owned(),
-            api: ApiError::parse(body),
+            api: ApiError::parse(body, &headers),
+            headers,
         }))
     }
 }
@@ -988,6 +1034,103 @@ mod tests {
             );
             assert_eq!(e.body, body, "the body is kept as it came");
         }
+    }
+
+    /// (content type, body, the line after the prefix, message).
+    #[test]
+    fn a_plain_text_body_is_the_message_and_other_types_keep_the_reason() {
+        let envoy = "upstream connect error or disconnect/reset before headers. reset reason: \
+                     connection termination";
+        let reason = "503 Server Error: Service Unavailable";
+        let cases: &[(Option<&str>, &str, &str, Option<&str>)] = &[
+            (
+                Some("text/plain"),
+                envoy,
+                &format!("503: {envoy}"),
+                Some(envoy),
+            ),
+            (
+                Some("text/plain; charset=utf-8"),
+                "error code: 522\n",
+                "503: error code: 522",
+                Some("error code: 522"),
+            ),
+            (
+                Some("Text/Plain;charset=ISO-8859-1"),
+                "\r\nService\r\n  Unavailable:\tpool   exhausted\r\n",
+                "503: Service Unavailable: pool exhausted",
+                Some("Service\r\n  Unavailable:\tpool   exhausted"),
+            ),
+            (
+                Some("text/plain"),
+                r#"{"error":{"message":"JSON sent as text"}}"#,
+                "503: JSON sent as text",
+                Some("JSON sent as text"),
+            ),
+            (Some("text/plain"), " \r\n\t ", reason, None),
+            (Some("text/plain"), "", reason, None),
+            (
+                Some("text/plain"),
+                "<html><body>Down</body></html>",
+                reason,
+                None,
+            ),
+            (Some("text/html"), "Service down", reason, None),
+            (Some("text/plainish"), "Service down", reason, None),
+            (Some("text/csv"), "service,down", reason, None),
+            (
+                Some("application/octet-stream"),
+                "Service down",
+                reason,
+                None,
+            ),
+            (None, "Service down", reason, None),
+        ];
+        for &(content_type, body, line, message) in cases {
+            let mut headers = ureq::http::HeaderMap::new();
+            if let Some(ct) = content_type {
+                headers.insert("content-type", ct.parse().unwrap());
+            }
+            let err = Error::status_at(503, "http://h/x?key=secret", headers, body.as_bytes());
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "Server responded with an error. Status Code: {line} for url: http://h/x?<redacted>"
+                ),
+                "{content_type:?} {body:?}"
+            );
+            let Error::Status(e) = &err else {
+                unreachable!()
+            };
+            assert_eq!(
+                (e.api_message(), e.api_type(), e.api_code()),
+                (message, None, None),
+                "{content_type:?} {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_plain_text_body_is_cut_for_the_message_and_for_the_line() {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        // 1 + 2 * 600 bytes: the first KiB ends inside an "é".
+        let body = format!("a{}", "é".repeat(600));
+        let Error::Status(e) = Error::status_at(502, "http://h/", headers.clone(), body.as_bytes())
+        else {
+            unreachable!()
+        };
+        let message = e.api_message().unwrap();
+        assert_eq!(message, format!("a{}", "é".repeat(511)));
+        let text = e.to_string();
+        assert!(
+            text.ends_with(&format!("502: a{}... for url: http://h/", "é".repeat(299))),
+            "{text}"
+        );
+        let stack = "Traceback (most recent call last):\n  File \"app.py\"\n".repeat(100);
+        let text = Error::status_at(500, "http://h/", headers, stack.as_bytes()).to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.len() < API_MESSAGE_SHOWN + 120, "{}", text.len());
     }
 
     #[test]

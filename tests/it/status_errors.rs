@@ -127,3 +127,55 @@ fn a_fastapi_detail_list_is_shown_entry_by_entry() {
     assert_eq!(e.api_message(), Some(message));
     assert_eq!((e.api_type(), e.api_code()), (None, None));
 }
+
+#[test]
+fn a_proxys_plain_text_answer_to_a_stream_is_the_message() {
+    // Envoy's answer when the upstream closes the connection.
+    let envoy = "upstream connect error or disconnect/reset before headers. reset reason: \
+                 connection termination";
+    let server = TestServer::start(move |_| Reply::status(503, envoy).content_type("text/plain"));
+    let err = FuturesSession::new()
+        .post(server.url_for("/v1/chat/completions?key=secret"))
+        .json(&serde_json::json!({"stream": true}))
+        .events()
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 503: {envoy} for url: {}",
+            server.url_for("/v1/chat/completions?<redacted>")
+        )
+    );
+    let e = status_error(err);
+    assert_eq!(e.api_message(), Some(envoy));
+    assert_eq!((e.api_type(), e.api_code()), (None, None));
+    assert_eq!(e.body, envoy);
+}
+
+#[test]
+fn a_plain_text_body_of_several_lines_is_shown_on_one() {
+    let body = "Bad Gateway\r\n\r\nThe upstream server\treturned an invalid response.\r\n";
+    let server = TestServer::start(move |_| {
+        Reply::status(502, body).content_type("text/plain; charset=utf-8")
+    });
+    let err = FuturesSession::new()
+        .get(server.url_for("/v1/models"))
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 502: Bad Gateway The upstream server \
+             returned an invalid response. for url: {}",
+            server.url_for("/v1/models")
+        )
+    );
+    assert_eq!(
+        status_error(err).api_message(),
+        Some("Bad Gateway\r\n\r\nThe upstream server\treturned an invalid response.")
+    );
+}
