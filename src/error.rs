@@ -231,7 +231,9 @@ pub enum Error {
 /// | Ollama and others | `{"error": "message"}`, `{"detail": "message"}` |
 ///
 /// A list of validation errors is shown as `body.model: Field required`: each `msg` after its
-/// `loc` path, joined with `; `.
+/// `loc` path, joined with `; `. A JSON body longer than the 64 KiB read of a refused stream or
+/// download is cut there and does not parse; its message is still found when it comes first, as
+/// in `{"error": {"message": "..."` or `{"message": "..."` (its type and code are not).
 ///
 /// A `text/plain` body, as proxies and gateways send one, is the message too, on one line:
 ///
@@ -403,7 +405,11 @@ impl ApiError {
     fn parse(body: &[u8], headers: &ureq::http::HeaderMap) -> ApiError {
         let api = match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(value) => ApiError::from_json(&value),
-            Err(_) => ApiError::default(),
+            // A body longer than what was read is cut, and no JSON any more.
+            Err(_) => ApiError {
+                message: message_of_cut_json(body),
+                ..ApiError::default()
+            },
         };
         if api.message.is_none() && is_plain_text(headers) {
             return ApiError {
@@ -472,6 +478,44 @@ impl ApiError {
             .filter(|c| !c.bytes().all(|b| b.is_ascii_digit()));
         named_code.or(self.kind.as_deref())
     }
+}
+
+/// The message of a JSON error body that does not parse, as one cut at the read limit: found
+/// when the body starts with `{"error": {"message": "...` or `{"message": "...` and the string
+/// ends within it.
+fn message_of_cut_json(body: &[u8]) -> Option<String> {
+    let rest = token(body, b"{")?;
+    let rest = match key(rest, b"error") {
+        Some(inner) => token(inner, b"{")?,
+        None => rest,
+    };
+    let rest = key(rest, b"message")?.trim_ascii_start();
+    if rest.first() != Some(&b'"') {
+        return None;
+    }
+    // The closing quote: the first one that no backslash escapes.
+    let mut escaped = false;
+    let end = rest.iter().enumerate().skip(1).find_map(|(i, &b)| {
+        match (escaped, b) {
+            (false, b'"') => return Some(i),
+            (false, b'\\') => escaped = true,
+            _ => escaped = false,
+        }
+        None
+    })?;
+    let message: String = serde_json::from_slice(rest.get(..=end)?).ok()?;
+    Some(message).filter(|m| !m.trim().is_empty())
+}
+
+/// What follows `expected` in `json`, after white space.
+fn token<'a>(json: &'a [u8], expected: &[u8]) -> Option<&'a [u8]> {
+    json.trim_ascii_start().strip_prefix(expected)
+}
+
+/// What follows the object key `name` and its colon at the start of `json`.
+fn key<'a>(json: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let rest = token(json, b"\"")?.strip_prefix(name)?;
+    token(rest.strip_prefix(b"\"")?, b":")
 }
 
 /// Whether the response says its body is `text/plain` (in any charset).
@@ -1131,6 +1175,50 @@ mod tests {
         let text = Error::status_at(500, "http://h/", headers, stack.as_bytes()).to_string();
         assert!(!text.contains('\n'), "{text}");
         assert!(text.len() < API_MESSAGE_SHOWN + 120, "{}", text.len());
+    }
+
+    #[test]
+    fn the_message_of_a_cut_json_body_is_found_when_it_comes_first() {
+        let message = |body: &[u8]| {
+            let Error::Status(e) = Error::status_at(400, "http://h/", Default::default(), body)
+            else {
+                unreachable!()
+            };
+            e.api_message().map(str::to_string)
+        };
+        let openai = r#"{"error":{"message":"context too long: \"x\" \\ \u00e9té","type":"invalid_request_error","code":"context_length_exceeded","echo":"xxxx"#;
+        assert_eq!(
+            message(openai.as_bytes()).as_deref(),
+            Some(r#"context too long: "x" \ été"#)
+        );
+        // Cut at every byte: no message until its closing quote has been read, the whole
+        // message after it, and never a panic (the cut may split a character or an escape).
+        let end = openai.find(r#"","type""#).unwrap() + 1;
+        for cut in 0..openai.len() {
+            let found = message(&openai.as_bytes()[..cut]);
+            assert_eq!(found.is_some(), cut >= end, "cut at {cut}: {found:?}");
+        }
+        for (body, expected) in [
+            (
+                r#" { "message" : "rate limited", "type": "#,
+                Some("rate limited"),
+            ),
+            (r#"{"error": {"message": "bad key"}"#, Some("bad key")),
+            (r#"{"error": {"message": "  ", "type": "x"#, None),
+            (r#"{"error": {"message": 42, "#, None),
+            (r#"{"error": "model not found"#, None),
+            (
+                r#"{"type":"error","error":{"type":"x","message":"later keys"#,
+                None,
+            ),
+            (r#"{"id": 1, "message": "not first"#, None),
+            (r#"{"message": "bad escape \q", "#, None),
+            (r#"["message", "a list"#, None),
+            ("", None),
+        ] {
+            assert_eq!(message(body.as_bytes()).as_deref(), expected, "{body}");
+        }
+        assert_eq!(message(b"{\"message\": \"\xff\xfe\", "), None, "not UTF-8");
     }
 
     #[test]

@@ -179,3 +179,28 @@ fn a_plain_text_body_of_several_lines_is_shown_on_one() {
         Some("Bad Gateway\r\n\r\nThe upstream server\treturned an invalid response.")
     );
 }
+
+#[test]
+fn a_json_error_longer_than_what_is_read_keeps_its_message() {
+    // The request echoed back: past the 64 KiB read of a refused stream, the body is cut and no
+    // longer parses.
+    let body: &'static str = format!(
+        r#"{{"error":{{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","code":"context_length_exceeded","echo":"{}"}}}}"#,
+        "x".repeat(100_000)
+    )
+    .leak();
+    let (server, e) = chat_refused(400, body);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 400: This model's maximum context \
+             length is 8192 tokens for url: {}",
+            server.url_for("/chat/completions")
+        )
+    );
+    assert_eq!(
+        e.api_message(),
+        Some("This model's maximum context length is 8192 tokens")
+    );
+    assert_eq!(e.body.len(), 1024);
+}
