@@ -226,7 +226,23 @@ pub enum Error {
 /// | Anthropic | `{"type": "error", "error": {"type", "message"}}` |
 /// | Gemini | `{"error": {"code", "message", "status"}}`, alone or as the first item of an array |
 /// | Cohere, Mistral | `{"message", "type"?, "code"?}` |
+/// | Mistral's validation errors | `{"message": {"detail": [{"loc", "msg"}]}, "type"}` |
+/// | FastAPI servers (vLLM...) | `{"detail": [{"loc", "msg", "type"}]}` |
 /// | Ollama and others | `{"error": "message"}`, `{"detail": "message"}` |
+///
+/// A list of validation errors is shown as `body.model: Field required`: each `msg` after its
+/// `loc` path, joined with `; `. A JSON body longer than the 64 KiB read of a refused stream or
+/// download is cut there and does not parse; its message is still found when it comes first, as
+/// in `{"error": {"message": "..."` or `{"message": "..."` (its type and code are not).
+///
+/// A `text/plain` body, as proxies and gateways send one, is the message too, on one line:
+///
+/// ```text
+/// Server responded with an error. Status Code: 503: upstream connect error or disconnect/reset before headers. reset reason: connection termination for url: ...
+/// ```
+///
+/// An HTML page, an empty body, or a body of another type that is none of the JSON shapes above
+/// keeps the reason phrase.
 ///
 /// # Examples
 ///
@@ -246,11 +262,12 @@ pub enum Error {
 /// use ureq_futures::{Error, FuturesSession};
 ///
 /// let session = FuturesSession::new();
+/// // The doc server answers 404 with the plain text "not found".
 /// let missing = session.get(format!("{base}/nope")).send().result()?;
 /// let err = missing.error_for_status().unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     format!("Server responded with an error. Status Code: 404 Client Error: Not Found for url: {base}/nope")
+///     format!("Server responded with an error. Status Code: 404: not found for url: {base}/nope")
 /// );
 ///
 /// let resp = session.get(format!("{openai}/v1/models?key=secret")).send().result()?;
@@ -294,8 +311,9 @@ const API_MESSAGE_SHOWN: usize = 300;
 
 impl StatusError {
     /// The error message of the API, parsed from a JSON error body (`error.message` for OpenAI,
-    /// Anthropic and Gemini, `message` for Cohere, see the table above). `None` when the body is
-    /// not one of these shapes.
+    /// Anthropic and Gemini, `message` for Cohere, the validation errors of `detail` for FastAPI
+    /// servers, see the table above), or the text of a `text/plain` body (its first KiB,
+    /// trimmed). `None` when the body is none of these.
     ///
     /// # Examples
     ///
@@ -382,13 +400,30 @@ impl StatusError {
 }
 
 impl ApiError {
-    /// Reads the shapes listed on [`StatusError`]; anything else is no API error.
-    fn parse(body: &[u8]) -> ApiError {
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return ApiError::default();
+    /// The API error of a failed response: one of the JSON shapes listed on [`StatusError`], or
+    /// else the text of a `text/plain` body.
+    fn parse(body: &[u8], headers: &ureq::http::HeaderMap) -> ApiError {
+        let api = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(value) => ApiError::from_json(&value),
+            // A body longer than what was read is cut, and no JSON any more.
+            Err(_) => ApiError {
+                message: message_of_cut_json(body),
+                ..ApiError::default()
+            },
         };
+        if api.message.is_none() && is_plain_text(headers) {
+            return ApiError {
+                message: plain_text_message(body),
+                ..ApiError::default()
+            };
+        }
+        api
+    }
+
+    /// Reads the shapes listed on [`StatusError`]; anything else is no API error.
+    fn from_json(value: &serde_json::Value) -> ApiError {
         // Gemini answers some calls with the error inside an array.
-        let value = match &value {
+        let value = match value {
             serde_json::Value::Array(items) => match items.first() {
                 Some(first) => first,
                 None => return ApiError::default(),
@@ -406,7 +441,7 @@ impl ApiError {
         };
         match value.get("error") {
             Some(inner @ serde_json::Value::Object(_)) => ApiError {
-                message: string(inner.get("message")),
+                message: readable(inner.get("message")),
                 kind: string(inner.get("type")).or_else(|| string(inner.get("status"))),
                 code: text(inner.get("code")),
             },
@@ -416,7 +451,7 @@ impl ApiError {
                 code: text(value.get("code")),
             },
             _ => ApiError {
-                message: string(value.get("message")).or_else(|| string(value.get("detail"))),
+                message: readable(value.get("message")).or_else(|| readable(value.get("detail"))),
                 // Anthropic's top-level `type` is "error", which says nothing.
                 kind: string(value.get("type")).filter(|t| t != "error"),
                 code: text(value.get("code")),
@@ -443,6 +478,113 @@ impl ApiError {
             .filter(|c| !c.bytes().all(|b| b.is_ascii_digit()));
         named_code.or(self.kind.as_deref())
     }
+}
+
+/// The message of a JSON error body that does not parse, as one cut at the read limit: found
+/// when the body starts with `{"error": {"message": "...` or `{"message": "...` and the string
+/// ends within it.
+fn message_of_cut_json(body: &[u8]) -> Option<String> {
+    let rest = token(body, b"{")?;
+    let rest = match key(rest, b"error") {
+        Some(inner) => token(inner, b"{")?,
+        None => rest,
+    };
+    let rest = key(rest, b"message")?.trim_ascii_start();
+    if rest.first() != Some(&b'"') {
+        return None;
+    }
+    // The closing quote: the first one that no backslash escapes.
+    let mut escaped = false;
+    let end = rest.iter().enumerate().skip(1).find_map(|(i, &b)| {
+        match (escaped, b) {
+            (false, b'"') => return Some(i),
+            (false, b'\\') => escaped = true,
+            _ => escaped = false,
+        }
+        None
+    })?;
+    let message: String = serde_json::from_slice(rest.get(..=end)?).ok()?;
+    Some(message).filter(|m| !m.trim().is_empty())
+}
+
+/// What follows `expected` in `json`, after white space.
+fn token<'a>(json: &'a [u8], expected: &[u8]) -> Option<&'a [u8]> {
+    json.trim_ascii_start().strip_prefix(expected)
+}
+
+/// What follows the object key `name` and its colon at the start of `json`.
+fn key<'a>(json: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let rest = token(json, b"\"")?.strip_prefix(name)?;
+    token(rest.strip_prefix(b"\"")?, b":")
+}
+
+/// Whether the response says its body is `text/plain` (in any charset).
+fn is_plain_text(headers: &ureq::http::HeaderMap) -> bool {
+    headers
+        .get(ureq::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("text/plain"))
+}
+
+/// The message of a `text/plain` body, as a proxy or a gateway sends one: the text of its first
+/// KiB, trimmed; `None` when that is empty or is markup (an HTML page sent as plain text).
+fn plain_text_message(body: &[u8]) -> Option<String> {
+    let start = &body[..body.len().min(STATUS_BODY_EXCERPT)];
+    let text = String::from_utf8_lossy(start);
+    // A character cut at the end of the KiB is not shown as a replacement character.
+    let text = text.trim_end_matches('\u{FFFD}').trim();
+    if text.is_empty() || text.starts_with('<') {
+        return None;
+    }
+    Some(text.to_string())
+}
+
+/// A message as text: a string, or a list of validation errors as FastAPI (and vLLM, and
+/// Mistral inside `message`) sends them, `[{"loc": ["body", "model"], "msg": "Field required"}]`,
+/// written `body.model: Field required` and joined with `; `; an object is read through its
+/// `detail`.
+fn readable(value: Option<&serde_json::Value>) -> Option<String> {
+    use serde_json::Value;
+    let text = match value? {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(validation_error)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Object(fields) => return readable(fields.get("detail")),
+        _ => return None,
+    };
+    Some(text).filter(|t| !t.trim().is_empty())
+}
+
+/// One item of a list of validation errors: its `msg`, after its `loc` path when it has one;
+/// or the item itself when it is a string.
+fn validation_error(item: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let fields = match item {
+        Value::String(s) => return Some(s.clone()),
+        Value::Object(fields) => fields,
+        _ => return None,
+    };
+    let msg = fields.get("msg")?.as_str()?;
+    let path: Vec<String> = match fields.get("loc") {
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|part| match part {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(if path.is_empty() {
+        msg.to_string()
+    } else {
+        format!("{}: {msg}", path.join("."))
+    })
 }
 
 /// Writes `text` on one line: runs of whitespace become one space, and at most `max` characters
@@ -565,9 +707,9 @@ impl Error {
         Error::Status(Box::new(StatusError {
             status,
             url: crate::redact_url(url),
-            headers,
             body: String::from_utf8_lossy(&body[..end]).into_owned(),
-            api: ApiError::parse(body),
+            api: ApiError::parse(body, &headers),
+            headers,
         }))
     }
 }
@@ -855,6 +997,30 @@ mod tests {
             ),
             (
                 422,
+                r#"{"object":"error","message":{"detail":[{"type":"missing","loc":["body","model"],"msg":"Field required","input":null}]},"type":"invalid_request_error","param":null,"code":null}"#,
+                "422: body.model: Field required (invalid_request_error)",
+                Some("body.model: Field required"),
+                Some("invalid_request_error"),
+                None,
+            ),
+            (
+                422,
+                r#"{"detail":[{"loc":["body","messages",0,"content"],"msg":"field required","type":"value_error.missing"},{"loc":["query"],"msg":"extra fields not permitted"},{"msg":"no location"},"plain item",{"loc":["body"]},7]}"#,
+                "422: body.messages.0.content: field required; query: extra fields not permitted; no location; plain item",
+                Some("body.messages.0.content: field required; query: extra fields not permitted; no location; plain item"),
+                None,
+                None,
+            ),
+            (
+                422,
+                r#"{"detail":[{"loc":["body"]}]}"#,
+                "422 Client Error: Unprocessable Entity",
+                None,
+                None,
+                None,
+            ),
+            (
+                422,
                 r#"{"detail":"Unprocessable"}"#,
                 "422: Unprocessable",
                 Some("Unprocessable"),
@@ -912,6 +1078,147 @@ mod tests {
             );
             assert_eq!(e.body, body, "the body is kept as it came");
         }
+    }
+
+    /// (content type, body, the line after the prefix, message).
+    #[test]
+    fn a_plain_text_body_is_the_message_and_other_types_keep_the_reason() {
+        let envoy = "upstream connect error or disconnect/reset before headers. reset reason: \
+                     connection termination";
+        let reason = "503 Server Error: Service Unavailable";
+        let cases: &[(Option<&str>, &str, &str, Option<&str>)] = &[
+            (
+                Some("text/plain"),
+                envoy,
+                &format!("503: {envoy}"),
+                Some(envoy),
+            ),
+            (
+                Some("text/plain; charset=utf-8"),
+                "error code: 522\n",
+                "503: error code: 522",
+                Some("error code: 522"),
+            ),
+            (
+                Some("Text/Plain;charset=ISO-8859-1"),
+                "\r\nService\r\n  Unavailable:\tpool   exhausted\r\n",
+                "503: Service Unavailable: pool exhausted",
+                Some("Service\r\n  Unavailable:\tpool   exhausted"),
+            ),
+            (
+                Some("text/plain"),
+                r#"{"error":{"message":"JSON sent as text"}}"#,
+                "503: JSON sent as text",
+                Some("JSON sent as text"),
+            ),
+            (Some("text/plain"), " \r\n\t ", reason, None),
+            (Some("text/plain"), "", reason, None),
+            (
+                Some("text/plain"),
+                "<html><body>Down</body></html>",
+                reason,
+                None,
+            ),
+            (Some("text/html"), "Service down", reason, None),
+            (Some("text/plainish"), "Service down", reason, None),
+            (Some("text/csv"), "service,down", reason, None),
+            (
+                Some("application/octet-stream"),
+                "Service down",
+                reason,
+                None,
+            ),
+            (None, "Service down", reason, None),
+        ];
+        for &(content_type, body, line, message) in cases {
+            let mut headers = ureq::http::HeaderMap::new();
+            if let Some(ct) = content_type {
+                headers.insert("content-type", ct.parse().unwrap());
+            }
+            let err = Error::status_at(503, "http://h/x?key=secret", headers, body.as_bytes());
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "Server responded with an error. Status Code: {line} for url: http://h/x?<redacted>"
+                ),
+                "{content_type:?} {body:?}"
+            );
+            let Error::Status(e) = &err else {
+                unreachable!()
+            };
+            assert_eq!(
+                (e.api_message(), e.api_type(), e.api_code()),
+                (message, None, None),
+                "{content_type:?} {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_plain_text_body_is_cut_for_the_message_and_for_the_line() {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        // 1 + 2 * 600 bytes: the first KiB ends inside an "é".
+        let body = format!("a{}", "é".repeat(600));
+        let Error::Status(e) = Error::status_at(502, "http://h/", headers.clone(), body.as_bytes())
+        else {
+            unreachable!()
+        };
+        let message = e.api_message().unwrap();
+        assert_eq!(message, format!("a{}", "é".repeat(511)));
+        let text = e.to_string();
+        assert!(
+            text.ends_with(&format!("502: a{}... for url: http://h/", "é".repeat(299))),
+            "{text}"
+        );
+        let stack = "Traceback (most recent call last):\n  File \"app.py\"\n".repeat(100);
+        let text = Error::status_at(500, "http://h/", headers, stack.as_bytes()).to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.len() < API_MESSAGE_SHOWN + 120, "{}", text.len());
+    }
+
+    #[test]
+    fn the_message_of_a_cut_json_body_is_found_when_it_comes_first() {
+        let message = |body: &[u8]| {
+            let Error::Status(e) = Error::status_at(400, "http://h/", Default::default(), body)
+            else {
+                unreachable!()
+            };
+            e.api_message().map(str::to_string)
+        };
+        let openai = r#"{"error":{"message":"context too long: \"x\" \\ \u00e9té","type":"invalid_request_error","code":"context_length_exceeded","echo":"xxxx"#;
+        assert_eq!(
+            message(openai.as_bytes()).as_deref(),
+            Some(r#"context too long: "x" \ été"#)
+        );
+        // Cut at every byte: no message until its closing quote has been read, the whole
+        // message after it, and never a panic (the cut may split a character or an escape).
+        let end = openai.find(r#"","type""#).unwrap() + 1;
+        for cut in 0..openai.len() {
+            let found = message(&openai.as_bytes()[..cut]);
+            assert_eq!(found.is_some(), cut >= end, "cut at {cut}: {found:?}");
+        }
+        for (body, expected) in [
+            (
+                r#" { "message" : "rate limited", "type": "#,
+                Some("rate limited"),
+            ),
+            (r#"{"error": {"message": "bad key"}"#, Some("bad key")),
+            (r#"{"error": {"message": "  ", "type": "x"#, None),
+            (r#"{"error": {"message": 42, "#, None),
+            (r#"{"error": "model not found"#, None),
+            (
+                r#"{"type":"error","error":{"type":"x","message":"later keys"#,
+                None,
+            ),
+            (r#"{"id": 1, "message": "not first"#, None),
+            (r#"{"message": "bad escape \q", "#, None),
+            (r#"["message", "a list"#, None),
+            ("", None),
+        ] {
+            assert_eq!(message(body.as_bytes()).as_deref(), expected, "{body}");
+        }
+        assert_eq!(message(b"{\"message\": \"\xff\xfe\", "), None, "not UTF-8");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! redacted URL; the body stays on the error.
 
 use support::{Reply, TestServer};
-use ureq_futures::{Error, FuturesSession};
+use ureq_futures::llm::{Message, OpenAIClient};
+use ureq_futures::{Error, FuturesSession, RetryPolicy};
 
 const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n\
 <center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
@@ -67,4 +68,139 @@ fn a_stream_refused_with_a_long_api_error_shows_the_apis_message_and_request_id(
     assert_eq!(e.api_code(), Some("invalid_api_key"));
     assert_eq!(e.request_id(), Some("req_abc"));
     assert_eq!(e.body.len(), 1024, "the body kept is the first KiB");
+}
+
+/// The error of a chat that an OpenAI-compatible server refuses with `status` and a JSON `body`.
+fn chat_refused(
+    server_status: u16,
+    body: &'static str,
+) -> (TestServer, Box<ureq_futures::StatusError>) {
+    let server = TestServer::start(move |_| {
+        Reply::status(server_status, body).content_type("application/json")
+    });
+    let err = OpenAIClient::builder("m", None)
+        .env(|_| None)
+        .base_url(server.url())
+        .retry(RetryPolicy::none())
+        .build()
+        .stream_chat(&[Message::user("hi")])
+        .unwrap_err();
+    (server, status_error(err))
+}
+
+#[test]
+fn mistrals_validation_error_inside_message_is_shown_with_its_field() {
+    // Mistral's answer to a chat without a model.
+    let (server, e) = chat_refused(
+        422,
+        r#"{"object":"error","message":{"detail":[{"type":"missing","loc":["body","model"],"msg":"Field required","input":null}]},"type":"invalid_request_error","param":null,"code":null}"#,
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 422: body.model: Field required \
+             (invalid_request_error) for url: {}",
+            server.url_for("/chat/completions")
+        )
+    );
+    assert_eq!(e.api_message(), Some("body.model: Field required"));
+    assert_eq!(e.api_type(), Some("invalid_request_error"));
+    assert_eq!(e.api_code(), None);
+}
+
+#[test]
+fn a_fastapi_detail_list_is_shown_entry_by_entry() {
+    // vLLM (FastAPI) refusing a request without messages and with a bad temperature.
+    let (server, e) = chat_refused(
+        422,
+        r#"{"detail":[{"loc":["body","messages"],"msg":"field required","type":"value_error.missing"},{"loc":["body","temperature"],"msg":"ensure this value is less than or equal to 2","type":"value_error.number.not_le","ctx":{"limit_value":2}}]}"#,
+    );
+    let message = "body.messages: field required; \
+                   body.temperature: ensure this value is less than or equal to 2";
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 422: {message} for url: {}",
+            server.url_for("/chat/completions")
+        )
+    );
+    assert_eq!(e.api_message(), Some(message));
+    assert_eq!((e.api_type(), e.api_code()), (None, None));
+}
+
+#[test]
+fn a_proxys_plain_text_answer_to_a_stream_is_the_message() {
+    // Envoy's answer when the upstream closes the connection.
+    let envoy = "upstream connect error or disconnect/reset before headers. reset reason: \
+                 connection termination";
+    let server = TestServer::start(move |_| Reply::status(503, envoy).content_type("text/plain"));
+    let err = FuturesSession::new()
+        .post(server.url_for("/v1/chat/completions?key=secret"))
+        .json(&serde_json::json!({"stream": true}))
+        .events()
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 503: {envoy} for url: {}",
+            server.url_for("/v1/chat/completions?<redacted>")
+        )
+    );
+    let e = status_error(err);
+    assert_eq!(e.api_message(), Some(envoy));
+    assert_eq!((e.api_type(), e.api_code()), (None, None));
+    assert_eq!(e.body, envoy);
+}
+
+#[test]
+fn a_plain_text_body_of_several_lines_is_shown_on_one() {
+    let body = "Bad Gateway\r\n\r\nThe upstream server\treturned an invalid response.\r\n";
+    let server = TestServer::start(move |_| {
+        Reply::status(502, body).content_type("text/plain; charset=utf-8")
+    });
+    let err = FuturesSession::new()
+        .get(server.url_for("/v1/models"))
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 502: Bad Gateway The upstream server \
+             returned an invalid response. for url: {}",
+            server.url_for("/v1/models")
+        )
+    );
+    assert_eq!(
+        status_error(err).api_message(),
+        Some("Bad Gateway\r\n\r\nThe upstream server\treturned an invalid response.")
+    );
+}
+
+#[test]
+fn a_json_error_longer_than_what_is_read_keeps_its_message() {
+    // The request echoed back: past the 64 KiB read of a refused stream, the body is cut and no
+    // longer parses.
+    let body: &'static str = format!(
+        r#"{{"error":{{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","code":"context_length_exceeded","echo":"{}"}}}}"#,
+        "x".repeat(100_000)
+    )
+    .leak();
+    let (server, e) = chat_refused(400, body);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 400: This model's maximum context \
+             length is 8192 tokens for url: {}",
+            server.url_for("/chat/completions")
+        )
+    );
+    assert_eq!(
+        e.api_message(),
+        Some("This model's maximum context length is 8192 tokens")
+    );
+    assert_eq!(e.body.len(), 1024);
 }
