@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::{base64, split_data_url};
 use super::request::{arguments_value, put, unsupported, ImagesIn};
-use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
+use super::{ChatRequest, Part, ResponseFormat, Thought, ToolChoice};
 use crate::Error;
 
 mod decoder;
@@ -243,5 +243,11 @@ fn block(part: &Part) -> Result<Value, Error> {
         Part::ToolResult(result) => json!({
             "type": "tool_result", "tool_use_id": result.call_id, "content": result.content,
         }),
+        Part::Thought(Thought::Signed { text, signature }) => {
+            json!({"type": "thinking", "thinking": text, "signature": signature})
+        }
+        Part::Thought(Thought::Redacted { data }) => {
+            json!({"type": "redacted_thinking", "data": data})
+        }
     })
 }

@@ -57,6 +57,11 @@ pub enum ChatEvent {
     /// The model's plan before it calls tools (Cohere's `tool-plan-delta`). Not part of the
     /// answer. Never empty.
     ToolPlan(String),
+    /// A whole block of thinking as the provider signed it, sent when the block ends (its text
+    /// came before as [`Reasoning`](ChatEvent::Reasoning) pieces): Anthropic's `thinking` and
+    /// `redacted_thinking` blocks. [`ChatResponse::message`](super::ChatResponse::message)
+    /// sends it back with the assistant's turn, as a tool loop with extended thinking must.
+    Thought(Thought),
     /// Why the model stopped, as the provider spells it: `"stop"`, `"length"`, `"tool_calls"`
     /// (OpenAI); `"end_turn"`, `"max_tokens"`, `"tool_use"` (Anthropic); `"STOP"`,
     /// `"MAX_TOKENS"`, `"SAFETY"` (Gemini); `"COMPLETE"`, `"MAX_TOKENS"` (Cohere)...
@@ -99,6 +104,51 @@ pub struct ServerToolResult {
     pub kind: String,
     /// The whole block as the server sent it (its `content` holds the result).
     pub block: Value,
+}
+
+/// A block of the model's thinking as the provider signed it, to send back unchanged with the
+/// assistant's turn: with extended thinking on, Anthropic refuses a tool loop whose assistant
+/// turn lost its thinking blocks. Read from [`ChatResponse::thoughts`](super::ChatResponse) or
+/// [`ChatStream::thoughts`](super::ChatStream::thoughts); carried in history as
+/// [`Part::Thought`](super::Part::Thought), which only Anthropic is sent (the other providers
+/// get the turn without it).
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{AnthropicDecoder, ChatEvent, Thought};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = concat!(
+///     "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n",
+///     "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"2 + 2 = 4\"}}\n\n",
+///     "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQB\"}}\n\n",
+///     "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+/// );
+/// let mut decoder = AnthropicDecoder::new();
+/// let mut events = Vec::new();
+/// for event in EventReader::new(body.as_bytes()) {
+///     events.extend(decoder.decode(event?)?.unwrap_or_default());
+/// }
+/// let thought = Thought::Signed { text: "2 + 2 = 4".into(), signature: "EqQB".into() };
+/// assert_eq!(events, [ChatEvent::Reasoning("2 + 2 = 4".into()), ChatEvent::Thought(thought)]);
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Thought {
+    /// Thinking the model showed: its text and the provider's signature of it.
+    Signed {
+        /// The thinking, whole.
+        text: String,
+        /// The provider's signature of it.
+        signature: String,
+    },
+    /// Thinking the provider encrypted (Anthropic's `redacted_thinking`): opaque data.
+    Redacted {
+        /// The encrypted thinking, as sent.
+        data: String,
+    },
 }
 
 /// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ToolCall;
+use super::{Thought, ToolCall};
 use crate::Error;
 
 /// One message of a chat: a role and a list of [`Part`]s (text, images, tool calls, tool
@@ -128,6 +128,10 @@ pub enum Part {
     ToolCall(ToolCall),
     /// The result of a tool call (in a `"tool"` message).
     ToolResult(ToolResult),
+    /// A signed block of the model's thinking (in an assistant message of the history, as
+    /// [`ChatResponse::message`](super::ChatResponse::message) puts it): sent to Anthropic as
+    /// it came, left out for the other providers.
+    Thought(Thought),
 }
 
 /// The result of running a tool call, sent back to the model in a `"tool"` message (see

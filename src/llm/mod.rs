@@ -62,6 +62,7 @@
 //! | [`Tool`] | `tools[].function` | `tools[]` with `input_schema` | `functionDeclarations` with `parametersJsonSchema` | `tools[].function` (v1: refused) |
 //! | [`ToolChoice`] | `tool_choice` (Mistral's `any`) | `tool_choice` | `toolConfig` | `REQUIRED` / `NONE` only |
 //! | tool calls, [`ToolResult`]s | `tool_calls`, `tool` messages | `tool_use`, `tool_result` blocks | `functionCall`, `functionResponse` | `tool_calls`, `tool` messages |
+//! | [`Part::Thought`] (from [`ChatResponse::message`]) | left out | `thinking`, `redacted_thinking` blocks | left out | left out (v1: refused) |
 //! | [`json`](ChatRequest::json) | `json_object` | refused: give a schema | `responseMimeType` | `json_object` |
 //! | [`json_schema`](ChatRequest::json_schema) | `json_schema` | `output_config.format` | `responseJsonSchema` | `json_schema` (v1: `schema`) |
 //! | `max_tokens`, `stop`, `top_p`, `seed` | `max_completion_tokens` (others `max_tokens`), `stop`, `top_p`, `seed` (Mistral `random_seed`) | `max_tokens`, `stop_sequences`, `top_p` (without the client's temperature, unless the request sets one too); seed refused | `generationConfig` | `max_tokens`, `stop_sequences`, `p`, `seed` |
@@ -141,7 +142,7 @@ pub use cohere::{
 };
 pub use conversation::{Conversation, ReplyStream};
 pub use embed::{EmbedOptions, EmbedProtocol};
-pub use event::{ChatEvent, ServerToolResult, ToolCall, ToolCallDelta, Usage};
+pub use event::{ChatEvent, ServerToolResult, Thought, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use message::{Message, Part, ToolResult};
 pub use openai::{

@@ -301,6 +301,8 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>)
             Part::ToolResult(result) => out.push(json!({
                 "role": "tool", "tool_call_id": result.call_id, "content": result.content,
             })),
+            // Another provider's signed thinking: no place for it here.
+            Part::Thought(_) => {}
         }
     }
     if message.is_tool_results() {

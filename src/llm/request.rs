@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{ChatStream, Message, Part, ServerToolResult, ToolCall, Usage};
+use super::{ChatStream, Message, Part, ServerToolResult, Thought, ToolCall, Usage};
 use crate::Error;
 
 /// A chat request: the messages, and what to ask for beyond them. Every provider's client maps
@@ -629,7 +629,10 @@ impl ChatRequest {
                     Part::ToolResult(_) if assistant => {
                         Some("a tool result in an assistant message")
                     }
-                    Part::ToolCall(_) | Part::ToolResult(_) => None,
+                    Part::Thought(_) if !assistant => {
+                        Some("a thought outside an assistant message")
+                    }
+                    Part::ToolCall(_) | Part::ToolResult(_) | Part::Thought(_) => None,
                     Part::ImageUrl { .. } | Part::Image { .. } => match images {
                         ImagesIn::User if !message.is("user") => {
                             Some("an image outside a user message")
@@ -651,8 +654,8 @@ impl ChatRequest {
     /// The conversation as Anthropic and Gemini take it, once its parts are checked (see
     /// [`check_parts`](Self::check_parts)): every message a turn of role `user` but the
     /// assistant's, of role `assistant` (Gemini's `model`), its parts made by `part` under `key`
-    /// (Anthropic's `content`, Gemini's `parts`), or as a plain string when `text_as_string` and
-    /// the message is one text part (Anthropic). The results of consecutive tool messages are
+    /// (Anthropic's `content`, Gemini's `parts`; a part it makes `null` is left out), or as a
+    /// plain string when `text_as_string` and the message is one text part (Anthropic). The results of consecutive tool messages are
     /// joined in one turn.
     pub(crate) fn user_turns(
         &self,
@@ -667,7 +670,12 @@ impl ChatRequest {
                 let role = if m.is("assistant") { assistant } else { "user" };
                 let parts = match m.plain_text() {
                     Some(text) if text_as_string => Value::from(text),
-                    _ => m.content.iter().map(&part).collect::<Result<_, _>>()?,
+                    _ => m
+                        .content
+                        .iter()
+                        .map(&part)
+                        .filter(|p| !matches!(p, Ok(Value::Null)))
+                        .collect::<Result<_, _>>()?,
                 };
                 Ok((m.is_tool_results(), json!({"role": role, key: parts})))
             })
@@ -759,6 +767,9 @@ pub struct ChatResponse {
     pub tool_plan: String,
     /// The model's reasoning, empty when it sent none.
     pub reasoning: String,
+    /// The model's thinking blocks as the provider signed them (Anthropic's), which
+    /// [`message`](Self::message) sends back; empty for the other providers.
+    pub thoughts: Vec<Thought>,
     /// The refusal message, if the model refused.
     pub refusal: Option<String>,
     /// The token counts, when the server sent them.
@@ -800,8 +811,8 @@ impl ChatResponse {
         })
     }
 
-    /// The assistant's turn for the history: its text (else its tool plan) and its tool
-    /// calls.
+    /// The assistant's turn for the history: its signed [`thoughts`](Self::thoughts), its
+    /// text (else its tool plan) and its tool calls.
     ///
     /// # Examples
     ///
@@ -819,14 +830,12 @@ impl ChatResponse {
         let text = [&self.text, &self.tool_plan]
             .into_iter()
             .find(|t| !t.is_empty());
+        let thoughts = self.thoughts.iter().cloned().map(Part::Thought);
         let calls = self.tool_calls.iter().cloned().map(Part::ToolCall);
+        let text = text.map(|t| Part::text(t.as_str()));
         Message {
             role: "assistant".into(),
-            content: text
-                .map(|t| Part::text(t.as_str()))
-                .into_iter()
-                .chain(calls)
-                .collect(),
+            content: thoughts.chain(text).chain(calls).collect(),
         }
     }
 }

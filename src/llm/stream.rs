@@ -6,7 +6,7 @@ use std::vec;
 use crossbeam_channel::Receiver;
 use ureq::http::HeaderMap;
 
-use super::event::{ChatEvent, ServerToolResult, ToolCall, Usage};
+use super::event::{ChatEvent, ServerToolResult, Thought, ToolCall, Usage};
 use super::ChatResponse;
 use crate::sse::EventStream;
 use crate::sse::StopReading;
@@ -235,6 +235,7 @@ impl ChatStream {
             ChatEvent::ServerToolUse(delta) => ToolCall::apply(&mut state.server_tool_uses, delta),
             ChatEvent::ServerToolResult(r) => state.server_tool_results.push(r.clone()),
             ChatEvent::ToolPlan(plan) => state.tool_plan.push_str(plan),
+            ChatEvent::Thought(thought) => state.thoughts.push(thought.clone()),
             ChatEvent::Finish(reason) => state.finish_reason = Some(reason.clone()),
             ChatEvent::Usage(usage) => state.usage = Some(usage.clone()),
             ChatEvent::Done => {
@@ -441,6 +442,42 @@ impl ChatStream {
     /// ```
     pub fn reasoning(&self) -> &str {
         &self.state.reasoning
+    }
+
+    /// The signed thinking blocks received so far (Anthropic's; empty for the other
+    /// providers): what a tool loop with extended thinking sends back with the assistant's
+    /// turn ([`ChatResponse::message`] does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/messages", "text/event-stream", concat!(
+    /// #     r#"data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#, "\n\n",
+    /// #     r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Easy."}}"#, "\n\n",
+    /// #     r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}"#, "\n\n",
+    /// #     r#"data: {"type":"content_block_stop","index":0}"#, "\n\n",
+    /// #     r#"data: {"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"EmwK"}}"#, "\n\n",
+    /// #     r#"data: {"type":"content_block_start","index":2,"content_block":{"type":"text","text":"4"}}"#, "\n\n",
+    /// #     r#"data: {"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#, "\n\n",
+    /// #     r#"data: {"type":"message_stop"}"#, "\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-sonnet-4-5", None).base_url(&base).env(|_| None).build();
+    /// use ureq_futures::llm::{Message, Thought};
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("2 + 2?")])?; // an AnthropicClient
+    /// assert_eq!(stream.by_ref().collect::<Result<String, _>>()?, "4");
+    /// assert_eq!(
+    ///     stream.thoughts(),
+    ///     [
+    ///         Thought::Signed { text: "Easy.".into(), signature: "EqQB".into() },
+    ///         Thought::Redacted { data: "EmwK".into() },
+    ///     ]
+    /// );
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn thoughts(&self) -> &[Thought] {
+        &self.state.thoughts
     }
 
     /// The refusal message received so far, if the model refused.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::{
-    ChatClient, ChatRequest, Message, OpenAIClient, Part, Tool, ToolCall, ToolChoice,
+    ChatClient, ChatRequest, ChatResponse, Message, OpenAIClient, Part, Thought, Tool, ToolCall,
+    ToolChoice,
 };
 use ureq_futures::Error;
 
@@ -560,6 +561,54 @@ fn anthropic_gets_top_p_alone_unless_the_request_sets_a_temperature_too() {
         (&neither["temperature"], neither.get("top_p")),
         (&json!(0.0), None)
     );
+}
+
+#[test]
+fn signed_thoughts_go_back_to_anthropic_first_in_the_assistant_turn_and_nowhere_else() {
+    let mut response = ChatResponse::default();
+    response.thoughts = vec![
+        Thought::Signed {
+            text: "t".into(),
+            signature: "s".into(),
+        },
+        Thought::Redacted { data: "r".into() },
+    ];
+    response.text = "Let me add.".into();
+    response.tool_calls = vec![add_call("toolu_1")];
+    let turn = response.message();
+    let request = ChatRequest::new()
+        .user("2 + 2?")
+        .message(turn.clone())
+        .message(Message::tool_result(&add_call("toolu_1"), "4"))
+        .tool(add_tool());
+    let anthropic = body_of("anthropic", &request);
+    assert_eq!(
+        anthropic["messages"][1]["content"],
+        json!([
+            {"type": "thinking", "thinking": "t", "signature": "s"},
+            {"type": "redacted_thinking", "data": "r"},
+            {"type": "text", "text": "Let me add."},
+            {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 2}},
+        ])
+    );
+    // The others get the turn without them.
+    let openai = body_of("openai", &request);
+    assert_eq!(openai["messages"][1]["content"], "Let me add.");
+    let gemini = body_of("gemini", &request);
+    let parts = gemini["contents"][1]["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert_eq!(parts[0], json!({"text": "Let me add."}));
+    // A thought anywhere but in an assistant turn has no meaning.
+    let misplaced = ChatRequest::new().message(Message {
+        role: "user".into(),
+        content: vec![Part::Thought(Thought::Redacted { data: "r".into() })],
+    });
+    let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+    let client = client_for("anthropic", &server.url()).expect("a client");
+    match client.stream(&misplaced) {
+        Err(Error::InvalidRequest(m)) => assert!(m.contains("a thought outside"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 #[test]

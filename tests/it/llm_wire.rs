@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{Message, ToolCall};
+use ureq_futures::llm::{Message, Thought, ToolCall};
 use ureq_futures::Error;
 
 use crate::llm_streams::{client_for, drain as read, Outcome};
@@ -225,6 +225,65 @@ fn anthropic_client_calls_keep_their_pieces_when_a_server_tool_interleaves() {
         outcome.stream.server_tool_uses()[0].arguments,
         "{\"code\": \"print(1)\"}"
     );
+}
+
+#[test]
+fn anthropic_thinking_blocks_come_whole_with_their_signatures() {
+    let thinking = |delta: Value| anthropic_delta(0, delta);
+    let body = typed_events(&[
+        anthropic_block(0, json!({"type": "thinking", "thinking": ""})),
+        thinking(json!({"type": "thinking_delta", "thinking": "The user wants "})),
+        thinking(json!({"type": "thinking_delta", "thinking": "Fahrenheit."})),
+        thinking(json!({"type": "signature_delta", "signature": "EqQBCgIYAhIM"})),
+        thinking(json!({"type": "signature_delta", "signature": "1gbcDa9GJwZA"})),
+        anthropic_stop(0),
+        anthropic_block(
+            1,
+            json!({"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}),
+        ),
+        anthropic_stop(1),
+        anthropic_block(
+            2,
+            json!({"type": "tool_use", "id": "toolu_1", "name": "to_fahrenheit", "input": {}}),
+        ),
+        anthropic_json(2, "{\"celsius\": 21}"),
+        anthropic_stop(2),
+        // Interleaved thinking: a second block, after the call. One without a signature (not
+        // sent back: Anthropic would refuse it unsigned) is reasoning only.
+        anthropic_block(
+            3,
+            json!({"type": "thinking", "thinking": "Done.", "signature": "Sig3"}),
+        ),
+        anthropic_stop(3),
+        anthropic_block(4, json!({"type": "thinking", "thinking": "Unsigned."})),
+        anthropic_stop(4),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
+        json!({"type": "message_stop"}),
+    ]);
+    let outcome = chat(Provider::Anthropic, &body);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let stream = &outcome.stream;
+    assert_eq!(
+        stream.reasoning(),
+        "The user wants Fahrenheit.Done.Unsigned."
+    );
+    assert_eq!(
+        stream.thoughts(),
+        [
+            Thought::Signed {
+                text: "The user wants Fahrenheit.".into(),
+                signature: "EqQBCgIYAhIM1gbcDa9GJwZA".into()
+            },
+            Thought::Redacted {
+                data: "EmwKAhgBEgy3va3pzix".into()
+            },
+            Thought::Signed {
+                text: "Done.".into(),
+                signature: "Sig3".into()
+            },
+        ]
+    );
+    assert_eq!(stream.tool_calls()[0].arguments, "{\"celsius\": 21}");
 }
 
 fn openai_chunk(delta: Value, finish_reason: Value) -> Value {

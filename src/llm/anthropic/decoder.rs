@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
+use crate::llm::event::{ChatEvent, ServerToolResult, Thought, ToolCallDelta, Usage};
 use crate::llm::wire::{api_error, chat_decode, non_empty_str, parse_object, unnamed_call, Ending};
 
 use crate::Error;
@@ -25,9 +25,13 @@ use crate::Error;
 /// | `content_block_delta` with a `text_delta` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `content_block_delta` with a `thinking_delta` | [`ChatEvent::Reasoning`] (not text) |
 /// | `content_block_delta` with an `input_json_delta` | a piece of the arguments of the block at its `index`: [`ChatEvent::ToolCall`] for a `tool_use` block, [`ChatEvent::ServerToolUse`] for a server tool; nothing for any other block |
-/// | `signature_delta`, `citations_delta`, other deltas and blocks | nothing |
-/// | `message_delta`: `stop_reason` and `usage` | [`ChatEvent::Finish`], [`ChatEvent::Usage`] |
-/// | `ping`, `content_block_stop`, unknown event types | nothing |
+/// | `content_block_delta` with a `signature_delta` | nothing yet: the signature of the thinking block |
+/// | `content_block_stop` of a `thinking` block with a signature | [`ChatEvent::Thought`]: the whole block, [`Thought::Signed`] |
+/// | `content_block_start` of a `redacted_thinking` block | [`ChatEvent::Thought`]: [`Thought::Redacted`] with its `data` |
+/// | `content_block_stop` of a `tool_use` block that got no input | a piece `{}`: a tool without parameters |
+/// | `citations_delta`, other deltas and blocks | nothing |
+/// | `message_delta`: `stop_reason` and `usage` (a count sent as `null` keeps the known one) | [`ChatEvent::Finish`], [`ChatEvent::Usage`] |
+/// | `ping`, other `content_block_stop`s, unknown event types | nothing |
 /// | `message_stop` | [`ChatEvent::Done`]; anything after it is ignored |
 /// | an `error` event (`overloaded_error`, `api_error`...) | [`Error::Api`] with the error's `type` as its kind: the stream's last item |
 /// | the end of the body right after a `stop_reason`, without `message_stop` | [`ChatEvent::Done`] |
@@ -67,6 +71,8 @@ pub struct AnthropicDecoder {
     /// What each content block that carries tool input is, by the block's index, and whether
     /// any of its input has come.
     blocks: BTreeMap<u64, (ToolBlock, bool)>,
+    /// The thinking block being read: its index, text and signature so far.
+    thinking: Option<(u64, String, String)>,
     /// Client tool calls started so far, to number the next one.
     calls: usize,
     /// Server tool uses started so far, to number the next one.
@@ -140,7 +146,16 @@ impl AnthropicDecoder {
         let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
             "text" => events.extend(text("text").map(ChatEvent::Text)),
-            "thinking" => events.extend(text("thinking").map(ChatEvent::Reasoning)),
+            "thinking" => {
+                let thinking = text("thinking");
+                let signature = text("signature").unwrap_or_default();
+                self.thinking = Some((index, thinking.clone().unwrap_or_default(), signature));
+                events.extend(thinking.map(ChatEvent::Reasoning));
+            }
+            "redacted_thinking" => {
+                let data = text("data").unwrap_or_default();
+                events.push(ChatEvent::Thought(Thought::Redacted { data }));
+            }
             "tool_use" | "server_tool_use" | "mcp_tool_use" => {
                 let Some(name) = text("name") else {
                     return Err(unnamed_call(&format!("a `{kind}` block (index {index})")));
@@ -166,7 +181,7 @@ impl AnthropicDecoder {
                     block: Value::Object(block),
                 }));
             }
-            // `redacted_thinking`, `container_upload`, blocks to come...
+            // `container_upload`, blocks to come...
             _ => {}
         }
         Ok(())
@@ -177,6 +192,11 @@ impl AnthropicDecoder {
         let (block, has_input) = self.blocks.get_mut(&index)?;
         *has_input |= !partial_json.is_empty();
         Some(block.event(|n| ToolCallDelta::more(n, partial_json)))
+    }
+
+    /// The thinking block being read, if its index is `index`.
+    fn thinking_block(&mut self, index: u64) -> Option<&mut (u64, String, String)> {
+        self.thinking.as_mut().filter(|(at, ..)| *at == index)
     }
 
     /// The event of a `content_block_stop`: a tool block whose input never came (a tool without
@@ -216,14 +236,30 @@ impl AnthropicDecoder {
             Payload::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::Text { text } if !text.is_empty() => events.push(ChatEvent::Text(text)),
                 BlockDelta::Thinking { thinking } if !thinking.is_empty() => {
+                    if let Some((_, text, _)) = self.thinking_block(index) {
+                        text.push_str(&thinking);
+                    }
                     events.push(ChatEvent::Reasoning(thinking))
+                }
+                BlockDelta::Signature { signature } => {
+                    if let Some((_, _, signed)) = self.thinking_block(index) {
+                        signed.push_str(&signature);
+                    }
                 }
                 BlockDelta::InputJson { partial_json } => {
                     events.extend(self.input_piece(index, partial_json))
                 }
                 _ => {}
             },
-            Payload::ContentBlockStop { index } => events.extend(self.block_stop(index)),
+            Payload::ContentBlockStop { index } => {
+                if let Some((_, text, signature)) = self.thinking_block(index).map(std::mem::take) {
+                    self.thinking = None;
+                    if !signature.is_empty() {
+                        events.push(ChatEvent::Thought(Thought::Signed { text, signature }));
+                    }
+                }
+                events.extend(self.block_stop(index))
+            }
             Payload::MessageDelta { delta, usage } => {
                 events.extend(delta.and_then(|d| d.stop_reason).map(ChatEvent::Finish));
                 events.extend(self.merge_usage(usage).map(ChatEvent::Usage));
@@ -294,7 +330,9 @@ enum BlockDelta {
     Thinking { thinking: String },
     #[serde(rename = "input_json_delta")]
     InputJson { partial_json: String },
-    /// `signature_delta`, `citations_delta`...
+    #[serde(rename = "signature_delta")]
+    Signature { signature: String },
+    /// `citations_delta`...
     #[serde(other)]
     Other,
 }
