@@ -97,6 +97,26 @@ fn retry_after_is_honoured_and_capped() {
 }
 
 #[test]
+fn a_fractional_retry_after_is_honoured() {
+    let server = scripted(|n| match n {
+        0 => Reply::retry_after(503, "0.3"),
+        _ => Reply::ok("ok"),
+    });
+    let t = Instant::now();
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let took = t.elapsed();
+    assert!(
+        took >= ms(290),
+        "Retry-After: 0.3 was not honoured: {took:?}"
+    );
+}
+
+#[test]
 fn post_is_retried_only_when_allowed() {
     let server = TestServer::start(|_| Reply::status(503, "busy"));
     let session = session_with(fast_retries());
