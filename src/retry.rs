@@ -31,6 +31,8 @@ use crate::Error;
 ///
 /// The wait before attempt `n + 1` is `base_delay * 2^(n-1)`, capped at `max_delay`, with ±20%
 /// jitter; a `Retry-After` header (seconds or an HTTP date) replaces it, capped at `max_delay`.
+/// A server's wait of zero (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts
+/// as none: the backoff applies, as in the official OpenAI and Anthropic SDKs.
 ///
 /// # Examples
 ///
@@ -221,8 +223,10 @@ impl RetryPolicy {
             return Verdict::Stop;
         }
         let retry_after = match outcome {
+            // A wait of zero is no advice: many clients retrying at once would only meet the
+            // same refusal again.
             Ok(resp) if self.retries_status(resp.status().as_u16()) => {
-                retry_after(resp.headers(), SystemTime::now())
+                retry_after(resp.headers(), SystemTime::now()).filter(|d| !d.is_zero())
             }
             Ok(_) => return Verdict::Stop,
             Err(e) if is_retryable_error(e) => None,

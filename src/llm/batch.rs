@@ -274,7 +274,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         ///
         /// ```
         /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-        /// # let base = doc::serve_status("503 Service Unavailable", "retry-after: 0\r\n", r#"{"error":{"message":"overloaded"}}"#);
+        /// # let base = doc::serve_status("503 Service Unavailable", "retry-after-ms: 1\r\n", r#"{"error":{"message":"overloaded"}}"#);
         /// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).env(|_| None).build();
         /// use ureq_futures::llm::{ChatBatch, ChatJob};
         ///

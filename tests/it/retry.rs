@@ -117,6 +117,28 @@ fn a_fractional_retry_after_is_honoured() {
 }
 
 #[test]
+fn a_server_wait_of_zero_gets_the_backoff() {
+    let server = scripted(|n| match n {
+        0 => Reply::retry_after(503, "0"),
+        1 => Reply::status(503, "busy").header("retry-after-ms", "0"),
+        2 => Reply::retry_after(503, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        _ => Reply::ok("ok"),
+    });
+    let policy = RetryPolicy::new().attempts(4).base_delay(ms(50));
+    let t = Instant::now();
+    let resp = session_with(policy)
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(server.request_count(), 4);
+    // Waits of about 50, 100 and 200 ms (±20%), not three retries at once.
+    let took = t.elapsed();
+    assert!(took >= ms(280), "no backoff after a zero wait: {took:?}");
+}
+
+#[test]
 fn post_is_retried_only_when_allowed() {
     let server = TestServer::start(|_| Reply::status(503, "busy"));
     let session = session_with(fast_retries());
