@@ -29,8 +29,9 @@ use crate::Error;
 /// before the stream is handed to the caller: once its first byte may have reached the caller, a
 /// stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).
 ///
-/// The wait before attempt `n + 1` is `base_delay * 2^(n-1)`, capped at `max_delay`, with ±20%
-/// jitter; a `Retry-After` header (seconds or an HTTP date) replaces it, capped at `max_delay`.
+/// The wait before attempt `n + 1` is `base_delay * 2^(n-1)` with ±20% jitter, never more than
+/// `max_delay` (near the cap, waits spread between 2/3 of `max_delay` and `max_delay`); a
+/// `Retry-After` header (seconds or an HTTP date) replaces it, capped at `max_delay`.
 /// A server's wait of zero (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts
 /// as none: the backoff applies, as in the official OpenAI and Anthropic SDKs.
 ///
@@ -234,14 +235,17 @@ impl RetryPolicy {
         };
         let wait = match retry_after {
             Some(d) => d.min(self.max_delay),
-            None => jittered(self.backoff(attempt)),
+            None => self.backoff(attempt),
         };
         Verdict::RetryAfter(wait)
     }
 
-    /// `base_delay * 2^(attempt-1)`, capped.
+    /// `base_delay * 2^(attempt-1)` with ±20% jitter, never over `max_delay`. The doubling
+    /// stops at `max_delay / 1.2`, so that the jitter still spreads the longest waits (from 2/3
+    /// of `max_delay` to all of it) instead of piling them up at the cap.
     fn backoff(&self, attempt: u32) -> Duration {
-        exponential(self.base_delay, attempt, self.max_delay)
+        let top = self.max_delay.div_f64(1.2);
+        jittered(exponential(self.base_delay, attempt, top)).min(self.max_delay)
     }
 }
 
@@ -472,7 +476,8 @@ fn seed() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id()) | 1
 }
 
-/// `d` scaled by a factor in 0.8..=1.2, so that many clients do not retry in step.
+/// `d` scaled by a factor in 0.8..=1.2, so that many clients do not retry in step; saturates at
+/// `Duration::MAX`.
 pub(crate) fn jittered(d: Duration) -> Duration {
     let x = JITTER.with(|state| {
         // xorshift64: jitter needs no quality, only to differ between threads and calls.
@@ -483,7 +488,7 @@ pub(crate) fn jittered(d: Duration) -> Duration {
         state.set(x);
         x
     });
-    d.mul_f64(0.8 + (x % 1001) as f64 / 2500.0)
+    seconds(d.as_secs_f64() * (0.8 + (x % 1001) as f64 / 2500.0))
 }
 
 #[cfg(test)]
@@ -492,13 +497,41 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy::new()
-            .base_delay(Duration::from_millis(100))
-            .max_delay(Duration::from_millis(350));
-        assert_eq!(p.backoff(1), Duration::from_millis(100));
-        assert_eq!(p.backoff(2), Duration::from_millis(200));
-        assert_eq!(p.backoff(3), Duration::from_millis(350));
-        assert_eq!(p.backoff(60), Duration::from_millis(350));
+        let (base, cap) = (Duration::from_millis(100), Duration::from_millis(350));
+        assert_eq!(exponential(base, 1, cap), Duration::from_millis(100));
+        assert_eq!(exponential(base, 2, cap), Duration::from_millis(200));
+        assert_eq!(exponential(base, 3, cap), Duration::from_millis(350));
+        assert_eq!(exponential(base, 60, cap), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn jittered_backoff_never_exceeds_max_delay() {
+        let ms = Duration::from_millis;
+        let p = RetryPolicy::new().base_delay(ms(100)).max_delay(ms(1000));
+        for _ in 0..1000 {
+            let d = p.backoff(2);
+            assert!(d >= ms(160) && d <= ms(240), "{d:?}");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for attempt in [5, 6, 60] {
+            for _ in 0..1000 {
+                let d = p.backoff(attempt);
+                assert!(d >= ms(666) && d <= ms(1000), "attempt {attempt}: {d:?}");
+                seen.insert(d);
+            }
+        }
+        assert!(seen.len() > 100, "no jitter at the cap");
+        assert!(
+            seen.iter().any(|d| *d >= ms(990)),
+            "the cap is never reached"
+        );
+        // The largest settings neither overflow nor pass the cap.
+        let huge = RetryPolicy::new()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        for attempt in [1, 60] {
+            assert!(huge.backoff(attempt) >= Duration::MAX.div_f64(1.6));
+        }
     }
 
     #[test]
