@@ -13,7 +13,8 @@ use crate::Error;
 /// |---|---|
 /// | [`attempts`](RetryPolicy::attempts) | 3 (the first try and two retries) |
 /// | [`base_delay`](RetryPolicy::base_delay) | 200 ms |
-/// | [`max_delay`](RetryPolicy::max_delay) | 10 s |
+/// | [`max_delay`](RetryPolicy::max_delay) | 10 s: the longest backoff |
+/// | [`max_retry_after`](RetryPolicy::max_retry_after) | 60 s: the longest server-given wait |
 /// | [`non_idempotent`](RetryPolicy::non_idempotent) | `false`: POST and PATCH are not retried |
 /// | [`statuses`](RetryPolicy::statuses) | 429, 502, 503, 504 |
 ///
@@ -29,11 +30,23 @@ use crate::Error;
 /// before the stream is handed to the caller: once its first byte may have reached the caller, a
 /// stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).
 ///
-/// The wait before attempt `n + 1` is `base_delay * 2^(n-1)` with ±20% jitter, never more than
-/// `max_delay` (near the cap, waits spread between 2/3 of `max_delay` and `max_delay`); a
-/// `Retry-After` header (seconds or an HTTP date) replaces it, capped at `max_delay`.
-/// A server's wait of zero (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts
-/// as none: the backoff applies, as in the official OpenAI and Anthropic SDKs.
+/// # How long it waits
+///
+/// The backoff before attempt `n + 1` is `base_delay * 2^(n-1)` with ±20% jitter, never more
+/// than `max_delay` (near the cap, waits spread between 2/3 of `max_delay` and `max_delay`).
+///
+/// A wait the server gives replaces the backoff: `retry-after-ms` (milliseconds, as OpenAI and
+/// Anthropic send it), else `Retry-After`, in seconds (`1.5` included) or as an HTTP date
+/// (IMF-fixdate, RFC 850 or asctime). It is waited out in full, past `max_delay`, up to
+/// [`max_retry_after`](RetryPolicy::max_retry_after) (60 s). A server that asks for longer gets
+/// no retry: its answer, with its `Retry-After`, goes to the caller at once, because retrying
+/// sooner than the server asked only earns another 429 and spends an attempt. A wait of zero
+/// (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts as none: the backoff
+/// applies, as in the official OpenAI and Anthropic SDKs.
+///
+/// A retry whose wait would end past the request's
+/// [`timeout`](crate::RequestBuilder::timeout) is not made: the last answer or error is
+/// returned at once.
 ///
 /// # Examples
 ///
@@ -51,6 +64,7 @@ pub struct RetryPolicy {
     attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
+    max_retry_after: Duration,
     non_idempotent: bool,
     /// The statuses retried; `None` for the default four.
     statuses: Option<Vec<u16>>,
@@ -85,6 +99,7 @@ impl RetryPolicy {
             attempts: 3,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
             non_idempotent: false,
             statuses: None,
         }
@@ -93,7 +108,9 @@ impl RetryPolicy {
     /// The policy of the official LLM SDKs (OpenAI's and Anthropic's), the LLM clients'
     /// default: 3 attempts (2 retries), 500 ms doubling up to 8 s, POST retried, on 408, 409,
     /// 429, 500, 502, 503, 504 and 529 (Anthropic's "overloaded") and on connection errors.
-    /// A stream is retried only before its first byte is read, never after.
+    /// A stream is retried only before its first byte is read, never after. A server's wait of
+    /// more than 60 s ([`max_retry_after`](RetryPolicy::max_retry_after)) ends the retries,
+    /// where the SDKs would retry after their own, shorter backoff.
     ///
     /// # Examples
     ///
@@ -178,7 +195,8 @@ impl RetryPolicy {
         self
     }
 
-    /// The longest wait, also the cap on a server's `Retry-After`. Defaults to 10 s.
+    /// The longest backoff between attempts. Defaults to 10 s. A wait the server gives is not
+    /// cut to it: see [`max_retry_after`](RetryPolicy::max_retry_after).
     ///
     /// # Examples
     ///
@@ -190,6 +208,37 @@ impl RetryPolicy {
     /// ```
     pub fn max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
+        self
+    }
+
+    /// The longest wait a server may ask for (`retry-after-ms`, `Retry-After`) and still get a
+    /// retry, after that wait in full. Defaults to 60 s.
+    ///
+    /// A server that asks for longer gets no retry: its answer, with its `Retry-After`, goes to
+    /// the caller at once, to wait or give up. Retrying sooner than the server asked would only
+    /// earn another 429 (or 503) and spend an attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("429 Too Many Requests", "retry-after: 120\r\n", "{}");
+    /// use std::time::Duration;
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// // The server asks for 2 minutes, more than the default 60 s: no retry, the 429 is
+    /// // returned at once.
+    /// let session = FuturesSession::builder().retry(RetryPolicy::new()).build();
+    /// let resp = session.get(format!("{base}/")).send().result()?;
+    /// assert_eq!((resp.status(), resp.header("retry-after")), (429, Some("120")));
+    ///
+    /// // Wait out pauses of up to 5 minutes.
+    /// let patient = RetryPolicy::new().max_retry_after(Duration::from_secs(300));
+    /// # let _ = patient;
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
         self
     }
 
@@ -233,11 +282,12 @@ impl RetryPolicy {
             Err(e) if is_retryable_error(e) => None,
             Err(_) => return Verdict::Stop,
         };
-        let wait = match retry_after {
-            Some(d) => d.min(self.max_delay),
-            None => self.backoff(attempt),
-        };
-        Verdict::RetryAfter(wait)
+        match retry_after {
+            // Retrying sooner than the server asked would only earn another refusal.
+            Some(wait) if wait > self.max_retry_after => Verdict::Stop,
+            Some(wait) => Verdict::RetryAfter(wait),
+            None => Verdict::RetryAfter(self.backoff(attempt)),
+        }
     }
 
     /// `base_delay * 2^(attempt-1)` with ±20% jitter, never over `max_delay`. The doubling

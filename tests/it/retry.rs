@@ -64,35 +64,63 @@ fn other_statuses_are_not_retried() {
 }
 
 #[test]
-fn retry_after_is_honoured_and_capped() {
+fn a_server_wait_is_honoured_past_max_delay() {
     let server = scripted(|n| match n {
         0 => Reply::retry_after(429, "1"),
         _ => Reply::ok("ok"),
     });
     let t = Instant::now();
-    let resp = session_with(fast_retries())
+    let resp = session_with(fast_retries().max_delay(ms(50)))
         .get(server.url())
         .send()
         .result()
         .unwrap();
     assert_eq!(resp.status(), 200);
     let took = t.elapsed();
-    assert!(took >= ms(950), "Retry-After: 1 was not honoured: {took:?}");
+    assert!(took >= ms(950), "Retry-After: 1 was cut short: {took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
+}
 
-    // A Retry-After far in the future is capped at max_delay.
-    let server = scripted(|n| match n {
-        0 => Reply::retry_after(503, "3600"),
-        _ => Reply::ok("ok"),
-    });
-    let t = Instant::now();
-    let policy = fast_retries().max_delay(ms(50));
-    let resp = session_with(policy)
+#[test]
+fn a_server_wait_over_max_retry_after_is_not_retried() {
+    // Over the default 60 s, in either header: the answer comes back at once, with its header.
+    for (name, value) in [("retry-after", "3600"), ("retry-after-ms", "120000")] {
+        let server =
+            TestServer::start(move |_| Reply::status(429, "slow down").header(name, value));
+        let t = Instant::now();
+        let resp = session_with(fast_retries().max_delay(ms(50)))
+            .get(server.url())
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.header(name), Some(value));
+        assert_eq!(server.request_count(), 1, "{name}: {value} was retried");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+    // Over a lower max_retry_after.
+    let server = TestServer::start(|_| Reply::retry_after(503, "1"));
+    let resp = session_with(fast_retries().max_retry_after(ms(500)))
         .get(server.url())
         .send()
         .result()
         .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1, "Retry-After: 1 was retried");
+}
+
+#[test]
+fn a_server_wait_past_the_timeout_is_not_retried() {
+    let server = TestServer::start(|_| Reply::retry_after(503, "30"));
+    let t = Instant::now();
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .timeout(Duration::from_secs(2))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
