@@ -26,6 +26,11 @@ use crate::Error;
 /// methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) are retried unless the caller allows others
 /// with [`RetryPolicy::non_idempotent`]: a POST that failed mid-way may have taken effect.
 ///
+/// A server's `x-should-retry` header, which OpenAI's and Anthropic's APIs send, decides before
+/// the status, as in their official SDKs: `true` retries any answer that is not a success (2xx),
+/// whatever its status; `false` retries none. Other values are ignored. The number of attempts,
+/// the method rule and the waits below still apply.
+///
 /// Retries happen on the worker, before the handle resolves. For an event stream that means
 /// before the stream is handed to the caller: once its first byte may have reached the caller, a
 /// stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).
@@ -273,12 +278,20 @@ impl RetryPolicy {
             return Verdict::Stop;
         }
         let retry_after = match outcome {
-            // A wait of zero is no advice: many clients retrying at once would only meet the
-            // same refusal again.
-            Ok(resp) if self.retries_status(resp.status().as_u16()) => {
+            Ok(resp) => {
+                let status = resp.status();
+                // The server's word comes before the status, as in the official SDKs.
+                let retry = match should_retry(resp.headers()) {
+                    Some(yes) => yes && !status.is_success(),
+                    None => self.retries_status(status.as_u16()),
+                };
+                if !retry {
+                    return Verdict::Stop;
+                }
+                // A wait of zero is no advice: many clients retrying at once would only meet
+                // the same refusal again.
                 retry_after(resp.headers(), SystemTime::now()).filter(|d| !d.is_zero())
             }
-            Ok(_) => return Verdict::Stop,
             Err(e) if is_retryable_error(e) => None,
             Err(_) => return Verdict::Stop,
         };
@@ -320,6 +333,18 @@ fn is_idempotent(method: &http::Method) -> bool {
 
 pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// The server's own verdict: `x-should-retry: true` or `false` (in any case), if it sent one.
+fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
+    let value = headers.get("x-should-retry")?.to_str().ok()?.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// Failures before a response: the request may not have reached the server, or the server

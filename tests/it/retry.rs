@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{closed_port_url, ms, Reply, TestServer};
+use ureq_futures::llm::{Message, OpenAIClient};
 use ureq_futures::{Error, FuturesSession, RetryPolicy};
 
 /// A server that answers the n-th request (0-based) with `script(n)`.
@@ -190,6 +191,88 @@ fn post_is_retried_only_when_allowed() {
     assert_eq!(server.request_count(), 1 + 4);
     // The body went out with every attempt.
     assert!(server.requests().iter().all(|r| r.body == b"x"));
+}
+
+#[test]
+fn x_should_retry_decides_before_the_status() {
+    let get = |server: &TestServer, policy| {
+        session_with(policy)
+            .get(server.url())
+            .send()
+            .result()
+            .unwrap()
+    };
+    // false: a 503, retried otherwise, is not.
+    let server =
+        TestServer::start(|_| Reply::status(503, "busy").header("x-should-retry", "false"));
+    assert_eq!(get(&server, fast_retries()).status(), 503);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "x-should-retry: false was retried"
+    );
+
+    // true: a 400, never retried otherwise, is, until an answer succeeds...
+    let server = scripted(|n| match n {
+        0 => Reply::status(400, "again").header("x-should-retry", "true"),
+        _ => Reply::ok("ok"),
+    });
+    assert_eq!(get(&server, fast_retries()).status(), 200);
+    assert_eq!(server.request_count(), 2);
+    // ... or the attempts run out.
+    let server =
+        TestServer::start(|_| Reply::status(400, "again").header("x-should-retry", "true"));
+    assert_eq!(get(&server, fast_retries().attempts(3)).status(), 400);
+    assert_eq!(server.request_count(), 3);
+
+    // A POST is still retried only when the policy allows it.
+    let server = TestServer::start(|_| Reply::status(503, "busy").header("x-should-retry", "true"));
+    let resp = session_with(fast_retries())
+        .post(server.url())
+        .body("x")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "x-should-retry: true retried a POST"
+    );
+}
+
+#[test]
+fn the_llm_clients_obey_x_should_retry() {
+    const ANSWER: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    let chat = |server: &TestServer| {
+        OpenAIClient::builder("m", None)
+            .env(|_| None)
+            .base_url(server.url())
+            .build()
+            .stream_chat(&[Message::user("hi")])
+            .and_then(|s| s.collect::<Result<String, _>>())
+    };
+    let server = TestServer::start(|_| {
+        Reply::status(503, r#"{"error":{"message":"no"}}"#)
+            .content_type("application/json")
+            .header("x-should-retry", "false")
+    });
+    assert_eq!(chat(&server).unwrap_err().status(), Some(503));
+    assert_eq!(
+        server.request_count(),
+        1,
+        "x-should-retry: false was retried"
+    );
+
+    let server = scripted(|n| match n {
+        0 => Reply::status(400, r#"{"error":{"message":"try again"}}"#)
+            .content_type("application/json")
+            .header("x-should-retry", "true")
+            .header("retry-after-ms", "1"),
+        _ => Reply::sse([ANSWER], ms(0)),
+    });
+    assert_eq!(chat(&server).unwrap(), "hi");
+    assert_eq!(server.request_count(), 2);
 }
 
 #[test]
