@@ -13,7 +13,8 @@ use crate::Error;
 /// |---|---|
 /// | [`attempts`](RetryPolicy::attempts) | 3 (the first try and two retries) |
 /// | [`base_delay`](RetryPolicy::base_delay) | 200 ms |
-/// | [`max_delay`](RetryPolicy::max_delay) | 10 s |
+/// | [`max_delay`](RetryPolicy::max_delay) | 10 s: the longest backoff |
+/// | [`max_retry_after`](RetryPolicy::max_retry_after) | 60 s: the longest server-given wait |
 /// | [`non_idempotent`](RetryPolicy::non_idempotent) | `false`: POST and PATCH are not retried |
 /// | [`statuses`](RetryPolicy::statuses) | 429, 502, 503, 504 |
 ///
@@ -25,12 +26,32 @@ use crate::Error;
 /// methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) are retried unless the caller allows others
 /// with [`RetryPolicy::non_idempotent`]: a POST that failed mid-way may have taken effect.
 ///
+/// A server's `x-should-retry` header, which OpenAI's and Anthropic's APIs send, decides before
+/// the status, as in their official SDKs: `true` retries any answer that is not a success (2xx),
+/// whatever its status; `false` retries none. Other values are ignored. The number of attempts,
+/// the method rule and the waits below still apply.
+///
 /// Retries happen on the worker, before the handle resolves. For an event stream that means
 /// before the stream is handed to the caller: once its first byte may have reached the caller, a
 /// stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).
 ///
-/// The wait before attempt `n + 1` is `base_delay * 2^(n-1)`, capped at `max_delay`, with ±20%
-/// jitter; a `Retry-After` header (seconds or an HTTP date) replaces it, capped at `max_delay`.
+/// # How long it waits
+///
+/// The backoff before attempt `n + 1` is `base_delay * 2^(n-1)` with ±20% jitter, never more
+/// than `max_delay` (near the cap, waits spread between 2/3 of `max_delay` and `max_delay`).
+///
+/// A wait the server gives replaces the backoff: `retry-after-ms` (milliseconds, as OpenAI and
+/// Anthropic send it), else `Retry-After`, in seconds (`1.5` included) or as an HTTP date
+/// (IMF-fixdate, RFC 850 or asctime). It is waited out in full, past `max_delay`, up to
+/// [`max_retry_after`](RetryPolicy::max_retry_after) (60 s). A server that asks for longer gets
+/// no retry: its answer, with its `Retry-After`, goes to the caller at once, because retrying
+/// sooner than the server asked only earns another 429 and spends an attempt. A wait of zero
+/// (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts as none: the backoff
+/// applies, as in the official OpenAI and Anthropic SDKs.
+///
+/// A retry whose wait would end past the request's
+/// [`timeout`](crate::RequestBuilder::timeout) is not made: the last answer or error is
+/// returned at once.
 ///
 /// # Examples
 ///
@@ -48,6 +69,7 @@ pub struct RetryPolicy {
     attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
+    max_retry_after: Duration,
     non_idempotent: bool,
     /// The statuses retried; `None` for the default four.
     statuses: Option<Vec<u16>>,
@@ -82,6 +104,7 @@ impl RetryPolicy {
             attempts: 3,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
             non_idempotent: false,
             statuses: None,
         }
@@ -90,7 +113,9 @@ impl RetryPolicy {
     /// The policy of the official LLM SDKs (OpenAI's and Anthropic's), the LLM clients'
     /// default: 3 attempts (2 retries), 500 ms doubling up to 8 s, POST retried, on 408, 409,
     /// 429, 500, 502, 503, 504 and 529 (Anthropic's "overloaded") and on connection errors.
-    /// A stream is retried only before its first byte is read, never after.
+    /// A stream is retried only before its first byte is read, never after. A server's wait of
+    /// more than 60 s ([`max_retry_after`](RetryPolicy::max_retry_after)) ends the retries,
+    /// where the SDKs would retry after their own, shorter backoff.
     ///
     /// # Examples
     ///
@@ -175,7 +200,8 @@ impl RetryPolicy {
         self
     }
 
-    /// The longest wait, also the cap on a server's `Retry-After`. Defaults to 10 s.
+    /// The longest backoff between attempts. Defaults to 10 s. A wait the server gives is not
+    /// cut to it: see [`max_retry_after`](RetryPolicy::max_retry_after).
     ///
     /// # Examples
     ///
@@ -187,6 +213,37 @@ impl RetryPolicy {
     /// ```
     pub fn max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
+        self
+    }
+
+    /// The longest wait a server may ask for (`retry-after-ms`, `Retry-After`) and still get a
+    /// retry, after that wait in full. Defaults to 60 s.
+    ///
+    /// A server that asks for longer gets no retry: its answer, with its `Retry-After`, goes to
+    /// the caller at once, to wait or give up. Retrying sooner than the server asked would only
+    /// earn another 429 (or 503) and spend an attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("429 Too Many Requests", "retry-after: 120\r\n", "{}");
+    /// use std::time::Duration;
+    /// use ureq_futures::{FuturesSession, RetryPolicy};
+    ///
+    /// // The server asks for 2 minutes, more than the default 60 s: no retry, the 429 is
+    /// // returned at once.
+    /// let session = FuturesSession::builder().retry(RetryPolicy::new()).build();
+    /// let resp = session.get(format!("{base}/")).send().result()?;
+    /// assert_eq!((resp.status(), resp.header("retry-after")), (429, Some("120")));
+    ///
+    /// // Wait out pauses of up to 5 minutes.
+    /// let patient = RetryPolicy::new().max_retry_after(Duration::from_secs(300));
+    /// # let _ = patient;
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
         self
     }
 
@@ -221,23 +278,37 @@ impl RetryPolicy {
             return Verdict::Stop;
         }
         let retry_after = match outcome {
-            Ok(resp) if self.retries_status(resp.status().as_u16()) => {
-                retry_after(resp.headers(), SystemTime::now())
+            Ok(resp) => {
+                let status = resp.status();
+                // The server's word comes before the status, as in the official SDKs.
+                let retry = match should_retry(resp.headers()) {
+                    Some(yes) => yes && !status.is_success(),
+                    None => self.retries_status(status.as_u16()),
+                };
+                if !retry {
+                    return Verdict::Stop;
+                }
+                // A wait of zero is no advice: many clients retrying at once would only meet
+                // the same refusal again.
+                retry_after(resp.headers(), SystemTime::now()).filter(|d| !d.is_zero())
             }
-            Ok(_) => return Verdict::Stop,
             Err(e) if is_retryable_error(e) => None,
             Err(_) => return Verdict::Stop,
         };
-        let wait = match retry_after {
-            Some(d) => d.min(self.max_delay),
-            None => jittered(self.backoff(attempt)),
-        };
-        Verdict::RetryAfter(wait)
+        match retry_after {
+            // Retrying sooner than the server asked would only earn another refusal.
+            Some(wait) if wait > self.max_retry_after => Verdict::Stop,
+            Some(wait) => Verdict::RetryAfter(wait),
+            None => Verdict::RetryAfter(self.backoff(attempt)),
+        }
     }
 
-    /// `base_delay * 2^(attempt-1)`, capped.
+    /// `base_delay * 2^(attempt-1)` with ±20% jitter, never over `max_delay`. The doubling
+    /// stops at `max_delay / 1.2`, so that the jitter still spreads the longest waits (from 2/3
+    /// of `max_delay` to all of it) instead of piling them up at the cap.
     fn backoff(&self, attempt: u32) -> Duration {
-        exponential(self.base_delay, attempt, self.max_delay)
+        let top = self.max_delay.div_f64(1.2);
+        jittered(exponential(self.base_delay, attempt, top)).min(self.max_delay)
     }
 }
 
@@ -264,6 +335,18 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
+/// The server's own verdict: `x-should-retry: true` or `false` (in any case), if it sent one.
+pub(crate) fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
+    let value = headers.get("x-should-retry")?.to_str().ok()?.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Failures before a response: the request may not have reached the server, or the server
 /// closed a pooled connection under us.
 pub(crate) fn is_retryable_error(e: &Error) -> bool {
@@ -277,8 +360,10 @@ pub(crate) fn is_retryable_error(e: &Error) -> bool {
 }
 
 /// How long the server asks to wait: `retry-after-ms` (milliseconds, as OpenAI and Anthropic
-/// send it, more precise than seconds) first, else `Retry-After`, delay-seconds or an HTTP date
-/// (RFC 9110 §10.2.3).
+/// send it, more precise than seconds) first, else `Retry-After` (RFC 9110 §10.2.3): a
+/// non-negative decimal number of seconds (`1.5` included), or an HTTP date in any of its three
+/// forms (see [`parse_http_date`]). A date in the past is a wait of zero; a number too large for
+/// a `Duration` is `Duration::MAX`.
 pub(crate) fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
     let ms = headers
         .get("retry-after-ms")
@@ -286,41 +371,157 @@ pub(crate) fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|ms| ms.is_finite() && *ms >= 0.0);
     if let Some(ms) = ms {
-        return Some(Duration::from_secs_f64(ms.min(3.6e9) / 1000.0));
+        return Some(seconds(ms / 1000.0));
     }
     let value = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if let Some(secs) = decimal(value) {
+        return Some(seconds(secs));
     }
-    let at = parse_http_date(value)?;
+    let at = parse_http_date(value, now)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Parses the IMF-fixdate form, `Sun, 06 Nov 1994 08:49:37 GMT`, the one servers must send.
-fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let mut parts = s.split_ascii_whitespace();
-    let _weekday = parts.next()?;
-    let day: u64 = parts.next()?.parse().ok()?;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let name = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == name)? as u64 + 1;
-    let year: u64 = parts.next()?.parse().ok()?;
-    if !(1970..=9999).contains(&year) {
+/// `s` as a decimal number: ASCII digits with at most one `.` (`3`, `1.5`, `.5`), no sign or
+/// exponent. A number too large for an `f64` is infinite.
+fn decimal(s: &str) -> Option<f64> {
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    let dots = s.bytes().filter(|&b| b == b'.').count();
+    if digits == 0 || dots > 1 || digits + dots != s.len() {
         return None;
     }
-    let mut hms = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if parts.next()? != "GMT" || day == 0 || day > 31 || h > 23 || m > 59 || sec > 60 {
+    s.parse().ok()
+}
+
+/// `secs` (not negative) as a `Duration`, saturating at `Duration::MAX`.
+fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(if secs > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const LONG_WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Parses an HTTP date in the three forms of RFC 9110 §5.6.7: IMF-fixdate,
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, the one servers must send, and the obsolete forms recipients
+/// must also accept, RFC 850's `Sunday, 06-Nov-94 08:49:37 GMT` and asctime's
+/// `Sun Nov  6 08:49:37 1994`. RFC 850's two-digit year is placed around `now`'s year (see
+/// [`two_digit_year`]). The weekday must be a valid name but is not checked against the date.
+/// `None` for anything else, an impossible date (31 Apr) included, and for dates before 1970.
+fn parse_http_date(s: &str, now: SystemTime) -> Option<SystemTime> {
+    let month_of = |name: &str| Some(MONTHS.iter().position(|m| *m == name)? as u64 + 1);
+    let mut parts = s.split_ascii_whitespace();
+    let first = parts.next()?;
+    let (year, month, day, time);
+    if let Some(weekday) = first.strip_suffix(',') {
+        if WEEKDAYS.contains(&weekday) {
+            // IMF-fixdate: `06 Nov 1994 08:49:37 GMT`.
+            day = number(parts.next()?, 1..=2)?;
+            month = month_of(parts.next()?)?;
+            year = number(parts.next()?, 4..=4)?;
+        } else if LONG_WEEKDAYS.contains(&weekday) {
+            // RFC 850: `06-Nov-94 08:49:37 GMT`.
+            let mut date = parts.next()?.split('-');
+            day = number(date.next()?, 1..=2)?;
+            month = month_of(date.next()?)?;
+            year = two_digit_year(number(date.next()?, 2..=2)?, now);
+            if date.next().is_some() {
+                return None;
+            }
+        } else {
+            return None;
+        }
+        time = parts.next()?;
+        if parts.next()? != "GMT" {
+            return None;
+        }
+    } else {
+        // asctime: `Sun Nov  6 08:49:37 1994`.
+        if !WEEKDAYS.contains(&first) {
+            return None;
+        }
+        month = month_of(parts.next()?)?;
+        day = number(parts.next()?, 1..=2)?;
+        time = parts.next()?;
+        year = number(parts.next()?, 4..=4)?;
+    }
+    if parts.next().is_some() || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let mut hms = time.split(':');
+    let mut field = |max: u64| number(hms.next()?, 1..=2).filter(|n| *n <= max);
+    let (h, m, sec) = (field(23)?, field(59)?, field(60)?);
+    if hms.next().is_some() {
         return None;
     }
     let secs = unix_seconds(year, month, day, h * 3600 + m * 60 + sec)?;
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// `s` as a number, if it is only ASCII digits and has `len` of them.
+fn number(s: &str, len: std::ops::RangeInclusive<usize>) -> Option<u64> {
+    if !len.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn days_in_month(year: u64, month: u64) -> u64 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The year an RFC 850 date means by `yy`: the one ending in those digits from 49 years before
+/// `now`'s year to 50 after. RFC 9110 §5.6.7: a two-digit year that appears to be more than 50
+/// years in the future is the most recent past year with the same last two digits.
+fn two_digit_year(yy: u64, now: SystemTime) -> u64 {
+    let current = year_of(now);
+    let year = current - current % 100 + yy;
+    if year > current + 50 {
+        year - 100
+    } else if year + 50 <= current {
+        year + 100
+    } else {
+        year
+    }
+}
+
+/// The UTC year of `t` (1970 for earlier times).
+fn year_of(t: SystemTime) -> u64 {
+    let days = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    // Howard Hinnant's civil_from_days, for the year only.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    era * 400 + yoe + u64::from(mp >= 10)
 }
 
 /// Seconds from 1970-01-01T00:00:00Z to `day_seconds` into the given day of the proleptic
@@ -350,7 +551,8 @@ fn seed() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id()) | 1
 }
 
-/// `d` scaled by a factor in 0.8..=1.2, so that many clients do not retry in step.
+/// `d` scaled by a factor in 0.8..=1.2, so that many clients do not retry in step; saturates at
+/// `Duration::MAX`.
 pub(crate) fn jittered(d: Duration) -> Duration {
     let x = JITTER.with(|state| {
         // xorshift64: jitter needs no quality, only to differ between threads and calls.
@@ -361,7 +563,7 @@ pub(crate) fn jittered(d: Duration) -> Duration {
         state.set(x);
         x
     });
-    d.mul_f64(0.8 + (x % 1001) as f64 / 2500.0)
+    seconds(d.as_secs_f64() * (0.8 + (x % 1001) as f64 / 2500.0))
 }
 
 #[cfg(test)]
@@ -370,13 +572,41 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy::new()
-            .base_delay(Duration::from_millis(100))
-            .max_delay(Duration::from_millis(350));
-        assert_eq!(p.backoff(1), Duration::from_millis(100));
-        assert_eq!(p.backoff(2), Duration::from_millis(200));
-        assert_eq!(p.backoff(3), Duration::from_millis(350));
-        assert_eq!(p.backoff(60), Duration::from_millis(350));
+        let (base, cap) = (Duration::from_millis(100), Duration::from_millis(350));
+        assert_eq!(exponential(base, 1, cap), Duration::from_millis(100));
+        assert_eq!(exponential(base, 2, cap), Duration::from_millis(200));
+        assert_eq!(exponential(base, 3, cap), Duration::from_millis(350));
+        assert_eq!(exponential(base, 60, cap), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn jittered_backoff_never_exceeds_max_delay() {
+        let ms = Duration::from_millis;
+        let p = RetryPolicy::new().base_delay(ms(100)).max_delay(ms(1000));
+        for _ in 0..1000 {
+            let d = p.backoff(2);
+            assert!(d >= ms(160) && d <= ms(240), "{d:?}");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for attempt in [5, 6, 60] {
+            for _ in 0..1000 {
+                let d = p.backoff(attempt);
+                assert!(d >= ms(666) && d <= ms(1000), "attempt {attempt}: {d:?}");
+                seen.insert(d);
+            }
+        }
+        assert!(seen.len() > 100, "no jitter at the cap");
+        assert!(
+            seen.iter().any(|d| *d >= ms(990)),
+            "the cap is never reached"
+        );
+        // The largest settings neither overflow nor pass the cap.
+        let huge = RetryPolicy::new()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        for attempt in [1, 60] {
+            assert!(huge.backoff(attempt) >= Duration::MAX.div_f64(1.6));
+        }
     }
 
     #[test]
@@ -401,11 +631,14 @@ mod tests {
         assert!(!RetryPolicy::none().allows(&http::Method::GET));
     }
 
+    /// Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.
+    const EXAMPLE: u64 = 784_111_777;
+
     #[test]
     fn retry_after_in_seconds_and_as_a_date() {
         let mut h = http::HeaderMap::new();
         h.insert(http::header::RETRY_AFTER, "7".parse().unwrap());
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        let now = UNIX_EPOCH + Duration::from_secs(EXAMPLE);
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
         h.insert(
             http::header::RETRY_AFTER,
@@ -423,18 +656,126 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
         h.insert("retry-after-ms", "-3".parse().unwrap());
         assert_eq!(retry_after(&h, now), None);
+        h.insert("retry-after-ms", "1e300".parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(Duration::MAX));
     }
 
     #[test]
-    fn http_dates_parse_exactly() {
-        let t = parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT").unwrap();
-        assert_eq!(t, UNIX_EPOCH);
-        let t = parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT").unwrap();
-        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 951_825_600);
-        assert!(parse_http_date("Tue, 29 Foo 2000 12:00:00 GMT").is_none());
-        assert!(parse_http_date("").is_none());
-        // Server-controlled: out-of-range years are refused, never overflow.
-        assert!(parse_http_date("Sun, 01 Jan 0 00:00:00 GMT").is_none());
-        assert!(parse_http_date("Sun, 01 Jan 18446744073709551615 00:00:00 GMT").is_none());
+    fn retry_after_seconds_are_a_decimal_number() {
+        let now = UNIX_EPOCH + Duration::from_secs(EXAMPLE);
+        let wait = |value: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::RETRY_AFTER, value.parse().unwrap());
+            retry_after(&h, now)
+        };
+        assert_eq!(wait("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(wait(" 0.25 "), Some(Duration::from_millis(250)));
+        assert_eq!(wait(".5"), Some(Duration::from_millis(500)));
+        assert_eq!(wait("2."), Some(Duration::from_secs(2)));
+        assert_eq!(wait("0"), Some(Duration::ZERO));
+        assert_eq!(wait("0.0"), Some(Duration::ZERO));
+        // Too large for a Duration: the longest wait there is, never a panic.
+        assert_eq!(wait("18446744073709551616"), Some(Duration::MAX));
+        assert_eq!(wait(&"9".repeat(400)), Some(Duration::MAX));
+        for bad in [
+            "-1", "+1", "1e3", "inf", "NaN", ".", "1.2.3", "1 2", "1,5", "0x10", "",
+        ] {
+            assert_eq!(wait(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn http_dates_in_all_three_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_767_225_600); // 2026-01-01
+        let at = |s: &str| {
+            parse_http_date(s, now).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs())
+        };
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT"), Some(EXAMPLE));
+        assert_eq!(at("Sunday, 06-Nov-94 08:49:37 GMT"), Some(EXAMPLE));
+        assert_eq!(at("Sun Nov  6 08:49:37 1994"), Some(EXAMPLE));
+        assert_eq!(at("Sun Nov 06 08:49:37 1994"), Some(EXAMPLE));
+        assert_eq!(at("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(at("Tue, 29 Feb 2000 12:00:00 GMT"), Some(951_825_600));
+        assert_eq!(at("Tuesday, 29-Feb-00 12:00:00 GMT"), Some(951_825_600));
+        assert_eq!(at("Tue Feb 29 12:00:00 2000"), Some(951_825_600));
+        // RFC 850 in 2026: "76" is 2076 (50 years ahead), "77" is 1977.
+        assert_eq!(at("Sunday, 01-Jan-76 00:00:00 GMT"), Some(3_345_062_400));
+        assert_eq!(at("Saturday, 01-Jan-77 00:00:00 GMT"), Some(220_924_800));
+        for bad in [
+            "",
+            "Tue, 29 Foo 2000 12:00:00 GMT",
+            "Mon, 29 Feb 2021 12:00:00 GMT",
+            "Fri, 31 Apr 2021 00:00:00 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+            "Sun, 06 Nov 94 08:49:37 GMT",
+            "Sun, 06-Nov-94 08:49:37 GMT",
+            "Sunday, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94-1 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994 GMT",
+            "Sun Nov  6 08:49 1994",
+            "Sun Nov  6 08:49:37:00 1994",
+            "Son, 06 Nov 1994 08:49:37 GMT",
+            // Out of range: before 1970, or too many digits; never an overflow.
+            "Sun, 01 Jan 0000 00:00:00 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Sun, 01 Jan 18446744073709551615 00:00:00 GMT",
+            "Sun, 99999999999999999999 Jan 2000 00:00:00 GMT",
+            "Sun Jan 1 00:00:99999999999999999999 2000",
+        ] {
+            assert_eq!(at(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_http_date_input_panics() {
+        // Every value one byte away from a valid date in each form, and every cut of it.
+        let now = SystemTime::now();
+        for valid in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            for i in 0..valid.len() {
+                let _ = parse_http_date(&valid[..i], now);
+                for c in [
+                    " ",
+                    ",",
+                    "-",
+                    ":",
+                    "0",
+                    "9",
+                    "x",
+                    "\t",
+                    "99999999999999999999",
+                ] {
+                    let changed = format!("{}{c}{}", &valid[..i], &valid[i + 1..]);
+                    let _ = parse_http_date(&changed, now);
+                }
+            }
+        }
+        let _ = parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", UNIX_EPOCH);
+        let _ = parse_http_date(
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            UNIX_EPOCH + Duration::from_secs(1 << 40),
+        );
+    }
+
+    #[test]
+    fn two_digit_years_lie_within_fifty_years_of_now() {
+        let year = |y: u64| UNIX_EPOCH + Duration::from_secs(unix_seconds(y, 6, 1, 0).unwrap());
+        assert_eq!(year_of(UNIX_EPOCH), 1970);
+        assert_eq!(year_of(UNIX_EPOCH + Duration::from_secs(946_684_799)), 1999);
+        assert_eq!(year_of(UNIX_EPOCH + Duration::from_secs(946_684_800)), 2000);
+        assert_eq!(year_of(UNIX_EPOCH + Duration::from_secs(951_825_600)), 2000);
+        assert_eq!(two_digit_year(94, year(2026)), 1994);
+        assert_eq!(two_digit_year(76, year(2026)), 2076);
+        assert_eq!(two_digit_year(77, year(2026)), 1977);
+        assert_eq!(two_digit_year(26, year(2026)), 2026);
+        assert_eq!(two_digit_year(10, year(2080)), 2110);
+        assert_eq!(two_digit_year(30, year(2080)), 2130);
+        assert_eq!(two_digit_year(31, year(2080)), 2031);
     }
 }

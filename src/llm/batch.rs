@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{ChatClient, ChatRequest, Message};
-use crate::retry::{exponential, is_retryable_error, jittered, retry_after};
+use crate::retry::{exponential, is_retryable_error, jittered, retry_after, should_retry};
 use crate::{BatchProgress, Error, FuturesSession, RateLimiter};
 
 /// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
@@ -160,7 +160,8 @@ pub struct ChatBatchSummary {
 ///
 /// **Retries.** A chat whose request fails before its answer starts (a 408, 409, 429, 500,
 /// 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a backoff of 1 s,
-/// 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's `Retry-After`. An answer cut
+/// 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's `Retry-After`; a server's
+/// `x-should-retry` overrides the status. An answer cut
 /// while it streams is not retried: its error is the result. The batch's attempts are the only
 /// ones: each is sent with [`ChatClient::stream_once`], without the client's own
 /// [`RetryPolicy`](crate::RetryPolicy), so a chat that always fails makes
@@ -277,7 +278,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         ///
         /// ```
         /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-        /// # let base = doc::serve_status("503 Service Unavailable", "retry-after: 0\r\n", r#"{"error":{"message":"overloaded"}}"#);
+        /// # let base = doc::serve_status("503 Service Unavailable", "retry-after-ms: 1\r\n", r#"{"error":{"message":"overloaded"}}"#);
         /// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).env(|_| None).build();
         /// use ureq_futures::llm::{ChatBatch, ChatJob};
         ///
@@ -495,8 +496,14 @@ fn chat<C: ChatClient + ?Sized>(client: &C, messages: &[Message], attempts: u32)
     }
 }
 
-/// What the LLM clients' own [`RetryPolicy::llm`](crate::RetryPolicy::llm) retries.
+/// What the LLM clients' own [`RetryPolicy::llm`](crate::RetryPolicy::llm) retries: the
+/// server's `x-should-retry` first, then the status.
 fn is_retryable(e: &Error) -> bool {
+    if let Error::Status(s) = e {
+        if let Some(verdict) = should_retry(&s.headers) {
+            return verdict;
+        }
+    }
     match e.status() {
         Some(status) => matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529),
         None => is_retryable_error(e),
@@ -553,7 +560,15 @@ mod tests {
         assert!(is_retryable(&status(503)));
         assert!(!is_retryable(&status(400)));
         assert!(!is_retryable(&status(401)));
+        assert!(is_retryable(&status(529)));
         assert!(!is_retryable(&Error::MissingApiKey { var: "X" }));
+        let told = |code, verdict: &str| {
+            let mut headers = ureq::http::HeaderMap::new();
+            headers.insert("x-should-retry", verdict.parse().unwrap());
+            Error::status_at(code, "http://h/", headers, b"")
+        };
+        assert!(!is_retryable(&told(503, "false")));
+        assert!(is_retryable(&told(400, "true")));
         assert!(is_retryable(&Error::Io(
             io::ErrorKind::ConnectionReset.into()
         )));

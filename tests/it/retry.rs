@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{closed_port_url, ms, Reply, TestServer};
+use ureq_futures::llm::{Message, OpenAIClient};
 use ureq_futures::{Error, FuturesSession, RetryPolicy};
 
 /// A server that answers the n-th request (0-based) with `script(n)`.
@@ -64,9 +65,70 @@ fn other_statuses_are_not_retried() {
 }
 
 #[test]
-fn retry_after_is_honoured_and_capped() {
+fn a_server_wait_is_honoured_past_max_delay() {
     let server = scripted(|n| match n {
         0 => Reply::retry_after(429, "1"),
+        _ => Reply::ok("ok"),
+    });
+    let t = Instant::now();
+    let resp = session_with(fast_retries().max_delay(ms(50)))
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let took = t.elapsed();
+    assert!(took >= ms(950), "Retry-After: 1 was cut short: {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn a_server_wait_over_max_retry_after_is_not_retried() {
+    // Over the default 60 s, in either header: the answer comes back at once, with its header.
+    for (name, value) in [("retry-after", "3600"), ("retry-after-ms", "120000")] {
+        let server =
+            TestServer::start(move |_| Reply::status(429, "slow down").header(name, value));
+        let t = Instant::now();
+        let resp = session_with(fast_retries().max_delay(ms(50)))
+            .get(server.url())
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.header(name), Some(value));
+        assert_eq!(server.request_count(), 1, "{name}: {value} was retried");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+    // Over a lower max_retry_after.
+    let server = TestServer::start(|_| Reply::retry_after(503, "1"));
+    let resp = session_with(fast_retries().max_retry_after(ms(500)))
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1, "Retry-After: 1 was retried");
+}
+
+#[test]
+fn a_server_wait_past_the_timeout_is_not_retried() {
+    let server = TestServer::start(|_| Reply::retry_after(503, "30"));
+    let t = Instant::now();
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .timeout(Duration::from_secs(2))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_fractional_retry_after_is_honoured() {
+    let server = scripted(|n| match n {
+        0 => Reply::retry_after(503, "0.3"),
         _ => Reply::ok("ok"),
     });
     let t = Instant::now();
@@ -77,23 +139,32 @@ fn retry_after_is_honoured_and_capped() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let took = t.elapsed();
-    assert!(took >= ms(950), "Retry-After: 1 was not honoured: {took:?}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= ms(290),
+        "Retry-After: 0.3 was not honoured: {took:?}"
+    );
+}
 
-    // A Retry-After far in the future is capped at max_delay.
+#[test]
+fn a_server_wait_of_zero_gets_the_backoff() {
     let server = scripted(|n| match n {
-        0 => Reply::retry_after(503, "3600"),
+        0 => Reply::retry_after(503, "0"),
+        1 => Reply::status(503, "busy").header("retry-after-ms", "0"),
+        2 => Reply::retry_after(503, "Sun, 06 Nov 1994 08:49:37 GMT"),
         _ => Reply::ok("ok"),
     });
+    let policy = RetryPolicy::new().attempts(4).base_delay(ms(50));
     let t = Instant::now();
-    let policy = fast_retries().max_delay(ms(50));
     let resp = session_with(policy)
         .get(server.url())
         .send()
         .result()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(server.request_count(), 4);
+    // Waits of about 50, 100 and 200 ms (±20%), not three retries at once.
+    let took = t.elapsed();
+    assert!(took >= ms(280), "no backoff after a zero wait: {took:?}");
 }
 
 #[test]
@@ -120,6 +191,88 @@ fn post_is_retried_only_when_allowed() {
     assert_eq!(server.request_count(), 1 + 4);
     // The body went out with every attempt.
     assert!(server.requests().iter().all(|r| r.body == b"x"));
+}
+
+#[test]
+fn x_should_retry_decides_before_the_status() {
+    let get = |server: &TestServer, policy| {
+        session_with(policy)
+            .get(server.url())
+            .send()
+            .result()
+            .unwrap()
+    };
+    // false: a 503, retried otherwise, is not.
+    let server =
+        TestServer::start(|_| Reply::status(503, "busy").header("x-should-retry", "false"));
+    assert_eq!(get(&server, fast_retries()).status(), 503);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "x-should-retry: false was retried"
+    );
+
+    // true: a 400, never retried otherwise, is, until an answer succeeds...
+    let server = scripted(|n| match n {
+        0 => Reply::status(400, "again").header("x-should-retry", "true"),
+        _ => Reply::ok("ok"),
+    });
+    assert_eq!(get(&server, fast_retries()).status(), 200);
+    assert_eq!(server.request_count(), 2);
+    // ... or the attempts run out.
+    let server =
+        TestServer::start(|_| Reply::status(400, "again").header("x-should-retry", "true"));
+    assert_eq!(get(&server, fast_retries().attempts(3)).status(), 400);
+    assert_eq!(server.request_count(), 3);
+
+    // A POST is still retried only when the policy allows it.
+    let server = TestServer::start(|_| Reply::status(503, "busy").header("x-should-retry", "true"));
+    let resp = session_with(fast_retries())
+        .post(server.url())
+        .body("x")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "x-should-retry: true retried a POST"
+    );
+}
+
+#[test]
+fn the_llm_clients_obey_x_should_retry() {
+    const ANSWER: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    let chat = |server: &TestServer| {
+        OpenAIClient::builder("m", None)
+            .env(|_| None)
+            .base_url(server.url())
+            .build()
+            .stream_chat(&[Message::user("hi")])
+            .and_then(|s| s.collect::<Result<String, _>>())
+    };
+    let server = TestServer::start(|_| {
+        Reply::status(503, r#"{"error":{"message":"no"}}"#)
+            .content_type("application/json")
+            .header("x-should-retry", "false")
+    });
+    assert_eq!(chat(&server).unwrap_err().status(), Some(503));
+    assert_eq!(
+        server.request_count(),
+        1,
+        "x-should-retry: false was retried"
+    );
+
+    let server = scripted(|n| match n {
+        0 => Reply::status(400, r#"{"error":{"message":"try again"}}"#)
+            .content_type("application/json")
+            .header("x-should-retry", "true")
+            .header("retry-after-ms", "1"),
+        _ => Reply::sse([ANSWER], ms(0)),
+    });
+    assert_eq!(chat(&server).unwrap(), "hi");
+    assert_eq!(server.request_count(), 2);
 }
 
 #[test]
