@@ -119,12 +119,18 @@ fn run(client: &dyn ChatClient, prompt: &str) -> Result<String, Box<dyn std::err
         for call in &answer.tool_calls {
             let args: Value = serde_json::from_str(&call.arguments).unwrap_or_default();
             let expression = args["expression"].as_str().unwrap_or_default();
-            let result = match calculate(expression) {
-                Some(value) => value.to_string(),
-                None => format!("error: cannot evaluate {expression:?}"),
+            let message = match calculate(expression) {
+                Some(value) => {
+                    eprintln!("tool: {}({expression}) = {value}", call.name);
+                    Message::tool_result(call, value.to_string())
+                }
+                None => {
+                    eprintln!("tool: {}({expression}) failed", call.name);
+                    // Flagged as a failure, so the model can try another expression.
+                    Message::tool_error(call, format!("cannot evaluate {expression:?}"))
+                }
             };
-            eprintln!("tool: {}({expression}) = {result}", call.name);
-            request.push(Message::tool_result(call, result));
+            request.push(message);
         }
     }
     Err(format!("no answer after {MAX_ROUNDS} rounds of tool calls").into())

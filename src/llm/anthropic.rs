@@ -240,9 +240,13 @@ fn block(part: &Part) -> Result<Value, Error> {
             "type": "tool_use", "id": call.id, "name": call.name,
             "input": arguments_value(call, PROVIDER)?,
         }),
-        Part::ToolResult(result) => json!({
-            "type": "tool_result", "tool_use_id": result.call_id, "content": result.content,
-        }),
+        Part::ToolResult(result) => {
+            let mut block = json!({
+                "type": "tool_result", "tool_use_id": result.call_id, "content": result.content,
+            });
+            put(&mut block, "is_error", result.is_error.then_some(true));
+            block
+        }
         Part::Thought(Thought::Signed { text, signature }) => {
             json!({"type": "thinking", "thinking": text, "signature": signature})
         }

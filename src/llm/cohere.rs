@@ -238,6 +238,10 @@ impl Wire for Cohere {
                 json!({"type": "json_object", schema_key: schema})
             }
         });
+        if format.is_some() && !request.tools.is_empty() {
+            // Cohere's `response_format` "is not supported in combination with tools".
+            return Err(unsupported(PROVIDER, "JSON output together with tools"));
+        }
         put(&mut body, "response_format", format);
         Ok(body)
     }

@@ -199,7 +199,9 @@ fn part(part: &Part) -> Result<Value, Error> {
         Part::ToolResult(result) => {
             // The response must be an object: JSON objects go as they are, anything else under
             // "output", the key Gemini reads a function's output from.
+            // A failed call's reason goes under "error", the key Gemini reads it from.
             let response = match serde_json::from_str::<Value>(&result.content) {
+                _ if result.is_error => json!({"error": result.content}),
                 Ok(object @ Value::Object(_)) => object,
                 _ => json!({"output": result.content}),
             };

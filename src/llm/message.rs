@@ -144,7 +144,7 @@ pub enum Part {
 ///
 /// let call = ToolCall { id: "call_7".into(), name: "now".into(), ..ToolCall::default() };
 /// let message = Message::tool_result(&call, "12:00");
-/// let expected = ToolResult { call_id: "call_7".into(), name: "now".into(), content: "12:00".into() };
+/// let expected = ToolResult { call_id: "call_7".into(), name: "now".into(), content: "12:00".into(), is_error: false };
 /// assert_eq!(message.content, [Part::ToolResult(expected)]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,8 +154,11 @@ pub struct ToolResult {
     /// The [`name`](ToolCall::name) of the tool that was called (Gemini matches results by
     /// name).
     pub name: String,
-    /// What the tool returned: text, or JSON as text.
+    /// What the tool returned: text, or JSON as text; for a failed call, what went wrong.
     pub content: String,
+    /// Whether the call failed and `content` says why (see [`Message::tool_error`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 impl Part {
@@ -277,8 +280,38 @@ impl Message {
                 call_id: call.id.clone(),
                 name: call.name.clone(),
                 content: content.into(),
+                is_error: false,
             })],
         }
+    }
+
+    /// A `"tool"` message saying that `call` failed, and why, so the model can correct itself
+    /// (bad arguments, an unknown tool...). Anthropic gets a `tool_result` with `is_error`,
+    /// Gemini a `functionResponse` whose response is `{"error": why}`; the other providers take
+    /// no flag and get the text as the result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+    /// use ureq_futures::llm::{Message, Part, ToolCall};
+    ///
+    /// let call = ToolCall { id: "toolu_1".into(), name: "divide".into(), ..ToolCall::default() };
+    /// let asked = Message { role: "assistant".into(), content: vec![Part::ToolCall(call.clone())] };
+    /// let failed = Message::tool_error(&call, "division by zero");
+    /// client.stream_chat(&[Message::user("1 / 0?"), asked, failed])?; // an AnthropicClient
+    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+    /// let result = serde_json::json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "division by zero", "is_error": true});
+    /// assert_eq!(sent["messages"][2]["content"][0], result);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn tool_error(call: &ToolCall, why: impl Into<String>) -> Self {
+        let mut message = Message::tool_result(call, why);
+        if let Some(Part::ToolResult(result)) = message.content.first_mut() {
+            result.is_error = true;
+        }
+        message
     }
 
     /// The message with one more part.

@@ -257,6 +257,19 @@ pub(crate) fn non_empty_string(value: Option<Value>) -> Option<String> {
     }
 }
 
+/// The error of an answer that ended with the failure `reason` (a finish reason that says the
+/// server stopped it: Cohere's `ERROR`, DeepSeek's `insufficient_system_resource`...), with the
+/// server's `detail`. An error, not a finish reason: the answer before it is not one the model
+/// finished, and a caller reading only the text would take it for whole.
+pub(crate) fn failed(reason: &str, detail: Option<Value>) -> Error {
+    Error::Api {
+        message: detail
+            .and_then(as_text)
+            .unwrap_or_else(|| format!("the answer ended with finish reason {reason}")),
+        kind: Some(reason.to_string()),
+    }
+}
+
 /// A string as it is, anything else but `null` as its JSON text.
 pub(crate) fn as_text(value: Value) -> Option<String> {
     match value {

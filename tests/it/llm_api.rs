@@ -160,11 +160,19 @@ fn messages_are_made_and_read_as_documented() {
         call_id: "call_1".into(),
         name: "add".into(),
         content: "5".into(),
+        is_error: false,
     };
     assert_eq!(
         (result.role.as_str(), &result.content[..]),
-        ("tool", &[Part::ToolResult(expected)][..])
+        ("tool", &[Part::ToolResult(expected.clone())][..])
     );
+    let failed = Message::tool_error(&call, "no such number");
+    let expected = ToolResult {
+        content: "no such number".into(),
+        is_error: true,
+        ..expected
+    };
+    assert_eq!(failed.content, [Part::ToolResult(expected)]);
 }
 
 #[test]

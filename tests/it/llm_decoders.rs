@@ -422,6 +422,32 @@ fn openai_calls_that_reuse_an_index_with_a_new_id_are_new_calls() {
     assert_eq!(calls, [("a", r#"{"file":"x"}"#), ("b", r#"{"file":"y"} "#)]);
 }
 
+#[test]
+fn openai_a_finish_reason_that_says_the_server_stopped_is_an_error() {
+    for reason in ["insufficient_system_resource", "error"] {
+        let body = openai_delta(json!({"content": "Half an ans"}))
+            + &format!(
+                "data: {}\n\n",
+                json!({"choices": [{"delta": {}, "finish_reason": reason}]})
+            )
+            + "data: [DONE]\n\n";
+        match openai(&body) {
+            Err(Error::Api { kind, message }) => {
+                assert_eq!(kind.as_deref(), Some(reason));
+                assert!(message.contains(reason), "{message}");
+            }
+            other => panic!("{reason}: expected an API error, got {other:?}"),
+        }
+    }
+    // Any other reason is the model's: `length`, `content_filter`...
+    let body = openai_delta(json!({"content": "Cut"}))
+        + &format!(
+            "data: {}\n\n",
+            json!({"choices": [{"delta": {}, "finish_reason": "length"}]})
+        );
+    assert_eq!(openai(&body).unwrap().last(), Some(&ChatEvent::Done));
+}
+
 /// The response `decoded` folds into, as `ChatClient::complete` folds a stream.
 fn collect(decoded: Decoded) -> ChatResponse {
     ChatResponse::from_stream(stream_of(vec![decoded])).expect("a whole answer")

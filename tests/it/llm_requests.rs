@@ -416,6 +416,11 @@ fn refusals() -> Vec<Refusal> {
             says: "needs a user message last",
         },
         Refusal {
+            provider: "cohere_v2",
+            request: question().tool(add_tool()).json(),
+            says: "JSON output together with tools",
+        },
+        Refusal {
             provider: "cohere",
             request: ChatRequest::new()
                 .message(Message::new("tool", "t"))
@@ -462,7 +467,7 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
-    assert_eq!(cases.len(), 28, "cases were lost");
+    assert_eq!(cases.len(), 29, "cases were lost");
 }
 
 /// The tool every test request offers.
@@ -609,6 +614,47 @@ fn signed_thoughts_go_back_to_anthropic_first_in_the_assistant_turn_and_nowhere_
         Err(Error::InvalidRequest(m)) => assert!(m.contains("a thought outside"), "{m}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn a_failed_tool_call_is_flagged_where_the_provider_has_a_flag() {
+    let call = add_call("id_1");
+    let request = ChatRequest::new()
+        .user("2 + ?")
+        .message(Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(call.clone())],
+        })
+        .message(Message::tool_error(&call, "{\"missing\": \"b\"}"))
+        .tool(add_tool());
+    let anthropic = body_of("anthropic", &request);
+    assert_eq!(
+        anthropic["messages"][2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "id_1", "content": "{\"missing\": \"b\"}", "is_error": true})
+    );
+    let gemini = body_of("gemini", &request);
+    assert_eq!(
+        gemini["contents"][2]["parts"][0]["functionResponse"]["response"],
+        json!({"error": "{\"missing\": \"b\"}"})
+    );
+    let openai = body_of("openai", &request);
+    assert_eq!(
+        openai["messages"][2],
+        json!({"role": "tool", "tool_call_id": "id_1", "content": "{\"missing\": \"b\"}"})
+    );
+    // A result that did not fail has no flag.
+    let ok = ChatRequest::new()
+        .user("2 + 2?")
+        .message(Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(call.clone())],
+        })
+        .message(Message::tool_result(&call, "4"))
+        .tool(add_tool());
+    assert_eq!(
+        body_of("anthropic", &ok)["messages"][2]["content"][0].get("is_error"),
+        None
+    );
 }
 
 #[test]
@@ -977,7 +1023,6 @@ fn cohere_v2_bodies_follow_the_v2_chat() {
     let request = every_part("image/png", Some("I will add."), &add_call("c1"))
         .system("s")
         .tool_choice(ToolChoice::Required)
-        .json()
         .max_tokens(9);
     assert_eq!(
         body_of("cohere_v2", &request),
@@ -988,8 +1033,12 @@ fn cohere_v2_bodies_follow_the_v2_chat() {
             "tool_choice": "REQUIRED",
             "temperature": 0.0,
             "max_tokens": 9,
-            "response_format": {"type": "json_object"},
         })
+    );
+    let json_mode = ChatRequest::new().user("x").json();
+    assert_eq!(
+        body_of("cohere_v2", &json_mode)["response_format"],
+        json!({"type": "json_object"})
     );
     assert_eq!(
         tool_choices("cohere_v2", "tool_choice"),

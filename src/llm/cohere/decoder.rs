@@ -4,7 +4,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
-use crate::llm::wire::{arguments_text, as_text, chat_decode, parse_object, unnamed_call, Ending};
+use crate::llm::wire::{
+    arguments_text, as_text, chat_decode, failed, parse_object, unnamed_call, Ending,
+};
 
 use crate::Error;
 
@@ -119,16 +121,6 @@ impl CohereDecoder {
 }
 
 chat_decode!(CohereDecoder, "finish_reason", Some("stream-end"));
-
-/// The error of an answer that ended with the failure `reason`, with the server's `detail`.
-pub(super) fn failed(reason: &str, detail: Option<Value>) -> Error {
-    Error::Api {
-        message: detail
-            .and_then(as_text)
-            .unwrap_or_else(|| format!("the answer ended with finish reason {reason}")),
-        kind: Some(reason.to_string()),
-    }
-}
 
 /// What a line or event without a type is: an error (Cohere's are `{"message": "..."}`), else
 /// nothing.

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::decoder::{failed, not_an_event, usage_from_meta};
+use super::decoder::{not_an_event, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
+use crate::llm::wire::failed;
 use crate::llm::wire::{
     arguments_text, chat_decode, non_empty_str, parse_object, unnamed_call, Ending,
 };

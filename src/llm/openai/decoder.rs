@@ -5,9 +5,12 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, first_of, non_empty_string, parse_object, unnamed_call,
-    Ending,
+    api_error, arguments_text, chat_decode, failed, first_of, non_empty_string, parse_object,
+    unnamed_call, Ending,
 };
+
+/// Finish reasons that say the server, not the model, ended the answer.
+const SERVER_FAILURES: [&str; 2] = ["insufficient_system_resource", "error"];
 
 use crate::Error;
 
@@ -26,6 +29,7 @@ use crate::Error;
 /// | `refusal` | [`ChatEvent::Refusal`] |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
+/// | `finish_reason` `insufficient_system_resource` (DeepSeek) or `error` (OpenRouter): the server stopped the answer | [`Error::Api`] whose kind is the reason: the stream's last item |
 /// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage` | [`ChatEvent::Usage`] |
 /// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
 /// | `: comment` keep-alives (OpenRouter sends many) | nothing (the parser drops them) |
@@ -187,6 +191,10 @@ impl OpenAIDecoder {
                 events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
             let reason = choice.finish_reason.filter(|r| !r.is_empty());
+            // The server stopped the answer (DeepSeek when overloaded; OpenRouter's `error`).
+            if let Some(reason) = reason.as_deref().filter(|r| SERVER_FAILURES.contains(r)) {
+                return Err(failed(reason, None));
+            }
             events.extend(reason.map(ChatEvent::Finish));
         }
         let usage = chunk
