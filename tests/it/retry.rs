@@ -22,6 +22,15 @@ fn session_with(policy: RetryPolicy) -> FuturesSession {
     FuturesSession::builder().retry(policy).build()
 }
 
+/// A GET of `server` through a session with `policy`: the response the caller gets.
+fn get_with(policy: RetryPolicy, server: &TestServer) -> ureq_futures::Response {
+    session_with(policy)
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap()
+}
+
 #[test]
 fn retryable_statuses_are_retried_until_success() {
     let server = scripted(|n| match n {
@@ -30,11 +39,7 @@ fn retryable_statuses_are_retried_until_success() {
         2 => Reply::status(504, "timeout"),
         _ => Reply::ok("finally"),
     });
-    let resp = session_with(fast_retries())
-        .get(server.url())
-        .send()
-        .result()
-        .unwrap();
+    let resp = get_with(fast_retries(), &server);
     assert_eq!(resp.text().unwrap(), "finally");
     assert_eq!(server.request_count(), 4);
 }
@@ -42,11 +47,7 @@ fn retryable_statuses_are_retried_until_success() {
 #[test]
 fn the_last_answer_is_returned_when_attempts_run_out() {
     let server = TestServer::start(|_| Reply::status(503, "still busy"));
-    let resp = session_with(fast_retries().attempts(3))
-        .get(server.url())
-        .send()
-        .result()
-        .unwrap();
+    let resp = get_with(fast_retries().attempts(3), &server);
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.text().unwrap(), "still busy");
     assert_eq!(server.request_count(), 3);
@@ -55,11 +56,7 @@ fn the_last_answer_is_returned_when_attempts_run_out() {
 #[test]
 fn other_statuses_are_not_retried() {
     let server = TestServer::start(|_| Reply::status(500, "broken"));
-    let resp = session_with(fast_retries())
-        .get(server.url())
-        .send()
-        .result()
-        .unwrap();
+    let resp = get_with(fast_retries(), &server);
     assert_eq!(resp.status(), 500);
     assert_eq!(server.request_count(), 1);
 }
@@ -71,11 +68,7 @@ fn a_server_wait_is_honoured_past_max_delay() {
         _ => Reply::ok("ok"),
     });
     let t = Instant::now();
-    let resp = session_with(fast_retries().max_delay(ms(50)))
-        .get(server.url())
-        .send()
-        .result()
-        .unwrap();
+    let resp = get_with(fast_retries().max_delay(ms(50)), &server);
     assert_eq!(resp.status(), 200);
     let took = t.elapsed();
     assert!(took >= ms(950), "Retry-After: 1 was cut short: {took:?}");
@@ -89,11 +82,7 @@ fn a_server_wait_over_max_retry_after_is_not_retried() {
         let server =
             TestServer::start(move |_| Reply::status(429, "slow down").header(name, value));
         let t = Instant::now();
-        let resp = session_with(fast_retries().max_delay(ms(50)))
-            .get(server.url())
-            .send()
-            .result()
-            .unwrap();
+        let resp = get_with(fast_retries().max_delay(ms(50)), &server);
         assert_eq!(resp.status(), 429);
         assert_eq!(resp.header(name), Some(value));
         assert_eq!(server.request_count(), 1, "{name}: {value} was retried");
@@ -101,11 +90,7 @@ fn a_server_wait_over_max_retry_after_is_not_retried() {
     }
     // Over a lower max_retry_after.
     let server = TestServer::start(|_| Reply::retry_after(503, "1"));
-    let resp = session_with(fast_retries().max_retry_after(ms(500)))
-        .get(server.url())
-        .send()
-        .result()
-        .unwrap();
+    let resp = get_with(fast_retries().max_retry_after(ms(500)), &server);
     assert_eq!(resp.status(), 503);
     assert_eq!(server.request_count(), 1, "Retry-After: 1 was retried");
 }
@@ -132,11 +117,7 @@ fn a_fractional_retry_after_is_honoured() {
         _ => Reply::ok("ok"),
     });
     let t = Instant::now();
-    let resp = session_with(fast_retries())
-        .get(server.url())
-        .send()
-        .result()
-        .unwrap();
+    let resp = get_with(fast_retries(), &server);
     assert_eq!(resp.status(), 200);
     let took = t.elapsed();
     assert!(
@@ -155,11 +136,7 @@ fn a_server_wait_of_zero_gets_the_backoff() {
     });
     let policy = RetryPolicy::new().attempts(4).base_delay(ms(50));
     let t = Instant::now();
-    let resp = session_with(policy)
-        .get(server.url())
-        .send()
-        .result()
-        .unwrap();
+    let resp = get_with(policy, &server);
     assert_eq!(resp.status(), 200);
     assert_eq!(server.request_count(), 4);
     // Waits of about 50, 100 and 200 ms (±20%), not three retries at once.
