@@ -28,6 +28,7 @@
 //!   (nothing of the answer after it) and an `Error::Protocol` saying the answer was cut
 //!   anywhere else (Gemini: `Done` only ever comes from `finish`);
 //! - a computed total of tokens is the sum of its parts;
+//! - a `Thought` comes from Anthropic only, and a signed one never without its signature;
 //! - a `ChatStream` fed the batches yields exactly the text before `Done`, ends with `Done` or
 //!   with one error, never assembles more tool calls than it was sent pieces of, and every
 //!   tool call (client or server) it assembles has a name.
@@ -40,7 +41,7 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use ureq_futures::llm::{
     AnthropicDecoder, ChatEvent, ChatStream, CohereDecoder, CohereV2Decoder, GeminiDecoder,
-    OpenAIDecoder,
+    OpenAIDecoder, Thought,
 };
 use ureq_futures::sse::{Decode, Event, LineParser, Parser};
 use ureq_futures::Error;
@@ -158,6 +159,13 @@ fn check_batch(provider: Provider, data: &str, batch: &[ChatEvent]) {
             }
             ChatEvent::Reasoning(s) | ChatEvent::Refusal(s) | ChatEvent::ToolPlan(s) => {
                 assert!(!s.is_empty(), "{provider:?}: empty {event:?}");
+            }
+            ChatEvent::Thought(thought) => {
+                // Anthropic's signed thinking only, and never without its signature.
+                assert_eq!(provider, Provider::Anthropic, "{provider:?}: {thought:?}");
+                if let Thought::Signed { signature, .. } = thought {
+                    assert!(!signature.is_empty(), "an unsigned thought: {thought:?}");
+                }
             }
             ChatEvent::Usage(usage) => {
                 if matches!(
