@@ -210,6 +210,18 @@ impl Wake {
 struct Open<K> {
     key: K,
     job: Pending<()>,
+    /// Set when the map lets go of the stream, before its job is cancelled: its worker's end
+    /// then stops waiting for room at once, also when the job never ran (a queued job is
+    /// dropped by the cancel, on the caller's thread, which alone could make room).
+    removed: Arc<AtomicBool>,
+}
+
+impl<K> Open<K> {
+    /// Lets go of the stream: marks it removed, then cancels its job.
+    fn stop(&self) {
+        self.removed.store(true, Ordering::Release);
+        self.job.cancel();
+    }
 }
 
 impl<K, T> fmt::Debug for StreamMap<K, T> {
@@ -335,16 +347,18 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
         let replaced = self.remove(&key);
         let number = self.next;
         self.next += 1;
+        let removed = Arc::new(AtomicBool::new(false));
         let feed = MapFeed {
             number,
             tx: self.tx.clone(),
             wake: Arc::clone(&self.wake),
             ended: Cell::new(false),
             job: None,
+            removed: Arc::clone(&removed),
         };
         let job = request.stream_into(options, decoder, feed);
         self.numbers.insert(key.clone(), number);
-        self.streams.insert(number, Open { key, job });
+        self.streams.insert(number, Open { key, job, removed });
         replaced
     }
 
@@ -372,7 +386,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             return false;
         };
         if let Some(open) = self.streams.remove(&number) {
-            open.job.cancel();
+            open.stop();
         }
         true
     }
@@ -397,7 +411,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
     pub fn clear(&mut self) {
         self.numbers.clear();
         for (_, open) in self.streams.drain() {
-            open.job.cancel();
+            open.stop();
         }
         while self.rx.try_recv().is_ok() {}
     }
@@ -509,7 +523,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> Iterator for StreamMap<K, T> {
 impl<K, T> Drop for StreamMap<K, T> {
     fn drop(&mut self) {
         for open in self.streams.values() {
-            open.job.cancel();
+            open.stop();
         }
     }
 }
@@ -524,6 +538,8 @@ pub(crate) struct MapFeed<T> {
     ended: Cell<bool>,
     /// The stream's job, cancelled when the stream is removed.
     job: Option<JobHandle>,
+    /// Whether the map let go of the stream (see [`Open::removed`]).
+    removed: Arc<AtomicBool>,
 }
 
 impl<T> MapFeed<T> {
@@ -583,7 +599,8 @@ impl<T> Sink<T> for MapFeed<T> {
     }
 
     fn is_closed(&self) -> bool {
-        self.job.as_ref().is_some_and(JobHandle::is_cancelled)
+        self.removed.load(Ordering::Acquire)
+            || self.job.as_ref().is_some_and(JobHandle::is_cancelled)
     }
 }
 

@@ -274,3 +274,37 @@ fn removing_a_stream_whose_worker_waits_for_room_in_a_full_map_frees_its_worker(
     // The map is still usable, and the removed stream's items were dropped unseen.
     assert!(streams.next_timeout(ms(50)).is_err());
 }
+
+#[test]
+fn letting_go_of_a_queued_stream_of_a_full_map_returns_at_once() {
+    // One worker: "a" fills the map's one-item channel and holds the worker, "b" waits in the
+    // queue. Removing "b", clearing, or dropping the map cancels its queued job on this thread,
+    // which alone could make room: none of them may wait for room.
+    for way in ["remove", "clear", "drop"] {
+        let server = TestServer::start(|_| {
+            Reply::sse(
+                ["data: 1\n\ndata: 2\n\ndata: 3\n\n"],
+                Duration::from_secs(20),
+            )
+        });
+        let url = server.url();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let session = FuturesSession::builder().max_workers(1).build();
+            let mut map = StreamMap::with_capacity(1);
+            map.insert("a", session.get(&url));
+            map.insert("b", session.get(&url));
+            std::thread::sleep(ms(300));
+            match way {
+                "remove" => assert!(map.remove(&"b")),
+                "clear" => map.clear(),
+                _ => drop(map),
+            }
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "StreamMap {way} of a queued stream did not return"
+        );
+    }
+}
