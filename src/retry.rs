@@ -303,13 +303,17 @@ impl RetryPolicy {
         }
     }
 
-    /// `base_delay * 2^(attempt-1)` with ±20% jitter, never over `max_delay`. The doubling
-    /// stops at `max_delay / 1.2`, so that the jitter still spreads the longest waits (from 2/3
-    /// of `max_delay` to all of it) instead of piling them up at the cap.
+    /// `base_delay * 2^(attempt-1)` with ±20% jitter, never over `max_delay`.
     fn backoff(&self, attempt: u32) -> Duration {
-        let top = self.max_delay.div_f64(1.2);
-        jittered(exponential(self.base_delay, attempt, top)).min(self.max_delay)
+        jittered_backoff(self.base_delay, attempt, self.max_delay)
     }
+}
+
+/// `base * 2^(attempt-1)` with ±20% jitter, never over `cap`. The doubling stops at
+/// `cap / 1.2`, so that the jitter still spreads the longest waits (from 2/3 of `cap` to all of
+/// it) instead of piling them up at the cap.
+pub(crate) fn jittered_backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
+    jittered(exponential(base, attempt, cap.div_f64(1.2))).min(cap)
 }
 
 /// `base * 2^(attempt-1)` (just `base` for attempt 0 or 1), capped at `cap`; never overflows.

@@ -1,12 +1,16 @@
 //! `EventSource`: a GET event stream that reconnects, as browsers' `EventSource` does.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, Sender};
+
 use crate::request::RequestBuilder;
-use crate::retry::{exponential, is_retryable_status, jittered};
+use crate::retry::{is_retryable_status, jittered_backoff};
 use crate::run::Spec;
-use crate::sse::{Event, EventStream, SmolStr, StreamOptions};
+use crate::sse::{Event, EventStream, Resume, SmolStr, StopHandle, StreamOptions};
 use crate::{Error, FuturesSession};
 
 /// The first reconnection time, before the server sends a `retry:`: 3 seconds.
@@ -49,12 +53,18 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   limit, counts as a failed attempt) or fails to connect is reopened after the reconnection
 ///   time: the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by
 ///   default). Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with
-///   ±20% jitter so that many clients do not reconnect in step. Receiving an event resets the
-///   backoff.
-/// * The new request carries `Last-Event-ID` with the last event ID received, if any.
+///   ±20% jitter (never past `max_retry`) so that many clients do not reconnect in step.
+///   Receiving an event resets the backoff. A `retry:` counts as soon as the server sends it,
+///   on a line of its own too.
+/// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
+///   the last block the server ended, with or without data, as the standard says. An ID that
+///   cannot be a header value (a control character) is not sent.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
 ///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
-///   A wrong content type also ends it.
+///   A 2xx other than 200, or a wrong content type, also ends it (with [`Error::Protocol`] and
+///   [`Error::UnexpectedContentType`]).
+/// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read
+///   or in a wait for a reconnection alike: its last item is then `Err(Error::Cancelled)`.
 /// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
 ///   is yielded and the source ends.
 ///
@@ -96,6 +106,46 @@ pub struct EventSource {
     failures: u32,
     connections: u32,
     on_reconnect: Option<ReconnectHook>,
+    /// Where each connection's worker leaves the parser's last event ID and `retry:`.
+    resume: Arc<Mutex<Resume>>,
+    /// What the stop handles reach, and the wake-up of a wait they cut short.
+    stop: Arc<SourceStop>,
+    woken: Receiver<()>,
+}
+
+/// What an event source's [`StopHandle`]s reach: the flag, the open stream's own handle, and
+/// the wait for a reconnection, which a stop cuts short.
+#[derive(Debug)]
+pub(crate) struct SourceStop {
+    stopped: AtomicBool,
+    current: Mutex<Option<StopHandle>>,
+    wake: Sender<()>,
+}
+
+impl SourceStop {
+    /// Stops the source: its open stream, its wait, and every later attempt.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        if let Some(stream) = self.current.lock().ok().and_then(|c| c.clone()) {
+            stream.stop();
+        }
+        let _ = self.wake.try_send(());
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Makes `stream` the one a stop reaches; stops it at once if a stop came first.
+    fn set_current(&self, stream: Option<StopHandle>) {
+        if let Ok(mut current) = self.current.lock() {
+            current.clone_from(&stream);
+        }
+        // `stop` sets the flag before it looks at `current`: one of the two sees the other.
+        if let Some(stream) = stream.filter(|_| self.is_stopped()) {
+            stream.stop();
+        }
+    }
 }
 
 /// The callback of [`EventSource::on_reconnect`].
@@ -171,7 +221,16 @@ impl EventSource {
             ))),
             None => None,
         };
+        let (wake, woken) = crossbeam_channel::bounded(1);
+        let stop = Arc::new(SourceStop {
+            stopped: AtomicBool::new(false),
+            current: Mutex::new(None),
+            wake,
+        });
         EventSource {
+            resume: Arc::default(),
+            stop,
+            woken,
             session,
             template,
             options: StreamOptions::default(),
@@ -330,24 +389,81 @@ impl EventSource {
         self.connections
     }
 
+    /// A handle that stops this source from another thread, for Ctrl-C: the read in progress
+    /// or the wait for a reconnection ends at once, and the source's last item is
+    /// `Err(Error::Cancelled)`. A connection attempt in progress finishes first (within the
+    /// request's [`timeout`](crate::RequestBuilder::timeout)), then the source stops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/events", "text/event-stream", "retry: 60000\ndata: a\n\n")]);
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// // The server sends one event and closes, asking for a minute before the reconnection.
+    /// let mut source = FuturesSession::new().get(format!("{base}/events")).event_source();
+    /// let stop = source.stop_handle(); // Send + Clone: give it to a Ctrl-C handler
+    /// assert_eq!(source.next().unwrap()?.data, "a");
+    /// std::thread::spawn(move || stop.stop());
+    /// // The minute's wait is cut short.
+    /// assert!(matches!(source.next(), Some(Err(Error::Cancelled))));
+    /// assert!(source.next().is_none());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle::of_source(Arc::clone(&self.stop))
+    }
+
     /// The wait before the next attempt: the reconnection time, doubled per consecutive failure,
-    /// capped, with ±20% jitter.
+    /// with ±20% jitter, never over `max_retry`.
     fn backoff(&self, failures: u32) -> Duration {
-        jittered(exponential(self.retry, failures, self.max_retry))
+        jittered_backoff(self.retry, failures, self.max_retry)
     }
 
     fn connect(&mut self) -> Result<EventStream, Error> {
         self.connections += 1;
         let mut spec = self.template.duplicate();
-        let mut options = self.options.clone();
+        let mut options = self.options.clone().report_to(Arc::clone(&self.resume));
         if let Some(id) = &self.last_event_id {
-            spec.headers.push(("last-event-id".into(), id.to_string()));
+            // Not sent when it cannot be a header value; the parser still keeps it.
+            if ureq::http::HeaderValue::from_str(id).is_ok() {
+                spec.headers.push(("last-event-id".into(), id.to_string()));
+            }
             // The ID stays in force on the new connection until the server sets another.
             options = options.resume_after(id);
         }
         RequestBuilder::from_parts(self.session.clone(), spec)
             .events_with(options)
             .result()
+    }
+
+    /// Takes in what the worker left when the stream ended: the last event ID in force and
+    /// the server's `retry:`, which blocks without data and lines of their own set too.
+    fn absorb_resume(&mut self) {
+        let Ok(resume) = self.resume.lock() else {
+            return;
+        };
+        self.last_event_id =
+            (!resume.last_event_id.is_empty()).then(|| SmolStr::new(&resume.last_event_id));
+        if let Some(retry) = resume.retry {
+            self.retry = retry;
+        }
+    }
+
+    /// Waits `delay` before a reconnection; `false` when a stop cut it short.
+    fn wait(&self, delay: Duration) -> bool {
+        !self.stop.is_stopped()
+            && self.woken.recv_timeout(delay).is_err()
+            && !self.stop.is_stopped()
+    }
+
+    /// Ends the source after a stop.
+    fn stopped(&mut self) -> Option<Result<Event, Error>> {
+        self.done = true;
+        self.current = None;
+        self.stop.set_current(None);
+        Some(Err(Error::Cancelled))
     }
 }
 
@@ -369,6 +485,9 @@ impl Iterator for EventSource {
             return Some(Err(e));
         }
         while !self.done {
+            if self.stop.is_stopped() {
+                return self.stopped();
+            }
             if let Some(stream) = &mut self.current {
                 match stream.next() {
                     Some(Ok(event)) => {
@@ -383,12 +502,17 @@ impl Iterator for EventSource {
                     // A clean end: reconnect after the reconnection time, no backoff.
                     None => {
                         self.current = None;
+                        self.absorb_resume();
                         let delay = self.backoff(0);
                         self.tell(delay, None);
-                        std::thread::sleep(delay);
+                        if !self.wait(delay) {
+                            return self.stopped();
+                        }
                     }
+                    Some(Err(_)) if self.stop.is_stopped() => return self.stopped(),
                     Some(Err(e)) => {
                         self.current = None;
+                        self.absorb_resume();
                         if let Some(fatal) = self.fail(e) {
                             return Some(Err(fatal));
                         }
@@ -398,7 +522,20 @@ impl Iterator for EventSource {
             }
             match self.connect() {
                 Ok(stream) if stream.status() == 204 => self.done = true,
-                Ok(stream) => self.current = Some(stream),
+                // The standard fails the connection on any status but 200.
+                Ok(stream) if stream.status() != 200 => {
+                    self.done = true;
+                    return Some(Err(Error::Protocol(format!(
+                        "the event source at {} answered {}, not 200: the connection fails \
+                         and is not reopened",
+                        crate::redact_url(stream.url()),
+                        stream.status()
+                    ))));
+                }
+                Ok(stream) => {
+                    self.stop.set_current(Some(stream.stop_handle()));
+                    self.current = Some(stream);
+                }
                 Err(e) if retryable(&e) => {
                     if let Some(fatal) = self.fail(e) {
                         return Some(Err(fatal));
@@ -424,7 +561,9 @@ impl EventSource {
         }
         let delay = self.backoff(self.failures);
         self.tell(delay, Some(&e));
-        std::thread::sleep(delay);
+        if !self.wait(delay) {
+            return self.stopped().and_then(Result::err);
+        }
         None
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{ChatClient, ChatRequest, Message};
-use crate::retry::{exponential, is_retryable_error, jittered, retry_after, should_retry};
+use crate::retry::{is_retryable_error, jittered_backoff, retry_after, should_retry};
 use crate::{BatchProgress, Error, FuturesSession, RateLimiter};
 
 /// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
@@ -516,7 +516,7 @@ fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
             return d.min(MAX_DELAY);
         }
     }
-    jittered(exponential(BASE_DELAY, attempt, MAX_DELAY))
+    jittered_backoff(BASE_DELAY, attempt, MAX_DELAY)
 }
 
 /// Draws a one-line progress bar on stderr, with the rate-limit pauses of `limiter`.

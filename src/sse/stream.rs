@@ -24,7 +24,8 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use ureq::http::HeaderMap;
@@ -60,6 +61,18 @@ pub struct StreamOptions {
     pub(crate) capacity: usize,
     pub(crate) framing: Framing,
     pub(crate) require_event_stream: bool,
+    /// Where the worker leaves the parser's state when the body ends (an `EventSource`'s).
+    pub(crate) resume: Option<Arc<Mutex<Resume>>>,
+}
+
+/// The parser's state when a stream's body ended, for the reconnection that follows: the last
+/// event ID and the reconnection time in force. Both can change without an event the caller
+/// sees (`id:` in a block without data, a `retry:` line on its own), so a reconnecting source
+/// reads them here rather than from its events.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    pub(crate) last_event_id: String,
+    pub(crate) retry: Option<Duration>,
 }
 
 /// How the body is cut into events.
@@ -77,6 +90,7 @@ impl Default for StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
             framing: Framing::EventStream(Parser::new()),
             require_event_stream: true,
+            resume: None,
         }
     }
 }
@@ -160,6 +174,13 @@ impl StreamOptions {
         self
     }
 
+    /// Has the worker leave the parser's state in `resume` when the body ends, before the
+    /// stream's last item.
+    pub(crate) fn report_to(mut self, resume: Arc<Mutex<Resume>>) -> Self {
+        self.resume = Some(resume);
+        self
+    }
+
     /// Whether the stream is newline-delimited rather than Server-Sent Events.
     pub(crate) fn is_json_lines(&self) -> bool {
         matches!(self.framing, Framing::Lines(_))
@@ -235,12 +256,12 @@ pub(crate) struct StopReading(Option<crate::exec::JobHandle>);
 impl StopReading {
     /// A handle that stops the same worker from another thread.
     pub(crate) fn handle(&self) -> StopHandle {
-        StopHandle(self.0.clone())
+        StopHandle(self.0.clone(), None)
     }
 }
 
 /// Stops a stream from another thread, for Ctrl-C: made by [`EventStream::stop_handle`] (and
-/// by the LLM `ChatStream::stop_handle`).
+/// by the LLM `ChatStream::stop_handle` and [`EventSource::stop_handle`](crate::EventSource::stop_handle)).
 ///
 /// [`stop`](StopHandle::stop) interrupts the worker that reads the stream, as dropping the
 /// stream does, while the stream stays with its reader: the events already received are still
@@ -272,7 +293,11 @@ impl StopReading {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct StopHandle(Option<crate::exec::JobHandle>);
+pub struct StopHandle(
+    Option<crate::exec::JobHandle>,
+    /// An event source's: it also ends the source's waits and reconnections.
+    Option<Arc<crate::source::SourceStop>>,
+);
 
 impl StopHandle {
     /// Interrupts the worker reading the stream (see the [type docs](StopHandle)). Does nothing
@@ -305,9 +330,17 @@ impl StopHandle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stop(&self) {
+        if let Some(source) = &self.1 {
+            source.stop();
+        }
         if let Some(job) = &self.0 {
             job.interrupt();
         }
+    }
+
+    /// The handle of an event source: see [`SourceStop`](crate::source::SourceStop).
+    pub(crate) fn of_source(source: Arc<crate::source::SourceStop>) -> StopHandle {
+        StopHandle(None, Some(source))
     }
 }
 
@@ -407,7 +440,7 @@ impl<T> EventStream<T> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(self.job.clone())
+        StopHandle(self.job.clone(), None)
     }
 
     /// Interrupts `job` (the worker reading this stream) when the stream is dropped.
@@ -729,12 +762,13 @@ const READ_BUFFER: usize = 4 * 1024;
 pub(crate) fn pump<D: Decode>(
     body: impl Read,
     framing: Framing,
+    resume: Option<&Mutex<Resume>>,
     decoder: D,
     feed: &impl Sink<D::Item>,
 ) {
     match framing {
-        Framing::EventStream(parser) => pump_with(body, parser, decoder, feed),
-        Framing::Lines(parser) => pump_with(body, parser, decoder, feed),
+        Framing::EventStream(parser) => pump_with(body, parser, resume, decoder, feed),
+        Framing::Lines(parser) => pump_with(body, parser, None, decoder, feed),
     }
 }
 
@@ -742,6 +776,8 @@ pub(crate) fn pump<D: Decode>(
 trait Framer {
     fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error>;
     fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error>;
+    /// Leaves the state a reconnection needs in `resume` (event streams only).
+    fn report(&self, _resume: &mut Resume) {}
 }
 
 impl Framer for Parser {
@@ -750,6 +786,11 @@ impl Framer for Parser {
     }
     fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
         Parser::finish_ref(self, on_event)
+    }
+    fn report(&self, resume: &mut Resume) {
+        resume.last_event_id.clear();
+        resume.last_event_id.push_str(self.last_event_id());
+        resume.retry = self.retry();
     }
 }
 
@@ -765,6 +806,7 @@ impl Framer for LineParser {
 fn pump_with<D: Decode>(
     mut body: impl Read,
     mut parser: impl Framer,
+    resume: Option<&Mutex<Resume>>,
     mut decoder: D,
     feed: &impl Sink<D::Item>,
 ) {
@@ -786,6 +828,10 @@ fn pump_with<D: Decode>(
             return; // the stream was dropped
         }
     };
+    // Before the last item: whoever reads it may reconnect at once.
+    if let Some(mut resume) = resume.and_then(|r| r.lock().ok()) {
+        parser.report(&mut resume);
+    }
     let last = match (stop, outcome) {
         (Some(None), _) => return, // nobody is listening
         (Some(Some(e)), _) | (None, Err(e)) => Err(e),

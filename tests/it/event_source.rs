@@ -188,3 +188,134 @@ fn on_reconnect_is_told_each_attempt_its_wait_and_why() {
     }
     assert_eq!(server.request_count(), 4);
 }
+
+/// The `Last-Event-ID` each request of `server` carried.
+fn sent_ids(server: &TestServer) -> Vec<Option<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn an_id_and_a_retry_without_an_event_count_for_the_reconnection() {
+    // The standard sets the last event ID at a blank line whether or not the block had data,
+    // and the reconnection time as soon as a `retry:` line is read.
+    let server = TestServer::start(|req| match req.header("last-event-id") {
+        None => Reply::sse(["id: 1\ndata: a\n\nid: 2\n\nretry: 20\n\n"], ms(0)),
+        Some(_) => Reply::status(204, ""),
+    });
+    let delays = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&delays);
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(Duration::from_secs(2))
+        .on_reconnect(move |r| log.lock().unwrap().push(r.delay));
+    let data: Vec<String> = source.by_ref().map(|e| e.unwrap().data).collect();
+    assert_eq!(data, ["a"]);
+    assert_eq!(sent_ids(&server), [None, Some("2".to_string())]);
+    assert_eq!(source.last_event_id(), Some("2"));
+    let delays = delays.lock().unwrap();
+    assert!(
+        delays[0] <= ms(20),
+        "waited {:?}, not the server's 20 ms",
+        delays[0]
+    );
+}
+
+#[test]
+fn the_wait_never_exceeds_max_retry() {
+    let delays = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&delays);
+    let _ = FuturesSession::new()
+        .get(closed_port_url())
+        .event_source()
+        .initial_retry(ms(4))
+        .max_retry(ms(10))
+        .max_attempts(30)
+        .on_reconnect(move |r| log.lock().unwrap().push(r.delay))
+        .count();
+    let delays = delays.lock().unwrap();
+    assert_eq!(delays.len(), 29);
+    assert!(delays.iter().all(|d| *d <= ms(10)), "{delays:?}");
+}
+
+#[test]
+fn a_2xx_other_than_200_fails_the_source() {
+    let server = TestServer::start(|_| Reply::sse(["data: partial\n\n"], ms(0)).with_status(206));
+    let items: Vec<_> = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    match &items[0] {
+        Err(Error::Protocol(m)) => assert!(m.contains("answered 206, not 200"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn an_id_that_cannot_be_a_header_is_not_sent_and_the_source_goes_on() {
+    let server = TestServer::start(|req| {
+        if req.header("last-event-id").is_some() {
+            return Reply::status(500, "an id that cannot be a header was sent");
+        }
+        Reply::sse(["id: a\u{1}b\ndata: a\n\n"], ms(0))
+    });
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&hits);
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .on_reconnect(move |_| {
+            h.fetch_add(1, Ordering::SeqCst);
+        });
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    assert_eq!(source.last_event_id(), Some("a\u{1}b"));
+    // The reconnection is made, without the header: the server answers it with the event again.
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    assert_eq!(sent_ids(&server), [None, None]);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_stop_handle_ends_the_source_in_a_wait_and_in_a_read() {
+    // In the wait for a reconnection: the server asks for a minute.
+    let server = TestServer::start(|_| Reply::sse(["retry: 60000\ndata: a\n\n"], ms(0)));
+    let mut source = FuturesSession::new().get(server.url()).event_source();
+    let stop = source.stop_handle();
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(ms(100));
+        stop.stop();
+    });
+    let t = Instant::now();
+    assert!(matches!(source.next(), Some(Err(Error::Cancelled))));
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert!(source.next().is_none());
+    stopper.join().unwrap();
+    // In a read, on a server that sends one event and then nothing.
+    let silent =
+        TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n"], Duration::from_secs(60)));
+    let mut source = FuturesSession::new().get(silent.url()).event_source();
+    let stop = source.stop_handle();
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    std::thread::spawn(move || {
+        std::thread::sleep(ms(100));
+        stop.stop();
+    });
+    let t = Instant::now();
+    assert!(matches!(source.next(), Some(Err(Error::Cancelled))));
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    // A stop before anything: no request is made.
+    let source = FuturesSession::new().get(silent.url()).event_source();
+    source.stop_handle().stop();
+    let items: Vec<_> = source.collect();
+    assert!(matches!(items[..], [Err(Error::Cancelled)]), "{items:?}");
+    assert_eq!(silent.request_count(), 1);
+}
