@@ -31,7 +31,9 @@
 //! a session, queues requests and returns their handles must get every result, as with Python's
 //! executors. So a drop refuses nothing that is queued for a live handle: the workers drain the
 //! queue and then exit. Only the queued jobs whose handles are gone (nobody can see their
-//! results) are dropped without running, whenever a worker reaches them.
+//! results) are dropped without running, whenever a worker reaches them. With lanes, the jobs
+//! parked in them are kept the same way, and the workers exit once the lanes are empty too (see
+//! `exec::lanes`).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -290,16 +292,13 @@ impl Executor {
 
 impl Drop for Executor {
     /// Refuses new jobs (there is no way left to submit one) and lets the workers run what is
-    /// queued for live handles, then exit. See the module's doc.
+    /// queued (or parked in a lane) for live handles, then exit. See the module's doc.
     fn drop(&mut self) {
-        if self.lanes.is_some() {
-            // The lanes keep a sender of the queue for their wake-ups, and parked jobs need
-            // them: until they can hand their last parked job on and let go, a session with
-            // lanes shuts down when dropped, as it did before handles outlived sessions.
-            self.shutdown();
-            return;
-        }
         self.workers.closed.store(true, Ordering::Release);
+        if let Some(lanes) = &self.lanes {
+            // They keep their sender of the queue until no lane is left.
+            lanes.release_when_idle();
+        }
         self.stop();
     }
 }
