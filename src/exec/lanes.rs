@@ -60,9 +60,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-
 use super::job::Interrupt;
+use super::pool::Queue;
 use super::slot::Task;
 use crate::Error;
 
@@ -116,8 +115,9 @@ pub(crate) struct Lanes {
     max_running: usize,
     gate: Option<Arc<dyn Gate>>,
     state: Mutex<State>,
-    /// Where wake-ups go: the executor's queue. Dropped at shutdown.
-    queue: Mutex<Option<Sender<Arc<dyn Task>>>>,
+    /// Where wake-ups go: the executor's queue, through which they are counted like jobs (see
+    /// `exec::pool`). Dropped at shutdown.
+    queue: Mutex<Option<Queue>>,
     timer: Arc<Timer>,
     me: Weak<Lanes>,
 }
@@ -131,11 +131,7 @@ enum Admit {
 impl Lanes {
     /// Lanes that run at most `max_running` jobs each (at least 1), and ask `gate` before each
     /// start. Wake-ups are sent to `queue`.
-    pub(crate) fn new(
-        max_running: usize,
-        gate: Option<Arc<dyn Gate>>,
-        queue: Sender<Arc<dyn Task>>,
-    ) -> Arc<Lanes> {
+    pub(crate) fn new(max_running: usize, gate: Option<Arc<dyn Gate>>, queue: Queue) -> Arc<Lanes> {
         Arc::new_cyclic(|me| Lanes {
             max_running: max_running.max(1),
             gate,
@@ -359,8 +355,8 @@ impl Lanes {
             from_timer,
         });
         let queue = lock(&self.queue);
-        if let Some(tx) = &*queue {
-            let _ = tx.send(wake);
+        if let Some(queue) = &*queue {
+            let _ = queue.send(wake);
         }
     }
 }
