@@ -295,16 +295,10 @@ impl Executor {
     /// interrupted. Returns at once.
     pub(crate) fn shutdown_now(&self) {
         self.shutdown();
-        let running: Vec<QueueItem> = self
-            .workers
-            .running
-            .iter()
-            .flat_map(|r| job::running_now(r))
-            .collect();
-        for task in running {
-            if !task.cancel() {
-                task.interrupt();
-            }
+        // Also stops a job a worker has taken from the queue and not yet listed, when it is
+        // listed (see `job::Running`).
+        for running in &self.workers.running {
+            job::stop_all(running);
         }
     }
 
