@@ -65,6 +65,11 @@ pub(crate) fn is_worker_of(pool: usize) -> bool {
     WORKER_OF.with(|w| w.get() == pool)
 }
 
+/// Whether the current thread is a worker of any pool.
+pub(crate) fn on_a_worker() -> bool {
+    WORKER_OF.with(|w| w.get() != 0)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while these locks are held; recover the guard rather than propagate.
     m.lock().unwrap_or_else(|e| e.into_inner())
