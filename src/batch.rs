@@ -17,6 +17,13 @@
 //! Each handle is polled as a [`Future`] with a waker that sends the job's place in the window to
 //! a channel, so the iterator sleeps on one channel however many jobs are in flight, and costs
 //! O(1) per job whatever the order in which they finish.
+//!
+//! # A batch iterated on a worker
+//!
+//! A job may run a batch on its own session. In a full pool its jobs then wait for a worker
+//! that waits for them, so before sleeping on its channel the batch runs one of its queued jobs
+//! inline, as [`Pending::result`] and [`as_completed`](crate::as_completed) do (the README's
+//! "Nested waits"). Off a worker it only sleeps.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -126,6 +133,9 @@ struct Entry<Item, T> {
 ///
 /// The closure that makes each job runs on the caller's thread, inside `next`. So does the
 /// [`progress`](Batch::progress) callback.
+///
+/// Iterated inside a job of the pool its jobs run on, the batch runs its queued jobs inline
+/// while it waits, as [`Pending::result`] does, so a full pool cannot deadlock on it.
 ///
 /// # Examples
 ///
@@ -487,6 +497,18 @@ where
         Some(entry)
     }
 
+    /// On a worker of a pool, runs one of the window's jobs still queued in that pool here (see
+    /// the module's doc). Returns whether it did.
+    fn help_one(&self) -> bool {
+        if !crate::exec::on_a_worker() {
+            return false;
+        }
+        self.slots.iter().flatten().any(|entry| match &entry.state {
+            State::Running(pending) => pending.help(),
+            State::Done(_) => false,
+        })
+    }
+
     /// Cancels what is queued or running, drops what is not yet yielded, and submits nothing
     /// more.
     fn stop(&mut self) {
@@ -529,10 +551,13 @@ where
             if self.counts.in_flight == 0 {
                 return None;
             }
-            // The batch holds a sender, so this only returns with a token; every running job
-            // wakes its waker once it finishes (a shutdown finishes queued jobs too).
-            let token = self.rx.recv().ok()?;
-            self.woken(token);
+            if !self.help_one() {
+                // The batch holds a sender, so this only returns with a token; every running
+                // job wakes its waker once it finishes (a shutdown finishes queued jobs too).
+                let token = self.rx.recv().ok()?;
+                self.woken(token);
+            }
+            // A job run inline woke its waker before it returned.
             while let Ok(token) = self.rx.try_recv() {
                 self.woken(token);
             }

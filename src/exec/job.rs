@@ -49,21 +49,52 @@ thread_local! {
 }
 
 /// The jobs one worker runs now: the one it took from the queue, and any it runs inline while
-/// that one waits for them (innermost last). `shutdown_now` cancels them all.
-pub(crate) type Running = Mutex<Vec<Arc<dyn Task>>>;
+/// that one waits for them (innermost last). [`stop_all`] stops them all, and every job listed
+/// after it.
+///
+/// A worker takes a job off the queue before it lists it here, so `shutdown_now` can find a
+/// job in neither place. The options were: list the job in the same step as it leaves the
+/// queue (a lock around every dequeue, paid by every job), or let the worker check a flag once
+/// the job is listed. The flag is set and the list read under the same lock as the job is
+/// listed, so either the stop sees the job or the job sees the flag.
+#[derive(Default)]
+pub(crate) struct Running(Mutex<RunningJobs>);
+
+#[derive(Default)]
+struct RunningJobs {
+    jobs: Vec<Arc<dyn Task>>,
+    /// Set by [`stop_all`]: a job listed from now on is stopped as it starts.
+    stopped: bool,
+}
 
 /// Makes this thread (a worker) list the jobs it runs in `running` from now on.
 pub(crate) fn list_running_in(running: Arc<Running>) {
     RUNNING.with(|r| *r.borrow_mut() = Some(running));
 }
 
-fn lock_running(running: &Running) -> std::sync::MutexGuard<'_, Vec<Arc<dyn Task>>> {
-    running.lock().unwrap_or_else(|e| e.into_inner())
+fn lock_running(running: &Running) -> std::sync::MutexGuard<'_, RunningJobs> {
+    running.0.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The jobs listed in `running` now.
-pub(crate) fn running_now(running: &Running) -> Vec<Arc<dyn Task>> {
-    lock_running(running).clone()
+/// Stops every job listed in `running` (see [`stop`]), and every job listed there from now on,
+/// as it starts: for `shutdown_now`.
+pub(crate) fn stop_all(running: &Running) {
+    let jobs = {
+        let mut list = lock_running(running);
+        list.stopped = true;
+        list.jobs.clone()
+    };
+    for task in jobs {
+        stop(&task);
+    }
+}
+
+/// Cancels `task` (see [`Task::cancel`]), or interrupts it if it already resolved its handle
+/// (an event stream being read).
+fn stop(task: &Arc<dyn Task>) {
+    if !task.cancel() {
+        task.interrupt();
+    }
 }
 
 /// A running job, for the code it runs and for whatever must cancel it later (an event stream
@@ -149,11 +180,17 @@ pub(crate) fn sleep(d: Duration) -> bool {
 /// one (a worker that ran a job inline goes back to its own).
 pub(crate) fn enter(task: Arc<dyn Task>) -> Entered {
     let id = task.id();
-    RUNNING.with(|r| {
-        if let Some(running) = &*r.borrow() {
-            lock_running(running).push(Arc::clone(&task));
-        }
+    let stopped = RUNNING.with(|r| {
+        r.borrow().as_ref().is_some_and(|running| {
+            let mut list = lock_running(running);
+            list.jobs.push(Arc::clone(&task));
+            list.stopped
+        })
     });
+    if stopped {
+        // Its pool was stopped after the worker took it from the queue, before it was listed.
+        stop(&task);
+    }
     let previous = CURRENT.with(|c| c.replace(Some(task)));
     let previous_id = CURRENT_ID.with(|c| c.replace(id));
     Entered {
@@ -174,7 +211,7 @@ impl Drop for Entered {
         let listed = RUNNING.with(|r| {
             r.borrow()
                 .as_ref()
-                .and_then(|running| lock_running(running).pop())
+                .and_then(|running| lock_running(running).jobs.pop())
         });
         // Dropped outside the lock: the last reference to a job drops its closure's leftovers.
         drop(listed);

@@ -36,6 +36,16 @@
 //! A parked job keeps its handle's semantics: it is still queued, so `cancel()` claims it (the
 //! lane then passes over it) and a shutdown resolves it to [`Error::ShutDown`].
 //!
+//! # When the executor is dropped
+//!
+//! Handles outlive their session, so dropping the executor must not drop the jobs queued or
+//! parked for live handles. The lanes go on admitting them, and drop unrun only the jobs whose
+//! handles are gone (when they reach the lane or the front of its parked jobs: skipping them
+//! anywhere else would break the lane's count of arrivals). Parked jobs need the lanes' sender
+//! of the queue for their wake-ups, and the timer holds the lanes weakly, so from the drop on
+//! the lanes hold themselves and that sender, until every lane is empty; then they let go of
+//! both, and the workers see the queue end once it is drained.
+//!
 //! # A worker that waits for a laned job
 //!
 //! A job that sends a request and waits for it (`result()` on a worker) runs that request
@@ -50,9 +60,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-
 use super::job::Interrupt;
+use super::pool::Queue;
 use super::slot::Task;
 use crate::Error;
 
@@ -80,10 +89,25 @@ struct Lane {
     timer_armed: bool,
 }
 
+impl Lane {
+    /// Nothing runs, waits or is due in the lane: it can be forgotten.
+    fn is_idle(&self) -> bool {
+        self.running == 0
+            && self.parked.is_empty()
+            && !self.timer_armed
+            && self.arrived == self.queued
+    }
+}
+
 struct State {
     lanes: HashMap<Arc<str>, Lane>,
     /// Set at shutdown: parked jobs were aborted, newcomers are aborted too.
     closed: bool,
+    /// Set when the executor was dropped: jobs whose handles are gone are dropped unrun, and the
+    /// lanes let go of the queue once no lane is left (see the module's doc).
+    dropped: bool,
+    /// The lanes themselves, held from the executor's drop until no lane is left.
+    keep_alive: Option<Arc<Lanes>>,
 }
 
 /// The lanes of one executor. See the module docs.
@@ -91,8 +115,9 @@ pub(crate) struct Lanes {
     max_running: usize,
     gate: Option<Arc<dyn Gate>>,
     state: Mutex<State>,
-    /// Where wake-ups go: the executor's queue. Dropped at shutdown.
-    queue: Mutex<Option<Sender<Arc<dyn Task>>>>,
+    /// Where wake-ups go: the executor's queue, through which they are counted like jobs (see
+    /// `exec::pool`). Dropped at shutdown.
+    queue: Mutex<Option<Queue>>,
     timer: Arc<Timer>,
     me: Weak<Lanes>,
 }
@@ -106,17 +131,15 @@ enum Admit {
 impl Lanes {
     /// Lanes that run at most `max_running` jobs each (at least 1), and ask `gate` before each
     /// start. Wake-ups are sent to `queue`.
-    pub(crate) fn new(
-        max_running: usize,
-        gate: Option<Arc<dyn Gate>>,
-        queue: Sender<Arc<dyn Task>>,
-    ) -> Arc<Lanes> {
+    pub(crate) fn new(max_running: usize, gate: Option<Arc<dyn Gate>>, queue: Queue) -> Arc<Lanes> {
         Arc::new_cyclic(|me| Lanes {
             max_running: max_running.max(1),
             gate,
             state: Mutex::new(State {
                 lanes: HashMap::new(),
                 closed: false,
+                dropped: false,
+                keep_alive: None,
             }),
             queue: Mutex::new(Some(queue)),
             timer: Arc::new(Timer::default()),
@@ -143,23 +166,60 @@ impl Lanes {
     /// Aborts every parked job with [`Error::ShutDown`] and every job that arrives later; stops
     /// the timer. Jobs already started finish.
     pub(crate) fn shutdown(&self) {
-        let parked: Vec<Arc<dyn Task>> = {
+        let (parked, me): (Vec<Arc<dyn Task>>, _) = {
             let mut state = lock(&self.state);
             state.closed = true;
-            state
+            let parked = state
                 .lanes
                 .values_mut()
                 .flat_map(|l| {
                     let early = std::mem::take(&mut l.early);
                     l.parked.drain(..).chain(early.into_values())
                 })
-                .collect()
+                .collect();
+            (parked, state.keep_alive.take())
         };
-        drop(lock(&self.queue).take());
-        self.timer.close();
+        self.release();
         for task in parked {
             task.abort(Error::ShutDown);
         }
+        drop(me);
+    }
+
+    /// The executor was dropped: the lanes go on admitting the jobs of live handles, drop those
+    /// whose handles are gone, and let go of the queue once no lane is left. See the module's
+    /// doc.
+    pub(crate) fn release_when_idle(&self) {
+        let mut state = lock(&self.state);
+        state.dropped = true;
+        if !state.lanes.is_empty() && !state.closed {
+            state.keep_alive = self.me.upgrade();
+        }
+        self.settle(state, None);
+    }
+
+    /// Forgets lane `key` if nothing is left in it; once the executor is dropped and no lane is
+    /// left, lets go of the queue and of the lanes' hold on themselves.
+    fn settle(&self, mut state: MutexGuard<'_, State>, key: Option<&Arc<str>>) {
+        if let Some(key) = key {
+            if state.lanes.get(key).is_some_and(Lane::is_idle) {
+                state.lanes.remove(key);
+            }
+        }
+        if !state.dropped || !state.lanes.is_empty() {
+            return;
+        }
+        let me = state.keep_alive.take();
+        drop(state);
+        self.release();
+        // Never the last hold: the caller's entry (or the executor) holds the lanes too.
+        drop(me);
+    }
+
+    /// Drops the lanes' sender of the queue and stops the timer.
+    fn release(&self) {
+        drop(lock(&self.queue).take());
+        self.timer.close();
     }
 
     /// A worker took `task`, number `seq` of lane `key`, from the queue: start it or park it
@@ -171,16 +231,20 @@ impl Lanes {
             task.abort(Error::ShutDown);
             return Admit::Parked;
         }
+        let dropped = state.dropped;
         let lane = state.lanes.entry(Arc::clone(key)).or_default();
         if seq != lane.arrived {
             lane.early.insert(seq, task);
             return Admit::Parked;
         }
         let mut start = None;
+        let mut unrun = Vec::new();
         let mut next = Some(task);
         while let Some(task) = next {
             lane.arrived += 1;
-            if start.is_none()
+            if dropped && task.is_abandoned() {
+                unrun.push(task);
+            } else if start.is_none()
                 && lane.parked.is_empty()
                 && lane.running < self.max_running
                 && self.gate_allows(key, lane)
@@ -191,6 +255,11 @@ impl Lanes {
                 lane.parked.push_back(task);
             }
             next = lane.early.remove(&lane.arrived);
+        }
+        self.settle(state, Some(key));
+        // Outside the lock: dropping a job drops its closure, which is user code.
+        for task in unrun {
+            task.abort(Error::ShutDown);
         }
         start.map_or(Admit::Parked, Admit::Start)
     }
@@ -217,9 +286,14 @@ impl Lanes {
     /// job of the lane has just ended. Forgets a lane that has nothing left.
     fn next(&self, key: &Arc<str>, finished: bool) -> Option<Arc<dyn Task>> {
         let mut state = lock(&self.state);
+        let dropped = state.dropped;
         let lane = state.lanes.get_mut(key)?;
         if finished {
             lane.running = lane.running.saturating_sub(1);
+        }
+        let mut unrun = Vec::new();
+        while dropped && lane.parked.front().is_some_and(|t| t.is_abandoned()) {
+            unrun.extend(lane.parked.pop_front());
         }
         let mut next = None;
         if !lane.parked.is_empty()
@@ -230,12 +304,10 @@ impl Lanes {
             next = lane.parked.pop_front();
             lane.running += 1;
         }
-        if lane.running == 0
-            && lane.parked.is_empty()
-            && !lane.timer_armed
-            && lane.arrived == lane.queued
-        {
-            state.lanes.remove(key);
+        self.settle(state, Some(key));
+        // Outside the lock: dropping a job drops its closure, which is user code.
+        for task in unrun {
+            task.abort(Error::ShutDown);
         }
         next
     }
@@ -283,8 +355,8 @@ impl Lanes {
             from_timer,
         });
         let queue = lock(&self.queue);
-        if let Some(tx) = &*queue {
-            let _ = tx.send(wake);
+        if let Some(queue) = &*queue {
+            let _ = queue.send(wake);
         }
     }
 }
@@ -333,8 +405,11 @@ impl Task for Laned {
         self.task.abort(error);
     }
 
+    /// Always `false`: a dropped executor's lanes drop the job when it reaches its lane (see
+    /// [`Lanes::arrive`]). A worker must not drop it first, or the lane would wait for its
+    /// number forever.
     fn is_abandoned(&self) -> bool {
-        self.task.is_abandoned()
+        false
     }
 
     fn cancel(&self) -> bool {

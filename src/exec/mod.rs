@@ -20,5 +20,5 @@ pub(crate) use job::{
     current_job, current_job_id, is_cancelled, sleep, Cancelled, Interrupt, JobHandle,
 };
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
-pub(crate) use pool::Executor;
+pub(crate) use pool::{on_a_worker, Executor};
 pub(crate) use slot::{panic_message, Completer};

@@ -71,8 +71,9 @@ impl<T: Send + 'static> Pending<T> {
         }
     }
 
-    /// Runs the job here if this is a worker of its pool and the job is still queued.
-    fn help(&self) -> bool {
+    /// Runs the job here if this is a worker of its pool and the job is still queued. Returns
+    /// whether it did.
+    pub(crate) fn help(&self) -> bool {
         self.slot.help(&self.task)
     }
 

@@ -14,7 +14,10 @@
 //! itself idle before it blocks; a job takes one such count instead of starting a thread. The
 //! count can run ahead of the truly idle workers for a moment (a worker counted idle may take a
 //! job that started a thread of its own), which only delays a start to the next job; every
-//! queued job always has a worker, because the first job starts one. `threadpool` starts every
+//! queued job always has a worker, because the first job starts one. Every entry goes into the
+//! queue through [`Queue::send`], which does that accounting: a lane's wake-up too, since a
+//! worker counted idle takes it like any job (an entry that took no count would leave a count
+//! behind for a worker that is busy, and later jobs would take it instead of starting a worker). `threadpool` starts every
 //! thread it is asked for at once, so it is grown one thread at a time
 //! (`ThreadPool::set_num_threads`), each running one worker loop.
 //!
@@ -31,7 +34,9 @@
 //! a session, queues requests and returns their handles must get every result, as with Python's
 //! executors. So a drop refuses nothing that is queued for a live handle: the workers drain the
 //! queue and then exit. Only the queued jobs whose handles are gone (nobody can see their
-//! results) are dropped without running, whenever a worker reaches them.
+//! results) are dropped without running, whenever a worker reaches them. With lanes, the jobs
+//! parked in them are kept the same way, and the workers exit once the lanes are empty too (see
+//! `exec::lanes`).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,6 +65,11 @@ pub(crate) fn is_worker_of(pool: usize) -> bool {
     WORKER_OF.with(|w| w.get() == pool)
 }
 
+/// Whether the current thread is a worker of any pool.
+pub(crate) fn on_a_worker() -> bool {
+    WORKER_OF.with(|w| w.get() != 0)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while these locks are held; recover the guard rather than propagate.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -69,20 +79,44 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// of what the jobs do: a job is a closure that carries what it needs.
 pub(crate) struct Executor {
     /// `None` once shut down or dropped.
-    queue: Mutex<Option<Sender<QueueItem>>>,
-    /// Kept to take queued jobs back out at shutdown, and handed to each worker.
+    queue: Mutex<Option<Queue>>,
+    /// Kept to take queued jobs back out at shutdown.
     backlog: Receiver<QueueItem>,
     workers: Arc<Workers>,
     id: usize,
-    max_workers: usize,
-    name: String,
     /// The admission step of jobs queued with a lane key; `None` when nothing limits them, and
     /// then no job pays for it.
     lanes: Option<Arc<Lanes>>,
 }
 
+/// The sending end of the executor's queue. Every entry goes in through [`Queue::send`], which
+/// keeps the count of idle workers (see the module's doc).
+#[derive(Clone)]
+pub(crate) struct Queue {
+    tx: Sender<QueueItem>,
+    workers: Arc<Workers>,
+}
+
+impl Queue {
+    /// Queues `task` and takes an idle worker's count for it, or starts a worker. Hands the task
+    /// back when the queue is closed.
+    pub(crate) fn send(&self, task: QueueItem) -> Result<(), QueueItem> {
+        self.tx.send(task).map_err(|e| e.0)?;
+        if self.workers.started.load(Ordering::Acquire) < self.workers.max_workers {
+            self.workers.start_worker_unless_one_is_idle();
+        }
+        Ok(())
+    }
+}
+
 /// What the executor shares with its workers.
 struct Workers {
+    /// The queue's receiving end, which each worker drains.
+    jobs: Receiver<QueueItem>,
+    /// The executor's id (see [`is_worker_of`]), its maximum of workers and their threads' name.
+    pool: usize,
+    max_workers: usize,
+    name: String,
     /// Workers started so far (never more than `max_workers`); read without a lock on every
     /// submission until it reaches the maximum.
     started: AtomicUsize,
@@ -110,24 +144,31 @@ impl Executor {
     /// An executor of up to `max_workers` (at least 1) threads named `name`, none started yet.
     pub(crate) fn new(name: &str, max_workers: usize) -> Executor {
         let (tx, rx) = crossbeam_channel::unbounded::<QueueItem>();
-        Executor {
-            queue: Mutex::new(Some(tx)),
-            backlog: rx,
-            workers: Arc::new(Workers {
-                started: AtomicUsize::new(0),
-                idle: AtomicUsize::new(0),
-                closed: AtomicBool::new(false),
-                threads: Mutex::new(Threads {
-                    pool: None,
-                    stopped: false,
-                }),
-                alive: Mutex::new(0),
-                none_alive: Condvar::new(),
-                running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
-            }),
-            id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
+        let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
+        let workers = Arc::new(Workers {
+            jobs: rx.clone(),
+            pool: id,
             max_workers: max_workers.max(1),
             name: name.to_string(),
+            started: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            threads: Mutex::new(Threads {
+                pool: None,
+                stopped: false,
+            }),
+            alive: Mutex::new(0),
+            none_alive: Condvar::new(),
+            running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
+        });
+        Executor {
+            queue: Mutex::new(Some(Queue {
+                tx,
+                workers: Arc::clone(&workers),
+            })),
+            backlog: rx,
+            workers,
+            id,
             lanes: None,
         }
     }
@@ -136,8 +177,8 @@ impl Executor {
     /// through an admission step: at most `max_running` of one lane run at once, and each start
     /// asks `gate`. See [`Lanes`].
     pub(crate) fn with_lanes(mut self, max_running: usize, gate: Option<Arc<dyn Gate>>) -> Self {
-        if let Some(tx) = &*lock(&self.queue) {
-            self.lanes = Some(Lanes::new(max_running, gate, tx.clone()));
+        if let Some(queue) = &*lock(&self.queue) {
+            self.lanes = Some(Lanes::new(max_running, gate, queue.clone()));
         }
         self
     }
@@ -170,20 +211,20 @@ impl Executor {
             task = lanes.entry(key, task);
         }
         let refused = match &*lock(&self.queue) {
-            Some(tx) => tx.send(task).is_err(),
+            Some(queue) => queue.send(task).is_err(),
             None => true,
         };
         if refused {
             slot.cancel_with(Error::ShutDown);
-        } else if self.workers.started.load(Ordering::Acquire) < self.max_workers {
-            self.start_worker_unless_one_is_idle();
         }
         Pending::new(slot, handle)
     }
+}
 
+impl Workers {
     /// Takes an idle worker's count, or else starts a worker if there are fewer than the maximum.
-    fn start_worker_unless_one_is_idle(&self) {
-        let w = &self.workers;
+    fn start_worker_unless_one_is_idle(self: &Arc<Self>) {
+        let w = self;
         if w.idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok()
@@ -192,7 +233,7 @@ impl Executor {
         }
         let mut threads = lock(&w.threads);
         let started = w.started.load(Ordering::Acquire);
-        if threads.stopped || started >= self.max_workers {
+        if threads.stopped || started >= w.max_workers {
             return;
         }
         w.started.store(started + 1, Ordering::Release);
@@ -202,14 +243,16 @@ impl Executor {
                 pool.set_num_threads(started + 1);
                 pool
             }
-            none => none.insert(ThreadPool::with_name(self.name.clone(), 1)),
+            none => none.insert(ThreadPool::with_name(w.name.clone(), 1)),
         };
-        let (jobs, workers, id) = (self.backlog.clone(), Arc::clone(w), self.id);
-        pool.execute(move || worker_loop(jobs, workers, id, started));
+        let workers = Arc::clone(w);
+        pool.execute(move || worker_loop(workers, started));
     }
+}
 
+impl Executor {
     pub(crate) fn max_workers(&self) -> usize {
-        self.max_workers
+        self.workers.max_workers
     }
 
     /// Worker threads running now: none before the first job, at most `max_workers`.
@@ -257,16 +300,10 @@ impl Executor {
     /// interrupted. Returns at once.
     pub(crate) fn shutdown_now(&self) {
         self.shutdown();
-        let running: Vec<QueueItem> = self
-            .workers
-            .running
-            .iter()
-            .flat_map(|r| job::running_now(r))
-            .collect();
-        for task in running {
-            if !task.cancel() {
-                task.interrupt();
-            }
+        // Also stops a job a worker has taken from the queue and not yet listed, when it is
+        // listed (see `job::Running`).
+        for running in &self.workers.running {
+            job::stop_all(running);
         }
     }
 
@@ -290,16 +327,13 @@ impl Executor {
 
 impl Drop for Executor {
     /// Refuses new jobs (there is no way left to submit one) and lets the workers run what is
-    /// queued for live handles, then exit. See the module's doc.
+    /// queued (or parked in a lane) for live handles, then exit. See the module's doc.
     fn drop(&mut self) {
-        if self.lanes.is_some() {
-            // The lanes keep a sender of the queue for their wake-ups, and parked jobs need
-            // them: until they can hand their last parked job on and let go, a session with
-            // lanes shuts down when dropped, as it did before handles outlived sessions.
-            self.shutdown();
-            return;
-        }
         self.workers.closed.store(true, Ordering::Release);
+        if let Some(lanes) = &self.lanes {
+            // They keep their sender of the queue until no lane is left.
+            lanes.release_when_idle();
+        }
         self.stop();
     }
 }
@@ -317,9 +351,10 @@ impl Drop for AliveGuard {
     }
 }
 
-fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize, index: usize) {
+fn worker_loop(workers: Arc<Workers>, index: usize) {
     let _guard = AliveGuard(Arc::clone(&workers));
-    WORKER_OF.with(|w| w.set(pool));
+    let jobs = &workers.jobs;
+    WORKER_OF.with(|w| w.set(workers.pool));
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
     job::list_running_in(Arc::clone(&workers.running[index]));
     // Ends when the executor is shut down or dropped and the queue is empty.

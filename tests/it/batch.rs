@@ -97,3 +97,30 @@ fn a_million_inputs_in_bounded_memory_alone() {
     );
     assert!(growth <= 50 * MIB, "RSS grew by {} MiB", growth / MIB);
 }
+
+/// README "Nested waits": a job that runs a batch on its own full pool runs the batch's queued
+/// jobs inline rather than wait for a worker it holds itself.
+#[test]
+fn a_batch_run_inside_a_job_of_a_full_pool_does_not_deadlock() {
+    for ordered in [false, true] {
+        let session = FuturesSession::builder().max_workers(1).build();
+        let inner = session.clone();
+        let mut outer = session.submit(move |_| {
+            let batch = inner.batch(0..5u32, |s, &n| s.submit(move |_| Ok(n)));
+            let batch = if ordered { batch.ordered() } else { batch };
+            Ok(batch.map(|(_, r)| r.unwrap()).collect::<Vec<u32>>())
+        });
+        match outer.result_timeout(ms(5000)) {
+            Some(r) => {
+                let mut got = r.unwrap();
+                if !ordered {
+                    got.sort_unstable();
+                }
+                assert_eq!(got, [0, 1, 2, 3, 4], "ordered: {ordered}");
+            }
+            None => {
+                panic!("the batch inside the job deadlocked its 1-worker pool (ordered: {ordered})")
+            }
+        }
+    }
+}

@@ -170,6 +170,32 @@ fn shutdown_now_cancels_running_requests_and_streams() {
         .expect("join waited for an interrupted worker");
 }
 
+/// A job a worker has just taken from the queue, not yet started, is stopped too: the stop
+/// comes at every moment of a request's start (spins of 0 to 150 µs after the submit), and no
+/// request may be left running on the silent server.
+#[test]
+fn shutdown_now_right_after_a_submit_never_leaves_a_job_running() {
+    let server = TestServer::start(|_| Reply::stall());
+    for i in 0..400u64 {
+        let session = FuturesSession::builder().max_workers(1).build();
+        session.submit(|_| Ok(())).result().unwrap();
+        // The worker goes back to the empty queue and blocks there.
+        std::thread::sleep(Duration::from_millis(1));
+        let mut request = session.get(server.url()).send();
+        let spin = Duration::from_micros(i % 150);
+        let t = std::time::Instant::now();
+        while t.elapsed() < spin {
+            std::hint::spin_loop();
+        }
+        session.shutdown_now();
+        match request.result_timeout(Duration::from_secs(5)) {
+            Some(Err(Error::ShutDown | Error::Cancelled)) => {}
+            Some(other) => panic!("iteration {i}: {other:?}"),
+            None => panic!("iteration {i}: shutdown_now left the request running ({spin:?})"),
+        }
+    }
+}
+
 /// A server whose request to `path` answers a status line, headers and `sent` of a
 /// `length`-byte body, then nothing until the client goes away; other paths go to `other`.
 fn stalls_mid_body(length: usize, sent: &'static [u8]) -> (TestServer, Receiver<()>) {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use support::{ms, Reply, TestServer};
 use ureq_futures::llm::OpenAIClient;
-use ureq_futures::{Error, FuturesSession, Pending, Response};
+use ureq_futures::{
+    Error, FuturesSession, Pending, RateLimit, RateLimiter, Response, SessionBuilder,
+};
 
 /// The helper a new user writes: a session of its own, handles out, session dropped.
 fn fetch_all(urls: &[String]) -> Vec<Pending<Response>> {
@@ -25,6 +27,66 @@ fn handles_of_a_dropped_session_all_finish() {
         assert_eq!(resp.text().unwrap(), format!("/{i}"));
     }
     assert_eq!(server.request_count(), 20);
+}
+
+/// `fetch_all` with a session that has lanes: four jobs of one origin through one worker, most
+/// of them still queued or parked in their lane when the session is dropped.
+fn fetch_all_from(urls: &[String], builder: SessionBuilder) -> Vec<String> {
+    let handles: Vec<Pending<Response>> = {
+        let session = builder.max_workers(1).build();
+        urls.iter().map(|u| session.get(u).send()).collect()
+    };
+    handles
+        .into_iter()
+        .map(|h| match h.result() {
+            Ok(r) => r.text().unwrap().to_string(),
+            Err(e) => format!("Err({e})"),
+        })
+        .collect()
+}
+
+#[test]
+fn handles_of_a_dropped_session_with_max_per_host_all_finish() {
+    let server = TestServer::start(|r| Reply::ok(r.path_only().to_string()).delay(ms(30)));
+    let urls: Vec<String> = (0..4).map(|i| server.url_for(&format!("/{i}"))).collect();
+    let builder = FuturesSession::builder().max_per_host(1);
+    assert_eq!(fetch_all_from(&urls, builder), ["/0", "/1", "/2", "/3"]);
+}
+
+#[test]
+fn handles_of_a_dropped_session_with_a_rate_limiter_all_finish() {
+    let server = TestServer::start(|r| Reply::ok(r.path_only().to_string()).delay(ms(30)));
+    let urls: Vec<String> = (0..4).map(|i| server.url_for(&format!("/{i}"))).collect();
+    // One request at once, then one every 20 ms: the later ones wait in their lane for the
+    // timer's wake-ups, after the session is gone.
+    let limit = RateLimit::per_second(50.0).burst(1);
+    let builder = FuturesSession::builder().rate_limiter(RateLimiter::new().all_hosts(limit));
+    assert_eq!(fetch_all_from(&urls, builder), ["/0", "/1", "/2", "/3"]);
+}
+
+#[test]
+fn a_dropped_session_with_lanes_drops_only_jobs_whose_handles_are_gone() {
+    let server = TestServer::start(|r| Reply::ok(r.path_only().to_string()).delay(ms(30)));
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .max_per_host(1)
+        .build();
+    let first = session.get(server.url_for("/first")).send();
+    drop(session.get(server.url_for("/forgotten")).send());
+    let kept = session.get(server.url_for("/kept")).send();
+    drop(session);
+    assert_eq!(first.result().unwrap().text().unwrap(), "/first");
+    assert_eq!(kept.result().unwrap().text().unwrap(), "/kept");
+    let paths: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.path_only().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/first", "/kept"],
+        "a request nobody waits for was sent"
+    );
 }
 
 #[test]

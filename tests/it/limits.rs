@@ -265,3 +265,41 @@ fn a_retry_takes_a_token_of_the_origin_rate() {
         "the retry came {gap:?} after the first attempt"
     );
 }
+
+/// Three requests one after the other through `limit`, then two jobs that can only finish side
+/// by side, on a session of up to 4 workers: the pool must grow to run them both.
+fn two_jobs_that_need_each_other_after_three_requests(limit: RateLimit) {
+    let server = TestServer::start(|_| Reply::ok("x"));
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .rate_limiter(RateLimiter::new().all_hosts(limit))
+        .build();
+    for _ in 0..3 {
+        session.get(server.url()).send().result().unwrap();
+        // Lets the worker go back to the empty queue.
+        std::thread::sleep(ms(10));
+    }
+    assert_eq!(session.workers(), 1);
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+    let waiter = session.submit(move |_| Ok(rx.recv_timeout(secs(5)).is_ok()));
+    let sender = session.submit(move |_| Ok(tx.send(()).is_ok()));
+    assert!(
+        waiter.result().unwrap(),
+        "the second job never started beside the first: {} worker(s) of 4",
+        session.workers()
+    );
+    assert!(sender.result().unwrap());
+}
+
+#[test]
+fn rate_limit_wakeups_do_not_stop_the_pool_from_growing() {
+    // One request at once, then one every 50 ms: the second and third wait in their lane and
+    // start from the timer's wake-ups, which a worker takes from the queue like a job.
+    two_jobs_that_need_each_other_after_three_requests(RateLimit::per_second(20.0).burst(1));
+}
+
+#[test]
+fn a_limiter_that_never_parks_lets_the_pool_grow() {
+    // The control of the test above: no request waits, so no wake-up is queued.
+    two_jobs_that_need_each_other_after_three_requests(RateLimit::per_second(10_000.0).burst(100));
+}
