@@ -580,8 +580,7 @@ impl RequestBuilder {
     pub fn download(self, path: impl Into<PathBuf>) -> Pending<Download> {
         let path = path.into();
         self.submit(true, move |agent, config, spec, done| {
-            let result = download::run(agent, config, spec, path, done.progress());
-            done.complete(result);
+            download::run(agent, config, spec, path, done);
         })
     }
 
