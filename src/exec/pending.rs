@@ -261,7 +261,8 @@ impl<T: Send + 'static> Pending<T> {
     ///   headers are in. To stop an event stream afterwards, drop the
     ///   [`EventStream`](crate::sse::EventStream) (or the LLM `ChatStream` over it), which
     ///   interrupts its worker the same way. A [`BodyReader`](crate::BodyReader) holds no worker
-    ///   (its body is read on your thread); dropping it closes the connection.
+    ///   (its body is read on your thread); dropping it closes the connection, and its
+    ///   [`stop_handle`](crate::BodyReader::stop_handle) stops a read from another thread.
     ///
     /// Cancelling relies on ureq's `unversioned` transport API; see RELIABILITY.md for the ureq
     /// versions it is tested with.

@@ -98,6 +98,8 @@ struct Workers {
     none_alive: Condvar,
     /// The jobs each worker runs now (by the order the workers started), for `shutdown_now`.
     running: Vec<Arc<job::Running>>,
+    /// The jobs held past their end (body readers still reading), for `shutdown_now`.
+    held: Arc<job::Held>,
 }
 
 struct Threads {
@@ -124,6 +126,7 @@ impl Executor {
                 alive: Mutex::new(0),
                 none_alive: Condvar::new(),
                 running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
+                held: Arc::default(),
             }),
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
@@ -254,7 +257,7 @@ impl Executor {
 
     /// [`shutdown`](Executor::shutdown), then cancels every running job (see
     /// [`Task::cancel`]); a job that already resolved its handle (an event stream) is
-    /// interrupted. Returns at once.
+    /// interrupted, and so is every job held past its end (a body reader's). Returns at once.
     pub(crate) fn shutdown_now(&self) {
         self.shutdown();
         let running: Vec<QueueItem> = self
@@ -267,6 +270,9 @@ impl Executor {
             if !task.cancel() {
                 task.interrupt();
             }
+        }
+        for task in job::running_now(&self.workers.held) {
+            task.interrupt();
         }
     }
 
@@ -322,6 +328,7 @@ fn worker_loop(jobs: Receiver<QueueItem>, workers: Arc<Workers>, pool: usize, in
     WORKER_OF.with(|w| w.set(pool));
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
     job::list_running_in(Arc::clone(&workers.running[index]));
+    job::list_held_in(Arc::clone(&workers.held));
     // Ends when the executor is shut down or dropped and the queue is empty.
     loop {
         let task = match jobs.try_recv() {

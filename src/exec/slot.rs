@@ -66,6 +66,9 @@ pub(crate) trait Task: Send + Sync {
     fn interrupt(&self);
     /// See [`JobHandle::register`](super::job::JobHandle::register).
     fn register(&self, what: Weak<dyn Interrupt>) -> bool;
+    /// Keeps what the job registered past the end of its closure (`true`), until called with
+    /// `false`. See [`JobHandle::hold`](super::job::JobHandle::hold).
+    fn hold(&self, held: bool);
     /// Whether the job was cancelled.
     fn is_cancelled(&self) -> bool;
     /// Sleeps `d` unless the job is cancelled first; returns `false` if it was.
@@ -114,8 +117,11 @@ pub(crate) struct State<T> {
     pub(crate) abandoned: bool,
     /// A cancel reached the job: what it registers from now on is refused.
     cancelled: bool,
-    /// The job's closure has returned: a cancel has nothing left to interrupt.
+    /// The job's closure has returned: unless `held`, a cancel has nothing left to interrupt.
     retired: bool,
+    /// What the job registered stays interruptible after its closure returns: its result goes
+    /// on using it (a body reader, its connection). See `JobHandle::hold`.
+    held: bool,
     /// What the running job blocks on, to interrupt on cancel (see `exec::job`).
     interrupts: Registered,
 }
@@ -187,6 +193,7 @@ impl<T: Send + 'static> Slot<T> {
                 abandoned: false,
                 cancelled: false,
                 retired: false,
+                held: false,
                 interrupts: Registered::default(),
             }),
             done: Condvar::new(),
@@ -361,11 +368,14 @@ impl<T: Send + 'static> Slot<T> {
         claimed
     }
 
-    /// The job's closure returned: forget what it registered.
+    /// The job's closure returned: forget what it registered, unless it is held.
     fn retire(&self) {
         let registered = {
             let mut state = self.lock();
             state.retired = true;
+            if state.held {
+                return;
+            }
             std::mem::take(&mut state.interrupts)
         };
         drop(registered);
@@ -450,10 +460,23 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
         if state.cancelled {
             return false;
         }
-        if !state.retired {
+        if !state.retired || state.held {
             state.interrupts.push(what);
         }
         true
+    }
+
+    fn hold(&self, held: bool) {
+        let slot: &Slot<T> = self;
+        let registered = {
+            let mut state = slot.lock();
+            state.held = held;
+            if held || !state.retired {
+                return;
+            }
+            std::mem::take(&mut state.interrupts)
+        };
+        drop(registered);
     }
 
     fn is_cancelled(&self) -> bool {

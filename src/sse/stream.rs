@@ -240,12 +240,17 @@ impl StopReading {
 }
 
 /// Stops a stream from another thread, for Ctrl-C: made by [`EventStream::stop_handle`] (and
-/// by the LLM `ChatStream::stop_handle`).
+/// by the LLM `ChatStream::stop_handle`), and by
+/// [`BodyReader::stop_handle`](crate::BodyReader::stop_handle).
 ///
 /// [`stop`](StopHandle::stop) interrupts the worker that reads the stream, as dropping the
 /// stream does, while the stream stays with its reader: the events already received are still
 /// handed out, then its last item is `Err(Error::Cancelled)`. Clones stop the same stream. A
 /// handle made with `default()` stops nothing.
+///
+/// For a [`BodyReader`](crate::BodyReader) it shuts the body's connection down: a read blocked
+/// on it returns an error at once, and so does every later read; the error converts into
+/// [`Error::Cancelled`] with `?`. A body already read to its end is not affected.
 ///
 /// # Examples
 ///
@@ -275,6 +280,11 @@ impl StopReading {
 pub struct StopHandle(Option<crate::exec::JobHandle>);
 
 impl StopHandle {
+    /// A handle that interrupts `job`, or nothing.
+    pub(crate) fn of(job: Option<crate::exec::JobHandle>) -> StopHandle {
+        StopHandle(job)
+    }
+
     /// Interrupts the worker reading the stream (see the [type docs](StopHandle)). Does nothing
     /// once the stream has ended. On a session built with an agent of your own
     /// ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) the read in progress cannot be
