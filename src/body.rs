@@ -1,20 +1,86 @@
 //! `BodyReader`: a response whose body is read on the caller's thread, as it arrives.
+//!
+//! # Stopping a read from another thread
+//!
+//! The body's connection was opened by the `send_streaming` job, which registered it to be
+//! interrupted (see `crate::exec::job`); that job ends when its handle resolves, which would
+//! forget the registration. So the job is *held* ([`JobHandle::hold`]) for as long as the
+//! reader lives: interrupting it still shuts the connection down, which is what
+//! [`BodyReader::stop_handle`] and `shutdown_now` (which lists held jobs) do. The options were
+//! a stop handle of the body's own, which would need the socket, that ureq keeps inside the
+//! body; or `Agent::shutdown`, which stops every request of the session, for good.
+//!
+//! A connection's lease follows the job whose thread uses it (`crate::transport`). Read on a
+//! plain thread, the body's connection stays with the held job. Read inside another job (a
+//! `submit` closure), it would move to that job, out of the stop handle's reach; so each read
+//! there runs as the held job ([`JobHandle::enter`]), and the reading job gets a [`Relay`]
+//! registered, so that its cancel still interrupts the read as it interrupts the job's other
+//! requests.
 
 use std::fmt;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
 use crate::config::Config;
+use crate::exec::{self, Hold, Interrupt, JobHandle};
 use crate::phase;
 use crate::run::{execute, Budget, Spec};
+use crate::sse::StopHandle;
 use crate::Error;
 
 /// The job of [`RequestBuilder::send_streaming`](crate::RequestBuilder::send_streaming): sends
-/// the request (redirects and retries included) and hands over the body unread.
+/// the request (redirects and retries included) and hands over the body unread, with the job
+/// held so that the body's connection can still be interrupted.
 pub(crate) fn open(agent: &ureq::Agent, config: &Config, spec: Spec) -> Result<BodyReader, Error> {
-    execute(agent, config, spec, Budget::Stream).map(BodyReader::new)
+    let resp = execute(agent, config, spec, Budget::Stream)?;
+    let job = exec::current_job().map(|job| OpeningJob {
+        relay: Arc::new(Relay(job.clone())),
+        hold: job.hold(),
+        relayed_to: 0,
+    });
+    Ok(BodyReader::new(resp, job))
+}
+
+/// The held job that opened a body, and what lets another job's cancel reach it.
+struct OpeningJob {
+    hold: Hold,
+    relay: Arc<Relay>,
+    /// The job the relay was last registered with, 0 for none.
+    relayed_to: usize,
+}
+
+impl OpeningJob {
+    /// Before a read: on a job's thread, runs the read as the opening job, and makes sure that
+    /// a cancel of the reading job reaches it. Fails if the reading job is already cancelled.
+    fn enter(&mut self) -> io::Result<Option<exec::Entered>> {
+        let reading = exec::current_job_id();
+        if reading == 0 || reading == self.hold.job().id() {
+            return Ok(None);
+        }
+        if reading != self.relayed_to {
+            let Some(job) = exec::current_job() else {
+                return Ok(None);
+            };
+            let relay: Arc<dyn Interrupt> = self.relay.clone();
+            if !job.register(Arc::downgrade(&relay)) {
+                return Err(Error::Cancelled.into_io());
+            }
+            self.relayed_to = reading;
+        }
+        Ok(Some(self.hold.job().enter()))
+    }
+}
+
+/// Interrupts the opening job of a body when the job that reads the body is cancelled.
+struct Relay(JobHandle);
+
+impl Interrupt for Relay {
+    fn interrupt(&self, _reading_job: usize) {
+        self.0.interrupt();
+    }
 }
 
 /// A response whose body has not been read: an [`io::Read`] over the body, read on the caller's
@@ -28,6 +94,13 @@ pub(crate) fn open(agent: &ureq::Agent, config: &Config, spec: Spec) -> Result<B
 ///
 /// Dropping the reader before the end of the body closes the connection instead of returning
 /// it to the pool.
+///
+/// A read blocked on a server that has gone silent (with no `read_timeout`, the default, it
+/// waits for ever) can be stopped from another thread: through a
+/// [`stop_handle`](BodyReader::stop_handle), or by
+/// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now) on the session that
+/// sent the request. The read then fails with an error that `?` turns into
+/// [`Error::Cancelled`].
 ///
 /// # Examples
 ///
@@ -52,6 +125,8 @@ pub struct BodyReader {
     content_length: Option<u64>,
     /// Errors carry their place and the setting that fired.
     body: phase::Placed<ureq::BodyReader<'static>>,
+    /// The job that opened the body, held while the reader lives; `None` off a job.
+    job: Option<OpeningJob>,
 }
 
 impl fmt::Debug for BodyReader {
@@ -65,7 +140,7 @@ impl fmt::Debug for BodyReader {
 }
 
 impl BodyReader {
-    pub(crate) fn new(resp: http::Response<ureq::Body>) -> Self {
+    fn new(resp: http::Response<ureq::Body>, job: Option<OpeningJob>) -> Self {
         let url = resp.get_uri().to_string();
         let (parts, body) = resp.into_parts();
         BodyReader {
@@ -74,7 +149,45 @@ impl BodyReader {
             body: phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions),
             headers: parts.headers,
             url,
+            job,
         }
+    }
+
+    /// A handle that stops this reader from another thread, for Ctrl-C: its
+    /// [`stop`](StopHandle::stop) shuts the body's connection down, so that a read blocked on
+    /// it returns an error at once (`?` turns it into [`Error::Cancelled`]), and so does every
+    /// later read. The handle is `Send` and `Clone`. It does nothing once the reader is dropped
+    /// or the body read to its end, and cannot interrupt a read on a session built with an agent
+    /// of your own ([`SessionBuilder::agent`](crate::SessionBuilder::agent)), whose connections
+    /// this crate does not make.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let url = format!("http://{}/", listener.local_addr()?);
+    /// # std::thread::spawn(move || {
+    /// #     let (mut socket, _) = listener.accept().unwrap();
+    /// #     let _ = socket.read(&mut [0; 1024]);
+    /// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nfirst");
+    /// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
+    /// # });
+    /// use std::io::Read;
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let session = FuturesSession::new();
+    /// let mut body = session.get(url).send_streaming().result()?;
+    /// let stop = body.stop_handle();
+    /// // Another thread (a Ctrl-C handler) stops the read, which waits on a silent server.
+    /// std::thread::spawn(move || stop.stop());
+    /// let mut received = Vec::new();
+    /// let err = body.read_to_end(&mut received).unwrap_err();
+    /// assert!(matches!(Error::from(err), Error::Cancelled));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle::of(self.job.as_ref().map(|job| job.hold.job().clone()))
     }
 
     /// The HTTP status code.
@@ -224,7 +337,7 @@ impl BodyReader {
         }
         let mut start = Vec::new();
         // The start of the body explains the error; a failed read leaves it shorter.
-        let _ = (&mut self.body)
+        let _ = Read::by_ref(&mut self)
             .take(crate::error::STATUS_BODY_READ)
             .read_to_end(&mut start);
         Err(Error::status_at(
@@ -238,6 +351,10 @@ impl BodyReader {
 
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let _as_opening_job = match &mut self.job {
+            Some(job) => job.enter()?,
+            None => None,
+        };
         // ureq's errors come as `Other`; ours keep their kind (`TimedOut` for a timeout) and
         // convert back into the same `Error` with `?`.
         self.body.read(buf)

@@ -11,6 +11,24 @@
 //! (`sync_all`) before the rename, so that a crash right after it cannot leave an empty or
 //! partial file under the final name either.
 //!
+//! # Cancelling
+//!
+//! A cancel and the rename are decided as one: a handle that resolves to `Cancelled` (and a
+//! `cancel()` that returns `true`) means nothing new is under the final name and an older file
+//! there is untouched; a body renamed into place means the handle resolves to the [`Download`]
+//! (and `cancel()` returns `false`). A cancel resolves the handle at once, from the cancelling
+//! thread, while the worker may be anywhere in the job. The options were:
+//!
+//! * check for a cancel, then rename: a cancel between the two leaves the new file in place
+//!   (the old one replaced) under a handle that says `Cancelled`;
+//! * rename, then undo on a cancel that came meanwhile: the old file is already gone, so the
+//!   undo could only delete, not restore;
+//! * rename under the lock of the handle's result (`Completer::commit`), which a cancel takes
+//!   to resolve the handle: whichever comes first wins, and the other sees it.
+//!
+//! The last is what is done. Its cost is that a thread asking the handle for its state waits
+//! for one `rename` (the `sync_all` before it is outside the lock).
+//!
 //! # When the target exists
 //!
 //! It is replaced. The options were to replace it or to fail with `AlreadyExists`. requests
@@ -31,6 +49,7 @@ use ureq::http;
 use ureq::ResponseExt;
 
 use crate::config::Config;
+use crate::exec::Completer;
 use crate::phase;
 use crate::progress::ProgressCounter;
 use crate::run::{execute, Budget, Spec};
@@ -40,15 +59,24 @@ use crate::Error;
 const BLOCK: usize = 64 * 1024;
 
 /// The job of [`RequestBuilder::download`](crate::RequestBuilder::download): sends the request
-/// (redirects and retries included) and writes the body to `path` as the module docs say.
+/// (redirects and retries included), writes the body to `path` as the module docs say, and
+/// resolves the handle.
 pub(crate) fn run(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
     path: PathBuf,
-    progress: &ProgressCounter,
-) -> Result<Download, Error> {
-    execute(agent, config, spec, Budget::Stream).and_then(|resp| write_body(resp, path, progress))
+    done: Completer<Download>,
+) {
+    let written = execute(agent, config, spec, Budget::Stream)
+        .and_then(|resp| write_body(resp, path, done.progress()));
+    match written {
+        // A cancel that came first leaves the part file unrenamed; dropping `written` removes it.
+        Ok(mut written) => {
+            done.commit(|| written.rename());
+        }
+        Err(e) => done.complete(Err(e)),
+    }
 }
 
 /// A finished download: the body is complete under [`path`](Download::path). Made by
@@ -200,11 +228,36 @@ impl std::error::Error for FileError {
     }
 }
 
+/// A complete body in its part file, synced to the disk, not yet under its final name.
+struct Written {
+    part: PartFile,
+    path: PathBuf,
+    bytes: u64,
+    status: u16,
+}
+
+impl Written {
+    /// Renames the part file to the final name. Run under the handle's lock (see the module
+    /// docs, "Cancelling"): one `rename`, nothing slow.
+    fn rename(&mut self) -> Result<Download, Error> {
+        std::fs::rename(&self.part.path, &self.path).map_err(|e| {
+            let what = format!("rename {} to", self.part.path.display());
+            file_error(&what, &self.path, e)
+        })?;
+        self.part.kept = true;
+        Ok(Download {
+            path: self.path.clone(),
+            bytes: self.bytes,
+            status: self.status,
+        })
+    }
+}
+
 fn write_body(
     mut resp: http::Response<ureq::Body>,
     path: PathBuf,
     progress: &ProgressCounter,
-) -> Result<Download, Error> {
+) -> Result<Written, Error> {
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         let mut start = Vec::new();
@@ -244,18 +297,8 @@ fn write_body(
     file.sync_all()
         .map_err(|e| file_error("sync", &part.path, e))?;
     drop(file);
-    // A cancel that arrived after the last read: its handle already says `Cancelled`, so the
-    // body must not appear under the final name.
-    if crate::exec::is_cancelled() {
-        return Err(Error::Cancelled);
-    }
-    std::fs::rename(&part.path, &path).map_err(|e| {
-        let what = format!("rename {} to", part.path.display());
-        file_error(&what, &path, e)
-    })?;
-    let mut part = part;
-    part.kept = true;
-    Ok(Download {
+    Ok(Written {
+        part,
         path,
         bytes,
         status,

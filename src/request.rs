@@ -517,6 +517,8 @@ impl RequestBuilder {
     ///
     /// Dropping the reader before the end of the body closes its connection (a half-read
     /// connection cannot be reused); a body read to its end returns the connection to the pool.
+    /// A read can be stopped from another thread with [`BodyReader::stop_handle`] or the
+    /// session's [`shutdown_now`](crate::FuturesSession::shutdown_now).
     ///
     /// # Examples
     ///
@@ -580,8 +582,7 @@ impl RequestBuilder {
     pub fn download(self, path: impl Into<PathBuf>) -> Pending<Download> {
         let path = path.into();
         self.submit(true, move |agent, config, spec, done| {
-            let result = download::run(agent, config, spec, path, done.progress());
-            done.complete(result);
+            download::run(agent, config, spec, path, done);
         })
     }
 

@@ -467,8 +467,11 @@ impl FuturesSession {
     /// Stops everything now, for Ctrl-C: [`shutdown`](FuturesSession::shutdown), and every
     /// running job is cancelled as by [`Pending::cancel`]: its handle resolves to
     /// [`Error::Cancelled`] and its request is interrupted, so its worker is free at once.
-    /// Event streams being read end with `Err(Error::Cancelled)` as their last item. Returns at
-    /// once; call [`join`](FuturesSession::join) to wait for the workers to exit.
+    /// Event streams being read end with `Err(Error::Cancelled)` as their last item, and a
+    /// [`BodyReader`](crate::BodyReader) of a request it sent (`send_streaming`) is stopped as by
+    /// its [`stop_handle`](crate::BodyReader::stop_handle): a read blocked on it, on whatever
+    /// thread, returns an error that `?` turns into `Error::Cancelled`. Returns at once; call
+    /// [`join`](FuturesSession::join) to wait for the workers to exit.
     ///
     /// # Examples
     ///

@@ -46,6 +46,8 @@ thread_local! {
     static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
     /// On a worker: where the jobs it runs are listed while they run (see [`Running`]).
     static RUNNING: RefCell<Option<Arc<Running>>> = const { RefCell::new(None) };
+    /// On a worker: where its executor lists the jobs held past their end (see [`Held`]).
+    static HELD: RefCell<Option<Arc<Held>>> = const { RefCell::new(None) };
 }
 
 /// The jobs one worker runs now: the one it took from the queue, and any it runs inline while
@@ -97,6 +99,20 @@ fn stop(task: &Arc<dyn Task>) {
     }
 }
 
+/// The jobs of one executor whose closure has returned but whose result goes on using what
+/// they registered (see [`JobHandle::hold`]): `shutdown_now` interrupts them too.
+pub(crate) type Held = Mutex<Vec<Arc<dyn Task>>>;
+
+/// Nothing panics while the list is locked; recover the guard rather than propagate.
+pub(crate) fn lock_held(held: &Held) -> std::sync::MutexGuard<'_, Vec<Arc<dyn Task>>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes this thread (a worker) list the jobs it holds in `held` from now on.
+pub(crate) fn list_held_in(held: Arc<Held>) {
+    HELD.with(|h| *h.borrow_mut() = Some(held));
+}
+
 /// A running job, for the code it runs and for whatever must cancel it later (an event stream
 /// that is dropped while its worker still reads).
 #[derive(Clone)]
@@ -137,6 +153,51 @@ impl JobHandle {
     /// nothing once the job has ended.
     pub(crate) fn interrupt(&self) {
         self.0.interrupt();
+    }
+
+    /// Keeps what the job registers (the connections it uses) interruptible after its closure
+    /// returns, until the guard drops: for a job whose result goes on using its connection (a
+    /// [`BodyReader`](crate::BodyReader)), so that [`interrupt`](JobHandle::interrupt) still
+    /// reaches it. On a worker, the job is listed with the worker's executor meanwhile, so
+    /// that its `shutdown_now` interrupts it too.
+    pub(crate) fn hold(&self) -> Hold {
+        self.0.hold(true);
+        let list = HELD.with(|h| h.borrow().clone());
+        if let Some(list) = &list {
+            lock_held(list).push(Arc::clone(&self.0));
+        }
+        Hold {
+            job: self.clone(),
+            list,
+        }
+    }
+}
+
+/// A job held past its end: see [`JobHandle::hold`].
+pub(crate) struct Hold {
+    job: JobHandle,
+    list: Option<Arc<Held>>,
+}
+
+impl Hold {
+    /// The held job.
+    pub(crate) fn job(&self) -> &JobHandle {
+        &self.job
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Some(list) = &self.list {
+            let id = self.job.id();
+            let ours = {
+                let mut list = lock_held(list);
+                let at = list.iter().position(|task| task.id() == id);
+                at.map(|at| list.swap_remove(at))
+            };
+            drop(ours);
+        }
+        self.job.0.hold(false);
     }
 }
 

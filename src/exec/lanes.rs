@@ -424,6 +424,10 @@ impl Task for Laned {
         self.task.register(what)
     }
 
+    fn hold(&self, held: bool) {
+        self.task.hold(held);
+    }
+
     fn is_cancelled(&self) -> bool {
         self.task.is_cancelled()
     }
@@ -472,6 +476,8 @@ impl Task for Wake {
     fn register(&self, _: Weak<dyn Interrupt>) -> bool {
         true
     }
+
+    fn hold(&self, _: bool) {}
 
     fn is_cancelled(&self) -> bool {
         false

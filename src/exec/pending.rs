@@ -250,7 +250,8 @@ impl<T: Send + 'static> Pending<T> {
     ///   requests made by the session (and by [`submit`](crate::FuturesSession::submit)
     ///   closures through the session's agent), redirects, retries and the wait between them;
     ///   a cancelled request is never sent again. A cancelled
-    ///   [`download`](crate::RequestBuilder::download) removes its part file.
+    ///   [`download`](crate::RequestBuilder::download) removes its part file and leaves the
+    ///   target path as it was; a download whose file is already in place is done (`false`).
     /// * Not interrupted: name resolution and a TCP connect in progress (ureq registers a socket
     ///   once it is connected); they end at their timeouts, then the job stops. Other work of a
     ///   `submit` closure runs to its end, its result dropped. A session built with an agent of
@@ -261,7 +262,8 @@ impl<T: Send + 'static> Pending<T> {
     ///   headers are in. To stop an event stream afterwards, drop the
     ///   [`EventStream`](crate::sse::EventStream) (or the LLM `ChatStream` over it), which
     ///   interrupts its worker the same way. A [`BodyReader`](crate::BodyReader) holds no worker
-    ///   (its body is read on your thread); dropping it closes the connection.
+    ///   (its body is read on your thread); dropping it closes the connection, and its
+    ///   [`stop_handle`](crate::BodyReader::stop_handle) stops a read from another thread.
     ///
     /// Cancelling relies on ureq's `unversioned` transport API; see RELIABILITY.md for the ureq
     /// versions it is tested with.

@@ -132,6 +132,8 @@ struct Workers {
     none_alive: Condvar,
     /// The jobs each worker runs now (by the order the workers started), for `shutdown_now`.
     running: Vec<Arc<job::Running>>,
+    /// The jobs held past their end (body readers still reading), for `shutdown_now`.
+    held: Arc<job::Held>,
 }
 
 struct Threads {
@@ -160,6 +162,7 @@ impl Executor {
             alive: Mutex::new(0),
             none_alive: Condvar::new(),
             running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
+            held: Arc::default(),
         });
         Executor {
             queue: Mutex::new(Some(Queue {
@@ -297,13 +300,17 @@ impl Executor {
 
     /// [`shutdown`](Executor::shutdown), then cancels every running job (see
     /// [`Task::cancel`]); a job that already resolved its handle (an event stream) is
-    /// interrupted. Returns at once.
+    /// interrupted, and so is every job held past its end (a body reader's). Returns at once.
     pub(crate) fn shutdown_now(&self) {
         self.shutdown();
         // Also stops a job a worker has taken from the queue and not yet listed, when it is
         // listed (see `job::Running`).
         for running in &self.workers.running {
             job::stop_all(running);
+        }
+        let held = job::lock_held(&self.workers.held).clone();
+        for task in held {
+            task.interrupt();
         }
     }
 
@@ -357,6 +364,7 @@ fn worker_loop(workers: Arc<Workers>, index: usize) {
     WORKER_OF.with(|w| w.set(workers.pool));
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
     job::list_running_in(Arc::clone(&workers.running[index]));
+    job::list_held_in(Arc::clone(&workers.held));
     // Ends when the executor is shut down or dropped and the queue is empty.
     loop {
         let task = match jobs.try_recv() {

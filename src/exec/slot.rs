@@ -66,6 +66,9 @@ pub(crate) trait Task: Send + Sync {
     fn interrupt(&self);
     /// See [`JobHandle::register`](super::job::JobHandle::register).
     fn register(&self, what: Weak<dyn Interrupt>) -> bool;
+    /// Keeps what the job registered past the end of its closure (`true`), until called with
+    /// `false`. See [`JobHandle::hold`](super::job::JobHandle::hold).
+    fn hold(&self, held: bool);
     /// Whether the job was cancelled.
     fn is_cancelled(&self) -> bool;
     /// Sleeps `d` unless the job is cancelled first; returns `false` if it was.
@@ -114,8 +117,11 @@ pub(crate) struct State<T> {
     pub(crate) abandoned: bool,
     /// A cancel reached the job: what it registers from now on is refused.
     cancelled: bool,
-    /// The job's closure has returned: a cancel has nothing left to interrupt.
+    /// The job's closure has returned: unless `held`, a cancel has nothing left to interrupt.
     retired: bool,
+    /// What the job registered stays interruptible after its closure returns: its result goes
+    /// on using it (a body reader, its connection). See `JobHandle::hold`.
+    held: bool,
     /// What the running job blocks on, to interrupt on cancel (see `exec::job`).
     interrupts: Registered,
 }
@@ -187,6 +193,7 @@ impl<T: Send + 'static> Slot<T> {
                 abandoned: false,
                 cancelled: false,
                 retired: false,
+                held: false,
                 interrupts: Registered::default(),
             }),
             done: Condvar::new(),
@@ -207,24 +214,52 @@ impl<T: Send + 'static> Slot<T> {
     /// called). Returns whether this call resolved the slot: by storing the result, or by
     /// dropping it when the handle is gone.
     fn complete_with(&self, make: impl FnOnce() -> Result<T, Error>) -> bool {
-        let (waker, listeners, waiters) = {
-            let mut state = self.lock();
-            if state.is_done() {
-                return false;
-            }
-            if state.abandoned {
-                // Nobody can take it: drop it now (with `make`), outside the lock.
-                drop(state);
-                return true;
-            }
-            state.result = Some(make());
-            self.ready.store(true, Ordering::Release);
-            (
-                state.waker.take(),
-                std::mem::take(&mut state.listeners),
-                state.waiters,
-            )
-        };
+        let state = self.lock();
+        if state.is_done() {
+            return false;
+        }
+        if state.abandoned {
+            // Nobody can take it: drop it now (with `make`), outside the lock.
+            drop(state);
+            return true;
+        }
+        let result = make();
+        self.store(state, result);
+        true
+    }
+
+    /// Runs `step` and stores the result it returns, unless the handle is already resolved or
+    /// the job was cancelled; returns whether `step` ran. `step` runs under the slot's lock,
+    /// which a cancel takes to resolve the handle: a cancel comes either before (then `step`
+    /// never runs) or after the result is stored (then it finds the job done and returns
+    /// `false`). For a last step whose effect must agree with what the handle reports (a
+    /// download's rename into place). `step` must be short and must not touch this slot.
+    fn commit(&self, step: impl FnOnce() -> Result<T, Error>) -> bool {
+        let state = self.lock();
+        if state.is_done() || state.cancelled {
+            return false;
+        }
+        let result = step();
+        if state.abandoned {
+            // Nobody can take it; its `Drop` runs outside the lock.
+            drop(state);
+            drop(result);
+            return true;
+        }
+        self.store(state, result);
+        true
+    }
+
+    /// Stores `result` in the unresolved slot that `state` locks, then wakes whoever waits.
+    fn store(&self, mut state: MutexGuard<'_, State<T>>, result: Result<T, Error>) {
+        state.result = Some(result);
+        self.ready.store(true, Ordering::Release);
+        let (waker, listeners, waiters) = (
+            state.waker.take(),
+            std::mem::take(&mut state.listeners),
+            state.waiters,
+        );
+        drop(state);
         if waiters > 0 {
             self.done.notify_all();
         }
@@ -235,7 +270,6 @@ impl<T: Send + 'static> Slot<T> {
             // The receiver may be gone (an abandoned `as_completed`); nothing to tell then.
             let _ = l.tx.send(l.index);
         }
-        true
     }
 
     /// Before blocking, gives the CPU to other threads a few times in case the job is about to
@@ -334,11 +368,14 @@ impl<T: Send + 'static> Slot<T> {
         claimed
     }
 
-    /// The job's closure returned: forget what it registered.
+    /// The job's closure returned: forget what it registered, unless it is held.
     fn retire(&self) {
         let registered = {
             let mut state = self.lock();
             state.retired = true;
+            if state.held {
+                return;
+            }
             std::mem::take(&mut state.interrupts)
         };
         drop(registered);
@@ -423,10 +460,23 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
         if state.cancelled {
             return false;
         }
-        if !state.retired {
+        if !state.retired || state.held {
             state.interrupts.push(what);
         }
         true
+    }
+
+    fn hold(&self, held: bool) {
+        let slot: &Slot<T> = self;
+        let registered = {
+            let mut state = slot.lock();
+            state.held = held;
+            if held || !state.retired {
+                return;
+            }
+            std::mem::take(&mut state.interrupts)
+        };
+        drop(registered);
     }
 
     fn is_cancelled(&self) -> bool {
@@ -477,6 +527,13 @@ impl<T: Send + 'static> Completer<T> {
     /// Resolves the handle with `result`. The job may go on running afterwards.
     pub(crate) fn complete(self, result: Result<T, Error>) {
         self.slot.complete(result);
+    }
+
+    /// Runs `step` and resolves the handle with its result, unless the job was cancelled (or
+    /// its handle resolved) first; returns whether `step` ran. A cancel cannot come between
+    /// `step` and the handle's result: see `Slot::commit`.
+    pub(crate) fn commit(self, step: impl FnOnce() -> Result<T, Error>) -> bool {
+        self.slot.commit(step)
     }
 
     /// The job's progress counters, for a job that reads a body.

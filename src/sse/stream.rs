@@ -261,12 +261,17 @@ impl StopReading {
 }
 
 /// Stops a stream from another thread, for Ctrl-C: made by [`EventStream::stop_handle`] (and
-/// by the LLM `ChatStream::stop_handle` and [`EventSource::stop_handle`](crate::EventSource::stop_handle)).
+/// by the LLM `ChatStream::stop_handle`), by [`BodyReader::stop_handle`](crate::BodyReader::stop_handle)
+/// and by [`EventSource::stop_handle`](crate::EventSource::stop_handle).
 ///
 /// [`stop`](StopHandle::stop) interrupts the worker that reads the stream, as dropping the
 /// stream does, while the stream stays with its reader: the events already received are still
 /// handed out, then its last item is `Err(Error::Cancelled)`. Clones stop the same stream. A
 /// handle made with `default()` stops nothing.
+///
+/// For a [`BodyReader`](crate::BodyReader) it shuts the body's connection down: a read blocked
+/// on it returns an error at once, and so does every later read; the error converts into
+/// [`Error::Cancelled`] with `?`. A body already read to its end is not affected.
 ///
 /// # Examples
 ///
@@ -300,6 +305,11 @@ pub struct StopHandle(
 );
 
 impl StopHandle {
+    /// A handle that interrupts `job`, or nothing.
+    pub(crate) fn of(job: Option<crate::exec::JobHandle>) -> StopHandle {
+        StopHandle(job, None)
+    }
+
     /// Interrupts the worker reading the stream (see the [type docs](StopHandle)). Does nothing
     /// once the stream has ended. On a session built with an agent of your own
     /// ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) the read in progress cannot be

@@ -9,7 +9,8 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use support::{Reply, TestServer};
 use ureq_futures::llm::{Message, OpenAIClient};
-use ureq_futures::{as_completed, Error, FuturesSession};
+use ureq_futures::sse::StopHandle;
+use ureq_futures::{as_completed, BodyReader, Error, FuturesSession};
 
 /// Long enough never to be reached by a passing test, short enough to fail a broken one.
 const HANG: Duration = Duration::from_secs(30);
@@ -386,6 +387,100 @@ fn a_body_reader_holds_no_worker_and_dropping_it_closes_the_connection() {
     let next = session.get(server.url()).send_streaming().result().unwrap();
     drop(next);
     assert_eq!(server.connection_count(), 2);
+    worker_is_free(&session);
+}
+
+/// What the two reads of [`read_on_a_thread`] after the first bytes returned.
+type LastReads = (Result<usize, Error>, Result<usize, Error>);
+
+/// Reads `body` on a thread of its own: its first 5 bytes, then (after telling `reading`) the
+/// rest, twice. Sends what the last two reads returned.
+fn read_on_a_thread(mut body: BodyReader) -> (Receiver<()>, Receiver<LastReads>) {
+    let (reading_tx, reading) = crossbeam_channel::bounded(1);
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let mut first = [0; 5];
+        body.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"first");
+        let _ = reading_tx.send(());
+        let blocked = body.read_to_end(&mut Vec::new()).map_err(Error::from);
+        let again = body.read(&mut [0; 16]).map_err(Error::from);
+        let _ = done_tx.send((blocked, again));
+    });
+    (reading, done)
+}
+
+#[test]
+fn a_body_readers_stop_handle_ends_a_read_on_a_silent_server_from_another_thread() {
+    let (server, seen) = stalls_mid_body(1000, b"first");
+    let session = FuturesSession::builder().max_workers(1).build();
+    let body = session.get(server.url()).send_streaming().result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    let stop = body.stop_handle();
+    let (reading, done) = read_on_a_thread(body);
+    reading.recv_timeout(HANG).unwrap();
+    stop.clone().stop();
+    match done.recv_timeout(HANG) {
+        Ok((Err(Error::Cancelled), Err(Error::Cancelled))) => {}
+        Ok(other) => panic!("expected both reads to fail as cancelled, got {other:?}"),
+        Err(_) => panic!("the stop handle left the read blocked"),
+    }
+    // It stopped that body only: the session goes on, and a second stop does nothing.
+    stop.stop();
+    let ok = TestServer::start(|_| Reply::ok("fine"));
+    let resp = session.get(ok.url()).send().result().unwrap();
+    assert_eq!(resp.text().unwrap(), "fine");
+}
+
+#[test]
+fn shutdown_now_stops_a_body_reader_being_read() {
+    let (server, seen) = stalls_mid_body(1_000_000, b"first");
+    let session = FuturesSession::builder().max_workers(1).build();
+    let body = session.get(server.url()).send_streaming().result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    let (reading, done) = read_on_a_thread(body);
+    reading.recv_timeout(HANG).unwrap();
+    session.shutdown_now(); // the Ctrl-C handler
+    match done.recv_timeout(HANG) {
+        Ok((Err(Error::Cancelled), Err(Error::Cancelled))) => {}
+        Ok(other) => panic!("expected both reads to fail as cancelled, got {other:?}"),
+        Err(_) => panic!("shutdown_now left the body read blocked"),
+    }
+}
+
+/// A body read inside another job (a `submit` closure) stays within reach of its stop handle,
+/// and the reading job's cancel interrupts the read as it does the job's requests.
+#[test]
+fn a_body_read_inside_a_job_is_stopped_by_its_handle_and_by_the_jobs_cancel() {
+    let (server, seen) = stalls_mid_body(1000, b"first");
+    let session = FuturesSession::builder().max_workers(1).build();
+    let read_inside_a_job = |tell: crossbeam_channel::Sender<StopHandle>| {
+        let (inner, url) = (session.clone(), server.url());
+        session.submit(move |_| {
+            let mut body = inner.get(url).send_streaming().result()?;
+            let mut first = [0; 5];
+            body.read_exact(&mut first)?;
+            let _ = tell.send(body.stop_handle());
+            body.read_to_end(&mut Vec::new())?;
+            Ok(())
+        })
+    };
+    // Stopped through the body's handle, from this thread.
+    let (tx, handles) = crossbeam_channel::bounded(1);
+    let mut job = read_inside_a_job(tx);
+    seen.recv_timeout(HANG).unwrap();
+    handles.recv_timeout(HANG).unwrap().stop();
+    match job.result_timeout(HANG) {
+        Some(Err(Error::Cancelled)) => {}
+        Some(other) => panic!("expected the read to fail as cancelled, got {other:?}"),
+        None => panic!("the stop handle left the read inside the job blocked"),
+    }
+    // Stopped by cancelling the job that reads.
+    let (tx, handles) = crossbeam_channel::bounded(1);
+    let job = read_inside_a_job(tx);
+    seen.recv_timeout(HANG).unwrap();
+    handles.recv_timeout(HANG).unwrap();
+    assert!(job.cancel());
     worker_is_free(&session);
 }
 

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use support::{ms, Reply, TestServer};
+use support::{ms, secs, Reply, TestServer};
 use ureq_futures::{Error, FuturesSession, Progress};
 
 /// A fresh directory under the system's temporary one, removed when dropped.
@@ -248,4 +248,58 @@ fn progress_counts_buffered_bodies_and_nothing_for_jobs_without_one() {
     let job = session.submit(|_| Ok(()));
     job.wait();
     assert_eq!(job.progress(), Progress::default());
+}
+
+/// A cancel and the rename into place are decided as one: a download whose `cancel` returns
+/// `true` never leaves its file behind (an older file stays as it was), and one whose file is in
+/// place resolved to it (its `cancel` returns `false`). Most rounds cancel right after the part
+/// file is gone, which is where the rename and a cancel meet; every third cancels while the part
+/// file is there.
+#[test]
+fn a_download_whose_cancel_succeeds_never_leaves_its_file() {
+    let dir = TempDir::new("cancel-race");
+    let server = TestServer::start(|_| Reply::ok(vec![b'x'; 100]));
+    let session = FuturesSession::builder().max_workers(1).build();
+    for round in 0..400 {
+        let path = dir.join(&format!("f{round}"));
+        let old = round % 2 == 1;
+        if old {
+            std::fs::write(&path, "old").unwrap();
+        }
+        let pending = session.get(server.url()).download(&path);
+        while !part(&path).exists() && !pending.is_done() {
+            std::hint::spin_loop();
+        }
+        while round % 3 != 0 && part(&path).exists() && !pending.is_done() {
+            std::hint::spin_loop();
+        }
+        let cancelled = pending.cancel();
+        let result = pending.result();
+        // The next job runs once this one has ended: nothing touches the files after that.
+        let mut next = session.submit(|_| Ok(()));
+        assert!(
+            next.result_timeout(secs(30)).is_some(),
+            "round {round}: the job hangs"
+        );
+        let now = std::fs::read(&path).ok();
+        if cancelled {
+            assert!(
+                matches!(result, Err(Error::Cancelled)),
+                "round {round}: {result:?}"
+            );
+            let before = old.then(|| b"old".to_vec());
+            assert_eq!(
+                now, before,
+                "round {round}: cancelled, yet the new file is in place"
+            );
+        } else {
+            let download = result.unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+            assert_eq!(download.bytes(), 100);
+            assert_eq!(now, Some(vec![b'x'; 100]), "round {round}");
+        }
+        assert!(
+            !part(&path).exists(),
+            "round {round}: the part file was left"
+        );
+    }
 }
