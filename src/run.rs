@@ -9,7 +9,6 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::Read;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ureq::http::{self, HeaderMap, HeaderValue, Method, Uri};
@@ -23,7 +22,7 @@ use crate::ratelimit::{observe_answer, wait_turn};
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
-use crate::sse::{pump, Decode, EventStream, Framing, MapFeed, Resume, Sink, StreamOptions};
+use crate::sse::{pump, Decode, EventStream, MapFeed, Sink, StreamOptions};
 use crate::timeout::TimeoutSettings;
 use crate::Error;
 use crate::{encoding, stale, url};
@@ -114,13 +113,7 @@ pub(crate) fn stream<D: Decode>(
         stream.interrupt_on_drop(job);
     }
     done.complete(Ok(stream));
-    pump_guarded(
-        body,
-        options.framing,
-        options.resume.as_deref(),
-        decoder,
-        &feed,
-    );
+    pump_guarded(body, options, decoder, &feed);
 }
 
 /// The job of a stream of a [`StreamMap`](crate::sse::StreamMap): reads and parses the body
@@ -138,13 +131,7 @@ pub(crate) fn merged_stream<D: Decode>(
     feed.on_job(crate::exec::current_job());
     match open_stream_body(agent, config, spec, &options) {
         Ok((_, body)) => {
-            pump_guarded(
-                body,
-                options.framing,
-                options.resume.as_deref(),
-                decoder,
-                &feed,
-            );
+            pump_guarded(body, options, decoder, &feed);
             feed.end(Ok(()));
         }
         Err(e) => feed.end(Err(e)),
@@ -215,13 +202,13 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// a clean end when the unwinding drops the sender.
 fn pump_guarded<D: Decode>(
     body: impl Read,
-    framing: Framing,
-    resume: Option<&Mutex<Resume>>,
+    options: StreamOptions,
     decoder: D,
     sink: &impl Sink<D::Item>,
 ) {
+    let resume = options.resume.as_deref();
     let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        pump(body, framing, resume, decoder, sink)
+        pump(body, options.framing, resume, decoder, sink)
     }));
     if let Err(payload) = pumped {
         sink.send(Err(Error::Panicked(panic_message(payload.as_ref()))));

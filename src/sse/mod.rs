@@ -24,5 +24,5 @@ pub use parser::{Event, EventRef, Parser, SmolStr, DEFAULT_MAX_EVENT_SIZE};
 pub use reader::EventReader;
 pub use stream::StopHandle;
 pub(crate) use stream::StopReading;
-pub(crate) use stream::{pump, Framing, Resume, Sink};
+pub(crate) use stream::{pump, Resume, Sink};
 pub use stream::{Decode, EventStream, RawEvents, StreamOptions, DEFAULT_CHANNEL_CAPACITY};
