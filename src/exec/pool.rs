@@ -17,9 +17,9 @@
 //! queued job always has a worker, because the first job starts one. Every entry goes into the
 //! queue through [`Queue::send`], which does that accounting: a lane's wake-up too, since a
 //! worker counted idle takes it like any job (an entry that took no count would leave a count
-//! behind for a worker that is busy, and later jobs would take it instead of starting a worker). `threadpool` starts every
-//! thread it is asked for at once, so it is grown one thread at a time
-//! (`ThreadPool::set_num_threads`), each running one worker loop.
+//! behind for a worker that is busy, and later jobs would take it instead of starting a
+//! worker). `threadpool` starts every thread it is asked for at once, so it is grown one
+//! thread at a time (`ThreadPool::set_num_threads`), each running one worker loop.
 //!
 //! # Shutdown, and handles that outlive their session
 //!
