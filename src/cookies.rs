@@ -334,7 +334,7 @@ fn path_match(request: &str, cookie: &str) -> bool {
 }
 
 /// §5.1.1: the lenient cookie date, as seconds since the Unix epoch.
-fn parse_date(text: &str) -> Option<i64> {
+pub(crate) fn parse_date(text: &str) -> Option<i64> {
     let is_delimiter = |c: char| {
         c == '\t'
             || (' '..='/').contains(&c)
