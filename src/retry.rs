@@ -280,13 +280,7 @@ impl RetryPolicy {
         }
         let retry_after = match outcome {
             Ok(resp) => {
-                let status = resp.status();
-                // The server's word comes before the status, as in the official SDKs.
-                let retry = match should_retry(resp.headers()) {
-                    Some(yes) => yes && !status.is_success(),
-                    None => self.retries_status(status.as_u16()),
-                };
-                if !retry {
+                if !self.retries_answer(resp.status().as_u16(), resp.headers()) {
                     return Verdict::Stop;
                 }
                 // A wait of zero is no advice: many clients retrying at once would only meet
@@ -301,6 +295,25 @@ impl RetryPolicy {
             Some(wait) if wait > self.max_retry_after => Verdict::Stop,
             Some(wait) => Verdict::RetryAfter(wait),
             None => Verdict::RetryAfter(self.backoff(attempt)),
+        }
+    }
+
+    /// Whether a request that failed with `e` is worth another attempt under this policy
+    /// (attempts and method aside): a status error as its answer would be, other errors when
+    /// they are a failed connection or a timeout.
+    pub(crate) fn retries(&self, e: &Error) -> bool {
+        match e {
+            Error::Status(s) => self.retries_answer(s.status, &s.headers),
+            e => is_retryable_error(e),
+        }
+    }
+
+    /// Whether an answer of `status` is retried: the server's `x-should-retry` first, as in the
+    /// official SDKs, then the policy's statuses.
+    fn retries_answer(&self, status: u16, headers: &http::HeaderMap) -> bool {
+        match should_retry(headers) {
+            Some(yes) => yes && !(200..300).contains(&status),
+            None => self.retries_status(status),
         }
     }
 
@@ -341,7 +354,7 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 }
 
 /// The server's own verdict: `x-should-retry: true` or `false` (in any case), if it sent one.
-pub(crate) fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
+fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
     let value = headers.get("x-should-retry")?.to_str().ok()?.trim();
     if value.eq_ignore_ascii_case("true") {
         Some(true)
@@ -354,7 +367,7 @@ pub(crate) fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
 
 /// Failures before a response: the request may not have reached the server, or the server
 /// closed a pooled connection under us.
-pub(crate) fn is_retryable_error(e: &Error) -> bool {
+fn is_retryable_error(e: &Error) -> bool {
     match e {
         Error::Io(_) | Error::Timeout(_) => true,
         Error::Transport(t) => {

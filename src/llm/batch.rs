@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{ChatClient, ChatRequest, Message};
-use crate::retry::{is_retryable_error, jittered_backoff, retry_after, should_retry};
-use crate::{BatchProgress, Error, FuturesSession, RateLimiter};
+use crate::retry::{jittered_backoff, retry_after};
+use crate::{BatchProgress, Error, FuturesSession, RateLimiter, RetryPolicy};
 
 /// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
 /// writes to JSON as `{"id": "...", "messages": [{"role": "user", "content": "..."}]}`.
@@ -496,18 +496,9 @@ fn chat<C: ChatClient + ?Sized>(client: &C, messages: &[Message], attempts: u32)
     }
 }
 
-/// What the LLM clients' own [`RetryPolicy::llm`](crate::RetryPolicy::llm) retries: the
-/// server's `x-should-retry` first, then the status.
+/// What the LLM clients' own [`RetryPolicy::llm`] retries.
 fn is_retryable(e: &Error) -> bool {
-    if let Error::Status(s) = e {
-        if let Some(verdict) = should_retry(&s.headers) {
-            return verdict;
-        }
-    }
-    match e.status() {
-        Some(status) => matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529),
-        None => is_retryable_error(e),
-    }
+    RetryPolicy::llm().retries(e)
 }
 
 fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
