@@ -145,3 +145,21 @@ pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, Heade
 pub(crate) fn header_names(headers: &[(String, String)]) -> Vec<&str> {
     headers.iter().map(|(k, _)| k.as_str()).collect()
 }
+
+/// Whether `headers` give `media_type` as the content type, whatever its parameters
+/// (`charset`...) and letter case.
+pub(crate) fn has_media_type(headers: &ureq::http::HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(ureq::http::header::CONTENT_TYPE)
+        .and_then(|value| {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            Some(
+                value
+                    .split(';')
+                    .next()?
+                    .trim()
+                    .eq_ignore_ascii_case(media_type),
+            )
+        })
+        .unwrap_or(false)
+}

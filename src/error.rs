@@ -411,7 +411,7 @@ impl ApiError {
                 ..ApiError::default()
             },
         };
-        if api.message.is_none() && is_plain_text(headers) {
+        if api.message.is_none() && crate::config::has_media_type(headers, "text/plain") {
             return ApiError {
                 message: plain_text_message(body),
                 ..ApiError::default()
@@ -516,15 +516,6 @@ fn token<'a>(json: &'a [u8], expected: &[u8]) -> Option<&'a [u8]> {
 fn key<'a>(json: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let rest = token(json, b"\"")?.strip_prefix(name)?;
     token(rest.strip_prefix(b"\"")?, b":")
-}
-
-/// Whether the response says its body is `text/plain` (in any charset).
-fn is_plain_text(headers: &ureq::http::HeaderMap) -> bool {
-    headers
-        .get(ureq::http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("text/plain"))
 }
 
 /// The message of a `text/plain` body, as a proxy or a gateway sends one: the text of its first

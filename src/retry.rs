@@ -401,7 +401,8 @@ pub(crate) fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<
     }
     // The cookie date parser reads all three forms RFC 9110 §5.6.7 names (IMF-fixdate, RFC
     // 850, asctime), and more; a date before 1970 is none.
-    let at = UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(parse_date(value)?).ok()?))?;
+    let at =
+        UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(parse_date(value)?).ok()?))?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 

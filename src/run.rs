@@ -237,19 +237,15 @@ pub(crate) fn open_stream(
         return Err(Error::status_at(status, &url, parts.headers, &start));
     }
     // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
-    if require_event_stream && status != 204 {
+    if require_event_stream
+        && status != 204
+        && !crate::config::has_media_type(resp.headers(), "text/event-stream")
+    {
         let content_type = resp
             .headers()
             .get(http::header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let is_sse = content_type.as_deref().is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
-        });
-        if !is_sse {
-            return Err(Error::UnexpectedContentType(content_type));
-        }
+        return Err(Error::UnexpectedContentType(content_type));
     }
     Ok(resp)
 }
