@@ -80,10 +80,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Executor {
     /// `None` once shut down or dropped.
     queue: Mutex<Option<Queue>>,
-    /// Kept to take queued jobs back out at shutdown.
-    backlog: Receiver<QueueItem>,
     workers: Arc<Workers>,
-    id: usize,
     /// The admission step of jobs queued with a lane key; `None` when nothing limits them, and
     /// then no job pays for it.
     lanes: Option<Arc<Lanes>>,
@@ -111,7 +108,7 @@ impl Queue {
 
 /// What the executor shares with its workers.
 struct Workers {
-    /// The queue's receiving end, which each worker drains.
+    /// The queue's receiving end, which each worker drains (and a shutdown empties).
     jobs: Receiver<QueueItem>,
     /// The executor's id (see [`is_worker_of`]), its maximum of workers and their threads' name.
     pool: usize,
@@ -146,10 +143,9 @@ impl Executor {
     /// An executor of up to `max_workers` (at least 1) threads named `name`, none started yet.
     pub(crate) fn new(name: &str, max_workers: usize) -> Executor {
         let (tx, rx) = crossbeam_channel::unbounded::<QueueItem>();
-        let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
         let workers = Arc::new(Workers {
-            jobs: rx.clone(),
-            pool: id,
+            jobs: rx,
+            pool: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
             name: name.to_string(),
             started: AtomicUsize::new(0),
@@ -169,9 +165,7 @@ impl Executor {
                 tx,
                 workers: Arc::clone(&workers),
             })),
-            backlog: rx,
             workers,
-            id,
             lanes: None,
         }
     }
@@ -208,7 +202,7 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce(Completer<T>) + Send + 'static,
     {
-        let (slot, mut task) = Slot::queued(if inline { self.id } else { 0 }, job);
+        let (slot, mut task) = Slot::queued(if inline { self.workers.pool } else { 0 }, job);
         let handle = Arc::clone(&task);
         if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
             task = lanes.entry(key, task);
@@ -227,28 +221,28 @@ impl Executor {
 impl Workers {
     /// Takes an idle worker's count, or else starts a worker if there are fewer than the maximum.
     fn start_worker_unless_one_is_idle(self: &Arc<Self>) {
-        let w = self;
-        if w.idle
+        if self
+            .idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok()
         {
             return;
         }
-        let mut threads = lock(&w.threads);
-        let started = w.started.load(Ordering::Acquire);
-        if threads.stopped || started >= w.max_workers {
+        let mut threads = lock(&self.threads);
+        let started = self.started.load(Ordering::Acquire);
+        if threads.stopped || started >= self.max_workers {
             return;
         }
-        w.started.store(started + 1, Ordering::Release);
-        *lock(&w.alive) += 1;
+        self.started.store(started + 1, Ordering::Release);
+        *lock(&self.alive) += 1;
         let pool = match &mut threads.pool {
             Some(pool) => {
                 pool.set_num_threads(started + 1);
                 pool
             }
-            none => none.insert(ThreadPool::with_name(w.name.clone(), 1)),
+            none => none.insert(ThreadPool::with_name(self.name.clone(), 1)),
         };
-        let workers = Arc::clone(w);
+        let workers = Arc::clone(self);
         pool.execute(move || worker_loop(workers, started));
     }
 }
@@ -265,7 +259,7 @@ impl Executor {
 
     /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
     pub(crate) fn queued(&self) -> usize {
-        self.backlog.len()
+        self.workers.jobs.len()
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
@@ -293,7 +287,7 @@ impl Executor {
             lanes.shutdown();
         }
         self.stop();
-        for task in self.backlog.try_iter() {
+        for task in self.workers.jobs.try_iter() {
             task.abort(Error::ShutDown);
         }
     }
@@ -318,7 +312,7 @@ impl Executor {
     /// one of this executor's own workers, which would otherwise wait for itself.
     pub(crate) fn join(&self) {
         self.shutdown();
-        if is_worker_of(self.id) {
+        if is_worker_of(self.workers.pool) {
             return;
         }
         let mut n = lock(&self.workers.alive);
