@@ -257,10 +257,18 @@ pub(crate) fn non_empty_string(value: Option<Value>) -> Option<String> {
     }
 }
 
-/// The error of an answer that ended with the failure `reason` (a finish reason that says the
-/// server stopped it: Cohere's `ERROR`, DeepSeek's `insufficient_system_resource`...), with the
-/// server's `detail`. An error, not a finish reason: the answer before it is not one the model
-/// finished, and a caller reading only the text would take it for whole.
+/// Whether a finish reason says the server, not the model, ended the answer: Cohere's `ERROR`
+/// (and `ERROR_TOXIC`, `ERROR_LIMIT`...) and `TIMEOUT`, DeepSeek's
+/// `insufficient_system_resource`, OpenRouter's `error`. Such an answer is an error (see
+/// [`failed`]), not a finish reason: the answer before it is not one the model finished, and a
+/// caller reading only the text would take it for whole.
+pub(crate) fn is_server_failure(reason: &str) -> bool {
+    reason.starts_with("ERROR")
+        || matches!(reason, "TIMEOUT" | "insufficient_system_resource" | "error")
+}
+
+/// The error of an answer that ended with the failure `reason` (see [`is_server_failure`]),
+/// with the server's `detail`.
 pub(crate) fn failed(reason: &str, detail: Option<Value>) -> Error {
     Error::Api {
         message: detail

@@ -252,8 +252,7 @@ impl AnthropicDecoder {
                 _ => {}
             },
             Payload::ContentBlockStop { index } => {
-                if let Some((_, text, signature)) = self.thinking_block(index).map(std::mem::take) {
-                    self.thinking = None;
+                if let Some((_, text, signature)) = self.thinking.take_if(|(at, ..)| *at == index) {
                     if !signature.is_empty() {
                         events.push(ChatEvent::Thought(Thought::Signed { text, signature }));
                     }

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    arguments_text, as_text, chat_decode, failed, parse_object, unnamed_call, Ending,
+    arguments_text, as_text, chat_decode, failed, is_server_failure, parse_object, unnamed_call,
+    Ending,
 };
 
 use crate::Error;
@@ -105,7 +106,7 @@ impl CohereDecoder {
                 let reason = line
                     .finish_reason
                     .or_else(|| line.response.as_ref()?.finish_reason.clone());
-                if let Some(reason) = reason.as_deref().filter(|r| r.starts_with("ERROR")) {
+                if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
                     return Err(failed(reason, line.error.or(line.message)));
                 }
                 events.extend(reason.filter(|r| !r.is_empty()).map(ChatEvent::Finish));

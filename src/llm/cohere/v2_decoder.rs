@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::decoder::{not_an_event, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
-use crate::llm::wire::failed;
 use crate::llm::wire::{
     arguments_text, chat_decode, non_empty_str, parse_object, unnamed_call, Ending,
 };
+use crate::llm::wire::{failed, is_server_failure};
 
 use crate::Error;
 
@@ -135,7 +135,7 @@ impl CohereV2Decoder {
             }
             "message-end" => {
                 let reason = string("/finish_reason");
-                if let Some(reason) = reason.as_deref().filter(|r| is_failure(r)) {
+                if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
                     return Err(failed(reason, delta.get("error").cloned()));
                 }
                 events.extend(reason.map(ChatEvent::Finish));
@@ -146,11 +146,6 @@ impl CohereV2Decoder {
         }
         Ok(())
     }
-}
-
-/// Whether a `message-end` finish reason means the answer failed.
-fn is_failure(reason: &str) -> bool {
-    reason.starts_with("ERROR") || reason == "TIMEOUT"
 }
 
 chat_decode!(CohereV2Decoder, "message-end", Some(crate::llm::wire::DONE));

@@ -5,12 +5,9 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, failed, first_of, non_empty_string, parse_object,
-    unnamed_call, Ending,
+    api_error, arguments_text, chat_decode, failed, first_of, is_server_failure, non_empty_string,
+    parse_object, unnamed_call, Ending,
 };
-
-/// Finish reasons that say the server, not the model, ended the answer.
-const SERVER_FAILURES: [&str; 2] = ["insufficient_system_resource", "error"];
 
 use crate::Error;
 
@@ -192,7 +189,7 @@ impl OpenAIDecoder {
             }
             let reason = choice.finish_reason.filter(|r| !r.is_empty());
             // The server stopped the answer (DeepSeek when overloaded; OpenRouter's `error`).
-            if let Some(reason) = reason.as_deref().filter(|r| SERVER_FAILURES.contains(r)) {
+            if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
                 return Err(failed(reason, None));
             }
             events.extend(reason.map(ChatEvent::Finish));
