@@ -8,6 +8,16 @@ use ureq_futures::{Error, FuturesSession, RetryPolicy};
 const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n\
 <center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
 
+/// The error of a streamed chat-style POST to `url` that the server refuses.
+fn refused_stream(url: String) -> Error {
+    FuturesSession::new()
+        .post(url)
+        .json(&serde_json::json!({"stream": true}))
+        .events()
+        .result()
+        .unwrap_err()
+}
+
 fn status_error(err: Error) -> Box<ureq_futures::StatusError> {
     match err {
         Error::Status(e) => e,
@@ -48,12 +58,7 @@ fn a_stream_refused_with_a_long_api_error_shows_the_apis_message_and_request_id(
             .content_type("application/json")
             .header("x-request-id", "req_abc")
     });
-    let err = FuturesSession::new()
-        .post(server.url_for("/v1/chat/completions"))
-        .json(&serde_json::json!({"stream": true}))
-        .events()
-        .result()
-        .unwrap_err();
+    let err = refused_stream(server.url_for("/v1/chat/completions"));
     assert_eq!(
         err.to_string(),
         format!(
@@ -134,12 +139,7 @@ fn a_proxys_plain_text_answer_to_a_stream_is_the_message() {
     let envoy = "upstream connect error or disconnect/reset before headers. reset reason: \
                  connection termination";
     let server = TestServer::start(move |_| Reply::status(503, envoy).content_type("text/plain"));
-    let err = FuturesSession::new()
-        .post(server.url_for("/v1/chat/completions?key=secret"))
-        .json(&serde_json::json!({"stream": true}))
-        .events()
-        .result()
-        .unwrap_err();
+    let err = refused_stream(server.url_for("/v1/chat/completions?key=secret"));
     assert_eq!(
         err.to_string(),
         format!(
