@@ -8,6 +8,17 @@ use ureq_futures::{Error, FuturesSession, RetryPolicy};
 const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n\
 <center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
 
+/// The error of a GET of `url` that the server refuses, from `error_for_status`.
+fn refused_get(url: impl AsRef<str>) -> Error {
+    FuturesSession::new()
+        .get(url.as_ref())
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err()
+}
+
 /// The error of a streamed chat-style POST to `url` that the server refuses.
 fn refused_stream(url: String) -> Error {
     FuturesSession::new()
@@ -29,13 +40,7 @@ fn status_error(err: Error) -> Box<ureq_futures::StatusError> {
 fn an_html_error_page_is_one_line_with_the_reason_and_the_url() {
     let server = TestServer::start(|_| Reply::status(404, NGINX_404).content_type("text/html"));
     let url = server.url_for("/missing?api_key=secret");
-    let err = FuturesSession::new()
-        .get(&url)
-        .send()
-        .result()
-        .unwrap()
-        .error_for_status()
-        .unwrap_err();
+    let err = refused_get(&url);
     assert_eq!(
         err.to_string(),
         format!(
@@ -159,13 +164,7 @@ fn a_plain_text_body_of_several_lines_is_shown_on_one() {
     let server = TestServer::start(move |_| {
         Reply::status(502, body).content_type("text/plain; charset=utf-8")
     });
-    let err = FuturesSession::new()
-        .get(server.url_for("/v1/models"))
-        .send()
-        .result()
-        .unwrap()
-        .error_for_status()
-        .unwrap_err();
+    let err = refused_get(server.url_for("/v1/models"));
     assert_eq!(
         err.to_string(),
         format!(
