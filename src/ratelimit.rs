@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ureq::http::{self, HeaderMap};
 
 use crate::retry::{retry_after, unix_seconds};
+use crate::Error;
 
 /// The longest pause a server's answer can cause by default: 60 seconds.
 ///
@@ -698,16 +699,28 @@ impl crate::exec::lanes::Gate for RateLimiter {
 /// Waits until `limiter` lets a request to `uri`'s origin start (its pause over, a token of its
 /// rate taken). Returns `false` at once, taking nothing, when that would be at or after
 /// `deadline`.
-pub(crate) fn wait_turn(limiter: &RateLimiter, uri: &http::Uri, deadline: Option<Instant>) -> bool {
+///
+/// # Errors
+///
+/// [`Error::Cancelled`] when the job it runs in is cancelled during the wait.
+pub(crate) fn wait_turn(
+    limiter: &RateLimiter,
+    uri: &http::Uri,
+    deadline: Option<Instant>,
+) -> Result<bool, Error> {
     let Some(origin) = origin_of_uri(uri) else {
-        return true;
+        return Ok(true);
     };
     loop {
         let now = Instant::now();
         match limiter.acquire_at(&origin, now) {
-            Ok(()) => return true,
-            Err(until) if deadline.is_some_and(|d| until >= d) => return false,
-            Err(until) => std::thread::sleep(until.saturating_duration_since(now)),
+            Ok(()) => return Ok(true),
+            Err(until) if deadline.is_some_and(|d| until >= d) => return Ok(false),
+            Err(until) => {
+                if !crate::exec::sleep(until.saturating_duration_since(now)) {
+                    return Err(Error::Cancelled);
+                }
+            }
         }
     }
 }

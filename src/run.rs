@@ -399,7 +399,7 @@ fn attempts(
                 // A retry is a new request to the origin: it waits out the origin's pause (set
                 // by this answer or another request's) and takes a token of its rate.
                 if let Some(limiter) = &config.rate_limiter {
-                    if !wait_turn(limiter, &uri, deadline) {
+                    if !wait_turn(limiter, &uri, deadline)? {
                         return outcome;
                     }
                 }

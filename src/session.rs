@@ -443,10 +443,16 @@ impl FuturesSession {
         self.inner.exec.is_shut_down()
     }
 
+    /// Disconnected once the session is shut down: see `Executor::halted`.
+    pub(crate) fn halted(&self) -> crossbeam_channel::Receiver<()> {
+        self.inner.exec.halted()
+    }
+
     /// Shuts the session down and returns at once: jobs still queued resolve to
     /// [`Error::ShutDown`] without running, running jobs (and event streams) finish, new
     /// submissions resolve to [`Error::ShutDown`], and each worker thread exits once it is idle.
-    /// Calling it again does nothing. Dropping the last clone of a session is gentler: jobs
+    /// An [`EventSource`](crate::EventSource) waiting to reconnect stops waiting and ends with
+    /// `Err(Error::ShutDown)`. Calling it again does nothing. Dropping the last clone of a session is gentler: jobs
     /// queued for live handles still run (see [`FuturesSession`]).
     ///
     /// These are requests-futures 1.1's semantics (`shutdown(cancel_futures=True)`) without the

@@ -65,6 +65,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   [`Error::UnexpectedContentType`]).
 /// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read
 ///   or in a wait for a reconnection alike: its last item is then `Err(Error::Cancelled)`.
+/// * A shutdown of its session ends it too. [`shutdown_now`](FuturesSession::shutdown_now)
+///   ends a stream being read with `Err(Error::Cancelled)`; a wait for a reconnection ends at
+///   once, with the shutdown (`shutdown` or `shutdown_now`), and the source's last item is the
+///   refused attempt's `Err(Error::ShutDown)`.
 /// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
 ///   is yielded and the source ends.
 ///
@@ -451,11 +455,20 @@ impl EventSource {
         }
     }
 
-    /// Waits `delay` before a reconnection; `false` when a stop cut it short.
+    /// Waits `delay` before a reconnection; `false` when a stop cut it short. A shutdown of the
+    /// session cuts it short too, and returns `true`: the attempt that follows is refused with
+    /// [`Error::ShutDown`] at once, and that ends the source.
     fn wait(&self, delay: Duration) -> bool {
+        if self.stop.is_stopped() {
+            return false;
+        }
+        let halted = self.session.halted();
+        crossbeam_channel::select! {
+            recv(self.woken) -> _ => {}
+            recv(halted) -> _ => {}
+            default(delay) => {}
+        }
         !self.stop.is_stopped()
-            && self.woken.recv_timeout(delay).is_err()
-            && !self.stop.is_stopped()
     }
 
     /// Ends the source after a stop.

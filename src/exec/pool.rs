@@ -84,6 +84,11 @@ pub(crate) struct Executor {
     /// The admission step of jobs queued with a lane key; `None` when nothing limits them, and
     /// then no job pays for it.
     lanes: Option<Arc<Lanes>>,
+    /// Never sends; dropped at shutdown, which every receiver of `halted` then sees: a
+    /// broadcast to whoever waits off the pool for a reason the shutdown ends (an event
+    /// source's wait for a reconnection).
+    halt: Mutex<Option<Sender<()>>>,
+    halted: Receiver<()>,
 }
 
 /// The sending end of the executor's queue. Every entry goes in through [`Queue::send`], which
@@ -160,6 +165,7 @@ impl Executor {
             running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
             held: Arc::default(),
         });
+        let (halt, halted) = crossbeam_channel::bounded(0);
         Executor {
             queue: Mutex::new(Some(Queue {
                 tx,
@@ -167,6 +173,8 @@ impl Executor {
             })),
             workers,
             lanes: None,
+            halt: Mutex::new(Some(halt)),
+            halted,
         }
     }
 
@@ -266,11 +274,18 @@ impl Executor {
         lock(&self.queue).is_none()
     }
 
+    /// A channel that never delivers and is disconnected once the executor is shut down (or
+    /// dropped): `select!` over it to stop waiting then.
+    pub(crate) fn halted(&self) -> Receiver<()> {
+        self.halted.clone()
+    }
+
     /// Refuses new jobs and lets each worker exit once the queue is empty.
     fn stop(&self) {
         // Dropping the sender lets idle workers see the disconnection and leave their loops;
         // dropping the pool lets its threads exit after that.
         drop(lock(&self.queue).take());
+        drop(lock(&self.halt).take());
         let pool = {
             let mut threads = lock(&self.workers.threads);
             threads.stopped = true;

@@ -488,7 +488,10 @@ fn chat<C: ChatClient + ?Sized>(client: &C, messages: &[Message], attempts: u32)
                 return (text.map(|t| (t, finish)), attempt);
             }
             Err(e) if attempt < attempts && is_retryable(&e) => {
-                std::thread::sleep(wait_before_retry(&e, attempt));
+                // A cancel (the batch's iterator dropped, a shutdown) ends the wait, and the chat.
+                if !crate::exec::sleep(wait_before_retry(&e, attempt)) {
+                    return (Err(Error::Cancelled), attempt);
+                }
                 attempt += 1;
             }
             Err(e) => return (Err(e), attempt),

@@ -203,3 +203,41 @@ fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
         ["attempts", "error", "id"]
     );
 }
+
+#[test]
+fn dropping_the_results_ends_a_chat_waiting_to_retry() {
+    let server = TestServer::start(|req| {
+        if req.body_str().contains("prompt 1") {
+            Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "1")
+        } else {
+            answer(req)
+        }
+    });
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("")
+        .build();
+    let mut results = ChatBatch::new(client)
+        .attempts(3)
+        .in_flight(2)
+        .progress_bar(false)
+        .run(jobs(2));
+    assert!(results.next().unwrap().is_ok());
+    let asked = |server: &TestServer| {
+        let requests = server.requests();
+        requests
+            .iter()
+            .filter(|r| r.body_str().contains("prompt 1"))
+            .count()
+    };
+    let t = std::time::Instant::now();
+    while asked(&server) == 0 && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(support::ms(5));
+    }
+    assert_eq!(asked(&server), 1);
+    // The second chat now waits a second before its next attempt: dropping the results
+    // cancels it, wait included.
+    drop(results);
+    std::thread::sleep(support::ms(1500));
+    assert_eq!(asked(&server), 1, "a cancelled chat went on retrying");
+}

@@ -284,6 +284,35 @@ fn an_id_that_cannot_be_a_header_is_not_sent_and_the_source_goes_on() {
 }
 
 #[test]
+fn a_shutdown_of_the_session_ends_a_wait_for_a_reconnection() {
+    // The server asks for a minute between connections.
+    let server = TestServer::start(|_| Reply::sse(["retry: 60000\ndata: a\n\n"], ms(0)));
+    for now in [false, true] {
+        let session = FuturesSession::new();
+        let mut source = session.get(server.url()).event_source();
+        assert_eq!(source.next().unwrap().unwrap().data, "a");
+        let stopper = {
+            let session = session.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(ms(100));
+                if now {
+                    session.shutdown_now();
+                } else {
+                    session.shutdown();
+                }
+            })
+        };
+        let t = Instant::now();
+        let last = source.next();
+        assert!(matches!(last, Some(Err(Error::ShutDown))), "{last:?}");
+        assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+        assert!(source.next().is_none());
+        stopper.join().unwrap();
+    }
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
 fn a_stop_handle_ends_the_source_in_a_wait_and_in_a_read() {
     // In the wait for a reconnection: the server asks for a minute.
     let server = TestServer::start(|_| Reply::sse(["retry: 60000\ndata: a\n\n"], ms(0)));

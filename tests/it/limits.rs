@@ -249,6 +249,45 @@ fn a_retry_waits_for_the_pause_its_answer_set() {
 }
 
 #[test]
+fn a_cancel_ends_a_retry_waiting_for_its_origins_pause() {
+    // A 502 that the policy retries after 10 ms, whose quota headers pause the origin a minute.
+    let (server, _) = first_answer_then_ok(
+        Reply::status(502, "busy")
+            .header("x-ratelimit-remaining-requests", "0")
+            .header("x-ratelimit-reset-requests", "60s"),
+    );
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(2).base_delay(ms(10)))
+        .rate_limiter(RateLimiter::new())
+        .build();
+    let mut pending = session.get(server.url()).send();
+    let t = Instant::now();
+    while server.request_count() == 0 && t.elapsed() < secs(10) {
+        std::thread::sleep(ms(5));
+    }
+    // Past the 10 ms backoff: the retry waits for the origin's pause.
+    std::thread::sleep(ms(200));
+    assert!(pending.try_result().is_none());
+    assert!(pending.cancel());
+    let outcome = pending.result_timeout(secs(10));
+    assert!(
+        matches!(outcome, Some(Err(ureq_futures::Error::Cancelled))),
+        "{outcome:?}"
+    );
+    // The worker is free: it does not sleep out the minute.
+    let (done, joined) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        session.join();
+        let _ = done.send(());
+    });
+    assert!(
+        joined.recv_timeout(secs(10)).is_ok(),
+        "the worker still waits"
+    );
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
 fn a_retry_takes_a_token_of_the_origin_rate() {
     // Two requests a second, one at a time: the retry waits for the second token.
     let (server, arrivals) = first_answer_then_ok(Reply::status(502, "busy"));
