@@ -523,6 +523,8 @@ impl Iterator for EventSource {
                         }
                     }
                     Some(Err(_)) if self.stop.is_stopped() => return self.stopped(),
+                    // Stopped by its session (`shutdown_now`): nothing to reconnect for.
+                    Some(Err(Error::Cancelled)) => return self.stopped(),
                     Some(Err(e)) => {
                         self.current = None;
                         self.absorb_resume();

@@ -284,7 +284,7 @@ fn an_id_that_cannot_be_a_header_is_not_sent_and_the_source_goes_on() {
 }
 
 #[test]
-fn a_shutdown_of_the_session_ends_a_wait_for_a_reconnection() {
+fn a_shutdown_of_the_session_ends_the_source_in_a_wait_and_in_a_read() {
     // The server asks for a minute between connections.
     let server = TestServer::start(|_| Reply::sse(["retry: 60000\ndata: a\n\n"], ms(0)));
     for now in [false, true] {
@@ -310,6 +310,24 @@ fn a_shutdown_of_the_session_ends_a_wait_for_a_reconnection() {
         stopper.join().unwrap();
     }
     assert_eq!(server.request_count(), 2);
+    // In a read, on a server that sends one event and then nothing: `shutdown_now` interrupts
+    // the read, and the source does not try again.
+    let silent =
+        TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n"], Duration::from_secs(60)));
+    let session = FuturesSession::new();
+    let mut source = session.get(silent.url()).event_source();
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(ms(100));
+        session.shutdown_now();
+    });
+    let t = Instant::now();
+    let last = source.next();
+    assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert!(source.next().is_none());
+    stopper.join().unwrap();
+    assert_eq!(silent.request_count(), 1);
 }
 
 #[test]
