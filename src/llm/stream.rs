@@ -9,7 +9,7 @@ use ureq::http::HeaderMap;
 use super::event::{ChatEvent, ServerToolResult, Thought, ToolCall, Usage};
 use super::ChatResponse;
 use crate::sse::EventStream;
-use crate::sse::StopReading;
+use crate::sse::{CancelRelay, StopReading};
 use crate::Error;
 
 /// A streamed chat answer: an iterator of its text pieces, `Result<String, Error>`.
@@ -63,6 +63,8 @@ pub struct ChatStream {
     state: ChatResponse,
     /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
     _stop: StopReading,
+    /// Stops that worker when a job that reads the stream is cancelled (see `EventStream`).
+    relay: CancelRelay,
 }
 
 impl fmt::Debug for ChatStream {
@@ -168,6 +170,7 @@ impl ChatStream {
             done: false,
             state: ChatResponse::default(),
             _stop: StopReading::default(),
+            relay: CancelRelay::default(),
         }
     }
 
@@ -203,6 +206,8 @@ impl ChatStream {
             if self.ended {
                 return None;
             }
+            let stop = &self._stop;
+            self.relay.before_read(|| stop.handle());
             let error = match self.rx.recv() {
                 Ok(Ok(batch)) => {
                     self.queued = batch.into_iter();

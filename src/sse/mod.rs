@@ -23,6 +23,6 @@ pub use map::{StreamItem, StreamMap, DEFAULT_MAP_CAPACITY};
 pub use parser::{Event, EventRef, Parser, SmolStr, DEFAULT_MAX_EVENT_SIZE};
 pub use reader::EventReader;
 pub use stream::StopHandle;
-pub(crate) use stream::StopReading;
 pub(crate) use stream::{pump, Resume, Sink};
+pub(crate) use stream::{CancelRelay, StopReading};
 pub use stream::{Decode, EventStream, RawEvents, StreamOptions, DEFAULT_CHANNEL_CAPACITY};

@@ -246,6 +246,67 @@ pub struct EventStream<T = Event> {
     /// The worker's job, interrupted when the stream is dropped so that a read blocked on a
     /// silent server returns at once.
     job: Option<crate::exec::JobHandle>,
+    /// Stops the worker when a job that reads the stream is cancelled.
+    relay: CancelRelay,
+}
+
+/// Makes a cancel of the job that reads a stream (a stream read inside
+/// [`submit`](crate::FuturesSession::submit), a `ChatBatch` chat) stop the stream's worker, as
+/// the stream's [`StopHandle`] would: the reading job's cancel interrupts what that job blocks
+/// on, and the read of the stream happens on another worker.
+///
+/// Registered once per reading job, before its first read; a read off the pool costs a
+/// thread-local read and nothing else.
+#[derive(Default)]
+pub(crate) struct CancelRelay {
+    relay: Option<Arc<StopRelay>>,
+    /// The job the relay was last registered with; 0 for none.
+    relayed_to: usize,
+}
+
+/// What a [`CancelRelay`] registers: a stop of the stream.
+struct StopRelay(StopHandle);
+
+impl crate::exec::Interrupt for StopRelay {
+    fn interrupt(&self, _reading_job: usize) {
+        self.0.stop();
+    }
+}
+
+impl CancelRelay {
+    /// Before a read: on a job's thread, makes sure a cancel of that job stops the stream
+    /// (`stop` makes the handle that does). A job that is already cancelled stops it at once.
+    #[inline]
+    pub(crate) fn before_read(&mut self, stop: impl FnOnce() -> StopHandle) {
+        let reading = crate::exec::current_job_id();
+        if reading != self.relayed_to {
+            self.relay_to(reading, stop);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn relay_to(&mut self, reading: usize, stop: impl FnOnce() -> StopHandle) {
+        self.relayed_to = reading;
+        let Some(job) = crate::exec::current_job() else {
+            return;
+        };
+        let relay = self
+            .relay
+            .get_or_insert_with(|| Arc::new(StopRelay(stop())));
+        let weak = Arc::downgrade(relay);
+        if !job.register(weak) {
+            relay.0.stop();
+        }
+    }
+}
+
+impl fmt::Debug for CancelRelay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelRelay")
+            .field("relayed_to", &self.relayed_to)
+            .finish()
+    }
 }
 
 /// Interrupts the worker that reads a stream when dropped: see
@@ -430,6 +491,7 @@ impl<T> EventStream<T> {
             closed,
             detached: false,
             job: None,
+            relay: CancelRelay::default(),
         };
         (stream, feed)
     }
@@ -590,6 +652,8 @@ impl<T> Iterator for EventStream<T> {
     type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let job = &self.job;
+        self.relay.before_read(|| StopHandle(job.clone(), None));
         self.rx.recv().ok()
     }
 }

@@ -485,6 +485,29 @@ fn a_body_read_inside_a_job_is_stopped_by_its_handle_and_by_the_jobs_cancel() {
 }
 
 #[test]
+fn cancelling_a_job_that_reads_an_event_stream_stops_the_stream() {
+    let (server, seen) = one_event_then_silence();
+    // The stream's worker is the session's only one; the job that reads it runs on another
+    // session's.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let reader = FuturesSession::builder().max_workers(1).build();
+    let (tx, first) = crossbeam_channel::bounded(1);
+    let streams = session.clone();
+    let url = server.url();
+    let job = reader.submit(move |_| {
+        let mut stream = streams.get(url).events().result()?;
+        let _ = tx.send(stream.next().transpose()?.map(|e| e.data));
+        // Blocks: the server sends nothing more.
+        Ok(stream.count())
+    });
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(first.recv_timeout(HANG).unwrap().as_deref(), Some("one"));
+    assert!(job.cancel());
+    worker_is_free(&session);
+    worker_is_free(&reader);
+}
+
+#[test]
 fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
     let (tx, seen) = crossbeam_channel::unbounded();
     let server = TestServer::start(move |_| {
@@ -508,6 +531,19 @@ fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
     assert_eq!(stream.next().unwrap().unwrap(), "Hel");
     drop(stream);
     worker_is_free(&session);
+    // Read inside a job of another session: cancelling that job stops the stream too.
+    let reader = FuturesSession::builder().max_workers(1).build();
+    let (tx, first) = crossbeam_channel::bounded(1);
+    let job = reader.submit(move |_| {
+        let mut stream = client.stream_chat(&[Message::user("hello")])?;
+        let _ = tx.send(stream.next().transpose()?);
+        Ok(stream.count())
+    });
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(first.recv_timeout(HANG).unwrap().as_deref(), Some("Hel"));
+    assert!(job.cancel());
+    worker_is_free(&session);
+    worker_is_free(&reader);
 }
 
 #[test]

@@ -241,3 +241,44 @@ fn dropping_the_results_ends_a_chat_waiting_to_retry() {
     std::thread::sleep(support::ms(1500));
     assert_eq!(asked(&server), 1, "a cancelled chat went on retrying");
 }
+
+#[test]
+fn dropping_the_results_ends_a_chat_whose_answer_is_streaming() {
+    let server = TestServer::start(|req| {
+        if req.body_str().contains("prompt 1") {
+            Reply::custom(|socket| {
+                use std::io::{Read, Write};
+                let chunk = r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
+                let _ = socket.write_all(format!("{head}data: {chunk}\n\n").as_bytes());
+                // Then nothing, until the client goes away.
+                let _ = socket.set_read_timeout(None);
+                let _ = socket.read(&mut [0; 1]);
+            })
+        } else {
+            answer(req)
+        }
+    });
+    // One worker: the streaming chat holds it until the chat is stopped.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("")
+        .session(session.clone())
+        .build();
+    let mut results = ChatBatch::new(client)
+        .in_flight(2)
+        .progress_bar(false)
+        .run(jobs(2));
+    assert!(results.next().unwrap().is_ok());
+    let t = std::time::Instant::now();
+    while server.request_count() < 2 && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(support::ms(5));
+    }
+    drop(results);
+    let mut next = session.submit(|_| Ok(7));
+    match next.result_timeout(std::time::Duration::from_secs(30)) {
+        Some(result) => assert_eq!(result.unwrap(), 7),
+        None => panic!("the dropped batch's chat still holds the worker"),
+    }
+}
