@@ -5,8 +5,9 @@
 //! header, including the API-key headers of LLM providers (`x-api-key`, `x-goog-api-key`). The
 //! session therefore asks ureq not to follow redirects and follows them itself:
 //!
-//! * 301, 302 and 303 turn the request into a GET without a body (except HEAD), as browsers and
-//!   requests do; 307 and 308 repeat the method and the body.
+//! * 303 turns the request into a GET without a body (except HEAD); 301 and 302 do so for a POST
+//!   only, as RFC 9110 §15.4, browsers and curl do; otherwise (and on 307 and 308) the method and
+//!   the body are repeated.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
 //! * [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) (10 by default, or
@@ -138,7 +139,7 @@ pub(crate) fn follow(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(ureq::Timeout::Global));
         }
-        if matches!(status, 301..=303) && hop.method != Method::HEAD {
+        if becomes_get(status, &hop.method) {
             hop.method = Method::GET;
             hop.body = None;
             hop.dropped_content = true;
@@ -148,6 +149,17 @@ pub(crate) fn follow(
         }
         hop.uri = next;
         hops += 1;
+    }
+}
+
+/// Whether a redirect with `status` turns a request with `method` into a GET without a body:
+/// a 303 does for every method but HEAD, a 301 or 302 only for POST (RFC 9110 §15.4, as
+/// browsers and curl do). Every other method goes to the new location as it was, body included.
+fn becomes_get(status: u16, method: &Method) -> bool {
+    match status {
+        301 | 302 => *method == Method::POST,
+        303 => *method != Method::HEAD,
+        _ => false,
     }
 }
 

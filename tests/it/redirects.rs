@@ -69,6 +69,49 @@ fn moved_found_and_see_other_turn_a_post_into_a_get_without_body() {
     }
 }
 
+/// RFC 9110 §15.4.2 and §15.4.3 allow only a POST to become a GET on a 301 or 302; browsers
+/// (the Fetch standard) and curl keep any other method, with its body.
+#[test]
+fn moved_and_found_repeat_other_methods_than_post_with_their_body() {
+    for status in [301, 302] {
+        for method in ["PUT", "PATCH", "DELETE"] {
+            let server = same_origin_server(status);
+            let resp = FuturesSession::new()
+                .request(method, server.url_for("/start"))
+                .header("content-type", "text/plain")
+                .body("payload")
+                .send()
+                .result()
+                .unwrap();
+            let what = format!("{method} via {status}");
+            assert_eq!(
+                resp.text().unwrap(),
+                format!("{method} payload auth=- key=-"),
+                "{what}"
+            );
+            let end = &server.requests()[1];
+            assert_eq!(end.header("content-type"), Some("text/plain"), "{what}");
+        }
+    }
+}
+
+#[test]
+fn see_other_turns_any_method_but_head_into_a_get_without_body() {
+    for method in ["PUT", "PATCH", "DELETE", "GET"] {
+        let server = same_origin_server(303);
+        let resp = FuturesSession::new()
+            .request(method, server.url_for("/start"))
+            .header("content-type", "text/plain")
+            .body("payload")
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "GET  auth=- key=-", "{method}");
+        let end = &server.requests()[1];
+        assert_eq!(end.header("content-type"), None, "{method}: {end:?}");
+    }
+}
+
 #[test]
 fn a_head_stays_a_head_through_every_redirect() {
     for status in [301, 302, 303, 307, 308] {
