@@ -7,7 +7,9 @@
 //!
 //! * 303 turns the request into a GET without a body (except HEAD); 301 and 302 do so for a POST
 //!   only, as RFC 9110 §15.4, browsers and curl do; otherwise (and on 307 and 308) the method and
-//!   the body are repeated.
+//!   the body are repeated. The headers that described a dropped body (`Content-Type`,
+//!   `Content-Length`, `Content-Encoding`, `Content-Language`, `Content-Location`,
+//!   `Transfer-Encoding`) are dropped with it.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
 //! * [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) (10 by default, or
@@ -36,6 +38,17 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "api-key",
 ];
 
+/// Headers that describe the request's body, removed with it when a redirect makes a GET: the
+/// Fetch standard's request-body headers, and the framing headers (as requests removes them).
+static BODY_HEADERS: [header::HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_LOCATION,
+    header::TRANSFER_ENCODING,
+];
+
 /// A request as the session sends it: the parts a redirect may change. The headers are not
 /// kept here: each send builds the request's own, and [`headers`](Hop::headers) removes what the
 /// redirects so far dropped.
@@ -43,7 +56,7 @@ pub(crate) struct Hop<'a> {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) body: Option<&'a [u8]>,
-    /// A 301, 302 or 303 turned the request into a GET: its content headers are gone.
+    /// A 301, 302 or 303 turned the request into a GET: its body headers are gone.
     dropped_content: bool,
     /// A redirect led to another origin: the credential headers are gone.
     dropped_credentials: bool,
@@ -65,8 +78,9 @@ impl<'a> Hop<'a> {
     /// dropped (once dropped, a header stays dropped for the hops after).
     pub(crate) fn headers(&self, mut headers: HeaderMap) -> HeaderMap {
         if self.dropped_content {
-            headers.remove(header::CONTENT_TYPE);
-            headers.remove(header::CONTENT_LENGTH);
+            for name in &BODY_HEADERS {
+                headers.remove(name);
+            }
         }
         if self.dropped_credentials {
             for name in SENSITIVE_HEADERS {

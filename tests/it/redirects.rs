@@ -112,6 +112,33 @@ fn see_other_turns_any_method_but_head_into_a_get_without_body() {
     }
 }
 
+/// When a redirect makes a GET without body, none of the headers that described the body goes
+/// along: the Fetch standard's request-body headers and requests' `Transfer-Encoding`.
+#[test]
+fn a_get_made_by_a_redirect_sends_no_header_of_the_dropped_body() {
+    let body_headers = [
+        ("content-type", "text/plain"),
+        ("content-encoding", "identity"),
+        ("content-language", "en"),
+        ("content-location", "/drafts/1"),
+        ("transfer-encoding", "chunked"),
+    ];
+    for status in [302, 303] {
+        let server = same_origin_server(status);
+        let mut request = FuturesSession::new().post(server.url_for("/start"));
+        for (name, value) in body_headers {
+            request = request.header(name, value);
+        }
+        let resp = request.body("payload").send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), "GET  auth=- key=-", "{status}");
+        let requests = server.requests();
+        for (name, value) in body_headers {
+            assert_eq!(requests[0].header(name), Some(value), "{status}: {name}");
+            assert_eq!(requests[1].header(name), None, "{status}: {name}");
+        }
+    }
+}
+
 #[test]
 fn a_head_stays_a_head_through_every_redirect() {
     for status in [301, 302, 303, 307, 308] {
