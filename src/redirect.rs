@@ -12,6 +12,9 @@
 //!   `Transfer-Encoding`) are dropped with it.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
+//! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
+//!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
+//!   kept.
 //! * [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) (10 by default, or
 //!   a given agent's own `max_redirects`) bounds the hops; past it the request fails with ureq's
 //!   `TooManyRedirects`, or returns the last 3xx if a given agent says
@@ -60,6 +63,9 @@ pub(crate) struct Hop<'a> {
     dropped_content: bool,
     /// A redirect led to another origin: the credential headers are gone.
     dropped_credentials: bool,
+    /// A redirect led to another host: a `Host` set by the caller is gone (ureq names the host
+    /// of the URI).
+    dropped_host: bool,
 }
 
 impl<'a> Hop<'a> {
@@ -71,6 +77,7 @@ impl<'a> Hop<'a> {
             body,
             dropped_content: false,
             dropped_credentials: false,
+            dropped_host: false,
         }
     }
 
@@ -86,6 +93,9 @@ impl<'a> Hop<'a> {
             for name in SENSITIVE_HEADERS {
                 headers.remove(*name);
             }
+        }
+        if self.dropped_host {
+            headers.remove(header::HOST);
         }
         headers
     }
@@ -161,6 +171,9 @@ pub(crate) fn follow(
         if !same_origin(&hop.uri, &next) {
             hop.dropped_credentials = true;
         }
+        if !same_host(&hop.uri, &next) {
+            hop.dropped_host = true;
+        }
         hop.uri = next;
         hops += 1;
     }
@@ -192,6 +205,13 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
     let (sa, ha, pa) = origin(a);
     let (sb, hb, pb) = origin(b);
     sa == sb && pa == pb && ha.zip(hb).is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// The same host name, whatever the scheme and port.
+fn same_host(a: &Uri, b: &Uri) -> bool {
+    a.host()
+        .zip(b.host())
+        .is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
 }
 
 #[cfg(test)]

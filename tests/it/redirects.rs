@@ -139,6 +139,36 @@ fn a_get_made_by_a_redirect_sends_no_header_of_the_dropped_body() {
     }
 }
 
+/// A `Host` the caller set names the host of the URL it was set for: a redirect to another host
+/// lets ureq name the new one, as curl and Go's client do.
+#[test]
+fn a_host_header_set_by_the_caller_does_not_follow_a_redirect_to_another_host() {
+    let landing = TestServer::start(|req| Reply::ok(req.header("host").unwrap_or("-").to_string()));
+    let port = landing.addr().port();
+    let origin = TestServer::start(move |req| match req.path.as_str() {
+        "/away" => Reply::status(302, "").header("Location", format!("http://localhost:{port}/")),
+        "/near" => Reply::status(302, "").header("Location", "/end"),
+        _ => Reply::ok(req.header("host").unwrap_or("-").to_string()),
+    });
+    let session = FuturesSession::new();
+    let resp = session
+        .get(origin.url_for("/away"))
+        .header("host", "api.example")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), format!("localhost:{port}"));
+    assert_eq!(origin.requests()[0].header("host"), Some("api.example"));
+    // Within the host, the caller's `Host` goes along.
+    let resp = session
+        .get(origin.url_for("/near"))
+        .header("host", "api.example")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "api.example");
+}
+
 #[test]
 fn a_head_stays_a_head_through_every_redirect() {
     for status in [301, 302, 303, 307, 308] {
