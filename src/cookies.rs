@@ -19,7 +19,8 @@
 //! is host-only; an IP address only ever matches itself. Cookies go only to hosts that
 //! domain-match and paths that path-match (§5.1.3, §5.1.4), `Secure` ones only over https, in
 //! the §5.4 order (longer paths first). A `Secure` cookie set over plain http is refused, as
-//! RFC 6265bis and browsers do. `HttpOnly` and `SameSite` speak of scripts and sites, which a
+//! RFC 6265bis and browsers do, and so is a cookie from plain http that would replace, delete or
+//! shadow a `Secure` one of the same name (RFC 6265bis §5.7, as browsers and curl do). `HttpOnly` and `SameSite` speak of scripts and sites, which a
 //! client program has not: they are accepted and ignored.
 //!
 //! Memory is bounded: at most [`MAX_PER_DOMAIN`] cookies per domain and [`MAX_COOKIES`] in all
@@ -183,6 +184,18 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
     let path = parsed
         .path
         .unwrap_or_else(|| default_path(uri.path()).to_string());
+    // RFC 6265bis §5.7 ("Leave Secure Cookies Alone"): over plain http, a cookie may not
+    // replace, delete or shadow a `Secure` one of the same name.
+    if !secure_origin
+        && cookies.iter().any(|c| {
+            c.secure
+                && c.name == parsed.name
+                && (domain_match(&c.domain, &domain) || domain_match(&domain, &c.domain))
+                && path_match(&path, &c.path)
+        })
+    {
+        return;
+    }
     let created = cookies.iter().map(|c| c.created + 1).max().unwrap_or(0);
     let same = |c: &Cookie| c.name == parsed.name && c.domain == domain && c.path == path;
     let created = match cookies.iter().position(same) {
@@ -516,6 +529,40 @@ mod tests {
             &["later=1; Expires=Wed, 09 Jun 2121 10:18:14 GMT"],
         );
         assert_eq!(sent(&jar, "http://h/").as_deref(), Some("later=1"));
+    }
+
+    #[test]
+    fn plain_http_cannot_replace_delete_or_shadow_a_secure_cookie() {
+        let jar = Jar::default();
+        set(
+            &jar,
+            "https://h.example/",
+            &["sid=good; Secure; Path=/", "login=1; Secure; Path=/login"],
+        );
+        set(&jar, "http://h.example/", &["sid=evil; Path=/"]);
+        set(&jar, "http://h.example/app/x", &["sid=shadow; Path=/app"]);
+        set(&jar, "http://a.h.example/", &["sid=wide; Domain=h.example"]);
+        set(&jar, "http://h.example/", &["sid=; Max-Age=0"]);
+        assert_eq!(
+            sent(&jar, "https://h.example/app/x").as_deref(),
+            Some("sid=good")
+        );
+        // Another name, or a path the Secure cookie's does not cover, may be set over http; a
+        // Secure cookie may be replaced over https.
+        set(
+            &jar,
+            "http://h.example/",
+            &["theme=dark", "login=2; Path=/loginhelper"],
+        );
+        set(&jar, "https://h.example/", &["sid=next; Secure"]);
+        assert_eq!(
+            sent(&jar, "https://h.example/loginhelper").as_deref(),
+            Some("login=2; sid=next; theme=dark")
+        );
+        assert_eq!(
+            sent(&jar, "http://h.example/").as_deref(),
+            Some("theme=dark")
+        );
     }
 
     #[test]

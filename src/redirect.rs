@@ -5,10 +5,16 @@
 //! header, including the API-key headers of LLM providers (`x-api-key`, `x-goog-api-key`). The
 //! session therefore asks ureq not to follow redirects and follows them itself:
 //!
-//! * 301, 302 and 303 turn the request into a GET without a body (except HEAD), as browsers and
-//!   requests do; 307 and 308 repeat the method and the body.
+//! * 303 turns the request into a GET without a body (except HEAD); 301 and 302 do so for a POST
+//!   only, as RFC 9110 §15.4, browsers and curl do; otherwise (and on 307 and 308) the method and
+//!   the body are repeated. The headers that described a dropped body (`Content-Type`,
+//!   `Content-Length`, `Content-Encoding`, `Content-Language`, `Content-Location`,
+//!   `Transfer-Encoding`) are dropped with it.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
+//! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
+//!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
+//!   kept.
 //! * [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) (10 by default, or
 //!   a given agent's own `max_redirects`) bounds the hops; past it the request fails with ureq's
 //!   `TooManyRedirects`, or returns the last 3xx if a given agent says
@@ -35,6 +41,17 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "api-key",
 ];
 
+/// Headers that describe the request's body, removed with it when a redirect makes a GET: the
+/// Fetch standard's request-body headers, and the framing headers (as requests removes them).
+static BODY_HEADERS: [header::HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_LOCATION,
+    header::TRANSFER_ENCODING,
+];
+
 /// A request as the session sends it: the parts a redirect may change. The headers are not
 /// kept here: each send builds the request's own, and [`headers`](Hop::headers) removes what the
 /// redirects so far dropped.
@@ -42,10 +59,13 @@ pub(crate) struct Hop<'a> {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) body: Option<&'a [u8]>,
-    /// A 301, 302 or 303 turned the request into a GET: its content headers are gone.
+    /// A 301, 302 or 303 turned the request into a GET: its body headers are gone.
     dropped_content: bool,
     /// A redirect led to another origin: the credential headers are gone.
     dropped_credentials: bool,
+    /// A redirect led to another host: a `Host` set by the caller is gone (ureq names the host
+    /// of the URI).
+    dropped_host: bool,
 }
 
 impl<'a> Hop<'a> {
@@ -57,6 +77,7 @@ impl<'a> Hop<'a> {
             body,
             dropped_content: false,
             dropped_credentials: false,
+            dropped_host: false,
         }
     }
 
@@ -64,13 +85,17 @@ impl<'a> Hop<'a> {
     /// dropped (once dropped, a header stays dropped for the hops after).
     pub(crate) fn headers(&self, mut headers: HeaderMap) -> HeaderMap {
         if self.dropped_content {
-            headers.remove(header::CONTENT_TYPE);
-            headers.remove(header::CONTENT_LENGTH);
+            for name in &BODY_HEADERS {
+                headers.remove(name);
+            }
         }
         if self.dropped_credentials {
             for name in SENSITIVE_HEADERS {
                 headers.remove(*name);
             }
+        }
+        if self.dropped_host {
+            headers.remove(header::HOST);
         }
         headers
     }
@@ -138,7 +163,7 @@ pub(crate) fn follow(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(ureq::Timeout::Global));
         }
-        if matches!(status, 301..=303) && hop.method != Method::HEAD {
+        if becomes_get(status, &hop.method) {
             hop.method = Method::GET;
             hop.body = None;
             hop.dropped_content = true;
@@ -146,8 +171,22 @@ pub(crate) fn follow(
         if !same_origin(&hop.uri, &next) {
             hop.dropped_credentials = true;
         }
+        if !same_host(&hop.uri, &next) {
+            hop.dropped_host = true;
+        }
         hop.uri = next;
         hops += 1;
+    }
+}
+
+/// Whether a redirect with `status` turns a request with `method` into a GET without a body:
+/// a 303 does for every method but HEAD, a 301 or 302 only for POST (RFC 9110 §15.4, as
+/// browsers and curl do). Every other method goes to the new location as it was, body included.
+fn becomes_get(status: u16, method: &Method) -> bool {
+    match status {
+        301 | 302 => *method == Method::POST,
+        303 => *method != Method::HEAD,
+        _ => false,
     }
 }
 
@@ -166,6 +205,13 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
     let (sa, ha, pa) = origin(a);
     let (sb, hb, pb) = origin(b);
     sa == sb && pa == pb && ha.zip(hb).is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// The same host name, whatever the scheme and port.
+fn same_host(a: &Uri, b: &Uri) -> bool {
+    a.host()
+        .zip(b.host())
+        .is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
 }
 
 #[cfg(test)]

@@ -69,6 +69,106 @@ fn moved_found_and_see_other_turn_a_post_into_a_get_without_body() {
     }
 }
 
+/// RFC 9110 §15.4.2 and §15.4.3 allow only a POST to become a GET on a 301 or 302; browsers
+/// (the Fetch standard) and curl keep any other method, with its body.
+#[test]
+fn moved_and_found_repeat_other_methods_than_post_with_their_body() {
+    for status in [301, 302] {
+        for method in ["PUT", "PATCH", "DELETE"] {
+            let server = same_origin_server(status);
+            let resp = FuturesSession::new()
+                .request(method, server.url_for("/start"))
+                .header("content-type", "text/plain")
+                .body("payload")
+                .send()
+                .result()
+                .unwrap();
+            let what = format!("{method} via {status}");
+            assert_eq!(
+                resp.text().unwrap(),
+                format!("{method} payload auth=- key=-"),
+                "{what}"
+            );
+            let end = &server.requests()[1];
+            assert_eq!(end.header("content-type"), Some("text/plain"), "{what}");
+        }
+    }
+}
+
+#[test]
+fn see_other_turns_any_method_but_head_into_a_get_without_body() {
+    for method in ["PUT", "PATCH", "DELETE", "GET"] {
+        let server = same_origin_server(303);
+        let resp = FuturesSession::new()
+            .request(method, server.url_for("/start"))
+            .header("content-type", "text/plain")
+            .body("payload")
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "GET  auth=- key=-", "{method}");
+        let end = &server.requests()[1];
+        assert_eq!(end.header("content-type"), None, "{method}: {end:?}");
+    }
+}
+
+/// When a redirect makes a GET without body, none of the headers that described the body goes
+/// along: the Fetch standard's request-body headers and requests' `Transfer-Encoding`.
+#[test]
+fn a_get_made_by_a_redirect_sends_no_header_of_the_dropped_body() {
+    let body_headers = [
+        ("content-type", "text/plain"),
+        ("content-encoding", "identity"),
+        ("content-language", "en"),
+        ("content-location", "/drafts/1"),
+        ("transfer-encoding", "chunked"),
+    ];
+    for status in [302, 303] {
+        let server = same_origin_server(status);
+        let mut request = FuturesSession::new().post(server.url_for("/start"));
+        for (name, value) in body_headers {
+            request = request.header(name, value);
+        }
+        let resp = request.body("payload").send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), "GET  auth=- key=-", "{status}");
+        let requests = server.requests();
+        for (name, value) in body_headers {
+            assert_eq!(requests[0].header(name), Some(value), "{status}: {name}");
+            assert_eq!(requests[1].header(name), None, "{status}: {name}");
+        }
+    }
+}
+
+/// A `Host` the caller set names the host of the URL it was set for: a redirect to another host
+/// lets ureq name the new one, as curl and Go's client do.
+#[test]
+fn a_host_header_set_by_the_caller_does_not_follow_a_redirect_to_another_host() {
+    let landing = TestServer::start(|req| Reply::ok(req.header("host").unwrap_or("-").to_string()));
+    let port = landing.addr().port();
+    let origin = TestServer::start(move |req| match req.path.as_str() {
+        "/away" => Reply::status(302, "").header("Location", format!("http://localhost:{port}/")),
+        "/near" => Reply::status(302, "").header("Location", "/end"),
+        _ => Reply::ok(req.header("host").unwrap_or("-").to_string()),
+    });
+    let session = FuturesSession::new();
+    let resp = session
+        .get(origin.url_for("/away"))
+        .header("host", "api.example")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), format!("localhost:{port}"));
+    assert_eq!(origin.requests()[0].header("host"), Some("api.example"));
+    // Within the host, the caller's `Host` goes along.
+    let resp = session
+        .get(origin.url_for("/near"))
+        .header("host", "api.example")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "api.example");
+}
+
 #[test]
 fn a_head_stays_a_head_through_every_redirect() {
     for status in [301, 302, 303, 307, 308] {
