@@ -69,27 +69,32 @@ fn moved_found_and_see_other_turn_a_post_into_a_get_without_body() {
     }
 }
 
+/// Sends `method` with a text body through a `status` redirect within one origin: the final
+/// answer's text, and the request the redirect led to.
+fn text_payload_through(status: u16, method: &str) -> (String, support::Request) {
+    let server = same_origin_server(status);
+    let resp = FuturesSession::new()
+        .request(method, server.url_for("/start"))
+        .header("content-type", "text/plain")
+        .body("payload")
+        .send()
+        .result()
+        .unwrap();
+    (
+        resp.text().unwrap().to_string(),
+        server.requests().swap_remove(1),
+    )
+}
+
 /// RFC 9110 §15.4.2 and §15.4.3 allow only a POST to become a GET on a 301 or 302; browsers
 /// (the Fetch standard) and curl keep any other method, with its body.
 #[test]
 fn moved_and_found_repeat_other_methods_than_post_with_their_body() {
     for status in [301, 302] {
         for method in ["PUT", "PATCH", "DELETE"] {
-            let server = same_origin_server(status);
-            let resp = FuturesSession::new()
-                .request(method, server.url_for("/start"))
-                .header("content-type", "text/plain")
-                .body("payload")
-                .send()
-                .result()
-                .unwrap();
+            let (text, end) = text_payload_through(status, method);
             let what = format!("{method} via {status}");
-            assert_eq!(
-                resp.text().unwrap(),
-                format!("{method} payload auth=- key=-"),
-                "{what}"
-            );
-            let end = &server.requests()[1];
+            assert_eq!(text, format!("{method} payload auth=- key=-"), "{what}");
             assert_eq!(end.header("content-type"), Some("text/plain"), "{what}");
         }
     }
@@ -98,16 +103,8 @@ fn moved_and_found_repeat_other_methods_than_post_with_their_body() {
 #[test]
 fn see_other_turns_any_method_but_head_into_a_get_without_body() {
     for method in ["PUT", "PATCH", "DELETE", "GET"] {
-        let server = same_origin_server(303);
-        let resp = FuturesSession::new()
-            .request(method, server.url_for("/start"))
-            .header("content-type", "text/plain")
-            .body("payload")
-            .send()
-            .result()
-            .unwrap();
-        assert_eq!(resp.text().unwrap(), "GET  auth=- key=-", "{method}");
-        let end = &server.requests()[1];
+        let (text, end) = text_payload_through(303, method);
+        assert_eq!(text, "GET  auth=- key=-", "{method}");
         assert_eq!(end.header("content-type"), None, "{method}: {end:?}");
     }
 }
