@@ -130,11 +130,12 @@ pub(crate) fn decode(
         .get(header::CONTENT_TYPE)
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .map(|ct| ct.split(';').next().unwrap_or("").trim().to_string());
-    let mut reader: Reader = Box::new(body.into_reader());
+    let mut reader: Reader = Box::new(Tagged(body.into_reader()));
     // The last coding applied is the first to undo.
     for coding in codings.into_iter().rev() {
         reader = wrap(coding, reader);
     }
+    let reader = Untagged(reader);
     let mut builder = ureq::Body::builder();
     if let Some(mime) = mime.filter(|m| !m.is_empty()) {
         builder = builder.mime_type(mime);
@@ -155,19 +156,90 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
 }
 
 /// A decoder whose own errors become ureq's `Decompress` error with the coding's name, while
-/// errors from below (a timeout, a reset) pass through as they are.
+/// errors from below (a timeout, a reset, a cut, a cancel) pass through as they are.
 struct Named<R>(&'static str, R);
 
 impl<R: Read> Read for Named<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.1.read(buf).map_err(|e| {
-            if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<ureq::Error>() || inner.is::<Below>())
+            {
                 e
             } else {
                 ureq::Error::Decompress(self.0, e).into_io()
             }
         })
     }
+}
+
+/// An error of the body under the decoders, on its way up through them. ureq hands a
+/// connection's errors (a reset, a close before the body's end, a cancel) out of its reader as
+/// plain `io::Error`s, which a decoder cannot tell from its own: tagged, they reach the top as
+/// they were instead of as a decompression failure.
+#[derive(Debug)]
+struct Below(io::Error);
+
+impl std::fmt::Display for Below {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Below {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// The body under the decoders: its errors are tagged [`Below`] (their kind kept).
+struct Tagged<R>(R);
+
+impl<R: Read> Read for Tagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), Below(e)))
+    }
+}
+
+/// Above the decoders: the body's errors as they were.
+struct Untagged<R>(R);
+
+impl<R: Read> Read for Untagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if !e.get_ref().is_some_and(|inner| inner.is::<Below>()) {
+                return e;
+            }
+            let kind = e.kind();
+            match e.into_inner().map(|inner| inner.downcast::<Below>()) {
+                Some(Ok(below)) => below.0,
+                Some(Err(other)) => io::Error::new(kind, other),
+                None => kind.into(),
+            }
+        })
+    }
+}
+
+/// `e` as the connection's own error when ureq's own decoder (`gzip`, or `br` with ureq's
+/// `brotli` feature: the codings ureq decodes before this module sees the body) reported it as
+/// a decompression failure. ureq's decoders wrap every plain `io::Error` of the body, so the
+/// connection's are told apart by what only they can be: a cancel of the job, an error of the
+/// system (a reset), or ureq's own "Peer disconnected" for a connection closed before the
+/// body's end. A decoder's own errors (a corrupt or short stream) stay as they are.
+pub(crate) fn connection_error(e: Error) -> Error {
+    match e {
+        Error::Transport(ureq::Error::Decompress(_, io)) if from_connection(&io) => Error::from(io),
+        other => other,
+    }
+}
+
+fn from_connection(e: &io::Error) -> bool {
+    e.raw_os_error().is_some()
+        || e.get_ref()
+            .is_some_and(|inner| inner.is::<crate::exec::Cancelled>())
+        || (e.kind() == io::ErrorKind::UnexpectedEof && e.to_string() == "Peer disconnected")
 }
 
 /// `deflate` as servers send it: a zlib stream, or raw deflate. Which one is decided by the

@@ -215,3 +215,80 @@ fn streamed_bodies_and_downloads_are_decoded_too() {
         .unwrap_err();
     assert!(matches!(err, Error::UnsupportedEncoding { .. }), "{err:?}");
 }
+
+/// Under a content coding, what goes wrong with the connection is still what went wrong: a
+/// body cut by the server is a cut (`Io`, `UnexpectedEof`, with the phase and the URL) and a
+/// stopped read is `Cancelled`, for the codings ureq decodes (`gzip`) and those decoded here
+/// (`deflate`, `x-gzip`, lists) alike. Only a stream the decoder itself finds broken (a
+/// close-delimited body whose compressed data stops short) is a decompression error.
+#[test]
+fn a_cut_or_stopped_compressed_body_is_a_cut_or_a_cancel_not_a_decoding_failure() {
+    use std::io::Read;
+    use support::ms;
+    let data = TEXT.repeat(2000).into_bytes();
+    let cases = [
+        ("gzip", gzip(&data)),
+        ("x-gzip", gzip(&data)),
+        ("deflate", zlib(&data)),
+        ("deflate, gzip", gzip(&raw_deflate(&data))),
+        ("identity", data.clone()),
+    ];
+    let session = FuturesSession::new();
+    for (encoding, body) in cases {
+        let half = body[..body.len() / 2].to_vec();
+        let declared = body.len() as u64;
+        let sent = half.clone();
+        let cut = TestServer::start(move |_| {
+            Reply::lying_length(declared, sent.clone()).header("Content-Encoding", encoding)
+        });
+        let err = session.get(cut.url()).send().result().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{encoding}: {err:?}"
+        );
+        assert!(
+            text.contains("read the body from") && text.contains(&cut.url()),
+            "{encoding}: {text}"
+        );
+        let mut body = session.get(cut.url()).send_streaming().result().unwrap();
+        let err = Error::from(body.read_to_end(&mut Vec::new()).unwrap_err());
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{encoding}, streamed: {err:?}"
+        );
+
+        let sent = half.clone();
+        let stalled = TestServer::start(move |_| {
+            Reply::stall_mid_body(sent.clone(), declared).header("Content-Encoding", encoding)
+        });
+        let mut body = session
+            .get(stalled.url())
+            .send_streaming()
+            .result()
+            .unwrap();
+        let stop = body.stop_handle();
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(ms(100));
+            stop.stop();
+        });
+        let err = Error::from(body.read_to_end(&mut Vec::new()).unwrap_err());
+        stopper.join().unwrap();
+        assert!(
+            matches!(err, Error::Cancelled),
+            "{encoding}, stopped: {err:?}"
+        );
+    }
+    // A compressed stream that stops short on a body that ended cleanly: only the decoder can
+    // tell, and it does.
+    let short = gzip(&data);
+    let short = short[..short.len() / 2].to_vec();
+    let server = TestServer::start(move |_| {
+        Reply::close_delimited(short.clone()).header("Content-Encoding", "gzip")
+    });
+    let err = session.get(server.url()).send().result().unwrap_err();
+    assert!(
+        err.to_string().contains("gzip decompression failed"),
+        "{err:?}"
+    );
+}
