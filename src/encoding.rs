@@ -146,7 +146,10 @@ pub(crate) fn decode(
 fn wrap(coding: Coding, inner: Reader) -> Reader {
     match coding {
         Coding::Gzip => Box::new(Named("gzip", flate2::read::MultiGzDecoder::new(inner))),
-        Coding::Deflate => Box::new(Named("deflate", Deflate::Sniffing(Some(inner)))),
+        Coding::Deflate => Box::new(Named(
+            "deflate",
+            Deflate::Sniffing(Some(inner), Vec::with_capacity(2)),
+        )),
         #[cfg(feature = "brotli")]
         Coding::Brotli => Box::new(Named(
             "br",
@@ -243,9 +246,11 @@ fn from_connection(e: &io::Error) -> bool {
 }
 
 /// `deflate` as servers send it: a zlib stream, or raw deflate. Which one is decided by the
-/// first two bytes, read on the first call to `read`.
+/// first two bytes, read on the first calls to `read`.
 enum Deflate {
-    Sniffing(Option<Reader>),
+    /// The body, and what has been read of its first two bytes: a read that fails (a
+    /// `read_timeout`) keeps both, so that the next read goes on where it stopped.
+    Sniffing(Option<Reader>, Vec<u8>),
     Zlib(flate2::read::ZlibDecoder<io::Chain<io::Cursor<Vec<u8>>, Reader>>),
     Raw(flate2::read::DeflateDecoder<io::Chain<io::Cursor<Vec<u8>>, Reader>>),
 }
@@ -264,18 +269,28 @@ impl Read for Deflate {
             match self {
                 Deflate::Zlib(d) => return d.read(buf),
                 Deflate::Raw(d) => return d.read(buf),
-                Deflate::Sniffing(inner) => {
-                    let Some(mut inner) = inner.take() else {
+                Deflate::Sniffing(inner, head) => {
+                    let Some(body) = inner.as_mut() else {
                         return Ok(0);
                     };
-                    let mut head = Vec::with_capacity(2);
-                    (&mut inner).take(2).read_to_end(&mut head)?;
+                    let mut two = [0; 2];
+                    while head.len() < 2 {
+                        match body.read(&mut two[..2 - head.len()]) {
+                            Ok(0) => break,
+                            Ok(n) => head.extend_from_slice(&two[..n]),
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                     if head.is_empty() {
                         // No body at all (a HEAD, a 204): nothing to decode.
                         return Ok(0);
                     }
+                    let (Some(body), head) = (inner.take(), std::mem::take(head)) else {
+                        return Ok(0);
+                    };
                     let zlib = is_zlib_header(&head);
-                    let source = io::Cursor::new(head).chain(inner);
+                    let source = io::Cursor::new(head).chain(body);
                     *self = if zlib {
                         Deflate::Zlib(flate2::read::ZlibDecoder::new(source))
                     } else {

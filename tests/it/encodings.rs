@@ -292,3 +292,65 @@ fn a_cut_or_stopped_compressed_body_is_a_cut_or_a_cancel_not_a_decoding_failure(
         "{err:?}"
     );
 }
+
+/// A read of a `deflate` body that fails before the body's first two bytes are in (here a
+/// `read_timeout`: the server is slow to start) leaves the body readable, as an unencoded one
+/// is: the next reads return the whole text, not an empty body.
+#[test]
+fn a_deflate_body_whose_first_read_times_out_is_still_read_whole() {
+    use std::io::Read;
+    let data = TEXT.repeat(50).into_bytes();
+    for encoding in ["identity", "deflate"] {
+        let body = if encoding == "deflate" {
+            zlib(&data)
+        } else {
+            data.clone()
+        };
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = std::sync::Mutex::new(Some(gate));
+        let server = TestServer::start(move |_| {
+            let (gate, body) = (gate.lock().unwrap().take(), body.clone());
+            Reply::custom(move |sock| {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\n\
+                     Content-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes());
+                let _ = sock.flush();
+                if let Some(gate) = gate {
+                    let _ = gate.recv_timeout(support::secs(20));
+                }
+                let _ = sock.write_all(&body);
+                let _ = sock.flush();
+            })
+        });
+        let session = FuturesSession::builder()
+            .read_timeout(support::ms(100))
+            .build();
+        let mut reader = session.get(server.url()).send_streaming().result().unwrap();
+        let mut buf = [0; 4096];
+        let err = reader.read(&mut buf).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::TimedOut,
+            "{encoding}: {err:?}"
+        );
+        release.send(()).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+                Err(e) => panic!("{encoding}: {e:?}"),
+            }
+        }
+        assert!(
+            got == data,
+            "{encoding}: {} bytes read of {}",
+            got.len(),
+            data.len()
+        );
+    }
+}
