@@ -145,7 +145,11 @@ pub(crate) fn decode(
 
 fn wrap(coding: Coding, inner: Reader) -> Reader {
     match coding {
-        Coding::Gzip => Box::new(Named("gzip", flate2::read::MultiGzDecoder::new(inner))),
+        // Made on the first read: see `Lazy`.
+        Coding::Gzip => Box::new(Named(
+            "gzip",
+            Lazy::new(inner, flate2::read::MultiGzDecoder::new),
+        )),
         Coding::Deflate => Box::new(Named(
             "deflate",
             Deflate::Sniffing(Some(inner), Vec::with_capacity(2)),
@@ -155,6 +159,51 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
             "br",
             brotli_decompressor::Decompressor::new(inner, 8 * 1024),
         )),
+    }
+}
+
+/// The reader of a response body, made on its first read: [`Lazy`] over ureq's own.
+pub(crate) type BodyReader = Lazy<ureq::Body, ureq::BodyReader<'static>>;
+
+/// The reader of `body`, made on its first read (see [`Lazy`]).
+pub(crate) fn body_reader(body: ureq::Body) -> BodyReader {
+    Lazy::new(body, ureq::Body::into_reader)
+}
+
+/// A reader made from its source on the first read rather than at once.
+///
+/// flate2's gzip decoder reads the gzip header as it is made, and so does ureq's, which is
+/// flate2's, when a body's reader is made (for `Content-Encoding: gzip`). Made when the
+/// response's head is in, on the worker, it would wait there for the body's first bytes: a
+/// [`send_streaming`](crate::RequestBuilder::send_streaming) or an event stream would resolve
+/// only once the body starts, and a server that sends its head and then thinks would hold the
+/// handle back. Made on the first read, that wait is part of the read, where the caller expects
+/// it.
+pub(crate) struct Lazy<S, R> {
+    source: Option<S>,
+    make: fn(S) -> R,
+    reader: Option<R>,
+}
+
+impl<S, R> Lazy<S, R> {
+    pub(crate) fn new(source: S, make: fn(S) -> R) -> Self {
+        Lazy {
+            source: Some(source),
+            make,
+            reader: None,
+        }
+    }
+}
+
+impl<S, R: Read> Read for Lazy<S, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(source) = self.source.take() {
+            self.reader = Some((self.make)(source));
+        }
+        match &mut self.reader {
+            Some(reader) => reader.read(buf),
+            None => Ok(0),
+        }
     }
 }
 
