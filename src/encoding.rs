@@ -95,17 +95,23 @@ fn codings(values: &[&str]) -> Result<Vec<Coding>, String> {
 ///
 /// A coding this build cannot decode is [`Error::UnsupportedEncoding`], naming the redacted URL:
 /// `url`, or the response's own when it is `None` (no copy of it is made for the common case of
-/// a response without a coding). A response without a body (to a HEAD, a 204, a 304) is
-/// returned as it is: its `Content-Encoding` describes a body it does not have.
+/// a response without a coding). A response without a body (to a HEAD, a 204, a 304) keeps its
+/// headers, and its body is empty: its `Content-Encoding` describes a body it does not have.
 pub(crate) fn decode(
     resp: http::Response<ureq::Body>,
     url: Option<&http::Uri>,
     method: &http::Method,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    if !resp.headers().contains_key(header::CONTENT_ENCODING)
-        || method == http::Method::HEAD
-        || matches!(resp.status().as_u16(), 100..=199 | 204 | 304)
-    {
+    if method == http::Method::HEAD || matches!(resp.status().as_u16(), 100..=199 | 204 | 304) {
+        // ureq makes a gzip decoder for such a response all the same when its coding is `gzip`
+        // (and removes the header), and that decoder fails on the missing gzip header: an
+        // empty body takes its place. Its connection is already free (ureq frees it with the
+        // head when no body follows).
+        let (parts, _) = resp.into_parts();
+        let empty = ureq::Body::builder().reader(io::empty());
+        return Ok(http::Response::from_parts(parts, empty));
+    }
+    if !resp.headers().contains_key(header::CONTENT_ENCODING) {
         return Ok(resp);
     }
     let values: Vec<&str> = resp

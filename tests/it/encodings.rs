@@ -354,3 +354,48 @@ fn a_deflate_body_whose_first_read_times_out_is_still_read_whole() {
         );
     }
 }
+
+/// A response that has no body (to a HEAD; a 204, a 304) is not decoded, whatever its
+/// `Content-Encoding` says: servers send the coding the body would have had. For `gzip`, which
+/// ureq decodes itself, that meant a decoder that failed on the missing gzip header: a HEAD to a
+/// server that compresses was an error.
+#[test]
+fn a_response_without_a_body_is_not_decoded_whatever_its_coding() {
+    use std::io::Read;
+    let server = TestServer::start(|req| {
+        let encoding = req.path_only().trim_start_matches('/').to_string();
+        let status = if req.path.contains("status=204") {
+            204
+        } else if req.path.contains("status=304") {
+            304
+        } else {
+            200
+        };
+        Reply::ok(gzip(b"the representation"))
+            .with_status(status)
+            .header("Content-Encoding", encoding)
+    });
+    let session = FuturesSession::new();
+    for encoding in ["gzip", "x-gzip", "deflate", "zstd"] {
+        let url = server.url_for(&format!("/{encoding}"));
+        let head = session.head(&url).send().result();
+        let head = head.unwrap_or_else(|e| panic!("{encoding}, HEAD: {e:?}"));
+        assert_eq!((head.status(), head.bytes()), (200, &b""[..]), "{encoding}");
+        let mut body = session.head(&url).send_streaming().result().unwrap();
+        let mut read = Vec::new();
+        let n = body.read_to_end(&mut read);
+        assert!(matches!(n, Ok(0)), "{encoding}, streamed HEAD: {n:?}");
+        for status in [204, 304] {
+            let resp = session
+                .get(format!("{url}?status={status}"))
+                .send()
+                .result();
+            let resp = resp.unwrap_or_else(|e| panic!("{encoding}, {status}: {e:?}"));
+            assert_eq!(
+                (resp.status(), resp.bytes()),
+                (status, &b""[..]),
+                "{encoding}"
+            );
+        }
+    }
+}
