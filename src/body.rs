@@ -124,7 +124,7 @@ pub struct BodyReader {
     url: String,
     content_length: Option<u64>,
     /// Errors carry their place and the setting that fired.
-    body: phase::Placed<ureq::BodyReader<'static>>,
+    body: phase::Placed<crate::encoding::BodyReader>,
     /// The job that opened the body, held while the reader lives; `None` off a job.
     job: Option<OpeningJob>,
 }
@@ -146,7 +146,13 @@ impl BodyReader {
         BodyReader {
             status: parts.status.as_u16(),
             content_length: body.content_length(),
-            body: phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions),
+            // Made on the first read, so that a gzip body does not wait here for its first
+            // bytes (see `encoding::Lazy`).
+            body: phase::Placed::new(
+                crate::encoding::body_reader(body),
+                url.clone(),
+                &parts.extensions,
+            ),
             headers: parts.headers,
             url,
             job,

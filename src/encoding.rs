@@ -95,17 +95,23 @@ fn codings(values: &[&str]) -> Result<Vec<Coding>, String> {
 ///
 /// A coding this build cannot decode is [`Error::UnsupportedEncoding`], naming the redacted URL:
 /// `url`, or the response's own when it is `None` (no copy of it is made for the common case of
-/// a response without a coding). A response without a body (to a HEAD, a 204, a 304) is
-/// returned as it is: its `Content-Encoding` describes a body it does not have.
+/// a response without a coding). A response without a body (to a HEAD, a 204, a 304) keeps its
+/// headers, and its body is empty: its `Content-Encoding` describes a body it does not have.
 pub(crate) fn decode(
     resp: http::Response<ureq::Body>,
     url: Option<&http::Uri>,
     method: &http::Method,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    if !resp.headers().contains_key(header::CONTENT_ENCODING)
-        || method == http::Method::HEAD
-        || matches!(resp.status().as_u16(), 100..=199 | 204 | 304)
-    {
+    if method == http::Method::HEAD || matches!(resp.status().as_u16(), 100..=199 | 204 | 304) {
+        // ureq makes a gzip decoder for such a response all the same when its coding is `gzip`
+        // (and removes the header), and that decoder fails on the missing gzip header: an
+        // empty body takes its place. Its connection is already free (ureq frees it with the
+        // head when no body follows).
+        let (parts, _) = resp.into_parts();
+        let empty = ureq::Body::builder().reader(io::empty());
+        return Ok(http::Response::from_parts(parts, empty));
+    }
+    if !resp.headers().contains_key(header::CONTENT_ENCODING) {
         return Ok(resp);
     }
     let values: Vec<&str> = resp
@@ -130,11 +136,12 @@ pub(crate) fn decode(
         .get(header::CONTENT_TYPE)
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .map(|ct| ct.split(';').next().unwrap_or("").trim().to_string());
-    let mut reader: Reader = Box::new(body.into_reader());
+    let mut reader: Reader = Box::new(Tagged(body.into_reader()));
     // The last coding applied is the first to undo.
     for coding in codings.into_iter().rev() {
         reader = wrap(coding, reader);
     }
+    let reader = Untagged(reader);
     let mut builder = ureq::Body::builder();
     if let Some(mime) = mime.filter(|m| !m.is_empty()) {
         builder = builder.mime_type(mime);
@@ -144,8 +151,15 @@ pub(crate) fn decode(
 
 fn wrap(coding: Coding, inner: Reader) -> Reader {
     match coding {
-        Coding::Gzip => Box::new(Named("gzip", flate2::read::MultiGzDecoder::new(inner))),
-        Coding::Deflate => Box::new(Named("deflate", Deflate::Sniffing(Some(inner)))),
+        // Made on the first read: see `Lazy`.
+        Coding::Gzip => Box::new(Named(
+            "gzip",
+            Lazy::new(inner, flate2::read::MultiGzDecoder::new),
+        )),
+        Coding::Deflate => Box::new(Named(
+            "deflate",
+            Deflate::Sniffing(Some(inner), Vec::with_capacity(2)),
+        )),
         #[cfg(feature = "brotli")]
         Coding::Brotli => Box::new(Named(
             "br",
@@ -154,14 +168,61 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
     }
 }
 
+/// The reader of a response body, made on its first read: [`Lazy`] over ureq's own.
+pub(crate) type BodyReader = Lazy<ureq::Body, ureq::BodyReader<'static>>;
+
+/// The reader of `body`, made on its first read (see [`Lazy`]).
+pub(crate) fn body_reader(body: ureq::Body) -> BodyReader {
+    Lazy::new(body, ureq::Body::into_reader)
+}
+
+/// A reader made from its source on the first read rather than at once.
+///
+/// flate2's gzip decoder reads the gzip header as it is made, and so does ureq's, which is
+/// flate2's, when a body's reader is made (for `Content-Encoding: gzip`). Made when the
+/// response's head is in, on the worker, it would wait there for the body's first bytes: a
+/// [`send_streaming`](crate::RequestBuilder::send_streaming) or an event stream would resolve
+/// only once the body starts, and a server that sends its head and then thinks would hold the
+/// handle back. Made on the first read, that wait is part of the read, where the caller expects
+/// it.
+pub(crate) struct Lazy<S, R> {
+    source: Option<S>,
+    make: fn(S) -> R,
+    reader: Option<R>,
+}
+
+impl<S, R> Lazy<S, R> {
+    pub(crate) fn new(source: S, make: fn(S) -> R) -> Self {
+        Lazy {
+            source: Some(source),
+            make,
+            reader: None,
+        }
+    }
+}
+
+impl<S, R: Read> Read for Lazy<S, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(source) = self.source.take() {
+            self.reader = Some((self.make)(source));
+        }
+        match &mut self.reader {
+            Some(reader) => reader.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
 /// A decoder whose own errors become ureq's `Decompress` error with the coding's name, while
-/// errors from below (a timeout, a reset) pass through as they are.
+/// errors from below (a timeout, a reset, a cut, a cancel) pass through as they are.
 struct Named<R>(&'static str, R);
 
 impl<R: Read> Read for Named<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.1.read(buf).map_err(|e| {
-            if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<ureq::Error>() || inner.is::<Below>())
+            {
                 e
             } else {
                 ureq::Error::Decompress(self.0, e).into_io()
@@ -170,10 +231,81 @@ impl<R: Read> Read for Named<R> {
     }
 }
 
+/// An error of the body under the decoders, on its way up through them. ureq hands a
+/// connection's errors (a reset, a close before the body's end, a cancel) out of its reader as
+/// plain `io::Error`s, which a decoder cannot tell from its own: tagged, they reach the top as
+/// they were instead of as a decompression failure.
+#[derive(Debug)]
+struct Below(io::Error);
+
+impl std::fmt::Display for Below {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Below {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// The body under the decoders: its errors are tagged [`Below`] (their kind kept).
+struct Tagged<R>(R);
+
+impl<R: Read> Read for Tagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), Below(e)))
+    }
+}
+
+/// Above the decoders: the body's errors as they were.
+struct Untagged<R>(R);
+
+impl<R: Read> Read for Untagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if !e.get_ref().is_some_and(|inner| inner.is::<Below>()) {
+                return e;
+            }
+            let kind = e.kind();
+            match e.into_inner().map(|inner| inner.downcast::<Below>()) {
+                Some(Ok(below)) => below.0,
+                Some(Err(other)) => io::Error::new(kind, other),
+                None => kind.into(),
+            }
+        })
+    }
+}
+
+/// `e` as the connection's own error when ureq's own decoder (`gzip`, or `br` with ureq's
+/// `brotli` feature: the codings ureq decodes before this module sees the body) reported it as
+/// a decompression failure. ureq's decoders wrap every plain `io::Error` of the body, so the
+/// connection's are told apart by what only they can be: a cancel of the job, an error of the
+/// system (a reset), or ureq's own "Peer disconnected" for a connection closed before the
+/// body's end. A decoder's own errors (a corrupt or short stream) stay as they are.
+pub(crate) fn connection_error(e: Error) -> Error {
+    match e {
+        Error::Transport(ureq::Error::Decompress(_, io)) if from_connection(&io) => Error::from(io),
+        other => other,
+    }
+}
+
+fn from_connection(e: &io::Error) -> bool {
+    e.raw_os_error().is_some()
+        || e.get_ref()
+            .is_some_and(|inner| inner.is::<crate::exec::Cancelled>())
+        || (e.kind() == io::ErrorKind::UnexpectedEof && e.to_string() == "Peer disconnected")
+}
+
 /// `deflate` as servers send it: a zlib stream, or raw deflate. Which one is decided by the
-/// first two bytes, read on the first call to `read`.
+/// first two bytes, read on the first calls to `read`.
 enum Deflate {
-    Sniffing(Option<Reader>),
+    /// The body, and what has been read of its first two bytes: a read that fails (a
+    /// `read_timeout`) keeps both, so that the next read goes on where it stopped.
+    Sniffing(Option<Reader>, Vec<u8>),
     Zlib(flate2::read::ZlibDecoder<io::Chain<io::Cursor<Vec<u8>>, Reader>>),
     Raw(flate2::read::DeflateDecoder<io::Chain<io::Cursor<Vec<u8>>, Reader>>),
 }
@@ -192,18 +324,28 @@ impl Read for Deflate {
             match self {
                 Deflate::Zlib(d) => return d.read(buf),
                 Deflate::Raw(d) => return d.read(buf),
-                Deflate::Sniffing(inner) => {
-                    let Some(mut inner) = inner.take() else {
+                Deflate::Sniffing(inner, head) => {
+                    let Some(body) = inner.as_mut() else {
                         return Ok(0);
                     };
-                    let mut head = Vec::with_capacity(2);
-                    (&mut inner).take(2).read_to_end(&mut head)?;
+                    let mut two = [0; 2];
+                    while head.len() < 2 {
+                        match body.read(&mut two[..2 - head.len()]) {
+                            Ok(0) => break,
+                            Ok(n) => head.extend_from_slice(&two[..n]),
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                     if head.is_empty() {
                         // No body at all (a HEAD, a 204): nothing to decode.
                         return Ok(0);
                     }
+                    let (Some(body), head) = (inner.take(), std::mem::take(head)) else {
+                        return Ok(0);
+                    };
                     let zlib = is_zlib_header(&head);
-                    let source = io::Cursor::new(head).chain(inner);
+                    let source = io::Cursor::new(head).chain(body);
                     *self = if zlib {
                         Deflate::Zlib(flate2::read::ZlibDecoder::new(source))
                     } else {

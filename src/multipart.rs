@@ -83,9 +83,9 @@ impl Multipart {
     }
 
     /// Adds a file: field `name`, the `filename` the server sees, its `content_type` (for
-    /// example `"application/octet-stream"` when nothing more precise fits) and its bytes, as an
-    /// entry `name: (filename, data, content_type)` of requests' `files=`. Read a file from disk
-    /// with `std::fs::read` first.
+    /// example `"application/octet-stream"` when nothing more precise fits; an empty one is sent
+    /// as that) and its bytes, as an entry `name: (filename, data, content_type)` of requests'
+    /// `files=`. Read a file from disk with `std::fs::read` first.
     ///
     /// # Examples
     ///
@@ -138,8 +138,14 @@ impl Multipart {
                 body.extend_from_slice(b"; filename=\"");
                 push_escaped(&mut body, filename);
                 body.extend_from_slice(b"\"\r\nContent-Type: ");
-                // A content type is a header value: line ends would end the part's head.
-                body.extend(content_type.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
+                if content_type.bytes().all(|b| b.is_ascii_whitespace()) {
+                    // An empty value is no media type: RFC 7578 §4.4 labels file data of
+                    // unknown type `application/octet-stream`, as browsers do.
+                    body.extend_from_slice(b"application/octet-stream");
+                } else {
+                    // A content type is a header value: line ends would end the part's head.
+                    body.extend(content_type.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
+                }
             }
             body.extend_from_slice(b"\r\n\r\n");
             body.extend_from_slice(&part.data);

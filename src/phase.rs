@@ -197,6 +197,9 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, S
 /// `e`, a failure while reading the body of the response from `url`, with its place, and for
 /// a timeout the setting that fired (when `timeouts` are known).
 pub(crate) fn in_body(e: Error, url: &str, timeouts: Option<&TimeoutSettings>) -> Error {
+    // A cut or a cancel under ureq's own content decoder is a cut or a cancel, not a
+    // decompression failure.
+    let e = crate::encoding::connection_error(e);
     let Ok(uri) = url.parse::<Uri>() else {
         return e;
     };

@@ -146,19 +146,15 @@ fn open_stream_body(
     config: &Config,
     spec: Spec,
     options: &StreamOptions,
-) -> Result<
-    (
-        http::response::Parts,
-        phase::Placed<ureq::BodyReader<'static>>,
-    ),
-    Error,
-> {
+) -> Result<(http::response::Parts, phase::Placed<encoding::BodyReader>), Error> {
     let agent = config.stream_agent.as_ref().unwrap_or(agent);
     let require_event_stream = options.require_event_stream;
     let resp = on_short_lived_thread(|| open_stream(agent, config, spec, require_event_stream))?;
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
-    let body = phase::Placed::new(body.into_reader(), url, &parts.extensions);
+    // Made on the worker's first read, so that a gzip body does not hold the stream's handle
+    // back until its first bytes (see `encoding::Lazy`).
+    let body = phase::Placed::new(encoding::body_reader(body), url, &parts.extensions);
     Ok((parts, body))
 }
 

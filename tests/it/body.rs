@@ -239,3 +239,57 @@ fn transport_errors_arrive_at_result() {
     let refused = session.get(closed_port_url()).send_streaming().result();
     assert!(refused.is_err(), "{refused:?}");
 }
+
+/// A gzip body (decoded by ureq for `gzip`, here for `x-gzip`) resolves the handle when the
+/// headers are in, as any body does, not once the body's first bytes (its gzip header) are;
+/// so does an event stream that the server compresses anyway.
+#[test]
+fn a_compressed_body_resolves_the_handle_when_the_headers_are_in() {
+    use std::io::Write;
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+    let text = "data: late\n\n".repeat(20);
+    for (encoding, events) in [("gzip", false), ("x-gzip", false), ("gzip", true)] {
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(Some(gate));
+        let body = gzip(text.as_bytes());
+        let server = TestServer::start(move |_| {
+            let (gate, body) = (gate.lock().unwrap().take(), body.clone());
+            Reply::custom(move |sock| {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                     Content-Encoding: {encoding}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes());
+                let _ = sock.flush();
+                if let Some(gate) = gate {
+                    let _ = gate.recv_timeout(secs(30));
+                }
+                let _ = sock.write_all(&body);
+                let _ = sock.flush();
+            })
+        });
+        let session = FuturesSession::new();
+        let case = format!("{encoding}, events: {events}");
+        if events {
+            let mut pending = session.get(server.url()).events();
+            let stream = pending.result_timeout(secs(10));
+            assert!(stream.is_some(), "{case}: not resolved before the body");
+            release.send(()).unwrap();
+            let data: Vec<String> = stream.unwrap().unwrap().map(|e| e.unwrap().data).collect();
+            assert_eq!(data.len(), 20, "{case}");
+        } else {
+            let mut pending = session.get(server.url()).send_streaming();
+            let body = pending.result_timeout(secs(10));
+            assert!(body.is_some(), "{case}: not resolved before the body");
+            release.send(()).unwrap();
+            let mut read = String::new();
+            body.unwrap().unwrap().read_to_string(&mut read).unwrap();
+            assert_eq!(read, text, "{case}");
+        }
+    }
+}

@@ -215,3 +215,187 @@ fn streamed_bodies_and_downloads_are_decoded_too() {
         .unwrap_err();
     assert!(matches!(err, Error::UnsupportedEncoding { .. }), "{err:?}");
 }
+
+/// Under a content coding, what goes wrong with the connection is still what went wrong: a
+/// body cut by the server is a cut (`Io`, `UnexpectedEof`, with the phase and the URL) and a
+/// stopped read is `Cancelled`, for the codings ureq decodes (`gzip`) and those decoded here
+/// (`deflate`, `x-gzip`, lists) alike. Only a stream the decoder itself finds broken (a
+/// close-delimited body whose compressed data stops short) is a decompression error.
+#[test]
+fn a_cut_or_stopped_compressed_body_is_a_cut_or_a_cancel_not_a_decoding_failure() {
+    use std::io::Read;
+    use support::ms;
+    let data = TEXT.repeat(2000).into_bytes();
+    let cases = [
+        ("gzip", gzip(&data)),
+        ("x-gzip", gzip(&data)),
+        ("deflate", zlib(&data)),
+        ("deflate, gzip", gzip(&raw_deflate(&data))),
+        ("identity", data.clone()),
+    ];
+    let session = FuturesSession::new();
+    for (encoding, body) in cases {
+        let half = body[..body.len() / 2].to_vec();
+        let declared = body.len() as u64;
+        let sent = half.clone();
+        let cut = TestServer::start(move |_| {
+            Reply::lying_length(declared, sent.clone()).header("Content-Encoding", encoding)
+        });
+        let err = session.get(cut.url()).send().result().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{encoding}: {err:?}"
+        );
+        assert!(
+            text.contains("read the body from") && text.contains(&cut.url()),
+            "{encoding}: {text}"
+        );
+        let mut body = session.get(cut.url()).send_streaming().result().unwrap();
+        let err = Error::from(body.read_to_end(&mut Vec::new()).unwrap_err());
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{encoding}, streamed: {err:?}"
+        );
+
+        let sent = half.clone();
+        let stalled = TestServer::start(move |_| {
+            Reply::stall_mid_body(sent.clone(), declared).header("Content-Encoding", encoding)
+        });
+        let mut body = session
+            .get(stalled.url())
+            .send_streaming()
+            .result()
+            .unwrap();
+        let stop = body.stop_handle();
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(ms(100));
+            stop.stop();
+        });
+        let err = Error::from(body.read_to_end(&mut Vec::new()).unwrap_err());
+        stopper.join().unwrap();
+        assert!(
+            matches!(err, Error::Cancelled),
+            "{encoding}, stopped: {err:?}"
+        );
+    }
+    // A compressed stream that stops short on a body that ended cleanly: only the decoder can
+    // tell, and it does.
+    let short = gzip(&data);
+    let short = short[..short.len() / 2].to_vec();
+    let server = TestServer::start(move |_| {
+        Reply::close_delimited(short.clone()).header("Content-Encoding", "gzip")
+    });
+    let err = session.get(server.url()).send().result().unwrap_err();
+    assert!(
+        err.to_string().contains("gzip decompression failed"),
+        "{err:?}"
+    );
+}
+
+/// A read of a `deflate` body that fails before the body's first two bytes are in (here a
+/// `read_timeout`: the server is slow to start) leaves the body readable, as an unencoded one
+/// is: the next reads return the whole text, not an empty body.
+#[test]
+fn a_deflate_body_whose_first_read_times_out_is_still_read_whole() {
+    use std::io::Read;
+    let data = TEXT.repeat(50).into_bytes();
+    for encoding in ["identity", "deflate"] {
+        let body = if encoding == "deflate" {
+            zlib(&data)
+        } else {
+            data.clone()
+        };
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = std::sync::Mutex::new(Some(gate));
+        let server = TestServer::start(move |_| {
+            let (gate, body) = (gate.lock().unwrap().take(), body.clone());
+            Reply::custom(move |sock| {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\n\
+                     Content-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes());
+                let _ = sock.flush();
+                if let Some(gate) = gate {
+                    let _ = gate.recv_timeout(support::secs(20));
+                }
+                let _ = sock.write_all(&body);
+                let _ = sock.flush();
+            })
+        });
+        let session = FuturesSession::builder()
+            .read_timeout(support::ms(100))
+            .build();
+        let mut reader = session.get(server.url()).send_streaming().result().unwrap();
+        let mut buf = [0; 4096];
+        let err = reader.read(&mut buf).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::TimedOut,
+            "{encoding}: {err:?}"
+        );
+        release.send(()).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+                Err(e) => panic!("{encoding}: {e:?}"),
+            }
+        }
+        assert!(
+            got == data,
+            "{encoding}: {} bytes read of {}",
+            got.len(),
+            data.len()
+        );
+    }
+}
+
+/// A response that has no body (to a HEAD; a 204, a 304) is not decoded, whatever its
+/// `Content-Encoding` says: servers send the coding the body would have had. For `gzip`, which
+/// ureq decodes itself, that meant a decoder that failed on the missing gzip header: a HEAD to a
+/// server that compresses was an error.
+#[test]
+fn a_response_without_a_body_is_not_decoded_whatever_its_coding() {
+    use std::io::Read;
+    let server = TestServer::start(|req| {
+        let encoding = req.path_only().trim_start_matches('/').to_string();
+        let status = if req.path.contains("status=204") {
+            204
+        } else if req.path.contains("status=304") {
+            304
+        } else {
+            200
+        };
+        Reply::ok(gzip(b"the representation"))
+            .with_status(status)
+            .header("Content-Encoding", encoding)
+    });
+    let session = FuturesSession::new();
+    for encoding in ["gzip", "x-gzip", "deflate", "zstd"] {
+        let url = server.url_for(&format!("/{encoding}"));
+        let head = session.head(&url).send().result();
+        let head = head.unwrap_or_else(|e| panic!("{encoding}, HEAD: {e:?}"));
+        assert_eq!((head.status(), head.bytes()), (200, &b""[..]), "{encoding}");
+        let mut body = session.head(&url).send_streaming().result().unwrap();
+        let mut read = Vec::new();
+        let n = body.read_to_end(&mut read);
+        assert!(matches!(n, Ok(0)), "{encoding}, streamed HEAD: {n:?}");
+        for status in [204, 304] {
+            let resp = session
+                .get(format!("{url}?status={status}"))
+                .send()
+                .result();
+            let resp = resp.unwrap_or_else(|e| panic!("{encoding}, {status}: {e:?}"));
+            assert_eq!(
+                (resp.status(), resp.bytes()),
+                (status, &b""[..]),
+                "{encoding}"
+            );
+        }
+    }
+}

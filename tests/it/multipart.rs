@@ -65,3 +65,27 @@ fn a_content_type_header_set_by_hand_wins() {
     );
     assert!(req.body_str().ends_with("--\r\n"), "{}", req.body_str());
 }
+
+/// A file whose content type is left empty is labelled `application/octet-stream`, as RFC 7578
+/// §4.4 says for file data of unknown type (and browsers send), rather than with an empty
+/// `Content-Type:`, which is no media type at all.
+#[test]
+fn a_file_without_a_content_type_is_sent_as_octet_stream() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let form =
+        Multipart::new()
+            .file("a", "a.bin", "", vec![1, 2, 3])
+            .file("b", "b.bin", " \r\n", vec![4]);
+    FuturesSession::new()
+        .post(server.url())
+        .multipart(form)
+        .send()
+        .result()
+        .unwrap();
+    let body = server.requests()[0].body_str().into_owned();
+    for name in ["a.bin", "b.bin"] {
+        let head = format!("filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+        assert!(body.contains(&head), "{name}: {body:?}");
+    }
+    assert!(!body.contains("Content-Type: \r\n"), "{body:?}");
+}
