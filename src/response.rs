@@ -350,7 +350,7 @@ impl Response {
         })
     }
 
-    /// The body parsed as JSON into `T`.
+    /// The body parsed as JSON into `T`. A UTF-8 byte order mark at its start is ignored.
     ///
     /// # Examples
     ///
@@ -369,7 +369,10 @@ impl Response {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        Ok(serde_json::from_slice(self.bytes())?)
+        // A leading UTF-8 byte order mark is ignored, as RFC 8259 §8.1 allows.
+        let body = self.bytes();
+        let body = body.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(body);
+        Ok(serde_json::from_slice(body)?)
     }
 
     /// `Ok(self)` for statuses below 400; for 4xx and 5xx, [`Error::Status`] with the code, the

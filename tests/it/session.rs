@@ -241,6 +241,17 @@ fn json_decodes_and_reports_bad_json() {
         .result()
         .unwrap();
     assert!(matches!(bad.json::<Repo>(), Err(Error::Json(_))));
+    // A body that starts with a UTF-8 byte order mark (RFC 8259 §8.1 lets a parser ignore it).
+    server
+        .mock("GET", "/bom")
+        .with_body("\u{feff}{\"name\":\"bom\",\"stars\":1}")
+        .create();
+    let bom = session
+        .get(format!("{}/bom", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(bom.json::<Repo>().unwrap().name, "bom");
 }
 
 #[test]
