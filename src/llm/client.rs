@@ -632,6 +632,7 @@ impl<P: Protocol> ChatClient for Client<P> {
 ///     .max_tokens(8192) // Anthropic's own setting; defaults to 4096
 ///     .header("anthropic-beta", "interleaved-thinking-2025-05-14")
 ///     .timeout(Duration::from_secs(60))
+/// #   .env(|_| None) // not the shell's ANTHROPIC_BASE_URL
 ///     .build();
 /// assert_eq!(client.base_url(), "https://api.anthropic.com");
 /// ```
