@@ -44,6 +44,8 @@ struct Located {
     /// The redacted URL.
     url: String,
     hint: Option<String>,
+    /// `target` is the proxy's, not the server's.
+    proxy: bool,
     source: io::Error,
 }
 
@@ -51,7 +53,9 @@ impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = &self.target;
         match self.phase {
+            Phase::Resolve if self.proxy => write!(f, "resolve the proxy {}", host_of(target))?,
             Phase::Resolve => write!(f, "resolve {}", host_of(target))?,
+            Phase::Connect if self.proxy => write!(f, "connect to the proxy {target}")?,
             Phase::Connect => write!(f, "connect to {target}")?,
             Phase::Tls => write!(f, "TLS handshake with {target}")?,
             Phase::Send => write!(f, "send the request to {target}")?,
@@ -99,8 +103,9 @@ fn plain_http_answer(e: &io::Error) -> bool {
 
 /// `e`, a failure of the request to `uri` before any response came, with its phase and place.
 /// Errors other than [`Error::Io`], [`Error::Timeout`] and the transport errors of
-/// [`transport_hint`] (and those that already carry a place) pass unchanged.
-pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
+/// [`transport_hint`] (and those that already carry a place) pass unchanged. `proxy`: the
+/// agent's proxy, if it has one; a connection refused or a name not found is then the proxy's.
+pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) -> Error {
     let io = match e {
         Error::Io(io) => io,
         Error::Timeout(t) => return Error::Timeout(place_timeout(t, uri, false)),
@@ -152,6 +157,32 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
         _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),
         _ => (Phase::Request, None),
     };
+    // Behind a proxy, the only connection made is to the proxy, and the name looked up is the
+    // proxy's (unless the proxy is told the server's address, as SOCKS4 is).
+    let proxy = proxy.filter(|p| {
+        !p.is_no_proxy(uri)
+            && (phase == Phase::Connect || (phase == Phase::Resolve && !p.resolve_target()))
+    });
+    if let Some(proxy) = proxy {
+        let source = if proxy.is_from_env() {
+            "the proxy comes from the environment (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY): fix \
+             it there, or go direct with SessionBuilder::proxy(None)"
+        } else {
+            "the proxy set with SessionBuilder::proxy"
+        };
+        let kind = io.kind();
+        return Error::Io(io::Error::new(
+            kind,
+            Located {
+                phase,
+                target: format!("{}:{}", proxy.host(), proxy.port()),
+                url: crate::redact_url(&uri.to_string()),
+                hint: Some(source.to_string()),
+                proxy: true,
+                source: io,
+            },
+        ));
+    }
     located(io, phase, uri, hint)
 }
 
@@ -257,6 +288,7 @@ fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Erro
             target: target(uri),
             url: crate::redact_url(&uri.to_string()),
             hint,
+            proxy: false,
             source: io,
         },
     ))
@@ -288,6 +320,7 @@ mod tests {
         let e = before_response(
             Error::Io(io::ErrorKind::ConnectionRefused.into()),
             &uri("http://127.0.0.1:9/x?key=secret"),
+            None,
         );
         match &e {
             Error::Io(io) => assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused),
@@ -309,7 +342,8 @@ mod tests {
             io::ErrorKind::InvalidData,
             "received corrupt message of type InvalidContentType",
         );
-        let text = before_response(Error::Io(tls), &uri("https://localhost:8080/v1")).to_string();
+        let text =
+            before_response(Error::Io(tls), &uri("https://localhost:8080/v1"), None).to_string();
         assert!(text.contains("TLS handshake with localhost:8080"), "{text}");
         assert!(text.contains("plain HTTP"), "{text}");
         assert!(text.contains("use http://localhost:8080/v1"), "{text}");
@@ -320,8 +354,9 @@ mod tests {
         let e = before_response(
             Error::Io(io::ErrorKind::ConnectionReset.into()),
             &uri("https://example.com/a"),
+            None,
         );
-        let again = before_response(e, &uri("https://other.example/"));
+        let again = before_response(e, &uri("https://other.example/"), None);
         let text = again.to_string();
         assert!(text.contains("example.com:443"), "{text}");
         assert!(!text.contains("other.example"), "{text}");
@@ -335,9 +370,13 @@ mod tests {
             "{body}"
         );
         // Other variants pass through.
-        let t = before_response(Error::timeout(ureq::Timeout::Connect), &uri("http://h/"));
+        let t = before_response(
+            Error::timeout(ureq::Timeout::Connect),
+            &uri("http://h/"),
+            None,
+        );
         assert!(matches!(t, Error::Timeout(_)));
-        let other = before_response(Error::Cancelled, &uri("http://h/"));
+        let other = before_response(Error::Cancelled, &uri("http://h/"), None);
         assert!(matches!(other, Error::Cancelled));
     }
 }

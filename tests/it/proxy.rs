@@ -1,8 +1,8 @@
 //! `SessionBuilder::proxy`: requests through a local SOCKS5 proxy (the `socks-proxy` feature;
 //! the tests enable it through the dev-dependency on ureq) and around it.
 
-use support::{Reply, Socks5Proxy, TestServer};
-use ureq_futures::FuturesSession;
+use support::{closed_port_url, Reply, Socks5Proxy, TestServer};
+use ureq_futures::{Error, FuturesSession};
 
 #[test]
 fn requests_go_through_a_socks5_proxy() {
@@ -50,4 +50,36 @@ fn the_default_is_the_environments_proxy_and_none_goes_direct() {
             assert_eq!(server.request_count(), 2);
         },
     );
+}
+
+#[test]
+fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let proxy = closed_port_url();
+    let proxy_hp = proxy.trim_start_matches("http://").to_string();
+    let with_key = proxy.replace("http://", "http://pu:proxy-secret@");
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&with_key).unwrap())
+        .build();
+    for url in [
+        server.url_for("/x?key=secret"),
+        "https://example.com/x?key=secret".to_string(),
+    ] {
+        let err = session.get(&url).send().result().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{err:?}"
+        );
+        assert!(
+            text.starts_with(&format!(
+                "io: connect to the proxy {proxy_hp} failed for url: {}",
+                ureq_futures::redact_url(&url)
+            )),
+            "{text}"
+        );
+        assert!(text.contains("SessionBuilder::proxy"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+    assert_eq!(server.request_count(), 0);
 }
