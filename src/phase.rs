@@ -109,6 +109,15 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     let io = match e {
         Error::Io(io) => io,
         Error::Timeout(t) => return Error::Timeout(place_timeout(t, uri, false)),
+        Error::Transport(ureq::Error::ConnectProxyFailed(reason)) => {
+            let reason = match proxy {
+                Some(proxy) if !reason.starts_with("the proxy ") => {
+                    proxy_refusal(&reason, uri, proxy)
+                }
+                _ => reason,
+            };
+            return Error::Transport(ureq::Error::ConnectProxyFailed(reason));
+        }
         Error::Transport(e) => {
             return match transport_hint(&e, uri) {
                 Some((kind, phase, hint)) => {
@@ -184,6 +193,48 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         ));
     }
     located(io, phase, uri, hint)
+}
+
+/// The reason of a CONNECT that `proxy` refused (ureq's `proxy server responded 407/407`),
+/// with the proxy, the server asked for and the URL, and for a 407 the fix. The variant stays
+/// ureq's `ConnectProxyFailed`, which retry policies do not retry.
+fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
+    let at = format!("{}:{}", proxy.host(), proxy.port());
+    let (server, url) = (target(uri), crate::redact_url(&uri.to_string()));
+    let status = reason
+        .strip_prefix("proxy server responded ")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|code| code.parse::<u16>().ok());
+    let Some(status) = status else {
+        // "proxy server did not respond": it closed the connection without an answer.
+        return format!("the proxy {at} gave no answer to the CONNECT for {server} for url: {url}");
+    };
+    let reason_phrase = ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or(String::new(), |r| format!(" {r}"));
+    let mut text = format!(
+        "the proxy {at} answered {status}{reason_phrase} to the CONNECT for {server} for url: {url}"
+    );
+    if status == 407 {
+        let setting = if proxy.is_from_env() {
+            "ALL_PROXY, HTTPS_PROXY or HTTP_PROXY"
+        } else {
+            "SessionBuilder::proxy"
+        };
+        if proxy.username().is_some() || proxy.password().is_some() {
+            text.push_str(&format!(
+                " (the proxy refused the credentials in its URL: check them in {setting})"
+            ));
+        } else {
+            let scheme = proxy.uri().scheme_str().unwrap_or("http");
+            text.push_str(&format!(
+                " (the proxy wants credentials: put them in its URL, \
+                 {scheme}://user:password@{at}, in {setting})"
+            ));
+        }
+    }
+    text
 }
 
 /// For the ureq errors that say neither where they happened nor what to change: the kind of

@@ -83,3 +83,61 @@ fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
     }
     assert_eq!(server.request_count(), 0);
 }
+
+/// An HTTP proxy that answers every CONNECT with `407 Proxy Authentication Required`.
+fn proxy_asking_for_credentials() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut sock in listener.incoming().flatten() {
+            let _ = sock.set_read_timeout(Some(support::ms(2000)));
+            let mut head = Vec::new();
+            let mut buf = [0; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf) {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            let _ = sock.write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                  Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_proxy_that_answers_407_is_named_with_the_url_and_the_fix() {
+    let addr = proxy_asking_for_credentials();
+    let url = "https://example.com/v1?key=secret";
+    let without = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    let err = without.get(url).send().result().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Transport(ureq::Error::ConnectProxyFailed(_))),
+        "{err:?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "the proxy {addr} answered 407 Proxy Authentication Required to the CONNECT for \
+             example.com:443 for url: https://example.com/v1?<redacted>"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("http://user:password@{addr}")),
+        "{text}"
+    );
+    // With credentials in the proxy URL, they are the problem, and they are not shown.
+    let with = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://pu:proxy-secret@{addr}")).unwrap())
+        .build();
+    let text = with.get(url).send().result().unwrap_err().to_string();
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}
