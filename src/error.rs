@@ -50,6 +50,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | response head over the connection's read buffer (64 KiB; an event stream's 16 KiB) | `Io`, kind `InvalidData` | `read the response from host:port failed`, the limit, and the setting to raise |
 /// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
 /// | proxy that refuses the `CONNECT` (a 407...) | `Transport`, ureq's `ConnectProxyFailed` | `the proxy host:port answered 407 Proxy Authentication Required to the CONNECT for host:port`, the URL, and for a 407 where to put the credentials |
+/// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
 /// | malformed response, too many redirects | `Transport` with ureq's error | ureq's |
 ///
 /// # Examples

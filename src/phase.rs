@@ -77,6 +77,34 @@ impl std::error::Error for Located {
     }
 }
 
+/// The error of a decoder (gzip, deflate, br) given a body it cannot decode, with where the body
+/// came from; inside ureq's `Decompress`, which names the coding.
+#[derive(Debug)]
+struct Undecodable {
+    /// `host:port`.
+    target: String,
+    /// The redacted URL.
+    url: String,
+    source: io::Error,
+}
+
+impl fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} in the body from {} for url: {} (the body is not what its Content-Encoding \
+             says; the header Accept-Encoding: identity asks the server for it unencoded)",
+            self.source, self.target, self.url
+        )
+    }
+}
+
+impl std::error::Error for Undecodable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 fn host_of(target: &str) -> &str {
     target.rsplit_once(':').map_or(target, |(host, _)| host)
 }
@@ -286,6 +314,22 @@ pub(crate) fn in_body(e: Error, url: &str, timeouts: Option<&TimeoutSettings>) -
         Error::Timeout(t) => Error::Timeout(place_timeout(t, &uri, true)),
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => Error::Io(io),
         Error::Io(io) => located(io, Phase::Body, &uri, None),
+        // A body that does not decode: the variant stays ureq's `Decompress`, the decoder's
+        // error inside it gains the place.
+        Error::Transport(ureq::Error::Decompress(coding, io))
+            if !io.get_ref().is_some_and(|inner| inner.is::<Undecodable>()) =>
+        {
+            let kind = io.kind();
+            let undecodable = Undecodable {
+                target: target(&uri),
+                url: crate::redact_url(&uri.to_string()),
+                source: io,
+            };
+            Error::Transport(ureq::Error::Decompress(
+                coding,
+                io::Error::new(kind, undecodable),
+            ))
+        }
         other => other,
     };
     match timeouts {

@@ -399,3 +399,31 @@ fn a_timeout_says_which_setting_fired_and_its_value() {
     assert_eq!(t.url, format!("http://{}/", silent.addr));
     assert!(err.is_timeout());
 }
+
+#[test]
+fn a_body_that_does_not_decode_names_the_coding_the_url_and_the_phase() {
+    let server =
+        TestServer::start(|_| Reply::ok("not gzip at all").header("content-encoding", "gzip"));
+    let url = server.url_for("/gz?key=secret");
+    let hp = server.addr().to_string();
+    let session = FuturesSession::new();
+    let buffered = session.get(&url).send().result().unwrap_err();
+    let mut body = session.get(&url).send_streaming().result().unwrap();
+    let streamed = Error::from(body.read_to_end(&mut Vec::new()).unwrap_err());
+    for err in [buffered, streamed] {
+        assert!(
+            matches!(&err, Error::Transport(ureq::Error::Decompress("gzip", _))),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "transport: gzip decompression failed: invalid gzip header in the body from \
+                 {hp} for url: http://{hp}/gz?<redacted>"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("Accept-Encoding: identity"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+}
