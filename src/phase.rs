@@ -136,7 +136,12 @@ fn plain_http_answer(e: &io::Error) -> bool {
 pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) -> Error {
     let io = match e {
         Error::Io(io) => io,
-        Error::Timeout(t) => return Error::Timeout(place_timeout(t, uri, false)),
+        Error::Timeout(mut t) => {
+            if let Some(proxy) = proxy.filter(|p| !p.is_no_proxy(uri)) {
+                t.through_proxy(format!("{}:{}", proxy.host(), proxy.port()));
+            }
+            return Error::Timeout(place_timeout(t, uri, false));
+        }
         Error::Transport(ureq::Error::ConnectProxyFailed(reason)) => {
             let reason = match proxy {
                 Some(proxy) if !reason.starts_with("the proxy ") => {

@@ -427,3 +427,31 @@ fn a_body_that_does_not_decode_names_the_coding_the_url_and_the_phase() {
         assert!(!text.contains("secret"), "{text}");
     }
 }
+
+#[test]
+fn a_connect_timeout_behind_a_proxy_names_the_proxy() {
+    let Some((addr, _listener, _held)) = full_backlog() else {
+        eprintln!("this system accepts connections past a full backlog; skipped");
+        return;
+    };
+    let err = FuturesSession::builder()
+        .connect_timeout(ms(200))
+        .proxy(ureq::Proxy::new(&format!("http://pu:proxy-secret@{addr}")).unwrap())
+        .build()
+        .get("https://example.com/c?key=secret")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Timeout(t) if t.kind == Timeout::Connect),
+        "{err:?}"
+    );
+    assert_eq!(
+        text,
+        format!(
+            "timeout: connect to example.com:443 through the proxy {addr} did not finish within \
+             200 ms (connect_timeout) for url: https://example.com/c?<redacted>"
+        )
+    );
+}
