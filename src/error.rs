@@ -107,7 +107,8 @@ pub enum Error {
         /// when known.
         url: Option<String>,
     },
-    /// An event-stream line or event was larger than the stream's limit.
+    /// An event-stream line or event was larger than the stream's limit. The message names the
+    /// limit and the settings that raise it.
     EventTooLarge {
         /// The limit in bytes that was exceeded.
         limit: usize,
@@ -730,7 +731,9 @@ impl fmt::Display for Error {
             Error::EventTooLarge { limit } => {
                 write!(
                     f,
-                    "event-stream line or event larger than the limit of {limit} bytes"
+                    "event-stream line or event larger than the limit of {limit} bytes: raise \
+                     sse::Parser::max_event_size (sse::LineParser::max_line_size for a stream of \
+                     lines), given to StreamOptions"
                 )
             }
             Error::UnsupportedEncoding { encoding, url } => write!(
