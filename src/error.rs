@@ -35,6 +35,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// |---|---|---|
 /// | connection refused | `Io`, kind `ConnectionRefused` | `connect to host:port failed` |
 /// | proxy that refuses the connection, or whose name does not resolve | `Io`, the system's kind | `connect to the proxy host:port failed` (`resolve the proxy host failed`), and where the proxy was set |
+/// | any other failure before the response, behind a proxy | as without one | `... host:port through the proxy host:port failed` |
 /// | host name that does not resolve | `Io` | `resolve host failed` |
 /// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes) | `TLS handshake with host:port failed`, and the `http://` URL to use |
 /// | `http://` to a TLS port that answers with an alert (rustls-based servers) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the `https://` URL to try (a server that just closes, as OpenSSL's does, is an `UnexpectedEof` without the hint: a closed connection says nothing about TLS) |

@@ -44,24 +44,37 @@ struct Located {
     /// The redacted URL.
     url: String,
     hint: Option<String>,
-    /// `target` is the proxy's, not the server's.
-    proxy: bool,
+    proxy: Via,
     source: io::Error,
+}
+
+/// How a failed request went: straight to its server, or through a proxy.
+#[derive(Debug, PartialEq, Eq)]
+enum Via {
+    Direct,
+    /// The failure is the proxy's own (its connection, its name): `target` is the proxy's.
+    ToProxy,
+    /// Through the proxy at this `host:port`: the failure may be the proxy's or the server's.
+    Proxy(String),
 }
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = &self.target;
+        let to_proxy = self.proxy == Via::ToProxy;
         match self.phase {
-            Phase::Resolve if self.proxy => write!(f, "resolve the proxy {}", host_of(target))?,
+            Phase::Resolve if to_proxy => write!(f, "resolve the proxy {}", host_of(target))?,
             Phase::Resolve => write!(f, "resolve {}", host_of(target))?,
-            Phase::Connect if self.proxy => write!(f, "connect to the proxy {target}")?,
+            Phase::Connect if to_proxy => write!(f, "connect to the proxy {target}")?,
             Phase::Connect => write!(f, "connect to {target}")?,
             Phase::Tls => write!(f, "TLS handshake with {target}")?,
             Phase::Send => write!(f, "send the request to {target}")?,
             Phase::Response => write!(f, "read the response from {target}")?,
             Phase::Body => write!(f, "read the body from {target}")?,
             Phase::Request => write!(f, "request to {target}")?,
+        }
+        if let Via::Proxy(proxy) = &self.proxy {
+            write!(f, " through the proxy {proxy}")?;
         }
         write!(f, " failed for url: {}: {}", self.url, self.source)?;
         if let Some(hint) = &self.hint {
@@ -199,13 +212,13 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),
         _ => (Phase::Request, None),
     };
+    let proxy = proxy.filter(|p| !p.is_no_proxy(uri));
     // Behind a proxy, the only connection made is to the proxy, and the name looked up is the
     // proxy's (unless the proxy is told the server's address, as SOCKS4 is).
-    let proxy = proxy.filter(|p| {
-        !p.is_no_proxy(uri)
-            && (phase == Phase::Connect || (phase == Phase::Resolve && !p.resolve_target()))
-    });
-    if let Some(proxy) = proxy {
+    let proxys_own = |p: &ureq::Proxy| {
+        phase == Phase::Connect || (phase == Phase::Resolve && !p.resolve_target())
+    };
+    if let Some(proxy) = proxy.filter(|p| proxys_own(p)) {
         let source = if proxy.is_from_env() {
             "the proxy comes from the environment (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY): fix \
              it there, or go direct with SessionBuilder::proxy(None)"
@@ -220,12 +233,15 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                 target: format!("{}:{}", proxy.host(), proxy.port()),
                 url: crate::redact_url(&uri.to_string()),
                 hint: Some(source.to_string()),
-                proxy: true,
+                proxy: Via::ToProxy,
                 source: io,
             },
         ));
     }
-    located(io, phase, uri, hint)
+    let via = proxy.map_or(Via::Direct, |p| {
+        Via::Proxy(format!("{}:{}", p.host(), p.port()))
+    });
+    located_via(io, phase, uri, hint, via)
 }
 
 /// The reason of a CONNECT that `proxy` refused (ureq's `proxy server responded 407/407`),
@@ -380,6 +396,10 @@ fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<Time
 }
 
 fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Error {
+    located_via(io, phase, uri, hint, Via::Direct)
+}
+
+fn located_via(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>, via: Via) -> Error {
     let kind = io.kind();
     Error::Io(io::Error::new(
         kind,
@@ -388,7 +408,7 @@ fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Erro
             target: target(uri),
             url: crate::redact_url(&uri.to_string()),
             hint,
-            proxy: false,
+            proxy: via,
             source: io,
         },
     ))

@@ -141,3 +141,36 @@ fn a_proxy_that_answers_407_is_named_with_the_url_and_the_fix() {
     assert!(text.contains("refused the credentials"), "{text}");
     assert!(!text.contains("secret"), "{text}");
 }
+
+#[test]
+fn a_failure_past_the_proxy_says_it_went_through_the_proxy() {
+    use std::io::Read;
+    // A proxy that reads the CONNECT and resets the connection instead of answering.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for sock in listener.incoming().flatten() {
+            let mut sock = sock;
+            let _ = sock.set_read_timeout(Some(support::ms(2000)));
+            let _ = sock.read(&mut [0; 4096]);
+            let _ = socket2::SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO));
+        }
+    });
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    let err = session
+        .get("https://example.com/v1?key=secret")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    assert!(
+        text.contains(&format!(
+            "from example.com:443 through the proxy {addr} failed for url: \
+             https://example.com/v1?<redacted>"
+        )),
+        "{text}"
+    );
+}
