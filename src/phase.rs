@@ -178,12 +178,17 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         return Error::Io(io);
     }
     let https = uri.scheme_str() == Some("https");
-    let name = uri.host().is_some_and(|h| {
+    let proxy = proxy.filter(|p| !p.is_no_proxy(uri));
+    let is_name = |h: &str| {
         h.trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_err()
-    });
+    };
+    // The names looked up here: the server's, unless a proxy resolves it; the proxy's.
+    let server_name = proxy.is_none_or(|p| p.resolve_target()) && uri.host().is_some_and(is_name);
+    let proxy_name = proxy.is_some_and(|p| is_name(p.host()));
+    let name = server_name || proxy_name;
     let kind = io.kind();
     let plain_url = || redact_swapped(uri);
     let (phase, hint) = match kind {
@@ -212,13 +217,10 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),
         _ => (Phase::Request, None),
     };
-    let proxy = proxy.filter(|p| !p.is_no_proxy(uri));
     // Behind a proxy, the only connection made is to the proxy, and the name looked up is the
-    // proxy's (unless the proxy is told the server's address, as SOCKS4 is).
-    let proxys_own = |p: &ureq::Proxy| {
-        phase == Phase::Connect || (phase == Phase::Resolve && !p.resolve_target())
-    };
-    if let Some(proxy) = proxy.filter(|p| proxys_own(p)) {
+    // proxy's (unless the server's is looked up too, as for SOCKS4).
+    let proxys_own = phase == Phase::Connect || (phase == Phase::Resolve && !server_name);
+    if let Some(proxy) = proxy.filter(|_| proxys_own) {
         let source = if proxy.is_from_env() {
             "the proxy comes from the environment (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY): fix \
              it there, or go direct with SessionBuilder::proxy(None)"

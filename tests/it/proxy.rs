@@ -174,3 +174,31 @@ fn a_failure_past_the_proxy_says_it_went_through_the_proxy() {
         "{text}"
     );
 }
+
+#[test]
+fn a_proxy_name_that_does_not_resolve_is_named_whatever_the_server() {
+    // `.invalid` never resolves (RFC 6761); a resolver that answers it anyway makes the case
+    // meaningless.
+    if std::net::ToSocketAddrs::to_socket_addrs("nothing-here.invalid:80").is_ok() {
+        eprintln!("this resolver answers .invalid names; skipped");
+        return;
+    }
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new("http://proxy.invalid:3128").unwrap())
+        .build();
+    for url in [
+        "https://127.0.0.1:1/x?key=secret",
+        "https://example.com/x?key=secret",
+    ] {
+        let err = session.get(url).send().result().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(&err, Error::Io(_)), "{err:?}");
+        assert!(
+            text.starts_with(&format!(
+                "io: resolve the proxy proxy.invalid failed for url: {}",
+                ureq_futures::redact_url(url)
+            )),
+            "{text}"
+        );
+    }
+}
