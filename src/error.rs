@@ -34,6 +34,8 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | failure | variant | message |
 /// |---|---|---|
 /// | connection refused | `Io`, kind `ConnectionRefused` | `connect to host:port failed` |
+/// | proxy that refuses the connection, or whose name does not resolve | `Io`, the system's kind | `connect to the proxy host:port failed` (`resolve the proxy host failed`), and where the proxy was set |
+/// | any other failure before the response, behind a proxy | as without one | `... host:port through the proxy host:port failed` |
 /// | host name that does not resolve | `Io` | `resolve host failed` |
 /// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes) | `TLS handshake with host:port failed`, and the `http://` URL to use |
 /// | `http://` to a TLS port that answers with an alert (rustls-based servers) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the `https://` URL to try (a server that just closes, as OpenSSL's does, is an `UnexpectedEof` without the hint: a closed connection says nothing about TLS) |
@@ -41,13 +43,15 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | connection reset or closed before the response | `Io`, `ConnectionReset` / `UnexpectedEof` | `read the response from host:port failed` |
 /// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset` | `read the body from host:port failed` |
 /// | no byte within `read_timeout` | `Timeout`, kind `PerRead` | `no byte for 30 s (read_timeout) while reading the body from host:port` |
-/// | connect not done within `connect_timeout` | `Timeout`, kind `Connect` | `connect to host:port did not finish within 30 s (connect_timeout)` |
+/// | connect not done within `connect_timeout` | `Timeout`, kind `Connect` | `connect to host:port did not finish within 30 s (connect_timeout)`; behind a proxy, `connect to host:port through the proxy host:port ...` |
 /// | `timeout` of a buffered request | `Timeout`, kind `Global` | `whole request over 10 s (timeout)`, and the phase |
 /// | `timeout` of a stream, [`send_streaming`](crate::RequestBuilder::send_streaming) or [`download`](crate::RequestBuilder::download) before the headers | `Timeout`, kind `RecvResponse` (`Resolve`, `Connect`, `SendRequest`, `SendBody` in those phases) | `no response from host:port within 10 s (timeout)` |
 /// | buffered body past `max_body_size` | `BodyTooLarge` | the URL, the limit, the setting to raise |
 /// | invalid URL (bad port, no scheme...) | `InvalidRequest`, before anything is sent | what is wrong, and the fix when there is one |
 /// | response head over the connection's read buffer (64 KiB; an event stream's 16 KiB) | `Io`, kind `InvalidData` | `read the response from host:port failed`, the limit, and the setting to raise |
 /// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
+/// | proxy that refuses the `CONNECT` (a 407...) | `Transport`, ureq's `ConnectProxyFailed` | `the proxy host:port answered 407 Proxy Authentication Required to the CONNECT for host:port`, the URL, and for a 407 where to put the credentials |
+/// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
 /// | malformed response, too many redirects | `Transport` with ureq's error | ureq's |
 ///
 /// # Examples
@@ -104,7 +108,8 @@ pub enum Error {
         /// when known.
         url: Option<String>,
     },
-    /// An event-stream line or event was larger than the stream's limit.
+    /// An event-stream line or event was larger than the stream's limit. The message names the
+    /// limit and the settings that raise it.
     EventTooLarge {
         /// The limit in bytes that was exceeded.
         limit: usize,
@@ -727,7 +732,9 @@ impl fmt::Display for Error {
             Error::EventTooLarge { limit } => {
                 write!(
                     f,
-                    "event-stream line or event larger than the limit of {limit} bytes"
+                    "event-stream line or event larger than the limit of {limit} bytes: raise \
+                     sse::Parser::max_event_size (sse::LineParser::max_line_size for a stream of \
+                     lines), given to StreamOptions"
                 )
             }
             Error::UnsupportedEncoding { encoding, url } => write!(

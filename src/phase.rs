@@ -44,20 +44,37 @@ struct Located {
     /// The redacted URL.
     url: String,
     hint: Option<String>,
+    proxy: Via,
     source: io::Error,
+}
+
+/// How a failed request went: straight to its server, or through a proxy.
+#[derive(Debug, PartialEq, Eq)]
+enum Via {
+    Direct,
+    /// The failure is the proxy's own (its connection, its name): `target` is the proxy's.
+    ToProxy,
+    /// Through the proxy at this `host:port`: the failure may be the proxy's or the server's.
+    Proxy(String),
 }
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = &self.target;
+        let to_proxy = self.proxy == Via::ToProxy;
         match self.phase {
+            Phase::Resolve if to_proxy => write!(f, "resolve the proxy {}", host_of(target))?,
             Phase::Resolve => write!(f, "resolve {}", host_of(target))?,
+            Phase::Connect if to_proxy => write!(f, "connect to the proxy {target}")?,
             Phase::Connect => write!(f, "connect to {target}")?,
             Phase::Tls => write!(f, "TLS handshake with {target}")?,
             Phase::Send => write!(f, "send the request to {target}")?,
             Phase::Response => write!(f, "read the response from {target}")?,
             Phase::Body => write!(f, "read the body from {target}")?,
             Phase::Request => write!(f, "request to {target}")?,
+        }
+        if let Via::Proxy(proxy) = &self.proxy {
+            write!(f, " through the proxy {proxy}")?;
         }
         write!(f, " failed for url: {}: {}", self.url, self.source)?;
         if let Some(hint) = &self.hint {
@@ -68,6 +85,34 @@ impl fmt::Display for Located {
 }
 
 impl std::error::Error for Located {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The error of a decoder (gzip, deflate, br) given a body it cannot decode, with where the body
+/// came from; inside ureq's `Decompress`, which names the coding.
+#[derive(Debug)]
+struct Undecodable {
+    /// `host:port`.
+    target: String,
+    /// The redacted URL.
+    url: String,
+    source: io::Error,
+}
+
+impl fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} in the body from {} for url: {} (the body is not what its Content-Encoding \
+             says; the header Accept-Encoding: identity asks the server for it unencoded)",
+            self.source, self.target, self.url
+        )
+    }
+}
+
+impl std::error::Error for Undecodable {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
     }
@@ -99,11 +144,26 @@ fn plain_http_answer(e: &io::Error) -> bool {
 
 /// `e`, a failure of the request to `uri` before any response came, with its phase and place.
 /// Errors other than [`Error::Io`], [`Error::Timeout`] and the transport errors of
-/// [`transport_hint`] (and those that already carry a place) pass unchanged.
-pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
+/// [`transport_hint`] (and those that already carry a place) pass unchanged. `proxy`: the
+/// agent's proxy, if it has one; a connection refused or a name not found is then the proxy's.
+pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) -> Error {
     let io = match e {
         Error::Io(io) => io,
-        Error::Timeout(t) => return Error::Timeout(place_timeout(t, uri, false)),
+        Error::Timeout(mut t) => {
+            if let Some(proxy) = proxy.filter(|p| !p.is_no_proxy(uri)) {
+                t.through_proxy(format!("{}:{}", proxy.host(), proxy.port()));
+            }
+            return Error::Timeout(place_timeout(t, uri, false));
+        }
+        Error::Transport(ureq::Error::ConnectProxyFailed(reason)) => {
+            let reason = match proxy {
+                Some(proxy) if !reason.starts_with("the proxy ") => {
+                    proxy_refusal(&reason, uri, proxy)
+                }
+                _ => reason,
+            };
+            return Error::Transport(ureq::Error::ConnectProxyFailed(reason));
+        }
         Error::Transport(e) => {
             return match transport_hint(&e, uri) {
                 Some((kind, phase, hint)) => {
@@ -118,12 +178,17 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
         return Error::Io(io);
     }
     let https = uri.scheme_str() == Some("https");
-    let name = uri.host().is_some_and(|h| {
+    let proxy = proxy.filter(|p| !p.is_no_proxy(uri));
+    let is_name = |h: &str| {
         h.trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_err()
-    });
+    };
+    // The names looked up here: the server's, unless a proxy resolves it; the proxy's.
+    let server_name = proxy.is_none_or(|p| p.resolve_target()) && uri.host().is_some_and(is_name);
+    let proxy_name = proxy.is_some_and(|p| is_name(p.host()));
+    let name = server_name || proxy_name;
     let kind = io.kind();
     let plain_url = || redact_swapped(uri);
     let (phase, hint) = match kind {
@@ -152,7 +217,75 @@ pub(crate) fn before_response(e: Error, uri: &Uri) -> Error {
         _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),
         _ => (Phase::Request, None),
     };
-    located(io, phase, uri, hint)
+    // Behind a proxy, the only connection made is to the proxy, and the name looked up is the
+    // proxy's (unless the server's is looked up too, as for SOCKS4).
+    let proxys_own = phase == Phase::Connect || (phase == Phase::Resolve && !server_name);
+    if let Some(proxy) = proxy.filter(|_| proxys_own) {
+        let source = if proxy.is_from_env() {
+            "the proxy comes from the environment (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY): fix \
+             it there, or go direct with SessionBuilder::proxy(None)"
+        } else {
+            "the proxy set with SessionBuilder::proxy"
+        };
+        let kind = io.kind();
+        return Error::Io(io::Error::new(
+            kind,
+            Located {
+                phase,
+                target: format!("{}:{}", proxy.host(), proxy.port()),
+                url: crate::redact_url(&uri.to_string()),
+                hint: Some(source.to_string()),
+                proxy: Via::ToProxy,
+                source: io,
+            },
+        ));
+    }
+    let via = proxy.map_or(Via::Direct, |p| {
+        Via::Proxy(format!("{}:{}", p.host(), p.port()))
+    });
+    located_via(io, phase, uri, hint, via)
+}
+
+/// The reason of a CONNECT that `proxy` refused (ureq's `proxy server responded 407/407`),
+/// with the proxy, the server asked for and the URL, and for a 407 the fix. The variant stays
+/// ureq's `ConnectProxyFailed`, which retry policies do not retry.
+fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
+    let at = format!("{}:{}", proxy.host(), proxy.port());
+    let (server, url) = (target(uri), crate::redact_url(&uri.to_string()));
+    let status = reason
+        .strip_prefix("proxy server responded ")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|code| code.parse::<u16>().ok());
+    let Some(status) = status else {
+        // "proxy server did not respond": it closed the connection without an answer.
+        return format!("the proxy {at} gave no answer to the CONNECT for {server} for url: {url}");
+    };
+    let reason_phrase = ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or(String::new(), |r| format!(" {r}"));
+    let mut text = format!(
+        "the proxy {at} answered {status}{reason_phrase} to the CONNECT for {server} for url: {url}"
+    );
+    if status == 407 {
+        let setting = if proxy.is_from_env() {
+            "ALL_PROXY, HTTPS_PROXY or HTTP_PROXY"
+        } else {
+            "SessionBuilder::proxy"
+        };
+        if proxy.username().is_some() || proxy.password().is_some() {
+            text.push_str(&format!(
+                " (the proxy refused the credentials in its URL: check them in {setting})"
+            ));
+        } else {
+            let scheme = proxy.uri().scheme_str().unwrap_or("http");
+            text.push_str(&format!(
+                " (the proxy wants credentials: put them in its URL, \
+                 {scheme}://user:password@{at}, in {setting})"
+            ));
+        }
+    }
+    text
 }
 
 /// For the ureq errors that say neither where they happened nor what to change: the kind of
@@ -207,6 +340,22 @@ pub(crate) fn in_body(e: Error, url: &str, timeouts: Option<&TimeoutSettings>) -
         Error::Timeout(t) => Error::Timeout(place_timeout(t, &uri, true)),
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => Error::Io(io),
         Error::Io(io) => located(io, Phase::Body, &uri, None),
+        // A body that does not decode: the variant stays ureq's `Decompress`, the decoder's
+        // error inside it gains the place.
+        Error::Transport(ureq::Error::Decompress(coding, io))
+            if !io.get_ref().is_some_and(|inner| inner.is::<Undecodable>()) =>
+        {
+            let kind = io.kind();
+            let undecodable = Undecodable {
+                target: target(&uri),
+                url: crate::redact_url(&uri.to_string()),
+                source: io,
+            };
+            Error::Transport(ureq::Error::Decompress(
+                coding,
+                io::Error::new(kind, undecodable),
+            ))
+        }
         other => other,
     };
     match timeouts {
@@ -252,6 +401,10 @@ fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<Time
 }
 
 fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Error {
+    located_via(io, phase, uri, hint, Via::Direct)
+}
+
+fn located_via(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>, via: Via) -> Error {
     let kind = io.kind();
     Error::Io(io::Error::new(
         kind,
@@ -260,6 +413,7 @@ fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Erro
             target: target(uri),
             url: crate::redact_url(&uri.to_string()),
             hint,
+            proxy: via,
             source: io,
         },
     ))
@@ -291,6 +445,7 @@ mod tests {
         let e = before_response(
             Error::Io(io::ErrorKind::ConnectionRefused.into()),
             &uri("http://127.0.0.1:9/x?key=secret"),
+            None,
         );
         match &e {
             Error::Io(io) => assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused),
@@ -312,7 +467,8 @@ mod tests {
             io::ErrorKind::InvalidData,
             "received corrupt message of type InvalidContentType",
         );
-        let text = before_response(Error::Io(tls), &uri("https://localhost:8080/v1")).to_string();
+        let text =
+            before_response(Error::Io(tls), &uri("https://localhost:8080/v1"), None).to_string();
         assert!(text.contains("TLS handshake with localhost:8080"), "{text}");
         assert!(text.contains("plain HTTP"), "{text}");
         assert!(text.contains("use http://localhost:8080/v1"), "{text}");
@@ -323,8 +479,9 @@ mod tests {
         let e = before_response(
             Error::Io(io::ErrorKind::ConnectionReset.into()),
             &uri("https://example.com/a"),
+            None,
         );
-        let again = before_response(e, &uri("https://other.example/"));
+        let again = before_response(e, &uri("https://other.example/"), None);
         let text = again.to_string();
         assert!(text.contains("example.com:443"), "{text}");
         assert!(!text.contains("other.example"), "{text}");
@@ -338,9 +495,13 @@ mod tests {
             "{body}"
         );
         // Other variants pass through.
-        let t = before_response(Error::timeout(ureq::Timeout::Connect), &uri("http://h/"));
+        let t = before_response(
+            Error::timeout(ureq::Timeout::Connect),
+            &uri("http://h/"),
+            None,
+        );
         assert!(matches!(t, Error::Timeout(_)));
-        let other = before_response(Error::Cancelled, &uri("http://h/"));
+        let other = before_response(Error::Cancelled, &uri("http://h/"), None);
         assert!(matches!(other, Error::Cancelled));
     }
 }

@@ -359,7 +359,8 @@ fn attempts(
                 }
             }
             // Where it failed (phase, host:port, URL), once the resend has seen the bare error.
-            let result = result.map_err(|e| phase::before_response(e, &hop.uri));
+            let proxy = agent.config().proxy();
+            let result = result.map_err(|e| phase::before_response(e, &hop.uri, proxy));
             if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
                 jar.store_from(&hop.uri, resp.headers());
             }

@@ -76,6 +76,8 @@ pub struct TimeoutError {
     /// `host:port`; empty when not known.
     target: String,
     phase: Option<Phase>,
+    /// The proxy's `host:port`, for a connect made through it.
+    proxy: Option<String>,
 }
 
 impl TimeoutError {
@@ -88,6 +90,15 @@ impl TimeoutError {
             url: String::new(),
             target: String::new(),
             phase: None,
+            proxy: None,
+        }
+    }
+
+    /// Records that the connect went through the proxy at `target` (`host:port`): it covers
+    /// the connection to the proxy and the tunnel the proxy opens.
+    pub(crate) fn through_proxy(&mut self, target: String) {
+        if self.kind == Timeout::Connect {
+            self.proxy = Some(target);
         }
     }
 
@@ -251,11 +262,13 @@ impl fmt::Display for TimeoutError {
             (Some(setting), Some(limit)) => {
                 let limit = Human(limit);
                 match self.kind {
-                    Timeout::Connect => write!(
-                        f,
-                        "connect{} did not finish within {limit} ({setting})",
-                        to("to")
-                    )?,
+                    Timeout::Connect => {
+                        write!(f, "connect{}", to("to"))?;
+                        if let Some(proxy) = &self.proxy {
+                            write!(f, " through the proxy {proxy}")?;
+                        }
+                        write!(f, " did not finish within {limit} ({setting})")?
+                    }
                     Timeout::Resolve if !host.is_empty() => write!(
                         f,
                         "resolve {host} did not finish within {limit} ({setting})"

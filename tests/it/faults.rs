@@ -954,3 +954,32 @@ fn a_decoder_panic_mid_stream_is_an_error_and_the_worker_survives() {
     assert!(took < secs(5), "took {took:?}");
     assert_pool_at_full_strength(&session, secs(2));
 }
+
+#[test]
+fn an_event_over_the_limit_names_the_limit_and_the_setting_to_raise() {
+    use ureq_futures::sse::{LineParser, Parser, StreamOptions};
+    let server = TestServer::start(|_| {
+        Reply::long_line_after("data: ", 4096, Framing::Chunked).content_type("text/event-stream")
+    });
+    let session = session();
+    let events = StreamOptions::default().parser(Parser::new().max_event_size(1024));
+    let lines = StreamOptions::default().line_parser(LineParser::new().max_line_size(1024));
+    for (options, setting) in [
+        (events, "Parser::max_event_size"),
+        (lines, "LineParser::max_line_size"),
+    ] {
+        let stream = session
+            .get(server.url())
+            .events_with(options)
+            .result()
+            .unwrap();
+        let err = drain(stream).1.expect("the stream ends with an error");
+        assert!(
+            matches!(err, Error::EventTooLarge { limit: 1024 }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("limit of 1024 bytes"), "{text}");
+        assert!(text.contains(setting), "{text}");
+    }
+}

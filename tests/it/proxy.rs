@@ -1,8 +1,8 @@
 //! `SessionBuilder::proxy`: requests through a local SOCKS5 proxy (the `socks-proxy` feature;
 //! the tests enable it through the dev-dependency on ureq) and around it.
 
-use support::{Reply, Socks5Proxy, TestServer};
-use ureq_futures::FuturesSession;
+use support::{closed_port_url, Reply, Socks5Proxy, TestServer};
+use ureq_futures::{Error, FuturesSession};
 
 #[test]
 fn requests_go_through_a_socks5_proxy() {
@@ -50,4 +50,155 @@ fn the_default_is_the_environments_proxy_and_none_goes_direct() {
             assert_eq!(server.request_count(), 2);
         },
     );
+}
+
+#[test]
+fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let proxy = closed_port_url();
+    let proxy_hp = proxy.trim_start_matches("http://").to_string();
+    let with_key = proxy.replace("http://", "http://pu:proxy-secret@");
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&with_key).unwrap())
+        .build();
+    for url in [
+        server.url_for("/x?key=secret"),
+        "https://example.com/x?key=secret".to_string(),
+    ] {
+        let err = session.get(&url).send().result().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{err:?}"
+        );
+        assert!(
+            text.starts_with(&format!(
+                "io: connect to the proxy {proxy_hp} failed for url: {}",
+                ureq_futures::redact_url(&url)
+            )),
+            "{text}"
+        );
+        assert!(text.contains("SessionBuilder::proxy"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+/// An HTTP proxy that answers every CONNECT with `407 Proxy Authentication Required`.
+fn proxy_asking_for_credentials() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut sock in listener.incoming().flatten() {
+            let _ = sock.set_read_timeout(Some(support::ms(2000)));
+            let mut head = Vec::new();
+            let mut buf = [0; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf) {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            let _ = sock.write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                  Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_proxy_that_answers_407_is_named_with_the_url_and_the_fix() {
+    let addr = proxy_asking_for_credentials();
+    let url = "https://example.com/v1?key=secret";
+    let without = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    let err = without.get(url).send().result().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Transport(ureq::Error::ConnectProxyFailed(_))),
+        "{err:?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "the proxy {addr} answered 407 Proxy Authentication Required to the CONNECT for \
+             example.com:443 for url: https://example.com/v1?<redacted>"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("http://user:password@{addr}")),
+        "{text}"
+    );
+    // With credentials in the proxy URL, they are the problem, and they are not shown.
+    let with = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://pu:proxy-secret@{addr}")).unwrap())
+        .build();
+    let text = with.get(url).send().result().unwrap_err().to_string();
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}
+
+#[test]
+fn a_failure_past_the_proxy_says_it_went_through_the_proxy() {
+    use std::io::Read;
+    // A proxy that reads the CONNECT and resets the connection instead of answering.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for sock in listener.incoming().flatten() {
+            let mut sock = sock;
+            let _ = sock.set_read_timeout(Some(support::ms(2000)));
+            let _ = sock.read(&mut [0; 4096]);
+            let _ = socket2::SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO));
+        }
+    });
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    let err = session
+        .get("https://example.com/v1?key=secret")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    assert!(
+        text.contains(&format!(
+            "from example.com:443 through the proxy {addr} failed for url: \
+             https://example.com/v1?<redacted>"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_proxy_name_that_does_not_resolve_is_named_whatever_the_server() {
+    // `.invalid` never resolves (RFC 6761); a resolver that answers it anyway makes the case
+    // meaningless.
+    if std::net::ToSocketAddrs::to_socket_addrs("nothing-here.invalid:80").is_ok() {
+        eprintln!("this resolver answers .invalid names; skipped");
+        return;
+    }
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new("http://proxy.invalid:3128").unwrap())
+        .build();
+    for url in [
+        "https://127.0.0.1:1/x?key=secret",
+        "https://example.com/x?key=secret",
+    ] {
+        let err = session.get(url).send().result().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(&err, Error::Io(_)), "{err:?}");
+        assert!(
+            text.starts_with(&format!(
+                "io: resolve the proxy proxy.invalid failed for url: {}",
+                ureq_futures::redact_url(url)
+            )),
+            "{text}"
+        );
+    }
 }

@@ -399,3 +399,59 @@ fn a_timeout_says_which_setting_fired_and_its_value() {
     assert_eq!(t.url, format!("http://{}/", silent.addr));
     assert!(err.is_timeout());
 }
+
+#[test]
+fn a_body_that_does_not_decode_names_the_coding_the_url_and_the_phase() {
+    let server =
+        TestServer::start(|_| Reply::ok("not gzip at all").header("content-encoding", "gzip"));
+    let url = server.url_for("/gz?key=secret");
+    let hp = server.addr().to_string();
+    let session = FuturesSession::new();
+    let buffered = session.get(&url).send().result().unwrap_err();
+    let mut body = session.get(&url).send_streaming().result().unwrap();
+    let streamed = Error::from(body.read_to_end(&mut Vec::new()).unwrap_err());
+    for err in [buffered, streamed] {
+        assert!(
+            matches!(&err, Error::Transport(ureq::Error::Decompress("gzip", _))),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "transport: gzip decompression failed: invalid gzip header in the body from \
+                 {hp} for url: http://{hp}/gz?<redacted>"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("Accept-Encoding: identity"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+}
+
+#[test]
+fn a_connect_timeout_behind_a_proxy_names_the_proxy() {
+    let Some((addr, _listener, _held)) = full_backlog() else {
+        eprintln!("this system accepts connections past a full backlog; skipped");
+        return;
+    };
+    let err = FuturesSession::builder()
+        .connect_timeout(ms(200))
+        .proxy(ureq::Proxy::new(&format!("http://pu:proxy-secret@{addr}")).unwrap())
+        .build()
+        .get("https://example.com/c?key=secret")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Timeout(t) if t.kind == Timeout::Connect),
+        "{err:?}"
+    );
+    assert_eq!(
+        text,
+        format!(
+            "timeout: connect to example.com:443 through the proxy {addr} did not finish within \
+             200 ms (connect_timeout) for url: https://example.com/c?<redacted>"
+        )
+    );
+}
