@@ -259,8 +259,8 @@ fn dropping_the_results_ends_a_chat_whose_answer_is_streaming() {
             answer(req)
         }
     });
-    // One worker: the streaming chat holds it until the chat is stopped.
-    let session = FuturesSession::builder().max_workers(1).build();
+    // Two workers: the streaming chat holds one until the chat is stopped.
+    let session = FuturesSession::builder().max_workers(2).build();
     let client = OpenAIClient::builder("m", 0.0)
         .base_url(server.url())
         .api_key("")
@@ -276,9 +276,14 @@ fn dropping_the_results_ends_a_chat_whose_answer_is_streaming() {
         std::thread::sleep(support::ms(5));
     }
     drop(results);
-    let mut next = session.submit(|_| Ok(7));
-    match next.result_timeout(std::time::Duration::from_secs(30)) {
-        Some(result) => assert_eq!(result.unwrap(), 7),
-        None => panic!("the dropped batch's chat still holds the worker"),
-    }
+    // Two jobs that can only finish side by side: both workers must be free.
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+    let waiter =
+        session.submit(move |_| Ok(rx.recv_timeout(std::time::Duration::from_secs(30)).is_ok()));
+    let sender = session.submit(move |_| Ok(tx.send(()).is_ok()));
+    assert!(
+        waiter.result().unwrap(),
+        "the dropped batch's chat still holds a worker"
+    );
+    assert!(sender.result().unwrap());
 }
