@@ -446,20 +446,32 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}{sep}{rest}{query}")
 }
 
-/// `url` with the `query` pairs appended (percent-encoded, after any query already there),
-/// parsed. The URL is never quoted in the errors: its query or user-info may carry a key.
-pub(crate) fn build(mut url: String, query: &[(String, String)]) -> Result<Uri, Error> {
-    for (i, (k, v)) in query.iter().enumerate() {
-        url.push(if i == 0 && !url.contains('?') {
-            '?'
-        } else {
-            '&'
-        });
-        encode_into(&mut url, k);
-        url.push('=');
-        encode_into(&mut url, v);
+/// `url` with the `query` pairs appended (percent-encoded, after any query already there and
+/// before any fragment), parsed. The URL is never quoted in the errors: its query or user-info
+/// may carry a key.
+pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Error> {
+    if query.is_empty() {
+        return parse(&url);
     }
-    parse(&url)
+    // A `?` in the fragment starts no query, and pairs after a `#` would never be sent.
+    let (base, fragment) = url.split_at(url.find('#').unwrap_or(url.len()));
+    let mut out = String::with_capacity(url.len() + 32 * query.len());
+    out.push_str(base);
+    if !base.contains('?') {
+        out.push('?');
+    } else if !base.ends_with('?') {
+        out.push('&');
+    }
+    for (i, (k, v)) in query.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode_into(&mut out, k);
+        out.push('=');
+        encode_into(&mut out, v);
+    }
+    out.push_str(fragment);
+    parse(&out)
 }
 
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.
@@ -684,6 +696,46 @@ mod tests {
         let mut out = String::new();
         encode_into(&mut out, s);
         out
+    }
+
+    fn built(url: &str, query: &[(&str, &str)]) -> Uri {
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        build(url.to_string(), &query).unwrap()
+    }
+
+    #[test]
+    fn query_pairs_go_before_a_fragment() {
+        for (url, expected) in [
+            ("http://h/p#frag", "k=v"),
+            ("http://h/p?a=1#frag", "a=1&k=v"),
+            ("http://h/p#frag?x", "k=v"),
+            ("http://h/p?", "k=v"),
+            ("http://h/p?#frag", "k=v"),
+        ] {
+            let uri = built(url, &[("k", "v")]);
+            assert_eq!(uri.path(), "/p", "{url}");
+            assert_eq!(uri.query(), Some(expected), "{url}");
+        }
+    }
+
+    #[test]
+    fn query_pairs_are_appended_and_encoded() {
+        let uri = built(
+            "http://h/p?a=1",
+            &[("q", "a b+c&d=e#f%20"), ("caf\u{e9}", ""), ("", "x")],
+        );
+        assert_eq!(
+            uri.query(),
+            Some("a=1&q=a%20b%2Bc%26d%3De%23f%2520&caf%C3%A9=&=x")
+        );
+        let uri = built("http://[::1]:8080/p", &[("k", "v")]);
+        assert_eq!(uri.host(), Some("[::1]"));
+        assert_eq!(uri.port_u16(), Some(8080));
+        assert_eq!(uri.query(), Some("k=v"));
+        assert_eq!(built("http://h", &[]).to_string(), "http://h/");
     }
 
     #[test]

@@ -57,3 +57,16 @@ fn every_request_surface_checks_the_url() {
         "{err}"
     );
 }
+
+#[test]
+fn query_pairs_reach_the_server_when_the_url_has_a_fragment() {
+    let server = support::TestServer::start(|req| support::Reply::ok(req.path.clone()));
+    let session = FuturesSession::new();
+    for (url, sent) in [
+        (format!("{}/p#top", server.url()), "/p?q=a%20b"),
+        (format!("{}/p?x=1#top?y=2", server.url()), "/p?x=1&q=a%20b"),
+    ] {
+        let resp = session.get(&url).query("q", "a b").send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), sent, "{url}");
+    }
+}
