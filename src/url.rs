@@ -419,7 +419,8 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 }
 
 /// `url` with the parts that may carry a credential replaced by `<redacted>`: the query string
-/// (API keys travel there) and the user-info (`user:password@`). For logs and `Debug` output;
+/// (API keys travel there), the fragment (OAuth tokens do) and the user-info
+/// (`user:password@`). For logs and `Debug` output;
 /// every `Debug` impl of this crate shows URLs this way.
 ///
 /// # Examples
@@ -429,21 +430,36 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 ///
 /// assert_eq!(redact_url("https://h/v1?key=s"), "https://h/v1?<redacted>");
 /// assert_eq!(redact_url("https://u:p@h/v1"), "https://<redacted>@h/v1");
+/// assert_eq!(redact_url("https://h/cb#access_token=s"), "https://h/cb#<redacted>");
+/// assert_eq!(redact_url("//u:p@h/v1"), "//<redacted>@h/v1");
 /// assert_eq!(redact_url("http://localhost:11434/v1"), "http://localhost:11434/v1");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, _)) => (base, "?<redacted>"),
-        None => (url, ""),
+    // `scheme://`, or `//` before an authority without a scheme.
+    let (prefix, rest) = match split_scheme(url) {
+        Some((scheme, _)) if is_scheme(scheme) => url.split_at(scheme.len() + 3),
+        _ => url.split_at(if url.starts_with("//") { 2 } else { 0 }),
     };
-    let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..host_end].rfind('@') {
-        Some(at) => format!("<redacted>@{}", &rest[at + 1..]),
-        None => rest.to_string(),
+    // The authority ends at the first `/`, `?` or `#`; its user-info at its last `@`. An `@`
+    // before the path but after a `?` or `#` may end a password with a raw `?` or `#` in it:
+    // then all of it is hidden, since where the host starts is anyone's guess.
+    let path_at = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest[..path_at].find(['?', '#']).unwrap_or(path_at);
+    let (authority, rest) = match rest[..path_at].rfind('@') {
+        Some(at) if at < authority_end => (
+            format!("<redacted>@{}", &rest[at + 1..authority_end]),
+            &rest[authority_end..],
+        ),
+        Some(_) => ("<redacted>".to_string(), &rest[path_at..]),
+        None => (rest[..authority_end].to_string(), &rest[authority_end..]),
     };
-    let sep = if scheme.is_empty() { "" } else { "://" };
-    format!("{scheme}{sep}{rest}{query}")
+    // The query, or the fragment (an OAuth token travels there), and all after it.
+    let (path, hidden) = match rest.find(['?', '#']) {
+        Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], "?<redacted>"),
+        Some(i) => (&rest[..i], "#<redacted>"),
+        None => (rest, ""),
+    };
+    format!("{prefix}{authority}{path}{hidden}")
 }
 
 /// `url` with the `query` pairs appended (percent-encoded, after any query already there and
@@ -736,6 +752,45 @@ mod tests {
         assert_eq!(uri.port_u16(), Some(8080));
         assert_eq!(uri.query(), Some("k=v"));
         assert_eq!(built("http://h", &[]).to_string(), "http://h/");
+    }
+
+    #[test]
+    fn redaction_shows_no_credential_in_any_shape() {
+        for (url, expected) in [
+            (
+                "https://u:secret@h/v1?key=secret#secret",
+                "https://<redacted>@h/v1?<redacted>",
+            ),
+            (
+                "https://h/cb#access_token=secret",
+                "https://h/cb#<redacted>",
+            ),
+            ("https://h/cb#a?token=secret", "https://h/cb#<redacted>"),
+            ("//u:secret@h/x", "//<redacted>@h/x"),
+            ("u:secret@h/x?k=secret", "<redacted>@h/x?<redacted>"),
+            (
+                "http://u:secret@[::1]:8080/x?k=secret",
+                "http://<redacted>@[::1]:8080/x?<redacted>",
+            ),
+            ("https://u:sec?ret@h/x", "https://<redacted>/x"),
+            ("https://u:sec#ret@h/x", "https://<redacted>/x"),
+            ("https://h?email=secret@example.com", "https://<redacted>"),
+            (
+                "localhost:8080/x?u=http://u:secret@other/",
+                "localhost:8080/x?<redacted>",
+            ),
+        ] {
+            assert_eq!(redact_url(url), expected, "{url}");
+        }
+        for url in [
+            "http://[::1]:8080/x",
+            "https://h/users/@me",
+            "http://localhost:11434/v1",
+            "h/x",
+            "",
+        ] {
+            assert_eq!(redact_url(url), url);
+        }
     }
 
     #[test]
