@@ -472,6 +472,40 @@ pub(crate) fn jittered(d: Duration) -> Duration {
 mod tests {
     use super::*;
 
+    /// `(attempts, base_delay, max_delay, max_retry_after, non_idempotent)` and the statuses
+    /// retried, of `p`.
+    fn settings(p: &RetryPolicy) -> ((u32, Duration, Duration, Duration, bool), Vec<u16>) {
+        let statuses = (100..600).filter(|&s| p.retries_status(s)).collect();
+        (
+            (
+                p.attempts,
+                p.base_delay,
+                p.max_delay,
+                p.max_retry_after,
+                p.non_idempotent,
+            ),
+            statuses,
+        )
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let (ms, s) = (Duration::from_millis, Duration::from_secs);
+        assert_eq!(
+            settings(&RetryPolicy::new()),
+            ((3, ms(200), s(10), s(60), false), vec![429, 502, 503, 504])
+        );
+        assert_eq!(RetryPolicy::default(), RetryPolicy::new());
+        assert_eq!(
+            settings(&RetryPolicy::llm()),
+            (
+                (3, ms(500), s(8), s(60), true),
+                vec![408, 409, 429, 500, 502, 503, 504, 529]
+            )
+        );
+        assert_eq!(RetryPolicy::none().attempts, 1);
+    }
+
     #[test]
     fn backoff_doubles_and_is_capped() {
         let (base, cap) = (Duration::from_millis(100), Duration::from_millis(350));

@@ -595,3 +595,29 @@ impl EventSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_source_has_the_documented_defaults() {
+        let source = FuturesSession::new()
+            .get("http://127.0.0.1:1/events")
+            .event_source();
+        assert_eq!(source.retry, Duration::from_secs(3));
+        assert_eq!(source.max_retry, Duration::from_secs(60));
+        assert_eq!(source.max_attempts, 10);
+        assert_eq!(source.options.capacity, 64);
+        // The waits: 3 s ±20% after a clean end, never past 60 s however many failures.
+        for _ in 0..100 {
+            let first = source.backoff(0);
+            assert!(
+                first >= Duration::from_millis(2400) && first <= Duration::from_millis(3600),
+                "{first:?}"
+            );
+            assert!(source.backoff(30) <= Duration::from_secs(60));
+            assert!(source.backoff(30) >= Duration::from_secs(40));
+        }
+    }
+}

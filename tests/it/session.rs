@@ -459,6 +459,14 @@ fn the_defaults_are_eight_workers_and_a_thirty_second_connect_timeout() {
         session.agent().config().timeouts().connect,
         Some(Duration::from_secs(30))
     );
+    // The rest of `SessionBuilder`'s table that the agent shows: idle connections kept per
+    // host as many as the workers, ureq's 128 KiB buffers, redirects followed by the session.
+    let config = session.agent().config();
+    assert_eq!(config.max_idle_connections_per_host(), 8);
+    assert_eq!(config.max_idle_connections(), 10);
+    assert_eq!(config.input_buffer_size(), 128 * 1024);
+    assert_eq!(config.output_buffer_size(), 128 * 1024);
+    assert_eq!(config.max_redirects(), 0);
 }
 
 #[test]
