@@ -548,7 +548,7 @@ impl FuturesSession {
 /// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the same for the connections of event streams, which stay open |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 /// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
-/// | [`proxy`](SessionBuilder::proxy) | from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` | where connections go first |
+/// | [`proxy`](SessionBuilder::proxy) | the first set of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, for every scheme | where connections go first |
 /// | [`tls_config`](SessionBuilder::tls_config) | rustls, Mozilla roots | TLS provider, root certificates, client certificates |
 ///
 /// # Examples
@@ -723,8 +723,10 @@ impl SessionBuilder {
 
     /// The proxy every request goes through: `ureq::Proxy::new("http://proxy:3128")?`, or with
     /// the `socks-proxy` feature `socks5://127.0.0.1:1080` (and `socks4://`, `socks4a://`);
-    /// `None` for no proxy at all. Defaults to the environment's, as ureq and requests read it:
-    /// `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (and their lower-case forms), minus `NO_PROXY`.
+    /// `None` for no proxy at all. Defaults to the environment's, as ureq reads it: the first of
+    /// `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` (each before its lower-case form) that is set
+    /// serves every request, `http://` URLs included, except to the hosts in `NO_PROXY`. Unlike
+    /// requests, which takes `HTTP_PROXY` for `http://` URLs: set the proxy here if they differ.
     /// Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
     /// # Examples

@@ -53,6 +53,42 @@ fn the_default_is_the_environments_proxy_and_none_goes_direct() {
 }
 
 #[test]
+fn the_environments_first_proxy_serves_every_scheme() {
+    // ureq takes one proxy from the environment for all requests: the first of ALL_PROXY,
+    // HTTPS_PROXY and HTTP_PROXY that is set, even for an http:// URL (where requests would
+    // take HTTP_PROXY). In a process of its own: the variables are the whole process's.
+    crate::alone(
+        "proxy::the_environments_first_proxy_serves_every_scheme",
+        || {
+            let server = TestServer::start(|_| Reply::ok("hi"));
+            let https_proxy = Socks5Proxy::start();
+            let http_proxy = Socks5Proxy::start();
+            for var in [
+                "ALL_PROXY",
+                "all_proxy",
+                "https_proxy",
+                "http_proxy",
+                "NO_PROXY",
+                "no_proxy",
+            ] {
+                std::env::remove_var(var);
+            }
+            std::env::set_var("HTTPS_PROXY", https_proxy.url());
+            std::env::set_var("HTTP_PROXY", http_proxy.url());
+            assert!(server.url().starts_with("http://"));
+            let resp = FuturesSession::new()
+                .get(server.url())
+                .send()
+                .result()
+                .unwrap();
+            assert_eq!(resp.text().unwrap(), "hi");
+            assert_eq!(https_proxy.targets(), [server.addr().to_string()]);
+            assert!(http_proxy.targets().is_empty());
+        },
+    );
+}
+
+#[test]
 fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
     let server = TestServer::start(|_| Reply::ok("hi"));
     let proxy = closed_port_url();
