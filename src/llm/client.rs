@@ -31,8 +31,9 @@ macro_rules! provider {
 
 pub(crate) use provider;
 
-/// How long a request may wait for the response headers once it is sent: 120 seconds. Local
-/// servers load the model before they answer, which can take a minute on a cold start.
+/// How long a request may wait for the response headers once it is sent (for an embeddings
+/// request, which is read whole, for its last byte): 120 seconds. Local servers load the model
+/// before they answer, which can take a minute on a cold start.
 ///
 /// # Examples
 ///
@@ -159,9 +160,9 @@ impl<P: sealed::Wire> Protocol for P {}
 /// ([`Error::Status`]). The key is never shown: not in `Debug` output, not in errors.
 ///
 /// **Timeouts.** Each request carries its own: [`DEFAULT_TIMEOUT`] (120 s) until the response
-/// headers are in and [`DEFAULT_READ_TIMEOUT`] (300 s) of silence at most while the answer
-/// streams, so a shared session needs no settings of its own. A stream has no total time
-/// limit.
+/// headers are in (for embeddings, until the whole answer is) and [`DEFAULT_READ_TIMEOUT`]
+/// (300 s) of silence at most while the answer streams, so a shared session needs no settings
+/// of its own. A stream has no total time limit.
 ///
 /// **Threads.** Requests run on the client's [`FuturesSession`] (a new one with 8 workers unless
 /// the builder is given one); each open stream holds one worker. Clones share the session.
@@ -716,7 +717,8 @@ impl<P: Protocol> ClientBuilder<P> {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         base_url(url: impl Into<String>) => base_url = Some(url.into());
-        /// How long a request may wait for the response headers once it is sent (connecting is
+        /// How long a request may wait for the response headers once it is sent, or for an
+        /// embeddings request, which is read whole, for its last byte (connecting is
         /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
         /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
         /// no limit; either replaces the [session](Self::session)'s

@@ -308,3 +308,20 @@ fn embeddings_are_retried_as_the_clients_chats_are() {
         .unwrap_err();
     assert_eq!((error.status(), *seen.lock().unwrap()), (Some(529), 1));
 }
+
+#[test]
+fn the_clients_timeout_covers_an_embeddings_answer_to_its_last_byte() {
+    // Headers, then part of the body, then nothing: the answer is read whole, so the client's
+    // `timeout` (not only its `read_timeout`) ends the wait.
+    let server = TestServer::start(|_| Reply::stall_mid_body(r#"{"data": ["#, 100));
+    let client = OpenAIClient::builder("text-embedding-3-small", None)
+        .env(|_| None)
+        .base_url(server.url())
+        .timeout(std::time::Duration::from_millis(300))
+        .read_timeout(std::time::Duration::from_secs(20))
+        .retry(ureq_futures::RetryPolicy::none())
+        .build();
+    let err = client.embed(&["a"]).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(err.to_string().contains("300 ms (timeout)"), "{err}");
+}
