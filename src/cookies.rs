@@ -20,8 +20,9 @@
 //! domain-match and paths that path-match (§5.1.3, §5.1.4), `Secure` ones only over https, in
 //! the §5.4 order (longer paths first). A `Secure` cookie set over plain http is refused, as
 //! RFC 6265bis and browsers do, and so is a cookie from plain http that would replace, delete or
-//! shadow a `Secure` one of the same name (RFC 6265bis §5.7, as browsers and curl do). `HttpOnly` and `SameSite` speak of scripts and sites, which a
-//! client program has not: they are accepted and ignored.
+//! shadow a `Secure` one of the same name (RFC 6265bis §5.7, as browsers and curl do).
+//! `HttpOnly` and `SameSite` speak of scripts and sites, which a client program has not: they
+//! are accepted and ignored.
 //!
 //! Memory is bounded: at most [`MAX_PER_DOMAIN`] cookies per domain and [`MAX_COOKIES`] in all
 //! (RFC 6265 §6.1's minimums); past them the oldest go first.

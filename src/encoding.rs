@@ -185,30 +185,29 @@ pub(crate) fn body_reader(body: ureq::Body) -> BodyReader {
 /// only once the body starts, and a server that sends its head and then thinks would hold the
 /// handle back. Made on the first read, that wait is part of the read, where the caller expects
 /// it.
-pub(crate) struct Lazy<S, R> {
-    source: Option<S>,
-    make: fn(S) -> R,
-    reader: Option<R>,
+pub(crate) enum Lazy<S, R> {
+    /// Not read yet: the source, and what makes the reader of it.
+    Unread(Option<S>, fn(S) -> R),
+    Reading(R),
 }
 
 impl<S, R> Lazy<S, R> {
     pub(crate) fn new(source: S, make: fn(S) -> R) -> Self {
-        Lazy {
-            source: Some(source),
-            make,
-            reader: None,
-        }
+        Lazy::Unread(Some(source), make)
     }
 }
 
 impl<S, R: Read> Read for Lazy<S, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(source) = self.source.take() {
-            self.reader = Some((self.make)(source));
+        if let Lazy::Unread(source, make) = self {
+            match source.take() {
+                Some(source) => *self = Lazy::Reading(make(source)),
+                None => return Ok(0),
+            }
         }
-        match &mut self.reader {
-            Some(reader) => reader.read(buf),
-            None => Ok(0),
+        match self {
+            Lazy::Reading(reader) => reader.read(buf),
+            Lazy::Unread(..) => Ok(0),
         }
     }
 }

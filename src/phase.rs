@@ -147,11 +147,13 @@ fn plain_http_answer(e: &io::Error) -> bool {
 /// [`transport_hint`] (and those that already carry a place) pass unchanged. `proxy`: the
 /// agent's proxy, if it has one; a connection refused or a name not found is then the proxy's.
 pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) -> Error {
+    // The proxy this request went through, if any.
+    let proxy = proxy.filter(|p| !p.is_no_proxy(uri));
     let io = match e {
         Error::Io(io) => io,
         Error::Timeout(mut t) => {
-            if let Some(proxy) = proxy.filter(|p| !p.is_no_proxy(uri)) {
-                t.through_proxy(format!("{}:{}", proxy.host(), proxy.port()));
+            if let Some(proxy) = proxy {
+                t.through_proxy(proxy_at(proxy));
             }
             return Error::Timeout(place_timeout(t, uri, false));
         }
@@ -178,7 +180,6 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         return Error::Io(io);
     }
     let https = uri.scheme_str() == Some("https");
-    let proxy = proxy.filter(|p| !p.is_no_proxy(uri));
     let is_name = |h: &str| {
         h.trim_start_matches('[')
             .trim_end_matches(']')
@@ -227,30 +228,23 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         } else {
             "the proxy set with SessionBuilder::proxy"
         };
-        let kind = io.kind();
-        return Error::Io(io::Error::new(
-            kind,
-            Located {
-                phase,
-                target: format!("{}:{}", proxy.host(), proxy.port()),
-                url: crate::redact_url(&uri.to_string()),
-                hint: Some(source.to_string()),
-                proxy: Via::ToProxy,
-                source: io,
-            },
-        ));
+        let hint = Some(source.to_string());
+        return located_at(io, phase, proxy_at(proxy), uri, hint, Via::ToProxy);
     }
-    let via = proxy.map_or(Via::Direct, |p| {
-        Via::Proxy(format!("{}:{}", p.host(), p.port()))
-    });
-    located_via(io, phase, uri, hint, via)
+    let via = proxy.map_or(Via::Direct, |p| Via::Proxy(proxy_at(p)));
+    located_at(io, phase, target(uri), uri, hint, via)
+}
+
+/// `host:port` of `proxy`.
+fn proxy_at(proxy: &ureq::Proxy) -> String {
+    format!("{}:{}", proxy.host(), proxy.port())
 }
 
 /// The reason of a CONNECT that `proxy` refused (ureq's `proxy server responded 407/407`),
 /// with the proxy, the server asked for and the URL, and for a 407 the fix. The variant stays
 /// ureq's `ConnectProxyFailed`, which retry policies do not retry.
 fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
-    let at = format!("{}:{}", proxy.host(), proxy.port());
+    let at = proxy_at(proxy);
     let (server, url) = (target(uri), crate::redact_url(&uri.to_string()));
     let status = reason
         .strip_prefix("proxy server responded ")
@@ -401,16 +395,24 @@ fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<Time
 }
 
 fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Error {
-    located_via(io, phase, uri, hint, Via::Direct)
+    located_at(io, phase, target(uri), uri, hint, Via::Direct)
 }
 
-fn located_via(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>, via: Via) -> Error {
+/// `io`, failed in `phase` at `target` (`host:port`, the server's or the proxy's) for `uri`.
+fn located_at(
+    io: io::Error,
+    phase: Phase,
+    target: String,
+    uri: &Uri,
+    hint: Option<String>,
+    via: Via,
+) -> Error {
     let kind = io.kind();
     Error::Io(io::Error::new(
         kind,
         Located {
             phase,
-            target: target(uri),
+            target,
             url: crate::redact_url(&uri.to_string()),
             hint,
             proxy: via,

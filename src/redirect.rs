@@ -190,21 +190,21 @@ fn becomes_get(status: u16, method: &Method) -> bool {
     }
 }
 
-/// Scheme, host and port (with the scheme's default port filled in).
-fn origin(uri: &Uri) -> (Option<&str>, Option<&str>, Option<u16>) {
+/// Scheme and port (with the scheme's default port filled in): with the host, the origin.
+fn origin(uri: &Uri) -> (Option<&str>, Option<u16>) {
     let scheme = uri.scheme_str();
     let port = uri.port_u16().or(match scheme {
         Some("http") => Some(80),
         Some("https") => Some(443),
         _ => None,
     });
-    (scheme, uri.host(), port)
+    (scheme, port)
 }
 
 fn same_origin(a: &Uri, b: &Uri) -> bool {
-    let (sa, ha, pa) = origin(a);
-    let (sb, hb, pb) = origin(b);
-    sa == sb && pa == pb && ha.zip(hb).is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+    let (sa, pa) = origin(a);
+    let (sb, pb) = origin(b);
+    sa == sb && pa == pb && same_host(a, b)
 }
 
 /// The same host name, whatever the scheme and port.

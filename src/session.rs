@@ -452,8 +452,8 @@ impl FuturesSession {
     /// [`Error::ShutDown`] without running, running jobs (and event streams) finish, new
     /// submissions resolve to [`Error::ShutDown`], and each worker thread exits once it is idle.
     /// An [`EventSource`](crate::EventSource) waiting to reconnect stops waiting and ends with
-    /// `Err(Error::ShutDown)`. Calling it again does nothing. Dropping the last clone of a session is gentler: jobs
-    /// queued for live handles still run (see [`FuturesSession`]).
+    /// `Err(Error::ShutDown)`. Calling it again does nothing. Dropping the last clone of a
+    /// session is gentler: jobs queued for live handles still run (see [`FuturesSession`]).
     ///
     /// These are requests-futures 1.1's semantics (`shutdown(cancel_futures=True)`) without the
     /// wait; call [`join`](FuturesSession::join) to wait for the workers to exit.

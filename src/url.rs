@@ -420,8 +420,8 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 
 /// `url` with the parts that may carry a credential replaced by `<redacted>`: the query string
 /// (API keys travel there), the fragment (OAuth tokens do) and the user-info
-/// (`user:password@`). For logs and `Debug` output;
-/// every `Debug` impl of this crate shows URLs this way.
+/// (`user:password@`). For logs and `Debug` output; every `Debug` impl of this crate shows URLs
+/// this way.
 ///
 /// # Examples
 ///

@@ -490,21 +490,37 @@ fn cancelling_a_job_that_reads_an_event_stream_stops_the_stream() {
     // The stream's worker is the session's only one; the job that reads it runs on another
     // session's.
     let session = FuturesSession::builder().max_workers(1).build();
+    let (streams, url) = (session.clone(), server.url());
+    let first = cancel_the_job_reading(&session, &seen, move || streams.get(url).events().result());
+    assert_eq!(first.map(|e| e.data).as_deref(), Some("one"));
+}
+
+/// Opens a stream inside a job of a 1-worker session of its own, sends its first item back and
+/// blocks on the next one (the server sends nothing more); then cancels that job, which must
+/// stop the stream: `session`, whose worker reads the stream, and the job's session are both
+/// free. Returns the first item.
+fn cancel_the_job_reading<S, T>(
+    session: &FuturesSession,
+    seen: &Receiver<()>,
+    open: impl FnOnce() -> Result<S, Error> + Send + 'static,
+) -> Option<T>
+where
+    S: Iterator<Item = Result<T, Error>>,
+    T: Send + 'static,
+{
     let reader = FuturesSession::builder().max_workers(1).build();
     let (tx, first) = crossbeam_channel::bounded(1);
-    let streams = session.clone();
-    let url = server.url();
     let job = reader.submit(move |_| {
-        let mut stream = streams.get(url).events().result()?;
-        let _ = tx.send(stream.next().transpose()?.map(|e| e.data));
-        // Blocks: the server sends nothing more.
+        let mut stream = open()?;
+        let _ = tx.send(stream.next().transpose()?);
         Ok(stream.count())
     });
     seen.recv_timeout(HANG).unwrap();
-    assert_eq!(first.recv_timeout(HANG).unwrap().as_deref(), Some("one"));
+    let first = first.recv_timeout(HANG).unwrap();
     assert!(job.cancel());
-    worker_is_free(&session);
+    worker_is_free(session);
     worker_is_free(&reader);
+    first
 }
 
 #[test]
@@ -532,18 +548,10 @@ fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
     drop(stream);
     worker_is_free(&session);
     // Read inside a job of another session: cancelling that job stops the stream too.
-    let reader = FuturesSession::builder().max_workers(1).build();
-    let (tx, first) = crossbeam_channel::bounded(1);
-    let job = reader.submit(move |_| {
-        let mut stream = client.stream_chat(&[Message::user("hello")])?;
-        let _ = tx.send(stream.next().transpose()?);
-        Ok(stream.count())
+    let first = cancel_the_job_reading(&session, &seen, move || {
+        client.stream_chat(&[Message::user("hello")])
     });
-    seen.recv_timeout(HANG).unwrap();
-    assert_eq!(first.recv_timeout(HANG).unwrap().as_deref(), Some("Hel"));
-    assert!(job.cancel());
-    worker_is_free(&session);
-    worker_is_free(&reader);
+    assert_eq!(first.as_deref(), Some("Hel"));
 }
 
 #[test]

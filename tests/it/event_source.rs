@@ -283,82 +283,69 @@ fn an_id_that_cannot_be_a_header_is_not_sent_and_the_source_goes_on() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 
+/// The source's next item when `stop` runs on another thread 100 ms into the wait for it; the
+/// source must end there, long before its server's minute is up.
+fn last_item_when(
+    source: &mut ureq_futures::EventSource,
+    stop: impl FnOnce() + Send + 'static,
+) -> Option<Result<ureq_futures::sse::Event, Error>> {
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(ms(100));
+        stop();
+    });
+    let t = Instant::now();
+    let last = source.next();
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert!(source.next().is_none());
+    stopper.join().unwrap();
+    last
+}
+
+/// A server that asks for a minute between connections, and one that sends one event and then
+/// nothing for a minute.
+fn waiting_and_silent_servers() -> (TestServer, TestServer) {
+    let waiting = TestServer::start(|_| Reply::sse(["retry: 60000\ndata: a\n\n"], ms(0)));
+    let silent =
+        TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n"], Duration::from_secs(60)));
+    (waiting, silent)
+}
+
 #[test]
 fn a_shutdown_of_the_session_ends_the_source_in_a_wait_and_in_a_read() {
-    // The server asks for a minute between connections.
-    let server = TestServer::start(|_| Reply::sse(["retry: 60000\ndata: a\n\n"], ms(0)));
+    let (server, silent) = waiting_and_silent_servers();
     for now in [false, true] {
         let session = FuturesSession::new();
         let mut source = session.get(server.url()).event_source();
         assert_eq!(source.next().unwrap().unwrap().data, "a");
-        let stopper = {
-            let session = session.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(ms(100));
-                if now {
-                    session.shutdown_now();
-                } else {
-                    session.shutdown();
-                }
-            })
-        };
-        let t = Instant::now();
-        let last = source.next();
+        let last = last_item_when(&mut source, move || {
+            if now {
+                session.shutdown_now();
+            } else {
+                session.shutdown();
+            }
+        });
         assert!(matches!(last, Some(Err(Error::ShutDown))), "{last:?}");
-        assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-        assert!(source.next().is_none());
-        stopper.join().unwrap();
     }
     assert_eq!(server.request_count(), 2);
-    // In a read, on a server that sends one event and then nothing: `shutdown_now` interrupts
-    // the read, and the source does not try again.
-    let silent =
-        TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n"], Duration::from_secs(60)));
+    // In a read: `shutdown_now` interrupts it, and the source does not try again.
     let session = FuturesSession::new();
     let mut source = session.get(silent.url()).event_source();
     assert_eq!(source.next().unwrap().unwrap().data, "a");
-    let stopper = std::thread::spawn(move || {
-        std::thread::sleep(ms(100));
-        session.shutdown_now();
-    });
-    let t = Instant::now();
-    let last = source.next();
+    let last = last_item_when(&mut source, move || session.shutdown_now());
     assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
-    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-    assert!(source.next().is_none());
-    stopper.join().unwrap();
     assert_eq!(silent.request_count(), 1);
 }
 
 #[test]
 fn a_stop_handle_ends_the_source_in_a_wait_and_in_a_read() {
-    // In the wait for a reconnection: the server asks for a minute.
-    let server = TestServer::start(|_| Reply::sse(["retry: 60000\ndata: a\n\n"], ms(0)));
-    let mut source = FuturesSession::new().get(server.url()).event_source();
-    let stop = source.stop_handle();
-    assert_eq!(source.next().unwrap().unwrap().data, "a");
-    let stopper = std::thread::spawn(move || {
-        std::thread::sleep(ms(100));
-        stop.stop();
-    });
-    let t = Instant::now();
-    assert!(matches!(source.next(), Some(Err(Error::Cancelled))));
-    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-    assert!(source.next().is_none());
-    stopper.join().unwrap();
-    // In a read, on a server that sends one event and then nothing.
-    let silent =
-        TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n"], Duration::from_secs(60)));
-    let mut source = FuturesSession::new().get(silent.url()).event_source();
-    let stop = source.stop_handle();
-    assert_eq!(source.next().unwrap().unwrap().data, "a");
-    std::thread::spawn(move || {
-        std::thread::sleep(ms(100));
-        stop.stop();
-    });
-    let t = Instant::now();
-    assert!(matches!(source.next(), Some(Err(Error::Cancelled))));
-    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    let (server, silent) = waiting_and_silent_servers();
+    for url in [server.url(), silent.url()] {
+        let mut source = FuturesSession::new().get(url).event_source();
+        let stop = source.stop_handle();
+        assert_eq!(source.next().unwrap().unwrap().data, "a");
+        let last = last_item_when(&mut source, move || stop.stop());
+        assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    }
     // A stop before anything: no request is made.
     let source = FuturesSession::new().get(silent.url()).event_source();
     source.stop_handle().stop();
