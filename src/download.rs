@@ -37,7 +37,17 @@
 //! already has. Replacing by rename is also safe in a way that truncating is not: until the new
 //! body is complete the old file stays intact. Check `path.exists()` first to keep a file.
 //!
-//! Two downloads to the same path at the same time share one part file: that is not supported.
+//! # Two downloads to one path
+//!
+//! Each has a part file of its own: `<path>.part`, or `<path>.1.part`, `<path>.2.part`... when
+//! a running download holds the first. A download holds its part file by an exclusive lock
+//! ([`File::try_lock`]), taken before the file is truncated, so a part file left behind by a
+//! crash (unlocked) is reused, and one being written is never touched. Each body lands whole;
+//! the one that finishes last is what stays under the name. The options were to share one part
+//! file (two writers interleave, and the first rename hands the second's later writes to the
+//! final file), to fail the second download, or to give it its own part file; a script that
+//! fetches a list in which two URLs map to one file name expects neither a corrupt file nor an
+//! error.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -175,17 +185,73 @@ impl Download {
     }
 }
 
-/// `<path>.part`, in the same directory (so that the rename cannot cross file systems).
-pub(crate) fn part_path(path: &Path) -> PathBuf {
+/// `<path>.part`, or `<path>.<n>.part` for `n > 0`, in the same directory (so that the rename
+/// cannot cross file systems).
+pub(crate) fn part_path(path: &Path, n: u32) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
+    if n > 0 {
+        name.push(format!(".{n}"));
+    }
     name.push(".part");
     PathBuf::from(name)
 }
 
-/// Removes the part file unless the download completed: on errors, and on a panic unwinding
-/// through the job.
+/// Opens and locks the first part file for `path` that no running download holds (see the
+/// module docs, "Two downloads to one path"), emptied.
+fn open_part(path: &Path) -> Result<PartFile, Error> {
+    let mut n = 0;
+    loop {
+        let part = part_path(path, n);
+        let file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&part)
+            .map_err(|e| file_error("create", &part, e))?;
+        match file.try_lock() {
+            // A file system without locks: as before locks, the part file is shared.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() != io::ErrorKind::Unsupported => {
+                return Err(file_error("lock", &part, e));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => n += 1,
+            // The lock is ours, but the holder before us may have renamed or removed the file
+            // after it was opened here: then the name is someone else's, or free, now.
+            _ if !still_at(&file, &part) => {}
+            _ => {
+                file.set_len(0)
+                    .map_err(|e| file_error("truncate", &part, e))?;
+                return Ok(PartFile {
+                    path: part,
+                    file,
+                    kept: false,
+                });
+            }
+        }
+    }
+}
+
+/// Whether `path` still names the open `file`.
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Whether `path` still names the open `file`: not known here, so assumed.
+#[cfg(not(unix))]
+fn still_at(_: &File, _: &Path) -> bool {
+    true
+}
+
+/// The part file, open and locked. Removes it unless the download completed (on errors, and on
+/// a panic unwinding through the job) before it closes the file, so that the lock is held until
+/// the name is free.
 struct PartFile {
     path: PathBuf,
+    file: File,
     kept: bool,
 }
 
@@ -271,11 +337,7 @@ fn write_body(
         let (parts, _) = resp.into_parts();
         return Err(Error::status_at(status, &url, parts.headers, &start));
     }
-    let part = PartFile {
-        path: part_path(&path),
-        kept: false,
-    };
-    let mut file = File::create(&part.path).map_err(|e| file_error("create", &part.path, e))?;
+    let mut part = open_part(&path)?;
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
     progress.start(body.content_length());
@@ -289,14 +351,15 @@ fn write_body(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::from(e)),
         };
-        file.write_all(&buf[..n])
+        part.file
+            .write_all(&buf[..n])
             .map_err(|e| file_error("write", &part.path, e))?;
         bytes += n as u64;
         progress.add(n as u64);
     }
-    file.sync_all()
+    part.file
+        .sync_all()
         .map_err(|e| file_error("sync", &part.path, e))?;
-    drop(file);
     Ok(Written {
         part,
         path,
@@ -312,10 +375,11 @@ mod tests {
     #[test]
     fn the_part_file_sits_beside_the_target_with_the_whole_name_kept() {
         assert_eq!(
-            part_path(Path::new("/tmp/a/file.tar.gz")),
+            part_path(Path::new("/tmp/a/file.tar.gz"), 0),
             Path::new("/tmp/a/file.tar.gz.part")
         );
-        assert_eq!(part_path(Path::new("x")), Path::new("x.part"));
+        assert_eq!(part_path(Path::new("x"), 0), Path::new("x.part"));
+        assert_eq!(part_path(Path::new("x"), 2), Path::new("x.2.part"));
     }
 
     #[test]

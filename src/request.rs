@@ -549,7 +549,9 @@ impl RequestBuilder {
     /// memory, and resolves when the file is complete: the body is written to `<path>.part` and
     /// renamed to `path` only once it is whole (see [`Download`] for the guarantees). An
     /// existing file at `path` is replaced, as requests users writing `open(path, "wb")` expect;
-    /// until the new body is complete the old file stays intact.
+    /// until the new body is complete the old file stays intact. Two downloads to one path at
+    /// once each write a part file of their own (the second `<path>.1.part`), and the one that
+    /// finishes last stays under the name; a part file left by a download that died is reused.
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body) and writes nothing.
     /// Redirects and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of

@@ -303,3 +303,57 @@ fn a_download_whose_cancel_succeeds_never_leaves_its_file() {
         );
     }
 }
+
+/// Two downloads to one path at once: each writes its own part file, so the one that finishes
+/// first is whole under the path, and the one that finishes last replaces it with its own whole
+/// body. Neither writes into the other's file.
+#[test]
+fn two_downloads_to_one_path_at_once_each_land_whole() {
+    let dir = TempDir::new("same-path");
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate));
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/slow" => {
+            let gate = gate.lock().unwrap().take();
+            Reply::custom(move |sock| {
+                use std::io::Write;
+                let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n");
+                let _ = sock.write_all(&[b'a'; 4000]);
+                let _ = sock.flush();
+                if let Some(gate) = gate {
+                    let _ = gate.recv_timeout(secs(20));
+                }
+                let _ = sock.write_all(&[b'a'; 6000]);
+            })
+        }
+        _ => Reply::ok(vec![b'b'; 3000]),
+    });
+    let session = FuturesSession::new();
+    let path = dir.join("same.bin");
+    let slow = session.get(server.url_for("/slow")).download(&path);
+    assert!(support::eventually(secs(10), || slow.progress().done == 4000));
+    let fast = session.get(server.url_for("/fast")).download(&path);
+    assert_eq!(fast.result().unwrap().bytes(), 3000);
+    assert_eq!(std::fs::read(&path).unwrap(), vec![b'b'; 3000]);
+    release.send(()).unwrap();
+    assert_eq!(slow.result().unwrap().bytes(), 10000);
+    assert_eq!(std::fs::read(&path).unwrap(), vec![b'a'; 10000]);
+    assert_eq!(dir.names(), ["same.bin"]);
+}
+
+/// A part file left by a download that died (nothing holds it) is reused and emptied.
+#[test]
+fn a_part_file_left_behind_is_reused() {
+    let dir = TempDir::new("left-part");
+    let path = dir.join("left.bin");
+    std::fs::write(part(&path), vec![b'z'; 50_000]).unwrap();
+    let server = TestServer::start(|_| Reply::ok("fresh"));
+    let download = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!(download.bytes(), 5);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "fresh");
+    assert_eq!(dir.names(), ["left.bin"]);
+}
