@@ -308,6 +308,7 @@ struct ApiError {
     message: Option<String>,
     kind: Option<String>,
     code: Option<String>,
+    param: Option<String>,
 }
 
 /// The longest API message shown in an error's one line; the whole body stays in
@@ -380,6 +381,25 @@ impl StatusError {
         self.api.code.as_deref()
     }
 
+    /// The request parameter the API found fault with: `error.param`, as OpenAI and
+    /// OpenAI-compatible servers send it (`messages.[1].content`, `temperature`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("400 Bad Request", "", r#"{"error":{"message":"-1 is less than the minimum of 0","type":"invalid_request_error","param":"temperature","code":"decimal_below_min_value"}}"#);
+    /// use ureq_futures::{Error, FuturesSession};
+    ///
+    /// let resp = FuturesSession::new().post(format!("{base}/v1/chat/completions")).send().result()?;
+    /// let Err(Error::Status(e)) = resp.error_for_status() else { panic!("a 400 is an error") };
+    /// assert_eq!(e.api_param(), Some("temperature"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn api_param(&self) -> Option<&str> {
+        self.api.param.as_deref()
+    }
+
     /// The request id the server gave the request (`x-request-id`, as OpenAI sends it, or
     /// `request-id`, as Anthropic does): the value providers ask for in a support request.
     ///
@@ -449,17 +469,20 @@ impl ApiError {
                 message: readable(inner.get("message")),
                 kind: string(inner.get("type")).or_else(|| string(inner.get("status"))),
                 code: text(inner.get("code")),
+                param: string(inner.get("param")),
             },
             Some(serde_json::Value::String(message)) if !message.trim().is_empty() => ApiError {
                 message: Some(message.clone()),
                 kind: None,
                 code: text(value.get("code")),
+                param: None,
             },
             _ => ApiError {
                 message: readable(value.get("message")).or_else(|| readable(value.get("detail"))),
                 // Anthropic's top-level `type` is "error", which says nothing.
                 kind: string(value.get("type")).filter(|t| t != "error"),
                 code: text(value.get("code")),
+                param: string(value.get("param")),
             },
         }
         .with_message_only()
@@ -1217,6 +1240,20 @@ mod tests {
             assert_eq!(message(body.as_bytes()).as_deref(), expected, "{body}");
         }
         assert_eq!(message(b"{\"message\": \"\xff\xfe\", "), None, "not UTF-8");
+    }
+
+    #[test]
+    fn the_param_an_api_names_is_kept() {
+        let param = |body: &str| ApiError::parse(body.as_bytes(), &Default::default()).param;
+        let openai = r#"{"error":{"message":"Invalid type for 'messages[1].content'","type":"invalid_request_error","param":"messages[1].content","code":"invalid_type"}}"#;
+        assert_eq!(param(openai).as_deref(), Some("messages[1].content"));
+        let null = r#"{"error":{"message":"Incorrect API key provided","param":null}}"#;
+        assert_eq!(param(null), None);
+        let anthropic =
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens"}}"#;
+        assert_eq!(param(anthropic), None);
+        // A param without a message is no API error.
+        assert_eq!(param(r#"{"error":{"param":"model"}}"#), None);
     }
 
     #[test]
