@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::{base64, split_data_url};
-use super::request::{arguments_value, put, ImagesIn};
+use super::request::{arguments_value, put, unsupported, ImagesIn};
 use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
 use crate::Error;
 
@@ -146,6 +146,14 @@ impl Wire for Gemini {
         put(&mut config, "topP", request.top_p);
         put(&mut config, "maxOutputTokens", request.max_tokens);
         put(&mut config, "stopSequences", request.stop_sequences());
+        // generationConfig.seed is an int32.
+        if let Some(seed) = request.seed.filter(|&seed| seed > i32::MAX as u64) {
+            let what = format!(
+                "a seed above {} (it takes a 32-bit seed, not {seed})",
+                i32::MAX
+            );
+            return Err(unsupported(PROVIDER, &what));
+        }
         put(&mut config, "seed", request.seed);
         if let Some(format) = &request.response_format {
             config["responseMimeType"] = json!("application/json");

@@ -378,7 +378,7 @@ impl ChatRequest {
         /// ```
         top_p(top_p: f64) => top_p = Some(top_p);
         /// A seed, for repeatable sampling where the provider offers it (Mistral's
-        /// `random_seed`). Anthropic has none.
+        /// `random_seed`). Anthropic has none; Gemini takes one up to `i32::MAX`.
         ///
         /// # Examples
         ///

@@ -392,6 +392,11 @@ fn refusals() -> Vec<Refusal> {
             request: question().message(Message::system("s").with_part(image())),
             says: "a system message that is not text",
         },
+        Refusal {
+            provider: "gemini",
+            request: question().seed(1 << 31),
+            says: "a seed above 2147483647",
+        },
         bad_arguments("gemini"),
         Refusal {
             provider: "cohere_v2",
@@ -467,7 +472,7 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
-    assert_eq!(cases.len(), 29, "cases were lost");
+    assert_eq!(cases.len(), 30, "cases were lost");
 }
 
 /// The tool every test request offers.
