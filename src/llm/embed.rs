@@ -8,7 +8,7 @@
 //! | client | request | at most per request | vectors in the answer |
 //! |---|---|---|---|
 //! | [`OpenAIClient`](super::OpenAIClient), [`TogetherClient`](super::TogetherClient) | `POST {base}/embeddings`, `{"model", "input": [texts], "encoding_format": "float", "dimensions"?}` (openai-python's `embeddings.create`) | 2,048 texts | `data[].embedding`, ordered by `data[].index` |
-//! | [`MistralClient`](super::MistralClient) | the same, at `https://api.mistral.ai/v1` | 128 texts (the API refuses more than 256, or more than 16,384 tokens in one request) | the same |
+//! | [`MistralClient`](super::MistralClient) | the same, at `https://api.mistral.ai/v1`, with `"output_dimension"?` for `"dimensions"?` (mistralai's `embeddings.create`) | 128 texts (the API refuses more than 256, or more than 16,384 tokens in one request) | the same |
 //! | [`GeminiClient`](super::GeminiClient) | `POST {base}/v1beta/models/{model}:batchEmbedContents`, `{"requests": [{"model": "models/{model}", "content": {"role": "user", "parts": [{"text"}]}, "taskType"?, "outputDimensionality"?}]}` (python-genai's `models.embed_content`) | 100 texts | `embeddings[].values` |
 //! | [`CohereClient`](super::CohereClient) | `POST {base}/v2/embed`, `{"model", "texts", "input_type", "embedding_types": ["float"], "output_dimension"?}` (cohere-python's v2 `embed`) | 96 texts (its `embed_batch_size`) | `embeddings.float` |
 //!
@@ -33,6 +33,8 @@ mod sealed {
     pub enum Format {
         /// OpenAI's `/embeddings`.
         OpenAI,
+        /// Mistral's `/embeddings`: OpenAI's, with `output_dimension` for `dimensions`.
+        Mistral,
         /// Gemini's `batchEmbedContents`.
         Gemini,
         /// Cohere's `/v2/embed`.
@@ -86,7 +88,7 @@ macro_rules! embed_wire {
 embed_wire! {
     OpenAI => OpenAI, 2048;
     Together => OpenAI, 2048;
-    Mistral => OpenAI, 128;
+    Mistral => Mistral, 128;
     Gemini => Gemini, 100;
     Cohere => Cohere, 96;
 }
@@ -117,7 +119,8 @@ pub struct EmbedOptions {
     /// `classification`, `clustering`) or Gemini's `taskType` (`RETRIEVAL_DOCUMENT`...).
     /// OpenAI-style APIs have none and ignore it.
     pub input_type: Option<String>,
-    /// The length of the vectors, for models that can shorten them.
+    /// The length of the vectors, for models that can shorten them: OpenAI's `dimensions`,
+    /// Mistral's and Cohere's `output_dimension`, Gemini's `outputDimensionality`.
     pub dimensions: Option<u32>,
     /// Texts per request, at most the provider's largest.
     pub batch_size: Option<usize>,
@@ -317,7 +320,7 @@ impl<P: EmbedProtocol> Client<P> {
 /// The embeddings endpoint under `base` (no trailing slash).
 fn url(format: Format, base: &str, model: &str) -> String {
     match format {
-        Format::OpenAI => format!("{base}/embeddings"),
+        Format::OpenAI | Format::Mistral => format!("{base}/embeddings"),
         Format::Gemini => format!("{base}/v1beta/{}:batchEmbedContents", model_path(model)),
         Format::Cohere => format!("{base}/v2/embed"),
     }
@@ -326,9 +329,13 @@ fn url(format: Format, base: &str, model: &str) -> String {
 /// The request body for `texts`.
 fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> Value {
     match format {
-        Format::OpenAI => {
+        Format::OpenAI | Format::Mistral => {
             let mut body = json!({ "model": model, "input": texts, "encoding_format": "float" });
-            put(&mut body, "dimensions", options.dimensions);
+            let length = match format {
+                Format::Mistral => "output_dimension",
+                _ => "dimensions",
+            };
+            put(&mut body, length, options.dimensions);
             body
         }
         Format::Gemini => {
@@ -363,7 +370,7 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
 /// The vectors of an answer to a request of `expected` texts, in the texts' order.
 fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, Error> {
     let vectors = match format {
-        Format::OpenAI => {
+        Format::OpenAI | Format::Mistral => {
             #[derive(Deserialize)]
             struct Item {
                 index: usize,

@@ -249,6 +249,24 @@ fn dimensions_and_input_types_go_where_each_api_reads_them() {
 }
 
 #[test]
+fn mistral_asks_for_a_length_as_output_dimension() {
+    // Mistral's API (mistralai's `EmbeddingRequest`) reads `output_dimension`; it has no
+    // `dimensions`, and refuses fields it does not know.
+    let server = TestServer::start(|_| Reply::json(r#"{"data":[{"index":0,"embedding":[1.0]}]}"#));
+    let client = MistralClient::builder("codestral-embed", None)
+        .base_url(server.url())
+        .api_key("k")
+        .build();
+    let options = EmbedOptions::new().dimensions(256);
+    assert_eq!(client.embed_with(&["a"], &options).unwrap(), [[1.0]]);
+    let sent: Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"model": "codestral-embed", "input": ["a"], "encoding_format": "float", "output_dimension": 256})
+    );
+}
+
+#[test]
 fn answers_that_do_not_match_the_texts_are_errors() {
     let cases = [
         (
