@@ -394,7 +394,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
-    /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then).
+    /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then),
+    /// except a last line cut short by a run that stopped while it wrote: that line is removed
+    /// and its job runs again.
     ///
     /// # Examples
     ///
@@ -418,9 +420,14 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         I::IntoIter: 'static,
     {
         let path = path.as_ref();
-        let done = answered_ids(path)?;
+        let (done, tail) = answered_ids(path)?;
         let (mut answered, mut failed) = (0, 0);
         let mut out = OpenOptions::new().create(true).append(true).open(path)?;
+        match tail {
+            Tail::Whole => {}
+            Tail::Open => out.write_all(b"\n")?,
+            Tail::Cut(len) => out.set_len(len)?,
+        }
         let skipped = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&skipped);
         let todo = jobs.into_iter().filter(move |job| {
@@ -444,33 +451,57 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     }
 }
 
-/// The ids that `path` holds an answer for; none when the file does not exist.
-fn answered_ids(path: &Path) -> Result<HashSet<String>, Error> {
+/// How an output file ends.
+#[derive(Debug, PartialEq)]
+enum Tail {
+    /// With a newline, or empty.
+    Whole,
+    /// With a whole line but no newline: the next line needs one first.
+    Open,
+    /// With a line cut short by an interrupted write, after the first `.0` bytes.
+    Cut(u64),
+}
+
+/// The ids that `path` holds an answer for (none when the file does not exist), and how it ends.
+fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((HashSet::new(), Tail::Whole)),
         Err(e) => return Err(e.into()),
     };
-    let mut ids = HashSet::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let (mut ids, mut file, mut line, mut at) = (HashSet::new(), BufReader::new(file), vec![], 0);
+    for n in 1.. {
+        line.clear();
+        let len = file.read_until(b'\n', &mut line)? as u64;
+        let open = line.last() != Some(&b'\n');
+        if len == 0 {
+            break;
+        } else if line.trim_ascii().is_empty() {
+            at += len;
             continue;
         }
-        let result: ChatResult = serde_json::from_str(&line).map_err(|e| {
-            Error::Protocol(format!(
-                "line {} of {} is not a chat result ({e}); fix or remove it to resume",
-                n + 1,
-                path.display()
-            ))
-        })?;
+        let result: ChatResult = match serde_json::from_slice(&line) {
+            Ok(result) => result,
+            // What a write stopped midway leaves: the start of a result, without its newline.
+            Err(_) if open && line.starts_with(b"{\"id\":") => return Ok((ids, Tail::Cut(at))),
+            Err(e) => {
+                return Err(Error::Protocol(format!(
+                    "line {n} of {} is not a chat result ({e}); fix or remove it to resume",
+                    path.display()
+                )))
+            }
+        };
         if result.is_ok() {
             ids.insert(result.id);
         } else {
             ids.remove(&result.id);
         }
+        if open {
+            return Ok((ids, Tail::Open));
+        }
+        at += len;
     }
-    Ok(ids)
+    Ok((ids, Tail::Whole))
 }
 
 /// The answer and finish reason of one chat, with the attempts made.
@@ -588,12 +619,15 @@ mod tests {
              {\"id\":\"c\",\"error\":\"e\",\"attempts\":1}\n",
         )
         .unwrap();
-        let ids = answered_ids(&path).unwrap();
-        assert_eq!(ids, HashSet::from(["a".to_string()]));
+        let (ids, tail) = answered_ids(&path).unwrap();
+        assert_eq!((ids, tail), (HashSet::from(["a".to_string()]), Tail::Whole));
         std::fs::write(&path, "{\"id\":\"a\"\nnot json\n").unwrap();
         let err = answered_ids(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
-        assert!(answered_ids(&dir.join("missing.jsonl")).unwrap().is_empty());
+        assert!(answered_ids(&dir.join("missing.jsonl"))
+            .unwrap()
+            .0
+            .is_empty());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

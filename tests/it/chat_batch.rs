@@ -176,6 +176,26 @@ fn a_second_run_skips_what_the_file_answers() {
 }
 
 #[test]
+fn a_run_resumes_a_file_whose_last_line_was_cut_or_left_open() {
+    let server = TestServer::start(answer);
+    let limiter = RateLimiter::new();
+    let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(false);
+    let old = r#"{"id":"id0","content":"old","attempts":1}"#;
+    // A run killed while it wrote id1's line; a file whose last line has no newline.
+    let cut = format!("{old}\n{{\"id\":\"id1\",\"content\":\"PRO");
+    for (name, earlier) in [("open.jsonl", old), ("cut.jsonl", cut.as_str())] {
+        let path = temp_file(name);
+        std::fs::write(&path, earlier).unwrap();
+        let summary = batch.run_to_file(jobs(3), &path).unwrap();
+        assert_eq!((summary.answered, summary.skipped), (2, 1), "{name}");
+        let ids: Vec<String> = read_lines(&path).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["id0", "id1", "id2"], "{name}");
+        let again = batch.run_to_file(jobs(3), &path).unwrap();
+        assert_eq!((again.answered, again.skipped), (0, 3), "{name}");
+    }
+}
+
+#[test]
 fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let server = TestServer::start(|req| {
         if req.body_str().contains("prompt 1") {
