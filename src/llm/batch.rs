@@ -357,18 +357,31 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .max_workers(self.in_flight)
             .build();
         let (client, attempts) = (Arc::clone(&self.client), self.attempts);
-        // The bar, when drawn, shows the limiter's pauses.
-        let bar = self.progress_bar.then(|| self.limiter.clone());
+        // A failed chat is a result, not a failed job: the bar counts them itself.
+        let failed = Arc::new(AtomicU64::new(0));
+        // The bar, when drawn, shows the failed chats and the limiter's pauses.
+        let bar = self
+            .progress_bar
+            .then(|| (Arc::clone(&failed), self.limiter.clone()));
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, messages) = (Arc::clone(&client), job.messages.clone());
-                s.submit(move |_| Ok(chat(&*client, &messages, attempts)))
+                let failed = Arc::clone(&failed);
+                s.submit(move |_| {
+                    let outcome = chat(&*client, &messages, attempts);
+                    failed.fetch_add(u64::from(outcome.0.is_err()), Ordering::Relaxed);
+                    Ok(outcome)
+                })
             })
             .in_flight(self.in_flight)
             .ordered()
             .progress(move |p| {
-                if let Some(limiter) = &bar {
-                    draw_bar(p, limiter.as_ref());
+                if let Some((failed, limiter)) = &bar {
+                    draw_bar(
+                        p,
+                        p.failed + failed.load(Ordering::Relaxed),
+                        limiter.as_ref(),
+                    );
                 }
             })
             .map(|(job, outcome)| {
@@ -544,8 +557,9 @@ fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
     jittered_backoff(BASE_DELAY, attempt, MAX_DELAY)
 }
 
-/// Draws a one-line progress bar on stderr, with the rate-limit pauses of `limiter`.
-fn draw_bar(p: &BatchProgress, limiter: Option<&RateLimiter>) {
+/// Draws a one-line progress bar on stderr, with the `failed` chats and the rate-limit pauses
+/// of `limiter`.
+fn draw_bar(p: &BatchProgress, failed: u64, limiter: Option<&RateLimiter>) {
     const WIDTH: usize = 30;
     let filled = match p.total {
         Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
@@ -565,7 +579,7 @@ fn draw_bar(p: &BatchProgress, limiter: Option<&RateLimiter>) {
         p.completed,
         total,
         rate,
-        p.failed,
+        failed,
         pauses,
     );
     if p.total == Some(p.completed) {

@@ -195,6 +195,33 @@ fn a_run_resumes_a_file_whose_last_line_was_cut_or_left_open() {
     }
 }
 
+/// The bar is drawn on the process's stderr, which the test harness does not capture: the test
+/// runs in a process of its own, whose stderr it reads.
+#[test]
+fn the_progress_bar_counts_the_failed_chats() {
+    let test = "chat_batch::the_progress_bar_counts_the_failed_chats";
+    let Some(stderr) = crate::alone(test, || {
+        let server = TestServer::start(|req| {
+            if String::from_utf8_lossy(&req.body).contains("prompt 1") {
+                Reply::status(400, r#"{"error":{"message":"bad prompt"}}"#)
+            } else {
+                answer(req)
+            }
+        });
+        let limiter = RateLimiter::new();
+        let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(true);
+        let failed = batch.run(jobs(3)).filter(|r| !r.is_ok()).count();
+        assert_eq!(failed, 1);
+    }) else {
+        return;
+    };
+    let last = stderr.rsplit('\r').find(|s| s.contains('[')).unwrap_or("");
+    assert!(
+        last.contains("3/3") && last.contains(", 1 failed"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let server = TestServer::start(|req| {
