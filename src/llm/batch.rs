@@ -359,10 +359,11 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let (client, attempts) = (Arc::clone(&self.client), self.attempts);
         // A failed chat is a result, not a failed job: the bar counts them itself.
         let failed = Arc::new(AtomicU64::new(0));
-        // The bar, when drawn, shows the failed chats and the limiter's pauses.
-        let bar = self
-            .progress_bar
-            .then(|| (Arc::clone(&failed), self.limiter.clone()));
+        let mut bar = self.progress_bar.then(|| Bar {
+            failed: Arc::clone(&failed),
+            limiter: self.limiter.clone(),
+            open: false,
+        });
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, messages) = (Arc::clone(&client), job.messages.clone());
@@ -376,12 +377,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .in_flight(self.in_flight)
             .ordered()
             .progress(move |p| {
-                if let Some((failed, limiter)) = &bar {
-                    draw_bar(
-                        p,
-                        p.failed + failed.load(Ordering::Relaxed),
-                        limiter.as_ref(),
-                    );
+                if let Some(bar) = &mut bar {
+                    bar.draw(p);
                 }
             })
             .map(|(job, outcome)| {
@@ -557,35 +554,56 @@ fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
     jittered_backoff(BASE_DELAY, attempt, MAX_DELAY)
 }
 
-/// Draws a one-line progress bar on stderr, with the `failed` chats and the rate-limit pauses
-/// of `limiter`.
-fn draw_bar(p: &BatchProgress, failed: u64, limiter: Option<&RateLimiter>) {
-    const WIDTH: usize = 30;
-    let filled = match p.total {
-        Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
-        _ => 0,
-    };
-    let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
-    let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
-    let pauses = limiter.map_or(String::new(), |l| {
-        format!(", {} rate-limit pauses", l.pauses())
-    });
-    let mut err = io::stderr().lock();
-    let _ = write!(
-        err,
-        "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
-        "#".repeat(filled.min(WIDTH)),
-        " ".repeat(WIDTH - filled.min(WIDTH)),
-        p.completed,
-        total,
-        rate,
-        failed,
-        pauses,
-    );
-    if p.total == Some(p.completed) {
-        let _ = writeln!(err);
+/// A one-line progress bar on stderr.
+struct Bar {
+    /// The chats that failed.
+    failed: Arc<AtomicU64>,
+    /// The limiter whose pauses it shows.
+    limiter: Option<RateLimiter>,
+    /// Whether the line is not ended yet.
+    open: bool,
+}
+
+impl Bar {
+    fn draw(&mut self, p: &BatchProgress) {
+        const WIDTH: usize = 30;
+        let filled = match p.total {
+            Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
+            _ => 0,
+        };
+        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+        let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
+            format!(", {} rate-limit pauses", l.pauses())
+        });
+        let mut err = io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
+            "#".repeat(filled.min(WIDTH)),
+            " ".repeat(WIDTH - filled.min(WIDTH)),
+            p.completed,
+            total,
+            rate,
+            p.failed + self.failed.load(Ordering::Relaxed),
+            pauses,
+        );
+        self.open = p.total != Some(p.completed);
+        if !self.open {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
     }
-    let _ = err.flush();
+}
+
+impl Drop for Bar {
+    /// Ends the line when the total was not known (or the run stopped early), so that what is
+    /// written next starts a line of its own.
+    fn drop(&mut self) {
+        if self.open {
+            let _ = writeln!(io::stderr());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -223,6 +223,24 @@ fn the_progress_bar_counts_the_failed_chats() {
 }
 
 #[test]
+fn the_progress_bar_ends_its_line_when_the_total_is_unknown() {
+    let test = "chat_batch::the_progress_bar_ends_its_line_when_the_total_is_unknown";
+    let Some(stderr) = crate::alone(test, || {
+        let server = TestServer::start(answer);
+        let limiter = RateLimiter::new();
+        let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(true);
+        // The jobs the file does not answer yet: how many is not known before the end.
+        let path = temp_file("bar.jsonl");
+        assert_eq!(batch.run_to_file(jobs(2), &path).unwrap().answered, 2);
+    }) else {
+        return;
+    };
+    assert!(stderr.contains("2/?"), "{stderr:?}");
+    // What the program writes next starts on a line of its own.
+    assert!(stderr.ends_with('\n'), "{stderr:?}");
+}
+
+#[test]
 fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let server = TestServer::start(|req| {
         if req.body_str().contains("prompt 1") {
