@@ -404,7 +404,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
-    /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then),
+    /// [`ChatResult`] with a `content` or an `error` (a line of jobs, say) is
+    /// [`Error::Protocol`] naming the line (the file is not changed then),
     /// except a last line cut short by a run that stopped while it wrote: that line is removed
     /// and its job runs again.
     ///
@@ -490,15 +491,21 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
             at += len;
             continue;
         }
-        let result: ChatResult = match serde_json::from_slice(&line) {
-            Ok(result) => result,
+        let result = match serde_json::from_slice::<ChatResult>(&line) {
+            Ok(r) if r.content.is_some() || r.error.is_some() => r,
             // What a write stopped midway leaves: the start of a result, without its newline.
-            Err(_) if open && line.starts_with(b"{\"id\":") => return Ok((ids, Tail::Cut(at))),
-            Err(e) => {
+            Err(e) if e.is_eof() && open && line.starts_with(b"{\"id\":") => {
+                return Ok((ids, Tail::Cut(at)))
+            }
+            // A line without `content` or `error` (a job, say) is no result either.
+            other => {
+                let why = other
+                    .err()
+                    .map_or("no content or error".to_string(), |e| e.to_string());
                 return Err(Error::Protocol(format!(
-                    "line {n} of {} is not a chat result ({e}); fix or remove it to resume",
+                    "line {n} of {} is not a chat result ({why}); fix or remove it to resume",
                     path.display()
-                )))
+                )));
             }
         };
         if result.is_ok() {

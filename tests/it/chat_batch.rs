@@ -241,6 +241,28 @@ fn the_progress_bar_ends_its_line_when_the_total_is_unknown() {
 }
 
 #[test]
+fn a_file_of_jobs_given_as_the_output_is_refused_unchanged() {
+    let server = TestServer::start(answer);
+    let limiter = RateLimiter::new();
+    // The jobs' own file, named as the output by mistake: its lines are not results.
+    let path = temp_file("jobs.jsonl");
+    let lines: Vec<String> = jobs(3)
+        .map(|job| serde_json::to_string(&job).unwrap())
+        .collect();
+    // Also one job without its newline, which must not be taken for a cut result.
+    for text in [lines.join("\n") + "\n", lines[0].clone()] {
+        std::fs::write(&path, &text).unwrap();
+        let err = ChatBatch::new(client(&server, &limiter))
+            .progress_bar(false)
+            .run_to_file(jobs(3), &path)
+            .unwrap_err();
+        assert!(err.to_string().contains("line 1 of"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
 fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let server = TestServer::start(|req| {
         if req.body_str().contains("prompt 1") {
