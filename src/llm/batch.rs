@@ -357,18 +357,28 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .max_workers(self.in_flight)
             .build();
         let (client, attempts) = (Arc::clone(&self.client), self.attempts);
-        // The bar, when drawn, shows the limiter's pauses.
-        let bar = self.progress_bar.then(|| self.limiter.clone());
+        // A failed chat is a result, not a failed job: the bar counts them itself.
+        let failed = Arc::new(AtomicU64::new(0));
+        let mut bar = self.progress_bar.then(|| Bar {
+            failed: Arc::clone(&failed),
+            limiter: self.limiter.clone(),
+            open: false,
+        });
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, messages) = (Arc::clone(&client), job.messages.clone());
-                s.submit(move |_| Ok(chat(&*client, &messages, attempts)))
+                let failed = Arc::clone(&failed);
+                s.submit(move |_| {
+                    let outcome = chat(&*client, &messages, attempts);
+                    failed.fetch_add(u64::from(outcome.0.is_err()), Ordering::Relaxed);
+                    Ok(outcome)
+                })
             })
             .in_flight(self.in_flight)
             .ordered()
             .progress(move |p| {
-                if let Some(limiter) = &bar {
-                    draw_bar(p, limiter.as_ref());
+                if let Some(bar) = &mut bar {
+                    bar.draw(p);
                 }
             })
             .map(|(job, outcome)| {
@@ -394,7 +404,10 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
-    /// [`ChatResult`] is [`Error::Protocol`] naming the line (the file is not changed then).
+    /// [`ChatResult`] with a `content` or an `error` (a line of jobs, say) is
+    /// [`Error::Protocol`] naming the line (the file is not changed then),
+    /// except a last line cut short by a run that stopped while it wrote: that line is removed
+    /// and its job runs again.
     ///
     /// # Examples
     ///
@@ -418,9 +431,14 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         I::IntoIter: 'static,
     {
         let path = path.as_ref();
-        let done = answered_ids(path)?;
+        let (done, tail) = answered_ids(path)?;
         let (mut answered, mut failed) = (0, 0);
         let mut out = OpenOptions::new().create(true).append(true).open(path)?;
+        match tail {
+            Tail::Whole => {}
+            Tail::Open => out.write_all(b"\n")?,
+            Tail::Cut(len) => out.set_len(len)?,
+        }
         let skipped = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&skipped);
         let todo = jobs.into_iter().filter(move |job| {
@@ -444,33 +462,63 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     }
 }
 
-/// The ids that `path` holds an answer for; none when the file does not exist.
-fn answered_ids(path: &Path) -> Result<HashSet<String>, Error> {
+/// How an output file ends.
+#[derive(Debug, PartialEq)]
+enum Tail {
+    /// With a newline, or empty.
+    Whole,
+    /// With a whole line but no newline: the next line needs one first.
+    Open,
+    /// With a line cut short by an interrupted write, after the first `.0` bytes.
+    Cut(u64),
+}
+
+/// The ids that `path` holds an answer for (none when the file does not exist), and how it ends.
+fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((HashSet::new(), Tail::Whole)),
         Err(e) => return Err(e.into()),
     };
-    let mut ids = HashSet::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let (mut ids, mut file, mut line, mut at) = (HashSet::new(), BufReader::new(file), vec![], 0);
+    for n in 1.. {
+        line.clear();
+        let len = file.read_until(b'\n', &mut line)? as u64;
+        let open = line.last() != Some(&b'\n');
+        if len == 0 {
+            break;
+        } else if line.trim_ascii().is_empty() {
+            at += len;
             continue;
         }
-        let result: ChatResult = serde_json::from_str(&line).map_err(|e| {
-            Error::Protocol(format!(
-                "line {} of {} is not a chat result ({e}); fix or remove it to resume",
-                n + 1,
-                path.display()
-            ))
-        })?;
+        let result = match serde_json::from_slice::<ChatResult>(&line) {
+            Ok(r) if r.content.is_some() || r.error.is_some() => r,
+            // What a write stopped midway leaves: the start of a result, without its newline.
+            Err(e) if e.is_eof() && open && line.starts_with(b"{\"id\":") => {
+                return Ok((ids, Tail::Cut(at)))
+            }
+            // A line without `content` or `error` (a job, say) is no result either.
+            other => {
+                let why = other
+                    .err()
+                    .map_or("no content or error".to_string(), |e| e.to_string());
+                return Err(Error::Protocol(format!(
+                    "line {n} of {} is not a chat result ({why}); fix or remove it to resume",
+                    path.display()
+                )));
+            }
+        };
         if result.is_ok() {
             ids.insert(result.id);
         } else {
             ids.remove(&result.id);
         }
+        if open {
+            return Ok((ids, Tail::Open));
+        }
+        at += len;
     }
-    Ok(ids)
+    Ok((ids, Tail::Whole))
 }
 
 /// The answer and finish reason of one chat, with the attempts made.
@@ -513,34 +561,56 @@ fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
     jittered_backoff(BASE_DELAY, attempt, MAX_DELAY)
 }
 
-/// Draws a one-line progress bar on stderr, with the rate-limit pauses of `limiter`.
-fn draw_bar(p: &BatchProgress, limiter: Option<&RateLimiter>) {
-    const WIDTH: usize = 30;
-    let filled = match p.total {
-        Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
-        _ => 0,
-    };
-    let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
-    let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
-    let pauses = limiter.map_or(String::new(), |l| {
-        format!(", {} rate-limit pauses", l.pauses())
-    });
-    let mut err = io::stderr().lock();
-    let _ = write!(
-        err,
-        "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
-        "#".repeat(filled.min(WIDTH)),
-        " ".repeat(WIDTH - filled.min(WIDTH)),
-        p.completed,
-        total,
-        rate,
-        p.failed,
-        pauses,
-    );
-    if p.total == Some(p.completed) {
-        let _ = writeln!(err);
+/// A one-line progress bar on stderr.
+struct Bar {
+    /// The chats that failed.
+    failed: Arc<AtomicU64>,
+    /// The limiter whose pauses it shows.
+    limiter: Option<RateLimiter>,
+    /// Whether the line is not ended yet.
+    open: bool,
+}
+
+impl Bar {
+    fn draw(&mut self, p: &BatchProgress) {
+        const WIDTH: usize = 30;
+        let filled = match p.total {
+            Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
+            _ => 0,
+        };
+        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+        let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
+            format!(", {} rate-limit pauses", l.pauses())
+        });
+        let mut err = io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
+            "#".repeat(filled.min(WIDTH)),
+            " ".repeat(WIDTH - filled.min(WIDTH)),
+            p.completed,
+            total,
+            rate,
+            p.failed + self.failed.load(Ordering::Relaxed),
+            pauses,
+        );
+        self.open = p.total != Some(p.completed);
+        if !self.open {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
     }
-    let _ = err.flush();
+}
+
+impl Drop for Bar {
+    /// Ends the line when the total was not known (or the run stopped early), so that what is
+    /// written next starts a line of its own.
+    fn drop(&mut self) {
+        if self.open {
+            let _ = writeln!(io::stderr());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -588,12 +658,15 @@ mod tests {
              {\"id\":\"c\",\"error\":\"e\",\"attempts\":1}\n",
         )
         .unwrap();
-        let ids = answered_ids(&path).unwrap();
-        assert_eq!(ids, HashSet::from(["a".to_string()]));
+        let (ids, tail) = answered_ids(&path).unwrap();
+        assert_eq!((ids, tail), (HashSet::from(["a".to_string()]), Tail::Whole));
         std::fs::write(&path, "{\"id\":\"a\"\nnot json\n").unwrap();
         let err = answered_ids(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
-        assert!(answered_ids(&dir.join("missing.jsonl")).unwrap().is_empty());
+        assert!(answered_ids(&dir.join("missing.jsonl"))
+            .unwrap()
+            .0
+            .is_empty());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -10,7 +10,10 @@ use crate::Error;
 /// It keeps the history (after an optional system prompt) and sends all of it with each new
 /// user message. An exchange joins the history only when its reply has streamed to the end:
 /// if the request fails, the stream fails, or the [`ReplyStream`] is dropped early, the history
-/// is as it was before [`send`](Conversation::send), and the same message can be sent again.
+/// is as it was before [`send`](Conversation::send), and the same message can be sent again. So
+/// it is after a reply without text (a thinking model that hit its token limit, a filtered
+/// answer), as in python-genai's chats: Gemini and Anthropic refuse a turn without text in a
+/// later request.
 ///
 /// # Examples
 ///
@@ -268,7 +271,8 @@ impl Conversation {
 /// [`ChatStream`].
 ///
 /// When the stream ends complete, the exchange joins the conversation's history. If it ends
-/// with an error, or is dropped before its end, the history is left as it was.
+/// with an error, or is dropped before its end, or its reply has no text, the history is left
+/// as it was.
 ///
 /// # Examples
 ///
@@ -341,7 +345,8 @@ impl ReplyStream<'_> {
         &self.chat
     }
 
-    /// Whether the reply is complete and in the conversation's history.
+    /// Whether the reply is complete, and so in the conversation's history unless it has no
+    /// text.
     ///
     /// # Examples
     ///
@@ -377,8 +382,12 @@ impl Iterator for ReplyStream<'_> {
             Some(Ok(piece)) => self.text.push_str(piece),
             None if self.chat.is_done() => {
                 self.committed = true;
-                let reply = Message::assistant(self.text.clone());
-                self.conversation.messages.push(reply);
+                let messages = &mut self.conversation.messages;
+                if self.text.is_empty() {
+                    messages.pop(); // the question, as a reply without text is not kept
+                } else {
+                    messages.push(Message::assistant(self.text.clone()));
+                }
             }
             _ => {}
         }

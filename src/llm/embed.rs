@@ -7,10 +7,13 @@
 //!
 //! | client | request | at most per request | vectors in the answer |
 //! |---|---|---|---|
-//! | [`OpenAIClient`](super::OpenAIClient), [`TogetherClient`](super::TogetherClient) | `POST {base}/embeddings`, `{"model", "input": [texts], "encoding_format": "float", "dimensions"?}` (openai-python's `embeddings.create`) | 2,048 texts | `data[].embedding`, ordered by `data[].index` |
-//! | [`MistralClient`](super::MistralClient) | the same, at `https://api.mistral.ai/v1` | 128 texts (the API refuses more than 256, or more than 16,384 tokens in one request) | the same |
+//! | [`OpenAIClient`](super::OpenAIClient), [`TogetherClient`](super::TogetherClient) | `POST {base}/embeddings`, `{"model", "input": [texts], "encoding_format": "float", "dimensions"?}` (openai-python's `embeddings.create`) | 2,048 texts; at OpenAI, 300,000 tokens | `data[].embedding`, ordered by `data[].index` |
+//! | [`MistralClient`](super::MistralClient) | the same, at `https://api.mistral.ai/v1`, with `"output_dimension"?` for `"dimensions"?` (mistralai's `embeddings.create`) | 128 texts (the API refuses more than 256), 16,384 tokens | the same |
 //! | [`GeminiClient`](super::GeminiClient) | `POST {base}/v1beta/models/{model}:batchEmbedContents`, `{"requests": [{"model": "models/{model}", "content": {"role": "user", "parts": [{"text"}]}, "taskType"?, "outputDimensionality"?}]}` (python-genai's `models.embed_content`) | 100 texts | `embeddings[].values` |
 //! | [`CohereClient`](super::CohereClient) | `POST {base}/v2/embed`, `{"model", "texts", "input_type", "embedding_types": ["float"], "output_dimension"?}` (cohere-python's v2 `embed`) | 96 texts (its `embed_batch_size`) | `embeddings.float` |
+//!
+//! The tokens of a request are counted as its texts' bytes (plus two a text), never fewer than
+//! the tokenizers make of them: long texts go in smaller requests, never in one over the cap.
 //!
 //! Each request is retried as the client's chats are (its [`retry`](super::ClientBuilder::retry)
 //! setting: [`RetryPolicy::llm()`](crate::RetryPolicy::llm) unless set, off with
@@ -33,18 +36,22 @@ mod sealed {
     pub enum Format {
         /// OpenAI's `/embeddings`.
         OpenAI,
+        /// Mistral's `/embeddings`: OpenAI's, with `output_dimension` for `dimensions`.
+        Mistral,
         /// Gemini's `batchEmbedContents`.
         Gemini,
         /// Cohere's `/v2/embed`.
         Cohere,
     }
 
-    /// A provider's embeddings API: its format and the most texts one request carries.
+    /// A provider's embeddings API: its format and how much one request carries.
     pub trait EmbedWire: super::Wire {
         /// The request and answer format.
         const FORMAT: Format;
         /// The most texts one request carries.
         const BATCH_SIZE: usize;
+        /// The most tokens one request carries, all texts together (`usize::MAX`: no cap).
+        const MAX_TOKENS: usize;
     }
 }
 
@@ -73,22 +80,23 @@ pub trait EmbedProtocol: EmbedWire {}
 
 impl<P: EmbedWire> EmbedProtocol for P {}
 
-/// Implements [`EmbedWire`]: `protocol => format, batch size` for each.
+/// Implements [`EmbedWire`]: `protocol => format, batch size, token cap` for each.
 macro_rules! embed_wire {
-    ($($protocol:ty => $format:ident, $batch:literal;)*) => {$(
+    ($($protocol:ty => $format:ident, $batch:literal, $tokens:expr;)*) => {$(
         impl EmbedWire for $protocol {
             const FORMAT: Format = Format::$format;
             const BATCH_SIZE: usize = $batch;
+            const MAX_TOKENS: usize = $tokens;
         }
     )*};
 }
 
 embed_wire! {
-    OpenAI => OpenAI, 2048;
-    Together => OpenAI, 2048;
-    Mistral => OpenAI, 128;
-    Gemini => Gemini, 100;
-    Cohere => Cohere, 96;
+    OpenAI => OpenAI, 2048, 300_000;
+    Together => OpenAI, 2048, usize::MAX;
+    Mistral => Mistral, 128, 16_384;
+    Gemini => Gemini, 100, usize::MAX;
+    Cohere => Cohere, 96, usize::MAX;
 }
 
 /// Settings of [`Client::embed_with`].
@@ -117,7 +125,8 @@ pub struct EmbedOptions {
     /// `classification`, `clustering`) or Gemini's `taskType` (`RETRIEVAL_DOCUMENT`...).
     /// OpenAI-style APIs have none and ignore it.
     pub input_type: Option<String>,
-    /// The length of the vectors, for models that can shorten them.
+    /// The length of the vectors, for models that can shorten them: OpenAI's `dimensions`,
+    /// Mistral's and Cohere's `output_dimension`, Gemini's `outputDimensionality`.
     pub dimensions: Option<u32>,
     /// Texts per request, at most the provider's largest.
     pub batch_size: Option<usize>,
@@ -213,8 +222,8 @@ impl<P: EmbedProtocol> Client<P> {
     /// client's model is the embedding model (`text-embedding-3-small`, `gemini-embedding-001`,
     /// `embed-v4.0`, `mistral-embed`); its temperature is not used.
     ///
-    /// Large inputs are split into the provider's batch size and the requests run at once on the
-    /// client's session, at most 4 at a time.
+    /// Large inputs are split into the provider's batch size (and token cap) and the requests run
+    /// at once on the client's session, at most 4 at a time.
     ///
     /// # Errors
     ///
@@ -293,7 +302,7 @@ impl<P: EmbedProtocol> Client<P> {
         let mut out = Vec::with_capacity(texts.len());
         let batch = self
             .session()
-            .batch(texts.chunks(size), |_, chunk: &&[S]| {
+            .batch(requests(texts, size, P::MAX_TOKENS), |_, chunk: &&[S]| {
                 let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
                 let body = body(P::FORMAT, self.model_name(), &chunk, options);
                 let expected = chunk.len();
@@ -314,10 +323,35 @@ impl<P: EmbedProtocol> Client<P> {
     }
 }
 
+/// `texts` cut into requests of at most `size` texts and `max_tokens` tokens; a text over the cap
+/// goes alone. A text counts as its bytes plus two: no token of the providers' tokenizers
+/// (byte-level BPE, SentencePiece with byte fallback) is shorter than a byte, and two more cover
+/// start and end tokens.
+fn requests<S: AsRef<str>>(
+    texts: &[S],
+    size: usize,
+    max_tokens: usize,
+) -> impl Iterator<Item = &[S]> {
+    let mut rest = texts;
+    std::iter::from_fn(move || {
+        let (mut n, mut tokens) = (0, 0usize);
+        while let Some(text) = rest.get(n).filter(|_| n < size) {
+            tokens = tokens.saturating_add(text.as_ref().len() + 2);
+            if n > 0 && tokens > max_tokens {
+                break;
+            }
+            n += 1;
+        }
+        let (request, tail) = rest.split_at(n);
+        rest = tail;
+        (n > 0).then_some(request)
+    })
+}
+
 /// The embeddings endpoint under `base` (no trailing slash).
 fn url(format: Format, base: &str, model: &str) -> String {
     match format {
-        Format::OpenAI => format!("{base}/embeddings"),
+        Format::OpenAI | Format::Mistral => format!("{base}/embeddings"),
         Format::Gemini => format!("{base}/v1beta/{}:batchEmbedContents", model_path(model)),
         Format::Cohere => format!("{base}/v2/embed"),
     }
@@ -326,9 +360,13 @@ fn url(format: Format, base: &str, model: &str) -> String {
 /// The request body for `texts`.
 fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> Value {
     match format {
-        Format::OpenAI => {
+        Format::OpenAI | Format::Mistral => {
             let mut body = json!({ "model": model, "input": texts, "encoding_format": "float" });
-            put(&mut body, "dimensions", options.dimensions);
+            let length = match format {
+                Format::Mistral => "output_dimension",
+                _ => "dimensions",
+            };
+            put(&mut body, length, options.dimensions);
             body
         }
         Format::Gemini => {
@@ -363,7 +401,7 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
 /// The vectors of an answer to a request of `expected` texts, in the texts' order.
 fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, Error> {
     let vectors = match format {
-        Format::OpenAI => {
+        Format::OpenAI | Format::Mistral => {
             #[derive(Deserialize)]
             struct Item {
                 index: usize,

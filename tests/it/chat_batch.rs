@@ -176,6 +176,93 @@ fn a_second_run_skips_what_the_file_answers() {
 }
 
 #[test]
+fn a_run_resumes_a_file_whose_last_line_was_cut_or_left_open() {
+    let server = TestServer::start(answer);
+    let limiter = RateLimiter::new();
+    let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(false);
+    let old = r#"{"id":"id0","content":"old","attempts":1}"#;
+    // A run killed while it wrote id1's line; a file whose last line has no newline.
+    let cut = format!("{old}\n{{\"id\":\"id1\",\"content\":\"PRO");
+    for (name, earlier) in [("open.jsonl", old), ("cut.jsonl", cut.as_str())] {
+        let path = temp_file(name);
+        std::fs::write(&path, earlier).unwrap();
+        let summary = batch.run_to_file(jobs(3), &path).unwrap();
+        assert_eq!((summary.answered, summary.skipped), (2, 1), "{name}");
+        let ids: Vec<String> = read_lines(&path).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["id0", "id1", "id2"], "{name}");
+        let again = batch.run_to_file(jobs(3), &path).unwrap();
+        assert_eq!((again.answered, again.skipped), (0, 3), "{name}");
+    }
+}
+
+/// The bar is drawn on the process's stderr, which the test harness does not capture: the test
+/// runs in a process of its own, whose stderr it reads.
+#[test]
+fn the_progress_bar_counts_the_failed_chats() {
+    let test = "chat_batch::the_progress_bar_counts_the_failed_chats";
+    let Some(stderr) = crate::alone(test, || {
+        let server = TestServer::start(|req| {
+            if String::from_utf8_lossy(&req.body).contains("prompt 1") {
+                Reply::status(400, r#"{"error":{"message":"bad prompt"}}"#)
+            } else {
+                answer(req)
+            }
+        });
+        let limiter = RateLimiter::new();
+        let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(true);
+        let failed = batch.run(jobs(3)).filter(|r| !r.is_ok()).count();
+        assert_eq!(failed, 1);
+    }) else {
+        return;
+    };
+    let last = stderr.rsplit('\r').find(|s| s.contains('[')).unwrap_or("");
+    assert!(
+        last.contains("3/3") && last.contains(", 1 failed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_progress_bar_ends_its_line_when_the_total_is_unknown() {
+    let test = "chat_batch::the_progress_bar_ends_its_line_when_the_total_is_unknown";
+    let Some(stderr) = crate::alone(test, || {
+        let server = TestServer::start(answer);
+        let limiter = RateLimiter::new();
+        let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(true);
+        // The jobs the file does not answer yet: how many is not known before the end.
+        let path = temp_file("bar.jsonl");
+        assert_eq!(batch.run_to_file(jobs(2), &path).unwrap().answered, 2);
+    }) else {
+        return;
+    };
+    assert!(stderr.contains("2/?"), "{stderr:?}");
+    // What the program writes next starts on a line of its own.
+    assert!(stderr.ends_with('\n'), "{stderr:?}");
+}
+
+#[test]
+fn a_file_of_jobs_given_as_the_output_is_refused_unchanged() {
+    let server = TestServer::start(answer);
+    let limiter = RateLimiter::new();
+    // The jobs' own file, named as the output by mistake: its lines are not results.
+    let path = temp_file("jobs.jsonl");
+    let lines: Vec<String> = jobs(3)
+        .map(|job| serde_json::to_string(&job).unwrap())
+        .collect();
+    // Also one job without its newline, which must not be taken for a cut result.
+    for text in [lines.join("\n") + "\n", lines[0].clone()] {
+        std::fs::write(&path, &text).unwrap();
+        let err = ChatBatch::new(client(&server, &limiter))
+            .progress_bar(false)
+            .run_to_file(jobs(3), &path)
+            .unwrap_err();
+        assert!(err.to_string().contains("line 1 of"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
 fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let server = TestServer::start(|req| {
         if req.body_str().contains("prompt 1") {

@@ -92,6 +92,67 @@ fn mistral_sends_at_most_128_texts_a_request() {
     assert_eq!(sizes, [44, 128, 128]);
 }
 
+/// An OpenAI-style embeddings server that counts a text's words as its tokens and, as OpenAI's
+/// and Mistral's APIs do, refuses a request of more than `max_tokens` in all. Each text is
+/// `t{n}` and more words; its vector is `[n]`.
+fn token_capped_server(max_tokens: usize) -> TestServer {
+    TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let input = body["input"].as_array().unwrap();
+        let words = |t: &Value| t.as_str().unwrap_or("").split_whitespace().count();
+        let tokens: usize = input.iter().map(words).sum();
+        if tokens > max_tokens {
+            let error = json!({"error": {"message": format!("Requested {tokens} tokens, max {max_tokens} tokens per request")}});
+            return Reply::status(400, error.to_string());
+        }
+        let data: Vec<Value> = input
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let first = t.as_str().unwrap_or("").split(' ').next().unwrap_or("");
+                json!({"index": i, "embedding": [number(&json!(first))]})
+            })
+            .collect();
+        Reply::json(json!({"data": data}).to_string())
+    })
+}
+
+#[test]
+fn requests_stay_under_the_providers_token_cap() {
+    // Texts of 300 words, as a document is cut for retrieval: 2,048 of them are 614,400 tokens,
+    // over OpenAI's 300,000 a request; 128 are 38,400, over Mistral's 16,384.
+    let long = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("t{i}{}", " word".repeat(299)))
+            .collect()
+    };
+    let server = token_capped_server(300_000);
+    let openai = OpenAIClient::builder("text-embedding-3-small", None)
+        .base_url(server.url())
+        .api_key("k")
+        .build();
+    assert_in_order(&openai.embed(&long(2048)).unwrap(), 2048);
+    let server = token_capped_server(16_384);
+    let mistral = MistralClient::builder("mistral-embed", None)
+        .base_url(server.url())
+        .api_key("k")
+        .build();
+    assert_in_order(&mistral.embed(&long(200)).unwrap(), 200);
+    // Short texts still go as many as the provider takes.
+    assert_in_order(&mistral.embed(&texts(256)).unwrap(), 256);
+    let mut sizes: Vec<usize> = server.requests()[server.request_count() - 2..]
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["input"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [128, 128]);
+}
+
 #[test]
 fn gemini_uses_batch_embed_contents_100_at_a_time() {
     let log: Log = Default::default();
@@ -245,6 +306,24 @@ fn dimensions_and_input_types_go_where_each_api_reads_them() {
     assert_eq!(
         (&sent[2]["input_type"], &sent[2]["output_dimension"]),
         (&json!("search_query"), &json!(8))
+    );
+}
+
+#[test]
+fn mistral_asks_for_a_length_as_output_dimension() {
+    // Mistral's API (mistralai's `EmbeddingRequest`) reads `output_dimension`; it has no
+    // `dimensions`, and refuses fields it does not know.
+    let server = TestServer::start(|_| Reply::json(r#"{"data":[{"index":0,"embedding":[1.0]}]}"#));
+    let client = MistralClient::builder("codestral-embed", None)
+        .base_url(server.url())
+        .api_key("k")
+        .build();
+    let options = EmbedOptions::new().dimensions(256);
+    assert_eq!(client.embed_with(&["a"], &options).unwrap(), [[1.0]]);
+    let sent: Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"model": "codestral-embed", "input": ["a"], "encoding_format": "float", "output_dimension": 256})
     );
 }
 

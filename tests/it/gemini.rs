@@ -362,3 +362,35 @@ fn the_key_is_in_no_error_text() {
     assert!(err.is_timeout(), "{err:?}");
     assert_no_key(&err);
 }
+
+#[test]
+fn a_conversation_keeps_no_exchange_whose_reply_has_no_text() {
+    // Gemini 2.5 that spends its token limit thinking answers without text; the API refuses a
+    // model turn without text in a later request.
+    let server = TestServer::start(|req| {
+        let sent: Value = serde_json::from_slice(&req.body).unwrap();
+        let answer = if sent["contents"][0]["parts"][0]["text"] == "think" {
+            chunk(
+                json!([{"text": "Let me", "thought": true}]),
+                Some("MAX_TOKENS"),
+            )
+        } else {
+            chunk(json!([{"text": "Hi!"}]), Some("STOP"))
+        };
+        Reply::sse([sse_body(&[answer])], ms(0))
+    });
+    let mut chat = ureq_futures::llm::Conversation::new(client(&server.url()));
+    assert_eq!(chat.send_with("think", |_| {}).unwrap(), "");
+    // Neither the empty reply nor its question is kept, as in python-genai's chats.
+    assert!(chat.messages().is_empty(), "{:?}", chat.messages());
+    assert_eq!(chat.send_with("hello", |_| {}).unwrap(), "Hi!");
+    let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+    assert_eq!(
+        sent["contents"],
+        json!([{"role": "user", "parts": [{"text": "hello"}]}])
+    );
+    assert_eq!(
+        chat.messages(),
+        [Message::user("hello"), Message::assistant("Hi!")]
+    );
+}

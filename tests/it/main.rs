@@ -94,11 +94,13 @@ pub fn llm_streams_dir() -> PathBuf {
 /// by `cargo test`, it runs this binary again with only that test (`--exact`) and an
 /// environment variable that makes the call run `body`; it then asserts that the child ran
 /// exactly that one test and that it passed, and shows the child's output on failure.
-pub fn alone(test: &str, body: impl FnOnce()) {
+///
+/// Returns the child's stderr in the calling process, and `None` in the child.
+pub fn alone(test: &str, body: impl FnOnce()) -> Option<String> {
     const VAR: &str = "UREQ_FUTURES_TEST_ALONE";
     if std::env::var(VAR).as_deref() == Ok(test) {
         body();
-        return;
+        return None;
     }
     let exe = std::env::current_exe().expect("the path of the test binary");
     let out = Command::new(exe)
@@ -117,4 +119,5 @@ pub fn alone(test: &str, body: impl FnOnce()) {
         stdout.contains("test result: ok. 1 passed"),
         "{test}: the child process did not run exactly that test:\n{stdout}"
     );
+    Some(stderr.into_owned())
 }
