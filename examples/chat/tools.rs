@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! cargo run --example tools -- "What is (12 + 30) * 2?"
-//! cargo run --example tools -- --provider anthropic "What is 2 ** 10 / 4?"
+//! cargo run --example tools -- --provider anthropic "What is 1024 / 4 - 6?"
 //! ```
 //!
-//! `--provider openai|anthropic|gemini|mistral|together|cohere` (default `openai`). With the
-//! provider's key unset, an offline demo server on 127.0.0.1 (the chat example's) plays the
-//! model: it calls the calculator with the prompt's arithmetic, then reports the result.
+//! `--provider openai|anthropic|gemini|mistral|together|cohere` (default `openai`). With
+//! neither the provider's key nor its base URL variable set (`OPENAI_BASE_URL` for a local
+//! server such as Ollama, which needs no key), an offline demo server on 127.0.0.1 (the chat
+//! example's) plays the model: it calls the calculator with the prompt's arithmetic, then
+//! reports the result.
 
 mod demo;
 
@@ -16,27 +18,51 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use ureq_futures::llm::{
-    AnthropicClient, ChatClient, ChatRequest, ClientBuilder, CohereClient, GeminiClient, Message,
-    MistralClient, OpenAIClient, Protocol, TogetherClient, Tool,
+    AnthropicClient, ChatClient, ChatRequest, Client, ClientBuilder, CohereClient, GeminiClient,
+    Message, MistralClient, OpenAIClient, Protocol, TogetherClient, Tool,
 };
 
 /// Rounds of tool calls before giving up.
 const MAX_ROUNDS: usize = 5;
 
-fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let provider = match args.iter().position(|a| a == "--provider") {
-        Some(i) if i + 1 < args.len() => {
-            let name = args.remove(i + 1);
-            args.remove(i);
-            name
+const USAGE: &str = "usage: tools [--provider NAME] [PROMPT...]
+
+  --provider NAME   openai (default), anthropic, gemini, mistral, together or cohere
+  PROMPT            a question that needs arithmetic (default: \"What is (12 + 30) * 2?\")";
+
+/// The provider and the prompt from the command line; `None` for `--help`.
+fn options(args: impl Iterator<Item = String>) -> Result<Option<(String, String)>, String> {
+    let mut args = args.peekable();
+    let mut provider = "openai".to_string();
+    let mut words = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--provider" => provider = args.next().ok_or("--provider needs a name")?,
+            "--" => words.extend(args.by_ref()),
+            _ if arg.starts_with("--provider=") => provider = arg["--provider=".len()..].into(),
+            _ if arg.starts_with("--") => return Err(format!("unknown option {arg:?}")),
+            _ => words.push(arg),
         }
-        _ => "openai".to_string(),
+    }
+    let prompt = match words.is_empty() {
+        true => "What is (12 + 30) * 2?".to_string(),
+        false => words.join(" "),
     };
-    let prompt = if args.is_empty() {
-        "What is (12 + 30) * 2?".to_string()
-    } else {
-        args.join(" ")
+    Ok(Some((provider, prompt)))
+}
+
+fn main() -> ExitCode {
+    let (provider, prompt) = match options(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
     };
     let (client, demo) = match client(&provider) {
         Ok(pair) => pair,
@@ -86,12 +112,12 @@ fn client(provider: &str) -> Result<(Box<dyn ChatClient>, bool), String> {
     Ok((Box::new(client), true))
 }
 
-/// The client, if it has a key.
+/// The client, if it has a key or its base URL variable is set (a local server such as Ollama
+/// needs no key).
 fn configured<P: Protocol>(builder: ClientBuilder<P>) -> Option<Box<dyn ChatClient>> {
     let client = builder.build();
-    client
-        .has_api_key()
-        .then(|| Box::new(client) as Box<dyn ChatClient>)
+    let local = std::env::var_os(Client::<P>::BASE_URL_VAR).is_some_and(|url| !url.is_empty());
+    (client.has_api_key() || local).then(|| Box::new(client) as Box<dyn ChatClient>)
 }
 
 /// Asks `prompt` with the calculator offered, runs the calls the model makes and sends their
@@ -198,6 +224,29 @@ mod tests {
         assert_eq!(calculate("1 / 0"), None);
         assert_eq!(calculate("2 +"), None);
         assert_eq!(calculate("(1"), None);
+    }
+
+    #[test]
+    fn the_documented_prompts_are_arithmetic_the_calculator_takes() {
+        assert_eq!(calculate("1024 / 4 - 6"), Some(250.0));
+    }
+
+    #[test]
+    fn options_take_the_provider_in_either_form_and_refuse_unknown_ones() {
+        let parse = |line: &str| options(line.split_whitespace().map(String::from));
+        let pair = |p: &str, q: &str| Ok(Some((p.to_string(), q.to_string())));
+        assert_eq!(
+            parse("--provider gemini What is 1 + 1?"),
+            pair("gemini", "What is 1 + 1?")
+        );
+        assert_eq!(parse("--provider=cohere 2 * 3"), pair("cohere", "2 * 3"));
+        assert_eq!(parse(""), pair("openai", "What is (12 + 30) * 2?"));
+        assert_eq!(parse("-- --provider x"), pair("openai", "--provider x"));
+        assert_eq!(parse("--help"), Ok(None));
+        assert!(parse("--provider").unwrap_err().contains("needs a name"));
+        assert!(parse("--model x")
+            .unwrap_err()
+            .contains("unknown option \"--model\""));
     }
 
     #[test]
