@@ -34,7 +34,9 @@
 //!   worker spins through the same parked jobs again and again.
 //!
 //! A parked job keeps its handle's semantics: it is still queued, so `cancel()` claims it (the
-//! lane then passes over it) and a shutdown resolves it to [`Error::ShutDown`].
+//! lane then passes over it, and it takes neither a place nor a token of the gate) and a
+//! shutdown resolves it to [`Error::ShutDown`]. So does a job claimed while still in the
+//! executor's queue.
 //!
 //! # When the executor is dropped
 //!
@@ -242,7 +244,9 @@ impl Lanes {
         let mut next = Some(task);
         while let Some(task) = next {
             lane.arrived += 1;
-            if dropped && task.is_abandoned() {
+            // A job already claimed (cancelled, or run inline by a worker that waited for it)
+            // is passed over: it neither takes a place nor a token of the gate.
+            if !task.is_queued() || (dropped && task.is_abandoned()) {
                 unrun.push(task);
             } else if start.is_none()
                 && lane.parked.is_empty()
@@ -257,7 +261,8 @@ impl Lanes {
             next = lane.early.remove(&lane.arrived);
         }
         self.settle(state, Some(key));
-        // Outside the lock: dropping a job drops its closure, which is user code.
+        // Outside the lock: dropping a job drops its closure, which is user code (a claimed
+        // job's abort does nothing).
         for task in unrun {
             task.abort(Error::ShutDown);
         }
@@ -292,7 +297,12 @@ impl Lanes {
             lane.running = lane.running.saturating_sub(1);
         }
         let mut unrun = Vec::new();
-        while dropped && lane.parked.front().is_some_and(|t| t.is_abandoned()) {
+        // Claimed jobs (cancelled while parked) are passed over, as in `arrive`.
+        while lane
+            .parked
+            .front()
+            .is_some_and(|t| !t.is_queued() || (dropped && t.is_abandoned()))
+        {
             unrun.extend(lane.parked.pop_front());
         }
         let mut next = None;
@@ -412,6 +422,10 @@ impl Task for Laned {
         false
     }
 
+    fn is_queued(&self) -> bool {
+        self.task.is_queued()
+    }
+
     fn cancel(&self) -> bool {
         self.task.cancel()
     }
@@ -465,6 +479,10 @@ impl Task for Wake {
 
     fn is_abandoned(&self) -> bool {
         false
+    }
+
+    fn is_queued(&self) -> bool {
+        true
     }
 
     fn cancel(&self) -> bool {

@@ -57,6 +57,9 @@ pub(crate) trait Task: Send + Sync {
     fn abort(&self, error: Error);
     /// Whether the job's handle was dropped: nobody can see its result.
     fn is_abandoned(&self) -> bool;
+    /// Whether the job is still queued: nobody has claimed it yet to run it (a worker, or a
+    /// waiter running it inline) or to drop it (a cancel, a shutdown).
+    fn is_queued(&self) -> bool;
     /// Cancels the job: a queued one never runs, a running one has its handle resolved to
     /// [`Error::Cancelled`] and what it blocks on interrupted. Returns whether the handle now
     /// resolves to `Cancelled` (not when the job was already done).
@@ -433,6 +436,11 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn is_abandoned(&self) -> bool {
         let slot: &Slot<T> = self;
         slot.lock().abandoned
+    }
+
+    fn is_queued(&self) -> bool {
+        let slot: &Slot<T> = self;
+        slot.lock().queued
     }
 
     fn cancel(&self) -> bool {

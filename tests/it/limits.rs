@@ -342,3 +342,43 @@ fn a_limiter_that_never_parks_lets_the_pool_grow() {
     // The control of the test above: no request waits, so no wake-up is queued.
     two_jobs_that_need_each_other_after_three_requests(RateLimit::per_second(10_000.0).burst(100));
 }
+
+#[test]
+fn cancelled_requests_take_no_token_of_their_origins_rate() {
+    // Five tokens, then one every 1,000 s. The first request holds its origin's one place; ten
+    // more wait for it, and nine of them are cancelled.
+    let (release, wait) = crossbeam_channel::unbounded::<()>();
+    let server = TestServer::start(move |req| {
+        if req.path == "/first" {
+            wait.recv_timeout(secs(30)).ok();
+        }
+        Reply::ok(req.path.clone())
+    });
+    let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(0.001).burst(5));
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(1)
+        .rate_limiter(limiter)
+        .build();
+    let first = session.get(server.url_for("/first")).send();
+    let t = Instant::now();
+    while server.request_count() == 0 && t.elapsed() < secs(10) {
+        std::thread::sleep(ms(5));
+    }
+    let waiting: Vec<_> = (0..10)
+        .map(|i| session.get(server.url_for(&format!("/{i}"))).send())
+        .collect();
+    for p in &waiting[..9] {
+        assert!(p.cancel());
+    }
+    release.send(()).unwrap();
+    assert_eq!(first.result().unwrap().text().unwrap(), "/first");
+    // The last one takes the second token: the cancelled ones took none.
+    let mut last = waiting.into_iter().last().unwrap();
+    let outcome = last.result_timeout(secs(20));
+    assert!(
+        matches!(&outcome, Some(Ok(resp)) if resp.status() == 200),
+        "{outcome:?}"
+    );
+    assert_eq!(server.request_count(), 2);
+}
