@@ -455,6 +455,8 @@ impl RateLimiter {
     }
 
     /// The longest pause one answer can cause. Defaults to 60 s ([`DEFAULT_MAX_PAUSE`]).
+    /// `Duration::MAX` takes the cap off; a pause longer than the clock can count then lasts a
+    /// century.
     ///
     /// # Examples
     ///
@@ -615,7 +617,10 @@ impl RateLimiter {
         if wait.is_zero() {
             return None;
         }
-        let until = now.checked_add(wait)?;
+        // Without a cap, a server's value may be past what an `Instant` can hold: such a pause
+        // lasts a century (as good as for ever), rather than not at all.
+        let until = now.checked_add(wait).unwrap_or_else(|| far_future(now));
+        let wait = until.saturating_duration_since(now);
         {
             let mut hosts = self.hosts();
             let limit = self.limit_for(origin);
@@ -667,6 +672,15 @@ impl RateLimiter {
             .map(|(_, l)| *l)
             .or(self.inner.all_hosts)
     }
+}
+
+/// The latest of a century, a year and an hour after `now` that an `Instant` can hold (or `now`).
+fn far_future(now: Instant) -> Instant {
+    const HOUR: u64 = 3600;
+    [100 * 365 * 24 * HOUR, 365 * 24 * HOUR, HOUR]
+        .into_iter()
+        .find_map(|secs| now.checked_add(Duration::from_secs(secs)))
+        .unwrap_or(now)
 }
 
 /// `scheme://host:port` of `url`, lower case, with the scheme's default port filled in; `None`

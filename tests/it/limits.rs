@@ -382,3 +382,26 @@ fn cancelled_requests_take_no_token_of_their_origins_rate() {
     );
     assert_eq!(server.request_count(), 2);
 }
+
+#[test]
+fn a_huge_retry_after_without_a_cap_pauses_rather_than_nothing() {
+    // `max_pause(Duration::MAX)` takes the cap off; a server's huge value is then a long pause,
+    // not no pause at all.
+    let limiter = RateLimiter::new().max_pause(Duration::MAX);
+    let url = "https://api.example.com/v1/chat";
+    for (name, value) in [
+        ("retry-after", "99999999999999999999"),
+        ("retry-after-ms", "1e300"),
+    ] {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert(name, value.parse().unwrap());
+        let event = limiter.observe(url, 429, &headers);
+        let event = event.unwrap_or_else(|| panic!("{name}: {value} paused nothing"));
+        assert!(event.wait >= Duration::from_secs(86_400 * 365), "{event:?}");
+        let wait = limiter.try_acquire(url).unwrap_err();
+        assert!(wait >= Duration::from_secs(86_400 * 365), "{wait:?}");
+    }
+    assert_eq!(limiter.pauses(), 2);
+    // Other origins go on.
+    assert!(limiter.try_acquire("https://other.example.com/").is_ok());
+}
