@@ -327,7 +327,16 @@ fn attempts(
     // Given the URI rather than borrowing it: a request tried once moves it into its hop.
     let send = |uri: Uri| {
         let hop = Hop::new(method.clone(), uri, spec.body.as_deref());
+        // The first hop of an attempt was let go by the origin's lane (a retry by its own
+        // wait below); each later hop is a new request to its origin, which may be another.
+        let mut first_hop = true;
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
+            if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !first_hop) {
+                if !wait_turn(limiter, &hop.uri, deadline)? {
+                    return Err(Error::timeout(ureq::Timeout::Global));
+                }
+            }
+            first_hop = false;
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
                 // A job cancelled between hops (a redirect, a resend) sends nothing more.

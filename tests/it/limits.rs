@@ -405,3 +405,49 @@ fn a_huge_retry_after_without_a_cap_pauses_rather_than_nothing() {
     // Other origins go on.
     assert!(limiter.try_acquire("https://other.example.com/").is_ok());
 }
+
+#[test]
+fn a_redirect_waits_for_the_pause_of_the_origin_it_leads_to() {
+    // The target pauses itself for a second; a request to another origin that redirects there
+    // waits for the pause before its second hop.
+    let (target, arrivals) = first_answer_then_ok(Reply::retry_after(429, "1"));
+    let location = target.url_for("/moved");
+    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
+    let limiter = RateLimiter::new();
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter.clone())
+        .build();
+    let first = session.get(target.url()).send().result().unwrap();
+    assert_eq!(first.status(), 429);
+    let moved = session.get(front.url()).send().result().unwrap();
+    assert_eq!(moved.status(), 200);
+    assert_eq!(front.request_count(), 1);
+    let gap = second_after_first(&arrivals);
+    assert!(
+        gap >= ms(900),
+        "the redirected request came {gap:?} after the 429"
+    );
+    assert_eq!(limiter.pauses(), 1);
+}
+
+#[test]
+fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
+    // One token, then one every 1,000 s at the target: a request redirected there after the
+    // token is spent waits past its 2 s budget, so it times out rather than being sent.
+    let target = TestServer::start(|_| Reply::ok("target"));
+    let location = target.url_for("/moved");
+    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
+    let limiter = RateLimiter::new().host(&target.url(), RateLimit::per_second(0.001));
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter)
+        .timeout(secs(2))
+        .build();
+    let direct = session.get(target.url()).send().result().unwrap();
+    assert_eq!(direct.text().unwrap(), "target");
+    let moved = session.get(front.url()).send().result();
+    assert!(
+        matches!(moved, Err(ureq_futures::Error::Timeout(_))),
+        "{moved:?}"
+    );
+    assert_eq!(target.request_count(), 1);
+}
