@@ -42,8 +42,10 @@
 //!
 //! Handles outlive their session, so dropping the executor must not drop the jobs queued or
 //! parked for live handles. The lanes go on admitting them, and drop unrun only the jobs whose
-//! handles are gone (when they reach the lane or the front of its parked jobs: skipping them
-//! anywhere else would break the lane's count of arrivals). Parked jobs need the lanes' sender
+//! handles are gone: at the drop, those already parked (a paused lane would otherwise keep
+//! them, and the workers, until its pause ends); later, when they reach the lane or the front
+//! of its parked jobs (a job still in the executor's queue has not been counted as arrived, so
+//! a worker must not drop it on the way). Parked jobs need the lanes' sender
 //! of the queue for their wake-ups, and the timer holds the lanes weakly, so from the drop on
 //! the lanes hold themselves and that sender, until every lane is empty; then they let go of
 //! both, and the workers see the queue end once it is drained.
@@ -194,10 +196,28 @@ impl Lanes {
     pub(crate) fn release_when_idle(&self) {
         let mut state = lock(&self.state);
         state.dropped = true;
-        if !state.lanes.is_empty() && !state.closed {
-            state.keep_alive = self.me.upgrade();
+        let mut unrun = Vec::new();
+        if !state.closed {
+            // Parked jobs whose handles are gone are dropped now rather than at their turn,
+            // which a pause may put a minute away; a lane left with nothing running, parked or
+            // still to arrive is forgotten, even with a wake-up due.
+            state.lanes.retain(|_, lane| {
+                let (gone, kept) = std::mem::take(&mut lane.parked)
+                    .into_iter()
+                    .partition(|t| t.is_abandoned() || !t.is_queued());
+                lane.parked = kept;
+                unrun.extend::<VecDeque<_>>(gone);
+                lane.running > 0 || !lane.parked.is_empty() || lane.arrived != lane.queued
+            });
+            if !state.lanes.is_empty() {
+                state.keep_alive = self.me.upgrade();
+            }
         }
         self.settle(state, None);
+        // Outside the lock: dropping a job drops its closure, which is user code.
+        for task in unrun {
+            task.abort(Error::ShutDown);
+        }
     }
 
     /// Forgets lane `key` if nothing is left in it; once the executor is dropped and no lane is
