@@ -170,6 +170,13 @@ impl Bucket {
         self.at = self.at.max(now);
     }
 
+    /// Whether the bucket is full at `now`, as a new one would be.
+    fn is_full(&self, now: Instant) -> bool {
+        let mut bucket = self.clone();
+        bucket.refill(now);
+        bucket.tokens >= f64::from(bucket.limit.burst)
+    }
+
     /// Takes a token, or says when one will be there.
     fn take(&mut self, now: Instant) -> Result<(), Instant> {
         self.refill(now);
@@ -283,11 +290,52 @@ struct HostState {
     paused_until: Option<Instant>,
 }
 
+impl HostState {
+    /// Whether the origin is as if never seen at `now`: no pause in force, its bucket full.
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.paused_until.is_none_or(|until| until <= now)
+            && self.bucket.as_ref().is_none_or(|b| b.is_full(now))
+    }
+}
+
+/// The states of the origins seen, and when to sweep out those that are as if never seen.
+#[derive(Debug)]
+struct Hosts {
+    map: HashMap<String, HostState>,
+    /// The size at which a new origin first sweeps the map.
+    sweep_at: usize,
+}
+
+/// The fewest origins kept before a sweep.
+const MIN_SWEEP: usize = 1024;
+
+impl Hosts {
+    fn new() -> Self {
+        Hosts {
+            map: HashMap::new(),
+            sweep_at: MIN_SWEEP,
+        }
+    }
+
+    /// Before a new origin is added: once the map has doubled since the last sweep, forgets the
+    /// origins whose state is that of a new one, so that a limiter that sees origin after origin
+    /// (a crawl) keeps those in force only. Amortised O(1) per origin.
+    fn make_room(&mut self, now: Instant) {
+        if self.map.len() < self.sweep_at {
+            return;
+        }
+        self.map.retain(|_, state| !state.is_fresh(now));
+        self.sweep_at = self.map.len().saturating_mul(2).max(MIN_SWEEP);
+    }
+}
+
 /// Request rates per origin, and pauses learned from the servers' answers. Cheap to clone (an
 /// `Arc`); clones share their state, so one limiter can govern several sessions.
 ///
 /// An origin is a scheme, host and port: `https://api.openai.com` and
-/// `https://api.openai.com:443` are one origin, `http://` on the same host another.
+/// `https://api.openai.com:443` are one origin, `http://` on the same host another. What the
+/// limiter keeps of an origin (its bucket, its pause) is forgotten once its bucket is full again
+/// and no pause is in force, so a crawl through any number of origins keeps only the recent ones.
 ///
 /// | setting | default |
 /// |---|---|
@@ -345,7 +393,7 @@ struct Inner {
     scoped: Vec<(Scope, RateLimit)>,
     max_pause: Duration,
     on_pause: Option<PauseCallback>,
-    hosts: Mutex<HashMap<String, HostState>>,
+    hosts: Mutex<Hosts>,
     pauses: AtomicU64,
 }
 
@@ -385,7 +433,7 @@ impl RateLimiter {
                 scoped: Vec::new(),
                 max_pause: DEFAULT_MAX_PAUSE,
                 on_pause: None,
-                hosts: Mutex::new(HashMap::new()),
+                hosts: Mutex::new(Hosts::new()),
                 pauses: AtomicU64::new(0),
             }),
         }
@@ -403,7 +451,7 @@ impl RateLimiter {
                     scoped: old.scoped.clone(),
                     max_pause: old.max_pause,
                     on_pause: old.on_pause.clone(),
-                    hosts: Mutex::new(HashMap::new()),
+                    hosts: Mutex::new(Hosts::new()),
                     pauses: AtomicU64::new(0),
                 });
                 Arc::get_mut(&mut self.inner).expect("a new Arc has one owner")
@@ -567,14 +615,16 @@ impl RateLimiter {
     /// [`try_acquire`](RateLimiter::try_acquire) for an origin key at `now`: `Err` holds the
     /// moment it may go.
     pub(crate) fn acquire_at(&self, origin: &str, now: Instant) -> Result<(), Instant> {
-        let mut hosts = self.hosts();
-        if !hosts.contains_key(origin) {
+        let mut guard = self.hosts();
+        let hosts = &mut *guard;
+        if !hosts.map.contains_key(origin) {
             let limit = self.limit_for(origin);
             if limit.is_none() {
                 // Nothing to keep for an origin with no rate and no pause.
                 return Ok(());
             }
-            hosts.insert(
+            hosts.make_room(now);
+            hosts.map.insert(
                 origin.to_string(),
                 HostState {
                     bucket: limit.map(|l| Bucket::full(l, now)),
@@ -582,7 +632,7 @@ impl RateLimiter {
                 },
             );
         }
-        let Some(state) = hosts.get_mut(origin) else {
+        let Some(state) = hosts.map.get_mut(origin) else {
             return Ok(());
         };
         if let Some(until) = state.paused_until {
@@ -597,7 +647,7 @@ impl RateLimiter {
         };
         if result.is_ok() && state.bucket.is_none() {
             // A pause that has ended, on an origin without a rate: forget it.
-            hosts.remove(origin);
+            hosts.map.remove(origin);
         }
         result
     }
@@ -624,7 +674,11 @@ impl RateLimiter {
         {
             let mut hosts = self.hosts();
             let limit = self.limit_for(origin);
+            if !hosts.map.contains_key(origin) {
+                hosts.make_room(now);
+            }
             let state = hosts
+                .map
                 .entry(origin.to_string())
                 .or_insert_with(|| HostState {
                     bucket: limit.map(|l| Bucket::full(l, now)),
@@ -644,7 +698,7 @@ impl RateLimiter {
         Some(event)
     }
 
-    fn hosts(&self) -> MutexGuard<'_, HashMap<String, HostState>> {
+    fn hosts(&self) -> MutexGuard<'_, Hosts> {
         // Nothing panics while the lock is held.
         self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -1043,7 +1097,7 @@ mod tests {
         // Without any rate, nothing is limited and nothing is kept.
         let free = RateLimiter::new();
         assert!((0..100).all(|_| free.acquire_at("http://h:80", t0).is_ok()));
-        assert!(free.hosts().is_empty());
+        assert!(free.hosts().map.is_empty());
     }
 
     #[test]
@@ -1184,6 +1238,48 @@ mod tests {
             .observe_at(o, 200, &headers(&[]), t0, wall)
             .is_none());
         assert_eq!(limiter.pauses(), 4);
+    }
+
+    #[test]
+    fn origins_whose_state_is_that_of_a_new_one_are_forgotten() {
+        // A crawl: a hundred thousand origins, each asked once, a millisecond apart. Their
+        // buckets refill in 100 ms and their pauses end in 50 ms; what is kept must not grow
+        // with the number of origins seen.
+        let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(10.0));
+        let t0 = Instant::now();
+        let wall = SystemTime::now();
+        let pause = headers(&[("retry-after-ms", "50")]);
+        let mut most = 0;
+        for i in 0..100_000u64 {
+            let now = t0 + ms(i);
+            let origin = format!("http://host-{i}:80");
+            assert!(limiter.acquire_at(&origin, now).is_ok());
+            if i % 3 == 0 {
+                assert!(limiter
+                    .observe_at(&origin, 429, &pause, now, wall)
+                    .is_some());
+                // An origin without a rate keeps only its pause.
+                let free = format!("http://free-{i}:80");
+                assert!(limiter.observe_at(&free, 429, &pause, now, wall).is_some());
+            }
+            most = most.max(limiter.hosts().map.len());
+        }
+        assert!(most <= 4096, "{most} origins kept");
+        // What is still in force is kept: the last origin's bucket is empty.
+        let last = "http://host-99999:80";
+        assert!(limiter.acquire_at(last, t0 + ms(99_999)).is_err());
+        // And a pause in force survives a sweep.
+        let held = "http://held:80";
+        let long = headers(&[("retry-after", "3600")]);
+        let t1 = t0 + ms(100_000);
+        limiter.observe_at(held, 429, &long, t1, wall);
+        for i in 0..10_000u64 {
+            let now = t1 + ms(i);
+            assert!(limiter
+                .acquire_at(&format!("http://more-{i}:80"), now)
+                .is_ok());
+        }
+        assert!(limiter.acquire_at(held, t1 + ms(10_000)).is_err());
     }
 
     #[test]
