@@ -324,12 +324,18 @@ fn attempts(
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
     let deadline = timeouts.deadline;
+    // Whether the next attempt's first hop has its origin's turn already: the first attempt
+    // from the lane that admitted the request (not when a worker waiting for the request ran
+    // it inline), a retry from its own wait below.
+    let ran_inline = config.rate_limiter.is_some()
+        && crate::exec::current_job().is_some_and(|job| job.ran_inline());
+    let has_turn = Cell::new(!ran_inline);
     // Given the URI rather than borrowing it: a request tried once moves it into its hop.
     let send = |uri: Uri| {
         let hop = Hop::new(method.clone(), uri, spec.body.as_deref());
-        // The first hop of an attempt was let go by the origin's lane (a retry by its own
-        // wait below); each later hop is a new request to its origin, which may be another.
-        let mut first_hop = true;
+        // Each hop is a new request to its origin (a redirect may lead to another), except
+        // the first hop of an attempt that has its turn already.
+        let mut first_hop = has_turn.replace(true);
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
             if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !first_hop) {
                 if !wait_turn(limiter, &hop.uri, deadline)? {

@@ -58,6 +58,8 @@
 //! would wait for a child that waits for its parent's place. The waiting job sends nothing
 //! while its child runs, so the host sees one more request only when parent and child go to
 //! different origins, at most one per waiting worker. `SessionBuilder::max_per_host` says so.
+//! The gate is not skipped with it: a request run inline asks the rate limiter itself, on the
+//! worker (`run::attempts`), since waiting for a pause or a token depends on no other job.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -446,6 +448,10 @@ impl Task for Laned {
         self.task.is_queued()
     }
 
+    fn ran_inline(&self) -> bool {
+        self.task.ran_inline()
+    }
+
     fn cancel(&self) -> bool {
         self.task.cancel()
     }
@@ -503,6 +509,10 @@ impl Task for Wake {
 
     fn is_queued(&self) -> bool {
         true
+    }
+
+    fn ran_inline(&self) -> bool {
+        false
     }
 
     fn cancel(&self) -> bool {

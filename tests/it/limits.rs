@@ -451,3 +451,26 @@ fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
     );
     assert_eq!(target.request_count(), 1);
 }
+
+#[test]
+fn a_request_run_inline_by_a_waiting_worker_still_waits_for_its_origins_pause() {
+    // One worker: a job that sends a request and waits for it runs that request itself, since
+    // no other worker could. The origin's pause still holds it back.
+    let (server, arrivals) = first_answer_then_ok(Reply::retry_after(429, "1"));
+    let limiter = RateLimiter::new();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .rate_limiter(limiter.clone())
+        .build();
+    let first = session.get(server.url()).send().result().unwrap();
+    assert_eq!(first.status(), 429);
+    let inner = session.clone();
+    let url = server.url();
+    let nested = session.submit(move |_| Ok(inner.get(&url).send().result()?.status()));
+    assert_eq!(nested.result().unwrap(), 200);
+    let gap = second_after_first(&arrivals);
+    assert!(
+        gap >= ms(900),
+        "the nested request came {gap:?} after the 429"
+    );
+}
