@@ -281,6 +281,8 @@ enum Scope {
     Origin(String),
     /// A host name, any scheme and port.
     Host(String),
+    /// A host name and a port (`localhost:11434`), any scheme.
+    HostPort(String, u16),
 }
 
 /// The state of one origin.
@@ -479,16 +481,23 @@ impl RateLimiter {
         self.configure(|inner| inner.all_hosts = Some(limit))
     }
 
-    /// The rate of one host (`"api.openai.com"`: any scheme and port) or one origin
-    /// (`"https://api.openai.com"`), in place of the [`all_hosts`](RateLimiter::all_hosts)
-    /// rate. An origin's rate wins over its host's; the last one set for a name wins.
+    /// The rate of one host (`"api.openai.com"`: any scheme and port), one host and port
+    /// (`"localhost:11434"`: any scheme) or one origin (`"https://api.openai.com"`), in place of
+    /// the [`all_hosts`](RateLimiter::all_hosts) rate. An origin's rate wins over its host and
+    /// port's, which wins over its host's; the last one set for a name wins. Each origin has a
+    /// bucket of its own.
     ///
     /// # Examples
     ///
     /// ```
     /// use ureq_futures::{RateLimit, RateLimiter};
     ///
-    /// let limiter = RateLimiter::new().host("api.openai.com", RateLimit::per_minute(500.0).burst(20));
+    /// let limiter = RateLimiter::new()
+    ///     .host("api.openai.com", RateLimit::per_minute(500.0).burst(20))
+    ///     .host("localhost:11434", RateLimit::per_second(2.0));
+    /// assert!(limiter.try_acquire("http://localhost:11434/api/chat").is_ok());
+    /// assert!(limiter.try_acquire("http://localhost:11434/api/chat").is_err());
+    /// assert!(limiter.try_acquire("http://localhost:8080/").is_ok());
     /// ```
     pub fn host(self, host_or_origin: &str, limit: RateLimit) -> Self {
         let scope = if host_or_origin.contains("://") {
@@ -497,7 +506,16 @@ impl RateLimiter {
                 None => Scope::Host(host_or_origin.to_ascii_lowercase()),
             }
         } else {
-            Scope::Host(host_or_origin.to_ascii_lowercase())
+            let name = host_or_origin.to_ascii_lowercase();
+            // `host:port`, `[v6]:port`; a bare IPv6 address has colons of its own.
+            let with_port = name
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.contains(':') || host.starts_with('['))
+                .and_then(|(host, port)| Some((host.to_string(), port.parse().ok()?)));
+            match with_port {
+                Some((host, port)) => Scope::HostPort(host, port),
+                None => Scope::Host(name),
+            }
         };
         self.configure(|inner| inner.scoped.insert(0, (scope, limit)))
     }
@@ -705,24 +723,19 @@ impl RateLimiter {
 
     /// The rate of `origin` (`scheme://host:port`).
     fn limit_for(&self, origin: &str) -> Option<RateLimit> {
-        let host = origin
-            .split_once("://")
-            .map_or(origin, |(_, rest)| rest)
+        let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        let (host, port) = authority
             .rsplit_once(':')
-            .map_or(origin, |(host, _)| host);
-        let by_origin = self
-            .inner
-            .scoped
-            .iter()
-            .find(|(s, _)| matches!(s, Scope::Origin(o) if o == origin));
-        let by_host = || {
-            self.inner
-                .scoped
-                .iter()
-                .find(|(s, _)| matches!(s, Scope::Host(h) if h == host))
-        };
-        by_origin
-            .or_else(by_host)
+            .map_or((authority, None), |(host, port)| {
+                (host, port.parse::<u16>().ok())
+            });
+        let find =
+            |matches: &dyn Fn(&Scope) -> bool| self.inner.scoped.iter().find(|(s, _)| matches(s));
+        find(&|s| matches!(s, Scope::Origin(o) if o == origin))
+            .or_else(|| {
+                find(&|s| matches!(s, Scope::HostPort(h, p) if h == host && Some(*p) == port))
+            })
+            .or_else(|| find(&|s| matches!(s, Scope::Host(h) if h == host)))
             .map(|(_, l)| *l)
             .or(self.inner.all_hosts)
     }

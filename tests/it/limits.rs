@@ -474,3 +474,22 @@ fn a_request_run_inline_by_a_waiting_worker_still_waits_for_its_origins_pause() 
         "the nested request came {gap:?} after the 429"
     );
 }
+
+#[test]
+fn a_rate_for_host_and_port_applies_to_that_port() {
+    // `host("127.0.0.1:port")`, as local model servers are written, limits that port, whatever
+    // the scheme; another port of the host is not limited by it.
+    let url = "http://127.0.0.1:11434/api/chat";
+    let limiter = RateLimiter::new().host("127.0.0.1:11434", RateLimit::per_second(0.001));
+    assert!(limiter.try_acquire(url).is_ok());
+    assert!(
+        limiter.try_acquire(url).is_err(),
+        "the second token was given"
+    );
+    assert!(limiter.try_acquire("http://127.0.0.1:8080/").is_ok());
+    assert!(limiter.try_acquire("http://127.0.0.1:8080/").is_ok());
+    let limiter = RateLimiter::new().host("[::1]:8080", RateLimit::per_second(0.001));
+    assert!(limiter.try_acquire("http://[::1]:8080/").is_ok());
+    assert!(limiter.try_acquire("https://[::1]:8080/").is_ok());
+    assert!(limiter.try_acquire("http://[::1]:8080/").is_err());
+}
