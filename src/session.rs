@@ -981,8 +981,8 @@ impl SessionBuilder {
     /// [`timeout`](SessionBuilder::timeout) fails with [`Error::Timeout`]). A request that a
     /// worker of the session runs inline while it waits for it (see
     /// [`max_per_host`](SessionBuilder::max_per_host)) waits for its turn on that worker too.
-    /// Every answer of every hop is shown to the limiter, so a
-    /// limiter shared by several sessions learns from all of them. Keep a clone to read its
+    /// Every answer of every hop is shown to the limiter, so a limiter shared by several
+    /// sessions learns from all of them. Keep a clone to read its
     /// [`pauses`](RateLimiter::pauses). Defaults to none.
     ///
     /// # Examples

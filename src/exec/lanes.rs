@@ -45,10 +45,10 @@
 //! handles are gone: at the drop, those already parked (a paused lane would otherwise keep
 //! them, and the workers, until its pause ends); later, when they reach the lane or the front
 //! of its parked jobs (a job still in the executor's queue has not been counted as arrived, so
-//! a worker must not drop it on the way). Parked jobs need the lanes' sender
-//! of the queue for their wake-ups, and the timer holds the lanes weakly, so from the drop on
-//! the lanes hold themselves and that sender, until every lane is empty; then they let go of
-//! both, and the workers see the queue end once it is drained.
+//! a worker must not drop it on the way). Parked jobs need the lanes' sender of the queue for
+//! their wake-ups, and the timer holds the lanes weakly, so from the drop on the lanes hold
+//! themselves and that sender, until every lane is empty; then they let go of both, and the
+//! workers see the queue end once it is drained.
 //!
 //! # A worker that waits for a laned job
 //!
