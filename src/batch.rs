@@ -164,8 +164,10 @@ pub struct Batch<I: Iterator, T: Send + 'static, F> {
     ordered: bool,
     stop_on_error: bool,
     progress: Option<ProgressFn>,
-    /// `window` places; `None` while free. In input order, job `seq` sits at `seq % window`.
-    slots: Vec<Option<Entry<I::Item, T>>>,
+    /// The window's places, made as jobs need them (so a window larger than the input costs
+    /// nothing); `None` while free. In completion order a place is reused once its job is
+    /// yielded; in input order job `seq` sits at `seq - head_seq`, oldest first.
+    slots: VecDeque<Option<Entry<I::Item, T>>>,
     /// Free places (completion order only).
     free: Vec<usize>,
     /// Places whose job is done and not yet yielded (completion order only), oldest first.
@@ -228,7 +230,7 @@ impl FuturesSession {
             ordered: false,
             stop_on_error: false,
             progress: None,
-            slots: Vec::new(),
+            slots: VecDeque::new(),
             free: Vec::new(),
             done: VecDeque::new(),
             next_seq: 0,
@@ -270,7 +272,9 @@ where
     /// At most `n` jobs submitted and not yet yielded, at least 1. Memory is bounded by it: `n`
     /// inputs, handles and results at most. More than the session's workers keeps them busy
     /// while the caller handles results; queued jobs beyond that only wait. Defaults to twice
-    /// the session's [`max_workers`](FuturesSession::max_workers).
+    /// the session's [`max_workers`](FuturesSession::max_workers). Room is made as jobs are
+    /// submitted, so a window larger than the input (`usize::MAX`: the input's length) costs
+    /// nothing up front.
     ///
     /// Takes effect before the first result; later calls are ignored.
     ///
@@ -387,29 +391,22 @@ where
 
     /// Submits jobs until the window is full or the inputs run out.
     fn fill(&mut self) {
-        if self.slots.is_empty() {
-            self.slots = (0..self.window).map(|_| None).collect();
-            if !self.ordered {
-                self.free = (0..self.window).rev().collect();
-            }
-        }
         while !self.stopped && self.counts.in_flight < self.window {
             let Some(item) = self.inputs.next() else {
                 self.stopped = true;
                 break;
             };
             let seq = self.next_seq;
-            let slot = if self.ordered {
-                (seq % self.window as u64) as usize
-            } else {
-                match self.free.pop() {
-                    Some(slot) => slot,
-                    // Unreachable: `in_flight < window` leaves a free place.
-                    None => break,
-                }
-            };
             self.started.get_or_insert_with(Instant::now);
             let mut pending = (self.make)(&self.session, &item);
+            // Taken once the job exists, so that a `make` that panics takes no place.
+            let slot = match self.free.pop() {
+                Some(slot) => slot,
+                None => {
+                    self.slots.push_back(None);
+                    self.slots.len() - 1
+                }
+            };
             self.next_seq += 1;
             self.counts.submitted += 1;
             self.counts.in_flight += 1;
@@ -430,9 +427,22 @@ where
         }
     }
 
+    /// Where the job behind `token` sits now: in input order the window moves as results are
+    /// yielded.
+    fn place(&self, token: Token) -> Option<usize> {
+        if self.ordered {
+            usize::try_from(token.seq.checked_sub(self.head_seq)?).ok()
+        } else {
+            Some(token.slot)
+        }
+    }
+
     /// Polls the job behind `token` after its waker fired.
     fn woken(&mut self, token: Token) {
-        let Some(entry) = self.slots.get_mut(token.slot).and_then(Option::as_mut) else {
+        let Some(slot) = self.place(token) else {
+            return;
+        };
+        let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         if entry.seq != token.seq {
@@ -447,7 +457,7 @@ where
         }));
         if let Poll::Ready(result) = Pin::new(pending).poll(&mut Context::from_waker(&waker)) {
             entry.state = State::Done(result);
-            self.finished(token.slot);
+            self.finished(slot);
         }
     }
 
@@ -478,21 +488,19 @@ where
 
     /// The next finished entry in the batch's order, taken out of the window.
     fn take_done(&mut self) -> Option<Entry<I::Item, T>> {
-        let slot = if self.ordered {
-            let slot = (self.head_seq % self.window as u64) as usize;
-            match &self.slots.get(slot)? {
-                Some(e) if e.seq == self.head_seq && matches!(e.state, State::Done(_)) => slot,
+        let entry = if self.ordered {
+            match self.slots.front()? {
+                Some(e) if e.seq == self.head_seq && matches!(e.state, State::Done(_)) => {}
                 _ => return None,
             }
-        } else {
-            self.done.pop_front()?
-        };
-        let entry = self.slots[slot].take()?;
-        if self.ordered {
             self.head_seq += 1;
+            self.slots.pop_front()??
         } else {
+            let slot = self.done.pop_front()?;
+            let entry = self.slots[slot].take()?;
             self.free.push(slot);
-        }
+            entry
+        };
         self.counts.in_flight -= 1;
         Some(entry)
     }
@@ -514,11 +522,12 @@ where
     fn stop(&mut self) {
         self.stopped = true;
         let mut cancelled = 0;
-        for entry in self.slots.iter_mut().filter_map(Option::take) {
+        for entry in self.slots.drain(..).flatten() {
             if let State::Running(pending) = &entry.state {
                 cancelled += u64::from(pending.cancel());
             }
         }
+        self.free.clear();
         self.done.clear();
         self.counts.in_flight = 0;
         self.counts.cancelled += cancelled;

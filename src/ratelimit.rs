@@ -170,6 +170,13 @@ impl Bucket {
         self.at = self.at.max(now);
     }
 
+    /// Whether the bucket is full at `now`, as a new one would be.
+    fn is_full(&self, now: Instant) -> bool {
+        let mut bucket = self.clone();
+        bucket.refill(now);
+        bucket.tokens >= f64::from(bucket.limit.burst)
+    }
+
     /// Takes a token, or says when one will be there.
     fn take(&mut self, now: Instant) -> Result<(), Instant> {
         self.refill(now);
@@ -274,6 +281,8 @@ enum Scope {
     Origin(String),
     /// A host name, any scheme and port.
     Host(String),
+    /// A host name and a port (`localhost:11434`), any scheme.
+    HostPort(String, u16),
 }
 
 /// The state of one origin.
@@ -283,11 +292,52 @@ struct HostState {
     paused_until: Option<Instant>,
 }
 
+impl HostState {
+    /// Whether the origin is as if never seen at `now`: no pause in force, its bucket full.
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.paused_until.is_none_or(|until| until <= now)
+            && self.bucket.as_ref().is_none_or(|b| b.is_full(now))
+    }
+}
+
+/// The states of the origins seen, and when to sweep out those that are as if never seen.
+#[derive(Debug)]
+struct Hosts {
+    map: HashMap<String, HostState>,
+    /// The size at which a new origin first sweeps the map.
+    sweep_at: usize,
+}
+
+/// The fewest origins kept before a sweep.
+const MIN_SWEEP: usize = 1024;
+
+impl Hosts {
+    fn new() -> Self {
+        Hosts {
+            map: HashMap::new(),
+            sweep_at: MIN_SWEEP,
+        }
+    }
+
+    /// Before a new origin is added: once the map has doubled since the last sweep, forgets the
+    /// origins whose state is that of a new one, so that a limiter that sees origin after origin
+    /// (a crawl) keeps those in force only. Amortised O(1) per origin.
+    fn make_room(&mut self, now: Instant) {
+        if self.map.len() < self.sweep_at {
+            return;
+        }
+        self.map.retain(|_, state| !state.is_fresh(now));
+        self.sweep_at = self.map.len().saturating_mul(2).max(MIN_SWEEP);
+    }
+}
+
 /// Request rates per origin, and pauses learned from the servers' answers. Cheap to clone (an
 /// `Arc`); clones share their state, so one limiter can govern several sessions.
 ///
 /// An origin is a scheme, host and port: `https://api.openai.com` and
-/// `https://api.openai.com:443` are one origin, `http://` on the same host another.
+/// `https://api.openai.com:443` are one origin, `http://` on the same host another. What the
+/// limiter keeps of an origin (its bucket, its pause) is forgotten once its bucket is full again
+/// and no pause is in force, so a crawl through any number of origins keeps only the recent ones.
 ///
 /// | setting | default |
 /// |---|---|
@@ -345,7 +395,7 @@ struct Inner {
     scoped: Vec<(Scope, RateLimit)>,
     max_pause: Duration,
     on_pause: Option<PauseCallback>,
-    hosts: Mutex<HashMap<String, HostState>>,
+    hosts: Mutex<Hosts>,
     pauses: AtomicU64,
 }
 
@@ -385,7 +435,7 @@ impl RateLimiter {
                 scoped: Vec::new(),
                 max_pause: DEFAULT_MAX_PAUSE,
                 on_pause: None,
-                hosts: Mutex::new(HashMap::new()),
+                hosts: Mutex::new(Hosts::new()),
                 pauses: AtomicU64::new(0),
             }),
         }
@@ -403,7 +453,7 @@ impl RateLimiter {
                     scoped: old.scoped.clone(),
                     max_pause: old.max_pause,
                     on_pause: old.on_pause.clone(),
-                    hosts: Mutex::new(HashMap::new()),
+                    hosts: Mutex::new(Hosts::new()),
                     pauses: AtomicU64::new(0),
                 });
                 Arc::get_mut(&mut self.inner).expect("a new Arc has one owner")
@@ -431,16 +481,23 @@ impl RateLimiter {
         self.configure(|inner| inner.all_hosts = Some(limit))
     }
 
-    /// The rate of one host (`"api.openai.com"`: any scheme and port) or one origin
-    /// (`"https://api.openai.com"`), in place of the [`all_hosts`](RateLimiter::all_hosts)
-    /// rate. An origin's rate wins over its host's; the last one set for a name wins.
+    /// The rate of one host (`"api.openai.com"`: any scheme and port), one host and port
+    /// (`"localhost:11434"`: any scheme) or one origin (`"https://api.openai.com"`), in place of
+    /// the [`all_hosts`](RateLimiter::all_hosts) rate. An origin's rate wins over its host and
+    /// port's, which wins over its host's; the last one set for a name wins. Each origin has a
+    /// bucket of its own.
     ///
     /// # Examples
     ///
     /// ```
     /// use ureq_futures::{RateLimit, RateLimiter};
     ///
-    /// let limiter = RateLimiter::new().host("api.openai.com", RateLimit::per_minute(500.0).burst(20));
+    /// let limiter = RateLimiter::new()
+    ///     .host("api.openai.com", RateLimit::per_minute(500.0).burst(20))
+    ///     .host("localhost:11434", RateLimit::per_second(2.0));
+    /// assert!(limiter.try_acquire("http://localhost:11434/api/chat").is_ok());
+    /// assert!(limiter.try_acquire("http://localhost:11434/api/chat").is_err());
+    /// assert!(limiter.try_acquire("http://localhost:8080/").is_ok());
     /// ```
     pub fn host(self, host_or_origin: &str, limit: RateLimit) -> Self {
         let scope = if host_or_origin.contains("://") {
@@ -449,12 +506,23 @@ impl RateLimiter {
                 None => Scope::Host(host_or_origin.to_ascii_lowercase()),
             }
         } else {
-            Scope::Host(host_or_origin.to_ascii_lowercase())
+            let name = host_or_origin.to_ascii_lowercase();
+            // `host:port`, `[v6]:port`; a bare IPv6 address has colons of its own.
+            let with_port = name
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.contains(':') || host.starts_with('['))
+                .and_then(|(host, port)| Some((host.to_string(), port.parse().ok()?)));
+            match with_port {
+                Some((host, port)) => Scope::HostPort(host, port),
+                None => Scope::Host(name),
+            }
         };
         self.configure(|inner| inner.scoped.insert(0, (scope, limit)))
     }
 
     /// The longest pause one answer can cause. Defaults to 60 s ([`DEFAULT_MAX_PAUSE`]).
+    /// `Duration::MAX` takes the cap off; a pause longer than the clock can count then lasts a
+    /// century.
     ///
     /// # Examples
     ///
@@ -565,14 +633,16 @@ impl RateLimiter {
     /// [`try_acquire`](RateLimiter::try_acquire) for an origin key at `now`: `Err` holds the
     /// moment it may go.
     pub(crate) fn acquire_at(&self, origin: &str, now: Instant) -> Result<(), Instant> {
-        let mut hosts = self.hosts();
-        if !hosts.contains_key(origin) {
+        let mut guard = self.hosts();
+        let hosts = &mut *guard;
+        if !hosts.map.contains_key(origin) {
             let limit = self.limit_for(origin);
             if limit.is_none() {
                 // Nothing to keep for an origin with no rate and no pause.
                 return Ok(());
             }
-            hosts.insert(
+            hosts.make_room(now);
+            hosts.map.insert(
                 origin.to_string(),
                 HostState {
                     bucket: limit.map(|l| Bucket::full(l, now)),
@@ -580,7 +650,7 @@ impl RateLimiter {
                 },
             );
         }
-        let Some(state) = hosts.get_mut(origin) else {
+        let Some(state) = hosts.map.get_mut(origin) else {
             return Ok(());
         };
         if let Some(until) = state.paused_until {
@@ -595,7 +665,7 @@ impl RateLimiter {
         };
         if result.is_ok() && state.bucket.is_none() {
             // A pause that has ended, on an origin without a rate: forget it.
-            hosts.remove(origin);
+            hosts.map.remove(origin);
         }
         result
     }
@@ -615,11 +685,18 @@ impl RateLimiter {
         if wait.is_zero() {
             return None;
         }
-        let until = now.checked_add(wait)?;
+        // Without a cap, a server's value may be past what an `Instant` can hold: such a pause
+        // lasts a century (as good as for ever), rather than not at all.
+        let until = now.checked_add(wait).unwrap_or_else(|| far_future(now));
+        let wait = until.saturating_duration_since(now);
         {
             let mut hosts = self.hosts();
             let limit = self.limit_for(origin);
+            if !hosts.map.contains_key(origin) {
+                hosts.make_room(now);
+            }
             let state = hosts
+                .map
                 .entry(origin.to_string())
                 .or_insert_with(|| HostState {
                     bucket: limit.map(|l| Bucket::full(l, now)),
@@ -639,34 +716,38 @@ impl RateLimiter {
         Some(event)
     }
 
-    fn hosts(&self) -> MutexGuard<'_, HashMap<String, HostState>> {
+    fn hosts(&self) -> MutexGuard<'_, Hosts> {
         // Nothing panics while the lock is held.
         self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The rate of `origin` (`scheme://host:port`).
     fn limit_for(&self, origin: &str) -> Option<RateLimit> {
-        let host = origin
-            .split_once("://")
-            .map_or(origin, |(_, rest)| rest)
+        let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        let (host, port) = authority
             .rsplit_once(':')
-            .map_or(origin, |(host, _)| host);
-        let by_origin = self
-            .inner
-            .scoped
-            .iter()
-            .find(|(s, _)| matches!(s, Scope::Origin(o) if o == origin));
-        let by_host = || {
-            self.inner
-                .scoped
-                .iter()
-                .find(|(s, _)| matches!(s, Scope::Host(h) if h == host))
-        };
-        by_origin
-            .or_else(by_host)
+            .map_or((authority, None), |(host, port)| {
+                (host, port.parse::<u16>().ok())
+            });
+        let find =
+            |matches: &dyn Fn(&Scope) -> bool| self.inner.scoped.iter().find(|(s, _)| matches(s));
+        find(&|s| matches!(s, Scope::Origin(o) if o == origin))
+            .or_else(|| {
+                find(&|s| matches!(s, Scope::HostPort(h, p) if h == host && Some(*p) == port))
+            })
+            .or_else(|| find(&|s| matches!(s, Scope::Host(h) if h == host)))
             .map(|(_, l)| *l)
             .or(self.inner.all_hosts)
     }
+}
+
+/// The latest of a century, a year and an hour after `now` that an `Instant` can hold (or `now`).
+fn far_future(now: Instant) -> Instant {
+    const HOUR: u64 = 3600;
+    [100 * 365 * 24 * HOUR, 365 * 24 * HOUR, HOUR]
+        .into_iter()
+        .find_map(|secs| now.checked_add(Duration::from_secs(secs)))
+        .unwrap_or(now)
 }
 
 /// `scheme://host:port` of `url`, lower case, with the scheme's default port filled in; `None`
@@ -1029,7 +1110,7 @@ mod tests {
         // Without any rate, nothing is limited and nothing is kept.
         let free = RateLimiter::new();
         assert!((0..100).all(|_| free.acquire_at("http://h:80", t0).is_ok()));
-        assert!(free.hosts().is_empty());
+        assert!(free.hosts().map.is_empty());
     }
 
     #[test]
@@ -1170,6 +1251,48 @@ mod tests {
             .observe_at(o, 200, &headers(&[]), t0, wall)
             .is_none());
         assert_eq!(limiter.pauses(), 4);
+    }
+
+    #[test]
+    fn origins_whose_state_is_that_of_a_new_one_are_forgotten() {
+        // A crawl: a hundred thousand origins, each asked once, a millisecond apart. Their
+        // buckets refill in 100 ms and their pauses end in 50 ms; what is kept must not grow
+        // with the number of origins seen.
+        let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(10.0));
+        let t0 = Instant::now();
+        let wall = SystemTime::now();
+        let pause = headers(&[("retry-after-ms", "50")]);
+        let mut most = 0;
+        for i in 0..100_000u64 {
+            let now = t0 + ms(i);
+            let origin = format!("http://host-{i}:80");
+            assert!(limiter.acquire_at(&origin, now).is_ok());
+            if i % 3 == 0 {
+                assert!(limiter
+                    .observe_at(&origin, 429, &pause, now, wall)
+                    .is_some());
+                // An origin without a rate keeps only its pause.
+                let free = format!("http://free-{i}:80");
+                assert!(limiter.observe_at(&free, 429, &pause, now, wall).is_some());
+            }
+            most = most.max(limiter.hosts().map.len());
+        }
+        assert!(most <= 4096, "{most} origins kept");
+        // What is still in force is kept: the last origin's bucket is empty.
+        let last = "http://host-99999:80";
+        assert!(limiter.acquire_at(last, t0 + ms(99_999)).is_err());
+        // And a pause in force survives a sweep.
+        let held = "http://held:80";
+        let long = headers(&[("retry-after", "3600")]);
+        let t1 = t0 + ms(100_000);
+        limiter.observe_at(held, 429, &long, t1, wall);
+        for i in 0..10_000u64 {
+            let now = t1 + ms(i);
+            assert!(limiter
+                .acquire_at(&format!("http://more-{i}:80"), now)
+                .is_ok());
+        }
+        assert!(limiter.acquire_at(held, t1 + ms(10_000)).is_err());
     }
 
     #[test]

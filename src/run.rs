@@ -324,10 +324,25 @@ fn attempts(
         .idempotent
         .unwrap_or_else(|| stale::is_idempotent(&method));
     let deadline = timeouts.deadline;
+    // Whether the next attempt's first hop has its origin's turn already: the first attempt
+    // from the lane that admitted the request (not when a worker waiting for the request ran
+    // it inline), a retry from its own wait below.
+    let ran_inline = config.rate_limiter.is_some()
+        && crate::exec::current_job().is_some_and(|job| job.ran_inline());
+    let has_turn = Cell::new(!ran_inline);
     // Given the URI rather than borrowing it: a request tried once moves it into its hop.
     let send = |uri: Uri| {
         let hop = Hop::new(method.clone(), uri, spec.body.as_deref());
+        // Each hop is a new request to its origin (a redirect may lead to another), except
+        // the first hop of an attempt that has its turn already.
+        let mut first_hop = has_turn.replace(true);
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
+            if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !first_hop) {
+                if !wait_turn(limiter, &hop.uri, deadline)? {
+                    return Err(Error::timeout(ureq::Timeout::Global));
+                }
+            }
+            first_hop = false;
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
                 // A job cancelled between hops (a redirect, a resend) sends nothing more.

@@ -976,8 +976,13 @@ impl SessionBuilder {
     /// answers the limiter understands (a 429 or 503 with `Retry-After`, the providers'
     /// rate-limit headers) pause new requests to that origin; see [`RateLimiter`]. A request
     /// that must wait holds no worker; a retry (see [`retry`](SessionBuilder::retry)) waits too,
-    /// on its worker, after its backoff. Every answer of every hop is shown to the limiter, so a
-    /// limiter shared by several sessions learns from all of them. Keep a clone to read its
+    /// on its worker, after its backoff, and so does each hop a redirect leads to, for the
+    /// origin it goes to (a hop that would wait past the request's
+    /// [`timeout`](SessionBuilder::timeout) fails with [`Error::Timeout`]). A request that a
+    /// worker of the session runs inline while it waits for it (see
+    /// [`max_per_host`](SessionBuilder::max_per_host)) waits for its turn on that worker too.
+    /// Every answer of every hop is shown to the limiter, so a limiter shared by several
+    /// sessions learns from all of them. Keep a clone to read its
     /// [`pauses`](RateLimiter::pauses). Defaults to none.
     ///
     /// # Examples

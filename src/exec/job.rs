@@ -142,6 +142,11 @@ impl JobHandle {
         self.0.is_cancelled()
     }
 
+    /// Whether a worker waiting for the job ran it inline, so that its lane did not admit it.
+    pub(crate) fn ran_inline(&self) -> bool {
+        self.0.ran_inline()
+    }
+
     /// Makes this job the current thread's job until the guard drops: for another thread that
     /// does part of the job's work, so that a cancel interrupts that work too.
     pub(crate) fn enter(&self) -> Entered {

@@ -34,17 +34,21 @@
 //!   worker spins through the same parked jobs again and again.
 //!
 //! A parked job keeps its handle's semantics: it is still queued, so `cancel()` claims it (the
-//! lane then passes over it) and a shutdown resolves it to [`Error::ShutDown`].
+//! lane then passes over it, and it takes neither a place nor a token of the gate) and a
+//! shutdown resolves it to [`Error::ShutDown`]. So does a job claimed while still in the
+//! executor's queue.
 //!
 //! # When the executor is dropped
 //!
 //! Handles outlive their session, so dropping the executor must not drop the jobs queued or
 //! parked for live handles. The lanes go on admitting them, and drop unrun only the jobs whose
-//! handles are gone (when they reach the lane or the front of its parked jobs: skipping them
-//! anywhere else would break the lane's count of arrivals). Parked jobs need the lanes' sender
-//! of the queue for their wake-ups, and the timer holds the lanes weakly, so from the drop on
-//! the lanes hold themselves and that sender, until every lane is empty; then they let go of
-//! both, and the workers see the queue end once it is drained.
+//! handles are gone: at the drop, those already parked (a paused lane would otherwise keep
+//! them, and the workers, until its pause ends); later, when they reach the lane or the front
+//! of its parked jobs (a job still in the executor's queue has not been counted as arrived, so
+//! a worker must not drop it on the way). Parked jobs need the lanes' sender of the queue for
+//! their wake-ups, and the timer holds the lanes weakly, so from the drop on the lanes hold
+//! themselves and that sender, until every lane is empty; then they let go of both, and the
+//! workers see the queue end once it is drained.
 //!
 //! # A worker that waits for a laned job
 //!
@@ -54,6 +58,8 @@
 //! would wait for a child that waits for its parent's place. The waiting job sends nothing
 //! while its child runs, so the host sees one more request only when parent and child go to
 //! different origins, at most one per waiting worker. `SessionBuilder::max_per_host` says so.
+//! The gate is not skipped with it: a request run inline asks the rate limiter itself, on the
+//! worker (`run::attempts`), since waiting for a pause or a token depends on no other job.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -192,10 +198,28 @@ impl Lanes {
     pub(crate) fn release_when_idle(&self) {
         let mut state = lock(&self.state);
         state.dropped = true;
-        if !state.lanes.is_empty() && !state.closed {
-            state.keep_alive = self.me.upgrade();
+        let mut unrun = Vec::new();
+        if !state.closed {
+            // Parked jobs whose handles are gone are dropped now rather than at their turn,
+            // which a pause may put a minute away; a lane left with nothing running, parked or
+            // still to arrive is forgotten, even with a wake-up due.
+            state.lanes.retain(|_, lane| {
+                let (gone, kept) = std::mem::take(&mut lane.parked)
+                    .into_iter()
+                    .partition(|t| t.is_abandoned() || !t.is_queued());
+                lane.parked = kept;
+                unrun.extend::<VecDeque<_>>(gone);
+                lane.running > 0 || !lane.parked.is_empty() || lane.arrived != lane.queued
+            });
+            if !state.lanes.is_empty() {
+                state.keep_alive = self.me.upgrade();
+            }
         }
         self.settle(state, None);
+        // Outside the lock: dropping a job drops its closure, which is user code.
+        for task in unrun {
+            task.abort(Error::ShutDown);
+        }
     }
 
     /// Forgets lane `key` if nothing is left in it; once the executor is dropped and no lane is
@@ -242,7 +266,9 @@ impl Lanes {
         let mut next = Some(task);
         while let Some(task) = next {
             lane.arrived += 1;
-            if dropped && task.is_abandoned() {
+            // A job already claimed (cancelled, or run inline by a worker that waited for it)
+            // is passed over: it neither takes a place nor a token of the gate.
+            if !task.is_queued() || (dropped && task.is_abandoned()) {
                 unrun.push(task);
             } else if start.is_none()
                 && lane.parked.is_empty()
@@ -257,7 +283,8 @@ impl Lanes {
             next = lane.early.remove(&lane.arrived);
         }
         self.settle(state, Some(key));
-        // Outside the lock: dropping a job drops its closure, which is user code.
+        // Outside the lock: dropping a job drops its closure, which is user code (a claimed
+        // job's abort does nothing).
         for task in unrun {
             task.abort(Error::ShutDown);
         }
@@ -292,7 +319,12 @@ impl Lanes {
             lane.running = lane.running.saturating_sub(1);
         }
         let mut unrun = Vec::new();
-        while dropped && lane.parked.front().is_some_and(|t| t.is_abandoned()) {
+        // Claimed jobs (cancelled while parked) are passed over, as in `arrive`.
+        while lane
+            .parked
+            .front()
+            .is_some_and(|t| !t.is_queued() || (dropped && t.is_abandoned()))
+        {
             unrun.extend(lane.parked.pop_front());
         }
         let mut next = None;
@@ -412,6 +444,14 @@ impl Task for Laned {
         false
     }
 
+    fn is_queued(&self) -> bool {
+        self.task.is_queued()
+    }
+
+    fn ran_inline(&self) -> bool {
+        self.task.ran_inline()
+    }
+
     fn cancel(&self) -> bool {
         self.task.cancel()
     }
@@ -464,6 +504,14 @@ impl Task for Wake {
     fn abort(&self, _: Error) {}
 
     fn is_abandoned(&self) -> bool {
+        false
+    }
+
+    fn is_queued(&self) -> bool {
+        true
+    }
+
+    fn ran_inline(&self) -> bool {
         false
     }
 

@@ -57,6 +57,12 @@ pub(crate) trait Task: Send + Sync {
     fn abort(&self, error: Error);
     /// Whether the job's handle was dropped: nobody can see its result.
     fn is_abandoned(&self) -> bool;
+    /// Whether the job is still queued: nobody has claimed it yet to run it (a worker, or a
+    /// waiter running it inline) or to drop it (a cancel, a shutdown).
+    fn is_queued(&self) -> bool;
+    /// Whether the job was run inline by a worker waiting for it (see `Slot::help`), past the
+    /// admission step of its lane.
+    fn ran_inline(&self) -> bool;
     /// Cancels the job: a queued one never runs, a running one has its handle resolved to
     /// [`Error::Cancelled`] and what it blocks on interrupted. Returns whether the handle now
     /// resolves to `Cancelled` (not when the job was already done).
@@ -119,6 +125,8 @@ pub(crate) struct State<T> {
     cancelled: bool,
     /// The job's closure has returned: unless `held`, a cancel has nothing left to interrupt.
     retired: bool,
+    /// A worker waiting for the job ran it inline (`Slot::help`).
+    inline: bool,
     /// What the job registered stays interruptible after its closure returns: its result goes
     /// on using it (a body reader, its connection). See `JobHandle::hold`.
     held: bool,
@@ -193,6 +201,7 @@ impl<T: Send + 'static> Slot<T> {
                 abandoned: false,
                 cancelled: false,
                 retired: false,
+                inline: false,
                 held: false,
                 interrupts: Registered::default(),
             }),
@@ -363,6 +372,7 @@ impl<T: Send + 'static> Slot<T> {
         }
         let claimed = self.claim();
         if claimed {
+            self.lock().inline = true;
             self.run_claimed(task);
         }
         claimed
@@ -433,6 +443,16 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn is_abandoned(&self) -> bool {
         let slot: &Slot<T> = self;
         slot.lock().abandoned
+    }
+
+    fn is_queued(&self) -> bool {
+        let slot: &Slot<T> = self;
+        slot.lock().queued
+    }
+
+    fn ran_inline(&self) -> bool {
+        let slot: &Slot<T> = self;
+        slot.lock().inline
     }
 
     fn cancel(&self) -> bool {

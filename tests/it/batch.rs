@@ -124,3 +124,48 @@ fn a_batch_run_inside_a_job_of_a_full_pool_does_not_deadlock() {
         }
     }
 }
+
+/// A window larger than the input (`usize::MAX` for "no limit") costs nothing up front: the
+/// batch does not make room for the whole window before its first job.
+#[test]
+fn a_window_of_usize_max_runs_every_input() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    for ordered in [false, true] {
+        let batch = session
+            .batch(0..20u32, |s, &n| s.submit(move |_| Ok(n * 2)))
+            .in_flight(usize::MAX);
+        let batch = if ordered { batch.ordered() } else { batch };
+        let mut seen: Vec<u32> = batch
+            .map(|(n, r)| {
+                assert_eq!(r.unwrap(), n * 2);
+                n
+            })
+            .collect();
+        if !ordered {
+            seen.sort_unstable();
+        }
+        assert_eq!(seen, (0..20).collect::<Vec<_>>(), "ordered: {ordered}");
+    }
+}
+
+/// A window of millions on a few inputs runs them without first making room for millions.
+#[test]
+fn a_huge_window_on_a_few_inputs_stays_small() {
+    crate::alone(
+        "batch::a_huge_window_on_a_few_inputs_stays_small",
+        a_huge_window_on_a_few_inputs_stays_small_alone,
+    );
+}
+
+fn a_huge_window_on_a_few_inputs_stays_small_alone() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (results, growth) = peak_rss_growth_during(|| {
+        session
+            .batch(0..3u32, |s, &n| s.submit(move |_| Ok(n)))
+            .in_flight(4_000_000)
+            .ordered()
+            .count()
+    });
+    assert_eq!(results, 3);
+    assert!(growth < 64 * MIB, "RSS grew by {} MiB", growth / MIB);
+}

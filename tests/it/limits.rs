@@ -342,3 +342,154 @@ fn a_limiter_that_never_parks_lets_the_pool_grow() {
     // The control of the test above: no request waits, so no wake-up is queued.
     two_jobs_that_need_each_other_after_three_requests(RateLimit::per_second(10_000.0).burst(100));
 }
+
+#[test]
+fn cancelled_requests_take_no_token_of_their_origins_rate() {
+    // Five tokens, then one every 1,000 s. The first request holds its origin's one place; ten
+    // more wait for it, and nine of them are cancelled.
+    let (release, wait) = crossbeam_channel::unbounded::<()>();
+    let server = TestServer::start(move |req| {
+        if req.path == "/first" {
+            wait.recv_timeout(secs(30)).ok();
+        }
+        Reply::ok(req.path.clone())
+    });
+    let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(0.001).burst(5));
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(1)
+        .rate_limiter(limiter)
+        .build();
+    let first = session.get(server.url_for("/first")).send();
+    let t = Instant::now();
+    while server.request_count() == 0 && t.elapsed() < secs(10) {
+        std::thread::sleep(ms(5));
+    }
+    let waiting: Vec<_> = (0..10)
+        .map(|i| session.get(server.url_for(&format!("/{i}"))).send())
+        .collect();
+    for p in &waiting[..9] {
+        assert!(p.cancel());
+    }
+    release.send(()).unwrap();
+    assert_eq!(first.result().unwrap().text().unwrap(), "/first");
+    // The last one takes the second token: the cancelled ones took none.
+    let mut last = waiting.into_iter().last().unwrap();
+    let outcome = last.result_timeout(secs(20));
+    assert!(
+        matches!(&outcome, Some(Ok(resp)) if resp.status() == 200),
+        "{outcome:?}"
+    );
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
+fn a_huge_retry_after_without_a_cap_pauses_rather_than_nothing() {
+    // `max_pause(Duration::MAX)` takes the cap off; a server's huge value is then a long pause,
+    // not no pause at all.
+    let limiter = RateLimiter::new().max_pause(Duration::MAX);
+    let url = "https://api.example.com/v1/chat";
+    for (name, value) in [
+        ("retry-after", "99999999999999999999"),
+        ("retry-after-ms", "1e300"),
+    ] {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert(name, value.parse().unwrap());
+        let event = limiter.observe(url, 429, &headers);
+        let event = event.unwrap_or_else(|| panic!("{name}: {value} paused nothing"));
+        assert!(event.wait >= Duration::from_secs(86_400 * 365), "{event:?}");
+        let wait = limiter.try_acquire(url).unwrap_err();
+        assert!(wait >= Duration::from_secs(86_400 * 365), "{wait:?}");
+    }
+    assert_eq!(limiter.pauses(), 2);
+    // Other origins go on.
+    assert!(limiter.try_acquire("https://other.example.com/").is_ok());
+}
+
+#[test]
+fn a_redirect_waits_for_the_pause_of_the_origin_it_leads_to() {
+    // The target pauses itself for a second; a request to another origin that redirects there
+    // waits for the pause before its second hop.
+    let (target, arrivals) = first_answer_then_ok(Reply::retry_after(429, "1"));
+    let location = target.url_for("/moved");
+    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
+    let limiter = RateLimiter::new();
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter.clone())
+        .build();
+    let first = session.get(target.url()).send().result().unwrap();
+    assert_eq!(first.status(), 429);
+    let moved = session.get(front.url()).send().result().unwrap();
+    assert_eq!(moved.status(), 200);
+    assert_eq!(front.request_count(), 1);
+    let gap = second_after_first(&arrivals);
+    assert!(
+        gap >= ms(900),
+        "the redirected request came {gap:?} after the 429"
+    );
+    assert_eq!(limiter.pauses(), 1);
+}
+
+#[test]
+fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
+    // One token, then one every 1,000 s at the target: a request redirected there after the
+    // token is spent waits past its 2 s budget, so it times out rather than being sent.
+    let target = TestServer::start(|_| Reply::ok("target"));
+    let location = target.url_for("/moved");
+    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
+    let limiter = RateLimiter::new().host(&target.url(), RateLimit::per_second(0.001));
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter)
+        .timeout(secs(2))
+        .build();
+    let direct = session.get(target.url()).send().result().unwrap();
+    assert_eq!(direct.text().unwrap(), "target");
+    let moved = session.get(front.url()).send().result();
+    assert!(
+        matches!(moved, Err(ureq_futures::Error::Timeout(_))),
+        "{moved:?}"
+    );
+    assert_eq!(target.request_count(), 1);
+}
+
+#[test]
+fn a_request_run_inline_by_a_waiting_worker_still_waits_for_its_origins_pause() {
+    // One worker: a job that sends a request and waits for it runs that request itself, since
+    // no other worker could. The origin's pause still holds it back.
+    let (server, arrivals) = first_answer_then_ok(Reply::retry_after(429, "1"));
+    let limiter = RateLimiter::new();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .rate_limiter(limiter.clone())
+        .build();
+    let first = session.get(server.url()).send().result().unwrap();
+    assert_eq!(first.status(), 429);
+    let inner = session.clone();
+    let url = server.url();
+    let nested = session.submit(move |_| Ok(inner.get(&url).send().result()?.status()));
+    assert_eq!(nested.result().unwrap(), 200);
+    let gap = second_after_first(&arrivals);
+    assert!(
+        gap >= ms(900),
+        "the nested request came {gap:?} after the 429"
+    );
+}
+
+#[test]
+fn a_rate_for_host_and_port_applies_to_that_port() {
+    // `host("127.0.0.1:port")`, as local model servers are written, limits that port, whatever
+    // the scheme; another port of the host is not limited by it.
+    let url = "http://127.0.0.1:11434/api/chat";
+    let limiter = RateLimiter::new().host("127.0.0.1:11434", RateLimit::per_second(0.001));
+    assert!(limiter.try_acquire(url).is_ok());
+    assert!(
+        limiter.try_acquire(url).is_err(),
+        "the second token was given"
+    );
+    assert!(limiter.try_acquire("http://127.0.0.1:8080/").is_ok());
+    assert!(limiter.try_acquire("http://127.0.0.1:8080/").is_ok());
+    let limiter = RateLimiter::new().host("[::1]:8080", RateLimit::per_second(0.001));
+    assert!(limiter.try_acquire("http://[::1]:8080/").is_ok());
+    assert!(limiter.try_acquire("https://[::1]:8080/").is_ok());
+    assert!(limiter.try_acquire("http://[::1]:8080/").is_err());
+}

@@ -96,3 +96,52 @@ fn thread_count() -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+#[test]
+fn a_dropped_session_lets_go_of_paused_requests_nobody_waits_for() {
+    crate::alone(
+        "threads::a_dropped_session_lets_go_of_paused_requests_nobody_waits_for",
+        a_dropped_session_lets_go_of_paused_requests_nobody_waits_for_alone,
+    );
+}
+
+fn a_dropped_session_lets_go_of_paused_requests_nobody_waits_for_alone() {
+    use support::{eventually, Reply, TestServer};
+    use ureq_futures::RateLimiter;
+
+    let server = TestServer::start(|_| Reply::retry_after(429, "60"));
+    assert_eq!(session_threads(), 0);
+    {
+        let session = FuturesSession::builder()
+            .max_workers(2)
+            .rate_limiter(RateLimiter::new())
+            .build();
+        let first = session.get(server.url()).send().result().unwrap();
+        assert_eq!(first.status(), 429);
+        // The origin is paused for a minute: these wait in its lane, and nobody waits for them.
+        for _ in 0..3 {
+            drop(session.get(server.url()).send());
+        }
+        assert!(eventually(Duration::from_secs(10), || session.queued() == 0));
+        assert!(session_threads() > 0);
+    }
+    // The session is gone and so is every handle: its workers and its timer leave long before
+    // the pause would end.
+    let gone = eventually(Duration::from_secs(20), || session_threads() == 0);
+    assert!(gone, "{} thread(s) of the session left", session_threads());
+    assert_eq!(server.request_count(), 1);
+}
+
+/// Threads of this process named by a session (its workers, its lanes' timer).
+fn session_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|name| name.starts_with("ureq-futures"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
