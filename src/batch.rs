@@ -63,8 +63,8 @@ pub struct BatchProgress {
     pub completed: u64,
     /// Of the completed jobs, those whose result was an error.
     pub failed: u64,
-    /// Jobs cancelled (queued or running) by [`stop_on_error`](Batch::stop_on_error) or by
-    /// dropping the batch.
+    /// Jobs cancelled (queued or running) by [`stop_on_error`](Batch::stop_on_error). Dropping
+    /// the batch cancels its jobs too, but nothing counts or reports them after that.
     pub cancelled: u64,
     /// Submitted jobs whose result has not been yielded yet (at most the window).
     pub in_flight: usize,

@@ -485,7 +485,8 @@ impl RateLimiter {
     /// (`"localhost:11434"`: any scheme) or one origin (`"https://api.openai.com"`), in place of
     /// the [`all_hosts`](RateLimiter::all_hosts) rate. An origin's rate wins over its host and
     /// port's, which wins over its host's; the last one set for a name wins. Each origin has a
-    /// bucket of its own.
+    /// bucket of its own. An IPv6 address is written with or without brackets (`"::1"`,
+    /// `"[::1]:8080"`).
     ///
     /// # Examples
     ///
@@ -514,6 +515,10 @@ impl RateLimiter {
                 .and_then(|(host, port)| Some((host.to_string(), port.parse().ok()?)));
             match with_port {
                 Some((host, port)) => Scope::HostPort(host, port),
+                // A bare IPv6 address, bracketed as URLs write it.
+                None if name.contains(':') && !name.starts_with('[') => {
+                    Scope::Host(format!("[{name}]"))
+                }
                 None => Scope::Host(name),
             }
         };

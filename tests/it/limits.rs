@@ -493,3 +493,16 @@ fn a_rate_for_host_and_port_applies_to_that_port() {
     assert!(limiter.try_acquire("https://[::1]:8080/").is_ok());
     assert!(limiter.try_acquire("http://[::1]:8080/").is_err());
 }
+
+#[test]
+fn a_rate_for_a_bare_ipv6_address_applies_to_it() {
+    // Written without brackets, as an address is written outside URLs.
+    for name in ["::1", "[::1]"] {
+        let limiter = RateLimiter::new().host(name, RateLimit::per_second(0.001));
+        assert!(limiter.try_acquire("http://[::1]:8080/").is_ok());
+        assert!(
+            limiter.try_acquire("http://[::1]:8080/").is_err(),
+            "{name}: the second token was given"
+        );
+    }
+}
