@@ -953,8 +953,13 @@ impl SessionBuilder {
     /// A worker that takes a request whose origin is saturated sets it aside and takes the next
     /// job it may run, so requests to other origins are not stuck behind it; the set-aside
     /// requests of an origin start in the order they were sent, as its requests finish. A
-    /// request holds its origin's place for its retries and redirects, and an event stream for
-    /// as long as it is open. Closures given to [`submit`](FuturesSession::submit) have no
+    /// request holds its origin's place for its retries and redirects, a
+    /// [`download`](crate::RequestBuilder::download) until its file is written, and an event
+    /// stream for as long as it is open. A body from
+    /// [`send_streaming`](crate::RequestBuilder::send_streaming) is read by the caller, not by a
+    /// worker, so its place is freed once its headers are in: holding it until the reader is
+    /// dropped would make a script that keeps more than `n` readers of one origin open wait for
+    /// ever. Closures given to [`submit`](FuturesSession::submit) have no
     /// origin and are not limited, and neither is a request that a worker of the session waits
     /// for with [`Pending::result`] while it is still queued (it runs inline, see there).
     ///
