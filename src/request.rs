@@ -278,8 +278,9 @@ impl RequestBuilder {
     /// request arrived (no byte of response yet) is sent again at once, once, on a new
     /// connection; this is not a retry of the [`RetryPolicy`], and happens without one. Mark a
     /// POST `idempotent(true)` when the server treats a repeat as one request (an idempotency
-    /// key, a search); mark a GET `idempotent(false)` if sending it twice would do harm. See
-    /// RELIABILITY.md.
+    /// key, a search); mark a GET `idempotent(false)` if sending it twice would do harm. The
+    /// mark holds for redirects that keep the method; the GET a redirect makes of a POST is
+    /// idempotent whatever the mark. See RELIABILITY.md.
     ///
     /// # Examples
     ///
