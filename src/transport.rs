@@ -15,7 +15,10 @@
 //! touches the connection (ureq probes a pooled connection with `is_open` before handing it
 //! out, on the taking job's thread), and a cancel shuts the socket only if its lease is still
 //! that job's. A job cancelled after its connection went back to the pool and on to another job
-//! leaves that job's request alone. The lease's lock makes the move and the shutdown exclusive.
+//! leaves that job's request alone. A connection handed out (or given back to the pool) on a
+//! thread that runs no job, as for a plain call on the session's agent, serves no job: its lease
+//! is cleared, so that no job's cancel reaches that call. The lease's lock makes the move and
+//! the shutdown exclusive.
 //!
 //! Options considered: a `TcpStream::try_clone` held by the job (needs a connector of our own
 //! for TCP and TLS, where ureq's already registers its sockets), or `Agent::shutdown` (stops the
@@ -183,6 +186,14 @@ impl Connection {
         }
     }
 
+    /// Clears the lease: no job uses the connection now.
+    fn release(&mut self) {
+        if self.job != 0 {
+            self.job = 0;
+            *lock(&self.lease.job) = 0;
+        }
+    }
+
     /// Moves the lease as [`follow_job`](Connection::follow_job) does, then fails if the job
     /// was cancelled: before each I/O call.
     fn before_io(&mut self) -> Result<(), ureq::Error> {
@@ -228,6 +239,13 @@ impl Transport for Connection {
     }
 
     fn is_open(&mut self) -> bool {
+        // ureq asks when it hands a pooled connection out and when it gives one back, on the
+        // thread of the call. Off a job, the call is no job's: the job that used the connection
+        // before must not shut it down under that call. (A body read on the caller's thread
+        // keeps the lease of the job that opened it until the body's end, where this runs.)
+        if exec::current_job_id() == 0 {
+            self.release();
+        }
         // A connection shut by a cancel is never handed out again, whichever job asks.
         self.follow_job().is_ok()
             && self.lease.shut_for.load(Ordering::Acquire) == 0
