@@ -376,7 +376,7 @@ fn attempts(
         encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
-    let Some(policy) = policy.filter(|p| p.allows(&method)) else {
+    let Some(policy) = policy.filter(|p| p.allows(&method, spec.idempotent)) else {
         return send(uri);
     };
     let mut attempt = 1;
