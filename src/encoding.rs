@@ -294,6 +294,7 @@ pub(crate) fn connection_error(e: Error) -> Error {
 
 fn from_connection(e: &io::Error) -> bool {
     e.raw_os_error().is_some()
+        || crate::transport::Reset::is(e)
         || e.get_ref()
             .is_some_and(|inner| inner.is::<crate::exec::Cancelled>())
         || (e.kind() == io::ErrorKind::UnexpectedEof && e.to_string() == "Peer disconnected")

@@ -853,7 +853,8 @@ impl From<io::Error> for Error {
             {
                 Error::Cancelled
             }
-            ureq::Error::Io(e) => Error::Io(e),
+            // A reset, handed through ureq as another kind (see `crate::transport`).
+            ureq::Error::Io(e) => Error::Io(crate::transport::Reset::into_inner(e)),
             other => Error::from(other),
         }
     }

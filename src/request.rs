@@ -276,10 +276,13 @@ impl RequestBuilder {
     ///
     /// An idempotent request that meets a kept-alive connection the server closed as the
     /// request arrived (no byte of response yet) is sent again at once, once, on a new
-    /// connection; this is not a retry of the [`RetryPolicy`], and happens without one. Mark a
+    /// connection; this is not a retry of the [`RetryPolicy`], and happens without one. A
+    /// [`RetryPolicy`] retries only idempotent requests too (unless it allows others with
+    /// [`RetryPolicy::non_idempotent`]), and asks the same mark. Mark a
     /// POST `idempotent(true)` when the server treats a repeat as one request (an idempotency
-    /// key, a search); mark a GET `idempotent(false)` if sending it twice would do harm. See
-    /// RELIABILITY.md.
+    /// key, a search); mark a GET `idempotent(false)` if sending it twice would do harm. The
+    /// mark holds for redirects that keep the method; the GET a redirect makes of a POST is
+    /// idempotent whatever the mark. See RELIABILITY.md.
     ///
     /// # Examples
     ///

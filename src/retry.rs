@@ -24,8 +24,11 @@ use crate::Error;
 /// An attempt is retried when it failed in a way a later attempt can fix: a connection that
 /// could not be made or broke before the response arrived (a stale pooled connection looks like
 /// that), a timeout before the response, or a status of 429, 502, 503 or 504. Only idempotent
-/// methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) are retried unless the caller allows others
-/// with [`RetryPolicy::non_idempotent`]: a POST that failed mid-way may have taken effect.
+/// requests are retried unless the caller allows others with [`RetryPolicy::non_idempotent`]:
+/// a POST that failed mid-way may have taken effect. A request is idempotent by its method
+/// (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), or by the caller's word on it,
+/// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent): a GET marked
+/// `idempotent(false)` is not retried, a POST marked `idempotent(true)` is.
 ///
 /// A server's `x-should-retry` header, which OpenAI's and Anthropic's APIs send, decides before
 /// the status, as in their official SDKs: `true` retries any answer that is not a success (2xx),
@@ -264,9 +267,11 @@ impl RetryPolicy {
         self
     }
 
-    /// Whether a request with `method` may be retried at all.
-    pub(crate) fn allows(&self, method: &http::Method) -> bool {
-        self.attempts > 1 && (self.non_idempotent || is_idempotent(method))
+    /// Whether a request with `method` may be retried at all. `mark` is the caller's word on
+    /// the request ([`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)), which
+    /// decides instead of the method when given.
+    pub(crate) fn allows(&self, method: &http::Method, mark: Option<bool>) -> bool {
+        self.attempts > 1 && (self.non_idempotent || mark.unwrap_or_else(|| is_idempotent(method)))
     }
 
     /// The verdict after attempt number `attempt` (1-based) ended with `outcome`.
@@ -560,11 +565,21 @@ mod tests {
     #[test]
     fn only_idempotent_methods_unless_allowed() {
         let p = RetryPolicy::new();
-        assert!(p.allows(&http::Method::GET));
-        assert!(p.allows(&http::Method::PUT));
-        assert!(!p.allows(&http::Method::POST));
-        assert!(p.clone().non_idempotent(true).allows(&http::Method::POST));
-        assert!(!RetryPolicy::none().allows(&http::Method::GET));
+        assert!(p.allows(&http::Method::GET, None));
+        assert!(p.allows(&http::Method::PUT, None));
+        assert!(!p.allows(&http::Method::POST, None));
+        assert!(p
+            .clone()
+            .non_idempotent(true)
+            .allows(&http::Method::POST, None));
+        assert!(!RetryPolicy::none().allows(&http::Method::GET, None));
+        // The request's own mark decides instead of its method.
+        assert!(!p.allows(&http::Method::GET, Some(false)));
+        assert!(p.allows(&http::Method::POST, Some(true)));
+        assert!(p
+            .clone()
+            .non_idempotent(true)
+            .allows(&http::Method::GET, Some(false)));
     }
 
     /// Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.

@@ -320,9 +320,13 @@ fn attempts(
     let content_type = spec.content_type.as_deref();
     let build_headers = || request_headers(&config.headers, &spec.headers, content_type);
     let first_headers = Cell::new(Some(build_headers()?));
-    let idempotent = spec
-        .idempotent
-        .unwrap_or_else(|| stale::is_idempotent(&method));
+    // Asked of each hop: a redirect that turns a POST into a GET makes a new request, which
+    // is as idempotent as any GET. The caller's word is about the request as made, so it holds
+    // for the hops that keep its method.
+    let idempotent = |hop_method: &Method| match spec.idempotent {
+        Some(yes) if *hop_method == method => yes,
+        _ => stale::is_idempotent(hop_method),
+    };
     let deadline = timeouts.deadline;
     // Whether the next attempt's first hop has its origin's turn already: the first attempt
     // from the lane that admitted the request (not when a worker waiting for the request ran
@@ -369,7 +373,7 @@ fn attempts(
             };
             let (mut result, seen) = stale::observe(|| run(false));
             if let Err(e) = &result {
-                if stale::resend(idempotent, seen, e) {
+                if stale::resend(idempotent(&hop.method), seen, e) {
                     result = run(true);
                 }
             }
@@ -387,7 +391,7 @@ fn attempts(
         encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
-    let Some(policy) = policy.filter(|p| p.allows(&method)) else {
+    let Some(policy) = policy.filter(|p| p.allows(&method, spec.idempotent)) else {
         return send(uri);
     };
     let mut attempt = 1;

@@ -932,7 +932,9 @@ impl SessionBuilder {
     /// (see [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)). Nor can it shut
     /// this agent's connections down: [`Pending::cancel`](crate::Pending::cancel) and
     /// [`shutdown_now`](FuturesSession::shutdown_now) resolve the handles at once, but a running
-    /// request holds its worker until it ends (bound it with a timeout).
+    /// request holds its worker until it ends (bound it with a timeout). And its connections
+    /// keep ureq's reading of a reset in a body without `Content-Length` or chunking: the end
+    /// of the body, where the session's own report the reset as an error.
     ///
     /// # Examples
     ///

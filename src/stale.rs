@@ -22,7 +22,9 @@
 //!   server is not a closed connection);
 //! * the request is idempotent: GET, HEAD, OPTIONS, TRACE, PUT or DELETE, or any request that
 //!   the caller marked with [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)
-//!   (bodies are held in memory, so every body can be sent again).
+//!   (bodies are held in memory, so every body can be sent again). Each hop of a redirect is
+//!   asked on its own: the GET that a 303 makes of a POST is idempotent, and the caller's mark
+//!   holds for the hops that keep the request's method.
 //!
 //! It is sent again at once, on a new connection, and only once; it is not an attempt of the
 //! [`RetryPolicy`](crate::RetryPolicy) and does not count against it.

@@ -15,12 +15,27 @@
 //! touches the connection (ureq probes a pooled connection with `is_open` before handing it
 //! out, on the taking job's thread), and a cancel shuts the socket only if its lease is still
 //! that job's. A job cancelled after its connection went back to the pool and on to another job
-//! leaves that job's request alone. The lease's lock makes the move and the shutdown exclusive.
+//! leaves that job's request alone. A connection handed out (or given back to the pool) on a
+//! thread that runs no job, as for a plain call on the session's agent, serves no job: its lease
+//! is cleared, so that no job's cancel reaches that call. The lease's lock makes the move and
+//! the shutdown exclusive.
 //!
 //! Options considered: a `TcpStream::try_clone` held by the job (needs a connector of our own
 //! for TCP and TLS, where ureq's already registers its sockets), or `Agent::shutdown` (stops the
 //! whole agent, for good). The cost here is one thread-local read per I/O call and a
 //! registration when a connection changes jobs.
+//!
+//! # A reset is not the end of a body
+//!
+//! ureq takes a reset (or an abort) of the connection while it reads a body for the server's
+//! close: for a body delimited by the close (no `Content-Length`, no chunking) that is the
+//! body's end, so a body cut by a reset came out short and complete. A reset throws away what
+//! the server had not sent yet; curl and browsers report it. So once a byte of the response
+//! has arrived, [`Connection`] hands ureq a reset as an error of another kind ([`Reset`]),
+//! which ureq passes on; `Error::from` takes the reset back out, with its own kind
+//! (`ConnectionReset`). A clean close (a FIN) still ends such a body. The other framings were
+//! cut already (ureq's `UnexpectedEof`); they now report the reset itself. A reset before the
+//! response (a kept-alive connection closed under the request) is handed on as it is.
 //!
 //! # Versions
 //!
@@ -50,6 +65,58 @@ use crate::exec::{self, Cancelled, Interrupt};
 /// Not of the kind `Interrupted`: `std::io` retries a read that fails with it.
 fn cancelled() -> ureq::Error {
     ureq::Error::Io(io::Error::other(Cancelled))
+}
+
+/// A reset (or an abort) of a connection on its way through ureq, as an error of the kind
+/// `Other`, which ureq does not mistake for the close that ends a body; see the module's doc.
+/// [`Error::from`](crate::Error) takes the reset back out ([`Reset::into_inner`]).
+#[derive(Debug)]
+pub(crate) struct Reset(io::Error);
+
+impl Reset {
+    /// `e` wrapped when it is a reset or an abort.
+    fn wrap(e: ureq::Error) -> ureq::Error {
+        match e {
+            ureq::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                ureq::Error::Io(io::Error::other(Reset(io)))
+            }
+            other => other,
+        }
+    }
+
+    /// The reset inside `e`, if `e` is a wrapped one; `e` as it is otherwise.
+    pub(crate) fn into_inner(e: io::Error) -> io::Error {
+        if !Reset::is(&e) {
+            return e;
+        }
+        match e.into_inner().map(|inner| inner.downcast::<Reset>()) {
+            Some(Ok(reset)) => reset.0,
+            Some(Err(other)) => io::Error::other(other),
+            None => io::ErrorKind::Other.into(),
+        }
+    }
+
+    /// Whether `e` is a wrapped reset.
+    pub(crate) fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Reset>())
+    }
+}
+
+impl fmt::Display for Reset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Reset {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// ureq's [`DefaultConnector`], with each connection made interruptible by its job.
@@ -104,6 +171,7 @@ impl Connector<()> for Interruptible {
                 shut_for: AtomicUsize::new(0),
             }),
             job: 0,
+            answering: false,
         };
         connection.follow_job()?;
         Ok(Some(Box::new(connection)))
@@ -149,6 +217,9 @@ pub(crate) struct Connection {
     lease: Arc<Lease>,
     /// The job last registered with, to skip the lease on every call.
     job: usize,
+    /// A byte of the answer to the last request sent has arrived: a reset from now on cuts
+    /// the response (see [`Reset`]).
+    answering: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -180,6 +251,14 @@ impl Connection {
         } else {
             self.lease.shut(id);
             Err(cancelled())
+        }
+    }
+
+    /// Clears the lease: no job uses the connection now.
+    fn release(&mut self) {
+        if self.job != 0 {
+            self.job = 0;
+            *lock(&self.lease.job) = 0;
         }
     }
 
@@ -215,6 +294,8 @@ impl Transport for Connection {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.before_io()?;
+        // A request (or its body) goes out: what arrives next is its answer.
+        self.answering = false;
         let result = self.inner.transmit_output(amount, timeout);
         self.checked(result)
     }
@@ -224,10 +305,26 @@ impl Transport for Connection {
         // A shutdown can read as the end of the stream rather than an error: `checked` turns
         // that into the cancel too.
         let result = self.inner.await_input(timeout);
-        self.checked(result)
+        let result = self.checked(result);
+        match result {
+            Ok(true) => self.answering = true,
+            // A reset in the middle of a response is handed on as one that ureq cannot take
+            // for a clean close (see the module's doc). One before the response keeps its
+            // kind for every caller, plain ureq calls on the agent included.
+            Err(e) if self.answering => return Err(Reset::wrap(e)),
+            _ => {}
+        }
+        result
     }
 
     fn is_open(&mut self) -> bool {
+        // ureq asks when it hands a pooled connection out and when it gives one back, on the
+        // thread of the call. Off a job, the call is no job's: the job that used the connection
+        // before must not shut it down under that call. (A body read on the caller's thread
+        // keeps the lease of the job that opened it until the body's end, where this runs.)
+        if exec::current_job_id() == 0 {
+            self.release();
+        }
         // A connection shut by a cancel is never handed out again, whichever job asks.
         self.follow_job().is_ok()
             && self.lease.shut_for.load(Ordering::Acquire) == 0

@@ -350,6 +350,55 @@ fn an_old_jobs_cancel_leaves_a_pooled_connection_alone_once_another_job_uses_it(
 }
 
 #[test]
+fn an_old_jobs_cancel_leaves_alone_a_plain_call_on_its_pooled_connection() {
+    // As above, but the connection is taken by a plain ureq call on the caller's thread, through
+    // the session's agent: that call belongs to no job, and A's cancel must not shut it down.
+    let (b_seen_tx, b_seen) = crossbeam_channel::unbounded();
+    let (answer_b, gate) = crossbeam_channel::bounded::<()>(1);
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/a" => Reply::ok("a"),
+        _ => {
+            let (seen, gate) = (b_seen_tx.clone(), gate.clone());
+            Reply::custom(move |socket| {
+                let _ = seen.send(());
+                if gate.recv_timeout(HANG).is_err() {
+                    return;
+                }
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nb");
+                silent_until_closed(socket);
+            })
+        }
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (a_done_tx, a_done) = crossbeam_channel::bounded(1);
+    let (release_a, hold) = crossbeam_channel::bounded::<()>(0);
+    let url_a = server.url_for("/a");
+    let a = session.submit(move |agent| {
+        let mut resp = agent.get(&url_a).call()?;
+        let text = resp.body_mut().read_to_string()?;
+        a_done_tx.send(text).unwrap();
+        let _ = hold.recv();
+        Ok(())
+    });
+    assert_eq!(a_done.recv_timeout(HANG).unwrap(), "a");
+    let agent = session.agent().clone();
+    let url_b = server.url_for("/b");
+    let plain = std::thread::spawn(move || -> Result<String, ureq::Error> {
+        agent.get(&url_b).call()?.body_mut().read_to_string()
+    });
+    b_seen.recv_timeout(HANG).unwrap();
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "the plain call did not reuse A's connection"
+    );
+    assert!(a.cancel());
+    answer_b.send(()).unwrap();
+    assert_eq!(plain.join().unwrap().unwrap(), "b");
+    drop(release_a);
+}
+
+#[test]
 fn a_cancelled_download_removes_its_part_file() {
     let (server, seen) = stalls_mid_body(1000, b"first bytes");
     let dir = std::env::temp_dir().join(format!("ureq-futures-cancel-{}", std::process::id()));

@@ -153,6 +153,51 @@ fn reset_mid_stream_delivers_the_whole_events_then_an_io_error() {
     assert_pool_at_full_strength(&session, secs(2));
 }
 
+/// A body without `Content-Length` or chunking ends where the server closes the connection; a
+/// reset is no such end (the server's unsent bytes are thrown away with it), so the body is
+/// cut, as with the other framings. On Linux the support server's abort is a reset.
+#[cfg(target_os = "linux")]
+#[test]
+fn reset_mid_close_delimited_body_is_an_io_error_not_a_short_body() {
+    let body = vec![b'x'; 100_000];
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/sse" => Reply::reset_mid_close_delimited("data: one\n\ndata: never finished\n\n", 20)
+            .content_type(SSE),
+        _ => Reply::reset_mid_close_delimited(body.clone(), 50_000),
+    });
+    let session = session();
+    let result = session.get(server.url()).send().result();
+    let err = result
+        .map(|r| r.bytes().len())
+        .expect_err("a reset close-delimited body was accepted");
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionReset),
+        "{err:?}"
+    );
+
+    let mut reader = session.get(server.url()).send_streaming().result().unwrap();
+    let mut read = Vec::new();
+    let err = io::Read::read_to_end(&mut reader, &mut read)
+        .expect_err("a reset close-delimited body read to a clean end");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err:?}");
+    assert!(read.len() <= 50_000);
+
+    let (events, err) = drain(
+        session
+            .get(server.url_for("/sse"))
+            .events()
+            .result()
+            .unwrap(),
+    );
+    assert_eq!(data_of(&events), ["one"]);
+    let err = err.expect("a reset close-delimited stream ended cleanly");
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionReset),
+        "{err:?}"
+    );
+    assert_pool_at_full_strength(&session, secs(10));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stall after the headers
 // ---------------------------------------------------------------------------------------------

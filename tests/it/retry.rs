@@ -171,6 +171,35 @@ fn post_is_retried_only_when_allowed() {
 }
 
 #[test]
+fn the_requests_idempotent_mark_decides_as_its_method_would() {
+    let server = TestServer::start(|_| Reply::status(503, "busy"));
+    let session = session_with(fast_retries());
+    // A GET the caller says must not be sent twice is sent once.
+    let resp = session
+        .get(server.url())
+        .idempotent(false)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "a GET marked idempotent(false) was sent again"
+    );
+    // A POST the caller says is safe to repeat is retried like a PUT.
+    let resp = session
+        .post(server.url())
+        .body("x")
+        .idempotent(true)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1 + 4);
+}
+
+#[test]
 fn x_should_retry_decides_before_the_status() {
     let get = |server: &TestServer, policy| {
         session_with(policy)

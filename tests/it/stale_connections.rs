@@ -250,3 +250,60 @@ fn the_resend_takes_a_new_connection_not_another_pooled_one() {
     assert_eq!(resp.text().unwrap(), "fresh 2");
     assert_eq!(server.connections(), 3);
 }
+
+/// A server where a form's POST is answered `303 See Other` to `/done` on a kept-alive
+/// connection, which the server then closes as the redirect's GET arrives on it (the race of
+/// a server that closes after each answer without saying so); every later connection answers
+/// `done`. Counts the POSTs it received.
+fn post_redirect_get() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let posts = Arc::new(AtomicUsize::new(0));
+    let count = posts.clone();
+    thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let count = count.clone();
+            thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if read_request(&mut reader).is_none() {
+                        return;
+                    }
+                    if line.starts_with("POST") {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 303 See Other\r\nlocation: /done\r\ncontent-length: 0\r\n\r\n",
+                        );
+                    } else if n == 0 {
+                        // The redirect's GET, on the connection the POST used: closed unanswered.
+                        return;
+                    } else {
+                        answer(&mut stream, "done");
+                    }
+                }
+            });
+        }
+    });
+    (url, posts)
+}
+
+#[test]
+fn the_get_a_303_makes_of_a_post_is_sent_again_on_a_closed_connection() {
+    let (url, posts) = post_redirect_get();
+    let session = one_worker();
+    let resp = session
+        .post(format!("{url}/form"))
+        .body("name=x")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().unwrap(), "done");
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "the POST was sent again");
+}

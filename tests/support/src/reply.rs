@@ -128,6 +128,8 @@ pub enum Reply {
         head: Head,
         body: Vec<u8>,
         sent: usize,
+        /// How the body's end is told: `ContentLength` or `Close` (neither header).
+        framing: Framing,
     },
     /// `Content-Length` body written one byte at a time with `delay` after
     /// each byte.
@@ -316,6 +318,24 @@ impl Reply {
             head: head(200, TEXT),
             body,
             sent,
+            framing: Framing::ContentLength,
+        }
+    }
+
+    /// Like `reset_mid_body`, for a body without `Content-Length` or chunking (`Connection:
+    /// close`, the end of the body is the close): sends `body[..sent]`, then aborts the
+    /// connection (RST on Linux), which is not the end of the body.
+    pub fn reset_mid_close_delimited(body: impl Into<Vec<u8>>, sent: usize) -> Reply {
+        let body = body.into();
+        assert!(
+            sent < body.len(),
+            "reset_mid_close_delimited: sent must be < body len"
+        );
+        Reply::ResetMidBody {
+            head: head(200, TEXT),
+            body,
+            sent,
+            framing: Framing::Close,
         }
     }
 

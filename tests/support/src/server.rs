@@ -339,13 +339,18 @@ pub(crate) fn execute(
             finish(stream);
             Ok(false)
         }
-        Reply::ResetMidBody { head, body, sent } => {
+        Reply::ResetMidBody {
+            head,
+            body,
+            sent,
+            framing,
+        } => {
             write_head(
                 &mut out,
                 &head,
-                Framing::ContentLength,
+                framing,
                 body.len() as u64,
-                false,
+                framing == Framing::Close,
             );
             out.extend_from_slice(&body[..sent]);
             stream.write_all(&out)?;
