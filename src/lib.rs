@@ -287,7 +287,9 @@
 //! at once, lets running jobs and streams finish, and returns without blocking;
 //! [`FuturesSession::join`] waits for the workers to exit. Workers start on demand, up to
 //! `max_workers`: a session built and never used starts no thread. A job that waits on a job
-//! queued behind it in its own full pool runs that job inline instead of deadlocking.
+//! queued behind it in its own full pool runs that job inline instead of deadlocking; not an
+//! event stream's, which needs a worker of its own for as long as it is open (read streams
+//! from the caller's thread, or from another session's jobs, as `llm::ChatBatch` does).
 //!
 //! # Limits
 //!

@@ -85,6 +85,9 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// Called on a worker of the same session while the job is still queued, it runs the job
     /// inline instead of waiting for a free worker, so a full pool cannot deadlock on itself.
+    /// Event streams are the exception: their jobs run on a worker of their own for as long as
+    /// the stream is open, never inline, so a job that waits for one in its own full pool
+    /// waits until another worker is free.
     ///
     /// # Examples
     ///

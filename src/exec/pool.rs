@@ -11,15 +11,19 @@
 //! No thread is started until a job arrives, as in Python's `ThreadPoolExecutor`: a job that
 //! finds no idle worker starts one, up to `max_workers`. A client that is built and never used
 //! (each LLM client makes a session) costs no thread. A worker that finds the queue empty counts
-//! itself idle before it blocks; a job takes one such count instead of starting a thread. The
-//! count can run ahead of the truly idle workers for a moment (a worker counted idle may take a
-//! job that started a thread of its own), which only delays a start to the next job; every
-//! queued job always has a worker, because the first job starts one. Every entry goes into the
-//! queue through [`Queue::send`], which does that accounting: a lane's wake-up too, since a
-//! worker counted idle takes it like any job (an entry that took no count would leave a count
-//! behind for a worker that is busy, and later jobs would take it instead of starting a
-//! worker). `threadpool` starts every thread it is asked for at once, so it is grown one
-//! thread at a time (`ThreadPool::set_num_threads`), each running one worker loop.
+//! itself idle before it blocks; a job takes one such count and is queued, or else starts a
+//! worker and is handed to it, not queued. So while the pool can grow, every queued job took a
+//! count, and a worker counted idle only ever takes a job that took a count: the count never
+//! runs ahead of the idle workers. (When every job was queued, a worker counted idle could take
+//! a job that had started a thread of its own, and that thread then counted itself idle too:
+//! one count too many, which a later job took instead of starting a worker, to wait behind busy
+//! ones, for ever if they held event streams.) It can fall behind, when a worker leaving a job
+//! takes a queued job that took another's count: that worker stays idle uncounted, and a later
+//! job starts a thread it did not need, up to the maximum. Once the pool is full, jobs are
+//! queued without counting. Every entry goes in through [`Queue::send`], which does that
+//! accounting: a lane's wake-up too, since a worker counted idle takes it like any job.
+//! `threadpool` starts every thread it is asked for at once, so it is grown one thread at a
+//! time (`ThreadPool::set_num_threads`), each running one worker loop.
 //!
 //! # Shutdown, and handles that outlive their session
 //!
@@ -100,14 +104,18 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    /// Queues `task` and takes an idle worker's count for it, or starts a worker. Hands the task
-    /// back when the queue is closed.
+    /// Queues `task` for an idle worker, whose count it takes, or starts a worker with it. Hands
+    /// the task back when the queue is closed.
     pub(crate) fn send(&self, task: QueueItem) -> Result<(), QueueItem> {
-        self.tx.send(task).map_err(|e| e.0)?;
-        if self.workers.started.load(Ordering::Acquire) < self.workers.max_workers {
-            self.workers.start_worker_unless_one_is_idle();
-        }
-        Ok(())
+        let task = if self.workers.started.load(Ordering::Acquire) < self.workers.max_workers {
+            match self.workers.idle_worker_or_start_with(task) {
+                Some(task) => task,
+                None => return Ok(()),
+            }
+        } else {
+            task
+        };
+        self.tx.send(task).map_err(|e| e.0)
     }
 }
 
@@ -122,11 +130,14 @@ struct Workers {
     /// Workers started so far (never more than `max_workers`); read without a lock on every
     /// submission until it reaches the maximum.
     started: AtomicUsize,
-    /// Times a worker found the queue empty and blocked, not yet taken by a submission: roughly
-    /// the idle workers (see the module's doc).
+    /// Times a worker found the queue empty and blocked, not yet taken by a submission: while
+    /// the pool can grow, at most the idle workers (see the module's doc).
     idle: AtomicUsize,
     /// Set when the executor is dropped: a queued job whose handle is gone is dropped unrun.
     closed: AtomicBool,
+    /// Set when the executor is shut down (not when it is dropped): a job a worker was started
+    /// with, and has not begun, is refused.
+    shut_down: AtomicBool,
     /// The thread pool, made with the first worker; `None` before that and after shutdown.
     threads: Mutex<Threads>,
     /// Worker loops still running, to let `join` wait for them.
@@ -136,6 +147,8 @@ struct Workers {
     running: Vec<Arc<job::Running>>,
     /// The jobs held past their end (body readers still reading), for `shutdown_now`.
     held: Arc<job::Held>,
+    #[cfg(test)]
+    hooks: tests::Hooks,
 }
 
 struct Threads {
@@ -156,6 +169,7 @@ impl Executor {
             started: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
             threads: Mutex::new(Threads {
                 pool: None,
                 stopped: false,
@@ -164,6 +178,8 @@ impl Executor {
             none_alive: Condvar::new(),
             running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
             held: Arc::default(),
+            #[cfg(test)]
+            hooks: tests::Hooks::default(),
         });
         let (halt, halted) = crossbeam_channel::bounded(0);
         Executor {
@@ -227,19 +243,20 @@ impl Executor {
 }
 
 impl Workers {
-    /// Takes an idle worker's count, or else starts a worker if there are fewer than the maximum.
-    fn start_worker_unless_one_is_idle(self: &Arc<Self>) {
+    /// Takes an idle worker's count for `task` and hands it back to be queued, or else starts a
+    /// worker with it if there are fewer than the maximum (`None`), or hands it back.
+    fn idle_worker_or_start_with(self: &Arc<Self>, task: QueueItem) -> Option<QueueItem> {
         if self
             .idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok()
         {
-            return;
+            return Some(task);
         }
         let mut threads = lock(&self.threads);
         let started = self.started.load(Ordering::Acquire);
         if threads.stopped || started >= self.max_workers {
-            return;
+            return Some(task);
         }
         self.started.store(started + 1, Ordering::Release);
         *lock(&self.alive) += 1;
@@ -251,7 +268,8 @@ impl Workers {
             none => none.insert(ThreadPool::with_name(self.name.clone(), 1)),
         };
         let workers = Arc::clone(self);
-        pool.execute(move || worker_loop(workers, started));
+        pool.execute(move || worker_loop(workers, started, task));
+        None
     }
 }
 
@@ -301,6 +319,7 @@ impl Executor {
             // First: the lanes hold a sender of the queue, which would keep workers waiting.
             lanes.shutdown();
         }
+        self.workers.shut_down.store(true, Ordering::Release);
         self.stop();
         for task in self.workers.jobs.try_iter() {
             task.abort(Error::ShutDown);
@@ -367,19 +386,33 @@ impl Drop for AliveGuard {
     }
 }
 
-fn worker_loop(workers: Arc<Workers>, index: usize) {
+/// Runs `first`, then the queue's jobs, until the executor is shut down or dropped and the
+/// queue is empty.
+fn worker_loop(workers: Arc<Workers>, index: usize, first: QueueItem) {
     let _guard = AliveGuard(Arc::clone(&workers));
     let jobs = &workers.jobs;
     WORKER_OF.with(|w| w.set(workers.pool));
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
     job::list_running_in(Arc::clone(&workers.running[index]));
     job::list_held_in(Arc::clone(&workers.held));
-    // Ends when the executor is shut down or dropped and the queue is empty.
+    #[cfg(test)]
+    workers.hooks.at_start.pass();
+    // The job this worker was started for was not queued, so a shutdown did not take it back:
+    // refused here, as it would have been in the queue.
+    let mut first = Some(first).filter(|task| {
+        let refused = workers.shut_down.load(Ordering::Acquire);
+        if refused {
+            task.abort(Error::ShutDown);
+        }
+        !refused
+    });
     loop {
-        let task = match jobs.try_recv() {
+        let task = match first.take().map_or_else(|| jobs.try_recv(), Ok) {
             Ok(task) => task,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
+                #[cfg(test)]
+                workers.hooks.before_idle.pass();
                 workers.idle.fetch_add(1, Ordering::AcqRel);
                 match jobs.recv() {
                     Ok(task) => task,
@@ -394,5 +427,101 @@ fn worker_loop(workers: Arc<Workers>, index: usize) {
         // Jobs catch their own panics; this guards the loop against the rest (a user's waker
         // that panics when woken), so that the pool never silently loses a worker.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crossbeam_channel::bounded;
+
+    use super::*;
+
+    /// Points where a worker can be held, to make a race happen in one order.
+    #[derive(Default)]
+    pub(super) struct Hooks {
+        /// Where a worker that found the queue empty is about to count itself idle.
+        pub(super) before_idle: Hook,
+        /// Where a new worker is about to look at the queue for the first time.
+        pub(super) at_start: Hook,
+    }
+
+    /// Once armed, the first worker to pass waits until the test lets it go.
+    #[derive(Default)]
+    pub(super) struct Hook(Mutex<Option<Receiver<()>>>);
+
+    impl Hook {
+        fn arm(&self) -> Sender<()> {
+            let (go, wait) = bounded(0);
+            *lock(&self.0) = Some(wait);
+            go
+        }
+
+        pub(super) fn pass(&self) {
+            let wait = lock(&self.0).take();
+            if let Some(wait) = wait {
+                let _ = wait.recv_timeout(Duration::from_secs(30));
+            }
+        }
+    }
+
+    fn run<T: Send + 'static>(
+        exec: &Executor,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Pending<T> {
+        exec.submit_in_lane(
+            move |done: Completer<T>| done.complete(Ok(job())),
+            false,
+            None,
+        )
+    }
+
+    /// A worker that counts itself idle just as a job arrives, and then takes that job while
+    /// the worker started for it counts itself idle too, leaves the count of idle workers one
+    /// ahead. A later job then took that count instead of starting a worker, and waited behind
+    /// busy ones although the pool could still grow.
+    #[test]
+    fn a_job_gets_a_worker_while_the_pool_can_grow() {
+        let exec = Executor::new("pool-test", 3);
+        let hooks = &exec.workers.hooks;
+        let let_idle = hooks.before_idle.arm();
+        run(&exec, || ()).wait();
+        // The first worker is about to count itself idle; the next one started waits too.
+        let let_start = hooks.at_start.arm();
+        let (gate_tx, gate) = bounded::<()>(0);
+        let hold = move || {
+            let _ = gate.recv_timeout(Duration::from_secs(30));
+        };
+        let a = run(&exec, hold.clone());
+        let_idle.send(()).unwrap();
+        // The first worker takes the job if it was queued; a job given to the second worker
+        // is not in the queue.
+        for _ in 0..1000 {
+            if exec.queued() == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let_start.send(()).unwrap();
+        // Two workers counted idle would be one too many: one of the two holds a job. Give the
+        // second worker the time to count itself.
+        for _ in 0..200 {
+            if exec.workers.idle.load(Ordering::Acquire) >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let b = run(&exec, hold);
+        let mut c = run(&exec, || ());
+        let started = c.result_timeout(Duration::from_secs(10)).is_some();
+        drop(gate_tx);
+        a.wait();
+        b.wait();
+        exec.join();
+        assert!(
+            started,
+            "the third job waited behind two busy workers of three"
+        );
     }
 }
