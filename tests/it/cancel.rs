@@ -299,14 +299,21 @@ fn a_cancelled_request_on_a_pooled_connection_is_not_sent_again() {
     assert_eq!(server.request_count(), 2);
 }
 
-#[test]
-fn an_old_jobs_cancel_leaves_a_pooled_connection_alone_once_another_job_uses_it() {
-    let (b_seen_tx, b_seen) = crossbeam_channel::unbounded();
-    let (answer_b, gate) = crossbeam_channel::bounded::<()>(1);
+/// A server whose `/a` answers at once and whose `/b` says it has the request (`seen`) and
+/// answers once `answer` is sent (and never if nothing is).
+struct AnswersBOnRelease {
+    server: TestServer,
+    seen: Receiver<()>,
+    answer: crossbeam_channel::Sender<()>,
+}
+
+fn answers_b_on_release() -> AnswersBOnRelease {
+    let (seen_tx, seen) = crossbeam_channel::unbounded();
+    let (answer, gate) = crossbeam_channel::bounded::<()>(1);
     let server = TestServer::start(move |req| match req.path_only() {
         "/a" => Reply::ok("a"),
         _ => {
-            let (seen, gate) = (b_seen_tx.clone(), gate.clone());
+            let (seen, gate) = (seen_tx.clone(), gate.clone());
             Reply::custom(move |socket| {
                 let _ = seen.send(());
                 // No answer to a request sent again: nothing releases it a second time.
@@ -318,9 +325,19 @@ fn an_old_jobs_cancel_leaves_a_pooled_connection_alone_once_another_job_uses_it(
             })
         }
     });
-    let session = FuturesSession::builder().max_workers(2).build();
-    // Job A uses a connection through the session's agent, gives it back to the pool, and
-    // goes on with something else (that a cancel cannot interrupt).
+    AnswersBOnRelease {
+        server,
+        seen,
+        answer,
+    }
+}
+
+/// Job A: gets `/a` through the session's agent, gives the connection back to the pool, and goes
+/// on with something else (that a cancel cannot interrupt) until the sender returned is dropped.
+fn job_a_done_with_its_connection(
+    session: &FuturesSession,
+    server: &TestServer,
+) -> (ureq_futures::Pending<()>, crossbeam_channel::Sender<()>) {
     let (a_done_tx, a_done) = crossbeam_channel::bounded(1);
     let (release_a, hold) = crossbeam_channel::bounded::<()>(0);
     let url_a = server.url_for("/a");
@@ -332,16 +349,25 @@ fn an_old_jobs_cancel_leaves_a_pooled_connection_alone_once_another_job_uses_it(
         Ok(())
     });
     assert_eq!(a_done.recv_timeout(HANG).unwrap(), "a");
+    (a, release_a)
+}
+
+#[test]
+fn an_old_jobs_cancel_leaves_a_pooled_connection_alone_once_another_job_uses_it() {
+    let b_server = answers_b_on_release();
+    let server = &b_server.server;
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (a, release_a) = job_a_done_with_its_connection(&session, server);
     // Job B takes that connection from the pool and waits for its answer on it.
     let b = session.get(server.url_for("/b")).send();
-    b_seen.recv_timeout(HANG).unwrap();
+    b_server.seen.recv_timeout(HANG).unwrap();
     assert_eq!(
         server.connection_count(),
         1,
         "B did not reuse A's connection"
     );
     assert!(a.cancel());
-    answer_b.send(()).unwrap();
+    b_server.answer.send(()).unwrap();
     assert_eq!(b.result().unwrap().text().unwrap(), "b");
     // Answered on that connection, not after a resend on another.
     assert_eq!(server.connection_count(), 1);
@@ -353,47 +379,23 @@ fn an_old_jobs_cancel_leaves_a_pooled_connection_alone_once_another_job_uses_it(
 fn an_old_jobs_cancel_leaves_alone_a_plain_call_on_its_pooled_connection() {
     // As above, but the connection is taken by a plain ureq call on the caller's thread, through
     // the session's agent: that call belongs to no job, and A's cancel must not shut it down.
-    let (b_seen_tx, b_seen) = crossbeam_channel::unbounded();
-    let (answer_b, gate) = crossbeam_channel::bounded::<()>(1);
-    let server = TestServer::start(move |req| match req.path_only() {
-        "/a" => Reply::ok("a"),
-        _ => {
-            let (seen, gate) = (b_seen_tx.clone(), gate.clone());
-            Reply::custom(move |socket| {
-                let _ = seen.send(());
-                if gate.recv_timeout(HANG).is_err() {
-                    return;
-                }
-                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nb");
-                silent_until_closed(socket);
-            })
-        }
-    });
+    let b_server = answers_b_on_release();
+    let server = &b_server.server;
     let session = FuturesSession::builder().max_workers(1).build();
-    let (a_done_tx, a_done) = crossbeam_channel::bounded(1);
-    let (release_a, hold) = crossbeam_channel::bounded::<()>(0);
-    let url_a = server.url_for("/a");
-    let a = session.submit(move |agent| {
-        let mut resp = agent.get(&url_a).call()?;
-        let text = resp.body_mut().read_to_string()?;
-        a_done_tx.send(text).unwrap();
-        let _ = hold.recv();
-        Ok(())
-    });
-    assert_eq!(a_done.recv_timeout(HANG).unwrap(), "a");
+    let (a, release_a) = job_a_done_with_its_connection(&session, server);
     let agent = session.agent().clone();
     let url_b = server.url_for("/b");
     let plain = std::thread::spawn(move || -> Result<String, ureq::Error> {
         agent.get(&url_b).call()?.body_mut().read_to_string()
     });
-    b_seen.recv_timeout(HANG).unwrap();
+    b_server.seen.recv_timeout(HANG).unwrap();
     assert_eq!(
         server.connection_count(),
         1,
         "the plain call did not reuse A's connection"
     );
     assert!(a.cancel());
-    answer_b.send(()).unwrap();
+    b_server.answer.send(()).unwrap();
     assert_eq!(plain.join().unwrap().unwrap(), "b");
     drop(release_a);
 }

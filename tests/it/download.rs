@@ -178,24 +178,32 @@ fn a_missing_directory_is_an_io_error_naming_the_file() {
     );
 }
 
-#[test]
-fn progress_follows_a_download_as_it_is_written() {
-    let dir = TempDir::new("progress");
+/// A body of 10,000 bytes: 4,000 of `first`, then, once the sender returned is used or dropped
+/// (the first answer only; later ones at once), 6,000 of `then`.
+fn gated_body(first: u8, then: u8) -> (std::sync::mpsc::Sender<()>, impl Fn() -> Reply) {
     let (release, gate) = std::sync::mpsc::channel::<()>();
     let gate = std::sync::Mutex::new(Some(gate));
-    let server = TestServer::start(move |_| {
+    let reply = move || {
         let gate = gate.lock().unwrap().take();
         Reply::custom(move |sock| {
             use std::io::Write;
             let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n");
-            let _ = sock.write_all(&[b'a'; 4000]);
+            let _ = sock.write_all(&[first; 4000]);
             let _ = sock.flush();
             if let Some(gate) = gate {
-                let _ = gate.recv_timeout(support::secs(20));
+                let _ = gate.recv_timeout(secs(20));
             }
-            let _ = sock.write_all(&[b'b'; 6000]);
+            let _ = sock.write_all(&[then; 6000]);
         })
-    });
+    };
+    (release, reply)
+}
+
+#[test]
+fn progress_follows_a_download_as_it_is_written() {
+    let dir = TempDir::new("progress");
+    let (release, gated) = gated_body(b'a', b'b');
+    let server = TestServer::start(move |_| gated());
     let session = FuturesSession::new();
     let pending = session.get(server.url()).download(dir.join("p.bin"));
     let halfway = Progress {
@@ -310,22 +318,9 @@ fn a_download_whose_cancel_succeeds_never_leaves_its_file() {
 #[test]
 fn two_downloads_to_one_path_at_once_each_land_whole() {
     let dir = TempDir::new("same-path");
-    let (release, gate) = std::sync::mpsc::channel::<()>();
-    let gate = std::sync::Mutex::new(Some(gate));
+    let (release, gated) = gated_body(b'a', b'a');
     let server = TestServer::start(move |req| match req.path_only() {
-        "/slow" => {
-            let gate = gate.lock().unwrap().take();
-            Reply::custom(move |sock| {
-                use std::io::Write;
-                let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n");
-                let _ = sock.write_all(&[b'a'; 4000]);
-                let _ = sock.flush();
-                if let Some(gate) = gate {
-                    let _ = gate.recv_timeout(secs(20));
-                }
-                let _ = sock.write_all(&[b'a'; 6000]);
-            })
-        }
+        "/slow" => gated(),
         _ => Reply::ok(vec![b'b'; 3000]),
     });
     let session = FuturesSession::new();
