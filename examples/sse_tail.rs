@@ -11,6 +11,8 @@
 //! Needs a URL that serves `text/event-stream`, or `--demo`. With `--reconnect`, each reconnection
 //! is announced on stderr, e.g.
 //! `reconnect 08:51:02 UTC: attempt 2 of 10 in 3.1 s, after: Connection refused (os error 111)`.
+//! The demo server honours `Last-Event-ID`: `--demo --reconnect` prints the ten ticks once
+//! and ends.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -108,6 +110,14 @@ fn main() -> ExitCode {
 
 /// A local server streaming ten ticks, 300 ms apart.
 fn start_demo_server() -> std::io::Result<String> {
+    demo_server(Duration::from_millis(300))
+}
+
+/// The ticks of [`start_demo_server`], `interval` apart. A request with `Last-Event-ID: N`
+/// (an `EventSource` reconnecting) gets the ticks after the Nth; once all ten were sent it is
+/// answered 204 No Content, which tells a reconnecting client to stop.
+fn demo_server(interval: Duration) -> std::io::Result<String> {
+    const TICKS: u32 = 10;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/ticks", listener.local_addr()?);
     std::thread::spawn(move || {
@@ -115,19 +125,31 @@ fn start_demo_server() -> std::io::Result<String> {
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(&stream);
                 let mut line = String::new();
+                let mut last_id = 0;
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.trim().eq_ignore_ascii_case("last-event-id") {
+                            last_id = value.trim().parse().unwrap_or(0);
+                        }
+                    }
                     line.clear();
+                }
+                if last_id >= TICKS {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    return;
                 }
                 let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
                 if stream.write_all(head.as_bytes()).is_err() {
                     return;
                 }
-                for i in 1..=10 {
-                    let event = format!("event: tick\nid: {i}\ndata: tick {i} of 10\n\n");
+                for i in last_id + 1..=TICKS {
+                    let event = format!("event: tick\nid: {i}\ndata: tick {i} of {TICKS}\n\n");
                     if stream.write_all(event.as_bytes()).is_err() {
                         return;
                     }
-                    std::thread::sleep(Duration::from_millis(300));
+                    std::thread::sleep(interval);
                 }
             });
         }
@@ -161,6 +183,21 @@ mod tests {
     use ureq_futures::FuturesSession;
 
     use super::reconnect_line;
+
+    #[test]
+    fn the_demo_resumes_after_the_last_event_id_and_ends_after_its_last_tick() {
+        let url = super::demo_server(Duration::from_millis(10)).unwrap();
+        // Bounded, so that a demo that starts over on every reconnection fails the test.
+        let ids: Vec<String> = FuturesSession::new()
+            .get(url)
+            .event_source()
+            .initial_retry(Duration::from_millis(10))
+            .take(25)
+            .map(|event| event.unwrap().id.unwrap_or_default().to_string())
+            .collect();
+        let expected: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
+        assert_eq!(ids, expected);
+    }
 
     #[test]
     fn each_reconnection_prints_when_which_attempt_and_why() {
