@@ -22,42 +22,107 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq_futures::sse::Event;
 use ureq_futures::{Error, FuturesSession, Reconnect};
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Format {
     Pretty,
     Raw,
     Json,
 }
 
-fn main() -> ExitCode {
+/// Where the events come from.
+#[derive(Debug, PartialEq)]
+enum Target {
+    Url(String),
+    Demo,
+}
+
+/// The command line, parsed.
+#[derive(Debug, PartialEq)]
+struct Args {
+    format: Format,
+    reconnect: bool,
+    target: Target,
+}
+
+/// Why there is nothing to run: help was asked for, or the arguments are wrong (the message).
+#[derive(Debug, PartialEq)]
+enum NoRun {
+    Help,
+    Bad(String),
+}
+
+const USAGE: &str = "usage: sse_tail [--raw|--json] [--reconnect] (URL | --demo)";
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, NoRun> {
     let mut format = Format::Pretty;
     let mut reconnect = false;
-    let mut url = None;
-    for arg in std::env::args().skip(1) {
+    let mut target = None;
+    for arg in args {
         match arg.as_str() {
             "--raw" => format = Format::Raw,
             "--json" => format = Format::Json,
             "--reconnect" => reconnect = true,
-            "--demo" => match start_demo_server() {
-                Ok(u) => {
-                    eprintln!("demo: ticking event stream at {u}");
-                    url = Some(u);
-                }
-                Err(e) => {
-                    eprintln!("error: demo server: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
-            "-h" | "--help" => {
-                eprintln!("usage: sse_tail [--raw|--json] [--reconnect] (URL | --demo)");
-                return ExitCode::SUCCESS;
+            "-h" | "--help" => return Err(NoRun::Help),
+            option if option.starts_with('-') && option != "--demo" => {
+                return Err(NoRun::Bad(format!("unknown option {option}\n{USAGE}")));
             }
-            other => url = Some(other.to_string()),
+            given => {
+                let next = match given {
+                    "--demo" => Target::Demo,
+                    url => Target::Url(url.to_string()),
+                };
+                if let Some(first) = &target {
+                    let name = |t: &Target| match t {
+                        Target::Url(url) => url.clone(),
+                        Target::Demo => "--demo".to_string(),
+                    };
+                    return Err(NoRun::Bad(format!(
+                        "one URL or --demo, not both {} and {}\n{USAGE}",
+                        name(first),
+                        name(&next)
+                    )));
+                }
+                target = Some(next);
+            }
         }
     }
-    let Some(url) = url else {
-        eprintln!("usage: sse_tail [--raw|--json] [--reconnect] (URL | --demo)");
-        return ExitCode::from(2);
+    let target = target.ok_or_else(|| NoRun::Bad(USAGE.into()))?;
+    Ok(Args {
+        format,
+        reconnect,
+        target,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(NoRun::Help) => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(NoRun::Bad(message)) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let Args {
+        format,
+        reconnect,
+        target,
+    } = args;
+    let url = match target {
+        Target::Url(url) => url,
+        Target::Demo => match start_demo_server() {
+            Ok(url) => {
+                eprintln!("demo: ticking event stream at {url}");
+                url
+            }
+            Err(e) => {
+                eprintln!("error: demo server: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let session = FuturesSession::builder()
         .timeout(Duration::from_secs(30))
@@ -183,6 +248,33 @@ mod tests {
     use ureq_futures::FuturesSession;
 
     use super::reconnect_line;
+
+    #[test]
+    fn unknown_options_and_a_second_url_are_refused() {
+        let parse = |args: &[&str]| super::parse_args(args.iter().map(|a| a.to_string()));
+        assert_eq!(
+            parse(&["--json", "--reconnect", "http://h/events"]),
+            Ok(super::Args {
+                format: super::Format::Json,
+                reconnect: true,
+                target: super::Target::Url("http://h/events".into()),
+            })
+        );
+        assert_eq!(parse(&["--demo"]).unwrap().target, super::Target::Demo);
+        assert_eq!(parse(&["-h"]), Err(super::NoRun::Help));
+        let bad = |args: &[&str]| match parse(args) {
+            Err(super::NoRun::Bad(message)) => message,
+            other => panic!("{args:?} was accepted: {other:?}"),
+        };
+        // A mistyped option is not a URL: say which option is not known.
+        let typo = bad(&["--jsn", "http://h/events"]);
+        assert!(typo.contains("unknown option --jsn"), "{typo}");
+        let two = bad(&["http://h/a", "http://h/b"]);
+        assert!(two.contains("one URL"), "{two}");
+        let both = bad(&["--demo", "http://h/a"]);
+        assert!(both.contains("--demo"), "{both}");
+        assert!(bad(&[]).contains("usage:"));
+    }
 
     #[test]
     fn the_demo_resumes_after_the_last_event_id_and_ends_after_its_last_tick() {
