@@ -29,31 +29,7 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut opts = Options {
-        workers: 8,
-        timeout: Duration::from_secs(30),
-        urls: Vec::new(),
-        out: None,
-    };
-    let mut demo = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--workers" => {
-                opts.workers = workers_arg(args.next())?;
-            }
-            "--timeout" => {
-                let v = args.next().ok_or("--timeout needs seconds")?;
-                let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
-                opts.timeout = Duration::try_from_secs_f64(secs)
-                    .map_err(|_| format!("bad --timeout {v:?}"))?;
-            }
-            "--demo" => demo = true,
-            "--out" => opts.out = Some(args.next().ok_or("--out needs a directory")?.into()),
-            "-h" | "--help" => return Err(HELP.into()),
-            url => opts.urls.push(url.to_string()),
-        }
-    }
+    let (mut opts, demo) = options_from(std::env::args().skip(1))?;
     if demo {
         let base = start_demo_server().map_err(|e| format!("demo server: {e}"))?;
         eprintln!("demo: serving 20 paths from {base}, some of them slow");
@@ -73,6 +49,41 @@ fn parse_args() -> Result<Options, String> {
         return Err(HELP.into());
     }
     Ok(opts)
+}
+
+/// The options given on the command line, and whether `--demo` was among them.
+fn options_from(args: impl IntoIterator<Item = String>) -> Result<(Options, bool), String> {
+    let mut opts = Options {
+        workers: 8,
+        timeout: Duration::from_secs(30),
+        urls: Vec::new(),
+        out: None,
+    };
+    let mut demo = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--workers" => {
+                opts.workers = workers_arg(args.next())?;
+            }
+            "--timeout" => {
+                let v = args.next().ok_or("--timeout needs seconds")?;
+                let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
+                opts.timeout = Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|t| !t.is_zero())
+                    .ok_or_else(|| format!("bad --timeout {v:?}: a number of seconds above 0"))?;
+            }
+            "--demo" => demo = true,
+            "--out" => opts.out = Some(args.next().ok_or("--out needs a directory")?.into()),
+            "-h" | "--help" => return Err(HELP.into()),
+            option if option.starts_with('-') => {
+                return Err(format!("unknown option {option}\n{HELP}"));
+            }
+            url => opts.urls.push(url.to_string()),
+        }
+    }
+    Ok((opts, demo))
 }
 
 /// The value of `--workers`: a whole number of at least 1.
@@ -305,7 +316,9 @@ fn start_demo_server() -> std::io::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{file_name, workers_arg};
+    use std::time::Duration;
+
+    use super::{file_name, options_from, workers_arg};
 
     #[test]
     fn file_names_come_from_the_last_segment_made_safe() {
@@ -314,6 +327,27 @@ mod tests {
         assert_eq!(file_name(7, "https://h"), "007-index.html");
         assert_eq!(file_name(12, "http://h/../..%2Fetc"), "012-_2Fetc");
         assert_eq!(file_name(1, "http://h/a b"), "001-a_b");
+    }
+
+    #[test]
+    fn unknown_options_and_a_zero_timeout_are_refused() {
+        let parse = |args: &[&str]| options_from(args.iter().map(|a| a.to_string()));
+        let (opts, demo) = parse(&["--workers", "4", "--timeout", "2.5", "http://h/"]).unwrap();
+        assert_eq!(
+            (opts.workers, opts.timeout),
+            (4, Duration::from_millis(2500))
+        );
+        assert_eq!((opts.urls, demo), (vec!["http://h/".to_string()], false));
+        // A mistyped option is not a URL (nor is the value after it).
+        let typo = parse(&["--wrkers", "4", "http://h/"])
+            .err()
+            .expect("accepted");
+        assert!(typo.contains("unknown option --wrkers"), "{typo}");
+        // A timeout of 0 would fail every request before it is sent.
+        let zero = parse(&["--timeout", "0", "http://h/"])
+            .err()
+            .expect("accepted");
+        assert!(zero.contains("--timeout"), "{zero}");
     }
 
     #[test]
