@@ -8,6 +8,8 @@
 //! ```
 //!
 //! Options: `--workers N` (default 8), `--timeout SECONDS` (default 30), `--demo`, `--out DIR`.
+//! Each URL's status is printed; one outside 2xx counts as failed, as an error does (the exit
+//! status is then 1).
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
 //! behind), with one progress bar per file and one for the total (`Pending::progress`).
@@ -140,15 +142,8 @@ fn main() -> ExitCode {
         if progress {
             eprint!("\r\x1b[2K");
         }
-        let line = match result {
-            Ok((status, size)) => {
-                format!("{status}  {size:>9} B  {elapsed:>8.1} ms  {}", opts.urls[i])
-            }
-            Err(e) => {
-                failures += 1;
-                format!("ERR  {e}  {elapsed:>8.1} ms  {}", opts.urls[i])
-            }
-        };
+        let (line, failed) = outcome(&result, elapsed, &opts.urls[i]);
+        failures += usize::from(failed);
         if writeln!(stdout, "{line}").is_err() {
             return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
         }
@@ -178,6 +173,21 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The line printed for a fetch that took `elapsed_ms`, and whether it counts as failed.
+fn outcome(
+    result: &Result<(u16, usize), ureq_futures::Error>,
+    elapsed_ms: f64,
+    url: &str,
+) -> (String, bool) {
+    match result {
+        Ok((status, size)) => (
+            format!("{status}  {size:>9} B  {elapsed_ms:>8.1} ms  {url}"),
+            !(200..300).contains(status),
+        ),
+        Err(e) => (format!("ERR  {e}  {elapsed_ms:>8.1} ms  {url}"), true),
     }
 }
 
@@ -318,7 +328,7 @@ fn start_demo_server() -> std::io::Result<String> {
 mod tests {
     use std::time::Duration;
 
-    use super::{file_name, options_from, workers_arg};
+    use super::{file_name, options_from, outcome, workers_arg};
 
     #[test]
     fn file_names_come_from_the_last_segment_made_safe() {
@@ -348,6 +358,24 @@ mod tests {
             .err()
             .expect("accepted");
         assert!(zero.contains("--timeout"), "{zero}");
+    }
+
+    #[test]
+    fn a_status_outside_2xx_counts_as_failed() {
+        let (line, failed) = outcome(&Ok((200, 5)), 1.0, "http://h/a");
+        assert!(
+            line.starts_with("200  ") && line.ends_with("http://h/a"),
+            "{line}"
+        );
+        assert!(!failed);
+        // As `--out` counts it: the summary and the exit status must not say all went well.
+        for status in [404, 500] {
+            let (line, failed) = outcome(&Ok((status, 9)), 1.0, "http://h/b");
+            assert!(line.starts_with(&status.to_string()), "{line}");
+            assert!(failed, "{line}");
+        }
+        let (_, failed) = outcome(&Err(ureq_futures::Error::Cancelled), 1.0, "http://h/c");
+        assert!(failed);
     }
 
     #[test]
