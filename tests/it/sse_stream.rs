@@ -357,6 +357,28 @@ fn json_lines_streams_deliver_each_line() {
 }
 
 #[test]
+fn a_json_lines_stream_that_starts_with_a_bom_parses_as_json() {
+    // A UTF-8 byte order mark before the first line (as some servers write one) is not part
+    // of the line: its JSON parses.
+    let server = TestServer::start(|_| {
+        Reply::chunked(["\u{feff}{\"a\":1}\n{\"b\":2}\n"], ms(0))
+            .content_type("application/x-ndjson")
+    });
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events_with(StreamOptions::default().json_lines())
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none(), "{err:?}");
+    for event in &events {
+        let parsed = serde_json::from_str::<serde_json::Value>(&event.data);
+        assert!(parsed.is_ok(), "{:?}: {parsed:?}", event.data);
+    }
+    assert_eq!(data_of(&events), ["{\"a\":1}", "{\"b\":2}"]);
+}
+
+#[test]
 fn a_stream_opened_from_a_worker_runs_on_another_worker() {
     // A job that opens a stream and reads it must not run the stream's job inline: it would
     // only get the stream once the body ended, and block on the full channel before that.
