@@ -306,6 +306,21 @@ fn a_slow_consumer_holds_at_most_the_channel_bound() {
 }
 
 #[test]
+fn a_huge_channel_capacity_opens_the_stream() {
+    // The channel's slots are reserved up front: a capacity meant as "no limit" must neither
+    // fail the stream nor try to reserve memory for that many events.
+    let server = TestServer::start(|_| Reply::sse(["data: 1\n\n", "data: 2\n\n"], ms(0)));
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events_with(StreamOptions::default().capacity(usize::MAX))
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(data_of(&events), ["1", "2"]);
+}
+
+#[test]
 fn select_over_two_streams() {
     let server = TestServer::start(|req| {
         let name = req.path.trim_start_matches('/').to_string();
