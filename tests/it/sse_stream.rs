@@ -1,6 +1,6 @@
 //! Event streams end to end: mockito and the local fault server feed `events()`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,6 +142,34 @@ fn a_non_2xx_status_is_an_error_with_the_body_start() {
         Err(Error::Status(s)) => {
             assert_eq!(s.status, 401);
             assert!(s.body.contains("Incorrect API key"), "{}", s.body);
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
+    // The server sends the status, the headers and the start of its error body, then nothing
+    // more until the client goes away (30 s at most): the handle must not wait for the rest.
+    let server = TestServer::start(|_| {
+        Reply::custom(|socket| {
+            let head = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                        content-length: 1000\r\n\r\n{\"error\": \"overloaded\"";
+            if socket.write_all(head.as_bytes()).is_ok() {
+                let _ = socket.set_read_timeout(Some(Duration::from_secs(30)));
+                let _ = socket.read(&mut [0; 1]);
+            }
+        })
+    });
+    let session = FuturesSession::builder().timeout(ms(1500)).build();
+    let mut pending = session.get(server.url()).events();
+    let result = pending
+        .result_timeout(Duration::from_secs(20))
+        .expect("the handle waited for the rest of the error body, past the timeout");
+    match result {
+        Err(Error::Status(s)) => {
+            assert_eq!(s.status, 503);
+            assert!(s.body.contains("overloaded"), "{}", s.body);
         }
         other => panic!("expected a status error, got {other:?}"),
     }
