@@ -28,10 +28,15 @@ struct Options {
     timeout: Duration,
     urls: Vec<String>,
     out: Option<PathBuf>,
+    /// `-h` or `--help` was given: print the usage, and nothing else.
+    help: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
     let (mut opts, demo) = options_from(std::env::args().skip(1))?;
+    if opts.help {
+        return Ok(opts);
+    }
     if demo {
         let base = start_demo_server().map_err(|e| format!("demo server: {e}"))?;
         eprintln!("demo: serving 20 paths from {base}, some of them slow");
@@ -60,6 +65,7 @@ fn options_from(args: impl IntoIterator<Item = String>) -> Result<(Options, bool
         timeout: Duration::from_secs(30),
         urls: Vec::new(),
         out: None,
+        help: false,
     };
     let mut demo = false;
     let mut args = args.into_iter();
@@ -78,7 +84,10 @@ fn options_from(args: impl IntoIterator<Item = String>) -> Result<(Options, bool
             }
             "--demo" => demo = true,
             "--out" => opts.out = Some(args.next().ok_or("--out needs a directory")?.into()),
-            "-h" | "--help" => return Err(HELP.into()),
+            "-h" | "--help" => {
+                opts.help = true;
+                return Ok((opts, demo));
+            }
             option if option.starts_with('-') => {
                 return Err(format!("unknown option {option}\n{HELP}"));
             }
@@ -103,6 +112,10 @@ const HELP: &str = "usage: fetch_many [--workers N] [--timeout SECONDS] [--demo]
 
 fn main() -> ExitCode {
     let opts = match parse_args() {
+        Ok(o) if o.help => {
+            eprintln!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Ok(o) => o,
         Err(msg) => {
             eprintln!("{msg}");
@@ -358,6 +371,15 @@ mod tests {
             .err()
             .expect("accepted");
         assert!(zero.contains("--timeout"), "{zero}");
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        for flag in ["-h", "--help"] {
+            let (opts, _) = options_from([flag.to_string()]).expect("help was an error");
+            assert!(opts.help, "{flag}");
+        }
+        assert!(!options_from(["http://h/".to_string()]).unwrap().0.help);
     }
 
     #[test]
