@@ -8,6 +8,8 @@
 //! ```
 //!
 //! Options: `--workers N` (default 8), `--timeout SECONDS` (default 30), `--demo`, `--out DIR`.
+//! Each URL's status is printed; one outside 2xx counts as failed, as an error does (the exit
+//! status is then 1).
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
 //! behind), with one progress bar per file and one for the total (`Pending::progress`).
@@ -26,33 +28,14 @@ struct Options {
     timeout: Duration,
     urls: Vec<String>,
     out: Option<PathBuf>,
+    /// `-h` or `--help` was given: print the usage, and nothing else.
+    help: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut opts = Options {
-        workers: 8,
-        timeout: Duration::from_secs(30),
-        urls: Vec::new(),
-        out: None,
-    };
-    let mut demo = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--workers" => {
-                opts.workers = workers_arg(args.next())?;
-            }
-            "--timeout" => {
-                let v = args.next().ok_or("--timeout needs seconds")?;
-                let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
-                opts.timeout = Duration::try_from_secs_f64(secs)
-                    .map_err(|_| format!("bad --timeout {v:?}"))?;
-            }
-            "--demo" => demo = true,
-            "--out" => opts.out = Some(args.next().ok_or("--out needs a directory")?.into()),
-            "-h" | "--help" => return Err(HELP.into()),
-            url => opts.urls.push(url.to_string()),
-        }
+    let (mut opts, demo) = options_from(std::env::args().skip(1))?;
+    if opts.help {
+        return Ok(opts);
     }
     if demo {
         let base = start_demo_server().map_err(|e| format!("demo server: {e}"))?;
@@ -75,6 +58,45 @@ fn parse_args() -> Result<Options, String> {
     Ok(opts)
 }
 
+/// The options given on the command line, and whether `--demo` was among them.
+fn options_from(args: impl IntoIterator<Item = String>) -> Result<(Options, bool), String> {
+    let mut opts = Options {
+        workers: 8,
+        timeout: Duration::from_secs(30),
+        urls: Vec::new(),
+        out: None,
+        help: false,
+    };
+    let mut demo = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--workers" => {
+                opts.workers = workers_arg(args.next())?;
+            }
+            "--timeout" => {
+                let v = args.next().ok_or("--timeout needs seconds")?;
+                let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
+                opts.timeout = Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|t| !t.is_zero())
+                    .ok_or_else(|| format!("bad --timeout {v:?}: a number of seconds above 0"))?;
+            }
+            "--demo" => demo = true,
+            "--out" => opts.out = Some(args.next().ok_or("--out needs a directory")?.into()),
+            "-h" | "--help" => {
+                opts.help = true;
+                return Ok((opts, demo));
+            }
+            option if option.starts_with('-') => {
+                return Err(format!("unknown option {option}\n{HELP}"));
+            }
+            url => opts.urls.push(url.to_string()),
+        }
+    }
+    Ok((opts, demo))
+}
+
 /// The value of `--workers`: a whole number of at least 1.
 fn workers_arg(value: Option<String>) -> Result<usize, String> {
     let v = value.ok_or("--workers needs a number")?;
@@ -90,6 +112,10 @@ const HELP: &str = "usage: fetch_many [--workers N] [--timeout SECONDS] [--demo]
 
 fn main() -> ExitCode {
     let opts = match parse_args() {
+        Ok(o) if o.help => {
+            eprintln!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Ok(o) => o,
         Err(msg) => {
             eprintln!("{msg}");
@@ -129,15 +155,8 @@ fn main() -> ExitCode {
         if progress {
             eprint!("\r\x1b[2K");
         }
-        let line = match result {
-            Ok((status, size)) => {
-                format!("{status}  {size:>9} B  {elapsed:>8.1} ms  {}", opts.urls[i])
-            }
-            Err(e) => {
-                failures += 1;
-                format!("ERR  {e}  {elapsed:>8.1} ms  {}", opts.urls[i])
-            }
-        };
+        let (line, failed) = outcome(&result, elapsed, &opts.urls[i]);
+        failures += usize::from(failed);
         if writeln!(stdout, "{line}").is_err() {
             return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
         }
@@ -167,6 +186,21 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The line printed for a fetch that took `elapsed_ms`, and whether it counts as failed.
+fn outcome(
+    result: &Result<(u16, usize), ureq_futures::Error>,
+    elapsed_ms: f64,
+    url: &str,
+) -> (String, bool) {
+    match result {
+        Ok((status, size)) => (
+            format!("{status}  {size:>9} B  {elapsed_ms:>8.1} ms  {url}"),
+            !(200..300).contains(status),
+        ),
+        Err(e) => (format!("ERR  {e}  {elapsed_ms:>8.1} ms  {url}"), true),
     }
 }
 
@@ -305,7 +339,9 @@ fn start_demo_server() -> std::io::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{file_name, workers_arg};
+    use std::time::Duration;
+
+    use super::{file_name, options_from, outcome, workers_arg};
 
     #[test]
     fn file_names_come_from_the_last_segment_made_safe() {
@@ -314,6 +350,54 @@ mod tests {
         assert_eq!(file_name(7, "https://h"), "007-index.html");
         assert_eq!(file_name(12, "http://h/../..%2Fetc"), "012-_2Fetc");
         assert_eq!(file_name(1, "http://h/a b"), "001-a_b");
+    }
+
+    #[test]
+    fn unknown_options_and_a_zero_timeout_are_refused() {
+        let parse = |args: &[&str]| options_from(args.iter().map(|a| a.to_string()));
+        let (opts, demo) = parse(&["--workers", "4", "--timeout", "2.5", "http://h/"]).unwrap();
+        assert_eq!(
+            (opts.workers, opts.timeout),
+            (4, Duration::from_millis(2500))
+        );
+        assert_eq!((opts.urls, demo), (vec!["http://h/".to_string()], false));
+        // A mistyped option is not a URL (nor is the value after it).
+        let typo = parse(&["--wrkers", "4", "http://h/"])
+            .err()
+            .expect("accepted");
+        assert!(typo.contains("unknown option --wrkers"), "{typo}");
+        // A timeout of 0 would fail every request before it is sent.
+        let zero = parse(&["--timeout", "0", "http://h/"])
+            .err()
+            .expect("accepted");
+        assert!(zero.contains("--timeout"), "{zero}");
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        for flag in ["-h", "--help"] {
+            let (opts, _) = options_from([flag.to_string()]).expect("help was an error");
+            assert!(opts.help, "{flag}");
+        }
+        assert!(!options_from(["http://h/".to_string()]).unwrap().0.help);
+    }
+
+    #[test]
+    fn a_status_outside_2xx_counts_as_failed() {
+        let (line, failed) = outcome(&Ok((200, 5)), 1.0, "http://h/a");
+        assert!(
+            line.starts_with("200  ") && line.ends_with("http://h/a"),
+            "{line}"
+        );
+        assert!(!failed);
+        // As `--out` counts it: the summary and the exit status must not say all went well.
+        for status in [404, 500] {
+            let (line, failed) = outcome(&Ok((status, 9)), 1.0, "http://h/b");
+            assert!(line.starts_with(&status.to_string()), "{line}");
+            assert!(failed, "{line}");
+        }
+        let (_, failed) = outcome(&Err(ureq_futures::Error::Cancelled), 1.0, "http://h/c");
+        assert!(failed);
     }
 
     #[test]

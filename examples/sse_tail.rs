@@ -11,6 +11,8 @@
 //! Needs a URL that serves `text/event-stream`, or `--demo`. With `--reconnect`, each reconnection
 //! is announced on stderr, e.g.
 //! `reconnect 08:51:02 UTC: attempt 2 of 10 in 3.1 s, after: Connection refused (os error 111)`.
+//! The demo server honours `Last-Event-ID`: `--demo --reconnect` prints the ten ticks once
+//! and ends.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -20,42 +22,107 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq_futures::sse::Event;
 use ureq_futures::{Error, FuturesSession, Reconnect};
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Format {
     Pretty,
     Raw,
     Json,
 }
 
-fn main() -> ExitCode {
+/// Where the events come from.
+#[derive(Debug, PartialEq)]
+enum Target {
+    Url(String),
+    Demo,
+}
+
+/// The command line, parsed.
+#[derive(Debug, PartialEq)]
+struct Args {
+    format: Format,
+    reconnect: bool,
+    target: Target,
+}
+
+/// Why there is nothing to run: help was asked for, or the arguments are wrong (the message).
+#[derive(Debug, PartialEq)]
+enum NoRun {
+    Help,
+    Bad(String),
+}
+
+const USAGE: &str = "usage: sse_tail [--raw|--json] [--reconnect] (URL | --demo)";
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, NoRun> {
     let mut format = Format::Pretty;
     let mut reconnect = false;
-    let mut url = None;
-    for arg in std::env::args().skip(1) {
+    let mut target = None;
+    for arg in args {
         match arg.as_str() {
             "--raw" => format = Format::Raw,
             "--json" => format = Format::Json,
             "--reconnect" => reconnect = true,
-            "--demo" => match start_demo_server() {
-                Ok(u) => {
-                    eprintln!("demo: ticking event stream at {u}");
-                    url = Some(u);
-                }
-                Err(e) => {
-                    eprintln!("error: demo server: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
-            "-h" | "--help" => {
-                eprintln!("usage: sse_tail [--raw|--json] [--reconnect] (URL | --demo)");
-                return ExitCode::SUCCESS;
+            "-h" | "--help" => return Err(NoRun::Help),
+            option if option.starts_with('-') && option != "--demo" => {
+                return Err(NoRun::Bad(format!("unknown option {option}\n{USAGE}")));
             }
-            other => url = Some(other.to_string()),
+            given => {
+                let next = match given {
+                    "--demo" => Target::Demo,
+                    url => Target::Url(url.to_string()),
+                };
+                if let Some(first) = &target {
+                    let name = |t: &Target| match t {
+                        Target::Url(url) => url.clone(),
+                        Target::Demo => "--demo".to_string(),
+                    };
+                    return Err(NoRun::Bad(format!(
+                        "one URL or --demo, not both {} and {}\n{USAGE}",
+                        name(first),
+                        name(&next)
+                    )));
+                }
+                target = Some(next);
+            }
         }
     }
-    let Some(url) = url else {
-        eprintln!("usage: sse_tail [--raw|--json] [--reconnect] (URL | --demo)");
-        return ExitCode::from(2);
+    let target = target.ok_or_else(|| NoRun::Bad(USAGE.into()))?;
+    Ok(Args {
+        format,
+        reconnect,
+        target,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(NoRun::Help) => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(NoRun::Bad(message)) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let Args {
+        format,
+        reconnect,
+        target,
+    } = args;
+    let url = match target {
+        Target::Url(url) => url,
+        Target::Demo => match start_demo_server() {
+            Ok(url) => {
+                eprintln!("demo: ticking event stream at {url}");
+                url
+            }
+            Err(e) => {
+                eprintln!("error: demo server: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let session = FuturesSession::builder()
         .timeout(Duration::from_secs(30))
@@ -108,6 +175,14 @@ fn main() -> ExitCode {
 
 /// A local server streaming ten ticks, 300 ms apart.
 fn start_demo_server() -> std::io::Result<String> {
+    demo_server(Duration::from_millis(300))
+}
+
+/// The ticks of [`start_demo_server`], `interval` apart. A request with `Last-Event-ID: N`
+/// (an `EventSource` reconnecting) gets the ticks after the Nth; once all ten were sent it is
+/// answered 204 No Content, which tells a reconnecting client to stop.
+fn demo_server(interval: Duration) -> std::io::Result<String> {
+    const TICKS: u32 = 10;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/ticks", listener.local_addr()?);
     std::thread::spawn(move || {
@@ -115,19 +190,31 @@ fn start_demo_server() -> std::io::Result<String> {
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(&stream);
                 let mut line = String::new();
+                let mut last_id = 0;
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.trim().eq_ignore_ascii_case("last-event-id") {
+                            last_id = value.trim().parse().unwrap_or(0);
+                        }
+                    }
                     line.clear();
+                }
+                if last_id >= TICKS {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    return;
                 }
                 let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
                 if stream.write_all(head.as_bytes()).is_err() {
                     return;
                 }
-                for i in 1..=10 {
-                    let event = format!("event: tick\nid: {i}\ndata: tick {i} of 10\n\n");
+                for i in last_id + 1..=TICKS {
+                    let event = format!("event: tick\nid: {i}\ndata: tick {i} of {TICKS}\n\n");
                     if stream.write_all(event.as_bytes()).is_err() {
                         return;
                     }
-                    std::thread::sleep(Duration::from_millis(300));
+                    std::thread::sleep(interval);
                 }
             });
         }
@@ -161,6 +248,48 @@ mod tests {
     use ureq_futures::FuturesSession;
 
     use super::reconnect_line;
+
+    #[test]
+    fn unknown_options_and_a_second_url_are_refused() {
+        let parse = |args: &[&str]| super::parse_args(args.iter().map(|a| a.to_string()));
+        assert_eq!(
+            parse(&["--json", "--reconnect", "http://h/events"]),
+            Ok(super::Args {
+                format: super::Format::Json,
+                reconnect: true,
+                target: super::Target::Url("http://h/events".into()),
+            })
+        );
+        assert_eq!(parse(&["--demo"]).unwrap().target, super::Target::Demo);
+        assert_eq!(parse(&["-h"]), Err(super::NoRun::Help));
+        let bad = |args: &[&str]| match parse(args) {
+            Err(super::NoRun::Bad(message)) => message,
+            other => panic!("{args:?} was accepted: {other:?}"),
+        };
+        // A mistyped option is not a URL: say which option is not known.
+        let typo = bad(&["--jsn", "http://h/events"]);
+        assert!(typo.contains("unknown option --jsn"), "{typo}");
+        let two = bad(&["http://h/a", "http://h/b"]);
+        assert!(two.contains("one URL"), "{two}");
+        let both = bad(&["--demo", "http://h/a"]);
+        assert!(both.contains("--demo"), "{both}");
+        assert!(bad(&[]).contains("usage:"));
+    }
+
+    #[test]
+    fn the_demo_resumes_after_the_last_event_id_and_ends_after_its_last_tick() {
+        let url = super::demo_server(Duration::from_millis(10)).unwrap();
+        // Bounded, so that a demo that starts over on every reconnection fails the test.
+        let ids: Vec<String> = FuturesSession::new()
+            .get(url)
+            .event_source()
+            .initial_retry(Duration::from_millis(10))
+            .take(25)
+            .map(|event| event.unwrap().id.unwrap_or_default().to_string())
+            .collect();
+        let expected: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
+        assert_eq!(ids, expected);
+    }
 
     #[test]
     fn each_reconnection_prints_when_which_attempt_and_why() {

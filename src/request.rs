@@ -598,7 +598,8 @@ impl RequestBuilder {
     /// carries `Accept: text/event-stream`, `Cache-Control: no-cache` and
     /// `Accept-Encoding: identity` unless it sets them itself.
     ///
-    /// The handle's errors: a non-2xx status is [`Error::Status`] (with the start of the body); a
+    /// The handle's errors: a non-2xx status is [`Error::Status`] (with the start of the body,
+    /// as much of it as arrives within the [`timeout`](RequestBuilder::timeout)); a
     /// content type other than `text/event-stream` is [`Error::UnexpectedContentType`] (see
     /// [`StreamOptions::require_event_stream`]); transport errors and timeouts as for
     /// [`send`](RequestBuilder::send). The [`timeout`](RequestBuilder::timeout) bounds only the

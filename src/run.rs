@@ -11,6 +11,8 @@ use std::cell::Cell;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::RecvTimeoutError;
+
 use ureq::http::{self, HeaderMap, HeaderValue, Method, Uri};
 use ureq::ResponseExt;
 
@@ -222,12 +224,20 @@ pub(crate) fn open_stream(
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         let mut start = Vec::new();
-        // The start of the body is enough to explain the error; a failed read leaves it empty.
-        let _ = resp
-            .body_mut()
-            .as_reader()
-            .take(crate::error::STATUS_BODY_READ)
-            .read_to_end(&mut start);
+        // The start of the body is enough to explain the error; a failed read leaves it shorter.
+        // The handle resolves with this error, so the read ends with the `timeout` too: a
+        // server that stalls in its error body (or streams one) does not hold it.
+        let deadline = resp
+            .extensions()
+            .get::<TimeoutSettings>()
+            .and_then(|t| t.deadline);
+        interrupt_at(deadline, || {
+            let _ = resp
+                .body_mut()
+                .as_reader()
+                .take(crate::error::STATUS_BODY_READ)
+                .read_to_end(&mut start);
+        });
         let url = resp.get_uri().to_string();
         let (parts, _) = resp.into_parts();
         return Err(Error::status_at(status, &url, parts.headers, &start));
@@ -244,6 +254,30 @@ pub(crate) fn open_stream(
         return Err(Error::UnexpectedContentType(content_type));
     }
     Ok(resp)
+}
+
+/// Runs `f`, and interrupts the current job's I/O (shutting its connection down) if `f` is
+/// still running at `deadline`, so that a read blocked in `f` returns then. Without a deadline,
+/// or off the pool, just runs `f`.
+fn interrupt_at<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
+    let (Some(deadline), Some(job)) = (deadline, crate::exec::current_job()) else {
+        return f();
+    };
+    let (done, finished) = crossbeam_channel::bounded::<()>(0);
+    std::thread::scope(|scope| {
+        // If no thread can be started, `f` runs without the deadline, as before.
+        let _watchdog = std::thread::Builder::new()
+            .name("ureq-futures-deadline".into())
+            .spawn_scoped(scope, move || {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if finished.recv_timeout(left) == Err(RecvTimeoutError::Timeout) {
+                    job.interrupt();
+                }
+            });
+        let out = f();
+        drop(done);
+        out
+    })
 }
 
 /// Sends `spec` with `agent` and returns the response with its body unread. A timeout names

@@ -13,6 +13,8 @@ use crate::Error;
 /// and `data` the line without its terminator.
 ///
 /// * Lines end with LF or CRLF; a lone CR is kept as data.
+/// * One UTF-8 byte order mark at the start of the stream is not part of the first line (the
+///   JSON RFC lets a parser ignore it; `serde_json` does not).
 /// * Blank (empty or all-whitespace) lines are skipped.
 /// * A last line without a terminator is delivered at [`finish`](LineParser::finish): nothing is
 ///   lost.
@@ -37,6 +39,9 @@ pub struct LineParser {
     partial: Vec<u8>,
     max_line: usize,
     failed: bool,
+    /// Nothing but the start of a byte order mark has been fed since the stream began: those
+    /// bytes wait in `partial`.
+    at_start: bool,
 }
 
 impl Default for LineParser {
@@ -65,6 +70,7 @@ impl LineParser {
             partial: Vec::new(),
             max_line: DEFAULT_MAX_EVENT_SIZE,
             failed: false,
+            at_start: true,
         }
     }
 
@@ -122,6 +128,12 @@ impl LineParser {
             return Err(self.too_large());
         }
         let mut rest = bytes;
+        if self.at_start {
+            rest = match self.skip_bom(rest) {
+                Some(rest) => rest,
+                None => return Ok(()),
+            };
+        }
         while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
             rest = &tail[1..];
@@ -184,7 +196,28 @@ impl LineParser {
         }
         deliver(&self.partial, on_line);
         self.partial.clear();
+        self.at_start = true;
         Ok(())
+    }
+
+    /// At the start of the stream: takes the bytes of a byte order mark out of `bytes`, and
+    /// returns what follows it; `None` while all that was fed is the start of one (kept in
+    /// `partial`). Bytes that turn out not to be one stay: they start the first line.
+    fn skip_bom<'b>(&mut self, bytes: &'b [u8]) -> Option<&'b [u8]> {
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        let seen = self.partial.len();
+        let take = bytes.len().min(BOM.len() - seen);
+        if bytes[..take] != BOM[seen..seen + take] {
+            self.at_start = false;
+            return Some(bytes);
+        }
+        if seen + take < BOM.len() {
+            self.partial.extend_from_slice(bytes);
+            return None;
+        }
+        self.at_start = false;
+        self.partial.clear();
+        Some(&bytes[take..])
     }
 
     fn check(&mut self, len: usize) -> Result<(), Error> {
@@ -258,6 +291,25 @@ mod tests {
             Err(Error::EventTooLarge { limit: 16 })
         ));
         assert_eq!(lines_of(&[&[b'x'; 16]]).unwrap(), ["x".repeat(16)]);
+    }
+
+    #[test]
+    fn one_leading_bom_is_not_part_of_the_first_line() {
+        let whole: &[u8] = b"\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBFb\n";
+        let expected = ["{\"a\":1}", "\u{feff}b"];
+        for cut in 0..=whole.len() {
+            let (x, y) = whole.split_at(cut);
+            assert_eq!(lines_of(&[x, y]).unwrap(), expected, "split at {cut}");
+        }
+        // Byte by byte, and a BOM alone on the first line.
+        let bytes: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(lines_of(&bytes).unwrap(), expected);
+        assert_eq!(lines_of(&[b"\xEF\xBB\xBF\nx\n"]).unwrap(), ["x"]);
+        // Not a BOM: the bytes stay.
+        assert_eq!(lines_of(&[b"\xEF\xBBx\n"]).unwrap(), ["\u{fffd}x"]);
+        // The BOM does not count against the limit of 16.
+        let full = [&b"\xEF\xBB\xBF"[..], &[b'x'; 16]].concat();
+        assert_eq!(lines_of(&[&full]).unwrap(), ["x".repeat(16)]);
     }
 
     #[test]

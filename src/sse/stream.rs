@@ -42,6 +42,11 @@ use crate::Error;
 /// ```
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
 
+/// The largest [`StreamOptions::capacity`]. A bounded channel allocates its slots when it is
+/// made: a capacity meant as "no limit" would fail the stream ("capacity is too large") or,
+/// a little smaller, abort the process on a failed allocation.
+const MAX_CHANNEL_CAPACITY: usize = 1 << 16;
+
 /// How an event stream is read. Pass to
 /// [`RequestBuilder::events_with`](crate::RequestBuilder::events_with).
 ///
@@ -96,8 +101,11 @@ impl Default for StreamOptions {
 }
 
 impl StreamOptions {
-    /// Events buffered between the worker and the caller, at least 1.
+    /// Events buffered between the worker and the caller, at least 1 and at most 65,536.
     /// Defaults to [`DEFAULT_CHANNEL_CAPACITY`] (64).
+    ///
+    /// The channel reserves room for all of them (about 100 bytes an event) when the stream
+    /// opens, so a larger value (`usize::MAX` meant as "no limit") is held to 65,536.
     ///
     /// # Examples
     ///
@@ -107,7 +115,7 @@ impl StreamOptions {
     /// let options = StreamOptions::default().capacity(256);
     /// ```
     pub fn capacity(mut self, events: usize) -> Self {
-        self.capacity = events.max(1);
+        self.capacity = events.clamp(1, MAX_CHANNEL_CAPACITY);
         self
     }
 

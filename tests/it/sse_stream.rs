@@ -1,6 +1,6 @@
 //! Event streams end to end: mockito and the local fault server feed `events()`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,6 +142,34 @@ fn a_non_2xx_status_is_an_error_with_the_body_start() {
         Err(Error::Status(s)) => {
             assert_eq!(s.status, 401);
             assert!(s.body.contains("Incorrect API key"), "{}", s.body);
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
+    // The server sends the status, the headers and the start of its error body, then nothing
+    // more until the client goes away (30 s at most): the handle must not wait for the rest.
+    let server = TestServer::start(|_| {
+        Reply::custom(|socket| {
+            let head = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                        content-length: 1000\r\n\r\n{\"error\": \"overloaded\"";
+            if socket.write_all(head.as_bytes()).is_ok() {
+                let _ = socket.set_read_timeout(Some(Duration::from_secs(30)));
+                let _ = socket.read(&mut [0; 1]);
+            }
+        })
+    });
+    let session = FuturesSession::builder().timeout(ms(1500)).build();
+    let mut pending = session.get(server.url()).events();
+    let result = pending
+        .result_timeout(Duration::from_secs(20))
+        .expect("the handle waited for the rest of the error body, past the timeout");
+    match result {
+        Err(Error::Status(s)) => {
+            assert_eq!(s.status, 503);
+            assert!(s.body.contains("overloaded"), "{}", s.body);
         }
         other => panic!("expected a status error, got {other:?}"),
     }
@@ -306,6 +334,21 @@ fn a_slow_consumer_holds_at_most_the_channel_bound() {
 }
 
 #[test]
+fn a_huge_channel_capacity_opens_the_stream() {
+    // The channel's slots are reserved up front: a capacity meant as "no limit" must neither
+    // fail the stream nor try to reserve memory for that many events.
+    let server = TestServer::start(|_| Reply::sse(["data: 1\n\n", "data: 2\n\n"], ms(0)));
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events_with(StreamOptions::default().capacity(usize::MAX))
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(data_of(&events), ["1", "2"]);
+}
+
+#[test]
 fn select_over_two_streams() {
     let server = TestServer::start(|req| {
         let name = req.path.trim_start_matches('/').to_string();
@@ -354,6 +397,28 @@ fn json_lines_streams_deliver_each_line() {
         server.requests()[0].header("accept"),
         Some("application/x-ndjson")
     );
+}
+
+#[test]
+fn a_json_lines_stream_that_starts_with_a_bom_parses_as_json() {
+    // A UTF-8 byte order mark before the first line (as some servers write one) is not part
+    // of the line: its JSON parses.
+    let server = TestServer::start(|_| {
+        Reply::chunked(["\u{feff}{\"a\":1}\n{\"b\":2}\n"], ms(0))
+            .content_type("application/x-ndjson")
+    });
+    let stream = FuturesSession::new()
+        .get(server.url())
+        .events_with(StreamOptions::default().json_lines())
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none(), "{err:?}");
+    for event in &events {
+        let parsed = serde_json::from_str::<serde_json::Value>(&event.data);
+        assert!(parsed.is_ok(), "{:?}: {parsed:?}", event.data);
+    }
+    assert_eq!(data_of(&events), ["{\"a\":1}", "{\"b\":2}"]);
 }
 
 #[test]
