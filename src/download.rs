@@ -320,22 +320,13 @@ impl Written {
 }
 
 fn write_body(
-    mut resp: http::Response<ureq::Body>,
+    resp: http::Response<ureq::Body>,
     path: PathBuf,
     progress: &ProgressCounter,
 ) -> Result<Written, Error> {
     let status = resp.status().as_u16();
-    if !(200..300).contains(&status) {
-        let mut start = Vec::new();
-        // The start of the body explains the error; a failed read leaves it shorter.
-        let _ = resp
-            .body_mut()
-            .as_reader()
-            .take(crate::error::STATUS_BODY_READ)
-            .read_to_end(&mut start);
-        let url = resp.get_uri().to_string();
-        let (parts, _) = resp.into_parts();
-        return Err(Error::status_at(status, &url, parts.headers, &start));
+    if !resp.status().is_success() {
+        return Err(crate::run::status_error(resp));
     }
     let mut part = open_part(&path)?;
     let url = resp.get_uri().to_string();

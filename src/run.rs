@@ -220,31 +220,13 @@ pub(crate) fn open_stream(
     spec: Spec,
     require_event_stream: bool,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    let mut resp = execute(agent, config, spec, Budget::Stream)?;
-    let status = resp.status().as_u16();
-    if !(200..300).contains(&status) {
-        let mut start = Vec::new();
-        // The start of the body is enough to explain the error; a failed read leaves it shorter.
-        // The handle resolves with this error, so the read ends with the `timeout` too: a
-        // server that stalls in its error body (or streams one) does not hold it.
-        let deadline = resp
-            .extensions()
-            .get::<TimeoutSettings>()
-            .and_then(|t| t.deadline);
-        interrupt_at(deadline, || {
-            let _ = resp
-                .body_mut()
-                .as_reader()
-                .take(crate::error::STATUS_BODY_READ)
-                .read_to_end(&mut start);
-        });
-        let url = resp.get_uri().to_string();
-        let (parts, _) = resp.into_parts();
-        return Err(Error::status_at(status, &url, parts.headers, &start));
+    let resp = execute(agent, config, spec, Budget::Stream)?;
+    if !resp.status().is_success() {
+        return Err(status_error(resp));
     }
     // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
     if require_event_stream
-        && status != 204
+        && resp.status() != http::StatusCode::NO_CONTENT
         && !crate::config::has_media_type(resp.headers(), "text/event-stream")
     {
         let content_type = resp
@@ -254,6 +236,29 @@ pub(crate) fn open_stream(
         return Err(Error::UnexpectedContentType(content_type));
     }
     Ok(resp)
+}
+
+/// The [`Error::Status`] of a non-2xx answer whose body the caller does not get (an event
+/// stream's, a download's), with the start of its body. A failed read leaves that start
+/// shorter. The handle resolves with this error, so the read ends with the `timeout` too: a
+/// server that stalls in its error body (or streams one) does not hold it.
+pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
+    let mut start = Vec::new();
+    let deadline = resp
+        .extensions()
+        .get::<TimeoutSettings>()
+        .and_then(|t| t.deadline);
+    interrupt_at(deadline, || {
+        let _ = resp
+            .body_mut()
+            .as_reader()
+            .take(crate::error::STATUS_BODY_READ)
+            .read_to_end(&mut start);
+    });
+    let url = resp.get_uri().to_string();
+    let status = resp.status().as_u16();
+    let (parts, _) = resp.into_parts();
+    Error::status_at(status, &url, parts.headers, &start)
 }
 
 /// Runs `f`, and interrupts the current job's I/O (shutting its connection down) if `f` is

@@ -352,3 +352,34 @@ fn a_part_file_left_behind_is_reused() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "fresh");
     assert_eq!(dir.names(), ["left.bin"]);
 }
+
+#[test]
+fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
+    // The status, the headers and the start of the error body, then nothing until the client
+    // goes away (30 s at most): the handle must not wait for the rest.
+    let server = TestServer::start(|_| {
+        Reply::custom(|socket| {
+            use std::io::{Read, Write};
+            let head = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+                        content-length: 1000\r\n\r\nbusy";
+            if socket.write_all(head.as_bytes()).is_ok() {
+                let _ = socket.set_read_timeout(Some(secs(30)));
+                let _ = socket.read(&mut [0; 1]);
+            }
+        })
+    });
+    let dir = TempDir::new("stalled-error");
+    let session = FuturesSession::builder().timeout(ms(1500)).build();
+    let mut pending = session.get(server.url()).download(dir.join("x.bin"));
+    let result = pending
+        .result_timeout(secs(20))
+        .expect("the handle waited for the rest of the error body, past the timeout");
+    match result {
+        Err(Error::Status(e)) => {
+            assert_eq!(e.status, 503);
+            assert_eq!(e.body, "busy");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(dir.names().is_empty(), "{:?}", dir.names());
+}
