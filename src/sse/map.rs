@@ -37,7 +37,7 @@ use crossbeam_channel::{
     Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 
-use super::stream::Sink;
+use super::stream::{Sink, MAX_CHANNEL_CAPACITY};
 use super::{Decode, Event, RawEvents, StreamOptions};
 use crate::exec::{JobHandle, Pending};
 use crate::{Error, RequestBuilder};
@@ -280,7 +280,8 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
         StreamMap::with_capacity(DEFAULT_MAP_CAPACITY)
     }
 
-    /// An empty map whose channel holds `items` (at least 1) before the workers wait.
+    /// An empty map whose channel holds `items` (at least 1, at most 65,536: the channel
+    /// reserves room for all of them when it is made) before the workers wait.
     ///
     /// # Examples
     ///
@@ -291,7 +292,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
     /// assert_eq!(streams.len(), 0);
     /// ```
     pub fn with_capacity(items: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(items.max(1));
+        let (tx, rx) = crossbeam_channel::bounded(items.clamp(1, MAX_CHANNEL_CAPACITY));
         StreamMap {
             tx,
             rx,

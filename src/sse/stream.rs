@@ -45,7 +45,7 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
 /// The largest [`StreamOptions::capacity`]. A bounded channel allocates its slots when it is
 /// made: a capacity meant as "no limit" would fail the stream ("capacity is too large") or,
 /// a little smaller, abort the process on a failed allocation.
-const MAX_CHANNEL_CAPACITY: usize = 1 << 16;
+pub(crate) const MAX_CHANNEL_CAPACITY: usize = 1 << 16;
 
 /// How an event stream is read. Pass to
 /// [`RequestBuilder::events_with`](crate::RequestBuilder::events_with).

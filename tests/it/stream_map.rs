@@ -308,3 +308,10 @@ fn letting_go_of_a_queued_stream_of_a_full_map_returns_at_once() {
         );
     }
 }
+
+#[test]
+fn a_huge_capacity_makes_a_map() {
+    // "No limit" as a number: held to what a channel can reserve, not a panic.
+    let streams: StreamMap<String> = StreamMap::with_capacity(usize::MAX);
+    assert!(streams.is_empty());
+}
