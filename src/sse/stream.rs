@@ -539,6 +539,10 @@ impl<T> EventStream<T> {
     /// The channel the events arrive on, to `select!` over several streams. An `Err` is the
     /// last item; a disconnected channel is the end of the stream.
     ///
+    /// Use it borrowed. A clone kept past the stream keeps the channel open: dropping the
+    /// stream still interrupts its read, but a worker waiting for room in a full channel waits
+    /// until that clone is drained or dropped (see [`into_receiver`](EventStream::into_receiver)).
+    ///
     /// # Examples
     ///
     /// ```
