@@ -131,8 +131,9 @@
 //! [`events`](RequestBuilder::events) resolves as soon as the response headers are in; the
 //! worker then reads and parses (with [`sse::Parser`], exact to the WHATWG algorithm) while you
 //! consume an [`sse::EventStream`]. Each event is sent the moment its blank line arrives. A
-//! chunked or length-delimited body cut short is an `Err` item, never a silent end (a body
-//! delimited by the connection's close cannot tell a cut from its end).
+//! chunked or length-delimited body cut short, and a connection reset, are an `Err` item, never
+//! a silent end (a body delimited by the connection's close ends cleanly when the server closes
+//! it, which cannot be told from a cut).
 //!
 //! ```
 //! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
