@@ -131,8 +131,9 @@
 //! [`events`](RequestBuilder::events) resolves as soon as the response headers are in; the
 //! worker then reads and parses (with [`sse::Parser`], exact to the WHATWG algorithm) while you
 //! consume an [`sse::EventStream`]. Each event is sent the moment its blank line arrives. A
-//! chunked or length-delimited body cut short is an `Err` item, never a silent end (a body
-//! delimited by the connection's close cannot tell a cut from its end).
+//! chunked or length-delimited body cut short, and a connection reset, are an `Err` item, never
+//! a silent end (a body delimited by the connection's close ends cleanly when the server closes
+//! it, which cannot be told from a cut).
 //!
 //! ```
 //! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
@@ -297,7 +298,7 @@
 //! |---|---|---|
 //! | buffered body | 10 MiB ([`DEFAULT_MAX_BODY_SIZE`]) | [`Error::BodyTooLarge`] |
 //! | streamed body, download | none: never held in memory | |
-//! | response header | 64 KiB (ureq); an event stream's: 16 KiB ([`DEFAULT_STREAM_BUFFER_SIZE`]) | [`Error::Io`] naming the setting to raise |
+//! | response header | 64 KiB (ureq); an event stream's: 16 KiB − 1, its read buffer ([`DEFAULT_STREAM_BUFFER_SIZE`]) | [`Error::Io`] naming the setting to raise |
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
@@ -307,6 +308,9 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `llm` | on | the streaming LLM chat clients ([`llm`]); `default-features = false` leaves the HTTP session and the SSE parser alone |
+//! | `socks-proxy` | off | SOCKS4/SOCKS5 proxies ([`SessionBuilder::proxy`], or `ALL_PROXY`); HTTP proxies need no feature |
+//! | `native-tls` | off | the platform's TLS library, chosen per session with [`SessionBuilder::tls_config`] (rustls stays the default) |
 //! | `brotli` | off | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`. Off because a server asked for gzip or deflate (always decoded) does not answer in brotli, and it adds a decoder to every build; a brotli body without it is [`Error::UnsupportedEncoding`] |
 //!
 //! # Minimum Rust version

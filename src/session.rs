@@ -545,7 +545,7 @@ impl FuturesSession {
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers, held while it is open |
-/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the same for the connections of event streams, which stay open |
+/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the read buffer of the connections of event streams, which stay open; their write buffer is as large, up to 8 KiB |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 /// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
 /// | [`proxy`](SessionBuilder::proxy) | the first set of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, for every scheme | where connections go first |

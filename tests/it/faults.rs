@@ -1027,4 +1027,5 @@ fn an_event_over_the_limit_names_the_limit_and_the_setting_to_raise() {
         assert!(text.contains("limit of 1024 bytes"), "{text}");
         assert!(text.contains(setting), "{text}");
     }
+    assert_pool_at_full_strength(&session, secs(10));
 }

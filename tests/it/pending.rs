@@ -233,6 +233,28 @@ fn as_completed_on_a_worker_of_a_full_pool_does_not_deadlock() {
 }
 
 #[test]
+fn wait_and_wait_any_on_the_only_worker_run_the_queued_job_inline() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let s = session.clone();
+    // The one worker waits on jobs queued behind itself, none of them done yet.
+    let mut outer = session.submit(move |_| {
+        let first = s.submit(|_| Ok(1u32));
+        first.wait();
+        let second = [s.submit(|_| Ok(2u32))];
+        let i = wait_any(&second).expect("one handle");
+        let [second] = second;
+        Ok(first.result()? + second.result()? + i as u32)
+    });
+    assert_eq!(
+        outer
+            .result_timeout(Duration::from_secs(10))
+            .expect("deadlocked")
+            .unwrap(),
+        3
+    );
+}
+
+#[test]
 fn panics_in_submitted_jobs_keep_every_worker() {
     let session = FuturesSession::builder().max_workers(3).build();
     let panics: Vec<_> = (0..9)

@@ -419,6 +419,10 @@ fn event_streams_have_small_connection_buffers_of_their_own() {
     };
     assert!(long_header(7 * 1024).is_ok());
     let err = long_header(9 * 1024).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput),
+        "{err:?}"
+    );
     let text = err.to_string();
     for part in [
         "send the request to",
