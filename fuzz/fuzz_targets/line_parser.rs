@@ -13,8 +13,8 @@
 //! - no panic, whatever the bytes;
 //! - the same lines and error whether the stream is fed in one piece, cut in two at the chosen
 //!   point, one byte at a time, or in pieces of a fixed size;
-//! - the lines are exactly those of a straightforward model: split at LF, one CR before the LF
-//!   removed, blank (empty or all ASCII whitespace) lines skipped, invalid UTF-8 replaced; a
+//! - the lines are exactly those of a straightforward model: one UTF-8 BOM at the start of the
+//!   stream dropped, split at LF, one CR before the LF removed, blank (empty or all ASCII whitespace) lines skipped, invalid UTF-8 replaced; a
 //!   last line without a terminator is delivered at `finish`: nothing is lost;
 //! - the limit: a line longer than the limit (without its terminator) is
 //!   `Error::EventTooLarge { limit }`, the lines before it are delivered, and no delivered line
@@ -90,6 +90,8 @@ fn min_raw_len(line: &str) -> usize {
 /// What the parser must deliver. `count_cr` says whether the CR of a CRLF counts against the
 /// limit (the documented behaviour is that it does not).
 fn model(input: &[u8], max: usize, count_cr: bool) -> Outcome {
+    // One byte order mark at the start of the stream is not part of the first line.
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let mut lines = Vec::new();
     // The last piece is the line without a terminator (empty when the input ends with LF).
     for raw in input.split(|&b| b == b'\n') {

@@ -194,6 +194,10 @@ impl LineParser {
         if self.failed {
             return Err(self.too_large());
         }
+        // Only the start of a byte order mark can have waited unchecked: it is the last line.
+        // (A last line that waits for the LF of its CR is checked without that CR.)
+        let line = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
+        self.check(line.len())?;
         deliver(&self.partial, on_line);
         self.partial.clear();
         self.at_start = true;

@@ -252,6 +252,21 @@ fn a_line_over_the_limit_is_refused_whatever_its_terminator() {
     }
 }
 
+/// line_parser: a stream that ends within what could be the start of a byte order mark
+/// delivers those bytes as its last line, and they count against the limit as any line does.
+#[test]
+fn the_start_of_a_bom_at_the_end_of_a_stream_is_held_to_the_limit() {
+    assert_eq!(lines_under_every_cut(0, b"\xEF\xBB"), (vec![], Some(0)));
+    assert_eq!(
+        lines_under_every_cut(1, b"\xEF"),
+        (vec!["\u{FFFD}".into()], None)
+    );
+    assert_eq!(
+        lines_under_every_cut(4, b"\xEF\xBB\xBFab\n"),
+        (vec!["ab".into()], None)
+    );
+}
+
 /// llm_decoders: the decoders' chunk types are plain serde structs and tagged enums, which
 /// serde also reads from JSON arrays (a struct from its fields in order, an internally tagged
 /// enum from its tag and then its fields). So an array is not the `Error::Protocol` that the
