@@ -293,6 +293,14 @@ struct HostState {
 }
 
 impl HostState {
+    /// A new origin's state at `now`: its bucket full, if it has a rate; no pause.
+    fn new(limit: Option<RateLimit>, now: Instant) -> Self {
+        HostState {
+            bucket: limit.map(|l| Bucket::full(l, now)),
+            paused_until: None,
+        }
+    }
+
     /// Whether the origin is as if never seen at `now`: no pause in force, its bucket full.
     fn is_fresh(&self, now: Instant) -> bool {
         self.paused_until.is_none_or(|until| until <= now)
@@ -317,6 +325,22 @@ impl Hosts {
             map: HashMap::new(),
             sweep_at: MIN_SWEEP,
         }
+    }
+
+    /// The state of `origin`; a new origin's is made by `new` (`None`: nothing to keep) and
+    /// added after [`make_room`](Hosts::make_room).
+    fn state(
+        &mut self,
+        origin: &str,
+        now: Instant,
+        new: impl FnOnce() -> Option<HostState>,
+    ) -> Option<&mut HostState> {
+        if !self.map.contains_key(origin) {
+            let state = new()?;
+            self.make_room(now);
+            self.map.insert(origin.to_string(), state);
+        }
+        self.map.get_mut(origin)
     }
 
     /// Before a new origin is added: once the map has doubled since the last sweep, forgets the
@@ -638,24 +662,10 @@ impl RateLimiter {
     /// [`try_acquire`](RateLimiter::try_acquire) for an origin key at `now`: `Err` holds the
     /// moment it may go.
     pub(crate) fn acquire_at(&self, origin: &str, now: Instant) -> Result<(), Instant> {
-        let mut guard = self.hosts();
-        let hosts = &mut *guard;
-        if !hosts.map.contains_key(origin) {
-            let limit = self.limit_for(origin);
-            if limit.is_none() {
-                // Nothing to keep for an origin with no rate and no pause.
-                return Ok(());
-            }
-            hosts.make_room(now);
-            hosts.map.insert(
-                origin.to_string(),
-                HostState {
-                    bucket: limit.map(|l| Bucket::full(l, now)),
-                    paused_until: None,
-                },
-            );
-        }
-        let Some(state) = hosts.map.get_mut(origin) else {
+        let mut hosts = self.hosts();
+        // Nothing to keep for a new origin with no rate (and no pause).
+        let new = || Some(HostState::new(Some(self.limit_for(origin)?), now));
+        let Some(state) = hosts.state(origin, now, new) else {
             return Ok(());
         };
         if let Some(until) = state.paused_until {
@@ -696,18 +706,10 @@ impl RateLimiter {
         let wait = until.saturating_duration_since(now);
         {
             let mut hosts = self.hosts();
-            let limit = self.limit_for(origin);
-            if !hosts.map.contains_key(origin) {
-                hosts.make_room(now);
+            let new = || Some(HostState::new(self.limit_for(origin), now));
+            if let Some(state) = hosts.state(origin, now, new) {
+                state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
             }
-            let state = hosts
-                .map
-                .entry(origin.to_string())
-                .or_insert_with(|| HostState {
-                    bucket: limit.map(|l| Bucket::full(l, now)),
-                    paused_until: None,
-                });
-            state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
         }
         self.inner.pauses.fetch_add(1, Ordering::Relaxed);
         let event = RateLimitEvent {

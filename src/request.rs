@@ -557,7 +557,8 @@ impl RequestBuilder {
     /// finishes last stays under the name; a part file left by a download that died is reused.
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body, as much of it as
-    /// arrives within the [`timeout`](RequestBuilder::timeout)) and writes nothing. Redirects and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of
+    /// arrives within the [`timeout`](RequestBuilder::timeout)) and writes nothing. Redirects
+    /// and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of
     /// [`send_streaming`](RequestBuilder::send_streaming): the
     /// [`timeout`](RequestBuilder::timeout) bounds the wait for the headers, and the
     /// [`read_timeout`](RequestBuilder::read_timeout) each silence of the server while the body

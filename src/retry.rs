@@ -271,7 +271,7 @@ impl RetryPolicy {
     /// the request ([`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)), which
     /// decides instead of the method when given.
     pub(crate) fn allows(&self, method: &http::Method, mark: Option<bool>) -> bool {
-        self.attempts > 1 && (self.non_idempotent || mark.unwrap_or_else(|| is_idempotent(method)))
+        self.attempts > 1 && (self.non_idempotent || crate::stale::is_idempotent(method, mark))
     }
 
     /// The verdict after attempt number `attempt` (1-based) ended with `outcome`.
@@ -339,19 +339,6 @@ pub(crate) fn jittered_backoff(base: Duration, attempt: u32, cap: Duration) -> D
 pub(crate) fn exponential(base: Duration, attempt: u32, cap: Duration) -> Duration {
     let doublings = attempt.saturating_sub(1).min(20);
     base.saturating_mul(1 << doublings).min(cap)
-}
-
-fn is_idempotent(method: &http::Method) -> bool {
-    use http::Method;
-    [
-        Method::GET,
-        Method::HEAD,
-        Method::PUT,
-        Method::DELETE,
-        Method::OPTIONS,
-        Method::TRACE,
-    ]
-    .contains(method)
 }
 
 pub(crate) fn is_retryable_status(status: u16) -> bool {

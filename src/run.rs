@@ -362,9 +362,11 @@ fn attempts(
     // Asked of each hop: a redirect that turns a POST into a GET makes a new request, which
     // is as idempotent as any GET. The caller's word is about the request as made, so it holds
     // for the hops that keep its method.
-    let idempotent = |hop_method: &Method| match spec.idempotent {
-        Some(yes) if *hop_method == method => yes,
-        _ => stale::is_idempotent(hop_method),
+    let idempotent = |hop_method: &Method| {
+        stale::is_idempotent(
+            hop_method,
+            spec.idempotent.filter(|_| *hop_method == method),
+        )
     };
     let deadline = timeouts.deadline;
     // Whether the next attempt's first hop has its origin's turn already: the first attempt
@@ -372,20 +374,20 @@ fn attempts(
     // it inline), a retry from its own wait below.
     let ran_inline = config.rate_limiter.is_some()
         && crate::exec::current_job().is_some_and(|job| job.ran_inline());
-    let has_turn = Cell::new(!ran_inline);
+    let attempt_has_turn = Cell::new(!ran_inline);
     // Given the URI rather than borrowing it: a request tried once moves it into its hop.
     let send = |uri: Uri| {
         let hop = Hop::new(method.clone(), uri, spec.body.as_deref());
         // Each hop is a new request to its origin (a redirect may lead to another), except
         // the first hop of an attempt that has its turn already.
-        let mut first_hop = has_turn.replace(true);
+        let mut hop_has_turn = attempt_has_turn.replace(true);
         let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
-            if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !first_hop) {
+            let has_turn = std::mem::replace(&mut hop_has_turn, false);
+            if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
                 if !wait_turn(limiter, &hop.uri, deadline)? {
                     return Err(Error::timeout(ureq::Timeout::Global));
                 }
             }
-            first_hop = false;
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
                 // A job cancelled between hops (a redirect, a resend) sends nothing more.

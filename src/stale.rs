@@ -88,12 +88,14 @@ impl Seen {
     }
 }
 
-/// Whether a method is idempotent by RFC 9110 §9.2.2.
-pub(crate) fn is_idempotent(method: &Method) -> bool {
-    matches!(
+/// Whether a request is idempotent: by `mark`, the caller's word
+/// ([`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)) when given, else by its
+/// method (RFC 9110 §9.2.2).
+pub(crate) fn is_idempotent(method: &Method, mark: Option<bool>) -> bool {
+    mark.unwrap_or(matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
+    ))
 }
 
 /// Whether `error` is how a closed connection shows.
@@ -242,13 +244,13 @@ mod tests {
     fn idempotent_methods_are_those_of_rfc_9110() {
         for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"] {
             assert!(
-                is_idempotent(&Method::from_bytes(m.as_bytes()).unwrap()),
+                is_idempotent(&Method::from_bytes(m.as_bytes()).unwrap(), None),
                 "{m}"
             );
         }
         for m in ["POST", "PATCH", "CONNECT", "PURGE"] {
             assert!(
-                !is_idempotent(&Method::from_bytes(m.as_bytes()).unwrap()),
+                !is_idempotent(&Method::from_bytes(m.as_bytes()).unwrap(), None),
                 "{m}"
             );
         }

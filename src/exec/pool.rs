@@ -399,13 +399,12 @@ fn worker_loop(workers: Arc<Workers>, index: usize, first: QueueItem) {
     workers.hooks.at_start.pass();
     // The job this worker was started for was not queued, so a shutdown did not take it back:
     // refused here, as it would have been in the queue.
-    let mut first = Some(first).filter(|task| {
-        let refused = workers.shut_down.load(Ordering::Acquire);
-        if refused {
-            task.abort(Error::ShutDown);
-        }
-        !refused
-    });
+    let mut first = if workers.shut_down.load(Ordering::Acquire) {
+        first.abort(Error::ShutDown);
+        None
+    } else {
+        Some(first)
+    };
     loop {
         let task = match first.take().map_or_else(|| jobs.try_recv(), Ok) {
             Ok(task) => task,
@@ -495,23 +494,22 @@ mod tests {
         };
         let a = run(&exec, hold.clone());
         let_idle.send(()).unwrap();
+        // Polls `done` every 5 ms, `tries` times at most.
+        let wait_for = |tries: u32, done: &dyn Fn() -> bool| {
+            for _ in 0..tries {
+                if done() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
         // The first worker takes the job if it was queued; a job given to the second worker
         // is not in the queue.
-        for _ in 0..1000 {
-            if exec.queued() == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(1000, &|| exec.queued() == 0);
         let_start.send(()).unwrap();
         // Two workers counted idle would be one too many: one of the two holds a job. Give the
         // second worker the time to count itself.
-        for _ in 0..200 {
-            if exec.workers.idle.load(Ordering::Acquire) >= 2 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(200, &|| exec.workers.idle.load(Ordering::Acquire) >= 2);
         let b = run(&exec, hold);
         let mut c = run(&exec, || ());
         let started = c.result_timeout(Duration::from_secs(10)).is_some();

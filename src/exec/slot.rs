@@ -370,9 +370,12 @@ impl<T: Send + 'static> Slot<T> {
         if self.pool == 0 || !is_worker_of(self.pool) {
             return false;
         }
-        let claimed = self.claim();
+        let claimed = {
+            let mut state = self.lock();
+            state.inline = std::mem::replace(&mut state.queued, false);
+            state.inline
+        };
         if claimed {
-            self.lock().inline = true;
             self.run_claimed(task);
         }
         claimed
