@@ -144,27 +144,23 @@ fn a_server_wait_of_zero_gets_the_backoff() {
     assert!(took >= ms(280), "no backoff after a zero wait: {took:?}");
 }
 
+/// The status `request` ends with, retries done.
+fn status_of(request: ureq_futures::RequestBuilder) -> u16 {
+    request.send().result().unwrap().status()
+}
+
 #[test]
 fn post_is_retried_only_when_allowed() {
     let server = TestServer::start(|_| Reply::status(503, "busy"));
     let session = session_with(fast_retries());
-    let resp = session
-        .post(server.url())
-        .body("x")
-        .send()
-        .result()
-        .unwrap();
-    assert_eq!(resp.status(), 503);
+    assert_eq!(status_of(session.post(server.url()).body("x")), 503);
     assert_eq!(server.request_count(), 1, "a POST was retried by default");
 
-    let resp = session
-        .post(server.url())
-        .body("x")
-        .retry(fast_retries().non_idempotent(true))
-        .send()
-        .result()
-        .unwrap();
-    assert_eq!(resp.status(), 503);
+    let allowed = fast_retries().non_idempotent(true);
+    assert_eq!(
+        status_of(session.post(server.url()).body("x").retry(allowed)),
+        503
+    );
     assert_eq!(server.request_count(), 1 + 4);
     // The body went out with every attempt.
     assert!(server.requests().iter().all(|r| r.body == b"x"));
@@ -175,27 +171,15 @@ fn the_requests_idempotent_mark_decides_as_its_method_would() {
     let server = TestServer::start(|_| Reply::status(503, "busy"));
     let session = session_with(fast_retries());
     // A GET the caller says must not be sent twice is sent once.
-    let resp = session
-        .get(server.url())
-        .idempotent(false)
-        .send()
-        .result()
-        .unwrap();
-    assert_eq!(resp.status(), 503);
+    assert_eq!(status_of(session.get(server.url()).idempotent(false)), 503);
     assert_eq!(
         server.request_count(),
         1,
         "a GET marked idempotent(false) was sent again"
     );
     // A POST the caller says is safe to repeat is retried like a PUT.
-    let resp = session
-        .post(server.url())
-        .body("x")
-        .idempotent(true)
-        .send()
-        .result()
-        .unwrap();
-    assert_eq!(resp.status(), 503);
+    let marked = session.post(server.url()).body("x").idempotent(true);
+    assert_eq!(status_of(marked), 503);
     assert_eq!(server.request_count(), 1 + 4);
 }
 
