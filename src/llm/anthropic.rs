@@ -222,6 +222,9 @@ impl Wire for Anthropic {
 /// The provider's name in errors.
 const PROVIDER: &str = "Anthropic";
 
+/// How the ids of Anthropic's server tool uses begin.
+const SERVER_TOOL_ID: &str = "srvtoolu_";
+
 /// A part as an Anthropic content block.
 fn block(part: &Part) -> Result<Value, Error> {
     Ok(match part {
@@ -253,5 +256,15 @@ fn block(part: &Part) -> Result<Value, Error> {
         Part::Thought(Thought::Redacted { data }) => {
             json!({"type": "redacted_thinking", "data": data})
         }
+        // Anthropic's own server tools (`srvtoolu_` ids) go back as they came; an MCP tool
+        // use's server name is not kept, and another provider's tools mean nothing here.
+        Part::ServerToolUse(call) if call.id.starts_with(SERVER_TOOL_ID) => json!({
+            "type": "server_tool_use", "id": call.id, "name": call.name,
+            "input": arguments_value(call, PROVIDER)?,
+        }),
+        Part::ServerToolResult(result) if result.tool_use_id.starts_with(SERVER_TOOL_ID) => {
+            result.block.clone()
+        }
+        Part::ServerToolUse(_) | Part::ServerToolResult(_) => Value::Null,
     })
 }

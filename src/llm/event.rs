@@ -79,7 +79,9 @@ pub enum ChatEvent {
 /// Anthropic sends one content block per result (`web_search_tool_result`,
 /// `web_fetch_tool_result`, `code_execution_tool_result`, `mcp_tool_result`...), whose
 /// `tool_use_id` names the [`ServerToolUse`](ChatEvent::ServerToolUse) it answers. To continue
-/// the conversation, send the block back as it came.
+/// the conversation, send the block back as it came:
+/// [`ChatResponse::message`](super::ChatResponse::message) does, as a
+/// [`Part::ServerToolResult`](super::Part::ServerToolResult).
 ///
 /// # Examples
 ///

@@ -178,6 +178,8 @@ fn part(part: &Part) -> Result<Value, Error> {
     Ok(match part {
         // Another provider's signed thinking: Gemini signs its own parts (`thoughtSignature`).
         Part::Thought(_) => Value::Null,
+        // Another provider's own tools.
+        Part::ServerToolUse(_) | Part::ServerToolResult(_) => Value::Null,
         Part::Text { text } => json!({"text": text}),
         Part::ImageUrl { url } => {
             // A data: URL is an inline image: `inlineData`, not a file Gemini would look up.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Thought, ToolCall};
+use super::{ServerToolResult, Thought, ToolCall};
 use crate::Error;
 
 /// One message of a chat: a role and a list of [`Part`]s (text, images, tool calls, tool
@@ -132,6 +132,19 @@ pub enum Part {
     /// [`ChatResponse::message`](super::ChatResponse::message) puts it): sent to Anthropic as
     /// it came, left out for the other providers.
     Thought(Thought),
+    /// A tool the provider ran itself (in an assistant message of the history, as
+    /// [`ChatResponse::message`](super::ChatResponse::message) puts it, from
+    /// [`ChatResponse::server_tool_uses`](super::ChatResponse::server_tool_uses)). Anthropic's
+    /// (ids `srvtoolu_...`) are sent to Anthropic as `server_tool_use` blocks, which it needs
+    /// back to go on with a turn that ended in `pause_turn`, or in client tool calls while a
+    /// server tool was still to run. Left out otherwise: for the other providers, and for
+    /// Anthropic's MCP tool uses (ids `mcptoolu_...`), whose server name is not kept.
+    ServerToolUse(ToolCall),
+    /// The result of a tool the provider ran itself, kept whole (from
+    /// [`ChatResponse::server_tool_results`](super::ChatResponse::server_tool_results)): sent to
+    /// Anthropic as the block it came as when it answers one of its `srvtoolu_...` uses, left
+    /// out otherwise, as [`ServerToolUse`](Part::ServerToolUse) is.
+    ServerToolResult(ServerToolResult),
 }
 
 /// The result of running a tool call, sent back to the model in a `"tool"` message (see

@@ -303,6 +303,8 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>)
             })),
             // Another provider's signed thinking: no place for it here.
             Part::Thought(_) => {}
+            // Another provider's own tools.
+            Part::ServerToolUse(_) | Part::ServerToolResult(_) => {}
         }
     }
     if message.is_tool_results() {

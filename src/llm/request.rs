@@ -632,7 +632,14 @@ impl ChatRequest {
                     Part::Thought(_) if !assistant => {
                         Some("a thought outside an assistant message")
                     }
-                    Part::ToolCall(_) | Part::ToolResult(_) | Part::Thought(_) => None,
+                    Part::ServerToolUse(_) | Part::ServerToolResult(_) if !assistant => {
+                        Some("a server tool's use or result outside an assistant message")
+                    }
+                    Part::ToolCall(_)
+                    | Part::ToolResult(_)
+                    | Part::Thought(_)
+                    | Part::ServerToolUse(_)
+                    | Part::ServerToolResult(_) => None,
                     Part::ImageUrl { .. } | Part::Image { .. } => match images {
                         ImagesIn::User if !message.is("user") => {
                             Some("an image outside a user message")
@@ -759,9 +766,10 @@ pub struct ChatResponse {
     pub text: String,
     /// The tool calls the caller has to run, in order.
     pub tool_calls: Vec<ToolCall>,
-    /// The tools the provider ran itself (Anthropic's web search...), to show, not to run.
+    /// The tools the provider ran itself (Anthropic's web search...), to show, not to run
+    /// ([`message`](Self::message) sends them back).
     pub server_tool_uses: Vec<ToolCall>,
-    /// The results of the provider's own tools.
+    /// The results of the provider's own tools ([`message`](Self::message) sends them back).
     pub server_tool_results: Vec<ServerToolResult>,
     /// The model's plan before its tool calls (Cohere's `tool_plan`), empty when it sent none.
     pub tool_plan: String,
@@ -812,7 +820,9 @@ impl ChatResponse {
     }
 
     /// The assistant's turn for the history: its signed [`thoughts`](Self::thoughts), its
-    /// text (else its tool plan) and its tool calls.
+    /// text (else its tool plan), the tools the provider ran itself, each use followed by its
+    /// result ([`server_tool_uses`](Self::server_tool_uses),
+    /// [`server_tool_results`](Self::server_tool_results)), and its tool calls.
     ///
     /// # Examples
     ///
@@ -833,9 +843,27 @@ impl ChatResponse {
         let thoughts = self.thoughts.iter().cloned().map(Part::Thought);
         let calls = self.tool_calls.iter().cloned().map(Part::ToolCall);
         let text = text.map(|t| Part::text(t.as_str()));
+        // Anthropic wants each server tool's result right after its use.
+        let mut server = Vec::new();
+        let mut results: Vec<Option<&ServerToolResult>> =
+            self.server_tool_results.iter().map(Some).collect();
+        for call in &self.server_tool_uses {
+            server.push(Part::ServerToolUse(call.clone()));
+            let answers = |r: &&ServerToolResult| !call.id.is_empty() && r.tool_use_id == call.id;
+            if let Some(result) = results.iter_mut().find(|r| r.is_some_and(|r| answers(&r))) {
+                server.extend(result.take().cloned().map(Part::ServerToolResult));
+            }
+        }
+        server.extend(
+            results
+                .into_iter()
+                .flatten()
+                .cloned()
+                .map(Part::ServerToolResult),
+        );
         Message {
             role: "assistant".into(),
-            content: thoughts.chain(text).chain(calls).collect(),
+            content: thoughts.chain(text).chain(server).chain(calls).collect(),
         }
     }
 }

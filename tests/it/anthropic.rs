@@ -341,3 +341,81 @@ fn an_overloaded_529_is_a_status_error_too() {
     );
     assert!(err.to_string().contains("Overloaded"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Server tools in a tool loop
+// ---------------------------------------------------------------------------------------------
+
+/// An answer that searched the web once, then called a client tool while a second search was
+/// still to run (Anthropic runs it once the client tool's result comes back).
+fn searched_then_called() -> String {
+    sse_body(&[
+        message_start(),
+        block_start(
+            0,
+            json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}),
+        ),
+        delta(
+            0,
+            json!({"type": "input_json_delta", "partial_json": "{\"query\": \"Oslo\"}"}),
+        ),
+        block_stop(0),
+        block_start(
+            1,
+            json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
+                "content": [{"type": "web_search_result", "url": "https://yr.no/", "title": "Yr",
+                    "encrypted_content": "EqgB"}]}),
+        ),
+        block_stop(1),
+        block_start(2, json!({"type": "text", "text": ""})),
+        text(2, "Oslo is cold."),
+        block_stop(2),
+        block_start(
+            3,
+            json!({"type": "server_tool_use", "id": "srvtoolu_2", "name": "web_search", "input": {}}),
+        ),
+        delta(
+            3,
+            json!({"type": "input_json_delta", "partial_json": "{\"query\": \"Rome\"}"}),
+        ),
+        block_stop(3),
+        block_start(
+            4,
+            json!({"type": "tool_use", "id": "toolu_A", "name": "local_time", "input": {}}),
+        ),
+        block_stop(4),
+        message_delta("tool_use", 40),
+        message_stop(),
+    ])
+}
+
+#[test]
+fn the_server_tools_blocks_go_back_with_the_assistant_turn() {
+    use ureq_futures::llm::{ChatRequest, Part};
+    let server = serve(searched_then_called());
+    let client = client(&server.url());
+    let mut request = ChatRequest::new().user("Weather in Oslo and Rome, and my time?");
+    let answer = client.complete(&request).unwrap();
+    assert_eq!(answer.tool_calls.len(), 1);
+    let turn = answer.message();
+    request.push(turn.clone());
+    request.push(Message::tool_result(&answer.tool_calls[0], "12:00"));
+    client.complete(&request).unwrap();
+    let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+    assert_eq!(
+        sent["messages"][1],
+        json!({"role": "assistant", "content": [
+            {"type": "text", "text": "Oslo is cold."},
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "Oslo"}},
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
+                "content": [{"type": "web_search_result", "url": "https://yr.no/", "title": "Yr",
+                    "encrypted_content": "EqgB"}]},
+            {"type": "server_tool_use", "id": "srvtoolu_2", "name": "web_search", "input": {"query": "Rome"}},
+            {"type": "tool_use", "id": "toolu_A", "name": "local_time", "input": {}},
+        ]})
+    );
+    // The turn saves and reads back whole.
+    let saved = serde_json::to_string(&turn).unwrap();
+    assert_eq!(serde_json::from_str::<Message>(&saved).unwrap(), turn);
+    assert!(matches!(turn.content[1], Part::ServerToolUse(_)));
+}
