@@ -57,10 +57,11 @@ pub enum ChatEvent {
     /// The model's plan before it calls tools (Cohere's `tool-plan-delta`). Not part of the
     /// answer. Never empty.
     ToolPlan(String),
-    /// A whole block of thinking as the provider signed it, sent when the block ends (its text
+    /// A whole block of thinking as the provider sent it, sent when the block ends (its text
     /// came before as [`Reasoning`](ChatEvent::Reasoning) pieces): Anthropic's `thinking` and
-    /// `redacted_thinking` blocks. [`ChatResponse::message`](super::ChatResponse::message)
-    /// sends it back with the assistant's turn, as a tool loop with extended thinking must.
+    /// `redacted_thinking` blocks, the reasoning field of an OpenAI-compatible server's answer
+    /// ([`Thought::Unsigned`]). [`ChatResponse::message`](super::ChatResponse::message) sends it
+    /// back with the assistant's turn, as a tool loop with extended thinking must.
     Thought(Thought),
     /// Why the model stopped, as the provider spells it: `"stop"`, `"length"`, `"tool_calls"`
     /// (OpenAI); `"end_turn"`, `"max_tokens"`, `"tool_use"` (Anthropic); `"STOP"`,
@@ -108,12 +109,14 @@ pub struct ServerToolResult {
     pub block: Value,
 }
 
-/// A block of the model's thinking as the provider signed it, to send back unchanged with the
+/// A block of the model's thinking as the provider sent it, to send back unchanged with the
 /// assistant's turn: with extended thinking on, Anthropic refuses a tool loop whose assistant
-/// turn lost its thinking blocks. Read from [`ChatResponse::thoughts`](super::ChatResponse) or
+/// turn lost its thinking blocks, and DeepSeek in thinking mode one whose assistant turns lost
+/// their `reasoning_content`. Read from [`ChatResponse::thoughts`](super::ChatResponse) or
 /// [`ChatStream::thoughts`](super::ChatStream::thoughts); carried in history as
-/// [`Part::Thought`](super::Part::Thought), which only Anthropic is sent (the other providers
-/// get the turn without it).
+/// [`Part::Thought`](super::Part::Thought): Anthropic is sent the signed and redacted ones, the
+/// OpenAI-compatible servers the [`Unsigned`](Thought::Unsigned) ones, and each provider gets
+/// the turn without the others.
 ///
 /// # Examples
 ///
@@ -150,6 +153,17 @@ pub enum Thought {
     Redacted {
         /// The encrypted thinking, as sent.
         data: String,
+    },
+    /// The reasoning an OpenAI-compatible server sent in a field of the message (DeepSeek's,
+    /// vLLM's and llama.cpp's `reasoning_content`; the `reasoning` of Groq, OpenRouter and
+    /// Ollama), whole, sent when the answer's finish reason comes. Sent back in the same field
+    /// of the assistant's message, as DeepSeek requires in a tool loop with thinking; a field
+    /// other than those two is left out.
+    Unsigned {
+        /// The field it came in: `"reasoning_content"` or `"reasoning"`.
+        field: String,
+        /// The reasoning, whole.
+        text: String,
     },
 }
 

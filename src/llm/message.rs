@@ -128,9 +128,10 @@ pub enum Part {
     ToolCall(ToolCall),
     /// The result of a tool call (in a `"tool"` message).
     ToolResult(ToolResult),
-    /// A signed block of the model's thinking (in an assistant message of the history, as
-    /// [`ChatResponse::message`](super::ChatResponse::message) puts it): sent to Anthropic as
-    /// it came, left out for the other providers.
+    /// A block of the model's thinking (in an assistant message of the history, as
+    /// [`ChatResponse::message`](super::ChatResponse::message) puts it): a signed or redacted
+    /// one is sent to Anthropic as it came, an [`Unsigned`](Thought::Unsigned) one to the
+    /// OpenAI-compatible servers in its field of the message; left out everywhere else.
     Thought(Thought),
     /// A tool the provider ran itself (in an assistant message of the history, as
     /// [`ChatResponse::message`](super::ChatResponse::message) puts it, from

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::client::{Client, ClientBuilder};
 use super::message::data_url;
 use super::request::{put, ImagesIn};
-use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice};
+use super::{ChatRequest, Message, Part, ResponseFormat, Thought, ToolChoice};
 use crate::Error;
 
 mod decoder;
@@ -286,7 +286,7 @@ pub(crate) fn chat_messages(
 /// text next to its tool calls goes in that field (Cohere's `tool_plan`) instead of `content`.
 /// Each part is where the provider takes it: see [`ChatRequest::check_parts`].
 fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>) {
-    let (mut content, mut calls) = (Vec::new(), Vec::new());
+    let (mut content, mut calls, mut reasoning) = (Vec::new(), Vec::new(), Vec::new());
     let image = |url: &str| json!({"type": "image_url", "image_url": {"url": url}});
     for part in &message.content {
         match part {
@@ -301,6 +301,13 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>)
             Part::ToolResult(result) => out.push(json!({
                 "role": "tool", "tool_call_id": result.call_id, "content": result.content,
             })),
+            // Reasoning that came in a field of the message goes back in it (Cohere has none).
+            Part::Thought(Thought::Unsigned { field, text })
+                if plan_key.is_none()
+                    && matches!(field.as_str(), "reasoning_content" | "reasoning") =>
+            {
+                reasoning.push((field.as_str(), text.as_str()))
+            }
             // Another provider's signed thinking: no place for it here.
             Part::Thought(_) => {}
             // Another provider's own tools.
@@ -321,6 +328,12 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>)
         ([], _) => entry["content"] = json!(""),
         ([one], _) if one["type"] == "text" => entry["content"] = one["text"].clone(),
         _ => entry["content"] = Value::Array(content),
+    }
+    for (field, text) in reasoning {
+        match &mut entry[field] {
+            Value::String(known) => known.push_str(text),
+            slot => *slot = json!(text),
+        }
     }
     put(
         &mut entry,

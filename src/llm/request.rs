@@ -775,7 +775,8 @@ pub struct ChatResponse {
     pub tool_plan: String,
     /// The model's reasoning, empty when it sent none.
     pub reasoning: String,
-    /// The model's thinking blocks as the provider signed them (Anthropic's), which
+    /// The model's thinking as the provider sent it to be sent back (Anthropic's signed
+    /// blocks, the reasoning field of an OpenAI-compatible server's answer), which
     /// [`message`](Self::message) sends back; empty for the other providers.
     pub thoughts: Vec<Thought>,
     /// The refusal message, if the model refused.

@@ -449,9 +449,10 @@ impl ChatStream {
         &self.state.reasoning
     }
 
-    /// The signed thinking blocks received so far (Anthropic's; empty for the other
-    /// providers): what a tool loop with extended thinking sends back with the assistant's
-    /// turn ([`ChatResponse::message`] does).
+    /// The thinking to send back received so far (Anthropic's signed blocks; once the finish
+    /// reason came, the reasoning field of an OpenAI-compatible server's answer; empty for the
+    /// other providers): what a tool loop with extended thinking sends back with the
+    /// assistant's turn ([`ChatResponse::message`] does).
     ///
     /// # Examples
     ///

@@ -305,13 +305,18 @@ fn next_event_shows_every_event_in_order() {
         kinds.push(match event.unwrap() {
             ChatEvent::Reasoning(_) => "reasoning",
             ChatEvent::Text(_) => "text",
+            ChatEvent::Thought(_) => "thought",
             ChatEvent::Finish(_) => "finish",
             ChatEvent::Usage(_) => "usage",
             ChatEvent::Done => "done",
             _ => "other",
         });
     }
-    assert_eq!(kinds, ["reasoning", "text", "finish", "usage", "done"]);
+    // The reasoning, whole, comes again as a thought just before the finish.
+    assert_eq!(
+        kinds,
+        ["reasoning", "text", "thought", "finish", "usage", "done"]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,4 +609,57 @@ fn a_stream_cut_after_its_first_byte_is_never_resent() {
     assert_eq!(pieces, ["par"]);
     assert!(error.is_some());
     assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+/// A thinking answer that calls a tool, its reasoning under `field` (DeepSeek's
+/// `reasoning_content`, Groq's and OpenRouter's `reasoning`).
+fn reasoned_call(field: &str) -> String {
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    [
+        chunk(
+            json!({"role": "assistant", "content": null, field: "I need "}),
+            Value::Null,
+        ),
+        chunk(json!({"content": null, field: "the time."}), Value::Null),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "now", "arguments": "{}"}}]}),
+            Value::Null,
+        ),
+        chunk(json!({}), json!("tool_calls")),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat()
+}
+
+#[test]
+fn reasoning_goes_back_in_the_field_it_came_in() {
+    use ureq_futures::llm::ChatRequest;
+    for field in ["reasoning_content", "reasoning"] {
+        let body = reasoned_call(field);
+        let server = TestServer::start(move |_| Reply::sse([body.clone()], ms(0)));
+        let client = OpenAIClient::builder("deepseek-v4-flash", None)
+            .env(|_| None)
+            .base_url(server.url())
+            .build();
+        let mut request = ChatRequest::new().user("What time is it?");
+        let answer = client.complete(&request).unwrap();
+        assert_eq!(answer.reasoning, "I need the time.");
+        request.push(answer.message());
+        request.push(Message::tool_result(&answer.tool_calls[0], "12:00"));
+        client.complete(&request).unwrap();
+        let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+        assert_eq!(
+            sent["messages"][1],
+            json!({"role": "assistant", "content": null, field: "I need the time.",
+                "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "now", "arguments": "{}"}}]}),
+            "{field}"
+        );
+    }
 }

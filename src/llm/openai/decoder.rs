@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
+use crate::llm::event::{ChatEvent, Thought, ToolCallDelta, Usage};
 use crate::llm::wire::{
     api_error, arguments_text, chat_decode, failed, first_of, is_server_failure, non_empty_string,
     parse_object, unnamed_call, Ending,
@@ -22,7 +22,7 @@ use crate::Error;
 /// |---|---|
 /// | `choices[0].delta.content` as a string | [`ChatEvent::Text`] (empty strings are dropped) |
 /// | `content` as an array of parts | the `{"type":"text"}` parts are text; `thinking` parts are reasoning; others are skipped |
-/// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`] |
+/// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`] |
 /// | `refusal` | [`ChatEvent::Refusal`] |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
@@ -72,6 +72,8 @@ pub struct OpenAIDecoder {
     ending: Ending,
     /// The tool calls started so far, in order: their number is their position.
     calls: Vec<CallTrack>,
+    /// The reasoning field's name and all its text so far, for the `Thought` at the finish.
+    reasoning: Option<(&'static str, String)>,
 }
 
 /// What the decoder knows of one tool call.
@@ -184,13 +186,26 @@ impl OpenAIDecoder {
         if let Some(choice) = first_of(chunk.choices, |c| c.index) {
             if let Some(mut delta) = choice.delta {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
-                delta.into_events(events);
+                if let Some((field, piece)) = delta.into_events(events) {
+                    let (_, text) = self.reasoning.get_or_insert((field, String::new()));
+                    text.push_str(&piece);
+                }
                 events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
             let reason = choice.finish_reason.filter(|r| !r.is_empty());
             // The server stopped the answer (DeepSeek when overloaded; OpenRouter's `error`).
             if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
                 return Err(failed(reason, None));
+            }
+            if reason.is_some() {
+                let thought = self
+                    .reasoning
+                    .take()
+                    .map(|(field, text)| Thought::Unsigned {
+                        field: field.to_string(),
+                        text,
+                    });
+                events.extend(thought.map(ChatEvent::Thought));
             }
             events.extend(reason.map(ChatEvent::Finish));
         }
@@ -251,11 +266,15 @@ struct FunctionChunk {
 }
 
 impl Delta {
-    fn into_events(self, events: &mut Vec<ChatEvent>) {
+    /// Pushes the delta's events; returns the piece of reasoning that came in a field of its
+    /// own, with the field's name.
+    fn into_events(self, events: &mut Vec<ChatEvent>) -> Option<(&'static str, String)> {
         // A server may send the same text under both names: take one.
-        let reasoning = non_empty_string(self.reasoning_content)
-            .or_else(|| non_empty_string(self.reasoning))
-            .unwrap_or_default();
+        let field = match non_empty_string(self.reasoning_content) {
+            Some(text) => Some(("reasoning_content", text)),
+            None => non_empty_string(self.reasoning).map(|text| ("reasoning", text)),
+        };
+        let reasoning = field.as_ref().map_or("", |(_, text)| text.as_str());
         let (mut text, mut part_reasoning) = (String::new(), String::new());
         match self.content {
             Some(Value::String(s)) => text = s,
@@ -277,7 +296,7 @@ impl Delta {
             }
             _ => {}
         }
-        let reasoning = reasoning + &part_reasoning;
+        let reasoning = reasoning.to_string() + &part_reasoning;
         if !reasoning.is_empty() {
             events.push(ChatEvent::Reasoning(reasoning));
         }
@@ -285,6 +304,7 @@ impl Delta {
             events.push(ChatEvent::Text(text));
         }
         events.extend(non_empty_string(self.refusal).map(ChatEvent::Refusal));
+        field
     }
 }
 
