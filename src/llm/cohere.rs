@@ -310,7 +310,7 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
 
 /// v2's body: OpenAI's shape of messages, Cohere's names for the rest.
 fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
-    let messages = chat_messages(request, PROVIDER, Some("tool_plan"))?;
+    let messages = chat_messages(request, PROVIDER, Some("tool_plan"), false)?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "tools", function_tools(request));
     let choice = match &request.tool_choice {

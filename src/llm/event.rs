@@ -157,8 +157,8 @@ pub enum Thought {
     /// The reasoning an OpenAI-compatible server sent in a field of the message (DeepSeek's,
     /// vLLM's and llama.cpp's `reasoning_content`; the `reasoning` of Groq, OpenRouter and
     /// Ollama), whole, sent when the answer's finish reason comes. Sent back in the same field
-    /// of the assistant's message, as DeepSeek requires in a tool loop with thinking; a field
-    /// other than those two is left out.
+    /// of the assistant's message, as DeepSeek requires in a tool loop with thinking (not to
+    /// Mistral, whose API refuses it); a field other than those two is left out.
     Unsigned {
         /// The field it came in: `"reasoning_content"` or `"reasoning"`.
         field: String,
@@ -202,7 +202,9 @@ pub struct ToolCallDelta {
     /// The next fragment of the arguments (JSON text), possibly empty.
     pub arguments: String,
     /// An opaque token the provider wants back with the call when it is sent in the history
-    /// (Gemini's `thoughtSignature` on a `functionCall` part), on the piece that carries it.
+    /// (Gemini's `thoughtSignature` on a `functionCall` part, or in the call's
+    /// `extra_content.google.thought_signature` on its OpenAI-compatible endpoint), on the piece
+    /// that carries it.
     pub signature: Option<String>,
 }
 
@@ -255,8 +257,9 @@ pub struct ToolCall {
     /// The arguments: all fragments concatenated, normally a JSON object as text.
     pub arguments: String,
     /// An opaque token to send back with the call in the history: Gemini's `thoughtSignature`
-    /// (Gemini 3 models refuse a history whose function calls lost theirs). `None` for the
-    /// other providers.
+    /// (Gemini 3 models refuse a history whose function calls lost theirs), also through its
+    /// OpenAI-compatible endpoint (`extra_content.google.thought_signature`, which an
+    /// `OpenAIClient` sends back as it came). `None` for the other providers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
 }

@@ -200,6 +200,10 @@ pub(crate) struct Flavor {
     pub(crate) seed: &'static str,
     /// The tool choice that requires a call: `required`, or Mistral's `any`.
     pub(crate) required: &'static str,
+    /// Whether the fields some compatible servers add to an answer go back with it in the
+    /// history (a reasoning field, Gemini's `extra_content` on a tool call); Mistral's API,
+    /// which sends none and refuses fields it does not know, gets none.
+    pub(crate) echo: bool,
 }
 
 impl Flavor {
@@ -212,6 +216,7 @@ impl Flavor {
             max_tokens: "max_tokens",
             seed: "seed",
             required: "required",
+            echo: true,
         }
     }
 }
@@ -223,7 +228,7 @@ pub(crate) fn chat_body(
     temperature: Option<f64>,
     flavor: &Flavor,
 ) -> Result<Value, Error> {
-    let messages = chat_messages(request, flavor.name, None)?;
+    let messages = chat_messages(request, flavor.name, None, flavor.echo)?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "temperature", temperature);
     put(&mut body, flavor.max_tokens, request.max_tokens);
@@ -264,11 +269,13 @@ pub(crate) fn function_tools(request: &ChatRequest) -> Option<Value> {
 
 /// The conversation as chat-completions messages (OpenAI's, which Cohere v2 shares): the
 /// system prompt first, then each message as [`push_message`] lays it out, its parts checked
-/// first (refusals name `provider`).
+/// first (refusals name `provider`). With `echo`, a reasoning field and Gemini's thought
+/// signatures go back as the compatible servers sent them (see [`Flavor::echo`]).
 pub(crate) fn chat_messages(
     request: &ChatRequest,
     provider: &str,
     plan_key: Option<&str>,
+    echo: bool,
 ) -> Result<Vec<Value>, Error> {
     request.check_parts(provider, ImagesIn::User)?;
     let mut messages = Vec::new();
@@ -276,7 +283,7 @@ pub(crate) fn chat_messages(
         messages.push(json!({"role": "system", "content": system}));
     }
     for message in &request.messages {
-        push_message(&mut messages, message, plan_key);
+        push_message(&mut messages, message, plan_key, echo);
     }
     Ok(messages)
 }
@@ -285,7 +292,7 @@ pub(crate) fn chat_messages(
 /// message, and one `tool` message per tool result it carries. With `plan_key`, an assistant's
 /// text next to its tool calls goes in that field (Cohere's `tool_plan`) instead of `content`.
 /// Each part is where the provider takes it: see [`ChatRequest::check_parts`].
-fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>) {
+fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>, echo: bool) {
     let (mut content, mut calls, mut reasoning) = (Vec::new(), Vec::new(), Vec::new());
     let image = |url: &str| json!({"type": "image_url", "image_url": {"url": url}});
     for part in &message.content {
@@ -294,17 +301,21 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>)
             Part::ImageUrl { url } => content.push(image(url)),
             Part::Image { media_type, data } => content.push(image(&data_url(media_type, data))),
             Part::ToolCall(call) => {
-                calls.push(json!({"id": call.id, "type": "function", "function": {
+                let mut entry = json!({"id": call.id, "type": "function", "function": {
                     "name": call.name, "arguments": call.arguments,
-                }}))
+                }});
+                // Gemini's OpenAI-compatible endpoint refuses a call without its signature.
+                if let Some(signature) = call.signature.as_deref().filter(|_| echo) {
+                    entry["extra_content"] = json!({"google": {"thought_signature": signature}});
+                }
+                calls.push(entry)
             }
             Part::ToolResult(result) => out.push(json!({
                 "role": "tool", "tool_call_id": result.call_id, "content": result.content,
             })),
             // Reasoning that came in a field of the message goes back in it (Cohere has none).
             Part::Thought(Thought::Unsigned { field, text })
-                if plan_key.is_none()
-                    && matches!(field.as_str(), "reasoning_content" | "reasoning") =>
+                if echo && matches!(field.as_str(), "reasoning_content" | "reasoning") =>
             {
                 reasoning.push((field.as_str(), text.as_str()))
             }

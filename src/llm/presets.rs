@@ -117,6 +117,7 @@ openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1", |_| {
     Flavor {
         seed: "random_seed",
         required: "any",
+        echo: false,
         ..Flavor::compatible("Mistral")
     }
 });

@@ -1078,3 +1078,41 @@ fn extra_fields_reach_every_providers_body_and_win() {
         assert_eq!(body["stream"], json!(false), "{provider}");
     }
 }
+
+#[test]
+fn fields_a_compatible_server_added_go_back_to_those_servers_only() {
+    let mut call = add_call("call_1");
+    call.signature = Some("sig".into());
+    let reasoning = Thought::Unsigned {
+        field: "reasoning_content".into(),
+        text: "think".into(),
+    };
+    let turn = Message {
+        role: "assistant".into(),
+        content: vec![Part::Thought(reasoning), Part::ToolCall(call.clone())],
+    };
+    let request = ChatRequest::new()
+        .user("2 + ?")
+        .message(turn)
+        .message(Message::tool_result(&call, "4"))
+        .tool(add_tool());
+    let openai = body_of("openai", &request);
+    assert_eq!(openai["messages"][1]["reasoning_content"], "think");
+    assert_eq!(
+        openai["messages"][1]["tool_calls"][0]["extra_content"],
+        json!({"google": {"thought_signature": "sig"}})
+    );
+    // Mistral refuses fields it does not know; Cohere has its own.
+    for provider in ["mistral", "cohere_v2"] {
+        let body = body_of(provider, &request);
+        let turn = body["messages"][1].as_object().expect("a message");
+        assert!(
+            !turn.contains_key("reasoning_content"),
+            "{provider}: {turn:?}"
+        );
+        assert!(
+            turn["tool_calls"][0].get("extra_content").is_none(),
+            "{provider}: {turn:?}"
+        );
+    }
+}

@@ -663,3 +663,33 @@ fn reasoning_goes_back_in_the_field_it_came_in() {
         );
     }
 }
+
+#[test]
+fn geminis_thought_signature_goes_back_with_its_call() {
+    use ureq_futures::llm::ChatRequest;
+    // Gemini's OpenAI-compatible endpoint: the signature rides on the call's first piece.
+    let body = concat!(
+        r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_g","type":"function","#,
+        r#""extra_content":{"google":{"thought_signature":"EpwICpkI"}},"function":{"name":"now","arguments":"{}"}}]}}]}"#,
+        "\n\n",
+        r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        "\n\ndata: [DONE]\n\n",
+    );
+    let server = TestServer::start(move |_| Reply::sse([body], ms(0)));
+    let client = OpenAIClient::builder("gemini-3-flash-preview", None)
+        .env(|_| None)
+        .base_url(server.url())
+        .build();
+    let mut request = ChatRequest::new().user("What time is it?");
+    let answer = client.complete(&request).unwrap();
+    assert_eq!(answer.tool_calls[0].signature.as_deref(), Some("EpwICpkI"));
+    request.push(answer.message());
+    request.push(Message::tool_result(&answer.tool_calls[0], "12:00"));
+    client.complete(&request).unwrap();
+    let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+    assert_eq!(
+        sent["messages"][1]["tool_calls"],
+        json!([{"id": "call_g", "type": "function", "function": {"name": "now", "arguments": "{}"},
+            "extra_content": {"google": {"thought_signature": "EpwICpkI"}}}])
+    );
+}

@@ -25,6 +25,7 @@ use crate::Error;
 /// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`] |
 /// | `refusal` | [`ChatEvent::Refusal`] |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
+/// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
 /// | `finish_reason` `insufficient_system_resource` (DeepSeek) or `error` (OpenRouter): the server stopped the answer | [`Error::Api`] whose kind is the reason: the stream's last item |
 /// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage` | [`ChatEvent::Usage`] |
@@ -87,6 +88,8 @@ struct CallTrack {
     named: bool,
     /// Arguments that came before the name, held back until it comes.
     held: String,
+    /// Gemini's thought signature, when it came before the name.
+    signature: Option<String>,
 }
 
 impl OpenAIDecoder {
@@ -118,6 +121,13 @@ impl OpenAIDecoder {
         // A few servers send the arguments as an object rather than as its text.
         let arguments = arguments_text(arguments);
         let id = piece.id.filter(|id| !id.is_empty());
+        // Gemini's OpenAI-compatible endpoint: the call's thought signature, to send back.
+        let signature = piece.extra_content.and_then(|mut extra| {
+            extra
+                .pointer_mut("/google/thought_signature")
+                .map(Value::take)
+        });
+        let signature = non_empty_string(signature);
         let position = match piece.index {
             // The last call at this index, unless the piece has another id: a new call that
             // reuses the index (Ollama sends every parallel call whole at index 0).
@@ -152,8 +162,12 @@ impl OpenAIDecoder {
             return Some(ChatEvent::ToolCall(ToolCallDelta {
                 id,
                 name,
+                signature,
                 ..ToolCallDelta::more(position, arguments)
             }));
+        }
+        if call.signature.is_none() {
+            call.signature = signature;
         }
         let Some(name) = name else {
             call.held.push_str(&arguments);
@@ -162,7 +176,8 @@ impl OpenAIDecoder {
         call.named = true;
         let mut held = std::mem::take(&mut call.held);
         held.push_str(&arguments);
-        let start = ToolCallDelta::start(position, call.id.clone(), name, held);
+        let mut start = ToolCallDelta::start(position, call.id.clone(), name, held);
+        start.signature = call.signature.take();
         Some(ChatEvent::ToolCall(start))
     }
 
@@ -257,6 +272,7 @@ struct ToolCallChunk {
     index: Option<usize>,
     id: Option<String>,
     function: Option<FunctionChunk>,
+    extra_content: Option<Value>,
 }
 
 #[derive(Deserialize)]
