@@ -650,6 +650,12 @@ fn reasoning_goes_back_in_the_field_it_came_in() {
         let mut request = ChatRequest::new().user("What time is it?");
         let answer = client.complete(&request).unwrap();
         assert_eq!(answer.reasoning, "I need the time.");
+        // The turn saves and reads back whole.
+        let saved = serde_json::to_string(&answer.message()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Message>(&saved).unwrap(),
+            answer.message()
+        );
         request.push(answer.message());
         request.push(Message::tool_result(&answer.tool_calls[0], "12:00"));
         client.complete(&request).unwrap();
