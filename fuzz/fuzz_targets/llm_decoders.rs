@@ -28,7 +28,8 @@
 //!   (nothing of the answer after it) and an `Error::Protocol` saying the answer was cut
 //!   anywhere else (Gemini: `Done` only ever comes from `finish`);
 //! - a computed total of tokens is the sum of its parts;
-//! - a `Thought` comes from Anthropic only, and a signed one never without its signature;
+//! - a `Thought` comes from Anthropic (a signed one never without its signature) or, unsigned,
+//!   from OpenAI's decoder (its field `reasoning_content` or `reasoning`, its text never empty);
 //! - a `ChatStream` fed the batches yields exactly the text before `Done`, ends with `Done` or
 //!   with one error, never assembles more tool calls than it was sent pieces of, and every
 //!   tool call (client or server) it assembles has a name.
@@ -160,13 +161,23 @@ fn check_batch(provider: Provider, data: &str, batch: &[ChatEvent]) {
             ChatEvent::Reasoning(s) | ChatEvent::Refusal(s) | ChatEvent::ToolPlan(s) => {
                 assert!(!s.is_empty(), "{provider:?}: empty {event:?}");
             }
-            ChatEvent::Thought(thought) => {
-                // Anthropic's signed thinking only, and never without its signature.
-                assert_eq!(provider, Provider::Anthropic, "{provider:?}: {thought:?}");
-                if let Thought::Signed { signature, .. } = thought {
+            ChatEvent::Thought(thought) => match thought {
+                // Anthropic's thinking, and never without its signature.
+                Thought::Signed { signature, .. } => {
+                    assert_eq!(provider, Provider::Anthropic, "{provider:?}: {thought:?}");
                     assert!(!signature.is_empty(), "an unsigned thought: {thought:?}");
                 }
-            }
+                // An OpenAI-compatible server's reasoning field, whole.
+                Thought::Unsigned { field, text } => {
+                    assert_eq!(provider, Provider::OpenAI, "{provider:?}: {thought:?}");
+                    assert!(
+                        matches!(field.as_str(), "reasoning_content" | "reasoning"),
+                        "{thought:?}"
+                    );
+                    assert!(!text.is_empty(), "an empty thought: {thought:?}");
+                }
+                _ => assert_eq!(provider, Provider::Anthropic, "{provider:?}: {thought:?}"),
+            },
             ChatEvent::Usage(usage) => {
                 if matches!(
                     provider,
