@@ -47,7 +47,9 @@ struct Inner {
 ///
 /// Workers start on demand: none until the first job, then one for each job that finds them all
 /// busy, up to [`max_workers`](SessionBuilder::max_workers). A session built and never used
-/// starts no thread.
+/// starts no thread. When the system refuses a new worker thread (out of threads or memory),
+/// the job that needed it resolves to [`Error::Io`] without running, and the next job that
+/// finds every worker busy tries again.
 ///
 /// Handles outlive their session: when the last clone is dropped, every job queued for a live
 /// [`Pending`] still runs (its result is there when asked for), and only queued jobs whose
