@@ -335,6 +335,10 @@ impl<T: Send + 'static> Future for Pending<T> {
     /// queued job inline, so blocking on a handle (`block_on`) from a worker of its own full
     /// pool waits for a free worker.
     ///
+    /// A waker that panics when woken does not unwind into the worker (nor into a
+    /// [`cancel`](Pending::cancel)): the panic is caught there, after the panic hook has
+    /// reported it, and the result waits in the handle as usual.
+    ///
     /// # Panics
     ///
     /// When polled again after it returned `Ready` (as futures may), or after

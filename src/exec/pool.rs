@@ -463,8 +463,8 @@ fn worker_loop(workers: Arc<Workers>, index: usize, first: QueueItem) {
             task.abort(Error::ShutDown);
             continue;
         }
-        // Jobs catch their own panics; this guards the loop against the rest (a user's waker
-        // that panics when woken), so that the pool never silently loses a worker.
+        // Jobs catch their own panics (and a user's waker that panics when woken); this
+        // guards the loop against the rest, so that the pool never silently loses a worker.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
     }
 }

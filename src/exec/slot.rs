@@ -272,12 +272,15 @@ impl<T: Send + 'static> Slot<T> {
         if waiters > 0 {
             self.done.notify_all();
         }
-        if let Some(waker) = waker {
-            waker.wake();
-        }
         for l in listeners {
             // The receiver may be gone (an abandoned `as_completed`); nothing to tell then.
             let _ = l.tx.send(l.index);
+        }
+        if let Some(waker) = waker {
+            // The waker is the code of whatever executor polled the handle. One that panics
+            // must not unwind through the worker's job or a cancel, which have more to do
+            // (interrupt the job, go on reading a stream); the panic hook has reported it.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
         }
     }
 

@@ -400,3 +400,50 @@ fn join_on_a_worker_shuts_the_session_down_without_waiting_for_itself() {
         .expect("join waited for itself")
         .unwrap());
 }
+
+/// A waker that panics when woken (a bug of the executor that polled the handle) made the
+/// worker drop the handle's other listeners unwoken, so `as_completed` ended without the
+/// result; and `cancel` of a running job panicked before it interrupted the job.
+#[test]
+fn a_waker_that_panics_loses_no_result_and_stops_no_cancel() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Wake, Waker};
+
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("a waker that panics");
+        }
+    }
+    let waker = Waker::from(Arc::new(Panics));
+    let session = FuturesSession::builder().max_workers(1).build();
+
+    let (go, wait) = bounded::<()>(0);
+    let mut p = session.submit(move |_| {
+        let _ = wait.recv();
+        Ok(5)
+    });
+    assert!(Pin::new(&mut p)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let mut done = as_completed(vec![p]);
+    go.send(()).unwrap();
+    let (index, result) = done.next().expect("as_completed ended without the result");
+    assert_eq!((index, result.unwrap()), (0, 5));
+
+    let (go, wait) = bounded::<()>(0);
+    let mut running = session.submit(move |_| {
+        let _ = wait.recv();
+        Ok(6)
+    });
+    assert!(Pin::new(&mut running)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| running.cancel()));
+    assert!(matches!(cancelled, Ok(true)), "cancel panicked");
+    assert!(matches!(running.result(), Err(Error::Cancelled)));
+    drop(go);
+    // The only worker is still there.
+    assert_eq!(session.submit(|_| Ok(1)).result().unwrap(), 1);
+}
