@@ -447,3 +447,57 @@ fn a_waker_that_panics_loses_no_result_and_stops_no_cancel() {
     // The only worker is still there.
     assert_eq!(session.submit(|_| Ok(1)).result().unwrap(), 1);
 }
+
+/// Panics in `Drop`: a job dropped unrun (cancelled, or queued at a shutdown) whose closure
+/// panicked as it was dropped left its handle unresolved for ever, and the shutdown stopped
+/// there, its later queued jobs left to run; a job that panicked with a payload whose `Drop`
+/// panicked left its handle unresolved too.
+#[test]
+fn panics_while_dropping_a_job_or_its_panic_leave_no_handle_unresolved() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("dropped");
+        }
+    }
+    let session = FuturesSession::builder().max_workers(1).build();
+
+    let mut payload =
+        session.submit(|_| -> Result<(), Error> { std::panic::panic_any(PanicsOnDrop) });
+    match payload.result_timeout(Duration::from_secs(5)) {
+        Some(Err(Error::Panicked(msg))) => assert_eq!(msg, "a panic with a non-string payload"),
+        other => panic!("{other:?}"),
+    }
+
+    let (release, busy) = block_workers(&session);
+    let guard = PanicsOnDrop;
+    let mut cancelled = session.submit(move |_| {
+        let _guard = &guard;
+        Ok(1)
+    });
+    let cancel = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cancelled.cancel()));
+    assert!(matches!(cancel, Ok(true)), "cancel panicked");
+    assert!(matches!(
+        cancelled.result_timeout(Duration::from_secs(5)),
+        Some(Err(Error::Cancelled))
+    ));
+
+    let guard = PanicsOnDrop;
+    let mut first = session.submit(move |_| {
+        let _guard = &guard;
+        Ok(2)
+    });
+    let mut second = session.submit(|_| Ok(3));
+    let shutdown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.shutdown()));
+    assert!(shutdown.is_ok(), "shutdown panicked");
+    for queued in [&mut first, &mut second] {
+        assert!(matches!(
+            queued.result_timeout(Duration::from_secs(5)),
+            Some(Err(Error::ShutDown))
+        ));
+    }
+    drop(release);
+    for h in busy {
+        h.result().unwrap();
+    }
+}
