@@ -201,6 +201,12 @@ impl Executor {
         self
     }
 
+    /// The lanes, for tests that reach into them.
+    #[cfg(test)]
+    pub(crate) fn lanes_for_test(&self) -> Option<&Arc<Lanes>> {
+        self.lanes.as_ref()
+    }
+
     /// Whether jobs queued with a lane key go through an admission step.
     pub(crate) fn has_lanes(&self) -> bool {
         self.lanes.is_some()
