@@ -641,4 +641,31 @@ mod tests {
         );
         exec.join();
     }
+
+    /// A second waiter on a job that a first one runs inline (two workers waiting on one
+    /// shared handle) marked the job as not run inline, while it ran past its lane: a request
+    /// of a rate-limited session then skipped its origin's token.
+    #[test]
+    fn a_second_waiter_leaves_a_job_run_inline_marked_so() {
+        let exec = Arc::new(Executor::new("pool-test", 1));
+        let inner_exec = Arc::clone(&exec);
+        let outer = run(&exec, move || {
+            let (tx, rx) = bounded::<Arc<Pending<bool>>>(1);
+            let inner = Arc::new(inner_exec.submit_in_lane(
+                move |done: Completer<bool>| {
+                    let me = rx.recv().unwrap();
+                    // The second waiter comes by while the job runs inline.
+                    assert!(!me.help());
+                    done.complete(Ok(job::current_job().unwrap().ran_inline()));
+                },
+                true,
+                None,
+            ));
+            tx.send(Arc::clone(&inner)).unwrap();
+            inner.wait();
+            let inner = Arc::try_unwrap(inner).ok().unwrap();
+            inner.result().unwrap()
+        });
+        assert!(outer.result().unwrap(), "the job ran inline, unmarked");
+    }
 }

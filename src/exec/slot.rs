@@ -386,8 +386,11 @@ impl<T: Send + 'static> Slot<T> {
         }
         let claimed = {
             let mut state = self.lock();
-            state.inline = std::mem::replace(&mut state.queued, false);
-            state.inline
+            // Only the claim marks the job: a later waiter finds it claimed and leaves the mark
+            // alone (the job may be reading it).
+            let claimed = std::mem::replace(&mut state.queued, false);
+            state.inline |= claimed;
+            claimed
         };
         if claimed {
             self.run_claimed(task);
