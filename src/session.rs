@@ -643,7 +643,8 @@ impl Default for SessionBuilder {
 }
 
 impl SessionBuilder {
-    /// The most worker threads, at least 1; they start as jobs arrive, not here. It also sizes
+    /// The most worker threads, at least 1; they start as jobs arrive, not here, and a large
+    /// maximum (`usize::MAX` for none) costs nothing for the workers not started. It also sizes
     /// the agent's idle-connection pool
     /// (ureq keeps 3 per host by default, which would reconnect on every burst of more), unless
     /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8.
@@ -1216,6 +1217,19 @@ mod tests {
                 .max_workers(),
             1
         );
+    }
+
+    /// Every worker's list of running jobs was made when the session was built: a large
+    /// maximum (`usize::MAX`: no limit) panicked ("capacity overflow") or aborted the process
+    /// on a failed allocation, and a merely big one took memory for workers never started.
+    #[test]
+    fn a_maximum_of_any_size_costs_nothing_until_workers_start() {
+        let session = FuturesSession::builder().max_workers(usize::MAX).build();
+        assert_eq!(session.max_workers(), usize::MAX);
+        assert_eq!(session.submit(|_| Ok(1)).result().unwrap(), 1);
+        assert_eq!(session.workers(), 1);
+        session.shutdown_now();
+        session.join();
     }
 
     #[test]

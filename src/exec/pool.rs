@@ -148,8 +148,9 @@ struct Workers {
     /// Worker loops still running, to let `join` wait for them.
     alive: Mutex<usize>,
     none_alive: Condvar,
-    /// The jobs each worker runs now (by the order the workers started), for `shutdown_now`.
-    running: Vec<Arc<job::Running>>,
+    /// The jobs each worker runs now, a list per worker started, for `shutdown_now`. Grown as
+    /// workers start, so that a large `max_workers` costs nothing up front.
+    running: Mutex<Vec<Arc<job::Running>>>,
     /// The jobs held past their end (body readers still reading), for `shutdown_now`.
     held: Arc<job::Held>,
     #[cfg(test)]
@@ -173,7 +174,7 @@ impl Executor {
             handed: crossbeam_channel::unbounded(),
             alive: Mutex::new(0),
             none_alive: Condvar::new(),
-            running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
+            running: Mutex::new(Vec::new()),
             held: Arc::default(),
             #[cfg(test)]
             hooks: tests::Hooks::default(),
@@ -261,7 +262,7 @@ impl Workers {
         if *stopped || started >= self.max_workers {
             return Some(task);
         }
-        match self.start_worker(started, task) {
+        match self.start_worker(task) {
             Ok(()) => {
                 self.started.store(started + 1, Ordering::Release);
                 None
@@ -283,13 +284,17 @@ impl Workers {
         }
     }
 
-    /// Starts worker number `index` with `task`, or hands `task` back with the system's error
-    /// when it refuses the thread (out of threads or memory).
-    fn start_worker(
-        self: &Arc<Self>,
-        index: usize,
-        task: QueueItem,
-    ) -> Result<(), (QueueItem, io::Error)> {
+    /// Starts a worker with `task`, or hands `task` back with the system's error when it
+    /// refuses the thread (out of threads or memory).
+    fn start_worker(self: &Arc<Self>, task: QueueItem) -> Result<(), (QueueItem, io::Error)> {
+        // Listed before the thread starts, so that a `shutdown_now` from now on stops what it
+        // runs; unlisted if it never starts.
+        let listed = Arc::<job::Running>::default();
+        lock(&self.running).push(Arc::clone(&listed));
+        let unlist = |listed: &Arc<job::Running>| {
+            lock(&self.running).retain(|r| !Arc::ptr_eq(r, listed));
+        };
+        let running = Arc::clone(&listed);
         // Counted before the thread starts, which may leave its loop before `spawn` returns;
         // a thread that never starts drops its closure, and with it the guard and the count.
         *lock(&self.alive) += 1;
@@ -302,12 +307,13 @@ impl Workers {
         let body = move || {
             let _alive = alive;
             if let Ok(task) = workers.handed.1.recv() {
-                worker_loop(workers, index, task);
+                worker_loop(workers, running, task);
             }
         };
         #[cfg(test)]
         if self.hooks.refuse_threads.load(Ordering::Acquire) {
             drop(body);
+            unlist(&listed);
             let e = io::Error::new(io::ErrorKind::OutOfMemory, "no thread for the test");
             return Err((task, e));
         }
@@ -320,7 +326,10 @@ impl Workers {
                 let _ = self.handed.0.send(task);
                 Ok(())
             }
-            Err(e) => Err((task, e)),
+            Err(e) => {
+                unlist(&listed);
+                Err((task, e))
+            }
         }
     }
 }
@@ -380,7 +389,8 @@ impl Executor {
         self.shutdown();
         // Also stops a job a worker has taken from the queue and not yet listed, when it is
         // listed (see `job::Running`).
-        for running in &self.workers.running {
+        let lists = lock(&self.workers.running).clone();
+        for running in &lists {
             job::stop_all(running);
         }
         let held = job::lock_held(&self.workers.held).clone();
@@ -435,11 +445,11 @@ impl Drop for AliveGuard {
 
 /// Runs `first`, then the queue's jobs, until the executor is shut down or dropped and the
 /// queue is empty.
-fn worker_loop(workers: Arc<Workers>, index: usize, first: QueueItem) {
+fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueItem) {
     let jobs = &workers.jobs;
     WORKER_OF.with(|w| w.set(workers.pool));
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
-    job::list_running_in(Arc::clone(&workers.running[index]));
+    job::list_running_in(running);
     job::list_held_in(Arc::clone(&workers.held));
     #[cfg(test)]
     workers.hooks.at_start.pass();
