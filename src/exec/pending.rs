@@ -26,6 +26,11 @@ use crate::Error;
 /// A handle is also a [`Future`], so async code can `.await` it; no runtime of ours is involved
 /// (the worker wakes the task's waker).
 ///
+/// A handle is `Send` and `Sync` whenever its result is `Send`: it can move to another thread,
+/// and [`wait`](Pending::wait), [`is_done`](Pending::is_done),
+/// [`progress`](Pending::progress) and [`cancel`](Pending::cancel) can be called on it from
+/// several threads at once (share it with an `Arc`).
+///
 /// Dropping a handle does not cancel its job (call [`cancel`](Pending::cancel) for that); its
 /// result is dropped when it arrives. Dropping an event stream's handle unclaimed therefore
 /// closes the stream and frees its worker.
