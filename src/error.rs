@@ -83,9 +83,10 @@ pub enum Error {
     Transport(ureq::Error),
     /// An I/O error: a refused, reset or cut connection, a host name that does not resolve, a
     /// TLS handshake that failed (kind `InvalidData`: a rejected certificate, or a plain-HTTP
-    /// port), a body that ended early (`UnexpectedEof`), or a local file of a
-    /// [`download`](crate::RequestBuilder::download). From the network, the message names the
-    /// phase, `host:port` and the redacted URL; the kind is the system's.
+    /// port), a body that ended early (`UnexpectedEof`), a local file of a
+    /// [`download`](crate::RequestBuilder::download), or a worker thread the system refused to
+    /// start (the job did not run). From the network, the message names the phase, `host:port`
+    /// and the redacted URL; the kind is the system's.
     Io(io::Error),
     /// A timeout ran out: [`TimeoutError::kind`] says which of ureq's timeouts (connect, per
     /// read, global...), [`TimeoutError::setting`] the setting that set it (`read_timeout`,

@@ -474,7 +474,8 @@ impl RequestBuilder {
     /// happen off the caller's thread. `?` in the hook works as in
     /// [`submit`](crate::FuturesSession::submit)'s closures: on this crate's, I/O, JSON, ureq,
     /// boxed and parse errors, and on any other error type through
-    /// [`Error::other`](crate::Error::other).
+    /// [`Error::other`](crate::Error::other). A panic in the hook becomes
+    /// [`Error::Panicked`](crate::Error::Panicked) on the handle; the worker survives.
     ///
     /// # Examples
     ///

@@ -47,7 +47,9 @@ struct Inner {
 ///
 /// Workers start on demand: none until the first job, then one for each job that finds them all
 /// busy, up to [`max_workers`](SessionBuilder::max_workers). A session built and never used
-/// starts no thread.
+/// starts no thread. When the system refuses a new worker thread (out of threads or memory),
+/// the job that needed it resolves to [`Error::Io`] without running, and the next job that
+/// finds every worker busy tries again.
 ///
 /// Handles outlive their session: when the last clone is dropped, every job queued for a live
 /// [`Pending`] still runs (its result is there when asked for), and only queued jobs whose
@@ -641,7 +643,8 @@ impl Default for SessionBuilder {
 }
 
 impl SessionBuilder {
-    /// The most worker threads, at least 1; they start as jobs arrive, not here. It also sizes
+    /// The most worker threads, at least 1; they start as jobs arrive, not here, and a large
+    /// maximum (`usize::MAX` for none) costs nothing for the workers not started. It also sizes
     /// the agent's idle-connection pool
     /// (ureq keeps 3 per host by default, which would reconnect on every burst of more), unless
     /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8.
@@ -1214,6 +1217,19 @@ mod tests {
                 .max_workers(),
             1
         );
+    }
+
+    /// Every worker's list of running jobs was made when the session was built: a large
+    /// maximum (`usize::MAX`: no limit) panicked ("capacity overflow") or aborted the process
+    /// on a failed allocation, and a merely big one took memory for workers never started.
+    #[test]
+    fn a_maximum_of_any_size_costs_nothing_until_workers_start() {
+        let session = FuturesSession::builder().max_workers(usize::MAX).build();
+        assert_eq!(session.max_workers(), usize::MAX);
+        assert_eq!(session.submit(|_| Ok(1)).result().unwrap(), 1);
+        assert_eq!(session.workers(), 1);
+        session.shutdown_now();
+        session.join();
     }
 
     #[test]

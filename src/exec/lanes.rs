@@ -15,7 +15,8 @@
 //!   (that job was taken from the queue before anything still in it, so running it first keeps
 //!   the queue's order);
 //! * the gate said "not before T": a timer thread queues a wake-up for the lane at T, and the
-//!   worker that takes it starts the parked job.
+//!   worker that takes it starts the parked job. When the system refuses the timer a thread,
+//!   the wake-up is queued at once and the worker that takes it waits until T.
 //!
 //! Jobs of one lane start in the order they were queued: while a lane has parked jobs, a newly
 //! taken job of that lane parks behind them. Workers take jobs from the queue in order but reach
@@ -302,7 +303,10 @@ impl Lanes {
             Err(at) => {
                 if !lane.timer_armed {
                     lane.timer_armed = true;
-                    self.timer.arm(at, Arc::clone(key), self.me.clone());
+                    if !self.timer.arm(at, Arc::clone(key), self.me.clone()) {
+                        // No timer thread (the system refused one): a worker waits instead.
+                        self.queue_wake(Arc::clone(key), true, Some(at));
+                    }
                 }
                 false
             }
@@ -378,6 +382,12 @@ impl Lanes {
 
     /// Queues a wake-up for lane `key`. `from_timer`: the lane's armed wake-up fired.
     fn wake(&self, key: Arc<str>, from_timer: bool) {
+        self.queue_wake(key, from_timer, None);
+    }
+
+    /// Queues a wake-up for lane `key`; the worker that takes it waits until `not_before`
+    /// first (or until the lanes shut down).
+    fn queue_wake(&self, key: Arc<str>, from_timer: bool, not_before: Option<Instant>) {
         let Some(me) = self.me.upgrade() else {
             return;
         };
@@ -385,6 +395,7 @@ impl Lanes {
             lanes: me,
             key,
             from_timer,
+            not_before,
         });
         let queue = lock(&self.queue);
         if let Some(queue) = &*queue {
@@ -486,10 +497,15 @@ struct Wake {
     lanes: Arc<Lanes>,
     key: Arc<str>,
     from_timer: bool,
+    /// Waited for on the worker, in place of the timer when its thread could not start.
+    not_before: Option<Instant>,
 }
 
 impl Task for Wake {
     fn run(self: Arc<Self>) {
+        if let Some(at) = self.not_before {
+            self.lanes.timer.wait_until(at);
+        }
         if self.from_timer {
             let mut state = lock(&self.lanes.state);
             if let Some(lane) = state.lanes.get_mut(&self.key) {
@@ -547,6 +563,9 @@ impl Task for Wake {
 struct Timer {
     state: Mutex<TimerState>,
     changed: Condvar,
+    /// Set: starting the timer's thread fails as when the system refuses one.
+    #[cfg(test)]
+    refuse_thread: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -559,10 +578,12 @@ struct TimerState {
 }
 
 impl Timer {
-    fn arm(self: &Arc<Self>, at: Instant, key: Arc<str>, lanes: Weak<Lanes>) {
+    /// Queues a wake-up of lane `key` at `at`. Returns `false` when no thread runs the timer
+    /// (the system refused it): the caller must see to the wake-up.
+    fn arm(self: &Arc<Self>, at: Instant, key: Arc<str>, lanes: Weak<Lanes>) -> bool {
         let mut state = lock(&self.state);
         if state.closed {
-            return;
+            return true;
         }
         state.seq += 1;
         let seq = state.seq;
@@ -570,16 +591,41 @@ impl Timer {
         state.lanes.get_or_insert(lanes);
         if !state.started {
             let timer = Arc::clone(self);
-            // Without a thread the wake-up would never come: the lane's jobs would wait until
-            // another job of the lane finished. Spawning fails only when the process is out of
-            // threads; the lane then waits for that.
-            state.started = std::thread::Builder::new()
-                .name("ureq-futures-timer".into())
-                .spawn(move || timer.run())
-                .is_ok();
+            // Spawning fails only when the system is out of threads or memory; the next
+            // wake-up tries again.
+            #[cfg(test)]
+            let refused = self
+                .refuse_thread
+                .load(std::sync::atomic::Ordering::Acquire);
+            #[cfg(not(test))]
+            let refused = false;
+            state.started = !refused
+                && std::thread::Builder::new()
+                    .name("ureq-futures-timer".into())
+                    .spawn(move || timer.run())
+                    .is_ok();
         }
+        let started = state.started;
         drop(state);
-        self.changed.notify_one();
+        // All: workers may wait in `wait_until` as well as the timer's thread.
+        self.changed.notify_all();
+        started
+    }
+
+    /// Blocks until `at`, or until the timer is closed.
+    fn wait_until(&self, at: Instant) {
+        let mut state = lock(&self.state);
+        loop {
+            let now = Instant::now();
+            if state.closed || now >= at {
+                return;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, at - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     fn close(&self) {
@@ -587,7 +633,7 @@ impl Timer {
         state.closed = true;
         state.due.clear();
         drop(state);
-        self.changed.notify_one();
+        self.changed.notify_all();
     }
 
     fn run(&self) {
@@ -728,6 +774,22 @@ mod tests {
                 Err(self.0)
             }
         }
+    }
+
+    /// When the system refused the timer's thread, the lane stayed marked as waiting for a
+    /// wake-up that never came: its parked jobs never started.
+    #[test]
+    fn a_closed_gate_opens_without_a_timer_thread() {
+        let open = Instant::now() + Duration::from_millis(200);
+        let exec = Executor::new("t", 2).with_lanes(1, Some(Arc::new(Until(open))));
+        let timer = &exec.lanes_for_test().unwrap().timer;
+        timer.refuse_thread.store(true, Ordering::Release);
+        let mut first =
+            exec.submit_in_lane(|done| done.complete(Ok(Instant::now())), true, lane("a"));
+        let started = first.result_timeout(Duration::from_secs(5));
+        let started = started.expect("the lane never opened").unwrap();
+        assert!(started >= open, "started {:?} early", open - started);
+        assert!(!timer.state.lock().unwrap().started);
     }
 
     #[test]

@@ -26,6 +26,11 @@ use crate::Error;
 /// A handle is also a [`Future`], so async code can `.await` it; no runtime of ours is involved
 /// (the worker wakes the task's waker).
 ///
+/// A handle is `Send` and `Sync` whenever its result is `Send`: it can move to another thread,
+/// and [`wait`](Pending::wait), [`is_done`](Pending::is_done),
+/// [`progress`](Pending::progress) and [`cancel`](Pending::cancel) can be called on it from
+/// several threads at once (share it with an `Arc`).
+///
 /// Dropping a handle does not cancel its job (call [`cancel`](Pending::cancel) for that); its
 /// result is dropped when it arrives. Dropping an event stream's handle unclaimed therefore
 /// closes the stream and frees its worker.
@@ -335,6 +340,10 @@ impl<T: Send + 'static> Future for Pending<T> {
     /// queued job inline, so blocking on a handle (`block_on`) from a worker of its own full
     /// pool waits for a free worker.
     ///
+    /// A waker that panics when woken does not unwind into the worker (nor into a
+    /// [`cancel`](Pending::cancel)): the panic is caught there, after the panic hook has
+    /// reported it, and the result waits in the handle as usual.
+    ///
     /// # Panics
     ///
     /// When polled again after it returned `Ready` (as futures may), or after
@@ -638,5 +647,82 @@ mod tests {
     #[test]
     fn wait_any_of_nothing_is_none() {
         assert_eq!(wait_any::<u32>(&[]), None);
+    }
+
+    /// Counts its wake-ups; unparks the thread that made it.
+    struct Counting {
+        woken: std::sync::atomic::AtomicUsize,
+        thread: std::thread::Thread,
+    }
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.woken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.thread.unpark();
+        }
+    }
+
+    fn counting() -> (Arc<Counting>, std::task::Waker) {
+        let c = Arc::new(Counting {
+            woken: Default::default(),
+            thread: std::thread::current(),
+        });
+        (c.clone(), std::task::Waker::from(c))
+    }
+
+    fn woken(c: &Counting) -> usize {
+        c.woken.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[test]
+    fn the_waker_of_the_last_poll_is_woken_once() {
+        let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
+        assert!(slot.claim());
+        let mut p = Pending::new(slot.clone(), task);
+        let (a, wa) = counting();
+        let (b, wb) = counting();
+        assert!(Pin::new(&mut p)
+            .poll(&mut Context::from_waker(&wa))
+            .is_pending());
+        assert!(Pin::new(&mut p)
+            .poll(&mut Context::from_waker(&wb))
+            .is_pending());
+        assert!(slot.complete(Ok(7)));
+        assert!(!slot.complete(Ok(8)));
+        assert_eq!((woken(&a), woken(&b)), (0, 1));
+        match Pin::new(&mut p).poll(&mut Context::from_waker(&wb)) {
+            Poll::Ready(Ok(7)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(woken(&b), 1);
+    }
+
+    /// A result that lands while the handle is being polled is never missed: the poll either
+    /// sees it or leaves a waker that the completion wakes.
+    #[test]
+    fn a_result_racing_a_poll_always_wakes_the_task() {
+        for i in 0..2000u32 {
+            let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
+            assert!(slot.claim());
+            let mut p = Pending::new(slot.clone(), task);
+            let (count, waker) = counting();
+            let completer = std::thread::spawn(move || slot.complete(Ok(i)));
+            let value = loop {
+                let before = woken(&count);
+                match Pin::new(&mut p).poll(&mut Context::from_waker(&waker)) {
+                    Poll::Ready(result) => break result.unwrap(),
+                    Poll::Pending => {
+                        // Parked until woken; a wake-up that never comes fails the round.
+                        let deadline = Instant::now() + Duration::from_secs(10);
+                        while woken(&count) == before {
+                            assert!(Instant::now() < deadline, "lost wake-up in round {i}");
+                            std::thread::park_timeout(Duration::from_millis(100));
+                        }
+                    }
+                }
+            };
+            assert_eq!(value, i);
+            completer.join().unwrap();
+        }
     }
 }

@@ -2,9 +2,8 @@
 //!
 //! # The queue
 //!
-//! The jobs wait in a crossbeam channel that the `threadpool` workers drain in a loop, rather
-//! than in the thread pool's own queue, so that `shutdown` can take every queued job back out
-//! and resolve it at once.
+//! The jobs wait in a crossbeam channel that the worker threads drain in a loop, so that
+//! `shutdown` can take every queued job back out and resolve it at once.
 //!
 //! # Workers start on demand
 //!
@@ -22,8 +21,12 @@
 //! job starts a thread it did not need, up to the maximum. Once the pool is full, jobs are
 //! queued without counting. Every entry goes in through [`Queue::send`], which does that
 //! accounting: a lane's wake-up too, since a worker counted idle takes it like any job.
-//! `threadpool` starts every thread it is asked for at once, so it is grown one thread at a
-//! time (`ThreadPool::set_num_threads`), each running one worker loop.
+//! Each worker is a thread of its own, started with `std::thread::Builder`, so that a thread
+//! the system refuses (out of threads or memory) is an error on the job's handle rather than
+//! a panic in `submit`. The job's entry is still queued, resolved, for a worker to pass over:
+//! a lane must see each of its jobs arrive. Queued then without a count when no worker is
+//! idle, it can put the count one ahead in a race with a worker going idle; only after a
+//! refusal, when a new thread would likely be refused too.
 //!
 //! # Shutdown, and handles that outlive their session
 //!
@@ -43,11 +46,11 @@
 //! `exec::lanes`).
 
 use std::cell::Cell;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use threadpool::ThreadPool;
 
 use super::job;
 use super::lanes::{Gate, Lanes};
@@ -138,23 +141,20 @@ struct Workers {
     /// Set when the executor is shut down (not when it is dropped): a job a worker was started
     /// with, and has not begun, is refused.
     shut_down: AtomicBool,
-    /// The thread pool, made with the first worker; `None` before that and after shutdown.
-    threads: Mutex<Threads>,
+    /// Set once no worker starts any more (shut down or dropped); locked while one starts.
+    stopped: Mutex<bool>,
+    /// Where a worker just started takes the task it was started for.
+    handed: (Sender<QueueItem>, Receiver<QueueItem>),
     /// Worker loops still running, to let `join` wait for them.
     alive: Mutex<usize>,
     none_alive: Condvar,
-    /// The jobs each worker runs now (by the order the workers started), for `shutdown_now`.
-    running: Vec<Arc<job::Running>>,
+    /// The jobs each worker runs now, a list per worker started, for `shutdown_now`. Grown as
+    /// workers start, so that a large `max_workers` costs nothing up front.
+    running: Mutex<Vec<Arc<job::Running>>>,
     /// The jobs held past their end (body readers still reading), for `shutdown_now`.
     held: Arc<job::Held>,
     #[cfg(test)]
     hooks: tests::Hooks,
-}
-
-struct Threads {
-    pool: Option<ThreadPool>,
-    /// No worker starts any more.
-    stopped: bool,
 }
 
 impl Executor {
@@ -170,13 +170,11 @@ impl Executor {
             idle: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
-            threads: Mutex::new(Threads {
-                pool: None,
-                stopped: false,
-            }),
+            stopped: Mutex::new(false),
+            handed: crossbeam_channel::unbounded(),
             alive: Mutex::new(0),
             none_alive: Condvar::new(),
-            running: (0..max_workers.max(1)).map(|_| Arc::default()).collect(),
+            running: Mutex::new(Vec::new()),
             held: Arc::default(),
             #[cfg(test)]
             hooks: tests::Hooks::default(),
@@ -202,6 +200,12 @@ impl Executor {
             self.lanes = Some(Lanes::new(max_running, gate, queue.clone()));
         }
         self
+    }
+
+    /// The lanes, for tests that reach into them.
+    #[cfg(test)]
+    pub(crate) fn lanes_for_test(&self) -> Option<&Arc<Lanes>> {
+        self.lanes.as_ref()
     }
 
     /// Whether jobs queued with a lane key go through an admission step.
@@ -253,23 +257,80 @@ impl Workers {
         {
             return Some(task);
         }
-        let mut threads = lock(&self.threads);
+        let stopped = lock(&self.stopped);
         let started = self.started.load(Ordering::Acquire);
-        if threads.stopped || started >= self.max_workers {
+        if *stopped || started >= self.max_workers {
             return Some(task);
         }
-        self.started.store(started + 1, Ordering::Release);
-        *lock(&self.alive) += 1;
-        let pool = match &mut threads.pool {
-            Some(pool) => {
-                pool.set_num_threads(started + 1);
-                pool
+        match self.start_worker(task) {
+            Ok(()) => {
+                self.started.store(started + 1, Ordering::Release);
+                None
             }
-            none => none.insert(ThreadPool::with_name(self.name.clone(), 1)),
+            Err((task, e)) => {
+                // Resolved here, and still queued: a worker passes over it, and its lane (if
+                // it has one) counts it as arrived, so the lane's later jobs are not held up.
+                // It takes an idle worker's count if one came free meanwhile (see the module's
+                // doc).
+                let _ = self
+                    .idle
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                task.abort(Error::Io(io::Error::new(
+                    e.kind(),
+                    format!("could not start a worker thread of {}: {e}", self.name),
+                )));
+                Some(task)
+            }
+        }
+    }
+
+    /// Starts a worker with `task`, or hands `task` back with the system's error when it
+    /// refuses the thread (out of threads or memory).
+    fn start_worker(self: &Arc<Self>, task: QueueItem) -> Result<(), (QueueItem, io::Error)> {
+        // Listed before the thread starts, so that a `shutdown_now` from now on stops what it
+        // runs; unlisted if it never starts.
+        let listed = Arc::<job::Running>::default();
+        lock(&self.running).push(Arc::clone(&listed));
+        let unlist = |listed: &Arc<job::Running>| {
+            lock(&self.running).retain(|r| !Arc::ptr_eq(r, listed));
         };
+        let running = Arc::clone(&listed);
+        // Counted before the thread starts, which may leave its loop before `spawn` returns;
+        // a thread that never starts drops its closure, and with it the guard and the count.
+        *lock(&self.alive) += 1;
+        let alive = AliveGuard(Arc::clone(self));
+        // The task goes in once the thread exists, so that a refusal hands it back. The new
+        // threads share one hand-over, so that whichever runs first takes the oldest task: a
+        // shutdown refuses a task no worker has begun, and the first job queued is the likeliest
+        // to have begun.
         let workers = Arc::clone(self);
-        pool.execute(move || worker_loop(workers, started, task));
-        None
+        let body = move || {
+            let _alive = alive;
+            if let Ok(task) = workers.handed.1.recv() {
+                worker_loop(workers, running, task);
+            }
+        };
+        #[cfg(test)]
+        if self.hooks.refuse_threads.load(Ordering::Acquire) {
+            drop(body);
+            unlist(&listed);
+            let e = io::Error::new(io::ErrorKind::OutOfMemory, "no thread for the test");
+            return Err((task, e));
+        }
+        match std::thread::Builder::new()
+            .name(self.name.clone())
+            .spawn(body)
+        {
+            Ok(_) => {
+                // Never fails: the receiver is ours.
+                let _ = self.handed.0.send(task);
+                Ok(())
+            }
+            Err(e) => {
+                unlist(&listed);
+                Err((task, e))
+            }
+        }
     }
 }
 
@@ -301,15 +362,10 @@ impl Executor {
     /// Refuses new jobs and lets each worker exit once the queue is empty.
     fn stop(&self) {
         // Dropping the sender lets idle workers see the disconnection and leave their loops;
-        // dropping the pool lets its threads exit after that.
+        // their threads end with them.
         drop(lock(&self.queue).take());
         drop(lock(&self.halt).take());
-        let pool = {
-            let mut threads = lock(&self.workers.threads);
-            threads.stopped = true;
-            threads.pool.take()
-        };
-        drop(pool);
+        *lock(&self.workers.stopped) = true;
     }
 
     /// Resolves queued jobs to [`Error::ShutDown`], refuses new ones, and lets each worker exit
@@ -333,7 +389,8 @@ impl Executor {
         self.shutdown();
         // Also stops a job a worker has taken from the queue and not yet listed, when it is
         // listed (see `job::Running`).
-        for running in &self.workers.running {
+        let lists = lock(&self.workers.running).clone();
+        for running in &lists {
             job::stop_all(running);
         }
         let held = job::lock_held(&self.workers.held).clone();
@@ -388,12 +445,11 @@ impl Drop for AliveGuard {
 
 /// Runs `first`, then the queue's jobs, until the executor is shut down or dropped and the
 /// queue is empty.
-fn worker_loop(workers: Arc<Workers>, index: usize, first: QueueItem) {
-    let _guard = AliveGuard(Arc::clone(&workers));
+fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueItem) {
     let jobs = &workers.jobs;
     WORKER_OF.with(|w| w.set(workers.pool));
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
-    job::list_running_in(Arc::clone(&workers.running[index]));
+    job::list_running_in(running);
     job::list_held_in(Arc::clone(&workers.held));
     #[cfg(test)]
     workers.hooks.at_start.pass();
@@ -423,8 +479,8 @@ fn worker_loop(workers: Arc<Workers>, index: usize, first: QueueItem) {
             task.abort(Error::ShutDown);
             continue;
         }
-        // Jobs catch their own panics; this guards the loop against the rest (a user's waker
-        // that panics when woken), so that the pool never silently loses a worker.
+        // Jobs catch their own panics (and a user's waker that panics when woken); this
+        // guards the loop against the rest, so that the pool never silently loses a worker.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
     }
 }
@@ -432,6 +488,8 @@ fn worker_loop(workers: Arc<Workers>, index: usize, first: QueueItem) {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use crate::exec::lanes::Gate;
 
     use crossbeam_channel::bounded;
 
@@ -444,6 +502,8 @@ mod tests {
         pub(super) before_idle: Hook,
         /// Where a new worker is about to look at the queue for the first time.
         pub(super) at_start: Hook,
+        /// Set: starting a worker thread fails as when the system refuses one.
+        pub(super) refuse_threads: AtomicBool,
     }
 
     /// Once armed, the first worker to pass waits until the test lets it go.
@@ -521,5 +581,101 @@ mod tests {
             started,
             "the third job waited behind two busy workers of three"
         );
+    }
+
+    /// The system refusing a worker thread (out of threads or memory) made the submission
+    /// panic, and left the pool counting a worker that did not exist: with one worker at most,
+    /// every later job then waited in the queue for ever.
+    #[test]
+    fn a_refused_worker_thread_is_an_error_on_the_handle_and_the_pool_goes_on() {
+        let exec = Executor::new("pool-test", 1);
+        exec.workers
+            .hooks
+            .refuse_threads
+            .store(true, Ordering::Release);
+        let refused = run(&exec, || 1);
+        match refused.result() {
+            Err(Error::Io(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::OutOfMemory);
+                assert_eq!(
+                    e.to_string(),
+                    "could not start a worker thread of pool-test: no thread for the test"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(exec.workers(), 0);
+        exec.workers
+            .hooks
+            .refuse_threads
+            .store(false, Ordering::Release);
+        let mut next = run(&exec, || 2);
+        let got = next.result_timeout(Duration::from_secs(10));
+        assert_eq!(
+            got.map(|r| r.ok()),
+            Some(Some(2)),
+            "the pool lost its worker"
+        );
+        assert_eq!(exec.workers(), 1);
+        exec.join();
+    }
+
+    /// A laned job refused a thread still counts in its lane: the jobs of the lane after it run.
+    #[test]
+    fn a_refused_worker_thread_leaves_the_lane_of_its_job_going() {
+        struct Open;
+        impl Gate for Open {
+            fn try_start(&self, _: &str, _: std::time::Instant) -> Result<(), std::time::Instant> {
+                Ok(())
+            }
+        }
+        let exec = Executor::new("pool-test", 1).with_lanes(1, Some(Arc::new(Open)));
+        let lane: Arc<str> = Arc::from("a");
+        let job = |v: u32| move |done: Completer<u32>| done.complete(Ok(v));
+        exec.workers
+            .hooks
+            .refuse_threads
+            .store(true, Ordering::Release);
+        let refused = exec.submit_in_lane(job(1), false, Some(Arc::clone(&lane)));
+        assert!(matches!(refused.result(), Err(Error::Io(_))));
+        exec.workers
+            .hooks
+            .refuse_threads
+            .store(false, Ordering::Release);
+        let mut next = exec.submit_in_lane(job(2), false, Some(lane));
+        let got = next.result_timeout(Duration::from_secs(10));
+        assert_eq!(
+            got.map(|r| r.ok()),
+            Some(Some(2)),
+            "the lane waits for the refused job"
+        );
+        exec.join();
+    }
+
+    /// A second waiter on a job that a first one runs inline (two workers waiting on one
+    /// shared handle) marked the job as not run inline, while it ran past its lane: a request
+    /// of a rate-limited session then skipped its origin's token.
+    #[test]
+    fn a_second_waiter_leaves_a_job_run_inline_marked_so() {
+        let exec = Arc::new(Executor::new("pool-test", 1));
+        let inner_exec = Arc::clone(&exec);
+        let outer = run(&exec, move || {
+            let (tx, rx) = bounded::<Arc<Pending<bool>>>(1);
+            let inner = Arc::new(inner_exec.submit_in_lane(
+                move |done: Completer<bool>| {
+                    let me = rx.recv().unwrap();
+                    // The second waiter comes by while the job runs inline.
+                    assert!(!me.help());
+                    done.complete(Ok(job::current_job().unwrap().ran_inline()));
+                },
+                true,
+                None,
+            ));
+            tx.send(Arc::clone(&inner)).unwrap();
+            inner.wait();
+            let inner = Arc::try_unwrap(inner).ok().unwrap();
+            inner.result().unwrap()
+        });
+        assert!(outer.result().unwrap(), "the job ran inline, unmarked");
     }
 }

@@ -272,12 +272,15 @@ impl<T: Send + 'static> Slot<T> {
         if waiters > 0 {
             self.done.notify_all();
         }
-        if let Some(waker) = waker {
-            waker.wake();
-        }
         for l in listeners {
             // The receiver may be gone (an abandoned `as_completed`); nothing to tell then.
             let _ = l.tx.send(l.index);
+        }
+        if let Some(waker) = waker {
+            // The waker is the code of whatever executor polled the handle. One that panics
+            // must not unwind through the worker's job or a cancel, which have more to do
+            // (interrupt the job, go on reading a stream); the panic hook has reported it.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
         }
     }
 
@@ -335,7 +338,10 @@ impl<T: Send + 'static> Slot<T> {
     pub(crate) fn cancel_with(&self, error: Error) -> bool {
         let claimed = self.claim();
         if claimed {
-            self.job().discard();
+            // The closure's captures are user code, whose `Drop` may panic: caught (the panic
+            // hook has reported it), so that the handle resolves and a shutdown resolving many
+            // jobs goes on.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
             self.complete(Err(error));
         }
         claimed
@@ -351,8 +357,16 @@ impl<T: Send + 'static> Slot<T> {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.job().run(completer)));
         drop(entered);
         self.retire();
-        // The payload is dropped here, outside the slot's lock: its `Drop` is user code.
-        let panicked = outcome.err().map(|payload| panic_message(payload.as_ref()));
+        // The payload is dropped here, outside the slot's lock: its `Drop` is user code, and a
+        // panic there must not leave the handle unresolved (a panic of that panic's payload's
+        // `Drop` would go on, so that payload is leaked).
+        let panicked = outcome.err().map(|payload| {
+            let message = panic_message(payload.as_ref());
+            if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(again);
+            }
+            message
+        });
         if self.ready.load(Ordering::Acquire) {
             // The job completed its slot, which is the normal case.
             return;
@@ -372,8 +386,11 @@ impl<T: Send + 'static> Slot<T> {
         }
         let claimed = {
             let mut state = self.lock();
-            state.inline = std::mem::replace(&mut state.queued, false);
-            state.inline
+            // Only the claim marks the job: a later waiter finds it claimed and leaves the mark
+            // alone (the job may be reading it).
+            let claimed = std::mem::replace(&mut state.queued, false);
+            state.inline |= claimed;
+            claimed
         };
         if claimed {
             self.run_claimed(task);

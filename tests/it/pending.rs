@@ -400,3 +400,104 @@ fn join_on_a_worker_shuts_the_session_down_without_waiting_for_itself() {
         .expect("join waited for itself")
         .unwrap());
 }
+
+/// A waker that panics when woken (a bug of the executor that polled the handle) made the
+/// worker drop the handle's other listeners unwoken, so `as_completed` ended without the
+/// result; and `cancel` of a running job panicked before it interrupted the job.
+#[test]
+fn a_waker_that_panics_loses_no_result_and_stops_no_cancel() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Wake, Waker};
+
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("a waker that panics");
+        }
+    }
+    let waker = Waker::from(Arc::new(Panics));
+    let session = FuturesSession::builder().max_workers(1).build();
+
+    let (go, wait) = bounded::<()>(0);
+    let mut p = session.submit(move |_| {
+        let _ = wait.recv();
+        Ok(5)
+    });
+    assert!(Pin::new(&mut p)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let mut done = as_completed(vec![p]);
+    go.send(()).unwrap();
+    let (index, result) = done.next().expect("as_completed ended without the result");
+    assert_eq!((index, result.unwrap()), (0, 5));
+
+    let (go, wait) = bounded::<()>(0);
+    let mut running = session.submit(move |_| {
+        let _ = wait.recv();
+        Ok(6)
+    });
+    assert!(Pin::new(&mut running)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| running.cancel()));
+    assert!(matches!(cancelled, Ok(true)), "cancel panicked");
+    assert!(matches!(running.result(), Err(Error::Cancelled)));
+    drop(go);
+    // The only worker is still there.
+    assert_eq!(session.submit(|_| Ok(1)).result().unwrap(), 1);
+}
+
+/// Panics in `Drop`: a job dropped unrun (cancelled, or queued at a shutdown) whose closure
+/// panicked as it was dropped left its handle unresolved for ever, and the shutdown stopped
+/// there, its later queued jobs left to run; a job that panicked with a payload whose `Drop`
+/// panicked left its handle unresolved too.
+#[test]
+fn panics_while_dropping_a_job_or_its_panic_leave_no_handle_unresolved() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("dropped");
+        }
+    }
+    let session = FuturesSession::builder().max_workers(1).build();
+
+    let mut payload =
+        session.submit(|_| -> Result<(), Error> { std::panic::panic_any(PanicsOnDrop) });
+    match payload.result_timeout(Duration::from_secs(5)) {
+        Some(Err(Error::Panicked(msg))) => assert_eq!(msg, "a panic with a non-string payload"),
+        other => panic!("{other:?}"),
+    }
+
+    let (release, busy) = block_workers(&session);
+    let guard = PanicsOnDrop;
+    let mut cancelled = session.submit(move |_| {
+        let _guard = &guard;
+        Ok(1)
+    });
+    let cancel = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cancelled.cancel()));
+    assert!(matches!(cancel, Ok(true)), "cancel panicked");
+    assert!(matches!(
+        cancelled.result_timeout(Duration::from_secs(5)),
+        Some(Err(Error::Cancelled))
+    ));
+
+    let guard = PanicsOnDrop;
+    let mut first = session.submit(move |_| {
+        let _guard = &guard;
+        Ok(2)
+    });
+    let mut second = session.submit(|_| Ok(3));
+    let shutdown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.shutdown()));
+    assert!(shutdown.is_ok(), "shutdown panicked");
+    for queued in [&mut first, &mut second] {
+        assert!(matches!(
+            queued.result_timeout(Duration::from_secs(5)),
+            Some(Err(Error::ShutDown))
+        ));
+    }
+    drop(release);
+    for h in busy {
+        h.result().unwrap();
+    }
+}

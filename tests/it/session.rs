@@ -545,6 +545,8 @@ fn types_are_send_and_sync() {
     send_sync::<Response>();
     send::<Pending<Response>>();
     send_sync::<Pending<Response>>();
+    // Whatever the result, as long as it is `Send` (a `Cell` is not `Sync`).
+    send_sync::<Pending<std::cell::Cell<u8>>>();
     send::<ureq_futures::RequestBuilder>();
 }
 
