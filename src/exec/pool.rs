@@ -2,8 +2,9 @@
 //!
 //! # The queue
 //!
-//! The jobs wait in a crossbeam channel that the worker threads drain in a loop, so that
-//! `shutdown` can take every queued job back out and resolve it at once.
+//! The jobs wait in a crossbeam channel that the `threadpool` workers drain in a loop, rather
+//! than in the thread pool's own queue, so that `shutdown` can take every queued job back out
+//! and resolve it at once.
 //!
 //! # Workers start on demand
 //!
@@ -21,10 +22,22 @@
 //! job starts a thread it did not need, up to the maximum. Once the pool is full, jobs are
 //! queued without counting. Every entry goes in through [`Queue::send`], which does that
 //! accounting: a lane's wake-up too, since a worker counted idle takes it like any job.
-//! Each worker is a thread of its own, started with `std::thread::Builder`, so that a thread
-//! the system refuses (out of threads or memory) is an error on the job's handle rather than
-//! a panic in `submit`. The job's entry is still queued, resolved, for a worker to pass over:
-//! a lane must see each of its jobs arrive. Queued then without a count when no worker is
+//! `threadpool` starts every thread it is asked for at once, so it is grown one thread at a
+//! time (`ThreadPool::set_num_threads`), each running one worker loop.
+//!
+//! # A thread the system refuses
+//!
+//! `threadpool` unwraps the result of `std::thread::Builder::spawn`: a thread the system refuses
+//! (out of threads or memory) is a panic inside `set_num_threads`. The options were to let that
+//! panic reach the caller of `submit` (and leave the pool counting a worker that does not
+//! exist, so that a pool of one then queued every later job for ever), to start the threads
+//! ourselves with `std::thread::Builder` (and drop `threadpool`, a dependency the design keeps),
+//! or to catch the panic where the pool grows. The last is what is done: the growth is undone
+//! (`set_num_threads` back to the old count, which starts nothing), the counts are rolled back
+//! and the job's handle resolves to [`Error::Io`] naming the pool, with the panic's message
+//! (the system's error). The default panic hook still prints that message on standard error:
+//! the one trace left of it. The job's entry is still queued, resolved, for a worker to pass
+//! over: a lane must see each of its jobs arrive. Queued then without a count when no worker is
 //! idle, it can put the count one ahead in a race with a worker going idle; only after a
 //! refusal, when a new thread would likely be refused too.
 //!
@@ -51,6 +64,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use threadpool::ThreadPool;
 
 use super::job;
 use super::lanes::{Gate, Lanes};
@@ -141,10 +155,8 @@ struct Workers {
     /// Set when the executor is shut down (not when it is dropped): a job a worker was started
     /// with, and has not begun, is refused.
     shut_down: AtomicBool,
-    /// Set once no worker starts any more (shut down or dropped); locked while one starts.
-    stopped: Mutex<bool>,
-    /// Where a worker just started takes the task it was started for.
-    handed: (Sender<QueueItem>, Receiver<QueueItem>),
+    /// The thread pool, made with the first worker; locked while a worker starts.
+    threads: Mutex<Threads>,
     /// Worker loops still running, to let `join` wait for them.
     alive: Mutex<usize>,
     none_alive: Condvar,
@@ -155,6 +167,12 @@ struct Workers {
     held: Arc<job::Held>,
     #[cfg(test)]
     hooks: tests::Hooks,
+}
+
+struct Threads {
+    pool: Option<ThreadPool>,
+    /// No worker starts any more (shut down or dropped).
+    stopped: bool,
 }
 
 impl Executor {
@@ -170,8 +188,10 @@ impl Executor {
             idle: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
-            stopped: Mutex::new(false),
-            handed: crossbeam_channel::unbounded(),
+            threads: Mutex::new(Threads {
+                pool: None,
+                stopped: false,
+            }),
             alive: Mutex::new(0),
             none_alive: Condvar::new(),
             running: Mutex::new(Vec::new()),
@@ -257,12 +277,12 @@ impl Workers {
         {
             return Some(task);
         }
-        let stopped = lock(&self.stopped);
+        let mut threads = lock(&self.threads);
         let started = self.started.load(Ordering::Acquire);
-        if *stopped || started >= self.max_workers {
+        if threads.stopped || started >= self.max_workers {
             return Some(task);
         }
-        match self.start_worker(task) {
+        match self.start_worker(&mut threads, started, task) {
             Ok(()) => {
                 self.started.store(started + 1, Ordering::Release);
                 None
@@ -284,53 +304,59 @@ impl Workers {
         }
     }
 
-    /// Starts a worker with `task`, or hands `task` back with the system's error when it
-    /// refuses the thread (out of threads or memory).
-    fn start_worker(self: &Arc<Self>, task: QueueItem) -> Result<(), (QueueItem, io::Error)> {
-        // Listed before the thread starts, so that a `shutdown_now` from now on stops what it
-        // runs; unlisted if it never starts.
-        let listed = Arc::<job::Running>::default();
-        lock(&self.running).push(Arc::clone(&listed));
-        let unlist = |listed: &Arc<job::Running>| {
-            lock(&self.running).retain(|r| !Arc::ptr_eq(r, listed));
+    /// Starts worker number `index + 1` with `task`, or hands `task` back with the system's
+    /// error when it refuses the thread (see the module's doc).
+    fn start_worker(
+        self: &Arc<Self>,
+        threads: &mut Threads,
+        index: usize,
+        task: QueueItem,
+    ) -> Result<(), (QueueItem, io::Error)> {
+        // `threadpool` unwraps `spawn`: a refused thread is a panic, caught here. The pool's
+        // state stays whole: `set_num_threads` raised its count before the panic, and is set
+        // back below; a first pool that panicked while it was made is simply not kept.
+        let grown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(test)]
+            if self.hooks.refuse_threads.load(Ordering::Acquire) {
+                std::panic::panic_any("no thread for the test".to_string());
+            }
+            match &mut threads.pool {
+                Some(pool) => pool.set_num_threads(index + 1),
+                None => threads.pool = Some(ThreadPool::with_name(self.name.clone(), 1)),
+            }
+        }));
+        if let Err(cause) = grown {
+            if let Some(pool) = threads.pool.as_mut().filter(|_| index > 0) {
+                pool.set_num_threads(index);
+            }
+            return Err((task, io::Error::other(panic_message(cause))));
+        }
+        let Some(pool) = threads.pool.as_mut() else {
+            // Never: the pool was just made or grown.
+            return Err((task, io::Error::other("no thread pool")));
         };
-        let running = Arc::clone(&listed);
-        // Counted before the thread starts, which may leave its loop before `spawn` returns;
-        // a thread that never starts drops its closure, and with it the guard and the count.
+        // Listed before the thread takes the task, so that a `shutdown_now` from now on stops
+        // what it runs.
+        let running = Arc::<job::Running>::default();
+        lock(&self.running).push(Arc::clone(&running));
         *lock(&self.alive) += 1;
         let alive = AliveGuard(Arc::clone(self));
-        // The task goes in once the thread exists, so that a refusal hands it back. The new
-        // threads share one hand-over, so that whichever runs first takes the oldest task: a
-        // shutdown refuses a task no worker has begun, and the first job queued is the likeliest
-        // to have begun.
         let workers = Arc::clone(self);
-        let body = move || {
+        pool.execute(move || {
             let _alive = alive;
-            if let Ok(task) = workers.handed.1.recv() {
-                worker_loop(workers, running, task);
-            }
-        };
-        #[cfg(test)]
-        if self.hooks.refuse_threads.load(Ordering::Acquire) {
-            drop(body);
-            unlist(&listed);
-            let e = io::Error::new(io::ErrorKind::OutOfMemory, "no thread for the test");
-            return Err((task, e));
-        }
-        match std::thread::Builder::new()
-            .name(self.name.clone())
-            .spawn(body)
-        {
-            Ok(_) => {
-                // Never fails: the receiver is ours.
-                let _ = self.handed.0.send(task);
-                Ok(())
-            }
-            Err(e) => {
-                unlist(&listed);
-                Err((task, e))
-            }
-        }
+            worker_loop(workers, running, task);
+        });
+        Ok(())
+    }
+}
+
+/// The message of a caught panic: its payload when that is a string.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "a panic".to_string(), |text| (*text).to_string()),
     }
 }
 
@@ -362,10 +388,15 @@ impl Executor {
     /// Refuses new jobs and lets each worker exit once the queue is empty.
     fn stop(&self) {
         // Dropping the sender lets idle workers see the disconnection and leave their loops;
-        // their threads end with them.
+        // dropping the pool lets its threads exit after that.
         drop(lock(&self.queue).take());
         drop(lock(&self.halt).take());
-        *lock(&self.workers.stopped) = true;
+        let pool = {
+            let mut threads = lock(&self.workers.threads);
+            threads.stopped = true;
+            threads.pool.take()
+        };
+        drop(pool);
     }
 
     /// Resolves queued jobs to [`Error::ShutDown`], refuses new ones, and lets each worker exit
@@ -596,7 +627,7 @@ mod tests {
         let refused = run(&exec, || 1);
         match refused.result() {
             Err(Error::Io(e)) => {
-                assert_eq!(e.kind(), std::io::ErrorKind::OutOfMemory);
+                assert_eq!(e.kind(), std::io::ErrorKind::Other);
                 assert_eq!(
                     e.to_string(),
                     "could not start a worker thread of pool-test: no thread for the test"
@@ -617,6 +648,33 @@ mod tests {
             "the pool lost its worker"
         );
         assert_eq!(exec.workers(), 1);
+        exec.join();
+    }
+
+    /// A refusal when the pool grows past its first worker leaves the pool's own count where it
+    /// was: the next job that finds every worker busy starts a thread.
+    #[test]
+    fn a_refused_second_worker_leaves_the_pool_able_to_grow() {
+        let exec = Executor::new("pool-test", 2);
+        let (release, held) = bounded::<()>(0);
+        let busy = run(&exec, move || held.recv().is_ok());
+        let refuse = |on: bool| {
+            exec.workers
+                .hooks
+                .refuse_threads
+                .store(on, Ordering::Release)
+        };
+        // The first worker is busy, so the next job starts the second one.
+        refuse(true);
+        let refused = run(&exec, || 1);
+        assert!(matches!(refused.result(), Err(Error::Io(_))));
+        refuse(false);
+        let mut next = run(&exec, || 2);
+        let got = next.result_timeout(Duration::from_secs(10));
+        assert_eq!(got.map(|r| r.ok()), Some(Some(2)), "the pool did not grow");
+        assert_eq!(exec.workers(), 2);
+        release.send(()).expect("the busy job waits");
+        assert_eq!(busy.result().ok(), Some(true));
         exec.join();
     }
 
