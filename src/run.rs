@@ -110,8 +110,11 @@ pub(crate) fn stream<D: Decode>(
         parts.headers,
         body.url.clone(),
     );
+    let mut feed = feed;
     if let Some(job) = crate::exec::current_job() {
-        // Dropping the stream interrupts this job's read, on a silent server too.
+        // Dropping the stream interrupts this job's read, on a silent server too; a stop or a
+        // `shutdown_now` ends a wait for room in a full channel.
+        feed.stop_with(job.clone());
         stream.interrupt_on_drop(job);
     }
     done.complete(Ok(stream));

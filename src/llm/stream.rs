@@ -62,7 +62,7 @@ pub struct ChatStream {
     /// What was folded in so far; its text and request id stay empty.
     state: ChatResponse,
     /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
-    _stop: StopReading,
+    stop_reading: StopReading,
     /// Stops that worker when a job that reads the stream is cancelled (see `EventStream`).
     relay: CancelRelay,
 }
@@ -107,7 +107,7 @@ impl ChatStream {
         let (rx, stop) = events.into_receiver_and_stop();
         let mut stream = ChatStream::from_receiver(rx);
         stream.headers = headers;
-        stream._stop = stop;
+        stream.stop_reading = stop;
         stream
     }
 
@@ -141,7 +141,7 @@ impl ChatStream {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stop_handle(&self) -> crate::sse::StopHandle {
-        self._stop.handle()
+        self.stop_reading.handle()
     }
 
     /// The chat stream of any channel of [`ChatEvent`] batches, for sources that are not
@@ -169,7 +169,7 @@ impl ChatStream {
             ended: false,
             done: false,
             state: ChatResponse::default(),
-            _stop: StopReading::default(),
+            stop_reading: StopReading::default(),
             relay: CancelRelay::default(),
         }
     }
@@ -206,7 +206,7 @@ impl ChatStream {
             if self.ended {
                 return None;
             }
-            let stop = &self._stop;
+            let stop = &self.stop_reading;
             self.relay.before_read(|| stop.handle());
             let error = match self.rx.recv() {
                 Ok(Ok(batch)) => {
@@ -214,6 +214,8 @@ impl ChatStream {
                     continue;
                 }
                 Ok(Err(e)) => e,
+                // A worker stopped (a stop, `shutdown_now`) with the channel full.
+                Err(_) if self.stop_reading.take_cut() => Error::Cancelled,
                 // Decoders report a cut stream themselves; this covers a worker that stopped
                 // without a word.
                 Err(_) => Error::Protocol(

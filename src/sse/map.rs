@@ -37,7 +37,7 @@ use crossbeam_channel::{
     Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 
-use super::stream::{Sink, MAX_CHANNEL_CAPACITY};
+use super::stream::{Sink, MAX_CHANNEL_CAPACITY, SEND_POLL};
 use super::{Decode, Event, RawEvents, StreamOptions};
 use crate::exec::{JobHandle, Pending};
 use crate::{Error, RequestBuilder};
@@ -582,10 +582,6 @@ impl<T> MapFeed<T> {
         sent
     }
 }
-
-/// How often a worker that waits for room in a full map channel looks whether its stream was
-/// removed: the longest a removed stream holds its worker when the caller does not read.
-const SEND_POLL: Duration = Duration::from_millis(20);
 
 impl<T> Sink<T> for MapFeed<T> {
     fn send(&self, item: Result<T, Error>) -> bool {

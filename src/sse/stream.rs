@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use ureq::http::HeaderMap;
 
 use super::{Event, EventRef, LineParser, Parser};
@@ -256,6 +256,9 @@ pub struct EventStream<T = Event> {
     job: Option<crate::exec::JobHandle>,
     /// Stops the worker when a job that reads the stream is cancelled.
     relay: CancelRelay,
+    /// Set by the worker when it was stopped while the channel was full, so that its last
+    /// item (`Err(Cancelled)`) could not be sent: the stream yields it after the buffered ones.
+    cut: Arc<AtomicBool>,
 }
 
 /// Makes a cancel of the job that reads a stream (a stream read inside
@@ -320,12 +323,18 @@ impl fmt::Debug for CancelRelay {
 /// Interrupts the worker that reads a stream when dropped: see
 /// [`EventStream::into_receiver_and_stop`].
 #[derive(Debug, Default)]
-pub(crate) struct StopReading(Option<crate::exec::JobHandle>);
+pub(crate) struct StopReading(Option<crate::exec::JobHandle>, Arc<AtomicBool>);
 
 impl StopReading {
     /// A handle that stops the same worker from another thread.
     pub(crate) fn handle(&self) -> StopHandle {
         StopHandle(self.0.clone(), None)
+    }
+
+    /// Whether the worker was stopped with the channel full, so that its last item
+    /// (`Err(Cancelled)`) was not sent; `true` once (see [`EventStream`]'s `cut`).
+    pub(crate) fn take_cut(&self) -> bool {
+        self.1.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -433,8 +442,43 @@ impl Drop for StopReading {
 
 /// The worker's end of a stream.
 pub(crate) struct Feed<T> {
-    pub(crate) tx: Sender<Result<T, Error>>,
+    tx: Sender<Result<T, Error>>,
     closed: Arc<AtomicBool>,
+    /// The worker's job: once it is cancelled (a stop, `shutdown_now`), a full channel is not
+    /// waited on.
+    job: Option<crate::exec::JobHandle>,
+    cut: Arc<AtomicBool>,
+}
+
+/// How often a worker that waits for room in a full channel looks whether its stream was
+/// stopped or dropped: the longest such a stream holds its worker when the caller does not
+/// read. (The other choice, a stop signal that a `select!` waits on beside the send, costs an
+/// allocation and a registration per stream for a wait that only an unread stream ever does.)
+pub(crate) const SEND_POLL: Duration = Duration::from_millis(20);
+
+impl<T> Feed<T> {
+    /// Makes a cancel of `job` (the worker's) end a wait for room in a full channel.
+    pub(crate) fn stop_with(&mut self, job: crate::exec::JobHandle) {
+        self.job = Some(job);
+    }
+
+    /// Waits for room for `item` until the stream is dropped or stopped; whether it was sent.
+    #[cold]
+    #[inline(never)]
+    fn send_when_room(&self, mut item: Result<T, Error>) -> bool {
+        loop {
+            let stopped = self.job.as_ref().is_some_and(|job| job.is_cancelled());
+            if stopped || self.is_closed() {
+                self.cut.store(true, Ordering::Release);
+                return false;
+            }
+            item = match self.tx.send_timeout(item, SEND_POLL) {
+                Ok(()) => return true,
+                Err(SendTimeoutError::Disconnected(_)) => return false,
+                Err(SendTimeoutError::Timeout(back)) => back,
+            };
+        }
+    }
 }
 
 /// Where a worker's pump sends a stream's items: an [`EventStream`]'s channel ([`Feed`]), or
@@ -448,7 +492,11 @@ pub(crate) trait Sink<T> {
 
 impl<T> Sink<T> for Feed<T> {
     fn send(&self, item: Result<T, Error>) -> bool {
-        self.tx.send(item).is_ok()
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(TrySendError::Disconnected(_)) => false,
+            Err(TrySendError::Full(item)) => self.send_when_room(item),
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -487,9 +535,12 @@ impl<T> EventStream<T> {
     ) -> (EventStream<T>, Feed<T>) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let closed = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
         let feed = Feed {
             tx,
             closed: Arc::clone(&closed),
+            job: None,
+            cut: Arc::clone(&cut),
         };
         let stream = EventStream {
             rx,
@@ -500,6 +551,7 @@ impl<T> EventStream<T> {
             detached: false,
             job: None,
             relay: CancelRelay::default(),
+            cut,
         };
         (stream, feed)
     }
@@ -532,7 +584,7 @@ impl<T> EventStream<T> {
     /// dropped, for a wrapper that keeps the receiver and should stop the worker as dropping
     /// the stream does (the LLM `ChatStream`).
     pub(crate) fn into_receiver_and_stop(mut self) -> (Receiver<Result<T, Error>>, StopReading) {
-        let stop = StopReading(self.job.take());
+        let stop = StopReading(self.job.take(), Arc::clone(&self.cut));
         (self.into_receiver(), stop)
     }
 
@@ -540,8 +592,9 @@ impl<T> EventStream<T> {
     /// last item; a disconnected channel is the end of the stream.
     ///
     /// Use it borrowed. A clone kept past the stream keeps the channel open: dropping the
-    /// stream still interrupts its read, but a worker waiting for room in a full channel waits
-    /// until that clone is drained or dropped (see [`into_receiver`](EventStream::into_receiver)).
+    /// stream still interrupts its read, and a worker waiting for room in a full channel gives
+    /// up within 20 ms, so that the clone then ends without an `Err` (see
+    /// [`into_receiver`](EventStream::into_receiver)).
     ///
     /// # Examples
     ///
@@ -567,6 +620,11 @@ impl<T> EventStream<T> {
     /// The channel, taking it out of the stream. Dropping the receiver stops the worker when it
     /// next has an event to send, or at the read timeout: unlike dropping the stream, it does
     /// not interrupt a read on a silent server.
+    ///
+    /// One end differs from the stream's own: a worker stopped (by a [`StopHandle`] or
+    /// `shutdown_now`) while the channel is full cannot send its last item, `Err(Cancelled)`,
+    /// and the channel then disconnects after the buffered items without it. The stream itself
+    /// yields `Err(Error::Cancelled)` there.
     ///
     /// # Examples
     ///
@@ -666,7 +724,11 @@ impl<T> Iterator for EventStream<T> {
     fn next(&mut self) -> Option<Self::Item> {
         let job = &self.job;
         self.relay.before_read(|| StopHandle(job.clone(), None));
-        self.rx.recv().ok()
+        match self.rx.recv() {
+            Ok(item) => Some(item),
+            Err(_) if self.cut.swap(false, Ordering::AcqRel) => Some(Err(Error::Cancelled)),
+            Err(_) => None,
+        }
     }
 }
 

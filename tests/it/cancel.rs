@@ -171,6 +171,79 @@ fn shutdown_now_cancels_running_requests_and_streams() {
         .expect("join waited for an interrupted worker");
 }
 
+/// An event stream that sends `n` events at once and then stays open.
+fn many_events_then_silence(n: usize) -> TestServer {
+    TestServer::start(move |_| {
+        Reply::custom(move |socket| {
+            let mut body =
+                String::from("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n");
+            for i in 0..n {
+                body.push_str(&format!("data: {i}\n\n"));
+            }
+            let _ = socket.write_all(body.as_bytes());
+            silent_until_closed(socket);
+        })
+    })
+}
+
+/// Waits until `stream`'s channel holds `n` events: its worker then waits for room.
+fn until_buffered(stream: &ureq_futures::sse::EventStream, n: usize) {
+    let start = std::time::Instant::now();
+    while stream.receiver().len() < n {
+        assert!(start.elapsed() < HANG, "the stream's channel never filled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A stream nobody reads fills its channel, and its worker waits for room: `shutdown_now`
+/// frees that worker too (`join` returns while the stream is still held), and the stream
+/// yields what it holds, then `Err(Cancelled)`. The worker waited until the stream was read.
+#[test]
+fn shutdown_now_frees_the_worker_of_a_stream_nobody_reads() {
+    let events = many_events_then_silence(50);
+    let session = FuturesSession::new();
+    let options = ureq_futures::sse::StreamOptions::default().capacity(2);
+    let mut stream = session
+        .get(events.url())
+        .events_with(options)
+        .result()
+        .unwrap();
+    until_buffered(&stream, 2);
+    session.shutdown_now();
+    let (tx, joined) = crossbeam_channel::bounded(1);
+    let s = session.clone();
+    std::thread::spawn(move || {
+        s.join();
+        let _ = tx.send(());
+    });
+    joined
+        .recv_timeout(HANG)
+        .expect("join waited for the worker of the unread stream");
+    let data: Vec<_> = stream.by_ref().take(2).map(|e| e.unwrap().data).collect();
+    assert_eq!(data, ["0", "1"]);
+    assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+    assert!(stream.next().is_none());
+}
+
+/// The same through a stop handle: the session's only worker is free while the stream is held.
+#[test]
+fn a_stop_frees_the_worker_of_a_stream_nobody_reads() {
+    let events = many_events_then_silence(50);
+    let session = FuturesSession::builder().max_workers(1).build();
+    let options = ureq_futures::sse::StreamOptions::default().capacity(2);
+    let mut stream = session
+        .get(events.url())
+        .events_with(options)
+        .result()
+        .unwrap();
+    until_buffered(&stream, 2);
+    stream.stop_handle().stop();
+    worker_is_free(&session);
+    assert_eq!(stream.by_ref().take(2).count(), 2);
+    assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+    assert!(stream.next().is_none());
+}
+
 /// A job a worker has just taken from the queue, not yet started, is stopped too: the stop
 /// comes at every moment of a request's start (spins of 0 to 150 µs after the submit), and no
 /// request may be left running on the silent server.
