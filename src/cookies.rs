@@ -21,8 +21,11 @@
 //! the §5.4 order (longer paths first). A `Secure` cookie set over plain http is refused, as
 //! RFC 6265bis and browsers do, and so is a cookie from plain http that would replace, delete or
 //! shadow a `Secure` one of the same name (RFC 6265bis §5.7, as browsers and curl do).
-//! `HttpOnly` and `SameSite` speak of scripts and sites, which a client program has not: they
-//! are accepted and ignored.
+//! A cookie named `__Secure-...` must be `Secure`, and one named `__Host-...` also host-only
+//! and for `Path=/` (RFC 6265bis §4.1.3, letter case ignored, as browsers do); others with
+//! these names are refused, so a server can trust that such a cookie came from a secure answer
+//! of its own host. `HttpOnly` and `SameSite` speak of scripts and sites, which a client
+//! program has not: they are accepted and ignored.
 //!
 //! Memory is bounded: at most [`MAX_PER_DOMAIN`] cookies per domain and [`MAX_COOKIES`] in all
 //! (RFC 6265 §6.1's minimums); past them the oldest go first.
@@ -168,6 +171,21 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
     let Some(parsed) = parse(set_cookie, now) else {
         return;
     };
+    // RFC 6265bis §5.7: a `__Secure-` cookie must be `Secure`; a `__Host-` one `Secure`,
+    // host-only (no `Domain`) and for the path `/` (said with `Path=/`). Servers rely on the
+    // names to know that no other host or plain-http answer set them.
+    let prefixed = |prefix: &str| {
+        parsed
+            .name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if (prefixed("__Secure-") && !parsed.secure)
+        || (prefixed("__Host-")
+            && !(parsed.secure && parsed.domain.is_none() && parsed.path.as_deref() == Some("/")))
+    {
+        return;
+    }
     let (domain, host_only) = match parsed.domain {
         Some(domain) => {
             // Without the public suffix list, a name without an inner dot is treated as one.
@@ -563,6 +581,35 @@ mod tests {
         assert_eq!(
             sent(&jar, "http://h.example/").as_deref(),
             Some("theme=dark")
+        );
+    }
+
+    #[test]
+    fn secure_and_host_prefixes_hold_their_promises() {
+        let jar = Jar::default();
+        set(
+            &jar,
+            "https://a.example/app/x",
+            &[
+                "__Secure-ok=1; Secure",
+                "__Secure-plain=1",
+                "__secure-lower=1",
+                "__Host-ok=1; Secure; Path=/",
+                "__Host-nopath=1; Secure",
+                "__Host-deep=1; Secure; Path=/app",
+                "__Host-domain=1; Secure; Path=/; Domain=a.example",
+                "__Host-insecure=1; Path=/",
+                "__HOST-upper=1; Path=/",
+            ],
+        );
+        set(
+            &jar,
+            "https://b.a.example/",
+            &["__Host-wide=1; Secure; Path=/; Domain=a.example"],
+        );
+        assert_eq!(
+            sent(&jar, "https://a.example/app/x").as_deref(),
+            Some("__Secure-ok=1; __Host-ok=1")
         );
     }
 
