@@ -28,7 +28,9 @@
 //! program has not: they are accepted and ignored.
 //!
 //! Memory is bounded: at most [`MAX_PER_DOMAIN`] cookies per domain and [`MAX_COOKIES`] in all
-//! (RFC 6265 §6.1's minimums); past them the oldest go first.
+//! (RFC 6265 §6.1's minimums); past them the oldest go first. A cookie's name and value take
+//! up to 4096 bytes, and an attribute value longer than 1024 bytes is ignored (RFC 6265bis
+//! §5.6), so that no long `Path` makes a cookie larger.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -42,6 +44,8 @@ pub(crate) const MAX_PER_DOMAIN: usize = 50;
 pub(crate) const MAX_COOKIES: usize = 3000;
 /// The longest cookie (name and value) kept, as RFC 6265 §6.1 asks to support.
 const MAX_COOKIE_SIZE: usize = 4096;
+/// The longest attribute value (`Path`, `Domain`...) heeded, as RFC 6265bis §5.6 says.
+const MAX_ATTRIBUTE_SIZE: usize = 1024;
 
 #[derive(Debug, Clone)]
 struct Cookie {
@@ -300,6 +304,11 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
             Some((k, v)) => (k.trim(), v.trim()),
             None => (attribute.trim(), ""),
         };
+        // RFC 6265bis §5.6: a longer value is ignored, so a cookie's path (and the rest) stays
+        // within the bounds of the jar's memory.
+        if val.len() > MAX_ATTRIBUTE_SIZE {
+            continue;
+        }
         if key.eq_ignore_ascii_case("expires") {
             if let Some(t) = parse_date(val) {
                 expires = Some(t);
@@ -647,6 +656,15 @@ mod tests {
         assert_eq!(jar.len(), MAX_PER_DOMAIN);
         let header = sent(&jar, "http://h/").unwrap();
         assert!(!header.contains("c0=") && header.contains(&format!("c{}=", MAX_PER_DOMAIN + 9)));
+        // An attribute value past 1024 bytes is ignored: the path is the default one, and a
+        // cookie holds no more than its name, value and a short path.
+        let jar = Jar::default();
+        let long = format!("long=1; Path=/{}", "p".repeat(MAX_ATTRIBUTE_SIZE));
+        let edge = format!("edge=1; Path=/{}", "e".repeat(MAX_ATTRIBUTE_SIZE - 1));
+        set(&jar, "http://h/a/b", &[&long, &edge]);
+        assert_eq!(sent(&jar, "http://h/a/").as_deref(), Some("long=1"));
+        let edge_path = format!("http://h/{}", "e".repeat(MAX_ATTRIBUTE_SIZE - 1));
+        assert_eq!(sent(&jar, &edge_path).as_deref(), Some("edge=1"));
     }
 
     #[test]
