@@ -288,7 +288,7 @@ pub enum Error {
 /// );
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
     pub status: u16,
@@ -300,6 +300,35 @@ pub struct StatusError {
     /// The first KiB of the body (lossily decoded as UTF-8), or all of it when shorter.
     pub body: String,
     api: ApiError,
+}
+
+impl fmt::Debug for StatusError {
+    /// As derived, except that the values of `Set-Cookie` headers are shown as `<redacted>`:
+    /// cookies are credentials (session ids), and a status error's `Debug` reaches logs and
+    /// panic messages (`unwrap()`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Headers<'a>(&'a ureq::http::HeaderMap);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut map = f.debug_map();
+                for (name, value) in self.0 {
+                    if name == ureq::http::header::SET_COOKIE {
+                        map.entry(name, &"<redacted>");
+                    } else {
+                        map.entry(name, value);
+                    }
+                }
+                map.finish()
+            }
+        }
+        f.debug_struct("StatusError")
+            .field("status", &self.status)
+            .field("url", &self.url)
+            .field("headers", &Headers(&self.headers))
+            .field("body", &self.body)
+            .field("api", &self.api)
+            .finish()
+    }
 }
 
 /// An API error parsed from a status error's body.
@@ -1174,6 +1203,29 @@ mod tests {
                 "{content_type:?} {body:?}"
             );
         }
+    }
+
+    #[test]
+    fn debug_of_a_status_error_hides_the_cookies_it_sets() {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        headers.append("set-cookie", "sid=s3cret-session; Path=/".parse().unwrap());
+        headers.append("set-cookie", "__cf_bm=s3cret-bm".parse().unwrap());
+        let err = Error::status_at(403, "http://h/x?key=s3cret", headers, b"denied");
+        let text = format!("{err:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains(r#""set-cookie": "<redacted>""#)
+                && text.contains(r#""content-type": "text/plain""#)
+                && text.contains("status: 403")
+                && text.contains(r#"body: "denied""#),
+            "{text}"
+        );
+        // The headers themselves are kept for the caller.
+        let Error::Status(e) = err else {
+            unreachable!()
+        };
+        assert_eq!(e.headers.get_all("set-cookie").iter().count(), 2);
     }
 
     #[test]
