@@ -222,6 +222,13 @@ fn a_redirect_loop_ends_in_an_error() {
     );
     // The first request and the session's `DEFAULT_MAX_REDIRECTS` (10) redirects.
     assert_eq!(server.request_count(), 11);
+    // What to change, not only what happened.
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "transport: too many redirects: more than the session's max_redirects (10 by \
+         default) in a row; the server may redirect in a loop, or raise \
+         SessionBuilder::max_redirects"
+    );
 }
 
 #[test]
