@@ -230,6 +230,32 @@ fn file_name(i: usize, url: &str) -> String {
     )
 }
 
+/// A bar with `done/total` when the size is known; else a spinner, the bytes so far and the
+/// rate (a bar and a total would be made up).
+fn bar_style(size_known: bool) -> ProgressStyle {
+    let template = if size_known {
+        "{prefix:>24} {bar:30} {bytes:>10}/{total_bytes:<10} {msg}"
+    } else {
+        "{prefix:>24} {spinner:<30} {bytes:>10} at {bytes_per_sec}, size unknown {msg}"
+    };
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Shows a download's progress on its bar.
+fn show(bar: &ProgressBar, p: ureq_futures::Progress) {
+    match p.total {
+        Some(total) => {
+            bar.set_style(bar_style(true));
+            bar.set_length(total);
+        }
+        None => {
+            bar.set_style(bar_style(false));
+            bar.unset_length();
+        }
+    }
+    bar.set_position(p.done);
+}
+
 /// Downloads every URL into `dir`, one progress bar per file and one for the total.
 fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -237,11 +263,8 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
         return ExitCode::FAILURE;
     }
     let bars = MultiProgress::new();
-    let style =
-        ProgressStyle::with_template("{prefix:>24} {bar:30} {bytes:>10}/{total_bytes:<10} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
     let total_bar = bars.add(ProgressBar::new(0));
-    total_bar.set_style(style.clone());
+    total_bar.set_style(bar_style(true));
     total_bar.set_prefix("total");
     let mut jobs: Vec<_> = urls
         .iter()
@@ -249,7 +272,7 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
         .map(|(i, url)| {
             let name = file_name(i, url);
             let bar = bars.add(ProgressBar::new(0));
-            bar.set_style(style.clone());
+            bar.set_style(bar_style(true));
             bar.set_prefix(name.clone());
             (bar, Some(session.get(url).download(dir.join(&name))))
         })
@@ -260,15 +283,15 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
         for (bar, job) in &mut jobs {
             let Some(pending) = job else {
                 done += bar.position();
-                total += bar.length().unwrap_or(0);
+                total += bar.length().unwrap_or(bar.position());
                 continue;
             };
-            let p = pending.progress();
-            bar.set_position(p.done);
-            bar.set_length(p.total.unwrap_or(p.done));
+            show(bar, pending.progress());
             let finished = match pending.try_result() {
                 Some(Ok(file)) => {
+                    bar.set_style(bar_style(true));
                     bar.set_length(file.bytes());
+                    bar.set_position(file.bytes());
                     bar.finish_with_message("done");
                     true
                 }
@@ -283,7 +306,8 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
                 *job = None;
             }
             done += bar.position();
-            total += bar.length().unwrap_or(0);
+            // A file of unknown size counts what has come so far.
+            total += bar.length().unwrap_or(bar.position());
         }
         total_bar.set_length(total);
         total_bar.set_position(done);
@@ -342,7 +366,83 @@ fn start_demo_server() -> std::io::Result<String> {
 mod tests {
     use std::time::Duration;
 
-    use super::{file_name, options_from, outcome, workers_arg};
+    use std::sync::{Arc, Mutex};
+
+    use indicatif::{ProgressBar, ProgressDrawTarget, TermLike};
+    use ureq_futures::Progress;
+
+    use super::{file_name, options_from, outcome, show, workers_arg};
+
+    /// A terminal that keeps the last line drawn.
+    #[derive(Debug, Default, Clone)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            if !s.trim().is_empty() {
+                *self.0.lock().unwrap() = s.to_string();
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The line a fresh bar named `f` shows for `p`.
+    fn drawn(p: Progress) -> String {
+        let screen = Screen::default();
+        let bar = ProgressBar::with_draw_target(
+            None,
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        bar.set_prefix("f");
+        show(&bar, p);
+        bar.tick();
+        let line = screen.0.lock().unwrap().clone();
+        line
+    }
+
+    #[test]
+    fn a_download_of_unknown_size_shows_its_bytes_not_a_full_bar() {
+        let known = drawn(Progress {
+            done: 2048,
+            total: Some(4096),
+        });
+        assert!(known.contains("2.00 KiB/4.00 KiB"), "{known}");
+        let unknown = drawn(Progress {
+            done: 2048,
+            total: None,
+        });
+        assert!(unknown.contains("2.00 KiB at"), "{unknown}");
+        assert!(unknown.contains("size unknown"), "{unknown}");
+        // Neither a total nor a bar it would have to make up.
+        assert!(
+            !unknown.contains("KiB/") && !unknown.contains('█'),
+            "{unknown}"
+        );
+    }
 
     #[test]
     fn file_names_come_from_the_last_segment_made_safe() {

@@ -21,11 +21,16 @@
 //! the §5.4 order (longer paths first). A `Secure` cookie set over plain http is refused, as
 //! RFC 6265bis and browsers do, and so is a cookie from plain http that would replace, delete or
 //! shadow a `Secure` one of the same name (RFC 6265bis §5.7, as browsers and curl do).
-//! `HttpOnly` and `SameSite` speak of scripts and sites, which a client program has not: they
-//! are accepted and ignored.
+//! A cookie named `__Secure-...` must be `Secure`, and one named `__Host-...` also host-only
+//! and for `Path=/` (RFC 6265bis §4.1.3, letter case ignored, as browsers do); others with
+//! these names are refused, so a server can trust that such a cookie came from a secure answer
+//! of its own host. `HttpOnly` and `SameSite` speak of scripts and sites, which a client
+//! program has not: they are accepted and ignored.
 //!
 //! Memory is bounded: at most [`MAX_PER_DOMAIN`] cookies per domain and [`MAX_COOKIES`] in all
-//! (RFC 6265 §6.1's minimums); past them the oldest go first.
+//! (RFC 6265 §6.1's minimums); past them the oldest go first. A cookie's name and value take
+//! up to 4096 bytes, and an attribute value longer than 1024 bytes is ignored (RFC 6265bis
+//! §5.6), so that no long `Path` makes a cookie larger.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -39,6 +44,8 @@ pub(crate) const MAX_PER_DOMAIN: usize = 50;
 pub(crate) const MAX_COOKIES: usize = 3000;
 /// The longest cookie (name and value) kept, as RFC 6265 §6.1 asks to support.
 const MAX_COOKIE_SIZE: usize = 4096;
+/// The longest attribute value (`Path`, `Domain`...) heeded, as RFC 6265bis §5.6 says.
+const MAX_ATTRIBUTE_SIZE: usize = 1024;
 
 #[derive(Debug, Clone)]
 struct Cookie {
@@ -168,6 +175,21 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
     let Some(parsed) = parse(set_cookie, now) else {
         return;
     };
+    // RFC 6265bis §5.7: a `__Secure-` cookie must be `Secure`; a `__Host-` one `Secure`,
+    // host-only (no `Domain`) and for the path `/` (said with `Path=/`). Servers rely on the
+    // names to know that no other host or plain-http answer set them.
+    let prefixed = |prefix: &str| {
+        parsed
+            .name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if (prefixed("__Secure-") && !parsed.secure)
+        || (prefixed("__Host-")
+            && !(parsed.secure && parsed.domain.is_none() && parsed.path.as_deref() == Some("/")))
+    {
+        return;
+    }
     let (domain, host_only) = match parsed.domain {
         Some(domain) => {
             // Without the public suffix list, a name without an inner dot is treated as one.
@@ -282,6 +304,11 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
             Some((k, v)) => (k.trim(), v.trim()),
             None => (attribute.trim(), ""),
         };
+        // RFC 6265bis §5.6: a longer value is ignored, so a cookie's path (and the rest) stays
+        // within the bounds of the jar's memory.
+        if val.len() > MAX_ATTRIBUTE_SIZE {
+            continue;
+        }
         if key.eq_ignore_ascii_case("expires") {
             if let Some(t) = parse_date(val) {
                 expires = Some(t);
@@ -567,6 +594,35 @@ mod tests {
     }
 
     #[test]
+    fn secure_and_host_prefixes_hold_their_promises() {
+        let jar = Jar::default();
+        set(
+            &jar,
+            "https://a.example/app/x",
+            &[
+                "__Secure-ok=1; Secure",
+                "__Secure-plain=1",
+                "__secure-lower=1",
+                "__Host-ok=1; Secure; Path=/",
+                "__Host-nopath=1; Secure",
+                "__Host-deep=1; Secure; Path=/app",
+                "__Host-domain=1; Secure; Path=/; Domain=a.example",
+                "__Host-insecure=1; Path=/",
+                "__HOST-upper=1; Path=/",
+            ],
+        );
+        set(
+            &jar,
+            "https://b.a.example/",
+            &["__Host-wide=1; Secure; Path=/; Domain=a.example"],
+        );
+        assert_eq!(
+            sent(&jar, "https://a.example/app/x").as_deref(),
+            Some("__Secure-ok=1; __Host-ok=1")
+        );
+    }
+
+    #[test]
     fn debug_shows_how_many_cookies_not_their_values() {
         let jar = Jar::default();
         set(&jar, "http://h/", &["sid=secret-session"]);
@@ -600,6 +656,15 @@ mod tests {
         assert_eq!(jar.len(), MAX_PER_DOMAIN);
         let header = sent(&jar, "http://h/").unwrap();
         assert!(!header.contains("c0=") && header.contains(&format!("c{}=", MAX_PER_DOMAIN + 9)));
+        // An attribute value past 1024 bytes is ignored: the path is the default one, and a
+        // cookie holds no more than its name, value and a short path.
+        let jar = Jar::default();
+        let long = format!("long=1; Path=/{}", "p".repeat(MAX_ATTRIBUTE_SIZE));
+        let edge = format!("edge=1; Path=/{}", "e".repeat(MAX_ATTRIBUTE_SIZE - 1));
+        set(&jar, "http://h/a/b", &[&long, &edge]);
+        assert_eq!(sent(&jar, "http://h/a/").as_deref(), Some("long=1"));
+        let edge_path = format!("http://h/{}", "e".repeat(MAX_ATTRIBUTE_SIZE - 1));
+        assert_eq!(sent(&jar, &edge_path).as_deref(), Some("edge=1"));
     }
 
     #[test]

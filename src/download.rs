@@ -11,6 +11,18 @@
 //! (`sync_all`) before the rename, so that a crash right after it cannot leave an empty or
 //! partial file under the final name either.
 //!
+//! # Ranges
+//!
+//! A 206 answer is part of a file: its `Content-Range` says where. It is written after the
+//! bytes before that place, copied from the file already at `path` into the part file, so that
+//! `Range: bytes=<length>-` resumes a cut download and the result still lands whole, by one
+//! rename. The options were to write a 206 as if it were the whole body (a resume then replaced
+//! the file with its tail, losing the start), to refuse `Range` on a download (and with it the
+//! resume of large files), or to append to the file in place (a failure halfway would leave it
+//! torn). A file shorter than the range's start, a 206 of several ranges or one whose body is
+//! not as long as its range writes nothing and fails; a 200 (a server that ignores `Range`)
+//! replaces the file; a 416 is an [`Error::Status`] like any other status outside 2xx.
+//!
 //! # Cancelling
 //!
 //! A cancel and the rename are decided as one: a handle that resolves to `Cancelled` (and a
@@ -78,6 +90,8 @@ pub(crate) fn run(
     path: PathBuf,
     done: Completer<Download>,
 ) {
+    let mut spec = spec;
+    ask_identity_for_ranges(config, &mut spec);
     let written = execute(agent, config, spec, Budget::Stream)
         .and_then(|resp| write_body(resp, path, done.progress()));
     match written {
@@ -139,7 +153,8 @@ impl Download {
         &self.path
     }
 
-    /// The body's length in bytes, as written (after any content decoding).
+    /// The file's length in bytes: the body's as written (after any content decoding), plus,
+    /// for a 206 answer, the bytes before its range kept from the earlier file.
     ///
     /// # Examples
     ///
@@ -160,7 +175,8 @@ impl Download {
         self.bytes
     }
 
-    /// The HTTP status code (2xx).
+    /// The HTTP status code (2xx: 206 for a range written after the start of the earlier
+    /// file).
     ///
     /// # Examples
     ///
@@ -328,13 +344,28 @@ fn write_body(
     if !resp.status().is_success() {
         return Err(crate::run::status_error(resp));
     }
-    let mut part = open_part(&path)?;
     let url = resp.get_uri().to_string();
+    let range = if status == 206 {
+        Some(content_range(resp.headers()).map_err(|why| {
+            Error::Protocol(format!(
+                "the 206 answer from {} cannot be written to a file: {why}",
+                crate::redact_url(&url)
+            ))
+        })?)
+    } else {
+        None
+    };
+    let mut part = open_part(&path)?;
+    // A 206 goes after the bytes before its range, kept from the file already at `path`.
+    let kept = match range {
+        Some((start, _)) if start > 0 => keep_start(&path, start, &mut part)?,
+        _ => 0,
+    };
     let (parts, body) = resp.into_parts();
     progress.start(body.content_length());
-    let mut body = phase::Placed::new(body.into_reader(), url, &parts.extensions);
+    let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions);
     let mut buf = vec![0; BLOCK];
-    let mut bytes = 0u64;
+    let mut bytes = kept;
     loop {
         let n = match body.read(&mut buf) {
             Ok(0) => break,
@@ -348,6 +379,15 @@ fn write_body(
         bytes += n as u64;
         progress.add(n as u64);
     }
+    if let Some((start, end)) = range {
+        let got = bytes - kept;
+        if got != end - start + 1 {
+            return Err(Error::Protocol(format!(
+                "the 206 answer from {} carried {got} bytes for the range {start}-{end}",
+                crate::redact_url(&url)
+            )));
+        }
+    }
     part.file
         .sync_all()
         .map_err(|e| file_error("sync", &part.path, e))?;
@@ -357,6 +397,74 @@ fn write_body(
         bytes,
         status,
     })
+}
+
+/// A download with a `Range` asks for the body unencoded (unless it names an `Accept-Encoding`
+/// itself): the range's offsets count the bytes as sent, which decoding would change.
+fn ask_identity_for_ranges(config: &Config, spec: &mut Spec) {
+    let has = |name: &str| {
+        spec.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+            || config
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case(name))
+    };
+    if has("range") && !has("accept-encoding") {
+        spec.headers
+            .push(("accept-encoding".into(), "identity".into()));
+    }
+}
+
+/// The first and last byte of a 206 answer's single range (`Content-Range: bytes S-E/T`, or
+/// `/*`); `Err` says why it cannot be placed in a file.
+fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64), String> {
+    if crate::config::has_media_type(headers, "multipart/byteranges") {
+        return Err("it holds several ranges (multipart/byteranges): ask for one range".into());
+    }
+    let Some(value) = headers.get(http::header::CONTENT_RANGE) else {
+        return Err("it came without a Content-Range".into());
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let parsed = (|| {
+        let (unit, rest) = text.trim().split_once(' ')?;
+        if !unit.eq_ignore_ascii_case("bytes") {
+            return None;
+        }
+        let (span, total) = rest.trim().split_once('/')?;
+        let (start, end) = span.split_once('-')?;
+        let digits = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten()
+        };
+        let (start, end) = (digits(start)?, digits(end)?);
+        let total = if total == "*" {
+            None
+        } else {
+            Some(digits(total)?)
+        };
+        (start <= end && total.is_none_or(|t| end < t)).then_some((start, end))
+    })();
+    parsed.ok_or_else(|| format!("its Content-Range {text:?} is not one range of bytes"))
+}
+
+/// Copies the first `start` bytes of the file at `path` into `part`, for a 206 answer whose
+/// range starts there; the number copied (`start`).
+fn keep_start(path: &Path, start: u64, part: &mut PartFile) -> Result<u64, Error> {
+    let what = format!("keep the first {start} bytes of");
+    let mut old = File::open(path).map_err(|e| file_error(&what, path, e))?;
+    let copied = io::copy(&mut (&mut old).take(start), &mut part.file)
+        .map_err(|e| file_error(&what, path, e))?;
+    if copied < start {
+        let short = io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the 206 answer starts at byte {start}, but the file holds {copied} bytes"),
+        );
+        return Err(file_error(&what, path, short));
+    }
+    Ok(copied)
 }
 
 #[cfg(test)]
@@ -371,6 +479,26 @@ mod tests {
         );
         assert_eq!(part_path(Path::new("x"), 0), Path::new("x.part"));
         assert_eq!(part_path(Path::new("x"), 2), Path::new("x.2.part"));
+    }
+
+    #[test]
+    fn content_ranges_are_one_range_of_bytes_within_the_total() {
+        let of = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::CONTENT_RANGE, value.parse().unwrap());
+            content_range(&headers).ok()
+        };
+        assert_eq!(of("bytes 4-9/10"), Some((4, 9)));
+        assert_eq!(of("Bytes 0-0/*"), Some((0, 0)));
+        for bad in [
+            "bytes 5-3/10",
+            "bytes 0-10/10",
+            "bytes */10",
+            "items 0-1/2",
+            "bytes -1-2/5",
+        ] {
+            assert_eq!(of(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! `gzip, deflate`. So the engine hands every response to [`decode`]: a `Content-Encoding` that
 //! ureq left in place is decoded here (gzip, deflate in both its forms, brotli when the crate's
 //! `brotli` feature is on), and any other is [`Error::UnsupportedEncoding`] rather than a body of
-//! compressed bytes.
+//! compressed bytes. So is a list of more than five codings (gzip, deflate and br in any order;
+//! curl stops at five too): each is a decoder reading from the next, and a server naming
+//! thousands would overflow the stack of the thread reading the body.
 //!
 //! `deflate` is meant to be a zlib stream (RFC 9110 §8.4.1.2), but servers (IIS, some PHP and
 //! Node setups) send raw deflate under that name, and browsers and curl accept both. The first two
@@ -86,8 +88,27 @@ fn codings(values: &[&str]) -> Result<Vec<Coding>, String> {
         };
         out.push(parsed);
     }
+    if out.len() > MAX_CODINGS {
+        let first: Vec<&str> = values
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+            .take(2)
+            .collect();
+        return Err(format!(
+            "{} codings ({}, ...), more than the {MAX_CODINGS} decoded",
+            out.len(),
+            first.join(", ")
+        ));
+    }
     Ok(out)
 }
+
+/// The most codings of one body that are decoded, as curl has it: each is a decoder reading
+/// from the next, so thousands of them (a `Content-Encoding` of `gzip,gzip,...` fits some
+/// 13,000 in a 64 KiB head) would overflow the reading thread's stack.
+const MAX_CODINGS: usize = 5;
 
 /// Decodes the body of `resp` as its `Content-Encoding` says, when ureq has not already done so,
 /// and removes the header (and the `Content-Length`, which counted encoded bytes). The decoding
@@ -487,6 +508,40 @@ pub(crate) mod tests {
             assert!(text.contains("http://h/x?<redacted>"), "{text}");
             assert!(!text.contains("key=s"), "{text}");
         }
+    }
+
+    #[test]
+    fn more_codings_than_five_are_refused_before_any_decoder_is_made() {
+        // Five layers decode.
+        let mut body = b"hello".to_vec();
+        for _ in 0..5 {
+            body = gzip(&body);
+        }
+        assert_eq!(
+            decoded(&["gzip, gzip, identity, gzip", "gzip, gzip"], body).unwrap(),
+            b"hello"
+        );
+        // Thousands of layers, one decoder in another, overflowed the stack of the thread that
+        // read the body (aborting the process) whatever the body held.
+        let many = vec!["gzip"; 5000].join(",");
+        let err = decode(
+            response(&[&many], b"not even gzip".to_vec()),
+            Some(&uri("http://h/x?key=s")),
+            &http::Method::GET,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the body of http://h/x?<redacted> is encoded with 5000 codings (gzip, gzip, ...), \
+             more than the 5 decoded, which this build cannot decode"
+        );
+        let six = decode(
+            response(&["deflate, gzip, gzip, gzip, gzip, gzip"], Vec::new()),
+            Some(&uri("http://h/")),
+            &http::Method::GET,
+        )
+        .unwrap_err();
+        assert!(matches!(six, Error::UnsupportedEncoding { .. }), "{six:?}");
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
 /// | proxy that refuses the `CONNECT` (a 407...) | `Transport`, ureq's `ConnectProxyFailed` | `the proxy host:port answered 407 Proxy Authentication Required to the CONNECT for host:port`, the URL, and for a 407 where to put the credentials |
 /// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
-/// | malformed response, too many redirects | `Transport` with ureq's error | ureq's |
+/// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting to raise, and that the server may loop |
+/// | malformed response | `Transport` with ureq's error | ureq's |
 ///
 /// # Examples
 ///
@@ -289,7 +290,7 @@ pub enum Error {
 /// );
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
     pub status: u16,
@@ -301,6 +302,35 @@ pub struct StatusError {
     /// The first KiB of the body (lossily decoded as UTF-8), or all of it when shorter.
     pub body: String,
     api: ApiError,
+}
+
+impl fmt::Debug for StatusError {
+    /// As derived, except that the values of `Set-Cookie` headers are shown as `<redacted>`:
+    /// cookies are credentials (session ids), and a status error's `Debug` reaches logs and
+    /// panic messages (`unwrap()`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Headers<'a>(&'a ureq::http::HeaderMap);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut map = f.debug_map();
+                for (name, value) in self.0 {
+                    if name == ureq::http::header::SET_COOKIE {
+                        map.entry(name, &"<redacted>");
+                    } else {
+                        map.entry(name, value);
+                    }
+                }
+                map.finish()
+            }
+        }
+        f.debug_struct("StatusError")
+            .field("status", &self.status)
+            .field("url", &self.url)
+            .field("headers", &Headers(&self.headers))
+            .field("body", &self.body)
+            .field("api", &self.api)
+            .finish()
+    }
 }
 
 /// An API error parsed from a status error's body.
@@ -737,6 +767,13 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // ureq's variant carries nothing to say what to change: this adds it.
+            Error::Transport(ureq::Error::TooManyRedirects) => write!(
+                f,
+                "transport: too many redirects: more than the session's max_redirects (10 by \
+                 default) in a row; the server may redirect in a loop, or raise \
+                 SessionBuilder::max_redirects"
+            ),
             Error::Transport(e) => write!(f, "transport: {e}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Timeout(t) => write!(f, "timeout: {t}"),
@@ -1175,6 +1212,29 @@ mod tests {
                 "{content_type:?} {body:?}"
             );
         }
+    }
+
+    #[test]
+    fn debug_of_a_status_error_hides_the_cookies_it_sets() {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        headers.append("set-cookie", "sid=s3cret-session; Path=/".parse().unwrap());
+        headers.append("set-cookie", "__cf_bm=s3cret-bm".parse().unwrap());
+        let err = Error::status_at(403, "http://h/x?key=s3cret", headers, b"denied");
+        let text = format!("{err:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains(r#""set-cookie": "<redacted>""#)
+                && text.contains(r#""content-type": "text/plain""#)
+                && text.contains("status: 403")
+                && text.contains(r#"body: "denied""#),
+            "{text}"
+        );
+        // The headers themselves are kept for the caller.
+        let Error::Status(e) = err else {
+            unreachable!()
+        };
+        assert_eq!(e.headers.get_all("set-cookie").iter().count(), 2);
     }
 
     #[test]

@@ -154,12 +154,16 @@ pub(crate) fn follow(
                 ))
             })?;
         // Read a short body to its end, so that the connection goes back to the pool; a long
-        // one is dropped with its connection.
-        let _ = resp
-            .body_mut()
-            .with_config()
-            .limit(DRAIN_LIMIT)
-            .read_to_vec();
+        // one is dropped with its connection. Not past the deadline: a stream's hops have no
+        // budget for bodies of their own, and a server that stalls in this one would hold the
+        // request for as long as it stays open.
+        crate::run::interrupt_at(deadline, || {
+            let _ = resp
+                .body_mut()
+                .with_config()
+                .limit(DRAIN_LIMIT)
+                .read_to_vec();
+        });
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(ureq::Timeout::Global));
         }

@@ -267,7 +267,7 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
 /// Runs `f`, and interrupts the current job's I/O (shutting its connection down) if `f` is
 /// still running at `deadline`, so that a read blocked in `f` returns then. Without a deadline,
 /// or off the pool, just runs `f`.
-fn interrupt_at<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn interrupt_at<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
     let (Some(deadline), Some(job)) = (deadline, crate::exec::current_job()) else {
         return f();
     };

@@ -68,6 +68,13 @@ fn check(url: &str) -> Result<(), Error> {
         .bytes()
         .position(|b| matches!(b, b'/' | b'?' | b'#'))
         .unwrap_or(rest.len());
+    if user_info_past(rest, end).is_some() {
+        // The "port" would be a piece of the password: not quoted.
+        return Err(invalid(
+            url,
+            "a '/' in the user-info ends the host: percent-encode it as %2F".into(),
+        ));
+    }
     check_authority(&rest[..end]).map_err(|why| invalid(url, why))?;
     if let Some((at, why)) = first_refused(url) {
         return Err(invalid(
@@ -146,6 +153,23 @@ fn is_scheme(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// Where the user-info ends (its `@`) when a raw `/` in it ended the authority early:
+/// `user:pa/ss@host/` reads as the host `user` with the port `pa`, and the password's rest as
+/// the path. Told by the authority (before `end`) having no `@` and a port that is not a
+/// number, with an `@` after it and before any query or fragment.
+fn user_info_past(rest: &str, end: usize) -> Option<usize> {
+    let authority = &rest[..end];
+    if authority.contains('@') || authority.starts_with('[') {
+        return None;
+    }
+    let (_, port) = authority.split_once(':')?;
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+    rest[..before_query].rfind('@')
 }
 
 /// Checks `[userinfo@]host[:port]`: a host is there, a port is digits in 1..=65535, the host is
@@ -451,7 +475,18 @@ pub fn redact_url(url: &str) -> String {
             &rest[authority_end..],
         ),
         Some(_) => ("<redacted>".to_string(), &rest[path_at..]),
-        None => (rest[..authority_end].to_string(), &rest[authority_end..]),
+        None => match user_info_past(rest, authority_end) {
+            // A raw `/` in the password: the user-info runs to the `@` after it.
+            Some(at) => {
+                let after = &rest[at + 1..];
+                let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+                (
+                    format!("<redacted>@{}", &after[..host_end]),
+                    &after[host_end..],
+                )
+            }
+            None => (rest[..authority_end].to_string(), &rest[authority_end..]),
+        },
     };
     // The query, or the fragment (an OAuth token travels there), and all after it.
     let (path, hidden) = match rest.find(['?', '#']) {
@@ -597,6 +632,10 @@ mod tests {
             ("http://h/x?key=sec ret", "a space at byte 18"),
             ("http://bücher.example/", "punycode"),
             ("http://[::1/", "no closing ]"),
+            (
+                "http://u:sec/ret@h/x",
+                "a '/' in the user-info ends the host: percent-encode it as %2F",
+            ),
         ] {
             let m = message(url);
             assert!(m.contains(expected), "{url}: {m}");
@@ -775,6 +814,12 @@ mod tests {
             ("https://u:sec?ret@h/x", "https://<redacted>/x"),
             ("https://u:sec#ret@h/x", "https://<redacted>/x"),
             ("https://h?email=secret@example.com", "https://<redacted>"),
+            // A raw `/` in a password (base64 has them) ends the authority early.
+            (
+                "https://u:sec/ret@h/x?k=1",
+                "https://<redacted>@h/x?<redacted>",
+            ),
+            ("http://u:sec/r/et@h:8080", "http://<redacted>@h:8080"),
             (
                 "localhost:8080/x?u=http://u:secret@other/",
                 "localhost:8080/x?<redacted>",
@@ -785,6 +830,7 @@ mod tests {
         for url in [
             "http://[::1]:8080/x",
             "https://h/users/@me",
+            "https://h:8080/users/@me",
             "http://localhost:11434/v1",
             "h/x",
             "",

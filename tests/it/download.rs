@@ -383,3 +383,153 @@ fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
     }
     assert!(dir.names().is_empty(), "{:?}", dir.names());
 }
+
+/// A server of the ten bytes `0123456789` that honours `Range: bytes=S-` (and `S-E`) as RFC 9110
+/// §14 says: 206 with `Content-Range`, 416 past the end, 200 without a `Range`.
+fn ranged_server() -> TestServer {
+    const DATA: &[u8] = b"0123456789";
+    TestServer::start(|req| {
+        let Some(range) = req.header("range") else {
+            return Reply::ok(DATA);
+        };
+        let spec = range.strip_prefix("bytes=").expect("a byte range");
+        let (start, end) = spec.split_once('-').expect("start-end");
+        let start: usize = start.parse().unwrap();
+        let end: usize = if end.is_empty() {
+            DATA.len() - 1
+        } else {
+            end.parse().unwrap()
+        };
+        if start >= DATA.len() {
+            return Reply::status(416, "").header("Content-Range", "bytes */10");
+        }
+        Reply::status(206, &DATA[start..=end])
+            .header("Content-Range", format!("bytes {start}-{end}/10"))
+    })
+}
+
+#[test]
+fn a_range_answered_206_continues_the_file_already_there() {
+    let dir = TempDir::new("resume");
+    let path = dir.join("data.bin");
+    std::fs::write(&path, "0123").unwrap();
+    let server = ranged_server();
+    let done = FuturesSession::new()
+        .get(server.url())
+        .header("Range", "bytes=4-")
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
+    assert_eq!((done.status(), done.bytes()), (206, 10));
+    assert_eq!(dir.names(), ["data.bin"]);
+    // A range asked with compression: the offsets count bytes as sent, so none is asked for.
+    assert_eq!(
+        server.requests()[0].header("accept-encoding"),
+        Some("identity")
+    );
+    // A range from the start is the whole file.
+    std::fs::write(&path, "an older and longer file").unwrap();
+    let done = FuturesSession::new()
+        .get(server.url())
+        .header("Range", "bytes=0-5")
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "012345");
+    assert_eq!(done.bytes(), 6);
+}
+
+#[test]
+fn a_range_answered_200_restarts_the_file() {
+    let dir = TempDir::new("resume-200");
+    let path = dir.join("data.bin");
+    std::fs::write(&path, "0123").unwrap();
+    let server = TestServer::start(|_| Reply::ok("0123456789"));
+    let done = FuturesSession::new()
+        .get(server.url())
+        .header("Range", "bytes=4-")
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
+    assert_eq!((done.status(), done.bytes()), (200, 10));
+}
+
+#[test]
+fn a_range_past_the_end_is_a_416_and_leaves_the_file() {
+    let dir = TempDir::new("resume-416");
+    let path = dir.join("data.bin");
+    std::fs::write(&path, "0123456789").unwrap();
+    let err = FuturesSession::new()
+        .get(ranged_server().url())
+        .header("Range", "bytes=10-")
+        .download(&path)
+        .result()
+        .unwrap_err();
+    assert_eq!(err.status(), Some(416), "{err:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
+    assert_eq!(dir.names(), ["data.bin"]);
+}
+
+#[test]
+fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
+    let dir = TempDir::new("resume-bad");
+    let path = dir.join("data.bin");
+    // The file holds fewer bytes than the range starts after.
+    std::fs::write(&path, "01").unwrap();
+    let err = FuturesSession::new()
+        .get(ranged_server().url())
+        .header("Range", "bytes=4-")
+        .download(&path)
+        .result()
+        .unwrap_err();
+    match &err {
+        Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("the 206 answer starts at byte 4")
+            && text.contains("holds 2 bytes")
+            && text.contains(&path.display().to_string()),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "01");
+    // Answers that do not say where their bytes go, or that carry another number of them.
+    type Answer = (fn() -> Reply, &'static str);
+    let answers: [Answer; 4] = [
+        (|| Reply::status(206, "456789"), "without a Content-Range"),
+        (
+            || Reply::status(206, "--b\r\n...").content_type("multipart/byteranges; boundary=b"),
+            "several ranges",
+        ),
+        (
+            || Reply::status(206, "456").header("Content-Range", "bytes 4-9/10"),
+            "3 bytes for the range 4-9",
+        ),
+        (
+            || Reply::status(206, "456789").header("Content-Range", "bytes 4-9/x"),
+            "Content-Range \"bytes 4-9/x\"",
+        ),
+    ];
+    for (reply, why) in answers {
+        std::fs::write(&path, "0123").unwrap();
+        let server = TestServer::start(move |_| reply());
+        let err = FuturesSession::new()
+            .get(server.url_for("/f?key=secret"))
+            .header("Range", "bytes=4-")
+            .download(&path)
+            .result()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Protocol(_)), "{why}: {err:?}");
+        assert!(text.contains(why), "{why}: {text}");
+        assert!(
+            text.contains("/f?<redacted>") && !text.contains("secret"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123", "{why}");
+        assert_eq!(dir.names(), ["data.bin"], "{why}");
+    }
+}

@@ -130,6 +130,29 @@ fn a_coding_this_build_cannot_decode_is_an_error_not_a_body() {
 }
 
 #[test]
+fn a_server_naming_thousands_of_codings_gets_an_error_not_a_stack_overflow() {
+    let many = vec!["gzip"; 5000].join(",");
+    let server =
+        TestServer::start(move |_| Reply::ok("anything").header("Content-Encoding", many.clone()));
+    let session = FuturesSession::new();
+    for result in [
+        session.get(server.url()).send().result().map(|_| ()),
+        session
+            .get(server.url())
+            .send_streaming()
+            .result()
+            .map(|_| ()),
+    ] {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, Error::UnsupportedEncoding { encoding, .. }
+                if encoding.starts_with("5000 codings")),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
 fn event_streams_ask_for_identity_and_decode_what_comes_anyway() {
     let server = server();
     let session = FuturesSession::new();

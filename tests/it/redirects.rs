@@ -222,6 +222,13 @@ fn a_redirect_loop_ends_in_an_error() {
     );
     // The first request and the session's `DEFAULT_MAX_REDIRECTS` (10) redirects.
     assert_eq!(server.request_count(), 11);
+    // What to change, not only what happened.
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "transport: too many redirects: more than the session's max_redirects (10 by \
+         default) in a row; the server may redirect in a loop, or raise \
+         SessionBuilder::max_redirects"
+    );
 }
 
 #[test]
@@ -342,4 +349,30 @@ fn a_location_with_an_invalid_port_is_refused_before_anything_is_sent() {
     assert!(text.contains("port 99999 is out of range"), "{text}");
     assert!(text.contains(&server.url_for("/start")), "{text}");
     assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn a_redirect_whose_body_stalls_resolves_within_the_timeout() {
+    // A 302 with its head, the start of a body that says 1000 bytes, then nothing until the
+    // client goes away (30 s at most): the redirect's body is not worth waiting past the budget.
+    let server = TestServer::start(|req| {
+        if req.path == "/end" {
+            return Reply::ok("end");
+        }
+        Reply::custom(|socket| {
+            use std::io::{Read, Write};
+            let head = "HTTP/1.1 302 Found\r\nlocation: /end\r\ncontent-length: 1000\r\n\r\nmoved";
+            if socket.write_all(head.as_bytes()).is_ok() {
+                let _ = socket.set_read_timeout(Some(support::secs(30)));
+                let _ = socket.read(&mut [0; 1]);
+            }
+        })
+    });
+    let session = FuturesSession::builder().timeout(support::ms(1500)).build();
+    let mut streaming = session.get(server.url_for("/start")).send_streaming();
+    let result = streaming
+        .result_timeout(support::secs(20))
+        .expect("the handle waited for the rest of the redirect's body, past the timeout");
+    let err = result.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
 }
