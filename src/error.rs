@@ -249,6 +249,15 @@ pub enum Error {
 /// An HTML page, an empty body, or a body of another type that is none of the JSON shapes above
 /// keeps the reason phrase.
 ///
+/// The body of a refused stream or download, or of
+/// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
+/// the request's `timeout`; when a limit or a failure stops that read before the end of the
+/// body, the line ends with what cut it:
+///
+/// ```text
+/// Server responded with an error. Status Code: 503: busy for url: http://127.0.0.1:1234/x (error body cut after 4 bytes: nothing more within 10 s (timeout))
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -300,6 +309,9 @@ pub struct StatusError {
     /// The first KiB of the body (lossily decoded as UTF-8), or all of it when shorter.
     pub body: String,
     api: ApiError,
+    /// Why the body was read only in part, when a limit or a failure cut it short:
+    /// `error body cut after 4 bytes: nothing more within 10 s (timeout)`.
+    cut: Option<String>,
 }
 
 /// An API error parsed from a status error's body.
@@ -657,6 +669,9 @@ impl fmt::Display for StatusError {
         if !self.url.is_empty() {
             write!(f, " for url: {}", self.url)?;
         }
+        if let Some(cut) = &self.cut {
+            write!(f, " ({cut})")?;
+        }
         Ok(())
     }
 }
@@ -722,12 +737,25 @@ impl Error {
         headers: ureq::http::HeaderMap,
         body: &[u8],
     ) -> Error {
+        Error::status_cut(status, url, headers, body, None)
+    }
+
+    /// [`status_at`](Error::status_at), for a body whose read stopped early: `cut` says why
+    /// (`nothing more within 10 s (timeout)`), and the message adds it after the URL.
+    pub(crate) fn status_cut(
+        status: u16,
+        url: &str,
+        headers: ureq::http::HeaderMap,
+        body: &[u8],
+        cut: Option<&str>,
+    ) -> Error {
         let end = body.len().min(STATUS_BODY_EXCERPT);
         Error::Status(Box::new(StatusError {
             status,
             url: crate::redact_url(url),
             body: String::from_utf8_lossy(&body[..end]).into_owned(),
             api: ApiError::parse(body, &headers),
+            cut: cut.map(|why| format!("error body cut after {} bytes: {why}", body.len())),
             headers,
         }))
     }

@@ -224,7 +224,7 @@ impl TimeoutSettings {
 }
 
 /// A duration as people write it: `30 s`, `1.5 s`, `200 ms`, `2 min`.
-struct Human(Duration);
+pub(crate) struct Human(pub(crate) Duration);
 
 impl fmt::Display for Human {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

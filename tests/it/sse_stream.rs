@@ -170,6 +170,13 @@ fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
         Err(Error::Status(s)) => {
             assert_eq!(s.status, 503);
             assert!(s.body.contains("overloaded"), "{}", s.body);
+            let text = s.to_string();
+            assert!(
+                text.ends_with(
+                    " (error body cut after 22 bytes: nothing more within 1.5 s (timeout))"
+                ),
+                "{text}"
+            );
         }
         other => panic!("expected a status error, got {other:?}"),
     }
