@@ -297,7 +297,11 @@ pub enum Error {
 /// );
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output (what `unwrap` and a `main` that returns the error print) shows the
+/// headers without the values of those that carry credentials (`Set-Cookie`, `Authorization`,
+/// API-key headers); the [`headers`](StatusError::headers) field keeps them.
+#[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
     pub status: u16,
@@ -312,6 +316,33 @@ pub struct StatusError {
     /// Why the body was read only in part, when a limit or a failure cut it short:
     /// `error body cut after 4 bytes: nothing more within 10 s (timeout)`.
     cut: Option<String>,
+}
+
+impl fmt::Debug for StatusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatusError")
+            .field("status", &self.status)
+            .field("url", &self.url)
+            .field("headers", &Redacted(&self.headers))
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// A header map for `Debug`, the values of credential headers hidden.
+struct Redacted<'a>(&'a ureq::http::HeaderMap);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden: &dyn fmt::Debug = &"<redacted>";
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, value)| {
+                let credential = name == ureq::http::header::SET_COOKIE
+                    || crate::redirect::SENSITIVE_HEADERS.contains(&name.as_str());
+                (name, if credential { hidden } else { value })
+            }))
+            .finish()
+    }
 }
 
 /// An API error parsed from a status error's body.
@@ -1333,6 +1364,33 @@ mod tests {
             Error::from(limit),
             Error::BodyTooLarge { limit: 7, .. }
         ));
+    }
+
+    #[test]
+    fn debug_of_a_status_error_hides_the_credentials_of_the_response_headers() {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        headers.append("set-cookie", "session=s3cret; HttpOnly".parse().unwrap());
+        headers.append("set-cookie", "csrf=t0ken".parse().unwrap());
+        headers.insert("x-api-key", "sk-key".parse().unwrap());
+        headers.insert("x-request-id", "req_1".parse().unwrap());
+        let err = Error::status_at(401, "http://u:pw@h/x?key=k", headers, b"denied");
+        let debug = format!("{err:?}");
+        for secret in ["s3cret", "t0ken", "sk-key", "pw", "key=k"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert_eq!(
+            debug,
+            "Status(StatusError { status: 401, url: \"http://<redacted>@h/x?<redacted>\", \
+             headers: {\"content-type\": \"text/plain\", \"set-cookie\": \"<redacted>\", \
+             \"set-cookie\": \"<redacted>\", \"x-api-key\": \"<redacted>\", \
+             \"x-request-id\": \"req_1\"}, body: \"denied\" })"
+        );
+        // The headers themselves keep their values.
+        let Error::Status(e) = err else {
+            unreachable!()
+        };
+        assert_eq!(e.headers["x-api-key"], "sk-key");
     }
 
     #[test]
