@@ -52,7 +52,8 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
 /// | proxy that refuses the `CONNECT` (a 407...) | `Transport`, ureq's `ConnectProxyFailed` | `the proxy host:port answered 407 Proxy Authentication Required to the CONNECT for host:port`, the URL, and for a 407 where to put the credentials |
 /// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
-/// | malformed response, too many redirects | `Transport` with ureq's error | ureq's |
+/// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting that bounds them (`max_redirects`) and its default |
+/// | malformed response | `Transport` with ureq's error | ureq's |
 ///
 /// # Examples
 ///
@@ -795,6 +796,13 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Transport(ureq::Error::TooManyRedirects) => write!(
+                f,
+                "transport: too many redirects: more than max_redirects allows ({} by default; \
+                 SessionBuilder::max_redirects, or a given agent's own); the server may be \
+                 redirecting in a loop",
+                crate::DEFAULT_MAX_REDIRECTS
+            ),
             Error::Transport(e) => write!(f, "transport: {e}"),
             Error::Io(e) => write!(f, "io: {e}"),
             Error::Timeout(t) => write!(f, "timeout: {t}"),

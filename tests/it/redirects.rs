@@ -222,6 +222,13 @@ fn a_redirect_loop_ends_in_an_error() {
     );
     // The first request and the session's `DEFAULT_MAX_REDIRECTS` (10) redirects.
     assert_eq!(server.request_count(), 11);
+    // The limit that fired, and what to do.
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "transport: too many redirects: more than max_redirects allows (10 by default; \
+         SessionBuilder::max_redirects, or a given agent's own); the server may be redirecting \
+         in a loop"
+    );
 }
 
 #[test]
