@@ -123,7 +123,9 @@ pub enum Error {
         /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it.
         url: String,
     },
-    /// An event stream was answered with a content type other than `text/event-stream`.
+    /// An event stream was answered with a content type other than `text/event-stream` (the
+    /// one it came with, if any). The message says how to read such a body as a stream all the
+    /// same: [`StreamOptions::require_event_stream(false)`](crate::sse::StreamOptions::require_event_stream).
     UnexpectedContentType(Option<String>),
     /// The job was cancelled: by [`Pending::cancel`](crate::Pending::cancel) (queued or
     /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest) or
@@ -831,12 +833,13 @@ impl fmt::Display for Error {
                 f,
                 "the body of {url} is encoded with {encoding}, which this build cannot decode"
             ),
-            Error::UnexpectedContentType(Some(ct)) => {
-                write!(f, "expected content type text/event-stream, got {ct}")
-            }
-            Error::UnexpectedContentType(None) => {
-                write!(f, "expected content type text/event-stream, got none")
-            }
+            Error::UnexpectedContentType(ct) => write!(
+                f,
+                "expected content type text/event-stream, got {}: the server did not answer \
+                 with an event stream (check the URL); StreamOptions::require_event_stream(false) \
+                 reads the body as one all the same",
+                ct.as_deref().unwrap_or("none")
+            ),
             Error::Cancelled => write!(f, "cancelled"),
             Error::ShutDown => write!(f, "the session was shut down"),
             Error::Panicked(msg) => write!(f, "the job panicked: {msg}"),

@@ -193,7 +193,17 @@ fn a_wrong_content_type_is_an_error_unless_allowed() {
         .create();
     let session = FuturesSession::new();
     match session.get(server.url()).events().result() {
-        Err(Error::UnexpectedContentType(Some(ct))) => assert_eq!(ct, "application/json"),
+        Err(e @ Error::UnexpectedContentType(Some(_))) => {
+            assert!(
+                matches!(&e, Error::UnexpectedContentType(Some(ct)) if ct == "application/json")
+            );
+            assert_eq!(
+                e.to_string(),
+                "expected content type text/event-stream, got application/json: the server did \
+                 not answer with an event stream (check the URL); \
+                 StreamOptions::require_event_stream(false) reads the body as one all the same"
+            );
+        }
         other => panic!("expected UnexpectedContentType, got {other:?}"),
     }
     let stream = session
