@@ -840,8 +840,14 @@ impl fmt::Display for Error {
                  reads the body as one all the same",
                 ct.as_deref().unwrap_or("none")
             ),
-            Error::Cancelled => write!(f, "cancelled"),
-            Error::ShutDown => write!(f, "the session was shut down"),
+            Error::Cancelled => f.write_str(
+                "cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a \
+                 stop handle or FuturesSession::shutdown_now",
+            ),
+            Error::ShutDown => f.write_str(
+                "the session was shut down before the job ran (FuturesSession::shutdown or \
+                 shutdown_now): it was still queued, or submitted after",
+            ),
             Error::Panicked(msg) => write!(f, "the job panicked: {msg}"),
             Error::ResultTaken => write!(f, "the result was already taken"),
             Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
@@ -1402,6 +1408,20 @@ mod tests {
             unreachable!()
         };
         assert_eq!(e.headers["x-api-key"], "sk-key");
+    }
+
+    #[test]
+    fn cancelled_and_shut_down_say_what_stopped_the_job() {
+        assert_eq!(
+            Error::Cancelled.to_string(),
+            "cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a stop \
+             handle or FuturesSession::shutdown_now"
+        );
+        assert_eq!(
+            Error::ShutDown.to_string(),
+            "the session was shut down before the job ran (FuturesSession::shutdown or \
+             shutdown_now): it was still queued, or submitted after"
+        );
     }
 
     #[test]
