@@ -201,7 +201,8 @@ pub enum Error {
     /// ```
     Other(Box<dyn std::error::Error + Send + Sync>),
     /// An error reported by an API inside a successful (200) stream, such as an `error` object in
-    /// an LLM stream.
+    /// an LLM stream. The message shows the server's message on one line, its first 300
+    /// characters; the field keeps all of it.
     Api {
         /// The error's type or code, when the server sent one.
         kind: Option<String>,
@@ -855,14 +856,18 @@ impl fmt::Display for Error {
             Error::MissingApiKey { var } => {
                 write!(f, "no API key: set the environment variable {var}")
             }
-            Error::Api {
-                kind: Some(kind),
-                message,
-            } => write!(f, "api error ({kind}): {message}"),
-            Error::Api {
-                kind: None,
-                message,
-            } => write!(f, "api error: {message}"),
+            // The server's words, on one line and cut as a status error's are; the variant
+            // keeps them whole.
+            Error::Api { kind, message } => {
+                f.write_str("api error")?;
+                if let Some(kind) = kind {
+                    f.write_str(" (")?;
+                    write_one_line(f, kind, 80)?;
+                    f.write_str(")")?;
+                }
+                f.write_str(": ")?;
+                write_one_line(f, message, API_MESSAGE_SHOWN)
+            }
         }
     }
 }
