@@ -146,7 +146,8 @@ pub enum Error {
     /// cannot express (such as a chat whose last message is not the user's).
     InvalidRequest(String),
     /// A stream broke its protocol: it ended before its terminator, or a piece of it could not be
-    /// decoded. The text names what happened and quotes the offending piece.
+    /// decoded. The text names what happened and quotes the offending piece; for an event
+    /// stream (an LLM answer included), it ends with `for url: ` and the stream's redacted URL.
     Protocol(String),
     /// An API key is needed and its environment variable is not set.
     MissingApiKey {

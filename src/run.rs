@@ -115,8 +115,9 @@ pub(crate) fn stream<D: Decode>(
         // Dropping the stream interrupts this job's read, on a silent server too.
         stream.interrupt_on_drop(job);
     }
+    let url = crate::redact_url(&body.url);
     done.complete(Ok(stream));
-    pump_guarded(body, options, decoder, &feed);
+    pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
 }
 
 /// The job of a stream of a [`StreamMap`](crate::sse::StreamMap): reads and parses the body
@@ -134,7 +135,8 @@ pub(crate) fn merged_stream<D: Decode>(
     feed.on_job(crate::exec::current_job());
     match open_stream_body(agent, config, spec, &options) {
         Ok((_, body)) => {
-            pump_guarded(body, options, decoder, &feed);
+            let url = crate::redact_url(&body.url);
+            pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
             feed.end(Ok(()));
         }
         Err(e) => feed.end(Err(e)),
@@ -194,6 +196,27 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         (Some(out), _) => out,
         (None, Some(f)) => f(),
         (None, None) => unreachable!("the thread took the closure and returned its result"),
+    }
+}
+
+/// A stream's sink that adds the stream's URL (redacted) to the [`Error::Protocol`] its decoder
+/// or its end reports (a malformed chunk, an answer cut before its end marker): the other errors
+/// of a stream carry their place already, or have no room for it.
+struct WithUrl<'a, S> {
+    sink: &'a S,
+    url: String,
+}
+
+impl<T, S: Sink<T>> Sink<T> for WithUrl<'_, S> {
+    fn send(&self, item: Result<T, Error>) -> bool {
+        self.sink.send(item.map_err(|e| match e {
+            Error::Protocol(message) => Error::Protocol(format!("{message} for url: {}", self.url)),
+            other => other,
+        }))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.sink.is_closed()
     }
 }
 

@@ -313,6 +313,32 @@ fn an_error_event_of_several_lines_is_one_line_in_the_message() {
 }
 
 #[test]
+fn a_broken_or_cut_stream_names_the_url_it_came_from() {
+    for (body, what) in [
+        (sse_body(&[&content("a")]), "the answer was cut"),
+        (sse_body(&[&content("a"), "{not json"]), "malformed JSON"),
+    ] {
+        let server = serve(body);
+        let mut stream = client(&server.url_for("/v1"))
+            .stream_chat(&hello())
+            .unwrap();
+        let (pieces, error) = drain(&mut stream);
+        assert_eq!(pieces, ["a"]);
+        let Some(Error::Protocol(message)) = &error else {
+            panic!("expected a protocol error, got {error:?}")
+        };
+        assert!(message.starts_with(what), "{message}");
+        assert!(
+            message.ends_with(&format!(
+                " for url: {}",
+                server.url_for("/v1/chat/completions")
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn a_body_that_is_not_an_event_stream_is_refused() {
     let server = TestServer::start(|_| Reply::json(r#"{"choices":[]}"#));
     let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
