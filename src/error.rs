@@ -101,12 +101,14 @@ pub enum Error {
     Json(serde_json::Error),
     /// A buffered response body was larger than the session's
     /// [`max_body_size`](crate::SessionBuilder::max_body_size). The message names the setting,
-    /// its value and the URL.
+    /// its value and the URL. Without a URL, the limit was ureq's own, of a body read in a
+    /// [`submit`](crate::FuturesSession::submit) closure (ureq's `read_to_vec`,
+    /// `read_to_string` and `read_json` stop at 10 MiB), and the message names that one.
     BodyTooLarge {
         /// The limit in bytes that was exceeded.
         limit: u64,
-        /// The URL whose body it was, redacted as [`redact_url`](crate::redact_url) shows it,
-        /// when known.
+        /// The URL whose body it was, redacted as [`redact_url`](crate::redact_url) shows it;
+        /// `None` for a limit of ureq's own (see above).
         url: Option<String>,
     },
     /// An event-stream line or event was larger than the stream's limit. The message names the
@@ -813,16 +815,21 @@ impl fmt::Display for Error {
             Error::Other(e) => e.fmt(f),
             Error::Status(s) => s.fmt(f),
             Error::Json(e) => write!(f, "json: {e}"),
-            Error::BodyTooLarge { limit, url } => {
-                write!(f, "response body")?;
-                if let Some(url) = url {
-                    write!(f, " of {url}")?;
-                }
-                write!(
-                    f,
-                    " larger than max_body_size ({limit} bytes): raise SessionBuilder::max_body_size, or read the body as a stream"
-                )
-            }
+            Error::BodyTooLarge {
+                limit,
+                url: Some(url),
+            } => write!(
+                f,
+                "response body of {url} larger than max_body_size ({limit} bytes): raise \
+                 SessionBuilder::max_body_size, or read the body as a stream"
+            ),
+            // Not the session's limit: a body that a closure read with ureq's.
+            Error::BodyTooLarge { limit, url: None } => write!(
+                f,
+                "response body larger than its read limit ({limit} bytes): raise the limit the \
+                 body is read with (ureq's Body::with_config().limit, 10 MiB by default for \
+                 read_to_vec, read_to_string and read_json), or read it as a stream"
+            ),
             Error::EventTooLarge { limit } => {
                 write!(
                     f,
