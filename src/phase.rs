@@ -31,6 +31,10 @@ pub(crate) enum Phase {
     Response,
     /// Reading the body.
     Body,
+    /// Waiting for the rate limiter's turn for the origin, before sending.
+    Turn,
+    /// Between the hops of a redirect: reading the redirect's body, before the next request.
+    Redirect,
     /// No better guess.
     Request,
 }
@@ -71,6 +75,8 @@ impl fmt::Display for Located {
             Phase::Send => write!(f, "send the request to {target}")?,
             Phase::Response => write!(f, "read the response from {target}")?,
             Phase::Body => write!(f, "read the body from {target}")?,
+            Phase::Turn => write!(f, "wait for the rate limiter's turn for {target}")?,
+            Phase::Redirect => write!(f, "follow the redirect from {target}")?,
             Phase::Request => write!(f, "request to {target}")?,
         }
         if let Via::Proxy(proxy) = &self.proxy {
@@ -385,6 +391,15 @@ impl<R: io::Read> io::Read for Placed<R> {
             _ => in_body(Error::from(e), &self.url, self.timeouts.as_ref()).into_io(),
         })
     }
+}
+
+/// The [`Error::Timeout`] of a request whose `timeout` ran out (or would, before its next
+/// step) outside ureq, in `phase`, for `uri`: waiting for the rate limiter's turn, or between
+/// the hops of a redirect. The setting is named later, as every timeout's is.
+pub(crate) fn budget_spent(phase: Phase, uri: &Uri) -> Error {
+    let mut t = TimeoutError::new(ureq::Timeout::Global);
+    t.place_in(phase, target(uri), crate::redact_url(&uri.to_string()));
+    Error::Timeout(Box::new(t))
 }
 
 fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<TimeoutError> {

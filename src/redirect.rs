@@ -161,7 +161,10 @@ pub(crate) fn follow(
             .limit(DRAIN_LIMIT)
             .read_to_vec();
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Error::timeout(ureq::Timeout::Global));
+            return Err(crate::phase::budget_spent(
+                crate::phase::Phase::Redirect,
+                &hop.uri,
+            ));
         }
         if becomes_get(status, &hop.method) {
             hop.method = Method::GET;

@@ -469,7 +469,7 @@ fn attempts(
             let has_turn = std::mem::replace(&mut hop_has_turn, false);
             if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
                 if !wait_turn(limiter, &hop.uri, deadline)? {
-                    return Err(Error::timeout(ureq::Timeout::Global));
+                    return Err(phase::budget_spent(phase::Phase::Turn, &hop.uri));
                 }
             }
             // `fresh`: on a new connection, for the one resend of `stale`.

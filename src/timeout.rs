@@ -126,6 +126,15 @@ impl TimeoutError {
     }
 }
 
+impl TimeoutError {
+    /// Records where the timeout happened, in a `phase` that its kind does not tell.
+    pub(crate) fn place_in(&mut self, phase: Phase, target: String, url: String) {
+        self.phase = Some(phase);
+        self.target = target;
+        self.url = url;
+    }
+}
+
 /// The timeouts in force for one request and the settings they come from: what
 /// [`name`](TimeoutSettings::name) reads to say which setting fired.
 #[derive(Clone, Copy, Debug)]
@@ -324,6 +333,10 @@ impl fmt::Display for TimeoutError {
                     write!(f, " while waiting for the response from {target}")?
                 }
                 Some(Phase::Body) => write!(f, " while reading the body from {target}")?,
+                Some(Phase::Turn) => {
+                    write!(f, " while waiting for the rate limiter's turn for {target}")?
+                }
+                Some(Phase::Redirect) => write!(f, " while following the redirect from {target}")?,
                 Some(Phase::Request) | None => write!(f, " before the response from {target}")?,
             }
         }

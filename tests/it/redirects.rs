@@ -350,3 +350,35 @@ fn a_location_with_an_invalid_port_is_refused_before_anything_is_sent() {
     assert!(text.contains(&server.url_for("/start")), "{text}");
     assert_eq!(server.request_count(), 1);
 }
+
+#[test]
+fn a_timeout_while_following_a_redirect_says_so_and_names_the_url() {
+    // The redirect's body stalls: the budget runs out while it is drained, before the next hop.
+    let server = TestServer::start(|req| match req.path_only() {
+        "/slow" => Reply::stall_mid_body("moved", 1000)
+            .with_status(302)
+            .header("location", "/end"),
+        _ => Reply::ok("end"),
+    });
+    let err = FuturesSession::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .get(server.url_for("/slow?key=secret"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Timeout(t) if t.kind == ureq::Timeout::Global),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "timeout: whole request over 300 ms (timeout) while following the redirect from {} \
+             for url: {}",
+            server.addr(),
+            server.url_for("/slow?<redacted>")
+        )
+    );
+    assert_eq!(server.request_count(), 1);
+}
