@@ -862,7 +862,11 @@ impl fmt::Display for Error {
             Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
             Error::Protocol(msg) => write!(f, "protocol: {msg}"),
             Error::MissingApiKey { var } => {
-                write!(f, "no API key: set the environment variable {var}")
+                write!(
+                    f,
+                    "no API key: set the environment variable {var}, or give one with the client \
+                     builder's api_key"
+                )
             }
             // The server's words, on one line and cut as a status error's are; the variant
             // keeps them whole.
