@@ -50,6 +50,8 @@ struct Located {
     hint: Option<String>,
     proxy: Via,
     source: io::Error,
+    /// How many attempts the retry policy made, when more than one (see [`after_attempts`]).
+    retried: Option<String>,
 }
 
 /// How a failed request went: straight to its server, or through a proxy.
@@ -85,6 +87,9 @@ impl fmt::Display for Located {
         write!(f, " failed for url: {}: {}", self.url, self.source)?;
         if let Some(hint) = &self.hint {
             write!(f, " ({hint})")?;
+        }
+        if let Some(retried) = &self.retried {
+            write!(f, " ({retried})")?;
         }
         Ok(())
     }
@@ -432,8 +437,39 @@ fn located_at(
             hint,
             proxy: via,
             source: io,
+            retried: None,
         },
     ))
+}
+
+/// `e`, the failure of the last of `attempts` attempts of a request, saying how many were made
+/// and, when `limit` says so, that the policy allows no more: `after 3 attempts, the most
+/// RetryPolicy::attempts allows`. The variant and kind stay; only a placed timeout or I/O error
+/// has room for the words (a status error is an answer, made into an error later).
+pub(crate) fn after_attempts(e: Error, attempts: u32, limit: bool) -> Error {
+    let note = if limit {
+        format!("after {attempts} attempts, the most RetryPolicy::attempts allows")
+    } else {
+        format!("after {attempts} attempts")
+    };
+    match e {
+        Error::Timeout(mut t) => {
+            t.retried = Some(note);
+            Error::Timeout(t)
+        }
+        Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
+            let kind = io.kind();
+            match io.into_inner().map(|inner| inner.downcast::<Located>()) {
+                Some(Ok(mut located)) => {
+                    located.retried = Some(note);
+                    Error::Io(io::Error::new(kind, located))
+                }
+                Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
+                None => Error::Io(kind.into()),
+            }
+        }
+        other => other,
+    }
 }
 
 /// The redacted URL with `http://` for `https://` and the other way round: the fix for a port

@@ -522,14 +522,23 @@ fn attempts(
     let mut attempt = 1;
     loop {
         let outcome = send(uri.clone());
+        // The last failure of several attempts says how many were made.
+        let last = |outcome: Result<_, Error>| match outcome {
+            Err(e) if attempt > 1 => Err(phase::after_attempts(
+                e,
+                attempt,
+                attempt >= policy.max_attempts(),
+            )),
+            other => other,
+        };
         match policy.verdict(attempt, &outcome) {
-            Verdict::Stop => return outcome,
+            Verdict::Stop => return last(outcome),
             // Waiting past the budget would only end in a timeout: hand over what we have.
             Verdict::RetryAfter(wait)
                 if deadline
                     .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) =>
             {
-                return outcome
+                return last(outcome)
             }
             // A response dropped unread closes its connection; nothing else is lost. A cancel
             // ends the wait.
@@ -541,7 +550,7 @@ fn attempts(
                 // by this answer or another request's) and takes a token of its rate.
                 if let Some(limiter) = &config.rate_limiter {
                     if !wait_turn(limiter, &uri, deadline)? {
-                        return outcome;
+                        return last(outcome);
                     }
                 }
             }

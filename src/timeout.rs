@@ -78,6 +78,9 @@ pub struct TimeoutError {
     phase: Option<Phase>,
     /// The proxy's `host:port`, for a connect made through it.
     proxy: Option<String>,
+    /// How many attempts the retry policy made, when more than one (see
+    /// [`phase::after_attempts`](crate::phase::after_attempts)).
+    pub(crate) retried: Option<String>,
 }
 
 impl TimeoutError {
@@ -91,6 +94,7 @@ impl TimeoutError {
             target: String::new(),
             phase: None,
             proxy: None,
+            retried: None,
         }
     }
 
@@ -342,6 +346,9 @@ impl fmt::Display for TimeoutError {
         }
         if !self.url.is_empty() {
             write!(f, " for url: {}", self.url)?;
+        }
+        if let Some(retried) = &self.retried {
+            write!(f, " ({retried})")?;
         }
         Ok(())
     }
