@@ -137,8 +137,8 @@ pub enum Error {
     /// The session was shut down: the job was queued when [`shutdown`](crate::FuturesSession::shutdown)
     /// ran (or the last session handle was dropped), or it was submitted afterwards.
     ShutDown,
-    /// The job panicked on its worker. The message is the panic's payload when it was a string.
-    /// The worker itself survives.
+    /// The job panicked on its worker. The message is the panic's payload when it was a string
+    /// (the error's text shows it on one line). The worker itself survives.
     Panicked(String),
     /// [`Pending::result`](crate::Pending::result) was called after
     /// [`try_result`](crate::Pending::try_result) or
@@ -857,8 +857,15 @@ impl fmt::Display for Error {
                 "the session was shut down before the job ran (FuturesSession::shutdown or \
                  shutdown_now): it was still queued, or submitted after",
             ),
-            Error::Panicked(msg) => write!(f, "the job panicked: {msg}"),
-            Error::ResultTaken => write!(f, "the result was already taken"),
+            // A panic's text may have several lines (`assert_eq!`'s has three): on one, whole.
+            Error::Panicked(msg) => {
+                f.write_str("the job panicked: ")?;
+                write_one_line(f, msg, usize::MAX)
+            }
+            Error::ResultTaken => f.write_str(
+                "the result was already taken, by Pending::try_result or result_timeout: keep \
+                 the result they handed out",
+            ),
             Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
             Error::Protocol(msg) => write!(f, "protocol: {msg}"),
             Error::MissingApiKey { var } => {
@@ -1438,6 +1445,20 @@ mod tests {
             Error::ShutDown.to_string(),
             "the session was shut down before the job ran (FuturesSession::shutdown or \
              shutdown_now): it was still queued, or submitted after"
+        );
+    }
+
+    #[test]
+    fn a_panic_of_several_lines_is_shown_on_one_and_result_taken_says_by_what() {
+        let panic = "assertion `left == right` failed\n  left: 1\n right: 2";
+        assert_eq!(
+            Error::Panicked(panic.into()).to_string(),
+            "the job panicked: assertion `left == right` failed left: 1 right: 2"
+        );
+        assert_eq!(
+            Error::ResultTaken.to_string(),
+            "the result was already taken, by Pending::try_result or result_timeout: keep the \
+             result they handed out"
         );
     }
 
