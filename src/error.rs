@@ -55,6 +55,13 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting that bounds them (`max_redirects`) and its default |
 /// | malformed response | `Transport` with ureq's error | ureq's |
 ///
+/// The message of a [`Transport`](Error::Transport), [`Json`](Error::Json),
+/// [`EventTooLarge`](Error::EventTooLarge), [`UnexpectedContentType`](Error::UnexpectedContentType),
+/// [`Cancelled`](Error::Cancelled) or [`ShutDown`](Error::ShutDown) does not name the URL: these
+/// variants hold another crate's error, or fields that code matches on, and have no room for it
+/// that would not break such code. The URL is the one of the request whose handle, stream or
+/// body gave the error.
+///
 /// # Examples
 ///
 /// ```
