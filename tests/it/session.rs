@@ -327,6 +327,31 @@ fn a_body_past_the_limit_is_a_clear_error() {
 }
 
 #[test]
+fn a_body_that_is_not_utf8_names_the_url_its_content_type_and_the_fix() {
+    let server = TestServer::start(|_| {
+        Reply::ok(b"caf\xe9".to_vec()).content_type("text/plain; charset=ISO-8859-1")
+    });
+    let resp = FuturesSession::new()
+        .get(server.url_for("/menu?key=secret"))
+        .send()
+        .result()
+        .unwrap();
+    let err = resp.text().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "io: the body of {} is not UTF-8 (content-type: text/plain; charset=ISO-8859-1): \
+             incomplete utf-8 byte sequence from index 3; take it with bytes() and decode it",
+            server.url_for("/menu?<redacted>")
+        )
+    );
+}
+
+#[test]
 fn a_limit_of_ureqs_own_in_a_closure_is_not_blamed_on_max_body_size() {
     // A closure that reads a body with ureq's own limit: raising the session's max_body_size
     // would change nothing, so the message must not say to.
