@@ -316,8 +316,13 @@ impl BodyReader {
 
     /// `Ok(self)` for statuses below 400; for 4xx and 5xx, [`Error::Status`] with the code, the
     /// headers and the first KiB of the body, as [`Response::error_for_status`]
-    /// (requests' `raise_for_status`). Reading that first KiB waits at most the read timeout;
-    /// the rest of the body is not read and its connection is closed.
+    /// (requests' `raise_for_status`). The body is read up to 64 KiB, to find the API error in
+    /// it, for at most the request's [`timeout`](crate::RequestBuilder::timeout) from this call
+    /// (and each read for at most its `read_timeout`): a server that stalls in its error body
+    /// does not hold the caller. When the read stops before the end of the body, the message
+    /// says after how many bytes and which limit cut it (`(error body cut after 4 bytes:
+    /// nothing more within 10 s (timeout))`). The rest of the body is not read and its
+    /// connection is closed.
     ///
     /// [`Response::error_for_status`]: crate::Response::error_for_status
     ///
@@ -341,16 +346,19 @@ impl BodyReader {
         if self.status < 400 {
             return Ok(self);
         }
-        let mut start = Vec::new();
-        // The start of the body explains the error; a failed read leaves it shorter.
-        let _ = Read::by_ref(&mut self)
-            .take(crate::error::STATUS_BODY_READ)
-            .read_to_end(&mut start);
-        Err(Error::status_at(
+        let timeouts = self.body.timeouts;
+        // The request's `timeout` bounded the wait for the head; the error body gets as long.
+        let deadline = timeouts
+            .and_then(|t| t.timeout)
+            .and_then(|t| std::time::Instant::now().checked_add(t));
+        let job = self.job.as_ref().map(|job| job.hold.job().clone());
+        let (start, cut) = crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job);
+        Err(Error::status_cut(
             self.status,
             &self.url,
             std::mem::take(&mut self.headers),
             &start,
+            cut.as_deref(),
         ))
     }
 }

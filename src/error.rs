@@ -52,8 +52,15 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
 /// | proxy that refuses the `CONNECT` (a 407...) | `Transport`, ureq's `ConnectProxyFailed` | `the proxy host:port answered 407 Proxy Authentication Required to the CONNECT for host:port`, the URL, and for a 407 where to put the credentials |
 /// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
-/// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting to raise, and that the server may loop |
+/// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting that bounds them (`max_redirects`) and its default |
 /// | malformed response | `Transport` with ureq's error | ureq's |
+///
+/// The message of a [`Transport`](Error::Transport), [`Json`](Error::Json),
+/// [`EventTooLarge`](Error::EventTooLarge), [`UnexpectedContentType`](Error::UnexpectedContentType),
+/// [`Cancelled`](Error::Cancelled) or [`ShutDown`](Error::ShutDown) does not name the URL: these
+/// variants hold another crate's error, or fields that code matches on, and have no room for it
+/// that would not break such code. The URL is the one of the request whose handle, stream or
+/// body gave the error.
 ///
 /// # Examples
 ///
@@ -102,12 +109,14 @@ pub enum Error {
     Json(serde_json::Error),
     /// A buffered response body was larger than the session's
     /// [`max_body_size`](crate::SessionBuilder::max_body_size). The message names the setting,
-    /// its value and the URL.
+    /// its value and the URL. Without a URL, the limit was ureq's own, of a body read in a
+    /// [`submit`](crate::FuturesSession::submit) closure (ureq's `read_to_vec`,
+    /// `read_to_string` and `read_json` stop at 10 MiB), and the message names that one.
     BodyTooLarge {
         /// The limit in bytes that was exceeded.
         limit: u64,
-        /// The URL whose body it was, redacted as [`redact_url`](crate::redact_url) shows it,
-        /// when known.
+        /// The URL whose body it was, redacted as [`redact_url`](crate::redact_url) shows it;
+        /// `None` for a limit of ureq's own (see above).
         url: Option<String>,
     },
     /// An event-stream line or event was larger than the stream's limit. The message names the
@@ -124,7 +133,9 @@ pub enum Error {
         /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it.
         url: String,
     },
-    /// An event stream was answered with a content type other than `text/event-stream`.
+    /// An event stream was answered with a content type other than `text/event-stream` (the
+    /// one it came with, if any). The message says how to read such a body as a stream all the
+    /// same: [`StreamOptions::require_event_stream(false)`](crate::sse::StreamOptions::require_event_stream).
     UnexpectedContentType(Option<String>),
     /// The job was cancelled: by [`Pending::cancel`](crate::Pending::cancel) (queued or
     /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest) or
@@ -134,8 +145,8 @@ pub enum Error {
     /// The session was shut down: the job was queued when [`shutdown`](crate::FuturesSession::shutdown)
     /// ran (or the last session handle was dropped), or it was submitted afterwards.
     ShutDown,
-    /// The job panicked on its worker. The message is the panic's payload when it was a string.
-    /// The worker itself survives.
+    /// The job panicked on its worker. The message is the panic's payload when it was a string
+    /// (the error's text shows it on one line). The worker itself survives.
     Panicked(String),
     /// [`Pending::result`](crate::Pending::result) was called after
     /// [`try_result`](crate::Pending::try_result) or
@@ -145,7 +156,8 @@ pub enum Error {
     /// cannot express (such as a chat whose last message is not the user's).
     InvalidRequest(String),
     /// A stream broke its protocol: it ended before its terminator, or a piece of it could not be
-    /// decoded. The text names what happened and quotes the offending piece.
+    /// decoded. The text names what happened and quotes the offending piece; for an event
+    /// stream (an LLM answer included), it ends with `for url: ` and the stream's redacted URL.
     Protocol(String),
     /// An API key is needed and its environment variable is not set.
     MissingApiKey {
@@ -200,7 +212,8 @@ pub enum Error {
     /// ```
     Other(Box<dyn std::error::Error + Send + Sync>),
     /// An error reported by an API inside a successful (200) stream, such as an `error` object in
-    /// an LLM stream.
+    /// an LLM stream. The message shows the server's message on one line, its first 300
+    /// characters; the field keeps all of it.
     Api {
         /// The error's type or code, when the server sent one.
         kind: Option<String>,
@@ -251,6 +264,15 @@ pub enum Error {
 /// An HTML page, an empty body, or a body of another type that is none of the JSON shapes above
 /// keeps the reason phrase.
 ///
+/// The body of a refused stream or download, or of
+/// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
+/// the request's `timeout`; when a limit or a failure stops that read before the end of the
+/// body, the line ends with what cut it:
+///
+/// ```text
+/// Server responded with an error. Status Code: 503: busy for url: http://127.0.0.1:1234/x (error body cut after 4 bytes: nothing more within 10 s (timeout))
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -290,6 +312,10 @@ pub enum Error {
 /// );
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+///
+/// Its `Debug` output (what `unwrap` and a `main` that returns the error print) shows the
+/// headers without the values of those that carry credentials (`Set-Cookie`, `Authorization`,
+/// API-key headers); the [`headers`](StatusError::headers) field keeps them.
 #[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
@@ -302,33 +328,34 @@ pub struct StatusError {
     /// The first KiB of the body (lossily decoded as UTF-8), or all of it when shorter.
     pub body: String,
     api: ApiError,
+    /// Why the body was read only in part, when a limit or a failure cut it short:
+    /// `error body cut after 4 bytes: nothing more within 10 s (timeout)`.
+    cut: Option<String>,
 }
 
 impl fmt::Debug for StatusError {
-    /// As derived, except that the values of `Set-Cookie` headers are shown as `<redacted>`:
-    /// cookies are credentials (session ids), and a status error's `Debug` reaches logs and
-    /// panic messages (`unwrap()`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Headers<'a>(&'a ureq::http::HeaderMap);
-        impl fmt::Debug for Headers<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut map = f.debug_map();
-                for (name, value) in self.0 {
-                    if name == ureq::http::header::SET_COOKIE {
-                        map.entry(name, &"<redacted>");
-                    } else {
-                        map.entry(name, value);
-                    }
-                }
-                map.finish()
-            }
-        }
         f.debug_struct("StatusError")
             .field("status", &self.status)
             .field("url", &self.url)
-            .field("headers", &Headers(&self.headers))
+            .field("headers", &Redacted(&self.headers))
             .field("body", &self.body)
-            .field("api", &self.api)
+            .finish()
+    }
+}
+
+/// A header map for `Debug`, the values of credential headers hidden.
+struct Redacted<'a>(&'a ureq::http::HeaderMap);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden: &dyn fmt::Debug = &"<redacted>";
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, value)| {
+                let credential = name == ureq::http::header::SET_COOKIE
+                    || crate::redirect::SENSITIVE_HEADERS.contains(&name.as_str());
+                (name, if credential { hidden } else { value })
+            }))
             .finish()
     }
 }
@@ -688,6 +715,9 @@ impl fmt::Display for StatusError {
         if !self.url.is_empty() {
             write!(f, " for url: {}", self.url)?;
         }
+        if let Some(cut) = &self.cut {
+            write!(f, " ({cut})")?;
+        }
         Ok(())
     }
 }
@@ -753,12 +783,25 @@ impl Error {
         headers: ureq::http::HeaderMap,
         body: &[u8],
     ) -> Error {
+        Error::status_cut(status, url, headers, body, None)
+    }
+
+    /// [`status_at`](Error::status_at), for a body whose read stopped early: `cut` says why
+    /// (`nothing more within 10 s (timeout)`), and the message adds it after the URL.
+    pub(crate) fn status_cut(
+        status: u16,
+        url: &str,
+        headers: ureq::http::HeaderMap,
+        body: &[u8],
+        cut: Option<&str>,
+    ) -> Error {
         let end = body.len().min(STATUS_BODY_EXCERPT);
         Error::Status(Box::new(StatusError {
             status,
             url: crate::redact_url(url),
             body: String::from_utf8_lossy(&body[..end]).into_owned(),
             api: ApiError::parse(body, &headers),
+            cut: cut.map(|why| format!("error body cut after {} bytes: {why}", body.len())),
             headers,
         }))
     }
@@ -767,12 +810,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            // ureq's variant carries nothing to say what to change: this adds it.
             Error::Transport(ureq::Error::TooManyRedirects) => write!(
                 f,
-                "transport: too many redirects: more than the session's max_redirects (10 by \
-                 default) in a row; the server may redirect in a loop, or raise \
-                 SessionBuilder::max_redirects"
+                "transport: too many redirects: more than max_redirects allows ({} by default; \
+                 SessionBuilder::max_redirects, or a given agent's own); the server may be \
+                 redirecting in a loop",
+                crate::DEFAULT_MAX_REDIRECTS
             ),
             Error::Transport(e) => write!(f, "transport: {e}"),
             Error::Io(e) => write!(f, "io: {e}"),
@@ -780,16 +823,21 @@ impl fmt::Display for Error {
             Error::Other(e) => e.fmt(f),
             Error::Status(s) => s.fmt(f),
             Error::Json(e) => write!(f, "json: {e}"),
-            Error::BodyTooLarge { limit, url } => {
-                write!(f, "response body")?;
-                if let Some(url) = url {
-                    write!(f, " of {url}")?;
-                }
-                write!(
-                    f,
-                    " larger than max_body_size ({limit} bytes): raise SessionBuilder::max_body_size, or read the body as a stream"
-                )
-            }
+            Error::BodyTooLarge {
+                limit,
+                url: Some(url),
+            } => write!(
+                f,
+                "response body of {url} larger than max_body_size ({limit} bytes): raise \
+                 SessionBuilder::max_body_size, or read the body as a stream"
+            ),
+            // Not the session's limit: a body that a closure read with ureq's.
+            Error::BodyTooLarge { limit, url: None } => write!(
+                f,
+                "response body larger than its read limit ({limit} bytes): raise the limit the \
+                 body is read with (ureq's Body::with_config().limit, 10 MiB by default for \
+                 read_to_vec, read_to_string and read_json), or read it as a stream"
+            ),
             Error::EventTooLarge { limit } => {
                 write!(
                     f,
@@ -802,29 +850,51 @@ impl fmt::Display for Error {
                 f,
                 "the body of {url} is encoded with {encoding}, which this build cannot decode"
             ),
-            Error::UnexpectedContentType(Some(ct)) => {
-                write!(f, "expected content type text/event-stream, got {ct}")
+            Error::UnexpectedContentType(ct) => write!(
+                f,
+                "expected content type text/event-stream, got {}: the server did not answer \
+                 with an event stream (check the URL); StreamOptions::require_event_stream(false) \
+                 reads the body as one all the same",
+                ct.as_deref().unwrap_or("none")
+            ),
+            Error::Cancelled => f.write_str(
+                "cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a \
+                 stop handle or FuturesSession::shutdown_now",
+            ),
+            Error::ShutDown => f.write_str(
+                "the session was shut down before the job ran (FuturesSession::shutdown or \
+                 shutdown_now): it was still queued, or submitted after",
+            ),
+            // A panic's text may have several lines (`assert_eq!`'s has three): on one, whole.
+            Error::Panicked(msg) => {
+                f.write_str("the job panicked: ")?;
+                write_one_line(f, msg, usize::MAX)
             }
-            Error::UnexpectedContentType(None) => {
-                write!(f, "expected content type text/event-stream, got none")
-            }
-            Error::Cancelled => write!(f, "cancelled"),
-            Error::ShutDown => write!(f, "the session was shut down"),
-            Error::Panicked(msg) => write!(f, "the job panicked: {msg}"),
-            Error::ResultTaken => write!(f, "the result was already taken"),
+            Error::ResultTaken => f.write_str(
+                "the result was already taken, by Pending::try_result or result_timeout: keep \
+                 the result they handed out",
+            ),
             Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
             Error::Protocol(msg) => write!(f, "protocol: {msg}"),
             Error::MissingApiKey { var } => {
-                write!(f, "no API key: set the environment variable {var}")
+                write!(
+                    f,
+                    "no API key: set the environment variable {var}, or give one with the client \
+                     builder's api_key"
+                )
             }
-            Error::Api {
-                kind: Some(kind),
-                message,
-            } => write!(f, "api error ({kind}): {message}"),
-            Error::Api {
-                kind: None,
-                message,
-            } => write!(f, "api error: {message}"),
+            // The server's words, on one line and cut as a status error's are; the variant
+            // keeps them whole.
+            Error::Api { kind, message } => {
+                f.write_str("api error")?;
+                if let Some(kind) = kind {
+                    f.write_str(" (")?;
+                    write_one_line(f, kind, 80)?;
+                    f.write_str(")")?;
+                }
+                f.write_str(": ")?;
+                write_one_line(f, message, API_MESSAGE_SHOWN)
+            }
         }
     }
 }
@@ -1215,29 +1285,6 @@ mod tests {
     }
 
     #[test]
-    fn debug_of_a_status_error_hides_the_cookies_it_sets() {
-        let mut headers = ureq::http::HeaderMap::new();
-        headers.insert("content-type", "text/plain".parse().unwrap());
-        headers.append("set-cookie", "sid=s3cret-session; Path=/".parse().unwrap());
-        headers.append("set-cookie", "__cf_bm=s3cret-bm".parse().unwrap());
-        let err = Error::status_at(403, "http://h/x?key=s3cret", headers, b"denied");
-        let text = format!("{err:?}");
-        assert!(!text.contains("s3cret"), "{text}");
-        assert!(
-            text.contains(r#""set-cookie": "<redacted>""#)
-                && text.contains(r#""content-type": "text/plain""#)
-                && text.contains("status: 403")
-                && text.contains(r#"body: "denied""#),
-            "{text}"
-        );
-        // The headers themselves are kept for the caller.
-        let Error::Status(e) = err else {
-            unreachable!()
-        };
-        assert_eq!(e.headers.get_all("set-cookie").iter().count(), 2);
-    }
-
-    #[test]
     fn a_long_plain_text_body_is_cut_for_the_message_and_for_the_line() {
         let mut headers = ureq::http::HeaderMap::new();
         headers.insert("content-type", "text/plain".parse().unwrap());
@@ -1366,6 +1413,61 @@ mod tests {
             Error::from(limit),
             Error::BodyTooLarge { limit: 7, .. }
         ));
+    }
+
+    #[test]
+    fn debug_of_a_status_error_hides_the_credentials_of_the_response_headers() {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        headers.append("set-cookie", "session=s3cret; HttpOnly".parse().unwrap());
+        headers.append("set-cookie", "csrf=t0ken".parse().unwrap());
+        headers.insert("x-api-key", "sk-key".parse().unwrap());
+        headers.insert("x-request-id", "req_1".parse().unwrap());
+        let err = Error::status_at(401, "http://u:pw@h/x?key=k", headers, b"denied");
+        let debug = format!("{err:?}");
+        for secret in ["s3cret", "t0ken", "sk-key", "pw", "key=k"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert_eq!(
+            debug,
+            "Status(StatusError { status: 401, url: \"http://<redacted>@h/x?<redacted>\", \
+             headers: {\"content-type\": \"text/plain\", \"set-cookie\": \"<redacted>\", \
+             \"set-cookie\": \"<redacted>\", \"x-api-key\": \"<redacted>\", \
+             \"x-request-id\": \"req_1\"}, body: \"denied\" })"
+        );
+        // The headers themselves keep their values.
+        let Error::Status(e) = err else {
+            unreachable!()
+        };
+        assert_eq!(e.headers["x-api-key"], "sk-key");
+    }
+
+    #[test]
+    fn cancelled_and_shut_down_say_what_stopped_the_job() {
+        assert_eq!(
+            Error::Cancelled.to_string(),
+            "cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a stop \
+             handle or FuturesSession::shutdown_now"
+        );
+        assert_eq!(
+            Error::ShutDown.to_string(),
+            "the session was shut down before the job ran (FuturesSession::shutdown or \
+             shutdown_now): it was still queued, or submitted after"
+        );
+    }
+
+    #[test]
+    fn a_panic_of_several_lines_is_shown_on_one_and_result_taken_says_by_what() {
+        let panic = "assertion `left == right` failed\n  left: 1\n right: 2";
+        assert_eq!(
+            Error::Panicked(panic.into()).to_string(),
+            "the job panicked: assertion `left == right` failed left: 1 right: 2"
+        );
+        assert_eq!(
+            Error::ResultTaken.to_string(),
+            "the result was already taken, by Pending::try_result or result_timeout: keep the \
+             result they handed out"
+        );
     }
 
     #[test]

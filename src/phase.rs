@@ -31,6 +31,10 @@ pub(crate) enum Phase {
     Response,
     /// Reading the body.
     Body,
+    /// Waiting for the rate limiter's turn for the origin, before sending.
+    Turn,
+    /// Between the hops of a redirect: reading the redirect's body, before the next request.
+    Redirect,
     /// No better guess.
     Request,
 }
@@ -46,6 +50,8 @@ struct Located {
     hint: Option<String>,
     proxy: Via,
     source: io::Error,
+    /// How many attempts the retry policy made, when more than one (see [`after_attempts`]).
+    retried: Option<String>,
 }
 
 /// How a failed request went: straight to its server, or through a proxy.
@@ -71,6 +77,8 @@ impl fmt::Display for Located {
             Phase::Send => write!(f, "send the request to {target}")?,
             Phase::Response => write!(f, "read the response from {target}")?,
             Phase::Body => write!(f, "read the body from {target}")?,
+            Phase::Turn => write!(f, "wait for the rate limiter's turn for {target}")?,
+            Phase::Redirect => write!(f, "follow the redirect from {target}")?,
             Phase::Request => write!(f, "request to {target}")?,
         }
         if let Via::Proxy(proxy) = &self.proxy {
@@ -79,6 +87,9 @@ impl fmt::Display for Located {
         write!(f, " failed for url: {}: {}", self.url, self.source)?;
         if let Some(hint) = &self.hint {
             write!(f, " ({hint})")?;
+        }
+        if let Some(retried) = &self.retried {
+            write!(f, " ({retried})")?;
         }
         Ok(())
     }
@@ -387,6 +398,15 @@ impl<R: io::Read> io::Read for Placed<R> {
     }
 }
 
+/// The [`Error::Timeout`] of a request whose `timeout` ran out (or would, before its next
+/// step) outside ureq, in `phase`, for `uri`: waiting for the rate limiter's turn, or between
+/// the hops of a redirect. The setting is named later, as every timeout's is.
+pub(crate) fn budget_spent(phase: Phase, uri: &Uri) -> Error {
+    let mut t = TimeoutError::new(ureq::Timeout::Global);
+    t.place_in(phase, target(uri), crate::redact_url(&uri.to_string()));
+    Error::Timeout(Box::new(t))
+}
+
 fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<TimeoutError> {
     if !t.is_placed() {
         t.place(target(uri), crate::redact_url(&uri.to_string()), in_body);
@@ -417,8 +437,39 @@ fn located_at(
             hint,
             proxy: via,
             source: io,
+            retried: None,
         },
     ))
+}
+
+/// `e`, the failure of the last of `attempts` attempts of a request, saying how many were made
+/// and, when `limit` says so, that the policy allows no more: `after 3 attempts, the most
+/// RetryPolicy::attempts allows`. The variant and kind stay; only a placed timeout or I/O error
+/// has room for the words (a status error is an answer, made into an error later).
+pub(crate) fn after_attempts(e: Error, attempts: u32, limit: bool) -> Error {
+    let note = if limit {
+        format!("after {attempts} attempts, the most RetryPolicy::attempts allows")
+    } else {
+        format!("after {attempts} attempts")
+    };
+    match e {
+        Error::Timeout(mut t) => {
+            t.retried = Some(note);
+            Error::Timeout(t)
+        }
+        Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
+            let kind = io.kind();
+            match io.into_inner().map(|inner| inner.downcast::<Located>()) {
+                Some(Ok(mut located)) => {
+                    located.retried = Some(note);
+                    Error::Io(io::Error::new(kind, located))
+                }
+                Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
+                None => Error::Io(kind.into()),
+            }
+        }
+        other => other,
+    }
 }
 
 /// The redacted URL with `http://` for `https://` and the other way round: the fix for a port

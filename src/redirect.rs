@@ -157,7 +157,7 @@ pub(crate) fn follow(
         // one is dropped with its connection. Not past the deadline: a stream's hops have no
         // budget for bodies of their own, and a server that stalls in this one would hold the
         // request for as long as it stays open.
-        crate::run::interrupt_at(deadline, || {
+        crate::run::interrupt_at(deadline, crate::exec::current_job(), || {
             let _ = resp
                 .body_mut()
                 .with_config()
@@ -165,7 +165,10 @@ pub(crate) fn follow(
                 .read_to_vec();
         });
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Error::timeout(ureq::Timeout::Global));
+            return Err(crate::phase::budget_spent(
+                crate::phase::Phase::Redirect,
+                &hop.uri,
+            ));
         }
         if becomes_get(status, &hop.method) {
             hop.method = Method::GET;

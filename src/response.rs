@@ -328,7 +328,8 @@ impl Response {
         buf
     }
 
-    /// The body as text. Fails with [`Error::Io`] (kind `InvalidData`) if it is not UTF-8.
+    /// The body as text. Fails with [`Error::Io`] (kind `InvalidData`) if it is not UTF-8; the
+    /// message names the URL and the body's content type.
     ///
     /// # Examples
     ///
@@ -343,9 +344,18 @@ impl Response {
     /// ```
     pub fn text(&self) -> Result<&str, Error> {
         std::str::from_utf8(self.bytes()).map_err(|e| {
+            // Where the body came from, and what it said it was.
+            let declared = self
+                .header("content-type")
+                .map(|ct| format!(" (content-type: {ct})"))
+                .unwrap_or_default();
             Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("response body is not UTF-8: {e}"),
+                format!(
+                    "the body of {} is not UTF-8{declared}: {e}; take it with bytes() and \
+                     decode it",
+                    crate::redact_url(self.url())
+                ),
             ))
         })
     }

@@ -174,7 +174,9 @@ impl RetryPolicy {
         RetryPolicy::new().attempts(1)
     }
 
-    /// Attempts in all, the first one included; at least 1. Defaults to 3.
+    /// Attempts in all, the first one included; at least 1. Defaults to 3. When the last of
+    /// several attempts fails with a network error or a timeout, its message ends with how many
+    /// were made: `(after 3 attempts, the most RetryPolicy::attempts allows)`.
     ///
     /// # Examples
     ///
@@ -275,6 +277,11 @@ impl RetryPolicy {
     }
 
     /// The verdict after attempt number `attempt` (1-based) ended with `outcome`.
+    /// Attempts in all, the first one included.
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.attempts
+    }
+
     pub(crate) fn verdict(
         &self,
         attempt: u32,

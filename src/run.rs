@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
@@ -117,8 +118,9 @@ pub(crate) fn stream<D: Decode>(
         feed.stop_with(job.clone());
         stream.interrupt_on_drop(job);
     }
+    let url = crate::redact_url(&body.url);
     done.complete(Ok(stream));
-    pump_guarded(body, options, decoder, &feed);
+    pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
 }
 
 /// The job of a stream of a [`StreamMap`](crate::sse::StreamMap): reads and parses the body
@@ -136,7 +138,8 @@ pub(crate) fn merged_stream<D: Decode>(
     feed.on_job(crate::exec::current_job());
     match open_stream_body(agent, config, spec, &options) {
         Ok((_, body)) => {
-            pump_guarded(body, options, decoder, &feed);
+            let url = crate::redact_url(&body.url);
+            pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
             feed.end(Ok(()));
         }
         Err(e) => feed.end(Err(e)),
@@ -199,6 +202,27 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// A stream's sink that adds the stream's URL (redacted) to the [`Error::Protocol`] its decoder
+/// or its end reports (a malformed chunk, an answer cut before its end marker): the other errors
+/// of a stream carry their place already, or have no room for it.
+struct WithUrl<'a, S> {
+    sink: &'a S,
+    url: String,
+}
+
+impl<T, S: Sink<T>> Sink<T> for WithUrl<'_, S> {
+    fn send(&self, item: Result<T, Error>) -> bool {
+        self.sink.send(item.map_err(|e| match e {
+            Error::Protocol(message) => Error::Protocol(format!("{message} for url: {}", self.url)),
+            other => other,
+        }))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.sink.is_closed()
+    }
+}
+
 /// [`pump`], with a panicking decoder ending the stream with an error rather than looking like
 /// a clean end when the unwinding drops the sender.
 fn pump_guarded<D: Decode>(
@@ -242,49 +266,109 @@ pub(crate) fn open_stream(
 }
 
 /// The [`Error::Status`] of a non-2xx answer whose body the caller does not get (an event
-/// stream's, a download's), with the start of its body. A failed read leaves that start
-/// shorter. The handle resolves with this error, so the read ends with the `timeout` too: a
-/// server that stalls in its error body (or streams one) does not hold it.
+/// stream's, a download's), with the start of its body (see [`error_body`]). The handle resolves
+/// with this error, so the read ends with the `timeout` too: a server that stalls in its error
+/// body (or streams one) does not hold it.
 pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
-    let mut start = Vec::new();
-    let deadline = resp
-        .extensions()
-        .get::<TimeoutSettings>()
-        .and_then(|t| t.deadline);
-    interrupt_at(deadline, || {
-        let _ = resp
-            .body_mut()
-            .as_reader()
-            .take(crate::error::STATUS_BODY_READ)
-            .read_to_end(&mut start);
-    });
+    let timeouts = resp.extensions().get::<TimeoutSettings>().copied();
+    let deadline = timeouts.and_then(|t| t.deadline);
+    let job = crate::exec::current_job();
+    let (start, cut) = error_body(
+        &mut resp.body_mut().as_reader(),
+        timeouts.as_ref(),
+        deadline,
+        job,
+    );
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();
     let (parts, _) = resp.into_parts();
-    Error::status_at(status, &url, parts.headers, &start)
+    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref())
 }
 
-/// Runs `f`, and interrupts the current job's I/O (shutting its connection down) if `f` is
-/// still running at `deadline`, so that a read blocked in `f` returns then. Without a deadline,
-/// or off the pool, just runs `f`.
-pub(crate) fn interrupt_at<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
-    let (Some(deadline), Some(job)) = (deadline, crate::exec::current_job()) else {
-        return f();
+/// The start of the body of a refused response, which explains the error: up to
+/// [`STATUS_BODY_READ`](crate::error::STATUS_BODY_READ) bytes, read until `deadline` at the
+/// latest (then `job`'s I/O is interrupted, which ends a read blocked on its connection).
+/// Returns the bytes, and why the read stopped before the end of the body when it did (the
+/// limit that ran out, with its setting, or the failure), in words for the error.
+pub(crate) fn error_body(
+    body: &mut impl Read,
+    timeouts: Option<&TimeoutSettings>,
+    deadline: Option<Instant>,
+    job: Option<crate::exec::JobHandle>,
+) -> (Vec<u8>, Option<String>) {
+    let mut start = Vec::new();
+    let (read, interrupted) = interrupt_at(deadline, job, || {
+        body.take(crate::error::STATUS_BODY_READ)
+            .read_to_end(&mut start)
+    });
+    let cut = match read {
+        _ if interrupted => Some(match timeouts.and_then(|t| t.timeout) {
+            Some(limit) => format!(
+                "nothing more within {} (timeout)",
+                crate::timeout::Human(limit)
+            ),
+            None => "nothing more within the timeout".to_string(),
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            let e = Error::from(e);
+            Some(cut_reason(match timeouts {
+                Some(t) => t.name(e),
+                None => e,
+            }))
+        }
     };
+    (start, cut)
+}
+
+/// Why the read of an error body failed, in a few words: the timeout with its setting, or the
+/// kind of the failure (the URL is in the error already).
+fn cut_reason(e: Error) -> String {
+    match e {
+        Error::Timeout(t) => match (t.kind, t.setting, t.limit) {
+            (ureq::Timeout::PerRead, Some(setting), Some(limit)) => {
+                format!("no byte for {} ({setting})", crate::timeout::Human(limit))
+            }
+            (_, Some(setting), Some(limit)) => {
+                format!("over {} ({setting})", crate::timeout::Human(limit))
+            }
+            _ => "a read timed out".to_string(),
+        },
+        Error::Io(io) => format!("the connection failed ({})", io.kind()),
+        Error::Cancelled => "the request was cancelled".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Runs `f`, and interrupts `job`'s I/O (shutting its connection down) if `f` is still running
+/// at `deadline`, so that a read blocked in `f` returns then. Returns `f`'s result and whether
+/// the deadline interrupted it. Without a deadline or a job, just runs `f`.
+pub(crate) fn interrupt_at<R>(
+    deadline: Option<Instant>,
+    job: Option<crate::exec::JobHandle>,
+    f: impl FnOnce() -> R,
+) -> (R, bool) {
+    let (Some(deadline), Some(job)) = (deadline, job) else {
+        return (f(), false);
+    };
+    let fired = AtomicBool::new(false);
     let (done, finished) = crossbeam_channel::bounded::<()>(0);
     std::thread::scope(|scope| {
-        // If no thread can be started, `f` runs without the deadline, as before.
+        let fired = &fired;
+        // If no thread can be started, `f` runs without the deadline.
         let _watchdog = std::thread::Builder::new()
             .name("ureq-futures-deadline".into())
             .spawn_scoped(scope, move || {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if finished.recv_timeout(left) == Err(RecvTimeoutError::Timeout) {
+                    fired.store(true, Ordering::SeqCst);
                     job.interrupt();
                 }
             });
         let out = f();
+        let interrupted = fired.load(Ordering::SeqCst);
         drop(done);
-        out
+        (out, interrupted)
     })
 }
 
@@ -388,7 +472,7 @@ fn attempts(
             let has_turn = std::mem::replace(&mut hop_has_turn, false);
             if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
                 if !wait_turn(limiter, &hop.uri, deadline)? {
-                    return Err(Error::timeout(ureq::Timeout::Global));
+                    return Err(phase::budget_spent(phase::Phase::Turn, &hop.uri));
                 }
             }
             // `fresh`: on a new connection, for the one resend of `stale`.
@@ -441,14 +525,23 @@ fn attempts(
     let mut attempt = 1;
     loop {
         let outcome = send(uri.clone());
+        // The last failure of several attempts says how many were made.
+        let last = |outcome: Result<_, Error>| match outcome {
+            Err(e) if attempt > 1 => Err(phase::after_attempts(
+                e,
+                attempt,
+                attempt >= policy.max_attempts(),
+            )),
+            other => other,
+        };
         match policy.verdict(attempt, &outcome) {
-            Verdict::Stop => return outcome,
+            Verdict::Stop => return last(outcome),
             // Waiting past the budget would only end in a timeout: hand over what we have.
             Verdict::RetryAfter(wait)
                 if deadline
                     .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) =>
             {
-                return outcome
+                return last(outcome)
             }
             // A response dropped unread closes its connection; nothing else is lost. A cancel
             // ends the wait.
@@ -460,7 +553,7 @@ fn attempts(
                 // by this answer or another request's) and takes a token of its rate.
                 if let Some(limiter) = &config.rate_limiter {
                     if !wait_turn(limiter, &uri, deadline)? {
-                        return outcome;
+                        return last(outcome);
                     }
                 }
             }

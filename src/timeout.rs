@@ -78,6 +78,9 @@ pub struct TimeoutError {
     phase: Option<Phase>,
     /// The proxy's `host:port`, for a connect made through it.
     proxy: Option<String>,
+    /// How many attempts the retry policy made, when more than one (see
+    /// [`phase::after_attempts`](crate::phase::after_attempts)).
+    pub(crate) retried: Option<String>,
 }
 
 impl TimeoutError {
@@ -91,6 +94,7 @@ impl TimeoutError {
             target: String::new(),
             phase: None,
             proxy: None,
+            retried: None,
         }
     }
 
@@ -121,6 +125,15 @@ impl TimeoutError {
             // A whole-exchange budget may run out in any phase before the response.
             _ => Phase::Request,
         });
+        self.target = target;
+        self.url = url;
+    }
+}
+
+impl TimeoutError {
+    /// Records where the timeout happened, in a `phase` that its kind does not tell.
+    pub(crate) fn place_in(&mut self, phase: Phase, target: String, url: String) {
+        self.phase = Some(phase);
         self.target = target;
         self.url = url;
     }
@@ -224,7 +237,7 @@ impl TimeoutSettings {
 }
 
 /// A duration as people write it: `30 s`, `1.5 s`, `200 ms`, `2 min`.
-struct Human(Duration);
+pub(crate) struct Human(pub(crate) Duration);
 
 impl fmt::Display for Human {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -324,11 +337,18 @@ impl fmt::Display for TimeoutError {
                     write!(f, " while waiting for the response from {target}")?
                 }
                 Some(Phase::Body) => write!(f, " while reading the body from {target}")?,
+                Some(Phase::Turn) => {
+                    write!(f, " while waiting for the rate limiter's turn for {target}")?
+                }
+                Some(Phase::Redirect) => write!(f, " while following the redirect from {target}")?,
                 Some(Phase::Request) | None => write!(f, " before the response from {target}")?,
             }
         }
         if !self.url.is_empty() {
             write!(f, " for url: {}", self.url)?;
+        }
+        if let Some(retried) = &self.retried {
+            write!(f, " ({retried})")?;
         }
         Ok(())
     }

@@ -44,13 +44,35 @@ pub(crate) fn parse(url: &str) -> Result<Uri, Error> {
         .map_err(|e| invalid(url, e.to_string()))
 }
 
-/// The error for `url`, redacted, and why it is refused.
+/// The error for `url`, redacted, and why it is refused. Control characters in the URL are
+/// shown escaped (`\n`), so that the message stays on one line.
 fn invalid(url: &str, why: String) -> Error {
-    Error::InvalidRequest(format!("invalid URL {}: {why}", redact_url(url)))
+    let mut shown = String::new();
+    for c in redact_url(url).chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    Error::InvalidRequest(format!("invalid URL {shown}: {why}"))
 }
 
 /// The checks of [`parse`], before the URL is parsed.
 fn check(url: &str) -> Result<(), Error> {
+    // White space around the URL, as a URL read from a file or a terminal comes: the fix is
+    // to trim it, not to encode it.
+    let bytes = url.as_bytes();
+    let stray = [(bytes.first(), "start"), (bytes.last(), "end")]
+        .into_iter()
+        .find_map(|(b, side)| b.filter(|b| b.is_ascii_whitespace()).map(|&b| (b, side)));
+    if let Some((b, side)) = stray {
+        let what = first_refused(&(b as char).to_string()).map_or_else(String::new, |(_, w)| w);
+        return Err(invalid(
+            url,
+            format!("{what} at its {side}; trim the white space around the URL"),
+        ));
+    }
     let Some((scheme, rest)) = split_scheme(url) else {
         return Err(invalid(url, missing_scheme(url)));
     };

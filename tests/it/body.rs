@@ -293,3 +293,52 @@ fn a_compressed_body_resolves_the_handle_when_the_headers_are_in() {
         }
     }
 }
+
+#[test]
+fn error_for_status_on_a_stalled_error_body_ends_within_the_timeout_and_says_so() {
+    // The status, the headers and the start of the error body, then nothing until the server
+    // is dropped: `error_for_status` must not wait for the rest.
+    let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(503));
+    let session = FuturesSession::builder().timeout(ms(500)).build();
+    let body = session
+        .get(server.url_for("/x?key=secret"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(body.error_for_status().map(|_| ()));
+    });
+    let result = rx
+        .recv_timeout(secs(20))
+        .expect("error_for_status waited for the rest of the error body, past the timeout");
+    let Err(Error::Status(e)) = result else {
+        panic!("expected a status error, got {result:?}")
+    };
+    assert_eq!(e.status, 503);
+    assert_eq!(e.body, "busy");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 503: busy for url: {} (error body \
+             cut after 4 bytes: nothing more within 500 ms (timeout))",
+            server.url_for("/x?<redacted>")
+        )
+    );
+}
+
+#[test]
+fn error_for_status_says_which_read_timeout_cut_the_error_body() {
+    let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(503));
+    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+    let url = server.url_for("/");
+    let body = session.get(&url).send_streaming().result().unwrap();
+    let err = body.error_for_status().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 503: busy for url: {url} (error body \
+             cut after 4 bytes: no byte for 200 ms (read_timeout))"
+        )
+    );
+}

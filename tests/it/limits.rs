@@ -450,6 +450,16 @@ fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
         "{moved:?}"
     );
     assert_eq!(target.request_count(), 1);
+    // Which wait ran out, for which origin and URL.
+    assert_eq!(
+        moved.unwrap_err().to_string(),
+        format!(
+            "timeout: whole request over 2 s (timeout) while waiting for the rate limiter's \
+             turn for {} for url: {}",
+            target.addr(),
+            target.url_for("/moved")
+        )
+    );
 }
 
 #[test]

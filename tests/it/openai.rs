@@ -287,6 +287,58 @@ fn an_error_event_ends_the_stream() {
 }
 
 #[test]
+fn an_error_event_of_several_lines_is_one_line_in_the_message() {
+    // A proxy's traceback as the data of an error event: the message keeps it whole, the
+    // error's text is one line, cut to a readable length.
+    let trace = "Traceback (most recent call last):\n  File \"proxy.py\", line 7\n".repeat(20);
+    let data: String = trace.lines().map(|l| format!("data: {l}\n")).collect();
+    let body = format!("{}event: error\n{data}\n", sse_body(&[&content("a")]));
+    let (pieces, error, _) = chat_over(body);
+    assert_eq!(pieces, ["a"]);
+    let error = error.expect("the error event ends the stream");
+    let Error::Api { message, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(message, trace.trim_end());
+    let text = error.to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(
+        text.starts_with(
+            "api error: Traceback (most recent call last): File \"proxy.py\", line 7 Traceback"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("..."), "{text}");
+    assert!(text.len() < 400, "{}", text.len());
+}
+
+#[test]
+fn a_broken_or_cut_stream_names_the_url_it_came_from() {
+    for (body, what) in [
+        (sse_body(&[&content("a")]), "the answer was cut"),
+        (sse_body(&[&content("a"), "{not json"]), "malformed JSON"),
+    ] {
+        let server = serve(body);
+        let mut stream = client(&server.url_for("/v1"))
+            .stream_chat(&hello())
+            .unwrap();
+        let (pieces, error) = drain(&mut stream);
+        assert_eq!(pieces, ["a"]);
+        let Some(Error::Protocol(message)) = &error else {
+            panic!("expected a protocol error, got {error:?}")
+        };
+        assert!(message.starts_with(what), "{message}");
+        assert!(
+            message.ends_with(&format!(
+                " for url: {}",
+                server.url_for("/v1/chat/completions")
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn a_body_that_is_not_an_event_stream_is_refused() {
     let server = TestServer::start(|_| Reply::json(r#"{"choices":[]}"#));
     let err = client(&server.url()).stream_chat(&hello()).unwrap_err();

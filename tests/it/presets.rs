@@ -114,7 +114,11 @@ fn a_missing_key_names_the_presets_variable() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("MISTRAL_API_KEY"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "no API key: set the environment variable MISTRAL_API_KEY, or give one with the \
+         client builder's api_key"
+    );
     let together = TogetherClient::builder("m", 0.0).env(openai_only).build();
     let err = together.stream_chat(&hello()).unwrap_err();
     assert!(

@@ -222,12 +222,12 @@ fn a_redirect_loop_ends_in_an_error() {
     );
     // The first request and the session's `DEFAULT_MAX_REDIRECTS` (10) redirects.
     assert_eq!(server.request_count(), 11);
-    // What to change, not only what happened.
+    // The limit that fired, and what to do.
     assert_eq!(
         result.unwrap_err().to_string(),
-        "transport: too many redirects: more than the session's max_redirects (10 by \
-         default) in a row; the server may redirect in a loop, or raise \
-         SessionBuilder::max_redirects"
+        "transport: too many redirects: more than max_redirects allows (10 by default; \
+         SessionBuilder::max_redirects, or a given agent's own); the server may be redirecting \
+         in a loop"
     );
 }
 
@@ -375,4 +375,36 @@ fn a_redirect_whose_body_stalls_resolves_within_the_timeout() {
         .expect("the handle waited for the rest of the redirect's body, past the timeout");
     let err = result.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
+}
+
+#[test]
+fn a_timeout_while_following_a_redirect_says_so_and_names_the_url() {
+    // The redirect's body stalls: the budget runs out while it is drained, before the next hop.
+    let server = TestServer::start(|req| match req.path_only() {
+        "/slow" => Reply::stall_mid_body("moved", 1000)
+            .with_status(302)
+            .header("location", "/end"),
+        _ => Reply::ok("end"),
+    });
+    let err = FuturesSession::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .get(server.url_for("/slow?key=secret"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Timeout(t) if t.kind == ureq::Timeout::Global),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "timeout: whole request over 300 ms (timeout) while following the redirect from {} \
+             for url: {}",
+            server.addr(),
+            server.url_for("/slow?<redacted>")
+        )
+    );
+    assert_eq!(server.request_count(), 1);
 }

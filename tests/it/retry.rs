@@ -348,3 +348,48 @@ fn a_stream_is_retried_before_it_opens_but_never_after() {
     // One refused attempt, one stream: the cut stream was not re-sent.
     assert_eq!(server.request_count(), 2);
 }
+
+#[test]
+fn a_failure_that_outlasts_the_retries_says_how_many_attempts_were_made() {
+    let err = session_with(fast_retries())
+        .get(closed_port_url())
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.ends_with(" (after 4 attempts, the most RetryPolicy::attempts allows)"),
+        "{text}"
+    );
+    // A server that accepts the connection and never answers: each attempt times out.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let err = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(2).base_delay(ms(5)))
+        .read_timeout(ms(100))
+        .build()
+        .get(&url)
+        .send()
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "timeout: no byte for 100 ms (read_timeout) while waiting for the response from {} \
+             for url: {url} (after 2 attempts, the most RetryPolicy::attempts allows)",
+            listener.local_addr().unwrap()
+        )
+    );
+    // One attempt says nothing of retries.
+    let once = session_with(RetryPolicy::none())
+        .get(closed_port_url())
+        .send()
+        .result()
+        .unwrap_err()
+        .to_string();
+    assert!(!once.contains("attempt"), "{once}");
+}

@@ -539,6 +539,31 @@ fn session_request_response_and_stream_hide_the_key() {
 }
 
 #[test]
+fn a_status_error_hides_the_credentials_its_response_sets() {
+    // Bound: 5 s. A refused login that sets a session cookie and echoes the key: `unwrap` and a
+    // `main` that returns the error print its Debug.
+    let server = TestServer::start(|_| {
+        Reply::status(401, "denied")
+            .header("set-cookie", format!("session={KEY}; HttpOnly"))
+            .header("x-api-key", KEY)
+    });
+    let err = FuturesSession::new()
+        .get(format!("{}?key={KEY}", server.url_for("/login")))
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
+    assert_hidden("Error::Status", &format!("{err:?}"));
+    assert_hidden("Error::Status (alt)", &format!("{err:#?}"));
+    assert_hidden("Error::Status (Display)", &err.to_string());
+    let Error::Status(e) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.headers["set-cookie"], format!("session={KEY}; HttpOnly"));
+}
+
+#[test]
 
 fn session_builder_hides_the_key() {
     // Bound: instant.

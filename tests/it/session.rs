@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mockito::Matcher;
+use support::{Reply, TestServer};
 use ureq_futures::{Error, FuturesSession, Pending, Response};
 
 fn ms(n: u64) -> Duration {
@@ -323,6 +324,63 @@ fn a_body_past_the_limit_is_a_clear_error() {
     }
     let ok = session.get(format!("{}/small", server.url())).send();
     assert_eq!(ok.result().unwrap().bytes().len(), 1024);
+}
+
+#[test]
+fn a_body_that_is_not_utf8_names_the_url_its_content_type_and_the_fix() {
+    let server = TestServer::start(|_| {
+        Reply::ok(b"caf\xe9".to_vec()).content_type("text/plain; charset=ISO-8859-1")
+    });
+    let resp = FuturesSession::new()
+        .get(server.url_for("/menu?key=secret"))
+        .send()
+        .result()
+        .unwrap();
+    let err = resp.text().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "io: the body of {} is not UTF-8 (content-type: text/plain; charset=ISO-8859-1): \
+             incomplete utf-8 byte sequence from index 3; take it with bytes() and decode it",
+            server.url_for("/menu?<redacted>")
+        )
+    );
+}
+
+#[test]
+fn a_limit_of_ureqs_own_in_a_closure_is_not_blamed_on_max_body_size() {
+    // A closure that reads a body with ureq's own limit: raising the session's max_body_size
+    // would change nothing, so the message must not say to.
+    let server = TestServer::start(|_| Reply::ok(vec![b'x'; 4096]));
+    let url = server.url();
+    let session = FuturesSession::new();
+    let err = session
+        .submit(move |agent| {
+            let mut resp = agent.get(&url).call()?;
+            Ok(resp.body_mut().with_config().limit(1000).read_to_vec()?)
+        })
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BodyTooLarge {
+                limit: 1000,
+                url: None
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "response body larger than its read limit (1000 bytes): raise the limit the body is \
+         read with (ureq's Body::with_config().limit, 10 MiB by default for read_to_vec, \
+         read_to_string and read_json), or read it as a stream"
+    );
 }
 
 #[test]

@@ -170,6 +170,13 @@ fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
         Err(Error::Status(s)) => {
             assert_eq!(s.status, 503);
             assert!(s.body.contains("overloaded"), "{}", s.body);
+            let text = s.to_string();
+            assert!(
+                text.ends_with(
+                    " (error body cut after 22 bytes: nothing more within 1.5 s (timeout))"
+                ),
+                "{text}"
+            );
         }
         other => panic!("expected a status error, got {other:?}"),
     }
@@ -186,7 +193,17 @@ fn a_wrong_content_type_is_an_error_unless_allowed() {
         .create();
     let session = FuturesSession::new();
     match session.get(server.url()).events().result() {
-        Err(Error::UnexpectedContentType(Some(ct))) => assert_eq!(ct, "application/json"),
+        Err(e @ Error::UnexpectedContentType(Some(_))) => {
+            assert!(
+                matches!(&e, Error::UnexpectedContentType(Some(ct)) if ct == "application/json")
+            );
+            assert_eq!(
+                e.to_string(),
+                "expected content type text/event-stream, got application/json: the server did \
+                 not answer with an event stream (check the URL); \
+                 StreamOptions::require_event_stream(false) reads the body as one all the same"
+            );
+        }
         other => panic!("expected UnexpectedContentType, got {other:?}"),
     }
     let stream = session

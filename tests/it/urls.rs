@@ -70,3 +70,38 @@ fn query_pairs_reach_the_server_when_the_url_has_a_fragment() {
         assert_eq!(resp.text().unwrap(), sent, "{url}");
     }
 }
+
+#[test]
+fn white_space_around_a_url_is_named_on_one_line_with_the_fix() {
+    // As a URL read from a file or a terminal comes, line break and all.
+    for (url, expected) in [
+        (
+            "http://127.0.0.1:1/x\n",
+            "invalid URL http://127.0.0.1:1/x\\n: a control character (0x0A) at its end; trim \
+             the white space around the URL",
+        ),
+        (
+            "http://127.0.0.1:1/x?key=sk-secret\r\n",
+            "invalid URL http://127.0.0.1:1/x?<redacted>: a control character (0x0A) at its \
+             end; trim the white space around the URL",
+        ),
+        (
+            " http://127.0.0.1:1/x",
+            "invalid URL  http://127.0.0.1:1/x: a space at its start; trim the white space \
+             around the URL",
+        ),
+        (
+            "\thttp://127.0.0.1:1/x",
+            "invalid URL \\thttp://127.0.0.1:1/x: a control character (0x09) at its start; \
+             trim the white space around the URL",
+        ),
+        // Inside the URL, the fix is still to encode it, on one line.
+        (
+            "http://127.0.0.1:1/a\nb",
+            "invalid URL http://127.0.0.1:1/a\\nb: a control character (0x0A) at byte 20; \
+             percent-encode it",
+        ),
+    ] {
+        assert_eq!(refused(url), expected, "{url:?}");
+    }
+}
