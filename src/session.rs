@@ -777,6 +777,13 @@ impl SessionBuilder {
     /// [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for no limit.
     /// Defaults to none (with a given [`agent`](SessionBuilder::agent), the agent's own).
     ///
+    /// The budget starts when a worker starts the request: time spent queued for a worker, or
+    /// parked for a [`RateLimiter`](crate::RateLimiter)'s turn or a
+    /// [`max_per_host`](SessionBuilder::max_per_host) slot, does not count (a wait for a rate
+    /// limiter's turn between redirect hops does). To bound the whole wait, give the handle a
+    /// deadline of its own: [`Pending::result_timeout`](crate::Pending::result_timeout), then
+    /// [`Pending::cancel`](crate::Pending::cancel).
+    ///
     /// # Examples
     ///
     /// ```
