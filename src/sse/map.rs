@@ -22,7 +22,10 @@
 //! A worker that waits for room in the channel (the caller is not reading) looks every
 //! 20 ms (`SEND_POLL`) whether its stream was removed, and gives up if it was. (The other choice, a
 //! wake-up per stream on removal, would need a channel or a lock per stream, which is what the
-//! map exists to avoid; a worker of a stream that nobody reads can wait that long.)
+//! map exists to avoid; a worker of a stream that nobody reads can wait that long.) A worker
+//! stopped otherwise while it waits (`shutdown_now`, a cancel of the stream's handle) gives up
+//! the same way; as its `End` could not be sent either, the reader makes it,
+//! `End(Err(Cancelled))`, once the channel is empty.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -155,6 +158,10 @@ type Tagged<T> = (u64, StreamItem<T>);
 struct Wake {
     waiting: AtomicBool,
     reader: Mutex<Option<Thread>>,
+    /// Streams whose worker was stopped (a `shutdown_now`, a cancel) while the channel was
+    /// full, so that their `End` could not be sent: the reader makes it, `Err(Cancelled)`, once
+    /// the channel is empty (after the items they sent before).
+    stopped: Mutex<Vec<u64>>,
 }
 
 impl Wake {
@@ -173,19 +180,41 @@ impl Wake {
         }
     }
 
-    /// The next item of `rx`, waiting until `deadline` (for ever if `None`); `None` at the
+    /// Records that stream `number`'s worker stopped without sending its `End`.
+    fn stopped(&self, number: u64) {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(number);
+        self.notify();
+    }
+
+    /// The next item of `rx`, or the `End` that `stopped_end` makes of a stopped stream's
+    /// number once `rx` is empty, waiting until `deadline` (for ever if `None`); `None` at the
     /// deadline.
-    fn recv<T>(&self, rx: &Receiver<T>, deadline: Option<Instant>) -> Option<T> {
+    fn recv<T>(
+        &self,
+        rx: &Receiver<T>,
+        deadline: Option<Instant>,
+        stopped_end: impl Fn(u64) -> T,
+    ) -> Option<T> {
+        let stopped = || {
+            let number = self.stopped.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            number.map(&stopped_end)
+        };
         loop {
             match rx.try_recv() {
                 Ok(item) => return Some(item),
                 // The map holds a sender: the channel never disconnects while it is read.
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
             }
+            if let Some(end) = stopped() {
+                return Some(end);
+            }
             *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
             self.waiting.store(true, Ordering::Relaxed);
             fence(Ordering::SeqCst);
-            let item = rx.try_recv().ok();
+            let item = rx.try_recv().ok().or_else(stopped);
             if item.is_none() {
                 match deadline {
                     None => std::thread::park(),
@@ -491,7 +520,9 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             }
             let tagged = self
                 .wake
-                .recv(&self.rx, deadline)
+                .recv(&self.rx, deadline, |number| {
+                    (number, StreamItem::End(Err(Error::Cancelled)))
+                })
                 .ok_or(RecvTimeoutError::Timeout)?;
             if let Some(item) = self.claim(tagged) {
                 return Ok(item);
@@ -568,6 +599,10 @@ impl<T> MapFeed<T> {
                 Err(TrySendError::Full(back)) => back,
             };
             if self.is_closed() {
+                // A stream the map let go of needs no end; one stopped otherwise does.
+                if matches!(tagged.1, StreamItem::End(_)) && !self.removed.load(Ordering::Acquire) {
+                    self.wake.stopped(self.number);
+                }
                 break false;
             }
             match self.tx.send_timeout(tagged, SEND_POLL) {

@@ -315,3 +315,43 @@ fn a_huge_capacity_makes_a_map() {
     let streams: StreamMap<String> = StreamMap::with_capacity(usize::MAX);
     assert!(streams.is_empty());
 }
+
+/// Streams whose workers wait for room in a full map when `shutdown_now` stops them: the
+/// workers are free (`join` returns while the map is held), and the map yields the items it
+/// holds, then each stream's `End(Err(Cancelled))`, then its end. It waited for ends that
+/// never came.
+#[test]
+fn shutdown_now_with_a_full_map_ends_every_stream() {
+    let server = counting_server();
+    let session = FuturesSession::builder().max_workers(2).build();
+    let mut streams = StreamMap::with_capacity(2);
+    streams.insert("a", session.get(server.url_for("/n/1000")));
+    streams.insert("b", session.get(server.url_for("/n/1000")));
+    // The server sends an event a millisecond: both workers wait for room by then.
+    std::thread::sleep(ms(300));
+    session.shutdown_now();
+    let (tx, joined) = crossbeam_channel::bounded(1);
+    let s = session.clone();
+    std::thread::spawn(move || {
+        s.join();
+        let _ = tx.send(());
+    });
+    joined
+        .recv_timeout(HANG)
+        .expect("join waited for a worker of the full map");
+    let (mut events, mut ends) = (0, Vec::new());
+    loop {
+        match streams.next_timeout(HANG) {
+            Ok((_, StreamItem::Event(_))) => events += 1,
+            Ok((key, StreamItem::End(result))) => {
+                assert!(matches!(result, Err(Error::Cancelled)), "{key}: {result:?}");
+                ends.push(key);
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("the map waited for an end that never came: {e:?}"),
+        }
+    }
+    assert_eq!(events, 2);
+    ends.sort_unstable();
+    assert_eq!(ends, ["a", "b"]);
+}
