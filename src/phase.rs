@@ -204,6 +204,16 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                 plain_url()
             )),
         ),
+        io::ErrorKind::InvalidData if https && io.to_string().contains("CaUsedAsEndEntity") => (
+            Phase::Tls,
+            Some(
+                "the server's certificate is a CA certificate (basicConstraints CA:TRUE), which \
+                 rustls refuses as a server's own, trusted or not: make it a leaf \
+                 (openssl req -x509 ... -addext basicConstraints=critical,CA:FALSE), or sign it \
+                 with a CA and trust that CA"
+                    .to_string(),
+            ),
+        ),
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
         io::ErrorKind::UnexpectedEof if https => (
             Phase::Tls,

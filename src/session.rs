@@ -750,7 +750,10 @@ impl SessionBuilder {
 
     /// ureq's TLS settings: which provider (rustls by default; `TlsProvider::NativeTls` with the
     /// `native-tls` feature), which root certificates (the bundled Mozilla roots by default;
-    /// `RootCerts::Specific` for a private CA), client certificates. Defaults to ureq's
+    /// `RootCerts::Specific` for a private CA, or for a self-signed server certificate, which
+    /// must then be a leaf: rustls refuses a CA certificate as a server's own, and
+    /// `openssl req -x509` makes one unless given `-addext basicConstraints=critical,CA:FALSE`),
+    /// client certificates. Defaults to ureq's
     /// `TlsConfig::default()`: rustls, Mozilla roots, verification on. Ignored when an
     /// [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
