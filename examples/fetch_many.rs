@@ -12,7 +12,8 @@
 //! status is then 1).
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
-//! behind), with one progress bar per file and one for the total (`Pending::progress`).
+//! behind), with one progress bar per file and one for the total on a terminal
+//! (`Pending::progress`), and each file's line on stdout as it ends.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::TcpListener;
@@ -129,7 +130,7 @@ fn main() -> ExitCode {
             .timeout(opts.timeout)
             .read_timeout(opts.timeout)
             .build();
-        return download_all(&session, &opts.urls, dir);
+        return download_all(&session, &opts.urls, dir, &mut std::io::stdout().lock());
     }
     let session = FuturesSession::builder()
         .max_workers(opts.workers)
@@ -256,8 +257,15 @@ fn show(bar: &ProgressBar, p: ureq_futures::Progress) {
     bar.set_position(p.done);
 }
 
-/// Downloads every URL into `dir`, one progress bar per file and one for the total.
-fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCode {
+/// Downloads every URL into `dir`, one progress bar per file and one for the total (on a
+/// terminal), and writes each file's outcome to `out` as it ends, as the run without `--out`
+/// does.
+fn download_all(
+    session: &FuturesSession,
+    urls: &[String],
+    dir: &Path,
+    out: &mut dyn Write,
+) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("cannot create {}: {e}", dir.display());
         return ExitCode::FAILURE;
@@ -277,10 +285,11 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
             (bar, Some(session.get(url).download(dir.join(&name))))
         })
         .collect();
+    let start = Instant::now();
     let mut failures = 0;
     loop {
         let (mut done, mut total) = (0, 0);
-        for (bar, job) in &mut jobs {
+        for (i, (bar, job)) in jobs.iter_mut().enumerate() {
             let Some(pending) = job else {
                 done += bar.position();
                 total += bar.length().unwrap_or(bar.position());
@@ -293,17 +302,22 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
                     bar.set_length(file.bytes());
                     bar.set_position(file.bytes());
                     bar.finish_with_message("done");
-                    true
+                    Some(Ok((file.status(), file.bytes() as usize)))
                 }
                 Some(Err(e)) => {
-                    failures += 1;
                     bar.abandon_with_message(format!("failed: {e}"));
-                    true
+                    Some(Err(e))
                 }
-                None => false,
+                None => None,
             };
-            if finished {
+            if let Some(result) = finished {
                 *job = None;
+                let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+                let (line, failed) = outcome(&result, elapsed, &urls[i]);
+                failures += usize::from(failed);
+                if bars.suspend(|| writeln!(out, "{line}")).is_err() {
+                    return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
+                }
             }
             done += bar.position();
             // A file of unknown size counts what has come so far.
@@ -317,6 +331,14 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
         std::thread::sleep(Duration::from_millis(100));
     }
     total_bar.finish_with_message(format!("{} files, {failures} failed", urls.len()));
+    if bars.is_hidden() {
+        eprintln!(
+            "{} URLs in {:.2} s with {} workers, {failures} failed",
+            urls.len(),
+            start.elapsed().as_secs_f64(),
+            session.max_workers()
+        );
+    }
     if failures > 0 {
         ExitCode::FAILURE
     } else {
@@ -371,7 +393,9 @@ mod tests {
     use indicatif::{ProgressBar, ProgressDrawTarget, TermLike};
     use ureq_futures::Progress;
 
-    use super::{file_name, options_from, outcome, show, workers_arg};
+    use super::{
+        download_all, file_name, options_from, outcome, show, start_demo_server, workers_arg,
+    };
 
     /// A terminal that keeps the last line drawn.
     #[derive(Debug, Default, Clone)]
@@ -499,6 +523,33 @@ mod tests {
         }
         let (_, failed) = outcome(&Err(ureq_futures::Error::Cancelled), 1.0, "http://h/c");
         assert!(failed);
+    }
+
+    /// With `--out`, the bars are drawn only on a terminal: every file's outcome goes to stdout
+    /// too, so that a run whose output is piped or logged says what failed and why.
+    #[test]
+    fn downloads_print_a_line_per_url() {
+        let base = start_demo_server().unwrap();
+        let dir = std::env::temp_dir().join(format!("fetch-many-out-{}", std::process::id()));
+        let session = ureq_futures::FuturesSession::new();
+        let urls = [
+            format!("{base}/a?delay_ms=1"),
+            "http://127.0.0.1:9/b".to_string(),
+        ];
+        let mut out = Vec::new();
+        let status = download_all(&session, &urls, &dir, &mut out);
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        let ok = lines.iter().find(|l| l.ends_with(&urls[0])).expect(&out);
+        assert!(ok.starts_with("200         20 B  "), "{ok}");
+        let failed = lines.iter().find(|l| l.ends_with(&urls[1])).expect(&out);
+        assert!(
+            failed.starts_with("ERR  io: connect to 127.0.0.1:9 failed"),
+            "{failed}"
+        );
+        assert_eq!(status, std::process::ExitCode::FAILURE);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

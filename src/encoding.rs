@@ -133,7 +133,18 @@ pub(crate) fn decode(
         return Ok(http::Response::from_parts(parts, empty));
     }
     if !resp.headers().contains_key(header::CONTENT_ENCODING) {
-        return Ok(resp);
+        if resp.headers().contains_key(header::CONTENT_LENGTH) {
+            return Ok(resp);
+        }
+        // Chunked, close-delimited, or decoded by ureq (which removed both headers): an empty
+        // body under ureq's decoder must read as empty, see `EmptyIsEmpty`.
+        let (parts, body) = resp.into_parts();
+        let mut builder = ureq::Body::builder();
+        if let Some(mime) = body.mime_type() {
+            builder = builder.mime_type(mime);
+        }
+        let reader = EmptyIsEmpty::new(body_reader(body));
+        return Ok(http::Response::from_parts(parts, builder.reader(reader)));
     }
     let values: Vec<&str> = resp
         .headers()
@@ -162,7 +173,7 @@ pub(crate) fn decode(
     for coding in codings.into_iter().rev() {
         reader = wrap(coding, reader);
     }
-    let reader = Untagged(reader);
+    let reader = EmptyIsEmpty::new(Untagged(reader));
     let mut builder = ureq::Body::builder();
     if let Some(mime) = mime.filter(|m| !m.is_empty()) {
         builder = builder.mime_type(mime);
@@ -186,6 +197,57 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
             "br",
             brotli_decompressor::Decompressor::new(inner, 8 * 1024),
         )),
+    }
+}
+
+/// A decoded body that reads as empty when the encoded body was empty.
+///
+/// Servers and CDNs that label every answer of a route `gzip` send the label on empty answers
+/// too (`Content-Length: 0`, an empty chunked body). A gzip decoder fails on an empty stream
+/// (no header), and so would the whole response, where requests and curl read an empty body.
+/// The encoded bytes are out of sight under ureq's own decoder, so the rule is on what comes
+/// out: a decoder that reaches the end of the body before producing a byte reads as the end. A
+/// body cut by its connection (a reset, a close before its `Content-Length`) is not a decoder's
+/// error and stays an error; a body of a few bytes that end inside a gzip header reads as empty
+/// too, as with requests. An empty brotli body stays an error: the brotli decoder calls it
+/// invalid data, as it does a corrupt stream, and the two cannot be told apart from here.
+struct EmptyIsEmpty<R> {
+    inner: R,
+    produced: bool,
+}
+
+impl<R> EmptyIsEmpty<R> {
+    fn new(inner: R) -> Self {
+        EmptyIsEmpty {
+            inner,
+            produced: false,
+        }
+    }
+}
+
+impl<R: Read> Read for EmptyIsEmpty<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.produced |= n > 0;
+                Ok(n)
+            }
+            Err(e) if !self.produced && !buf.is_empty() && is_empty_stream(&e) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether `e` is a decoder's "unexpected end of file", not the connection's.
+fn is_empty_stream(e: &io::Error) -> bool {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+    {
+        Some(ureq::Error::Decompress(_, io)) => {
+            io.kind() == io::ErrorKind::UnexpectedEof && !from_connection(io)
+        }
+        _ => false,
     }
 }
 

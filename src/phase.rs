@@ -215,6 +215,16 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                 plain_url()
             )),
         ),
+        io::ErrorKind::InvalidData if https && io.to_string().contains("CaUsedAsEndEntity") => (
+            Phase::Tls,
+            Some(
+                "the server's certificate is a CA certificate (basicConstraints CA:TRUE), which \
+                 rustls refuses as a server's own, trusted or not: make it a leaf \
+                 (openssl req -x509 ... -addext basicConstraints=critical,CA:FALSE), or sign it \
+                 with a CA and trust that CA"
+                    .to_string(),
+            ),
+        ),
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
         io::ErrorKind::UnexpectedEof if https => (
             Phase::Tls,
@@ -252,7 +262,8 @@ fn proxy_at(proxy: &ureq::Proxy) -> String {
 }
 
 /// The reason of a CONNECT that `proxy` refused (ureq's `proxy server responded 407/407`),
-/// with the proxy, the server asked for and the URL, and for a 407 the fix. The variant stays
+/// with the proxy, the server asked for and the URL, for a 407 the fix, and for a 403 to an
+/// `http://` URL why a proxy that serves requests and curl refuses it. The variant stays
 /// ureq's `ConnectProxyFailed`, which retry policies do not retry.
 fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
     let at = proxy_at(proxy);
@@ -272,6 +283,13 @@ fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
     let mut text = format!(
         "the proxy {at} answered {status}{reason_phrase} to the CONNECT for {server} for url: {url}"
     );
+    if status == 403 && uri.scheme_str() == Some("http") {
+        // ureq tunnels plain-HTTP URLs too, where requests and curl send `GET http://...`.
+        text.push_str(
+            " (http:// URLs go through an HTTP proxy by CONNECT too, and many proxies allow \
+             CONNECT to port 443 only, as squid's and tinyproxy's default configurations do)",
+        );
+    }
     if status == 407 {
         let setting = if proxy.is_from_env() {
             "ALL_PROXY, HTTPS_PROXY or HTTP_PROXY"

@@ -23,7 +23,8 @@
 //!   removed (`../../static/7` from `/express/rel/a/b` is `/express/static/7`), after the bytes a
 //!   browser would encode are percent-encoded (`/static/a b` is `/static/a%20b`); see
 //!   [`url::resolve`]. A location that is not http or https, has no host or an invalid port is an
-//!   [`Error::InvalidRequest`] that does not quote it (it may carry a key).
+//!   [`Error::InvalidRequest`] that does not quote it (it may carry a key). A 3xx without a
+//!   `Location`, or with an empty one, is the answer, as in requests and curl.
 
 use std::time::Instant;
 
@@ -133,7 +134,10 @@ pub(crate) fn follow(
         if !matches!(status, 301 | 302 | 303 | 307 | 308) {
             return Ok(resp);
         }
-        let Some(location) = resp.headers().get(header::LOCATION) else {
+        // No location, or an empty one (the same URL again, for ever): the 3xx is the answer,
+        // as in requests and curl.
+        let location = resp.headers().get(header::LOCATION);
+        let Some(location) = location.filter(|l| !l.as_bytes().trim_ascii().is_empty()) else {
             return Ok(resp);
         };
         if hops >= max {

@@ -730,7 +730,10 @@ impl SessionBuilder {
     /// `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` (each before its lower-case form) that is set
     /// serves every request, `http://` URLs included, except to the hosts in `NO_PROXY`. Unlike
     /// requests, which takes `HTTP_PROXY` for `http://` URLs: set the proxy here if they differ.
-    /// Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
+    /// An HTTP proxy is asked to `CONNECT` (a tunnel) for `http://` URLs too, where requests
+    /// and curl send it `GET http://...`: a proxy that allows `CONNECT` to port 443 only (squid's
+    /// and tinyproxy's default configurations) refuses other URLs with a 403, an
+    /// [`Error::Transport`](crate::Error::Transport) that says so. Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
     /// # Examples
     ///
@@ -750,7 +753,10 @@ impl SessionBuilder {
 
     /// ureq's TLS settings: which provider (rustls by default; `TlsProvider::NativeTls` with the
     /// `native-tls` feature), which root certificates (the bundled Mozilla roots by default;
-    /// `RootCerts::Specific` for a private CA), client certificates. Defaults to ureq's
+    /// `RootCerts::Specific` for a private CA, or for a self-signed server certificate, which
+    /// must then be a leaf: rustls refuses a CA certificate as a server's own, and
+    /// `openssl req -x509` makes one unless given `-addext basicConstraints=critical,CA:FALSE`),
+    /// client certificates. Defaults to ureq's
     /// `TlsConfig::default()`: rustls, Mozilla roots, verification on. Ignored when an
     /// [`agent`](SessionBuilder::agent) is given (configure it there).
     ///

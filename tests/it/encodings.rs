@@ -422,3 +422,44 @@ fn a_response_without_a_body_is_not_decoded_whatever_its_coding() {
         }
     }
 }
+
+/// A 200 with a coding and no body at all (`Content-Length: 0`, an empty chunked body): some
+/// servers and CDNs label every answer of a route `gzip`, empty ones too. requests and curl read
+/// it as an empty body; a body cut by the connection stays an error (tested above).
+#[test]
+fn an_empty_body_with_a_coding_is_an_empty_body() {
+    use std::io::Read;
+    let server = TestServer::start(|req| {
+        let encoding = match req.path_only() {
+            "/list" => "gzip, deflate".to_string(),
+            path => path.trim_start_matches('/').to_string(),
+        };
+        let reply = if req.path.contains("chunked") {
+            Reply::chunked(Vec::<Vec<u8>>::new(), support::ms(0))
+        } else {
+            Reply::ok("")
+        };
+        reply.header("Content-Encoding", encoding)
+    });
+    let session = FuturesSession::new();
+    let dir = std::env::temp_dir().join(format!("ureq-futures-empty-coded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for encoding in ["gzip", "x-gzip", "GZIP", "deflate", "list"] {
+        for framing in ["length", "chunked"] {
+            let url = server.url_for(&format!("/{encoding}?{framing}"));
+            let what = format!("{encoding}, {framing}");
+            let resp = session.get(&url).send().result();
+            let resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!((resp.status(), resp.bytes()), (200, &b""[..]), "{what}");
+            let mut body = session.get(&url).send_streaming().result().unwrap();
+            let mut read = Vec::new();
+            let n = body.read_to_end(&mut read);
+            assert!(matches!(n, Ok(0)), "{what}, streamed: {n:?}");
+            let done = session.get(&url).download(dir.join("empty")).result();
+            let done = done.unwrap_or_else(|e| panic!("{what}, download: {e}"));
+            assert_eq!(done.bytes(), 0, "{what}");
+            assert_eq!(std::fs::read(dir.join("empty")).unwrap(), b"", "{what}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -122,6 +122,14 @@ fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
 
 /// An HTTP proxy that answers every CONNECT with `407 Proxy Authentication Required`.
 fn proxy_asking_for_credentials() -> std::net::SocketAddr {
+    proxy_answering(
+        b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+          Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n",
+    )
+}
+
+/// An HTTP proxy that answers every request with `answer`, and the CONNECTs it was asked for.
+fn proxy_answering(answer: &'static [u8]) -> std::net::SocketAddr {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -136,13 +144,50 @@ fn proxy_asking_for_credentials() -> std::net::SocketAddr {
                     _ => break,
                 }
             }
-            let _ = sock.write_all(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
-                  Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n",
-            );
+            let _ = sock.write_all(answer);
         }
     });
     addr
+}
+
+/// ureq tunnels an `http://` URL through an HTTP proxy with CONNECT, where requests and curl
+/// send `GET http://...`; squid's default configuration and tinyproxy's allow CONNECT to port
+/// 443 only and answer 403 to the rest. The message says so.
+#[test]
+fn a_proxy_that_forbids_the_connect_of_an_http_url_is_explained() {
+    let addr = proxy_answering(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    let err = session
+        .get("http://example.com:8080/feed")
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(ureq::Error::ConnectProxyFailed(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "transport: CONNECT proxy failed: the proxy {addr} answered 403 Forbidden to the \
+             CONNECT for example.com:8080 for url: http://example.com:8080/feed (http:// URLs \
+             go through an HTTP proxy by CONNECT too, and many proxies allow CONNECT to port 443 \
+             only, as squid's and tinyproxy's default configurations do)"
+        )
+    );
+    // For an https:// URL the CONNECT is what any client sends: no such note.
+    let text = session
+        .get("https://example.com/feed")
+        .send()
+        .result()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.ends_with("answered 403 Forbidden to the CONNECT for example.com:443 for url: https://example.com/feed"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -408,3 +408,20 @@ fn a_timeout_while_following_a_redirect_says_so_and_names_the_url() {
     );
     assert_eq!(server.request_count(), 1);
 }
+
+/// A 3xx whose `Location` is empty (httpbin's `/redirect-to?url=` sends one) is the answer, as in
+/// requests and curl: an empty reference would name the same URL again and loop to
+/// `max_redirects`.
+#[test]
+fn an_empty_location_is_not_followed() {
+    let server = TestServer::start(|_| Reply::status(302, "moved nowhere").header("Location", ""));
+    let session = FuturesSession::new();
+    let resp = session.get(server.url_for("/here")).send().result();
+    let resp = resp.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (resp.status(), resp.text().unwrap()),
+        (302, "moved nowhere")
+    );
+    assert_eq!(resp.url(), server.url_for("/here"));
+    assert_eq!(server.request_count(), 1);
+}

@@ -94,6 +94,12 @@ impl SelfSignedServer {
 
     /// With more `openssl s_server` arguments (`-tls1_2`, `-cipher ...`).
     pub(crate) fn start_with(args: &[&str]) -> Option<SelfSignedServer> {
+        // A leaf, not a CA: the only thing wrong with it is that nobody trusts its issuer.
+        SelfSignedServer::start_cert("basicConstraints=critical,CA:FALSE", args)
+    }
+
+    /// With the certificate's `basicConstraints` and more `openssl s_server` arguments.
+    fn start_cert(constraints: &str, args: &[&str]) -> Option<SelfSignedServer> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("ureq-futures-tls-{}-{n}", std::process::id()));
@@ -103,8 +109,7 @@ impl SelfSignedServer {
             .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
             .args(["-subj", "/CN=localhost"])
             .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            // A leaf, not a CA: the only thing wrong with it is that nobody trusts its issuer.
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", constraints])
             .arg("-keyout")
             .arg(dir.join("key.pem"))
             .arg("-out")
@@ -218,6 +223,61 @@ fn a_self_signed_certificate_is_refused() {
     let resp = trusting.get(&url).timeout(secs(5)).send().result();
     assert_eq!(resp.expect("request to a trusted private CA").status(), 200);
     assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
+}
+
+/// `openssl req -x509` makes a CA certificate unless told otherwise (`CA:TRUE` in Debian's and
+/// most openssl.cnf), and rustls refuses a CA certificate as a server's own even when it is
+/// trusted, where curl accepts it: the message says what to change.
+#[test]
+fn a_ca_certificate_used_as_the_servers_own_is_explained() {
+    assert!(
+        openssl_available(),
+        "this test needs the `openssl` tool to run a local TLS server: install openssl"
+    );
+    let server = SelfSignedServer::start_cert("basicConstraints=critical,CA:TRUE", &[])
+        .expect("openssl s_server");
+    let url = format!("https://localhost:{}/", server.port);
+    let pem = server.cert_pem();
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+            _ => None,
+        })
+        .collect();
+    let trusting = FuturesSession::builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                .build(),
+        )
+        .build();
+    let err = trusting
+        .get(&url)
+        .timeout(secs(5))
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData),
+        "{err:?}"
+    );
+    assert!(
+        text.starts_with(&format!(
+            "io: TLS handshake with localhost:{} failed for url: {url}: invalid peer certificate",
+            server.port
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "(the server's certificate is a CA certificate (basicConstraints CA:TRUE), which \
+             rustls refuses as a server's own, trusted or not: make it a leaf \
+             (openssl req -x509 ... -addext basicConstraints=critical,CA:FALSE), or sign it \
+             with a CA and trust that CA)"
+        ),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
