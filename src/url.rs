@@ -547,6 +547,26 @@ pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Erro
     parse(&out)
 }
 
+/// `path` (which may end in a query of its own) appended to the path of `base`, before the
+/// query of `base`: `http://h/v1?key=x` and `/chat/completions` give
+/// `http://h/v1/chat/completions?key=x`. A trailing `/` of the base's path is dropped, the two
+/// queries are joined with `&` (the path's first), and a fragment, never sent, is dropped.
+pub(crate) fn join_path(base: &str, path: &str) -> String {
+    let base = base.split('#').next().unwrap_or_default();
+    let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
+    let (path, path_query) = path.split_once('?').unwrap_or((path, ""));
+    let mut out = format!("{}{path}", base_path.trim_end_matches('/'));
+    let mut sep = '?';
+    for query in [path_query, base_query] {
+        if !query.is_empty() {
+            out.push(sep);
+            out.push_str(query);
+            sep = '&';
+        }
+    }
+    out
+}
+
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.
 pub(crate) fn encode_into(out: &mut String, s: &str) {
     for &b in s.as_bytes() {
@@ -565,6 +585,25 @@ mod tests {
             Err(Error::InvalidRequest(m)) => m,
             other => panic!("{url}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn join_path_puts_the_path_before_the_query() {
+        assert_eq!(join_path("http://h/v1", "/e"), "http://h/v1/e");
+        assert_eq!(join_path("http://h/v1/", "/e"), "http://h/v1/e");
+        assert_eq!(join_path("http://h/v1?key=x", "/e"), "http://h/v1/e?key=x");
+        assert_eq!(
+            join_path("http://h/v1/?key=x#f", "/e"),
+            "http://h/v1/e?key=x"
+        );
+        assert_eq!(
+            join_path("http://h/v1?", "/e?alt=sse"),
+            "http://h/v1/e?alt=sse"
+        );
+        assert_eq!(
+            join_path("http://u:p@h?a=1", "/e?b=2"),
+            "http://u:p@h/e?b=2&a=1"
+        );
     }
 
     #[test]
