@@ -58,7 +58,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
 ///   the last block the server ended, with or without data, as the standard says. An ID that
-///   cannot be a header value (a control character) is not sent.
+///   cannot be a header value (a control character) is not sent. A `Last-Event-ID` header set on
+///   the request is the ID in force on the first connection (to resume where an earlier run
+///   stopped), replaced by the server's as they come: each request carries one at most.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
 ///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
 ///   A 2xx other than 200, or a wrong content type, also ends it (with [`Error::Protocol`] and
@@ -225,6 +227,16 @@ impl EventSource {
             ))),
             None => None,
         };
+        // A `Last-Event-ID` the caller set (to resume where an earlier run stopped) is the ID in
+        // force on the first connection; each connection then sends the one in force, once.
+        let mut given = None;
+        template.headers.retain(|(name, value)| {
+            let ours = name.eq_ignore_ascii_case("last-event-id");
+            if ours {
+                given = Some(value.clone());
+            }
+            !ours
+        });
         let (wake, woken) = crossbeam_channel::bounded(1);
         let stop = Arc::new(SourceStop {
             stopped: AtomicBool::new(false),
@@ -241,7 +253,7 @@ impl EventSource {
             current: None,
             refused,
             done: false,
-            last_event_id: None,
+            last_event_id: given.filter(|id| !id.is_empty()).map(SmolStr::from),
             retry: DEFAULT_INITIAL_RETRY,
             max_retry: DEFAULT_MAX_RETRY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -355,7 +367,8 @@ impl EventSource {
         self
     }
 
-    /// The last event ID received, sent as `Last-Event-ID` on reconnection.
+    /// The last event ID received (at first, the request's own `Last-Event-ID`, if any), sent as
+    /// `Last-Event-ID` on reconnection.
     ///
     /// # Examples
     ///

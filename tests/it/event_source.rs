@@ -353,3 +353,44 @@ fn a_stop_handle_ends_the_source_in_a_wait_and_in_a_read() {
     assert!(matches!(items[..], [Err(Error::Cancelled)]), "{items:?}");
     assert_eq!(silent.request_count(), 1);
 }
+
+#[test]
+fn a_last_event_id_set_on_the_request_is_the_first_and_is_replaced_not_repeated() {
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::sse(["data: a\n\nid: 5\ndata: b\n\n"], ms(0)),
+        1 => Reply::sse(["id\ndata: c\n\n"], ms(0)),
+        _ => Reply::status(204, ""),
+    });
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .header("Last-Event-ID", "4")
+        .event_source()
+        .initial_retry(ms(5));
+    assert_eq!(source.last_event_id(), Some("4"));
+    let got: Vec<(String, Option<SmolStr>)> = source
+        .by_ref()
+        .map(|e| e.map(|e| (e.data, e.id)).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_string(), Some("4".into())),
+            ("b".to_string(), Some("5".into())),
+            ("c".to_string(), None),
+        ]
+    );
+    // One header a request: the caller's, then the server's ID, then none after its reset.
+    let sent: Vec<Vec<String>> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("last-event-id"))
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(sent, [vec!["4".to_string()], vec!["5".to_string()], vec![]]);
+}
