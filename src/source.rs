@@ -65,8 +65,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
 ///   A 2xx other than 200, or a wrong content type, also ends it (with [`Error::Protocol`] and
 ///   [`Error::UnexpectedContentType`]).
-/// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read
-///   or in a wait for a reconnection alike: its last item is then `Err(Error::Cancelled)`.
+/// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read,
+///   a connection attempt or a wait for a reconnection alike: its last item is then
+///   `Err(Error::Cancelled)`.
 /// * A shutdown of its session ends it too. [`shutdown_now`](FuturesSession::shutdown_now)
 ///   ends a stream being read with `Err(Error::Cancelled)`; a wait for a reconnection ends at
 ///   once, with the shutdown (`shutdown` or `shutdown_now`), and the source's last item is the
@@ -125,6 +126,8 @@ pub struct EventSource {
 pub(crate) struct SourceStop {
     stopped: AtomicBool,
     current: Mutex<Option<StopHandle>>,
+    /// The connection attempt in progress, which a stop cancels.
+    connecting: Mutex<Option<crate::exec::JobHandle>>,
     wake: Sender<()>,
 }
 
@@ -134,6 +137,9 @@ impl SourceStop {
         self.stopped.store(true, Ordering::SeqCst);
         if let Some(stream) = self.current.lock().ok().and_then(|c| c.clone()) {
             stream.stop();
+        }
+        if let Some(attempt) = self.connecting.lock().ok().and_then(|c| c.clone()) {
+            attempt.cancel();
         }
         let _ = self.wake.try_send(());
     }
@@ -150,6 +156,17 @@ impl SourceStop {
         // `stop` sets the flag before it looks at `current`: one of the two sees the other.
         if let Some(stream) = stream.filter(|_| self.is_stopped()) {
             stream.stop();
+        }
+    }
+
+    /// Makes `attempt` the connection attempt a stop cancels; cancels it at once if a stop came
+    /// first.
+    fn set_connecting(&self, attempt: Option<crate::exec::JobHandle>) {
+        if let Ok(mut connecting) = self.connecting.lock() {
+            connecting.clone_from(&attempt);
+        }
+        if let Some(attempt) = attempt.filter(|_| self.is_stopped()) {
+            attempt.cancel();
         }
     }
 }
@@ -241,6 +258,7 @@ impl EventSource {
         let stop = Arc::new(SourceStop {
             stopped: AtomicBool::new(false),
             current: Mutex::new(None),
+            connecting: Mutex::new(None),
             wake,
         });
         EventSource {
@@ -406,10 +424,9 @@ impl EventSource {
         self.connections
     }
 
-    /// A handle that stops this source from another thread, for Ctrl-C: the read in progress
-    /// or the wait for a reconnection ends at once, and the source's last item is
-    /// `Err(Error::Cancelled)`. A connection attempt in progress finishes first (within the
-    /// request's [`timeout`](crate::RequestBuilder::timeout)), then the source stops.
+    /// A handle that stops this source from another thread, for Ctrl-C: the read, the connection
+    /// attempt or the wait for a reconnection in progress ends at once, and the source's last
+    /// item is `Err(Error::Cancelled)`.
     ///
     /// # Examples
     ///
@@ -450,9 +467,11 @@ impl EventSource {
             // The ID stays in force on the new connection until the server sets another.
             options = options.resume_after(id);
         }
-        RequestBuilder::from_parts(self.session.clone(), spec)
-            .events_with(options)
-            .result()
+        let attempt = RequestBuilder::from_parts(self.session.clone(), spec).events_with(options);
+        self.stop.set_connecting(Some(attempt.job()));
+        let result = attempt.result();
+        self.stop.set_connecting(None);
+        result
     }
 
     /// Takes in what the worker left when the stream ended: the last event ID in force and
@@ -549,6 +568,7 @@ impl Iterator for EventSource {
                 continue;
             }
             match self.connect() {
+                Err(_) if self.stop.is_stopped() => return self.stopped(),
                 Ok(stream) if stream.status() == 204 => self.done = true,
                 // The standard fails the connection on any status but 200.
                 Ok(stream) if stream.status() != 200 => {

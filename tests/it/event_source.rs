@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{closed_port_url, ms, Reply, TestServer};
+use support::{closed_port_url, ms, secs, Reply, TestServer};
 use ureq_futures::sse::SmolStr;
 use ureq_futures::{Error, FuturesSession};
 
@@ -393,4 +393,29 @@ fn a_last_event_id_set_on_the_request_is_the_first_and_is_replaced_not_repeated(
         })
         .collect();
     assert_eq!(sent, [vec!["4".to_string()], vec!["5".to_string()], vec![]]);
+}
+
+#[test]
+fn a_stop_handle_ends_a_connection_attempt_at_once() {
+    // The server answers a minute late, on the first connection and on a reconnection.
+    let slow = TestServer::start(|_| Reply::sse(["data: a\n\n"], ms(0)).delay(secs(60)));
+    let mut source = FuturesSession::new().get(slow.url()).event_source();
+    let stop = source.stop_handle();
+    let last = last_item_when(&mut source, move || stop.stop());
+    assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    assert_eq!(source.connections(), 1);
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::sse(["data: a\n\n"], ms(0)),
+        _ => Reply::sse(["data: b\n\n"], ms(0)).delay(secs(60)),
+    });
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(1));
+    let stop = source.stop_handle();
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    let last = last_item_when(&mut source, move || stop.stop());
+    assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    assert_eq!(source.connections(), 2);
 }
