@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::request::RequestBuilder;
-use crate::retry::{is_retryable_status, jittered_backoff};
+use crate::retry::{is_retryable_status, jittered_backoff, retry_after};
 use crate::run::Spec;
 use crate::sse::{Event, EventStream, Resume, SmolStr, StopHandle, StreamOptions};
 use crate::{Error, FuturesSession};
@@ -62,7 +62,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   the request is the ID in force on the first connection (to resume where an earlier run
 ///   stopped), replaced by the server's as they come: each request carries one at most.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
-///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
+///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff,
+///   or after the server's `Retry-After` (or `retry-after-ms`) when that is longer, up to
+///   `max_retry`.
 ///   A 2xx other than 200, or a wrong content type, also ends it (with [`Error::Protocol`] and
 ///   [`Error::UnexpectedContentType`]).
 /// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read,
@@ -607,7 +609,13 @@ impl EventSource {
             self.done = true;
             return Some(e);
         }
-        let delay = self.backoff(self.failures);
+        let mut delay = self.backoff(self.failures);
+        // A 429 or 503 may say how long to wait: longer than the backoff, up to `max_retry`.
+        if let Error::Status(status) = &e {
+            if let Some(asked) = retry_after(&status.headers, std::time::SystemTime::now()) {
+                delay = delay.max(asked.min(self.max_retry));
+            }
+        }
         self.tell(delay, Some(&e));
         if !self.wait(delay) {
             return self.stopped().and_then(Result::err);

@@ -419,3 +419,29 @@ fn a_stop_handle_ends_a_connection_attempt_at_once() {
     assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
     assert_eq!(source.connections(), 2);
 }
+
+#[test]
+fn a_retry_after_of_a_retryable_status_lengthens_the_wait_up_to_max_retry() {
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::retry_after(503, "1"),
+        1 => Reply::status(429, "slow down").header("retry-after-ms", "50"),
+        2 => Reply::status(503, "busy"),
+        _ => Reply::status(204, ""),
+    });
+    let delays = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&delays);
+    let items: Vec<_> = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .max_retry(ms(300))
+        .on_reconnect(move |r| log.lock().unwrap().push(r.delay))
+        .collect();
+    assert!(items.is_empty(), "{items:?}");
+    let delays = delays.lock().unwrap();
+    // 1 s asked, held to max_retry; then the 50 ms asked; then the backoff (20 ms ±20%).
+    assert_eq!(delays[..2], [ms(300), ms(50)]);
+    assert!(delays[2] >= ms(16) && delays[2] <= ms(24), "{delays:?}");
+    assert_eq!(server.request_count(), 4);
+}
