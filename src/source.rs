@@ -70,6 +70,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 /// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read,
 ///   a connection attempt or a wait for a reconnection alike: its last item is then
 ///   `Err(Error::Cancelled)`.
+/// * A reconnection goes to the URL the redirects of the last connection led to, when they
+///   stayed within its origin (as the standard reuses the request, redirects and all); after
+///   a redirect to another origin each connection starts at the URL of the request again.
 /// * A shutdown of its session ends it too. [`shutdown_now`](FuturesSession::shutdown_now)
 ///   ends a stream being read with `Err(Error::Cancelled)`; a wait for a reconnection ends at
 ///   once, with the shutdown (`shutdown` or `shutdown_now`), and the source's last item is the
@@ -583,6 +586,7 @@ impl Iterator for EventSource {
                     ))));
                 }
                 Ok(stream) => {
+                    self.follow(stream.url());
                     self.stop.set_current(Some(stream.stop_handle()));
                     self.current = Some(stream);
                 }
@@ -602,6 +606,24 @@ impl Iterator for EventSource {
 }
 
 impl EventSource {
+    /// Makes `url`, where the connection ended up, the URL of the next ones when redirects led
+    /// there within the origin of the request, as the standard's reconnection reuses the
+    /// request with its redirects (`url` carries the query of the last one). A redirect to
+    /// another origin is followed again on each connection: the request's credentials must not
+    /// go there.
+    fn follow(&mut self, url: &str) {
+        let Ok(asked) = crate::url::build(self.template.url.clone(), &self.template.query) else {
+            return;
+        };
+        let Ok(reached) = url.parse::<ureq::http::Uri>() else {
+            return;
+        };
+        if reached != asked && crate::redirect::same_origin(&asked, &reached) {
+            self.template.url = url.to_string();
+            self.template.query.clear();
+        }
+    }
+
     /// Counts a failure; waits before the next attempt, or returns the error to end with.
     fn fail(&mut self, e: Error) -> Option<Error> {
         self.failures += 1;

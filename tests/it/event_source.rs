@@ -445,3 +445,60 @@ fn a_retry_after_of_a_retryable_status_lengthens_the_wait_up_to_max_retry() {
     assert!(delays[2] >= ms(16) && delays[2] <= ms(24), "{delays:?}");
     assert_eq!(server.request_count(), 4);
 }
+
+#[test]
+fn a_reconnection_goes_to_the_url_a_same_origin_redirect_led_to() {
+    let server = TestServer::start(|req| match (req.path_only(), req.header("last-event-id")) {
+        ("/start", _) => Reply::status(302, "").header("location", "/events?n=1"),
+        ("/events", None) => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+        ("/events", Some(_)) => Reply::status(204, ""),
+        _ => Reply::status(500, ""),
+    });
+    let data: Vec<String> = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .query("q", "x")
+        .header("x-k", "v")
+        .event_source()
+        .initial_retry(ms(5))
+        .map(|e| e.unwrap().data)
+        .collect();
+    assert_eq!(data, ["a"]);
+    let sent: Vec<(String, Option<String>, Option<String>)> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            let header = |name| r.header(name).map(str::to_string);
+            (r.path.clone(), header("last-event-id"), header("x-k"))
+        })
+        .collect();
+    let k = || Some("v".to_string());
+    assert_eq!(
+        sent,
+        [
+            ("/start?q=x".to_string(), None, k()),
+            ("/events?n=1".to_string(), None, k()),
+            ("/events?n=1".to_string(), Some("1".to_string()), k()),
+        ]
+    );
+}
+
+#[test]
+fn a_reconnection_after_a_redirect_to_another_origin_starts_over() {
+    let other = TestServer::start(|_| Reply::sse(["id: 1\ndata: a\n\n"], ms(0)));
+    let to = other.url_for("/events");
+    let server = TestServer::start(move |_| Reply::status(302, "").header("location", to.clone()));
+    let mut source = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .bearer_auth("secret")
+        .event_source()
+        .initial_retry(ms(5));
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    drop(source);
+    // The credentials never reach the other origin: every connection starts at the first.
+    assert_eq!(server.request_count(), 2);
+    assert!(other
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
+}
