@@ -212,7 +212,7 @@ fn origin(uri: &Uri) -> (Option<&str>, Option<u16>) {
     (scheme, port)
 }
 
-fn same_origin(a: &Uri, b: &Uri) -> bool {
+pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {
     let (sa, pa) = origin(a);
     let (sb, pb) = origin(b);
     sa == sb && pa == pb && same_host(a, b)

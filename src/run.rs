@@ -489,6 +489,13 @@ fn attempts(
                     None => build_headers()?,
                 };
                 *req.headers_mut() = hop.headers(headers);
+                if !req.headers().contains_key(http::header::AUTHORIZATION) {
+                    let decoded = url::escaped_user_info_auth(&hop.uri)
+                        .and_then(|value| HeaderValue::from_str(&value).ok());
+                    if let Some(value) = decoded {
+                        req.headers_mut().insert(http::header::AUTHORIZATION, value);
+                    }
+                }
                 if let Some(jar) = &config.cookies {
                     jar.add_to(&hop.uri, req.headers_mut());
                 }

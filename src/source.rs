@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::request::RequestBuilder;
-use crate::retry::{is_retryable_status, jittered_backoff};
+use crate::retry::{is_retryable_status, jittered_backoff, retry_after};
 use crate::run::Spec;
 use crate::sse::{Event, EventStream, Resume, SmolStr, StopHandle, StreamOptions};
 use crate::{Error, FuturesSession};
@@ -58,13 +58,21 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
 ///   the last block the server ended, with or without data, as the standard says. An ID that
-///   cannot be a header value (a control character) is not sent.
+///   cannot be a header value (a control character) is not sent. A `Last-Event-ID` header set on
+///   the request is the ID in force on the first connection (to resume where an earlier run
+///   stopped), replaced by the server's as they come: each request carries one at most.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
-///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff.
+///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff,
+///   or after the server's `Retry-After` (or `retry-after-ms`) when that is longer, up to
+///   `max_retry`.
 ///   A 2xx other than 200, or a wrong content type, also ends it (with [`Error::Protocol`] and
 ///   [`Error::UnexpectedContentType`]).
-/// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read
-///   or in a wait for a reconnection alike: its last item is then `Err(Error::Cancelled)`.
+/// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read,
+///   a connection attempt or a wait for a reconnection alike: its last item is then
+///   `Err(Error::Cancelled)`.
+/// * A reconnection goes to the URL the redirects of the last connection led to, when they
+///   stayed within its origin (as the standard reuses the request, redirects and all); after
+///   a redirect to another origin each connection starts at the URL of the request again.
 /// * A shutdown of its session ends it too. [`shutdown_now`](FuturesSession::shutdown_now)
 ///   ends a stream being read with `Err(Error::Cancelled)`; a wait for a reconnection ends at
 ///   once, with the shutdown (`shutdown` or `shutdown_now`), and the source's last item is the
@@ -123,6 +131,8 @@ pub struct EventSource {
 pub(crate) struct SourceStop {
     stopped: AtomicBool,
     current: Mutex<Option<StopHandle>>,
+    /// The connection attempt in progress, which a stop cancels.
+    connecting: Mutex<Option<crate::exec::JobHandle>>,
     wake: Sender<()>,
 }
 
@@ -132,6 +142,9 @@ impl SourceStop {
         self.stopped.store(true, Ordering::SeqCst);
         if let Some(stream) = self.current.lock().ok().and_then(|c| c.clone()) {
             stream.stop();
+        }
+        if let Some(attempt) = self.connecting.lock().ok().and_then(|c| c.clone()) {
+            attempt.cancel();
         }
         let _ = self.wake.try_send(());
     }
@@ -148,6 +161,17 @@ impl SourceStop {
         // `stop` sets the flag before it looks at `current`: one of the two sees the other.
         if let Some(stream) = stream.filter(|_| self.is_stopped()) {
             stream.stop();
+        }
+    }
+
+    /// Makes `attempt` the connection attempt a stop cancels; cancels it at once if a stop came
+    /// first.
+    fn set_connecting(&self, attempt: Option<crate::exec::JobHandle>) {
+        if let Ok(mut connecting) = self.connecting.lock() {
+            connecting.clone_from(&attempt);
+        }
+        if let Some(attempt) = attempt.filter(|_| self.is_stopped()) {
+            attempt.cancel();
         }
     }
 }
@@ -225,10 +249,21 @@ impl EventSource {
             ))),
             None => None,
         };
+        // A `Last-Event-ID` the caller set (to resume where an earlier run stopped) is the ID in
+        // force on the first connection; each connection then sends the one in force, once.
+        let mut given = None;
+        template.headers.retain(|(name, value)| {
+            let ours = name.eq_ignore_ascii_case("last-event-id");
+            if ours {
+                given = Some(value.clone());
+            }
+            !ours
+        });
         let (wake, woken) = crossbeam_channel::bounded(1);
         let stop = Arc::new(SourceStop {
             stopped: AtomicBool::new(false),
             current: Mutex::new(None),
+            connecting: Mutex::new(None),
             wake,
         });
         EventSource {
@@ -241,7 +276,7 @@ impl EventSource {
             current: None,
             refused,
             done: false,
-            last_event_id: None,
+            last_event_id: given.filter(|id| !id.is_empty()).map(SmolStr::from),
             retry: DEFAULT_INITIAL_RETRY,
             max_retry: DEFAULT_MAX_RETRY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -355,7 +390,8 @@ impl EventSource {
         self
     }
 
-    /// The last event ID received, sent as `Last-Event-ID` on reconnection.
+    /// The last event ID received (at first, the request's own `Last-Event-ID`, if any), sent as
+    /// `Last-Event-ID` on reconnection.
     ///
     /// # Examples
     ///
@@ -393,10 +429,9 @@ impl EventSource {
         self.connections
     }
 
-    /// A handle that stops this source from another thread, for Ctrl-C: the read in progress
-    /// or the wait for a reconnection ends at once, and the source's last item is
-    /// `Err(Error::Cancelled)`. A connection attempt in progress finishes first (within the
-    /// request's [`timeout`](crate::RequestBuilder::timeout)), then the source stops.
+    /// A handle that stops this source from another thread, for Ctrl-C: the read, the connection
+    /// attempt or the wait for a reconnection in progress ends at once, and the source's last
+    /// item is `Err(Error::Cancelled)`.
     ///
     /// # Examples
     ///
@@ -437,9 +472,11 @@ impl EventSource {
             // The ID stays in force on the new connection until the server sets another.
             options = options.resume_after(id);
         }
-        RequestBuilder::from_parts(self.session.clone(), spec)
-            .events_with(options)
-            .result()
+        let attempt = RequestBuilder::from_parts(self.session.clone(), spec).events_with(options);
+        self.stop.set_connecting(Some(attempt.job()));
+        let result = attempt.result();
+        self.stop.set_connecting(None);
+        result
     }
 
     /// Takes in what the worker left when the stream ended: the last event ID in force and
@@ -536,6 +573,7 @@ impl Iterator for EventSource {
                 continue;
             }
             match self.connect() {
+                Err(_) if self.stop.is_stopped() => return self.stopped(),
                 Ok(stream) if stream.status() == 204 => self.done = true,
                 // The standard fails the connection on any status but 200.
                 Ok(stream) if stream.status() != 200 => {
@@ -548,6 +586,7 @@ impl Iterator for EventSource {
                     ))));
                 }
                 Ok(stream) => {
+                    self.follow(stream.url());
                     self.stop.set_current(Some(stream.stop_handle()));
                     self.current = Some(stream);
                 }
@@ -567,6 +606,24 @@ impl Iterator for EventSource {
 }
 
 impl EventSource {
+    /// Makes `url`, where the connection ended up, the URL of the next ones when redirects led
+    /// there within the origin of the request, as the standard's reconnection reuses the
+    /// request with its redirects (`url` carries the query of the last one). A redirect to
+    /// another origin is followed again on each connection: the request's credentials must not
+    /// go there.
+    fn follow(&mut self, url: &str) {
+        let Ok(asked) = crate::url::build(self.template.url.clone(), &self.template.query) else {
+            return;
+        };
+        let Ok(reached) = url.parse::<ureq::http::Uri>() else {
+            return;
+        };
+        if reached != asked && crate::redirect::same_origin(&asked, &reached) {
+            self.template.url = url.to_string();
+            self.template.query.clear();
+        }
+    }
+
     /// Counts a failure; waits before the next attempt, or returns the error to end with.
     fn fail(&mut self, e: Error) -> Option<Error> {
         self.failures += 1;
@@ -574,7 +631,13 @@ impl EventSource {
             self.done = true;
             return Some(e);
         }
-        let delay = self.backoff(self.failures);
+        let mut delay = self.backoff(self.failures);
+        // A 429 or 503 may say how long to wait: longer than the backoff, up to `max_retry`.
+        if let Error::Status(status) = &e {
+            if let Some(asked) = retry_after(&status.headers, std::time::SystemTime::now()) {
+                delay = delay.max(asked.min(self.max_retry));
+            }
+        }
         self.tell(delay, Some(&e));
         if !self.wait(delay) {
             return self.stopped().and_then(Result::err);

@@ -547,6 +547,64 @@ pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Erro
     parse(&out)
 }
 
+/// `path` (which may end in a query of its own) appended to the path of `base`, before the
+/// query of `base`: `http://h/v1?key=x` and `/chat/completions` give
+/// `http://h/v1/chat/completions?key=x`. A trailing `/` of the base's path is dropped, the two
+/// queries are joined with `&` (the path's first), and a fragment, never sent, is dropped.
+pub(crate) fn join_path(base: &str, path: &str) -> String {
+    let base = base.split('#').next().unwrap_or_default();
+    let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
+    let (path, path_query) = path.split_once('?').unwrap_or((path, ""));
+    let mut out = format!("{}{path}", base_path.trim_end_matches('/'));
+    let mut sep = '?';
+    for query in [path_query, base_query] {
+        if !query.is_empty() {
+            out.push(sep);
+            out.push_str(query);
+            sep = '&';
+        }
+    }
+    out
+}
+
+/// `s` with its `%XX` escapes decoded (a `%` not followed by two hex digits is kept as it is).
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The `Authorization: Basic` value of the user-info in `uri`, percent-decoded as RFC 3986
+/// writes it (`p%40ss` is `p@ss`), when it has an escape: ureq sends the user-info as it is
+/// written, which is right only when it has none.
+pub(crate) fn escaped_user_info_auth(uri: &Uri) -> Option<String> {
+    let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
+    if !info.contains('%') {
+        return None;
+    }
+    let (user, password) = info.split_once(':').unwrap_or((info, ""));
+    let decode = |s: &str| String::from_utf8_lossy(&percent_decode(s)).into_owned();
+    Some(crate::auth::basic(&decode(user), &decode(password)))
+}
+
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.
 pub(crate) fn encode_into(out: &mut String, s: &str) {
     for &b in s.as_bytes() {
@@ -565,6 +623,33 @@ mod tests {
             Err(Error::InvalidRequest(m)) => m,
             other => panic!("{url}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn percent_decode_decodes_escapes_and_keeps_a_stray_percent() {
+        assert_eq!(percent_decode("p%40ss%3a%2F"), b"p@ss:/");
+        assert_eq!(percent_decode("100%"), b"100%");
+        assert_eq!(percent_decode("%zz%4"), b"%zz%4");
+        assert_eq!(percent_decode("%C3%A9"), "\u{e9}".as_bytes());
+    }
+
+    #[test]
+    fn join_path_puts_the_path_before_the_query() {
+        assert_eq!(join_path("http://h/v1", "/e"), "http://h/v1/e");
+        assert_eq!(join_path("http://h/v1/", "/e"), "http://h/v1/e");
+        assert_eq!(join_path("http://h/v1?key=x", "/e"), "http://h/v1/e?key=x");
+        assert_eq!(
+            join_path("http://h/v1/?key=x#f", "/e"),
+            "http://h/v1/e?key=x"
+        );
+        assert_eq!(
+            join_path("http://h/v1?", "/e?alt=sse"),
+            "http://h/v1/e?alt=sse"
+        );
+        assert_eq!(
+            join_path("http://u:p@h?a=1", "/e?b=2"),
+            "http://u:p@h/e?b=2&a=1"
+        );
     }
 
     #[test]

@@ -125,6 +125,17 @@ impl std::fmt::Debug for JobHandle {
 }
 
 impl JobHandle {
+    /// The handle of the job behind `task`.
+    pub(crate) fn of(task: Arc<dyn Task>) -> JobHandle {
+        JobHandle(task)
+    }
+
+    /// Cancels the job as [`Pending::cancel`](crate::Pending::cancel) does: a queued one never
+    /// runs, a running one has its handle resolved to `Cancelled` and its I/O interrupted.
+    pub(crate) fn cancel(&self) -> bool {
+        self.0.cancel()
+    }
+
     /// A number that tells this job from every other job alive.
     pub(crate) fn id(&self) -> usize {
         self.0.id()

@@ -76,6 +76,11 @@ impl<T: Send + 'static> Pending<T> {
         }
     }
 
+    /// A handle of the job, to cancel it from elsewhere while this handle waits for it.
+    pub(crate) fn job(&self) -> super::JobHandle {
+        super::JobHandle::of(Arc::clone(&self.task))
+    }
+
     /// Runs the job here if this is a worker of its pool and the job is still queued. Returns
     /// whether it did.
     pub(crate) fn help(&self) -> bool {

@@ -161,7 +161,7 @@ impl Wire for Anthropic {
         &[("anthropic-version", AnthropicClient::API_VERSION)];
 
     fn url(&self, base_url: &str, _model: &str) -> String {
-        format!("{base_url}/v1/messages")
+        crate::url::join_path(base_url, "/v1/messages")
     }
 
     fn body(

@@ -92,7 +92,8 @@ pub(crate) mod sealed {
         /// Headers every request carries unless the builder sets one of the same name.
         const HEADERS: &'static [(&'static str, &'static str)] = &[];
 
-        /// The URL of a streamed chat under `base_url` (no trailing slash) for `model`.
+        /// The URL of a streamed chat under `base_url` (no trailing slash; a query it has goes
+        /// after the endpoint's path) for `model`.
         fn url(&self, base_url: &str, model: &str) -> String;
 
         /// The JSON body for `request` to `model`, at `temperature`: the request's, else the

@@ -208,8 +208,8 @@ impl Wire for Cohere {
 
     fn url(&self, base_url: &str, _model: &str) -> String {
         match self.api {
-            CohereApi::V1 => format!("{base_url}/v1/chat"),
-            CohereApi::V2 => format!("{base_url}/v2/chat"),
+            CohereApi::V1 => crate::url::join_path(base_url, "/v1/chat"),
+            CohereApi::V2 => crate::url::join_path(base_url, "/v2/chat"),
         }
     }
 

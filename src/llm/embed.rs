@@ -351,9 +351,12 @@ fn requests<S: AsRef<str>>(
 /// The embeddings endpoint under `base` (no trailing slash).
 fn url(format: Format, base: &str, model: &str) -> String {
     match format {
-        Format::OpenAI | Format::Mistral => format!("{base}/embeddings"),
-        Format::Gemini => format!("{base}/v1beta/{}:batchEmbedContents", model_path(model)),
-        Format::Cohere => format!("{base}/v2/embed"),
+        Format::OpenAI | Format::Mistral => crate::url::join_path(base, "/embeddings"),
+        Format::Gemini => crate::url::join_path(
+            base,
+            &format!("/v1beta/{}:batchEmbedContents", model_path(model)),
+        ),
+        Format::Cohere => crate::url::join_path(base, "/v2/embed"),
     }
 }
 

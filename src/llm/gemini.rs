@@ -104,10 +104,11 @@ impl Wire for Gemini {
     };
 
     fn url(&self, base_url: &str, model: &str) -> String {
-        format!(
-            "{base_url}/v1beta/{}:streamGenerateContent?alt=sse",
+        let path = format!(
+            "/v1beta/{}:streamGenerateContent?alt=sse",
             model_path(model)
-        )
+        );
+        crate::url::join_path(base_url, &path)
     }
 
     fn body(

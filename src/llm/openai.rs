@@ -138,7 +138,7 @@ macro_rules! openai_compatible {
                 &$crate::llm::client::provider!($prefix, $default_base, None);
 
             fn url(&self, base_url: &str, _model: &str) -> String {
-                format!("{base_url}/chat/completions")
+                $crate::url::join_path(base_url, "/chat/completions")
             }
 
             fn body(

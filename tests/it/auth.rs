@@ -86,3 +86,21 @@ fn auth_follows_a_redirect_within_the_origin_only() {
         .iter()
         .all(|r| r.header("authorization").is_none()));
 }
+
+#[test]
+fn the_user_info_of_a_url_is_percent_decoded_into_basic_auth() {
+    let server = echo_auth(None);
+    let with = |info: &str| {
+        server
+            .url_for("/echo")
+            .replace("http://", &format!("http://{info}@"))
+    };
+    let session = FuturesSession::new();
+    // `a b` and `p@ss:w/rd`, written as RFC 3986 requires.
+    let got = text(session.get(with("a%20b:p%40ss%3Aw%2Frd")));
+    assert_eq!(got, "Basic YSBiOnBAc3M6dy9yZA==");
+    // As before: without escapes, and a request's own credentials first.
+    assert_eq!(text(session.get(with("user:pass"))), "Basic dXNlcjpwYXNz");
+    let own = session.get(with("a%20b:p%40ss")).bearer_auth("t");
+    assert_eq!(text(own), "Bearer t");
+}

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{closed_port_url, ms, Reply, TestServer};
+use support::{closed_port_url, ms, secs, Reply, TestServer};
 use ureq_futures::sse::SmolStr;
 use ureq_futures::{Error, FuturesSession};
 
@@ -352,4 +352,153 @@ fn a_stop_handle_ends_the_source_in_a_wait_and_in_a_read() {
     let items: Vec<_> = source.collect();
     assert!(matches!(items[..], [Err(Error::Cancelled)]), "{items:?}");
     assert_eq!(silent.request_count(), 1);
+}
+
+#[test]
+fn a_last_event_id_set_on_the_request_is_the_first_and_is_replaced_not_repeated() {
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::sse(["data: a\n\nid: 5\ndata: b\n\n"], ms(0)),
+        1 => Reply::sse(["id\ndata: c\n\n"], ms(0)),
+        _ => Reply::status(204, ""),
+    });
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .header("Last-Event-ID", "4")
+        .event_source()
+        .initial_retry(ms(5));
+    assert_eq!(source.last_event_id(), Some("4"));
+    let got: Vec<(String, Option<SmolStr>)> = source
+        .by_ref()
+        .map(|e| e.map(|e| (e.data, e.id)).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_string(), Some("4".into())),
+            ("b".to_string(), Some("5".into())),
+            ("c".to_string(), None),
+        ]
+    );
+    // One header a request: the caller's, then the server's ID, then none after its reset.
+    let sent: Vec<Vec<String>> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("last-event-id"))
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(sent, [vec!["4".to_string()], vec!["5".to_string()], vec![]]);
+}
+
+#[test]
+fn a_stop_handle_ends_a_connection_attempt_at_once() {
+    // The server answers a minute late, on the first connection and on a reconnection.
+    let slow = TestServer::start(|_| Reply::sse(["data: a\n\n"], ms(0)).delay(secs(60)));
+    let mut source = FuturesSession::new().get(slow.url()).event_source();
+    let stop = source.stop_handle();
+    let last = last_item_when(&mut source, move || stop.stop());
+    assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    assert_eq!(source.connections(), 1);
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::sse(["data: a\n\n"], ms(0)),
+        _ => Reply::sse(["data: b\n\n"], ms(0)).delay(secs(60)),
+    });
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(1));
+    let stop = source.stop_handle();
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    let last = last_item_when(&mut source, move || stop.stop());
+    assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    assert_eq!(source.connections(), 2);
+}
+
+#[test]
+fn a_retry_after_of_a_retryable_status_lengthens_the_wait_up_to_max_retry() {
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::retry_after(503, "1"),
+        1 => Reply::status(429, "slow down").header("retry-after-ms", "50"),
+        2 => Reply::status(503, "busy"),
+        _ => Reply::status(204, ""),
+    });
+    let delays = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&delays);
+    let items: Vec<_> = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .max_retry(ms(300))
+        .on_reconnect(move |r| log.lock().unwrap().push(r.delay))
+        .collect();
+    assert!(items.is_empty(), "{items:?}");
+    let delays = delays.lock().unwrap();
+    // 1 s asked, held to max_retry; then the 50 ms asked; then the backoff (20 ms ±20%).
+    assert_eq!(delays[..2], [ms(300), ms(50)]);
+    assert!(delays[2] >= ms(16) && delays[2] <= ms(24), "{delays:?}");
+    assert_eq!(server.request_count(), 4);
+}
+
+#[test]
+fn a_reconnection_goes_to_the_url_a_same_origin_redirect_led_to() {
+    let server = TestServer::start(|req| match (req.path_only(), req.header("last-event-id")) {
+        ("/start", _) => Reply::status(302, "").header("location", "/events?n=1"),
+        ("/events", None) => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+        ("/events", Some(_)) => Reply::status(204, ""),
+        _ => Reply::status(500, ""),
+    });
+    let data: Vec<String> = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .query("q", "x")
+        .header("x-k", "v")
+        .event_source()
+        .initial_retry(ms(5))
+        .map(|e| e.unwrap().data)
+        .collect();
+    assert_eq!(data, ["a"]);
+    let sent: Vec<(String, Option<String>, Option<String>)> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            let header = |name| r.header(name).map(str::to_string);
+            (r.path.clone(), header("last-event-id"), header("x-k"))
+        })
+        .collect();
+    let k = || Some("v".to_string());
+    assert_eq!(
+        sent,
+        [
+            ("/start?q=x".to_string(), None, k()),
+            ("/events?n=1".to_string(), None, k()),
+            ("/events?n=1".to_string(), Some("1".to_string()), k()),
+        ]
+    );
+}
+
+#[test]
+fn a_reconnection_after_a_redirect_to_another_origin_starts_over() {
+    let other = TestServer::start(|_| Reply::sse(["id: 1\ndata: a\n\n"], ms(0)));
+    let to = other.url_for("/events");
+    let server = TestServer::start(move |_| Reply::status(302, "").header("location", to.clone()));
+    let mut source = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .bearer_auth("secret")
+        .event_source()
+        .initial_retry(ms(5));
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    drop(source);
+    // The credentials never reach the other origin: every connection starts at the first.
+    assert_eq!(server.request_count(), 2);
+    assert!(other
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
 }

@@ -1116,3 +1116,76 @@ fn fields_a_compatible_server_added_go_back_to_those_servers_only() {
         );
     }
 }
+
+#[test]
+fn a_base_url_with_a_query_keeps_it_after_the_endpoint_path_for_every_provider() {
+    use ureq_futures::llm::{AnthropicClient, CohereApi, CohereClient, GeminiClient, OpenAIClient};
+    let server = TestServer::start(|_| Reply::status(404, "no"));
+    let chat = |client: Box<dyn ChatClient>| {
+        let _ = client
+            .stream_chat(&[Message::user("hi")])
+            .map(|s| s.count());
+    };
+    for base in ["{}/x?api-version=1&k=v", "{}/x/?api-version=1&k=v"] {
+        let base = base.replace("{}", &server.url());
+        let env = |_: &str| None;
+        chat(Box::new(
+            OpenAIClient::builder("m", None)
+                .env(env)
+                .base_url(&base)
+                .build(),
+        ));
+        chat(Box::new(
+            AnthropicClient::builder("m", None)
+                .env(env)
+                .base_url(&base)
+                .build(),
+        ));
+        chat(Box::new(
+            GeminiClient::builder("models/m", None)
+                .env(env)
+                .base_url(&base)
+                .build(),
+        ));
+        chat(Box::new(
+            CohereClient::builder("m", None)
+                .env(env)
+                .base_url(&base)
+                .build(),
+        ));
+        chat(Box::new(
+            CohereClient::builder("m", None)
+                .env(env)
+                .api(CohereApi::V1)
+                .base_url(&base)
+                .build(),
+        ));
+        let _ = OpenAIClient::builder("m", None)
+            .env(env)
+            .base_url(&base)
+            .build()
+            .embed(&["a"]);
+        let _ = GeminiClient::builder("m", None)
+            .env(env)
+            .base_url(&base)
+            .build()
+            .embed(&["a"]);
+        let _ = CohereClient::builder("m", None)
+            .env(env)
+            .base_url(&base)
+            .build()
+            .embed(&["a"]);
+    }
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    let once = [
+        "/x/chat/completions?api-version=1&k=v",
+        "/x/v1/messages?api-version=1&k=v",
+        "/x/v1beta/models/m:streamGenerateContent?alt=sse&api-version=1&k=v",
+        "/x/v2/chat?api-version=1&k=v",
+        "/x/v1/chat?api-version=1&k=v",
+        "/x/embeddings?api-version=1&k=v",
+        "/x/v1beta/models/m:batchEmbedContents?api-version=1&k=v",
+        "/x/v2/embed?api-version=1&k=v",
+    ];
+    assert_eq!(paths, [once, once].concat());
+}
