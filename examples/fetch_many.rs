@@ -12,7 +12,9 @@
 //! status is then 1).
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
-//! behind), with one progress bar per file and one for the total (`Pending::progress`).
+//! behind), with one progress bar per file and one for the total (`Pending::progress`); when
+//! stderr is not a terminal (a log, CI), a line per file on stdout instead (`done`, its size
+//! and path, or `ERR` and the error) and the total on stderr.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::TcpListener;
@@ -129,7 +131,13 @@ fn main() -> ExitCode {
             .timeout(opts.timeout)
             .read_timeout(opts.timeout)
             .build();
-        return download_all(&session, &opts.urls, dir);
+        let bars = MultiProgress::new(); // hidden when stderr is not a terminal
+        let failures = download_all(&session, &opts.urls, dir, bars, &mut std::io::stdout());
+        return if failures > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
     }
     let session = FuturesSession::builder()
         .max_workers(opts.workers)
@@ -256,13 +264,22 @@ fn show(bar: &ProgressBar, p: ureq_futures::Progress) {
     bar.set_position(p.done);
 }
 
-/// Downloads every URL into `dir`, one progress bar per file and one for the total.
-fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCode {
+/// Downloads every URL into `dir`, one progress bar per file and one for the total; returns
+/// how many failed. When the bars are hidden (stderr is not a terminal), each file's outcome is
+/// a line on `out` instead, and the total one on stderr.
+fn download_all(
+    session: &FuturesSession,
+    urls: &[String],
+    dir: &Path,
+    bars: MultiProgress,
+    out: &mut dyn Write,
+) -> usize {
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("cannot create {}: {e}", dir.display());
-        return ExitCode::FAILURE;
+        return urls.len().max(1);
     }
-    let bars = MultiProgress::new();
+    let lines = bars.is_hidden();
+    let start = Instant::now();
     let total_bar = bars.add(ProgressBar::new(0));
     total_bar.set_style(bar_style(true));
     total_bar.set_prefix("total");
@@ -274,13 +291,13 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
             let bar = bars.add(ProgressBar::new(0));
             bar.set_style(bar_style(true));
             bar.set_prefix(name.clone());
-            (bar, Some(session.get(url).download(dir.join(&name))))
+            (url, bar, Some(session.get(url).download(dir.join(&name))))
         })
         .collect();
     let mut failures = 0;
     loop {
         let (mut done, mut total) = (0, 0);
-        for (bar, job) in &mut jobs {
+        for (url, bar, job) in &mut jobs {
             let Some(pending) = job else {
                 done += bar.position();
                 total += bar.length().unwrap_or(bar.position());
@@ -293,11 +310,22 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
                     bar.set_length(file.bytes());
                     bar.set_position(file.bytes());
                     bar.finish_with_message("done");
+                    if lines {
+                        let _ = writeln!(
+                            out,
+                            "done  {:>9} B  {}  {url}",
+                            file.bytes(),
+                            file.path().display()
+                        );
+                    }
                     true
                 }
                 Some(Err(e)) => {
                     failures += 1;
                     bar.abandon_with_message(format!("failed: {e}"));
+                    if lines {
+                        let _ = writeln!(out, "ERR  {e}  {url}");
+                    }
                     true
                 }
                 None => false,
@@ -311,17 +339,21 @@ fn download_all(session: &FuturesSession, urls: &[String], dir: &Path) -> ExitCo
         }
         total_bar.set_length(total);
         total_bar.set_position(done);
-        if jobs.iter().all(|(_, job)| job.is_none()) {
+        if jobs.iter().all(|(_, _, job)| job.is_none()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     total_bar.finish_with_message(format!("{} files, {failures} failed", urls.len()));
-    if failures > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    if lines {
+        eprintln!(
+            "{} files in {:.2} s into {}, {failures} failed",
+            urls.len(),
+            start.elapsed().as_secs_f64(),
+            dir.display()
+        );
     }
+    failures
 }
 
 /// A tiny HTTP server on 127.0.0.1 that answers after `?delay_ms=N` milliseconds.
@@ -368,10 +400,12 @@ mod tests {
 
     use std::sync::{Arc, Mutex};
 
-    use indicatif::{ProgressBar, ProgressDrawTarget, TermLike};
-    use ureq_futures::Progress;
+    use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, TermLike};
+    use ureq_futures::{FuturesSession, Progress};
 
-    use super::{file_name, options_from, outcome, show, workers_arg};
+    use super::{
+        download_all, file_name, options_from, outcome, show, start_demo_server, workers_arg,
+    };
 
     /// A terminal that keeps the last line drawn.
     #[derive(Debug, Default, Clone)]
@@ -441,6 +475,36 @@ mod tests {
         assert!(
             !unknown.contains("KiB/") && !unknown.contains('█'),
             "{unknown}"
+        );
+    }
+
+    #[test]
+    fn downloads_without_a_terminal_print_each_file_and_each_failure() {
+        let base = start_demo_server().unwrap();
+        let dir = std::env::temp_dir().join(format!("fetch_many_out_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Port 9 (discard): nothing listens there.
+        let urls = [format!("{base}/item/1"), "http://127.0.0.1:9/x".to_string()];
+        let session = FuturesSession::builder().max_workers(2).build();
+        let hidden = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        let mut out = Vec::new();
+        let failures = download_all(&session, &urls, &dir, hidden, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(failures, 1, "{text}");
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort();
+        assert_eq!(lines.len(), 2, "{text}");
+        let file = dir.join("000-1");
+        assert_eq!(
+            lines[1],
+            format!("done         20 B  {}  {}", file.display(), urls[0])
+        );
+        assert!(
+            lines[0].starts_with("ERR  io: connect to 127.0.0.1:9 failed")
+                && lines[0].ends_with("  http://127.0.0.1:9/x"),
+            "{}",
+            lines[0]
         );
     }
 
