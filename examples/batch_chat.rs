@@ -17,6 +17,7 @@
 #[path = "chat/demo.rs"]
 mod demo;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -101,7 +102,8 @@ fn batch(named: Option<PathBuf>) -> Result<(), Error> {
         }
     };
     let started = Instant::now();
-    let runs = run(&out, true)?;
+    // A bar only on a terminal: in a log its redraws would be one endless line.
+    let runs = run(&out, std::io::stderr().is_terminal())?;
     let first = runs.first;
     println!(
         "first run: {} answered, {} failed, {} skipped in {:.1?} ({} rate-limit pauses)",
@@ -131,7 +133,11 @@ struct Runs {
 /// Runs the batch into `out`, then again (resuming: nothing is left to do).
 fn run(out: &Path, progress_bar: bool) -> Result<Runs, Error> {
     let server = demo::DemoServer::start_rate_limited(Duration::from_millis(5), 7)?;
-    let limiter = RateLimiter::new().on_pause(|event| eprintln!("\n{event}"));
+    // After a line break that ends the bar's line, if there is a bar.
+    let limiter = RateLimiter::new().on_pause(move |event| match progress_bar {
+        true => eprintln!("\n{event}"),
+        false => eprintln!("{event}"),
+    });
     let session = FuturesSession::builder()
         .max_workers(IN_FLIGHT)
         .max_per_host(IN_FLIGHT)
