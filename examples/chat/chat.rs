@@ -439,11 +439,35 @@ impl Target {
         let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
         let hint = match failure {
             Failure::Chat(Error::Status(e)) => key_hint(e.status, &e.body, self.has_key)
-                .map(|hint| format!("hint: {hint}: set {}", self.provider.key_vars())),
+                .map(|hint| format!("hint: {hint}: set {}", self.provider.key_vars()))
+                .or_else(|| (e.status == 404).then(|| self.not_found_hint(&e.body))?),
             Failure::Chat(e) if unreachable(e) => Some(self.reach_hint()),
             _ => None,
         };
         (format!("error: {one_line}"), hint)
+    }
+
+    /// The fix for a 404 from an OpenAI-compatible server whose base URL lacks its `/v1` (a
+    /// server's root, such as Ollama's `http://localhost:11434`, is the usual mistake); `None`
+    /// when the base URL has it, or the answer is about the model.
+    fn not_found_hint(&self, body: &str) -> Option<String> {
+        let openai_protocol = matches!(
+            self.provider,
+            Provider::OpenAI | Provider::Mistral | Provider::Together
+        );
+        let base = self.base_url.trim_end_matches('/');
+        if !openai_protocol || base.ends_with("/v1") || body.to_ascii_lowercase().contains("model")
+        {
+            return None;
+        }
+        let setting = match self.base_from {
+            BaseFrom::Option => "--base-url".to_string(),
+            BaseFrom::Variable => self.provider.base_var().to_string(),
+            BaseFrom::Default | BaseFrom::Demo => return None,
+        };
+        Some(format!(
+            "hint: OpenAI-compatible servers answer under /v1: set {setting} to {base}/v1"
+        ))
     }
 
     /// The fix for a server that could not be reached, by where its URL came from.
@@ -731,6 +755,32 @@ mod tests {
         // Other failures get no such hint.
         let (_, hint) = target(BaseFrom::Variable).describe(&Failure::Chat(Error::Cancelled));
         assert_eq!(hint, None);
+    }
+
+    #[test]
+    fn a_404_from_a_base_url_without_v1_gets_the_fix() {
+        let target = |base_url: &str, base_from| Target {
+            provider: Provider::OpenAI,
+            model: "m".into(),
+            base_url: base_url.into(),
+            base_from,
+            has_key: false,
+        };
+        let ollama = target("http://localhost:11434", BaseFrom::Variable);
+        assert_eq!(
+            ollama.not_found_hint("404 page not found").as_deref(),
+            Some("hint: OpenAI-compatible servers answer under /v1: set OPENAI_BASE_URL to http://localhost:11434/v1")
+        );
+        let option = target("http://localhost:8080/", BaseFrom::Option);
+        assert_eq!(
+            option.not_found_hint("").as_deref(),
+            Some("hint: OpenAI-compatible servers answer under /v1: set --base-url to http://localhost:8080/v1")
+        );
+        // With /v1, or about the model, the 404 is something else.
+        let v1 = target("http://localhost:11434/v1", BaseFrom::Variable);
+        assert_eq!(v1.not_found_hint("404 page not found"), None);
+        let model = r#"{"error":{"message":"model \"llama9\" not found, try pulling it first"}}"#;
+        assert_eq!(ollama.not_found_hint(model), None);
     }
 
     const WANTS: Option<&str> = Some("this server wants an API key");
