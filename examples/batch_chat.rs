@@ -9,13 +9,17 @@
 //! ```text
 //! cargo run --example batch_chat [-- OUTPUT.jsonl]
 //! ```
+//!
+//! `--help` prints the usage; an unknown option is a usage error (exit status 2).
 
 // The chat example's demo server; this example uses only part of it.
 #[allow(dead_code)]
 #[path = "chat/demo.rs"]
 mod demo;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use ureq_futures::llm::{ChatBatch, ChatBatchSummary, ChatJob, OpenAIClient};
@@ -24,17 +28,82 @@ use ureq_futures::{Error, FuturesSession, RateLimiter};
 const CHATS: usize = 40;
 const IN_FLIGHT: usize = 8;
 
-fn main() -> Result<(), Error> {
-    let out = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("batch_chat.jsonl"));
-    // A fresh start unless a file was named (then an earlier run is resumed).
-    if std::env::args_os().nth(1).is_none() {
-        let _ = std::fs::remove_file(&out);
+const USAGE: &str = "\
+usage: batch_chat [OUTPUT.jsonl]
+
+Runs 40 chats against an offline demo server, at most 8 at once, and writes the answers to
+OUTPUT.jsonl (default: batch_chat.jsonl in the temporary directory, started afresh), then runs
+them again to show that a rerun skips every chat already answered. A named OUTPUT is resumed:
+the chats already in it are skipped.";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Command {
+    /// Run, writing to this file; `None`: the default file, started afresh.
+    Run(Option<PathBuf>),
+    /// `-h` or `--help`.
+    Help,
+}
+
+/// The command line, or the message of a usage error.
+fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Command, String> {
+    let mut out: Option<PathBuf> = None;
+    let mut only_paths = false;
+    for arg in args {
+        let text = arg.to_string_lossy();
+        if !only_paths && text == "--" {
+            only_paths = true;
+        } else if !only_paths && (text == "-h" || text == "--help") {
+            return Ok(Command::Help);
+        } else if !only_paths && text.starts_with('-') && text != "-" {
+            return Err(format!("unknown option {text}"));
+        } else if let Some(first) = &out {
+            return Err(format!(
+                "one output file, not both {} and {text}",
+                first.display()
+            ));
+        } else {
+            out = Some(PathBuf::from(arg));
+        }
     }
+    Ok(Command::Run(out))
+}
+
+fn main() -> ExitCode {
+    let named = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Command::Run(named)) => named,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match batch(named) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the batch twice into `named`, or into the default file started afresh.
+fn batch(named: Option<PathBuf>) -> Result<(), Error> {
+    // A fresh start unless a file was named (then an earlier run is resumed).
+    let out = match named {
+        Some(path) => path,
+        None => {
+            let path = std::env::temp_dir().join("batch_chat.jsonl");
+            let _ = std::fs::remove_file(&path);
+            path
+        }
+    };
     let started = Instant::now();
-    let runs = run(&out, true)?;
+    // A bar only on a terminal: in a log its redraws would be one endless line.
+    let runs = run(&out, std::io::stderr().is_terminal())?;
     let first = runs.first;
     println!(
         "first run: {} answered, {} failed, {} skipped in {:.1?} ({} rate-limit pauses)",
@@ -64,7 +133,11 @@ struct Runs {
 /// Runs the batch into `out`, then again (resuming: nothing is left to do).
 fn run(out: &Path, progress_bar: bool) -> Result<Runs, Error> {
     let server = demo::DemoServer::start_rate_limited(Duration::from_millis(5), 7)?;
-    let limiter = RateLimiter::new().on_pause(|event| eprintln!("\n{event}"));
+    // After a line break that ends the bar's line, if there is a bar.
+    let limiter = RateLimiter::new().on_pause(move |event| match progress_bar {
+        true => eprintln!("\n{event}"),
+        false => eprintln!("{event}"),
+    });
     let session = FuturesSession::builder()
         .max_workers(IN_FLIGHT)
         .max_per_host(IN_FLIGHT)
@@ -98,6 +171,30 @@ fn run(out: &Path, progress_bar: bool) -> Result<Runs, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn help_and_wrong_options_are_not_taken_for_the_output_file() {
+        assert_eq!(parse(&[]), Ok(Command::Run(None)));
+        assert_eq!(
+            parse(&["out.jsonl"]),
+            Ok(Command::Run(Some("out.jsonl".into())))
+        );
+        assert_eq!(parse(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse(&["-h"]), Ok(Command::Help));
+        assert_eq!(parse(&["--out"]), Err("unknown option --out".to_string()));
+        assert_eq!(
+            parse(&["a.jsonl", "b.jsonl"]),
+            Err("one output file, not both a.jsonl and b.jsonl".to_string())
+        );
+        assert_eq!(
+            parse(&["--", "--help"]),
+            Ok(Command::Run(Some("--help".into())))
+        );
+    }
 
     #[test]
     fn every_chat_is_answered_in_input_order_through_the_429s_and_a_rerun_skips_them_all() {

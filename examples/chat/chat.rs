@@ -354,10 +354,20 @@ fn main() -> ExitCode {
         has_key = false;
         client = Box::new(demo);
     }
+    let base_from = if opts.demo || !configured {
+        BaseFrom::Demo
+    } else if opts.base_url.is_some() {
+        BaseFrom::Option
+    } else if env(provider.base_var()).is_some() {
+        BaseFrom::Variable
+    } else {
+        BaseFrom::Default
+    };
     let target = Target {
         provider,
         model,
         base_url,
+        base_from,
         has_key,
     };
     let mut chat = Conversation::new(client);
@@ -387,13 +397,36 @@ struct Target {
     provider: Provider,
     model: String,
     base_url: String,
+    base_from: BaseFrom,
     has_key: bool,
 }
 
+/// Where the base URL came from, for the fix a failure to reach it suggests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BaseFrom {
+    /// `--base-url`.
+    Option,
+    /// The provider's `*_BASE_URL` variable.
+    Variable,
+    /// The provider's API (no option, no variable).
+    Default,
+    /// The offline demo server.
+    Demo,
+}
+
 impl Target {
-    /// Prints a failure as one line on stderr (and a hint when a missing or wrong key is the
-    /// likely cause).
+    /// Prints a failure as one line on stderr, and a hint when a missing or wrong key, or a
+    /// server that cannot be reached, is the likely cause.
     fn report(&self, failure: &Failure) {
+        let (error, hint) = self.describe(failure);
+        eprintln!("{error}");
+        if let Some(hint) = hint {
+            eprintln!("{hint}");
+        }
+    }
+
+    /// The `error: ` line of a failure, and the `hint: ` line if there is one.
+    fn describe(&self, failure: &Failure) -> (String, Option<String>) {
         let message = match failure {
             Failure::Stopped => "stopped".to_string(),
             Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
@@ -404,13 +437,73 @@ impl Target {
         };
         // Servers pretty-print their JSON error bodies; keep the message on one line.
         let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
-        eprintln!("error: {one_line}");
-        if let Failure::Chat(Error::Status(e)) = failure {
-            if let Some(hint) = key_hint(e.status, &e.body, self.has_key) {
-                eprintln!("hint: {hint}: set {}", self.provider.key_vars());
-            }
+        let hint = match failure {
+            Failure::Chat(Error::Status(e)) => key_hint(e.status, &e.body, self.has_key)
+                .map(|hint| format!("hint: {hint}: set {}", self.provider.key_vars()))
+                .or_else(|| (e.status == 404).then(|| self.not_found_hint(&e.body))?),
+            Failure::Chat(e) if unreachable(e) => Some(self.reach_hint()),
+            _ => None,
+        };
+        (format!("error: {one_line}"), hint)
+    }
+
+    /// The fix for a 404 from an OpenAI-compatible server whose base URL lacks its `/v1` (a
+    /// server's root, such as Ollama's `http://localhost:11434`, is the usual mistake); `None`
+    /// when the base URL has it, or the answer is about the model.
+    fn not_found_hint(&self, body: &str) -> Option<String> {
+        let openai_protocol = matches!(
+            self.provider,
+            Provider::OpenAI | Provider::Mistral | Provider::Together
+        );
+        let base = self.base_url.trim_end_matches('/');
+        if !openai_protocol || base.ends_with("/v1") || body.to_ascii_lowercase().contains("model")
+        {
+            return None;
+        }
+        let setting = match self.base_from {
+            BaseFrom::Option => "--base-url".to_string(),
+            BaseFrom::Variable => self.provider.base_var().to_string(),
+            BaseFrom::Default | BaseFrom::Demo => return None,
+        };
+        Some(format!(
+            "hint: OpenAI-compatible servers answer under /v1: set {setting} to {base}/v1"
+        ))
+    }
+
+    /// The fix for a server that could not be reached, by where its URL came from.
+    fn reach_hint(&self) -> String {
+        let base = &self.base_url;
+        let var = self.provider.base_var();
+        match self.base_from {
+            BaseFrom::Option => format!(
+                "hint: nothing answers at {base}: start the server there, or give --base-url \
+                 the URL of one that runs"
+            ),
+            BaseFrom::Variable => format!(
+                "hint: nothing answers at {base}, the URL in {var}: start the server there, \
+                 set {var} to the URL of one that runs, or unset it to use the provider's API"
+            ),
+            BaseFrom::Default => format!(
+                "hint: {base} cannot be reached from here: check the network connection, or \
+                 set HTTPS_PROXY if a proxy is needed"
+            ),
+            BaseFrom::Demo => format!(
+                "hint: the offline demo server at {base} stopped answering: run the command \
+                 again"
+            ),
         }
     }
+}
+
+/// Whether `e` says the server could not be reached at all: its name did not resolve or the
+/// connection was refused (not a proxy's: the message says so itself).
+fn unreachable(e: &Error) -> bool {
+    let Error::Io(io) = e else { return false };
+    let text = io.to_string();
+    !text.contains("proxy")
+        && (io.kind() == io::ErrorKind::ConnectionRefused
+            || text.starts_with("connect to ")
+            || text.starts_with("resolve "))
 }
 
 /// What an error answer says about the API key, if it is about the key: from its status and
@@ -549,7 +642,9 @@ mod tests {
 
     use ureq_futures::llm::{Conversation, OpenAIClient};
 
-    use super::{ask, key_hint, CtrlC, Failure};
+    use ureq_futures::Error;
+
+    use super::{ask, key_hint, BaseFrom, CtrlC, Failure, Provider, Target};
     use crate::demo::DemoServer;
 
     /// Stdout for `ask` that presses Ctrl-C as the first piece of the answer arrives.
@@ -603,6 +698,89 @@ mod tests {
             .unwrap_or_else(|_| panic!("the chat did not go on"));
         assert_eq!(chat.messages().len(), 4);
         assert!(String::from_utf8(out).unwrap().contains("message 2"));
+    }
+
+    /// A base URL on 127.0.0.1 where nothing listens.
+    fn closed_base_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}/v1")
+    }
+
+    #[test]
+    fn a_server_that_cannot_be_reached_gets_the_fix_for_where_its_url_came_from() {
+        let base = closed_base_url();
+        let client = OpenAIClient::builder("m", None)
+            .base_url(base.as_str())
+            .env(|_| None)
+            .retry(ureq_futures::RetryPolicy::none())
+            .build();
+        let mut chat = Conversation::new(client);
+        let failure = match ask(&mut chat, "hi".into(), &CtrlC::default(), &mut Vec::new()) {
+            Err(failure @ Failure::Chat(_)) => failure,
+            _ => panic!("the request did not fail"),
+        };
+        let target = |base_from| Target {
+            provider: Provider::OpenAI,
+            model: "m".into(),
+            base_url: base.clone(),
+            base_from,
+            has_key: true,
+        };
+        let (error, hint) = target(BaseFrom::Variable).describe(&failure);
+        assert!(
+            error.starts_with(&format!(
+                "error: io: connect to {} failed",
+                base.trim_start_matches("http://").trim_end_matches("/v1")
+            )),
+            "{error}"
+        );
+        assert_eq!(
+            hint.unwrap(),
+            format!(
+                "hint: nothing answers at {base}, the URL in OPENAI_BASE_URL: start the server \
+                 there, set OPENAI_BASE_URL to the URL of one that runs, or unset it to use the \
+                 provider's API"
+            )
+        );
+        let (_, hint) = target(BaseFrom::Option).describe(&failure);
+        assert_eq!(
+            hint.unwrap(),
+            format!(
+                "hint: nothing answers at {base}: start the server there, or give --base-url the \
+                 URL of one that runs"
+            )
+        );
+        // Other failures get no such hint.
+        let (_, hint) = target(BaseFrom::Variable).describe(&Failure::Chat(Error::Cancelled));
+        assert_eq!(hint, None);
+    }
+
+    #[test]
+    fn a_404_from_a_base_url_without_v1_gets_the_fix() {
+        let target = |base_url: &str, base_from| Target {
+            provider: Provider::OpenAI,
+            model: "m".into(),
+            base_url: base_url.into(),
+            base_from,
+            has_key: false,
+        };
+        let ollama = target("http://localhost:11434", BaseFrom::Variable);
+        assert_eq!(
+            ollama.not_found_hint("404 page not found").as_deref(),
+            Some("hint: OpenAI-compatible servers answer under /v1: set OPENAI_BASE_URL to http://localhost:11434/v1")
+        );
+        let option = target("http://localhost:8080/", BaseFrom::Option);
+        assert_eq!(
+            option.not_found_hint("").as_deref(),
+            Some("hint: OpenAI-compatible servers answer under /v1: set --base-url to http://localhost:8080/v1")
+        );
+        // With /v1, or about the model, the 404 is something else.
+        let v1 = target("http://localhost:11434/v1", BaseFrom::Variable);
+        assert_eq!(v1.not_found_hint("404 page not found"), None);
+        let model = r#"{"error":{"message":"model \"llama9\" not found, try pulling it first"}}"#;
+        assert_eq!(ollama.not_found_hint(model), None);
     }
 
     const WANTS: Option<&str> = Some("this server wants an API key");

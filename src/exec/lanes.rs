@@ -99,10 +99,13 @@ struct Lane {
 impl Lane {
     /// Nothing runs, waits or is due in the lane: it can be forgotten.
     fn is_idle(&self) -> bool {
-        self.running == 0
-            && self.parked.is_empty()
-            && !self.timer_armed
-            && self.arrived == self.queued
+        self.is_empty() && !self.timer_armed
+    }
+
+    /// Nothing runs, waits or is still to arrive in the lane; a wake-up may be due. Once the
+    /// executor is dropped such a lane is forgotten too: no job can come to it any more.
+    fn is_empty(&self) -> bool {
+        self.running == 0 && self.parked.is_empty() && self.arrived == self.queued
     }
 }
 
@@ -210,7 +213,7 @@ impl Lanes {
                     .partition(|t| t.is_abandoned() || !t.is_queued());
                 lane.parked = kept;
                 unrun.extend::<VecDeque<_>>(gone);
-                lane.running > 0 || !lane.parked.is_empty() || lane.arrived != lane.queued
+                !lane.is_empty()
             });
             if !state.lanes.is_empty() {
                 state.keep_alive = self.me.upgrade();
@@ -227,7 +230,14 @@ impl Lanes {
     /// left, lets go of the queue and of the lanes' hold on themselves.
     fn settle(&self, mut state: MutexGuard<'_, State>, key: Option<&Arc<str>>) {
         if let Some(key) = key {
-            if state.lanes.get(key).is_some_and(Lane::is_idle) {
+            let dropped = state.dropped;
+            // After the drop, as in `release_when_idle`: even with a wake-up due, which would
+            // otherwise keep the queue, the workers and the timer until a pause ends.
+            if state
+                .lanes
+                .get(key)
+                .is_some_and(|l| l.is_idle() || (dropped && l.is_empty()))
+            {
                 state.lanes.remove(key);
             }
         }
@@ -805,6 +815,57 @@ mod tests {
             let started = h.result().unwrap();
             assert!(started >= open, "started {:?} early", open - started);
         }
+    }
+
+    /// A job of a paused lane that reached the lane after the executor was dropped, its handle
+    /// gone, left the lane waiting for the pause's wake-up: the lanes kept the queue, and with
+    /// it the workers and the timer, until the pause ended (a minute, after a 429).
+    #[test]
+    fn a_dropped_executor_lets_go_when_a_late_job_of_a_paused_lane_is_dropped() {
+        let open = Instant::now() + Duration::from_secs(60);
+        let exec = Executor::new("t", 2).with_lanes(1, Some(Arc::new(Until(open))));
+        let parked = exec.submit_in_lane(|done| done.complete(Ok(())), true, lane("a"));
+        while exec.queued() > 0 {
+            std::thread::yield_now();
+        }
+        // Both workers busy: the next job of the lane stays in the queue, not yet arrived.
+        let (started, running) = crossbeam_channel::unbounded::<()>();
+        let (release, wait) = crossbeam_channel::bounded::<()>(0);
+        let busy: Vec<_> = (0..2)
+            .map(|_| {
+                let (started, wait) = (started.clone(), wait.clone());
+                exec.submit_in_lane(
+                    move |done| {
+                        started.send(()).unwrap();
+                        done.complete(Ok(wait.recv().is_ok()))
+                    },
+                    false,
+                    None,
+                )
+            })
+            .collect();
+        for _ in 0..2 {
+            running.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        let late = exec.submit_in_lane(|done| done.complete(Ok(())), true, lane("a"));
+        let lanes = Arc::clone(exec.lanes_for_test().unwrap());
+        drop((parked, late));
+        drop(exec);
+        for _ in 0..2 {
+            release.send(()).unwrap();
+        }
+        for b in busy {
+            assert!(b.result().unwrap());
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lock(&lanes.queue).is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            lock(&lanes.queue).is_none(),
+            "the lanes still hold the queue: {} lane(s) left",
+            lock(&lanes.state).lanes.len()
+        );
     }
 
     #[test]
