@@ -160,15 +160,7 @@ fn shutdown_now_cancels_running_requests_and_streams() {
         other => panic!("expected the stream to end cancelled, got {other:?}"),
     }
     // Both workers were interrupted, so join returns.
-    let (tx, joined) = crossbeam_channel::bounded(1);
-    let s = session.clone();
-    std::thread::spawn(move || {
-        s.join();
-        let _ = tx.send(());
-    });
-    joined
-        .recv_timeout(HANG)
-        .expect("join waited for an interrupted worker");
+    crate::joins_within(&session, HANG, "join waited for an interrupted worker");
 }
 
 /// An event stream that sends `n` events at once and then stays open.
@@ -210,15 +202,11 @@ fn shutdown_now_frees_the_worker_of_a_stream_nobody_reads() {
         .unwrap();
     until_buffered(&stream, 2);
     session.shutdown_now();
-    let (tx, joined) = crossbeam_channel::bounded(1);
-    let s = session.clone();
-    std::thread::spawn(move || {
-        s.join();
-        let _ = tx.send(());
-    });
-    joined
-        .recv_timeout(HANG)
-        .expect("join waited for the worker of the unread stream");
+    crate::joins_within(
+        &session,
+        HANG,
+        "join waited for the worker of the unread stream",
+    );
     let data: Vec<_> = stream.by_ref().take(2).map(|e| e.unwrap().data).collect();
     assert_eq!(data, ["0", "1"]);
     assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));

@@ -82,6 +82,22 @@ pub fn at_barrier(
         .collect()
 }
 
+/// Asserts that `session.join()` returns within `within` (run on a thread of its own, so that
+/// a hang fails the test with `why` rather than blocking it).
+pub fn joins_within(
+    session: &ureq_futures::FuturesSession,
+    within: std::time::Duration,
+    why: &str,
+) {
+    let (tx, joined) = crossbeam_channel::bounded(1);
+    let s = session.clone();
+    std::thread::spawn(move || {
+        s.join();
+        let _ = tx.send(());
+    });
+    joined.recv_timeout(within).expect(why);
+}
+
 /// The folder of the recorded LLM streams, `tests/data/llm-streams/`.
 pub fn llm_streams_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/llm-streams")

@@ -206,23 +206,27 @@ fn a_self_signed_certificate_is_refused() {
     let resp = lenient.get(&url).timeout(secs(5)).send().result();
     assert_eq!(resp.expect("insecure request").status(), 200);
     // And a session told to trust that certificate (`tls_config`, a private CA) verifies it.
-    let pem = server.cert_pem();
-    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+    let trusting = trusting_only(&server.cert_pem());
+    let resp = trusting.get(&url).timeout(secs(5)).send().result();
+    assert_eq!(resp.expect("request to a trusted private CA").status(), 200);
+    assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
+}
+
+/// A session that trusts only the certificates in `pem` (`tls_config`, a private CA).
+fn trusting_only(pem: &[u8]) -> FuturesSession {
+    let certs: Vec<_> = ureq::tls::parse_pem(pem)
         .filter_map(|item| match item {
             Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
             _ => None,
         })
         .collect();
-    let trusting = FuturesSession::builder()
+    FuturesSession::builder()
         .tls_config(
             TlsConfig::builder()
                 .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
                 .build(),
         )
-        .build();
-    let resp = trusting.get(&url).timeout(secs(5)).send().result();
-    assert_eq!(resp.expect("request to a trusted private CA").status(), 200);
-    assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
+        .build()
 }
 
 /// `openssl req -x509` makes a CA certificate unless told otherwise (`CA:TRUE` in Debian's and
@@ -237,20 +241,7 @@ fn a_ca_certificate_used_as_the_servers_own_is_explained() {
     let server = SelfSignedServer::start_cert("basicConstraints=critical,CA:TRUE", &[])
         .expect("openssl s_server");
     let url = format!("https://localhost:{}/", server.port);
-    let pem = server.cert_pem();
-    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
-            _ => None,
-        })
-        .collect();
-    let trusting = FuturesSession::builder()
-        .tls_config(
-            TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
-                .build(),
-        )
-        .build();
+    let trusting = trusting_only(&server.cert_pem());
     let err = trusting
         .get(&url)
         .timeout(secs(5))

@@ -330,15 +330,7 @@ fn shutdown_now_with_a_full_map_ends_every_stream() {
     // The server sends an event a millisecond: both workers wait for room by then.
     std::thread::sleep(ms(300));
     session.shutdown_now();
-    let (tx, joined) = crossbeam_channel::bounded(1);
-    let s = session.clone();
-    std::thread::spawn(move || {
-        s.join();
-        let _ = tx.send(());
-    });
-    joined
-        .recv_timeout(HANG)
-        .expect("join waited for a worker of the full map");
+    crate::joins_within(&session, HANG, "join waited for a worker of the full map");
     let (mut events, mut ends) = (0, Vec::new());
     loop {
         match streams.next_timeout(HANG) {
