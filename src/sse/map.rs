@@ -36,11 +36,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{
-    Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
-};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
-use super::stream::{Sink, MAX_CHANNEL_CAPACITY, SEND_POLL};
+use super::stream::{send_while, Sent, Sink, MAX_CHANNEL_CAPACITY};
 use super::{Decode, Event, RawEvents, StreamOptions};
 use crate::exec::{JobHandle, Pending};
 use crate::{Error, RequestBuilder};
@@ -590,31 +588,20 @@ impl<T> MapFeed<T> {
     /// Sends one item of this stream, waiting for room in the channel until the map is gone or
     /// the stream was removed (looked at every [`SEND_POLL`]). Whether it was sent.
     fn send_tagged(&self, item: StreamItem<T>) -> bool {
-        let mut tagged = (self.number, item);
-        let sent = loop {
-            // Nearly always there is room at once, without the timer of `send_timeout`.
-            tagged = match self.tx.try_send(tagged) {
-                Ok(()) => break true,
-                Err(TrySendError::Disconnected(_)) => break false,
-                Err(TrySendError::Full(back)) => back,
-            };
-            if self.is_closed() {
+        match send_while(&self.tx, (self.number, item), || self.is_closed()) {
+            Sent::Yes => {
+                self.wake.notify();
+                true
+            }
+            Sent::Gone => false,
+            Sent::Stopped((_, item)) => {
                 // A stream the map let go of needs no end; one stopped otherwise does.
-                if matches!(tagged.1, StreamItem::End(_)) && !self.removed.load(Ordering::Acquire) {
+                if matches!(item, StreamItem::End(_)) && !self.removed.load(Ordering::Acquire) {
                     self.wake.stopped(self.number);
                 }
-                break false;
+                false
             }
-            match self.tx.send_timeout(tagged, SEND_POLL) {
-                Ok(()) => break true,
-                Err(SendTimeoutError::Disconnected(_)) => break false,
-                Err(SendTimeoutError::Timeout(back)) => tagged = back,
-            }
-        };
-        if sent {
-            self.wake.notify();
         }
-        sent
     }
 }
 

@@ -461,23 +461,42 @@ impl<T> Feed<T> {
     pub(crate) fn stop_with(&mut self, job: crate::exec::JobHandle) {
         self.job = Some(job);
     }
+}
 
-    /// Waits for room for `item` until the stream is dropped or stopped; whether it was sent.
-    #[cold]
-    #[inline(never)]
-    fn send_when_room(&self, mut item: Result<T, Error>) -> bool {
-        loop {
-            let stopped = self.job.as_ref().is_some_and(|job| job.is_cancelled());
-            if stopped || self.is_closed() {
-                self.cut.store(true, Ordering::Release);
-                return false;
-            }
-            item = match self.tx.send_timeout(item, SEND_POLL) {
-                Ok(()) => return true,
-                Err(SendTimeoutError::Disconnected(_)) => return false,
-                Err(SendTimeoutError::Timeout(back)) => back,
-            };
+/// What became of a message [`send_while`] was given.
+pub(crate) enum Sent<M> {
+    /// It is in the channel.
+    Yes,
+    /// Nobody receives any more.
+    Gone,
+    /// The channel stayed full until `stopped` said to give up: the message, back.
+    Stopped(M),
+}
+
+/// Sends `message`, waiting for room in a full channel in [`SEND_POLL`] steps for as long as
+/// `stopped` says no: a worker's send into a channel that nobody may read any more.
+#[inline]
+pub(crate) fn send_while<M>(tx: &Sender<M>, message: M, stopped: impl Fn() -> bool) -> Sent<M> {
+    // Nearly always there is room at once, without the timer of `send_timeout`.
+    match tx.try_send(message) {
+        Ok(()) => Sent::Yes,
+        Err(TrySendError::Disconnected(_)) => Sent::Gone,
+        Err(TrySendError::Full(message)) => wait_for_room(tx, message, stopped),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wait_for_room<M>(tx: &Sender<M>, mut message: M, stopped: impl Fn() -> bool) -> Sent<M> {
+    loop {
+        if stopped() {
+            return Sent::Stopped(message);
         }
+        message = match tx.send_timeout(message, SEND_POLL) {
+            Ok(()) => return Sent::Yes,
+            Err(SendTimeoutError::Disconnected(_)) => return Sent::Gone,
+            Err(SendTimeoutError::Timeout(back)) => back,
+        };
     }
 }
 
@@ -492,10 +511,14 @@ pub(crate) trait Sink<T> {
 
 impl<T> Sink<T> for Feed<T> {
     fn send(&self, item: Result<T, Error>) -> bool {
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(TrySendError::Disconnected(_)) => false,
-            Err(TrySendError::Full(item)) => self.send_when_room(item),
+        let stopped = || self.is_closed() || self.job.as_ref().is_some_and(|j| j.is_cancelled());
+        match send_while(&self.tx, item, stopped) {
+            Sent::Yes => true,
+            Sent::Gone => false,
+            Sent::Stopped(_) => {
+                self.cut.store(true, Ordering::Release);
+                false
+            }
         }
     }
 

@@ -178,13 +178,22 @@ fn many_events_then_silence(n: usize) -> TestServer {
     })
 }
 
-/// Waits until `stream`'s channel holds `n` events: its worker then waits for room.
-fn until_buffered(stream: &ureq_futures::sse::EventStream, n: usize) {
+/// A stream of `session` with room for two events, from a server that sends fifty at once,
+/// returned once its channel is full: its worker then waits for room. Keep the server.
+fn unread_stream(session: &FuturesSession) -> (TestServer, ureq_futures::sse::EventStream) {
+    let events = many_events_then_silence(50);
+    let options = ureq_futures::sse::StreamOptions::default().capacity(2);
+    let stream = session
+        .get(events.url())
+        .events_with(options)
+        .result()
+        .unwrap();
     let start = std::time::Instant::now();
-    while stream.receiver().len() < n {
+    while stream.receiver().len() < 2 {
         assert!(start.elapsed() < HANG, "the stream's channel never filled");
         std::thread::sleep(Duration::from_millis(1));
     }
+    (events, stream)
 }
 
 /// A stream nobody reads fills its channel, and its worker waits for room: `shutdown_now`
@@ -192,15 +201,8 @@ fn until_buffered(stream: &ureq_futures::sse::EventStream, n: usize) {
 /// yields what it holds, then `Err(Cancelled)`. The worker waited until the stream was read.
 #[test]
 fn shutdown_now_frees_the_worker_of_a_stream_nobody_reads() {
-    let events = many_events_then_silence(50);
     let session = FuturesSession::new();
-    let options = ureq_futures::sse::StreamOptions::default().capacity(2);
-    let mut stream = session
-        .get(events.url())
-        .events_with(options)
-        .result()
-        .unwrap();
-    until_buffered(&stream, 2);
+    let (_events, mut stream) = unread_stream(&session);
     session.shutdown_now();
     crate::joins_within(
         &session,
@@ -216,15 +218,8 @@ fn shutdown_now_frees_the_worker_of_a_stream_nobody_reads() {
 /// The same through a stop handle: the session's only worker is free while the stream is held.
 #[test]
 fn a_stop_frees_the_worker_of_a_stream_nobody_reads() {
-    let events = many_events_then_silence(50);
     let session = FuturesSession::builder().max_workers(1).build();
-    let options = ureq_futures::sse::StreamOptions::default().capacity(2);
-    let mut stream = session
-        .get(events.url())
-        .events_with(options)
-        .result()
-        .unwrap();
-    until_buffered(&stream, 2);
+    let (_events, mut stream) = unread_stream(&session);
     stream.stop_handle().stop();
     worker_is_free(&session);
     assert_eq!(stream.by_ref().take(2).count(), 2);
