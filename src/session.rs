@@ -533,6 +533,10 @@ impl FuturesSession {
     }
 }
 
+/// The longest `connect_timeout` taken as a limit: a century. ureq adds the limit to the time
+/// the connect starts, which panics past what an `Instant` can hold; a longer one is no limit.
+const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Builds a [`FuturesSession`].
 ///
 /// | setting | default | covers |
@@ -809,8 +813,9 @@ impl SessionBuilder {
     /// [`timeout`](SessionBuilder::timeout)). Past it, [`Error::Timeout`] names
     /// `connect_timeout` and its value. A `Duration`, or `None` for no limit (the system's own
     /// then ends a connect that gets no answer, after about two minutes on Linux). Defaults to
-    /// [`DEFAULT_CONNECT_TIMEOUT`] (30 s). Ignored when an [`agent`](SessionBuilder::agent) is
-    /// given (configure it there).
+    /// [`DEFAULT_CONNECT_TIMEOUT`] (30 s). A limit longer than a century (`Duration::MAX`) is
+    /// no limit. Ignored when an [`agent`](SessionBuilder::agent) is given (configure it
+    /// there).
     ///
     /// # Examples
     ///
@@ -1129,7 +1134,11 @@ impl SessionBuilder {
             .timeout_per_read(self.read_timeout.value())
             .max_idle_connections(self.max_workers.max(10))
             .max_idle_connections_per_host(self.max_workers)
-            .timeout_connect(self.connect_timeout)
+            // ureq adds the limit to an `Instant`, which panics past what the clock can count.
+            .timeout_connect(
+                self.connect_timeout
+                    .filter(|d| *d <= LONGEST_CONNECT_TIMEOUT),
+            )
             .build();
         // ureq's default connector, its connections interruptible by their jobs (see
         // `crate::transport`) and watched so that a request that meets a pooled connection

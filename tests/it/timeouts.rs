@@ -172,6 +172,18 @@ fn a_huge_timeout_means_no_timeout_not_a_panic() {
 }
 
 #[test]
+fn a_connect_timeout_too_long_for_the_clock_means_no_limit_not_a_panic() {
+    let server = TestServer::start(|_| Reply::ok("fine"));
+    for limit in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+        let session = FuturesSession::builder().connect_timeout(limit).build();
+        let resp = session.get(server.url()).send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), "fine");
+        let stream = session.get(server.url()).send_streaming().result().unwrap();
+        assert_eq!(std::io::read_to_string(stream).unwrap(), "fine");
+    }
+}
+
+#[test]
 fn a_custom_agents_own_timeout_applies_when_the_session_sets_none() {
     let server = TestServer::start(|_| Reply::ok("late").delay(Duration::from_secs(2)));
     let agent: ureq::Agent = ureq::Agent::config_builder()
