@@ -160,8 +160,8 @@ pub struct ChatBatchSummary {
 ///
 /// **Retries.** A chat whose request fails before its answer starts (a 408, 409, 429, 500,
 /// 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a backoff of 1 s,
-/// 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's `Retry-After`; a server's
-/// `x-should-retry` overrides the status. An answer cut
+/// 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's `Retry-After` (a wait of
+/// zero gets the backoff); a server's `x-should-retry` overrides the status. An answer cut
 /// while it streams is not retried: its error is the result. The batch's attempts are the only
 /// ones: each is sent with [`ChatClient::stream_once`], without the client's own
 /// [`RetryPolicy`](crate::RetryPolicy), so a chat that always fails makes
@@ -554,7 +554,10 @@ fn is_retryable(e: &Error) -> bool {
 
 fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
     if let Error::Status(s) = e {
-        if let Some(d) = retry_after(&s.headers, SystemTime::now()) {
+        // A wait of zero is no advice, as for `RetryPolicy`: every chat sending again at once
+        // would only meet the same refusal.
+        let wait = retry_after(&s.headers, SystemTime::now()).filter(|d| !d.is_zero());
+        if let Some(d) = wait {
             return d.min(MAX_DELAY);
         }
     }
@@ -642,6 +645,26 @@ mod tests {
         assert_eq!(wait_before_retry(&limited, 1), Duration::from_secs(2));
         let backoff = wait_before_retry(&status(503), 3);
         assert!(backoff >= Duration::from_millis(3200) && backoff <= Duration::from_millis(4800));
+    }
+
+    #[test]
+    fn a_server_wait_of_zero_gets_the_backoff() {
+        // `Retry-After: 0`, `retry-after-ms: 0` or a date already past is no advice: every chat
+        // of the batch sending again at once would meet the same refusal.
+        for (name, value) in [
+            ("retry-after", "0"),
+            ("retry-after-ms", "0"),
+            ("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ] {
+            let mut headers = ureq::http::HeaderMap::new();
+            headers.insert(name, value.parse().unwrap());
+            let refused = Error::status_at(429, "http://h/", headers, b"");
+            let wait = wait_before_retry(&refused, 1);
+            assert!(
+                wait >= Duration::from_millis(800) && wait <= Duration::from_millis(1200),
+                "{name}: {value}: {wait:?}"
+            );
+        }
     }
 
     #[test]
