@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ureq::http::{self, HeaderMap};
 
-use crate::retry::{retry_after, unix_seconds};
+use crate::retry::{decimal, retry_after, seconds, unix_seconds};
 use crate::Error;
 
 /// The longest pause a server's answer can cause by default: 60 seconds.
@@ -883,15 +883,15 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// A reset header's value as a wait: a Go duration (`6m0s`, `20ms`), bare seconds, or an RFC
-/// 3339 time.
+/// 3339 time. A duration too long for a `Duration` is `Duration::MAX`.
 fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
     if let Some(d) = parse_go_duration(value) {
         return Some(d);
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::try_from_secs_f64(secs).ok())
-            .flatten();
+        // Digits too many for an `f64` are a huge number, not garbage (`inf` is).
+        let plain = decimal(value).is_some();
+        return (secs >= 0.0 && (secs.is_finite() || plain)).then(|| seconds(secs));
     }
     let at = parse_rfc3339(value)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -933,7 +933,8 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
         rest = &rest[unit_len..];
         total += n * seconds_per_unit;
     }
-    Duration::try_from_secs_f64(total).ok()
+    // Too long for a `Duration` (or an `f64`): the longest wait, which the caller caps.
+    Some(seconds(total))
 }
 
 /// An RFC 3339 time such as `2026-12-02T08:30:00Z` or `2026-12-02T08:30:00.5+01:00`.
@@ -1224,6 +1225,29 @@ mod tests {
             ("anthropic-ratelimit-tokens-reset", "2000-02-29T11:00:00Z"),
         ]);
         assert_eq!(learn(200, &h, now).unwrap().0, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_huge_quota_reset_is_the_longest_pause_not_none() {
+        // As a huge `Retry-After` is: the cap holds it, where it paused nothing.
+        let limiter = RateLimiter::new();
+        let o = "https://api.example.com:443";
+        let (t0, wall) = (Instant::now(), SystemTime::now());
+        let (digits, go) = ("9".repeat(400), format!("{}s", "9".repeat(400)));
+        for reset in ["1e30", &digits, "99999999999999999999h", &go] {
+            let h = headers(&[
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", reset),
+            ]);
+            let event = limiter.observe_at(o, 200, &h, t0, wall);
+            assert_eq!(event.map(|e| e.wait), Some(DEFAULT_MAX_PAUSE), "{reset:?}");
+        }
+        // Not a number of seconds: no pause.
+        let h = headers(&[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "inf"),
+        ]);
+        assert_eq!(learn(200, &h, wall), None);
     }
 
     #[test]

@@ -407,7 +407,7 @@ pub(crate) fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<
 
 /// `s` as a decimal number: ASCII digits with at most one `.` (`3`, `1.5`, `.5`), no sign or
 /// exponent. A number too large for an `f64` is infinite.
-fn decimal(s: &str) -> Option<f64> {
+pub(crate) fn decimal(s: &str) -> Option<f64> {
     let digits = s.bytes().filter(u8::is_ascii_digit).count();
     let dots = s.bytes().filter(|&b| b == b'.').count();
     if digits == 0 || dots > 1 || digits + dots != s.len() {
@@ -417,7 +417,7 @@ fn decimal(s: &str) -> Option<f64> {
 }
 
 /// `secs` (not negative) as a `Duration`, saturating at `Duration::MAX`.
-fn seconds(secs: f64) -> Duration {
+pub(crate) fn seconds(secs: f64) -> Duration {
     Duration::try_from_secs_f64(secs).unwrap_or(if secs > 0.0 {
         Duration::MAX
     } else {
