@@ -50,7 +50,8 @@ struct Located {
     hint: Option<String>,
     proxy: Via,
     source: io::Error,
-    /// How many attempts the retry policy made, when more than one (see [`after_attempts`]).
+    /// How many attempts the retry policy made and why no more, when it made more than one or
+    /// wanted to (see [`after_attempts`]).
     retried: Option<String>,
 }
 
@@ -460,15 +461,36 @@ fn located_at(
     ))
 }
 
+/// Why a request's attempts ended with a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    /// The policy allows no more attempts.
+    Limit,
+    /// The next attempt would start (after its wait, or at the rate limiter's turn) past the
+    /// request's `timeout`, of this value.
+    Budget(Option<std::time::Duration>),
+    /// The failure is not one to retry.
+    Other,
+}
+
 /// `e`, the failure of the last of `attempts` attempts of a request, saying how many were made
-/// and, when `limit` says so, that the policy allows no more: `after 3 attempts, the most
-/// RetryPolicy::attempts allows`. The variant and kind stay; only a placed timeout or I/O error
-/// has room for the words (a status error is an answer, made into an error later).
-pub(crate) fn after_attempts(e: Error, attempts: u32, limit: bool) -> Error {
-    let note = if limit {
-        format!("after {attempts} attempts, the most RetryPolicy::attempts allows")
+/// and why no more: `after 3 attempts, the most RetryPolicy::attempts allows`, `after 1 attempt;
+/// a retry would start past the 10 s timeout`. The variant and kind stay; only a placed timeout
+/// or I/O error has room for the words (a status error is an answer, made into an error later).
+pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
+    let made = if attempts == 1 {
+        "after 1 attempt".to_string()
     } else {
         format!("after {attempts} attempts")
+    };
+    let note = match why {
+        Stopped::Limit => format!("{made}, the most RetryPolicy::attempts allows"),
+        Stopped::Budget(Some(limit)) => format!(
+            "{made}; a retry would start past the {} timeout",
+            crate::timeout::Human(limit)
+        ),
+        Stopped::Budget(None) => format!("{made}; a retry would start past the timeout"),
+        Stopped::Other => made,
     };
     match e {
         Error::Timeout(mut t) => {

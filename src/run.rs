@@ -19,7 +19,7 @@ use ureq::ResponseExt;
 
 use crate::config::{parse_header, Config, DefaultHeader, Limit};
 use crate::exec::{panic_message, Completer};
-use crate::phase;
+use crate::phase::{self, Stopped};
 use crate::progress::ProgressCounter;
 use crate::ratelimit::{observe_answer, wait_turn};
 use crate::redirect::{self, Hop};
@@ -529,26 +529,43 @@ fn attempts(
     let Some(policy) = policy.filter(|p| p.allows(&method, spec.idempotent)) else {
         return send(uri);
     };
+    let deadline_passed = || deadline.is_some_and(|d| Instant::now() >= d);
     let mut attempt = 1;
     loop {
         let outcome = send(uri.clone());
-        // The last failure of several attempts says how many were made.
-        let last = |outcome: Result<_, Error>| match outcome {
-            Err(e) if attempt > 1 => Err(phase::after_attempts(
-                e,
-                attempt,
-                attempt >= policy.max_attempts(),
-            )),
-            other => other,
+        // The last failure of several attempts says how many were made, and why no more; so
+        // does a failure whose retries the budget cut short, unless it is the budget's own
+        // timeout, which says so itself.
+        let last = |outcome: Result<_, Error>, why: Stopped| {
+            let Err(e) = outcome else {
+                return outcome;
+            };
+            let why = match why {
+                Stopped::Budget(_) if matches!(e, Error::Timeout(_)) && deadline_passed() => {
+                    Stopped::Other
+                }
+                why => why,
+            };
+            if attempt > 1 || matches!(why, Stopped::Budget(_)) {
+                Err(phase::after_attempts(e, attempt, why))
+            } else {
+                Err(e)
+            }
         };
+        let stopped = if attempt >= policy.max_attempts() {
+            Stopped::Limit
+        } else {
+            Stopped::Other
+        };
+        let budget = Stopped::Budget(timeouts.timeout);
         match policy.verdict(attempt, &outcome) {
-            Verdict::Stop => return last(outcome),
+            Verdict::Stop => return last(outcome, stopped),
             // Waiting past the budget would only end in a timeout: hand over what we have.
             Verdict::RetryAfter(wait)
                 if deadline
                     .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) =>
             {
-                return last(outcome)
+                return last(outcome, budget)
             }
             // A response dropped unread closes its connection; nothing else is lost. A cancel
             // ends the wait.
@@ -560,7 +577,7 @@ fn attempts(
                 // by this answer or another request's) and takes a token of its rate.
                 if let Some(limiter) = &config.rate_limiter {
                     if !wait_turn(limiter, &uri, deadline)? {
-                        return last(outcome);
+                        return last(outcome, budget);
                     }
                 }
             }

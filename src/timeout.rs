@@ -78,8 +78,8 @@ pub struct TimeoutError {
     phase: Option<Phase>,
     /// The proxy's `host:port`, for a connect made through it.
     proxy: Option<String>,
-    /// How many attempts the retry policy made, when more than one (see
-    /// [`phase::after_attempts`](crate::phase::after_attempts)).
+    /// How many attempts the retry policy made and why no more, when it made more than one or
+    /// wanted to (see [`phase::after_attempts`](crate::phase::after_attempts)).
     pub(crate) retried: Option<String>,
 }
 

@@ -393,3 +393,40 @@ fn a_failure_that_outlasts_the_retries_says_how_many_attempts_were_made() {
         .to_string();
     assert!(!once.contains("attempt"), "{once}");
 }
+
+#[test]
+fn retries_cut_short_by_the_timeout_say_so() {
+    // Ten attempts allowed, 300 ms apart at least, within 500 ms: the second backoff would end
+    // past the budget, so the retries stop at two, and the error says which limit stopped them.
+    let err = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(10).base_delay(ms(300)))
+        .timeout(ms(500))
+        .build()
+        .get(closed_port_url())
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.ends_with(" (after 2 attempts; a retry would start past the 500 ms timeout)"),
+        "{text}"
+    );
+    // One attempt whose retry would start past the budget says so too.
+    let text = FuturesSession::builder()
+        .retry(RetryPolicy::new().base_delay(ms(2000)))
+        .timeout(ms(500))
+        .build()
+        .get(closed_port_url())
+        .send()
+        .result()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.ends_with(" (after 1 attempt; a retry would start past the 500 ms timeout)"),
+        "{text}"
+    );
+}
