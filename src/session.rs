@@ -978,7 +978,11 @@ impl SessionBuilder {
     /// requests of an origin start in the order they were sent, as its requests finish. A
     /// request holds its origin's place for its retries and redirects, a
     /// [`download`](crate::RequestBuilder::download) until its file is written, and an event
-    /// stream for as long as it is open. A body from
+    /// stream for as long as it is open. The origin is the one of the URL the request was sent
+    /// to: a redirect to another origin keeps that place and takes none of the other origin's,
+    /// so an origin that requests to several others redirect to can see more than `n` of them
+    /// at once (a [`rate_limiter`](SessionBuilder::rate_limiter) paces each hop at the origin
+    /// it goes to). A body from
     /// [`send_streaming`](crate::RequestBuilder::send_streaming) is read by the caller, not by a
     /// worker, so its place is freed once its headers are in: holding it until the reader is
     /// dropped would make a script that keeps more than `n` readers of one origin open wait for
