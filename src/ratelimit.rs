@@ -618,7 +618,11 @@ impl RateLimiter {
     }
 
     /// Blocks until a request to `url`'s origin may go, then takes its token. For requests sent
-    /// outside a session (a session with this limiter waits without holding a worker).
+    /// outside a session (a session with this limiter waits without holding a worker). In a job
+    /// of a session (a [`submit`](crate::FuturesSession::submit) closure), a
+    /// [`cancel`](crate::Pending::cancel) or [`shutdown_now`](crate::FuturesSession::shutdown_now)
+    /// ends the wait: it returns without a token, and the job's requests on the session's agent
+    /// then fail with [`Error::Cancelled`].
     ///
     /// # Examples
     ///
@@ -631,7 +635,10 @@ impl RateLimiter {
     /// ```
     pub fn acquire(&self, url: &str) {
         while let Err(wait) = self.try_acquire(url) {
-            std::thread::sleep(wait);
+            // Off a job, a plain sleep; in one, a cancel ends it.
+            if !crate::exec::sleep(wait) {
+                return;
+            }
         }
     }
 

@@ -516,3 +516,44 @@ fn a_rate_for_a_bare_ipv6_address_applies_to_it() {
         );
     }
 }
+
+#[test]
+fn a_cancel_ends_a_limiters_blocking_acquire_in_a_job() {
+    // A `submit` closure that paces itself with `acquire`: the second token comes in 1,000 s.
+    let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(0.001));
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (started, wait) = crossbeam_channel::bounded::<()>(1);
+    let l = limiter.clone();
+    let job = session.submit(move |_| {
+        l.acquire("http://api.example.com/a");
+        started.send(()).ok();
+        l.acquire("http://api.example.com/b");
+        Ok(())
+    });
+    wait.recv_timeout(secs(10)).unwrap();
+    std::thread::sleep(ms(50));
+    assert!(job.cancel());
+    // The worker is free: the next job runs.
+    let mut next = session.submit(|_| Ok(7));
+    let outcome = next.result_timeout(secs(5));
+    assert!(matches!(outcome, Some(Ok(7))), "{outcome:?}");
+    // And `shutdown_now` ends such a wait as well.
+    let l = limiter.clone();
+    let job = session.submit(move |_| {
+        l.acquire("http://api.example.com/c");
+        Ok(())
+    });
+    std::thread::sleep(ms(50));
+    session.shutdown_now();
+    let (joined, done) = crossbeam_channel::bounded::<()>(1);
+    let s = session.clone();
+    std::thread::spawn(move || {
+        s.join();
+        joined.send(()).ok();
+    });
+    assert!(
+        done.recv_timeout(secs(5)).is_ok(),
+        "join waited for the limiter"
+    );
+    assert!(matches!(job.result(), Err(ureq_futures::Error::Cancelled)));
+}
