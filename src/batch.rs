@@ -63,8 +63,9 @@ pub struct BatchProgress {
     pub completed: u64,
     /// Of the completed jobs, those whose result was an error.
     pub failed: u64,
-    /// Jobs cancelled (queued or running) by [`stop_on_error`](Batch::stop_on_error). Dropping
-    /// the batch cancels its jobs too, but nothing counts or reports them after that.
+    /// Jobs cancelled (queued or running) by [`stop_on_error`](Batch::stop_on_error), or by a
+    /// cancel of the job the batch is iterated in. Dropping the batch cancels its jobs too, but
+    /// nothing counts or reports them after that.
     pub cancelled: u64,
     /// Submitted jobs whose result has not been yielded yet (at most the window).
     pub in_flight: usize,
@@ -129,7 +130,9 @@ struct Entry<Item, T> {
 ///   [`Response::error_for_status`](crate::Response::error_for_status) in a
 ///   [`send_with`](crate::RequestBuilder::send_with) hook).
 /// * **Dropping** the batch before its end cancels its queued and running jobs, as
-///   [`stop_on_error`](Batch::stop_on_error) does.
+///   [`stop_on_error`](Batch::stop_on_error) does. So does a cancel of the job the batch is
+///   iterated in ([`Pending::cancel`], [`shutdown_now`](FuturesSession::shutdown_now)), which
+///   also ends its wait for a result: `next` returns `None`, and the job's worker is free.
 ///
 /// The closure that makes each job runs on the caller's thread, inside `next`. So does the
 /// [`progress`](Batch::progress) callback.
@@ -181,6 +184,25 @@ pub struct Batch<I: Iterator, T: Send + 'static, F> {
     started: Option<Instant>,
     /// No more submissions: the inputs ran out or the batch stopped.
     stopped: bool,
+    /// Iterated in a job: what its cancel calls to wake the batch's wait, and the job's id.
+    watch: Option<(Arc<WakeOnCancel>, usize)>,
+}
+
+/// Wakes a batch iterated in a job when the job is cancelled (see `Batch::cancelled`).
+struct WakeOnCancel {
+    tx: Sender<Token>,
+}
+
+/// The token a cancel sends: no job has it.
+const CANCELLED: Token = Token {
+    slot: usize::MAX,
+    seq: u64::MAX,
+};
+
+impl crate::exec::Interrupt for WakeOnCancel {
+    fn interrupt(&self, _job: usize) {
+        let _ = self.tx.send(CANCELLED);
+    }
 }
 
 impl FuturesSession {
@@ -248,6 +270,7 @@ impl FuturesSession {
             },
             started: None,
             stopped: false,
+            watch: None,
         }
     }
 }
@@ -517,6 +540,29 @@ where
         })
     }
 
+    /// Whether the job the batch is iterated in (if any) was cancelled. The first call in a job
+    /// asks the job to wake the batch's wait when it is cancelled.
+    fn cancelled(&mut self) -> bool {
+        let id = crate::exec::current_job_id();
+        if id == 0 {
+            return false;
+        }
+        if self.watch.as_ref().is_none_or(|(_, job)| *job != id) {
+            let Some(job) = crate::exec::current_job() else {
+                return false;
+            };
+            let wake = Arc::new(WakeOnCancel {
+                tx: self.tx.clone(),
+            });
+            let weak = Arc::downgrade(&wake);
+            self.watch = Some((wake, id));
+            if !job.register(weak) {
+                return true;
+            }
+        }
+        crate::exec::is_cancelled()
+    }
+
     /// Cancels what is queued or running, drops what is not yet yielded, and submits nothing
     /// more.
     fn stop(&mut self) {
@@ -547,6 +593,12 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            // A cancel of the job the batch runs in (or `shutdown_now`) ends the batch as
+            // `stop_on_error` does: its jobs are cancelled, and nothing more is yielded.
+            if self.cancelled() {
+                self.stop();
+                return None;
+            }
             self.fill();
             if let Some(entry) = self.take_done() {
                 let State::Done(result) = entry.state else {

@@ -169,3 +169,37 @@ fn a_huge_window_on_a_few_inputs_stays_small_alone() {
     assert_eq!(results, 3);
     assert!(growth < 64 * MIB, "RSS grew by {} MiB", growth / MIB);
 }
+
+/// A job that iterates a batch and is cancelled while the batch waits: the wait ends, the
+/// batch's jobs are cancelled, and every worker is free.
+#[test]
+fn cancelling_a_job_that_iterates_a_batch_ends_the_batchs_wait() {
+    // A server that accepts and never answers: the streams' jobs wait for their headers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in listener.incoming() {
+            held.push(socket);
+        }
+    });
+    let session = FuturesSession::builder().max_workers(3).build();
+    let s = session.clone();
+    let (entered, started) = crossbeam_channel::bounded::<()>(1);
+    let outer = session.submit(move |_| {
+        entered.send(()).ok();
+        let yielded = s
+            .batch(0..1000, |s, _| s.get(url.clone()).events())
+            .in_flight(2)
+            .count();
+        Ok(yielded)
+    });
+    started
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    std::thread::sleep(ms(100));
+    assert!(outer.cancel());
+    let mut next = session.submit(|_| Ok(7));
+    let outcome = next.result_timeout(std::time::Duration::from_secs(5));
+    assert!(matches!(outcome, Some(Ok(7))), "{outcome:?}");
+}
