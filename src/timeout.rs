@@ -316,6 +316,14 @@ impl fmt::Display for TimeoutError {
                         placed = false;
                         write!(f, "exchange over {limit} ({setting})")?
                     }
+                    // Refused before the budget ran out: waiting would only have ended in it.
+                    Timeout::Global if self.phase == Some(Phase::Turn) && !target.is_empty() => {
+                        write!(
+                            f,
+                            "the rate limiter's turn for {target} comes after the end of the \
+                             {limit} budget ({setting})"
+                        )?
+                    }
                     _ => {
                         placed = false;
                         write!(f, "whole request over {limit} ({setting})")?

@@ -433,7 +433,8 @@ fn a_redirect_waits_for_the_pause_of_the_origin_it_leads_to() {
 #[test]
 fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
     // One token, then one every 1,000 s at the target: a request redirected there after the
-    // token is spent waits past its 2 s budget, so it times out rather than being sent.
+    // token is spent would wait past its 2 s budget, so it fails at once rather than being
+    // sent.
     let target = TestServer::start(|_| Reply::ok("target"));
     let location = target.url_for("/moved");
     let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
@@ -450,12 +451,12 @@ fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
         "{moved:?}"
     );
     assert_eq!(target.request_count(), 1);
-    // Which wait ran out, for which origin and URL.
+    // Which wait, for which origin and URL; and that the request did not run for 2 s.
     assert_eq!(
         moved.unwrap_err().to_string(),
         format!(
-            "timeout: whole request over 2 s (timeout) while waiting for the rate limiter's \
-             turn for {} for url: {}",
+            "timeout: the rate limiter's turn for {} comes after the end of the 2 s budget \
+             (timeout) for url: {}",
             target.addr(),
             target.url_for("/moved")
         )
