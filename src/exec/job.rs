@@ -12,7 +12,7 @@
 //! passed down.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -239,6 +239,56 @@ pub(crate) fn current_job_id() -> usize {
 pub(crate) fn is_cancelled() -> bool {
     // Borrowed, not cloned: `Task::is_cancelled` only reads the job's state.
     CURRENT.with(|c| c.borrow().as_ref().is_some_and(|task| task.is_cancelled()))
+}
+
+/// Ends a wait of the current job for something outside it (another job's result, a message)
+/// when the job is cancelled or its session is shut down with `shutdown_now`: registered with
+/// the job for as long as the wait lasts.
+///
+/// A cancel reaches only what the job registered: a job blocked in another handle's `result`
+/// slept on that handle's condition variable, which nothing of its own job touched, so the
+/// worker stayed blocked until the other job ended (for ever on a silent server). Two ways to
+/// end such a wait: wake up every few milliseconds to look at the job's state (as an event
+/// stream's full channel does, see `sse::stream::send_while`), or register a watch whose
+/// interrupt wakes the wait. Waiting for a result is what a fan-out inside a job does for every
+/// handle, so the watch it is: no wake-ups while nothing happens, one allocation per wait that
+/// blocks inside a job, nothing at all off a job.
+pub(crate) struct CancelWatch {
+    fired: AtomicBool,
+    wake: Box<dyn Fn() + Send + Sync>,
+}
+
+impl CancelWatch {
+    /// In a job, a watch registered with it that calls `wake` on a cancel (at once if the job
+    /// is cancelled already); `None` off a job. `wake` must make the wait look at
+    /// [`fired`](CancelWatch::fired) again.
+    pub(crate) fn start(wake: impl Fn() + Send + Sync + 'static) -> Option<Arc<CancelWatch>> {
+        if current_job_id() == 0 {
+            return None;
+        }
+        let job = current_job()?;
+        let watch = Arc::new(CancelWatch {
+            fired: AtomicBool::new(false),
+            wake: Box::new(wake),
+        });
+        let weak: Weak<dyn Interrupt> = Arc::downgrade(&watch) as Weak<dyn Interrupt>;
+        if !job.register(weak) {
+            watch.interrupt(job.id());
+        }
+        Some(watch)
+    }
+
+    /// Whether the job was cancelled (or shut down) since the watch started.
+    pub(crate) fn fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
+}
+
+impl Interrupt for CancelWatch {
+    fn interrupt(&self, _job: usize) {
+        self.fired.store(true, Ordering::Release);
+        (self.wake)();
+    }
 }
 
 /// Sleeps `d`, or less if the current job is cancelled meanwhile. Returns `false` if it was

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::job::CancelWatch;
 use super::slot::{Slot, Task};
 use crate::progress::Progress;
 use crate::Error;
@@ -99,6 +100,13 @@ impl<T: Send + 'static> Pending<T> {
     /// the stream is open, never inline, so a job that waits for one in its own full pool
     /// waits until another worker is free.
     ///
+    /// Called inside a job (a [`submit`](crate::FuturesSession::submit) closure), the wait
+    /// ends when that job is cancelled or its session is shut down with
+    /// [`shutdown_now`](crate::FuturesSession::shutdown_now): `result` then cancels the job it
+    /// waited for (this call used up its handle, so nothing else could) and returns
+    /// [`Error::Cancelled`], or that job's result if it came first. A job it runs inline is
+    /// cancelled along with the job that runs it.
+    ///
     /// # Examples
     ///
     /// ```
@@ -110,6 +118,7 @@ impl<T: Send + 'static> Pending<T> {
     pub fn result(mut self) -> Result<T, Error> {
         self.help();
         self.slot.yield_briefly();
+        let watch = self.watch_cancel();
         let mut state = self.slot.lock();
         loop {
             if let Some(result) = state.take_result() {
@@ -121,8 +130,31 @@ impl<T: Send + 'static> Pending<T> {
                 // Only reachable through `try_result` / `result_timeout` having taken it.
                 return Err(Error::ResultTaken);
             }
+            if watch.as_ref().is_some_and(|w| w.fired()) {
+                // The job that waits here was cancelled. This handle is used up by the call,
+                // so nothing else could stop the job it waits for: cancel it too. A result
+                // that came first is still handed out.
+                drop(state);
+                self.cancel();
+                state = self.slot.lock();
+                if !state.is_done() {
+                    return Err(Error::Cancelled);
+                }
+                continue;
+            }
             state = self.slot.block(state);
         }
+    }
+
+    /// Called on a worker inside a job, before blocking for this handle: a watch that wakes the
+    /// wait when that job is cancelled (or its session shut down with `shutdown_now`). `None`
+    /// off a job, or when the result is in already.
+    fn watch_cancel(&self) -> Option<Arc<CancelWatch>> {
+        if self.slot.is_ready() {
+            return None;
+        }
+        let slot = Arc::clone(&self.slot);
+        CancelWatch::start(move || slot.wake_waiters())
     }
 
     /// Returns the result if the job is done, `None` if it is still queued or running.
@@ -149,7 +181,9 @@ impl<T: Send + 'static> Pending<T> {
     /// running, and the handle can be waited on again.
     ///
     /// Unlike [`result`](Pending::result) it never runs a queued job inline, so it may wait the
-    /// whole timeout when called on a worker of a full pool.
+    /// whole timeout when called on a worker of a full pool. Inside a job that is cancelled
+    /// meanwhile (or shut down with `shutdown_now`), it returns `None` at once; the job it
+    /// waits for is left running (cancel it with [`cancel`](Pending::cancel)).
     ///
     /// # Examples
     ///
@@ -163,12 +197,13 @@ impl<T: Send + 'static> Pending<T> {
     /// ```
     pub fn result_timeout(&mut self, timeout: Duration) -> Option<Result<T, Error>> {
         let deadline = Instant::now().checked_add(timeout);
+        let watch = self.watch_cancel();
         let mut state = self.slot.lock();
         loop {
             if let Some(result) = state.take_result() {
                 return Some(result);
             }
-            if state.taken {
+            if state.taken || watch.as_ref().is_some_and(|w| w.fired()) {
                 return None;
             }
             let left = match deadline {
@@ -185,7 +220,9 @@ impl<T: Send + 'static> Pending<T> {
     /// Blocks until the job is done, without taking the result.
     ///
     /// Like [`result`](Pending::result), it runs the job inline when called on a worker of the
-    /// same session while the job is still queued.
+    /// same session while the job is still queued. Inside a job that is cancelled meanwhile (or
+    /// shut down with `shutdown_now`), it returns at once, the job it waits for maybe not done
+    /// and left running (cancel it with [`cancel`](Pending::cancel)).
     ///
     /// # Examples
     ///
@@ -201,8 +238,9 @@ impl<T: Send + 'static> Pending<T> {
     /// ```
     pub fn wait(&self) {
         self.help();
+        let watch = self.watch_cancel();
         let mut state = self.slot.lock();
-        while !state.is_done() {
+        while !state.is_done() && !watch.as_ref().is_some_and(|w| w.fired()) {
             state = self.slot.block(state);
         }
     }
@@ -374,6 +412,12 @@ impl<T: Send + 'static> Future for Pending<T> {
 /// Each handle is told once where to report, so the whole iteration costs O(n) however the
 /// completions are ordered; nothing polls the remaining handles.
 ///
+/// Iterated inside a job that is cancelled (or shut down with
+/// [`shutdown_now`](crate::FuturesSession::shutdown_now)) while it waits, the jobs not yet
+/// yielded are cancelled as by [`cancel_rest`](AsCompleted::cancel_rest) and come out with
+/// [`Error::Cancelled`] (or their result, if they finished first): the wait ends, and nothing
+/// goes missing.
+///
 /// # Examples
 ///
 /// ```
@@ -410,8 +454,22 @@ where
         remaining: handles.len(),
         handles,
         rx,
+        tx,
+        watch: None,
         next_to_help: 0,
     }
+}
+
+/// What a [`CancelWatch`] sends on a channel of handle indices when the job waiting on it is
+/// cancelled: no handle has that index.
+const STOPPED: usize = usize::MAX;
+
+/// A watch that sends [`STOPPED`] on `tx` when the job waiting here is cancelled.
+fn watch_cancel_on(tx: &crossbeam_channel::Sender<usize>) -> Option<Arc<CancelWatch>> {
+    let tx = tx.clone();
+    CancelWatch::start(move || {
+        let _ = tx.send(STOPPED);
+    })
 }
 
 /// The iterator of [`as_completed`]: `(index, result)` in completion order.
@@ -441,6 +499,10 @@ where
 pub struct AsCompleted<T> {
     handles: Vec<Option<Pending<T>>>,
     rx: crossbeam_channel::Receiver<usize>,
+    /// The handles' sender, for a [`CancelWatch`]'s [`STOPPED`].
+    tx: crossbeam_channel::Sender<usize>,
+    /// Iterated in a job: the watch that wakes the wait when it is cancelled, and the job's id.
+    watch: Option<(Arc<CancelWatch>, usize)>,
     remaining: usize,
     /// Where the inline-help scan resumes (used only on worker threads).
     next_to_help: usize,
@@ -462,18 +524,26 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
             return None;
         }
         let index = loop {
-            if let Ok(i) = self.rx.try_recv() {
+            let i = match self.rx.try_recv() {
+                Ok(i) => i,
+                // On a worker of the handles' pool, run a queued job here rather than wait for
+                // a worker that may never come free. Each handle is looked at once in all.
+                Err(_) if self.help_one() => continue,
+                Err(_) => {
+                    self.watch_cancel();
+                    match self.rx.recv() {
+                        Ok(i) => i,
+                        // Unreachable: `self.tx` is a sender.
+                        Err(_) => return None,
+                    }
+                }
+            };
+            if i != STOPPED {
                 break i;
             }
-            // On a worker of the handles' pool, run a queued job here rather than wait for a
-            // worker that may never come free. Each handle is looked at once in all.
-            if !self.help_one() {
-                match self.rx.recv() {
-                    Ok(i) => break i,
-                    // Unreachable: every pending handle holds a sender until it completes.
-                    Err(_) => return None,
-                }
-            }
+            // The job iterating here was cancelled: so are the jobs not yet yielded, which
+            // then come out with `Err(Cancelled)`, as after `cancel_rest`.
+            self.cancel_rest();
         };
         self.remaining -= 1;
         let handle = self.handles[index].take()?;
@@ -512,6 +582,14 @@ impl<T: Send + 'static> AsCompleted<T> {
         self.handles.iter().flatten().filter(|h| h.cancel()).count()
     }
 
+    /// Before blocking inside a job: makes a cancel of that job wake the wait.
+    fn watch_cancel(&mut self) {
+        let job = super::current_job_id();
+        if job != 0 && self.watch.as_ref().is_none_or(|(_, j)| *j != job) {
+            self.watch = watch_cancel_on(&self.tx).map(|w| (w, job));
+        }
+    }
+
     /// Runs one still-queued job inline if this thread is a worker of its pool.
     fn help_one(&mut self) -> bool {
         while self.next_to_help < self.handles.len() {
@@ -528,7 +606,8 @@ impl<T: Send + 'static> AsCompleted<T> {
 impl<T: Send + 'static> ExactSizeIterator for AsCompleted<T> {}
 
 /// Blocks until every job in `handles` is done, without taking their results
-/// (`concurrent.futures.wait` with `ALL_COMPLETED`).
+/// (`concurrent.futures.wait` with `ALL_COMPLETED`). Inside a job that is cancelled meanwhile,
+/// it returns early, as [`Pending::wait`] does.
 ///
 /// # Examples
 ///
@@ -546,7 +625,10 @@ pub fn wait_all<T: Send + 'static>(handles: &[Pending<T>]) {
 }
 
 /// Blocks until at least one job in `handles` is done and returns the index of a done one
-/// (`concurrent.futures.wait` with `FIRST_COMPLETED`). Returns `None` for an empty slice.
+/// (`concurrent.futures.wait` with `FIRST_COMPLETED`). Returns `None` for an empty slice, and
+/// inside a job that is cancelled (or shut down with
+/// [`shutdown_now`](crate::FuturesSession::shutdown_now)) before one is done: the jobs waited
+/// for are then left running (cancel them with [`Pending::cancel`]).
 ///
 /// # Examples
 ///
@@ -569,6 +651,7 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
     for (i, h) in handles.iter().enumerate() {
         h.slot.notify(&tx, i);
     }
+    let watch = watch_cancel_on(&tx);
     let first = loop {
         if let Ok(i) = rx.try_recv() {
             break i;
@@ -582,10 +665,11 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
             Err(_) => unreachable!("the sender `tx` is alive in this frame"),
         }
     };
+    drop(watch);
     for h in handles {
         h.slot.forget_listener(&tx);
     }
-    Some(first)
+    (first != STOPPED).then_some(first)
 }
 
 #[cfg(test)]

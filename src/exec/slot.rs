@@ -147,6 +147,13 @@ impl Registered {
         if self.first.is_none() {
             self.first = Some(what);
         } else {
+            // What is gone (a wait that ended, a connection closed) is dropped from time to
+            // time: a long job that waits or connects many times must not grow the list for
+            // ever. Amortised: only at lengths 16, 32, 64 and so on.
+            let len = self.more.len();
+            if len >= 16 && len.is_power_of_two() {
+                self.more.retain(|w| w.strong_count() > 0);
+            }
             self.more.push(what);
         }
     }
@@ -296,6 +303,18 @@ impl<T: Send + 'static> Slot<T> {
         }
     }
 
+    /// Whether a result was stored (a waiter's look without the lock).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Wakes every thread blocked on `done`, so that it looks again at what it waits for. The
+    /// lock is taken first: a waiter that looked and is about to block cannot miss it.
+    pub(crate) fn wake_waiters(&self) {
+        drop(self.lock());
+        self.done.notify_all();
+    }
+
     /// Waits on `done`, counted in `waiters`.
     pub(crate) fn block<'a>(
         &self,
@@ -393,6 +412,12 @@ impl<T: Send + 'static> Slot<T> {
             claimed
         };
         if claimed {
+            // The job now runs as part of the job that waits for it (if any): a cancel of that
+            // one cancels this one too, or it would not reach what this one blocks on.
+            let inline = Arc::clone(task);
+            let _watch = job::CancelWatch::start(move || {
+                inline.cancel();
+            });
             self.run_claimed(task);
         }
         claimed

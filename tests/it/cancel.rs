@@ -711,3 +711,125 @@ fn a_stop_handle_ends_a_stream_from_another_thread_and_frees_its_worker() {
     stopper.join().unwrap();
     worker_is_free(&session);
 }
+
+/// Asserts that two of the session's workers are free: two jobs that each wait for the other
+/// both finish.
+fn two_workers_are_free(session: &FuturesSession) {
+    let (a_in, a_seen) = crossbeam_channel::bounded(1);
+    let (b_in, b_seen) = crossbeam_channel::bounded(1);
+    let a = session.submit(move |_| {
+        a_in.send(()).ok();
+        Ok(b_seen.recv_timeout(HANG).is_ok())
+    });
+    let b = session.submit(move |_| {
+        b_in.send(()).ok();
+        Ok(a_seen.recv_timeout(HANG).is_ok())
+    });
+    assert!(
+        a.result().unwrap() && b.result().unwrap(),
+        "a worker is still held"
+    );
+}
+
+/// A job that sends `n` requests to a silent server and, once the server has them all (so that
+/// none is run inline by the wait), waits for them with `wait`. Hands out the job's handle, what
+/// `wait` returned (once it returns) and the server.
+fn a_job_waiting_for<R: Send + 'static>(
+    session: &FuturesSession,
+    n: usize,
+    wait: impl FnOnce(Vec<ureq_futures::Pending<ureq_futures::Response>>) -> R + Send + 'static,
+) -> (ureq_futures::Pending<()>, Receiver<R>, TestServer) {
+    let (server, seen) = silent_server();
+    let (url, s) = (server.url(), session.clone());
+    let (tx, outcome) = crossbeam_channel::bounded(1);
+    let (waits, waiting) = crossbeam_channel::bounded(1);
+    let outer = session.submit(move |_| {
+        let inner = (0..n).map(|_| s.get(url.clone()).send()).collect();
+        for _ in 0..n {
+            seen.recv_timeout(HANG).unwrap();
+        }
+        waits.send(()).ok();
+        tx.send(wait(inner)).ok();
+        Ok(())
+    });
+    waiting.recv_timeout(HANG).unwrap();
+    (outer, outcome, server)
+}
+
+#[test]
+fn a_cancel_ends_a_jobs_wait_for_another_jobs_result_and_cancels_that_job() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (outer, outcome, _server) = a_job_waiting_for(&session, 1, |mut inner| {
+        inner.pop().unwrap().result().map(|r| r.status())
+    });
+    assert!(outer.cancel());
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    assert!(matches!(waited, Err(Error::Cancelled)), "{waited:?}");
+    two_workers_are_free(&session);
+}
+
+#[test]
+fn a_cancel_reaches_a_job_that_the_waiting_job_runs_inline() {
+    // One worker: the inner request is still queued when the outer job waits for it, so the
+    // wait runs it on the outer job's worker.
+    let (server, seen) = silent_server();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (url, s) = (server.url(), session.clone());
+    let (tx, outcome) = crossbeam_channel::bounded(1);
+    let outer = session.submit(move |_| {
+        tx.send(s.get(url).send().result().map(|r| r.status())).ok();
+        Ok(())
+    });
+    seen.recv_timeout(HANG).unwrap();
+    assert!(outer.cancel());
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    assert!(matches!(waited, Err(Error::Cancelled)), "{waited:?}");
+    worker_is_free(&session);
+}
+
+#[test]
+fn a_cancel_ends_a_jobs_as_completed_and_cancels_what_it_had_not_yielded() {
+    let session = FuturesSession::builder().max_workers(3).build();
+    let (outer, outcome, _server) = a_job_waiting_for(&session, 2, |inner| {
+        as_completed(inner)
+            .map(|(_, r)| matches!(r, Err(Error::Cancelled)))
+            .collect::<Vec<_>>()
+    });
+    assert!(outer.cancel());
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    assert_eq!(waited, [true, true]);
+    two_workers_are_free(&session);
+}
+
+#[test]
+fn a_cancel_ends_a_jobs_wait_any_wait_all_and_result_timeout() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (outer, outcome, _server) = a_job_waiting_for(&session, 1, |mut inner| {
+        let any = ureq_futures::wait_any(&inner);
+        ureq_futures::wait_all(&inner);
+        let timed = inner[0].result_timeout(HANG).is_none();
+        let running = !inner[0].is_done();
+        // These handles stay with the caller: it cancels what it no longer waits for.
+        inner[0].cancel();
+        (any, timed, running)
+    });
+    assert!(outer.cancel());
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    assert_eq!(waited, (None, true, true));
+    two_workers_are_free(&session);
+}
+
+#[test]
+fn shutdown_now_ends_a_jobs_wait_for_another_jobs_result() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (_outer, outcome, _server) = a_job_waiting_for(&session, 1, |mut inner| {
+        inner.pop().unwrap().result().map(|r| r.status())
+    });
+    session.shutdown_now();
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    assert!(
+        matches!(waited, Err(Error::Cancelled | Error::ShutDown)),
+        "{waited:?}"
+    );
+    crate::joins_within(&session, HANG, "the session's workers did not end");
+}
