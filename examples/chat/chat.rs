@@ -260,12 +260,27 @@ impl From<io::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args(std::env::args().skip(1)) {
-        Ok(opts) => opts,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+    run(std::env::args().skip(1).collect())
+}
+
+/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
+/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
+fn print_out(text: &str) -> ExitCode {
+    match writeln!(io::stdout(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// The program, with its arguments (without the program's name).
+fn run(args: Vec<String>) -> ExitCode {
+    let opts = match parse_args(args.into_iter()) {
+        Ok(opts) => opts,
+        Err(msg) if msg.is_empty() => return print_out(USAGE),
         Err(msg) => {
             eprintln!("error: {msg}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -698,6 +713,30 @@ mod tests {
             .unwrap_or_else(|_| panic!("the chat did not go on"));
         assert_eq!(chat.messages().len(), 4);
         assert!(String::from_utf8(out).unwrap().contains("message 2"));
+    }
+
+    #[test]
+    fn help_and_an_answer_into_a_closed_pipe_end_quietly() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run);
+        let test = "tests::help_and_an_answer_into_a_closed_pipe_end_quietly";
+        let within = Duration::from_secs(30);
+        let help = run(test, &["--help"], None, Stdout::Closed, within);
+        assert_eq!((help.code, help.stderr.as_str()), (Some(0), ""));
+        let answer = run(test, &["--demo", "hi"], None, Stdout::Closed, within);
+        assert_eq!(answer.code, Some(0), "{}", answer.stderr);
+        assert_eq!(answer.stderr.lines().count(), 1, "{}", answer.stderr);
+        assert!(
+            answer.stderr.starts_with("note: --demo: "),
+            "{}",
+            answer.stderr
+        );
+        // Read, the usage is whole.
+        let help = run(test, &["-h"], None, Stdout::Read, within);
+        assert_eq!(
+            (help.code, help.stdout),
+            (Some(0), format!("{}\n", super::USAGE))
+        );
     }
 
     /// A base URL on 127.0.0.1 where nothing listens.

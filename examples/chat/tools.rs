@@ -13,6 +13,7 @@
 
 mod demo;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,12 +54,27 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(String, String)
 }
 
 fn main() -> ExitCode {
-    let (provider, prompt) = match options(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+    run_program(std::env::args().skip(1).collect())
+}
+
+/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
+/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
+fn print_out(text: &str) -> ExitCode {
+    match writeln!(std::io::stdout(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// The program, with its arguments (without the program's name).
+fn run_program(args: Vec<String>) -> ExitCode {
+    let (provider, prompt) = match options(args.into_iter()) {
+        Ok(Some(options)) => options,
+        Ok(None) => return print_out(USAGE),
         Err(message) => {
             eprintln!("error: {message}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -75,10 +91,7 @@ fn main() -> ExitCode {
         eprintln!("note: no key for {provider}: an offline demo server plays the model.");
     }
     match run(client.as_ref(), &prompt) {
-        Ok(answer) => {
-            println!("{answer}");
-            ExitCode::SUCCESS
-        }
+        Ok(answer) => print_out(&answer),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -215,6 +228,23 @@ fn factor(t: &[char], at: &mut usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_and_an_answer_into_a_closed_pipe_end_quietly() {
+        use support::program::{as_program, run, Stdout};
+        as_program(run_program);
+        let test = "tests::help_and_an_answer_into_a_closed_pipe_end_quietly";
+        let within = Duration::from_secs(30);
+        let help = run(test, &["--help"], None, Stdout::Closed, within);
+        assert_eq!((help.code, help.stderr.as_str()), (Some(0), ""));
+        let answer = run(test, &["What is 6 * 7?"], None, Stdout::Closed, within);
+        assert_eq!(answer.code, Some(0), "{}", answer.stderr);
+        assert!(!answer.stderr.contains("panicked"), "{}", answer.stderr);
+        // Read, the answer is whole.
+        let answer = run(test, &["What is 6 * 7?"], None, Stdout::Read, within);
+        assert_eq!(answer.code, Some(0), "{}", answer.stderr);
+        assert!(answer.stdout.contains("42"), "{}", answer.stdout);
+    }
 
     #[test]
     fn the_calculator_follows_precedence_and_refuses_nonsense() {
