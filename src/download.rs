@@ -397,7 +397,7 @@ fn write_body(
         _ => 0,
     };
     let (parts, body) = resp.into_parts();
-    progress.start(body.content_length());
+    progress.start(crate::body::announced_length(&parts.headers, &body));
     let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions);
     let mut buf = vec![0; BLOCK];
     let mut bytes = kept;

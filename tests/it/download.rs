@@ -275,6 +275,24 @@ fn progress_follows_a_download_as_it_is_written() {
 }
 
 #[test]
+fn the_progress_of_an_empty_file_has_a_total_of_0() {
+    let dir = TempDir::new("empty-progress");
+    let server = TestServer::start(|_| Reply::ok(""));
+    let pending = FuturesSession::new()
+        .get(server.url())
+        .download(dir.join("empty"));
+    pending.wait();
+    assert_eq!(
+        pending.progress(),
+        Progress {
+            done: 0,
+            total: Some(0)
+        }
+    );
+    assert_eq!(pending.result().unwrap().bytes(), 0);
+}
+
+#[test]
 fn progress_counts_buffered_bodies_and_nothing_for_jobs_without_one() {
     let server = TestServer::start(|req| match req.path_only() {
         "/chunked" => Reply::chunked(["abc", "de"], ms(5)),
