@@ -403,7 +403,13 @@ fn run(args: Vec<String>) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        None => interactive(&mut chat, &target, &ctrl_c),
+        None => interactive(
+            &mut chat,
+            &target,
+            &ctrl_c,
+            &mut io::stdin().lock(),
+            &mut io::stdout(),
+        ),
     }
 }
 
@@ -547,8 +553,14 @@ fn key_hint(status: u16, body: &str, has_key: bool) -> Option<&'static str> {
     }
 }
 
-/// The multi-turn chat on a terminal.
-fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> ExitCode {
+/// The multi-turn chat on a terminal: the user's lines from `input`, the answers to `out`.
+fn interactive(
+    chat: &mut Conversation,
+    target: &Target,
+    ctrl_c: &CtrlC,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> ExitCode {
     eprintln!(
         "Chatting with {} ({}) at {}. /reset forgets the history, /exit or Ctrl-D quits, \
          Ctrl-C stops an answer.",
@@ -556,11 +568,11 @@ fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> Exit
         target.provider.name(),
         target.base_url
     );
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     loop {
         eprint!("> ");
-        line.clear();
-        match io::stdin().lock().read_line(&mut line) {
+        bytes.clear();
+        match input.read_until(b'\n', &mut bytes) {
             Ok(0) => {
                 eprintln!();
                 return ExitCode::SUCCESS;
@@ -571,6 +583,14 @@ fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> Exit
                 return ExitCode::FAILURE;
             }
         }
+        // A line in another encoding (a terminal set to Latin-1) is refused, not the chat.
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            eprintln!(
+                "error: that line is not UTF-8 text, so it was not sent: set the terminal's \
+                 encoding to UTF-8 and type it again"
+            );
+            continue;
+        };
         match line.trim() {
             "" => continue,
             "/exit" | "/quit" => return ExitCode::SUCCESS,
@@ -583,7 +603,7 @@ fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> Exit
                 eprintln!("unknown command {command}: /reset forgets the history, /exit quits");
                 continue;
             }
-            text => match ask(chat, text.to_string(), ctrl_c, &mut io::stdout().lock()) {
+            text => match ask(chat, text.to_string(), ctrl_c, out) {
                 Ok(()) => {}
                 Err(Failure::Stopped) => {
                     eprintln!("(stopped; the history is as it was before this question)");
@@ -659,7 +679,7 @@ mod tests {
 
     use ureq_futures::Error;
 
-    use super::{ask, key_hint, BaseFrom, CtrlC, Failure, Provider, Target};
+    use super::{ask, interactive, key_hint, BaseFrom, CtrlC, Failure, Provider, Target};
     use crate::demo::DemoServer;
 
     /// Stdout for `ask` that presses Ctrl-C as the first piece of the answer arrives.
@@ -737,6 +757,32 @@ mod tests {
             (help.code, help.stdout),
             (Some(0), format!("{}\n", super::USAGE))
         );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_not_sent_and_the_chat_goes_on() {
+        let server = DemoServer::start(Duration::from_millis(1)).unwrap();
+        let client = OpenAIClient::builder("demo", None)
+            .base_url(server.base_url())
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let target = Target {
+            provider: Provider::OpenAI,
+            model: "demo".into(),
+            base_url: server.base_url().to_string(),
+            base_from: BaseFrom::Demo,
+            has_key: false,
+        };
+        // A line typed on a Latin-1 terminal, then one in UTF-8.
+        let mut input = &b"caf\xe9?\nwhat is a caf\xc3\xa9?\n"[..];
+        let mut out = Vec::new();
+        let code = interactive(&mut chat, &target, &CtrlC::default(), &mut input, &mut out);
+        assert_eq!(code, std::process::ExitCode::SUCCESS);
+        // Only the second line was sent, and answered.
+        assert_eq!(chat.messages().len(), 2);
+        let answer = String::from_utf8(out).unwrap();
+        assert!(answer.contains("\"what is a café?\""), "{answer}");
     }
 
     /// A base URL on 127.0.0.1 where nothing listens.
