@@ -15,7 +15,8 @@
 //! offline demo server on 127.0.0.1 that streams a made-up answer in OpenAI's protocol, so the
 //! program can be tried at once. In the chat, `/reset` forgets the history and `/exit` or
 //! Ctrl-D quits. Ctrl-C during an answer stops it and goes back to the prompt with the history as
-//! it was before the question; Ctrl-C at the prompt quits.
+//! it was before the question; Ctrl-C at the prompt quits, and so does a second Ctrl-C before the
+//! server has started to answer.
 
 mod ctrl_c;
 mod demo;
@@ -25,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ctrl_c::CtrlC;
+use ctrl_c::{CtrlC, Press};
 use ureq_futures::llm::{
     AnthropicClient, ChatClient, ClientBuilder, CohereClient, Conversation, GeminiClient,
     MistralClient, OpenAIClient, Protocol, TogetherClient,
@@ -40,7 +41,7 @@ usage: chat [OPTIONS] [PROMPT...]
 
 Streams a chat model's answer to PROMPT; without a PROMPT, reads it from stdin when stdin is
 not a terminal, else starts a multi-turn chat (/reset forgets the history, /exit or Ctrl-D quits;
-Ctrl-C stops an answer, and quits at the prompt).
+Ctrl-C stops an answer, and quits at the prompt or when pressed twice before an answer starts).
 
 options:
   --provider NAME     openai, anthropic, gemini, mistral, together or cohere
@@ -289,11 +290,15 @@ fn run(args: Vec<String>) -> ExitCode {
     // Ctrl-C stops the answer in progress, or ends the program when there is none.
     let ctrl_c = Arc::new(CtrlC::default());
     let on_press = Arc::clone(&ctrl_c);
-    let caught = ctrl_c::on_ctrl_c(move || {
-        if !on_press.pressed() {
+    let caught = ctrl_c::on_ctrl_c(move || match on_press.pressed() {
+        Press::Quit => {
             eprintln!();
             std::process::exit(130);
         }
+        Press::Dropping => {
+            eprintln!("\n(waiting for the server: its answer will be dropped; Ctrl-C again quits)")
+        }
+        Press::Stopped => {}
     });
     if let Err(e) = caught {
         eprintln!("note: Ctrl-C will end the program, answer or not: {e}");
@@ -679,7 +684,7 @@ mod tests {
 
     use ureq_futures::Error;
 
-    use super::{ask, interactive, key_hint, BaseFrom, CtrlC, Failure, Provider, Target};
+    use super::{ask, interactive, key_hint, BaseFrom, CtrlC, Failure, Press, Provider, Target};
     use crate::demo::DemoServer;
 
     /// Stdout for `ask` that presses Ctrl-C as the first piece of the answer arrives.
@@ -691,7 +696,11 @@ mod tests {
     impl Write for PressOnFirstPiece<'_> {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             if self.text.is_empty() {
-                assert!(self.ctrl_c.pressed(), "no answer in progress");
+                assert_eq!(
+                    self.ctrl_c.pressed(),
+                    Press::Stopped,
+                    "no answer in progress"
+                );
             }
             self.text.extend_from_slice(buf);
             Ok(buf.len())
@@ -726,7 +735,11 @@ mod tests {
         assert!(written.len() < first.len(), "{written}");
         // The stopped exchange is not in the history; the one before it is.
         assert_eq!(chat.messages().len(), 2);
-        assert!(!ctrl_c.pressed(), "back at the prompt, Ctrl-C quits");
+        assert_eq!(
+            ctrl_c.pressed(),
+            Press::Quit,
+            "back at the prompt, Ctrl-C quits"
+        );
 
         let mut out = Vec::new();
         ask(&mut chat, "and a channel?".into(), &ctrl_c, &mut out)
