@@ -206,6 +206,9 @@ fn outcome(
     }
 }
 
+/// The longest part of a file name taken from a URL, in bytes.
+const MAX_NAME: usize = 120;
+
 /// The file name for the `i`th URL: its last path segment (or `index.html`), made safe, after
 /// the index (two URLs may end alike).
 fn file_name(i: usize, url: &str) -> String {
@@ -224,7 +227,9 @@ fn file_name(i: usize, url: &str) -> String {
             }
         })
         .collect();
-    let safe = safe.trim_start_matches('.');
+    // File systems take names of up to 255 bytes, the part file's suffix included: a long
+    // segment keeps its end, where the extension is (`safe` is ASCII).
+    let safe = safe[safe.len().saturating_sub(MAX_NAME)..].trim_start_matches('.');
     format!(
         "{i:03}-{}",
         if safe.is_empty() { "index.html" } else { safe }
@@ -475,6 +480,18 @@ mod tests {
         assert_eq!(file_name(7, "https://h"), "007-index.html");
         assert_eq!(file_name(12, "http://h/../..%2Fetc"), "012-_2Fetc");
         assert_eq!(file_name(1, "http://h/a b"), "001-a_b");
+    }
+
+    #[test]
+    fn a_long_last_segment_gives_a_name_the_file_system_takes() {
+        let url = format!("http://h/{}.bin", "x".repeat(400));
+        let name = file_name(3, &url);
+        assert_eq!(name, format!("003-{}.bin", "x".repeat(116)));
+        // The part file's name is longer still.
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("{name}.1.part"));
+        std::fs::File::create(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
