@@ -13,15 +13,24 @@
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
 //! behind), with one progress bar per file and one for the total on a terminal
-//! (`Pending::progress`), and each file's line on stdout as it ends.
+//! (`Pending::progress`), and each file's line on stdout as it ends. Ctrl-C cancels the
+//! downloads still running, removes their part files and ends the program (exit status 130); a
+//! second Ctrl-C ends it at once.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+// Ctrl-C without a crate of its own: the chat example's handler; this example uses only part
+// of it.
+#[allow(dead_code)]
+#[path = "chat/ctrl_c.rs"]
+mod ctrl_c;
 use ureq_futures::{as_completed, FuturesSession};
 
 struct Options {
@@ -33,8 +42,8 @@ struct Options {
     help: bool,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let (mut opts, demo) = options_from(std::env::args().skip(1))?;
+fn parse_args(args: Vec<String>) -> Result<Options, String> {
+    let (mut opts, demo) = options_from(args)?;
     if opts.help {
         return Ok(opts);
     }
@@ -112,7 +121,16 @@ const HELP: &str = "usage: fetch_many [--workers N] [--timeout SECONDS] [--demo]
                     URLs come from the arguments, or one per line on stdin; --demo needs no network.";
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
+    run_program(std::env::args().skip(1).collect())
+}
+
+/// Set by Ctrl-C during the downloads of `--out`: they are cancelled and their part files
+/// removed before the program ends.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The program, with its arguments (without the program's name).
+fn run_program(args: Vec<String>) -> ExitCode {
+    let opts = match parse_args(args) {
         Ok(o) if o.help => {
             eprintln!("{HELP}");
             return ExitCode::SUCCESS;
@@ -124,6 +142,16 @@ fn main() -> ExitCode {
         }
     };
     if let Some(dir) = &opts.out {
+        // Ctrl-C cancels the downloads, so that no part file is left; a second one ends the
+        // program at once.
+        let caught = ctrl_c::on_ctrl_c(|| {
+            if STOP.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        });
+        if let Err(e) = caught {
+            eprintln!("note: Ctrl-C will end the program without removing the part files: {e}");
+        }
         // A download's `timeout` bounds the wait for the headers; `read_timeout` its silences.
         let session = FuturesSession::builder()
             .max_workers(opts.workers)
@@ -293,6 +321,15 @@ fn download_all(
     let start = Instant::now();
     let mut failures = 0;
     loop {
+        if STOP.load(Ordering::Relaxed) {
+            // Each cancelled download removes its part file as its worker ends.
+            let left = jobs.iter().filter(|(_, job)| job.is_some()).count();
+            session.shutdown_now();
+            session.join();
+            total_bar.abandon_with_message("stopped");
+            eprintln!("stopped: {left} downloads cancelled, their part files removed");
+            return ExitCode::from(130);
+        }
         let (mut done, mut total) = (0, 0);
         for (i, (bar, job)) in jobs.iter_mut().enumerate() {
             let Some(pending) = job else {
@@ -540,6 +577,40 @@ mod tests {
         }
         let (_, failed) = outcome(&Err(ureq_futures::Error::Cancelled), 1.0, "http://h/c");
         assert!(failed);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ctrl_c_during_downloads_cancels_them_and_leaves_no_part_file() {
+        use support::program::{as_program, start, Stdout};
+        as_program(super::run_program);
+        // The head and 1,000 bytes of 100,000, then nothing.
+        let server = support::TestServer::start(|_| {
+            support::Reply::stall_mid_body(vec![b'a'; 1000], 100_000)
+        });
+        let dir = std::env::temp_dir().join(format!("fetch-many-ctrl-c-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = server.url_for("/big.bin");
+        let args = ["--out", dir.to_str().unwrap(), &url];
+        let test = "tests::ctrl_c_during_downloads_cancels_them_and_leaves_no_part_file";
+        let program = start(test, &args, None, Stdout::Read);
+        let part = dir.join("000-big.bin.part");
+        let started = support::eventually(Duration::from_secs(20), || {
+            std::fs::metadata(&part).is_ok_and(|m| m.len() == 1000)
+        });
+        assert!(started, "the download did not start");
+        program.ctrl_c();
+        let ran = program.wait(Duration::from_secs(20));
+        assert_eq!(ran.code, Some(130), "{}", ran.stderr);
+        assert!(
+            ran.stderr
+                .ends_with("stopped: 1 downloads cancelled, their part files removed\n"),
+            "{}",
+            ran.stderr
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 0, "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// With `--out`, the bars are drawn only on a terminal: every file's outcome goes to stdout

@@ -16,8 +16,9 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The program's arguments, separated by a unit separator (U+001F).
 const ARGS_VAR: &str = "UREQ_FUTURES_PROGRAM_ARGS";
@@ -71,9 +72,7 @@ pub struct Ran {
 
 /// Runs the program of the test `test` (its full name, `tests::function`, whose body starts with
 /// [`as_program`]) with `args`, `stdin` as its input (`None`: an empty stdin at its end) and the
-/// given stdout; waits for it to end, at most `within` (then kills it and panics). The variables
-/// that point the examples at a provider (`*_API_KEY`, `*_BASE_URL`, `CHAT_PROVIDER`,
-/// `OPENAI_MODEL`) are left out of its environment, so that it runs offline.
+/// given stdout; waits for it to end, at most `within` (then kills it and panics).
 pub fn run(
     test: &str,
     args: &[&str],
@@ -81,6 +80,23 @@ pub fn run(
     stdout: Stdout,
     within: Duration,
 ) -> Ran {
+    start(test, args, stdin, stdout).wait(within)
+}
+
+/// A program started by [`start`].
+pub struct Running {
+    test: String,
+    args: Vec<String>,
+    child: Child,
+    writer: JoinHandle<()>,
+    out_reader: JoinHandle<String>,
+    err_reader: JoinHandle<String>,
+}
+
+/// Starts the program of the test `test` as [`run`] does, and returns it running. The variables
+/// that point the examples at a provider (`*_API_KEY`, `*_BASE_URL`, `CHAT_PROVIDER`,
+/// `OPENAI_MODEL`) are left out of its environment, so that it runs offline.
+pub fn start(test: &str, args: &[&str], stdin: Option<&[u8]>, stdout: Stdout) -> Running {
     let exe = std::env::current_exe().expect("the path of the test binary");
     let mut command = Command::new(exe);
     command
@@ -135,29 +151,56 @@ pub fn run(
         }
         String::from_utf8_lossy(&text).into_owned()
     });
-    let deadline = std::time::Instant::now() + within;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the program") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{test}: the program {args:?} did not end within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = writer.join();
-    let stderr = err_reader.join().expect("stderr reader");
-    let mut stdout = out_reader.join().expect("stdout reader");
-    // The harness's `running 1 test` line before the program's output.
-    if let Some(rest) = stdout.strip_prefix("\nrunning 1 test\n") {
-        stdout = rest.to_string();
-    } else if let Some(rest) = stdout.strip_prefix("running 1 test\n") {
-        stdout = rest.to_string();
+    Running {
+        test: test.to_string(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        child,
+        writer,
+        out_reader,
+        err_reader,
     }
-    Ran {
-        code: status.code(),
-        stdout,
-        stderr,
+}
+
+impl Running {
+    /// Sends the program SIGINT, as Ctrl-C in its terminal does.
+    #[cfg(unix)]
+    pub fn ctrl_c(&self) {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -INT {}", self.child.id());
+    }
+
+    /// Waits for the program to end, at most `within` (then kills it and panics).
+    pub fn wait(mut self, within: Duration) -> Ran {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the program") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{}: the program {:?} did not end within {within:?}",
+                    self.test, self.args
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let _ = self.writer.join();
+        let stderr = self.err_reader.join().expect("stderr reader");
+        let mut stdout = self.out_reader.join().expect("stdout reader");
+        // The harness's `running 1 test` line before the program's output.
+        if let Some(rest) = stdout.strip_prefix("\nrunning 1 test\n") {
+            stdout = rest.to_string();
+        } else if let Some(rest) = stdout.strip_prefix("running 1 test\n") {
+            stdout = rest.to_string();
+        }
+        Ran {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
     }
 }
