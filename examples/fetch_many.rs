@@ -292,7 +292,7 @@ fn show(bar: &ProgressBar, p: ureq_futures::Progress) {
 
 /// Downloads every URL into `dir`, one progress bar per file and one for the total (on a
 /// terminal), and writes each file's outcome to `out` as it ends, as the run without `--out`
-/// does.
+/// does (until a write fails: the downloads go on).
 fn download_all(
     session: &FuturesSession,
     urls: &[String],
@@ -320,6 +320,7 @@ fn download_all(
         .collect();
     let start = Instant::now();
     let mut failures = 0;
+    let mut lines = Some(out);
     loop {
         if STOP.load(Ordering::Relaxed) {
             // Each cancelled download removes its part file as its worker ends.
@@ -357,8 +358,15 @@ fn download_all(
                 let elapsed = start.elapsed().as_secs_f64() * 1000.0;
                 let (line, failed) = outcome(&result, elapsed, &urls[i]);
                 failures += usize::from(failed);
-                if bars.suspend(|| writeln!(out, "{line}")).is_err() {
-                    return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
+                // The files are what was asked for: a closed stdout (piped into `head`) stops
+                // the lines, not the downloads.
+                if let Some(to) = lines.as_mut() {
+                    if let Err(e) = bars.suspend(|| writeln!(to, "{line}")) {
+                        if e.kind() != std::io::ErrorKind::BrokenPipe {
+                            eprintln!("note: writing to stdout failed, the downloads go on: {e}");
+                        }
+                        lines = None;
+                    }
                 }
             }
             done += bar.position();
@@ -610,6 +618,30 @@ mod tests {
         );
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(left.len(), 0, "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `fetch_many --out DIR ... | head -1`: the files are what was asked for.
+    #[test]
+    fn downloads_go_on_when_stdout_is_closed() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let base = start_demo_server().unwrap();
+        let dir = std::env::temp_dir().join(format!("fetch-many-closed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let urls = [format!("{base}/a"), format!("{base}/b?delay_ms=300")];
+        let args = ["--out", dir.to_str().unwrap(), &urls[0], &urls[1]];
+        let test = "tests::downloads_go_on_when_stdout_is_closed";
+        let ran = run(test, &args, None, Stdout::Closed, Duration::from_secs(20));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("001-b")).unwrap(),
+            "answered after 300 ms\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("000-a")).unwrap(),
+            "answered after 0 ms\n"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
