@@ -132,8 +132,14 @@ static STOP: AtomicBool = AtomicBool::new(false);
 fn run_program(args: Vec<String>) -> ExitCode {
     let opts = match parse_args(args) {
         Ok(o) if o.help => {
-            eprintln!("{HELP}");
-            return ExitCode::SUCCESS;
+            // A closed stdout (piped into `head -1`, which has quit) is no failure.
+            return match writeln!(std::io::stdout(), "{HELP}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
         }
         Ok(o) => o,
         Err(msg) => {
@@ -619,6 +625,23 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(left.len(), 0, "{left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `fetch_many --help | grep timeout`, `| head -1`.
+    #[test]
+    fn help_goes_to_stdout() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::help_goes_to_stdout";
+        let within = Duration::from_secs(20);
+        let help = run(test, &["--help"], None, Stdout::Read, within);
+        assert_eq!(help.code, Some(0));
+        assert_eq!(
+            (help.stdout, help.stderr),
+            (format!("{}\n", super::HELP), String::new())
+        );
+        let closed = run(test, &["-h"], None, Stdout::Closed, within);
+        assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
     }
 
     /// `fetch_many --out DIR ... | head -1`: the files are what was asked for.

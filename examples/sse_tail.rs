@@ -95,12 +95,27 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, NoRun> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(NoRun::Help) => {
-            eprintln!("{USAGE}");
-            return ExitCode::SUCCESS;
+    run_program(std::env::args().skip(1).collect())
+}
+
+/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
+/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
+fn print_out(text: &str) -> ExitCode {
+    match writeln!(std::io::stdout(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// The program, with its arguments (without the program's name).
+fn run_program(args: Vec<String>) -> ExitCode {
+    let args = match parse_args(args) {
+        Ok(args) => args,
+        Err(NoRun::Help) => return print_out(USAGE),
         Err(NoRun::Bad(message)) => {
             eprintln!("{message}");
             return ExitCode::from(2);
@@ -248,6 +263,23 @@ mod tests {
     use ureq_futures::FuturesSession;
 
     use super::reconnect_line;
+
+    /// `sse_tail --help | grep json`, `| head -1`.
+    #[test]
+    fn help_goes_to_stdout() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::help_goes_to_stdout";
+        let within = Duration::from_secs(20);
+        let help = run(test, &["--help"], None, Stdout::Read, within);
+        assert_eq!(help.code, Some(0));
+        assert_eq!(
+            (help.stdout, help.stderr),
+            (format!("{}\n", super::USAGE), String::new())
+        );
+        let closed = run(test, &["-h"], None, Stdout::Closed, within);
+        assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
+    }
 
     #[test]
     fn unknown_options_and_a_second_url_are_refused() {
