@@ -54,18 +54,31 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             .extend((0..20).map(|i| format!("{base}/item/{i}?delay_ms={}", (i * 37) % 400)));
     }
     if opts.urls.is_empty() && !std::io::stdin().is_terminal() {
-        for line in std::io::stdin().lock().lines() {
-            let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-            let url = line.trim();
-            if !url.is_empty() && !url.starts_with('#') {
-                opts.urls.push(url.to_string());
-            }
-        }
+        opts.urls = urls_from(std::io::stdin().lock())?;
     }
     if opts.urls.is_empty() {
         return Err(HELP.into());
     }
     Ok(opts)
+}
+
+/// The URLs of a list, one a line; blank lines and lines starting with `#` are skipped.
+fn urls_from(input: impl BufRead) -> Result<Vec<String>, String> {
+    let mut urls = Vec::new();
+    for (n, line) in input.split(b'\n').enumerate() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        let line = std::str::from_utf8(&line).map_err(|e| {
+            format!(
+                "stdin, line {}: not UTF-8 text ({e}): a URL's other bytes are percent-encoded",
+                n + 1
+            )
+        })?;
+        let url = line.trim();
+        if !url.is_empty() && !url.starts_with('#') {
+            urls.push(url.to_string());
+        }
+    }
+    Ok(urls)
 }
 
 /// The options given on the command line, and whether `--demo` was among them.
@@ -531,6 +544,26 @@ mod tests {
         assert_eq!(file_name(7, "https://h"), "007-index.html");
         assert_eq!(file_name(12, "http://h/../..%2Fetc"), "012-_2Fetc");
         assert_eq!(file_name(1, "http://h/a b"), "001-a_b");
+    }
+
+    #[test]
+    fn a_url_list_that_is_not_utf8_is_refused_at_its_line() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::a_url_list_that_is_not_utf8_is_refused_at_its_line";
+        let list = &b"# mirrors\nhttp://a/x\n\n  http://b/y \r\nhttp://c/caf\xe9\n"[..];
+        let ran = run(test, &[], Some(list), Stdout::Read, Duration::from_secs(20));
+        assert_eq!(ran.code, Some(2));
+        assert_eq!(
+            ran.stderr,
+            "stdin, line 5: not UTF-8 text (incomplete utf-8 byte sequence from index 12): a \
+             URL's other bytes are percent-encoded\n"
+        );
+        let list = &b"# mirrors\nhttp://a/x\n\n  http://b/y \r\nhttp://c/caf%E9"[..];
+        assert_eq!(
+            super::urls_from(list).unwrap(),
+            ["http://a/x", "http://b/y", "http://c/caf%E9"]
+        );
     }
 
     #[test]
