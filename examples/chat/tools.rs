@@ -175,43 +175,51 @@ fn run(client: &dyn ChatClient, prompt: &str) -> Result<String, Box<dyn std::err
     Err(format!("no answer after {MAX_ROUNDS} rounds of tool calls").into())
 }
 
-/// Evaluates `+ - * /` and parentheses over decimal numbers; `None` for anything else.
+/// Evaluates `+ - * /` and parentheses over decimal numbers; `None` for anything else, and for
+/// parentheses and signs nested deeper than [`MAX_DEPTH`] (the expression comes from the model).
 fn calculate(expression: &str) -> Option<f64> {
     let tokens: Vec<char> = expression.chars().filter(|c| !c.is_whitespace()).collect();
     let mut at = 0;
-    let value = sum(&tokens, &mut at)?;
+    let value = sum(&tokens, &mut at, 0)?;
     (at == tokens.len() && value.is_finite()).then_some(value)
 }
 
-fn sum(t: &[char], at: &mut usize) -> Option<f64> {
-    let mut value = product(t, at)?;
+/// The deepest nesting of parentheses and signs [`calculate`] takes: each level is a call on
+/// the stack, which a few hundred thousand would overflow.
+const MAX_DEPTH: usize = 100;
+
+fn sum(t: &[char], at: &mut usize, depth: usize) -> Option<f64> {
+    let mut value = product(t, at, depth)?;
     while let Some(&op @ ('+' | '-')) = t.get(*at) {
         *at += 1;
-        let rhs = product(t, at)?;
+        let rhs = product(t, at, depth)?;
         value = if op == '+' { value + rhs } else { value - rhs };
     }
     Some(value)
 }
 
-fn product(t: &[char], at: &mut usize) -> Option<f64> {
-    let mut value = factor(t, at)?;
+fn product(t: &[char], at: &mut usize, depth: usize) -> Option<f64> {
+    let mut value = factor(t, at, depth)?;
     while let Some(&op @ ('*' | '/')) = t.get(*at) {
         *at += 1;
-        let rhs = factor(t, at)?;
+        let rhs = factor(t, at, depth)?;
         value = if op == '*' { value * rhs } else { value / rhs };
     }
     Some(value)
 }
 
-fn factor(t: &[char], at: &mut usize) -> Option<f64> {
+fn factor(t: &[char], at: &mut usize, depth: usize) -> Option<f64> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     match t.get(*at)? {
         '-' => {
             *at += 1;
-            factor(t, at).map(|v| -v)
+            factor(t, at, depth + 1).map(|v| -v)
         }
         '(' => {
             *at += 1;
-            let value = sum(t, at)?;
+            let value = sum(t, at, depth + 1)?;
             (t.get(*at) == Some(&')')).then(|| *at += 1)?;
             Some(value)
         }
@@ -244,6 +252,20 @@ mod tests {
         let answer = run(test, &["What is 6 * 7?"], None, Stdout::Read, within);
         assert_eq!(answer.code, Some(0), "{}", answer.stderr);
         assert!(answer.stdout.contains("42"), "{}", answer.stdout);
+    }
+
+    #[test]
+    fn the_calculator_refuses_nesting_too_deep_for_its_stack() {
+        let deep = 200_000;
+        assert_eq!(calculate(&format!("{}1", "-".repeat(deep))), None);
+        let parens = format!("{}1{}", "(".repeat(deep), ")".repeat(deep));
+        assert_eq!(calculate(&parens), None);
+        // Within the limit, nesting is arithmetic as usual.
+        assert_eq!(calculate(&format!("{}7", "-".repeat(100))), Some(7.0));
+        assert_eq!(
+            calculate(&format!("{}7{}", "(".repeat(99), ")".repeat(99))),
+            Some(7.0)
+        );
     }
 
     #[test]
