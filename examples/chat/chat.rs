@@ -215,7 +215,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         match name.as_str() {
             "-h" | "--help" => return Err(String::new()),
             "--provider" => opts.provider = Some(Provider::parse(&value()?)?),
-            "--model" => opts.model = Some(value()?),
+            // An empty one (`--model "$UNSET"`) would be sent as it is, or taken for none.
+            "--model" => opts.model = Some(not_empty(&name, value()?)?),
             "--temperature" => {
                 let text = value()?;
                 let t: f64 = text
@@ -225,13 +226,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                     .ok_or_else(|| format!("--temperature: not a number: {text}"))?;
                 opts.temperature = Some(t);
             }
-            "--base-url" => opts.base_url = Some(value()?),
+            "--base-url" => opts.base_url = Some(not_empty(&name, value()?)?),
             "--system" => opts.system = Some(value()?),
             "--demo" => opts.demo = true,
             _ => return Err(format!("unknown option {name}")),
         }
     }
     Ok(opts)
+}
+
+/// `value`, unless it is empty or blank: then the usage error of option `name`.
+fn not_empty(name: &str, value: String) -> Result<String, String> {
+    match value.trim().is_empty() {
+        true => Err(format!("{name} needs a value")),
+        false => Ok(value),
+    }
 }
 
 /// Why a turn stopped early.
@@ -796,6 +805,29 @@ mod tests {
         assert_eq!(chat.messages().len(), 2);
         let answer = String::from_utf8(out).unwrap();
         assert!(answer.contains("\"what is a café?\""), "{answer}");
+    }
+
+    #[test]
+    fn an_empty_model_or_base_url_is_a_usage_error() {
+        let parse = |args: &[&str]| super::parse_args(args.iter().map(|a| a.to_string())).err();
+        assert_eq!(
+            parse(&["--base-url=", "hi"]).as_deref(),
+            Some("--base-url needs a value")
+        );
+        assert_eq!(
+            parse(&["--base-url", " ", "hi"]).as_deref(),
+            Some("--base-url needs a value")
+        );
+        assert_eq!(
+            parse(&["--model", "", "hi"]).as_deref(),
+            Some("--model needs a value")
+        );
+        // An empty system prompt is one.
+        assert_eq!(parse(&["--system=", "hi"]), None);
+        assert_eq!(
+            parse(&["--model", "m", "--base-url", "http://h/v1", "hi"]),
+            None
+        );
     }
 
     /// A base URL on 127.0.0.1 where nothing listens.
