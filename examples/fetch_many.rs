@@ -179,20 +179,27 @@ fn run_program(args: Vec<String>) -> ExitCode {
             .build();
         return download_all(&session, &opts.urls, dir, &mut std::io::stdout().lock());
     }
+    // As for downloads: `timeout` bounds the wait for the headers, `read_timeout` each silence
+    // of the body.
     let session = FuturesSession::builder()
         .max_workers(opts.workers)
         .timeout(opts.timeout)
+        .read_timeout(opts.timeout)
         .build();
     let start = Instant::now();
     let handles: Vec<_> = opts
         .urls
         .iter()
         .map(|url| {
-            // The hook runs on the worker once the body is in; the time printed is when
-            // `as_completed` yields the result, since the start.
-            session
-                .get(url)
-                .send_with(|resp| Ok((resp.status(), resp.bytes().len())))
+            // The body is counted on the worker as it streams, not held (a buffered body stops
+            // at `max_body_size`); the time printed is when `as_completed` yields the result,
+            // since the start.
+            let (fetch, url) = (session.clone(), url.clone());
+            session.submit(move |_| {
+                let mut body = fetch.get(url).send_streaming().result()?;
+                let size = std::io::copy(&mut body, &mut std::io::sink())?;
+                Ok((body.status(), size as usize))
+            })
         })
         .collect();
     let progress = std::io::stderr().is_terminal();
@@ -675,6 +682,25 @@ mod tests {
         );
         let closed = run(test, &["-h"], None, Stdout::Closed, within);
         assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
+    }
+
+    /// A body is counted, not held: no size is too large.
+    #[test]
+    fn a_body_over_ten_mib_is_counted() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let size = 11 << 20;
+        let server = support::TestServer::start(move |_| support::Reply::ok(vec![b'a'; size]));
+        let url = server.url_for("/big.bin");
+        let test = "tests::a_body_over_ten_mib_is_counted";
+        let ran = run(test, &[&url], None, Stdout::Read, Duration::from_secs(30));
+        assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+        assert!(
+            ran.stdout.starts_with(&format!("200  {size:>9} B  ")),
+            "{}",
+            ran.stdout
+        );
+        assert!(ran.stdout.trim_end().ends_with(&url), "{}", ran.stdout);
     }
 
     /// `fetch_many --out DIR ... | head -1`: the files are what was asked for.
