@@ -467,6 +467,12 @@ impl Target {
             Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
                 format!("{e} (server: {})", self.base_url)
             }
+            // The library's message names a setting of its own; this program has none.
+            Failure::Chat(Error::UnexpectedContentType(ct)) => format!(
+                "the server at {} answered {}, not a stream of the answer (text/event-stream)",
+                self.base_url,
+                ct.as_deref().unwrap_or("without a content type")
+            ),
             Failure::Chat(e) => e.to_string(),
             Failure::Output(e) => format!("writing the answer: {e}"),
         };
@@ -477,6 +483,7 @@ impl Target {
                 .map(|hint| format!("hint: {hint}: set {}", self.provider.key_vars()))
                 .or_else(|| (e.status == 404).then(|| self.not_found_hint(&e.body))?),
             Failure::Chat(e) if unreachable(e) => Some(self.reach_hint()),
+            Failure::Chat(Error::UnexpectedContentType(ct)) => Some(self.not_a_stream_hint(ct)),
             _ => None,
         };
         (format!("error: {one_line}"), hint)
@@ -503,6 +510,26 @@ impl Target {
         Some(format!(
             "hint: OpenAI-compatible servers answer under /v1: set {setting} to {base}/v1"
         ))
+    }
+
+    /// What an answer that is not an event stream says about the base URL.
+    fn not_a_stream_hint(&self, content_type: &Option<String>) -> String {
+        let html = content_type
+            .as_deref()
+            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("text/html"));
+        match html {
+            true => format!(
+                "hint: a web page answered: {} is not the API's base URL (or a proxy or login \
+                 page stands in front of it)",
+                self.base_url
+            ),
+            false => format!(
+                "hint: check that {} is the base URL of a chat API for --provider {}, and that \
+                 it streams its answers",
+                self.base_url,
+                self.provider.name()
+            ),
+        }
     }
 
     /// The fix for a server that could not be reached, by where its URL came from.
@@ -885,6 +912,41 @@ mod tests {
         // Other failures get no such hint.
         let (_, hint) = target(BaseFrom::Variable).describe(&Failure::Chat(Error::Cancelled));
         assert_eq!(hint, None);
+    }
+
+    #[test]
+    fn an_answer_that_is_not_a_stream_names_the_server_and_what_it_sent() {
+        let target = Target {
+            provider: Provider::OpenAI,
+            model: "m".into(),
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            base_from: BaseFrom::Option,
+            has_key: false,
+        };
+        let failure =
+            |ct: Option<&str>| Failure::Chat(Error::UnexpectedContentType(ct.map(String::from)));
+        let (error, hint) = target.describe(&failure(Some("text/html; charset=utf-8")));
+        assert_eq!(
+            error,
+            "error: the server at http://127.0.0.1:8080/v1 answered text/html; charset=utf-8, \
+             not a stream of the answer (text/event-stream)"
+        );
+        assert_eq!(
+            hint.unwrap(),
+            "hint: a web page answered: http://127.0.0.1:8080/v1 is not the API's base URL (or a \
+             proxy or login page stands in front of it)"
+        );
+        let (error, hint) = target.describe(&failure(None));
+        assert_eq!(
+            error,
+            "error: the server at http://127.0.0.1:8080/v1 answered without a content type, not \
+             a stream of the answer (text/event-stream)"
+        );
+        assert_eq!(
+            hint.unwrap(),
+            "hint: check that http://127.0.0.1:8080/v1 is the base URL of a chat API for \
+             --provider openai, and that it streams its answers"
+        );
     }
 
     #[test]
