@@ -153,7 +153,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
         match session.get(&url).events().result() {
             Ok(stream) => Box::new(stream),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", describe(&e, &url));
                 return ExitCode::FAILURE;
             }
         }
@@ -163,7 +163,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
         let event = match event {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", describe(&e, &url));
                 return ExitCode::FAILURE;
             }
         };
@@ -186,6 +186,20 @@ fn run_program(args: Vec<String>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The message of `e`, an error of the stream from `url`. An answer that is not an event stream
+/// says which URL sent what (the library's message names neither, and points to a setting this
+/// program does not have).
+fn describe(e: &Error, url: &str) -> String {
+    match e {
+        Error::UnexpectedContentType(ct) => format!(
+            "{} answered {}, not an event stream (text/event-stream): check the URL",
+            ureq_futures::redact_url(url),
+            ct.as_deref().unwrap_or("without a content type")
+        ),
+        e => e.to_string(),
+    }
 }
 
 /// A local server streaming ten ticks, 300 ms apart.
@@ -263,6 +277,29 @@ mod tests {
     use ureq_futures::FuturesSession;
 
     use super::reconnect_line;
+
+    #[test]
+    fn a_page_that_is_not_an_event_stream_is_named_with_what_it_sent() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let server = support::TestServer::start(|_| {
+            support::Reply::ok("<html>sign in</html>").content_type("text/html")
+        });
+        let url = server.url_for("/events");
+        let test = "tests::a_page_that_is_not_an_event_stream_is_named_with_what_it_sent";
+        for args in [vec![url.as_str()], vec!["--reconnect", url.as_str()]] {
+            let ran = run(test, &args, None, Stdout::Read, Duration::from_secs(20));
+            assert_eq!(ran.code, Some(1), "{args:?}");
+            assert_eq!(
+                ran.stderr,
+                format!(
+                    "error: {url} answered text/html, not an event stream (text/event-stream): \
+                     check the URL\n"
+                ),
+                "{args:?}"
+            );
+        }
+    }
 
     /// `sse_tail --help | grep json`, `| head -1`.
     #[test]
