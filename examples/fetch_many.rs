@@ -9,7 +9,8 @@
 //!
 //! Options: `--workers N` (default 8), `--timeout SECONDS` (default 30), `--demo`, `--out DIR`.
 //! Each URL's status is printed; one outside 2xx counts as failed, as an error does (the exit
-//! status is then 1).
+//! status is then 1). Piped into a reader that quits (`| head -1`), the program ends quietly,
+//! with status 0.
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
 //! behind), with one progress bar per file and one for the total on a terminal
@@ -213,8 +214,15 @@ fn run_program(args: Vec<String>) -> ExitCode {
         }
         let (line, failed) = outcome(&result, elapsed, &opts.urls[i]);
         failures += usize::from(failed);
-        if writeln!(stdout, "{line}").is_err() {
-            return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
+        match writeln!(stdout, "{line}") {
+            Ok(()) => {}
+            // Piped into `head -1`, which has quit: the lines were the output, and it wants
+            // no more of them.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: writing to stdout: {e}");
+                return ExitCode::FAILURE;
+            }
         }
         if progress {
             let width = 30;
@@ -701,6 +709,28 @@ mod tests {
             ran.stdout
         );
         assert!(ran.stdout.trim_end().ends_with(&url), "{}", ran.stdout);
+    }
+
+    /// `fetch_many URL... | head -1` ends quietly, as the other examples do.
+    #[test]
+    fn a_closed_stdout_ends_the_fetches_quietly() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::a_closed_stdout_ends_the_fetches_quietly";
+        let ran = run(
+            test,
+            &["--demo"],
+            None,
+            Stdout::Closed,
+            Duration::from_secs(20),
+        );
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+        assert!(
+            ran.stderr.starts_with("demo: serving 20 paths"),
+            "{}",
+            ran.stderr
+        );
     }
 
     /// `fetch_many --out DIR ... | head -1`: the files are what was asked for.
