@@ -101,6 +101,11 @@ fn options_from(args: impl IntoIterator<Item = String>) -> Result<(Options, bool
             "--timeout" => {
                 let v = args.next().ok_or("--timeout needs seconds")?;
                 let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
+                if secs > 0.0 && Duration::try_from_secs_f64(secs).is_err() {
+                    return Err(format!(
+                        "bad --timeout {v:?}: more seconds than a timeout holds (86400 is a day)"
+                    ));
+                }
                 opts.timeout = Duration::try_from_secs_f64(secs)
                     .ok()
                     .filter(|t| !t.is_zero())
@@ -612,6 +617,23 @@ mod tests {
             .err()
             .expect("accepted");
         assert!(zero.contains("--timeout"), "{zero}");
+        // Too large for a timeout is not "not above 0".
+        for huge in ["1e300", "inf"] {
+            assert_eq!(
+                parse(&["--timeout", huge, "http://h/"]).err().as_deref(),
+                Some(
+                    format!(
+                        "bad --timeout {huge:?}: more seconds than a timeout holds (86400 is a \
+                         day)"
+                    )
+                    .as_str()
+                )
+            );
+        }
+        assert_eq!(
+            parse(&["--timeout", "NaN", "http://h/"]).err().as_deref(),
+            Some("bad --timeout \"NaN\": a number of seconds above 0")
+        );
     }
 
     #[test]
