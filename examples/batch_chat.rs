@@ -17,7 +17,7 @@
 #[path = "chat/demo.rs"]
 mod demo;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -70,11 +70,18 @@ fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comm
 }
 
 fn main() -> ExitCode {
-    let named = match parse_args(std::env::args_os().skip(1)) {
+    run_program(std::env::args_os().skip(1).collect())
+}
+
+/// The program, with its arguments (without the program's name).
+fn run_program(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let named = match parse_args(args) {
         Ok(Command::Run(named)) => named,
         Ok(Command::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+            return match print_out(USAGE) {
+                Err(e) => e.report(),
+                Ok(()) => ExitCode::SUCCESS,
+            }
         }
         Err(message) => {
             eprintln!("error: {message}\n\n{USAGE}");
@@ -83,15 +90,50 @@ fn main() -> ExitCode {
     };
     match batch(named) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Output(e)) => e.report(),
+        Err(Failure::Batch(e)) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
+/// Why the program failed.
+enum Failure {
+    /// Running the batch failed.
+    Batch(Error),
+    /// Writing to stdout failed.
+    Output(OutputError),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Batch(e)
+    }
+}
+
+/// Writing to stdout failed.
+struct OutputError(std::io::Error);
+
+impl OutputError {
+    /// A closed stdout (piped into `head -1`, which has quit) ends the program quietly, as it
+    /// would have ended anyway; another failure is reported.
+    fn report(self) -> ExitCode {
+        if self.0.kind() == std::io::ErrorKind::BrokenPipe {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("error: writing to stdout: {}", self.0);
+        ExitCode::FAILURE
+    }
+}
+
+/// Writes `text` and a line break to stdout.
+fn print_out(text: &str) -> Result<(), OutputError> {
+    writeln!(std::io::stdout(), "{text}").map_err(OutputError)
+}
+
 /// Runs the batch twice into `named`, or into the default file started afresh.
-fn batch(named: Option<PathBuf>) -> Result<(), Error> {
+fn batch(named: Option<PathBuf>) -> Result<(), Failure> {
     // A fresh start unless a file was named (then an earlier run is resumed).
     let out = match named {
         Some(path) => path,
@@ -105,20 +147,22 @@ fn batch(named: Option<PathBuf>) -> Result<(), Error> {
     // A bar only on a terminal: in a log its redraws would be one endless line.
     let runs = run(&out, std::io::stderr().is_terminal())?;
     let first = runs.first;
-    println!(
+    print_out(&format!(
         "first run: {} answered, {} failed, {} skipped in {:.1?} ({} rate-limit pauses)",
         first.answered,
         first.failed,
         first.skipped,
         started.elapsed(),
         runs.pauses
-    );
-    println!(
+    ))
+    .map_err(Failure::Output)?;
+    print_out(&format!(
         "second run: {} answered, {} skipped (already in {})",
         runs.second.answered,
         runs.second.skipped,
         out.display()
-    );
+    ))
+    .map_err(Failure::Output)?;
     Ok(())
 }
 
@@ -174,6 +218,18 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Command, String> {
         parse_args(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn help_into_a_closed_pipe_ends_quietly() {
+        use support::program::{as_program, run, Stdout};
+        as_program(|args| run_program(args.into_iter().map(Into::into).collect()));
+        let test = "tests::help_into_a_closed_pipe_ends_quietly";
+        let within = Duration::from_secs(30);
+        let help = run(test, &["--help"], None, Stdout::Closed, within);
+        assert_eq!((help.code, help.stderr.as_str()), (Some(0), ""));
+        let help = run(test, &["-h"], None, Stdout::Read, within);
+        assert_eq!((help.code, help.stdout), (Some(0), format!("{USAGE}\n")));
     }
 
     #[test]

@@ -9,19 +9,29 @@
 //!
 //! Options: `--workers N` (default 8), `--timeout SECONDS` (default 30), `--demo`, `--out DIR`.
 //! Each URL's status is printed; one outside 2xx counts as failed, as an error does (the exit
-//! status is then 1).
+//! status is then 1). Piped into a reader that quits (`| head -1`), the program ends quietly,
+//! with status 0.
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
 //! behind), with one progress bar per file and one for the total on a terminal
-//! (`Pending::progress`), and each file's line on stdout as it ends.
+//! (`Pending::progress`), and each file's line on stdout as it ends. Ctrl-C cancels the
+//! downloads still running, removes their part files and ends the program (exit status 130); a
+//! second Ctrl-C ends it at once.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+// Ctrl-C without a crate of its own: the chat example's handler; this example uses only part
+// of it.
+#[allow(dead_code)]
+#[path = "chat/ctrl_c.rs"]
+mod ctrl_c;
 use ureq_futures::{as_completed, FuturesSession};
 
 struct Options {
@@ -33,8 +43,8 @@ struct Options {
     help: bool,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let (mut opts, demo) = options_from(std::env::args().skip(1))?;
+fn parse_args(args: Vec<String>) -> Result<Options, String> {
+    let (mut opts, demo) = options_from(args)?;
     if opts.help {
         return Ok(opts);
     }
@@ -45,18 +55,31 @@ fn parse_args() -> Result<Options, String> {
             .extend((0..20).map(|i| format!("{base}/item/{i}?delay_ms={}", (i * 37) % 400)));
     }
     if opts.urls.is_empty() && !std::io::stdin().is_terminal() {
-        for line in std::io::stdin().lock().lines() {
-            let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-            let url = line.trim();
-            if !url.is_empty() && !url.starts_with('#') {
-                opts.urls.push(url.to_string());
-            }
-        }
+        opts.urls = urls_from(std::io::stdin().lock())?;
     }
     if opts.urls.is_empty() {
         return Err(HELP.into());
     }
     Ok(opts)
+}
+
+/// The URLs of a list, one a line; blank lines and lines starting with `#` are skipped.
+fn urls_from(input: impl BufRead) -> Result<Vec<String>, String> {
+    let mut urls = Vec::new();
+    for (n, line) in input.split(b'\n').enumerate() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        let line = std::str::from_utf8(&line).map_err(|e| {
+            format!(
+                "stdin, line {}: not UTF-8 text ({e}): a URL's other bytes are percent-encoded",
+                n + 1
+            )
+        })?;
+        let url = line.trim();
+        if !url.is_empty() && !url.starts_with('#') {
+            urls.push(url.to_string());
+        }
+    }
+    Ok(urls)
 }
 
 /// The options given on the command line, and whether `--demo` was among them.
@@ -78,6 +101,11 @@ fn options_from(args: impl IntoIterator<Item = String>) -> Result<(Options, bool
             "--timeout" => {
                 let v = args.next().ok_or("--timeout needs seconds")?;
                 let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
+                if secs > 0.0 && Duration::try_from_secs_f64(secs).is_err() {
+                    return Err(format!(
+                        "bad --timeout {v:?}: more seconds than a timeout holds (86400 is a day)"
+                    ));
+                }
                 opts.timeout = Duration::try_from_secs_f64(secs)
                     .ok()
                     .filter(|t| !t.is_zero())
@@ -112,10 +140,25 @@ const HELP: &str = "usage: fetch_many [--workers N] [--timeout SECONDS] [--demo]
                     URLs come from the arguments, or one per line on stdin; --demo needs no network.";
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
+    run_program(std::env::args().skip(1).collect())
+}
+
+/// Set by Ctrl-C during the downloads of `--out`: they are cancelled and their part files
+/// removed before the program ends.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The program, with its arguments (without the program's name).
+fn run_program(args: Vec<String>) -> ExitCode {
+    let opts = match parse_args(args) {
         Ok(o) if o.help => {
-            eprintln!("{HELP}");
-            return ExitCode::SUCCESS;
+            // A closed stdout (piped into `head -1`, which has quit) is no failure.
+            return match writeln!(std::io::stdout(), "{HELP}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
         }
         Ok(o) => o,
         Err(msg) => {
@@ -124,6 +167,16 @@ fn main() -> ExitCode {
         }
     };
     if let Some(dir) = &opts.out {
+        // Ctrl-C cancels the downloads, so that no part file is left; a second one ends the
+        // program at once.
+        let caught = ctrl_c::on_ctrl_c(|| {
+            if STOP.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        });
+        if let Err(e) = caught {
+            eprintln!("note: Ctrl-C will end the program without removing the part files: {e}");
+        }
         // A download's `timeout` bounds the wait for the headers; `read_timeout` its silences.
         let session = FuturesSession::builder()
             .max_workers(opts.workers)
@@ -132,20 +185,27 @@ fn main() -> ExitCode {
             .build();
         return download_all(&session, &opts.urls, dir, &mut std::io::stdout().lock());
     }
+    // As for downloads: `timeout` bounds the wait for the headers, `read_timeout` each silence
+    // of the body.
     let session = FuturesSession::builder()
         .max_workers(opts.workers)
         .timeout(opts.timeout)
+        .read_timeout(opts.timeout)
         .build();
     let start = Instant::now();
     let handles: Vec<_> = opts
         .urls
         .iter()
         .map(|url| {
-            // The hook runs on the worker once the body is in; the time printed is when
-            // `as_completed` yields the result, since the start.
-            session
-                .get(url)
-                .send_with(|resp| Ok((resp.status(), resp.bytes().len())))
+            // The body is counted on the worker as it streams, not held (a buffered body stops
+            // at `max_body_size`); the time printed is when `as_completed` yields the result,
+            // since the start.
+            let (fetch, url) = (session.clone(), url.clone());
+            session.submit(move |_| {
+                let mut body = fetch.get(url).send_streaming().result()?;
+                let size = std::io::copy(&mut body, &mut std::io::sink())?;
+                Ok((body.status(), size as usize))
+            })
         })
         .collect();
     let progress = std::io::stderr().is_terminal();
@@ -159,8 +219,15 @@ fn main() -> ExitCode {
         }
         let (line, failed) = outcome(&result, elapsed, &opts.urls[i]);
         failures += usize::from(failed);
-        if writeln!(stdout, "{line}").is_err() {
-            return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
+        match writeln!(stdout, "{line}") {
+            Ok(()) => {}
+            // Piped into `head -1`, which has quit: the lines were the output, and it wants
+            // no more of them.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: writing to stdout: {e}");
+                return ExitCode::FAILURE;
+            }
         }
         if progress {
             let width = 30;
@@ -206,6 +273,9 @@ fn outcome(
     }
 }
 
+/// The longest part of a file name taken from a URL, in bytes.
+const MAX_NAME: usize = 120;
+
 /// The file name for the `i`th URL: its last path segment (or `index.html`), made safe, after
 /// the index (two URLs may end alike).
 fn file_name(i: usize, url: &str) -> String {
@@ -224,7 +294,9 @@ fn file_name(i: usize, url: &str) -> String {
             }
         })
         .collect();
-    let safe = safe.trim_start_matches('.');
+    // File systems take names of up to 255 bytes, the part file's suffix included: a long
+    // segment keeps its end, where the extension is (`safe` is ASCII).
+    let safe = safe[safe.len().saturating_sub(MAX_NAME)..].trim_start_matches('.');
     format!(
         "{i:03}-{}",
         if safe.is_empty() { "index.html" } else { safe }
@@ -259,7 +331,7 @@ fn show(bar: &ProgressBar, p: ureq_futures::Progress) {
 
 /// Downloads every URL into `dir`, one progress bar per file and one for the total (on a
 /// terminal), and writes each file's outcome to `out` as it ends, as the run without `--out`
-/// does.
+/// does (until a write fails: the downloads go on).
 fn download_all(
     session: &FuturesSession,
     urls: &[String],
@@ -287,7 +359,17 @@ fn download_all(
         .collect();
     let start = Instant::now();
     let mut failures = 0;
+    let mut lines = Some(out);
     loop {
+        if STOP.load(Ordering::Relaxed) {
+            // Each cancelled download removes its part file as its worker ends.
+            let left = jobs.iter().filter(|(_, job)| job.is_some()).count();
+            session.shutdown_now();
+            session.join();
+            total_bar.abandon_with_message("stopped");
+            eprintln!("stopped: {left} downloads cancelled, their part files removed");
+            return ExitCode::from(130);
+        }
         let (mut done, mut total) = (0, 0);
         for (i, (bar, job)) in jobs.iter_mut().enumerate() {
             let Some(pending) = job else {
@@ -315,8 +397,15 @@ fn download_all(
                 let elapsed = start.elapsed().as_secs_f64() * 1000.0;
                 let (line, failed) = outcome(&result, elapsed, &urls[i]);
                 failures += usize::from(failed);
-                if bars.suspend(|| writeln!(out, "{line}")).is_err() {
-                    return ExitCode::FAILURE; // stdout closed (e.g. piped into `head`)
+                // The files are what was asked for: a closed stdout (piped into `head`) stops
+                // the lines, not the downloads.
+                if let Some(to) = lines.as_mut() {
+                    if let Err(e) = bars.suspend(|| writeln!(to, "{line}")) {
+                        if e.kind() != std::io::ErrorKind::BrokenPipe {
+                            eprintln!("note: writing to stdout failed, the downloads go on: {e}");
+                        }
+                        lines = None;
+                    }
                 }
             }
             done += bar.position();
@@ -478,6 +567,38 @@ mod tests {
     }
 
     #[test]
+    fn a_url_list_that_is_not_utf8_is_refused_at_its_line() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::a_url_list_that_is_not_utf8_is_refused_at_its_line";
+        let list = &b"# mirrors\nhttp://a/x\n\n  http://b/y \r\nhttp://c/caf\xe9\n"[..];
+        let ran = run(test, &[], Some(list), Stdout::Read, Duration::from_secs(20));
+        assert_eq!(ran.code, Some(2));
+        assert_eq!(
+            ran.stderr,
+            "stdin, line 5: not UTF-8 text (incomplete utf-8 byte sequence from index 12): a \
+             URL's other bytes are percent-encoded\n"
+        );
+        let list = &b"# mirrors\nhttp://a/x\n\n  http://b/y \r\nhttp://c/caf%E9"[..];
+        assert_eq!(
+            super::urls_from(list).unwrap(),
+            ["http://a/x", "http://b/y", "http://c/caf%E9"]
+        );
+    }
+
+    #[test]
+    fn a_long_last_segment_gives_a_name_the_file_system_takes() {
+        let url = format!("http://h/{}.bin", "x".repeat(400));
+        let name = file_name(3, &url);
+        assert_eq!(name, format!("003-{}.bin", "x".repeat(116)));
+        // The part file's name is longer still.
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("{name}.1.part"));
+        std::fs::File::create(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn unknown_options_and_a_zero_timeout_are_refused() {
         let parse = |args: &[&str]| options_from(args.iter().map(|a| a.to_string()));
         let (opts, demo) = parse(&["--workers", "4", "--timeout", "2.5", "http://h/"]).unwrap();
@@ -496,6 +617,23 @@ mod tests {
             .err()
             .expect("accepted");
         assert!(zero.contains("--timeout"), "{zero}");
+        // Too large for a timeout is not "not above 0".
+        for huge in ["1e300", "inf"] {
+            assert_eq!(
+                parse(&["--timeout", huge, "http://h/"]).err().as_deref(),
+                Some(
+                    format!(
+                        "bad --timeout {huge:?}: more seconds than a timeout holds (86400 is a \
+                         day)"
+                    )
+                    .as_str()
+                )
+            );
+        }
+        assert_eq!(
+            parse(&["--timeout", "NaN", "http://h/"]).err().as_deref(),
+            Some("bad --timeout \"NaN\": a number of seconds above 0")
+        );
     }
 
     #[test]
@@ -523,6 +661,122 @@ mod tests {
         }
         let (_, failed) = outcome(&Err(ureq_futures::Error::Cancelled), 1.0, "http://h/c");
         assert!(failed);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ctrl_c_during_downloads_cancels_them_and_leaves_no_part_file() {
+        use support::program::{as_program, start, Stdout};
+        as_program(super::run_program);
+        // The head and 1,000 bytes of 100,000, then nothing.
+        let server = support::TestServer::start(|_| {
+            support::Reply::stall_mid_body(vec![b'a'; 1000], 100_000)
+        });
+        let dir = std::env::temp_dir().join(format!("fetch-many-ctrl-c-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = server.url_for("/big.bin");
+        let args = ["--out", dir.to_str().unwrap(), &url];
+        let test = "tests::ctrl_c_during_downloads_cancels_them_and_leaves_no_part_file";
+        let program = start(test, &args, None, Stdout::Read);
+        let part = dir.join("000-big.bin.part");
+        let started = support::eventually(Duration::from_secs(20), || {
+            std::fs::metadata(&part).is_ok_and(|m| m.len() == 1000)
+        });
+        assert!(started, "the download did not start");
+        program.ctrl_c();
+        let ran = program.wait(Duration::from_secs(20));
+        assert_eq!(ran.code, Some(130), "{}", ran.stderr);
+        assert!(
+            ran.stderr
+                .ends_with("stopped: 1 downloads cancelled, their part files removed\n"),
+            "{}",
+            ran.stderr
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 0, "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `fetch_many --help | grep timeout`, `| head -1`.
+    #[test]
+    fn help_goes_to_stdout() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::help_goes_to_stdout";
+        let within = Duration::from_secs(20);
+        let help = run(test, &["--help"], None, Stdout::Read, within);
+        assert_eq!(help.code, Some(0));
+        assert_eq!(
+            (help.stdout, help.stderr),
+            (format!("{}\n", super::HELP), String::new())
+        );
+        let closed = run(test, &["-h"], None, Stdout::Closed, within);
+        assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
+    }
+
+    /// A body is counted, not held: no size is too large.
+    #[test]
+    fn a_body_over_ten_mib_is_counted() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let size = 11 << 20;
+        let server = support::TestServer::start(move |_| support::Reply::ok(vec![b'a'; size]));
+        let url = server.url_for("/big.bin");
+        let test = "tests::a_body_over_ten_mib_is_counted";
+        let ran = run(test, &[&url], None, Stdout::Read, Duration::from_secs(30));
+        assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+        assert!(
+            ran.stdout.starts_with(&format!("200  {size:>9} B  ")),
+            "{}",
+            ran.stdout
+        );
+        assert!(ran.stdout.trim_end().ends_with(&url), "{}", ran.stdout);
+    }
+
+    /// `fetch_many URL... | head -1` ends quietly, as the other examples do.
+    #[test]
+    fn a_closed_stdout_ends_the_fetches_quietly() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::a_closed_stdout_ends_the_fetches_quietly";
+        let ran = run(
+            test,
+            &["--demo"],
+            None,
+            Stdout::Closed,
+            Duration::from_secs(20),
+        );
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+        assert!(
+            ran.stderr.starts_with("demo: serving 20 paths"),
+            "{}",
+            ran.stderr
+        );
+    }
+
+    /// `fetch_many --out DIR ... | head -1`: the files are what was asked for.
+    #[test]
+    fn downloads_go_on_when_stdout_is_closed() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let base = start_demo_server().unwrap();
+        let dir = std::env::temp_dir().join(format!("fetch-many-closed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let urls = [format!("{base}/a"), format!("{base}/b?delay_ms=300")];
+        let args = ["--out", dir.to_str().unwrap(), &urls[0], &urls[1]];
+        let test = "tests::downloads_go_on_when_stdout_is_closed";
+        let ran = run(test, &args, None, Stdout::Closed, Duration::from_secs(20));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("001-b")).unwrap(),
+            "answered after 300 ms\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("000-a")).unwrap(),
+            "answered after 0 ms\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// With `--out`, the bars are drawn only on a terminal: every file's outcome goes to stdout

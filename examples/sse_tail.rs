@@ -95,12 +95,27 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, NoRun> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(NoRun::Help) => {
-            eprintln!("{USAGE}");
-            return ExitCode::SUCCESS;
+    run_program(std::env::args().skip(1).collect())
+}
+
+/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
+/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
+fn print_out(text: &str) -> ExitCode {
+    match writeln!(std::io::stdout(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// The program, with its arguments (without the program's name).
+fn run_program(args: Vec<String>) -> ExitCode {
+    let args = match parse_args(args) {
+        Ok(args) => args,
+        Err(NoRun::Help) => return print_out(USAGE),
         Err(NoRun::Bad(message)) => {
             eprintln!("{message}");
             return ExitCode::from(2);
@@ -138,7 +153,7 @@ fn main() -> ExitCode {
         match session.get(&url).events().result() {
             Ok(stream) => Box::new(stream),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", describe(&e, &url));
                 return ExitCode::FAILURE;
             }
         }
@@ -148,7 +163,7 @@ fn main() -> ExitCode {
         let event = match event {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", describe(&e, &url));
                 return ExitCode::FAILURE;
             }
         };
@@ -171,6 +186,20 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The message of `e`, an error of the stream from `url`. An answer that is not an event stream
+/// says which URL sent what (the library's message names neither, and points to a setting this
+/// program does not have).
+fn describe(e: &Error, url: &str) -> String {
+    match e {
+        Error::UnexpectedContentType(ct) => format!(
+            "{} answered {}, not an event stream (text/event-stream): check the URL",
+            ureq_futures::redact_url(url),
+            ct.as_deref().unwrap_or("without a content type")
+        ),
+        e => e.to_string(),
+    }
 }
 
 /// A local server streaming ten ticks, 300 ms apart.
@@ -248,6 +277,46 @@ mod tests {
     use ureq_futures::FuturesSession;
 
     use super::reconnect_line;
+
+    #[test]
+    fn a_page_that_is_not_an_event_stream_is_named_with_what_it_sent() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let server = support::TestServer::start(|_| {
+            support::Reply::ok("<html>sign in</html>").content_type("text/html")
+        });
+        let url = server.url_for("/events");
+        let test = "tests::a_page_that_is_not_an_event_stream_is_named_with_what_it_sent";
+        for args in [vec![url.as_str()], vec!["--reconnect", url.as_str()]] {
+            let ran = run(test, &args, None, Stdout::Read, Duration::from_secs(20));
+            assert_eq!(ran.code, Some(1), "{args:?}");
+            assert_eq!(
+                ran.stderr,
+                format!(
+                    "error: {url} answered text/html, not an event stream (text/event-stream): \
+                     check the URL\n"
+                ),
+                "{args:?}"
+            );
+        }
+    }
+
+    /// `sse_tail --help | grep json`, `| head -1`.
+    #[test]
+    fn help_goes_to_stdout() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run_program);
+        let test = "tests::help_goes_to_stdout";
+        let within = Duration::from_secs(20);
+        let help = run(test, &["--help"], None, Stdout::Read, within);
+        assert_eq!(help.code, Some(0));
+        assert_eq!(
+            (help.stdout, help.stderr),
+            (format!("{}\n", super::USAGE), String::new())
+        );
+        let closed = run(test, &["-h"], None, Stdout::Closed, within);
+        assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
+    }
 
     #[test]
     fn unknown_options_and_a_second_url_are_refused() {

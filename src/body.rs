@@ -74,6 +74,19 @@ impl OpeningJob {
     }
 }
 
+/// The length of `body` as its `Content-Length` announced it, if the body is not decoded on the
+/// way. ureq counts a `Content-Length: 0` as no body at all, whose length it does not give:
+/// that is an announced length of 0 all the same.
+pub(crate) fn announced_length(headers: &HeaderMap, body: &ureq::Body) -> Option<u64> {
+    body.content_length().or_else(|| {
+        let zero = headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"0");
+        let encoded = headers.contains_key(http::header::CONTENT_ENCODING);
+        (zero && !encoded).then_some(0)
+    })
+}
+
 /// Interrupts the opening job of a body when the job that reads the body is cancelled.
 struct Relay(JobHandle);
 
@@ -145,7 +158,7 @@ impl BodyReader {
         let (parts, body) = resp.into_parts();
         BodyReader {
             status: parts.status.as_u16(),
-            content_length: body.content_length(),
+            content_length: announced_length(&parts.headers, &body),
             // Made on the first read, so that a gzip body does not wait here for its first
             // bytes (see `encoding::Lazy`).
             body: phase::Placed::new(

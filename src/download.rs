@@ -90,6 +90,10 @@ pub(crate) fn run(
     path: PathBuf,
     done: Completer<Download>,
 ) {
+    if let Err(e) = check_target(&path) {
+        done.complete(Err(e));
+        return;
+    }
     let mut spec = spec;
     ask_identity_for_ranges(config, &mut spec);
     let written = execute(agent, config, spec, Budget::Stream)
@@ -199,6 +203,37 @@ impl Download {
     pub fn status(&self) -> u16 {
         self.status
     }
+}
+
+/// Refuses a target that cannot be a file, before the request is sent: an empty path, or one
+/// that names a directory (an existing one, or any path that ends with a separator). The body
+/// would be written to a part file beside it (`downloads.part`) and only the rename would fail.
+fn check_target(path: &Path) -> Result<(), Error> {
+    let refuse = |kind, why: String| Err(Error::Io(io::Error::new(kind, why)));
+    if path.as_os_str().is_empty() {
+        return refuse(
+            io::ErrorKind::InvalidInput,
+            "download to an empty path: give the path of the file to write".into(),
+        );
+    }
+    let ends_with_separator = path
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::is_separator);
+    // A symbolic link to a directory is replaced by the rename like any file.
+    let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+    if ends_with_separator || is_dir {
+        return refuse(
+            io::ErrorKind::IsADirectory,
+            format!(
+                "download to {}: the path names a directory: give the path of the file to \
+                 write, such as {}",
+                path.display(),
+                path.join("file.bin").display()
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// `<path>.part`, or `<path>.<n>.part` for `n > 0`, in the same directory (so that the rename
@@ -362,7 +397,7 @@ fn write_body(
         _ => 0,
     };
     let (parts, body) = resp.into_parts();
-    progress.start(body.content_length());
+    progress.start(crate::body::announced_length(&parts.headers, &body));
     let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions);
     let mut buf = vec![0; BLOCK];
     let mut bytes = kept;

@@ -556,6 +556,9 @@ impl RequestBuilder {
     /// until the new body is complete the old file stays intact. Two downloads to one path at
     /// once each write a part file of their own (the second `<path>.1.part`), and the one that
     /// finishes last stays under the name; a part file left by a download that died is reused.
+    /// `path` is the file's, not a directory's: a path that names a directory (or ends with a
+    /// separator, `downloads/`) is [`Error::Io`] of kind `IsADirectory`, and an empty one of kind
+    /// `InvalidInput`, before the request is sent.
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body, as much of it as
     /// arrives within the [`timeout`](RequestBuilder::timeout)) and writes nothing; so is a 416

@@ -158,7 +158,7 @@ impl Response {
         timeouts: &TimeoutSettings,
     ) -> Result<Self, Error> {
         let head = head_len(resp.get_uri(), resp.headers());
-        let announced = resp.body().content_length();
+        let announced = crate::body::announced_length(resp.headers(), resp.body());
         let mut buf = Vec::with_capacity(reserve(announced, limit) + head);
         progress.start(announced);
         let reader = resp.body_mut().with_config().limit(limit).reader();

@@ -15,7 +15,8 @@
 //! offline demo server on 127.0.0.1 that streams a made-up answer in OpenAI's protocol, so the
 //! program can be tried at once. In the chat, `/reset` forgets the history and `/exit` or
 //! Ctrl-D quits. Ctrl-C during an answer stops it and goes back to the prompt with the history as
-//! it was before the question; Ctrl-C at the prompt quits.
+//! it was before the question; Ctrl-C at the prompt quits, and so does a second Ctrl-C before the
+//! server has started to answer.
 
 mod ctrl_c;
 mod demo;
@@ -25,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ctrl_c::CtrlC;
+use ctrl_c::{CtrlC, Press};
 use ureq_futures::llm::{
     AnthropicClient, ChatClient, ClientBuilder, CohereClient, Conversation, GeminiClient,
     MistralClient, OpenAIClient, Protocol, TogetherClient,
@@ -40,7 +41,7 @@ usage: chat [OPTIONS] [PROMPT...]
 
 Streams a chat model's answer to PROMPT; without a PROMPT, reads it from stdin when stdin is
 not a terminal, else starts a multi-turn chat (/reset forgets the history, /exit or Ctrl-D quits;
-Ctrl-C stops an answer, and quits at the prompt).
+Ctrl-C stops an answer, and quits at the prompt or when pressed twice before an answer starts).
 
 options:
   --provider NAME     openai, anthropic, gemini, mistral, together or cohere
@@ -214,7 +215,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         match name.as_str() {
             "-h" | "--help" => return Err(String::new()),
             "--provider" => opts.provider = Some(Provider::parse(&value()?)?),
-            "--model" => opts.model = Some(value()?),
+            // An empty one (`--model "$UNSET"`) would be sent as it is, or taken for none.
+            "--model" => opts.model = Some(not_empty(&name, value()?)?),
             "--temperature" => {
                 let text = value()?;
                 let t: f64 = text
@@ -224,13 +226,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                     .ok_or_else(|| format!("--temperature: not a number: {text}"))?;
                 opts.temperature = Some(t);
             }
-            "--base-url" => opts.base_url = Some(value()?),
+            "--base-url" => opts.base_url = Some(not_empty(&name, value()?)?),
             "--system" => opts.system = Some(value()?),
             "--demo" => opts.demo = true,
             _ => return Err(format!("unknown option {name}")),
         }
     }
     Ok(opts)
+}
+
+/// `value`, unless it is empty or blank: then the usage error of option `name`.
+fn not_empty(name: &str, value: String) -> Result<String, String> {
+    match value.trim().is_empty() {
+        true => Err(format!("{name} needs a value")),
+        false => Ok(value),
+    }
 }
 
 /// Why a turn stopped early.
@@ -260,12 +270,27 @@ impl From<io::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args(std::env::args().skip(1)) {
-        Ok(opts) => opts,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+    run(std::env::args().skip(1).collect())
+}
+
+/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
+/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
+fn print_out(text: &str) -> ExitCode {
+    match writeln!(io::stdout(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// The program, with its arguments (without the program's name).
+fn run(args: Vec<String>) -> ExitCode {
+    let opts = match parse_args(args.into_iter()) {
+        Ok(opts) => opts,
+        Err(msg) if msg.is_empty() => return print_out(USAGE),
         Err(msg) => {
             eprintln!("error: {msg}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -274,11 +299,15 @@ fn main() -> ExitCode {
     // Ctrl-C stops the answer in progress, or ends the program when there is none.
     let ctrl_c = Arc::new(CtrlC::default());
     let on_press = Arc::clone(&ctrl_c);
-    let caught = ctrl_c::on_ctrl_c(move || {
-        if !on_press.pressed() {
+    let caught = ctrl_c::on_ctrl_c(move || match on_press.pressed() {
+        Press::Quit => {
             eprintln!();
             std::process::exit(130);
         }
+        Press::Dropping => {
+            eprintln!("\n(waiting for the server: its answer will be dropped; Ctrl-C again quits)")
+        }
+        Press::Stopped => {}
     });
     if let Err(e) = caught {
         eprintln!("note: Ctrl-C will end the program, answer or not: {e}");
@@ -388,7 +417,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        None => interactive(&mut chat, &target, &ctrl_c),
+        None => interactive(
+            &mut chat,
+            &target,
+            &ctrl_c,
+            &mut io::stdin().lock(),
+            &mut io::stdout(),
+        ),
     }
 }
 
@@ -432,6 +467,12 @@ impl Target {
             Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
                 format!("{e} (server: {})", self.base_url)
             }
+            // The library's message names a setting of its own; this program has none.
+            Failure::Chat(Error::UnexpectedContentType(ct)) => format!(
+                "the server at {} answered {}, not a stream of the answer (text/event-stream)",
+                self.base_url,
+                ct.as_deref().unwrap_or("without a content type")
+            ),
             Failure::Chat(e) => e.to_string(),
             Failure::Output(e) => format!("writing the answer: {e}"),
         };
@@ -442,6 +483,7 @@ impl Target {
                 .map(|hint| format!("hint: {hint}: set {}", self.provider.key_vars()))
                 .or_else(|| (e.status == 404).then(|| self.not_found_hint(&e.body))?),
             Failure::Chat(e) if unreachable(e) => Some(self.reach_hint()),
+            Failure::Chat(Error::UnexpectedContentType(ct)) => Some(self.not_a_stream_hint(ct)),
             _ => None,
         };
         (format!("error: {one_line}"), hint)
@@ -468,6 +510,26 @@ impl Target {
         Some(format!(
             "hint: OpenAI-compatible servers answer under /v1: set {setting} to {base}/v1"
         ))
+    }
+
+    /// What an answer that is not an event stream says about the base URL.
+    fn not_a_stream_hint(&self, content_type: &Option<String>) -> String {
+        let html = content_type
+            .as_deref()
+            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("text/html"));
+        match html {
+            true => format!(
+                "hint: a web page answered: {} is not the API's base URL (or a proxy or login \
+                 page stands in front of it)",
+                self.base_url
+            ),
+            false => format!(
+                "hint: check that {} is the base URL of a chat API for --provider {}, and that \
+                 it streams its answers",
+                self.base_url,
+                self.provider.name()
+            ),
+        }
     }
 
     /// The fix for a server that could not be reached, by where its URL came from.
@@ -532,8 +594,14 @@ fn key_hint(status: u16, body: &str, has_key: bool) -> Option<&'static str> {
     }
 }
 
-/// The multi-turn chat on a terminal.
-fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> ExitCode {
+/// The multi-turn chat on a terminal: the user's lines from `input`, the answers to `out`.
+fn interactive(
+    chat: &mut Conversation,
+    target: &Target,
+    ctrl_c: &CtrlC,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> ExitCode {
     eprintln!(
         "Chatting with {} ({}) at {}. /reset forgets the history, /exit or Ctrl-D quits, \
          Ctrl-C stops an answer.",
@@ -541,11 +609,11 @@ fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> Exit
         target.provider.name(),
         target.base_url
     );
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     loop {
         eprint!("> ");
-        line.clear();
-        match io::stdin().lock().read_line(&mut line) {
+        bytes.clear();
+        match input.read_until(b'\n', &mut bytes) {
             Ok(0) => {
                 eprintln!();
                 return ExitCode::SUCCESS;
@@ -556,6 +624,14 @@ fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> Exit
                 return ExitCode::FAILURE;
             }
         }
+        // A line in another encoding (a terminal set to Latin-1) is refused, not the chat.
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            eprintln!(
+                "error: that line is not UTF-8 text, so it was not sent: set the terminal's \
+                 encoding to UTF-8 and type it again"
+            );
+            continue;
+        };
         match line.trim() {
             "" => continue,
             "/exit" | "/quit" => return ExitCode::SUCCESS,
@@ -568,7 +644,7 @@ fn interactive(chat: &mut Conversation, target: &Target, ctrl_c: &CtrlC) -> Exit
                 eprintln!("unknown command {command}: /reset forgets the history, /exit quits");
                 continue;
             }
-            text => match ask(chat, text.to_string(), ctrl_c, &mut io::stdout().lock()) {
+            text => match ask(chat, text.to_string(), ctrl_c, out) {
                 Ok(()) => {}
                 Err(Failure::Stopped) => {
                     eprintln!("(stopped; the history is as it was before this question)");
@@ -644,7 +720,7 @@ mod tests {
 
     use ureq_futures::Error;
 
-    use super::{ask, key_hint, BaseFrom, CtrlC, Failure, Provider, Target};
+    use super::{ask, interactive, key_hint, BaseFrom, CtrlC, Failure, Press, Provider, Target};
     use crate::demo::DemoServer;
 
     /// Stdout for `ask` that presses Ctrl-C as the first piece of the answer arrives.
@@ -656,7 +732,11 @@ mod tests {
     impl Write for PressOnFirstPiece<'_> {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             if self.text.is_empty() {
-                assert!(self.ctrl_c.pressed(), "no answer in progress");
+                assert_eq!(
+                    self.ctrl_c.pressed(),
+                    Press::Stopped,
+                    "no answer in progress"
+                );
             }
             self.text.extend_from_slice(buf);
             Ok(buf.len())
@@ -691,13 +771,90 @@ mod tests {
         assert!(written.len() < first.len(), "{written}");
         // The stopped exchange is not in the history; the one before it is.
         assert_eq!(chat.messages().len(), 2);
-        assert!(!ctrl_c.pressed(), "back at the prompt, Ctrl-C quits");
+        assert_eq!(
+            ctrl_c.pressed(),
+            Press::Quit,
+            "back at the prompt, Ctrl-C quits"
+        );
 
         let mut out = Vec::new();
         ask(&mut chat, "and a channel?".into(), &ctrl_c, &mut out)
             .unwrap_or_else(|_| panic!("the chat did not go on"));
         assert_eq!(chat.messages().len(), 4);
         assert!(String::from_utf8(out).unwrap().contains("message 2"));
+    }
+
+    #[test]
+    fn help_and_an_answer_into_a_closed_pipe_end_quietly() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run);
+        let test = "tests::help_and_an_answer_into_a_closed_pipe_end_quietly";
+        let within = Duration::from_secs(30);
+        let help = run(test, &["--help"], None, Stdout::Closed, within);
+        assert_eq!((help.code, help.stderr.as_str()), (Some(0), ""));
+        let answer = run(test, &["--demo", "hi"], None, Stdout::Closed, within);
+        assert_eq!(answer.code, Some(0), "{}", answer.stderr);
+        assert_eq!(answer.stderr.lines().count(), 1, "{}", answer.stderr);
+        assert!(
+            answer.stderr.starts_with("note: --demo: "),
+            "{}",
+            answer.stderr
+        );
+        // Read, the usage is whole.
+        let help = run(test, &["-h"], None, Stdout::Read, within);
+        assert_eq!(
+            (help.code, help.stdout),
+            (Some(0), format!("{}\n", super::USAGE))
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_not_sent_and_the_chat_goes_on() {
+        let server = DemoServer::start(Duration::from_millis(1)).unwrap();
+        let client = OpenAIClient::builder("demo", None)
+            .base_url(server.base_url())
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let target = Target {
+            provider: Provider::OpenAI,
+            model: "demo".into(),
+            base_url: server.base_url().to_string(),
+            base_from: BaseFrom::Demo,
+            has_key: false,
+        };
+        // A line typed on a Latin-1 terminal, then one in UTF-8.
+        let mut input = &b"caf\xe9?\nwhat is a caf\xc3\xa9?\n"[..];
+        let mut out = Vec::new();
+        let code = interactive(&mut chat, &target, &CtrlC::default(), &mut input, &mut out);
+        assert_eq!(code, std::process::ExitCode::SUCCESS);
+        // Only the second line was sent, and answered.
+        assert_eq!(chat.messages().len(), 2);
+        let answer = String::from_utf8(out).unwrap();
+        assert!(answer.contains("\"what is a café?\""), "{answer}");
+    }
+
+    #[test]
+    fn an_empty_model_or_base_url_is_a_usage_error() {
+        let parse = |args: &[&str]| super::parse_args(args.iter().map(|a| a.to_string())).err();
+        assert_eq!(
+            parse(&["--base-url=", "hi"]).as_deref(),
+            Some("--base-url needs a value")
+        );
+        assert_eq!(
+            parse(&["--base-url", " ", "hi"]).as_deref(),
+            Some("--base-url needs a value")
+        );
+        assert_eq!(
+            parse(&["--model", "", "hi"]).as_deref(),
+            Some("--model needs a value")
+        );
+        // An empty system prompt is one.
+        assert_eq!(parse(&["--system=", "hi"]), None);
+        assert_eq!(
+            parse(&["--model", "m", "--base-url", "http://h/v1", "hi"]),
+            None
+        );
     }
 
     /// A base URL on 127.0.0.1 where nothing listens.
@@ -755,6 +912,41 @@ mod tests {
         // Other failures get no such hint.
         let (_, hint) = target(BaseFrom::Variable).describe(&Failure::Chat(Error::Cancelled));
         assert_eq!(hint, None);
+    }
+
+    #[test]
+    fn an_answer_that_is_not_a_stream_names_the_server_and_what_it_sent() {
+        let target = Target {
+            provider: Provider::OpenAI,
+            model: "m".into(),
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            base_from: BaseFrom::Option,
+            has_key: false,
+        };
+        let failure =
+            |ct: Option<&str>| Failure::Chat(Error::UnexpectedContentType(ct.map(String::from)));
+        let (error, hint) = target.describe(&failure(Some("text/html; charset=utf-8")));
+        assert_eq!(
+            error,
+            "error: the server at http://127.0.0.1:8080/v1 answered text/html; charset=utf-8, \
+             not a stream of the answer (text/event-stream)"
+        );
+        assert_eq!(
+            hint.unwrap(),
+            "hint: a web page answered: http://127.0.0.1:8080/v1 is not the API's base URL (or a \
+             proxy or login page stands in front of it)"
+        );
+        let (error, hint) = target.describe(&failure(None));
+        assert_eq!(
+            error,
+            "error: the server at http://127.0.0.1:8080/v1 answered without a content type, not \
+             a stream of the answer (text/event-stream)"
+        );
+        assert_eq!(
+            hint.unwrap(),
+            "hint: check that http://127.0.0.1:8080/v1 is the base URL of a chat API for \
+             --provider openai, and that it streams its answers"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Ctrl-C in the chat: while an answer streams, it stops that answer and the chat goes back to
 //! the prompt, its history as it was before the question; at the prompt, it ends the program.
+//! Before the answer starts, it has the answer dropped as it starts, and a second press ends
+//! the program (a server that does not answer would hold it up to the client's timeout).
 //!
 //! The signal is caught without a crate of its own. On Unix a SIGINT handler writes a byte to a
 //! pipe (about all a signal handler may safely do) and a thread that reads the pipe does the
@@ -38,19 +40,22 @@ impl CtrlC {
         Answer { ctrl_c: self }
     }
 
-    /// Ctrl-C was pressed: stops the answer in progress. Returns `false` when there is none,
-    /// and the program should end.
-    pub fn pressed(&self) -> bool {
+    /// Ctrl-C was pressed: stops the answer in progress, or has it dropped as it starts. Says
+    /// what to do.
+    pub fn pressed(&self) -> Press {
         let mut turn = self.lock();
         match &*turn {
-            Turn::Idle => false,
-            Turn::Waiting | Turn::StopRequested => {
+            Turn::Idle => Press::Quit,
+            Turn::Waiting => {
                 *turn = Turn::StopRequested;
-                true
+                Press::Dropping
             }
+            // The server has not answered since the first press, and may never: a request
+            // waits for its answer up to the client's timeout (two minutes by default).
+            Turn::StopRequested => Press::Quit,
             Turn::Streaming(stop) => {
                 stop.stop();
-                true
+                Press::Stopped
             }
         }
     }
@@ -58,6 +63,18 @@ impl CtrlC {
     fn lock(&self) -> MutexGuard<'_, Turn> {
         self.turn.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// What a press of Ctrl-C calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Press {
+    /// No answer is in progress, or a second press came before the answer started: end the
+    /// program.
+    Quit,
+    /// The answer has not started: it is dropped as it starts.
+    Dropping,
+    /// The answer was streaming, and is stopped.
+    Stopped,
 }
 
 /// An answer in progress: see [`CtrlC::answer`].
@@ -152,17 +169,27 @@ mod tests {
     #[test]
     fn ctrl_c_ends_the_program_only_when_no_answer_is_in_progress() {
         let ctrl_c = CtrlC::default();
-        assert!(!ctrl_c.pressed());
+        assert_eq!(ctrl_c.pressed(), Press::Quit);
         let answer = ctrl_c.answer();
         // Pressed before the answer starts: the answer is dropped as it arrives.
-        assert!(ctrl_c.pressed());
+        assert_eq!(ctrl_c.pressed(), Press::Dropping);
         assert!(!answer.streaming(StopHandle::default()));
         drop(answer);
-        assert!(!ctrl_c.pressed(), "back at the prompt");
+        assert_eq!(ctrl_c.pressed(), Press::Quit, "back at the prompt");
         let answer = ctrl_c.answer();
         assert!(answer.streaming(StopHandle::default()));
-        assert!(ctrl_c.pressed());
+        assert_eq!(ctrl_c.pressed(), Press::Stopped);
         drop(answer);
-        assert!(!ctrl_c.pressed());
+        assert_eq!(ctrl_c.pressed(), Press::Quit);
+    }
+
+    #[test]
+    fn a_second_press_before_the_answer_starts_ends_the_program() {
+        let ctrl_c = CtrlC::default();
+        let answer = ctrl_c.answer();
+        assert_eq!(ctrl_c.pressed(), Press::Dropping);
+        // A server that never answers cannot hold the program.
+        assert_eq!(ctrl_c.pressed(), Press::Quit);
+        drop(answer);
     }
 }

@@ -70,7 +70,10 @@ impl DemoServer {
 struct Request {
     method: String,
     path: String,
+    /// The body's first `MAX_BODY` bytes.
     body: Vec<u8>,
+    /// The body's length, as its `Content-Length` said.
+    length: u64,
 }
 
 fn serve(
@@ -85,6 +88,13 @@ fn serve(
         Ok(request) => request,
         Err(e) => return reply_error(&mut out, 400, &format!("unreadable request: {e}")),
     };
+    if request.length > MAX_BODY {
+        let message = format!(
+            "the request body is {} bytes, more than the demo server's limit of {MAX_BODY}",
+            request.length
+        );
+        return reply_error(&mut out, 413, &message);
+    }
     if request.method != "POST" || !request.path.ends_with("/chat/completions") {
         let message = format!(
             "the demo server only answers POST /v1/chat/completions, not {} {}",
@@ -155,21 +165,35 @@ fn read_request(stream: impl Read) -> io::Result<Request> {
             }
         }
     }
-    let length = length.unwrap_or(0).min(MAX_BODY);
+    let length = length.unwrap_or(0);
     let mut reader = reader.into_inner();
     let mut body = Vec::new();
-    reader.by_ref().take(length).read_to_end(&mut body)?;
-    Ok(Request { method, path, body })
+    reader
+        .by_ref()
+        .take(length.min(MAX_BODY))
+        .read_to_end(&mut body)?;
+    // The rest is read and dropped, so that the client, still sending it, gets the answer (a
+    // 413) rather than a connection closed under its feet.
+    io::copy(
+        &mut reader.take(length - body.len() as u64),
+        &mut io::sink(),
+    )?;
+    Ok(Request {
+        method,
+        path,
+        body,
+        length,
+    })
 }
 
 fn reply_error(out: &mut TcpStream, status: u16, message: &str) -> io::Result<()> {
     let body =
         json!({"error": {"message": message, "type": "invalid_request_error", "code": null}})
             .to_string();
-    let reason = if status == 404 {
-        "Not Found"
-    } else {
-        "Bad Request"
+    let reason = match status {
+        404 => "Not Found",
+        413 => "Content Too Large",
+        _ => "Bad Request",
     };
     write!(
         out,
@@ -371,6 +395,28 @@ mod tests {
     use ureq_futures::llm::{Conversation, OpenAIClient};
 
     use super::DemoServer;
+
+    #[test]
+    fn a_request_over_the_body_limit_is_a_413_that_says_so() {
+        let server = DemoServer::start(Duration::ZERO).unwrap();
+        let client = OpenAIClient::builder("gpt-4o-mini", None)
+            .base_url(server.base_url())
+            .env(|_| None)
+            .retry(ureq_futures::RetryPolicy::none())
+            .build();
+        let prompt = "word ".repeat(1_000_000);
+        let err = Conversation::new(client).send(prompt).err().unwrap();
+        assert_eq!(err.status(), Some(413), "{err}");
+        let message = err.to_string();
+        let said = message
+            .split_once("413: the request body is ")
+            .and_then(|(_, rest)| {
+                rest.split_once(" bytes, more than the demo server's limit of 4194304 (")
+            })
+            .and_then(|(length, _)| length.parse::<u64>().ok());
+        // The prompt and the request's JSON around it.
+        assert!(said.is_some_and(|n| n > 5_000_000), "{message}");
+    }
 
     #[test]
     fn the_demo_server_streams_a_reply_that_echoes_the_prompt() {

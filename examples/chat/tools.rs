@@ -13,6 +13,7 @@
 
 mod demo;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,12 +54,27 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(String, String)
 }
 
 fn main() -> ExitCode {
-    let (provider, prompt) = match options(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+    run_program(std::env::args().skip(1).collect())
+}
+
+/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
+/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
+fn print_out(text: &str) -> ExitCode {
+    match writeln!(std::io::stdout(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// The program, with its arguments (without the program's name).
+fn run_program(args: Vec<String>) -> ExitCode {
+    let (provider, prompt) = match options(args.into_iter()) {
+        Ok(Some(options)) => options,
+        Ok(None) => return print_out(USAGE),
         Err(message) => {
             eprintln!("error: {message}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -75,10 +91,7 @@ fn main() -> ExitCode {
         eprintln!("note: no key for {provider}: an offline demo server plays the model.");
     }
     match run(client.as_ref(), &prompt) {
-        Ok(answer) => {
-            println!("{answer}");
-            ExitCode::SUCCESS
-        }
+        Ok(answer) => print_out(&answer),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -162,43 +175,51 @@ fn run(client: &dyn ChatClient, prompt: &str) -> Result<String, Box<dyn std::err
     Err(format!("no answer after {MAX_ROUNDS} rounds of tool calls").into())
 }
 
-/// Evaluates `+ - * /` and parentheses over decimal numbers; `None` for anything else.
+/// Evaluates `+ - * /` and parentheses over decimal numbers; `None` for anything else, and for
+/// parentheses and signs nested deeper than [`MAX_DEPTH`] (the expression comes from the model).
 fn calculate(expression: &str) -> Option<f64> {
     let tokens: Vec<char> = expression.chars().filter(|c| !c.is_whitespace()).collect();
     let mut at = 0;
-    let value = sum(&tokens, &mut at)?;
+    let value = sum(&tokens, &mut at, 0)?;
     (at == tokens.len() && value.is_finite()).then_some(value)
 }
 
-fn sum(t: &[char], at: &mut usize) -> Option<f64> {
-    let mut value = product(t, at)?;
+/// The deepest nesting of parentheses and signs [`calculate`] takes: each level is a call on
+/// the stack, which a few hundred thousand would overflow.
+const MAX_DEPTH: usize = 100;
+
+fn sum(t: &[char], at: &mut usize, depth: usize) -> Option<f64> {
+    let mut value = product(t, at, depth)?;
     while let Some(&op @ ('+' | '-')) = t.get(*at) {
         *at += 1;
-        let rhs = product(t, at)?;
+        let rhs = product(t, at, depth)?;
         value = if op == '+' { value + rhs } else { value - rhs };
     }
     Some(value)
 }
 
-fn product(t: &[char], at: &mut usize) -> Option<f64> {
-    let mut value = factor(t, at)?;
+fn product(t: &[char], at: &mut usize, depth: usize) -> Option<f64> {
+    let mut value = factor(t, at, depth)?;
     while let Some(&op @ ('*' | '/')) = t.get(*at) {
         *at += 1;
-        let rhs = factor(t, at)?;
+        let rhs = factor(t, at, depth)?;
         value = if op == '*' { value * rhs } else { value / rhs };
     }
     Some(value)
 }
 
-fn factor(t: &[char], at: &mut usize) -> Option<f64> {
+fn factor(t: &[char], at: &mut usize, depth: usize) -> Option<f64> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     match t.get(*at)? {
         '-' => {
             *at += 1;
-            factor(t, at).map(|v| -v)
+            factor(t, at, depth + 1).map(|v| -v)
         }
         '(' => {
             *at += 1;
-            let value = sum(t, at)?;
+            let value = sum(t, at, depth + 1)?;
             (t.get(*at) == Some(&')')).then(|| *at += 1)?;
             Some(value)
         }
@@ -215,6 +236,37 @@ fn factor(t: &[char], at: &mut usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_and_an_answer_into_a_closed_pipe_end_quietly() {
+        use support::program::{as_program, run, Stdout};
+        as_program(run_program);
+        let test = "tests::help_and_an_answer_into_a_closed_pipe_end_quietly";
+        let within = Duration::from_secs(30);
+        let help = run(test, &["--help"], None, Stdout::Closed, within);
+        assert_eq!((help.code, help.stderr.as_str()), (Some(0), ""));
+        let answer = run(test, &["What is 6 * 7?"], None, Stdout::Closed, within);
+        assert_eq!(answer.code, Some(0), "{}", answer.stderr);
+        assert!(!answer.stderr.contains("panicked"), "{}", answer.stderr);
+        // Read, the answer is whole.
+        let answer = run(test, &["What is 6 * 7?"], None, Stdout::Read, within);
+        assert_eq!(answer.code, Some(0), "{}", answer.stderr);
+        assert!(answer.stdout.contains("42"), "{}", answer.stdout);
+    }
+
+    #[test]
+    fn the_calculator_refuses_nesting_too_deep_for_its_stack() {
+        let deep = 200_000;
+        assert_eq!(calculate(&format!("{}1", "-".repeat(deep))), None);
+        let parens = format!("{}1{}", "(".repeat(deep), ")".repeat(deep));
+        assert_eq!(calculate(&parens), None);
+        // Within the limit, nesting is arithmetic as usual.
+        assert_eq!(calculate(&format!("{}7", "-".repeat(100))), Some(7.0));
+        assert_eq!(
+            calculate(&format!("{}7{}", "(".repeat(99), ")".repeat(99))),
+            Some(7.0)
+        );
+    }
 
     #[test]
     fn the_calculator_follows_precedence_and_refuses_nonsense() {

@@ -10,6 +10,40 @@ use ureq_futures::{Error, FuturesSession, RetryPolicy, Timeout};
 const MIB: usize = 1 << 20;
 
 #[test]
+fn an_empty_body_announced_as_such_has_a_content_length_of_0() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/empty" => Reply::ok(""),
+        _ => Reply::chunked(Vec::<&str>::new(), ms(0)),
+    });
+    let session = FuturesSession::new();
+    let mut body = session
+        .get(server.url_for("/empty"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    assert_eq!(body.header("content-length"), Some("0"));
+    assert_eq!(body.content_length(), Some(0));
+    assert_eq!(body.read(&mut [0; 8]).unwrap(), 0);
+    // An empty chunked body announced no length.
+    let body = session
+        .get(server.url_for("/chunked"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    assert_eq!(body.content_length(), None);
+    // A buffered body's progress knows the total too.
+    let pending = session.get(server.url_for("/empty")).send();
+    pending.wait();
+    assert_eq!(
+        pending.progress(),
+        ureq_futures::Progress {
+            done: 0,
+            total: Some(0)
+        }
+    );
+}
+
+#[test]
 fn the_body_is_read_on_the_callers_thread_with_the_head_at_hand() {
     let server = TestServer::start(|_| Reply::ok("hello, world").header("X-Kind", "greeting"));
     let session = FuturesSession::new();

@@ -178,6 +178,52 @@ fn a_missing_directory_is_an_io_error_naming_the_file() {
     );
 }
 
+#[test]
+fn a_directory_as_the_target_is_refused_before_the_request() {
+    let dir = TempDir::new("isdir");
+    std::fs::create_dir(dir.join("downloads")).unwrap();
+    let server = TestServer::start(|_| Reply::ok("body"));
+    let session = FuturesSession::new();
+    for (target, shown) in [
+        (
+            dir.join("downloads"),
+            dir.join("downloads").display().to_string(),
+        ),
+        (
+            dir.join("downloads/"),
+            format!("{}/", dir.join("downloads").display()),
+        ),
+        (dir.join("new/"), format!("{}/", dir.join("new").display())),
+    ] {
+        let err = session
+            .get(server.url())
+            .download(&target)
+            .result()
+            .unwrap_err();
+        match &err {
+            Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::IsADirectory, "{e:?}"),
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "io: download to {shown}: the path names a directory: give the path of the \
+                 file to write, such as {}",
+                Path::new(&shown).join("file.bin").display()
+            )
+        );
+    }
+    let err = session.get(server.url()).download("").result().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "io: download to an empty path: give the path of the file to write"
+    );
+    // Nothing was asked of the server, and nothing was written beside the directory.
+    assert_eq!(server.request_count(), 0);
+    assert_eq!(dir.names(), ["downloads"]);
+    assert!(!Path::new(".part").exists());
+}
+
 /// A body of 10,000 bytes: 4,000 of `first`, then, once the sender returned is used or dropped
 /// (the first answer only; later ones at once), 6,000 of `then`.
 fn gated_body(first: u8, then: u8) -> (std::sync::mpsc::Sender<()>, impl Fn() -> Reply) {
@@ -226,6 +272,24 @@ fn progress_follows_a_download_as_it_is_written() {
         }
     );
     assert_eq!(pending.result().unwrap().bytes(), 10000);
+}
+
+#[test]
+fn the_progress_of_an_empty_file_has_a_total_of_0() {
+    let dir = TempDir::new("empty-progress");
+    let server = TestServer::start(|_| Reply::ok(""));
+    let pending = FuturesSession::new()
+        .get(server.url())
+        .download(dir.join("empty"));
+    pending.wait();
+    assert_eq!(
+        pending.progress(),
+        Progress {
+            done: 0,
+            total: Some(0)
+        }
+    );
+    assert_eq!(pending.result().unwrap().bytes(), 0);
 }
 
 #[test]

@@ -12,6 +12,7 @@
 
 mod parse;
 mod process;
+pub mod program;
 mod reply;
 mod server;
 mod socks;
