@@ -14,7 +14,7 @@
 
 // The chat example's demo server; this example uses only part of it.
 #[allow(dead_code)]
-#[path = "chat/demo.rs"]
+#[path = "shared/demo.rs"]
 mod demo;
 
 use std::io::{IsTerminal, Write};

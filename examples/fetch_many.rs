@@ -30,7 +30,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 // Ctrl-C without a crate of its own: the chat example's handler; this example uses only part
 // of it.
 #[allow(dead_code)]
-#[path = "chat/ctrl_c.rs"]
+#[path = "shared/ctrl_c.rs"]
 mod ctrl_c;
 use ureq_futures::{as_completed, FuturesSession};
 

@@ -18,7 +18,9 @@
 //! it was before the question; Ctrl-C at the prompt quits, and so does a second Ctrl-C before the
 //! server has started to answer.
 
+#[path = "../shared/ctrl_c.rs"]
 mod ctrl_c;
+#[path = "../shared/demo.rs"]
 mod demo;
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};

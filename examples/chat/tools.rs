@@ -11,6 +11,7 @@
 //! example's) plays the model: it calls the calculator with the prompt's arithmetic, then
 //! reports the result.
 
+#[path = "../shared/demo.rs"]
 mod demo;
 
 use std::io::Write;
