@@ -621,36 +621,24 @@ impl ChatRequest {
                 ));
             }
             for part in &message.content {
-                let misplaced = match part {
-                    Part::Text { .. } => None,
-                    Part::ToolCall(_) if !assistant => {
-                        Some("a tool call outside an assistant message")
-                    }
-                    Part::ToolResult(_) if assistant => {
-                        Some("a tool result in an assistant message")
-                    }
-                    Part::Thought(_) if !assistant => {
-                        Some("a thought outside an assistant message")
-                    }
-                    Part::ServerToolUse(_) | Part::ServerToolResult(_) if !assistant => {
-                        Some("a server tool's use or result outside an assistant message")
-                    }
-                    Part::ToolCall(_)
-                    | Part::ToolResult(_)
-                    | Part::Thought(_)
-                    | Part::ServerToolUse(_)
-                    | Part::ServerToolResult(_) => None,
+                let (what, fits) = match part {
+                    Part::Text { .. } => continue,
+                    Part::ToolCall(_) => ("a tool call outside an assistant message", assistant),
+                    Part::ToolResult(_) => ("a tool result in an assistant message", !assistant),
+                    Part::Thought(_) => ("a thought outside an assistant message", assistant),
+                    Part::ServerToolUse(_) | Part::ServerToolResult(_) => (
+                        "a server tool's use or result outside an assistant message",
+                        assistant,
+                    ),
                     Part::ImageUrl { .. } | Part::Image { .. } => match images {
-                        ImagesIn::User if !message.is("user") => {
-                            Some("an image outside a user message")
+                        ImagesIn::User => ("an image outside a user message", message.is("user")),
+                        ImagesIn::AllButAssistant => {
+                            ("an image in an assistant message", !assistant)
                         }
-                        ImagesIn::AllButAssistant if assistant => {
-                            Some("an image in an assistant message")
-                        }
-                        _ => None,
+                        ImagesIn::Any => continue,
                     },
                 };
-                if let Some(what) = misplaced {
+                if !fits {
                     return Err(unsupported(provider, what));
                 }
             }
@@ -671,23 +659,31 @@ impl ChatRequest {
         text_as_string: bool,
         part: impl Fn(&Part) -> Result<Value, Error>,
     ) -> Result<Vec<Value>, Error> {
-        let wire = self
-            .conversation()
-            .map(|m| {
-                let role = if m.is("assistant") { assistant } else { "user" };
-                let parts = match m.plain_text() {
-                    Some(text) if text_as_string => Value::from(text),
-                    _ => m
-                        .content
-                        .iter()
-                        .map(&part)
-                        .filter(|p| !matches!(p, Ok(Value::Null)))
-                        .collect::<Result<_, _>>()?,
-                };
-                Ok((m.is_tool_results(), json!({"role": role, key: parts})))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        Ok(join_tool_results(wire, key))
+        let mut turns: Vec<Value> = Vec::new();
+        let mut last_was_results = false;
+        for m in self.conversation() {
+            let role = if m.is("assistant") { assistant } else { "user" };
+            let parts = match m.plain_text() {
+                Some(text) if text_as_string => Value::from(text),
+                _ => m
+                    .content
+                    .iter()
+                    .map(&part)
+                    .filter(|p| !matches!(p, Ok(Value::Null)))
+                    .collect::<Result<_, _>>()?,
+            };
+            let results = m.is_tool_results();
+            // Anthropic and Gemini want the results of parallel calls together in one user turn
+            // (Gemini refuses a turn with fewer results than the calls before it).
+            match (turns.last_mut().and_then(|t| t.get_mut(key)), parts) {
+                (Some(Value::Array(joined)), Value::Array(more)) if results && last_was_results => {
+                    joined.extend(more)
+                }
+                (_, parts) => turns.push(json!({"role": role, key: parts})),
+            }
+            last_was_results = results;
+        }
+        Ok(turns)
     }
 
     /// The tools as `{"name", "description", schema_key: parameters}` objects.
@@ -699,32 +695,6 @@ impl ChatRequest {
             )
             .collect()
     }
-}
-
-/// `turns` (each a message on the wire, and whether it holds only tool results) with every run
-/// of tool-result turns joined into one, their `parts_key` arrays concatenated. Anthropic and
-/// Gemini want the results of parallel calls together in one user turn (Gemini refuses a turn
-/// with fewer results than the calls before it).
-fn join_tool_results(
-    turns: impl IntoIterator<Item = (bool, Value)>,
-    parts_key: &str,
-) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut last_was_results = false;
-    for (results, turn) in turns {
-        if results && last_was_results {
-            if let (Some(Value::Array(joined)), Value::Array(more)) = (
-                out.last_mut().and_then(|t| t.get_mut(parts_key)),
-                &turn[parts_key],
-            ) {
-                joined.extend(more.iter().cloned());
-                continue;
-            }
-        }
-        last_was_results = results;
-        out.push(turn);
-    }
-    out
 }
 
 /// A tool call's arguments as a JSON value, for the providers that take an object: empty
@@ -845,23 +815,15 @@ impl ChatResponse {
         let calls = self.tool_calls.iter().cloned().map(Part::ToolCall);
         let text = text.map(|t| Part::text(t.as_str()));
         // Anthropic wants each server tool's result right after its use.
-        let mut server = Vec::new();
-        let mut results: Vec<Option<&ServerToolResult>> =
-            self.server_tool_results.iter().map(Some).collect();
+        let (mut server, mut results) = (Vec::new(), self.server_tool_results.clone());
         for call in &self.server_tool_uses {
             server.push(Part::ServerToolUse(call.clone()));
-            let answers = |r: &&ServerToolResult| !call.id.is_empty() && r.tool_use_id == call.id;
-            if let Some(result) = results.iter_mut().find(|r| r.is_some_and(|r| answers(&r))) {
-                server.extend(result.take().cloned().map(Part::ServerToolResult));
+            let answers = |r: &ServerToolResult| !call.id.is_empty() && r.tool_use_id == call.id;
+            if let Some(at) = results.iter().position(answers) {
+                server.push(Part::ServerToolResult(results.remove(at)));
             }
         }
-        server.extend(
-            results
-                .into_iter()
-                .flatten()
-                .cloned()
-                .map(Part::ServerToolResult),
-        );
+        server.extend(results.into_iter().map(Part::ServerToolResult));
         Message {
             role: "assistant".into(),
             content: thoughts.chain(text).chain(server).chain(calls).collect(),
