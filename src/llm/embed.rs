@@ -306,7 +306,7 @@ impl<P: EmbedProtocol> Client<P> {
                 let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
                 let body = body(P::FORMAT, self.model_name(), &chunk, options);
                 let expected = chunk.len();
-                match self.post_json(url.clone(), &body) {
+                match self.post(url.clone(), &body) {
                     Ok(request) => request.send_with(move |resp| {
                         parse(P::FORMAT, resp.error_for_status()?.bytes(), expected)
                     }),
