@@ -270,24 +270,20 @@ impl ToolCall {
         let position = match delta.index {
             Some(i) => calls.iter().position(|c| c.index == i),
             // No index: a new id starts a new call, anything else continues the last one.
-            None => match (&delta.id, calls.last()) {
-                (Some(id), Some(last)) if !last.id.is_empty() && last.id != *id => None,
-                (_, Some(_)) => Some(calls.len() - 1),
-                (_, None) => None,
-            },
+            None => calls.len().checked_sub(1).filter(|&last| {
+                let known = &calls[last].id;
+                known.is_empty() || delta.id.as_ref().is_none_or(|id| id == known)
+            }),
         };
-        let call = match position {
-            Some(p) => &mut calls[p],
-            None => {
-                let index = delta.index.unwrap_or(calls.len());
-                calls.push(ToolCall {
-                    index,
-                    ..ToolCall::default()
-                });
-                let last = calls.len() - 1;
-                &mut calls[last]
-            }
-        };
+        let position = position.unwrap_or_else(|| {
+            let index = delta.index.unwrap_or(calls.len());
+            calls.push(ToolCall {
+                index,
+                ..ToolCall::default()
+            });
+            calls.len() - 1
+        });
+        let call = &mut calls[position];
         // The first id and name stay: some servers repeat them on every piece.
         if let Some(id) = delta.id.as_ref().filter(|_| call.id.is_empty()) {
             call.id.clone_from(id);

@@ -128,24 +128,16 @@ impl OpenAIDecoder {
                 .map(Value::take)
         });
         let signature = non_empty_string(signature);
+        // The last call at this index (without one: the last call), unless the piece has another
+        // id: a new call (Ollama sends every parallel call whole at index 0).
         let position = match piece.index {
-            // The last call at this index, unless the piece has another id: a new call that
-            // reuses the index (Ollama sends every parallel call whole at index 0).
-            Some(i) => self
-                .calls
-                .iter()
-                .rposition(|c| c.wire_index == Some(i))
-                .filter(|&p| match (&id, &self.calls[p].id) {
-                    (Some(id), Some(known)) => id == known,
-                    _ => true,
-                }),
-            // No index: a new id starts a new call, anything else continues the last one.
-            None => match (&id, self.calls.last()) {
-                (Some(id), Some(CallTrack { id: Some(last), .. })) if last != id => None,
-                (_, Some(_)) => Some(self.calls.len() - 1),
-                (_, None) => None,
-            },
+            Some(i) => self.calls.iter().rposition(|c| c.wire_index == Some(i)),
+            None => self.calls.len().checked_sub(1),
         };
+        let position = position.filter(|&p| match (&id, &self.calls[p].id) {
+            (Some(id), Some(known)) => id == known,
+            _ => true,
+        });
         let position = position.unwrap_or_else(|| {
             self.calls.push(CallTrack {
                 wire_index: piece.index,
