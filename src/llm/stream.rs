@@ -104,11 +104,12 @@ impl ChatStream {
     /// ```
     pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
         let headers = events.headers().clone();
-        let (rx, stop) = events.into_receiver_and_stop();
-        let mut stream = ChatStream::from_receiver(rx);
-        stream.headers = headers;
-        stream.stop_reading = stop;
-        stream
+        let (rx, stop_reading) = events.into_receiver_and_stop();
+        ChatStream {
+            headers,
+            stop_reading,
+            ..ChatStream::from_receiver(rx)
+        }
     }
 
     /// A handle that stops this stream from another thread, for Ctrl-C: the answer's worker is

@@ -31,13 +31,6 @@ pub(crate) fn api_error(error: &Value) -> Error {
     Error::Api { kind, message }
 }
 
-/// The error of an `event: error`, whatever its data: the `error` object of its JSON, else the
-/// JSON itself, else the data as text.
-pub(crate) fn error_event(data: &str) -> Error {
-    let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
-    api_error(value.get("error").unwrap_or(&value))
-}
-
 /// The end-of-stream rule every decoder follows, fed the events it sends.
 ///
 /// A stream ends completely with its end marker (`data: [DONE]`, `message_stop`...), or with a
@@ -148,7 +141,9 @@ pub(crate) fn decode_event<D: ChatDecode>(
     }
     let data = event.data.trim();
     if event.event == "error" {
-        return Err(error_event(data));
+        // Whatever its data: the `error` object of its JSON, else the JSON, else the text.
+        let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
+        return Err(api_error(value.get("error").unwrap_or(&value)));
     }
     if data.is_empty() {
         return Ok(None);
