@@ -282,8 +282,10 @@ impl Delta {
             Some(text) => Some(("reasoning_content", text)),
             None => non_empty_string(self.reasoning).map(|text| ("reasoning", text)),
         };
-        let reasoning = field.as_ref().map_or("", |(_, text)| text.as_str());
-        let (mut text, mut part_reasoning) = (String::new(), String::new());
+        let mut reasoning = field
+            .as_ref()
+            .map_or(String::new(), |(_, text)| text.clone());
+        let mut text = String::new();
         match self.content {
             Some(Value::String(s)) => text = s,
             Some(Value::Array(parts)) => {
@@ -295,8 +297,8 @@ impl Delta {
                             Some(Value::Array(inner)) => inner
                                 .iter()
                                 .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-                                .for_each(|p| push_str(&mut part_reasoning, p.get("text"))),
-                            other => push_str(&mut part_reasoning, other),
+                                .for_each(|p| push_str(&mut reasoning, p.get("text"))),
+                            other => push_str(&mut reasoning, other),
                         },
                         _ => {}
                     }
@@ -304,7 +306,6 @@ impl Delta {
             }
             _ => {}
         }
-        let reasoning = reasoning.to_string() + &part_reasoning;
         if !reasoning.is_empty() {
             events.push(ChatEvent::Reasoning(reasoning));
         }
