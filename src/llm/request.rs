@@ -786,7 +786,7 @@ impl ChatResponse {
         Ok(ChatResponse {
             text,
             request_id,
-            ..stream.into_state()
+            ..stream.state
         })
     }
 

@@ -45,7 +45,7 @@ pub(crate) fn api_error(error: &Value) -> Error {
 /// without one would fail every answer. A finish reason is the model saying it is done.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Ending {
-    /// The end marker was seen.
+    /// The end marker was seen: nothing more is read.
     done: bool,
     /// A finish reason was seen, with no more of the answer after it.
     finished: bool,
@@ -67,11 +67,6 @@ impl Ending {
                 _ => self.finished = false,
             }
         }
-    }
-
-    /// Whether the end marker was seen: nothing more is read.
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
     }
 
     /// What a decoder's `finish` returns when the body has ended cleanly: nothing more after
@@ -136,7 +131,7 @@ pub(crate) fn decode_event<D: ChatDecode>(
     decoder: &mut D,
     event: EventRef<'_>,
 ) -> Result<Option<Vec<ChatEvent>>, Error> {
-    if decoder.ending().is_done() {
+    if decoder.ending().done {
         return Ok(None);
     }
     let data = event.data.trim();
@@ -155,7 +150,7 @@ pub(crate) fn decode_event<D: ChatDecode>(
         decoder.events(data, &mut events)?;
     }
     decoder.ending().observe(&events);
-    if decoder.ending().is_done() {
+    if decoder.ending().done {
         decoder.check_complete()?;
     }
     Ok((!events.is_empty()).then_some(events))
