@@ -261,22 +261,20 @@ impl Wire for Cohere {
     }
 }
 
+/// The provider as the v1 chat's errors name it.
+const V1: &str = "Cohere's v1 chat";
+
 /// v1's body: the last user message apart, the leading system messages as the preamble.
 fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
     if !request.tools.is_empty() || request.tool_choice.is_some() {
-        return Err(unsupported("Cohere's v1 chat", "tools: use CohereApi::V2"));
+        return Err(unsupported(V1, "tools: use CohereApi::V2"));
     }
     let texts = request
         .messages
         .iter()
         .map(|m| m.plain_text().map(|text| (m, text)))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            unsupported(
-                "Cohere's v1 chat",
-                "a message that is not one text part: use CohereApi::V2",
-            )
-        })?;
+        .ok_or_else(|| unsupported(V1, "a message that is not one text part: use CohereApi::V2"))?;
     let Some(((_, message), earlier)) = texts.split_last().filter(|((m, _), _)| m.is("user"))
     else {
         return Err(Error::InvalidRequest(

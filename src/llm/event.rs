@@ -351,7 +351,10 @@ impl Usage {
     /// assert!(Usage::from_openai(&Value::Null).is_none());
     /// ```
     pub fn from_openai(value: &Value) -> Option<Usage> {
-        Usage::from_counts(value, "prompt_tokens", "completion_tokens", "total_tokens")
+        Usage::from_counts(
+            value,
+            ["prompt_tokens", "completion_tokens", "total_tokens"],
+        )
     }
 
     /// The counts of `input` and `output` tokens, their sum as the total (when it does not
@@ -365,14 +368,9 @@ impl Usage {
         }
     }
 
-    /// Reads a usage object whose counts are under the keys `input`, `output` and `total`;
-    /// `None` unless `value` is an object.
-    pub(crate) fn from_counts(
-        value: &Value,
-        input: &str,
-        output: &str,
-        total: &str,
-    ) -> Option<Usage> {
+    /// Reads a usage object whose counts are under the keys `[input, output, total]`; `None`
+    /// unless `value` is an object.
+    pub(crate) fn from_counts(value: &Value, [input, output, total]: [&str; 3]) -> Option<Usage> {
         let object = value.as_object()?;
         let count = |key: &str| object.get(key).and_then(Value::as_u64);
         Some(Usage {

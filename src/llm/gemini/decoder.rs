@@ -123,14 +123,14 @@ impl GeminiDecoder {
             let reason = candidate.finish_reason.filter(|r| !r.is_empty());
             events.extend(reason.map(ChatEvent::Finish));
         }
-        let usage = chunk.usage_metadata.as_ref().and_then(|usage| {
-            Usage::from_counts(
-                usage,
-                "promptTokenCount",
-                "candidatesTokenCount",
-                "totalTokenCount",
-            )
-        });
+        let counts = [
+            "promptTokenCount",
+            "candidatesTokenCount",
+            "totalTokenCount",
+        ];
+        let usage = chunk
+            .usage_metadata
+            .and_then(|usage| Usage::from_counts(&usage, counts));
         events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
