@@ -114,12 +114,10 @@ impl OpenAIDecoder {
 
     /// The event of one tool-call piece, or `None` while the call has no name yet.
     fn tool_piece(&mut self, piece: ToolCallChunk) -> Option<ChatEvent> {
-        let (name, arguments) = match piece.function {
-            Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments),
-            None => (None, None),
-        };
+        let function = piece.function.unwrap_or_default();
+        let name = function.name.filter(|n| !n.is_empty());
         // A few servers send the arguments as an object rather than as its text.
-        let arguments = arguments_text(arguments);
+        let arguments = arguments_text(function.arguments);
         let id = piece.id.filter(|id| !id.is_empty());
         // Gemini's OpenAI-compatible endpoint: the call's thought signature, to send back.
         let signature = piece.extra_content.and_then(|mut extra| {
@@ -158,9 +156,7 @@ impl OpenAIDecoder {
                 ..ToolCallDelta::more(position, arguments)
             }));
         }
-        if call.signature.is_none() {
-            call.signature = signature;
-        }
+        call.signature = call.signature.take().or(signature);
         let Some(name) = name else {
             call.held.push_str(&arguments);
             return None;
@@ -267,7 +263,7 @@ struct ToolCallChunk {
     extra_content: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct FunctionChunk {
     name: Option<String>,
     arguments: Option<Value>,
