@@ -10,7 +10,7 @@ use super::request::merge;
 use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
-use crate::{redact_url, Error, FuturesSession, RequestBuilder, RetryPolicy};
+use crate::{redact_url, Error, FuturesSession, Pending, RequestBuilder, RetryPolicy};
 
 pub(crate) use sealed::Provider;
 
@@ -110,9 +110,10 @@ pub(crate) mod sealed {
             StreamOptions::default()
         }
 
-        /// A decoder at the start of an answer.
-        fn decoder(&self) -> Self::Decoder {
-            Self::Decoder::default()
+        /// Sends `http` and decodes its answer on the worker, with a new
+        /// [`Decoder`](Self::Decoder) unless the protocol picks another (Cohere's API version).
+        fn events(&self, http: RequestBuilder) -> Pending<EventStream<Vec<ChatEvent>>> {
+            http.events_decoded(self.stream_options(), Self::Decoder::default())
         }
     }
 }
@@ -579,9 +580,7 @@ impl<P: Protocol> Client<P> {
 
     /// Sends `http`, a request of this client, and returns its answer once the headers are in.
     fn send(&self, http: RequestBuilder) -> Result<ChatStream, Error> {
-        http.events_decoded(self.protocol.stream_options(), self.protocol.decoder())
-            .result()
-            .map(ChatStream::new)
+        self.protocol.events(http).result().map(ChatStream::new)
     }
 
     /// Sends `request` and reads the whole answer (see [`ChatResponse`]).

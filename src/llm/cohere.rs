@@ -6,8 +6,8 @@ use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::openai::{chat_messages, function_tools};
 use super::request::{put, unsupported};
 use super::{ChatEvent, ChatRequest, ResponseFormat, ToolChoice};
-use crate::sse::{Decode, Event, EventRef, StreamOptions};
-use crate::Error;
+use crate::sse::{EventStream, StreamOptions};
+use crate::{Error, Pending, RequestBuilder};
 
 mod decoder;
 mod v2_decoder;
@@ -144,48 +144,6 @@ impl Client<Cohere> {
     }
 }
 
-/// The decoder of either API.
-#[derive(Debug)]
-pub enum CohereStream {
-    /// v1's.
-    V1(CohereDecoder),
-    /// v2's.
-    V2(CohereV2Decoder),
-}
-
-/// The default API's.
-impl Default for CohereStream {
-    fn default() -> Self {
-        CohereStream::V2(CohereV2Decoder::new())
-    }
-}
-
-impl Decode for CohereStream {
-    type Item = Vec<ChatEvent>;
-
-    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        match self {
-            CohereStream::V1(d) => d.decode(event),
-            CohereStream::V2(d) => d.decode(event),
-        }
-    }
-
-    /// Reads the event where the parser holds it, as both APIs' decoders do.
-    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
-        match self {
-            CohereStream::V1(d) => d.decode_ref(event),
-            CohereStream::V2(d) => d.decode_ref(event),
-        }
-    }
-
-    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        match self {
-            CohereStream::V1(d) => d.finish(),
-            CohereStream::V2(d) => d.finish(),
-        }
-    }
-}
-
 /// The provider's name in errors.
 const PROVIDER: &str = "Cohere";
 
@@ -203,7 +161,7 @@ fn cohere_role(role: &str) -> Result<&'static str, Error> {
 }
 
 impl Wire for Cohere {
-    type Decoder = CohereStream;
+    type Decoder = CohereV2Decoder;
     const PROVIDER: &'static Provider = &provider!("COHERE", "https://api.cohere.ai", None);
 
     fn url(&self, base_url: &str, _model: &str) -> String {
@@ -253,10 +211,10 @@ impl Wire for Cohere {
         }
     }
 
-    fn decoder(&self) -> CohereStream {
+    fn events(&self, http: RequestBuilder) -> Pending<EventStream<Vec<ChatEvent>>> {
         match self.api {
-            CohereApi::V1 => CohereStream::V1(CohereDecoder::new()),
-            CohereApi::V2 => CohereStream::V2(CohereV2Decoder::new()),
+            CohereApi::V1 => http.events_decoded(self.stream_options(), CohereDecoder::new()),
+            CohereApi::V2 => http.events_decoded(self.stream_options(), CohereV2Decoder::new()),
         }
     }
 }
