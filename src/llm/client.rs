@@ -978,13 +978,12 @@ mod tests {
     #[test]
     fn a_client_has_the_documented_defaults() {
         let client = OpenAIClient::builder("m", None).env(|_| None).build();
-        let c = &client;
-        assert_eq!(c.timeout, Some(Duration::from_secs(120)));
-        assert_eq!(c.read_timeout, Some(Duration::from_secs(300)));
-        assert_eq!(c.retry, Some(RetryPolicy::llm()));
-        assert_eq!(c.base_url, "https://api.openai.com/v1");
-        assert_eq!(c.api_key, None);
-        assert!(c.headers.is_empty());
-        assert_eq!(c.session.max_workers(), 8);
+        assert_eq!(client.timeout, Some(Duration::from_secs(120)));
+        assert_eq!(client.read_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(client.retry, Some(RetryPolicy::llm()));
+        assert_eq!(client.base_url, "https://api.openai.com/v1");
+        assert_eq!(client.api_key, None);
+        assert!(client.headers.is_empty());
+        assert_eq!(client.session.max_workers(), 8);
     }
 }
