@@ -540,65 +540,7 @@ impl ChatRequest {
         parts.all(|p| matches!(p, Part::Text { .. }))
             && *self == ChatRequest::from(self.messages.clone())
     }
-}
 
-/// A request of these messages only: from a slice, an array or a `Vec` of them.
-impl<M: AsRef<[Message]> + ?Sized> From<&M> for ChatRequest {
-    fn from(messages: &M) -> Self {
-        ChatRequest::from(messages.as_ref().to_vec())
-    }
-}
-
-impl From<&ChatRequest> for ChatRequest {
-    fn from(request: &ChatRequest) -> Self {
-        request.clone()
-    }
-}
-
-impl From<Vec<Message>> for ChatRequest {
-    fn from(messages: Vec<Message>) -> Self {
-        ChatRequest::new().messages_from(messages)
-    }
-}
-
-/// Sets `body[key]` to `value` when there is one.
-pub(crate) fn put(body: &mut Value, key: &str, value: Option<impl serde::Serialize>) {
-    if let (Some(value), Value::Object(fields)) = (value, body) {
-        fields.insert(key.to_string(), json!(value));
-    }
-}
-
-/// Merges `fields` into the object `body`: a JSON object into an object of the same name, key
-/// by key and as deep as both go; any other value in place of the field.
-pub(crate) fn merge(body: &mut Value, fields: &Map<String, Value>) {
-    let Value::Object(body) = body else { return };
-    for (key, value) in fields {
-        match (body.get_mut(key), value) {
-            (Some(inner @ Value::Object(_)), Value::Object(more)) => merge(inner, more),
-            _ => {
-                body.insert(key.clone(), value.clone());
-            }
-        }
-    }
-}
-
-/// The error for what `provider` cannot express.
-pub(crate) fn unsupported(provider: &str, what: &str) -> Error {
-    Error::InvalidRequest(format!("{provider} cannot take {what}"))
-}
-
-/// The messages in which a provider takes images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ImagesIn {
-    /// `user` messages only (OpenAI's chat completions, Cohere v2).
-    User,
-    /// Any message but the assistant's (Anthropic: tool results travel in user turns).
-    AllButAssistant,
-    /// Any message (Gemini: a model turn may hold images).
-    Any,
-}
-
-impl ChatRequest {
     /// Refuses a tool choice without tools and a `"tool"` message that is not all tool
     /// results, which no provider takes, and, naming `provider`, a part in a message where the
     /// provider has no place for it: a tool call outside an assistant message, a tool result
@@ -695,6 +637,62 @@ impl ChatRequest {
             )
             .collect()
     }
+}
+
+/// A request of these messages only: from a slice, an array or a `Vec` of them.
+impl<M: AsRef<[Message]> + ?Sized> From<&M> for ChatRequest {
+    fn from(messages: &M) -> Self {
+        ChatRequest::from(messages.as_ref().to_vec())
+    }
+}
+
+impl From<&ChatRequest> for ChatRequest {
+    fn from(request: &ChatRequest) -> Self {
+        request.clone()
+    }
+}
+
+impl From<Vec<Message>> for ChatRequest {
+    fn from(messages: Vec<Message>) -> Self {
+        ChatRequest::new().messages_from(messages)
+    }
+}
+
+/// Sets `body[key]` to `value` when there is one.
+pub(crate) fn put(body: &mut Value, key: &str, value: Option<impl serde::Serialize>) {
+    if let (Some(value), Value::Object(fields)) = (value, body) {
+        fields.insert(key.to_string(), json!(value));
+    }
+}
+
+/// Merges `fields` into the object `body`: a JSON object into an object of the same name, key
+/// by key and as deep as both go; any other value in place of the field.
+pub(crate) fn merge(body: &mut Value, fields: &Map<String, Value>) {
+    let Value::Object(body) = body else { return };
+    for (key, value) in fields {
+        match (body.get_mut(key), value) {
+            (Some(inner @ Value::Object(_)), Value::Object(more)) => merge(inner, more),
+            _ => {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// The error for what `provider` cannot express.
+pub(crate) fn unsupported(provider: &str, what: &str) -> Error {
+    Error::InvalidRequest(format!("{provider} cannot take {what}"))
+}
+
+/// The messages in which a provider takes images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ImagesIn {
+    /// `user` messages only (OpenAI's chat completions, Cohere v2).
+    User,
+    /// Any message but the assistant's (Anthropic: tool results travel in user turns).
+    AllButAssistant,
+    /// Any message (Gemini: a model turn may hold images).
+    Any,
 }
 
 /// A tool call's arguments as a JSON value, for the providers that take an object: empty
