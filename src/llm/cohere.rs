@@ -256,11 +256,8 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
         "chat_history": chat_history,
         "stream": true,
     });
-    put(
-        &mut body,
-        "preamble",
-        Some(preamble.join("\n\n")).filter(|p| !p.is_empty()),
-    );
+    let preamble = Some(preamble.join("\n\n")).filter(|p| !p.is_empty());
+    put(&mut body, "preamble", preamble);
     Ok(body)
 }
 

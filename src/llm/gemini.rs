@@ -134,11 +134,8 @@ impl Wire for Gemini {
             ToolChoice::Required => json!({"mode": "ANY"}),
             ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
         });
-        put(
-            &mut body,
-            "toolConfig",
-            calling.map(|c| json!({"functionCallingConfig": c})),
-        );
+        let tool_config = calling.map(|c| json!({"functionCallingConfig": c}));
+        put(&mut body, "toolConfig", tool_config);
         let mut config = json!({});
         put(&mut config, "temperature", temperature);
         put(&mut config, "topP", request.top_p);
@@ -159,11 +156,8 @@ impl Wire for Gemini {
                 config["responseJsonSchema"] = schema.clone();
             }
         }
-        put(
-            &mut body,
-            "generationConfig",
-            Some(config).filter(|c| c != &json!({})),
-        );
+        let generation_config = Some(config).filter(|c| c != &json!({}));
+        put(&mut body, "generationConfig", generation_config);
         Ok(body)
     }
 }
