@@ -477,17 +477,12 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn http_request(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
-        let body = self.body(request)?;
-        let url = self.protocol.url(self.base_url(), &self.model);
-        self.post(url, &body)
-    }
-
-    /// The JSON body of `request`: the protocol's, with the request's extra fields merged in.
-    pub(crate) fn body(&self, request: &ChatRequest) -> Result<Value, Error> {
+        // The protocol's body, with the request's extra fields merged in.
         let temperature = request.temperature.or(self.temperature);
         let mut body = self.protocol.body(&self.model, request, temperature)?;
         merge(&mut body, &request.extra);
-        Ok(body)
+        let url = self.protocol.url(self.base_url(), &self.model);
+        self.post(url, &body)
     }
 
     /// Sends `messages` and returns the raw events once the response headers are in, as
