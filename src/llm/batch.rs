@@ -504,10 +504,9 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
                 )));
             }
         };
+        ids.remove(&result.id);
         if result.is_ok() {
             ids.insert(result.id);
-        } else {
-            ids.remove(&result.id);
         }
         if open {
             return Ok((ids, Tail::Open));
