@@ -293,9 +293,7 @@ impl ToolCall {
             call.name.clone_from(name);
         }
         call.arguments.push_str(&delta.arguments);
-        if call.signature.is_none() {
-            call.signature.clone_from(&delta.signature);
-        }
+        call.signature = call.signature.take().or_else(|| delta.signature.clone());
     }
 }
 

@@ -144,9 +144,7 @@ impl OpenAIDecoder {
             self.calls.len() - 1
         });
         let call = &mut self.calls[position];
-        if call.id.is_none() {
-            call.id.clone_from(&id);
-        }
+        call.id = call.id.take().or_else(|| id.clone());
         if call.named {
             // Some servers repeat the id and the name: they are sent on as they came.
             return Some(ChatEvent::ToolCall(ToolCallDelta {
