@@ -183,10 +183,8 @@ impl Wire for Anthropic {
         // Claude's newer models refuse `temperature` and `top_p` together. A request that sets
         // `top_p` only is taken to choose it over the client's default temperature; one that
         // sets both sends both, as asked.
-        let temperature = match (request.temperature, request.top_p) {
-            (None, Some(_)) => None,
-            _ => temperature,
-        };
+        let temperature =
+            temperature.filter(|_| request.temperature.is_some() || request.top_p.is_none());
         put(&mut body, "temperature", temperature);
         put(&mut body, "top_p", request.top_p);
         put(&mut body, "stop_sequences", request.stop_sequences());

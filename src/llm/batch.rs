@@ -376,11 +376,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             })
             .in_flight(self.in_flight)
             .ordered()
-            .progress(move |p| {
-                if let Some(bar) = &mut bar {
-                    bar.draw(p);
-                }
-            })
+            .progress(move |p| bar.iter_mut().for_each(|bar| bar.draw(p)))
             .map(|(job, outcome)| {
                 let (result, attempts) = outcome.unwrap_or_else(|e| (Err(e), 0));
                 let (content, finish_reason, error) = match result {
@@ -508,10 +504,9 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
                 )));
             }
         };
+        ids.remove(&result.id);
         if result.is_ok() {
             ids.insert(result.id);
-        } else {
-            ids.remove(&result.id);
         }
         if open {
             return Ok((ids, Tail::Open));
@@ -581,23 +576,19 @@ impl Bar {
             Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
             _ => 0,
         };
+        let bar = "#".repeat(filled.min(WIDTH));
         let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
         let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+        let failed = p.failed + self.failed.load(Ordering::Relaxed);
         let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
             format!(", {} rate-limit pauses", l.pauses())
         });
-        let mut err = io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[{}{}] {}/{} {:.1}/s, {} failed{}  ",
-            "#".repeat(filled.min(WIDTH)),
-            " ".repeat(WIDTH - filled.min(WIDTH)),
-            p.completed,
-            total,
-            rate,
-            p.failed + self.failed.load(Ordering::Relaxed),
-            pauses,
+        let line = format!(
+            "[{bar:<WIDTH$}] {}/{total} {rate:.1}/s, {failed} failed",
+            p.completed
         );
+        let mut err = io::stderr().lock();
+        let _ = write!(err, "\r{line}{pauses}  ");
         self.open = p.total != Some(p.completed);
         if !self.open {
             let _ = writeln!(err);

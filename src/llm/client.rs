@@ -10,7 +10,7 @@ use super::request::merge;
 use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
-use crate::{redact_url, Error, FuturesSession, RequestBuilder, RetryPolicy};
+use crate::{redact_url, Error, FuturesSession, Pending, RequestBuilder, RetryPolicy};
 
 pub(crate) use sealed::Provider;
 
@@ -110,9 +110,10 @@ pub(crate) mod sealed {
             StreamOptions::default()
         }
 
-        /// A decoder at the start of an answer.
-        fn decoder(&self) -> Self::Decoder {
-            Self::Decoder::default()
+        /// Sends `http` and decodes its answer on the worker, with a new
+        /// [`Decoder`](Self::Decoder) unless the protocol picks another (Cohere's API version).
+        fn events(&self, http: RequestBuilder) -> Pending<EventStream<Vec<ChatEvent>>> {
+            http.events_decoded(self.stream_options(), Self::Decoder::default())
         }
     }
 }
@@ -193,12 +194,34 @@ impl<P: sealed::Wire> Protocol for P {}
 /// [`CohereClient`]: super::CohereClient
 /// [`MistralClient`]: super::MistralClient
 /// [`TogetherClient`]: super::TogetherClient
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client<P: Protocol> {
     model: String,
     temperature: Option<f64>,
     pub(crate) protocol: P,
-    connection: Connection,
+    api_key: Option<String>,
+    base_url: String,
+    headers: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    session: FuturesSession,
+}
+
+impl<P: Protocol> fmt::Debug for Client<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key and header values are credentials: never shown.
+        f.debug_struct("Client")
+            .field("model", &self.model)
+            .field("temperature", &self.temperature)
+            .field("protocol", &self.protocol)
+            .field("base_url", &redact_url(&self.base_url))
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("headers", &header_names(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
 }
 
 impl<P: Protocol> Client<P> {
@@ -354,7 +377,7 @@ impl<P: Protocol> Client<P> {
     /// assert_eq!(client.base_url(), "http://localhost:8080/v1");
     /// ```
     pub fn base_url(&self) -> &str {
-        &self.connection.base_url
+        &self.base_url
     }
 
     /// Whether the client has an API key (from the builder or the environment).
@@ -370,7 +393,7 @@ impl<P: Protocol> Client<P> {
     /// assert!(!blank.has_api_key()); // an empty key counts as none
     /// ```
     pub fn has_api_key(&self) -> bool {
-        self.connection.api_key.is_some()
+        self.api_key.is_some()
     }
 
     /// The session the requests run on.
@@ -389,7 +412,7 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn session(&self) -> &FuturesSession {
-        &self.connection.session
+        &self.session
     }
 
     /// The streaming request for `messages`, ready to send: a `POST` to the provider's endpoint with the JSON body, the key's header, the provider's
@@ -454,23 +477,12 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn http_request(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
-        let body = self.body(request)?;
-        let url = self.protocol.url(self.base_url(), &self.model);
-        let mut http = self.connection.post(url, &body)?;
-        for (name, value) in P::HEADERS {
-            if !self.connection.has_header(name) {
-                http = http.header(*name, *value);
-            }
-        }
-        Ok(http)
-    }
-
-    /// The JSON body of `request`: the protocol's, with the request's extra fields merged in.
-    pub(crate) fn body(&self, request: &ChatRequest) -> Result<Value, Error> {
+        // The protocol's body, with the request's extra fields merged in.
         let temperature = request.temperature.or(self.temperature);
         let mut body = self.protocol.body(&self.model, request, temperature)?;
         merge(&mut body, &request.extra);
-        Ok(body)
+        let url = self.protocol.url(self.base_url(), &self.model);
+        self.post(url, &body)
     }
 
     /// Sends `messages` and returns the raw events once the response headers are in, as
@@ -563,9 +575,7 @@ impl<P: Protocol> Client<P> {
 
     /// Sends `http`, a request of this client, and returns its answer once the headers are in.
     fn send(&self, http: RequestBuilder) -> Result<ChatStream, Error> {
-        http.events_decoded(self.protocol.stream_options(), self.protocol.decoder())
-            .result()
-            .map(ChatStream::new)
+        self.protocol.events(http).result().map(ChatStream::new)
     }
 
     /// Sends `request` and reads the whole answer (see [`ChatResponse`]).
@@ -593,10 +603,50 @@ impl<P: Protocol> Client<P> {
         ChatResponse::from_stream(self.stream(request)?)
     }
 
-    /// A `POST` of `body` to `url` with the client's key, headers and timeouts: for the
-    /// provider's other endpoints (embeddings).
-    pub(crate) fn post_json(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
-        self.connection.post(url, body)
+    /// Whether the builder was given a header of this name.
+    fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// A `POST` to `url` with `body` as JSON, the key's header (unless a header replaces it: see
+    /// [`ClientBuilder::header`]), the extra headers, the protocol's and the timeouts; for the
+    /// chat and the provider's other endpoints (embeddings).
+    pub(crate) fn post(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
+        let provider = P::PROVIDER;
+        let key_header = provider.key_header.unwrap_or("authorization");
+        let own_credential = self.has_header(key_header) || self.has_header("authorization");
+        let mut request = self.session.post(url).json(body);
+        if !own_credential {
+            match &self.api_key {
+                Some(key) if provider.key_header.is_some() => {
+                    request = request.header(key_header, key)
+                }
+                Some(key) => request = request.header(key_header, format!("Bearer {key}")),
+                None if self.base_url.eq_ignore_ascii_case(provider.default_base) => {
+                    return Err(Error::MissingApiKey {
+                        var: provider.key_label,
+                    });
+                }
+                None => {}
+            }
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        request = request
+            .timeout(self.timeout)
+            .read_timeout(self.read_timeout);
+        if let Some(policy) = &self.retry {
+            request = request.retry(policy.clone());
+        }
+        for (name, value) in P::HEADERS {
+            if !self.has_header(name) {
+                request = request.header(*name, *value);
+            }
+        }
+        Ok(request)
     }
 }
 
@@ -904,85 +954,14 @@ impl<P: Protocol> ClientBuilder<P> {
             model: self.model,
             temperature: self.temperature,
             protocol: self.protocol,
-            connection: Connection {
-                api_key,
-                provider,
-                base_url,
-                headers: self.headers,
-                timeout: self.timeout,
-                read_timeout: self.read_timeout,
-                retry: self.retry,
-                session: self.session.unwrap_or_default(),
-            },
+            api_key,
+            base_url,
+            headers: self.headers,
+            timeout: self.timeout,
+            read_timeout: self.read_timeout,
+            retry: self.retry,
+            session: self.session.unwrap_or_default(),
         }
-    }
-}
-
-/// Resolved settings: what a client sends its requests with.
-#[derive(Clone)]
-struct Connection {
-    api_key: Option<String>,
-    provider: &'static Provider,
-    base_url: String,
-    headers: Vec<(String, String)>,
-    timeout: Option<Duration>,
-    read_timeout: Option<Duration>,
-    retry: Option<RetryPolicy>,
-    session: FuturesSession,
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The key and header values are credentials: never shown.
-        f.debug_struct("Connection")
-            .field("base_url", &redact_url(&self.base_url))
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("headers", &header_names(&self.headers))
-            .field("timeout", &self.timeout)
-            .field("read_timeout", &self.read_timeout)
-            .finish()
-    }
-}
-
-impl Connection {
-    /// Whether the builder was given a header of this name.
-    fn has_header(&self, name: &str) -> bool {
-        self.headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(name))
-    }
-
-    /// A `POST` to `url` with `body` as JSON, the key's header (unless a header replaces it: see
-    /// [`ClientBuilder::header`]), the extra headers and the timeouts.
-    fn post(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
-        let provider = self.provider;
-        let key_header = provider.key_header.unwrap_or("authorization");
-        let own_credential = self.has_header(key_header) || self.has_header("authorization");
-        let mut request = self.session.post(url).json(body);
-        if !own_credential {
-            match &self.api_key {
-                Some(key) if provider.key_header.is_some() => {
-                    request = request.header(key_header, key)
-                }
-                Some(key) => request = request.header(key_header, format!("Bearer {key}")),
-                None if self.base_url.eq_ignore_ascii_case(provider.default_base) => {
-                    return Err(Error::MissingApiKey {
-                        var: provider.key_label,
-                    });
-                }
-                None => {}
-            }
-        }
-        for (name, value) in &self.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        request = request
-            .timeout(self.timeout)
-            .read_timeout(self.read_timeout);
-        if let Some(policy) = &self.retry {
-            request = request.retry(policy.clone());
-        }
-        Ok(request)
     }
 }
 
@@ -994,13 +973,12 @@ mod tests {
     #[test]
     fn a_client_has_the_documented_defaults() {
         let client = OpenAIClient::builder("m", None).env(|_| None).build();
-        let c = &client.connection;
-        assert_eq!(c.timeout, Some(Duration::from_secs(120)));
-        assert_eq!(c.read_timeout, Some(Duration::from_secs(300)));
-        assert_eq!(c.retry, Some(RetryPolicy::llm()));
-        assert_eq!(c.base_url, "https://api.openai.com/v1");
-        assert_eq!(c.api_key, None);
-        assert!(c.headers.is_empty());
-        assert_eq!(c.session.max_workers(), 8);
+        assert_eq!(client.timeout, Some(Duration::from_secs(120)));
+        assert_eq!(client.read_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(client.retry, Some(RetryPolicy::llm()));
+        assert_eq!(client.base_url, "https://api.openai.com/v1");
+        assert_eq!(client.api_key, None);
+        assert!(client.headers.is_empty());
+        assert_eq!(client.session.max_workers(), 8);
     }
 }

@@ -6,8 +6,8 @@ use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::openai::{chat_messages, function_tools};
 use super::request::{put, unsupported};
 use super::{ChatEvent, ChatRequest, ResponseFormat, ToolChoice};
-use crate::sse::{Decode, Event, EventRef, StreamOptions};
-use crate::Error;
+use crate::sse::{EventStream, StreamOptions};
+use crate::{Error, Pending, RequestBuilder};
 
 mod decoder;
 mod v2_decoder;
@@ -144,48 +144,6 @@ impl Client<Cohere> {
     }
 }
 
-/// The decoder of either API.
-#[derive(Debug)]
-pub enum CohereStream {
-    /// v1's.
-    V1(CohereDecoder),
-    /// v2's.
-    V2(CohereV2Decoder),
-}
-
-/// The default API's.
-impl Default for CohereStream {
-    fn default() -> Self {
-        CohereStream::V2(CohereV2Decoder::new())
-    }
-}
-
-impl Decode for CohereStream {
-    type Item = Vec<ChatEvent>;
-
-    fn decode(&mut self, event: Event) -> Result<Option<Vec<ChatEvent>>, Error> {
-        match self {
-            CohereStream::V1(d) => d.decode(event),
-            CohereStream::V2(d) => d.decode(event),
-        }
-    }
-
-    /// Reads the event where the parser holds it, as both APIs' decoders do.
-    fn decode_ref(&mut self, event: EventRef<'_>) -> Result<Option<Vec<ChatEvent>>, Error> {
-        match self {
-            CohereStream::V1(d) => d.decode_ref(event),
-            CohereStream::V2(d) => d.decode_ref(event),
-        }
-    }
-
-    fn finish(&mut self) -> Result<Option<Vec<ChatEvent>>, Error> {
-        match self {
-            CohereStream::V1(d) => d.finish(),
-            CohereStream::V2(d) => d.finish(),
-        }
-    }
-}
-
 /// The provider's name in errors.
 const PROVIDER: &str = "Cohere";
 
@@ -203,7 +161,7 @@ fn cohere_role(role: &str) -> Result<&'static str, Error> {
 }
 
 impl Wire for Cohere {
-    type Decoder = CohereStream;
+    type Decoder = CohereV2Decoder;
     const PROVIDER: &'static Provider = &provider!("COHERE", "https://api.cohere.ai", None);
 
     fn url(&self, base_url: &str, _model: &str) -> String {
@@ -253,30 +211,28 @@ impl Wire for Cohere {
         }
     }
 
-    fn decoder(&self) -> CohereStream {
+    fn events(&self, http: RequestBuilder) -> Pending<EventStream<Vec<ChatEvent>>> {
         match self.api {
-            CohereApi::V1 => CohereStream::V1(CohereDecoder::new()),
-            CohereApi::V2 => CohereStream::V2(CohereV2Decoder::new()),
+            CohereApi::V1 => http.events_decoded(self.stream_options(), CohereDecoder::new()),
+            CohereApi::V2 => http.events_decoded(self.stream_options(), CohereV2Decoder::new()),
         }
     }
 }
 
+/// The provider as the v1 chat's errors name it.
+const V1: &str = "Cohere's v1 chat";
+
 /// v1's body: the last user message apart, the leading system messages as the preamble.
 fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
     if !request.tools.is_empty() || request.tool_choice.is_some() {
-        return Err(unsupported("Cohere's v1 chat", "tools: use CohereApi::V2"));
+        return Err(unsupported(V1, "tools: use CohereApi::V2"));
     }
     let texts = request
         .messages
         .iter()
         .map(|m| m.plain_text().map(|text| (m, text)))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            unsupported(
-                "Cohere's v1 chat",
-                "a message that is not one text part: use CohereApi::V2",
-            )
-        })?;
+        .ok_or_else(|| unsupported(V1, "a message that is not one text part: use CohereApi::V2"))?;
     let Some(((_, message), earlier)) = texts.split_last().filter(|((m, _), _)| m.is("user"))
     else {
         return Err(Error::InvalidRequest(
@@ -300,11 +256,8 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
         "chat_history": chat_history,
         "stream": true,
     });
-    put(
-        &mut body,
-        "preamble",
-        Some(preamble.join("\n\n")).filter(|p| !p.is_empty()),
-    );
+    let preamble = Some(preamble.join("\n\n")).filter(|p| !p.is_empty());
+    put(&mut body, "preamble", preamble);
     Ok(body)
 }
 

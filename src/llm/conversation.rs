@@ -193,18 +193,15 @@ impl Conversation {
     /// ```
     pub fn send(&mut self, text: impl Into<String>) -> Result<ReplyStream<'_>, Error> {
         self.messages.push(Message::user(text));
-        match self.client.stream_chat(&self.messages) {
-            Ok(chat) => Ok(ReplyStream {
-                conversation: self,
-                chat,
-                text: String::new(),
-                committed: false,
-            }),
-            Err(e) => {
-                self.messages.pop();
-                Err(e)
-            }
-        }
+        let chat = self.client.stream_chat(&self.messages).inspect_err(|_| {
+            self.messages.pop(); // the exchange did not start
+        })?;
+        Ok(ReplyStream {
+            conversation: self,
+            chat,
+            text: String::new(),
+            committed: false,
+        })
     }
 
     /// [`send`](Conversation::send), with each piece of the reply passed to `on_piece` as it

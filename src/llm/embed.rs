@@ -306,7 +306,7 @@ impl<P: EmbedProtocol> Client<P> {
                 let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
                 let body = body(P::FORMAT, self.model_name(), &chunk, options);
                 let expected = chunk.len();
-                match self.post_json(url.clone(), &body) {
+                match self.post(url.clone(), &body) {
                     Ok(request) => request.send_with(move |resp| {
                         parse(P::FORMAT, resp.error_for_status()?.bytes(), expected)
                     }),
@@ -403,6 +403,18 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
 
 /// The vectors of an answer to a request of `expected` texts, in the texts' order.
 fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, Error> {
+    #[derive(Deserialize)]
+    struct Embeddings<T> {
+        embeddings: T,
+    }
+    #[derive(Deserialize)]
+    struct Values {
+        values: Vec<f32>,
+    }
+    #[derive(Deserialize)]
+    struct Float {
+        float: Vec<Vec<f32>>,
+    }
     let vectors = match format {
         Format::OpenAI | Format::Mistral => {
             #[derive(Deserialize)]
@@ -423,31 +435,15 @@ fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, 
             }
             items.into_iter().map(|i| i.embedding).collect::<Vec<_>>()
         }
-        Format::Gemini => {
-            #[derive(Deserialize)]
-            struct Item {
-                values: Vec<f32>,
-            }
-            #[derive(Deserialize)]
-            struct Body {
-                embeddings: Vec<Item>,
-            }
-            serde_json::from_slice::<Body>(body)?
-                .embeddings
-                .into_iter()
-                .map(|i| i.values)
-                .collect()
-        }
+        Format::Gemini => serde_json::from_slice::<Embeddings<Vec<Values>>>(body)?
+            .embeddings
+            .into_iter()
+            .map(|i| i.values)
+            .collect(),
         Format::Cohere => {
-            #[derive(Deserialize)]
-            struct Embeddings {
-                float: Vec<Vec<f32>>,
-            }
-            #[derive(Deserialize)]
-            struct Body {
-                embeddings: Embeddings,
-            }
-            serde_json::from_slice::<Body>(body)?.embeddings.float
+            serde_json::from_slice::<Embeddings<Float>>(body)?
+                .embeddings
+                .float
         }
     };
     if vectors.len() != expected {

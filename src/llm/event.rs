@@ -270,24 +270,20 @@ impl ToolCall {
         let position = match delta.index {
             Some(i) => calls.iter().position(|c| c.index == i),
             // No index: a new id starts a new call, anything else continues the last one.
-            None => match (&delta.id, calls.last()) {
-                (Some(id), Some(last)) if !last.id.is_empty() && last.id != *id => None,
-                (_, Some(_)) => Some(calls.len() - 1),
-                (_, None) => None,
-            },
+            None => calls.len().checked_sub(1).filter(|&last| {
+                let known = &calls[last].id;
+                known.is_empty() || delta.id.as_ref().is_none_or(|id| id == known)
+            }),
         };
-        let call = match position {
-            Some(p) => &mut calls[p],
-            None => {
-                let index = delta.index.unwrap_or(calls.len());
-                calls.push(ToolCall {
-                    index,
-                    ..ToolCall::default()
-                });
-                let last = calls.len() - 1;
-                &mut calls[last]
-            }
-        };
+        let position = position.unwrap_or_else(|| {
+            let index = delta.index.unwrap_or(calls.len());
+            calls.push(ToolCall {
+                index,
+                ..ToolCall::default()
+            });
+            calls.len() - 1
+        });
+        let call = &mut calls[position];
         // The first id and name stay: some servers repeat them on every piece.
         if let Some(id) = delta.id.as_ref().filter(|_| call.id.is_empty()) {
             call.id.clone_from(id);
@@ -297,9 +293,7 @@ impl ToolCall {
             call.name.clone_from(name);
         }
         call.arguments.push_str(&delta.arguments);
-        if call.signature.is_none() {
-            call.signature.clone_from(&delta.signature);
-        }
+        call.signature = call.signature.take().or_else(|| delta.signature.clone());
     }
 }
 
@@ -355,7 +349,10 @@ impl Usage {
     /// assert!(Usage::from_openai(&Value::Null).is_none());
     /// ```
     pub fn from_openai(value: &Value) -> Option<Usage> {
-        Usage::from_counts(value, "prompt_tokens", "completion_tokens", "total_tokens")
+        Usage::from_counts(
+            value,
+            ["prompt_tokens", "completion_tokens", "total_tokens"],
+        )
     }
 
     /// The counts of `input` and `output` tokens, their sum as the total (when it does not
@@ -369,14 +366,9 @@ impl Usage {
         }
     }
 
-    /// Reads a usage object whose counts are under the keys `input`, `output` and `total`;
-    /// `None` unless `value` is an object.
-    pub(crate) fn from_counts(
-        value: &Value,
-        input: &str,
-        output: &str,
-        total: &str,
-    ) -> Option<Usage> {
+    /// Reads a usage object whose counts are under the keys `[input, output, total]`; `None`
+    /// unless `value` is an object.
+    pub(crate) fn from_counts(value: &Value, [input, output, total]: [&str; 3]) -> Option<Usage> {
         let object = value.as_object()?;
         let count = |key: &str| object.get(key).and_then(Value::as_u64);
         Some(Usage {

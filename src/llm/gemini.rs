@@ -122,11 +122,8 @@ impl Wire for Gemini {
         let contents = request.user_turns("model", "parts", false, part)?;
         let mut body = json!({"contents": contents});
         let system = request.system_text(PROVIDER)?;
-        put(
-            &mut body,
-            "systemInstruction",
-            system.map(|text| json!({"parts": [{"text": text}]})),
-        );
+        let instruction = system.map(|text| json!({"parts": [{"text": text}]}));
+        put(&mut body, "systemInstruction", instruction);
         let declarations = request.tools_as("parametersJsonSchema");
         if !declarations.is_empty() {
             body["tools"] = json!([{"functionDeclarations": declarations}]);
@@ -137,11 +134,8 @@ impl Wire for Gemini {
             ToolChoice::Required => json!({"mode": "ANY"}),
             ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
         });
-        put(
-            &mut body,
-            "toolConfig",
-            calling.map(|c| json!({"functionCallingConfig": c})),
-        );
+        let tool_config = calling.map(|c| json!({"functionCallingConfig": c}));
+        put(&mut body, "toolConfig", tool_config);
         let mut config = json!({});
         put(&mut config, "temperature", temperature);
         put(&mut config, "topP", request.top_p);
@@ -162,11 +156,8 @@ impl Wire for Gemini {
                 config["responseJsonSchema"] = schema.clone();
             }
         }
-        put(
-            &mut body,
-            "generationConfig",
-            Some(config).filter(|c| c != &json!({})),
-        );
+        let generation_config = Some(config).filter(|c| c != &json!({}));
+        put(&mut body, "generationConfig", generation_config);
         Ok(body)
     }
 }
@@ -197,11 +188,8 @@ fn part(part: &Part) -> Result<Value, Error> {
         Part::ToolCall(call) => {
             let mut call_json =
                 json!({"name": call.name, "args": arguments_value(call, PROVIDER)?});
-            put(
-                &mut call_json,
-                "id",
-                Some(&call.id).filter(|id| !id.is_empty()),
-            );
+            let id = Some(&call.id).filter(|id| !id.is_empty());
+            put(&mut call_json, "id", id);
             // Gemini 3 refuses a function call sent back without its signature.
             let mut part = json!({"functionCall": call_json});
             put(&mut part, "thoughtSignature", call.signature.as_deref());

@@ -470,10 +470,9 @@ pub(crate) fn split_data_url<'a>(
     url: &'a str,
     provider: &str,
 ) -> Option<Result<(&'a str, &'a str), Error>> {
-    let rest = url
-        .get(..5)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("data:"))
-        .and_then(|_| url.get(5..))?;
+    let (_, rest) = url
+        .split_at_checked(5)
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("data:"))?;
     let parsed = rest.split_once(',').and_then(|(meta, payload)| {
         let (media_type, encoding) = meta.rsplit_once(';')?;
         let media_type = media_type.split(';').next().unwrap_or_default().trim();

@@ -293,7 +293,8 @@ pub(crate) fn chat_messages(
 /// text next to its tool calls goes in that field (Cohere's `tool_plan`) instead of `content`.
 /// Each part is where the provider takes it: see [`ChatRequest::check_parts`].
 fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>, echo: bool) {
-    let (mut content, mut calls, mut reasoning) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut content, mut calls) = (Vec::new(), Vec::new());
+    let mut entry = json!({"role": message.role.to_ascii_lowercase()});
     let image = |url: &str| json!({"type": "image_url", "image_url": {"url": url}});
     for part in &message.content {
         match part {
@@ -317,7 +318,10 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
             Part::Thought(Thought::Unsigned { field, text })
                 if echo && matches!(field.as_str(), "reasoning_content" | "reasoning") =>
             {
-                reasoning.push((field.as_str(), text.as_str()))
+                match &mut entry[field.as_str()] {
+                    Value::String(known) => known.push_str(text),
+                    slot => *slot = json!(text),
+                }
             }
             // Another provider's signed thinking: no place for it here.
             Part::Thought(_) => {}
@@ -328,7 +332,6 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
     if message.is_tool_results() {
         return;
     }
-    let mut entry = json!({"role": message.role.to_ascii_lowercase()});
     match (content.as_slice(), plan_key) {
         (_, Some(key)) if !calls.is_empty() => put(
             &mut entry,
@@ -340,16 +343,8 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
         ([one], _) if one["type"] == "text" => entry["content"] = one["text"].clone(),
         _ => entry["content"] = Value::Array(content),
     }
-    for (field, text) in reasoning {
-        match &mut entry[field] {
-            Value::String(known) => known.push_str(text),
-            slot => *slot = json!(text),
-        }
+    if !calls.is_empty() {
+        entry["tool_calls"] = Value::Array(calls);
     }
-    put(
-        &mut entry,
-        "tool_calls",
-        Some(calls).filter(|c| !c.is_empty()),
-    );
     out.push(entry);
 }

@@ -540,6 +540,103 @@ impl ChatRequest {
         parts.all(|p| matches!(p, Part::Text { .. }))
             && *self == ChatRequest::from(self.messages.clone())
     }
+
+    /// Refuses a tool choice without tools and a `"tool"` message that is not all tool
+    /// results, which no provider takes, and, naming `provider`, a part in a message where the
+    /// provider has no place for it: a tool call outside an assistant message, a tool result
+    /// in one, an image outside the messages `images` names.
+    pub(crate) fn check_parts(&self, provider: &str, images: ImagesIn) -> Result<(), Error> {
+        if self.tool_choice.is_some() && self.tools.is_empty() {
+            return Err(Error::InvalidRequest(
+                "the request has a tool choice but no tools: add them with ChatRequest::tool, \
+                 or leave the choice out"
+                    .into(),
+            ));
+        }
+        for message in &self.messages {
+            let assistant = message.is("assistant");
+            if message.is("tool") && !message.is_tool_results() {
+                return Err(Error::InvalidRequest(
+                    "a \"tool\" message holds tool results only: make it with \
+                     Message::tool_result"
+                        .into(),
+                ));
+            }
+            for part in &message.content {
+                let (what, fits) = match part {
+                    Part::Text { .. } => continue,
+                    Part::ToolCall(_) => ("a tool call outside an assistant message", assistant),
+                    Part::ToolResult(_) => ("a tool result in an assistant message", !assistant),
+                    Part::Thought(_) => ("a thought outside an assistant message", assistant),
+                    Part::ServerToolUse(_) | Part::ServerToolResult(_) => (
+                        "a server tool's use or result outside an assistant message",
+                        assistant,
+                    ),
+                    Part::ImageUrl { .. } | Part::Image { .. } => match images {
+                        ImagesIn::User => ("an image outside a user message", message.is("user")),
+                        ImagesIn::AllButAssistant => {
+                            ("an image in an assistant message", !assistant)
+                        }
+                        ImagesIn::Any => continue,
+                    },
+                };
+                if !fits {
+                    return Err(unsupported(provider, what));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The conversation as Anthropic and Gemini take it, once its parts are checked (see
+    /// [`check_parts`](Self::check_parts)): every message a turn of role `user` but the
+    /// assistant's, of role `assistant` (Gemini's `model`), its parts made by `part` under `key`
+    /// (Anthropic's `content`, Gemini's `parts`; a part it makes `null` is left out), or as a
+    /// plain string when `text_as_string` and the message is one text part (Anthropic). The results of consecutive tool messages are
+    /// joined in one turn.
+    pub(crate) fn user_turns(
+        &self,
+        assistant: &str,
+        key: &str,
+        text_as_string: bool,
+        part: impl Fn(&Part) -> Result<Value, Error>,
+    ) -> Result<Vec<Value>, Error> {
+        let mut turns: Vec<Value> = Vec::new();
+        let mut last_was_results = false;
+        for m in self.conversation() {
+            let role = if m.is("assistant") { assistant } else { "user" };
+            let parts = match m.plain_text() {
+                Some(text) if text_as_string => Value::from(text),
+                _ => m
+                    .content
+                    .iter()
+                    .map(&part)
+                    .filter(|p| !matches!(p, Ok(Value::Null)))
+                    .collect::<Result<_, _>>()?,
+            };
+            let results = m.is_tool_results();
+            // Anthropic and Gemini want the results of parallel calls together in one user turn
+            // (Gemini refuses a turn with fewer results than the calls before it).
+            match (turns.last_mut().and_then(|t| t.get_mut(key)), parts) {
+                (Some(Value::Array(joined)), Value::Array(more)) if results && last_was_results => {
+                    joined.extend(more)
+                }
+                (_, parts) => turns.push(json!({"role": role, key: parts})),
+            }
+            last_was_results = results;
+        }
+        Ok(turns)
+    }
+
+    /// The tools as `{"name", "description", schema_key: parameters}` objects.
+    pub(crate) fn tools_as(&self, schema_key: &str) -> Vec<Value> {
+        self.tools
+            .iter()
+            .map(
+                |t| json!({"name": t.name, "description": t.description, schema_key: t.parameters}),
+            )
+            .collect()
+    }
 }
 
 /// A request of these messages only: from a slice, an array or a `Vec` of them.
@@ -596,135 +693,6 @@ pub(crate) enum ImagesIn {
     AllButAssistant,
     /// Any message (Gemini: a model turn may hold images).
     Any,
-}
-
-impl ChatRequest {
-    /// Refuses a tool choice without tools and a `"tool"` message that is not all tool
-    /// results, which no provider takes, and, naming `provider`, a part in a message where the
-    /// provider has no place for it: a tool call outside an assistant message, a tool result
-    /// in one, an image outside the messages `images` names.
-    pub(crate) fn check_parts(&self, provider: &str, images: ImagesIn) -> Result<(), Error> {
-        if self.tool_choice.is_some() && self.tools.is_empty() {
-            return Err(Error::InvalidRequest(
-                "the request has a tool choice but no tools: add them with ChatRequest::tool, \
-                 or leave the choice out"
-                    .into(),
-            ));
-        }
-        for message in &self.messages {
-            let assistant = message.is("assistant");
-            if message.is("tool") && !message.is_tool_results() {
-                return Err(Error::InvalidRequest(
-                    "a \"tool\" message holds tool results only: make it with \
-                     Message::tool_result"
-                        .into(),
-                ));
-            }
-            for part in &message.content {
-                let misplaced = match part {
-                    Part::Text { .. } => None,
-                    Part::ToolCall(_) if !assistant => {
-                        Some("a tool call outside an assistant message")
-                    }
-                    Part::ToolResult(_) if assistant => {
-                        Some("a tool result in an assistant message")
-                    }
-                    Part::Thought(_) if !assistant => {
-                        Some("a thought outside an assistant message")
-                    }
-                    Part::ServerToolUse(_) | Part::ServerToolResult(_) if !assistant => {
-                        Some("a server tool's use or result outside an assistant message")
-                    }
-                    Part::ToolCall(_)
-                    | Part::ToolResult(_)
-                    | Part::Thought(_)
-                    | Part::ServerToolUse(_)
-                    | Part::ServerToolResult(_) => None,
-                    Part::ImageUrl { .. } | Part::Image { .. } => match images {
-                        ImagesIn::User if !message.is("user") => {
-                            Some("an image outside a user message")
-                        }
-                        ImagesIn::AllButAssistant if assistant => {
-                            Some("an image in an assistant message")
-                        }
-                        _ => None,
-                    },
-                };
-                if let Some(what) = misplaced {
-                    return Err(unsupported(provider, what));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The conversation as Anthropic and Gemini take it, once its parts are checked (see
-    /// [`check_parts`](Self::check_parts)): every message a turn of role `user` but the
-    /// assistant's, of role `assistant` (Gemini's `model`), its parts made by `part` under `key`
-    /// (Anthropic's `content`, Gemini's `parts`; a part it makes `null` is left out), or as a
-    /// plain string when `text_as_string` and the message is one text part (Anthropic). The results of consecutive tool messages are
-    /// joined in one turn.
-    pub(crate) fn user_turns(
-        &self,
-        assistant: &str,
-        key: &str,
-        text_as_string: bool,
-        part: impl Fn(&Part) -> Result<Value, Error>,
-    ) -> Result<Vec<Value>, Error> {
-        let wire = self
-            .conversation()
-            .map(|m| {
-                let role = if m.is("assistant") { assistant } else { "user" };
-                let parts = match m.plain_text() {
-                    Some(text) if text_as_string => Value::from(text),
-                    _ => m
-                        .content
-                        .iter()
-                        .map(&part)
-                        .filter(|p| !matches!(p, Ok(Value::Null)))
-                        .collect::<Result<_, _>>()?,
-                };
-                Ok((m.is_tool_results(), json!({"role": role, key: parts})))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        Ok(join_tool_results(wire, key))
-    }
-
-    /// The tools as `{"name", "description", schema_key: parameters}` objects.
-    pub(crate) fn tools_as(&self, schema_key: &str) -> Vec<Value> {
-        self.tools
-            .iter()
-            .map(
-                |t| json!({"name": t.name, "description": t.description, schema_key: t.parameters}),
-            )
-            .collect()
-    }
-}
-
-/// `turns` (each a message on the wire, and whether it holds only tool results) with every run
-/// of tool-result turns joined into one, their `parts_key` arrays concatenated. Anthropic and
-/// Gemini want the results of parallel calls together in one user turn (Gemini refuses a turn
-/// with fewer results than the calls before it).
-fn join_tool_results(
-    turns: impl IntoIterator<Item = (bool, Value)>,
-    parts_key: &str,
-) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut last_was_results = false;
-    for (results, turn) in turns {
-        if results && last_was_results {
-            if let (Some(Value::Array(joined)), Value::Array(more)) = (
-                out.last_mut().and_then(|t| t.get_mut(parts_key)),
-                &turn[parts_key],
-            ) {
-                joined.extend(more.iter().cloned());
-                continue;
-            }
-        }
-        last_was_results = results;
-        out.push(turn);
-    }
-    out
 }
 
 /// A tool call's arguments as a JSON value, for the providers that take an object: empty
@@ -816,7 +784,7 @@ impl ChatResponse {
         Ok(ChatResponse {
             text,
             request_id,
-            ..stream.into_state()
+            ..stream.state
         })
     }
 
@@ -845,23 +813,15 @@ impl ChatResponse {
         let calls = self.tool_calls.iter().cloned().map(Part::ToolCall);
         let text = text.map(|t| Part::text(t.as_str()));
         // Anthropic wants each server tool's result right after its use.
-        let mut server = Vec::new();
-        let mut results: Vec<Option<&ServerToolResult>> =
-            self.server_tool_results.iter().map(Some).collect();
+        let (mut server, mut results) = (Vec::new(), self.server_tool_results.clone());
         for call in &self.server_tool_uses {
             server.push(Part::ServerToolUse(call.clone()));
-            let answers = |r: &&ServerToolResult| !call.id.is_empty() && r.tool_use_id == call.id;
-            if let Some(result) = results.iter_mut().find(|r| r.is_some_and(|r| answers(&r))) {
-                server.extend(result.take().cloned().map(Part::ServerToolResult));
+            let answers = |r: &ServerToolResult| !call.id.is_empty() && r.tool_use_id == call.id;
+            if let Some(at) = results.iter().position(answers) {
+                server.push(Part::ServerToolResult(results.remove(at)));
             }
         }
-        server.extend(
-            results
-                .into_iter()
-                .flatten()
-                .cloned()
-                .map(Part::ServerToolResult),
-        );
+        server.extend(results.into_iter().map(Part::ServerToolResult));
         Message {
             role: "assistant".into(),
             content: thoughts.chain(text).chain(server).chain(calls).collect(),

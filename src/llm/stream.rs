@@ -59,8 +59,8 @@ pub struct ChatStream {
     /// Nothing more will be read: the end marker or an error was seen.
     ended: bool,
     done: bool,
-    /// What was folded in so far; its text and request id stay empty.
-    state: ChatResponse,
+    /// What was folded in so far: everything of a [`ChatResponse`] but its text and request id.
+    pub(super) state: ChatResponse,
     /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
     stop_reading: StopReading,
     /// Stops that worker when a job that reads the stream is cancelled (see `EventStream`).
@@ -104,11 +104,12 @@ impl ChatStream {
     /// ```
     pub fn new(events: EventStream<Vec<ChatEvent>>) -> Self {
         let headers = events.headers().clone();
-        let (rx, stop) = events.into_receiver_and_stop();
-        let mut stream = ChatStream::from_receiver(rx);
-        stream.headers = headers;
-        stream.stop_reading = stop;
-        stream
+        let (rx, stop_reading) = events.into_receiver_and_stop();
+        ChatStream {
+            headers,
+            stop_reading,
+            ..ChatStream::from_receiver(rx)
+        }
     }
 
     /// A handle that stops this stream from another thread, for Ctrl-C: the answer's worker is
@@ -225,11 +226,6 @@ impl ChatStream {
             self.ended = true;
             return Some(Err(error));
         }
-    }
-
-    /// What the stream folded in: everything of a [`ChatResponse`] but its text and request id.
-    pub(crate) fn into_state(self) -> ChatResponse {
-        self.state
     }
 
     fn fold(&mut self, event: &ChatEvent) {

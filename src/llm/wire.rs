@@ -31,13 +31,6 @@ pub(crate) fn api_error(error: &Value) -> Error {
     Error::Api { kind, message }
 }
 
-/// The error of an `event: error`, whatever its data: the `error` object of its JSON, else the
-/// JSON itself, else the data as text.
-pub(crate) fn error_event(data: &str) -> Error {
-    let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
-    api_error(value.get("error").unwrap_or(&value))
-}
-
 /// The end-of-stream rule every decoder follows, fed the events it sends.
 ///
 /// A stream ends completely with its end marker (`data: [DONE]`, `message_stop`...), or with a
@@ -52,7 +45,7 @@ pub(crate) fn error_event(data: &str) -> Error {
 /// without one would fail every answer. A finish reason is the model saying it is done.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Ending {
-    /// The end marker was seen.
+    /// The end marker was seen: nothing more is read.
     done: bool,
     /// A finish reason was seen, with no more of the answer after it.
     finished: bool,
@@ -74,11 +67,6 @@ impl Ending {
                 _ => self.finished = false,
             }
         }
-    }
-
-    /// Whether the end marker was seen: nothing more is read.
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
     }
 
     /// What a decoder's `finish` returns when the body has ended cleanly: nothing more after
@@ -143,12 +131,14 @@ pub(crate) fn decode_event<D: ChatDecode>(
     decoder: &mut D,
     event: EventRef<'_>,
 ) -> Result<Option<Vec<ChatEvent>>, Error> {
-    if decoder.ending().is_done() {
+    if decoder.ending().done {
         return Ok(None);
     }
     let data = event.data.trim();
     if event.event == "error" {
-        return Err(error_event(data));
+        // Whatever its data: the `error` object of its JSON, else the JSON, else the text.
+        let value = serde_json::from_str(data).unwrap_or_else(|_| Value::from(data));
+        return Err(api_error(value.get("error").unwrap_or(&value)));
     }
     if data.is_empty() {
         return Ok(None);
@@ -160,7 +150,7 @@ pub(crate) fn decode_event<D: ChatDecode>(
         decoder.events(data, &mut events)?;
     }
     decoder.ending().observe(&events);
-    if decoder.ending().is_done() {
+    if decoder.ending().done {
         decoder.check_complete()?;
     }
     Ok((!events.is_empty()).then_some(events))

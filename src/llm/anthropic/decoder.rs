@@ -202,13 +202,10 @@ impl AnthropicDecoder {
     /// The event of a `content_block_stop`: a tool block whose input never came (a tool without
     /// parameters: `input: {}`, then an empty delta) gets `{}`, so its arguments are JSON.
     fn block_stop(&mut self, index: u64) -> Option<ChatEvent> {
-        match self.blocks.get_mut(&index)? {
-            (block, has_input @ false) => {
-                *has_input = true;
-                Some(block.event(|n| ToolCallDelta::more(n, "{}".into())))
-            }
-            _ => None,
-        }
+        self.blocks
+            .get(&index)
+            .filter(|(_, has_input)| !has_input)?;
+        self.input_piece(index, "{}".into())
     }
 }
 

@@ -15,6 +15,9 @@ use crate::llm::wire::{failed, is_server_failure};
 
 use crate::Error;
 
+/// Where a `tool-call-*` event's delta holds the call's arguments.
+const ARGUMENTS: &str = "/message/tool_calls/function/arguments";
+
 /// Decodes the events of Cohere's streaming v2 chat (`POST /v2/chat` with `"stream": true`)
 /// into [`ChatEvent`] batches, on the worker (see [`Decode`](crate::sse::Decode)). It works on any source of
 /// events, not only a live request.
@@ -93,13 +96,7 @@ impl CohereV2Decoder {
         let chunk: Chunk = parse_object(data)?;
         let delta = chunk.delta.unwrap_or(Value::Null);
         let string = |pointer: &str| non_empty_str(delta.pointer(pointer));
-        let arguments = || {
-            arguments_text(
-                delta
-                    .pointer("/message/tool_calls/function/arguments")
-                    .cloned(),
-            )
-        };
+        let arguments = || arguments_text(delta.pointer(ARGUMENTS).cloned());
         let Some(kind) = chunk.kind else {
             return not_an_event(chunk.message, chunk.error);
         };

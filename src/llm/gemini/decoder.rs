@@ -102,13 +102,10 @@ impl GeminiDecoder {
         if let Some(candidate) = first_of(chunk.candidates, |c| c.index) {
             let parts = candidate.content.and_then(|c| c.parts).unwrap_or_default();
             for part in parts {
-                match part.text {
-                    Some(text) if text.is_empty() => {}
-                    Some(text) if part.thought == Some(true) => {
-                        events.push(ChatEvent::Reasoning(text))
-                    }
-                    Some(text) => events.push(ChatEvent::Text(text)),
-                    None => {}
+                let text = part.text.filter(|text| !text.is_empty());
+                match part.thought {
+                    Some(true) => events.extend(text.map(ChatEvent::Reasoning)),
+                    _ => events.extend(text.map(ChatEvent::Text)),
                 }
                 if let Some(call) = part.function_call {
                     let Some(name) = call.name.filter(|n| !n.is_empty()) else {
@@ -126,14 +123,14 @@ impl GeminiDecoder {
             let reason = candidate.finish_reason.filter(|r| !r.is_empty());
             events.extend(reason.map(ChatEvent::Finish));
         }
-        let usage = chunk.usage_metadata.as_ref().and_then(|usage| {
-            Usage::from_counts(
-                usage,
-                "promptTokenCount",
-                "candidatesTokenCount",
-                "totalTokenCount",
-            )
-        });
+        let counts = [
+            "promptTokenCount",
+            "candidatesTokenCount",
+            "totalTokenCount",
+        ];
+        let usage = chunk
+            .usage_metadata
+            .and_then(|usage| Usage::from_counts(&usage, counts));
         events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
@@ -149,8 +146,7 @@ impl GeminiDecoder {
                 .map(|code| ("code_execution".to_string(), code)),
             server.tool_call.map(|call| {
                 let name = non_empty_str(call.get("toolType"));
-                let name = name.unwrap_or_else(|| "tool_call".to_string());
-                (name, call)
+                (name.unwrap_or_else(|| "tool_call".to_string()), call)
             }),
         ];
         for (name, value) in uses.into_iter().flatten() {

@@ -114,12 +114,10 @@ impl OpenAIDecoder {
 
     /// The event of one tool-call piece, or `None` while the call has no name yet.
     fn tool_piece(&mut self, piece: ToolCallChunk) -> Option<ChatEvent> {
-        let (name, arguments) = match piece.function {
-            Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments),
-            None => (None, None),
-        };
+        let function = piece.function.unwrap_or_default();
+        let name = function.name.filter(|n| !n.is_empty());
         // A few servers send the arguments as an object rather than as its text.
-        let arguments = arguments_text(arguments);
+        let arguments = arguments_text(function.arguments);
         let id = piece.id.filter(|id| !id.is_empty());
         // Gemini's OpenAI-compatible endpoint: the call's thought signature, to send back.
         let signature = piece.extra_content.and_then(|mut extra| {
@@ -128,24 +126,16 @@ impl OpenAIDecoder {
                 .map(Value::take)
         });
         let signature = non_empty_string(signature);
+        // The last call at this index (without one: the last call), unless the piece has another
+        // id: a new call (Ollama sends every parallel call whole at index 0).
         let position = match piece.index {
-            // The last call at this index, unless the piece has another id: a new call that
-            // reuses the index (Ollama sends every parallel call whole at index 0).
-            Some(i) => self
-                .calls
-                .iter()
-                .rposition(|c| c.wire_index == Some(i))
-                .filter(|&p| match (&id, &self.calls[p].id) {
-                    (Some(id), Some(known)) => id == known,
-                    _ => true,
-                }),
-            // No index: a new id starts a new call, anything else continues the last one.
-            None => match (&id, self.calls.last()) {
-                (Some(id), Some(CallTrack { id: Some(last), .. })) if last != id => None,
-                (_, Some(_)) => Some(self.calls.len() - 1),
-                (_, None) => None,
-            },
+            Some(i) => self.calls.iter().rposition(|c| c.wire_index == Some(i)),
+            None => self.calls.len().checked_sub(1),
         };
+        let position = position.filter(|&p| match (&id, &self.calls[p].id) {
+            (Some(id), Some(known)) => id == known,
+            _ => true,
+        });
         let position = position.unwrap_or_else(|| {
             self.calls.push(CallTrack {
                 wire_index: piece.index,
@@ -154,9 +144,7 @@ impl OpenAIDecoder {
             self.calls.len() - 1
         });
         let call = &mut self.calls[position];
-        if call.id.is_none() {
-            call.id.clone_from(&id);
-        }
+        call.id = call.id.take().or_else(|| id.clone());
         if call.named {
             // Some servers repeat the id and the name: they are sent on as they came.
             return Some(ChatEvent::ToolCall(ToolCallDelta {
@@ -166,9 +154,7 @@ impl OpenAIDecoder {
                 ..ToolCallDelta::more(position, arguments)
             }));
         }
-        if call.signature.is_none() {
-            call.signature = signature;
-        }
+        call.signature = call.signature.take().or(signature);
         let Some(name) = name else {
             call.held.push_str(&arguments);
             return None;
@@ -275,7 +261,7 @@ struct ToolCallChunk {
     extra_content: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct FunctionChunk {
     name: Option<String>,
     arguments: Option<Value>,
@@ -290,8 +276,10 @@ impl Delta {
             Some(text) => Some(("reasoning_content", text)),
             None => non_empty_string(self.reasoning).map(|text| ("reasoning", text)),
         };
-        let reasoning = field.as_ref().map_or("", |(_, text)| text.as_str());
-        let (mut text, mut part_reasoning) = (String::new(), String::new());
+        let mut reasoning = field
+            .as_ref()
+            .map_or(String::new(), |(_, text)| text.clone());
+        let mut text = String::new();
         match self.content {
             Some(Value::String(s)) => text = s,
             Some(Value::Array(parts)) => {
@@ -303,8 +291,8 @@ impl Delta {
                             Some(Value::Array(inner)) => inner
                                 .iter()
                                 .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-                                .for_each(|p| push_str(&mut part_reasoning, p.get("text"))),
-                            other => push_str(&mut part_reasoning, other),
+                                .for_each(|p| push_str(&mut reasoning, p.get("text"))),
+                            other => push_str(&mut reasoning, other),
                         },
                         _ => {}
                     }
@@ -312,7 +300,6 @@ impl Delta {
             }
             _ => {}
         }
-        let reasoning = reasoning.to_string() + &part_reasoning;
         if !reasoning.is_empty() {
             events.push(ChatEvent::Reasoning(reasoning));
         }
