@@ -399,7 +399,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the file cannot be read or written; a line of it that is not a
+    /// [`Error::Io`] when the file cannot be read or written, naming the file and what failed
+    /// (`open answers.jsonl to write the answers failed: ...`); a line of it that is not a
     /// [`ChatResult`] with a `content` or an `error` (a line of jobs, say) is
     /// [`Error::Protocol`] naming the line (the file is not changed then),
     /// except a last line cut short by a run that stopped while it wrote: that line is removed
@@ -429,11 +430,18 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let path = path.as_ref();
         let (done, tail) = answered_ids(path)?;
         let (mut answered, mut failed) = (0, 0);
-        let mut out = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| file_error("open", path, " to write the answers", e))?;
+        let writing = |e| file_error("write the answers to", path, "", e);
         match tail {
             Tail::Whole => {}
-            Tail::Open => out.write_all(b"\n")?,
-            Tail::Cut(len) => out.set_len(len)?,
+            Tail::Open => out.write_all(b"\n").map_err(writing)?,
+            Tail::Cut(len) => out
+                .set_len(len)
+                .map_err(|e| file_error("remove the cut last line of", path, "", e))?,
         }
         let skipped = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&skipped);
@@ -445,8 +453,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         for result in self.run(todo) {
             let mut line = serde_json::to_vec(&result)?;
             line.push(b'\n');
-            out.write_all(&line)?;
-            out.flush()?;
+            out.write_all(&line).map_err(writing)?;
+            out.flush().map_err(writing)?;
             answered += u64::from(result.is_ok());
             failed += u64::from(!result.is_ok());
         }
@@ -474,12 +482,20 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((HashSet::new(), Tail::Whole)),
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            return Err(file_error(
+                "open",
+                path,
+                " to read the answers already in it",
+                e,
+            ))
+        }
     };
+    let reading = |e| file_error("read the answers already in", path, "", e);
     let (mut ids, mut file, mut line, mut at) = (HashSet::new(), BufReader::new(file), vec![], 0);
     for n in 1.. {
         line.clear();
-        let len = file.read_until(b'\n', &mut line)? as u64;
+        let len = file.read_until(b'\n', &mut line).map_err(reading)? as u64;
         let open = line.last() != Some(&b'\n');
         if len == 0 {
             break;
@@ -514,6 +530,16 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
         at += len;
     }
     Ok((ids, Tail::Whole))
+}
+
+/// An I/O error on the output file, saying what was being done to it: `{what} {path}{then}
+/// failed: {e}`, of `e`'s kind.
+fn file_error(what: &str, path: &Path, then: &str, e: io::Error) -> Error {
+    let kind = e.kind();
+    Error::Io(io::Error::new(
+        kind,
+        format!("{what} {}{then} failed: {e}", path.display()),
+    ))
 }
 
 /// The answer and finish reason of one chat, with the attempts made.

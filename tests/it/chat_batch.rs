@@ -374,3 +374,36 @@ fn dropping_the_results_ends_a_chat_whose_answer_is_streaming() {
     );
     assert!(sender.result().unwrap());
 }
+
+#[test]
+fn a_file_that_cannot_be_opened_or_read_is_named_in_the_error() {
+    let server = TestServer::start(answer);
+    let limiter = RateLimiter::new();
+    let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(false);
+    // A directory that does not exist: the file cannot be created.
+    let missing = temp_file("no-such-dir").join("answers.jsonl");
+    let err = batch.run_to_file(jobs(1), &missing).unwrap_err();
+    assert!(
+        matches!(&err, ureq_futures::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "io: open {} to write the answers failed: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    // A directory given as the output: it opens, but reading the answers in it fails.
+    let dir = temp_file("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = batch.run_to_file(jobs(1), &dir).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "io: read the answers already in {} failed: Is a directory (os error 21)",
+            dir.display()
+        )
+    );
+    assert_eq!(server.request_count(), 0);
+}
