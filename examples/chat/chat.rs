@@ -301,13 +301,17 @@ fn run(args: Vec<String>) -> ExitCode {
     // Ctrl-C stops the answer in progress, or ends the program when there is none.
     let ctrl_c = Arc::new(CtrlC::default());
     let on_press = Arc::clone(&ctrl_c);
+    // `writeln!`, not `eprintln!`: a closed stderr must not stop this handler (or the exit).
     let caught = ctrl_c::on_ctrl_c(move || match on_press.pressed() {
         Press::Quit => {
-            eprintln!();
+            let _ = writeln!(io::stderr());
             std::process::exit(130);
         }
         Press::Dropping => {
-            eprintln!("\n(waiting for the server: its answer will be dropped; Ctrl-C again quits)")
+            let _ = writeln!(
+                io::stderr(),
+                "\n(waiting for the server: its answer will be dropped; Ctrl-C again quits)"
+            );
         }
         Press::Stopped => {}
     });

@@ -102,7 +102,7 @@ impl Drop for Answer<'_> {
 }
 
 /// Calls `f` on a thread of its own each time Ctrl-C (SIGINT) arrives, instead of ending the
-/// process. Reads interrupted by the signal on other threads are restarted (`SA_RESTART`).
+/// process; a call of `f` that panics does not stop the later ones. Reads interrupted by the signal on other threads are restarted (`SA_RESTART`).
 #[cfg(unix)]
 pub fn on_ctrl_c(f: impl Fn() + Send + 'static) -> io::Result<()> {
     use std::io::Read;
@@ -147,7 +147,11 @@ pub fn on_ctrl_c(f: impl Fn() + Send + 'static) -> io::Result<()> {
             let mut byte = [0u8];
             loop {
                 match read_end.read(&mut byte) {
-                    Ok(1) => f(),
+                    // A panic in `f` (an `eprintln!` on a closed stderr, say) must not end the
+                    // thread: the next press would do nothing, not even end the program.
+                    Ok(1) => {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&f));
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     _ => return,
                 }
@@ -191,5 +195,30 @@ mod tests {
         // A server that never answers cannot hold the program.
         assert_eq!(ctrl_c.pressed(), Press::Quit);
         drop(answer);
+    }
+
+    /// A handler that panics once (an `eprintln!` on a closed stderr) still sees the next press.
+    #[cfg(unix)]
+    #[test]
+    fn a_handler_that_panics_still_sees_the_next_press() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let (tx, rx) = mpsc::channel();
+        let calls = AtomicUsize::new(0);
+        let tx = Mutex::new(tx);
+        on_ctrl_c(move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let _ = tx.lock().unwrap_or_else(|e| e.into_inner()).send(n);
+            assert!(n > 1, "the first press's handler fails");
+        })
+        .unwrap();
+        for expected in [1, 2] {
+            // SAFETY: raise(3) sends the signal to this thread; the handler installed above only
+            // writes to its pipe.
+            assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+            assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(expected));
+        }
     }
 }
