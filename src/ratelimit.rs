@@ -255,8 +255,9 @@ impl fmt::Display for PauseReason {
 pub struct RateLimitEvent {
     /// The origin, as `scheme://host:port`.
     pub origin: String,
-    /// How long new requests to it wait, from the moment of the answer (capped at
-    /// [`RateLimiter::max_pause`]).
+    /// How long new requests to it wait, from the moment of the answer: the answer's pause
+    /// (capped at [`RateLimiter::max_pause`]), or the pause already in force when that one
+    /// ends later.
     pub wait: Duration,
     /// What the server said.
     pub reason: PauseReason,
@@ -709,15 +710,17 @@ impl RateLimiter {
         }
         // Without a cap, a server's value may be past what an `Instant` can hold: such a pause
         // lasts a century (as good as for ever), rather than not at all.
-        let until = now.checked_add(wait).unwrap_or_else(|| far_future(now));
-        let wait = until.saturating_duration_since(now);
+        let mut until = now.checked_add(wait).unwrap_or_else(|| far_future(now));
         {
             let mut hosts = self.hosts();
             let new = || Some(HostState::new(self.limit_for(origin), now));
             if let Some(state) = hosts.state(origin, now, new) {
-                state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
+                // A longer pause in force is what new requests wait for: it is the event's wait.
+                until = state.paused_until.map_or(until, |u| u.max(until));
+                state.paused_until = Some(until);
             }
         }
+        let wait = until.saturating_duration_since(now);
         self.inner.pauses.fetch_add(1, Ordering::Relaxed);
         let event = RateLimitEvent {
             origin: origin.to_string(),
@@ -1275,8 +1278,16 @@ mod tests {
         assert!(limiter.acquire_at(o, t0 + ms(2000)).is_ok());
         // A pause never shortens one in force; the cap holds a server's huge value.
         limiter.observe_at(o, 503, &headers(&[("retry-after", "5")]), t0, wall);
-        limiter.observe_at(o, 503, &headers(&[("retry-after", "1")]), t0, wall);
+        let shorter = limiter.observe_at(
+            o,
+            503,
+            &headers(&[("retry-after", "1")]),
+            t0 + ms(1000),
+            wall,
+        );
         assert_eq!(limiter.acquire_at(o, t0), Err(t0 + ms(5000)));
+        // The wait reported is the one new requests get: the pause in force, 4 s from then.
+        assert_eq!(shorter.map(|e| e.wait), Some(ms(4000)));
         let huge = headers(&[("retry-after", "999999999")]);
         let capped = limiter.observe_at(o, 429, &huge, t0, wall).unwrap();
         assert_eq!(capped.wait, Duration::from_secs(30));
