@@ -19,6 +19,11 @@ use crate::Error;
 
 /// The smallest [`SessionBuilder::connection_buffer_size`]: 4 KiB.
 const MIN_CONNECTION_BUFFER: usize = 4 * 1024;
+/// The largest [`SessionBuilder::connection_buffer_size`] and
+/// [`SessionBuilder::stream_buffer_size`]: 16 MiB. ureq allocates both buffers of a connection
+/// when it is first used: a larger size (`usize::MAX`) would fail every request with a
+/// panic, or abort the process when the allocation fails.
+const MAX_CONNECTION_BUFFER: usize = 16 * 1024 * 1024;
 /// The largest write buffer of a stream's connection: 8 KiB, the longest request line or
 /// header most servers take.
 const MAX_STREAM_WRITE_BUFFER: usize = 8 * 1024;
@@ -550,8 +555,8 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
-/// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers, held while it is open |
-/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the read buffer of the connections of event streams, which stay open; their write buffer is as large, up to 8 KiB |
+/// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers (4 KiB to 16 MiB), held while it is open |
+/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the read buffer (4 KiB to 16 MiB) of the connections of event streams, which stay open; their write buffer is as large, up to 8 KiB |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 /// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
 /// | [`proxy`](SessionBuilder::proxy) | the first set of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, for every scheme | where connections go first |
@@ -1038,7 +1043,8 @@ impl SessionBuilder {
     }
 
     /// The size of each connection's read buffer and of its write buffer, in bytes, at least
-    /// 4 KiB. Defaults to ureq's: 128 KiB each. Event streams have their own setting,
+    /// 4 KiB and at most 16 MiB (a value outside is taken as the nearer bound). Defaults to
+    /// ureq's: 128 KiB each. Event streams have their own setting,
     /// [`stream_buffer_size`](SessionBuilder::stream_buffer_size). Ignored when an
     /// [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
@@ -1065,14 +1071,16 @@ impl SessionBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn connection_buffer_size(mut self, bytes: usize) -> Self {
-        self.connection_buffer_size = Some(bytes.max(MIN_CONNECTION_BUFFER));
+        self.connection_buffer_size =
+            Some(bytes.clamp(MIN_CONNECTION_BUFFER, MAX_CONNECTION_BUFFER));
         self
     }
 
     /// The size of the read buffer of each connection that carries an event stream
     /// ([`events`](crate::RequestBuilder::events) and the other stream methods, a
     /// [`StreamMap`](crate::sse::StreamMap)'s streams, the LLM clients' streams), in bytes, at
-    /// least 4 KiB; its write buffer is as large, up to 8 KiB. Defaults to
+    /// least 4 KiB and at most 16 MiB (a value outside is taken as the nearer bound); its write
+    /// buffer is as large, up to 8 KiB. Defaults to
     /// [`DEFAULT_STREAM_BUFFER_SIZE`] (16 KiB), or to
     /// [`connection_buffer_size`](SessionBuilder::connection_buffer_size) if that is smaller.
     /// Ignored when an [`agent`](SessionBuilder::agent) is given: its streams use its buffers.
@@ -1108,7 +1116,7 @@ impl SessionBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn stream_buffer_size(mut self, bytes: usize) -> Self {
-        self.stream_buffer_size = Some(bytes.max(MIN_CONNECTION_BUFFER));
+        self.stream_buffer_size = Some(bytes.clamp(MIN_CONNECTION_BUFFER, MAX_CONNECTION_BUFFER));
         self
     }
 

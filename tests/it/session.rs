@@ -655,3 +655,34 @@ fn hooks_and_closures_use_question_mark_on_their_own_errors() {
     });
     assert!(matches!(json.result(), Err(Error::Json(_))));
 }
+
+#[test]
+fn huge_connection_and_stream_buffers_are_capped_at_16_mib() {
+    let mut server = mockito::Server::new();
+    server.mock("GET", "/a").with_body("ok").create();
+    server
+        .mock("GET", "/events")
+        .with_header("content-type", "text/event-stream")
+        .with_body("data: a\n\n")
+        .create();
+    let huge = FuturesSession::builder()
+        .connection_buffer_size(usize::MAX)
+        .stream_buffer_size(usize::MAX)
+        .build();
+    assert_eq!(huge.agent().config().input_buffer_size(), 16 * 1024 * 1024);
+    assert_eq!(huge.agent().config().output_buffer_size(), 16 * 1024 * 1024);
+    let resp = huge
+        .get(format!("{}/a", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "ok");
+    let data: Vec<String> = huge
+        .get(format!("{}/events", server.url()))
+        .events()
+        .result()
+        .unwrap()
+        .map(|e| e.unwrap().data)
+        .collect();
+    assert_eq!(data, ["a"]);
+}
