@@ -156,15 +156,17 @@ impl BodyReader {
     fn new(resp: http::Response<ureq::Body>, job: Option<OpeningJob>) -> Self {
         let url = resp.get_uri().to_string();
         let (parts, body) = resp.into_parts();
+        let content_length = announced_length(&parts.headers, &body);
         BodyReader {
             status: parts.status.as_u16(),
-            content_length: announced_length(&parts.headers, &body),
+            content_length,
             // Made on the first read, so that a gzip body does not wait here for its first
             // bytes (see `encoding::Lazy`).
             body: phase::Placed::new(
                 crate::encoding::body_reader(body),
                 url.clone(),
-                &parts.extensions,
+                &parts,
+                content_length,
             ),
             headers: parts.headers,
             url,

@@ -397,8 +397,9 @@ fn write_body(
         _ => 0,
     };
     let (parts, body) = resp.into_parts();
-    progress.start(crate::body::announced_length(&parts.headers, &body));
-    let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts.extensions);
+    let announced = crate::body::announced_length(&parts.headers, &body);
+    progress.start(announced);
+    let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts, announced);
     let mut buf = vec![0; BLOCK];
     let mut bytes = kept;
     loop {

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::io;
 
-use ureq::http::Uri;
+use ureq::http::{header, HeaderMap, Uri};
 
 use crate::timeout::{TimeoutError, TimeoutSettings};
 use crate::Error;
@@ -351,9 +351,77 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, S
     }
 }
 
-/// `e`, a failure while reading the body of the response from `url`, with its place, and for
-/// a timeout the setting that fired (when `timeouts` are known).
-pub(crate) fn in_body(e: Error, url: &str, timeouts: Option<&TimeoutSettings>) -> Error {
+/// How much of a body has been read, and how long it was announced to be: what the error of a
+/// body cut short says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BodyRead {
+    /// Bytes read so far (decoded, for a body decoded on the way).
+    pub(crate) read: u64,
+    /// The body's `Content-Length`, when it is not decoded on the way.
+    pub(crate) announced: Option<u64>,
+    /// Whether the body is chunked: it ends with its last, empty, chunk.
+    pub(crate) chunked: bool,
+}
+
+impl BodyRead {
+    /// Nothing read yet of a body of these `headers`, announced as `announced` bytes long.
+    pub(crate) fn start(headers: &HeaderMap, announced: Option<u64>) -> BodyRead {
+        let chunked = headers.get_all(header::TRANSFER_ENCODING).iter().any(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .any(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
+        });
+        BodyRead {
+            read: 0,
+            announced,
+            chunked,
+        }
+    }
+
+    /// `body cut after 1,234 of 5,000 bytes`, `body cut after 18 bytes, before its last chunk`.
+    fn cut(&self) -> String {
+        let read = grouped(self.read);
+        match (self.announced, self.chunked) {
+            (Some(total), _) => format!("body cut after {read} of {} bytes", grouped(total)),
+            (None, true) => format!("body cut after {read} bytes, before its last chunk"),
+            (None, false) => format!("body cut after {read} bytes"),
+        }
+    }
+}
+
+/// `n` with its thousands grouped: `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Whether `io`, a failure of a body's read, is the connection ending under it: closed before
+/// the body's end (ureq's "Peer disconnected"), reset or aborted.
+fn is_cut(io: &io::Error) -> bool {
+    matches!(
+        io.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// `e`, a failure while reading the body of the response from `url`, with its place, for a
+/// timeout the setting that fired (when `timeouts` are known), and for a body cut short how
+/// much of it came (when `read` is known).
+pub(crate) fn in_body(
+    e: Error,
+    url: &str,
+    timeouts: Option<&TimeoutSettings>,
+    read: Option<&BodyRead>,
+) -> Error {
     // A cut or a cancel under ureq's own content decoder is a cut or a cancel, not a
     // decompression failure.
     let e = crate::encoding::connection_error(e);
@@ -363,7 +431,10 @@ pub(crate) fn in_body(e: Error, url: &str, timeouts: Option<&TimeoutSettings>) -
     let e = match e {
         Error::Timeout(t) => Error::Timeout(place_timeout(t, &uri, true)),
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => Error::Io(io),
-        Error::Io(io) => located(io, Phase::Body, &uri, None),
+        Error::Io(io) => {
+            let hint = read.filter(|_| is_cut(&io)).map(BodyRead::cut);
+            located(io, Phase::Body, &uri, hint)
+        }
         // A body that does not decode: the variant stays ureq's `Decompress`, the decoder's
         // error inside it gains the place.
         Error::Transport(ureq::Error::Decompress(coding, io))
@@ -395,25 +466,44 @@ pub(crate) struct Placed<R> {
     pub(crate) inner: R,
     pub(crate) url: String,
     pub(crate) timeouts: Option<TimeoutSettings>,
+    /// What has been read, for the error of a body cut short.
+    pub(crate) read: BodyRead,
 }
 
 impl<R> Placed<R> {
-    /// `inner`, the body of the response `parts` describe (its URL and timeouts).
-    pub(crate) fn new(inner: R, url: String, extensions: &ureq::http::Extensions) -> Placed<R> {
+    /// `inner`, the body of the response `parts` describe (its URL, headers and timeouts),
+    /// announced as `announced` bytes long (see [`crate::body::announced_length`]).
+    pub(crate) fn new(
+        inner: R,
+        url: String,
+        parts: &ureq::http::response::Parts,
+        announced: Option<u64>,
+    ) -> Placed<R> {
         Placed {
             inner,
             url,
-            timeouts: extensions.get::<TimeoutSettings>().copied(),
+            timeouts: parts.extensions.get::<TimeoutSettings>().copied(),
+            read: BodyRead::start(&parts.headers, announced),
         }
     }
 }
 
 impl<R: io::Read> io::Read for Placed<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::Interrupted => e,
-            _ => in_body(Error::from(e), &self.url, self.timeouts.as_ref()).into_io(),
-        })
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.read.read += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(in_body(
+                Error::from(e),
+                &self.url,
+                self.timeouts.as_ref(),
+                Some(&self.read),
+            )
+            .into_io()),
+        }
     }
 }
 
@@ -568,6 +658,38 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_says_how_much_of_the_body_came_in_grouped_digits() {
+        assert_eq!(
+            [0, 999, 1000, 12_345, 1_234_567].map(grouped),
+            ["0", "999", "1,000", "12,345", "1,234,567"]
+        );
+        let read = BodyRead {
+            read: 1234,
+            announced: Some(5000),
+            chunked: false,
+        };
+        let cut = in_body(
+            Error::Io(io::ErrorKind::UnexpectedEof.into()),
+            "http://h/f",
+            None,
+            Some(&read),
+        );
+        assert_eq!(
+            cut.to_string(),
+            "io: read the body from h:80 failed for url: http://h/f: unexpected end of file \
+             (body cut after 1,234 of 5,000 bytes)"
+        );
+        // Another failure of the read is no cut.
+        let other = in_body(
+            Error::Io(io::ErrorKind::InvalidData.into()),
+            "http://h/f",
+            None,
+            Some(&read),
+        );
+        assert!(!other.to_string().contains("cut"), "{other}");
+    }
+
+    #[test]
     fn the_default_port_follows_the_scheme_and_places_are_added_once() {
         let e = before_response(
             Error::Io(io::ErrorKind::ConnectionReset.into()),
@@ -581,6 +703,7 @@ mod tests {
         let body = in_body(
             Error::Io(io::ErrorKind::UnexpectedEof.into()),
             "http://h/f",
+            None,
             None,
         );
         assert!(

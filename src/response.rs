@@ -172,7 +172,12 @@ impl Response {
                 limit,
                 url: Some(crate::redact_url(&resp.get_uri().to_string())),
             },
-            other => crate::phase::in_body(other, &resp.get_uri().to_string(), Some(timeouts)),
+            other => {
+                let mut read = crate::phase::BodyRead::start(resp.headers(), announced);
+                read.read = buf.len() as u64;
+                let url = resp.get_uri().to_string();
+                crate::phase::in_body(other, &url, Some(timeouts), Some(&read))
+            }
         })?;
         let body_len = buf.len();
         // Exact, where growing the vector would double a body that filled it.

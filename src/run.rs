@@ -162,7 +162,8 @@ fn open_stream_body(
     let (parts, body) = resp.into_parts();
     // Made on the worker's first read, so that a gzip body does not hold the stream's handle
     // back until its first bytes (see `encoding::Lazy`).
-    let body = phase::Placed::new(encoding::body_reader(body), url, &parts.extensions);
+    let announced = crate::body::announced_length(&parts.headers, &body);
+    let body = phase::Placed::new(encoding::body_reader(body), url, &parts, announced);
     Ok((parts, body))
 }
 

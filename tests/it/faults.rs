@@ -1029,3 +1029,53 @@ fn an_event_over_the_limit_names_the_limit_and_the_setting_to_raise() {
     }
     assert_pool_at_full_strength(&session, secs(10));
 }
+
+// ---------------------------------------------------------------------------------------------
+// How much of a cut body came
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_cut_body_says_how_many_of_its_bytes_came() {
+    // Bound: 5 s. 1,234 of the 5,000 bytes announced, then the server closes.
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/chunked" => Reply::chunked_cut(["part one, ", "part two"], ms(1)),
+        "/events" => Reply::lying_length(10_000, "data: one\n\ndata: two\n\n").content_type(SSE),
+        _ => Reply::lying_length(5000, vec![b'x'; 1234]),
+    });
+    let session = session();
+    let url = server.url_for("/file");
+    let target = url.trim_start_matches("http://").split('/').next().unwrap();
+    let cut = |url: &str, why: &str| {
+        format!("read the body from {target} failed for url: {url}: Peer disconnected ({why})")
+    };
+    let of_5000 = cut(&url, "body cut after 1,234 of 5,000 bytes");
+    let err = session.get(&url).send().result().unwrap_err();
+    assert_cut(&err);
+    assert_eq!(err.to_string(), format!("io: {of_5000}"));
+    // Read by the caller, as an `io::Error`.
+    let mut body = session.get(&url).send_streaming().result().unwrap();
+    let err = io::Read::read_to_end(&mut body, &mut Vec::new()).unwrap_err();
+    assert_eq!(err.to_string(), of_5000);
+    // Written to a file.
+    let path = std::env::temp_dir().join(format!("ureq-futures-cut-{}.bin", std::process::id()));
+    let err = session.get(&url).download(&path).result().unwrap_err();
+    assert_eq!(err.to_string(), format!("io: {of_5000}"));
+    // A chunked body says how much came before it ended without its last chunk.
+    let chunked = server.url_for("/chunked");
+    let err = session.get(&chunked).send().result().unwrap_err();
+    assert_cut(&err);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "io: {}",
+            cut(&chunked, "body cut after 18 bytes, before its last chunk")
+        )
+    );
+    // An event stream.
+    let events = server.url_for("/events");
+    let (_, err) = drain(session.get(&events).events().result().unwrap());
+    assert_eq!(
+        err.unwrap().to_string(),
+        format!("io: {}", cut(&events, "body cut after 22 of 10,000 bytes"))
+    );
+}
