@@ -845,23 +845,28 @@ impl Fields {
             if len > self.max {
                 return Err(self.too_large());
             }
-            // Lines start and end next to ASCII line ends: always character boundaries.
-            let line = text.get(pos..pos + len).unwrap_or_default();
+            let line = rest.get(..len).unwrap_or_default();
             let line_start = pos;
             pos = skip_line_end(bytes, pos + len).0;
             let Some((field, at)) = parse_field(line) else {
                 continue;
             };
-            let value = line.get(at..).unwrap_or_default();
-            match field {
-                Field::Data if single.is_none() && self.data.is_empty() => {
+            let (start, end) = (line_start + at, line_start + len);
+            if let Field::Data = field {
+                if single.is_none() && self.data.is_empty() {
                     // Implied by the line limit (the value is shorter than its line), but this
                     // is the data limit's check.
-                    if value.len() > self.max {
+                    if end - start > self.max {
                         return Err(self.too_large());
                     }
-                    single = Some((line_start + at, line_start + len));
+                    single = Some((start, end));
+                    continue;
                 }
+            }
+            // Lines start and end next to ASCII line ends, and a value after an ASCII colon or
+            // space: always character boundaries.
+            let value = text.get(start..end).unwrap_or_default();
+            match field {
                 Field::Data => {
                     // A second data line: the buffer joins them.
                     if let Some((start, end)) = single.take() {
@@ -912,7 +917,7 @@ impl Fields {
     /// Processes a line that is not blank: a field or a comment.
     #[inline]
     fn process_field(&mut self, line: &str) -> Result<(), Error> {
-        match parse_field(line) {
+        match parse_field(line.as_bytes()) {
             Some((field, at)) => self.apply_field(field, line.get(at..).unwrap_or_default()),
             None => Ok(()),
         }
@@ -1083,18 +1088,18 @@ fn set_exact(buf: &mut String, value: &str) {
 /// Splits a line that is not blank into a field the parser acts on and where its value starts;
 /// `None` for comments and other fields.
 #[inline(always)]
-fn parse_field(line: &str) -> Option<(Field, usize)> {
+fn parse_field(line: &[u8]) -> Option<(Field, usize)> {
     // The known field names are matched by prefix, so no search for the colon is needed.
     // A comment (leading colon) and any other name are ignored.
-    let (field, rest) = match line.as_bytes().first() {
-        Some(b'd') => (Field::Data, line.strip_prefix("data")?),
-        Some(b'i') => (Field::Id, line.strip_prefix("id")?),
-        Some(b'e') => (Field::Event, line.strip_prefix("event")?),
-        Some(b'r') => (Field::Retry, line.strip_prefix("retry")?),
+    let (field, rest) = match line.first() {
+        Some(b'd') => (Field::Data, line.strip_prefix(b"data")?),
+        Some(b'i') => (Field::Id, line.strip_prefix(b"id")?),
+        Some(b'e') => (Field::Event, line.strip_prefix(b"event")?),
+        Some(b'r') => (Field::Retry, line.strip_prefix(b"retry")?),
         _ => return None,
     };
     let name = line.len() - rest.len();
-    match rest.as_bytes() {
+    match rest {
         [] => Some((field, name)),
         [b':', b' ', ..] => Some((field, name + 2)),
         [b':', ..] => Some((field, name + 1)),
