@@ -7,13 +7,14 @@
 //! caller's bytes; line ends are found with `memchr`. Only a line that straddles two chunks is
 //! copied into a buffer (and checked on its own). An event whose data is one line (most events)
 //! is dispatched as a slice of the caller's bytes; the data of an event of several lines is
-//! joined in one reused buffer. The event type and the id live in reused buffers too. So a
-//! dispatched event is an [`EventRef`] that borrows the input and the parser and costs no
-//! allocation; an owned [`Event`] is made from it with one allocation, for its data. Its type
-//! and id are [`SmolStr`]s (inline up to 23 bytes; the default `"message"` is static), cloned
-//! from ones the parser makes once per change of value (see `OwnedForms`): a 24-byte copy, not
-//! a new `SmolStr` per event, which costs as much as an allocation on the CPUs measured. The
-//! parser does not copy a type that a stream repeats either. Lines with invalid UTF-8 take a
+//! joined in one reused buffer. The event type lives in a reused buffer too, the id in a
+//! `SmolStr` (or a reused buffer when longer than 23 bytes). So a dispatched event is an
+//! [`EventRef`] that borrows the input and the parser and costs no allocation; an owned
+//! [`Event`] is made from it with one allocation, for its data. Its type and id are
+//! [`SmolStr`]s (inline up to 23 bytes; the default `"message"` is static), cloned from ones the
+//! parser makes once per change of value or `id:` field (see `OwnedForms` and `IdText`): a
+//! 24-byte copy, not a new `SmolStr` per event, which costs as much as an allocation on the
+//! CPUs measured. The parser does not copy a type that a stream repeats either. Lines with invalid UTF-8 take a
 //! slower path that decodes them one at a time, with U+FFFD.
 //!
 //! A dispatched event's type and joined data stay in the buffers until the parser is next
@@ -233,19 +234,19 @@ struct Fields {
     event_type: String,
     type_set: bool,
     /// The spec's "last event ID buffer", while `id_set`.
-    id_buffer: String,
+    id_buffer: IdText,
     /// An `id:` field has set `id_buffer` since the last blank line.
     id_set: bool,
     /// The spec's "last event ID string": `id_buffer` as of the last blank line. At a blank
     /// line after an `id:` field the two buffers are swapped, not copied, so `id_buffer` then
     /// holds an older id until the next `id:` field sets it (nothing reads it before that).
-    last_event_id: String,
+    last_event_id: IdText,
     retry: Option<Duration>,
     /// An event was dispatched and its type and data (when joined in `data`) are still in the
     /// buffers, lent to the caller; they are cleared when the parser is next called.
     dispatched: bool,
-    /// The type and ids as owned events take them, once one has been asked for: `None` until
-    /// then, so that the borrowing path never touches them.
+    /// The type as owned events take it, once one has been asked for: `None` until then, so
+    /// that the borrowing path never touches it.
     owned: Option<Box<OwnedForms>>,
 }
 
@@ -269,7 +270,7 @@ impl fmt::Debug for Parser {
         f.debug_struct("Parser")
             .field("max_event_size", &self.fields.max)
             .field("dispatch_unterminated", &self.dispatch_unterminated)
-            .field("last_event_id", &self.fields.last_event_id)
+            .field("last_event_id", &self.fields.last_event_id.as_str())
             .field("retry", &self.fields.retry)
             .field("pending_line_bytes", &self.line.len())
             .field("pending_data_bytes", &self.fields.data.len())
@@ -301,9 +302,9 @@ impl Parser {
                 data: String::new(),
                 event_type: String::new(),
                 type_set: false,
-                id_buffer: String::new(),
+                id_buffer: IdText::default(),
                 id_set: false,
-                last_event_id: String::new(),
+                last_event_id: IdText::default(),
                 retry: None,
                 dispatched: false,
                 owned: None,
@@ -552,14 +553,14 @@ impl Parser {
                 DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
                 DataAt::Buffer => &f.data,
             },
-            id: (!f.last_event_id.is_empty()).then_some(f.last_event_id.as_str()),
+            id: (!f.last_event_id.is_empty()).then(|| f.last_event_id.as_str()),
             retry: f.retry,
         }
     }
 
     /// The event just dispatched as an owned [`Event`]: what `Event::from(self.event_ref(..))`
     /// makes, but a short type and id are clones of the parser's [`SmolStr`]s (made once per
-    /// change of value), not made anew for every event.
+    /// change of value, or per `id:` field), not made anew for every event.
     #[inline]
     pub(crate) fn event_owned(&mut self, text: &str, at: DataAt) -> Event {
         let f = &mut self.fields;
@@ -580,7 +581,7 @@ impl Parser {
             id: if f.last_event_id.is_empty() {
                 None
             } else {
-                Some(owned_form(&owned.last_event_id, &f.last_event_id))
+                Some(f.last_event_id.to_smol_str())
             },
             retry: f.retry,
         }
@@ -602,8 +603,8 @@ impl Parser {
     /// ```
     pub fn with_last_event_id(mut self, id: &str) -> Self {
         if !id.contains('\0') {
-            self.fields.id_buffer = id.to_string();
-            self.fields.last_event_id = id.to_string();
+            self.fields.id_buffer.set(id);
+            self.fields.last_event_id.set(id);
             if self.fields.owned.is_some() {
                 self.fields.owned = Some(Box::new(OwnedForms::of(&self.fields)));
             }
@@ -626,7 +627,7 @@ impl Parser {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn last_event_id(&self) -> &str {
-        &self.fields.last_event_id
+        self.fields.last_event_id.as_str()
     }
 
     /// The reconnection time set by the last valid `retry:` field (milliseconds, all ASCII
@@ -654,8 +655,8 @@ impl Parser {
         self.line.capacity()
             + self.fields.data.capacity()
             + self.fields.event_type.capacity()
-            + self.fields.id_buffer.capacity()
-            + self.fields.last_event_id.capacity()
+            + self.fields.id_buffer.long.capacity()
+            + self.fields.last_event_id.long.capacity()
     }
 
     // A chunk of input is processed in three steps, which `feed` runs in one go and
@@ -961,10 +962,7 @@ impl Fields {
                     return Err(self.too_large());
                 }
                 if !value.as_bytes().contains(&0) {
-                    set_exact(&mut self.id_buffer, value);
-                    if let Some(owned) = &mut self.owned {
-                        owned.set_id(value);
-                    }
+                    self.id_buffer.set(value);
                     self.id_set = true;
                 }
             }
@@ -998,60 +996,101 @@ impl Fields {
         if self.id_set {
             self.id_set = false;
             std::mem::swap(&mut self.last_event_id, &mut self.id_buffer);
-            if let Some(owned) = &mut self.owned {
-                std::mem::swap(&mut owned.last_event_id, &mut owned.id_buffer);
-            }
         }
     }
 }
 
-/// The type, id buffer and last event ID as owned events take them: each the `SmolStr` of the
-/// string of the same name in [`Fields`], or empty when that is empty or over 23 bytes (its
-/// `SmolStr` would be a second heap copy: each owned event makes its own, as `Event::from`
-/// does).
+/// The type as owned events take it: the `SmolStr` of [`Fields`]' `event_type`, or empty when
+/// that is empty or over 23 bytes (its `SmolStr` would be a second heap copy: each owned event
+/// makes its own, as `Event::from` does).
 ///
-/// They are made when a line sets the value, not when an event is dispatched. Made at dispatch,
+/// It is made when a line changes the type, not when an event is dispatched. Made at dispatch,
 /// a `SmolStr` cost nearly as much as a new one per event: its bytes are written and at once
 /// read back at other widths, which stalls the CPU (`perf`: most of the owned path's cost on a
-/// stream with an `id:` per event). They live in a box that the first owned event makes, so
-/// that a caller of `next_event` or `feed_ref` only never makes nor updates them.
+/// stream with an `id:` per event, when ids were made so). It lives in a box that the first
+/// owned event makes, so that a caller of `next_event` or `feed_ref` only never makes nor
+/// updates it. (Ids are kept as `SmolStr`s by both paths: see [`IdText`].)
 #[derive(Clone, Default)]
 struct OwnedForms {
     event_type: SmolStr,
-    id_buffer: SmolStr,
-    last_event_id: SmolStr,
 }
 
 impl OwnedForms {
     /// What an owned event falls back on before its parser has made its own (never, in fact).
     const EMPTY: &'static OwnedForms = &OwnedForms {
         event_type: SmolStr::new_static(""),
-        id_buffer: SmolStr::new_static(""),
-        last_event_id: SmolStr::new_static(""),
     };
 
     fn of(fields: &Fields) -> OwnedForms {
         OwnedForms {
             event_type: short_form(&fields.event_type),
-            id_buffer: short_form(&fields.id_buffer),
-            last_event_id: short_form(&fields.last_event_id),
         }
     }
 
-    // The forms are boxed and their two setters kept out of the parse loop, which the borrowing
-    // path shares. Kept in `Fields` and set inline instead, they made `next_event` about 8%
-    // slower on a stream with an `id:` per event; like this, about 3%.
+    // The form is boxed and its setter kept out of the parse loop, which the borrowing path
+    // shares.
 
     /// Follows an `event:` field that changed the type.
     #[inline(never)]
     fn set_type(&mut self, value: &str) {
         self.event_type = short_form(value);
     }
+}
 
-    /// Follows an `id:` field.
-    #[inline(never)]
-    fn set_id(&mut self, value: &str) {
-        self.id_buffer = short_form(value);
+/// An event ID as the parser keeps it: up to 23 bytes (most ids) inline in a [`SmolStr`], which
+/// an owned event clones (a copy of 24 bytes) and the borrowing path reads; a longer one in a
+/// reused `String` (an owned event makes its own `SmolStr` of it, as `Event::from` does, and
+/// the borrowing path still allocates nothing).
+///
+/// One copy per `id:` field on both paths. (Kept as a `String` plus, once an owned event was
+/// asked for, a `SmolStr`, an id was copied twice on the owned path: 59 more instructions an
+/// owned event on a stream with an `id:` per event, 5 fewer a borrowed one.)
+#[derive(Clone, Default)]
+struct IdText {
+    /// The id's length: which of the two holds it, and whether there is one, at the cost of one
+    /// load (a `SmolStr`'s length is a match on its three forms).
+    len: usize,
+    /// The id when it is at most [`INLINE_CAP`] bytes long.
+    short: SmolStr,
+    /// The id when it is longer; empty otherwise.
+    long: String,
+}
+
+impl IdText {
+    #[inline]
+    fn set(&mut self, value: &str) {
+        self.len = value.len();
+        if value.len() <= INLINE_CAP {
+            self.short = SmolStr::new_inline(value);
+            self.long.clear();
+        } else {
+            self.short = SmolStr::default();
+            set_exact(&mut self.long, value);
+        }
+    }
+
+    #[inline]
+    fn as_str(&self) -> &str {
+        if self.len <= INLINE_CAP {
+            &self.short
+        } else {
+            &self.long
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The id as an owned event holds it.
+    #[inline]
+    fn to_smol_str(&self) -> SmolStr {
+        if self.len <= INLINE_CAP {
+            self.short.clone()
+        } else {
+            SmolStr::new(&self.long)
+        }
     }
 }
 
