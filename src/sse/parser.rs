@@ -961,7 +961,7 @@ impl Fields {
                 if value.len() > self.max {
                     return Err(self.too_large());
                 }
-                if !value.as_bytes().contains(&0) {
+                if !value.bytes().any(|b| b == 0) {
                     self.id_buffer.set(value);
                     self.id_set = true;
                 }
