@@ -980,6 +980,7 @@ impl Fields {
 
     /// The spec's "dispatch the event" for an event whose data is in the buffer, run at a blank
     /// line: whether there is an event (a block without data has none).
+    #[inline]
     fn dispatch(&mut self) -> bool {
         self.update_last_event_id();
         if self.data.is_empty() {
