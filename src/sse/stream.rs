@@ -83,8 +83,8 @@ pub(crate) struct Resume {
 /// How the body is cut into events.
 #[derive(Debug, Clone)]
 pub(crate) enum Framing {
-    /// Server-Sent Events.
-    EventStream(Parser),
+    /// Server-Sent Events. (Boxed: the parser is several times the size of a `LineParser`.)
+    EventStream(Box<Parser>),
     /// One event per line (NDJSON).
     Lines(LineParser),
 }
@@ -93,7 +93,7 @@ impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
-            framing: Framing::EventStream(Parser::new()),
+            framing: Framing::EventStream(Box::default()),
             require_event_stream: true,
             resume: None,
         }
@@ -130,7 +130,7 @@ impl StreamOptions {
     /// let options = StreamOptions::default().parser(Parser::new().max_event_size(1 << 20));
     /// ```
     pub fn parser(mut self, parser: Parser) -> Self {
-        self.framing = Framing::EventStream(parser);
+        self.framing = Framing::EventStream(Box::new(parser));
         self
     }
 
@@ -177,7 +177,8 @@ impl StreamOptions {
     /// Seeds the event-stream parser with the last event ID of an earlier connection.
     pub(crate) fn resume_after(mut self, last_event_id: &str) -> Self {
         if let Framing::EventStream(parser) = self.framing {
-            self.framing = Framing::EventStream(parser.with_last_event_id(last_event_id));
+            self.framing =
+                Framing::EventStream(Box::new((*parser).with_last_event_id(last_event_id)));
         }
         self
     }
@@ -938,7 +939,7 @@ pub(crate) fn pump<D: Decode>(
     feed: &impl Sink<D::Item>,
 ) {
     match framing {
-        Framing::EventStream(parser) => pump_with(body, parser, resume, decoder, feed),
+        Framing::EventStream(parser) => pump_with(body, *parser, resume, decoder, feed),
         Framing::Lines(parser) => pump_with(body, parser, None, decoder, feed),
     }
 }
