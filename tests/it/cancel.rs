@@ -833,3 +833,36 @@ fn shutdown_now_ends_a_jobs_wait_for_another_jobs_result() {
     );
     crate::joins_within(&session, HANG, "the session's workers did not end");
 }
+
+#[test]
+fn a_cancelled_job_does_not_run_inline_a_job_whose_handle_it_then_reports_cancelled() {
+    // One worker: the inner job is still queued when the outer one, already cancelled, waits
+    // for it. The handle says `Cancelled`, so the inner closure must not have run.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (go, wait) = crossbeam_channel::bounded::<()>(0);
+    let (tx, outcome) = crossbeam_channel::bounded(1);
+    let s = session.clone();
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let inner_ran = std::sync::Arc::clone(&ran);
+    let (started, running) = crossbeam_channel::bounded(1);
+    let outer = session.submit(move |_| {
+        started.send(()).ok();
+        wait.recv_timeout(HANG).ok();
+        let inner = s.submit(move |_| {
+            inner_ran.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(7)
+        });
+        tx.send(inner.result()).ok();
+        Ok(())
+    });
+    running.recv_timeout(HANG).unwrap();
+    assert!(outer.cancel());
+    go.send(()).unwrap();
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    let ran = ran.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        matches!(waited, Err(Error::Cancelled)) && !ran,
+        "{waited:?}, ran: {ran}"
+    );
+    worker_is_free(&session);
+}
