@@ -523,6 +523,15 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
         if self.remaining == 0 {
             return None;
         }
+        if self
+            .watch
+            .as_ref()
+            .is_some_and(|(_, job)| *job != super::current_job_id())
+        {
+            // Iterated now by another job or thread: what happens to the job that waited here
+            // before is no business of this one's.
+            self.watch = None;
+        }
         let index = loop {
             let i = match self.rx.try_recv() {
                 Ok(i) => i,
@@ -542,8 +551,11 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                 break i;
             }
             // The job iterating here was cancelled: so are the jobs not yet yielded, which
-            // then come out with `Err(Cancelled)`, as after `cancel_rest`.
-            self.cancel_rest();
+            // then come out with `Err(Cancelled)`, as after `cancel_rest`. A `STOPPED` from a
+            // watch of a job that iterated here before (the iterator moved on) is left alone.
+            if self.watch.as_ref().is_some_and(|(w, _)| w.fired()) {
+                self.cancel_rest();
+            }
         };
         self.remaining -= 1;
         let handle = self.handles[index].take()?;

@@ -866,3 +866,53 @@ fn a_cancelled_job_does_not_run_inline_a_job_whose_handle_it_then_reports_cancel
     );
     worker_is_free(&session);
 }
+
+#[test]
+fn a_cancel_of_the_job_that_handed_on_an_as_completed_leaves_its_new_owner_alone() {
+    // The job waits once in `as_completed` (so that a cancel of it would end that wait), then
+    // hands the iterator to this thread and goes on. Its cancel is none of this thread's
+    // business: the job not yet yielded must not be cancelled.
+    let session = FuturesSession::builder().max_workers(3).build();
+    let (go0, wait0) = crossbeam_channel::bounded::<()>(0);
+    let (go1, wait1) = crossbeam_channel::bounded::<()>(1);
+    let (started, running) = crossbeam_channel::bounded(2);
+    let started1 = started.clone();
+    let h0 = session.submit(move |_| {
+        started.send(()).ok();
+        Ok(wait0.recv_timeout(HANG).is_ok())
+    });
+    let h1 = session.submit(move |_| {
+        started1.send(()).ok();
+        Ok(wait1.recv_timeout(HANG).is_ok())
+    });
+    for _ in 0..2 {
+        running.recv_timeout(HANG).unwrap();
+    }
+    let (hand, handed) = crossbeam_channel::bounded(1);
+    let (finish, finished) = crossbeam_channel::bounded::<()>(0);
+    let (waits, waiting) = crossbeam_channel::bounded(1);
+    let outer = session.submit(move |_| {
+        let mut done = as_completed(vec![h0, h1]);
+        waits.send(()).ok();
+        let first = done.next().map(|(i, r)| (i, r.ok()));
+        hand.send((first, done)).ok();
+        finished.recv_timeout(HANG).ok();
+        Ok(())
+    });
+    waiting.recv_timeout(HANG).unwrap();
+    // Let the job block in `next` first (no way to see it: a short wait does).
+    std::thread::sleep(Duration::from_millis(50));
+    go0.send(()).unwrap();
+    let (first, mut done) = handed.recv_timeout(HANG).unwrap();
+    assert_eq!(first, Some((0, Some(true))));
+    assert!(outer.cancel());
+    // The job not yet yielded ends a little later (a wrongly cancelled one ends at once).
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        go1.send(()).ok();
+    });
+    let (i, r) = done.next().unwrap();
+    release.join().unwrap();
+    assert_eq!((i, r.ok()), (1, Some(true)));
+    drop(finish);
+}
