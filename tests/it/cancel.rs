@@ -916,3 +916,58 @@ fn a_cancel_of_the_job_that_handed_on_an_as_completed_leaves_its_new_owner_alone
     assert_eq!((i, r.ok()), (1, Some(true)));
     drop(finish);
 }
+
+/// Many times over, a job waits for another job that does not end until the round is over,
+/// and is cancelled at once, or after a few yields: while it looks at its state, registers its
+/// watch or blocks. Each wait must end.
+fn a_cancel_racing_a_wait_always_ends_it<R: Send + 'static>(
+    wait: impl Fn(ureq_futures::Pending<()>) -> R + Send + Sync + Clone + 'static,
+) {
+    let session = FuturesSession::builder().max_workers(2).build();
+    for round in 0..100 {
+        let (end_round, round_ends) = crossbeam_channel::bounded::<()>(0);
+        let (started, running) = crossbeam_channel::bounded(1);
+        let inner = session.submit(move |_| {
+            started.send(()).ok();
+            round_ends.recv().ok();
+            Ok(())
+        });
+        running.recv_timeout(HANG).unwrap();
+        let (tx, outcome) = crossbeam_channel::bounded(1);
+        let (waits, waiting) = crossbeam_channel::bounded(1);
+        let wait = wait.clone();
+        let outer = session.submit(move |_| {
+            waits.send(()).ok();
+            tx.send(wait(inner)).ok();
+            Ok(())
+        });
+        waiting.recv_timeout(HANG).unwrap();
+        for _ in 0..round % 7 {
+            std::thread::yield_now();
+        }
+        assert!(outer.cancel());
+        assert!(
+            outcome.recv_timeout(HANG).is_ok(),
+            "round {round}: the wait did not end"
+        );
+        drop(end_round);
+    }
+}
+
+#[test]
+fn a_cancel_racing_a_jobs_result_always_ends_it() {
+    a_cancel_racing_a_wait_always_ends_it(|p| matches!(p.result(), Err(Error::Cancelled)));
+}
+
+#[test]
+fn a_cancel_racing_a_jobs_wait_any_and_as_completed_always_ends_them() {
+    a_cancel_racing_a_wait_always_ends_it(|mut p| {
+        let any = ureq_futures::wait_any(std::slice::from_ref(&p));
+        p.wait();
+        let timed = p.result_timeout(HANG).is_none();
+        let all: Vec<_> = as_completed(vec![p])
+            .map(|(i, r)| (i, r.is_err()))
+            .collect();
+        (any, timed, all)
+    });
+}
