@@ -315,6 +315,16 @@ impl<T: Send + 'static> Slot<T> {
         self.done.notify_all();
     }
 
+    /// Wakes the task that last polled the handle, if any, so that it polls again. The waker
+    /// stays in place for the result.
+    pub(crate) fn wake_task(&self) {
+        let waker = self.lock().waker.clone();
+        if let Some(waker) = waker {
+            // Executor code, as in `store`: a panic must not unwind into the cancel.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+        }
+    }
+
     /// Waits on `done`, counted in `waiters`.
     pub(crate) fn block<'a>(
         &self,

@@ -971,3 +971,15 @@ fn a_cancel_racing_a_jobs_wait_any_and_as_completed_always_ends_them() {
         (any, timed, all)
     });
 }
+
+#[test]
+fn a_cancel_ends_a_jobs_await_of_another_jobs_handle_and_cancels_that_job() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (outer, outcome, _server) = a_job_waiting_for(&session, 1, |mut inner| {
+        crate::pending::block_on(inner.pop().unwrap()).map(|r| r.status())
+    });
+    assert!(outer.cancel());
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    assert!(matches!(waited, Err(Error::Cancelled)), "{waited:?}");
+    two_workers_are_free(&session);
+}
