@@ -983,3 +983,28 @@ fn a_cancel_ends_a_jobs_await_of_another_jobs_handle_and_cancels_that_job() {
     assert!(matches!(waited, Err(Error::Cancelled)), "{waited:?}");
     two_workers_are_free(&session);
 }
+
+#[test]
+fn a_graceful_shutdown_leaves_a_jobs_wait_for_another_job_alone() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (go, wait) = crossbeam_channel::bounded::<()>(1);
+    let (started, running) = crossbeam_channel::bounded(1);
+    let inner = session.submit(move |_| {
+        started.send(()).ok();
+        Ok(wait.recv_timeout(HANG).is_ok())
+    });
+    running.recv_timeout(HANG).unwrap();
+    let (tx, outcome) = crossbeam_channel::bounded(1);
+    let (waits, waiting) = crossbeam_channel::bounded(1);
+    let _outer = session.submit(move |_| {
+        waits.send(()).ok();
+        let mut inner = as_completed(vec![inner]);
+        tx.send(inner.next().map(|(i, r)| (i, r.ok()))).ok();
+        Ok(())
+    });
+    waiting.recv_timeout(HANG).unwrap();
+    session.shutdown();
+    go.send(()).unwrap();
+    assert_eq!(outcome.recv_timeout(HANG).unwrap(), Some((0, Some(true))));
+    crate::joins_within(&session, HANG, "the session's workers did not end");
+}
