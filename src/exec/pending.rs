@@ -52,6 +52,9 @@ pub struct Pending<T> {
     task: Arc<dyn Task>,
     /// [`result`](Pending::result) took the result: dropping the handle has nothing left to do.
     finished: bool,
+    /// Polled inside a job: the watch that wakes the task when that job is cancelled, and the
+    /// job's id.
+    poll_watch: Option<(Arc<CancelWatch>, usize)>,
 }
 
 impl<T> fmt::Debug for Pending<T> {
@@ -74,6 +77,7 @@ impl<T: Send + 'static> Pending<T> {
             slot,
             task,
             finished: false,
+            poll_watch: None,
         }
     }
 
@@ -383,6 +387,12 @@ impl<T: Send + 'static> Future for Pending<T> {
     /// queued job inline, so blocking on a handle (`block_on`) from a worker of its own full
     /// pool waits for a free worker.
     ///
+    /// Polled inside a job (a [`submit`](crate::FuturesSession::submit) closure) that is
+    /// cancelled meanwhile (or shut down with
+    /// [`shutdown_now`](crate::FuturesSession::shutdown_now)), the task is woken and the
+    /// handle is ready, as [`result`](Pending::result) is: with [`Error::Cancelled`], its job
+    /// cancelled, or with that job's result if it came first.
+    ///
     /// A waker that panics when woken does not unwind into the worker (nor into a
     /// [`cancel`](Pending::cancel)): the panic is caught there, after the panic hook has
     /// reported it, and the result waits in the handle as usual.
@@ -393,7 +403,8 @@ impl<T: Send + 'static> Future for Pending<T> {
     /// [`try_result`](Pending::try_result) or [`result_timeout`](Pending::result_timeout) took
     /// the result.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.slot.lock();
+        let this = self.get_mut();
+        let mut state = this.slot.lock();
         if let Some(result) = state.take_result() {
             return Poll::Ready(result);
         }
@@ -402,7 +413,33 @@ impl<T: Send + 'static> Future for Pending<T> {
             Some(w) if w.will_wake(cx.waker()) => {}
             other => *other = Some(cx.waker().clone()),
         }
-        Poll::Pending
+        drop(state);
+        if !this.poll_cancelled() {
+            return Poll::Pending;
+        }
+        // The job polling here was cancelled: as `result` does, cancel the job waited for (a
+        // future is used up once ready) and hand out what its handle holds now.
+        this.cancel();
+        let result = this.slot.lock().take_result();
+        Poll::Ready(result.unwrap_or(Err(Error::Cancelled)))
+    }
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// Polled inside a job: whether that job was cancelled (or shut down with `shutdown_now`)
+    /// since it first polled here. The first poll in a job registers a watch that wakes the
+    /// task on that cancel. Off a job, a thread-local read.
+    fn poll_cancelled(&mut self) -> bool {
+        let job = super::current_job_id();
+        if self.poll_watch.as_ref().is_none_or(|(_, j)| *j != job) {
+            self.poll_watch = if job == 0 {
+                None
+            } else {
+                let slot = Arc::clone(&self.slot);
+                CancelWatch::start(move || slot.wake_task()).map(|w| (w, job))
+            };
+        }
+        self.poll_watch.as_ref().is_some_and(|(w, _)| w.fired())
     }
 }
 
@@ -523,6 +560,15 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
         if self.remaining == 0 {
             return None;
         }
+        if self
+            .watch
+            .as_ref()
+            .is_some_and(|(_, job)| *job != super::current_job_id())
+        {
+            // Iterated now by another job or thread: what happens to the job that waited here
+            // before is no business of this one's.
+            self.watch = None;
+        }
         let index = loop {
             let i = match self.rx.try_recv() {
                 Ok(i) => i,
@@ -542,8 +588,11 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                 break i;
             }
             // The job iterating here was cancelled: so are the jobs not yet yielded, which
-            // then come out with `Err(Cancelled)`, as after `cancel_rest`.
-            self.cancel_rest();
+            // then come out with `Err(Cancelled)`, as after `cancel_rest`. A `STOPPED` from a
+            // watch of a job that iterated here before (the iterator moved on) is left alone.
+            if self.watch.as_ref().is_some_and(|(w, _)| w.fired()) {
+                self.cancel_rest();
+            }
         };
         self.remaining -= 1;
         let handle = self.handles[index].take()?;

@@ -315,6 +315,16 @@ impl<T: Send + 'static> Slot<T> {
         self.done.notify_all();
     }
 
+    /// Wakes the task that last polled the handle, if any, so that it polls again. The waker
+    /// stays in place for the result.
+    pub(crate) fn wake_task(&self) {
+        let waker = self.lock().waker.clone();
+        if let Some(waker) = waker {
+            // Executor code, as in `store`: a panic must not unwind into the cancel.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+        }
+    }
+
     /// Waits on `done`, counted in `waiters`.
     pub(crate) fn block<'a>(
         &self,
@@ -415,10 +425,17 @@ impl<T: Send + 'static> Slot<T> {
             // The job now runs as part of the job that waits for it (if any): a cancel of that
             // one cancels this one too, or it would not reach what this one blocks on.
             let inline = Arc::clone(task);
-            let _watch = job::CancelWatch::start(move || {
+            let watch = job::CancelWatch::start(move || {
                 inline.cancel();
             });
-            self.run_claimed(task);
+            if watch.as_ref().is_some_and(|w| w.fired()) {
+                // That one was cancelled already, so this one's handle now says `Cancelled`:
+                // it never runs, as a queued job that is cancelled never does.
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
+                self.retire();
+            } else {
+                self.run_claimed(task);
+            }
         }
         claimed
     }

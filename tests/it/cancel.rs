@@ -833,3 +833,178 @@ fn shutdown_now_ends_a_jobs_wait_for_another_jobs_result() {
     );
     crate::joins_within(&session, HANG, "the session's workers did not end");
 }
+
+#[test]
+fn a_cancelled_job_does_not_run_inline_a_job_whose_handle_it_then_reports_cancelled() {
+    // One worker: the inner job is still queued when the outer one, already cancelled, waits
+    // for it. The handle says `Cancelled`, so the inner closure must not have run.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (go, wait) = crossbeam_channel::bounded::<()>(0);
+    let (tx, outcome) = crossbeam_channel::bounded(1);
+    let s = session.clone();
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let inner_ran = std::sync::Arc::clone(&ran);
+    let (started, running) = crossbeam_channel::bounded(1);
+    let outer = session.submit(move |_| {
+        started.send(()).ok();
+        wait.recv_timeout(HANG).ok();
+        let inner = s.submit(move |_| {
+            inner_ran.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(7)
+        });
+        tx.send(inner.result()).ok();
+        Ok(())
+    });
+    running.recv_timeout(HANG).unwrap();
+    assert!(outer.cancel());
+    go.send(()).unwrap();
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    let ran = ran.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        matches!(waited, Err(Error::Cancelled)) && !ran,
+        "{waited:?}, ran: {ran}"
+    );
+    worker_is_free(&session);
+}
+
+#[test]
+fn a_cancel_of_the_job_that_handed_on_an_as_completed_leaves_its_new_owner_alone() {
+    // The job waits once in `as_completed` (so that a cancel of it would end that wait), then
+    // hands the iterator to this thread and goes on. Its cancel is none of this thread's
+    // business: the job not yet yielded must not be cancelled.
+    let session = FuturesSession::builder().max_workers(3).build();
+    let (go0, wait0) = crossbeam_channel::bounded::<()>(0);
+    let (go1, wait1) = crossbeam_channel::bounded::<()>(1);
+    let (started, running) = crossbeam_channel::bounded(2);
+    let started1 = started.clone();
+    let h0 = session.submit(move |_| {
+        started.send(()).ok();
+        Ok(wait0.recv_timeout(HANG).is_ok())
+    });
+    let h1 = session.submit(move |_| {
+        started1.send(()).ok();
+        Ok(wait1.recv_timeout(HANG).is_ok())
+    });
+    for _ in 0..2 {
+        running.recv_timeout(HANG).unwrap();
+    }
+    let (hand, handed) = crossbeam_channel::bounded(1);
+    let (finish, finished) = crossbeam_channel::bounded::<()>(0);
+    let (waits, waiting) = crossbeam_channel::bounded(1);
+    let outer = session.submit(move |_| {
+        let mut done = as_completed(vec![h0, h1]);
+        waits.send(()).ok();
+        let first = done.next().map(|(i, r)| (i, r.ok()));
+        hand.send((first, done)).ok();
+        finished.recv_timeout(HANG).ok();
+        Ok(())
+    });
+    waiting.recv_timeout(HANG).unwrap();
+    // Let the job block in `next` first (no way to see it: a short wait does).
+    std::thread::sleep(Duration::from_millis(50));
+    go0.send(()).unwrap();
+    let (first, mut done) = handed.recv_timeout(HANG).unwrap();
+    assert_eq!(first, Some((0, Some(true))));
+    assert!(outer.cancel());
+    // The job not yet yielded ends a little later (a wrongly cancelled one ends at once).
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        go1.send(()).ok();
+    });
+    let (i, r) = done.next().unwrap();
+    release.join().unwrap();
+    assert_eq!((i, r.ok()), (1, Some(true)));
+    drop(finish);
+}
+
+/// Many times over, a job waits for another job that does not end until the round is over,
+/// and is cancelled at once, or after a few yields: while it looks at its state, registers its
+/// watch or blocks. Each wait must end.
+fn a_cancel_racing_a_wait_always_ends_it<R: Send + 'static>(
+    wait: impl Fn(ureq_futures::Pending<()>) -> R + Send + Sync + Clone + 'static,
+) {
+    let session = FuturesSession::builder().max_workers(2).build();
+    for round in 0..100 {
+        let (end_round, round_ends) = crossbeam_channel::bounded::<()>(0);
+        let (started, running) = crossbeam_channel::bounded(1);
+        let inner = session.submit(move |_| {
+            started.send(()).ok();
+            round_ends.recv().ok();
+            Ok(())
+        });
+        running.recv_timeout(HANG).unwrap();
+        let (tx, outcome) = crossbeam_channel::bounded(1);
+        let (waits, waiting) = crossbeam_channel::bounded(1);
+        let wait = wait.clone();
+        let outer = session.submit(move |_| {
+            waits.send(()).ok();
+            tx.send(wait(inner)).ok();
+            Ok(())
+        });
+        waiting.recv_timeout(HANG).unwrap();
+        for _ in 0..round % 7 {
+            std::thread::yield_now();
+        }
+        assert!(outer.cancel());
+        assert!(
+            outcome.recv_timeout(HANG).is_ok(),
+            "round {round}: the wait did not end"
+        );
+        drop(end_round);
+    }
+}
+
+#[test]
+fn a_cancel_racing_a_jobs_result_always_ends_it() {
+    a_cancel_racing_a_wait_always_ends_it(|p| matches!(p.result(), Err(Error::Cancelled)));
+}
+
+#[test]
+fn a_cancel_racing_a_jobs_wait_any_and_as_completed_always_ends_them() {
+    a_cancel_racing_a_wait_always_ends_it(|mut p| {
+        let any = ureq_futures::wait_any(std::slice::from_ref(&p));
+        p.wait();
+        let timed = p.result_timeout(HANG).is_none();
+        let all: Vec<_> = as_completed(vec![p])
+            .map(|(i, r)| (i, r.is_err()))
+            .collect();
+        (any, timed, all)
+    });
+}
+
+#[test]
+fn a_cancel_ends_a_jobs_await_of_another_jobs_handle_and_cancels_that_job() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (outer, outcome, _server) = a_job_waiting_for(&session, 1, |mut inner| {
+        crate::pending::block_on(inner.pop().unwrap()).map(|r| r.status())
+    });
+    assert!(outer.cancel());
+    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+    assert!(matches!(waited, Err(Error::Cancelled)), "{waited:?}");
+    two_workers_are_free(&session);
+}
+
+#[test]
+fn a_graceful_shutdown_leaves_a_jobs_wait_for_another_job_alone() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let (go, wait) = crossbeam_channel::bounded::<()>(1);
+    let (started, running) = crossbeam_channel::bounded(1);
+    let inner = session.submit(move |_| {
+        started.send(()).ok();
+        Ok(wait.recv_timeout(HANG).is_ok())
+    });
+    running.recv_timeout(HANG).unwrap();
+    let (tx, outcome) = crossbeam_channel::bounded(1);
+    let (waits, waiting) = crossbeam_channel::bounded(1);
+    let _outer = session.submit(move |_| {
+        waits.send(()).ok();
+        let mut inner = as_completed(vec![inner]);
+        tx.send(inner.next().map(|(i, r)| (i, r.ok()))).ok();
+        Ok(())
+    });
+    waiting.recv_timeout(HANG).unwrap();
+    session.shutdown();
+    go.send(()).unwrap();
+    assert_eq!(outcome.recv_timeout(HANG).unwrap(), Some((0, Some(true))));
+    crate::joins_within(&session, HANG, "the session's workers did not end");
+}

@@ -346,7 +346,7 @@ fn wait_any_returns_the_first_done() {
 }
 
 /// A minimal executor: polls `fut` on this thread, parking it until a waker unparks it.
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake, Waker};
 
