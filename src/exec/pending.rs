@@ -106,10 +106,12 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// Called inside a job (a [`submit`](crate::FuturesSession::submit) closure), the wait
     /// ends when that job is cancelled or its session is shut down with
-    /// [`shutdown_now`](crate::FuturesSession::shutdown_now): `result` then cancels the job it
-    /// waited for (this call used up its handle, so nothing else could) and returns
-    /// [`Error::Cancelled`], or that job's result if it came first. A job it runs inline is
-    /// cancelled along with the job that runs it.
+    /// [`shutdown_now`](crate::FuturesSession::shutdown_now): the job waited for is part of the
+    /// cancelled work, so `result` cancels it and returns [`Error::Cancelled`] (or that job's
+    /// result if it came first). Every wait for other jobs does the same inside a cancelled job
+    /// ([`wait`](Pending::wait), [`result_timeout`](Pending::result_timeout), [`wait_all`],
+    /// [`wait_any`], [`as_completed`], `.await`). A job it runs inline is cancelled along with
+    /// the job that runs it.
     ///
     /// # Examples
     ///
@@ -135,12 +137,7 @@ impl<T: Send + 'static> Pending<T> {
                 return Err(Error::ResultTaken);
             }
             if watch.as_ref().is_some_and(|w| w.fired()) {
-                // The job that waits here was cancelled. This handle is used up by the call,
-                // so nothing else could stop the job it waits for: cancel it too. A result
-                // that came first is still handed out.
-                drop(state);
-                self.cancel();
-                state = self.slot.lock();
+                state = self.cancel_waited(state);
                 if !state.is_done() {
                     return Err(Error::Cancelled);
                 }
@@ -148,6 +145,23 @@ impl<T: Send + 'static> Pending<T> {
             }
             state = self.slot.block(state);
         }
+    }
+
+    /// The job that waits here was cancelled (its watch fired): the job this handle is for is
+    /// part of the cancelled work, so it is cancelled too. Every wait then ends as it always
+    /// does, with the job done: its result is `Err(Cancelled)`, or what it had finished with
+    /// first. Hands back the slot's state, locked again.
+    ///
+    /// The other choice, ending the wait and leaving that job running, breaks what each wait
+    /// promises (`wait` returns with the job done, `wait_any` with the index of a done one) and
+    /// turns a job that polls `result_timeout` in a loop into a busy loop.
+    fn cancel_waited<'a>(
+        &'a self,
+        state: std::sync::MutexGuard<'a, super::slot::State<T>>,
+    ) -> std::sync::MutexGuard<'a, super::slot::State<T>> {
+        drop(state);
+        self.cancel();
+        self.slot.lock()
     }
 
     /// Called on a worker inside a job, before blocking for this handle: a watch that wakes the
@@ -186,8 +200,9 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// Unlike [`result`](Pending::result) it never runs a queued job inline, so it may wait the
     /// whole timeout when called on a worker of a full pool. Inside a job that is cancelled
-    /// meanwhile (or shut down with `shutdown_now`), it returns `None` at once; the job it
-    /// waits for is left running (cancel it with [`cancel`](Pending::cancel)).
+    /// meanwhile (or shut down with `shutdown_now`), it cancels the job it waits for, as
+    /// [`result`](Pending::result) does, and returns its result at once (`Err(Cancelled)`, or
+    /// what it finished with first).
     ///
     /// # Examples
     ///
@@ -207,8 +222,15 @@ impl<T: Send + 'static> Pending<T> {
             if let Some(result) = state.take_result() {
                 return Some(result);
             }
-            if state.taken || watch.as_ref().is_some_and(|w| w.fired()) {
+            if state.taken {
                 return None;
+            }
+            if watch.as_ref().is_some_and(|w| w.fired()) {
+                state = self.cancel_waited(state);
+                if !state.is_done() {
+                    return Some(Err(Error::Cancelled));
+                }
+                continue;
             }
             let left = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -225,8 +247,8 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// Like [`result`](Pending::result), it runs the job inline when called on a worker of the
     /// same session while the job is still queued. Inside a job that is cancelled meanwhile (or
-    /// shut down with `shutdown_now`), it returns at once, the job it waits for maybe not done
-    /// and left running (cancel it with [`cancel`](Pending::cancel)).
+    /// shut down with `shutdown_now`), it cancels the job it waits for, as
+    /// [`result`](Pending::result) does, and returns at once, that job done.
     ///
     /// # Examples
     ///
@@ -244,7 +266,11 @@ impl<T: Send + 'static> Pending<T> {
         self.help();
         let watch = self.watch_cancel();
         let mut state = self.slot.lock();
-        while !state.is_done() && !watch.as_ref().is_some_and(|w| w.fired()) {
+        while !state.is_done() {
+            if watch.as_ref().is_some_and(|w| w.fired()) {
+                drop(self.cancel_waited(state));
+                return;
+            }
             state = self.slot.block(state);
         }
     }
@@ -656,7 +682,7 @@ impl<T: Send + 'static> ExactSizeIterator for AsCompleted<T> {}
 
 /// Blocks until every job in `handles` is done, without taking their results
 /// (`concurrent.futures.wait` with `ALL_COMPLETED`). Inside a job that is cancelled meanwhile,
-/// it returns early, as [`Pending::wait`] does.
+/// it cancels the jobs it waits for, as [`Pending::wait`] does.
 ///
 /// # Examples
 ///
@@ -674,10 +700,10 @@ pub fn wait_all<T: Send + 'static>(handles: &[Pending<T>]) {
 }
 
 /// Blocks until at least one job in `handles` is done and returns the index of a done one
-/// (`concurrent.futures.wait` with `FIRST_COMPLETED`). Returns `None` for an empty slice, and
-/// inside a job that is cancelled (or shut down with
-/// [`shutdown_now`](crate::FuturesSession::shutdown_now)) before one is done: the jobs waited
-/// for are then left running (cancel them with [`Pending::cancel`]).
+/// (`concurrent.futures.wait` with `FIRST_COMPLETED`). Returns `None` for an empty slice.
+/// Inside a job that is cancelled (or shut down with
+/// [`shutdown_now`](crate::FuturesSession::shutdown_now)) while it waits, it cancels the jobs
+/// it waits for, as [`Pending::wait`] does, and returns the index of one of them.
 ///
 /// # Examples
 ///
@@ -702,23 +728,29 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
     }
     let watch = watch_cancel_on(&tx);
     let first = loop {
-        if let Ok(i) = rx.try_recv() {
+        let i = match rx.try_recv() {
+            Ok(i) => i,
+            // On a worker, run one queued job of the pool inline rather than wait forever.
+            Err(_) if handles.iter().any(|h| h.help()) => continue,
+            Err(_) => match rx.recv() {
+                Ok(i) => i,
+                Err(_) => unreachable!("the sender `tx` is alive in this frame"),
+            },
+        };
+        if i != STOPPED {
             break i;
         }
-        // On a worker, run one queued job of the pool inline rather than wait forever.
-        if handles.iter().any(|h| h.help()) {
-            continue;
-        }
-        match rx.recv() {
-            Ok(i) => break i,
-            Err(_) => unreachable!("the sender `tx` is alive in this frame"),
+        // The job waiting here was cancelled: so are the jobs it waits for (see
+        // `Pending::cancel_waited`); the first of them to be done is the answer.
+        for h in handles {
+            h.cancel();
         }
     };
     drop(watch);
     for h in handles {
         h.slot.forget_listener(&tx);
     }
-    (first != STOPPED).then_some(first)
+    Some(first)
 }
 
 #[cfg(test)]

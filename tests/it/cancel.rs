@@ -802,21 +802,28 @@ fn a_cancel_ends_a_jobs_as_completed_and_cancels_what_it_had_not_yielded() {
 }
 
 #[test]
-fn a_cancel_ends_a_jobs_wait_any_wait_all_and_result_timeout() {
-    let session = FuturesSession::builder().max_workers(2).build();
-    let (outer, outcome, _server) = a_job_waiting_for(&session, 1, |mut inner| {
-        let any = ureq_futures::wait_any(&inner);
-        ureq_futures::wait_all(&inner);
-        let timed = inner[0].result_timeout(HANG).is_none();
-        let running = !inner[0].is_done();
-        // These handles stay with the caller: it cancels what it no longer waits for.
-        inner[0].cancel();
-        (any, timed, running)
-    });
-    assert!(outer.cancel());
-    let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
-    assert_eq!(waited, (None, true, true));
-    two_workers_are_free(&session);
+fn a_cancel_ends_a_jobs_wait_any_wait_all_and_result_timeout_and_cancels_what_they_wait_for() {
+    for kind in ["wait_any", "wait_all", "result_timeout"] {
+        let session = FuturesSession::builder().max_workers(2).build();
+        let (outer, outcome, _server) = a_job_waiting_for(&session, 1, move |mut inner| {
+            let cancelled = |r: Result<_, Error>| matches!(r, Err(Error::Cancelled));
+            let ended = match kind {
+                "wait_any" => ureq_futures::wait_any(&inner) == Some(0),
+                "wait_all" => {
+                    ureq_futures::wait_all(&inner);
+                    true
+                }
+                // This wait hands out the result: it must be the cancel.
+                _ => return (inner[0].result_timeout(HANG).is_some_and(cancelled), true),
+            };
+            let cancelled = cancelled(inner.pop().unwrap().result());
+            (ended, cancelled)
+        });
+        assert!(outer.cancel());
+        let waited = outcome.recv_timeout(HANG).expect("the wait did not end");
+        assert_eq!(waited, (true, true), "{kind}");
+        two_workers_are_free(&session);
+    }
 }
 
 #[test]
@@ -920,8 +927,8 @@ fn a_cancel_of_the_job_that_handed_on_an_as_completed_leaves_its_new_owner_alone
 /// Many times over, a job waits for another job that does not end until the round is over,
 /// and is cancelled at once, or after a few yields: while it looks at its state, registers its
 /// watch or blocks. Each wait must end.
-fn a_cancel_racing_a_wait_always_ends_it<R: Send + 'static>(
-    wait: impl Fn(ureq_futures::Pending<()>) -> R + Send + Sync + Clone + 'static,
+fn a_cancel_racing_a_wait_always_ends_it(
+    wait: impl Fn(ureq_futures::Pending<()>) -> bool + Send + Sync + Clone + 'static,
 ) {
     let session = FuturesSession::builder().max_workers(2).build();
     for round in 0..100 {
@@ -946,9 +953,10 @@ fn a_cancel_racing_a_wait_always_ends_it<R: Send + 'static>(
             std::thread::yield_now();
         }
         assert!(outer.cancel());
-        assert!(
-            outcome.recv_timeout(HANG).is_ok(),
-            "round {round}: the wait did not end"
+        assert_eq!(
+            outcome.recv_timeout(HANG).ok(),
+            Some(true),
+            "round {round}: the wait did not end, or not with the job it waited for cancelled"
         );
         drop(end_round);
     }
@@ -960,15 +968,20 @@ fn a_cancel_racing_a_jobs_result_always_ends_it() {
 }
 
 #[test]
-fn a_cancel_racing_a_jobs_wait_any_and_as_completed_always_ends_them() {
-    a_cancel_racing_a_wait_always_ends_it(|mut p| {
-        let any = ureq_futures::wait_any(std::slice::from_ref(&p));
+fn a_cancel_racing_a_jobs_other_waits_always_ends_them() {
+    let cancelled = |r: Result<(), Error>| matches!(r, Err(Error::Cancelled));
+    a_cancel_racing_a_wait_always_ends_it(move |p| {
+        ureq_futures::wait_any(std::slice::from_ref(&p)) == Some(0) && cancelled(p.result())
+    });
+    a_cancel_racing_a_wait_always_ends_it(move |p| {
         p.wait();
-        let timed = p.result_timeout(HANG).is_none();
-        let all: Vec<_> = as_completed(vec![p])
-            .map(|(i, r)| (i, r.is_err()))
-            .collect();
-        (any, timed, all)
+        p.is_done() && cancelled(p.result())
+    });
+    a_cancel_racing_a_wait_always_ends_it(move |mut p| {
+        p.result_timeout(HANG).is_some_and(cancelled)
+    });
+    a_cancel_racing_a_wait_always_ends_it(move |p| {
+        as_completed(vec![p]).all(|(_, r)| cancelled(r))
     });
 }
 
