@@ -251,8 +251,8 @@ pub(crate) fn is_cancelled() -> bool {
 /// end such a wait: wake up every few milliseconds to look at the job's state (as an event
 /// stream's full channel does, see `sse::stream::send_while`), or register a watch whose
 /// interrupt wakes the wait. Waiting for a result is what a fan-out inside a job does for every
-/// handle, so the watch it is: no wake-ups while nothing happens, one allocation per wait that
-/// blocks inside a job, nothing at all off a job.
+/// handle, so the watch it is: no wake-ups while nothing happens, two allocations (the watch
+/// and its wake-up) per wait that blocks inside a job, nothing at all off a job.
 pub(crate) struct CancelWatch {
     fired: AtomicBool,
     wake: Box<dyn Fn() + Send + Sync>,
