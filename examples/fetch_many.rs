@@ -700,18 +700,8 @@ mod tests {
     /// `fetch_many --help | grep timeout`, `| head -1`.
     #[test]
     fn help_goes_to_stdout() {
-        use support::program::{as_program, run, Stdout};
-        as_program(super::run_program);
-        let test = "tests::help_goes_to_stdout";
-        let within = Duration::from_secs(20);
-        let help = run(test, &["--help"], None, Stdout::Read, within);
-        assert_eq!(help.code, Some(0));
-        assert_eq!(
-            (help.stdout, help.stderr),
-            (format!("{}\n", super::HELP), String::new())
-        );
-        let closed = run(test, &["-h"], None, Stdout::Closed, within);
-        assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
+        support::program::as_program(super::run_program);
+        support::program::assert_help_goes_to_stdout("tests::help_goes_to_stdout", super::HELP);
     }
 
     /// A body is counted, not held: no size is too large.

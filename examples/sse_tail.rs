@@ -22,6 +22,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq_futures::sse::Event;
 use ureq_futures::{Error, FuturesSession, Reconnect};
 
+#[path = "shared/print_out.rs"]
+mod print_out;
+use print_out::print_out;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Format {
     Pretty,
@@ -96,19 +100,6 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, NoRun> {
 
 fn main() -> ExitCode {
     run_program(std::env::args().skip(1).collect())
-}
-
-/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
-/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
-fn print_out(text: &str) -> ExitCode {
-    match writeln!(std::io::stdout(), "{text}") {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: writing to stdout: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// The program, with its arguments (without the program's name).
@@ -304,18 +295,8 @@ mod tests {
     /// `sse_tail --help | grep json`, `| head -1`.
     #[test]
     fn help_goes_to_stdout() {
-        use support::program::{as_program, run, Stdout};
-        as_program(super::run_program);
-        let test = "tests::help_goes_to_stdout";
-        let within = Duration::from_secs(20);
-        let help = run(test, &["--help"], None, Stdout::Read, within);
-        assert_eq!(help.code, Some(0));
-        assert_eq!(
-            (help.stdout, help.stderr),
-            (format!("{}\n", super::USAGE), String::new())
-        );
-        let closed = run(test, &["-h"], None, Stdout::Closed, within);
-        assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
+        support::program::as_program(super::run_program);
+        support::program::assert_help_goes_to_stdout("tests::help_goes_to_stdout", super::USAGE);
     }
 
     #[test]

@@ -35,6 +35,10 @@ use ureq_futures::llm::{
 };
 use ureq_futures::Error;
 
+#[path = "../shared/print_out.rs"]
+mod print_out;
+use print_out::print_out;
+
 /// The pause between two pieces of the demo server's answer.
 const DEMO_PAUSE: Duration = Duration::from_millis(25);
 
@@ -273,19 +277,6 @@ impl From<io::Error> for Failure {
 
 fn main() -> ExitCode {
     run(std::env::args().skip(1).collect())
-}
-
-/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
-/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
-fn print_out(text: &str) -> ExitCode {
-    match writeln!(io::stdout(), "{text}") {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: writing to stdout: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// The program, with its arguments (without the program's name).

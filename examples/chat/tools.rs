@@ -14,7 +14,6 @@
 #[path = "../shared/demo.rs"]
 mod demo;
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,6 +22,10 @@ use ureq_futures::llm::{
     AnthropicClient, ChatClient, ChatRequest, Client, ClientBuilder, CohereClient, GeminiClient,
     Message, MistralClient, OpenAIClient, Protocol, TogetherClient, Tool,
 };
+
+#[path = "../shared/print_out.rs"]
+mod print_out;
+use print_out::print_out;
 
 /// Rounds of tool calls before giving up.
 const MAX_ROUNDS: usize = 5;
@@ -56,19 +59,6 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(String, String)
 
 fn main() -> ExitCode {
     run_program(std::env::args().skip(1).collect())
-}
-
-/// Writes `text` and a line break to stdout. A closed stdout (piped into `head -1`, which has
-/// quit) ends the program quietly, as it would have ended anyway; another failure is reported.
-fn print_out(text: &str) -> ExitCode {
-    match writeln!(std::io::stdout(), "{text}") {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: writing to stdout: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// The program, with its arguments (without the program's name).

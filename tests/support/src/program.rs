@@ -83,6 +83,21 @@ pub fn run(
     start(test, args, stdin, stdout).wait(within)
 }
 
+/// Checks what `prog --help | grep ...` and `prog -h | head -1` need: run by the test `test`
+/// (as [`run`] says), `--help` prints `usage` and a line break on stdout, nothing on stderr, and
+/// exits with 0; `-h` into a closed stdout exits with 0 and nothing on stderr.
+pub fn assert_help_goes_to_stdout(test: &str, usage: &str) {
+    let within = Duration::from_secs(20);
+    let help = run(test, &["--help"], None, Stdout::Read, within);
+    assert_eq!(help.code, Some(0));
+    assert_eq!(
+        (help.stdout, help.stderr),
+        (format!("{usage}\n"), String::new())
+    );
+    let closed = run(test, &["-h"], None, Stdout::Closed, within);
+    assert_eq!((closed.code, closed.stderr), (Some(0), String::new()));
+}
+
 /// A program started by [`start`].
 pub struct Running {
     test: String,
