@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::exec::JobWatch;
 use crate::{Error, FuturesSession, Pending};
 
 /// Counters of a [`Batch`], handed to its [`progress`](Batch::progress) callback.
@@ -184,13 +185,8 @@ pub struct Batch<I: Iterator, T: Send + 'static, F> {
     started: Option<Instant>,
     /// No more submissions: the inputs ran out or the batch stopped.
     stopped: bool,
-    /// Iterated in a job: what its cancel calls to wake the batch's wait, and the job's id.
-    watch: Option<(Arc<WakeOnCancel>, usize)>,
-}
-
-/// Wakes a batch iterated in a job when the job is cancelled (see `Batch::cancelled`).
-struct WakeOnCancel {
-    tx: Sender<Token>,
+    /// Iterated in a job: wakes the batch's wait when that job is cancelled.
+    watch: JobWatch,
 }
 
 /// The token a cancel sends: no job has it.
@@ -198,12 +194,6 @@ const CANCELLED: Token = Token {
     slot: usize::MAX,
     seq: u64::MAX,
 };
-
-impl crate::exec::Interrupt for WakeOnCancel {
-    fn interrupt(&self, _job: usize) {
-        let _ = self.tx.send(CANCELLED);
-    }
-}
 
 impl FuturesSession {
     /// Runs `make(session, &input)` for each input with at most 2 × [`max_workers`] jobs in
@@ -270,7 +260,7 @@ impl FuturesSession {
             },
             started: None,
             stopped: false,
-            watch: None,
+            watch: JobWatch::default(),
         }
     }
 }
@@ -543,24 +533,13 @@ where
     /// Whether the job the batch is iterated in (if any) was cancelled. The first call in a job
     /// asks the job to wake the batch's wait when it is cancelled.
     fn cancelled(&mut self) -> bool {
-        let id = crate::exec::current_job_id();
-        if id == 0 {
-            return false;
-        }
-        if self.watch.as_ref().is_none_or(|(_, job)| *job != id) {
-            let Some(job) = crate::exec::current_job() else {
-                return false;
-            };
-            let wake = Arc::new(WakeOnCancel {
-                tx: self.tx.clone(),
-            });
-            let weak = Arc::downgrade(&wake);
-            self.watch = Some((wake, id));
-            if !job.register(weak) {
-                return true;
+        let tx = &self.tx;
+        self.watch.watch(|| {
+            let tx = tx.clone();
+            move || {
+                let _ = tx.send(CANCELLED);
             }
-        }
-        crate::exec::is_cancelled()
+        })
     }
 
     /// Cancels what is queued or running, drops what is not yet yielded, and submits nothing

@@ -291,6 +291,48 @@ impl Interrupt for CancelWatch {
     }
 }
 
+/// A [`CancelWatch`] kept by something that is used inside jobs across many calls (an
+/// `AsCompleted`, a `Batch`, a polled `Pending`), and may move from one job or thread to
+/// another between them: it watches only the job it is used in now.
+#[derive(Default)]
+pub(crate) struct JobWatch(Option<(Arc<CancelWatch>, usize)>);
+
+impl JobWatch {
+    /// Watches the current job, starting a watch that calls the wake-up `make` builds when this
+    /// is not the job watched so far, and returns whether that job was cancelled since. Off a
+    /// job: forgets what it watched, `false`.
+    pub(crate) fn watch<F>(&mut self, make: impl FnOnce() -> F) -> bool
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let job = current_job_id();
+        if self.0.as_ref().is_none_or(|(_, watched)| *watched != job) {
+            self.0 = if job == 0 {
+                None
+            } else {
+                CancelWatch::start(make()).map(|w| (w, job))
+            };
+        }
+        self.fired()
+    }
+
+    /// Forgets the watch of a job other than the current one (the user moved on).
+    pub(crate) fn keep_current_only(&mut self) {
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|(_, job)| *job != current_job_id())
+        {
+            self.0 = None;
+        }
+    }
+
+    /// Whether the job watched was cancelled (or shut down) since the watch started.
+    pub(crate) fn fired(&self) -> bool {
+        self.0.as_ref().is_some_and(|(w, _)| w.fired())
+    }
+}
+
 /// Sleeps `d`, or less if the current job is cancelled meanwhile. Returns `false` if it was
 /// (the caller should stop). Off a job, a plain sleep.
 pub(crate) fn sleep(d: Duration) -> bool {

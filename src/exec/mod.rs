@@ -18,7 +18,7 @@ pub(crate) mod slot;
 
 pub(crate) use job::{
     current_job, current_job_id, is_cancelled, sleep, Cancelled, Entered, Hold, Interrupt,
-    JobHandle,
+    JobHandle, JobWatch,
 };
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub(crate) use pool::{on_a_worker, Executor};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::job::CancelWatch;
+use super::job::{CancelWatch, JobWatch};
 use super::slot::{Slot, Task};
 use crate::progress::Progress;
 use crate::Error;
@@ -54,7 +54,7 @@ pub struct Pending<T> {
     finished: bool,
     /// Polled inside a job: the watch that wakes the task when that job is cancelled, and the
     /// job's id.
-    poll_watch: Option<(Arc<CancelWatch>, usize)>,
+    poll_watch: JobWatch,
 }
 
 impl<T> fmt::Debug for Pending<T> {
@@ -77,7 +77,7 @@ impl<T: Send + 'static> Pending<T> {
             slot,
             task,
             finished: false,
-            poll_watch: None,
+            poll_watch: JobWatch::default(),
         }
     }
 
@@ -456,16 +456,11 @@ impl<T: Send + 'static> Pending<T> {
     /// since it first polled here. The first poll in a job registers a watch that wakes the
     /// task on that cancel. Off a job, a thread-local read.
     fn poll_cancelled(&mut self) -> bool {
-        let job = super::current_job_id();
-        if self.poll_watch.as_ref().is_none_or(|(_, j)| *j != job) {
-            self.poll_watch = if job == 0 {
-                None
-            } else {
-                let slot = Arc::clone(&self.slot);
-                CancelWatch::start(move || slot.wake_task()).map(|w| (w, job))
-            };
-        }
-        self.poll_watch.as_ref().is_some_and(|(w, _)| w.fired())
+        let slot = &self.slot;
+        self.poll_watch.watch(|| {
+            let slot = Arc::clone(slot);
+            move || slot.wake_task()
+        })
     }
 }
 
@@ -518,7 +513,7 @@ where
         handles,
         rx,
         tx,
-        watch: None,
+        watch: JobWatch::default(),
         next_to_help: 0,
     }
 }
@@ -527,12 +522,12 @@ where
 /// cancelled: no handle has that index.
 const STOPPED: usize = usize::MAX;
 
-/// A watch that sends [`STOPPED`] on `tx` when the job waiting here is cancelled.
-fn watch_cancel_on(tx: &crossbeam_channel::Sender<usize>) -> Option<Arc<CancelWatch>> {
+/// A wake-up for a [`CancelWatch`] that sends [`STOPPED`] on `tx`.
+fn stop_sender(tx: &crossbeam_channel::Sender<usize>) -> impl Fn() + Send + Sync + 'static {
     let tx = tx.clone();
-    CancelWatch::start(move || {
+    move || {
         let _ = tx.send(STOPPED);
-    })
+    }
 }
 
 /// The iterator of [`as_completed`]: `(index, result)` in completion order.
@@ -565,7 +560,7 @@ pub struct AsCompleted<T> {
     /// The handles' sender, for a [`CancelWatch`]'s [`STOPPED`].
     tx: crossbeam_channel::Sender<usize>,
     /// Iterated in a job: the watch that wakes the wait when it is cancelled, and the job's id.
-    watch: Option<(Arc<CancelWatch>, usize)>,
+    watch: JobWatch,
     remaining: usize,
     /// Where the inline-help scan resumes (used only on worker threads).
     next_to_help: usize,
@@ -586,15 +581,9 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
         if self.remaining == 0 {
             return None;
         }
-        if self
-            .watch
-            .as_ref()
-            .is_some_and(|(_, job)| *job != super::current_job_id())
-        {
-            // Iterated now by another job or thread: what happens to the job that waited here
-            // before is no business of this one's.
-            self.watch = None;
-        }
+        // Iterated now by another job or thread: what happens to the job that waited here
+        // before is no business of this one's.
+        self.watch.keep_current_only();
         let index = loop {
             let i = match self.rx.try_recv() {
                 Ok(i) => i,
@@ -616,7 +605,7 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
             // The job iterating here was cancelled: so are the jobs not yet yielded, which
             // then come out with `Err(Cancelled)`, as after `cancel_rest`. A `STOPPED` from a
             // watch of a job that iterated here before (the iterator moved on) is left alone.
-            if self.watch.as_ref().is_some_and(|(w, _)| w.fired()) {
+            if self.watch.fired() {
                 self.cancel_rest();
             }
         };
@@ -659,10 +648,8 @@ impl<T: Send + 'static> AsCompleted<T> {
 
     /// Before blocking inside a job: makes a cancel of that job wake the wait.
     fn watch_cancel(&mut self) {
-        let job = super::current_job_id();
-        if job != 0 && self.watch.as_ref().is_none_or(|(_, j)| *j != job) {
-            self.watch = watch_cancel_on(&self.tx).map(|w| (w, job));
-        }
+        let tx = &self.tx;
+        self.watch.watch(|| stop_sender(tx));
     }
 
     /// Runs one still-queued job inline if this thread is a worker of its pool.
@@ -726,7 +713,7 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
     for (i, h) in handles.iter().enumerate() {
         h.slot.notify(&tx, i);
     }
-    let watch = watch_cancel_on(&tx);
+    let watch = CancelWatch::start(stop_sender(&tx));
     let first = loop {
         let i = match rx.try_recv() {
             Ok(i) => i,
