@@ -713,7 +713,8 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
     for (i, h) in handles.iter().enumerate() {
         h.slot.notify(&tx, i);
     }
-    let watch = CancelWatch::start(stop_sender(&tx));
+    let mut watch = JobWatch::default();
+    watch.watch(|| stop_sender(&tx));
     let first = loop {
         let i = match rx.try_recv() {
             Ok(i) => i,
