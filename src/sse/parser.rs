@@ -258,8 +258,19 @@ struct Fields {
 pub(crate) enum DataAt {
     /// `text[start..end]`: the event's only data line, in the text the parser was given.
     Text(usize, usize),
+    /// `text[a.0..a.1]`, LF, `text[b.0..b.1]`: the event's two data lines, not joined yet.
+    /// An owned event joins them into its own `String` (one copy); a borrowed one joins them
+    /// into the data buffer. Offsets are `u32`s, so that this type (the parse loop's result)
+    /// stays three words: a text longer than 4 GiB joins its lines in the buffer.
+    Two([u32; 2], [u32; 2]),
     /// The parser's data buffer.
     Buffer,
+}
+
+/// `text[at[0]..at[1]]`, as `DataAt::Two` keeps a line.
+#[inline(always)]
+fn line_at(text: &str, at: [u32; 2]) -> &str {
+    text.get(at[0] as usize..at[1] as usize).unwrap_or_default()
 }
 
 impl Default for Parser {
@@ -433,17 +444,18 @@ impl Parser {
         let rest = bytes.get(start..).unwrap_or_default();
         let (lines, tail) = rest.split_at(complete_lines(rest));
         match std::str::from_utf8(lines) {
-            Ok(mut text) => {
-                while let (used, Some(at)) = self.text_until_event(text)? {
+            Ok(text) => {
+                let mut pos = 0;
+                while let (end, Some(at)) = self.text_until_event(text, pos)? {
                     dispatch(self, text, at);
-                    text = text.get(used..).unwrap_or_default();
+                    pos = end;
                 }
             }
             Err(_) => {
-                let mut raw = lines;
-                while let (used, Some(at)) = self.raw_until_event(raw)? {
+                let mut pos = 0;
+                while let (end, Some(at)) = self.raw_until_event(lines, pos)? {
                     dispatch(self, "", at);
-                    raw = raw.get(used..).unwrap_or_default();
+                    pos = end;
                 }
             }
         }
@@ -549,13 +561,22 @@ impl Parser {
 
     /// The event just dispatched, whose data is at `at` (in `text`, or in the data buffer).
     #[inline]
-    pub(crate) fn event_ref<'a>(&'a self, text: &'a str, at: DataAt) -> EventRef<'a> {
+    pub(crate) fn event_ref<'a>(&'a mut self, text: &'a str, mut at: DataAt) -> EventRef<'a> {
+        if let DataAt::Two(a, b) = at {
+            let (a, b) = (line_at(text, a), line_at(text, b));
+            let data = &mut self.fields.data;
+            data.reserve(a.len() + 1 + b.len());
+            data.push_str(a);
+            data.push('\n');
+            data.push_str(b);
+            at = DataAt::Buffer;
+        }
         let f = &self.fields;
         EventRef {
             event: if f.type_set { &f.event_type } else { "message" },
             data: match at {
                 DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
-                DataAt::Buffer => &f.data,
+                DataAt::Two(..) | DataAt::Buffer => &f.data,
             },
             id: (!f.last_event_id.is_empty()).then(|| f.last_event_id.as_str()),
             retry: f.retry,
@@ -578,10 +599,18 @@ impl Parser {
             } else {
                 SmolStr::new_static("message")
             },
-            data: String::from(match at {
-                DataAt::Text(start, end) => text.get(start..end).unwrap_or_default(),
-                DataAt::Buffer => &f.data,
-            }),
+            data: match at {
+                DataAt::Text(start, end) => String::from(text.get(start..end).unwrap_or_default()),
+                DataAt::Two(a, b) => {
+                    let (a, b) = (line_at(text, a), line_at(text, b));
+                    let mut data = String::with_capacity(a.len() + 1 + b.len());
+                    data.push_str(a);
+                    data.push('\n');
+                    data.push_str(b);
+                    data
+                }
+                DataAt::Buffer => String::from(f.data.as_str()),
+            },
             id: if f.last_event_id.is_empty() {
                 None
             } else {
@@ -719,30 +748,36 @@ impl Parser {
         result.map(|()| pos + next)
     }
 
-    /// Step 2 of a chunk, for complete lines that are valid UTF-8: processes them until an event
-    /// is dispatched or `text` is used up, and returns how many bytes were used and where the
-    /// dispatched event's data is ([`event_ref`](Parser::event_ref) with the same `text` gives
-    /// the event).
+    /// Step 2 of a chunk, for complete lines that are valid UTF-8: processes `text[from..]`
+    /// until an event is dispatched or the text is used up, and returns where it stopped and
+    /// where the dispatched event's data is ([`event_ref`](Parser::event_ref) with the same
+    /// `text` gives the event).
     #[inline(always)]
     pub(crate) fn text_until_event(
         &mut self,
         text: &str,
+        from: usize,
     ) -> Result<(usize, Option<DataAt>), Error> {
         if self.failed {
             return Err(self.fields.too_large());
         }
-        self.fields.text_until_event(text).map_err(|e| self.fail(e))
+        self.fields
+            .text_until_event(text, from)
+            .map_err(|e| self.fail(e))
     }
 
-    /// Step 2 of a chunk, for complete lines that are not valid UTF-8.
+    /// Step 2 of a chunk, for complete lines that are not valid UTF-8: `lines[from..]`.
     pub(crate) fn raw_until_event(
         &mut self,
         lines: &[u8],
+        from: usize,
     ) -> Result<(usize, Option<DataAt>), Error> {
         if self.failed {
             return Err(self.fields.too_large());
         }
-        self.fields.raw_until_event(lines).map_err(|e| self.fail(e))
+        self.fields
+            .raw_until_event(lines, from)
+            .map_err(|e| self.fail(e))
     }
 
     /// Step 3 of a chunk: `tail` is what follows its complete lines, `cr_before_tail` whether
@@ -817,13 +852,17 @@ impl Fields {
         }
     }
 
-    /// Processes complete lines until an event is dispatched or `text` is used up; returns how
-    /// many bytes were used. `text` ends with a line end (or is empty).
+    /// Processes the complete lines of `text[from..]` until an event is dispatched or the text
+    /// is used up; returns where it stopped. `text` ends with a line end (or is empty).
     #[inline(always)]
-    fn text_until_event(&mut self, text: &str) -> Result<(usize, Option<DataAt>), Error> {
+    fn text_until_event(
+        &mut self,
+        text: &str,
+        from: usize,
+    ) -> Result<(usize, Option<DataAt>), Error> {
         self.end_dispatched();
         let bytes = text.as_bytes();
-        let mut pos = 0;
+        let mut pos = from;
         // The event's only data line so far, not copied: most events have one, and it is the
         // event's data, in place.
         let mut single: Option<(usize, usize)> = None;
@@ -867,6 +906,22 @@ impl Fields {
                     single = Some((start, end));
                     continue;
                 }
+                if let (Some(a), Some(b'\n' | b'\r'), Ok(end32)) =
+                    (single, bytes.get(pos), u32::try_from(end))
+                {
+                    // A second data line, and the blank line follows: the event's data stays
+                    // in place too, and the event joins the two lines (an owned one straight
+                    // into its own `String`: one copy, not two).
+                    if a.1 - a.0 + 1 + end - start > self.max {
+                        return Err(self.too_large());
+                    }
+                    pos = skip_line_end(bytes, pos).0;
+                    self.update_last_event_id();
+                    self.dispatched = true;
+                    // Fit: all of them are at most `end`.
+                    let [a0, a1, start] = [a.0, a.1, start].map(|n| n as u32);
+                    return Ok((pos, Some(DataAt::Two([a0, a1], [start, end32]))));
+                }
             }
             // Lines start and end next to ASCII line ends, and a value after an ASCII colon or
             // space: always character boundaries.
@@ -893,9 +948,13 @@ impl Fields {
 
     /// [`text_until_event`](Fields::text_until_event) for lines that are not all valid UTF-8.
     /// A dispatched event's data is always in the buffer.
-    fn raw_until_event(&mut self, lines: &[u8]) -> Result<(usize, Option<DataAt>), Error> {
+    fn raw_until_event(
+        &mut self,
+        lines: &[u8],
+        from: usize,
+    ) -> Result<(usize, Option<DataAt>), Error> {
         self.end_dispatched();
-        let mut pos = 0;
+        let mut pos = from;
         while let Some(len) = find_line_end(lines.get(pos..).unwrap_or_default()) {
             if len > self.max {
                 return Err(self.too_large());

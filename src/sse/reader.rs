@@ -198,13 +198,10 @@ impl<R: Read> EventReader<R> {
         loop {
             let result = match self.state {
                 State::Done => return None,
-                State::Text => {
-                    let text = self.text.get(self.pos..).unwrap_or_default();
-                    self.parser.text_until_event(text)
-                }
+                State::Text => self.parser.text_until_event(&self.text, self.pos),
                 State::Raw => {
-                    let raw = self.buf.get(self.pos..self.end).unwrap_or_default();
-                    self.parser.raw_until_event(raw)
+                    let raw = self.buf.get(..self.end).unwrap_or_default();
+                    self.parser.raw_until_event(raw, self.pos)
                 }
                 State::Reading => match self.read_chunk() {
                     Ok(Some(())) => continue,
@@ -225,13 +222,9 @@ impl<R: Read> EventReader<R> {
                 },
             };
             match result {
-                Ok((used, Some(at))) => {
-                    let base = self.pos;
-                    self.pos += used;
-                    return Some(Ok(match at {
-                        DataAt::Text(start, end) => DataAt::Text(base + start, base + end),
-                        DataAt::Buffer => DataAt::Buffer,
-                    }));
+                Ok((end, Some(at))) => {
+                    self.pos = end;
+                    return Some(Ok(at));
                 }
                 Ok((_, None)) => {
                     if let Err(e) = self.end_chunk() {
