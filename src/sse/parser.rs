@@ -934,6 +934,10 @@ impl Fields {
                     }
                     self.apply_field(Field::Data, value)?;
                 }
+                // The same type as the buffer holds (most `event:` lines): no call.
+                Field::Event if !value.is_empty() && value == self.event_type => {
+                    self.type_set = true;
+                }
                 Field::Event => self.apply_event(value)?,
                 Field::Id => self.apply_id(value)?,
                 Field::Retry => self.apply_field(field, value)?,
