@@ -550,6 +550,46 @@ fn invalid_requests_are_errors_not_panics() {
 }
 
 #[test]
+fn an_invalid_header_says_which_byte_is_wrong_and_how_to_fix_it_without_quoting_the_value() {
+    let session = FuturesSession::builder().header("x-team", "a\tb").build();
+    let message = |request: ureq_futures::RequestBuilder| match request.send().result() {
+        Err(Error::InvalidRequest(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    let url = "http://127.0.0.1:1/";
+    // A key read from a file keeps its line break.
+    assert_eq!(
+        message(session.get(url).bearer_auth("sk-secret\n")),
+        "invalid value for header \"authorization\": a line feed (0x0A) at its end (byte 16 of 17): \
+         trim the white space around the value"
+    );
+    assert_eq!(
+        message(session.get(url).header("x-api-key", "\r\nsk-secret")),
+        "invalid value for header \"x-api-key\": a carriage return (0x0D) at byte 0 of 11: \
+         a header value is one line of text, without control characters"
+    );
+    assert_eq!(
+        message(session.get(url).header("x-id", "a\u{7f}b")),
+        "invalid value for header \"x-id\": a control character (0x7F) at byte 1 of 3: \
+         a header value is one line of text, without control characters"
+    );
+    assert_eq!(
+        message(session.get(url).header("x id", "1")),
+        "invalid header name \"x id\": a space at byte 1: a header name is a token \
+         (letters, digits and !#$%&'*+-.^_`|~)"
+    );
+    assert_eq!(
+        message(session.get(url).header("", "1")),
+        "invalid header name \"\": it is empty"
+    );
+    assert_eq!(
+        message(session.get(url).header("x-caf\u{e9}", "1")),
+        "invalid header name \"x-caf\u{e9}\": the byte 0xC3 at byte 5: a header name is a \
+         token (letters, digits and !#$%&'*+-.^_`|~)"
+    );
+}
+
+#[test]
 fn a_thousand_requests_through_eight_workers_lose_nothing() {
     let mut server = mockito::Server::new();
     let mock = server
