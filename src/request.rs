@@ -107,7 +107,9 @@ impl RequestBuilder {
     }
 
     /// Adds a header. It replaces a session default header of the same name; calling it twice
-    /// with one name sends both values.
+    /// with one name sends both values. There is no need to set `Content-Length`: the session
+    /// sets it from the body, and one that is not the body's length (or not a number) makes the
+    /// request an [`Error::InvalidRequest`] before anything is sent.
     ///
     /// # Examples
     ///
@@ -760,7 +762,10 @@ impl RequestBuilder {
         T: Send + 'static,
         F: FnOnce(&ureq::Agent, &Config, Spec, Completer<T>) + Send + 'static,
     {
-        let RequestBuilder { session, spec } = self;
+        let RequestBuilder { session, mut spec } = self;
+        if spec.error.is_none() {
+            spec.error = content_length_problem(&spec).map(Box::new);
+        }
         let lane = session.lane_of(&spec.url);
         session.submit_request_job(
             move |agent, config, done| job(agent, config, spec, done),
@@ -781,4 +786,36 @@ impl RequestBuilder {
         }
         self
     }
+}
+
+/// A `Content-Length` the request sets itself that is not its body's length: sent as it is, a
+/// shorter one fails the request with a protocol error that names neither the header nor the
+/// URL, and a longer one (or one on a request without a body) leaves the server waiting for
+/// bytes that never come, until a timeout, or for ever without one. The session knows the
+/// body, so it is refused before anything is sent. With a `Transfer-Encoding` of its own the
+/// request's body is chunked, and the length is not checked here.
+fn content_length_problem(spec: &Spec) -> Option<Error> {
+    let named = |name: &'static str| {
+        spec.headers
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    if named("transfer-encoding").next().is_some() {
+        return None;
+    }
+    let body = spec.body.as_ref().map_or(0, Vec::len) as u64;
+    let fix = "remove the header (the session sets it from the body)";
+    named("content-length").find_map(|(_, value)| {
+        let problem = match value.trim().parse::<u64>() {
+            Err(_) => format!("the Content-Length header {value:?} is not a number of bytes"),
+            Ok(n) if n == body => return None,
+            Ok(n) if spec.body.is_none() => {
+                format!("the Content-Length header says {n} bytes, but the request has no body")
+            }
+            Ok(n) => {
+                format!("the Content-Length header says {n} bytes, but the body has {body}")
+            }
+        };
+        Some(Error::InvalidRequest(format!("{problem}: {fix}")))
+    })
 }

@@ -590,6 +590,76 @@ fn an_invalid_header_says_which_byte_is_wrong_and_how_to_fix_it_without_quoting_
 }
 
 #[test]
+fn a_content_length_set_by_hand_that_is_not_the_bodys_is_refused_before_sending() {
+    let server = TestServer::start(|req| Reply::ok(req.body.clone()));
+    // Bounded only so that a request that does go out with a wrong length cannot hang.
+    let session = FuturesSession::builder()
+        .timeout(Duration::from_secs(2))
+        .build();
+    let url = server.url_for("/upload");
+    let message = |request: ureq_futures::RequestBuilder| match request.send().result() {
+        Err(Error::InvalidRequest(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        message(
+            session
+                .post(&url)
+                .header("Content-Length", "10")
+                .body("hello")
+        ),
+        "the Content-Length header says 10 bytes, but the body has 5: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .post(&url)
+                .header("content-length", "3")
+                .body("hello")
+        ),
+        "the Content-Length header says 3 bytes, but the body has 5: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(session.post(&url).header("content-length", "5")),
+        "the Content-Length header says 5 bytes, but the request has no body: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .put(&url)
+                .header("content-length", "five")
+                .body("hello")
+        ),
+        "the Content-Length header \"five\" is not a number of bytes: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    // The right length (or 0 for no body, which some servers ask of a POST) goes out as set.
+    let sent = session
+        .post(&url)
+        .header("content-length", "5")
+        .body("hello")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(sent.text().unwrap(), "hello");
+    let empty = session
+        .post(&url)
+        .header("content-length", "0")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(empty.bytes(), b"");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("content-length"), Some("5"));
+    assert_eq!(requests[1].header("content-length"), Some("0"));
+}
+
+#[test]
 fn a_thousand_requests_through_eight_workers_lose_nothing() {
     let mut server = mockito::Server::new();
     let mock = server
