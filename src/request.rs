@@ -78,8 +78,17 @@ impl RequestBuilder {
 
     pub(crate) fn new(session: FuturesSession, method: &str, url: String) -> Self {
         // Parsed here, where the standard methods cost no allocation; an invalid one is reported
-        // by the handle (the placeholder GET is never sent).
-        let (method, error) = match Method::from_bytes(method.as_bytes()) {
+        // by the handle (the placeholder GET is never sent). In upper case, as requests sends
+        // it: methods are case-sensitive, servers know `POST` only (nginx answers `post` with
+        // a 400), and the session's rules (redirects, idempotence) speak of `POST`.
+        let upper;
+        let name = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            upper = method.to_ascii_uppercase();
+            upper.as_str()
+        } else {
+            method
+        };
+        let (method, error) = match Method::from_bytes(name.as_bytes()) {
             Ok(m) => (m, None),
             Err(_) => (
                 Method::GET,

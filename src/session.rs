@@ -264,7 +264,8 @@ impl FuturesSession {
         self.request("DELETE", url)
     }
 
-    /// A request with any method, such as `"OPTIONS"`. An invalid method is reported as
+    /// A request with any method, such as `"OPTIONS"`. The method is sent in upper case, as
+    /// requests sends it (`"post"` is a POST). An invalid method is reported as
     /// [`Error::InvalidRequest`] by the handle.
     ///
     /// # Examples

@@ -732,6 +732,33 @@ fn non_standard_methods_reach_the_server() {
 }
 
 #[test]
+fn a_method_in_lower_case_is_sent_in_upper_case_as_requests_does() {
+    let server = TestServer::start(|req| {
+        if req.path_only() == "/moved" {
+            return Reply::status(302, "").header("Location", "/landed");
+        }
+        Reply::ok(format!("{} {} {:?}", req.method, req.path, req.body_str()))
+    });
+    let session = FuturesSession::new();
+    let sent = |method: &str, path: &str| {
+        session
+            .request(method, server.url_for(path))
+            .body("b")
+            .send()
+            .result()
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(sent("post", "/x"), "POST /x \"b\"");
+    assert_eq!(sent("Delete", "/x"), "DELETE /x \"b\"");
+    assert_eq!(sent("purge", "/x"), "PURGE /x \"b\"");
+    // A POST it is: a 302 makes it a GET without its body.
+    assert_eq!(sent("post", "/moved"), "GET /landed \"\"");
+}
+
+#[test]
 fn hooks_and_closures_use_question_mark_on_their_own_errors() {
     let server = support::TestServer::start(|_| support::Reply::ok("not a number"));
     let session = FuturesSession::new();
