@@ -519,8 +519,8 @@ pub fn redact_url(url: &str) -> String {
     format!("{prefix}{authority}{path}{hidden}")
 }
 
-/// `url` with the `query` pairs appended (percent-encoded, after any query already there and
-/// before any fragment), parsed. The URL is never quoted in the errors: its query or user-info
+/// `url` with the `query` pairs appended (percent-encoded, after any query already there, with
+/// one `&` between, and before any fragment), parsed. The URL is never quoted in the errors: its query or user-info
 /// may carry a key.
 pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Error> {
     if query.is_empty() {
@@ -532,7 +532,7 @@ pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Erro
     out.push_str(base);
     if !base.contains('?') {
         out.push('?');
-    } else if !base.ends_with('?') {
+    } else if !base.ends_with(['?', '&']) {
         out.push('&');
     }
     for (i, (k, v)) in query.iter().enumerate() {
@@ -876,6 +876,9 @@ mod tests {
             ("http://h/p#frag?x", "k=v"),
             ("http://h/p?", "k=v"),
             ("http://h/p?#frag", "k=v"),
+            // A query that ends with its separator gets no empty pair.
+            ("http://h/p?a=1&", "a=1&k=v"),
+            ("http://h/p?a=1&#frag", "a=1&k=v"),
         ] {
             let uri = built(url, &[("k", "v")]);
             assert_eq!(uri.path(), "/p", "{url}");
