@@ -97,6 +97,16 @@ fn check(url: &str) -> Result<(), Error> {
             "a '/' in the user-info ends the host: percent-encode it as %2F".into(),
         ));
     }
+    if let Some(c) = user_info_cut(rest, end) {
+        // Nor here: the "port" is the start of the password.
+        return Err(invalid(
+            url,
+            format!(
+                "a '{}' in the user-info ends the host: percent-encode it as %{:02X}",
+                c as char, c
+            ),
+        ));
+    }
     check_authority(&rest[..end]).map_err(|why| invalid(url, why))?;
     if let Some((at, why)) = first_refused(url) {
         return Err(invalid(
@@ -192,6 +202,23 @@ fn user_info_past(rest: &str, end: usize) -> Option<usize> {
     }
     let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
     rest[..before_query].rfind('@')
+}
+
+/// The raw `?` or `#` that ended the authority early when it is in the user-info:
+/// `user:pa?ss@host/` reads as the host `user` with the port `pa`, and the rest as the query.
+/// Told by the authority (before `end`) having no `@` and a port that is not a number, with an
+/// `@` after the `?` or `#`.
+fn user_info_cut(rest: &str, end: usize) -> Option<u8> {
+    let authority = &rest[..end];
+    if authority.contains('@') || authority.starts_with('[') {
+        return None;
+    }
+    let (_, port) = authority.split_once(':')?;
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let cut = *rest.as_bytes().get(end)?;
+    (matches!(cut, b'?' | b'#') && rest[end..].contains('@')).then_some(cut)
 }
 
 /// Checks `[userinfo@]host[:port]`: a host is there, a port is digits in 1..=65535, the host is
@@ -742,6 +769,18 @@ mod tests {
             (
                 "http://u:sec/ret@h/x",
                 "a '/' in the user-info ends the host: percent-encode it as %2F",
+            ),
+            (
+                "https://u:secret?x@h/x",
+                "a '?' in the user-info ends the host: percent-encode it as %3F",
+            ),
+            (
+                "https://u:secret#x@h:8080/",
+                "a '#' in the user-info ends the host: percent-encode it as %23",
+            ),
+            (
+                "http://admin:secret!?@10.0.0.1:8080/api",
+                "a '?' in the user-info ends the host: percent-encode it as %3F",
             ),
         ] {
             let m = message(url);
