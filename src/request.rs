@@ -814,14 +814,25 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
     }
     let body = spec.body.as_ref().map_or(0, Vec::len) as u64;
     let fix = "remove the header (the session sets it from the body)";
+    let times = named("content-length").count();
+    if times > 1 {
+        return Some(Error::InvalidRequest(format!(
+            "the Content-Length header is set {times} times: {fix}"
+        )));
+    }
     named("content-length").find_map(|(_, value)| {
-        let problem = match value.trim().parse::<u64>() {
-            Err(_) => format!("the Content-Length header {value:?} is not a number of bytes"),
-            Ok(n) if n == body => return None,
-            Ok(n) if spec.body.is_none() => {
+        // Digits only, as ureq reads it (`parse` would take a sign).
+        let digits = value.trim_matches([' ', '\t']);
+        let number = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse::<u64>().ok())
+            .flatten();
+        let problem = match number {
+            None => format!("the Content-Length header {value:?} is not a number of bytes"),
+            Some(n) if n == body => return None,
+            Some(n) if spec.body.is_none() => {
                 format!("the Content-Length header says {n} bytes, but the request has no body")
             }
-            Ok(n) => {
+            Some(n) => {
                 format!("the Content-Length header says {n} bytes, but the body has {body}")
             }
         };

@@ -636,6 +636,27 @@ fn a_content_length_set_by_hand_that_is_not_the_bodys_is_refused_before_sending(
         "the Content-Length header \"five\" is not a number of bytes: remove the header \
          (the session sets it from the body)"
     );
+    assert_eq!(
+        message(
+            session
+                .put(&url)
+                .header("content-length", "+5")
+                .body("hello")
+        ),
+        "the Content-Length header \"+5\" is not a number of bytes: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .put(&url)
+                .header("content-length", "5")
+                .header("Content-Length", "5")
+                .body("hello")
+        ),
+        "the Content-Length header is set 2 times: remove the header \
+         (the session sets it from the body)"
+    );
     assert_eq!(server.request_count(), 0, "nothing was sent");
     // The right length (or 0 for no body, which some servers ask of a POST) goes out as set.
     let sent = session
