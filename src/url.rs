@@ -478,7 +478,22 @@ fn remove_dot_segments(path: &str) -> String {
 /// [`parse`] checks a caller's URL (http or https, a host, a valid port). The location is
 /// percent-encoded as a browser would first.
 pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
-    let location = encode_location(location.trim());
+    let location = location.trim();
+    // A host beyond ASCII would be percent-encoded below, and then fail as an invalid
+    // authority (or, resolved, as a name no server has): it needs IDNA, which a browser applies.
+    if let Some(authority) = Parts::split(location).authority {
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        if !host.is_ascii() {
+            return Err(
+                "the host name is not ASCII, and this crate does not convert it to its \
+                        punycode form (xn--...)"
+                    .into(),
+            );
+        }
+    }
+    let location = encode_location(location);
     let target = resolve_str(&base.to_string(), &location);
     let Some((scheme, rest)) = target.split_once("://") else {
         return Err("the location is not an http or https URL".into());
@@ -887,6 +902,15 @@ mod tests {
             ("ftp://h/", "not an http or https URL"),
             ("javascript:alert(1)", "not an http or https URL"),
             ("http:///x", "the host is empty"),
+            (
+                "http://b\u{fc}cher.example/x",
+                "the host name is not ASCII, and this crate does not convert it to its punycode \
+                 form (xn--...)",
+            ),
+            (
+                "//u:p@b\u{fc}cher.example:8080/x",
+                "the host name is not ASCII",
+            ),
         ] {
             let err = resolve(&base, location).unwrap_err();
             assert!(err.contains(why), "{location}: {err}");
