@@ -318,7 +318,9 @@ impl RequestBuilder {
     }
 
     /// Sets the body to `value` serialized as JSON, with `Content-Type: application/json`.
-    /// The value is serialized now, on the caller's thread.
+    /// The value is serialized now, on the caller's thread; a value that does not serialize (a
+    /// map whose keys are not strings) makes the request an [`Error::Json`] that says so, and
+    /// nothing is sent.
     ///
     /// # Examples
     ///
@@ -341,11 +343,18 @@ impl RequestBuilder {
                 self.spec.body = Some(bytes);
                 self.spec.content_type = Some(Cow::Borrowed("application/json"));
             }
-            // The first problem found is the one reported.
+            // The first problem found is the one reported. Said to be the request body's, and
+            // for which URL: serde's words alone ("key must be a string") read like a response
+            // that did not parse.
             Err(e) => {
-                self.spec
-                    .error
-                    .get_or_insert_with(|| Box::new(Error::Json(e)));
+                let url = &self.spec.url;
+                self.spec.error.get_or_insert_with(|| {
+                    let why = format!(
+                        "the request body for {} could not be serialized as JSON: {e}",
+                        redact_url(url)
+                    );
+                    Box::new(Error::Json(serde::ser::Error::custom(why)))
+                });
             }
         }
         self

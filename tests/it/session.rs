@@ -256,6 +256,30 @@ fn json_decodes_and_reports_bad_json() {
 }
 
 #[test]
+fn a_json_body_that_does_not_serialize_says_it_is_the_request_body_and_sends_nothing() {
+    let server = TestServer::start(|_| Reply::ok("ok"));
+    // JSON object keys are strings; a tuple is not one.
+    let body: std::collections::BTreeMap<(u8, u8), &str> = [((1, 2), "v")].into_iter().collect();
+    let url = server.url_for("/items?key=secret");
+    for pending in [
+        FuturesSession::new().post(&url).json(&body).send(),
+        FuturesSession::new().put(&url).send_json(&body),
+    ] {
+        let err = pending.result().unwrap_err();
+        assert!(matches!(err, Error::Json(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "json: the request body for {}/items?<redacted> could not be serialized as \
+                 JSON: key must be a string",
+                server.url()
+            )
+        );
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
 fn send_with_runs_the_hook_on_a_worker() {
     let mut server = mockito::Server::new();
     server
