@@ -227,7 +227,11 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
         return;
     }
     let now_tick = tick(cookies);
-    let same = |c: &Cookie| c.name == parsed.name && c.domain == domain && c.path == path;
+    // §5.3 step 11: the same name, domain, host-only flag and path (a host-only cookie and a
+    // `Domain` one of the host are two cookies, each deleted on its own).
+    let same = |c: &Cookie| {
+        c.name == parsed.name && c.domain == domain && c.host_only == host_only && c.path == path
+    };
     let created = match cookies.iter().position(same) {
         // §5.3 step 11: the old cookie goes, its creation time stays.
         Some(i) => cookies.remove(i).created,
@@ -636,6 +640,48 @@ mod tests {
         assert_eq!(
             sent(&jar, "https://a.example/app/x").as_deref(),
             Some("__Secure-ok=1; __Host-ok=1")
+        );
+    }
+
+    #[test]
+    fn a_host_only_cookie_and_a_domain_cookie_of_one_name_are_two_cookies() {
+        // RFC 6265 §5.3 step 11: a cookie replaces one of the same name, domain, host-only
+        // flag and path.
+        let jar = Jar::default();
+        set(&jar, "http://example.com/", &["sid=host"]);
+        set(
+            &jar,
+            "http://example.com/",
+            &["sid=wide; Domain=example.com"],
+        );
+        assert_eq!(
+            sent(&jar, "http://example.com/").as_deref(),
+            Some("sid=host; sid=wide")
+        );
+        assert_eq!(
+            sent(&jar, "http://api.example.com/").as_deref(),
+            Some("sid=wide")
+        );
+        // Deleting the domain cookie leaves the host-only one, and the other way round.
+        set(
+            &jar,
+            "http://example.com/",
+            &["sid=; Domain=example.com; Max-Age=0"],
+        );
+        assert_eq!(
+            sent(&jar, "http://example.com/").as_deref(),
+            Some("sid=host")
+        );
+        assert_eq!(sent(&jar, "http://api.example.com/"), None);
+        set(
+            &jar,
+            "http://example.com/",
+            &["sid=wide; Domain=example.com"],
+        );
+        set(&jar, "http://example.com/", &["sid=; Max-Age=0"]);
+        assert_eq!(
+            sent(&jar, "http://example.com/").as_deref(),
+            Some("sid=wide")
         );
     }
 
