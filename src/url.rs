@@ -97,8 +97,9 @@ fn check(url: &str) -> Result<(), Error> {
             "a '/' in the user-info ends the host: percent-encode it as %2F".into(),
         ));
     }
-    if let Some(c) = user_info_cut(rest, end) {
+    if user_info_cut(rest, end).is_some() {
         // Nor here: the "port" is the start of the password.
+        let c = rest.as_bytes()[end];
         return Err(invalid(
             url,
             format!(
@@ -204,11 +205,12 @@ fn user_info_past(rest: &str, end: usize) -> Option<usize> {
     rest[..before_query].rfind('@')
 }
 
-/// The raw `?` or `#` that ended the authority early when it is in the user-info:
-/// `user:pa?ss@host/` reads as the host `user` with the port `pa`, and the rest as the query.
-/// Told by the authority (before `end`) having no `@` and a port that is not a number, with an
-/// `@` after the `?` or `#`.
-fn user_info_cut(rest: &str, end: usize) -> Option<u8> {
+/// Where the user-info ends (its last `@`) when a raw `/`, `?` or `#` in it ended the authority
+/// early, wherever the `@` is: `user:pa?ss@host/` reads as the host `user` with the port `pa`,
+/// and the rest as the query. Told by the authority (before `end`) having no `@` and a port that
+/// is not a number, with an `@` after it. (An `@` in the query of a URL with such a port is taken
+/// for the user-info's end too: that URL is invalid anyway, and nothing before the `@` shows.)
+fn user_info_cut(rest: &str, end: usize) -> Option<usize> {
     let authority = &rest[..end];
     if authority.contains('@') || authority.starts_with('[') {
         return None;
@@ -217,8 +219,7 @@ fn user_info_cut(rest: &str, end: usize) -> Option<u8> {
     if port.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let cut = *rest.as_bytes().get(end)?;
-    (matches!(cut, b'?' | b'#') && rest[end..].contains('@')).then_some(cut)
+    rest[end..].rfind('@').map(|at| end + at)
 }
 
 /// Checks `[userinfo@]host[:port]`: a host is there, a port is digits in 1..=65535, the host is
@@ -539,8 +540,10 @@ pub fn redact_url(url: &str) -> String {
             &rest[authority_end..],
         ),
         Some(_) => ("<redacted>".to_string(), &rest[path_at..]),
-        None => match user_info_past(rest, authority_end) {
-            // A raw `/` in the password: the user-info runs to the `@` after it.
+        None => match user_info_past(rest, authority_end)
+            .or_else(|| user_info_cut(rest, authority_end))
+        {
+            // A raw `/`, `?` or `#` in the password: the user-info runs to the `@` after it.
             Some(at) => {
                 let after = &rest[at + 1..];
                 let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
@@ -797,6 +800,15 @@ mod tests {
                 "http://admin:secret!?@10.0.0.1:8080/api",
                 "a '?' in the user-info ends the host: percent-encode it as %3F",
             ),
+            // The `@` after a `/` that follows the `?`, or after the `#`.
+            (
+                "http://user:secret?/x@h:1/p?k=v",
+                "a '?' in the user-info ends the host: percent-encode it as %3F",
+            ),
+            (
+                "https://u:secret/#x@h",
+                "a '/' in the user-info ends the host: percent-encode it as %2F",
+            ),
         ] {
             let m = message(url);
             assert!(m.contains(expected), "{url}: {m}");
@@ -993,6 +1005,14 @@ mod tests {
                 "https://<redacted>@h/x?<redacted>",
             ),
             ("http://u:sec/r/et@h:8080", "http://<redacted>@h:8080"),
+            // ... and so do a raw `?` or `#` before a `/`, or a `/` before a `#`: the
+            // user-info runs to the `@` after them.
+            (
+                "http://user:sec?/ret@h:1/x?k=v",
+                "http://<redacted>@h:1/x?<redacted>",
+            ),
+            ("https://u:sec/#ret@h:1", "https://<redacted>@h:1"),
+            ("https://u:sec#/ret@h/x", "https://<redacted>@h/x"),
             (
                 "localhost:8080/x?u=http://u:secret@other/",
                 "localhost:8080/x?<redacted>",
