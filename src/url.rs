@@ -565,8 +565,8 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// `url` with the `query` pairs appended (percent-encoded, after any query already there, with
-/// one `&` between, and before any fragment), parsed. The URL is never quoted in the errors: its query or user-info
-/// may carry a key.
+/// one `&` between, and before any fragment), parsed. The URL is never quoted in the errors: its
+/// query or user-info may carry a key.
 pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Error> {
     if query.is_empty() {
         return parse(&url);
