@@ -868,3 +868,28 @@ fn huge_connection_and_stream_buffers_are_capped_at_16_mib() {
         .collect();
     assert_eq!(data, ["a"]);
 }
+
+#[test]
+fn max_per_host_holds_for_a_url_whose_user_info_is_beyond_ascii() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n, p) = (now.clone(), peak.clone());
+    let server = TestServer::start(move |req| {
+        p.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+        std::thread::sleep(ms(20));
+        n.fetch_sub(1, Ordering::SeqCst);
+        Reply::ok(req.header("authorization").unwrap_or("-").to_string())
+    });
+    let session = FuturesSession::builder()
+        .max_workers(8)
+        .max_per_host(1)
+        .build();
+    // The user-info is percent-encoded when the request is sent; the origin is the server's.
+    let url = format!("http://caf\u{e9}:pw@127.0.0.1:{}/x", server.addr().port());
+    let handles: Vec<_> = (0..4).map(|_| session.get(&url).send()).collect();
+    for h in handles {
+        // `café:pw` in base64.
+        assert_eq!(h.result().unwrap().text().unwrap(), "Basic Y2Fmw6k6cHc=");
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "requests at once");
+}
