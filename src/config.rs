@@ -135,10 +135,62 @@ impl DefaultHeader {
 /// error: it may be a credential.
 pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let parsed_name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("invalid header name {name:?}"))?;
-    let parsed_value =
-        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name:?}"))?;
+        .map_err(|_| format!("invalid header name {name:?}: {}", name_problem(name)))?;
+    let parsed_value = HeaderValue::from_str(value).map_err(|_| {
+        format!(
+            "invalid value for header {name:?}: {}",
+            value_problem(value)
+        )
+    })?;
     Ok((parsed_name, parsed_value))
+}
+
+/// Why `name` is not a header name (RFC 9110 §5.6.2's token), and what one is.
+fn name_problem(name: &str) -> String {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    match name.bytes().position(|b| !token(b)) {
+        _ if name.is_empty() => "it is empty".to_string(),
+        Some(at) => {
+            let b = name.as_bytes()[at];
+            let what = match b {
+                b' ' => "a space".to_string(),
+                0..=0x1f | 0x7f => format!("a control character (0x{b:02X})"),
+                0x80.. => format!("the byte 0x{b:02X}"),
+                _ => format!("the character '{}'", b as char),
+            };
+            format!(
+                "{what} at byte {at}: a header name is a token (letters, digits and \
+                 !#$%&'*+-.^_`|~)"
+            )
+        }
+        None => format!("it is longer than {} bytes", u16::MAX),
+    }
+}
+
+/// Why `value` is not a header value, where, and the fix, without quoting it (it may be a
+/// credential). A line break at the end is the usual one: a key read from a file.
+fn value_problem(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let Some(at) = bytes
+        .iter()
+        .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    else {
+        return "it is not valid header text".to_string();
+    };
+    let what = match bytes[at] {
+        b'\n' => "a line feed (0x0A)".to_string(),
+        b'\r' => "a carriage return (0x0D)".to_string(),
+        b => format!("a control character (0x{b:02X})"),
+    };
+    let len = bytes.len();
+    if at > 0 && bytes[at..].iter().all(u8::is_ascii_whitespace) {
+        format!("{what} at its end (byte {at} of {len}): trim the white space around the value")
+    } else {
+        format!(
+            "{what} at byte {at} of {len}: a header value is one line of text, without control \
+             characters"
+        )
+    }
 }
 
 /// The names of `headers` without their values, which may be credentials: for `Debug`.

@@ -28,7 +28,8 @@
 //! program has not: they are accepted and ignored.
 //!
 //! Memory is bounded: at most [`MAX_PER_DOMAIN`] cookies per domain and [`MAX_COOKIES`] in all
-//! (RFC 6265 §6.1's minimums); past them the oldest go first. A cookie's name and value take
+//! (RFC 6265 §6.1's minimums); past them the cookie least recently used (set, or sent with a
+//! request) goes first, as §5.3 says. A cookie's name and value take
 //! up to 4096 bytes, and an attribute value longer than 1024 bytes is ignored (RFC 6265bis
 //! §5.6), so that no long `Path` makes a cookie larger.
 
@@ -58,8 +59,11 @@ struct Cookie {
     secure: bool,
     /// Seconds since the Unix epoch; `None` for a session cookie.
     expires: Option<i64>,
-    /// Order of creation, for §5.4's sort and for eviction.
+    /// Order of creation, for §5.4's sort.
     created: u64,
+    /// When it was last set or sent, on the jar's clock (see [`tick`]): the cookie least
+    /// recently used is the first to go past a bound (§5.3).
+    accessed: u64,
 }
 
 /// A session's cookies.
@@ -125,17 +129,20 @@ impl Jar {
         let secure = uri.scheme_str() == Some("https");
         let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
         cookies.retain(|c| c.expires.is_none_or(|t| t > now));
-        let mut sending: Vec<&Cookie> = cookies
-            .iter()
-            .filter(|c| {
-                let host_ok = if c.host_only {
-                    host == c.domain
-                } else {
-                    domain_match(host, &c.domain)
-                };
-                host_ok && path_match(path, &c.path) && (secure || !c.secure)
-            })
-            .collect();
+        let accessed = tick(&cookies);
+        let goes = |c: &Cookie| {
+            let host_ok = if c.host_only {
+                host == c.domain
+            } else {
+                domain_match(host, &c.domain)
+            };
+            host_ok && path_match(path, &c.path) && (secure || !c.secure)
+        };
+        // §5.4 step 3: the cookies sent are accessed now.
+        for c in cookies.iter_mut().filter(|c| goes(c)) {
+            c.accessed = accessed;
+        }
+        let mut sending: Vec<&Cookie> = cookies.iter().filter(|c| goes(c)).collect();
         if sending.is_empty() {
             return None;
         }
@@ -219,12 +226,16 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
     {
         return;
     }
-    let created = cookies.iter().map(|c| c.created + 1).max().unwrap_or(0);
-    let same = |c: &Cookie| c.name == parsed.name && c.domain == domain && c.path == path;
+    let now_tick = tick(cookies);
+    // §5.3 step 11: the same name, domain, host-only flag and path (a host-only cookie and a
+    // `Domain` one of the host are two cookies, each deleted on its own).
+    let same = |c: &Cookie| {
+        c.name == parsed.name && c.domain == domain && c.host_only == host_only && c.path == path
+    };
     let created = match cookies.iter().position(same) {
         // §5.3 step 11: the old cookie goes, its creation time stays.
         Some(i) => cookies.remove(i).created,
-        None => created,
+        None => now_tick,
     };
     if parsed.expires.is_some_and(|t| t <= now) {
         return; // An expiry in the past deletes the cookie, as done above.
@@ -238,11 +249,19 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
         secure: parsed.secure,
         expires: parsed.expires,
         created,
+        accessed: now_tick,
     });
     evict(cookies, now);
 }
 
-/// Drops expired cookies, then the oldest past the per-domain and total bounds.
+/// The jar's clock: later than every creation and access so far. A cookie is accessed when it
+/// is created, so the latest access is the latest event.
+fn tick(cookies: &[Cookie]) -> u64 {
+    cookies.iter().map(|c| c.accessed + 1).max().unwrap_or(0)
+}
+
+/// Drops expired cookies, then, past the per-domain and total bounds, the least recently used
+/// (set or sent), as RFC 6265 §5.3 says.
 fn evict(cookies: &mut Vec<Cookie>, now: i64) {
     cookies.retain(|c| c.expires.is_none_or(|t| t > now));
     let newest_domain = cookies.last().map(|c| c.domain.clone());
@@ -253,7 +272,7 @@ fn evict(cookies: &mut Vec<Cookie>, now: i64) {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.domain == domain)
-                .min_by_key(|(_, c)| c.created)
+                .min_by_key(|(_, c)| (c.accessed, c.created))
                 .map(|(i, _)| i)
             {
                 cookies.remove(oldest);
@@ -261,7 +280,9 @@ fn evict(cookies: &mut Vec<Cookie>, now: i64) {
         }
     }
     while cookies.len() > MAX_COOKIES {
-        if let Some(oldest) = (0..cookies.len()).min_by_key(|&i| cookies[i].created) {
+        if let Some(oldest) =
+            (0..cookies.len()).min_by_key(|&i| (cookies[i].accessed, cookies[i].created))
+        {
             cookies.remove(oldest);
         }
     }
@@ -619,6 +640,48 @@ mod tests {
         assert_eq!(
             sent(&jar, "https://a.example/app/x").as_deref(),
             Some("__Secure-ok=1; __Host-ok=1")
+        );
+    }
+
+    #[test]
+    fn a_host_only_cookie_and_a_domain_cookie_of_one_name_are_two_cookies() {
+        // RFC 6265 §5.3 step 11: a cookie replaces one of the same name, domain, host-only
+        // flag and path.
+        let jar = Jar::default();
+        set(&jar, "http://example.com/", &["sid=host"]);
+        set(
+            &jar,
+            "http://example.com/",
+            &["sid=wide; Domain=example.com"],
+        );
+        assert_eq!(
+            sent(&jar, "http://example.com/").as_deref(),
+            Some("sid=host; sid=wide")
+        );
+        assert_eq!(
+            sent(&jar, "http://api.example.com/").as_deref(),
+            Some("sid=wide")
+        );
+        // Deleting the domain cookie leaves the host-only one, and the other way round.
+        set(
+            &jar,
+            "http://example.com/",
+            &["sid=; Domain=example.com; Max-Age=0"],
+        );
+        assert_eq!(
+            sent(&jar, "http://example.com/").as_deref(),
+            Some("sid=host")
+        );
+        assert_eq!(sent(&jar, "http://api.example.com/"), None);
+        set(
+            &jar,
+            "http://example.com/",
+            &["sid=wide; Domain=example.com"],
+        );
+        set(&jar, "http://example.com/", &["sid=; Max-Age=0"]);
+        assert_eq!(
+            sent(&jar, "http://example.com/").as_deref(),
+            Some("sid=wide")
         );
     }
 

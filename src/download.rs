@@ -417,7 +417,8 @@ fn write_body(
     }
     if let Some((start, end)) = range {
         let got = bytes - kept;
-        if got != end - start + 1 {
+        // `end - start + 1` overflows for the range 0-18446744073709551615.
+        if got.checked_sub(1) != Some(end - start) {
             return Err(Error::Protocol(format!(
                 "the 206 answer from {} carried {got} bytes for the range {start}-{end}",
                 crate::redact_url(&url)

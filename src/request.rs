@@ -78,8 +78,17 @@ impl RequestBuilder {
 
     pub(crate) fn new(session: FuturesSession, method: &str, url: String) -> Self {
         // Parsed here, where the standard methods cost no allocation; an invalid one is reported
-        // by the handle (the placeholder GET is never sent).
-        let (method, error) = match Method::from_bytes(method.as_bytes()) {
+        // by the handle (the placeholder GET is never sent). In upper case, as requests sends
+        // it: methods are case-sensitive, servers know `POST` only (nginx answers `post` with
+        // a 400), and the session's rules (redirects, idempotence) speak of `POST`.
+        let upper;
+        let name = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            upper = method.to_ascii_uppercase();
+            upper.as_str()
+        } else {
+            method
+        };
+        let (method, error) = match Method::from_bytes(name.as_bytes()) {
             Ok(m) => (m, None),
             Err(_) => (
                 Method::GET,
@@ -107,7 +116,9 @@ impl RequestBuilder {
     }
 
     /// Adds a header. It replaces a session default header of the same name; calling it twice
-    /// with one name sends both values.
+    /// with one name sends both values. There is no need to set `Content-Length`: the session
+    /// sets it from the body, and one that is not the body's length (or not a number) makes the
+    /// request an [`Error::InvalidRequest`] before anything is sent.
     ///
     /// # Examples
     ///
@@ -307,7 +318,9 @@ impl RequestBuilder {
     }
 
     /// Sets the body to `value` serialized as JSON, with `Content-Type: application/json`.
-    /// The value is serialized now, on the caller's thread.
+    /// The value is serialized now, on the caller's thread; a value that does not serialize (a
+    /// map whose keys are not strings) makes the request an [`Error::Json`] that says so, and
+    /// nothing is sent.
     ///
     /// # Examples
     ///
@@ -330,11 +343,18 @@ impl RequestBuilder {
                 self.spec.body = Some(bytes);
                 self.spec.content_type = Some(Cow::Borrowed("application/json"));
             }
-            // The first problem found is the one reported.
+            // The first problem found is the one reported. Said to be the request body's, and
+            // for which URL: serde's words alone ("key must be a string") read like a response
+            // that did not parse.
             Err(e) => {
-                self.spec
-                    .error
-                    .get_or_insert_with(|| Box::new(Error::Json(e)));
+                let url = &self.spec.url;
+                self.spec.error.get_or_insert_with(|| {
+                    let why = format!(
+                        "the request body for {} could not be serialized as JSON: {e}",
+                        redact_url(url)
+                    );
+                    Box::new(Error::Json(serde::ser::Error::custom(why)))
+                });
             }
         }
         self
@@ -760,7 +780,10 @@ impl RequestBuilder {
         T: Send + 'static,
         F: FnOnce(&ureq::Agent, &Config, Spec, Completer<T>) + Send + 'static,
     {
-        let RequestBuilder { session, spec } = self;
+        let RequestBuilder { session, mut spec } = self;
+        if spec.error.is_none() {
+            spec.error = content_length_problem(&spec).map(Box::new);
+        }
         let lane = session.lane_of(&spec.url);
         session.submit_request_job(
             move |agent, config, done| job(agent, config, spec, done),
@@ -781,4 +804,47 @@ impl RequestBuilder {
         }
         self
     }
+}
+
+/// A `Content-Length` the request sets itself that is not its body's length: sent as it is, a
+/// shorter one fails the request with a protocol error that names neither the header nor the
+/// URL, and a longer one (or one on a request without a body) leaves the server waiting for
+/// bytes that never come, until a timeout, or for ever without one. The session knows the
+/// body, so it is refused before anything is sent. With a `Transfer-Encoding` of its own the
+/// request's body is chunked, and the length is not checked here.
+fn content_length_problem(spec: &Spec) -> Option<Error> {
+    let named = |name: &'static str| {
+        spec.headers
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    if named("transfer-encoding").next().is_some() {
+        return None;
+    }
+    let body = spec.body.as_ref().map_or(0, Vec::len) as u64;
+    let fix = "remove the header (the session sets it from the body)";
+    let times = named("content-length").count();
+    if times > 1 {
+        return Some(Error::InvalidRequest(format!(
+            "the Content-Length header is set {times} times: {fix}"
+        )));
+    }
+    named("content-length").find_map(|(_, value)| {
+        // Digits only, as ureq reads it (`parse` would take a sign).
+        let digits = value.trim_matches([' ', '\t']);
+        let number = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse::<u64>().ok())
+            .flatten();
+        let problem = match number {
+            None => format!("the Content-Length header {value:?} is not a number of bytes"),
+            Some(n) if n == body => return None,
+            Some(n) if spec.body.is_none() => {
+                format!("the Content-Length header says {n} bytes, but the request has no body")
+            }
+            Some(n) => {
+                format!("the Content-Length header says {n} bytes, but the body has {body}")
+            }
+        };
+        Some(Error::InvalidRequest(format!("{problem}: {fix}")))
+    })
 }

@@ -11,7 +11,7 @@ use crate::config::{
 };
 use crate::cookies::Jar;
 use crate::exec::{Completer, Executor, Pending};
-use crate::ratelimit::{origin_of, RateLimiter};
+use crate::ratelimit::{origin_of_uri, RateLimiter};
 use crate::redirect::RedirectLimit;
 use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
@@ -264,7 +264,8 @@ impl FuturesSession {
         self.request("DELETE", url)
     }
 
-    /// A request with any method, such as `"OPTIONS"`. An invalid method is reported as
+    /// A request with any method, such as `"OPTIONS"`. The method is sent in upper case, as
+    /// requests sends it (`"post"` is a POST). An invalid method is reported as
     /// [`Error::InvalidRequest`] by the handle.
     ///
     /// # Examples
@@ -327,12 +328,16 @@ impl FuturesSession {
     }
 
     /// The lane of a request to `url`: its origin, when the session limits origins (and `None`,
-    /// at no cost, when it does not).
+    /// at no cost, when it does not). The URL is read as the request will send it (its bytes
+    /// beyond ASCII encoded): `http::Uri` alone refuses a user-info beyond ASCII, and a request
+    /// without a lane would go past `max_per_host` and the rate limiter. A URL that does not
+    /// parse fails its request anyway.
     pub(crate) fn lane_of(&self, url: &str) -> Option<Arc<str>> {
         if !self.inner.exec.has_lanes() {
             return None;
         }
-        origin_of(url).map(Arc::from)
+        let uri = crate::url::parse(url).ok()?;
+        origin_of_uri(&uri).map(Arc::from)
     }
 
     /// [`submit_job`](FuturesSession::submit_job) for a job in `lane` (see

@@ -97,6 +97,17 @@ fn check(url: &str) -> Result<(), Error> {
             "a '/' in the user-info ends the host: percent-encode it as %2F".into(),
         ));
     }
+    if user_info_cut(rest, end).is_some() {
+        // Nor here: the "port" is the start of the password.
+        let c = rest.as_bytes()[end];
+        return Err(invalid(
+            url,
+            format!(
+                "a '{}' in the user-info ends the host: percent-encode it as %{:02X}",
+                c as char, c
+            ),
+        ));
+    }
     check_authority(&rest[..end]).map_err(|why| invalid(url, why))?;
     if let Some((at, why)) = first_refused(url) {
         return Err(invalid(
@@ -192,6 +203,23 @@ fn user_info_past(rest: &str, end: usize) -> Option<usize> {
     }
     let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
     rest[..before_query].rfind('@')
+}
+
+/// Where the user-info ends (its last `@`) when a raw `/`, `?` or `#` in it ended the authority
+/// early, wherever the `@` is: `user:pa?ss@host/` reads as the host `user` with the port `pa`,
+/// and the rest as the query. Told by the authority (before `end`) having no `@` and a port that
+/// is not a number, with an `@` after it. (An `@` in the query of a URL with such a port is taken
+/// for the user-info's end too: that URL is invalid anyway, and nothing before the `@` shows.)
+fn user_info_cut(rest: &str, end: usize) -> Option<usize> {
+    let authority = &rest[..end];
+    if authority.contains('@') || authority.starts_with('[') {
+        return None;
+    }
+    let (_, port) = authority.split_once(':')?;
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest[end..].rfind('@').map(|at| end + at)
 }
 
 /// Checks `[userinfo@]host[:port]`: a host is there, a port is digits in 1..=65535, the host is
@@ -451,7 +479,22 @@ fn remove_dot_segments(path: &str) -> String {
 /// [`parse`] checks a caller's URL (http or https, a host, a valid port). The location is
 /// percent-encoded as a browser would first.
 pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
-    let location = encode_location(location.trim());
+    let location = location.trim();
+    // A host beyond ASCII would be percent-encoded below, and then fail as an invalid
+    // authority (or, resolved, as a name no server has): it needs IDNA, which a browser applies.
+    if let Some(authority) = Parts::split(location).authority {
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        if !host.is_ascii() {
+            return Err(
+                "the host name is not ASCII, and this crate does not convert it to its \
+                        punycode form (xn--...)"
+                    .into(),
+            );
+        }
+    }
+    let location = encode_location(location);
     let target = resolve_str(&base.to_string(), &location);
     let Some((scheme, rest)) = target.split_once("://") else {
         return Err("the location is not an http or https URL".into());
@@ -497,8 +540,10 @@ pub fn redact_url(url: &str) -> String {
             &rest[authority_end..],
         ),
         Some(_) => ("<redacted>".to_string(), &rest[path_at..]),
-        None => match user_info_past(rest, authority_end) {
-            // A raw `/` in the password: the user-info runs to the `@` after it.
+        None => match user_info_past(rest, authority_end)
+            .or_else(|| user_info_cut(rest, authority_end))
+        {
+            // A raw `/`, `?` or `#` in the password: the user-info runs to the `@` after it.
             Some(at) => {
                 let after = &rest[at + 1..];
                 let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
@@ -519,9 +564,9 @@ pub fn redact_url(url: &str) -> String {
     format!("{prefix}{authority}{path}{hidden}")
 }
 
-/// `url` with the `query` pairs appended (percent-encoded, after any query already there and
-/// before any fragment), parsed. The URL is never quoted in the errors: its query or user-info
-/// may carry a key.
+/// `url` with the `query` pairs appended (percent-encoded, after any query already there, with
+/// one `&` between, and before any fragment), parsed. The URL is never quoted in the errors: its
+/// query or user-info may carry a key.
 pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Error> {
     if query.is_empty() {
         return parse(&url);
@@ -532,7 +577,7 @@ pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Erro
     out.push_str(base);
     if !base.contains('?') {
         out.push('?');
-    } else if !base.ends_with('?') {
+    } else if !base.ends_with(['?', '&']) {
         out.push('&');
     }
     for (i, (k, v)) in query.iter().enumerate() {
@@ -743,6 +788,27 @@ mod tests {
                 "http://u:sec/ret@h/x",
                 "a '/' in the user-info ends the host: percent-encode it as %2F",
             ),
+            (
+                "https://u:secret?x@h/x",
+                "a '?' in the user-info ends the host: percent-encode it as %3F",
+            ),
+            (
+                "https://u:secret#x@h:8080/",
+                "a '#' in the user-info ends the host: percent-encode it as %23",
+            ),
+            (
+                "http://admin:secret!?@10.0.0.1:8080/api",
+                "a '?' in the user-info ends the host: percent-encode it as %3F",
+            ),
+            // The `@` after a `/` that follows the `?`, or after the `#`.
+            (
+                "http://user:secret?/x@h:1/p?k=v",
+                "a '?' in the user-info ends the host: percent-encode it as %3F",
+            ),
+            (
+                "https://u:secret/#x@h",
+                "a '/' in the user-info ends the host: percent-encode it as %2F",
+            ),
         ] {
             let m = message(url);
             assert!(m.contains(expected), "{url}: {m}");
@@ -848,6 +914,15 @@ mod tests {
             ("ftp://h/", "not an http or https URL"),
             ("javascript:alert(1)", "not an http or https URL"),
             ("http:///x", "the host is empty"),
+            (
+                "http://b\u{fc}cher.example/x",
+                "the host name is not ASCII, and this crate does not convert it to its punycode \
+                 form (xn--...)",
+            ),
+            (
+                "//u:p@b\u{fc}cher.example:8080/x",
+                "the host name is not ASCII",
+            ),
         ] {
             let err = resolve(&base, location).unwrap_err();
             assert!(err.contains(why), "{location}: {err}");
@@ -876,6 +951,9 @@ mod tests {
             ("http://h/p#frag?x", "k=v"),
             ("http://h/p?", "k=v"),
             ("http://h/p?#frag", "k=v"),
+            // A query that ends with its separator gets no empty pair.
+            ("http://h/p?a=1&", "a=1&k=v"),
+            ("http://h/p?a=1&#frag", "a=1&k=v"),
         ] {
             let uri = built(url, &[("k", "v")]);
             assert_eq!(uri.path(), "/p", "{url}");
@@ -927,6 +1005,14 @@ mod tests {
                 "https://<redacted>@h/x?<redacted>",
             ),
             ("http://u:sec/r/et@h:8080", "http://<redacted>@h:8080"),
+            // ... and so do a raw `?` or `#` before a `/`, or a `/` before a `#`: the
+            // user-info runs to the `@` after them.
+            (
+                "http://user:sec?/ret@h:1/x?k=v",
+                "http://<redacted>@h:1/x?<redacted>",
+            ),
+            ("https://u:sec/#ret@h:1", "https://<redacted>@h:1"),
+            ("https://u:sec#/ret@h/x", "https://<redacted>@h/x"),
             (
                 "localhost:8080/x?u=http://u:secret@other/",
                 "localhost:8080/x?<redacted>",

@@ -100,3 +100,42 @@ fn a_session_without_cookies_sends_none() {
         .unwrap();
     assert_eq!(resp.text().unwrap(), "-");
 }
+
+#[test]
+fn past_the_per_domain_bound_the_cookie_least_recently_sent_goes_not_the_login() {
+    // RFC 6265 §5.3: past a bound, the cookie with the earliest last-access goes first; a
+    // cookie is accessed when it is set and when it is sent (§5.4).
+    let server = TestServer::start(|req| match req.path_only() {
+        "/login" => Reply::ok("in").add_header("Set-Cookie", "sid=s1; Path=/"),
+        "/set" => {
+            let n = req.path.split("n=").nth(1).unwrap_or("0").to_string();
+            Reply::ok("ok").add_header("Set-Cookie", format!("t{n}=x; Path=/track/{n}"))
+        }
+        _ => Reply::ok(req.header("cookie").unwrap_or("-").to_string()),
+    });
+    let session = FuturesSession::new();
+    let get = |path: &str| {
+        session
+            .get(server.url_for(path))
+            .send()
+            .result()
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_string()
+    };
+    get("/login");
+    // 49 more cookies for the host, each for a path of its own: 50 in all, the bound.
+    for n in 1..50 {
+        get(&format!("/set?n={n}"));
+    }
+    assert_eq!(get("/app"), "sid=s1");
+    assert_eq!(get("/track/1"), "t1=x; sid=s1");
+    // The 51st: the cookie set or sent least recently is t2 (t1 and the login were sent since).
+    get("/set?n=50");
+    assert_eq!(get("/app"), "sid=s1");
+    assert_eq!(get("/track/1"), "t1=x; sid=s1");
+    assert_eq!(get("/track/2"), "sid=s1");
+    assert_eq!(get("/track/3"), "t3=x; sid=s1");
+    assert_eq!(get("/track/50"), "t50=x; sid=s1");
+}

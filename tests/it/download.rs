@@ -570,7 +570,7 @@ fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "01");
     // Answers that do not say where their bytes go, or that carry another number of them.
     type Answer = (fn() -> Reply, &'static str);
-    let answers: [Answer; 4] = [
+    let answers: [Answer; 5] = [
         (|| Reply::status(206, "456789"), "without a Content-Range"),
         (
             || Reply::status(206, "--b\r\n...").content_type("multipart/byteranges; boundary=b"),
@@ -583,6 +583,11 @@ fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
         (
             || Reply::status(206, "456789").header("Content-Range", "bytes 4-9/x"),
             "Content-Range \"bytes 4-9/x\"",
+        ),
+        // The longest range there is, of a total not given.
+        (
+            || Reply::status(206, "456").header("Content-Range", "bytes 0-18446744073709551615/*"),
+            "3 bytes for the range 0-18446744073709551615",
         ),
     ];
     for (reply, why) in answers {

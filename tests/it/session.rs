@@ -256,6 +256,30 @@ fn json_decodes_and_reports_bad_json() {
 }
 
 #[test]
+fn a_json_body_that_does_not_serialize_says_it_is_the_request_body_and_sends_nothing() {
+    let server = TestServer::start(|_| Reply::ok("ok"));
+    // JSON object keys are strings; a tuple is not one.
+    let body: std::collections::BTreeMap<(u8, u8), &str> = [((1, 2), "v")].into_iter().collect();
+    let url = server.url_for("/items?key=secret");
+    for pending in [
+        FuturesSession::new().post(&url).json(&body).send(),
+        FuturesSession::new().put(&url).send_json(&body),
+    ] {
+        let err = pending.result().unwrap_err();
+        assert!(matches!(err, Error::Json(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "json: the request body for {}/items?<redacted> could not be serialized as \
+                 JSON: key must be a string",
+                server.url()
+            )
+        );
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
 fn send_with_runs_the_hook_on_a_worker() {
     let mut server = mockito::Server::new();
     server
@@ -550,6 +574,137 @@ fn invalid_requests_are_errors_not_panics() {
 }
 
 #[test]
+fn an_invalid_header_says_which_byte_is_wrong_and_how_to_fix_it_without_quoting_the_value() {
+    let session = FuturesSession::builder().header("x-team", "a\tb").build();
+    let message = |request: ureq_futures::RequestBuilder| match request.send().result() {
+        Err(Error::InvalidRequest(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    let url = "http://127.0.0.1:1/";
+    // A key read from a file keeps its line break.
+    assert_eq!(
+        message(session.get(url).bearer_auth("sk-secret\n")),
+        "invalid value for header \"authorization\": a line feed (0x0A) at its end (byte 16 of 17): \
+         trim the white space around the value"
+    );
+    assert_eq!(
+        message(session.get(url).header("x-api-key", "\r\nsk-secret")),
+        "invalid value for header \"x-api-key\": a carriage return (0x0D) at byte 0 of 11: \
+         a header value is one line of text, without control characters"
+    );
+    assert_eq!(
+        message(session.get(url).header("x-id", "a\u{7f}b")),
+        "invalid value for header \"x-id\": a control character (0x7F) at byte 1 of 3: \
+         a header value is one line of text, without control characters"
+    );
+    assert_eq!(
+        message(session.get(url).header("x id", "1")),
+        "invalid header name \"x id\": a space at byte 1: a header name is a token \
+         (letters, digits and !#$%&'*+-.^_`|~)"
+    );
+    assert_eq!(
+        message(session.get(url).header("", "1")),
+        "invalid header name \"\": it is empty"
+    );
+    assert_eq!(
+        message(session.get(url).header("x-caf\u{e9}", "1")),
+        "invalid header name \"x-caf\u{e9}\": the byte 0xC3 at byte 5: a header name is a \
+         token (letters, digits and !#$%&'*+-.^_`|~)"
+    );
+}
+
+#[test]
+fn a_content_length_set_by_hand_that_is_not_the_bodys_is_refused_before_sending() {
+    let server = TestServer::start(|req| Reply::ok(req.body.clone()));
+    // Bounded only so that a request that does go out with a wrong length cannot hang.
+    let session = FuturesSession::builder()
+        .timeout(Duration::from_secs(2))
+        .build();
+    let url = server.url_for("/upload");
+    let message = |request: ureq_futures::RequestBuilder| match request.send().result() {
+        Err(Error::InvalidRequest(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        message(
+            session
+                .post(&url)
+                .header("Content-Length", "10")
+                .body("hello")
+        ),
+        "the Content-Length header says 10 bytes, but the body has 5: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .post(&url)
+                .header("content-length", "3")
+                .body("hello")
+        ),
+        "the Content-Length header says 3 bytes, but the body has 5: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(session.post(&url).header("content-length", "5")),
+        "the Content-Length header says 5 bytes, but the request has no body: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .put(&url)
+                .header("content-length", "five")
+                .body("hello")
+        ),
+        "the Content-Length header \"five\" is not a number of bytes: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .put(&url)
+                .header("content-length", "+5")
+                .body("hello")
+        ),
+        "the Content-Length header \"+5\" is not a number of bytes: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .put(&url)
+                .header("content-length", "5")
+                .header("Content-Length", "5")
+                .body("hello")
+        ),
+        "the Content-Length header is set 2 times: remove the header \
+         (the session sets it from the body)"
+    );
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    // The right length (or 0 for no body, which some servers ask of a POST) goes out as set.
+    let sent = session
+        .post(&url)
+        .header("content-length", "5")
+        .body("hello")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(sent.text().unwrap(), "hello");
+    let empty = session
+        .post(&url)
+        .header("content-length", "0")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(empty.bytes(), b"");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("content-length"), Some("5"));
+    assert_eq!(requests[1].header("content-length"), Some("0"));
+}
+
+#[test]
 fn a_thousand_requests_through_eight_workers_lose_nothing() {
     let mut server = mockito::Server::new();
     let mock = server
@@ -622,6 +777,33 @@ fn non_standard_methods_reach_the_server() {
 }
 
 #[test]
+fn a_method_in_lower_case_is_sent_in_upper_case_as_requests_does() {
+    let server = TestServer::start(|req| {
+        if req.path_only() == "/moved" {
+            return Reply::status(302, "").header("Location", "/landed");
+        }
+        Reply::ok(format!("{} {} {:?}", req.method, req.path, req.body_str()))
+    });
+    let session = FuturesSession::new();
+    let sent = |method: &str, path: &str| {
+        session
+            .request(method, server.url_for(path))
+            .body("b")
+            .send()
+            .result()
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(sent("post", "/x"), "POST /x \"b\"");
+    assert_eq!(sent("Delete", "/x"), "DELETE /x \"b\"");
+    assert_eq!(sent("purge", "/x"), "PURGE /x \"b\"");
+    // A POST it is: a 302 makes it a GET without its body.
+    assert_eq!(sent("post", "/moved"), "GET /landed \"\"");
+}
+
+#[test]
 fn hooks_and_closures_use_question_mark_on_their_own_errors() {
     let server = support::TestServer::start(|_| support::Reply::ok("not a number"));
     let session = FuturesSession::new();
@@ -685,4 +867,29 @@ fn huge_connection_and_stream_buffers_are_capped_at_16_mib() {
         .map(|e| e.unwrap().data)
         .collect();
     assert_eq!(data, ["a"]);
+}
+
+#[test]
+fn max_per_host_holds_for_a_url_whose_user_info_is_beyond_ascii() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n, p) = (now.clone(), peak.clone());
+    let server = TestServer::start(move |req| {
+        p.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+        std::thread::sleep(ms(20));
+        n.fetch_sub(1, Ordering::SeqCst);
+        Reply::ok(req.header("authorization").unwrap_or("-").to_string())
+    });
+    let session = FuturesSession::builder()
+        .max_workers(8)
+        .max_per_host(1)
+        .build();
+    // The user-info is percent-encoded when the request is sent; the origin is the server's.
+    let url = format!("http://caf\u{e9}:pw@127.0.0.1:{}/x", server.addr().port());
+    let handles: Vec<_> = (0..4).map(|_| session.get(&url).send()).collect();
+    for h in handles {
+        // `café:pw` in base64.
+        assert_eq!(h.result().unwrap().text().unwrap(), "Basic Y2Fmw6k6cHc=");
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "requests at once");
 }
