@@ -111,12 +111,7 @@ impl Wire for Gemini {
         crate::url::join_path(base_url, &path)
     }
 
-    fn body(
-        &self,
-        _model: &str,
-        request: &ChatRequest,
-        temperature: Option<f64>,
-    ) -> Result<Value, Error> {
+    fn body(client: &GeminiClient, request: &ChatRequest) -> Result<Value, Error> {
         // Roles `user` and `model`, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::Any)?;
         let contents = request.user_turns("model", "parts", false, part)?;
@@ -137,7 +132,7 @@ impl Wire for Gemini {
         let tool_config = calling.map(|c| json!({"functionCallingConfig": c}));
         put(&mut body, "toolConfig", tool_config);
         let mut config = json!({});
-        put(&mut config, "temperature", temperature);
+        put(&mut config, "temperature", client.temperature_for(request));
         put(&mut config, "topP", request.top_p);
         put(&mut config, "maxOutputTokens", request.max_tokens);
         put(&mut config, "stopSequences", request.stop_sequences());
