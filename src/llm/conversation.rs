@@ -235,10 +235,7 @@ impl Conversation {
         for piece in reply.by_ref() {
             on_piece(&piece?);
         }
-        if !reply.committed {
-            // A chat stream ends without an error only after its end marker; kept as a guard.
-            return Err(Error::Protocol("the answer was cut".into()));
-        }
+        // A chat stream ends without an error only after its end marker: the reply is kept.
         Ok(std::mem::take(&mut reply.text))
     }
 
