@@ -588,23 +588,20 @@ struct Bar {
 impl Bar {
     fn draw(&mut self, p: &BatchProgress) {
         const WIDTH: usize = 30;
+        let (done, failed) = (p.completed, p.failed + self.failed.load(Ordering::Relaxed));
         let filled = match p.total {
-            Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
+            Some(total) if total > 0 => (done * WIDTH as u64 / total) as usize,
             _ => 0,
         };
         let bar = "#".repeat(filled.min(WIDTH));
-        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let rate = done as f64 / p.elapsed.as_secs_f64().max(1e-3);
         let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
-        let failed = p.failed + self.failed.load(Ordering::Relaxed);
         let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
             format!(", {} rate-limit pauses", l.pauses())
         });
-        let line = format!(
-            "[{bar:<WIDTH$}] {}/{total} {rate:.1}/s, {failed} failed",
-            p.completed
-        );
+        let line = format!("[{bar:<WIDTH$}] {done}/{total} {rate:.1}/s, {failed} failed{pauses}");
         let mut err = io::stderr().lock();
-        let _ = write!(err, "\r{line}{pauses}  ");
+        let _ = write!(err, "\r{line}  ");
         self.open = p.total != Some(p.completed);
         if !self.open {
             let _ = writeln!(err);
