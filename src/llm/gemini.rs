@@ -136,12 +136,8 @@ impl Wire for Gemini {
         put(&mut config, "topP", request.top_p);
         put(&mut config, "maxOutputTokens", request.max_tokens);
         put(&mut config, "stopSequences", request.stop_sequences());
-        // generationConfig.seed is an int32.
-        if let Some(seed) = request.seed.filter(|&seed| seed > i32::MAX as u64) {
-            let what = format!(
-                "a seed above {} (it takes a 32-bit seed, not {seed})",
-                i32::MAX
-            );
+        if let Some(seed) = request.seed.filter(|&seed| seed > MAX_SEED) {
+            let what = format!("a seed above {MAX_SEED} (it takes a 32-bit seed, not {seed})");
             return Err(unsupported(PROVIDER, &what));
         }
         put(&mut config, "seed", request.seed);
@@ -159,6 +155,9 @@ impl Wire for Gemini {
 
 /// The provider's name in errors.
 const PROVIDER: &str = "Gemini";
+
+/// The largest seed Gemini takes: `generationConfig.seed` is an int32.
+const MAX_SEED: u64 = i32::MAX as u64;
 
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {

@@ -330,12 +330,9 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
     if message.is_tool_results() {
         return;
     }
+    let plan = Some(message.text()).filter(|t| !t.is_empty());
     match (content.as_slice(), plan_key) {
-        (_, Some(key)) if !calls.is_empty() => put(
-            &mut entry,
-            key,
-            Some(message.text()).filter(|t| !t.is_empty()),
-        ),
+        (_, Some(key)) if !calls.is_empty() => put(&mut entry, key, plan),
         ([], _) if !calls.is_empty() => entry["content"] = Value::Null,
         ([], _) => entry["content"] = json!(""),
         ([one], _) if one["type"] == "text" => entry["content"] = one["text"].clone(),
