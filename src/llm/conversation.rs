@@ -124,10 +124,8 @@ impl Conversation {
     /// assert_eq!(chat.system_prompt(), Some("Be terse."));
     /// ```
     pub fn system_prompt(&self) -> Option<&str> {
-        self.messages
-            .first()
-            .filter(|m| m.role == "system")
-            .and_then(Message::plain_text)
+        let system = self.messages.first().filter(|m| m.role == "system")?;
+        system.plain_text()
     }
 
     /// The messages the next request starts with: the system prompt, then every completed

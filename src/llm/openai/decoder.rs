@@ -200,11 +200,8 @@ impl OpenAIDecoder {
             }
             events.extend(reason.map(ChatEvent::Finish));
         }
-        let usage = chunk
-            .usage
-            .as_ref()
-            .and_then(Usage::from_openai)
-            .or_else(|| chunk.x_groq.and_then(|x| Usage::from_openai(&x.usage?)));
+        let groq = chunk.x_groq.and_then(|x| x.usage);
+        let usage = chunk.usage.iter().chain(&groq).find_map(Usage::from_openai);
         events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
