@@ -626,29 +626,29 @@ mod tests {
 
     #[test]
     fn only_failures_a_later_attempt_can_fix_are_retried() {
-        let status = |code| Error::status_at(code, "http://h/", Default::default(), b"");
-        assert!(is_retryable(&status(429)));
-        assert!(is_retryable(&status(503)));
-        assert!(!is_retryable(&status(400)));
-        assert!(!is_retryable(&status(401)));
-        assert!(is_retryable(&status(529)));
+        assert!(is_retryable(&status(429, &[])));
+        assert!(is_retryable(&status(503, &[])));
+        assert!(!is_retryable(&status(400, &[])));
+        assert!(!is_retryable(&status(401, &[])));
+        assert!(is_retryable(&status(529, &[])));
         assert!(!is_retryable(&Error::MissingApiKey { var: "X" }));
-        let told = |code, verdict: &str| {
-            let mut headers = ureq::http::HeaderMap::new();
-            headers.insert("x-should-retry", verdict.parse().unwrap());
-            Error::status_at(code, "http://h/", headers, b"")
-        };
-        assert!(!is_retryable(&told(503, "false")));
-        assert!(is_retryable(&told(400, "true")));
-        assert!(is_retryable(&Error::Io(
-            io::ErrorKind::ConnectionReset.into()
-        )));
-        let mut headers = ureq::http::HeaderMap::new();
-        headers.insert("retry-after", "2".parse().unwrap());
-        let limited = Error::status_at(429, "http://h/", headers, b"");
+        assert!(!is_retryable(&status(503, &[("x-should-retry", "false")])));
+        assert!(is_retryable(&status(400, &[("x-should-retry", "true")])));
+        let reset = Error::Io(io::ErrorKind::ConnectionReset.into());
+        assert!(is_retryable(&reset));
+        let limited = status(429, &[("retry-after", "2")]);
         assert_eq!(wait_before_retry(&limited, 1), Duration::from_secs(2));
-        let backoff = wait_before_retry(&status(503), 3);
+        let backoff = wait_before_retry(&status(503, &[]), 3);
         assert!(backoff >= Duration::from_millis(3200) && backoff <= Duration::from_millis(4800));
+    }
+
+    /// A status error of `code` with `headers`.
+    fn status(code: u16, headers: &[(&'static str, &str)]) -> Error {
+        let mut map = ureq::http::HeaderMap::new();
+        for &(name, value) in headers {
+            map.insert(name, value.parse().unwrap());
+        }
+        Error::status_at(code, "http://h/", map, b"")
     }
 
     #[test]
@@ -660,9 +660,7 @@ mod tests {
             ("retry-after-ms", "0"),
             ("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT"),
         ] {
-            let mut headers = ureq::http::HeaderMap::new();
-            headers.insert(name, value.parse().unwrap());
-            let refused = Error::status_at(429, "http://h/", headers, b"");
+            let refused = status(429, &[(name, value)]);
             let wait = wait_before_retry(&refused, 1);
             assert!(
                 wait >= Duration::from_millis(800) && wait <= Duration::from_millis(1200),
@@ -690,10 +688,8 @@ mod tests {
         std::fs::write(&path, "{\"id\":\"a\"\nnot json\n").unwrap();
         let err = answered_ids(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
-        assert!(answered_ids(&dir.join("missing.jsonl"))
-            .unwrap()
-            .0
-            .is_empty());
+        let (missing, _) = answered_ids(&dir.join("missing.jsonl")).unwrap();
+        assert!(missing.is_empty());
         std::fs::remove_dir_all(&dir).ok();
     }
 }
