@@ -85,17 +85,15 @@ impl Ending {
             self.done = true;
             return Ok(Some(vec![ChatEvent::Done]));
         }
-        let missing = if self.any_finish {
-            format!("more of the answer came after its `{reason}`")
+        let mut why = if self.any_finish {
+            format!("the answer was cut: more of the answer came after its `{reason}`")
         } else {
-            format!("the stream ended before any `{reason}`")
+            format!("the answer was cut: the stream ended before any `{reason}`")
         };
-        let marker = marker
-            .map(|m| format!(" and without `{m}`"))
-            .unwrap_or_default();
-        Err(Error::Protocol(format!(
-            "the answer was cut: {missing}{marker}"
-        )))
+        if let Some(marker) = marker {
+            why.push_str(&format!(" and without `{marker}`"));
+        }
+        Err(Error::Protocol(why))
     }
 }
 
