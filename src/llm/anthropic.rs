@@ -164,18 +164,13 @@ impl Wire for Anthropic {
         crate::url::join_path(base_url, "/v1/messages")
     }
 
-    fn body(
-        &self,
-        model: &str,
-        request: &ChatRequest,
-        temperature: Option<f64>,
-    ) -> Result<Value, Error> {
+    fn body(client: &AnthropicClient, request: &ChatRequest) -> Result<Value, Error> {
         // Text-only messages as strings, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
         let messages = request.user_turns("assistant", "content", true, block)?;
         let mut body = json!({
-            "model": model,
-            "max_tokens": request.max_tokens.or(self.max_tokens).unwrap_or(AnthropicClient::DEFAULT_MAX_TOKENS),
+            "model": client.model_name(),
+            "max_tokens": request.max_tokens.unwrap_or(client.max_tokens()),
             "messages": messages,
             "stream": true,
         });
@@ -183,6 +178,7 @@ impl Wire for Anthropic {
         // Claude's newer models refuse `temperature` and `top_p` together. A request that sets
         // `top_p` only is taken to choose it over the client's default temperature; one that
         // sets both sends both, as asked.
+        let temperature = client.temperature_for(request);
         let temperature =
             temperature.filter(|_| request.temperature.is_some() || request.top_p.is_none());
         put(&mut body, "temperature", temperature);

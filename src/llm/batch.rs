@@ -115,6 +115,21 @@ impl ChatResult {
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
+
+    /// The result of chat `id`: its answer and finish reason, or what went wrong.
+    fn new(id: String, answer: Result<(String, Option<String>), Error>, attempts: u32) -> Self {
+        let (content, finish_reason, error) = match answer {
+            Ok((content, finish_reason)) => (Some(content), finish_reason, None),
+            Err(e) => (None, None, Some(e.to_string())),
+        };
+        ChatResult {
+            id,
+            content,
+            finish_reason,
+            error,
+            attempts,
+        }
+    }
 }
 
 /// What [`ChatBatch::run_to_file`] did.
@@ -366,31 +381,18 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         });
         driver
             .batch(jobs, move |s, job: &ChatJob| {
-                let (client, messages) = (Arc::clone(&client), job.messages.clone());
+                let (client, job) = (Arc::clone(&client), job.clone());
                 let failed = Arc::clone(&failed);
                 s.submit(move |_| {
-                    let outcome = chat(&*client, &messages, attempts);
-                    failed.fetch_add(u64::from(outcome.0.is_err()), Ordering::Relaxed);
-                    Ok(outcome)
+                    let result = chat(&*client, job, attempts);
+                    failed.fetch_add(u64::from(!result.is_ok()), Ordering::Relaxed);
+                    Ok(result)
                 })
             })
             .in_flight(self.in_flight)
             .ordered()
             .progress(move |p| bar.iter_mut().for_each(|bar| bar.draw(p)))
-            .map(|(job, outcome)| {
-                let (result, attempts) = outcome.unwrap_or_else(|e| (Err(e), 0));
-                let (content, finish_reason, error) = match result {
-                    Ok((content, finish_reason)) => (Some(content), finish_reason, None),
-                    Err(e) => (None, None, Some(e.to_string())),
-                };
-                ChatResult {
-                    id: job.id,
-                    content,
-                    finish_reason,
-                    error,
-                    attempts,
-                }
-            })
+            .map(|(job, result)| result.unwrap_or_else(|e| ChatResult::new(job.id, Err(e), 0)))
     }
 
     /// Runs the jobs whose answer `path` does not hold yet and appends their results to it as
@@ -480,15 +482,9 @@ enum Tail {
 /// The ids that `path` holds an answer for (none when the file does not exist), and how it ends.
 fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
     let file = match File::open(path) {
-        Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((HashSet::new(), Tail::Whole)),
-        Err(e) => {
-            return Err(file_error(
-                "open",
-                path,
-                " to read the answers already in it",
-                e,
-            ))
+        file => {
+            file.map_err(|e| file_error("open", path, " to read the answers already in it", e))?
         }
     };
     let reading = |e| file_error("read the answers already in", path, "", e);
@@ -535,37 +531,31 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
 /// An I/O error on the output file, saying what was being done to it: `{what} {path}{then}
 /// failed: {e}`, of `e`'s kind.
 fn file_error(what: &str, path: &Path, then: &str, e: io::Error) -> Error {
-    let kind = e.kind();
-    Error::Io(io::Error::new(
-        kind,
-        format!("{what} {}{then} failed: {e}", path.display()),
-    ))
+    let message = format!("{what} {}{then} failed: {e}", path.display());
+    Error::Io(io::Error::new(e.kind(), message))
 }
 
-/// The answer and finish reason of one chat, with the attempts made.
-type Outcome = (Result<(String, Option<String>), Error>, u32);
-
 /// Sends one chat, retrying what a later attempt can fix, and reads its whole answer.
-fn chat<C: ChatClient + ?Sized>(client: &C, messages: &[Message], attempts: u32) -> Outcome {
-    let request = ChatRequest::from(messages);
+fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, attempts: u32) -> ChatResult {
+    let request = ChatRequest::from(job.messages);
     let mut attempt = 1;
-    loop {
+    let answer = loop {
         match client.stream_once(&request) {
             Ok(mut stream) => {
                 let text: Result<String, Error> = stream.by_ref().collect();
-                let finish = stream.finish_reason().map(str::to_string);
-                return (text.map(|t| (t, finish)), attempt);
+                break text.map(|t| (t, stream.finish_reason().map(str::to_string)));
             }
             Err(e) if attempt < attempts && is_retryable(&e) => {
                 // A cancel (the batch's iterator dropped, a shutdown) ends the wait, and the chat.
                 if !crate::exec::sleep(wait_before_retry(&e, attempt)) {
-                    return (Err(Error::Cancelled), attempt);
+                    break Err(Error::Cancelled);
                 }
                 attempt += 1;
             }
-            Err(e) => return (Err(e), attempt),
+            Err(e) => break Err(e),
         }
-    }
+    };
+    ChatResult::new(job.id, answer, attempt)
 }
 
 /// What the LLM clients' own [`RetryPolicy::llm`] retries.
@@ -598,23 +588,20 @@ struct Bar {
 impl Bar {
     fn draw(&mut self, p: &BatchProgress) {
         const WIDTH: usize = 30;
+        let (done, failed) = (p.completed, p.failed + self.failed.load(Ordering::Relaxed));
         let filled = match p.total {
-            Some(total) if total > 0 => (p.completed * WIDTH as u64 / total) as usize,
+            Some(total) if total > 0 => (done * WIDTH as u64 / total) as usize,
             _ => 0,
         };
         let bar = "#".repeat(filled.min(WIDTH));
-        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let rate = done as f64 / p.elapsed.as_secs_f64().max(1e-3);
         let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
-        let failed = p.failed + self.failed.load(Ordering::Relaxed);
         let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
             format!(", {} rate-limit pauses", l.pauses())
         });
-        let line = format!(
-            "[{bar:<WIDTH$}] {}/{total} {rate:.1}/s, {failed} failed",
-            p.completed
-        );
+        let line = format!("[{bar:<WIDTH$}] {done}/{total} {rate:.1}/s, {failed} failed{pauses}");
         let mut err = io::stderr().lock();
-        let _ = write!(err, "\r{line}{pauses}  ");
+        let _ = write!(err, "\r{line}  ");
         self.open = p.total != Some(p.completed);
         if !self.open {
             let _ = writeln!(err);
@@ -639,29 +626,29 @@ mod tests {
 
     #[test]
     fn only_failures_a_later_attempt_can_fix_are_retried() {
-        let status = |code| Error::status_at(code, "http://h/", Default::default(), b"");
-        assert!(is_retryable(&status(429)));
-        assert!(is_retryable(&status(503)));
-        assert!(!is_retryable(&status(400)));
-        assert!(!is_retryable(&status(401)));
-        assert!(is_retryable(&status(529)));
+        assert!(is_retryable(&status(429, &[])));
+        assert!(is_retryable(&status(503, &[])));
+        assert!(!is_retryable(&status(400, &[])));
+        assert!(!is_retryable(&status(401, &[])));
+        assert!(is_retryable(&status(529, &[])));
         assert!(!is_retryable(&Error::MissingApiKey { var: "X" }));
-        let told = |code, verdict: &str| {
-            let mut headers = ureq::http::HeaderMap::new();
-            headers.insert("x-should-retry", verdict.parse().unwrap());
-            Error::status_at(code, "http://h/", headers, b"")
-        };
-        assert!(!is_retryable(&told(503, "false")));
-        assert!(is_retryable(&told(400, "true")));
-        assert!(is_retryable(&Error::Io(
-            io::ErrorKind::ConnectionReset.into()
-        )));
-        let mut headers = ureq::http::HeaderMap::new();
-        headers.insert("retry-after", "2".parse().unwrap());
-        let limited = Error::status_at(429, "http://h/", headers, b"");
+        assert!(!is_retryable(&status(503, &[("x-should-retry", "false")])));
+        assert!(is_retryable(&status(400, &[("x-should-retry", "true")])));
+        let reset = Error::Io(io::ErrorKind::ConnectionReset.into());
+        assert!(is_retryable(&reset));
+        let limited = status(429, &[("retry-after", "2")]);
         assert_eq!(wait_before_retry(&limited, 1), Duration::from_secs(2));
-        let backoff = wait_before_retry(&status(503), 3);
+        let backoff = wait_before_retry(&status(503, &[]), 3);
         assert!(backoff >= Duration::from_millis(3200) && backoff <= Duration::from_millis(4800));
+    }
+
+    /// A status error of `code` with `headers`.
+    fn status(code: u16, headers: &[(&'static str, &str)]) -> Error {
+        let mut map = ureq::http::HeaderMap::new();
+        for &(name, value) in headers {
+            map.insert(name, value.parse().unwrap());
+        }
+        Error::status_at(code, "http://h/", map, b"")
     }
 
     #[test]
@@ -673,9 +660,7 @@ mod tests {
             ("retry-after-ms", "0"),
             ("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT"),
         ] {
-            let mut headers = ureq::http::HeaderMap::new();
-            headers.insert(name, value.parse().unwrap());
-            let refused = Error::status_at(429, "http://h/", headers, b"");
+            let refused = status(429, &[(name, value)]);
             let wait = wait_before_retry(&refused, 1);
             assert!(
                 wait >= Duration::from_millis(800) && wait <= Duration::from_millis(1200),
@@ -703,10 +688,8 @@ mod tests {
         std::fs::write(&path, "{\"id\":\"a\"\nnot json\n").unwrap();
         let err = answered_ids(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
-        assert!(answered_ids(&dir.join("missing.jsonl"))
-            .unwrap()
-            .0
-            .is_empty());
+        let (missing, _) = answered_ids(&dir.join("missing.jsonl")).unwrap();
+        assert!(missing.is_empty());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -96,14 +96,9 @@ pub(crate) mod sealed {
         /// after the endpoint's path) for `model`.
         fn url(&self, base_url: &str, model: &str) -> String;
 
-        /// The JSON body for `request` to `model`, at `temperature`: the request's, else the
+        /// The JSON body for `request` from `client`, at the request's temperature, else the
         /// client's. The core merges in the request's [`extra`](ChatRequest::extra) fields.
-        fn body(
-            &self,
-            model: &str,
-            request: &ChatRequest,
-            temperature: Option<f64>,
-        ) -> Result<Value, Error>;
+        fn body(client: &Client<Self>, request: &ChatRequest) -> Result<Value, Error>;
 
         /// How the answer is framed. Defaults to Server-Sent Events.
         fn stream_options(&self) -> StreamOptions {
@@ -380,6 +375,11 @@ impl<P: Protocol> Client<P> {
         &self.base_url
     }
 
+    /// The temperature of `request`, else the client's.
+    pub(crate) fn temperature_for(&self, request: &ChatRequest) -> Option<f64> {
+        request.temperature.or(self.temperature)
+    }
+
     /// Whether the client has an API key (from the builder or the environment).
     ///
     /// # Examples
@@ -478,8 +478,7 @@ impl<P: Protocol> Client<P> {
     /// ```
     pub fn http_request(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
         // The protocol's body, with the request's extra fields merged in.
-        let temperature = request.temperature.or(self.temperature);
-        let mut body = self.protocol.body(&self.model, request, temperature)?;
+        let mut body = P::body(self, request)?;
         merge(&mut body, &request.extra);
         let url = self.protocol.url(self.base_url(), &self.model);
         self.post(url, &body)

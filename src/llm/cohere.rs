@@ -171,22 +171,18 @@ impl Wire for Cohere {
         }
     }
 
-    fn body(
-        &self,
-        model: &str,
-        request: &ChatRequest,
-        temperature: Option<f64>,
-    ) -> Result<Value, Error> {
-        let mut body = match self.api {
+    fn body(client: &CohereClient, request: &ChatRequest) -> Result<Value, Error> {
+        let model = client.model_name();
+        let mut body = match client.api() {
             CohereApi::V1 => v1_body(model, request)?,
             CohereApi::V2 => v2_body(model, request)?,
         };
-        put(&mut body, "temperature", temperature);
+        put(&mut body, "temperature", client.temperature_for(request));
         put(&mut body, "max_tokens", request.max_tokens);
         put(&mut body, "stop_sequences", request.stop_sequences());
         put(&mut body, "p", request.top_p);
         put(&mut body, "seed", request.seed);
-        let schema_key = match self.api {
+        let schema_key = match client.api() {
             CohereApi::V1 => "schema",
             CohereApi::V2 => "json_schema",
         };

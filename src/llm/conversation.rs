@@ -124,10 +124,8 @@ impl Conversation {
     /// assert_eq!(chat.system_prompt(), Some("Be terse."));
     /// ```
     pub fn system_prompt(&self) -> Option<&str> {
-        self.messages
-            .first()
-            .filter(|m| m.role == "system")
-            .and_then(Message::plain_text)
+        let system = self.messages.first().filter(|m| m.role == "system")?;
+        system.plain_text()
     }
 
     /// The messages the next request starts with: the system prompt, then every completed
@@ -235,10 +233,7 @@ impl Conversation {
         for piece in reply.by_ref() {
             on_piece(&piece?);
         }
-        if !reply.committed {
-            // A chat stream ends without an error only after its end marker; kept as a guard.
-            return Err(Error::Protocol("the answer was cut".into()));
-        }
+        // A chat stream ends without an error only after its end marker: the reply is kept.
         Ok(std::mem::take(&mut reply.text))
     }
 

@@ -299,7 +299,6 @@ impl<P: EmbedProtocol> Client<P> {
             .unwrap_or(P::BATCH_SIZE)
             .clamp(1, P::BATCH_SIZE);
         let url = url(P::FORMAT, self.base_url(), self.model_name());
-        let mut out = Vec::with_capacity(texts.len());
         let batch = self
             .session()
             .batch(requests(texts, size, P::MAX_TOKENS), |_, chunk: &&[S]| {
@@ -316,10 +315,8 @@ impl<P: EmbedProtocol> Client<P> {
             .in_flight(options.in_flight.unwrap_or(4))
             .ordered()
             .stop_on_error();
-        for (_, vectors) in batch {
-            out.extend(vectors?);
-        }
-        Ok(out)
+        let vectors: Result<Vec<_>, Error> = batch.map(|(_, vectors)| vectors).collect();
+        Ok(vectors?.concat())
     }
 }
 

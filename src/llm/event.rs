@@ -285,12 +285,10 @@ impl ToolCall {
         });
         let call = &mut calls[position];
         // The first id and name stay: some servers repeat them on every piece.
-        if let Some(id) = delta.id.as_ref().filter(|_| call.id.is_empty()) {
-            call.id.clone_from(id);
-        }
-        let name = delta.name.as_ref().filter(|n| !n.is_empty());
-        if let Some(name) = name.filter(|_| call.name.is_empty()) {
-            call.name.clone_from(name);
+        for (known, given) in [(&mut call.id, &delta.id), (&mut call.name, &delta.name)] {
+            if let Some(given) = given.as_ref().filter(|_| known.is_empty()) {
+                known.clone_from(given);
+            }
         }
         call.arguments.push_str(&delta.arguments);
         call.signature = call.signature.take().or_else(|| delta.signature.clone());

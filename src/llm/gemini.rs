@@ -111,12 +111,7 @@ impl Wire for Gemini {
         crate::url::join_path(base_url, &path)
     }
 
-    fn body(
-        &self,
-        _model: &str,
-        request: &ChatRequest,
-        temperature: Option<f64>,
-    ) -> Result<Value, Error> {
+    fn body(client: &GeminiClient, request: &ChatRequest) -> Result<Value, Error> {
         // Roles `user` and `model`, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::Any)?;
         let contents = request.user_turns("model", "parts", false, part)?;
@@ -137,16 +132,12 @@ impl Wire for Gemini {
         let tool_config = calling.map(|c| json!({"functionCallingConfig": c}));
         put(&mut body, "toolConfig", tool_config);
         let mut config = json!({});
-        put(&mut config, "temperature", temperature);
+        put(&mut config, "temperature", client.temperature_for(request));
         put(&mut config, "topP", request.top_p);
         put(&mut config, "maxOutputTokens", request.max_tokens);
         put(&mut config, "stopSequences", request.stop_sequences());
-        // generationConfig.seed is an int32.
-        if let Some(seed) = request.seed.filter(|&seed| seed > i32::MAX as u64) {
-            let what = format!(
-                "a seed above {} (it takes a 32-bit seed, not {seed})",
-                i32::MAX
-            );
+        if let Some(seed) = request.seed.filter(|&seed| seed > MAX_SEED) {
+            let what = format!("a seed above {MAX_SEED} (it takes a 32-bit seed, not {seed})");
             return Err(unsupported(PROVIDER, &what));
         }
         put(&mut config, "seed", request.seed);
@@ -164,6 +155,9 @@ impl Wire for Gemini {
 
 /// The provider's name in errors.
 const PROVIDER: &str = "Gemini";
+
+/// The largest seed Gemini takes: `generationConfig.seed` is an int32.
+const MAX_SEED: u64 = i32::MAX as u64;
 
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {

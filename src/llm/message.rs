@@ -440,11 +440,8 @@ impl Message {
 
     /// Whether every part is a tool result (and there is one at least).
     pub(crate) fn is_tool_results(&self) -> bool {
-        !self.content.is_empty()
-            && self
-                .content
-                .iter()
-                .all(|part| matches!(part, Part::ToolResult(_)))
+        let is_result = |part: &Part| matches!(part, Part::ToolResult(_));
+        !self.content.is_empty() && self.content.iter().all(is_result)
     }
 
     /// The only part, when it is text: the messages most providers take as a plain string.

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::client::{Client, ClientBuilder};
+use super::client::{Client, ClientBuilder, Protocol};
 use super::message::data_url;
 use super::request::{put, ImagesIn};
 use super::{ChatRequest, Message, Part, ResponseFormat, Thought, ToolChoice};
@@ -142,13 +142,11 @@ macro_rules! openai_compatible {
             }
 
             fn body(
-                &self,
-                model: &str,
+                client: &$crate::llm::Client<Self>,
                 request: &$crate::llm::ChatRequest,
-                temperature: Option<f64>,
             ) -> Result<serde_json::Value, $crate::Error> {
                 let flavor: fn(&Self) -> $crate::llm::openai::Flavor = $flavor;
-                $crate::llm::openai::chat_body(model, request, temperature, &flavor(self))
+                $crate::llm::openai::chat_body(client, request, &flavor(&client.protocol))
             }
         }
     };
@@ -222,15 +220,15 @@ impl Flavor {
 }
 
 /// The body of a streamed chat completion, shared by the OpenAI-compatible protocols.
-pub(crate) fn chat_body(
-    model: &str,
+pub(crate) fn chat_body<P: Protocol>(
+    client: &Client<P>,
     request: &ChatRequest,
-    temperature: Option<f64>,
     flavor: &Flavor,
 ) -> Result<Value, Error> {
     let messages = chat_messages(request, flavor.name, None, flavor.echo)?;
+    let model = client.model_name();
     let mut body = json!({"model": model, "messages": messages, "stream": true});
-    put(&mut body, "temperature", temperature);
+    put(&mut body, "temperature", client.temperature_for(request));
     put(&mut body, flavor.max_tokens, request.max_tokens);
     put(&mut body, "top_p", request.top_p);
     put(&mut body, flavor.seed, request.seed);
@@ -332,12 +330,9 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
     if message.is_tool_results() {
         return;
     }
+    let plan = Some(message.text()).filter(|t| !t.is_empty());
     match (content.as_slice(), plan_key) {
-        (_, Some(key)) if !calls.is_empty() => put(
-            &mut entry,
-            key,
-            Some(message.text()).filter(|t| !t.is_empty()),
-        ),
+        (_, Some(key)) if !calls.is_empty() => put(&mut entry, key, plan),
         ([], _) if !calls.is_empty() => entry["content"] = Value::Null,
         ([], _) => entry["content"] = json!(""),
         ([one], _) if one["type"] == "text" => entry["content"] = one["text"].clone(),

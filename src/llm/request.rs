@@ -630,12 +630,8 @@ impl ChatRequest {
 
     /// The tools as `{"name", "description", schema_key: parameters}` objects.
     pub(crate) fn tools_as(&self, schema_key: &str) -> Vec<Value> {
-        self.tools
-            .iter()
-            .map(
-                |t| json!({"name": t.name, "description": t.description, schema_key: t.parameters}),
-            )
-            .collect()
+        let tool = |t: &Tool| json!({"name": t.name, "description": t.description, schema_key: t.parameters});
+        self.tools.iter().map(tool).collect()
     }
 }
 

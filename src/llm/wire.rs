@@ -85,17 +85,15 @@ impl Ending {
             self.done = true;
             return Ok(Some(vec![ChatEvent::Done]));
         }
-        let missing = if self.any_finish {
-            format!("more of the answer came after its `{reason}`")
+        let mut why = if self.any_finish {
+            format!("the answer was cut: more of the answer came after its `{reason}`")
         } else {
-            format!("the stream ended before any `{reason}`")
+            format!("the answer was cut: the stream ended before any `{reason}`")
         };
-        let marker = marker
-            .map(|m| format!(" and without `{m}`"))
-            .unwrap_or_default();
-        Err(Error::Protocol(format!(
-            "the answer was cut: {missing}{marker}"
-        )))
+        if let Some(marker) = marker {
+            why.push_str(&format!(" and without `{marker}`"));
+        }
+        Err(Error::Protocol(why))
     }
 }
 
@@ -219,10 +217,7 @@ pub(crate) use chat_decode;
 /// The first of a chunk's choices (OpenAI) or candidates (Gemini): the one whose `index` is 0,
 /// a missing index counting as 0. The clients never ask for more than one.
 pub(crate) fn first_of<T>(items: Option<Vec<T>>, index: impl Fn(&T) -> Option<u64>) -> Option<T> {
-    items
-        .unwrap_or_default()
-        .into_iter()
-        .find(|item| index(item).unwrap_or(0) == 0)
+    items?.into_iter().find(|i| index(i).unwrap_or(0) == 0)
 }
 
 /// The error for a tool call that came without a name (`what` names it): it cannot be run.
@@ -232,10 +227,8 @@ pub(crate) fn unnamed_call(what: &str) -> Error {
 
 /// The string `value` holds, unless it is empty or not a string.
 pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<String> {
-    value
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    let text = value?.as_str()?;
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// [`non_empty_str`] for a value the caller owns: the string is moved out, not copied (a

@@ -167,7 +167,12 @@ impl AnthropicDecoder {
                     self.server_calls += 1;
                     ToolBlock::Server(self.server_calls - 1)
                 };
-                let arguments = initial_input(block.get("input"));
+                // The input is streamed as `input_json_delta`s after an empty `{}`; a block
+                // that arrives with its input filled in carries it whole.
+                let arguments = match block.get("input") {
+                    Some(input @ Value::Object(map)) if !map.is_empty() => input.to_string(),
+                    _ => String::new(),
+                };
                 self.blocks
                     .insert(index, (tool_block, !arguments.is_empty()));
                 events.push(
@@ -206,15 +211,6 @@ impl AnthropicDecoder {
             .get(&index)
             .filter(|(_, has_input)| !has_input)?;
         self.input_piece(index, "{}".into())
-    }
-}
-
-/// A tool block's arguments at its start: the input is streamed as `input_json_delta`s after an
-/// empty `{}`; a block that arrives with its input filled in carries it whole.
-fn initial_input(input: Option<&Value>) -> String {
-    match input {
-        Some(Value::Object(map)) if !map.is_empty() => Value::Object(map.clone()).to_string(),
-        _ => String::new(),
     }
 }
 

@@ -124,10 +124,8 @@ impl CohereV2Decoder {
             "tool-call-delta" => {
                 // A piece of no started call is nobody's.
                 if let Some(&number) = chunk.index.and_then(|i| self.calls.get(&i)) {
-                    events.push(ChatEvent::ToolCall(ToolCallDelta::more(
-                        number,
-                        arguments(),
-                    )));
+                    let piece = ToolCallDelta::more(number, arguments());
+                    events.push(ChatEvent::ToolCall(piece));
                 }
             }
             "message-end" => {

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, Thought, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, failed, first_of, is_server_failure, non_empty_string,
-    parse_object, unnamed_call, Ending,
+    api_error, arguments_text, chat_decode, failed, first_of, is_server_failure, non_empty_str,
+    non_empty_string, parse_object, unnamed_call, Ending,
 };
 
 use crate::Error;
@@ -120,12 +120,8 @@ impl OpenAIDecoder {
         let arguments = arguments_text(function.arguments);
         let id = piece.id.filter(|id| !id.is_empty());
         // Gemini's OpenAI-compatible endpoint: the call's thought signature, to send back.
-        let signature = piece.extra_content.and_then(|mut extra| {
-            extra
-                .pointer_mut("/google/thought_signature")
-                .map(Value::take)
-        });
-        let signature = non_empty_string(signature);
+        let extra = piece.extra_content.as_ref();
+        let signature = non_empty_str(extra.and_then(|e| e.pointer("/google/thought_signature")));
         // The last call at this index (without one: the last call), unless the piece has another
         // id: a new call (Ollama sends every parallel call whole at index 0).
         let position = match piece.index {
@@ -198,23 +194,14 @@ impl OpenAIDecoder {
             if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
                 return Err(failed(reason, None));
             }
-            if reason.is_some() {
-                let thought = self
-                    .reasoning
-                    .take()
-                    .map(|(field, text)| Thought::Unsigned {
-                        field: field.to_string(),
-                        text,
-                    });
-                events.extend(thought.map(ChatEvent::Thought));
+            if let Some((field, text)) = reason.as_ref().and_then(|_| self.reasoning.take()) {
+                let field = field.to_string();
+                events.push(ChatEvent::Thought(Thought::Unsigned { field, text }));
             }
             events.extend(reason.map(ChatEvent::Finish));
         }
-        let usage = chunk
-            .usage
-            .as_ref()
-            .and_then(Usage::from_openai)
-            .or_else(|| chunk.x_groq.and_then(|x| Usage::from_openai(&x.usage?)));
+        let groq = chunk.x_groq.and_then(|x| x.usage);
+        let usage = chunk.usage.iter().chain(&groq).find_map(Usage::from_openai);
         events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
