@@ -77,6 +77,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   ends a stream being read with `Err(Error::Cancelled)`; a wait for a reconnection ends at
 ///   once, with the shutdown (`shutdown` or `shutdown_now`), and the source's last item is the
 ///   refused attempt's `Err(Error::ShutDown)`.
+/// * Iterated in a job ([`submit`](FuturesSession::submit)), it ends when that job is cancelled
+///   ([`Pending::cancel`](crate::Pending::cancel), `shutdown_now` of the job's session): in a
+///   read, a connection attempt or a wait for a reconnection alike, with `Err(Error::Cancelled)`.
 /// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
 ///   is yielded and the source ends.
 ///
@@ -492,20 +495,26 @@ impl EventSource {
         }
     }
 
-    /// Waits `delay` before a reconnection; `false` when a stop cut it short. A shutdown of the
-    /// session cuts it short too, and returns `true`: the attempt that follows is refused with
-    /// [`Error::ShutDown`] at once, and that ends the source.
+    /// Waits `delay` before a reconnection; `false` when a stop cut it short, or a cancel of
+    /// the job that iterates the source (a `submit` closure's: `Pending::cancel`,
+    /// `shutdown_now` of its session). A shutdown of the source's session cuts it short too,
+    /// and returns `true`: the attempt that follows is refused with [`Error::ShutDown`] at
+    /// once, and that ends the source.
     fn wait(&self, delay: Duration) -> bool {
-        if self.stop.is_stopped() {
+        if self.stop.is_stopped() || crate::exec::is_cancelled() {
             return false;
         }
+        let wake = self.stop.wake.clone();
+        let cancel = crate::exec::job::CancelWatch::start(move || {
+            let _ = wake.try_send(());
+        });
         let halted = self.session.halted();
         crossbeam_channel::select! {
             recv(self.woken) -> _ => {}
             recv(halted) -> _ => {}
             default(delay) => {}
         }
-        !self.stop.is_stopped()
+        !self.stop.is_stopped() && !cancel.is_some_and(|c| c.fired())
     }
 
     /// Ends the source after a stop.

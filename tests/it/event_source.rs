@@ -502,3 +502,36 @@ fn a_reconnection_after_a_redirect_to_another_origin_starts_over() {
         .iter()
         .all(|r| r.header("authorization").is_none()));
 }
+
+#[test]
+fn a_cancel_of_the_job_that_reads_the_source_ends_it_in_a_wait_and_in_a_read() {
+    let (waiting, silent) = waiting_and_silent_servers();
+    // The source's streams run on a session of their own; the job that reads it on another.
+    let streams = FuturesSession::new();
+    let readers = FuturesSession::builder().max_workers(1).build();
+    for server in [&waiting, &silent] {
+        let (got_a, first) = std::sync::mpsc::channel();
+        let (ended, end) = std::sync::mpsc::channel();
+        let url = server.url();
+        let streams = streams.clone();
+        let job = readers.submit(move |_| {
+            let mut source = streams.get(url).event_source();
+            got_a
+                .send(source.next().map(|e| e.map(|e| e.data)))
+                .unwrap();
+            // A minute's wait for the reconnection, or for the next event.
+            let last = source.next();
+            ended.send((last, source.next().is_none())).unwrap();
+            Ok(())
+        });
+        assert_eq!(first.recv_timeout(secs(30)).unwrap().unwrap().unwrap(), "a");
+        std::thread::sleep(ms(100));
+        job.cancel();
+        let (last, over) = end
+            .recv_timeout(secs(30))
+            .expect("the source went on after the cancel");
+        assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+        assert!(over);
+        assert_eq!(server.request_count(), 1);
+    }
+}
