@@ -40,7 +40,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::stream::{send_while, Sent, Sink, MAX_CHANNEL_CAPACITY};
 use super::{Decode, Event, RawEvents, StreamOptions};
-use crate::exec::{JobHandle, Pending};
+use crate::exec::{JobHandle, JobWatch, Pending};
 use crate::{Error, RequestBuilder};
 
 /// Items a [`StreamMap`]'s channel holds before the workers wait for the caller: 1,024.
@@ -94,7 +94,11 @@ pub enum StreamItem<T = Event> {
 /// stream. Keys are cloned for every item handed out: use a cheap one (an index, an
 /// `Arc<str>`).
 ///
-/// Dropping the map stops every stream, as [`clear`](StreamMap::clear) does.
+/// Dropping the map stops every stream, as [`clear`](StreamMap::clear) does. Iterated in a
+/// job (a [`submit`](crate::FuturesSession::submit) closure), the map stops every stream, as
+/// `clear` does, when that job is cancelled ([`Pending::cancel`](crate::Pending::cancel),
+/// `shutdown_now` of the job's session): a wait for the next item ends there, and `next`
+/// returns `None` (`next_timeout`, `Err(Disconnected)`).
 ///
 /// # Examples
 ///
@@ -138,6 +142,8 @@ pub struct StreamMap<K, T = Event> {
     streams: HashMap<u64, Open<K>>,
     numbers: HashMap<K, u64>,
     next: u64,
+    /// Iterated in a job: wakes the reader when that job is cancelled.
+    watch: JobWatch,
 }
 
 /// An item in the channel: the number of its stream, and the item.
@@ -189,12 +195,14 @@ impl Wake {
 
     /// The next item of `rx`, or the `End` that `stopped_end` makes of a stopped stream's
     /// number once `rx` is empty, waiting until `deadline` (for ever if `None`); `None` at the
-    /// deadline.
+    /// deadline, or once `give_up` says so (looked at before each park: what makes it true
+    /// must call [`notify`](Wake::notify) after).
     fn recv<T>(
         &self,
         rx: &Receiver<T>,
         deadline: Option<Instant>,
         stopped_end: impl Fn(u64) -> T,
+        give_up: impl Fn() -> bool,
     ) -> Option<T> {
         let stopped = || {
             let number = self.stopped.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -214,6 +222,10 @@ impl Wake {
             fence(Ordering::SeqCst);
             let item = rx.try_recv().ok().or_else(stopped);
             if item.is_none() {
+                if give_up() {
+                    self.waiting.store(false, Ordering::Relaxed);
+                    return None;
+                }
                 match deadline {
                     None => std::thread::park(),
                     Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
@@ -327,6 +339,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             streams: HashMap::new(),
             numbers: HashMap::new(),
             next: 0,
+            watch: JobWatch::default(),
         }
     }
 
@@ -516,16 +529,37 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             if self.streams.is_empty() {
                 return Err(RecvTimeoutError::Disconnected);
             }
-            let tagged = self
-                .wake
-                .recv(&self.rx, deadline, |number| {
-                    (number, StreamItem::End(Err(Error::Cancelled)))
-                })
-                .ok_or(RecvTimeoutError::Timeout)?;
+            if self.cancelled() {
+                self.clear();
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            let watch = &self.watch;
+            let tagged = self.wake.recv(
+                &self.rx,
+                deadline,
+                |number| (number, StreamItem::End(Err(Error::Cancelled))),
+                || watch.fired(),
+            );
+            let Some(tagged) = tagged else {
+                if self.watch.fired() {
+                    continue; // the cancel stops the streams above
+                }
+                return Err(RecvTimeoutError::Timeout);
+            };
             if let Some(item) = self.claim(tagged) {
                 return Ok(item);
             }
         }
+    }
+
+    /// Whether the job the map is iterated in was cancelled; asks that job to wake the reader
+    /// when it is.
+    fn cancelled(&mut self) -> bool {
+        let wake = &self.wake;
+        self.watch.watch(|| {
+            let wake = Arc::clone(wake);
+            move || wake.notify()
+        })
     }
 
     /// The item with its stream's key, or `None` for an item of a stream removed since.

@@ -347,3 +347,42 @@ fn shutdown_now_with_a_full_map_ends_every_stream() {
     ends.sort_unstable();
     assert_eq!(ends, ["a", "b"]);
 }
+
+/// A map iterated in a job ends when that job is cancelled, as an `EventStream` read there
+/// does: its streams are stopped (their workers are free) and `next` returns `None`. The job
+/// waited for the next item, for ever on silent servers, holding its worker and theirs.
+#[test]
+fn a_cancel_of_the_job_that_reads_the_map_stops_its_streams_and_ends_it() {
+    let server = one_event_then_silence();
+    let streams_session = FuturesSession::builder().max_workers(2).build();
+    let readers = FuturesSession::builder().max_workers(1).build();
+    let (got, events) = std::sync::mpsc::channel();
+    let (ended, end) = std::sync::mpsc::channel();
+    let session = streams_session.clone();
+    let url = server.url();
+    let job = readers.submit(move |_| {
+        let mut streams = StreamMap::new();
+        streams.insert(1, session.get(&url));
+        streams.insert(2, session.get(&url));
+        for _ in 0..2 {
+            got.send(streams.next().map(|(key, _)| key)).unwrap();
+        }
+        // Both servers are silent now: only the cancel ends this wait.
+        let last = streams.next().map(|(key, _)| key);
+        ended.send((last, streams.len())).unwrap();
+        Ok(())
+    });
+    let mut keys: Vec<_> = (0..2)
+        .map(|_| events.recv_timeout(HANG).unwrap().unwrap())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, [1, 2]);
+    std::thread::sleep(ms(100));
+    job.cancel();
+    let (last, left) = end
+        .recv_timeout(HANG)
+        .expect("the map went on waiting after the cancel");
+    assert_eq!((last, left), (None, 0));
+    workers_are_free(&streams_session, 2);
+    workers_are_free(&readers, 1);
+}
