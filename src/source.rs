@@ -54,7 +54,8 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   time: the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by
 ///   default). Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with
 ///   ±20% jitter (never past `max_retry`) so that many clients do not reconnect in step.
-///   Receiving an event resets the backoff. A `retry:` counts as soon as the server sends it,
+///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
+///   failures that follow are a new run. A `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
 ///   the last block the server ended, with or without data, as the standard says. An ID that
@@ -558,9 +559,11 @@ impl Iterator for EventSource {
                         }
                         return Some(Ok(event));
                     }
-                    // A clean end: reconnect after the reconnection time, no backoff.
+                    // A clean end: reconnect after the reconnection time, no backoff. It is
+                    // no failure: the next one starts a new run (`max_attempts`).
                     None => {
                         self.current = None;
+                        self.failures = 0;
                         self.absorb_resume();
                         let delay = self.backoff(0);
                         self.tell(delay, None);

@@ -535,3 +535,33 @@ fn a_cancel_of_the_job_that_reads_the_source_ends_it_in_a_wait_and_in_a_read() {
         assert_eq!(server.request_count(), 1);
     }
 }
+
+#[test]
+fn a_clean_end_starts_a_new_run_of_failures() {
+    // Two 503s, a stream the server ends cleanly without an event, then 503s for good.
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        2 => Reply::sse([": nothing to say\n\n"], ms(0)),
+        _ => Reply::status(503, "busy"),
+    });
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let items: Vec<_> = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .max_retry(ms(20))
+        .max_attempts(3)
+        .on_reconnect(move |r| log.lock().unwrap().push((r.attempt, r.error.is_some())))
+        .collect();
+    assert!(
+        matches!(&items[..], [Err(Error::Status(s))] if s.status == 503),
+        "{items:?}"
+    );
+    // The clean end is attempt 1 of a new run: three more 503s in a row end the source.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(2, true), (3, true), (1, false), (2, true), (3, true)]
+    );
+    assert_eq!(server.request_count(), 6);
+}
