@@ -612,8 +612,16 @@ impl<T> MapFeed<T> {
         self.job = job;
     }
 
-    /// Ends the stream with `result`, unless it has ended already.
+    /// Ends the stream with `result`, unless it has ended already. A stream whose job was
+    /// cancelled (`shutdown_now`) did not end cleanly, whatever the pump saw: it stops between
+    /// two reads when it notices the cancel there, as if the body had ended.
     pub(crate) fn end(&self, result: Result<(), Error>) {
+        let result = match result {
+            Ok(()) if self.job.as_ref().is_some_and(JobHandle::is_cancelled) => {
+                Err(Error::Cancelled)
+            }
+            other => other,
+        };
         if !self.ended.replace(true) {
             self.send_tagged(StreamItem::End(result));
         }

@@ -386,3 +386,36 @@ fn a_cancel_of_the_job_that_reads_the_map_stops_its_streams_and_ends_it() {
     workers_are_free(&streams_session, 2);
     workers_are_free(&readers, 1);
 }
+
+/// `shutdown_now` while events flow ends each stream with `End(Err(Cancelled))`: a stream that
+/// noticed the cancel between two reads ended with `End(Ok(()))`, which says that the server
+/// closed it.
+#[test]
+fn shutdown_now_while_events_flow_ends_every_stream_with_cancelled() {
+    let server =
+        TestServer::start(|_| Reply::sse((0..100_000).map(|i| format!("data: {i}\n\n")), ms(0)));
+    for _ in 0..3 {
+        let session = FuturesSession::builder().max_workers(4).build();
+        let mut streams = StreamMap::new();
+        for key in 0..4 {
+            streams.insert(key, session.get(server.url()));
+        }
+        let (mut events, mut ends) = (0, Vec::new());
+        while let Ok((key, item)) = streams.next_timeout(HANG) {
+            match item {
+                StreamItem::Event(_) => {
+                    events += 1;
+                    if events == 2000 {
+                        session.shutdown_now();
+                    }
+                }
+                StreamItem::End(result) => {
+                    assert!(matches!(result, Err(Error::Cancelled)), "{key}: {result:?}");
+                    ends.push(key);
+                }
+            }
+        }
+        ends.sort_unstable();
+        assert_eq!(ends, [0, 1, 2, 3]);
+    }
+}
