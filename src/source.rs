@@ -82,7 +82,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   ([`Pending::cancel`](crate::Pending::cancel), `shutdown_now` of the job's session): in a
 ///   read, a connection attempt or a wait for a reconnection alike, with `Err(Error::Cancelled)`.
 /// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
-///   is yielded and the source ends.
+///   is yielded and the source ends. An I/O error or a timeout says so at the end of its
+///   message: `io: connect to host:port failed for url: ...: Connection refused (after 10
+///   attempts)`.
 ///
 /// It reconnects GET requests only: re-sending a POST could repeat its effect. The wait between
 /// attempts happens inside `next()`, on the caller's thread; the pool's worker is held only while
@@ -641,7 +643,12 @@ impl EventSource {
         self.failures += 1;
         if self.failures >= self.max_attempts {
             self.done = true;
-            return Some(e);
+            // Says that it ends a run of failures: `(after 10 attempts)`.
+            return Some(crate::phase::after_attempts(
+                e,
+                self.failures,
+                crate::phase::Stopped::Other,
+            ));
         }
         let mut delay = self.backoff(self.failures);
         // A 429 or 503 may say how long to wait: longer than the backoff, up to `max_retry`.

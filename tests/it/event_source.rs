@@ -565,3 +565,27 @@ fn a_clean_end_starts_a_new_run_of_failures() {
     );
     assert_eq!(server.request_count(), 6);
 }
+
+#[test]
+fn the_error_a_source_gives_up_with_says_how_many_attempts_failed() {
+    // Refused connections, then streams cut mid-body: each error says it ended a run of 3.
+    let cut = TestServer::start(|_| Reply::reset_mid_body("data: a\n\n", 4).content_type(SSE));
+    for (url, what) in [
+        (closed_port_url(), "connect to"),
+        (cut.url(), "read the body from"),
+    ] {
+        let items: Vec<_> = FuturesSession::new()
+            .get(&url)
+            .event_source()
+            .initial_retry(ms(1))
+            .max_attempts(3)
+            .filter_map(Result::err)
+            .collect();
+        let [Error::Io(e)] = &items[..] else {
+            panic!("{items:?}");
+        };
+        let message = e.to_string();
+        assert!(message.contains(what), "{message}");
+        assert!(message.ends_with(" (after 3 attempts)"), "{message}");
+    }
+}
