@@ -25,7 +25,9 @@
 //! map exists to avoid; a worker of a stream that nobody reads can wait that long.) A worker
 //! stopped otherwise while it waits (`shutdown_now`, a cancel of the stream's handle) gives up
 //! the same way; as its `End` could not be sent either, the reader makes it,
-//! `End(Err(Cancelled))`, once the channel is empty.
+//! `End(Err(Cancelled))`, once the channel is empty. It also makes the `End(Err(ShutDown))` of a
+//! stream still queued when its session shuts down, if the channel is full then: a shutdown
+//! never waits for room, which on the reader's own thread would never come.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -36,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
 use super::stream::{send_while, Sent, Sink, MAX_CHANNEL_CAPACITY};
 use super::{Decode, Event, RawEvents, StreamOptions};
@@ -162,10 +164,11 @@ type Tagged<T> = (u64, StreamItem<T>);
 struct Wake {
     waiting: AtomicBool,
     reader: Mutex<Option<Thread>>,
-    /// Streams whose worker was stopped (a `shutdown_now`, a cancel) while the channel was
-    /// full, so that their `End` could not be sent: the reader makes it, `Err(Cancelled)`, once
-    /// the channel is empty (after the items they sent before).
-    stopped: Mutex<Vec<u64>>,
+    /// Streams whose `End` could not be sent because the channel was full, with its error:
+    /// a worker stopped while it waited for room (a `shutdown_now`, a cancel), or a queued
+    /// stream whose job a shutdown dropped. The reader makes their `End` once the channel is
+    /// empty (after the items they sent before).
+    stopped: Mutex<Vec<(u64, Error)>>,
 }
 
 impl Wake {
@@ -184,29 +187,29 @@ impl Wake {
         }
     }
 
-    /// Records that stream `number`'s worker stopped without sending its `End`.
-    fn stopped(&self, number: u64) {
+    /// Records that stream `number` ended with `error` without sending its `End`.
+    fn stopped(&self, number: u64, error: Error) {
         self.stopped
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(number);
+            .push((number, error));
         self.notify();
     }
 
     /// The next item of `rx`, or the `End` that `stopped_end` makes of a stopped stream's
-    /// number once `rx` is empty, waiting until `deadline` (for ever if `None`); `None` at the
+    /// number and error once `rx` is empty, waiting until `deadline` (for ever if `None`); `None` at the
     /// deadline, or once `give_up` says so (looked at before each park: what makes it true
     /// must call [`notify`](Wake::notify) after).
     fn recv<T>(
         &self,
         rx: &Receiver<T>,
         deadline: Option<Instant>,
-        stopped_end: impl Fn(u64) -> T,
+        stopped_end: impl Fn(u64, Error) -> T,
         give_up: impl Fn() -> bool,
     ) -> Option<T> {
         let stopped = || {
-            let number = self.stopped.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            number.map(&stopped_end)
+            let stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            stopped.map(|(number, error)| stopped_end(number, error))
         };
         loop {
             match rx.try_recv() {
@@ -537,7 +540,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             let tagged = self.wake.recv(
                 &self.rx,
                 deadline,
-                |number| (number, StreamItem::End(Err(Error::Cancelled))),
+                |number, error| (number, StreamItem::End(Err(error))),
                 || watch.fired(),
             );
             let Some(tagged) = tagged else {
@@ -638,11 +641,22 @@ impl<T> MapFeed<T> {
             Sent::Gone => false,
             Sent::Stopped((_, item)) => {
                 // A stream the map let go of needs no end; one stopped otherwise does.
-                if matches!(item, StreamItem::End(_)) && !self.removed.load(Ordering::Acquire) {
-                    self.wake.stopped(self.number);
+                if let StreamItem::End(result) = item {
+                    self.stopped_end(result);
                 }
                 false
             }
+        }
+    }
+}
+
+impl<T> MapFeed<T> {
+    /// Leaves the stream's `End`, which the full channel could not take, for the reader to
+    /// make once the channel is empty; nothing for a stream the map let go of.
+    fn stopped_end(&self, result: Result<(), Error>) {
+        if !self.removed.load(Ordering::Acquire) {
+            self.wake
+                .stopped(self.number, result.err().unwrap_or(Error::Cancelled));
         }
     }
 }
@@ -667,12 +681,23 @@ impl<T> Sink<T> for MapFeed<T> {
 
 impl<T> Drop for MapFeed<T> {
     /// A stream that never ran (its session shut down first) or whose job panicked outside the
-    /// decoder still ends, so that the map does not wait for it forever.
+    /// decoder still ends, so that the map does not wait for it forever. Without waiting for
+    /// room: the job of a queued stream is dropped by the thread that shuts the session down,
+    /// which may be the map's reader, the one thread that could make room. A full channel
+    /// leaves the `End` to the reader.
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.end(Err(Error::Panicked("the stream's job panicked".into())));
+        if self.ended.replace(true) {
+            return;
+        }
+        let error = if std::thread::panicking() {
+            Error::Panicked("the stream's job panicked".into())
         } else {
-            self.end(Err(Error::ShutDown));
+            Error::ShutDown
+        };
+        match self.tx.try_send((self.number, StreamItem::End(Err(error)))) {
+            Ok(()) => self.wake.notify(),
+            Err(TrySendError::Full((_, StreamItem::End(result)))) => self.stopped_end(result),
+            Err(_) => {}
         }
     }
 }

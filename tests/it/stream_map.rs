@@ -419,3 +419,47 @@ fn shutdown_now_while_events_flow_ends_every_stream_with_cancelled() {
         assert_eq!(ends, [0, 1, 2, 3]);
     }
 }
+
+/// A shutdown on the thread that reads a full map, with a stream still queued, returns: the
+/// queued stream's job is dropped on that thread, and its `End(Err(ShutDown))` must not wait
+/// for room that only this thread could make. The map then yields it after the items it holds.
+#[test]
+fn a_shutdown_on_the_readers_thread_with_a_full_map_and_a_queued_stream_returns() {
+    for now in [false, true] {
+        let server = TestServer::start(|_| {
+            Reply::sse(
+                ["data: 1\n\ndata: 2\n\ndata: 3\n\n"],
+                Duration::from_secs(20),
+            )
+        });
+        let url = server.url();
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        std::thread::spawn(move || {
+            // One worker: "a" fills the one-item channel and holds the worker, "b" is queued.
+            let session = FuturesSession::builder().max_workers(1).build();
+            let mut map = StreamMap::with_capacity(1);
+            map.insert("a", session.get(&url));
+            map.insert("b", session.get(&url));
+            std::thread::sleep(ms(300));
+            if now {
+                session.shutdown_now();
+            } else {
+                session.shutdown();
+            }
+            tx.send(None).unwrap();
+            while let Ok((key, item)) = map.next_timeout(HANG) {
+                if let ("b", StreamItem::End(result)) = (key, item) {
+                    tx.send(Some(result)).unwrap();
+                    break;
+                }
+            }
+        });
+        let returned = rx.recv_timeout(Duration::from_secs(5));
+        assert!(
+            matches!(returned, Ok(None)),
+            "shutdown (now: {now}) waited for room in the full map"
+        );
+        let end = rx.recv_timeout(HANG).unwrap();
+        assert!(matches!(end, Some(Err(Error::ShutDown))), "{end:?}");
+    }
+}
