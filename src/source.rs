@@ -397,7 +397,9 @@ impl EventSource {
     }
 
     /// The last event ID received (at first, the request's own `Last-Event-ID`, if any), sent as
-    /// `Last-Event-ID` on reconnection.
+    /// `Last-Event-ID` on reconnection. Once the source has ended, a stop included, it is the ID
+    /// in force at the end (set by a block without data too): the one to resume from in a
+    /// later run, as the request's `Last-Event-ID`.
     ///
     /// # Examples
     ///
@@ -573,9 +575,17 @@ impl Iterator for EventSource {
                             return self.stopped();
                         }
                     }
-                    Some(Err(_)) if self.stop.is_stopped() => return self.stopped(),
+                    // The stream's worker left its state before this last item: the ID in
+                    // force is the one to resume from, in a later run too.
+                    Some(Err(_)) if self.stop.is_stopped() => {
+                        self.absorb_resume();
+                        return self.stopped();
+                    }
                     // Stopped by its session (`shutdown_now`): nothing to reconnect for.
-                    Some(Err(Error::Cancelled)) => return self.stopped(),
+                    Some(Err(Error::Cancelled)) => {
+                        self.absorb_resume();
+                        return self.stopped();
+                    }
                     Some(Err(e)) => {
                         self.current = None;
                         self.absorb_resume();

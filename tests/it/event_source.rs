@@ -589,3 +589,26 @@ fn the_error_a_source_gives_up_with_says_how_many_attempts_failed() {
         assert!(message.ends_with(" (after 3 attempts)"), "{message}");
     }
 }
+
+#[test]
+fn a_stopped_source_keeps_the_last_event_id_in_force() {
+    // An event with ID 1, then a block that only moves the ID to 2, then silence.
+    let server =
+        TestServer::start(|_| Reply::sse(["id: 1\ndata: a\n\nid: 2\n\n", "data: b\n\n"], secs(60)));
+    for now in [false, true] {
+        let session = FuturesSession::new();
+        let mut source = session.get(server.url()).event_source();
+        let stop = source.stop_handle();
+        assert_eq!(source.next().unwrap().unwrap().data, "a");
+        let last = last_item_when(&mut source, move || {
+            if now {
+                session.shutdown_now();
+            } else {
+                stop.stop();
+            }
+        });
+        assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+        // What a reconnection would have sent: the ID to resume from in a later run.
+        assert_eq!(source.last_event_id(), Some("2"));
+    }
+}
