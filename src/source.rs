@@ -229,7 +229,8 @@ pub struct Reconnect<'a> {
     /// Why it reconnects: the error that ended or refused the last connection, or `None` when the
     /// server ended the stream cleanly.
     pub error: Option<&'a Error>,
-    /// The `Last-Event-ID` the next request carries, if any.
+    /// The `Last-Event-ID` the next request carries, if any: not an ID that cannot be a header
+    /// value (a control character), which is not sent (see [`EventSource::last_event_id`]).
     pub last_event_id: Option<&'a str>,
 }
 
@@ -474,7 +475,7 @@ impl EventSource {
         let mut options = self.options.clone().report_to(Arc::clone(&self.resume));
         if let Some(id) = &self.last_event_id {
             // Not sent when it cannot be a header value; the parser still keeps it.
-            if ureq::http::HeaderValue::from_str(id).is_ok() {
+            if let Some(id) = sendable(id) {
                 spec.headers.push(("last-event-id".into(), id.to_string()));
             }
             // The ID stays in force on the new connection until the server sets another.
@@ -529,6 +530,11 @@ impl EventSource {
         self.stop.set_current(None);
         Some(Err(Error::Cancelled))
     }
+}
+
+/// `id`, if it can be sent as a `Last-Event-ID` header (no control character).
+fn sendable(id: &str) -> Option<&str> {
+    ureq::http::HeaderValue::from_str(id).is_ok().then_some(id)
 }
 
 /// Whether a failure to connect is worth another attempt.
@@ -682,7 +688,7 @@ impl EventSource {
                 max_attempts: self.max_attempts,
                 delay,
                 error,
-                last_event_id: self.last_event_id.as_deref(),
+                last_event_id: self.last_event_id.as_deref().and_then(sendable),
             });
         }
     }
