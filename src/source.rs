@@ -129,6 +129,8 @@ pub struct EventSource {
     /// What the stop handles reach, and the wake-up of a wait they cut short.
     stop: Arc<SourceStop>,
     woken: Receiver<()>,
+    /// Iterated in a job: wakes a wait for a reconnection when that job is cancelled.
+    watch: crate::exec::JobWatch,
 }
 
 /// What an event source's [`StopHandle`]s reach: the flag, the open stream's own handle, and
@@ -277,6 +279,7 @@ impl EventSource {
             resume: Arc::default(),
             stop,
             woken,
+            watch: crate::exec::JobWatch::default(),
             session,
             template,
             options: StreamOptions::default(),
@@ -506,21 +509,24 @@ impl EventSource {
     /// `shutdown_now` of its session). A shutdown of the source's session cuts it short too,
     /// and returns `true`: the attempt that follows is refused with [`Error::ShutDown`] at
     /// once, and that ends the source.
-    fn wait(&self, delay: Duration) -> bool {
-        if self.stop.is_stopped() || crate::exec::is_cancelled() {
+    fn wait(&mut self, delay: Duration) -> bool {
+        let wake = &self.stop.wake;
+        let cancelled = self.watch.watch(|| {
+            let wake = wake.clone();
+            move || {
+                let _ = wake.try_send(());
+            }
+        });
+        if self.stop.is_stopped() || cancelled {
             return false;
         }
-        let wake = self.stop.wake.clone();
-        let cancel = crate::exec::job::CancelWatch::start(move || {
-            let _ = wake.try_send(());
-        });
         let halted = self.session.halted();
         crossbeam_channel::select! {
             recv(self.woken) -> _ => {}
             recv(halted) -> _ => {}
             default(delay) => {}
         }
-        !self.stop.is_stopped() && !cancel.is_some_and(|c| c.fired())
+        !self.stop.is_stopped() && !self.watch.fired()
     }
 
     /// Ends the source after a stop.
