@@ -327,8 +327,11 @@ fn shutdown_now_with_a_full_map_ends_every_stream() {
     let mut streams = StreamMap::with_capacity(2);
     streams.insert("a", session.get(server.url_for("/n/1000")));
     streams.insert("b", session.get(server.url_for("/n/1000")));
-    // The server sends an event a millisecond: both workers wait for room by then.
-    std::thread::sleep(ms(300));
+    // The server sends an event a millisecond: once the map holds two, the workers wait for
+    // room (or "b" still opens its stream, which the shutdown interrupts as well). Waited for
+    // rather than slept on: on a loaded machine the first events can come late.
+    assert!(support::eventually(HANG, || format!("{streams:?}").contains("buffered: 2")));
+    std::thread::sleep(ms(50));
     session.shutdown_now();
     crate::joins_within(&session, HANG, "join waited for a worker of the full map");
     let (mut events, mut ends) = (0, Vec::new());
