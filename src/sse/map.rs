@@ -197,9 +197,9 @@ impl Wake {
     }
 
     /// The next item of `rx`, or the `End` that `stopped_end` makes of a stopped stream's
-    /// number and error once `rx` is empty, waiting until `deadline` (for ever if `None`); `None` at the
-    /// deadline, or once `give_up` says so (looked at before each park: what makes it true
-    /// must call [`notify`](Wake::notify) after).
+    /// number and error once `rx` is empty, waiting until `deadline` (for ever if `None`);
+    /// `None` at the deadline, or once `give_up` says so (looked at before each park: what
+    /// makes it true must call [`notify`](Wake::notify) after).
     fn recv<T>(
         &self,
         rx: &Receiver<T>,
@@ -648,9 +648,7 @@ impl<T> MapFeed<T> {
             }
         }
     }
-}
 
-impl<T> MapFeed<T> {
     /// Leaves the stream's `End`, which the full channel could not take, for the reader to
     /// make once the channel is empty; nothing for a stream the map let go of.
     fn stopped_end(&self, result: Result<(), Error>) {
