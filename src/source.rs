@@ -54,7 +54,8 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   time: the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by
 ///   default). Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with
 ///   ±20% jitter (never past `max_retry`) so that many clients do not reconnect in step.
-///   Receiving an event resets the backoff. A `retry:` counts as soon as the server sends it,
+///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
+///   failures that follow are a new run. A `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
 ///   the last block the server ended, with or without data, as the standard says. An ID that
@@ -77,8 +78,13 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   ends a stream being read with `Err(Error::Cancelled)`; a wait for a reconnection ends at
 ///   once, with the shutdown (`shutdown` or `shutdown_now`), and the source's last item is the
 ///   refused attempt's `Err(Error::ShutDown)`.
+/// * Iterated in a job ([`submit`](FuturesSession::submit)), it ends when that job is cancelled
+///   ([`Pending::cancel`](crate::Pending::cancel), `shutdown_now` of the job's session): in a
+///   read, a connection attempt or a wait for a reconnection alike, with `Err(Error::Cancelled)`.
 /// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
-///   is yielded and the source ends.
+///   is yielded and the source ends. An I/O error or a timeout says so at the end of its
+///   message: `io: connect to host:port failed for url: ...: Connection refused (after 10
+///   attempts)`.
 ///
 /// It reconnects GET requests only: re-sending a POST could repeat its effect. The wait between
 /// attempts happens inside `next()`, on the caller's thread; the pool's worker is held only while
@@ -123,6 +129,8 @@ pub struct EventSource {
     /// What the stop handles reach, and the wake-up of a wait they cut short.
     stop: Arc<SourceStop>,
     woken: Receiver<()>,
+    /// Iterated in a job: wakes a wait for a reconnection when that job is cancelled.
+    watch: crate::exec::JobWatch,
 }
 
 /// What an event source's [`StopHandle`]s reach: the flag, the open stream's own handle, and
@@ -223,7 +231,8 @@ pub struct Reconnect<'a> {
     /// Why it reconnects: the error that ended or refused the last connection, or `None` when the
     /// server ended the stream cleanly.
     pub error: Option<&'a Error>,
-    /// The `Last-Event-ID` the next request carries, if any.
+    /// The `Last-Event-ID` the next request carries, if any: not an ID that cannot be a header
+    /// value (a control character), which is not sent (see [`EventSource::last_event_id`]).
     pub last_event_id: Option<&'a str>,
 }
 
@@ -270,6 +279,7 @@ impl EventSource {
             resume: Arc::default(),
             stop,
             woken,
+            watch: crate::exec::JobWatch::default(),
             session,
             template,
             options: StreamOptions::default(),
@@ -391,7 +401,9 @@ impl EventSource {
     }
 
     /// The last event ID received (at first, the request's own `Last-Event-ID`, if any), sent as
-    /// `Last-Event-ID` on reconnection.
+    /// `Last-Event-ID` on reconnection. Once the source has ended, a stop included, it is the ID
+    /// in force at the end (set by a block without data too): the one to resume from in a
+    /// later run, as the request's `Last-Event-ID`.
     ///
     /// # Examples
     ///
@@ -466,7 +478,7 @@ impl EventSource {
         let mut options = self.options.clone().report_to(Arc::clone(&self.resume));
         if let Some(id) = &self.last_event_id {
             // Not sent when it cannot be a header value; the parser still keeps it.
-            if ureq::http::HeaderValue::from_str(id).is_ok() {
+            if let Some(id) = sendable(id) {
                 spec.headers.push(("last-event-id".into(), id.to_string()));
             }
             // The ID stays in force on the new connection until the server sets another.
@@ -492,11 +504,20 @@ impl EventSource {
         }
     }
 
-    /// Waits `delay` before a reconnection; `false` when a stop cut it short. A shutdown of the
-    /// session cuts it short too, and returns `true`: the attempt that follows is refused with
-    /// [`Error::ShutDown`] at once, and that ends the source.
-    fn wait(&self, delay: Duration) -> bool {
-        if self.stop.is_stopped() {
+    /// Waits `delay` before a reconnection; `false` when a stop cut it short, or a cancel of
+    /// the job that iterates the source (a `submit` closure's: `Pending::cancel`,
+    /// `shutdown_now` of its session). A shutdown of the source's session cuts it short too,
+    /// and returns `true`: the attempt that follows is refused with [`Error::ShutDown`] at
+    /// once, and that ends the source.
+    fn wait(&mut self, delay: Duration) -> bool {
+        let wake = &self.stop.wake;
+        let cancelled = self.watch.watch(|| {
+            let wake = wake.clone();
+            move || {
+                let _ = wake.try_send(());
+            }
+        });
+        if self.stop.is_stopped() || cancelled {
             return false;
         }
         let halted = self.session.halted();
@@ -505,7 +526,7 @@ impl EventSource {
             recv(halted) -> _ => {}
             default(delay) => {}
         }
-        !self.stop.is_stopped()
+        !self.stop.is_stopped() && !self.watch.fired()
     }
 
     /// Ends the source after a stop.
@@ -515,6 +536,11 @@ impl EventSource {
         self.stop.set_current(None);
         Some(Err(Error::Cancelled))
     }
+}
+
+/// `id`, if it can be sent as a `Last-Event-ID` header (no control character).
+fn sendable(id: &str) -> Option<&str> {
+    ureq::http::HeaderValue::from_str(id).is_ok().then_some(id)
 }
 
 /// Whether a failure to connect is worth another attempt.
@@ -549,9 +575,11 @@ impl Iterator for EventSource {
                         }
                         return Some(Ok(event));
                     }
-                    // A clean end: reconnect after the reconnection time, no backoff.
+                    // A clean end: reconnect after the reconnection time, no backoff. It is
+                    // no failure: the next one starts a new run (`max_attempts`).
                     None => {
                         self.current = None;
+                        self.failures = 0;
                         self.absorb_resume();
                         let delay = self.backoff(0);
                         self.tell(delay, None);
@@ -559,9 +587,17 @@ impl Iterator for EventSource {
                             return self.stopped();
                         }
                     }
-                    Some(Err(_)) if self.stop.is_stopped() => return self.stopped(),
+                    // The stream's worker left its state before this last item: the ID in
+                    // force is the one to resume from, in a later run too.
+                    Some(Err(_)) if self.stop.is_stopped() => {
+                        self.absorb_resume();
+                        return self.stopped();
+                    }
                     // Stopped by its session (`shutdown_now`): nothing to reconnect for.
-                    Some(Err(Error::Cancelled)) => return self.stopped(),
+                    Some(Err(Error::Cancelled)) => {
+                        self.absorb_resume();
+                        return self.stopped();
+                    }
                     Some(Err(e)) => {
                         self.current = None;
                         self.absorb_resume();
@@ -629,7 +665,12 @@ impl EventSource {
         self.failures += 1;
         if self.failures >= self.max_attempts {
             self.done = true;
-            return Some(e);
+            // Says that it ends a run of failures: `(after 10 attempts)`.
+            return Some(crate::phase::after_attempts(
+                e,
+                self.failures,
+                crate::phase::Stopped::Other,
+            ));
         }
         let mut delay = self.backoff(self.failures);
         // A 429 or 503 may say how long to wait: longer than the backoff, up to `max_retry`.
@@ -653,7 +694,7 @@ impl EventSource {
                 max_attempts: self.max_attempts,
                 delay,
                 error,
-                last_event_id: self.last_event_id.as_deref(),
+                last_event_id: self.last_event_id.as_deref().and_then(sendable),
             });
         }
     }

@@ -25,7 +25,9 @@
 //! map exists to avoid; a worker of a stream that nobody reads can wait that long.) A worker
 //! stopped otherwise while it waits (`shutdown_now`, a cancel of the stream's handle) gives up
 //! the same way; as its `End` could not be sent either, the reader makes it,
-//! `End(Err(Cancelled))`, once the channel is empty.
+//! `End(Err(Cancelled))`, once the channel is empty. It also makes the `End(Err(ShutDown))` of a
+//! stream still queued when its session shuts down, if the channel is full then: a shutdown
+//! never waits for room, which on the reader's own thread would never come.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -36,11 +38,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
 use super::stream::{send_while, Sent, Sink, MAX_CHANNEL_CAPACITY};
 use super::{Decode, Event, RawEvents, StreamOptions};
-use crate::exec::{JobHandle, Pending};
+use crate::exec::{JobHandle, JobWatch, Pending};
 use crate::{Error, RequestBuilder};
 
 /// Items a [`StreamMap`]'s channel holds before the workers wait for the caller: 1,024.
@@ -94,7 +96,11 @@ pub enum StreamItem<T = Event> {
 /// stream. Keys are cloned for every item handed out: use a cheap one (an index, an
 /// `Arc<str>`).
 ///
-/// Dropping the map stops every stream, as [`clear`](StreamMap::clear) does.
+/// Dropping the map stops every stream, as [`clear`](StreamMap::clear) does. Iterated in a
+/// job (a [`submit`](crate::FuturesSession::submit) closure), the map stops every stream, as
+/// `clear` does, when that job is cancelled ([`Pending::cancel`](crate::Pending::cancel),
+/// `shutdown_now` of the job's session): a wait for the next item ends there, and `next`
+/// returns `None` (`next_timeout`, `Err(Disconnected)`).
 ///
 /// # Examples
 ///
@@ -138,6 +144,8 @@ pub struct StreamMap<K, T = Event> {
     streams: HashMap<u64, Open<K>>,
     numbers: HashMap<K, u64>,
     next: u64,
+    /// Iterated in a job: wakes the reader when that job is cancelled.
+    watch: JobWatch,
 }
 
 /// An item in the channel: the number of its stream, and the item.
@@ -156,10 +164,11 @@ type Tagged<T> = (u64, StreamItem<T>);
 struct Wake {
     waiting: AtomicBool,
     reader: Mutex<Option<Thread>>,
-    /// Streams whose worker was stopped (a `shutdown_now`, a cancel) while the channel was
-    /// full, so that their `End` could not be sent: the reader makes it, `Err(Cancelled)`, once
-    /// the channel is empty (after the items they sent before).
-    stopped: Mutex<Vec<u64>>,
+    /// Streams whose `End` could not be sent because the channel was full, with its error:
+    /// a worker stopped while it waited for room (a `shutdown_now`, a cancel), or a queued
+    /// stream whose job a shutdown dropped. The reader makes their `End` once the channel is
+    /// empty (after the items they sent before).
+    stopped: Mutex<Vec<(u64, Error)>>,
 }
 
 impl Wake {
@@ -178,27 +187,29 @@ impl Wake {
         }
     }
 
-    /// Records that stream `number`'s worker stopped without sending its `End`.
-    fn stopped(&self, number: u64) {
+    /// Records that stream `number` ended with `error` without sending its `End`.
+    fn stopped(&self, number: u64, error: Error) {
         self.stopped
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(number);
+            .push((number, error));
         self.notify();
     }
 
     /// The next item of `rx`, or the `End` that `stopped_end` makes of a stopped stream's
-    /// number once `rx` is empty, waiting until `deadline` (for ever if `None`); `None` at the
-    /// deadline.
+    /// number and error once `rx` is empty, waiting until `deadline` (for ever if `None`);
+    /// `None` at the deadline, or once `give_up` says so (looked at before each park: what
+    /// makes it true must call [`notify`](Wake::notify) after).
     fn recv<T>(
         &self,
         rx: &Receiver<T>,
         deadline: Option<Instant>,
-        stopped_end: impl Fn(u64) -> T,
+        stopped_end: impl Fn(u64, Error) -> T,
+        give_up: impl Fn() -> bool,
     ) -> Option<T> {
         let stopped = || {
-            let number = self.stopped.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            number.map(&stopped_end)
+            let stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            stopped.map(|(number, error)| stopped_end(number, error))
         };
         loop {
             match rx.try_recv() {
@@ -214,6 +225,10 @@ impl Wake {
             fence(Ordering::SeqCst);
             let item = rx.try_recv().ok().or_else(stopped);
             if item.is_none() {
+                if give_up() {
+                    self.waiting.store(false, Ordering::Relaxed);
+                    return None;
+                }
                 match deadline {
                     None => std::thread::park(),
                     Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
@@ -327,6 +342,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             streams: HashMap::new(),
             numbers: HashMap::new(),
             next: 0,
+            watch: JobWatch::default(),
         }
     }
 
@@ -516,16 +532,37 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             if self.streams.is_empty() {
                 return Err(RecvTimeoutError::Disconnected);
             }
-            let tagged = self
-                .wake
-                .recv(&self.rx, deadline, |number| {
-                    (number, StreamItem::End(Err(Error::Cancelled)))
-                })
-                .ok_or(RecvTimeoutError::Timeout)?;
+            if self.cancelled() {
+                self.clear();
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            let watch = &self.watch;
+            let tagged = self.wake.recv(
+                &self.rx,
+                deadline,
+                |number, error| (number, StreamItem::End(Err(error))),
+                || watch.fired(),
+            );
+            let Some(tagged) = tagged else {
+                if self.watch.fired() {
+                    continue; // the cancel stops the streams above
+                }
+                return Err(RecvTimeoutError::Timeout);
+            };
             if let Some(item) = self.claim(tagged) {
                 return Ok(item);
             }
         }
+    }
+
+    /// Whether the job the map is iterated in was cancelled; asks that job to wake the reader
+    /// when it is.
+    fn cancelled(&mut self) -> bool {
+        let wake = &self.wake;
+        self.watch.watch(|| {
+            let wake = Arc::clone(wake);
+            move || wake.notify()
+        })
     }
 
     /// The item with its stream's key, or `None` for an item of a stream removed since.
@@ -578,8 +615,16 @@ impl<T> MapFeed<T> {
         self.job = job;
     }
 
-    /// Ends the stream with `result`, unless it has ended already.
+    /// Ends the stream with `result`, unless it has ended already. A stream whose job was
+    /// cancelled (`shutdown_now`) did not end cleanly, whatever the pump saw: it stops between
+    /// two reads when it notices the cancel there, as if the body had ended.
     pub(crate) fn end(&self, result: Result<(), Error>) {
+        let result = match result {
+            Ok(()) if self.job.as_ref().is_some_and(JobHandle::is_cancelled) => {
+                Err(Error::Cancelled)
+            }
+            other => other,
+        };
         if !self.ended.replace(true) {
             self.send_tagged(StreamItem::End(result));
         }
@@ -596,11 +641,20 @@ impl<T> MapFeed<T> {
             Sent::Gone => false,
             Sent::Stopped((_, item)) => {
                 // A stream the map let go of needs no end; one stopped otherwise does.
-                if matches!(item, StreamItem::End(_)) && !self.removed.load(Ordering::Acquire) {
-                    self.wake.stopped(self.number);
+                if let StreamItem::End(result) = item {
+                    self.stopped_end(result);
                 }
                 false
             }
+        }
+    }
+
+    /// Leaves the stream's `End`, which the full channel could not take, for the reader to
+    /// make once the channel is empty; nothing for a stream the map let go of.
+    fn stopped_end(&self, result: Result<(), Error>) {
+        if !self.removed.load(Ordering::Acquire) {
+            self.wake
+                .stopped(self.number, result.err().unwrap_or(Error::Cancelled));
         }
     }
 }
@@ -625,12 +679,23 @@ impl<T> Sink<T> for MapFeed<T> {
 
 impl<T> Drop for MapFeed<T> {
     /// A stream that never ran (its session shut down first) or whose job panicked outside the
-    /// decoder still ends, so that the map does not wait for it forever.
+    /// decoder still ends, so that the map does not wait for it forever. Without waiting for
+    /// room: the job of a queued stream is dropped by the thread that shuts the session down,
+    /// which may be the map's reader, the one thread that could make room. A full channel
+    /// leaves the `End` to the reader.
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.end(Err(Error::Panicked("the stream's job panicked".into())));
+        if self.ended.replace(true) {
+            return;
+        }
+        let error = if std::thread::panicking() {
+            Error::Panicked("the stream's job panicked".into())
         } else {
-            self.end(Err(Error::ShutDown));
+            Error::ShutDown
+        };
+        match self.tx.try_send((self.number, StreamItem::End(Err(error)))) {
+            Ok(()) => self.wake.notify(),
+            Err(TrySendError::Full((_, StreamItem::End(result)))) => self.stopped_end(result),
+            Err(_) => {}
         }
     }
 }

@@ -13,13 +13,14 @@
 //! blocks in `send`, stops reading, and the kernel's socket buffers fill until TCP throttles the
 //! server: a slow consumer costs a bounded amount of memory.
 //!
-//! Dropping the stream sets a flag that the worker checks after every read (and disconnects the
-//! channel, which a blocked `send` notices). The worker then stops: it drops the response body,
-//! which closes the connection (a half-read connection is never returned to the agent's pool),
-//! and is free. A worker blocked in `read()` on a silent server notices when the next bytes
-//! arrive (a keep-alive comment is enough) or when the read timeout runs out, because a blocking
-//! socket read cannot be interrupted from another thread through ureq's API. Set a read timeout
-//! on sessions whose streams can go quiet for long (the LLM clients do).
+//! Dropping the stream sets a flag that the worker checks after every read, and interrupts the
+//! worker's job: a read blocked on a silent server returns at once (the session's transport
+//! shuts its connection down), and a worker waiting for room in the full channel looks at the
+//! flag every [`SEND_POLL`]. The worker then stops: it drops the response body, which closes
+//! the connection (a half-read connection is never returned to the agent's pool), and is free.
+//! With an agent of the caller's own (`SessionBuilder::agent`) the read cannot be interrupted:
+//! the worker notices after its next read (a keep-alive comment is enough) or when the read
+//! timeout runs out.
 
 use std::fmt;
 use std::io::{self, Read};

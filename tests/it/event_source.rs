@@ -266,21 +266,24 @@ fn an_id_that_cannot_be_a_header_is_not_sent_and_the_source_goes_on() {
         }
         Reply::sse(["id: a\u{1}b\ndata: a\n\n"], ms(0))
     });
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = Arc::clone(&hits);
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&told);
     let mut source = FuturesSession::new()
         .get(server.url())
         .event_source()
         .initial_retry(ms(5))
-        .on_reconnect(move |_| {
-            h.fetch_add(1, Ordering::SeqCst);
+        .on_reconnect(move |r| {
+            log.lock()
+                .unwrap()
+                .push(r.last_event_id.map(str::to_string));
         });
     assert_eq!(source.next().unwrap().unwrap().data, "a");
     assert_eq!(source.last_event_id(), Some("a\u{1}b"));
     // The reconnection is made, without the header: the server answers it with the event again.
     assert_eq!(source.next().unwrap().unwrap().data, "a");
     assert_eq!(sent_ids(&server), [None, None]);
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // The callback is told what the request carries: no `Last-Event-ID`.
+    assert_eq!(*told.lock().unwrap(), [None]);
 }
 
 /// The source's next item when `stop` runs on another thread 100 ms into the wait for it; the
@@ -501,4 +504,114 @@ fn a_reconnection_after_a_redirect_to_another_origin_starts_over() {
         .requests()
         .iter()
         .all(|r| r.header("authorization").is_none()));
+}
+
+#[test]
+fn a_cancel_of_the_job_that_reads_the_source_ends_it_in_a_wait_and_in_a_read() {
+    let (waiting, silent) = waiting_and_silent_servers();
+    // The source's streams run on a session of their own; the job that reads it on another.
+    let streams = FuturesSession::new();
+    let readers = FuturesSession::builder().max_workers(1).build();
+    for server in [&waiting, &silent] {
+        let (got_a, first) = std::sync::mpsc::channel();
+        let (ended, end) = std::sync::mpsc::channel();
+        let url = server.url();
+        let streams = streams.clone();
+        let job = readers.submit(move |_| {
+            let mut source = streams.get(url).event_source();
+            got_a
+                .send(source.next().map(|e| e.map(|e| e.data)))
+                .unwrap();
+            // A minute's wait for the reconnection, or for the next event.
+            let last = source.next();
+            ended.send((last, source.next().is_none())).unwrap();
+            Ok(())
+        });
+        assert_eq!(first.recv_timeout(secs(30)).unwrap().unwrap().unwrap(), "a");
+        std::thread::sleep(ms(100));
+        job.cancel();
+        let (last, over) = end
+            .recv_timeout(secs(30))
+            .expect("the source went on after the cancel");
+        assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+        assert!(over);
+        assert_eq!(server.request_count(), 1);
+    }
+}
+
+#[test]
+fn a_clean_end_starts_a_new_run_of_failures() {
+    // Two 503s, a stream the server ends cleanly without an event, then 503s for good.
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        2 => Reply::sse([": nothing to say\n\n"], ms(0)),
+        _ => Reply::status(503, "busy"),
+    });
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let items: Vec<_> = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .max_retry(ms(20))
+        .max_attempts(3)
+        .on_reconnect(move |r| log.lock().unwrap().push((r.attempt, r.error.is_some())))
+        .collect();
+    assert!(
+        matches!(&items[..], [Err(Error::Status(s))] if s.status == 503),
+        "{items:?}"
+    );
+    // The clean end is attempt 1 of a new run: three more 503s in a row end the source.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(2, true), (3, true), (1, false), (2, true), (3, true)]
+    );
+    assert_eq!(server.request_count(), 6);
+}
+
+#[test]
+fn the_error_a_source_gives_up_with_says_how_many_attempts_failed() {
+    // Refused connections, then streams cut mid-body: each error says it ended a run of 3.
+    let cut = TestServer::start(|_| Reply::reset_mid_body("data: a\n\n", 4).content_type(SSE));
+    for (url, what) in [
+        (closed_port_url(), "connect to"),
+        (cut.url(), "read the body from"),
+    ] {
+        let items: Vec<_> = FuturesSession::new()
+            .get(&url)
+            .event_source()
+            .initial_retry(ms(1))
+            .max_attempts(3)
+            .filter_map(Result::err)
+            .collect();
+        let [Error::Io(e)] = &items[..] else {
+            panic!("{items:?}");
+        };
+        let message = e.to_string();
+        assert!(message.contains(what), "{message}");
+        assert!(message.ends_with(" (after 3 attempts)"), "{message}");
+    }
+}
+
+#[test]
+fn a_stopped_source_keeps_the_last_event_id_in_force() {
+    // An event with ID 1, then a block that only moves the ID to 2, then silence.
+    let server =
+        TestServer::start(|_| Reply::sse(["id: 1\ndata: a\n\nid: 2\n\n", "data: b\n\n"], secs(60)));
+    for now in [false, true] {
+        let session = FuturesSession::new();
+        let mut source = session.get(server.url()).event_source();
+        let stop = source.stop_handle();
+        assert_eq!(source.next().unwrap().unwrap().data, "a");
+        let last = last_item_when(&mut source, move || {
+            if now {
+                session.shutdown_now();
+            } else {
+                stop.stop();
+            }
+        });
+        assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+        // What a reconnection would have sent: the ID to resume from in a later run.
+        assert_eq!(source.last_event_id(), Some("2"));
+    }
 }

@@ -327,8 +327,11 @@ fn shutdown_now_with_a_full_map_ends_every_stream() {
     let mut streams = StreamMap::with_capacity(2);
     streams.insert("a", session.get(server.url_for("/n/1000")));
     streams.insert("b", session.get(server.url_for("/n/1000")));
-    // The server sends an event a millisecond: both workers wait for room by then.
-    std::thread::sleep(ms(300));
+    // The server sends an event a millisecond: once the map holds two, the workers wait for
+    // room (or "b" still opens its stream, which the shutdown interrupts as well). Waited for
+    // rather than slept on: on a loaded machine the first events can come late.
+    assert!(support::eventually(HANG, || format!("{streams:?}").contains("buffered: 2")));
+    std::thread::sleep(ms(50));
     session.shutdown_now();
     crate::joins_within(&session, HANG, "join waited for a worker of the full map");
     let (mut events, mut ends) = (0, Vec::new());
@@ -346,4 +349,120 @@ fn shutdown_now_with_a_full_map_ends_every_stream() {
     assert_eq!(events, 2);
     ends.sort_unstable();
     assert_eq!(ends, ["a", "b"]);
+}
+
+/// A map iterated in a job ends when that job is cancelled, as an `EventStream` read there
+/// does: its streams are stopped (their workers are free) and `next` returns `None`. The job
+/// waited for the next item, for ever on silent servers, holding its worker and theirs.
+#[test]
+fn a_cancel_of_the_job_that_reads_the_map_stops_its_streams_and_ends_it() {
+    let server = one_event_then_silence();
+    let streams_session = FuturesSession::builder().max_workers(2).build();
+    let readers = FuturesSession::builder().max_workers(1).build();
+    let (got, events) = std::sync::mpsc::channel();
+    let (ended, end) = std::sync::mpsc::channel();
+    let session = streams_session.clone();
+    let url = server.url();
+    let job = readers.submit(move |_| {
+        let mut streams = StreamMap::new();
+        streams.insert(1, session.get(&url));
+        streams.insert(2, session.get(&url));
+        for _ in 0..2 {
+            got.send(streams.next().map(|(key, _)| key)).unwrap();
+        }
+        // Both servers are silent now: only the cancel ends this wait.
+        let last = streams.next().map(|(key, _)| key);
+        ended.send((last, streams.len())).unwrap();
+        Ok(())
+    });
+    let mut keys: Vec<_> = (0..2)
+        .map(|_| events.recv_timeout(HANG).unwrap().unwrap())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, [1, 2]);
+    std::thread::sleep(ms(100));
+    job.cancel();
+    let (last, left) = end
+        .recv_timeout(HANG)
+        .expect("the map went on waiting after the cancel");
+    assert_eq!((last, left), (None, 0));
+    workers_are_free(&streams_session, 2);
+    workers_are_free(&readers, 1);
+}
+
+/// `shutdown_now` while events flow ends each stream with `End(Err(Cancelled))`: a stream that
+/// noticed the cancel between two reads ended with `End(Ok(()))`, which says that the server
+/// closed it.
+#[test]
+fn shutdown_now_while_events_flow_ends_every_stream_with_cancelled() {
+    let server =
+        TestServer::start(|_| Reply::sse((0..100_000).map(|i| format!("data: {i}\n\n")), ms(0)));
+    for _ in 0..3 {
+        let session = FuturesSession::builder().max_workers(4).build();
+        let mut streams = StreamMap::new();
+        for key in 0..4 {
+            streams.insert(key, session.get(server.url()));
+        }
+        let (mut events, mut ends) = (0, Vec::new());
+        while let Ok((key, item)) = streams.next_timeout(HANG) {
+            match item {
+                StreamItem::Event(_) => {
+                    events += 1;
+                    if events == 2000 {
+                        session.shutdown_now();
+                    }
+                }
+                StreamItem::End(result) => {
+                    assert!(matches!(result, Err(Error::Cancelled)), "{key}: {result:?}");
+                    ends.push(key);
+                }
+            }
+        }
+        ends.sort_unstable();
+        assert_eq!(ends, [0, 1, 2, 3]);
+    }
+}
+
+/// A shutdown on the thread that reads a full map, with a stream still queued, returns: the
+/// queued stream's job is dropped on that thread, and its `End(Err(ShutDown))` must not wait
+/// for room that only this thread could make. The map then yields it after the items it holds.
+#[test]
+fn a_shutdown_on_the_readers_thread_with_a_full_map_and_a_queued_stream_returns() {
+    for now in [false, true] {
+        let server = TestServer::start(|_| {
+            Reply::sse(
+                ["data: 1\n\ndata: 2\n\ndata: 3\n\n"],
+                Duration::from_secs(20),
+            )
+        });
+        let url = server.url();
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        std::thread::spawn(move || {
+            // One worker: "a" fills the one-item channel and holds the worker, "b" is queued.
+            let session = FuturesSession::builder().max_workers(1).build();
+            let mut map = StreamMap::with_capacity(1);
+            map.insert("a", session.get(&url));
+            map.insert("b", session.get(&url));
+            std::thread::sleep(ms(300));
+            if now {
+                session.shutdown_now();
+            } else {
+                session.shutdown();
+            }
+            tx.send(None).unwrap();
+            while let Ok((key, item)) = map.next_timeout(HANG) {
+                if let ("b", StreamItem::End(result)) = (key, item) {
+                    tx.send(Some(result)).unwrap();
+                    break;
+                }
+            }
+        });
+        let returned = rx.recv_timeout(Duration::from_secs(5));
+        assert!(
+            matches!(returned, Ok(None)),
+            "shutdown (now: {now}) waited for room in the full map"
+        );
+        let end = rx.recv_timeout(HANG).unwrap();
+        assert!(matches!(end, Some(Err(Error::ShutDown))), "{end:?}");
+    }
 }
