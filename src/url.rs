@@ -193,12 +193,7 @@ fn is_scheme(s: &str) -> bool {
 /// the path. Told by the authority (before `end`) having no `@` and a port that is not a
 /// number, with an `@` after it and before any query or fragment.
 fn user_info_past(rest: &str, end: usize) -> Option<usize> {
-    let authority = &rest[..end];
-    if authority.contains('@') || authority.starts_with('[') {
-        return None;
-    }
-    let (_, port) = authority.split_once(':')?;
-    if port.bytes().all(|b| b.is_ascii_digit()) {
+    if !cut_in_user_info(&rest[..end]) {
         return None;
     }
     let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
@@ -211,15 +206,20 @@ fn user_info_past(rest: &str, end: usize) -> Option<usize> {
 /// is not a number, with an `@` after it. (An `@` in the query of a URL with such a port is taken
 /// for the user-info's end too: that URL is invalid anyway, and nothing before the `@` shows.)
 fn user_info_cut(rest: &str, end: usize) -> Option<usize> {
-    let authority = &rest[..end];
-    if authority.contains('@') || authority.starts_with('[') {
-        return None;
-    }
-    let (_, port) = authority.split_once(':')?;
-    if port.bytes().all(|b| b.is_ascii_digit()) {
+    if !cut_in_user_info(&rest[..end]) {
         return None;
     }
     rest[end..].rfind('@').map(|at| end + at)
+}
+
+/// Whether `authority` looks cut short inside a password: no `@`, no IP literal, and a "port"
+/// that is not a number.
+fn cut_in_user_info(authority: &str) -> bool {
+    !authority.contains('@')
+        && !authority.starts_with('[')
+        && authority
+            .split_once(':')
+            .is_some_and(|(_, port)| !port.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Checks `[userinfo@]host[:port]`: a host is there, a port is digits in 1..=65535, the host is

@@ -275,26 +275,38 @@ fn removing_a_stream_whose_worker_waits_for_room_in_a_full_map_frees_its_worker(
     assert!(streams.next_timeout(ms(50)).is_err());
 }
 
+/// A server that sends three events on each stream, then nothing for 20 s.
+fn three_events_then_silence() -> TestServer {
+    TestServer::start(|_| {
+        Reply::sse(
+            ["data: 1\n\ndata: 2\n\ndata: 3\n\n"],
+            Duration::from_secs(20),
+        )
+    })
+}
+
+/// A session of one worker and a map of one item's room: "a" fills the map and holds the
+/// worker, "b" waits in the queue.
+fn a_full_map_and_a_queued_stream(url: &str) -> (FuturesSession, StreamMap<&'static str>) {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut map = StreamMap::with_capacity(1);
+    map.insert("a", session.get(url));
+    map.insert("b", session.get(url));
+    std::thread::sleep(ms(300));
+    (session, map)
+}
+
 #[test]
 fn letting_go_of_a_queued_stream_of_a_full_map_returns_at_once() {
     // One worker: "a" fills the map's one-item channel and holds the worker, "b" waits in the
     // queue. Removing "b", clearing, or dropping the map cancels its queued job on this thread,
     // which alone could make room: none of them may wait for room.
     for way in ["remove", "clear", "drop"] {
-        let server = TestServer::start(|_| {
-            Reply::sse(
-                ["data: 1\n\ndata: 2\n\ndata: 3\n\n"],
-                Duration::from_secs(20),
-            )
-        });
+        let server = three_events_then_silence();
         let url = server.url();
         let (tx, rx) = crossbeam_channel::bounded(1);
         std::thread::spawn(move || {
-            let session = FuturesSession::builder().max_workers(1).build();
-            let mut map = StreamMap::with_capacity(1);
-            map.insert("a", session.get(&url));
-            map.insert("b", session.get(&url));
-            std::thread::sleep(ms(300));
+            let (_session, mut map) = a_full_map_and_a_queued_stream(&url);
             match way {
                 "remove" => assert!(map.remove(&"b")),
                 "clear" => map.clear(),
@@ -429,21 +441,11 @@ fn shutdown_now_while_events_flow_ends_every_stream_with_cancelled() {
 #[test]
 fn a_shutdown_on_the_readers_thread_with_a_full_map_and_a_queued_stream_returns() {
     for now in [false, true] {
-        let server = TestServer::start(|_| {
-            Reply::sse(
-                ["data: 1\n\ndata: 2\n\ndata: 3\n\n"],
-                Duration::from_secs(20),
-            )
-        });
+        let server = three_events_then_silence();
         let url = server.url();
         let (tx, rx) = crossbeam_channel::bounded(2);
         std::thread::spawn(move || {
-            // One worker: "a" fills the one-item channel and holds the worker, "b" is queued.
-            let session = FuturesSession::builder().max_workers(1).build();
-            let mut map = StreamMap::with_capacity(1);
-            map.insert("a", session.get(&url));
-            map.insert("b", session.get(&url));
-            std::thread::sleep(ms(300));
+            let (session, mut map) = a_full_map_and_a_queued_stream(&url);
             if now {
                 session.shutdown_now();
             } else {
