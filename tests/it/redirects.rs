@@ -425,3 +425,20 @@ fn an_empty_location_is_not_followed() {
     assert_eq!(resp.url(), server.url_for("/here"));
     assert_eq!(server.request_count(), 1);
 }
+
+#[test]
+fn a_location_in_latin_1_is_followed_with_its_bytes_percent_encoded() {
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/start" => Reply::raw(
+            &b"HTTP/1.1 302 Found\r\nLocation: /caf\xe9?q=\xfc\r\nContent-Length: 0\r\n\r\n"[..],
+        ),
+        path => Reply::ok(format!("at {path}")),
+    });
+    let resp = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "at /caf%E9?q=%FC");
+    assert_eq!(resp.url(), server.url_for("/caf%E9?q=%FC"));
+}
