@@ -354,23 +354,11 @@ impl fmt::Debug for Redacted<'_> {
         let hidden: &dyn fmt::Debug = &"<redacted>";
         f.debug_map()
             .entries(self.0.iter().map(|(name, value)| {
-                let credential = credential_header(name.as_str());
+                let credential = crate::redirect::is_credential(name.as_str());
                 (name, if credential { hidden } else { value })
             }))
             .finish()
     }
-}
-
-/// Whether a header (its lower-case name) may carry a credential, and so its value is hidden
-/// in `Debug`: `Set-Cookie`, the headers that never follow a redirect to another origin, and
-/// every header whose name contains `auth`, `token`, `key` or `secret` (`WWW-Authenticate`,
-/// `X-Auth-Token`, `X-Subscription-Key`, `X-Client-Secret`...).
-fn credential_header(name: &str) -> bool {
-    name == "set-cookie"
-        || crate::redirect::SENSITIVE_HEADERS.contains(&name)
-        || ["auth", "token", "key", "secret"]
-            .iter()
-            .any(|word| name.contains(word))
 }
 
 /// An API error parsed from a status error's body.

@@ -11,7 +11,9 @@
 //!   `Content-Length`, `Content-Encoding`, `Content-Language`, `Content-Location`,
 //!   `Transfer-Encoding`) are dropped with it.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
-//!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
+//!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key` or
+//!   `secret`: see [`is_credential`]) are removed. Within one origin they are kept, as in
+//!   requests.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
 //!   kept.
@@ -43,6 +45,19 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "x-goog-api-key",
     "api-key",
 ];
+
+/// Whether a header (its lower-case name) may carry a credential: one of
+/// [`SENSITIVE_HEADERS`], `set-cookie`, or any header whose name contains `auth`, `token`,
+/// `key` or `secret` (`x-auth-token`, `private-token`, `ocp-apim-subscription-key`,
+/// `x-client-secret`...). Such a header does not follow a redirect to another origin, and its
+/// value is hidden in a status error's `Debug`.
+pub(crate) fn is_credential(name: &str) -> bool {
+    name == "set-cookie"
+        || SENSITIVE_HEADERS.contains(&name)
+        || ["auth", "token", "key", "secret"]
+            .iter()
+            .any(|word| name.contains(word))
+}
 
 /// Headers that describe the request's body, removed with it when a redirect makes a GET: the
 /// Fetch standard's request-body headers, and the framing headers (as requests removes them).
@@ -93,8 +108,13 @@ impl<'a> Hop<'a> {
             }
         }
         if self.dropped_credentials {
-            for name in SENSITIVE_HEADERS {
-                headers.remove(*name);
+            let credentials: Vec<_> = headers
+                .keys()
+                .filter(|name| is_credential(name.as_str()))
+                .cloned()
+                .collect();
+            for name in credentials {
+                headers.remove(name);
             }
         }
         if self.dropped_host {
