@@ -314,8 +314,10 @@ pub enum Error {
 /// ```
 ///
 /// Its `Debug` output (what `unwrap` and a `main` that returns the error print) shows the
-/// headers without the values of those that carry credentials (`Set-Cookie`, `Authorization`,
-/// API-key headers); the [`headers`](StatusError::headers) field keeps them.
+/// headers without the values of those that may carry credentials (`Set-Cookie`, `Cookie`,
+/// `Authorization`, `Proxy-Authorization`, and every header whose name contains `auth`,
+/// `token`, `key` or `secret`, `WWW-Authenticate` and API-key headers among them); the
+/// [`headers`](StatusError::headers) field keeps them.
 #[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
@@ -352,8 +354,7 @@ impl fmt::Debug for Redacted<'_> {
         let hidden: &dyn fmt::Debug = &"<redacted>";
         f.debug_map()
             .entries(self.0.iter().map(|(name, value)| {
-                let credential = name == ureq::http::header::SET_COOKIE
-                    || crate::redirect::SENSITIVE_HEADERS.contains(&name.as_str());
+                let credential = crate::redirect::is_credential(name.as_str());
                 (name, if credential { hidden } else { value })
             }))
             .finish()
@@ -1440,6 +1441,36 @@ mod tests {
             unreachable!()
         };
         assert_eq!(e.headers["x-api-key"], "sk-key");
+    }
+
+    #[test]
+    fn debug_of_a_status_error_hides_every_header_named_for_a_credential() {
+        let mut headers = ureq::http::HeaderMap::new();
+        headers.insert(
+            "www-authenticate",
+            "Bearer realm=\"r\", nonce=n0nce".parse().unwrap(),
+        );
+        headers.insert("proxy-authenticate", "Basic realm=\"p\"".parse().unwrap());
+        headers.insert("authentication-info", "nextnonce=nxt".parse().unwrap());
+        headers.insert("x-auth-token", "tok-1".parse().unwrap());
+        headers.insert("x-csrf-token", "csrf-2".parse().unwrap());
+        headers.insert("x-client-secret", "sec-3".parse().unwrap());
+        headers.insert("x-subscription-key", "sub-4".parse().unwrap());
+        headers.insert("cookie", "a=c00kie".parse().unwrap());
+        headers.insert("proxy-authorization", "Basic cHc=".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        let err = Error::status_at(401, "http://h/", headers, b"");
+        let debug = format!("{err:?}");
+        assert_eq!(
+            debug,
+            "Status(StatusError { status: 401, url: \"http://h/\", headers: \
+             {\"www-authenticate\": \"<redacted>\", \"proxy-authenticate\": \"<redacted>\", \
+             \"authentication-info\": \"<redacted>\", \"x-auth-token\": \"<redacted>\", \
+             \"x-csrf-token\": \"<redacted>\", \"x-client-secret\": \"<redacted>\", \
+             \"x-subscription-key\": \"<redacted>\", \"cookie\": \"<redacted>\", \
+             \"proxy-authorization\": \"<redacted>\", \"keep-alive\": \"timeout=5\"}, \
+             body: \"\" })"
+        );
     }
 
     #[test]

@@ -768,9 +768,15 @@ fn far_future(now: Instant) -> Instant {
 }
 
 /// `scheme://host:port` of `url`, lower case, with the scheme's default port filled in; `None`
-/// for a URL without a scheme and a host.
+/// for a URL without a scheme and a host. A URL with bytes beyond ASCII (a user-info such as
+/// `josé:pw@`, which `http::Uri` refuses) is read as a request sends it, those bytes
+/// percent-encoded, so that its origin is limited as its requests are.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
-    origin_of_uri(&url.parse().ok()?)
+    let uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(_) => crate::url::parse(url).ok()?,
+    };
+    origin_of_uri(&uri)
 }
 
 /// [`origin_of`] for a parsed URI.
@@ -1084,6 +1090,32 @@ mod tests {
         assert_eq!(origin_of("http://h/").as_deref(), Some("http://h:80"));
         assert_eq!(origin_of("/relative"), None);
         assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn try_acquire_and_observe_apply_to_a_url_whose_user_info_is_beyond_ascii() {
+        let limiter = RateLimiter::new().all_hosts(RateLimit::per_minute(1.0).burst(1));
+        let url = "http://caf\u{e9}:pw@127.0.0.1:9/x";
+        assert_eq!(
+            origin_of(url).as_deref(),
+            Some("http://127.0.0.1:9"),
+            "the origin of {url}"
+        );
+        assert_eq!(limiter.try_acquire(url), Ok(()));
+        assert!(limiter.try_acquire(url).is_err(), "a second token at once");
+        // The same origin, whoever the user is.
+        assert!(limiter.try_acquire("http://127.0.0.1:9/y").is_err());
+
+        let limiter = RateLimiter::new();
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", http::HeaderValue::from_static("30"));
+        let event = limiter.observe("http://jos\u{e9}@127.0.0.1:9/", 429, &headers);
+        assert_eq!(
+            event.map(|e| e.origin),
+            Some("http://127.0.0.1:9".to_string())
+        );
+        assert_eq!(limiter.pauses(), 1);
+        assert!(limiter.try_acquire("http://127.0.0.1:9/").is_err());
     }
 
     #[test]

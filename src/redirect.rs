@@ -11,7 +11,9 @@
 //!   `Content-Length`, `Content-Encoding`, `Content-Language`, `Content-Location`,
 //!   `Transfer-Encoding`) are dropped with it.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
-//!   ([`SENSITIVE_HEADERS`]) are removed. Within one origin they are kept, as in requests.
+//!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key` or
+//!   `secret`: see [`is_credential`]) are removed. Within one origin they are kept, as in
+//!   requests.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
 //!   kept.
@@ -21,7 +23,9 @@
 //!   `max_redirects_will_error(false)`.
 //! * A `Location` is resolved against the URL that answered as RFC 3986 §5.2 says, dot segments
 //!   removed (`../../static/7` from `/express/rel/a/b` is `/express/static/7`), after the bytes a
-//!   browser would encode are percent-encoded (`/static/a b` is `/static/a%20b`); see
+//!   browser would encode are percent-encoded (`/static/a b` is `/static/a%20b`; a location
+//!   that is not UTF-8, raw Latin-1 `/caf\xe9`, has its bytes beyond ASCII percent-encoded,
+//!   `/caf%E9`, as curl sends it); see
 //!   [`url::resolve`]. A location that is not http or https, has no host or an invalid port is an
 //!   [`Error::InvalidRequest`] that does not quote it (it may carry a key). A 3xx without a
 //!   `Location`, or with an empty one, is the answer, as in requests and curl.
@@ -41,6 +45,19 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "x-goog-api-key",
     "api-key",
 ];
+
+/// Whether a header (its lower-case name) may carry a credential: one of
+/// [`SENSITIVE_HEADERS`], `set-cookie`, or any header whose name contains `auth`, `token`,
+/// `key` or `secret` (`x-auth-token`, `private-token`, `ocp-apim-subscription-key`,
+/// `x-client-secret`...). Such a header does not follow a redirect to another origin, and its
+/// value is hidden in a status error's `Debug`.
+pub(crate) fn is_credential(name: &str) -> bool {
+    name == "set-cookie"
+        || SENSITIVE_HEADERS.contains(&name)
+        || ["auth", "token", "key", "secret"]
+            .iter()
+            .any(|word| name.contains(word))
+}
 
 /// Headers that describe the request's body, removed with it when a redirect makes a GET: the
 /// Fetch standard's request-body headers, and the framing headers (as requests removes them).
@@ -91,8 +108,13 @@ impl<'a> Hop<'a> {
             }
         }
         if self.dropped_credentials {
-            for name in SENSITIVE_HEADERS {
-                headers.remove(*name);
+            let credentials: Vec<_> = headers
+                .keys()
+                .filter(|name| is_credential(name.as_str()))
+                .cloned()
+                .collect();
+            for name in credentials {
+                headers.remove(name);
             }
         }
         if self.dropped_host {
@@ -147,16 +169,14 @@ pub(crate) fn follow(
             return Ok(resp);
         }
         // The location is not quoted: it may carry a key of the server's choosing. Browsers
-        // read a Location's bytes beyond ASCII as UTF-8, and so does this.
-        let next = std::str::from_utf8(location.as_bytes())
-            .map_err(|_| "the location is not UTF-8".to_string())
-            .and_then(|l| url::resolve(&hop.uri, l))
-            .map_err(|why| {
-                Error::InvalidRequest(format!(
-                    "the redirect from {} goes to an invalid location: {why}",
-                    crate::redact_url(&hop.uri.to_string())
-                ))
-            })?;
+        // read a Location's bytes beyond ASCII as UTF-8, and so does this; one that is not
+        // UTF-8 (raw Latin-1) goes with those bytes percent-encoded, as curl sends it.
+        let next = url::resolve(&hop.uri, &location_text(location.as_bytes())).map_err(|why| {
+            Error::InvalidRequest(format!(
+                "the redirect from {} goes to an invalid location: {why}",
+                crate::redact_url(&hop.uri.to_string())
+            ))
+        })?;
         // Read a short body to its end, so that the connection goes back to the pool; a long
         // one is dropped with its connection. Not past the deadline: a stream's hops have no
         // budget for bodies of their own, and a server that stalls in this one would hold the
@@ -187,6 +207,25 @@ pub(crate) fn follow(
         }
         hop.uri = next;
         hops += 1;
+    }
+}
+
+/// A `Location`'s bytes as text: as UTF-8 when they are, otherwise with every byte beyond
+/// ASCII percent-encoded (`/caf\xe9` is `/caf%E9`), as curl follows them.
+fn location_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(_) => {
+            let mut text = String::with_capacity(bytes.len() + 16);
+            for &b in bytes {
+                if b.is_ascii() {
+                    text.push(char::from(b));
+                } else {
+                    text.push_str(&format!("%{b:02X}"));
+                }
+            }
+            text.into()
+        }
     }
 }
 

@@ -425,3 +425,50 @@ fn an_empty_location_is_not_followed() {
     assert_eq!(resp.url(), server.url_for("/here"));
     assert_eq!(server.request_count(), 1);
 }
+
+#[test]
+fn a_location_in_latin_1_is_followed_with_its_bytes_percent_encoded() {
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/start" => Reply::raw(
+            &b"HTTP/1.1 302 Found\r\nLocation: /caf\xe9?q=\xfc\r\nContent-Length: 0\r\n\r\n"[..],
+        ),
+        path => Reply::ok(format!("at {path}")),
+    });
+    let resp = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "at /caf%E9?q=%FC");
+    assert_eq!(resp.url(), server.url_for("/caf%E9?q=%FC"));
+}
+
+#[test]
+fn headers_named_for_a_credential_do_not_follow_a_redirect_to_another_origin() {
+    let landing = TestServer::start(|_| Reply::ok("landed"));
+    let target = format!("http://localhost:{}/landed", landing.addr().port());
+    let origin =
+        TestServer::start(move |_| Reply::status(307, "").header("Location", target.clone()));
+    let resp = FuturesSession::new()
+        .get(origin.url_for("/x"))
+        .header("ocp-apim-subscription-key", "k1")
+        .header("x-auth-token", "k2")
+        .header("private-token", "k3")
+        .header("x-client-secret", "k4")
+        .header("x-request-id", "req-1")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "landed");
+    let sent = &origin.requests()[0];
+    assert_eq!(sent.header("x-auth-token"), Some("k2"));
+    let landed = &landing.requests()[0];
+    let mut names: Vec<_> = landed
+        .headers
+        .iter()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .filter(|name| name.starts_with("x-") || name.contains("key") || name.contains("token"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x-request-id"]);
+}
