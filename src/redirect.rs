@@ -49,14 +49,16 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
 /// Whether a header (its lower-case name) may carry a credential: one of
 /// [`SENSITIVE_HEADERS`], `set-cookie`, or any header whose name contains `auth`, `token`,
 /// `key` or `secret` (`x-auth-token`, `private-token`, `ocp-apim-subscription-key`,
-/// `x-client-secret`...). Such a header does not follow a redirect to another origin, and its
-/// value is hidden in a status error's `Debug`.
+/// `x-client-secret`...), but `idempotency-key`, which names a request and grants nothing.
+/// Such a header does not follow a redirect to another origin, and its value is hidden in a
+/// status error's `Debug`.
 pub(crate) fn is_credential(name: &str) -> bool {
     name == "set-cookie"
         || SENSITIVE_HEADERS.contains(&name)
-        || ["auth", "token", "key", "secret"]
-            .iter()
-            .any(|word| name.contains(word))
+        || (name != "idempotency-key"
+            && ["auth", "token", "key", "secret"]
+                .iter()
+                .any(|word| name.contains(word)))
 }
 
 /// Headers that describe the request's body, removed with it when a redirect makes a GET: the
