@@ -29,16 +29,7 @@ fn localhost(server: &TestServer, path: &str) -> String {
 fn cookies_are_kept_by_default_and_scoped_by_host_and_path() {
     let server = cookie_server();
     let session = FuturesSession::new();
-    let get = |url: String| {
-        session
-            .get(url)
-            .send()
-            .result()
-            .unwrap()
-            .text()
-            .unwrap()
-            .to_string()
-    };
+    let get = |url: String| crate::text_of(session.get(url));
     get(server.url_for("/login"));
     get(localhost(&server, "/local-login"));
     assert_eq!(get(server.url_for("/shop/basket")), "cart=c1; session=s1");
@@ -114,16 +105,7 @@ fn past_the_per_domain_bound_the_cookie_least_recently_sent_goes_not_the_login()
         _ => Reply::ok(req.header("cookie").unwrap_or("-").to_string()),
     });
     let session = FuturesSession::new();
-    let get = |path: &str| {
-        session
-            .get(server.url_for(path))
-            .send()
-            .result()
-            .unwrap()
-            .text()
-            .unwrap()
-            .to_string()
-    };
+    let get = |path: &str| crate::text_of(session.get(server.url_for(path)));
     get("/login");
     // 49 more cookies for the host, each for a path of its own: 50 in all, the bound.
     for n in 1..50 {

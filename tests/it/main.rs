@@ -63,6 +63,11 @@ mod urls;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Sends `request` and returns the text of its answer; panics on any error.
+pub fn text_of(request: ureq_futures::RequestBuilder) -> String {
+    request.send().result().unwrap().text().unwrap().to_string()
+}
+
 /// Submits `n` jobs to `session` that each wait at `barrier` (which the caller sizes: `n` for
 /// the jobs alone, `n + 1` to meet them): they can only all pass if `n` workers run them side
 /// by side.

@@ -349,6 +349,16 @@ fn a_stream_is_retried_before_it_opens_but_never_after() {
     assert_eq!(server.request_count(), 2);
 }
 
+/// `err` is a refused connection whose message ends with `tail`.
+fn assert_refused_ending_with(err: &Error, tail: &str) {
+    assert!(
+        matches!(err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.ends_with(tail), "{text}");
+}
+
 #[test]
 fn a_failure_that_outlasts_the_retries_says_how_many_attempts_were_made() {
     let err = session_with(fast_retries())
@@ -356,14 +366,9 @@ fn a_failure_that_outlasts_the_retries_says_how_many_attempts_were_made() {
         .send()
         .result()
         .unwrap_err();
-    assert!(
-        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
-        "{err:?}"
-    );
-    let text = err.to_string();
-    assert!(
-        text.ends_with(" (after 4 attempts, the most RetryPolicy::attempts allows)"),
-        "{text}"
+    assert_refused_ending_with(
+        &err,
+        " (after 4 attempts, the most RetryPolicy::attempts allows)",
     );
     // A server that accepts the connection and never answers: each attempt times out.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -406,14 +411,9 @@ fn retries_cut_short_by_the_timeout_say_so() {
         .send()
         .result()
         .unwrap_err();
-    assert!(
-        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
-        "{err:?}"
-    );
-    let text = err.to_string();
-    assert!(
-        text.ends_with(" (after 2 attempts; a retry would start past the 500 ms timeout)"),
-        "{text}"
+    assert_refused_ending_with(
+        &err,
+        " (after 2 attempts; a retry would start past the 500 ms timeout)",
     );
     // One attempt whose retry would start past the budget says so too.
     let text = FuturesSession::builder()

@@ -786,15 +786,7 @@ fn a_method_in_lower_case_is_sent_in_upper_case_as_requests_does() {
     });
     let session = FuturesSession::new();
     let sent = |method: &str, path: &str| {
-        session
-            .request(method, server.url_for(path))
-            .body("b")
-            .send()
-            .result()
-            .unwrap()
-            .text()
-            .unwrap()
-            .to_string()
+        crate::text_of(session.request(method, server.url_for(path)).body("b"))
     };
     assert_eq!(sent("post", "/x"), "POST /x \"b\"");
     assert_eq!(sent("Delete", "/x"), "DELETE /x \"b\"");
