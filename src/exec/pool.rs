@@ -152,8 +152,8 @@ struct Workers {
     idle: AtomicUsize,
     /// Set when the executor is dropped: a queued job whose handle is gone is dropped unrun.
     closed: AtomicBool,
-    /// Set when the executor is shut down (not when it is dropped): a job a worker was started
-    /// with, and has not begun, is refused.
+    /// Set when the executor is shut down (not when it is dropped): a job a worker takes from
+    /// the queue from then on, or was started with and has not begun, is refused.
     shut_down: AtomicBool,
     /// The thread pool, made with the first worker; locked while a worker starts.
     threads: Mutex<Threads>,
@@ -408,6 +408,8 @@ impl Executor {
         }
         self.workers.shut_down.store(true, Ordering::Release);
         self.stop();
+        #[cfg(test)]
+        self.workers.hooks.before_drain.pass();
         for task in self.workers.jobs.try_iter() {
             task.abort(Error::ShutDown);
         }
@@ -484,14 +486,7 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
     job::list_held_in(Arc::clone(&workers.held));
     #[cfg(test)]
     workers.hooks.at_start.pass();
-    // The job this worker was started for was not queued, so a shutdown did not take it back:
-    // refused here, as it would have been in the queue.
-    let mut first = if workers.shut_down.load(Ordering::Acquire) {
-        first.abort(Error::ShutDown);
-        None
-    } else {
-        Some(first)
-    };
+    let mut first = Some(first);
     loop {
         let task = match first.take().map_or_else(|| jobs.try_recv(), Ok) {
             Ok(task) => task,
@@ -506,7 +501,12 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
                 }
             }
         };
-        if workers.closed.load(Ordering::Acquire) && task.is_abandoned() {
+        // Once shut down, a job taken from the queue is refused as the shutdown refuses those
+        // still in it: one taken while the shutdown goes through the queue, and the job this
+        // worker was started with (never queued, so the shutdown did not see it).
+        if workers.shut_down.load(Ordering::Acquire)
+            || (workers.closed.load(Ordering::Acquire) && task.is_abandoned())
+        {
             task.abort(Error::ShutDown);
             continue;
         }
@@ -533,6 +533,8 @@ mod tests {
         pub(super) before_idle: Hook,
         /// Where a new worker is about to look at the queue for the first time.
         pub(super) at_start: Hook,
+        /// Where a shutdown has closed the queue and is about to resolve the jobs in it.
+        pub(super) before_drain: Hook,
         /// Set: starting a worker thread fails as when the system refuses one.
         pub(super) refuse_threads: AtomicBool,
     }
@@ -612,6 +614,45 @@ mod tests {
             started,
             "the third job waited behind two busy workers of three"
         );
+    }
+
+    /// A worker that finished its job while a shutdown was resolving the queued ones took the
+    /// next queued job and ran it: with a long queue, every worker went on running queued jobs
+    /// for as long as the shutdown took to go through them.
+    #[test]
+    fn a_job_a_worker_takes_from_the_queue_during_a_shutdown_does_not_run() {
+        let exec = Arc::new(Executor::new("pool-test", 1));
+        let (release, held) = bounded::<()>(0);
+        let (started_tx, started) = bounded::<()>(1);
+        let busy = run(&exec, move || {
+            started_tx.send(()).unwrap();
+            held.recv().is_ok()
+        });
+        started.recv().unwrap();
+        let queued = run(&exec, || ());
+        let let_drain = exec.workers.hooks.before_drain.arm();
+        let stopping = {
+            let exec = Arc::clone(&exec);
+            std::thread::spawn(move || exec.shutdown())
+        };
+        // The queue is closed; the shutdown waits before it resolves the queued job.
+        while !exec.is_shut_down() {
+            std::thread::yield_now();
+        }
+        release.send(()).expect("the busy job waits");
+        assert_eq!(busy.result().ok(), Some(true));
+        // The worker, free now, takes the queued job before the shutdown does.
+        while exec.queued() > 0 {
+            std::thread::yield_now();
+        }
+        queued.wait();
+        let_drain.send(()).unwrap();
+        stopping.join().unwrap();
+        assert!(
+            matches!(queued.result(), Err(Error::ShutDown)),
+            "a job queued at the shutdown ran"
+        );
+        exec.join();
     }
 
     /// The system refusing a worker thread (out of threads or memory) made the submission
