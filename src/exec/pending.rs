@@ -390,7 +390,8 @@ impl<T: Send + 'static> Pending<T> {
 }
 
 impl<T> Drop for Pending<T> {
-    /// Drops a result nobody took, now or when it arrives; the job itself is not cancelled.
+    /// Drops a result nobody took, now or when it arrives, and the waker of the last poll
+    /// (nobody polls the handle any more); the job itself is not cancelled.
     fn drop(&mut self) {
         if self.finished {
             // The result is taken and the handle done for good: nothing arrives to be dropped.
@@ -399,8 +400,9 @@ impl<T> Drop for Pending<T> {
         let unclaimed = {
             let mut state = self.slot.lock();
             state.abandoned = true;
-            state.result.take()
+            (state.result.take(), state.waker.take())
         };
+        // Outside the lock: both are user code when dropped.
         drop(unclaimed);
     }
 }

@@ -387,6 +387,41 @@ fn pending_is_a_future() {
     assert_eq!(sum, 3);
 }
 
+/// A future dropped before its job is done (a `select!` that took another branch, a timeout
+/// around `.await`) kept the waker of its last poll until the job ended, and with it the task
+/// of the executor that polled it: for ever, for a request to a silent server.
+#[test]
+fn a_dropped_future_lets_go_of_its_waker() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Wake, Waker};
+
+    struct Task;
+    impl Wake for Task {
+        fn wake(self: Arc<Self>) {}
+    }
+    let task = Arc::new(Task);
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (go, wait) = bounded::<()>(0);
+    let mut p = session.submit(move |_| {
+        let _ = wait.recv();
+        Ok(())
+    });
+    let waker = Waker::from(Arc::clone(&task));
+    assert!(Pin::new(&mut p)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    drop(waker);
+    assert_eq!(Arc::strong_count(&task), 2, "the handle keeps the waker");
+    drop(p);
+    assert_eq!(
+        Arc::strong_count(&task),
+        1,
+        "the dropped handle's job still holds the waker"
+    );
+    drop(go);
+}
+
 #[test]
 fn join_on_a_worker_shuts_the_session_down_without_waiting_for_itself() {
     let session = FuturesSession::builder().max_workers(1).build();
