@@ -622,6 +622,62 @@ fn signed_thoughts_go_back_to_anthropic_first_in_the_assistant_turn_and_nowhere_
 }
 
 #[test]
+fn blank_answers_go_back_to_anthropic_and_gemini_as_nothing() {
+    // What `message` makes of an answer of blank text ("\n\n", as Claude sometimes answers),
+    // of an empty answer, and of blank text before a tool call.
+    let mut blank = ChatResponse::default();
+    blank.text = "\n\n".into();
+    let mut calling = ChatResponse::default();
+    calling.text = " ".into();
+    calling.tool_calls = vec![add_call("toolu_1")];
+    let request = ChatRequest::new()
+        .user("a")
+        .message(blank.message())
+        .user("b")
+        .message(ChatResponse::default().message())
+        .user("c")
+        .message(Message::assistant(""))
+        .user("d")
+        .message(calling.message())
+        .message(Message::tool_result(&add_call("toolu_1"), "4"))
+        .tool(add_tool());
+    // Anthropic refuses an empty or blank text block, and a turn without content.
+    let anthropic = body_of("anthropic", &request);
+    let user = |text: &str| json!({"role": "user", "content": text});
+    assert_eq!(
+        anthropic["messages"],
+        json!([
+            user("a"),
+            user("b"),
+            user("c"),
+            user("d"),
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 2}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "4"},
+            ]},
+        ])
+    );
+    // Gemini refuses an empty text and a turn without parts.
+    let gemini = body_of("gemini", &request);
+    let roles: Vec<&Value> = gemini["contents"]
+        .as_array()
+        .expect("contents")
+        .iter()
+        .map(|turn| &turn["role"])
+        .collect();
+    assert_eq!(roles, ["user", "user", "user", "user", "model", "user"]);
+    assert_eq!(
+        gemini["contents"][4]["parts"],
+        json!([{"functionCall": {"name": "add", "args": {"a": 2}, "id": "toolu_1"}}])
+    );
+    // OpenAI takes an empty assistant message: it gets the history as it is.
+    let openai = body_of("openai", &request);
+    assert_eq!(openai["messages"].as_array().map(Vec::len), Some(9));
+}
+
+#[test]
 fn a_failed_tool_call_is_flagged_where_the_provider_has_a_flag() {
     let call = add_call("id_1");
     let request = ChatRequest::new()
