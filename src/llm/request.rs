@@ -438,7 +438,8 @@ impl ChatRequest {
     }
 
     /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
-    /// name (OpenAI).
+    /// name (OpenAI). Anthropic takes only closed objects: its client adds
+    /// `"additionalProperties": false` to each object of the schema that does not set it.
     ///
     /// # Examples
     ///

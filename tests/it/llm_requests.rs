@@ -962,7 +962,9 @@ fn anthropic_bodies_follow_the_messages_api() {
             "stop_sequences": ["END"],
             "tools": [{"name": "add", "description": "adds", "input_schema": {"type": "object"}}],
             "tool_choice": {"type": "any"},
-            "output_config": {"format": {"type": "json_schema", "schema": schema}},
+            "output_config": {"format": {"type": "json_schema", "schema": {
+                "type": "object", "additionalProperties": false,
+            }}},
         })
     );
     let mut choices = tool_choices("anthropic", "tool_choice");
@@ -980,6 +982,49 @@ fn anthropic_bodies_follow_the_messages_api() {
             json!({"type": "tool", "name": "add"})
         ]
     );
+}
+
+#[test]
+fn anthropic_gets_a_schema_whose_objects_are_closed() {
+    // Anthropic refuses an object schema without `additionalProperties: false`; the others
+    // take the schema as it is.
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+            "at": {"anyOf": [{"$ref": "#/$defs/point"}, {"type": "null"}]},
+            "extra": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+        },
+        "required": ["city"],
+        "$defs": {"point": {"type": "object", "properties": {"x": {"type": "number"}}}},
+    });
+    let request = ChatRequest::new()
+        .user("Where is the Eiffel Tower?")
+        .json_schema("place", schema.clone());
+    let sent = body_of("anthropic", &request)["output_config"]["format"]["schema"].clone();
+    let closed = json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "tags": {"type": "array", "items": {
+                "type": "object", "properties": {"k": {"type": "string"}}, "additionalProperties": false,
+            }},
+            "at": {"anyOf": [{"$ref": "#/$defs/point"}, {"type": "null"}]},
+            // The caller's own word on it stays, for Anthropic to judge.
+            "extra": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+        },
+        "required": ["city"],
+        "$defs": {"point": {
+            "type": "object", "properties": {"x": {"type": "number"}}, "additionalProperties": false,
+        }},
+        "additionalProperties": false,
+    });
+    assert_eq!(sent, closed);
+    let openai = body_of("openai", &request);
+    assert_eq!(openai["response_format"]["json_schema"]["schema"], schema);
+    let gemini = body_of("gemini", &request);
+    assert_eq!(gemini["generationConfig"]["responseJsonSchema"], schema);
 }
 
 #[test]
