@@ -327,8 +327,8 @@ impl ChatRequest {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
-        /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
-        /// `maxOutputTokens`; the others: `max_tokens`).
+        /// The longest answer, in tokens (OpenAI's API: `max_completion_tokens`; Gemini:
+        /// `maxOutputTokens`; the others, OpenAI-compatible servers included: `max_tokens`).
         ///
         /// # Examples
         ///

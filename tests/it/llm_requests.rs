@@ -842,6 +842,24 @@ fn tool_choices(provider: &str, key: &str) -> Vec<Value> {
 }
 
 #[test]
+fn an_openai_compatible_server_gets_the_token_limit_under_the_name_it_reads() {
+    // Ollama and llama.cpp ignore `max_completion_tokens` without a word: the answer would
+    // run to the end of the context. OpenAI's own API gets that name (unit-tested in
+    // llm::openai, as no test reaches api.openai.com).
+    let server = TestServer::start(|_| Reply::ok("").content_type("text/event-stream"));
+    let client = OpenAIClient::builder("llama3.2", None)
+        .env(|_| None)
+        .base_url(format!("{}/v1", server.url()))
+        .build();
+    client
+        .stream(&ChatRequest::new().user("Count to 1000.").max_tokens(10))
+        .expect("sent");
+    let sent: Value = serde_json::from_slice(&server.requests()[0].body).expect("JSON");
+    assert_eq!(sent["max_tokens"], 10);
+    assert_eq!(sent.get("max_completion_tokens"), None);
+}
+
+#[test]
 fn openai_bodies_follow_chat_completions() {
     let request = every_part("image/png", Some("adding"), &add_call("call_1"))
         .system("s")
@@ -860,7 +878,7 @@ fn openai_bodies_follow_chat_completions() {
             "messages": chat_completions_messages(json!({"content": "adding"}), "call_1"),
             "stream": true,
             "temperature": 0.1,
-            "max_completion_tokens": 10,
+            "max_tokens": 10,
             "top_p": 0.9,
             "seed": 7,
             "stop": ["END"],
