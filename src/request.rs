@@ -518,8 +518,20 @@ impl RequestBuilder {
         U: Send + 'static,
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
+        self.send_with_body_of(0, hook)
+    }
+
+    /// [`send_with`](RequestBuilder::send_with) for a request whose answer is known to be
+    /// large: its body is read up to `at_least` bytes when the session's
+    /// [`max_body_size`](crate::SessionBuilder::max_body_size) is smaller.
+    pub(crate) fn send_with_body_of<U, F>(self, at_least: u64, hook: F) -> Pending<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
+    {
         self.submit(true, move |agent, config, spec, done: Completer<U>| {
-            let result = run::buffered(agent, config, spec, done.progress(), hook);
+            let max_body = config.max_body_size.max(at_least);
+            let result = run::buffered(agent, config, spec, done.progress(), max_body, hook);
             done.complete(result);
         })
     }

@@ -154,7 +154,7 @@ impl RetryPolicy {
     }
 
     /// Whether an answer with `status` is retried.
-    fn retries_status(&self, status: u16) -> bool {
+    pub(crate) fn retries_status(&self, status: u16) -> bool {
         match &self.statuses {
             Some(statuses) => statuses.contains(&status),
             None => is_retryable_status(status),

@@ -77,18 +77,20 @@ pub(crate) enum Budget {
     Stream,
 }
 
-/// The job of a buffered request: the response with its body read (up to the session's
-/// `max_body_size`), passed through `hook`.
+/// The job of a buffered request: the response with its body read (up to `max_body` bytes,
+/// the session's `max_body_size` unless the request's answer needs more), passed through
+/// `hook`.
 pub(crate) fn buffered<U>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
     progress: &ProgressCounter,
+    max_body: u64,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
     let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
     let resp = send(agent, config, spec, &limits, &timeouts)?;
-    Response::read(resp, config.max_body_size, progress, &timeouts).and_then(hook)
+    Response::read(resp, max_body, progress, &timeouts).and_then(hook)
 }
 
 /// The job of an event stream: resolves `done` with the stream as soon as the headers are in,

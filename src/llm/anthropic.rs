@@ -199,6 +199,8 @@ impl Wire for Anthropic {
         match &request.response_format {
             None => {}
             Some(ResponseFormat::JsonSchema { schema, .. }) => {
+                let mut schema = schema.clone();
+                close_objects(&mut schema);
                 body["output_config"] =
                     json!({"format": {"type": "json_schema", "schema": schema}});
             }
@@ -215,6 +217,39 @@ impl Wire for Anthropic {
 
 /// The provider's name in errors.
 const PROVIDER: &str = "Anthropic";
+
+/// Closes every object of a JSON schema that does not say otherwise (`additionalProperties:
+/// false`), as Anthropic's structured output requires ("For 'object' type,
+/// 'additionalProperties' must be explicitly set to false") and its SDK does for a schema it
+/// makes: the schemas OpenAI and Gemini take as they are would be refused. The schemas of
+/// properties, items, alternatives and definitions are closed too.
+fn close_objects(schema: &mut Value) {
+    let Value::Object(fields) = schema else {
+        return;
+    };
+    let is_object = match fields.get("type") {
+        Some(Value::String(kind)) => kind == "object",
+        Some(Value::Array(kinds)) => kinds.iter().any(|k| k == "object"),
+        _ => false,
+    };
+    if is_object {
+        fields
+            .entry("additionalProperties")
+            .or_insert(Value::Bool(false));
+    }
+    for (key, value) in fields.iter_mut() {
+        match (key.as_str(), value) {
+            ("properties" | "$defs" | "definitions", Value::Object(named)) => {
+                named.values_mut().for_each(close_objects)
+            }
+            ("items" | "not", inner @ Value::Object(_)) => close_objects(inner),
+            ("items" | "prefixItems" | "anyOf" | "allOf" | "oneOf", Value::Array(all)) => {
+                all.iter_mut().for_each(close_objects)
+            }
+            _ => {}
+        }
+    }
+}
 
 /// How the ids of Anthropic's server tool uses begin.
 const SERVER_TOOL_ID: &str = "srvtoolu_";

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatClient, ChatRequest, Message};
+use super::{ChatClient, ChatEvent, ChatRequest, ChatStream, Message};
 use crate::retry::{jittered_backoff, retry_after};
 use crate::{BatchProgress, Error, FuturesSession, RateLimiter, RetryPolicy};
 
@@ -176,8 +176,10 @@ pub struct ChatBatchSummary {
 /// **Retries.** A chat whose request fails before its answer starts (a 408, 409, 429, 500,
 /// 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a backoff of 1 s,
 /// 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's `Retry-After` (a wait of
-/// zero gets the backoff); a server's `x-should-retry` overrides the status. An answer cut
-/// while it streams is not retried: its error is the result. The batch's attempts are the only
+/// zero gets the backoff); a server's `x-should-retry` overrides the status. So is one whose
+/// stream reports such a failure before any of the answer (Anthropic's `overloaded_error`
+/// after a 200, OpenAI's `server_error`, Gemini's `UNAVAILABLE`...). An answer cut once it has
+/// started is not retried: its error is the result. The batch's attempts are the only
 /// ones: each is sent with [`ChatClient::stream_once`], without the client's own
 /// [`RetryPolicy`](crate::RetryPolicy), so a chat that always fails makes
 /// [`attempts`](ChatBatch::attempts) requests, not that many times the client's.
@@ -540,22 +542,68 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, attempts: u32) -> Chat
     let request = ChatRequest::from(job.messages);
     let mut attempt = 1;
     let answer = loop {
-        match client.stream_once(&request) {
-            Ok(mut stream) => {
-                let text: Result<String, Error> = stream.by_ref().collect();
-                break text.map(|t| (t, stream.finish_reason().map(str::to_string)));
-            }
-            Err(e) if attempt < attempts && is_retryable(&e) => {
-                // A cancel (the batch's iterator dropped, a shutdown) ends the wait, and the chat.
-                if !crate::exec::sleep(wait_before_retry(&e, attempt)) {
-                    break Err(Error::Cancelled);
-                }
-                attempt += 1;
-            }
+        let failed = match client.stream_once(&request) {
+            Ok(stream) => match read_answer(stream) {
+                // An error the server put in the stream before any of the answer (Anthropic's
+                // `overloaded_error`) is its status told late: nothing of the answer is lost.
+                Err((e, false)) if is_retryable_in_stream(&e) => e,
+                answer => break answer.map_err(|(e, _)| e),
+            },
+            Err(e) if is_retryable(&e) => e,
             Err(e) => break Err(e),
+        };
+        if attempt >= attempts {
+            break Err(failed);
         }
+        // A cancel (the batch's iterator dropped, a shutdown) ends the wait, and the chat.
+        if !crate::exec::sleep(wait_before_retry(&failed, attempt)) {
+            break Err(Error::Cancelled);
+        }
+        attempt += 1;
     };
     ChatResult::new(job.id, answer, attempt)
+}
+
+/// The whole answer of `stream`: its text and finish reason, or its error and whether any of
+/// the answer (text, reasoning, a tool call...) came before it.
+fn read_answer(mut stream: ChatStream) -> Result<(String, Option<String>), (Error, bool)> {
+    let (mut text, mut started) = (String::new(), false);
+    while let Some(event) = stream.next_event() {
+        match event {
+            Ok(ChatEvent::Text(piece)) => text.push_str(&piece),
+            Ok(ChatEvent::Usage(_) | ChatEvent::Done) => continue,
+            Ok(_) => {}
+            Err(e) => return Err((e, started)),
+        }
+        started = true;
+    }
+    Ok((text, stream.finish_reason().map(str::to_string)))
+}
+
+/// Whether an error a server put in its stream is one a later attempt can fix: a status the
+/// LLM clients' [`RetryPolicy::llm`] retries (OpenRouter's `code`), Anthropic's
+/// `overloaded_error`, `api_error` and `rate_limit_error`, OpenAI's `server_error`, Gemini's
+/// `UNAVAILABLE`, `INTERNAL` and `RESOURCE_EXHAUSTED`.
+fn is_retryable_in_stream(e: &Error) -> bool {
+    let Error::Api {
+        kind: Some(kind), ..
+    } = e
+    else {
+        return false;
+    };
+    match kind.parse::<u16>() {
+        Ok(status) => RetryPolicy::llm().retries_status(status),
+        Err(_) => matches!(
+            kind.as_str(),
+            "overloaded_error"
+                | "api_error"
+                | "rate_limit_error"
+                | "server_error"
+                | "UNAVAILABLE"
+                | "INTERNAL"
+                | "RESOURCE_EXHAUSTED"
+        ),
+    }
 }
 
 /// What the LLM clients' own [`RetryPolicy::llm`] retries.
@@ -649,6 +697,34 @@ mod tests {
             map.insert(name, value.parse().unwrap());
         }
         Error::status_at(code, "http://h/", map, b"")
+    }
+
+    #[test]
+    fn only_stream_errors_a_later_attempt_can_fix_are_retried() {
+        let api = |kind: Option<&str>| Error::Api {
+            kind: kind.map(str::to_string),
+            message: "m".into(),
+        };
+        for kind in [
+            "overloaded_error",
+            "UNAVAILABLE",
+            "server_error",
+            "502",
+            "529",
+        ] {
+            assert!(is_retryable_in_stream(&api(Some(kind))), "{kind}");
+        }
+        for kind in [
+            "invalid_request_error",
+            "INVALID_ARGUMENT",
+            "400",
+            "content_filter",
+        ] {
+            assert!(!is_retryable_in_stream(&api(Some(kind))), "{kind}");
+        }
+        assert!(!is_retryable_in_stream(&api(None)));
+        let cut = Error::Protocol("the answer was cut".into());
+        assert!(!is_retryable_in_stream(&cut));
     }
 
     #[test]

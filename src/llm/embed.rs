@@ -19,7 +19,10 @@
 //! setting: [`RetryPolicy::llm()`](crate::RetryPolicy::llm) unless set, off with
 //! `RetryPolicy::none()`), and waits in its origin's lane like any request of the session, so
 //! per-host limits and learned pauses apply (see
-//! [`SessionBuilder::rate_limiter`](crate::SessionBuilder::rate_limiter)).
+//! [`SessionBuilder::rate_limiter`](crate::SessionBuilder::rate_limiter)). Its answer is read up
+//! to 128 KiB a text (a vector of 4,096 numbers as JSON) when the session's
+//! [`max_body_size`](crate::SessionBuilder::max_body_size) is smaller: the vectors of a
+//! request of 2,048 texts take far more than its 10 MiB default.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -56,6 +59,12 @@ mod sealed {
 }
 
 use sealed::{EmbedWire, Format};
+
+/// The most an answer may take per text beyond the session's
+/// [`max_body_size`](crate::SessionBuilder::max_body_size): a vector of 4,096 numbers written
+/// out as JSON, 32 bytes each (a 1,536-number vector of OpenAI's is some 35 KB pretty-printed,
+/// so the 10 MiB default would fail a request of 300 texts).
+const MAX_VECTOR_JSON: u64 = 4096 * 32;
 
 /// The protocols whose provider has an embeddings API, so that their clients have
 /// [`embed`](Client::embed): [`OpenAI`], [`Together`], [`Mistral`], [`Gemini`], [`Cohere`].
@@ -305,8 +314,11 @@ impl<P: EmbedProtocol> Client<P> {
                 let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
                 let body = body(P::FORMAT, self.model_name(), &chunk, options);
                 let expected = chunk.len();
+                // The answer grows with the texts: a request of 2,048 holds hundreds of MB.
+                let answer =
+                    u64::try_from(expected).map_or(u64::MAX, |n| n.saturating_mul(MAX_VECTOR_JSON));
                 match self.post(url.clone(), &body) {
-                    Ok(request) => request.send_with(move |resp| {
+                    Ok(request) => request.send_with_body_of(answer, move |resp| {
                         parse(P::FORMAT, resp.error_for_status()?.bytes(), expected)
                     }),
                     Err(e) => self.session().submit(move |_| Err(e)),

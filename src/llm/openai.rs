@@ -118,7 +118,9 @@ pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 ///     .build();
 /// client.stream(&ChatRequest::new().user("Hi").max_tokens(100))?;
 /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-/// assert_eq!(sent["max_completion_tokens"], 100); // `sent`: the body received, OpenAI's words
+/// // `sent`: the body received. A compatible server gets `max_tokens`, the name they all
+/// // read; api.openai.com gets `max_completion_tokens`, its reasoning models' word.
+/// assert_eq!(sent["max_tokens"], 100);
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -129,7 +131,7 @@ pub struct OpenAI {
 
 /// Implements the wire format of OpenAI's chat completions for a protocol, at the provider of
 /// the variables' prefix (`"OPENAI"`) and default base URL, spoken in the protocol's
-/// [`Flavor`] (a function of the protocol value).
+/// [`Flavor`] (a function of the client: its protocol value and base URL).
 macro_rules! openai_compatible {
     ($protocol:ty, $prefix:literal, $default_base:expr, $flavor:expr) => {
         impl $crate::llm::client::sealed::Wire for $protocol {
@@ -145,8 +147,8 @@ macro_rules! openai_compatible {
                 client: &$crate::llm::Client<Self>,
                 request: &$crate::llm::ChatRequest,
             ) -> Result<serde_json::Value, $crate::Error> {
-                let flavor: fn(&Self) -> $crate::llm::openai::Flavor = $flavor;
-                $crate::llm::openai::chat_body(client, request, &flavor(&client.protocol))
+                let flavor: fn(&$crate::llm::Client<Self>) -> $crate::llm::openai::Flavor = $flavor;
+                $crate::llm::openai::chat_body(client, request, &flavor(client))
             }
         }
     };
@@ -154,11 +156,27 @@ macro_rules! openai_compatible {
 
 pub(crate) use openai_compatible;
 
-openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |openai| Flavor {
-    include_usage: !openai.without_usage,
-    max_tokens: "max_completion_tokens",
+openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |client| Flavor {
+    include_usage: !client.protocol.without_usage,
+    max_tokens: max_tokens_at(client.base_url()),
     ..Flavor::compatible("OpenAI")
 });
+
+/// The name of the token limit at `base_url`: `max_completion_tokens` at OpenAI (and Azure
+/// OpenAI), whose reasoning models refuse `max_tokens`; `max_tokens` at any other server, the
+/// name every compatible server reads (Ollama and llama.cpp ignore the other without a word,
+/// so the limit would not hold).
+fn max_tokens_at(base_url: &str) -> &'static str {
+    let host = crate::url::parse(base_url)
+        .ok()
+        .and_then(|uri| uri.host().map(str::to_ascii_lowercase));
+    match host.as_deref() {
+        Some(host) if host == "api.openai.com" || host.ends_with(".openai.azure.com") => {
+            "max_completion_tokens"
+        }
+        _ => "max_tokens",
+    }
+}
 
 impl ClientBuilder<OpenAI> {
     setters! {
@@ -342,4 +360,29 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
         entry["tool_calls"] = Value::Array(calls);
     }
     out.push(entry);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_gets_max_completion_tokens_and_every_other_server_max_tokens() {
+        for base in [
+            DEFAULT_BASE_URL,
+            "https://API.OpenAI.com/v1/",
+            "https://my-resource.openai.azure.com/openai/v1",
+        ] {
+            assert_eq!(max_tokens_at(base), "max_completion_tokens", "{base}");
+        }
+        for base in [
+            "http://localhost:11434/v1",
+            "https://api.groq.com/openai/v1",
+            "https://openrouter.ai/api/v1",
+            "https://api.openai.com.example/v1",
+            "not a URL",
+        ] {
+            assert_eq!(max_tokens_at(base), "max_tokens", "{base}");
+        }
+    }
 }

@@ -327,8 +327,8 @@ impl ChatRequest {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
-        /// The longest answer, in tokens (OpenAI: `max_completion_tokens`; Gemini:
-        /// `maxOutputTokens`; the others: `max_tokens`).
+        /// The longest answer, in tokens (OpenAI's API: `max_completion_tokens`; Gemini:
+        /// `maxOutputTokens`; the others, OpenAI-compatible servers included: `max_tokens`).
         ///
         /// # Examples
         ///
@@ -438,7 +438,8 @@ impl ChatRequest {
     }
 
     /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
-    /// name (OpenAI).
+    /// name (OpenAI). Anthropic takes only closed objects: its client adds
+    /// `"additionalProperties": false` to each object of the schema that does not set it.
     ///
     /// # Examples
     ///
@@ -594,6 +595,11 @@ impl ChatRequest {
     /// (Anthropic's `content`, Gemini's `parts`; a part it makes `null` is left out), or as a
     /// plain string when `text_as_string` and the message is one text part (Anthropic). The results of consecutive tool messages are
     /// joined in one turn.
+    ///
+    /// The assistant's blank text (an answer of `"\n\n"`, an empty answer's
+    /// [`ChatResponse::message`]) is left out, and so is an assistant turn left with no parts:
+    /// Anthropic refuses a text block that is empty or blank, Gemini an empty text and a turn
+    /// without parts, and neither says anything.
     pub(crate) fn user_turns(
         &self,
         assistant: &str,
@@ -604,16 +610,25 @@ impl ChatRequest {
         let mut turns: Vec<Value> = Vec::new();
         let mut last_was_results = false;
         for m in self.conversation() {
-            let role = if m.is("assistant") { assistant } else { "user" };
-            let parts = match m.plain_text() {
-                Some(text) if text_as_string => Value::from(text),
-                _ => m
-                    .content
+            let of_assistant = m.is("assistant");
+            let role = if of_assistant { assistant } else { "user" };
+            let blank = |p: &&Part| matches!(p, Part::Text { text } if text.trim().is_empty());
+            let kept: Vec<&Part> = m
+                .content
+                .iter()
+                .filter(|p| !(of_assistant && blank(p)))
+                .collect();
+            let parts = match kept.as_slice() {
+                [Part::Text { text }] if text_as_string => Value::from(text.as_str()),
+                kept => kept
                     .iter()
-                    .map(&part)
+                    .map(|p| part(p))
                     .filter(|p| !matches!(p, Ok(Value::Null)))
                     .collect::<Result<_, _>>()?,
             };
+            if of_assistant && parts.as_array().is_some_and(Vec::is_empty) {
+                continue;
+            }
             let results = m.is_tool_results();
             // Anthropic and Gemini want the results of parallel calls together in one user turn
             // (Gemini refuses a turn with fewer results than the calls before it).

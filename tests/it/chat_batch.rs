@@ -292,6 +292,72 @@ fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
 }
 
 #[test]
+fn an_overloaded_error_before_the_answer_is_retried_and_one_after_it_is_not() {
+    // Anthropic answers 200 and says it is overloaded in the stream, before any of the answer.
+    let overloaded =
+        std::fs::read(crate::llm_streams_dir().join("anthropic_overloaded_error_only.sse"))
+            .unwrap();
+    let events = |text: &str| {
+        [
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":5,"output_tokens":1}}}"#
+                .to_string(),
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#
+                .to_string(),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+                .to_string(),
+        ]
+        .map(|data| format!("data: {data}\n\n"))
+    };
+    let end = [
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}"#,
+        r#"{"type":"message_stop"}"#,
+    ]
+    .map(|data| format!("data: {data}\n\n"));
+    let error = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+    let first = Arc::new(AtomicUsize::new(0));
+    let server = TestServer::start(move |req| {
+        let stream: Vec<String> = if req.body_str().contains("prompt 0") {
+            if first.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Reply::ok(overloaded.clone()).content_type("text/event-stream");
+            }
+            events("Hi").into_iter().chain(end.clone()).collect()
+        } else {
+            // The answer had started: its error is the result.
+            events("Half")
+                .into_iter()
+                .chain([error.to_string()])
+                .collect()
+        };
+        Reply::sse(stream, support::ms(0))
+    });
+    let client = ureq_futures::llm::AnthropicClient::builder("m", None)
+        .base_url(server.url())
+        .api_key("k")
+        .env(|_| None)
+        .build();
+    let results: Vec<ChatResult> = ChatBatch::new(client)
+        .attempts(3)
+        .progress_bar(false)
+        .run(jobs(2))
+        .collect();
+    assert_eq!(
+        results[0].content.as_deref(),
+        Some("Hi"),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(results[0].attempts, 2);
+    let error = results[1].error.as_deref().unwrap();
+    assert!(error.contains("overloaded_error"), "{error}");
+    assert_eq!(
+        results[1].attempts, 1,
+        "an answer cut once started is not retried"
+    );
+    assert_eq!(server.request_count(), 3);
+}
+
+#[test]
 fn dropping_the_results_ends_a_chat_waiting_to_retry() {
     let server = TestServer::start(|req| {
         if req.body_str().contains("prompt 1") {

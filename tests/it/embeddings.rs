@@ -30,6 +30,35 @@ fn assert_in_order(vectors: &[Vec<f32>], n: usize) {
 /// Records each request's path, key header and number of texts.
 type Log = Arc<Mutex<Vec<(String, Option<String>, usize)>>>;
 
+/// The answer OpenAI's API gives to `n` texts with text-embedding-3-small: 1,536 numbers a
+/// text, pretty-printed one to a line.
+fn full_size_answer(n: usize) -> String {
+    let vector = vec![-0.012_345_679_f64; 1536];
+    let data: Vec<Value> = (0..n)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": vector}))
+        .collect();
+    serde_json::to_string_pretty(&json!({"object": "list", "data": data})).unwrap()
+}
+
+#[test]
+fn an_answer_of_full_size_vectors_is_read_past_the_default_body_limit() {
+    // 400 texts of 1,536 numbers: some 13 MB of JSON, within one request of 2,048 texts.
+    let server = TestServer::start(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        Reply::json(full_size_answer(body["input"].as_array().unwrap().len()))
+    });
+    let client = OpenAIClient::builder("text-embedding-3-small", None)
+        .base_url(server.url())
+        .api_key("sk-test")
+        .build();
+    let vectors = client.embed(&texts(400)).unwrap();
+    assert_eq!(vectors.len(), 400);
+    assert!(vectors
+        .iter()
+        .all(|v| v.len() == 1536 && v[0] == -0.012_345_679));
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[test]
 fn openai_splits_into_2048s_and_keeps_the_order() {
     let log: Log = Default::default();

@@ -222,6 +222,23 @@ fn function_calls_are_tool_calls_not_text() {
 }
 
 #[test]
+fn a_function_call_without_args_has_an_empty_object_for_arguments() {
+    // A tool without parameters: Gemini leaves `args` out (the API documents it as optional).
+    let (_, error, stream) = chat_over(sse_body(&[chunk(
+        json!([{"functionCall": {"name": "now"}}, {"functionCall": {"name": "today", "args": null}}]),
+        Some("STOP"),
+    )]));
+    assert!(error.is_none(), "{error:?}");
+    let calls = stream.tool_calls();
+    assert_eq!(calls.len(), 2);
+    for call in calls {
+        // What a tool loop does with them: they parse as an object, as every other call's do.
+        let args: Value = serde_json::from_str(&call.arguments).expect("JSON arguments");
+        assert_eq!(args, json!({}), "{}", call.name);
+    }
+}
+
+#[test]
 fn chunks_after_the_finish_reason_are_still_read() {
     let (pieces, error, stream) = chat_over(sse_body(&[
         chunk(json!([{"text": "Done."}]), Some("MAX_TOKENS")),

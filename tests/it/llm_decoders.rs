@@ -616,13 +616,13 @@ fn anthropic_unknown_events_and_fields_are_skipped() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn gemini_calls_are_numbered_and_a_call_without_args_has_none() {
+fn gemini_calls_are_numbered_and_a_call_without_args_has_an_empty_object() {
     let events = gemini(&[gemini_parts(
         json!([{"functionCall": {"name": "a", "args": {}}}, {"functionCall": {"id": "c2", "name": "now"}}]),
         Some("STOP"),
     )])
     .unwrap();
-    assert_eq!(events[1], call(1, Some("c2"), Some("now"), ""));
+    assert_eq!(events[1], call(1, Some("c2"), Some("now"), "{}"));
 }
 
 #[test]

@@ -622,6 +622,62 @@ fn signed_thoughts_go_back_to_anthropic_first_in_the_assistant_turn_and_nowhere_
 }
 
 #[test]
+fn blank_answers_go_back_to_anthropic_and_gemini_as_nothing() {
+    // What `message` makes of an answer of blank text ("\n\n", as Claude sometimes answers),
+    // of an empty answer, and of blank text before a tool call.
+    let mut blank = ChatResponse::default();
+    blank.text = "\n\n".into();
+    let mut calling = ChatResponse::default();
+    calling.text = " ".into();
+    calling.tool_calls = vec![add_call("toolu_1")];
+    let request = ChatRequest::new()
+        .user("a")
+        .message(blank.message())
+        .user("b")
+        .message(ChatResponse::default().message())
+        .user("c")
+        .message(Message::assistant(""))
+        .user("d")
+        .message(calling.message())
+        .message(Message::tool_result(&add_call("toolu_1"), "4"))
+        .tool(add_tool());
+    // Anthropic refuses an empty or blank text block, and a turn without content.
+    let anthropic = body_of("anthropic", &request);
+    let user = |text: &str| json!({"role": "user", "content": text});
+    assert_eq!(
+        anthropic["messages"],
+        json!([
+            user("a"),
+            user("b"),
+            user("c"),
+            user("d"),
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 2}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "4"},
+            ]},
+        ])
+    );
+    // Gemini refuses an empty text and a turn without parts.
+    let gemini = body_of("gemini", &request);
+    let roles: Vec<&Value> = gemini["contents"]
+        .as_array()
+        .expect("contents")
+        .iter()
+        .map(|turn| &turn["role"])
+        .collect();
+    assert_eq!(roles, ["user", "user", "user", "user", "model", "user"]);
+    assert_eq!(
+        gemini["contents"][4]["parts"],
+        json!([{"functionCall": {"name": "add", "args": {"a": 2}, "id": "toolu_1"}}])
+    );
+    // OpenAI takes an empty assistant message: it gets the history as it is.
+    let openai = body_of("openai", &request);
+    assert_eq!(openai["messages"].as_array().map(Vec::len), Some(9));
+}
+
+#[test]
 fn a_failed_tool_call_is_flagged_where_the_provider_has_a_flag() {
     let call = add_call("id_1");
     let request = ChatRequest::new()
@@ -786,6 +842,24 @@ fn tool_choices(provider: &str, key: &str) -> Vec<Value> {
 }
 
 #[test]
+fn an_openai_compatible_server_gets_the_token_limit_under_the_name_it_reads() {
+    // Ollama and llama.cpp ignore `max_completion_tokens` without a word: the answer would
+    // run to the end of the context. OpenAI's own API gets that name (unit-tested in
+    // llm::openai, as no test reaches api.openai.com).
+    let server = TestServer::start(|_| Reply::ok("").content_type("text/event-stream"));
+    let client = OpenAIClient::builder("llama3.2", None)
+        .env(|_| None)
+        .base_url(format!("{}/v1", server.url()))
+        .build();
+    client
+        .stream(&ChatRequest::new().user("Count to 1000.").max_tokens(10))
+        .expect("sent");
+    let sent: Value = serde_json::from_slice(&server.requests()[0].body).expect("JSON");
+    assert_eq!(sent["max_tokens"], 10);
+    assert_eq!(sent.get("max_completion_tokens"), None);
+}
+
+#[test]
 fn openai_bodies_follow_chat_completions() {
     let request = every_part("image/png", Some("adding"), &add_call("call_1"))
         .system("s")
@@ -804,7 +878,7 @@ fn openai_bodies_follow_chat_completions() {
             "messages": chat_completions_messages(json!({"content": "adding"}), "call_1"),
             "stream": true,
             "temperature": 0.1,
-            "max_completion_tokens": 10,
+            "max_tokens": 10,
             "top_p": 0.9,
             "seed": 7,
             "stop": ["END"],
@@ -906,7 +980,9 @@ fn anthropic_bodies_follow_the_messages_api() {
             "stop_sequences": ["END"],
             "tools": [{"name": "add", "description": "adds", "input_schema": {"type": "object"}}],
             "tool_choice": {"type": "any"},
-            "output_config": {"format": {"type": "json_schema", "schema": schema}},
+            "output_config": {"format": {"type": "json_schema", "schema": {
+                "type": "object", "additionalProperties": false,
+            }}},
         })
     );
     let mut choices = tool_choices("anthropic", "tool_choice");
@@ -924,6 +1000,49 @@ fn anthropic_bodies_follow_the_messages_api() {
             json!({"type": "tool", "name": "add"})
         ]
     );
+}
+
+#[test]
+fn anthropic_gets_a_schema_whose_objects_are_closed() {
+    // Anthropic refuses an object schema without `additionalProperties: false`; the others
+    // take the schema as it is.
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+            "at": {"anyOf": [{"$ref": "#/$defs/point"}, {"type": "null"}]},
+            "extra": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+        },
+        "required": ["city"],
+        "$defs": {"point": {"type": "object", "properties": {"x": {"type": "number"}}}},
+    });
+    let request = ChatRequest::new()
+        .user("Where is the Eiffel Tower?")
+        .json_schema("place", schema.clone());
+    let sent = body_of("anthropic", &request)["output_config"]["format"]["schema"].clone();
+    let closed = json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "tags": {"type": "array", "items": {
+                "type": "object", "properties": {"k": {"type": "string"}}, "additionalProperties": false,
+            }},
+            "at": {"anyOf": [{"$ref": "#/$defs/point"}, {"type": "null"}]},
+            // The caller's own word on it stays, for Anthropic to judge.
+            "extra": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+        },
+        "required": ["city"],
+        "$defs": {"point": {
+            "type": "object", "properties": {"x": {"type": "number"}}, "additionalProperties": false,
+        }},
+        "additionalProperties": false,
+    });
+    assert_eq!(sent, closed);
+    let openai = body_of("openai", &request);
+    assert_eq!(openai["response_format"]["json_schema"]["schema"], schema);
+    let gemini = body_of("gemini", &request);
+    assert_eq!(gemini["generationConfig"]["responseJsonSchema"], schema);
 }
 
 #[test]

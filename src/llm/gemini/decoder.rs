@@ -21,7 +21,7 @@ use crate::Error;
 /// | `text` of a part of `candidates[0].content.parts` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `text` of a part with `"thought": true` | [`ChatEvent::Reasoning`] (not text) |
 /// | `thoughtSignature` alone or next to a text | nothing |
-/// | a `functionCall` part | [`ChatEvent::ToolCall`] with the whole call (`id` if any, `name`, `args` as JSON text) |
+/// | a `functionCall` part | [`ChatEvent::ToolCall`] with the whole call (`id` if any, `name`, `args` as JSON text: `{}` when it has none) |
 /// | a `functionCall` part without a `name` | [`Error::Protocol`]: the call could not be run |
 /// | the `thoughtSignature` of a `functionCall` part | the call's [`signature`](crate::llm::ToolCall::signature), to send back with it |
 /// | an `executableCode` or `toolCall` part (code execution, built-in tools run by Google) | [`ChatEvent::ServerToolUse`]: not a call for the caller (name `code_execution`, or the `toolType`) |
@@ -112,8 +112,13 @@ impl GeminiDecoder {
                         return Err(unnamed_call(&format!("functionCall {}", self.calls)));
                     };
                     let id = call.id.filter(|id| !id.is_empty());
-                    let mut delta =
-                        ToolCallDelta::start(self.calls, id, name, arguments_text(call.args));
+                    // A call of a tool without parameters may come without `args`: its
+                    // arguments are an empty object, as Anthropic's decoder makes them.
+                    let arguments = match call.args {
+                        None | Some(Value::Null) => "{}".to_string(),
+                        args => arguments_text(args),
+                    };
+                    let mut delta = ToolCallDelta::start(self.calls, id, name, arguments);
                     delta.signature = non_empty_string(part.thought_signature);
                     events.push(ChatEvent::ToolCall(delta));
                     self.calls += 1;
