@@ -49,8 +49,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
-/// Read and write buffers of the connections that carry event streams, unless
-/// [`SessionBuilder::stream_buffer_size`](crate::SessionBuilder::stream_buffer_size) says otherwise: 16 KiB.
+/// The read buffer of the connections that carry event streams, unless
+/// [`SessionBuilder::stream_buffer_size`](crate::SessionBuilder::stream_buffer_size) says
+/// otherwise: 16 KiB. Their write buffer is as large, up to 8 KiB.
 ///
 /// # Examples
 ///

@@ -274,7 +274,10 @@
 //! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
 //! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for
 //! a URL that cannot be sent (checked before anything is), [`Error::UnsupportedEncoding`] for a
-//! body this build cannot decode, [`Error::Cancelled`],
+//! body this build cannot decode, [`Error::UnexpectedContentType`] for an event stream answered
+//! with something else, [`Error::Protocol`] for a stream cut before its end marker or a piece of
+//! it that does not decode, [`Error::Api`] for an error object inside an LLM's 200 stream,
+//! [`Error::MissingApiKey`] naming the variable to set, [`Error::Cancelled`],
 //! [`Error::ShutDown`], [`Error::Panicked`] (a panic in your closure; the worker survives) and
 //! [`Error::Other`] (an error of your closure's own: `?` on a boxed error or a parse error,
 //! `.map_err(Error::other)?` on any other).

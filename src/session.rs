@@ -774,15 +774,24 @@ impl SessionBuilder {
     /// `TlsConfig::default()`: rustls, Mozilla roots, verification on. Ignored when an
     /// [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
+    /// `RootCerts::PlatformVerifier` (the system's certificate store) with rustls needs ureq's
+    /// `platform-verifier` feature, which this crate does not turn on: add
+    /// `ureq = { version = "3.5", features = ["platform-verifier"] }` to your `Cargo.toml`.
+    /// Without it every `https://` request fails with [`Error::Panicked`](crate::Error::Panicked)
+    /// (`Rustls + PlatformVerifier requires feature: platform-verifier`).
+    ///
     /// # Examples
     ///
-    /// ```
-    /// use ureq::tls::{RootCerts, TlsConfig};
+    /// ```no_run
+    /// use ureq::tls::{Certificate, RootCerts, TlsConfig};
     /// use ureq_futures::FuturesSession;
     ///
-    /// // Trust only the platform's certificate store instead of the bundled roots.
-    /// let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
+    /// // Trust a private CA (instead of the bundled roots), as requests' `verify="ca.pem"`.
+    /// let pem = std::fs::read("ca.pem")?;
+    /// let ca = Certificate::from_pem(&pem)?;
+    /// let tls = TlsConfig::builder().root_certs(RootCerts::new_with_certs(&[ca])).build();
     /// let session = FuturesSession::builder().tls_config(tls).build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tls_config(mut self, config: ureq::tls::TlsConfig) -> Self {
         self.tls_config = Some(config);
