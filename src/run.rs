@@ -28,7 +28,7 @@ use crate::retry::{RetryPolicy, Verdict};
 use crate::sse::{pump, Decode, EventStream, MapFeed, Sink, StreamOptions};
 use crate::timeout::TimeoutSettings;
 use crate::Error;
-use crate::{encoding, stale, url};
+use crate::{encoding, multipart, stale, url};
 
 /// Everything the worker needs to send the request. It is moved from the builder into the job
 /// and its slot, so what requests rarely have (a retry policy of their own, a build error) is
@@ -698,7 +698,7 @@ impl Limits {
 
 /// The headers a request is sent with: the session's defaults and the request's own
 /// ([`merge_headers`]), the `Accept-Encoding` this build decodes and the body's content type
-/// unless the request set them.
+/// unless the request set them (a multipart type set gets the body's boundary).
 fn request_headers(
     defaults: &[DefaultHeader],
     own: &[(String, String)],
@@ -715,10 +715,24 @@ fn request_headers(
         );
     }
     if let Some(ct) = content_type {
-        if !headers.contains_key(http::header::CONTENT_TYPE) {
-            let value = HeaderValue::from_str(ct)
-                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
-            headers.insert(http::header::CONTENT_TYPE, value);
+        let own = headers.get(http::header::CONTENT_TYPE).map(|own| {
+            // A multipart type of the caller's is sent with the body's boundary.
+            let fitted = own
+                .to_str()
+                .ok()
+                .and_then(|own| multipart::with_boundary(own, ct));
+            fitted.and_then(|v| HeaderValue::from_str(&v).ok())
+        });
+        match own {
+            Some(Some(fitted)) => {
+                headers.insert(http::header::CONTENT_TYPE, fitted);
+            }
+            Some(None) => {}
+            None => {
+                let value = HeaderValue::from_str(ct)
+                    .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
+                headers.insert(http::header::CONTENT_TYPE, value);
+            }
         }
     }
     Ok(headers)
