@@ -16,7 +16,10 @@
 //! A 206 answer is part of a file: its `Content-Range` says where. It is written after the
 //! bytes before that place, copied from the file already at `path` into the part file, so that
 //! `Range: bytes=<length>-` resumes a cut download and the result still lands whole, by one
-//! rename. The options were to write a 206 as if it were the whole body (a resume then replaced
+//! rename. The body is written first, at its place in the part file, and the earlier bytes are
+//! copied in front of it once it is whole: copied first, a file of many GB kept the answer
+//! unread for minutes, long enough for the server to drop the connection. A cancel stops the
+//! copy too. The options were to write a 206 as if it were the whole body (a resume then replaced
 //! the file with its tail, losing the start), to refuse `Range` on a download (and with it the
 //! resume of large files), or to append to the file in place (a failure halfway would leave it
 //! torn). A file shorter than the range's start, a 206 of several ranges or one whose body is
@@ -64,7 +67,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ureq::http;
@@ -391,9 +394,16 @@ fn write_body(
         None
     };
     let mut part = open_part(&path)?;
-    // A 206 goes after the bytes before its range, kept from the file already at `path`.
+    // A 206 goes after the bytes before its range, kept from the file already at `path`: the
+    // body is written in its place first, and those bytes copied before it once it is whole.
     let kept = match range {
-        Some((start, _)) if start > 0 => keep_start(&path, start, &mut part)?,
+        Some((start, _)) if start > 0 => {
+            check_room(&path, start)?;
+            part.file
+                .seek(SeekFrom::Start(start))
+                .map_err(|e| file_error("seek in", &part.path, e))?;
+            start
+        }
         _ => 0,
     };
     let (parts, body) = resp.into_parts();
@@ -424,6 +434,9 @@ fn write_body(
                 crate::redact_url(&url)
             )));
         }
+    }
+    if kept > 0 {
+        keep_start(&path, kept, &mut part, &mut buf)?;
     }
     part.file
         .sync_all()
@@ -487,21 +500,58 @@ fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64), String> {
     parsed.ok_or_else(|| format!("its Content-Range {text:?} is not one range of bytes"))
 }
 
-/// Copies the first `start` bytes of the file at `path` into `part`, for a 206 answer whose
-/// range starts there; the number copied (`start`).
-fn keep_start(path: &Path, start: u64, part: &mut PartFile) -> Result<u64, Error> {
+/// Fails, before the body is read, when the file at `path` is a file shorter than `start`: a
+/// 206 answer that starts there cannot be placed after it. (What is not a regular file is
+/// measured as it is read, by [`keep_start`].)
+fn check_room(path: &Path, start: u64) -> Result<(), Error> {
+    let what = format!("keep the first {start} bytes of");
+    let meta = std::fs::metadata(path).map_err(|e| file_error(&what, path, e))?;
+    if meta.is_file() && meta.len() < start {
+        return Err(file_error(&what, path, too_short(start, meta.len())));
+    }
+    Ok(())
+}
+
+fn too_short(start: u64, holds: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("the 206 answer starts at byte {start}, but the file holds {holds} bytes"),
+    )
+}
+
+/// Copies the first `start` bytes of the file at `path` to the start of `part`, for a 206
+/// answer whose range starts there, in blocks of `buf`'s size.
+///
+/// Done once the body is whole rather than before it is read: copying a file of many GB takes
+/// minutes, a wait in which the server, whose answer nobody read, would give up on the
+/// connection (nginx's `send_timeout` is a minute), and every resume of a large file would fail
+/// the same way. A cancel of the job stops the copy between two blocks.
+fn keep_start(path: &Path, start: u64, part: &mut PartFile, buf: &mut [u8]) -> Result<(), Error> {
     let what = format!("keep the first {start} bytes of");
     let mut old = File::open(path).map_err(|e| file_error(&what, path, e))?;
-    let copied = io::copy(&mut (&mut old).take(start), &mut part.file)
-        .map_err(|e| file_error(&what, path, e))?;
-    if copied < start {
-        let short = io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the 206 answer starts at byte {start}, but the file holds {copied} bytes"),
-        );
-        return Err(file_error(&what, path, short));
+    part.file
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| file_error("seek in", &part.path, e))?;
+    let mut copied = 0;
+    while copied < start {
+        if crate::exec::is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(start - copied).unwrap_or(usize::MAX));
+        let n = match old.read(&mut buf[..want]) {
+            Ok(0) => return Err(file_error(&what, path, too_short(start, copied))),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(file_error(&what, path, e)),
+        };
+        part.file
+            .write_all(&buf[..n])
+            .map_err(|e| file_error("write", &part.path, e))?;
+        copied += n as u64;
     }
-    Ok(copied)
+    Ok(())
 }
 
 #[cfg(test)]
