@@ -242,6 +242,33 @@ fn json_decodes_and_reports_bad_json() {
         .result()
         .unwrap();
     assert!(matches!(bad.json::<Repo>(), Err(Error::Json(_))));
+    // The error names the body, what it said it was, and what is wrong with it: serde's words
+    // alone did not tell an HTML page from a typo.
+    let html = "<html>Sign in</html>";
+    server
+        .mock("GET", "/login")
+        .match_query(mockito::Matcher::Any)
+        .with_header("content-type", "text/html")
+        .with_body(html)
+        .create();
+    server.mock("GET", "/empty").with_body("").create();
+    server
+        .mock("GET", "/other")
+        .with_body(r#"{"name":7}"#)
+        .create();
+    for (path, said) in [
+        ("/login?key=secret", "(content-type: text/html) is not JSON: expected value at line 1 column 1"),
+        ("/empty", "is empty, not JSON: EOF while parsing a value at line 1 column 0"),
+        ("/other", "does not fit the type asked for: invalid type: integer `7`, expected a string at line 1 column 9"),
+    ] {
+        let resp = session.get(format!("{}{path}", server.url())).send().result().unwrap();
+        let err = resp.json::<Repo>().unwrap_err();
+        assert!(matches!(err, Error::Json(_)), "{path}: {err:?}");
+        let url = ureq_futures::redact_url(&format!("{}{path}", server.url()));
+        assert!(err.to_string().starts_with(&format!("json: the body of {url}")), "{path}: {err}");
+        assert!(err.to_string().ends_with(said), "{path}: {err}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
     // A body that starts with a UTF-8 byte order mark (RFC 8259 §8.1 lets a parser ignore it).
     server
         .mock("GET", "/bom")
