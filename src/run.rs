@@ -501,7 +501,14 @@ fn attempts(
                     jar.add_to(&hop.uri, req.headers_mut());
                 }
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                let result = match hop.body {
+                // A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as RFC 9110
+                // §8.6 says a user agent normally sends it (and requests does); ureq would send
+                // such a request an empty chunked body, which servers that take no chunked
+                // uploads (S3's PUT, HTTP/1.0 servers) refuse.
+                let body = hop
+                    .body
+                    .or_else(|| needs_body(&hop.method).then_some(&[][..]));
+                let result = match body {
                     Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left, fresh)),
                     None => agent.run(limits.apply(agent, req, left, fresh)),
                 };
@@ -694,6 +701,12 @@ impl Limits {
         };
         session_rules && same_read_timeout && budget_kept
     }
+}
+
+/// Whether ureq gives a request of `method` a body of its own (an empty chunked one) when it has
+/// none.
+fn needs_body(method: &Method) -> bool {
+    *method == Method::POST || *method == Method::PUT || *method == Method::PATCH
 }
 
 /// The headers a request is sent with: the session's defaults and the request's own

@@ -64,6 +64,42 @@ fn every_method_reaches_the_server() {
     }
 }
 
+/// A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as RFC 9110 §8.6 says
+/// and requests sends it; it went with `Transfer-Encoding: chunked` and an empty chunked body,
+/// which servers that take no chunked uploads refuse (S3 answers a PUT so with 501). Other
+/// methods without a body carry neither header.
+#[test]
+fn a_request_without_a_body_is_announced_as_empty() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::new();
+    for method in ["POST", "PUT", "PATCH", "GET", "DELETE", "OPTIONS"] {
+        session
+            .request(method, server.url())
+            .send()
+            .result()
+            .unwrap();
+        let req = server.requests().pop().unwrap();
+        let length = ["POST", "PUT", "PATCH"].contains(&method).then_some("0");
+        assert_eq!(req.method, method);
+        assert_eq!(req.header("content-length"), length, "{method}");
+        assert_eq!(req.header("transfer-encoding"), None, "{method}");
+    }
+    // A 307 keeps the method, and still no body.
+    let redirecting = TestServer::start(|req| match req.path_only() {
+        "/from" => Reply::status(307, "").header("Location", "/to"),
+        _ => Reply::ok(""),
+    });
+    session
+        .post(redirecting.url_for("/from"))
+        .send()
+        .result()
+        .unwrap();
+    let to = redirecting.requests().pop().unwrap();
+    assert_eq!((to.method.as_str(), to.path_only()), ("POST", "/to"));
+    assert_eq!(to.header("content-length"), Some("0"));
+    assert_eq!(to.header("transfer-encoding"), None);
+}
+
 #[test]
 fn headers_query_and_bodies_are_sent() {
     let mut server = mockito::Server::new();
