@@ -26,6 +26,13 @@
 //! not as long as its range writes nothing and fails; a 200 (a server that ignores `Range`)
 //! replaces the file; a 416 is an [`Error::Status`] like any other status outside 2xx.
 //!
+//! A range that runs to the end of the file (`bytes=S-`, as a resume asks, or `bytes=-N`)
+//! answered with less than the rest of a file whose length the answer gives (`Content-Range:
+//! bytes 4-6/10`: some servers cap each answer at a few MB) writes nothing and fails too, with
+//! an [`Error::Protocol`] that says so: written as it came, the file would land under its name
+//! without its end, under a handle that says it is done. A range that names its end is the
+//! caller's to complete, and is written as it comes.
+//!
 //! # Cancelling
 //!
 //! A cancel and the rename are decided as one: a handle that resolves to `Cancelled` (and a
@@ -99,8 +106,9 @@ pub(crate) fn run(
     }
     let mut spec = spec;
     ask_identity_for_ranges(config, &mut spec);
+    let to_the_end = asks_to_the_end(config, &spec);
     let written = execute(agent, config, spec, Budget::Stream)
-        .and_then(|resp| write_body(resp, path, done.progress()));
+        .and_then(|resp| write_body(resp, path, to_the_end, done.progress()));
     match written {
         // A cancel that came first leaves the part file unrenamed; dropping `written` removes it.
         Ok(mut written) => {
@@ -373,9 +381,12 @@ impl Written {
     }
 }
 
+/// `to_the_end`: the request asks for one range that runs to the end of the file (see
+/// [`asks_to_the_end`]).
 fn write_body(
     resp: http::Response<ureq::Body>,
     path: PathBuf,
+    to_the_end: bool,
     progress: &ProgressCounter,
 ) -> Result<Written, Error> {
     let status = resp.status().as_u16();
@@ -384,7 +395,19 @@ fn write_body(
     }
     let url = resp.get_uri().to_string();
     let range = if status == 206 {
-        Some(content_range(resp.headers()).map_err(|why| {
+        let placed = content_range(resp.headers()).and_then(|(start, end, total)| {
+            match total.filter(|&t| to_the_end && end.checked_add(1) != Some(t)) {
+                Some(total) => Err(format!(
+                    "it carries bytes {start}-{end} of {total}, not the rest of the file that the \
+                     request's Range asked for (the file would land cut short): this server \
+                     answers in parts, so ask for each with a Range that names its end \
+                     (bytes={start}-{end}, then bytes={}-...)",
+                    end + 1
+                )),
+                None => Ok((start, end)),
+            }
+        });
+        Some(placed.map_err(|why| {
             Error::Protocol(format!(
                 "the 206 answer from {} cannot be written to a file: {why}",
                 crate::redact_url(&url)
@@ -467,9 +490,41 @@ fn ask_identity_for_ranges(config: &Config, spec: &mut Spec) {
     }
 }
 
-/// The first and last byte of a 206 answer's single range (`Content-Range: bytes S-E/T`, or
-/// `/*`); `Err` says why it cannot be placed in a file.
-fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64), String> {
+/// Whether the request (its own headers, or the session's) asks for one range that runs to the
+/// end of the file: `bytes=S-`, as a resume does, or the suffix `bytes=-N`. A server may answer
+/// such a range with less than the rest (some cap each answer at a few MB); written as it came,
+/// the file would land under its name without its end.
+fn asks_to_the_end(config: &Config, spec: &Spec) -> bool {
+    let own = spec
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("range"))
+        .map(|(_, v)| v.as_bytes());
+    let default = || {
+        config.headers.iter().find_map(|h| match &h.parsed {
+            Ok((name, value)) if name == http::header::RANGE => Some(value.as_bytes()),
+            _ => None,
+        })
+    };
+    own.or_else(default).is_some_and(runs_to_the_end)
+}
+
+/// Whether a `Range` header's value is one range of bytes that runs to the end of the file.
+fn runs_to_the_end(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    let Some(spec) = value
+        .get(..6)
+        .filter(|unit| unit.eq_ignore_ascii_case(b"bytes="))
+        .map(|_| value[6..].trim_ascii())
+    else {
+        return false;
+    };
+    !spec.contains(&b',') && (spec.ends_with(b"-") || spec.starts_with(b"-"))
+}
+
+/// The first and last byte of a 206 answer's single range and the file's length, if given
+/// (`Content-Range: bytes S-E/T`, or `/*`); `Err` says why it cannot be placed in a file.
+fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64, Option<u64>), String> {
     if crate::config::has_media_type(headers, "multipart/byteranges") {
         return Err("it holds several ranges (multipart/byteranges): ask for one range".into());
     }
@@ -495,7 +550,7 @@ fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64), String> {
         } else {
             Some(digits(total)?)
         };
-        (start <= end && total.is_none_or(|t| end < t)).then_some((start, end))
+        (start <= end && total.is_none_or(|t| end < t)).then_some((start, end, total))
     })();
     parsed.ok_or_else(|| format!("its Content-Range {text:?} is not one range of bytes"))
 }
@@ -575,8 +630,8 @@ mod tests {
             headers.insert(http::header::CONTENT_RANGE, value.parse().unwrap());
             content_range(&headers).ok()
         };
-        assert_eq!(of("bytes 4-9/10"), Some((4, 9)));
-        assert_eq!(of("Bytes 0-0/*"), Some((0, 0)));
+        assert_eq!(of("bytes 4-9/10"), Some((4, 9, Some(10))));
+        assert_eq!(of("Bytes 0-0/*"), Some((0, 0, None)));
         for bad in [
             "bytes 5-3/10",
             "bytes 0-10/10",
@@ -585,6 +640,16 @@ mod tests {
             "bytes -1-2/5",
         ] {
             assert_eq!(of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_that_run_to_the_end_are_told_from_those_that_name_it() {
+        for value in ["bytes=4-", "Bytes=0-", " bytes=-500 ", "BYTES= 10-"] {
+            assert!(runs_to_the_end(value.as_bytes()), "{value}");
+        }
+        for value in ["bytes=4-9", "bytes=0-1,5-", "items=4-", "bytes", "4-", ""] {
+            assert!(!runs_to_the_end(value.as_bytes()), "{value}");
         }
     }
 

@@ -677,3 +677,62 @@ fn a_cancel_stops_the_copy_of_the_earlier_bytes() {
     assert!(matches!(pending.result(), Err(Error::Cancelled)));
     assert_eq!(dir.names(), ["data.bin"], "the part file was left");
 }
+
+/// A range that runs to the end of the file, answered with less than the rest of a file whose
+/// length the answer gives (a server that caps each answer), writes nothing and says so: the
+/// file landed under its name without its end, and the handle said it was done. A range that
+/// names its end is written as it comes, and so is an answer that does not give the length.
+#[test]
+fn a_resume_answered_with_less_than_the_rest_writes_nothing_and_says_so() {
+    let dir = TempDir::new("resume-capped");
+    let path = dir.join("data.bin");
+    let server = TestServer::start(|req| {
+        let total = if req.path_only() == "/unknown" {
+            "*"
+        } else {
+            "10"
+        };
+        Reply::status(206, "456").header("Content-Range", format!("bytes 4-6/{total}"))
+    });
+    for (range, default) in [("bytes=4-", false), ("Bytes=4- ", true)] {
+        std::fs::write(&path, "0123").unwrap();
+        let mut session = FuturesSession::builder();
+        if default {
+            session = session.header("Range", range);
+        }
+        let mut request = session.build().get(server.url_for("/f?key=secret"));
+        if !default {
+            request = request.header("Range", range);
+        }
+        let err = request.download(&path).result().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Protocol(_)), "{range}: {err:?}");
+        assert!(
+            text.contains("carries bytes 4-6 of 10, not the rest of the file")
+                && text.contains("(bytes=4-6, then bytes=7-...)")
+                && text.contains("/f?<redacted>"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123", "{range}");
+        assert_eq!(dir.names(), ["data.bin"], "{range}");
+    }
+    let session = FuturesSession::new();
+    for (range, url) in [
+        ("bytes=4-6", server.url()),
+        ("bytes=4-", server.url_for("/unknown")),
+    ] {
+        std::fs::write(&path, "0123").unwrap();
+        let done = session
+            .get(url)
+            .header("Range", range)
+            .download(&path)
+            .result();
+        let done = done.unwrap_or_else(|e| panic!("{range}: {e}"));
+        assert_eq!((done.status(), done.bytes()), (206, 7), "{range}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "0123456",
+            "{range}"
+        );
+    }
+}
