@@ -62,7 +62,8 @@
 //! # Two downloads to one path
 //!
 //! Each has a part file of its own: `<path>.part`, or `<path>.1.part`, `<path>.2.part`... when
-//! a running download holds the first. A download holds its part file by an exclusive lock
+//! a running download holds the first. (A file name too long to take the suffix within 255
+//! bytes is cut to make room in the part file's name.) A download holds its part file by an exclusive lock
 //! ([`File::try_lock`]), taken before the file is truncated, so a part file left behind by a
 //! crash (unlocked) is reused, and one being written is never touched. Each body lands whole;
 //! the one that finishes last is what stays under the name. The options were to share one part
@@ -247,14 +248,30 @@ fn check_target(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// The longest file name most file systems take, in bytes (ext4, XFS, btrfs, APFS; NTFS counts
+/// 255 UTF-16 units, which is no fewer).
+const NAME_MAX: usize = 255;
+
 /// `<path>.part`, or `<path>.<n>.part` for `n > 0`, in the same directory (so that the rename
-/// cannot cross file systems).
+/// cannot cross file systems). A file name that leaves no room for the suffix within
+/// [`NAME_MAX`] bytes is cut (at a character's start) to make room: the target's own name is
+/// valid, and its part file would fail with `File name too long`.
 pub(crate) fn part_path(path: &Path, n: u32) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    if n > 0 {
-        name.push(format!(".{n}"));
+    let suffix = if n > 0 {
+        format!(".{n}.part")
+    } else {
+        ".part".to_string()
+    };
+    let name = path.file_name().and_then(|name| name.to_str());
+    if let Some(name) = name.filter(|name| name.len() + suffix.len() > NAME_MAX) {
+        let mut end = NAME_MAX.saturating_sub(suffix.len()).min(name.len());
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        return path.with_file_name(format!("{}{suffix}", &name[..end]));
     }
-    name.push(".part");
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
     PathBuf::from(name)
 }
 
@@ -621,6 +638,27 @@ mod tests {
         );
         assert_eq!(part_path(Path::new("x"), 0), Path::new("x.part"));
         assert_eq!(part_path(Path::new("x"), 2), Path::new("x.2.part"));
+    }
+
+    #[test]
+    fn a_long_name_is_cut_to_leave_room_for_the_suffix() {
+        let fits = "a".repeat(250);
+        assert_eq!(
+            part_path(&Path::new("/d").join(&fits), 0),
+            Path::new("/d").join(format!("{fits}.part"))
+        );
+        let long = format!("{}.tar.gz", "a".repeat(245));
+        let part = part_path(&Path::new("/d").join(&long), 12);
+        assert_eq!(
+            part,
+            Path::new("/d").join(format!("{}.12.part", &long[..247]))
+        );
+        // Cut at a character's start: `é` is two bytes.
+        let accented = "é".repeat(127);
+        let part = part_path(Path::new(&accented), 0);
+        let name = part.to_str().unwrap();
+        assert_eq!(name, format!("{}.part", "é".repeat(125)));
+        assert!(name.len() <= NAME_MAX);
     }
 
     #[test]

@@ -736,3 +736,24 @@ fn a_resume_answered_with_less_than_the_rest_writes_nothing_and_says_so() {
         );
     }
 }
+
+/// A file name of up to 255 bytes is a file name: its part file's name is cut to make room for
+/// the suffix. The part file's name was the target's and `.part`, which failed the download
+/// with `create ....part failed: File name too long`.
+#[test]
+fn a_file_name_of_255_bytes_is_downloaded() {
+    let dir = TempDir::new("long-name");
+    let server = TestServer::start(|_| Reply::ok("content"));
+    for name in ["a".repeat(255), format!("{}.tar.gz", "é".repeat(120))] {
+        let path = dir.join(&name);
+        let done = FuturesSession::new()
+            .get(server.url())
+            .download(&path)
+            .result();
+        let done = done.unwrap_or_else(|e| panic!("{} bytes: {e}", name.len()));
+        assert_eq!(done.bytes(), 7);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "content");
+        assert_eq!(dir.names(), [name.as_str()]);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
