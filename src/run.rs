@@ -711,7 +711,8 @@ fn needs_body(method: &Method) -> bool {
 
 /// The headers a request is sent with: the session's defaults and the request's own
 /// ([`merge_headers`]), the `Accept-Encoding` this build decodes and the body's content type
-/// unless the request set them (a multipart type set gets the body's boundary).
+/// unless the request set them (a multipart type set gets the body's boundary, and a multipart
+/// body's type replaces a session default of another).
 fn request_headers(
     defaults: &[DefaultHeader],
     own: &[(String, String)],
@@ -728,24 +729,28 @@ fn request_headers(
         );
     }
     if let Some(ct) = content_type {
-        let own = headers.get(http::header::CONTENT_TYPE).map(|own| {
-            // A multipart type of the caller's is sent with the body's boundary.
-            let fitted = own
+        // A multipart type, the request's or the session's, is sent with the body's boundary. A
+        // session default of another type yields to a multipart body, which no other type can
+        // carry; a type the request sets itself is sent as it is.
+        let sets_own = own
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        let value = match headers.get(http::header::CONTENT_TYPE) {
+            None => Some(ct.to_string()),
+            Some(set) => match set
                 .to_str()
                 .ok()
-                .and_then(|own| multipart::with_boundary(own, ct));
-            fitted.and_then(|v| HeaderValue::from_str(&v).ok())
-        });
-        match own {
-            Some(Some(fitted)) => {
-                headers.insert(http::header::CONTENT_TYPE, fitted);
-            }
-            Some(None) => {}
-            None => {
-                let value = HeaderValue::from_str(ct)
-                    .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
-                headers.insert(http::header::CONTENT_TYPE, value);
-            }
+                .and_then(|v| multipart::with_boundary(v, ct))
+            {
+                Some(fitted) => Some(fitted),
+                None if !sets_own && ct.starts_with("multipart/") => Some(ct.to_string()),
+                None => None,
+            },
+        };
+        if let Some(value) = value {
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| Error::InvalidRequest(format!("invalid content type {value:?}")))?;
+            headers.insert(http::header::CONTENT_TYPE, value);
         }
     }
     Ok(headers)

@@ -99,6 +99,48 @@ fn a_content_type_header_set_by_hand_wins_with_the_bodys_boundary() {
     assert_eq!(req.header("content-type"), Some("text/plain"));
 }
 
+/// A session's default `Content-Type` of another kind (`application/json`, set once for an
+/// API's JSON requests) yields to a multipart body, which no other type can carry: the upload
+/// went out labelled JSON, and the server refused it or found no parts. It still applies to
+/// bodies of other kinds, and a type the request sets itself is sent as it is.
+#[test]
+fn a_session_default_content_type_yields_to_a_multipart_body() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::builder()
+        .header("Content-Type", "application/json")
+        .build();
+    let form = || Multipart::new().file("f", "a.txt", "text/plain", "hello");
+    session
+        .post(server.url())
+        .multipart(form())
+        .send()
+        .result()
+        .unwrap();
+    let req = server.requests().pop().unwrap();
+    let content_type = req.header("content-type").unwrap().to_string();
+    let boundary = content_type
+        .strip_prefix("multipart/form-data; boundary=")
+        .unwrap_or_else(|| panic!("{content_type}"));
+    assert!(req.body_str().starts_with(&format!("--{boundary}\r\n")));
+    session
+        .post(server.url())
+        .body("{}")
+        .send()
+        .result()
+        .unwrap();
+    let req = server.requests().pop().unwrap();
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    session
+        .post(server.url())
+        .header("Content-Type", "application/octet-stream")
+        .multipart(form())
+        .send()
+        .result()
+        .unwrap();
+    let req = server.requests().pop().unwrap();
+    assert_eq!(req.header("content-type"), Some("application/octet-stream"));
+}
+
 /// A file whose content type is left empty is labelled `application/octet-stream`, as RFC 7578
 /// §4.4 says for file data of unknown type (and browsers send), rather than with an empty
 /// `Content-Type:`, which is no media type at all.
