@@ -16,12 +16,22 @@
 //! A 206 answer is part of a file: its `Content-Range` says where. It is written after the
 //! bytes before that place, copied from the file already at `path` into the part file, so that
 //! `Range: bytes=<length>-` resumes a cut download and the result still lands whole, by one
-//! rename. The options were to write a 206 as if it were the whole body (a resume then replaced
+//! rename. The body is written first, at its place in the part file, and the earlier bytes are
+//! copied in front of it once it is whole: copied first, a file of many GB kept the answer
+//! unread for minutes, long enough for the server to drop the connection. A cancel stops the
+//! copy too. The options were to write a 206 as if it were the whole body (a resume then replaced
 //! the file with its tail, losing the start), to refuse `Range` on a download (and with it the
 //! resume of large files), or to append to the file in place (a failure halfway would leave it
 //! torn). A file shorter than the range's start, a 206 of several ranges or one whose body is
 //! not as long as its range writes nothing and fails; a 200 (a server that ignores `Range`)
 //! replaces the file; a 416 is an [`Error::Status`] like any other status outside 2xx.
+//!
+//! A range that runs to the end of the file (`bytes=S-`, as a resume asks, or `bytes=-N`)
+//! answered with less than the rest of a file whose length the answer gives (`Content-Range:
+//! bytes 4-6/10`: some servers cap each answer at a few MB) writes nothing and fails too, with
+//! an [`Error::Protocol`] that says so: written as it came, the file would land under its name
+//! without its end, under a handle that says it is done. A range that names its end is the
+//! caller's to complete, and is written as it comes.
 //!
 //! # Cancelling
 //!
@@ -52,7 +62,8 @@
 //! # Two downloads to one path
 //!
 //! Each has a part file of its own: `<path>.part`, or `<path>.1.part`, `<path>.2.part`... when
-//! a running download holds the first. A download holds its part file by an exclusive lock
+//! a running download holds the first. (A file name too long to take the suffix within 255
+//! bytes is cut to make room in the part file's name.) A download holds its part file by an exclusive lock
 //! ([`File::try_lock`]), taken before the file is truncated, so a part file left behind by a
 //! crash (unlocked) is reused, and one being written is never touched. Each body lands whole;
 //! the one that finishes last is what stays under the name. The options were to share one part
@@ -64,7 +75,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ureq::http;
@@ -96,8 +107,9 @@ pub(crate) fn run(
     }
     let mut spec = spec;
     ask_identity_for_ranges(config, &mut spec);
+    let to_the_end = asks_to_the_end(config, &spec);
     let written = execute(agent, config, spec, Budget::Stream)
-        .and_then(|resp| write_body(resp, path, done.progress()));
+        .and_then(|resp| write_body(resp, path, to_the_end, done.progress()));
     match written {
         // A cancel that came first leaves the part file unrenamed; dropping `written` removes it.
         Ok(mut written) => {
@@ -236,14 +248,30 @@ fn check_target(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// The longest file name most file systems take, in bytes (ext4, XFS, btrfs, APFS; NTFS counts
+/// 255 UTF-16 units, which is no fewer).
+const NAME_MAX: usize = 255;
+
 /// `<path>.part`, or `<path>.<n>.part` for `n > 0`, in the same directory (so that the rename
-/// cannot cross file systems).
+/// cannot cross file systems). A file name that leaves no room for the suffix within
+/// [`NAME_MAX`] bytes is cut (at a character's start) to make room: the target's own name is
+/// valid, and its part file would fail with `File name too long`.
 pub(crate) fn part_path(path: &Path, n: u32) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    if n > 0 {
-        name.push(format!(".{n}"));
+    let suffix = if n > 0 {
+        format!(".{n}.part")
+    } else {
+        ".part".to_string()
+    };
+    let name = path.file_name().and_then(|name| name.to_str());
+    if let Some(name) = name.filter(|name| name.len() + suffix.len() > NAME_MAX) {
+        let mut end = NAME_MAX.saturating_sub(suffix.len()).min(name.len());
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        return path.with_file_name(format!("{}{suffix}", &name[..end]));
     }
-    name.push(".part");
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
     PathBuf::from(name)
 }
 
@@ -370,9 +398,12 @@ impl Written {
     }
 }
 
+/// `to_the_end`: the request asks for one range that runs to the end of the file (see
+/// [`asks_to_the_end`]).
 fn write_body(
     resp: http::Response<ureq::Body>,
     path: PathBuf,
+    to_the_end: bool,
     progress: &ProgressCounter,
 ) -> Result<Written, Error> {
     let status = resp.status().as_u16();
@@ -381,7 +412,19 @@ fn write_body(
     }
     let url = resp.get_uri().to_string();
     let range = if status == 206 {
-        Some(content_range(resp.headers()).map_err(|why| {
+        let placed = content_range(resp.headers()).and_then(|(start, end, total)| {
+            match total.filter(|&t| to_the_end && end.checked_add(1) != Some(t)) {
+                Some(total) => Err(format!(
+                    "it carries bytes {start}-{end} of {total}, not the rest of the file that the \
+                     request's Range asked for (the file would land cut short): this server \
+                     answers in parts, so ask for each with a Range that names its end \
+                     (bytes={start}-{end}, then bytes={}-...)",
+                    end + 1
+                )),
+                None => Ok((start, end)),
+            }
+        });
+        Some(placed.map_err(|why| {
             Error::Protocol(format!(
                 "the 206 answer from {} cannot be written to a file: {why}",
                 crate::redact_url(&url)
@@ -391,9 +434,16 @@ fn write_body(
         None
     };
     let mut part = open_part(&path)?;
-    // A 206 goes after the bytes before its range, kept from the file already at `path`.
+    // A 206 goes after the bytes before its range, kept from the file already at `path`: the
+    // body is written in its place first, and those bytes copied before it once it is whole.
     let kept = match range {
-        Some((start, _)) if start > 0 => keep_start(&path, start, &mut part)?,
+        Some((start, _)) if start > 0 => {
+            check_room(&path, start)?;
+            part.file
+                .seek(SeekFrom::Start(start))
+                .map_err(|e| file_error("seek in", &part.path, e))?;
+            start
+        }
         _ => 0,
     };
     let (parts, body) = resp.into_parts();
@@ -425,6 +475,9 @@ fn write_body(
             )));
         }
     }
+    if kept > 0 {
+        keep_start(&path, kept, &mut part, &mut buf)?;
+    }
     part.file
         .sync_all()
         .map_err(|e| file_error("sync", &part.path, e))?;
@@ -454,9 +507,41 @@ fn ask_identity_for_ranges(config: &Config, spec: &mut Spec) {
     }
 }
 
-/// The first and last byte of a 206 answer's single range (`Content-Range: bytes S-E/T`, or
-/// `/*`); `Err` says why it cannot be placed in a file.
-fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64), String> {
+/// Whether the request (its own headers, or the session's) asks for one range that runs to the
+/// end of the file: `bytes=S-`, as a resume does, or the suffix `bytes=-N`. A server may answer
+/// such a range with less than the rest (some cap each answer at a few MB); written as it came,
+/// the file would land under its name without its end.
+fn asks_to_the_end(config: &Config, spec: &Spec) -> bool {
+    let own = spec
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("range"))
+        .map(|(_, v)| v.as_bytes());
+    let default = || {
+        config.headers.iter().find_map(|h| match &h.parsed {
+            Ok((name, value)) if name == http::header::RANGE => Some(value.as_bytes()),
+            _ => None,
+        })
+    };
+    own.or_else(default).is_some_and(runs_to_the_end)
+}
+
+/// Whether a `Range` header's value is one range of bytes that runs to the end of the file.
+fn runs_to_the_end(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    let Some(spec) = value
+        .get(..6)
+        .filter(|unit| unit.eq_ignore_ascii_case(b"bytes="))
+        .map(|_| value[6..].trim_ascii())
+    else {
+        return false;
+    };
+    !spec.contains(&b',') && (spec.ends_with(b"-") || spec.starts_with(b"-"))
+}
+
+/// The first and last byte of a 206 answer's single range and the file's length, if given
+/// (`Content-Range: bytes S-E/T`, or `/*`); `Err` says why it cannot be placed in a file.
+fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64, Option<u64>), String> {
     if crate::config::has_media_type(headers, "multipart/byteranges") {
         return Err("it holds several ranges (multipart/byteranges): ask for one range".into());
     }
@@ -482,26 +567,63 @@ fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64), String> {
         } else {
             Some(digits(total)?)
         };
-        (start <= end && total.is_none_or(|t| end < t)).then_some((start, end))
+        (start <= end && total.is_none_or(|t| end < t)).then_some((start, end, total))
     })();
     parsed.ok_or_else(|| format!("its Content-Range {text:?} is not one range of bytes"))
 }
 
-/// Copies the first `start` bytes of the file at `path` into `part`, for a 206 answer whose
-/// range starts there; the number copied (`start`).
-fn keep_start(path: &Path, start: u64, part: &mut PartFile) -> Result<u64, Error> {
+/// Fails, before the body is read, when the file at `path` is a file shorter than `start`: a
+/// 206 answer that starts there cannot be placed after it. (What is not a regular file is
+/// measured as it is read, by [`keep_start`].)
+fn check_room(path: &Path, start: u64) -> Result<(), Error> {
+    let what = format!("keep the first {start} bytes of");
+    let meta = std::fs::metadata(path).map_err(|e| file_error(&what, path, e))?;
+    if meta.is_file() && meta.len() < start {
+        return Err(file_error(&what, path, too_short(start, meta.len())));
+    }
+    Ok(())
+}
+
+fn too_short(start: u64, holds: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("the 206 answer starts at byte {start}, but the file holds {holds} bytes"),
+    )
+}
+
+/// Copies the first `start` bytes of the file at `path` to the start of `part`, for a 206
+/// answer whose range starts there, in blocks of `buf`'s size.
+///
+/// Done once the body is whole rather than before it is read: copying a file of many GB takes
+/// minutes, a wait in which the server, whose answer nobody read, would give up on the
+/// connection (nginx's `send_timeout` is a minute), and every resume of a large file would fail
+/// the same way. A cancel of the job stops the copy between two blocks.
+fn keep_start(path: &Path, start: u64, part: &mut PartFile, buf: &mut [u8]) -> Result<(), Error> {
     let what = format!("keep the first {start} bytes of");
     let mut old = File::open(path).map_err(|e| file_error(&what, path, e))?;
-    let copied = io::copy(&mut (&mut old).take(start), &mut part.file)
-        .map_err(|e| file_error(&what, path, e))?;
-    if copied < start {
-        let short = io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the 206 answer starts at byte {start}, but the file holds {copied} bytes"),
-        );
-        return Err(file_error(&what, path, short));
+    part.file
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| file_error("seek in", &part.path, e))?;
+    let mut copied = 0;
+    while copied < start {
+        if crate::exec::is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(start - copied).unwrap_or(usize::MAX));
+        let n = match old.read(&mut buf[..want]) {
+            Ok(0) => return Err(file_error(&what, path, too_short(start, copied))),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(file_error(&what, path, e)),
+        };
+        part.file
+            .write_all(&buf[..n])
+            .map_err(|e| file_error("write", &part.path, e))?;
+        copied += n as u64;
     }
-    Ok(copied)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -519,14 +641,35 @@ mod tests {
     }
 
     #[test]
+    fn a_long_name_is_cut_to_leave_room_for_the_suffix() {
+        let fits = "a".repeat(250);
+        assert_eq!(
+            part_path(&Path::new("/d").join(&fits), 0),
+            Path::new("/d").join(format!("{fits}.part"))
+        );
+        let long = format!("{}.tar.gz", "a".repeat(245));
+        let part = part_path(&Path::new("/d").join(&long), 12);
+        assert_eq!(
+            part,
+            Path::new("/d").join(format!("{}.12.part", &long[..247]))
+        );
+        // Cut at a character's start: `é` is two bytes.
+        let accented = "é".repeat(127);
+        let part = part_path(Path::new(&accented), 0);
+        let name = part.to_str().unwrap();
+        assert_eq!(name, format!("{}.part", "é".repeat(125)));
+        assert!(name.len() <= NAME_MAX);
+    }
+
+    #[test]
     fn content_ranges_are_one_range_of_bytes_within_the_total() {
         let of = |value: &str| {
             let mut headers = http::HeaderMap::new();
             headers.insert(http::header::CONTENT_RANGE, value.parse().unwrap());
             content_range(&headers).ok()
         };
-        assert_eq!(of("bytes 4-9/10"), Some((4, 9)));
-        assert_eq!(of("Bytes 0-0/*"), Some((0, 0)));
+        assert_eq!(of("bytes 4-9/10"), Some((4, 9, Some(10))));
+        assert_eq!(of("Bytes 0-0/*"), Some((0, 0, None)));
         for bad in [
             "bytes 5-3/10",
             "bytes 0-10/10",
@@ -535,6 +678,16 @@ mod tests {
             "bytes -1-2/5",
         ] {
             assert_eq!(of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_that_run_to_the_end_are_told_from_those_that_name_it() {
+        for value in ["bytes=4-", "Bytes=0-", " bytes=-500 ", "BYTES= 10-"] {
+            assert!(runs_to_the_end(value.as_bytes()), "{value}");
+        }
+        for value in ["bytes=4-9", "bytes=0-1,5-", "items=4-", "bytes", "4-", ""] {
+            assert!(!runs_to_the_end(value.as_bytes()), "{value}");
         }
     }
 

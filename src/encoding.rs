@@ -137,13 +137,14 @@ pub(crate) fn decode(
             return Ok(resp);
         }
         // Chunked, close-delimited, or decoded by ureq (which removed both headers): an empty
-        // body under ureq's decoder must read as empty, see `EmptyIsEmpty`.
+        // body, or bytes after the last gzip member, under ureq's decoder must end the body as
+        // requests ends it, see `LenientEnd`.
         let (parts, body) = resp.into_parts();
         let mut builder = ureq::Body::builder();
         if let Some(mime) = body.mime_type() {
             builder = builder.mime_type(mime);
         }
-        let reader = EmptyIsEmpty::new(body_reader(body));
+        let reader = LenientEnd::new(body_reader(body));
         return Ok(http::Response::from_parts(parts, builder.reader(reader)));
     }
     let values: Vec<&str> = resp
@@ -173,7 +174,7 @@ pub(crate) fn decode(
     for coding in codings.into_iter().rev() {
         reader = wrap(coding, reader);
     }
-    let reader = EmptyIsEmpty::new(Untagged(reader));
+    let reader = LenientEnd::new(Untagged(reader));
     let mut builder = ureq::Body::builder();
     if let Some(mime) = mime.filter(|m| !m.is_empty()) {
         builder = builder.mime_type(mime);
@@ -200,55 +201,102 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
     }
 }
 
-/// A decoded body that reads as empty when the encoded body was empty.
+/// Where a decoded body ends: as requests and browsers read it, in two cases where the decoder
+/// alone would fail.
 ///
-/// Servers and CDNs that label every answer of a route `gzip` send the label on empty answers
-/// too (`Content-Length: 0`, an empty chunked body). A gzip decoder fails on an empty stream
-/// (no header), and so would the whole response, where requests and curl read an empty body.
-/// The encoded bytes are out of sight under ureq's own decoder, so the rule is on what comes
-/// out: a decoder that reaches the end of the body before producing a byte reads as the end. A
-/// body cut by its connection (a reset, a close before its `Content-Length`) is not a decoder's
-/// error and stays an error; a body of a few bytes that end inside a gzip header reads as empty
-/// too, as with requests. An empty brotli body stays an error: the brotli decoder calls it
-/// invalid data, as it does a corrupt stream, and the two cannot be told apart from here.
-struct EmptyIsEmpty<R> {
+/// An empty encoded body. Servers and CDNs that label every answer of a route `gzip` send the
+/// label on empty answers too (`Content-Length: 0`, an empty chunked body). A gzip decoder fails
+/// on an empty stream (no header), and so would the whole response, where requests and curl read
+/// an empty body. The encoded bytes are out of sight under ureq's own decoder, so the rule is on
+/// what comes out: a decoder that reaches the end of the body before producing a byte reads as
+/// the end. A body of a few bytes that end inside a gzip header reads as empty too, as with
+/// requests. An empty brotli body stays an error: the brotli decoder calls it invalid data, as
+/// it does a corrupt stream, and the two cannot be told apart from here.
+///
+/// Bytes after the last gzip member that are not another member: a line break, zero padding, or
+/// a notice an application printed after its compressed page. gzip decoders read a body as a
+/// series of members, so they take such bytes for the header of the next one, and fail on them
+/// (`invalid gzip header`, or an end of file within ten bytes) after the whole body has come out.
+/// Browsers and requests ignore them, as `gzip -d` does with a warning. The decoder reads a
+/// member's header only at the body's start (where nothing has come out) or after a member whose
+/// checksum matched, so such an error after output means that every member before it was whole;
+/// the body ends there, and the bytes after it are not read (its connection is closed, not
+/// reused). The end of file at the same place cannot be told from one within the 8 bytes of a
+/// member's trailer (its checksum and length), so that one ends the body too: a body delimited
+/// by the connection's close, cut there, reads as whole (its data is; only the check is
+/// missing), and so does the rare corrupt member whose data happens to end within 8 bytes of the
+/// body's end, as both do with requests, which does not require the trailer at all.
+///
+/// A body cut by its connection (a reset, a close before its `Content-Length`) is not a
+/// decoder's error and stays an error, as does a member cut within its compressed data.
+struct LenientEnd<R> {
     inner: R,
     produced: bool,
+    /// The end was found after output, before the end of the body: every later read is 0.
+    ended: bool,
 }
 
-impl<R> EmptyIsEmpty<R> {
+impl<R> LenientEnd<R> {
     fn new(inner: R) -> Self {
-        EmptyIsEmpty {
+        LenientEnd {
             inner,
             produced: false,
+            ended: false,
         }
     }
 }
 
-impl<R: Read> Read for EmptyIsEmpty<R> {
+impl<R: Read> Read for LenientEnd<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ended {
+            return Ok(0);
+        }
         match self.inner.read(buf) {
             Ok(n) => {
                 self.produced |= n > 0;
                 Ok(n)
             }
             Err(e) if !self.produced && !buf.is_empty() && is_empty_stream(&e) => Ok(0),
+            Err(e) if self.produced && is_after_last_member(&e) => {
+                self.ended = true;
+                Ok(0)
+            }
             Err(e) => Err(e),
         }
     }
 }
 
-/// Whether `e` is a decoder's "unexpected end of file", not the connection's.
-fn is_empty_stream(e: &io::Error) -> bool {
+/// The decoder's own error of `e`, if it is ureq's `Decompress` (which our decoders' errors are
+/// made into too) for `coding`, and not the connection's.
+fn decoder_error<'a>(e: &'a io::Error, coding: Option<&str>) -> Option<&'a io::Error> {
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<ureq::Error>())
     {
-        Some(ureq::Error::Decompress(_, io)) => {
-            io.kind() == io::ErrorKind::UnexpectedEof && !from_connection(io)
+        Some(ureq::Error::Decompress(name, io))
+            if coding.is_none_or(|c| c == *name) && !from_connection(io) =>
+        {
+            Some(io)
         }
-        _ => false,
+        _ => None,
     }
+}
+
+/// Whether `e` is a decoder's "unexpected end of file", not the connection's.
+fn is_empty_stream(e: &io::Error) -> bool {
+    decoder_error(e, None).is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof)
+}
+
+/// Whether `e` is the gzip decoder's failure to read a member's header (or trailer) from what
+/// follows a whole member: bytes that are not a gzip header (flate2's `invalid gzip header`), or
+/// fewer than a header's ten (its bare end of file; the end of a member's compressed data is
+/// `incomplete deflate stream` instead).
+fn is_after_last_member(e: &io::Error) -> bool {
+    decoder_error(e, Some("gzip")).is_some_and(|io| match io.kind() {
+        io::ErrorKind::InvalidInput => io.to_string() == "invalid gzip header",
+        io::ErrorKind::UnexpectedEof => io.get_ref().is_none(),
+        _ => false,
+    })
 }
 
 /// The reader of a response body, made on its first read: [`Lazy`] over ureq's own.

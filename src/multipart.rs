@@ -158,6 +158,61 @@ impl Multipart {
     }
 }
 
+/// The `Content-Type` a multipart body goes with when the request sets its own, `own`, and the
+/// body was encoded under `body_type` (`multipart/form-data; boundary=...`, from
+/// [`Multipart::encode`]): a `multipart/*` type of the caller's keeps its type and parameters,
+/// with the body's boundary in place of any it names. The body can only be read with its own
+/// boundary: without one (`multipart/form-data` as `curl -H` examples set it) the server cannot
+/// find the parts, and with another it finds none. curl adds its boundary to such a header too.
+/// `None` when `own` is not a multipart type (the caller's choice, sent as it is) or the body is
+/// not multipart.
+pub(crate) fn with_boundary(own: &str, body_type: &str) -> Option<String> {
+    let boundary = body_type.split_once("; boundary=")?.1;
+    let mut params = split_params(own);
+    let media_type = params.next()?.trim();
+    if !media_type
+        .get(..10)
+        .is_some_and(|t| t.eq_ignore_ascii_case("multipart/"))
+    {
+        return None;
+    }
+    let mut out = media_type.to_string();
+    for param in params.map(str::trim).filter(|p| !p.is_empty()) {
+        let name = param.split('=').next().unwrap_or("").trim();
+        if !name.eq_ignore_ascii_case("boundary") {
+            out.push_str("; ");
+            out.push_str(param);
+        }
+    }
+    out.push_str("; boundary=");
+    out.push_str(boundary);
+    Some(out)
+}
+
+/// The `;`-separated parts of a header value, a `;` inside a quoted string (RFC 9110 §5.6.4)
+/// not counting.
+fn split_params(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, c) in text.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ';' if !quoted => {
+                    rest = Some(&text[i + 1..]);
+                    return Some(&text[..i]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(text)
+    })
+}
+
 impl fmt::Debug for Multipart {
     /// Names, file names, content types and sizes; never the contents.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -263,6 +318,38 @@ mod tests {
         let b = boundary_of(&content_type).as_bytes();
         assert!(body.windows(data.len()).any(|w| w == data));
         assert_eq!(body.windows(b.len()).filter(|w| *w == b).count(), 2);
+    }
+
+    #[test]
+    fn a_multipart_type_of_the_callers_gets_the_bodys_boundary() {
+        let ours = "multipart/form-data; boundary=b0dy";
+        for (own, want) in [
+            (
+                "multipart/form-data",
+                Some("multipart/form-data; boundary=b0dy"),
+            ),
+            (
+                "Multipart/Mixed; boundary=mine",
+                Some("Multipart/Mixed; boundary=b0dy"),
+            ),
+            (
+                "multipart/related; type=\"a;b\"; BOUNDARY=\"x;y\" ; start=1",
+                Some("multipart/related; type=\"a;b\"; start=1; boundary=b0dy"),
+            ),
+            (
+                "multipart/form-data;",
+                Some("multipart/form-data; boundary=b0dy"),
+            ),
+            ("application/json", None),
+            ("multipart", None),
+            ("", None),
+        ] {
+            assert_eq!(with_boundary(own, ours).as_deref(), want, "{own}");
+        }
+        assert_eq!(
+            with_boundary("multipart/form-data", "application/json"),
+            None
+        );
     }
 
     #[test]

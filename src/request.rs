@@ -427,6 +427,13 @@ impl RequestBuilder {
     /// `Content-Type` and boundary: requests' `files=` and `data=`. The form is encoded now, on
     /// the caller's thread. See [`Multipart`](crate::Multipart) for an example.
     ///
+    /// A `Content-Type` set with [`header`](RequestBuilder::header) wins over
+    /// `multipart/form-data`, and so does a session default that is a `multipart/*` type; such
+    /// a type is sent with the body's boundary in place of any it names (`multipart/form-data`,
+    /// as `curl -H` examples write it, goes as `multipart/form-data; boundary=...`), as curl
+    /// does: the server reads the parts only with the boundary the body uses. A session default
+    /// of another type (`application/json`) yields to the form's.
+    ///
     /// # Examples
     ///
     /// ```

@@ -349,23 +349,31 @@ impl Response {
     /// ```
     pub fn text(&self) -> Result<&str, Error> {
         std::str::from_utf8(self.bytes()).map_err(|e| {
-            // Where the body came from, and what it said it was.
-            let declared = self
-                .header("content-type")
-                .map(|ct| format!(" (content-type: {ct})"))
-                .unwrap_or_default();
             Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
-                    "the body of {} is not UTF-8{declared}: {e}; take it with bytes() and \
-                     decode it",
-                    crate::redact_url(self.url())
+                    "the body of {} is not UTF-8{}: {e}; take it with bytes() and decode it",
+                    crate::redact_url(self.url()),
+                    self.declared()
                 ),
             ))
         })
     }
 
+    /// ` (content-type: ...)` when the response has one, for errors about its body: where the
+    /// body came from, and what it said it was.
+    fn declared(&self) -> String {
+        self.header("content-type")
+            .map(|ct| format!(" (content-type: {ct})"))
+            .unwrap_or_default()
+    }
+
     /// The body parsed as JSON into `T`. A UTF-8 byte order mark at its start is ignored.
+    ///
+    /// Fails with [`Error::Json`], whose message names the (redacted) URL and the body's content
+    /// type, says whether the body is not JSON (`json: the body of https://host/api (content-type:
+    /// text/html) is not JSON: expected value at line 1 column 1`, a proxy's or a login page),
+    /// is empty, or is JSON that does not fit `T`, and ends with serde's words and position.
     ///
     /// # Examples
     ///
@@ -387,7 +395,21 @@ impl Response {
         // A leading UTF-8 byte order mark is ignored, as RFC 8259 §8.1 allows.
         let body = self.bytes();
         let body = body.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(body);
-        Ok(serde_json::from_slice(body)?)
+        serde_json::from_slice(body).map_err(|e| {
+            // serde's words alone (`expected value at line 1 column 1`) name neither the body nor
+            // what it was: an HTML page instead of the API's answer reads like a typo in JSON.
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "does not fit the type asked for",
+                _ if body.iter().all(u8::is_ascii_whitespace) => "is empty, not JSON",
+                _ => "is not JSON",
+            };
+            let why = format!(
+                "the body of {}{} {what}: {e}",
+                crate::redact_url(self.url()),
+                self.declared()
+            );
+            Error::Json(serde::de::Error::custom(why))
+        })
     }
 
     /// `Ok(self)` for statuses below 400; for 4xx and 5xx, [`Error::Status`] with the code, the

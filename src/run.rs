@@ -28,7 +28,7 @@ use crate::retry::{RetryPolicy, Verdict};
 use crate::sse::{pump, Decode, EventStream, MapFeed, Sink, StreamOptions};
 use crate::timeout::TimeoutSettings;
 use crate::Error;
-use crate::{encoding, stale, url};
+use crate::{encoding, multipart, stale, url};
 
 /// Everything the worker needs to send the request. It is moved from the builder into the job
 /// and its slot, so what requests rarely have (a retry policy of their own, a build error) is
@@ -503,7 +503,14 @@ fn attempts(
                     jar.add_to(&hop.uri, req.headers_mut());
                 }
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                let result = match hop.body {
+                // A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as RFC 9110
+                // §8.6 says a user agent normally sends it (and requests does); ureq would send
+                // such a request an empty chunked body, which servers that take no chunked
+                // uploads (S3's PUT, HTTP/1.0 servers) refuse.
+                let body = hop
+                    .body
+                    .or_else(|| needs_body(&hop.method).then_some(&[][..]));
+                let result = match body {
                     Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left, fresh)),
                     None => agent.run(limits.apply(agent, req, left, fresh)),
                 };
@@ -698,9 +705,16 @@ impl Limits {
     }
 }
 
+/// Whether ureq gives a request of `method` a body of its own (an empty chunked one) when it has
+/// none.
+fn needs_body(method: &Method) -> bool {
+    *method == Method::POST || *method == Method::PUT || *method == Method::PATCH
+}
+
 /// The headers a request is sent with: the session's defaults and the request's own
 /// ([`merge_headers`]), the `Accept-Encoding` this build decodes and the body's content type
-/// unless the request set them.
+/// unless the request set them (a multipart type set gets the body's boundary, and a multipart
+/// body's type replaces a session default of another).
 fn request_headers(
     defaults: &[DefaultHeader],
     own: &[(String, String)],
@@ -717,9 +731,27 @@ fn request_headers(
         );
     }
     if let Some(ct) = content_type {
-        if !headers.contains_key(http::header::CONTENT_TYPE) {
-            let value = HeaderValue::from_str(ct)
-                .map_err(|_| Error::InvalidRequest(format!("invalid content type {ct:?}")))?;
+        // A multipart type, the request's or the session's, is sent with the body's boundary. A
+        // session default of another type yields to a multipart body, which no other type can
+        // carry; a type the request sets itself is sent as it is.
+        let sets_own = own
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        let value = match headers.get(http::header::CONTENT_TYPE) {
+            None => Some(ct.to_string()),
+            Some(set) => match set
+                .to_str()
+                .ok()
+                .and_then(|v| multipart::with_boundary(v, ct))
+            {
+                Some(fitted) => Some(fitted),
+                None if !sets_own && ct.starts_with("multipart/") => Some(ct.to_string()),
+                None => None,
+            },
+        };
+        if let Some(value) = value {
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| Error::InvalidRequest(format!("invalid content type {value:?}")))?;
             headers.insert(http::header::CONTENT_TYPE, value);
         }
     }

@@ -37,6 +37,14 @@
 //! cut already (ureq's `UnexpectedEof`); they now report the reset itself. A reset before the
 //! response (a kept-alive connection closed under the request) is handed on as it is.
 //!
+//! # An answer before the whole request
+//!
+//! A server may answer an upload before reading it (a `413`, a `401`) and close the connection;
+//! the client's next write fails, though the answer has arrived. [`Connection`] drops the rest
+//! of the request once a write fails so, and reads the answer; without one, the write's error
+//! is the request's, as before (and a stale pooled connection is sent again as `crate::stale`
+//! says). The connection is not used again. curl and requests (urllib3 2) do the same.
+//!
 //! # Versions
 //!
 //! `ConnectionDetails::register_shutdown` is part of ureq's `unversioned` transport API, which
@@ -172,10 +180,21 @@ impl Connector<()> for Interruptible {
             }),
             job: 0,
             answering: false,
+            send_broken: None,
         };
         connection.follow_job()?;
         Ok(Some(Box::new(connection)))
     }
+}
+
+/// Whether a write failed because the server closed the connection (or reset it).
+fn closed_by_peer(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -220,6 +239,10 @@ pub(crate) struct Connection {
     /// A byte of the answer to the last request sent has arrived: a reset from now on cuts
     /// the response (see [`Reset`]).
     answering: bool,
+    /// The server closed the connection while the request went out: the error of that write.
+    /// The rest of the request is dropped, and the server's answer read if it sent one (see
+    /// [`Transport::transmit_output`] below); the connection is never used again.
+    send_broken: Option<ureq::Error>,
 }
 
 impl fmt::Debug for Connection {
@@ -292,12 +315,28 @@ impl Transport for Connection {
         self.inner.buffers()
     }
 
+    /// A server may answer before it has read the whole request, and close the connection:
+    /// a `413 Payload Too Large` or a `401` to an upload of many MB, sent after the head. The
+    /// client's next write then fails (a broken pipe, or a reset), though the answer is there
+    /// to be read. So a write that fails so is not an error yet: the rest of the request is
+    /// dropped unsent, and the answer is read as usual. If none comes (the connection closed
+    /// without one, as a stale pooled connection does), the write's error is the request's,
+    /// as it was. curl and requests read such an answer too.
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.before_io()?;
+        if self.send_broken.is_some() {
+            return Ok(());
+        }
         // A request (or its body) goes out: what arrives next is its answer.
         self.answering = false;
         let result = self.inner.transmit_output(amount, timeout);
-        self.checked(result)
+        match self.checked(result) {
+            Err(ureq::Error::Io(e)) if closed_by_peer(&e) => {
+                self.send_broken = Some(ureq::Error::Io(e));
+                Ok(())
+            }
+            result => result,
+        }
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -306,6 +345,18 @@ impl Transport for Connection {
         // that into the cancel too.
         let result = self.inner.await_input(timeout);
         let result = self.checked(result);
+        if !self.answering {
+            if let Some(sent) = self.send_broken.take() {
+                // No answer after the broken write: the write's error stands (a cancel first).
+                match result {
+                    Ok(true) => self.send_broken = Some(sent),
+                    Err(ureq::Error::Io(e)) if e.get_ref().is_some_and(|e| e.is::<Cancelled>()) => {
+                        return Err(ureq::Error::Io(e))
+                    }
+                    _ => return Err(sent),
+                }
+            }
+        }
         match result {
             Ok(true) => self.answering = true,
             // A reset in the middle of a response is handed on as one that ureq cannot take
@@ -325,8 +376,10 @@ impl Transport for Connection {
         if exec::current_job_id() == 0 {
             self.release();
         }
-        // A connection shut by a cancel is never handed out again, whichever job asks.
+        // A connection shut by a cancel is never handed out again, whichever job asks, nor one
+        // whose server closed it while a request went out.
         self.follow_job().is_ok()
+            && self.send_broken.is_none()
             && self.lease.shut_for.load(Ordering::Acquire) == 0
             && self.inner.is_open()
     }

@@ -610,3 +610,150 @@ fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
         assert_eq!(dir.names(), ["data.bin"], "{why}");
     }
 }
+
+/// A named pipe at `path`, standing for an earlier file whose bytes come only when the test
+/// writes them.
+#[cfg(target_os = "linux")]
+fn fifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+}
+
+/// A resumed download reads the body before it copies the bytes of the earlier file that go
+/// before it: the copy of a file of many GB takes minutes, in which the server, whose answer
+/// nobody read, gave up on the connection, so every resume of such a file failed. The earlier
+/// file is a pipe here, which nothing is written to until the body is in.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_resumed_body_is_read_before_the_earlier_bytes_are_copied() {
+    let dir = TempDir::new("resume-order");
+    let path = dir.join("data.bin");
+    fifo(&path);
+    let server = ranged_server();
+    let pending = FuturesSession::new()
+        .get(server.url())
+        .header("Range", "bytes=4-")
+        .download(&path);
+    let body_first = support::eventually(secs(10), || pending.progress().done == 6);
+    // The earlier file's bytes: the write waits until the download opens the pipe.
+    std::fs::write(&path, "0123").unwrap();
+    let done = pending.result().unwrap();
+    assert!(body_first, "the body was read only after the earlier file");
+    assert_eq!((done.status(), done.bytes()), (206, 10));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
+    assert_eq!(dir.names(), ["data.bin"]);
+}
+
+/// A cancel stops the copy of the earlier file's bytes before a resumed body: it went on to its
+/// end (minutes for a file of many GB), holding the worker.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cancel_stops_the_copy_of_the_earlier_bytes() {
+    use std::io::Write;
+    const START: u64 = 4 << 20;
+    let dir = TempDir::new("resume-cancel");
+    let path = dir.join("data.bin");
+    fifo(&path);
+    let server = TestServer::start(|_| {
+        Reply::status(206, "x").header("Content-Range", format!("bytes {START}-{START}/*"))
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let pending = session
+        .get(server.url())
+        .header("Range", format!("bytes={START}-"))
+        .download(&path);
+    let mut earlier = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    // Returns once the download has read all but what the pipe holds.
+    earlier.write_all(&vec![b'a'; 1 << 20]).unwrap();
+    assert!(pending.cancel());
+    // More than the pipe holds: the copy reads on, or stops and closes the pipe (a broken pipe).
+    let _ = earlier.write_all(&vec![b'a'; 1 << 20]);
+    let next = session.submit(|_| Ok(7)).result_timeout(secs(10));
+    drop(earlier);
+    assert!(
+        matches!(next, Some(Ok(7))),
+        "the copy went on after the cancel, holding the worker"
+    );
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    assert_eq!(dir.names(), ["data.bin"], "the part file was left");
+}
+
+/// A range that runs to the end of the file, answered with less than the rest of a file whose
+/// length the answer gives (a server that caps each answer), writes nothing and says so: the
+/// file landed under its name without its end, and the handle said it was done. A range that
+/// names its end is written as it comes, and so is an answer that does not give the length.
+#[test]
+fn a_resume_answered_with_less_than_the_rest_writes_nothing_and_says_so() {
+    let dir = TempDir::new("resume-capped");
+    let path = dir.join("data.bin");
+    let server = TestServer::start(|req| {
+        let total = if req.path_only() == "/unknown" {
+            "*"
+        } else {
+            "10"
+        };
+        Reply::status(206, "456").header("Content-Range", format!("bytes 4-6/{total}"))
+    });
+    for (range, default) in [("bytes=4-", false), ("Bytes=4- ", true)] {
+        std::fs::write(&path, "0123").unwrap();
+        let mut session = FuturesSession::builder();
+        if default {
+            session = session.header("Range", range);
+        }
+        let mut request = session.build().get(server.url_for("/f?key=secret"));
+        if !default {
+            request = request.header("Range", range);
+        }
+        let err = request.download(&path).result().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Protocol(_)), "{range}: {err:?}");
+        assert!(
+            text.contains("carries bytes 4-6 of 10, not the rest of the file")
+                && text.contains("(bytes=4-6, then bytes=7-...)")
+                && text.contains("/f?<redacted>"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123", "{range}");
+        assert_eq!(dir.names(), ["data.bin"], "{range}");
+    }
+    let session = FuturesSession::new();
+    for (range, url) in [
+        ("bytes=4-6", server.url()),
+        ("bytes=4-", server.url_for("/unknown")),
+    ] {
+        std::fs::write(&path, "0123").unwrap();
+        let done = session
+            .get(url)
+            .header("Range", range)
+            .download(&path)
+            .result();
+        let done = done.unwrap_or_else(|e| panic!("{range}: {e}"));
+        assert_eq!((done.status(), done.bytes()), (206, 7), "{range}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "0123456",
+            "{range}"
+        );
+    }
+}
+
+/// A file name of up to 255 bytes is a file name: its part file's name is cut to make room for
+/// the suffix. The part file's name was the target's and `.part`, which failed the download
+/// with `create ....part failed: File name too long`.
+#[test]
+fn a_file_name_of_255_bytes_is_downloaded() {
+    let dir = TempDir::new("long-name");
+    let server = TestServer::start(|_| Reply::ok("content"));
+    for name in ["a".repeat(255), format!("{}.tar.gz", "é".repeat(120))] {
+        let path = dir.join(&name);
+        let done = FuturesSession::new()
+            .get(server.url())
+            .download(&path)
+            .result();
+        let done = done.unwrap_or_else(|e| panic!("{} bytes: {e}", name.len()));
+        assert_eq!(done.bytes(), 7);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "content");
+        assert_eq!(dir.names(), [name.as_str()]);
+        std::fs::remove_file(&path).unwrap();
+    }
+}

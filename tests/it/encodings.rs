@@ -463,3 +463,74 @@ fn an_empty_body_with_a_coding_is_an_empty_body() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Bytes after the last gzip member that are not another member (a line break, zero padding,
+/// text an application printed after its compressed page) end the body, as browsers and
+/// requests read it: the decoder took them for the next member's header and the whole response
+/// failed, after the body had been decoded. A second member is still read, and a corrupt one is
+/// still an error.
+#[test]
+fn bytes_after_the_last_gzip_member_end_the_body() {
+    use std::io::Read;
+    let text = TEXT.repeat(20);
+    let mut corrupt_second = gzip(b"first ");
+    let second = gzip(b"second");
+    let at = corrupt_second.len() + second.len() / 2;
+    corrupt_second.extend_from_slice(&second);
+    // A flipped bit the checksum catches.
+    corrupt_second[at] ^= 0x01;
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("/newline", [gzip(text.as_bytes()), b"\n".to_vec()].concat()),
+        ("/zeros", [gzip(text.as_bytes()), vec![0; 512]].concat()),
+        (
+            "/notice",
+            [gzip(text.as_bytes()), b"<!-- page cached -->\n".to_vec()].concat(),
+        ),
+        ("/members", [gzip(b"first "), gzip(b"second")].concat()),
+        ("/corrupt-second", corrupt_second),
+    ];
+    let server = TestServer::start(move |req| {
+        let (path, coding) = req
+            .path_only()
+            .split_at(req.path_only().rfind('/').unwrap());
+        match bodies.iter().find(|(p, _)| *p == path) {
+            Some((_, body)) => Reply::ok(body.clone()).header("Content-Encoding", &coding[1..]),
+            None => Reply::status(404, ""),
+        }
+    });
+    let session = FuturesSession::new();
+    let dir = std::env::temp_dir().join(format!("ureq-futures-gzip-tail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // `gzip` is decoded by ureq, `x-gzip` here: both end the body alike.
+    for coding in ["gzip", "x-gzip"] {
+        for (path, want) in [
+            ("/newline", text.as_str()),
+            ("/zeros", &text),
+            ("/notice", &text),
+            ("/members", "first second"),
+        ] {
+            let url = server.url_for(&format!("{path}/{coding}"));
+            let what = format!("{path}, {coding}");
+            let resp = session.get(&url).send().result();
+            let resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(resp.text().unwrap(), want, "{what}");
+            let mut body = session.get(&url).send_streaming().result().unwrap();
+            let mut read = String::new();
+            body.read_to_string(&mut read)
+                .unwrap_or_else(|e| panic!("{what}, streamed: {e}"));
+            assert_eq!(read, want, "{what}, streamed");
+            let file = dir.join("tail");
+            let done = session.get(&url).download(&file).result();
+            let done = done.unwrap_or_else(|e| panic!("{what}, download: {e}"));
+            assert_eq!(done.bytes(), want.len() as u64, "{what}");
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), want, "{what}");
+        }
+        let url = server.url_for(&format!("/corrupt-second/{coding}"));
+        let err = session.get(&url).send().result().unwrap_err();
+        assert!(
+            matches!(err, Error::Transport(ureq::Error::Decompress("gzip", _))),
+            "{coding}: {err:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

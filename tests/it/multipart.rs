@@ -48,22 +48,97 @@ fn the_server_receives_fields_and_files_as_rfc_7578_frames_them() {
     );
 }
 
+/// A multipart `Content-Type` set by hand (or as a session default) wins, with the body's
+/// boundary in it: the one it named, or none (`multipart/form-data`, as `curl -H` examples set
+/// it), left the server unable to find the parts, since the body used a boundary of its own.
+/// Another type is the caller's and goes as it is.
 #[test]
-fn a_content_type_header_set_by_hand_wins() {
+fn a_content_type_header_set_by_hand_wins_with_the_bodys_boundary() {
     let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::builder()
+        .header("Content-Type", "multipart/form-data")
+        .build();
+    let hand = [
+        (Some("multipart/mixed; boundary=mine"), "multipart/mixed"),
+        (
+            Some("multipart/related; charset=utf-8"),
+            "multipart/related; charset=utf-8",
+        ),
+        (None, "multipart/form-data"),
+    ];
+    for (own, kept) in hand {
+        let mut request = session.post(server.url());
+        if let Some(own) = own {
+            request = request.header("content-type", own);
+        }
+        request
+            .multipart(Multipart::new().text("a", "1"))
+            .send()
+            .result()
+            .unwrap();
+        let req = server.requests().pop().unwrap();
+        let content_type = req.header("content-type").unwrap();
+        let (sent, boundary) = content_type.split_once("; boundary=").unwrap();
+        assert_eq!(sent, kept, "{own:?}");
+        assert!(boundary.starts_with("ureq-futures-"), "{content_type}");
+        let body = req.body_str();
+        assert!(
+            body.starts_with(&format!("--{boundary}\r\n"))
+                && body.ends_with(&format!("\r\n--{boundary}--\r\n")),
+            "{content_type}: {body}"
+        );
+    }
     FuturesSession::new()
         .post(server.url())
-        .header("content-type", "multipart/mixed; boundary=mine")
+        .header("content-type", "text/plain")
         .multipart(Multipart::new().text("a", "1"))
         .send()
         .result()
         .unwrap();
-    let req = &server.requests()[0];
-    assert_eq!(
-        req.header("content-type"),
-        Some("multipart/mixed; boundary=mine")
-    );
-    assert!(req.body_str().ends_with("--\r\n"), "{}", req.body_str());
+    let req = server.requests().pop().unwrap();
+    assert_eq!(req.header("content-type"), Some("text/plain"));
+}
+
+/// A session's default `Content-Type` of another kind (`application/json`, set once for an
+/// API's JSON requests) yields to a multipart body, which no other type can carry: the upload
+/// went out labelled JSON, and the server refused it or found no parts. It still applies to
+/// bodies of other kinds, and a type the request sets itself is sent as it is.
+#[test]
+fn a_session_default_content_type_yields_to_a_multipart_body() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::builder()
+        .header("Content-Type", "application/json")
+        .build();
+    let form = || Multipart::new().file("f", "a.txt", "text/plain", "hello");
+    session
+        .post(server.url())
+        .multipart(form())
+        .send()
+        .result()
+        .unwrap();
+    let req = server.requests().pop().unwrap();
+    let content_type = req.header("content-type").unwrap().to_string();
+    let boundary = content_type
+        .strip_prefix("multipart/form-data; boundary=")
+        .unwrap_or_else(|| panic!("{content_type}"));
+    assert!(req.body_str().starts_with(&format!("--{boundary}\r\n")));
+    session
+        .post(server.url())
+        .body("{}")
+        .send()
+        .result()
+        .unwrap();
+    let req = server.requests().pop().unwrap();
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    session
+        .post(server.url())
+        .header("Content-Type", "application/octet-stream")
+        .multipart(form())
+        .send()
+        .result()
+        .unwrap();
+    let req = server.requests().pop().unwrap();
+    assert_eq!(req.header("content-type"), Some("application/octet-stream"));
 }
 
 /// A file whose content type is left empty is labelled `application/octet-stream`, as RFC 7578

@@ -64,6 +64,42 @@ fn every_method_reaches_the_server() {
     }
 }
 
+/// A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as RFC 9110 §8.6 says
+/// and requests sends it; it went with `Transfer-Encoding: chunked` and an empty chunked body,
+/// which servers that take no chunked uploads refuse (S3 answers a PUT so with 501). Other
+/// methods without a body carry neither header.
+#[test]
+fn a_request_without_a_body_is_announced_as_empty() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::new();
+    for method in ["POST", "PUT", "PATCH", "GET", "DELETE", "OPTIONS"] {
+        session
+            .request(method, server.url())
+            .send()
+            .result()
+            .unwrap();
+        let req = server.requests().pop().unwrap();
+        let length = ["POST", "PUT", "PATCH"].contains(&method).then_some("0");
+        assert_eq!(req.method, method);
+        assert_eq!(req.header("content-length"), length, "{method}");
+        assert_eq!(req.header("transfer-encoding"), None, "{method}");
+    }
+    // A 307 keeps the method, and still no body.
+    let redirecting = TestServer::start(|req| match req.path_only() {
+        "/from" => Reply::status(307, "").header("Location", "/to"),
+        _ => Reply::ok(""),
+    });
+    session
+        .post(redirecting.url_for("/from"))
+        .send()
+        .result()
+        .unwrap();
+    let to = redirecting.requests().pop().unwrap();
+    assert_eq!((to.method.as_str(), to.path_only()), ("POST", "/to"));
+    assert_eq!(to.header("content-length"), Some("0"));
+    assert_eq!(to.header("transfer-encoding"), None);
+}
+
 #[test]
 fn headers_query_and_bodies_are_sent() {
     let mut server = mockito::Server::new();
@@ -242,6 +278,33 @@ fn json_decodes_and_reports_bad_json() {
         .result()
         .unwrap();
     assert!(matches!(bad.json::<Repo>(), Err(Error::Json(_))));
+    // The error names the body, what it said it was, and what is wrong with it: serde's words
+    // alone did not tell an HTML page from a typo.
+    let html = "<html>Sign in</html>";
+    server
+        .mock("GET", "/login")
+        .match_query(mockito::Matcher::Any)
+        .with_header("content-type", "text/html")
+        .with_body(html)
+        .create();
+    server.mock("GET", "/empty").with_body("").create();
+    server
+        .mock("GET", "/other")
+        .with_body(r#"{"name":7}"#)
+        .create();
+    for (path, said) in [
+        ("/login?key=secret", "(content-type: text/html) is not JSON: expected value at line 1 column 1"),
+        ("/empty", "is empty, not JSON: EOF while parsing a value at line 1 column 0"),
+        ("/other", "does not fit the type asked for: invalid type: integer `7`, expected a string at line 1 column 9"),
+    ] {
+        let resp = session.get(format!("{}{path}", server.url())).send().result().unwrap();
+        let err = resp.json::<Repo>().unwrap_err();
+        assert!(matches!(err, Error::Json(_)), "{path}: {err:?}");
+        let url = ureq_futures::redact_url(&format!("{}{path}", server.url()));
+        assert!(err.to_string().starts_with(&format!("json: the body of {url}")), "{path}: {err}");
+        assert!(err.to_string().ends_with(said), "{path}: {err}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
     // A body that starts with a UTF-8 byte order mark (RFC 8259 §8.1 lets a parser ignore it).
     server
         .mock("GET", "/bom")

@@ -455,3 +455,63 @@ fn a_connect_timeout_behind_a_proxy_names_the_proxy() {
         )
     );
 }
+
+/// A server that reads the head of each request, sends `answer` (nothing when it is empty) and
+/// closes the connection with the body unread, which resets it.
+fn answers_before_the_body(answer: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = conn.write_all(answer);
+        }
+    });
+    addr
+}
+
+/// A server may answer an upload before reading it (a `413` to a body over its limit, a `401`)
+/// and close the connection: the answer is the response, as with curl and requests. It was lost
+/// behind the error of the next write, `send the request to ...: Broken pipe`. A server that
+/// closes without an answer still fails the request with the error of the write (a broken pipe,
+/// or a reset).
+#[test]
+fn an_answer_sent_before_the_whole_body_is_read_is_the_response() {
+    let session = FuturesSession::new();
+    let body = vec![b'x'; 32 << 20];
+    let refusing = answers_before_the_body(
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
+    );
+    let url = format!("http://{refusing}/upload");
+    for _ in 0..2 {
+        let resp = session
+            .post(&url)
+            .body(body.clone())
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
+    }
+    let silent = answers_before_the_body(b"");
+    let url = format!("http://{silent}/upload?key=secret");
+    let err = session.put(&url).body(body).send().result().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            variant(&err).as_str(),
+            "Io(BrokenPipe)" | "Io(ConnectionReset)"
+        ),
+        "{err:?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{silent} failed for url: http://{silent}/upload?<redacted>: "
+        )),
+        "{text}"
+    );
+}
