@@ -304,6 +304,10 @@ fn json_decodes_and_reports_bad_json() {
         assert!(err.to_string().starts_with(&format!("json: the body of {url}")), "{path}: {err}");
         assert!(err.to_string().ends_with(said), "{path}: {err}");
         assert!(!err.to_string().contains("secret"), "{err}");
+        // serde_json's position stays readable from the error, not only in its text.
+        let Error::Json(json) = &err else { unreachable!() };
+        let at = said.rsplit("at line ").next().unwrap();
+        assert_eq!(format!("{} column {}", json.line(), json.column()), at, "{path}");
     }
     // A body that starts with a UTF-8 byte order mark (RFC 8259 §8.1 lets a parser ignore it).
     server
