@@ -774,14 +774,31 @@ impl SessionBuilder {
     /// `TlsConfig::default()`: rustls, Mozilla roots, verification on. Ignored when an
     /// [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
+    /// `RootCerts::PlatformVerifier` (the system's certificate store) needs ureq's
+    /// `platform-verifier` feature with rustls (`ureq = { version = "3.5", features =
+    /// ["platform-verifier"] }` in your Cargo.toml): without it, every `https://` request
+    /// fails with ureq's panic, an [`Error::Panicked`](crate::Error::Panicked) that says
+    /// `Rustls + PlatformVerifier requires feature: platform-verifier`.
+    ///
     /// # Examples
     ///
     /// ```
-    /// use ureq::tls::{RootCerts, TlsConfig};
+    /// use std::sync::Arc;
+    /// use ureq::tls::{PemItem, RootCerts, TlsConfig};
     /// use ureq_futures::FuturesSession;
     ///
-    /// // Trust only the platform's certificate store instead of the bundled roots.
-    /// let tls = TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build();
+    /// # let pem: &[u8] = b"";
+    /// // A private CA: trust its certificate (PEM, as `std::fs::read("corp-ca.pem")?` gives it)
+    /// // instead of the bundled roots.
+    /// let certs: Vec<_> = ureq::tls::parse_pem(pem)
+    ///     .filter_map(|item| match item {
+    ///         Ok(PemItem::Certificate(cert)) => Some(cert),
+    ///         _ => None,
+    ///     })
+    ///     .collect();
+    /// let tls = TlsConfig::builder()
+    ///     .root_certs(RootCerts::Specific(Arc::new(certs)))
+    ///     .build();
     /// let session = FuturesSession::builder().tls_config(tls).build();
     /// ```
     pub fn tls_config(mut self, config: ureq::tls::TlsConfig) -> Self {
