@@ -39,7 +39,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | host name that does not resolve | `Io` | `resolve host failed` |
 /// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes) | `TLS handshake with host:port failed`, and the `http://` URL to use |
 /// | `http://` to a TLS port that answers with an alert (rustls-based servers) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the `https://` URL to try (a server that just closes, as OpenSSL's does, is an `UnexpectedEof` without the hint: a closed connection says nothing about TLS) |
-/// | TLS certificate rejected | `Io`, kind `InvalidData` | `TLS handshake with host:port failed` |
+/// | TLS certificate rejected | `Io`, kind `InvalidData` | `TLS handshake with host:port failed`; for a certificate of a CA the session does not trust (`UnknownIssuer`: a private CA, a proxy that inspects TLS), how to trust it (`SessionBuilder::tls_config`, `RootCerts::Specific`) |
 /// | connection reset or closed before the response | `Io`, `ConnectionReset` / `UnexpectedEof` | `read the response from host:port failed` |
 /// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset` | `read the body from host:port failed`, and how much came: `(body cut after 1,234 of 5,000 bytes)`, for a chunked body `(body cut after 1,234 bytes, before its last chunk)` |
 /// | no byte within `read_timeout` | `Timeout`, kind `PerRead` | `no byte for 30 s (read_timeout) while reading the body from host:port` |

@@ -226,6 +226,18 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                     .to_string(),
             ),
         ),
+        // rustls's verdict on a certificate chain that leads to no trusted root: a private CA
+        // (or a proxy that inspects TLS) the session was not told about.
+        io::ErrorKind::InvalidData if https && io.to_string().contains("UnknownIssuer") => (
+            Phase::Tls,
+            Some(
+                "the server's certificate is not signed by a CA this session trusts: the \
+                 bundled Mozilla roots, unless SessionBuilder::tls_config says otherwise; for a \
+                 private CA, or a proxy that inspects TLS, trust its CA certificate with \
+                 SessionBuilder::tls_config and RootCerts::Specific"
+                    .to_string(),
+            ),
+        ),
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
         io::ErrorKind::UnexpectedEof if https => (
             Phase::Tls,

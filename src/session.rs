@@ -744,6 +744,13 @@ impl SessionBuilder {
     /// `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` (each before its lower-case form) that is set
     /// serves every request, `http://` URLs included, except to the hosts in `NO_PROXY`. Unlike
     /// requests, which takes `HTTP_PROXY` for `http://` URLs: set the proxy here if they differ.
+    /// `NO_PROXY` is matched as ureq matches it, more strictly than curl: comma-separated
+    /// entries without spaces (`localhost, 127.0.0.1` never matches `127.0.0.1`); a name
+    /// matches that host only (`example.com` does not cover `api.example.com`; write
+    /// `.example.com` or `*.example.com` for its subdomains, which do not cover `example.com`
+    /// itself); `*` matches every host; no ports, no address ranges (`10.0.0.0/8`), and an
+    /// IPv6 address in brackets (`[::1]`). A proxy set here does not read `NO_PROXY`: give it
+    /// its exceptions with ureq's `Proxy::builder(..).no_proxy(..)`.
     /// An HTTP proxy is asked to `CONNECT` (a tunnel) for `http://` URLs too, where requests
     /// and curl send it `GET http://...`: a proxy that allows `CONNECT` to port 443 only (squid's
     /// and tinyproxy's default configurations) refuses other URLs with a 403, an

@@ -51,15 +51,20 @@
 //! may change in a minor release. It arrived in ureq 3.5.0 (with `Agent::shutdown`); Cargo.toml
 //! requires `>=3.5, <3.6`, and this is tested with 3.5.2.
 //!
-//! What is not interrupted: name resolution and a TCP connect in progress (ureq registers a
-//! socket once it is connected); they end at their timeouts. An agent given to
+//! A connection's lease is made (and registered with the job) before the connect starts, and
+//! the socket joins it as soon as ureq registers it: a cancel during the TLS handshake shuts
+//! the socket under the handshake. A proxy's connection is made by this connector too (ureq
+//! runs the agent's connector for it), so a request waiting for the answer to its `CONNECT`
+//! is interrupted as any other read. What is not interrupted: name resolution and a TCP
+//! connect in progress (ureq registers a socket once it is connected); they end at their
+//! timeouts. An agent given to
 //! [`SessionBuilder::agent`](crate::SessionBuilder::agent) keeps its own connector: its
 //! requests are not interrupted by a cancel (the handle still resolves at once).
 
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle, Transport,
@@ -141,17 +146,23 @@ impl Connector<()> for Interruptible {
         details: &ConnectionDetails<'_>,
         chained: Option<()>,
     ) -> Result<Option<Box<dyn Transport>>, ureq::Error> {
-        let socket: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::default();
+        // The lease exists before the connection does: a cancel during the connect (the TLS
+        // handshake) shuts the socket as soon as it is registered.
+        let lease = Arc::new(Lease {
+            socket: OnceLock::new(),
+            job: Mutex::new(0),
+            shut_for: AtomicUsize::new(0),
+        });
+        let mut job = 0;
+        lease.follow_job(&mut job)?;
         let register = {
-            let (socket, agent) = (Arc::clone(&socket), Arc::clone(&details.register_shutdown));
+            let (lease, agent) = (Arc::clone(&lease), Arc::clone(&details.register_shutdown));
             move |handle: Weak<dyn ShutdownHandle>| {
-                if let Some(job) = exec::current_job() {
-                    if job.is_cancelled() {
-                        return Err(cancelled());
-                    }
-                }
                 // The first is the socket itself; TLS and proxies come on top of it.
-                lock(&socket).get_or_insert_with(|| handle.clone());
+                let _ = lease.socket.set(handle.clone());
+                if lease.shut_for.load(Ordering::Acquire) != 0 || exec::is_cancelled() {
+                    return Err(cancelled());
+                }
                 agent(handle)
             }
         };
@@ -167,23 +178,21 @@ impl Connector<()> for Interruptible {
             run_connector: Arc::clone(&details.run_connector),
             register_shutdown: Arc::new(register),
         };
-        let Some(inner) = self.inner.connect(&ours, chained)? else {
+        let result = self.inner.connect(&ours, chained);
+        // A handshake cut by a cancel fails as whatever the shut socket said: it was the cancel.
+        if lease.is_shut_for(job) {
+            return Err(cancelled());
+        }
+        let Some(inner) = result? else {
             return Ok(None);
         };
-        let socket = lock(&socket).take();
-        let mut connection = Connection {
+        Ok(Some(Box::new(Connection {
             inner,
-            lease: Arc::new(Lease {
-                socket,
-                job: Mutex::new(0),
-                shut_for: AtomicUsize::new(0),
-            }),
-            job: 0,
+            lease,
+            job,
             answering: false,
             send_broken: None,
-        };
-        connection.follow_job()?;
-        Ok(Some(Box::new(connection)))
+        })))
     }
 }
 
@@ -203,7 +212,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Which job may shut a connection's socket down.
 struct Lease {
-    socket: Option<Weak<dyn ShutdownHandle>>,
+    /// The socket, once the connector has registered it.
+    socket: OnceLock<Weak<dyn ShutdownHandle>>,
     /// The job that uses the connection now (an id of `exec::job`), 0 for none.
     job: Mutex<usize>,
     /// The job whose cancel shut the socket down, 0 for none: its I/O fails as cancelled from
@@ -213,9 +223,36 @@ struct Lease {
 }
 
 impl Lease {
+    /// Moves the lease to the current thread's job if it is not `job` (the job last registered
+    /// with, updated). Off a job the lease stays as it is. Fails if the job is cancelled, with
+    /// the socket shut.
+    fn follow_job(self: &Arc<Self>, job: &mut usize) -> Result<(), ureq::Error> {
+        let id = exec::current_job_id();
+        if id == 0 || id == *job {
+            return Ok(());
+        }
+        let Some(current) = exec::current_job() else {
+            return Ok(());
+        };
+        *job = id;
+        *lock(&self.job) = id;
+        let lease: Weak<Lease> = Arc::downgrade(self);
+        if current.register(lease) {
+            Ok(())
+        } else {
+            self.shut(id);
+            Err(cancelled())
+        }
+    }
+
+    /// Whether a cancel of `job` (0: none) shut the socket down.
+    fn is_shut_for(&self, job: usize) -> bool {
+        job != 0 && self.shut_for.load(Ordering::Acquire) == job
+    }
+
     fn shut(&self, job: usize) {
         self.shut_for.store(job, Ordering::Release);
-        if let Some(socket) = self.socket.as_ref().and_then(Weak::upgrade) {
+        if let Some(socket) = self.socket.get().and_then(Weak::upgrade) {
             socket.shutdown();
         }
     }
@@ -259,22 +296,7 @@ impl Connection {
     /// caller's thread) the lease stays with the job that opened the response. Fails if the job
     /// is cancelled, with the socket shut.
     fn follow_job(&mut self) -> Result<(), ureq::Error> {
-        let id = exec::current_job_id();
-        if id == 0 || id == self.job {
-            return Ok(());
-        }
-        let Some(job) = exec::current_job() else {
-            return Ok(());
-        };
-        self.job = id;
-        *lock(&self.lease.job) = id;
-        let lease: Weak<Lease> = Arc::downgrade(&self.lease);
-        if job.register(lease) {
-            Ok(())
-        } else {
-            self.lease.shut(id);
-            Err(cancelled())
-        }
+        self.lease.follow_job(&mut self.job)
     }
 
     /// Clears the lease: no job uses the connection now.
@@ -306,7 +328,7 @@ impl Connection {
     /// Whether the job that uses the connection now had it shut down by a cancel. One atomic
     /// load: cheap enough for every I/O call.
     fn cancelled(&self) -> bool {
-        self.job != 0 && self.lease.shut_for.load(Ordering::Acquire) == self.job
+        self.lease.is_shut_for(self.job)
     }
 }
 

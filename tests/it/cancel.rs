@@ -1021,3 +1021,58 @@ fn a_graceful_shutdown_leaves_a_jobs_wait_for_another_job_alone() {
     assert_eq!(outcome.recv_timeout(HANG).unwrap(), Some((0, Some(true))));
     crate::joins_within(&session, HANG, "the session's workers did not end");
 }
+
+/// A listener that accepts connections, reads what comes (a TLS ClientHello, a CONNECT),
+/// tells `seen` once bytes arrived, and answers nothing until the client goes away.
+fn silent_listener() -> (std::net::SocketAddr, Receiver<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, seen) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for mut socket in listener.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                if matches!(socket.read(&mut [0; 4096]), Ok(n) if n > 0) {
+                    let _ = tx.send(());
+                }
+                silent_until_closed(&mut socket);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Sends a GET of `url` on `session` (of one worker), cancels it once `seen` says the peer has
+/// its first bytes, and asserts that the handle is cancelled and the worker free.
+fn cancel_once_seen(session: &FuturesSession, url: &str, seen: &Receiver<()>) {
+    let pending = session.get(url).send();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(pending.cancel());
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    worker_is_free(session);
+}
+
+/// A server that accepts the connection but never answers the ClientHello: the request waits in
+/// the TLS handshake, with no connect limit to end it. A cancel interrupts it there.
+#[test]
+fn cancel_interrupts_a_request_in_the_tls_handshake() {
+    let (addr, seen) = silent_listener();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .connect_timeout(None)
+        .proxy(None)
+        .build();
+    cancel_once_seen(&session, &format!("https://{addr}/"), &seen);
+}
+
+/// A proxy that never answers the CONNECT: a cancel interrupts the request waiting for it.
+#[test]
+fn cancel_interrupts_a_request_waiting_for_a_proxys_connect() {
+    let (addr, seen) = silent_listener();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .connect_timeout(None)
+        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    cancel_once_seen(&session, "https://example.com/", &seen);
+}
