@@ -18,8 +18,9 @@
 //! `Range: bytes=<length>-` resumes a cut download and the result still lands whole, by one
 //! rename. The body is written first, at its place in the part file, and the earlier bytes are
 //! copied in front of it once it is whole: copied first, a file of many GB kept the answer
-//! unread for minutes, long enough for the server to drop the connection. A cancel stops the
-//! copy too. The options were to write a 206 as if it were the whole body (a resume then replaced
+//! unread for minutes, long enough for the server to drop the connection. They are the bytes of
+//! the file at `path` when the answer came, opened then: another download that lands there
+//! meanwhile gives this one nothing. A cancel stops the copy too. The options were to write a 206 as if it were the whole body (a resume then replaced
 //! the file with its tail, losing the start), to refuse `Range` on a download (and with it the
 //! resume of large files), or to append to the file in place (a failure halfway would leave it
 //! torn). A file shorter than the range's start, a 206 of several ranges or one whose body is
@@ -436,15 +437,15 @@ fn write_body(
     let mut part = open_part(&path)?;
     // A 206 goes after the bytes before its range, kept from the file already at `path`: the
     // body is written in its place first, and those bytes copied before it once it is whole.
-    let kept = match range {
+    let (kept, earlier) = match range {
         Some((start, _)) if start > 0 => {
-            check_room(&path, start)?;
+            let earlier = open_earlier(&path, start)?;
             part.file
                 .seek(SeekFrom::Start(start))
                 .map_err(|e| file_error("seek in", &part.path, e))?;
-            start
+            (start, earlier)
         }
-        _ => 0,
+        _ => (0, None),
     };
     let (parts, body) = resp.into_parts();
     let announced = crate::body::announced_length(&parts.headers, &body);
@@ -476,7 +477,7 @@ fn write_body(
         }
     }
     if kept > 0 {
-        keep_start(&path, kept, &mut part, &mut buf)?;
+        keep_start(&path, earlier, kept, &mut part, &mut buf)?;
     }
     part.file
         .sync_all()
@@ -572,16 +573,26 @@ fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64, Option<u64>), S
     parsed.ok_or_else(|| format!("its Content-Range {text:?} is not one range of bytes"))
 }
 
-/// Fails, before the body is read, when the file at `path` is a file shorter than `start`: a
-/// 206 answer that starts there cannot be placed after it. (What is not a regular file is
-/// measured as it is read, by [`keep_start`].)
-fn check_room(path: &Path, start: u64) -> Result<(), Error> {
+/// The file at `path` whose first `start` bytes go before a 206 answer that starts there,
+/// opened before the body is read: the bytes copied later are this file's, even if another
+/// download to the same path renames its own file into place meanwhile. Fails, before the body
+/// is read, when it is shorter than `start`. What is not a regular file (a pipe) is opened, and
+/// measured, as it is read, by [`keep_start`]: `None`.
+fn open_earlier(path: &Path, start: u64) -> Result<Option<File>, Error> {
     let what = format!("keep the first {start} bytes of");
     let meta = std::fs::metadata(path).map_err(|e| file_error(&what, path, e))?;
-    if meta.is_file() && meta.len() < start {
-        return Err(file_error(&what, path, too_short(start, meta.len())));
+    if !meta.is_file() {
+        return Ok(None);
     }
-    Ok(())
+    let file = File::open(path).map_err(|e| file_error(&what, path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| file_error(&what, path, e))?
+        .len();
+    if len < start {
+        return Err(file_error(&what, path, too_short(start, len)));
+    }
+    Ok(Some(file))
 }
 
 fn too_short(start: u64, holds: u64) -> io::Error {
@@ -591,16 +602,26 @@ fn too_short(start: u64, holds: u64) -> io::Error {
     )
 }
 
-/// Copies the first `start` bytes of the file at `path` to the start of `part`, for a 206
-/// answer whose range starts there, in blocks of `buf`'s size.
+/// Copies the first `start` bytes of `earlier` (the file at `path` when the answer came, see
+/// [`open_earlier`]; opened now if `None`) to the start of `part`, for a 206 answer whose range
+/// starts there, in blocks of `buf`'s size.
 ///
 /// Done once the body is whole rather than before it is read: copying a file of many GB takes
 /// minutes, a wait in which the server, whose answer nobody read, would give up on the
 /// connection (nginx's `send_timeout` is a minute), and every resume of a large file would fail
 /// the same way. A cancel of the job stops the copy between two blocks.
-fn keep_start(path: &Path, start: u64, part: &mut PartFile, buf: &mut [u8]) -> Result<(), Error> {
+fn keep_start(
+    path: &Path,
+    earlier: Option<File>,
+    start: u64,
+    part: &mut PartFile,
+    buf: &mut [u8],
+) -> Result<(), Error> {
     let what = format!("keep the first {start} bytes of");
-    let mut old = File::open(path).map_err(|e| file_error(&what, path, e))?;
+    let mut old = match earlier {
+        Some(file) => file,
+        None => File::open(path).map_err(|e| file_error(&what, path, e))?,
+    };
     part.file
         .seek(SeekFrom::Start(0))
         .map_err(|e| file_error("seek in", &part.path, e))?;

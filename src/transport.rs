@@ -45,6 +45,11 @@
 //! is the request's, as before (and a stale pooled connection is sent again as `crate::stale`
 //! says). The connection is not used again. curl and requests (urllib3 2) do the same.
 //!
+//! Over `https://` the answer is still lost: [`Connection`] sits above TLS, and rustls keeps
+//! the records of the failed write and writes them again before each read, which fails the
+//! read with the write's error. Reading the answer there needs a link between the socket and
+//! TLS, in a connector chain of our own in place of ureq's `DefaultConnector`.
+//!
 //! # Versions
 //!
 //! `ConnectionDetails::register_shutdown` is part of ureq's `unversioned` transport API, which
@@ -343,7 +348,8 @@ impl Transport for Connection {
     /// to be read. So a write that fails so is not an error yet: the rest of the request is
     /// dropped unsent, and the answer is read as usual. If none comes (the connection closed
     /// without one, as a stale pooled connection does), the write's error is the request's,
-    /// as it was. curl and requests read such an answer too.
+    /// as it was. curl and requests read such an answer too. (Not yet over TLS: see the
+    /// module's doc.)
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.before_io()?;
         if self.send_broken.is_some() {

@@ -166,15 +166,29 @@ openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |client| Flavor {
 /// OpenAI), whose reasoning models refuse `max_tokens`; `max_tokens` at any other server, the
 /// name every compatible server reads (Ollama and llama.cpp ignore the other without a word,
 /// so the limit would not hold).
+///
+/// Azure OpenAI answers at `<resource>.openai.azure.com`, and under `/openai` at the other
+/// hosts of an Azure AI resource (`<resource>.cognitiveservices.azure.com`, the Foundry's
+/// `<resource>.services.ai.azure.com`, `<region>.api.cognitive.microsoft.com`).
 fn max_tokens_at(base_url: &str) -> &'static str {
-    let host = crate::url::parse(base_url)
-        .ok()
-        .and_then(|uri| uri.host().map(str::to_ascii_lowercase));
-    match host.as_deref() {
-        Some(host) if host == "api.openai.com" || host.ends_with(".openai.azure.com") => {
-            "max_completion_tokens"
-        }
-        _ => "max_tokens",
+    let Ok(uri) = crate::url::parse(base_url) else {
+        return "max_tokens";
+    };
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let under_openai = || {
+        let path = uri.path();
+        path.get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("/openai"))
+            && matches!(path.as_bytes().get(7), None | Some(b'/'))
+    };
+    let azure = [".azure.com", ".cognitive.microsoft.com"];
+    if host == "api.openai.com"
+        || host.ends_with(".openai.azure.com")
+        || (azure.iter().any(|domain| host.ends_with(domain)) && under_openai())
+    {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
     }
 }
 
@@ -372,6 +386,9 @@ mod tests {
             DEFAULT_BASE_URL,
             "https://API.OpenAI.com/v1/",
             "https://my-resource.openai.azure.com/openai/v1",
+            "https://my-resource.cognitiveservices.azure.com/openai/v1",
+            "https://my-project.services.ai.azure.com/openai/v1/",
+            "https://westus.api.cognitive.microsoft.com/openai",
         ] {
             assert_eq!(max_tokens_at(base), "max_completion_tokens", "{base}");
         }
@@ -380,6 +397,9 @@ mod tests {
             "https://api.groq.com/openai/v1",
             "https://openrouter.ai/api/v1",
             "https://api.openai.com.example/v1",
+            "https://my-project.services.ai.azure.com/models",
+            "https://my-project.services.ai.azure.com/openaix/v1",
+            "https://example.com/openai/v1",
             "not a URL",
         ] {
             assert_eq!(max_tokens_at(base), "max_tokens", "{base}");

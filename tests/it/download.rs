@@ -757,3 +757,44 @@ fn a_file_name_of_255_bytes_is_downloaded() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+/// A resumed download puts before its body the bytes of the file that was at the path when its
+/// answer came. They were read from the path once the body was in, so a file another download
+/// renamed into place meanwhile (two downloads to one path) gave its start to this one: the file
+/// landed made of two.
+#[cfg(unix)]
+#[test]
+fn a_resume_keeps_the_start_of_the_file_there_when_its_answer_came() {
+    use std::io::Write;
+    use std::sync::{mpsc, Arc, Mutex};
+    let dir = TempDir::new("resume-replaced");
+    let path = dir.join("data.bin");
+    std::fs::write(&path, "0123").unwrap();
+    let (go, wait) = mpsc::channel::<()>();
+    let wait = Arc::new(Mutex::new(wait));
+    let server = TestServer::start(move |_| {
+        let wait = Arc::clone(&wait);
+        Reply::custom(move |socket| {
+            let _ = socket.write_all(
+                b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 4-9/10\r\n\
+                  Content-Length: 6\r\n\r\n45",
+            );
+            let _ = wait.lock().unwrap().recv_timeout(secs(10));
+            let _ = socket.write_all(b"6789");
+        })
+    });
+    let pending = FuturesSession::new()
+        .get(server.url())
+        .header("Range", "bytes=4-")
+        .download(&path);
+    assert!(support::eventually(secs(10), || pending.progress().done == 2));
+    // Another download to the same path lands while this one reads its body.
+    let other = dir.join("other");
+    std::fs::write(&other, "abcdefghij").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    go.send(()).unwrap();
+    let done = pending.result().unwrap();
+    assert_eq!((done.status(), done.bytes()), (206, 10));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
+    assert_eq!(dir.names(), ["data.bin"]);
+}
