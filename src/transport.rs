@@ -68,7 +68,7 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use ureq::unversioned::transport::{
@@ -165,6 +165,10 @@ impl Connector<()> for Interruptible {
             move |handle: Weak<dyn ShutdownHandle>| {
                 // The first is the socket itself; TLS and proxies come on top of it.
                 let _ = lease.socket.set(handle.clone());
+                // With the fence in `Lease::shut`: a cancel that stores `shut_for` and then looks
+                // for the socket, and this store of the socket and look at `shut_for`, cannot
+                // both miss each other (acquire/release alone would allow it).
+                fence(Ordering::SeqCst);
                 if lease.shut_for.load(Ordering::Acquire) != 0 || exec::is_cancelled() {
                     return Err(cancelled());
                 }
@@ -257,6 +261,9 @@ impl Lease {
 
     fn shut(&self, job: usize) {
         self.shut_for.store(job, Ordering::Release);
+        // Either this sees a socket registered at the same moment, or the registration sees
+        // `shut_for` (the fence in `Interruptible::connect`'s `register`).
+        fence(Ordering::SeqCst);
         if let Some(socket) = self.socket.get().and_then(Weak::upgrade) {
             socket.shutdown();
         }
