@@ -20,12 +20,13 @@
 //! copied in front of it once it is whole: copied first, a file of many GB kept the answer
 //! unread for minutes, long enough for the server to drop the connection. They are the bytes of
 //! the file at `path` when the answer came, opened then: another download that lands there
-//! meanwhile gives this one nothing. A cancel stops the copy too. The options were to write a 206 as if it were the whole body (a resume then replaced
-//! the file with its tail, losing the start), to refuse `Range` on a download (and with it the
-//! resume of large files), or to append to the file in place (a failure halfway would leave it
-//! torn). A file shorter than the range's start, a 206 of several ranges or one whose body is
-//! not as long as its range writes nothing and fails; a 200 (a server that ignores `Range`)
-//! replaces the file; a 416 is an [`Error::Status`] like any other status outside 2xx.
+//! meanwhile gives this one nothing. A cancel stops the copy too. The options were to write a
+//! 206 as if it were the whole body (a resume then replaced the file with its tail, losing the
+//! start), to refuse `Range` on a download (and with it the resume of large files), or to
+//! append to the file in place (a failure halfway would leave it torn). A file shorter than the
+//! range's start, a 206 of several ranges or one whose body is not as long as its range writes
+//! nothing and fails; a 200 (a server that ignores `Range`) replaces the file; a 416 is an
+//! [`Error::Status`] like any other status outside 2xx.
 //!
 //! A range that runs to the end of the file (`bytes=S-`, as a resume asks, or `bytes=-N`)
 //! answered with less than the rest of a file whose length the answer gives (`Content-Range:
@@ -64,9 +65,9 @@
 //!
 //! Each has a part file of its own: `<path>.part`, or `<path>.1.part`, `<path>.2.part`... when
 //! a running download holds the first. (A file name too long to take the suffix within 255
-//! bytes is cut to make room in the part file's name.) A download holds its part file by an exclusive lock
-//! ([`File::try_lock`]), taken before the file is truncated, so a part file left behind by a
-//! crash (unlocked) is reused, and one being written is never touched. Each body lands whole;
+//! bytes is cut to make room in the part file's name.) A download holds its part file by an
+//! exclusive lock ([`File::try_lock`]), taken before the file is truncated, so a part file left
+//! behind by a crash (unlocked) is reused, and one being written is never touched. Each body lands whole;
 //! the one that finishes last is what stays under the name. The options were to share one part
 //! file (two writers interleave, and the first rename hands the second's later writes to the
 //! final file), to fail the second download, or to give it its own part file; a script that

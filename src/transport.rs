@@ -380,16 +380,11 @@ impl Transport for Connection {
         // that into the cancel too.
         let result = self.inner.await_input(timeout);
         let result = self.checked(result);
-        if !self.answering {
+        if !self.answering && !matches!(result, Ok(true)) {
             if let Some(sent) = self.send_broken.take() {
-                // No answer after the broken write: the write's error stands (a cancel first).
-                match result {
-                    Ok(true) => self.send_broken = Some(sent),
-                    Err(ureq::Error::Io(e)) if e.get_ref().is_some_and(|e| e.is::<Cancelled>()) => {
-                        return Err(ureq::Error::Io(e))
-                    }
-                    _ => return Err(sent),
-                }
+                // No answer after the broken write: the write's error stands, unless a cancel
+                // broke the wait.
+                return Err(if self.cancelled() { cancelled() } else { sent });
             }
         }
         match result {
