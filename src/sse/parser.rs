@@ -602,6 +602,8 @@ impl Parser {
             data: match at {
                 DataAt::Text(start, end) => String::from(text.get(start..end).unwrap_or_default()),
                 DataAt::Two(a, b) => {
+                    // Not `event_ref`'s join into a buffer: `String::new()` + `reserve` takes
+                    // the growth path, 70 instructions an event more on corpus b (callgrind).
                     let (a, b) = (line_at(text, a), line_at(text, b));
                     let mut data = String::with_capacity(a.len() + 1 + b.len());
                     data.push_str(a);
