@@ -22,6 +22,13 @@
 //! buffer over to an owned event and starting a new one, saves one copy per owned event of
 //! several data lines but costs an allocation per event on the borrowing path; the copy is the
 //! cheaper of the two.)
+//!
+//! Owned events that share the reader's read instead of copying their data (an `Arc` of the
+//! read's text, the data a range of it, the buffer reused when no event of the read is alive)
+//! were measured and not taken: 22% fewer instructions per event on OpenAI-style chunks but no
+//! gain in wall-clock time (the reference count's atomic increment and decrement cost what the
+//! allocation and free did), nothing for events of two data lines (joined into a string of
+//! their own anyway), and `Event::data` would have stopped being a `String`.
 
 use std::fmt;
 use std::time::Duration;
