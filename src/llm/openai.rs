@@ -288,13 +288,10 @@ pub(crate) fn chat_body<P: Protocol>(
 
 /// The tools as OpenAI's `{"type": "function", "function": {...}}` objects (Cohere v2 takes
 /// the same), or `None` when there are none.
-pub(crate) fn function_tools(request: &ChatRequest) -> Option<Value> {
-    let tools = request.tools_as("parameters");
-    let tools: Vec<Value> = tools
-        .into_iter()
-        .map(|function| json!({"type": "function", "function": function}))
-        .collect();
-    (!tools.is_empty()).then_some(Value::Array(tools))
+pub(crate) fn function_tools(request: &ChatRequest) -> Option<Vec<Value>> {
+    let function = |function| json!({"type": "function", "function": function});
+    let tools = request.tools_as("parameters")?;
+    Some(tools.into_iter().map(function).collect())
 }
 
 /// The conversation as chat-completions messages (OpenAI's, which Cohere v2 shares): the

@@ -616,10 +616,11 @@ impl ChatRequest {
         Ok(turns)
     }
 
-    /// The tools as `{"name", "description", schema_key: parameters}` objects.
-    pub(crate) fn tools_as(&self, schema_key: &str) -> Vec<Value> {
+    /// The tools as `{"name", "description", schema_key: parameters}` objects, or `None` when
+    /// there are none.
+    pub(crate) fn tools_as(&self, schema_key: &str) -> Option<Vec<Value>> {
         let tool = |t: &Tool| json!({"name": t.name, "description": t.description, schema_key: t.parameters});
-        self.tools.iter().map(tool).collect()
+        (!self.tools.is_empty()).then(|| self.tools.iter().map(tool).collect())
     }
 }
 

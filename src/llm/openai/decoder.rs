@@ -151,13 +151,10 @@ impl OpenAIDecoder {
             }));
         }
         call.signature = call.signature.take().or(signature);
-        let Some(name) = name else {
-            call.held.push_str(&arguments);
-            return None;
-        };
+        call.held.push_str(&arguments);
+        let name = name?;
         call.named = true;
-        let mut held = std::mem::take(&mut call.held);
-        held.push_str(&arguments);
+        let held = std::mem::take(&mut call.held);
         let mut start = ToolCallDelta::start(position, call.id.clone(), name, held);
         start.signature = call.signature.take();
         Some(ChatEvent::ToolCall(start))
