@@ -157,10 +157,9 @@ const MAX_SEED: u64 = i32::MAX as u64;
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {
     Ok(match part {
-        // Another provider's signed thinking: Gemini signs its own parts (`thoughtSignature`).
-        Part::Thought(_) => Value::Null,
-        // Another provider's own tools.
-        Part::ServerToolUse(_) | Part::ServerToolResult(_) => Value::Null,
+        // Another provider's signed thinking (Gemini signs its own parts: `thoughtSignature`),
+        // or its own tools.
+        Part::Thought(_) | Part::ServerToolUse(_) | Part::ServerToolResult(_) => Value::Null,
         Part::Text { text } => json!({"text": text}),
         Part::ImageUrl { url } => {
             // A data: URL is an inline image: `inlineData`, not a file Gemini would look up.

@@ -350,10 +350,8 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
                     slot => *slot = json!(text),
                 }
             }
-            // Another provider's signed thinking: no place for it here.
-            Part::Thought(_) => {}
-            // Another provider's own tools.
-            Part::ServerToolUse(_) | Part::ServerToolResult(_) => {}
+            // Another provider's signed thinking, or its own tools: no place for them here.
+            Part::Thought(_) | Part::ServerToolUse(_) | Part::ServerToolResult(_) => {}
         }
     }
     if message.is_tool_results() {
