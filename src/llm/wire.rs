@@ -15,12 +15,9 @@ const QUOTE_LIMIT: usize = 200;
 /// `message` and a `code` or `type` (OpenAI, OpenRouter, Anthropic's inner `error`, Gemini), or
 /// from a bare string.
 pub(crate) fn api_error(error: &Value) -> Error {
-    let message = match error.get("message") {
-        Some(Value::String(m)) => m.clone(),
-        _ => match error {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        },
+    let message = match (error.get("message"), error) {
+        (Some(Value::String(text)), _) | (_, Value::String(text)) => text.clone(),
+        _ => error.to_string(),
     };
     let kind = ["code", "type"]
         .iter()
