@@ -187,8 +187,7 @@ impl Wire for Anthropic {
         if request.seed.is_some() {
             return Err(unsupported(PROVIDER, "a seed"));
         }
-        let tools = request.tools_as("input_schema");
-        put(&mut body, "tools", Some(tools).filter(|t| !t.is_empty()));
+        put(&mut body, "tools", request.tools_as("input_schema"));
         let choice = request.tool_choice.as_ref().map(|choice| match choice {
             ToolChoice::Auto => json!({"type": "auto"}),
             ToolChoice::None => json!({"type": "none"}),

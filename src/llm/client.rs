@@ -885,34 +885,31 @@ impl<P: Protocol> ClientBuilder<P> {
         /// ```
         env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) =>
             env = Box::new(lookup);
-    }
-
-    /// A header sent with every request (`OpenAI-Organization`, `anthropic-beta`...). Its value
-    /// is never shown in `Debug` output. A header carrying a credential of its own (the key
-    /// header's name, or `Authorization`) replaces the key, and no key is then required; a
-    /// header named like one the provider requires (`anthropic-version`) replaces it. Defaults
-    /// to none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// use ureq_futures::llm::{Message, OpenAIClient};
-    ///
-    /// let client = OpenAIClient::builder("gpt-4o-mini", None)
-    ///     .env(|_| None)
-    ///     .base_url(server.url())
-    ///     .header("OpenAI-Organization", "org-123")
-    ///     .build();
-    /// client.stream_chat(&[Message::user("Hi")])?;
-    /// # let sent = &server.requests()[0];
-    /// assert_eq!(sent.header("openai-organization"), Some("org-123")); // the request received
-    /// assert!(!format!("{client:?}").contains("org-123")); // values are never shown
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
+        /// A header sent with every request (`OpenAI-Organization`, `anthropic-beta`...). Its value
+        /// is never shown in `Debug` output. A header carrying a credential of its own (the key
+        /// header's name, or `Authorization`) replaces the key, and no key is then required; a
+        /// header named like one the provider requires (`anthropic-version`) replaces it. Defaults
+        /// to none.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// use ureq_futures::llm::{Message, OpenAIClient};
+        ///
+        /// let client = OpenAIClient::builder("gpt-4o-mini", None)
+        ///     .env(|_| None)
+        ///     .base_url(server.url())
+        ///     .header("OpenAI-Organization", "org-123")
+        ///     .build();
+        /// client.stream_chat(&[Message::user("Hi")])?;
+        /// # let sent = &server.requests()[0];
+        /// assert_eq!(sent.header("openai-organization"), Some("org-123")); // the request received
+        /// assert!(!format!("{client:?}").contains("org-123")); // values are never shown
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        header(name: impl Into<String>, value: impl Into<String>) =>
+            headers.push((name.into(), value.into()));
     }
 
     /// The client. Reads the environment for what was not set; never fails.

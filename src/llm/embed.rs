@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client};
-use super::gemini::model_path;
+use super::gemini::{model_path, model_url};
 use super::request::put;
 use super::{Cohere, Gemini, Mistral, OpenAI, Together};
 use crate::Error;
@@ -361,10 +361,7 @@ fn requests<S: AsRef<str>>(
 fn url(format: Format, base: &str, model: &str) -> String {
     match format {
         Format::OpenAI | Format::Mistral => crate::url::join_path(base, "/embeddings"),
-        Format::Gemini => crate::url::join_path(
-            base,
-            &format!("/v1beta/{}:batchEmbedContents", model_path(model)),
-        ),
+        Format::Gemini => model_url(base, model, "batchEmbedContents"),
         Format::Cohere => crate::url::join_path(base, "/v2/embed"),
     }
 }

@@ -104,11 +104,7 @@ impl Wire for Gemini {
     };
 
     fn url(&self, base_url: &str, model: &str) -> String {
-        let path = format!(
-            "/v1beta/{}:streamGenerateContent?alt=sse",
-            model_path(model)
-        );
-        crate::url::join_path(base_url, &path)
+        model_url(base_url, model, "streamGenerateContent?alt=sse")
     }
 
     fn body(client: &GeminiClient, request: &ChatRequest) -> Result<Value, Error> {
@@ -120,9 +116,8 @@ impl Wire for Gemini {
         let instruction = system.map(|text| json!({"parts": [{"text": text}]}));
         put(&mut body, "systemInstruction", instruction);
         let declarations = request.tools_as("parametersJsonSchema");
-        if !declarations.is_empty() {
-            body["tools"] = json!([{"functionDeclarations": declarations}]);
-        }
+        let tools = declarations.map(|all| json!([{"functionDeclarations": all}]));
+        put(&mut body, "tools", tools);
         let calling = request.tool_choice.as_ref().map(|choice| match choice {
             ToolChoice::Auto => json!({"mode": "AUTO"}),
             ToolChoice::None => json!({"mode": "NONE"}),
@@ -162,10 +157,9 @@ const MAX_SEED: u64 = i32::MAX as u64;
 /// A part as a Gemini `Part`.
 fn part(part: &Part) -> Result<Value, Error> {
     Ok(match part {
-        // Another provider's signed thinking: Gemini signs its own parts (`thoughtSignature`).
-        Part::Thought(_) => Value::Null,
-        // Another provider's own tools.
-        Part::ServerToolUse(_) | Part::ServerToolResult(_) => Value::Null,
+        // Another provider's signed thinking (Gemini signs its own parts: `thoughtSignature`),
+        // or its own tools.
+        Part::Thought(_) | Part::ServerToolUse(_) | Part::ServerToolResult(_) => Value::Null,
         Part::Text { text } => json!({"text": text}),
         Part::ImageUrl { url } => {
             // A data: URL is an inline image: `inlineData`, not a file Gemini would look up.
@@ -218,6 +212,11 @@ fn image_type(url: &str) -> Option<&'static str> {
         "heic" => "image/heic",
         _ => return None,
     })
+}
+
+/// The URL of the model's `method` (`streamGenerateContent`...) under `base_url`.
+pub(crate) fn model_url(base_url: &str, model: &str, method: &str) -> String {
+    crate::url::join_path(base_url, &format!("/v1beta/{}:{method}", model_path(model)))
 }
 
 /// The model's path under `v1beta/`: `models/{name}` or `tunedModels/{name}`, the name

@@ -328,65 +328,56 @@ impl Message {
         message
     }
 
-    /// The message with one more part.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ureq_futures::llm::{Message, Part};
-    ///
-    /// let m = Message::user("First line.").with_part(Part::text(" Second part."));
-    /// assert_eq!(m.content.len(), 2);
-    /// assert_eq!(m.text(), "First line. Second part.");
-    /// ```
-    pub fn with_part(mut self, part: Part) -> Self {
-        self.content.push(part);
-        self
-    }
-
-    /// The message with an image the provider fetches from `url`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
-    /// use serde_json::json;
-    /// use ureq_futures::llm::Message;
-    ///
-    /// let m = Message::user("What is this?").with_image_url("https://example.com/cat.png");
-    /// client.stream_chat(&[m])?; // an AnthropicClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// let image = json!({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}});
-    /// assert_eq!(sent["messages"][0]["content"][1], image);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn with_image_url(self, url: impl Into<String>) -> Self {
-        self.with_part(Part::ImageUrl { url: url.into() })
-    }
-
-    /// The message with an image sent inline: the file's bytes and its media type
-    /// (`image/png`...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
-    /// use ureq_futures::llm::Message;
-    ///
-    /// let png: Vec<u8> = vec![0x89, b'P', b'N', b'G']; // an image file's bytes
-    /// client.stream_chat(&[Message::user("What is this?").with_image("image/png", png)])?; // an OpenAIClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// // OpenAI takes it as a `data:` URL, base64-encoded.
-    /// assert_eq!(sent["messages"][0]["content"][1]["image_url"]["url"], "data:image/png;base64,iVBORw==");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn with_image(self, media_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
-        self.with_part(Part::Image {
-            media_type: media_type.into(),
-            data: data.into(),
-        })
+    setters! {
+        /// The message with one more part.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use ureq_futures::llm::{Message, Part};
+        ///
+        /// let m = Message::user("First line.").with_part(Part::text(" Second part."));
+        /// assert_eq!(m.content.len(), 2);
+        /// assert_eq!(m.text(), "First line. Second part.");
+        /// ```
+        with_part(part: Part) => content.push(part);
+        /// The message with an image the provider fetches from `url`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+        /// use serde_json::json;
+        /// use ureq_futures::llm::Message;
+        ///
+        /// let m = Message::user("What is this?").with_image_url("https://example.com/cat.png");
+        /// client.stream_chat(&[m])?; // an AnthropicClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// let image = json!({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}});
+        /// assert_eq!(sent["messages"][0]["content"][1], image);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        with_image_url(url: impl Into<String>) => content.push(Part::ImageUrl { url: url.into() });
+        /// The message with an image sent inline: the file's bytes and its media type
+        /// (`image/png`...).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::Message;
+        ///
+        /// let png: Vec<u8> = vec![0x89, b'P', b'N', b'G']; // an image file's bytes
+        /// client.stream_chat(&[Message::user("What is this?").with_image("image/png", png)])?; // an OpenAIClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// // OpenAI takes it as a `data:` URL, base64-encoded.
+        /// assert_eq!(sent["messages"][0]["content"][1]["image_url"]["url"], "data:image/png;base64,iVBORw==");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        with_image(media_type: impl Into<String>, data: impl Into<Vec<u8>>) =>
+            content.push(Part::Image { media_type: media_type.into(), data: data.into() });
     }
 
     /// The text parts, joined.

@@ -108,13 +108,18 @@
 
 use crate::Error;
 
-/// Builder setters that store their argument: each `name(arg: Type) => field = value;`, after
-/// its docs, is `pub fn name(mut self, arg: Type) -> Self` setting `self.field` to `value`.
+/// Builder setters: each `name(args) => field = value;` or `name(args) => field.method(values);`,
+/// after its docs, is `pub fn name(mut self, args) -> Self` setting `self.field` to `value`, or
+/// calling `self.field.method(values)`.
 macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+ = $value:expr;)*) => {$(
+    ($(
+        $(#[$doc:meta])*
+        $name:ident($($arg:ident: $ty:ty),*) =>
+            $($field:ident).+ $(($($call:expr),*))? $(= $value:expr)?;
+    )*) => {$(
         $(#[$doc])*
-        pub fn $name(mut self, $arg: $ty) -> Self {
-            self.$($field).+ = $value;
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            self.$($field).+ $(($($call),*))? $(= $value)?;
             self
         }
     )*};

@@ -288,13 +288,10 @@ pub(crate) fn chat_body<P: Protocol>(
 
 /// The tools as OpenAI's `{"type": "function", "function": {...}}` objects (Cohere v2 takes
 /// the same), or `None` when there are none.
-pub(crate) fn function_tools(request: &ChatRequest) -> Option<Value> {
-    let tools = request.tools_as("parameters");
-    let tools: Vec<Value> = tools
-        .into_iter()
-        .map(|function| json!({"type": "function", "function": function}))
-        .collect();
-    (!tools.is_empty()).then_some(Value::Array(tools))
+pub(crate) fn function_tools(request: &ChatRequest) -> Option<Vec<Value>> {
+    let function = |function| json!({"type": "function", "function": function});
+    let tools = request.tools_as("parameters")?;
+    Some(tools.into_iter().map(function).collect())
 }
 
 /// The conversation as chat-completions messages (OpenAI's, which Cohere v2 shares): the
@@ -353,10 +350,8 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
                     slot => *slot = json!(text),
                 }
             }
-            // Another provider's signed thinking: no place for it here.
-            Part::Thought(_) => {}
-            // Another provider's own tools.
-            Part::ServerToolUse(_) | Part::ServerToolResult(_) => {}
+            // Another provider's signed thinking, or its own tools: no place for them here.
+            Part::Thought(_) | Part::ServerToolUse(_) | Part::ServerToolResult(_) => {}
         }
     }
     if message.is_tool_results() {

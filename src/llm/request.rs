@@ -192,45 +192,40 @@ impl ChatRequest {
         ChatRequest::default()
     }
 
-    /// Adds a message.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
-    /// use ureq_futures::llm::{ChatRequest, Message};
-    ///
-    /// let photo = Message::user("Describe this.").with_image_url("https://example.com/cat.png");
-    /// client.stream(&ChatRequest::new().message(photo))?; // an OpenAIClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// assert_eq!(sent["messages"][0]["content"][1]["image_url"]["url"], "https://example.com/cat.png");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn message(mut self, message: Message) -> Self {
-        self.messages.push(message);
-        self
-    }
-
-    /// Adds messages.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
-    /// use ureq_futures::llm::{ChatRequest, Message};
-    ///
-    /// let history = vec![Message::user("Hi, I'm Ada."), Message::assistant("Hello Ada!")];
-    /// client.stream(&ChatRequest::new().messages_from(history).user("My name?"))?; // a GeminiClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// assert_eq!(sent["contents"].as_array().map(Vec::len), Some(3));
-    /// assert_eq!(sent["contents"][1]["role"], "model"); // Gemini's word for the assistant
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn messages_from(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
-        self.messages.extend(messages);
-        self
+    setters! {
+        /// Adds a message.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::{ChatRequest, Message};
+        ///
+        /// let photo = Message::user("Describe this.").with_image_url("https://example.com/cat.png");
+        /// client.stream(&ChatRequest::new().message(photo))?; // an OpenAIClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["messages"][0]["content"][1]["image_url"]["url"], "https://example.com/cat.png");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        message(message: Message) => messages.push(message);
+        /// Adds messages.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::{ChatRequest, Message};
+        ///
+        /// let history = vec![Message::user("Hi, I'm Ada."), Message::assistant("Hello Ada!")];
+        /// client.stream(&ChatRequest::new().messages_from(history).user("My name?"))?; // a GeminiClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["contents"].as_array().map(Vec::len), Some(3));
+        /// assert_eq!(sent["contents"][1]["role"], "model"); // Gemini's word for the assistant
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        messages_from(messages: impl IntoIterator<Item = Message>) => messages.extend(messages);
     }
 
     /// Adds a user message of one text part.
@@ -393,120 +388,98 @@ impl ChatRequest {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         seed(seed: u64) => seed = Some(seed);
-    }
-
-    /// Offers a tool to the model.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
-    /// use serde_json::json;
-    /// use ureq_futures::llm::{ChatRequest, Tool};
-    ///
-    /// let add = Tool::new("add", "Adds two numbers", json!({"type": "object"}));
-    /// client.stream(&ChatRequest::new().user("2 + 3?").tool(add))?; // an OpenAIClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// assert_eq!(sent["tools"][0]["type"], "function");
-    /// assert_eq!(sent["tools"][0]["function"]["name"], "add");
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn tool(mut self, tool: Tool) -> Self {
-        self.tools.push(tool);
-        self
-    }
-
-    /// Asks for a JSON object (JSON mode). Most providers want the prompt to say so too.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// let request = ChatRequest::new().user("The largest city of Norway, as a JSON object?");
-    /// client.stream(&request.json())?; // an OpenAIClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// assert_eq!(sent["response_format"], serde_json::json!({"type": "json_object"}));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn json(mut self) -> Self {
-        self.response_format = Some(ResponseFormat::Json);
-        self
-    }
-
-    /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
-    /// name (OpenAI). Anthropic takes only closed objects: its client adds
-    /// `"additionalProperties": false` to each object of the schema that does not set it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
-    /// use serde_json::json;
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}});
-    /// let request = ChatRequest::new().user("Name a city.").json_schema("city", schema.clone());
-    /// client.stream(&request)?; // a GeminiClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
-    /// assert_eq!(sent["generationConfig"]["responseJsonSchema"], schema);
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn json_schema(mut self, name: impl Into<String>, schema: Value) -> Self {
-        self.response_format = Some(ResponseFormat::JsonSchema {
-            name: name.into(),
-            schema,
-        });
-        self
-    }
-
-    /// Adds a stop sequence: the answer ends before it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// client.stream(&ChatRequest::new().user("Count to ten.").stop("4").stop("\n\n"))?; // an OpenAIClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// assert_eq!(sent["stop"], serde_json::json!(["4", "\n\n"]));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn stop(mut self, sequence: impl Into<String>) -> Self {
-        self.stop.push(sequence.into());
-        self
-    }
-
-    /// A field merged into the top level of the request body: for any option not listed here
-    /// (`"reasoning_effort"`, `"thinking"`, `"safetySettings"`...). A JSON object merges into
-    /// an object the body already has under that name, key by key and as deep as both go, so
-    /// `extra("generationConfig", json!({"thinkingConfig": {..}}))` (Gemini) keeps the
-    /// temperature and the limits set above; any other value replaces the field.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
-    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
-    /// use serde_json::json;
-    /// use ureq_futures::llm::ChatRequest;
-    ///
-    /// let request = ChatRequest::new().user("Prove it.").extra("reasoning_effort", json!("low"));
-    /// client.stream(&request.extra("stream", json!(false)))?; // an OpenAIClient
-    /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-    /// assert_eq!((&sent["reasoning_effort"], &sent["stream"]), (&json!("low"), &json!(false)));
-    /// # Ok::<(), ureq_futures::Error>(())
-    /// ```
-    pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
-        self.extra.insert(field.into(), value);
-        self
+        /// Offers a tool to the model.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+        /// use serde_json::json;
+        /// use ureq_futures::llm::{ChatRequest, Tool};
+        ///
+        /// let add = Tool::new("add", "Adds two numbers", json!({"type": "object"}));
+        /// client.stream(&ChatRequest::new().user("2 + 3?").tool(add))?; // an OpenAIClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["tools"][0]["type"], "function");
+        /// assert_eq!(sent["tools"][0]["function"]["name"], "add");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        tool(tool: Tool) => tools.push(tool);
+        /// Asks for a JSON object (JSON mode). Most providers want the prompt to say so too.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// let request = ChatRequest::new().user("The largest city of Norway, as a JSON object?");
+        /// client.stream(&request.json())?; // an OpenAIClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["response_format"], serde_json::json!({"type": "json_object"}));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        json() => response_format = Some(ResponseFormat::Json);
+        /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
+        /// name (OpenAI). Anthropic takes only closed objects: its client adds
+        /// `"additionalProperties": false` to each object of the schema that does not set it.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::GeminiClient::builder("gemini-2.5-flash", None).env(|_| None).base_url(server.url()).build();
+        /// use serde_json::json;
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+        /// let request = ChatRequest::new().user("Name a city.").json_schema("city", schema.clone());
+        /// client.stream(&request)?; // a GeminiClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
+        /// assert_eq!(sent["generationConfig"]["responseJsonSchema"], schema);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        json_schema(name: impl Into<String>, schema: Value) =>
+            response_format = Some(ResponseFormat::JsonSchema { name: name.into(), schema });
+        /// Adds a stop sequence: the answer ends before it.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// client.stream(&ChatRequest::new().user("Count to ten.").stop("4").stop("\n\n"))?; // an OpenAIClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["stop"], serde_json::json!(["4", "\n\n"]));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        stop(sequence: impl Into<String>) => stop.push(sequence.into());
+        /// A field merged into the top level of the request body: for any option not listed here
+        /// (`"reasoning_effort"`, `"thinking"`, `"safetySettings"`...). A JSON object merges into
+        /// an object the body already has under that name, key by key and as deep as both go, so
+        /// `extra("generationConfig", json!({"thinkingConfig": {..}}))` (Gemini) keeps the
+        /// temperature and the limits set above; any other value replaces the field.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
+        /// use serde_json::json;
+        /// use ureq_futures::llm::ChatRequest;
+        ///
+        /// let request = ChatRequest::new().user("Prove it.").extra("reasoning_effort", json!("low"));
+        /// client.stream(&request.extra("stream", json!(false)))?; // an OpenAIClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!((&sent["reasoning_effort"], &sent["stream"]), (&json!("low"), &json!(false)));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        extra(field: impl Into<String>, value: Value) => extra.insert(field.into(), value);
     }
 
     /// The system prompt and the `"system"` messages joined by a blank line, for the
@@ -643,10 +616,11 @@ impl ChatRequest {
         Ok(turns)
     }
 
-    /// The tools as `{"name", "description", schema_key: parameters}` objects.
-    pub(crate) fn tools_as(&self, schema_key: &str) -> Vec<Value> {
+    /// The tools as `{"name", "description", schema_key: parameters}` objects, or `None` when
+    /// there are none.
+    pub(crate) fn tools_as(&self, schema_key: &str) -> Option<Vec<Value>> {
         let tool = |t: &Tool| json!({"name": t.name, "description": t.description, schema_key: t.parameters});
-        self.tools.iter().map(tool).collect()
+        (!self.tools.is_empty()).then(|| self.tools.iter().map(tool).collect())
     }
 }
 

@@ -15,12 +15,9 @@ const QUOTE_LIMIT: usize = 200;
 /// `message` and a `code` or `type` (OpenAI, OpenRouter, Anthropic's inner `error`, Gemini), or
 /// from a bare string.
 pub(crate) fn api_error(error: &Value) -> Error {
-    let message = match error.get("message") {
-        Some(Value::String(m)) => m.clone(),
-        _ => match error {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        },
+    let message = match (error.get("message"), error) {
+        (Some(Value::String(text)), _) | (_, Value::String(text)) => text.clone(),
+        _ => error.to_string(),
     };
     let kind = ["code", "type"]
         .iter()
@@ -225,6 +222,13 @@ pub(crate) fn unnamed_call(what: &str) -> Error {
     Error::Protocol(format!("{what} without a name: the call cannot be run"))
 }
 
+/// A tool call's `name`, or, when it is missing or empty, the [`unnamed_call`] error for the
+/// call `what` names.
+pub(crate) fn named(name: Option<String>, what: impl FnOnce() -> String) -> Result<String, Error> {
+    name.filter(|n| !n.is_empty())
+        .ok_or_else(|| unnamed_call(&what()))
+}
+
 /// The string `value` holds, unless it is empty or not a string.
 pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<String> {
     let text = value?.as_str()?;
@@ -240,24 +244,23 @@ pub(crate) fn non_empty_string(value: Option<Value>) -> Option<String> {
     }
 }
 
-/// Whether a finish reason says the server, not the model, ended the answer: Cohere's `ERROR`
-/// (and `ERROR_TOXIC`, `ERROR_LIMIT`...) and `TIMEOUT`, DeepSeek's
-/// `insufficient_system_resource`, OpenRouter's `error`. Such an answer is an error (see
-/// [`failed`]), not a finish reason: the answer before it is not one the model finished, and a
-/// caller reading only the text would take it for whole.
-pub(crate) fn is_server_failure(reason: &str) -> bool {
-    reason.starts_with("ERROR")
-        || matches!(reason, "TIMEOUT" | "insufficient_system_resource" | "error")
-}
-
-/// The error of an answer that ended with the failure `reason` (see [`is_server_failure`]),
-/// with the server's `detail`.
-pub(crate) fn failed(reason: &str, detail: Option<Value>) -> Error {
-    Error::Api {
-        message: detail
-            .and_then(as_text)
-            .unwrap_or_else(|| format!("the answer ended with finish reason {reason}")),
-        kind: Some(reason.to_string()),
+/// Refuses a finish `reason` that says the server, not the model, ended the answer: Cohere's
+/// `ERROR` (and `ERROR_TOXIC`, `ERROR_LIMIT`...) and `TIMEOUT`, DeepSeek's
+/// `insufficient_system_resource`, OpenRouter's `error`. Such an answer is an [`Error::Api`] of
+/// that kind, with the server's `detail`, not a finish reason: the answer before it is not one
+/// the model finished, and a caller reading only the text would take it for whole.
+pub(crate) fn check_finish(reason: Option<&str>, detail: Option<Value>) -> Result<(), Error> {
+    let failure = |r: &&str| {
+        r.starts_with("ERROR") || matches!(*r, "TIMEOUT" | "insufficient_system_resource" | "error")
+    };
+    match reason.filter(failure) {
+        Some(reason) => Err(Error::Api {
+            message: detail
+                .and_then(as_text)
+                .unwrap_or_else(|| format!("the answer ended with finish reason {reason}")),
+            kind: Some(reason.to_string()),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, ServerToolResult, Thought, ToolCallDelta, Usage};
-use crate::llm::wire::{api_error, chat_decode, non_empty_str, parse_object, unnamed_call, Ending};
+use crate::llm::wire::{api_error, chat_decode, named, non_empty_str, parse_object, Ending};
 
 use crate::Error;
 
@@ -157,9 +157,7 @@ impl AnthropicDecoder {
                 events.push(ChatEvent::Thought(Thought::Redacted { data }));
             }
             "tool_use" | "server_tool_use" | "mcp_tool_use" => {
-                let Some(name) = text("name") else {
-                    return Err(unnamed_call(&format!("a `{kind}` block (index {index})")));
-                };
+                let name = named(text("name"), || format!("a `{kind}` block (index {index})"))?;
                 let tool_block = if kind == "tool_use" {
                     self.calls += 1;
                     ToolBlock::Client(self.calls - 1)
@@ -204,17 +202,6 @@ impl AnthropicDecoder {
         self.thinking.as_mut().filter(|(at, ..)| *at == index)
     }
 
-    /// The event of a `content_block_stop`: a tool block whose input never came (a tool without
-    /// parameters: `input: {}`, then an empty delta) gets `{}`, so its arguments are JSON.
-    fn block_stop(&mut self, index: u64) -> Option<ChatEvent> {
-        self.blocks
-            .get(&index)
-            .filter(|(_, has_input)| !has_input)?;
-        self.input_piece(index, "{}".into())
-    }
-}
-
-impl AnthropicDecoder {
     /// The events of one event's data, trimmed and not empty.
     fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error> {
         let payload: Payload = parse_object(data)?;
@@ -250,7 +237,11 @@ impl AnthropicDecoder {
                         events.push(ChatEvent::Thought(Thought::Signed { text, signature }));
                     }
                 }
-                events.extend(self.block_stop(index))
+                // A tool block whose input never came (a tool without parameters: `input: {}`,
+                // then an empty delta) gets `{}`, so its arguments are JSON.
+                if let Some((_, false)) = self.blocks.get(&index) {
+                    events.extend(self.input_piece(index, "{}".into()));
+                }
             }
             Payload::MessageDelta { delta, usage } => {
                 events.extend(delta.and_then(|d| d.stop_reason).map(ChatEvent::Finish));

@@ -5,8 +5,7 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    arguments_text, as_text, chat_decode, failed, is_server_failure, parse_object, unnamed_call,
-    Ending,
+    arguments_text, as_text, chat_decode, check_finish, named, parse_object, Ending,
 };
 
 use crate::Error;
@@ -93,9 +92,7 @@ impl CohereDecoder {
             }
             Some("tool-calls-generation") => {
                 for call in line.tool_calls.unwrap_or_default() {
-                    let Some(name) = call.name.filter(|n| !n.is_empty()) else {
-                        return Err(unnamed_call(&format!("tool call {}", self.calls)));
-                    };
+                    let name = named(call.name, || format!("tool call {}", self.calls))?;
                     let arguments = arguments_text(call.parameters);
                     let delta = ToolCallDelta::start(self.calls, None, name, arguments);
                     events.push(ChatEvent::ToolCall(delta));
@@ -106,9 +103,7 @@ impl CohereDecoder {
                 let reason = line
                     .finish_reason
                     .or_else(|| line.response.as_ref()?.finish_reason.clone());
-                if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
-                    return Err(failed(reason, line.error.or(line.message)));
-                }
+                check_finish(reason.as_deref(), line.error.or(line.message))?;
                 events.extend(reason.filter(|r| !r.is_empty()).map(ChatEvent::Finish));
                 let usage = line.response.and_then(|r| r.meta).and_then(usage_from_meta);
                 events.extend(usage.map(ChatEvent::Usage));

@@ -9,9 +9,8 @@ use serde_json::Value;
 use super::decoder::{not_an_event, usage_from_meta};
 use crate::llm::event::{ChatEvent, ToolCallDelta};
 use crate::llm::wire::{
-    arguments_text, chat_decode, non_empty_str, parse_object, unnamed_call, Ending,
+    arguments_text, chat_decode, check_finish, named, non_empty_str, parse_object, Ending,
 };
-use crate::llm::wire::{failed, is_server_failure};
 
 use crate::Error;
 
@@ -109,10 +108,10 @@ impl CohereV2Decoder {
                 events.extend(string("/message/tool_plan").map(ChatEvent::ToolPlan));
             }
             "tool-call-start" => {
-                let Some(name) = string("/message/tool_calls/function/name") else {
+                let name = named(string("/message/tool_calls/function/name"), || {
                     let index = chunk.index.map_or("none".to_string(), |i| i.to_string());
-                    return Err(unnamed_call(&format!("a tool-call-start (index {index})")));
-                };
+                    format!("a tool-call-start (index {index})")
+                })?;
                 let number = self.calls.len();
                 if let Some(index) = chunk.index {
                     self.calls.insert(index, number);
@@ -130,9 +129,7 @@ impl CohereV2Decoder {
             }
             "message-end" => {
                 let reason = string("/finish_reason");
-                if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
-                    return Err(failed(reason, delta.get("error").cloned()));
-                }
+                check_finish(reason.as_deref(), delta.get("error").cloned())?;
                 events.extend(reason.map(ChatEvent::Finish));
                 let usage = delta.get("usage").cloned().and_then(usage_from_meta);
                 events.extend(usage.map(ChatEvent::Usage));

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, first_of, malformed_chunk, non_empty_str,
-    non_empty_string, parse_object, unnamed_call, Ending,
+    api_error, arguments_text, chat_decode, first_of, malformed_chunk, named, non_empty_str,
+    non_empty_string, parse_object, Ending,
 };
 
 use crate::Error;
@@ -108,9 +108,7 @@ impl GeminiDecoder {
                     _ => events.extend(text.map(ChatEvent::Text)),
                 }
                 if let Some(call) = part.function_call {
-                    let Some(name) = call.name.filter(|n| !n.is_empty()) else {
-                        return Err(unnamed_call(&format!("functionCall {}", self.calls)));
-                    };
+                    let name = named(call.name, || format!("functionCall {}", self.calls))?;
                     let id = call.id.filter(|id| !id.is_empty());
                     // A call of a tool without parameters may come without `args`: its
                     // arguments are an empty object, as Anthropic's decoder makes them.

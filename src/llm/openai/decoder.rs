@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::llm::event::{ChatEvent, Thought, ToolCallDelta, Usage};
 use crate::llm::wire::{
-    api_error, arguments_text, chat_decode, failed, first_of, is_server_failure, non_empty_str,
+    api_error, arguments_text, chat_decode, check_finish, first_of, non_empty_str,
     non_empty_string, parse_object, unnamed_call, Ending,
 };
 
@@ -151,13 +151,10 @@ impl OpenAIDecoder {
             }));
         }
         call.signature = call.signature.take().or(signature);
-        let Some(name) = name else {
-            call.held.push_str(&arguments);
-            return None;
-        };
+        call.held.push_str(&arguments);
+        let name = name?;
         call.named = true;
-        let mut held = std::mem::take(&mut call.held);
-        held.push_str(&arguments);
+        let held = std::mem::take(&mut call.held);
         let mut start = ToolCallDelta::start(position, call.id.clone(), name, held);
         start.signature = call.signature.take();
         Some(ChatEvent::ToolCall(start))
@@ -191,9 +188,7 @@ impl OpenAIDecoder {
             }
             let reason = choice.finish_reason.filter(|r| !r.is_empty());
             // The server stopped the answer (DeepSeek when overloaded; OpenRouter's `error`).
-            if let Some(reason) = reason.as_deref().filter(|r| is_server_failure(r)) {
-                return Err(failed(reason, None));
-            }
+            check_finish(reason.as_deref(), None)?;
             if let Some((field, text)) = reason.as_ref().and_then(|_| self.reasoning.take()) {
                 let field = field.to_string();
                 events.push(ChatEvent::Thought(Thought::Unsigned { field, text }));
