@@ -147,6 +147,12 @@ fn target(uri: &Uri) -> String {
     format!("{host}:{port}")
 }
 
+/// The fix for a certificate chain that leads to no root the session trusts.
+const UNTRUSTED_CA: &str = "the server's certificate is not signed by a CA this session \
+    trusts: the bundled Mozilla roots, unless SessionBuilder::tls_config says otherwise; for a \
+    private CA, or a proxy that inspects TLS, trust its CA certificate with \
+    SessionBuilder::tls_config and RootCerts::Specific";
+
 /// Whether an I/O error of a TLS handshake looks like a server that answered in plain HTTP.
 /// rustls reads the first bytes of `HTTP/1.1 400 ...` as a record of an unknown content type.
 fn plain_http_answer(e: &io::Error) -> bool {
@@ -180,9 +186,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         }
         Error::Transport(e) => {
             return match transport_hint(&e, uri) {
-                Some((kind, phase, hint)) => {
-                    located(io::Error::new(kind, e), phase, uri, Some(hint))
-                }
+                Some((kind, phase, hint)) => located(io::Error::new(kind, e), phase, uri, hint),
                 None => Error::Transport(e),
             }
         }
@@ -228,16 +232,9 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         ),
         // rustls's verdict on a certificate chain that leads to no trusted root: a private CA
         // (or a proxy that inspects TLS) the session was not told about.
-        io::ErrorKind::InvalidData if https && io.to_string().contains("UnknownIssuer") => (
-            Phase::Tls,
-            Some(
-                "the server's certificate is not signed by a CA this session trusts: the \
-                 bundled Mozilla roots, unless SessionBuilder::tls_config says otherwise; for a \
-                 private CA, or a proxy that inspects TLS, trust its CA certificate with \
-                 SessionBuilder::tls_config and RootCerts::Specific"
-                    .to_string(),
-            ),
-        ),
+        io::ErrorKind::InvalidData if https && io.to_string().contains("UnknownIssuer") => {
+            (Phase::Tls, Some(UNTRUSTED_CA.to_string()))
+        }
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
         io::ErrorKind::UnexpectedEof if https => (
             Phase::Tls,
@@ -327,8 +324,24 @@ fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
 /// For the ureq errors that say neither where they happened nor what to change: the kind of
 /// [`Error::Io`] they become, their phase, and the fix. `None` for the others, which stay
 /// [`Error::Transport`].
-fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, String)> {
+fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, Option<String>)> {
     match e {
+        // The platform's TLS library failed the handshake: a TLS error, named like rustls's.
+        // OpenSSL's words for a chain that leads to no trusted root get rustls's fix.
+        #[cfg(feature = "native-tls")]
+        ureq::Error::NativeTls(e) => {
+            let text = e.to_string();
+            let untrusted = [
+                "unable to get local issuer certificate",
+                "unable to get issuer certificate",
+                "self-signed certificate",
+                "self signed certificate",
+            ]
+            .iter()
+            .any(|words| text.contains(words));
+            let hint = untrusted.then(|| UNTRUSTED_CA.to_string());
+            Some((io::ErrorKind::InvalidData, Phase::Tls, hint))
+        }
         // A TLS server answers a plain-HTTP request with an alert record (rustls does), which
         // is no HTTP version: say what the likely fix is.
         ureq::Error::Protocol(p)
@@ -339,7 +352,7 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, S
                 "the answer does not start as HTTP does; if this port serves TLS, use {}",
                 redact_swapped(uri)
             );
-            Some((io::ErrorKind::InvalidData, Phase::Response, hint))
+            Some((io::ErrorKind::InvalidData, Phase::Response, Some(hint)))
         }
         // A head that does not fit the connection's read buffer (ureq's `max_response_header_size`
         // is set from it).
@@ -349,7 +362,7 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, S
                  SessionBuilder::stream_buffer_size for event streams or \
                  connection_buffer_size for other requests; ureq allows up to 64 KiB"
             );
-            Some((io::ErrorKind::InvalidData, Phase::Response, hint))
+            Some((io::ErrorKind::InvalidData, Phase::Response, Some(hint)))
         }
         // A line of the request head that does not fit the connection's write buffer.
         ureq::Error::Protocol(p) if p.to_string().contains("output too small") => {
@@ -357,7 +370,11 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, S
                         header) does not fit the connection's write buffer: an event stream's \
                         takes up to 8 KiB, another request's connection_buffer_size (most \
                         servers refuse lines over 8 KiB)";
-            Some((io::ErrorKind::InvalidInput, Phase::Send, hint.to_string()))
+            Some((
+                io::ErrorKind::InvalidInput,
+                Phase::Send,
+                Some(hint.to_string()),
+            ))
         }
         _ => None,
     }

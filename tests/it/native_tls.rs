@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig, TlsProvider};
-use ureq_futures::FuturesSession;
+use ureq_futures::{Error, FuturesSession};
 
 use crate::security::{openssl_available, SelfSignedServer};
 
@@ -59,4 +59,32 @@ fn native_tls_talks_to_a_server_that_rustls_cannot() {
         text.to_lowercase().contains("handshake") || text.contains("HandshakeFailure"),
         "{text}"
     );
+}
+
+#[test]
+fn a_certificate_native_tls_does_not_trust_is_a_tls_error_with_the_fix() {
+    assert!(
+        openssl_available(),
+        "this test needs the `openssl` tool to run a local TLS server: install openssl"
+    );
+    let server = SelfSignedServer::start_with(&[]).expect("openssl s_server");
+    let url = format!("https://localhost:{}/", server.port);
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::NativeTls)
+        .build();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .tls_config(tls)
+        .build();
+    let err = session.get(&url).send().result().expect_err("untrusted");
+    let Error::Io(io) = &err else {
+        panic!("not an I/O error: {err:?}");
+    };
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("localhost:{}", server.port)),
+        "{text}"
+    );
+    assert!(text.contains("RootCerts::Specific"), "{text}");
 }
