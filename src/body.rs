@@ -192,7 +192,7 @@ impl BodyReader {
     /// #     let (mut socket, _) = listener.accept().unwrap();
     /// #     let _ = socket.read(&mut [0; 1024]);
     /// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nfirst");
-    /// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
+    /// #     while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {} // then silence, until the client goes away
     /// # });
     /// use std::io::Read;
     /// use ureq_futures::{Error, FuturesSession};

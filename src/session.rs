@@ -497,17 +497,19 @@ impl FuturesSession {
     /// # use std::io::Read;
     /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let url = format!("http://{}/", listener.local_addr()?);
+    /// # let (connected, running) = std::sync::mpsc::channel();
     /// # std::thread::spawn(move || {
     /// #     let (mut socket, _) = listener.accept().unwrap();
-    /// #     let _ = socket.read(&mut [0; 1024]); // the request; no answer, ever
-    /// #     let _ = socket.read(&mut [0; 1]);    // returns when the client goes away
+    /// #     connected.send(()).unwrap();
+    /// #     // The request, in as many reads as it takes; no answer, ever; ends when the client goes away.
+    /// #     while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {}
     /// # });
     /// use ureq_futures::{Error, FuturesSession};
     ///
     /// let session = FuturesSession::builder().max_workers(1).build();
     /// let silent = session.get(url).send();
     /// let queued = session.submit(|_| Ok(()));
-    /// # std::thread::sleep(std::time::Duration::from_millis(50));
+    /// # running.recv()?; // the request is running: its worker connected
     /// session.shutdown_now();
     /// assert!(matches!(silent.result(), Err(Error::Cancelled)));
     /// assert!(matches!(queued.result(), Err(Error::ShutDown)));

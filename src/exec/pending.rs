@@ -210,8 +210,10 @@ impl<T: Send + 'static> Pending<T> {
     /// # use ureq_futures::FuturesSession;
     /// use std::time::Duration;
     /// let session = FuturesSession::new();
-    /// let mut p = session.submit(|_| { std::thread::sleep(Duration::from_millis(200)); Ok(()) });
-    /// assert!(p.result_timeout(Duration::from_millis(1)).is_none());
+    /// let (go, wait) = std::sync::mpsc::channel::<()>();
+    /// let mut p = session.submit(move |_| { wait.recv().ok(); Ok(()) });
+    /// assert!(p.result_timeout(Duration::from_millis(1)).is_none()); // the job waits for `go`
+    /// go.send(()).unwrap();
     /// assert!(p.result_timeout(Duration::from_secs(10)).unwrap().is_ok());
     /// ```
     pub fn result_timeout(&mut self, timeout: Duration) -> Option<Result<T, Error>> {
@@ -355,10 +357,12 @@ impl<T: Send + 'static> Pending<T> {
     /// # use ureq_futures::FuturesSession;
     /// use std::time::Duration;
     /// let session = FuturesSession::builder().max_workers(1).build();
-    /// let busy = session.submit(|_| { std::thread::sleep(Duration::from_millis(100)); Ok(()) });
+    /// let (done, wait) = std::sync::mpsc::channel::<()>();
+    /// let busy = session.submit(move |_| { wait.recv().ok(); Ok(()) }); // holds the only worker
     /// let queued = session.submit(|_| Ok(()));
     /// assert!(queued.cancel());
     /// assert!(matches!(queued.result(), Err(ureq_futures::Error::Cancelled)));
+    /// done.send(()).unwrap();
     /// assert!(busy.result().is_ok());
     /// ```
     ///
@@ -368,16 +372,18 @@ impl<T: Send + 'static> Pending<T> {
     /// # use std::io::Read;
     /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let url = format!("http://{}/", listener.local_addr()?);
+    /// # let (connected, running) = std::sync::mpsc::channel();
     /// # std::thread::spawn(move || {
     /// #     let (mut socket, _) = listener.accept().unwrap();
-    /// #     let _ = socket.read(&mut [0; 1024]); // the request; no answer, ever
-    /// #     let _ = socket.read(&mut [0; 1]);    // returns when the client goes away
+    /// #     connected.send(()).unwrap();
+    /// #     // The request, in as many reads as it takes; no answer, ever; ends when the client goes away.
+    /// #     while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {}
     /// # });
     /// use ureq_futures::{Error, FuturesSession};
     ///
     /// let session = FuturesSession::builder().max_workers(1).build();
     /// let silent = session.get(url).send();
-    /// # std::thread::sleep(std::time::Duration::from_millis(50));
+    /// # running.recv()?; // the request is running: its worker connected
     /// assert!(silent.cancel());
     /// assert!(matches!(silent.result(), Err(Error::Cancelled)));
     /// // The only worker is free again.
@@ -700,9 +706,11 @@ pub fn wait_all<T: Send + 'static>(handles: &[Pending<T>]) {
 /// # use ureq_futures::{wait_any, FuturesSession};
 /// use std::time::Duration;
 /// let session = FuturesSession::new();
-/// let slow = session.submit(|_| { std::thread::sleep(Duration::from_millis(300)); Ok(0) });
+/// let (go, wait) = std::sync::mpsc::channel::<()>();
+/// let slow = session.submit(move |_| { wait.recv().ok(); Ok(0) }); // ends once `go` is sent
 /// let fast = session.submit(|_| Ok(1));
 /// assert_eq!(wait_any(&[slow, fast]), Some(1));
+/// go.send(()).unwrap();
 /// ```
 pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
     if handles.is_empty() {

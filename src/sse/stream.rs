@@ -363,7 +363,7 @@ impl StopReading {
 /// #     let (mut socket, _) = listener.accept().unwrap();
 /// #     let _ = socket.read(&mut [0; 1024]);
 /// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n");
-/// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
+/// #     while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {} // then silence, until the client goes away
 /// # });
 /// use ureq_futures::{Error, FuturesSession};
 ///
@@ -405,7 +405,7 @@ impl StopHandle {
     /// #     let (mut socket, _) = listener.accept().unwrap();
     /// #     let _ = socket.read(&mut [0; 1024]);
     /// #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n");
-    /// #     let _ = socket.read(&mut [0; 1]); // then silence, until the client goes away
+    /// #     while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {} // then silence, until the client goes away
     /// # });
     /// use std::time::Duration;
     /// use ureq_futures::{Error, FuturesSession};

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
-use support::{closed_port_url, ms, secs, Reply, TestServer};
+use support::{closed_port_url, ms, secs, Reply, TestServer, SLOW_ANSWER};
 use ureq_futures::{Error, FuturesSession, RetryPolicy, Timeout};
 
 const MIB: usize = 1 << 20;
@@ -130,7 +130,7 @@ fn a_non_success_status_is_a_readable_body_until_error_for_status() {
 #[test]
 fn read_timeout_bounds_each_read_of_the_body() {
     let server = TestServer::start(|_| Reply::stall_mid_body("partial", 1000));
-    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+    let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
     let mut body = session.get(server.url()).send_streaming().result().unwrap();
     let mut got = Vec::new();
     let err = body.read_to_end(&mut got).unwrap_err();
@@ -162,16 +162,16 @@ fn a_request_read_timeout_replaces_the_sessions_for_the_body() {
 
 #[test]
 fn the_timeout_bounds_only_the_wait_for_the_headers() {
-    // A body that takes about a second to arrive passes a 300 ms timeout once the headers are
+    // A body that takes about three seconds to arrive passes a 2 s timeout once the headers are
     // in; a server that takes longer than that to answer does not.
     let server = TestServer::start(|req| {
         if req.path_only() == "/late" {
-            Reply::ok("late").delay(secs(3))
+            Reply::ok("late").delay(secs(30))
         } else {
-            Reply::dribble(vec![b'x'; 5], ms(200))
+            Reply::dribble(vec![b'x'; 5], ms(600))
         }
     });
-    let session = FuturesSession::builder().timeout(ms(300)).build();
+    let session = FuturesSession::builder().timeout(SLOW_ANSWER).build();
     let mut body = session.get(server.url()).send_streaming().result().unwrap();
     let mut got = Vec::new();
     body.read_to_end(&mut got).unwrap();
@@ -333,7 +333,7 @@ fn error_for_status_on_a_stalled_error_body_ends_within_the_timeout_and_says_so(
     // The status, the headers and the start of the error body, then nothing until the server
     // is dropped: `error_for_status` must not wait for the rest.
     let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(503));
-    let session = FuturesSession::builder().timeout(ms(500)).build();
+    let session = FuturesSession::builder().timeout(SLOW_ANSWER).build();
     let body = session
         .get(server.url_for("/x?key=secret"))
         .send_streaming()
@@ -355,7 +355,7 @@ fn error_for_status_on_a_stalled_error_body_ends_within_the_timeout_and_says_so(
         e.to_string(),
         format!(
             "Server responded with an error. Status Code: 503: busy for url: {} (error body \
-             cut after 4 bytes: nothing more within 500 ms (timeout))",
+             cut after 4 bytes: nothing more within 2 s (timeout))",
             server.url_for("/x?<redacted>")
         )
     );
@@ -364,7 +364,7 @@ fn error_for_status_on_a_stalled_error_body_ends_within_the_timeout_and_says_so(
 #[test]
 fn error_for_status_says_which_read_timeout_cut_the_error_body() {
     let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(503));
-    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+    let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
     let url = server.url_for("/");
     let body = session.get(&url).send_streaming().result().unwrap();
     let err = body.error_for_status().unwrap_err();
@@ -372,7 +372,7 @@ fn error_for_status_says_which_read_timeout_cut_the_error_body() {
         err.to_string(),
         format!(
             "Server responded with an error. Status Code: 503: busy for url: {url} (error body \
-             cut after 4 bytes: no byte for 200 ms (read_timeout))"
+             cut after 4 bytes: no byte for 2 s (read_timeout))"
         )
     );
 }

@@ -361,7 +361,9 @@ fn an_overloaded_error_before_the_answer_is_retried_and_one_after_it_is_not() {
 fn dropping_the_results_ends_a_chat_waiting_to_retry() {
     let server = TestServer::start(|req| {
         if req.body_str().contains("prompt 1") {
-            Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "1")
+            // Three seconds: the test's thread may be held up a while before it drops the
+            // results, and the retry must not come first.
+            Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "3")
         } else {
             answer(req)
         }
@@ -388,10 +390,10 @@ fn dropping_the_results_ends_a_chat_waiting_to_retry() {
         std::thread::sleep(support::ms(5));
     }
     assert_eq!(asked(&server), 1);
-    // The second chat now waits a second before its next attempt: dropping the results
+    // The second chat now waits three seconds before its next attempt: dropping the results
     // cancels it, wait included.
     drop(results);
-    std::thread::sleep(support::ms(1500));
+    std::thread::sleep(support::ms(3500));
     assert_eq!(asked(&server), 1, "a cancelled chat went on retrying");
 }
 

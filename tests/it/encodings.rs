@@ -2,7 +2,7 @@
 //! says, and raw, as IIS and some Node setups send it), brotli unasked (httpbin's `/brotli`),
 //! lists of codings, and codings this build cannot decode.
 
-use support::{Reply, TestServer};
+use support::{Reply, TestServer, SLOW_ANSWER};
 
 use std::io::Write;
 
@@ -317,7 +317,7 @@ fn a_cut_or_stopped_compressed_body_is_a_cut_or_a_cancel_not_a_decoding_failure(
 }
 
 /// A read of a `deflate` body that fails before the body's first two bytes are in (here a
-/// `read_timeout`: the server is slow to start) leaves the body readable, as an unencoded one
+/// `read_timeout`: the server is slow to send it) leaves the body readable, as an unencoded one
 /// is: the next reads return the whole text, not an empty body.
 #[test]
 fn a_deflate_body_whose_first_read_times_out_is_still_read_whole() {
@@ -348,9 +348,7 @@ fn a_deflate_body_whose_first_read_times_out_is_still_read_whole() {
                 let _ = sock.flush();
             })
         });
-        let session = FuturesSession::builder()
-            .read_timeout(support::ms(100))
-            .build();
+        let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
         let mut reader = session.get(server.url()).send_streaming().result().unwrap();
         let mut buf = [0; 4096];
         let err = reader.read(&mut buf).unwrap_err();

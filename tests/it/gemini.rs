@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mockito::Matcher;
 use serde_json::{json, Value};
-use support::{ms, Reply, TestServer};
+use support::{ms, Reply, TestServer, SLOW_ANSWER};
 use ureq_futures::llm::{ChatStream, GeminiClient, Message};
 use ureq_futures::Error;
 
@@ -369,7 +369,7 @@ fn the_key_is_in_no_error_text() {
     let mut stream = GeminiClient::builder("m", None)
         .api_key(KEY)
         .base_url(stall.url())
-        .read_timeout(Some(ms(200)))
+        .read_timeout(Some(SLOW_ANSWER))
         .env(|_| None)
         .build()
         .stream_chat(&hello())

@@ -66,7 +66,15 @@ fn handles_of_a_dropped_session_with_a_rate_limiter_all_finish() {
 
 #[test]
 fn a_dropped_session_with_lanes_drops_only_jobs_whose_handles_are_gone() {
-    let server = TestServer::start(|r| Reply::ok(r.path_only().to_string()).delay(ms(30)));
+    // "/first" holds the origin's one place until the session is gone: a place that came free
+    // before would let "/forgotten" go, rightly.
+    let (release, gate) = crossbeam_channel::bounded::<()>(1);
+    let server = TestServer::start(move |r| {
+        if r.path_only() == "/first" {
+            let _ = gate.recv_timeout(support::secs(30));
+        }
+        Reply::ok(r.path_only().to_string())
+    });
     let session = FuturesSession::builder()
         .max_workers(2)
         .max_per_host(1)
@@ -75,6 +83,7 @@ fn a_dropped_session_with_lanes_drops_only_jobs_whose_handles_are_gone() {
     drop(session.get(server.url_for("/forgotten")).send());
     let kept = session.get(server.url_for("/kept")).send();
     drop(session);
+    release.send(()).unwrap();
     assert_eq!(first.result().unwrap().text().unwrap(), "/first");
     assert_eq!(kept.result().unwrap().text().unwrap(), "/kept");
     let paths: Vec<String> = server

@@ -387,7 +387,7 @@ fn a_timeout_while_following_a_redirect_says_so_and_names_the_url() {
         _ => Reply::ok("end"),
     });
     let err = FuturesSession::builder()
-        .timeout(std::time::Duration::from_millis(300))
+        .timeout(support::SLOW_ANSWER)
         .build()
         .get(server.url_for("/slow?key=secret"))
         .send()
@@ -400,7 +400,7 @@ fn a_timeout_while_following_a_redirect_says_so_and_names_the_url() {
     assert_eq!(
         err.to_string(),
         format!(
-            "timeout: whole request over 300 ms (timeout) while following the redirect from {} \
+            "timeout: whole request over 2 s (timeout) while following the redirect from {} \
              for url: {}",
             server.addr(),
             server.url_for("/slow?<redacted>")

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{closed_port_url, ms, Reply, TestServer};
+use support::{closed_port_url, ms, secs, Reply, TestServer};
 use ureq_futures::llm::{Message, OpenAIClient};
 use ureq_futures::{Error, FuturesSession, RetryPolicy};
 
@@ -401,11 +401,12 @@ fn a_failure_that_outlasts_the_retries_says_how_many_attempts_were_made() {
 
 #[test]
 fn retries_cut_short_by_the_timeout_say_so() {
-    // Ten attempts allowed, 300 ms apart at least, within 500 ms: the second backoff would end
-    // past the budget, so the retries stop at two, and the error says which limit stopped them.
+    // Ten attempts allowed, 3 s apart (±20%) and then 6 s, within 5 s: the first retry starts
+    // in time unless the first attempt took over a second, the second backoff would end past
+    // the budget, so the retries stop at two, and the error says which limit stopped them.
     let err = FuturesSession::builder()
-        .retry(RetryPolicy::new().attempts(10).base_delay(ms(300)))
-        .timeout(ms(500))
+        .retry(RetryPolicy::new().attempts(10).base_delay(secs(3)))
+        .timeout(secs(5))
         .build()
         .get(closed_port_url())
         .send()
@@ -413,7 +414,7 @@ fn retries_cut_short_by_the_timeout_say_so() {
         .unwrap_err();
     assert_refused_ending_with(
         &err,
-        " (after 2 attempts; a retry would start past the 500 ms timeout)",
+        " (after 2 attempts; a retry would start past the 5 s timeout)",
     );
     // One attempt whose retry would start past the budget says so too.
     let text = FuturesSession::builder()

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use support::{closed_port_url, eventually, ms, secs, Reply, Request, TestServer};
+use support::{closed_port_url, eventually, ms, secs, Reply, Request, TestServer, SLOW_ANSWER};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq_futures::llm::{
     AnthropicClient, CohereClient, GeminiClient, Message, MistralClient, OpenAIClient,
@@ -670,7 +670,7 @@ fn errors_of_requests_with_a_key_in_the_url_hide_it() {
     });
     let session = FuturesSession::builder()
         .max_workers(2)
-        .read_timeout(ms(200))
+        .read_timeout(SLOW_ANSWER)
         .max_body_size(1024)
         .build();
     let keyed = |base: String| format!("{base}?key={KEY}");

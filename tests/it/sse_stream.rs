@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select};
-use support::{ms, Framing, Reply, TestServer};
+use support::{ms, Framing, Reply, TestServer, SLOW_ANSWER};
 use ureq_futures::sse::{Event, Parser, StreamOptions};
 use ureq_futures::{Error, FuturesSession};
 
@@ -241,13 +241,14 @@ fn read_timeout_ends_a_stalled_stream_but_no_total_budget_applies() {
         if req.path == "/stall" {
             Reply::stall().content_type(SSE)
         } else {
-            // Ten events over ~600 ms: longer than the 200 ms `timeout`.
-            Reply::sse((0..10).map(|i| format!("data: {i}\n\n")), ms(60))
+            // Ten events over ~2.25 s: longer than the 2 s `timeout`, each well within the
+            // `read_timeout` of the one before.
+            Reply::sse((0..10).map(|i| format!("data: {i}\n\n")), ms(250))
         }
     });
     let session = FuturesSession::builder()
-        .timeout(ms(200))
-        .read_timeout(ms(300))
+        .timeout(SLOW_ANSWER)
+        .read_timeout(SLOW_ANSWER)
         .build();
     let (events, err) = drain(
         session
@@ -269,7 +270,7 @@ fn read_timeout_ends_a_stalled_stream_but_no_total_budget_applies() {
     );
     assert!(events.is_empty());
     assert!(err.as_ref().is_some_and(Error::is_timeout), "{err:?}");
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
 
 #[test]

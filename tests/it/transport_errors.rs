@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use socket2::{Domain, SockRef, Socket, Type};
-use support::{closed_port_url, ms, Reply, TestServer};
+use support::{closed_port_url, ms, Reply, TestServer, SLOW_ANSWER};
 use ureq_futures::{Error, FuturesSession, Timeout};
 
 /// The variant of `e`, as the table in `src/error.rs` names it, with the detail it states.
@@ -175,12 +175,12 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
             run: Box::new({
                 let (url, hp) = at("/stall");
                 move || {
-                    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+                    let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
                     (session.get(url).send().result().unwrap_err(), hp)
                 }
             }),
             variant: &["Timeout(PerRead)"],
-            words: &["timeout: no byte for 200 ms (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
+            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
         },
         Case {
             name: "a request's own read timeout",
@@ -200,12 +200,12 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
             run: Box::new({
                 let (url, hp) = at("/dribble");
                 move || {
-                    let session = FuturesSession::builder().timeout(ms(300)).build();
+                    let session = FuturesSession::builder().timeout(SLOW_ANSWER).build();
                     (session.get(url).send().result().unwrap_err(), hp)
                 }
             }),
             variant: &["Timeout(Global)"],
-            words: &["timeout: whole request over 300 ms (timeout) while reading the body from {hp} for url: http://{hp}/dribble"],
+            words: &["timeout: whole request over 2 s (timeout) while reading the body from {hp} for url: http://{hp}/dribble"],
         },
         Case {
             name: "stream headers",
@@ -226,28 +226,28 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
             run: Box::new({
                 let (url, hp) = at("/events");
                 move || {
-                    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+                    let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
                     let mut stream = session.get(url).events().result().unwrap();
                     let last = stream.find_map(Result::err);
                     (last.expect("the stream ends with an error"), hp)
                 }
             }),
             variant: &["Timeout(PerRead)"],
-            words: &["timeout: no byte for 200 ms (read_timeout) while reading the body from {hp} for url: http://{hp}/events"],
+            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} for url: http://{hp}/events"],
         },
         Case {
             name: "silent streamed body",
             run: Box::new({
                 let (url, hp) = at("/stall");
                 move || {
-                    let session = FuturesSession::builder().read_timeout(ms(200)).build();
+                    let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
                     let mut body = session.get(url).send_streaming().result().unwrap();
                     let err = body.read_to_end(&mut Vec::new()).unwrap_err();
                     (Error::from(err), hp)
                 }
             }),
             variant: &["Timeout(PerRead)"],
-            words: &["timeout: no byte for 200 ms (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
+            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
         },
         Case {
             name: "too large",

@@ -33,6 +33,10 @@ use std::time::{Duration, Instant};
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Write timeout of accepted sockets.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least a client limit gets when it must not fire before the test server's headers are
+/// in (a `timeout` or `read_timeout` meant to cut a body or a stream, or not to fire at all): a
+/// loaded machine can take hundreds of milliseconds to run the server's thread, not seconds.
+pub const SLOW_ANSWER: Duration = Duration::from_secs(2);
 /// Largest accepted request head (request line + headers), in bytes.
 pub const MAX_REQUEST_HEAD: u64 = 8 << 20;
 
