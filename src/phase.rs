@@ -167,6 +167,7 @@ fn plain_http_answer(e: &io::Error) -> bool {
 pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) -> Error {
     // The proxy this request went through, if any.
     let proxy = proxy.filter(|p| !p.is_no_proxy(uri));
+    let via = || proxy.map_or(Via::Direct, |p| Via::Proxy(proxy_at(p)));
     let io = match e {
         Error::Io(io) => io,
         Error::Timeout(mut t) => {
@@ -186,7 +187,14 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         }
         Error::Transport(e) => {
             return match transport_hint(&e, uri) {
-                Some((kind, phase, hint)) => located(io::Error::new(kind, e), phase, uri, hint),
+                Some((kind, phase, hint)) => located_at(
+                    io::Error::new(kind, e),
+                    phase,
+                    target(uri),
+                    uri,
+                    hint,
+                    via(),
+                ),
                 None => Error::Transport(e),
             }
         }
@@ -262,8 +270,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         let hint = Some(source.to_string());
         return located_at(io, phase, proxy_at(proxy), uri, hint, Via::ToProxy);
     }
-    let via = proxy.map_or(Via::Direct, |p| Via::Proxy(proxy_at(p)));
-    located_at(io, phase, target(uri), uri, hint, via)
+    located_at(io, phase, target(uri), uri, hint, via())
 }
 
 /// `host:port` of `proxy`.
