@@ -289,26 +289,39 @@ impl RetryPolicy {
         attempt: u32,
         outcome: &Result<http::Response<ureq::Body>, Error>,
     ) -> Verdict {
-        if attempt >= self.attempts {
-            return Verdict::Stop;
-        }
-        let retry_after = match outcome {
-            Ok(resp) => {
-                if !self.retries_answer(resp.status().as_u16(), resp.headers()) {
-                    return Verdict::Stop;
-                }
-                // A wait of zero is no advice: many clients retrying at once would only meet
-                // the same refusal again.
-                retry_after(resp.headers(), SystemTime::now()).filter(|d| !d.is_zero())
+        let asked = match outcome {
+            Ok(resp) if self.retries_answer(resp.status().as_u16(), resp.headers()) => {
+                asked_wait(resp.headers())
             }
             Err(e) if is_retryable_error(e) => None,
-            Err(_) => return Verdict::Stop,
+            _ => return Verdict::Stop,
         };
-        match retry_after {
+        self.wait(attempt, asked)
+            .map_or(Verdict::Stop, Verdict::RetryAfter)
+    }
+
+    /// The wait before another attempt after attempt number `attempt` (1-based) failed with
+    /// `e`, a failure the caller retries (`ChatBatch` also retries errors inside a stream): the
+    /// server's `Retry-After` when `e` is a status error that has one, else the backoff. `None`
+    /// when no attempt is left or the server asked for more than `max_retry_after`.
+    pub(crate) fn wait_after(&self, attempt: u32, e: &Error) -> Option<Duration> {
+        let asked = match e {
+            Error::Status(s) => asked_wait(&s.headers),
+            _ => None,
+        };
+        self.wait(attempt, asked)
+    }
+
+    /// The wait before the attempt after `attempt`, given the wait the server `asked` for.
+    fn wait(&self, attempt: u32, asked: Option<Duration>) -> Option<Duration> {
+        if attempt >= self.attempts {
+            return None;
+        }
+        match asked {
             // Retrying sooner than the server asked would only earn another refusal.
-            Some(wait) if wait > self.max_retry_after => Verdict::Stop,
-            Some(wait) => Verdict::RetryAfter(wait),
-            None => Verdict::RetryAfter(self.backoff(attempt)),
+            Some(wait) if wait > self.max_retry_after => None,
+            Some(wait) => Some(wait),
+            None => Some(self.backoff(attempt)),
         }
     }
 
@@ -376,6 +389,12 @@ fn is_retryable_error(e: &Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// The wait the server asked for in `headers`. A wait of zero is no advice: many clients
+/// retrying at once would only meet the same refusal again.
+fn asked_wait(headers: &http::HeaderMap) -> Option<Duration> {
+    retry_after(headers, SystemTime::now()).filter(|d| !d.is_zero())
 }
 
 /// How long the server asks to wait: `retry-after-ms` (milliseconds, as OpenAI and Anthropic

@@ -7,12 +7,11 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::{ChatClient, ChatEvent, ChatRequest, ChatStream, Message};
-use crate::retry::{jittered_backoff, retry_after};
 use crate::{BatchProgress, Error, FuturesSession, RateLimiter, RetryPolicy};
 
 /// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
@@ -173,15 +172,17 @@ pub struct ChatBatchSummary {
 /// 429 pauses every chat to that host instead of each retrying on its own. The session needs at
 /// least `in_flight` workers: each chat's answer holds one while it streams.
 ///
-/// **Retries.** A chat whose request fails before its answer starts (a 408, 409, 429, 500,
-/// 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a backoff of 1 s,
-/// 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's `Retry-After` (a wait of
-/// zero gets the backoff); a server's `x-should-retry` overrides the status. So is one whose
-/// stream reports such a failure before any of the answer (Anthropic's `overloaded_error`
-/// after a 200, OpenAI's `server_error`, Gemini's `UNAVAILABLE`...). An answer cut once it has
-/// started is not retried: its error is the result. The batch's attempts are the only
-/// ones: each is sent with [`ChatClient::stream_once`], without the client's own
-/// [`RetryPolicy`](crate::RetryPolicy), so a chat that always fails makes
+/// **Retries.** By default, a chat whose request fails before its answer starts (a 408, 409,
+/// 429, 500, 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a
+/// backoff of 1 s, 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's
+/// `Retry-After` (a wait of zero gets the backoff; a wait of more than 60 s ends the chat's
+/// attempts: its error is the result, and a later [`run_to_file`](ChatBatch::run_to_file)
+/// runs it again); a server's `x-should-retry` overrides the status. So is one whose stream
+/// reports such a failure before any of the answer (Anthropic's `overloaded_error` after a
+/// 200, OpenAI's `server_error`, Gemini's `UNAVAILABLE`...). An answer cut once it has started
+/// is not retried: its error is the result. [`retry`](ChatBatch::retry) changes all of this.
+/// The batch's attempts are the only ones: each is sent with [`ChatClient::stream_once`],
+/// without the client's own [`RetryPolicy`], so a chat that always fails makes
 /// [`attempts`](ChatBatch::attempts) requests, not that many times the client's.
 ///
 /// **Order and resume.** [`run`](ChatBatch::run) yields the results in input order;
@@ -214,7 +215,7 @@ pub struct ChatBatchSummary {
 pub struct ChatBatch<C> {
     client: Arc<C>,
     in_flight: usize,
-    attempts: u32,
+    retry: RetryPolicy,
     progress_bar: bool,
     limiter: Option<RateLimiter>,
 }
@@ -223,16 +224,11 @@ impl<C> std::fmt::Debug for ChatBatch<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatBatch")
             .field("in_flight", &self.in_flight)
-            .field("attempts", &self.attempts)
+            .field("retry", &self.retry)
             .field("progress_bar", &self.progress_bar)
             .finish()
     }
 }
-
-/// The first wait before a retry; it doubles for each later one.
-const BASE_DELAY: Duration = Duration::from_secs(1);
-/// The longest wait before a retry, also the cap on a server's `Retry-After`.
-const MAX_DELAY: Duration = Duration::from_secs(30);
 
 impl<C: ChatClient + 'static> ChatBatch<C> {
     /// A batch over `client`, with the defaults its setters state.
@@ -253,7 +249,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         ChatBatch {
             client: Arc::new(client),
             in_flight: 8,
-            attempts: 4,
+            retry: default_retry(),
             progress_bar: io::stderr().is_terminal(),
             limiter: None,
         }
@@ -289,21 +285,35 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// assert!(probe.most.load(SeqCst) <= 3); // never more than 3 chats at once
         /// ```
         in_flight(n: usize) => in_flight = n.max(1);
-        /// Attempts per chat, the first included; at least 1. Defaults to 4.
+        /// How a chat's failed attempts are retried: which failures, how many attempts, the
+        /// backoff and the longest `Retry-After` waited out (see [`RetryPolicy`]); the policy's
+        /// statuses also decide which errors inside a stream are retried (Anthropic's
+        /// `overloaded_error`, OpenAI's `server_error` and Gemini's `UNAVAILABLE` are 529, 500
+        /// and 503 told late). [`RetryPolicy::none()`] turns retries off. Defaults to
+        /// [`RetryPolicy::llm()`] with 4 attempts, 1 s doubling up to 30 s, and waits the server
+        /// asks for of up to 60 s.
         ///
         /// # Examples
         ///
         /// ```
         /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
-        /// # let base = doc::serve_status("503 Service Unavailable", "retry-after-ms: 1\r\n", r#"{"error":{"message":"overloaded"}}"#);
+        /// # let base = doc::serve_status("429 Too Many Requests", "retry-after: 120\r\n", r#"{"error":{"message":"quota"}}"#);
         /// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).env(|_| None).build();
+        /// use std::time::Duration;
         /// use ureq_futures::llm::{ChatBatch, ChatJob};
+        /// use ureq_futures::RetryPolicy;
         ///
-        /// let batch = ChatBatch::new(client).attempts(2); // one retry
+        /// let batch = ChatBatch::new(client);
         /// let result = batch.run([ChatJob::user("q1", "Hi")]).next().unwrap();
-        /// assert_eq!((result.is_ok(), result.attempts), (false, 2));
+        /// // The server asked for 2 minutes, more than the default 60 s: one attempt, its error.
+        /// assert_eq!((result.is_ok(), result.attempts), (false, 1));
+        ///
+        /// // Wait out pauses of up to 5 minutes (a quota that refills each minute).
+        /// let patient = RetryPolicy::llm().attempts(3).max_retry_after(Duration::from_secs(300));
+        /// let batch = batch.retry(patient);
+        /// # let _ = batch;
         /// ```
-        attempts(n: u32) => attempts = n.max(1);
+        retry(policy: RetryPolicy) => retry = policy;
         /// Whether to draw a progress bar on stderr. Defaults to on when stderr is a terminal.
         ///
         /// # Examples
@@ -337,6 +347,26 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// assert!(limiter.pauses() > 0); // each 429 paused the host
         /// ```
         rate_limiter(limiter: RateLimiter) => limiter = Some(limiter);
+    }
+
+    /// Attempts per chat, the first included; at least 1. Defaults to 4. Sets the
+    /// [`retry`](ChatBatch::retry) policy's [`attempts`](RetryPolicy::attempts).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_status("503 Service Unavailable", "retry-after-ms: 1\r\n", r#"{"error":{"message":"overloaded"}}"#);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::{ChatBatch, ChatJob};
+    ///
+    /// let batch = ChatBatch::new(client).attempts(2); // one retry
+    /// let result = batch.run([ChatJob::user("q1", "Hi")]).next().unwrap();
+    /// assert_eq!((result.is_ok(), result.attempts), (false, 2));
+    /// ```
+    pub fn attempts(mut self, n: u32) -> Self {
+        self.retry = self.retry.attempts(n);
+        self
     }
 
     /// Runs `jobs` and yields their results in input order; memory is bounded by `in_flight`
@@ -373,7 +403,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let driver = FuturesSession::builder()
             .max_workers(self.in_flight)
             .build();
-        let (client, attempts) = (Arc::clone(&self.client), self.attempts);
+        let (client, retry) = (Arc::clone(&self.client), self.retry.clone());
         // A failed chat is a result, not a failed job: the bar counts them itself.
         let failed = Arc::new(AtomicU64::new(0));
         let mut bar = self.progress_bar.then(|| Bar {
@@ -383,10 +413,10 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         });
         driver
             .batch(jobs, move |s, job: &ChatJob| {
-                let (client, job) = (Arc::clone(&client), job.clone());
+                let (client, job, retry) = (Arc::clone(&client), job.clone(), retry.clone());
                 let failed = Arc::clone(&failed);
                 s.submit(move |_| {
-                    let result = chat(&*client, job, attempts);
+                    let result = chat(&*client, job, &retry);
                     failed.fetch_add(u64::from(!result.is_ok()), Ordering::Relaxed);
                     Ok(result)
                 })
@@ -537,8 +567,16 @@ fn file_error(what: &str, path: &Path, then: &str, e: io::Error) -> Error {
     Error::Io(io::Error::new(e.kind(), message))
 }
 
+/// A batch's retries unless [`ChatBatch::retry`] says otherwise.
+fn default_retry() -> RetryPolicy {
+    RetryPolicy::llm()
+        .attempts(4)
+        .base_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(30))
+}
+
 /// Sends one chat, retrying what a later attempt can fix, and reads its whole answer.
-fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, attempts: u32) -> ChatResult {
+fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -> ChatResult {
     let request = ChatRequest::from(job.messages);
     let mut attempt = 1;
     let answer = loop {
@@ -546,17 +584,17 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, attempts: u32) -> Chat
             Ok(stream) => match read_answer(stream) {
                 // An error the server put in the stream before any of the answer (Anthropic's
                 // `overloaded_error`) is its status told late: nothing of the answer is lost.
-                Err((e, false)) if is_retryable_in_stream(&e) => e,
+                Err((e, false)) if is_retryable_in_stream(&e, retry) => e,
                 answer => break answer.map_err(|(e, _)| e),
             },
-            Err(e) if is_retryable(&e) => e,
+            Err(e) if retry.retries(&e) => e,
             Err(e) => break Err(e),
         };
-        if attempt >= attempts {
+        let Some(wait) = retry.wait_after(attempt, &failed) else {
             break Err(failed);
-        }
+        };
         // A cancel (the batch's iterator dropped, a shutdown) ends the wait, and the chat.
-        if !crate::exec::sleep(wait_before_retry(&failed, attempt)) {
+        if !crate::exec::sleep(wait) {
             break Err(Error::Cancelled);
         }
         attempt += 1;
@@ -580,47 +618,28 @@ fn read_answer(mut stream: ChatStream) -> Result<(String, Option<String>), (Erro
     Ok((text, stream.finish_reason().map(str::to_string)))
 }
 
-/// Whether an error a server put in its stream is one a later attempt can fix: a status the
-/// LLM clients' [`RetryPolicy::llm`] retries (OpenRouter's `code`), Anthropic's
-/// `overloaded_error`, `api_error` and `rate_limit_error`, OpenAI's `server_error`, Gemini's
-/// `UNAVAILABLE`, `INTERNAL` and `RESOURCE_EXHAUSTED`.
-fn is_retryable_in_stream(e: &Error) -> bool {
+/// Whether an error a server put in its stream is one a later attempt can fix: a status that
+/// `retry` retries (OpenRouter's `code`), or the status that Anthropic's `overloaded_error`
+/// (529), `api_error` (500) and `rate_limit_error` (429), OpenAI's `server_error` (500),
+/// Gemini's `UNAVAILABLE` (503), `INTERNAL` (500) and `RESOURCE_EXHAUSTED` (429) stand for.
+fn is_retryable_in_stream(e: &Error, retry: &RetryPolicy) -> bool {
     let Error::Api {
         kind: Some(kind), ..
     } = e
     else {
         return false;
     };
-    match kind.parse::<u16>() {
-        Ok(status) => RetryPolicy::llm().retries_status(status),
-        Err(_) => matches!(
-            kind.as_str(),
-            "overloaded_error"
-                | "api_error"
-                | "rate_limit_error"
-                | "server_error"
-                | "UNAVAILABLE"
-                | "INTERNAL"
-                | "RESOURCE_EXHAUSTED"
-        ),
-    }
-}
-
-/// What the LLM clients' own [`RetryPolicy::llm`] retries.
-fn is_retryable(e: &Error) -> bool {
-    RetryPolicy::llm().retries(e)
-}
-
-fn wait_before_retry(e: &Error, attempt: u32) -> Duration {
-    if let Error::Status(s) = e {
-        // A wait of zero is no advice, as for `RetryPolicy`: every chat sending again at once
-        // would only meet the same refusal.
-        let wait = retry_after(&s.headers, SystemTime::now()).filter(|d| !d.is_zero());
-        if let Some(d) = wait {
-            return d.min(MAX_DELAY);
-        }
-    }
-    jittered_backoff(BASE_DELAY, attempt, MAX_DELAY)
+    let status = match kind.as_str() {
+        "overloaded_error" => 529,
+        "api_error" | "server_error" | "INTERNAL" => 500,
+        "rate_limit_error" | "RESOURCE_EXHAUSTED" => 429,
+        "UNAVAILABLE" => 503,
+        code => match code.parse::<u16>() {
+            Ok(status) => status,
+            Err(_) => return false,
+        },
+    };
+    retry.retries_status(status)
 }
 
 /// A one-line progress bar on stderr.
@@ -672,6 +691,14 @@ impl Drop for Bar {
 mod tests {
     use super::*;
 
+    fn is_retryable(e: &Error) -> bool {
+        default_retry().retries(e)
+    }
+
+    fn wait_before_retry(e: &Error, attempt: u32) -> Option<Duration> {
+        default_retry().wait_after(attempt, e)
+    }
+
     #[test]
     fn only_failures_a_later_attempt_can_fix_are_retried() {
         assert!(is_retryable(&status(429, &[])));
@@ -685,9 +712,18 @@ mod tests {
         let reset = Error::Io(io::ErrorKind::ConnectionReset.into());
         assert!(is_retryable(&reset));
         let limited = status(429, &[("retry-after", "2")]);
-        assert_eq!(wait_before_retry(&limited, 1), Duration::from_secs(2));
-        let backoff = wait_before_retry(&status(503, &[]), 3);
+        assert_eq!(wait_before_retry(&limited, 1), Some(Duration::from_secs(2)));
+        let backoff = wait_before_retry(&status(503, &[]), 3).unwrap();
         assert!(backoff >= Duration::from_millis(3200) && backoff <= Duration::from_millis(4800));
+        // The fourth attempt is the last.
+        assert_eq!(wait_before_retry(&status(503, &[]), 4), None);
+        // A wait of more than 60 s is not shortened: the attempts end.
+        let later = status(429, &[("retry-after", "60")]);
+        assert_eq!(wait_before_retry(&later, 1), Some(Duration::from_secs(60)));
+        assert_eq!(
+            wait_before_retry(&status(429, &[("retry-after", "61")]), 1),
+            None
+        );
     }
 
     /// A status error of `code` with `headers`.
@@ -712,7 +748,12 @@ mod tests {
             "502",
             "529",
         ] {
-            assert!(is_retryable_in_stream(&api(Some(kind))), "{kind}");
+            assert!(
+                is_retryable_in_stream(&api(Some(kind)), &default_retry()),
+                "{kind}"
+            );
+            let off = RetryPolicy::llm().statuses([]);
+            assert!(!is_retryable_in_stream(&api(Some(kind)), &off), "{kind}");
         }
         for kind in [
             "invalid_request_error",
@@ -720,11 +761,14 @@ mod tests {
             "400",
             "content_filter",
         ] {
-            assert!(!is_retryable_in_stream(&api(Some(kind))), "{kind}");
+            assert!(
+                !is_retryable_in_stream(&api(Some(kind)), &default_retry()),
+                "{kind}"
+            );
         }
-        assert!(!is_retryable_in_stream(&api(None)));
+        assert!(!is_retryable_in_stream(&api(None), &default_retry()));
         let cut = Error::Protocol("the answer was cut".into());
-        assert!(!is_retryable_in_stream(&cut));
+        assert!(!is_retryable_in_stream(&cut, &default_retry()));
     }
 
     #[test]
@@ -737,7 +781,7 @@ mod tests {
             ("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT"),
         ] {
             let refused = status(429, &[(name, value)]);
-            let wait = wait_before_retry(&refused, 1);
+            let wait = wait_before_retry(&refused, 1).unwrap();
             assert!(
                 wait >= Duration::from_millis(800) && wait <= Duration::from_millis(1200),
                 "{name}: {value}: {wait:?}"

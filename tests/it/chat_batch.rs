@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use support::{Reply, TestServer};
 use ureq_futures::llm::{ChatBatch, ChatClient, ChatJob, ChatRequest, ChatResult, OpenAIClient};
-use ureq_futures::{FuturesSession, RateLimiter};
+use ureq_futures::{FuturesSession, RateLimiter, RetryPolicy};
 
 /// An OpenAI stream whose answer is the prompt in upper case.
 fn answer(req: &support::Request) -> Reply {
@@ -73,6 +73,50 @@ fn a_chat_that_always_fails_makes_the_batchs_attempts_only() {
     assert_eq!(seen.load(Ordering::SeqCst), 3);
     assert_eq!(client.stream(&request).unwrap_err().status(), Some(503));
     assert_eq!(seen.load(Ordering::SeqCst), 6);
+}
+
+#[test]
+fn the_batchs_retry_policy_decides_how_long_a_server_may_ask_to_wait() {
+    // Each prompt is refused once with a wait of 400 ms, then answered.
+    let refused = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let server = TestServer::start(move |req| {
+        if refused.lock().unwrap().insert(req.body_str().to_string()) {
+            Reply::status(429, r#"{"error":{"message":"slow down"}}"#)
+                .header("retry-after-ms", "400")
+        } else {
+            answer(req)
+        }
+    });
+    // No rate limiter: the test is about the batch's own waits.
+    let client = || {
+        OpenAIClient::builder("m", 0.0)
+            .base_url(server.url())
+            .api_key("")
+            .build()
+    };
+    let run = |batch: ChatBatch<OpenAIClient>, prompt: usize| {
+        let job = ChatJob::user("q", format!("prompt {prompt}"));
+        batch.progress_bar(false).run([job]).next().unwrap()
+    };
+    let impatient = RetryPolicy::llm().max_retry_after(support::ms(100));
+    let result = run(ChatBatch::new(client()).retry(impatient), 0);
+    assert_eq!((result.attempts, result.content), (1, None));
+    assert!(result.error.unwrap().contains("429"));
+
+    let patient = RetryPolicy::llm().max_retry_after(support::ms(2000));
+    let result = run(ChatBatch::new(client()).retry(patient), 1);
+    assert_eq!(
+        (result.attempts, result.content.as_deref()),
+        (2, Some("PROMPT 1"))
+    );
+
+    let result = run(ChatBatch::new(client()).retry(RetryPolicy::none()), 2);
+    assert_eq!((result.attempts, result.content), (1, None));
+    // `attempts` after `retry` changes the policy's attempts only.
+    let two = ChatBatch::new(client())
+        .retry(RetryPolicy::none())
+        .attempts(2);
+    assert_eq!(run(two, 3).attempts, 2);
 }
 
 fn jobs(n: usize) -> impl Iterator<Item = ChatJob> {
