@@ -854,17 +854,10 @@ mod tests {
         );
     }
 
-    /// A base URL on 127.0.0.1 where nothing listens.
-    fn closed_base_url() -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        format!("http://127.0.0.1:{port}/v1")
-    }
-
     #[test]
     fn a_server_that_cannot_be_reached_gets_the_fix_for_where_its_url_came_from() {
-        let base = closed_base_url();
+        // A base URL on 127.0.0.1 where nothing listens.
+        let base = format!("{}/v1", support::closed_port_url());
         let client = OpenAIClient::builder("m", None)
             .base_url(base.as_str())
             .env(|_| None)

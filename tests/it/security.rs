@@ -8,12 +8,13 @@
 //! redirect from `127.0.0.1:A` to `localhost:B` (another name and port) and to `127.0.0.1:B`
 //! (the same name, another port).
 
+use std::io::BufRead;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use support::{closed_port_url, eventually, ms, secs, Reply, Request, TestServer, SLOW_ANSWER};
+use support::{closed_port_url, ms, secs, Reply, Request, TestServer, SLOW_ANSWER};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq_futures::llm::{
     AnthropicClient, CohereClient, GeminiClient, Message, MistralClient, OpenAIClient,
@@ -119,24 +120,42 @@ impl SelfSignedServer {
             .status()
             .ok()?;
         assert!(made.success(), "openssl could not make a certificate");
-        let port = free_port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-www"])
+        // Port 0: the server takes a free port itself and says which (`ACCEPT 127.0.0.1:PORT`
+        // on stdout, once it listens), so no other test can take the port in between.
+        let mut child = Command::new("openssl")
+            .args(["s_server", "-www"])
             .args(args)
-            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .args(["-accept", "127.0.0.1:0"])
             .arg("-cert")
             .arg(dir.join("cert.pem"))
             .arg("-key")
             .arg(dir.join("key.pem"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        let port = loop {
+            line.clear();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                panic!("openssl s_server ended without saying where it listens");
+            }
+            let port = line
+                .strip_prefix("ACCEPT ")
+                .and_then(|at| at.trim().rsplit(':').next());
+            if let Some(port) = port.and_then(|p| p.parse::<u16>().ok()) {
+                break port;
+            }
+        };
+        // What it prints for each connection goes nowhere, and never fills the pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let server = SelfSignedServer { child, dir, port };
         assert!(
-            eventually(secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
-            "openssl s_server did not start listening"
+            TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "openssl s_server does not listen where it said"
         );
         Some(server)
     }
@@ -155,11 +174,6 @@ impl Drop for SelfSignedServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
 
 /// Whether the `openssl` command can be run.

@@ -24,8 +24,8 @@ pub use reply::{After, CustomFn, Framing, Head, Reply, Request};
 pub use server::TestServer;
 pub use socks::Socks5Proxy;
 
-use std::net::TcpListener;
-use std::sync::{Mutex, MutexGuard};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Read timeout of accepted sockets (an idle keep-alive connection is closed
@@ -57,12 +57,21 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, t.elapsed())
 }
 
-/// A `http://127.0.0.1:PORT` URL where nothing listens (a listener is bound to
-/// an ephemeral port and dropped again), so connecting is refused.
+/// A `http://127.0.0.1:PORT` URL where nothing listens, so connecting is refused.
+///
+/// The port is held for the whole process, so no other test's listener can be given it (a port
+/// taken from a listener and released again could be): it is the local port of a connection the
+/// process keeps open to itself, which no socket listens on.
 pub fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let port = listener.local_addr().expect("local_addr").port();
-    drop(listener);
+    static HELD: OnceLock<(TcpStream, TcpStream)> = OnceLock::new();
+    let (client, _) = HELD.get_or_init(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let client = TcpStream::connect(listener.local_addr().expect("local_addr"))
+            .expect("connect to our own listener");
+        let (accepted, _) = listener.accept().expect("accept our own connection");
+        (client, accepted)
+    });
+    let port = client.local_addr().expect("local_addr").port();
     format!("http://127.0.0.1:{port}")
 }
 
