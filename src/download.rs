@@ -347,18 +347,24 @@ impl Drop for PartFile {
 
 /// An I/O error on the local file, naming the file.
 fn file_error(what: &str, path: &Path, e: io::Error) -> Error {
-    Error::Io(io::Error::new(
+    Error::Io(file_io_error(what, path, e))
+}
+
+/// An I/O error on a local file (a download's or a request body's), naming the file: `what`
+/// was being done to it.
+pub(crate) fn file_io_error(what: &str, path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(
         e.kind(),
         FileError {
             what: format!("{what} {}", path.display()),
             source: e,
         },
-    ))
+    )
 }
 
 /// The cause of a file error, with what was being done to which file.
 #[derive(Debug)]
-struct FileError {
+pub(crate) struct FileError {
     what: String,
     source: io::Error,
 }

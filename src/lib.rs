@@ -350,6 +350,7 @@ pub mod sse;
 mod stale;
 mod timeout;
 mod transport;
+mod upload;
 mod url;
 
 pub use batch::{Batch, BatchProgress};

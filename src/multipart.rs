@@ -7,8 +7,11 @@
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::upload::{Payload, Piece};
+use crate::Error;
 #[cfg(doc)]
 use crate::RequestBuilder;
 
@@ -47,7 +50,14 @@ pub struct Multipart {
 struct Part {
     name: String,
     file: Option<(String, String)>,
-    data: Vec<u8>,
+    data: Data,
+}
+
+/// A part's content: bytes, or a file read as the body is sent.
+#[derive(Clone)]
+enum Data {
+    Bytes(Vec<u8>),
+    Path(PathBuf),
 }
 
 impl Multipart {
@@ -77,7 +87,7 @@ impl Multipart {
         self.parts.push(Part {
             name: name.into(),
             file: None,
-            data: value.into().into_bytes(),
+            data: Data::Bytes(value.into().into_bytes()),
         });
         self
     }
@@ -105,18 +115,70 @@ impl Multipart {
         self.parts.push(Part {
             name: name.into(),
             file: Some((filename.into(), content_type.into())),
-            data: data.into(),
+            data: Data::Bytes(data.into()),
         });
         self
     }
 
-    /// The `Content-Type` header (with the boundary) and the body.
-    pub(crate) fn encode(&self) -> (String, Vec<u8>) {
+    /// Adds a file read from the disk while the request is sent, never held in memory: as
+    /// [`file`](Multipart::file), with the file at `path` in place of its bytes (requests'
+    /// `files={name: (filename, open(path, "rb"), content_type)}`).
+    ///
+    /// The request goes with a `Content-Length` that counts the file's length when the
+    /// request is built; if the file cannot be read then (it does not exist, it is a
+    /// directory), the request's handle reports an [`Error::Io`](crate::Error::Io) naming it,
+    /// and nothing is sent. A file whose length has changed by the time it is sent fails the
+    /// request the same way. Each send (a retry, a 307 or 308 redirect) reads it again.
+    ///
+    /// A file's bytes are not searched for the boundary, as bytes given to `file` are: the
+    /// boundary has 128 random bits, so a file holds it by chance with odds of about one in
+    /// 2^128 per position.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/upload", "text/plain", "stored")]);
+    /// use ureq_futures::{FuturesSession, Multipart};
+    ///
+    /// let path = std::env::temp_dir().join("ureq-futures-doc-report.csv");
+    /// std::fs::write(&path, "region,total\nnorth,42\n")?;
+    /// let form = Multipart::new()
+    ///     .text("title", "Q3 report")
+    ///     .file_path("report", "q3.csv", "text/csv", &path);
+    /// let response = FuturesSession::new()
+    ///     .post(format!("{base}/upload"))
+    ///     .multipart(form)
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(response.text()?, "stored");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn file_path(
+        mut self,
+        name: impl Into<String>,
+        filename: impl Into<String>,
+        content_type: impl Into<String>,
+        path: impl Into<PathBuf>,
+    ) -> Self {
+        self.parts.push(Part {
+            name: name.into(),
+            file: Some((filename.into(), content_type.into())),
+            data: Data::Path(path.into()),
+        });
+        self
+    }
+
+    /// The `Content-Type` header (with the boundary) and the body: in memory, or in pieces
+    /// when a part is a file on the disk (whose length is taken now; an error names a file
+    /// that cannot be read).
+    pub(crate) fn encode(&self) -> Result<(String, Payload), Error> {
         let boundary = loop {
             let candidate = random_boundary();
             let needle = candidate.as_bytes();
             let clash = self.parts.iter().any(|p| {
-                p.data.windows(needle.len()).any(|w| w == needle)
+                matches!(&p.data, Data::Bytes(data) if data.windows(needle.len()).any(|w| w == needle))
                     || p.name.contains(&candidate)
                     || p.file
                         .as_ref()
@@ -126,8 +188,13 @@ impl Multipart {
                 break candidate;
             }
         };
+        let held = |p: &Part| match &p.data {
+            Data::Bytes(data) => data.len(),
+            Data::Path(_) => 0,
+        };
         let mut body =
-            Vec::with_capacity(self.parts.iter().map(|p| p.data.len() + 160).sum::<usize>() + 64);
+            Vec::with_capacity(self.parts.iter().map(|p| held(p) + 160).sum::<usize>() + 64);
+        let mut pieces = Vec::new();
         for part in &self.parts {
             body.extend_from_slice(b"--");
             body.extend_from_slice(boundary.as_bytes());
@@ -148,13 +215,26 @@ impl Multipart {
                 }
             }
             body.extend_from_slice(b"\r\n\r\n");
-            body.extend_from_slice(&part.data);
+            match &part.data {
+                Data::Bytes(data) => body.extend_from_slice(data),
+                Data::Path(path) => {
+                    let file = Piece::file(path.clone())?;
+                    pieces.push(Piece::Bytes(std::mem::take(&mut body)));
+                    pieces.push(file);
+                }
+            }
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(b"--");
         body.extend_from_slice(boundary.as_bytes());
         body.extend_from_slice(b"--\r\n");
-        (format!("multipart/form-data; boundary={boundary}"), body)
+        let payload = if pieces.is_empty() {
+            Payload::Bytes(body)
+        } else {
+            pieces.push(Piece::Bytes(body));
+            Payload::Pieces(pieces)
+        };
+        Ok((format!("multipart/form-data; boundary={boundary}"), payload))
     }
 }
 
@@ -218,18 +298,16 @@ impl fmt::Debug for Multipart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
         for part in &self.parts {
+            let size = match &part.data {
+                Data::Bytes(data) => format!("{} bytes", data.len()),
+                Data::Path(path) => format!("from {}", path.display()),
+            };
             match &part.file {
                 Some((filename, content_type)) => list.entry(&format_args!(
-                    "{:?}: file {:?} ({content_type}, {} bytes)",
-                    part.name,
-                    filename,
-                    part.data.len()
+                    "{:?}: file {:?} ({content_type}, {size})",
+                    part.name, filename,
                 )),
-                None => list.entry(&format_args!(
-                    "{:?}: text ({} bytes)",
-                    part.name,
-                    part.data.len()
-                )),
+                None => list.entry(&format_args!("{:?}: text ({size})", part.name)),
             };
         }
         list.finish()
@@ -274,13 +352,21 @@ mod tests {
             .expect("a multipart content type")
     }
 
+    /// A form of bytes only, encoded: its content type and its body, in memory.
+    fn encoded(form: &Multipart) -> (String, Vec<u8>) {
+        match form.encode().unwrap() {
+            (content_type, Payload::Bytes(body)) => (content_type, body),
+            (_, Payload::Pieces(_)) => panic!("a form of bytes only is held in memory"),
+        }
+    }
+
     #[test]
     fn fields_and_files_are_framed_as_rfc_7578_says() {
         let form =
             Multipart::new()
                 .text("title", "Q3")
                 .file("report", "q3.csv", "text/csv", "a,b\n1,2\n");
-        let (content_type, body) = form.encode();
+        let (content_type, body) = encoded(&form);
         let b = boundary_of(&content_type);
         let want = format!(
             "--{b}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nQ3\r\n\
@@ -293,7 +379,7 @@ mod tests {
     #[test]
     fn names_cannot_break_the_framing() {
         let form = Multipart::new().file("a\"b", "x\r\ny.txt", "text/plain\r\nX-Evil: 1", "");
-        let (content_type, body) = form.encode();
+        let (content_type, body) = encoded(&form);
         let b = boundary_of(&content_type);
         let want = format!(
             "--{b}\r\nContent-Disposition: form-data; name=\"a%22b\"; filename=\"x%0D%0Ay.txt\"\r\n\
@@ -312,9 +398,12 @@ mod tests {
         );
         // Binary data that is not UTF-8 goes through unchanged.
         let data: Vec<u8> = (0..=255u8).collect();
-        let (content_type, body) = Multipart::new()
-            .file("f", "bytes.bin", "application/octet-stream", data.clone())
-            .encode();
+        let (content_type, body) = encoded(&Multipart::new().file(
+            "f",
+            "bytes.bin",
+            "application/octet-stream",
+            data.clone(),
+        ));
         let b = boundary_of(&content_type).as_bytes();
         assert!(body.windows(data.len()).any(|w| w == data));
         assert_eq!(body.windows(b.len()).filter(|w| *w == b).count(), 2);

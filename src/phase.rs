@@ -200,7 +200,9 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         }
         other => return other,
     };
-    if io.get_ref().is_some_and(|inner| inner.is::<Located>()) {
+    // Placed already, or about a request body's file rather than the network.
+    if io.get_ref().is_some_and(|inner| inner.is::<Located>()) || crate::upload::is_file_error(&io)
+    {
         return Error::Io(io);
     }
     let https = uri.scheme_str() == Some("https");

@@ -34,6 +34,7 @@ use std::time::Instant;
 
 use ureq::http::{self, header, HeaderMap, Method, Uri};
 
+use crate::upload::Payload;
 use crate::{url, Error};
 
 /// Headers that carry credentials and never follow a redirect to another origin.
@@ -78,7 +79,7 @@ static BODY_HEADERS: [header::HeaderName; 6] = [
 pub(crate) struct Hop<'a> {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
-    pub(crate) body: Option<&'a [u8]>,
+    pub(crate) body: Option<&'a Payload>,
     /// A 301, 302 or 303 turned the request into a GET: its body headers are gone.
     dropped_content: bool,
     /// A redirect led to another origin: the credential headers are gone.
@@ -90,7 +91,7 @@ pub(crate) struct Hop<'a> {
 
 impl<'a> Hop<'a> {
     /// The first hop: the request as it was made.
-    pub(crate) fn new(method: Method, uri: Uri, body: Option<&'a [u8]>) -> Self {
+    pub(crate) fn new(method: Method, uri: Uri, body: Option<&'a Payload>) -> Self {
         Hop {
             method,
             uri,

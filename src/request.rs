@@ -18,19 +18,22 @@ use crate::run::{self, Spec};
 use crate::session::FuturesSession;
 use crate::source::EventSource;
 use crate::sse::{Decode, EventStream, MapFeed, RawEvents, StreamOptions};
+use crate::upload::{Payload, Piece};
 use crate::url::{encode_into, redact_url};
 use crate::Error;
 
 /// A request to be sent on the session's pool, made by [`FuturesSession::get`] and its siblings.
 ///
 /// The setters run on the caller's thread and never fail: a problem (an invalid header name, a
-/// value that does not serialize to JSON) is reported by the handle that a terminal method
-/// returns, as [`Error::InvalidRequest`] or [`Error::Json`].
+/// value that does not serialize to JSON, a body file that cannot be read) is reported by the
+/// handle that a terminal method returns, as [`Error::InvalidRequest`], [`Error::Json`] or
+/// [`Error::Io`].
 ///
 /// Terminal methods: [`send`](RequestBuilder::send), [`send_json`](RequestBuilder::send_json),
-/// [`send_with`](RequestBuilder::send_with), for bodies not held in memory
+/// [`send_with`](RequestBuilder::send_with), for response bodies not held in memory
 /// [`send_streaming`](RequestBuilder::send_streaming) and [`download`](RequestBuilder::download),
-/// and, for Server-Sent Events, [`events`](RequestBuilder::events).
+/// and, for Server-Sent Events, [`events`](RequestBuilder::events). A request body that is not
+/// held in memory is a file: [`body_file`](RequestBuilder::body_file).
 ///
 /// # Examples
 ///
@@ -65,7 +68,7 @@ impl fmt::Debug for RequestBuilder {
             .field("method", &self.spec.method)
             .field("url", &redact_url(&self.spec.url))
             .field("headers", &names)
-            .field("body_len", &self.spec.body.as_ref().map(Vec::len))
+            .field("body_len", &self.spec.body.as_ref().map(Payload::len))
             .field("timeout", &self.spec.timeout)
             .finish()
     }
@@ -74,6 +77,11 @@ impl fmt::Debug for RequestBuilder {
 impl RequestBuilder {
     pub(crate) fn from_parts(session: FuturesSession, spec: Spec) -> Self {
         RequestBuilder { session, spec }
+    }
+
+    /// Keeps `e` for the handle to report, unless a problem was found before it.
+    fn fail(&mut self, e: Error) {
+        self.spec.error.get_or_insert_with(|| Box::new(e));
     }
 
     pub(crate) fn new(session: FuturesSession, method: &str, url: String) -> Self {
@@ -340,7 +348,7 @@ impl RequestBuilder {
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
-                self.spec.body = Some(bytes);
+                self.spec.body = Some(Payload::Bytes(bytes));
                 self.spec.content_type = Some(Cow::Borrowed("application/json"));
             }
             // The first problem found is the one reported. Said to be the request body's, and
@@ -380,7 +388,47 @@ impl RequestBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.spec.body = Some(bytes.into());
+        self.spec.body = Some(Payload::Bytes(bytes.into()));
+        self.spec.content_type = None;
+        self
+    }
+
+    /// Sets the body to the file at `path`, read from the disk while the request is sent: a
+    /// body of any size that is never held in memory (requests' `data=open(path, "rb")`). No
+    /// content type is added, as with [`body`](RequestBuilder::body).
+    ///
+    /// The request goes with the file's length, taken now, as its `Content-Length` (not
+    /// chunked: S3 and other stores refuse chunked uploads). If the file cannot be read now
+    /// (it does not exist, it is a directory), the handle reports an [`Error::Io`] naming it
+    /// and nothing is sent; a file whose length has changed by the time it is sent fails the
+    /// request the same way, rather than sending a body that its length does not describe.
+    /// Each send (a retry, a 307 or 308 redirect) reads the file again from its start. A
+    /// [`timeout`](RequestBuilder::timeout) bounds the upload too; a cancel stops it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/backup.tar", "text/plain", "stored")]);
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let path = std::env::temp_dir().join("ureq-futures-doc-backup.tar");
+    /// std::fs::write(&path, b"...")?; // any size: it is read as it is sent
+    /// let resp = FuturesSession::new()
+    ///     .put(format!("{base}/backup.tar"))
+    ///     .header("content-type", "application/x-tar")
+    ///     .body_file(&path)
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "stored");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn body_file(mut self, path: impl Into<PathBuf>) -> Self {
+        match Piece::file(path.into()) {
+            Ok(file) => self.spec.body = Some(Payload::Pieces(vec![file])),
+            Err(e) => self.fail(e),
+        }
         self.spec.content_type = None;
         self
     }
@@ -418,7 +466,7 @@ impl RequestBuilder {
             out.push('=');
             encode_into(&mut out, v.as_ref());
         }
-        self.spec.body = Some(out.into_bytes());
+        self.spec.body = Some(Payload::Bytes(out.into_bytes()));
         self.spec.content_type = Some(Cow::Borrowed("application/x-www-form-urlencoded"));
         self
     }
@@ -447,9 +495,13 @@ impl RequestBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn multipart(mut self, form: crate::Multipart) -> Self {
-        let (content_type, body) = form.encode();
-        self.spec.body = Some(body);
-        self.spec.content_type = Some(Cow::Owned(content_type));
+        match form.encode() {
+            Ok((content_type, body)) => {
+                self.spec.body = Some(body);
+                self.spec.content_type = Some(Cow::Owned(content_type));
+            }
+            Err(e) => self.fail(e),
+        }
         self
     }
 
@@ -840,7 +892,7 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
     if named("transfer-encoding").next().is_some() {
         return None;
     }
-    let body = spec.body.as_ref().map_or(0, Vec::len) as u64;
+    let body = spec.body.as_ref().map_or(0, Payload::len);
     let fix = "remove the header (the session sets it from the body)";
     let times = named("content-length").count();
     if times > 1 {

@@ -383,7 +383,9 @@ fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
 /// closed a pooled connection under us.
 fn is_retryable_error(e: &Error) -> bool {
     match e {
-        Error::Io(_) | Error::Timeout(_) => true,
+        // A request body's file that cannot be read is not the network's doing.
+        Error::Io(e) => !crate::upload::is_file_error(e),
+        Error::Timeout(_) => true,
         Error::Transport(t) => {
             matches!(t, ureq::Error::ConnectionFailed | ureq::Error::HostNotFound)
         }

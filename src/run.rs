@@ -27,6 +27,7 @@ use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
 use crate::sse::{pump, Decode, EventStream, MapFeed, Sink, StreamOptions};
 use crate::timeout::TimeoutSettings;
+use crate::upload::{Payload, Upload};
 use crate::Error;
 use crate::{encoding, multipart, stale, url};
 
@@ -38,7 +39,7 @@ pub(crate) struct Spec {
     pub(crate) url: String,
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) body: Option<Payload>,
     pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) timeout: Limit,
     pub(crate) read_timeout: Limit,
@@ -467,7 +468,7 @@ fn attempts(
     let attempt_has_turn = Cell::new(!ran_inline);
     // Given the URI rather than borrowing it: a request tried once moves it into its hop.
     let send = |uri: Uri| {
-        let hop = Hop::new(method.clone(), uri, spec.body.as_deref());
+        let hop = Hop::new(method.clone(), uri, spec.body.as_ref());
         // Each hop is a new request to its origin (a redirect may lead to another), except
         // the first hop of an attempt that has its turn already.
         let mut hop_has_turn = attempt_has_turn.replace(true);
@@ -507,11 +508,24 @@ fn attempts(
                 // §8.6 says a user agent normally sends it (and requests does); ureq would send
                 // such a request an empty chunked body, which servers that take no chunked
                 // uploads (S3's PUT, HTTP/1.0 servers) refuse.
-                let body = hop
-                    .body
-                    .or_else(|| needs_body(&hop.method).then_some(&[][..]));
-                let result = match body {
-                    Some(body) => agent.run(limits.apply(agent, req.map(|()| body), left, fresh)),
+                let result = match hop.body {
+                    Some(Payload::Bytes(body)) => {
+                        agent.run(limits.apply(agent, req.map(|()| &body[..]), left, fresh))
+                    }
+                    // Read from the files as it is sent, with the length it was built with
+                    // (unless the caller chunks it): see `crate::upload`.
+                    Some(Payload::Pieces(pieces)) => {
+                        if !req.headers().contains_key(http::header::TRANSFER_ENCODING) {
+                            let len = HeaderValue::from(hop.body.map_or(0, Payload::len));
+                            req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
+                        }
+                        let mut upload = Upload::new(pieces, &hop.uri);
+                        let body = ureq::SendBody::from_reader(&mut upload);
+                        agent.run(limits.apply(agent, req.map(|()| body), left, fresh))
+                    }
+                    None if needs_body(&hop.method) => {
+                        agent.run(limits.apply(agent, req.map(|()| &[][..]), left, fresh))
+                    }
                     None => agent.run(limits.apply(agent, req, left, fresh)),
                 };
                 result.map_err(Error::from)

@@ -1,5 +1,5 @@
-//! Memory of huge bodies: 1 GiB through `send_streaming` and through `download` must grow the
-//! resident set by less than 32 MiB.
+//! Memory of huge bodies: 1 GiB through `send_streaming`, through `download` and, uploaded,
+//! through `body_file` must grow the resident set by less than 32 MiB.
 //!
 //! Each measurement runs in a process of its own ([`crate::alone`]), so that no other test's
 //! allocations share it. The server generates the body (a 64 KiB block written again and
@@ -111,5 +111,23 @@ fn download_alone() {
         let done = done.unwrap();
         assert_eq!(size.unwrap(), done.bytes());
         done.bytes()
+    });
+}
+
+#[test]
+fn a_gibibyte_through_body_file_stays_out_of_memory() {
+    crate::alone(
+        "body_memory::a_gibibyte_through_body_file_stays_out_of_memory",
+        upload_alone,
+    );
+}
+
+fn upload_alone() {
+    measure("body_file", || {
+        let dir = support::TempDir::new("upload-memory");
+        let path = dir.join("huge.bin");
+        // Sparse: a gibibyte that takes no room on the disk.
+        std::fs::File::create(&path).unwrap().set_len(BODY).unwrap();
+        crate::upload::upload_counted(&path, false).0
     });
 }

@@ -58,6 +58,7 @@ mod support_selftest;
 mod threads;
 mod timeouts;
 mod transport_errors;
+mod upload;
 mod urls;
 
 use std::path::PathBuf;

@@ -1,0 +1,211 @@
+//! Request bodies read from files while they are sent ([`RequestBuilder::body_file`],
+//! [`Multipart::file_path`]), so that an upload is not bounded by memory.
+//!
+//! # Lengths
+//!
+//! A file's length is taken when the request is built (its metadata), and the request goes
+//! with that `Content-Length`, not chunked: servers that take no chunked uploads (S3's `PUT`,
+//! presigned URLs, HTTP/1.0 servers) accept it, and a `Content-Length` header of the caller's
+//! is checked against it before anything is sent, as for a body in memory. The other choices
+//! were to stat the file on each send (a file that changed between build and send would then
+//! go out as it is then, but the length check and the builder's errors would come late) or to
+//! send it chunked (no length to get wrong, but refused by the servers above). A file that is
+//! no longer that long when it is sent fails the request with an [`Error::Io`] naming the file,
+//! rather than sending a body that does not match its length: a file that grew would be cut
+//! short without a word, one that shrank would leave the server waiting.
+//!
+//! # Sends
+//!
+//! Each send opens the files again and reads them from the start: a redirect that keeps the
+//! body (307, 308), the one resend on a fresh connection and a retry each send the whole body,
+//! as they do for a body in memory. A file is opened only when the body reaches it, so a
+//! multipart form of many files holds one open file at a time. A cancel ends the upload at
+//! the next read.
+//!
+//! An error reading a file is the caller's to fix, not the network's: it is never retried or
+//! resent (see [`is_file_error`]).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use ureq::http::Uri;
+
+use crate::download::{file_io_error, FileError};
+use crate::url::redact_url;
+use crate::Error;
+#[cfg(doc)]
+use crate::{Multipart, RequestBuilder};
+
+/// A request's body as the session sends it.
+#[derive(Clone, Debug)]
+pub(crate) enum Payload {
+    /// Held in memory: JSON, a form, raw bytes, a multipart form of bytes only.
+    Bytes(Vec<u8>),
+    /// Pieces in memory and files on the disk, sent one after the other.
+    Pieces(Vec<Piece>),
+}
+
+/// A part of a [`Payload::Pieces`] body.
+#[derive(Clone, Debug)]
+pub(crate) enum Piece {
+    Bytes(Vec<u8>),
+    /// A file and its length when the request was built.
+    File {
+        path: PathBuf,
+        len: u64,
+    },
+}
+
+impl Piece {
+    /// The file at `path` and its length now. An error names the file: it does not exist, it
+    /// cannot be read, or it is a directory.
+    pub(crate) fn file(path: PathBuf) -> Result<Piece, Error> {
+        let what = "reading the request body's file";
+        let meta =
+            std::fs::metadata(&path).map_err(|e| Error::Io(file_io_error(what, &path, e)))?;
+        if meta.is_dir() {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "it is a directory");
+            return Err(Error::Io(file_io_error(what, &path, e)));
+        }
+        Ok(Piece::File {
+            len: meta.len(),
+            path,
+        })
+    }
+}
+
+impl Payload {
+    /// The body's length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Payload::Bytes(bytes) => bytes.len() as u64,
+            Payload::Pieces(pieces) => pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Bytes(bytes) => bytes.len() as u64,
+                    Piece::File { len, .. } => *len,
+                })
+                .sum(),
+        }
+    }
+}
+
+/// A [`Payload::Pieces`] body being sent: its pieces in order, each file opened when reached.
+pub(crate) struct Upload<'a> {
+    rest: std::slice::Iter<'a, Piece>,
+    current: Current<'a>,
+    /// The URL the body is sent to, for the errors (redacted when one is made).
+    uri: &'a Uri,
+}
+
+enum Current<'a> {
+    Bytes(&'a [u8]),
+    File {
+        file: File,
+        path: &'a Path,
+        len: u64,
+        left: u64,
+    },
+}
+
+impl<'a> Upload<'a> {
+    pub(crate) fn new(pieces: &'a [Piece], uri: &'a Uri) -> Self {
+        Upload {
+            rest: pieces.iter(),
+            current: Current::Bytes(&[]),
+            uri,
+        }
+    }
+
+    /// An error about the file at `path`, saying which request's body it is: `doing` the
+    /// request body for URL from PATH failed.
+    fn error(&self, doing: &str, path: &Path, e: io::Error) -> io::Error {
+        let url = redact_url(&self.uri.to_string());
+        file_io_error(&format!("{doing} the request body for {url} from"), path, e)
+    }
+
+    /// Opens the next file and checks that it still has the length the request was built
+    /// with.
+    fn open(&self, path: &'a Path, len: u64) -> io::Result<Current<'a>> {
+        let file = File::open(path).map_err(|e| self.error("opening", path, e))?;
+        let now = file
+            .metadata()
+            .map_err(|e| self.error("checking", path, e))?
+            .len();
+        if now != len {
+            return Err(self.error("sending", path, changed(len, now)));
+        }
+        Ok(Current::File {
+            file,
+            path,
+            len,
+            left: len,
+        })
+    }
+}
+
+/// The file is not as long as when the request was built.
+fn changed(len: u64, now: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the file has {now} bytes, but the request was built when it had {len} \
+             (its Content-Length): build the request again once the file is written"
+        ),
+    )
+}
+
+impl Read for Upload<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if crate::exec::is_cancelled() {
+            return Err(Error::Cancelled.into_io());
+        }
+        loop {
+            match &mut self.current {
+                Current::Bytes(bytes) if !bytes.is_empty() => {
+                    let n = bytes.len().min(buf.len());
+                    buf[..n].copy_from_slice(&bytes[..n]);
+                    *bytes = &bytes[n..];
+                    return Ok(n);
+                }
+                Current::File {
+                    file,
+                    path,
+                    len,
+                    left,
+                } if *left > 0 => {
+                    let want = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
+                    let (path, len, left_now) = (*path, *len, *left);
+                    let n = match file.read(&mut buf[..want]) {
+                        Ok(0) => {
+                            return Err(self.error("sending", path, changed(len, len - left_now)))
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(self.error("reading", path, e)),
+                    };
+                    if let Current::File { left, .. } = &mut self.current {
+                        *left -= n as u64;
+                    }
+                    return Ok(n);
+                }
+                _ => {}
+            }
+            self.current = match self.rest.next() {
+                None => return Ok(0),
+                Some(Piece::Bytes(bytes)) => Current::Bytes(bytes),
+                Some(Piece::File { path, len }) => self.open(path, *len)?,
+            };
+        }
+    }
+}
+
+/// Whether `e` is about a local file (one of the body's, or a download's), not the network:
+/// such an error is not retried, resent or given a network location.
+pub(crate) fn is_file_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<FileError>())
+}

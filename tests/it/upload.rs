@@ -1,0 +1,339 @@
+//! Request bodies read from files as they are sent: `RequestBuilder::body_file` and
+//! `Multipart::file_path`, against a local server.
+
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use support::{Reply, TempDir, TestServer};
+use ureq_futures::{Error, FuturesSession, Multipart, RetryPolicy};
+
+/// Long enough never to be reached by a passing test, short enough to fail a broken one.
+const HANG: Duration = Duration::from_secs(30);
+
+/// Bytes of every value, so that a piece sent twice or out of order shows.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The `Error::Io` in `result`, which must name `path`.
+fn file_error<T: std::fmt::Debug>(result: Result<T, Error>, path: &std::path::Path) -> io::Error {
+    match result {
+        Err(Error::Io(e)) => {
+            let text = e.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            e
+        }
+        other => panic!(
+            "expected an I/O error naming {}, got {other:?}",
+            path.display()
+        ),
+    }
+}
+
+#[test]
+fn a_file_body_arrives_whole_with_its_length_and_not_chunked() {
+    let server = TestServer::start(|_| Reply::ok("stored"));
+    let dir = TempDir::new("upload-whole");
+    let path = dir.join("data.bin");
+    // Larger than any buffer on the way, and not a multiple of one.
+    let data = pattern(3 * 65_536 + 17);
+    std::fs::write(&path, &data).unwrap();
+    let resp = FuturesSession::new()
+        .put(server.url_for("/data.bin"))
+        .body_file(&path)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "stored");
+    let req = &server.requests()[0];
+    assert_eq!(req.method, "PUT");
+    assert_eq!(
+        req.header("content-length"),
+        Some(data.len().to_string().as_str())
+    );
+    assert_eq!(req.header("transfer-encoding"), None);
+    assert_eq!(req.header("content-type"), None);
+    assert!(req.body == data, "the body differs from the file");
+}
+
+#[test]
+fn an_empty_file_is_sent_as_an_empty_body() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let dir = TempDir::new("upload-empty");
+    let path = dir.join("empty");
+    std::fs::write(&path, b"").unwrap();
+    FuturesSession::new()
+        .post(server.url())
+        .body_file(&path)
+        .send()
+        .result()
+        .unwrap();
+    let req = &server.requests()[0];
+    assert_eq!(req.header("content-length"), Some("0"));
+    assert!(req.body.is_empty());
+}
+
+#[test]
+fn a_file_part_is_framed_as_the_same_part_in_memory() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let dir = TempDir::new("upload-multipart");
+    let path = dir.join("report.csv");
+    let csv = pattern(100_000);
+    std::fs::write(&path, &csv).unwrap();
+    let session = FuturesSession::new();
+    let send = |form: Multipart| {
+        session
+            .post(server.url())
+            .multipart(form)
+            .send()
+            .result()
+            .unwrap();
+        server.requests().pop().unwrap()
+    };
+    let from_disk = send(
+        Multipart::new()
+            .text("title", "Q3")
+            .file_path("report", "q3.csv", "text/csv", &path)
+            .text("after", "x")
+            .file_path("again", "q3-copy.csv", "", &path),
+    );
+    let in_memory = send(
+        Multipart::new()
+            .text("title", "Q3")
+            .file("report", "q3.csv", "text/csv", csv.clone())
+            .text("after", "x")
+            .file("again", "q3-copy.csv", "", csv.clone()),
+    );
+    // The same bytes under each request's own boundary.
+    let boundary = |req: &support::Request| {
+        let ct = req.header("content-type").unwrap().to_string();
+        ct.strip_prefix("multipart/form-data; boundary=")
+            .unwrap_or_else(|| panic!("{ct}"))
+            .to_string()
+    };
+    let (b1, b2) = (boundary(&from_disk), boundary(&in_memory));
+    let replace = |body: &[u8], from: &str| {
+        let text = String::from_utf8_lossy(body).replace(from, "BOUNDARY");
+        text.into_bytes()
+    };
+    assert!(
+        replace(&from_disk.body, &b1) == replace(&in_memory.body, &b2),
+        "the form read from disk differs from the same form in memory"
+    );
+    assert_eq!(
+        from_disk.header("content-length"),
+        Some(from_disk.body.len().to_string().as_str())
+    );
+    assert!(from_disk.body.len() > 2 * csv.len());
+}
+
+#[test]
+fn a_missing_file_or_a_directory_is_an_error_naming_it_and_nothing_is_sent() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let dir = TempDir::new("upload-missing");
+    let missing = dir.join("nowhere.bin");
+    let session = FuturesSession::new();
+    let e = file_error(
+        session
+            .put(server.url())
+            .body_file(&missing)
+            .send()
+            .result(),
+        &missing,
+    );
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    let form = Multipart::new().file_path("f", "f.bin", "", &missing);
+    let e = file_error(
+        session.post(server.url()).multipart(form).send().result(),
+        &missing,
+    );
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    let folder = dir.join("");
+    let e = file_error(
+        session.put(server.url()).body_file(&folder).send().result(),
+        &folder,
+    );
+    assert!(e.to_string().contains("directory"), "{e}");
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn a_file_that_changed_size_after_the_build_fails_once_and_is_not_retried() {
+    let server = TestServer::start(|_| Reply::status(503, "busy"));
+    let dir = TempDir::new("upload-changed");
+    let path = dir.join("log.txt");
+    std::fs::write(&path, b"first version\n").unwrap();
+    let request = FuturesSession::new()
+        .put(server.url())
+        .retry(RetryPolicy::new().attempts(3).base_delay(Duration::ZERO))
+        .body_file(&path);
+    std::fs::write(&path, b"first version\nand a line more\n").unwrap();
+    let e = file_error(request.send().result(), &path);
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    let text = e.to_string();
+    assert!(
+        text.contains("30 bytes")
+            && text.contains("had 14")
+            && text.contains("build the request again"),
+        "{text}"
+    );
+    // Not the network's failure: not retried (a retry opens a connection of its own), and no
+    // place on the network is blamed for it.
+    assert!(
+        text.starts_with("sending the request body for http://127.0.0.1:")
+            && !text.contains("attempt"),
+        "{text}"
+    );
+    assert_eq!(server.request_count(), 0);
+    assert!(
+        server.connection_count() <= 1,
+        "{} connections",
+        server.connection_count()
+    );
+}
+
+/// A 307 sends the body again: the file is read again from its start.
+#[test]
+fn a_307_redirect_sends_the_file_again() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/old" => Reply::status(307, "").header("location", "/new"),
+        _ => Reply::ok("moved"),
+    });
+    let dir = TempDir::new("upload-redirect");
+    let path = dir.join("payload");
+    let data = pattern(70_000);
+    std::fs::write(&path, &data).unwrap();
+    let resp = FuturesSession::new()
+        .post(server.url_for("/old"))
+        .body_file(&path)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "moved");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for req in &requests {
+        assert!(req.body == data, "{}: the body differs", req.path_only());
+    }
+}
+
+/// A cancel stops an upload that the server has stopped reading: the handle resolves to
+/// `Cancelled` instead of waiting on a full socket.
+#[test]
+fn a_cancel_stops_an_upload_in_progress() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (reading, read_enough) = crossbeam_channel::bounded(1);
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut buf = vec![0; 65_536];
+        let mut seen = 0;
+        while seen < 1 << 20 {
+            match socket.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen += n,
+            }
+        }
+        // The upload is under way: stop reading, and hold the connection until the client
+        // goes away.
+        reading.send(()).unwrap();
+        let _ = socket.set_read_timeout(None);
+        std::thread::sleep(HANG);
+        drop(socket);
+    });
+    let dir = TempDir::new("upload-cancel");
+    let path = dir.join("huge.bin");
+    // Sparse: a large file that takes no room on the disk.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut pending = session
+        .put(format!("http://{addr}/huge.bin"))
+        .body_file(&path)
+        .send();
+    read_enough.recv_timeout(HANG).expect("the upload began");
+    assert!(pending.cancel(), "the upload had ended before the cancel");
+    match pending.result_timeout(HANG) {
+        Some(Err(Error::Cancelled)) => {}
+        Some(other) => panic!("expected Cancelled, got {other:?}"),
+        None => panic!("the cancelled upload did not end"),
+    }
+    // The worker is free for the next job.
+    let mut next = session.submit(|_| Ok(7));
+    assert_eq!(next.result_timeout(HANG).map(Result::unwrap), Some(7));
+    drop(server);
+}
+
+/// The file is read as it is sent: an upload of a body larger than the session's largest
+/// buffer gets the same bytes to the server as a body in memory, which the server echoes
+/// back by length and checksum.
+#[test]
+fn a_large_file_reaches_a_server_that_counts_it() {
+    let dir = TempDir::new("upload-large");
+    let path = dir.join("large.bin");
+    let data = pattern(8 << 20);
+    std::fs::write(&path, &data).unwrap();
+    let sum: u64 = data.iter().map(|&b| u64::from(b)).sum();
+    assert_eq!(upload_counted(&path, true), (data.len() as u64, sum));
+}
+
+/// Uploads the file at `path` with `body_file` to a server of its own that keeps only the
+/// body's length and, with `checksum`, the sum of its bytes (else 0), and answers with them.
+pub(crate) fn upload_counted(path: &std::path::Path, checksum: bool) -> (u64, u64) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let (len, sum) = count_body(&mut socket, checksum);
+        let answer = format!("{len} {sum}");
+        let _ = write!(
+            socket,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+    });
+    let resp = FuturesSession::new()
+        .put(format!("http://{addr}/upload"))
+        .body_file(path)
+        .send()
+        .result()
+        .unwrap();
+    server.join().unwrap();
+    let answer = resp.text().unwrap();
+    let (len, sum) = answer.split_once(' ').expect("length and sum");
+    (len.parse().unwrap(), sum.parse().unwrap())
+}
+
+/// Reads a request's head and its `Content-Length` body from `socket`.
+fn count_body(socket: &mut std::net::TcpStream, checksum: bool) -> (u64, u64) {
+    let mut head = Vec::new();
+    let mut byte = [0; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        socket.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len: u64 = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a Content-Length");
+    let mut buf = vec![0; 1 << 16];
+    let (mut left, mut sum) = (len, 0u64);
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = socket.read(&mut buf[..want]).unwrap();
+        assert!(n > 0, "the body ended {left} bytes short");
+        if checksum {
+            sum += buf[..n].iter().map(|&b| u64::from(b)).sum::<u64>();
+        }
+        left -= n as u64;
+    }
+    (len, sum)
+}
