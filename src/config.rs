@@ -9,6 +9,7 @@ use std::time::Duration;
 use ureq::http::{HeaderName, HeaderValue};
 
 use crate::cookies::Jar;
+use crate::no_proxy::NoProxy;
 use crate::redirect::RedirectLimit;
 use crate::retry::RetryPolicy;
 
@@ -112,6 +113,10 @@ pub(crate) struct Config {
     /// ([`SessionBuilder::stream_buffer_size`](crate::SessionBuilder::stream_buffer_size));
     /// `None` when the session was given an agent, whose streams use it.
     pub(crate) stream_agent: Option<ureq::Agent>,
+    /// The hosts that go direct although the agent's proxy, taken from the environment, would
+    /// serve them: `NO_PROXY` as curl reads it (see `crate::no_proxy`). `None` without such a
+    /// proxy or list.
+    pub(crate) no_proxy: Option<NoProxy>,
 }
 
 /// A session's default header, parsed once when the session is built. An invalid one fails

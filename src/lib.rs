@@ -336,6 +336,7 @@ mod exec;
 #[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
 pub mod llm;
 mod multipart;
+mod no_proxy;
 mod phase;
 mod progress;
 mod ratelimit;

@@ -479,6 +479,11 @@ fn attempts(
                     return Err(phase::budget_spent(phase::Phase::Turn, &hop.uri));
                 }
             }
+            // A host that `NO_PROXY` names as curl reads it, which ureq's matching misses.
+            let direct = config
+                .no_proxy
+                .as_ref()
+                .is_some_and(|n| n.matches(&hop.uri));
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
                 // A job cancelled between hops (a redirect, a resend) sends nothing more.
@@ -510,7 +515,7 @@ fn attempts(
                 // uploads (S3's PUT, HTTP/1.0 servers) refuse.
                 let result = match hop.body {
                     Some(Payload::Bytes(body)) => {
-                        agent.run(limits.apply(agent, req.map(|()| &body[..]), left, fresh))
+                        agent.run(limits.apply(agent, req.map(|()| &body[..]), left, fresh, direct))
                     }
                     // Read from the files as it is sent, with the length it was built with
                     // (unless the caller chunks it): see `crate::upload`.
@@ -521,12 +526,12 @@ fn attempts(
                         }
                         let mut upload = Upload::new(pieces, &hop.uri);
                         let body = ureq::SendBody::from_reader(&mut upload);
-                        agent.run(limits.apply(agent, req.map(|()| body), left, fresh))
+                        agent.run(limits.apply(agent, req.map(|()| body), left, fresh, direct))
                     }
                     None if needs_body(&hop.method) => {
-                        agent.run(limits.apply(agent, req.map(|()| &[][..]), left, fresh))
+                        agent.run(limits.apply(agent, req.map(|()| &[][..]), left, fresh, direct))
                     }
-                    None => agent.run(limits.apply(agent, req, left, fresh)),
+                    None => agent.run(limits.apply(agent, req, left, fresh, direct)),
                 };
                 result.map_err(Error::from)
             };
@@ -537,7 +542,7 @@ fn attempts(
                 }
             }
             // Where it failed (phase, host:port, URL), once the resend has seen the bare error.
-            let proxy = agent.config().proxy();
+            let proxy = agent.config().proxy().filter(|_| !direct);
             let result = result.map_err(|e| phase::before_response(e, &hop.uri, proxy));
             if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
                 jar.store_from(&hop.uri, resp.headers());
@@ -623,15 +628,17 @@ struct Limits {
 impl Limits {
     /// Configures one hop. `left` is what remains of the request's budget, if it has one. A
     /// setting the session does not have leaves the agent's own in force, except that a stream
-    /// never gets a budget that would keep running while its body is read.
+    /// never gets a budget that would keep running while its body is read. `direct`: the hop
+    /// goes without the agent's proxy.
     fn apply<B: ureq::AsSendBody>(
         &self,
         agent: &ureq::Agent,
         req: http::Request<B>,
         left: Option<Duration>,
         fresh: bool,
+        direct: bool,
     ) -> http::Request<B> {
-        if !fresh && self.agent_suffices(agent.config(), left) {
+        if !fresh && !direct && self.agent_suffices(agent.config(), left) {
             return req;
         }
         let mut config = agent
@@ -645,6 +652,9 @@ impl Limits {
             // idle connections to this host that it passes over; they are no younger than the
             // one the server just closed.)
             config = config.max_idle_age(Duration::ZERO);
+        }
+        if direct {
+            config = config.proxy(None);
         }
         if let Limit::Set(read) = self.read_timeout {
             config = config.timeout_per_read(read);

@@ -11,6 +11,7 @@ use crate::config::{
 };
 use crate::cookies::Jar;
 use crate::exec::{Completer, Executor, Pending};
+use crate::no_proxy::NoProxy;
 use crate::ratelimit::{origin_of_uri, RateLimiter};
 use crate::redirect::RedirectLimit;
 use crate::request::RequestBuilder;
@@ -746,13 +747,16 @@ impl SessionBuilder {
     /// `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` (each before its lower-case form) that is set
     /// serves every request, `http://` URLs included, except to the hosts in `NO_PROXY`. Unlike
     /// requests, which takes `HTTP_PROXY` for `http://` URLs: set the proxy here if they differ.
-    /// `NO_PROXY` is matched as ureq matches it, more strictly than curl: comma-separated
-    /// entries without spaces (`localhost, 127.0.0.1` never matches `127.0.0.1`); a name
-    /// matches that host only (`example.com` does not cover `api.example.com`; write
-    /// `.example.com` or `*.example.com` for its subdomains, which do not cover `example.com`
-    /// itself); `*` matches every host; no ports, no address ranges (`10.0.0.0/8`), and an
-    /// IPv6 address in brackets (`[::1]`). A proxy set here does not read `NO_PROXY`: give it
-    /// its exceptions with ureq's `Proxy::builder(..).no_proxy(..)`.
+    /// `NO_PROXY` (or `no_proxy`) is read as curl, requests and Go read it: entries separated
+    /// by commas or spaces (`localhost, 127.0.0.1`); a name covers the host and its subdomains,
+    /// with or without a leading `.` or `*.` (`example.com`, `.example.com`: `example.com` and
+    /// `api.example.com`); addresses and ranges (`127.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8`)
+    /// match hosts written as addresses (a name is not resolved to find out); `host:port`
+    /// matches that port only; `*` matches every host. What ureq's own, stricter matching
+    /// exempts goes direct too. A proxy set here does not read `NO_PROXY`: give it its
+    /// exceptions with ureq's `Proxy::builder(..).no_proxy(..)`. The session's matching is for
+    /// its requests; a [`submit`](crate::FuturesSession::submit) closure that uses the agent
+    /// itself gets ureq's.
     /// An HTTP proxy is asked to `CONNECT` (a tunnel) for `http://` URLs too, where requests
     /// and curl send it `GET http://...`: a proxy that allows `CONNECT` to port 443 only (squid's
     /// and tinyproxy's default configurations) refuses other URLs with a 403, an
@@ -1224,6 +1228,8 @@ impl SessionBuilder {
                 (agent, Some(streams))
             }
         };
+        let from_env = agent.config().proxy().is_some_and(ureq::Proxy::is_from_env);
+        let no_proxy = if from_env { NoProxy::from_env() } else { None };
         let shared = Arc::new(Shared {
             agent,
             config: Config {
@@ -1241,6 +1247,7 @@ impl SessionBuilder {
                 cookies: self.cookies.then(Jar::default),
                 own_agent,
                 stream_agent,
+                no_proxy,
             },
         });
         let mut exec = Executor::new("ureq-futures", self.max_workers);

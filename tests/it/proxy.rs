@@ -88,6 +88,51 @@ fn the_environments_first_proxy_serves_every_scheme() {
     );
 }
 
+/// `NO_PROXY` as curl, requests and Go read it: entries trimmed, address ranges, ports. ureq's
+/// own matching missed each of these lists (one case each), so the request went to the proxy.
+#[test]
+fn no_proxy_is_read_as_curl_reads_it() {
+    // It sets ALL_PROXY and NO_PROXY, which every session of the process would read.
+    crate::alone("proxy::no_proxy_is_read_as_curl_reads_it", || {
+        let server = TestServer::start(|_| Reply::ok("hi"));
+        let proxy = Socks5Proxy::start();
+        for var in ["all_proxy", "https_proxy", "http_proxy", "no_proxy"] {
+            std::env::remove_var(var);
+            std::env::remove_var(var.to_uppercase());
+        }
+        std::env::set_var("ALL_PROXY", proxy.url());
+        let port = server.addr().port();
+        assert!(server.url().starts_with("http://127.0.0.1:"));
+        let lists = [
+            ("localhost, 127.0.0.1".to_string(), true),
+            ("10.0.0.0/8,127.0.0.0/8".to_string(), true),
+            (format!("127.0.0.1:{port}"), true),
+            (format!("127.0.0.1:{}", port.wrapping_add(1)), false),
+            ("10.0.0.0/8, example.com".to_string(), false),
+        ];
+        for (list, direct) in lists {
+            std::env::set_var("NO_PROXY", &list);
+            let before = proxy.targets().len();
+            let resp = FuturesSession::new()
+                .get(server.url())
+                .send()
+                .result()
+                .unwrap_or_else(|e| panic!("NO_PROXY={list:?}: {e}"));
+            assert_eq!(resp.text().unwrap(), "hi");
+            let proxied = proxy.targets().len() - before;
+            assert_eq!(proxied, usize::from(!direct), "NO_PROXY={list:?}");
+        }
+        // A proxy set on the builder does not read NO_PROXY, as ureq's does not.
+        std::env::set_var("NO_PROXY", "127.0.0.0/8");
+        let before = proxy.targets().len();
+        let session = FuturesSession::builder()
+            .proxy(ureq::Proxy::new(&proxy.url()).unwrap())
+            .build();
+        session.get(server.url()).send().result().unwrap();
+        assert_eq!(proxy.targets().len() - before, 1);
+    });
+}
+
 #[test]
 fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
     let server = TestServer::start(|_| Reply::ok("hi"));

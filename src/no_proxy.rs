@@ -1,0 +1,244 @@
+//! `NO_PROXY` as curl, requests and Go read it, for a proxy taken from the environment.
+//!
+//! ureq matches `NO_PROXY` more strictly than the tools that set it up: entries are not
+//! trimmed (`localhost, 127.0.0.1` never matches `127.0.0.1`), a name matches that host only
+//! (`example.com` does not cover `api.example.com`), and there are no address ranges
+//! (`10.0.0.0/8`, as Kubernetes and cloud images set it) and no unbracketed IPv6 addresses
+//! (`::1`). A request to such a host went to the proxy, which refused it or could not reach an
+//! internal name. The session reads `NO_PROXY` again, as those tools do, and sends the hosts
+//! it names direct, as well as those ureq's own matching exempts.
+//!
+//! The choice was between this and rebuilding the environment's proxy with ureq's
+//! `Proxy::builder(..).no_proxy(..)` and rewritten entries: that cannot express address
+//! ranges, and a proxy so rebuilt is no longer "from the environment", which turns ureq's
+//! warning for a SOCKS proxy without the `socks-proxy` feature into a panic.
+
+use std::net::IpAddr;
+
+use ureq::http::Uri;
+
+/// The hosts a proxy from the environment does not serve.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NoProxy {
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Entry {
+    /// `*`: every host.
+    All,
+    /// A name (lower case, without a leading `.` or `*.`): the host itself and its subdomains,
+    /// on `port` only if one was given.
+    Name(String, Option<u16>),
+    /// An address, or a range of them (`10.0.0.0/8`, `fd00::/8`): hosts written as addresses
+    /// only, as curl matches them (a name is not resolved to find out).
+    Net(IpAddr, u8, Option<u16>),
+}
+
+impl NoProxy {
+    /// The environment's `NO_PROXY` (or `no_proxy`), as ureq looks them up; `None` when neither
+    /// is set or the list is empty.
+    pub(crate) fn from_env() -> Option<NoProxy> {
+        let value = ["NO_PROXY", "no_proxy"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok())?;
+        NoProxy::parse(&value)
+    }
+
+    /// Entries separated by commas or white space; one that is not understood is skipped.
+    pub(crate) fn parse(value: &str) -> Option<NoProxy> {
+        let entries: Vec<Entry> = value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter_map(Entry::parse)
+            .collect();
+        (!entries.is_empty()).then_some(NoProxy { entries })
+    }
+
+    /// Whether a request to `uri` goes direct.
+    pub(crate) fn matches(&self, uri: &Uri) -> bool {
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addr = bare.parse::<IpAddr>().ok();
+        self.entries.iter().any(|entry| match entry {
+            Entry::All => true,
+            Entry::Name(name, want) => {
+                want.is_none_or(|p| p == port)
+                    && host
+                        .strip_suffix(name.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+            }
+            Entry::Net(net, bits, want) => {
+                want.is_none_or(|p| p == port) && addr.is_some_and(|a| in_net(a, *net, *bits))
+            }
+        })
+    }
+}
+
+impl Entry {
+    fn parse(text: &str) -> Option<Entry> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        if text == "*" {
+            return Some(Entry::All);
+        }
+        // An address range, or an address: `10.0.0.0/8`, `::1`, `[::1]`, `[::1]:8080`,
+        // `127.0.0.1:8080`.
+        if let Some((addr, bits)) = text.split_once('/') {
+            let addr: IpAddr = addr
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()?;
+            let bits: u8 = bits.parse().ok()?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            return (bits <= max).then_some(Entry::Net(addr, bits, None));
+        }
+        if let Ok(addr) = text.parse::<IpAddr>() {
+            return Some(Entry::Net(addr, full(addr), None));
+        }
+        let (host, port) = match text.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
+                (host, Some(port.parse::<u16>().ok()?))
+            }
+            _ => (text, None),
+        };
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(addr) = bare.parse::<IpAddr>() {
+            return Some(Entry::Net(addr, full(addr), port));
+        }
+        let name = host
+            .trim_start_matches("*.")
+            .trim_start_matches('.')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        // Other wildcards (`*example.com`, `10.*`) are ureq's to match.
+        (!name.is_empty() && !name.contains(['*', '/', '[', ']']))
+            .then_some(Entry::Name(name, port))
+    }
+}
+
+/// The prefix length of a single address.
+fn full(addr: IpAddr) -> u8 {
+    if addr.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+/// Whether `addr` is in `net`/`bits` (an IPv4 address in its IPv6-mapped form counts as the
+/// IPv4 address).
+fn in_net(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    };
+    match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn direct(list: &str, url: &str) -> bool {
+        NoProxy::parse(list).is_some_and(|n| n.matches(&url.parse().unwrap()))
+    }
+
+    #[test]
+    fn entries_are_trimmed_and_split_by_commas_or_spaces() {
+        let list = "localhost, 127.0.0.1 ,  internal.example  other";
+        for url in [
+            "http://localhost:8080/",
+            "http://127.0.0.1/",
+            "https://internal.example/",
+            "http://other/",
+        ] {
+            assert!(direct(list, url), "{url}");
+        }
+        assert!(!direct(list, "http://127.0.0.2/"));
+        assert!(NoProxy::parse(" , ,").is_none());
+    }
+
+    #[test]
+    fn a_name_covers_its_subdomains_with_or_without_a_leading_dot() {
+        for list in [
+            "example.com",
+            ".example.com",
+            "*.example.com",
+            "EXAMPLE.com.",
+        ] {
+            for url in [
+                "https://example.com/",
+                "https://api.example.com/",
+                "https://A.B.Example.COM./",
+            ] {
+                assert!(direct(list, url), "{list} {url}");
+            }
+            for url in ["https://badexample.com/", "https://example.com.evil/"] {
+                assert!(!direct(list, url), "{list} {url}");
+            }
+        }
+    }
+
+    #[test]
+    fn address_ranges_and_ipv6_addresses_match_addresses_only() {
+        let list = "10.0.0.0/8,fd00::/8,::1,192.168.1.7";
+        for url in [
+            "http://10.1.2.3/",
+            "http://[fd12::1]:8080/",
+            "http://[::1]/",
+            "http://192.168.1.7/",
+            "http://[::ffff:10.0.0.1]/",
+        ] {
+            assert!(direct(list, url), "{url}");
+        }
+        for url in [
+            "http://11.0.0.1/",
+            "http://[fe80::1]/",
+            "http://192.168.1.8/",
+            "http://ten.internal/",
+        ] {
+            assert!(!direct(list, url), "{url}");
+        }
+        assert!(direct("0.0.0.0/0", "http://8.8.8.8/"));
+        assert!(NoProxy::parse("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn an_entry_with_a_port_matches_that_port_only() {
+        let list = "localhost:8080,[::1]:9000,127.0.0.1:443";
+        assert!(direct(list, "http://localhost:8080/"));
+        assert!(!direct(list, "http://localhost:8081/"));
+        assert!(!direct(list, "http://localhost/"));
+        assert!(direct(list, "http://[::1]:9000/"));
+        assert!(!direct(list, "http://[::1]:9001/"));
+        assert!(direct(list, "https://127.0.0.1/"));
+        assert!(!direct(list, "http://127.0.0.1/"));
+        assert!(NoProxy::parse("localhost:http").is_none());
+    }
+
+    #[test]
+    fn a_star_alone_matches_everything_and_other_wildcards_are_left_to_ureq() {
+        assert!(direct("*", "https://anything.example/"));
+        assert!(NoProxy::parse("*example.com,10.*").is_none());
+    }
+}
