@@ -596,11 +596,33 @@ pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Erro
 /// query of `base`: `http://h/v1?key=x` and `/chat/completions` give
 /// `http://h/v1/chat/completions?key=x`. A trailing `/` of the base's path is dropped, the two
 /// queries are joined with `&` (the path's first), and a fragment, never sent, is dropped.
+///
+/// An API version that ends the base and starts the path is written once: a base URL copied
+/// with its version (`https://api.anthropic.com/v1`, as curl examples write it) and
+/// `/v1/messages` give `https://api.anthropic.com/v1/messages`, where the base was meant
+/// without it; `/v1/v1/messages` would only be a 404. A version is `v` and digits, with
+/// `alpha` or `beta` and digits after them (`v1`, `v2`, `v1beta`).
 pub(crate) fn join_path(base: &str, path: &str) -> String {
     let base = base.split('#').next().unwrap_or_default();
     let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
     let (path, path_query) = path.split_once('?').unwrap_or((path, ""));
-    let mut out = format!("{}{path}", base_path.trim_end_matches('/'));
+    let base_path = base_path.trim_end_matches('/');
+    // The base's last path segment (not its host: `http://v1` has no path).
+    let base_rest = base_path
+        .split_once("://")
+        .map_or(base_path, |(_, rest)| rest);
+    let last = base_rest
+        .split_once('/')
+        .and_then(|(_, p)| p.rsplit('/').next());
+    let path = match last {
+        Some(last) if is_version(last) => path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(last))
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
+    };
+    let mut out = format!("{base_path}{path}");
     let mut sep = '?';
     for query in [path_query, base_query] {
         if !query.is_empty() {
@@ -610,6 +632,19 @@ pub(crate) fn join_path(base: &str, path: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a path segment names an API version: `v1`, `v2`, `v1beta`, `v1alpha2`.
+fn is_version(segment: &str) -> bool {
+    let Some(rest) = segment.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let tail = rest[digits..]
+        .strip_prefix("alpha")
+        .or_else(|| rest[digits..].strip_prefix("beta"))
+        .unwrap_or(&rest[digits..]);
+    digits > 0 && tail.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `s` with its `%XX` escapes decoded (a `%` not followed by two hex digits is kept as it is).
@@ -676,6 +711,40 @@ mod tests {
         assert_eq!(percent_decode("100%"), b"100%");
         assert_eq!(percent_decode("%zz%4"), b"%zz%4");
         assert_eq!(percent_decode("%C3%A9"), "\u{e9}".as_bytes());
+    }
+
+    #[test]
+    fn a_version_that_ends_the_base_and_starts_the_path_is_written_once() {
+        assert_eq!(
+            join_path("https://api.anthropic.com/v1", "/v1/messages"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            join_path(
+                "https://g.example/v1beta/",
+                "/v1beta/models/m:streamGenerateContent?alt=sse"
+            ),
+            "https://g.example/v1beta/models/m:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            join_path("http://h/api/v2?k=1", "/v2/chat"),
+            "http://h/api/v2/chat?k=1"
+        );
+        // Other versions, and segments that only look alike, are kept.
+        assert_eq!(join_path("http://h/v1", "/v2/chat"), "http://h/v1/v2/chat");
+        assert_eq!(
+            join_path("http://h/v1", "/v1beta/x"),
+            "http://h/v1/v1beta/x"
+        );
+        assert_eq!(join_path("http://h/v", "/v/x"), "http://h/v/v/x");
+        assert_eq!(join_path("http://h/vx1", "/vx1/x"), "http://h/vx1/vx1/x");
+        assert_eq!(
+            join_path("http://h/chat", "/chat/x"),
+            "http://h/chat/chat/x"
+        );
+        assert_eq!(join_path("http://h/v1", "/v1"), "http://h/v1");
+        assert_eq!(join_path("http://v1", "/v1/x"), "http://v1/v1/x");
+        assert!(is_version("v1alpha2") && is_version("v10") && !is_version("v1gamma"));
     }
 
     #[test]

@@ -749,7 +749,9 @@ impl<P: Protocol> ClientBuilder<P> {
         api_key(key: impl Into<String>) => api_key = Some(key.into());
         /// The API root. A trailing slash is removed. Defaults to the value of the provider's base
         /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
-        /// [module docs](super#providers)).
+        /// [module docs](super#providers)). A base that ends in the version the provider's path
+        /// starts with is taken as the root before it: `https://api.anthropic.com/v1` sends to
+        /// `.../v1/messages`, not `.../v1/v1/messages`.
         ///
         /// # Examples
         ///

@@ -553,12 +553,7 @@ fn key_and_base_url_come_from_the_environment_lookup() {
             client.base_url() == format!("{}/proxy", server.url()),
             || client.base_url().to_string(),
         )?;
-        let text: Result<String, Error> = client
-            .stream_chat(&hello())
-            .map_err(|e| e.to_string())?
-            .collect();
-        check(text.as_deref().ok() == Some("ab"), || format!("{text:?}"))?;
-        let request = server.requests().pop().ok_or("no request")?;
+        let request = answers_ab(client.as_ref(), &server)?;
         check(request.path == format!("/proxy{}", p.path), || {
             request.path.clone()
         })?;
@@ -567,6 +562,37 @@ fn key_and_base_url_come_from_the_environment_lookup() {
         check(request.header(header) == Some(want.as_str()), || {
             format!("{header}: {:?}", request.header(header))
         })
+    });
+}
+
+/// Streams an answer that must be "ab" through `client`; the request `server` received.
+fn answers_ab(client: &dyn Subject, server: &TestServer) -> Result<support::Request, String> {
+    let text: Result<String, Error> = client
+        .stream_chat(&hello())
+        .map_err(|e| e.to_string())?
+        .collect();
+    check(text.as_deref().ok() == Some("ab"), || format!("{text:?}"))?;
+    server
+        .requests()
+        .pop()
+        .ok_or_else(|| "no request".to_string())
+}
+
+/// A base URL copied with the API's version (`https://api.anthropic.com/v1`, as curl examples
+/// write it) does not get the version twice (`/v1/v1/messages`, a 404).
+#[test]
+fn a_base_url_that_ends_in_the_apis_version_gets_it_once() {
+    for_every_provider(|p| {
+        let server = serve(p, (p.answer)(&["a", "b"]));
+        let version = p.path.split('/').nth(1).filter(|v| v.starts_with('v'));
+        let base = format!("{}/api/{}", server.url(), version.unwrap_or("v1"));
+        let client = (p.client)(&Setup::at(&base));
+        let request = answers_ab(client.as_ref(), &server)?;
+        let want = match version {
+            Some(_) => format!("/api{}", p.path),
+            None => format!("/api/v1{}", p.path),
+        };
+        check(request.path == want, || request.path.clone())
     });
 }
 
