@@ -1,4 +1,5 @@
-//! `Progress`: how much of a response body a job has read, for progress bars.
+//! `Progress`: how much of a response body a job has read, or of its request body it has sent,
+//! for progress bars.
 //!
 //! The counters live inside the job's slot (two atomics, no allocation of their own), written by
 //! the worker as the body arrives and read by [`Pending::progress`](crate::Pending::progress)
@@ -12,13 +13,16 @@
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How much of a response body a job has read: what a progress bar needs.
+/// How much of a response body a job has read, or of its request body it has sent: what a
+/// progress bar needs.
 ///
-/// Returned by [`Pending::progress`](crate::Pending::progress). `done` counts the body's bytes
-/// as the caller will get them (after any content decoding); `total` is the length the server
-/// announced with `Content-Length`, `None` when it announced none (a chunked or compressed
-/// body) or while the headers are not in yet. A job that reads no body (such as a
-/// [`submit`](crate::FuturesSession::submit) closure) stays at `done: 0, total: None`.
+/// Returned by [`Pending::progress`](crate::Pending::progress) for the response body: `done`
+/// counts the body's bytes as the caller will get them (after any content decoding); `total`
+/// is the length the server announced with `Content-Length`, `None` when it announced none (a
+/// chunked or compressed body) or while the headers are not in yet. A job that reads no body
+/// (such as a [`submit`](crate::FuturesSession::submit) closure) stays at
+/// `done: 0, total: None`. And by [`Pending::upload_progress`](crate::Pending::upload_progress)
+/// for the request body: `done` counts the bytes sent, `total` is the body's length.
 ///
 /// # Examples
 ///

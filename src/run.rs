@@ -460,6 +460,9 @@ fn attempts(
         )
     };
     let deadline = timeouts.deadline;
+    // Where the body's progress is counted: the job's, if the request has a body.
+    let job = spec.body.as_ref().and_then(|_| crate::exec::current_job());
+    let upload = job.as_ref().and_then(crate::exec::JobHandle::upload);
     // Whether the next attempt's first hop has its origin's turn already: the first attempt
     // from the lane that admitted the request (not when a worker waiting for the request ran
     // it inline), a retry from its own wait below.
@@ -514,17 +517,30 @@ fn attempts(
                 // such a request an empty chunked body, which servers that take no chunked
                 // uploads (S3's PUT, HTTP/1.0 servers) refuse.
                 let result = match hop.body {
-                    Some(Payload::Bytes(body)) => {
-                        agent.run(limits.apply(agent, req.map(|()| &body[..]), left, fresh, direct))
+                    // Sent in one go: counted once the response comes.
+                    Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
+                        let result = agent.run(limits.apply(
+                            agent,
+                            req.map(|()| &body[..]),
+                            left,
+                            fresh,
+                            direct,
+                        ));
+                        if let (Ok(_), Some(counter)) = (&result, upload) {
+                            counter.start(Some(body.len() as u64));
+                            counter.add(body.len() as u64);
+                        }
+                        result
                     }
-                    // Read from the files as it is sent, with the length it was built with
-                    // (unless the caller chunks it): see `crate::upload`.
-                    Some(Payload::Pieces(pieces)) => {
+                    // Counted as it is sent, and read from the files as it goes, with the
+                    // length it was built with (unless the caller chunks it): see
+                    // `crate::upload`.
+                    Some(payload) => {
                         if !req.headers().contains_key(http::header::TRANSFER_ENCODING) {
-                            let len = HeaderValue::from(hop.body.map_or(0, Payload::len));
+                            let len = HeaderValue::from(payload.len());
                             req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
                         }
-                        let mut upload = Upload::new(pieces, &hop.uri);
+                        let mut upload = Upload::new(payload, &hop.uri, upload);
                         let body = ureq::SendBody::from_reader(&mut upload);
                         agent.run(limits.apply(agent, req.map(|()| body), left, fresh, direct))
                     }
@@ -614,6 +630,11 @@ fn attempts(
         attempt += 1;
     }
 }
+
+/// The length from which a body in memory is sent through a reader that counts it for
+/// [`Pending::upload_progress`](crate::Pending::upload_progress); a smaller one is sent as a
+/// slice and counted at once when the response comes.
+const COUNTED_FROM: usize = 64 * 1024;
 
 /// The per-request configuration: timeouts, and statuses as responses. The request's budget
 /// reaches [`apply`](Limits::apply) as what is left of it.

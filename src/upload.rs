@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use ureq::http::Uri;
 
 use crate::download::{file_io_error, FileError};
+use crate::progress::ProgressCounter;
 use crate::url::redact_url;
 use crate::Error;
 #[cfg(doc)]
@@ -91,12 +92,15 @@ impl Payload {
     }
 }
 
-/// A [`Payload::Pieces`] body being sent: its pieces in order, each file opened when reached.
+/// A body being sent through a reader: its pieces in order, each file opened when reached,
+/// and what has been read of them counted for
+/// [`Pending::upload_progress`](crate::Pending::upload_progress).
 pub(crate) struct Upload<'a> {
     rest: std::slice::Iter<'a, Piece>,
     current: Current<'a>,
     /// The URL the body is sent to, for the errors (redacted when one is made).
     uri: &'a Uri,
+    counter: Option<&'a ProgressCounter>,
 }
 
 enum Current<'a> {
@@ -110,12 +114,33 @@ enum Current<'a> {
 }
 
 impl<'a> Upload<'a> {
-    pub(crate) fn new(pieces: &'a [Piece], uri: &'a Uri) -> Self {
-        Upload {
-            rest: pieces.iter(),
-            current: Current::Bytes(&[]),
-            uri,
+    /// `payload` sent to `uri`, counted into `counter` (which starts over at 0 of its length).
+    pub(crate) fn new(
+        payload: &'a Payload,
+        uri: &'a Uri,
+        counter: Option<&'a ProgressCounter>,
+    ) -> Self {
+        if let Some(counter) = counter {
+            counter.start(Some(payload.len()));
         }
+        let (rest, current) = match payload {
+            Payload::Bytes(bytes) => ([].iter(), Current::Bytes(bytes)),
+            Payload::Pieces(pieces) => (pieces.iter(), Current::Bytes(&[])),
+        };
+        Upload {
+            rest,
+            current,
+            uri,
+            counter,
+        }
+    }
+
+    /// Counts `n` bytes handed on.
+    fn sent(&self, n: usize) -> io::Result<usize> {
+        if let Some(counter) = self.counter {
+            counter.add(n as u64);
+        }
+        Ok(n)
     }
 
     /// An error about the file at `path`, saying which request's body it is: `doing` the
@@ -170,7 +195,7 @@ impl Read for Upload<'_> {
                     let n = bytes.len().min(buf.len());
                     buf[..n].copy_from_slice(&bytes[..n]);
                     *bytes = &bytes[n..];
-                    return Ok(n);
+                    return self.sent(n);
                 }
                 Current::File {
                     file,
@@ -191,7 +216,7 @@ impl Read for Upload<'_> {
                     if let Current::File { left, .. } = &mut self.current {
                         *left -= n as u64;
                     }
-                    return Ok(n);
+                    return self.sent(n);
                 }
                 _ => {}
             }

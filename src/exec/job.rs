@@ -158,6 +158,11 @@ impl JobHandle {
         self.0.ran_inline()
     }
 
+    /// The counters of the request body the job sends, if it is a job.
+    pub(crate) fn upload(&self) -> Option<&crate::progress::ProgressCounter> {
+        self.0.upload()
+    }
+
     /// Makes this job the current thread's job until the guard drops: for another thread that
     /// does part of the job's work, so that a cancel interrupts that work too.
     pub(crate) fn enter(&self) -> Entered {

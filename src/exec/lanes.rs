@@ -70,6 +70,7 @@ use std::time::{Duration, Instant};
 use super::job::Interrupt;
 use super::pool::Queue;
 use super::slot::Task;
+use crate::progress::ProgressCounter;
 use crate::Error;
 
 /// What a lane asks before each start: may a job of `lane` start at `now`? `Err` holds the
@@ -500,6 +501,10 @@ impl Task for Laned {
     fn id(&self) -> usize {
         self.task.id()
     }
+
+    fn upload(&self) -> Option<&ProgressCounter> {
+        self.task.upload()
+    }
 }
 
 /// A wake-up of one lane, sent through the executor's queue.
@@ -564,6 +569,10 @@ impl Task for Wake {
 
     fn id(&self) -> usize {
         0
+    }
+
+    fn upload(&self) -> Option<&ProgressCounter> {
+        None
     }
 }
 

@@ -322,6 +322,36 @@ impl<T: Send + 'static> Pending<T> {
         self.slot.progress.get()
     }
 
+    /// How much of its request body the job has sent so far: a progress bar for an upload.
+    ///
+    /// `total` is the body's length, once the job starts sending it; `done` counts the bytes
+    /// handed to the connection (a body read from a file with
+    /// [`body_file`](crate::RequestBuilder::body_file) or
+    /// [`Multipart::file_path`](crate::Multipart::file_path), or held in memory and of 64 KiB
+    /// or more, as it goes; a smaller one at once when the response comes). A retry, or a
+    /// redirect that sends the body again, starts again from 0. A job that sends no body stays
+    /// at `done: 0, total: None`. Cheap: two relaxed atomic loads, never a lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/upload", "text/plain", "stored")]);
+    /// use ureq_futures::{FuturesSession, Progress};
+    ///
+    /// let path = std::env::temp_dir().join("ureq-futures-doc-upload-progress.bin");
+    /// std::fs::write(&path, vec![7u8; 100_000])?;
+    /// let pending = FuturesSession::new().put(format!("{base}/upload")).body_file(&path).send();
+    /// // A progress bar would show `pending.upload_progress().fraction()` until it is done.
+    /// pending.wait();
+    /// assert_eq!(pending.upload_progress(), Progress { done: 100_000, total: Some(100_000) });
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn upload_progress(&self) -> Progress {
+        self.slot.upload.get()
+    }
+
     /// Cancels the job. Returns `true` if its result is now `Err(Error::Cancelled)`, `false` if
     /// it was already done (its result stays as it is, and nothing is interrupted).
     ///

@@ -81,6 +81,8 @@ pub(crate) trait Task: Send + Sync {
     fn sleep(&self, d: Duration) -> bool;
     /// The job's number (see `job::next_id`); 0 for an entry that is no job (a lane's wake-up).
     fn id(&self) -> usize;
+    /// The counters of the request body the job sends; `None` for an entry that is no job.
+    fn upload(&self) -> Option<&ProgressCounter>;
 }
 
 /// How often a waiting thread yields before it blocks; see `Slot::yield_briefly`.
@@ -103,6 +105,9 @@ pub(crate) struct Slot<T, J: ?Sized = dyn JobCell<T>> {
     /// [`Pending::progress`](crate::Pending::progress): two atomics inside the slot, so that
     /// counting costs no allocation of its own. Last, beside the unsized job.
     pub(crate) progress: ProgressCounter,
+    /// How much of its request body the job has sent, for
+    /// [`Pending::upload_progress`](crate::Pending::upload_progress).
+    pub(crate) upload: ProgressCounter,
     /// The closure. Only the thread that claimed the job ([`Slot::claim`]) ever locks it, so the
     /// lock is never contended; it is there to hand that thread `&mut` access.
     job: Mutex<J>,
@@ -216,6 +221,7 @@ impl<T: Send + 'static> Slot<T> {
             ready: AtomicBool::new(false),
             pool,
             progress: ProgressCounter::default(),
+            upload: ProgressCounter::default(),
             job: Mutex::new(Some(job)),
         });
         (slot.clone(), slot)
@@ -515,6 +521,10 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn ran_inline(&self) -> bool {
         let slot: &Slot<T> = self;
         slot.lock().inline
+    }
+
+    fn upload(&self) -> Option<&ProgressCounter> {
+        Some(&self.upload)
     }
 
     fn cancel(&self) -> bool {

@@ -193,6 +193,49 @@ fn a_file_that_changed_size_after_the_build_fails_once_and_is_not_retried() {
     );
 }
 
+/// `upload_progress` ends at the body's length for every kind of body, counted as it goes or
+/// at once; a request without a body stays at nothing.
+#[test]
+fn upload_progress_ends_at_the_bodys_length() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let dir = TempDir::new("upload-progress");
+    let path = dir.join("f.bin");
+    std::fs::write(&path, pattern(100_000)).unwrap();
+    let session = FuturesSession::new();
+    let big = pattern(200_000);
+    let form = Multipart::new()
+        .text("a", "1")
+        .file_path("f", "f.bin", "", &path);
+    let cases = [
+        (session.put(server.url()).body_file(&path), Some(100_000)),
+        (session.post(server.url()).body(big.clone()), Some(200_000)),
+        (session.post(server.url()).json(&[1, 2, 3]), Some(7)),
+        (session.post(server.url()).multipart(form), None),
+        (session.get(server.url()), None),
+    ];
+    for (i, (request, len)) in cases.into_iter().enumerate() {
+        let pending = request.send();
+        pending.wait();
+        let progress = pending.upload_progress();
+        let sent = server.requests().pop().unwrap().body.len() as u64;
+        let want = len.map_or(sent, |len: u64| len);
+        if sent == 0 {
+            assert_eq!(progress, Default::default(), "case {i}");
+        } else {
+            assert_eq!(
+                (progress.done, progress.total),
+                (want, Some(want)),
+                "case {i}"
+            );
+            assert_eq!(sent, want, "case {i}");
+        }
+    }
+    // A body in memory sent through the counting reader arrives whole, with its length.
+    let req = &server.requests()[1];
+    assert!(req.body == big);
+    assert_eq!(req.header("content-length"), Some("200000"));
+}
+
 /// A 307 sends the body again: the file is read again from its start.
 #[test]
 fn a_307_redirect_sends_the_file_again() {
@@ -255,6 +298,13 @@ fn a_cancel_stops_an_upload_in_progress() {
         .body_file(&path)
         .send();
     read_enough.recv_timeout(HANG).expect("the upload began");
+    // What the server read was sent, and the rest was not.
+    let progress = pending.upload_progress();
+    assert_eq!(progress.total, Some(1 << 30));
+    assert!(
+        progress.done >= 1 << 20 && progress.done < 1 << 30,
+        "{progress:?}"
+    );
     assert!(pending.cancel(), "the upload had ended before the cancel");
     match pending.result_timeout(HANG) {
         Some(Err(Error::Cancelled)) => {}
