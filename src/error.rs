@@ -50,6 +50,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | invalid URL (bad port, no scheme...) | `InvalidRequest`, before anything is sent | what is wrong, and the fix when there is one |
 /// | [`body_file`](crate::RequestBuilder::body_file) or [`Multipart::file_path`](crate::Multipart::file_path) of a file that cannot be read | `Io`, the system's kind (`NotFound`...), before anything is sent; never retried | `reading the request body's file PATH failed` |
 /// | such a file whose length changed after the request was built | `Io`, kind `InvalidData`; never retried | `sending the request body for URL from PATH failed: the file has N bytes, but the request was built when it had M` |
+/// | a [`body_reader`](crate::RequestBuilder::body_reader) that fails, or is not as long as its given length | `Io`, the reader's kind (`InvalidData` for the length); never retried | `reading the request body for URL from its reader failed: ...` |
 /// | response head over the connection's read buffer (64 KiB; an event stream's 16 KiB) | `Io`, kind `InvalidData` | `read the response from host:port failed`, the limit, and the setting to raise |
 /// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
 /// | proxy that refuses the `CONNECT` (a 407...) | `Transport`, ureq's `ConnectProxyFailed` | `the proxy host:port answered 407 Proxy Authentication Required to the CONNECT for host:port`, the URL, and for a 407 where to put the credentials |

@@ -201,7 +201,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         other => return other,
     };
     // Placed already, or about a request body's file rather than the network.
-    if io.get_ref().is_some_and(|inner| inner.is::<Located>()) || crate::upload::is_file_error(&io)
+    if io.get_ref().is_some_and(|inner| inner.is::<Located>()) || crate::upload::is_local_error(&io)
     {
         return Error::Io(io);
     }

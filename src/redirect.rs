@@ -9,7 +9,9 @@
 //!   only, as RFC 9110 §15.4, browsers and curl do; otherwise (and on 307 and 308) the method and
 //!   the body are repeated. The headers that described a dropped body (`Content-Type`,
 //!   `Content-Length`, `Content-Encoding`, `Content-Language`, `Content-Location`,
-//!   `Transfer-Encoding`) are dropped with it.
+//!   `Transfer-Encoding`) are dropped with it. A body that cannot be sent again (a
+//!   [`body_reader`](crate::RequestBuilder::body_reader)'s) is not repeated: such a redirect is
+//!   not followed, and is the response.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key` or
 //!   `secret`: see [`is_credential`]) are removed. Within one origin they are kept, as in
@@ -165,6 +167,11 @@ pub(crate) fn follow(
         let Some(location) = location.filter(|l| !l.as_bytes().trim_ascii().is_empty()) else {
             return Ok(resp);
         };
+        // A redirect that keeps the body would send it again, and a reader's body cannot be:
+        // the redirect is the answer (`RequestBuilder::body_reader` says so).
+        if hop.body.is_some_and(|b| !b.replayable()) && !becomes_get(status, &hop.method) {
+            return Ok(resp);
+        }
         if hops >= max {
             if limit.will_error {
                 return Err(Error::Transport(ureq::Error::TooManyRedirects));

@@ -18,7 +18,7 @@ use crate::run::{self, Spec};
 use crate::session::FuturesSession;
 use crate::source::EventSource;
 use crate::sse::{Decode, EventStream, MapFeed, RawEvents, StreamOptions};
-use crate::upload::{Payload, Piece};
+use crate::upload::{OnceReader, Payload, Piece};
 use crate::url::{encode_into, redact_url};
 use crate::Error;
 
@@ -33,7 +33,8 @@ use crate::Error;
 /// [`send_with`](RequestBuilder::send_with), for response bodies not held in memory
 /// [`send_streaming`](RequestBuilder::send_streaming) and [`download`](RequestBuilder::download),
 /// and, for Server-Sent Events, [`events`](RequestBuilder::events). A request body that is not
-/// held in memory is a file: [`body_file`](RequestBuilder::body_file).
+/// held in memory is a file ([`body_file`](RequestBuilder::body_file)) or a reader
+/// ([`body_reader`](RequestBuilder::body_reader)).
 ///
 /// # Examples
 ///
@@ -68,7 +69,7 @@ impl fmt::Debug for RequestBuilder {
             .field("method", &self.spec.method)
             .field("url", &redact_url(&self.spec.url))
             .field("headers", &names)
-            .field("body_len", &self.spec.body.as_ref().map(Payload::len))
+            .field("body_len", &self.spec.body.as_ref().and_then(Payload::len))
             .field("timeout", &self.spec.timeout)
             .finish()
     }
@@ -468,6 +469,51 @@ impl RequestBuilder {
         }
         self.spec.body = Some(Payload::Bytes(out.into_bytes()));
         self.spec.content_type = Some(Cow::Borrowed("application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// Sets the body to what `reader` yields, read as it is sent: a stream of the caller's
+    /// (a pipe, a child process's output, data made as it goes) that is never held in memory.
+    /// No content type is added, as with [`body`](RequestBuilder::body).
+    ///
+    /// `len`: the body's length in bytes, sent as its `Content-Length`, or `None` to send it
+    /// chunked (`Transfer-Encoding: chunked`, as requests sends a generator; some servers, S3
+    /// among them, refuse chunked uploads). With a length the reader must yield exactly that
+    /// many bytes: one that ends sooner, or has more, fails the request with an [`Error::Io`]
+    /// that says so, rather than sending a body its length does not describe.
+    ///
+    /// A reader is read once, so the request is sent once: no retry (a
+    /// [`RetryPolicy`](crate::RetryPolicy) does not apply), no resend on a fresh connection
+    /// when a pooled one turns out closed, and a 307 or 308 redirect, which would send the body
+    /// again, is not followed (the redirect is the response). For a body that can be sent
+    /// again, give a file with [`body_file`](RequestBuilder::body_file). An error of the reader
+    /// is the request's error, naming the URL. A cancel stops the upload at the next read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/logs", "text/plain", "stored")]);
+    /// use std::io::Read;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// // Any `Read + Send`: here a million bytes made as they are read.
+    /// let lines = std::io::repeat(b'x').take(1_000_000);
+    /// let resp = FuturesSession::new()
+    ///     .post(format!("{base}/logs"))
+    ///     .body_reader(lines, None) // chunked; give Some(len) when the length is known
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(resp.text()?, "stored");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn body_reader(
+        mut self,
+        reader: impl std::io::Read + Send + 'static,
+        len: impl Into<Option<u64>>,
+    ) -> Self {
+        self.spec.body = Some(Payload::Reader(OnceReader::new(reader), len.into()));
+        self.spec.content_type = None;
         self
     }
 
@@ -892,7 +938,9 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
     if named("transfer-encoding").next().is_some() {
         return None;
     }
-    let body = spec.body.as_ref().map_or(0, Payload::len);
+    // A reader's body of unknown length.
+    let unknown = spec.body.as_ref().is_some_and(|b| b.len().is_none());
+    let body = spec.body.as_ref().and_then(Payload::len).unwrap_or(0);
     let fix = "remove the header (the session sets it from the body)";
     let times = named("content-length").count();
     if times > 1 {
@@ -909,6 +957,10 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
         let problem = match number {
             None => format!("the Content-Length header {value:?} is not a number of bytes"),
             Some(n) if n == body => return None,
+            Some(n) if unknown => format!(
+                "the Content-Length header says {n} bytes, but the body is a reader whose length \
+                 the request was not given: give it with body_reader(reader, {n})"
+            ),
             Some(n) if spec.body.is_none() => {
                 format!("the Content-Length header says {n} bytes, but the request has no body")
             }

@@ -384,7 +384,7 @@ fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
 fn is_retryable_error(e: &Error) -> bool {
     match e {
         // A request body's file that cannot be read is not the network's doing.
-        Error::Io(e) => !crate::upload::is_file_error(e),
+        Error::Io(e) => !crate::upload::is_local_error(e),
         Error::Timeout(_) => true,
         Error::Transport(t) => {
             matches!(t, ureq::Error::ConnectionFailed | ureq::Error::HostNotFound)

@@ -536,8 +536,13 @@ fn attempts(
                     // length it was built with (unless the caller chunks it): see
                     // `crate::upload`.
                     Some(payload) => {
-                        if !req.headers().contains_key(http::header::TRANSFER_ENCODING) {
-                            let len = HeaderValue::from(payload.len());
+                        // A reader of unknown length goes chunked, as ureq sends a body
+                        // without a length.
+                        let len = payload.len().filter(|_| {
+                            !req.headers().contains_key(http::header::TRANSFER_ENCODING)
+                        });
+                        if let Some(len) = len {
+                            let len = HeaderValue::from(len);
                             req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
                         }
                         let mut upload = Upload::new(payload, &hop.uri, upload);
@@ -553,7 +558,8 @@ fn attempts(
             };
             let (mut result, seen) = stale::observe(|| run(false));
             if let Err(e) = &result {
-                if stale::resend(idempotent(&hop.method), seen, e) {
+                let replayable = hop.body.is_none_or(Payload::replayable);
+                if replayable && stale::resend(idempotent(&hop.method), seen, e) {
                     result = run(true);
                 }
             }
@@ -571,7 +577,9 @@ fn attempts(
         encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
-    let Some(policy) = policy.filter(|p| p.allows(&method, spec.idempotent)) else {
+    // A reader's body cannot be sent twice.
+    let replayable = spec.body.as_ref().is_none_or(Payload::replayable);
+    let Some(policy) = policy.filter(|p| replayable && p.allows(&method, spec.idempotent)) else {
         return send(uri);
     };
     let deadline_passed = || deadline.is_some_and(|d| Instant::now() >= d);

@@ -101,7 +101,7 @@ pub(crate) fn is_idempotent(method: &Method, mark: Option<bool>) -> bool {
 /// Whether `error` is how a closed connection shows.
 fn is_closed_connection(error: &Error) -> bool {
     match error {
-        Error::Io(e) if crate::upload::is_file_error(e) => false,
+        Error::Io(e) if crate::upload::is_local_error(e) => false,
         Error::Io(e) => matches!(
             e.kind(),
             io::ErrorKind::ConnectionReset

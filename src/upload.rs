@@ -1,5 +1,6 @@
 //! Request bodies read from files while they are sent ([`RequestBuilder::body_file`],
-//! [`Multipart::file_path`]), so that an upload is not bounded by memory.
+//! [`Multipart::file_path`]) or from a reader of the caller's
+//! ([`RequestBuilder::body_reader`]), so that an upload is not bounded by memory.
 //!
 //! # Lengths
 //!
@@ -23,11 +24,13 @@
 //! the next read.
 //!
 //! An error reading a file is the caller's to fix, not the network's: it is never retried or
-//! resent (see [`is_file_error`]).
+//! resent (see [`is_local_error`]).
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ureq::http::Uri;
 
@@ -45,6 +48,29 @@ pub(crate) enum Payload {
     Bytes(Vec<u8>),
     /// Pieces in memory and files on the disk, sent one after the other.
     Pieces(Vec<Piece>),
+    /// A reader of the caller's, and its length if the caller gave one: sent once.
+    Reader(OnceReader, Option<u64>),
+}
+
+/// A reader that the first send takes; a copy of the request (for a reconnect) shares it,
+/// and finds it gone.
+#[derive(Clone)]
+pub(crate) struct OnceReader(Arc<Mutex<Option<Box<dyn Read + Send>>>>);
+
+impl OnceReader {
+    pub(crate) fn new(reader: impl Read + Send + 'static) -> Self {
+        OnceReader(Arc::new(Mutex::new(Some(Box::new(reader)))))
+    }
+
+    fn take(&self) -> Option<Box<dyn Read + Send>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl fmt::Debug for OnceReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnceReader")
+    }
 }
 
 /// A part of a [`Payload::Pieces`] body.
@@ -77,18 +103,26 @@ impl Piece {
 }
 
 impl Payload {
-    /// The body's length in bytes.
-    pub(crate) fn len(&self) -> u64 {
+    /// The body's length in bytes; `None` for a reader whose length was not given.
+    pub(crate) fn len(&self) -> Option<u64> {
         match self {
-            Payload::Bytes(bytes) => bytes.len() as u64,
-            Payload::Pieces(pieces) => pieces
-                .iter()
-                .map(|p| match p {
-                    Piece::Bytes(bytes) => bytes.len() as u64,
-                    Piece::File { len, .. } => *len,
-                })
-                .sum(),
+            Payload::Bytes(bytes) => Some(bytes.len() as u64),
+            Payload::Pieces(pieces) => Some(
+                pieces
+                    .iter()
+                    .map(|p| match p {
+                        Piece::Bytes(bytes) => bytes.len() as u64,
+                        Piece::File { len, .. } => *len,
+                    })
+                    .sum(),
+            ),
+            Payload::Reader(_, len) => *len,
         }
+    }
+
+    /// Whether the body can be sent again (a retry, a resend, a 307): not a reader's.
+    pub(crate) fn replayable(&self) -> bool {
+        !matches!(self, Payload::Reader(..))
     }
 }
 
@@ -111,6 +145,14 @@ enum Current<'a> {
         len: u64,
         left: u64,
     },
+    /// The caller's reader; with its length, `left` counts down from it.
+    Reader {
+        reader: Box<dyn Read + Send>,
+        len: Option<u64>,
+        left: u64,
+    },
+    /// A reader that an earlier send took.
+    Spent,
 }
 
 impl<'a> Upload<'a> {
@@ -121,11 +163,22 @@ impl<'a> Upload<'a> {
         counter: Option<&'a ProgressCounter>,
     ) -> Self {
         if let Some(counter) = counter {
-            counter.start(Some(payload.len()));
+            counter.start(payload.len());
         }
         let (rest, current) = match payload {
             Payload::Bytes(bytes) => ([].iter(), Current::Bytes(bytes)),
             Payload::Pieces(pieces) => (pieces.iter(), Current::Bytes(&[])),
+            Payload::Reader(reader, len) => {
+                let current = match reader.take() {
+                    Some(reader) => Current::Reader {
+                        reader,
+                        len: *len,
+                        left: len.unwrap_or(0),
+                    },
+                    None => Current::Spent,
+                };
+                ([].iter(), current)
+            }
         };
         Upload {
             rest,
@@ -148,6 +201,81 @@ impl<'a> Upload<'a> {
     fn error(&self, doing: &str, path: &Path, e: io::Error) -> io::Error {
         let url = redact_url(&self.uri.to_string());
         file_io_error(&format!("{doing} the request body for {url} from"), path, e)
+    }
+
+    /// An error about the caller's reader: reading the request body for URL from its reader
+    /// failed.
+    fn reader_error(&self, e: io::Error) -> io::Error {
+        let url = redact_url(&self.uri.to_string());
+        io::Error::new(
+            e.kind(),
+            FileError {
+                what: format!("reading the request body for {url} from its reader"),
+                source: e,
+            },
+        )
+    }
+
+    /// Reads from the caller's reader, held to the length it was given: one that ends short,
+    /// or has more, fails the request rather than sending a body that its length does not
+    /// describe (ureq would wait for the missing bytes for ever, or drop the rest without a
+    /// word).
+    fn read_reader(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Current::Reader { reader, len, left } = &mut self.current else {
+            unreachable!("read_reader on a reader");
+        };
+        let Some(len) = *len else {
+            return match reader.read(buf) {
+                Ok(n) => self.sent(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.read(buf),
+                Err(e) => Err(self.reader_error(e)),
+            };
+        };
+        if *left == 0 {
+            return Ok(0);
+        }
+        let want = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => {
+                let e = io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "it ended after {} bytes, but the request was built with a length of \
+                         {len} (its Content-Length)",
+                        len - *left
+                    ),
+                );
+                return Err(self.reader_error(e));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return self.read(buf),
+            Err(e) => return Err(self.reader_error(e)),
+        };
+        *left -= n as u64;
+        if *left == 0 {
+            // The length is all there is: anything more would be lost.
+            let more = loop {
+                match reader.read(&mut [0]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            match more {
+                Ok(0) => {}
+                Ok(_) => {
+                    let e = io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "it has more than the {len} bytes the request was built with (its \
+                             Content-Length)"
+                        ),
+                    );
+                    return Err(self.reader_error(e));
+                }
+                Err(e) => return Err(self.reader_error(e)),
+            }
+        }
+        self.sent(n)
     }
 
     /// Opens the next file and checks that it still has the length the request was built
@@ -218,6 +346,15 @@ impl Read for Upload<'_> {
                     }
                     return self.sent(n);
                 }
+                Current::Reader { .. } => return self.read_reader(buf),
+                Current::Spent => {
+                    let e = io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "it was sent already, and a reader cannot be sent again: give a body \
+                         that can be (body_file, body) to a request that may be sent twice",
+                    );
+                    return Err(self.reader_error(e));
+                }
                 _ => {}
             }
             self.current = match self.rest.next() {
@@ -229,8 +366,8 @@ impl Read for Upload<'_> {
     }
 }
 
-/// Whether `e` is about a local file (one of the body's, or a download's), not the network:
-/// such an error is not retried, resent or given a network location.
-pub(crate) fn is_file_error(e: &io::Error) -> bool {
+/// Whether `e` is about a local file (one of the body's, or a download's) or the body's
+/// reader, not the network: such an error is not retried, resent or given a network location.
+pub(crate) fn is_local_error(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<FileError>())
 }

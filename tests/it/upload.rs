@@ -236,6 +236,153 @@ fn upload_progress_ends_at_the_bodys_length() {
     assert_eq!(req.header("content-length"), Some("200000"));
 }
 
+/// A reader that yields `data` and then fails with `error`, if any.
+struct Failing {
+    data: io::Cursor<Vec<u8>>,
+    error: Option<io::ErrorKind>,
+}
+
+impl Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.data.read(buf)? {
+            0 => match self.error {
+                Some(kind) => Err(io::Error::new(kind, "the pipe broke")),
+                None => Ok(0),
+            },
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn a_reader_body_goes_chunked_or_with_the_length_it_was_given() {
+    let server = TestServer::start(|_| Reply::ok("stored"));
+    let session = FuturesSession::new();
+    let data = pattern(300_000);
+    for len in [None, Some(data.len() as u64)] {
+        let mut pending = session
+            .post(server.url())
+            .body_reader(io::Cursor::new(data.clone()), len)
+            .send();
+        assert_eq!(
+            pending
+                .result_timeout(HANG)
+                .unwrap()
+                .unwrap()
+                .text()
+                .unwrap(),
+            "stored"
+        );
+        let progress = pending.upload_progress();
+        assert_eq!((progress.done, progress.total), (data.len() as u64, len));
+        let req = server.requests().pop().unwrap();
+        assert!(req.body == data, "{len:?}: the body differs");
+        match len {
+            None => {
+                assert_eq!(req.header("transfer-encoding"), Some("chunked"));
+                assert_eq!(req.header("content-length"), None);
+            }
+            Some(n) => {
+                assert_eq!(req.header("content-length"), Some(n.to_string().as_str()));
+                assert_eq!(req.header("transfer-encoding"), None);
+            }
+        }
+    }
+}
+
+/// A reader that is not as long as it was said to be, or that fails, fails the request with
+/// an error that says so; nothing is retried, and no network failure is blamed.
+#[test]
+fn a_reader_of_the_wrong_length_or_that_fails_is_the_requests_error() {
+    let server = TestServer::start(|_| Reply::status(503, "busy"));
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(3).base_delay(Duration::ZERO))
+        .build();
+    let failing = |len: usize, error| Failing {
+        data: io::Cursor::new(pattern(len)),
+        error,
+    };
+    let cases = [
+        (
+            failing(10, None),
+            Some(20),
+            "ended after 10 bytes, but the request was built with a length of 20",
+        ),
+        (failing(30, None), Some(20), "has more than the 20 bytes"),
+        (
+            failing(70_000, Some(io::ErrorKind::BrokenPipe)),
+            None,
+            "the pipe broke",
+        ),
+    ];
+    for (reader, len, words) in cases {
+        let connections = server.connection_count();
+        let err = session
+            .put(server.url())
+            .body_reader(reader, len)
+            .send()
+            .result()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::Io(_))
+                && text.contains("the request body for http://127.0.0.1:")
+                && text.contains("from its reader failed: ")
+                && text.contains(words)
+                && !text.contains("attempt"),
+            "{text}"
+        );
+        assert!(
+            server.connection_count() - connections <= 1,
+            "{text}: retried"
+        );
+    }
+    assert_eq!(server.request_count(), 0);
+    // The length in a Content-Length header of the caller's must be given to the body.
+    let err = session
+        .put(server.url())
+        .header("content-length", "5")
+        .body_reader(io::empty(), None)
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidRequest(m) if m.contains("body_reader(reader, 5)")),
+        "{err}"
+    );
+}
+
+/// A reader is read once: no retry, and a redirect that would send the body again is the
+/// answer rather than followed.
+#[test]
+fn a_reader_body_is_sent_once() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/old" => Reply::status(307, "").header("location", "/new"),
+        _ => Reply::status(503, "busy"),
+    });
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(3).base_delay(Duration::ZERO))
+        .build();
+    let resp = session
+        .put(server.url_for("/busy"))
+        .body_reader(io::Cursor::new(b"data".to_vec()), 4)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.request_count(), 1);
+    let resp = session
+        .post(server.url_for("/old"))
+        .body_reader(io::Cursor::new(b"data".to_vec()), None)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 307);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].body, b"data");
+}
+
 /// A 307 sends the body again: the file is read again from its start.
 #[test]
 fn a_307_redirect_sends_the_file_again() {
