@@ -125,10 +125,12 @@ impl Multipart {
     /// `files={name: (filename, open(path, "rb"), content_type)}`).
     ///
     /// The request goes with a `Content-Length` that counts the file's length when the
-    /// request is built; if the file cannot be read then (it does not exist, it is a
-    /// directory), the request's handle reports an [`Error::Io`](crate::Error::Io) naming it,
-    /// and nothing is sent. A file whose length has changed by the time it is sent fails the
-    /// request the same way. Each send (a retry, a 307 or 308 redirect) reads it again.
+    /// request is built; if the file cannot be read then (see
+    /// [`body_file`](crate::RequestBuilder::body_file) for what that covers), the request's
+    /// handle reports an [`Error::Io`](crate::Error::Io) naming it, and nothing is sent. A
+    /// file that is gone, or whose length has changed, by the time it is sent fails the
+    /// request the same way once the request's head has gone out. Each send (a retry, a 307
+    /// or 308 redirect) reads it again.
     ///
     /// A file's bytes are not searched for the boundary, as bytes given to `file` are: the
     /// boundary has 128 random bits, so a file holds it by chance with odds of about one in

@@ -68,8 +68,10 @@ impl NoProxy {
         let addr = bare.parse::<IpAddr>().ok();
         self.entries.iter().any(|entry| match entry {
             Entry::All => true,
+            // A name is not an address's: `192.168` does not cover `10.0.192.168`.
             Entry::Name(name, want) => {
-                want.is_none_or(|p| p == port)
+                addr.is_none()
+                    && want.is_none_or(|p| p == port)
                     && host
                         .strip_suffix(name.as_str())
                         .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
@@ -221,6 +223,10 @@ mod tests {
         }
         assert!(direct("0.0.0.0/0", "http://8.8.8.8/"));
         assert!(NoProxy::parse("10.0.0.0/33").is_none());
+        // A name entry (here one that looks like the start of an address) covers no address.
+        for url in ["http://10.0.192.168/", "http://192.168.0.1/"] {
+            assert!(!direct("192.168,0.192.168", url), "{url}");
+        }
     }
 
     #[test]

@@ -400,9 +400,13 @@ impl RequestBuilder {
     ///
     /// The request goes with the file's length, taken now, as its `Content-Length` (not
     /// chunked: S3 and other stores refuse chunked uploads). If the file cannot be read now
-    /// (it does not exist, it is a directory), the handle reports an [`Error::Io`] naming it
-    /// and nothing is sent; a file whose length has changed by the time it is sent fails the
-    /// request the same way, rather than sending a body that its length does not describe.
+    /// (it does not exist, this process may not open it, it is a directory, or it is not a
+    /// regular file whose length says what it holds: a pipe, a device, a `/proc` file, which
+    /// [`body_reader`](RequestBuilder::body_reader) sends), the handle reports an
+    /// [`Error::Io`] naming it and nothing is sent. A file that is gone, or whose length has
+    /// changed, by the time it is sent fails the request the same way once its head has gone
+    /// out (the connection is then closed), rather than sending a body that its length does
+    /// not describe.
     /// Each send (a retry, a 307 or 308 redirect) reads the file again from its start. A
     /// [`timeout`](RequestBuilder::timeout) bounds the upload too; a cancel stops it.
     ///

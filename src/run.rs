@@ -519,6 +519,9 @@ fn attempts(
                 let result = match hop.body {
                     // Sent in one go: counted once the response comes.
                     Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
+                        if let Some(counter) = upload {
+                            counter.start(Some(body.len() as u64));
+                        }
                         let result = agent.run(limits.apply(
                             agent,
                             req.map(|()| &body[..]),
@@ -527,7 +530,6 @@ fn attempts(
                             direct,
                         ));
                         if let (Ok(_), Some(counter)) = (&result, upload) {
-                            counter.start(Some(body.len() as u64));
                             counter.add(body.len() as u64);
                         }
                         result

@@ -77,6 +77,24 @@ use ureq::unversioned::transport::{
 
 use crate::exec::{self, Cancelled, Interrupt};
 
+thread_local! {
+    /// Set when a [`Connection`] of this thread drops the rest of a request whose write the
+    /// server broke off by answering early: what ureq still pulls from the body is dropped,
+    /// so `crate::upload` stops reading its files for it. Cleared when a body starts.
+    static SEND_BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the request this thread sends has had the rest of its body dropped (see
+/// [`SEND_BROKEN`]).
+pub(crate) fn send_broken() -> bool {
+    SEND_BROKEN.with(std::cell::Cell::get)
+}
+
+/// A new body starts on this thread.
+pub(crate) fn clear_send_broken() {
+    SEND_BROKEN.with(|b| b.set(false));
+}
+
 /// The error of I/O refused or broken because its job was cancelled; it becomes
 /// [`Error::Cancelled`](crate::Error::Cancelled).
 ///
@@ -368,6 +386,7 @@ impl Transport for Connection {
         match self.checked(result) {
             Err(ureq::Error::Io(e)) if closed_by_peer(&e) => {
                 self.send_broken = Some(ureq::Error::Io(e));
+                SEND_BROKEN.with(|b| b.set(true));
                 Ok(())
             }
             result => result,

@@ -86,14 +86,37 @@ pub(crate) enum Piece {
 
 impl Piece {
     /// The file at `path` and its length now. An error names the file: it does not exist, it
-    /// cannot be read, or it is a directory.
+    /// cannot be opened for reading, or it is not a regular file whose length says what it
+    /// holds (a directory, a pipe, a device, a `/proc` file).
     pub(crate) fn file(path: PathBuf) -> Result<Piece, Error> {
-        let what = "reading the request body's file";
-        let meta =
-            std::fs::metadata(&path).map_err(|e| Error::Io(file_io_error(what, &path, e)))?;
-        if meta.is_dir() {
-            let e = io::Error::new(io::ErrorKind::InvalidInput, "it is a directory");
-            return Err(Error::Io(file_io_error(what, &path, e)));
+        let fail = |e| {
+            Err(Error::Io(file_io_error(
+                "reading the request body's file",
+                &path,
+                e,
+            )))
+        };
+        let refuse = |why: &str| {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
+            fail(e)
+        };
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => return refuse("it is a directory"),
+            // Checked before it is opened: opening a pipe waits for a writer.
+            Ok(meta) if !meta.is_file() => return refuse(UNSIZED),
+            Ok(meta) => meta,
+            Err(e) => return fail(e),
+        };
+        // Opened (and closed) now, so that a file this process may not read fails here,
+        // before anything is sent.
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) => return fail(e),
+        };
+        // A file that says it is empty but is not (`/proc` and `/sys` files say so) would go
+        // as an empty body.
+        if meta.len() == 0 && matches!(file.read(&mut [0]), Ok(n) if n > 0) {
+            return refuse(UNSIZED);
         }
         Ok(Piece::File {
             len: meta.len(),
@@ -132,6 +155,8 @@ impl Payload {
 pub(crate) struct Upload<'a> {
     rest: std::slice::Iter<'a, Piece>,
     current: Current<'a>,
+    /// What is left to send of a body of known length.
+    left: Option<u64>,
     /// The URL the body is sent to, for the errors (redacted when one is made).
     uri: &'a Uri,
     counter: Option<&'a ProgressCounter>,
@@ -165,6 +190,7 @@ impl<'a> Upload<'a> {
         if let Some(counter) = counter {
             counter.start(payload.len());
         }
+        crate::transport::clear_send_broken();
         let (rest, current) = match payload {
             Payload::Bytes(bytes) => ([].iter(), Current::Bytes(bytes)),
             Payload::Pieces(pieces) => (pieces.iter(), Current::Bytes(&[])),
@@ -183,16 +209,33 @@ impl<'a> Upload<'a> {
         Upload {
             rest,
             current,
+            left: payload.len(),
             uri,
             counter,
         }
     }
 
     /// Counts `n` bytes handed on.
-    fn sent(&self, n: usize) -> io::Result<usize> {
+    fn sent(&mut self, n: usize) -> io::Result<usize> {
         if let Some(counter) = self.counter {
             counter.add(n as u64);
         }
+        if let Some(left) = &mut self.left {
+            *left = left.saturating_sub(n as u64);
+        }
+        Ok(n)
+    }
+
+    /// What ureq pulls once the server has answered early and the connection drops the rest
+    /// of the request unsent: the length that is left, without reading the files or the
+    /// reader (a large file would be read to its end for nothing) and without counting it as
+    /// sent. A body of unknown length ends at once.
+    fn skip(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(left) = &mut self.left else {
+            return Ok(0);
+        };
+        let n = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
+        *left -= n as u64;
         Ok(n)
     }
 
@@ -298,6 +341,10 @@ impl<'a> Upload<'a> {
     }
 }
 
+/// Why a file whose length is not known is refused, and what to do instead.
+const UNSIZED: &str = "it is not a regular file whose length is known (a pipe, a device, a \
+                       /proc file): send it with body_reader(File::open(path)?, None)";
+
 /// The file is not as long as when the request was built.
 fn changed(len: u64, now: u64) -> io::Error {
     io::Error::new(
@@ -316,6 +363,9 @@ impl Read for Upload<'_> {
         }
         if crate::exec::is_cancelled() {
             return Err(Error::Cancelled.into_io());
+        }
+        if crate::transport::send_broken() {
+            return self.skip(buf);
         }
         loop {
             match &mut self.current {

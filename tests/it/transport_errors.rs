@@ -458,7 +458,7 @@ fn a_connect_timeout_behind_a_proxy_names_the_proxy() {
 
 /// A server that reads the head of each request, sends `answer` (nothing when it is empty) and
 /// closes the connection with the body unread, which resets it.
-fn answers_before_the_body(answer: &'static [u8]) -> SocketAddr {
+pub(crate) fn answers_before_the_body(answer: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {

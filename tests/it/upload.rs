@@ -186,11 +186,73 @@ fn a_file_that_changed_size_after_the_build_fails_once_and_is_not_retried() {
         "{text}"
     );
     assert_eq!(server.request_count(), 0);
+    // Gone by the time it is sent: its own error, not the network's, and not retried either.
+    let request = FuturesSession::new()
+        .put(server.url())
+        .retry(RetryPolicy::new().attempts(3).base_delay(Duration::ZERO))
+        .body_file(&path);
+    std::fs::remove_file(&path).unwrap();
+    let e = file_error(request.send().result(), &path);
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
     assert!(
-        server.connection_count() <= 1,
+        e.to_string()
+            .starts_with("opening the request body for http://127.0.0.1:"),
+        "{e}"
+    );
+    assert!(
+        server.connection_count() <= 2,
         "{} connections",
         server.connection_count()
     );
+}
+
+/// A server that answers before reading the body (a 413) gets its answer to the caller, and
+/// the file is not read to its end for a connection that drops what is left: what was not
+/// sent is not counted as sent either.
+#[test]
+fn an_early_answer_ends_the_reading_of_the_file() {
+    let refusing = crate::transport_errors::answers_before_the_body(
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
+    );
+    let dir = TempDir::new("upload-early-answer");
+    let path = dir.join("huge.bin");
+    // Sparse: a large file that takes no room on the disk.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let mut pending = FuturesSession::new()
+        .put(format!("http://{refusing}/upload"))
+        .body_file(&path)
+        .send();
+    let resp = pending.result_timeout(HANG).expect("an answer").unwrap();
+    assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
+    let progress = pending.upload_progress();
+    assert_eq!(progress.total, Some(1 << 30));
+    assert!(progress.done < 1 << 29, "{progress:?}");
+}
+
+/// Files whose length does not say what they hold are refused before anything is sent: a
+/// `/proc` file says it is empty, a pipe has no length (and opening it would wait for a
+/// writer).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_without_a_true_length_is_refused() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::new();
+    for path in ["/proc/self/status", "/dev/null"] {
+        let path = std::path::Path::new(path);
+        let e = file_error(
+            session.put(server.url()).body_file(path).send().result(),
+            path,
+        );
+        assert!(
+            e.to_string()
+                .contains("body_reader(File::open(path)?, None)"),
+            "{e}"
+        );
+    }
+    assert_eq!(server.connection_count(), 0);
 }
 
 /// `upload_progress` ends at the body's length for every kind of body, counted as it goes or
