@@ -125,9 +125,7 @@ fn a_gibibyte_through_body_file_stays_out_of_memory() {
 fn upload_alone() {
     measure("body_file", || {
         let dir = support::TempDir::new("upload-memory");
-        let path = dir.join("huge.bin");
-        // Sparse: a gibibyte that takes no room on the disk.
-        std::fs::File::create(&path).unwrap().set_len(BODY).unwrap();
+        let path = crate::upload::sparse(&dir, BODY);
         crate::upload::upload_counted(&path, false).0
     });
 }

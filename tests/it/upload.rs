@@ -11,6 +11,13 @@ use ureq_futures::{Error, FuturesSession, Multipart, RetryPolicy};
 /// Long enough never to be reached by a passing test, short enough to fail a broken one.
 const HANG: Duration = Duration::from_secs(30);
 
+/// A file of `len` zero bytes in `dir`, sparse: it takes no room on the disk.
+pub(crate) fn sparse(dir: &TempDir, len: u64) -> std::path::PathBuf {
+    let path = dir.join("huge.bin");
+    std::fs::File::create(&path).unwrap().set_len(len).unwrap();
+    path
+}
+
 /// Bytes of every value, so that a piece sent twice or out of order shows.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
@@ -215,12 +222,7 @@ fn an_early_answer_ends_the_reading_of_the_file() {
         b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
     );
     let dir = TempDir::new("upload-early-answer");
-    let path = dir.join("huge.bin");
-    // Sparse: a large file that takes no room on the disk.
-    std::fs::File::create(&path)
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    let path = sparse(&dir, 1 << 30);
     let mut pending = FuturesSession::new()
         .put(format!("http://{refusing}/upload"))
         .body_file(&path)
@@ -378,7 +380,6 @@ fn a_reader_of_the_wrong_length_or_that_fails_is_the_requests_error() {
         ),
     ];
     for (reader, len, words) in cases {
-        let connections = server.connection_count();
         let err = session
             .put(server.url())
             .body_reader(reader, len)
@@ -394,11 +395,10 @@ fn a_reader_of_the_wrong_length_or_that_fails_is_the_requests_error() {
                 && !text.contains("attempt"),
             "{text}"
         );
-        assert!(
-            server.connection_count() - connections <= 1,
-            "{text}: retried"
-        );
     }
+    // One connection a case: none was retried (the server may count a connection a moment
+    // after the client is done with it, so the cases are counted together).
+    assert!(server.connection_count() <= 3, "retried");
     assert_eq!(server.request_count(), 0);
     // The length in a Content-Length header of the caller's must be given to the body.
     let err = session
@@ -495,12 +495,7 @@ fn a_cancel_stops_an_upload_in_progress() {
         drop(socket);
     });
     let dir = TempDir::new("upload-cancel");
-    let path = dir.join("huge.bin");
-    // Sparse: a large file that takes no room on the disk.
-    std::fs::File::create(&path)
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    let path = sparse(&dir, 1 << 30);
     let session = FuturesSession::builder().max_workers(1).build();
     let mut pending = session
         .put(format!("http://{addr}/huge.bin"))
