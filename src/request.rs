@@ -482,16 +482,20 @@ impl RequestBuilder {
     ///
     /// `len`: the body's length in bytes, sent as its `Content-Length`, or `None` to send it
     /// chunked (`Transfer-Encoding: chunked`, as requests sends a generator; some servers, S3
-    /// among them, refuse chunked uploads). With a length the reader must yield exactly that
-    /// many bytes: one that ends sooner, or has more, fails the request with an [`Error::Io`]
-    /// that says so, rather than sending a body its length does not describe.
+    /// among them, refuse chunked uploads). With a length, that many bytes are read and sent,
+    /// and no more (as `Read::take` reads: what follows them is left in the reader); a reader
+    /// that ends sooner fails the request with an [`Error::Io`] that says so, rather than
+    /// sending a body its length does not describe.
     ///
     /// A reader is read once, so the request is sent once: no retry (a
     /// [`RetryPolicy`](crate::RetryPolicy) does not apply), no resend on a fresh connection
-    /// when a pooled one turns out closed, and a 307 or 308 redirect, which would send the body
-    /// again, is not followed (the redirect is the response). For a body that can be sent
-    /// again, give a file with [`body_file`](RequestBuilder::body_file). An error of the reader
-    /// is the request's error, naming the URL. A cancel stops the upload at the next read.
+    /// when a pooled one turns out closed, and a redirect that would send the body again (a 307
+    /// or 308, a 301 or 302 of another method than POST) is not followed: the redirect is the
+    /// response. An [`event_source`](RequestBuilder::event_source), which sends its request on
+    /// each reconnection, refuses such a body. For a body that can be sent again, give a file
+    /// with [`body_file`](RequestBuilder::body_file). An error of the reader is the request's
+    /// error, naming the URL. A cancel, or the request's `timeout`, stops the upload at the
+    /// next read; neither can interrupt a reader blocked inside its own `read`.
     ///
     /// # Examples
     ///
@@ -960,11 +964,11 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
             .flatten();
         let problem = match number {
             None => format!("the Content-Length header {value:?} is not a number of bytes"),
-            Some(n) if n == body => return None,
             Some(n) if unknown => format!(
                 "the Content-Length header says {n} bytes, but the body is a reader whose length \
                  the request was not given: give it with body_reader(reader, {n})"
             ),
+            Some(n) if n == body => return None,
             Some(n) if spec.body.is_none() => {
                 format!("the Content-Length header says {n} bytes, but the request has no body")
             }

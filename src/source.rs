@@ -256,6 +256,14 @@ impl EventSource {
                 "an event source reconnects GET requests only, not {}",
                 template.method
             ))),
+            None if template.body.as_ref().is_some_and(|b| !b.replayable()) => {
+                Some(Error::InvalidRequest(
+                    "an event source sends its request again on each reconnection, and a \
+                     body_reader's body can be sent once only: give the body with body() or \
+                     body_file()"
+                        .to_string(),
+                ))
+            }
             None => None,
         };
         // A `Last-Event-ID` the caller set (to resume where an earlier run stopped) is the ID in
@@ -547,7 +555,9 @@ fn sendable(id: &str) -> Option<&str> {
 fn retryable(e: &Error) -> bool {
     match e {
         Error::Status(s) => is_retryable_status(s.status),
-        Error::Transport(_) | Error::Io(_) | Error::Timeout(_) => true,
+        // A request body's file that cannot be read is not the network's doing.
+        Error::Io(e) => !crate::upload::is_local_error(e),
+        Error::Transport(_) | Error::Timeout(_) => true,
         _ => false,
     }
 }

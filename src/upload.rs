@@ -113,8 +113,8 @@ impl Piece {
             Ok(file) => file,
             Err(e) => return fail(e),
         };
-        // A file that says it is empty but is not (`/proc` and `/sys` files say so) would go
-        // as an empty body.
+        // A file that says it is empty but is not (`/proc` files say so) would go as an empty
+        // body. (`/sys` files say 4096 bytes whatever they hold, and fail when sent.)
         if meta.len() == 0 && matches!(file.read(&mut [0]), Ok(n) if n > 0) {
             return refuse(UNSIZED);
         }
@@ -259,10 +259,11 @@ impl<'a> Upload<'a> {
         )
     }
 
-    /// Reads from the caller's reader, held to the length it was given: one that ends short,
-    /// or has more, fails the request rather than sending a body that its length does not
-    /// describe (ureq would wait for the missing bytes for ever, or drop the rest without a
-    /// word).
+    /// Reads from the caller's reader, held to the length it was given: one that ends short
+    /// fails the request rather than sending a body that its length does not describe (ureq
+    /// would wait for the missing bytes for ever). Nothing past the length is read, as
+    /// `Read::take` reads: a check for more would block on a socket or a pipe that holds the
+    /// length and stays open (a proxy's body, stdin), before the last bytes are sent.
     fn read_reader(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Current::Reader { reader, len, left } = &mut self.current else {
             unreachable!("read_reader on a reader");
@@ -295,29 +296,6 @@ impl<'a> Upload<'a> {
             Err(e) => return Err(self.reader_error(e)),
         };
         *left -= n as u64;
-        if *left == 0 {
-            // The length is all there is: anything more would be lost.
-            let more = loop {
-                match reader.read(&mut [0]) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
-            };
-            match more {
-                Ok(0) => {}
-                Ok(_) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "it has more than the {len} bytes the request was built with (its \
-                             Content-Length)"
-                        ),
-                    );
-                    return Err(self.reader_error(e));
-                }
-                Err(e) => return Err(self.reader_error(e)),
-            }
-        }
         self.sent(n)
     }
 
