@@ -61,18 +61,22 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 /// A `http://127.0.0.1:PORT` URL where nothing listens, so connecting is refused.
 ///
 /// The port is held for the whole process, so no other test's listener can be given it (a port
-/// taken from a listener and released again could be): it is the local port of a connection the
-/// process keeps open to itself, which no socket listens on.
+/// taken from a listener and released again could be): it is the port of a listener that is
+/// closed once it has accepted a connection of the process to itself, which keeps the port
+/// bound. It is the listener's port, not the connecting side's: a port that `connect` chose can
+/// be chosen again by another `connect`, and one to this very port would then connect to itself
+/// (TCP's simultaneous open) instead of being refused; a port that `bind` took is never chosen
+/// by `connect`.
 pub fn closed_port_url() -> String {
-    static HELD: OnceLock<(TcpStream, TcpStream)> = OnceLock::new();
-    let (client, _) = HELD.get_or_init(|| {
+    static HELD: OnceLock<(TcpStream, TcpStream, u16)> = OnceLock::new();
+    let (_, _, port) = HELD.get_or_init(|| {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let client = TcpStream::connect(listener.local_addr().expect("local_addr"))
-            .expect("connect to our own listener");
+        let port = listener.local_addr().expect("local_addr").port();
+        let client = TcpStream::connect(("127.0.0.1", port)).expect("connect to our own listener");
         let (accepted, _) = listener.accept().expect("accept our own connection");
-        (client, accepted)
+        drop(listener);
+        (client, accepted, port)
     });
-    let port = client.local_addr().expect("local_addr").port();
     format!("http://127.0.0.1:{port}")
 }
 
