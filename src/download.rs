@@ -365,8 +365,8 @@ pub(crate) fn file_io_error(what: &str, path: &Path, e: io::Error) -> io::Error 
 /// The cause of a file error, with what was being done to which file.
 #[derive(Debug)]
 pub(crate) struct FileError {
-    pub(crate) what: String,
-    pub(crate) source: io::Error,
+    what: String,
+    source: io::Error,
 }
 
 impl fmt::Display for FileError {

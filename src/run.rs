@@ -462,7 +462,7 @@ fn attempts(
     let deadline = timeouts.deadline;
     // Where the body's progress is counted: the job's, if the request has a body.
     let job = spec.body.as_ref().and_then(|_| crate::exec::current_job());
-    let upload = job.as_ref().and_then(crate::exec::JobHandle::upload);
+    let counter = job.as_ref().and_then(crate::exec::JobHandle::upload);
     // Whether the next attempt's first hop has its origin's turn already: the first attempt
     // from the lane that admitted the request (not when a worker waiting for the request ran
     // it inline), a retry from its own wait below.
@@ -519,7 +519,7 @@ fn attempts(
                 let result = match hop.body {
                     // Sent in one go: counted once the response comes.
                     Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
-                        if let Some(counter) = upload {
+                        if let Some(counter) = counter {
                             counter.start(Some(body.len() as u64));
                         }
                         let result = agent.run(limits.apply(
@@ -529,7 +529,7 @@ fn attempts(
                             fresh,
                             direct,
                         ));
-                        if let (Ok(_), Some(counter)) = (&result, upload) {
+                        if let (Ok(_), Some(counter)) = (&result, counter) {
                             counter.add(body.len() as u64);
                         }
                         result
@@ -547,7 +547,7 @@ fn attempts(
                             let len = HeaderValue::from(len);
                             req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
                         }
-                        let mut upload = Upload::new(payload, &hop.uri, upload);
+                        let mut upload = Upload::new(payload, &hop.uri, counter);
                         let body = ureq::SendBody::from_reader(&mut upload);
                         agent.run(limits.apply(agent, req.map(|()| body), left, fresh, direct))
                     }

@@ -164,20 +164,22 @@ pub(crate) struct Upload<'a> {
 
 enum Current<'a> {
     Bytes(&'a [u8]),
-    File {
-        file: File,
-        path: &'a Path,
-        len: u64,
-        left: u64,
-    },
-    /// The caller's reader; with its length, `left` counts down from it.
-    Reader {
-        reader: Box<dyn Read + Send>,
+    /// A file, or the caller's reader; with a length, `left` counts down from it.
+    Stream {
+        source: Box<dyn Read + Send>,
+        from: Source<'a>,
         len: Option<u64>,
         left: u64,
     },
     /// A reader that an earlier send took.
     Spent,
+}
+
+/// Where a [`Current::Stream`] reads from, for its errors.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    File(&'a Path),
+    Reader,
 }
 
 impl<'a> Upload<'a> {
@@ -187,8 +189,9 @@ impl<'a> Upload<'a> {
         uri: &'a Uri,
         counter: Option<&'a ProgressCounter>,
     ) -> Self {
+        let len = payload.len();
         if let Some(counter) = counter {
-            counter.start(payload.len());
+            counter.start(len);
         }
         crate::transport::clear_send_broken();
         let (rest, current) = match payload {
@@ -196,8 +199,9 @@ impl<'a> Upload<'a> {
             Payload::Pieces(pieces) => (pieces.iter(), Current::Bytes(&[])),
             Payload::Reader(reader, len) => {
                 let current = match reader.take() {
-                    Some(reader) => Current::Reader {
-                        reader,
+                    Some(source) => Current::Stream {
+                        source,
+                        from: Source::Reader,
                         len: *len,
                         left: len.unwrap_or(0),
                     },
@@ -209,7 +213,7 @@ impl<'a> Upload<'a> {
         Upload {
             rest,
             current,
-            left: payload.len(),
+            left: len,
             uri,
             counter,
         }
@@ -239,81 +243,76 @@ impl<'a> Upload<'a> {
         Ok(n)
     }
 
-    /// An error about the file at `path`, saying which request's body it is: `doing` the
-    /// request body for URL from PATH failed.
-    fn error(&self, doing: &str, path: &Path, e: io::Error) -> io::Error {
+    /// An error of `from`, saying which request's body it is: `doing` the request body for
+    /// URL from PATH (or from its reader) failed.
+    fn error(&self, doing: &str, from: Source<'_>, e: io::Error) -> io::Error {
         let url = redact_url(&self.uri.to_string());
-        file_io_error(&format!("{doing} the request body for {url} from"), path, e)
-    }
-
-    /// An error about the caller's reader: reading the request body for URL from its reader
-    /// failed.
-    fn reader_error(&self, e: io::Error) -> io::Error {
-        let url = redact_url(&self.uri.to_string());
-        io::Error::new(
-            e.kind(),
-            FileError {
-                what: format!("reading the request body for {url} from its reader"),
-                source: e,
-            },
-        )
-    }
-
-    /// Reads from the caller's reader, held to the length it was given: one that ends short
-    /// fails the request rather than sending a body that its length does not describe (ureq
-    /// would wait for the missing bytes for ever). Nothing past the length is read, as
-    /// `Read::take` reads: a check for more would block on a socket or a pipe that holds the
-    /// length and stays open (a proxy's body, stdin), before the last bytes are sent.
-    fn read_reader(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Current::Reader { reader, len, left } = &mut self.current else {
-            unreachable!("read_reader on a reader");
-        };
-        let Some(len) = *len else {
-            return match reader.read(buf) {
-                Ok(n) => self.sent(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.read(buf),
-                Err(e) => Err(self.reader_error(e)),
-            };
-        };
-        if *left == 0 {
-            return Ok(0);
+        let what = format!("{doing} the request body for {url} from");
+        match from {
+            Source::File(path) => file_io_error(&what, path, e),
+            Source::Reader => file_io_error(&what, Path::new("its reader"), e),
         }
-        let want = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
-        let n = match reader.read(&mut buf[..want]) {
-            Ok(0) => {
-                let e = io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "it ended after {} bytes, but the request was built with a length of \
-                         {len} (its Content-Length)",
-                        len - *left
-                    ),
-                );
-                return Err(self.reader_error(e));
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return self.read(buf),
-            Err(e) => return Err(self.reader_error(e)),
+    }
+
+    /// Reads from the current file or reader, held to its length: one that ends short fails
+    /// the request rather than sending a body that its length does not describe (ureq would
+    /// wait for the missing bytes for ever). Nothing past the length is read, as `Read::take`
+    /// reads: a check for more would block on a socket or a pipe that holds the length and
+    /// stays open (a proxy's body, stdin), before the last bytes are sent.
+    fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Current::Stream {
+            source,
+            from,
+            len,
+            left,
+        } = &mut self.current
+        else {
+            return Ok(0);
         };
-        *left -= n as u64;
-        self.sent(n)
+        let (from, len, sent) = (*from, *len, len.map_or(0, |len| len - *left));
+        let want = match len {
+            Some(_) => usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len())),
+            None => buf.len(),
+        };
+        let n = loop {
+            match source.read(&mut buf[..want]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.error("reading", from, e)),
+                Ok(n) => break n,
+            }
+        };
+        match len {
+            Some(len) if n == 0 => {
+                let doing = match from {
+                    Source::File(_) => "sending",
+                    Source::Reader => "reading",
+                };
+                Err(self.error(doing, from, short(from, len, sent)))
+            }
+            Some(_) => {
+                *left -= n as u64;
+                self.sent(n)
+            }
+            None => self.sent(n),
+        }
     }
 
     /// Opens the next file and checks that it still has the length the request was built
     /// with.
     fn open(&self, path: &'a Path, len: u64) -> io::Result<Current<'a>> {
-        let file = File::open(path).map_err(|e| self.error("opening", path, e))?;
+        let from = Source::File(path);
+        let file = File::open(path).map_err(|e| self.error("opening", from, e))?;
         let now = file
             .metadata()
-            .map_err(|e| self.error("checking", path, e))?
+            .map_err(|e| self.error("checking", from, e))?
             .len();
         if now != len {
-            return Err(self.error("sending", path, changed(len, now)));
+            return Err(self.error("sending", from, short(from, len, now)));
         }
-        Ok(Current::File {
-            file,
-            path,
-            len,
+        Ok(Current::Stream {
+            source: Box::new(file),
+            from,
+            len: Some(len),
             left: len,
         })
     }
@@ -323,15 +322,20 @@ impl<'a> Upload<'a> {
 const UNSIZED: &str = "it is not a regular file whose length is known (a pipe, a device, a \
                        /proc file): send it with body_reader(File::open(path)?, None)";
 
-/// The file is not as long as when the request was built.
-fn changed(len: u64, now: u64) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
+/// `from` has `now` bytes where the request was built with `len` (its `Content-Length`): a file
+/// that changed, or a reader that ended after `now`.
+fn short(from: Source<'_>, len: u64, now: u64) -> io::Error {
+    let why = match from {
+        Source::File(_) => format!(
             "the file has {now} bytes, but the request was built when it had {len} \
              (its Content-Length): build the request again once the file is written"
         ),
-    )
+        Source::Reader => format!(
+            "it ended after {now} bytes, but the request was built with a length of {len} \
+             (its Content-Length)"
+        ),
+    };
+    io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
 impl Read for Upload<'_> {
@@ -353,35 +357,16 @@ impl Read for Upload<'_> {
                     *bytes = &bytes[n..];
                     return self.sent(n);
                 }
-                Current::File {
-                    file,
-                    path,
-                    len,
-                    left,
-                } if *left > 0 => {
-                    let want = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
-                    let (path, len, left_now) = (*path, *len, *left);
-                    let n = match file.read(&mut buf[..want]) {
-                        Ok(0) => {
-                            return Err(self.error("sending", path, changed(len, len - left_now)))
-                        }
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(self.error("reading", path, e)),
-                    };
-                    if let Current::File { left, .. } = &mut self.current {
-                        *left -= n as u64;
-                    }
-                    return self.sent(n);
+                Current::Stream { len, left, .. } if len.is_none() || *left > 0 => {
+                    return self.read_stream(buf)
                 }
-                Current::Reader { .. } => return self.read_reader(buf),
                 Current::Spent => {
                     let e = io::Error::new(
                         io::ErrorKind::InvalidInput,
                         "it was sent already, and a reader cannot be sent again: give a body \
                          that can be (body_file, body) to a request that may be sent twice",
                     );
-                    return Err(self.reader_error(e));
+                    return Err(self.error("reading", Source::Reader, e));
                 }
                 _ => {}
             }

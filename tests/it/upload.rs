@@ -11,6 +11,14 @@ use ureq_futures::{Error, FuturesSession, Multipart, RetryPolicy};
 /// Long enough never to be reached by a passing test, short enough to fail a broken one.
 const HANG: Duration = Duration::from_secs(30);
 
+/// A file of [`pattern`]`(len)` in `dir`: its path and its bytes.
+fn pattern_file(dir: &TempDir, len: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let path = dir.join("pattern.bin");
+    let data = pattern(len);
+    std::fs::write(&path, &data).unwrap();
+    (path, data)
+}
+
 /// A file of `len` zero bytes in `dir`, sparse: it takes no room on the disk.
 pub(crate) fn sparse(dir: &TempDir, len: u64) -> std::path::PathBuf {
     let path = dir.join("huge.bin");
@@ -42,10 +50,8 @@ fn file_error<T: std::fmt::Debug>(result: Result<T, Error>, path: &std::path::Pa
 fn a_file_body_arrives_whole_with_its_length_and_not_chunked() {
     let server = TestServer::start(|_| Reply::ok("stored"));
     let dir = TempDir::new("upload-whole");
-    let path = dir.join("data.bin");
     // Larger than any buffer on the way, and not a multiple of one.
-    let data = pattern(3 * 65_536 + 17);
-    std::fs::write(&path, &data).unwrap();
+    let (path, data) = pattern_file(&dir, 3 * 65_536 + 17);
     let resp = FuturesSession::new()
         .put(server.url_for("/data.bin"))
         .body_file(&path)
@@ -85,9 +91,7 @@ fn an_empty_file_is_sent_as_an_empty_body() {
 fn a_file_part_is_framed_as_the_same_part_in_memory() {
     let server = TestServer::start(|_| Reply::ok(""));
     let dir = TempDir::new("upload-multipart");
-    let path = dir.join("report.csv");
-    let csv = pattern(100_000);
-    std::fs::write(&path, &csv).unwrap();
+    let (path, csv) = pattern_file(&dir, 100_000);
     let session = FuturesSession::new();
     let send = |form: Multipart| {
         session
@@ -263,8 +267,7 @@ fn a_file_without_a_true_length_is_refused() {
 fn upload_progress_ends_at_the_bodys_length() {
     let server = TestServer::start(|_| Reply::ok(""));
     let dir = TempDir::new("upload-progress");
-    let path = dir.join("f.bin");
-    std::fs::write(&path, pattern(100_000)).unwrap();
+    let (path, _) = pattern_file(&dir, 100_000);
     let session = FuturesSession::new();
     let big = pattern(200_000);
     let form = Multipart::new()
@@ -514,9 +517,7 @@ fn a_307_redirect_sends_the_file_again() {
         _ => Reply::ok("moved"),
     });
     let dir = TempDir::new("upload-redirect");
-    let path = dir.join("payload");
-    let data = pattern(70_000);
-    std::fs::write(&path, &data).unwrap();
+    let (path, data) = pattern_file(&dir, 70_000);
     let resp = FuturesSession::new()
         .post(server.url_for("/old"))
         .body_file(&path)
@@ -588,9 +589,7 @@ fn a_cancel_stops_an_upload_in_progress() {
 #[test]
 fn a_large_file_reaches_a_server_that_counts_it() {
     let dir = TempDir::new("upload-large");
-    let path = dir.join("large.bin");
-    let data = pattern(8 << 20);
-    std::fs::write(&path, &data).unwrap();
+    let (path, data) = pattern_file(&dir, 8 << 20);
     let sum: u64 = data.iter().map(|&b| u64::from(b)).sum();
     assert_eq!(upload_counted(&path, true), (data.len() as u64, sum));
 }
