@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::upload::{Payload, Piece};
+use crate::upload::{OnceReader, Payload, Piece};
 use crate::Error;
 #[cfg(doc)]
 use crate::RequestBuilder;
@@ -58,6 +58,7 @@ struct Part {
 enum Data {
     Bytes(Vec<u8>),
     Path(PathBuf),
+    Reader(OnceReader, Option<u64>),
 }
 
 impl Multipart {
@@ -172,9 +173,62 @@ impl Multipart {
         self
     }
 
+    /// Adds a file part whose content is what `reader` yields, read as the form is sent and
+    /// never held in memory: a pipe, a child process's output, data made as it goes. What
+    /// [`body_reader`](crate::RequestBuilder::body_reader) is to a whole body.
+    ///
+    /// `len`: the part's length in bytes, or `None` when it is not known. With a length, the
+    /// form goes with its `Content-Length`, that many bytes are read (and no more), and a
+    /// reader that ends sooner fails the request with an [`Error::Io`](crate::Error::Io) that
+    /// says so; without one, the form is sent chunked (`Transfer-Encoding: chunked`, which
+    /// some servers refuse for uploads).
+    ///
+    /// A reader is read once, so a request with such a form is sent once, as
+    /// `body_reader` says: no retry, no resend, a redirect that would send the body again is
+    /// the response. Copies of the form share the reader: the first send takes it, and a
+    /// request sent with a copy afterwards fails with an error that says the reader was sent
+    /// already. For a file on the disk, [`file_path`](Multipart::file_path) can be sent again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/upload", "text/plain", "stored")]);
+    /// use std::io::Read;
+    /// use ureq_futures::{FuturesSession, Multipart};
+    ///
+    /// // A million rows made as they are sent (any `Read + Send`: a pipe, a child's stdout).
+    /// let rows = std::io::repeat(b'7').take(1_000_000);
+    /// let form = Multipart::new()
+    ///     .text("title", "measurements")
+    ///     .file_reader("data", "rows.txt", "text/plain", rows, 1_000_000);
+    /// let response = FuturesSession::new()
+    ///     .post(format!("{base}/upload"))
+    ///     .multipart(form)
+    ///     .send()
+    ///     .result()?;
+    /// assert_eq!(response.text()?, "stored");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn file_reader(
+        mut self,
+        name: impl Into<String>,
+        filename: impl Into<String>,
+        content_type: impl Into<String>,
+        reader: impl std::io::Read + Send + 'static,
+        len: impl Into<Option<u64>>,
+    ) -> Self {
+        self.parts.push(Part {
+            name: name.into(),
+            file: Some((filename.into(), content_type.into())),
+            data: Data::Reader(OnceReader::new(reader), len.into()),
+        });
+        self
+    }
+
     /// The `Content-Type` header (with the boundary) and the body: in memory, or in pieces
     /// when a part is a file on the disk (whose length is taken now; an error names a file
-    /// that cannot be read).
+    /// that cannot be read) or a reader.
     pub(crate) fn encode(&self) -> Result<(String, Payload), Error> {
         let boundary = loop {
             let candidate = random_boundary();
@@ -192,7 +246,7 @@ impl Multipart {
         };
         let held = |p: &Part| match &p.data {
             Data::Bytes(data) => data.len(),
-            Data::Path(_) => 0,
+            Data::Path(_) | Data::Reader(..) => 0,
         };
         let mut body =
             Vec::with_capacity(self.parts.iter().map(|p| held(p) + 160).sum::<usize>() + 64);
@@ -223,6 +277,10 @@ impl Multipart {
                     let file = Piece::file(path.clone())?;
                     pieces.push(Piece::Bytes(std::mem::take(&mut body)));
                     pieces.push(file);
+                }
+                Data::Reader(reader, len) => {
+                    pieces.push(Piece::Bytes(std::mem::take(&mut body)));
+                    pieces.push(Piece::Reader(reader.clone(), *len));
                 }
             }
             body.extend_from_slice(b"\r\n");
@@ -303,6 +361,8 @@ impl fmt::Debug for Multipart {
             let size = match &part.data {
                 Data::Bytes(data) => format!("{} bytes", data.len()),
                 Data::Path(path) => format!("from {}", path.display()),
+                Data::Reader(_, Some(len)) => format!("{len} bytes from a reader"),
+                Data::Reader(_, None) => "from a reader".to_string(),
             };
             match &part.file {
                 Some((filename, content_type)) => list.entry(&format_args!(

@@ -520,7 +520,10 @@ impl RequestBuilder {
         reader: impl std::io::Read + Send + 'static,
         len: impl Into<Option<u64>>,
     ) -> Self {
-        self.spec.body = Some(Payload::Reader(OnceReader::new(reader), len.into()));
+        self.spec.body = Some(Payload::Pieces(vec![Piece::Reader(
+            OnceReader::new(reader),
+            len.into(),
+        )]));
         self.spec.content_type = None;
         self
     }

@@ -1,6 +1,6 @@
 //! Request bodies read from files while they are sent ([`RequestBuilder::body_file`],
 //! [`Multipart::file_path`]) or from a reader of the caller's
-//! ([`RequestBuilder::body_reader`]), so that an upload is not bounded by memory.
+//! ([`RequestBuilder::body_reader`], [`Multipart::file_reader`]), so that an upload is not bounded by memory.
 //!
 //! # Lengths
 //!
@@ -46,10 +46,9 @@ use crate::{Multipart, RequestBuilder};
 pub(crate) enum Payload {
     /// Held in memory: JSON, a form, raw bytes, a multipart form of bytes only.
     Bytes(Vec<u8>),
-    /// Pieces in memory and files on the disk, sent one after the other.
+    /// Pieces in memory, files on the disk and readers of the caller's, sent one after the
+    /// other.
     Pieces(Vec<Piece>),
-    /// A reader of the caller's, and its length if the caller gave one: sent once.
-    Reader(OnceReader, Option<u64>),
 }
 
 /// A reader that the first send takes; a copy of the request (for a reconnect) shares it,
@@ -82,6 +81,8 @@ pub(crate) enum Piece {
         path: PathBuf,
         len: u64,
     },
+    /// A reader of the caller's, and its length if the caller gave one: sent once.
+    Reader(OnceReader, Option<u64>),
 }
 
 impl Piece {
@@ -123,6 +124,15 @@ impl Piece {
             path,
         })
     }
+
+    /// Its length in bytes; `None` for a reader whose length was not given.
+    fn len(&self) -> Option<u64> {
+        match self {
+            Piece::Bytes(bytes) => Some(bytes.len() as u64),
+            Piece::File { len, .. } => Some(*len),
+            Piece::Reader(_, len) => *len,
+        }
+    }
 }
 
 impl Payload {
@@ -130,22 +140,17 @@ impl Payload {
     pub(crate) fn len(&self) -> Option<u64> {
         match self {
             Payload::Bytes(bytes) => Some(bytes.len() as u64),
-            Payload::Pieces(pieces) => Some(
-                pieces
-                    .iter()
-                    .map(|p| match p {
-                        Piece::Bytes(bytes) => bytes.len() as u64,
-                        Piece::File { len, .. } => *len,
-                    })
-                    .sum(),
-            ),
-            Payload::Reader(_, len) => *len,
+            Payload::Pieces(pieces) => pieces.iter().map(Piece::len).sum(),
         }
     }
 
-    /// Whether the body can be sent again (a retry, a resend, a 307): not a reader's.
+    /// Whether the body can be sent again (a retry, a resend, a 307): not when it has a
+    /// reader of the caller's.
     pub(crate) fn replayable(&self) -> bool {
-        !matches!(self, Payload::Reader(..))
+        match self {
+            Payload::Bytes(_) => true,
+            Payload::Pieces(pieces) => !pieces.iter().any(|p| matches!(p, Piece::Reader(..))),
+        }
     }
 }
 
@@ -197,18 +202,6 @@ impl<'a> Upload<'a> {
         let (rest, current) = match payload {
             Payload::Bytes(bytes) => ([].iter(), Current::Bytes(bytes)),
             Payload::Pieces(pieces) => (pieces.iter(), Current::Bytes(&[])),
-            Payload::Reader(reader, len) => {
-                let current = match reader.take() {
-                    Some(source) => Current::Stream {
-                        source,
-                        from: Source::Reader,
-                        len: *len,
-                        left: len.unwrap_or(0),
-                    },
-                    None => Current::Spent,
-                };
-                ([].iter(), current)
-            }
         };
         Upload {
             rest,
@@ -358,7 +351,11 @@ impl Read for Upload<'_> {
                     return self.sent(n);
                 }
                 Current::Stream { len, left, .. } if len.is_none() || *left > 0 => {
-                    return self.read_stream(buf)
+                    match self.read_stream(buf)? {
+                        // The end of a reader of unknown length: on to the next piece.
+                        0 => {}
+                        n => return Ok(n),
+                    }
                 }
                 Current::Spent => {
                     let e = io::Error::new(
@@ -374,6 +371,15 @@ impl Read for Upload<'_> {
                 None => return Ok(0),
                 Some(Piece::Bytes(bytes)) => Current::Bytes(bytes),
                 Some(Piece::File { path, len }) => self.open(path, *len)?,
+                Some(Piece::Reader(reader, len)) => match reader.take() {
+                    Some(source) => Current::Stream {
+                        source,
+                        from: Source::Reader,
+                        len: *len,
+                        left: len.unwrap_or(0),
+                    },
+                    None => Current::Spent,
+                },
             };
         }
     }

@@ -1,5 +1,6 @@
-//! Request bodies read from files as they are sent: `RequestBuilder::body_file` and
-//! `Multipart::file_path`, against a local server.
+//! Request bodies read from files and readers as they are sent: `RequestBuilder::body_file`,
+//! `RequestBuilder::body_reader`, `Multipart::file_path` and `Multipart::file_reader`, against
+//! a local server.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
@@ -116,27 +117,117 @@ fn a_file_part_is_framed_as_the_same_part_in_memory() {
             .text("after", "x")
             .file("again", "q3-copy.csv", "", csv.clone()),
     );
-    // The same bytes under each request's own boundary.
+    assert_same_form(&from_disk, &in_memory);
+    assert_eq!(
+        from_disk.header("content-length"),
+        Some(from_disk.body.len().to_string().as_str())
+    );
+    assert!(from_disk.body.len() > 2 * csv.len());
+}
+
+/// Asserts that two requests carry the same multipart form: the same bytes under each
+/// request's own boundary.
+fn assert_same_form(sent: &support::Request, in_memory: &support::Request) {
     let boundary = |req: &support::Request| {
         let ct = req.header("content-type").unwrap().to_string();
         ct.strip_prefix("multipart/form-data; boundary=")
             .unwrap_or_else(|| panic!("{ct}"))
             .to_string()
     };
-    let (b1, b2) = (boundary(&from_disk), boundary(&in_memory));
-    let replace = |body: &[u8], from: &str| {
-        let text = String::from_utf8_lossy(body).replace(from, "BOUNDARY");
+    let replace = |req: &support::Request| {
+        let text = String::from_utf8_lossy(&req.body).replace(&boundary(req), "BOUNDARY");
         text.into_bytes()
     };
     assert!(
-        replace(&from_disk.body, &b1) == replace(&in_memory.body, &b2),
-        "the form read from disk differs from the same form in memory"
+        replace(sent) == replace(in_memory),
+        "the form differs from the same form in memory"
     );
-    assert_eq!(
-        from_disk.header("content-length"),
-        Some(from_disk.body.len().to_string().as_str())
+}
+
+/// A part read from a reader is framed as the same part in memory, with the form's length
+/// when the part's is given, else chunked; a reader of unknown length ends its part, not the
+/// form.
+#[test]
+fn a_reader_part_is_framed_as_the_same_part_in_memory() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::new();
+    let data = pattern(200_000);
+    let send = |form: Multipart| {
+        let mut pending = session.post(server.url()).multipart(form).send();
+        pending.result_timeout(HANG).unwrap().unwrap();
+        (pending.upload_progress(), server.requests().pop().unwrap())
+    };
+    let (_, in_memory) = send(
+        Multipart::new()
+            .text("title", "Q3")
+            .file("rows", "rows.bin", "application/octet-stream", data.clone())
+            .text("after", "x")
+            .file("more", "more.bin", "", data.clone()),
     );
-    assert!(from_disk.body.len() > 2 * csv.len());
+    for len in [None, Some(data.len() as u64)] {
+        let reader = || io::Cursor::new(data.clone());
+        let (progress, streamed) = send(
+            Multipart::new()
+                .text("title", "Q3")
+                .file_reader(
+                    "rows",
+                    "rows.bin",
+                    "application/octet-stream",
+                    reader(),
+                    len,
+                )
+                .text("after", "x")
+                .file_reader("more", "more.bin", "", reader(), len),
+        );
+        assert_same_form(&streamed, &in_memory);
+        let total = streamed.body.len() as u64;
+        assert_eq!(progress.done, total, "{len:?}");
+        match len {
+            None => {
+                assert_eq!(streamed.header("transfer-encoding"), Some("chunked"));
+                assert_eq!(streamed.header("content-length"), None);
+                assert_eq!(progress.total, None);
+            }
+            Some(_) => {
+                let header = streamed.header("content-length");
+                assert_eq!(header, Some(total.to_string().as_str()));
+                assert_eq!(streamed.header("transfer-encoding"), None);
+                assert_eq!(progress.total, Some(total));
+            }
+        }
+    }
+}
+
+/// A form with a reader part is sent once, as a reader body is: no retry; a copy of the form
+/// finds the reader taken, and a reader that ends short of its part's length fails the
+/// request, naming its reader.
+#[test]
+fn a_form_with_a_reader_part_is_sent_once() {
+    let server = TestServer::start(|_| Reply::status(503, "busy"));
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(3).base_delay(Duration::ZERO))
+        .build();
+    let form = Multipart::new().file_reader("f", "f.bin", "", io::Cursor::new(pattern(10)), 10);
+    let send = |form: Multipart| session.post(server.url()).multipart(form).send().result();
+    assert_eq!(send(form.clone()).unwrap().status(), 503);
+    assert_eq!(server.request_count(), 1, "retried");
+    let text = send(form).unwrap_err().to_string();
+    assert!(
+        text.contains("from its reader failed: it was sent already"),
+        "{text}"
+    );
+    let short = Multipart::new().text("a", "b").file_reader(
+        "f",
+        "f.bin",
+        "",
+        io::Cursor::new(pattern(10)),
+        20,
+    );
+    let text = send(short).unwrap_err().to_string();
+    assert!(
+        text.contains("ended after 10 bytes, but the request was built with a length of 20"),
+        "{text}"
+    );
 }
 
 #[test]
