@@ -165,6 +165,17 @@ pub enum Thought {
         /// The reasoning, whole.
         text: String,
     },
+    /// OpenRouter's `reasoning_details`: the model's reasoning blocks as OpenRouter passes them
+    /// on from the provider (`reasoning.text` with its signature, `reasoning.summary`,
+    /// `reasoning.encrypted`), sent when the answer's finish reason comes. The pieces of one
+    /// block (the same `index` and `type`) are joined into one object, as a non-streamed answer
+    /// holds it. Sent back as they came in the assistant's message, as OpenRouter asks in a
+    /// tool loop with reasoning (Gemini 3's function calls and Claude's tool use with thinking
+    /// need their reasoning back); other providers leave them out.
+    Details {
+        /// The blocks, one JSON object each.
+        details: Vec<serde_json::Value>,
+    },
 }
 
 /// A piece of a tool (function) call, as streamed. The arguments arrive in fragments that are

@@ -131,7 +131,8 @@ pub enum Part {
     /// A block of the model's thinking (in an assistant message of the history, as
     /// [`ChatResponse::message`](super::ChatResponse::message) puts it): a signed or redacted
     /// one is sent to Anthropic as it came, an [`Unsigned`](Thought::Unsigned) one to the
-    /// OpenAI-compatible servers in its field of the message; left out everywhere else.
+    /// OpenAI-compatible servers in its field of the message, and OpenRouter's
+    /// [`Details`](Thought::Details) to them as `reasoning_details`; left out everywhere else.
     Thought(Thought),
     /// A tool the provider ran itself (in an assistant message of the history, as
     /// [`ChatResponse::message`](super::ChatResponse::message) puts it, from

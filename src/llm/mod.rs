@@ -62,7 +62,7 @@
 //! | [`Tool`] | `tools[].function` | `tools[]` with `input_schema` | `functionDeclarations` with `parametersJsonSchema` | `tools[].function` (v1: refused) |
 //! | [`ToolChoice`] | `tool_choice` (Mistral's `any`) | `tool_choice` | `toolConfig` | `REQUIRED` / `NONE` only |
 //! | tool calls, [`ToolResult`]s ([`Message::tool_error`]: a failed call) | `tool_calls` (a [`signature`](ToolCall::signature) as Gemini's `extra_content`; not Mistral), `tool` messages (no flag) | `tool_use`, `tool_result` blocks (`is_error`) | `functionCall`, `functionResponse` (`{"error": ..}`) | `tool_calls`, `tool` messages (no flag) |
-//! | [`Part::Thought`] (from [`ChatResponse::message`]) | [`Thought::Unsigned`] in its field (`reasoning_content`, `reasoning`; not Mistral); others left out | `thinking`, `redacted_thinking` blocks; others left out | left out | left out (v1: refused) |
+//! | [`Part::Thought`] (from [`ChatResponse::message`]) | [`Thought::Unsigned`] in its field (`reasoning_content`, `reasoning`), [`Thought::Details`] as `reasoning_details` (not Mistral); others left out | `thinking`, `redacted_thinking` blocks; others left out | left out | left out (v1: refused) |
 //! | [`Part::ServerToolUse`], [`Part::ServerToolResult`] (from [`ChatResponse::message`]) | left out | `server_tool_use` and result blocks (its own, `srvtoolu_...`) | left out | left out (v1: refused) |
 //! | [`json`](ChatRequest::json) | `json_object` | refused: give a schema | `responseMimeType` | `json_object` (refused with tools) |
 //! | [`json_schema`](ChatRequest::json_schema) | `json_schema` | `output_config.format`, its objects closed (`additionalProperties: false` where the schema says nothing) | `responseJsonSchema` | `json_schema` (v1: `schema`; refused with tools) |

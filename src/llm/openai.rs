@@ -350,6 +350,12 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
                     slot => *slot = json!(text),
                 }
             }
+            Part::Thought(Thought::Details { details }) if echo => {
+                match &mut entry["reasoning_details"] {
+                    Value::Array(known) => known.extend(details.iter().cloned()),
+                    slot => *slot = json!(details),
+                }
+            }
             // Another provider's signed thinking, or its own tools: no place for them here.
             Part::Thought(_) | Part::ServerToolUse(_) | Part::ServerToolResult(_) => {}
         }

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use ureq_futures::llm::{
     AnthropicDecoder, ChatEvent, ChatResponse, ChatStream, CohereDecoder, CohereV2Decoder,
-    GeminiDecoder, OpenAIDecoder, ToolCallDelta, Usage,
+    GeminiDecoder, OpenAIDecoder, Thought, ToolCallDelta, Usage,
 };
 use ureq_futures::sse::{Decode, Event, EventReader};
 use ureq_futures::Error;
@@ -523,6 +523,59 @@ fn openai_reads_the_first_choice_and_one_name_of_the_reasoning() {
             ChatEvent::Reasoning("r".into()),
             ChatEvent::Done
         ]
+    );
+}
+
+/// OpenRouter's `reasoning_details`: the pieces of a block (its `index` and `type`) are
+/// joined, its signature included; blocks without an index stay apart; all of them come as one
+/// `Thought` at the finish, after the reasoning's text.
+#[test]
+fn openai_reasoning_details_are_joined_by_block() {
+    let text = |index: u64, piece: Value| {
+        let mut detail =
+            json!({"type": "reasoning.text", "index": index, "format": "anthropic-claude-v1"});
+        detail
+            .as_object_mut()
+            .unwrap()
+            .extend(piece.as_object().unwrap().clone());
+        detail
+    };
+    let details = |list: Vec<Value>| openai_delta(json!({"reasoning_details": list}));
+    let body = openai_delta(
+        json!({"reasoning": "Let", "reasoning_details": [text(0, json!({"text": "Let", "signature": null}))]}),
+    ) + &openai_delta(
+        json!({"reasoning": " me", "reasoning_details": [text(0, json!({"text": " me"}))]}),
+    ) + &details(vec![text(0, json!({"text": "", "signature": "EqQB"}))])
+        + &details(vec![
+            json!({"type": "reasoning.encrypted", "data": "abc", "index": 1}),
+        ])
+        + &details(vec![json!({"type": "reasoning.encrypted", "data": "xyz"})])
+        + &details(vec![
+            json!({"type": "reasoning.encrypted", "data": "uvw"}),
+            json!("junk"),
+        ])
+        + &openai_delta(json!({"content": "Hi", "reasoning_details": []}))
+        + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        + "data: [DONE]\n\n";
+    let events = openai(&body).unwrap();
+    let joined = vec![
+        text(0, json!({"text": "Let me", "signature": "EqQB"})),
+        json!({"type": "reasoning.encrypted", "data": "abc", "index": 1}),
+        json!({"type": "reasoning.encrypted", "data": "xyz"}),
+        json!({"type": "reasoning.encrypted", "data": "uvw"}),
+    ];
+    assert_eq!(
+        events[events.len() - 4..],
+        [
+            ChatEvent::Thought(Thought::Unsigned {
+                field: "reasoning".into(),
+                text: "Let me".into()
+            }),
+            ChatEvent::Thought(Thought::Details { details: joined }),
+            finish("stop"),
+            ChatEvent::Done
+        ],
+        "{events:#?}"
     );
 }
 

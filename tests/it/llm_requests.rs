@@ -1236,6 +1236,39 @@ fn fields_a_compatible_server_added_go_back_to_those_servers_only() {
     }
 }
 
+/// OpenRouter's `reasoning_details` of a recorded answer (Grok's encrypted reasoning) go back
+/// whole in the assistant's message of the next turn, to the OpenAI-compatible servers only.
+#[test]
+fn openrouter_reasoning_details_go_back_as_they_came() {
+    let file = "openrouter_grok-4_processing_comments.sse";
+    let server = serve_in_turn(&[file]);
+    let client = client_for("openai", &server.url()).expect("a client");
+    let request = ChatRequest::new().user("Hi");
+    let answer = client.complete(&request).expect("the recorded answer");
+    // What the recording holds: its one block, read from the file itself.
+    let body = fs::read_to_string(streams_dir().join(file)).expect("the recording");
+    let recorded: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|chunk| {
+            chunk["choices"][0]["delta"]["reasoning_details"]
+                .as_array()
+                .cloned()
+        })
+        .flatten()
+        .collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["type"], "reasoning.encrypted");
+    let next = request.message(answer.message()).user("And then?");
+    let turn = &body_of("openai", &next)["messages"][1];
+    assert_eq!(turn["reasoning_details"], json!(recorded), "{turn}");
+    for provider in ["mistral", "cohere_v2", "anthropic", "gemini"] {
+        let sent = body_of(provider, &next).to_string();
+        assert!(!sent.contains("reasoning.encrypted"), "{provider}: {sent}");
+    }
+}
+
 #[test]
 fn a_base_url_with_a_query_keeps_it_after_the_endpoint_path_for_every_provider() {
     use ureq_futures::llm::{AnthropicClient, CohereApi, CohereClient, GeminiClient, OpenAIClient};

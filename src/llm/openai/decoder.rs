@@ -23,6 +23,7 @@ use crate::Error;
 /// | `choices[0].delta.content` as a string | [`ChatEvent::Text`] (empty strings are dropped) |
 /// | `content` as an array of parts | the `{"type":"text"}` parts are text; `thinking` parts are reasoning; others are skipped |
 /// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`] |
+/// | `reasoning_details` (OpenRouter) | all of them, each block's pieces joined, as one [`ChatEvent::Thought`] ([`Thought::Details`](crate::llm::Thought::Details)) just before the [`ChatEvent::Finish`]; the reasoning's text comes from `reasoning` |
 /// | `refusal` | [`ChatEvent::Refusal`] |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
@@ -75,6 +76,9 @@ pub struct OpenAIDecoder {
     calls: Vec<CallTrack>,
     /// The reasoning field's name and all its text so far, for the `Thought` at the finish.
     reasoning: Option<(&'static str, String)>,
+    /// OpenRouter's `reasoning_details` so far, each block's pieces joined, for the `Thought`
+    /// at the finish.
+    details: Vec<Value>,
 }
 
 /// What the decoder knows of one tool call.
@@ -180,6 +184,9 @@ impl OpenAIDecoder {
         if let Some(choice) = first_of(chunk.choices, |c| c.index) {
             if let Some(mut delta) = choice.delta {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
+                for detail in delta.reasoning_details.take().unwrap_or_default() {
+                    add_detail(&mut self.details, detail);
+                }
                 if let Some((field, piece)) = delta.into_events(events) {
                     let (_, text) = self.reasoning.get_or_insert((field, String::new()));
                     text.push_str(&piece);
@@ -192,6 +199,10 @@ impl OpenAIDecoder {
             if let Some((field, text)) = reason.as_ref().and_then(|_| self.reasoning.take()) {
                 let field = field.to_string();
                 events.push(ChatEvent::Thought(Thought::Unsigned { field, text }));
+            }
+            if reason.is_some() && !self.details.is_empty() {
+                let details = std::mem::take(&mut self.details);
+                events.push(ChatEvent::Thought(Thought::Details { details }));
             }
             events.extend(reason.map(ChatEvent::Finish));
         }
@@ -233,6 +244,7 @@ struct Delta {
     reasoning: Option<Value>,
     refusal: Option<Value>,
     tool_calls: Option<Vec<ToolCallChunk>>,
+    reasoning_details: Option<Vec<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -290,6 +302,40 @@ impl Delta {
         }
         events.extend(non_empty_string(self.refusal).map(ChatEvent::Refusal));
         field
+    }
+}
+
+/// Adds a piece of OpenRouter's `reasoning_details` to the blocks so far. A piece of the last
+/// block (the same `index`, and the same `type`) extends its `text`, `summary` and `data` and
+/// fills in the fields it lacks (the `signature` that comes last); any other piece starts a
+/// block. A piece without an `index` is a block of its own: joining two encrypted blocks would
+/// corrupt both. Pieces that are not objects are left out.
+fn add_detail(details: &mut Vec<Value>, piece: Value) {
+    let Value::Object(piece) = piece else {
+        return;
+    };
+    let last = details.last_mut().and_then(Value::as_object_mut);
+    let Some(last) = last.filter(|last| {
+        piece.get("index").is_some_and(|i| !i.is_null())
+            && last.get("index") == piece.get("index")
+            && last.get("type") == piece.get("type")
+    }) else {
+        details.push(Value::Object(piece));
+        return;
+    };
+    for (key, value) in piece {
+        match (last.get_mut(&key), value) {
+            (Some(Value::String(known)), Value::String(more))
+                if matches!(key.as_str(), "text" | "summary" | "data") =>
+            {
+                known.push_str(&more)
+            }
+            (Some(slot), value) if slot.is_null() => *slot = value,
+            (None, value) => {
+                last.insert(key, value);
+            }
+            _ => {}
+        }
     }
 }
 
