@@ -19,7 +19,8 @@ use crate::RequestBuilder;
 /// type, in the order added. Send it with [`RequestBuilder::multipart`].
 ///
 /// The boundary is chosen when the body is encoded: random, and checked not to occur in any
-/// part. Field names and file names are written as the HTML standard says (`"`, CR and LF
+/// part held in memory (parts read as the form is sent, from a file or a reader, are not
+/// searched: see [`file_path`](Multipart::file_path)). Field names and file names are written as the HTML standard says (`"`, CR and LF
 /// percent-encoded), so a name cannot break the framing.
 ///
 /// # Examples
@@ -53,7 +54,8 @@ struct Part {
     data: Data,
 }
 
-/// A part's content: bytes, or a file read as the body is sent.
+/// A part's content: bytes, or a file or a reader of the caller's (and its length, if given),
+/// read as the body is sent.
 #[derive(Clone)]
 enum Data {
     Bytes(Vec<u8>),
@@ -177,17 +179,19 @@ impl Multipart {
     /// never held in memory: a pipe, a child process's output, data made as it goes. What
     /// [`body_reader`](crate::RequestBuilder::body_reader) is to a whole body.
     ///
-    /// `len`: the part's length in bytes, or `None` when it is not known. With a length, the
-    /// form goes with its `Content-Length`, that many bytes are read (and no more), and a
-    /// reader that ends sooner fails the request with an [`Error::Io`](crate::Error::Io) that
-    /// says so; without one, the form is sent chunked (`Transfer-Encoding: chunked`, which
-    /// some servers refuse for uploads).
+    /// `len`: the part's length in bytes, or `None` when it is not known. With a length, that
+    /// many bytes are read (and no more), and a reader that ends sooner fails the request with
+    /// an [`Error::Io`](crate::Error::Io) naming the part; when every part's length is known,
+    /// the form goes with its `Content-Length`. Without one, the form is sent chunked
+    /// (`Transfer-Encoding: chunked`, which some servers refuse for uploads). As with
+    /// `file_path`, the reader's bytes are not searched for the boundary (128 random bits).
     ///
     /// A reader is read once, so a request with such a form is sent once, as
     /// `body_reader` says: no retry, no resend, a redirect that would send the body again is
-    /// the response. Copies of the form share the reader: the first send takes it, and a
-    /// request sent with a copy afterwards fails with an error that says the reader was sent
-    /// already. For a file on the disk, [`file_path`](Multipart::file_path) can be sent again.
+    /// the response. Copies of the form share the reader, which the first send that reaches
+    /// the part takes (a send that failed before it, to connect say, leaves it): a copy sent
+    /// once it is taken fails before anything is sent, with an error that says the reader was
+    /// sent already. A form of [`file_path`](Multipart::file_path) parts can be sent again.
     ///
     /// # Examples
     ///
@@ -280,7 +284,11 @@ impl Multipart {
                 }
                 Data::Reader(reader, len) => {
                     pieces.push(Piece::Bytes(std::mem::take(&mut body)));
-                    pieces.push(Piece::Reader(reader.clone(), *len));
+                    pieces.push(Piece::Reader {
+                        reader: reader.clone(),
+                        len: *len,
+                        part: Some(part.name.clone()),
+                    });
                 }
             }
             body.extend_from_slice(b"\r\n");
@@ -292,7 +300,18 @@ impl Multipart {
             Payload::Bytes(body)
         } else {
             pieces.push(Piece::Bytes(body));
-            Payload::Pieces(pieces)
+            let payload = Payload::Pieces(pieces);
+            // A form without a reader of unknown length has a length, unless its readers'
+            // lengths add up past `u64::MAX`.
+            let no_length = |p: &Part| matches!(p.data, Data::Reader(_, None));
+            if payload.len().is_none() && !self.parts.iter().any(no_length) {
+                return Err(Error::InvalidRequest(
+                    "the form's parts add up to more than 2^64 bytes: give file_reader the \
+                     parts' true lengths, or None"
+                        .to_string(),
+                ));
+            }
+            payload
         };
         Ok((format!("multipart/form-data; boundary={boundary}"), payload))
     }

@@ -520,10 +520,11 @@ impl RequestBuilder {
         reader: impl std::io::Read + Send + 'static,
         len: impl Into<Option<u64>>,
     ) -> Self {
-        self.spec.body = Some(Payload::Pieces(vec![Piece::Reader(
-            OnceReader::new(reader),
-            len.into(),
-        )]));
+        self.spec.body = Some(Payload::Pieces(vec![Piece::Reader {
+            reader: OnceReader::new(reader),
+            len: len.into(),
+            part: None,
+        }]));
         self.spec.content_type = None;
         self
     }
@@ -967,10 +968,16 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
             .flatten();
         let problem = match number {
             None => format!("the Content-Length header {value:?} is not a number of bytes"),
-            Some(n) if unknown => format!(
-                "the Content-Length header says {n} bytes, but the body is a reader whose length \
-                 the request was not given: give it with body_reader(reader, {n})"
-            ),
+            Some(n) if unknown => match spec.body.as_ref().and_then(Payload::unsized_part) {
+                Some(part) => format!(
+                    "the Content-Length header says {n} bytes, but form part {part:?} is read \
+                     from a reader whose length was not given (file_reader's len)"
+                ),
+                None => format!(
+                    "the Content-Length header says {n} bytes, but the body is a reader whose \
+                     length the request was not given: give it with body_reader(reader, {n})"
+                ),
+            },
             Some(n) if n == body => return None,
             Some(n) if spec.body.is_none() => {
                 format!("the Content-Length header says {n} bytes, but the request has no body")

@@ -512,6 +512,11 @@ fn attempts(
                     jar.add_to(&hop.uri, req.headers_mut());
                 }
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                // A form whose reader another copy of the form sent is refused before its head,
+                // rather than sent cut after the parts before the reader.
+                if let Some(e) = hop.body.and_then(|p| p.check_unsent(&hop.uri).err()) {
+                    return Err(Error::from(ureq::Error::Io(e)));
+                }
                 // A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as RFC 9110
                 // §8.6 says a user agent normally sends it (and requests does); ureq would send
                 // such a request an empty chunked body, which servers that take no chunked

@@ -11,6 +11,7 @@ use crate::request::RequestBuilder;
 use crate::retry::{is_retryable_status, jittered_backoff, retry_after};
 use crate::run::Spec;
 use crate::sse::{Event, EventStream, Resume, SmolStr, StopHandle, StreamOptions};
+use crate::upload::Payload;
 use crate::{Error, FuturesSession};
 
 /// The first reconnection time, before the server sends a `retry:`: 3 seconds.
@@ -256,15 +257,15 @@ impl EventSource {
                 "an event source reconnects GET requests only, not {}",
                 template.method
             ))),
-            None if template.body.as_ref().is_some_and(|b| !b.replayable()) => {
-                Some(Error::InvalidRequest(
-                    "an event source sends its request again on each reconnection, and a \
-                     body_reader's body can be sent once only: give the body with body() or \
-                     body_file()"
-                        .to_string(),
-                ))
-            }
-            None => None,
+            None => template
+                .body
+                .as_ref()
+                .and_then(Payload::why_not_replayable)
+                .map(|why| {
+                    Error::InvalidRequest(format!(
+                        "an event source sends its request again on each reconnection, and {why}"
+                    ))
+                }),
         };
         // A `Last-Event-ID` the caller set (to resume where an earlier run stopped) is the ID in
         // force on the first connection; each connection then sends the one in force, once.

@@ -64,6 +64,10 @@ impl OnceReader {
     fn take(&self) -> Option<Box<dyn Read + Send>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+
+    fn is_taken(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+    }
 }
 
 impl fmt::Debug for OnceReader {
@@ -82,7 +86,13 @@ pub(crate) enum Piece {
         len: u64,
     },
     /// A reader of the caller's, and its length if the caller gave one: sent once.
-    Reader(OnceReader, Option<u64>),
+    Reader {
+        reader: OnceReader,
+        len: Option<u64>,
+        /// The name of the form part it is ([`Multipart::file_reader`]); `None` for a whole
+        /// body ([`RequestBuilder::body_reader`]).
+        part: Option<String>,
+    },
 }
 
 impl Piece {
@@ -130,7 +140,7 @@ impl Piece {
         match self {
             Piece::Bytes(bytes) => Some(bytes.len() as u64),
             Piece::File { len, .. } => Some(*len),
-            Piece::Reader(_, len) => *len,
+            Piece::Reader { len, .. } => *len,
         }
     }
 }
@@ -140,16 +150,64 @@ impl Payload {
     pub(crate) fn len(&self) -> Option<u64> {
         match self {
             Payload::Bytes(bytes) => Some(bytes.len() as u64),
-            Payload::Pieces(pieces) => pieces.iter().map(Piece::len).sum(),
+            // A sum past `u64::MAX` (readers of huge lengths) is no length: the body goes
+            // chunked. A form refuses it when it is encoded.
+            Payload::Pieces(pieces) => pieces
+                .iter()
+                .try_fold(0u64, |sum, piece| sum.checked_add(piece.len()?)),
         }
     }
 
     /// Whether the body can be sent again (a retry, a resend, a 307): not when it has a
     /// reader of the caller's.
     pub(crate) fn replayable(&self) -> bool {
-        match self {
-            Payload::Bytes(_) => true,
-            Payload::Pieces(pieces) => !pieces.iter().any(|p| matches!(p, Piece::Reader(..))),
+        self.readers().next().is_none()
+    }
+
+    /// The body's readers: each one, its length, and the form part it is.
+    fn readers(&self) -> impl Iterator<Item = (&OnceReader, Option<u64>, Option<&str>)> {
+        let pieces = match self {
+            Payload::Pieces(pieces) => &pieces[..],
+            Payload::Bytes(_) => &[],
+        };
+        pieces.iter().filter_map(|piece| match piece {
+            Piece::Reader { reader, len, part } => Some((reader, *len, part.as_deref())),
+            _ => None,
+        })
+    }
+
+    /// Why the body cannot be sent again, with the fix, when it cannot: the end of a sentence
+    /// that starts with what would send it again.
+    pub(crate) fn why_not_replayable(&self) -> Option<String> {
+        let (_, _, part) = self.readers().next()?;
+        Some(match part {
+            None => "a body_reader's body can be sent once only: give the body with body() or \
+                     body_file()"
+                .to_string(),
+            Some(part) => format!(
+                "form part {part:?} is read from a reader, which can be sent once only: give \
+                 the part with file() or file_path()"
+            ),
+        })
+    }
+
+    /// The name of the first form part read from a reader whose length was not given.
+    pub(crate) fn unsized_part(&self) -> Option<&str> {
+        self.readers()
+            .find_map(|(_, len, part)| part.filter(|_| len.is_none()))
+    }
+
+    /// Fails, before anything is sent, when a reader of the body was taken by an earlier send
+    /// (of a copy of the same form): the request would go out cut after the parts before it.
+    pub(crate) fn check_unsent(&self, uri: &Uri) -> io::Result<()> {
+        match self.readers().find(|(reader, ..)| reader.is_taken()) {
+            Some((_, _, part)) => Err(body_error(
+                uri,
+                "reading",
+                Source::Reader(part),
+                spent(part),
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -176,15 +234,16 @@ enum Current<'a> {
         len: Option<u64>,
         left: u64,
     },
-    /// A reader that an earlier send took.
-    Spent,
+    /// A reader that an earlier send took (of the form part it is).
+    Spent(Option<&'a str>),
 }
 
 /// Where a [`Current::Stream`] reads from, for its errors.
 #[derive(Clone, Copy)]
 enum Source<'a> {
     File(&'a Path),
-    Reader,
+    /// A reader: the whole body's, or a form part's (its name).
+    Reader(Option<&'a str>),
 }
 
 impl<'a> Upload<'a> {
@@ -239,12 +298,7 @@ impl<'a> Upload<'a> {
     /// An error of `from`, saying which request's body it is: `doing` the request body for
     /// URL from PATH (or from its reader) failed.
     fn error(&self, doing: &str, from: Source<'_>, e: io::Error) -> io::Error {
-        let url = redact_url(&self.uri.to_string());
-        let what = format!("{doing} the request body for {url} from");
-        match from {
-            Source::File(path) => file_io_error(&what, path, e),
-            Source::Reader => file_io_error(&what, Path::new("its reader"), e),
-        }
+        body_error(self.uri, doing, from, e)
     }
 
     /// Reads from the current file or reader, held to its length: one that ends short fails
@@ -278,7 +332,7 @@ impl<'a> Upload<'a> {
             Some(len) if n == 0 => {
                 let doing = match from {
                     Source::File(_) => "sending",
-                    Source::Reader => "reading",
+                    Source::Reader(_) => "reading",
                 };
                 Err(self.error(doing, from, short(from, len, sent)))
             }
@@ -313,7 +367,8 @@ impl<'a> Upload<'a> {
 
 /// Why a file whose length is not known is refused, and what to do instead.
 const UNSIZED: &str = "it is not a regular file whose length is known (a pipe, a device, a \
-                       /proc file): send it with body_reader(File::open(path)?, None)";
+                       /proc file): send it with body_reader(File::open(path)?, None), or in a \
+                       form with file_reader(name, filename, type, File::open(path)?, None)";
 
 /// `from` has `now` bytes where the request was built with `len` (its `Content-Length`): a file
 /// that changed, or a reader that ended after `now`.
@@ -323,12 +378,44 @@ fn short(from: Source<'_>, len: u64, now: u64) -> io::Error {
             "the file has {now} bytes, but the request was built when it had {len} \
              (its Content-Length): build the request again once the file is written"
         ),
-        Source::Reader => format!(
+        Source::Reader(None) => format!(
             "it ended after {now} bytes, but the request was built with a length of {len} \
              (its Content-Length)"
         ),
+        Source::Reader(Some(_)) => {
+            format!("it ended after {now} bytes, but the part was given a length of {len}")
+        }
     };
     io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// The error of sending the body to `uri`, `doing` what from `from`, naming both.
+fn body_error(uri: &Uri, doing: &str, from: Source<'_>, e: io::Error) -> io::Error {
+    let url = redact_url(&uri.to_string());
+    let what = format!("{doing} the request body for {url} from");
+    match from {
+        Source::File(path) => file_io_error(&what, path, e),
+        Source::Reader(None) => file_io_error(&what, Path::new("its reader"), e),
+        Source::Reader(Some(part)) => {
+            let reader = format!("the reader of form part {part:?}");
+            file_io_error(&what, Path::new(&reader), e)
+        }
+    }
+}
+
+/// Why a reader taken by an earlier send fails this one, with the fix.
+fn spent(part: Option<&str>) -> io::Error {
+    let why = match part {
+        None => {
+            "it was sent already, and a reader cannot be sent again: give a body that can \
+                 be (body_file, body) to a request that may be sent twice"
+        }
+        Some(_) => {
+            "it was sent already (by another copy of the form), and a reader cannot be \
+                    sent again: give the part with file_path() or file() to send the form twice"
+        }
+    };
+    io::Error::new(io::ErrorKind::InvalidInput, why)
 }
 
 impl Read for Upload<'_> {
@@ -357,13 +444,9 @@ impl Read for Upload<'_> {
                         n => return Ok(n),
                     }
                 }
-                Current::Spent => {
-                    let e = io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "it was sent already, and a reader cannot be sent again: give a body \
-                         that can be (body_file, body) to a request that may be sent twice",
-                    );
-                    return Err(self.error("reading", Source::Reader, e));
+                Current::Spent(part) => {
+                    let part = *part;
+                    return Err(self.error("reading", Source::Reader(part), spent(part)));
                 }
                 _ => {}
             }
@@ -371,14 +454,14 @@ impl Read for Upload<'_> {
                 None => return Ok(0),
                 Some(Piece::Bytes(bytes)) => Current::Bytes(bytes),
                 Some(Piece::File { path, len }) => self.open(path, *len)?,
-                Some(Piece::Reader(reader, len)) => match reader.take() {
+                Some(Piece::Reader { reader, len, part }) => match reader.take() {
                     Some(source) => Current::Stream {
                         source,
-                        from: Source::Reader,
+                        from: Source::Reader(part.as_deref()),
                         len: *len,
                         left: len.unwrap_or(0),
                     },
-                    None => Current::Spent,
+                    None => Current::Spent(part.as_deref()),
                 },
             };
         }

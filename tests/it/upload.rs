@@ -199,35 +199,74 @@ fn a_reader_part_is_framed_as_the_same_part_in_memory() {
 }
 
 /// A form with a reader part is sent once, as a reader body is: no retry; a copy of the form
-/// finds the reader taken, and a reader that ends short of its part's length fails the
-/// request, naming its reader.
+/// finds the reader taken before anything is sent, and a reader that ends short of its part's
+/// length fails the request. The errors name the part.
 #[test]
 fn a_form_with_a_reader_part_is_sent_once() {
     let server = TestServer::start(|_| Reply::status(503, "busy"));
     let session = FuturesSession::builder()
         .retry(RetryPolicy::new().attempts(3).base_delay(Duration::ZERO))
         .build();
-    let form = Multipart::new().file_reader("f", "f.bin", "", io::Cursor::new(pattern(10)), 10);
+    let form = |len: u64| {
+        let reader = io::Cursor::new(pattern(10));
+        Multipart::new()
+            .text("a", "b")
+            .file_reader("f", "f.bin", "", reader, len)
+    };
     let send = |form: Multipart| session.post(server.url()).multipart(form).send().result();
-    assert_eq!(send(form.clone()).unwrap().status(), 503);
+    let first = form(10);
+    assert_eq!(send(first.clone()).unwrap().status(), 503);
     assert_eq!(server.request_count(), 1, "retried");
-    let text = send(form).unwrap_err().to_string();
+    // From a session of its own, which has no pooled connection: a send would connect.
+    let connections = server.connection_count();
+    let copy = FuturesSession::new().post(server.url()).multipart(first);
+    let text = copy.send().result().unwrap_err().to_string();
     assert!(
-        text.contains("from its reader failed: it was sent already"),
+        text.contains("from the reader of form part \"f\" failed: it was sent already")
+            && text.contains("file_path() or file()"),
         "{text}"
     );
-    let short = Multipart::new().text("a", "b").file_reader(
-        "f",
-        "f.bin",
-        "",
-        io::Cursor::new(pattern(10)),
-        20,
-    );
-    let text = send(short).unwrap_err().to_string();
-    assert!(
-        text.contains("ended after 10 bytes, but the request was built with a length of 20"),
-        "{text}"
-    );
+    assert_eq!(server.connection_count(), connections, "sent");
+    let text = send(form(20)).unwrap_err().to_string();
+    let short = "the reader of form part \"f\" failed: it ended after 10 bytes, but the part \
+                 was given a length of 20";
+    assert!(text.contains(short), "{text}");
+}
+
+/// What cannot be sent with a form of reader parts is refused before anything is sent, with
+/// the part named: lengths past 2^64 bytes, a `Content-Length` of the caller's when a part's
+/// length is not known, an event source (which sends its request again).
+#[test]
+fn forms_of_reader_parts_that_cannot_be_sent_are_refused() {
+    let server = TestServer::start(|_| Reply::sse(["data: a\n\n"], support::ms(0)));
+    let session = FuturesSession::new();
+    let form = |len: Option<u64>| {
+        let rows = io::repeat(b'x');
+        Multipart::new()
+            .text("title", "t")
+            .file_reader("rows", "rows.txt", "text/plain", rows, len)
+    };
+    fn refused<T: std::fmt::Debug>(result: Result<T, Error>, words: &[&str]) {
+        match result {
+            Err(Error::InvalidRequest(m)) if words.iter().all(|w| m.contains(w)) => {}
+            other => panic!("{words:?}: {other:?}"),
+        }
+    }
+    let send = |form| session.post(server.url()).multipart(form).send().result();
+    refused(send(form(Some(u64::MAX))), &["more than 2^64 bytes"]);
+    let with_length = session
+        .post(server.url())
+        .header("content-length", "100")
+        .multipart(form(None));
+    let no_length = "form part \"rows\" is read from a reader whose length was not given";
+    refused(with_length.send().result(), &[no_length]);
+    let mut source = session
+        .get(server.url())
+        .multipart(form(Some(3)))
+        .event_source();
+    let once = "form part \"rows\" is read from a reader, which can be sent once only";
+    refused(source.next().unwrap(), &[once, "file_path()"]);
+    assert_eq!(server.connection_count(), 0);
 }
 
 #[test]
