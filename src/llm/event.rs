@@ -63,6 +63,11 @@ pub enum ChatEvent {
     /// ([`Thought::Unsigned`]). [`ChatResponse::message`](super::ChatResponse::message) sends it
     /// back with the assistant's turn, as a tool loop with extended thinking must.
     Thought(Thought),
+    /// A source the answer cites: Anthropic's `citations_delta` (web search results,
+    /// documents), Cohere's `citation-start`, Gemini's grounding chunks (Google Search),
+    /// the `url_citation` annotations of OpenAI-compatible servers (search models,
+    /// OpenRouter's web search).
+    Citation(Citation),
     /// Why the model stopped, as the provider spells it: `"stop"`, `"length"`, `"tool_calls"`
     /// (OpenAI); `"end_turn"`, `"max_tokens"`, `"tool_use"` (Anthropic); `"STOP"`,
     /// `"MAX_TOKENS"`, `"SAFETY"` (Gemini); `"COMPLETE"`, `"MAX_TOKENS"` (Cohere)...
@@ -72,6 +77,64 @@ pub enum ChatEvent {
     /// The answer is complete: the provider's end marker came, or the body ended cleanly right
     /// after a finish reason (each decoder's table says which). Nothing follows.
     Done,
+}
+
+/// A source the answer cites, as [`ChatEvent::Citation`] brings it: its URL and title when
+/// the provider gives them, and the citation whole as the provider sent it.
+///
+/// | provider | one citation is | `text` |
+/// |---|---|---|
+/// | Anthropic | a `citations_delta`'s `citation` (`web_search_result_location`, `char_location`...; `title` or `document_title`) | the source's words cited (`cited_text`) |
+/// | Cohere v2 | a `citation-start`'s citation, with the URL and title of its first source that has them | the answer's words it supports (`text`) |
+/// | Gemini | a grounding chunk (`web` or `retrievedContext`), once | `None` |
+/// | OpenAI-compatible | an annotation (`url_citation`) | `None` (`raw` has the answer's span) |
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::{AnthropicDecoder, ChatEvent};
+/// use ureq_futures::sse::{Decode, EventReader};
+///
+/// let body = br#"data: {"type":"content_block_delta","index":1,"delta":{"type":"citations_delta","citation":{"type":"web_search_result_location","url":"https://example.com/tides","title":"Tides","cited_text":"Tides follow the moon."}}}
+///
+/// "#;
+/// let event = EventReader::new(&body[..]).next().unwrap()?;
+/// let events = AnthropicDecoder::new().decode(event)?.unwrap_or_default();
+/// let [ChatEvent::Citation(citation)] = &events[..] else { panic!("{events:?}") };
+/// assert_eq!(citation.url.as_deref(), Some("https://example.com/tides"));
+/// assert_eq!(citation.text.as_deref(), Some("Tides follow the moon."));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Citation {
+    /// The source's URL, when it is a web page (or a document with one).
+    pub url: Option<String>,
+    /// The source's title.
+    pub title: Option<String>,
+    /// The words the citation is about, when the provider gives them (see the table).
+    pub text: Option<String>,
+    /// The citation as the provider sent it.
+    pub raw: Value,
+}
+
+impl Citation {
+    /// A citation of `raw`: its URL, title and text are the first strings found at the JSON
+    /// pointers given for each.
+    pub(crate) fn at(raw: Value, url: &[&str], title: &[&str], text: &[&str]) -> Citation {
+        let first = |pointers: &[&str]| {
+            let mut values = pointers.iter().filter_map(|p| raw.pointer(p));
+            let value = values.find_map(|v| v.as_str().filter(|s| !s.is_empty()));
+            value.map(str::to_string)
+        };
+        let (url, title, text) = (first(url), first(title), first(text));
+        Citation {
+            url,
+            title,
+            text,
+            raw,
+        }
+    }
 }
 
 /// The result of a tool the provider ran itself, kept whole as the server sent it (read with

@@ -148,7 +148,7 @@ pub use cohere::{
 };
 pub use conversation::{Conversation, ReplyStream};
 pub use embed::{EmbedOptions, EmbedProtocol};
-pub use event::{ChatEvent, ServerToolResult, Thought, ToolCall, ToolCallDelta, Usage};
+pub use event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use message::{Message, Part, ToolResult};
 pub use openai::{

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{ChatStream, Message, Part, ServerToolResult, Thought, ToolCall, Usage};
+use super::{ChatStream, Citation, Message, Part, ServerToolResult, Thought, ToolCall, Usage};
 use crate::Error;
 
 /// A chat request: the messages, and what to ask for beyond them. Every provider's client maps
@@ -732,6 +732,8 @@ pub struct ChatResponse {
     /// blocks, the reasoning field of an OpenAI-compatible server's answer), which
     /// [`message`](Self::message) sends back; empty for the other providers.
     pub thoughts: Vec<Thought>,
+    /// The sources the answer cites (see [`Citation`]), in the order they came.
+    pub citations: Vec<Citation>,
     /// The refusal message, if the model refused.
     pub refusal: Option<String>,
     /// The token counts, when the server sent them.

@@ -6,7 +6,7 @@ use std::vec;
 use crossbeam_channel::Receiver;
 use ureq::http::HeaderMap;
 
-use super::event::{ChatEvent, ServerToolResult, Thought, ToolCall, Usage};
+use super::event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCall, Usage};
 use super::ChatResponse;
 use crate::sse::EventStream;
 use crate::sse::{CancelRelay, StopReading};
@@ -239,6 +239,7 @@ impl ChatStream {
             ChatEvent::ServerToolResult(r) => state.server_tool_results.push(r.clone()),
             ChatEvent::ToolPlan(plan) => state.tool_plan.push_str(plan),
             ChatEvent::Thought(thought) => state.thoughts.push(thought.clone()),
+            ChatEvent::Citation(citation) => state.citations.push(citation.clone()),
             ChatEvent::Finish(reason) => state.finish_reason = Some(reason.clone()),
             ChatEvent::Usage(usage) => state.usage = Some(usage.clone()),
             ChatEvent::Done => {
@@ -482,6 +483,34 @@ impl ChatStream {
     /// ```
     pub fn thoughts(&self) -> &[Thought] {
         &self.state.thoughts
+    }
+
+    /// The sources the answer has cited so far ([`ChatEvent::Citation`]), in the order they
+    /// came.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", concat!(
+    /// #     r#"data: {"choices":[{"delta":{"content":"Tides follow the moon."}}]}"#, "\n\n",
+    /// #     r#"data: {"choices":[{"delta":{"annotations":[{"type":"url_citation","url_citation":{"url":"https://example.com/tides","title":"Tides","start_index":0,"end_index":22}}]}}]}"#, "\n\n",
+    /// #     r#"data: {"choices":[{"delta":{},"finish_reason":"stop"}]}"#, "\n\n",
+    /// #     "data: [DONE]\n\n",
+    /// # ))]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-search-preview", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Why are there tides?")])?; // an OpenAIClient
+    /// let answer = stream.by_ref().collect::<Result<String, _>>()?;
+    /// for source in stream.citations() {
+    ///     println!("{}", source.url.as_deref().unwrap_or("?"));
+    /// }
+    /// assert_eq!(stream.citations()[0].title.as_deref(), Some("Tides"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn citations(&self) -> &[Citation] {
+        &self.state.citations
     }
 
     /// The refusal message received so far, if the model refused.

@@ -579,6 +579,113 @@ fn openai_reasoning_details_are_joined_by_block() {
     );
 }
 
+/// The sources an answer cites, per provider, as `(url, title, text)`.
+fn cited(decoded: Decoded) -> Vec<(Option<String>, Option<String>, Option<String>)> {
+    let response = collect(decoded);
+    let raw_kept = response.citations.iter().all(|c| c.raw.is_object());
+    assert!(raw_kept, "{:?}", response.citations);
+    response
+        .citations
+        .into_iter()
+        .map(|c| (c.url, c.title, c.text))
+        .collect()
+}
+
+/// `(url, title, text)` of strings.
+type Cited<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+fn owned(cited: &[Cited<'_>]) -> Vec<(Option<String>, Option<String>, Option<String>)> {
+    let s = |v: Option<&str>| v.map(str::to_string);
+    cited.iter().map(|&(u, t, x)| (s(u), s(t), s(x))).collect()
+}
+
+#[test]
+fn every_provider_names_the_sources_it_cites() {
+    let web = json!({"type": "web_search_result_location", "url": "https://example.com/tides",
+        "title": "Tides", "cited_text": "Tides follow the moon.", "encrypted_index": "Eo8B"});
+    let document = json!({"type": "char_location", "cited_text": "The moon pulls.",
+        "document_index": 0, "document_title": "Physics notes", "start_char_index": 0, "end_char_index": 15});
+    let citations = |citation: Value| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": citation}});
+    let anthropic_answer = anthropic(&[
+        anthropic_block(0, json!({"type": "text", "text": ""})),
+        citations(web),
+        anthropic_text(0, "The moon."),
+        citations(document),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
+        message_stop(),
+    ]);
+    assert_eq!(
+        cited(anthropic_answer),
+        owned(&[
+            (
+                Some("https://example.com/tides"),
+                Some("Tides"),
+                Some("Tides follow the moon.")
+            ),
+            (None, Some("Physics notes"), Some("The moon pulls.")),
+        ])
+    );
+
+    let cohere_event = |kind: &str, data: Value| format!("event: {kind}\ndata: {data}\n\n");
+    let cohere_answer = cohere_event(
+        "content-delta",
+        json!({"type": "content-delta", "index": 0,
+            "delta": {"message": {"content": {"text": "Tides follow the moon."}}}}),
+    ) + &cohere_event(
+        "citation-start",
+        json!({"type": "citation-start", "index": 0,
+            "delta": {"message": {"citations": {"start": 0, "end": 5, "text": "Tides",
+                "sources": [{"type": "tool", "id": "t:0", "tool_output": {"answer": 4}},
+                    {"type": "document", "id": "d1", "document": {"url": "https://example.com/d1", "title": "D1"}}]}}}}),
+    ) + &cohere_event(
+        "citation-end",
+        json!({"type": "citation-end", "index": 0}),
+    ) + &cohere_event(
+        "message-end",
+        json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE"}}),
+    ) + "data: [DONE]\n\n";
+    assert_eq!(
+        cited(cohere_v2(&cohere_answer)),
+        owned(&[(Some("https://example.com/d1"), Some("D1"), Some("Tides"))])
+    );
+
+    // The grounding comes with each chunk that has it (repeated here): each source once.
+    let grounded = |finish: Option<&str>| {
+        let mut chunk = gemini_parts(json!([{"text": "Tides."}]), finish);
+        chunk["candidates"][0]["groundingMetadata"] = json!({
+            "webSearchQueries": ["tides"],
+            "groundingChunks": [
+                {"web": {"uri": "https://vertexaisearch.cloud.google.com/grounding-api-redirect/a", "title": "noaa.gov"}},
+                {"retrievedContext": {"uri": "gs://bucket/notes.pdf", "title": "notes.pdf"}}
+            ],
+            "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 6, "text": "Tides."}, "groundingChunkIndices": [0, 1]}]
+        });
+        chunk
+    };
+    assert_eq!(
+        cited(gemini(&[grounded(None), grounded(Some("STOP"))])),
+        owned(&[
+            (
+                Some("https://vertexaisearch.cloud.google.com/grounding-api-redirect/a"),
+                Some("noaa.gov"),
+                None
+            ),
+            (Some("gs://bucket/notes.pdf"), Some("notes.pdf"), None),
+        ])
+    );
+
+    let annotation = json!({"type": "url_citation", "url_citation": {"url": "https://example.com/tides",
+        "title": "Tides", "start_index": 0, "end_index": 6}});
+    let openai_answer = openai_delta(json!({"content": "Tides."}))
+        + &openai_delta(json!({"annotations": [annotation]}))
+        + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        + "data: [DONE]\n\n";
+    assert_eq!(
+        cited(openai(&openai_answer)),
+        owned(&[(Some("https://example.com/tides"), Some("Tides"), None)])
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Anthropic
 // ---------------------------------------------------------------------------------------------

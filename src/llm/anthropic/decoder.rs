@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::llm::event::{ChatEvent, ServerToolResult, Thought, ToolCallDelta, Usage};
+use crate::llm::event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCallDelta, Usage};
 use crate::llm::wire::{api_error, chat_decode, named, non_empty_str, parse_object, Ending};
 
 use crate::Error;
@@ -29,7 +29,8 @@ use crate::Error;
 /// | `content_block_stop` of a `thinking` block with a signature | [`ChatEvent::Thought`]: the whole block, [`Thought::Signed`] |
 /// | `content_block_start` of a `redacted_thinking` block | [`ChatEvent::Thought`]: [`Thought::Redacted`] with its `data` |
 /// | `content_block_stop` of a `tool_use` block that got no input | a piece `{}`: a tool without parameters |
-/// | `citations_delta`, other deltas and blocks | nothing |
+/// | `content_block_delta` with a `citations_delta` | [`ChatEvent::Citation`] of its `citation` (a web search result, a place in a document) |
+/// | other deltas and blocks | nothing |
 /// | `message_delta`: `stop_reason` and `usage` (a count sent as `null` keeps the known one) | [`ChatEvent::Finish`], [`ChatEvent::Usage`] |
 /// | `ping`, other `content_block_stop`s, unknown event types | nothing |
 /// | `message_stop` | [`ChatEvent::Done`]; anything after it is ignored |
@@ -229,6 +230,11 @@ impl AnthropicDecoder {
                 BlockDelta::InputJson { partial_json } => {
                     events.extend(self.input_piece(index, partial_json))
                 }
+                BlockDelta::Citations { citation } => {
+                    let title = ["/title", "/document_title"];
+                    let citation = Citation::at(citation, &["/url"], &title, &["/cited_text"]);
+                    events.push(ChatEvent::Citation(citation))
+                }
                 _ => {}
             },
             Payload::ContentBlockStop { index } => {
@@ -315,7 +321,8 @@ enum BlockDelta {
     InputJson { partial_json: String },
     #[serde(rename = "signature_delta")]
     Signature { signature: String },
-    /// `citations_delta`...
+    #[serde(rename = "citations_delta")]
+    Citations { citation: Value },
     #[serde(other)]
     Other,
 }

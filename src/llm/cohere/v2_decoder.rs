@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::decoder::{not_an_event, usage_from_meta};
-use crate::llm::event::{ChatEvent, ToolCallDelta};
+use crate::llm::event::{ChatEvent, Citation, ToolCallDelta};
 use crate::llm::wire::{
     arguments_text, chat_decode, check_finish, named, non_empty_str, parse_object, Ending,
 };
@@ -25,7 +25,8 @@ const ARGUMENTS: &str = "/message/tool_calls/function/arguments";
 ///
 /// | in the stream | becomes |
 /// |---|---|
-/// | `message-start`, `content-end`, `tool-call-end`, `citation-start`, `citation-end`, `debug`, unknown types | nothing |
+/// | `citation-start`: `delta.message.citations` | [`ChatEvent::Citation`]: the answer's words (`text`) and its first source's URL and title |
+/// | `message-start`, `content-end`, `tool-call-end`, `citation-end`, `debug`, unknown types | nothing |
 /// | `content-start` / `content-delta`: `delta.message.content.text` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `content-start` / `content-delta`: `delta.message.content.thinking` (reasoning models) | [`ChatEvent::Reasoning`] (not text) |
 /// | `tool-plan-delta`: `delta.message.tool_plan` | [`ChatEvent::ToolPlan`] (not text) |
@@ -127,6 +128,11 @@ impl CohereV2Decoder {
                     events.push(ChatEvent::ToolCall(piece));
                 }
             }
+            "citation-start" => {
+                if let Some(citation) = delta.pointer("/message/citations") {
+                    events.push(ChatEvent::Citation(cited(citation.clone())));
+                }
+            }
             "message-end" => {
                 let reason = string("/finish_reason");
                 check_finish(reason.as_deref(), delta.get("error").cloned())?;
@@ -141,6 +147,22 @@ impl CohereV2Decoder {
 }
 
 chat_decode!(CohereV2Decoder, "message-end", Some(crate::llm::wire::DONE));
+
+/// A `citation-start`'s citation: the URL and title of its first source (a document, or a
+/// tool's output) that has them, and the answer's words it supports.
+fn cited(citation: Value) -> Citation {
+    let sources = citation.get("sources").and_then(Value::as_array);
+    let (mut urls, mut titles) = (Vec::new(), Vec::new());
+    for i in 0..sources.map_or(0, Vec::len) {
+        for kind in ["document", "tool_output"] {
+            urls.push(format!("/sources/{i}/{kind}/url"));
+            titles.push(format!("/sources/{i}/{kind}/title"));
+        }
+    }
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
+    Citation::at(citation, &urls, &titles, &["/text"])
+}
 
 /// The parts of an event's data that matter; unknown fields are ignored. The delta's shape
 /// depends on the type, so it is read by JSON pointer.

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::event::{ChatEvent, ServerToolResult, ToolCallDelta, Usage};
+use crate::llm::event::{ChatEvent, Citation, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{
     api_error, arguments_text, chat_decode, first_of, malformed_chunk, named, non_empty_str,
     non_empty_string, parse_object, Ending,
@@ -26,6 +26,7 @@ use crate::Error;
 /// | the `thoughtSignature` of a `functionCall` part | the call's [`signature`](crate::llm::ToolCall::signature), to send back with it |
 /// | an `executableCode` or `toolCall` part (code execution, built-in tools run by Google) | [`ChatEvent::ServerToolUse`]: not a call for the caller (name `code_execution`, or the `toolType`) |
 /// | a `codeExecutionResult` or `toolResponse` part | [`ChatEvent::ServerToolResult`] (kind: the part's key; block: `{key: value}`) |
+/// | each of `groundingMetadata.groundingChunks` (Google Search, retrieval, Maps), once | [`ChatEvent::Citation`] with its `uri` and `title` |
 /// | `finishReason` of the candidate (`STOP`, `MAX_TOKENS`, `SAFETY`...) | [`ChatEvent::Finish`] |
 /// | `usageMetadata` | [`ChatEvent::Usage`] |
 /// | an `error` object (`code`, `message`, `status`) | [`Error::Api`] whose kind is the `status`, else the `code` |
@@ -65,6 +66,8 @@ pub struct GeminiDecoder {
     calls: usize,
     /// Server-side tool uses seen so far, to number the next one.
     server_calls: usize,
+    /// The grounding chunks sent on as citations, each once.
+    cited: Vec<Value>,
 }
 
 impl GeminiDecoder {
@@ -122,6 +125,17 @@ impl GeminiDecoder {
                     self.calls += 1;
                 }
                 self.server_parts(part.server, events);
+            }
+            let grounding = candidate.grounding_metadata.unwrap_or_default();
+            if let Some(Value::Array(chunks)) = grounding.get("groundingChunks") {
+                for chunk in chunks {
+                    if !self.cited.contains(chunk) {
+                        self.cited.push(chunk.clone());
+                        let (url, title) = (GROUNDED.map(|k| k.0), GROUNDED.map(|k| k.1));
+                        let citation = Citation::at(chunk.clone(), &url, &title, &[]);
+                        events.push(ChatEvent::Citation(citation));
+                    }
+                }
             }
             let reason = candidate.finish_reason.filter(|r| !r.is_empty());
             events.extend(reason.map(ChatEvent::Finish));
@@ -189,6 +203,14 @@ impl GeminiDecoder {
 
 chat_decode!(GeminiDecoder, "finishReason", None);
 
+/// Where a grounding chunk's URL and title are: a web page (Google Search), a retrieved
+/// document (Vertex AI Search, RAG), a place (Google Maps).
+const GROUNDED: [(&str, &str); 3] = [
+    ("/web/uri", "/web/title"),
+    ("/retrievedContext/uri", "/retrievedContext/title"),
+    ("/maps/uri", "/maps/title"),
+];
+
 /// An error object as [`Error::Api`]; its kind is the `status` (`RESOURCE_EXHAUSTED`), which
 /// says more than the numeric `code`.
 fn gemini_error(error: &Value) -> Error {
@@ -217,6 +239,7 @@ struct Candidate {
     index: Option<u64>,
     content: Option<Content>,
     finish_reason: Option<String>,
+    grounding_metadata: Option<Value>,
 }
 
 #[derive(Deserialize)]

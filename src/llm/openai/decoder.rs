@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::event::{ChatEvent, Thought, ToolCallDelta, Usage};
+use crate::llm::event::{ChatEvent, Citation, Thought, ToolCallDelta, Usage};
 use crate::llm::wire::{
     api_error, arguments_text, chat_decode, check_finish, first_of, non_empty_str,
     non_empty_string, parse_object, unnamed_call, Ending,
@@ -25,6 +25,7 @@ use crate::Error;
 /// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`] |
 /// | `reasoning_details` (OpenRouter) | all of them, each block's pieces joined, as one [`ChatEvent::Thought`] ([`Thought::Details`](crate::llm::Thought::Details)) just before the [`ChatEvent::Finish`]; the reasoning's text comes from `reasoning` |
 /// | `refusal` | [`ChatEvent::Refusal`] |
+/// | `annotations` (`url_citation`: search models, OpenRouter's web search) | a [`ChatEvent::Citation`] each, with its `url` and `title` |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
@@ -245,6 +246,7 @@ struct Delta {
     refusal: Option<Value>,
     tool_calls: Option<Vec<ToolCallChunk>>,
     reasoning_details: Option<Vec<Value>>,
+    annotations: Option<Vec<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -301,6 +303,12 @@ impl Delta {
             events.push(ChatEvent::Text(text));
         }
         events.extend(non_empty_string(self.refusal).map(ChatEvent::Refusal));
+        for annotation in self.annotations.unwrap_or_default() {
+            let url = ["/url_citation/url", "/url"];
+            let title = ["/url_citation/title", "/title"];
+            let citation = Citation::at(annotation, &url, &title, &[]);
+            events.push(ChatEvent::Citation(citation));
+        }
         field
     }
 }
