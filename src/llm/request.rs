@@ -814,4 +814,70 @@ impl ChatResponse {
             content: thoughts.chain(text).chain(server).chain(calls).collect(),
         }
     }
+
+    /// The answer's text parsed as JSON into `T`: the answer to a request with
+    /// [`json_schema`](ChatRequest::json_schema) or [`json`](ChatRequest::json). A Markdown
+    /// fence around it (```` ```json ... ``` ````), which models write when the prompt alone
+    /// asked for JSON, is taken off first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`], whose message says whether the text is not JSON or does not fit `T`,
+    /// quotes its start, and says when the answer was cut at its token limit (a finish reason
+    /// of `length`, `max_tokens` or `MAX_TOKENS`: raise `max_tokens`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use ureq_futures::llm::ChatResponse;
+    ///
+    /// #[derive(Debug, Deserialize)]
+    /// struct Place {
+    ///     city: String,
+    /// }
+    ///
+    /// let mut answer = ChatResponse::default(); // as `client.complete(&request)?` gives it
+    /// answer.text = "```json\n{\"city\": \"Paris\"}\n```".into();
+    /// let place: Place = answer.json()?;
+    /// assert_eq!(place.city, "Paris");
+    ///
+    /// answer.text = r#"{"city": "Par"#.into();
+    /// answer.finish_reason = Some("length".into());
+    /// let err = answer.json::<Place>().unwrap_err().to_string();
+    /// assert!(err.contains("the answer was cut at its token limit"), "{err}");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        let text = unfenced(&self.text);
+        serde_json::from_str(text).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "does not fit the type asked for",
+                _ if text.trim().is_empty() => "is empty, not JSON",
+                _ => "is not JSON",
+            };
+            let cut = match self.finish_reason.as_deref() {
+                Some("length" | "max_tokens" | "MAX_TOKENS") => {
+                    "; the answer was cut at its token limit: raise max_tokens"
+                }
+                _ => "",
+            };
+            let start: String = text.chars().take(80).collect();
+            let more = if start.len() < text.len() { "..." } else { "" };
+            let why = format!("the answer {what}: {e}{cut}; it starts {start:?}{more}");
+            Error::Json(serde::de::Error::custom(why))
+        })
+    }
+}
+
+/// `text` without a Markdown code fence around it (```` ```json ```` or ```` ``` ```` on the
+/// first line, ```` ``` ```` ending it), or as it is.
+fn unfenced(text: &str) -> &str {
+    let trimmed = text.trim();
+    let inner = trimmed
+        .strip_prefix("```")
+        .and_then(|rest| rest.strip_suffix("```"))
+        .and_then(|rest| rest.split_once('\n'))
+        .map(|(_language, body)| body);
+    inner.unwrap_or(trimmed)
 }

@@ -279,3 +279,67 @@ fn a_conversation_keeps_one_system_prompt() {
     let plain = Conversation::new(OpenAIClient::new("gpt-4o-mini", None));
     assert_eq!(plain.system_prompt(), None);
 }
+
+/// `ChatResponse::json`: the answer parsed, a Markdown fence taken off; an answer that is not
+/// JSON, or does not fit, is an error that quotes it and says when it was cut.
+#[test]
+fn an_answer_is_parsed_as_json_and_a_bad_one_is_quoted() {
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Place {
+        city: String,
+    }
+    let answer = |text: &str, finish: &str| {
+        let mut response = ChatResponse::default();
+        response.text = text.into();
+        response.finish_reason = Some(finish.into());
+        response
+    };
+    let paris = Place {
+        city: "Paris".into(),
+    };
+    for text in [
+        r#"{"city": "Paris"}"#,
+        "\n```json\n{\"city\": \"Paris\"}\n```\n",
+        "```\n{\"city\": \"Paris\"}\n```",
+    ] {
+        assert_eq!(
+            answer(text, "stop").json::<Place>().unwrap(),
+            paris,
+            "{text:?}"
+        );
+    }
+    let cases = [
+        (r#"{"city": "Par"#, "length", "is not JSON"),
+        (
+            r#"{"town": "Paris"}"#,
+            "stop",
+            "does not fit the type asked for",
+        ),
+        (
+            "Paris is the city.",
+            "end_turn",
+            "it starts \"Paris is the city.\"",
+        ),
+        ("", "STOP", "is empty, not JSON"),
+    ];
+    for (text, finish, words) in cases {
+        let err = answer(text, finish).json::<Place>().unwrap_err();
+        let message = err.to_string();
+        let cut = message.contains("cut at its token limit: raise max_tokens");
+        assert!(
+            matches!(err, ureq_futures::Error::Json(_)) && message.contains(words),
+            "{message}"
+        );
+        assert_eq!(cut, finish == "length", "{message}");
+    }
+    // A long answer is quoted by its start.
+    let long = "x".repeat(500);
+    let message = answer(&long, "stop")
+        .json::<Place>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!("\"{}\"...", "x".repeat(80))),
+        "{message}"
+    );
+}
