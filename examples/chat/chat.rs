@@ -692,6 +692,16 @@ fn ask(
     if let Some(refusal) = stream.refusal() {
         writeln!(out, "[refused] {refusal}")?;
     }
+    // The sources a web search or grounding cited, each once: `[1] title url`.
+    let mut sources = Vec::new();
+    for citation in stream.citations() {
+        let source = [citation.title.as_deref(), citation.url.as_deref()];
+        if source != [None, None] && !sources.contains(&source) {
+            sources.push(source);
+            let words: Vec<&str> = source.into_iter().flatten().collect();
+            writeln!(out, "[{}] {}", sources.len(), words.join(" "))?;
+        }
+    }
     for call in stream.tool_calls() {
         eprintln!(
             "note: the model asked for a tool call, which this example does not run: {}({})",
@@ -779,6 +789,36 @@ mod tests {
             .unwrap_or_else(|_| panic!("the chat did not go on"));
         assert_eq!(chat.messages().len(), 4);
         assert!(String::from_utf8(out).unwrap().contains("message 2"));
+    }
+
+    #[test]
+    fn the_sources_an_answer_cites_are_listed_once_each_after_it() {
+        use support::{Reply, TestServer};
+        let annotation = |title: &str| {
+            let citation = format!(r#"{{"url":"https://example.com/tides","title":"{title}"}}"#);
+            format!(r#"{{"type":"url_citation","url_citation":{citation}}}"#)
+        };
+        let chunk = |delta: String| format!("data: {{\"choices\":[{{\"delta\":{delta}}}]}}\n\n");
+        let body = chunk(r#"{"content":"The moon."}"#.to_string())
+            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("Tides")))
+            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("Tides")))
+            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("Moon")))
+            + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+            + "data: [DONE]\n\n";
+        let server =
+            TestServer::start(move |_| Reply::ok(body.clone()).content_type("text/event-stream"));
+        let client = OpenAIClient::builder("search", None)
+            .base_url(server.url())
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let mut out = Vec::new();
+        ask(&mut chat, "tides?".into(), &CtrlC::default(), &mut out)
+            .unwrap_or_else(|_| panic!("no answer"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "The moon.\n[1] Tides https://example.com/tides\n[2] Moon https://example.com/tides\n"
+        );
     }
 
     #[test]
