@@ -326,6 +326,7 @@
 mod auth;
 mod batch;
 mod body;
+mod charset;
 mod config;
 mod cookies;
 mod download;

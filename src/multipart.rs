@@ -350,7 +350,7 @@ pub(crate) fn with_boundary(own: &str, body_type: &str) -> Option<String> {
 
 /// The `;`-separated parts of a header value, a `;` inside a quoted string (RFC 9110 §5.6.4)
 /// not counting.
-fn split_params(value: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn split_params(value: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(value);
     std::iter::from_fn(move || {
         let text = rest?;

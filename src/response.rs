@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
+use crate::charset::Charset;
 use crate::progress::{Counted, ProgressCounter};
 use crate::timeout::TimeoutSettings;
 use crate::Error;
@@ -333,8 +334,10 @@ impl Response {
         buf
     }
 
-    /// The body as text. Fails with [`Error::Io`] (kind `InvalidData`) if it is not UTF-8; the
-    /// message names the URL and the body's content type.
+    /// The body as text, which must be UTF-8. Fails with [`Error::Io`] (kind `InvalidData`) if
+    /// it is not; the message names the URL and the body's content type.
+    /// [`decoded_text`](Response::decoded_text) reads the charset the response names, as
+    /// requests' `r.text` does.
     ///
     /// # Examples
     ///
@@ -352,12 +355,67 @@ impl Response {
             Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
-                    "the body of {} is not UTF-8{}: {e}; take it with bytes() and decode it",
+                    "the body of {} is not UTF-8{}: {e}; decoded_text() decodes it by its \
+                     charset, or take it with bytes()",
                     crate::redact_url(self.url()),
                     self.declared()
                 ),
             ))
         })
+    }
+
+    /// The body as text in the charset its `Content-Type` names, as requests' `r.text` and
+    /// browsers read it: UTF-8 (and its BOM), UTF-16 (`utf-16`, `utf-16le`, `utf-16be`, or a
+    /// byte order mark) and windows-1252, which is what the `iso-8859-1`, `latin1` and
+    /// `us-ascii` labels mean to browsers (the WHATWG Encoding standard). Without a charset,
+    /// the body is UTF-8 when it is valid UTF-8, else windows-1252 (requests takes ISO-8859-1
+    /// for any `text/*` body without one, which garbles UTF-8). Bytes that do not decode become
+    /// U+FFFD, as in requests. Borrowed when the body is UTF-8 (or ASCII) already.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] of kind `Unsupported` for a charset other than those (`shift_jis`,
+    /// `koi8-r`...), naming it and the URL: decode [`bytes`](Response::bytes) with a crate
+    /// such as `encoding_rs`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve_bytes("/menu", "text/plain; charset=ISO-8859-1", b"caf\xe9 cr\xe8me");
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let resp = FuturesSession::new().get(format!("{base}/menu")).send().result()?;
+    /// assert!(resp.text().is_err()); // not UTF-8
+    /// assert_eq!(resp.decoded_text()?, "café crème");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn decoded_text(&self) -> Result<std::borrow::Cow<'_, str>, Error> {
+        let content_type = self.header("content-type").unwrap_or_default();
+        let label = crate::multipart::split_params(content_type)
+            .skip(1)
+            .filter_map(|param| param.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, value)| value);
+        let bytes = self.bytes();
+        let charset = match label {
+            None if std::str::from_utf8(bytes).is_ok() => Charset::Utf8,
+            None => Charset::Windows1252,
+            Some(label) => Charset::from_label(label).ok_or_else(|| {
+                Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    format!(
+                        "the body of {}{} is in charset {}, which this crate does not decode \
+                         (it decodes UTF-8, UTF-16 and windows-1252, ISO-8859-1, US-ASCII): take \
+                         it with bytes() and decode it with a crate such as encoding_rs",
+                        crate::redact_url(self.url()),
+                        self.declared(),
+                        label.trim()
+                    ),
+                ))
+            })?,
+        };
+        Ok(charset.decode(bytes))
     }
 
     /// ` (content-type: ...)` when the response has one, for errors about its body: where the

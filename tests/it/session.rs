@@ -436,10 +436,65 @@ fn a_body_that_is_not_utf8_names_the_url_its_content_type_and_the_fix() {
         err.to_string(),
         format!(
             "io: the body of {} is not UTF-8 (content-type: text/plain; charset=ISO-8859-1): \
-             incomplete utf-8 byte sequence from index 3; take it with bytes() and decode it",
+             incomplete utf-8 byte sequence from index 3; decoded_text() decodes it by its \
+             charset, or take it with bytes()",
             server.url_for("/menu?<redacted>")
         )
     );
+}
+
+/// `decoded_text` reads the body in the charset its content type names, or else as UTF-8 when
+/// it is, else as windows-1252; a charset it does not decode is an error that names it.
+#[test]
+fn decoded_text_reads_the_charset_the_response_names() {
+    let cases: [(&str, &[u8], Option<&str>); 7] = [
+        (
+            "text/html; charset=ISO-8859-1",
+            b"caf\xe9 \x93ok\x94",
+            Some("caf\u{e9} \u{201C}ok\u{201D}"),
+        ),
+        (
+            "text/plain; charset=\"utf-16le\"",
+            b"h\x00\xe9\x00",
+            Some("h\u{e9}"),
+        ),
+        (
+            "text/plain;charset=UTF-16BE",
+            b"\x00h\x00\xe9",
+            Some("h\u{e9}"),
+        ),
+        ("text/plain", "caf\u{e9}".as_bytes(), Some("caf\u{e9}")),
+        ("text/plain", b"caf\xe9", Some("caf\u{e9}")),
+        (
+            "application/json; charset=utf-8",
+            b"\xEF\xBB\xBF{\"a\":\"\xff\"}",
+            Some("{\"a\":\"\u{FFFD}\"}"),
+        ),
+        ("text/plain; charset=shift_jis", b"\x82\xa0", None),
+    ];
+    for (content_type, body, expected) in cases {
+        let server =
+            TestServer::start(move |_| Reply::ok(body.to_vec()).content_type(content_type));
+        let resp = FuturesSession::new()
+            .get(server.url_for("/t?key=secret"))
+            .send()
+            .result()
+            .unwrap();
+        match (resp.decoded_text(), expected) {
+            (Ok(text), Some(expected)) => assert_eq!(text, expected, "{content_type}"),
+            (Err(Error::Io(e)), None) => {
+                let message = e.to_string();
+                assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+                assert!(
+                    message.contains("is in charset shift_jis")
+                        && message.contains("/t?<redacted>")
+                        && message.contains("encoding_rs"),
+                    "{message}"
+                );
+            }
+            (other, _) => panic!("{content_type}: {other:?}"),
+        }
+    }
 }
 
 #[test]

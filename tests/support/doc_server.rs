@@ -7,8 +7,21 @@
 #[allow(dead_code)]
 pub fn serve(routes: &'static [(&'static str, &'static str, &'static str)]) -> String {
     serve_with(move |path| match routes.iter().find(|r| r.0 == path) {
-        Some((_, ct, body)) => ("200 OK", format!("content-type: {ct}\r\n"), *body),
-        None => ("404 Not Found", "content-type: text/plain\r\n".to_string(), "not found"),
+        Some((_, ct, body)) => ("200 OK", format!("content-type: {ct}\r\n"), body.as_bytes()),
+        None => ("404 Not Found", "content-type: text/plain\r\n".to_string(), b"not found"),
+    })
+}
+
+/// Serves the bytes `body` (which need not be UTF-8) with `content_type` at `path` on
+/// 127.0.0.1 until the process ends, and returns the base URL.
+#[allow(dead_code)]
+pub fn serve_bytes(path: &'static str, content_type: &'static str, body: &'static [u8]) -> String {
+    serve_with(move |asked| {
+        if asked == path {
+            ("200 OK", format!("content-type: {content_type}\r\n"), body)
+        } else {
+            ("404 Not Found", "content-type: text/plain\r\n".to_string(), b"not found")
+        }
     })
 }
 
@@ -17,14 +30,17 @@ pub fn serve(routes: &'static [(&'static str, &'static str, &'static str)]) -> S
 /// returns the base URL.
 #[allow(dead_code)]
 pub fn serve_status(status: &'static str, headers: &'static str, body: &'static str) -> String {
-    serve_with(move |_| (status, format!("content-type: application/json\r\n{headers}"), body))
+    serve_with(move |_| {
+        let headers = format!("content-type: application/json\r\n{headers}");
+        (status, headers, body.as_bytes())
+    })
 }
 
 /// Serves on 127.0.0.1 what `answer` returns for each request's path (query removed): the
 /// status, header lines and body. Each response closes its connection.
 #[allow(dead_code)]
 fn serve_with(
-    answer: impl Fn(&str) -> (&'static str, String, &'static str) + Send + Sync + Copy + 'static,
+    answer: impl Fn(&str) -> (&'static str, String, &'static [u8]) + Send + Sync + Copy + 'static,
 ) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
@@ -49,14 +65,12 @@ fn serve_with(
                 let path = request_line.split_whitespace().nth(1).unwrap_or("/");
                 let path = path.split('?').next().unwrap_or("/");
                 let (status, headers, body) = answer(path);
-                let _ = (&stream).write_all(
-                    format!(
-                        "HTTP/1.1 {status}\r\n{headers}\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .as_bytes(),
+                let head = format!(
+                    "HTTP/1.1 {status}\r\n{headers}\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
                 );
+                let _ = (&stream).write_all(&[head.as_bytes(), body].concat());
             });
         }
     });

@@ -1,0 +1,137 @@
+//! Text in the charsets servers still send, for [`Response::decoded_text`]: UTF-8, UTF-16 and
+//! windows-1252 (which the WHATWG Encoding standard, and so every browser, reads for the
+//! `iso-8859-1`, `latin1` and `us-ascii` labels too). Other charsets are an error that says so:
+//! their tables would be most of a crate such as `encoding_rs`, which a caller who needs them
+//! can use on [`Response::bytes`].
+//!
+//! [`Response::decoded_text`]: crate::Response::decoded_text
+//! [`Response::bytes`]: crate::Response::bytes
+
+use std::borrow::Cow;
+
+/// An encoding this module decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Charset {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+    Windows1252,
+}
+
+impl Charset {
+    /// The encoding a `charset` label names, by the WHATWG Encoding standard's labels
+    /// (letter case and surrounding spaces and quotes ignored); `None` for one not decoded here.
+    pub(crate) fn from_label(label: &str) -> Option<Charset> {
+        let label = label.trim().trim_matches('"').trim().to_ascii_lowercase();
+        Some(match label.as_str() {
+            "utf-8" | "utf8" | "unicode-1-1-utf-8" | "unicode11utf8" | "unicode20utf8"
+            | "x-unicode20utf8" => Charset::Utf8,
+            "utf-16" | "utf-16le" | "ucs-2" | "unicode" | "csunicode" | "iso-10646-ucs-2"
+            | "unicodefeff" => Charset::Utf16Le,
+            "utf-16be" | "unicodefffe" => Charset::Utf16Be,
+            "windows-1252" | "cp1252" | "x-cp1252" | "iso-8859-1" | "iso8859-1" | "iso88591"
+            | "iso_8859-1" | "iso_8859-1:1987" | "iso-ir-100" | "latin1" | "l1" | "ibm819"
+            | "cp819" | "csisolatin1" | "us-ascii" | "ascii" | "ansi_x3.4-1968" => {
+                Charset::Windows1252
+            }
+            _ => return None,
+        })
+    }
+
+    /// `bytes` as text: a byte order mark at the start wins over `self` (as the Encoding
+    /// standard's decode does) and is left out; what does not decode becomes U+FFFD.
+    pub(crate) fn decode(self, bytes: &[u8]) -> Cow<'_, str> {
+        let (charset, bytes) = match bytes {
+            [0xEF, 0xBB, 0xBF, rest @ ..] => (Charset::Utf8, rest),
+            [0xFF, 0xFE, rest @ ..] => (Charset::Utf16Le, rest),
+            [0xFE, 0xFF, rest @ ..] => (Charset::Utf16Be, rest),
+            _ => (self, bytes),
+        };
+        match charset {
+            Charset::Utf8 => String::from_utf8_lossy(bytes),
+            Charset::Utf16Le => utf16(bytes, u16::from_le_bytes),
+            Charset::Utf16Be => utf16(bytes, u16::from_be_bytes),
+            // ASCII is UTF-8 as it is.
+            Charset::Windows1252 if bytes.is_ascii() => {
+                Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default())
+            }
+            Charset::Windows1252 => Cow::Owned(bytes.iter().map(|&b| windows_1252(b)).collect()),
+        }
+    }
+}
+
+/// UTF-16 code units read with `unit`; an odd byte at the end and unpaired surrogates become
+/// U+FFFD.
+fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Cow<'static, str> {
+    let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
+    let mut text: String = char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    if bytes.len() % 2 == 1 {
+        text.push(char::REPLACEMENT_CHARACTER);
+    }
+    Cow::Owned(text)
+}
+
+/// The character of byte `b` in windows-1252: Latin-1, except the typographic characters of
+/// 0x80-0x9F (the five bytes windows-1252 leaves undefined map to the C1 controls of their
+/// value, as the Encoding standard says).
+fn windows_1252(b: u8) -> char {
+    const C1: [char; 32] = [
+        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}',
+        '\u{2021}', '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}',
+        '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}',
+        '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}',
+        '\u{178}',
+    ];
+    match b {
+        0x80..=0x9F => C1[usize::from(b - 0x80)],
+        _ => char::from(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_1252_reads_the_typographic_bytes_and_latin_1_elsewhere() {
+        let text = Charset::Windows1252.decode(b"\x93caf\xe9\x94 \x80 \x85 \xff \x81");
+        assert_eq!(
+            text,
+            "\u{201C}caf\u{e9}\u{201D} \u{20AC} \u{2026} \u{ff} \u{81}"
+        );
+        assert!(matches!(
+            Charset::Windows1252.decode(b"plain"),
+            Cow::Borrowed("plain")
+        ));
+    }
+
+    #[test]
+    fn a_byte_order_mark_wins_over_the_label() {
+        assert_eq!(
+            Charset::Windows1252.decode(b"\xEF\xBB\xBFcaf\xC3\xA9"),
+            "caf\u{e9}"
+        );
+        assert_eq!(Charset::Utf8.decode(b"\xFF\xFEh\x00i\x00"), "hi");
+        assert_eq!(Charset::Utf8.decode(b"\xFE\xFF\x00h\x00i"), "hi");
+        assert_eq!(Charset::Utf16Be.decode(b"\x00h\x00i\x00"), "hi\u{FFFD}");
+        assert_eq!(Charset::Utf16Le.decode(b"\x00\xD8h\x00"), "\u{FFFD}h");
+    }
+
+    #[test]
+    fn labels_are_read_as_browsers_read_them() {
+        for label in ["ISO-8859-1", " latin1 ", "\"us-ascii\"", "CP1252"] {
+            assert_eq!(
+                Charset::from_label(label),
+                Some(Charset::Windows1252),
+                "{label}"
+            );
+        }
+        assert_eq!(Charset::from_label("UTF-16"), Some(Charset::Utf16Le));
+        assert_eq!(Charset::from_label("utf8"), Some(Charset::Utf8));
+        for label in ["shift_jis", "iso-8859-15", "koi8-r", ""] {
+            assert_eq!(Charset::from_label(label), None, "{label}");
+        }
+    }
+}
