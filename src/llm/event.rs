@@ -84,10 +84,10 @@ pub enum ChatEvent {
 ///
 /// | provider | one citation is | `text` |
 /// |---|---|---|
-/// | Anthropic | a `citations_delta`'s `citation` (`web_search_result_location`, `char_location`...; `title` or `document_title`) | the source's words cited (`cited_text`) |
-/// | Cohere v2 | a `citation-start`'s citation, with the URL and title of its first source that has them | the answer's words it supports (`text`) |
-/// | Gemini | a grounding chunk (`web` or `retrievedContext`), once | `None` |
-/// | OpenAI-compatible | an annotation (`url_citation`) | `None` (`raw` has the answer's span) |
+/// | Anthropic | a `citations_delta`'s `citation` (`web_search_result_location`, `char_location`, `search_result_location`...; its `url` or `source`, its `title` or `document_title`) | the source's words cited (`cited_text`) |
+/// | Cohere v2 | a `citation-start`'s citation, with the URL and title of one of its sources (a document or a tool's output): the first with a URL, else the first | the answer's words it supports (`text`) |
+/// | Gemini | a grounding chunk (`web`, `retrievedContext` or `maps`), once | `None` |
+/// | OpenAI-compatible | an annotation of type `url_citation` | `None` (`raw` has the answer's span) |
 ///
 /// # Examples
 ///

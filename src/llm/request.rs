@@ -824,7 +824,7 @@ impl ChatResponse {
     ///
     /// [`Error::Json`], whose message says whether the text is not JSON or does not fit `T`,
     /// quotes its start, and says when the answer was cut at its token limit (a finish reason
-    /// of `length`, `max_tokens` or `MAX_TOKENS`: raise `max_tokens`).
+    /// of `length`, `max_tokens`, `MAX_TOKENS` or Anthropic's `model_context_window_exceeded`).
     ///
     /// # Examples
     ///
@@ -857,7 +857,7 @@ impl ChatResponse {
                 _ => "is not JSON",
             };
             let cut = match self.finish_reason.as_deref() {
-                Some("length" | "max_tokens" | "MAX_TOKENS") => {
+                Some("length" | "max_tokens" | "MAX_TOKENS" | "model_context_window_exceeded") => {
                     "; the answer was cut at its token limit: raise max_tokens"
                 }
                 _ => "",

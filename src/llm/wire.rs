@@ -60,7 +60,12 @@ impl Ending {
                     self.any_finish = true;
                 }
                 ChatEvent::Done => self.done = true,
-                ChatEvent::Usage(_) | ChatEvent::ServerToolResult(_) => {}
+                // What comes about the answer, not more of it (Gemini may send its grounding
+                // after the finish reason).
+                ChatEvent::Usage(_)
+                | ChatEvent::ServerToolResult(_)
+                | ChatEvent::Citation(_)
+                | ChatEvent::Thought(_) => {}
                 _ => self.finished = false,
             }
         }

@@ -554,6 +554,9 @@ fn openai_reasoning_details_are_joined_by_block() {
             json!({"type": "reasoning.encrypted", "data": "uvw"}),
             json!("junk"),
         ])
+        // Text pieces without an index join the last text block without one.
+        + &details(vec![json!({"type": "reasoning.text", "text": "So"})])
+        + &details(vec![json!({"type": "reasoning.text", "text": " yes", "signature": "Zz"})])
         + &openai_delta(json!({"content": "Hi", "reasoning_details": []}))
         + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
         + "data: [DONE]\n\n";
@@ -563,6 +566,7 @@ fn openai_reasoning_details_are_joined_by_block() {
         json!({"type": "reasoning.encrypted", "data": "abc", "index": 1}),
         json!({"type": "reasoning.encrypted", "data": "xyz"}),
         json!({"type": "reasoning.encrypted", "data": "uvw"}),
+        json!({"type": "reasoning.text", "text": "So yes", "signature": "Zz"}),
     ];
     assert_eq!(
         events[events.len() - 4..],
@@ -683,6 +687,82 @@ fn every_provider_names_the_sources_it_cites() {
     assert_eq!(
         cited(openai(&openai_answer)),
         owned(&[(Some("https://example.com/tides"), Some("Tides"), None)])
+    );
+}
+
+/// What is not a citation is none, and no odd citation or reasoning field costs the answer:
+/// OpenRouter's parsed `file` annotations, fields of another shape or `null`, grounding that
+/// comes after Gemini's finish reason.
+#[test]
+fn citations_and_reasoning_details_of_other_shapes_are_left_out() {
+    let file = json!({"type": "file", "file": {"hash": "abc123", "name": "bitcoin.pdf",
+        "content": [{"type": "text", "text": "Page 1 content"}]}});
+    let stop = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+                data: [DONE]\n\n";
+    let odd = [
+        json!({"annotations": [file]}),
+        json!({"reasoning_details": {}}),
+        json!({"annotations": {}}),
+        json!({"annotations": "x"}),
+        json!({"reasoning_details": null, "annotations": null}),
+        json!({"annotations": [], "reasoning_details": ["junk", 1]}),
+    ];
+    for fields in odd {
+        let mut delta = json!({"content": "Hi"});
+        delta
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        let response = collect(openai(&(openai_delta(delta) + stop)));
+        assert_eq!(response.text, "Hi", "{fields}");
+        assert!(
+            response.citations.is_empty() && response.thoughts.is_empty(),
+            "{fields}: {response:?}"
+        );
+    }
+    let mut late = json!({"candidates": [{"index": 0}]});
+    late["candidates"][0]["groundingMetadata"] = json!({"groundingChunks": [
+        {"web": {"uri": "https://example.com/a", "title": "example.com"}}]});
+    let answer = gemini(&[
+        gemini_parts(json!([{"text": "Tides."}]), Some("STOP")),
+        late,
+    ]);
+    assert_eq!(collect(answer).citations.len(), 1);
+}
+
+/// A citation names one source: Cohere's first source with a URL (its title with it, not
+/// another source's), Anthropic's `search_result_location` by its `source`.
+#[test]
+fn a_citation_names_one_source() {
+    let sources = json!([
+        {"type": "document", "id": "d0", "document": {"title": "Notes (no URL)"}},
+        {"type": "document", "id": "d1", "document": {"url": "https://example.com/d1", "title": "D1"}},
+    ]);
+    let body = format!(
+        "event: citation-start\ndata: {}\n\nevent: message-end\ndata: {}\n\ndata: [DONE]\n\n",
+        json!({"type": "citation-start", "index": 0, "delta": {"message": {"citations": {
+            "start": 0, "end": 5, "text": "Tides", "sources": sources}}}}),
+        json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE"}}),
+    );
+    let citation = &collect(cohere_v2(&body)).citations[0];
+    assert_eq!(
+        (citation.url.as_deref(), citation.title.as_deref()),
+        (Some("https://example.com/d1"), Some("D1"))
+    );
+    let searched = json!({"type": "search_result_location", "source": "https://example.com/doc",
+        "title": "Doc", "cited_text": "Words.", "search_result_index": 0,
+        "start_block_index": 0, "end_block_index": 0});
+    let answer = anthropic(&[
+        anthropic_block(0, json!({"type": "text", "text": ""})),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": searched}}),
+        anthropic_text(0, "Words."),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
+        message_stop(),
+    ]);
+    let citation = &collect(answer).citations[0];
+    assert_eq!(
+        (citation.url.as_deref(), citation.title.as_deref()),
+        (Some("https://example.com/doc"), Some("Doc"))
     );
 }
 

@@ -232,7 +232,9 @@ impl AnthropicDecoder {
                 }
                 BlockDelta::Citations { citation } => {
                     let title = ["/title", "/document_title"];
-                    let citation = Citation::at(citation, &["/url"], &title, &["/cited_text"]);
+                    // A `search_result_location` names its source in `source`.
+                    let url = ["/url", "/source"];
+                    let citation = Citation::at(citation, &url, &title, &["/cited_text"]);
                     events.push(ChatEvent::Citation(citation))
                 }
                 _ => {}

@@ -25,7 +25,7 @@ const ARGUMENTS: &str = "/message/tool_calls/function/arguments";
 ///
 /// | in the stream | becomes |
 /// |---|---|
-/// | `citation-start`: `delta.message.citations` | [`ChatEvent::Citation`]: the answer's words (`text`) and its first source's URL and title |
+/// | `citation-start`: `delta.message.citations` | [`ChatEvent::Citation`]: the answer's words (`text`) and the URL and title of one source (the first with a URL, else the first) |
 /// | `message-start`, `content-end`, `tool-call-end`, `citation-end`, `debug`, unknown types | nothing |
 /// | `content-start` / `content-delta`: `delta.message.content.text` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `content-start` / `content-delta`: `delta.message.content.thinking` (reasoning models) | [`ChatEvent::Reasoning`] (not text) |
@@ -148,20 +148,30 @@ impl CohereV2Decoder {
 
 chat_decode!(CohereV2Decoder, "message-end", Some(crate::llm::wire::DONE));
 
-/// A `citation-start`'s citation: the URL and title of its first source (a document, or a
-/// tool's output) that has them, and the answer's words it supports.
+/// A `citation-start`'s citation: the URL and title of one source (a document, or a tool's
+/// output), the first with a URL, else the first, and the answer's words it supports.
 fn cited(citation: Value) -> Citation {
     let sources = citation.get("sources").and_then(Value::as_array);
-    let (mut urls, mut titles) = (Vec::new(), Vec::new());
-    for i in 0..sources.map_or(0, Vec::len) {
-        for kind in ["document", "tool_output"] {
-            urls.push(format!("/sources/{i}/{kind}/url"));
-            titles.push(format!("/sources/{i}/{kind}/title"));
-        }
+    let contents: Vec<&Value> = (sources.into_iter().flatten())
+        .filter_map(|s| s.get("document").or_else(|| s.get("tool_output")))
+        .collect();
+    let with_url = contents
+        .iter()
+        .find(|c| non_empty_str(c.get("url")).is_some());
+    let (url, title) = match with_url.or(contents.first()) {
+        Some(source) => (
+            non_empty_str(source.get("url")),
+            non_empty_str(source.get("title")),
+        ),
+        None => (None, None),
+    };
+    let text = non_empty_str(citation.get("text"));
+    Citation {
+        url,
+        title,
+        text,
+        raw: citation,
     }
-    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
-    Citation::at(citation, &urls, &titles, &["/text"])
 }
 
 /// The parts of an event's data that matter; unknown fields are ignored. The delta's shape

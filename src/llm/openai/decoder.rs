@@ -1,7 +1,7 @@
 //! `OpenAIDecoder`: `chat.completion.chunk` events into [`ChatEvent`]s, on the worker.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::llm::event::{ChatEvent, Citation, Thought, ToolCallDelta, Usage};
 use crate::llm::wire::{
@@ -25,7 +25,7 @@ use crate::Error;
 /// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`] |
 /// | `reasoning_details` (OpenRouter) | all of them, each block's pieces joined, as one [`ChatEvent::Thought`] ([`Thought::Details`](crate::llm::Thought::Details)) just before the [`ChatEvent::Finish`]; the reasoning's text comes from `reasoning` |
 /// | `refusal` | [`ChatEvent::Refusal`] |
-/// | `annotations` (`url_citation`: search models, OpenRouter's web search) | a [`ChatEvent::Citation`] each, with its `url` and `title` |
+/// | `annotations` of type `url_citation` (search models, OpenRouter's web search) | a [`ChatEvent::Citation`] each, with its `url` and `title`; other annotations (OpenRouter's parsed `file`s) and fields of another shape are ignored |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
@@ -185,8 +185,10 @@ impl OpenAIDecoder {
         if let Some(choice) = first_of(chunk.choices, |c| c.index) {
             if let Some(mut delta) = choice.delta {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
-                for detail in delta.reasoning_details.take().unwrap_or_default() {
-                    add_detail(&mut self.details, detail);
+                if let Some(Value::Array(details)) = delta.reasoning_details.take() {
+                    details
+                        .into_iter()
+                        .for_each(|detail| add_detail(&mut self.details, detail));
                 }
                 if let Some((field, piece)) = delta.into_events(events) {
                     let (_, text) = self.reasoning.get_or_insert((field, String::new()));
@@ -245,8 +247,8 @@ struct Delta {
     reasoning: Option<Value>,
     refusal: Option<Value>,
     tool_calls: Option<Vec<ToolCallChunk>>,
-    reasoning_details: Option<Vec<Value>>,
-    annotations: Option<Vec<Value>>,
+    reasoning_details: Option<Value>,
+    annotations: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -303,30 +305,42 @@ impl Delta {
             events.push(ChatEvent::Text(text));
         }
         events.extend(non_empty_string(self.refusal).map(ChatEvent::Refusal));
-        for annotation in self.annotations.unwrap_or_default() {
-            let url = ["/url_citation/url", "/url"];
-            let title = ["/url_citation/title", "/title"];
-            let citation = Citation::at(annotation, &url, &title, &[]);
-            events.push(ChatEvent::Citation(citation));
+        // Only the citations: OpenRouter also sends the text of the files it parsed (`file`).
+        let annotations = match self.annotations {
+            Some(Value::Array(annotations)) => annotations,
+            _ => Vec::new(),
+        };
+        for annotation in annotations {
+            if annotation.get("type").and_then(Value::as_str) == Some("url_citation") {
+                let url = ["/url_citation/url", "/url"];
+                let title = ["/url_citation/title", "/title"];
+                let citation = Citation::at(annotation, &url, &title, &[]);
+                events.push(ChatEvent::Citation(citation));
+            }
         }
         field
     }
 }
 
 /// Adds a piece of OpenRouter's `reasoning_details` to the blocks so far. A piece of the last
-/// block (the same `index`, and the same `type`) extends its `text`, `summary` and `data` and
+/// block (the same `type`, and the same `index`) extends its `text`, `summary` and `data` and
 /// fills in the fields it lacks (the `signature` that comes last); any other piece starts a
-/// block. A piece without an `index` is a block of its own: joining two encrypted blocks would
-/// corrupt both. Pieces that are not objects are left out.
+/// block. Without an `index`, only `reasoning.text` pieces join the last block (as OpenRouter's
+/// own SDK joins them): joining two encrypted blocks would corrupt both. Pieces that are not
+/// objects are left out.
 fn add_detail(details: &mut Vec<Value>, piece: Value) {
     let Value::Object(piece) = piece else {
         return;
     };
     let last = details.last_mut().and_then(Value::as_object_mut);
+    fn index(detail: &Map<String, Value>) -> Option<&Value> {
+        detail.get("index").filter(|i| !i.is_null())
+    }
+    let text = piece.get("type").and_then(Value::as_str) == Some("reasoning.text");
     let Some(last) = last.filter(|last| {
-        piece.get("index").is_some_and(|i| !i.is_null())
-            && last.get("index") == piece.get("index")
-            && last.get("type") == piece.get("type")
+        last.get("type") == piece.get("type")
+            && index(last) == index(&piece)
+            && (index(&piece).is_some() || text)
     }) else {
         details.push(Value::Object(piece));
         return;
