@@ -19,10 +19,10 @@ pub(crate) enum Charset {
 }
 
 impl Charset {
-    /// The encoding a `charset` label names, by the WHATWG Encoding standard's labels
-    /// (letter case and surrounding spaces and quotes ignored); `None` for one not decoded here.
+    /// The encoding a `charset` label names, by the WHATWG Encoding standard's labels (letter
+    /// case and surrounding spaces ignored); `None` for one not decoded here.
     pub(crate) fn from_label(label: &str) -> Option<Charset> {
-        let label = label.trim().trim_matches('"').trim().to_ascii_lowercase();
+        let label = label.trim().to_ascii_lowercase();
         Some(match label.as_str() {
             "utf-8" | "utf8" | "unicode-1-1-utf-8" | "unicode11utf8" | "unicode20utf8"
             | "x-unicode20utf8" => Charset::Utf8,
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn labels_are_read_as_browsers_read_them() {
-        for label in ["ISO-8859-1", " latin1 ", "\"us-ascii\"", "CP1252"] {
+        for label in ["ISO-8859-1", " latin1 ", "us-ascii", "CP1252"] {
             assert_eq!(
                 Charset::from_label(label),
                 Some(Charset::Windows1252),

@@ -20,8 +20,9 @@ use crate::RequestBuilder;
 ///
 /// The boundary is chosen when the body is encoded: random, and checked not to occur in any
 /// part held in memory (parts read as the form is sent, from a file or a reader, are not
-/// searched: see [`file_path`](Multipart::file_path)). Field names and file names are written as the HTML standard says (`"`, CR and LF
-/// percent-encoded), so a name cannot break the framing.
+/// searched: see [`file_path`](Multipart::file_path)). Field names and file names are written
+/// as the HTML standard says (`"`, CR and LF percent-encoded), so a name cannot break the
+/// framing.
 ///
 /// # Examples
 ///

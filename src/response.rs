@@ -364,13 +364,18 @@ impl Response {
         })
     }
 
-    /// The body as text in the charset its `Content-Type` names, as requests' `r.text` and
-    /// browsers read it: UTF-8 (and its BOM), UTF-16 (`utf-16`, `utf-16le`, `utf-16be`, or a
-    /// byte order mark) and windows-1252, which is what the `iso-8859-1`, `latin1` and
-    /// `us-ascii` labels mean to browsers (the WHATWG Encoding standard). Without a charset,
-    /// the body is UTF-8 when it is valid UTF-8, else windows-1252 (requests takes ISO-8859-1
-    /// for any `text/*` body without one, which garbles UTF-8). Bytes that do not decode become
-    /// U+FFFD, as in requests. Borrowed when the body is UTF-8 (or ASCII) already.
+    /// The body as text in the charset its `Content-Type` names, as browsers read it (the
+    /// WHATWG Encoding standard): UTF-8, UTF-16 (`utf-16`, `utf-16le`, `utf-16be`) and
+    /// windows-1252, which is what the `iso-8859-1`, `latin1` and `us-ascii` labels mean to
+    /// browsers; a byte order mark at the start wins over the label. Without a charset, the
+    /// body is UTF-8 when it is valid UTF-8, else windows-1252. Bytes that do not decode become
+    /// U+FFFD. Borrowed when the body is UTF-8 (or ASCII) already.
+    ///
+    /// What requests' `r.text` does, for programs ported from Python, with these differences:
+    /// requests reads `iso-8859-1` as Latin-1 (byte 0x93 is U+0093 there, U+201C here), decodes
+    /// any charset Python knows (here: an error, below), takes ISO-8859-1 for a `text/*` body
+    /// without a charset (which garbles UTF-8), keeps a BOM under a label, and takes the last
+    /// of two `charset` parameters (here the first, as browsers do).
     ///
     /// # Errors
     ///
@@ -392,11 +397,14 @@ impl Response {
     /// ```
     pub fn decoded_text(&self) -> Result<std::borrow::Cow<'_, str>, Error> {
         let content_type = self.header("content-type").unwrap_or_default();
+        // The first `charset` with a value (as the WHATWG MIME type parser takes it), its
+        // quotes removed (single quotes too, as requests removes them).
         let label = crate::multipart::split_params(content_type)
             .skip(1)
             .filter_map(|param| param.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
-            .map(|(_, value)| value);
+            .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, value)| value.trim().trim_matches(['"', '\'']).trim())
+            .find(|value| !value.is_empty());
         let bytes = self.bytes();
         let charset = match label {
             None if std::str::from_utf8(bytes).is_ok() => Charset::Utf8,
@@ -405,12 +413,12 @@ impl Response {
                 Error::Io(std::io::Error::new(
                     std::io::ErrorKind::Unsupported,
                     format!(
-                        "the body of {}{} is in charset {}, which this crate does not decode \
-                         (it decodes UTF-8, UTF-16 and windows-1252, ISO-8859-1, US-ASCII): take \
-                         it with bytes() and decode it with a crate such as encoding_rs",
+                        "the body of {}{} is in charset {label}, which this crate does not \
+                         decode (it decodes UTF-8, UTF-16, and windows-1252 for that and the \
+                         ISO-8859-1 and US-ASCII labels): take it with bytes() and decode it \
+                         with a crate such as encoding_rs",
                         crate::redact_url(self.url()),
                         self.declared(),
-                        label.trim()
                     ),
                 ))
             })?,

@@ -692,13 +692,17 @@ fn ask(
     if let Some(refusal) = stream.refusal() {
         writeln!(out, "[refused] {refusal}")?;
     }
-    // The sources a web search or grounding cited, each once: `[1] title url`.
+    // The sources a web search or grounding cited, each once (by its URL, else its title):
+    // `[1] title url`.
     let mut sources = Vec::new();
     for citation in stream.citations() {
-        let source = [citation.title.as_deref(), citation.url.as_deref()];
-        if source != [None, None] && !sources.contains(&source) {
+        let (title, url) = (citation.title.as_deref(), citation.url.as_deref());
+        let Some(source) = url.or(title) else {
+            continue;
+        };
+        if !sources.contains(&source) {
             sources.push(source);
-            let words: Vec<&str> = source.into_iter().flatten().collect();
+            let words: Vec<&str> = [title, url].into_iter().flatten().collect();
             writeln!(out, "[{}] {}", sources.len(), words.join(" "))?;
         }
     }
@@ -794,15 +798,16 @@ mod tests {
     #[test]
     fn the_sources_an_answer_cites_are_listed_once_each_after_it() {
         use support::{Reply, TestServer};
-        let annotation = |title: &str| {
-            let citation = format!(r#"{{"url":"https://example.com/tides","title":"{title}"}}"#);
+        let annotation = |page: &str, title: &str| {
+            let citation = format!(r#"{{"url":"https://example.com/{page}","title":"{title}"}}"#);
             format!(r#"{{"type":"url_citation","url_citation":{citation}}}"#)
         };
         let chunk = |delta: String| format!("data: {{\"choices\":[{{\"delta\":{delta}}}]}}\n\n");
         let body = chunk(r#"{"content":"The moon."}"#.to_string())
-            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("Tides")))
-            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("Tides")))
-            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("Moon")))
+            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("tides", "Tides")))
+            // The same page again, under another title: listed once.
+            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("tides", "Tides (2)")))
+            + &chunk(format!(r#"{{"annotations":[{}]}}"#, annotation("moon", "Moon")))
             + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
             + "data: [DONE]\n\n";
         let server =
@@ -817,7 +822,7 @@ mod tests {
             .unwrap_or_else(|_| panic!("no answer"));
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "The moon.\n[1] Tides https://example.com/tides\n[2] Moon https://example.com/tides\n"
+            "The moon.\n[1] Tides https://example.com/tides\n[2] Moon https://example.com/moon\n"
         );
     }
 

@@ -285,7 +285,7 @@ fn block(part: &Part) -> Result<Value, Error> {
             json!({"type": "redacted_thinking", "data": data})
         }
         // Another provider's reasoning: Anthropic takes signed thinking only.
-        Part::Thought(Thought::Unsigned { .. } | Thought::Details { .. }) => Value::Null,
+        Part::Thought(Thought::Unsigned { .. } | Thought::ReasoningDetails { .. }) => Value::Null,
         // Anthropic's own server tools (`srvtoolu_` ids) go back as they came; an MCP tool
         // use's server name is not kept, and another provider's tools mean nothing here.
         Part::ServerToolUse(call) if call.id.starts_with(SERVER_TOOL_ID) => json!({

@@ -82,12 +82,12 @@ pub enum ChatEvent {
 /// A source the answer cites, as [`ChatEvent::Citation`] brings it: its URL and title when
 /// the provider gives them, and the citation whole as the provider sent it.
 ///
-/// | provider | one citation is | `text` |
-/// |---|---|---|
-/// | Anthropic | a `citations_delta`'s `citation` (`web_search_result_location`, `char_location`, `search_result_location`...; its `url` or `source`, its `title` or `document_title`) | the source's words cited (`cited_text`) |
-/// | Cohere v2 | a `citation-start`'s citation, with the URL and title of one of its sources (a document or a tool's output): the first with a URL, else the first | the answer's words it supports (`text`) |
-/// | Gemini | a grounding chunk (`web`, `retrievedContext` or `maps`), once | `None` |
-/// | OpenAI-compatible | an annotation of type `url_citation` | `None` (`raw` has the answer's span) |
+/// | provider | one citation is | `cited_text` | `answer_text` |
+/// |---|---|---|---|
+/// | Anthropic | a `citations_delta`'s `citation` (`web_search_result_location`, `char_location`, `search_result_location`...; its `url` or `source`, its `title` or `document_title`) | its `cited_text` | `None` |
+/// | Cohere v2 | a `citation-start`'s citation, with the URL and title of one of its sources (a document or a tool's output): the first with a URL, else the first | `None` | its `text` |
+/// | Gemini | a grounding chunk (`web`, `retrievedContext` or `maps`), once | `None` | `None` |
+/// | OpenAI-compatible | an annotation of type `url_citation` | `None` | `None` (`raw` has the span's indices) |
 ///
 /// # Examples
 ///
@@ -102,7 +102,7 @@ pub enum ChatEvent {
 /// let events = AnthropicDecoder::new().decode(event)?.unwrap_or_default();
 /// let [ChatEvent::Citation(citation)] = &events[..] else { panic!("{events:?}") };
 /// assert_eq!(citation.url.as_deref(), Some("https://example.com/tides"));
-/// assert_eq!(citation.text.as_deref(), Some("Tides follow the moon."));
+/// assert_eq!(citation.cited_text.as_deref(), Some("Tides follow the moon."));
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,26 +112,29 @@ pub struct Citation {
     pub url: Option<String>,
     /// The source's title.
     pub title: Option<String>,
-    /// The words the citation is about, when the provider gives them (see the table).
-    pub text: Option<String>,
+    /// The source's words the answer relies on, when the provider quotes them (Anthropic).
+    pub cited_text: Option<String>,
+    /// The answer's words the source supports, when the provider gives them (Cohere).
+    pub answer_text: Option<String>,
     /// The citation as the provider sent it.
     pub raw: Value,
 }
 
 impl Citation {
-    /// A citation of `raw`: its URL, title and text are the first strings found at the JSON
-    /// pointers given for each.
-    pub(crate) fn at(raw: Value, url: &[&str], title: &[&str], text: &[&str]) -> Citation {
+    /// A citation of `raw`: its URL, title and cited text are the first strings found at the
+    /// JSON pointers given for each.
+    pub(crate) fn at(raw: Value, url: &[&str], title: &[&str], cited: &[&str]) -> Citation {
         let first = |pointers: &[&str]| {
             let mut values = pointers.iter().filter_map(|p| raw.pointer(p));
             let value = values.find_map(|v| v.as_str().filter(|s| !s.is_empty()));
             value.map(str::to_string)
         };
-        let (url, title, text) = (first(url), first(title), first(text));
+        let (url, title, cited_text) = (first(url), first(title), first(cited));
         Citation {
             url,
             title,
-            text,
+            cited_text,
+            answer_text: None,
             raw,
         }
     }
@@ -235,7 +238,7 @@ pub enum Thought {
     /// holds it. Sent back as they came in the assistant's message, as OpenRouter asks in a
     /// tool loop with reasoning (Gemini 3's function calls and Claude's tool use with thinking
     /// need their reasoning back); other providers leave them out.
-    Details {
+    ReasoningDetails {
         /// The blocks, one JSON object each.
         details: Vec<serde_json::Value>,
     },

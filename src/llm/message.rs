@@ -132,7 +132,7 @@ pub enum Part {
     /// [`ChatResponse::message`](super::ChatResponse::message) puts it): a signed or redacted
     /// one is sent to Anthropic as it came, an [`Unsigned`](Thought::Unsigned) one to the
     /// OpenAI-compatible servers in its field of the message, and OpenRouter's
-    /// [`Details`](Thought::Details) to them as `reasoning_details`; left out everywhere else.
+    /// [`ReasoningDetails`](Thought::ReasoningDetails) to them as `reasoning_details`; left out everywhere else.
     Thought(Thought),
     /// A tool the provider ran itself (in an assistant message of the history, as
     /// [`ChatResponse::message`](super::ChatResponse::message) puts it, from

@@ -350,7 +350,7 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
                     slot => *slot = json!(text),
                 }
             }
-            Part::Thought(Thought::Details { details }) if echo => {
+            Part::Thought(Thought::ReasoningDetails { details }) if echo => {
                 match &mut entry["reasoning_details"] {
                     Value::Array(known) => known.extend(details.iter().cloned()),
                     slot => *slot = json!(details),

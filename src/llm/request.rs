@@ -871,13 +871,18 @@ impl ChatResponse {
 }
 
 /// `text` without a Markdown code fence around it (```` ```json ```` or ```` ``` ```` on the
-/// first line, ```` ``` ```` ending it), or as it is.
+/// first line, ```` ``` ```` ending it; or all on one line), or as it is.
 fn unfenced(text: &str) -> &str {
     let trimmed = text.trim();
-    let inner = trimmed
+    let Some(inner) = trimmed
         .strip_prefix("```")
         .and_then(|rest| rest.strip_suffix("```"))
-        .and_then(|rest| rest.split_once('\n'))
-        .map(|(_language, body)| body);
-    inner.unwrap_or(trimmed)
+    else {
+        return trimmed;
+    };
+    match inner.split_once('\n') {
+        Some((_language, body)) => body,
+        // One line: ```{"a": 1}```.
+        None => inner,
+    }
 }

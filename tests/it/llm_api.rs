@@ -301,6 +301,7 @@ fn an_answer_is_parsed_as_json_and_a_bad_one_is_quoted() {
         r#"{"city": "Paris"}"#,
         "\n```json\n{\"city\": \"Paris\"}\n```\n",
         "```\n{\"city\": \"Paris\"}\n```",
+        "```{\"city\": \"Paris\"}```",
     ] {
         assert_eq!(
             answer(text, "stop").json::<Place>().unwrap(),

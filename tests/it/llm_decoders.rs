@@ -575,7 +575,7 @@ fn openai_reasoning_details_are_joined_by_block() {
                 field: "reasoning".into(),
                 text: "Let me".into()
             }),
-            ChatEvent::Thought(Thought::Details { details: joined }),
+            ChatEvent::Thought(Thought::ReasoningDetails { details: joined }),
             finish("stop"),
             ChatEvent::Done
         ],
@@ -591,11 +591,16 @@ fn cited(decoded: Decoded) -> Vec<(Option<String>, Option<String>, Option<String
     response
         .citations
         .into_iter()
-        .map(|c| (c.url, c.title, c.text))
+        .map(|c| {
+            let answer = c.answer_text.map(|text| format!("answer: {text}"));
+            assert!(c.cited_text.is_none() || answer.is_none(), "{answer:?}");
+            (c.url, c.title, c.cited_text.or(answer))
+        })
         .collect()
 }
 
-/// `(url, title, text)` of strings.
+/// `(url, title, text)` of strings: the text is the cited text, or `answer: ` and the
+/// answer's text.
 type Cited<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
 fn owned(cited: &[Cited<'_>]) -> Vec<(Option<String>, Option<String>, Option<String>)> {
@@ -650,7 +655,11 @@ fn every_provider_names_the_sources_it_cites() {
     ) + "data: [DONE]\n\n";
     assert_eq!(
         cited(cohere_v2(&cohere_answer)),
-        owned(&[(Some("https://example.com/d1"), Some("D1"), Some("Tides"))])
+        owned(&[(
+            Some("https://example.com/d1"),
+            Some("D1"),
+            Some("answer: Tides")
+        )])
     );
 
     // The grounding comes with each chunk that has it (repeated here): each source once.

@@ -447,7 +447,7 @@ fn a_body_that_is_not_utf8_names_the_url_its_content_type_and_the_fix() {
 /// it is, else as windows-1252; a charset it does not decode is an error that names it.
 #[test]
 fn decoded_text_reads_the_charset_the_response_names() {
-    let cases: [(&str, &[u8], Option<&str>); 7] = [
+    let cases: [(&str, &[u8], Option<&str>); 10] = [
         (
             "text/html; charset=ISO-8859-1",
             b"caf\xe9 \x93ok\x94",
@@ -470,7 +470,19 @@ fn decoded_text_reads_the_charset_the_response_names() {
             b"\xEF\xBB\xBF{\"a\":\"\xff\"}",
             Some("{\"a\":\"\u{FFFD}\"}"),
         ),
-        ("text/plain; charset=shift_jis", b"\x82\xa0", None),
+        ("text/plain; charset=\"shift_jis\"", b"\x82\xa0", None),
+        // An empty charset is none; quotes of either kind are not part of it.
+        ("text/plain; charset=", b"caf\xe9", Some("caf\u{e9}")),
+        (
+            "text/plain; charset=; charset=utf-16be",
+            b"\x00h",
+            Some("h"),
+        ),
+        (
+            "text/plain; charset='utf-8'",
+            "caf\u{e9}".as_bytes(),
+            Some("caf\u{e9}"),
+        ),
     ];
     for (content_type, body, expected) in cases {
         let server =
@@ -486,7 +498,7 @@ fn decoded_text_reads_the_charset_the_response_names() {
                 let message = e.to_string();
                 assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
                 assert!(
-                    message.contains("is in charset shift_jis")
+                    message.contains("is in charset shift_jis,")
                         && message.contains("/t?<redacted>")
                         && message.contains("encoding_rs"),
                     "{message}"

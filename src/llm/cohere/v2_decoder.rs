@@ -25,7 +25,7 @@ const ARGUMENTS: &str = "/message/tool_calls/function/arguments";
 ///
 /// | in the stream | becomes |
 /// |---|---|
-/// | `citation-start`: `delta.message.citations` | [`ChatEvent::Citation`]: the answer's words (`text`) and the URL and title of one source (the first with a URL, else the first) |
+/// | `citation-start`: `delta.message.citations` | [`ChatEvent::Citation`]: the answer's words (`text`, as its `answer_text`) and the URL and title of one source (the first with a URL, else the first) |
 /// | `message-start`, `content-end`, `tool-call-end`, `citation-end`, `debug`, unknown types | nothing |
 /// | `content-start` / `content-delta`: `delta.message.content.text` | [`ChatEvent::Text`] (empty ones are dropped) |
 /// | `content-start` / `content-delta`: `delta.message.content.thinking` (reasoning models) | [`ChatEvent::Reasoning`] (not text) |
@@ -165,11 +165,12 @@ fn cited(citation: Value) -> Citation {
         ),
         None => (None, None),
     };
-    let text = non_empty_str(citation.get("text"));
+    let answer_text = non_empty_str(citation.get("text"));
     Citation {
         url,
         title,
-        text,
+        cited_text: None,
+        answer_text,
         raw: citation,
     }
 }

@@ -23,7 +23,7 @@ use crate::Error;
 /// | `choices[0].delta.content` as a string | [`ChatEvent::Text`] (empty strings are dropped) |
 /// | `content` as an array of parts | the `{"type":"text"}` parts are text; `thinking` parts are reasoning; others are skipped |
 /// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`] |
-/// | `reasoning_details` (OpenRouter) | all of them, each block's pieces joined, as one [`ChatEvent::Thought`] ([`Thought::Details`](crate::llm::Thought::Details)) just before the [`ChatEvent::Finish`]; the reasoning's text comes from `reasoning` |
+/// | `reasoning_details` (OpenRouter) | all of them, each block's pieces joined, as one [`ChatEvent::Thought`] ([`Thought::ReasoningDetails`](crate::llm::Thought::ReasoningDetails)) just before the [`ChatEvent::Finish`]; the reasoning's text comes from `reasoning` |
 /// | `refusal` | [`ChatEvent::Refusal`] |
 /// | `annotations` of type `url_citation` (search models, OpenRouter's web search) | a [`ChatEvent::Citation`] each, with its `url` and `title`; other annotations (OpenRouter's parsed `file`s) and fields of another shape are ignored |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
@@ -205,7 +205,7 @@ impl OpenAIDecoder {
             }
             if reason.is_some() && !self.details.is_empty() {
                 let details = std::mem::take(&mut self.details);
-                events.push(ChatEvent::Thought(Thought::Details { details }));
+                events.push(ChatEvent::Thought(Thought::ReasoningDetails { details }));
             }
             events.extend(reason.map(ChatEvent::Finish));
         }
