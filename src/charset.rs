@@ -37,26 +37,35 @@ impl Charset {
             _ => return None,
         })
     }
+}
 
-    /// `bytes` as text: a byte order mark at the start wins over `self` (as the Encoding
-    /// standard's decode does) and is left out; what does not decode becomes U+FFFD.
-    pub(crate) fn decode(self, bytes: &[u8]) -> Cow<'_, str> {
-        let (charset, bytes) = match bytes {
-            [0xEF, 0xBB, 0xBF, rest @ ..] => (Charset::Utf8, rest),
-            [0xFF, 0xFE, rest @ ..] => (Charset::Utf16Le, rest),
-            [0xFE, 0xFF, rest @ ..] => (Charset::Utf16Be, rest),
-            _ => (self, bytes),
-        };
-        match charset {
-            Charset::Utf8 => String::from_utf8_lossy(bytes),
-            Charset::Utf16Le => utf16(bytes, u16::from_le_bytes),
-            Charset::Utf16Be => utf16(bytes, u16::from_be_bytes),
-            // ASCII is UTF-8 as it is.
-            Charset::Windows1252 if bytes.is_ascii() => {
-                Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default())
-            }
-            Charset::Windows1252 => Cow::Owned(bytes.iter().map(|&b| windows_1252(b)).collect()),
+/// `bytes` as text in `charset`, or without one as UTF-8 when they are UTF-8, else as
+/// windows-1252 (each byte checked once for that). A byte order mark at the
+/// start wins over the charset (as the Encoding standard's decode does) and is left out; what
+/// does not decode becomes U+FFFD.
+pub(crate) fn decode(charset: Option<Charset>, bytes: &[u8]) -> Cow<'_, str> {
+    let (charset, bytes) = match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => (Some(Charset::Utf8), rest),
+        [0xFF, 0xFE, rest @ ..] => (Some(Charset::Utf16Le), rest),
+        [0xFE, 0xFF, rest @ ..] => (Some(Charset::Utf16Be), rest),
+        _ => (charset, bytes),
+    };
+    let charset = match charset {
+        Some(charset) => charset,
+        None => match std::str::from_utf8(bytes) {
+            Ok(text) => return Cow::Borrowed(text),
+            Err(_) => Charset::Windows1252,
+        },
+    };
+    match charset {
+        Charset::Utf8 => String::from_utf8_lossy(bytes),
+        Charset::Utf16Le => utf16(bytes, u16::from_le_bytes),
+        Charset::Utf16Be => utf16(bytes, u16::from_be_bytes),
+        // ASCII is UTF-8 as it is.
+        Charset::Windows1252 if bytes.is_ascii() => {
+            Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default())
         }
+        Charset::Windows1252 => Cow::Owned(bytes.iter().map(|&b| windows_1252(b)).collect()),
     }
 }
 
@@ -96,27 +105,46 @@ mod tests {
 
     #[test]
     fn windows_1252_reads_the_typographic_bytes_and_latin_1_elsewhere() {
-        let text = Charset::Windows1252.decode(b"\x93caf\xe9\x94 \x80 \x85 \xff \x81");
+        let text = decode(
+            Some(Charset::Windows1252),
+            b"\x93caf\xe9\x94 \x80 \x85 \xff \x81",
+        );
         assert_eq!(
             text,
             "\u{201C}caf\u{e9}\u{201D} \u{20AC} \u{2026} \u{ff} \u{81}"
         );
         assert!(matches!(
-            Charset::Windows1252.decode(b"plain"),
+            decode(Some(Charset::Windows1252), b"plain"),
             Cow::Borrowed("plain")
         ));
     }
 
     #[test]
+    fn without_a_charset_utf8_is_borrowed_and_anything_else_is_windows_1252() {
+        assert!(matches!(
+            decode(None, "caf\u{e9}".as_bytes()),
+            Cow::Borrowed("caf\u{e9}")
+        ));
+        assert_eq!(decode(None, b"caf\xe9"), "caf\u{e9}");
+        assert_eq!(decode(None, b"\xFF\xFEh\x00"), "h");
+    }
+
+    #[test]
     fn a_byte_order_mark_wins_over_the_label() {
         assert_eq!(
-            Charset::Windows1252.decode(b"\xEF\xBB\xBFcaf\xC3\xA9"),
+            decode(Some(Charset::Windows1252), b"\xEF\xBB\xBFcaf\xC3\xA9"),
             "caf\u{e9}"
         );
-        assert_eq!(Charset::Utf8.decode(b"\xFF\xFEh\x00i\x00"), "hi");
-        assert_eq!(Charset::Utf8.decode(b"\xFE\xFF\x00h\x00i"), "hi");
-        assert_eq!(Charset::Utf16Be.decode(b"\x00h\x00i\x00"), "hi\u{FFFD}");
-        assert_eq!(Charset::Utf16Le.decode(b"\x00\xD8h\x00"), "\u{FFFD}h");
+        assert_eq!(decode(Some(Charset::Utf8), b"\xFF\xFEh\x00i\x00"), "hi");
+        assert_eq!(decode(Some(Charset::Utf8), b"\xFE\xFF\x00h\x00i"), "hi");
+        assert_eq!(
+            decode(Some(Charset::Utf16Be), b"\x00h\x00i\x00"),
+            "hi\u{FFFD}"
+        );
+        assert_eq!(
+            decode(Some(Charset::Utf16Le), b"\x00\xD8h\x00"),
+            "\u{FFFD}h"
+        );
     }
 
     #[test]

@@ -110,18 +110,13 @@ impl Multipart {
     /// let form = Multipart::new().file("logo", "logo.png", "image/png", bytes);
     /// ```
     pub fn file(
-        mut self,
+        self,
         name: impl Into<String>,
         filename: impl Into<String>,
         content_type: impl Into<String>,
         data: impl Into<Vec<u8>>,
     ) -> Self {
-        self.parts.push(Part {
-            name: name.into(),
-            file: Some((filename.into(), content_type.into())),
-            data: Data::Bytes(data.into()),
-        });
-        self
+        self.file_part(name, filename, content_type, Data::Bytes(data.into()))
     }
 
     /// Adds a file read from the disk while the request is sent, never held in memory: as
@@ -162,18 +157,13 @@ impl Multipart {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn file_path(
-        mut self,
+        self,
         name: impl Into<String>,
         filename: impl Into<String>,
         content_type: impl Into<String>,
         path: impl Into<PathBuf>,
     ) -> Self {
-        self.parts.push(Part {
-            name: name.into(),
-            file: Some((filename.into(), content_type.into())),
-            data: Data::Path(path.into()),
-        });
-        self
+        self.file_part(name, filename, content_type, Data::Path(path.into()))
     }
 
     /// Adds a file part whose content is what `reader` yields, read as the form is sent and
@@ -216,17 +206,29 @@ impl Multipart {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn file_reader(
-        mut self,
+        self,
         name: impl Into<String>,
         filename: impl Into<String>,
         content_type: impl Into<String>,
         reader: impl std::io::Read + Send + 'static,
         len: impl Into<Option<u64>>,
     ) -> Self {
+        let data = Data::Reader(OnceReader::new(reader), len.into());
+        self.file_part(name, filename, content_type, data)
+    }
+
+    /// Adds a file part of `data`: what `file`, `file_path` and `file_reader` add.
+    fn file_part(
+        mut self,
+        name: impl Into<String>,
+        filename: impl Into<String>,
+        content_type: impl Into<String>,
+        data: Data,
+    ) -> Self {
         self.parts.push(Part {
             name: name.into(),
             file: Some((filename.into(), content_type.into())),
-            data: Data::Reader(OnceReader::new(reader), len.into()),
+            data,
         });
         self
     }
@@ -276,21 +278,22 @@ impl Multipart {
                 }
             }
             body.extend_from_slice(b"\r\n\r\n");
-            match &part.data {
-                Data::Bytes(data) => body.extend_from_slice(data),
-                Data::Path(path) => {
-                    let file = Piece::file(path.clone())?;
-                    pieces.push(Piece::Bytes(std::mem::take(&mut body)));
-                    pieces.push(file);
+            // A part read as it is sent ends the piece in memory so far.
+            let sent_apart = match &part.data {
+                Data::Bytes(data) => {
+                    body.extend_from_slice(data);
+                    None
                 }
-                Data::Reader(reader, len) => {
-                    pieces.push(Piece::Bytes(std::mem::take(&mut body)));
-                    pieces.push(Piece::Reader {
-                        reader: reader.clone(),
-                        len: *len,
-                        part: Some(part.name.clone()),
-                    });
-                }
+                Data::Path(path) => Some(Piece::file(path.clone())?),
+                Data::Reader(reader, len) => Some(Piece::Reader {
+                    reader: reader.clone(),
+                    len: *len,
+                    part: Some(part.name.clone()),
+                }),
+            };
+            if let Some(piece) = sent_apart {
+                pieces.push(Piece::Bytes(std::mem::take(&mut body)));
+                pieces.push(piece);
             }
             body.extend_from_slice(b"\r\n");
         }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use ureq::http::{self, HeaderMap};
 use ureq::ResponseExt;
 
-use crate::charset::Charset;
+use crate::charset::{self, Charset};
 use crate::progress::{Counted, ProgressCounter};
 use crate::timeout::TimeoutSettings;
 use crate::Error;
@@ -407,9 +407,8 @@ impl Response {
             .find(|value| !value.is_empty());
         let bytes = self.bytes();
         let charset = match label {
-            None if std::str::from_utf8(bytes).is_ok() => Charset::Utf8,
-            None => Charset::Windows1252,
-            Some(label) => Charset::from_label(label).ok_or_else(|| {
+            None => None,
+            Some(label) => Some(Charset::from_label(label).ok_or_else(|| {
                 Error::Io(std::io::Error::new(
                     std::io::ErrorKind::Unsupported,
                     format!(
@@ -421,9 +420,9 @@ impl Response {
                         self.declared(),
                     ),
                 ))
-            })?,
+            })?),
         };
-        Ok(charset.decode(bytes))
+        Ok(charset::decode(charset, bytes))
     }
 
     /// ` (content-type: ...)` when the response has one, for errors about its body: where the

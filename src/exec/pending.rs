@@ -325,10 +325,13 @@ impl<T: Send + 'static> Pending<T> {
     /// How much of its request body the job has sent so far: a progress bar for an upload.
     ///
     /// `total` is the body's length, once the job starts sending it; `done` counts the bytes
-    /// handed to the connection (a body read from a file with
-    /// [`body_file`](crate::RequestBuilder::body_file) or
-    /// [`Multipart::file_path`](crate::Multipart::file_path), or held in memory and of 64 KiB
-    /// or more, as it goes; a smaller one at once when the response comes). A retry, or a
+    /// handed to the connection (a body read from a file or a reader, with
+    /// [`body_file`](crate::RequestBuilder::body_file),
+    /// [`body_reader`](crate::RequestBuilder::body_reader) or a form's
+    /// [`file_path`](crate::Multipart::file_path) or
+    /// [`file_reader`](crate::Multipart::file_reader), or held in memory and of 64 KiB or more,
+    /// as it goes; a smaller one at once when the response comes). `total` is `None` for a
+    /// body of unknown length (a reader given none). A retry, or a
     /// redirect that sends the body again, starts again from 0. A job that sends no body stays
     /// at `done: 0, total: None`. Cheap: two relaxed atomic loads, never a lock.
     ///

@@ -131,8 +131,8 @@ impl GeminiDecoder {
                 for chunk in chunks {
                     if !self.cited.contains(chunk) {
                         self.cited.push(chunk.clone());
-                        let (url, title) = (GROUNDED.map(|k| k.0), GROUNDED.map(|k| k.1));
-                        let citation = Citation::at(chunk.clone(), &url, &title, &[]);
+                        let citation =
+                            Citation::at(chunk.clone(), &GROUNDED_URL, &GROUNDED_TITLE, &[]);
                         events.push(ChatEvent::Citation(citation));
                     }
                 }
@@ -203,13 +203,11 @@ impl GeminiDecoder {
 
 chat_decode!(GeminiDecoder, "finishReason", None);
 
-/// Where a grounding chunk's URL and title are: a web page (Google Search), a retrieved
-/// document (Vertex AI Search, RAG), a place (Google Maps).
-const GROUNDED: [(&str, &str); 3] = [
-    ("/web/uri", "/web/title"),
-    ("/retrievedContext/uri", "/retrievedContext/title"),
-    ("/maps/uri", "/maps/title"),
-];
+/// Where a grounding chunk's URL is: a web page (Google Search), a retrieved document (Vertex
+/// AI Search, RAG), a place (Google Maps).
+const GROUNDED_URL: [&str; 3] = ["/web/uri", "/retrievedContext/uri", "/maps/uri"];
+/// Where its title is, in the same order.
+const GROUNDED_TITLE: [&str; 3] = ["/web/title", "/retrievedContext/title", "/maps/title"];
 
 /// An error object as [`Error::Api`]; its kind is the `status` (`RESOURCE_EXHAUSTED`), which
 /// says more than the numeric `code`.

@@ -306,12 +306,11 @@ impl Delta {
         }
         events.extend(non_empty_string(self.refusal).map(ChatEvent::Refusal));
         // Only the citations: OpenRouter also sends the text of the files it parsed (`file`).
-        let annotations = match self.annotations {
-            Some(Value::Array(annotations)) => annotations,
-            _ => Vec::new(),
-        };
-        for annotation in annotations {
-            if annotation.get("type").and_then(Value::as_str) == Some("url_citation") {
+        if let Some(Value::Array(annotations)) = self.annotations {
+            let citations = annotations
+                .into_iter()
+                .filter(|a| a.get("type").and_then(Value::as_str) == Some("url_citation"));
+            for annotation in citations {
                 let url = ["/url_citation/url", "/url"];
                 let title = ["/url_citation/title", "/title"];
                 let citation = Citation::at(annotation, &url, &title, &[]);
