@@ -21,10 +21,13 @@
 //! * the failure is a reset, an abort, a broken pipe or an end of stream (not a timeout: a silent
 //!   server is not a closed connection);
 //! * the request is idempotent: GET, HEAD, OPTIONS, TRACE, PUT or DELETE, or any request that
-//!   the caller marked with [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)
-//!   (bodies are held in memory, so every body can be sent again). Each hop of a redirect is
-//!   asked on its own: the GET that a 303 makes of a POST is idempotent, and the caller's mark
-//!   holds for the hops that keep the request's method.
+//!   the caller marked with [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent).
+//!   Each hop of a redirect is asked on its own: the GET that a 303 makes of a POST is
+//!   idempotent, and the caller's mark holds for the hops that keep the request's method;
+//! * the body can be sent again: held in memory or read from files, not read from a reader of
+//!   the caller's ([`RequestBuilder::body_reader`](crate::RequestBuilder::body_reader),
+//!   [`Multipart::file_reader`](crate::Multipart::file_reader)), which the failed send has
+//!   begun to read (ureq reads the body's first bytes before the server's close shows).
 //!
 //! It is sent again at once, on a new connection, and only once; it is not an attempt of the
 //! [`RetryPolicy`](crate::RetryPolicy) and does not count against it.

@@ -699,6 +699,96 @@ fn every_provider_names_the_sources_it_cites() {
     );
 }
 
+/// Perplexity lists its sources at the top of every chunk (`search_results` with titles,
+/// `citations` as URLs): each URL is one citation, sent just before the finish; a URL that a
+/// `url_citation` annotation named (OpenRouter sends both) is not repeated, and entries of
+/// another shape are left out.
+#[test]
+fn openai_top_level_sources_are_each_cited_once() {
+    let chunk = |delta: Value, finish: Option<&str>| {
+        let sources = json!({
+            "search_results": [
+                {"title": "Tides - NOAA", "url": "https://noaa.gov/tides", "date": "2024-01-01"},
+                {"title": "no url"},
+                "https://not-an-object.example"
+            ],
+            "citations": ["https://noaa.gov/tides", "https://example.com/moon", 7, null, ""],
+        });
+        let mut chunk = sources;
+        chunk["choices"] = json!([{"index": 0, "delta": delta, "finish_reason": finish}]);
+        format!("data: {chunk}\n\n")
+    };
+    let body = chunk(json!({"content": "Tides[1]"}), None)
+        + &chunk(json!({"content": " follow the moon[2]."}), None)
+        + &chunk(json!({}), Some("stop"))
+        + &chunk(json!({}), None)
+        + "data: [DONE]\n\n";
+    let events = openai(&body).unwrap();
+    let sources: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Citation(c) => Some((c.url.as_deref(), c.title.as_deref(), &c.raw)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            (
+                Some("https://noaa.gov/tides"),
+                Some("Tides - NOAA"),
+                &json!({"title": "Tides - NOAA", "url": "https://noaa.gov/tides", "date": "2024-01-01"})
+            ),
+            (
+                Some("https://example.com/moon"),
+                None,
+                &json!("https://example.com/moon")
+            ),
+        ]
+    );
+    // Before the finish, so that a reader that stops at the finish has them.
+    let at = |f: &dyn Fn(&ChatEvent) -> bool| events.iter().position(f).unwrap();
+    let finish_at = at(&|e| matches!(e, ChatEvent::Finish(_)));
+    assert!(at(&|e| matches!(e, ChatEvent::Citation(_))) < finish_at);
+    let answer = collect(Ok(events));
+    assert_eq!(answer.text, "Tides[1] follow the moon[2].");
+
+    // OpenRouter: the annotation names the URL, the top-level list repeats it.
+    let annotation = json!({"type": "url_citation", "url_citation": {"url": "https://noaa.gov/tides", "title": "NOAA"}});
+    let body = chunk(json!({"content": "Tides."}), None)
+        + &chunk(json!({"annotations": [annotation]}), Some("stop"))
+        + "data: [DONE]\n\n";
+    let urls: Vec<_> = collect(openai(&body))
+        .citations
+        .into_iter()
+        .map(|c| (c.url.unwrap(), c.title))
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            (
+                "https://noaa.gov/tides".to_string(),
+                Some("NOAA".to_string())
+            ),
+            ("https://example.com/moon".to_string(), None),
+        ]
+    );
+
+    // Lists of another shape cost nothing.
+    for odd in [
+        json!({"citations": "x"}),
+        json!({"search_results": {}}),
+        json!({"citations": null}),
+    ] {
+        let mut chunk = odd.clone();
+        chunk["choices"] =
+            json!([{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]);
+        let answer = collect(openai(&format!("data: {chunk}\n\ndata: [DONE]\n\n")));
+        assert_eq!(answer.text, "Hi", "{odd}");
+        assert!(answer.citations.is_empty(), "{odd}");
+    }
+}
+
 /// What is not a citation is none, and no odd citation or reasoning field costs the answer:
 /// OpenRouter's parsed `file` annotations, fields of another shape or `null`, grounding that
 /// comes after Gemini's finish reason.

@@ -26,6 +26,7 @@ use crate::Error;
 /// | `reasoning_details` (OpenRouter) | all of them, each block's pieces joined, as one [`ChatEvent::Thought`] ([`Thought::ReasoningDetails`](crate::llm::Thought::ReasoningDetails)) just before the [`ChatEvent::Finish`]; the reasoning's text comes from `reasoning` |
 /// | `refusal` | [`ChatEvent::Refusal`] |
 /// | `annotations` of type `url_citation` (search models, OpenRouter's web search) | a [`ChatEvent::Citation`] each, with its `url` and `title`; other annotations (OpenRouter's parsed `file`s) and fields of another shape are ignored |
+/// | top-level `search_results` (objects with `url` and `title`) and `citations` (URLs) (Perplexity, repeated in every chunk) | a [`ChatEvent::Citation`] per URL, once, just before the [`ChatEvent::Finish`]; none for a URL that a `url_citation` named |
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
@@ -80,6 +81,14 @@ pub struct OpenAIDecoder {
     /// OpenRouter's `reasoning_details` so far, each block's pieces joined, for the `Thought`
     /// at the finish.
     details: Vec<Value>,
+    /// The sources of the top-level lists, each URL once, for the citations at the finish.
+    sources: Vec<Citation>,
+    /// How many of `sources` were sent on (or left out as annotated).
+    sources_sent: usize,
+    /// The URLs that `url_citation` annotations named: no source repeats them.
+    annotated: Vec<String>,
+    /// Whether the finish reason came: sources listed after it are sent on at once.
+    finished: bool,
 }
 
 /// What the decoder knows of one tool call.
@@ -165,6 +174,40 @@ impl OpenAIDecoder {
         Some(ChatEvent::ToolCall(start))
     }
 
+    /// Keeps the sources of Perplexity's top-level lists that are new: `search_results` (with
+    /// titles) first, then the URLs of `citations`. Both come again in every chunk, so each URL
+    /// is kept once; they are sent with the finish, once the annotations (which OpenRouter
+    /// sends for the same URLs) are known. Entries of another shape are left out.
+    fn add_sources(&mut self, results: Option<Value>, urls: Option<Value>) {
+        let list = |value: Option<Value>| match value {
+            Some(Value::Array(list)) => list,
+            _ => Vec::new(),
+        };
+        let results = list(results)
+            .into_iter()
+            .map(|r| Citation::at(r, &["/url"], &["/title"], &[]));
+        let urls = list(urls)
+            .into_iter()
+            .map(|u| Citation::at(u, &[""], &[], &[]));
+        for source in results.chain(urls) {
+            let Some(url) = source.url.as_deref() else {
+                continue;
+            };
+            if !self.sources.iter().any(|s| s.url.as_deref() == Some(url)) {
+                self.sources.push(source);
+            }
+        }
+    }
+
+    /// Sends the sources kept since the last send whose URL no annotation named.
+    fn send_sources(&mut self, events: &mut Vec<ChatEvent>) {
+        let annotated = &self.annotated;
+        let new = self.sources[self.sources_sent..].iter();
+        let new = new.filter(|s| !annotated.iter().any(|url| Some(url) == s.url.as_ref()));
+        events.extend(new.cloned().map(ChatEvent::Citation));
+        self.sources_sent = self.sources.len();
+    }
+
     /// An error if a tool call never got its name: the answer is then not one to act on.
     fn check_calls_named(&self) -> Result<(), Error> {
         match self.calls.iter().position(|c| !c.named) {
@@ -182,6 +225,7 @@ impl OpenAIDecoder {
         if let Some(error) = chunk.error {
             return Err(api_error(&error));
         }
+        self.add_sources(chunk.search_results, chunk.citations);
         if let Some(choice) = first_of(chunk.choices, |c| c.index) {
             if let Some(mut delta) = choice.delta {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
@@ -190,10 +234,16 @@ impl OpenAIDecoder {
                         .into_iter()
                         .for_each(|detail| add_detail(&mut self.details, detail));
                 }
+                let first = events.len();
                 if let Some((field, piece)) = delta.into_events(events) {
                     let (_, text) = self.reasoning.get_or_insert((field, String::new()));
                     text.push_str(&piece);
                 }
+                let cited = events[first..].iter().filter_map(|event| match event {
+                    ChatEvent::Citation(citation) => citation.url.clone(),
+                    _ => None,
+                });
+                self.annotated.extend(cited);
                 events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
             let reason = choice.finish_reason.filter(|r| !r.is_empty());
@@ -207,7 +257,15 @@ impl OpenAIDecoder {
                 let details = std::mem::take(&mut self.details);
                 events.push(ChatEvent::Thought(Thought::ReasoningDetails { details }));
             }
+            if reason.is_some() {
+                self.finished = true;
+                self.send_sources(events);
+            }
             events.extend(reason.map(ChatEvent::Finish));
+        }
+        // Sources listed after the finish reason (with the usage).
+        if self.finished {
+            self.send_sources(events);
         }
         let groq = chunk.x_groq.and_then(|x| x.usage);
         let usage = chunk.usage.iter().chain(&groq).find_map(Usage::from_openai);
@@ -226,6 +284,9 @@ struct Chunk {
     usage: Option<Value>,
     error: Option<Value>,
     x_groq: Option<XGroq>,
+    /// Perplexity's sources.
+    search_results: Option<Value>,
+    citations: Option<Value>,
 }
 
 #[derive(Deserialize)]
