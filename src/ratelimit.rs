@@ -215,7 +215,8 @@ pub enum PauseReason {
     },
     /// A quota header said nothing is left, and its reset header said when it comes back.
     QuotaExhausted {
-        /// The header that said so, such as `x-ratelimit-remaining-requests`.
+        /// The header that said so, such as `x-ratelimit-remaining-requests` (or `ratelimit`
+        /// for the IETF draft's `RateLimit` field).
         header: String,
     },
 }
@@ -382,6 +383,12 @@ impl Hosts {
 /// | any | `x-ratelimit-remaining-requests: 0` with `x-ratelimit-reset-requests: 6m0s` (OpenAI and most compatible servers; Go durations such as `1s`, `20ms`) | until the reset |
 /// | any | `x-ratelimit-remaining-tokens: 0` with `x-ratelimit-reset-tokens` | until the reset |
 /// | any | `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining: 0` with the matching `-reset` (an RFC 3339 time) | until the reset |
+/// | any | `x-ratelimit-remaining: 0` with `x-ratelimit-reset-after` (seconds: Discord) or `x-ratelimit-reset` (a Unix time: GitHub, Discord; or seconds: Reddit) | until the reset |
+/// | any | `RateLimit-Remaining: 0` with `RateLimit-Reset` (the IETF draft's seconds, or GitLab's Unix time) | until the reset |
+/// | any | `RateLimit: limit=100, remaining=0, reset=30` (IETF draft 7, express-rate-limit) or `RateLimit: "default";r=0;t=30` (later drafts): a quota with nothing left | its reset |
+///
+/// A reset given as a bare number of 1,000,000,000 or more (a date from 2001 on) is a Unix time;
+/// a smaller one is seconds to wait.
 ///
 /// When several apply, the longest wins; a pause is capped at
 /// [`max_pause`](RateLimiter::max_pause).
@@ -864,13 +871,21 @@ pub(crate) fn learn(
     }
     for (name, value) in headers {
         let name = name.as_str();
-        let reset = if let Some(what) = name.strip_prefix("x-ratelimit-remaining-") {
-            format!("x-ratelimit-reset-{what}")
+        let reset = |name: String| header_str(headers, &name);
+        let wait = if let Some(what) = name.strip_prefix("x-ratelimit-remaining-") {
+            reset(format!("x-ratelimit-reset-{what}")).and_then(|v| parse_reset(v, now))
         } else if let Some(what) = name
             .strip_prefix("anthropic-ratelimit-")
             .and_then(|n| n.strip_suffix("-remaining"))
         {
-            format!("anthropic-ratelimit-{what}-reset")
+            reset(format!("anthropic-ratelimit-{what}-reset")).and_then(|v| parse_reset(v, now))
+        } else if let Some(p) = name
+            .strip_suffix("ratelimit-remaining")
+            .filter(|p| matches!(*p, "x-" | ""))
+        {
+            // GitHub, Discord, Reddit, GitLab; the IETF draft's `RateLimit-Remaining`.
+            let after = reset(format!("{p}ratelimit-reset-after")).and_then(plain_seconds);
+            after.or_else(|| unix_or_seconds(reset(format!("{p}ratelimit-reset"))?, now))
         } else {
             continue;
         };
@@ -879,10 +894,7 @@ pub(crate) fn learn(
             .ok()
             .and_then(|v| v.trim().parse::<f64>().ok())
             .is_some_and(|left| left <= 0.0);
-        if !exhausted {
-            continue;
-        }
-        if let Some(wait) = header_str(headers, &reset).and_then(|v| parse_reset(v, now)) {
+        if let Some(wait) = wait.filter(|_| exhausted) {
             consider(
                 wait,
                 PauseReason::QuotaExhausted {
@@ -890,6 +902,58 @@ pub(crate) fn learn(
                 },
             );
         }
+    }
+    if let Some(wait) = header_str(headers, "ratelimit").and_then(ratelimit_field) {
+        let header = "ratelimit".to_string();
+        consider(wait, PauseReason::QuotaExhausted { header });
+    }
+    best
+}
+
+/// A number of seconds, not negative: `30`, `1.5`.
+fn plain_seconds(value: &str) -> Option<Duration> {
+    decimal(value).map(seconds)
+}
+
+/// A reset given as a number: a Unix time in seconds when it is one of this century's (GitHub,
+/// Discord, GitLab: `1372700873`), else seconds to wait (Reddit, the IETF draft: `30`).
+fn unix_or_seconds(value: &str, now: SystemTime) -> Option<Duration> {
+    let secs = decimal(value)?;
+    if secs < 1e9 {
+        return Some(seconds(secs));
+    }
+    let at = UNIX_EPOCH.checked_add(seconds(secs))?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The wait that the IETF draft's `RateLimit` field gives when a quota is used up: a list of
+/// `limit=100, remaining=0, reset=30` (draft 7, as express-rate-limit sends it) or of policies
+/// `"default";r=0;t=30` (later drafts); the longest wait of a quota with nothing left.
+fn ratelimit_field(value: &str) -> Option<Duration> {
+    let mut best = None;
+    let mut longest = |wait: Option<Duration>| best = best.max(wait);
+    let (mut remaining, mut reset) = (None, None);
+    for item in value.split(',') {
+        let (mut r, mut t) = (None, None);
+        for param in item.split(';') {
+            let Some((key, value)) = param.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match key.trim().to_ascii_lowercase().as_str() {
+                "remaining" => remaining = decimal(value),
+                "reset" => reset = plain_seconds(value),
+                "r" => r = decimal(value),
+                "t" => t = plain_seconds(value),
+                _ => {}
+            }
+        }
+        if r == Some(0.0) {
+            longest(t);
+        }
+    }
+    if remaining == Some(0.0) {
+        longest(reset);
     }
     best
 }
@@ -1233,6 +1297,108 @@ mod tests {
             ("x-ratelimit-reset-requests", "later"),
         ]);
         assert_eq!(learn(200, &h, now), None);
+    }
+
+    #[test]
+    fn generic_quota_headers_reset_after_seconds_or_at_a_unix_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let quota = |header: &str| PauseReason::QuotaExhausted {
+            header: header.into(),
+        };
+        // GitHub: a Unix time; Reddit: seconds; Discord: both, the seconds win.
+        let cases = [
+            (
+                vec![
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1700000042"),
+                ],
+                ms(42_000),
+            ),
+            (
+                vec![
+                    ("x-ratelimit-remaining", "0.0"),
+                    ("x-ratelimit-reset", "376"),
+                ],
+                ms(376_000),
+            ),
+            (
+                vec![
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1700000999.5"),
+                    ("x-ratelimit-reset-after", "1.25"),
+                ],
+                ms(1250),
+            ),
+            // A Unix time in the past waits for nothing.
+            (
+                vec![
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1600000000"),
+                ],
+                Duration::ZERO,
+            ),
+        ];
+        for (pairs, wait) in cases {
+            let learned = learn(200, &headers(&pairs), now);
+            assert_eq!(
+                learned,
+                Some((wait, quota("x-ratelimit-remaining"))),
+                "{pairs:?}"
+            );
+        }
+        let h = headers(&[("RateLimit-Remaining", "0"), ("RateLimit-Reset", "30")]);
+        assert_eq!(
+            learn(200, &h, now),
+            Some((ms(30_000), quota("ratelimit-remaining")))
+        );
+        // Quota left, no reset, or a reset that is not a number: no pause.
+        for pairs in [
+            vec![
+                ("x-ratelimit-remaining", "1"),
+                ("x-ratelimit-reset", "1700000042"),
+            ],
+            vec![("x-ratelimit-remaining", "0")],
+            vec![("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "-5")],
+            vec![("ratelimit-remaining", "0"), ("ratelimit-reset", "soon")],
+            vec![("x-ratelimit-limit", "0"), ("x-ratelimit-reset", "30")],
+        ] {
+            assert_eq!(learn(200, &headers(&pairs), now), None, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn the_ietf_ratelimit_field_of_either_draft() {
+        let now = SystemTime::now();
+        let quota = Some(PauseReason::QuotaExhausted {
+            header: "ratelimit".into(),
+        });
+        let wait = |value: &str| {
+            let learned = learn(200, &headers(&[("ratelimit", value)]), now);
+            let (wait, reason) = learned.map_or((None, None), |(w, r)| (Some(w), Some(r)));
+            if wait.is_some() {
+                assert_eq!(reason, quota, "{value}");
+            }
+            wait
+        };
+        assert_eq!(wait("limit=100, remaining=0, reset=30"), Some(ms(30_000)));
+        assert_eq!(wait("limit=100, remaining=7, reset=30"), None);
+        assert_eq!(wait(r#""default";r=0;t=12"#), Some(ms(12_000)));
+        // Of several policies, the longest wait of those used up.
+        assert_eq!(
+            wait(r#""burst";r=0;t=2, "daily";r=0;t=90, "hourly";r=5;t=600"#),
+            Some(ms(90_000))
+        );
+        assert_eq!(wait(r#""default";r=3;t=12"#), None);
+        for odd in [
+            "",
+            "remaining=0",
+            "r=0",
+            "remaining=x, reset=1",
+            ";;=,=",
+            "r=-0;t=5",
+        ] {
+            assert_eq!(wait(odd), None, "{odd:?}");
+        }
     }
 
     #[test]

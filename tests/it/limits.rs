@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::{ms, secs, Reply, TestServer};
 use ureq_futures::{
@@ -228,11 +228,17 @@ fn first_answer_then_ok(first: Reply) -> (TestServer, Arc<Mutex<Vec<Instant>>>) 
 #[test]
 fn a_retry_waits_for_the_pause_its_answer_set() {
     // A 502 that the policy retries after 10 ms, whose quota headers pause the origin for 1 s.
-    let (server, arrivals) = first_answer_then_ok(
+    retry_waits_out_the_pause_of(
         Reply::status(502, "busy")
             .header("x-ratelimit-remaining-requests", "0")
             .header("x-ratelimit-reset-requests", "1s"),
     );
+}
+
+/// Checks that a request whose first answer is `first` is retried (10 ms after it, by its
+/// policy) only once the origin's pause that `first` sets, of about a second, is over.
+fn retry_waits_out_the_pause_of(first: Reply) {
+    let (server, arrivals) = first_answer_then_ok(first);
     let limiter = RateLimiter::new();
     let session = FuturesSession::builder()
         .retry(RetryPolicy::new().attempts(2).base_delay(ms(10)))
@@ -246,6 +252,20 @@ fn a_retry_waits_for_the_pause_its_answer_set() {
         "the retry came {gap:?} after the answer that paused its origin"
     );
     assert_eq!(limiter.pauses(), 1);
+}
+
+/// GitHub's answer to a used-up quota: a 429 (or 403) whose `x-ratelimit-reset` is the Unix
+/// time the quota comes back, with no `Retry-After`.
+#[test]
+fn a_unix_time_reset_pauses_the_origin_until_then() {
+    let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    // Two whole seconds on: the pause is over one second, whatever the fraction now.
+    let reset = (unix_now.as_secs() + 2).to_string();
+    retry_waits_out_the_pause_of(
+        Reply::status(429, "API rate limit exceeded")
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", &reset),
+    );
 }
 
 #[test]
