@@ -867,8 +867,8 @@ impl fmt::Display for Error {
                  stop handle or FuturesSession::shutdown_now",
             ),
             Error::ShutDown => f.write_str(
-                "the session was shut down before the job ran (FuturesSession::shutdown or \
-                 shutdown_now): it was still queued, or submitted after",
+                "the session was shut down before the job ran (FuturesSession::shutdown, \
+                 shutdown_now or join): it was still queued, or submitted after",
             ),
             // A panic's text may have several lines (`assert_eq!`'s has three): on one, whole.
             Error::Panicked(msg) => {
@@ -1486,8 +1486,8 @@ mod tests {
         );
         assert_eq!(
             Error::ShutDown.to_string(),
-            "the session was shut down before the job ran (FuturesSession::shutdown or \
-             shutdown_now): it was still queued, or submitted after"
+            "the session was shut down before the job ran (FuturesSession::shutdown, \
+             shutdown_now or join): it was still queued, or submitted after"
         );
     }
 

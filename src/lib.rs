@@ -11,7 +11,7 @@
 //!
 //! # Concurrent requests
 //!
-//! [`FuturesSession::new`] starts 8 workers, like requests-futures. Each request method returns
+//! [`FuturesSession::new`] runs up to 8 workers (started as jobs come), like requests-futures. Each request method returns
 //! a [`RequestBuilder`]; [`send`](RequestBuilder::send) queues it and returns a [`Pending`] at
 //! once. A 4xx or 5xx is a [`Response`], not an error, as in requests.
 //!

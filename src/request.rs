@@ -764,8 +764,9 @@ impl RequestBuilder {
     /// content type other than `text/event-stream` is [`Error::UnexpectedContentType`] (see
     /// [`StreamOptions::require_event_stream`]); transport errors and timeouts as for
     /// [`send`](RequestBuilder::send). The [`timeout`](RequestBuilder::timeout) bounds only the
-    /// wait for the headers: a stream has no total budget, only the session's
-    /// [`read_timeout`](crate::SessionBuilder::read_timeout) between reads.
+    /// wait for the headers: a stream has no total budget, only the
+    /// [`read_timeout`](RequestBuilder::read_timeout) between reads (the request's, else the
+    /// session's).
     ///
     /// # Examples
     ///

@@ -109,8 +109,9 @@ impl fmt::Debug for FuturesSession {
                 "headers",
                 &settings.headers.iter().map(|h| &h.name).collect::<Vec<_>>(),
             )
-            .field("timeout", &settings.timeout)
-            .field("read_timeout", &settings.read_timeout)
+            // `None`: no limit set (an `agent`'s own timeouts then hold).
+            .field("timeout", &settings.timeout.value())
+            .field("read_timeout", &settings.read_timeout.value())
             .field("max_body_size", &settings.max_body_size)
             .field("max_redirects", &settings.redirects.max)
             .field("shut_down", &self.is_shut_down())

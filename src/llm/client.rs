@@ -151,8 +151,9 @@ impl<P: sealed::Wire> Protocol for P {}
 /// [module docs](super#providers) for the variables).
 ///
 /// **API key.** A missing key is an [`Error::MissingApiKey`] naming the variable(s) to set,
-/// returned by the request, not by the constructor, and only when the base URL is the
-/// provider's own. Against any other base URL a client without a key sends no key header,
+/// returned by the request, not by the constructor, and only when the base URL is at the
+/// provider's own host (`https://api.anthropic.com`, or `.../v1`, any path). Against any other
+/// host a client without a key sends no key header,
 /// since local servers and proxies may need none; a hosted service that wants one answers 401
 /// ([`Error::Status`]). The key is never shown: not in `Debug` output, not in errors.
 ///
@@ -623,7 +624,7 @@ impl<P: Protocol> Client<P> {
                     request = request.header(key_header, key)
                 }
                 Some(key) => request = request.header(key_header, format!("Bearer {key}")),
-                None if self.base_url.eq_ignore_ascii_case(provider.default_base) => {
+                None if same_origin(&self.base_url, provider.default_base) => {
                     return Err(Error::MissingApiKey {
                         var: provider.key_label,
                     });
@@ -961,6 +962,18 @@ impl<P: Protocol> ClientBuilder<P> {
             session: self.session.unwrap_or_default(),
         }
     }
+}
+
+/// Whether two URLs have the same scheme, host and port, as written (letter case aside).
+fn same_origin(a: &str, b: &str) -> bool {
+    let origin = |url: &str| {
+        let rest = url.find("://").map_or(0, |i| i + 3);
+        let end = url[rest..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |i| rest + i);
+        url[..end].to_string()
+    };
+    origin(a).eq_ignore_ascii_case(&origin(b))
 }
 
 #[cfg(test)]

@@ -507,26 +507,35 @@ fn a_whole_answer_is_its_text_pieces() {
 #[test]
 fn a_missing_key_is_reported_by_the_request_and_names_the_variables() {
     for_every_provider(|p| {
-        // Building never fails; nothing is read from the process environment.
-        let client = (p.client)(&Setup {
-            key: None,
-            base_url: None,
-            header: None,
-            env: Arc::new(|_| None),
-        });
-        check(!client.has_api_key(), || "has a key".into())?;
-        check(client.base_url() == p.default_base, || {
-            client.base_url().to_string()
-        })?;
-        for err in [
-            client.stream_chat(&hello()).err(),
-            client.raw(&hello()).err(),
-        ] {
-            let named = matches!(&err, Some(Error::MissingApiKey { var }) if *var == p.key_vars);
-            check(named, || format!("{err:?}"))?;
-            let text = err.map(|e| e.to_string()).unwrap_or_default();
-            for var in p.key_vars.split(" or ") {
-                check(text.contains(var), || format!("{text} does not name {var}"))?;
+        // The provider's own host, whatever the path and letter case (a base that ends in the
+        // API version, as curl examples write it).
+        let (scheme, host) = p.default_base.split_once("://").unwrap();
+        let host = host.split('/').next().unwrap().to_uppercase();
+        let bases = [None, Some(format!("{scheme}://{host}/v1/"))];
+        for base_url in bases {
+            // Building never fails; nothing is read from the process environment.
+            let client = (p.client)(&Setup {
+                key: None,
+                base_url: base_url.clone(),
+                header: None,
+                env: Arc::new(|_| None),
+            });
+            check(!client.has_api_key(), || "has a key".into())?;
+            check(
+                base_url.is_some() || client.base_url() == p.default_base,
+                || client.base_url().to_string(),
+            )?;
+            for err in [
+                client.stream_chat(&hello()).err(),
+                client.raw(&hello()).err(),
+            ] {
+                let named =
+                    matches!(&err, Some(Error::MissingApiKey { var }) if *var == p.key_vars);
+                check(named, || format!("{base_url:?}: {err:?}"))?;
+                let text = err.map(|e| e.to_string()).unwrap_or_default();
+                for var in p.key_vars.split(" or ") {
+                    check(text.contains(var), || format!("{text} does not name {var}"))?;
+                }
             }
         }
         Ok(())
