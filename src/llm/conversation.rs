@@ -263,8 +263,8 @@ impl Conversation {
 /// [`ChatStream`].
 ///
 /// When the stream ends complete, the exchange joins the conversation's history. If it ends
-/// with an error, or is dropped before its end, or its reply has no text, the history is left
-/// as it was.
+/// with an error, or is dropped before its end, or its reply has no text, or the model refused
+/// (finish reason `refusal`: Anthropic's), the history is left as it was.
 ///
 /// # Examples
 ///
@@ -375,8 +375,10 @@ impl Iterator for ReplyStream<'_> {
             None if self.chat.is_done() => {
                 self.committed = true;
                 let messages = &mut self.conversation.messages;
-                if self.text.is_empty() {
-                    messages.pop(); // the question, as a reply without text is not kept
+                // A reply without text is not kept, nor a refused exchange: Anthropic asks for
+                // the refused turn to go, else every later request is refused too.
+                if self.text.is_empty() || self.chat.finish_reason() == Some("refusal") {
+                    messages.pop(); // the question
                 } else {
                     messages.push(Message::assistant(self.text.clone()));
                 }

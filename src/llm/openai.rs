@@ -150,6 +150,12 @@ macro_rules! openai_compatible {
                 let flavor: fn(&$crate::llm::Client<Self>) -> $crate::llm::openai::Flavor = $flavor;
                 $crate::llm::openai::chat_body(client, request, &flavor(client))
             }
+
+            /// llama.cpp's server reports a failure in the stream as an `error:` line.
+            fn stream_options(&self) -> $crate::sse::StreamOptions {
+                let parser = $crate::sse::Parser::new().error_lines();
+                $crate::sse::StreamOptions::default().parser(parser)
+            }
         }
     };
 }

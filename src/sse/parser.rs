@@ -258,6 +258,9 @@ struct Fields {
     /// The parse loop's line-end search, looked up once per parser rather than once per event
     /// (8 instructions an event).
     line_ends: LineEnds,
+    /// Whether an `error:` line is read as `event: error` with its value as data (see
+    /// [`Parser::error_lines`]).
+    error_lines: bool,
 }
 
 /// Where a dispatched event's data is.
@@ -330,8 +333,18 @@ impl Parser {
                 dispatched: false,
                 owned: None,
                 line_ends: LineEnds::new(),
+                error_lines: false,
             },
         }
+    }
+
+    /// Reads a line `error: VALUE`, a field the spec ignores, as `event: error` followed by
+    /// `data: VALUE`: llama.cpp's server (and servers built on it) reports a failure in a
+    /// chat stream so, then ends with `data: [DONE]`, and an exact parser would drop the
+    /// failure without a word. Off by default; the OpenAI-compatible chat clients turn it on.
+    pub(crate) fn error_lines(mut self) -> Self {
+        self.fields.error_lines = true;
+        self
     }
 
     /// Sets the limit, in bytes, on one line (without its line end) and on one event's data
@@ -902,6 +915,18 @@ impl Fields {
             let line_start = pos;
             pos = skip_line_end(bytes, pos + len).0;
             let Some((field, at)) = parse_field(line) else {
+                if self.error_lines {
+                    if let Some(value) = error_value(line) {
+                        if let Some((start, end)) = single.take() {
+                            self.apply_field(
+                                Field::Data,
+                                text.get(start..end).unwrap_or_default(),
+                            )?;
+                        }
+                        let at = line_start + (line.len() - value.len());
+                        self.error_line(text.get(at..line_start + len).unwrap_or_default())?;
+                    }
+                }
                 continue;
             };
             let (start, end) = (line_start + at, line_start + len);
@@ -998,8 +1023,22 @@ impl Fields {
     fn process_field(&mut self, line: &str) -> Result<(), Error> {
         match parse_field(line.as_bytes()) {
             Some((field, at)) => self.apply_field(field, line.get(at..).unwrap_or_default()),
+            None if self.error_lines => match error_value(line.as_bytes()) {
+                Some(value) => {
+                    let at = line.len() - value.len();
+                    self.error_line(line.get(at..).unwrap_or_default())
+                }
+                None => Ok(()),
+            },
             None => Ok(()),
         }
+    }
+
+    /// An `error:` line's value, read as `event: error` and `data: value`.
+    #[cold]
+    fn error_line(&mut self, value: &str) -> Result<(), Error> {
+        self.apply_event("error")?;
+        self.apply_field(Field::Data, value)
     }
 
     /// Acts on one field.
@@ -1240,6 +1279,16 @@ fn parse_field(line: &[u8]) -> Option<(Field, usize)> {
     }
 }
 
+/// The value of an `error:` line (see [`Parser::error_lines`]), as `parse_field` finds a
+/// field's.
+fn error_value(line: &[u8]) -> Option<&[u8]> {
+    match line.strip_prefix(b"error")? {
+        [] => Some(&[]),
+        [b':', b' ', value @ ..] | [b':', value @ ..] => Some(value),
+        _ => None,
+    }
+}
+
 /// The fields the parser acts on.
 #[derive(Clone, Copy)]
 enum Field {
@@ -1355,6 +1404,56 @@ mod tests {
         parser.feed(input, &mut |e| events.push(e)).unwrap();
         parser.finish(&mut |e| events.push(e)).unwrap();
         events
+    }
+
+    /// `error:` lines, read as an `error` event when asked (llama.cpp's failures), by every
+    /// path: owned and borrowed, split anywhere, valid UTF-8 or not; ignored otherwise.
+    #[test]
+    fn error_lines_are_error_events_when_asked() {
+        let input: &[u8] = b"data: a\n\nerror: {\"code\":400}\r\n\r\ndata: b\nerror:x\n\nerror\n\nerrors: no\ndata: c\n\n";
+        let want = [
+            ("message", "a"),
+            ("error", "{\"code\":400}"),
+            ("error", "b\nx"),
+            ("error", ""),
+            ("message", "c"),
+        ];
+        let mut invalid = input.to_vec();
+        invalid.extend_from_slice(b"error: \xff\n\n");
+        for (input, more) in [(input, None), (&invalid[..], Some("\u{fffd}"))] {
+            let want: Vec<(&str, &str)> = want
+                .iter()
+                .copied()
+                .chain(more.map(|d| ("error", d)))
+                .collect();
+            for split in 0..=input.len() {
+                let mut owned = Vec::new();
+                let mut parser = Parser::new().error_lines();
+                let mut keep = |e: Event| owned.push((e.event.to_string(), e.data));
+                parser.feed(&input[..split], &mut keep).unwrap();
+                parser.feed(&input[split..], &mut keep).unwrap();
+                parser.finish(&mut keep).unwrap();
+                let owned: Vec<_> = owned
+                    .iter()
+                    .map(|(t, d)| (t.as_str(), d.as_str()))
+                    .collect();
+                assert_eq!(owned, want, "split at {split}");
+                let mut borrowed = Vec::new();
+                let mut parser = Parser::new().error_lines();
+                let mut keep =
+                    |e: EventRef<'_>| borrowed.push((e.event.to_string(), e.data.to_string()));
+                parser.feed_ref(&input[..split], &mut keep).unwrap();
+                parser.feed_ref(&input[split..], &mut keep).unwrap();
+                parser.finish_ref(&mut keep).unwrap();
+                let borrowed: Vec<_> = borrowed
+                    .iter()
+                    .map(|(t, d)| (t.as_str(), d.as_str()))
+                    .collect();
+                assert_eq!(borrowed, want, "split at {split}");
+            }
+        }
+        let plain: Vec<_> = parse(input).into_iter().map(|e| e.data).collect();
+        assert_eq!(plain, ["a", "b", "c"]);
     }
 
     #[test]

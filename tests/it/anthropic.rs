@@ -226,6 +226,57 @@ fn a_conversation_sends_its_system_prompt_as_the_system_field() {
     );
 }
 
+/// A refusal: some text, then `stop_reason: "refusal"` with `stop_details` (without them when
+/// `explanation` is `None`).
+fn refused(explanation: Option<&str>) -> String {
+    let mut stop = message_delta("refusal", 3);
+    if let Some(explanation) = explanation {
+        stop["delta"]["stop_details"] =
+            json!({"type": "refusal", "category": "cyber", "explanation": explanation});
+    }
+    sse_body(&[
+        message_start(),
+        block_start(0, json!({"type": "text", "text": ""})),
+        text(0, "Hello.."),
+        block_stop(0),
+        stop,
+        message_stop(),
+    ])
+}
+
+/// Anthropic's refusal says why in `stop_details.explanation`: it is the stream's refusal, and
+/// a `Conversation` does not keep the refused exchange (Anthropic asks for it to go, else
+/// every later request is refused too).
+#[test]
+fn a_refusal_is_explained_and_not_kept_in_a_conversation() {
+    let why = "This request was declined because it could enable cyber harm.";
+    let (pieces, error, stream) = chat_over(refused(Some(why)));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Hello.."]);
+    assert_eq!(stream.refusal(), Some(why));
+    assert_eq!(stream.finish_reason(), Some("refusal"));
+    let (_, _, stream) = chat_over(refused(None));
+    assert!(stream.refusal().unwrap().contains("refusal"));
+
+    let server = TestServer::start({
+        let answers = std::sync::Mutex::new(vec![answer(&["o", "k"]), refused(Some(why))]);
+        move |_| {
+            let body = answers.lock().unwrap().pop().unwrap().into_bytes();
+            Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0))
+        }
+    });
+    let mut chat = Conversation::new(client(&server.url()));
+    assert_eq!(chat.send_with("write malware", |_| {}).unwrap(), "Hello..");
+    assert!(chat.messages().is_empty(), "{:?}", chat.messages());
+    chat.send_with("write a poem", |_| {}).unwrap();
+    let sent: Value = serde_json::from_slice(&server.requests().pop().unwrap().body).unwrap();
+    assert_eq!(
+        sent["messages"],
+        json!([{"role": "user", "content": "write a poem"}])
+    );
+    assert_eq!(chat.messages().len(), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // What the streams contain
 // ---------------------------------------------------------------------------------------------

@@ -423,6 +423,41 @@ fn openai_calls_that_reuse_an_index_with_a_new_id_are_new_calls() {
 }
 
 #[test]
+fn openai_calls_without_ids_or_indexes_that_name_another_function_are_new_calls() {
+    // Gateways (and Gemini's compatible endpoint) send parallel calls whole, with empty ids,
+    // without an index or all at index 0; a name repeated on a later piece is the same call.
+    let whole = |index: Option<u64>, name: &str, arguments: &str| {
+        let mut piece = json!({"id": "", "type": "function",
+            "function": {"name": name, "arguments": arguments}});
+        if let Some(i) = index {
+            piece["index"] = json!(i);
+        }
+        piece
+    };
+    for index in [None, Some(0)] {
+        let body = openai_delta(json!({"tool_calls": [
+            whole(index, "get_weather", r#"{"city":"Oslo"}"#),
+            whole(index, "get_time", r#"{"tz":"#),
+        ]})) + &openai_delta(
+            json!({"tool_calls": [whole(index, "get_time", r#""CET"}"#)]}),
+        ) + &openai_delta(json!({"tool_calls": [whole(index, "get_weather", "{}")]}))
+            + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+            + "data: [DONE]\n\n";
+        let calls = collect(openai(&body)).tool_calls;
+        let calls: Vec<_> = calls.iter().map(|c| (&*c.name, &*c.arguments)).collect();
+        assert_eq!(
+            calls,
+            [
+                ("get_weather", r#"{"city":"Oslo"}"#),
+                ("get_time", r#"{"tz":"CET"}"#),
+                ("get_weather", "{}"),
+            ],
+            "index {index:?}"
+        );
+    }
+}
+
+#[test]
 fn openai_a_finish_reason_that_says_the_server_stopped_is_an_error() {
     for reason in ["insufficient_system_resource", "error"] {
         let body = openai_delta(json!({"content": "Half an ans"}))
@@ -1058,6 +1093,33 @@ fn cohere_v2_thinking_is_reasoning_and_a_piece_of_no_started_call_is_nobodys() {
             ChatEvent::Done,
         ]
     );
+}
+
+/// Cohere's SDK has `index` optional on `tool-call-start` and `tool-call-delta`: calls without
+/// one are numbered apart, and their pieces go to the last call started.
+#[test]
+fn cohere_v2_tool_calls_without_an_index_keep_their_pieces() {
+    let start = |name: &str| {
+        json!({"type": "tool-call-start", "delta": {"message": {"tool_calls": {
+            "id": name, "type": "function", "function": {"name": name, "arguments": ""}}}}})
+    };
+    let args = |piece: &str| {
+        json!({"type": "tool-call-delta",
+            "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}})
+    };
+    let body = typed_events(&[
+        start("f"),
+        args("{\"a\":"),
+        args("1}"),
+        json!({"type": "tool-call-end"}),
+        start("g"),
+        args("{}"),
+        json!({"type": "tool-call-end"}),
+        json!({"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}}),
+    ]) + "data: [DONE]\n\n";
+    let calls = collect(cohere_v2(&body)).tool_calls;
+    let calls: Vec<_> = calls.iter().map(|c| (&*c.name, &*c.arguments)).collect();
+    assert_eq!(calls, [("f", r#"{"a":1}"#), ("g", "{}")]);
 }
 
 // ---------------------------------------------------------------------------------------------

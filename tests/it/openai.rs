@@ -195,6 +195,43 @@ fn usage_chunk_and_moderation_trailer_with_empty_choices() {
     assert!(stream.is_done());
 }
 
+/// Moonshot (Kimi) sends the usage in the last choice, beside its finish reason.
+#[test]
+fn usage_inside_the_last_choice_is_read() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        &content("Hi"),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":19,"completion_tokens":13,"total_tokens":32}}]}"#,
+        "[DONE]",
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Hi"]);
+    let usage = stream.usage().expect("usage");
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+        (Some(19), Some(13), Some(32))
+    );
+}
+
+/// llama.cpp's server reports a failure in the stream as an `error:` line (a field the SSE
+/// spec ignores), then ends with `data: [DONE]`: the failure is the stream's error, not the end
+/// of a whole (short) answer.
+#[test]
+fn an_error_line_of_llama_cpp_is_the_streams_error() {
+    let error = r#"{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}"#;
+    let body = sse_body(&[&content("Half")]) + &format!("error: {error}\n\n") + "data: [DONE]\n\n";
+    let (pieces, error, stream) = chat_over(body);
+    assert_eq!(pieces, ["Half"]);
+    let Some(Error::Api { kind, message, .. }) = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(kind.as_deref(), Some("400"));
+    assert!(
+        message.contains("exceeds the available context size"),
+        "{message}"
+    );
+    assert!(!stream.is_done());
+}
+
 #[test]
 fn comment_keep_alives_are_ignored() {
     let mut body = ": OPENROUTER PROCESSING\n\n".repeat(5);

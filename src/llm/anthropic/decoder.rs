@@ -32,6 +32,7 @@ use crate::Error;
 /// | `content_block_delta` with a `citations_delta` | [`ChatEvent::Citation`] of its `citation` (a web search result, a place in a document) |
 /// | other deltas and blocks | nothing |
 /// | `message_delta`: `stop_reason` and `usage` (a count sent as `null` keeps the known one) | [`ChatEvent::Finish`], [`ChatEvent::Usage`] |
+/// | `stop_reason: "refusal"`, with `stop_details.explanation` | [`ChatEvent::Refusal`] of the explanation (of a sentence that says so without one), then the [`ChatEvent::Finish`] |
 /// | `ping`, other `content_block_stop`s, unknown event types | nothing |
 /// | `message_stop` | [`ChatEvent::Done`]; anything after it is ignored |
 /// | an `error` event (`overloaded_error`, `api_error`...) | [`Error::Api`] with the error's `type` as its kind: the stream's last item |
@@ -252,7 +253,16 @@ impl AnthropicDecoder {
                 }
             }
             Payload::MessageDelta { delta, usage } => {
-                events.extend(delta.and_then(|d| d.stop_reason).map(ChatEvent::Finish));
+                let (reason, details) =
+                    delta.map_or((None, None), |d| (d.stop_reason, d.stop_details));
+                if reason.as_deref() == Some("refusal") {
+                    let explanation = details.as_ref().and_then(|d| d.get("explanation"));
+                    let text = non_empty_str(explanation).unwrap_or_else(|| {
+                        "the model declined to answer (stop_reason: refusal)".into()
+                    });
+                    events.push(ChatEvent::Refusal(text));
+                }
+                events.extend(reason.map(ChatEvent::Finish));
                 events.extend(self.merge_usage(usage).map(ChatEvent::Usage));
             }
             Payload::MessageStop => events.push(ChatEvent::Done),
@@ -310,6 +320,8 @@ struct StartMessage {
 #[derive(Deserialize)]
 struct MessageDelta {
     stop_reason: Option<String>,
+    /// Why, for a `refusal`: `{"type": "refusal", "category": ..., "explanation": ...}`.
+    stop_details: Option<Value>,
 }
 
 #[derive(Deserialize)]

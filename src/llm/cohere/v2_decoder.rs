@@ -42,10 +42,11 @@ const ARGUMENTS: &str = "/message/tool_calls/function/arguments";
 /// | data that is not a JSON object | [`Error::Protocol`] quoting the chunk |
 ///
 /// Tool calls are numbered in the order they start (0, 1...); a `tool-call-delta` belongs to
-/// the call whose `tool-call-start` had its `index`, and one for no started call is nobody's.
+/// the call whose `tool-call-start` had its `index` (without an `index`, which Cohere's SDK
+/// allows: to the last call started), and one for no started call is nobody's.
 /// The [`Usage`](crate::llm::Usage) comes from `delta.usage.tokens` (everything the model read
 /// and wrote), else `delta.usage.billed_units`; the usage object is kept in
-/// [`raw`](crate::llm::Usage::raw). Citations are not decoded.
+/// [`raw`](crate::llm::Usage::raw).
 ///
 /// Why `ERROR` and `TIMEOUT` are errors and not finish reasons: the answer before them is not
 /// one the model finished, and a caller reading only the text would take it for whole.
@@ -72,6 +73,8 @@ pub struct CohereV2Decoder {
     ending: Ending,
     /// The number of each started tool call, by the `index` its `tool-call-start` carried.
     calls: BTreeMap<u64, usize>,
+    /// How many tool calls started.
+    started: usize,
 }
 
 impl CohereV2Decoder {
@@ -113,7 +116,8 @@ impl CohereV2Decoder {
                     let index = chunk.index.map_or("none".to_string(), |i| i.to_string());
                     format!("a tool-call-start (index {index})")
                 })?;
-                let number = self.calls.len();
+                let number = self.started;
+                self.started += 1;
                 if let Some(index) = chunk.index {
                     self.calls.insert(index, number);
                 }
@@ -123,7 +127,11 @@ impl CohereV2Decoder {
             }
             "tool-call-delta" => {
                 // A piece of no started call is nobody's.
-                if let Some(&number) = chunk.index.and_then(|i| self.calls.get(&i)) {
+                let number = match chunk.index {
+                    Some(i) => self.calls.get(&i).copied(),
+                    None => self.started.checked_sub(1),
+                };
+                if let Some(number) = number {
                     let piece = ToolCallDelta::more(number, arguments());
                     events.push(ChatEvent::ToolCall(piece));
                 }

@@ -31,7 +31,7 @@ use crate::Error;
 /// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
 /// | `finish_reason` `insufficient_system_resource` (DeepSeek) or `error` (OpenRouter): the server stopped the answer | [`Error::Api`] whose kind is the reason: the stream's last item |
-/// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage` | [`ChatEvent::Usage`] |
+/// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage`, Moonshot's `choices[0].usage` | [`ChatEvent::Usage`] |
 /// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
 /// | `: comment` keep-alives (OpenRouter sends many) | nothing (the parser drops them) |
 /// | an `error` object, or an `event: error` | [`Error::Api`]: the stream's last item |
@@ -46,7 +46,9 @@ use crate::Error;
 /// read.
 ///
 /// **Tool calls.** The pieces of a call share its `index`; a server without indexes (rare) is
-/// followed by id: a new id starts a call, a piece without one continues the last. The first
+/// followed by id: a new id starts a call, a piece without one continues the last. A piece
+/// that names another function than its call's starts a call too (gateways that send every
+/// call whole, at index 0 or none, without ids). The first
 /// [`ChatEvent::ToolCall`] of every call carries its name: pieces that arrive before the name
 /// are held back and sent with it, so [`ChatStream::tool_calls`](crate::llm::ChatStream::tool_calls)
 /// never holds a call without a name.
@@ -100,6 +102,8 @@ struct CallTrack {
     id: Option<String>,
     /// Whether the call's name was sent on (its first event).
     named: bool,
+    /// The call's name, once sent on.
+    name: String,
     /// Arguments that came before the name, held back until it comes.
     held: String,
     /// Gemini's thought signature, when it came before the name.
@@ -142,9 +146,20 @@ impl OpenAIDecoder {
             Some(i) => self.calls.iter().rposition(|c| c.wire_index == Some(i)),
             None => self.calls.len().checked_sub(1),
         };
-        let position = position.filter(|&p| match (&id, &self.calls[p].id) {
-            (Some(id), Some(known)) => id == known,
-            _ => true,
+        // Another id, or another function's name, is another call: servers without indexes
+        // or ids (gateways, Gemini's compatible endpoint) send parallel calls whole, one after
+        // the other.
+        let position = position.filter(|&p| {
+            let call = &self.calls[p];
+            let same_id = match (&id, &call.id) {
+                (Some(id), Some(known)) => id == known,
+                _ => true,
+            };
+            let same_name = match &name {
+                Some(name) if call.named => *name == call.name,
+                _ => true,
+            };
+            same_id && same_name
         });
         let position = position.unwrap_or_else(|| {
             self.calls.push(CallTrack {
@@ -168,6 +183,7 @@ impl OpenAIDecoder {
         call.held.push_str(&arguments);
         let name = name?;
         call.named = true;
+        call.name.clone_from(&name);
         let held = std::mem::take(&mut call.held);
         let mut start = ToolCallDelta::start(position, call.id.clone(), name, held);
         start.signature = call.signature.take();
@@ -226,7 +242,9 @@ impl OpenAIDecoder {
             return Err(api_error(&error));
         }
         self.add_sources(chunk.search_results, chunk.citations);
+        let mut choice_usage = None;
         if let Some(choice) = first_of(chunk.choices, |c| c.index) {
+            choice_usage = choice.usage;
             if let Some(mut delta) = choice.delta {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
                 if let Some(Value::Array(details)) = delta.reasoning_details.take() {
@@ -268,7 +286,8 @@ impl OpenAIDecoder {
             self.send_sources(events);
         }
         let groq = chunk.x_groq.and_then(|x| x.usage);
-        let usage = chunk.usage.iter().chain(&groq).find_map(Usage::from_openai);
+        let mut usage = chunk.usage.iter().chain(&groq).chain(&choice_usage);
+        let usage = usage.find_map(Usage::from_openai);
         events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }
@@ -299,6 +318,8 @@ struct Choice {
     index: Option<u64>,
     delta: Option<Delta>,
     finish_reason: Option<String>,
+    /// Moonshot's (Kimi's) place for the usage: in the last choice.
+    usage: Option<Value>,
 }
 
 #[derive(Deserialize)]
