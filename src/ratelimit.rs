@@ -383,12 +383,13 @@ impl Hosts {
 /// | any | `x-ratelimit-remaining-requests: 0` with `x-ratelimit-reset-requests: 6m0s` (OpenAI and most compatible servers; Go durations such as `1s`, `20ms`) | until the reset |
 /// | any | `x-ratelimit-remaining-tokens: 0` with `x-ratelimit-reset-tokens` | until the reset |
 /// | any | `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining: 0` with the matching `-reset` (an RFC 3339 time) | until the reset |
-/// | any | `x-ratelimit-remaining: 0` with `x-ratelimit-reset-after` (seconds: Discord) or `x-ratelimit-reset` (a Unix time: GitHub, Discord; or seconds: Reddit) | until the reset |
+/// | any | `x-ratelimit-remaining: 0` with `x-ratelimit-reset-after` (seconds: Discord) or `x-ratelimit-reset` (a Unix time: GitHub, Discord, OpenRouter in milliseconds; or seconds: Reddit) | until the reset |
 /// | any | `RateLimit-Remaining: 0` with `RateLimit-Reset` (the IETF draft's seconds, or GitLab's Unix time) | until the reset |
 /// | any | `RateLimit: limit=100, remaining=0, reset=30` (IETF draft 7, express-rate-limit) or `RateLimit: "default";r=0;t=30` (later drafts): a quota with nothing left | its reset |
 ///
-/// A reset given as a bare number of 1,000,000,000 or more (a date from 2001 on) is a Unix time;
-/// a smaller one is seconds to wait.
+/// A reset given as a bare number of 10^12 or more is a Unix time in milliseconds (OpenRouter's),
+/// one of 10^9 or more a Unix time in seconds (both are dates from 2001 on); a smaller one is
+/// seconds to wait.
 ///
 /// When several apply, the longest wins; a pause is capped at
 /// [`max_pause`](RateLimiter::max_pause).
@@ -915,13 +916,16 @@ fn plain_seconds(value: &str) -> Option<Duration> {
     decimal(value).map(seconds)
 }
 
-/// A reset given as a number: a Unix time in seconds when it is one of this century's (GitHub,
-/// Discord, GitLab: `1372700873`), else seconds to wait (Reddit, the IETF draft: `30`).
+/// A reset given as a number: a Unix time in milliseconds from 10^12 on (OpenRouter:
+/// `1789138080000`), in seconds from 10^9 on (GitHub, Discord, GitLab: `1372700873`; both are
+/// dates from 2001 on), else seconds to wait (Reddit, the IETF draft: `30`).
 fn unix_or_seconds(value: &str, now: SystemTime) -> Option<Duration> {
-    let secs = decimal(value)?;
-    if secs < 1e9 {
-        return Some(seconds(secs));
-    }
+    let number = decimal(value)?;
+    let secs = match number {
+        n if n >= 1e12 => n / 1000.0,
+        n if n >= 1e9 => n,
+        n => return Some(seconds(n)),
+    };
     let at = UNIX_EPOCH.checked_add(seconds(secs))?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
@@ -1328,6 +1332,14 @@ mod tests {
                     ("x-ratelimit-reset-after", "1.25"),
                 ],
                 ms(1250),
+            ),
+            // OpenRouter: a Unix time in milliseconds.
+            (
+                vec![
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1700000005000"),
+                ],
+                ms(5000),
             ),
             // A Unix time in the past waits for nothing.
             (

@@ -964,16 +964,26 @@ impl<P: Protocol> ClientBuilder<P> {
     }
 }
 
-/// Whether two URLs have the same scheme, host and port, as written (letter case aside).
+/// Whether two URLs have the same scheme, host and port (letter case aside; a scheme's
+/// default port written out or not).
 fn same_origin(a: &str, b: &str) -> bool {
     let origin = |url: &str| {
         let rest = url.find("://").map_or(0, |i| i + 3);
         let end = url[rest..]
             .find(['/', '?', '#'])
             .map_or(url.len(), |i| rest + i);
-        url[..end].to_string()
+        let origin = url[..end].to_ascii_lowercase();
+        let default_port = if origin.starts_with("https://") {
+            ":443"
+        } else {
+            ":80"
+        };
+        match origin.strip_suffix(default_port) {
+            Some(bare) => bare.to_string(),
+            None => origin,
+        }
     };
-    origin(a).eq_ignore_ascii_case(&origin(b))
+    origin(a) == origin(b)
 }
 
 #[cfg(test)]
@@ -991,5 +1001,26 @@ mod tests {
         assert_eq!(client.api_key, None);
         assert!(client.headers.is_empty());
         assert_eq!(client.session.max_workers(), 8);
+    }
+
+    #[test]
+    fn same_origin_takes_case_paths_and_default_ports_alike() {
+        let openai = "https://api.openai.com/v1";
+        for same in [
+            "https://API.openai.com",
+            "https://api.openai.com:443/v1/",
+            "HTTPS://api.openai.com/openai?x=1",
+        ] {
+            assert!(same_origin(same, openai), "{same}");
+        }
+        for other in [
+            "http://api.openai.com/v1",
+            "https://api.openai.com:8443/v1",
+            "https://api.openai.com.example/v1",
+            "https://example.com/api.openai.com",
+        ] {
+            assert!(!same_origin(other, openai), "{other}");
+        }
+        assert!(same_origin("http://localhost:80/v1", "http://localhost"));
     }
 }
