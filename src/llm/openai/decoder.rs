@@ -34,7 +34,7 @@ use crate::Error;
 /// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage`, Moonshot's `choices[0].usage` | [`ChatEvent::Usage`] |
 /// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
 /// | `: comment` keep-alives (OpenRouter sends many) | nothing (the parser drops them) |
-/// | an `error` object, or an `event: error` | [`Error::Api`]: the stream's last item |
+/// | an `error` object, or an `event: error` (the chat clients read llama.cpp's `error:` lines as one) | [`Error::Api`]: the stream's last item |
 /// | `data: [DONE]` | [`ChatEvent::Done`]; anything after it is ignored |
 /// | the end of the body right after a `finish_reason` (servers that never send `[DONE]`) | [`ChatEvent::Done`] |
 /// | the end of the body anywhere else | [`Error::Protocol`]: the answer was cut |
