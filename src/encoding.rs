@@ -208,9 +208,11 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
 /// label on empty answers too (`Content-Length: 0`, an empty chunked body). A gzip decoder fails
 /// on an empty stream (no header), and so would the whole response, where requests and curl read
 /// an empty body. The encoded bytes are out of sight under ureq's own decoder, so the rule is on
-/// what comes out: a decoder that reaches the end of the body before producing a byte reads as
-/// the end. A body of a few bytes that end inside a gzip header reads as empty too, as with
-/// requests. An empty brotli body stays an error: the brotli decoder calls it invalid data, as
+/// what comes out: a decoder that reaches the end of the body before producing a byte, and
+/// before a whole gzip header, reads as the end. A body of a few bytes that end inside a gzip
+/// header reads as empty too, as with requests. One that ends after the header, within the
+/// compressed data, was cut: it stays an error, whether some text came out or none (a gzipped
+/// JSON page gives its first byte some 65 bytes in). An empty brotli body stays an error: the brotli decoder calls it invalid data, as
 /// it does a corrupt stream, and the two cannot be told apart from here.
 ///
 /// Bytes after the last gzip member that are not another member: a line break, zero padding, or
@@ -282,9 +284,13 @@ fn decoder_error<'a>(e: &'a io::Error, coding: Option<&str>) -> Option<&'a io::E
     }
 }
 
-/// Whether `e` is a decoder's "unexpected end of file", not the connection's.
+/// Whether `e` is a decoder's bare "unexpected end of file", not the connection's: the end of
+/// the body before a gzip header was whole (flate2 says no more). The end of a stream cut
+/// within its compressed data is flate2's `incomplete deflate stream`, an error with a
+/// message: such a body was cut, not empty.
 fn is_empty_stream(e: &io::Error) -> bool {
-    decoder_error(e, None).is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof)
+    decoder_error(e, None)
+        .is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof && io.get_ref().is_none())
 }
 
 /// Whether `e` is the gzip decoder's failure to read a member's header (or trailer) from what
