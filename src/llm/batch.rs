@@ -155,7 +155,8 @@ impl ChatResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChatBatchSummary {
-    /// Jobs skipped because the output file already held their answer.
+    /// Jobs skipped because the output file already held their answer, or because a job of
+    /// the same id came before them.
     pub skipped: u64,
     /// Jobs run that got an answer.
     pub answered: u64,
@@ -429,7 +430,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
 
     /// Runs the jobs whose answer `path` does not hold yet and appends their results to it as
     /// JSON lines, in input order, each line written (and flushed) as soon as the results
-    /// before it are in. Creates the file if needed.
+    /// before it are in. Creates the file if needed. A job's id is its key: a job whose id
+    /// came before in `jobs` is skipped too, as a resume would skip it (the ids are kept in
+    /// memory for the run, as the file's are).
     ///
     /// # Errors
     ///
@@ -479,8 +482,11 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         }
         let skipped = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&skipped);
+        // An id is a job's key: one answered in the file, or met earlier in `jobs`, is skipped,
+        // so that a run and its resume do the same work.
+        let mut seen = done;
         let todo = jobs.into_iter().filter(move |job| {
-            let known = done.contains(&job.id);
+            let known = seen.contains(&job.id) || !seen.insert(job.id.clone());
             count.fetch_add(u64::from(known), Ordering::Relaxed);
             !known
         });
@@ -498,6 +504,17 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             failed,
         })
     }
+}
+
+/// Whether `line` starts as a result line does: with `{"id":`, or with a part of it.
+fn is_result_start(line: &[u8]) -> bool {
+    const START: &[u8] = b"{\"id\":";
+    line.starts_with(START) || START.starts_with(line)
+}
+
+/// Whether `line` is only zero bytes.
+fn is_zeros(line: &[u8]) -> bool {
+    line.iter().all(|&b| b == 0)
 }
 
 /// How an output file ends.
@@ -533,8 +550,9 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
         }
         let result = match serde_json::from_slice::<ChatResult>(&line) {
             Ok(r) if r.content.is_some() || r.error.is_some() => r,
-            // What a write stopped midway leaves: the start of a result, without its newline.
-            Err(e) if e.is_eof() && open && line.starts_with(b"{\"id\":") => {
+            // What a write stopped midway leaves, without its newline: the start of a result
+            // (as short as `{`), or the zeros a file system leaves where a write was lost.
+            Err(e) if open && (e.is_eof() && is_result_start(&line) || is_zeros(&line)) => {
                 return Ok((ids, Tail::Cut(at)))
             }
             // A line without `content` or `error` (a job, say) is no result either.

@@ -585,12 +585,21 @@ impl ChatRequest {
         for m in self.conversation() {
             let of_assistant = m.is("assistant");
             let role = if of_assistant { assistant } else { "user" };
-            let blank = |p: &&Part| matches!(p, Part::Text { text } if text.trim().is_empty());
-            let kept: Vec<&Part> = m
+            let blank = |p: &Part| matches!(p, Part::Text { text } if text.trim().is_empty());
+            // Blank text goes: the assistant's always, anyone's beside other parts (an image
+            // with an empty prompt). Both providers refuse an empty text block.
+            let has_other = m.content.iter().any(|p| !blank(p));
+            let mut kept: Vec<&Part> = m
                 .content
                 .iter()
-                .filter(|p| !(of_assistant && blank(p)))
+                .filter(|p| !(blank(p) && (of_assistant || has_other)))
                 .collect();
+            if !of_assistant {
+                // Tool results first: Anthropic refuses a turn whose text comes before the
+                // results of the calls of the turn before it.
+                kept.sort_by_key(|p| !matches!(p, Part::ToolResult(_)));
+            }
+            let starts_with_results = matches!(kept.first(), Some(Part::ToolResult(_)));
             let parts = match kept.as_slice() {
                 [Part::Text { text }] if text_as_string => Value::from(text.as_str()),
                 kept => kept
@@ -602,16 +611,17 @@ impl ChatRequest {
             if of_assistant && parts.as_array().is_some_and(Vec::is_empty) {
                 continue;
             }
-            let results = m.is_tool_results();
             // Anthropic and Gemini want the results of parallel calls together in one user turn
             // (Gemini refuses a turn with fewer results than the calls before it).
             match (turns.last_mut().and_then(|t| t.get_mut(key)), parts) {
-                (Some(Value::Array(joined)), Value::Array(more)) if results && last_was_results => {
+                (Some(Value::Array(joined)), Value::Array(more))
+                    if starts_with_results && last_was_results =>
+                {
                     joined.extend(more)
                 }
                 (_, parts) => turns.push(json!({"role": role, key: parts})),
             }
-            last_was_results = results;
+            last_was_results = m.is_tool_results();
         }
         Ok(turns)
     }

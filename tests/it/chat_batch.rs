@@ -227,7 +227,16 @@ fn a_run_resumes_a_file_whose_last_line_was_cut_or_left_open() {
     let old = r#"{"id":"id0","content":"old","attempts":1}"#;
     // A run killed while it wrote id1's line; a file whose last line has no newline.
     let cut = format!("{old}\n{{\"id\":\"id1\",\"content\":\"PRO");
-    for (name, earlier) in [("open.jsonl", old), ("cut.jsonl", cut.as_str())] {
+    // Cut within its first bytes, or lost to zeros (a file system's after a power loss).
+    let early = [
+        format!("{old}\n{{"),
+        format!("{old}\n{{\"i"),
+        format!("{old}\n{{\"id\""),
+        format!("{old}\n\0\0\0\0"),
+    ];
+    let files = [("open.jsonl", old), ("cut.jsonl", cut.as_str())];
+    let early = early.iter().map(|e| ("early.jsonl", e.as_str()));
+    for (name, earlier) in files.into_iter().chain(early) {
         let path = temp_file(name);
         std::fs::write(&path, earlier).unwrap();
         let summary = batch.run_to_file(jobs(3), &path).unwrap();
@@ -237,6 +246,22 @@ fn a_run_resumes_a_file_whose_last_line_was_cut_or_left_open() {
         let again = batch.run_to_file(jobs(3), &path).unwrap();
         assert_eq!((again.answered, again.skipped), (0, 3), "{name}");
     }
+}
+
+/// A job's id is its key: a second job of an id already met is skipped, as a resume would skip
+/// it, so that a run and its resume do the same work.
+#[test]
+fn a_job_whose_id_came_before_is_skipped() {
+    let server = TestServer::start(answer);
+    let limiter = RateLimiter::new();
+    let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(false);
+    let path = temp_file("dups.jsonl");
+    let twice = jobs(2).chain(jobs(3));
+    let summary = batch.run_to_file(twice, &path).unwrap();
+    assert_eq!((summary.answered, summary.skipped), (3, 2));
+    assert_eq!(server.request_count(), 3);
+    let ids: Vec<String> = read_lines(&path).into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, ["id0", "id1", "id2"]);
 }
 
 /// The bar is drawn on the process's stderr, which the test harness does not capture: the test

@@ -677,6 +677,44 @@ fn blank_answers_go_back_to_anthropic_and_gemini_as_nothing() {
     assert_eq!(openai["messages"].as_array().map(Vec::len), Some(9));
 }
 
+/// In a user turn, the results of the calls go first and a blank prompt beside an image goes
+/// not at all: Anthropic refuses text before the results of the turn before it, and both
+/// providers an empty text block.
+#[test]
+fn tool_results_lead_their_user_turn_and_a_blank_prompt_beside_an_image_goes() {
+    let call = add_call("toolu_1");
+    let result = Message::tool_result(&call, "4");
+    let request = ChatRequest::new()
+        .user("2 + 2?")
+        .message(Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(call.clone())],
+        })
+        .message(Message::user("Answer briefly.").with_part(result.content[0].clone()))
+        .message(Message::user("").with_image("image/png", b"hi".to_vec()))
+        .tool(add_tool());
+    let anthropic = body_of("anthropic", &request);
+    let types = |turn: &Value| -> Vec<String> {
+        let parts = turn["content"].as_array().or(turn["parts"].as_array());
+        let kind = |p: &Value| match p["type"].as_str() {
+            Some(t) => t.to_string(),
+            None => p.as_object().unwrap().keys().next().unwrap().clone(),
+        };
+        parts.expect("parts").iter().map(kind).collect()
+    };
+    assert_eq!(types(&anthropic["messages"][2]), ["tool_result", "text"]);
+    assert_eq!(types(&anthropic["messages"][3]), ["image"]);
+    let gemini = body_of("gemini", &request);
+    assert_eq!(types(&gemini["contents"][2]), ["functionResponse", "text"]);
+    assert_eq!(types(&gemini["contents"][3]), ["inlineData"]);
+    // A message of blank text alone is the caller's to send.
+    let alone = ChatRequest::new().user("");
+    assert_eq!(
+        body_of("anthropic", &alone)["messages"],
+        json!([{"role": "user", "content": ""}])
+    );
+}
+
 #[test]
 fn a_failed_tool_call_is_flagged_where_the_provider_has_a_flag() {
     let call = add_call("id_1");
