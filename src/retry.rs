@@ -478,6 +478,16 @@ fn seed() -> u64 {
 /// `d` scaled by a factor in 0.8..=1.2, so that many clients do not retry in step; saturates at
 /// `Duration::MAX`.
 pub(crate) fn jittered(d: Duration) -> Duration {
+    seconds(d.as_secs_f64() * (0.8 + 0.4 * unit_random()))
+}
+
+/// `d` made longer by 0 to 40% at random: a jitter that never waits less than `d`.
+pub(crate) fn jittered_up(d: Duration) -> Duration {
+    seconds(d.as_secs_f64() * (1.0 + 0.4 * unit_random()))
+}
+
+/// A number from 0 to 1, in thousandths.
+fn unit_random() -> f64 {
     let x = JITTER.with(|state| {
         // xorshift64: jitter needs no quality, only to differ between threads and calls.
         let mut x = state.get();
@@ -487,7 +497,7 @@ pub(crate) fn jittered(d: Duration) -> Duration {
         state.set(x);
         x
     });
-    seconds(d.as_secs_f64() * (0.8 + (x % 1001) as f64 / 2500.0))
+    (x % 1001) as f64 / 1000.0
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::request::RequestBuilder;
-use crate::retry::{is_retryable_status, jittered_backoff, retry_after};
+use crate::retry::{exponential, is_retryable_status, jittered_up, retry_after};
 use crate::run::Spec;
 use crate::sse::{Event, EventStream, Resume, SmolStr, StopHandle, StreamOptions};
 use crate::upload::Payload;
@@ -53,8 +53,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 /// * A stream that ends, is cut, fails while open (any error, such as an event past the size
 ///   limit, counts as a failed attempt) or fails to connect is reopened after the reconnection
 ///   time: the last `retry:` the server sent, else [`EventSource::initial_retry`] (3 s by
-///   default). Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], with
-///   ±20% jitter (never past `max_retry`) so that many clients do not reconnect in step.
+///   default). Each consecutive failure doubles the wait, up to [`EventSource::max_retry`], and
+///   a jitter adds up to 40% (never past `max_retry`) so that many clients do not reconnect in
+///   step; it never makes the wait shorter than the reconnection time.
 ///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
 ///   failures that follow are a new run. A `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
@@ -476,9 +477,11 @@ impl EventSource {
     }
 
     /// The wait before the next attempt: the reconnection time, doubled per consecutive failure,
-    /// with ±20% jitter, never over `max_retry`.
+    /// and up to 40% more at random, never over `max_retry`. Never less than the reconnection
+    /// time the standard says to wait (under `max_retry`): the jitter only adds, as its
+    /// "optionally, wait some more" allows.
     fn backoff(&self, failures: u32) -> Duration {
-        jittered_backoff(self.retry, failures, self.max_retry)
+        jittered_up(exponential(self.retry, failures, self.max_retry)).min(self.max_retry)
     }
 
     fn connect(&mut self) -> Result<EventStream, Error> {
@@ -572,7 +575,10 @@ impl Iterator for EventSource {
             return Some(Err(e));
         }
         while !self.done {
-            if self.stop.is_stopped() {
+            // A stream open when the stop came is read to its end, which the stop makes come
+            // at once: its buffered events are handed out, and its worker's report of the ID
+            // in force is taken in.
+            if self.stop.is_stopped() && self.current.is_none() {
                 return self.stopped();
             }
             if let Some(stream) = &mut self.current {
@@ -724,11 +730,12 @@ mod tests {
         assert_eq!(source.max_retry, Duration::from_secs(60));
         assert_eq!(source.max_attempts, 10);
         assert_eq!(source.options.capacity, 64);
-        // The waits: 3 s ±20% after a clean end, never past 60 s however many failures.
+        // The waits: 3 s to 4.2 s after a clean end (never less than the reconnection time),
+        // never past 60 s however many failures.
         for _ in 0..100 {
             let first = source.backoff(0);
             assert!(
-                first >= Duration::from_millis(2400) && first <= Duration::from_millis(3600),
+                first >= Duration::from_millis(3000) && first <= Duration::from_millis(4200),
                 "{first:?}"
             );
             assert!(source.backoff(30) <= Duration::from_secs(60));

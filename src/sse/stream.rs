@@ -986,8 +986,22 @@ fn pump_with<D: Decode>(
     let mut buf = vec![0u8; READ_BUFFER];
     // Set by the first failure: the receiver gone (`None`) or an error to report (`Some`).
     let mut stop: Option<Option<Error>> = None;
+    // With a report to make (an `EventSource`'s stream): the ID and reconnection time in force
+    // at the last event handed on. When a later one cannot be (a stop while the channel is
+    // full), the parser has read past it, and a resume from the parser's ID would skip the
+    // events it read.
+    let track = resume.is_some();
+    let mut handed: Option<(String, Option<Duration>)> = None;
     let outcome = loop {
-        let mut on_event = |event: EventRef<'_>| deliver(&mut decoder, feed, &mut stop, event);
+        let mut on_event = |event: EventRef<'_>| {
+            let (id, retry) = (event.id, event.retry);
+            if deliver(&mut decoder, feed, &mut stop, event) && track {
+                let (kept_id, kept_retry) = handed.get_or_insert_with(Default::default);
+                kept_id.clear();
+                kept_id.push_str(id.unwrap_or_default());
+                *kept_retry = retry;
+            }
+        };
         let fed = match body.read(&mut buf) {
             Ok(0) => break parser.finish(&mut on_event),
             Ok(n) => parser.feed(&buf[..n], &mut on_event),
@@ -1003,7 +1017,15 @@ fn pump_with<D: Decode>(
     };
     // Before the last item: whoever reads it may reconnect at once.
     if let Some(mut resume) = resume.and_then(|r| r.lock().ok()) {
-        parser.report(&mut resume);
+        match (&stop, handed) {
+            // An event could not be handed on: the state in force at the one before it.
+            (Some(None), Some((id, retry))) => {
+                resume.last_event_id = id;
+                resume.retry = retry.or(resume.retry);
+            }
+            (Some(None), None) => {}
+            _ => parser.report(&mut resume),
+        }
     }
     let last = match (stop, outcome) {
         (Some(None), _) => return, // nobody is listening
@@ -1017,15 +1039,16 @@ fn pump_with<D: Decode>(
     feed.send(last);
 }
 
-/// Decodes one event and sends the item, recording in `stop` why the pump must end.
+/// Decodes one event and sends the item, recording in `stop` why the pump must end; whether
+/// the event was taken (sent on, or decoded into nothing).
 fn deliver<D: Decode>(
     decoder: &mut D,
     feed: &impl Sink<D::Item>,
     stop: &mut Option<Option<Error>>,
     event: EventRef<'_>,
-) {
+) -> bool {
     if stop.is_some() {
-        return;
+        return false;
     }
     match decoder.decode_ref(event) {
         Ok(Some(item)) => {
@@ -1036,4 +1059,5 @@ fn deliver<D: Decode>(
         Ok(None) => {}
         Err(e) => *stop = Some(Some(e)),
     }
+    stop.is_none()
 }
