@@ -15,8 +15,10 @@
 //!
 //! A 206 answer is part of a file: its `Content-Range` says where. It is written after the
 //! bytes before that place, copied from the file already at `path` into the part file, so that
-//! `Range: bytes=<length>-` resumes a cut download and the result still lands whole, by one
-//! rename. The body is written first, at its place in the part file, and the earlier bytes are
+//! `Range: bytes=<length>-` completes a file that is shorter than the server's (one another tool
+//! left cut, or one that has grown) and the result still lands whole, by one rename. (A
+//! download this module cut leaves no partial file behind to resume from: its part file is
+//! removed, and the file at `path` stays as it was.) The body is written first, at its place in the part file, and the earlier bytes are
 //! copied in front of it once it is whole: copied first, a file of many GB kept the answer
 //! unread for minutes, long enough for the server to drop the connection. They are the bytes of
 //! the file at `path` when the answer came, opened then: another download that lands there

@@ -711,11 +711,13 @@ impl RequestBuilder {
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body, as much of it as
     /// arrives within the [`timeout`](RequestBuilder::timeout)) and writes nothing; so is a 416
-    /// answer to a `Range` past the end. To resume a cut download, send
+    /// answer to a `Range` past the end. To complete a file at `path` that is shorter than the
+    /// server's (one that another tool left cut, a log that has grown since), send
     /// `Range: bytes=<length of the file>-` (with `If-Range` and the validator you have, so that
     /// a changed file comes whole): a 206 answer is written after the bytes before its range,
     /// kept from the file at `path` (which must hold that many), a 200 answer replaces the file
-    /// as any download does. A 206 of several ranges, without a `Content-Range`, or with another
+    /// as any download does. A download that this method cut leaves no partial file (the file
+    /// at `path` stays as it was), so it starts over: no resume from where it stopped. A 206 of several ranges, without a `Content-Range`, or with another
     /// number of bytes than its range, is [`Error::Protocol`] and writes nothing. A request with
     /// a `Range` asks for `Accept-Encoding: identity` unless it names one. Redirects
     /// and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of

@@ -71,6 +71,9 @@ impl Spec {
     }
 }
 
+/// How long after a stream's deadline its watchdog shuts the connection (see `attempts`).
+const WATCHDOG_GRACE: Duration = Duration::from_millis(100);
+
 /// Which phase `timeout` bounds: the whole exchange, or only until the headers are in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Budget {
@@ -521,47 +524,68 @@ fn attempts(
                 // §8.6 says a user agent normally sends it (and requests does); ureq would send
                 // such a request an empty chunked body, which servers that take no chunked
                 // uploads (S3's PUT, HTTP/1.0 servers) refuse.
-                let result = match hop.body {
-                    // Sent in one go: counted once the response comes.
-                    Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
-                        if let Some(counter) = counter {
-                            counter.start(Some(body.len() as u64));
+                // A stream's `timeout` is one budget for every phase before the head, but ureq
+                // times each phase from the end of the one before, so their limits add up (a
+                // slow upload, then a slow answer): past the deadline, a watchdog shuts the
+                // job's connection. Its thread costs a few tens of microseconds a hop, on
+                // streams with a `timeout` only.
+                // It fires a little after the deadline, so that a phase that alone spent the
+                // budget ends in ureq's own timeout, which says which phase.
+                let watch = deadline
+                    .filter(|_| limits.budget == Budget::Stream)
+                    .map(|d| d + WATCHDOG_GRACE);
+                let (result, overran) = interrupt_at(watch, crate::exec::current_job(), || {
+                    match hop.body {
+                        // Sent in one go: counted once the response comes.
+                        Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
+                            if let Some(counter) = counter {
+                                counter.start(Some(body.len() as u64));
+                            }
+                            let result = agent.run(limits.apply(
+                                agent,
+                                req.map(|()| &body[..]),
+                                left,
+                                fresh,
+                                direct,
+                            ));
+                            if let (Ok(_), Some(counter)) = (&result, counter) {
+                                counter.add(body.len() as u64);
+                            }
+                            result
                         }
-                        let result = agent.run(limits.apply(
+                        // Counted as it is sent, and read from the files as it goes, with the
+                        // length it was built with (unless the caller chunks it): see
+                        // `crate::upload`.
+                        Some(payload) => {
+                            // A reader of unknown length goes chunked, as ureq sends a body
+                            // without a length.
+                            let len = payload.len().filter(|_| {
+                                !req.headers().contains_key(http::header::TRANSFER_ENCODING)
+                            });
+                            if let Some(len) = len {
+                                let len = HeaderValue::from(len);
+                                req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
+                            }
+                            let mut upload = Upload::new(payload, &hop.uri, counter);
+                            let body = ureq::SendBody::from_reader(&mut upload);
+                            agent.run(limits.apply(agent, req.map(|()| body), left, fresh, direct))
+                        }
+                        None if needs_body(&hop.method) => agent.run(limits.apply(
                             agent,
-                            req.map(|()| &body[..]),
+                            req.map(|()| &[][..]),
                             left,
                             fresh,
                             direct,
-                        ));
-                        if let (Ok(_), Some(counter)) = (&result, counter) {
-                            counter.add(body.len() as u64);
-                        }
-                        result
+                        )),
+                        None => agent.run(limits.apply(agent, req, left, fresh, direct)),
                     }
-                    // Counted as it is sent, and read from the files as it goes, with the
-                    // length it was built with (unless the caller chunks it): see
-                    // `crate::upload`.
-                    Some(payload) => {
-                        // A reader of unknown length goes chunked, as ureq sends a body
-                        // without a length.
-                        let len = payload.len().filter(|_| {
-                            !req.headers().contains_key(http::header::TRANSFER_ENCODING)
-                        });
-                        if let Some(len) = len {
-                            let len = HeaderValue::from(len);
-                            req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
-                        }
-                        let mut upload = Upload::new(payload, &hop.uri, counter);
-                        let body = ureq::SendBody::from_reader(&mut upload);
-                        agent.run(limits.apply(agent, req.map(|()| body), left, fresh, direct))
-                    }
-                    None if needs_body(&hop.method) => {
-                        agent.run(limits.apply(agent, req.map(|()| &[][..]), left, fresh, direct))
-                    }
-                    None => agent.run(limits.apply(agent, req, left, fresh, direct)),
-                };
-                result.map_err(Error::from)
+                });
+                match result {
+                    Err(e @ ureq::Error::Timeout(_)) => Err(Error::from(e)),
+                    // Whatever else came of it: the connection is shut, the budget spent.
+                    _ if overran => Err(phase::budget_spent(phase::Phase::Request, &hop.uri)),
+                    result => result.map_err(Error::from),
+                }
             };
             let (mut result, seen) = stale::observe(|| run(false));
             if let Err(e) = &result {

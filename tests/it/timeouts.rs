@@ -233,3 +233,71 @@ fn none_means_no_limit_at_every_level() {
         .events_with(StreamOptions::default().require_event_stream(false));
     assert!(stream.result().is_ok());
 }
+
+/// A server that reads a request's head, waits `before_body` before it reads the body (the
+/// client's upload then waits for room), then `before_answer` before it answers 200.
+fn slow_reading_server(before_body: Duration, before_answer: Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if socket.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                std::thread::sleep(before_body);
+                let mut body = vec![0u8; len];
+                if socket.read_exact(&mut body).is_err() {
+                    return;
+                }
+                std::thread::sleep(before_answer);
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            });
+        }
+    });
+    url
+}
+
+/// A stream's `timeout` is one budget for every phase before the head: a slow upload (0.7 s)
+/// and then a slow answer (0.7 s) spend a 1 s budget, though each phase alone fits in it.
+#[test]
+fn a_streams_timeout_is_one_budget_for_the_upload_and_the_wait() {
+    let url = slow_reading_server(ms(700), ms(700));
+    let session = FuturesSession::new();
+    let body = vec![b'x'; 32 << 20]; // past what the sockets' buffers hold
+    let (streamed, took) = timed(|| {
+        let request = session.put(&url).body(body.clone()).timeout(ms(1000));
+        request.send_streaming().result().map(|b| b.status())
+    });
+    assert!(matches!(&streamed, Err(Error::Timeout(_))), "{streamed:?}");
+    assert!(took < ms(1350), "took {took:?}");
+    let text = streamed.unwrap_err().to_string();
+    assert!(text.contains("timeout"), "{text}");
+    let dir = std::env::temp_dir().join(format!("ureq-futures-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (downloaded, took) = timed(|| {
+        let request = session.put(&url).body(body.clone()).timeout(ms(1000));
+        request
+            .download(dir.join("out"))
+            .result()
+            .map(|d| d.bytes())
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        matches!(&downloaded, Err(Error::Timeout(_))),
+        "{downloaded:?}"
+    );
+    assert!(took < ms(1350), "took {took:?}");
+}
