@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
@@ -358,22 +358,32 @@ pub(crate) fn interrupt_at<R>(
     let (Some(deadline), Some(job)) = (deadline, job) else {
         return (f(), false);
     };
-    let fired = AtomicBool::new(false);
+    // RUNNING, then DONE (`f` returned first) or FIRED (the deadline came first): whoever
+    // moves it from RUNNING decides, so that an interrupt is never left unreported.
+    const RUNNING: u8 = 0;
+    const DONE: u8 = 1;
+    const FIRED: u8 = 2;
+    let state = AtomicU8::new(RUNNING);
     let (done, finished) = crossbeam_channel::bounded::<()>(0);
     std::thread::scope(|scope| {
-        let fired = &fired;
+        let state = &state;
         // If no thread can be started, `f` runs without the deadline.
         let _watchdog = std::thread::Builder::new()
             .name("ureq-futures-deadline".into())
             .spawn_scoped(scope, move || {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if finished.recv_timeout(left) == Err(RecvTimeoutError::Timeout) {
-                    fired.store(true, Ordering::SeqCst);
+                if finished.recv_timeout(left) == Err(RecvTimeoutError::Timeout)
+                    && state
+                        .compare_exchange(RUNNING, FIRED, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                {
                     job.interrupt();
                 }
             });
         let out = f();
-        let interrupted = fired.load(Ordering::SeqCst);
+        let interrupted = state
+            .compare_exchange(RUNNING, DONE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err();
         drop(done);
         (out, interrupted)
     })
@@ -868,6 +878,30 @@ fn merge_headers(
 mod tests {
     use super::*;
     use crate::FuturesSession;
+
+    /// `f` ending right at the deadline: the job is interrupted only if `interrupt_at` says so
+    /// (an interrupt it did not report would leave a finished request's connection shut).
+    #[test]
+    fn an_interrupt_is_always_reported() {
+        let session = FuturesSession::builder().max_workers(1).build();
+        for i in 0..2000u32 {
+            let (interrupted, cancelled) = session
+                .submit(move |_| {
+                    let deadline = Instant::now() + Duration::from_micros(300);
+                    let stop = deadline - Duration::from_nanos(u64::from(i % 40) * 500);
+                    let job = crate::exec::current_job();
+                    let ((), interrupted) = interrupt_at(Some(deadline), job, || {
+                        while Instant::now() < stop {
+                            std::hint::spin_loop();
+                        }
+                    });
+                    Ok((interrupted, crate::exec::is_cancelled()))
+                })
+                .result()
+                .unwrap();
+            assert!(!cancelled || interrupted, "run {i}: interrupted unreported");
+        }
+    }
 
     #[test]
     fn a_session_built_agent_needs_no_request_level_config_without_a_budget() {

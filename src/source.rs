@@ -481,7 +481,11 @@ impl EventSource {
     /// time the standard says to wait (under `max_retry`): the jitter only adds, as its
     /// "optionally, wait some more" allows.
     fn backoff(&self, failures: u32) -> Duration {
-        jittered_up(exponential(self.retry, failures, self.max_retry)).min(self.max_retry)
+        // Doubled up to where the jitter still fits under `max_retry`, so that waits at the
+        // cap are spread too.
+        let doubled = exponential(self.retry, failures, self.max_retry.div_f64(1.4));
+        let least = self.retry.min(self.max_retry);
+        jittered_up(doubled).max(least).min(self.max_retry)
     }
 
     fn connect(&mut self) -> Result<EventStream, Error> {
@@ -598,6 +602,10 @@ impl Iterator for EventSource {
                         self.current = None;
                         self.failures = 0;
                         self.absorb_resume();
+                        // Stopped while it was read to its end: no reconnection to tell of.
+                        if self.stop.is_stopped() {
+                            return self.stopped();
+                        }
                         let delay = self.backoff(0);
                         self.tell(delay, None);
                         if !self.wait(delay) {
@@ -739,7 +747,18 @@ mod tests {
                 "{first:?}"
             );
             assert!(source.backoff(30) <= Duration::from_secs(60));
-            assert!(source.backoff(30) >= Duration::from_secs(40));
+            assert!(source.backoff(30) >= Duration::from_secs(42));
+        }
+        // Waits at the cap are spread, not all 60 s.
+        let waits: std::collections::HashSet<Duration> =
+            (0..100).map(|_| source.backoff(30)).collect();
+        assert!(waits.len() > 10, "{waits:?}");
+        // A server's reconnection time near the cap is still the least wait.
+        let mut near = source;
+        near.retry = Duration::from_secs(50);
+        for _ in 0..100 {
+            let wait = near.backoff(0);
+            assert!(wait >= Duration::from_secs(50) && wait <= Duration::from_secs(60));
         }
     }
 }

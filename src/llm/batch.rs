@@ -506,15 +506,16 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     }
 }
 
-/// Whether `line` starts as a result line does: with `{"id":`, or with a part of it.
-fn is_result_start(line: &[u8]) -> bool {
+/// Whether a last line without its newline, which does not parse (`e`), is what a write
+/// stopped midway leaves: the start of a result (of `{"id":`, or as short as `{`), or such a
+/// start followed by the zeros a file system leaves where the rest of a write was lost, or
+/// zeros alone. (A whole result followed by zeros counts too: its job runs again.)
+fn is_cut(line: &[u8], e: &serde_json::Error) -> bool {
     const START: &[u8] = b"{\"id\":";
-    line.starts_with(START) || START.starts_with(line)
-}
-
-/// Whether `line` is only zero bytes.
-fn is_zeros(line: &[u8]) -> bool {
-    line.iter().all(|&b| b == 0)
+    let kept = &line[..line.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)];
+    let zeroed = kept.len() < line.len();
+    let starts = kept.starts_with(START) || START.starts_with(kept);
+    kept.is_empty() || (starts && (zeroed || e.is_eof()))
 }
 
 /// How an output file ends.
@@ -550,11 +551,7 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
         }
         let result = match serde_json::from_slice::<ChatResult>(&line) {
             Ok(r) if r.content.is_some() || r.error.is_some() => r,
-            // What a write stopped midway leaves, without its newline: the start of a result
-            // (as short as `{`), or the zeros a file system leaves where a write was lost.
-            Err(e) if open && (e.is_eof() && is_result_start(&line) || is_zeros(&line)) => {
-                return Ok((ids, Tail::Cut(at)))
-            }
+            Err(e) if open && is_cut(&line, &e) => return Ok((ids, Tail::Cut(at))),
             // A line without `content` or `error` (a job, say) is no result either.
             other => {
                 let why = other

@@ -566,8 +566,9 @@ impl ChatRequest {
     /// [`check_parts`](Self::check_parts)): every message a turn of role `user` but the
     /// assistant's, of role `assistant` (Gemini's `model`), its parts made by `part` under `key`
     /// (Anthropic's `content`, Gemini's `parts`; a part it makes `null` is left out), or as a
-    /// plain string when `text_as_string` and the message is one text part (Anthropic). The results of consecutive tool messages are
-    /// joined in one turn.
+    /// plain string when `text_as_string` and the message is one text part (Anthropic). A
+    /// message with tool results joins the user turn before it when that one has results too
+    /// (the results of parallel calls in one turn), and a user turn has its results first.
     ///
     /// The assistant's blank text (an answer of `"\n\n"`, an empty answer's
     /// [`ChatResponse::message`]) is left out, and so is an assistant turn left with no parts:
@@ -580,26 +581,40 @@ impl ChatRequest {
         text_as_string: bool,
         part: impl Fn(&Part) -> Result<Value, Error>,
     ) -> Result<Vec<Value>, Error> {
-        let mut turns: Vec<Value> = Vec::new();
-        let mut last_was_results = false;
+        let is_result = |p: &&Part| matches!(p, Part::ToolResult(_));
+        // First the turns as parts: a user message that starts with tool results joins the user
+        // turn before it when that one has results too, so that the results of parallel calls
+        // are in one turn (Gemini refuses a turn with fewer results than the calls before it).
+        let mut groups: Vec<(bool, Vec<&Part>)> = Vec::new();
         for m in self.conversation() {
             let of_assistant = m.is("assistant");
-            let role = if of_assistant { assistant } else { "user" };
             let blank = |p: &Part| matches!(p, Part::Text { text } if text.trim().is_empty());
             // Blank text goes: the assistant's always, anyone's beside other parts (an image
             // with an empty prompt). Both providers refuse an empty text block.
             let has_other = m.content.iter().any(|p| !blank(p));
-            let mut kept: Vec<&Part> = m
+            let kept = m
                 .content
                 .iter()
-                .filter(|p| !(blank(p) && (of_assistant || has_other)))
-                .collect();
-            if !of_assistant {
+                .filter(|p| !(blank(p) && (of_assistant || has_other)));
+            if of_assistant && kept.clone().next().is_none() {
+                continue;
+            }
+            let has_results = !of_assistant && kept.clone().any(|p| is_result(&p));
+            match groups.last_mut() {
+                Some((false, parts)) if has_results && parts.iter().any(is_result) => {
+                    parts.extend(kept)
+                }
+                _ => groups.push((of_assistant, kept.collect())),
+            }
+            if let Some((false, parts)) = groups.last_mut() {
                 // Tool results first: Anthropic refuses a turn whose text comes before the
                 // results of the calls of the turn before it.
-                kept.sort_by_key(|p| !matches!(p, Part::ToolResult(_)));
+                parts.sort_by_key(|p| !is_result(p));
             }
-            let starts_with_results = matches!(kept.first(), Some(Part::ToolResult(_)));
+        }
+        let mut turns: Vec<Value> = Vec::new();
+        for (of_assistant, kept) in groups {
+            let role = if of_assistant { assistant } else { "user" };
             let parts = match kept.as_slice() {
                 [Part::Text { text }] if text_as_string => Value::from(text.as_str()),
                 kept => kept
@@ -611,17 +626,7 @@ impl ChatRequest {
             if of_assistant && parts.as_array().is_some_and(Vec::is_empty) {
                 continue;
             }
-            // Anthropic and Gemini want the results of parallel calls together in one user turn
-            // (Gemini refuses a turn with fewer results than the calls before it).
-            match (turns.last_mut().and_then(|t| t.get_mut(key)), parts) {
-                (Some(Value::Array(joined)), Value::Array(more))
-                    if starts_with_results && last_was_results =>
-                {
-                    joined.extend(more)
-                }
-                (_, parts) => turns.push(json!({"role": role, key: parts})),
-            }
-            last_was_results = m.is_tool_results();
+            turns.push(json!({"role": role, key: parts}));
         }
         Ok(turns)
     }

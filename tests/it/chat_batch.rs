@@ -233,6 +233,7 @@ fn a_run_resumes_a_file_whose_last_line_was_cut_or_left_open() {
         format!("{old}\n{{\"i"),
         format!("{old}\n{{\"id\""),
         format!("{old}\n\0\0\0\0"),
+        format!("{old}\n{{\"id\":\"id1\",\"con\0\0\0\0\0\0\0\0"),
     ];
     let files = [("open.jsonl", old), ("cut.jsonl", cut.as_str())];
     let early = early.iter().map(|e| ("early.jsonl", e.as_str()));

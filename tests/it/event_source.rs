@@ -626,6 +626,30 @@ fn a_stopped_source_keeps_the_last_event_id_in_force() {
     assert_eq!(source.last_event_id(), Some("2"));
 }
 
+/// A stop between two reads, once the server has ended the stream: the source ends without a
+/// word of a reconnection.
+#[test]
+fn a_stop_after_a_clean_end_tells_of_no_reconnection() {
+    let server = TestServer::start(|_| Reply::sse(["id: 1\ndata: a\n\n"], ms(0)));
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&told);
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .on_reconnect(move |r| seen.lock().unwrap().push(r.delay));
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    std::thread::sleep(ms(200)); // the body has ended
+    source.stop_handle().stop();
+    assert!(matches!(source.next(), Some(Err(Error::Cancelled))));
+    assert!(source.next().is_none());
+    assert!(
+        told.lock().unwrap().is_empty(),
+        "{:?}",
+        told.lock().unwrap()
+    );
+    assert_eq!(source.last_event_id(), Some("1"));
+}
+
 /// A stop while the channel is full: the worker has read events it could not hand on, and the
 /// ID to resume from is that of the last event the caller got, not the last one read (a
 /// server resuming from that would never send the ones between).

@@ -707,6 +707,40 @@ fn tool_results_lead_their_user_turn_and_a_blank_prompt_beside_an_image_goes() {
     let gemini = body_of("gemini", &request);
     assert_eq!(types(&gemini["contents"][2]), ["functionResponse", "text"]);
     assert_eq!(types(&gemini["contents"][3]), ["inlineData"]);
+    // The results of parallel calls join in one turn, results first, whatever message the
+    // text came with (or blank text that goes).
+    let (a, b) = (add_call("toolu_a"), add_call("toolu_b"));
+    let result = |call: &ToolCall| Message::tool_result(call, "4").content[0].clone();
+    for (said, text) in [("Answer briefly.", &["text"][..]), (" ", &[][..])] {
+        let first = Message::user(said);
+        let request = ChatRequest::new()
+            .user("2 + 2, twice?")
+            .message(Message {
+                role: "assistant".into(),
+                content: vec![Part::ToolCall(a.clone()), Part::ToolCall(b.clone())],
+            })
+            .message(first.with_part(result(&a)))
+            .message(Message::tool_result(&b, "4"))
+            .tool(add_tool());
+        let anthropic = body_of("anthropic", &request);
+        let turns = anthropic["messages"].as_array().unwrap();
+        assert_eq!(turns.len(), 3, "{anthropic}");
+        let want: Vec<&str> = ["tool_result", "tool_result"]
+            .iter()
+            .chain(text)
+            .copied()
+            .collect();
+        assert_eq!(types(&turns[2]), want);
+        let gemini = body_of("gemini", &request);
+        let turns = gemini["contents"].as_array().unwrap();
+        assert_eq!(turns.len(), 3, "{gemini}");
+        let want: Vec<&str> = ["functionResponse", "functionResponse"]
+            .iter()
+            .chain(text)
+            .copied()
+            .collect();
+        assert_eq!(types(&turns[2]), want);
+    }
     // A message of blank text alone is the caller's to send.
     let alone = ChatRequest::new().user("");
     assert_eq!(
