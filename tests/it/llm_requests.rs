@@ -722,24 +722,21 @@ fn tool_results_lead_their_user_turn_and_a_blank_prompt_beside_an_image_goes() {
             .message(first.with_part(result(&a)))
             .message(Message::tool_result(&b, "4"))
             .tool(add_tool());
-        let anthropic = body_of("anthropic", &request);
-        let turns = anthropic["messages"].as_array().unwrap();
-        assert_eq!(turns.len(), 3, "{anthropic}");
-        let want: Vec<&str> = ["tool_result", "tool_result"]
-            .iter()
-            .chain(text)
-            .copied()
-            .collect();
-        assert_eq!(types(&turns[2]), want);
-        let gemini = body_of("gemini", &request);
-        let turns = gemini["contents"].as_array().unwrap();
-        assert_eq!(turns.len(), 3, "{gemini}");
-        let want: Vec<&str> = ["functionResponse", "functionResponse"]
-            .iter()
-            .chain(text)
-            .copied()
-            .collect();
-        assert_eq!(types(&turns[2]), want);
+        let providers = [
+            ("anthropic", "messages", "tool_result"),
+            ("gemini", "contents", "functionResponse"),
+        ];
+        for (provider, key, result_type) in providers {
+            let body = body_of(provider, &request);
+            let turns = body[key].as_array().unwrap();
+            assert_eq!(turns.len(), 3, "{body}");
+            let want: Vec<&str> = [result_type, result_type]
+                .iter()
+                .chain(text)
+                .copied()
+                .collect();
+            assert_eq!(types(&turns[2]), want, "{provider}");
+        }
     }
     // A message of blank text alone is the caller's to send.
     let alone = ChatRequest::new().user("");
