@@ -872,22 +872,8 @@ pub(crate) fn learn(
     }
     for (name, value) in headers {
         let name = name.as_str();
-        let reset = |name: String| header_str(headers, &name);
-        let wait = if let Some(what) = name.strip_prefix("x-ratelimit-remaining-") {
-            reset(format!("x-ratelimit-reset-{what}")).and_then(|v| parse_reset(v, now))
-        } else if let Some(what) = name
-            .strip_prefix("anthropic-ratelimit-")
-            .and_then(|n| n.strip_suffix("-remaining"))
-        {
-            reset(format!("anthropic-ratelimit-{what}-reset")).and_then(|v| parse_reset(v, now))
-        } else if let Some(p) = name
-            .strip_suffix("ratelimit-remaining")
-            .filter(|p| matches!(*p, "x-" | ""))
-        {
-            // GitHub, Discord, Reddit, GitLab; the IETF draft's `RateLimit-Remaining`.
-            let after = reset(format!("{p}ratelimit-reset-after")).and_then(plain_seconds);
-            after.or_else(|| unix_or_seconds(reset(format!("{p}ratelimit-reset"))?, now))
-        } else {
+        // Names first, then the count: the reset is read only for a quota used up.
+        let Some(quota) = Quota::of(name) else {
             continue;
         };
         let exhausted = value
@@ -895,13 +881,25 @@ pub(crate) fn learn(
             .ok()
             .and_then(|v| v.trim().parse::<f64>().ok())
             .is_some_and(|left| left <= 0.0);
-        if let Some(wait) = wait.filter(|_| exhausted) {
-            consider(
-                wait,
-                PauseReason::QuotaExhausted {
-                    header: name.to_string(),
-                },
-            );
+        if !exhausted {
+            continue;
+        }
+        let reset = |name: String| header_str(headers, &name);
+        let wait = match quota {
+            Quota::OpenAi(what) => {
+                reset(format!("x-ratelimit-reset-{what}")).and_then(|v| parse_reset(v, now))
+            }
+            Quota::Anthropic(what) => {
+                reset(format!("anthropic-ratelimit-{what}-reset")).and_then(|v| parse_reset(v, now))
+            }
+            Quota::Plain(p) => {
+                let after = reset(format!("{p}ratelimit-reset-after")).and_then(plain_seconds);
+                after.or_else(|| unix_or_seconds(reset(format!("{p}ratelimit-reset"))?, now))
+            }
+        };
+        if let Some(wait) = wait {
+            let header = name.to_string();
+            consider(wait, PauseReason::QuotaExhausted { header });
         }
     }
     if let Some(wait) = header_str(headers, "ratelimit").and_then(ratelimit_field) {
@@ -909,6 +907,35 @@ pub(crate) fn learn(
         consider(wait, PauseReason::QuotaExhausted { header });
     }
     best
+}
+
+/// A header that counts what is left of a quota, and where its reset is.
+enum Quota<'a> {
+    /// `x-ratelimit-remaining-{what}` (OpenAI and compatible servers): its reset is
+    /// `x-ratelimit-reset-{what}`.
+    OpenAi(&'a str),
+    /// `anthropic-ratelimit-{what}-remaining`: its reset is `anthropic-ratelimit-{what}-reset`.
+    Anthropic(&'a str),
+    /// `{prefix}ratelimit-remaining`, the prefix `x-` or none (GitHub, Discord, Reddit, GitLab;
+    /// the IETF draft's `RateLimit-Remaining`): its reset is `{prefix}ratelimit-reset-after` or
+    /// `{prefix}ratelimit-reset`.
+    Plain(&'a str),
+}
+
+impl<'a> Quota<'a> {
+    fn of(name: &'a str) -> Option<Self> {
+        if let Some(what) = name.strip_prefix("x-ratelimit-remaining-") {
+            Some(Quota::OpenAi(what))
+        } else if let Some(what) = name
+            .strip_prefix("anthropic-ratelimit-")
+            .and_then(|n| n.strip_suffix("-remaining"))
+        {
+            Some(Quota::Anthropic(what))
+        } else {
+            let prefix = name.strip_suffix("ratelimit-remaining")?;
+            matches!(prefix, "x-" | "").then_some(Quota::Plain(prefix))
+        }
+    }
 }
 
 /// A number of seconds, not negative: `30`, `1.5`.

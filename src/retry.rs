@@ -353,7 +353,7 @@ impl RetryPolicy {
 /// `base * 2^(attempt-1)` with ±20% jitter, never over `cap`. The doubling stops at
 /// `cap / 1.2`, so that the jitter still spreads the longest waits (from 2/3 of `cap` to all of
 /// it) instead of piling them up at the cap.
-pub(crate) fn jittered_backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
+fn jittered_backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
     jittered(exponential(base, attempt, cap.div_f64(1.2))).min(cap)
 }
 

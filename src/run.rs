@@ -530,17 +530,12 @@ fn attempts(
                 if let Some(e) = hop.body.and_then(|p| p.check_unsent(&hop.uri).err()) {
                     return Err(Error::from(ureq::Error::Io(e)));
                 }
-                // A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as RFC 9110
-                // §8.6 says a user agent normally sends it (and requests does); ureq would send
-                // such a request an empty chunked body, which servers that take no chunked
-                // uploads (S3's PUT, HTTP/1.0 servers) refuse.
                 // A stream's `timeout` is one budget for every phase before the head, but ureq
                 // times each phase from the end of the one before, so their limits add up (a
                 // slow upload, then a slow answer): past the deadline, a watchdog shuts the
-                // job's connection. Its thread costs a few tens of microseconds a hop, on
-                // streams with a `timeout` only.
-                // It fires a little after the deadline, so that a phase that alone spent the
-                // budget ends in ureq's own timeout, which says which phase.
+                // job's connection. It fires a little after the deadline, so that a phase that
+                // alone spent the budget ends in ureq's own timeout, which says which phase. Its
+                // thread is started for streams with a `timeout` only.
                 let watch = deadline
                     .filter(|_| limits.budget == Budget::Stream)
                     .map(|d| d + WATCHDOG_GRACE);
@@ -580,6 +575,10 @@ fn attempts(
                             let body = ureq::SendBody::from_reader(&mut upload);
                             agent.run(limits.apply(agent, req.map(|()| body), left, fresh, direct))
                         }
+                        // A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as
+                        // RFC 9110 §8.6 says a user agent normally sends it (and requests
+                        // does); ureq would send such a request an empty chunked body, which
+                        // servers that take no chunked uploads (S3's PUT, HTTP/1.0) refuse.
                         None if needs_body(&hop.method) => agent.run(limits.apply(
                             agent,
                             req.map(|()| &[][..]),

@@ -965,25 +965,10 @@ impl<P: Protocol> ClientBuilder<P> {
 }
 
 /// Whether two URLs have the same scheme, host and port (letter case aside; a scheme's
-/// default port written out or not).
+/// default port written out or not), as the rate limiter keys origins.
 fn same_origin(a: &str, b: &str) -> bool {
-    let origin = |url: &str| {
-        let rest = url.find("://").map_or(0, |i| i + 3);
-        let end = url[rest..]
-            .find(['/', '?', '#'])
-            .map_or(url.len(), |i| rest + i);
-        let origin = url[..end].to_ascii_lowercase();
-        let default_port = if origin.starts_with("https://") {
-            ":443"
-        } else {
-            ":80"
-        };
-        match origin.strip_suffix(default_port) {
-            Some(bare) => bare.to_string(),
-            None => origin,
-        }
-    };
-    origin(a) == origin(b)
+    let origin = crate::ratelimit::origin_of;
+    origin(a).is_some_and(|a| Some(a) == origin(b))
 }
 
 #[cfg(test)]

@@ -581,7 +581,9 @@ impl ChatRequest {
         text_as_string: bool,
         part: impl Fn(&Part) -> Result<Value, Error>,
     ) -> Result<Vec<Value>, Error> {
-        let is_result = |p: &&Part| matches!(p, Part::ToolResult(_));
+        fn is_result(part: &Part) -> bool {
+            matches!(part, Part::ToolResult(_))
+        }
         // First the turns as parts: a user message that starts with tool results joins the user
         // turn before it when that one has results too, so that the results of parallel calls
         // are in one turn (Gemini refuses a turn with fewer results than the calls before it).
@@ -599,22 +601,22 @@ impl ChatRequest {
             if of_assistant && kept.clone().next().is_none() {
                 continue;
             }
-            let has_results = !of_assistant && kept.clone().any(|p| is_result(&p));
+            let has_results = !of_assistant && kept.clone().any(is_result);
             match groups.last_mut() {
-                Some((false, parts)) if has_results && parts.iter().any(is_result) => {
+                Some((false, parts)) if has_results && parts.iter().any(|p| is_result(p)) => {
                     parts.extend(kept)
                 }
                 _ => groups.push((of_assistant, kept.collect())),
             }
-            if let Some((false, parts)) = groups.last_mut() {
-                // Tool results first: Anthropic refuses a turn whose text comes before the
-                // results of the calls of the turn before it.
-                parts.sort_by_key(|p| !is_result(p));
-            }
         }
         let mut turns: Vec<Value> = Vec::new();
-        for (of_assistant, kept) in groups {
+        for (of_assistant, mut kept) in groups {
             let role = if of_assistant { assistant } else { "user" };
+            if !of_assistant {
+                // Tool results first: Anthropic refuses a turn whose text comes before the
+                // results of the calls of the turn before it.
+                kept.sort_by_key(|p| !is_result(p));
+            }
             let parts = match kept.as_slice() {
                 [Part::Text { text }] if text_as_string => Value::from(text.as_str()),
                 kept => kept

@@ -51,6 +51,11 @@ pub(crate) struct Ending {
 }
 
 impl Ending {
+    /// Whether a finish reason came in the events observed so far.
+    pub(crate) fn finish_seen(&self) -> bool {
+        self.any_finish
+    }
+
     /// Takes note of `events`, as sent in order.
     pub(crate) fn observe(&mut self, events: &[ChatEvent]) {
         for event in events {

@@ -915,17 +915,12 @@ impl Fields {
             let line_start = pos;
             pos = skip_line_end(bytes, pos + len).0;
             let Some((field, at)) = parse_field(line) else {
-                if self.error_lines {
-                    if let Some(value) = error_value(line) {
-                        if let Some((start, end)) = single.take() {
-                            self.apply_field(
-                                Field::Data,
-                                text.get(start..end).unwrap_or_default(),
-                            )?;
-                        }
-                        let at = line_start + (line.len() - value.len());
-                        self.error_line(text.get(at..line_start + len).unwrap_or_default())?;
+                if let Some(at) = self.error_lines.then(|| error_value_at(line)).flatten() {
+                    if let Some((start, end)) = single.take() {
+                        self.apply_field(Field::Data, text.get(start..end).unwrap_or_default())?;
                     }
+                    let value = text.get(line_start + at..line_start + len);
+                    self.error_line(value.unwrap_or_default())?;
                 }
                 continue;
             };
@@ -1023,14 +1018,14 @@ impl Fields {
     fn process_field(&mut self, line: &str) -> Result<(), Error> {
         match parse_field(line.as_bytes()) {
             Some((field, at)) => self.apply_field(field, line.get(at..).unwrap_or_default()),
-            None if self.error_lines => match error_value(line.as_bytes()) {
-                Some(value) => {
-                    let at = line.len() - value.len();
-                    self.error_line(line.get(at..).unwrap_or_default())
-                }
+            None => match self
+                .error_lines
+                .then(|| error_value_at(line.as_bytes()))
+                .flatten()
+            {
+                Some(at) => self.error_line(line.get(at..).unwrap_or_default()),
                 None => Ok(()),
             },
-            None => Ok(()),
         }
     }
 
@@ -1279,12 +1274,13 @@ fn parse_field(line: &[u8]) -> Option<(Field, usize)> {
     }
 }
 
-/// The value of an `error:` line (see [`Parser::error_lines`]), as `parse_field` finds a
-/// field's.
-fn error_value(line: &[u8]) -> Option<&[u8]> {
+/// Where the value of an `error:` line starts (see [`Parser::error_lines`]), as `parse_field`
+/// finds a field's; `None` for any other line.
+fn error_value_at(line: &[u8]) -> Option<usize> {
     match line.strip_prefix(b"error")? {
-        [] => Some(&[]),
-        [b':', b' ', value @ ..] | [b':', value @ ..] => Some(value),
+        [] => Some(line.len()),
+        [b':', b' ', ..] => Some(7),
+        [b':', ..] => Some(6),
         _ => None,
     }
 }

@@ -991,15 +991,15 @@ fn pump_with<D: Decode>(
     // full), the parser has read past it, and a resume from the parser's ID would skip the
     // events it read.
     let track = resume.is_some();
-    let mut handed: Option<(String, Option<Duration>)> = None;
+    let mut handed: Option<Resume> = None;
     let outcome = loop {
         let mut on_event = |event: EventRef<'_>| {
             let (id, retry) = (event.id, event.retry);
             if deliver(&mut decoder, feed, &mut stop, event) && track {
-                let (kept_id, kept_retry) = handed.get_or_insert_with(Default::default);
-                kept_id.clear();
-                kept_id.push_str(id.unwrap_or_default());
-                *kept_retry = retry;
+                let kept = handed.get_or_insert_with(Resume::default);
+                kept.last_event_id.clear();
+                kept.last_event_id.push_str(id.unwrap_or_default());
+                kept.retry = retry;
             }
         };
         let fed = match body.read(&mut buf) {
@@ -1019,9 +1019,9 @@ fn pump_with<D: Decode>(
     if let Some(mut resume) = resume.and_then(|r| r.lock().ok()) {
         match (&stop, handed) {
             // An event could not be handed on: the state in force at the one before it.
-            (Some(None), Some((id, retry))) => {
-                resume.last_event_id = id;
-                resume.retry = retry.or(resume.retry);
+            (Some(None), Some(kept)) => {
+                resume.retry = kept.retry.or(resume.retry);
+                resume.last_event_id = kept.last_event_id;
             }
             (Some(None), None) => {}
             _ => parser.report(&mut resume),

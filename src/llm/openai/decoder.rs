@@ -89,8 +89,6 @@ pub struct OpenAIDecoder {
     sources_sent: usize,
     /// The URLs that `url_citation` annotations named: no source repeats them.
     annotated: Vec<String>,
-    /// Whether the finish reason came: sources listed after it are sent on at once.
-    finished: bool,
 }
 
 /// What the decoder knows of one tool call.
@@ -276,13 +274,12 @@ impl OpenAIDecoder {
                 events.push(ChatEvent::Thought(Thought::ReasoningDetails { details }));
             }
             if reason.is_some() {
-                self.finished = true;
                 self.send_sources(events);
             }
             events.extend(reason.map(ChatEvent::Finish));
         }
-        // Sources listed after the finish reason (with the usage).
-        if self.finished {
+        // Sources listed after an earlier chunk's finish reason (with the usage).
+        if self.ending.finish_seen() {
             self.send_sources(events);
         }
         let groq = chunk.x_groq.and_then(|x| x.usage);
