@@ -124,6 +124,10 @@ pub(crate) trait ChatDecode {
     fn check_complete(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// Appends what the decoder holds back for the finish (OpenAI's reasoning `Thought` and
+    /// sources) when the end marker comes without a finish reason. Nothing by default.
+    fn before_done(&mut self, _events: &mut Vec<ChatEvent>) {}
 }
 
 /// The end marker of OpenAI's and Cohere v2's streams.
@@ -150,6 +154,7 @@ pub(crate) fn decode_event<D: ChatDecode>(
     }
     let mut events = Vec::new();
     if data == "[DONE]" && D::MARKER == Some(DONE) {
+        decoder.before_done(&mut events);
         events.push(ChatEvent::Done);
     } else {
         decoder.events(data, &mut events)?;
@@ -176,10 +181,11 @@ pub(crate) fn finish_events<D: ChatDecode>(
 /// Makes a chat decoder of a type with an `ending: Ending` field and a method
 /// `fn data(&mut self, data: &str, events: &mut Vec<ChatEvent>) -> Result<(), Error>` (the
 /// events of one event's data): implements [`ChatDecode`] with the provider's finish-reason
-/// field and end marker (and `check`, a method checking a complete answer, if given), and
+/// field and end marker (and `check`, a method checking a complete answer, and `before_done`,
+/// one appending what is held back for the finish, if given), and
 /// [`Decode`](crate::sse::Decode) with [`decode_event`] and [`finish_events`].
 macro_rules! chat_decode {
-    ($decoder:ty, $reason:literal, $marker:expr $(, check: $check:ident)?) => {
+    ($decoder:ty, $reason:literal, $marker:expr $(, check: $check:ident)? $(, before_done: $flush:ident)?) => {
         impl crate::llm::wire::ChatDecode for $decoder {
             const REASON: &'static str = $reason;
             const MARKER: Option<&'static str> = $marker;
@@ -194,6 +200,10 @@ macro_rules! chat_decode {
 
             $(fn check_complete(&self) -> Result<(), Error> {
                 self.$check()
+            })?
+
+            $(fn before_done(&mut self, events: &mut Vec<ChatEvent>) {
+                self.$flush(events)
             })?
         }
 

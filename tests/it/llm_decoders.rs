@@ -550,15 +550,27 @@ fn openai_reads_the_first_choice_and_one_name_of_the_reasoning() {
         .to_string()
         // The same reasoning under both names, sent once.
         + &openai_delta(json!({"reasoning_content": "r", "reasoning": "r", "content": null}))
+        // Perplexity's sources, held back for the finish.
+        + "data: {\"citations\":[\"https://a.example/\"],\"choices\":[]}\n\n"
         + "data: [DONE]\n\n";
+    let events = openai(&body).unwrap();
+    // No finish reason came: what was held back for it comes before the end.
+    let [text, reasoning, thought, ChatEvent::Citation(source), done] = &events[..] else {
+        panic!("{events:#?}");
+    };
     assert_eq!(
-        openai(&body).unwrap(),
+        [text, reasoning, thought, done],
         [
-            ChatEvent::Text("A".into()),
-            ChatEvent::Reasoning("r".into()),
-            ChatEvent::Done
+            &ChatEvent::Text("A".into()),
+            &ChatEvent::Reasoning("r".into()),
+            &ChatEvent::Thought(Thought::Unsigned {
+                field: "reasoning_content".into(),
+                text: "r".into()
+            }),
+            &ChatEvent::Done
         ]
     );
+    assert_eq!(source.url.as_deref(), Some("https://a.example/"));
 }
 
 /// OpenRouter's `reasoning_details`: the pieces of a block (its `index` and `type`) are

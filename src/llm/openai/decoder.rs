@@ -35,7 +35,7 @@ use crate::Error;
 /// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
 /// | `: comment` keep-alives (OpenRouter sends many) | nothing (the parser drops them) |
 /// | an `error` object, or an `event: error` (the chat clients read llama.cpp's `error:` lines as one) | [`Error::Api`]: the stream's last item |
-/// | `data: [DONE]` | [`ChatEvent::Done`]; anything after it is ignored |
+/// | `data: [DONE]` | [`ChatEvent::Done`] (after the `Thought`s and sources held back for a finish reason that did not come); anything after it is ignored |
 /// | the end of the body right after a `finish_reason` (servers that never send `[DONE]`) | [`ChatEvent::Done`] |
 /// | the end of the body anywhere else | [`Error::Protocol`]: the answer was cut |
 /// | a tool call that never got a name by the end | [`Error::Protocol`]: it could not be run |
@@ -222,6 +222,21 @@ impl OpenAIDecoder {
         self.sources_sent = self.sources.len();
     }
 
+    /// What is held back for the finish: the reasoning as one `Thought`, the reasoning
+    /// details as another, and the sources not yet sent. At a finish reason, or at `[DONE]`
+    /// when a server sends none.
+    fn held_back(&mut self, events: &mut Vec<ChatEvent>) {
+        if let Some((field, text)) = self.reasoning.take() {
+            let field = field.to_string();
+            events.push(ChatEvent::Thought(Thought::Unsigned { field, text }));
+        }
+        if !self.details.is_empty() {
+            let details = std::mem::take(&mut self.details);
+            events.push(ChatEvent::Thought(Thought::ReasoningDetails { details }));
+        }
+        self.send_sources(events);
+    }
+
     /// An error if a tool call never got its name: the answer is then not one to act on.
     fn check_calls_named(&self) -> Result<(), Error> {
         match self.calls.iter().position(|c| !c.named) {
@@ -265,18 +280,10 @@ impl OpenAIDecoder {
             let reason = choice.finish_reason.filter(|r| !r.is_empty());
             // The server stopped the answer (DeepSeek when overloaded; OpenRouter's `error`).
             check_finish(reason.as_deref(), None)?;
-            if let Some((field, text)) = reason.as_ref().and_then(|_| self.reasoning.take()) {
-                let field = field.to_string();
-                events.push(ChatEvent::Thought(Thought::Unsigned { field, text }));
+            if let Some(reason) = reason {
+                self.held_back(events);
+                events.push(ChatEvent::Finish(reason));
             }
-            if reason.is_some() && !self.details.is_empty() {
-                let details = std::mem::take(&mut self.details);
-                events.push(ChatEvent::Thought(Thought::ReasoningDetails { details }));
-            }
-            if reason.is_some() {
-                self.send_sources(events);
-            }
-            events.extend(reason.map(ChatEvent::Finish));
         }
         // Sources listed after an earlier chunk's finish reason (with the usage).
         if self.ending.finish_seen() {
@@ -290,7 +297,13 @@ impl OpenAIDecoder {
     }
 }
 
-chat_decode!(OpenAIDecoder, "finish_reason", Some(crate::llm::wire::DONE), check: check_calls_named);
+chat_decode!(
+    OpenAIDecoder,
+    "finish_reason",
+    Some(crate::llm::wire::DONE),
+    check: check_calls_named,
+    before_done: held_back
+);
 
 /// The parts of a `chat.completion.chunk` that matter; unknown fields are ignored and missing
 /// ones are `None`. Fields whose type varies between servers are kept as [`Value`].
