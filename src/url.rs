@@ -522,12 +522,26 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 /// assert_eq!(redact_url("https://h/cb#access_token=s"), "https://h/cb#<redacted>");
 /// assert_eq!(redact_url("//u:p@h/v1"), "//<redacted>@h/v1");
 /// assert_eq!(redact_url("http://localhost:11434/v1"), "http://localhost:11434/v1");
+/// // Mistyped before the authority: all before the `@` that may be user-info is hidden.
+/// assert_eq!(redact_url(" https:/u:p@h/v1?k=s"), " https:/<redacted>@h/v1?<redacted>");
 /// ```
 pub fn redact_url(url: &str) -> String {
     // `scheme://`, or `//` before an authority without a scheme.
     let (prefix, rest) = match split_scheme(url) {
-        Some((scheme, _)) if is_scheme(scheme) => url.split_at(scheme.len() + 3),
-        _ => url.split_at(if url.starts_with("//") { 2 } else { 0 }),
+        Some((scheme, rest)) if is_scheme(scheme) && !rest.starts_with('/') => {
+            url.split_at(scheme.len() + 3)
+        }
+        _ if url.starts_with("//") && !url[2..].starts_with('/') => url.split_at(2),
+        // A URL mistyped before its authority (` https://`, `https:/`, `https:///`, `1http://`),
+        // which the errors about it quote: what comes before its last `@` (before any query or
+        // fragment) and after the scheme-like start is hidden, as user-info may be there.
+        _ => match loose_user_info(url) {
+            Some((start, at)) => {
+                let (path, hidden) = hide_query(&url[at..]);
+                return format!("{}<redacted>{path}{hidden}", &url[..start]);
+            }
+            None => url.split_at(0),
+        },
     };
     // The authority ends at the first `/`, `?` or `#`; its user-info at its last `@`. An `@`
     // before the path but after a `?` or `#` may end a password with a raw `?` or `#` in it:
@@ -555,13 +569,47 @@ pub fn redact_url(url: &str) -> String {
             None => (rest[..authority_end].to_string(), &rest[authority_end..]),
         },
     };
-    // The query, or the fragment (an OAuth token travels there), and all after it.
-    let (path, hidden) = match rest.find(['?', '#']) {
+    let (path, hidden) = hide_query(rest);
+    format!("{prefix}{authority}{path}{hidden}")
+}
+
+/// `rest` split before its query, or its fragment (an OAuth token travels there), and what
+/// shows of that and all after it.
+fn hide_query(rest: &str) -> (&str, &'static str) {
+    match rest.find(['?', '#']) {
         Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], "?<redacted>"),
         Some(i) => (&rest[..i], "#<redacted>"),
         None => (rest, ""),
+    }
+}
+
+/// For a URL without `scheme://` or `//`: where possible user-info starts and where its `@`
+/// is. It starts after the white space and the scheme-like run (letters, digits, `+-.`, then
+/// `:` and `/`s) that begin the URL, if that run has a `/`; else after the white space
+/// (`user:pass@host` is all hidden). Its `@` is the last one of the authority that follows (up
+/// to the next `/`), or, when that authority looks cut by a raw `/` in a password (a "port"
+/// that is not a number), the last one before any query or fragment. An `@` in a path
+/// (`localhost:8080/users/@me`) is none.
+fn loose_user_info(url: &str) -> Option<(usize, usize)> {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let bytes = url.as_bytes();
+    let blank = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let mut run = blank;
+    run += bytes[run..]
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        .count();
+    run += usize::from(bytes.get(run) == Some(&b':'));
+    let slashes = bytes[run..].iter().take_while(|&&b| b == b'/').count();
+    let start = if slashes > 0 { run + slashes } else { blank };
+    let rest = url.get(start..end)?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let at = match authority.rfind('@') {
+        Some(at) => at,
+        None if cut_in_user_info(authority) => rest.rfind('@')?,
+        None => return None,
     };
-    format!("{prefix}{authority}{path}{hidden}")
+    Some((start, start + at))
 }
 
 /// `url` with the `query` pairs appended (percent-encoded, after any query already there, with
@@ -1086,6 +1134,18 @@ mod tests {
                 "localhost:8080/x?u=http://u:secret@other/",
                 "localhost:8080/x?<redacted>",
             ),
+            // Mistyped before the authority, as the errors about it quote it.
+            (" https://u:secret@h/x", " https://<redacted>@h/x"),
+            (
+                "\thttps://u:secret@h/x?k=1",
+                "\thttps://<redacted>@h/x?<redacted>",
+            ),
+            ("https:/u:secret@h/x", "https:/<redacted>@h/x"),
+            ("https//u:secret@h/x", "https//<redacted>@h/x"),
+            ("https:///u:secret@h/x", "https:///<redacted>@h/x"),
+            ("1http://u:secret@h/x", "1http://<redacted>@h/x"),
+            ("https:/u:sec/ret@h/x", "https:/<redacted>@h/x"),
+            (" u:secret@h", " <redacted>@h"),
         ] {
             assert_eq!(redact_url(url), expected, "{url}");
         }
@@ -1096,6 +1156,9 @@ mod tests {
             "http://localhost:11434/v1",
             "h/x",
             "",
+            // An `@` in the path of a URL without its scheme is no user-info.
+            "localhost:8080/users/@alice",
+            " http://[::1]:8080/p/@u",
         ] {
             assert_eq!(redact_url(url), url);
         }

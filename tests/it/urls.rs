@@ -91,6 +91,11 @@ fn white_space_around_a_url_is_named_on_one_line_with_the_fix() {
              around the URL",
         ),
         (
+            " http://u:sk-secret@127.0.0.1:1/x",
+            "invalid URL  http://<redacted>@127.0.0.1:1/x: a space at its start; trim the white \
+             space around the URL",
+        ),
+        (
             "\thttp://127.0.0.1:1/x",
             "invalid URL \\thttp://127.0.0.1:1/x: a control character (0x09) at its start; \
              trim the white space around the URL",
