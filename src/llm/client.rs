@@ -425,7 +425,8 @@ impl<P: Protocol> Client<P> {
     ///
     /// [`Error::MissingApiKey`] when the key is required (see the [type docs](Self)) and absent;
     /// [`Error::InvalidRequest`] when the provider cannot express the request (an image for
-    /// Cohere's v1 chat, a seed for Anthropic...).
+    /// Cohere's v1 chat, a seed for Anthropic...), or when the temperature or `top_p` is NaN or
+    /// infinite.
     ///
     /// # Examples
     ///
@@ -478,6 +479,20 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn http_request(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
+        // JSON has no NaN or infinity: serde_json would send `null`, which a server takes for
+        // its default (or refuses with a message that does not say why).
+        let numbers = [
+            ("temperature", self.temperature_for(request)),
+            ("top_p", request.top_p),
+        ];
+        if let Some((name, value)) = numbers
+            .into_iter()
+            .find_map(|(name, value)| Some((name, value.filter(|v| !v.is_finite())?)))
+        {
+            return Err(Error::InvalidRequest(format!(
+                "the {name} {value} is not a finite number, which JSON cannot carry"
+            )));
+        }
         // The protocol's body, with the request's extra fields merged in.
         let mut body = P::body(self, request)?;
         merge(&mut body, &request.extra);

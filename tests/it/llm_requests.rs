@@ -496,6 +496,15 @@ fn requests_no_provider_takes_are_refused_for_every_provider() {
                 .message(Message::new("tool", "4")),
             "holds tool results only",
         ),
+        // JSON has no NaN: serde_json would send `null`.
+        (
+            ChatRequest::new().user("x").temperature(f64::NAN),
+            "the temperature NaN is not a finite number",
+        ),
+        (
+            ChatRequest::new().user("x").top_p(f64::INFINITY),
+            "the top_p inf is not a finite number",
+        ),
     ];
     for provider in ["openai", "mistral", "anthropic", "gemini", "cohere_v2"] {
         let client = client_for(provider, &server.url()).expect("a client");
