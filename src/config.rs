@@ -130,8 +130,21 @@ pub(crate) struct DefaultHeader {
 }
 
 impl DefaultHeader {
+    /// A session default `Content-Length` or `Transfer-Encoding` is refused (fails every request
+    /// that sends it): a body's framing is its own, and no one length fits every request (one
+    /// without a body would leave the server waiting for bytes that never come).
     pub(crate) fn new(name: String, value: &str) -> Self {
-        let parsed = parse_header(&name, value);
+        let parsed = if ["content-length", "transfer-encoding"]
+            .iter()
+            .any(|framing| name.eq_ignore_ascii_case(framing))
+        {
+            Err(format!(
+                "the session's default {name} header is refused: a body's framing is set per \
+                 request, from its body; remove it from the session's headers"
+            ))
+        } else {
+            parse_header(&name, value)
+        };
         DefaultHeader { name, parsed }
     }
 }

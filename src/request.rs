@@ -943,15 +943,36 @@ impl RequestBuilder {
 /// URL, and a longer one (or one on a request without a body) leaves the server waiting for
 /// bytes that never come, until a timeout, or for ever without one. The session knows the
 /// body, so it is refused before anything is sent. With a `Transfer-Encoding` of its own the
-/// request's body is chunked, and the length is not checked here.
+/// request's body is chunked, and the length is not checked here; but both headers together
+/// (which RFC 9112 forbids a sender: the two framings disagree, the shape of request
+/// smuggling), or a `Transfer-Encoding` whose last coding is not `chunked` (the server could not
+/// tell where the body ends), are refused.
 fn content_length_problem(spec: &Spec) -> Option<Error> {
     let named = |name: &'static str| {
         spec.headers
             .iter()
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
     };
-    if named("transfer-encoding").next().is_some() {
-        return None;
+    if let Some((_, value)) = named("transfer-encoding").next_back() {
+        let last = value.rsplit(',').next().unwrap_or_default();
+        let problem = if named("content-length").next().is_some() {
+            "the request sets both Content-Length and Transfer-Encoding, which disagree on \
+             where its body ends: remove one (without either, the session sets the length \
+             from the body)"
+                .to_string()
+        } else if !last
+            .trim_matches([' ', '\t'])
+            .eq_ignore_ascii_case("chunked")
+        {
+            format!(
+                "the Transfer-Encoding header {value:?} does not end in chunked, so the server \
+                 could not tell where the body ends: remove the header (the session frames the \
+                 body itself)"
+            )
+        } else {
+            return None;
+        };
+        return Some(Error::InvalidRequest(problem));
     }
     // A reader's body of unknown length.
     let unknown = spec.body.as_ref().is_some_and(|b| b.len().is_none());

@@ -681,6 +681,9 @@ impl SessionBuilder {
     }
 
     /// A header sent with every request. A request's own header of the same name replaces it.
+    /// An invalid name or value, and `Content-Length` or `Transfer-Encoding` (a body's framing
+    /// is set per request), fail each request that would send it with
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest).
     ///
     /// # Examples
     ///

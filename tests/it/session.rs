@@ -815,6 +815,44 @@ fn a_content_length_set_by_hand_that_is_not_the_bodys_is_refused_before_sending(
         "the Content-Length header is set 2 times: remove the header \
          (the session sets it from the body)"
     );
+    // Two framings that disagree (RFC 9112 forbids sending both), or one the server cannot
+    // end the body by.
+    assert_eq!(
+        message(
+            session
+                .post(&url)
+                .header("content-length", "3")
+                .header("transfer-encoding", "chunked")
+                .body("hello")
+        ),
+        "the request sets both Content-Length and Transfer-Encoding, which disagree on where \
+         its body ends: remove one (without either, the session sets the length from the body)"
+    );
+    assert_eq!(
+        message(
+            session
+                .post(&url)
+                .header("Transfer-Encoding", "gzip")
+                .body("hello")
+        ),
+        "the Transfer-Encoding header \"gzip\" does not end in chunked, so the server could \
+         not tell where the body ends: remove the header (the session frames the body itself)"
+    );
+    // A session's default length would be wrong for every other body, and leave the server
+    // waiting on a request without one.
+    for name in ["Content-Length", "transfer-encoding"] {
+        let framed = FuturesSession::builder()
+            .timeout(Duration::from_secs(2))
+            .header(name, "5")
+            .build();
+        assert_eq!(
+            message(framed.get(&url)),
+            format!(
+                "the session's default {name} header is refused: a body's framing is set per \
+                 request, from its body; remove it from the session's headers"
+            )
+        );
+    }
     assert_eq!(server.request_count(), 0, "nothing was sent");
     // The right length (or 0 for no body, which some servers ask of a POST) goes out as set.
     let sent = session
