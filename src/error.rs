@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io;
 
 pub use crate::timeout::{Timeout, TimeoutError};
@@ -669,8 +669,9 @@ fn validation_error(item: &serde_json::Value) -> Option<String> {
     })
 }
 
-/// Writes `text` on one line: runs of whitespace become one space, and at most `max` characters
-/// are shown.
+/// Writes `text` on one line: runs of whitespace become one space, other control characters
+/// are escaped (`\u{1b}`: a server's terminal escapes must not reach the terminal of whoever
+/// reads the error), and at most `max` characters of `text` are shown.
 fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str, max: usize) -> fmt::Result {
     let mut shown = 0;
     for (i, word) in text.split_whitespace().enumerate() {
@@ -679,11 +680,17 @@ fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str, max: usize) -> fmt::Re
             shown += 1;
         }
         let left = max.saturating_sub(shown);
-        if word.chars().count() > left {
-            let cut: String = word.chars().take(left).collect();
-            return write!(f, "{cut}...");
+        let cut = word.chars().count() > left;
+        for c in word.chars().take(left) {
+            if c.is_control() {
+                write!(f, "{}", c.escape_unicode())?;
+            } else {
+                f.write_char(c)?;
+            }
         }
-        f.write_str(word)?;
+        if cut {
+            return f.write_str("...");
+        }
         shown += word.chars().count();
     }
     Ok(())

@@ -180,6 +180,24 @@ fn a_plain_text_body_of_several_lines_is_shown_on_one() {
 }
 
 #[test]
+fn a_servers_control_characters_are_escaped_in_the_message() {
+    // Terminal escapes (a window title, a screen clear) must not reach the terminal of whoever
+    // reads a log of the error.
+    let body = "oops\x1b]0;pwned\x07\x1b[2J done\u{9b}";
+    let server = TestServer::start(move |_| Reply::status(500, body));
+    let err = refused_get(server.url_for("/x"));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 500: oops\\u{{1b}}]0;pwned\\u{{7}}\\u{{1b}}[2J \
+             done\\u{{9b}} for url: {}",
+            server.url_for("/x")
+        )
+    );
+    assert_eq!(status_error(err).api_message(), Some(body), "kept whole");
+}
+
+#[test]
 fn a_json_error_longer_than_what_is_read_keeps_its_message() {
     // The request echoed back: past the 64 KiB read of a refused stream, the body is cut and no
     // longer parses.
