@@ -798,6 +798,41 @@ impl Error {
         Error::status_cut(status, url, headers, body, None)
     }
 
+    /// This error with every copy of `secret` (an API key a server repeated in its error:
+    /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`.
+    /// Secrets shorter than 8 bytes are left: they would hide ordinary words.
+    pub(crate) fn hiding(mut self, secret: Option<&str>) -> Error {
+        let Some(secret) = secret.filter(|s| s.len() >= 8) else {
+            return self;
+        };
+        let hide = |text: &mut String| {
+            if text.contains(secret) {
+                *text = text.replace(secret, "<redacted>");
+            }
+        };
+        match &mut self {
+            Error::Status(e) => {
+                hide(&mut e.body);
+                let api = &mut e.api;
+                [
+                    &mut api.message,
+                    &mut api.kind,
+                    &mut api.code,
+                    &mut api.param,
+                ]
+                .into_iter()
+                .flatten()
+                .for_each(hide);
+            }
+            Error::Api { kind, message } => {
+                hide(message);
+                kind.iter_mut().for_each(hide);
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// [`status_at`](Error::status_at), for a body whose read stopped early: `cut` says why
     /// (`nothing more within 10 s (timeout)`), and the message adds it after the URL.
     pub(crate) fn status_cut(

@@ -155,7 +155,10 @@ impl<P: sealed::Wire> Protocol for P {}
 /// provider's own host (`https://api.anthropic.com`, or `.../v1`, any path). Against any other
 /// host a client without a key sends no key header,
 /// since local servers and proxies may need none; a hosted service that wants one answers 401
-/// ([`Error::Status`]). The key is never shown: not in `Debug` output, not in errors.
+/// ([`Error::Status`]). The key is never shown: not in `Debug` output, not in errors (a
+/// server's error that repeats it, as some gateways do, has it replaced by `<redacted>` in the
+/// errors of the client's own methods; a request sent with [`http_request`](Self::http_request)
+/// gets the session's errors, as they come).
 ///
 /// **Timeouts.** Each request carries its own: [`DEFAULT_TIMEOUT`] (120 s) until the response
 /// headers are in (for embeddings, until the whole answer is) and [`DEFAULT_READ_TIMEOUT`]
@@ -533,6 +536,7 @@ impl<P: Protocol> Client<P> {
         self.chat_request(messages)?
             .events_with(self.protocol.stream_options())
             .result()
+            .map_err(|e| self.hiding_key(e))
     }
 
     /// Sends `messages` and returns the answer as a [`ChatStream`] of text pieces once the
@@ -590,7 +594,17 @@ impl<P: Protocol> Client<P> {
 
     /// Sends `http`, a request of this client, and returns its answer once the headers are in.
     fn send(&self, http: RequestBuilder) -> Result<ChatStream, Error> {
-        self.protocol.events(http).result().map(ChatStream::new)
+        self.protocol
+            .events(http)
+            .result()
+            .map(ChatStream::new)
+            .map_err(|e| self.hiding_key(e))
+    }
+
+    /// `error` without the client's key in the server's words (a gateway's `Incorrect API key
+    /// provided: sk-...`): the key is never shown.
+    pub(crate) fn hiding_key(&self, error: Error) -> Error {
+        error.hiding(self.api_key.as_deref())
     }
 
     /// Sends `request` and reads the whole answer (see [`ChatResponse`]).

@@ -328,7 +328,7 @@ impl<P: EmbedProtocol> Client<P> {
             .ordered()
             .stop_on_error();
         let vectors: Result<Vec<_>, Error> = batch.map(|(_, vectors)| vectors).collect();
-        Ok(vectors?.concat())
+        Ok(vectors.map_err(|e| self.hiding_key(e))?.concat())
     }
 }
 

@@ -776,3 +776,43 @@ fn an_llm_status_error_does_not_quote_the_key() {
     assert_eq!(err.status(), Some(401));
     assert_error_hides_key("AnthropicClient 401", &err);
 }
+
+#[test]
+fn an_llm_error_that_repeats_the_key_shows_it_redacted() {
+    // Gateways that do not mask the key repeat it whole in their 401.
+    let body = format!(
+        "{{\"error\":{{\"message\":\"Incorrect API key provided: {KEY}\",\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}}}"
+    );
+    let server = TestServer::start(move |_| {
+        Reply::status(401, body.clone()).content_type("application/json")
+    });
+    let client = OpenAIClient::builder("m", 0.0)
+        .env(|_| None)
+        .api_key(KEY)
+        .base_url(server.url())
+        .build();
+    for (way, err) in [
+        (
+            "stream_chat",
+            client.stream_chat(&[Message::user("hi")]).unwrap_err(),
+        ),
+        (
+            "perform_stream_request",
+            client
+                .perform_stream_request(&[Message::user("hi")])
+                .unwrap_err(),
+        ),
+        ("embed", client.embed(&["hi"]).unwrap_err()),
+    ] {
+        assert_error_hides_key(way, &err);
+        let Error::Status(status) = &err else {
+            panic!("{way}: {err:?}")
+        };
+        assert_eq!(
+            status.api_message(),
+            Some("Incorrect API key provided: <redacted>"),
+            "{way}"
+        );
+        assert_hidden(way, &status.body);
+    }
+}
