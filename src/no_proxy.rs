@@ -17,6 +17,43 @@ use std::net::IpAddr;
 
 use ureq::http::Uri;
 
+/// The proxy a session takes from the environment in place of ureq's choice, when the program
+/// runs as a CGI script (`REQUEST_METHOD` is set) and ureq would take `HTTP_PROXY`; `None`
+/// when that rule does not apply.
+///
+/// "httpoxy": a CGI server puts each request header into the environment as `HTTP_<NAME>`, so
+/// a client's `Proxy:` header arrives as `HTTP_PROXY`, and a program that honours it sends its
+/// requests, credentials and all, to whoever sent that header. As Go and Python do there (and
+/// curl always), `HTTP_PROXY` is then ignored; the lower-case `http_proxy`, which no request
+/// can set, still serves (`Some(None)` without it: no proxy). A SOCKS `http_proxy` serves only
+/// with the `socks-proxy` feature (a proxy set by hand, as this one is, would otherwise make
+/// ureq panic on connect).
+pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
+    std::env::var_os("REQUEST_METHOD")?;
+    let proxy = |name: &str| {
+        let value = std::env::var(name).ok()?;
+        ureq::Proxy::new(&value).ok()
+    };
+    // ureq's order (`Proxy::try_from_env`): the first that parses serves.
+    let chosen = [
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+    ]
+    .into_iter()
+    .find(|name| proxy(name).is_some())?;
+    if chosen != "HTTP_PROXY" {
+        return None;
+    }
+    let socks = |p: &ureq::Proxy| {
+        use ureq::ProxyProtocol::*;
+        matches!(p.protocol(), Socks4 | Socks4A | Socks5 | Socks5h)
+    };
+    Some(proxy("http_proxy").filter(|p| cfg!(feature = "socks-proxy") || !socks(p)))
+}
+
 /// The hosts a proxy from the environment does not serve.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NoProxy {
@@ -36,12 +73,13 @@ enum Entry {
 }
 
 impl NoProxy {
-    /// The environment's `NO_PROXY` (or `no_proxy`), as ureq looks them up; `None` when neither
-    /// is set or the list is empty.
+    /// The environment's `no_proxy` (or `NO_PROXY`), as curl looks them up: the lower-case
+    /// name first, and an empty value counts as unset (`NO_PROXY=""` does not hide a
+    /// `no_proxy` list); `None` when neither is set or the list is empty.
     pub(crate) fn from_env() -> Option<NoProxy> {
-        let value = ["NO_PROXY", "no_proxy"]
+        let value = ["no_proxy", "NO_PROXY"]
             .iter()
-            .find_map(|name| std::env::var(name).ok())?;
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))?;
         NoProxy::parse(&value)
     }
 

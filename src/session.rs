@@ -751,7 +751,11 @@ impl SessionBuilder {
     /// `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` (each before its lower-case form) that is set
     /// serves every request, `http://` URLs included, except to the hosts in `NO_PROXY`. Unlike
     /// requests, which takes `HTTP_PROXY` for `http://` URLs: set the proxy here if they differ.
-    /// `NO_PROXY` (or `no_proxy`) is read as curl, requests and Go read it: entries separated
+    /// In a CGI script (`REQUEST_METHOD` set), `HTTP_PROXY` is ignored, as Go and Python ignore
+    /// it there ("httpoxy": the server puts a client's `Proxy:` header there); the lower-case
+    /// `http_proxy` still serves.
+    /// `no_proxy` (or `NO_PROXY`; an empty one counts as unset) is read as curl, requests and Go
+    /// read it: entries separated
     /// by commas or spaces (`localhost, 127.0.0.1`); a name covers the host and its subdomains,
     /// with or without a leading `.` or `*.` (`example.com`, `.example.com`: `example.com` and
     /// `api.example.com`); addresses and ranges (`127.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8`)
@@ -1203,7 +1207,12 @@ impl SessionBuilder {
     /// let session = FuturesSession::builder().max_workers(4).build();
     /// assert_eq!(session.max_workers(), 4);
     /// ```
-    pub fn build(self) -> FuturesSession {
+    pub fn build(mut self) -> FuturesSession {
+        // A CGI script does not take `HTTP_PROXY` from the environment ("httpoxy").
+        let cgi_proxy = self.agent.is_none() && self.proxy.is_none() && {
+            self.proxy = crate::no_proxy::cgi_env_proxy();
+            self.proxy.is_some()
+        };
         let redirects = match &self.agent {
             Some(agent) => RedirectLimit {
                 max: self
@@ -1232,7 +1241,7 @@ impl SessionBuilder {
                 (agent, Some(streams))
             }
         };
-        let from_env = agent.config().proxy().is_some_and(ureq::Proxy::is_from_env);
+        let from_env = cgi_proxy || agent.config().proxy().is_some_and(ureq::Proxy::is_from_env);
         let no_proxy = if from_env { NoProxy::from_env() } else { None };
         let shared = Arc::new(Shared {
             agent,

@@ -133,6 +133,48 @@ fn no_proxy_is_read_as_curl_reads_it() {
     });
 }
 
+/// "httpoxy": a CGI server puts a client's `Proxy:` header into the environment as
+/// `HTTP_PROXY`; a CGI script (`REQUEST_METHOD` set) ignores it, as Go and Python do, and takes
+/// the lower-case `http_proxy`, which no client can set. And an empty `NO_PROXY` does not hide
+/// a `no_proxy` list, as with curl.
+#[test]
+fn a_cgi_script_ignores_http_proxy_and_an_empty_no_proxy_hides_nothing() {
+    crate::alone(
+        "proxy::a_cgi_script_ignores_http_proxy_and_an_empty_no_proxy_hides_nothing",
+        || {
+            let server = TestServer::start(|_| Reply::ok("hi"));
+            // Proxies that refuse every CONNECT: a request through one fails, and it counts.
+            let evil = TestServer::start(|_| Reply::status(502, "no"));
+            let lower = TestServer::start(|_| Reply::status(502, "no"));
+            for var in ["all_proxy", "https_proxy", "http_proxy", "no_proxy"] {
+                std::env::remove_var(var);
+                std::env::remove_var(var.to_uppercase());
+            }
+            let get = || FuturesSession::new().get(server.url()).send().result();
+            std::env::set_var("HTTP_PROXY", evil.url());
+            std::env::set_var("REQUEST_METHOD", "GET");
+            assert_eq!(get().unwrap().text().unwrap(), "hi", "went direct");
+            assert_eq!(evil.request_count(), 0, "HTTP_PROXY served a CGI script");
+
+            std::env::set_var("http_proxy", lower.url());
+            assert!(get().is_err());
+            assert_eq!(lower.request_count(), 1, "http_proxy did not serve");
+            assert_eq!(evil.request_count(), 0);
+
+            // Outside CGI, ureq's choice stands: HTTP_PROXY first.
+            std::env::remove_var("REQUEST_METHOD");
+            std::env::remove_var("http_proxy");
+            assert!(get().is_err());
+            assert_eq!(evil.request_count(), 1, "HTTP_PROXY did not serve");
+
+            std::env::set_var("NO_PROXY", "");
+            std::env::set_var("no_proxy", "127.0.0.1");
+            assert_eq!(get().unwrap().text().unwrap(), "hi", "no_proxy was hidden");
+            assert_eq!(evil.request_count(), 1);
+        },
+    );
+}
+
 #[test]
 fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
     let server = TestServer::start(|_| Reply::ok("hi"));
