@@ -13,8 +13,8 @@
 //!   [`body_reader`](crate::RequestBuilder::body_reader)'s) is not repeated: such a redirect is
 //!   not followed, and is the response.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
-//!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key` or
-//!   `secret`: see [`is_credential`]) are removed. Within one origin they are kept, as in
+//!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key`,
+//!   `secret`, `pass`, `session` or `credential`: see [`is_credential`]) are removed. Within one origin they are kept, as in
 //!   requests.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
@@ -51,17 +51,26 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
 
 /// Whether a header (its lower-case name) may carry a credential: one of
 /// [`SENSITIVE_HEADERS`], `set-cookie`, or any header whose name contains `auth`, `token`,
-/// `key` or `secret` (`x-auth-token`, `private-token`, `ocp-apim-subscription-key`,
-/// `x-client-secret`...), but `idempotency-key`, which names a request and grants nothing.
+/// `key`, `secret`, `pass`, `session` or `credential` (`x-auth-token`, `private-token`,
+/// `ocp-apim-subscription-key`, `x-client-secret`, `x-password`, `cb-access-passphrase`,
+/// `x-session-id`...), but `idempotency-key`, which names a request and grants nothing.
 /// Such a header does not follow a redirect to another origin, and its value is hidden in a
 /// status error's `Debug`.
 pub(crate) fn is_credential(name: &str) -> bool {
     name == "set-cookie"
         || SENSITIVE_HEADERS.contains(&name)
         || (name != "idempotency-key"
-            && ["auth", "token", "key", "secret"]
-                .iter()
-                .any(|word| name.contains(word)))
+            && [
+                "auth",
+                "token",
+                "key",
+                "secret",
+                "pass",
+                "session",
+                "credential",
+            ]
+            .iter()
+            .any(|word| name.contains(word)))
 }
 
 /// Headers that describe the request's body, removed with it when a redirect makes a GET: the
