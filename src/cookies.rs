@@ -199,8 +199,7 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
     }
     let (domain, host_only) = match parsed.domain {
         Some(domain) => {
-            // Without the public suffix list, a name without an inner dot is treated as one.
-            if domain != host && (!domain.contains('.') || !domain_match(&host, &domain)) {
+            if domain != host && (is_public_suffix(&domain) || !domain_match(&host, &domain)) {
                 return;
             }
             (domain, domain_is_ip(&host))
@@ -478,6 +477,27 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Whether a cookie's `Domain` is taken for a public suffix, which no cookie may name
+/// (RFC 6265 §5.3 step 5: one set for `co.uk` would reach every site under it). Without the
+/// public suffix list, as Python's cookie jar (and so requests) judges it: a name without an
+/// inner dot (`com`, `com.`: a trailing dot is the same name), or a country's second level
+/// (`co.uk`, `com.au`: a two-letter top level under one of the usual second-level names).
+fn is_public_suffix(domain: &str) -> bool {
+    let name = domain.trim_end_matches('.');
+    match name.split_once('.') {
+        None => true,
+        Some((second, top)) => {
+            top.len() == 2
+                && !top.contains('.')
+                && [
+                    "co", "ac", "com", "edu", "org", "net", "gov", "mil", "int", "aero", "biz",
+                    "cat", "coop", "info", "jobs", "mobi", "museum", "name", "pro", "travel", "eu",
+                ]
+                .contains(&second)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,8 +569,29 @@ mod tests {
         );
         set(&jar, "http://127.0.0.1/", &["w=1; Domain=0.0.1"]);
         set(&jar, "http://localhost/", &["ok=1; Domain=localhost"]);
+        // Public suffixes, as Python's jar tells them: a trailing dot is the same name, and a
+        // country's second level is one.
+        set(&jar, "http://evil.com./", &["t=1; Domain=com."]);
+        set(
+            &jar,
+            "http://evil.co.uk/",
+            &["c=1; Domain=co.uk", "a=1; Domain=.com.au"],
+        );
         assert_eq!(jar.len(), 1);
         assert_eq!(sent(&jar, "http://localhost/").as_deref(), Some("ok=1"));
+        // A site's own name under such a suffix is not one.
+        set(
+            &jar,
+            "http://www.evil.co.uk/",
+            &["site=1; Domain=evil.co.uk"],
+        );
+        assert_eq!(
+            sent(&jar, "http://shop.evil.co.uk/").as_deref(),
+            Some("site=1")
+        );
+        assert_eq!(sent(&jar, "http://bank.co.uk/"), None);
+        assert!(is_public_suffix("uk") && !is_public_suffix("example.com"));
+        assert!(!is_public_suffix("evil.co.uk") && !is_public_suffix("co.ukx"));
     }
 
     #[test]

@@ -955,7 +955,8 @@ impl SessionBuilder {
     /// rely on it the same way: a login cookie, or the affinity cookie of the load balancer in
     /// front of an API (Cloudflare's `__cf_bm` before OpenAI's). Each session has its own jar,
     /// bounded in size; a cookie goes only where RFC 6265 sends it (never to another host,
-    /// unless it names a parent domain of both), a `Secure` one only over https. A request that
+    /// unless it names a parent domain of both, and never to a public suffix such as `co.uk`,
+    /// as Python's jar tells them), a `Secure` one only over https. A request that
     /// sets its own `Cookie` header sends only that one. Turn the jar off for a session that
     /// speaks for several users, or to send exactly the headers you set.
     ///
