@@ -57,7 +57,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   a jitter adds up to 40% (never past `max_retry`) so that many clients do not reconnect in
 ///   step; it never makes the wait shorter than the reconnection time.
 ///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
-///   failures that follow are a new run. A `retry:` counts as soon as the server sends it,
+///   failures that follow are a new run. Streams ended cleanly one after another without an
+///   event between them back off as failures do (without counting as failures), and the
+///   doubling starts from 1 ms at least: a server that sends `retry: 0` and closes at once is
+///   not reconnected to in a busy loop. A `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
 ///   the last block the server ended, with or without data, as the standard says. An ID that
@@ -124,6 +127,8 @@ pub struct EventSource {
     max_retry: Duration,
     max_attempts: u32,
     failures: u32,
+    /// Clean ends in a row without an event: they back off, but are no failures.
+    quiet_ends: u32,
     connections: u32,
     on_reconnect: Option<ReconnectHook>,
     /// Where each connection's worker leaves the parser's last event ID and `retry:`.
@@ -301,6 +306,7 @@ impl EventSource {
             max_retry: DEFAULT_MAX_RETRY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             failures: 0,
+            quiet_ends: 0,
             connections: 0,
             on_reconnect: None,
         }
@@ -482,8 +488,14 @@ impl EventSource {
     /// "optionally, wait some more" allows.
     fn backoff(&self, failures: u32) -> Duration {
         // Doubled up to where the jitter still fits under `max_retry`, so that waits at the
-        // cap are spread too.
-        let doubled = exponential(self.retry, failures, self.max_retry.div_f64(1.4));
+        // cap are spread too. From 1 ms at least: a `retry: 0` doubled stays 0, and a server
+        // that sends it and closes at once would be reconnected to in a busy loop.
+        let base = if failures > 0 {
+            self.retry.max(Duration::from_millis(1))
+        } else {
+            self.retry
+        };
+        let doubled = exponential(base, failures, self.max_retry.div_f64(1.4));
         let least = self.retry.min(self.max_retry);
         jittered_up(doubled).max(least).min(self.max_retry)
     }
@@ -589,6 +601,7 @@ impl Iterator for EventSource {
                 match stream.next() {
                     Some(Ok(event)) => {
                         self.failures = 0;
+                        self.quiet_ends = 0;
                         // The parser carries the ID across connections, so `None` is a reset.
                         self.last_event_id.clone_from(&event.id);
                         if let Some(retry) = event.retry {
@@ -606,7 +619,10 @@ impl Iterator for EventSource {
                         if self.stop.is_stopped() {
                             return self.stopped();
                         }
-                        let delay = self.backoff(0);
+                        // Ends without an event between them back off as failures do
+                        // (a server that closes at once is not reconnected to in a loop).
+                        let delay = self.backoff(self.quiet_ends);
+                        self.quiet_ends += 1;
                         self.tell(delay, None);
                         if !self.wait(delay) {
                             return self.stopped();

@@ -688,3 +688,36 @@ fn a_source_stopped_with_its_channel_full_resumes_from_the_last_event_handed_out
         );
     }
 }
+
+/// A server that sends `retry: 0` and closes each stream at once, without an event: the
+/// reconnections back off (from 1 ms, doubling) instead of running in a busy loop; they are no
+/// failures, so the source does not end after `max_attempts` of them.
+#[test]
+fn streams_ended_at_once_without_events_back_off_even_at_retry_0() {
+    let server = TestServer::start(|_| Reply::sse(["retry: 0\n\n"], ms(0)));
+    let delays = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&delays);
+    let source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .max_attempts(3);
+    let stop = source.stop_handle();
+    let mut source = source.on_reconnect(move |r| {
+        assert!(r.error.is_none(), "{:?}", r.error);
+        let mut delays = log.lock().unwrap();
+        delays.push(r.delay);
+        if delays.len() == 8 {
+            stop.stop();
+        }
+    });
+    let last = source.by_ref().last();
+    assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    let delays = delays.lock().unwrap().clone();
+    assert_eq!(delays.len(), 8, "{delays:?}");
+    // The first end after the server's `retry: 0` waits what it asked; the rest double from
+    // 1 ms (plus up to 40% of jitter).
+    assert_eq!(delays[0], ms(0), "{delays:?}");
+    for (k, delay) in delays.iter().enumerate().skip(1) {
+        assert!(*delay >= ms(1 << (k - 1)), "{delays:?}");
+    }
+}
