@@ -375,6 +375,11 @@ impl FuturesSession {
     ///   only `Authorization` and `Cookie` on the way to another origin: keep other credential
     ///   headers off such a call.
     ///
+    /// It does not add what the session's own requests carry: its default headers, its
+    /// authentication, its cookies, its retries and rate limits. For a request with them inside
+    /// a job, send it through the session (`session.get(url).send().result()`, which a job of
+    /// a full pool runs inline).
+    ///
     /// Handing this agent to another session's [`SessionBuilder::agent`] shares the connection
     /// pool; that session follows no redirects unless its
     /// [`max_redirects`](SessionBuilder::max_redirects) is set. An agent given to
