@@ -428,8 +428,8 @@ impl<P: Protocol> Client<P> {
     ///
     /// [`Error::MissingApiKey`] when the key is required (see the [type docs](Self)) and absent;
     /// [`Error::InvalidRequest`] when the provider cannot express the request (an image for
-    /// Cohere's v1 chat, a seed for Anthropic...), or when the temperature or `top_p` is NaN or
-    /// infinite.
+    /// Cohere's v1 chat, a seed for Anthropic...), when the temperature or `top_p` is NaN or
+    /// infinite, or when the request has no message, no system prompt and no extra field.
     ///
     /// # Examples
     ///
@@ -496,8 +496,15 @@ impl<P: Protocol> Client<P> {
                 "the {name} {value} is not a finite number, which JSON cannot carry"
             )));
         }
-        // The protocol's body, with the request's extra fields merged in.
+        // The protocol's body (its refusals first: they say more), with the request's extra
+        // fields merged in.
         let mut body = P::body(self, request)?;
+        // No provider answers a request of nothing (unless the extra fields carry it).
+        if request.messages.is_empty() && request.system.is_none() && request.extra.is_empty() {
+            return Err(Error::InvalidRequest(
+                "the request has no messages: add one (ChatRequest::user) before sending".into(),
+            ));
+        }
         merge(&mut body, &request.extra);
         let url = self.protocol.url(self.base_url(), &self.model);
         self.post(url, &body)

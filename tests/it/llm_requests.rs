@@ -505,6 +505,10 @@ fn requests_no_provider_takes_are_refused_for_every_provider() {
             ChatRequest::new().user("x").top_p(f64::INFINITY),
             "the top_p inf is not a finite number",
         ),
+        (
+            ChatRequest::new().max_tokens(5),
+            "the request has no messages",
+        ),
     ];
     for provider in ["openai", "mistral", "anthropic", "gemini", "cohere_v2"] {
         let client = client_for(provider, &server.url()).expect("a client");
