@@ -156,6 +156,12 @@ fn missing_scheme(url: &str) -> String {
     if url.is_empty() {
         return "it is empty".into();
     }
+    // A path alone: there is no host to put a scheme before.
+    if url.starts_with(['/', '?', '#']) {
+        return "it is a path without a host: write the whole URL, as in https://host/path (a \
+                session has no base URL to resolve it against)"
+            .into();
+    }
     format!(
         "the scheme is missing: write {}",
         with_scheme(&redact_url(url))
@@ -886,6 +892,12 @@ mod tests {
         assert!(message("ftp://h/x").contains("\"ftp\" is not supported"));
         assert!(message("mailto:a@b").contains("\"mailto\" is not supported"));
         assert!(message("").contains("it is empty"));
+        let m = message("/v1/models?key=secret");
+        assert!(
+            m.contains("a path without a host: write the whole URL"),
+            "{m}"
+        );
+        assert!(!m.contains("///") && !m.contains("secret"), "{m}");
         assert!(parse("HTTPS://Example.com/").is_ok());
     }
 
