@@ -799,15 +799,19 @@ impl Error {
     }
 
     /// This error with every copy of `secret` (an API key a server repeated in its error:
-    /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`.
-    /// Secrets shorter than 8 bytes are left: they would hide ordinary words.
+    /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`,
+    /// also as JSON encoders that escape `/` (PHP's) write it in a body. Secrets shorter than 8
+    /// bytes are left: they would hide ordinary words.
     pub(crate) fn hiding(mut self, secret: Option<&str>) -> Error {
         let Some(secret) = secret.filter(|s| s.len() >= 8) else {
             return self;
         };
+        let escaped = secret.replace('/', "\\/");
         let hide = |text: &mut String| {
-            if text.contains(secret) {
-                *text = text.replace(secret, "<redacted>");
+            for form in [secret, escaped.as_str()] {
+                if text.contains(form) {
+                    *text = text.replace(form, "<redacted>");
+                }
             }
         };
         match &mut self {

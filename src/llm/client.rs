@@ -604,7 +604,7 @@ impl<P: Protocol> Client<P> {
         self.protocol
             .events(http)
             .result()
-            .map(ChatStream::new)
+            .map(|events| ChatStream::new(events).hiding(self.api_key.as_deref()))
             .map_err(|e| self.hiding_key(e))
     }
 

@@ -65,6 +65,8 @@ pub struct ChatStream {
     stop_reading: StopReading,
     /// Stops that worker when a job that reads the stream is cancelled (see `EventStream`).
     relay: CancelRelay,
+    /// The client's key, hidden in the stream's error if the server repeats it.
+    secret: Option<String>,
 }
 
 impl fmt::Debug for ChatStream {
@@ -172,7 +174,15 @@ impl ChatStream {
             state: ChatResponse::default(),
             stop_reading: StopReading::default(),
             relay: CancelRelay::default(),
+            secret: None,
         }
+    }
+
+    /// This stream, with every copy of `secret` (the client's key) in its error's server words
+    /// replaced by `<redacted>` (see `Error::hiding`).
+    pub(crate) fn hiding(mut self, secret: Option<&str>) -> Self {
+        self.secret = secret.map(str::to_string);
+        self
     }
 
     /// The next event of any kind, after folding it into the stream's state. `None` once the
@@ -224,7 +234,7 @@ impl ChatStream {
                 ),
             };
             self.ended = true;
-            return Some(Err(error));
+            return Some(Err(error.hiding(self.secret.as_deref())));
         }
     }
 

@@ -816,3 +816,47 @@ fn an_llm_error_that_repeats_the_key_shows_it_redacted() {
         assert_hidden(way, &status.body);
     }
 }
+
+#[test]
+fn an_llm_key_repeated_in_the_stream_or_json_escaped_is_redacted() {
+    // A gateway that answers 200 and puts its error in the stream.
+    let chunk =
+        format!("data: {{\"error\":{{\"message\":\"Incorrect API key provided: {KEY}\"}}}}\n\n");
+    let server = TestServer::start(move |_| Reply::sse([chunk.clone()], ms(0)));
+    let client = OpenAIClient::builder("m", 0.0)
+        .env(|_| None)
+        .api_key(KEY)
+        .base_url(server.url())
+        .build();
+    let err = client
+        .complete(&ureq_futures::llm::ChatRequest::new().user("hi"))
+        .unwrap_err();
+    assert_error_hides_key("complete, in-stream error", &err);
+    assert!(err.to_string().contains("<redacted>"), "{err}");
+    let last = client
+        .stream_chat(&[Message::user("hi")])
+        .unwrap()
+        .last()
+        .unwrap();
+    assert_error_hides_key("ChatStream item", &last.unwrap_err());
+
+    // A key with `/` in it, which PHP's json_encode writes as `\/`.
+    let key = "sk-abc/def+ghi/jkl==";
+    let body = format!(
+        "{{\"error\":{{\"message\":\"Incorrect API key provided: {}\"}}}}",
+        key.replace('/', "\\/")
+    );
+    let server = TestServer::start(move |_| {
+        Reply::status(401, body.clone()).content_type("application/json")
+    });
+    let client = OpenAIClient::builder("m", 0.0)
+        .env(|_| None)
+        .api_key(key)
+        .base_url(server.url())
+        .build();
+    let Error::Status(status) = client.stream_chat(&[Message::user("hi")]).unwrap_err() else {
+        panic!("expected a status error")
+    };
+    assert!(!status.body.contains("def+ghi"), "{}", status.body);
+    assert!(!format!("{status:?}{status}").contains("def+ghi"));
+}
