@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -41,6 +41,10 @@ pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(60);
 /// ```
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
+/// A stream the server ends sooner than this after it opened, without an event, "ended at
+/// once": a run of them backs off (see the reconnection rules).
+const QUICK_END: Duration = Duration::from_millis(100);
+
 /// A reconnecting stream of Server-Sent Events over GET, made by
 /// [`RequestBuilder::event_source`]. An iterator of `Result<Event, Error>` that ends on HTTP 204,
 /// on an error that connecting cannot retry (yielded as its last item), or after too many failed
@@ -57,8 +61,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 ///   a jitter adds up to 40% (never past `max_retry`) so that many clients do not reconnect in
 ///   step; it never makes the wait shorter than the reconnection time.
 ///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
-///   failures that follow are a new run. Streams ended cleanly one after another without an
-///   event between them back off as failures do (without counting as failures), and the
+///   failures that follow are a new run. Streams ended cleanly at once (within 100 ms of
+///   opening) one after another, without an event between them, back off as failures do
+///   (without counting as failures), and the
 ///   doubling starts from 1 ms at least: a server that sends `retry: 0` and closes at once is
 ///   not reconnected to in a busy loop. A `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
@@ -127,8 +132,11 @@ pub struct EventSource {
     max_retry: Duration,
     max_attempts: u32,
     failures: u32,
-    /// Clean ends in a row without an event: they back off, but are no failures.
+    /// Clean ends in a row, each within [`QUICK_END`] of its connection, without an event:
+    /// they back off, but are no failures.
     quiet_ends: u32,
+    /// When the current (or last) stream was opened.
+    connected_at: Instant,
     connections: u32,
     on_reconnect: Option<ReconnectHook>,
     /// Where each connection's worker leaves the parser's last event ID and `retry:`.
@@ -307,6 +315,7 @@ impl EventSource {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             failures: 0,
             quiet_ends: 0,
+            connected_at: Instant::now(),
             connections: 0,
             on_reconnect: None,
         }
@@ -619,8 +628,13 @@ impl Iterator for EventSource {
                         if self.stop.is_stopped() {
                             return self.stopped();
                         }
-                        // Ends without an event between them back off as failures do
-                        // (a server that closes at once is not reconnected to in a loop).
+                        // Streams that end at once, without an event between them, back off
+                        // as failures do: a server that closes at once is not reconnected to
+                        // in a loop. One that stayed open a while (keep-alive comments, then
+                        // an idle timeout) did not end at once.
+                        if self.connected_at.elapsed() >= QUICK_END {
+                            self.quiet_ends = 0;
+                        }
                         let delay = self.backoff(self.quiet_ends);
                         self.quiet_ends += 1;
                         self.tell(delay, None);
@@ -666,6 +680,7 @@ impl Iterator for EventSource {
                     self.follow(stream.url());
                     self.stop.set_current(Some(stream.stop_handle()));
                     self.current = Some(stream);
+                    self.connected_at = Instant::now();
                 }
                 Err(e) if retryable(&e) => {
                     if let Some(fatal) = self.fail(e) {

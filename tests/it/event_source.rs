@@ -721,3 +721,30 @@ fn streams_ended_at_once_without_events_back_off_even_at_retry_0() {
         assert!(*delay >= ms(1 << (k - 1)), "{delays:?}");
     }
 }
+
+/// A stream that stays open a while without events (keep-alive comments until an idle timeout
+/// closes it) did not end at once: its reconnections wait the reconnection time, no backoff.
+#[test]
+fn streams_of_comments_closed_after_a_while_do_not_back_off() {
+    let server = TestServer::start(|_| Reply::sse([": ping\n\n"; 3], ms(100)));
+    let delays = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&delays);
+    let source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(50));
+    let stop = source.stop_handle();
+    let mut source = source.on_reconnect(move |r| {
+        let mut delays = log.lock().unwrap();
+        delays.push(r.delay);
+        if delays.len() == 4 {
+            stop.stop();
+        }
+    });
+    let last = source.by_ref().last();
+    assert!(matches!(last, Some(Err(Error::Cancelled))), "{last:?}");
+    let delays = delays.lock().unwrap().clone();
+    assert_eq!(delays.len(), 4, "{delays:?}");
+    // The reconnection time, plus up to 40% of jitter.
+    assert!(delays.iter().all(|d| *d <= ms(70)), "{delays:?}");
+}
