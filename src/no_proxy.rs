@@ -25,7 +25,8 @@ use ureq::http::Uri;
 /// a client's `Proxy:` header arrives as `HTTP_PROXY`, and a program that honours it sends its
 /// requests, credentials and all, to whoever sent that header. As Go and Python do there (and
 /// curl always), `HTTP_PROXY` is then ignored; the lower-case `http_proxy`, which no request
-/// can set, still serves (`Some(None)` without it: no proxy). A SOCKS `http_proxy` serves only
+/// can set, still serves (`Some(None)` without it, and on Windows, where it is the same
+/// variable: no proxy). A SOCKS `http_proxy` serves only
 /// with the `socks-proxy` feature (a proxy set by hand, as this one is, would otherwise make
 /// ureq panic on connect).
 pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
@@ -51,6 +52,10 @@ pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
         use ureq::ProxyProtocol::*;
         matches!(p.protocol(), Socks4 | Socks4A | Socks5 | Socks5h)
     };
+    // Windows reads variable names in any case: there `http_proxy` is `HTTP_PROXY`.
+    if cfg!(windows) {
+        return Some(None);
+    }
     Some(proxy("http_proxy").filter(|p| cfg!(feature = "socks-proxy") || !socks(p)))
 }
 

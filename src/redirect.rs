@@ -14,7 +14,7 @@
 //!   not followed, and is the response.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key`,
-//!   `secret`, `pass`, `session` or `credential`: see [`is_credential`]) are removed. Within one origin they are kept, as in
+//!   `secret`, `passw`, `passphrase`, `session` or `credential`: see [`is_credential`]) are removed. Within one origin they are kept, as in
 //!   requests.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
@@ -51,7 +51,7 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
 
 /// Whether a header (its lower-case name) may carry a credential: one of
 /// [`SENSITIVE_HEADERS`], `set-cookie`, or any header whose name contains `auth`, `token`,
-/// `key`, `secret`, `pass`, `session` or `credential` (`x-auth-token`, `private-token`,
+/// `key`, `secret`, `passw`, `passphrase`, `session` or `credential` (`x-auth-token`, `private-token`,
 /// `ocp-apim-subscription-key`, `x-client-secret`, `x-password`, `cb-access-passphrase`,
 /// `x-session-id`...), but `idempotency-key`, which names a request and grants nothing.
 /// Such a header does not follow a redirect to another origin, and its value is hidden in a
@@ -65,7 +65,8 @@ pub(crate) fn is_credential(name: &str) -> bool {
                 "token",
                 "key",
                 "secret",
-                "pass",
+                "passw",
+                "passphrase",
                 "session",
                 "credential",
             ]

@@ -459,6 +459,7 @@ fn headers_named_for_a_credential_do_not_follow_a_redirect_to_another_origin() {
         .header("cb-access-passphrase", "k6")
         .header("x-session-id", "k7")
         .header("x-credential", "k8")
+        .header("x-bypass-cache", "1")
         .header("x-request-id", "req-1")
         .header("idempotency-key", "op-7")
         .send()
@@ -480,5 +481,5 @@ fn headers_named_for_a_credential_do_not_follow_a_redirect_to_another_origin() {
         .collect();
     names.sort();
     // An idempotency key names the request and grants nothing: it goes on.
-    assert_eq!(names, ["idempotency-key", "x-request-id"]);
+    assert_eq!(names, ["idempotency-key", "x-bypass-cache", "x-request-id"]);
 }
