@@ -259,14 +259,10 @@ pub enum Error {
 /// download is cut there and does not parse; its message is still found when it comes first, as
 /// in `{"error": {"message": "..."` or `{"message": "..."` (its type and code are not).
 ///
-/// A `text/plain` body, as proxies and gateways send one, is the message too, on one line:
-///
-/// ```text
-/// Server responded with an error. Status Code: 503: upstream connect error or disconnect/reset before headers. reset reason: connection termination for url: ...
-/// ```
-///
-/// An HTML page, an empty body, or a body of another type that is none of the JSON shapes above
-/// keeps the reason phrase.
+/// An HTML page, an empty body, a `text/plain` body (a proxy's `upstream connect error ...`, Go's
+/// `404 page not found`), or a body of another type that is none of the JSON shapes above keeps
+/// the reason phrase, as requests has it; [`api_message`](StatusError::api_message) gives a
+/// `text/plain` body's text.
 ///
 /// The body of a refused stream or download, or of
 /// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
@@ -274,7 +270,7 @@ pub enum Error {
 /// body, the line ends with what cut it:
 ///
 /// ```text
-/// Server responded with an error. Status Code: 503: busy for url: http://127.0.0.1:1234/x (error body cut after 4 bytes: nothing more within 10 s (timeout))
+/// Server responded with an error. Status Code: 503 Server Error: Service Unavailable for url: http://127.0.0.1:1234/x (error body cut after 4 bytes: nothing more within 10 s (timeout))
 /// ```
 ///
 /// # Examples
@@ -297,11 +293,12 @@ pub enum Error {
 /// let session = FuturesSession::new();
 /// // The doc server answers 404 with the plain text "not found".
 /// let missing = session.get(format!("{base}/nope")).send().result()?;
-/// let err = missing.error_for_status().unwrap_err();
+/// let Err(Error::Status(err)) = missing.error_for_status() else { unreachable!() };
 /// assert_eq!(
 ///     err.to_string(),
-///     format!("Server responded with an error. Status Code: 404: not found for url: {base}/nope")
+///     format!("Server responded with an error. Status Code: 404 Client Error: Not Found for url: {base}/nope")
 /// );
+/// assert_eq!(err.api_message(), Some("not found"));
 ///
 /// let resp = session.get(format!("{openai}/v1/models?key=secret")).send().result()?;
 /// let Err(Error::Status(e)) = resp.error_for_status() else { unreachable!() };
@@ -372,6 +369,9 @@ struct ApiError {
     kind: Option<String>,
     code: Option<String>,
     param: Option<String>,
+    /// The message is a `text/plain` body's text: `api_message()` gives it, the error's line
+    /// keeps the reason phrase.
+    plain: bool,
 }
 
 /// The longest API message shown in an error's one line; the whole body stays in
@@ -502,6 +502,7 @@ impl ApiError {
         if api.message.is_none() && crate::config::has_media_type(headers, "text/plain") {
             return ApiError {
                 message: plain_text_message(body),
+                plain: true,
                 ..ApiError::default()
             };
         }
@@ -533,12 +534,14 @@ impl ApiError {
                 kind: string(inner.get("type")).or_else(|| string(inner.get("status"))),
                 code: text(inner.get("code")),
                 param: string(inner.get("param")),
+                plain: false,
             },
             Some(serde_json::Value::String(message)) if !message.trim().is_empty() => ApiError {
                 message: Some(message.clone()),
                 kind: None,
                 code: text(value.get("code")),
                 param: None,
+                plain: false,
             },
             _ => ApiError {
                 message: readable(value.get("message")).or_else(|| readable(value.get("detail"))),
@@ -546,6 +549,7 @@ impl ApiError {
                 kind: string(value.get("type")).filter(|t| t != "error"),
                 code: text(value.get("code")),
                 param: string(value.get("param")),
+                plain: false,
             },
         }
         .with_message_only()
@@ -703,7 +707,7 @@ impl fmt::Display for StatusError {
             "Server responded with an error. Status Code: {}",
             self.status
         )?;
-        if let Some(message) = &self.api.message {
+        if let Some(message) = self.api.message.as_ref().filter(|_| !self.api.plain) {
             f.write_str(": ")?;
             write_one_line(f, message, API_MESSAGE_SHOWN)?;
             if let Some(label) = self.api.label() {
@@ -1263,27 +1267,22 @@ mod tests {
 
     /// (content type, body, the line after the prefix, message).
     #[test]
-    fn a_plain_text_body_is_the_message_and_other_types_keep_the_reason() {
+    fn a_plain_text_body_is_the_api_message_and_every_type_but_json_keeps_the_reason() {
         let envoy = "upstream connect error or disconnect/reset before headers. reset reason: \
                      connection termination";
         let reason = "503 Server Error: Service Unavailable";
         let cases: &[(Option<&str>, &str, &str, Option<&str>)] = &[
-            (
-                Some("text/plain"),
-                envoy,
-                &format!("503: {envoy}"),
-                Some(envoy),
-            ),
+            (Some("text/plain"), envoy, reason, Some(envoy)),
             (
                 Some("text/plain; charset=utf-8"),
                 "error code: 522\n",
-                "503: error code: 522",
+                reason,
                 Some("error code: 522"),
             ),
             (
                 Some("Text/Plain;charset=ISO-8859-1"),
                 "\r\nService\r\n  Unavailable:\tpool   exhausted\r\n",
-                "503: Service Unavailable: pool exhausted",
+                reason,
                 Some("Service\r\n  Unavailable:\tpool   exhausted"),
             ),
             (
@@ -1336,7 +1335,7 @@ mod tests {
     }
 
     #[test]
-    fn a_long_plain_text_body_is_cut_for_the_message_and_for_the_line() {
+    fn a_long_plain_text_body_is_cut_for_the_message_and_not_shown_in_the_line() {
         let mut headers = ureq::http::HeaderMap::new();
         headers.insert("content-type", "text/plain".parse().unwrap());
         // 1 + 2 * 600 bytes: the first KiB ends inside an "é".
@@ -1349,7 +1348,7 @@ mod tests {
         assert_eq!(message, format!("a{}", "é".repeat(511)));
         let text = e.to_string();
         assert!(
-            text.ends_with(&format!("502: a{}... for url: http://h/", "é".repeat(299))),
+            text.ends_with("502 Server Error: Bad Gateway for url: http://h/"),
             "{text}"
         );
         let stack = "Traceback (most recent call last):\n  File \"app.py\"\n".repeat(100);

@@ -354,7 +354,7 @@ fn error_for_status_on_a_stalled_error_body_ends_within_the_timeout_and_says_so(
     assert_eq!(
         e.to_string(),
         format!(
-            "Server responded with an error. Status Code: 503: busy for url: {} (error body \
+            "Server responded with an error. Status Code: 503 Server Error: Service Unavailable for url: {} (error body \
              cut after 4 bytes: nothing more within 2 s (timeout))",
             server.url_for("/x?<redacted>")
         )
@@ -371,7 +371,7 @@ fn error_for_status_says_which_read_timeout_cut_the_error_body() {
     assert_eq!(
         err.to_string(),
         format!(
-            "Server responded with an error. Status Code: 503: busy for url: {url} (error body \
+            "Server responded with an error. Status Code: 503 Server Error: Service Unavailable for url: {url} (error body \
              cut after 4 bytes: no byte for 2 s (read_timeout))"
         )
     );

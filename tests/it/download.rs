@@ -410,7 +410,7 @@ fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
             assert_eq!(
                 e.to_string(),
                 format!(
-                    "Server responded with an error. Status Code: 503: busy for url: {} (error \
+                    "Server responded with an error. Status Code: 503 Server Error: Service Unavailable for url: {} (error \
                      body cut after 4 bytes: nothing more within 1.5 s (timeout))",
                     server.url_for("/")
                 )

@@ -139,7 +139,7 @@ fn a_fastapi_detail_list_is_shown_entry_by_entry() {
 }
 
 #[test]
-fn a_proxys_plain_text_answer_to_a_stream_is_the_message() {
+fn a_proxys_plain_text_answer_to_a_stream_keeps_the_reason_phrase_and_is_the_api_message() {
     // Envoy's answer when the upstream closes the connection.
     let envoy = "upstream connect error or disconnect/reset before headers. reset reason: \
                  connection termination";
@@ -148,7 +148,8 @@ fn a_proxys_plain_text_answer_to_a_stream_is_the_message() {
     assert_eq!(
         err.to_string(),
         format!(
-            "Server responded with an error. Status Code: 503: {envoy} for url: {}",
+            "Server responded with an error. Status Code: 503 Server Error: Service Unavailable \
+             for url: {}",
             server.url_for("/v1/chat/completions?<redacted>")
         )
     );
@@ -159,7 +160,21 @@ fn a_proxys_plain_text_answer_to_a_stream_is_the_message() {
 }
 
 #[test]
-fn a_plain_text_body_of_several_lines_is_shown_on_one() {
+fn a_plain_text_body_keeps_the_reason_phrase_as_requests_has_it() {
+    // Go's net/http answer to an unknown path.
+    let server = TestServer::start(|_| {
+        Reply::status(404, "404 page not found\n").content_type("text/plain; charset=utf-8")
+    });
+    let err = refused_get(server.url_for("/nope"));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 404 Client Error: Not Found for url: {}",
+            server.url_for("/nope")
+        )
+    );
+    assert_eq!(status_error(err).api_message(), Some("404 page not found"));
+
     let body = "Bad Gateway\r\n\r\nThe upstream server\treturned an invalid response.\r\n";
     let server = TestServer::start(move |_| {
         Reply::status(502, body).content_type("text/plain; charset=utf-8")
@@ -168,8 +183,7 @@ fn a_plain_text_body_of_several_lines_is_shown_on_one() {
     assert_eq!(
         err.to_string(),
         format!(
-            "Server responded with an error. Status Code: 502: Bad Gateway The upstream server \
-             returned an invalid response. for url: {}",
+            "Server responded with an error. Status Code: 502 Server Error: Bad Gateway for url: {}",
             server.url_for("/v1/models")
         )
     );
@@ -184,7 +198,10 @@ fn a_servers_control_characters_are_escaped_in_the_message() {
     // Terminal escapes (a window title, a screen clear) must not reach the terminal of whoever
     // reads a log of the error.
     let body = "oops\x1b]0;pwned\x07\x1b[2J done\u{9b}";
-    let server = TestServer::start(move |_| Reply::status(500, body));
+    let json = serde_json::json!({"error": {"message": body}}).to_string();
+    let server = TestServer::start(move |_| {
+        Reply::status(500, json.clone()).content_type("application/json")
+    });
     let err = refused_get(server.url_for("/x"));
     assert_eq!(
         err.to_string(),
