@@ -26,11 +26,13 @@
 //! streams ask for `identity` (a compressed stream may hold back events in the decoder's buffer),
 //! but a stream the server encodes anyway is decoded like any body.
 //!
-//! # Why brotli is not a default feature
+//! # Why brotli is a default feature
 //!
-//! It adds a brotli decoder (three crates) to every build, and nothing needs it: a server asked
-//! for `gzip, deflate` does not answer in brotli. With the feature off, a server that sends brotli
-//! unasked gets an error that names the feature.
+//! Servers send brotli unasked (httpbin's `/brotli`; a CDN that cached one coding), and a body
+//! this build cannot decode is an error, never the compressed bytes. The decoder is three small
+//! crates (`brotli-decompressor` and its allocators). A build that leaves the feature out
+//! (`default-features = false`, as the chat example does) asks for `gzip, deflate` only, and a
+//! server that sends brotli all the same gets an error that names the feature.
 //!
 //! Decoded bodies are bounded like any other: [`max_body_size`](crate::SessionBuilder::max_body_size)
 //! counts decoded bytes, so a small compressed body that inflates past it fails with

@@ -314,7 +314,7 @@
 //! | `llm` | on | the streaming LLM chat clients ([`llm`]); `default-features = false` leaves the HTTP session and the SSE parser alone |
 //! | `socks-proxy` | off | SOCKS4/SOCKS5 proxies ([`SessionBuilder::proxy`], or `ALL_PROXY`); HTTP proxies need no feature |
 //! | `native-tls` | off | the platform's TLS library, chosen per session with [`SessionBuilder::tls_config`] (rustls stays the default) |
-//! | `brotli` | off | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`. Off because a server asked for gzip or deflate (always decoded) does not answer in brotli, and it adds a decoder to every build; a brotli body without it is [`Error::UnsupportedEncoding`] |
+//! | `brotli` | on | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`: servers send brotli unasked (httpbin's `/brotli`). Three small crates; without it a brotli body is [`Error::UnsupportedEncoding`] |
 //!
 //! # Minimum Rust version
 //!
