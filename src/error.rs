@@ -908,8 +908,9 @@ impl fmt::Display for Error {
             Error::UnexpectedContentType(ct) => write!(
                 f,
                 "expected content type text/event-stream, got {}: the server did not answer \
-                 with an event stream (check the URL); StreamOptions::require_event_stream(false) \
-                 reads the body as one all the same",
+                 with an event stream (check the URL, and that the server streams: one that \
+                 ignores `\"stream\": true` answers with JSON); \
+                 StreamOptions::require_event_stream(false) reads the body as one all the same",
                 ct.as_deref().unwrap_or("none")
             ),
             Error::Cancelled => f.write_str(

@@ -162,8 +162,8 @@ fn open_stream_body(
     options: &StreamOptions,
 ) -> Result<(http::response::Parts, phase::Placed<encoding::BodyReader>), Error> {
     let agent = config.stream_agent.as_ref().unwrap_or(agent);
-    let require_event_stream = options.require_event_stream;
-    let resp = on_short_lived_thread(|| open_stream(agent, config, spec, require_event_stream))?;
+    let required = options.require_event_stream.then_some(options.untyped_ok);
+    let resp = on_short_lived_thread(|| open_stream(agent, config, spec, required))?;
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
     // Made on the worker's first read, so that a gzip body does not hold the stream's handle
@@ -247,22 +247,31 @@ fn pump_guarded<D: Decode>(
     }
 }
 
-/// Sends a stream request and checks its status and content type.
+/// Sends a stream request and checks its status and content type: `required` is `None` when
+/// any type goes, else whether a missing type or `text/plain` goes too (see
+/// `StreamOptions::accept_untyped`).
 pub(crate) fn open_stream(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    require_event_stream: bool,
+    required: Option<bool>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let resp = execute(agent, config, spec, Budget::Stream)?;
     if !resp.status().is_success() {
         return Err(status_error(resp));
     }
+    let headers = resp.headers();
+    let untyped = || {
+        !headers.contains_key(http::header::CONTENT_TYPE)
+            || crate::config::has_media_type(headers, "text/plain")
+    };
     // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
-    if require_event_stream
-        && resp.status() != http::StatusCode::NO_CONTENT
-        && !crate::config::has_media_type(resp.headers(), "text/event-stream")
-    {
+    let refused = required.is_some_and(|untyped_ok| {
+        resp.status() != http::StatusCode::NO_CONTENT
+            && !crate::config::has_media_type(headers, "text/event-stream")
+            && !(untyped_ok && untyped())
+    });
+    if refused {
         let content_type = resp
             .headers()
             .get(http::header::CONTENT_TYPE)

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example chat -- "Why is the sky blue?"   # one question, one answer
 //! cargo run --release --example chat                             # a multi-turn chat
-//! echo "Summarize: ..." | cargo run --release --example chat     # the prompt from stdin
+//! printf 'Hi\n/reset\nBye\n' | cargo run --release --example chat # the chat's lines from a pipe
 //! ```
 //!
 //! Options: `--provider openai|anthropic|gemini|mistral|together|cohere` (default
@@ -23,7 +23,7 @@ mod ctrl_c;
 #[path = "../shared/demo.rs"]
 mod demo;
 
-use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,9 +45,10 @@ const DEMO_PAUSE: Duration = Duration::from_millis(25);
 const USAGE: &str = "\
 usage: chat [OPTIONS] [PROMPT...]
 
-Streams a chat model's answer to PROMPT; without a PROMPT, reads it from stdin when stdin is
-not a terminal, else starts a multi-turn chat (/reset forgets the history, /exit or Ctrl-D quits;
-Ctrl-C stops an answer, and quits at the prompt or when pressed twice before an answer starts).
+Streams a chat model's answer to PROMPT; without a PROMPT, starts a multi-turn chat, each line
+of stdin a message, from a terminal or a pipe (/reset forgets the history, /exit or Ctrl-D or the
+end of the input quits; Ctrl-C stops an answer, and quits at the prompt or when pressed twice
+before an answer starts).
 
 options:
   --provider NAME     openai, anthropic, gemini, mistral, together or cohere
@@ -309,24 +310,9 @@ fn run(args: Vec<String>) -> ExitCode {
     if let Err(e) = caught {
         eprintln!("note: Ctrl-C will end the program, answer or not: {e}");
     }
-    // The prompt first: a bad one should fail before anything starts.
-    let stdin = io::stdin();
-    let prompt = if !opts.prompt.is_empty() {
-        Some(opts.prompt.join(" "))
-    } else if !stdin.is_terminal() {
-        let mut text = String::new();
-        if let Err(e) = stdin.lock().read_to_string(&mut text) {
-            eprintln!("error: reading the prompt from stdin: {e}");
-            return ExitCode::FAILURE;
-        }
-        if text.trim().is_empty() {
-            eprintln!("error: no prompt: pass one as an argument or on stdin");
-            return ExitCode::from(2);
-        }
-        Some(text)
-    } else {
-        None
-    };
+    // Without a prompt, the chat: each line of stdin, a terminal's or a pipe's, is a message (a
+    // script can drive it as a user would; a long prompt goes as an argument).
+    let prompt = (!opts.prompt.is_empty()).then(|| opts.prompt.join(" "));
 
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let provider = match opts.provider {
@@ -591,7 +577,8 @@ fn key_hint(status: u16, body: &str, has_key: bool) -> Option<&'static str> {
     }
 }
 
-/// The multi-turn chat on a terminal: the user's lines from `input`, the answers to `out`.
+/// The multi-turn chat, on a terminal or from a pipe: the user's lines from `input`, the
+/// answers to `out`.
 fn interactive(
     chat: &mut Conversation,
     target: &Target,
@@ -606,9 +593,13 @@ fn interactive(
         target.provider.name(),
         target.base_url
     );
+    // The `> ` marker is for a person at a terminal, not for a script's pipe.
+    let marker = io::stdin().is_terminal();
     let mut bytes = Vec::new();
     loop {
-        eprint!("> ");
+        if marker {
+            eprint!("> ");
+        }
         bytes.clear();
         match input.read_until(b'\n', &mut bytes) {
             Ok(0) => {
@@ -847,6 +838,46 @@ mod tests {
         assert_eq!(
             (help.code, help.stdout),
             (Some(0), format!("{}\n", super::USAGE))
+        );
+    }
+
+    /// Without a prompt, a pipe's lines are the chat's, as a person's at a terminal: a script
+    /// drives the chat, `/reset` included.
+    #[test]
+    fn without_a_prompt_each_line_of_a_pipe_is_a_message() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run);
+        let test = "tests::without_a_prompt_each_line_of_a_pipe_is_a_message";
+        let input = b"Hi\nHow are you\n/reset\nBye\n/exit\nnot sent\n";
+        let ran = run(
+            test,
+            &["--demo"],
+            Some(input),
+            Stdout::Read,
+            Duration::from_secs(60),
+        );
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let said: Vec<&str> = ran
+            .stdout
+            .lines()
+            .filter_map(|l| Some(&l[l.find("You said")?..]))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "You said \"Hi\" (1 word), message 1 of this conversation.",
+                "You said \"How are you\" (3 words), message 2 of this conversation. Before \
+                 that you said \"Hi\": the history is sent with every turn.",
+                "You said \"Bye\" (1 word), message 1 of this conversation.",
+            ],
+            "{}",
+            ran.stdout
+        );
+        assert!(ran.stderr.contains("(history cleared)"), "{}", ran.stderr);
+        assert!(
+            !ran.stderr.contains("> "),
+            "no prompt marker on a pipe: {}",
+            ran.stderr
         );
     }
 

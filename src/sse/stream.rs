@@ -67,6 +67,9 @@ pub struct StreamOptions {
     pub(crate) capacity: usize,
     pub(crate) framing: Framing,
     pub(crate) require_event_stream: bool,
+    /// With `require_event_stream`: a response without a content type, or one of `text/plain`,
+    /// is read as an event stream too (the LLM clients' rule, see `accept_untyped`).
+    pub(crate) untyped_ok: bool,
     /// Where the worker leaves the parser's state when the body ends (an `EventSource`'s).
     pub(crate) resume: Option<Arc<Mutex<Resume>>>,
 }
@@ -96,6 +99,7 @@ impl Default for StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
             framing: Framing::EventStream(Box::default()),
             require_event_stream: true,
+            untyped_ok: false,
             resume: None,
         }
     }
@@ -188,6 +192,16 @@ impl StreamOptions {
     /// stream's last item.
     pub(crate) fn report_to(mut self, resume: Arc<Mutex<Resume>>) -> Self {
         self.resume = Some(resume);
+        self
+    }
+
+    /// Reads a response without a `Content-Type`, or with `text/plain`, as an event stream,
+    /// while others (an HTML page, a JSON document) stay refused. The LLM clients' rule: the
+    /// Python SDKs and `sseclient` parse whatever a 200 streams, and mock servers (mockito) send
+    /// no content type unless told to; a page or a JSON answer is the wrong URL, or a server
+    /// that does not stream, and the error says so.
+    pub(crate) fn accept_untyped(mut self) -> Self {
+        self.untyped_ok = true;
         self
     }
 

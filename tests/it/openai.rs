@@ -375,6 +375,62 @@ fn a_broken_or_cut_stream_names_the_url_it_came_from() {
     }
 }
 
+/// A mock that sends the stream without a content type (mockito's default) or as `text/plain`
+/// is read as the Python SDKs and `sseclient` read it: as its events. Other providers too.
+#[test]
+fn a_stream_without_a_content_type_or_as_plain_text_is_read() {
+    for content_type in [None, Some("text/plain; charset=utf-8")] {
+        let mut server = mockito::Server::new();
+        let mut mock = server
+            .mock("POST", "/chat/completions")
+            .with_body(seed_body());
+        if let Some(ct) = content_type {
+            mock = mock.with_header("content-type", ct);
+        }
+        let _mock = mock.create();
+        let client = client(&server.url());
+        let raw: Vec<String> = client
+            .perform_stream_request(&hello())
+            .unwrap()
+            .map(|e| e.unwrap().data)
+            .collect();
+        assert_eq!(raw.len(), 3, "{content_type:?}: {raw:?}");
+        let text: String = client
+            .stream_chat(&hello())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(text, "part1part2", "{content_type:?}");
+    }
+    let mut server = mockito::Server::new();
+    let anthropic = [
+        r#"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":1}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+        r#"{"type":"message_stop"}"#,
+    ];
+    let _mock = server
+        .mock("POST", "/v1/messages")
+        .with_body(sse_body(&anthropic))
+        .create();
+    let claude = ureq_futures::llm::AnthropicClient::builder("m", None)
+        .api_key("k")
+        .base_url(server.url())
+        .env(|_| None)
+        .build();
+    let text: String = claude
+        .stream_chat(&hello())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(text, "Hi");
+    // A page is the wrong URL, not a stream.
+    let html = TestServer::start(|_| Reply::ok("<html></html>").content_type("text/html"));
+    let err = client(&html.url()).stream_chat(&hello()).unwrap_err();
+    assert!(matches!(err, Error::UnexpectedContentType(_)), "{err:?}");
+}
+
 #[test]
 fn a_body_that_is_not_an_event_stream_is_refused() {
     let server = TestServer::start(|_| Reply::json(r#"{"choices":[]}"#));
