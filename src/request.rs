@@ -19,7 +19,7 @@ use crate::session::FuturesSession;
 use crate::source::EventSource;
 use crate::sse::{Decode, EventStream, MapFeed, RawEvents, StreamOptions};
 use crate::upload::{OnceReader, Payload, Piece};
-use crate::url::{encode_into, redact_url};
+use crate::url::{form_encode_into, redact_url};
 use crate::Error;
 
 /// A request to be sent on the session's pool, made by [`FuturesSession::get`] and its siblings.
@@ -438,7 +438,8 @@ impl RequestBuilder {
         self
     }
 
-    /// Sets the body to the pairs, form-encoded, with
+    /// Sets the body to the pairs, form-encoded as requests encodes them (a space as `+`, every
+    /// byte but letters, digits and `-._~` as `%XX`), with
     /// `Content-Type: application/x-www-form-urlencoded`.
     ///
     /// # Examples
@@ -467,9 +468,9 @@ impl RequestBuilder {
             if !out.is_empty() {
                 out.push('&');
             }
-            encode_into(&mut out, k.as_ref());
+            form_encode_into(&mut out, k.as_ref());
             out.push('=');
-            encode_into(&mut out, v.as_ref());
+            form_encode_into(&mut out, v.as_ref());
         }
         self.spec.body = Some(Payload::Bytes(out.into_bytes()));
         self.spec.content_type = Some(Cow::Borrowed("application/x-www-form-urlencoded"));

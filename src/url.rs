@@ -748,6 +748,17 @@ pub(crate) fn encode_into(out: &mut String, s: &str) {
     }
 }
 
+/// [`encode_into`] for a form body (`application/x-www-form-urlencoded`): a space is `+`, as
+/// HTML forms, the WHATWG URL standard and requests (Python's `urlencode`) write it.
+pub(crate) fn form_encode_into(out: &mut String, s: &str) {
+    for part in s.split(' ').enumerate() {
+        if part.0 > 0 {
+            out.push('+');
+        }
+        encode_into(out, part.1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

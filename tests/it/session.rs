@@ -134,12 +134,13 @@ fn headers_query_and_bodies_are_sent() {
         .mock("PUT", "/form")
         .match_header("content-type", "application/x-www-form-urlencoded")
         .match_header("user-agent", "session-default")
-        .match_body("name=J%C3%BCrgen%20K&x=1%262")
+        // As requests (Python's urlencode) writes it: a space is `+`, a `+` is `%2B`.
+        .match_body("name=J%C3%BCrgen+K&x=1%262&sum=1%2B1+%3D+2")
         .with_status(200)
         .create();
     let resp = session
         .put(format!("{}/form", server.url()))
-        .form([("name", "Jürgen K"), ("x", "1&2")])
+        .form([("name", "Jürgen K"), ("x", "1&2"), ("sum", "1+1 = 2")])
         .send()
         .result()
         .unwrap();
