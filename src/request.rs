@@ -764,8 +764,8 @@ impl RequestBuilder {
     ///
     /// The handle's errors: a non-2xx status is [`Error::Status`] (with the start of the body,
     /// as much of it as arrives within the [`timeout`](RequestBuilder::timeout)); a
-    /// content type other than `text/event-stream` is [`Error::UnexpectedContentType`] (see
-    /// [`StreamOptions::require_event_stream`]); transport errors and timeouts as for
+    /// content type other than `text/event-stream` (none and `text/plain` are read as one) is
+    /// [`Error::UnexpectedContentType`] (see [`StreamOptions::require_event_stream`]); transport errors and timeouts as for
     /// [`send`](RequestBuilder::send). The [`timeout`](RequestBuilder::timeout) bounds only the
     /// wait for the headers: a stream has no total budget, only the
     /// [`read_timeout`](RequestBuilder::read_timeout) between reads (the request's, else the

@@ -249,7 +249,7 @@ fn pump_guarded<D: Decode>(
 
 /// Sends a stream request and checks its status and content type: `required` is `None` when
 /// any type goes, else whether a missing type or `text/plain` goes too (see
-/// `StreamOptions::accept_untyped`).
+/// `StreamOptions::require_event_stream`).
 pub(crate) fn open_stream(
     agent: &ureq::Agent,
     config: &Config,

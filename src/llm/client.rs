@@ -102,7 +102,7 @@ pub(crate) mod sealed {
 
         /// How the answer is framed. Defaults to Server-Sent Events.
         fn stream_options(&self) -> StreamOptions {
-            StreamOptions::default().accept_untyped()
+            StreamOptions::default()
         }
 
         /// Sends `http` and decodes its answer on the worker, with a new

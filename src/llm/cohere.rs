@@ -203,7 +203,7 @@ impl Wire for Cohere {
     fn stream_options(&self) -> StreamOptions {
         match self.api {
             CohereApi::V1 => StreamOptions::default().json_lines(),
-            CohereApi::V2 => StreamOptions::default().accept_untyped(),
+            CohereApi::V2 => StreamOptions::default(),
         }
     }
 

@@ -154,9 +154,7 @@ macro_rules! openai_compatible {
             /// llama.cpp's server reports a failure in the stream as an `error:` line.
             fn stream_options(&self) -> $crate::sse::StreamOptions {
                 let parser = $crate::sse::Parser::new().error_lines();
-                $crate::sse::StreamOptions::default()
-                    .parser(parser)
-                    .accept_untyped()
+                $crate::sse::StreamOptions::default().parser(parser)
             }
         }
     };

@@ -68,7 +68,8 @@ pub struct StreamOptions {
     pub(crate) framing: Framing,
     pub(crate) require_event_stream: bool,
     /// With `require_event_stream`: a response without a content type, or one of `text/plain`,
-    /// is read as an event stream too (the LLM clients' rule, see `accept_untyped`).
+    /// is read as an event stream too. Always, for now: a field (not a constant) so that the
+    /// rule has one place to change.
     pub(crate) untyped_ok: bool,
     /// Where the worker leaves the parser's state when the body ends (an `EventSource`'s).
     pub(crate) resume: Option<Arc<Mutex<Resume>>>,
@@ -99,7 +100,7 @@ impl Default for StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
             framing: Framing::EventStream(Box::default()),
             require_event_stream: true,
-            untyped_ok: false,
+            untyped_ok: true,
             resume: None,
         }
     }
@@ -195,24 +196,21 @@ impl StreamOptions {
         self
     }
 
-    /// Reads a response without a `Content-Type`, or with `text/plain`, as an event stream,
-    /// while others (an HTML page, a JSON document) stay refused. The LLM clients' rule: the
-    /// Python SDKs and `sseclient` parse whatever a 200 streams, and mock servers (mockito) send
-    /// no content type unless told to; a page or a JSON answer is the wrong URL, or a server
-    /// that does not stream, and the error says so.
-    pub(crate) fn accept_untyped(mut self) -> Self {
-        self.untyped_ok = true;
-        self
-    }
-
     /// Whether the stream is newline-delimited rather than Server-Sent Events.
     pub(crate) fn is_json_lines(&self) -> bool {
         matches!(self.framing, Framing::Lines(_))
     }
 
-    /// Whether a response whose content type is not `text/event-stream` is an
+    /// Whether a response whose content type is another than `text/event-stream` is an
     /// [`Error::UnexpectedContentType`]. Defaults to `true` (`false` after
     /// [`json_lines`](StreamOptions::json_lines)).
+    ///
+    /// A response without a `Content-Type`, or with `text/plain`, is read as an event stream
+    /// all the same: the Python SDKs and `sseclient` parse whatever a 200 streams, mock servers
+    /// (mockito) send no content type unless told to, and such a body is read as events or
+    /// fails as a cut stream. Another type (an HTML page, a JSON document) means the wrong URL,
+    /// or a server that does not stream, and the error says so. (Browsers' `EventSource` is
+    /// stricter: it fails without `text/event-stream`.)
     ///
     /// # Examples
     ///

@@ -182,6 +182,35 @@ fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
     }
 }
 
+/// No content type (mockito's default, a sloppy server) or `text/plain`: the body is read as
+/// events, as `sseclient` reads it; by `events()` and by an `EventSource`.
+#[test]
+fn a_stream_without_a_content_type_or_as_plain_text_is_read() {
+    for content_type in [None, Some("text/plain")] {
+        let mut server = mockito::Server::new();
+        let mut mock = server
+            .mock("POST", "/s")
+            .with_body("data: a\n\nid: 7\ndata: b\n\n");
+        if let Some(ct) = content_type {
+            mock = mock.with_header("content-type", ct);
+        }
+        let _mock = mock.create();
+        let stream = FuturesSession::new()
+            .post(format!("{}/s", server.url()))
+            .json(&serde_json::json!({"stream": true}))
+            .events()
+            .result()
+            .unwrap();
+        let (events, err) = drain(stream);
+        assert!(err.is_none(), "{content_type:?}: {err:?}");
+        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["a", "b"], "{content_type:?}");
+    }
+    let server = TestServer::start(|_| Reply::ok("data: c\n\n").content_type("text/plain"));
+    let mut source = FuturesSession::new().get(server.url()).event_source();
+    assert_eq!(source.next().unwrap().unwrap().data, "c");
+}
+
 #[test]
 fn a_wrong_content_type_is_an_error_unless_allowed() {
     let mut server = mockito::Server::new();
