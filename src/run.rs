@@ -111,11 +111,12 @@ pub(crate) fn stream<D: Decode>(
         Ok(opened) => opened,
         Err(e) => return done.complete(Err(e)),
     };
+    let body = NotAStream::new(body, &options, &parts);
     let (mut stream, feed) = EventStream::channel(
         options.capacity,
         parts.status.as_u16(),
         parts.headers,
-        body.url.clone(),
+        body.inner.url.clone(),
     );
     let mut feed = feed;
     if let Some(job) = crate::exec::current_job() {
@@ -124,7 +125,7 @@ pub(crate) fn stream<D: Decode>(
         feed.stop_with(job.clone());
         stream.interrupt_on_drop(job);
     }
-    let url = crate::redact_url(&body.url);
+    let url = crate::redact_url(&body.inner.url);
     done.complete(Ok(stream));
     pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
 }
@@ -143,8 +144,9 @@ pub(crate) fn merged_stream<D: Decode>(
 ) {
     feed.on_job(crate::exec::current_job());
     match open_stream_body(agent, config, spec, &options) {
-        Ok((_, body)) => {
-            let url = crate::redact_url(&body.url);
+        Ok((parts, body)) => {
+            let body = NotAStream::new(body, &options, &parts);
+            let url = crate::redact_url(&body.inner.url);
             pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
             feed.end(Ok(()));
         }
@@ -206,6 +208,53 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         (Some(out), _) => out,
         (None, Some(f)) => f(),
         (None, None) => unreachable!("the thread took the closure and returned its result"),
+    }
+}
+
+/// The body of a stream whose content type was let through untyped (none, or `text/plain`: see
+/// `StreamOptions::require_event_stream`), checked on its first bytes: a body that starts (after
+/// white space and a BOM) with `{`, `[` or `<` is a JSON document or a page, never an event
+/// stream (whose lines start with a field name, `:` or a line end), and it ends the stream with
+/// [`Error::UnexpectedContentType`] rather than reading as a stream cut before its first event.
+struct NotAStream<R> {
+    inner: R,
+    /// The content type, while the first significant byte has not come.
+    pending: Option<Option<String>>,
+}
+
+impl<R> NotAStream<R> {
+    fn new(inner: R, options: &StreamOptions, parts: &http::response::Parts) -> Self {
+        let checked = options.require_event_stream
+            && parts.status != http::StatusCode::NO_CONTENT
+            && !crate::config::has_media_type(&parts.headers, "text/event-stream");
+        let content_type = || {
+            parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        NotAStream {
+            inner,
+            pending: checked.then(content_type),
+        }
+    }
+}
+
+impl<R: Read> Read for NotAStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.pending.is_some() {
+            let blank = |b: &&u8| b.is_ascii_whitespace() || matches!(**b, 0xEF | 0xBB | 0xBF);
+            match buf[..n].iter().find(|b| !blank(b)) {
+                Some(b'{' | b'[' | b'<') => {
+                    let content_type = self.pending.take().flatten();
+                    return Err(Error::UnexpectedContentType(content_type).into_io());
+                }
+                Some(_) => self.pending = None,
+                None => {}
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -207,10 +207,11 @@ impl StreamOptions {
     ///
     /// A response without a `Content-Type`, or with `text/plain`, is read as an event stream
     /// all the same: the Python SDKs and `sseclient` parse whatever a 200 streams, mock servers
-    /// (mockito) send no content type unless told to, and such a body is read as events or
-    /// fails as a cut stream. Another type (an HTML page, a JSON document) means the wrong URL,
-    /// or a server that does not stream, and the error says so. (Browsers' `EventSource` is
-    /// stricter: it fails without `text/event-stream`.)
+    /// (mockito) send no content type unless told to. Such a body that starts (after white
+    /// space) with `{`, `[` or `<` is a JSON document or a page, never an event stream: the
+    /// stream's first item is then the same error. Another type (an HTML page, a JSON document)
+    /// means the wrong URL, or a server that does not stream, and the error says so. (Browsers'
+    /// `EventSource` is stricter: it fails without `text/event-stream`.)
     ///
     /// # Examples
     ///

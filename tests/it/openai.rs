@@ -429,6 +429,30 @@ fn a_stream_without_a_content_type_or_as_plain_text_is_read() {
     let html = TestServer::start(|_| Reply::ok("<html></html>").content_type("text/html"));
     let err = client(&html.url()).stream_chat(&hello()).unwrap_err();
     assert!(matches!(err, Error::UnexpectedContentType(_)), "{err:?}");
+    // A JSON answer (a server that does not stream) or a page, untyped or as plain text, is
+    // not read as a stream cut before its first event.
+    for (content_type, body) in [
+        (
+            None,
+            "\n {\"choices\":[{\"message\":{\"content\":\"Hi\"}}]}",
+        ),
+        (Some("text/plain"), "<html><body>Sign in</body></html>"),
+    ] {
+        let mut server = mockito::Server::new();
+        let mut mock = server.mock("POST", "/chat/completions").with_body(body);
+        if let Some(ct) = content_type {
+            mock = mock.with_header("content-type", ct);
+        }
+        let _mock = mock.create();
+        let err = match client(&server.url()).stream_chat(&hello()) {
+            Err(e) => e,
+            Ok(stream) => stream.collect::<Result<String, _>>().unwrap_err(),
+        };
+        assert!(
+            matches!(&err, Error::UnexpectedContentType(ct) if ct.as_deref() == content_type),
+            "{content_type:?}: {err:?}"
+        );
+    }
 }
 
 #[test]
