@@ -47,8 +47,8 @@ usage: chat [OPTIONS] [PROMPT...]
 
 Streams a chat model's answer to PROMPT; without a PROMPT, starts a multi-turn chat, each line
 of stdin a message, from a terminal or a pipe (/reset forgets the history, /exit or Ctrl-D or the
-end of the input quits; Ctrl-C stops an answer, and quits at the prompt or when pressed twice
-before an answer starts).
+end of the input quits, with status 1 if a turn failed; Ctrl-C stops an answer, and quits at
+the prompt or when pressed twice before an answer starts).
 
 options:
   --provider NAME     openai, anthropic, gemini, mistral, together or cohere
@@ -595,6 +595,15 @@ fn interactive(
     );
     // The `> ` marker is for a person at a terminal, not for a script's pipe.
     let marker = io::stdin().is_terminal();
+    // A turn that failed fails the run (at its end), so that a script can tell.
+    let mut failed = false;
+    let end = |failed: bool| {
+        if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    };
     let mut bytes = Vec::new();
     loop {
         if marker {
@@ -604,7 +613,7 @@ fn interactive(
         match input.read_until(b'\n', &mut bytes) {
             Ok(0) => {
                 eprintln!();
-                return ExitCode::SUCCESS;
+                return end(failed);
             }
             Ok(_) => {}
             Err(e) => {
@@ -622,7 +631,7 @@ fn interactive(
         };
         match line.trim() {
             "" => continue,
-            "/exit" | "/quit" => return ExitCode::SUCCESS,
+            "/exit" | "/quit" => return end(failed),
             "/reset" => {
                 chat.reset();
                 eprintln!("(history cleared)");
@@ -645,7 +654,10 @@ fn interactive(
                     return ExitCode::FAILURE;
                 }
                 // The history is unchanged: the same message can be sent again.
-                Err(failure) => target.report(&failure),
+                Err(failure) => {
+                    failed = true;
+                    target.report(&failure);
+                }
             },
         }
     }
@@ -879,6 +891,16 @@ mod tests {
             "no prompt marker on a pipe: {}",
             ran.stderr
         );
+        // A turn that fails fails the run, at its end, so that a script can tell.
+        let url = support::closed_port_url();
+        let ran = run(
+            test,
+            &["--base-url", &url],
+            Some(b"Hi\n/exit\n"),
+            Stdout::Read,
+            Duration::from_secs(60),
+        );
+        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     }
 
     #[test]
