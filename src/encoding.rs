@@ -31,7 +31,7 @@
 //! Servers send brotli unasked (httpbin's `/brotli`; a CDN that cached one coding), and a body
 //! this build cannot decode is an error, never the compressed bytes. The decoder is three small
 //! crates (`brotli-decompressor` and its allocators). A build that leaves the feature out
-//! (`default-features = false`, as the chat example does) asks for `gzip, deflate` only, and a
+//! (`default-features = false`) asks for `gzip, deflate` only, and a
 //! server that sends brotli all the same gets an error that names the feature.
 //!
 //! Decoded bodies are bounded like any other: [`max_body_size`](crate::SessionBuilder::max_body_size)
