@@ -590,24 +590,26 @@ fn hide_query(rest: &str) -> (&str, &'static str) {
 }
 
 /// For a URL without `scheme://` or `//`: where possible user-info starts and where its `@`
-/// is. It starts after the white space and the scheme-like run (letters, digits, `+-.`, then
-/// `:` and `/`s) that begin the URL, if that run has a `/`; else after the white space
-/// (`user:pass@host` is all hidden). Its `@` is the last one of the authority that follows (up
-/// to the next `/`), or, when that authority looks cut by a raw `/` in a password (a "port"
-/// that is not a number), the last one before any query or fragment. An `@` in a path
-/// (`localhost:8080/users/@me`) is none.
+/// is. It starts after the first `//` (or `:/`) before the URL's first `@` and the slashes that
+/// follow it (` https://`, `\u{feff}https://`, `ht tps://`, `https:/`, `https:///`, `1http://`);
+/// without one, after the white space that begins the URL (`user:pass@host` is all hidden). Its
+/// `@` is the last one of the authority that follows (up to the next `/`), or, when that
+/// authority looks cut by a raw `/` in a password (a "port" that is not a number), the last one
+/// before any query or fragment. An `@` in a path (`localhost:8080/users/@me`) is none.
 fn loose_user_info(url: &str) -> Option<(usize, usize)> {
     let end = url.find(['?', '#']).unwrap_or(url.len());
-    let bytes = url.as_bytes();
-    let blank = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    let mut run = blank;
-    run += bytes[run..]
-        .iter()
-        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        .count();
-    run += usize::from(bytes.get(run) == Some(&b':'));
-    let slashes = bytes[run..].iter().take_while(|&&b| b == b'/').count();
-    let start = if slashes > 0 { run + slashes } else { blank };
+    let first_at = url[..end].find('@')?;
+    let head = &url[..first_at];
+    let after = |i: usize| i + url[i..].bytes().take_while(|&b| b == b'/').count();
+    let start = match head.find("//").or_else(|| head.find(":/").map(|i| i + 1)) {
+        Some(i) => after(i),
+        None => {
+            url.len()
+                - url
+                    .trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+                    .len()
+        }
+    };
     let rest = url.get(start..end)?;
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let at = match authority.rfind('@') {
@@ -1169,6 +1171,15 @@ mod tests {
             ("1http://u:secret@h/x", "1http://<redacted>@h/x"),
             ("https:/u:sec/ret@h/x", "https:/<redacted>@h/x"),
             (" u:secret@h", " <redacted>@h"),
+            (
+                "\u{feff}https://u:secret@h/v1",
+                "\u{feff}https://<redacted>@h/v1",
+            ),
+            (
+                "\u{a0}https://u:secret@h/v1",
+                "\u{a0}https://<redacted>@h/v1",
+            ),
+            ("ht tps://u:secret@h/v1", "ht tps://<redacted>@h/v1"),
         ] {
             assert_eq!(redact_url(url), expected, "{url}");
         }
