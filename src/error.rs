@@ -317,7 +317,7 @@ pub enum Error {
 /// Its `Debug` output (what `unwrap` and a `main` that returns the error print) shows the
 /// headers without the values of those that may carry credentials (`Set-Cookie`, `Cookie`,
 /// `Authorization`, `Proxy-Authorization`, and every header whose name contains `auth`,
-/// `token`, `key`, `secret`, `passw`, `passphrase`, `session` or `credential`, `WWW-Authenticate` and API-key headers among them); the
+/// `token`, `key`, `secret`, `pass`, `session` or `credential`, `WWW-Authenticate` and API-key headers among them); the
 /// [`headers`](StatusError::headers) field keeps them.
 #[derive(Clone)]
 pub struct StatusError {

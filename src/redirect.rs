@@ -14,7 +14,7 @@
 //!   not followed, and is the response.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key`,
-//!   `secret`, `passw`, `passphrase`, `session` or `credential`: see [`is_credential`]) are removed. Within one origin they are kept, as in
+//!   `secret`, `pass`, `session` or `credential`: see [`is_credential`]) are removed. Within one origin they are kept, as in
 //!   requests.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
@@ -51,27 +51,22 @@ pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
 
 /// Whether a header (its lower-case name) may carry a credential: one of
 /// [`SENSITIVE_HEADERS`], `set-cookie`, or any header whose name contains `auth`, `token`,
-/// `key`, `secret`, `passw`, `passphrase`, `session` or `credential` (`x-auth-token`, `private-token`,
-/// `ocp-apim-subscription-key`, `x-client-secret`, `x-password`, `cb-access-passphrase`,
-/// `x-session-id`...), but `idempotency-key`, which names a request and grants nothing.
+/// `key`, `secret`, `pass` (not as part of `bypass` or `passthrough`), `session` or
+/// `credential` (`x-auth-token`, `private-token`, `ocp-apim-subscription-key`,
+/// `x-client-secret`, `x-password`, `x-passcode`, `cb-access-passphrase`, `x-session-id`...),
+/// but `idempotency-key`, which names a request and grants nothing.
 /// Such a header does not follow a redirect to another origin, and its value is hidden in a
 /// status error's `Debug`.
 pub(crate) fn is_credential(name: &str) -> bool {
     name == "set-cookie"
         || SENSITIVE_HEADERS.contains(&name)
         || (name != "idempotency-key"
-            && [
-                "auth",
-                "token",
-                "key",
-                "secret",
-                "passw",
-                "passphrase",
-                "session",
-                "credential",
-            ]
-            .iter()
-            .any(|word| name.contains(word)))
+            && (["auth", "token", "key", "secret", "session", "credential"]
+                .iter()
+                .any(|word| name.contains(word))
+                || name.match_indices("pass").any(|(i, _)| {
+                    !name[..i].ends_with("by") && !name[i..].starts_with("passthrough")
+                })))
 }
 
 /// Headers that describe the request's body, removed with it when a redirect makes a GET: the

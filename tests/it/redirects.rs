@@ -460,6 +460,7 @@ fn headers_named_for_a_credential_do_not_follow_a_redirect_to_another_origin() {
         .header("x-session-id", "k7")
         .header("x-credential", "k8")
         .header("x-bypass-cache", "1")
+        .header("x-passcode", "k9")
         .header("x-request-id", "req-1")
         .header("idempotency-key", "op-7")
         .send()
