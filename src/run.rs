@@ -224,7 +224,9 @@ struct NotAStream<R> {
 
 impl<R> NotAStream<R> {
     fn new(inner: R, options: &StreamOptions, parts: &http::response::Parts) -> Self {
+        // NDJSON lines start with `{`.
         let checked = options.require_event_stream
+            && !options.is_json_lines()
             && parts.status != http::StatusCode::NO_CONTENT
             && !crate::config::has_media_type(&parts.headers, "text/event-stream");
         let content_type = || {

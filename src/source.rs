@@ -653,6 +653,14 @@ impl Iterator for EventSource {
                         self.absorb_resume();
                         return self.stopped();
                     }
+                    // An untyped body that is a page or a JSON document, not a stream (found
+                    // on its first byte): the wrong content type, which ends the source as it
+                    // does when the head says so.
+                    Some(Err(e @ Error::UnexpectedContentType(_))) => {
+                        self.current = None;
+                        self.done = true;
+                        return Some(Err(e));
+                    }
                     Some(Err(e)) => {
                         self.current = None;
                         self.absorb_resume();

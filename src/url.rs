@@ -601,7 +601,23 @@ fn loose_user_info(url: &str) -> Option<(usize, usize)> {
     let first_at = url[..end].find('@')?;
     let head = &url[..first_at];
     let after = |i: usize| i + url[i..].bytes().take_while(|&b| b == b'/').count();
-    let start = match head.find("//").or_else(|| head.find(":/").map(|i| i + 1)) {
+    // The `//` (or `:/`) that ends a mistyped scheme, not one inside a password or a path:
+    // before it only white space, a BOM and a scheme's characters, with a `:` at most last.
+    let scheme_like = |prefix: &str| {
+        let prefix = prefix.strip_suffix(':').unwrap_or(prefix);
+        prefix.chars().all(|c| {
+            c.is_whitespace() || c == '\u{feff}' || c.is_ascii_alphanumeric() || "+-.".contains(c)
+        })
+    };
+    let sep = head
+        .find("//")
+        .filter(|&i| scheme_like(&head[..i]))
+        .or_else(|| {
+            head.find(":/")
+                .filter(|&i| scheme_like(&head[..i]))
+                .map(|i| i + 1)
+        });
+    let start = match sep {
         Some(i) => after(i),
         None => {
             url.len()
@@ -1180,6 +1196,10 @@ mod tests {
                 "\u{a0}https://<redacted>@h/v1",
             ),
             ("ht tps://u:secret@h/v1", "ht tps://<redacted>@h/v1"),
+            // A `//` or `:/` in the password is no scheme's end.
+            ("u:ab//cd@h/x", "<redacted>@h/x"),
+            ("https:u:ab//cd@h/x", "<redacted>@h/x"),
+            ("u:ab:/cd@h/x", "<redacted>@h/x"),
         ] {
             assert_eq!(redact_url(url), expected, "{url}");
         }
@@ -1192,6 +1212,7 @@ mod tests {
             "",
             // An `@` in the path of a URL without its scheme is no user-info.
             "localhost:8080/users/@alice",
+            "example.com/x//y@z/q",
             " http://[::1]:8080/p/@u",
         ] {
             assert_eq!(redact_url(url), url);

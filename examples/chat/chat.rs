@@ -623,6 +623,7 @@ fn interactive(
         }
         // A line in another encoding (a terminal set to Latin-1) is refused, not the chat.
         let Ok(line) = std::str::from_utf8(&bytes) else {
+            failed = true;
             eprintln!(
                 "error: that line is not UTF-8 text, so it was not sent: set the terminal's \
                  encoding to UTF-8 and type it again"
@@ -647,7 +648,7 @@ fn interactive(
                     eprintln!("(stopped; the history is as it was before this question)");
                 }
                 Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                    return ExitCode::SUCCESS
+                    return end(failed)
                 }
                 Err(failure @ Failure::Output(_)) => {
                     target.report(&failure);
@@ -922,7 +923,8 @@ mod tests {
         let mut input = &b"caf\xe9?\nwhat is a caf\xc3\xa9?\n"[..];
         let mut out = Vec::new();
         let code = interactive(&mut chat, &target, &CtrlC::default(), &mut input, &mut out);
-        assert_eq!(code, std::process::ExitCode::SUCCESS);
+        // The chat went on, and the line it could not send fails the run at its end.
+        assert_eq!(code, std::process::ExitCode::FAILURE);
         // Only the second line was sent, and answered.
         assert_eq!(chat.messages().len(), 2);
         let answer = String::from_utf8(out).unwrap();

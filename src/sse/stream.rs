@@ -218,7 +218,7 @@ impl StreamOptions {
     /// ```
     /// use ureq_futures::sse::StreamOptions;
     ///
-    /// // Accept a server that streams events as text/plain.
+    /// // Accept a server that streams events as application/octet-stream.
     /// let options = StreamOptions::default().require_event_stream(false);
     /// ```
     pub fn require_event_stream(mut self, yes: bool) -> Self {

@@ -209,6 +209,33 @@ fn a_stream_without_a_content_type_or_as_plain_text_is_read() {
     let server = TestServer::start(|_| Reply::ok("data: c\n\n").content_type("text/plain"));
     let mut source = FuturesSession::new().get(server.url()).event_source();
     assert_eq!(source.next().unwrap().unwrap().data, "c");
+    // A page sent untyped is the wrong content type, found on its first byte: an event source
+    // ends with it, as when the head says so, rather than reconnecting.
+    let page = TestServer::start(|_| Reply::ok("<html>sign in</html>"));
+    let mut source = FuturesSession::new()
+        .get(page.url())
+        .event_source()
+        .initial_retry(ms(1));
+    let first = source.next();
+    assert!(
+        matches!(first, Some(Err(Error::UnexpectedContentType(_)))),
+        "{first:?}"
+    );
+    assert!(source.next().is_none());
+    assert_eq!(page.request_count(), 1);
+    // JSON lines start with `{`: never taken for a document.
+    let lines = TestServer::start(|_| Reply::ok("{\"a\":1}\n{\"a\":2}\n"));
+    let options = StreamOptions::default()
+        .json_lines()
+        .require_event_stream(true);
+    let stream = FuturesSession::new()
+        .get(lines.url())
+        .events_with(options)
+        .result()
+        .unwrap();
+    let (events, err) = drain(stream);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(events.len(), 2);
 }
 
 #[test]
