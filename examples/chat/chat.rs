@@ -586,15 +586,19 @@ fn interactive(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> ExitCode {
+    // The `> ` marker and the keys are for a person at a terminal, not for a script's pipe.
+    let marker = io::stdin().is_terminal();
+    let keys = if marker {
+        "/exit or Ctrl-D quits, Ctrl-C stops an answer"
+    } else {
+        "a message per line; /exit or the end of the input quits"
+    };
     eprintln!(
-        "Chatting with {} ({}) at {}. /reset forgets the history, /exit or Ctrl-D quits, \
-         Ctrl-C stops an answer.",
+        "Chatting with {} ({}) at {}. /reset forgets the history, {keys}.",
         target.model,
         target.provider.name(),
         target.base_url
     );
-    // The `> ` marker is for a person at a terminal, not for a script's pipe.
-    let marker = io::stdin().is_terminal();
     // A turn that failed fails the run (at its end), so that a script can tell.
     let mut failed = false;
     let end = |failed: bool| {
@@ -887,6 +891,12 @@ mod tests {
             ran.stdout
         );
         assert!(ran.stderr.contains("(history cleared)"), "{}", ran.stderr);
+        assert!(
+            ran.stderr
+                .contains("a message per line; /exit or the end of the input quits"),
+            "{}",
+            ran.stderr
+        );
         assert!(
             !ran.stderr.contains("> "),
             "no prompt marker on a pipe: {}",
