@@ -13,22 +13,22 @@
 //!
 //! # Ranges
 //!
-//! A 206 answer is part of a file: its `Content-Range` says where. It is written after the
-//! bytes before that place, copied from the file already at `path` into the part file, so that
-//! `Range: bytes=<length>-` completes a file that is shorter than the server's (one another tool
-//! left cut, or one that has grown) and the result still lands whole, by one rename. (A
-//! download this module cut leaves no partial file behind to resume from: its part file is
-//! removed, and the file at `path` stays as it was.) The body is written first, at its place in the part file, and the earlier bytes are
-//! copied in front of it once it is whole: copied first, a file of many GB kept the answer
-//! unread for minutes, long enough for the server to drop the connection. They are the bytes of
-//! the file at `path` when the answer came, opened then: another download that lands there
-//! meanwhile gives this one nothing. A cancel stops the copy too. The options were to write a
-//! 206 as if it were the whole body (a resume then replaced the file with its tail, losing the
-//! start), to refuse `Range` on a download (and with it the resume of large files), or to
-//! append to the file in place (a failure halfway would leave it torn). A file shorter than the
-//! range's start, a 206 of several ranges or one whose body is not as long as its range writes
-//! nothing and fails; a 200 (a server that ignores `Range`) replaces the file; a 416 is an
-//! [`Error::Status`] like any other status outside 2xx.
+//! A 206 answer is part of a file: its `Content-Range` says where. It is written after the bytes
+//! before that place, copied from the file already at `path` into the part file, so that `Range:
+//! bytes=<length>-` completes a file that is shorter than the server's (one another tool left cut,
+//! or one that has grown) and the result still lands whole, by one rename. (A download this module
+//! cut leaves no partial file behind to resume from: its part file is removed, and the file at
+//! `path` stays as it was.) The body is written first, at its place in the part file, and the
+//! earlier bytes are copied in front of it once it is whole: copied first, a file of many GB kept
+//! the answer unread for minutes, long enough for the server to drop the connection. They are the
+//! bytes of the file at `path` when the answer came, opened then: another download that lands there
+//! meanwhile gives this one nothing. A cancel stops the copy too. The options were to write a 206
+//! as if it were the whole body (a resume then replaced the file with its tail, losing the start),
+//! to refuse `Range` on a download (and with it the resume of large files), or to append to the
+//! file in place (a failure halfway would leave it torn). A file shorter than the range's start, a
+//! 206 of several ranges or one whose body is not as long as its range writes nothing and fails; a
+//! 200 (a server that ignores `Range`) replaces the file; a 416 is an [`Error::Status`] like any
+//! other status outside 2xx.
 //!
 //! A range that runs to the end of the file (`bytes=S-`, as a resume asks, or `bytes=-N`)
 //! answered with less than the rest of a file whose length the answer gives (`Content-Range:

@@ -214,8 +214,11 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
 /// before a whole gzip header, reads as the end. A body of a few bytes that end inside a gzip
 /// header reads as empty too, as with requests. One that ends after the header, within the
 /// compressed data, was cut: it stays an error, whether some text came out or none (a gzipped
-/// JSON page gives its first byte some 65 bytes in). An empty brotli body stays an error: the brotli decoder calls it invalid data, as
-/// it does a corrupt stream, and the two cannot be told apart from here.
+/// JSON page gives its first byte some 65 bytes in). A body of fewer than ten bytes that is not
+/// gzip at all (a 9-byte `Not Found` labelled `gzip`) reads as empty too under ureq's decoder,
+/// which reports a bare end of file before it checks the magic bytes (requests calls it an
+/// error). An empty brotli body stays an error: the brotli decoder calls it invalid data, as it
+/// does a corrupt stream, and the two cannot be told apart from here.
 ///
 /// Bytes after the last gzip member that are not another member: a line break, zero padding, or
 /// a notice an application printed after its compressed page. gzip decoders read a body as a

@@ -317,8 +317,8 @@ pub enum Error {
 /// Its `Debug` output (what `unwrap` and a `main` that returns the error print) shows the
 /// headers without the values of those that may carry credentials (`Set-Cookie`, `Cookie`,
 /// `Authorization`, `Proxy-Authorization`, and every header whose name contains `auth`,
-/// `token`, `key`, `secret`, `pass`, `session` or `credential`, `WWW-Authenticate` and API-key headers among them); the
-/// [`headers`](StatusError::headers) field keeps them.
+/// `token`, `key`, `secret`, `pass`, `session` or `credential`, `WWW-Authenticate` and API-key
+/// headers among them); the [`headers`](StatusError::headers) field keeps them.
 #[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
@@ -684,7 +684,7 @@ fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str, max: usize) -> fmt::Re
             shown += 1;
         }
         let left = max.saturating_sub(shown);
-        let cut = word.chars().count() > left;
+        let len = word.chars().count();
         for c in word.chars().take(left) {
             if c.is_control() {
                 write!(f, "{}", c.escape_unicode())?;
@@ -692,10 +692,10 @@ fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str, max: usize) -> fmt::Re
                 f.write_char(c)?;
             }
         }
-        if cut {
+        if len > left {
             return f.write_str("...");
         }
-        shown += word.chars().count();
+        shown += len;
     }
     Ok(())
 }
@@ -1352,8 +1352,16 @@ mod tests {
             text.ends_with("502 Server Error: Bad Gateway for url: http://h/"),
             "{text}"
         );
+        // A long message of many lines that the line does show (a JSON API error's) is shown
+        // on one line, cut.
         let stack = "Traceback (most recent call last):\n  File \"app.py\"\n".repeat(100);
-        let text = Error::status_at(500, "http://h/", headers, stack.as_bytes()).to_string();
+        let json = serde_json::json!({"error": {"message": stack}}).to_string();
+        let text = Error::status_at(500, "http://h/", Default::default(), json.as_bytes());
+        let text = text.to_string();
+        assert!(
+            text.contains(": Traceback (most recent call last): File"),
+            "{text}"
+        );
         assert!(!text.contains('\n'), "{text}");
         assert!(text.len() < API_MESSAGE_SHOWN + 120, "{}", text.len());
     }

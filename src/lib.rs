@@ -11,9 +11,9 @@
 //!
 //! # Concurrent requests
 //!
-//! [`FuturesSession::new`] runs up to 8 workers (started as jobs come), like requests-futures. Each request method returns
-//! a [`RequestBuilder`]; [`send`](RequestBuilder::send) queues it and returns a [`Pending`] at
-//! once. A 4xx or 5xx is a [`Response`], not an error, as in requests.
+//! [`FuturesSession::new`] runs up to 8 workers (started as jobs come), like requests-futures. Each
+//! request method returns a [`RequestBuilder`]; [`send`](RequestBuilder::send) queues it and
+//! returns a [`Pending`] at once. A 4xx or 5xx is a [`Response`], not an error, as in requests.
 //!
 //! ```
 //! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }

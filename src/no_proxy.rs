@@ -26,9 +26,8 @@ use ureq::http::Uri;
 /// requests, credentials and all, to whoever sent that header. As Go and Python do there (and
 /// curl always), `HTTP_PROXY` is then ignored; the lower-case `http_proxy`, which no request
 /// can set, still serves (`Some(None)` without it, and on Windows, where it is the same
-/// variable: no proxy). A SOCKS `http_proxy` serves only
-/// with the `socks-proxy` feature (a proxy set by hand, as this one is, would otherwise make
-/// ureq panic on connect).
+/// variable: no proxy). A SOCKS `http_proxy` serves only with the `socks-proxy` feature (a
+/// proxy set by hand, as this one is, would otherwise make ureq panic on connect).
 pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
     std::env::var_os("REQUEST_METHOD")?;
     let proxy = |name: &str| {
@@ -48,14 +47,14 @@ pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
     if chosen != "HTTP_PROXY" {
         return None;
     }
-    let socks = |p: &ureq::Proxy| {
-        use ureq::ProxyProtocol::*;
-        matches!(p.protocol(), Socks4 | Socks4A | Socks5 | Socks5h)
-    };
     // Windows reads variable names in any case: there `http_proxy` is `HTTP_PROXY`.
     if cfg!(windows) {
         return Some(None);
     }
+    let socks = |p: &ureq::Proxy| {
+        use ureq::ProxyProtocol::*;
+        matches!(p.protocol(), Socks4 | Socks4A | Socks5 | Socks5h)
+    };
     Some(proxy("http_proxy").filter(|p| cfg!(feature = "socks-proxy") || !socks(p)))
 }
 

@@ -14,8 +14,8 @@
 //!   not followed, and is the response.
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key`,
-//!   `secret`, `pass`, `session` or `credential`: see [`is_credential`]) are removed. Within one origin they are kept, as in
-//!   requests.
+//!   `secret`, `pass`, `session` or `credential`: see [`is_credential`]) are removed. Within
+//!   one origin they are kept, as in requests.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
 //!   kept.

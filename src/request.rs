@@ -718,8 +718,9 @@ impl RequestBuilder {
     /// a changed file comes whole): a 206 answer is written after the bytes before its range,
     /// kept from the file at `path` (which must hold that many), a 200 answer replaces the file
     /// as any download does. A download that this method cut leaves no partial file (the file
-    /// at `path` stays as it was), so it starts over: no resume from where it stopped. A 206 of several ranges, without a `Content-Range`, or with another
-    /// number of bytes than its range, is [`Error::Protocol`] and writes nothing. A request with
+    /// at `path` stays as it was), so it starts over: no resume from where it stopped. A 206 of
+    /// several ranges, without a `Content-Range`, or with another number of bytes than its
+    /// range, is [`Error::Protocol`] and writes nothing. A request with
     /// a `Range` asks for `Accept-Encoding: identity` unless it names one. Redirects
     /// and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of
     /// [`send_streaming`](RequestBuilder::send_streaming): the
@@ -762,14 +763,14 @@ impl RequestBuilder {
     /// carries `Accept: text/event-stream`, `Cache-Control: no-cache` and
     /// `Accept-Encoding: identity` unless it sets them itself.
     ///
-    /// The handle's errors: a non-2xx status is [`Error::Status`] (with the start of the body,
-    /// as much of it as arrives within the [`timeout`](RequestBuilder::timeout)); a
-    /// content type other than `text/event-stream` (none and `text/plain` are read as one) is
-    /// [`Error::UnexpectedContentType`] (see [`StreamOptions::require_event_stream`]); transport errors and timeouts as for
-    /// [`send`](RequestBuilder::send). The [`timeout`](RequestBuilder::timeout) bounds only the
-    /// wait for the headers: a stream has no total budget, only the
-    /// [`read_timeout`](RequestBuilder::read_timeout) between reads (the request's, else the
-    /// session's).
+    /// The handle's errors: a non-2xx status is [`Error::Status`] (with the start of the body, as
+    /// much of it as arrives within the [`timeout`](RequestBuilder::timeout)); a content type other
+    /// than `text/event-stream` (none and `text/plain` are read as one) is
+    /// [`Error::UnexpectedContentType`] (see [`StreamOptions::require_event_stream`]); transport
+    /// errors and timeouts as for [`send`](RequestBuilder::send). The
+    /// [`timeout`](RequestBuilder::timeout) bounds only the wait for the headers: a stream has no
+    /// total budget, only the [`read_timeout`](RequestBuilder::read_timeout) between reads (the
+    /// request's, else the session's).
     ///
     /// # Examples
     ///

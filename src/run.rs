@@ -111,7 +111,6 @@ pub(crate) fn stream<D: Decode>(
         Ok(opened) => opened,
         Err(e) => return done.complete(Err(e)),
     };
-    let body = NotAStream::new(body, &options, &parts);
     let (mut stream, feed) = EventStream::channel(
         options.capacity,
         parts.status.as_u16(),
@@ -144,8 +143,7 @@ pub(crate) fn merged_stream<D: Decode>(
 ) {
     feed.on_job(crate::exec::current_job());
     match open_stream_body(agent, config, spec, &options) {
-        Ok((parts, body)) => {
-            let body = NotAStream::new(body, &options, &parts);
+        Ok((_, body)) => {
             let url = crate::redact_url(&body.inner.url);
             pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
             feed.end(Ok(()));
@@ -155,24 +153,60 @@ pub(crate) fn merged_stream<D: Decode>(
     done.complete(Ok(()));
 }
 
-/// A stream's response head, and its body placed for errors, on the session's agent for
-/// streams. The request is sent from a thread of its own (see [`on_short_lived_thread`]).
+/// A stream's body: placed for errors, and checked on its first byte when its type is not a
+/// stream's (see [`content_check`]).
+type StreamBody = NotAStream<phase::Placed<encoding::BodyReader>>;
+
+/// A stream's response head, and its body, on the session's agent for streams. The request is
+/// sent from a thread of its own (see [`on_short_lived_thread`]).
 fn open_stream_body(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
     options: &StreamOptions,
-) -> Result<(http::response::Parts, phase::Placed<encoding::BodyReader>), Error> {
+) -> Result<(http::response::Parts, StreamBody), Error> {
     let agent = config.stream_agent.as_ref().unwrap_or(agent);
-    let required = options.require_event_stream.then_some(options.untyped_ok);
-    let resp = on_short_lived_thread(|| open_stream(agent, config, spec, required))?;
+    let resp = on_short_lived_thread(|| open_stream(agent, config, spec))?;
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
+    let pending = content_check(options, &parts)?;
     // Made on the worker's first read, so that a gzip body does not hold the stream's handle
     // back until its first bytes (see `encoding::Lazy`).
     let announced = crate::body::announced_length(&parts.headers, &body);
     let body = phase::Placed::new(encoding::body_reader(body), url, &parts, announced);
-    Ok((parts, body))
+    Ok((
+        parts,
+        NotAStream {
+            inner: body,
+            pending,
+        },
+    ))
+}
+
+/// What a stream's head says of its body by its content type, when
+/// [`require_event_stream`](StreamOptions::require_event_stream) asks: another type than
+/// `text/event-stream` is [`Error::UnexpectedContentType`], but none, or `text/plain`, lets the
+/// body through, to be decided on its first byte (`Some(the type)`; not for JSON lines, which
+/// start with `{`). 204 No Content is how a server says "no stream, do not reconnect": an empty
+/// stream.
+fn content_check(
+    options: &StreamOptions,
+    parts: &http::response::Parts,
+) -> Result<Option<Option<String>>, Error> {
+    let headers = &parts.headers;
+    if !options.require_event_stream
+        || parts.status == http::StatusCode::NO_CONTENT
+        || crate::config::has_media_type(headers, "text/event-stream")
+    {
+        return Ok(None);
+    }
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
+        return Err(Error::UnexpectedContentType(content_type));
+    }
+    Ok((!options.is_json_lines()).then_some(content_type))
 }
 
 /// Runs `f` on a new thread as part of the current job (a cancel interrupts its I/O), and
@@ -212,34 +246,14 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// The body of a stream whose content type was let through untyped (none, or `text/plain`: see
-/// `StreamOptions::require_event_stream`), checked on its first bytes: a body that starts (after
-/// white space and a BOM) with `{`, `[` or `<` is a JSON document or a page, never an event
-/// stream (whose lines start with a field name, `:` or a line end), and it ends the stream with
+/// [`content_check`]), checked on its first bytes: a body that starts (after white space and a
+/// BOM) with `{`, `[` or `<` is a JSON document or a page, never an event stream (whose lines
+/// start with a field name, `:` or a line end), and it ends the stream with
 /// [`Error::UnexpectedContentType`] rather than reading as a stream cut before its first event.
 struct NotAStream<R> {
     inner: R,
     /// The content type, while the first significant byte has not come.
     pending: Option<Option<String>>,
-}
-
-impl<R> NotAStream<R> {
-    fn new(inner: R, options: &StreamOptions, parts: &http::response::Parts) -> Self {
-        // NDJSON lines start with `{`.
-        let checked = options.require_event_stream
-            && !options.is_json_lines()
-            && parts.status != http::StatusCode::NO_CONTENT
-            && !crate::config::has_media_type(&parts.headers, "text/event-stream");
-        let content_type = || {
-            parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        };
-        NotAStream {
-            inner,
-            pending: checked.then(content_type),
-        }
-    }
 }
 
 impl<R: Read> Read for NotAStream<R> {
@@ -298,36 +312,15 @@ fn pump_guarded<D: Decode>(
     }
 }
 
-/// Sends a stream request and checks its status and content type: `required` is `None` when
-/// any type goes, else whether a missing type or `text/plain` goes too (see
-/// `StreamOptions::require_event_stream`).
-pub(crate) fn open_stream(
+/// Sends a stream request and checks its status (its content type: [`content_check`]).
+fn open_stream(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    required: Option<bool>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let resp = execute(agent, config, spec, Budget::Stream)?;
     if !resp.status().is_success() {
         return Err(status_error(resp));
-    }
-    let headers = resp.headers();
-    let untyped = || {
-        !headers.contains_key(http::header::CONTENT_TYPE)
-            || crate::config::has_media_type(headers, "text/plain")
-    };
-    // 204 No Content is how a server says "no stream, do not reconnect": an empty stream.
-    let refused = required.is_some_and(|untyped_ok| {
-        resp.status() != http::StatusCode::NO_CONTENT
-            && !crate::config::has_media_type(headers, "text/event-stream")
-            && !(untyped_ok && untyped())
-    });
-    if refused {
-        let content_type = resp
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        return Err(Error::UnexpectedContentType(content_type));
     }
     Ok(resp)
 }

@@ -758,10 +758,9 @@ impl SessionBuilder {
     /// requests, which takes `HTTP_PROXY` for `http://` URLs: set the proxy here if they differ.
     /// In a CGI script (`REQUEST_METHOD` set), `HTTP_PROXY` is ignored, as Go and Python ignore
     /// it there ("httpoxy": the server puts a client's `Proxy:` header there); the lower-case
-    /// `http_proxy` still serves.
-    /// `no_proxy` (or `NO_PROXY`; an empty one counts as unset) is read as curl, requests and Go
-    /// read it: entries separated
-    /// by commas or spaces (`localhost, 127.0.0.1`); a name covers the host and its subdomains,
+    /// `http_proxy` still serves. `no_proxy` (or `NO_PROXY`; an empty one counts as unset) is
+    /// read as curl, requests and Go read it: entries separated by commas or spaces
+    /// (`localhost, 127.0.0.1`); a name covers the host and its subdomains,
     /// with or without a leading `.` or `*.` (`example.com`, `.example.com`: `example.com` and
     /// `api.example.com`); addresses and ranges (`127.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8`)
     /// match hosts written as addresses (a name is not resolved to find out); `host:port`

@@ -63,9 +63,9 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
 ///   failures that follow are a new run. Streams ended cleanly at once (within 100 ms of
 ///   opening) one after another, without an event between them, back off as failures do
-///   (without counting as failures), and the
-///   doubling starts from 1 ms at least: a server that sends `retry: 0` and closes at once is
-///   not reconnected to in a busy loop. A `retry:` counts as soon as the server sends it,
+///   (without counting as failures), and the doubling starts from 1 ms at least: a server
+///   that sends `retry: 0` and closes at once is not reconnected to in a busy loop. A
+///   `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
 ///   the last block the server ended, with or without data, as the standard says. An ID that

@@ -532,23 +532,7 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 /// assert_eq!(redact_url(" https:/u:p@h/v1?k=s"), " https:/<redacted>@h/v1?<redacted>");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    // `scheme://`, or `//` before an authority without a scheme.
-    let (prefix, rest) = match split_scheme(url) {
-        Some((scheme, rest)) if is_scheme(scheme) && !rest.starts_with('/') => {
-            url.split_at(scheme.len() + 3)
-        }
-        _ if url.starts_with("//") && !url[2..].starts_with('/') => url.split_at(2),
-        // A URL mistyped before its authority (` https://`, `https:/`, `https:///`, `1http://`),
-        // which the errors about it quote: what comes before its last `@` (before any query or
-        // fragment) and after the scheme-like start is hidden, as user-info may be there.
-        _ => match loose_user_info(url) {
-            Some((start, at)) => {
-                let (path, hidden) = hide_query(&url[at..]);
-                return format!("{}<redacted>{path}{hidden}", &url[..start]);
-            }
-            None => url.split_at(0),
-        },
-    };
+    let (prefix, rest) = url.split_at(authority_start(url));
     // The authority ends at the first `/`, `?` or `#`; its user-info at its last `@`. An `@`
     // before the path but after a `?` or `#` may end a password with a raw `?` or `#` in it:
     // then all of it is hidden, since where the host starts is anyone's guess.
@@ -575,34 +559,24 @@ pub fn redact_url(url: &str) -> String {
             None => (rest[..authority_end].to_string(), &rest[authority_end..]),
         },
     };
-    let (path, hidden) = hide_query(rest);
-    format!("{prefix}{authority}{path}{hidden}")
-}
-
-/// `rest` split before its query, or its fragment (an OAuth token travels there), and what
-/// shows of that and all after it.
-fn hide_query(rest: &str) -> (&str, &'static str) {
-    match rest.find(['?', '#']) {
+    // The query, or the fragment (an OAuth token travels there), and all after it.
+    let (path, hidden) = match rest.find(['?', '#']) {
         Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], "?<redacted>"),
         Some(i) => (&rest[..i], "#<redacted>"),
         None => (rest, ""),
-    }
+    };
+    format!("{prefix}{authority}{path}{hidden}")
 }
 
-/// For a URL without `scheme://` or `//`: where possible user-info starts and where its `@`
-/// is. It starts after the first `//` (or `:/`) before the URL's first `@` and the slashes that
-/// follow it (` https://`, `\u{feff}https://`, `ht tps://`, `https:/`, `https:///`, `1http://`);
-/// without one, after the white space that begins the URL (`user:pass@host` is all hidden). Its
-/// `@` is the last one of the authority that follows (up to the next `/`), or, when that
-/// authority looks cut by a raw `/` in a password (a "port" that is not a number), the last one
-/// before any query or fragment. An `@` in a path (`localhost:8080/users/@me`) is none.
-fn loose_user_info(url: &str) -> Option<(usize, usize)> {
+/// Where the authority of `url` starts, for [`redact_url`]: after `scheme://` or a leading
+/// `//`, and after the first `//` (or `:/`) of a URL mistyped before its authority (` https://`
+/// as read from a file, `\u{feff}https://`, `ht tps://`, `https:/`, `https:///`, `1http://`),
+/// which the errors about it quote: whatever comes before it is white space, a BOM or a
+/// scheme's characters (a `:` last at most), and it comes before the first `@` (a `//` in a
+/// password or a path is none). Without one, after the white space that begins the URL.
+fn authority_start(url: &str) -> usize {
     let end = url.find(['?', '#']).unwrap_or(url.len());
-    let first_at = url[..end].find('@')?;
-    let head = &url[..first_at];
-    let after = |i: usize| i + url[i..].bytes().take_while(|&b| b == b'/').count();
-    // The `//` (or `:/`) that ends a mistyped scheme, not one inside a password or a path:
-    // before it only white space, a BOM and a scheme's characters, with a `:` at most last.
+    let head = &url[..url[..end].find('@').unwrap_or(end)];
     let scheme_like = |prefix: &str| {
         let prefix = prefix.strip_suffix(':').unwrap_or(prefix);
         prefix.chars().all(|c| {
@@ -617,23 +591,15 @@ fn loose_user_info(url: &str) -> Option<(usize, usize)> {
                 .filter(|&i| scheme_like(&head[..i]))
                 .map(|i| i + 1)
         });
-    let start = match sep {
-        Some(i) => after(i),
+    match sep {
+        Some(i) => i + url[i..].bytes().take_while(|&b| b == b'/').count(),
         None => {
             url.len()
                 - url
                     .trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
                     .len()
         }
-    };
-    let rest = url.get(start..end)?;
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let at = match authority.rfind('@') {
-        Some(at) => at,
-        None if cut_in_user_info(authority) => rest.rfind('@')?,
-        None => return None,
-    };
-    Some((start, start + at))
+    }
 }
 
 /// `url` with the `query` pairs appended (percent-encoded, after any query already there, with

@@ -67,10 +67,6 @@ pub struct StreamOptions {
     pub(crate) capacity: usize,
     pub(crate) framing: Framing,
     pub(crate) require_event_stream: bool,
-    /// With `require_event_stream`: a response without a content type, or one of `text/plain`,
-    /// is read as an event stream too. Always, for now: a field (not a constant) so that the
-    /// rule has one place to change.
-    pub(crate) untyped_ok: bool,
     /// Where the worker leaves the parser's state when the body ends (an `EventSource`'s).
     pub(crate) resume: Option<Arc<Mutex<Resume>>>,
 }
@@ -100,7 +96,6 @@ impl Default for StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
             framing: Framing::EventStream(Box::default()),
             require_event_stream: true,
-            untyped_ok: true,
             resume: None,
         }
     }
