@@ -184,6 +184,13 @@ impl Wire for Anthropic {
         put(&mut body, "temperature", temperature);
         put(&mut body, "top_p", request.top_p);
         put(&mut body, "stop_sequences", request.stop_sequences());
+        if let Some(blank) = request.stop.iter().find(|stop| stop.trim().is_empty()) {
+            // The API answers 400: "each stop sequence must contain non-whitespace".
+            return Err(unsupported(
+                PROVIDER,
+                &format!("a stop sequence of only whitespace ({blank:?})"),
+            ));
+        }
         if request.seed.is_some() {
             return Err(unsupported(PROVIDER, "a seed"));
         }
@@ -272,9 +279,14 @@ fn block(part: &Part) -> Result<Value, Error> {
             "input": arguments_value(call, PROVIDER)?,
         }),
         Part::ToolResult(result) => {
-            let mut block = json!({
-                "type": "tool_result", "tool_use_id": result.call_id, "content": result.content,
-            });
+            // An empty `content` is refused by the API ("content field is empty"); it is
+            // optional, so an empty result goes without it.
+            let mut block = json!({"type": "tool_result", "tool_use_id": result.call_id});
+            put(
+                &mut block,
+                "content",
+                Some(&result.content).filter(|c| !c.is_empty()),
+            );
             put(&mut block, "is_error", result.is_error.then_some(true));
             block
         }

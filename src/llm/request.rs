@@ -697,19 +697,25 @@ pub(crate) enum ImagesIn {
     Any,
 }
 
-/// A tool call's arguments as a JSON value, for the providers that take an object: empty
-/// arguments are `{}`, anything but JSON is refused, naming `provider`.
+/// A tool call's arguments as a JSON object, for the providers that take one (Anthropic's
+/// `input`, Gemini's `args`): empty arguments are `{}`; anything but JSON, and JSON that is not
+/// an object (`null`, a list, a string), is refused, naming `provider`.
 pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, Error> {
     if call.arguments.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_str(&call.arguments).map_err(|e| {
+    let refuse = |what: String| {
         Error::InvalidRequest(format!(
             "{provider} takes a tool call's arguments as a JSON object, and those of tool call \
-             {:?} ({}) are not JSON: {e}",
+             {:?} ({}) are {what}",
             call.id, call.name
         ))
-    })
+    };
+    match serde_json::from_str(&call.arguments) {
+        Ok(Value::Object(arguments)) => Ok(Value::Object(arguments)),
+        Ok(other) => Err(refuse(format!("not a JSON object: {other}"))),
+        Err(e) => Err(refuse(format!("not JSON: {e}"))),
+    }
 }
 
 /// A whole answer, as [`ChatClient::complete`](super::ChatClient::complete) returns it: the

@@ -347,6 +347,20 @@ fn refusals() -> Vec<Refusal> {
         )),
         says: "are not JSON",
     };
+    // JSON that is not an object: Anthropic's `input` and Gemini's `args` are objects.
+    let not_objects = |provider: &'static str| {
+        ["null", "[1, 2]", "\"x\""].map(|arguments| Refusal {
+            provider,
+            request: with(holding(
+                "assistant",
+                Part::ToolCall(ToolCall {
+                    arguments: arguments.into(),
+                    ..call()
+                }),
+            )),
+            says: "are not a JSON object",
+        })
+    };
     let mut cases = Vec::new();
     for provider in ["openai", "mistral", "cohere_v2"] {
         cases.extend(misplaced(provider));
@@ -384,7 +398,14 @@ fn refusals() -> Vec<Refusal> {
             says: "an image in an assistant message",
         },
         bad_arguments("anthropic"),
+        Refusal {
+            provider: "anthropic",
+            request: question().stop("4").stop(" \n\n"),
+            says: "a stop sequence of only whitespace",
+        },
     ]);
+    cases.extend(not_objects("anthropic"));
+    cases.extend(not_objects("gemini"));
     cases.extend(misplaced("gemini"));
     cases.extend([
         Refusal {
@@ -472,7 +493,7 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
-    assert_eq!(cases.len(), 30, "cases were lost");
+    assert_eq!(cases.len(), 37, "cases were lost");
 }
 
 /// The tool every test request offers.
@@ -798,6 +819,27 @@ fn a_failed_tool_call_is_flagged_where_the_provider_has_a_flag() {
         body_of("anthropic", &ok)["messages"][2]["content"][0].get("is_error"),
         None
     );
+}
+
+#[test]
+fn an_empty_tool_result_goes_to_anthropic_without_its_optional_content() {
+    // The API refuses `"content": ""`; a tool that printed nothing still answers its call.
+    let call = add_call("id_1");
+    let request = ChatRequest::new()
+        .user("log it")
+        .message(Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(call.clone())],
+        })
+        .message(Message::tool_result(&call, ""))
+        .tool(add_tool());
+    assert_eq!(
+        body_of("anthropic", &request)["messages"][2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "id_1"})
+    );
+    // The other providers send the empty text: their content fields take one.
+    let openai = body_of("openai", &request);
+    assert_eq!(openai["messages"][2]["content"], "");
 }
 
 #[test]

@@ -234,8 +234,10 @@ fn anthropic_thinking_blocks_come_whole_with_their_signatures() {
         anthropic_block(0, json!({"type": "thinking", "thinking": ""})),
         thinking(json!({"type": "thinking_delta", "thinking": "The user wants "})),
         thinking(json!({"type": "thinking_delta", "thinking": "Fahrenheit."})),
+        // A signature delta holds the whole signature: a second one replaces the first, as
+        // the SDK's accumulator does.
         thinking(json!({"type": "signature_delta", "signature": "EqQBCgIYAhIM"})),
-        thinking(json!({"type": "signature_delta", "signature": "1gbcDa9GJwZA"})),
+        thinking(json!({"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"})),
         anthropic_stop(0),
         anthropic_block(
             1,

@@ -224,8 +224,9 @@ impl AnthropicDecoder {
                     events.push(ChatEvent::Reasoning(thinking))
                 }
                 BlockDelta::Signature { signature } => {
+                    // Each delta carries the whole signature (the SDK's accumulator replaces it).
                     if let Some((_, _, signed)) = self.thinking_block(index) {
-                        signed.push_str(&signature);
+                        *signed = signature;
                     }
                 }
                 BlockDelta::InputJson { partial_json } => {
