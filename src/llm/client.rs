@@ -152,7 +152,8 @@ impl<P: sealed::Wire> Protocol for P {}
 ///
 /// **API key.** A missing key is an [`Error::MissingApiKey`] naming the variable(s) to set,
 /// returned by the request, not by the constructor, and only when the base URL is at the
-/// provider's own host (`https://api.anthropic.com`, or `.../v1`, any path). Against any other
+/// provider's own host (`https://api.anthropic.com`, or `.../v1`, any path; or a host under it,
+/// as OpenAI's regional `https://eu.api.openai.com/v1`). Against any other
 /// host a client without a key sends no key header,
 /// since local servers and proxies may need none; a hosted service that wants one answers 401
 /// ([`Error::Status`]). The key is never shown: not in `Debug` output, not in errors (a
@@ -660,7 +661,7 @@ impl<P: Protocol> Client<P> {
                     request = request.header(key_header, key)
                 }
                 Some(key) => request = request.header(key_header, format!("Bearer {key}")),
-                None if same_origin(&self.base_url, provider.default_base) => {
+                None if at_provider_host(&self.base_url, provider.default_base) => {
                     return Err(Error::MissingApiKey {
                         var: provider.key_label,
                     });
@@ -1000,11 +1001,21 @@ impl<P: Protocol> ClientBuilder<P> {
     }
 }
 
-/// Whether two URLs have the same scheme, host and port (letter case aside; a scheme's
-/// default port written out or not), as the rate limiter keys origins.
-fn same_origin(a: &str, b: &str) -> bool {
+/// Whether `url` is at the provider's host, `default`'s or one under it (OpenAI's regional
+/// `eu.api.openai.com`), with its scheme and port (letter case aside; a scheme's default port
+/// written out or not, as the rate limiter keys origins).
+fn at_provider_host(url: &str, default: &str) -> bool {
     let origin = crate::ratelimit::origin_of;
-    origin(a).is_some_and(|a| Some(a) == origin(b))
+    let (Some(url), Some(default)) = (origin(url), origin(default)) else {
+        return false;
+    };
+    let Some((scheme, host_port)) = default.split_once("://") else {
+        return false;
+    };
+    url == default
+        || (url.starts_with(scheme)
+            && url[scheme.len()..].starts_with("://")
+            && url.ends_with(&format!(".{host_port}")))
 }
 
 #[cfg(test)]
@@ -1025,23 +1036,31 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_takes_case_paths_and_default_ports_alike() {
+    fn the_provider_host_takes_case_paths_default_ports_and_regional_hosts_alike() {
         let openai = "https://api.openai.com/v1";
         for same in [
             "https://API.openai.com",
             "https://api.openai.com:443/v1/",
             "HTTPS://api.openai.com/openai?x=1",
+            "https://eu.api.openai.com/v1",
+            "https://mtls.API.openai.com:443/v1",
         ] {
-            assert!(same_origin(same, openai), "{same}");
+            assert!(at_provider_host(same, openai), "{same}");
         }
         for other in [
             "http://api.openai.com/v1",
             "https://api.openai.com:8443/v1",
+            "https://eu.api.openai.com:8443/v1",
+            "http://eu.api.openai.com/v1",
             "https://api.openai.com.example/v1",
+            "https://xapi.openai.com/v1",
             "https://example.com/api.openai.com",
         ] {
-            assert!(!same_origin(other, openai), "{other}");
+            assert!(!at_provider_host(other, openai), "{other}");
         }
-        assert!(same_origin("http://localhost:80/v1", "http://localhost"));
+        assert!(at_provider_host(
+            "http://localhost:80/v1",
+            "http://localhost"
+        ));
     }
 }

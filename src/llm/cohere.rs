@@ -259,6 +259,18 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
 
 /// v2's body: OpenAI's shape of messages, Cohere's names for the rest.
 fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
+    // v2 has these four roles and no other (an OpenAI `developer` message would go out as
+    // sent and come back as a 400).
+    let roles = ["system", "user", "assistant", "tool"];
+    if let Some(m) = (request.messages.iter()).find(|m| !roles.iter().any(|r| m.is(r))) {
+        return Err(unsupported(
+            PROVIDER,
+            &format!(
+                "a message of role {:?}: its roles are system, user, assistant and tool",
+                m.role
+            ),
+        ));
+    }
     let messages = chat_messages(request, PROVIDER, Some("tool_plan"), false)?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "tools", function_tools(request));

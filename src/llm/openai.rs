@@ -168,8 +168,8 @@ openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |client| Flavor {
     ..Flavor::compatible("OpenAI")
 });
 
-/// The name of the token limit at `base_url`: `max_completion_tokens` at OpenAI (and Azure
-/// OpenAI), whose reasoning models refuse `max_tokens`; `max_tokens` at any other server, the
+/// The name of the token limit at `base_url`: `max_completion_tokens` at OpenAI (its regional
+/// hosts such as `eu.api.openai.com` too, and Azure OpenAI), whose reasoning models refuse `max_tokens`; `max_tokens` at any other server, the
 /// name every compatible server reads (Ollama and llama.cpp ignore the other without a word,
 /// so the limit would not hold).
 ///
@@ -189,6 +189,7 @@ fn max_tokens_at(base_url: &str) -> &'static str {
     };
     let azure = [".azure.com", ".cognitive.microsoft.com"];
     if host == "api.openai.com"
+        || host.ends_with(".api.openai.com")
         || host.ends_with(".openai.azure.com")
         || (azure.iter().any(|domain| host.ends_with(domain)) && under_openai())
     {
@@ -392,6 +393,10 @@ mod tests {
         for base in [
             DEFAULT_BASE_URL,
             "https://API.OpenAI.com/v1/",
+            // OpenAI's data-residency and mTLS hosts (the SDK's `_data_residency.py`).
+            "https://eu.api.openai.com/v1",
+            "https://us.api.openai.com/v1",
+            "https://mtls.api.openai.com/v1",
             "https://my-resource.openai.azure.com/openai/v1",
             "https://my-resource.cognitiveservices.azure.com/openai/v1",
             "https://my-project.services.ai.azure.com/openai/v1/",
@@ -404,6 +409,7 @@ mod tests {
             "https://api.groq.com/openai/v1",
             "https://openrouter.ai/api/v1",
             "https://api.openai.com.example/v1",
+            "https://xapi.openai.com/v1",
             "https://my-project.services.ai.azure.com/models",
             "https://my-project.services.ai.azure.com/openaix/v1",
             "https://example.com/openai/v1",

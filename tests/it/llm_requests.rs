@@ -443,6 +443,13 @@ fn refusals() -> Vec<Refusal> {
         },
         Refusal {
             provider: "cohere_v2",
+            request: ChatRequest::new()
+                .message(Message::new("developer", "Be brief."))
+                .user("q"),
+            says: "a message of role \"developer\": its roles are system, user, assistant and tool",
+        },
+        Refusal {
+            provider: "cohere_v2",
             request: question().tool(add_tool()).json(),
             says: "JSON output together with tools",
         },
@@ -493,7 +500,7 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
-    assert_eq!(cases.len(), 37, "cases were lost");
+    assert_eq!(cases.len(), 38, "cases were lost");
 }
 
 /// The tool every test request offers.

@@ -4,7 +4,9 @@
 use mockito::Matcher;
 use serde_json::json;
 use support::{ms, Reply, TestServer};
-use ureq_futures::llm::{ClientBuilder, Message, MistralClient, Protocol, TogetherClient};
+use ureq_futures::llm::{
+    ClientBuilder, Message, MistralClient, OpenAIClient, Protocol, TogetherClient,
+};
 use ureq_futures::Error;
 
 use crate::llm_contract::drain;
@@ -131,6 +133,13 @@ fn a_missing_key_names_the_presets_variable() {
         "{err:?}"
     );
     assert!(err.to_string().contains("TOGETHER_API_KEY"), "{err}");
+    // OpenAI's regional hosts are OpenAI's: no key is an error there too, before sending.
+    let eu = OpenAIClient::builder("m", 0.0)
+        .base_url("https://eu.api.openai.com/v1")
+        .env(|_| None)
+        .build();
+    let err = eu.stream_chat(&hello()).unwrap_err();
+    assert!(matches!(err, Error::MissingApiKey { .. }), "{err:?}");
 }
 
 #[test]
