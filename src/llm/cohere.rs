@@ -278,10 +278,15 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
         None | Some(ToolChoice::Auto) => None,
         Some(ToolChoice::None) => Some("NONE"),
         Some(ToolChoice::Required) => Some("REQUIRED"),
+        // v2 cannot name a tool; when it is the only one offered, "a tool" means it.
+        Some(ToolChoice::Tool(name)) if request.tools.iter().all(|t| &t.name == name) => {
+            Some("REQUIRED")
+        }
         Some(_) => {
             return Err(unsupported(
                 PROVIDER,
-                "a choice of one tool: offer only that tool",
+                "a choice of one tool among several: offer only that tool (a choice of the \
+                 one tool offered is sent as REQUIRED)",
             ))
         }
     };

@@ -121,9 +121,12 @@ impl Tool {
 /// use ureq_futures::llm::{ChatClient, ChatRequest, CohereClient, Tool, ToolChoice};
 ///
 /// let add = Tool::new("add", "Adds two numbers", json!({"type": "object"}));
+/// let sub = Tool::new("sub", "Subtracts two numbers", json!({"type": "object"}));
 /// // Force a call of `add`; `Required` would accept any tool, `None` forbids calls.
-/// let request = ChatRequest::new().user("2 + 3?").tool(add).tool_choice(ToolChoice::Tool("add".into()));
-/// // Cohere cannot name the tool (it has `Required` and `None` only): refused before sending.
+/// let request = ChatRequest::new().user("2 + 3?").tool(add).tool(sub);
+/// let request = request.tool_choice(ToolChoice::Tool("add".into()));
+/// // Cohere cannot name the tool (it has `Required` and `None` only): with other tools offered,
+/// // refused before sending (with `add` alone, sent as `Required`).
 /// let cohere = CohereClient::builder("command-a-03-2025", None).api_key("key").build();
 /// assert!(matches!(cohere.stream(&request), Err(ureq_futures::Error::InvalidRequest(_))));
 /// ```

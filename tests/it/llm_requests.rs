@@ -423,8 +423,9 @@ fn refusals() -> Vec<Refusal> {
             provider: "cohere_v2",
             request: question()
                 .tool(add_tool())
+                .tool(Tool::new("sub", "subtracts", json!({"type": "object"})))
                 .tool_choice(ToolChoice::Tool("add".into())),
-            says: "a choice of one tool",
+            says: "a choice of one tool among several",
         },
         Refusal {
             provider: "cohere",
@@ -1299,6 +1300,12 @@ fn cohere_v2_bodies_follow_the_v2_chat() {
         tool_choices("cohere_v2", "tool_choice"),
         [Value::Null, json!("NONE"), json!("REQUIRED")]
     );
+    // v2 cannot name a tool: the choice of the only tool offered is "a tool", REQUIRED.
+    let only = ChatRequest::new()
+        .user("x")
+        .tool(add_tool())
+        .tool_choice(ToolChoice::Tool("add".into()));
+    assert_eq!(body_of("cohere_v2", &only)["tool_choice"], "REQUIRED");
     let schema = ChatRequest::new()
         .user("x")
         .json_schema("s", json!({"type": "object"}));
