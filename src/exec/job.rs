@@ -113,6 +113,19 @@ pub(crate) fn list_held_in(held: Arc<Held>) {
     HELD.with(|h| *h.borrow_mut() = Some(held));
 }
 
+/// Where this thread lists the jobs it runs and holds: for a thread that takes over some of a
+/// worker's work (see `pool::run_nested`), which lists them in the same places.
+pub(crate) fn lists() -> (Option<Arc<Running>>, Option<Arc<Held>>) {
+    let running = RUNNING.with(|r| r.borrow().clone());
+    (running, HELD.with(|h| h.borrow().clone()))
+}
+
+/// Makes this thread list its jobs where [`lists`] said another does.
+pub(crate) fn list_in((running, held): (Option<Arc<Running>>, Option<Arc<Held>>)) {
+    RUNNING.with(|r| *r.borrow_mut() = running);
+    HELD.with(|h| *h.borrow_mut() = held);
+}
+
 /// A running job, for the code it runs and for whatever must cancel it later (an event stream
 /// that is dropped while its worker still reads).
 #[derive(Clone)]

@@ -99,7 +99,9 @@ impl<T: Send + 'static> Pending<T> {
     /// failures, timeouts, [`Error::Cancelled`], [`Error::ShutDown`] and [`Error::Panicked`].
     ///
     /// Called on a worker of the same session while the job is still queued, it runs the job
-    /// inline instead of waiting for a free worker, so a full pool cannot deadlock on itself.
+    /// inline instead of waiting for a free worker, so a full pool cannot deadlock on itself
+    /// (past 64 jobs run inline one inside another, the next runs on a thread of its own, so
+    /// that a long chain of waits does not overflow the worker's stack).
     /// Event streams are the exception: their jobs run on a worker of their own for as long as
     /// the stream is open, never inline, so a job that waits for one in its own full pool
     /// waits until another worker is free.

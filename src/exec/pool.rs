@@ -79,6 +79,56 @@ type QueueItem = Arc<dyn Task>;
 thread_local! {
     /// Set on the executor's worker threads: the id of the pool they belong to.
     static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+    /// How many jobs this thread runs inline, one inside another, now (see [`run_nested`]).
+    static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How many jobs a thread runs inline one inside another (a job that waits for a queued job
+/// runs it, which waits for the next...) before the next one goes to a thread of its own.
+///
+/// Each level keeps its frames on the worker's stack while it waits: a chain of a thousand
+/// jobs, each waiting for the next (a recursive crawl, pagination done by recursion)
+/// overflowed the 2 MiB stack of a worker in a debug build, and a stack overflow aborts the
+/// process. The options were: a larger stack (only moves the limit, and costs every worker),
+/// not running deep jobs inline (a full pool would then deadlock on itself, which inline runs
+/// exist to prevent), an error past some depth (the script fails where it could go on), or a
+/// fresh stack past some depth. The last keeps every promise: past this depth the job runs on
+/// a new thread that acts as the same worker (same pool, same lists, so a cancel or
+/// `shutdown_now` reaches it) while the waiter blocks until it ends. 64 levels of waiting
+/// frames take a few hundred KiB at most, leaving room for the innermost job's own work (a
+/// TLS handshake); a chain pays one thread per 64 levels.
+const MAX_INLINE_DEPTH: u32 = 64;
+
+/// Runs `job` (a queued job this worker claimed to run inline) here, or, when this thread
+/// already runs [`MAX_INLINE_DEPTH`] jobs inside one another, on a new thread that acts as
+/// this worker, waiting for it to end. If the system refuses the thread, it runs here.
+pub(crate) fn run_nested(job: impl FnOnce() + Send) {
+    let depth = INLINE_DEPTH.with(Cell::get);
+    if depth < MAX_INLINE_DEPTH {
+        INLINE_DEPTH.with(|d| d.set(depth + 1));
+        job();
+        INLINE_DEPTH.with(|d| d.set(depth));
+        return;
+    }
+    let job = Mutex::new(Some(job));
+    let take = || lock(&job).take();
+    let (pool, lists) = (WORKER_OF.with(Cell::get), job::lists());
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("ureq-futures".into())
+            .spawn_scoped(scope, || {
+                WORKER_OF.with(|w| w.set(pool));
+                job::list_in(lists);
+                if let Some(job) = take() {
+                    job();
+                }
+            });
+        if spawned.is_err() {
+            if let Some(job) = take() {
+                job();
+            }
+        }
+    });
 }
 
 /// Whether the current thread is a worker of pool `pool`.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::job::{self, Interrupt};
-use super::pool::is_worker_of;
+use super::pool::{is_worker_of, run_nested};
 use crate::progress::ProgressCounter;
 use crate::Error;
 
@@ -440,7 +440,7 @@ impl<T: Send + 'static> Slot<T> {
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
                 self.retire();
             } else {
-                self.run_claimed(task);
+                run_nested(|| self.run_claimed(task));
             }
         }
         claimed

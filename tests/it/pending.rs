@@ -209,6 +209,85 @@ fn result_on_a_worker_of_a_full_pool_runs_the_job_inline() {
     }
 }
 
+/// A job that submits the job of `depth - 1` and waits for it, down to 0; at the bottom,
+/// `bottom` runs. Each level is queued when its parent waits, so it runs inline.
+fn chain(
+    session: FuturesSession,
+    depth: u32,
+    bottom: Arc<dyn Fn() -> Result<u32, Error> + Send + Sync>,
+) -> Pending<u32> {
+    let s = session.clone();
+    session.submit(move |_| {
+        if depth == 0 {
+            return bottom();
+        }
+        Ok(chain(s, depth - 1, bottom).result()? + 1)
+    })
+}
+
+#[test]
+fn a_long_chain_of_jobs_waiting_for_queued_jobs_does_not_overflow_a_worker_stack() {
+    // A thousand jobs inline inside one another overflowed the 2 MiB stack of a worker, which
+    // aborts the whole process: past a depth they go on a fresh stack.
+    for workers in [1, 8] {
+        let session = FuturesSession::builder().max_workers(workers).build();
+        let mut top = chain(session, 3000, Arc::new(|| Ok(0)));
+        let result = top.result_timeout(Duration::from_secs(60));
+        assert_eq!(
+            result.expect("deadlocked").unwrap(),
+            3000,
+            "{workers} workers"
+        );
+    }
+}
+
+#[test]
+fn a_cancel_and_shutdown_now_reach_the_bottom_of_a_long_chain_of_inline_jobs() {
+    // Past 64 levels the chain goes on other threads, which must still be stopped with it.
+    for way in ["cancel", "shutdown_now"] {
+        stop_a_long_chain(way);
+    }
+}
+
+/// The bottom job waits for a job of another session that never ends; the top is stopped.
+fn stop_a_long_chain(way: &str) {
+    let (started_tx, started) = bounded(1);
+    let (ended_tx, ended) = bounded(1);
+    let other = FuturesSession::builder().max_workers(1).build();
+    let (go, wait) = bounded::<()>(0);
+    let never = other.submit(move |_| {
+        wait.recv().ok();
+        Ok(0)
+    });
+    let never = Arc::new(std::sync::Mutex::new(Some(never)));
+    let bottom = Arc::new(move || {
+        let handle = never.lock().unwrap().take().expect("one bottom");
+        started_tx.send(()).ok();
+        let result = handle.result();
+        ended_tx.send(matches!(result, Err(Error::Cancelled))).ok();
+        result
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let top = chain(session.clone(), 300, bottom);
+    started
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bottom job ran");
+    if way == "cancel" {
+        assert!(top.cancel(), "the chain ended before the cancel");
+    } else {
+        session.shutdown_now();
+    }
+    let cancelled = ended.recv_timeout(Duration::from_secs(10));
+    assert_eq!(cancelled, Ok(true), "{way}: the bottom job's wait went on");
+    assert!(matches!(top.result(), Err(Error::Cancelled)), "{way}");
+    drop(go);
+    if way == "cancel" {
+        let mut next = session.submit(|_| Ok(7));
+        let next = next.result_timeout(Duration::from_secs(10));
+        assert_eq!(next.expect("the worker is free").unwrap(), 7);
+    }
+}
+
 #[test]
 fn as_completed_on_a_worker_of_a_full_pool_does_not_deadlock() {
     let session = FuturesSession::builder().max_workers(2).build();
