@@ -140,6 +140,8 @@ pub struct BodyReader {
     body: phase::Placed<crate::encoding::BodyReader>,
     /// The job that opened the body, held while the reader lives; `None` off a job.
     job: Option<OpeningJob>,
+    /// Why a status the retry policy retries was not retried again, for its status error.
+    retried: Option<Box<str>>,
 }
 
 impl fmt::Debug for BodyReader {
@@ -157,6 +159,10 @@ impl BodyReader {
         let url = resp.get_uri().to_string();
         let (parts, body) = resp.into_parts();
         let content_length = announced_length(&parts.headers, &body);
+        let retried = parts
+            .extensions
+            .get::<phase::Retried>()
+            .map(|r| r.0.clone());
         BodyReader {
             status: parts.status.as_u16(),
             content_length,
@@ -171,6 +177,7 @@ impl BodyReader {
             headers: parts.headers,
             url,
             job,
+            retried,
         }
     }
 
@@ -368,13 +375,9 @@ impl BodyReader {
             .and_then(|t| std::time::Instant::now().checked_add(t));
         let job = self.job.as_ref().map(|job| job.hold.job().clone());
         let (start, cut) = crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job);
-        Err(Error::status_cut(
-            self.status,
-            &self.url,
-            std::mem::take(&mut self.headers),
-            &start,
-            cut.as_deref(),
-        ))
+        let headers = std::mem::take(&mut self.headers);
+        let error = Error::status_cut(self.status, &self.url, headers, &start, cut.as_deref());
+        Err(error.retried(self.retried.take()))
     }
 }
 

@@ -290,7 +290,7 @@ fn open_part(path: &Path) -> Result<PartFile, Error> {
             .create(true)
             .truncate(false)
             .open(&part)
-            .map_err(|e| file_error("create", &part, e))?;
+            .map_err(|e| part_error(path, &part, e))?;
         match file.try_lock() {
             // A file system without locks: as before locks, the part file is shared.
             Err(std::fs::TryLockError::Error(e)) if e.kind() != io::ErrorKind::Unsupported => {
@@ -350,6 +350,38 @@ impl Drop for PartFile {
 /// An I/O error on the local file, naming the file.
 fn file_error(what: &str, path: &Path, e: io::Error) -> Error {
     Error::Io(file_io_error(what, path, e))
+}
+
+/// The failure to create `part`, the part file of a download to `path`: the error names both,
+/// and the fix for a directory that does not exist or may not be written to.
+fn part_error(path: &Path, part: &Path, e: io::Error) -> Error {
+    let dir = match part.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let hint = match e.kind() {
+        io::ErrorKind::NotFound if !dir.exists() => Some(format!(
+            "the directory {} does not exist: create it first (std::fs::create_dir_all)",
+            dir.display()
+        )),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => Some(format!(
+            "the download writes its part file in {}, the target's directory: download to a \
+             directory this process may write to",
+            dir.display()
+        )),
+        _ => None,
+    };
+    let what = format!(
+        "create {} (the part file of the download to {})",
+        part.display(),
+        path.display()
+    );
+    let kind = e.kind();
+    let source = FileError { what, source: e };
+    Error::Io(match hint {
+        Some(hint) => io::Error::new(kind, format!("{source}; {hint}")),
+        None => io::Error::new(kind, source),
+    })
 }
 
 /// An I/O error on a local file (a download's or a request body's), naming the file: `what`
@@ -719,6 +751,29 @@ mod tests {
         for value in ["bytes=4-9", "bytes=0-1,5-", "items=4-", "bytes", "4-", ""] {
             assert!(!runs_to_the_end(value.as_bytes()), "{value}");
         }
+    }
+
+    #[test]
+    fn a_part_file_that_cannot_be_created_names_the_download_and_the_fix() {
+        let dir = std::env::temp_dir().join(format!("uf-part-{}", std::process::id()));
+        let path = dir.join("missing").join("out.bin");
+        let Err(Error::Io(e)) = open_part(&path) else {
+            panic!("a part file in a missing directory was created");
+        };
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let text = e.to_string();
+        let part = dir.join("missing").join("out.bin.part");
+        let want = format!(
+            "create {} (the part file of the download to {}) failed: ",
+            part.display(),
+            path.display()
+        );
+        assert!(text.starts_with(&want), "{text}");
+        let fix = format!(
+            "the directory {} does not exist: create it first",
+            dir.join("missing").display()
+        );
+        assert!(text.contains(&fix), "{text}");
     }
 
     #[test]

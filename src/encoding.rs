@@ -654,7 +654,8 @@ pub(crate) mod tests {
         assert_eq!(
             err.to_string(),
             "the body of http://h/x?<redacted> is encoded with 5000 codings (gzip, gzip, ...), \
-             more than the 5 decoded, which this build cannot decode"
+             more than the 5 decoded, which this build cannot decode: ask for it in a coding \
+             this build reads (the header Accept-Encoding: identity, or gzip)"
         );
         let six = decode(
             response(&["deflate, gzip, gzip, gzip, gzip, gzip"], Vec::new()),

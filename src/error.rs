@@ -52,10 +52,11 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | such a file that is gone by the time it is sent | `Io`, `NotFound`, after the request's head; never retried | `opening the request body for URL from PATH failed` |
 /// | such a file whose length changed after the request was built | `Io`, kind `InvalidData`; never retried | `sending the request body for URL from PATH failed: the file has N bytes, but the request was built when it had M` |
 /// | a [`body_reader`](crate::RequestBuilder::body_reader) or [`Multipart::file_reader`](crate::Multipart::file_reader) that fails, or ends before its given length | `Io`, the reader's kind (`InvalidData` for the length); never retried | `reading the request body for URL from its reader failed: ...` (`from the reader of form part "NAME"`) |
-/// | response head over the connection's read buffer (64 KiB; an event stream's 16 KiB) | `Io`, kind `InvalidData` | `read the response from host:port failed`, the limit, and the setting to raise |
+/// | response head over the connection's read buffer (64 KiB; an event stream's 16 KiB) | `Io`, kind `InvalidData` | `read the response from host:port failed`, the limit, and the setting to raise (at ureq's 64 KiB cap, which no setting raises, that none does) |
 /// | request line or header over the connection's write buffer (an event stream's: 8 KiB) | `Io`, kind `InvalidInput` | `send the request to host:port failed`, and the limit |
 /// | proxy that refuses the `CONNECT` (a 407...) | `Transport`, ureq's `ConnectProxyFailed` | `the proxy host:port answered 407 Proxy Authentication Required to the CONNECT for host:port`, the URL, and for a 407 where to put the credentials |
 /// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
+/// | an answer whose status the retry policy retries (a 429, a 503), still so after the retries, made an error by `error_for_status` or a stream | `Status` | the status line, the URL, and why no more attempts: `(after 3 attempts, the most RetryPolicy::attempts allows)`, `(after 1 attempt; the server asked to wait 2 min (Retry-After), longer than RetryPolicy::max_retry_after (60 s))` |
 /// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting that bounds them (`max_redirects`) and its default |
 /// | malformed response | `Transport` with ureq's error | ureq's |
 ///
@@ -334,6 +335,9 @@ pub struct StatusError {
     /// Why the body was read only in part, when a limit or a failure cut it short:
     /// `error body cut after 4 bytes: nothing more within 10 s (timeout)`.
     cut: Option<String>,
+    /// Why a status the retry policy retries was not retried again: `after 3 attempts, the
+    /// most RetryPolicy::attempts allows`.
+    retried: Option<Box<str>>,
 }
 
 impl fmt::Debug for StatusError {
@@ -734,6 +738,9 @@ impl fmt::Display for StatusError {
         if let Some(cut) = &self.cut {
             write!(f, " ({cut})")?;
         }
+        if let Some(retried) = &self.retried {
+            write!(f, " ({retried})")?;
+        }
         Ok(())
     }
 }
@@ -857,8 +864,18 @@ impl Error {
             body: String::from_utf8_lossy(&body[..end]).into_owned(),
             api: ApiError::parse(body, &headers),
             cut: cut.map(|why| format!("error body cut after {} bytes: {why}", body.len())),
+            retried: None,
             headers,
         }))
+    }
+
+    /// A status error that says why its status was not retried again (see
+    /// [`phase::Retried`](crate::phase::Retried)); any other error as it is.
+    pub(crate) fn retried(mut self, note: Option<Box<str>>) -> Error {
+        if let (Error::Status(status), Some(note)) = (&mut self, note) {
+            status.retried = Some(note);
+        }
+        self
     }
 }
 
@@ -903,7 +920,9 @@ impl fmt::Display for Error {
             }
             Error::UnsupportedEncoding { encoding, url } => write!(
                 f,
-                "the body of {url} is encoded with {encoding}, which this build cannot decode"
+                "the body of {url} is encoded with {encoding}, which this build cannot decode: \
+                 ask for it in a coding this build reads (the header Accept-Encoding: identity, \
+                 or gzip)"
             ),
             Error::UnexpectedContentType(ct) => write!(
                 f,

@@ -153,6 +153,9 @@ const UNTRUSTED_CA: &str = "the server's certificate is not signed by a CA this 
     private CA, or a proxy that inspects TLS, trust its CA certificate with \
     SessionBuilder::tls_config and RootCerts::Specific";
 
+/// The largest response head ureq reads, whatever the connection's buffer.
+const MAX_HEAD: usize = 64 * 1024;
+
 /// Whether an I/O error of a TLS handshake looks like a server that answered in plain HTTP.
 /// rustls reads the first bytes of `HTTP/1.1 400 ...` as a record of an unknown content type.
 fn plain_http_answer(e: &io::Error) -> bool {
@@ -226,7 +229,8 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         io::ErrorKind::InvalidData if https && plain_http_answer(&io) => (
             Phase::Tls,
             Some(format!(
-                "the server answered in plain HTTP, not TLS: for a plain-HTTP port use {}",
+                "the server did not answer in TLS (most likely in plain HTTP): for a plain-HTTP \
+                 port use {}",
                 plain_url()
             )),
         ),
@@ -366,11 +370,17 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
         // A head that does not fit the connection's read buffer (ureq's `max_response_header_size`
         // is set from it).
         ureq::Error::LargeResponseHeader(_, limit) => {
-            let hint = format!(
-                "the connection's read buffer holds at most {limit} bytes of head: raise \
-                 SessionBuilder::stream_buffer_size for event streams or \
-                 connection_buffer_size for other requests; ureq allows up to 64 KiB"
-            );
+            let hint = if *limit >= MAX_HEAD {
+                "the response head is over 64 KiB, the most ureq reads: no setting raises it (a \
+                 server sends such a head with a pile of cookies or a very long redirect)"
+                    .to_string()
+            } else {
+                format!(
+                    "the connection's read buffer holds at most {limit} bytes of head: raise \
+                     SessionBuilder::stream_buffer_size for event streams or \
+                     connection_buffer_size for other requests; ureq allows up to 64 KiB"
+                )
+            };
             Some((io::ErrorKind::InvalidData, Phase::Response, Some(hint)))
         }
         // A line of the request head that does not fit the connection's write buffer.
@@ -589,6 +599,12 @@ fn located_at(
     ))
 }
 
+/// Why an answer whose status the retry policy retries was not retried again (`after 3
+/// attempts, the most RetryPolicy::attempts allows`): put in the response's extensions, and
+/// shown by the status error made of it.
+#[derive(Clone, Debug)]
+pub(crate) struct Retried(pub(crate) Box<str>);
+
 /// Why a request's attempts ended with a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stopped {
@@ -601,17 +617,15 @@ pub(crate) enum Stopped {
     Other,
 }
 
-/// `e`, the failure of the last of `attempts` attempts of a request, saying how many were made
-/// and why no more: `after 3 attempts, the most RetryPolicy::attempts allows`, `after 1 attempt;
-/// a retry would start past the 10 s timeout`. The variant and kind stay; only a placed timeout
-/// or I/O error has room for the words (a status error is an answer, made into an error later).
-pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
+/// How many attempts were made and why no more: `after 3 attempts, the most
+/// RetryPolicy::attempts allows`.
+pub(crate) fn attempts_note(attempts: u32, why: Stopped) -> String {
     let made = if attempts == 1 {
         "after 1 attempt".to_string()
     } else {
         format!("after {attempts} attempts")
     };
-    let note = match why {
+    match why {
         Stopped::Limit => format!("{made}, the most RetryPolicy::attempts allows"),
         Stopped::Budget(Some(limit)) => format!(
             "{made}; a retry would start past the {} timeout",
@@ -619,7 +633,16 @@ pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
         ),
         Stopped::Budget(None) => format!("{made}; a retry would start past the timeout"),
         Stopped::Other => made,
-    };
+    }
+}
+
+/// `e`, the failure of the last of `attempts` attempts of a request, saying how many were made
+/// and why no more: `after 3 attempts, the most RetryPolicy::attempts allows`, `after 1 attempt;
+/// a retry would start past the 10 s timeout`. The variant and kind stay; only a placed timeout
+/// or I/O error has room for the words (a status error is an answer, made into an error later:
+/// its note travels with the response, see [`Retried`]).
+pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
+    let note = attempts_note(attempts, why);
     match e {
         Error::Timeout(mut t) => {
             t.retried = Some(note);

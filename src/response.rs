@@ -41,6 +41,8 @@ pub struct Response {
     /// The headers as a map, built from the packed lines on first use (boxed: it is large, and a
     /// response travels inside its handle).
     headers: OnceLock<Box<HeaderMap>>,
+    /// Why a status the retry policy retries was not retried again, for its status error.
+    retried: Option<Box<str>>,
 }
 
 // A response is built on a worker and dropped on the caller's thread. Kept as ureq returns them,
@@ -184,12 +186,14 @@ impl Response {
         // Exact, where growing the vector would double a body that filled it.
         buf.reserve_exact(head);
         let url_len = pack_head(&mut buf, resp.get_uri(), resp.headers());
+        let retried = resp.extensions().get::<crate::phase::Retried>();
         Ok(Response {
             status: resp.status().as_u16(),
             buf,
             body_len,
             url_len,
             headers: OnceLock::new(),
+            retried: retried.map(|r| r.0.clone()),
         })
     }
 
@@ -504,12 +508,8 @@ impl Response {
                 Some(map) => *map,
                 None => self.head().to_map(),
             };
-            Err(Error::status_at(
-                self.status,
-                self.url(),
-                headers,
-                self.bytes(),
-            ))
+            let retried = self.retried.take();
+            Err(Error::status_at(self.status, self.url(), headers, self.bytes()).retried(retried))
         } else {
             Ok(self)
         }
@@ -544,6 +544,7 @@ mod tests {
             body_len: body.len(),
             url_len,
             headers: OnceLock::new(),
+            retried: None,
         }
     }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq::http;
 
 use crate::cookies::parse_date;
+use crate::phase::{attempts_note, Stopped};
+use crate::timeout::Human;
 use crate::Error;
 
 /// Retries of failed attempts; off unless set on the session or the request.
@@ -322,6 +324,34 @@ impl RetryPolicy {
             Some(wait) if wait > self.max_retry_after => None,
             Some(wait) => Some(wait),
             None => Some(self.backoff(attempt)),
+        }
+    }
+
+    /// Why the answer `resp` to attempt number `attempt` ends the retries although this policy
+    /// retries its status, given `why` the caller stops (as a status error shows it: `after 3
+    /// attempts, the most RetryPolicy::attempts allows`); `None` when the policy does not retry
+    /// it, or when it was the only attempt and no limit cut the retries short.
+    pub(crate) fn given_up(
+        &self,
+        attempt: u32,
+        resp: &http::Response<ureq::Body>,
+        why: Stopped,
+    ) -> Option<String> {
+        if !self.retries_answer(resp.status().as_u16(), resp.headers()) {
+            return None;
+        }
+        let asked = asked_wait(resp.headers()).filter(|asked| *asked > self.max_retry_after);
+        match (why, asked) {
+            (Stopped::Budget(_), _) => Some(attempts_note(attempt, why)),
+            (Stopped::Limit, _) if attempt > 1 => Some(attempts_note(attempt, why)),
+            (Stopped::Other, Some(asked)) => Some(format!(
+                "{}; the server asked to wait {} (Retry-After), longer than \
+                 RetryPolicy::max_retry_after ({})",
+                attempts_note(attempt, Stopped::Other),
+                Human(asked),
+                Human(self.max_retry_after)
+            )),
+            _ => None,
         }
     }
 

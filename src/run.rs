@@ -342,7 +342,11 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();
     let (parts, _) = resp.into_parts();
-    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref())
+    let retried = parts
+        .extensions
+        .get::<phase::Retried>()
+        .map(|r| r.0.clone());
+    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref()).retried(retried)
 }
 
 /// The start of the body of a refused response, which explains the error: up to
@@ -682,9 +686,17 @@ fn attempts(
         // The last failure of several attempts says how many were made, and why no more; so
         // does a failure whose retries the budget cut short, unless it is the budget's own
         // timeout, which says so itself.
-        let last = |outcome: Result<_, Error>, why: Stopped| {
-            let Err(e) = outcome else {
-                return outcome;
+        let last = |outcome: Result<http::Response<ureq::Body>, Error>, why: Stopped| {
+            let e = match outcome {
+                // An answer the policy retries, not retried again: its status error will say
+                // how many attempts were made and why no more.
+                Ok(mut resp) => {
+                    if let Some(note) = policy.given_up(attempt, &resp, why) {
+                        resp.extensions_mut().insert(phase::Retried(note.into()));
+                    }
+                    return Ok(resp);
+                }
+                Err(e) => e,
             };
             let why = match why {
                 Stopped::Budget(_) if matches!(e, Error::Timeout(_)) && deadline_passed() => {

@@ -431,3 +431,69 @@ fn retries_cut_short_by_the_timeout_say_so() {
         "{text}"
     );
 }
+
+#[test]
+fn a_status_error_after_retries_says_how_many_attempts_were_made_and_why_no_more() {
+    let busy = || TestServer::start(|_| Reply::status(429, "busy").header("retry-after-ms", "1"));
+    let policy = || RetryPolicy::new().attempts(3).base_delay(ms(1));
+    let tail = " (after 3 attempts, the most RetryPolicy::attempts allows)";
+    // A buffered response, a streamed body, a download and an event stream.
+    let server = busy();
+    let session = session_with(policy());
+    let buffered = session.get(server.url()).send().result().unwrap();
+    let text = buffered.error_for_status().unwrap_err().to_string();
+    assert!(text.ends_with(tail), "{text}");
+    assert_eq!(server.request_count(), 3);
+    let streamed = session.get(server.url()).send_streaming().result().unwrap();
+    let text = streamed.error_for_status().unwrap_err().to_string();
+    assert!(text.ends_with(tail), "{text}");
+    let events = session.get(server.url()).events().result().unwrap_err();
+    assert!(events.to_string().ends_with(tail), "{events}");
+    assert_eq!(events.status(), Some(429));
+    // An LLM client, whose default policy makes three attempts.
+    let server = TestServer::start(|_| {
+        Reply::status(
+            429,
+            r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#,
+        )
+        .content_type("application/json")
+        .header("retry-after-ms", "1")
+    });
+    let chat = OpenAIClient::builder("m", None)
+        .env(|_| None)
+        .base_url(server.url())
+        .build()
+        .stream_chat(&[Message::user("hi")])
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        chat.starts_with("Server responded with an error. Status Code: 429: Rate limit reached"),
+        "{chat}"
+    );
+    assert!(chat.ends_with(tail), "{chat}");
+    // A wait longer than max_retry_after ends the retries at once: the error says so.
+    let server = TestServer::start(|_| Reply::retry_after(503, "120"));
+    let resp = get_with(policy(), &server);
+    let text = resp.error_for_status().unwrap_err().to_string();
+    assert!(
+        text.ends_with(
+            " (after 1 attempt; the server asked to wait 2 min (Retry-After), longer than \
+             RetryPolicy::max_retry_after (60 s))"
+        ),
+        "{text}"
+    );
+    // A status the policy does not retry, or no policy, says nothing of attempts.
+    let server = TestServer::start(|_| Reply::status(404, "gone"));
+    let text = get_with(policy(), &server)
+        .error_for_status()
+        .unwrap_err()
+        .to_string();
+    assert!(!text.contains("attempt"), "{text}");
+    let server = busy();
+    let text = get_with(RetryPolicy::none(), &server)
+        .error_for_status()
+        .unwrap_err()
+        .to_string();
+    assert!(!text.contains("attempt"), "{text}");
+}

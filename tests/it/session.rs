@@ -583,6 +583,7 @@ fn small_connection_buffers_carry_large_bodies_and_bound_the_response_head() {
         err.to_string().contains("response header is too big"),
         "{err}"
     );
+    assert!(err.to_string().contains("raise"), "{err}");
     // ureq's default buffers take it.
     let resp = FuturesSession::new()
         .get(format!("{}/big-head", server.url()))
@@ -590,6 +591,29 @@ fn small_connection_buffers_carry_large_bodies_and_bound_the_response_head() {
         .result()
         .unwrap();
     assert_eq!(resp.text().unwrap(), "ok");
+    // A head over 64 KiB fails whatever the buffer: the error does not send the reader to a
+    // setting that cannot help.
+    server
+        .mock("GET", "/huge-head")
+        .with_header("x-huge", &"a".repeat(100 * 1024))
+        .with_body("ok")
+        .create();
+    let large = FuturesSession::builder()
+        .connection_buffer_size(1 << 20)
+        .build();
+    let err = large
+        .get(format!("{}/huge-head", server.url()))
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "the response head is over 64 KiB, the most ureq reads: no setting raises it"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("raise SessionBuilder"), "{text}");
     // Below the minimum, the minimum.
     let tiny = FuturesSession::builder().connection_buffer_size(1).build();
     assert_eq!(tiny.agent().config().input_buffer_size(), 4 * 1024);
