@@ -55,6 +55,9 @@ fn invalid(url: &str, why: String) -> Error {
             shown.push(c);
         }
     }
+    if shown.is_empty() {
+        return Error::InvalidRequest(format!("invalid URL: {why}"));
+    }
     Error::InvalidRequest(format!("invalid URL {shown}: {why}"))
 }
 
@@ -886,7 +889,11 @@ mod tests {
         assert!(message("http:/h/x").contains("http: must be followed by //"));
         assert!(message("ftp://h/x").contains("\"ftp\" is not supported"));
         assert!(message("mailto:a@b").contains("\"mailto\" is not supported"));
-        assert!(message("").contains("it is empty"));
+        assert!(
+            message("").ends_with("invalid URL: it is empty"),
+            "{}",
+            message("")
+        );
         let m = message("/v1/models?key=secret");
         assert!(
             m.contains("a path without a host: write the whole URL"),
