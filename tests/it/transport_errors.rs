@@ -39,9 +39,17 @@ impl Silent {
 }
 
 /// A listener whose accept queue is full: the kernel drops further connection attempts, so a
-/// connect neither succeeds nor fails until its timeout. `None` where the system accepts them
-/// all the same.
-fn full_backlog() -> Option<(SocketAddr, Socket, Vec<TcpStream>)> {
+/// connect neither succeeds nor fails until its timeout. Fails the test where the system
+/// accepts them all the same (Linux does not): the connect-timeout cases cannot be checked
+/// there, and a test must not pass without checking its case.
+fn full_backlog() -> (SocketAddr, Socket, Vec<TcpStream>) {
+    full_listener().expect(
+        "this system accepts connections past a full backlog, so no connect hangs here: the \
+         connect-timeout cases cannot be checked on it",
+    )
+}
+
+fn full_listener() -> Option<(SocketAddr, Socket, Vec<TcpStream>)> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket
         .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
@@ -302,45 +310,38 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
         },
     ];
     // `.invalid` never resolves (RFC 6761), without any network; a resolver that answers it
-    // anyway (some captive DNS) would make the case meaningless, so it is checked first.
-    if std::net::ToSocketAddrs::to_socket_addrs("nothing-here.invalid:80").is_err() {
-        cases.push(Case {
-            name: "name that does not resolve",
-            run: Box::new(|| {
-                let err = FuturesSession::new()
-                    .get("http://nothing-here.invalid/x")
-                    .send()
-                    .result();
-                (err.unwrap_err(), "nothing-here.invalid:80".into())
-            }),
-            variant: &["Io(Uncategorized)", "Io(Other)", "Io(NotFound)"],
-            words: &[
-                "io: resolve nothing-here.invalid failed for url: http://nothing-here.invalid/x",
-            ],
-        });
-    }
+    // anyway (some captive DNS) would make the case meaningless: the test fails there.
+    assert_invalid_names_do_not_resolve();
+    cases.push(Case {
+        name: "name that does not resolve",
+        run: Box::new(|| {
+            let err = FuturesSession::new()
+                .get("http://nothing-here.invalid/x")
+                .send()
+                .result();
+            (err.unwrap_err(), "nothing-here.invalid:80".into())
+        }),
+        variant: &["Io(Uncategorized)", "Io(Other)", "Io(NotFound)"],
+        words: &["io: resolve nothing-here.invalid failed for url: http://nothing-here.invalid/x"],
+    });
     // The connect timeout needs a connect that hangs: a listener with a full accept queue
     // (Linux drops the connection attempts it cannot queue).
     let full = full_backlog();
-    if let Some((addr, _, _)) = &full {
-        let addr = *addr;
-        cases.push(Case {
-            name: "connect timeout",
-            run: Box::new(move || {
-                let err = FuturesSession::builder()
-                    .connect_timeout(ms(200))
-                    .build()
-                    .get(format!("http://{addr}/c"))
-                    .send()
-                    .result();
-                (err.unwrap_err(), addr.to_string())
-            }),
-            variant: &["Timeout(Connect)"],
-            words: &["timeout: connect to {hp} did not finish within 200 ms (connect_timeout) for url: http://{hp}/c"],
-        });
-    } else {
-        eprintln!("connect timeout: this system accepts connections past a full backlog; skipped");
-    }
+    let addr = full.0;
+    cases.push(Case {
+        name: "connect timeout",
+        run: Box::new(move || {
+            let err = FuturesSession::builder()
+                .connect_timeout(ms(200))
+                .build()
+                .get(format!("http://{addr}/c"))
+                .send()
+                .result();
+            (err.unwrap_err(), addr.to_string())
+        }),
+        variant: &["Timeout(Connect)"],
+        words: &["timeout: connect to {hp} did not finish within 200 ms (connect_timeout) for url: http://{hp}/c"],
+    });
     let mut failures = Vec::new();
     for case in cases {
         let (err, hp) = (case.run)();
@@ -430,10 +431,7 @@ fn a_body_that_does_not_decode_names_the_coding_the_url_and_the_phase() {
 
 #[test]
 fn a_connect_timeout_behind_a_proxy_names_the_proxy() {
-    let Some((addr, _listener, _held)) = full_backlog() else {
-        eprintln!("this system accepts connections past a full backlog; skipped");
-        return;
-    };
+    let (addr, _listener, _held) = full_backlog();
     let err = FuturesSession::builder()
         .connect_timeout(ms(200))
         .proxy(ureq::Proxy::new(&format!("http://pu:proxy-secret@{addr}")).unwrap())
@@ -513,5 +511,17 @@ fn an_answer_sent_before_the_whole_body_is_read_is_the_response() {
             "{silent} failed for url: http://{silent}/upload?<redacted>: "
         )),
         "{text}"
+    );
+}
+
+/// Fails the test where this machine's resolver answers `.invalid` names, which RFC 6761 says
+/// never resolve (a captive or hijacking DNS): the cases of a name that does not resolve cannot
+/// be checked there, and a test must not pass without checking its case.
+pub(crate) fn assert_invalid_names_do_not_resolve() {
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs("nothing-here.invalid:80");
+    assert!(
+        resolved.is_err(),
+        "this machine's resolver answers .invalid names ({resolved:?}): the cases of a name \
+         that does not resolve cannot be checked on it"
     );
 }
