@@ -329,7 +329,8 @@ impl RequestBuilder {
     /// Sets the body to `value` serialized as JSON, with `Content-Type: application/json`.
     /// The value is serialized now, on the caller's thread; a value that does not serialize (a
     /// map whose keys are not strings) makes the request an [`Error::Json`] that says so, and
-    /// nothing is sent.
+    /// nothing is sent. A NaN or infinite float goes as `null`, as serde_json writes it (JSON has
+    /// no such numbers; `json!` makes them `null` already); requests refuses them instead.
     ///
     /// # Examples
     ///

@@ -439,6 +439,10 @@ impl Response {
 
     /// The body parsed as JSON into `T`. A UTF-8 byte order mark at its start is ignored.
     ///
+    /// The body is read as UTF-8, as JSON must be (RFC 8259 §8.1); a `charset` in the content
+    /// type is not applied (requests applies it). For a server that sends JSON in another
+    /// charset, decode it first: `serde_json::from_str(&resp.decoded_text()?)`.
+    ///
     /// Fails with [`Error::Json`], whose message names the (redacted) URL and the body's content
     /// type, says whether the body is not JSON (`json: the body of https://host/api (content-type:
     /// text/html) is not JSON: expected value at line 1 column 1`, a proxy's or a login page),

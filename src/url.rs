@@ -327,23 +327,31 @@ fn push_byte(out: &mut String, b: u8, keep: impl Fn(u8) -> bool) {
 }
 
 /// `location` with what a browser percent-encodes in a URL encoded: controls, space, non-ASCII,
-/// and the ASCII characters a request target cannot carry (`"<>\^`{|}`). `%` is kept, so an
-/// already encoded location is not encoded twice. A fragment is dropped (it is never sent).
+/// and the ASCII characters a request target cannot carry (`"<>\^`{|}`). A `%` that starts an
+/// escape (two hex digits) is kept, so an already encoded location is not encoded twice; any
+/// other `%` is encoded as `%25`, as requests does (RFC 3986 §2.1: a request target carries `%`
+/// only in an escape). A fragment is dropped (it is never sent).
 fn encode_location(location: &str) -> Cow<'_, str> {
     let location = location.split('#').next().unwrap_or("");
-    let keep = |b: u8| {
+    let bytes = location.as_bytes();
+    let keep = |at: usize| {
+        let b = bytes[at];
         b.is_ascii_graphic()
             && !matches!(
                 b,
                 b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
             )
+            && (b != b'%'
+                || bytes
+                    .get(at + 1..at + 3)
+                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
     };
-    if location.bytes().all(keep) {
+    if (0..bytes.len()).all(keep) {
         return Cow::Borrowed(location);
     }
     let mut out = String::with_capacity(location.len() + 16);
-    for &b in location.as_bytes() {
-        push_byte(&mut out, b, keep);
+    for (at, &b) in bytes.iter().enumerate() {
+        push_byte(&mut out, b, |_| keep(at));
     }
     Cow::Owned(out)
 }
@@ -1023,6 +1031,11 @@ mod tests {
                 "http://127.0.0.1:8080/static/caf%C3%A9",
             ),
             ("/s/a%20b", "http://127.0.0.1:8080/s/a%20b"),
+            // A `%` that is not an escape is one (as requests sends it).
+            ("/sp%zz", "http://127.0.0.1:8080/sp%25zz"),
+            ("/100%", "http://127.0.0.1:8080/100%25"),
+            ("/a%2", "http://127.0.0.1:8080/a%252"),
+            ("/a%2f%C3%A9", "http://127.0.0.1:8080/a%2f%C3%A9"),
             ("/s/{x}|y", "http://127.0.0.1:8080/s/%7Bx%7D%7Cy"),
             ("  /trimmed  ", "http://127.0.0.1:8080/trimmed"),
             ("?page=2", "http://127.0.0.1:8080/express/rel/a/b?page=2"),
