@@ -13,7 +13,9 @@
 //! # What it follows
 //!
 //! RFC 6265 §5 as user agents implement it: `Set-Cookie` parsed as §5.2 says (`Expires`,
-//! `Max-Age`, `Domain`, `Path`, `Secure`); a `Domain` that the request's host does not
+//! `Max-Age`, `Domain`, `Path`, `Secure`), except that a pair without `=` is a cookie without a
+//! name (`Set-Cookie: flag` comes back as `Cookie: flag`), as RFC 6265bis, browsers and requests
+//! take it; a `Domain` that the request's host does not
 //! domain-match is refused, as is one without an inner dot (`Domain=com`: without the public
 //! suffix list, a top-level name is the one suffix we can recognise); without `Domain` the cookie
 //! is host-only; an IP address only ever matches itself. Cookies go only to hosts that
@@ -296,13 +298,16 @@ struct Parsed {
     expires: Option<i64>,
 }
 
-/// §5.2: parses a `Set-Cookie` value; `None` when it is to be ignored.
+/// §5.2 (with RFC 6265bis's nameless cookies): parses a `Set-Cookie` value; `None` when it is
+/// to be ignored.
 fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
     let mut parts = set_cookie.split(';');
     let pair = parts.next()?;
-    let (name, value) = pair.split_once('=')?;
+    // RFC 6265bis §5.6 (as browsers and requests do; RFC 6265 ignored these): a pair without
+    // `=` is a value without a name (`Set-Cookie: flag` sends `Cookie: flag`).
+    let (name, value) = pair.split_once('=').unwrap_or(("", pair));
     let (name, value) = (name.trim(), value.trim());
-    if name.is_empty() || name.len() + value.len() > MAX_COOKIE_SIZE {
+    if (name.is_empty() && value.is_empty()) || name.len() + value.len() > MAX_COOKIE_SIZE {
         return None;
     }
     // A value a header cannot carry back would fail the request that sends it.
@@ -556,6 +561,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cookie_without_a_name_is_sent_as_its_value() {
+        // RFC 6265bis, browsers and requests: `Set-Cookie: flag` comes back as `Cookie: flag`.
+        let jar = Jar::default();
+        set(
+            &jar,
+            "http://h/",
+            &["flag; Path=/", "a=1", "", "=", " ; Path=/"],
+        );
+        assert_eq!(jar.len(), 2);
+        assert_eq!(sent(&jar, "http://h/x").as_deref(), Some("flag; a=1"));
+        // A later nameless cookie replaces it, as one of the same name would.
+        set(&jar, "http://h/", &["=other"]);
+        assert_eq!(sent(&jar, "http://h/x").as_deref(), Some("other; a=1"));
+    }
+
+    #[test]
     fn foreign_and_top_level_domains_are_refused() {
         let jar = Jar::default();
         set(
@@ -750,7 +771,7 @@ mod tests {
     #[test]
     fn bad_set_cookie_values_are_ignored_and_memory_is_bounded() {
         let jar = Jar::default();
-        set(&jar, "http://h/", &["novalue", "=x", "  ; Path=/"]);
+        set(&jar, "http://h/", &["", "=", "  ; Path=/", " = ; Path=/"]);
         assert_eq!(jar.len(), 0);
         let many: Vec<String> = (0..MAX_PER_DOMAIN + 10)
             .map(|i| format!("c{i}=v"))
