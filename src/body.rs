@@ -156,7 +156,11 @@ impl fmt::Debug for BodyReader {
 
 impl BodyReader {
     fn new(resp: http::Response<ureq::Body>, job: Option<OpeningJob>) -> Self {
-        let url = resp.get_uri().to_string();
+        let mut url = resp.get_uri().to_string();
+        if let Some(fragment) = crate::redirect::Fragment::of(&resp) {
+            url.push('#');
+            url.push_str(fragment);
+        }
         let (parts, body) = resp.into_parts();
         let content_length = announced_length(&parts.headers, &body);
         let retried = parts
@@ -294,7 +298,8 @@ impl BodyReader {
         &self.headers
     }
 
-    /// The URL that answered, after redirects.
+    /// The URL that answered, after redirects, with its fragment as
+    /// [`Response::url`](crate::Response::url) gives it.
     ///
     /// # Examples
     ///

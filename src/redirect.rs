@@ -146,12 +146,57 @@ pub(crate) struct RedirectLimit {
 /// How much of a redirect's body is read so that its connection can be reused.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
+/// The fragment of the URL that answered (`#part`, never sent): the request URL's, or the one
+/// of the last `Location` that had one (RFC 9110 §10.2.2: a location without a fragment
+/// inherits it), for [`Response::url`](crate::Response::url), as requests keeps it. Put in
+/// the response's extensions when there is one.
+#[derive(Clone, Debug)]
+pub(crate) struct Fragment(pub(crate) Box<str>);
+
+impl Fragment {
+    /// The fragment of the response `resp`, if it has one.
+    pub(crate) fn of<B>(resp: &http::Response<B>) -> Option<&str> {
+        resp.extensions().get::<Fragment>().map(|f| &*f.0)
+    }
+}
+
 /// Sends `hop` with `send_one` (which must not follow redirects itself) and follows the
-/// redirects it is answered with. `deadline` is checked between hops.
+/// redirects it is answered with. `deadline` is checked between hops. `fragment`: the request
+/// URL's, which the response carries as a [`Fragment`] unless a `Location` gives another.
 pub(crate) fn follow(
+    limit: RedirectLimit,
+    hop: Hop<'_>,
+    deadline: Option<Instant>,
+    fragment: Option<&str>,
+    send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
+) -> Result<http::Response<ureq::Body>, Error> {
+    let mut fragment = fragment.map(encode_fragment);
+    let mut resp = follow_hops(limit, hop, deadline, &mut fragment, send_one)?;
+    if let Some(fragment) = fragment {
+        resp.extensions_mut().insert(Fragment(fragment.into()));
+    }
+    Ok(resp)
+}
+
+/// `fragment` as a URL carries it: spaces, controls and bytes beyond ASCII percent-encoded.
+fn encode_fragment(fragment: &str) -> String {
+    let mut out = String::with_capacity(fragment.len());
+    for &b in fragment.as_bytes() {
+        if b.is_ascii_graphic() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// [`follow`]'s hops; `fragment` becomes that of each `Location` that has one.
+fn follow_hops(
     limit: RedirectLimit,
     mut hop: Hop<'_>,
     deadline: Option<Instant>,
+    fragment: &mut Option<String>,
     mut send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let max = limit.max;
@@ -186,12 +231,16 @@ pub(crate) fn follow(
         // The location is not quoted: it may carry a key of the server's choosing. Browsers
         // read a Location's bytes beyond ASCII as UTF-8, and so does this; one that is not
         // UTF-8 (raw Latin-1) goes with those bytes percent-encoded, as curl sends it.
-        let next = url::resolve(&hop.uri, &location_text(location.as_bytes())).map_err(|why| {
+        let text = location_text(location.as_bytes());
+        let next = url::resolve(&hop.uri, &text).map_err(|why| {
             Error::InvalidRequest(format!(
                 "the redirect from {} goes to an invalid location: {why}",
                 crate::redact_url(&hop.uri.to_string())
             ))
         })?;
+        if let Some((_, own)) = text.split_once('#') {
+            *fragment = Some(encode_fragment(own.trim_end()));
+        }
         // Read a short body to its end, so that the connection goes back to the pool; a long
         // one is dropped with its connection. Not past the deadline: a stream's hops have no
         // budget for bodies of their own, and a server that stalls in this one would hold the

@@ -63,8 +63,9 @@ fn reserve(announced: Option<u64>, limit: u64) -> usize {
     announced.unwrap_or(0).min(limit).min(RESERVE_LIMIT) as usize
 }
 
-/// The URL as `Uri`'s `Display` writes it, in parts (without the formatting machinery).
-fn url_parts(uri: &http::Uri) -> [&str; 6] {
+/// The URL as `Uri`'s `Display` writes it, in parts (without the formatting machinery), with
+/// `fragment` after a `#` when there is one.
+fn url_parts<'a>(uri: &'a http::Uri, fragment: Option<&'a str>) -> [&'a str; 8] {
     let scheme = uri.scheme_str();
     [
         scheme.unwrap_or(""),
@@ -73,12 +74,14 @@ fn url_parts(uri: &http::Uri) -> [&str; 6] {
         uri.path(),
         if uri.query().is_some() { "?" } else { "" },
         uri.query().unwrap_or(""),
+        if fragment.is_some() { "#" } else { "" },
+        fragment.unwrap_or(""),
     ]
 }
 
 /// The length of what [`pack_head`] writes.
-fn head_len(uri: &http::Uri, headers: &HeaderMap) -> usize {
-    let url: usize = url_parts(uri).iter().map(|p| p.len()).sum();
+fn head_len(uri: &http::Uri, fragment: Option<&str>, headers: &HeaderMap) -> usize {
+    let url: usize = url_parts(uri, fragment).iter().map(|p| p.len()).sum();
     let lines: usize = headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 2)
@@ -89,9 +92,14 @@ fn head_len(uri: &http::Uri, headers: &HeaderMap) -> usize {
 /// Appends the URL, then one `name:value\n` line per header value in the map's order, and
 /// returns the URL's length. A header name is a token (no `:`) and a value holds no line break,
 /// so the packing is unambiguous.
-fn pack_head(buf: &mut Vec<u8>, uri: &http::Uri, headers: &HeaderMap) -> usize {
+fn pack_head(
+    buf: &mut Vec<u8>,
+    uri: &http::Uri,
+    fragment: Option<&str>,
+    headers: &HeaderMap,
+) -> usize {
     let start = buf.len();
-    for part in url_parts(uri) {
+    for part in url_parts(uri, fragment) {
         buf.extend_from_slice(part.as_bytes());
     }
     let url_len = buf.len() - start;
@@ -160,7 +168,8 @@ impl Response {
         progress: &ProgressCounter,
         timeouts: &TimeoutSettings,
     ) -> Result<Self, Error> {
-        let head = head_len(resp.get_uri(), resp.headers());
+        let fragment = crate::redirect::Fragment::of(&resp).map(str::to_owned);
+        let head = head_len(resp.get_uri(), fragment.as_deref(), resp.headers());
         let announced = crate::body::announced_length(resp.headers(), resp.body());
         let mut buf = Vec::with_capacity(reserve(announced, limit) + head);
         progress.start(announced);
@@ -185,7 +194,12 @@ impl Response {
         let body_len = buf.len();
         // Exact, where growing the vector would double a body that filled it.
         buf.reserve_exact(head);
-        let url_len = pack_head(&mut buf, resp.get_uri(), resp.headers());
+        let url_len = pack_head(
+            &mut buf,
+            resp.get_uri(),
+            fragment.as_deref(),
+            resp.headers(),
+        );
         let retried = resp.extensions().get::<crate::phase::Retried>();
         Ok(Response {
             status: resp.status().as_u16(),
@@ -280,7 +294,9 @@ impl Response {
         std::str::from_utf8(value).ok().filter(|_| visible)
     }
 
-    /// The URL that answered, after redirects.
+    /// The URL that answered, after redirects, with the fragment of the request's URL or of the
+    /// last redirect that gave one (`#...`: never sent, and kept as requests keeps it; RFC 9110
+    /// §10.2.2).
     ///
     /// # Examples
     ///
@@ -540,8 +556,8 @@ mod tests {
     fn packed(status: u16, url: &str, map: &HeaderMap, body: &[u8]) -> Response {
         let uri: http::Uri = url.parse().unwrap();
         let mut buf = body.to_vec();
-        let url_len = pack_head(&mut buf, &uri, map);
-        assert_eq!(buf.len(), body.len() + head_len(&uri, map));
+        let url_len = pack_head(&mut buf, &uri, None, map);
+        assert_eq!(buf.len(), body.len() + head_len(&uri, None, map));
         Response {
             status,
             buf,

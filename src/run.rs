@@ -513,6 +513,8 @@ fn attempts(
     timeouts: &TimeoutSettings,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let method = spec.method;
+    // Never sent; the response's URL carries it (see `redirect::Fragment`).
+    let fragment = spec.url.split_once('#').map(|(_, f)| f.to_string());
     let uri = url::build(spec.url, &spec.query)?;
     // Built (and checked) before anything is sent, then moved into the first request; a later
     // send (a redirect, a resend, a retry) builds them again rather than every request paying
@@ -545,7 +547,8 @@ fn attempts(
         // Each hop is a new request to its origin (a redirect may lead to another), except
         // the first hop of an attempt that has its turn already.
         let mut hop_has_turn = attempt_has_turn.replace(true);
-        let resp = redirect::follow(config.redirects, hop, deadline, |hop| {
+        let fragment = fragment.as_deref();
+        let resp = redirect::follow(config.redirects, hop, deadline, fragment, |hop| {
             let has_turn = std::mem::replace(&mut hop_has_turn, false);
             if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
                 if !wait_turn(limiter, &hop.uri, deadline)? {

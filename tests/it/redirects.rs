@@ -484,3 +484,40 @@ fn headers_named_for_a_credential_do_not_follow_a_redirect_to_another_origin() {
     // An idempotency key names the request and grants nothing: it goes on.
     assert_eq!(names, ["idempotency-key", "x-bypass-cache", "x-request-id"]);
 }
+
+#[test]
+fn the_response_url_keeps_the_fragment_of_the_request_or_of_the_last_location_with_one() {
+    // Fragments are never sent; the response's URL carries them as requests' does (RFC 9110
+    // §10.2.2: a location without a fragment inherits the request's).
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/start" => Reply::status(302, "").header("Location", "/target"),
+        "/token" => Reply::status(302, "").header("Location", "/cb#access_token=abc"),
+        "/spaced" => Reply::status(302, "").header("Location", "/cb#a b"),
+        "/cb" => Reply::status(302, "").header("Location", "/done"),
+        other => Reply::ok(other.to_string()),
+    });
+    let session = FuturesSession::new();
+    let url = |path: &str| server.url_for(path);
+    let get = |path: String| session.get(path).send().result().unwrap();
+    let resp = get(url("/start#orig"));
+    assert_eq!(resp.url(), url("/target#orig"));
+    assert_eq!(resp.text().unwrap(), "/target", "the fragment was sent");
+    let resp = get(url("/token"));
+    assert_eq!(resp.url(), url("/done#access_token=abc"));
+    let resp = get(url("/token#mine"));
+    assert_eq!(resp.url(), url("/done#access_token=abc"));
+    assert_eq!(get(url("/spaced")).url(), url("/done#a%20b"));
+    assert_eq!(get(url("/echo")).url(), url("/echo"));
+    let streamed = session
+        .get(url("/start#s"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    assert_eq!(streamed.url(), url("/target#s"));
+    // The server gets the path and the query, never the fragment.
+    let resp = get(url("/q?x=1#f"));
+    assert_eq!(
+        (resp.url(), resp.text().unwrap()),
+        (url("/q?x=1#f").as_str(), "/q?x=1")
+    );
+}
