@@ -163,10 +163,7 @@ impl BodyReader {
         }
         let (parts, body) = resp.into_parts();
         let content_length = announced_length(&parts.headers, &body);
-        let retried = parts
-            .extensions
-            .get::<phase::Retried>()
-            .map(|r| r.0.clone());
+        let retried = phase::Retried::of(&parts.extensions);
         BodyReader {
             status: parts.status.as_u16(),
             content_length,

@@ -199,6 +199,17 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
     {
         return;
     }
+    // §5.7 too: a cookie without a name goes back as its value alone, so one whose value
+    // starts like a prefixed name (`=__Host-id=x`, `__Secure-x`) would pass for one.
+    let value_prefixed = |prefix: &str| {
+        parsed
+            .value
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if parsed.name.is_empty() && (value_prefixed("__Secure-") || value_prefixed("__Host-")) {
+        return;
+    }
     let (domain, host_only) = match parsed.domain {
         Some(domain) => {
             if domain != host && (is_public_suffix(&domain) || !domain_match(&host, &domain)) {
@@ -574,6 +585,20 @@ mod tests {
         // A later nameless cookie replaces it, as one of the same name would.
         set(&jar, "http://h/", &["=other"]);
         assert_eq!(sent(&jar, "http://h/x").as_deref(), Some("other; a=1"));
+        // One that would pass for a prefixed cookie is refused (RFC 6265bis §5.7), over https
+        // and in any letter case.
+        let jar = Jar::default();
+        set(
+            &jar,
+            "http://h/",
+            &["=__Host-id=evil; Path=/", "__Secure-x"],
+        );
+        set(
+            &jar,
+            "https://h/",
+            &["=__HOST-id=evil; Secure; Path=/", "__secure-y; Secure"],
+        );
+        assert_eq!(jar.len(), 0);
     }
 
     #[test]

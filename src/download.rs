@@ -377,11 +377,14 @@ fn part_error(path: &Path, part: &Path, e: io::Error) -> Error {
         path.display()
     );
     let kind = e.kind();
-    let source = FileError { what, source: e };
-    Error::Io(match hint {
-        Some(hint) => io::Error::new(kind, format!("{source}; {hint}")),
-        None => io::Error::new(kind, source),
-    })
+    Error::Io(io::Error::new(
+        kind,
+        FileError {
+            what,
+            source: e,
+            hint,
+        },
+    ))
 }
 
 /// An I/O error on a local file (a download's or a request body's), naming the file: `what`
@@ -392,6 +395,7 @@ pub(crate) fn file_io_error(what: &str, path: &Path, e: io::Error) -> io::Error 
         FileError {
             what: format!("{what} {}", path.display()),
             source: e,
+            hint: None,
         },
     )
 }
@@ -401,11 +405,17 @@ pub(crate) fn file_io_error(what: &str, path: &Path, e: io::Error) -> io::Error 
 pub(crate) struct FileError {
     what: String,
     source: io::Error,
+    /// The fix, when there is an obvious one.
+    hint: Option<String>,
 }
 
 impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed: {}", self.what, self.source)
+        write!(f, "{} failed: {}", self.what, self.source)?;
+        match &self.hint {
+            Some(hint) => write!(f, "; {hint}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -774,6 +784,9 @@ mod tests {
             dir.join("missing").display()
         );
         assert!(text.contains(&fix), "{text}");
+        // The system's error stays the source, as in the other file errors.
+        let source = e.get_ref().and_then(|e| e.source());
+        assert!(source.is_some_and(|s| s.is::<io::Error>()), "{e:?}");
     }
 
     #[test]

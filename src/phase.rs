@@ -153,7 +153,8 @@ const UNTRUSTED_CA: &str = "the server's certificate is not signed by a CA this 
     private CA, or a proxy that inspects TLS, trust its CA certificate with \
     SessionBuilder::tls_config and RootCerts::Specific";
 
-/// The largest response head ureq reads, whatever the connection's buffer.
+/// The largest response head a session's own agent reads, whatever the connection's buffer
+/// (ureq's default `max_response_header_size`, which `SessionBuilder` keeps as a cap).
 const MAX_HEAD: usize = 64 * 1024;
 
 /// Whether an I/O error of a TLS handshake looks like a server that answered in plain HTTP.
@@ -371,9 +372,12 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
         // is set from it).
         ureq::Error::LargeResponseHeader(_, limit) => {
             let hint = if *limit >= MAX_HEAD {
-                "the response head is over 64 KiB, the most ureq reads: no setting raises it (a \
-                 server sends such a head with a pile of cookies or a very long redirect)"
-                    .to_string()
+                format!(
+                    "the agent reads at most {limit} bytes of response head: the buffer \
+                     settings do not raise that past 64 KiB (ureq's default \
+                     max_response_header_size); an agent of your own (SessionBuilder::agent) \
+                     with a larger max_response_header_size reads more"
+                )
             } else {
                 format!(
                     "the connection's read buffer holds at most {limit} bytes of head: raise \
@@ -604,6 +608,13 @@ fn located_at(
 /// shown by the status error made of it.
 #[derive(Clone, Debug)]
 pub(crate) struct Retried(pub(crate) Box<str>);
+
+impl Retried {
+    /// The note of `extensions` (a response's), if it has one.
+    pub(crate) fn of(extensions: &ureq::http::Extensions) -> Option<Box<str>> {
+        extensions.get::<Retried>().map(|r| r.0.clone())
+    }
+}
 
 /// Why a request's attempts ended with a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -170,7 +170,7 @@ pub(crate) fn follow(
     fragment: Option<&str>,
     send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    let mut fragment = fragment.map(encode_fragment);
+    let mut fragment = fragment.and_then(fragment_of);
     let mut resp = follow_hops(limit, hop, deadline, &mut fragment, send_one)?;
     if let Some(fragment) = fragment {
         resp.extensions_mut().insert(Fragment(fragment.into()));
@@ -178,17 +178,11 @@ pub(crate) fn follow(
     Ok(resp)
 }
 
-/// `fragment` as a URL carries it: spaces, controls and bytes beyond ASCII percent-encoded.
-fn encode_fragment(fragment: &str) -> String {
-    let mut out = String::with_capacity(fragment.len());
-    for &b in fragment.as_bytes() {
-        if b.is_ascii_graphic() {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// `fragment` encoded as a URL carries it (see `url::encode_fragment`); `None` for an empty
+/// one, which requests drops too.
+fn fragment_of(fragment: &str) -> Option<String> {
+    let fragment = fragment.trim_end();
+    (!fragment.is_empty()).then(|| url::encode_fragment(fragment).into_owned())
 }
 
 /// [`follow`]'s hops; `fragment` becomes that of each `Location` that has one.
@@ -239,7 +233,7 @@ fn follow_hops(
             ))
         })?;
         if let Some((_, own)) = text.split_once('#') {
-            *fragment = Some(encode_fragment(own.trim_end()));
+            *fragment = fragment_of(own);
         }
         // Read a short body to its end, so that the connection goes back to the pool; a long
         // one is dropped with its connection. Not past the deadline: a stream's hops have no

@@ -200,14 +200,14 @@ impl Response {
             fragment.as_deref(),
             resp.headers(),
         );
-        let retried = resp.extensions().get::<crate::phase::Retried>();
+        let retried = crate::phase::Retried::of(resp.extensions());
         Ok(Response {
             status: resp.status().as_u16(),
             buf,
             body_len,
             url_len,
             headers: OnceLock::new(),
-            retried: retried.map(|r| r.0.clone()),
+            retried,
         })
     }
 

@@ -177,8 +177,9 @@ impl RetryPolicy {
     }
 
     /// Attempts in all, the first one included; at least 1. Defaults to 3. When the last of
-    /// several attempts fails with a network error or a timeout, its message ends with how many
-    /// were made: `(after 3 attempts, the most RetryPolicy::attempts allows)`, or, when the
+    /// several attempts fails with a network error or a timeout, or answers with a status this
+    /// policy retries (made an error by `error_for_status` or a stream), its message ends with
+    /// how many were made: `(after 3 attempts, the most RetryPolicy::attempts allows)`, or, when the
     /// request's [`timeout`](crate::RequestBuilder::timeout) ended the retries first,
     /// `(after 1 attempt; a retry would start past the 10 s timeout)`.
     ///

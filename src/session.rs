@@ -1092,8 +1092,11 @@ impl SessionBuilder {
     /// session that keeps many slow requests or large downloads open at once can make them
     /// smaller. The costs: a large body is read and sent in more system calls, and the read
     /// buffer holds the response head (status line and headers), so a head larger than the
-    /// buffer (or than 64 KiB, ureq's limit) fails the request with an [`Error::Io`] (kind
-    /// `InvalidData`) that says "response header is too big" and names this setting.
+    /// buffer fails the request with an [`Error::Io`] (kind `InvalidData`) that says "response
+    /// header is too big" and names this setting. A head over 64 KiB (ureq's default
+    /// `max_response_header_size`, kept as a cap whatever the buffer) fails the same way, and
+    /// the error says that only an [`agent`](SessionBuilder::agent) of your own with a larger
+    /// `max_response_header_size` reads it.
     ///
     /// # Examples
     ///

@@ -332,7 +332,16 @@ fn push_byte(out: &mut String, b: u8, keep: impl Fn(u8) -> bool) {
 /// other `%` is encoded as `%25`, as requests does (RFC 3986 §2.1: a request target carries `%`
 /// only in an escape). A fragment is dropped (it is never sent).
 fn encode_location(location: &str) -> Cow<'_, str> {
-    let location = location.split('#').next().unwrap_or("");
+    encode_reference(location.split('#').next().unwrap_or(""))
+}
+
+/// A URL's fragment (after its `#`) encoded as [`encode_location`] encodes a location.
+pub(crate) fn encode_fragment(fragment: &str) -> Cow<'_, str> {
+    encode_reference(fragment)
+}
+
+/// [`encode_location`]'s encoding, of a location without its fragment or of a fragment.
+fn encode_reference(location: &str) -> Cow<'_, str> {
     let bytes = location.as_bytes();
     let keep = |at: usize| {
         let b = bytes[at];

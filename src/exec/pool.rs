@@ -105,9 +105,16 @@ const MAX_INLINE_DEPTH: u32 = 64;
 pub(crate) fn run_nested(job: impl FnOnce() + Send) {
     let depth = INLINE_DEPTH.with(Cell::get);
     if depth < MAX_INLINE_DEPTH {
+        /// Puts the depth back when the job ends, unwinding or not.
+        struct Back(u32);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                INLINE_DEPTH.with(|d| d.set(self.0));
+            }
+        }
         INLINE_DEPTH.with(|d| d.set(depth + 1));
+        let _back = Back(depth);
         job();
-        INLINE_DEPTH.with(|d| d.set(depth));
         return;
     }
     let job = Mutex::new(Some(job));

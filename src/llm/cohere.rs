@@ -279,16 +279,17 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
         Some(ToolChoice::None) => Some("NONE"),
         Some(ToolChoice::Required) => Some("REQUIRED"),
         // v2 cannot name a tool; when it is the only one offered, "a tool" means it.
-        Some(ToolChoice::Tool(name)) if request.tools.iter().all(|t| &t.name == name) => {
-            Some("REQUIRED")
-        }
-        Some(_) => {
-            return Err(unsupported(
-                PROVIDER,
-                "a choice of one tool among several: offer only that tool (a choice of the \
-                 one tool offered is sent as REQUIRED)",
-            ))
-        }
+        // (A name the request does not offer was refused with the other parts.)
+        Some(ToolChoice::Tool(name)) => match request.tools.as_slice() {
+            [only] if only.name == *name => Some("REQUIRED"),
+            _ => {
+                return Err(unsupported(
+                    PROVIDER,
+                    "a choice of one tool among several: offer only that tool (a choice of \
+                     the one tool offered is sent as REQUIRED)",
+                ))
+            }
+        },
     };
     put(&mut body, "tool_choice", choice);
     Ok(body)

@@ -518,10 +518,11 @@ impl ChatRequest {
             && *self == ChatRequest::from(self.messages.clone())
     }
 
-    /// Refuses a tool choice without tools and a `"tool"` message that is not all tool
-    /// results, which no provider takes, and, naming `provider`, a part in a message where the
-    /// provider has no place for it: a tool call outside an assistant message, a tool result
-    /// in one, an image outside the messages `images` names.
+    /// Refuses a tool choice without tools, or of a tool the request does not offer, and a
+    /// `"tool"` message that is not all tool results, which no provider takes, and, naming
+    /// `provider`, a part in a message where the provider has no place for it: a tool call
+    /// outside an assistant message, a tool result in one, an image outside the messages
+    /// `images` names.
     pub(crate) fn check_parts(&self, provider: &str, images: ImagesIn) -> Result<(), Error> {
         if self.tool_choice.is_some() && self.tools.is_empty() {
             return Err(Error::InvalidRequest(
@@ -529,6 +530,16 @@ impl ChatRequest {
                  or leave the choice out"
                     .into(),
             ));
+        }
+        if let Some(ToolChoice::Tool(name)) = &self.tool_choice {
+            if !self.tools.iter().any(|t| t.name == *name) {
+                let offered: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
+                return Err(Error::InvalidRequest(format!(
+                    "the tool choice names {name:?}, which the request does not offer (it \
+                     offers {}): add it with ChatRequest::tool, or name one of those",
+                    offered.join(", ")
+                )));
+            }
         }
         for message in &self.messages {
             let assistant = message.is("assistant");

@@ -522,6 +522,13 @@ fn requests_no_provider_takes_are_refused_for_every_provider() {
         (
             ChatRequest::new()
                 .user("x")
+                .tool(add_tool())
+                .tool_choice(ToolChoice::Tool("sub".into())),
+            "the tool choice names \"sub\", which the request does not offer (it offers add)",
+        ),
+        (
+            ChatRequest::new()
+                .user("x")
                 .message(Message::new("tool", "4")),
             "holds tool results only",
         ),

@@ -492,7 +492,8 @@ fn the_response_url_keeps_the_fragment_of_the_request_or_of_the_last_location_wi
     let server = TestServer::start(|req| match req.path.as_str() {
         "/start" => Reply::status(302, "").header("Location", "/target"),
         "/token" => Reply::status(302, "").header("Location", "/cb#access_token=abc"),
-        "/spaced" => Reply::status(302, "").header("Location", "/cb#a b"),
+        "/spaced" => Reply::status(302, "").header("Location", "/cb#a b{|}%zz"),
+        "/empty" => Reply::status(302, "").header("Location", "/done#"),
         "/cb" => Reply::status(302, "").header("Location", "/done"),
         other => Reply::ok(other.to_string()),
     });
@@ -506,7 +507,10 @@ fn the_response_url_keeps_the_fragment_of_the_request_or_of_the_last_location_wi
     assert_eq!(resp.url(), url("/done#access_token=abc"));
     let resp = get(url("/token#mine"));
     assert_eq!(resp.url(), url("/done#access_token=abc"));
-    assert_eq!(get(url("/spaced")).url(), url("/done#a%20b"));
+    // Encoded as a location is; an empty fragment is none.
+    assert_eq!(get(url("/spaced")).url(), url("/done#a%20b%7B%7C%7D%25zz"));
+    assert_eq!(get(url("/empty#mine")).url(), url("/done"));
+    assert_eq!(get(url("/echo#")).url(), url("/echo"));
     assert_eq!(get(url("/echo")).url(), url("/echo"));
     let streamed = session
         .get(url("/start#s"))

@@ -483,7 +483,7 @@ fn a_status_error_after_retries_says_how_many_attempts_were_made_and_why_no_more
         ),
         "{text}"
     );
-    // A status the policy does not retry, or no policy, says nothing of attempts.
+    // A status the policy does not retry, or a policy of one attempt, says nothing of attempts.
     let server = TestServer::start(|_| Reply::status(404, "gone"));
     let text = get_with(policy(), &server)
         .error_for_status()
