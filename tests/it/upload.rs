@@ -781,3 +781,64 @@ fn count_body(socket: &mut std::net::TcpStream, checksum: bool) -> (u64, u64) {
     }
     (len, sum)
 }
+
+/// A server that reads a request's head and 64 KiB of its body, then reads nothing more and
+/// holds the connection open for `hold`.
+fn stops_reading(hold: Duration) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut buf = [0; 8192];
+                while got.len() < 64 * 1024 {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                std::thread::sleep(hold);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_upload_the_server_stops_reading_ends_at_the_read_timeout() {
+    // Bound: 25 s. The body is larger than what the socket buffers take (a few MiB), so the
+    // upload stalls; only `read_timeout` is set, as a requests user porting `timeout=` sets it.
+    let dir = TempDir::new("stalled-upload");
+    let path = dir.join("big.bin");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let addr = stops_reading(Duration::from_secs(30));
+    let url = format!("http://{addr}/up");
+    let check = |name: &str, err: Option<Error>| {
+        let err = err.unwrap_or_else(|| panic!("{name}: the stalled upload hung or succeeded"));
+        assert!(
+            matches!(&err, Error::Timeout(t) if t.kind == ureq::Timeout::PerWrite),
+            "{name}: {err:?}"
+        );
+        let text = err.to_string();
+        let want = format!("a write to {addr} did not finish within 300 ms (read_timeout)");
+        assert!(text.contains(&want), "{name}: {text}");
+    };
+    let by_session = FuturesSession::builder()
+        .read_timeout(Duration::from_millis(300))
+        .build();
+    let mut sent = by_session.put(&url).body_file(&path).send();
+    let result = sent.result_timeout(Duration::from_secs(10));
+    check("session, send", result.and_then(Result::err));
+    let mut streamed = FuturesSession::new()
+        .put(&url)
+        .read_timeout(Duration::from_millis(300))
+        .body_file(&path)
+        .send_streaming();
+    let result = streamed.result_timeout(Duration::from_secs(10));
+    check("request, send_streaming", result.and_then(Result::err));
+}
