@@ -259,6 +259,22 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                 plain_url()
             )),
         ),
+        // The server closed the connection while the request's body went out, and sent no
+        // answer: the upload was cut, not the response.
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+            if crate::transport::send_broken() =>
+        {
+            (
+                Phase::Send,
+                Some(
+                    "the server closed the connection while the request's body was being \
+                     sent, without an answer"
+                        .to_string(),
+                ),
+            )
+        }
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => (Phase::Response, None),
         io::ErrorKind::BrokenPipe => (Phase::Send, None),
         _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),

@@ -563,6 +563,9 @@ fn attempts(
                 if crate::exec::is_cancelled() {
                     return Err(Error::Cancelled);
                 }
+                // Whether the server breaks off this request's sending is this hop's to say
+                // (see `phase::before_response`).
+                crate::transport::clear_send_broken();
                 let mut req = http::Request::new(());
                 *req.method_mut() = hop.method.clone();
                 *req.uri_mut() = hop.uri.clone();
@@ -662,7 +665,15 @@ fn attempts(
             }
             // Where it failed (phase, host:port, URL), once the resend has seen the bare error.
             let proxy = agent.config().proxy().filter(|_| !direct);
-            let result = result.map_err(|e| phase::before_response(e, &hop.uri, proxy));
+            let result = result.map_err(|e| {
+                // A write broken off without an answer cut the upload only when there is a
+                // body; a head alone (a proxy's CONNECT, say) may race the reset either way,
+                // and its error stays the response's.
+                if hop.body.is_none() {
+                    crate::transport::clear_send_broken();
+                }
+                phase::before_response(e, &hop.uri, proxy)
+            });
             if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
                 jar.store_from(&hop.uri, resp.headers());
             }

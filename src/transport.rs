@@ -80,7 +80,8 @@ use crate::exec::{self, Cancelled, Interrupt};
 thread_local! {
     /// Set when a [`Connection`] of this thread drops the rest of a request whose write the
     /// server broke off by answering early: what ureq still pulls from the body is dropped,
-    /// so `crate::upload` stops reading its files for it. Cleared when a body starts.
+    /// so `crate::upload` stops reading its files for it, and a failure with no answer is the
+/// send's (`phase::before_response`). Cleared when a request (a hop) or a body starts.
     static SEND_BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 

@@ -328,16 +328,27 @@ impl<'a> Upload<'a> {
                 Ok(n) => break n,
             }
         };
+        // A file's length now, to name in the error of a file that changed (`sent` if it
+        // cannot be read).
+        let file_len = |path: &Path| std::fs::metadata(path).map_or(sent, |m| m.len());
         match len {
             Some(len) if n == 0 => {
-                let doing = match from {
-                    Source::File(_) => "sending",
-                    Source::Reader(_) => "reading",
+                let (doing, now) = match from {
+                    Source::File(path) => ("sending", file_len(path)),
+                    Source::Reader(_) => ("reading", sent),
                 };
-                Err(self.error(doing, from, short(from, len, sent)))
+                Err(self.error(doing, from, short(from, len, now)))
             }
-            Some(_) => {
+            Some(len) => {
                 *left -= n as u64;
+                // The last bytes of a file: one that grew since it was opened would be cut
+                // short without a word, so it fails the request (before these bytes go out).
+                if let (0, Source::File(path)) = (*left, from) {
+                    let now = file_len(path);
+                    if now > len {
+                        return Err(self.error("sending", from, short(from, len, now)));
+                    }
+                }
                 self.sent(n)
             }
             None => self.sent(n),

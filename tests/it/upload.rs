@@ -842,3 +842,146 @@ fn an_upload_the_server_stops_reading_ends_at_the_read_timeout() {
     let result = streamed.result_timeout(Duration::from_secs(10));
     check("request, send_streaming", result.and_then(Result::err));
 }
+
+/// A server for one upload: reads the head and 1 MiB of the body, says so on the first
+/// channel, waits for a word on the second, reads the rest (as many bytes as the head said)
+/// and answers 200 with how many body bytes it got.
+fn pausing() -> (
+    std::net::SocketAddr,
+    crossbeam_channel::Receiver<()>,
+    crossbeam_channel::Sender<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (read_tx, read_rx) = crossbeam_channel::bounded(1);
+    let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(1);
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut got = Vec::new();
+        let mut buf = vec![0; 64 * 1024];
+        let head_end = loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap();
+        let mut body = got.len() - head_end;
+        let mut read_until = |body: &mut usize, upto: usize| {
+            while *body < upto {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => *body += n,
+                }
+            }
+            true
+        };
+        if !read_until(&mut body, 1 << 20) {
+            return;
+        }
+        let _ = read_tx.send(());
+        let _ = go_rx.recv_timeout(Duration::from_secs(20));
+        if read_until(&mut body, len) {
+            let answer = format!("{body}");
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (addr, read_rx, go_tx)
+}
+
+#[test]
+fn a_file_that_grows_or_shrinks_while_it_is_sent_fails_the_request_naming_its_size() {
+    // Bound: 20 s each. The size is checked when the file is opened and again when its last
+    // bytes are read: a file that grew in between would go out cut short, with a 200.
+    let dir = TempDir::new("upload-changing");
+    let len = 16u64 << 20;
+    for (name, change, now) in [
+        ("grows", len + (1 << 20), len + (1 << 20)),
+        ("shrinks", 0, 0),
+    ] {
+        let path = dir.join(&format!("{name}.bin"));
+        std::fs::write(&path, pattern(len as usize)).unwrap();
+        let (addr, reading, go) = pausing();
+        let mut pending = FuturesSession::new()
+            .put(format!("http://{addr}/u"))
+            .body_file(&path)
+            .send();
+        reading
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the upload started");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(change).unwrap();
+        drop(file);
+        go.send(()).unwrap();
+        let result = pending.result_timeout(Duration::from_secs(20));
+        let e = file_error(result.expect("the upload hung"), &path);
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{name}: {e}");
+        let text = e.to_string();
+        let want = format!("the file has {now} bytes, but the request was built when it had {len}");
+        assert!(text.contains(&want), "{name}: {text}");
+    }
+}
+
+#[test]
+fn a_reset_in_the_middle_of_an_upload_is_the_sends_failure() {
+    // The server reads 1 MiB of a large body, then resets the connection without an answer:
+    // the error is the send's, not the response's.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut got = 0;
+            let mut buf = vec![0; 64 * 1024];
+            while got < 1 << 20 {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            let _ = socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO));
+        }
+    });
+    let dir = TempDir::new("upload-reset");
+    let path = sparse(&dir, 256 << 20);
+    let mut pending = FuturesSession::new()
+        .put(format!("http://{addr}/u"))
+        .body_file(&path)
+        .send();
+    let result = pending.result_timeout(Duration::from_secs(20));
+    let err = result
+        .expect("the upload hung")
+        .expect_err("a reset upload succeeded");
+    let Error::Io(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "io: send the request to {addr} failed for url: http://{addr}/u"
+        )) && text
+            .contains("the server closed the connection while the request's body was being sent"),
+        "{text}"
+    );
+}
