@@ -43,7 +43,10 @@
 //! the client's next write fails, though the answer has arrived. [`Connection`] drops the rest
 //! of the request once a write fails so, and reads the answer; without one, the write's error
 //! is the request's, as before (and a stale pooled connection is sent again as `crate::stale`
-//! says). The connection is not used again. curl and requests (urllib3 2) do the same.
+//! says). The connection is not used again. curl and requests (urllib3 2) do the same. A write
+//! that the server took nothing of within `read_timeout` is taken the same way (a server that
+//! answered early may keep the connection open and stop reading): its answer is read, or the
+//! write's timeout is the error once `read_timeout` has passed again without one.
 //!
 //! Over `https://` the answer is still lost: [`Connection`] sits above TLS, and rustls keeps
 //! the records of the failed write and writes them again before each read, which fails the
@@ -385,6 +388,14 @@ impl Transport for Connection {
         self.answering = false;
         let result = self.inner.transmit_output(amount, timeout);
         match self.checked(result) {
+            // So is a write the server took nothing of within `read_timeout`: a server that
+            // answered early may keep the connection open and stop reading. Its answer is
+            // read (within another `read_timeout`), or the write's timeout is the error.
+            Err(e @ ureq::Error::Timeout(ureq::Timeout::PerWrite)) => {
+                self.send_broken = Some(e);
+                SEND_BROKEN.with(|b| b.set(true));
+                Ok(())
+            }
             Err(ureq::Error::Io(e)) if closed_by_peer(&e) => {
                 self.send_broken = Some(ureq::Error::Io(e));
                 SEND_BROKEN.with(|b| b.set(true));

@@ -985,3 +985,42 @@ fn a_reset_in_the_middle_of_an_upload_is_the_sends_failure() {
         "{text}"
     );
 }
+
+#[test]
+fn an_early_answer_from_a_server_that_stops_reading_but_keeps_the_connection_is_read() {
+    // Bound: 15 s. The server answers 413 after 64 KiB of a large upload, then holds the
+    // connection without reading: the write stalls until `read_timeout`, then the answer is
+    // read (it hung until a cancel without `read_timeout`, and with it was a timeout).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut got = 0;
+        let mut buf = vec![0; 64 * 1024];
+        while got < 128 * 1024 {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got += n,
+            }
+        }
+        let _ =
+            conn.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let dir = TempDir::new("upload-early-kept");
+    let path = sparse(&dir, 256 << 20);
+    let mut pending = FuturesSession::builder()
+        .read_timeout(Duration::from_millis(300))
+        .build()
+        .put(format!("http://{addr}/u"))
+        .body_file(&path)
+        .send();
+    let result = pending.result_timeout(Duration::from_secs(10));
+    let resp = result
+        .expect("the upload hung")
+        .expect("the early answer was lost");
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.text().unwrap(), "too large");
+}
