@@ -43,7 +43,6 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | connection reset or closed before the response | `Io`, `ConnectionReset` / `UnexpectedEof` | `read the response from host:port failed` |
 /// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset` | `read the body from host:port failed`, and how much came: `(body cut after 1,234 of 5,000 bytes)`, for a chunked body `(body cut after 1,234 bytes, before its last chunk)` |
 /// | no byte within `read_timeout` | `Timeout`, kind `PerRead` | `no byte for 30 s (read_timeout) while reading the body from host:port` |
-/// | an upload the server takes nothing of within `read_timeout` | `Timeout`, kind `PerWrite` | `a write to host:port did not finish within 30 s (read_timeout)` |
 /// | connect not done within `connect_timeout` | `Timeout`, kind `Connect` | `connect to host:port did not finish within 30 s (connect_timeout)`; behind a proxy, `connect to host:port through the proxy host:port ...` |
 /// | `timeout` of a buffered request | `Timeout`, kind `Global` | `whole request over 10 s (timeout)`, and the phase |
 /// | `timeout` of a stream, [`send_streaming`](crate::RequestBuilder::send_streaming) or [`download`](crate::RequestBuilder::download) before the headers | `Timeout`, kind `RecvResponse` (`Resolve`, `Connect`, `SendRequest`, `SendBody` in those phases) | `no response from host:port within 10 s (timeout)` |

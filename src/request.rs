@@ -253,8 +253,7 @@ impl RequestBuilder {
         self
     }
 
-    /// This request's longest silence between two reads (or in one write of an upload the server
-    /// stopped reading), replacing the session's
+    /// This request's longest silence between two reads, replacing the session's
     /// [`read_timeout`](crate::SessionBuilder::read_timeout). On an event stream it ends a stalled
     /// stream with [`Error::Timeout`]. A `Duration`, or `None` for no limit on this request.
     /// Defaults to the session's.

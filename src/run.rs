@@ -801,10 +801,8 @@ impl Limits {
         if direct {
             config = config.proxy(None);
         }
-        // Each silence both ways: a read that gets nothing, a write the server takes nothing of
-        // (an upload it stopped reading), as a socket timeout bounds both in requests.
         if let Limit::Set(read) = self.read_timeout {
-            config = config.timeout_per_read(read).timeout_per_write(read);
+            config = config.timeout_per_read(read);
         }
         // `timeout(None)`: none of the agent's own budgets either.
         let unlimited = self.timeout == Limit::Set(None);
@@ -856,9 +854,7 @@ impl Limits {
             && config.max_redirects() == 0;
         let same_read_timeout = match self.read_timeout {
             Limit::Inherit => true,
-            Limit::Set(read) => {
-                read == config.timeout_per_read() && read == config.timeout_per_write()
-            }
+            Limit::Set(read) => read == config.timeout_per_read(),
         };
         let t = config.timeouts();
         let unlimited = self.timeout == Limit::Set(None);

@@ -876,11 +876,15 @@ impl SessionBuilder {
 
     /// The longest wait for any single read from the server, headers and body, event streams
     /// included: a stream silent for longer ends with [`Error::Timeout`], which names
-    /// `read_timeout` and its value. Keep-alive comments reset it. It bounds each write the same
-    /// way: an upload the server stops reading fails once it has taken nothing for as long (a
-    /// slow upload that moves does not), as requests' `timeout` bounds each send. It is also the
-    /// read and write timeout of the session's [agent](FuturesSession::agent), which
-    /// [`submit`](FuturesSession::submit)'s closures use. A `Duration`, or `None` for no limit.
+    /// `read_timeout` and its value. Keep-alive comments reset it. It is also the read timeout
+    /// of the session's [agent](FuturesSession::agent), which
+    /// [`submit`](FuturesSession::submit)'s closures use.
+    ///
+    /// It does not bound writes: an upload that the server stops reading, while it keeps the
+    /// connection open, waits until the request's [`timeout`](SessionBuilder::timeout) or a
+    /// cancel. A write timeout was tried and left out: Linux wakes a blocked write only once a
+    /// third of the socket's send buffer is free, so a server that reads slowly but steadily
+    /// (4 KiB every 50 ms) had an upload cut under a one-second write timeout. A `Duration`, or `None` for no limit.
     /// Defaults to none (with a given [`agent`](SessionBuilder::agent), the agent's own).
     ///
     /// # Examples
@@ -1189,8 +1193,6 @@ impl SessionBuilder {
             .allow_non_standard_methods(true)
             .max_redirects(0)
             .timeout_per_read(self.read_timeout.value())
-            // A write the server takes nothing of for as long (an upload it stopped reading).
-            .timeout_per_write(self.read_timeout.value())
             .max_idle_connections(self.max_workers.max(10))
             .max_idle_connections_per_host(self.max_workers)
             // ureq adds the limit to an `Instant`, which panics past what the clock can count.

@@ -31,7 +31,6 @@ use crate::run::Budget;
 /// | `kind` | `setting` |
 /// |---|---|
 /// | [`Timeout::PerRead`] | `read_timeout` (the session's, or the request's) |
-/// | [`Timeout::PerWrite`] | `read_timeout` too: a write the server took nothing of for as long (an upload it stopped reading) |
 /// | [`Timeout::Global`] | `timeout` of a buffered request: connect to the end of the body, redirects and retries included |
 /// | [`Timeout::Connect`] | `connect_timeout` (the TCP connect and the TLS handshake), or `timeout` when a stream's budget ran out first |
 /// | [`Timeout::Resolve`], [`Timeout::SendRequest`], [`Timeout::SendBody`], [`Timeout::RecvResponse`] | `timeout` of a stream, [`send_streaming`](crate::RequestBuilder::send_streaming) or [`download`](crate::RequestBuilder::download): every phase until the headers |
@@ -205,8 +204,7 @@ impl TimeoutSettings {
         match kind {
             Timeout::PerRead => ours("read_timeout", self.read_timeout)
                 .or_else(|| ours("timeout_per_read", self.agent_per_read)),
-            Timeout::PerWrite => ours("read_timeout", self.read_timeout)
-                .or_else(|| ours("timeout_per_write", self.agent_per_write)),
+            Timeout::PerWrite => ours("timeout_per_write", self.agent_per_write),
             Timeout::Global => {
                 ours("timeout", self.timeout).or_else(|| ours("timeout_global", agent.global))
             }

@@ -43,10 +43,7 @@
 //! the client's next write fails, though the answer has arrived. [`Connection`] drops the rest
 //! of the request once a write fails so, and reads the answer; without one, the write's error
 //! is the request's, as before (and a stale pooled connection is sent again as `crate::stale`
-//! says). The connection is not used again. curl and requests (urllib3 2) do the same. A write
-//! that the server took nothing of within `read_timeout` is taken the same way (a server that
-//! answered early may keep the connection open and stop reading): its answer is read, or the
-//! write's timeout is the error once `read_timeout` has passed again without one.
+//! says). The connection is not used again. curl and requests (urllib3 2) do the same.
 //!
 //! Over `https://` the answer is still lost: [`Connection`] sits above TLS, and rustls keeps
 //! the records of the failed write and writes them again before each read, which fails the
@@ -84,7 +81,8 @@ thread_local! {
     /// Set when a [`Connection`] of this thread drops the rest of a request whose write the
     /// server broke off by answering early: what ureq still pulls from the body is dropped,
     /// so `crate::upload` stops reading its files for it, and a failure with no answer is the
-/// send's (`phase::before_response`). Cleared when a request (a hop) or a body starts.
+    /// send's (`phase::before_response`). Cleared when a request (a hop) or a body starts, and
+    /// when an answer comes.
     static SEND_BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -94,7 +92,7 @@ pub(crate) fn send_broken() -> bool {
     SEND_BROKEN.with(std::cell::Cell::get)
 }
 
-/// A new body starts on this thread.
+/// A new request (a hop) or body starts on this thread.
 pub(crate) fn clear_send_broken() {
     SEND_BROKEN.with(|b| b.set(false));
 }
@@ -388,14 +386,6 @@ impl Transport for Connection {
         self.answering = false;
         let result = self.inner.transmit_output(amount, timeout);
         match self.checked(result) {
-            // So is a write the server took nothing of within `read_timeout`: a server that
-            // answered early may keep the connection open and stop reading. Its answer is
-            // read (within another `read_timeout`), or the write's timeout is the error.
-            Err(e @ ureq::Error::Timeout(ureq::Timeout::PerWrite)) => {
-                self.send_broken = Some(e);
-                SEND_BROKEN.with(|b| b.set(true));
-                Ok(())
-            }
             Err(ureq::Error::Io(e)) if closed_by_peer(&e) => {
                 self.send_broken = Some(ureq::Error::Io(e));
                 SEND_BROKEN.with(|b| b.set(true));
@@ -419,7 +409,11 @@ impl Transport for Connection {
             }
         }
         match result {
-            Ok(true) => self.answering = true,
+            Ok(true) => {
+                self.answering = true;
+                // An answer came: a failure from now on cuts it, not the request's sending.
+                SEND_BROKEN.with(|b| b.set(false));
+            }
             // A reset in the middle of a response is handed on as one that ureq cannot take
             // for a clean close (see the module's doc). One before the response keeps its
             // kind for every caller, plain ureq calls on the agent included.

@@ -233,6 +233,9 @@ enum Current<'a> {
         from: Source<'a>,
         len: Option<u64>,
         left: u64,
+        /// The file as opened, for its length now (not the path's: a file renamed over it
+        /// while it is sent does not change what is sent).
+        opened: Option<File>,
     },
     /// A reader that an earlier send took (of the form part it is).
     Spent(Option<&'a str>),
@@ -312,6 +315,7 @@ impl<'a> Upload<'a> {
             from,
             len,
             left,
+            opened,
         } = &mut self.current
         else {
             return Ok(0);
@@ -330,11 +334,16 @@ impl<'a> Upload<'a> {
         };
         // A file's length now, to name in the error of a file that changed (`sent` if it
         // cannot be read).
-        let file_len = |path: &Path| std::fs::metadata(path).map_or(sent, |m| m.len());
+        let file_len = |opened: &Option<File>| {
+            opened
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(sent, |m| m.len())
+        };
         match len {
             Some(len) if n == 0 => {
                 let (doing, now) = match from {
-                    Source::File(path) => ("sending", file_len(path)),
+                    Source::File(_) => ("sending", file_len(opened)),
                     Source::Reader(_) => ("reading", sent),
                 };
                 Err(self.error(doing, from, short(from, len, now)))
@@ -343,8 +352,8 @@ impl<'a> Upload<'a> {
                 *left -= n as u64;
                 // The last bytes of a file: one that grew since it was opened would be cut
                 // short without a word, so it fails the request (before these bytes go out).
-                if let (0, Source::File(path)) = (*left, from) {
-                    let now = file_len(path);
+                if let (0, Source::File(_)) = (*left, from) {
+                    let now = file_len(opened);
                     if now > len {
                         return Err(self.error("sending", from, short(from, len, now)));
                     }
@@ -367,11 +376,13 @@ impl<'a> Upload<'a> {
         if now != len {
             return Err(self.error("sending", from, short(from, len, now)));
         }
+        let opened = file.try_clone().ok();
         Ok(Current::Stream {
             source: Box::new(file),
             from,
             len: Some(len),
             left: len,
+            opened,
         })
     }
 }
@@ -471,6 +482,7 @@ impl Read for Upload<'_> {
                         from: Source::Reader(part.as_deref()),
                         len: *len,
                         left: len.unwrap_or(0),
+                        opened: None,
                     },
                     None => Current::Spent(part.as_deref()),
                 },
