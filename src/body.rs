@@ -155,15 +155,15 @@ impl fmt::Debug for BodyReader {
 }
 
 impl BodyReader {
-    fn new(resp: http::Response<ureq::Body>, job: Option<OpeningJob>) -> Self {
+    fn new(mut resp: http::Response<ureq::Body>, job: Option<OpeningJob>) -> Self {
         let mut url = resp.get_uri().to_string();
-        if let Some(fragment) = crate::redirect::Fragment::of(&resp) {
+        if let Some(fragment) = crate::redirect::Fragment::take(resp.extensions_mut()) {
             url.push('#');
-            url.push_str(fragment);
+            url.push_str(&fragment);
         }
-        let (parts, body) = resp.into_parts();
+        let (mut parts, body) = resp.into_parts();
         let content_length = announced_length(&parts.headers, &body);
-        let retried = phase::Retried::of(&parts.extensions);
+        let retried = phase::Retried::take(&mut parts.extensions);
         BodyReader {
             status: parts.status.as_u16(),
             content_length,

@@ -187,27 +187,25 @@ fn store(cookies: &mut Vec<Cookie>, uri: &Uri, set_cookie: &str, now: i64) {
     // RFC 6265bis §5.7: a `__Secure-` cookie must be `Secure`; a `__Host-` one `Secure`,
     // host-only (no `Domain`) and for the path `/` (said with `Path=/`). Servers rely on the
     // names to know that no other host or plain-http answer set them.
+    // A cookie without a name goes back as its value alone, so one whose value starts like
+    // a prefixed name (`=__Host-id=x`, `__Secure-x`) would pass for one: §5.7 refuses it.
+    let shown = if parsed.name.is_empty() {
+        &parsed.value
+    } else {
+        &parsed.name
+    };
     let prefixed = |prefix: &str| {
-        parsed
-            .name
+        shown
             .get(..prefix.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
     };
+    if parsed.name.is_empty() && (prefixed("__Secure-") || prefixed("__Host-")) {
+        return;
+    }
     if (prefixed("__Secure-") && !parsed.secure)
         || (prefixed("__Host-")
             && !(parsed.secure && parsed.domain.is_none() && parsed.path.as_deref() == Some("/")))
     {
-        return;
-    }
-    // §5.7 too: a cookie without a name goes back as its value alone, so one whose value
-    // starts like a prefixed name (`=__Host-id=x`, `__Secure-x`) would pass for one.
-    let value_prefixed = |prefix: &str| {
-        parsed
-            .value
-            .get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    };
-    if parsed.name.is_empty() && (value_prefixed("__Secure-") || value_prefixed("__Host-")) {
         return;
     }
     let (domain, host_only) = match parsed.domain {

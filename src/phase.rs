@@ -626,9 +626,9 @@ fn located_at(
 pub(crate) struct Retried(pub(crate) Box<str>);
 
 impl Retried {
-    /// The note of `extensions` (a response's), if it has one.
-    pub(crate) fn of(extensions: &ureq::http::Extensions) -> Option<Box<str>> {
-        extensions.get::<Retried>().map(|r| r.0.clone())
+    /// Takes the note out of `extensions` (a response's), if it has one.
+    pub(crate) fn take(extensions: &mut ureq::http::Extensions) -> Option<Box<str>> {
+        extensions.remove::<Retried>().map(|r| r.0)
     }
 }
 

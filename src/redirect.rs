@@ -154,9 +154,9 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 pub(crate) struct Fragment(pub(crate) Box<str>);
 
 impl Fragment {
-    /// The fragment of the response `resp`, if it has one.
-    pub(crate) fn of<B>(resp: &http::Response<B>) -> Option<&str> {
-        resp.extensions().get::<Fragment>().map(|f| &*f.0)
+    /// Takes the fragment out of `extensions` (a response's), if it has one.
+    pub(crate) fn take(extensions: &mut http::Extensions) -> Option<Box<str>> {
+        extensions.remove::<Fragment>().map(|f| f.0)
     }
 }
 

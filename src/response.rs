@@ -168,7 +168,7 @@ impl Response {
         progress: &ProgressCounter,
         timeouts: &TimeoutSettings,
     ) -> Result<Self, Error> {
-        let fragment = crate::redirect::Fragment::of(&resp).map(str::to_owned);
+        let fragment = crate::redirect::Fragment::take(resp.extensions_mut());
         let head = head_len(resp.get_uri(), fragment.as_deref(), resp.headers());
         let announced = crate::body::announced_length(resp.headers(), resp.body());
         let mut buf = Vec::with_capacity(reserve(announced, limit) + head);
@@ -200,7 +200,7 @@ impl Response {
             fragment.as_deref(),
             resp.headers(),
         );
-        let retried = crate::phase::Retried::of(resp.extensions());
+        let retried = crate::phase::Retried::take(resp.extensions_mut());
         Ok(Response {
             status: resp.status().as_u16(),
             buf,

@@ -341,8 +341,8 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     );
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();
-    let (parts, _) = resp.into_parts();
-    let retried = phase::Retried::of(&parts.extensions);
+    let (mut parts, _) = resp.into_parts();
+    let retried = phase::Retried::take(&mut parts.extensions);
     Error::status_cut(status, &url, parts.headers, &start, cut.as_deref()).retried(retried)
 }
 

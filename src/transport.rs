@@ -81,8 +81,8 @@ thread_local! {
     /// Set when a [`Connection`] of this thread drops the rest of a request whose write the
     /// server broke off by answering early: what ureq still pulls from the body is dropped,
     /// so `crate::upload` stops reading its files for it, and a failure with no answer is the
-    /// send's (`phase::before_response`). Cleared when a request (a hop) or a body starts, and
-    /// when an answer comes.
+    /// send's (`phase::before_response`). Cleared when a request (a hop) starts (`crate::run`)
+    /// and when an answer comes.
     static SEND_BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -92,7 +92,7 @@ pub(crate) fn send_broken() -> bool {
     SEND_BROKEN.with(std::cell::Cell::get)
 }
 
-/// A new request (a hop) or body starts on this thread.
+/// A new request (a hop) starts on this thread.
 pub(crate) fn clear_send_broken() {
     SEND_BROKEN.with(|b| b.set(false));
 }

@@ -260,7 +260,6 @@ impl<'a> Upload<'a> {
         if let Some(counter) = counter {
             counter.start(len);
         }
-        crate::transport::clear_send_broken();
         let (rest, current) = match payload {
             Payload::Bytes(bytes) => ([].iter(), Current::Bytes(bytes)),
             Payload::Pieces(pieces) => (pieces.iter(), Current::Bytes(&[])),
