@@ -122,7 +122,10 @@ impl Client<Anthropic> {
     /// assert_eq!(client.max_tokens(), AnthropicClient::DEFAULT_MAX_TOKENS);
     /// ```
     pub fn max_tokens(&self) -> u32 {
-        self.protocol.max_tokens.unwrap_or(Self::DEFAULT_MAX_TOKENS)
+        self.settings
+            .protocol
+            .max_tokens
+            .unwrap_or(Self::DEFAULT_MAX_TOKENS)
     }
 }
 
@@ -149,7 +152,7 @@ impl ClientBuilder<Anthropic> {
         /// assert_eq!(sent["max_tokens"], 16_000); // `sent`: the body the server received
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
-        max_tokens(tokens: u32) => protocol.max_tokens = Some(tokens);
+        max_tokens(tokens: u32) => settings.protocol.max_tokens = Some(tokens);
     }
 }
 

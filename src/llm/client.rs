@@ -196,30 +196,47 @@ impl<P: sealed::Wire> Protocol for P {}
 /// [`TogetherClient`]: super::TogetherClient
 #[derive(Clone)]
 pub struct Client<P: Protocol> {
+    pub(crate) settings: Settings<P>,
+    api_key: Option<String>,
+    base_url: String,
+    session: FuturesSession,
+}
+
+/// What a [`Client`] and its [`ClientBuilder`] hold alike: set on the builder and moved into
+/// the client as they are (the key, base URL and session are resolved by
+/// [`build`](ClientBuilder::build)).
+#[derive(Clone)]
+pub(crate) struct Settings<P> {
     model: String,
     temperature: Option<f64>,
     pub(crate) protocol: P,
-    api_key: Option<String>,
-    base_url: String,
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     read_timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
-    session: FuturesSession,
+}
+
+impl<P: fmt::Debug> Settings<P> {
+    /// Adds the settings to a client's or builder's `Debug` output: header names only, as the
+    /// values may be credentials.
+    fn fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("model", &self.model)
+            .field("temperature", &self.temperature)
+            .field("protocol", &self.protocol)
+            .field("headers", &header_names(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("retry", &self.retry);
+    }
 }
 
 impl<P: Protocol> fmt::Debug for Client<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The key and header values are credentials: never shown.
-        f.debug_struct("Client")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("protocol", &self.protocol)
-            .field("base_url", &redact_url(&self.base_url))
+        let mut d = f.debug_struct("Client");
+        self.settings.fields(&mut d);
+        d.field("base_url", &redact_url(&self.base_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("headers", &header_names(&self.headers))
-            .field("timeout", &self.timeout)
-            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -317,15 +334,17 @@ impl<P: Protocol> Client<P> {
         temperature: impl Into<Option<f64>>,
     ) -> ClientBuilder<P> {
         ClientBuilder {
-            model: model_name.into(),
-            temperature: temperature.into(),
-            protocol: P::default(),
+            settings: Settings {
+                model: model_name.into(),
+                temperature: temperature.into(),
+                protocol: P::default(),
+                headers: Vec::new(),
+                timeout: Some(DEFAULT_TIMEOUT),
+                read_timeout: Some(DEFAULT_READ_TIMEOUT),
+                retry: Some(RetryPolicy::llm()),
+            },
             api_key: None,
             base_url: None,
-            headers: Vec::new(),
-            timeout: Some(DEFAULT_TIMEOUT),
-            read_timeout: Some(DEFAULT_READ_TIMEOUT),
-            retry: Some(RetryPolicy::llm()),
             session: None,
             env: Box::new(|name| std::env::var(name).ok()),
         }
@@ -343,7 +362,7 @@ impl<P: Protocol> Client<P> {
     /// assert_eq!(client.model_name(), "models/gemini-2.5-flash");
     /// ```
     pub fn model_name(&self) -> &str {
-        &self.model
+        &self.settings.model
     }
 
     /// The sampling temperature sent, or `None` when the server's default applies.
@@ -359,7 +378,7 @@ impl<P: Protocol> Client<P> {
     /// assert_eq!(OpenAIClient::builder("o3-mini", None).env(|_| None).build().temperature(), None);
     /// ```
     pub fn temperature(&self) -> Option<f64> {
-        self.temperature
+        self.settings.temperature
     }
 
     /// The base URL, without a trailing slash.
@@ -382,7 +401,7 @@ impl<P: Protocol> Client<P> {
 
     /// The temperature of `request`, else the client's.
     pub(crate) fn temperature_for(&self, request: &ChatRequest) -> Option<f64> {
-        request.temperature.or(self.temperature)
+        request.temperature.or(self.settings.temperature)
     }
 
     /// Whether the client has an API key (from the builder or the environment).
@@ -507,7 +526,10 @@ impl<P: Protocol> Client<P> {
             ));
         }
         merge(&mut body, &request.extra);
-        let url = self.protocol.url(self.base_url(), &self.model);
+        let url = self
+            .settings
+            .protocol
+            .url(self.base_url(), &self.settings.model);
         self.post(url, &body)
     }
 
@@ -542,7 +564,7 @@ impl<P: Protocol> Client<P> {
     /// ```
     pub fn perform_stream_request(&self, messages: &[Message]) -> Result<EventStream, Error> {
         self.chat_request(messages)?
-            .events_with(self.protocol.stream_options())
+            .events_with(self.settings.protocol.stream_options())
             .result()
             .map_err(|e| self.hiding_key(e))
     }
@@ -602,7 +624,8 @@ impl<P: Protocol> Client<P> {
 
     /// Sends `http`, a request of this client, and returns its answer once the headers are in.
     fn send(&self, http: RequestBuilder) -> Result<ChatStream, Error> {
-        self.protocol
+        self.settings
+            .protocol
             .events(http)
             .result()
             .map(|events| ChatStream::new(events).hiding(self.api_key.as_deref()))
@@ -642,7 +665,8 @@ impl<P: Protocol> Client<P> {
 
     /// Whether the builder was given a header of this name.
     fn has_header(&self, name: &str) -> bool {
-        self.headers
+        self.settings
+            .headers
             .iter()
             .any(|(k, _)| k.eq_ignore_ascii_case(name))
     }
@@ -669,13 +693,13 @@ impl<P: Protocol> Client<P> {
                 None => {}
             }
         }
-        for (name, value) in &self.headers {
+        for (name, value) in &self.settings.headers {
             request = request.header(name.as_str(), value.as_str());
         }
         request = request
-            .timeout(self.timeout)
-            .read_timeout(self.read_timeout);
-        if let Some(policy) = &self.retry {
+            .timeout(self.settings.timeout)
+            .read_timeout(self.settings.read_timeout);
+        if let Some(policy) = &self.settings.retry {
             request = request.retry(policy.clone());
         }
         for (name, value) in P::HEADERS {
@@ -726,15 +750,9 @@ impl<P: Protocol> ChatClient for Client<P> {
 /// assert_eq!(client.base_url(), "https://api.anthropic.com");
 /// ```
 pub struct ClientBuilder<P: Protocol> {
-    model: String,
-    temperature: Option<f64>,
-    pub(crate) protocol: P,
+    pub(crate) settings: Settings<P>,
     api_key: Option<String>,
     base_url: Option<String>,
-    headers: Vec<(String, String)>,
-    timeout: Option<Duration>,
-    read_timeout: Option<Duration>,
-    retry: Option<RetryPolicy>,
     session: Option<FuturesSession>,
     env: EnvLookup,
 }
@@ -742,16 +760,10 @@ pub struct ClientBuilder<P: Protocol> {
 impl<P: Protocol> fmt::Debug for ClientBuilder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The key and header values are credentials: never shown.
-        f.debug_struct("ClientBuilder")
-            .field("model", &self.model)
-            .field("temperature", &self.temperature)
-            .field("protocol", &self.protocol)
-            .field("base_url", &self.base_url.as_deref().map(redact_url))
+        let mut d = f.debug_struct("ClientBuilder");
+        self.settings.fields(&mut d);
+        d.field("base_url", &self.base_url.as_deref().map(redact_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("headers", &header_names(&self.headers))
-            .field("timeout", &self.timeout)
-            .field("read_timeout", &self.read_timeout)
-            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -832,7 +844,7 @@ impl<P: Protocol> ClientBuilder<P> {
         /// assert!(err.is_timeout() && err.to_string().contains("100 ms (timeout)"));
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
-        timeout(d: impl Into<Option<Duration>>) => timeout = d.into();
+        timeout(d: impl Into<Option<Duration>>) => settings.timeout = d.into();
         /// The longest silence allowed between two reads while the answer streams; past it the
         /// stream ends with [`Error::Timeout`], which names `read_timeout` and its value.
         /// Keep-alive comments count as reads. A `Duration`, or `None` for no limit; either
@@ -856,7 +868,7 @@ impl<P: Protocol> ClientBuilder<P> {
         /// assert!(matches!(stream.next(), Some(Err(e)) if e.to_string().contains("100 ms (read_timeout)")));
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
-        read_timeout(d: impl Into<Option<Duration>>) => read_timeout = d.into();
+        read_timeout(d: impl Into<Option<Duration>>) => settings.read_timeout = d.into();
         /// How failed attempts are retried: before the answer's first byte only, never after.
         /// `None` leaves it to the [session](Self::session)'s
         /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
@@ -880,7 +892,7 @@ impl<P: Protocol> ClientBuilder<P> {
         /// // One attempt, where the default makes three.
         /// assert_eq!((err.status(), server.request_count()), (Some(503), 1));
         /// ```
-        retry(policy: impl Into<Option<RetryPolicy>>) => retry = policy.into();
+        retry(policy: impl Into<Option<RetryPolicy>>) => settings.retry = policy.into();
         /// The session to run requests on, to share its workers and connections with other clients.
         /// The client's [`timeout`](Self::timeout) and [`read_timeout`](Self::read_timeout) replace
         /// the session's; its connect timeout, pool and other settings apply. Defaults to a new
@@ -949,7 +961,7 @@ impl<P: Protocol> ClientBuilder<P> {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         header(name: impl Into<String>, value: impl Into<String>) =>
-            headers.push((name.into(), value.into()));
+            settings.headers.push((name.into(), value.into()));
     }
 
     /// The client. Reads the environment for what was not set; never fails.
@@ -987,15 +999,9 @@ impl<P: Protocol> ClientBuilder<P> {
             .map(|url| url.trim_end_matches('/').to_string())
             .unwrap_or_else(|| provider.default_base.to_string());
         Client {
-            model: self.model,
-            temperature: self.temperature,
-            protocol: self.protocol,
+            settings: self.settings,
             api_key,
             base_url,
-            headers: self.headers,
-            timeout: self.timeout,
-            read_timeout: self.read_timeout,
-            retry: self.retry,
             session: self.session.unwrap_or_default(),
         }
     }
@@ -1026,12 +1032,12 @@ mod tests {
     #[test]
     fn a_client_has_the_documented_defaults() {
         let client = OpenAIClient::builder("m", None).env(|_| None).build();
-        assert_eq!(client.timeout, Some(Duration::from_secs(120)));
-        assert_eq!(client.read_timeout, Some(Duration::from_secs(300)));
-        assert_eq!(client.retry, Some(RetryPolicy::llm()));
+        assert_eq!(client.settings.timeout, Some(Duration::from_secs(120)));
+        assert_eq!(client.settings.read_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(client.settings.retry, Some(RetryPolicy::llm()));
         assert_eq!(client.base_url, "https://api.openai.com/v1");
         assert_eq!(client.api_key, None);
-        assert!(client.headers.is_empty());
+        assert!(client.settings.headers.is_empty());
         assert_eq!(client.session.max_workers(), 8);
     }
 

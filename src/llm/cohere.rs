@@ -124,7 +124,7 @@ impl ClientBuilder<Cohere> {
         /// assert_eq!(text, "Arr");
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
-        api(api: CohereApi) => protocol.api = api;
+        api(api: CohereApi) => settings.protocol.api = api;
     }
 }
 
@@ -140,7 +140,7 @@ impl Client<Cohere> {
     /// assert_eq!(client.api(), CohereApi::V2); // unless the builder asks for v1
     /// ```
     pub fn api(&self) -> CohereApi {
-        self.protocol.api
+        self.settings.protocol.api
     }
 }
 

@@ -163,7 +163,7 @@ macro_rules! openai_compatible {
 pub(crate) use openai_compatible;
 
 openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |client| Flavor {
-    include_usage: !client.protocol.without_usage,
+    include_usage: !client.settings.protocol.without_usage,
     max_tokens: max_tokens_at(client.base_url()),
     ..Flavor::compatible("OpenAI")
 });
@@ -221,7 +221,7 @@ impl ClientBuilder<OpenAI> {
         /// assert_eq!(sent.get("stream_options"), None); // `sent`: the body the server received
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
-        include_usage(yes: bool) => protocol.without_usage = !yes;
+        include_usage(yes: bool) => settings.protocol.without_usage = !yes;
     }
 }
 

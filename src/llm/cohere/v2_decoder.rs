@@ -83,12 +83,22 @@ impl CohereV2Decoder {
     /// # Examples
     ///
     /// ```
-    /// use ureq_futures::llm::CohereV2Decoder;
-    /// use ureq_futures::sse::Decode;
+    /// use ureq_futures::llm::{ChatEvent, CohereV2Decoder};
+    /// use ureq_futures::sse::{Decode, Event};
     ///
+    /// let event = |data: &str| Event { event: "message".into(), data: data.into(), id: None, retry: None };
+    /// let start = r#"{"type":"tool-call-start","index":3,"delta":{"message":{"tool_calls":
+    ///     {"id":"c1","function":{"name":"add","arguments":""}}}}}"#;
+    /// let more = r#"{"type":"tool-call-delta","index":3,"delta":{"message":{"tool_calls":
+    ///     {"function":{"arguments":"{\"a\":1}"}}}}}"#;
     /// let mut decoder = CohereV2Decoder::new();
+    /// decoder.decode(event(start))?;
+    /// // The decoder remembers which call a piece continues: Cohere's index 3 is the first call.
+    /// let pieces = decoder.decode(event(more))?.unwrap_or_default();
+    /// assert!(matches!(&pieces[..], [ChatEvent::ToolCall(piece)] if piece.index == Some(0)));
     /// // Cut before its end: the error names what never came.
     /// assert!(matches!(decoder.finish(), Err(ureq_futures::Error::Protocol(m)) if m.contains("`message-end`")));
+    /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn new() -> Self {
         CohereV2Decoder::default()
