@@ -51,7 +51,10 @@ pub struct Multipart {
 #[derive(Clone)]
 struct Part {
     name: String,
-    file: Option<(String, String)>,
+    /// A file's name: `filename` in the part's `Content-Disposition`.
+    filename: Option<String>,
+    /// The part's `Content-Type`; none for a text field.
+    content_type: Option<String>,
     data: Data,
 }
 
@@ -90,8 +93,39 @@ impl Multipart {
     pub fn text(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.parts.push(Part {
             name: name.into(),
-            file: None,
+            filename: None,
+            content_type: None,
             data: Data::Bytes(value.into().into_bytes()),
+        });
+        self
+    }
+
+    /// Adds a part with a content type and no file name: JSON metadata beside a file, say, as
+    /// requests sends an entry `name: (None, data, content_type)` of `files=`. A server reads
+    /// it as a field, not as an uploaded file (a `filename`, even empty, makes it one: browsers
+    /// send `filename=""` for "no file chosen"). An empty `content_type` is sent as
+    /// `application/octet-stream`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::Multipart;
+    ///
+    /// let form = Multipart::new()
+    ///     .part("metadata", "application/json", r#"{"title":"Q3"}"#)
+    ///     .file("report", "q3.csv", "text/csv", "region,total\n");
+    /// ```
+    pub fn part(
+        mut self,
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.parts.push(Part {
+            name: name.into(),
+            filename: None,
+            content_type: Some(content_type.into()),
+            data: Data::Bytes(data.into()),
         });
         self
     }
@@ -227,7 +261,8 @@ impl Multipart {
     ) -> Self {
         self.parts.push(Part {
             name: name.into(),
-            file: Some((filename.into(), content_type.into())),
+            filename: Some(filename.into()),
+            content_type: Some(content_type.into()),
             data,
         });
         self
@@ -242,10 +277,10 @@ impl Multipart {
             let needle = candidate.as_bytes();
             let clash = self.parts.iter().any(|p| {
                 matches!(&p.data, Data::Bytes(data) if data.windows(needle.len()).any(|w| w == needle))
-                    || p.name.contains(&candidate)
-                    || p.file
-                        .as_ref()
-                        .is_some_and(|(f, t)| f.contains(&candidate) || t.contains(&candidate))
+                    || [Some(&p.name), p.filename.as_ref(), p.content_type.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .any(|text| text.contains(&candidate))
             });
             if !clash {
                 break candidate;
@@ -264,10 +299,13 @@ impl Multipart {
             body.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
             push_escaped(&mut body, &part.name);
             body.push(b'"');
-            if let Some((filename, content_type)) = &part.file {
+            if let Some(filename) = &part.filename {
                 body.extend_from_slice(b"; filename=\"");
                 push_escaped(&mut body, filename);
-                body.extend_from_slice(b"\"\r\nContent-Type: ");
+                body.push(b'"');
+            }
+            if let Some(content_type) = &part.content_type {
+                body.extend_from_slice(b"\r\nContent-Type: ");
                 if content_type.bytes().all(|b| b.is_ascii_whitespace()) {
                     // An empty value is no media type: RFC 7578 §4.4 labels file data of
                     // unknown type `application/octet-stream`, as browsers do.
@@ -387,12 +425,16 @@ impl fmt::Debug for Multipart {
                 Data::Reader(_, Some(len)) => format!("{len} bytes from a reader"),
                 Data::Reader(_, None) => "from a reader".to_string(),
             };
-            match &part.file {
-                Some((filename, content_type)) => list.entry(&format_args!(
+            match (&part.filename, &part.content_type) {
+                (Some(filename), Some(content_type)) => list.entry(&format_args!(
                     "{:?}: file {:?} ({content_type}, {size})",
                     part.name, filename,
                 )),
-                None => list.entry(&format_args!("{:?}: text ({size})", part.name)),
+                (_, Some(content_type)) => list.entry(&format_args!(
+                    "{:?}: part ({content_type}, {size})",
+                    part.name
+                )),
+                _ => list.entry(&format_args!("{:?}: text ({size})", part.name)),
             };
         }
         list.finish()
@@ -459,6 +501,26 @@ mod tests {
              Content-Type: text/csv\r\n\r\na,b\n1,2\n\r\n--{b}--\r\n"
         );
         assert_eq!(String::from_utf8(body).unwrap(), want);
+    }
+
+    #[test]
+    fn a_part_has_a_content_type_and_no_file_name() {
+        let form = Multipart::new()
+            .part("meta", "application/json", r#"{"a":1}"#)
+            .part("blank", " ", "x");
+        let (content_type, body) = encoded(&form);
+        let b = boundary_of(&content_type);
+        let want = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"meta\"\r\n\
+             Content-Type: application/json\r\n\r\n{{\"a\":1}}\r\n\
+             --{b}\r\nContent-Disposition: form-data; name=\"blank\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\nx\r\n--{b}--\r\n"
+        );
+        assert_eq!(String::from_utf8(body).unwrap(), want);
+        assert_eq!(
+            format!("{form:?}"),
+            r#"["meta": part (application/json, 7 bytes), "blank": part ( , 1 bytes)]"#
+        );
     }
 
     #[test]

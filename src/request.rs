@@ -150,9 +150,13 @@ impl RequestBuilder {
     }
 
     /// Sends HTTP Basic authentication (RFC 7617): `Authorization: Basic` and `user:password` in
-    /// base64, as requests' `auth=(user, password)`. It replaces an `Authorization` set before on
-    /// this request, and the session's. Like every credential header, it is sent again after a
-    /// redirect to the same origin and removed when a redirect leads to another one.
+    /// base64, as requests' `auth=(user, password)`, with the text encoded as UTF-8 (RFC 7617's
+    /// `charset="UTF-8"`; requests encodes Latin-1, so a password beyond ASCII differs). It
+    /// replaces an `Authorization` set before on this request, and the session's. Like every
+    /// credential header, it is sent again after a redirect to the same origin and removed when
+    /// a redirect leads to another one. Credentials in the URL (`https://user:p%40ss@host/`,
+    /// percent-decoded) are sent the same way when the request has no `Authorization` of its
+    /// own or the session's, and follow the same rule.
     ///
     /// # Examples
     ///

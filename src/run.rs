@@ -517,7 +517,20 @@ fn attempts(
     // send (a redirect, a resend, a retry) builds them again rather than every request paying
     // for a copy.
     let content_type = spec.content_type.as_deref();
-    let build_headers = || request_headers(&config.headers, &spec.headers, content_type);
+    // The URL's user-info is the request's `Authorization` unless one is set: as one of its
+    // headers, it follows the redirects that stay at the origin (also to an absolute
+    // `Location` without user-info) and is dropped by those that leave it, as requests does.
+    let url_auth = url::user_info_auth(&uri);
+    let build_headers = || {
+        let mut headers = request_headers(&config.headers, &spec.headers, content_type)?;
+        if let Some(value) = url_auth
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            headers.entry(http::header::AUTHORIZATION).or_insert(value);
+        }
+        Ok::<_, Error>(headers)
+    };
     let first_headers = Cell::new(Some(build_headers()?));
     // Asked of each hop: a redirect that turns a POST into a GET makes a new request, which
     // is as idempotent as any GET. The caller's word is about the request as made, so it holds
@@ -574,7 +587,26 @@ fn attempts(
                     None => build_headers()?,
                 };
                 *req.headers_mut() = hop.headers(headers);
+                // ureq sends a proxy the credentials of its URL only: the header would go
+                // through the tunnel to the server.
+                let proxy = agent
+                    .config()
+                    .proxy()
+                    .filter(|p| !direct && !p.is_no_proxy(&hop.uri));
+                if proxy.is_some()
+                    && req
+                        .headers()
+                        .contains_key(http::header::PROXY_AUTHORIZATION)
+                {
+                    return Err(Error::InvalidRequest(format!(
+                        "the Proxy-Authorization header of the request to {} would reach that \
+                         server, not the proxy: put the proxy's credentials in its URL \
+                         (http://user:password@proxy:3128) and remove the header",
+                        crate::redact_url(&hop.uri.to_string())
+                    )));
+                }
                 if !req.headers().contains_key(http::header::AUTHORIZATION) {
+                    // A `Location` with user-info of its own, when it has escapes.
                     let decoded = url::escaped_user_info_auth(&hop.uri)
                         .and_then(|value| HeaderValue::from_str(&value).ok());
                     if let Some(value) = decoded {

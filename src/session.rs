@@ -710,7 +710,8 @@ impl SessionBuilder {
     /// replaces one set before and which a request's own
     /// [`basic_auth`](RequestBuilder::basic_auth), [`bearer_auth`](RequestBuilder::bearer_auth)
     /// or `Authorization` header replaces. It is removed when a redirect leads to another
-    /// origin. No authentication by default.
+    /// origin. The text is encoded as UTF-8, as [`RequestBuilder::basic_auth`] says. No
+    /// authentication by default.
     ///
     /// # Examples
     ///
@@ -772,7 +773,11 @@ impl SessionBuilder {
     /// An HTTP proxy is asked to `CONNECT` (a tunnel) for `http://` URLs too, where requests
     /// and curl send it `GET http://...`: a proxy that allows `CONNECT` to port 443 only (squid's
     /// and tinyproxy's default configurations) refuses other URLs with a 403, an
-    /// [`Error::Transport`](crate::Error::Transport) that says so. Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
+    /// [`Error::Transport`](crate::Error::Transport) that says so. The proxy's credentials go
+    /// in its URL (`http://user:password@proxy:3128`): a request that goes through the proxy
+    /// with a `Proxy-Authorization` header of its own is refused
+    /// ([`Error::InvalidRequest`](crate::Error::InvalidRequest)), as the header would go
+    /// through the tunnel to the server. Ignored when an [`agent`](SessionBuilder::agent) is given (configure it there).
     ///
     /// # Examples
     ///

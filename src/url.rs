@@ -735,9 +735,13 @@ pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
 /// written, which is right only when it has none.
 pub(crate) fn escaped_user_info_auth(uri: &Uri) -> Option<String> {
     let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
-    if !info.contains('%') {
-        return None;
-    }
+    info.contains('%').then(|| user_info_auth(uri)).flatten()
+}
+
+/// The `Authorization: Basic` value of the user-info in `uri` (`user:password@`, or `user@`
+/// with an empty password, as curl and ureq send it), percent-decoded.
+pub(crate) fn user_info_auth(uri: &Uri) -> Option<String> {
+    let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
     let (user, password) = info.split_once(':').unwrap_or((info, ""));
     let decode = |s: &str| String::from_utf8_lossy(&percent_decode(s)).into_owned();
     Some(crate::auth::basic(&decode(user), &decode(password)))

@@ -104,3 +104,29 @@ fn the_user_info_of_a_url_is_percent_decoded_into_basic_auth() {
     let own = session.get(with("a%20b:p%40ss")).bearer_auth("t");
     assert_eq!(text(own), "Bearer t");
 }
+
+#[test]
+fn the_user_info_of_a_url_follows_a_redirect_within_the_origin_only() {
+    // An absolute `Location` at the same origin, as nginx writes its redirects: the URL's
+    // credentials go along, as requests sends them; to another origin they do not.
+    let other = echo_auth(None);
+    let here = TestServer::start(|req| match req.path.split_once('?') {
+        _ if req.path == "/dir" => {
+            let host = req.header("host").unwrap_or_default();
+            Reply::status(301, "").header("Location", format!("http://{host}/dir/"))
+        }
+        Some(("/away", to)) => Reply::status(302, "").header("Location", to.to_string()),
+        _ => Reply::ok(req.header("authorization").unwrap_or("-").to_string()),
+    });
+    let with_info = |path: &str| here.url_for(path).replace("http://", "http://user:p%40ss@");
+    let session = FuturesSession::new();
+    let resp = session.get(with_info("/dir")).send().result().unwrap();
+    assert!(resp.url().ends_with("/dir/"), "{}", resp.url());
+    assert_eq!(resp.text().unwrap(), "Basic dXNlcjpwQHNz");
+    let away = format!("{}?{}", with_info("/away"), other.url_for("/echo"));
+    assert_eq!(text(session.get(away)), "-");
+    assert!(other
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
+}

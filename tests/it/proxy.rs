@@ -367,3 +367,36 @@ fn a_proxy_name_that_does_not_resolve_is_named_whatever_the_server() {
         );
     }
 }
+
+#[test]
+fn a_proxy_authorization_header_is_refused_where_it_would_pass_the_proxy() {
+    // ureq gives a proxy the credentials of its URL only: the header would go through the
+    // tunnel to the server. Refused before anything is sent; without a proxy it goes as set.
+    let server = TestServer::start(|req| {
+        Reply::ok(req.header("proxy-authorization").unwrap_or("-").to_string())
+    });
+    let proxy = Socks5Proxy::start();
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&proxy.url()).unwrap())
+        .build();
+    let err = session
+        .get(server.url_for("/x"))
+        .header("Proxy-Authorization", "Basic c2VjcmV0OnByb3h5")
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("Proxy-Authorization") && message.contains("in its URL"));
+    assert!(!message.contains("c2VjcmV0"), "{message}");
+    assert_eq!(server.request_count(), 0);
+    assert!(proxy.targets().is_empty());
+    let direct = FuturesSession::builder().proxy(None).build();
+    let resp = direct
+        .get(server.url_for("/x"))
+        .header("Proxy-Authorization", "Basic c2VjcmV0OnByb3h5")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "Basic c2VjcmV0OnByb3h5");
+}
