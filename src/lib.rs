@@ -291,9 +291,10 @@
 //! at once, lets running jobs and streams finish, and returns without blocking;
 //! [`FuturesSession::join`] waits for the workers to exit. Workers start on demand, up to
 //! `max_workers`: a session built and never used starts no thread. A job that waits on a job
-//! queued behind it in its own full pool runs that job inline instead of deadlocking; not an
-//! event stream's, which needs a worker of its own for as long as it is open (read streams
-//! from the caller's thread, or from another session's jobs, as `llm::ChatBatch` does).
+//! queued behind it in its own full pool runs that job inline instead of deadlocking; an event
+//! stream's job, which runs for as long as the stream is open, goes on a thread of its own
+//! instead (beyond `max_workers`, while the stream is read; [`FuturesSession::join`] does not
+//! wait for such a thread).
 //!
 //! # Limits
 //!

@@ -670,7 +670,9 @@ impl SessionBuilder {
     /// maximum (`usize::MAX` for none) costs nothing for the workers not started. It also sizes
     /// the agent's idle-connection pool
     /// (ureq keeps 3 per host by default, which would reconnect on every burst of more), unless
-    /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8.
+    /// an [`agent`](SessionBuilder::agent) is given. Defaults to 8. A job that waits for an
+    /// event stream queued in its own busy pool starts it on a thread beyond the maximum (see
+    /// [`Pending::result`](crate::Pending::result)).
     ///
     /// # Examples
     ///

@@ -113,15 +113,18 @@ pub(crate) fn list_held_in(held: Arc<Held>) {
     HELD.with(|h| *h.borrow_mut() = Some(held));
 }
 
+/// The places a worker lists the jobs it runs and holds (see [`lists`]).
+pub(crate) type Lists = (Option<Arc<Running>>, Option<Arc<Held>>);
+
 /// Where this thread lists the jobs it runs and holds: for a thread that takes over some of a
 /// worker's work (see `pool::run_nested`), which lists them in the same places.
-pub(crate) fn lists() -> (Option<Arc<Running>>, Option<Arc<Held>>) {
+pub(crate) fn lists() -> Lists {
     let running = RUNNING.with(|r| r.borrow().clone());
     (running, HELD.with(|h| h.borrow().clone()))
 }
 
 /// Makes this thread list its jobs where [`lists`] said another does.
-pub(crate) fn list_in((running, held): (Option<Arc<Running>>, Option<Arc<Held>>)) {
+pub(crate) fn list_in((running, held): Lists) {
     RUNNING.with(|r| *r.borrow_mut() = running);
     HELD.with(|h| *h.borrow_mut() = held);
 }
@@ -395,10 +398,14 @@ impl Drop for Entered {
     fn drop(&mut self) {
         let ours = CURRENT.with(|c| c.replace(self.previous.take()));
         CURRENT_ID.with(|c| c.set(self.previous_id));
+        // Its own entry, not the last one: a thread that runs a stream apart lists it where the
+        // worker that started it lists its own job, and either may end first.
         let listed = RUNNING.with(|r| {
-            r.borrow()
-                .as_ref()
-                .and_then(|running| lock_running(running).jobs.pop())
+            let running = r.borrow();
+            let mut list = lock_running(running.as_ref()?);
+            let at = (list.jobs.iter())
+                .rposition(|t| ours.as_ref().is_some_and(|o| Arc::ptr_eq(t, o)))?;
+            Some(list.jobs.remove(at))
         });
         // Dropped outside the lock: the last reference to a job drops its closure's leftovers.
         drop(listed);

@@ -96,15 +96,18 @@ impl<T: Send + 'static> Pending<T> {
     ///
     /// HTTP error statuses are *not* errors here (as in requests-futures): a 404 is an
     /// `Ok(Response)` whose [`status`](crate::Response::status) is 404. The errors are transport
-    /// failures, timeouts, [`Error::Cancelled`], [`Error::ShutDown`] and [`Error::Panicked`].
+    /// failures, timeouts, [`Error::Cancelled`], [`Error::ShutDown`], [`Error::Panicked`], and
+    /// any other [`Error`] the request (a body too large, an invalid request...) or the closure
+    /// produces.
     ///
     /// Called on a worker of the same session while the job is still queued, it runs the job
     /// inline instead of waiting for a free worker, so a full pool cannot deadlock on itself
     /// (past 64 jobs run inline one inside another, the next runs on a thread of its own, so
     /// that a long chain of waits does not overflow the worker's stack).
-    /// Event streams are the exception: their jobs run on a worker of their own for as long as
-    /// the stream is open, never inline, so a job that waits for one in its own full pool
-    /// waits until another worker is free.
+    /// Event streams are the exception: their jobs run for as long as the stream is open, never
+    /// inline, so a worker that waits for one still queued in its own busy pool starts it on a
+    /// thread of its own (beyond `max_workers`, for as long as the stream is read) after giving
+    /// a free worker 2 ms to take it.
     ///
     /// Called inside a job (a [`submit`](crate::FuturesSession::submit) closure), the wait
     /// ends when that job is cancelled or its session is shut down with
@@ -792,7 +795,7 @@ mod tests {
     use crate::exec::slot::Completer;
 
     fn resolved(v: u32) -> Pending<u32> {
-        let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
+        let (slot, task) = Slot::queued(0, false, |_: Completer<u32>| {});
         assert!(slot.claim());
         slot.complete(Ok(v));
         Pending::new(slot, task)
@@ -809,7 +812,7 @@ mod tests {
 
     #[test]
     fn complete_is_first_wins() {
-        let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
+        let (slot, task) = Slot::queued(0, false, |_: Completer<u32>| {});
         assert!(slot.complete(Ok(1)));
         assert!(!slot.complete(Ok(2)));
         assert_eq!(Pending::new(slot, task).result().unwrap(), 1);
@@ -817,7 +820,7 @@ mod tests {
 
     #[test]
     fn cancel_while_queued_or_running_but_not_once_done() {
-        let (slot, task) = Slot::queued(0, |c: Completer<u32>| c.complete(Ok(5)));
+        let (slot, task) = Slot::queued(0, false, |c: Completer<u32>| c.complete(Ok(5)));
         let p = Pending::new(slot, task.clone());
         assert!(p.cancel());
         assert!(!p.cancel());
@@ -828,7 +831,7 @@ mod tests {
 
     #[test]
     fn panics_become_errors_with_the_message() {
-        let (slot, task) = Slot::queued(0, |_: Completer<u32>| panic!("boom {}", 7));
+        let (slot, task) = Slot::queued(0, false, |_: Completer<u32>| panic!("boom {}", 7));
         let p = Pending::new(slot, task.clone());
         task.run();
         match p.result() {
@@ -879,7 +882,7 @@ mod tests {
 
     #[test]
     fn the_waker_of_the_last_poll_is_woken_once() {
-        let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
+        let (slot, task) = Slot::queued(0, false, |_: Completer<u32>| {});
         assert!(slot.claim());
         let mut p = Pending::new(slot.clone(), task);
         let (a, wa) = counting();
@@ -905,7 +908,7 @@ mod tests {
     #[test]
     fn a_result_racing_a_poll_always_wakes_the_task() {
         for i in 0..2000u32 {
-            let (slot, task) = Slot::queued(0, |_: Completer<u32>| {});
+            let (slot, task) = Slot::queued(0, false, |_: Completer<u32>| {});
             assert!(slot.claim());
             let mut p = Pending::new(slot.clone(), task);
             let (count, waker) = counting();

@@ -119,13 +119,12 @@ pub(crate) fn run_nested(job: impl FnOnce() + Send) {
     }
     let job = Mutex::new(Some(job));
     let take = || lock(&job).take();
-    let (pool, lists) = (WORKER_OF.with(Cell::get), job::lists());
+    let worker = worker_identity();
     std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name("ureq-futures".into())
             .spawn_scoped(scope, || {
-                WORKER_OF.with(|w| w.set(pool));
-                job::list_in(lists);
+                act_as(worker);
                 if let Some(job) = take() {
                     job();
                 }
@@ -136,6 +135,20 @@ pub(crate) fn run_nested(job: impl FnOnce() + Send) {
             }
         }
     });
+}
+
+/// What makes this thread a worker: its pool and the lists of its jobs.
+pub(crate) struct WorkerIdentity(usize, job::Lists);
+
+/// This thread's [`WorkerIdentity`], for a thread that takes over some of its work.
+pub(crate) fn worker_identity() -> WorkerIdentity {
+    WorkerIdentity(WORKER_OF.with(Cell::get), job::lists())
+}
+
+/// Makes this thread act as the worker `worker`: same pool, its jobs listed in the same places.
+pub(crate) fn act_as(worker: WorkerIdentity) {
+    WORKER_OF.with(|w| w.set(worker.0));
+    job::list_in(worker.1);
 }
 
 /// Whether the current thread is a worker of pool `pool`.
@@ -307,7 +320,7 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce(Completer<T>) + Send + 'static,
     {
-        let (slot, mut task) = Slot::queued(if inline { self.workers.pool } else { 0 }, job);
+        let (slot, mut task) = Slot::queued(self.workers.pool, !inline, job);
         let handle = Arc::clone(&task);
         if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
             task = lanes.entry(key, task);

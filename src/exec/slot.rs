@@ -97,10 +97,13 @@ pub(crate) struct Slot<T, J: ?Sized = dyn JobCell<T>> {
     done: Condvar,
     /// Set once a result is stored, so that a waiter can poll without taking the lock.
     ready: AtomicBool,
-    /// The pool whose workers may run this job inline while waiting for it; 0 for none. Jobs that
-    /// resolve their handle early and keep running (event streams) are not run inline: the
-    /// waiter would only get its handle when the whole stream had been read.
+    /// The pool whose workers may run this job while waiting for it, rather than wait for a
+    /// free worker; 0 for none (see [`Slot::help`]).
     pool: usize,
+    /// The job resolves its handle early and keeps running (an event stream, which feeds the
+    /// waiter's channel until it ends): a waiting worker runs it on a thread of its own, not
+    /// inline, where the waiter would only get its handle once the whole stream was read.
+    apart: bool,
     /// How much of its input the job has read (a response body), for
     /// [`Pending::progress`](crate::Pending::progress): two atomics inside the slot, so that
     /// counting costs no allocation of its own. Last, beside the unsized job.
@@ -195,9 +198,13 @@ impl<T> Slot<T> {
     }
 }
 
+/// How long a worker that waits for a queued event stream of its own pool leaves it to a free
+/// worker before it starts the stream on a thread of its own (see `Slot::start_apart`).
+const APART_GRACE: std::time::Duration = std::time::Duration::from_millis(2);
+
 impl<T: Send + 'static> Slot<T> {
     /// A slot holding `job`, and the same slot as the queue's entry.
-    pub(crate) fn queued<F>(pool: usize, job: F) -> (Arc<Slot<T>>, Arc<dyn Task>)
+    pub(crate) fn queued<F>(pool: usize, apart: bool, job: F) -> (Arc<Slot<T>>, Arc<dyn Task>)
     where
         F: FnOnce(Completer<T>) + Send + 'static,
     {
@@ -220,6 +227,7 @@ impl<T: Send + 'static> Slot<T> {
             done: Condvar::new(),
             ready: AtomicBool::new(false),
             pool,
+            apart,
             progress: ProgressCounter::default(),
             upload: ProgressCounter::default(),
             job: Mutex::new(Some(job)),
@@ -413,11 +421,15 @@ impl<T: Send + 'static> Slot<T> {
         });
     }
 
-    /// If this thread is a worker of this job's pool and the job is still queued, runs it here.
+    /// If this thread is a worker of this job's pool and the job is still queued, runs it here
+    /// (or, for a job that runs [`apart`](Slot::apart), starts it on a thread of its own).
     /// Returns whether it did.
     pub(crate) fn help(self: &Arc<Self>, task: &Arc<dyn Task>) -> bool {
         if self.pool == 0 || !is_worker_of(self.pool) {
             return false;
+        }
+        if self.apart {
+            return self.start_apart(task);
         }
         let claimed = {
             let mut state = self.lock();
@@ -444,6 +456,49 @@ impl<T: Send + 'static> Slot<T> {
             }
         }
         claimed
+    }
+
+    /// Claims the job, if still queued, and runs it on a new thread that acts as a worker of
+    /// its pool (listing the job where this worker lists its own, so that `shutdown_now`
+    /// reaches it): for an event stream that a worker waits for while its pool is busy.
+    ///
+    /// A stream's job runs for as long as the stream is open, so it cannot run inline, and a
+    /// worker that waited for a free one in a full pool (every worker waiting on a stream, a
+    /// fan-out of LLM calls from jobs of the client's own session) would wait for ever. The
+    /// options were: document it (the first design), fail the wait with an error (the script
+    /// stops where it could go on), or a thread beyond `max_workers` for as long as the stream
+    /// is read. The last is done: at most one such thread per waiting worker, as each waits for
+    /// one stream at a time. If the system refuses the thread, the handle resolves to
+    /// [`Error::Io`] saying so.
+    fn start_apart(self: &Arc<Self>, task: &Arc<dyn Task>) -> bool {
+        // A free worker takes the job within microseconds: it gets that chance first, so that a
+        // pool with room starts no thread beyond its workers.
+        let until = std::time::Instant::now() + APART_GRACE;
+        while self.lock().queued && std::time::Instant::now() < until {
+            std::thread::sleep(APART_GRACE / 10);
+        }
+        if !std::mem::replace(&mut self.lock().queued, false) {
+            return false;
+        }
+        let (slot, task) = (Arc::clone(self), Arc::clone(task));
+        let worker = crate::exec::pool::worker_identity();
+        let spawned = std::thread::Builder::new()
+            .name("ureq-futures".into())
+            .spawn(move || {
+                crate::exec::pool::act_as(worker);
+                slot.run_claimed(&task);
+            });
+        if let Err(e) = spawned {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
+            self.retire();
+            self.complete(Err(Error::Io(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "could not start a thread for an event stream waited for on a busy worker: {e}"
+                ),
+            ))));
+        }
+        true
     }
 
     /// The job's closure returned: forget what it registered, unless it is held.

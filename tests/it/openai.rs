@@ -868,3 +868,44 @@ fn geminis_thought_signature_goes_back_with_its_call() {
             "extra_content": {"google": {"thought_signature": "EpwICpkI"}}}])
     );
 }
+
+#[test]
+fn chats_sent_from_every_worker_of_the_clients_own_session_complete() {
+    // A fan-out of chats as jobs of the client's own session: each job waits for a stream that
+    // needs a worker for as long as it is open, and every worker waits. They waited for ever.
+    let server = serve(sse_body(&[
+        &content("hi"),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        "[DONE]",
+    ]));
+    for workers in [1, 4] {
+        let client = OpenAIClient::builder("m", None)
+            .api_key("k")
+            .base_url(server.url())
+            .env(|_| None)
+            .session(
+                ureq_futures::FuturesSession::builder()
+                    .max_workers(workers)
+                    .build(),
+            )
+            .build();
+        let jobs: Vec<_> = (0..workers * 2)
+            .map(|i| {
+                let c = client.clone();
+                let request = ureq_futures::llm::ChatRequest::new().user(format!("q{i}"));
+                client
+                    .session()
+                    .submit(move |_| Ok(c.complete(&request)?.text))
+            })
+            .collect();
+        for mut job in jobs {
+            let text = job.result_timeout(Duration::from_secs(20));
+            assert_eq!(
+                text.expect("deadlocked").unwrap(),
+                "hi",
+                "{workers} workers"
+            );
+        }
+        assert!(client.session().workers() <= workers);
+    }
+}

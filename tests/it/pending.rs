@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver};
+use support::{Reply, TestServer};
 use ureq_futures::{as_completed, wait_all, wait_any, Error, FuturesSession, Pending};
 
 fn ms(n: u64) -> Duration {
@@ -621,4 +622,54 @@ fn panics_while_dropping_a_job_or_its_panic_leave_no_handle_unresolved() {
     for h in busy {
         h.result().unwrap();
     }
+}
+
+#[test]
+fn an_event_stream_waited_for_on_a_worker_of_a_full_pool_runs_on_a_thread_of_its_own() {
+    // The stream's job runs for as long as the stream is open, never inline: the only worker
+    // waited for a free one for ever.
+    let server = TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n"], ms(5)));
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (s, url) = (session.clone(), server.url());
+    let mut job = session.submit(move |_| {
+        let stream = s.get(&url).events().result()?;
+        let events: Result<Vec<_>, _> = stream.map(|e| e.map(|e| e.data)).collect();
+        events
+    });
+    let events = job.result_timeout(Duration::from_secs(20));
+    assert_eq!(events.expect("deadlocked").unwrap(), ["a", "b"]);
+    // The pool is whole: its one worker runs the next job.
+    let mut next = session.submit(|_| Ok(7));
+    assert_eq!(
+        next.result_timeout(Duration::from_secs(10))
+            .unwrap()
+            .unwrap(),
+        7
+    );
+}
+
+#[test]
+fn shutdown_now_stops_an_event_stream_running_on_a_thread_of_its_own() {
+    // One event, then silence: the job reads the first and blocks on the next.
+    let server = TestServer::start(|_| {
+        Reply::stall_mid_body("data: a\n\n", 1000).content_type("text/event-stream")
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (s, url) = (session.clone(), server.url());
+    let (first_tx, first) = bounded(1);
+    let mut job = session.submit(move |_| {
+        let mut stream = s.get(&url).events().result()?;
+        let a = stream.next().expect("an event")?;
+        first_tx.send(a.data).ok();
+        Ok(stream.next().map(|e| e.map(|e| e.data)))
+    });
+    assert_eq!(first.recv_timeout(Duration::from_secs(20)).unwrap(), "a");
+    session.shutdown_now();
+    let ended = job
+        .result_timeout(Duration::from_secs(10))
+        .expect("the stream went on");
+    assert!(
+        matches!(ended, Err(Error::Cancelled) | Ok(Some(Err(_))) | Ok(None)),
+        "{ended:?}"
+    );
 }
