@@ -14,12 +14,14 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// Everything that can go wrong, surfaced at [`Pending::result`](crate::Pending::result) or
 /// while iterating a stream.
 ///
-/// The `Display` output is one line that starts with the kind of failure in lowercase
-/// (`"timeout: connect to 10.0.0.1:443 did not finish within 30 s (connect_timeout) for url:
-/// ..."`), except for [`Error::Status`], which keeps the wording `Server responded with an
-/// error. Status Code: 404` for every status error the crate produces, so that programs ported
-/// from Python keep their error texts, followed by requests' words (see [`StatusError`]), and
-/// [`Error::Other`], which is the closure's own error's text.
+/// The `Display` output is one line. That of [`Error::Transport`], [`Error::Io`],
+/// [`Error::Timeout`], [`Error::Json`], [`Error::InvalidRequest`], [`Error::Protocol`] and
+/// [`Error::Cancelled`] starts with the kind of failure in lowercase (`"timeout: connect to
+/// 10.0.0.1:443 did not finish within 30 s (connect_timeout) for url: ..."`); the others are
+/// sentences of their own: [`Error::Status`] keeps the wording `Server responded with an error.
+/// Status Code: 404` for every status error the crate produces, so that programs ported from
+/// Python keep their error texts, followed by requests' words (see [`StatusError`]), and
+/// [`Error::Other`] is the closure's own error's text. Match on the variant, not on the text.
 ///
 /// # Which variant a transport failure is
 ///
@@ -44,7 +46,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | connection cut mid-body | `Io`, `UnexpectedEof` / `ConnectionReset` | `read the body from host:port failed`, and how much came: `(body cut after 1,234 of 5,000 bytes)`, for a chunked body `(body cut after 1,234 bytes, before its last chunk)` |
 /// | no byte within `read_timeout` | `Timeout`, kind `PerRead` | `no byte for 30 s (read_timeout) while reading the body from host:port` |
 /// | connect not done within `connect_timeout` | `Timeout`, kind `Connect` | `connect to host:port did not finish within 30 s (connect_timeout)`; behind a proxy, `connect to host:port through the proxy host:port ...` |
-/// | `timeout` of a buffered request | `Timeout`, kind `Global` | `whole request over 10 s (timeout)`, and the phase |
+/// | `timeout` of a buffered request; also a stream's whose phases before the headers add up past it (its watchdog) | `Timeout`, kind `Global` | `whole request over 10 s (timeout)`, and the phase (`before the response from host:port` for a stream's) |
 /// | `timeout` of a stream, [`send_streaming`](crate::RequestBuilder::send_streaming) or [`download`](crate::RequestBuilder::download) before the headers | `Timeout`, kind `RecvResponse` (`Resolve`, `Connect`, `SendRequest`, `SendBody` in those phases) | `no response from host:port within 10 s (timeout)` |
 /// | buffered body past `max_body_size` | `BodyTooLarge` | the URL, the limit, the setting to raise |
 /// | invalid URL (bad port, no scheme...) | `InvalidRequest`, before anything is sent | what is wrong, and the fix when there is one |
@@ -143,12 +145,18 @@ pub enum Error {
     /// same: [`StreamOptions::require_event_stream(false)`](crate::sse::StreamOptions::require_event_stream).
     UnexpectedContentType(Option<String>),
     /// The job was cancelled: by [`Pending::cancel`](crate::Pending::cancel) (queued or
-    /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest) or
-    /// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now); also the last item
-    /// of an event stream whose worker `shutdown_now` interrupted.
+    /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest),
+    /// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now), or the cancel of a
+    /// job that was waiting for this one; also the last item of a stream stopped by its stop
+    /// handle (an `EventStream`'s, `ChatStream`'s, `BodyReader`'s or `EventSource`'s), of a
+    /// [`StreamMap`](crate::sse::StreamMap) entry removed while it ran, and of an event stream
+    /// whose worker `shutdown_now` interrupted.
     Cancelled,
-    /// The session was shut down: the job was queued when [`shutdown`](crate::FuturesSession::shutdown)
-    /// ran (or the last session handle was dropped), or it was submitted afterwards.
+    /// The session was shut down ([`shutdown`](crate::FuturesSession::shutdown),
+    /// [`shutdown_now`](crate::FuturesSession::shutdown_now) or
+    /// [`join`](crate::FuturesSession::join)) while the job was queued, or the job was submitted
+    /// afterwards. Dropping the last session handle is not a shutdown: jobs queued for live
+    /// handles still run.
     ShutDown,
     /// The job panicked on its worker. The message is the panic's payload when it was a string
     /// (the error's text shows it on one line). The worker itself survives.
@@ -337,7 +345,7 @@ pub struct StatusError {
     cut: Option<String>,
     /// Why a status the retry policy retries was not retried again: `after 3 attempts, the
     /// most RetryPolicy::attempts allows`.
-    retried: Option<Box<str>>,
+    pub(crate) retried: Option<Box<str>>,
 }
 
 impl fmt::Debug for StatusError {

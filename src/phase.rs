@@ -675,6 +675,11 @@ pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
             t.retried = Some(note);
             Error::Timeout(t)
         }
+        // A status (an `EventSource`'s 503s in a row) that no retry policy gave a note of its own.
+        Error::Status(mut status) if status.retried.is_none() => {
+            status.retried = Some(note.into());
+            Error::Status(status)
+        }
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
             let kind = io.kind();
             match io.into_inner().map(|inner| inner.downcast::<Located>()) {

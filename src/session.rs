@@ -852,7 +852,7 @@ impl SessionBuilder {
     /// use ureq_futures::FuturesSession;
     ///
     /// let session = FuturesSession::builder().timeout(Duration::from_secs(30)).build();
-    /// // No limit, even where the agent given has one:
+    /// // No limit (also where an agent given with `.agent(..)` has one of its own):
     /// let patient = FuturesSession::builder().timeout(None).build();
     /// ```
     pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {

@@ -61,7 +61,11 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   a jitter adds up to 40% (never past `max_retry`) so that many clients do not reconnect in
 ///   step; it never makes the wait shorter than the reconnection time.
 ///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
-///   failures that follow are a new run. Streams ended cleanly at once (within 100 ms of
+///   failures that follow are a new run. So does a stream cut or stalled (an I/O error, a
+///   timeout) after its body brought a whole line, an event's or a comment: a feed that sends only
+///   keep-alive comments behind a proxy that cuts idle connections (nginx, a cloud load
+///   balancer) is reconnected to for ever, as browsers do, and never runs out of
+///   `max_attempts`. Streams ended cleanly at once (within 100 ms of
 ///   opening) one after another, without an event between them, back off as failures do
 ///   (without counting as failures), and the doubling starts from 1 ms at least: a server
 ///   that sends `retry: 0` and closes at once is not reconnected to in a busy loop. A
@@ -371,7 +375,11 @@ impl EventSource {
         self
     }
 
-    /// Options of each stream (channel capacity, parser limits, content-type check).
+    /// Options of each stream (channel capacity, parser limits, content-type check). Defaults
+    /// to [`StreamOptions::default()`], which reads an answer labelled `text/plain`, or without
+    /// a content type, as events, as the Python SDKs and `sseclient` do, where the HTML
+    /// standard's EventSource fails such a connection (see
+    /// [`require_event_stream`](StreamOptions::require_event_stream)).
     ///
     /// # Examples
     ///
@@ -530,15 +538,17 @@ impl EventSource {
 
     /// Takes in what the worker left when the stream ended: the last event ID in force and
     /// the server's `retry:`, which blocks without data and lines of their own set too.
-    fn absorb_resume(&mut self) {
-        let Ok(resume) = self.resume.lock() else {
-            return;
+    /// Returns whether the stream's body brought a whole line.
+    fn absorb_resume(&mut self) -> bool {
+        let Ok(mut resume) = self.resume.lock() else {
+            return false;
         };
         self.last_event_id =
             (!resume.last_event_id.is_empty()).then(|| SmolStr::new(&resume.last_event_id));
         if let Some(retry) = resume.retry {
             self.retry = retry;
         }
+        std::mem::take(&mut resume.whole_line)
     }
 
     /// Waits `delay` before a reconnection; `false` when a stop cut it short, or a cancel of
@@ -663,7 +673,14 @@ impl Iterator for EventSource {
                     }
                     Some(Err(e)) => {
                         self.current = None;
-                        self.absorb_resume();
+                        let worked = self.absorb_resume();
+                        // A connection cut or stalled after its body brought a whole line (an
+                        // event's, a keep-alive comment) was working: a proxy's idle timeout, not
+                        // a server that fails. Its failure starts a new run, as in browsers,
+                        // which reconnect after network errors for ever.
+                        if worked && matches!(e, Error::Io(_) | Error::Timeout(_)) {
+                            self.failures = 0;
+                        }
                         if let Some(fatal) = self.fail(e) {
                             return Some(Err(fatal));
                         }

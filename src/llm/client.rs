@@ -31,8 +31,9 @@ macro_rules! provider {
 
 pub(crate) use provider;
 
-/// How long a request may wait for the response headers once it is sent (for an embeddings
-/// request, which is read whole, for its last byte): 120 seconds. Local servers load the model
+/// The budget of a request from its start until the response headers are in (name resolution,
+/// connect and sending included; for an embeddings request, which is read whole, until its last
+/// byte): 120 seconds. Local servers load the model
 /// before they answer, which can take a minute on a cold start.
 ///
 /// # Examples
@@ -287,7 +288,8 @@ impl<P: Protocol> Client<P> {
     pub const BASE_URL_VAR: &'static str = P::PROVIDER.base_var;
 
     /// A client for `model_name` with the builder's defaults: key and base URL from the
-    /// environment, [`DEFAULT_TIMEOUT`], [`DEFAULT_READ_TIMEOUT`], a new session.
+    /// environment, [`DEFAULT_TIMEOUT`], [`DEFAULT_READ_TIMEOUT`],
+    /// [`RetryPolicy::llm()`](crate::RetryPolicy::llm), a new session.
     /// `temperature` is a number, or `None` to leave it to the server (some reasoning models
     /// accept only their default).
     ///
@@ -490,7 +492,10 @@ impl<P: Protocol> Client<P> {
     /// use ureq_futures::llm::{ChatRequest, ChatStream, OpenAIClient, OpenAIDecoder};
     /// use ureq_futures::sse::StreamOptions;
     ///
-    /// let client = OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).build();
+    /// let client = OpenAIClient::builder("llama3.2", None)
+    ///     .env(|_| None) // not the shell's OPENAI_API_KEY, for this local server
+    ///     .base_url(format!("{base}/v1"))
+    ///     .build();
     /// let request = ChatRequest::new().user("Say hello.").max_tokens(20);
     /// // Send it without waiting, and add a header of this request only.
     /// let pending = client
@@ -819,10 +824,10 @@ impl<P: Protocol> ClientBuilder<P> {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         base_url(url: impl Into<String>) => base_url = Some(url.into());
-        /// How long a request may wait for the response headers once it is sent, or for an
-        /// embeddings request, which is read whole, for its last byte (connecting is
-        /// bounded by the session's [`connect_timeout`](crate::SessionBuilder::connect_timeout));
-        /// past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
+        /// The budget of a request from its start until the response headers are in (name
+        /// resolution, connect and sending included; the connect is also bounded by the
+        /// session's [`connect_timeout`](crate::SessionBuilder::connect_timeout)), or for an
+        /// embeddings request, which is read whole, until its last byte; past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
         /// no limit; either replaces the [session](Self::session)'s
         /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
         ///

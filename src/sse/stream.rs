@@ -79,6 +79,9 @@ pub struct StreamOptions {
 pub(crate) struct Resume {
     pub(crate) last_event_id: String,
     pub(crate) retry: Option<Duration>,
+    /// The stream's body brought a whole line (an event's, a keep-alive comment): a stream cut
+    /// after that (a proxy's idle timeout) was working.
+    pub(crate) whole_line: bool,
 }
 
 /// How the body is cut into events.
@@ -1000,6 +1003,7 @@ fn pump_with<D: Decode>(
     // events it read.
     let track = resume.is_some();
     let mut handed: Option<Resume> = None;
+    let mut whole_line = false;
     let outcome = loop {
         let mut on_event = |event: EventRef<'_>| {
             let (id, retry) = (event.id, event.retry);
@@ -1012,7 +1016,10 @@ fn pump_with<D: Decode>(
         };
         let fed = match body.read(&mut buf) {
             Ok(0) => break parser.finish(&mut on_event),
-            Ok(n) => parser.feed(&buf[..n], &mut on_event),
+            Ok(n) => {
+                whole_line = whole_line || memchr::memchr2(b'\n', b'\r', &buf[..n]).is_some();
+                parser.feed(&buf[..n], &mut on_event)
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             Err(e) => Err(Error::from(e)),
         };
@@ -1025,6 +1032,7 @@ fn pump_with<D: Decode>(
     };
     // Before the last item: whoever reads it may reconnect at once.
     if let Some(mut resume) = resume.and_then(|r| r.lock().ok()) {
+        resume.whole_line = whole_line;
         match (&stop, handed) {
             // An event could not be handed on: the state in force at the one before it.
             (Some(None), Some(kept)) => {

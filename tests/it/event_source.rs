@@ -593,6 +593,22 @@ fn the_error_a_source_gives_up_with_says_how_many_attempts_failed() {
         assert!(message.contains(what), "{message}");
         assert!(message.ends_with(" (after 3 attempts)"), "{message}");
     }
+    // A status it retries (503), three times in a row: its status error says so too.
+    let busy = TestServer::start(|_| Reply::status(503, "busy"));
+    let items: Vec<_> = FuturesSession::new()
+        .get(busy.url())
+        .event_source()
+        .initial_retry(ms(1))
+        .max_attempts(3)
+        .filter_map(Result::err)
+        .collect();
+    let [e @ Error::Status(_)] = &items[..] else {
+        panic!("{items:?}");
+    };
+    let message = e.to_string();
+    assert!(message.contains("503"), "{message}");
+    assert!(message.ends_with(" (after 3 attempts)"), "{message}");
+    assert_eq!(busy.request_count(), 3);
 }
 
 #[test]
@@ -747,4 +763,51 @@ fn streams_of_comments_closed_after_a_while_do_not_back_off() {
     assert_eq!(delays.len(), 4, "{delays:?}");
     // The reconnection time, plus up to 40% of jitter.
     assert!(delays.iter().all(|d| *d <= ms(70)), "{delays:?}");
+}
+
+#[test]
+fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
+    // Keep-alive comments, then a cut (a proxy's idle timeout): the connection worked, so its
+    // cut is the first failure of a new run, and the source never runs out of attempts. A cut
+    // before the body's first whole line counts toward `max_attempts` as before.
+    for (body, gives_up) in [(": ping\n\n", false), ("data: a", true)] {
+        let server =
+            TestServer::start(move |_| Reply::chunked_cut([body], ms(0)).content_type(SSE));
+        let attempts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&attempts);
+        let mut source = FuturesSession::new()
+            .get(server.url())
+            .event_source()
+            .initial_retry(ms(5))
+            .max_attempts(3)
+            .on_reconnect(move |r| seen.lock().unwrap().push(r.attempt));
+        let stop = source.stop_handle();
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = std::thread::spawn({
+            let (attempts, ended) = (Arc::clone(&attempts), Arc::clone(&ended));
+            move || {
+                let deadline = Instant::now() + secs(20);
+                while attempts.lock().unwrap().len() < 6
+                    && Instant::now() < deadline
+                    && !ended.load(Ordering::SeqCst)
+                {
+                    std::thread::sleep(ms(5));
+                }
+                stop.stop();
+            }
+        });
+        let last = source.by_ref().last().expect("an error or a stop");
+        ended.store(true, Ordering::SeqCst);
+        watcher.join().unwrap();
+        let attempts = attempts.lock().unwrap().clone();
+        if gives_up {
+            let err = last.unwrap_err();
+            assert!(err.to_string().contains("(after 3 attempts)"), "{err}");
+            assert_eq!(attempts, [2, 3], "{body:?}");
+        } else {
+            assert!(matches!(last, Err(Error::Cancelled)), "{last:?}");
+            assert!(attempts.len() >= 6, "{attempts:?}");
+            assert!(attempts.iter().all(|&a| a == 2), "{attempts:?}");
+        }
+    }
 }

@@ -599,7 +599,9 @@ fn the_timeout_bounds_the_wait_for_the_headers() {
     let err = client.stream_chat(&hello()).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("within 300 ms (timeout)"), "{text}");
+    // ureq's own timeout (`within 300 ms (timeout)`), or on a loaded machine the stream's
+    // watchdog a little after it (`whole request over 300 ms (timeout) before the response`).
+    assert!(text.contains("300 ms (timeout)"), "{text}");
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -630,7 +632,8 @@ fn a_client_timeout_of_none_is_no_limit_and_replaces_the_sessions() {
     assert!(error.is_none(), "{error:?}");
     assert!(!pieces.is_empty());
     let err = client(Some(ms(150))).stream_chat(&hello()).unwrap_err();
-    assert!(err.to_string().contains("within 150 ms (timeout)"), "{err}");
+    // As above: ureq's words, or the watchdog's on a loaded machine.
+    assert!(err.to_string().contains("150 ms (timeout)"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
