@@ -105,9 +105,14 @@ impl<T: Send + 'static> Pending<T> {
     /// (past 64 jobs run inline one inside another, the next runs on a thread of its own, so
     /// that a long chain of waits does not overflow the worker's stack).
     /// Event streams are the exception: their jobs run for as long as the stream is open, never
-    /// inline, so a worker that waits for one still queued in its own busy pool starts it on a
-    /// thread of its own (beyond `max_workers`, for as long as the stream is read) after giving
-    /// a free worker 2 ms to take it.
+    /// inline. A worker that waits for one still queued in its own pool while every worker of
+    /// the pool runs a job starts it on a thread of its own (beyond `max_workers`, for as long
+    /// as the stream is read) after giving a free worker 2 ms to take it; so do the other waits
+    /// that run queued jobs ([`wait`](Pending::wait), [`wait_all`], [`wait_any`],
+    /// [`as_completed`], a [`Batch`](crate::Batch)), not
+    /// [`result_timeout`](Pending::result_timeout) or `.await`. A stream with a lane
+    /// ([`max_per_host`](crate::SessionBuilder::max_per_host), a rate limiter) never does: it
+    /// waits for its lane's room, as every request to its origin does.
     ///
     /// Called inside a job (a [`submit`](crate::FuturesSession::submit) closure), the wait
     /// ends when that job is cancelled or its session is shut down with

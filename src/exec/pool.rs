@@ -58,7 +58,7 @@
 //! parked in them are kept the same way, and the workers exit once the lanes are empty too (see
 //! `exec::lanes`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -81,6 +81,8 @@ thread_local! {
     static WORKER_OF: Cell<usize> = const { Cell::new(0) };
     /// How many jobs this thread runs inline, one inside another, now (see [`run_nested`]).
     static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// On a worker: how busy its pool is (see [`pool_is_full`]).
+    static LOAD: RefCell<Option<Arc<Load>>> = const { RefCell::new(None) };
 }
 
 /// How many jobs a thread runs inline one inside another (a job that waits for a queued job
@@ -137,18 +139,36 @@ pub(crate) fn run_nested(job: impl FnOnce() + Send) {
     });
 }
 
-/// What makes this thread a worker: its pool and the lists of its jobs.
-pub(crate) struct WorkerIdentity(usize, job::Lists);
+/// What makes this thread a worker: its pool, the lists of its jobs and its pool's load.
+pub(crate) struct WorkerIdentity(usize, job::Lists, Option<Arc<Load>>);
 
 /// This thread's [`WorkerIdentity`], for a thread that takes over some of its work.
 pub(crate) fn worker_identity() -> WorkerIdentity {
-    WorkerIdentity(WORKER_OF.with(Cell::get), job::lists())
+    let load = LOAD.with(|l| l.borrow().clone());
+    WorkerIdentity(WORKER_OF.with(Cell::get), job::lists(), load)
 }
 
 /// Makes this thread act as the worker `worker`: same pool, its jobs listed in the same places.
 pub(crate) fn act_as(worker: WorkerIdentity) {
     WORKER_OF.with(|w| w.set(worker.0));
     job::list_in(worker.1);
+    LOAD.with(|l| *l.borrow_mut() = worker.2);
+}
+
+/// How many of a pool's workers run a job now, out of how many it may have.
+pub(crate) struct Load {
+    busy: AtomicUsize,
+    max: usize,
+}
+
+/// Whether every worker of this thread's pool runs a job now (this one included): a job queued
+/// now waits until one of them ends. `false` off a worker.
+pub(crate) fn pool_is_full() -> bool {
+    LOAD.with(|l| {
+        l.borrow()
+            .as_ref()
+            .is_some_and(|load| load.busy.load(Ordering::Acquire) >= load.max)
+    })
 }
 
 /// Whether the current thread is a worker of pool `pool`.
@@ -213,6 +233,8 @@ struct Workers {
     /// The executor's id (see [`is_worker_of`]), its maximum of workers and their threads' name.
     pool: usize,
     max_workers: usize,
+    /// How many workers run a job now.
+    load: Arc<Load>,
     name: String,
     /// Workers started so far (never more than `max_workers`); read without a lock on every
     /// submission until it reaches the maximum.
@@ -253,6 +275,10 @@ impl Executor {
             jobs: rx,
             pool: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
+            load: Arc::new(Load {
+                busy: AtomicUsize::new(0),
+                max: max_workers.max(1),
+            }),
             name: name.to_string(),
             started: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
@@ -320,7 +346,15 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce(Completer<T>) + Send + 'static,
     {
-        let (slot, mut task) = Slot::queued(self.workers.pool, !inline, job);
+        // A stream's job goes apart (see `Slot::start_apart`) only outside the lanes: one that
+        // a lane holds back waits for its lane's room, as every request to its origin does.
+        let laned = self.lanes.is_some() && lane.is_some();
+        let pool = if inline || !laned {
+            self.workers.pool
+        } else {
+            0
+        };
+        let (slot, mut task) = Slot::queued(pool, !inline, job);
         let handle = Arc::clone(&task);
         if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
             task = lanes.entry(key, task);
@@ -554,6 +588,7 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
     job::list_running_in(running);
     job::list_held_in(Arc::clone(&workers.held));
+    LOAD.with(|l| *l.borrow_mut() = Some(Arc::clone(&workers.load)));
     #[cfg(test)]
     workers.hooks.at_start.pass();
     let mut first = Some(first);
@@ -582,7 +617,9 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
         }
         // Jobs catch their own panics (and a user's waker that panics when woken); this
         // guards the loop against the rest, so that the pool never silently loses a worker.
+        workers.load.busy.fetch_add(1, Ordering::AcqRel);
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+        workers.load.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -467,9 +467,14 @@ impl<T: Send + 'static> Slot<T> {
     /// fan-out of LLM calls from jobs of the client's own session) would wait for ever. The
     /// options were: document it (the first design), fail the wait with an error (the script
     /// stops where it could go on), or a thread beyond `max_workers` for as long as the stream
-    /// is read. The last is done: at most one such thread per waiting worker, as each waits for
-    /// one stream at a time. If the system refuses the thread, the handle resolves to
-    /// [`Error::Io`] saying so.
+    /// is read. The last is done, only where the wait would deadlock: when, after a grace of
+    /// [`APART_GRACE`] for a worker to take the job, every worker of the pool runs a job; a
+    /// stream with a lane (`max_per_host`, a rate limiter) never goes apart, as it would pass
+    /// its lane's limit for as long as it is open (it waits for its lane's room, as every
+    /// request to its origin does). One thread per stream waited for so: a job that opens
+    /// twenty streams in a full pool and waits for all of them runs twenty. The waiting job
+    /// already cancelled, the stream is cancelled unsent. If the system refuses the thread, the
+    /// handle resolves to [`Error::Io`] saying so.
     fn start_apart(self: &Arc<Self>, task: &Arc<dyn Task>) -> bool {
         // A free worker takes the job within microseconds: it gets that chance first, so that a
         // pool with room starts no thread beyond its workers.
@@ -477,8 +482,25 @@ impl<T: Send + 'static> Slot<T> {
         while self.lock().queued && std::time::Instant::now() < until {
             std::thread::sleep(APART_GRACE / 10);
         }
-        if !std::mem::replace(&mut self.lock().queued, false) {
+        // A pool with a worker free or to start takes it: only a full one deadlocks.
+        if !crate::exec::pool::pool_is_full() {
             return false;
+        }
+        {
+            let mut state = self.lock();
+            if !std::mem::replace(&mut state.queued, false) {
+                return false;
+            }
+            // As a job run inline: it asks the rate limiter itself (see `Task::ran_inline`).
+            state.inline = true;
+        }
+        if job::is_cancelled() {
+            // The waiting job was cancelled: so is this one, which never runs, as a queued job
+            // that is cancelled never does.
+            task.cancel();
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
+            self.retire();
+            return true;
         }
         let (slot, task) = (Arc::clone(self), Arc::clone(task));
         let worker = crate::exec::pool::worker_identity();

@@ -170,8 +170,12 @@ pub struct ChatBatchSummary {
 /// **Limits.** Per-host limits and rate limits belong to the client's session: build the
 /// client with a [`FuturesSession`] that has [`max_per_host`](crate::SessionBuilder::max_per_host)
 /// and a [`RateLimiter`] ([`rate_limiter`](crate::SessionBuilder::rate_limiter)), so that a
-/// 429 pauses every chat to that host instead of each retrying on its own. The session needs at
-/// least `in_flight` workers: each chat's answer holds one while it streams.
+/// 429 pauses every chat to that host instead of each retrying on its own. The session should
+/// have at least `in_flight` workers: each chat's answer holds one while it streams, and the
+/// chats beyond the workers wait. A batch run inside a job of the client's own session needs a
+/// worker free beside that job (its chats are waited for by the batch's own threads, not by the
+/// job's worker, so they do not start apart as a stream waited for by that worker would): with
+/// a session of one worker it would wait for ever; run it from another thread or session.
 ///
 /// **Retries.** By default, a chat whose request fails before its answer starts (a 408, 409,
 /// 429, 500, 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver};
 use support::{Reply, TestServer};
-use ureq_futures::{as_completed, wait_all, wait_any, Error, FuturesSession, Pending};
+use ureq_futures::{
+    as_completed, wait_all, wait_any, Error, FuturesSession, Pending, RateLimit, RateLimiter,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -672,4 +674,96 @@ fn shutdown_now_stops_an_event_stream_running_on_a_thread_of_its_own() {
         matches!(ended, Err(Error::Cancelled) | Ok(Some(Err(_))) | Ok(None)),
         "{ended:?}"
     );
+}
+
+/// An event stream of three events, 5 ms apart.
+fn three_events() -> TestServer {
+    TestServer::start(|_| Reply::sse(["data: a\n\n", "data: b\n\n", "data: c\n\n"], ms(5)))
+}
+
+#[test]
+fn a_stream_with_a_lane_waits_for_its_lane_and_never_goes_apart() {
+    // One request an hour: a job of a one-worker session that opens a stream must not pass the
+    // limiter by running it apart (it waits, as every request to the origin does).
+    let server = three_events();
+    let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(0.0));
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .rate_limiter(limiter.clone())
+        .build();
+    let (s, url) = (session.clone(), server.url());
+    let mut job = session.submit(move |_| {
+        let mut n = 0;
+        for _ in 0..3 {
+            n += s.get(&url).events().result()?.count();
+        }
+        Ok(n)
+    });
+    assert!(job.result_timeout(Duration::from_secs(1)).is_none());
+    assert!(server.request_count() <= 1, "{}", server.request_count());
+    session.shutdown_now();
+    assert!(job.result().is_err());
+    // max_per_host(1) with free workers: a job's stream waits for the one open to its host.
+    let open = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (o, m) = (Arc::clone(&open), Arc::clone(&most));
+    let slow = TestServer::start(move |_| {
+        let (o, m) = (Arc::clone(&o), Arc::clone(&m));
+        Reply::custom(move |sock| {
+            use std::io::Write;
+            m.fetch_max(o.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+            let _ = sock.write_all(head.as_bytes());
+            for i in 0..6 {
+                std::thread::sleep(ms(30));
+                let _ = sock.write_all(format!("data: {i}\n\n").as_bytes());
+            }
+            o.fetch_sub(1, Ordering::SeqCst);
+        })
+    });
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(1)
+        .build();
+    let first = session.get(slow.url()).events().result().unwrap();
+    let (s, url) = (session.clone(), slow.url());
+    let mut job = session.submit(move |_| Ok(s.get(&url).events().result()?.count()));
+    assert_eq!(first.count(), 6);
+    let second = job
+        .result_timeout(Duration::from_secs(10))
+        .expect("deadlocked");
+    assert_eq!(second.unwrap(), 6);
+    assert_eq!(most.load(Ordering::SeqCst), 1, "max_per_host(1) passed");
+}
+
+#[test]
+fn a_stream_of_a_job_cancelled_before_it_waits_is_never_sent() {
+    let server = three_events();
+    let session = FuturesSession::builder().max_workers(1).build();
+    for _ in 0..20 {
+        let before = server.request_count();
+        let (go_tx, go) = bounded::<()>(1);
+        let (done_tx, done) = bounded(1);
+        let (s, url) = (session.clone(), server.url());
+        let job = session.submit(move |_| {
+            let stream = s.get(&url).events();
+            go.recv_timeout(Duration::from_secs(5)).ok();
+            done_tx.send(stream.result().map(|_| ())).ok();
+            Ok(())
+        });
+        std::thread::sleep(ms(5));
+        assert!(job.cancel());
+        go_tx.send(()).unwrap();
+        let waited = done
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the wait ended");
+        assert!(matches!(waited, Err(Error::Cancelled)), "{waited:?}");
+        std::thread::sleep(ms(30));
+        assert_eq!(
+            server.request_count(),
+            before,
+            "the cancelled job's stream was sent"
+        );
+    }
 }
