@@ -503,7 +503,10 @@ impl ApiError {
     /// The API error of a failed response: one of the JSON shapes listed on [`StatusError`], or
     /// else the text of a `text/plain` body.
     fn parse(body: &[u8], headers: &ureq::http::HeaderMap) -> ApiError {
-        let api = match serde_json::from_slice::<serde_json::Value>(body) {
+        // A byte that is not UTF-8 (a server's Latin-1 in a message) would make the whole
+        // body no JSON: it is read as U+FFFD, as the body's text is.
+        let text = String::from_utf8_lossy(body);
+        let api = match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(value) => ApiError::from_json(&value),
             // A body longer than what was read is cut, and no JSON any more.
             Err(_) => ApiError {
@@ -1137,6 +1140,17 @@ mod tests {
         );
         assert!(text.contains("bad"), "{text}");
         assert_eq!(e.status(), Some(400));
+    }
+
+    #[test]
+    fn an_error_body_with_a_byte_that_is_not_utf8_keeps_its_message() {
+        let body = b"{\"error\":{\"message\":\"bad \xff byte\",\"type\":\"server_error\"}}";
+        let e = Error::status_at(500, "http://h/", Default::default(), body);
+        let text = e.to_string();
+        assert!(
+            text.contains("500: bad \u{fffd} byte (server_error)"),
+            "{text}"
+        );
     }
 
     /// One case per shape of error body the common APIs send, and bodies that are not API

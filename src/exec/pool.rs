@@ -167,7 +167,7 @@ pub(crate) fn pool_is_full() -> bool {
     LOAD.with(|l| {
         l.borrow()
             .as_ref()
-            .is_some_and(|load| load.busy.load(Ordering::Acquire) >= load.max)
+            .is_some_and(|load| load.busy.load(Ordering::Relaxed) >= load.max)
     })
 }
 
@@ -617,9 +617,9 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
         }
         // Jobs catch their own panics (and a user's waker that panics when woken); this
         // guards the loop against the rest, so that the pool never silently loses a worker.
-        workers.load.busy.fetch_add(1, Ordering::AcqRel);
+        workers.load.busy.fetch_add(1, Ordering::Relaxed);
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
-        workers.load.busy.fetch_sub(1, Ordering::AcqRel);
+        workers.load.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatClient, ChatEvent, ChatRequest, ChatStream, Message};
+use super::{ChatClient, ChatEvent, ChatRequest, ChatStream, Message, Usage};
 use crate::{BatchProgress, Error, FuturesSession, RateLimiter, RetryPolicy};
 
 /// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
@@ -65,8 +65,9 @@ impl ChatJob {
 
 /// The outcome of one chat: one JSON line of a batch's output file.
 ///
-/// `{"id":"7","content":"...","finish_reason":"stop","attempts":1}` for an answer,
-/// `{"id":"8","error":"...","attempts":3}` for a chat that failed.
+/// `{"id":"7","content":"...","finish_reason":"stop","usage":{...},"attempts":1}` for an
+/// answer, `{"id":"8","error":"...","attempts":3}` for a chat that failed. A model's refusal
+/// (OpenAI's `refusal`) is an answer whose `refusal` holds its words.
 ///
 /// # Examples
 ///
@@ -90,6 +91,14 @@ pub struct ChatResult {
     /// Why the model stopped (`stop`, `length`...), when the server said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// The model's refusal, when it refused (OpenAI's structured outputs): the answer's
+    /// `content` is then what text came beside it, often none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// The tokens the chat's answer counted, when the server said (see [`Usage`]): what a
+    /// batch cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
     /// What went wrong, when the chat failed after its attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -116,19 +125,30 @@ impl ChatResult {
     }
 
     /// The result of chat `id`: its answer and finish reason, or what went wrong.
-    fn new(id: String, answer: Result<(String, Option<String>), Error>, attempts: u32) -> Self {
-        let (content, finish_reason, error) = match answer {
-            Ok((content, finish_reason)) => (Some(content), finish_reason, None),
-            Err(e) => (None, None, Some(e.to_string())),
+    fn new(id: String, answer: Result<Answer, Error>, attempts: u32) -> Self {
+        let (answer, error) = match answer {
+            Ok(answer) => (answer, None),
+            Err(e) => (Answer::default(), Some(e.to_string())),
         };
         ChatResult {
             id,
-            content,
-            finish_reason,
+            content: error.is_none().then_some(answer.text),
+            finish_reason: answer.finish_reason,
+            refusal: answer.refusal,
+            usage: answer.usage,
             error,
             attempts,
         }
     }
+}
+
+/// What a chat's stream brought: its text, refusal, finish reason and usage.
+#[derive(Default)]
+struct Answer {
+    text: String,
+    refusal: Option<String>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
 }
 
 /// What [`ChatBatch::run_to_file`] did.
@@ -602,8 +622,15 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
         let failed = match client.stream_once(&request) {
             Ok(stream) => match read_answer(stream) {
                 // An error the server put in the stream before any of the answer (Anthropic's
-                // `overloaded_error`) is its status told late: nothing of the answer is lost.
-                Err((e, false)) if is_retryable_in_stream(&e, retry) => e,
+                // `overloaded_error`) is its status told late, and a connection cut, stalled or
+                // ended before any of it failed as one before the answer: nothing is lost.
+                Err((e, false))
+                    if is_retryable_in_stream(&e, retry)
+                        || retry.retries(&e)
+                        || crate::llm::wire::is_cut(&e) =>
+                {
+                    e
+                }
                 answer => break answer.map_err(|(e, _)| e),
             },
             Err(e) if retry.retries(&e) => e,
@@ -621,20 +648,23 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
     ChatResult::new(job.id, answer, attempt)
 }
 
-/// The whole answer of `stream`: its text and finish reason, or its error and whether any of
-/// the answer (text, reasoning, a tool call...) came before it.
-fn read_answer(mut stream: ChatStream) -> Result<(String, Option<String>), (Error, bool)> {
-    let (mut text, mut started) = (String::new(), false);
+/// The whole answer of `stream`, or its error and whether any of the answer (text,
+/// reasoning, a tool call...) came before it.
+fn read_answer(mut stream: ChatStream) -> Result<Answer, (Error, bool)> {
+    let (mut answer, mut started) = (Answer::default(), false);
     while let Some(event) = stream.next_event() {
         match event {
-            Ok(ChatEvent::Text(piece)) => text.push_str(&piece),
+            Ok(ChatEvent::Text(piece)) => answer.text.push_str(&piece),
             Ok(ChatEvent::Usage(_) | ChatEvent::Done) => continue,
             Ok(_) => {}
             Err(e) => return Err((e, started)),
         }
         started = true;
     }
-    Ok((text, stream.finish_reason().map(str::to_string)))
+    answer.finish_reason = stream.finish_reason().map(str::to_string);
+    answer.refusal = stream.refusal().map(str::to_string);
+    answer.usage = stream.usage().cloned();
+    Ok(answer)
 }
 
 /// Whether an error a server put in its stream is one a later attempt can fix: a status that

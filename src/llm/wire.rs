@@ -28,6 +28,14 @@ pub(crate) fn api_error(error: &Value) -> Error {
     Error::Api { kind, message }
 }
 
+/// How the error of an answer that a clean end of its body cut begins.
+const CUT: &str = "the answer was cut";
+
+/// Whether `e` is the error of an answer that a clean end of its body cut (see [`Ending`]).
+pub(crate) fn is_cut(e: &Error) -> bool {
+    matches!(e, Error::Protocol(m) if m.starts_with(CUT))
+}
+
 /// The end-of-stream rule every decoder follows, fed the events it sends.
 ///
 /// A stream ends completely with its end marker (`data: [DONE]`, `message_stop`...), or with a
@@ -93,9 +101,9 @@ impl Ending {
             return Ok(Some(vec![ChatEvent::Done]));
         }
         let mut why = if self.any_finish {
-            format!("the answer was cut: more of the answer came after its `{reason}`")
+            format!("{CUT}: more of the answer came after its `{reason}`")
         } else {
-            format!("the answer was cut: the stream ended before any `{reason}`")
+            format!("{CUT}: the stream ended before any `{reason}`")
         };
         if let Some(marker) = marker {
             why.push_str(&format!(" and without `{marker}`"));

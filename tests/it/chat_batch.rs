@@ -545,3 +545,99 @@ fn a_file_that_cannot_be_opened_or_read_is_named_in_the_error() {
     );
     assert_eq!(server.request_count(), 0);
 }
+
+#[test]
+fn a_stream_cut_stalled_or_ended_before_any_of_the_answer_is_retried() {
+    // Each prompt's first answer is 200 with the stream's head, then: a clean end (0), a reset
+    // (1), silence past the read timeout (2), or a reset once the answer has started (3).
+    // Nothing of the answer was lost in the first three: they are sent again.
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let server = TestServer::start(move |req| {
+        let prompt = (0..4)
+            .find(|i| req.body_str().contains(&format!("prompt {i}")))
+            .unwrap_or(9);
+        let first = {
+            let mut log = log.lock().unwrap();
+            let first = !log.contains(&prompt.to_string());
+            log.push(prompt.to_string());
+            first
+        };
+        let sse = "text/event-stream";
+        match (prompt, first) {
+            (0, true) => Reply::sse(Vec::<String>::new(), support::ms(0)),
+            (1, true) => Reply::reset_mid_body("data: {\"choi", 4).content_type(sse),
+            (2, true) => Reply::stall().content_type(sse),
+            (3, _) => {
+                let delta = json!({"choices": [{"index": 0, "delta": {"content": "Half"}}]});
+                let body = format!("data: {delta}\n\ndata: {{\"cho");
+                let sent = body.len() - 4;
+                Reply::reset_mid_body(body, sent).content_type(sse)
+            }
+            _ => answer(req),
+        }
+    });
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("k")
+        .env(|_| None)
+        .read_timeout(std::time::Duration::from_millis(300))
+        .build();
+    let results: Vec<ChatResult> = ChatBatch::new(client)
+        .attempts(3)
+        .progress_bar(false)
+        .run(jobs(4))
+        .collect();
+    for (i, result) in results.iter().take(3).enumerate() {
+        assert_eq!(
+            result.content.as_deref(),
+            Some(format!("PROMPT {i}").as_str()),
+            "{result:?}"
+        );
+        assert_eq!(result.attempts, 2, "{result:?}");
+    }
+    let error = results[3]
+        .error
+        .as_deref()
+        .expect("a cut answer is an error");
+    assert_eq!(
+        results[3].attempts, 1,
+        "an answer cut once started is not retried: {error}"
+    );
+}
+
+#[test]
+fn a_result_keeps_the_refusal_and_the_usage() {
+    let server = TestServer::start(|_| {
+        let chunks = [
+            json!({"choices": [{"index": 0, "delta": {"refusal": "I can't "}}]}),
+            json!({"choices": [{"index": 0, "delta": {"refusal": "help."}, "finish_reason": "stop"}]}),
+            json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}),
+        ];
+        let mut events: Vec<String> = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+        events.push("data: [DONE]\n\n".into());
+        Reply::sse(events, support::ms(0))
+    });
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("k")
+        .env(|_| None)
+        .build();
+    let result = ChatBatch::new(client)
+        .progress_bar(false)
+        .run(jobs(1))
+        .next()
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(result.refusal.as_deref(), Some("I can't help."));
+    assert_eq!(result.content.as_deref(), Some(""));
+    let usage = result.usage.as_ref().expect("the usage");
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens),
+        (Some(7), Some(3))
+    );
+    // On the line of the output file too, and read back as it was.
+    let line = serde_json::to_string(&result).unwrap();
+    assert!(line.contains(r#""refusal":"I can't help.""#), "{line}");
+    assert_eq!(serde_json::from_str::<ChatResult>(&line).unwrap(), result);
+}
