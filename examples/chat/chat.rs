@@ -205,7 +205,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             opts.prompt.extend(args.by_ref());
             break;
         }
-        if !arg.starts_with("--") && arg != "-h" {
+        // A lone `-` is a word; `-x` is an option (a prompt that starts with `-` goes after
+        // `--`), or a typo would be sent to the model as the prompt.
+        if !arg.starts_with('-') || arg == "-" {
             opts.prompt.push(arg);
             continue;
         }
@@ -236,7 +238,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--base-url" => opts.base_url = Some(not_empty(&name, value()?)?),
             "--system" => opts.system = Some(value()?),
             "--demo" => opts.demo = true,
-            _ => return Err(format!("unknown option {name}")),
+            _ => {
+                return Err(format!(
+                    "unknown option {name} (a prompt that starts with '-' goes after --)"
+                ))
+            }
         }
     }
     Ok(opts)
@@ -958,6 +964,11 @@ mod tests {
         );
         // An empty system prompt is one.
         assert_eq!(parse(&["--system=", "hi"]), None);
+        // A short option that is not `-h` is a usage error, not a prompt; after `--` it is one.
+        let unknown = parse(&["-m", "gpt-4o", "hi"]).unwrap_or_default();
+        assert!(unknown.starts_with("unknown option -m"), "{unknown}");
+        assert_eq!(parse(&["--", "-m", "hi"]), None);
+        assert_eq!(parse(&["-", "hi"]), None);
         assert_eq!(
             parse(&["--model", "m", "--base-url", "http://h/v1", "hi"]),
             None

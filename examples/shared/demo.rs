@@ -357,8 +357,8 @@ fn compose_reply(messages: &[Value]) -> String {
     }
     if first {
         reply.push_str(
-            "\n\nTo talk to a real model, set the API key of a provider (`chat --help` lists \
-             them), or point OPENAI_BASE_URL at an OpenAI-compatible server such as Ollama \
+            "\n\nTo talk to a real model, set the API key of a provider (`cargo run --example \
+             chat -- --help` lists them), or point OPENAI_BASE_URL at an OpenAI-compatible server such as Ollama \
              (http://localhost:11434/v1).",
         );
     }
