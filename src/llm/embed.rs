@@ -237,8 +237,11 @@ impl<P: EmbedProtocol> Client<P> {
     /// # Errors
     ///
     /// The first failed request's error ([`Error::Status`], transport, timeout, a missing key);
-    /// the requests still queued are then cancelled. An answer whose vectors do not match the
-    /// texts is [`Error::Protocol`].
+    /// the requests still queued are then cancelled. An answer that is not the API's JSON, or
+    /// whose vectors do not match the texts (too few or too many, of different lengths, with a
+    /// value past `f32`'s range), is [`Error::Protocol`] naming the answer's URL and the fault:
+    /// `the embeddings answer from https://api.openai.com/v1/embeddings has 1 vectors for 2
+    /// texts`.
     ///
     /// # Examples
     ///
@@ -308,6 +311,7 @@ impl<P: EmbedProtocol> Client<P> {
             .unwrap_or(P::BATCH_SIZE)
             .clamp(1, P::BATCH_SIZE);
         let url = url(P::FORMAT, self.base_url(), self.model_name());
+        let shown: std::sync::Arc<str> = crate::redact_url(&url).into();
         let batch = self
             .session()
             .batch(requests(texts, size, P::MAX_TOKENS), |_, chunk: &&[S]| {
@@ -317,9 +321,13 @@ impl<P: EmbedProtocol> Client<P> {
                 // The answer grows with the texts: a request of 2,048 holds hundreds of MB.
                 let answer =
                     u64::try_from(expected).map_or(u64::MAX, |n| n.saturating_mul(MAX_VECTOR_JSON));
+                let shown = std::sync::Arc::clone(&shown);
                 match self.post(url.clone(), &body) {
                     Ok(request) => request.send_with_body_of(answer, move |resp| {
-                        parse(P::FORMAT, resp.error_for_status()?.bytes(), expected)
+                        let body = resp.error_for_status()?;
+                        parse(P::FORMAT, body.bytes(), expected).map_err(|why| {
+                            Error::Protocol(format!("the embeddings answer from {shown} {why}"))
+                        })
                     }),
                     Err(e) => self.session().submit(move |_| Err(e)),
                 }
@@ -407,8 +415,10 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
     }
 }
 
-/// The vectors of an answer to a request of `expected` texts, in the texts' order.
-fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, Error> {
+/// The vectors of an answer to a request of `expected` texts, in the texts' order; else what
+/// is wrong with it, as the end of a sentence about the answer.
+fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, String> {
+    let json = |e: serde_json::Error| format!("is not the JSON the API answers with: {e}");
     #[derive(Deserialize)]
     struct Embeddings<T> {
         embeddings: T,
@@ -432,31 +442,45 @@ fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, 
             struct Body {
                 data: Vec<Item>,
             }
-            let mut items = serde_json::from_slice::<Body>(body)?.data;
+            let mut items = serde_json::from_slice::<Body>(body).map_err(json)?.data;
             items.sort_by_key(|i| i.index);
             if items.iter().enumerate().any(|(n, i)| n != i.index) {
-                return Err(Error::Protocol(
-                    "embeddings answer: the indexes of `data` are not 0, 1, 2...".into(),
-                ));
+                return Err("has `data` indexes that are not 0, 1, 2...".into());
             }
             items.into_iter().map(|i| i.embedding).collect::<Vec<_>>()
         }
-        Format::Gemini => serde_json::from_slice::<Embeddings<Vec<Values>>>(body)?
+        Format::Gemini => serde_json::from_slice::<Embeddings<Vec<Values>>>(body)
+            .map_err(json)?
             .embeddings
             .into_iter()
             .map(|i| i.values)
             .collect(),
         Format::Cohere => {
-            serde_json::from_slice::<Embeddings<Float>>(body)?
+            serde_json::from_slice::<Embeddings<Float>>(body)
+                .map_err(json)?
                 .embeddings
                 .float
         }
     };
     if vectors.len() != expected {
-        return Err(Error::Protocol(format!(
-            "embeddings answer: {} vectors for {expected} texts",
+        return Err(format!(
+            "has {} vectors for {expected} texts",
             vectors.len()
-        )));
+        ));
+    }
+    let width = vectors.first().map_or(0, Vec::len);
+    if let Some(n) = vectors.iter().position(|v| v.len() != width) {
+        return Err(format!(
+            "has vectors of {width} and of {} values (vector {n})",
+            vectors[n].len()
+        ));
+    }
+    // A number past f32's range (`1e39`) reads as an infinity.
+    if let Some(n) = vectors
+        .iter()
+        .position(|v| v.iter().any(|x| !x.is_finite()))
+    {
+        return Err(format!("has a value past the range of f32 in vector {n}"));
     }
     Ok(vectors)
 }

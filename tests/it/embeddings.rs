@@ -371,14 +371,29 @@ fn answers_that_do_not_match_the_texts_are_errors() {
         ),
         ("cohere", "{}", "missing field"),
         ("openai", "not json", "expected"),
+        ("openai", r#"{"object":"list"}"#, "missing field `data`"),
+        (
+            "openai",
+            r#"{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[3]}]}"#,
+            "vectors of 2 and of 1 values (vector 1)",
+        ),
+        (
+            "gemini",
+            r#"{"embeddings":[{"values":[0.1]},{"values":[1e39]}]}"#,
+            "past the range of f32 in vector 1",
+        ),
     ];
     for (provider, answer, says) in cases {
         let server = TestServer::start(move |_| Reply::json(answer));
         let err = embed(provider, &server.url(), &["a", "b"], &EmbedOptions::new()).unwrap_err();
+        let text = err.to_string();
         assert!(
-            matches!(err, Error::Protocol(_) | Error::Json(_)) && err.to_string().contains(says),
+            matches!(err, Error::Protocol(_)) && text.contains(says),
             "{provider} {answer}: {err:?}"
         );
+        // It says which answer, and from where.
+        let from = format!("the embeddings answer from {}", server.url());
+        assert!(text.contains(&from), "{text}");
     }
 }
 
