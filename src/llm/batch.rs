@@ -99,6 +99,10 @@ pub struct ChatResult {
     /// batch cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The server's id of the last attempt's request (`x-request-id`, `request-id`), when it
+    /// sent one: what a provider's support asks for about an answer or a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// What went wrong, when the chat failed after its attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -136,6 +140,7 @@ impl ChatResult {
             finish_reason: answer.finish_reason,
             refusal: answer.refusal,
             usage: answer.usage,
+            request_id: None,
             error,
             attempts,
         }
@@ -618,8 +623,15 @@ fn default_retry() -> RetryPolicy {
 fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -> ChatResult {
     let request = ChatRequest::from(job.messages);
     let mut attempt = 1;
+    let mut request_id;
     let answer = loop {
-        let failed = match client.stream_once(&request) {
+        let sent = client.stream_once(&request);
+        request_id = match &sent {
+            Ok(stream) => stream.request_id().map(str::to_string),
+            Err(Error::Status(status)) => status.request_id().map(str::to_string),
+            Err(_) => None,
+        };
+        let failed = match sent {
             Ok(stream) => match read_answer(stream) {
                 // An error the server put in the stream before any of the answer (Anthropic's
                 // `overloaded_error`) is its status told late, and a connection cut, stalled or
@@ -645,7 +657,9 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
         }
         attempt += 1;
     };
-    ChatResult::new(job.id, answer, attempt)
+    let mut result = ChatResult::new(job.id, answer, attempt);
+    result.request_id = request_id;
+    result
 }
 
 /// The whole answer of `stream`, or its error and whether any of the answer (text,

@@ -340,6 +340,7 @@ fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
                 400,
                 r#"{"error":{"message":"bad prompt","type":"invalid_request_error"}}"#,
             )
+            .header("request-id", "req_400")
         } else {
             answer(req)
         }
@@ -354,10 +355,11 @@ fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let error = results[1].error.as_deref().unwrap();
     assert!(error.contains("400"), "{error}");
     assert_eq!(results[1].attempts, 1, "a 400 is not retried");
+    assert_eq!(results[1].request_id.as_deref(), Some("req_400"));
     let line = serde_json::to_value(&results[1]).unwrap();
     assert_eq!(
         line.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["attempts", "error", "id"]
+        ["attempts", "error", "id", "request_id"]
     );
 }
 
@@ -607,7 +609,7 @@ fn a_stream_cut_stalled_or_ended_before_any_of_the_answer_is_retried() {
 }
 
 #[test]
-fn a_result_keeps_the_refusal_and_the_usage() {
+fn a_result_keeps_the_refusal_the_usage_and_the_request_id() {
     let server = TestServer::start(|_| {
         let chunks = [
             json!({"choices": [{"index": 0, "delta": {"refusal": "I can't "}}]}),
@@ -616,7 +618,7 @@ fn a_result_keeps_the_refusal_and_the_usage() {
         ];
         let mut events: Vec<String> = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
         events.push("data: [DONE]\n\n".into());
-        Reply::sse(events, support::ms(0))
+        Reply::sse(events, support::ms(0)).header("x-request-id", "req_7")
     });
     let client = OpenAIClient::builder("m", 0.0)
         .base_url(server.url())
@@ -630,6 +632,7 @@ fn a_result_keeps_the_refusal_and_the_usage() {
         .unwrap();
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(result.refusal.as_deref(), Some("I can't help."));
+    assert_eq!(result.request_id.as_deref(), Some("req_7"));
     assert_eq!(result.content.as_deref(), Some(""));
     let usage = result.usage.as_ref().expect("the usage");
     assert_eq!(
