@@ -294,8 +294,8 @@
 //! queued behind it in its own full pool runs that job inline instead of deadlocking; an event
 //! stream's job, which runs for as long as the stream is open, goes on a thread of its own
 //! instead (beyond `max_workers`, while the stream is read; [`FuturesSession::join`] does not
-//! wait for such a thread), unless a lane (`max_per_host`, a rate limiter) holds it back (see
-//! [`Pending::result`]).
+//! wait for such a thread); not in a session with `max_per_host` or a rate limiter, where it
+//! waits for a free worker (see [`Pending::result`]).
 //!
 //! # Limits
 //!

@@ -665,9 +665,10 @@ pub(crate) fn attempts_note(attempts: u32, why: Stopped) -> String {
 
 /// `e`, the failure of the last of `attempts` attempts of a request, saying how many were made
 /// and why no more: `after 3 attempts, the most RetryPolicy::attempts allows`, `after 1 attempt;
-/// a retry would start past the 10 s timeout`. The variant and kind stay; only a placed timeout
-/// or I/O error has room for the words (a status error is an answer, made into an error later:
-/// its note travels with the response, see [`Retried`]).
+/// a retry would start past the 10 s timeout`. The variant and kind stay; a placed timeout or
+/// I/O error, or a status error without a note of its own (an `EventSource`'s statuses in a
+/// row), has room for the words (a status error of a request's retries gets its note from the
+/// response instead, see [`Retried`]).
 pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
     let note = attempts_note(attempts, why);
     match e {

@@ -414,7 +414,9 @@ impl FuturesSession {
     }
 
     /// The worker threads running now: 0 until the first job, then one more for each job that
-    /// found every worker busy, up to [`max_workers`](FuturesSession::max_workers). They exit
+    /// found every worker busy, up to [`max_workers`](FuturesSession::max_workers) (an event
+    /// stream that a job waited for in its full pool runs on a thread of its own, not counted
+    /// here: see [`Pending::result`](crate::Pending::result)). They exit
     /// after [`shutdown`](FuturesSession::shutdown), or after the last clone is dropped and
     /// the queue is empty.
     ///
@@ -530,7 +532,9 @@ impl FuturesSession {
     /// Shuts the session down and waits until every worker has finished its last job and left
     /// its loop; the threads exit right after. Only returns after
     /// [`shutdown`](FuturesSession::shutdown) and after the running jobs have finished; an event
-    /// stream's job finishes when its stream ends or is dropped.
+    /// stream's job finishes when its stream ends or is dropped. Not waited for: an event
+    /// stream that a job waited for in its full pool and that runs on a thread of its own (see
+    /// [`Pending::result`]); it ends with its stream.
     ///
     /// Calling it on one of the session's own workers would wait for itself; it returns at once
     /// there instead.

@@ -360,7 +360,9 @@ impl EventSource {
     }
 
     /// Consecutive failed attempts (connects, cuts, retryable statuses) before the source yields
-    /// the last error and ends; at least 1. Defaults to [`DEFAULT_MAX_ATTEMPTS`] (10).
+    /// the last error and ends; at least 1. Defaults to [`DEFAULT_MAX_ATTEMPTS`] (10). A cut
+    /// after a whole line of the body (an event's, a keep-alive comment) starts a new run: it
+    /// counts as the first of its run (see the reconnection rules on [`EventSource`]).
     ///
     /// # Examples
     ///

@@ -92,6 +92,31 @@ impl<T: Send + 'static> Pending<T> {
         self.slot.help(&self.task)
     }
 
+    /// Blocks until the slot changes. An event stream still queued in this worker's pool is
+    /// looked at again every [`APART_RECHECK`]: the pool may have filled since the last look, and
+    /// then the stream goes apart (see `Slot::start_apart`) rather than wait for ever.
+    fn block<'a>(
+        &'a self,
+        state: std::sync::MutexGuard<'a, super::slot::State<T>>,
+    ) -> std::sync::MutexGuard<'a, super::slot::State<T>> {
+        if !(state.queued && self.slot.may_go_apart_here()) {
+            return self.slot.block(state);
+        }
+        let state = self.slot.block_timeout(state, APART_RECHECK);
+        if !state.queued {
+            return state;
+        }
+        drop(state);
+        self.help();
+        self.slot.lock()
+    }
+
+    /// [`help`](Pending::help) again, for an event stream still queued in this worker's pool
+    /// (see [`Pending::block`]).
+    fn help_again(&self) -> bool {
+        self.slot.may_go_apart_here() && self.slot.queued_now() && self.help()
+    }
+
     /// Blocks until the job is done and returns its result.
     ///
     /// HTTP error statuses are *not* errors here (as in requests-futures): a 404 is an
@@ -110,9 +135,12 @@ impl<T: Send + 'static> Pending<T> {
     /// as the stream is read) after giving a free worker 2 ms to take it; so do the other waits
     /// that run queued jobs ([`wait`](Pending::wait), [`wait_all`], [`wait_any`],
     /// [`as_completed`], a [`Batch`](crate::Batch)), not
-    /// [`result_timeout`](Pending::result_timeout) or `.await`. A stream with a lane
-    /// ([`max_per_host`](crate::SessionBuilder::max_per_host), a rate limiter) never does: it
-    /// waits for its lane's room, as every request to its origin does.
+    /// [`result_timeout`](Pending::result_timeout) or `.await`. In a session with
+    /// [`max_per_host`](crate::SessionBuilder::max_per_host) or a rate limiter, a stream never
+    /// does (it would pass those limits for as long as it is open): a job that waits for one in
+    /// its own full pool waits for a free worker, for ever if none comes free. Give such a
+    /// session more workers than the jobs that wait for streams, or read the streams from
+    /// outside its jobs.
     ///
     /// Called inside a job (a [`submit`](crate::FuturesSession::submit) closure), the wait
     /// ends when that job is cancelled or its session is shut down with
@@ -153,7 +181,7 @@ impl<T: Send + 'static> Pending<T> {
                 }
                 continue;
             }
-            state = self.slot.block(state);
+            state = self.block(state);
         }
     }
 
@@ -283,7 +311,7 @@ impl<T: Send + 'static> Pending<T> {
                 drop(self.cancel_waited(state));
                 return;
             }
-            state = self.slot.block(state);
+            state = self.block(state);
         }
     }
 
@@ -573,6 +601,10 @@ where
 /// cancelled: no handle has that index.
 const STOPPED: usize = usize::MAX;
 
+/// How often a worker that waits for an event stream still queued in its own pool looks again
+/// whether the pool is full (see [`Pending::block`]).
+const APART_RECHECK: Duration = Duration::from_millis(20);
+
 /// A wake-up for a [`CancelWatch`] that sends [`STOPPED`] on `tx`.
 fn stop_sender(tx: &crossbeam_channel::Sender<usize>) -> impl Fn() + Send + Sync + 'static {
     let tx = tx.clone();
@@ -643,10 +675,28 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                 Err(_) if self.help_one() => continue,
                 Err(_) => {
                     self.watch_cancel();
-                    match self.rx.recv() {
-                        Ok(i) => i,
-                        // Unreachable: `self.tx` is a sender.
-                        Err(_) => return None,
+                    let streams = self.handles.iter().flatten();
+                    let recheck = streams
+                        .clone()
+                        .any(|h| h.slot.may_go_apart_here() && h.slot.queued_now());
+                    if !recheck {
+                        match self.rx.recv() {
+                            Ok(i) => i,
+                            // Unreachable: `self.tx` is a sender.
+                            Err(_) => return None,
+                        }
+                    } else {
+                        // A stream still queued here: look again in a while (see
+                        // `Pending::block`).
+                        match self.rx.recv_timeout(APART_RECHECK) {
+                            Ok(i) => i,
+                            Err(_) => {
+                                streams.for_each(|h| {
+                                    h.help_again();
+                                });
+                                continue;
+                            }
+                        }
                     }
                 }
             };
@@ -773,6 +823,22 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
             Ok(i) => i,
             // On a worker, run one queued job of the pool inline rather than wait forever.
             Err(_) if handles.iter().any(|h| h.help()) => continue,
+            // A stream still queued here: look again in a while (see `Pending::block`).
+            Err(_)
+                if handles
+                    .iter()
+                    .any(|h| h.slot.may_go_apart_here() && h.slot.queued_now()) =>
+            {
+                match rx.recv_timeout(APART_RECHECK) {
+                    Ok(i) => i,
+                    Err(_) => {
+                        handles.iter().for_each(|h| {
+                            h.help_again();
+                        });
+                        continue;
+                    }
+                }
+            }
             Err(_) => match rx.recv() {
                 Ok(i) => i,
                 Err(_) => unreachable!("the sender `tx` is alive in this frame"),

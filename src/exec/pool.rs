@@ -159,6 +159,18 @@ pub(crate) fn act_as(worker: WorkerIdentity) {
 pub(crate) struct Load {
     busy: AtomicUsize,
     max: usize,
+    /// The pool was shut down: a job claimed from its queue now is refused, as its workers
+    /// refuse one they take.
+    shut_down: AtomicBool,
+}
+
+/// Whether this thread's pool was shut down. `false` off a worker.
+pub(crate) fn pool_is_shut_down() -> bool {
+    LOAD.with(|l| {
+        l.borrow()
+            .as_ref()
+            .is_some_and(|load| load.shut_down.load(Ordering::Acquire))
+    })
 }
 
 /// Whether every worker of this thread's pool runs a job now (this one included): a job queued
@@ -278,6 +290,7 @@ impl Executor {
             load: Arc::new(Load {
                 busy: AtomicUsize::new(0),
                 max: max_workers.max(1),
+                shut_down: AtomicBool::new(false),
             }),
             name: name.to_string(),
             started: AtomicUsize::new(0),
@@ -511,6 +524,7 @@ impl Executor {
             lanes.shutdown();
         }
         self.workers.shut_down.store(true, Ordering::Release);
+        self.workers.load.shut_down.store(true, Ordering::Release);
         self.stop();
         #[cfg(test)]
         self.workers.hooks.before_drain.pass();

@@ -381,13 +381,22 @@ impl<T: Send + 'static> Slot<T> {
     pub(crate) fn cancel_with(&self, error: Error) -> bool {
         let claimed = self.claim();
         if claimed {
-            // The closure's captures are user code, whose `Drop` may panic: caught (the panic
-            // hook has reported it), so that the handle resolves and a shutdown resolving many
-            // jobs goes on.
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
-            self.complete(Err(error));
+            self.drop_claimed(Some(error));
         }
         claimed
+    }
+
+    /// Drops the closure of a job claimed and never run, and resolves the slot with `error`
+    /// (else leaves it to whoever cancelled it).
+    fn drop_claimed(&self, error: Option<Error>) {
+        // The closure's captures are user code, whose `Drop` may panic: caught (the panic hook
+        // has reported it), so that the handle resolves and a shutdown resolving many jobs goes
+        // on.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
+        self.retire();
+        if let Some(error) = error {
+            self.complete(Err(error));
+        }
     }
 
     /// Runs a claimed job, turning a panic into `Error::Panicked`. `task` is this slot as the
@@ -449,13 +458,23 @@ impl<T: Send + 'static> Slot<T> {
             if watch.as_ref().is_some_and(|w| w.fired()) {
                 // That one was cancelled already, so this one's handle now says `Cancelled`:
                 // it never runs, as a queued job that is cancelled never does.
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
-                self.retire();
+                self.drop_claimed(None);
             } else {
                 run_nested(|| self.run_claimed(task));
             }
         }
         claimed
+    }
+
+    /// Whether this is an event stream that this thread, a worker of its pool, may start apart
+    /// (see [`Slot::start_apart`]).
+    pub(crate) fn may_go_apart_here(&self) -> bool {
+        self.apart && self.pool != 0 && is_worker_of(self.pool)
+    }
+
+    /// Whether the job is still queued.
+    pub(crate) fn queued_now(&self) -> bool {
+        self.lock().queued
     }
 
     /// Claims the job, if still queued, and runs it on a new thread that acts as a worker of
@@ -486,20 +505,19 @@ impl<T: Send + 'static> Slot<T> {
         if !crate::exec::pool::pool_is_full() {
             return false;
         }
-        {
-            let mut state = self.lock();
-            if !std::mem::replace(&mut state.queued, false) {
-                return false;
-            }
-            // As a job run inline: it asks the rate limiter itself (see `Task::ran_inline`).
-            state.inline = true;
+        if !std::mem::replace(&mut self.lock().queued, false) {
+            return false;
+        }
+        if crate::exec::pool::pool_is_shut_down() {
+            // Claimed after a shutdown, as a worker refuses one it takes then.
+            self.drop_claimed(Some(Error::ShutDown));
+            return true;
         }
         if job::is_cancelled() {
             // The waiting job was cancelled: so is this one, which never runs, as a queued job
             // that is cancelled never does.
             task.cancel();
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
-            self.retire();
+            self.drop_claimed(None);
             return true;
         }
         let (slot, task) = (Arc::clone(self), Arc::clone(task));
@@ -511,14 +529,10 @@ impl<T: Send + 'static> Slot<T> {
                 slot.run_claimed(&task);
             });
         if let Err(e) = spawned {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job().discard()));
-            self.retire();
-            self.complete(Err(Error::Io(std::io::Error::new(
-                e.kind(),
-                format!(
-                    "could not start a thread for an event stream waited for on a busy worker: {e}"
-                ),
-            ))));
+            let why = format!(
+                "could not start a thread for an event stream waited for on a busy worker: {e}"
+            );
+            self.drop_claimed(Some(Error::Io(std::io::Error::new(e.kind(), why))));
         }
         true
     }
