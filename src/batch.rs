@@ -289,6 +289,12 @@ where
     /// submitted, so a window larger than the input (`usize::MAX`: the input's length) costs
     /// nothing up front.
     ///
+    /// With a rate limiter or [`max_per_host`](crate::SessionBuilder::max_per_host), jobs held
+    /// back by their origin's limit (a pause after a 429) keep their places in the window: a
+    /// batch over several hosts whose window fills with one paused host's jobs waits for that
+    /// pause, while the other hosts get nothing. Give such a batch a window of several times
+    /// the jobs one host can hold back, or a batch per host.
+    ///
     /// Takes effect before the first result; later calls are ignored.
     ///
     /// # Examples

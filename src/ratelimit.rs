@@ -562,6 +562,14 @@ impl RateLimiter {
     /// `Duration::MAX` takes the cap off; a pause longer than the clock can count then lasts a
     /// century.
     ///
+    /// A server that asks for a longer wait (`Retry-After: 3600`, a quota spent for the hour)
+    /// gets the parked requests back after this cap, sooner than it asked, and is likely to
+    /// refuse them again: a large batch then goes on for hours, one cap at a time, every answer
+    /// a 429 (a response, not an error, unless the script calls
+    /// [`error_for_status`](crate::Response::error_for_status)). Raise the cap to such waits
+    /// if the script may wait that long, or stop the batch at the first 429 whose wait is
+    /// longer than the script may wait.
+    ///
     /// # Examples
     ///
     /// ```

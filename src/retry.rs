@@ -341,7 +341,37 @@ impl RetryPolicy {
         if !self.retries_answer(resp.status().as_u16(), resp.headers()) {
             return None;
         }
-        let asked = asked_wait(resp.headers()).filter(|asked| *asked > self.max_retry_after);
+        self.note(attempt, resp.headers(), why)
+    }
+
+    /// `e`, the failure of attempt number `attempt` after which this policy allows no more
+    /// (its [`wait_after`](RetryPolicy::wait_after) was `None`), with the note a request's own
+    /// retries give it (see [`given_up`](RetryPolicy::given_up)): for a caller that retries by
+    /// itself (`ChatBatch`). An error the policy does not retry goes as it is.
+    pub(crate) fn gave_up(&self, attempt: u32, e: Error) -> Error {
+        if !self.retries(&e) {
+            return e;
+        }
+        let why = if attempt >= self.attempts {
+            Stopped::Limit
+        } else {
+            Stopped::Other
+        };
+        match e {
+            Error::Status(status) => {
+                let note = self.note(attempt, &status.headers, why);
+                Error::Status(status).retried(note.map(Into::into))
+            }
+            e if why == Stopped::Limit && attempt > 1 => {
+                crate::phase::after_attempts(e, attempt, why)
+            }
+            e => e,
+        }
+    }
+
+    /// The note of [`given_up`](RetryPolicy::given_up), for an answer with `headers`.
+    fn note(&self, attempt: u32, headers: &http::HeaderMap, why: Stopped) -> Option<String> {
+        let asked = asked_wait(headers).filter(|asked| *asked > self.max_retry_after);
         match (why, asked) {
             (Stopped::Budget(_), _) => Some(attempts_note(attempt, why)),
             (Stopped::Limit, _) if attempt > 1 => Some(attempts_note(attempt, why)),

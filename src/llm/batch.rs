@@ -649,7 +649,7 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
             Err(e) => break Err(e),
         };
         let Some(wait) = retry.wait_after(attempt, &failed) else {
-            break Err(failed);
+            break Err(retry.gave_up(attempt, failed));
         };
         // A cancel (the batch's iterator dropped, a shutdown) ends the wait, and the chat.
         if !crate::exec::sleep(wait) {

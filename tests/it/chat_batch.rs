@@ -61,6 +61,12 @@ fn a_chat_that_always_fails_makes_the_batchs_attempts_only() {
         (results[0].content.as_deref(), results[0].attempts),
         (None, 2)
     );
+    // Its error says why no more attempts, as a request's own retries say it.
+    let error = results[0].error.as_deref().unwrap();
+    assert!(
+        error.ends_with("(after 2 attempts, the most RetryPolicy::attempts allows)"),
+        "{error}"
+    );
     // Two requests: with the client's 3 attempts inside each, there were 6.
     assert_eq!(seen.load(Ordering::SeqCst), 2);
     // `stream_once` is one request; `stream`, the client's three.
@@ -101,7 +107,15 @@ fn the_batchs_retry_policy_decides_how_long_a_server_may_ask_to_wait() {
     let impatient = RetryPolicy::llm().max_retry_after(support::ms(100));
     let result = run(ChatBatch::new(client()).retry(impatient), 0);
     assert_eq!((result.attempts, result.content), (1, None));
-    assert!(result.error.unwrap().contains("429"));
+    let error = result.error.unwrap();
+    assert!(error.contains("429"), "{error}");
+    assert!(
+        error.ends_with(
+            "(after 1 attempt; the server asked to wait 400 ms (Retry-After), longer than \
+             RetryPolicy::max_retry_after (100 ms))"
+        ),
+        "{error}"
+    );
 
     let patient = RetryPolicy::llm().max_retry_after(support::ms(2000));
     let result = run(ChatBatch::new(client()).retry(patient), 1);
