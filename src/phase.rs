@@ -637,9 +637,12 @@ impl Retried {
 pub(crate) enum Stopped {
     /// The policy allows no more attempts.
     Limit,
-    /// The next attempt would start (after its wait, or at the rate limiter's turn) past the
-    /// request's `timeout`, of this value.
+    /// The next attempt would start (after its wait) past the request's `timeout`, of this
+    /// value.
     Budget(Option<std::time::Duration>),
+    /// The next attempt's turn at the rate limiter (a pause of its origin after a 429, a quota
+    /// spent) would come past the request's `timeout`, of this value.
+    Turn(Option<std::time::Duration>),
     /// The failure is not one to retry.
     Other,
 }
@@ -659,6 +662,14 @@ pub(crate) fn attempts_note(attempts: u32, why: Stopped) -> String {
             crate::timeout::Human(limit)
         ),
         Stopped::Budget(None) => format!("{made}; a retry would start past the timeout"),
+        Stopped::Turn(limit) => {
+            let limit = limit.map(|l| format!(" {}", crate::timeout::Human(l)));
+            format!(
+                "{made}; the rate limiter holds the origin (a 429, a quota spent) past the{} \
+                 timeout",
+                limit.unwrap_or_default()
+            )
+        }
         Stopped::Other => made,
     }
 }

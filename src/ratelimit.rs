@@ -961,7 +961,11 @@ fn unix_or_seconds(value: &str, now: SystemTime) -> Option<Duration> {
         n if n >= 1e9 => n,
         n => return Some(seconds(n)),
     };
-    let at = UNIX_EPOCH.checked_add(seconds(secs))?;
+    // A time past what the clock can count is a wait longer than any cap, as a huge number of
+    // seconds is.
+    let Some(at) = UNIX_EPOCH.checked_add(seconds(secs)) else {
+        return Some(Duration::MAX);
+    };
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -1497,6 +1501,13 @@ mod tests {
             let event = limiter.observe_at(o, 200, &h, t0, wall);
             assert_eq!(event.map(|e| e.wait), Some(DEFAULT_MAX_PAUSE), "{reset:?}");
         }
+        // A Unix time past what the clock counts (GitHub's `x-ratelimit-reset` field) too.
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "99999999999999999999999"),
+        ]);
+        let event = limiter.observe_at(o, 200, &h, t0, wall);
+        assert_eq!(event.map(|e| e.wait), Some(DEFAULT_MAX_PAUSE));
         // Not a number of seconds: no pause.
         let h = headers(&[
             ("x-ratelimit-remaining-requests", "0"),

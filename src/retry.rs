@@ -181,7 +181,9 @@ impl RetryPolicy {
     /// policy retries (made an error by `error_for_status` or a stream), its message ends with
     /// how many were made: `(after 3 attempts, the most RetryPolicy::attempts allows)`, or, when the
     /// request's [`timeout`](crate::RequestBuilder::timeout) ended the retries first,
-    /// `(after 1 attempt; a retry would start past the 10 s timeout)`.
+    /// `(after 1 attempt; a retry would start past the 10 s timeout)`, or `(after 1 attempt; the
+    /// rate limiter holds the origin (a 429, a quota spent) past the 10 s timeout)` when the
+    /// retry's turn at the session's [`RateLimiter`](crate::RateLimiter) would come too late.
     ///
     /// # Examples
     ///
@@ -373,7 +375,7 @@ impl RetryPolicy {
     fn note(&self, attempt: u32, headers: &http::HeaderMap, why: Stopped) -> Option<String> {
         let asked = asked_wait(headers).filter(|asked| *asked > self.max_retry_after);
         match (why, asked) {
-            (Stopped::Budget(_), _) => Some(attempts_note(attempt, why)),
+            (Stopped::Budget(_) | Stopped::Turn(_), _) => Some(attempts_note(attempt, why)),
             (Stopped::Limit, _) if attempt > 1 => Some(attempts_note(attempt, why)),
             (Stopped::Other, Some(asked)) => Some(format!(
                 "{}; the server asked to wait {} (Retry-After), longer than \

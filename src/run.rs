@@ -745,12 +745,14 @@ fn attempts(
                 Err(e) => e,
             };
             let why = match why {
-                Stopped::Budget(_) if matches!(e, Error::Timeout(_)) && deadline_passed() => {
+                Stopped::Budget(_) | Stopped::Turn(_)
+                    if matches!(e, Error::Timeout(_)) && deadline_passed() =>
+                {
                     Stopped::Other
                 }
                 why => why,
             };
-            if attempt > 1 || matches!(why, Stopped::Budget(_)) {
+            if attempt > 1 || matches!(why, Stopped::Budget(_) | Stopped::Turn(_)) {
                 Err(phase::after_attempts(e, attempt, why))
             } else {
                 Err(e)
@@ -781,7 +783,7 @@ fn attempts(
                 // by this answer or another request's) and takes a token of its rate.
                 if let Some(limiter) = &config.rate_limiter {
                     if !wait_turn(limiter, &uri, deadline)? {
-                        return last(outcome, budget);
+                        return last(outcome, Stopped::Turn(timeouts.timeout));
                     }
                 }
             }

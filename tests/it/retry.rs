@@ -497,3 +497,40 @@ fn a_status_error_after_retries_says_how_many_attempts_were_made_and_why_no_more
         .to_string();
     assert!(!text.contains("attempt"), "{text}");
 }
+
+#[test]
+fn retries_cut_short_by_the_rate_limiters_pause_say_so() {
+    // A 503 that asks for 300 ms; meanwhile the origin is paused for 30 s (another request's
+    // 429, told to the limiter here): the retry's turn comes past the 2 s timeout, and the
+    // error names the limiter rather than the server's short wait.
+    let limiter = ureq_futures::RateLimiter::new();
+    let told = limiter.clone();
+    let server = TestServer::start(move |req| {
+        let mut paused = ureq::http::HeaderMap::new();
+        paused.insert("retry-after", "30".parse().unwrap());
+        told.observe(
+            &format!("http://{}/", req.header("host").unwrap_or_default()),
+            429,
+            &paused,
+        );
+        Reply::status(503, "busy").header("retry-after-ms", "300")
+    });
+    let resp = FuturesSession::builder()
+        .rate_limiter(limiter)
+        .retry(RetryPolicy::new().attempts(3))
+        .timeout(secs(2))
+        .build()
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    let text = resp.error_for_status().unwrap_err().to_string();
+    assert!(
+        text.ends_with(
+            " (after 1 attempt; the rate limiter holds the origin (a 429, a quota spent) past the \
+             2 s timeout)"
+        ),
+        "{text}"
+    );
+    assert_eq!(server.request_count(), 1);
+}
