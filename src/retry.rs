@@ -234,7 +234,9 @@ impl RetryPolicy {
     ///
     /// A server that asks for longer gets no retry: its answer, with its `Retry-After`, goes to
     /// the caller at once, to wait or give up. Retrying sooner than the server asked would only
-    /// earn another 429 (or 503) and spend an attempt.
+    /// earn another 429 (or 503) and spend an attempt. `Duration::MAX` takes the cap off: a
+    /// request then waits as long as any server asks, a day or for ever (a `timeout` on the
+    /// request, or a cancel, still ends the wait).
     ///
     /// # Examples
     ///
