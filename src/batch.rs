@@ -536,6 +536,16 @@ where
         })
     }
 
+    /// Whether a job of the window is an event stream still queued in the pool of this thread,
+    /// a worker of it.
+    fn stream_queued_here(&self) -> bool {
+        crate::exec::on_a_worker()
+            && self.slots.iter().flatten().any(|entry| match &entry.state {
+                State::Running(pending) => pending.stream_queued_here(),
+                State::Done(_) => false,
+            })
+    }
+
     /// Whether the job the batch is iterated in (if any) was cancelled. The first call in a job
     /// asks the job to wake the batch's wait when it is cancelled.
     fn cancelled(&mut self) -> bool {
@@ -600,7 +610,16 @@ where
             if !self.help_one() {
                 // The batch holds a sender, so this only returns with a token; every running
                 // job wakes its waker once it finishes (a shutdown finishes queued jobs too).
-                let token = self.rx.recv().ok()?;
+                // A stream still queued in this worker's pool is looked at again in a while
+                // (see `Pending::result`).
+                let token = if self.stream_queued_here() {
+                    match self.rx.recv_timeout(crate::exec::APART_RECHECK) {
+                        Ok(token) => token,
+                        Err(_) => continue,
+                    }
+                } else {
+                    self.rx.recv().ok()?
+                };
                 self.woken(token);
             }
             // A job run inline woke its waker before it returned.

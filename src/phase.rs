@@ -665,8 +665,8 @@ pub(crate) fn attempts_note(attempts: u32, why: Stopped) -> String {
         Stopped::Turn(limit) => {
             let limit = limit.map(|l| format!(" {}", crate::timeout::Human(l)));
             format!(
-                "{made}; the rate limiter holds the origin (a 429, a quota spent) past the{} \
-                 timeout",
+                "{made}; the origin's next turn at the rate limiter (its pace, or a pause after \
+                 a 429) comes past the{} timeout",
                 limit.unwrap_or_default()
             )
         }

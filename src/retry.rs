@@ -182,8 +182,9 @@ impl RetryPolicy {
     /// how many were made: `(after 3 attempts, the most RetryPolicy::attempts allows)`, or, when the
     /// request's [`timeout`](crate::RequestBuilder::timeout) ended the retries first,
     /// `(after 1 attempt; a retry would start past the 10 s timeout)`, or `(after 1 attempt; the
-    /// rate limiter holds the origin (a 429, a quota spent) past the 10 s timeout)` when the
-    /// retry's turn at the session's [`RateLimiter`](crate::RateLimiter) would come too late.
+    /// origin's next turn at the rate limiter (its pace, or a pause after a 429) comes past the
+    /// 10 s timeout)` when the retry's turn at the session's
+    /// [`RateLimiter`](crate::RateLimiter) would come too late.
     ///
     /// # Examples
     ///

@@ -111,10 +111,10 @@ impl<T: Send + 'static> Pending<T> {
         self.slot.lock()
     }
 
-    /// [`help`](Pending::help) again, for an event stream still queued in this worker's pool
+    /// Whether this is an event stream still queued in the pool of this thread, a worker of it
     /// (see [`Pending::block`]).
-    fn help_again(&self) -> bool {
-        self.slot.may_go_apart_here() && self.slot.queued_now() && self.help()
+    pub(crate) fn stream_queued_here(&self) -> bool {
+        self.slot.may_go_apart_here() && self.slot.queued_now()
     }
 
     /// Blocks until the job is done and returns its result.
@@ -587,6 +587,10 @@ where
             Some(h)
         })
         .collect();
+    let streams = (handles.iter().enumerate())
+        .filter(|(_, h)| h.as_ref().is_some_and(|h| h.slot.may_go_apart()))
+        .map(|(i, _)| i)
+        .collect();
     AsCompleted {
         remaining: handles.len(),
         handles,
@@ -594,6 +598,7 @@ where
         tx,
         watch: JobWatch::default(),
         next_to_help: 0,
+        streams,
     }
 }
 
@@ -603,7 +608,7 @@ const STOPPED: usize = usize::MAX;
 
 /// How often a worker that waits for an event stream still queued in its own pool looks again
 /// whether the pool is full (see [`Pending::block`]).
-const APART_RECHECK: Duration = Duration::from_millis(20);
+pub(crate) const APART_RECHECK: Duration = Duration::from_millis(20);
 
 /// A wake-up for a [`CancelWatch`] that sends [`STOPPED`] on `tx`.
 fn stop_sender(tx: &crossbeam_channel::Sender<usize>) -> impl Fn() + Send + Sync + 'static {
@@ -647,6 +652,9 @@ pub struct AsCompleted<T> {
     remaining: usize,
     /// Where the inline-help scan resumes (used only on worker threads).
     next_to_help: usize,
+    /// The indices of the handles whose jobs may run apart (event streams; see
+    /// [`Pending::block`]), looked at again while a worker waits.
+    streams: Vec<usize>,
 }
 
 impl<T> fmt::Debug for AsCompleted<T> {
@@ -675,10 +683,9 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                 Err(_) if self.help_one() => continue,
                 Err(_) => {
                     self.watch_cancel();
-                    let streams = self.handles.iter().flatten();
-                    let recheck = streams
-                        .clone()
-                        .any(|h| h.slot.may_go_apart_here() && h.slot.queued_now());
+                    let handles = &self.handles;
+                    let streams = (self.streams.iter()).filter_map(|&i| handles[i].as_ref());
+                    let recheck = streams.clone().any(Pending::stream_queued_here);
                     if !recheck {
                         match self.rx.recv() {
                             Ok(i) => i,
@@ -691,9 +698,9 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                         match self.rx.recv_timeout(APART_RECHECK) {
                             Ok(i) => i,
                             Err(_) => {
-                                streams.for_each(|h| {
-                                    h.help_again();
-                                });
+                                for h in streams.filter(|h| h.stream_queued_here()) {
+                                    h.help();
+                                }
                                 continue;
                             }
                         }
@@ -823,20 +830,12 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
             Ok(i) => i,
             // On a worker, run one queued job of the pool inline rather than wait forever.
             Err(_) if handles.iter().any(|h| h.help()) => continue,
-            // A stream still queued here: look again in a while (see `Pending::block`).
-            Err(_)
-                if handles
-                    .iter()
-                    .any(|h| h.slot.may_go_apart_here() && h.slot.queued_now()) =>
-            {
+            // A stream still queued here: look again in a while (see `Pending::block`); the
+            // guard above looks, at the next turn.
+            Err(_) if handles.iter().any(Pending::stream_queued_here) => {
                 match rx.recv_timeout(APART_RECHECK) {
                     Ok(i) => i,
-                    Err(_) => {
-                        handles.iter().for_each(|h| {
-                            h.help_again();
-                        });
-                        continue;
-                    }
+                    Err(_) => continue,
                 }
             }
             Err(_) => match rx.recv() {

@@ -690,6 +690,53 @@ mod tests {
         )
     }
 
+    /// A worker that waits for a stream's job (one that runs apart, see `Slot::start_apart`)
+    /// still queued looks again while it waits. At its first look another worker was between
+    /// jobs, so the pool was not full; that worker then took an older job, which waits for the
+    /// waiter. Without a second look neither would ever end.
+    #[test]
+    fn a_wait_for_a_stream_looks_again_when_the_pool_fills_later() {
+        let exec = Arc::new(Executor::new("pool-test", 2));
+        let hooks = &exec.workers.hooks;
+        // The first worker runs A until told.
+        let (a_go, a_wait) = bounded::<()>(0);
+        let a = run(&exec, move || a_wait.recv().is_ok());
+        // J starts the second worker, and waits to be told.
+        let (j_go, j_wait) = bounded::<()>(0);
+        let (j_end_tx, j_end) = bounded::<()>(1);
+        let e = Arc::clone(&exec);
+        let j = exec.submit_in_lane(
+            move |done: Completer<u32>| {
+                j_wait.recv().ok();
+                // Queued behind Z; its job may run apart (`run` queues with `inline` false).
+                let s = run(&e, || 7u32);
+                done.complete(s.result());
+                j_end_tx.send(()).ok();
+            },
+            true,
+            None,
+        );
+        // The first worker ends A and is held where it would count itself idle.
+        let let_idle = hooks.before_idle.arm();
+        a_go.send(()).unwrap();
+        assert_eq!(a.result().ok(), Some(true));
+        // Past A's end, the worker no longer counts as busy.
+        std::thread::sleep(Duration::from_millis(50));
+        // Z, queued first, waits until J has ended.
+        let z = run(&exec, move || {
+            j_end.recv_timeout(Duration::from_secs(20)).is_ok()
+        });
+        // J queues S behind Z and waits for it: one worker of two busy, so S stays queued.
+        j_go.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // The held worker takes Z: now the pool is full, and only a second look frees it.
+        let_idle.send(()).ok();
+        let mut j = j;
+        let done = j.result_timeout(Duration::from_secs(10));
+        assert_eq!(done.expect("deadlocked").ok(), Some(7));
+        assert_eq!(z.result().ok(), Some(true));
+    }
+
     /// A worker that counts itself idle just as a job arrives, and then takes that job while
     /// the worker started for it counts itself idle too, leaves the count of idle workers one
     /// ahead. A later job then took that count instead of starting a worker, and waited behind

@@ -466,10 +466,15 @@ impl<T: Send + 'static> Slot<T> {
         claimed
     }
 
-    /// Whether this is an event stream that this thread, a worker of its pool, may start apart
-    /// (see [`Slot::start_apart`]).
+    /// Whether this is an event stream that a worker of its pool may start apart (see
+    /// [`Slot::start_apart`]).
+    pub(crate) fn may_go_apart(&self) -> bool {
+        self.apart && self.pool != 0
+    }
+
+    /// [`may_go_apart`](Slot::may_go_apart), and this thread is a worker of its pool.
     pub(crate) fn may_go_apart_here(&self) -> bool {
-        self.apart && self.pool != 0 && is_worker_of(self.pool)
+        self.may_go_apart() && is_worker_of(self.pool)
     }
 
     /// Whether the job is still queued.

@@ -527,8 +527,8 @@ fn retries_cut_short_by_the_rate_limiters_pause_say_so() {
     let text = resp.error_for_status().unwrap_err().to_string();
     assert!(
         text.ends_with(
-            " (after 1 attempt; the rate limiter holds the origin (a 429, a quota spent) past the \
-             2 s timeout)"
+            " (after 1 attempt; the origin's next turn at the rate limiter (its pace, or a pause \
+             after a 429) comes past the 2 s timeout)"
         ),
         "{text}"
     );
