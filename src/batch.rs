@@ -612,13 +612,9 @@ where
                 // job wakes its waker once it finishes (a shutdown finishes queued jobs too).
                 // A stream still queued in this worker's pool is looked at again in a while
                 // (see `Pending::result`).
-                let token = if self.stream_queued_here() {
-                    match self.rx.recv_timeout(crate::exec::APART_RECHECK) {
-                        Ok(token) => token,
-                        Err(_) => continue,
-                    }
-                } else {
-                    self.rx.recv().ok()?
+                let Some(token) = crate::exec::recv_or_recheck(&self.rx, self.stream_queued_here())
+                else {
+                    continue;
                 };
                 self.woken(token);
             }

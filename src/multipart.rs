@@ -90,14 +90,8 @@ impl Multipart {
     ///
     /// let form = Multipart::new().text("title", "Q3").text("lang", "en");
     /// ```
-    pub fn text(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.parts.push(Part {
-            name: name.into(),
-            filename: None,
-            content_type: None,
-            data: Data::Bytes(value.into().into_bytes()),
-        });
-        self
+    pub fn text(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.add(name, None, None, Data::Bytes(value.into().into_bytes()))
     }
 
     /// Adds a part with a content type and no file name: JSON metadata beside a file, say, as
@@ -116,18 +110,13 @@ impl Multipart {
     ///     .file("report", "q3.csv", "text/csv", "region,total\n");
     /// ```
     pub fn part(
-        mut self,
+        self,
         name: impl Into<String>,
         content_type: impl Into<String>,
         data: impl Into<Vec<u8>>,
     ) -> Self {
-        self.parts.push(Part {
-            name: name.into(),
-            filename: None,
-            content_type: Some(content_type.into()),
-            data: Data::Bytes(data.into()),
-        });
-        self
+        let data = Data::Bytes(data.into());
+        self.add(name, None, Some(content_type.into()), data)
     }
 
     /// Adds a file: field `name`, the `filename` the server sees, its `content_type` (for
@@ -253,16 +242,27 @@ impl Multipart {
 
     /// Adds a file part of `data`: what `file`, `file_path` and `file_reader` add.
     fn file_part(
-        mut self,
+        self,
         name: impl Into<String>,
         filename: impl Into<String>,
         content_type: impl Into<String>,
         data: Data,
     ) -> Self {
+        self.add(name, Some(filename.into()), Some(content_type.into()), data)
+    }
+
+    /// Adds a part: a text field, a typed part or a file, as its file name and type say.
+    fn add(
+        mut self,
+        name: impl Into<String>,
+        filename: Option<String>,
+        content_type: Option<String>,
+        data: Data,
+    ) -> Self {
         self.parts.push(Part {
             name: name.into(),
-            filename: Some(filename.into()),
-            content_type: Some(content_type.into()),
+            filename,
+            content_type,
             data,
         });
         self

@@ -640,8 +640,8 @@ pub(crate) enum Stopped {
     /// The next attempt would start (after its wait) past the request's `timeout`, of this
     /// value.
     Budget(Option<std::time::Duration>),
-    /// The next attempt's turn at the rate limiter (a pause of its origin after a 429, a quota
-    /// spent) would come past the request's `timeout`, of this value.
+    /// The next attempt's turn at the rate limiter (its pace, or a pause of the origin after a
+    /// 429) would come past the request's `timeout`, of this value.
     Turn(Option<std::time::Duration>),
     /// The failure is not one to retry.
     Other,
@@ -688,9 +688,8 @@ pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
             Error::Timeout(t)
         }
         // A status (an `EventSource`'s 503s in a row) that no retry policy gave a note of its own.
-        Error::Status(mut status) if status.retried.is_none() => {
-            status.retried = Some(note.into());
-            Error::Status(status)
+        Error::Status(status) if status.retried.is_none() => {
+            Error::Status(status).retried(Some(note.into()))
         }
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
             let kind = io.kind();

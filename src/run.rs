@@ -573,6 +573,9 @@ fn attempts(
                 .no_proxy
                 .as_ref()
                 .is_some_and(|n| n.matches(&hop.uri));
+            // Whether this hop goes through the agent's proxy.
+            let proxied =
+                (agent.config().proxy()).is_some_and(|p| !direct && !p.is_no_proxy(&hop.uri));
             // `fresh`: on a new connection, for the one resend of `stale`.
             let run = |fresh: bool| {
                 // A job cancelled between hops (a redirect, a resend) sends nothing more.
@@ -592,11 +595,7 @@ fn attempts(
                 *req.headers_mut() = hop.headers(headers);
                 // ureq sends a proxy the credentials of its URL only: the header would go
                 // through the tunnel to the server.
-                let proxy = agent
-                    .config()
-                    .proxy()
-                    .filter(|p| !direct && !p.is_no_proxy(&hop.uri));
-                if proxy.is_some()
+                if proxied
                     && req
                         .headers()
                         .contains_key(http::header::PROXY_AUTHORIZATION)
@@ -609,8 +608,9 @@ fn attempts(
                     )));
                 }
                 if !req.headers().contains_key(http::header::AUTHORIZATION) {
-                    // A `Location` with user-info of its own, when it has escapes.
-                    let decoded = url::escaped_user_info_auth(&hop.uri)
+                    // A `Location` with user-info of its own, percent-decoded (ureq would send
+                    // its escapes as they are written).
+                    let decoded = url::user_info_auth(&hop.uri)
                         .and_then(|value| HeaderValue::from_str(&value).ok());
                     if let Some(value) = decoded {
                         req.headers_mut().insert(http::header::AUTHORIZATION, value);

@@ -730,16 +730,10 @@ pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// The `Authorization: Basic` value of the user-info in `uri`, percent-decoded as RFC 3986
-/// writes it (`p%40ss` is `p@ss`), when it has an escape: ureq sends the user-info as it is
-/// written, which is right only when it has none.
-pub(crate) fn escaped_user_info_auth(uri: &Uri) -> Option<String> {
-    let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
-    info.contains('%').then(|| user_info_auth(uri)).flatten()
-}
-
 /// The `Authorization: Basic` value of the user-info in `uri` (`user:password@`, or `user@`
-/// with an empty password, as curl and ureq send it), percent-decoded.
+/// with an empty password, as curl and ureq send it), percent-decoded as RFC 3986 writes it
+/// (`p%40ss` is `p@ss`): ureq sends the user-info as it is written, which is right only when
+/// it has no escape.
 pub(crate) fn user_info_auth(uri: &Uri) -> Option<String> {
     let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
     let (user, password) = info.split_once(':').unwrap_or((info, ""));

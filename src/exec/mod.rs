@@ -20,7 +20,7 @@ pub(crate) use job::{
     current_job, current_job_id, is_cancelled, sleep, Cancelled, Entered, Hold, Interrupt,
     JobHandle, JobWatch,
 };
-pub(crate) use pending::APART_RECHECK;
+pub(crate) use pending::recv_or_recheck;
 pub use pending::{as_completed, wait_all, wait_any, AsCompleted, Pending};
 pub(crate) use pool::{on_a_worker, Executor};
 pub(crate) use slot::{panic_message, Completer};

@@ -608,7 +608,18 @@ const STOPPED: usize = usize::MAX;
 
 /// How often a worker that waits for an event stream still queued in its own pool looks again
 /// whether the pool is full (see [`Pending::block`]).
-pub(crate) const APART_RECHECK: Duration = Duration::from_millis(20);
+const APART_RECHECK: Duration = Duration::from_millis(20);
+
+/// The next message on `rx`, whose sender the caller holds. With `recheck` (an event stream
+/// the caller waits for is still queued in this worker's pool), `None` after
+/// [`APART_RECHECK`]: the caller looks at the stream again (see [`Pending::block`]).
+pub(crate) fn recv_or_recheck<M>(rx: &crossbeam_channel::Receiver<M>, recheck: bool) -> Option<M> {
+    if recheck {
+        rx.recv_timeout(APART_RECHECK).ok()
+    } else {
+        Some(rx.recv().expect("the caller holds a sender"))
+    }
+}
 
 /// A wake-up for a [`CancelWatch`] that sends [`STOPPED`] on `tx`.
 fn stop_sender(tx: &crossbeam_channel::Sender<usize>) -> impl Fn() + Send + Sync + 'static {
@@ -686,23 +697,14 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                     let handles = &self.handles;
                     let streams = (self.streams.iter()).filter_map(|&i| handles[i].as_ref());
                     let recheck = streams.clone().any(Pending::stream_queued_here);
-                    if !recheck {
-                        match self.rx.recv() {
-                            Ok(i) => i,
-                            // Unreachable: `self.tx` is a sender.
-                            Err(_) => return None,
-                        }
-                    } else {
-                        // A stream still queued here: look again in a while (see
-                        // `Pending::block`).
-                        match self.rx.recv_timeout(APART_RECHECK) {
-                            Ok(i) => i,
-                            Err(_) => {
-                                for h in streams.filter(|h| h.stream_queued_here()) {
-                                    h.help();
-                                }
-                                continue;
+                    match recv_or_recheck(&self.rx, recheck) {
+                        Some(i) => i,
+                        None => {
+                            // The cursor of `help_one` is past them: looked at here.
+                            for h in streams.filter(|h| h.stream_queued_here()) {
+                                h.help();
                             }
+                            continue;
                         }
                     }
                 }
@@ -830,17 +832,10 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
             Ok(i) => i,
             // On a worker, run one queued job of the pool inline rather than wait forever.
             Err(_) if handles.iter().any(|h| h.help()) => continue,
-            // A stream still queued here: look again in a while (see `Pending::block`); the
-            // guard above looks, at the next turn.
-            Err(_) if handles.iter().any(Pending::stream_queued_here) => {
-                match rx.recv_timeout(APART_RECHECK) {
-                    Ok(i) => i,
-                    Err(_) => continue,
-                }
-            }
-            Err(_) => match rx.recv() {
-                Ok(i) => i,
-                Err(_) => unreachable!("the sender `tx` is alive in this frame"),
+            // The guard above looks again at a stream still queued here, at the next turn.
+            Err(_) => match recv_or_recheck(&rx, handles.iter().any(Pending::stream_queued_here)) {
+                Some(i) => i,
+                None => continue,
             },
         };
         if i != STOPPED {

@@ -81,8 +81,8 @@ thread_local! {
     static WORKER_OF: Cell<usize> = const { Cell::new(0) };
     /// How many jobs this thread runs inline, one inside another, now (see [`run_nested`]).
     static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// On a worker: how busy its pool is (see [`pool_is_full`]).
-    static LOAD: RefCell<Option<Arc<Load>>> = const { RefCell::new(None) };
+    /// On a worker: its pool's workers, for how busy they are (see [`pool_is_full`]).
+    static WORKERS: RefCell<Option<Arc<Workers>>> = const { RefCell::new(None) };
 }
 
 /// How many jobs a thread runs inline one inside another (a job that waits for a queued job
@@ -139,48 +139,37 @@ pub(crate) fn run_nested(job: impl FnOnce() + Send) {
     });
 }
 
-/// What makes this thread a worker: its pool, the lists of its jobs and its pool's load.
-pub(crate) struct WorkerIdentity(usize, job::Lists, Option<Arc<Load>>);
+/// What makes this thread a worker: its pool, the lists of its jobs and its pool's workers.
+pub(crate) struct WorkerIdentity(usize, job::Lists, Option<Arc<Workers>>);
 
 /// This thread's [`WorkerIdentity`], for a thread that takes over some of its work.
 pub(crate) fn worker_identity() -> WorkerIdentity {
-    let load = LOAD.with(|l| l.borrow().clone());
-    WorkerIdentity(WORKER_OF.with(Cell::get), job::lists(), load)
+    let workers = WORKERS.with(|w| w.borrow().clone());
+    WorkerIdentity(WORKER_OF.with(Cell::get), job::lists(), workers)
 }
 
 /// Makes this thread act as the worker `worker`: same pool, its jobs listed in the same places.
 pub(crate) fn act_as(worker: WorkerIdentity) {
     WORKER_OF.with(|w| w.set(worker.0));
     job::list_in(worker.1);
-    LOAD.with(|l| *l.borrow_mut() = worker.2);
+    WORKERS.with(|w| *w.borrow_mut() = worker.2);
 }
 
-/// How many of a pool's workers run a job now, out of how many it may have.
-pub(crate) struct Load {
-    busy: AtomicUsize,
-    max: usize,
-    /// The pool was shut down: a job claimed from its queue now is refused, as its workers
-    /// refuse one they take.
-    shut_down: AtomicBool,
+/// What `f` says of this thread's pool; `false` off a worker.
+fn this_pool(f: impl FnOnce(&Workers) -> bool) -> bool {
+    WORKERS.with(|w| w.borrow().as_deref().is_some_and(f))
 }
 
-/// Whether this thread's pool was shut down. `false` off a worker.
+/// Whether this thread's pool was shut down: a job claimed from its queue now is refused, as
+/// its workers refuse one they take. `false` off a worker.
 pub(crate) fn pool_is_shut_down() -> bool {
-    LOAD.with(|l| {
-        l.borrow()
-            .as_ref()
-            .is_some_and(|load| load.shut_down.load(Ordering::Acquire))
-    })
+    this_pool(|w| w.shut_down.load(Ordering::Acquire))
 }
 
 /// Whether every worker of this thread's pool runs a job now (this one included): a job queued
 /// now waits until one of them ends. `false` off a worker.
 pub(crate) fn pool_is_full() -> bool {
-    LOAD.with(|l| {
-        l.borrow()
-            .as_ref()
-            .is_some_and(|load| load.busy.load(Ordering::Relaxed) >= load.max)
-    })
+    this_pool(|w| w.busy.load(Ordering::Relaxed) >= w.max_workers)
 }
 
 /// Whether the current thread is a worker of pool `pool`.
@@ -245,8 +234,8 @@ struct Workers {
     /// The executor's id (see [`is_worker_of`]), its maximum of workers and their threads' name.
     pool: usize,
     max_workers: usize,
-    /// How many workers run a job now.
-    load: Arc<Load>,
+    /// How many workers run a job now (see [`pool_is_full`]).
+    busy: AtomicUsize,
     name: String,
     /// Workers started so far (never more than `max_workers`); read without a lock on every
     /// submission until it reaches the maximum.
@@ -287,11 +276,7 @@ impl Executor {
             jobs: rx,
             pool: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
-            load: Arc::new(Load {
-                busy: AtomicUsize::new(0),
-                max: max_workers.max(1),
-                shut_down: AtomicBool::new(false),
-            }),
+            busy: AtomicUsize::new(0),
             name: name.to_string(),
             started: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
@@ -524,7 +509,6 @@ impl Executor {
             lanes.shutdown();
         }
         self.workers.shut_down.store(true, Ordering::Release);
-        self.workers.load.shut_down.store(true, Ordering::Release);
         self.stop();
         #[cfg(test)]
         self.workers.hooks.before_drain.pass();
@@ -602,7 +586,7 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
     job::list_running_in(running);
     job::list_held_in(Arc::clone(&workers.held));
-    LOAD.with(|l| *l.borrow_mut() = Some(Arc::clone(&workers.load)));
+    WORKERS.with(|w| *w.borrow_mut() = Some(Arc::clone(&workers)));
     #[cfg(test)]
     workers.hooks.at_start.pass();
     let mut first = Some(first);
@@ -631,9 +615,9 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
         }
         // Jobs catch their own panics (and a user's waker that panics when woken); this
         // guards the loop against the rest, so that the pool never silently loses a worker.
-        workers.load.busy.fetch_add(1, Ordering::Relaxed);
+        workers.busy.fetch_add(1, Ordering::Relaxed);
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
-        workers.load.busy.fetch_sub(1, Ordering::Relaxed);
+        workers.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -503,14 +503,14 @@ impl<T: Send + 'static> Slot<T> {
         // A free worker takes the job within microseconds: it gets that chance first, so that a
         // pool with room starts no thread beyond its workers.
         let until = std::time::Instant::now() + APART_GRACE;
-        while self.lock().queued && std::time::Instant::now() < until {
+        while self.queued_now() && std::time::Instant::now() < until {
             std::thread::sleep(APART_GRACE / 10);
         }
         // A pool with a worker free or to start takes it: only a full one deadlocks.
         if !crate::exec::pool::pool_is_full() {
             return false;
         }
-        if !std::mem::replace(&mut self.lock().queued, false) {
+        if !self.claim() {
             return false;
         }
         if crate::exec::pool::pool_is_shut_down() {
@@ -611,7 +611,7 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
 
     fn is_queued(&self) -> bool {
         let slot: &Slot<T> = self;
-        slot.lock().queued
+        slot.queued_now()
     }
 
     fn ran_inline(&self) -> bool {

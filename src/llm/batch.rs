@@ -129,7 +129,12 @@ impl ChatResult {
     }
 
     /// The result of chat `id`: its answer and finish reason, or what went wrong.
-    fn new(id: String, answer: Result<Answer, Error>, attempts: u32) -> Self {
+    fn new(
+        id: String,
+        answer: Result<Answer, Error>,
+        attempts: u32,
+        request_id: Option<String>,
+    ) -> Self {
         let (answer, error) = match answer {
             Ok(answer) => (answer, None),
             Err(e) => (Answer::default(), Some(e.to_string())),
@@ -140,7 +145,7 @@ impl ChatResult {
             finish_reason: answer.finish_reason,
             refusal: answer.refusal,
             usage: answer.usage,
-            request_id: None,
+            request_id,
             error,
             attempts,
         }
@@ -454,7 +459,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .in_flight(self.in_flight)
             .ordered()
             .progress(move |p| bar.iter_mut().for_each(|bar| bar.draw(p)))
-            .map(|(job, result)| result.unwrap_or_else(|e| ChatResult::new(job.id, Err(e), 0)))
+            .map(|(job, result)| {
+                result.unwrap_or_else(|e| ChatResult::new(job.id, Err(e), 0, None))
+            })
     }
 
     /// Runs the jobs whose answer `path` does not hold yet and appends their results to it as
@@ -657,9 +664,7 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
         }
         attempt += 1;
     };
-    let mut result = ChatResult::new(job.id, answer, attempt);
-    result.request_id = request_id;
-    result
+    ChatResult::new(job.id, answer, attempt, request_id)
 }
 
 /// The whole answer of `stream`, or its error and whether any of the answer (text,

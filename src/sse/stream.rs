@@ -1017,7 +1017,9 @@ fn pump_with<D: Decode>(
         let fed = match body.read(&mut buf) {
             Ok(0) => break parser.finish(&mut on_event),
             Ok(n) => {
-                whole_line = whole_line || memchr::memchr2(b'\n', b'\r', &buf[..n]).is_some();
+                // Only an `EventSource` asks (see `Resume::whole_line`).
+                whole_line =
+                    whole_line || (track && memchr::memchr2(b'\n', b'\r', &buf[..n]).is_some());
                 parser.feed(&buf[..n], &mut on_event)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
