@@ -1,6 +1,6 @@
 //! Anthropic's Messages API: [`AnthropicClient`].
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::{base64, split_data_url};
@@ -170,7 +170,7 @@ impl Wire for Anthropic {
     fn body(client: &AnthropicClient, request: &ChatRequest) -> Result<Value, Error> {
         // Text-only messages as strings, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
-        let messages = request.user_turns("assistant", "content", true, block)?;
+        let messages = request.user_turns(PROVIDER, "assistant", "content", true, block)?;
         let mut body = json!({
             "model": client.model_name(),
             "max_tokens": request.max_tokens.unwrap_or(client.max_tokens()),
@@ -184,6 +184,11 @@ impl Wire for Anthropic {
         let temperature = client.temperature_for(request);
         let temperature =
             temperature.filter(|_| request.temperature.is_some() || request.top_p.is_none());
+        if let Some(t) = temperature.filter(|t| !(0.0..=1.0).contains(t)) {
+            // The API answers 400 to a temperature above 1 (OpenAI's go to 2).
+            let what = format!("a temperature of {t}: it takes 0 to 1");
+            return Err(unsupported(PROVIDER, &what));
+        }
         put(&mut body, "temperature", temperature);
         put(&mut body, "top_p", request.top_p);
         put(&mut body, "stop_sequences", request.stop_sequences());
@@ -197,7 +202,7 @@ impl Wire for Anthropic {
         if request.seed.is_some() {
             return Err(unsupported(PROVIDER, "a seed"));
         }
-        put(&mut body, "tools", request.tools_as("input_schema"));
+        put(&mut body, "tools", request.tools_as("input_schema")?);
         let choice = request.tool_choice.as_ref().map(|choice| match choice {
             ToolChoice::Auto => json!({"type": "auto"}),
             ToolChoice::None => json!({"type": "none"}),
@@ -208,8 +213,7 @@ impl Wire for Anthropic {
         match &request.response_format {
             None => {}
             Some(ResponseFormat::JsonSchema { schema, .. }) => {
-                let mut schema = schema.clone();
-                close_objects(&mut schema);
+                let schema = strict_schema(schema, "root")?;
                 body["output_config"] =
                     json!({"format": {"type": "json_schema", "schema": schema}});
             }
@@ -227,37 +231,158 @@ impl Wire for Anthropic {
 /// The provider's name in errors.
 const PROVIDER: &str = "Anthropic";
 
-/// Closes every object of a JSON schema that does not say otherwise (`additionalProperties:
-/// false`), as Anthropic's structured output requires ("For 'object' type,
-/// 'additionalProperties' must be explicitly set to false") and its SDK does for a schema it
-/// makes: the schemas OpenAI and Gemini take as they are would be refused. The schemas of
-/// properties, items, alternatives and definitions are closed too.
-fn close_objects(schema: &mut Value) {
+/// The string formats Anthropic's structured output takes (its SDK's list).
+const STRING_FORMATS: [&str; 10] = [
+    "date-time",
+    "time",
+    "date",
+    "duration",
+    "email",
+    "hostname",
+    "uri",
+    "ipv4",
+    "ipv6",
+    "uuid",
+];
+
+/// A JSON schema as Anthropic's structured output takes it, made as its SDK's
+/// `transform_schema` makes it: every object closed (`additionalProperties: false`; the API
+/// refuses any other value, and so does this, where the SDK would drop it) with its
+/// `properties` (`{}` when none),
+/// `oneOf` read as `anyOf`, and each keyword the API refuses (`minimum`, `maxLength`,
+/// `pattern`, a `format` it does not know, `minItems` above 1...) moved into the
+/// `description` as `{minimum: 1, ...}`, where the model may still follow it; the API answers
+/// 400 to them (`For 'integer' type, property 'minimum' is not supported`). `$defs` (and
+/// `definitions`), `$ref`, `enum`, `title`, `required`, string formats it knows and `items` are
+/// kept. A schema (or sub-schema) that is not an object, or has no `type`, `anyOf`, `oneOf`,
+/// `allOf` or `$ref`, is refused before anything is sent, as the SDK refuses it.
+fn strict_schema(schema: &Value, at: &str) -> Result<Value, Error> {
+    let refused = |what: &str| unsupported(PROVIDER, &format!("a JSON schema whose {at} {what}"));
     let Value::Object(fields) = schema else {
-        return;
+        return Err(refused("is not an object"));
     };
-    let is_object = match fields.get("type") {
-        Some(Value::String(kind)) => kind == "object",
-        Some(Value::Array(kinds)) => kinds.iter().any(|k| k == "object"),
-        _ => false,
-    };
-    if is_object {
-        fields
-            .entry("additionalProperties")
-            .or_insert(Value::Bool(false));
-    }
-    for (key, value) in fields.iter_mut() {
-        match (key.as_str(), value) {
-            ("properties" | "$defs" | "definitions", Value::Object(named)) => {
-                named.values_mut().for_each(close_objects)
-            }
-            ("items" | "not", inner @ Value::Object(_)) => close_objects(inner),
-            ("items" | "prefixItems" | "anyOf" | "allOf" | "oneOf", Value::Array(all)) => {
-                all.iter_mut().for_each(close_objects)
-            }
-            _ => {}
+    let mut rest = fields.clone();
+    let mut strict = Map::new();
+    for key in ["$defs", "definitions"] {
+        if let Some(Value::Object(defs)) = rest.remove(key) {
+            let defs = defs
+                .iter()
+                .map(|(name, def)| {
+                    Ok((
+                        name.clone(),
+                        strict_schema(def, &format!("{at}.{key}.{name}"))?,
+                    ))
+                })
+                .collect::<Result<Map<_, _>, Error>>()?;
+            strict.insert(key.into(), Value::Object(defs));
         }
     }
+    if let Some(reference) = rest.remove("$ref") {
+        strict.insert("$ref".into(), reference);
+        return Ok(Value::Object(strict));
+    }
+    let kind = rest.remove("type");
+    let alternatives = [("anyOf", "anyOf"), ("oneOf", "anyOf"), ("allOf", "allOf")];
+    let mut alternative = None;
+    for (key, as_key) in alternatives {
+        if let Some(Value::Array(all)) = rest.remove(key) {
+            let all = (all.iter().enumerate())
+                .map(|(i, one)| strict_schema(one, &format!("{at}.{key}[{i}]")))
+                .collect::<Result<_, _>>()?;
+            alternative.get_or_insert((as_key, Value::Array(all)));
+        }
+    }
+    match (alternative, &kind) {
+        (Some((key, all)), _) => {
+            strict.insert(key.into(), all);
+        }
+        (None, Some(kind)) => {
+            strict.insert("type".into(), kind.clone());
+        }
+        (None, None) => {
+            return Err(refused(
+                "has no \"type\" (nor anyOf, oneOf, allOf or $ref): give it one",
+            ))
+        }
+    }
+    for key in ["enum", "description", "title"] {
+        if let Some(value) = rest.remove(key) {
+            strict.insert(key.into(), value);
+        }
+    }
+    let is = |name: &str| match &kind {
+        Some(Value::String(kind)) => kind == name,
+        Some(Value::Array(kinds)) => kinds.iter().any(|k| k == name),
+        _ => false,
+    };
+    if is("object") {
+        let mut properties = Map::new();
+        if let Some(Value::Object(named)) = rest.remove("properties") {
+            for (name, property) in &named {
+                let property = strict_schema(property, &format!("{at}.properties.{name}"))?;
+                properties.insert(name.clone(), property);
+            }
+        }
+        strict.insert("properties".into(), Value::Object(properties));
+        match rest.remove("additionalProperties") {
+            None | Some(Value::Bool(false)) => {}
+            Some(other) => {
+                return Err(refused(&format!(
+                    "sets additionalProperties to {other}: it takes only false (closed \
+                     objects), which it sets itself when the schema says nothing"
+                )))
+            }
+        }
+        strict.insert("additionalProperties".into(), Value::Bool(false));
+        if let Some(required) = rest.remove("required") {
+            strict.insert("required".into(), required);
+        }
+    }
+    if is("string") {
+        if let Some(format) = rest.get("format").and_then(Value::as_str) {
+            if STRING_FORMATS.contains(&format) {
+                strict.insert("format".into(), rest.remove("format").unwrap_or_default());
+            }
+        }
+    }
+    if is("array") {
+        if let Some(items) = rest.remove("items") {
+            strict.insert(
+                "items".into(),
+                strict_schema(&items, &format!("{at}.items"))?,
+            );
+        }
+        if let Some(min) = rest.get("minItems").filter(|min| *min == 0 || *min == 1) {
+            strict.insert("minItems".into(), min.clone());
+            rest.remove("minItems");
+        }
+    }
+    if !rest.is_empty() {
+        let said = (rest.iter())
+            .map(|(key, value)| format!("{key}: {value}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let description = match strict.get("description").and_then(Value::as_str) {
+            Some(description) => format!("{description}\n\n{{{said}}}"),
+            None => format!("{{{said}}}"),
+        };
+        strict.insert("description".into(), Value::String(description));
+    }
+    Ok(Value::Object(strict))
+}
+
+/// `media_type` when Anthropic takes images of it (JPEG, PNG, GIF, WebP: it answers 400 to
+/// any other), else the refusal.
+fn image_type(media_type: &str) -> Result<&str, Error> {
+    let known = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+    if known.iter().any(|k| k.eq_ignore_ascii_case(media_type)) {
+        return Ok(media_type);
+    }
+    let what = format!(
+        "an image of type {media_type:?}: it takes {}",
+        known.join(", ")
+    );
+    Err(unsupported(PROVIDER, &what))
 }
 
 /// How the ids of Anthropic's server tool uses begin.
@@ -270,12 +395,12 @@ fn block(part: &Part) -> Result<Value, Error> {
         // A data: URL is an inline image, which Anthropic takes as a base64 source.
         Part::ImageUrl { url } => match split_data_url(url, PROVIDER).transpose()? {
             Some((media_type, data)) => json!({"type": "image", "source": {
-                "type": "base64", "media_type": media_type, "data": data,
+                "type": "base64", "media_type": image_type(media_type)?, "data": data,
             }}),
             None => json!({"type": "image", "source": {"type": "url", "url": url}}),
         },
         Part::Image { media_type, data } => json!({"type": "image", "source": {
-            "type": "base64", "media_type": media_type, "data": base64(data),
+            "type": "base64", "media_type": image_type(media_type)?, "data": base64(data),
         }}),
         Part::ToolCall(call) => json!({
             "type": "tool_use", "id": call.id, "name": call.name,

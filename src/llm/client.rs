@@ -521,15 +521,14 @@ impl<P: Protocol> Client<P> {
                 "the {name} {value} is not a finite number, which JSON cannot carry"
             )));
         }
-        // The protocol's body (its refusals first: they say more), with the request's extra
-        // fields merged in.
-        let mut body = P::body(self, request)?;
         // No provider answers a request of nothing (unless the extra fields carry it).
         if request.messages.is_empty() && request.system.is_none() && request.extra.is_empty() {
             return Err(Error::InvalidRequest(
                 "the request has no messages: add one (ChatRequest::user) before sending".into(),
             ));
         }
+        // The protocol's body, with the request's extra fields merged in.
+        let mut body = P::body(self, request)?;
         merge(&mut body, &request.extra);
         let url = self
             .settings

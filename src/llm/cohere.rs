@@ -153,7 +153,7 @@ fn cohere_role(role: &str) -> Result<&'static str, Error> {
     match role.to_ascii_lowercase().as_str() {
         "user" => Ok("USER"),
         "assistant" | "chatbot" => Ok("CHATBOT"),
-        "system" => Ok("SYSTEM"),
+        "system" | "developer" => Ok("SYSTEM"),
         _ => Err(Error::InvalidRequest(format!(
             "Cohere's v1 chat cannot take a message of role {role:?}: use CohereApi::V2"
         ))),
@@ -180,6 +180,12 @@ impl Wire for Cohere {
         put(&mut body, "temperature", client.temperature_for(request));
         put(&mut body, "max_tokens", request.max_tokens);
         put(&mut body, "stop_sequences", request.stop_sequences());
+        request.check_stop_count(PROVIDER, 5)?;
+        if let Some(p) = request.top_p.filter(|p| !(0.01..=0.99).contains(p)) {
+            // The API answers 400 to a `p` outside 0.01..=0.99 (1.0 included).
+            let what = format!("a top_p of {p}: it takes 0.01 to 0.99");
+            return Err(unsupported(PROVIDER, &what));
+        }
         put(&mut body, "p", request.top_p);
         put(&mut body, "seed", request.seed);
         let schema_key = match client.api() {
@@ -259,21 +265,17 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
 
 /// v2's body: OpenAI's shape of messages, Cohere's names for the rest.
 fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
-    // v2 has these four roles and no other (an OpenAI `developer` message would go out as
-    // sent and come back as a 400).
-    let roles = ["system", "user", "assistant", "tool"];
-    if let Some(m) = (request.messages.iter()).find(|m| !roles.iter().any(|r| m.is(r))) {
-        return Err(unsupported(
-            PROVIDER,
-            &format!(
-                "a message of role {:?}: its roles are system, user, assistant and tool",
-                m.role
-            ),
-        ));
+    // v2 has four roles; OpenAI's `developer` goes as `system`, any other is refused (it
+    // would come back as a 400).
+    request.check_roles(PROVIDER)?;
+    let mut messages = chat_messages(request, PROVIDER, Some("tool_plan"), false)?;
+    for message in &mut messages {
+        if message["role"] == "developer" {
+            message["role"] = json!("system");
+        }
     }
-    let messages = chat_messages(request, PROVIDER, Some("tool_plan"), false)?;
     let mut body = json!({"model": model, "messages": messages, "stream": true});
-    put(&mut body, "tools", function_tools(request));
+    put(&mut body, "tools", function_tools(request)?);
     let choice = match &request.tool_choice {
         None | Some(ToolChoice::Auto) => None,
         Some(ToolChoice::None) => Some("NONE"),

@@ -110,12 +110,12 @@ impl Wire for Gemini {
     fn body(client: &GeminiClient, request: &ChatRequest) -> Result<Value, Error> {
         // Roles `user` and `model`, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::Any)?;
-        let contents = request.user_turns("model", "parts", false, part)?;
+        let contents = request.user_turns(PROVIDER, "model", "parts", false, part)?;
         let mut body = json!({"contents": contents});
         let system = request.system_text(PROVIDER)?;
         let instruction = system.map(|text| json!({"parts": [{"text": text}]}));
         put(&mut body, "systemInstruction", instruction);
-        let declarations = request.tools_as("parametersJsonSchema");
+        let declarations = request.tools_as("parametersJsonSchema")?;
         let tools = declarations.map(|all| json!([{"functionDeclarations": all}]));
         put(&mut body, "tools", tools);
         let calling = request.tool_choice.as_ref().map(|choice| match choice {
@@ -131,6 +131,7 @@ impl Wire for Gemini {
         put(&mut config, "topP", request.top_p);
         put(&mut config, "maxOutputTokens", request.max_tokens);
         put(&mut config, "stopSequences", request.stop_sequences());
+        request.check_stop_count(PROVIDER, 5)?;
         if let Some(seed) = request.seed.filter(|&seed| seed > MAX_SEED) {
             let what = format!("a seed above {MAX_SEED} (it takes a 32-bit seed, not {seed})");
             return Err(unsupported(PROVIDER, &what));
@@ -184,13 +185,15 @@ fn part(part: &Part) -> Result<Value, Error> {
             part
         }
         Part::ToolResult(result) => {
-            // The response must be an object: JSON objects go as they are, anything else under
-            // "output", the key Gemini reads a function's output from.
+            // The response must be an object: JSON objects go as they are, other JSON (an
+            // array, a number) as its value and any other text as a string under "output", the
+            // key Gemini reads a function's output from.
             // A failed call's reason goes under "error", the key Gemini reads it from.
             let response = match serde_json::from_str::<Value>(&result.content) {
                 _ if result.is_error => json!({"error": result.content}),
                 Ok(object @ Value::Object(_)) => object,
-                _ => json!({"output": result.content}),
+                Ok(value) => json!({"output": value}),
+                Err(_) => json!({"output": result.content}),
             };
             let mut response_json = json!({"name": result.name, "response": response});
             let id = Some(&result.call_id).filter(|id| !id.is_empty());

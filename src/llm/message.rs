@@ -202,7 +202,8 @@ impl Message {
     /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(server.url()).build();
     /// use ureq_futures::llm::Message;
     ///
-    /// // OpenAI's newer name for the system role, sent as it is by an OpenAIClient.
+    /// // OpenAI's newer name for the system role, sent as it is by an OpenAIClient (the
+    /// // other providers take it as a system message).
     /// let history = [Message::new("developer", "Use British spelling."), Message::user("Colour?")];
     /// client.stream_chat(&history)?;
     /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
@@ -428,6 +429,11 @@ impl Message {
     /// Whether the role is `role`, whatever the case.
     pub(crate) fn is(&self, role: &str) -> bool {
         self.role.eq_ignore_ascii_case(role)
+    }
+
+    /// Whether this is a system message: of role `system`, or OpenAI's newer `developer`.
+    pub(crate) fn is_system(&self) -> bool {
+        self.is("system") || self.is("developer")
     }
 
     /// Whether every part is a tool result (and there is one at least).

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::client::{Client, ClientBuilder, Protocol};
 use super::message::data_url;
-use super::request::{put, ImagesIn};
+use super::request::{put, unsupported, ImagesIn};
 use super::{ChatRequest, Message, Part, ResponseFormat, Thought, ToolChoice};
 use crate::Error;
 
@@ -272,7 +272,7 @@ pub(crate) fn chat_body<P: Protocol>(
     put(&mut body, "top_p", request.top_p);
     put(&mut body, flavor.seed, request.seed);
     put(&mut body, "stop", request.stop_sequences());
-    put(&mut body, "tools", function_tools(request));
+    put(&mut body, "tools", function_tools(request)?);
     let choice = request.tool_choice.as_ref().map(|choice| match choice {
         ToolChoice::Auto => json!("auto"),
         ToolChoice::None => json!("none"),
@@ -280,6 +280,16 @@ pub(crate) fn chat_body<P: Protocol>(
         ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
     });
     put(&mut body, "tool_choice", choice);
+    if let Some(ResponseFormat::JsonSchema { name, .. }) = &request.response_format {
+        let fits = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if name.is_empty() || name.len() > 64 || !name.chars().all(fits) {
+            // The API answers 400 to any other name.
+            let what = format!(
+                "a JSON schema named {name:?}: its name is 1 to 64 letters, digits, _ or -"
+            );
+            return Err(unsupported(flavor.name, &what));
+        }
+    }
     let format = request.response_format.as_ref().map(|format| match format {
         ResponseFormat::Json => json!({"type": "json_object"}),
         ResponseFormat::JsonSchema { name, schema } => {
@@ -295,10 +305,10 @@ pub(crate) fn chat_body<P: Protocol>(
 
 /// The tools as OpenAI's `{"type": "function", "function": {...}}` objects (Cohere v2 takes
 /// the same), or `None` when there are none.
-pub(crate) fn function_tools(request: &ChatRequest) -> Option<Vec<Value>> {
+pub(crate) fn function_tools(request: &ChatRequest) -> Result<Option<Vec<Value>>, Error> {
     let function = |function| json!({"type": "function", "function": function});
     let tools = request.tools_as("parameters")?;
-    Some(tools.into_iter().map(function).collect())
+    Ok(tools.map(|tools| tools.into_iter().map(function).collect()))
 }
 
 /// The conversation as chat-completions messages (OpenAI's, which Cohere v2 shares): the
@@ -336,8 +346,11 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
             Part::ImageUrl { url } => content.push(image(url)),
             Part::Image { media_type, data } => content.push(image(&data_url(media_type, data))),
             Part::ToolCall(call) => {
+                // A call without arguments as the empty object (Anthropic's and Gemini's
+                // calls come so): servers that parse the arguments refuse "".
+                let arguments = Some(call.arguments.as_str()).filter(|a| !a.trim().is_empty());
                 let mut entry = json!({"id": call.id, "type": "function", "function": {
-                    "name": call.name, "arguments": call.arguments,
+                    "name": call.name, "arguments": arguments.unwrap_or("{}"),
                 }});
                 // Gemini's OpenAI-compatible endpoint refuses a call without its signature.
                 if let Some(signature) = call.signature.as_deref().filter(|_| echo) {

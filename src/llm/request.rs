@@ -80,7 +80,9 @@ pub struct Tool {
     pub name: String,
     /// What it does, for the model.
     pub description: String,
-    /// The JSON schema of its arguments.
+    /// The JSON schema of its arguments: an `object` schema (one without a `type` is sent with
+    /// `"type": "object"`), or `Value::Null` for a tool without parameters. Anything else is
+    /// refused before the request is sent.
     pub parameters: Value,
 }
 
@@ -426,8 +428,10 @@ impl ChatRequest {
         /// ```
         json() => response_format = Some(ResponseFormat::Json);
         /// Asks for JSON following `schema`; `name` names the schema where the provider wants a
-        /// name (OpenAI). Anthropic takes only closed objects: its client adds
-        /// `"additionalProperties": false` to each object of the schema that does not set it.
+        /// name (OpenAI: 1 to 64 letters, digits, `_` or `-`). Anthropic takes only closed
+        /// objects and a subset of JSON Schema: its client makes the schema as Anthropic's SDK
+        /// does, each object given `"additionalProperties": false` and each keyword the API
+        /// refuses (`minimum`, `maxLength`, `pattern`...) moved into the `description`.
         ///
         /// # Examples
         ///
@@ -485,12 +489,12 @@ impl ChatRequest {
         extra(field: impl Into<String>, value: Value) => extra.insert(field.into(), value);
     }
 
-    /// The system prompt and the `"system"` messages joined by a blank line, for the
-    /// providers that take them apart from the conversation, or `None`. A system message that
-    /// is not text is refused.
+    /// The system prompt and the system messages (`"system"`, and OpenAI's `"developer"`)
+    /// joined by a blank line, for the providers that take them apart from the conversation,
+    /// or `None`. A system message that is not text is refused.
     pub(crate) fn system_text(&self, provider: &str) -> Result<Option<String>, Error> {
         let mut parts: Vec<&str> = self.system.as_deref().into_iter().collect();
-        for message in self.messages.iter().filter(|m| m.is("system")) {
+        for message in self.messages.iter().filter(|m| m.is_system()) {
             for part in &message.content {
                 match part {
                     Part::Text { text } => parts.push(text),
@@ -501,14 +505,45 @@ impl ChatRequest {
         Ok((!parts.is_empty()).then(|| parts.join("\n\n")))
     }
 
+    /// Refuses, naming `provider`, more stop sequences than it takes (`most`).
+    pub(crate) fn check_stop_count(&self, provider: &str, most: usize) -> Result<(), Error> {
+        if self.stop.len() <= most {
+            return Ok(());
+        }
+        let what = format!(
+            "{} stop sequences: it takes {most} at most",
+            self.stop.len()
+        );
+        Err(unsupported(provider, &what))
+    }
+
     /// The stop sequences, or `None` when there are none.
     pub(crate) fn stop_sequences(&self) -> Option<&[String]> {
         (!self.stop.is_empty()).then_some(self.stop.as_slice())
     }
 
-    /// The messages that are not `"system"` messages.
+    /// The messages that are not system messages (see [`system_text`](Self::system_text)).
     pub(crate) fn conversation(&self) -> impl Iterator<Item = &Message> {
-        self.messages.iter().filter(|m| !m.is("system"))
+        self.messages.iter().filter(|m| !m.is_system())
+    }
+
+    /// Refuses, naming `provider`, a message of a role other than `system`, `developer`
+    /// (OpenAI's newer name for it, taken as a system message), `user`, `assistant` and `tool`:
+    /// the providers other than OpenAI have no other (Gemini's `model` is `assistant` here),
+    /// and would read it as the user's words.
+    pub(crate) fn check_roles(&self, provider: &str) -> Result<(), Error> {
+        let roles = ["system", "developer", "user", "assistant", "tool"];
+        match (self.messages.iter()).find(|m| !roles.iter().any(|r| m.is(r))) {
+            None => Ok(()),
+            Some(m) => Err(unsupported(
+                provider,
+                &format!(
+                    "a message of role {:?}: its roles are system, user, assistant and tool \
+                     (Message::system, user, assistant, tool_result)",
+                    m.role
+                ),
+            )),
+        }
     }
 
     /// Whether this asks for nothing but messages, as every client can send.
@@ -577,7 +612,8 @@ impl ChatRequest {
     }
 
     /// The conversation as Anthropic and Gemini take it, once its parts are checked (see
-    /// [`check_parts`](Self::check_parts)): every message a turn of role `user` but the
+    /// [`check_parts`](Self::check_parts)) and its roles (see [`check_roles`](Self::check_roles);
+    /// a request with no turn is refused too, both naming `provider`): every message a turn of role `user` but the
     /// assistant's, of role `assistant` (Gemini's `model`), its parts made by `part` under `key`
     /// (Anthropic's `content`, Gemini's `parts`; a part it makes `null` is left out), or as a
     /// plain string when `text_as_string` and the message is one text part (Anthropic). A
@@ -590,6 +626,7 @@ impl ChatRequest {
     /// without parts, and neither says anything.
     pub(crate) fn user_turns(
         &self,
+        provider: &str,
         assistant: &str,
         key: &str,
         text_as_string: bool,
@@ -598,6 +635,7 @@ impl ChatRequest {
         fn is_result(part: &Part) -> bool {
             matches!(part, Part::ToolResult(_))
         }
+        self.check_roles(provider)?;
         // First the turns as parts: a user message that starts with tool results joins the user
         // turn before it when that one has results too, so that the results of parallel calls
         // are in one turn (Gemini refuses a turn with fewer results than the calls before it).
@@ -644,14 +682,50 @@ impl ChatRequest {
             }
             turns.push(json!({"role": role, key: parts}));
         }
+        if turns.is_empty() && self.extra.is_empty() {
+            // Both providers answer 400 to a system prompt alone.
+            return Err(unsupported(
+                provider,
+                "a request with no message but the system prompt: add one (ChatRequest::user)",
+            ));
+        }
         Ok(turns)
     }
 
     /// The tools as `{"name", "description", schema_key: parameters}` objects, or `None` when
-    /// there are none.
-    pub(crate) fn tools_as(&self, schema_key: &str) -> Option<Vec<Value>> {
-        let tool = |t: &Tool| json!({"name": t.name, "description": t.description, schema_key: t.parameters});
-        (!self.tools.is_empty()).then(|| self.tools.iter().map(tool).collect())
+    /// there are none. Parameters of `null` are sent as a tool without parameters
+    /// (`{"type": "object", "properties": {}}`), an object schema without a `type` is given
+    /// `"type": "object"` (Anthropic refuses it without), and parameters that are not a JSON
+    /// object are refused: every provider answers 400 to them.
+    pub(crate) fn tools_as(&self, schema_key: &str) -> Result<Option<Vec<Value>>, Error> {
+        let tool = |t: &Tool| {
+            let parameters = match &t.parameters {
+                Value::Null => json!({"type": "object", "properties": {}}),
+                Value::Object(fields) if !fields.contains_key("type") => {
+                    let mut fields = fields.clone();
+                    fields.insert("type".into(), json!("object"));
+                    Value::Object(fields)
+                }
+                Value::Object(_) => t.parameters.clone(),
+                other => {
+                    return Err(Error::InvalidRequest(format!(
+                        "the parameters of the tool {:?} are {other}, not a JSON schema object: \
+                         give json!({{\"type\": \"object\", \"properties\": {{...}}}}), or \
+                         Value::Null for a tool without parameters",
+                        t.name
+                    )))
+                }
+            };
+            Ok(json!({"name": t.name, "description": t.description, schema_key: parameters}))
+        };
+        if self.tools.is_empty() {
+            return Ok(None);
+        }
+        self.tools
+            .iter()
+            .map(tool)
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 }
 

@@ -148,10 +148,16 @@ fn a_first_message_has_an_empty_history_and_no_preamble() {
 fn the_last_message_must_be_the_users() {
     let server = serve(answer(&["x"]));
     let client = client(&server.url());
-    for messages in [vec![], vec![Message::user("q"), Message::assistant("a")]] {
+    for (messages, says) in [
+        (vec![], "no messages: add one (ChatRequest::user)"),
+        (
+            vec![Message::user("q"), Message::assistant("a")],
+            "user message",
+        ),
+    ] {
         let err = client.stream_chat(&messages).unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-        assert!(err.to_string().contains("user message"), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
     }
     assert_eq!(server.request_count(), 0);
 }

@@ -264,6 +264,62 @@ fn a_blocked_prompt_is_an_api_error() {
     );
 }
 
+#[test]
+fn an_answer_stopped_by_a_filter_is_a_refusal_and_a_failed_call_an_error() {
+    // Gemini's filters end the answer with a reason, often with no text: a refusal, with the
+    // candidate's finishMessage when it has one.
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        chunk(json!([{"text": "Once upon"}]), None),
+        json!({"candidates": [{"finishReason": "RECITATION", "finishMessage": "Too close to a source."}]}),
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Once upon"]);
+    assert_eq!(stream.refusal(), Some("Too close to a source."));
+    assert_eq!(stream.finish_reason(), Some("RECITATION"));
+    let (_, error, stream) = chat_over(sse_body(&[
+        json!({"candidates": [{"finishReason": "SAFETY"}]}),
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(
+        stream.refusal(),
+        Some("Gemini stopped the answer (finishReason SAFETY)")
+    );
+    // A call the model could not make leaves nothing to run and nothing to read: an error.
+    for (reason, message, says) in [
+        (
+            "MALFORMED_FUNCTION_CALL",
+            Some("Malformed function call: add(a=)"),
+            "Malformed function call: add(a=)",
+        ),
+        (
+            "TOO_MANY_TOOL_CALLS",
+            None,
+            "the model's function call failed (finishReason TOO_MANY_TOOL_CALLS)",
+        ),
+    ] {
+        let mut candidate = json!({"finishReason": reason});
+        if let Some(message) = message {
+            candidate["finishMessage"] = json!(message);
+        }
+        let (pieces, error, _) = chat_over(sse_body(&[json!({"candidates": [candidate]})]));
+        assert!(pieces.is_empty());
+        assert!(
+            matches!(&error, Some(Error::Api { kind: Some(k), message }) if k == reason && message == says),
+            "{reason}: {error:?}"
+        );
+    }
+    // The answer's own ends stay plain finishes.
+    for reason in ["STOP", "MAX_TOKENS", "OTHER"] {
+        let (_, error, stream) =
+            chat_over(sse_body(&[chunk(json!([{"text": "a"}]), Some(reason))]));
+        assert!(error.is_none(), "{reason}: {error:?}");
+        assert_eq!(
+            (stream.refusal(), stream.finish_reason()),
+            (None, Some(reason))
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors before the stream: status, key
 // ---------------------------------------------------------------------------------------------

@@ -445,9 +445,66 @@ fn refusals() -> Vec<Refusal> {
         Refusal {
             provider: "cohere_v2",
             request: ChatRequest::new()
-                .message(Message::new("developer", "Be brief."))
+                .message(Message::new("critic", "Be brief."))
                 .user("q"),
-            says: "a message of role \"developer\": its roles are system, user, assistant and tool",
+            says: "a message of role \"critic\": its roles are system, user, assistant and tool",
+        },
+        // Gemini's own name for the assistant is not a role here: it would be the user's words.
+        Refusal {
+            provider: "gemini",
+            request: question().message(Message::new("model", "a")),
+            says: "a message of role \"model\": its roles are system, user, assistant and tool",
+        },
+        Refusal {
+            provider: "anthropic",
+            request: question().message(Message::new("critic", "a")),
+            says: "a message of role \"critic\"",
+        },
+        // Both answer 400 to a system prompt alone.
+        Refusal {
+            provider: "anthropic",
+            request: ChatRequest::new().system("Be brief."),
+            says: "no message but the system prompt",
+        },
+        Refusal {
+            provider: "gemini",
+            request: ChatRequest::new().message(Message::system("Be brief.")),
+            says: "no message but the system prompt",
+        },
+        Refusal {
+            provider: "anthropic",
+            request: ChatRequest::new().message(Message::user("see").with_image("image/bmp", b"BM".to_vec())),
+            says: "an image of type \"image/bmp\": it takes image/jpeg, image/png, image/gif, image/webp",
+        },
+        Refusal {
+            provider: "anthropic",
+            request: ChatRequest::new().message(Message::user("see").with_image_url("data:image/tiff;base64,aGk=")),
+            says: "an image of type \"image/tiff\"",
+        },
+        Refusal {
+            provider: "anthropic",
+            request: question().temperature(1.5),
+            says: "a temperature of 1.5: it takes 0 to 1",
+        },
+        Refusal {
+            provider: "cohere_v2",
+            request: question().top_p(1.0),
+            says: "a top_p of 1: it takes 0.01 to 0.99",
+        },
+        Refusal {
+            provider: "cohere_v2",
+            request: (0..6).fold(question(), |r, i| r.stop(format!("s{i}"))),
+            says: "6 stop sequences: it takes 5 at most",
+        },
+        Refusal {
+            provider: "gemini",
+            request: (0..6).fold(question(), |r, i| r.stop(format!("s{i}"))),
+            says: "6 stop sequences: it takes 5 at most",
+        },
+        Refusal {
+            provider: "openai",
+            request: question().json_schema("My Schema!", json!({"type": "object"})),
+            says: "a JSON schema named \"My Schema!\": its name is 1 to 64 letters, digits, _ or -",
         },
         Refusal {
             provider: "cohere_v2",
@@ -501,7 +558,7 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
-    assert_eq!(cases.len(), 38, "cases were lost");
+    assert_eq!(cases.len(), 49, "cases were lost");
 }
 
 /// The tool every test request offers.
@@ -1120,7 +1177,7 @@ fn anthropic_bodies_follow_the_messages_api() {
             "tools": [{"name": "add", "description": "adds", "input_schema": {"type": "object"}}],
             "tool_choice": {"type": "any"},
             "output_config": {"format": {"type": "json_schema", "schema": {
-                "type": "object", "additionalProperties": false,
+                "type": "object", "properties": {}, "additionalProperties": false,
             }}},
         })
     );
@@ -1142,6 +1199,110 @@ fn anthropic_bodies_follow_the_messages_api() {
 }
 
 #[test]
+fn a_developer_message_is_a_system_message_where_the_provider_has_no_such_role() {
+    let request = ChatRequest::new()
+        .message(Message::new("developer", "Be brief."))
+        .user("q");
+    assert_eq!(body_of("anthropic", &request)["system"], "Be brief.");
+    assert_eq!(
+        body_of("anthropic", &request)["messages"],
+        json!([{"role": "user", "content": "q"}])
+    );
+    let gemini = body_of("gemini", &request);
+    assert_eq!(
+        gemini["systemInstruction"],
+        json!({"parts": [{"text": "Be brief."}]})
+    );
+    assert_eq!(gemini["contents"].as_array().map(Vec::len), Some(1));
+    let cohere = body_of("cohere_v2", &request);
+    assert_eq!(
+        cohere["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    // OpenAI has the role: it goes as it is.
+    assert_eq!(
+        body_of("openai", &request)["messages"][0]["role"],
+        "developer"
+    );
+}
+
+#[test]
+fn tool_parameters_are_an_object_schema_for_every_provider() {
+    let request = ChatRequest::new()
+        .user("q")
+        .tool(Tool::new("now", "the time", Value::Null))
+        .tool(Tool::new(
+            "any",
+            "anything",
+            json!({"properties": {"x": {"type": "string"}}}),
+        ));
+    let none = json!({"type": "object", "properties": {}});
+    let typed = json!({"type": "object", "properties": {"x": {"type": "string"}}});
+    let anthropic = body_of("anthropic", &request)["tools"].clone();
+    assert_eq!(
+        (&anthropic[0]["input_schema"], &anthropic[1]["input_schema"]),
+        (&none, &typed)
+    );
+    let gemini = body_of("gemini", &request)["tools"][0]["functionDeclarations"].clone();
+    assert_eq!(
+        (
+            &gemini[0]["parametersJsonSchema"],
+            &gemini[1]["parametersJsonSchema"]
+        ),
+        (&none, &typed)
+    );
+    for provider in ["openai", "cohere_v2"] {
+        let tools = body_of(provider, &request)["tools"].clone();
+        let sent = (
+            &tools[0]["function"]["parameters"],
+            &tools[1]["function"]["parameters"],
+        );
+        assert_eq!(sent, (&none, &typed), "{provider}");
+    }
+    // Parameters that are no schema at all are refused before anything is sent.
+    let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+    for provider in ["openai", "anthropic", "gemini", "cohere_v2"] {
+        let client = client_for(provider, &server.url()).expect("a client");
+        let bad = ChatRequest::new()
+            .user("q")
+            .tool(Tool::new("f", "d", json!(["x"])));
+        match client.stream(&bad) {
+            Err(Error::InvalidRequest(m)) => {
+                assert!(
+                    m.contains(
+                        "the parameters of the tool \"f\" are [\"x\"], not a JSON schema object"
+                    ),
+                    "{m}"
+                )
+            }
+            other => panic!("{provider}: expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(server.request_count(), 0, "a refused request was sent");
+}
+
+#[test]
+fn a_call_without_arguments_goes_back_with_an_empty_object() {
+    let call = ToolCall {
+        arguments: String::new(),
+        ..add_call("call_1")
+    };
+    let request = ChatRequest::new()
+        .user("q")
+        .message(Message {
+            role: "assistant".into(),
+            content: vec![Part::ToolCall(call.clone())],
+        })
+        .message(Message::tool_result(&call, "4"));
+    for provider in ["openai", "cohere_v2"] {
+        let sent = body_of(provider, &request)["messages"][1]["tool_calls"][0]["function"]
+            ["arguments"]
+            .clone();
+        assert_eq!(sent, "{}", "{provider}");
+    }
+}
+
+#[test]
 fn anthropic_gets_a_schema_whose_objects_are_closed() {
     // Anthropic refuses an object schema without `additionalProperties: false`; the others
     // take the schema as it is.
@@ -1151,7 +1312,11 @@ fn anthropic_gets_a_schema_whose_objects_are_closed() {
             "city": {"type": "string"},
             "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
             "at": {"anyOf": [{"$ref": "#/$defs/point"}, {"type": "null"}]},
-            "extra": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+            "extra": {"type": ["object", "null"]},
+            "n": {"type": "integer", "description": "How many", "minimum": 1, "maximum": 9},
+            "day": {"type": "string", "format": "date"},
+            "code": {"type": "string", "format": "iata", "pattern": "^[A-Z]{3}$"},
+            "one": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 2}]},
         },
         "required": ["city"],
         "$defs": {"point": {"type": "object", "properties": {"x": {"type": "number"}}}},
@@ -1168,8 +1333,15 @@ fn anthropic_gets_a_schema_whose_objects_are_closed() {
                 "type": "object", "properties": {"k": {"type": "string"}}, "additionalProperties": false,
             }},
             "at": {"anyOf": [{"$ref": "#/$defs/point"}, {"type": "null"}]},
-            // The caller's own word on it stays, for Anthropic to judge.
-            "extra": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+            "extra": {"type": ["object", "null"], "properties": {}, "additionalProperties": false},
+            // What the API refuses goes into the description, as Anthropic's SDK puts it.
+            "n": {"type": "integer", "description": "How many\n\n{maximum: 9, minimum: 1}"},
+            "day": {"type": "string", "format": "date"},
+            "code": {"type": "string", "description": "{format: \"iata\", pattern: \"^[A-Z]{3}$\"}"},
+            "one": {"anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "description": "{minItems: 2}"},
+            ]},
         },
         "required": ["city"],
         "$defs": {"point": {
@@ -1178,6 +1350,29 @@ fn anthropic_gets_a_schema_whose_objects_are_closed() {
         "additionalProperties": false,
     });
     assert_eq!(sent, closed);
+    // A schema the API cannot take that no rewrite would fix is refused, naming where.
+    let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+    let client = client_for("anthropic", &server.url()).expect("a client");
+    for (bad, says) in [
+        (
+            json!({"type": "object", "additionalProperties": true}),
+            "root sets additionalProperties to true",
+        ),
+        (
+            json!({"type": "object", "properties": {"x": {"description": "anything"}}}),
+            "root.properties.x has no \"type\"",
+        ),
+        (
+            json!({"type": "array", "items": 3}),
+            "root.items is not an object",
+        ),
+    ] {
+        match client.stream(&ChatRequest::new().user("x").json_schema("s", bad)) {
+            Err(Error::InvalidRequest(message)) => assert!(message.contains(says), "{message}"),
+            other => panic!("expected a refusal saying {says:?}, got {other:?}"),
+        }
+    }
+    assert_eq!(server.request_count(), 0, "a refused request was sent");
     let openai = body_of("openai", &request);
     assert_eq!(openai["response_format"]["json_schema"]["schema"], schema);
     let gemini = body_of("gemini", &request);
@@ -1226,7 +1421,7 @@ fn gemini_bodies_follow_generate_content() {
                 {"role": "model", "parts": [{"functionCall": {"name": "add", "args": {"a": 2}}, "thoughtSignature": "CiQB"}]},
                 // Consecutive results, one user turn; a result that is not an object goes under "output".
                 {"role": "user", "parts": [
-                    {"functionResponse": {"name": "add", "response": {"output": "4"}}},
+                    {"functionResponse": {"name": "add", "response": {"output": 4}}},
                     {"functionResponse": {"name": "add", "response": {"sum": 4}}},
                 ]},
             ],

@@ -28,6 +28,8 @@ use crate::Error;
 /// | a `codeExecutionResult` or `toolResponse` part | [`ChatEvent::ServerToolResult`] (kind: the part's key; block: `{key: value}`) |
 /// | each of `groundingMetadata.groundingChunks` (Google Search, retrieval, Maps), once | [`ChatEvent::Citation`] with its `uri` and `title` |
 /// | `finishReason` of the candidate (`STOP`, `MAX_TOKENS`, `SAFETY`...) | [`ChatEvent::Finish`] |
+/// | a `finishReason` of Gemini's filters (`SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `LANGUAGE`, `IMAGE_SAFETY`...) | [`ChatEvent::Refusal`] of the candidate's `finishMessage` (of a sentence that names the reason without one), then the [`ChatEvent::Finish`] |
+/// | `finishReason` `MALFORMED_FUNCTION_CALL`, `UNEXPECTED_TOOL_CALL` or `TOO_MANY_TOOL_CALLS` | [`Error::Api`] whose kind is the reason and whose message is the `finishMessage`: no call to run, no answer |
 /// | `usageMetadata` | [`ChatEvent::Usage`] |
 /// | an `error` object (`code`, `message`, `status`) | [`Error::Api`] whose kind is the `status`, else the `code` |
 /// | an `event: error` (from a proxy: Google sends no event names) | [`Error::Api`], whatever its data |
@@ -137,8 +139,10 @@ impl GeminiDecoder {
                     }
                 }
             }
-            let reason = candidate.finish_reason.filter(|r| !r.is_empty());
-            events.extend(reason.map(ChatEvent::Finish));
+            if let Some(reason) = candidate.finish_reason.filter(|r| !r.is_empty()) {
+                stopped(&reason, candidate.finish_message, events)?;
+                events.push(ChatEvent::Finish(reason));
+            }
         }
         let counts = [
             "promptTokenCount",
@@ -237,7 +241,50 @@ struct Candidate {
     index: Option<u64>,
     content: Option<Content>,
     finish_reason: Option<String>,
+    finish_message: Option<String>,
     grounding_metadata: Option<Value>,
+}
+
+/// What a finish reason other than the answer's own end says: Gemini's filters stopped the
+/// answer (`SAFETY`, `RECITATION`, `PROHIBITED_CONTENT`...) is a [`ChatEvent::Refusal`] of the
+/// `finishMessage` (or of a sentence that names the reason), as Anthropic's `refusal` is; a
+/// function call the model could not make (`MALFORMED_FUNCTION_CALL`, `UNEXPECTED_TOOL_CALL`,
+/// `TOO_MANY_TOOL_CALLS`) is an [`Error::Api`] whose kind is the reason: the answer has no call
+/// to run and no text, and a tool loop that read it as an answer would end on nothing.
+fn stopped(
+    reason: &str,
+    message: Option<String>,
+    events: &mut Vec<ChatEvent>,
+) -> Result<(), Error> {
+    const REFUSED: [&str; 9] = [
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    ];
+    const FAILED: [&str; 3] = [
+        "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+    ];
+    let message = message.filter(|m| !m.trim().is_empty());
+    let upper = reason.to_ascii_uppercase();
+    if REFUSED.contains(&upper.as_str()) {
+        let said = || format!("Gemini stopped the answer (finishReason {reason})");
+        events.push(ChatEvent::Refusal(message.unwrap_or_else(said)));
+    } else if FAILED.contains(&upper.as_str()) {
+        let said = || format!("the model's function call failed (finishReason {reason})");
+        return Err(Error::Api {
+            message: message.unwrap_or_else(said),
+            kind: Some(reason.to_string()),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
