@@ -493,9 +493,10 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Whether a cookie's `Domain` is taken for a public suffix, which no cookie may name
 /// (RFC 6265 §5.3 step 5: one set for `co.uk` would reach every site under it). Without the
-/// public suffix list, as Python's cookie jar (and so requests) judges it: a name without an
-/// inner dot (`com`, `com.`: a trailing dot is the same name), or a country's second level
-/// (`co.uk`, `com.au`: a two-letter top level under one of the usual second-level names).
+/// public suffix list, as Python's cookie jar judges it with `strict_domain` (requests' jar
+/// leaves that off, and takes `Domain=co.uk`): a name without an inner dot (`com`, `com.`: a
+/// trailing dot is the same name), or a country's second level (`co.uk`, `com.au`: a
+/// two-letter top level under one of the usual second-level names).
 fn is_public_suffix(domain: &str) -> bool {
     let name = domain.trim_end_matches('.');
     match name.split_once('.') {

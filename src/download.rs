@@ -28,7 +28,9 @@
 //! file in place (a failure halfway would leave it torn). A file shorter than the range's start, a
 //! 206 of several ranges or one whose body is not as long as its range writes nothing and fails; a
 //! 200 (a server that ignores `Range`) replaces the file; a 416 is an [`Error::Status`] like any
-//! other status outside 2xx.
+//! other status outside 2xx. A 206 to a request without a `Range` (a cache answering from a
+//! range it holds) that is not the whole file writes nothing and fails: the request asked for
+//! the whole file, and it would land cut, or in the middle of the bytes of the file at `path`.
 //!
 //! A range that runs to the end of the file (`bytes=S-`, as a resume asks, or `bytes=-N`)
 //! answered with less than the rest of a file whose length the answer gives (`Content-Range:
@@ -54,6 +56,11 @@
 //!
 //! The last is what is done. Its cost is that a thread asking the handle for its state waits
 //! for one `rename` (the `sync_all` before it is outside the lock).
+//!
+//! The part file of a cancelled download is removed by the worker as its job stops (the cancel
+//! interrupts the copy, the job returns, the file is closed and removed): a moment after the
+//! handle resolved, not before. Waiting for it in `cancel()` would make a cancel of a job stuck
+//! in a write to a slow disk as slow as the write.
 //!
 //! # When the target exists
 //!
@@ -111,9 +118,9 @@ pub(crate) fn run(
     }
     let mut spec = spec;
     ask_identity_for_ranges(config, &mut spec);
-    let to_the_end = asks_to_the_end(config, &spec);
+    let asked = asked_range(config, &spec);
     let written = execute(agent, config, spec, Budget::Stream)
-        .and_then(|resp| write_body(resp, path, to_the_end, done.progress()));
+        .and_then(|resp| write_body(resp, path, asked, done.progress()));
     match written {
         // A cancel that came first leaves the part file unrenamed; dropping `written` removes it.
         Ok(mut written) => {
@@ -221,9 +228,10 @@ impl Download {
     }
 }
 
-/// Refuses a target that cannot be a file, before the request is sent: an empty path, or one
-/// that names a directory (an existing one, or any path that ends with a separator). The body
-/// would be written to a part file beside it (`downloads.part`) and only the rename would fail.
+/// Refuses a target that cannot be a file, before the request is sent: an empty path, one
+/// that names a directory (an existing one, or any path that ends with a separator; the body
+/// would be written to a part file beside it, `downloads.part`, and only the rename would
+/// fail), and one that names a device, which the rename would replace.
 fn check_target(path: &Path) -> Result<(), Error> {
     let refuse = |kind, why: String| Err(Error::Io(io::Error::new(kind, why)));
     if path.as_os_str().is_empty() {
@@ -249,7 +257,33 @@ fn check_target(path: &Path) -> Result<(), Error> {
             ),
         );
     }
+    if is_device(path) {
+        return refuse(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "download to {}: the path names a device, not a file, and a download renames \
+                 a file over its path: to discard the body, read it with send_streaming() and \
+                 io::copy it to io::sink()",
+                path.display()
+            ),
+        );
+    }
     Ok(())
+}
+
+/// Whether `path` is a device (`/dev/null`), or a link to one: the rename would put a regular
+/// file in its place (as root, `/dev/null` itself). A pipe or a socket there is replaced as a
+/// file is (and a pipe is read as the earlier bytes of a resume).
+#[cfg(unix)]
+fn is_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path)
+        .is_ok_and(|m| m.file_type().is_char_device() || m.file_type().is_block_device())
+}
+
+#[cfg(not(unix))]
+fn is_device(_: &Path) -> bool {
+    false
 }
 
 /// The longest file name most file systems take, in bytes (ext4, XFS, btrfs, APFS; NTFS counts
@@ -450,12 +484,11 @@ impl Written {
     }
 }
 
-/// `to_the_end`: the request asks for one range that runs to the end of the file (see
-/// [`asks_to_the_end`]).
+/// `asked`: what of the file the request asks for (see [`asked_range`]).
 fn write_body(
     resp: http::Response<ureq::Body>,
     path: PathBuf,
-    to_the_end: bool,
+    asked: Asked,
     progress: &ProgressCounter,
 ) -> Result<Written, Error> {
     let status = resp.status().as_u16();
@@ -465,15 +498,26 @@ fn write_body(
     let url = resp.get_uri().to_string();
     let range = if status == 206 {
         let placed = content_range(resp.headers()).and_then(|(start, end, total)| {
-            match total.filter(|&t| to_the_end && end.checked_add(1) != Some(t)) {
-                Some(total) => Err(format!(
-                    "it carries bytes {start}-{end} of {total}, not the rest of the file that the \
+            let at_the_end = total.is_some_and(|t| end.checked_add(1) == Some(t));
+            let of = || total.map_or("an unknown length".into(), |t| t.to_string());
+            match asked {
+                Asked::ToTheEnd if total.is_some() && !at_the_end => Err(format!(
+                    "it carries bytes {start}-{end} of {}, not the rest of the file that the \
                      request's Range asked for (the file would land cut short): this server \
                      answers in parts, so ask for each with a Range that names its end \
                      (bytes={start}-{end}, then bytes={}-...)",
+                    of(),
                     end + 1
                 )),
-                None => Ok((start, end)),
+                // A partial answer to a request for the whole file (a cache that answers
+                // from a range it holds, a broken server) would land as the file, cut.
+                Asked::Whole if start > 0 || !at_the_end => Err(format!(
+                    "it carries bytes {start}-{end} of {}, but the request had no Range: it \
+                     asked for the whole file, which would land cut short (or in the middle of \
+                     another file's bytes)",
+                    of()
+                )),
+                _ => Ok((start, end)),
             }
         });
         Some(placed.map_err(|why| {
@@ -559,11 +603,23 @@ fn ask_identity_for_ranges(config: &Config, spec: &mut Spec) {
     }
 }
 
-/// Whether the request (its own headers, or the session's) asks for one range that runs to the
-/// end of the file: `bytes=S-`, as a resume does, or the suffix `bytes=-N`. A server may answer
-/// such a range with less than the rest (some cap each answer at a few MB); written as it came,
-/// the file would land under its name without its end.
-fn asks_to_the_end(config: &Config, spec: &Spec) -> bool {
+/// What of the file a download asks for, which a 206 answer must give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    /// No `Range`: the whole file; a 206 must carry all of it.
+    Whole,
+    /// One range that runs to the end of the file (see [`runs_to_the_end`]).
+    ToTheEnd,
+    /// Another range: the answer is written as it comes.
+    Part,
+}
+
+/// What the request (its own headers, or the session's) asks for: the whole file (no `Range`),
+/// one range that runs to the end of the file (`bytes=S-`, as a resume does, or the suffix
+/// `bytes=-N`), or another. A server may answer a range that runs to the end with less than
+/// the rest (some cap each answer at a few MB); written as it came, the file would land under
+/// its name without its end.
+fn asked_range(config: &Config, spec: &Spec) -> Asked {
     let own = spec
         .headers
         .iter()
@@ -575,7 +631,11 @@ fn asks_to_the_end(config: &Config, spec: &Spec) -> bool {
             _ => None,
         })
     };
-    own.or_else(default).is_some_and(runs_to_the_end)
+    match own.or_else(default) {
+        None => Asked::Whole,
+        Some(range) if runs_to_the_end(range) => Asked::ToTheEnd,
+        Some(_) => Asked::Part,
+    }
 }
 
 /// Whether a `Range` header's value is one range of bytes that runs to the end of the file.

@@ -186,10 +186,11 @@ pub(crate) fn decode(
 
 fn wrap(coding: Coding, inner: Reader) -> Reader {
     match coding {
-        // Made on the first read: see `Lazy`.
+        // Made on the first read (see `Lazy`), over a gate that keeps the header for the
+        // reads (see `Gate`).
         Coding::Gzip => Box::new(Named(
             "gzip",
-            Lazy::new(inner, flate2::read::MultiGzDecoder::new),
+            Lazy::new(Gate::new(inner), flate2::read::MultiGzDecoder::new),
         )),
         Coding::Deflate => Box::new(Named(
             "deflate",
@@ -236,11 +237,21 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
 ///
 /// A body cut by its connection (a reset, a close before its `Content-Length`) is not a
 /// decoder's error and stays an error, as does a member cut within its compressed data.
+///
+/// A reader that fails before its first byte and then reads as ended is refused: ureq's gzip
+/// decoder (flate2's) keeps an error met while it reads the gzip header as it is made (a
+/// timeout before the body's first bytes), hands it out once, and then reads as ended, so the
+/// read after a timeout would be a clean end with the whole body lost. The decoders made here
+/// go on after such an error (see `Gate`); ureq's cannot be made to, so that end is an error of
+/// the first failure's kind. (An empty body whose first read failed reads the same way, and
+/// is that error too: no bytes are lost.)
 struct LenientEnd<R> {
     inner: R,
     produced: bool,
     /// The end was found after output, before the end of the body: every later read is 0.
     ended: bool,
+    /// The kind of an error the reader gave before its first byte.
+    failed: Option<io::ErrorKind>,
 }
 
 impl<R> LenientEnd<R> {
@@ -249,6 +260,7 @@ impl<R> LenientEnd<R> {
             inner,
             produced: false,
             ended: false,
+            failed: None,
         }
     }
 }
@@ -259,6 +271,15 @@ impl<R: Read> Read for LenientEnd<R> {
             return Ok(0);
         }
         match self.inner.read(buf) {
+            Ok(0) if !self.produced && !buf.is_empty() && self.failed.is_some() => {
+                let kind = self.failed.unwrap_or(io::ErrorKind::Other);
+                Err(io::Error::new(
+                    kind,
+                    "the body reads as ended after its first read failed, before any of it: its \
+                     decoder (ureq's, for gzip) cannot go on after that failure, so the body is \
+                     lost; send the request again (with a longer read_timeout if it timed out)",
+                ))
+            }
             Ok(n) => {
                 self.produced |= n > 0;
                 Ok(n)
@@ -268,7 +289,24 @@ impl<R: Read> Read for LenientEnd<R> {
                 self.ended = true;
                 Ok(0)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                if !self.produced {
+                    // ureq's timeouts travel as `Other`; the caller sees them as `TimedOut`.
+                    let inner = e.get_ref();
+                    let timed_out = inner
+                        .and_then(|i| i.downcast_ref::<ureq::Error>())
+                        .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
+                        || inner
+                            .and_then(|i| i.downcast_ref::<Error>())
+                            .is_some_and(Error::is_timeout);
+                    self.failed = Some(if timed_out {
+                        io::ErrorKind::TimedOut
+                    } else {
+                        e.kind()
+                    });
+                }
+                Err(e)
+            }
         }
     }
 }
@@ -351,6 +389,38 @@ impl<S, R: Read> Read for Lazy<S, R> {
             Lazy::Reading(reader) => reader.read(buf),
             Lazy::Unread(..) => Ok(0),
         }
+    }
+}
+
+/// The source of a gzip decoder, whose first read says "not yet" (`WouldBlock`).
+///
+/// flate2's gzip decoder reads the gzip header as it is made, and an error there other than
+/// `WouldBlock` is kept, handed out once, and then the decoder reads as ended: a body whose first
+/// read timed out (a server that sends its head, then thinks past `read_timeout`) read as empty
+/// on the next read, a clean end with every byte lost. Told "not yet" when it is made, the
+/// decoder reads the header on its reads instead, where a failure leaves the header's state as
+/// it was and the next read goes on, as for every other coding.
+struct Gate<R> {
+    inner: R,
+    opened: bool,
+}
+
+impl<R> Gate<R> {
+    fn new(inner: R) -> Self {
+        Gate {
+            inner,
+            opened: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Gate<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.opened {
+            self.opened = true;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.inner.read(buf)
     }
 }
 

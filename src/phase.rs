@@ -681,7 +681,11 @@ pub(crate) fn attempts_note(attempts: u32, why: Stopped) -> String {
 /// row), has room for the words (a status error of a request's retries gets its note from the
 /// response instead, see [`Retried`]).
 pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
-    let note = attempts_note(attempts, why);
+    with_note(e, attempts_note(attempts, why))
+}
+
+/// `e` with `note` on its attempts, where it has room for it (see [`after_attempts`]).
+pub(crate) fn with_note(e: Error, note: String) -> Error {
     match e {
         Error::Timeout(mut t) => {
             t.retried = Some(note);

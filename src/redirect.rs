@@ -15,7 +15,13 @@
 //! * When the next URL has another origin (scheme, host or port), the credential headers
 //!   ([`SENSITIVE_HEADERS`], and every header whose name contains `auth`, `token`, `key`,
 //!   `secret`, `pass`, `session` or `credential`: see [`is_credential`]) are removed. Within
-//!   one origin they are kept, as in requests.
+//!   one origin they are kept, as in requests, and so they are from `http://host` to
+//!   `https://host` (default ports), as requests keeps them: the upgrade sends them where they
+//!   went in clear already. The other way, `https` to `http`, drops them.
+//! * A session that keeps cookies gives each hop after a redirect the jar's `Cookie` header,
+//!   the request's own dropped, as requests rebuilds it on each hop: the cookie a login's
+//!   redirect sets reaches the page it leads to. A session without a jar keeps the request's
+//!   `Cookie` within the origin, as any credential.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
 //!   kept.
@@ -94,6 +100,9 @@ pub(crate) struct Hop<'a> {
     /// A redirect led to another host: a `Host` set by the caller is gone (ureq names the host
     /// of the URI).
     dropped_host: bool,
+    /// A redirect led here: the request's own `Cookie` header is gone, and the session's jar
+    /// gives the hop its cookies, as requests rebuilds them on each hop.
+    pub(crate) redirected: bool,
 }
 
 impl<'a> Hop<'a> {
@@ -106,6 +115,7 @@ impl<'a> Hop<'a> {
             dropped_content: false,
             dropped_credentials: false,
             dropped_host: false,
+            redirected: false,
         }
     }
 
@@ -257,9 +267,10 @@ fn follow_hops(
             hop.body = None;
             hop.dropped_content = true;
         }
-        if !same_origin(&hop.uri, &next) {
+        if !keeps_credentials(&hop.uri, &next) {
             hop.dropped_credentials = true;
         }
+        hop.redirected = true;
         if !same_host(&hop.uri, &next) {
             hop.dropped_host = true;
         }
@@ -315,6 +326,16 @@ pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {
     sa == sb && pa == pb && same_host(a, b)
 }
 
+/// Whether the credential headers go along a redirect from `a` to `b`: within one origin, and
+/// from `http` on its default port to `https` on its own at the same host, as requests keeps
+/// them (`should_strip_auth`): an upgrade to TLS sends them where they went in clear already.
+fn keeps_credentials(a: &Uri, b: &Uri) -> bool {
+    same_origin(a, b)
+        || (same_host(a, b)
+            && origin(a) == (Some("http"), Some(80))
+            && origin(b) == (Some("https"), Some(443)))
+}
+
 /// The same host name, whatever the scheme and port.
 fn same_host(a: &Uri, b: &Uri) -> bool {
     a.host()
@@ -363,5 +384,29 @@ mod tests {
         assert!(!same_origin(&uri("http://h/a"), &uri("https://h/a")));
         assert!(!same_origin(&uri("http://h:8080/"), &uri("http://h:8081/")));
         assert!(!same_origin(&uri("http://h/"), &uri("http://g/")));
+    }
+
+    #[test]
+    fn credentials_follow_an_upgrade_to_tls_at_the_same_host_only() {
+        // As requests' `should_strip_auth`: http on its default port to https on its own.
+        assert!(keeps_credentials(&uri("http://h/a"), &uri("https://h/b")));
+        assert!(keeps_credentials(
+            &uri("http://h:80/a"),
+            &uri("https://H:443/b")
+        ));
+        assert!(keeps_credentials(
+            &uri("https://h/a"),
+            &uri("https://h:443/b")
+        ));
+        assert!(!keeps_credentials(&uri("https://h/a"), &uri("http://h/a")));
+        assert!(!keeps_credentials(
+            &uri("http://h:8080/a"),
+            &uri("https://h/a")
+        ));
+        assert!(!keeps_credentials(
+            &uri("http://h/a"),
+            &uri("https://h:8443/a")
+        ));
+        assert!(!keeps_credentials(&uri("http://h/a"), &uri("https://g/a")));
     }
 }

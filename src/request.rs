@@ -712,8 +712,11 @@ impl RequestBuilder {
     /// once each write a part file of their own (the second `<path>.1.part`), and the one that
     /// finishes last stays under the name; a part file left by a download that died is reused.
     /// `path` is the file's, not a directory's: a path that names a directory (or ends with a
-    /// separator, `downloads/`) is [`Error::Io`] of kind `IsADirectory`, and an empty one of kind
-    /// `InvalidInput`, before the request is sent.
+    /// separator, `downloads/`) is [`Error::Io`] of kind `IsADirectory`, and an empty one, or
+    /// one that names a device (`/dev/null`: read the body with
+    /// [`send_streaming`](RequestBuilder::send_streaming) and `io::copy` it to `io::sink()`), of
+    /// kind `InvalidInput`, before the request is sent. A symbolic link at `path` is replaced by
+    /// the file, as any file there is; the file it pointed to is left as it was.
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body, as much of it as
     /// arrives within the [`timeout`](RequestBuilder::timeout)) and writes nothing; so is a 416
@@ -725,7 +728,9 @@ impl RequestBuilder {
     /// as any download does. A download that this method cut leaves no partial file (the file
     /// at `path` stays as it was), so it starts over: no resume from where it stopped. A 206 of
     /// several ranges, without a `Content-Range`, or with another number of bytes than its
-    /// range, is [`Error::Protocol`] and writes nothing. A request with
+    /// range, is [`Error::Protocol`] and writes nothing; so is a 206 to a request without a
+    /// `Range` that does not carry the whole file, and one to `bytes=S-` that stops before
+    /// the file's end. A request with
     /// a `Range` asks for `Accept-Encoding: identity` unless it names one. Redirects
     /// and retries happen as for [`send`](RequestBuilder::send). Timeouts are those of
     /// [`send_streaming`](RequestBuilder::send_streaming): the

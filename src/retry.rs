@@ -403,7 +403,7 @@ impl RetryPolicy {
 
     /// Whether an answer of `status` is retried: the server's `x-should-retry` first, as in the
     /// official SDKs, then the policy's statuses.
-    fn retries_answer(&self, status: u16, headers: &http::HeaderMap) -> bool {
+    pub(crate) fn retries_answer(&self, status: u16, headers: &http::HeaderMap) -> bool {
         match should_retry(headers) {
             Some(yes) => yes && !(200..300).contains(&status),
             None => self.retries_status(status),

@@ -617,6 +617,11 @@ fn attempts(
                     }
                 }
                 if let Some(jar) = &config.cookies {
+                    // After a redirect the jar's cookies, not the request's own (see
+                    // `redirect`'s docs).
+                    if hop.redirected {
+                        req.headers_mut().remove(http::header::COOKIE);
+                    }
                     jar.add_to(&hop.uri, req.headers_mut());
                 }
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -720,11 +725,24 @@ fn attempts(
         encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
-    // A reader's body cannot be sent twice.
-    let replayable = spec.body.as_ref().is_none_or(Payload::replayable);
-    let Some(policy) = policy.filter(|p| replayable && p.allows(&method, spec.idempotent)) else {
+    let Some(policy) = policy.filter(|p| p.allows(&method, spec.idempotent)) else {
         return send(uri);
     };
+    // A reader's body cannot be sent twice: one attempt, and a failure the policy would have
+    // retried says why it was not.
+    if let Some(why) = spec.body.as_ref().and_then(Payload::why_not_replayable) {
+        let note = || format!("after 1 attempt, not retried: {why}");
+        return match send(uri) {
+            Ok(mut resp) => {
+                if policy.retries_answer(resp.status().as_u16(), resp.headers()) {
+                    resp.extensions_mut().insert(phase::Retried(note().into()));
+                }
+                Ok(resp)
+            }
+            Err(e) if policy.retries(&e) => Err(phase::with_note(e, note())),
+            Err(e) => Err(e),
+        };
+    }
     let deadline_passed = || deadline.is_some_and(|d| Instant::now() >= d);
     let mut attempt = 1;
     loop {

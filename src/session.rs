@@ -975,11 +975,15 @@ impl SessionBuilder {
     /// On by default because this crate ports requests' sessions, and the servers it talks to
     /// rely on it the same way: a login cookie, or the affinity cookie of the load balancer in
     /// front of an API (Cloudflare's `__cf_bm` before OpenAI's). Each session has its own jar,
-    /// bounded in size; a cookie goes only where RFC 6265 sends it (never to another host,
-    /// unless it names a parent domain of both, and never to a public suffix such as `co.uk`,
-    /// as Python's jar tells them), a `Secure` one only over https. A request that
-    /// sets its own `Cookie` header sends only that one. Turn the jar off for a session that
-    /// speaks for several users, or to send exactly the headers you set.
+    /// bounded in size; a cookie goes only where RFC 6265 sends it (a cookie set without
+    /// `Domain` only to the host that set it, where requests also sends it to its subdomains;
+    /// never to another host unless it names a parent domain of both, and never to a public
+    /// suffix such as `co.uk`, which Python's jar refuses only with its `strict_domain`), a
+    /// `Secure` one only over https. A request that sets its own `Cookie` header sends only
+    /// that one; after a redirect, the jar's, as requests rebuilds the header on each hop (the
+    /// cookie a login's redirect sets reaches the page it leads to). Turn the jar off for a
+    /// session that speaks for several users, or to send exactly the headers you set (the
+    /// request's own `Cookie` then follows redirects within its origin).
     ///
     /// The behaviour is this setting's alone: ureq's `cookies` feature is not used, so it does
     /// not change when another crate in the build turns that feature on (ureq would then keep a

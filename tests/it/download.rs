@@ -183,6 +183,36 @@ fn a_directory_as_the_target_is_refused_before_the_request() {
         err.to_string(),
         "io: download to an empty path: give the path of the file to write"
     );
+    // A device is no file: the rename would replace it (as root, `/dev/null` itself).
+    #[cfg(target_os = "linux")]
+    {
+        let err = session
+            .get(server.url())
+            .download("/dev/null")
+            .result()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::InvalidInput),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("/dev/null: the path names a device"),
+            "{err}"
+        );
+        let link = dir.join("null-link");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let err = session
+            .get(server.url())
+            .download(&link)
+            .result()
+            .unwrap_err();
+        assert!(err.to_string().contains("the path names a device"), "{err}");
+        std::fs::remove_file(&link).unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(meta.file_type().is_char_device());
+    }
     // Nothing was asked of the server, and nothing was written beside the directory.
     assert_eq!(server.request_count(), 0);
     assert_eq!(dir.names(), ["downloads"]);
@@ -573,6 +603,58 @@ fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123", "{why}");
         assert_eq!(dir.names(), ["data.bin"], "{why}");
+    }
+}
+
+/// A 206 to a request that asked for the whole file (no `Range`: a cache answering from a
+/// range it holds) is written only when it carries all of the file.
+#[test]
+fn a_206_to_a_request_without_a_range_must_carry_the_whole_file() {
+    let dir = TempDir::new("unasked-206");
+    let path = dir.join("data.bin");
+    let answers: [(&str, &str, Option<&str>); 4] = [
+        (
+            "01234",
+            "bytes 0-4/10",
+            Some("it carries bytes 0-4 of 10, but the request had no Range"),
+        ),
+        (
+            "56789",
+            "bytes 5-9/10",
+            Some("it carries bytes 5-9 of 10, but the request had no Range"),
+        ),
+        (
+            "01234",
+            "bytes 0-4/*",
+            Some("it carries bytes 0-4 of an unknown length"),
+        ),
+        ("0123456789", "bytes 0-9/10", None),
+    ];
+    for (body, range, refused) in answers {
+        std::fs::write(&path, "UNRELATED-OLD").unwrap();
+        let server =
+            TestServer::start(move |_| Reply::status(206, body).header("Content-Range", range));
+        let result = FuturesSession::new()
+            .get(server.url())
+            .download(&path)
+            .result();
+        match refused {
+            Some(why) => {
+                let err = result.unwrap_err();
+                assert!(matches!(err, Error::Protocol(_)), "{range}: {err:?}");
+                assert!(err.to_string().contains(why), "{range}: {err}");
+                assert_eq!(
+                    std::fs::read_to_string(&path).unwrap(),
+                    "UNRELATED-OLD",
+                    "{range}"
+                );
+            }
+            None => {
+                assert_eq!(result.unwrap().bytes(), 10);
+                assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
+            }
+        }
+        assert_eq!(dir.names(), ["data.bin"], "{range}");
     }
 }
 

@@ -639,6 +639,45 @@ fn a_reader_body_is_sent_once() {
     assert_eq!(requests[1].body, b"data");
 }
 
+/// A failure that the retry policy would retry says why a body read from a reader was not.
+#[test]
+fn a_reader_body_not_retried_says_why() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/missing" => Reply::status(404, "no"),
+        _ => Reply::status(503, "busy"),
+    });
+    let session = FuturesSession::builder()
+        .retry(RetryPolicy::new().attempts(3).base_delay(Duration::ZERO))
+        .build();
+    let status_error = |resp: Result<ureq_futures::Response, Error>| {
+        resp.unwrap().error_for_status().unwrap_err().to_string()
+    };
+    let reader = || io::Cursor::new(b"data".to_vec());
+    let e = status_error(
+        session
+            .put(server.url())
+            .body_reader(reader(), 4)
+            .send()
+            .result(),
+    );
+    let why = "(after 1 attempt, not retried: a body_reader's body can be sent once only: give \
+               the body with body() or body_file())";
+    assert!(e.ends_with(why), "{e}");
+    let form = Multipart::new().file_reader("rows", "rows.csv", "text/csv", reader(), Some(4));
+    let e = status_error(session.put(server.url()).multipart(form).send().result());
+    assert!(
+        e.contains("not retried: form part \"rows\" is read from a reader"),
+        "{e}"
+    );
+    // A status the policy does not retry says nothing of it.
+    let missing = session
+        .put(server.url_for("/missing"))
+        .body_reader(reader(), 4);
+    let e = status_error(missing.send().result());
+    assert!(!e.contains("retried"), "{e}");
+    assert_eq!(server.request_count(), 3);
+}
+
 /// A 307 sends the body again: the file is read again from its start.
 #[test]
 fn a_307_redirect_sends_the_file_again() {
