@@ -130,6 +130,11 @@ struct Entry<Item, T> {
 ///   [`Pending::cancel`]), no more inputs are read, and results not yet yielded are dropped. A 4xx or 5xx response is not an error (make it one with
 ///   [`Response::error_for_status`](crate::Response::error_for_status) in a
 ///   [`send_with`](crate::RequestBuilder::send_with) hook).
+/// * **Shutdown.** Once the session is shut down ([`shutdown`](FuturesSession::shutdown),
+///   [`shutdown_now`](FuturesSession::shutdown_now), from any clone or thread), no more
+///   inputs are read: the batch yields the jobs already submitted (the first one at least,
+///   with its [`Error::ShutDown`](crate::Error::ShutDown) or
+///   [`Error::Cancelled`](crate::Error::Cancelled)) and ends, an endless input too.
 /// * **Dropping** the batch before its end cancels its queued and running jobs, as
 ///   [`stop_on_error`](Batch::stop_on_error) does. So does a cancel of the job the batch is
 ///   iterated in ([`Pending::cancel`], [`shutdown_now`](FuturesSession::shutdown_now)), which
@@ -185,6 +190,9 @@ pub struct Batch<I: Iterator, T: Send + 'static, F> {
     started: Option<Instant>,
     /// No more submissions: the inputs ran out or the batch stopped.
     stopped: bool,
+    /// Another session whose shutdown stops the batch as its own does (a `ChatBatch`'s
+    /// client's, whose jobs run on a pool of the batch's own).
+    stop_with: Option<FuturesSession>,
     /// Iterated in a job: wakes the batch's wait when that job is cancelled.
     watch: JobWatch,
 }
@@ -260,6 +268,7 @@ impl FuturesSession {
             },
             started: None,
             stopped: false,
+            stop_with: None,
             watch: JobWatch::default(),
         }
     }
@@ -282,6 +291,12 @@ where
     T: Send + 'static,
     F: FnMut(&FuturesSession, &I::Item) -> Pending<T>,
 {
+    /// Stops the batch also when `session` is shut down (see the batch's docs on shutdown).
+    pub(crate) fn stop_with(mut self, session: Option<FuturesSession>) -> Self {
+        self.stop_with = session;
+        self
+    }
+
     /// At most `n` jobs submitted and not yet yielded, at least 1. Memory is bounded by it: `n`
     /// inputs, handles and results at most. More than the session's workers keeps them busy
     /// while the caller handles results; queued jobs beyond that only wait. Defaults to twice
@@ -411,6 +426,15 @@ where
     /// Submits jobs until the window is full or the inputs run out.
     fn fill(&mut self) {
         while !self.stopped && self.counts.in_flight < self.window {
+            // A shut-down session refuses every job: no more inputs are read once one was (an
+            // endless input would yield errors for ever).
+            let shut_down = |s: &FuturesSession| s.is_shut_down();
+            if self.counts.submitted > 0
+                && (shut_down(&self.session) || self.stop_with.as_ref().is_some_and(shut_down))
+            {
+                self.stopped = true;
+                break;
+            }
             let Some(item) = self.inputs.next() else {
                 self.stopped = true;
                 break;
@@ -779,16 +803,28 @@ mod tests {
     }
 
     #[test]
-    fn a_shut_down_session_yields_errors_not_a_hang() {
+    fn a_shut_down_session_yields_an_error_and_ends() {
         let session = FuturesSession::new();
         session.shutdown();
-        let results: Vec<_> = session
-            .batch(0..5, |s, &n| s.submit(move |_| Ok(n)))
-            .collect();
-        assert_eq!(results.len(), 5);
-        assert!(results
-            .iter()
-            .all(|(_, r)| matches!(r, Err(Error::ShutDown))));
+        // Endless: the batch reads no more inputs once the session refused one.
+        let mut results = Vec::new();
+        for result in session.batch(0.., |s, &n| s.submit(move |_| Ok(n))) {
+            results.push(result);
+        }
+        assert_eq!(results.len(), 1);
+        assert!(matches!(results[0], (0, Err(Error::ShutDown))));
+    }
+
+    #[test]
+    fn a_shutdown_meanwhile_ends_an_endless_batch() {
+        let session = FuturesSession::builder().max_workers(2).build();
+        let stopper = session.clone();
+        let mut batch = session.batch(0u64.., |s, &n| s.submit(move |_| Ok(n)));
+        assert!(batch.by_ref().take(10).all(|(_, r)| r.is_ok()));
+        stopper.shutdown_now();
+        // What was in the window comes out (done, cancelled or refused), then the end.
+        let rest = batch.count();
+        assert!(rest <= 4, "{rest} results after the shutdown");
     }
 
     #[test]

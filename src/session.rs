@@ -493,7 +493,9 @@ impl FuturesSession {
 
     /// Stops everything now, for Ctrl-C: [`shutdown`](FuturesSession::shutdown), and every
     /// running job is cancelled as by [`Pending::cancel`]: its handle resolves to
-    /// [`Error::Cancelled`] and its request is interrupted, so its worker is free at once.
+    /// [`Error::Cancelled`] and its request is interrupted, so its worker is free at once (but
+    /// for a name lookup or a TCP connect in progress, which end at their timeouts:
+    /// `connect_timeout`, 30 s by default; see [`Pending::cancel`]).
     /// Event streams being read end with `Err(Error::Cancelled)` as their last item, and a
     /// [`BodyReader`](crate::BodyReader) of a request it sent (`send_streaming`) is stopped as by
     /// its [`stop_handle`](crate::BodyReader::stop_handle): a read blocked on it, on whatever
@@ -522,7 +524,7 @@ impl FuturesSession {
     /// session.shutdown_now();
     /// assert!(matches!(silent.result(), Err(Error::Cancelled)));
     /// assert!(matches!(queued.result(), Err(Error::ShutDown)));
-    /// session.join(); // returns: the worker was interrupted
+    /// session.join(); // returns: the worker was interrupted (it was connected)
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown_now(&self) {
@@ -691,10 +693,11 @@ impl SessionBuilder {
         self
     }
 
-    /// A header sent with every request. A request's own header of the same name replaces it.
-    /// An invalid name or value, and `Content-Length` or `Transfer-Encoding` (a body's framing
-    /// is set per request), fail each request that would send it with
-    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest).
+    /// A header sent with every request. A request's own header of the same name replaces it,
+    /// and so does a later call with the same name (in any case), as `session.headers[k] = v`
+    /// does in requests. An invalid name or value, and `Content-Length` or
+    /// `Transfer-Encoding` (a body's framing is set per request), fail each request that would
+    /// send it with [`Error::InvalidRequest`](crate::Error::InvalidRequest).
     ///
     /// # Examples
     ///
@@ -707,7 +710,10 @@ impl SessionBuilder {
     ///     .build();
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        let name = name.into();
+        self.headers
+            .retain(|(set, _)| !set.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
         self
     }
 

@@ -34,7 +34,8 @@ use crate::Error;
 ///
 /// Dropping a handle does not cancel its job (call [`cancel`](Pending::cancel) for that); its
 /// result is dropped when it arrives. Dropping an event stream's handle unclaimed therefore
-/// closes the stream and frees its worker.
+/// closes the stream and frees its worker; one dropped before its stream came (the server has
+/// not answered yet) cancels its job, which nobody could read from.
 ///
 /// # Examples
 ///
@@ -408,7 +409,9 @@ impl<T: Send + 'static> Pending<T> {
     ///   target path as it was; a download whose file is already in place is done (`false`).
     /// * Not interrupted: name resolution and a TCP connect in progress (ureq registers a socket
     ///   once it is connected); they end at their timeouts, then the job stops. Other work of a
-    ///   `submit` closure runs to its end, its result dropped. A session built with an agent of
+    ///   `submit` closure runs to its end, its result dropped; so does a
+    ///   [`send_with`](crate::RequestBuilder::send_with) hook that had started when the cancel
+    ///   came (its side effects happen, its result is dropped). A session built with an agent of
     ///   your own ([`SessionBuilder::agent`](crate::SessionBuilder::agent)) resolves the handle
     ///   at once but cannot interrupt the request: its worker is free when the request ends.
     /// * An event stream's handle, and a
@@ -468,19 +471,26 @@ impl<T: Send + 'static> Pending<T> {
 
 impl<T> Drop for Pending<T> {
     /// Drops a result nobody took, now or when it arrives, and the waker of the last poll
-    /// (nobody polls the handle any more); the job itself is not cancelled.
+    /// (nobody polls the handle any more); the job itself is not cancelled, unless it is an
+    /// event stream's that has not delivered its stream yet: nobody could read that stream,
+    /// and its job would otherwise hold a worker for as long as the server keeps the request
+    /// waiting (for ever, on a server that never answers).
     fn drop(&mut self) {
         if self.finished {
             // The result is taken and the handle done for good: nothing arrives to be dropped.
             return;
         }
-        let unclaimed = {
+        let (unclaimed, waiting) = {
             let mut state = self.slot.lock();
             state.abandoned = true;
-            (state.result.take(), state.waker.take())
+            let waiting = state.result.is_none() && !state.taken;
+            ((state.result.take(), state.waker.take()), waiting)
         };
         // Outside the lock: both are user code when dropped.
         drop(unclaimed);
+        if waiting && self.slot.is_stream() {
+            self.task.cancel();
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -219,6 +219,14 @@ pub struct ChatBatchSummary {
 /// The batch's attempts are the only ones: each is sent with [`ChatClient::stream_once`],
 /// without the client's own [`RetryPolicy`], so a chat that always fails makes
 /// [`attempts`](ChatBatch::attempts) requests, not that many times the client's.
+///
+/// **Stopping.** A shutdown of the client's session ([`ChatClient::futures_session`]:
+/// `client.session().shutdown_now()`, from another thread or a Ctrl-C handler) stops the
+/// batch: its chats in flight end (`Cancelled`, a wait to retry included), no chat is started
+/// after it, and [`run`](ChatBatch::run) ends once the chats in flight are yielded;
+/// [`run_to_file`](ChatBatch::run_to_file) has written their failures, which a later run sends
+/// again, and none for the jobs never started. Dropping [`run`](ChatBatch::run)'s iterator
+/// stops it too.
 ///
 /// **Order and resume.** [`run`](ChatBatch::run) yields the results in input order;
 /// [`run_to_file`](ChatBatch::run_to_file) writes them as JSON lines in that order and, when the
@@ -457,6 +465,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                 })
             })
             .in_flight(self.in_flight)
+            // A shutdown of the client's session stops the batch: no chat starts after it.
+            .stop_with(self.client.futures_session().cloned())
             .ordered()
             .progress(move |p| bar.iter_mut().for_each(|bar| bar.draw(p)))
             .map(|(job, result)| {
@@ -658,13 +668,32 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
         let Some(wait) = retry.wait_after(attempt, &failed) else {
             break Err(retry.gave_up(attempt, failed));
         };
-        // A cancel (the batch's iterator dropped, a shutdown) ends the wait, and the chat.
-        if !crate::exec::sleep(wait) {
+        // A cancel (the batch's iterator dropped), or a shutdown of the client's session,
+        // ends the wait, and the chat.
+        if !wait_to_retry(wait, client.futures_session()) {
             break Err(Error::Cancelled);
         }
         attempt += 1;
     };
     ChatResult::new(job.id, answer, attempt, request_id)
+}
+
+/// Waits `wait` before a chat's next attempt; `false` when a cancel of the job, or a shutdown
+/// of `session` (looked at every 50 ms: the batch's jobs run on a pool of its own, which the
+/// client's session does not reach), ended it first.
+fn wait_to_retry(wait: Duration, session: Option<&FuturesSession>) -> bool {
+    const STEP: Duration = Duration::from_millis(50);
+    let end = Instant::now() + wait;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        if !crate::exec::sleep(left.min(STEP)) || session.is_some_and(FuturesSession::is_shut_down)
+        {
+            return false;
+        }
+    }
 }
 
 /// The whole answer of `stream`, or its error and whether any of the answer (text,

@@ -727,6 +727,10 @@ impl<P: Protocol> ChatClient for Client<P> {
     fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         self.send(self.http_request(request)?.retry(RetryPolicy::none()))
     }
+
+    fn futures_session(&self) -> Option<&FuturesSession> {
+        Some(self.session())
+    }
 }
 
 /// Builds a [`Client`]; made by [`Client::builder`] (`OpenAIClient::builder(model,

@@ -106,7 +106,7 @@
 //! [`FuturesSession`]: crate::FuturesSession
 //! [`Error::InvalidRequest`]: crate::Error::InvalidRequest
 
-use crate::Error;
+use crate::{Error, FuturesSession};
 
 /// Builder setters: each `name(args) => field = value;` or `name(args) => field.method(values);`,
 /// after its docs, is `pub fn name(mut self, args) -> Self` setting `self.field` to `value`, or
@@ -300,6 +300,23 @@ pub trait ChatClient: Send + Sync {
     fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         self.stream(request)
     }
+
+    /// The session the client sends its requests on, if it has one: a [`ChatBatch`] over the
+    /// client stops when it is shut down (no chat is started after it, a wait to retry ends).
+    /// Every provider's [`Client`] has one; the default is `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{ChatClient, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).env(|_| None).build();
+    /// let session = ChatClient::futures_session(&client).expect("a provider's client has one");
+    /// session.shutdown_now(); // stops a ChatBatch over `client`, from any thread
+    /// ```
+    fn futures_session(&self) -> Option<&FuturesSession> {
+        None
+    }
 }
 
 /// Forwards every method of [`ChatClient`] through a pointer type.
@@ -320,6 +337,10 @@ macro_rules! forward_chat_client {
 
             fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
                 (**self).stream_once(request)
+            }
+
+            fn futures_session(&self) -> Option<&FuturesSession> {
+                (**self).futures_session()
             }
         }
     )*};

@@ -117,6 +117,25 @@ fn dropping_an_event_stream_on_a_silent_server_frees_its_worker() {
     worker_is_free(&session);
 }
 
+/// A stream's handle dropped before the server answered: nobody can read that stream, so its
+/// job is cancelled (it held the worker for as long as the server stayed silent).
+#[test]
+fn dropping_an_event_streams_handle_before_the_answer_frees_its_worker() {
+    let (server, seen) = silent_server();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let pending = session.get(server.url()).events();
+    seen.recv_timeout(HANG).unwrap();
+    drop(pending);
+    worker_is_free(&session);
+    // Other handles dropped unclaimed are not cancelled: their jobs run to their end.
+    let (tx, ran) = crossbeam_channel::bounded(1);
+    drop(session.submit(move |_| {
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send(()).map_err(|_| ureq_futures::Error::Cancelled)
+    }));
+    ran.recv_timeout(HANG).expect("the dropped job ran");
+}
+
 #[test]
 fn as_completed_can_cancel_the_rest() {
     let (server, seen) = silent_server();

@@ -483,6 +483,62 @@ fn dropping_the_results_ends_a_chat_waiting_to_retry() {
     assert_eq!(asked(&server), 1, "a cancelled chat went on retrying");
 }
 
+/// A shutdown of the client's session stops a batch: the chat waiting to retry ends at once,
+/// and no chat is started after it.
+#[test]
+fn a_shutdown_of_the_clients_session_stops_the_batch() {
+    let server = TestServer::start(|req| {
+        if req.body_str().contains("prompt 0") {
+            // Longer than the test may take: only the shutdown can end this wait.
+            Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "30")
+        } else {
+            answer(req)
+        }
+    });
+    let session = FuturesSession::builder().max_workers(4).build();
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("")
+        .session(session.clone())
+        .build();
+    let stopper = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while server.request_count() < 2 && t.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(support::ms(5));
+        }
+        std::thread::sleep(support::ms(100));
+        session.shutdown_now();
+        server
+    });
+    let t = std::time::Instant::now();
+    let results: Vec<ChatResult> = ChatBatch::new(client.clone())
+        .attempts(2)
+        .in_flight(2)
+        .progress_bar(false)
+        .run(jobs(1000))
+        .collect();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+    let server = stopper.join().unwrap();
+    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["id0", "id1"], "chats were started after the shutdown");
+    let error = results[0].error.as_deref().unwrap_or("");
+    assert!(error.contains("cancelled"), "{error}");
+    assert_eq!(server.request_count(), 2);
+    // On a session shut down already, a run writes the first job's failure only.
+    let path = temp_file("shut-down");
+    let summary = ChatBatch::new(client)
+        .progress_bar(false)
+        .run_to_file(jobs(1000), &path)
+        .unwrap();
+    assert_eq!((summary.answered, summary.failed), (0, 1));
+    assert_eq!(read_lines(&path).len(), 1);
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn dropping_the_results_ends_a_chat_whose_answer_is_streaming() {
     let server = TestServer::start(|req| {

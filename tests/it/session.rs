@@ -730,6 +730,28 @@ fn invalid_requests_are_errors_not_panics() {
     );
 }
 
+/// A session default set twice is sent once, with the later value, as requests'
+/// `session.headers[k] = v` replaces it.
+#[test]
+fn a_session_header_set_twice_is_sent_once_with_the_later_value() {
+    let server = TestServer::start(|_| Reply::ok("ok"));
+    let session = FuturesSession::builder()
+        .header("user-agent", "a/1")
+        .header("x-other", "kept")
+        .header("User-Agent", "b/2")
+        .build();
+    session.get(server.url()).send().result().unwrap();
+    let sent = &server.requests()[0];
+    let agents: Vec<_> = sent
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+        .collect();
+    assert_eq!(agents.len(), 1, "{:?}", sent.headers);
+    assert_eq!(sent.header("user-agent"), Some("b/2"));
+    assert_eq!(sent.header("x-other"), Some("kept"));
+}
+
 #[test]
 fn an_invalid_header_says_which_byte_is_wrong_and_how_to_fix_it_without_quoting_the_value() {
     let session = FuturesSession::builder().header("x-team", "a\tb").build();
