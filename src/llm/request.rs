@@ -854,6 +854,20 @@ pub struct ChatResponse {
     pub finish_reason: Option<String>,
     /// The server's request id (`x-request-id` or `request-id`), for support requests.
     pub request_id: Option<String>,
+    /// The order in which the stream brought the answer's pieces, for
+    /// [`message`](Self::message); empty for a response not read from a stream.
+    pub(crate) layout: Vec<Piece>,
+}
+
+/// One piece of an answer as its stream brought it: a run of text of so many bytes, or the
+/// next of the response's thoughts, server tool uses, server tool results or tool calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Text(usize),
+    Thought,
+    ServerUse,
+    ServerResult,
+    Call,
 }
 
 impl ChatResponse {
@@ -889,7 +903,12 @@ impl ChatResponse {
     /// The assistant's turn for the history: its signed [`thoughts`](Self::thoughts), its
     /// text (else its tool plan), the tools the provider ran itself, each use followed by its
     /// result ([`server_tool_uses`](Self::server_tool_uses),
-    /// [`server_tool_results`](Self::server_tool_results)), and its tool calls.
+    /// [`server_tool_results`](Self::server_tool_results)), and its tool calls. A response
+    /// read from a stream ([`from_stream`](Self::from_stream)) keeps them in the order the
+    /// stream brought them, each run of text a part of its own: Anthropic wants thinking
+    /// blocks back in their place (interleaved thinking: thinking, text, a web search, its
+    /// result, thinking, text). One whose fields were changed since, or made by hand, has the
+    /// order above.
     ///
     /// # Examples
     ///
@@ -904,6 +923,12 @@ impl ChatResponse {
     /// assert_eq!(message.tool_calls().next(), response.tool_calls.first());
     /// ```
     pub fn message(&self) -> Message {
+        if let Some(content) = self.as_laid_out() {
+            return Message {
+                role: "assistant".into(),
+                content,
+            };
+        }
         let text = [&self.text, &self.tool_plan]
             .into_iter()
             .find(|t| !t.is_empty());
@@ -924,6 +949,47 @@ impl ChatResponse {
             role: "assistant".into(),
             content: thoughts.chain(text).chain(server).chain(calls).collect(),
         }
+    }
+
+    /// The parts of [`message`](Self::message) in the order of `layout`, when it still fits
+    /// the fields (their lengths, the text's) and no tool plan stands in for an empty text
+    /// (the plan has no place of its own); `None` otherwise.
+    fn as_laid_out(&self) -> Option<Vec<Part>> {
+        let count = |kind: Piece| self.layout.iter().filter(|p| **p == kind).count();
+        let texts: usize = (self.layout.iter())
+            .map(|p| match p {
+                Piece::Text(n) => *n,
+                _ => 0,
+            })
+            .sum();
+        let fits = !self.layout.is_empty()
+            && (!self.text.is_empty() || self.tool_plan.is_empty())
+            && texts == self.text.len()
+            && count(Piece::Thought) == self.thoughts.len()
+            && count(Piece::ServerUse) == self.server_tool_uses.len()
+            && count(Piece::ServerResult) == self.server_tool_results.len()
+            && count(Piece::Call) == self.tool_calls.len();
+        if !fits {
+            return None;
+        }
+        let (mut at, mut thoughts, mut uses) =
+            (0, self.thoughts.iter(), self.server_tool_uses.iter());
+        let (mut results, mut calls) = (self.server_tool_results.iter(), self.tool_calls.iter());
+        let mut parts = Vec::with_capacity(self.layout.len());
+        for piece in &self.layout {
+            parts.push(match piece {
+                Piece::Text(n) => {
+                    let run = self.text.get(at..at + n)?;
+                    at += n;
+                    Part::text(run)
+                }
+                Piece::Thought => Part::Thought(thoughts.next()?.clone()),
+                Piece::ServerUse => Part::ServerToolUse(uses.next()?.clone()),
+                Piece::ServerResult => Part::ServerToolResult(results.next()?.clone()),
+                Piece::Call => Part::ToolCall(calls.next()?.clone()),
+            });
+        }
+        Some(parts)
     }
 
     /// The answer's text parsed as JSON into `T`: the answer to a request with

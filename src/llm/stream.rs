@@ -7,6 +7,7 @@ use crossbeam_channel::Receiver;
 use ureq::http::HeaderMap;
 
 use super::event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCall, Usage};
+use super::request::Piece;
 use super::ChatResponse;
 use crate::sse::EventStream;
 use crate::sse::{CancelRelay, StopReading};
@@ -240,15 +241,39 @@ impl ChatStream {
 
     fn fold(&mut self, event: &ChatEvent) {
         let state = &mut self.state;
+        // Where each piece came, for `ChatResponse::message` (see `Piece`).
+        let layout = &mut state.layout;
+        let mut laid = |piece: Piece| layout.push(piece);
         match event {
-            ChatEvent::Text(_) => {}
+            ChatEvent::Text(text) => match layout.last_mut() {
+                Some(Piece::Text(n)) => *n += text.len(),
+                _ => layout.push(Piece::Text(text.len())),
+            },
             ChatEvent::Reasoning(r) => state.reasoning.push_str(r),
             ChatEvent::Refusal(r) => state.refusal.get_or_insert_with(String::new).push_str(r),
-            ChatEvent::ToolCall(delta) => ToolCall::apply(&mut state.tool_calls, delta),
-            ChatEvent::ServerToolUse(delta) => ToolCall::apply(&mut state.server_tool_uses, delta),
-            ChatEvent::ServerToolResult(r) => state.server_tool_results.push(r.clone()),
+            ChatEvent::ToolCall(delta) => {
+                let known = state.tool_calls.len();
+                ToolCall::apply(&mut state.tool_calls, delta);
+                if state.tool_calls.len() > known {
+                    laid(Piece::Call);
+                }
+            }
+            ChatEvent::ServerToolUse(delta) => {
+                let known = state.server_tool_uses.len();
+                ToolCall::apply(&mut state.server_tool_uses, delta);
+                if state.server_tool_uses.len() > known {
+                    laid(Piece::ServerUse);
+                }
+            }
+            ChatEvent::ServerToolResult(r) => {
+                state.server_tool_results.push(r.clone());
+                laid(Piece::ServerResult);
+            }
             ChatEvent::ToolPlan(plan) => state.tool_plan.push_str(plan),
-            ChatEvent::Thought(thought) => state.thoughts.push(thought.clone()),
+            ChatEvent::Thought(thought) => {
+                state.thoughts.push(thought.clone());
+                laid(Piece::Thought);
+            }
             ChatEvent::Citation(citation) => state.citations.push(citation.clone()),
             ChatEvent::Finish(reason) => state.finish_reason = Some(reason.clone()),
             ChatEvent::Usage(usage) => state.usage = Some(usage.clone()),

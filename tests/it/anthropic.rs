@@ -455,12 +455,13 @@ fn the_server_tools_blocks_go_back_with_the_assistant_turn() {
     let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
     assert_eq!(
         sent["messages"][1],
+        // In the order the blocks came.
         json!({"role": "assistant", "content": [
-            {"type": "text", "text": "Oslo is cold."},
             {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "Oslo"}},
             {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
                 "content": [{"type": "web_search_result", "url": "https://yr.no/", "title": "Yr",
                     "encrypted_content": "EqgB"}]},
+            {"type": "text", "text": "Oslo is cold."},
             {"type": "server_tool_use", "id": "srvtoolu_2", "name": "web_search", "input": {"query": "Rome"}},
             {"type": "tool_use", "id": "toolu_A", "name": "local_time", "input": {}},
         ]})
@@ -468,5 +469,5 @@ fn the_server_tools_blocks_go_back_with_the_assistant_turn() {
     // The turn saves and reads back whole.
     let saved = serde_json::to_string(&turn).unwrap();
     assert_eq!(serde_json::from_str::<Message>(&saved).unwrap(), turn);
-    assert!(matches!(turn.content[1], Part::ServerToolUse(_)));
+    assert!(matches!(turn.content[0], Part::ServerToolUse(_)));
 }

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use ureq_futures::llm::{
     AnthropicDecoder, ChatEvent, ChatResponse, ChatStream, CohereDecoder, CohereV2Decoder,
-    GeminiDecoder, OpenAIDecoder, Thought, ToolCallDelta, Usage,
+    GeminiDecoder, OpenAIDecoder, Part, Thought, ToolCallDelta, Usage,
 };
 use ureq_futures::sse::{Decode, Event, EventReader};
 use ureq_futures::Error;
@@ -984,6 +984,83 @@ fn anthropic_tool_blocks_are_numbered_by_kind_and_pieces_follow_their_block() {
             ChatEvent::Done,
         ]
     );
+}
+
+/// `ChatResponse::message` gives the blocks back in the order the stream brought them:
+/// Anthropic wants thinking blocks in their place (interleaved thinking around a web search).
+#[test]
+fn anthropic_blocks_go_back_in_the_order_they_came() {
+    use crate::llm_wire::{anthropic_block, anthropic_delta, anthropic_json, anthropic_text};
+    let signed = |index: u64, text: &str, signature: &str| {
+        [
+            anthropic_block(index, json!({"type": "thinking", "thinking": ""})),
+            anthropic_delta(index, json!({"type": "thinking_delta", "thinking": text})),
+            anthropic_delta(
+                index,
+                json!({"type": "signature_delta", "signature": signature}),
+            ),
+            json!({"type": "content_block_stop", "index": index}),
+        ]
+    };
+    let mut payloads = signed(0, "Search first.", "S1").to_vec();
+    payloads.extend([
+        anthropic_block(1, json!({"type": "text", "text": ""})),
+        anthropic_text(1, "Let me "),
+        anthropic_text(1, "search."),
+        anthropic_block(
+            2,
+            json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}),
+        ),
+        anthropic_json(2, "{\"query\": \"x\"}"),
+        anthropic_block(
+            3,
+            json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}),
+        ),
+    ]);
+    payloads.extend(signed(4, "Found.", "S2"));
+    payloads.extend([
+        anthropic_block(5, json!({"type": "text", "text": ""})),
+        anthropic_text(5, "Found it."),
+        anthropic_block(
+            6,
+            json!({"type": "tool_use", "id": "toolu_1", "name": "add", "input": {}}),
+        ),
+        anthropic_json(6, "{}"),
+        message_stop(),
+    ]);
+    let response = collect(anthropic(&payloads));
+    let kinds: Vec<String> = response
+        .message()
+        .content
+        .iter()
+        .map(|part| match part {
+            Part::Thought(Thought::Signed { signature, .. }) => format!("thinking {signature}"),
+            Part::Text { text } => format!("text {text}"),
+            Part::ServerToolUse(call) => format!("use {}", call.name),
+            Part::ServerToolResult(result) => format!("result {}", result.tool_use_id),
+            Part::ToolCall(call) => format!("call {}", call.name),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "thinking S1",
+            "text Let me search.",
+            "use web_search",
+            "result srvtoolu_1",
+            "thinking S2",
+            "text Found it.",
+            "call add",
+        ]
+    );
+    // A response whose fields were changed since has the fixed order.
+    let mut changed = response.clone();
+    changed.text = "Other.".into();
+    let kinds: Vec<bool> = (changed.message().content.iter())
+        .map(|p| matches!(p, Part::Thought(_)))
+        .collect();
+    assert_eq!(kinds, [true, true, false, false, false, false]);
 }
 
 #[test]
