@@ -115,10 +115,18 @@ struct Undecodable {
 
 impl fmt::Display for Undecodable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An end within the compressed data (flate2's `incomplete deflate stream`) is most
+        // often a body cut short: a close-delimited body has no length to tell it otherwise.
+        let why = if self.source.kind() == io::ErrorKind::UnexpectedEof {
+            "the body ended within its compressed data: it was cut short, or is not what its \
+             Content-Encoding says"
+        } else {
+            "the body is not what its Content-Encoding says"
+        };
         write!(
             f,
-            "{} in the body from {} for url: {} (the body is not what its Content-Encoding \
-             says; the header Accept-Encoding: identity asks the server for it unencoded)",
+            "{} in the body from {} for url: {} ({why}; the header Accept-Encoding: identity \
+             asks the server for it unencoded)",
             self.source, self.target, self.url
         )
     }

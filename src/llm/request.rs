@@ -481,9 +481,9 @@ impl ChatRequest {
         /// use ureq_futures::llm::ChatRequest;
         ///
         /// let request = ChatRequest::new().user("Prove it.").extra("reasoning_effort", json!("low"));
-        /// client.stream(&request.extra("stream", json!(false)))?; // an OpenAIClient
+        /// client.stream(&request.extra("parallel_tool_calls", json!(false)))?; // an OpenAIClient
         /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
-        /// assert_eq!((&sent["reasoning_effort"], &sent["stream"]), (&json!("low"), &json!(false)));
+        /// assert_eq!((&sent["reasoning_effort"], &sent["parallel_tool_calls"]), (&json!("low"), &json!(false)));
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         extra(field: impl Into<String>, value: Value) => extra.insert(field.into(), value);
