@@ -90,6 +90,41 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Adds to the `Cookie` header in `headers` (the jar's, if any) the pairs of `own` (a request's
+/// own `Cookie` header) whose names it does not have: after a redirect within the origin, the
+/// jar's cookies come first and win, and the request's others stay.
+pub(crate) fn merge_own(headers: &mut HeaderMap, own: &HeaderValue) {
+    let Ok(own) = own.to_str() else {
+        return;
+    };
+    let name = |pair: &str| {
+        pair.split_once('=')
+            .map_or(pair, |(n, _)| n)
+            .trim()
+            .to_string()
+    };
+    let jar = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let known: Vec<String> = jar.split(';').map(name).filter(|n| !n.is_empty()).collect();
+    let mut merged = jar.clone();
+    for pair in own.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        if !known.contains(&name(pair)) {
+            if !merged.is_empty() {
+                merged.push_str("; ");
+            }
+            merged.push_str(pair);
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&merged) {
+        if !merged.is_empty() {
+            headers.insert(header::COOKIE, value);
+        }
+    }
+}
+
 impl Jar {
     /// Adds the `Cookie` header for `uri` to `headers`, unless the request sets its own.
     pub(crate) fn add_to(&self, uri: &Uri, headers: &mut HeaderMap) {

@@ -190,7 +190,12 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
         // reads (see `Gate`).
         Coding::Gzip => Box::new(Named(
             "gzip",
-            Lazy::new(Gate::new(inner), flate2::read::MultiGzDecoder::new),
+            Lazy::new(Gate::new(inner), |gate| {
+                let mut decoder = flate2::read::MultiGzDecoder::new(gate);
+                // Made: from now on the reads go through, whatever making it read (see `Gate`).
+                decoder.get_mut().opened = true;
+                decoder
+            }),
         )),
         Coding::Deflate => Box::new(Named(
             "deflate",
@@ -238,20 +243,23 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
 /// A body cut by its connection (a reset, a close before its `Content-Length`) is not a
 /// decoder's error and stays an error, as does a member cut within its compressed data.
 ///
-/// A reader that fails before its first byte and then reads as ended is refused: ureq's gzip
-/// decoder (flate2's) keeps an error met while it reads the gzip header as it is made (a
-/// timeout before the body's first bytes), hands it out once, and then reads as ended, so the
-/// read after a timeout would be a clean end with the whole body lost. The decoders made here
-/// go on after such an error (see `Gate`); ureq's cannot be made to, so that end is an error of
-/// the first failure's kind. (An empty body whose first read failed reads the same way, and
-/// is that error too: no bytes are lost.)
+/// A reader that fails before its first byte and then reads as ended without touching its
+/// connection is refused: ureq's gzip decoder (flate2's) keeps an error met while it reads the
+/// gzip header as it is made (a timeout before the body's first bytes), hands it out once, and
+/// then reads as ended, so the read after a timeout would be a clean end with the whole body
+/// lost. The decoders made here go on after such an error (see `Gate`); ureq's cannot be made
+/// to, so that end is an error of the first failure's kind. An empty body whose first read
+/// timed out ends with a read that waits on the connection (for the last chunk, or the close):
+/// that end is the body's own (the connection's waits on this thread are counted,
+/// `transport::awaits`). `Interrupted` and `WouldBlock` are no failure here: the reader goes on.
 struct LenientEnd<R> {
     inner: R,
     produced: bool,
     /// The end was found after output, before the end of the body: every later read is 0.
     ended: bool,
-    /// The kind of an error the reader gave before its first byte.
-    failed: Option<io::ErrorKind>,
+    /// The kind of an error the reader gave before its first byte, and the connection waits
+    /// this thread had made then.
+    failed: Option<(io::ErrorKind, u64)>,
 }
 
 impl<R> LenientEnd<R> {
@@ -271,8 +279,14 @@ impl<R: Read> Read for LenientEnd<R> {
             return Ok(0);
         }
         match self.inner.read(buf) {
-            Ok(0) if !self.produced && !buf.is_empty() && self.failed.is_some() => {
-                let kind = self.failed.unwrap_or(io::ErrorKind::Other);
+            Ok(0)
+                if !self.produced
+                    && !buf.is_empty()
+                    && self
+                        .failed
+                        .is_some_and(|(_, awaits)| awaits == crate::transport::awaits()) =>
+            {
+                let kind = self.failed.map_or(io::ErrorKind::Other, |(kind, _)| kind);
                 Err(io::Error::new(
                     kind,
                     "the body reads as ended after its first read failed, before any of it: its \
@@ -290,7 +304,11 @@ impl<R: Read> Read for LenientEnd<R> {
                 Ok(0)
             }
             Err(e) => {
-                if !self.produced {
+                let goes_on = matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                );
+                if !self.produced && !goes_on {
                     // ureq's timeouts travel as `Other`; the caller sees them as `TimedOut`.
                     let inner = e.get_ref();
                     let timed_out = inner
@@ -299,11 +317,12 @@ impl<R: Read> Read for LenientEnd<R> {
                         || inner
                             .and_then(|i| i.downcast_ref::<Error>())
                             .is_some_and(Error::is_timeout);
-                    self.failed = Some(if timed_out {
+                    let kind = if timed_out {
                         io::ErrorKind::TimedOut
                     } else {
                         e.kind()
-                    });
+                    };
+                    self.failed = Some((kind, crate::transport::awaits()));
                 }
                 Err(e)
             }

@@ -19,9 +19,11 @@
 //!   `https://host` (default ports), as requests keeps them: the upgrade sends them where they
 //!   went in clear already. The other way, `https` to `http`, drops them.
 //! * A session that keeps cookies gives each hop after a redirect the jar's `Cookie` header,
-//!   the request's own dropped, as requests rebuilds it on each hop: the cookie a login's
-//!   redirect sets reaches the page it leads to. A session without a jar keeps the request's
-//!   `Cookie` within the origin, as any credential.
+//!   as requests rebuilds it on each hop (the cookie a login's redirect sets reaches the page
+//!   it leads to), followed by the request's own cookies of other names while the redirects
+//!   keep the credentials (requests drops a `Cookie` header set by hand, and keeps what its
+//!   `cookies=` gave, which has no counterpart here). A session without a jar keeps the
+//!   request's `Cookie` as it is, within the origin, as any credential.
 //! * When the next URL has another host, a `Host` header the caller set is removed: ureq names
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
 //!   kept.

@@ -865,6 +865,7 @@ impl RequestBuilder {
             .submit(false, move |agent, config, spec, done| {
                 run::stream(agent, config, spec, options, decoder, done)
             })
+            .cancel_on_drop()
     }
 
     /// An event stream whose items go into a [`StreamMap`](crate::sse::StreamMap)'s channel

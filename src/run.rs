@@ -617,12 +617,16 @@ fn attempts(
                     }
                 }
                 if let Some(jar) = &config.cookies {
-                    // After a redirect the jar's cookies, not the request's own (see
-                    // `redirect`'s docs).
-                    if hop.redirected {
-                        req.headers_mut().remove(http::header::COOKIE);
-                    }
+                    // After a redirect the jar's cookies, then the request's own of other
+                    // names (see `redirect`'s docs).
+                    let own = hop
+                        .redirected
+                        .then(|| req.headers_mut().remove(http::header::COOKIE))
+                        .flatten();
                     jar.add_to(&hop.uri, req.headers_mut());
+                    if let Some(own) = own {
+                        crate::cookies::merge_own(req.headers_mut(), &own);
+                    }
                 }
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                 // A form whose reader another copy of the form sent is refused before its head,

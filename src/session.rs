@@ -986,10 +986,10 @@ impl SessionBuilder {
     /// never to another host unless it names a parent domain of both, and never to a public
     /// suffix such as `co.uk`, which Python's jar refuses only with its `strict_domain`), a
     /// `Secure` one only over https. A request that sets its own `Cookie` header sends only
-    /// that one; after a redirect, the jar's, as requests rebuilds the header on each hop (the
-    /// cookie a login's redirect sets reaches the page it leads to). Turn the jar off for a
-    /// session that speaks for several users, or to send exactly the headers you set (the
-    /// request's own `Cookie` then follows redirects within its origin).
+    /// that one; after a redirect, the jar's cookies, as requests rebuilds the header on each
+    /// hop (the cookie a login's redirect sets reaches the page it leads to), then the
+    /// request's own of other names, within the origin. Turn the jar off for a session that
+    /// speaks for several users, or to send exactly the headers you set.
     ///
     /// The behaviour is this setting's alone: ureq's `cookies` feature is not used, so it does
     /// not change when another crate in the build turns that feature on (ureq would then keep a

@@ -84,6 +84,14 @@ thread_local! {
     /// send's (`phase::before_response`). Cleared when a request (a hop) starts (`crate::run`)
     /// and when an answer comes.
     static SEND_BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many times a [`Connection`] waited for input on this thread: a read that ends a
+    /// body without a wait never touched the connection (see `encoding::LenientEnd`).
+    static AWAITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times a connection waited for input on this thread so far.
+pub(crate) fn awaits() -> u64 {
+    AWAITS.with(std::cell::Cell::get)
 }
 
 /// Whether the request this thread sends has had the rest of its body dropped (see
@@ -396,6 +404,7 @@ impl Transport for Connection {
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        AWAITS.with(|a| a.set(a.get().wrapping_add(1)));
         self.before_io()?;
         // A shutdown can read as the end of the stream rather than an error: `checked` turns
         // that into the cancel too.

@@ -56,6 +56,9 @@ pub struct Pending<T> {
     /// Polled inside a job: the watch that wakes the task when that job is cancelled, and the
     /// job's id.
     poll_watch: JobWatch,
+    /// Dropped before its result came, the handle cancels its job (an event stream's: see
+    /// [`cancel_on_drop`](Pending::cancel_on_drop)).
+    drop_cancels: bool,
 }
 
 impl<T> fmt::Debug for Pending<T> {
@@ -79,7 +82,15 @@ impl<T: Send + 'static> Pending<T> {
             task,
             finished: false,
             poll_watch: JobWatch::default(),
+            drop_cancels: false,
         }
+    }
+
+    /// Makes the handle cancel its job when it is dropped before the result came: for an
+    /// event stream's, which nobody could read once its handle is gone.
+    pub(crate) fn cancel_on_drop(mut self) -> Self {
+        self.drop_cancels = true;
+        self
     }
 
     /// A handle of the job, to cancel it from elsewhere while this handle waits for it.
@@ -488,7 +499,7 @@ impl<T> Drop for Pending<T> {
         };
         // Outside the lock: both are user code when dropped.
         drop(unclaimed);
-        if waiting && self.slot.is_stream() {
+        if waiting && self.drop_cancels {
             self.task.cancel();
         }
     }
@@ -745,8 +756,9 @@ impl<T: Send + 'static> AsCompleted<T> {
     /// yields them, with `Err(Error::Cancelled)` (or their result, for a job that finished
     /// first), so nothing goes missing.
     ///
-    /// Dropping an `AsCompleted` does not cancel anything, as dropping a [`Pending`] does not:
-    /// the jobs run on and their results are dropped. Call this first to stop them.
+    /// Dropping an `AsCompleted` does not cancel anything, as dropping a [`Pending`] does not
+    /// (but for an event stream's handle whose stream has not come yet): the jobs run on and
+    /// their results are dropped. Call this first to stop them.
     ///
     /// # Examples
     ///

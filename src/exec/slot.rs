@@ -196,11 +196,6 @@ impl<T> Slot<T> {
         // cannot occur; recover the guard anyway rather than propagate a panic.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Whether the job resolves its handle early and keeps running (an event stream).
-    pub(crate) fn is_stream(&self) -> bool {
-        self.apart
-    }
 }
 
 /// How long a worker that waits for a queued event stream of its own pool leaves it to a free

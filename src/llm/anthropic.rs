@@ -253,15 +253,19 @@ const STRING_FORMATS: [&str; 10] = [
 /// `pattern`, a `format` it does not know, `minItems` above 1...) moved into the
 /// `description` as `{minimum: 1, ...}`, where the model may still follow it; the API answers
 /// 400 to them (`For 'integer' type, property 'minimum' is not supported`). `$defs` (and
-/// `definitions`), `$ref`, `enum`, `title`, `required`, string formats it knows and `items` are
-/// kept. A schema (or sub-schema) that is not an object, or has no `type`, `anyOf`, `oneOf`,
-/// `allOf` or `$ref`, is refused before anything is sent, as the SDK refuses it.
+/// `definitions`), `$ref`, `enum`, `const`, `title`, `required`, string formats it knows and
+/// `items` are kept, and a root's `$schema` and `$id` dropped. A schema (or sub-schema) that is
+/// not an object, or has no `type`, `enum`, `const`, `anyOf`, `oneOf`, `allOf` or `$ref`, is
+/// refused before anything is sent.
 fn strict_schema(schema: &Value, at: &str) -> Result<Value, Error> {
     let refused = |what: &str| unsupported(PROVIDER, &format!("a JSON schema whose {at} {what}"));
     let Value::Object(fields) = schema else {
         return Err(refused("is not an object"));
     };
     let mut rest = fields.clone();
+    // The schema's own metadata (schemars and pydantic write them at the root): not a rule.
+    rest.remove("$schema");
+    rest.remove("$id");
     let mut strict = Map::new();
     for key in ["$defs", "definitions"] {
         if let Some(Value::Object(defs)) = rest.remove(key) {
@@ -292,6 +296,7 @@ fn strict_schema(schema: &Value, at: &str) -> Result<Value, Error> {
             alternative.get_or_insert((as_key, Value::Array(all)));
         }
     }
+    let listed = rest.contains_key("enum") || rest.contains_key("const");
     match (alternative, &kind) {
         (Some((key, all)), _) => {
             strict.insert(key.into(), all);
@@ -299,13 +304,15 @@ fn strict_schema(schema: &Value, at: &str) -> Result<Value, Error> {
         (None, Some(kind)) => {
             strict.insert("type".into(), kind.clone());
         }
+        // Its values say what it is (pydantic's `Literal[1, "a"]`).
+        (None, None) if listed => {}
         (None, None) => {
             return Err(refused(
-                "has no \"type\" (nor anyOf, oneOf, allOf or $ref): give it one",
+                "has no \"type\" (nor enum, const, anyOf, oneOf, allOf or $ref): give it one",
             ))
         }
     }
-    for key in ["enum", "description", "title"] {
+    for key in ["enum", "const", "description", "title"] {
         if let Some(value) = rest.remove(key) {
             strict.insert(key.into(), value);
         }
@@ -373,10 +380,14 @@ fn strict_schema(schema: &Value, at: &str) -> Result<Value, Error> {
 
 /// `media_type` when Anthropic takes images of it (JPEG, PNG, GIF, WebP: it answers 400 to
 /// any other), else the refusal.
-fn image_type(media_type: &str) -> Result<&str, Error> {
+fn image_type(media_type: &str) -> Result<&'static str, Error> {
     let known = ["image/jpeg", "image/png", "image/gif", "image/webp"];
-    if known.iter().any(|k| k.eq_ignore_ascii_case(media_type)) {
-        return Ok(media_type);
+    // As the API spells them: it refuses `IMAGE/PNG`.
+    if let Some(known) = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(media_type.trim()))
+    {
+        return Ok(known);
     }
     let what = format!(
         "an image of type {media_type:?}: it takes {}",

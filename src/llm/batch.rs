@@ -192,6 +192,10 @@ pub struct ChatBatchSummary {
     pub answered: u64,
     /// Jobs run that failed after their attempts.
     pub failed: u64,
+    /// The run ended before its jobs ran out: the client's session was shut down (see
+    /// [`ChatBatch`]'s "Stopping"). The jobs after those in the file never ran; a later run
+    /// sends them.
+    pub stopped: bool,
 }
 
 /// Runs many chats through a [`ChatClient`], at most [`in_flight`](ChatBatch::in_flight) at
@@ -222,11 +226,13 @@ pub struct ChatBatchSummary {
 ///
 /// **Stopping.** A shutdown of the client's session ([`ChatClient::futures_session`]:
 /// `client.session().shutdown_now()`, from another thread or a Ctrl-C handler) stops the
-/// batch: its chats in flight end (`Cancelled`, a wait to retry included), no chat is started
-/// after it, and [`run`](ChatBatch::run) ends once the chats in flight are yielded;
-/// [`run_to_file`](ChatBatch::run_to_file) has written their failures, which a later run sends
-/// again, and none for the jobs never started. Dropping [`run`](ChatBatch::run)'s iterator
-/// stops it too.
+/// batch: no chat is started after it, and [`run`](ChatBatch::run) ends once the chats in
+/// flight are yielded. With `shutdown_now` those end at once (`Cancelled`, a wait to retry
+/// included); with `shutdown` they finish, but a wait to retry ends them. A
+/// [`run_to_file`](ChatBatch::run_to_file) so stopped says so
+/// ([`ChatBatchSummary::stopped`]): its file holds the chats that ran (a failed one is sent
+/// again by a later run), and no line for the jobs never started. Dropping
+/// [`run`](ChatBatch::run)'s iterator stops it too.
 ///
 /// **Order and resume.** [`run`](ChatBatch::run) yields the results in input order;
 /// [`run_to_file`](ChatBatch::run_to_file) writes them as JSON lines in that order and, when the
@@ -531,11 +537,19 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         // An id is a job's key: one answered in the file, or met earlier in `jobs`, is skipped,
         // so that a run and its resume do the same work.
         let mut seen = done;
-        let todo = jobs.into_iter().filter(move |job| {
-            let known = seen.contains(&job.id) || !seen.insert(job.id.clone());
-            count.fetch_add(u64::from(known), Ordering::Relaxed);
-            !known
-        });
+        // Set once the jobs run out: a run a shutdown stopped never gets there.
+        let ran_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let end = Arc::clone(&ran_out);
+        let todo = (jobs.into_iter())
+            .filter(move |job| {
+                let known = seen.contains(&job.id) || !seen.insert(job.id.clone());
+                count.fetch_add(u64::from(known), Ordering::Relaxed);
+                !known
+            })
+            .chain(std::iter::from_fn(move || {
+                end.store(true, Ordering::Relaxed);
+                None
+            }));
         for result in self.run(todo) {
             let mut line = serde_json::to_vec(&result)?;
             line.push(b'\n');
@@ -548,6 +562,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             skipped: skipped.load(Ordering::Relaxed),
             answered,
             failed,
+            stopped: !ran_out.load(Ordering::Relaxed),
         })
     }
 }

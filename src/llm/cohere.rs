@@ -241,7 +241,7 @@ fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
             "Cohere's v1 chat needs a user message last: it is sent as `message`".into(),
         ));
     };
-    let leading = earlier.iter().take_while(|(m, _)| m.is("system")).count();
+    let leading = earlier.iter().take_while(|(m, _)| m.is_system()).count();
     let preamble: Vec<&str> = request
         .system
         .as_deref()

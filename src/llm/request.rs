@@ -538,8 +538,9 @@ impl ChatRequest {
             Some(m) => Err(unsupported(
                 provider,
                 &format!(
-                    "a message of role {:?}: its roles are system, user, assistant and tool \
-                     (Message::system, user, assistant, tool_result)",
+                    "a message of role {:?}: its roles are system, user, assistant and tool, \
+                     and OpenAI's developer as system (Message::system, user, assistant, \
+                     tool_result)",
                     m.role
                 ),
             )),

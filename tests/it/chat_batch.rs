@@ -174,8 +174,13 @@ fn answers_come_in_input_order_and_a_429_pauses_then_retries() {
         .run_to_file(jobs(12), &path)
         .unwrap();
     assert_eq!(
-        (summary.answered, summary.failed, summary.skipped),
-        (12, 0, 0)
+        (
+            summary.answered,
+            summary.failed,
+            summary.skipped,
+            summary.stopped
+        ),
+        (12, 0, 0, false)
     );
     let lines = read_lines(&path);
     let ids: Vec<&str> = lines.iter().map(|r| r.id.as_str()).collect();
@@ -534,7 +539,10 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
         .progress_bar(false)
         .run_to_file(jobs(1000), &path)
         .unwrap();
-    assert_eq!((summary.answered, summary.failed), (0, 1));
+    assert_eq!(
+        (summary.answered, summary.failed, summary.stopped),
+        (0, 1, true)
+    );
     assert_eq!(read_lines(&path).len(), 1);
     let _ = std::fs::remove_file(&path);
 }

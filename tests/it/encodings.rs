@@ -349,6 +349,39 @@ fn a_cut_or_stopped_compressed_body_is_a_cut_or_a_cancel_not_a_decoding_failure(
     }
 }
 
+/// A body whose server sends `head`, then holds `body` back until the sender returned is used:
+/// its reader, whose first read has timed out (checked), and the sender.
+fn first_read_timed_out(
+    head: String,
+    body: Vec<u8>,
+) -> (
+    ureq_futures::BodyReader,
+    std::sync::mpsc::Sender<()>,
+    TestServer,
+) {
+    use std::io::Read;
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate));
+    let sent = head.clone();
+    let server = TestServer::start(move |_| {
+        let (gate, head, body) = (gate.lock().unwrap().take(), sent.clone(), body.clone());
+        Reply::custom(move |sock| {
+            let _ = sock.write_all(head.as_bytes());
+            let _ = sock.flush();
+            if let Some(gate) = gate {
+                let _ = gate.recv_timeout(support::secs(20));
+            }
+            let _ = sock.write_all(&body);
+            let _ = sock.flush();
+        })
+    });
+    let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
+    let mut reader = session.get(server.url()).send_streaming().result().unwrap();
+    let err = reader.read(&mut [0; 4096]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{head}: {err:?}");
+    (reader, release, server)
+}
+
 /// A read of a `deflate` body that fails before the body's first two bytes are in (here a
 /// `read_timeout`: the server is slow to send it) leaves the body readable, as an unencoded one
 /// is: the next reads return the whole text, not an empty body.
@@ -364,34 +397,12 @@ fn a_deflate_body_whose_first_read_times_out_is_still_read_whole() {
             "identity" => data.clone(),
             _ => gzip(&data),
         };
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let gate = std::sync::Mutex::new(Some(gate));
-        let server = TestServer::start(move |_| {
-            let (gate, body) = (gate.lock().unwrap().take(), body.clone());
-            Reply::custom(move |sock| {
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\n\
-                     Content-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes());
-                let _ = sock.flush();
-                if let Some(gate) = gate {
-                    let _ = gate.recv_timeout(support::secs(20));
-                }
-                let _ = sock.write_all(&body);
-                let _ = sock.flush();
-            })
-        });
-        let session = FuturesSession::builder().read_timeout(SLOW_ANSWER).build();
-        let mut reader = session.get(server.url()).send_streaming().result().unwrap();
-        let mut buf = [0; 4096];
-        let err = reader.read(&mut buf).unwrap_err();
-        assert_eq!(
-            err.kind(),
-            std::io::ErrorKind::TimedOut,
-            "{encoding}: {err:?}"
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
         );
+        let (mut reader, release, _server) = first_read_timed_out(head, body);
+        let mut buf = [0; 4096];
         release.send(()).unwrap();
         let mut got = Vec::new();
         for _ in 0..100 {
@@ -420,6 +431,45 @@ fn a_deflate_body_whose_first_read_times_out_is_still_read_whole() {
             got.len(),
             data.len()
         );
+    }
+}
+
+/// An empty body whose first read timed out ends cleanly on the next read: its end is read
+/// from the connection (the last chunk, or the close), so it is the body's own, not a decoder
+/// that gave up (see the test above).
+#[test]
+fn an_empty_body_whose_first_read_times_out_ends_cleanly() {
+    use std::io::Read;
+    for (encoding, chunked) in [
+        ("none", true),
+        ("none", false),
+        ("deflate", true),
+        ("GZIP", true),
+    ] {
+        let framing = if chunked {
+            "Transfer-Encoding: chunked\r\n"
+        } else {
+            "Connection: close\r\n"
+        };
+        // No `Content-Encoding` at all for an unencoded body (`identity` skips the check).
+        let coding = match encoding {
+            "none" => String::new(),
+            coding => format!("Content-Encoding: {coding}\r\n"),
+        };
+        let head = format!("HTTP/1.1 200 OK\r\n{coding}{framing}\r\n");
+        let last_chunk = if chunked {
+            b"0\r\n\r\n".to_vec()
+        } else {
+            Vec::new()
+        };
+        let (mut reader, release, _server) = first_read_timed_out(head, last_chunk);
+        let mut buf = [0; 4096];
+        release.send(()).unwrap();
+        let what = format!("{encoding}, chunked {chunked}");
+        let end = (0..100)
+            .map(|_| reader.read(&mut buf))
+            .find(|r| !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::TimedOut));
+        assert!(matches!(end, Some(Ok(0))), "{what}: {end:?}");
     }
 }
 

@@ -1219,6 +1219,7 @@ fn a_developer_message_is_a_system_message_where_the_provider_has_no_such_role()
         cohere["messages"][0],
         json!({"role": "system", "content": "Be brief."})
     );
+    assert_eq!(body_of("cohere", &request)["preamble"], "Be brief.");
     // OpenAI has the role: it goes as it is.
     assert_eq!(
         body_of("openai", &request)["messages"][0]["role"],
@@ -1317,8 +1318,11 @@ fn anthropic_gets_a_schema_whose_objects_are_closed() {
             "day": {"type": "string", "format": "date"},
             "code": {"type": "string", "format": "iata", "pattern": "^[A-Z]{3}$"},
             "one": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 2}]},
+            "mode": {"enum": [1, "a"]},
+            "kind": {"const": "point"},
         },
         "required": ["city"],
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$defs": {"point": {"type": "object", "properties": {"x": {"type": "number"}}}},
     });
     let request = ChatRequest::new()
@@ -1342,6 +1346,9 @@ fn anthropic_gets_a_schema_whose_objects_are_closed() {
                 {"type": "string"},
                 {"type": "array", "items": {"type": "string"}, "description": "{minItems: 2}"},
             ]},
+            // Values without a type (pydantic's `Literal`) go as they are.
+            "mode": {"enum": [1, "a"]},
+            "kind": {"const": "point"},
         },
         "required": ["city"],
         "$defs": {"point": {
@@ -1373,6 +1380,14 @@ fn anthropic_gets_a_schema_whose_objects_are_closed() {
         }
     }
     assert_eq!(server.request_count(), 0, "a refused request was sent");
+    // A media type as the API spells it.
+    let image =
+        ChatRequest::new().message(Message::user("see").with_image("IMAGE/PNG", b"hi".to_vec()));
+    let sent = body_of("anthropic", &image);
+    assert_eq!(
+        sent["messages"][0]["content"][1]["source"]["media_type"],
+        "image/png"
+    );
     let openai = body_of("openai", &request);
     assert_eq!(openai["response_format"]["json_schema"]["schema"], schema);
     let gemini = body_of("gemini", &request);
