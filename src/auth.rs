@@ -13,7 +13,17 @@ pub(crate) fn set(headers: &mut Vec<(String, String)>, value: String) {
 }
 
 /// `Basic base64(user:password)`, as RFC 7617 says (UTF-8 for both parts).
+///
+/// RFC 7617 allows no control character in either part, and one is nearly always a mistake (a
+/// password read from a file keeps its line feed, and the server answers 401 with no word of
+/// why). Such credentials are left unencoded, which the header check refuses before anything is
+/// sent, naming the character and its byte, never the value (`invalid value for header
+/// "authorization": a line feed (0x0A) at its end (byte 16 of 17): trim the white space around
+/// the value`).
 pub(crate) fn basic(user: &str, password: &str) -> String {
+    if user.chars().chain(password.chars()).any(char::is_control) {
+        return format!("Basic {user}:{password}");
+    }
     let mut out = String::from("Basic ");
     base64_into(&mut out, format!("{user}:{password}").as_bytes());
     out

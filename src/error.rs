@@ -64,6 +64,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 ///
 /// The message of a [`Transport`](Error::Transport), [`Json`](Error::Json),
 /// [`EventTooLarge`](Error::EventTooLarge), [`UnexpectedContentType`](Error::UnexpectedContentType),
+/// [`Api`](Error::Api) (an error the server put inside a 200 answer's stream, which says so),
 /// [`Cancelled`](Error::Cancelled) or [`ShutDown`](Error::ShutDown) does not name the URL: these
 /// variants hold another crate's error, or fields that code matches on, and have no room for it
 /// that would not break such code. The URL is the one of the request whose handle, stream or
@@ -172,7 +173,8 @@ pub enum Error {
     /// decoded. The text names what happened and quotes the offending piece; for an event
     /// stream (an LLM answer included), it ends with `for url: ` and the stream's redacted URL.
     Protocol(String),
-    /// An API key is needed and its environment variable is not set.
+    /// An API key is needed and none was given: its environment variable is not set (or is
+    /// empty), and the builder's `api_key` gave none (or a blank one).
     MissingApiKey {
         /// The environment variable(s) to set.
         var: &'static str,
@@ -895,9 +897,9 @@ impl fmt::Display for Error {
         match self {
             Error::Transport(ureq::Error::TooManyRedirects) => write!(
                 f,
-                "transport: too many redirects: more than max_redirects allows ({} by default; \
-                 SessionBuilder::max_redirects, or a given agent's own); the server may be \
-                 redirecting in a loop",
+                "transport: too many redirects: more than the request's max_redirects allowed \
+                 (SessionBuilder::max_redirects, {} unless set, or a given agent's own); the \
+                 server may be redirecting in a loop",
                 crate::DEFAULT_MAX_REDIRECTS
             ),
             Error::Transport(e) => write!(f, "transport: {e}"),
@@ -966,13 +968,13 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "no API key: set the environment variable {var}, or give one with the client \
-                     builder's api_key"
+                     builder's api_key (an empty or blank key counts as none)"
                 )
             }
             // The server's words, on one line and cut as a status error's are; the variant
             // keeps them whole.
             Error::Api { kind, message } => {
-                f.write_str("api error")?;
+                f.write_str("api error in the answer stream")?;
                 if let Some(kind) = kind {
                     f.write_str(" (")?;
                     write_one_line(f, kind, 80)?;

@@ -249,7 +249,7 @@ impl fmt::Display for PauseReason {
 /// let event = limiter.observe("https://api.example.com/v1/chat", 429, &headers).unwrap();
 /// assert_eq!(event.origin, "https://api.example.com:443");
 /// assert_eq!(event.wait, Duration::from_secs(2));
-/// assert_eq!(seen.lock().unwrap()[0], "rate limit: https://api.example.com:443 paused for 2s (429 with retry-after)");
+/// assert_eq!(seen.lock().unwrap()[0], "rate limit: https://api.example.com:443 paused for 2 s (429 with retry-after)");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -268,8 +268,10 @@ impl fmt::Display for RateLimitEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "rate limit: {} paused for {:?} ({})",
-            self.origin, self.wait, self.reason
+            "rate limit: {} paused for {} ({})",
+            self.origin,
+            crate::timeout::Human(self.wait),
+            self.reason
         )
     }
 }

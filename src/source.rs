@@ -96,9 +96,9 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   ([`Pending::cancel`](crate::Pending::cancel), `shutdown_now` of the job's session): in a
 ///   read, a connection attempt or a wait for a reconnection alike, with `Err(Error::Cancelled)`.
 /// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
-///   is yielded and the source ends. An I/O error or a timeout says so at the end of its
-///   message: `io: connect to host:port failed for url: ...: Connection refused (after 10
-///   attempts)`.
+///   is yielded and the source ends. Its message says so at its end: `io: connect to
+///   host:port failed for url: ...: Connection refused (after 10 attempts in a row, the most
+///   EventSource::max_attempts allows)`.
 ///
 /// It reconnects GET requests only: re-sending a POST could repeat its effect. The wait between
 /// attempts happens inside `next()`, on the caller's thread; the pool's worker is held only while
@@ -748,12 +748,14 @@ impl EventSource {
         self.failures += 1;
         if self.failures >= self.max_attempts {
             self.done = true;
-            // Says that it ends a run of failures: `(after 10 attempts)`.
-            return Some(crate::phase::after_attempts(
-                e,
-                self.failures,
-                crate::phase::Stopped::Other,
-            ));
+            // Says that it ends a run of failures, and the limit: `(after 10 attempts in a
+            // row, the most EventSource::max_attempts allows)`.
+            let note = format!(
+                "after {} in a row, the most EventSource::max_attempts allows",
+                crate::phase::attempts_note(self.failures, crate::phase::Stopped::Other)
+                    .trim_start_matches("after ")
+            );
+            return Some(crate::phase::with_note(e, note));
         }
         let mut delay = self.backoff(self.failures);
         // A 429 or 503 may say how long to wait: longer than the backoff, up to `max_retry`.

@@ -159,6 +159,18 @@ fn missing_scheme(url: &str) -> String {
     if url.is_empty() {
         return "it is empty".into();
     }
+    // `http//host/x`, `https//host/x`: the colon was left out.
+    for scheme in ["http", "https"] {
+        let rest = (url.get(..scheme.len() + 2))
+            .filter(|start| start.eq_ignore_ascii_case(&format!("{scheme}//")))
+            .map(|start| &url[start.len()..]);
+        if let Some(rest) = rest {
+            return format!(
+                "the colon after the scheme is missing: write {scheme}://{}",
+                redact_url(rest)
+            );
+        }
+    }
     // A path alone: there is no host to put a scheme before.
     if url.starts_with(['/', '?', '#']) {
         return "it is a path without a host: write the whole URL, as in https://host/path (a \

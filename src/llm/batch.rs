@@ -639,7 +639,23 @@ fn answered_ids(path: &Path) -> Result<(HashSet<String>, Tail), Error> {
 /// An I/O error on the output file, saying what was being done to it: `{what} {path}{then}
 /// failed: {e}`, of `e`'s kind.
 fn file_error(what: &str, path: &Path, then: &str, e: io::Error) -> Error {
-    let message = format!("{what} {}{then} failed: {e}", path.display());
+    // The fix where there is an obvious one.
+    let fix = match e.kind() {
+        io::ErrorKind::IsADirectory => {
+            "; give the path of a file (answers.jsonl) in it".to_string()
+        }
+        io::ErrorKind::NotFound => match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) if !dir.exists() => {
+                format!(
+                    "; the directory {} does not exist: create it first",
+                    dir.display()
+                )
+            }
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let message = format!("{what} {}{then} failed: {e}{fix}", path.display());
     Error::Io(io::Error::new(e.kind(), message))
 }
 

@@ -240,7 +240,7 @@ impl<P: EmbedProtocol> Client<P> {
     /// the requests still queued are then cancelled. An answer that is not the API's JSON, or
     /// whose vectors do not match the texts (too few or too many, of different lengths, with a
     /// value past `f32`'s range), is [`Error::Protocol`] naming the answer's URL and the fault:
-    /// `the embeddings answer from https://api.openai.com/v1/embeddings has 1 vectors for 2
+    /// `the embeddings answer from https://api.openai.com/v1/embeddings has 1 vector for 2
     /// texts`.
     ///
     /// # Examples
@@ -463,9 +463,11 @@ fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, 
         }
     };
     if vectors.len() != expected {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         return Err(format!(
-            "has {} vectors for {expected} texts",
-            vectors.len()
+            "has {} for {}",
+            plural(vectors.len(), "vector"),
+            plural(expected, "text")
         ));
     }
     let width = vectors.first().map_or(0, Vec::len);

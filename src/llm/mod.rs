@@ -245,7 +245,10 @@ pub trait ChatClient: Send + Sync {
     fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         if !request.is_plain() {
             return Err(Error::InvalidRequest(
-                "this client sends plain text messages only".into(),
+                "this client implements stream_chat only, which takes plain text messages: \
+                 the request's tools, images, JSON output or other settings need a client that \
+                 implements ChatClient::stream"
+                    .into(),
             ));
         }
         self.stream_chat(request.messages())

@@ -39,6 +39,26 @@ fn request_basic_and_bearer_auth_send_the_rfc_headers() {
         .bearer_auth("new");
     assert_eq!(text(req), "Bearer new");
     assert_eq!(server.request_count(), 3);
+    // A control character in the credentials (a password read from a file keeps its line
+    // feed) is refused before sending, as RFC 7617 allows none, and the password is not shown.
+    let with_session_auth = FuturesSession::builder()
+        .basic_auth("me", "PASSWD\n")
+        .build();
+    for request in [
+        session.get(&url).basic_auth("me", "PASSWD\n"),
+        with_session_auth.get(&url),
+    ] {
+        let message = match request.send().result() {
+            Err(ureq_futures::Error::InvalidRequest(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            message.contains("a line feed (0x0A) at its end"),
+            "{message}"
+        );
+        assert!(!message.contains("PASSWD"), "{message}");
+    }
+    assert_eq!(server.request_count(), 3);
 }
 
 #[test]

@@ -608,8 +608,10 @@ fn a_file_that_cannot_be_opened_or_read_is_named_in_the_error() {
     assert_eq!(
         err.to_string(),
         format!(
-            "io: open {} to write the answers failed: No such file or directory (os error 2)",
-            missing.display()
+            "io: open {} to write the answers failed: No such file or directory (os error 2); \
+             the directory {} does not exist: create it first",
+            missing.display(),
+            missing.parent().unwrap().display()
         )
     );
     // A directory given as the output: it opens, but reading the answers in it fails.
@@ -619,7 +621,8 @@ fn a_file_that_cannot_be_opened_or_read_is_named_in_the_error() {
     assert_eq!(
         err.to_string(),
         format!(
-            "io: read the answers already in {} failed: Is a directory (os error 21)",
+            "io: read the answers already in {} failed: Is a directory (os error 21); give the \
+             path of a file (answers.jsonl) in it",
             dir.display()
         )
     );

@@ -362,7 +362,7 @@ fn answers_that_do_not_match_the_texts_are_errors() {
         (
             "gemini",
             r#"{"embeddings":[{"values":[0.1]}]}"#,
-            "1 vectors for 2 texts",
+            "1 vector for 2 texts",
         ),
         (
             "openai",

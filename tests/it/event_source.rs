@@ -591,7 +591,12 @@ fn the_error_a_source_gives_up_with_says_how_many_attempts_failed() {
         };
         let message = e.to_string();
         assert!(message.contains(what), "{message}");
-        assert!(message.ends_with(" (after 3 attempts)"), "{message}");
+        assert!(
+            message.ends_with(
+                " (after 3 attempts in a row, the most EventSource::max_attempts allows)"
+            ),
+            "{message}"
+        );
     }
     // A status it retries (503), three times in a row: its status error says so too.
     let busy = TestServer::start(|_| Reply::status(503, "busy"));
@@ -607,7 +612,11 @@ fn the_error_a_source_gives_up_with_says_how_many_attempts_failed() {
     };
     let message = e.to_string();
     assert!(message.contains("503"), "{message}");
-    assert!(message.ends_with(" (after 3 attempts)"), "{message}");
+    assert!(
+        message
+            .ends_with(" (after 3 attempts in a row, the most EventSource::max_attempts allows)"),
+        "{message}"
+    );
     assert_eq!(busy.request_count(), 3);
 }
 
@@ -802,7 +811,12 @@ fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
         let attempts = attempts.lock().unwrap().clone();
         if gives_up {
             let err = last.unwrap_err();
-            assert!(err.to_string().contains("(after 3 attempts)"), "{err}");
+            assert!(
+                err.to_string().contains(
+                    "(after 3 attempts in a row, the most EventSource::max_attempts allows)"
+                ),
+                "{err}"
+            );
             assert_eq!(attempts, [2, 3], "{body:?}");
         } else {
             assert!(matches!(last, Err(Error::Cancelled)), "{last:?}");

@@ -119,7 +119,7 @@ fn a_missing_key_names_the_presets_variable() {
     assert_eq!(
         err.to_string(),
         "no API key: set the environment variable MISTRAL_API_KEY, or give one with the \
-         client builder's api_key"
+         client builder's api_key (an empty or blank key counts as none)"
     );
     let together = TogetherClient::builder("m", 0.0).env(openai_only).build();
     let err = together.stream_chat(&hello()).unwrap_err();

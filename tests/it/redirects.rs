@@ -225,9 +225,9 @@ fn a_redirect_loop_ends_in_an_error() {
     // The limit that fired, and what to do.
     assert_eq!(
         result.unwrap_err().to_string(),
-        "transport: too many redirects: more than max_redirects allows (10 by default; \
-         SessionBuilder::max_redirects, or a given agent's own); the server may be redirecting \
-         in a loop"
+        "transport: too many redirects: more than the request's max_redirects allowed \
+         (SessionBuilder::max_redirects, 10 unless set, or a given agent's own); the server may \
+         be redirecting in a loop"
     );
 }
 

@@ -25,6 +25,13 @@ fn a_missing_scheme_shows_the_fix() {
     assert!(refused("localhost:11434/v1")
         .contains("the scheme is missing: write http://localhost:11434/v1"),);
     assert!(refused("example.com/a").contains("http://example.com/a"));
+    // A colon left out is no missing scheme.
+    let m = refused("https//example.com/a?key=sk-secret");
+    assert!(
+        m.contains("the colon after the scheme is missing: write https://example.com/a?<redacted>"),
+        "{m}"
+    );
+    assert!(refused("HTTP//h/x").contains("write http://h/x"));
 }
 
 #[test]
