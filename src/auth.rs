@@ -12,21 +12,32 @@ pub(crate) fn set(headers: &mut Vec<(String, String)>, value: String) {
     headers.push(("authorization".into(), value));
 }
 
-/// `Basic base64(user:password)`, as RFC 7617 says (UTF-8 for both parts).
+/// `Basic base64(user:password)`, as RFC 7617 says (UTF-8 for both parts), or, for
+/// credentials that hold a control character, the text of the refusal.
 ///
-/// RFC 7617 allows no control character in either part, and one is nearly always a mistake (a
-/// password read from a file keeps its line feed, and the server answers 401 with no word of
-/// why). Such credentials are left unencoded, which the header check refuses before anything is
-/// sent, naming the character and its byte, never the value (`invalid value for header
-/// "authorization": a line feed (0x0A) at its end (byte 16 of 17): trim the white space around
-/// the value`).
-pub(crate) fn basic(user: &str, password: &str) -> String {
-    if user.chars().chain(password.chars()).any(char::is_control) {
-        return format!("Basic {user}:{password}");
+/// RFC 7617 allows no control character in either part (a tab and U+0080..U+009F included),
+/// and one is nearly always a mistake: a password read from a file keeps its line feed, and
+/// the server answers 401 with no word of why. The refusal names the part, the character and
+/// its place, never the value.
+pub(crate) fn basic(user: &str, password: &str) -> Result<String, String> {
+    for (part, text) in [("user name", user), ("password", password)] {
+        if let Some((at, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
+            let place = if at + c.len_utf8() == text.len() {
+                "at its end".to_string()
+            } else {
+                format!("at byte {at}")
+            };
+            return Err(format!(
+                "the basic auth {part} holds a control character (U+{:04X}) {place}, which \
+                 RFC 7617 does not allow: trim it (a password read from a file keeps its line \
+                 feed)",
+                u32::from(c)
+            ));
+        }
     }
     let mut out = String::from("Basic ");
     base64_into(&mut out, format!("{user}:{password}").as_bytes());
-    out
+    Ok(out)
 }
 
 /// `Bearer token`, as RFC 6750 says.
@@ -82,11 +93,14 @@ mod tests {
     fn basic_is_rfc_7617s_example() {
         // RFC 7617 §2: Aladdin / open sesame.
         assert_eq!(
-            basic("Aladdin", "open sesame"),
-            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+            basic("Aladdin", "open sesame").as_deref(),
+            Ok("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
         );
         // Non-ASCII is sent as UTF-8 (RFC 7617 §2.1, "test" / "123£").
-        assert_eq!(basic("test", "123\u{a3}"), "Basic dGVzdDoxMjPCow==");
+        assert_eq!(
+            basic("test", "123\u{a3}").as_deref(),
+            Ok("Basic dGVzdDoxMjPCow==")
+        );
         assert_eq!(bearer("t0k"), "Bearer t0k");
     }
 }

@@ -91,34 +91,37 @@ fn now() -> i64 {
 }
 
 /// Adds to the `Cookie` header in `headers` (the jar's, if any) the pairs of `own` (a request's
-/// own `Cookie` header) whose names it does not have: after a redirect within the origin, the
-/// jar's cookies come first and win, and the request's others stay.
-pub(crate) fn merge_own(headers: &mut HeaderMap, own: &HeaderValue) {
-    let Ok(own) = own.to_str() else {
-        return;
-    };
-    let name = |pair: &str| {
-        pair.split_once('=')
-            .map_or(pair, |(n, _)| n)
-            .trim()
-            .to_string()
-    };
+/// own `Cookie` headers) whose names it does not have: after a redirect within the origin, the
+/// jar's cookies come first and win, and the request's others stay. Bytes, not text: a cookie
+/// value may hold bytes beyond ASCII.
+pub(crate) fn merge_own(headers: &mut HeaderMap, own: &[HeaderValue]) {
+    fn pairs(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+        value
+            .split(|&b| b == b';')
+            .map(<[u8]>::trim_ascii)
+            .filter(|p| !p.is_empty())
+    }
+    fn name(pair: &[u8]) -> &[u8] {
+        pair.split(|&b| b == b'=')
+            .next()
+            .unwrap_or(pair)
+            .trim_ascii()
+    }
     let jar = headers
         .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let known: Vec<String> = jar.split(';').map(name).filter(|n| !n.is_empty()).collect();
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let known: Vec<&[u8]> = pairs(&jar).map(name).collect();
     let mut merged = jar.clone();
-    for pair in own.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+    for pair in own.iter().flat_map(|value| pairs(value.as_bytes())) {
         if !known.contains(&name(pair)) {
             if !merged.is_empty() {
-                merged.push_str("; ");
+                merged.extend_from_slice(b"; ");
             }
-            merged.push_str(pair);
+            merged.extend_from_slice(pair);
         }
     }
-    if let Ok(value) = HeaderValue::from_str(&merged) {
+    if let Ok(value) = HeaderValue::from_bytes(&merged) {
         if !merged.is_empty() {
             headers.insert(header::COOKIE, value);
         }
@@ -554,6 +557,28 @@ mod tests {
 
     fn uri(s: &str) -> Uri {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_requests_own_cookies_join_the_jars_after_a_redirect_bytes_and_all() {
+        let mut headers = HeaderMap::new();
+        // A jar value beyond ASCII (UTF-8 bytes) stays as it is.
+        let jar = HeaderValue::from_bytes("sid=Jos\u{e9}; hop=h1".as_bytes()).unwrap();
+        headers.insert(header::COOKIE, jar);
+        let own = [
+            HeaderValue::from_static("csrf=t; hop=old"),
+            HeaderValue::from_static("flag; ; theme=dark"),
+        ];
+        merge_own(&mut headers, &own);
+        let merged = headers.get(header::COOKIE).unwrap().as_bytes();
+        assert_eq!(
+            merged,
+            "sid=Jos\u{e9}; hop=h1; csrf=t; flag; theme=dark".as_bytes()
+        );
+        // Without a jar header, the request's own go as they were.
+        let mut headers = HeaderMap::new();
+        merge_own(&mut headers, &own[..1]);
+        assert_eq!(headers.get(header::COOKIE).unwrap(), "csrf=t; hop=old");
     }
 
     fn set(jar: &Jar, url: &str, values: &[&str]) {

@@ -250,16 +250,18 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
 /// lost. The decoders made here go on after such an error (see `Gate`); ureq's cannot be made
 /// to, so that end is an error of the first failure's kind. An empty body whose first read
 /// timed out ends with a read that waits on the connection (for the last chunk, or the close):
-/// that end is the body's own (the connection's waits on this thread are counted,
-/// `transport::awaits`). `Interrupted` and `WouldBlock` are no failure here: the reader goes on.
+/// that end is the body's own (the connection's waits during the read are counted,
+/// `transport::awaits`). Two cases still read as lost, with no byte lost: an empty body
+/// labelled `gzip` (ureq's decoder reads nothing more), and any empty body of a session with
+/// an agent of your own (its connections are not counted). `Interrupted` and `WouldBlock` are
+/// no failure here: the reader goes on.
 struct LenientEnd<R> {
     inner: R,
     produced: bool,
     /// The end was found after output, before the end of the body: every later read is 0.
     ended: bool,
-    /// The kind of an error the reader gave before its first byte, and the connection waits
-    /// this thread had made then.
-    failed: Option<(io::ErrorKind, u64)>,
+    /// The kind of an error the reader gave before its first byte.
+    failed: Option<io::ErrorKind>,
 }
 
 impl<R> LenientEnd<R> {
@@ -278,15 +280,17 @@ impl<R: Read> Read for LenientEnd<R> {
         if self.ended {
             return Ok(0);
         }
+        // The connection's waits on this thread before the read: a read that ends the body
+        // without one never touched the connection (a read is done on one thread).
+        let awaits = crate::transport::awaits();
         match self.inner.read(buf) {
             Ok(0)
                 if !self.produced
                     && !buf.is_empty()
-                    && self
-                        .failed
-                        .is_some_and(|(_, awaits)| awaits == crate::transport::awaits()) =>
+                    && self.failed.is_some()
+                    && awaits == crate::transport::awaits() =>
             {
-                let kind = self.failed.map_or(io::ErrorKind::Other, |(kind, _)| kind);
+                let kind = self.failed.unwrap_or(io::ErrorKind::Other);
                 Err(io::Error::new(
                     kind,
                     "the body reads as ended after its first read failed, before any of it: its \
@@ -322,7 +326,7 @@ impl<R: Read> Read for LenientEnd<R> {
                     } else {
                         e.kind()
                     };
-                    self.failed = Some((kind, crate::transport::awaits()));
+                    self.failed = Some(kind);
                 }
                 Err(e)
             }

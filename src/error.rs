@@ -897,7 +897,7 @@ impl fmt::Display for Error {
         match self {
             Error::Transport(ureq::Error::TooManyRedirects) => write!(
                 f,
-                "transport: too many redirects: more than the request's max_redirects allowed \
+                "transport: too many redirects: more than the session's max_redirects allowed \
                  (SessionBuilder::max_redirects, {} unless set, or a given agent's own); the \
                  server may be redirecting in a loop",
                 crate::DEFAULT_MAX_REDIRECTS

@@ -175,8 +175,10 @@ impl RequestBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
-        let value = crate::auth::basic(user.as_ref(), password.as_ref());
-        crate::auth::set(&mut self.spec.headers, value);
+        match crate::auth::basic(user.as_ref(), password.as_ref()) {
+            Ok(value) => crate::auth::set(&mut self.spec.headers, value),
+            Err(why) => self.fail(Error::InvalidRequest(why)),
+        }
         self
     }
 

@@ -523,7 +523,9 @@ fn attempts(
     // The URL's user-info is the request's `Authorization` unless one is set: as one of its
     // headers, it follows the redirects that stay at the origin (also to an absolute
     // `Location` without user-info) and is dropped by those that leave it, as requests does.
-    let url_auth = url::user_info_auth(&uri);
+    let url_auth = url::user_info_auth(&uri)
+        .transpose()
+        .map_err(Error::InvalidRequest)?;
     let build_headers = || {
         let mut headers = request_headers(&config.headers, &spec.headers, content_type)?;
         if let Some(value) = url_auth
@@ -611,6 +613,8 @@ fn attempts(
                     // A `Location` with user-info of its own, percent-decoded (ureq would send
                     // its escapes as they are written).
                     let decoded = url::user_info_auth(&hop.uri)
+                        .transpose()
+                        .map_err(Error::InvalidRequest)?
                         .and_then(|value| HeaderValue::from_str(&value).ok());
                     if let Some(value) = decoded {
                         req.headers_mut().insert(http::header::AUTHORIZATION, value);
@@ -619,12 +623,16 @@ fn attempts(
                 if let Some(jar) = &config.cookies {
                     // After a redirect the jar's cookies, then the request's own of other
                     // names (see `redirect`'s docs).
-                    let own = hop
-                        .redirected
-                        .then(|| req.headers_mut().remove(http::header::COOKIE))
-                        .flatten();
+                    let own: Vec<HeaderValue> = if hop.redirected {
+                        let cookies = req.headers().get_all(http::header::COOKIE);
+                        let own = cookies.iter().cloned().collect();
+                        req.headers_mut().remove(http::header::COOKIE);
+                        own
+                    } else {
+                        Vec::new()
+                    };
                     jar.add_to(&hop.uri, req.headers_mut());
-                    if let Some(own) = own {
+                    if !own.is_empty() {
                         crate::cookies::merge_own(req.headers_mut(), &own);
                     }
                 }

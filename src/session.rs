@@ -599,6 +599,9 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3
 pub struct SessionBuilder {
     max_workers: usize,
     headers: Vec<(String, String)>,
+    /// Why the session's `basic_auth` credentials were refused: every request that would send
+    /// them fails with it.
+    auth_refused: Option<String>,
     timeout: Limit,
     connect_timeout: Option<Duration>,
     read_timeout: Limit,
@@ -653,6 +656,7 @@ impl Default for SessionBuilder {
         SessionBuilder {
             max_workers: DEFAULT_MAX_WORKERS,
             headers: Vec::new(),
+            auth_refused: None,
             timeout: Limit::Inherit,
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             read_timeout: Limit::Inherit,
@@ -713,6 +717,9 @@ impl SessionBuilder {
         let name = name.into();
         self.headers
             .retain(|(set, _)| !set.eq_ignore_ascii_case(&name));
+        if name.eq_ignore_ascii_case("authorization") {
+            self.auth_refused = None;
+        }
         self.headers.push((name, value.into()));
         self
     }
@@ -740,8 +747,13 @@ impl SessionBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
-        let value = crate::auth::basic(user.as_ref(), password.as_ref());
-        crate::auth::set(&mut self.headers, value);
+        // Refused credentials leave no `Authorization` behind, and fail the requests instead.
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        match crate::auth::basic(user.as_ref(), password.as_ref()) {
+            Ok(value) => crate::auth::set(&mut self.headers, value),
+            Err(why) => self.auth_refused = Some(why),
+        }
         self
     }
 
@@ -760,6 +772,7 @@ impl SessionBuilder {
     /// ```
     pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
         crate::auth::set(&mut self.headers, crate::auth::bearer(token.as_ref()));
+        self.auth_refused = None;
         self
     }
 
@@ -1281,10 +1294,12 @@ impl SessionBuilder {
         let shared = Arc::new(Shared {
             agent,
             config: Config {
-                headers: self
-                    .headers
-                    .into_iter()
+                headers: (self.headers.into_iter())
                     .map(|(name, value)| DefaultHeader::new(name, &value))
+                    .chain(self.auth_refused.map(|why| DefaultHeader {
+                        name: "authorization".into(),
+                        parsed: Err(why),
+                    }))
                     .collect(),
                 timeout: self.timeout,
                 read_timeout: self.read_timeout,

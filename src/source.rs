@@ -96,9 +96,9 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   ([`Pending::cancel`](crate::Pending::cancel), `shutdown_now` of the job's session): in a
 ///   read, a connection attempt or a wait for a reconnection alike, with `Err(Error::Cancelled)`.
 /// * After [`EventSource::max_attempts`] consecutive failed attempts (10 by default) the last error
-///   is yielded and the source ends. Its message says so at its end: `io: connect to
-///   host:port failed for url: ...: Connection refused (after 10 attempts in a row, the most
-///   EventSource::max_attempts allows)`.
+///   is yielded and the source ends. An I/O error, a timeout or a status says so at the end
+///   of its message: `io: connect to host:port failed for url: ...: Connection refused (after
+///   10 attempts in a row, the most EventSource::max_attempts allows)`.
 ///
 /// It reconnects GET requests only: re-sending a POST could repeat its effect. The wait between
 /// attempts happens inside `next()`, on the caller's thread; the pool's worker is held only while

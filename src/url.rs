@@ -746,11 +746,13 @@ pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
 /// with an empty password, as curl and ureq send it), percent-decoded as RFC 3986 writes it
 /// (`p%40ss` is `p@ss`): ureq sends the user-info as it is written, which is right only when
 /// it has no escape.
-pub(crate) fn user_info_auth(uri: &Uri) -> Option<String> {
+/// Credentials with a control character (`%0A`) are the refusal's text instead.
+pub(crate) fn user_info_auth(uri: &Uri) -> Option<Result<String, String>> {
     let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
     let (user, password) = info.split_once(':').unwrap_or((info, ""));
     let decode = |s: &str| String::from_utf8_lossy(&percent_decode(s)).into_owned();
-    Some(crate::auth::basic(&decode(user), &decode(password)))
+    let value = crate::auth::basic(&decode(user), &decode(password));
+    Some(value.map_err(|why| format!("{why} (in the URL {})", redact_url(&uri.to_string()))))
 }
 
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.

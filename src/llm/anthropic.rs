@@ -264,8 +264,11 @@ fn strict_schema(schema: &Value, at: &str) -> Result<Value, Error> {
     };
     let mut rest = fields.clone();
     // The schema's own metadata (schemars and pydantic write them at the root): not a rule.
-    rest.remove("$schema");
-    rest.remove("$id");
+    // A nested `$id` is the base of its `$ref`s, and stays with the rest.
+    if at == "root" {
+        rest.remove("$schema");
+        rest.remove("$id");
+    }
     let mut strict = Map::new();
     for key in ["$defs", "definitions"] {
         if let Some(Value::Object(defs)) = rest.remove(key) {

@@ -714,9 +714,11 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
 /// client's session does not reach), ended it first.
 fn wait_to_retry(wait: Duration, session: Option<&FuturesSession>) -> bool {
     const STEP: Duration = Duration::from_millis(50);
-    let end = Instant::now() + wait;
+    // A wait past the clock's range (`max_retry_after(Duration::MAX)` and a huge
+    // `Retry-After`) lasts until a cancel or a shutdown.
+    let end = Instant::now().checked_add(wait);
     loop {
-        let left = end.saturating_duration_since(Instant::now());
+        let left = end.map_or(STEP, |end| end.saturating_duration_since(Instant::now()));
         if left.is_zero() {
             return true;
         }

@@ -44,21 +44,40 @@ fn request_basic_and_bearer_auth_send_the_rfc_headers() {
     let with_session_auth = FuturesSession::builder()
         .basic_auth("me", "PASSWD\n")
         .build();
-    for request in [
-        session.get(&url).basic_auth("me", "PASSWD\n"),
-        with_session_auth.get(&url),
+    let in_url = format!("http://me:PASSWD%0A@{}/echo", server.addr());
+    for (request, says) in [
+        (
+            session.get(&url).basic_auth("me", "PASSWD\n"),
+            "password holds a control character (U+000A) at its end",
+        ),
+        (
+            session.get(&url).basic_auth("me", "PASS\tWD"),
+            "password holds a control character (U+0009) at byte 4",
+        ),
+        (
+            session.get(&url).basic_auth("m\u{85}e", "PASSWD"),
+            "user name holds a control character (U+0085) at byte 1",
+        ),
+        (
+            with_session_auth.get(&url),
+            "password holds a control character (U+000A) at its end",
+        ),
+        (
+            session.get(&in_url),
+            "password holds a control character (U+000A) at its end",
+        ),
     ] {
         let message = match request.send().result() {
             Err(ureq_futures::Error::InvalidRequest(m)) => m,
             other => panic!("{other:?}"),
         };
-        assert!(
-            message.contains("a line feed (0x0A) at its end"),
-            "{message}"
-        );
-        assert!(!message.contains("PASSWD"), "{message}");
+        assert!(message.contains(says), "{message}");
+        assert!(!message.contains("PASS"), "{message}");
     }
-    assert_eq!(server.request_count(), 3);
+    // A request's own credentials replace the session's refused ones.
+    let own = with_session_auth.get(&url).bearer_auth("t");
+    assert_eq!(text(own), "Bearer t");
+    assert_eq!(server.request_count(), 4);
 }
 
 #[test]

@@ -225,7 +225,7 @@ fn a_redirect_loop_ends_in_an_error() {
     // The limit that fired, and what to do.
     assert_eq!(
         result.unwrap_err().to_string(),
-        "transport: too many redirects: more than the request's max_redirects allowed \
+        "transport: too many redirects: more than the session's max_redirects allowed \
          (SessionBuilder::max_redirects, 10 unless set, or a given agent's own); the server may \
          be redirecting in a loop"
     );
