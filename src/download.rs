@@ -381,6 +381,18 @@ impl Drop for PartFile {
     }
 }
 
+/// The fix for a file that cannot be created at `path` (`NotFound`) because its directory does
+/// not exist, when that is why.
+pub(crate) fn missing_directory(path: &Path) -> Option<String> {
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty())?;
+    (!dir.exists()).then(|| {
+        format!(
+            "the directory {} does not exist: create it first (std::fs::create_dir_all)",
+            dir.display()
+        )
+    })
+}
+
 /// An I/O error on the local file, naming the file.
 fn file_error(what: &str, path: &Path, e: io::Error) -> Error {
     Error::Io(file_io_error(what, path, e))
@@ -394,10 +406,7 @@ fn part_error(path: &Path, part: &Path, e: io::Error) -> Error {
         _ => Path::new("."),
     };
     let hint = match e.kind() {
-        io::ErrorKind::NotFound if !dir.exists() => Some(format!(
-            "the directory {} does not exist: create it first (std::fs::create_dir_all)",
-            dir.display()
-        )),
+        io::ErrorKind::NotFound => missing_directory(part),
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => Some(format!(
             "the download writes its part file in {}, the target's directory: download to a \
              directory this process may write to",

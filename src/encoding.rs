@@ -280,16 +280,12 @@ impl<R: Read> Read for LenientEnd<R> {
         if self.ended {
             return Ok(0);
         }
-        // The connection's waits on this thread before the read: a read that ends the body
-        // without one never touched the connection (a read is done on one thread).
-        let awaits = crate::transport::awaits();
+        // After a failure before the first byte only: the connection's waits on this thread
+        // before the read. A read that ends the body without one never touched the connection
+        // (a read is done on one thread).
+        let awaits = (self.failed.is_some() && !self.produced).then(crate::transport::awaits);
         match self.inner.read(buf) {
-            Ok(0)
-                if !self.produced
-                    && !buf.is_empty()
-                    && self.failed.is_some()
-                    && awaits == crate::transport::awaits() =>
-            {
+            Ok(0) if !buf.is_empty() && awaits.is_some_and(|a| a == crate::transport::awaits()) => {
                 let kind = self.failed.unwrap_or(io::ErrorKind::Other);
                 Err(io::Error::new(
                     kind,

@@ -714,14 +714,23 @@ impl SessionBuilder {
     ///     .build();
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        let name = name.into();
+        self.set_header(name.into(), Ok(value.into()));
+        self
+    }
+
+    /// Sets the default header `name`, replacing one of that name (in any case), and refused
+    /// `basic_auth` credentials when it is `Authorization`; `Err` is such a refusal, which fails
+    /// every request that would send the header.
+    fn set_header(&mut self, name: String, value: Result<String, String>) {
         self.headers
             .retain(|(set, _)| !set.eq_ignore_ascii_case(&name));
         if name.eq_ignore_ascii_case("authorization") {
             self.auth_refused = None;
         }
-        self.headers.push((name, value.into()));
-        self
+        match value {
+            Ok(value) => self.headers.push((name, value)),
+            Err(why) => self.auth_refused = Some(why),
+        }
     }
 
     /// HTTP Basic authentication (RFC 7617) for every request of the session, as
@@ -748,12 +757,8 @@ impl SessionBuilder {
     /// ```
     pub fn basic_auth(mut self, user: impl AsRef<str>, password: impl AsRef<str>) -> Self {
         // Refused credentials leave no `Authorization` behind, and fail the requests instead.
-        self.headers
-            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
-        match crate::auth::basic(user.as_ref(), password.as_ref()) {
-            Ok(value) => crate::auth::set(&mut self.headers, value),
-            Err(why) => self.auth_refused = Some(why),
-        }
+        let value = crate::auth::basic(user.as_ref(), password.as_ref());
+        self.set_header("authorization".into(), value);
         self
     }
 
@@ -771,8 +776,8 @@ impl SessionBuilder {
     /// assert!(!format!("{session:?}").contains("sk-test"));
     /// ```
     pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
-        crate::auth::set(&mut self.headers, crate::auth::bearer(token.as_ref()));
-        self.auth_refused = None;
+        let value = crate::auth::bearer(token.as_ref());
+        self.set_header("authorization".into(), Ok(value));
         self
     }
 

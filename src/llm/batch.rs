@@ -644,15 +644,9 @@ fn file_error(what: &str, path: &Path, then: &str, e: io::Error) -> Error {
         io::ErrorKind::IsADirectory => {
             "; give the path of a file (answers.jsonl) in it".to_string()
         }
-        io::ErrorKind::NotFound => match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            Some(dir) if !dir.exists() => {
-                format!(
-                    "; the directory {} does not exist: create it first",
-                    dir.display()
-                )
-            }
-            _ => String::new(),
-        },
+        io::ErrorKind::NotFound => crate::download::missing_directory(path)
+            .map(|fix| format!("; {fix}"))
+            .unwrap_or_default(),
         _ => String::new(),
     };
     let message = format!("{what} {}{then} failed: {e}{fix}", path.display());

@@ -343,7 +343,9 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// Adds `delta` to the calls it belongs to: the call with its index, else a new call.
-    pub(crate) fn apply(calls: &mut Vec<ToolCall>, delta: &ToolCallDelta) {
+    /// Returns whether it started a new call.
+    pub(crate) fn apply(calls: &mut Vec<ToolCall>, delta: &ToolCallDelta) -> bool {
+        let known = calls.len();
         let position = match delta.index {
             Some(i) => calls.iter().position(|c| c.index == i),
             // No index: a new id starts a new call, anything else continues the last one.
@@ -369,6 +371,7 @@ impl ToolCall {
         }
         call.arguments.push_str(&delta.arguments);
         call.signature = call.signature.take().or_else(|| delta.signature.clone());
+        calls.len() > known
     }
 }
 

@@ -252,16 +252,12 @@ impl ChatStream {
             ChatEvent::Reasoning(r) => state.reasoning.push_str(r),
             ChatEvent::Refusal(r) => state.refusal.get_or_insert_with(String::new).push_str(r),
             ChatEvent::ToolCall(delta) => {
-                let known = state.tool_calls.len();
-                ToolCall::apply(&mut state.tool_calls, delta);
-                if state.tool_calls.len() > known {
+                if ToolCall::apply(&mut state.tool_calls, delta) {
                     laid(Piece::Call);
                 }
             }
             ChatEvent::ServerToolUse(delta) => {
-                let known = state.server_tool_uses.len();
-                ToolCall::apply(&mut state.server_tool_uses, delta);
-                if state.server_tool_uses.len() > known {
+                if ToolCall::apply(&mut state.server_tool_uses, delta) {
                     laid(Piece::ServerUse);
                 }
             }

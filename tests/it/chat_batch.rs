@@ -36,6 +36,11 @@ fn client(server: &TestServer, limiter: &RateLimiter) -> OpenAIClient {
         .rate_limiter(limiter.clone())
         .build();
     // The client's own retries are on (the default): the batch sends without them.
+    client_on(server, session)
+}
+
+/// A client of `server` that sends on `session`.
+fn client_on(server: &TestServer, session: FuturesSession) -> OpenAIClient {
     OpenAIClient::builder("m", 0.0)
         .base_url(server.url())
         .api_key("")
@@ -501,11 +506,7 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
         }
     });
     let session = FuturesSession::builder().max_workers(4).build();
-    let client = OpenAIClient::builder("m", 0.0)
-        .base_url(server.url())
-        .api_key("")
-        .session(session.clone())
-        .build();
+    let client = client_on(&server, session.clone());
     let stopper = std::thread::spawn(move || {
         let t = std::time::Instant::now();
         while server.request_count() < 2 && t.elapsed() < std::time::Duration::from_secs(10) {
@@ -566,11 +567,7 @@ fn dropping_the_results_ends_a_chat_whose_answer_is_streaming() {
     });
     // Two workers: the streaming chat holds one until the chat is stopped.
     let session = FuturesSession::builder().max_workers(2).build();
-    let client = OpenAIClient::builder("m", 0.0)
-        .base_url(server.url())
-        .api_key("")
-        .session(session.clone())
-        .build();
+    let client = client_on(&server, session.clone());
     let mut results = ChatBatch::new(client)
         .in_flight(2)
         .progress_bar(false)
@@ -609,7 +606,7 @@ fn a_file_that_cannot_be_opened_or_read_is_named_in_the_error() {
         err.to_string(),
         format!(
             "io: open {} to write the answers failed: No such file or directory (os error 2); \
-             the directory {} does not exist: create it first",
+             the directory {} does not exist: create it first (std::fs::create_dir_all)",
             missing.display(),
             missing.parent().unwrap().display()
         )
