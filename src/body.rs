@@ -376,7 +376,8 @@ impl BodyReader {
             .and_then(|t| t.timeout)
             .and_then(|t| std::time::Instant::now().checked_add(t));
         let job = self.job.as_ref().map(|job| job.hold.job().clone());
-        let (start, cut) = crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job);
+        let (start, cut) =
+            crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job, None);
         let headers = std::mem::take(&mut self.headers);
         let error = Error::status_cut(self.status, &self.url, headers, &start, cut.as_deref());
         Err(error.retried(self.retried.take()))

@@ -721,7 +721,8 @@ impl RequestBuilder {
     /// the file, as any file there is; the file it pointed to is left as it was.
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body, as much of it as
-    /// arrives within the [`timeout`](RequestBuilder::timeout)) and writes nothing; so is a 416
+    /// arrives within the [`timeout`](RequestBuilder::timeout), and within 5 s at most) and
+    /// writes nothing; so is a 416
     /// answer to a `Range` past the end. To complete a file at `path` that is shorter than the
     /// server's (one that another tool left cut, a log that has grown since), send
     /// `Range: bytes=<length of the file>-` (with `If-Range` and the validator you have, so that
@@ -776,7 +777,8 @@ impl RequestBuilder {
     /// `Accept-Encoding: identity` unless it sets them itself.
     ///
     /// The handle's errors: a non-2xx status is [`Error::Status`] (with the start of the body, as
-    /// much of it as arrives within the [`timeout`](RequestBuilder::timeout)); a content type other
+    /// much of it as arrives within the [`timeout`](RequestBuilder::timeout), and within 5 s at
+    /// most: a server that stalls in its error body does not hold the handle); a content type other
     /// than `text/event-stream` (none and `text/plain` are read as one) is
     /// [`Error::UnexpectedContentType`] (see [`StreamOptions::require_event_stream`]); transport
     /// errors and timeouts as for [`send`](RequestBuilder::send). The

@@ -328,19 +328,40 @@ fn open_stream(
     Ok(resp)
 }
 
+/// How long the body of a refused event stream or download is waited for, at most, when the
+/// request's `timeout` does not end the wait sooner: [`ERROR_BODY_WAIT`].
+///
+/// The caller never gets that body; its start only explains the error (a provider's JSON
+/// message). Browsers' `EventSource` does not read it at all; reading it for ever, as a
+/// buffered request reads its body, would hold a session without a `timeout` (the default)
+/// for as long as a server stalls in it, and an `EventSource` or a `ChatClient` retrying a 503
+/// would never retry. Error bodies come with their head in practice, so the wait is short.
+pub(crate) const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
+
 /// The [`Error::Status`] of a non-2xx answer whose body the caller does not get (an event
 /// stream's, a download's), with the start of its body (see [`error_body`]). The handle resolves
-/// with this error, so the read ends with the `timeout` too: a server that stalls in its error
-/// body (or streams one) does not hold it.
+/// with this error, so the read ends with the `timeout` too, or after [`ERROR_BODY_WAIT`]
+/// when that comes first: a server that stalls in its error body (or streams one) does not
+/// hold it.
 pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     let timeouts = resp.extensions().get::<TimeoutSettings>().copied();
-    let deadline = timeouts.and_then(|t| t.deadline);
     let job = crate::exec::current_job();
+    let wait = Instant::now().checked_add(ERROR_BODY_WAIT);
+    let (deadline, capped) = match (timeouts.and_then(|t| t.deadline), wait) {
+        (Some(deadline), Some(wait)) if wait < deadline => (Some(wait), true),
+        (None, Some(wait)) => (Some(wait), true),
+        (deadline, _) => (deadline, false),
+    };
+    let waited = format!(
+        "nothing more within {}, the most an error body the caller does not get is waited for",
+        crate::timeout::Human(ERROR_BODY_WAIT)
+    );
     let (start, cut) = error_body(
         &mut resp.body_mut().as_reader(),
         timeouts.as_ref(),
         deadline,
         job,
+        capped.then_some(waited),
     );
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();
@@ -353,12 +374,14 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
 /// [`STATUS_BODY_READ`](crate::error::STATUS_BODY_READ) bytes, read until `deadline` at the
 /// latest (then `job`'s I/O is interrupted, which ends a read blocked on its connection).
 /// Returns the bytes, and why the read stopped before the end of the body when it did (the
-/// limit that ran out, with its setting, or the failure), in words for the error.
+/// limit that ran out, with its setting, or the failure), in words for the error: `capped`,
+/// when the deadline was not the `timeout`'s.
 pub(crate) fn error_body(
     body: &mut impl Read,
     timeouts: Option<&TimeoutSettings>,
     deadline: Option<Instant>,
     job: Option<crate::exec::JobHandle>,
+    capped: Option<String>,
 ) -> (Vec<u8>, Option<String>) {
     let mut start = Vec::new();
     let (read, interrupted) = interrupt_at(deadline, job, || {
@@ -366,6 +389,7 @@ pub(crate) fn error_body(
             .read_to_end(&mut start)
     });
     let cut = match read {
+        _ if interrupted && capped.is_some() => capped,
         _ if interrupted => Some(match timeouts.and_then(|t| t.timeout) {
             Some(limit) => format!(
                 "nothing more within {} (timeout)",

@@ -62,13 +62,15 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   step; it never makes the wait shorter than the reconnection time.
 ///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
 ///   failures that follow are a new run. So does a stream cut or stalled (an I/O error, a
-///   timeout) after its body brought a whole line, an event's or a comment: a feed that sends only
+///   timeout) after its body brought a whole line, an event's or a comment, and stayed open
+///   100 ms at least: a feed that sends only
 ///   keep-alive comments behind a proxy that cuts idle connections (nginx, a cloud load
 ///   balancer) is reconnected to for ever, as browsers do, and never runs out of
 ///   `max_attempts`. Streams ended cleanly at once (within 100 ms of
 ///   opening) one after another, without an event between them, back off as failures do
-///   (without counting as failures), and the doubling starts from 1 ms at least: a server
-///   that sends `retry: 0` and closes at once is not reconnected to in a busy loop. A
+///   (without counting as failures), streams cut at once without an event count as failures,
+///   and the doubling starts from 1 ms at least: a server
+///   that sends `retry: 0` and closes or resets at once is not reconnected to in a busy loop. A
 ///   `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
@@ -133,6 +135,9 @@ pub struct EventSource {
     done: bool,
     last_event_id: Option<SmolStr>,
     retry: Duration,
+    /// The last `retry:` the server sent, which the next connection's events carry until the
+    /// server sends another (as [`Event::retry`] says).
+    server_retry: Option<Duration>,
     max_retry: Duration,
     max_attempts: u32,
     failures: u32,
@@ -315,6 +320,7 @@ impl EventSource {
             done: false,
             last_event_id: given.filter(|id| !id.is_empty()).map(SmolStr::from),
             retry: DEFAULT_INITIAL_RETRY,
+            server_retry: None,
             max_retry: DEFAULT_MAX_RETRY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             failures: 0,
@@ -528,8 +534,12 @@ impl EventSource {
             if let Some(id) = sendable(id) {
                 spec.headers.push(("last-event-id".into(), id.to_string()));
             }
-            // The ID stays in force on the new connection until the server sets another.
-            options = options.resume_after(id);
+        }
+        // The ID and the server's `retry:` stay in force on the new connection until the
+        // server sets others.
+        if self.last_event_id.is_some() || self.server_retry.is_some() {
+            let id = self.last_event_id.as_deref().unwrap_or_default();
+            options = options.resume_after(id, self.server_retry);
         }
         let attempt = RequestBuilder::from_parts(self.session.clone(), spec).events_with(options);
         self.stop.set_connecting(Some(attempt.job()));
@@ -549,6 +559,7 @@ impl EventSource {
             (!resume.last_event_id.is_empty()).then(|| SmolStr::new(&resume.last_event_id));
         if let Some(retry) = resume.retry {
             self.retry = retry;
+            self.server_retry = Some(retry);
         }
         std::mem::take(&mut resume.whole_line)
     }
@@ -627,6 +638,7 @@ impl Iterator for EventSource {
                         self.last_event_id.clone_from(&event.id);
                         if let Some(retry) = event.retry {
                             self.retry = retry;
+                            self.server_retry = Some(retry);
                         }
                         return Some(Ok(event));
                     }
@@ -677,10 +689,15 @@ impl Iterator for EventSource {
                         self.current = None;
                         let worked = self.absorb_resume();
                         // A connection cut or stalled after its body brought a whole line (an
-                        // event's, a keep-alive comment) was working: a proxy's idle timeout, not
-                        // a server that fails. Its failure starts a new run, as in browsers,
-                        // which reconnect after network errors for ever.
-                        if worked && matches!(e, Error::Io(_) | Error::Timeout(_)) {
+                        // event's, a keep-alive comment) and stayed open a while was working: a
+                        // proxy's idle timeout, not a server that fails. Its failure starts a new
+                        // run, as in browsers, which reconnect after network errors for ever.
+                        // One cut at once counts, as a clean end at once backs off: a server
+                        // that sends `retry: 0` and a comment, then resets, is no busy loop.
+                        if worked
+                            && self.connected_at.elapsed() >= QUICK_END
+                            && matches!(e, Error::Io(_) | Error::Timeout(_))
+                        {
                             self.failures = 0;
                         }
                         if let Some(fatal) = self.fail(e) {

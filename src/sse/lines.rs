@@ -17,7 +17,7 @@ use crate::Error;
 ///   JSON RFC lets a parser ignore it; `serde_json` does not).
 /// * Blank (empty or all-whitespace) lines are skipped.
 /// * A last line without a terminator is delivered at [`finish`](LineParser::finish): nothing is
-///   lost.
+///   lost but a CR at its very end, taken as the start of a CRLF the stream did not finish.
 /// * A line longer than [`max_line_size`](LineParser::max_line_size) is
 ///   [`Error::EventTooLarge`]; after that error the parser refuses further input.
 /// * Invalid UTF-8 is decoded with U+FFFD.

@@ -192,7 +192,8 @@ impl PartialEq<Event> for EventRef<'_> {
 /// - Memory is bounded: a line, or an event's data, longer than
 ///   [`max_event_size`](Parser::max_event_size) is an [`Error::EventTooLarge`], never a growing
 ///   buffer. After that error the parser refuses further input (every later `feed` or `finish`
-///   returns the same error) and has freed its buffers.
+///   returns the same error) and has freed its buffers, but for the last event ID, which a
+///   reconnection sends.
 /// - Never panics, whatever the input.
 ///
 /// [`feed`](Parser::feed) hands out owned [`Event`]s; [`feed_ref`](Parser::feed_ref) hands out
@@ -664,6 +665,13 @@ impl Parser {
                 self.fields.owned = Some(Box::new(OwnedForms::of(&self.fields)));
             }
         }
+        self
+    }
+
+    /// Starts with `retry` as the reconnection time in force, as an `EventSource` does when it
+    /// reconnects after a server's `retry:`: events carry it until the stream sends another.
+    pub(crate) fn with_retry(mut self, retry: Duration) -> Self {
+        self.fields.retry = Some(retry);
         self
     }
 

@@ -269,8 +269,13 @@ impl<R: Read> EventReader<R> {
         let start = self.parser.start_chunk(read)?;
         let end = start + complete_lines(&read[start..]);
         if end == start {
-            // No complete line: all of it continues a line.
-            return self.parser.end_chunk(false, &read[start..]).map(Some);
+            // No complete line: all of it continues a line. A read that filled the buffer
+            // grows it, as below: a long line after small reads is not read 512 bytes at a time.
+            self.parser.end_chunk(false, &read[start..])?;
+            if n == self.buf.len() && n < READ_SIZE {
+                self.buf.resize((2 * n).min(READ_SIZE), 0);
+            }
+            return Ok(Some(()));
         }
         self.tail.clear();
         self.tail.extend_from_slice(&read[end..]);
@@ -365,6 +370,47 @@ mod tests {
         let mut events = EventReader::new(Pieces(vec![body.into_bytes()]));
         assert_eq!(events.next().unwrap().unwrap().data, data);
         assert!(events.next().is_none());
+    }
+
+    /// Fills each buffer it is offered from an endless line, and notes the buffer's size.
+    struct Offered(Vec<usize>);
+
+    impl Read for Offered {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0.push(buf.len());
+            let first = if self.0.len() == 1 {
+                // A small event, so that the buffer shrinks, then the long line starts.
+                b"data: x\n\ndata: ".as_slice()
+            } else {
+                b"".as_slice()
+            };
+            buf[..first.len()].copy_from_slice(first);
+            let n = if self.0.len() == 1 {
+                first.len()
+            } else {
+                buf.len()
+            };
+            buf[first.len()..n].fill(b'y');
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reads_that_fill_the_buffer_grow_it_back_within_a_long_line() {
+        let mut events =
+            EventReader::with_parser(Offered(Vec::new()), Parser::new().max_event_size(64 * 1024));
+        assert_eq!(events.next().unwrap().unwrap().data, "x");
+        assert!(matches!(
+            events.next(),
+            Some(Err(Error::EventTooLarge { .. }))
+        ));
+        let offered = &events.reader.0;
+        assert_eq!(
+            offered[..5],
+            [READ_SIZE, MIN_READ_SIZE, 1024, 2048, 4096],
+            "{offered:?}"
+        );
+        assert!(offered[5..].iter().all(|&n| n == READ_SIZE), "{offered:?}");
     }
 
     #[test]

@@ -178,11 +178,16 @@ impl StreamOptions {
         self
     }
 
-    /// Seeds the event-stream parser with the last event ID of an earlier connection.
-    pub(crate) fn resume_after(mut self, last_event_id: &str) -> Self {
+    /// Seeds the event-stream parser with the last event ID and the server's `retry:` of an
+    /// earlier connection.
+    pub(crate) fn resume_after(mut self, last_event_id: &str, retry: Option<Duration>) -> Self {
         if let Framing::EventStream(parser) = self.framing {
-            self.framing =
-                Framing::EventStream(Box::new((*parser).with_last_event_id(last_event_id)));
+            let parser = (*parser).with_last_event_id(last_event_id);
+            let parser = match retry {
+                Some(retry) => parser.with_retry(retry),
+                None => parser,
+            };
+            self.framing = Framing::EventStream(Box::new(parser));
         }
         self
     }

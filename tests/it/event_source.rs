@@ -95,6 +95,29 @@ fn post_is_never_reconnected() {
     assert!(source.next().is_none());
 }
 
+/// `Event::retry` is the reconnection time in force: a `retry:` of an earlier connection is
+/// still in force on the next one, until the server sends another.
+#[test]
+fn the_server_s_retry_carries_over_to_the_next_connection_s_events() {
+    let n = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::sse(["retry: 20\ndata: a\n\n"], ms(0)),
+        1 => Reply::sse(["data: b\n\nretry: 30\ndata: c\n\n"], ms(0)),
+        2 => Reply::sse(["data: d\n\n"], ms(0)),
+        _ => Reply::status(204, ""),
+    });
+    let source = FuturesSession::new().get(server.url()).event_source();
+    let got: Vec<(String, Option<Duration>)> = source
+        .map(|e| e.map(|e| (e.data, e.retry)).unwrap())
+        .collect();
+    let expected = [("a", 20), ("b", 20), ("c", 30), ("d", 30)];
+    let expected: Vec<(String, Option<Duration>)> = expected
+        .iter()
+        .map(|&(data, retry)| (data.to_string(), Some(ms(retry))))
+        .collect();
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn the_last_event_id_carries_over_and_a_reset_is_honoured() {
     let n = AtomicUsize::new(0);
@@ -776,12 +799,19 @@ fn streams_of_comments_closed_after_a_while_do_not_back_off() {
 
 #[test]
 fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
-    // Keep-alive comments, then a cut (a proxy's idle timeout): the connection worked, so its
-    // cut is the first failure of a new run, and the source never runs out of attempts. A cut
-    // before the body's first whole line counts toward `max_attempts` as before.
-    for (body, gives_up) in [(": ping\n\n", false), ("data: a", true)] {
-        let server =
-            TestServer::start(move |_| Reply::chunked_cut([body], ms(0)).content_type(SSE));
+    // Keep-alive comments a while, then a cut (a proxy's idle timeout): the connection worked,
+    // so its cut is the first failure of a new run, and the source never runs out of attempts.
+    // A cut before the body's first whole line counts toward `max_attempts` as before, and so
+    // does a cut at once after a line (a `retry: 0` that would make a busy loop otherwise).
+    let cases: [(&'static [&'static str], _, _); 3] = [
+        (&[": ping\n\n", ": ping\n\n"], ms(120), false),
+        (&["data: a"], ms(0), true),
+        (&["retry: 0\n\n"], ms(0), true),
+    ];
+    for (body, delay, gives_up) in cases {
+        let server = TestServer::start(move |_| {
+            Reply::chunked_cut(body.iter().copied(), delay).content_type(SSE)
+        });
         let attempts = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = Arc::clone(&attempts);
         let mut source = FuturesSession::new()

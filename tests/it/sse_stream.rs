@@ -148,6 +148,40 @@ fn a_non_2xx_status_is_an_error_with_the_body_start() {
 }
 
 #[test]
+fn a_non_2xx_answer_whose_body_stalls_resolves_without_a_timeout_too() {
+    // No `timeout` (the default): the error body is waited for a few seconds at most, so that
+    // a server stalled in it does not hold the handle, nor an `EventSource` retrying a 503.
+    let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(503));
+    let session = FuturesSession::new();
+    let mut pending = session.get(server.url()).events();
+    let result = pending
+        .result_timeout(Duration::from_secs(20))
+        .expect("the handle waited for the rest of the error body");
+    let Err(Error::Status(s)) = result else {
+        panic!("expected a status error, got {result:?}")
+    };
+    assert_eq!((s.status, s.body.as_str()), (503, "busy"));
+    let text = s.to_string();
+    assert!(
+        text.ends_with(
+            " (error body cut after 4 bytes: nothing more within 5 s, the most an error body \
+             the caller does not get is waited for)"
+        ),
+        "{text}"
+    );
+    let mut source = session.get(server.url()).event_source().max_attempts(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(source.next().map(|r| r.map(|e| e.data))));
+    let last = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the event source waited for the rest of the error body");
+    assert!(
+        matches!(last, Some(Err(Error::Status(ref s))) if s.status == 503),
+        "{last:?}"
+    );
+}
+
+#[test]
 fn a_non_2xx_answer_whose_body_stalls_resolves_within_the_timeout() {
     // The server sends the status, the headers and the start of its error body, then nothing
     // more until the client goes away (30 s at most): the handle must not wait for the rest.
