@@ -704,6 +704,33 @@ pub(crate) fn join_path(base: &str, path: &str) -> String {
     out
 }
 
+/// [`join_path`] for an API whose paths name their version (`/v2/chat`, `/v1/chat`): a version
+/// that ends the base stands for the one the path names, as Cohere's SDK drops `/v1` from
+/// a base URL. `https://api.cohere.com/v1` (the v1 API's base, as older code and docs write
+/// it) and `/v2/chat` give `https://api.cohere.com/v2/chat`, not a 404 at `/v1/v2/chat`.
+pub(crate) fn join_versioned(base: &str, path: &str) -> String {
+    let base = base.split('#').next().unwrap_or_default();
+    let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
+    let trimmed = base_path.trim_end_matches('/');
+    let has_path = trimmed
+        .split_once("://")
+        .is_none_or(|(_, rest)| rest.contains('/'));
+    let path_version = path.trim_start_matches('/').split('/').next();
+    let stripped = match trimmed.rsplit_once('/') {
+        Some((head, last))
+            if has_path && is_version(last) && path_version.is_some_and(is_version) =>
+        {
+            head
+        }
+        _ => base_path,
+    };
+    if base_query.is_empty() {
+        join_path(stripped, path)
+    } else {
+        join_path(&format!("{stripped}?{base_query}"), path)
+    }
+}
+
 /// Whether a path segment names an API version: `v1`, `v2`, `v1beta`, `v1alpha2`.
 fn is_version(segment: &str) -> bool {
     let Some(rest) = segment.strip_prefix('v') else {
@@ -826,6 +853,47 @@ mod tests {
         assert_eq!(join_path("http://h/v1", "/v1"), "http://h/v1");
         assert_eq!(join_path("http://v1", "/v1/x"), "http://v1/v1/x");
         assert!(is_version("v1alpha2") && is_version("v10") && !is_version("v1gamma"));
+    }
+
+    #[test]
+    fn join_versioned_lets_the_path_name_the_version() {
+        for (base, path, url) in [
+            (
+                "https://api.cohere.com/v1",
+                "/v2/chat",
+                "https://api.cohere.com/v2/chat",
+            ),
+            (
+                "https://api.cohere.com/v1/",
+                "/v2/embed",
+                "https://api.cohere.com/v2/embed",
+            ),
+            (
+                "https://api.cohere.com/v2",
+                "/v1/chat",
+                "https://api.cohere.com/v1/chat",
+            ),
+            (
+                "https://api.cohere.com/v2",
+                "/v2/chat",
+                "https://api.cohere.com/v2/chat",
+            ),
+            (
+                "https://api.cohere.com",
+                "/v2/chat",
+                "https://api.cohere.com/v2/chat",
+            ),
+            (
+                "http://gw/cohere/v1?k=x",
+                "/v2/chat",
+                "http://gw/cohere/v2/chat?k=x",
+            ),
+            ("http://gw/cohere", "/v2/chat", "http://gw/cohere/v2/chat"),
+            ("http://v1", "/v2/chat", "http://v1/v2/chat"),
+            ("http://h/v1", "/chat", "http://h/v1/chat"),
+        ] {
+            assert_eq!(join_versioned(base, path), url, "{base} + {path}");
+        }
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub use v2_decoder::CohereV2Decoder;
 /// by [`CohereDecoder`]): text only, the last message (a `user` one) sent as `message`, the
 /// leading `system` messages as the `preamble`, and the messages between as the
 /// `chat_history` in Cohere's roles (`USER`, `CHATBOT`, `SYSTEM`, others upper-cased).
+/// A base URL that ends in a version (`https://api.cohere.com/v1`, as v1 code writes
+/// `COHERE_BASE_URL`) stands for the API root, as Cohere's SDK reads it: the chat goes to
+/// `/v2/chat` (or `/v1/chat`) there, and embeddings to `/v2/embed`.
 ///
 /// # Examples
 ///
@@ -166,8 +169,8 @@ impl Wire for Cohere {
 
     fn url(&self, base_url: &str, _model: &str) -> String {
         match self.api {
-            CohereApi::V1 => crate::url::join_path(base_url, "/v1/chat"),
-            CohereApi::V2 => crate::url::join_path(base_url, "/v2/chat"),
+            CohereApi::V1 => crate::url::join_versioned(base_url, "/v1/chat"),
+            CohereApi::V2 => crate::url::join_versioned(base_url, "/v2/chat"),
         }
     }
 

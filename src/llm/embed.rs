@@ -370,7 +370,7 @@ fn url(format: Format, base: &str, model: &str) -> String {
     match format {
         Format::OpenAI | Format::Mistral => crate::url::join_path(base, "/embeddings"),
         Format::Gemini => model_url(base, model, "batchEmbedContents"),
-        Format::Cohere => crate::url::join_path(base, "/v2/embed"),
+        Format::Cohere => crate::url::join_versioned(base, "/v2/embed"),
     }
 }
 

@@ -258,3 +258,41 @@ fn max_tokens_is_a_finish_reason_not_an_error() {
 // ---------------------------------------------------------------------------------------------
 // Errors before the stream: status, key
 // ---------------------------------------------------------------------------------------------
+
+/// A base URL written with the v1 API's version (`https://api.cohere.com/v1`, as v1 code
+/// sets `COHERE_BASE_URL`) stands for the API root, as Cohere's SDK reads it: the v2 chat and
+/// the embeddings go to `/v2/...`, not to `/v1/v2/...`.
+#[test]
+fn a_base_url_ending_in_a_version_is_the_api_root() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/v2/chat" => Reply::sse(
+            [concat!(
+                "data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":",
+                "{\"content\":{\"text\":\"hi\"}}}}\n\n",
+                "data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\n",
+            )],
+            ms(0),
+        ),
+        "/v2/embed" => Reply::json(r#"{"embeddings": {"float": [[0.5]]}}"#),
+        other => Reply::status(404, format!("no route {other}")),
+    });
+    for base in [
+        format!("{}/v1", server.url()),
+        format!("{}/v1/", server.url()),
+    ] {
+        let client = CohereClient::builder("command-test", 0.0)
+            .api_key("test-key")
+            .base_url(&base)
+            .env(|_| None)
+            .build();
+        let text: String = client
+            .stream_chat(&hello())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(text, "hi");
+        assert_eq!(client.embed(&["a"]).unwrap(), [vec![0.5]]);
+    }
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/v2/chat", "/v2/embed", "/v2/chat", "/v2/embed"]);
+}
