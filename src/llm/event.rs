@@ -331,7 +331,10 @@ pub struct ToolCall {
     pub id: String,
     /// The function's name.
     pub name: String,
-    /// The arguments: all fragments concatenated, normally a JSON object as text.
+    /// The arguments: all fragments concatenated, normally a JSON object as text. An answer
+    /// that stopped at its `max_tokens` within a call leaves them cut, as they came; in the
+    /// history such a call goes back to Anthropic and Gemini, which take an object, as the
+    /// object its whole members make (as Anthropic's SDK reads it).
     pub arguments: String,
     /// An opaque token to send back with the call in the history: Gemini's `thoughtSignature`
     /// (Gemini 3 models refuse a history whose function calls lost theirs), also through its

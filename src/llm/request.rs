@@ -787,8 +787,10 @@ pub(crate) enum ImagesIn {
 }
 
 /// A tool call's arguments as a JSON object, for the providers that take one (Anthropic's
-/// `input`, Gemini's `args`): empty arguments are `{}`; anything but JSON, and JSON that is not
-/// an object (`null`, a list, a string), is refused, naming `provider`.
+/// `input`, Gemini's `args`): empty arguments are `{}`; arguments cut short (an answer that
+/// stopped at `max_tokens` within a call) are the object their whole members make, as
+/// Anthropic's SDK reads them (see [`close_cut_object`]); anything else but JSON, and JSON
+/// that is not an object (`null`, a list, a string), is refused, naming `provider`.
 pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, Error> {
     if call.arguments.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
@@ -803,7 +805,86 @@ pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, 
     match serde_json::from_str(&call.arguments) {
         Ok(Value::Object(arguments)) => Ok(Value::Object(arguments)),
         Ok(other) => Err(refuse(format!("not a JSON object: {other}"))),
+        Err(e) if e.is_eof() => close_cut_object(&call.arguments)
+            .map(Value::Object)
+            .ok_or_else(|| refuse(format!("not JSON: {e}"))),
         Err(e) => Err(refuse(format!("not JSON: {e}"))),
+    }
+}
+
+/// The object a JSON object cut short makes of its whole values, as Anthropic's SDK reads a
+/// tool call's input cut at `max_tokens` (`jiter`'s partial mode): the text up to the end of
+/// its last whole value, with the brackets still open closed. A value cut within (a string,
+/// a number, `tru`) is dropped with its key; so is a key without its value. `None` when no
+/// object comes of it.
+///
+/// The call's own arguments keep the text as it came, so that the caller sees the cut: this
+/// only makes the history sendable, where the provider wants an object.
+fn close_cut_object(text: &str) -> Option<Map<String, Value>> {
+    // What closes each open bracket, and, for an object, whether a key comes next.
+    let mut open: Vec<(u8, bool)> = Vec::new();
+    // Where the text ends after a whole value (or an opening bracket), and how many brackets
+    // are open there: those brackets stay open later on, or a later value ends after them.
+    let mut whole: Option<(usize, usize)> = None;
+    let (mut in_string, mut escaped, mut is_key, mut in_scalar) = (false, false, false, false);
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => {
+                    in_string = false;
+                    if is_key {
+                        open.last_mut()?.1 = false;
+                    } else {
+                        whole = Some((i + 1, open.len()));
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if in_scalar && matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+            in_scalar = false;
+            whole = Some((i, open.len()));
+        }
+        match b {
+            b'{' => {
+                open.push((b'}', true));
+                whole = Some((i + 1, open.len()));
+            }
+            b'[' => {
+                open.push((b']', false));
+                whole = Some((i + 1, open.len()));
+            }
+            b'}' | b']' => {
+                open.pop()?;
+                whole = Some((i + 1, open.len()));
+            }
+            b',' => {
+                if let Some((b'}', key_next)) = open.last_mut() {
+                    *key_next = true;
+                }
+            }
+            b'"' => {
+                in_string = true;
+                is_key = matches!(open.last(), Some((b'}', true)));
+            }
+            b':' | b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => in_scalar = true,
+        }
+    }
+    let (end, depth) = whole?;
+    let mut closed = text[..end].to_string();
+    closed.extend(
+        open.get(..depth)?
+            .iter()
+            .rev()
+            .map(|&(closer, _)| char::from(closer)),
+    );
+    match serde_json::from_str(&closed) {
+        Ok(Value::Object(object)) => Some(object),
+        _ => None,
     }
 }
 
@@ -1062,5 +1143,57 @@ fn unfenced(text: &str) -> &str {
         Some((_language, body)) => body,
         // One line: ```{"a": 1}```.
         None => inner,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_object_keeps_its_whole_values() {
+        for (cut, object) in [
+            (r#"{"a": 1, "b"#, r#"{"a": 1}"#),
+            (r#"{"a": "x"#, "{}"),
+            (r#"{"a":"#, "{}"),
+            ("{", "{}"),
+            (r#"{"a": [1, "two", 3"#, r#"{"a": [1, "two"]}"#),
+            (
+                r#"{"a": [1, 2], "b": {"c": true, "d": nul"#,
+                r#"{"a": [1, 2], "b": {"c": true}}"#,
+            ),
+            (
+                r##"{"f": "t.txt", "l": ["# A\"B\\", "", "Filing"##,
+                r##"{"f": "t.txt", "l": ["# A\"B\\", ""]}"##,
+            ),
+            (r#"{"a": {"b": [{"c": "}]\""#, r#"{"a": {"b": [{}]}}"#),
+            ("{\"a\": 12\n", r#"{"a": 12}"#),
+        ] {
+            let expected: Map<String, Value> = serde_json::from_str(object).unwrap();
+            assert_eq!(close_cut_object(cut), Some(expected), "{cut}");
+        }
+        for not_an_object in ["", "[1, 2", r#""abc"#, "}"] {
+            assert_eq!(close_cut_object(not_an_object), None, "{not_an_object}");
+        }
+    }
+
+    #[test]
+    fn arguments_cut_short_go_back_as_their_whole_members_and_others_are_refused() {
+        let call = |arguments: &str| ToolCall {
+            id: "c1".into(),
+            name: "make_file".into(),
+            arguments: arguments.into(),
+            ..ToolCall::default()
+        };
+        let cut = arguments_value(&call(r#"{"name": "a.txt", "lines": ["x", "y"#), "Anthropic");
+        assert_eq!(
+            cut.unwrap(),
+            serde_json::json!({"name": "a.txt", "lines": ["x"]})
+        );
+        // Not a cut: a mistake within the text is refused as before.
+        let err = arguments_value(&call(r#"{"a": 1,, "b": 2}"#), "Anthropic").unwrap_err();
+        assert!(err.to_string().contains("are not JSON"), "{err}");
+        let err = arguments_value(&call("[1, 2"), "Gemini").unwrap_err();
+        assert!(err.to_string().contains("are not JSON: EOF"), "{err}");
     }
 }

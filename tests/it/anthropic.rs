@@ -371,6 +371,45 @@ fn tool_use_blocks_are_tool_calls_not_text() {
     assert_eq!(stream.finish_reason(), Some("tool_use"));
 }
 
+/// An answer that stopped at `max_tokens` within a `tool_use` block (no `content_block_stop`):
+/// the call's arguments stay as they came, cut, and the history goes back with the object its
+/// whole members make, as Anthropic's SDK sends it; it was refused before sending.
+#[test]
+fn a_tool_call_cut_at_max_tokens_goes_back_as_its_whole_members() {
+    use ureq_futures::llm::ChatRequest;
+    let server = serve(sse_body(&[
+        message_start(),
+        block_start(
+            0,
+            json!({"type": "tool_use", "id": "toolu_A", "name": "make_file", "input": {}}),
+        ),
+        delta(
+            0,
+            json!({"type": "input_json_delta", "partial_json": "{\"name\": \"t.txt\", \"lines\": [\"# Taxes\", \"\", \"Filing"}),
+        ),
+        message_delta("max_tokens", 40),
+        message_stop(),
+    ]));
+    let client = client(&server.url());
+    let mut request = ChatRequest::new().user("Write the guide to a file.");
+    let answer = client.complete(&request).unwrap();
+    assert_eq!(answer.finish_reason.as_deref(), Some("max_tokens"));
+    let call = answer.tool_calls[0].clone();
+    assert_eq!(
+        call.arguments,
+        r##"{"name": "t.txt", "lines": ["# Taxes", "", "Filing"##
+    );
+    request.push(answer.message());
+    request.push(Message::tool_error(&call, "the arguments were cut"));
+    client.complete(&request).unwrap();
+    let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+    assert_eq!(
+        sent["messages"][1]["content"][0],
+        json!({"type": "tool_use", "id": "toolu_A", "name": "make_file",
+            "input": {"name": "t.txt", "lines": ["# Taxes", ""]}})
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors before the stream: status, key
 // ---------------------------------------------------------------------------------------------
