@@ -314,7 +314,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `llm` | on | the streaming LLM chat clients ([`llm`]); `default-features = false` leaves the HTTP session and the SSE parser alone |
-//! | `socks-proxy` | off | SOCKS4/SOCKS5 proxies ([`SessionBuilder::proxy`], or `ALL_PROXY`); HTTP proxies need no feature |
+//! | `socks-proxy` | off | nothing since SOCKS4/SOCKS5 proxies ([`SessionBuilder::proxy`], or `ALL_PROXY`) are always on; kept so that builds that name it still work |
 //! | `native-tls` | off | the platform's TLS library, chosen per session with [`SessionBuilder::tls_config`] (rustls stays the default) |
 //! | `brotli` | on | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`: servers send brotli unasked (httpbin's `/brotli`). Three small crates; without it a brotli body is [`Error::UnsupportedEncoding`] |
 //!

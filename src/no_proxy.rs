@@ -10,8 +10,8 @@
 //!
 //! The choice was between this and rebuilding the environment's proxy with ureq's
 //! `Proxy::builder(..).no_proxy(..)` and rewritten entries: that cannot express address
-//! ranges, and a proxy so rebuilt is no longer "from the environment", which turns ureq's
-//! warning for a SOCKS proxy without the `socks-proxy` feature into a panic.
+//! ranges, and a proxy so rebuilt is no longer "from the environment", which ureq treats
+//! apart in places.
 
 use std::net::IpAddr;
 
@@ -26,8 +26,7 @@ use ureq::http::Uri;
 /// requests, credentials and all, to whoever sent that header. As Go and Python do there (and
 /// curl always), `HTTP_PROXY` is then ignored; the lower-case `http_proxy`, which no request
 /// can set, still serves (`Some(None)` without it, and on Windows, where it is the same
-/// variable: no proxy). A SOCKS `http_proxy` serves only with the `socks-proxy` feature (a
-/// proxy set by hand, as this one is, would otherwise make ureq panic on connect).
+/// variable: no proxy).
 pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
     std::env::var_os("REQUEST_METHOD")?;
     let proxy = |name: &str| {
@@ -51,11 +50,7 @@ pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
     if cfg!(windows) {
         return Some(None);
     }
-    let socks = |p: &ureq::Proxy| {
-        use ureq::ProxyProtocol::*;
-        matches!(p.protocol(), Socks4 | Socks4A | Socks5 | Socks5h)
-    };
-    Some(proxy("http_proxy").filter(|p| cfg!(feature = "socks-proxy") || !socks(p)))
+    Some(proxy("http_proxy"))
 }
 
 /// The hosts a proxy from the environment does not serve.

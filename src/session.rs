@@ -781,8 +781,8 @@ impl SessionBuilder {
         self
     }
 
-    /// The proxy every request goes through: `ureq::Proxy::new("http://proxy:3128")?`, or with
-    /// the `socks-proxy` feature `socks5://127.0.0.1:1080` (and `socks4://`, `socks4a://`);
+    /// The proxy every request goes through: `ureq::Proxy::new("http://proxy:3128")?`, or
+    /// `socks5://127.0.0.1:1080` (and `socks5h://`, `socks4://`, `socks4a://`);
     /// `None` for no proxy at all. Defaults to the environment's, as ureq reads it: the first of
     /// `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` (each before its lower-case form) that is set
     /// serves every request, `http://` URLs included, except to the hosts in `NO_PROXY`. Unlike

@@ -1,5 +1,5 @@
-//! `SessionBuilder::proxy`: requests through a local SOCKS5 proxy (the `socks-proxy` feature;
-//! the tests enable it through the dev-dependency on ureq) and around it.
+//! `SessionBuilder::proxy`: requests through a local SOCKS5 proxy (always on: the library
+//! turns on ureq's `socks-proxy`) and around it, and through HTTP proxies.
 
 use support::{closed_port_url, Reply, Socks5Proxy, TestServer};
 use ureq_futures::{Error, FuturesSession};
