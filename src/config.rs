@@ -117,6 +117,9 @@ pub(crate) struct Config {
     /// serve them: `NO_PROXY` as curl reads it (see `crate::no_proxy`). `None` without such a
     /// proxy or list.
     pub(crate) no_proxy: Option<NoProxy>,
+    /// Why the environment's proxy cannot serve as it is written (see
+    /// `crate::no_proxy::env_proxy_problem`): the requests it would serve are refused.
+    pub(crate) proxy_refused: Option<String>,
 }
 
 /// A session's default header, parsed once when the session is built. An invalid one fails

@@ -53,6 +53,71 @@ pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
     Some(proxy("http_proxy"))
 }
 
+/// The variables ureq takes a proxy from, in its order (`Proxy::try_from_env`).
+const PROXY_VARIABLES: [&str; 6] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
+/// Why the environment's proxy cannot serve as it is written, when a session would go direct
+/// or to the wrong host because of it: `None` when it is fine, or when no proxy is set.
+///
+/// ureq skips a variable it cannot read as a URL (a space in the password, which requests
+/// takes as it is) and goes direct when none can be read: the requests would bypass the proxy
+/// the environment names, without a word. A `#`, `/` or `?` in the password ends the URL's
+/// authority early, so that ureq reads the user name as the proxy's host. Either way the
+/// session refuses the requests the proxy would serve, saying what to fix.
+pub(crate) fn env_proxy_problem() -> Option<String> {
+    let mut unreadable = None;
+    for name in PROXY_VARIABLES {
+        let Some(value) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        match ureq::Proxy::new(&value) {
+            Ok(proxy) => return misread(name, &value, &proxy),
+            Err(_) => {
+                unreadable.get_or_insert(name);
+            }
+        }
+    }
+    unreadable.map(|name| {
+        format!(
+            "{name} is set, but not to a proxy URL that can be read (the requests would go \
+             direct): {ESCAPE_CREDENTIALS}, or go direct with SessionBuilder::proxy(None)"
+        )
+    })
+}
+
+/// The fix for credentials that a proxy URL cannot hold as they are.
+const ESCAPE_CREDENTIALS: &str = "percent-encode its user name and password (a space as %20, \
+    `#` as %23, `/` as %2F, `?` as %3F, `@` as %40, `:` in the user name as %3A)";
+
+/// Why `proxy`, read from the variable `name` holding `value`, is not the host `value` names
+/// after its credentials: a `#`, `/` or `?` within them ended the authority early.
+fn misread(name: &str, value: &str, proxy: &ureq::Proxy) -> Option<String> {
+    let rest = value.split_once("://").map_or(value, |(_, rest)| rest);
+    let (_, after) = rest.rsplit_once('@')?;
+    let host = after.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.eq_ignore_ascii_case(proxy.host().trim_start_matches('[').trim_end_matches(']'))).then(
+        || {
+            format!(
+                "{name} names a proxy whose user name or password holds a character that ends \
+                 it early, so that it reads as the host: {ESCAPE_CREDENTIALS}, or go direct \
+                 with SessionBuilder::proxy(None)"
+            )
+        },
+    )
+}
+
 /// The hosts a proxy from the environment does not serve.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NoProxy {

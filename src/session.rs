@@ -787,6 +787,12 @@ impl SessionBuilder {
     /// `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` (each before its lower-case form) that is set
     /// serves every request, `http://` URLs included, except to the hosts in `NO_PROXY`. Unlike
     /// requests, which takes `HTTP_PROXY` for `http://` URLs: set the proxy here if they differ.
+    /// A variable that cannot be read as a proxy URL is passed over, as ureq does; when none of
+    /// those set can be read (a space in the password), or the one that serves reads as a host
+    /// what is its user name (a `#`, `/` or `?` in the password ends the credentials early),
+    /// the requests it would serve are refused with an
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) that says how to write it, where
+    /// they went direct (or to the wrong host).
     /// In a CGI script (`REQUEST_METHOD` set), `HTTP_PROXY` is ignored, as Go and Python ignore
     /// it there ("httpoxy": the server puts a client's `Proxy:` header there); the lower-case
     /// `http_proxy` still serves. `no_proxy` (or `NO_PROXY`; an empty one counts as unset) is
@@ -1261,8 +1267,10 @@ impl SessionBuilder {
     /// assert_eq!(session.max_workers(), 4);
     /// ```
     pub fn build(mut self) -> FuturesSession {
+        // The environment's proxy serves, unless the builder set one or an agent.
+        let env_default = self.agent.is_none() && self.proxy.is_none();
         // A CGI script does not take `HTTP_PROXY` from the environment ("httpoxy").
-        let cgi_proxy = self.agent.is_none() && self.proxy.is_none() && {
+        let cgi_proxy = env_default && {
             self.proxy = crate::no_proxy::cgi_env_proxy();
             self.proxy.is_some()
         };
@@ -1295,7 +1303,14 @@ impl SessionBuilder {
             }
         };
         let from_env = cgi_proxy || agent.config().proxy().is_some_and(ureq::Proxy::is_from_env);
-        let no_proxy = if from_env { NoProxy::from_env() } else { None };
+        let proxy_refused = (env_default && !cgi_proxy)
+            .then(crate::no_proxy::env_proxy_problem)
+            .flatten();
+        let no_proxy = if from_env || proxy_refused.is_some() {
+            NoProxy::from_env()
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             agent,
             config: Config {
@@ -1316,6 +1331,7 @@ impl SessionBuilder {
                 own_agent,
                 stream_agent,
                 no_proxy,
+                proxy_refused,
             },
         });
         let mut exec = Executor::new("ureq-futures", self.max_workers);

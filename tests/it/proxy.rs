@@ -133,6 +133,62 @@ fn no_proxy_is_read_as_curl_reads_it() {
     });
 }
 
+/// A proxy variable ureq cannot read (a space in the password) or reads with the user name as
+/// the host (a `#` in the password): the requests it would serve are refused, saying what to
+/// fix, rather than sent direct without a word (or to a host named after the user).
+#[test]
+fn an_environment_proxy_that_cannot_be_read_as_written_refuses_the_requests_it_would_serve() {
+    crate::alone(
+        "proxy::an_environment_proxy_that_cannot_be_read_as_written_refuses_the_requests_it_would_serve",
+        || {
+            let server = TestServer::start(|_| Reply::ok("hi"));
+            let proxy = Socks5Proxy::start();
+            for var in ["all_proxy", "https_proxy", "http_proxy", "no_proxy"] {
+                std::env::remove_var(var);
+                std::env::remove_var(var.to_uppercase());
+            }
+            let at = proxy.url().replace("socks5://", "");
+            for (value, says) in [
+                (
+                    format!("socks5://user:pa ss@{at}"),
+                    "HTTPS_PROXY is set, but not to a proxy URL that can be read (the requests \
+                     would go direct): percent-encode its user name and password (a space as %20",
+                ),
+                (
+                    format!("socks5://user:pa#ss@{at}"),
+                    "HTTPS_PROXY names a proxy whose user name or password holds a character \
+                     that ends it early, so that it reads as the host: percent-encode",
+                ),
+            ] {
+                std::env::set_var("HTTPS_PROXY", &value);
+                let err = FuturesSession::new()
+                    .get(server.url())
+                    .send()
+                    .result()
+                    .unwrap_err();
+                let text = err.to_string();
+                assert!(matches!(err, Error::InvalidRequest(_)), "{value}: {err:?}");
+                assert!(text.contains(says), "{value}: {text}");
+                assert!(text.contains("SessionBuilder::proxy(None)"), "{text}");
+                assert!(!text.contains("pa ss") && !text.contains("pa#ss"), "{text}");
+                // NO_PROXY still sends its hosts direct, and a session set to go direct goes.
+                std::env::set_var("NO_PROXY", "127.0.0.1");
+                let resp = FuturesSession::new().get(server.url()).send().result();
+                assert_eq!(resp.unwrap().text().unwrap(), "hi", "{value}");
+                std::env::remove_var("NO_PROXY");
+                let direct = FuturesSession::builder().proxy(None).build();
+                direct.get(server.url()).send().result().unwrap();
+            }
+            // Escaped as the message says, the proxy serves.
+            std::env::set_var("HTTPS_PROXY", format!("socks5://user:pa%20ss@{at}"));
+            let resp = FuturesSession::new().get(server.url()).send().result();
+            assert_eq!(resp.unwrap().text().unwrap(), "hi");
+            assert_eq!(proxy.targets(), [server.addr().to_string()]);
+            assert_eq!(server.request_count(), 5);
+        },
+    );
+}
+
 /// "httpoxy": a CGI server puts a client's `Proxy:` header into the environment as
 /// `HTTP_PROXY`; a CGI script (`REQUEST_METHOD` set) ignores it, as Go and Python do, and takes
 /// the lower-case `http_proxy`, which no client can set. And an empty `NO_PROXY` does not hide
