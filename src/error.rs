@@ -37,6 +37,8 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// |---|---|---|
 /// | connection refused | `Io`, kind `ConnectionRefused` | `connect to host:port failed` |
 /// | proxy that refuses the connection, or whose name does not resolve | `Io`, the system's kind | `connect to the proxy host:port failed` (`resolve the proxy host failed`), and where the proxy was set |
+/// | an `https://` proxy's TLS handshake that fails, or a connection to any HTTP proxy that closes before it answers the `CONNECT` of an `http://` URL | `Io`, the system's kind (`InvalidData` for TLS) | `TLS handshake with the proxy host:port failed` (`read the answer of the proxy host:port failed`), and where the proxy was set; for a certificate of a CA the session does not trust, how to trust it |
+/// | proxy whose answer to the `CONNECT` is not HTTP (the port of another service) | `Io`, kind `InvalidData` | `read the answer of the proxy host:port failed`, and that its answer does not start as HTTP does |
 /// | any other failure before the response, behind a proxy | as without one | `... host:port through the proxy host:port failed` |
 /// | host name that does not resolve | `Io` | `resolve host failed` |
 /// | `https://` to a port that speaks plain HTTP | `Io`, kind `InvalidData` (or `UnexpectedEof` when the server just closes) | `TLS handshake with host:port failed`, and the `http://` URL to use |

@@ -18,6 +18,7 @@ use std::io;
 use ureq::http::{header, HeaderMap, Uri};
 
 use crate::timeout::{TimeoutError, TimeoutSettings};
+use crate::transport::{proxy_leg, ProxyLeg};
 use crate::Error;
 
 /// The phase of an exchange a failure is placed in.
@@ -74,9 +75,13 @@ impl fmt::Display for Located {
             Phase::Resolve => write!(f, "resolve {}", host_of(target))?,
             Phase::Connect if to_proxy => write!(f, "connect to the proxy {target}")?,
             Phase::Connect => write!(f, "connect to {target}")?,
+            Phase::Tls if to_proxy => write!(f, "TLS handshake with the proxy {target}")?,
             Phase::Tls => write!(f, "TLS handshake with {target}")?,
+            Phase::Send if to_proxy => write!(f, "send the CONNECT to the proxy {target}")?,
             Phase::Send => write!(f, "send the request to {target}")?,
+            Phase::Response if to_proxy => write!(f, "read the answer of the proxy {target}")?,
             Phase::Response => write!(f, "read the response from {target}")?,
+            Phase::Request if to_proxy => write!(f, "request to the proxy {target}")?,
             Phase::Body => write!(f, "read the body from {target}")?,
             Phase::Turn => write!(f, "wait for the rate limiter's turn for {target}")?,
             Phase::Redirect => write!(f, "follow the redirect from {target}")?,
@@ -161,6 +166,11 @@ const UNTRUSTED_CA: &str = "the server's certificate is not signed by a CA this 
     private CA, or a proxy that inspects TLS, trust its CA certificate with \
     SessionBuilder::tls_config and RootCerts::Specific";
 
+/// The fix for an `https://` proxy's certificate that leads to no trusted root.
+const PROXY_UNTRUSTED_CA: &str = "the proxy's certificate is not signed by a CA this session \
+    trusts: trust its CA certificate with SessionBuilder::tls_config and RootCerts::Specific \
+    (the servers' certificates are then checked against it too)";
+
 /// The largest response head a session's own agent reads, whatever the connection's buffer
 /// (ureq's default `max_response_header_size`, which `SessionBuilder` keeps as a cap).
 const MAX_HEAD: usize = 64 * 1024;
@@ -197,6 +207,20 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
             };
             return Error::Transport(ureq::Error::ConnectProxyFailed(reason));
         }
+        // A proxy reached whose answer to the CONNECT is no HTTP (the port of another service):
+        // nothing else parses HTTP while the connection is made.
+        Error::Transport(e @ ureq::Error::Protocol(_))
+            if proxy.is_some() && proxy_leg() == ProxyLeg::Reached =>
+        {
+            let at = proxy.map(proxy_at).unwrap_or_default();
+            let hint = format!(
+                "the proxy's answer to the CONNECT for {} does not start as HTTP does: is {at} \
+                 an HTTP proxy?",
+                target(uri)
+            );
+            let io = io::Error::new(io::ErrorKind::InvalidData, e);
+            return located_at(io, Phase::Response, at, uri, Some(hint), Via::ToProxy);
+        }
         Error::Transport(e) => {
             return match transport_hint(&e, uri) {
                 Some((kind, phase, hint)) => located_at(
@@ -217,7 +241,13 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     {
         return Error::Io(io);
     }
-    let https = uri.scheme_str() == Some("https");
+    // How far a connection through an HTTP proxy got: while the leg to the proxy was made, the
+    // only TLS is the proxy's own (an `https://` proxy).
+    let leg = proxy.map_or(ProxyLeg::Unused, |_| proxy_leg());
+    let https = match leg {
+        ProxyLeg::Connecting => proxy.is_some_and(|p| p.protocol() == ureq::ProxyProtocol::Https),
+        _ => uri.scheme_str() == Some("https"),
+    };
     let is_name = |h: &str| {
         h.trim_start_matches('[')
             .trim_end_matches(']')
@@ -289,8 +319,14 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         _ => (Phase::Request, None),
     };
     // Behind a proxy, the only connection made is to the proxy, and the name looked up is the
-    // proxy's (unless the server's is looked up too, as for SOCKS4).
-    let proxys_own = phase == Phase::Connect || (phase == Phase::Resolve && !server_name);
+    // proxy's (unless the server's is looked up too, as for SOCKS4). So is all of the leg to an
+    // HTTP proxy, and, for an `http://` URL, the CONNECT after it (no TLS follows).
+    let proxys_own = phase == Phase::Connect
+        || (phase == Phase::Resolve && !server_name)
+        || leg == ProxyLeg::Connecting
+        || (leg == ProxyLeg::Reached
+            && uri.scheme_str() != Some("https")
+            && matches!(phase, Phase::Send | Phase::Response | Phase::Request));
     if let Some(proxy) = proxy.filter(|_| proxys_own) {
         let source = if proxy.is_from_env() {
             "the proxy comes from the environment (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY): fix \
@@ -298,7 +334,17 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         } else {
             "the proxy set with SessionBuilder::proxy"
         };
-        let hint = Some(source.to_string());
+        // The server's hints do not fit the proxy's TLS: say it of the proxy.
+        let text = io.to_string();
+        let own = match phase {
+            Phase::Tls if text.contains("UnknownIssuer") => Some(PROXY_UNTRUSTED_CA),
+            Phase::Tls if plain_http_answer(&io) => Some(
+                "the proxy did not answer in TLS (most likely in plain HTTP): write its URL \
+                 with http://",
+            ),
+            _ => None,
+        };
+        let hint = Some(own.map_or(source.to_string(), |own| format!("{own}; {source}")));
         return located_at(io, phase, proxy_at(proxy), uri, hint, Via::ToProxy);
     }
     located_at(io, phase, target(uri), uri, hint, via())

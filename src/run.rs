@@ -622,8 +622,9 @@ fn attempts(
                     return Err(Error::Cancelled);
                 }
                 // Whether the server breaks off this request's sending is this hop's to say
-                // (see `phase::before_response`).
+                // (see `phase::before_response`), and so is how far a proxy's leg got.
                 crate::transport::clear_send_broken();
+                crate::transport::clear_proxy_leg();
                 let mut req = http::Request::new(());
                 *req.method_mut() = hop.method.clone();
                 *req.uri_mut() = hop.uri.clone();

@@ -87,6 +87,34 @@ thread_local! {
     /// How many times a [`Connection`] waited for input on this thread: a read that ends a
     /// body without a wait never touched the connection (see `encoding::LenientEnd`).
     static AWAITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// How far the connection this thread makes through an HTTP proxy got (see [`ProxyLeg`]).
+    static PROXY_LEG: std::cell::Cell<ProxyLeg> = const { std::cell::Cell::new(ProxyLeg::Unused) };
+}
+
+/// How far a connection through an HTTP proxy (`http://` or `https://`, which ureq asks to
+/// `CONNECT`) got before it failed: whose failure it is (`phase::before_response`). ureq
+/// connects to the proxy through the agent's connector again (its `run_connector`), so that
+/// [`Interruptible`] sees both the whole connection and its leg to the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProxyLeg {
+    /// No connection through such a proxy, or it was made.
+    Unused,
+    /// The connection to the proxy itself (TCP, and TLS with an `https://` proxy) was being
+    /// made: a failure then is the proxy's.
+    Connecting,
+    /// The proxy was reached; its answer to the `CONNECT`, then the server's TLS handshake
+    /// through the tunnel, were under way.
+    Reached,
+}
+
+/// How far this thread's connection through an HTTP proxy got (see [`ProxyLeg`]).
+pub(crate) fn proxy_leg() -> ProxyLeg {
+    PROXY_LEG.with(std::cell::Cell::get)
+}
+
+/// A new attempt of a request starts on this thread: no proxy leg yet.
+pub(crate) fn clear_proxy_leg() {
+    PROXY_LEG.with(|leg| leg.set(ProxyLeg::Unused));
 }
 
 /// How many times a connection waited for input on this thread so far.
@@ -215,7 +243,25 @@ impl Connector<()> for Interruptible {
             run_connector: Arc::clone(&details.run_connector),
             register_shutdown: Arc::new(register),
         };
+        // Through an HTTP proxy, ureq makes the connection to the proxy with this connector
+        // too (a config without the proxy): that nested call is the leg to the proxy.
+        let tunnels = details.config.proxy().is_some_and(|p| {
+            matches!(
+                p.protocol(),
+                ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+            ) && !p.is_no_proxy(details.uri)
+        });
+        let leg = details.config.proxy().is_none() && proxy_leg() == ProxyLeg::Connecting;
+        if tunnels {
+            PROXY_LEG.with(|l| l.set(ProxyLeg::Connecting));
+        }
         let result = self.inner.connect(&ours, chained);
+        if leg && matches!(result, Ok(Some(_))) {
+            PROXY_LEG.with(|l| l.set(ProxyLeg::Reached));
+        }
+        if tunnels && matches!(result, Ok(Some(_))) {
+            clear_proxy_leg();
+        }
         // A handshake cut by a cancel fails as whatever the shut socket said: it was the cancel.
         if lease.is_shut_for(job) {
             return Err(cancelled());

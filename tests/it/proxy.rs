@@ -293,6 +293,84 @@ fn proxy_answering(answer: &'static [u8]) -> std::net::SocketAddr {
     addr
 }
 
+/// A proxy that answers the CONNECT with something other than HTTP (the port of another
+/// service): the message names the proxy and its answer, not the server, which was never
+/// reached, and does not suggest https:// for the server.
+#[test]
+fn a_proxy_whose_answer_to_the_connect_is_not_http_is_named() {
+    let addr = proxy_answering(b"SSH-2.0-OpenSSH_9.6\r\n\r\n");
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    for url in ["http://example.com:8080/feed", "https://example.com/feed"] {
+        let err = session.get(url).send().result().unwrap_err();
+        let text = err.to_string();
+        let server = url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let server = server.split('/').next().unwrap();
+        let server = if server.contains(':') {
+            server.to_string()
+        } else {
+            format!("{server}:443")
+        };
+        assert!(
+            text.starts_with(&format!(
+                "io: read the answer of the proxy {addr} failed for url: {url}: "
+            )),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                "(the proxy's answer to the CONNECT for {server} does not start as HTTP does: is \
+                 {addr} an HTTP proxy?)"
+            )),
+            "{text}"
+        );
+    }
+}
+
+/// An `https://` proxy whose certificate the session does not trust: the handshake that
+/// failed is the proxy's, and the fix is to trust the proxy's CA; the server was never reached.
+#[test]
+fn an_https_proxy_with_an_untrusted_certificate_is_named_rather_than_the_server() {
+    assert!(
+        crate::security::openssl_available(),
+        "this test needs the `openssl` tool to run a local TLS server: install openssl"
+    );
+    let tls = crate::security::SelfSignedServer::start_with(&[]).expect("openssl s_server");
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let at = format!("localhost:{}", tls.port);
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("https://user:secret@{at}")).unwrap())
+        .build();
+    for url in [server.url(), "https://example.com/feed".to_string()] {
+        let err = session.get(&url).send().result().unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "io: TLS handshake with the proxy {at} failed for url: "
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "UnknownIssuer (the proxy's certificate is not signed by a CA this session \
+                 trusts: trust its CA certificate with SessionBuilder::tls_config and \
+                 RootCerts::Specific (the servers' certificates are then checked against it \
+                 too); the proxy set with SessionBuilder::proxy)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
 /// ureq tunnels an `http://` URL through an HTTP proxy with CONNECT, where requests and curl
 /// send `GET http://...`; squid's default configuration and tinyproxy's allow CONNECT to port
 /// 443 only and answer 403 to the rest. The message says so.
@@ -394,6 +472,20 @@ fn a_failure_past_the_proxy_says_it_went_through_the_proxy() {
         text.contains(&format!(
             "from example.com:443 through the proxy {addr} failed for url: \
              https://example.com/v1?<redacted>"
+        )),
+        "{text}"
+    );
+    // For an http:// URL nothing follows the CONNECT while the connection is made: the reset
+    // is the proxy's answer.
+    let text = session
+        .get("http://example.com/v1")
+        .send()
+        .result()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.starts_with(&format!(
+            "io: read the answer of the proxy {addr} failed for url: http://example.com/v1: "
         )),
         "{text}"
     );
