@@ -565,3 +565,28 @@ fn a_dropped_stream_that_only_receives_comments_frees_its_worker() {
         "free"
     );
 }
+
+/// The wait for a refused stream's (or download's) error body ends its own connection only:
+/// the job that opened them goes on, and its next request is sent as usual.
+#[test]
+fn a_job_goes_on_after_the_wait_for_a_stalled_error_body() {
+    let server = TestServer::start(|req| match req.path_only() {
+        "/refused" => Reply::stall_mid_body("busy", 1000).with_status(503),
+        _ => Reply::ok("fine"),
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (refused, next) = (server.url_for("/refused"), server.url_for("/next"));
+    let target = std::env::temp_dir().join(format!("ureq-futures-refused-{}", std::process::id()));
+    let inner = session.clone();
+    let mut job = session.submit(move |_| {
+        // Run inline, in this job: the session's one worker is this job's.
+        let download = inner.get(&refused).download(&target).result();
+        let stream = inner.get(&refused).events().result();
+        let next = inner.get(&next).send().result()?;
+        Ok((download.is_err(), stream.is_err(), next.text()?.to_string()))
+    });
+    let outcome = job
+        .result_timeout(Duration::from_secs(40))
+        .expect("the job ended");
+    assert_eq!(outcome.unwrap(), (true, true, "fine".to_string()));
+}
