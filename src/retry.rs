@@ -25,7 +25,8 @@ use crate::Error;
 ///
 /// An attempt is retried when it failed in a way a later attempt can fix: a connection that
 /// could not be made or broke before the response arrived (a stale pooled connection looks like
-/// that), a timeout before the response, or a status of 429, 502, 503 or 504. Only idempotent
+/// that), an answer that does not parse as HTTP, a timeout before the response, or a status
+/// of 429, 502, 503 or 504. Only idempotent
 /// requests are retried unless the caller allows others with [`RetryPolicy::non_idempotent`]:
 /// a POST that failed mid-way may have taken effect. A request is idempotent by its method
 /// (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), or by the caller's word on it,
@@ -118,7 +119,8 @@ impl RetryPolicy {
 
     /// The policy of the official LLM SDKs (OpenAI's and Anthropic's), the LLM clients'
     /// default: 3 attempts (2 retries), 500 ms doubling up to 8 s, POST retried, on 408, 409,
-    /// 429, 500, 502, 503, 504 and 529 (Anthropic's "overloaded") and on connection errors.
+    /// 429 and every 5xx (529 is Anthropic's "overloaded"; 520-524 a CDN's answer when the
+    /// API behind it failed) and on connection errors.
     /// A stream is retried only before its first byte is read, never after. A server's wait of
     /// more than 60 s ([`max_retry_after`](RetryPolicy::max_retry_after)) ends the retries,
     /// where the SDKs would retry after their own, shorter backoff.
@@ -136,7 +138,7 @@ impl RetryPolicy {
             .base_delay(Duration::from_millis(500))
             .max_delay(Duration::from_secs(8))
             .non_idempotent(true)
-            .statuses([408, 409, 429, 500, 502, 503, 504, 529])
+            .statuses([408, 409, 429].into_iter().chain(500..=599))
     }
 
     /// The statuses that are retried, in place of the default 429, 502, 503 and 504.
@@ -452,6 +454,10 @@ fn is_retryable_error(e: &Error) -> bool {
         // A request body's file that cannot be read is not the network's doing.
         Error::Io(e) => !crate::upload::is_local_error(e),
         Error::Timeout(_) => true,
+        // An answer that does not parse as HTTP (`HTTP/1.1 abc OK`): a server or a proxy that
+        // broke, as urllib3 retries http.client's `BadStatusLine`; the answers that parse as
+        // nothing at all become `Io` errors of the kind `InvalidData` (`crate::phase`).
+        Error::Transport(ureq::Error::Protocol(p)) => p.to_string().starts_with("http parse fail"),
         Error::Transport(t) => {
             matches!(t, ureq::Error::ConnectionFailed | ureq::Error::HostNotFound)
         }
@@ -598,7 +604,7 @@ mod tests {
             settings(&RetryPolicy::llm()),
             (
                 (3, ms(500), s(8), s(60), true),
-                vec![408, 409, 429, 500, 502, 503, 504, 529]
+                [408, 409, 429].into_iter().chain(500..600).collect()
             )
         );
         assert_eq!(RetryPolicy::none().attempts, 1);

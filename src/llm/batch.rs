@@ -212,7 +212,7 @@ pub struct ChatBatchSummary {
 /// a session of one worker it would wait for ever; run it from another thread or session.
 ///
 /// **Retries.** By default, a chat whose request fails before its answer starts (a 408, 409,
-/// 429, 500, 502, 503, 504 or 529, a broken connection, a timeout) is sent again after a
+/// 429 or any 5xx, a broken connection, a timeout) is sent again after a
 /// backoff of 1 s, 2 s, 4 s... (at most 30 s, ±20% jitter), or after the server's
 /// `Retry-After` (a wait of zero gets the backoff; a wait of more than 60 s ends the chat's
 /// attempts: its error is the result, and a later [`run_to_file`](ChatBatch::run_to_file)

@@ -881,7 +881,7 @@ impl<P: Protocol> ClientBuilder<P> {
         /// `None` leaves it to the [session](Self::session)'s
         /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
         /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
-        /// 429, 500, 502, 503, 504, 529 and connection errors, honouring `retry-after-ms` and
+        /// 429, any 5xx and connection errors, honouring `retry-after-ms` and
         /// `Retry-After`, with jittered backoff.
         ///
         /// # Examples

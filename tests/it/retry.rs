@@ -53,6 +53,41 @@ fn the_last_answer_is_returned_when_attempts_run_out() {
     assert_eq!(server.request_count(), 3);
 }
 
+/// An answer that does not parse as HTTP (a broken status line) is retried as urllib3
+/// retries http.client's `BadStatusLine`, as an answer of bytes that are no HTTP at all is.
+#[test]
+fn an_answer_that_does_not_parse_as_http_is_retried() {
+    for broken in [&b"HTTP/1.1 abc OK\r\n\r\n"[..], b"garbage\r\n\r\n"] {
+        let server = scripted(move |n| match n {
+            0 => Reply::raw(broken.to_vec()),
+            _ => Reply::ok("fine"),
+        });
+        let resp = get_with(fast_retries(), &server);
+        assert_eq!(
+            resp.text().unwrap(),
+            "fine",
+            "{:?}",
+            String::from_utf8_lossy(broken)
+        );
+        assert_eq!(server.request_count(), 2);
+    }
+}
+
+/// `RetryPolicy::llm()` retries every 5xx, as the official SDKs' `status >= 500` does: a
+/// CDN's 520-524 in front of an API, a 501 or 505 alike.
+#[test]
+fn the_llm_policy_retries_every_5xx() {
+    for status in [500, 501, 505, 520, 524, 529] {
+        let server = scripted(move |n| match n {
+            0 => Reply::status(status, "broken"),
+            _ => Reply::ok("fine"),
+        });
+        let resp = get_with(RetryPolicy::llm().base_delay(ms(5)), &server);
+        assert_eq!(resp.text().unwrap(), "fine", "{status}");
+        assert_eq!(server.request_count(), 2, "{status}");
+    }
+}
+
 #[test]
 fn other_statuses_are_not_retried() {
     let server = TestServer::start(|_| Reply::status(500, "broken"));
