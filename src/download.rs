@@ -32,6 +32,11 @@
 //! range it holds) that is not the whole file writes nothing and fails: the request asked for
 //! the whole file, and it would land cut, or in the middle of the bytes of the file at `path`.
 //!
+//! A 304 to a conditional request (`If-None-Match`, `If-Modified-Since`) says the file at
+//! `path` is current: nothing is written, and the download resolves with that file and status
+//! 304. Without a file at `path`, or to a request that asked nothing of the kind, a 304 is an
+//! [`Error::Status`] like other statuses outside 2xx.
+//!
 //! A range that runs to the end of the file (`bytes=S-`, as a resume asks, or `bytes=-N`)
 //! answered with less than the rest of a file whose length the answer gives (`Content-Range:
 //! bytes 4-6/10`: some servers cap each answer at a few MB) writes nothing and fails too, with
@@ -119,8 +124,18 @@ pub(crate) fn run(
     let mut spec = spec;
     ask_identity_for_ranges(config, &mut spec);
     let asked = asked_range(config, &spec);
-    let written = execute(agent, config, spec, Budget::Stream)
-        .and_then(|resp| write_body(resp, path, asked, done.progress()));
+    let conditional = [http::header::IF_NONE_MATCH, http::header::IF_MODIFIED_SINCE]
+        .iter()
+        .any(|name| header(config, &spec, name).is_some());
+    let resp = match execute(agent, config, spec, Budget::Stream) {
+        // "Not Modified" to a conditional request: the file at `path` is current, and stays.
+        Ok(resp) if resp.status() == 304 && conditional => {
+            done.complete(not_modified(&path, resp));
+            return;
+        }
+        resp => resp,
+    };
+    let written = resp.and_then(|resp| write_body(resp, path, asked, done.progress()));
     match written {
         // A cancel that came first leaves the part file unrenamed; dropping `written` removes it.
         Ok(mut written) => {
@@ -202,8 +217,10 @@ impl Download {
         self.bytes
     }
 
-    /// The HTTP status code (2xx: 206 for a range written after the start of the earlier
-    /// file).
+    /// The HTTP status code: 2xx (206 for a range written after the start of the earlier
+    /// file), or 304 when the request was conditional (`If-None-Match`, `If-Modified-Since`)
+    /// and the server said the file at [`path`](Download::path) is current: it is left as it
+    /// was, and [`bytes`](Download::bytes) is its length.
     ///
     /// # Examples
     ///
@@ -216,7 +233,7 @@ impl Download {
     ///
     /// let session = FuturesSession::new();
     /// let done = session.get(format!("{base}/ok")).download(dir.join("ok.txt")).result()?;
-    /// assert_eq!(done.status(), 200); // always 2xx: any other status is an error, and no file
+    /// assert_eq!(done.status(), 200); // 2xx (or a conditional request's 304): any other status is an error, and no file
     /// let missing = session.get(format!("{base}/missing")).download(dir.join("missing.txt")).result();
     /// assert!(matches!(missing, Err(Error::Status(ref e)) if e.status == 404));
     /// assert!(!dir.join("missing.txt").exists());
@@ -629,21 +646,40 @@ enum Asked {
 /// the rest (some cap each answer at a few MB); written as it came, the file would land under
 /// its name without its end.
 fn asked_range(config: &Config, spec: &Spec) -> Asked {
-    let own = spec
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("range"))
-        .map(|(_, v)| v.as_bytes());
-    let default = || {
-        config.headers.iter().find_map(|h| match &h.parsed {
-            Ok((name, value)) if name == http::header::RANGE => Some(value.as_bytes()),
-            _ => None,
-        })
-    };
-    match own.or_else(default) {
+    match header(config, spec, &http::header::RANGE) {
         None => Asked::Whole,
         Some(range) if runs_to_the_end(range) => Asked::ToTheEnd,
         Some(_) => Asked::Part,
+    }
+}
+
+/// The value of the header `name` the request sends: its own, else the session's.
+fn header<'a>(config: &'a Config, spec: &'a Spec, name: &http::HeaderName) -> Option<&'a [u8]> {
+    let own = spec
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name.as_str()))
+        .map(|(_, v)| v.as_bytes());
+    let default = || {
+        config.headers.iter().find_map(|h| match &h.parsed {
+            Ok((n, value)) if n == name => Some(value.as_bytes()),
+            _ => None,
+        })
+    };
+    own.or_else(default)
+}
+
+/// The download of a conditional request answered 304: the file at `path`, untouched, with
+/// its length. Without a file there, the caller asked about a copy it does not have: the
+/// status error, as for any status outside 2xx.
+fn not_modified(path: &Path, resp: http::Response<ureq::Body>) -> Result<Download, Error> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(Download {
+            path: path.to_path_buf(),
+            bytes: meta.len(),
+            status: 304,
+        }),
+        _ => Err(crate::run::status_error(resp)),
     }
 }
 

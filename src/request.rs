@@ -722,7 +722,10 @@ impl RequestBuilder {
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body, as much of it as
     /// arrives within the [`timeout`](RequestBuilder::timeout), and within 5 s at most) and
-    /// writes nothing; so is a 416
+    /// writes nothing, but for a 304 to a conditional request (`If-None-Match`,
+    /// `If-Modified-Since`, as a mirror sends them) when a file is at `path`: the file is
+    /// current and stays as it was, and the download's [`status`](crate::Download::status) is
+    /// 304; so is a 416
     /// answer to a `Range` past the end. To complete a file at `path` that is shorter than the
     /// server's (one that another tool left cut, a log that has grown since), send
     /// `Range: bytes=<length of the file>-` (with `If-Range` and the validator you have, so that

@@ -845,3 +845,52 @@ fn a_resume_keeps_the_start_of_the_file_there_when_its_answer_came() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
     assert_eq!(dir.names(), ["data.bin"]);
 }
+
+/// A conditional download (a mirror's `If-None-Match`) answered 304: the file is current and
+/// stays as it was, under a download of status 304. A 304 to a request that asked nothing of
+/// the kind, or with no file to keep, is the status error it was.
+#[test]
+fn a_304_to_a_conditional_download_keeps_the_file() {
+    let server = TestServer::start(|req| match req.header("if-none-match") {
+        Some("\"v1\"") => Reply::status(304, "").header("ETag", "\"v1\""),
+        _ => Reply::status(304, ""),
+    });
+    let dir = TempDir::new("not-modified");
+    let path = dir.join("mirror.txt");
+    std::fs::write(&path, "the copy we have").unwrap();
+    let session = FuturesSession::new();
+    let download = session
+        .get(server.url())
+        .header("If-None-Match", "\"v1\"")
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!((download.status(), download.bytes()), (304, 16));
+    assert_eq!(download.path(), path);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "the copy we have");
+    assert_eq!(dir.names(), ["mirror.txt"]);
+    // Not conditional: the status error, the file untouched.
+    let err = session
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Status(ref s) if s.status == 304),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "the copy we have");
+    // Conditional, but no file to keep.
+    let missing = dir.join("missing.txt");
+    let err = session
+        .get(server.url())
+        .header("If-Modified-Since", "Wed, 21 Oct 2015 07:28:00 GMT")
+        .download(&missing)
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Status(ref s) if s.status == 304),
+        "{err:?}"
+    );
+    assert!(!missing.exists());
+}
