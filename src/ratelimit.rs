@@ -912,7 +912,11 @@ pub(crate) fn learn(
             consider(wait, PauseReason::QuotaExhausted { header });
         }
     }
-    if let Some(wait) = header_str(headers, "ratelimit").and_then(ratelimit_field) {
+    // A list field: several lines of it are one list (RFC 9110, section 5.3).
+    let lines: Vec<&str> = (headers.get_all("ratelimit").iter())
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if let Some(wait) = ratelimit_field(&lines.join(",")) {
         let header = "ratelimit".to_string();
         consider(wait, PauseReason::QuotaExhausted { header });
     }
@@ -1007,11 +1011,15 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name)?.to_str().ok().map(str::trim)
 }
 
-/// A reset header's value as a wait: a Go duration (`6m0s`, `20ms`), bare seconds, or an RFC
-/// 3339 time. A duration too long for a `Duration` is `Duration::MAX`.
+/// A reset header's value as a wait: a Go duration (`6m0s`, `20ms`), a bare number (seconds,
+/// or a Unix time as [`unix_or_seconds`] tells them apart), or an RFC 3339 time. A duration
+/// too long for a `Duration` is `Duration::MAX`.
 fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
     if let Some(d) = parse_go_duration(value) {
         return Some(d);
+    }
+    if decimal(value).is_some() {
+        return unix_or_seconds(value, now);
     }
     if let Ok(secs) = value.parse::<f64>() {
         // Digits too many for an `f64` are a huge number, not garbage (`inf` is).
@@ -1442,6 +1450,13 @@ mod tests {
             Some(ms(90_000))
         );
         assert_eq!(wait(r#""default";r=3;t=12"#), None);
+        // A list sent on several lines is one list (RFC 9110, section 5.3).
+        let two_lines = headers(&[
+            ("ratelimit", r#""burst";r=5;t=1"#),
+            ("ratelimit", r#""daily";r=0;t=30"#),
+        ]);
+        let learned = learn(200, &two_lines, now).map(|(w, _)| w);
+        assert_eq!(learned, Some(ms(30_000)));
         for odd in [
             "",
             "remaining=0",
@@ -1451,6 +1466,34 @@ mod tests {
             "r=-0;t=5",
         ] {
             assert_eq!(wait(odd), None, "{odd:?}");
+        }
+    }
+
+    /// A bare number of 10^9 or more in a quota's reset is a Unix time there too, as in
+    /// `x-ratelimit-reset` (the docs' rule holds for every reset header).
+    #[test]
+    fn a_unix_time_in_a_quotas_reset_is_a_time_not_seconds() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for (remaining, reset) in [
+            (
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ),
+            (
+                "anthropic-ratelimit-requests-remaining",
+                "anthropic-ratelimit-requests-reset",
+            ),
+        ] {
+            for (value, wait) in [
+                ("1800000020", 20_000),
+                ("1800000020000", 20_000),
+                ("1799999990", 0),
+                ("7", 7_000),
+            ] {
+                let h = headers(&[(remaining, "0"), (reset, value)]);
+                let learned = learn(200, &h, now).map(|(w, _)| w);
+                assert_eq!(learned, Some(ms(wait)), "{reset}: {value}");
+            }
         }
     }
 

@@ -629,7 +629,7 @@ const STOPPED: usize = usize::MAX;
 
 /// How often a worker that waits for an event stream still queued in its own pool looks again
 /// whether the pool is full (see [`Pending::block`]).
-const APART_RECHECK: Duration = Duration::from_millis(20);
+pub(crate) const APART_RECHECK: Duration = Duration::from_millis(20);
 
 /// The next message on `rx`, whose sender the caller holds. With `recheck` (an event stream
 /// the caller waits for is still queued in this worker's pool), `None` after

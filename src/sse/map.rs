@@ -42,6 +42,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySen
 
 use super::stream::{send_while, Sent, Sink, MAX_CHANNEL_CAPACITY};
 use super::{Decode, Event, RawEvents, StreamOptions};
+use crate::exec::pending::APART_RECHECK;
 use crate::exec::{JobHandle, JobWatch, Pending};
 use crate::{Error, RequestBuilder};
 
@@ -100,7 +101,11 @@ pub enum StreamItem<T = Event> {
 /// job (a [`submit`](crate::FuturesSession::submit) closure), the map stops every stream, as
 /// `clear` does, when that job is cancelled ([`Pending::cancel`](crate::Pending::cancel),
 /// `shutdown_now` of the job's session): a wait for the next item ends there, and `next`
-/// returns `None` (`next_timeout`, `Err(Disconnected)`).
+/// returns `None` (`next_timeout`, `Err(Disconnected)`). A stream still queued in the pool of
+/// that job, while every worker of it runs a job, starts on a thread of its own (beyond
+/// `max_workers`, for as long as it is read) rather than wait for a worker that may never come
+/// free, as a stream waited for with [`Pending::result`](crate::Pending::result) does; not in
+/// a session with `max_per_host` or a rate limiter, whose streams wait for a free worker.
 ///
 /// # Examples
 ///
@@ -536,16 +541,36 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
                 self.clear();
                 return Err(RecvTimeoutError::Disconnected);
             }
+            // On a worker of the streams' own pool, a stream still queued while every worker
+            // runs a job (this one's among them) would wait for ever: it starts on a thread of
+            // its own, as a stream waited for with `Pending::result` does. Looked at again every
+            // `APART_RECHECK` while one is queued here: the pool may fill meanwhile.
+            let recheck = crate::exec::pool::on_a_worker()
+                && self.rx.is_empty()
+                && self.streams.values().any(|o| o.job.stream_queued_here());
+            let until = match deadline {
+                _ if !recheck => deadline,
+                Some(deadline) => Some(deadline.min(Instant::now() + APART_RECHECK)),
+                None => Some(Instant::now() + APART_RECHECK),
+            };
             let watch = &self.watch;
             let tagged = self.wake.recv(
                 &self.rx,
-                deadline,
+                until,
                 |number, error| (number, StreamItem::End(Err(error))),
                 || watch.fired(),
             );
             let Some(tagged) = tagged else {
                 if self.watch.fired() {
                     continue; // the cancel stops the streams above
+                }
+                if recheck && deadline.is_none_or(|d| Instant::now() < d) {
+                    for open in self.streams.values() {
+                        if open.job.stream_queued_here() {
+                            open.job.help();
+                        }
+                    }
+                    continue;
                 }
                 return Err(RecvTimeoutError::Timeout);
             };

@@ -468,3 +468,40 @@ fn a_shutdown_on_the_readers_thread_with_a_full_map_and_a_queued_stream_returns(
         assert!(matches!(end, Some(Err(Error::ShutDown))), "{end:?}");
     }
 }
+
+/// A map read in a job of its own session's full pool: its streams, still queued, start on
+/// threads of their own (as a stream waited for with `result` does), where they waited for a
+/// worker that never came free.
+#[test]
+fn a_map_read_in_a_job_of_its_own_full_pool_starts_its_streams() {
+    let server = counting_server();
+    for workers in [1, 4] {
+        let session = FuturesSession::builder().max_workers(workers).build();
+        let jobs: Vec<_> = (0..workers)
+            .map(|job| {
+                let (inner, url) = (session.clone(), server.url_for("/n/3"));
+                session.submit(move |_| {
+                    let mut map = StreamMap::new();
+                    map.insert(job, inner.get(url));
+                    let mut events = 0;
+                    while let Ok((_, item)) = map.next_timeout(HANG) {
+                        match item {
+                            StreamItem::Event(_) => events += 1,
+                            StreamItem::End(end) => {
+                                end?;
+                                break;
+                            }
+                        }
+                    }
+                    Ok(events)
+                })
+            })
+            .collect();
+        for mut job in jobs {
+            let events = job
+                .result_timeout(HANG)
+                .expect("the map's stream never started");
+            assert_eq!(events.unwrap(), 3, "{workers} workers");
+        }
+    }
+}
