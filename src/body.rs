@@ -76,13 +76,15 @@ impl OpeningJob {
 
 /// The length of `body` as its `Content-Length` announced it, if the body is not decoded on the
 /// way. ureq counts a `Content-Length: 0` as no body at all, whose length it does not give:
-/// that is an announced length of 0 all the same.
+/// that is an announced length of 0 all the same, unless a `Transfer-Encoding` overrides it
+/// (RFC 9112, section 6.3: the body is then framed by its chunks).
 pub(crate) fn announced_length(headers: &HeaderMap, body: &ureq::Body) -> Option<u64> {
     body.content_length().or_else(|| {
         let zero = headers
             .get(http::header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes().trim_ascii() == b"0");
-        let encoded = headers.contains_key(http::header::CONTENT_ENCODING);
+        let encoded = headers.contains_key(http::header::CONTENT_ENCODING)
+            || headers.contains_key(http::header::TRANSFER_ENCODING);
         (zero && !encoded).then_some(0)
     })
 }

@@ -135,7 +135,9 @@ impl Jar {
             return;
         }
         if let Some(value) = self.header_for(uri, now()) {
-            if let Ok(value) = HeaderValue::from_str(&value) {
+            // Back to the bytes the server sent (see `store_from`).
+            let bytes: Vec<u8> = value.chars().map(|c| u32::from(c) as u8).collect();
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
                 headers.insert(header::COOKIE, value);
             }
         }
@@ -150,9 +152,11 @@ impl Jar {
         let now = now();
         let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
         for value in set {
-            if let Ok(text) = std::str::from_utf8(value.as_bytes()) {
-                store(&mut cookies, uri, text, now);
-            }
+            // Cookies are octets (RFC 6265, section 5.2): each byte is kept as the char of its
+            // value (Latin-1), so that a value that is not UTF-8 is kept too, and goes back
+            // byte for byte (`add_to`). Only ASCII has a meaning to the jar.
+            let text: String = value.as_bytes().iter().map(|&b| char::from(b)).collect();
+            store(&mut cookies, uri, &text, now);
         }
         self.any.store(!cookies.is_empty(), Ordering::Release);
     }

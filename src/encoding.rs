@@ -118,8 +118,10 @@ const MAX_CODINGS: usize = 5;
 ///
 /// A coding this build cannot decode is [`Error::UnsupportedEncoding`], naming the redacted URL:
 /// `url`, or the response's own when it is `None` (no copy of it is made for the common case of
-/// a response without a coding). A response without a body (to a HEAD, a 204, a 304) keeps its
-/// headers, and its body is empty: its `Content-Encoding` describes a body it does not have.
+/// a response without a coding). A response without a body (to a HEAD, a 204, a 304) is left
+/// as it is, and its body is empty: its `Content-Encoding` describes a body it does not have.
+/// (ureq removes `Content-Encoding` and `Content-Length` of one labelled exactly `gzip` or `br`
+/// before this sees it, as it does when it decodes a body.)
 pub(crate) fn decode(
     resp: http::Response<ureq::Body>,
     url: Option<&http::Uri>,

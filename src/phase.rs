@@ -557,6 +557,16 @@ pub(crate) fn in_body(
             let hint = read.filter(|_| is_cut(&io)).map(BodyRead::cut);
             located(io, Phase::Body, &uri, hint)
         }
+        // ureq's word for a connection that closed within a chunked body's framing (a size
+        // line, the CRLF after a chunk, a trailer): on a blocking connection only an end of the
+        // input leaves it nothing to read, so it is a body cut short, as any other close is.
+        Error::Transport(ureq::Error::BodyStalled) => {
+            let io = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the connection closed within the body's chunked framing",
+            );
+            located(io, Phase::Body, &uri, read.map(BodyRead::cut))
+        }
         // A body that does not decode: the variant stays ureq's `Decompress`, the decoder's
         // error inside it gains the place.
         Error::Transport(ureq::Error::Decompress(coding, io))

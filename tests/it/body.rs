@@ -376,3 +376,72 @@ fn error_for_status_says_which_read_timeout_cut_the_error_body() {
         )
     );
 }
+
+/// A chunked body whose connection closes within the framing (a size line, the CRLF after a
+/// chunk, a trailer) is a body cut short, as a close within a chunk's data is: an `Io` error
+/// of the kind `UnexpectedEof` that says how much came, for every way of reading it.
+#[test]
+fn a_chunked_body_cut_within_its_framing_is_a_cut_body() {
+    let full = "5\r\nhello\r\n5\r\nworld\r\n0\r\nX-T: 1\r\n\r\n";
+    for cut in [11, 19, 21, 24] {
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let bytes = format!("{head}{}", &full[..cut]);
+        let server = TestServer::start(move |_| Reply::raw(bytes.clone()));
+        let session = FuturesSession::new();
+        let err = session.get(server.url()).send().result().unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{cut}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("read the body from"), "{cut}: {text}");
+        assert!(
+            text.contains("bytes, before its last chunk)"),
+            "{cut}: {text}"
+        );
+        let mut body = session.get(server.url()).send_streaming().result().unwrap();
+        let read = body.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(read.kind(), io::ErrorKind::UnexpectedEof, "{cut}: {read}");
+        let stream = session.get(server.url()).events().result().unwrap();
+        let last = stream.last().expect("the stream's error");
+        assert!(
+            matches!(&last, Err(Error::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{cut}: {last:?}"
+        );
+        let path = std::env::temp_dir().join(format!(
+            "ureq-futures-cut-framing-{}-{cut}",
+            std::process::id()
+        ));
+        let err = session
+            .get(server.url())
+            .download(&path)
+            .result()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{cut}: {err:?}"
+        );
+        assert!(!path.exists());
+    }
+}
+
+/// `Transfer-Encoding` overrides `Content-Length` (RFC 9112, section 6.3): a chunked body sent
+/// with `Content-Length: 0` has no announced length, and its bytes are read whole.
+#[test]
+fn a_chunked_body_with_a_content_length_of_0_has_no_announced_length() {
+    let server = TestServer::start(|_| {
+        Reply::raw(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n\
+             5\r\nhello\r\n0\r\n\r\n",
+        )
+    });
+    let mut body = FuturesSession::new()
+        .get(server.url())
+        .send_streaming()
+        .result()
+        .unwrap();
+    assert_eq!(body.content_length(), None);
+    let mut text = String::new();
+    body.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "hello");
+}

@@ -152,3 +152,72 @@ fn past_the_per_domain_bound_the_cookie_least_recently_sent_goes_not_the_login()
     assert_eq!(get("/track/3"), "t3=x; sid=s1");
     assert_eq!(get("/track/50"), "t50=x; sid=s1");
 }
+
+/// Cookies are octets (RFC 6265, section 5.2): a value that is not UTF-8 (a server's Latin-1)
+/// is kept and goes back byte for byte, as requests sends it; it was dropped. A UTF-8 one
+/// goes back as it came too.
+#[test]
+fn a_cookie_value_that_is_not_utf8_is_kept_byte_for_byte() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = Vec::new();
+                        if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.extend_from_slice(&line);
+                        if line == b"\r\n" {
+                            break;
+                        }
+                    }
+                    let first = head.starts_with(b"GET /set ");
+                    let _ = tx.send(head);
+                    let mut answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n".to_vec();
+                    if first {
+                        answer.extend_from_slice(b"Set-Cookie: n=caf\xe9; Path=/\r\n");
+                        answer.extend_from_slice(b"Set-Cookie: u=caf\xc3\xa9; Path=/\r\n");
+                        answer.extend_from_slice(b"Set-Cookie: m=ok; Path=/\r\n");
+                    }
+                    answer.extend_from_slice(b"\r\n");
+                    if conn.write_all(&answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let session = FuturesSession::new();
+    session
+        .get(format!("http://{addr}/set"))
+        .send()
+        .result()
+        .unwrap();
+    session
+        .get(format!("http://{addr}/next"))
+        .send()
+        .result()
+        .unwrap();
+    let _first = rx.recv().unwrap();
+    let next = rx.recv().unwrap();
+    let cookie = next
+        .split(|&b| b == b'\n')
+        .find(|line| line.to_ascii_lowercase().starts_with(b"cookie:"))
+        .expect("a Cookie header");
+    let cookie = cookie.trim_ascii_end();
+    assert_eq!(
+        cookie,
+        &b"cookie: n=caf\xe9; u=caf\xc3\xa9; m=ok"[..],
+        "{}",
+        String::from_utf8_lossy(cookie)
+    );
+}
