@@ -601,3 +601,37 @@ fn a_cancel_ends_a_limiters_blocking_acquire_in_a_job() {
     );
     assert!(matches!(job.result(), Err(ureq_futures::Error::Cancelled)));
 }
+
+/// The most header fields a response may have is ureq's, as the limits table says: one more
+/// is a transport error, not a response with fields missing.
+#[test]
+fn a_response_with_more_header_fields_than_the_limit_is_an_error() {
+    let head = |fields: usize| {
+        let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+        for i in 1..fields {
+            head.push_str(&format!("X-Field-{i}: {i}\r\n"));
+        }
+        head + "\r\nok"
+    };
+    let (most, over) = (head(128), head(129));
+    let server = TestServer::start(move |req| {
+        Reply::raw(if req.path_only() == "/most" {
+            most.clone()
+        } else {
+            over.clone()
+        })
+    });
+    let session = FuturesSession::new();
+    let resp = session
+        .get(server.url_for("/most"))
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.headers().len(), 128);
+    let err = session
+        .get(server.url_for("/over"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(err.to_string().contains("too many headers"), "{err}");
+}
