@@ -586,12 +586,8 @@ where
     /// more.
     fn stop(&mut self) {
         self.stopped = true;
-        let mut cancelled = 0;
-        for entry in self.slots.drain(..).flatten() {
-            if let State::Running(pending) = &entry.state {
-                cancelled += u64::from(pending.cancel());
-            }
-        }
+        let entries: Vec<_> = self.slots.drain(..).flatten().collect();
+        let cancelled = cancel_latest_first(entries.iter());
         self.free.clear();
         self.done.clear();
         self.counts.in_flight = 0;
@@ -665,12 +661,28 @@ where
 
 impl<I: Iterator, T: Send + 'static, F> Drop for Batch<I, T, F> {
     fn drop(&mut self) {
-        for entry in self.slots.iter().flatten() {
-            if let State::Running(pending) = &entry.state {
-                pending.cancel();
-            }
-        }
+        cancel_latest_first(self.slots.iter().flatten());
     }
+}
+
+/// Cancels the jobs of `entries` still running or queued, the latest first, and returns how
+/// many cancels took. The latest first: queued jobs wait behind the earlier ones, and a worker
+/// that comes free meanwhile (a job that ends, a running request that its cancel interrupts)
+/// would take the next queued job, and run it, before that one's cancel came.
+fn cancel_latest_first<'a, Item: 'a, T: Send + 'static>(
+    entries: impl Iterator<Item = &'a Entry<Item, T>>,
+) -> u64 {
+    let mut running: Vec<_> = entries
+        .filter_map(|entry| match &entry.state {
+            State::Running(pending) => Some((entry.seq, pending)),
+            State::Done(_) => None,
+        })
+        .collect();
+    running.sort_unstable_by_key(|&(seq, _)| std::cmp::Reverse(seq));
+    running
+        .into_iter()
+        .map(|(_, pending)| u64::from(pending.cancel()))
+        .sum()
 }
 
 #[cfg(test)]

@@ -135,7 +135,9 @@ impl Jar {
             return;
         }
         if let Some(value) = self.header_for(uri, now()) {
-            // Back to the bytes the server sent (see `store_from`).
+            // Back to the bytes the server sent (see `store_from`): every char of the jar's
+            // text is one byte's, below U+0100.
+            debug_assert!(value.chars().all(|c| u32::from(c) < 0x100));
             let bytes: Vec<u8> = value.chars().map(|c| u32::from(c) as u8).collect();
             if let Ok(value) = HeaderValue::from_bytes(&bytes) {
                 headers.insert(header::COOKIE, value);
@@ -349,6 +351,16 @@ struct Parsed {
     expires: Option<i64>,
 }
 
+/// The whitespace §5.2 trims (WSP: space and tab). Not `str::trim`'s: the jar's text holds
+/// one char per byte (see `Jar::store_from`), and U+0085 or U+00A0 are the last bytes of
+/// UTF-8 characters (`à` is C3 A0), not whitespace.
+const WSP: [char; 2] = [' ', '\t'];
+
+/// The length in bytes, as the server sent them, of the jar's text `s` (one char per byte).
+fn octets(s: &str) -> usize {
+    s.chars().count()
+}
+
 /// §5.2 (with RFC 6265bis's nameless cookies): parses a `Set-Cookie` value; `None` when it is
 /// to be ignored.
 fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
@@ -357,8 +369,8 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
     // RFC 6265bis §5.6 (as browsers and requests do; RFC 6265 ignored these): a pair without
     // `=` is a value without a name (`Set-Cookie: flag` sends `Cookie: flag`).
     let (name, value) = pair.split_once('=').unwrap_or(("", pair));
-    let (name, value) = (name.trim(), value.trim());
-    if (name.is_empty() && value.is_empty()) || name.len() + value.len() > MAX_COOKIE_SIZE {
+    let (name, value) = (name.trim_matches(WSP), value.trim_matches(WSP));
+    if (name.is_empty() && value.is_empty()) || octets(name) + octets(value) > MAX_COOKIE_SIZE {
         return None;
     }
     // A value a header cannot carry back would fail the request that sends it.
@@ -377,12 +389,12 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
     let mut expires: Option<i64> = None;
     for attribute in parts {
         let (key, val) = match attribute.split_once('=') {
-            Some((k, v)) => (k.trim(), v.trim()),
-            None => (attribute.trim(), ""),
+            Some((k, v)) => (k.trim_matches(WSP), v.trim_matches(WSP)),
+            None => (attribute.trim_matches(WSP), ""),
         };
         // RFC 6265bis §5.6: a longer value is ignored, so a cookie's path (and the rest) stays
         // within the bounds of the jar's memory.
-        if val.len() > MAX_ATTRIBUTE_SIZE {
+        if octets(val) > MAX_ATTRIBUTE_SIZE {
             continue;
         }
         if key.eq_ignore_ascii_case("expires") {
@@ -595,6 +607,39 @@ mod tests {
 
     fn sent(jar: &Jar, url: &str) -> Option<String> {
         jar.header_for(&uri(url), now())
+    }
+
+    /// What `add_to` puts in a request's `Cookie` header for `url`, as bytes.
+    fn sent_bytes(jar: &Jar, url: &str) -> Vec<u8> {
+        let mut headers = HeaderMap::new();
+        jar.add_to(&uri(url), &mut headers);
+        headers
+            .get(header::COOKIE)
+            .map_or(Vec::new(), |v| v.as_bytes().to_vec())
+    }
+
+    /// Values are bytes: UTF-8 ending in what would be Unicode whitespace as Latin-1 (`à` is
+    /// C3 A0), Latin-1 itself, and 3,000 bytes of CJK (4 KiB is counted in bytes) all go back
+    /// as they came.
+    #[test]
+    fn values_beyond_ascii_go_back_byte_for_byte() {
+        let jar = Jar::default();
+        let cjk = "\u{4e2d}".repeat(1000);
+        set(
+            &jar,
+            "http://h/",
+            &["lang=voil\u{e0}", "city=\u{c5}", &format!("big={cjk}")],
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_bytes(b"latin=caf\xe9").unwrap(),
+        );
+        jar.store_from(&uri("http://h/"), &headers);
+        let expected = format!("lang=voil\u{e0}; city=\u{c5}; big={cjk}; latin=caf");
+        let mut expected = expected.into_bytes();
+        expected.push(0xe9);
+        assert_eq!(sent_bytes(&jar, "http://h/"), expected);
     }
 
     #[test]

@@ -614,16 +614,8 @@ fn write_body(
 /// A download with a `Range` asks for the body unencoded (unless it names an `Accept-Encoding`
 /// itself): the range's offsets count the bytes as sent, which decoding would change.
 fn ask_identity_for_ranges(config: &Config, spec: &mut Spec) {
-    let has = |name: &str| {
-        spec.headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(name))
-            || config
-                .headers
-                .iter()
-                .any(|h| h.name.eq_ignore_ascii_case(name))
-    };
-    if has("range") && !has("accept-encoding") {
+    let has = |name| header(config, spec, &name).is_some();
+    if has(http::header::RANGE) && !has(http::header::ACCEPT_ENCODING) {
         spec.headers
             .push(("accept-encoding".into(), "identity".into()));
     }

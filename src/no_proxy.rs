@@ -73,12 +73,18 @@ const PROXY_VARIABLES: [&str; 6] = [
 /// session refuses the requests the proxy would serve, saying what to fix.
 pub(crate) fn env_proxy_problem() -> Option<String> {
     let mut unreadable = None;
-    for name in PROXY_VARIABLES {
+    // In a CGI script `HTTP_PROXY` is a client's `Proxy:` header ("httpoxy", see
+    // `cgi_env_proxy`): it must not decide anything, not even a refusal.
+    let cgi = std::env::var_os("REQUEST_METHOD").is_some();
+    for name in PROXY_VARIABLES
+        .into_iter()
+        .filter(|&n| !(cgi && n == "HTTP_PROXY"))
+    {
         let Some(value) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
             continue;
         };
         match ureq::Proxy::new(&value) {
-            Ok(proxy) => return misread(name, &value, &proxy),
+            Ok(_) => return misread(name, &value),
             Err(_) => {
                 unreadable.get_or_insert(name);
             }
@@ -96,26 +102,27 @@ pub(crate) fn env_proxy_problem() -> Option<String> {
 const ESCAPE_CREDENTIALS: &str = "percent-encode its user name and password (a space as %20, \
     `#` as %23, `/` as %2F, `?` as %3F, `@` as %40, `:` in the user name as %3A)";
 
-/// Why `proxy`, read from the variable `name` holding `value`, is not the host `value` names
-/// after its credentials: a `#`, `/` or `?` within them ended the authority early.
-fn misread(name: &str, value: &str, proxy: &ureq::Proxy) -> Option<String> {
+/// Why the proxy URL `value` of the variable `name` is misread: a `#`, `/` or `?` within its
+/// password ended the authority early, so that what is read as `host:port` is
+/// `user:start-of-password`. Told by that port, which is not a number, and an `@` further on;
+/// a proxy URL with an `@` in its path (`proxy:3128/a@b`) has a true port, and one whose
+/// password starts with digits, or whose user name holds the character, is not told apart.
+fn misread(name: &str, value: &str) -> Option<String> {
     let rest = value.split_once("://").map_or(value, |(_, rest)| rest);
-    let (_, after) = rest.rsplit_once('@')?;
-    let host = after.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match host.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => host,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    (!host.eq_ignore_ascii_case(proxy.host().trim_start_matches('[').trim_end_matches(']'))).then(
-        || {
-            format!(
-                "{name} names a proxy whose user name or password holds a character that ends \
-                 it early, so that it reads as the host: {ESCAPE_CREDENTIALS}, or go direct \
-                 with SessionBuilder::proxy(None)"
-            )
-        },
-    )
+    let end = rest.find(['/', '?', '#'])?;
+    let (authority, after) = rest.split_at(end);
+    let (_, port) = authority.rsplit_once(':')?;
+    let cut = !authority.contains('@')
+        && after.contains('@')
+        && !port.is_empty()
+        && !port.bytes().all(|b| b.is_ascii_digit());
+    cut.then(|| {
+        format!(
+            "{name} names a proxy whose user name or password holds a character that ends \
+             it early, so that it reads as the host: {ESCAPE_CREDENTIALS}, or go direct \
+             with SessionBuilder::proxy(None)"
+        )
+    })
 }
 
 /// The hosts a proxy from the environment does not serve.
@@ -262,6 +269,26 @@ fn in_net(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_that_ends_the_authority_early_is_told_from_an_at_in_the_path() {
+        for cut in [
+            "socks5://user:pa#ss@127.0.0.1:1080",
+            "http://user:pa/ss@proxy:3128",
+            "http://user:pa?ss@proxy",
+        ] {
+            assert!(misread("HTTPS_PROXY", cut).is_some(), "{cut}");
+        }
+        for fine in [
+            "http://proxy:3128/a@b",
+            "http://u:p@proxy:3128/a@b",
+            "http://u:p@proxy:3128",
+            "http://proxy:3128",
+            "proxy:3128",
+        ] {
+            assert!(misread("HTTPS_PROXY", fine).is_none(), "{fine}");
+        }
+    }
 
     fn direct(list: &str, url: &str) -> bool {
         NoProxy::parse(list).is_some_and(|n| n.matches(&url.parse().unwrap()))

@@ -1018,13 +1018,13 @@ fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
     if let Some(d) = parse_go_duration(value) {
         return Some(d);
     }
+    // Plain digits (too many for an `f64` included: a huge number, not garbage).
     if decimal(value).is_some() {
         return unix_or_seconds(value, now);
     }
+    // Other numbers (`1e3`, `-5`, `inf`): finite and not negative are seconds.
     if let Ok(secs) = value.parse::<f64>() {
-        // Digits too many for an `f64` are a huge number, not garbage (`inf` is).
-        let plain = decimal(value).is_some();
-        return (secs >= 0.0 && (secs.is_finite() || plain)).then(|| seconds(secs));
+        return (secs >= 0.0 && secs.is_finite()).then(|| seconds(secs));
     }
     let at = parse_rfc3339(value)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))

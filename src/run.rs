@@ -604,12 +604,10 @@ fn attempts(
                 (agent.config().proxy()).is_some_and(|p| !direct && !p.is_no_proxy(&hop.uri));
             // A proxy in the environment that cannot serve as it is written: refused where it
             // would serve, rather than sent direct or to the wrong host.
-            let exempt = direct
-                || agent
-                    .config()
-                    .proxy()
-                    .is_some_and(|p| p.is_no_proxy(&hop.uri));
-            if let Some(why) = config.proxy_refused.as_ref().filter(|_| !exempt) {
+            // (Asked only of such a session: no cost on every hop of the others.)
+            let exempt =
+                || direct || (agent.config().proxy()).is_some_and(|p| p.is_no_proxy(&hop.uri));
+            if let Some(why) = config.proxy_refused.as_ref().filter(|_| !exempt()) {
                 return Err(Error::InvalidRequest(format!(
                     "the request to {} was not sent: {why}",
                     crate::redact_url(&hop.uri.to_string())

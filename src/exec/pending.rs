@@ -775,7 +775,15 @@ impl<T: Send + 'static> AsCompleted<T> {
     /// assert!(done.all(|(_, r)| matches!(r, Err(Error::Cancelled))));
     /// ```
     pub fn cancel_rest(&mut self) -> usize {
-        self.handles.iter().flatten().filter(|h| h.cancel()).count()
+        // The last first: a job queued behind the others would otherwise be taken (and run) by
+        // a worker that comes free meanwhile (a job that ends, a request its cancel interrupts)
+        // before its own cancel came.
+        self.handles
+            .iter()
+            .rev()
+            .flatten()
+            .filter(|h| h.cancel())
+            .count()
     }
 
     /// Before blocking inside a job: makes a cancel of that job wake the wait.
@@ -864,8 +872,9 @@ pub fn wait_any<T: Send + 'static>(handles: &[Pending<T>]) -> Option<usize> {
             break i;
         }
         // The job waiting here was cancelled: so are the jobs it waits for (see
-        // `Pending::cancel_waited`); the first of them to be done is the answer.
-        for h in handles {
+        // `Pending::cancel_waited`), the last first (see `AsCompleted::cancel_rest`); the first
+        // of them to be done is the answer.
+        for h in handles.iter().rev() {
             h.cancel();
         }
     };

@@ -151,6 +151,10 @@ pub struct StreamMap<K, T = Event> {
     next: u64,
     /// Iterated in a job: wakes the reader when that job is cancelled.
     watch: JobWatch,
+    /// Whether a stream may still be queued (set by each insert, cleared by a look on a worker
+    /// that found none): a worker reading the map looks at its streams only then, not on every
+    /// wait for an item.
+    maybe_queued: bool,
 }
 
 /// An item in the channel: the number of its stream, and the item.
@@ -347,6 +351,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             streams: HashMap::new(),
             numbers: HashMap::new(),
             next: 0,
+            maybe_queued: false,
             watch: JobWatch::default(),
         }
     }
@@ -408,6 +413,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
         let job = request.stream_into(options, decoder, feed);
         self.numbers.insert(key.clone(), number);
         self.streams.insert(number, Open { key, job, removed });
+        self.maybe_queued = true;
         replaced
     }
 
@@ -545,9 +551,11 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             // runs a job (this one's among them) would wait for ever: it starts on a thread of
             // its own, as a stream waited for with `Pending::result` does. Looked at again every
             // `APART_RECHECK` while one is queued here: the pool may fill meanwhile.
-            let recheck = crate::exec::pool::on_a_worker()
-                && self.rx.is_empty()
-                && self.streams.values().any(|o| o.job.stream_queued_here());
+            let look = self.maybe_queued && self.rx.is_empty() && crate::exec::pool::on_a_worker();
+            let recheck = look && self.streams.values().any(|o| o.job.stream_queued_here());
+            if look && !recheck {
+                self.maybe_queued = false;
+            }
             let until = match deadline {
                 _ if !recheck => deadline,
                 Some(deadline) => Some(deadline.min(Instant::now() + APART_RECHECK)),

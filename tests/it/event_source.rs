@@ -826,7 +826,10 @@ fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
             let (attempts, ended) = (Arc::clone(&attempts), Arc::clone(&ended));
             move || {
                 let deadline = Instant::now() + secs(20);
-                while attempts.lock().unwrap().len() < 6
+                // A source that gives up gets room for a few more: on a loaded machine a quick
+                // cut may take past 100 ms now and then, and start a new run.
+                let enough = if gives_up { 30 } else { 6 };
+                while attempts.lock().unwrap().len() < enough
                     && Instant::now() < deadline
                     && !ended.load(Ordering::SeqCst)
                 {
@@ -847,7 +850,7 @@ fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
                 ),
                 "{err}"
             );
-            assert_eq!(attempts, [2, 3], "{body:?}");
+            assert!(attempts.ends_with(&[2, 3]), "{body:?}: {attempts:?}");
         } else {
             assert!(matches!(last, Err(Error::Cancelled)), "{last:?}");
             assert!(attempts.len() >= 6, "{attempts:?}");

@@ -185,6 +185,15 @@ fn an_environment_proxy_that_cannot_be_read_as_written_refuses_the_requests_it_w
             assert_eq!(resp.unwrap().text().unwrap(), "hi");
             assert_eq!(proxy.targets(), [server.addr().to_string()]);
             assert_eq!(server.request_count(), 5);
+            // In a CGI script HTTP_PROXY is a client's `Proxy:` header: an unreadable one
+            // refuses nothing ("httpoxy").
+            std::env::remove_var("HTTPS_PROXY");
+            std::env::set_var("REQUEST_METHOD", "GET");
+            std::env::set_var("HTTP_PROXY", "http://a b@127.0.0.1:1");
+            let resp = FuturesSession::new().get(server.url()).send().result();
+            assert_eq!(resp.unwrap().text().unwrap(), "hi");
+            std::env::remove_var("REQUEST_METHOD");
+            std::env::remove_var("HTTP_PROXY");
         },
     );
 }
