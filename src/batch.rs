@@ -666,9 +666,10 @@ impl<I: Iterator, T: Send + 'static, F> Drop for Batch<I, T, F> {
 }
 
 /// Cancels the jobs of `entries` still running or queued, the latest first, and returns how
-/// many cancels took. The latest first: queued jobs wait behind the earlier ones, and a worker
-/// that comes free meanwhile (a job that ends, a running request that its cancel interrupts)
-/// would take the next queued job, and run it, before that one's cancel came.
+/// many cancels took. The latest first: cancelled from the head of the queue, each cancel
+/// hands a free worker (one that comes free meanwhile, or that the cancel of a running
+/// request frees) the next queued job, which it may take and run before that one's cancel
+/// comes, and so on down the queue; from the tail, a worker can reach only the head.
 fn cancel_latest_first<'a, Item: 'a, T: Send + 'static>(
     entries: impl Iterator<Item = &'a Entry<Item, T>>,
 ) -> u64 {

@@ -75,10 +75,12 @@ pub(crate) fn env_proxy_problem() -> Option<String> {
     let mut unreadable = None;
     // In a CGI script `HTTP_PROXY` is a client's `Proxy:` header ("httpoxy", see
     // `cgi_env_proxy`): it must not decide anything, not even a refusal.
+    // (On Windows variable names have no case: `http_proxy` is that variable too.)
     let cgi = std::env::var_os("REQUEST_METHOD").is_some();
+    let client_set = |n: &str| n == "HTTP_PROXY" || (cfg!(windows) && n == "http_proxy");
     for name in PROXY_VARIABLES
         .into_iter()
-        .filter(|&n| !(cgi && n == "HTTP_PROXY"))
+        .filter(|&n| !(cgi && client_set(n)))
     {
         let Some(value) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
             continue;
@@ -103,19 +105,24 @@ const ESCAPE_CREDENTIALS: &str = "percent-encode its user name and password (a s
     `#` as %23, `/` as %2F, `?` as %3F, `@` as %40, `:` in the user name as %3A)";
 
 /// Why the proxy URL `value` of the variable `name` is misread: a `#`, `/` or `?` within its
-/// password ended the authority early, so that what is read as `host:port` is
-/// `user:start-of-password`. Told by that port, which is not a number, and an `@` further on;
-/// a proxy URL with an `@` in its path (`proxy:3128/a@b`) has a true port, and one whose
-/// password starts with digits, or whose user name holds the character, is not told apart.
+/// credentials ended the authority early, so that what is read as the host is part of them.
+/// Told by an `@` past that end, and either an `@` before it too (credentials that also hold
+/// an unescaped `@`: `user:p@ss#x@host`) or a port that is not a number (`user:pa#ss@host`,
+/// read as host `user`, port `pa`). Not told apart: a password that starts with digits before
+/// the character (`user:12#x@host`), or a user name that holds it with no `:` after; and a
+/// proxy URL with credentials and an `@` in its path is taken for a cut one (no proxy needs a
+/// path).
 fn misread(name: &str, value: &str) -> Option<String> {
     let rest = value.split_once("://").map_or(value, |(_, rest)| rest);
     let end = rest.find(['/', '?', '#'])?;
     let (authority, after) = rest.split_at(end);
-    let (_, port) = authority.rsplit_once(':')?;
-    let cut = !authority.contains('@')
-        && after.contains('@')
-        && !port.is_empty()
-        && !port.bytes().all(|b| b.is_ascii_digit());
+    // The port: after the `]` of an IPv6 address, else after the last `:`.
+    let port = match authority.rsplit_once(']') {
+        Some((_, tail)) => tail.strip_prefix(':'),
+        None => authority.rsplit_once(':').map(|(_, port)| port),
+    };
+    let odd_port = port.is_some_and(|p| !p.is_empty() && !p.bytes().all(|b| b.is_ascii_digit()));
+    let cut = after.contains('@') && (authority.contains('@') || odd_port);
     cut.then(|| {
         format!(
             "{name} names a proxy whose user name or password holds a character that ends \
@@ -276,12 +283,15 @@ mod tests {
             "socks5://user:pa#ss@127.0.0.1:1080",
             "http://user:pa/ss@proxy:3128",
             "http://user:pa?ss@proxy",
+            "http://user:p@ss#x@host:3128",
+            "http://us@er:pa/ss@host:3128",
         ] {
             assert!(misread("HTTPS_PROXY", cut).is_some(), "{cut}");
         }
         for fine in [
             "http://proxy:3128/a@b",
-            "http://u:p@proxy:3128/a@b",
+            "http://[::1]/a@b",
+            "http://[fe80::1]:3128/x?y@z",
             "http://u:p@proxy:3128",
             "http://proxy:3128",
             "proxy:3128",

@@ -123,6 +123,11 @@ impl<T: Send + 'static> Pending<T> {
         self.slot.lock()
     }
 
+    /// Whether this is an event stream (that may go apart) still queued in any pool.
+    pub(crate) fn stream_queued_anywhere(&self) -> bool {
+        self.slot.may_go_apart() && self.slot.queued_now()
+    }
+
     /// Whether this is an event stream still queued in the pool of this thread, a worker of it
     /// (see [`Pending::block`]).
     pub(crate) fn stream_queued_here(&self) -> bool {
@@ -775,9 +780,8 @@ impl<T: Send + 'static> AsCompleted<T> {
     /// assert!(done.all(|(_, r)| matches!(r, Err(Error::Cancelled))));
     /// ```
     pub fn cancel_rest(&mut self) -> usize {
-        // The last first: a job queued behind the others would otherwise be taken (and run) by
-        // a worker that comes free meanwhile (a job that ends, a request its cancel interrupts)
-        // before its own cancel came.
+        // The last first (see `batch::cancel_latest_first`): from the head of the queue, each
+        // cancel hands a free worker the next queued job before that one's cancel comes.
         self.handles
             .iter()
             .rev()

@@ -553,7 +553,15 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             // `APART_RECHECK` while one is queued here: the pool may fill meanwhile.
             let look = self.maybe_queued && self.rx.is_empty() && crate::exec::pool::on_a_worker();
             let recheck = look && self.streams.values().any(|o| o.job.stream_queued_here());
-            if look && !recheck {
+            // Cleared only once no stream is queued in any pool: the map may move on to a job
+            // of its streams' own pool (read here on a worker of another).
+            if look
+                && !recheck
+                && !self
+                    .streams
+                    .values()
+                    .any(|o| o.job.stream_queued_anywhere())
+            {
                 self.maybe_queued = false;
             }
             let until = match deadline {

@@ -505,3 +505,40 @@ fn a_map_read_in_a_job_of_its_own_full_pool_starts_its_streams() {
         }
     }
 }
+
+/// A map first read in a job of another session (its streams' pool is not that job's) and then
+/// handed to a job of its streams' own full pool still starts its queued stream there.
+#[test]
+fn a_map_read_elsewhere_first_still_starts_its_streams_in_its_own_full_pool() {
+    let server = counting_server();
+    let (own, other) = (
+        FuturesSession::builder().max_workers(1).build(),
+        FuturesSession::new(),
+    );
+    let (give, take) = crossbeam_channel::bounded::<StreamMap<&'static str>>(1);
+    // The own pool's only worker waits for the map.
+    let mut reader = own.submit(move |_| {
+        let mut map = take.recv().expect("the map");
+        match map.next_timeout(HANG) {
+            Ok((_, StreamItem::Event(event))) => Ok(event.data),
+            other => Err(Error::Protocol(format!("{other:?}"))),
+        }
+    });
+    let mut map = StreamMap::new();
+    map.insert("s", own.get(server.url_for("/n/1")));
+    // Read on a worker of another session: nothing can come yet (the stream is queued).
+    let mut elsewhere = other.submit(move |_| {
+        let next = map.next_timeout(Duration::from_millis(100));
+        assert!(next.is_err(), "{next:?}");
+        Ok(map)
+    });
+    let map = elsewhere
+        .result_timeout(HANG)
+        .expect("the read elsewhere")
+        .unwrap();
+    give.send(map).unwrap();
+    let data = reader
+        .result_timeout(HANG)
+        .expect("the stream never started");
+    assert_eq!(data.unwrap(), "/n/1:0");
+}
