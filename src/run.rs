@@ -558,6 +558,7 @@ fn attempts(
         {
             headers.entry(http::header::AUTHORIZATION).or_insert(value);
         }
+        ascii_only(&headers)?;
         Ok::<_, Error>(headers)
     };
     let first_headers = Cell::new(Some(build_headers()?));
@@ -874,6 +875,17 @@ struct Limits {
 }
 
 impl Limits {
+    /// Whether the request has no budget of its own and the agent's must go too: `timeout(None)`,
+    /// or a `timeout` so long that no clock reaches its end (`Duration::MAX`: `left` is then
+    /// `None`), which the agent's shorter one must not replace.
+    fn unlimited(&self, left: Option<Duration>) -> bool {
+        match self.timeout {
+            Limit::Set(None) => true,
+            Limit::Set(Some(_)) => left.is_none(),
+            Limit::Inherit => false,
+        }
+    }
+
     /// Configures one hop. `left` is what remains of the request's budget, if it has one. A
     /// setting the session does not have leaves the agent's own in force, except that a stream
     /// never gets a budget that would keep running while its body is read. `direct`: the hop
@@ -907,8 +919,8 @@ impl Limits {
         if let Limit::Set(read) = self.read_timeout {
             config = config.timeout_per_read(read);
         }
-        // `timeout(None)`: none of the agent's own budgets either.
-        let unlimited = self.timeout == Limit::Set(None);
+        // `timeout(None)` (or one past the end of time): none of the agent's own budgets either.
+        let unlimited = self.unlimited(left);
         match (self.budget, left) {
             (Budget::Buffered, Some(left)) => config = config.timeout_global(Some(left)),
             (Budget::Buffered, None) if unlimited => {
@@ -960,7 +972,7 @@ impl Limits {
             Limit::Set(read) => read == config.timeout_per_read(),
         };
         let t = config.timeouts();
-        let unlimited = self.timeout == Limit::Set(None);
+        let unlimited = self.unlimited(left);
         let budget_kept = match (self.budget, left) {
             (_, Some(_)) => false,
             (Budget::Buffered, None) => !unlimited || (t.global.is_none() && t.per_call.is_none()),
@@ -975,6 +987,33 @@ impl Limits {
         };
         session_rules && same_read_timeout && budget_kept
     }
+}
+
+/// Refuses an `Authorization` or `Host` value with a byte beyond ASCII before sending: ureq
+/// sends other headers' bytes as they are, but not these (its error, `authorization header is
+/// not a string`, names neither the header's origin nor a fix). The value is never quoted: it
+/// is most often a credential, an API key pasted with a typographic quote.
+fn ascii_only(headers: &http::HeaderMap) -> Result<(), Error> {
+    for name in [http::header::AUTHORIZATION, http::header::HOST] {
+        for value in headers.get_all(&name) {
+            if let Some(at) = value.as_bytes().iter().position(|b| !b.is_ascii()) {
+                return Err(Error::InvalidRequest(format!(
+                    "the {} header's value has a byte beyond ASCII (0x{:02X}, byte {} of {}), \
+                     which HTTP does not send in that header: an API key or token pasted with a \
+                     typographic quote or a stray character? Check the value (it is not shown)",
+                    if name == http::header::HOST {
+                        "Host"
+                    } else {
+                        "Authorization"
+                    },
+                    value.as_bytes()[at],
+                    at + 1,
+                    value.len()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether ureq gives a request of `method` a body of its own (an empty chunked one) when it has

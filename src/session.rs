@@ -899,8 +899,10 @@ impl SessionBuilder {
     /// `connect_timeout` and its value. A `Duration`, or `None` for no limit (the system's own
     /// then ends a connect that gets no answer, after about two minutes on Linux). Defaults to
     /// [`DEFAULT_CONNECT_TIMEOUT`] (30 s). A limit longer than a century (`Duration::MAX`) is
-    /// no limit. Ignored when an [`agent`](SessionBuilder::agent) is given (configure it
-    /// there).
+    /// no limit. One so short that it has run out before the connect starts (zero, a few
+    /// microseconds) gives the connect 1 s, ureq's rule for a spent limit, though the error
+    /// names the limit set. Ignored when an [`agent`](SessionBuilder::agent) is given (configure
+    /// it there).
     ///
     /// # Examples
     ///

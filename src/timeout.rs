@@ -243,6 +243,12 @@ impl fmt::Display for Human {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         let secs = d.as_secs();
+        // Past a century (`Duration::MAX` is 584,942,417,355 years), in years: the seconds of
+        // a float would print as 18446744073709551616, one more than there are.
+        const YEAR: u64 = 365 * 24 * 3600;
+        if secs >= 100 * YEAR {
+            return write!(f, "{} years", secs / YEAR);
+        }
         if d.subsec_nanos() == 0 && secs >= 120 && secs.is_multiple_of(60) {
             write!(f, "{} min", secs / 60)
         } else if secs > 0 {
@@ -498,6 +504,7 @@ mod tests {
             (Duration::from_secs(120), "2 min"),
             (Duration::from_secs(90), "90 s"),
             (Duration::from_micros(1500), "1.5ms"),
+            (Duration::MAX, "584942417355 years"),
         ];
         for (d, text) in cases {
             assert_eq!(Human(d).to_string(), text);

@@ -2,7 +2,7 @@
 //! the server receives, which one wins, and that none follows a redirect to another origin.
 
 use support::{Reply, TestServer};
-use ureq_futures::FuturesSession;
+use ureq_futures::{Error, FuturesSession};
 
 /// Answers with the `Authorization` header it got (`-` for none); `/away` redirects to `to`.
 fn echo_auth(to: Option<String>) -> TestServer {
@@ -168,4 +168,58 @@ fn the_user_info_of_a_url_follows_a_redirect_within_the_origin_only() {
         .requests()
         .iter()
         .all(|r| r.header("authorization").is_none()));
+}
+
+/// A token or key with a byte beyond ASCII (pasted with a typographic quote) is refused before
+/// sending, naming the header and never the value: ureq refused it later with a transport error
+/// that said neither. The same for `Host`.
+#[test]
+fn an_authorization_or_host_value_beyond_ascii_is_refused_before_sending() {
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let session = FuturesSession::new();
+    let refused = |result: Result<ureq_futures::Response, Error>, header: &str| {
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "the {header} header's value has a byte beyond ASCII"
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("sk-"), "{text}");
+    };
+    refused(
+        session
+            .get(server.url())
+            .bearer_auth("sk-\u{e9}")
+            .send()
+            .result(),
+        "Authorization",
+    );
+    let keyed = FuturesSession::builder()
+        .bearer_auth("sk-\u{201c}abc\u{201d}")
+        .build();
+    refused(keyed.get(server.url()).send().result(), "Authorization");
+    refused(
+        session
+            .get(server.url())
+            .header("host", "\u{e9}")
+            .send()
+            .result(),
+        "Host",
+    );
+    let chat = ureq_futures::llm::OpenAIClient::builder("m", None)
+        .env(|_| None)
+        .base_url(server.url())
+        .api_key("sk-\u{201c}abc\u{201d}")
+        .build();
+    let err = chat
+        .stream_chat(&[ureq_futures::llm::Message::user("hi")])
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("Authorization header's value"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 0);
 }

@@ -209,9 +209,23 @@ fn none_means_no_limit_at_every_level() {
         .timeout_global(Some(ms(100)))
         .build()
         .into();
-    let unlimited = FuturesSession::builder().agent(agent).timeout(None).build();
+    let unlimited = FuturesSession::builder()
+        .agent(agent.clone())
+        .timeout(None)
+        .build();
     let resp = unlimited.get(server.url_for("/late")).send().result();
     assert_eq!(resp.unwrap().text().unwrap(), "late");
+    // So does one too long for any clock (`Duration::MAX`), on a request and on a stream: the
+    // agent's shorter budget fired, and the error blamed the session's `timeout`.
+    let endless = FuturesSession::builder()
+        .agent(agent)
+        .timeout(Duration::MAX)
+        .build();
+    let resp = endless.get(server.url_for("/late")).send().result();
+    assert_eq!(resp.unwrap().text().unwrap(), "late");
+    let options = StreamOptions::default().require_event_stream(false);
+    let stream = endless.get(server.url_for("/late")).events_with(options);
+    assert!(stream.result().is_ok());
     // A request's `None` replaces the session's limit.
     let strict = FuturesSession::builder().timeout(ms(100)).build();
     let cut = strict.get(server.url_for("/late")).send().result();
