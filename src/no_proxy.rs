@@ -33,16 +33,12 @@ pub(crate) fn cgi_env_proxy() -> Option<Option<ureq::Proxy>> {
         let value = std::env::var(name).ok()?;
         ureq::Proxy::new(&value).ok()
     };
-    // ureq's order (`Proxy::try_from_env`): the first that parses serves.
-    let chosen = [
-        "ALL_PROXY",
-        "all_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-    ]
-    .into_iter()
-    .find(|name| proxy(name).is_some())?;
+    // ureq's order (`Proxy::try_from_env`): the first that parses serves. Past `HTTP_PROXY`
+    // the rule does not apply.
+    let chosen = PROXY_VARIABLES
+        .into_iter()
+        .take_while(|&name| name != "http_proxy")
+        .find(|name| proxy(name).is_some())?;
     if chosen != "HTTP_PROXY" {
         return None;
     }

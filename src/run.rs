@@ -352,16 +352,19 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
         (None, Some(wait)) => (Some(wait), true),
         (deadline, _) => (deadline, false),
     };
-    let waited = format!(
-        "nothing more within {}, the most an error body the caller does not get is waited for",
-        crate::timeout::Human(ERROR_BODY_WAIT)
-    );
+    let waited = || {
+        format!(
+            "nothing more within {}, the most an error body the caller does not get is waited \
+             for",
+            crate::timeout::Human(ERROR_BODY_WAIT)
+        )
+    };
     let (start, cut) = error_body(
         &mut resp.body_mut().as_reader(),
         timeouts.as_ref(),
         deadline,
         job,
-        capped.then_some(waited),
+        capped.then(waited),
     );
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();

@@ -134,9 +134,10 @@ pub struct EventSource {
     refused: Option<Error>,
     done: bool,
     last_event_id: Option<SmolStr>,
-    retry: Duration,
-    /// The last `retry:` the server sent, which the next connection's events carry until the
-    /// server sends another (as [`Event::retry`] says).
+    /// The reconnection time until the server sends a `retry:` ([`EventSource::initial_retry`]).
+    initial_retry: Duration,
+    /// The last `retry:` the server sent: the reconnection time from then on, which the next
+    /// connection's events carry until the server sends another (as [`Event::retry`] says).
     server_retry: Option<Duration>,
     max_retry: Duration,
     max_attempts: u32,
@@ -266,7 +267,7 @@ impl fmt::Debug for EventSource {
             .field("url", &crate::redact_url(&self.template.url))
             .field("connected", &self.current.is_some())
             .field("last_event_id", &self.last_event_id)
-            .field("retry", &self.retry)
+            .field("retry", &self.retry())
             .field("connections", &self.connections)
             .finish()
     }
@@ -319,7 +320,7 @@ impl EventSource {
             refused,
             done: false,
             last_event_id: given.filter(|id| !id.is_empty()).map(SmolStr::from),
-            retry: DEFAULT_INITIAL_RETRY,
+            initial_retry: DEFAULT_INITIAL_RETRY,
             server_retry: None,
             max_retry: DEFAULT_MAX_RETRY,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -344,7 +345,7 @@ impl EventSource {
     /// let source = session.get("https://example.com/events").event_source().initial_retry(Duration::from_secs(1));
     /// ```
     pub fn initial_retry(mut self, d: Duration) -> Self {
-        self.retry = d;
+        self.initial_retry = d;
         self
     }
 
@@ -511,17 +512,23 @@ impl EventSource {
     /// and up to 40% more at random, never over `max_retry`. Never less than the reconnection
     /// time the standard says to wait (under `max_retry`): the jitter only adds, as its
     /// "optionally, wait some more" allows.
+    /// The reconnection time: the server's last `retry:`, else the initial one.
+    fn retry(&self) -> Duration {
+        self.server_retry.unwrap_or(self.initial_retry)
+    }
+
     fn backoff(&self, failures: u32) -> Duration {
+        let retry = self.retry();
         // Doubled up to where the jitter still fits under `max_retry`, so that waits at the
         // cap are spread too. From 1 ms at least: a `retry: 0` doubled stays 0, and a server
         // that sends it and closes at once would be reconnected to in a busy loop.
         let base = if failures > 0 {
-            self.retry.max(Duration::from_millis(1))
+            retry.max(Duration::from_millis(1))
         } else {
-            self.retry
+            retry
         };
         let doubled = exponential(base, failures, self.max_retry.div_f64(1.4));
-        let least = self.retry.min(self.max_retry);
+        let least = retry.min(self.max_retry);
         jittered_up(doubled).max(least).min(self.max_retry)
     }
 
@@ -557,9 +564,8 @@ impl EventSource {
         };
         self.last_event_id =
             (!resume.last_event_id.is_empty()).then(|| SmolStr::new(&resume.last_event_id));
-        if let Some(retry) = resume.retry {
-            self.retry = retry;
-            self.server_retry = Some(retry);
+        if resume.retry.is_some() {
+            self.server_retry = resume.retry;
         }
         std::mem::take(&mut resume.whole_line)
     }
@@ -636,9 +642,8 @@ impl Iterator for EventSource {
                         self.quiet_ends = 0;
                         // The parser carries the ID across connections, so `None` is a reset.
                         self.last_event_id.clone_from(&event.id);
-                        if let Some(retry) = event.retry {
-                            self.retry = retry;
-                            self.server_retry = Some(retry);
+                        if event.retry.is_some() {
+                            self.server_retry = event.retry;
                         }
                         return Some(Ok(event));
                     }
@@ -811,7 +816,7 @@ mod tests {
         let source = FuturesSession::new()
             .get("http://127.0.0.1:1/events")
             .event_source();
-        assert_eq!(source.retry, Duration::from_secs(3));
+        assert_eq!(source.retry(), Duration::from_secs(3));
         assert_eq!(source.max_retry, Duration::from_secs(60));
         assert_eq!(source.max_attempts, 10);
         assert_eq!(source.options.capacity, 64);
@@ -832,7 +837,7 @@ mod tests {
         assert!(waits.len() > 10, "{waits:?}");
         // A server's reconnection time near the cap is still the least wait.
         let mut near = source;
-        near.retry = Duration::from_secs(50);
+        near.initial_retry = Duration::from_secs(50);
         for _ in 0..100 {
             let wait = near.backoff(0);
             assert!(wait >= Duration::from_secs(50) && wait <= Duration::from_secs(60));

@@ -9,6 +9,19 @@ use support::{Reply, TestServer};
 use ureq_futures::llm::{ChatBatch, ChatClient, ChatJob, ChatRequest, ChatResult, OpenAIClient};
 use ureq_futures::{FuturesSession, RateLimiter, RetryPolicy};
 
+/// A server that answers the chat whose body holds `prompt` with a 429 asking to wait
+/// `retry_after` seconds, and the others as [`answer`] does.
+fn slowed_down(prompt: &'static str, retry_after: &'static str) -> TestServer {
+    TestServer::start(move |req| {
+        if req.body_str().contains(prompt) {
+            Reply::status(429, r#"{"error":{"message":"slow down"}}"#)
+                .header("retry-after", retry_after)
+        } else {
+            answer(req)
+        }
+    })
+}
+
 /// An OpenAI stream whose answer is the prompt in upper case.
 fn answer(req: &support::Request) -> Reply {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
@@ -455,15 +468,9 @@ fn an_overloaded_error_before_the_answer_is_retried_and_one_after_it_is_not() {
 
 #[test]
 fn dropping_the_results_ends_a_chat_waiting_to_retry() {
-    let server = TestServer::start(|req| {
-        if req.body_str().contains("prompt 1") {
-            // Three seconds: the test's thread may be held up a while before it drops the
-            // results, and the retry must not come first.
-            Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "3")
-        } else {
-            answer(req)
-        }
-    });
+    // Three seconds: the test's thread may be held up a while before it drops the results,
+    // and the retry must not come first.
+    let server = slowed_down("prompt 1", "3");
     let client = OpenAIClient::builder("m", 0.0)
         .base_url(server.url())
         .api_key("")
@@ -497,14 +504,8 @@ fn dropping_the_results_ends_a_chat_waiting_to_retry() {
 /// and no chat is started after it.
 #[test]
 fn a_shutdown_of_the_clients_session_stops_the_batch() {
-    let server = TestServer::start(|req| {
-        if req.body_str().contains("prompt 0") {
-            // Longer than the test may take: only the shutdown can end this wait.
-            Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "30")
-        } else {
-            answer(req)
-        }
-    });
+    // Longer than the test may take: only the shutdown can end this wait.
+    let server = slowed_down("prompt 0", "30");
     let session = FuturesSession::builder().max_workers(4).build();
     let client = client_on(&server, session.clone());
     let stopper = std::thread::spawn(move || {
