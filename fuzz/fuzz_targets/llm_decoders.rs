@@ -176,6 +176,13 @@ fn check_batch(provider: Provider, data: &str, batch: &[ChatEvent]) {
                     );
                     assert!(!text.is_empty(), "an empty thought: {thought:?}");
                 }
+                // OpenRouter's reasoning blocks: an OpenAI-compatible stream's, never none.
+                Thought::ReasoningDetails { details } => {
+                    assert_eq!(provider, Provider::OpenAI, "{provider:?}: {thought:?}");
+                    assert!(!details.is_empty(), "no reasoning blocks: {thought:?}");
+                    assert!(details.iter().all(|d| d.is_object()), "{thought:?}");
+                }
+                // Anthropic's redacted thinking.
                 _ => assert_eq!(provider, Provider::Anthropic, "{provider:?}: {thought:?}"),
             },
             ChatEvent::Usage(usage) => {
