@@ -234,8 +234,16 @@ fn check_decoded(
         return;
     }
     if matches!(provider, Provider::OpenAI | Provider::CohereV2) && data == "[DONE]" {
+        // What an OpenAI-compatible stream held back for a finish reason that never came (its
+        // reasoning, its sources) comes just before the `Done`.
+        let held_back = |e: &ChatEvent| {
+            provider == Provider::OpenAI
+                && matches!(e, ChatEvent::Thought(_) | ChatEvent::Citation(_))
+        };
         assert!(
-            matches!(result, Ok(Some(batch)) if batch == &[ChatEvent::Done])
+            matches!(result, Ok(Some(batch))
+                if batch.last() == Some(&ChatEvent::Done)
+                    && batch[..batch.len() - 1].iter().all(held_back))
                 || (provider == Provider::OpenAI
                     && matches!(result, Err(Error::Protocol(m)) if m.contains("without a name: the call cannot be run"))),
             "{result:?}"
@@ -288,7 +296,12 @@ fn run<D: Decode<Item = Vec<ChatEvent>>>(
                     match e {
                         ChatEvent::Done => done = true,
                         ChatEvent::Finish(_) => finished = true,
-                        ChatEvent::Usage(_) | ChatEvent::ServerToolResult(_) => {}
+                        // What comes about the answer, not more of it (src/llm/wire.rs's
+                        // `Ending`): a thinking block or a source may close after the finish.
+                        ChatEvent::Usage(_)
+                        | ChatEvent::ServerToolResult(_)
+                        | ChatEvent::Citation(_)
+                        | ChatEvent::Thought(_) => {}
                         _ => finished = false,
                     }
                 }
