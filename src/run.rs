@@ -169,7 +169,12 @@ fn open_stream_body(
     options: &StreamOptions,
 ) -> Result<(http::response::Parts, StreamBody), Error> {
     let agent = config.stream_agent.as_ref().unwrap_or(agent);
-    let resp = on_short_lived_thread(|| open_stream(agent, config, spec))?;
+    let resp = on_short_lived_thread(|| execute(agent, config, spec, Budget::Stream))?;
+    if !resp.status().is_success() {
+        // Read here, not on the short-lived thread: a stalled error body would hold that
+        // thread too, beside the worker and the wait's deadline.
+        return Err(status_error(resp));
+    }
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
     let pending = content_check(options, &parts)?;
@@ -313,19 +318,6 @@ fn pump_guarded<D: Decode>(
     if let Err(payload) = pumped {
         sink.send(Err(Error::Panicked(panic_message(payload.as_ref()))));
     }
-}
-
-/// Sends a stream request and checks its status (its content type: [`content_check`]).
-fn open_stream(
-    agent: &ureq::Agent,
-    config: &Config,
-    spec: Spec,
-) -> Result<http::Response<ureq::Body>, Error> {
-    let resp = execute(agent, config, spec, Budget::Stream)?;
-    if !resp.status().is_success() {
-        return Err(status_error(resp));
-    }
-    Ok(resp)
 }
 
 /// How long the body of a refused event stream or download is waited for, at most, when the

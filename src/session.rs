@@ -684,6 +684,13 @@ impl SessionBuilder {
     /// event stream queued in its own busy pool starts it on a thread beyond the maximum (see
     /// [`Pending::result`](crate::Pending::result)).
     ///
+    /// Besides its workers, a job may hold short-lived threads of its own, at most two at a
+    /// time: an event stream's request goes out from a thread that ends once the response
+    /// head is in (so that the worker's stack stays shallow while it reads the
+    /// stream), and a wait with a deadline that no socket timeout can express (a request's
+    /// `timeout`, the few seconds a refused stream's error body is waited for) is watched by
+    /// a thread that ends with the wait.
+    ///
     /// # Examples
     ///
     /// ```

@@ -1,11 +1,12 @@
 //! `ChatBatch` against a local OpenAI-style server: answers in input order as JSON lines, a 429
 //! that pauses the host and is retried, and a run that resumes from its output file.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use support::{Reply, TestServer};
+use support::{Reply, TempDir, TestServer};
 use ureq_futures::llm::{ChatBatch, ChatClient, ChatJob, ChatRequest, ChatResult, OpenAIClient};
 use ureq_futures::{FuturesSession, RateLimiter, RetryPolicy};
 
@@ -155,7 +156,7 @@ fn jobs(n: usize) -> impl Iterator<Item = ChatJob> {
     (0..n).map(|i| ChatJob::user(format!("id{i}"), format!("prompt {i}")))
 }
 
-fn read_lines(path: &std::path::Path) -> Vec<ChatResult> {
+fn read_lines(path: &Path) -> Vec<ChatResult> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -163,12 +164,29 @@ fn read_lines(path: &std::path::Path) -> Vec<ChatResult> {
         .collect()
 }
 
-fn temp_file(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ureq-futures-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A path `name` that does not exist yet, in a directory of its own that goes with it.
+struct TempFile {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempFile {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn temp_file(name: &str) -> TempFile {
+    let dir = TempDir::new(&format!("chat-batch-{name}"));
     let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
+    TempFile { path, _dir: dir }
 }
 
 #[test]
@@ -546,7 +564,6 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
         (0, 1, true)
     );
     assert_eq!(read_lines(&path).len(), 1);
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]

@@ -134,12 +134,48 @@ fn a_dropped_session_lets_go_of_paused_requests_nobody_waits_for_alone() {
 
 /// Threads of this process named by a session (its workers, its lanes' timer).
 fn session_threads() -> usize {
+    named("ureq-futures")
+}
+
+#[test]
+fn a_refused_stream_waits_for_its_error_body_without_a_thread_of_its_request() {
+    crate::alone(
+        "threads::a_refused_stream_waits_for_its_error_body_without_a_thread_of_its_request",
+        a_refused_stream_waits_for_its_error_body_without_a_thread_of_its_request_alone,
+    );
+}
+
+/// A stream's request goes out from a thread of its own that ends once the head is in; a
+/// refused stream's error body, waited for up to 5 s, is read on the worker, so that a server
+/// stalled in it holds the worker and the wait's deadline, not that thread as well.
+fn a_refused_stream_waits_for_its_error_body_without_a_thread_of_its_request_alone() {
+    use support::{eventually, Reply, TestServer};
+
+    let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(503));
+    let session = FuturesSession::builder().max_workers(1).build();
+    let mut pending = session.get(server.url()).events();
+    // The wait for the rest of the body has begun: its deadline is a thread.
+    assert!(eventually(Duration::from_secs(3), || named(
+        "ureq-futures-de"
+    ) == 1));
+    let requests = named("ureq-futures-op");
+    assert!(pending.try_result().is_none(), "the wait ended early");
+    assert_eq!(requests, 0, "the request's thread waits for the error body");
+    let result = pending.result_timeout(Duration::from_secs(20)).unwrap();
+    assert!(
+        matches!(&result, Err(ureq_futures::Error::Status(s)) if s.status == 503),
+        "{result:?}"
+    );
+}
+
+/// Threads of this process whose name starts with `prefix` (Linux keeps 15 bytes of a name).
+fn named(prefix: &str) -> usize {
     std::fs::read_dir("/proc/self/task")
         .map(|d| {
             d.filter_map(Result::ok)
                 .filter(|t| {
                     std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|name| name.starts_with("ureq-futures"))
+                        .is_ok_and(|name| name.starts_with(prefix))
                 })
                 .count()
         })
