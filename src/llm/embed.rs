@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client};
+use super::event::Usage;
 use super::gemini::{model_path, model_url};
 use super::request::put;
 use super::{Cohere, Gemini, Mistral, OpenAI, Together};
@@ -303,8 +304,49 @@ impl<P: EmbedProtocol> Client<P> {
         texts: &[S],
         options: &EmbedOptions,
     ) -> Result<Vec<Vec<f32>>, Error> {
+        Ok(self.embeddings(texts, options)?.vectors)
+    }
+
+    /// [`embed_with`](Client::embed_with), with the tokens the provider counted: what the
+    /// texts cost. The requests, their order and their errors are `embed_with`'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|req| {
+    /// #     // One vector per input text, `[its length]`, and a token per byte.
+    /// #     let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    /// #     let texts = sent["input"].as_array().unwrap();
+    /// #     let data: Vec<_> = texts.iter().enumerate()
+    /// #         .map(|(i, t)| serde_json::json!({"index": i, "embedding": [t.as_str().unwrap().len()]}))
+    /// #         .collect();
+    /// #     let tokens: usize = texts.iter().map(|t| t.as_str().unwrap().len()).sum();
+    /// #     let usage = serde_json::json!({"prompt_tokens": tokens, "total_tokens": tokens});
+    /// #     support::Reply::json(serde_json::json!({ "data": data, "usage": usage }).to_string())
+    /// # });
+    /// use ureq_futures::llm::{EmbedOptions, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("text-embedding-3-small", None)
+    ///     .env(|_| None)
+    ///     .api_key("sk-test")
+    ///     .base_url(server.url())
+    ///     .build();
+    /// // Two requests, whose counts add up.
+    /// let options = EmbedOptions::new().batch_size(2);
+    /// let embeddings = client.embeddings(&["sky", "ocean", "tide"], &options)?;
+    /// assert_eq!(embeddings.vectors, [[3.0], [5.0], [4.0]]);
+    /// let usage = embeddings.usage.expect("the server counted tokens");
+    /// assert_eq!((usage.input_tokens, usage.total_tokens), (Some(12), Some(12)));
+    /// assert_eq!(usage.raw.as_array().map(Vec::len), Some(2)); // each request's own object
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn embeddings<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<Embeddings, Error> {
         if texts.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Embeddings::default());
         }
         let size = options
             .batch_size
@@ -335,9 +377,55 @@ impl<P: EmbedProtocol> Client<P> {
             .in_flight(options.in_flight.unwrap_or(4))
             .ordered()
             .stop_on_error();
-        let vectors: Result<Vec<_>, Error> = batch.map(|(_, vectors)| vectors).collect();
-        Ok(vectors.map_err(|e| self.hiding_key(e))?.concat())
+        let answers: Result<Vec<_>, Error> = batch.map(|(_, answer)| answer).collect();
+        let (vectors, usage): (Vec<_>, Vec<_>) =
+            answers.map_err(|e| self.hiding_key(e))?.into_iter().unzip();
+        Ok(Embeddings {
+            vectors: vectors.concat(),
+            usage: total_usage(usage),
+        })
     }
+}
+
+/// What [`Client::embeddings`] returns: the vectors, and the tokens the provider counted.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::llm::Embeddings;
+///
+/// let none = Embeddings::default();
+/// assert!(none.vectors.is_empty() && none.usage.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Embeddings {
+    /// One vector a text, in the texts' order.
+    pub vectors: Vec<Vec<f32>>,
+    /// The tokens of the texts, summed over the requests, when every answer counted them:
+    /// OpenAI's and Mistral's `usage` (`prompt_tokens`, `total_tokens`), Cohere's
+    /// `meta.billed_units.input_tokens`; Gemini's answers count none. The
+    /// [`input_tokens`](Usage::input_tokens) and [`total_tokens`](Usage::total_tokens) are the
+    /// sums (each when every answer gave it; Cohere's total is its input), there are no
+    /// `output_tokens`, and [`raw`](Usage::raw) is the array of each request's own object, in
+    /// the texts' order.
+    pub usage: Option<Usage>,
+}
+
+/// The usage of a call, from that of each of its requests (see [`Embeddings::usage`]).
+fn total_usage(each: Vec<Option<Usage>>) -> Option<Usage> {
+    let each: Vec<Usage> = each.into_iter().collect::<Option<_>>()?;
+    let sum = |count: fn(&Usage) -> Option<u64>| {
+        each.iter()
+            .map(count)
+            .try_fold(0u64, |sum, n| sum.checked_add(n?))
+    };
+    Some(Usage {
+        input_tokens: sum(|u| u.input_tokens),
+        output_tokens: None,
+        total_tokens: sum(|u| u.total_tokens),
+        raw: Value::Array(each.into_iter().map(|u| u.raw).collect()),
+    })
 }
 
 /// `texts` cut into requests of at most `size` texts and `max_tokens` tokens; a text over the cap
@@ -417,11 +505,18 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
 
 /// The vectors of an answer to a request of `expected` texts, in the texts' order; else what
 /// is wrong with it, as the end of a sentence about the answer.
-fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, String> {
+fn parse(
+    format: Format,
+    body: &[u8],
+    expected: usize,
+) -> Result<(Vec<Vec<f32>>, Option<Usage>), String> {
     let json = |e: serde_json::Error| format!("is not the JSON the API answers with: {e}");
     #[derive(Deserialize)]
-    struct Embeddings<T> {
+    struct Listed<T> {
         embeddings: T,
+        /// Cohere's: `billed_units` in it counts the tokens.
+        #[serde(default)]
+        meta: Value,
     }
     #[derive(Deserialize)]
     struct Values {
@@ -431,7 +526,7 @@ fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, 
     struct Float {
         float: Vec<Vec<f32>>,
     }
-    let vectors = match format {
+    let (vectors, usage) = match format {
         Format::OpenAI | Format::Mistral => {
             #[derive(Deserialize)]
             struct Item {
@@ -441,25 +536,43 @@ fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, 
             #[derive(Deserialize)]
             struct Body {
                 data: Vec<Item>,
+                #[serde(default)]
+                usage: Value,
             }
-            let mut items = serde_json::from_slice::<Body>(body).map_err(json)?.data;
+            let body = serde_json::from_slice::<Body>(body).map_err(json)?;
+            let mut items = body.data;
             items.sort_by_key(|i| i.index);
             if items.iter().enumerate().any(|(n, i)| n != i.index) {
                 return Err("has `data` indexes that are not 0, 1, 2...".into());
             }
-            items.into_iter().map(|i| i.embedding).collect::<Vec<_>>()
+            let vectors = items.into_iter().map(|i| i.embedding).collect::<Vec<_>>();
+            (vectors, Usage::from_openai(&body.usage))
         }
-        Format::Gemini => serde_json::from_slice::<Embeddings<Vec<Values>>>(body)
-            .map_err(json)?
-            .embeddings
-            .into_iter()
-            .map(|i| i.values)
-            .collect(),
+        Format::Gemini => {
+            let listed = serde_json::from_slice::<Listed<Vec<Values>>>(body).map_err(json)?;
+            let vectors = listed.embeddings.into_iter().map(|i| i.values).collect();
+            (vectors, None)
+        }
         Format::Cohere => {
-            serde_json::from_slice::<Embeddings<Float>>(body)
-                .map_err(json)?
-                .embeddings
-                .float
+            let listed = serde_json::from_slice::<Listed<Float>>(body).map_err(json)?;
+            let billed = listed.meta.get("billed_units").filter(|b| b.is_object());
+            let usage = billed.map(|billed| {
+                // Cohere's SDK types the count as a float: a whole one is taken.
+                let input = billed.get("input_tokens").and_then(|n| {
+                    n.as_u64().or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
+                            .map(|f| f as u64)
+                    })
+                });
+                Usage {
+                    input_tokens: input,
+                    output_tokens: None,
+                    total_tokens: input,
+                    raw: billed.clone(),
+                }
+            });
+            (listed.embeddings.float, usage)
         }
     };
     if vectors.len() != expected {
@@ -484,5 +597,5 @@ fn parse(format: Format, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, 
     {
         return Err(format!("has a value past the range of f32 in vector {n}"));
     }
-    Ok(vectors)
+    Ok((vectors, usage))
 }

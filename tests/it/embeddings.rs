@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use support::{Reply, TestServer};
-use ureq_futures::llm::{CohereClient, EmbedOptions, GeminiClient, MistralClient, OpenAIClient};
+use ureq_futures::llm::{
+    CohereClient, EmbedOptions, Embeddings, GeminiClient, MistralClient, OpenAIClient,
+};
 use ureq_futures::Error;
 
 /// The number in a text `"t{n}"`, as the server's one-number embedding of it.
@@ -288,23 +290,96 @@ fn embed(
     texts: &[&str],
     options: &EmbedOptions,
 ) -> Result<Vec<Vec<f32>>, Error> {
+    embeddings(provider, base, texts, options).map(|e| e.vectors)
+}
+
+/// [`embed`], with the usage.
+fn embeddings(
+    provider: &str,
+    base: &str,
+    texts: &[&str],
+    options: &EmbedOptions,
+) -> Result<Embeddings, Error> {
     match provider {
         "openai" => OpenAIClient::builder("m", None)
             .base_url(base)
             .api_key("k")
             .build()
-            .embed_with(texts, options),
+            .embeddings(texts, options),
+        "mistral" => MistralClient::builder("m", None)
+            .base_url(base)
+            .api_key("k")
+            .build()
+            .embeddings(texts, options),
         "gemini" => GeminiClient::builder("m", None)
             .base_url(base)
             .api_key("k")
             .build()
-            .embed_with(texts, options),
+            .embeddings(texts, options),
         _ => CohereClient::builder("m", None)
             .base_url(base)
             .api_key("k")
             .build()
-            .embed_with(texts, options),
+            .embeddings(texts, options),
     }
+}
+
+#[test]
+fn the_tokens_each_provider_counted_are_summed_over_the_requests() {
+    // One text a request, two requests; each answer counts 3 tokens, as each API writes it.
+    let options = EmbedOptions::new().batch_size(1);
+    let openai =
+        r#"{"data":[{"index":0,"embedding":[1.0]}],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
+    let cases = [
+        ("openai", openai, Some((Some(6), Some(6)))),
+        (
+            "mistral",
+            r#"{"data":[{"index":0,"embedding":[1.0]}],"usage":{"prompt_tokens":3,"total_tokens":3,"completion_tokens":0}}"#,
+            Some((Some(6), Some(6))),
+        ),
+        // Cohere's SDK types the count as a float.
+        (
+            "cohere",
+            r#"{"id":"x","embeddings":{"float":[[1.0]]},"texts":["a"],"meta":{"api_version":{"version":"2"},"billed_units":{"input_tokens":3.0}}}"#,
+            Some((Some(6), Some(6))),
+        ),
+        ("gemini", r#"{"embeddings":[{"values":[1.0]}]}"#, None),
+        // A compatible server that counts nothing.
+        (
+            "openai",
+            r#"{"data":[{"index":0,"embedding":[1.0]}]}"#,
+            None,
+        ),
+    ];
+    for (provider, answer, expected) in cases {
+        let server = TestServer::start(move |_| Reply::json(answer));
+        let got = embeddings(provider, &server.url(), &["a", "b"], &options).unwrap();
+        assert_eq!(got.vectors, [[1.0], [1.0]], "{provider}");
+        let counts = got.usage.as_ref().map(|u| (u.input_tokens, u.total_tokens));
+        assert_eq!(counts, expected, "{provider}: {:?}", got.usage);
+        if let Some(usage) = got.usage {
+            assert_eq!(usage.output_tokens, None, "{provider}");
+            // Each request's own object, in order.
+            let raw = usage
+                .raw
+                .as_array()
+                .expect("an array of the requests' objects");
+            assert_eq!(raw.len(), 2, "{provider}");
+        }
+    }
+    // One answer counted, the other not: no sum, which would undercount.
+    let answered = Arc::new(Mutex::new(0));
+    let server = TestServer::start(move |_| {
+        let mut n = answered.lock().unwrap();
+        *n += 1;
+        Reply::json(if *n == 1 {
+            openai
+        } else {
+            r#"{"data":[{"index":0,"embedding":[1.0]}]}"#
+        })
+    });
+    let got = embeddings("openai", &server.url(), &["a", "b"], &options).unwrap();
+    assert_eq!((got.vectors.len(), got.usage), (2, None));
 }
 
 #[test]
