@@ -39,6 +39,8 @@
 //! [`Error::BodyTooLarge`].
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ureq::http::{self, header, HeaderValue};
 use ureq::ResponseExt;
@@ -174,9 +176,25 @@ pub(crate) fn decode(
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .map(|ct| ct.split(';').next().unwrap_or("").trim().to_string());
     let mut reader: Reader = Box::new(Tagged(body.into_reader()));
+    // Between the decoders of a body coded more than once, what each makes is held to what
+    // comes out (see `Expansion`).
+    let expansion = (codings.len() > 1).then(|| Arc::new(Expansion::default()));
     // The last coding applied is the first to undo.
-    for coding in codings.into_iter().rev() {
+    for (n, coding) in codings.into_iter().rev().enumerate() {
+        if let Some(expansion) = expansion.as_ref().filter(|_| n > 0) {
+            reader = Box::new(Inside {
+                inner: reader,
+                made: 0,
+                expansion: Arc::clone(expansion),
+            });
+        }
         reader = wrap(coding, reader);
+    }
+    if let Some(expansion) = expansion {
+        reader = Box::new(Outside {
+            inner: reader,
+            expansion,
+        });
     }
     let reader = LenientEnd::new(Untagged(reader));
     let mut builder = ureq::Body::builder();
@@ -184,6 +202,69 @@ pub(crate) fn decode(
         builder = builder.mime_type(mime);
     }
     Ok(http::Response::from_parts(parts, builder.reader(reader)))
+}
+
+/// How much more than the body the inner decoders of a body coded more than once may make:
+/// twice the body, and [`EXPANSION_SLACK`] more.
+///
+/// Each coding of a body is a decoder reading from the next. The body's size limits
+/// (`max_body_size`) count what comes out of the last one, and a `timeout` fires in a read of
+/// the connection; neither sees the work in between. A few KiB of `deflate, deflate, deflate`
+/// can hold a deflate stream of empty blocks that the innermost layer expands to gigabytes
+/// and the outer one reads as nothing: minutes of a core for an empty body, past the
+/// `timeout` and a `cancel()`, since no read of the connection happens. A decoder's input is the
+/// coded form of its output, no larger than it but for a few bytes a block (stored blocks) and
+/// what the decoder reads ahead, so an honest body never comes near the bound.
+#[derive(Debug, Default)]
+struct Expansion {
+    /// Bytes of body the outermost decoder has made.
+    body: AtomicU64,
+}
+
+/// The bytes an inner decoder may make beyond twice the body's: the read-ahead of the decoders
+/// above it, with room to spare.
+const EXPANSION_SLACK: u64 = 16 * 1024 * 1024;
+
+/// An inner decoder's output on its way to the next decoder, counted (see [`Expansion`]).
+struct Inside {
+    inner: Reader,
+    /// Bytes made so far.
+    made: u64,
+    expansion: Arc<Expansion>,
+}
+
+impl Read for Inside {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let body = self.expansion.body.load(Ordering::Relaxed);
+        if self.made > body.saturating_mul(2).saturating_add(EXPANSION_SLACK) {
+            let why = format!(
+                "the body's codings decode in layers that expand without output: an inner \
+                 layer made {} bytes for {body} bytes of body, more than twice the body and \
+                 16 MiB (a decompression bomb?); the body is refused",
+                self.made
+            );
+            // Tagged as from below, so that the decoders above hand it up as it is.
+            let e = io::Error::new(io::ErrorKind::InvalidData, why);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, Below(e)));
+        }
+        let n = self.inner.read(buf)?;
+        self.made += n as u64;
+        Ok(n)
+    }
+}
+
+/// The outermost decoder's output, the body, counted (see [`Expansion`]).
+struct Outside {
+    inner: Reader,
+    expansion: Arc<Expansion>,
+}
+
+impl Read for Outside {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.expansion.body.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 fn wrap(coding: Coding, inner: Reader) -> Reader {

@@ -152,6 +152,61 @@ fn a_server_naming_thousands_of_codings_gets_an_error_not_a_stack_overflow() {
     }
 }
 
+/// A zlib stream of `blocks` empty stored blocks, then an empty last one: it decodes to nothing
+/// however long it is (RFC 1950, RFC 1951 §3.2.4).
+fn empty_blocks(blocks: usize) -> Vec<u8> {
+    let mut out = vec![0x78, 0x01];
+    for _ in 0..blocks {
+        out.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
+    }
+    out.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
+    out.extend_from_slice(&1u32.to_be_bytes()); // the Adler-32 of nothing
+    out
+}
+
+#[test]
+fn layers_of_codings_that_expand_without_output_are_refused() {
+    // 20 MiB of empty blocks, coded again: some 20 KiB on the wire, an empty body, and work for
+    // the decoders that no size limit, timeout or cancel would see (the bound is 16 MiB).
+    let bomb = zlib(&empty_blocks(4 << 20));
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    // Honest layers: 4 MiB that do not compress, coded twice, larger inside than out.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: Vec<u8> = (0..4 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let honest = gzip(&raw_deflate(&noise));
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/bomb" => Reply::ok(bomb.clone()).header("Content-Encoding", "deflate, deflate"),
+        _ => Reply::ok(honest.clone()).header("Content-Encoding", "deflate, gzip"),
+    });
+    let session = FuturesSession::builder().max_body_size(8 << 20).build();
+    let get = |path: &str| session.get(server.url_for(path)).send().result();
+    let body = get("/honest").unwrap();
+    assert!(body.bytes() == noise.as_slice(), "{}", body.bytes().len());
+    let err = get("/bomb").unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("expand without output"), "{text}");
+    assert!(text.contains(&server.url_for("/bomb")), "{text}");
+    // The same read by the caller.
+    let mut reader = session
+        .get(server.url_for("/bomb"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    let err = std::io::Read::read_to_end(&mut reader, &mut Vec::new()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+}
+
 #[test]
 fn event_streams_ask_for_identity_and_decode_what_comes_anyway() {
     let server = server();
