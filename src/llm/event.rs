@@ -6,6 +6,8 @@
 //!
 //! [`ChatStream`]: super::ChatStream
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -345,12 +347,17 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
-    /// Adds `delta` to the calls it belongs to: the call with its index, else a new call.
+    /// Adds `delta` to the calls it belongs to: the (first) call with its index, else a new
+    /// call. `at` holds the position in `calls` of the first call of each index, kept here.
     /// Returns whether it started a new call.
-    pub(crate) fn apply(calls: &mut Vec<ToolCall>, delta: &ToolCallDelta) -> bool {
+    pub(crate) fn apply(
+        calls: &mut Vec<ToolCall>,
+        at: &mut HashMap<usize, usize>,
+        delta: &ToolCallDelta,
+    ) -> bool {
         let known = calls.len();
         let position = match delta.index {
-            Some(i) => calls.iter().position(|c| c.index == i),
+            Some(i) => at.get(&i).copied(),
             // No index: a new id starts a new call, anything else continues the last one.
             None => calls.len().checked_sub(1).filter(|&last| {
                 let known = &calls[last].id;
@@ -363,7 +370,9 @@ impl ToolCall {
                 index,
                 ..ToolCall::default()
             });
-            calls.len() - 1
+            let position = calls.len() - 1;
+            at.entry(index).or_insert(position);
+            position
         });
         let call = &mut calls[position];
         // The first id and name stay: some servers repeat them on every piece.

@@ -1,5 +1,6 @@
 //! `ChatStream`: the caller's end of a streamed answer, for every provider.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::vec;
 
@@ -62,6 +63,9 @@ pub struct ChatStream {
     done: bool,
     /// What was folded in so far: everything of a [`ChatResponse`] but its text and request id.
     pub(super) state: ChatResponse,
+    /// Where in `state` the calls of each index are (client, then server tools), so that a
+    /// piece finds its call without a scan (see [`ToolCall::apply`]).
+    call_at: [HashMap<usize, usize>; 2],
     /// Interrupts the worker reading the answer when the stream is dropped (see `EventStream`).
     stop_reading: StopReading,
     /// Stops that worker when a job that reads the stream is cancelled (see `EventStream`).
@@ -173,6 +177,7 @@ impl ChatStream {
             ended: false,
             done: false,
             state: ChatResponse::default(),
+            call_at: Default::default(),
             stop_reading: StopReading::default(),
             relay: CancelRelay::default(),
             secret: None,
@@ -241,6 +246,7 @@ impl ChatStream {
 
     fn fold(&mut self, event: &ChatEvent) {
         let state = &mut self.state;
+        let [call_at, server_use_at] = &mut self.call_at;
         // Where each piece came, for `ChatResponse::message` (see `Piece`).
         let layout = &mut state.layout;
         let mut laid = |piece: Piece| layout.push(piece);
@@ -252,12 +258,12 @@ impl ChatStream {
             ChatEvent::Reasoning(r) => state.reasoning.push_str(r),
             ChatEvent::Refusal(r) => state.refusal.get_or_insert_with(String::new).push_str(r),
             ChatEvent::ToolCall(delta) => {
-                if ToolCall::apply(&mut state.tool_calls, delta) {
+                if ToolCall::apply(&mut state.tool_calls, call_at, delta) {
                     laid(Piece::Call);
                 }
             }
             ChatEvent::ServerToolUse(delta) => {
-                if ToolCall::apply(&mut state.server_tool_uses, delta) {
+                if ToolCall::apply(&mut state.server_tool_uses, server_use_at, delta) {
                     laid(Piece::ServerUse);
                 }
             }

@@ -1,5 +1,7 @@
 //! `OpenAIDecoder`: `chat.completion.chunk` events into [`ChatEvent`]s, on the worker.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -78,6 +80,9 @@ pub struct OpenAIDecoder {
     ending: Ending,
     /// The tool calls started so far, in order: their number is their position.
     calls: Vec<CallTrack>,
+    /// The position in `calls` of the last call at each server `index`: a scan of `calls` for
+    /// each piece would take a time that grows with the square of the calls.
+    at_index: HashMap<usize, usize>,
     /// The reasoning field's name and all its text so far, for the `Thought` at the finish.
     reasoning: Option<(&'static str, String)>,
     /// OpenRouter's `reasoning_details` so far, each block's pieces joined, for the `Thought`
@@ -87,15 +92,15 @@ pub struct OpenAIDecoder {
     sources: Vec<Citation>,
     /// How many of `sources` were sent on (or left out as annotated).
     sources_sent: usize,
+    /// The URLs of `sources`, to keep each once.
+    source_urls: HashSet<String>,
     /// The URLs that `url_citation` annotations named: no source repeats them.
-    annotated: Vec<String>,
+    annotated: HashSet<String>,
 }
 
 /// What the decoder knows of one tool call.
 #[derive(Debug, Clone, Default)]
 struct CallTrack {
-    /// The server's `index` for the call, if it sends them.
-    wire_index: Option<usize>,
     /// The call's id, once seen.
     id: Option<String>,
     /// Whether the call's name was sent on (its first event).
@@ -141,7 +146,7 @@ impl OpenAIDecoder {
         // The last call at this index (without one: the last call), unless the piece has another
         // id: a new call (Ollama sends every parallel call whole at index 0).
         let position = match piece.index {
-            Some(i) => self.calls.iter().rposition(|c| c.wire_index == Some(i)),
+            Some(i) => self.at_index.get(&i).copied(),
             None => self.calls.len().checked_sub(1),
         };
         // Another id, or another function's name, is another call: servers without indexes
@@ -160,11 +165,12 @@ impl OpenAIDecoder {
             same_id && same_name
         });
         let position = position.unwrap_or_else(|| {
-            self.calls.push(CallTrack {
-                wire_index: piece.index,
-                ..CallTrack::default()
-            });
-            self.calls.len() - 1
+            self.calls.push(CallTrack::default());
+            let position = self.calls.len() - 1;
+            if let Some(i) = piece.index {
+                self.at_index.insert(i, position);
+            }
+            position
         });
         let call = &mut self.calls[position];
         call.id = call.id.take().or_else(|| id.clone());
@@ -207,7 +213,8 @@ impl OpenAIDecoder {
             let Some(url) = source.url.as_deref() else {
                 continue;
             };
-            if !self.sources.iter().any(|s| s.url.as_deref() == Some(url)) {
+            if !self.source_urls.contains(url) {
+                self.source_urls.insert(url.to_string());
                 self.sources.push(source);
             }
         }
@@ -217,7 +224,7 @@ impl OpenAIDecoder {
     fn send_sources(&mut self, events: &mut Vec<ChatEvent>) {
         let annotated = &self.annotated;
         let new = self.sources[self.sources_sent..].iter();
-        let new = new.filter(|s| !annotated.iter().any(|url| Some(url) == s.url.as_ref()));
+        let new = new.filter(|s| s.url.as_ref().is_none_or(|url| !annotated.contains(url)));
         events.extend(new.cloned().map(ChatEvent::Citation));
         self.sources_sent = self.sources.len();
     }
