@@ -1,5 +1,7 @@
 //! `GeminiDecoder`: `GenerateContentResponse` events into [`ChatEvent`]s, on the worker.
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -68,8 +70,9 @@ pub struct GeminiDecoder {
     calls: usize,
     /// Server-side tool uses seen so far, to number the next one.
     server_calls: usize,
-    /// The grounding chunks sent on as citations, each once.
-    cited: Vec<Value>,
+    /// The grounding chunks sent on as citations, each once: their JSON text (a scan of the
+    /// chunks for each would grow with the square of them).
+    cited: HashSet<String>,
 }
 
 impl GeminiDecoder {
@@ -131,8 +134,7 @@ impl GeminiDecoder {
             let grounding = candidate.grounding_metadata.unwrap_or_default();
             if let Some(Value::Array(chunks)) = grounding.get("groundingChunks") {
                 for chunk in chunks {
-                    if !self.cited.contains(chunk) {
-                        self.cited.push(chunk.clone());
+                    if self.cited.insert(chunk.to_string()) {
                         let citation =
                             Citation::at(chunk.clone(), &GROUNDED_URL, &GROUNDED_TITLE, &[]);
                         events.push(ChatEvent::Citation(citation));
