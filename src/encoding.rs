@@ -244,13 +244,42 @@ impl Read for Inside {
                 self.made
             );
             // Tagged as from below, so that the decoders above hand it up as it is.
-            let e = io::Error::new(io::ErrorKind::InvalidData, why);
+            let e = io::Error::new(io::ErrorKind::InvalidData, Expanded(why));
             return Err(io::Error::new(io::ErrorKind::InvalidData, Below(e)));
         }
         let n = self.inner.read(buf)?;
         self.made += n as u64;
         Ok(n)
     }
+}
+
+/// The failure of a body whose codings expand without output (see [`Expansion`]).
+#[derive(Debug)]
+struct Expanded(String);
+
+impl std::fmt::Display for Expanded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Expanded {}
+
+/// Whether `e` is, or was caused by, a body whose codings expand without output (see
+/// [`Expansion`]): to say so where a body's failure is told in a few words.
+pub(crate) fn is_expansion(e: &io::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(error) = next {
+        if error.is::<Expanded>() {
+            return true;
+        }
+        // An `io::Error`'s `source` skips the error it holds: look into it.
+        next = match error.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref().map(|i| i as _),
+            None => error.source(),
+        };
+    }
+    false
 }
 
 /// The outermost decoder's output, the body, counted (see [`Expansion`]).

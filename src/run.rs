@@ -417,6 +417,9 @@ fn cut_reason(e: Error) -> String {
             }
             _ => "a read timed out".to_string(),
         },
+        Error::Io(io) if crate::encoding::is_expansion(&io) => {
+            "its codings expand without output (a decompression bomb?)".to_string()
+        }
         Error::Io(io) => format!("the connection failed ({})", io.kind()),
         Error::Cancelled => "the request was cancelled".to_string(),
         other => other.to_string(),

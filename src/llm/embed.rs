@@ -337,7 +337,9 @@ impl<P: EmbedProtocol> Client<P> {
     /// assert_eq!(embeddings.vectors, [[3.0], [5.0], [4.0]]);
     /// let usage = embeddings.usage.expect("the server counted tokens");
     /// assert_eq!((usage.input_tokens, usage.total_tokens), (Some(12), Some(12)));
-    /// assert_eq!(usage.raw.as_array().map(Vec::len), Some(2)); // each request's own object
+    /// // Each request's own object, in the texts' order.
+    /// assert_eq!(usage.raw[0]["prompt_tokens"], 8);
+    /// assert_eq!(usage.raw[1]["prompt_tokens"], 4);
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn embeddings<S: AsRef<str>>(

@@ -367,6 +367,21 @@ fn the_tokens_each_provider_counted_are_summed_over_the_requests() {
             assert_eq!(raw.len(), 2, "{provider}");
         }
     }
+    // The requests' own objects, in the texts' order: a token a byte here.
+    let server = TestServer::start(|req| {
+        let sent: Value = serde_json::from_slice(&req.body).unwrap();
+        let tokens = sent["input"][0].as_str().unwrap().len();
+        let usage = json!({"prompt_tokens": tokens, "total_tokens": tokens});
+        let data = json!([{"index": 0, "embedding": [1.0]}]);
+        Reply::json(json!({"data": data, "usage": usage}).to_string())
+    });
+    let texts = ["a", "bb", "ccc", "dddd"];
+    let got = embeddings("openai", &server.url(), &texts, &options).unwrap();
+    let usage = got.usage.unwrap();
+    let each: Vec<&Value> = usage.raw.as_array().unwrap().iter().collect();
+    let counts: Vec<&Value> = each.iter().map(|u| &u["prompt_tokens"]).collect();
+    assert_eq!(counts, [&json!(1), &json!(2), &json!(3), &json!(4)]);
+    assert_eq!(usage.input_tokens, Some(10));
     // One answer counted, the other not: no sum, which would undercount.
     let answered = Arc::new(Mutex::new(0));
     let server = TestServer::start(move |_| {

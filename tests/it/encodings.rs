@@ -170,22 +170,29 @@ fn layers_of_codings_that_expand_without_output_are_refused() {
     // the decoders that no size limit, timeout or cancel would see (the bound is 16 MiB).
     let bomb = zlib(&empty_blocks(4 << 20));
     assert!(bomb.len() < 100_000, "{}", bomb.len());
-    // Honest layers: 4 MiB that do not compress, coded twice, larger inside than out.
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let noise: Vec<u8> = (0..4 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
+    // Honest layers: 40 MiB stored as they are (level 0), coded twice: the inner layer is
+    // larger than the body, and larger than the 16 MiB allowed beyond twice the body.
+    let stored = |data: &[u8]| {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::none());
+        e.write_all(data).unwrap();
+        let inner = e.finish().unwrap();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        e.write_all(&inner).unwrap();
+        e.finish().unwrap()
+    };
+    let noise: Vec<u8> = (0..40u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let honest = gzip(&raw_deflate(&noise));
+    let honest = stored(&noise);
     let server = TestServer::start(move |req| match req.path_only() {
         "/bomb" => Reply::ok(bomb.clone()).header("Content-Encoding", "deflate, deflate"),
+        // A refused stream's error body, read to quote it.
+        "/refused" => Reply::ok(bomb.clone())
+            .with_status(503)
+            .header("Content-Encoding", "deflate, deflate"),
         _ => Reply::ok(honest.clone()).header("Content-Encoding", "deflate, gzip"),
     });
-    let session = FuturesSession::builder().max_body_size(8 << 20).build();
+    let session = FuturesSession::builder().max_body_size(64 << 20).build();
     let get = |path: &str| session.get(server.url_for(path)).send().result();
     let body = get("/honest").unwrap();
     assert!(body.bytes() == noise.as_slice(), "{}", body.bytes().len());
@@ -205,6 +212,13 @@ fn layers_of_codings_that_expand_without_output_are_refused() {
         .unwrap();
     let err = std::io::Read::read_to_end(&mut reader, &mut Vec::new()).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    // An error body that does so is quoted as cut for that reason, not the connection's.
+    let refused = session.get(server.url_for("/refused")).events().result();
+    let Err(Error::Status(status)) = refused else {
+        panic!("{refused:?}")
+    };
+    let text = status.to_string();
+    assert!(text.contains("expand without output"), "{text}");
 }
 
 #[test]
