@@ -240,8 +240,9 @@ impl Read for Inside {
             let why = format!(
                 "the body's codings decode in layers that expand without output: an inner \
                  layer made {} bytes for {body} bytes of body, more than twice the body and \
-                 16 MiB (a decompression bomb?); the body is refused",
-                self.made
+                 {} MiB (a decompression bomb?); the body is refused",
+                self.made,
+                EXPANSION_SLACK >> 20
             );
             // Tagged as from below, so that the decoders above hand it up as it is.
             let e = io::Error::new(io::ErrorKind::InvalidData, Expanded(why));

@@ -12,6 +12,7 @@ use crate::{Error, Pending, RequestBuilder};
 mod decoder;
 mod v2_decoder;
 
+pub(super) use decoder::usage_from_meta;
 pub use decoder::CohereDecoder;
 pub use v2_decoder::CohereV2Decoder;
 

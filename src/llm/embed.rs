@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{sealed::Wire, Client};
+use super::cohere::usage_from_meta;
 use super::event::Usage;
 use super::gemini::{model_path, model_url};
 use super::request::put;
@@ -405,8 +406,8 @@ pub struct Embeddings {
     /// One vector a text, in the texts' order.
     pub vectors: Vec<Vec<f32>>,
     /// The tokens of the texts, summed over the requests, when every answer counted them:
-    /// OpenAI's and Mistral's `usage` (`prompt_tokens`, `total_tokens`), Cohere's
-    /// `meta.billed_units.input_tokens`; Gemini's answers count none. The
+    /// OpenAI's and Mistral's `usage` (`prompt_tokens`, `total_tokens`), Cohere's `meta`
+    /// (`billed_units.input_tokens`); Gemini's answers count none. The
     /// [`input_tokens`](Usage::input_tokens) and [`total_tokens`](Usage::total_tokens) are the
     /// sums (each when every answer gave it; Cohere's total is its input), there are no
     /// `output_tokens`, and [`raw`](Usage::raw) is the array of each request's own object, in
@@ -516,7 +517,7 @@ fn parse(
     #[derive(Deserialize)]
     struct Listed<T> {
         embeddings: T,
-        /// Cohere's: `billed_units` in it counts the tokens.
+        /// Cohere's: its `billed_units` count the tokens.
         #[serde(default)]
         meta: Value,
     }
@@ -557,22 +558,10 @@ fn parse(
         }
         Format::Cohere => {
             let listed = serde_json::from_slice::<Listed<Float>>(body).map_err(json)?;
-            let billed = listed.meta.get("billed_units").filter(|b| b.is_object());
-            let usage = billed.map(|billed| {
-                // Cohere's SDK types the count as a float: a whole one is taken.
-                let input = billed.get("input_tokens").and_then(|n| {
-                    n.as_u64().or_else(|| {
-                        n.as_f64()
-                            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
-                            .map(|f| f as u64)
-                    })
-                });
-                Usage {
-                    input_tokens: input,
-                    output_tokens: None,
-                    total_tokens: input,
-                    raw: billed.clone(),
-                }
+            // Embeddings have no output: their total is their input.
+            let usage = usage_from_meta(listed.meta).map(|u| Usage {
+                total_tokens: u.total_tokens.or(u.input_tokens),
+                ..u
             });
             (listed.embeddings.float, usage)
         }

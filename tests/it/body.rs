@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
-use support::{closed_port_url, ms, secs, Reply, TestServer, SLOW_ANSWER};
+use support::{closed_port_url, ms, secs, Reply, TempDir, TestServer, SLOW_ANSWER};
 use ureq_futures::{Error, FuturesSession, RetryPolicy, Timeout};
 
 const MIB: usize = 1 << 20;
@@ -408,10 +408,8 @@ fn a_chunked_body_cut_within_its_framing_is_a_cut_body() {
             matches!(&last, Err(Error::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof),
             "{cut}: {last:?}"
         );
-        let path = std::env::temp_dir().join(format!(
-            "ureq-futures-cut-framing-{}-{cut}",
-            std::process::id()
-        ));
+        let dir = TempDir::new("cut-framing");
+        let path = dir.join(&cut.to_string());
         let err = session
             .get(server.url())
             .download(&path)

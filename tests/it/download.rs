@@ -859,38 +859,28 @@ fn a_304_to_a_conditional_download_keeps_the_file() {
     let path = dir.join("mirror.txt");
     std::fs::write(&path, "the copy we have").unwrap();
     let session = FuturesSession::new();
-    let download = session
-        .get(server.url())
-        .header("If-None-Match", "\"v1\"")
-        .download(&path)
-        .result()
-        .unwrap();
-    assert_eq!((download.status(), download.bytes()), (304, 16));
-    assert_eq!(download.path(), path);
+    // A download of `path` with `header`, if any.
+    let download = |header: Option<(&str, &str)>, path: &std::path::Path| {
+        let mut request = session.get(server.url());
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.download(path).result()
+    };
+    let is_304 = |err: &Error| matches!(err, Error::Status(s) if s.status == 304);
+    let kept = download(Some(("If-None-Match", "\"v1\"")), &path).unwrap();
+    assert_eq!((kept.status(), kept.bytes()), (304, 16));
+    assert_eq!(kept.path(), path);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "the copy we have");
     assert_eq!(dir.names(), ["mirror.txt"]);
     // Not conditional: the status error, the file untouched.
-    let err = session
-        .get(server.url())
-        .download(&path)
-        .result()
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Status(ref s) if s.status == 304),
-        "{err:?}"
-    );
+    let err = download(None, &path).unwrap_err();
+    assert!(is_304(&err), "{err:?}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "the copy we have");
     // Conditional, but no file to keep.
     let missing = dir.join("missing.txt");
-    let err = session
-        .get(server.url())
-        .header("If-Modified-Since", "Wed, 21 Oct 2015 07:28:00 GMT")
-        .download(&missing)
-        .result()
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Status(ref s) if s.status == 304),
-        "{err:?}"
-    );
+    let since = ("If-Modified-Since", "Wed, 21 Oct 2015 07:28:00 GMT");
+    let err = download(Some(since), &missing).unwrap_err();
+    assert!(is_304(&err), "{err:?}");
     assert!(!missing.exists());
 }

@@ -378,8 +378,8 @@ fn the_tokens_each_provider_counted_are_summed_over_the_requests() {
     let texts = ["a", "bb", "ccc", "dddd"];
     let got = embeddings("openai", &server.url(), &texts, &options).unwrap();
     let usage = got.usage.unwrap();
-    let each: Vec<&Value> = usage.raw.as_array().unwrap().iter().collect();
-    let counts: Vec<&Value> = each.iter().map(|u| &u["prompt_tokens"]).collect();
+    let each = usage.raw.as_array().unwrap().iter();
+    let counts: Vec<&Value> = each.map(|u| &u["prompt_tokens"]).collect();
     assert_eq!(counts, [&json!(1), &json!(2), &json!(3), &json!(4)]);
     assert_eq!(usage.input_tokens, Some(10));
     // One answer counted, the other not: no sum, which would undercount.

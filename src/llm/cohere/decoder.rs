@@ -130,9 +130,9 @@ pub(super) fn not_an_event(message: Option<Value>, error: Option<Value>) -> Resu
     }
 }
 
-/// The token counts of a v1 `stream-end`'s `response.meta` or a v2 `message-end`'s
-/// `delta.usage` (the same shape); `None` when it has none.
-pub(super) fn usage_from_meta(meta: Value) -> Option<Usage> {
+/// The token counts of a v1 `stream-end`'s `response.meta`, a v2 `message-end`'s
+/// `delta.usage` or an embeddings answer's `meta` (the same shape); `None` when it has none.
+pub(in crate::llm) fn usage_from_meta(meta: Value) -> Option<Usage> {
     let counts = ["tokens", "billed_units"]
         .iter()
         .find_map(|key| meta.get(key).filter(|v| v.is_object()))?;
