@@ -286,13 +286,20 @@ fn main() -> ExitCode {
     run(std::env::args().skip(1).collect())
 }
 
+/// What a usage error prints: the error, the usage line and where the options are listed (the
+/// whole help would push the error off a small terminal).
+fn usage_error(msg: &str) -> String {
+    let usage = USAGE.lines().next().unwrap_or_default();
+    format!("error: {msg}\n{usage}\n`chat --help` lists the options")
+}
+
 /// The program, with its arguments (without the program's name).
 fn run(args: Vec<String>) -> ExitCode {
     let opts = match parse_args(args.into_iter()) {
         Ok(opts) => opts,
         Err(msg) if msg.is_empty() => return print_out(USAGE),
         Err(msg) => {
-            eprintln!("error: {msg}\n\n{USAGE}");
+            eprintln!("{}", usage_error(&msg));
             return ExitCode::from(2);
         }
     };
@@ -945,6 +952,28 @@ mod tests {
         assert_eq!(chat.messages().len(), 2);
         let answer = String::from_utf8(out).unwrap();
         assert!(answer.contains("\"what is a café?\""), "{answer}");
+    }
+
+    /// A usage error says what was wrong in three lines, the first the error.
+    #[test]
+    fn a_usage_error_is_short_and_names_the_help() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run);
+        let test = "tests::a_usage_error_is_short_and_names_the_help";
+        let ran = run(
+            test,
+            &["--temperature", "warm", "hi"],
+            None,
+            Stdout::Read,
+            Duration::from_secs(20),
+        );
+        assert_eq!(ran.code, Some(2));
+        assert_eq!(ran.stdout, "");
+        assert_eq!(
+            ran.stderr,
+            "error: --temperature: not a number: warm\nusage: chat [OPTIONS] [PROMPT...]\n\
+             `chat --help` lists the options\n"
+        );
     }
 
     #[test]
