@@ -73,7 +73,10 @@
 //! users write `open(path, "wb")`, which truncates, and `curl -o` and `wget -O` overwrite too;
 //! a re-run of a fetch script is expected to refresh its files, not to stop at the first one it
 //! already has. Replacing by rename is also safe in a way that truncating is not: until the new
-//! body is complete the old file stays intact. Check `path.exists()` first to keep a file.
+//! body is complete the old file stays intact. Check `path.exists()` first to keep a file. The
+//! new file gets the permission bits of the regular file it replaces, as writing into that file
+//! would keep them (a private `0600` file stays private; set-user-ID and set-group-ID bits are not
+//! handed to downloaded bytes); it has a new owner and inode, as any file replaced by rename.
 //!
 //! # Two downloads to one path
 //!
@@ -81,7 +84,14 @@
 //! a running download holds the first. (A file name too long to take the suffix within 255
 //! bytes is cut to make room in the part file's name.) A download holds its part file by an
 //! exclusive lock ([`File::try_lock`]), taken before the file is truncated, so a part file left
-//! behind by a crash (unlocked) is reused, and one being written is never touched. Each body lands whole;
+//! behind by a crash (unlocked) is reused, and one being written is never touched. Only a regular
+//! file with no other name counts as a part file left behind: a symbolic link at the part file's
+//! name (in a shared directory such as `/tmp`, anyone's) would have the body written to the file
+//! it points to, and a hard link would have another name's file emptied, so such a name, like a
+//! directory or a pipe there, is passed over for the next one and left as it is. The rename
+//! checks that the part file's name still holds it: a download to `<path>.part` lands there
+//! by a rename of its own, and the body it brought would otherwise be taken for this one (the
+//! download fails instead, saying so). Each body lands whole;
 //! the one that finishes last is what stays under the name. The options were to share one part
 //! file (two writers interleave, and the first rename hands the second's later writes to the
 //! final file), to fail the second download, or to give it its own part file; a script that
@@ -331,29 +341,24 @@ pub(crate) fn part_path(path: &Path, n: u32) -> PathBuf {
 }
 
 /// Opens and locks the first part file for `path` that no running download holds (see the
-/// module docs, "Two downloads to one path"), emptied.
+/// module docs, "Two downloads to one path"), emptied, with the permissions of the file it
+/// replaces.
 fn open_part(path: &Path) -> Result<PartFile, Error> {
     let mut n = 0;
     loop {
         let part = part_path(path, n);
-        let file = File::options()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&part)
-            .map_err(|e| part_error(path, &part, e))?;
-        match file.try_lock() {
-            // A file system without locks: as before locks, the part file is shared.
-            Err(std::fs::TryLockError::Error(e)) if e.kind() != io::ErrorKind::Unsupported => {
-                return Err(file_error("lock", &part, e));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => n += 1,
-            // The lock is ours, but the holder before us may have renamed or removed the file
-            // after it was opened here: then the name is someone else's, or free, now.
-            _ if !still_at(&file, &part) => {}
-            _ => {
+        // A name cut to make room for the suffix can be the target's own (`<250 bytes>.part`).
+        let claim = match part == path {
+            true => Claim::Taken,
+            false => claim(path, &part)?,
+        };
+        match claim {
+            Claim::Taken => n += 1,
+            Claim::Again => {}
+            Claim::Ours(file) => {
                 file.set_len(0)
                     .map_err(|e| file_error("truncate", &part, e))?;
+                keep_permissions(&file, path);
                 return Ok(PartFile {
                     path: part,
                     file,
@@ -364,11 +369,91 @@ fn open_part(path: &Path) -> Result<PartFile, Error> {
     }
 }
 
-/// Whether `path` still names the open `file`.
+/// What [`claim`] found at a part file's name.
+enum Claim {
+    /// A part file of this download's, open and locked: made now, or left by a download that
+    /// died.
+    Ours(File),
+    /// Held by a running download, or something that is not a part file: the next name.
+    Taken,
+    /// Changed while it was looked at: look again.
+    Again,
+}
+
+/// Claims `part` for the download to `path`: a new file, made there, or a part file left behind
+/// (a regular file with no other name, which nobody holds locked). Anything else at the name
+/// (a symbolic link, a file with other names, a directory, a pipe) is not a part file and is
+/// left as it is: a link at `<path>.part` (in a shared directory such as `/tmp`) would have the
+/// body written to the file it points to, and a hard link would have that file emptied.
+fn claim(path: &Path, part: &Path) -> Result<Claim, Error> {
+    // Made, or removed, by someone else since it was looked at: the kind of error that says so.
+    let (open, changed) = match std::fs::symlink_metadata(part) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (
+            File::options().write(true).create_new(true).open(part),
+            io::ErrorKind::AlreadyExists,
+        ),
+        Err(e) => return Err(part_error(path, part, e)),
+        Ok(found) if is_left_behind(&found) => (
+            File::options().write(true).open(part),
+            io::ErrorKind::NotFound,
+        ),
+        Ok(_) => return Ok(Claim::Taken),
+    };
+    let file = match open {
+        Ok(file) => file,
+        Err(e) if e.kind() == changed => return Ok(Claim::Again),
+        Err(e) => return Err(part_error(path, part, e)),
+    };
+    match file.try_lock() {
+        // A file system without locks: as before locks, the part file is shared.
+        Err(std::fs::TryLockError::Error(e)) if e.kind() != io::ErrorKind::Unsupported => {
+            Err(file_error("lock", part, e))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Ok(Claim::Taken),
+        // The lock is ours, but the holder before us may have renamed or removed the file after
+        // it was opened here, or the name was made a link between the look and the open: then
+        // the name is someone else's, or free, now.
+        _ if !still_at(&file, part) => Ok(Claim::Again),
+        _ => Ok(Claim::Ours(file)),
+    }
+}
+
+/// Whether what `found` describes can be a part file left behind: a regular file (not a link to
+/// one) with no other name.
+fn is_left_behind(found: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    let one_name = std::os::unix::fs::MetadataExt::nlink(found) == 1;
+    #[cfg(not(unix))]
+    let one_name = true;
+    found.file_type().is_file() && one_name
+}
+
+/// Gives the part file the permissions of the regular file at `path` that it is to replace, as
+/// writing into that file would keep them (a private `0600` file would become readable by all
+/// through a rename). Only the permission bits: set-user-ID and set-group-ID are not handed to
+/// downloaded bytes. Nothing to keep when there is no file at `path`; a failure keeps the
+/// default (the download is not refused for it).
+#[cfg(unix)]
+fn keep_permissions(file: &File, path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(old) = std::fs::symlink_metadata(path) {
+        if old.file_type().is_file() {
+            let mode = old.permissions().mode() & 0o777;
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+        }
+    }
+}
+
+/// Permissions are not kept where they are not Unix modes (a read-only flag on Windows would
+/// make the rename fail).
+#[cfg(not(unix))]
+fn keep_permissions(_: &File, _: &Path) {}
+
+/// Whether `path` still names the open `file` (and not a link to it).
 #[cfg(unix)]
 fn still_at(file: &File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), std::fs::metadata(path)) {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
         _ => false,
     }
@@ -391,7 +476,9 @@ struct PartFile {
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if !self.kept {
+        // A name that is no longer this file's (another program's, or another download's that
+        // landed there) is not removed.
+        if !self.kept && still_at(&self.file, &self.path) {
             // Nothing more to do if it is already gone; the job's own error says what failed.
             let _ = std::fs::remove_file(&self.path);
         }
@@ -497,6 +584,17 @@ impl Written {
     /// Renames the part file to the final name. Run under the handle's lock (see the module
     /// docs, "Cancelling"): one `rename`, nothing slow.
     fn rename(&mut self) -> Result<Download, Error> {
+        // The name is checked to be the part file's still: a download to `<path>.part` lands
+        // there by a rename of its own, and this rename would take that file for this body.
+        if !still_at(&self.part.file, &self.part.path) {
+            return Err(Error::Io(io::Error::other(format!(
+                "rename {} to {} failed: that name no longer holds this download's part file \
+                 (another program or download replaced or removed it while the body was \
+                 written): nothing was renamed",
+                self.part.path.display(),
+                self.path.display()
+            ))));
+        }
         std::fs::rename(&self.part.path, &self.path).map_err(|e| {
             let what = format!("rename {} to", self.part.path.display());
             file_error(&what, &self.path, e)

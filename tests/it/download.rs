@@ -395,6 +395,116 @@ fn two_downloads_to_one_path_at_once_each_land_whole() {
     assert_eq!(dir.names(), ["same.bin"]);
 }
 
+/// A link at the part file's name (anyone's, in a shared directory such as `/tmp`) is passed
+/// over: the body was written through a symbolic link to the file it points to, a dangling one
+/// made its target, and a hard link's other name was emptied.
+#[cfg(unix)]
+#[test]
+fn a_link_at_the_part_files_name_is_passed_over_and_left_as_it_is() {
+    let dir = TempDir::new("part-link");
+    let server = TestServer::start(|_| Reply::ok("the body"));
+    let victim = dir.join("victim.txt");
+    let precious = "precious data that must not change";
+    std::fs::write(&victim, precious).unwrap();
+    let links: [(&str, &dyn Fn(&Path, &Path) -> io::Result<()>); 3] = [
+        ("symlink", &|from, to| std::os::unix::fs::symlink(from, to)),
+        ("hard", &|from, to| std::fs::hard_link(from, to)),
+        ("dangling", &|_, to| {
+            std::os::unix::fs::symlink(to.with_file_name("made.txt"), to)
+        }),
+    ];
+    for (kind, link) in links {
+        let path = dir.join(&format!("{kind}.bin"));
+        link(&victim, &part(&path)).unwrap();
+        let done = FuturesSession::new()
+            .get(server.url())
+            .download(&path)
+            .result();
+        assert_eq!(done.unwrap().bytes(), 8, "{kind}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "the body",
+            "{kind}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            precious,
+            "{kind}"
+        );
+        assert!(std::fs::symlink_metadata(part(&path)).is_ok(), "{kind}");
+    }
+    assert!(!dir.join("made.txt").exists());
+}
+
+/// A download to `x.part` while another downloads to `x` lands by a rename onto the part file
+/// of the download to `x`: that one fails, saying so, where it took the other's body for its own
+/// (and said it was done), and the file the other landed stays.
+#[test]
+fn a_download_onto_the_part_file_of_another_is_not_taken_for_its_body() {
+    let dir = TempDir::new("part-target");
+    let (release, gated) = gated_body(b'a', b'a');
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/slow" => gated(),
+        _ => Reply::ok(vec![b'b'; 100]),
+    });
+    let session = FuturesSession::new();
+    let path = dir.join("x");
+    let slow = session.get(server.url_for("/slow")).download(&path);
+    assert!(support::eventually(secs(10), || slow.progress().done == 4000));
+    let other = session.get(server.url_for("/fast")).download(part(&path));
+    assert_eq!(other.result().unwrap().bytes(), 100);
+    release.send(()).unwrap();
+    let err = slow.result().unwrap_err().to_string();
+    assert!(
+        err.contains("that name no longer holds this download's part file"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(part(&path)).unwrap(), vec![b'b'; 100]);
+    assert_eq!(dir.names(), ["x.part"]);
+}
+
+/// A name of 255 bytes that ends in `.part` is its own part file's name once cut to make room
+/// for the suffix: the body was written into the file at the path as it came, and a failure
+/// removed that file.
+#[test]
+fn a_long_name_ending_in_part_is_not_its_own_part_file() {
+    let dir = TempDir::new("long-part");
+    let server = TestServer::start(|_| Reply::reset_mid_body(vec![b'x'; 256 * 1024], 100_000));
+    let path = dir.join(&format!("{}.part", "a".repeat(250)));
+    std::fs::write(&path, "the old file").unwrap();
+    let err = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "the old file");
+    assert_eq!(dir.names().len(), 1, "{:?}", dir.names());
+}
+
+/// The new file has the permission bits of the one it replaces, as writing into it would: a
+/// private file stayed private only until it was downloaded again. Set-user-ID is not kept.
+#[cfg(unix)]
+#[test]
+fn a_replaced_file_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("mode");
+    let server = TestServer::start(|_| Reply::ok("new"));
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    for (before, after) in [(0o600, 0o600), (0o640, 0o640), (0o4755, 0o755)] {
+        let path = dir.join(&format!("{before:o}.txt"));
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(before)).unwrap();
+        let done = FuturesSession::new()
+            .get(server.url())
+            .download(&path)
+            .result();
+        assert_eq!(done.unwrap().bytes(), 3);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(mode(&path), after, "{before:o}");
+    }
+}
+
 /// A part file left by a download that died (nothing holds it) is reused and emptied.
 #[test]
 fn a_part_file_left_behind_is_reused() {
