@@ -172,6 +172,13 @@ impl Fragment {
     }
 }
 
+/// Put in the extensions of a response that a redirect to another origin led to (the
+/// request's credentials were dropped on the way, and stay dropped even when a later redirect
+/// came back): an `EventSource` reconnects to the request's URL, not to this one, where the
+/// other origin's choice of path and query would get the credentials.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeftOrigin;
+
 /// Sends `hop` with `send_one` (which must not follow redirects itself) and follows the
 /// redirects it is answered with. `deadline` is checked between hops. `fragment`: the request
 /// URL's, which the response carries as a [`Fragment`] unless a `Location` gives another.
@@ -209,6 +216,9 @@ fn follow_hops(
     let mut hops = 0;
     loop {
         let mut resp = send_one(&hop)?;
+        if hop.dropped_credentials {
+            resp.extensions_mut().insert(LeftOrigin);
+        }
         if max == 0 {
             // ureq's meaning of 0: never follow, always return the response.
             return Ok(resp);

@@ -120,6 +120,7 @@ pub(crate) fn stream<D: Decode>(
         parts.headers,
         body.inner.url.clone(),
     );
+    stream.left_origin = parts.extensions.get::<redirect::LeftOrigin>().is_some();
     let mut feed = feed;
     if let Some(job) = crate::exec::current_job() {
         // Dropping the stream interrupts this job's read, on a silent server too; a stop or a

@@ -89,7 +89,8 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   `Err(Error::Cancelled)`.
 /// * A reconnection goes to the URL the redirects of the last connection led to, when they
 ///   stayed within its origin (as the standard reuses the request, redirects and all); after
-///   a redirect to another origin each connection starts at the URL of the request again.
+///   a redirect to another origin (even one that led back) each connection starts at the URL
+///   of the request again.
 /// * A shutdown of its session ends it too. [`shutdown_now`](FuturesSession::shutdown_now)
 ///   ends a stream being read with `Err(Error::Cancelled)`; a wait for a reconnection ends at
 ///   once, with the shutdown (`shutdown` or `shutdown_now`), and the source's last item is the
@@ -726,7 +727,7 @@ impl Iterator for EventSource {
                     ))));
                 }
                 Ok(stream) => {
-                    self.follow(stream.url());
+                    self.follow(&stream);
                     self.stop.set_current(Some(stream.stop_handle()));
                     self.current = Some(stream);
                     self.connected_at = Instant::now();
@@ -747,12 +748,17 @@ impl Iterator for EventSource {
 }
 
 impl EventSource {
-    /// Makes `url`, where the connection ended up, the URL of the next ones when redirects led
-    /// there within the origin of the request, as the standard's reconnection reuses the
-    /// request with its redirects (`url` carries the query of the last one). A redirect to
-    /// another origin is followed again on each connection: the request's credentials must not
-    /// go there.
-    fn follow(&mut self, url: &str) {
+    /// Makes the URL where `stream`'s connection ended up the URL of the next ones when
+    /// redirects led there within the origin of the request, as the standard's reconnection
+    /// reuses the request with its redirects (the URL carries the query of the last one). A
+    /// redirect to another origin is followed again on each connection: the request's
+    /// credentials must not go there, nor to a URL of the request's origin that the other
+    /// origin chose (out and back, `A -> B -> A/?chosen-by-B`).
+    fn follow(&mut self, stream: &EventStream) {
+        if stream.left_origin {
+            return;
+        }
+        let url = stream.url();
         let Ok(asked) = crate::url::build(self.template.url.clone(), &self.template.query) else {
             return;
         };

@@ -277,6 +277,9 @@ pub struct EventStream<T = Event> {
     /// Set by the worker when it was stopped while the channel was full, so that its last
     /// item (`Err(Cancelled)`) could not be sent: the stream yields it after the buffered ones.
     cut: Arc<AtomicBool>,
+    /// A redirect on the way here left the request's origin (its credentials were dropped):
+    /// an [`EventSource`](crate::EventSource) does not reconnect to `url` straight.
+    pub(crate) left_origin: bool,
 }
 
 /// Makes a cancel of the job that reads a stream (a stream read inside
@@ -593,6 +596,7 @@ impl<T> EventStream<T> {
             job: None,
             relay: CancelRelay::default(),
             cut,
+            left_origin: false,
         };
         (stream, feed)
     }

@@ -531,6 +531,44 @@ fn a_reconnection_after_a_redirect_to_another_origin_starts_over() {
         .all(|r| r.header("authorization").is_none()));
 }
 
+/// Out to another origin and back (`A -> B -> A/?chosen`): the redirects dropped the
+/// credentials, and the reconnections start at the request's URL again rather than sending them
+/// to the URL of `A` that `B` chose.
+#[test]
+fn a_reconnection_after_a_redirect_out_and_back_starts_over() {
+    let out = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let to_other = std::sync::Arc::clone(&out);
+    let home = TestServer::start(move |req| match req.path_only() {
+        "/start" => Reply::status(302, "").header("location", to_other.get().unwrap().clone()),
+        "/events" => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+        _ => Reply::status(500, ""),
+    });
+    let back = home.url_for("/events?chosen=by-the-other");
+    let other = TestServer::start(move |_| Reply::status(302, "").header("location", back.clone()));
+    out.set(other.url_for("/out")).unwrap();
+    let mut source = FuturesSession::new()
+        .get(home.url_for("/start"))
+        .bearer_auth("secret")
+        .event_source()
+        .initial_retry(ms(5));
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    assert_eq!(source.next().unwrap().unwrap().data, "a");
+    drop(source);
+    let sent: Vec<(String, Option<String>)> = home
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.path.clone(),
+                r.header("authorization").map(str::to_string),
+            )
+        })
+        .collect();
+    let events = || ("/events?chosen=by-the-other".to_string(), None);
+    let start = || ("/start".to_string(), Some("Bearer secret".to_string()));
+    assert_eq!(sent, [start(), events(), start(), events()]);
+}
+
 #[test]
 fn a_cancel_of_the_job_that_reads_the_source_ends_it_in_a_wait_and_in_a_read() {
     let (waiting, silent) = waiting_and_silent_servers();
