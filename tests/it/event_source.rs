@@ -510,19 +510,24 @@ fn a_reconnection_goes_to_the_url_a_same_origin_redirect_led_to() {
     );
 }
 
-#[test]
-fn a_reconnection_after_a_redirect_to_another_origin_starts_over() {
-    let other = TestServer::start(|_| Reply::sse(["id: 1\ndata: a\n\n"], ms(0)));
-    let to = other.url_for("/events");
-    let server = TestServer::start(move |_| Reply::status(302, "").header("location", to.clone()));
+/// Reads an event of each of two connections of an `EventSource` at `url`, whose request
+/// carries `Authorization: Bearer secret`.
+fn two_connections_with_a_secret(url: String) {
     let mut source = FuturesSession::new()
-        .get(server.url_for("/start"))
+        .get(url)
         .bearer_auth("secret")
         .event_source()
         .initial_retry(ms(5));
     assert_eq!(source.next().unwrap().unwrap().data, "a");
     assert_eq!(source.next().unwrap().unwrap().data, "a");
-    drop(source);
+}
+
+#[test]
+fn a_reconnection_after_a_redirect_to_another_origin_starts_over() {
+    let other = TestServer::start(|_| Reply::sse(["id: 1\ndata: a\n\n"], ms(0)));
+    let to = other.url_for("/events");
+    let server = TestServer::start(move |_| Reply::status(302, "").header("location", to.clone()));
+    two_connections_with_a_secret(server.url_for("/start"));
     // The credentials never reach the other origin: every connection starts at the first.
     assert_eq!(server.request_count(), 2);
     assert!(other
@@ -546,14 +551,7 @@ fn a_reconnection_after_a_redirect_out_and_back_starts_over() {
     let back = home.url_for("/events?chosen=by-the-other");
     let other = TestServer::start(move |_| Reply::status(302, "").header("location", back.clone()));
     out.set(other.url_for("/out")).unwrap();
-    let mut source = FuturesSession::new()
-        .get(home.url_for("/start"))
-        .bearer_auth("secret")
-        .event_source()
-        .initial_retry(ms(5));
-    assert_eq!(source.next().unwrap().unwrap().data, "a");
-    assert_eq!(source.next().unwrap().unwrap().data, "a");
-    drop(source);
+    two_connections_with_a_secret(home.url_for("/start"));
     let sent: Vec<(String, Option<String>)> = home
         .requests()
         .iter()
