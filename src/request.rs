@@ -127,7 +127,10 @@ impl RequestBuilder {
     /// Adds a header. It replaces a session default header of the same name; calling it twice
     /// with one name sends both values. There is no need to set `Content-Length`: the session
     /// sets it from the body, and one that is not the body's length (or not a number) makes the
-    /// request an [`Error::InvalidRequest`] before anything is sent.
+    /// request an [`Error::InvalidRequest`] before anything is sent. `Expect: 100-continue` is
+    /// not sent: the body follows the head at once, as requests sends it (ureq would wait for
+    /// the `100 Continue` and miss a final answer that comes instead, such as S3's 401 or a
+    /// redirect, until the `timeout`).
     ///
     /// # Examples
     ///

@@ -1032,6 +1032,19 @@ fn request_headers(
 ) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::new();
     merge_headers(&mut headers, defaults, own)?;
+    // `Expect: 100-continue` is not sent: ureq (3.5) waits for the `100 Continue` and does not
+    // read a final answer that comes instead (a 401, a 417, a redirect: how S3 and nginx refuse
+    // a body before it is sent), so such a request waited until its `timeout`, for ever by
+    // default. Without it the body follows the head at once, as requests sends it (with the
+    // header): a server that refuses it answers all the same.
+    let continue_expected = headers.get(http::header::EXPECT).is_some_and(|v| {
+        v.as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"100-continue")
+    });
+    if continue_expected {
+        headers.remove(http::header::EXPECT);
+    }
     // What this build decodes, rather than ureq's default, which depends on ureq's features as
     // the whole build sets them (see `encoding`).
     if !headers.contains_key(http::header::ACCEPT_ENCODING) {

@@ -701,6 +701,54 @@ fn a_307_redirect_sends_the_file_again() {
     }
 }
 
+/// A request with `Expect: 100-continue` that the server answers at once with a final status
+/// (S3's and nginx's way to refuse a body before it is sent), keeping the connection open: the
+/// answer is read. ureq waited for a `100 Continue` and never read it (until the `timeout`, for
+/// ever by default); the header is not sent, and the body follows the head.
+#[test]
+fn a_final_answer_to_an_expect_100_continue_is_read() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (heads, head) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for socket in listener.incoming().take(2) {
+            let mut socket = socket.unwrap();
+            let heads = heads.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut byte = [0; 1];
+                while !seen.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap_or(0) == 1 {
+                    seen.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&seen).to_lowercase();
+                heads.send(head).unwrap();
+                let answer = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\
+                              Connection: close\r\n\r\ndenied";
+                let _ = socket.write_all(answer.as_bytes());
+                // Held open and not read, as a server that refused the body does.
+                std::thread::sleep(support::secs(30));
+            });
+        }
+    });
+    let session = FuturesSession::builder().timeout(support::secs(5)).build();
+    let url = format!("http://{addr}/bucket/key");
+    for expect in ["100-continue", "100-Continue"] {
+        let resp = session
+            .put(&url)
+            .header("expect", expect)
+            .body("the object")
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(
+            (resp.status(), resp.text().unwrap()),
+            (401, "denied".into())
+        );
+        let head = head.recv_timeout(support::secs(5)).unwrap();
+        assert!(!head.contains("expect:"), "{head}");
+    }
+}
+
 /// A cancel stops an upload that the server has stopped reading: the handle resolves to
 /// `Cancelled` instead of waiting on a full socket.
 #[test]
