@@ -682,10 +682,19 @@ fn attempts(
                 // times each phase from the end of the one before, so their limits add up (a
                 // slow upload, then a slow answer): past the deadline, a watchdog shuts the
                 // job's connection. It fires a little after the deadline, so that a phase that
-                // alone spent the budget ends in ureq's own timeout, which says which phase. Its
-                // thread is started for streams with a `timeout` only.
+                // alone spent the budget ends in ureq's own timeout, which says which phase.
+                // A buffered request's upload gets it too: ureq gives each write of the body
+                // the time left as the socket's send timeout, and a write to a server that
+                // reads a little at a time returns what it sent when that time is up, to be
+                // written on with the same timeout, so a slow upload ran two or three times
+                // past the `timeout` (more at a trickle). Its thread is started for streams
+                // and for bodies of `COUNTED_FROM` bytes or more, with a `timeout` only.
+                let uploads = hop.body.is_some_and(|body| match body {
+                    Payload::Bytes(bytes) => bytes.len() >= COUNTED_FROM,
+                    _ => true,
+                });
                 let watch = deadline
-                    .filter(|_| limits.budget == Budget::Stream)
+                    .filter(|_| limits.budget == Budget::Stream || uploads)
                     .map(|d| d + WATCHDOG_GRACE);
                 let (result, overran) = interrupt_at(watch, crate::exec::current_job(), || {
                     match hop.body {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use support::{closed_port_url, ms, timed, Reply, TestServer};
+use support::{closed_port_url, ms, secs, timed, Reply, TestServer};
 use ureq_futures::sse::StreamOptions;
 use ureq_futures::{Error, FuturesSession, Timeout};
 
@@ -282,6 +282,28 @@ fn slow_reading_server(before_body: Duration, before_answer: Duration) -> String
         }
     });
     url
+}
+
+/// A buffered request's `timeout` bounds its upload to a server that stops reading: a write of
+/// the body that had sent a part when the time left was up was written on with that time again,
+/// so a 2 s budget could run on for 4 s and more (now a watchdog shuts the connection).
+#[test]
+fn a_timeout_bounds_an_upload_to_a_server_that_stops_reading() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let Ok((mut socket, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = [0u8; 1000];
+        let _ = std::io::Read::read(&mut socket, &mut buf);
+        std::thread::sleep(secs(30));
+    });
+    let session = FuturesSession::builder().timeout(secs(2)).build();
+    let body = vec![b'x'; 64 << 20]; // past what the sockets' buffers hold
+    let (sent, took) = timed(|| session.put(&url).body(body).send().result());
+    assert!(matches!(&sent, Err(Error::Timeout(_))), "{sent:?}");
+    assert!(took < ms(3500), "took {took:?}");
 }
 
 /// A stream's `timeout` is one budget for every phase before the head: a slow upload (0.7 s)
