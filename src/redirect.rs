@@ -121,6 +121,24 @@ impl<'a> Hop<'a> {
         }
     }
 
+    /// Where a retry starts when this hop is the one that failed: here, once a redirect turned
+    /// the request into one without its body (a 303, or a 301 or 302 to a POST). The server
+    /// took the body then (it answered the request that carried it), and a retry from the first
+    /// hop would submit it again, as urllib3's retries, which are a hop's, never do. `None`
+    /// while the hop carries the request as made (or its body, after a 307 or 308): a retry
+    /// starts from the first hop.
+    pub(crate) fn retry_from<'b>(&self) -> Option<Hop<'b>> {
+        self.dropped_content.then(|| Hop {
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            body: None,
+            dropped_content: true,
+            dropped_credentials: self.dropped_credentials,
+            dropped_host: self.dropped_host,
+            redirected: self.redirected,
+        })
+    }
+
     /// The request's `headers` as this hop sends them: without those the redirects so far
     /// dropped (once dropped, a header stays dropped for the hops after).
     pub(crate) fn headers(&self, mut headers: HeaderMap) -> HeaderMap {
@@ -187,10 +205,11 @@ pub(crate) fn follow(
     hop: Hop<'_>,
     deadline: Option<Instant>,
     fragment: Option<&str>,
+    retry_from: &mut Option<Hop<'static>>,
     send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let mut fragment = fragment.and_then(fragment_of);
-    let mut resp = follow_hops(limit, hop, deadline, &mut fragment, send_one)?;
+    let mut resp = follow_hops(limit, hop, deadline, &mut fragment, retry_from, send_one)?;
     if let Some(fragment) = fragment {
         resp.extensions_mut().insert(Fragment(fragment.into()));
     }
@@ -204,17 +223,20 @@ fn fragment_of(fragment: &str) -> Option<String> {
     (!fragment.is_empty()).then(|| url::encode_fragment(fragment).into_owned())
 }
 
-/// [`follow`]'s hops; `fragment` becomes that of each `Location` that has one.
+/// [`follow`]'s hops; `fragment` becomes that of each `Location` that has one, and
+/// `retry_from` the [`Hop::retry_from`] of the last hop sent.
 fn follow_hops(
     limit: RedirectLimit,
     mut hop: Hop<'_>,
     deadline: Option<Instant>,
     fragment: &mut Option<String>,
+    retry_from: &mut Option<Hop<'static>>,
     mut send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let max = limit.max;
     let mut hops = 0;
     loop {
+        *retry_from = hop.retry_from();
         let mut resp = send_one(&hop)?;
         if hop.dropped_credentials {
             resp.extensions_mut().insert(LeftOrigin);

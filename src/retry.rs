@@ -38,6 +38,12 @@ use crate::Error;
 /// whatever its status; `false` retries none. Other values are ignored. The number of attempts,
 /// the method rule and the waits below still apply.
 ///
+/// A retry starts from the first request again, redirects and all, but for one that failed
+/// after a redirect turned it into a request without its body (a 303, or a 301 or 302 to a
+/// POST): the server took the body then, and the retry sends the request that failed (the
+/// redirect's GET), as urllib3's retries are a hop's. Which requests are retried is still
+/// decided by the request as made.
+///
 /// Retries happen on the worker, before the handle resolves. For an event stream that means
 /// before the stream is handed to the caller: once its first byte may have reached the caller, a
 /// stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).

@@ -201,6 +201,45 @@ fn post_is_retried_only_when_allowed() {
     assert!(server.requests().iter().all(|r| r.body == b"x"));
 }
 
+/// A POST answered with a 303 was taken: when the GET it leads to fails, the retry sends that
+/// GET again, not the POST (which submitted the body a second time), as urllib3's retries are
+/// a hop's. After a 307, which keeps the body, a retry starts from the first hop as before.
+#[test]
+fn a_retry_after_a_redirect_that_took_the_body_sends_the_redirects_request() {
+    let server = TestServer::start({
+        let failed = std::sync::Mutex::new(std::collections::HashSet::new());
+        move |req| match req.path_only() {
+            "/submit" => Reply::status(303, "").header("location", "/result"),
+            "/keep" => Reply::status(307, "").header("location", "/kept"),
+            // Each fails once, then answers.
+            path if failed.lock().unwrap().insert(path.to_string()) => Reply::status(503, ""),
+            _ => Reply::ok("done"),
+        }
+    });
+    let session = session_with(fast_retries().non_idempotent(true));
+    let resp = session.post(server.url_for("/submit")).body("order 1");
+    assert_eq!(status_of(resp), 200);
+    let sent = |requests: &[support::Request]| -> Vec<String> {
+        requests
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    };
+    let requests = server.requests();
+    assert_eq!(
+        sent(&requests),
+        ["POST /submit", "GET /result", "GET /result"]
+    );
+    let resp = session.post(server.url_for("/keep")).body("order 2");
+    assert_eq!(status_of(resp), 200);
+    let requests = &server.requests()[3..];
+    assert_eq!(
+        sent(requests),
+        ["POST /keep", "POST /kept", "POST /keep", "POST /kept"]
+    );
+    assert!(requests.iter().all(|r| r.body == b"order 2"));
+}
+
 #[test]
 fn the_requests_idempotent_mark_decides_as_its_method_would() {
     let server = TestServer::start(|_| Reply::status(503, "busy"));
