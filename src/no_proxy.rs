@@ -84,14 +84,19 @@ pub(crate) fn env_proxy_problem() -> Option<String> {
         match ureq::Proxy::new(&value) {
             Ok(_) => return misread(name, &value),
             Err(_) => {
-                unreadable.get_or_insert(name);
+                unreadable.get_or_insert((name, value.contains('@')));
             }
         }
     }
-    unreadable.map(|name| {
+    unreadable.map(|(name, credentials)| {
+        // Credentials with a character a URL cannot hold as it is, or no proxy URL at all.
+        let fix = match credentials {
+            true => ESCAPE_CREDENTIALS,
+            false => "write it as a proxy URL, as in http://proxy.example:3128",
+        };
         format!(
             "{name} is set, but not to a proxy URL that can be read (the requests would go \
-             direct): {ESCAPE_CREDENTIALS}, or go direct with SessionBuilder::proxy(None)"
+             direct): {fix}, or go direct with SessionBuilder::proxy(None)"
         )
     })
 }

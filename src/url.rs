@@ -177,6 +177,19 @@ fn missing_scheme(url: &str) -> String {
                 session has no base URL to resolve it against)"
             .into();
     }
+    // Text that does not start with a host name (`not a url`): a scheme before it would not
+    // make a URL of it.
+    let host = url.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host_like = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]%".contains(&b));
+    if !host_like {
+        return "it is not a URL: there is no scheme, and it does not start with a host name; \
+                write the whole URL, as in https://example.com/path"
+            .into();
+    }
     format!(
         "the scheme is missing: write {}",
         with_scheme(&redact_url(url))
@@ -184,7 +197,7 @@ fn missing_scheme(url: &str) -> String {
 }
 
 /// `http://` before a loopback host, `https://` (or `http://`) before any other.
-fn with_scheme(rest: &str) -> String {
+pub(crate) fn with_scheme(rest: &str) -> String {
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     let name = match host.strip_prefix('[') {
@@ -982,6 +995,18 @@ mod tests {
             assert!(m.contains(fix), "{url}: {m}");
             assert!(m.contains("the scheme is missing"), "{url}: {m}");
             assert!(!m.contains("secret"), "{url}: {m}");
+        }
+        // No host to put a scheme before: no fix that would itself be refused.
+        for text in ["not a url", "see the docs/v1", "sk-abc def"] {
+            let m = message(text);
+            assert!(
+                m.contains("it is not a URL: there is no scheme"),
+                "{text}: {m}"
+            );
+            assert!(
+                !m.contains("write https://") && !m.contains("http://s"),
+                "{m}"
+            );
         }
         assert!(message("http:/h/x").contains("http: must be followed by //"));
         assert!(message("ftp://h/x").contains("\"ftp\" is not supported"));

@@ -680,6 +680,17 @@ impl<P: Protocol> Client<P> {
     /// chat and the provider's other endpoints (embeddings).
     pub(crate) fn post(&self, url: String, body: &Value) -> Result<RequestBuilder, Error> {
         let provider = P::PROVIDER;
+        // A base URL without a scheme (`localhost:11434/v1`): the fix is the base URL's, not
+        // that of the endpoint's URL made from it, which the request would be refused with.
+        if !self.base_url.contains("://") {
+            return Err(Error::InvalidRequest(format!(
+                "the base URL {} has no scheme: give the client builder's base_url (or {}) the \
+                 whole URL: {}",
+                crate::redact_url(&self.base_url),
+                provider.base_var,
+                crate::url::with_scheme(&crate::redact_url(&self.base_url))
+            )));
+        }
         let key_header = provider.key_header.unwrap_or("authorization");
         let own_credential = self.has_header(key_header) || self.has_header("authorization");
         let mut request = self.session.post(url).json(body);

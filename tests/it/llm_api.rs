@@ -11,6 +11,7 @@ use ureq_futures::llm::{
     ServerToolResult, TogetherClient, ToolCall, ToolCallDelta, ToolResult, Usage, API_KEY_VAR,
     BASE_URL_VAR, DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT,
 };
+use ureq_futures::Error;
 
 #[test]
 fn constants_hold_the_documented_values() {
@@ -116,6 +117,26 @@ fn clients_report_their_settings() {
     let gemini =
         GeminiClient::builder("m", None).env(|name| (name == "GOOGLE_API_KEY").then(|| "k".into()));
     assert!(gemini.build().has_api_key());
+}
+
+/// A base URL written without its scheme, as Ollama's docs write the host, is refused with the
+/// base URL's fix and the variable it may come from; the fix was the chat endpoint's URL.
+#[test]
+fn a_base_url_without_a_scheme_gets_the_base_urls_fix() {
+    let client = OpenAIClient::builder("llama3.2", None)
+        .base_url("localhost:11434/v1")
+        .env(|_| None)
+        .build();
+    let err = client
+        .stream(&ChatRequest::new().user("hi"))
+        .err()
+        .expect("a base URL without a scheme was taken");
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid request: the base URL localhost:11434/v1 has no scheme: give the client \
+         builder's base_url (or OPENAI_BASE_URL) the whole URL: http://localhost:11434/v1"
+    );
 }
 
 #[test]

@@ -155,6 +155,11 @@ fn an_environment_proxy_that_cannot_be_read_as_written_refuses_the_requests_it_w
                      would go direct): percent-encode its user name and password (a space as %20",
                 ),
                 (
+                    "not a proxy url ::".to_string(),
+                    "HTTPS_PROXY is set, but not to a proxy URL that can be read (the requests \
+                     would go direct): write it as a proxy URL, as in http://proxy.example:3128",
+                ),
+                (
                     format!("socks5://user:pa#ss@{at}"),
                     "HTTPS_PROXY names a proxy whose user name or password holds a character \
                      that ends it early, so that it reads as the host: percent-encode",
@@ -184,7 +189,7 @@ fn an_environment_proxy_that_cannot_be_read_as_written_refuses_the_requests_it_w
             let resp = FuturesSession::new().get(server.url()).send().result();
             assert_eq!(resp.unwrap().text().unwrap(), "hi");
             assert_eq!(proxy.targets(), [server.addr().to_string()]);
-            assert_eq!(server.request_count(), 5);
+            assert_eq!(server.request_count(), 7);
             // In a CGI script HTTP_PROXY is a client's `Proxy:` header: an unreadable one
             // refuses nothing ("httpoxy").
             std::env::remove_var("HTTPS_PROXY");
