@@ -406,10 +406,11 @@ fn a_link_at_the_part_files_name_is_passed_over_and_left_as_it_is() {
     let victim = dir.join("victim.txt");
     let precious = "precious data that must not change";
     std::fs::write(&victim, precious).unwrap();
-    let links: [(&str, &dyn Fn(&Path, &Path) -> io::Result<()>); 3] = [
-        ("symlink", &|from, to| std::os::unix::fs::symlink(from, to)),
-        ("hard", &|from, to| std::fs::hard_link(from, to)),
-        ("dangling", &|_, to| {
+    type Link = fn(&Path, &Path) -> io::Result<()>;
+    let links: [(&str, Link); 3] = [
+        ("symlink", |from, to| std::os::unix::fs::symlink(from, to)),
+        ("hard", |from, to| std::fs::hard_link(from, to)),
+        ("dangling", |_, to| {
             std::os::unix::fs::symlink(to.with_file_name("made.txt"), to)
         }),
     ];

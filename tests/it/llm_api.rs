@@ -129,8 +129,7 @@ fn a_base_url_without_a_scheme_gets_the_base_urls_fix() {
         .build();
     let err = client
         .stream(&ChatRequest::new().user("hi"))
-        .err()
-        .expect("a base URL without a scheme was taken");
+        .expect_err("a base URL without a scheme was taken");
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
     assert_eq!(
         err.to_string(),

@@ -740,10 +740,7 @@ fn a_final_answer_to_an_expect_100_continue_is_read() {
             .send()
             .result()
             .unwrap();
-        assert_eq!(
-            (resp.status(), resp.text().unwrap()),
-            (401, "denied".into())
-        );
+        assert_eq!((resp.status(), resp.text().unwrap()), (401, "denied"));
         let head = head.recv_timeout(support::secs(5)).unwrap();
         assert!(!head.contains("expect:"), "{head}");
     }
