@@ -63,7 +63,8 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
 /// | an answer whose status the retry policy retries (a 429, a 503), still so after the retries, made an error by `error_for_status` or a stream | `Status` | the status line, the URL, and why no more attempts: `(after 3 attempts, the most RetryPolicy::attempts allows)`, `(after 1 attempt; the server asked to wait 2 min (Retry-After), longer than RetryPolicy::max_retry_after (60 s))` |
 /// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting that bounds them (`max_redirects`) and its default |
-/// | malformed response | `Transport` with ureq's error | ureq's |
+/// | response head that does not parse as HTTP (`HTTP/1.1 abc OK`, a header line without a colon) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and ureq's words (`http parse fail: invalid response status`) |
+/// | other malformed response (a chunk size that is no number) | `Transport` with ureq's error | ureq's |
 ///
 /// The message of a [`Transport`](Error::Transport), [`Json`](Error::Json),
 /// [`EventTooLarge`](Error::EventTooLarge), [`UnexpectedContentType`](Error::UnexpectedContentType),

@@ -438,6 +438,11 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
             );
             Some((io::ErrorKind::InvalidData, Phase::Response, Some(hint)))
         }
+        // Any other answer that does not parse as HTTP (`HTTP/1.1 abc OK`, a bad header line):
+        // where, like every failure of the response.
+        ureq::Error::Protocol(p) if p.to_string().starts_with("http parse fail") => {
+            Some((io::ErrorKind::InvalidData, Phase::Response, None))
+        }
         // A head that does not fit the connection's read buffer (ureq's `max_response_header_size`
         // is set from it).
         ureq::Error::LargeResponseHeader(_, limit) => {

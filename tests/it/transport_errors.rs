@@ -128,6 +128,8 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
         "/stall" => Reply::stall_mid_body("partial", 1000),
         "/dribble" => Reply::dribble(vec![b'x'; 100], ms(50)),
         "/events" => Reply::stall().content_type("text/event-stream"),
+        "/status-line" => Reply::raw(b"HTTP/1.1 abc OK\r\n\r\n".to_vec()),
+        "/header-line" => Reply::raw(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n".to_vec()),
         _ => Reply::ok("0123456789"),
     });
     let hp = server.addr().to_string();
@@ -153,6 +155,25 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
             }),
             variant: &["Io(ConnectionReset)", "Io(UnexpectedEof)"],
             words: &["io: read the response from {hp} failed for url: http://{hp}/r"],
+        },
+        // Answers that do not parse as HTTP were ureq's bare `protocol: http parse fail`.
+        Case {
+            name: "broken status line",
+            run: Box::new({
+                let (url, hp) = at("/status-line");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/status-line: protocol: http parse fail: invalid response status"],
+        },
+        Case {
+            name: "broken header line",
+            run: Box::new({
+                let (url, hp) = at("/header-line");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/header-line: protocol: http parse fail"],
         },
         Case {
             name: "body cut",
