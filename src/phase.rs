@@ -195,6 +195,8 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         Error::Timeout(mut t) => {
             if let Some(proxy) = proxy {
                 t.through_proxy(proxy_at(proxy));
+            } else if uri.scheme_str() == Some("https") && crate::transport::socket_connected() {
+                t.in_handshake();
             }
             return Error::Timeout(place_timeout(t, uri, false));
         }

@@ -78,6 +78,9 @@ pub struct TimeoutError {
     phase: Option<Phase>,
     /// The proxy's `host:port`, for a connect made through it.
     proxy: Option<String>,
+    /// A connect timeout of an `https://` URL that came after the TCP connection was made: in
+    /// the TLS handshake.
+    handshake: bool,
     /// How many attempts the retry policy made and why no more, when it made more than one or
     /// wanted to (see [`phase::after_attempts`](crate::phase::after_attempts)).
     pub(crate) retried: Option<String>,
@@ -94,8 +97,14 @@ impl TimeoutError {
             target: String::new(),
             phase: None,
             proxy: None,
+            handshake: false,
             retried: None,
         }
+    }
+
+    /// Records that a connect timeout came in the TLS handshake, the TCP connection made.
+    pub(crate) fn in_handshake(&mut self) {
+        self.handshake = self.kind == Timeout::Connect;
     }
 
     /// Records that the connect went through the proxy at `target` (`host:port`): it covers
@@ -281,6 +290,12 @@ impl fmt::Display for TimeoutError {
             (Some(setting), Some(limit)) => {
                 let limit = Human(limit);
                 match self.kind {
+                    Timeout::Connect if self.handshake => write!(
+                        f,
+                        "TLS handshake{} did not finish within {limit} ({setting}; the TCP \
+                         connection was made)",
+                        to("with")
+                    )?,
                     Timeout::Connect => {
                         write!(f, "connect{}", to("to"))?;
                         if let Some(proxy) = &self.proxy {
@@ -363,6 +378,15 @@ impl fmt::Display for TimeoutError {
         }
         if let Some(retried) = &self.retried {
             write!(f, " ({retried})")?;
+        }
+        // A port that serves plain HTTP and waits for a request's head never answers a
+        // ClientHello.
+        if let Some(rest) = self.url.strip_prefix("https://").filter(|_| self.handshake) {
+            write!(
+                f,
+                " (a server that speaks plain HTTP on that port never answers the handshake: \
+                 if so, use http://{rest})"
+            )?;
         }
         Ok(())
     }

@@ -89,6 +89,15 @@ thread_local! {
     static AWAITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// How far the connection this thread makes through an HTTP proxy got (see [`ProxyLeg`]).
     static PROXY_LEG: std::cell::Cell<ProxyLeg> = const { std::cell::Cell::new(ProxyLeg::Unused) };
+    /// Whether the last connection this thread made got its socket connected (ureq registers a
+    /// socket once its TCP connect is done): a connect timeout after that came in the TLS
+    /// handshake (`phase::before_response`).
+    static CONNECTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the last connection this thread made got its socket connected (see [`CONNECTED`]).
+pub(crate) fn socket_connected() -> bool {
+    CONNECTED.with(std::cell::Cell::get)
 }
 
 /// How far a connection through an HTTP proxy (`http://` or `https://`, which ureq asks to
@@ -216,11 +225,13 @@ impl Connector<()> for Interruptible {
         });
         let mut job = 0;
         lease.follow_job(&mut job)?;
+        CONNECTED.with(|c| c.set(false));
         let register = {
             let (lease, agent) = (Arc::clone(&lease), Arc::clone(&details.register_shutdown));
             move |handle: Weak<dyn ShutdownHandle>| {
                 // The first is the socket itself; TLS and proxies come on top of it.
                 let _ = lease.socket.set(handle.clone());
+                CONNECTED.with(|c| c.set(true));
                 // With the fence in `Lease::shut`: a cancel that stores `shut_for` and then looks
                 // for the socket, and this store of the socket and look at `shut_for`, cannot
                 // both miss each other (acquire/release alone would allow it).

@@ -365,6 +365,32 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
         variant: &["Timeout(Connect)"],
         words: &["timeout: connect to {hp} did not finish within 200 ms (connect_timeout) for url: http://{hp}/c"],
     });
+    // The same over https: the TCP connect itself never finished.
+    cases.push(Case {
+        name: "https connect timeout",
+        run: Box::new(move || {
+            let session = FuturesSession::builder().connect_timeout(ms(200)).build();
+            let err = session.get(format!("https://{addr}/c")).send().result();
+            (err.unwrap_err(), addr.to_string())
+        }),
+        variant: &["Timeout(Connect)"],
+        words: &["timeout: connect to {hp} did not finish within 200 ms (connect_timeout) for url: https://{hp}/c"],
+    });
+    // A port that takes the connection and never answers the ClientHello (plain HTTP that waits
+    // for a request's head): the handshake, not the connect, ran out of time. It said `connect
+    // to ... did not finish`, without a hint.
+    let silent = Silent::start();
+    let silent_addr = silent.addr;
+    cases.push(Case {
+        name: "TLS handshake timeout",
+        run: Box::new(move || {
+            let session = FuturesSession::builder().connect_timeout(ms(200)).build();
+            let err = session.get(format!("https://{silent_addr}/t?key=secret")).send().result();
+            (err.unwrap_err(), silent_addr.to_string())
+        }),
+        variant: &["Timeout(Connect)"],
+        words: &["timeout: TLS handshake with {hp} did not finish within 200 ms (connect_timeout; the TCP connection was made) for url: https://{hp}/t?<redacted> (a server that speaks plain HTTP on that port never answers the handshake: if so, use http://{hp}/t?<redacted>)"],
+    });
     let mut failures = Vec::new();
     for case in cases {
         let (err, hp) = (case.run)();
