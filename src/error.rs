@@ -991,14 +991,41 @@ impl fmt::Display for Error {
     }
 }
 
+/// The source is the root cause (the system's error, ureq's, serde_json's), not the layers in
+/// between: the message already holds each layer's words (`connect to host:port failed for url:
+/// ...: Connection refused (os error 111)`), and a reporter that walks the chain (anyhow's
+/// `Caused by:`) printed that sentence again for each layer. The options were the whole chain
+/// (each cause repeated two or three times), no source (the message says it all, but code that
+/// looks for the system's error by `source()` finds nothing), or the root alone, whose words
+/// end the message: repeated once, as most error chains repeat their last cause.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Transport(e) => Some(e),
-            Error::Io(e) => Some(e),
-            Error::Json(e) => Some(e),
-            Error::Other(e) => Some(e.as_ref()),
-            _ => None,
+        let layer: &(dyn std::error::Error + 'static) = match self {
+            Error::Transport(e) => e,
+            Error::Io(e) => e,
+            Error::Json(e) => e,
+            // Its message is its error's own.
+            Error::Other(e) => return e.source(),
+            _ => return None,
+        };
+        Some(root_cause(layer))
+    }
+}
+
+/// The last of `error`'s sources, through the errors an `io::Error` wraps.
+fn root_cause<'a>(
+    mut error: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    loop {
+        let next = match error.downcast_ref::<io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+        match next {
+            Some(next) => error = next,
+            None => return error,
         }
     }
 }

@@ -417,6 +417,48 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The chain of sources under an error is its root cause alone, the system's error, whose
+/// words end the message: a reporter that walks the chain (anyhow's `Caused by:`) printed the
+/// message again for each layer in between.
+#[test]
+fn an_errors_source_is_its_root_cause_said_once() {
+    use std::error::Error as _;
+    let chain = |e: &Error| {
+        let mut texts = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(cause) = next {
+            texts.push(cause.to_string());
+            next = cause.source();
+        }
+        texts
+    };
+    let refused = FuturesSession::new()
+        .get(format!("{}/x", closed_port_url()))
+        .send()
+        .result()
+        .unwrap_err();
+    let texts = chain(&refused);
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(texts[0].ends_with(&texts[1]), "{texts:#?}");
+    let root = refused
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        root.map(std::io::Error::kind),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    let dir = support::TempDir::new("chain");
+    let server = TestServer::start(|_| Reply::ok("x"));
+    let missing = FuturesSession::new()
+        .get(server.url())
+        .download(dir.join("missing/out.bin"))
+        .result()
+        .unwrap_err();
+    let texts = chain(&missing);
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(texts[1].contains("os error"), "{texts:#?}");
+}
+
 #[test]
 fn https_to_a_port_that_closes_on_a_tls_hello_shows_the_http_url() {
     let server = TestServer::start(|_| Reply::ok("plain"));
