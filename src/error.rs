@@ -94,7 +94,6 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// assert!(matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response,
@@ -896,6 +895,39 @@ impl Error {
     }
 }
 
+/// The variant, with what code matches on (the I/O error's kind, the timeout's kind, the
+/// status), then the message: `Io(ConnectionRefused): io: connect to 127.0.0.1:9 failed for url:
+/// http://127.0.0.1:9/: Connection refused (os error 111)`. That is what a script's
+/// `fn main() -> Result<(), Box<dyn Error>>` prints; the derived form showed the fields of every
+/// layer of the error, on one long line (`Io(Custom { kind: ConnectionRefused, error: Located {
+/// phase: Connect, target: ...`). A status error's headers and body are its public fields:
+/// `Error::Status(e)` gives them.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Error::Io(e) => return write!(f, "Io({:?}): {self}", e.kind()),
+            Error::Timeout(t) => return write!(f, "Timeout({:?}): {self}", t.kind),
+            Error::Status(s) => return write!(f, "Status({}): {self}", s.status),
+            Error::Transport(_) => "Transport",
+            Error::Json(_) => "Json",
+            Error::BodyTooLarge { .. } => "BodyTooLarge",
+            Error::EventTooLarge { .. } => "EventTooLarge",
+            Error::UnsupportedEncoding { .. } => "UnsupportedEncoding",
+            Error::UnexpectedContentType(_) => "UnexpectedContentType",
+            Error::Cancelled => "Cancelled",
+            Error::ShutDown => "ShutDown",
+            Error::Panicked(_) => "Panicked",
+            Error::ResultTaken => "ResultTaken",
+            Error::InvalidRequest(_) => "InvalidRequest",
+            Error::Protocol(_) => "Protocol",
+            Error::MissingApiKey { .. } => "MissingApiKey",
+            Error::Other(_) => "Other",
+            Error::Api { .. } => "Api",
+        };
+        write!(f, "{variant}: {self}")
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -1557,16 +1589,21 @@ mod tests {
         headers.insert("x-api-key", "sk-key".parse().unwrap());
         headers.insert("x-request-id", "req_1".parse().unwrap());
         let err = Error::status_at(401, "http://u:pw@h/x?key=k", headers, b"denied");
-        let debug = format!("{err:?}");
+        let Error::Status(status) = &err else {
+            unreachable!()
+        };
+        // The error's own Debug is its message; the status error's shows its fields.
+        let debug = format!("{status:?}");
         for secret in ["s3cret", "t0ken", "sk-key", "pw", "key=k"] {
             assert!(!debug.contains(secret), "{secret} in {debug}");
+            assert!(!format!("{err:?}").contains(secret), "{secret} in {err:?}");
         }
         assert_eq!(
             debug,
-            "Status(StatusError { status: 401, url: \"http://<redacted>@h/x?<redacted>\", \
+            "StatusError { status: 401, url: \"http://<redacted>@h/x?<redacted>\", \
              headers: {\"content-type\": \"text/plain\", \"set-cookie\": \"<redacted>\", \
              \"set-cookie\": \"<redacted>\", \"x-api-key\": \"<redacted>\", \
-             \"x-request-id\": \"req_1\"}, body: \"denied\" })"
+             \"x-request-id\": \"req_1\"}, body: \"denied\" }"
         );
         // The headers themselves keep their values.
         let Error::Status(e) = err else {
@@ -1592,16 +1629,19 @@ mod tests {
         headers.insert("proxy-authorization", "Basic cHc=".parse().unwrap());
         headers.insert("keep-alive", "timeout=5".parse().unwrap());
         let err = Error::status_at(401, "http://h/", headers, b"");
-        let debug = format!("{err:?}");
+        let Error::Status(status) = &err else {
+            unreachable!()
+        };
+        let debug = format!("{status:?}");
         assert_eq!(
             debug,
-            "Status(StatusError { status: 401, url: \"http://h/\", headers: \
+            "StatusError { status: 401, url: \"http://h/\", headers: \
              {\"www-authenticate\": \"<redacted>\", \"proxy-authenticate\": \"<redacted>\", \
              \"authentication-info\": \"<redacted>\", \"x-auth-token\": \"<redacted>\", \
              \"x-csrf-token\": \"<redacted>\", \"x-client-secret\": \"<redacted>\", \
              \"x-subscription-key\": \"<redacted>\", \"cookie\": \"<redacted>\", \
              \"proxy-authorization\": \"<redacted>\", \"keep-alive\": \"timeout=5\"}, \
-             body: \"\" })"
+             body: \"\" }"
         );
     }
 

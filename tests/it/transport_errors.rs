@@ -459,6 +459,32 @@ fn an_errors_source_is_its_root_cause_said_once() {
     assert!(texts[1].contains("os error"), "{texts:#?}");
 }
 
+/// What `fn main() -> Result<(), Box<dyn Error>>` prints: the variant with its detail, then the
+/// message; it was the derived form, with every layer's fields on one line.
+#[test]
+fn an_errors_debug_is_its_variant_and_its_message() {
+    let refused = FuturesSession::new()
+        .get(format!("{}/x?key=secret", closed_port_url()))
+        .send()
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        format!("{refused:?}"),
+        format!("Io(ConnectionRefused): {refused}")
+    );
+    assert!(!format!("{refused:?}").contains("secret"));
+    let server = TestServer::start(|_| Reply::status(404, "no such page"));
+    let status = FuturesSession::new()
+        .get(server.url())
+        .send()
+        .result()
+        .and_then(|r| r.error_for_status())
+        .unwrap_err();
+    assert_eq!(format!("{status:?}"), format!("Status(404): {status}"));
+    let cancelled = Error::Cancelled;
+    assert_eq!(format!("{cancelled:?}"), format!("Cancelled: {cancelled}"));
+}
+
 #[test]
 fn https_to_a_port_that_closes_on_a_tls_hello_shows_the_http_url() {
     let server = TestServer::start(|_| Reply::ok("plain"));
