@@ -87,8 +87,13 @@ impl fmt::Display for Located {
             Phase::Redirect => write!(f, "follow the redirect from {target}")?,
             Phase::Request => write!(f, "request to {target}")?,
         }
-        if let Via::Proxy(proxy) = &self.proxy {
-            write!(f, " through the proxy {proxy}")?;
+        match (&self.proxy, self.phase) {
+            // Looked up here, to reach it through the proxy (a `socks5://` proxy's way).
+            (Via::Proxy(proxy), Phase::Resolve) => {
+                write!(f, " to connect through the proxy {proxy}")?
+            }
+            (Via::Proxy(proxy), _) => write!(f, " through the proxy {proxy}")?,
+            _ => {}
         }
         write!(f, " failed for url: {}: {}", self.url, self.source)?;
         if let Some(hint) = &self.hint {
@@ -320,6 +325,30 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),
         _ => (Phase::Request, None),
     };
+    // A SOCKS proxy whose URL has the client look up the server's name (`socks5://`,
+    // `socks4://`): the lookup that failed was this machine's; and an answer that is no SOCKS
+    // is another service's (an HTTP proxy's port).
+    if let Some(proxy) = proxy.filter(|p| socks_letter(p.protocol()).is_some()) {
+        let (scheme, letter) = socks_letter(proxy.protocol()).unwrap_or_default();
+        if phase == Phase::Resolve && server_name && !letter.is_empty() {
+            let hint = format!(
+                "the server's name is looked up here, not by the proxy, as a {scheme}:// proxy \
+                 URL asks: {scheme}{letter}:// has the proxy look it up (for a name only the \
+                 proxy's network knows); {}",
+                proxy_source(proxy)
+            );
+            return located_at(io, phase, target(uri), uri, Some(hint), via());
+        }
+        if io.to_string().contains("invalid response version") {
+            let at = proxy_at(proxy);
+            let hint = format!(
+                "the proxy's answer is not SOCKS: is {at} a SOCKS proxy? (an HTTP proxy's URL \
+                 starts with http://); {}",
+                proxy_source(proxy)
+            );
+            return located_at(io, Phase::Response, at, uri, Some(hint), Via::ToProxy);
+        }
+    }
     // Behind a proxy, the only connection made is to the proxy, and the name looked up is the
     // proxy's (unless the server's is looked up too, as for SOCKS4). So is all of the leg to an
     // HTTP proxy, and, for an `http://` URL, the CONNECT after it (no TLS follows).
@@ -330,12 +359,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
             && uri.scheme_str() != Some("https")
             && matches!(phase, Phase::Send | Phase::Response | Phase::Request));
     if let Some(proxy) = proxy.filter(|_| proxys_own) {
-        let source = if proxy.is_from_env() {
-            "the proxy comes from the environment (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY): fix \
-             it there, or go direct with SessionBuilder::proxy(None)"
-        } else {
-            "the proxy set with SessionBuilder::proxy"
-        };
+        let source = proxy_source(proxy);
         // The server's hints do not fit the proxy's TLS: say it of the proxy.
         let text = io.to_string();
         let own = match phase {
@@ -350,6 +374,28 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         return located_at(io, phase, proxy_at(proxy), uri, hint, Via::ToProxy);
     }
     located_at(io, phase, target(uri), uri, hint, via())
+}
+
+/// Where `proxy` was set, and how to fix or skip it.
+fn proxy_source(proxy: &ureq::Proxy) -> &'static str {
+    if proxy.is_from_env() {
+        "the proxy comes from the environment (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY): fix it \
+         there, or go direct with SessionBuilder::proxy(None)"
+    } else {
+        "the proxy set with SessionBuilder::proxy"
+    }
+}
+
+/// For a SOCKS protocol: its URL scheme, and the letter whose scheme has the proxy look up
+/// the server's name (empty when it does already); `None` for the others.
+fn socks_letter(protocol: ureq::ProxyProtocol) -> Option<(&'static str, &'static str)> {
+    match protocol {
+        ureq::ProxyProtocol::Socks4 => Some(("socks4", "a")),
+        ureq::ProxyProtocol::Socks5 => Some(("socks5", "h")),
+        ureq::ProxyProtocol::Socks4A => Some(("socks4a", "")),
+        ureq::ProxyProtocol::Socks5h => Some(("socks5h", "")),
+        _ => None,
+    }
 }
 
 /// `host:port` of `proxy`.

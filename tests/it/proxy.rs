@@ -530,6 +530,78 @@ fn a_proxy_name_that_does_not_resolve_is_named_whatever_the_server() {
     }
 }
 
+/// A `socks5://` proxy has this machine look up the server's name: a name that does not
+/// resolve here says so, and that `socks5h://` has the proxy look it up. It read `resolve ...
+/// through the proxy`, which is where it did not happen.
+#[test]
+fn a_name_a_socks5_proxy_leaves_to_the_client_says_where_it_was_looked_up() {
+    crate::transport_errors::assert_invalid_names_do_not_resolve();
+    let proxy = Socks5Proxy::start();
+    let at = proxy.url().replace("socks5://", "");
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&proxy.url()).unwrap())
+        .build();
+    let err = session
+        .get("http://nothing-here.invalid/x?key=secret")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    let want = format!(
+        "io: resolve nothing-here.invalid to connect through the proxy {at} failed for url: \
+         http://nothing-here.invalid/x?<redacted>"
+    );
+    assert!(text.starts_with(&want), "{text}");
+    assert!(
+        text.contains(
+            "(the server's name is looked up here, not by the proxy, as a socks5:// proxy URL \
+             asks: socks5h:// has the proxy look it up"
+        ),
+        "{text}"
+    );
+    assert!(proxy.targets().is_empty());
+}
+
+/// A `socks5://` proxy URL that names another service's port (an HTTP proxy's): its answer is
+/// not SOCKS, and the error says so of the proxy. It read `request to ... through the proxy
+/// ... failed: invalid response version`.
+#[test]
+fn a_socks_proxy_that_answers_in_http_is_named_as_no_socks_proxy() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            let _ = std::io::Write::write_all(&mut socket, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("socks5://{at}")).unwrap())
+        .build();
+    let err = session
+        .get("http://127.0.0.1:1/x")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    assert!(
+        text.starts_with(&format!("io: read the answer of the proxy {at} failed")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "the proxy's answer is not SOCKS: is {at} a SOCKS proxy?"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("the proxy set with SessionBuilder::proxy"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_proxy_authorization_header_is_refused_where_it_would_pass_the_proxy() {
     // ureq gives a proxy the credentials of its URL only: the header would go through the
