@@ -4,6 +4,16 @@
 use support::{closed_port_url, Reply, Socks5Proxy, TestServer};
 use ureq_futures::{Error, FuturesSession};
 
+/// The message of the `Error::Io` that a GET of `url` through the proxy at `proxy` fails with.
+fn io_error_through(proxy: &str, url: &str) -> String {
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(proxy).unwrap())
+        .build();
+    let err = session.get(url).send().result().unwrap_err();
+    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    err.to_string()
+}
+
 #[test]
 fn requests_go_through_a_socks5_proxy() {
     let server = TestServer::start(|req| Reply::ok(format!("hello {}", req.path)));
@@ -472,16 +482,10 @@ fn a_failure_past_the_proxy_says_it_went_through_the_proxy() {
             let _ = socket2::SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO));
         }
     });
-    let session = FuturesSession::builder()
-        .proxy(ureq::Proxy::new(&format!("http://{addr}")).unwrap())
-        .build();
-    let err = session
-        .get("https://example.com/v1?key=secret")
-        .send()
-        .result()
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    let text = io_error_through(
+        &format!("http://{addr}"),
+        "https://example.com/v1?key=secret",
+    );
     assert!(
         text.contains(&format!(
             "from example.com:443 through the proxy {addr} failed for url: \
@@ -491,12 +495,7 @@ fn a_failure_past_the_proxy_says_it_went_through_the_proxy() {
     );
     // For an http:// URL nothing follows the CONNECT while the connection is made: the reset
     // is the proxy's answer.
-    let text = session
-        .get("http://example.com/v1")
-        .send()
-        .result()
-        .unwrap_err()
-        .to_string();
+    let text = io_error_through(&format!("http://{addr}"), "http://example.com/v1");
     assert!(
         text.starts_with(&format!(
             "io: read the answer of the proxy {addr} failed for url: http://example.com/v1: "
@@ -538,16 +537,7 @@ fn a_name_a_socks5_proxy_leaves_to_the_client_says_where_it_was_looked_up() {
     crate::transport_errors::assert_invalid_names_do_not_resolve();
     let proxy = Socks5Proxy::start();
     let at = proxy.url().replace("socks5://", "");
-    let session = FuturesSession::builder()
-        .proxy(ureq::Proxy::new(&proxy.url()).unwrap())
-        .build();
-    let err = session
-        .get("http://nothing-here.invalid/x?key=secret")
-        .send()
-        .result()
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    let text = io_error_through(&proxy.url(), "http://nothing-here.invalid/x?key=secret");
     let want = format!(
         "io: resolve nothing-here.invalid to connect through the proxy {at} failed for url: \
          http://nothing-here.invalid/x?<redacted>"
@@ -576,16 +566,7 @@ fn a_socks_proxy_that_answers_in_http_is_named_as_no_socks_proxy() {
             let _ = std::io::Write::write_all(&mut socket, b"HTTP/1.1 400 Bad Request\r\n\r\n");
         }
     });
-    let session = FuturesSession::builder()
-        .proxy(ureq::Proxy::new(&format!("socks5://{at}")).unwrap())
-        .build();
-    let err = session
-        .get("http://127.0.0.1:1/x")
-        .send()
-        .result()
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    let text = io_error_through(&format!("socks5://{at}"), "http://127.0.0.1:1/x");
     assert!(
         text.starts_with(&format!("io: read the answer of the proxy {at} failed")),
         "{text}"
