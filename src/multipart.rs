@@ -276,7 +276,7 @@ impl Multipart {
             let candidate = random_boundary();
             let needle = candidate.as_bytes();
             let clash = self.parts.iter().any(|p| {
-                matches!(&p.data, Data::Bytes(data) if data.windows(needle.len()).any(|w| w == needle))
+                matches!(&p.data, Data::Bytes(data) if memchr::memmem::find(data, needle).is_some())
                     || [Some(&p.name), p.filename.as_ref(), p.content_type.as_ref()]
                         .into_iter()
                         .flatten()
