@@ -898,35 +898,38 @@ impl Error {
 }
 
 /// The variant, with what code matches on (the I/O error's kind, the timeout's kind, the
-/// status), then the message: `Io(ConnectionRefused): io: connect to 127.0.0.1:9 failed for url:
-/// http://127.0.0.1:9/: Connection refused (os error 111)`. That is what a script's
+/// status), then the message without the word its `Display` starts with for the variant:
+/// `Io(ConnectionRefused): connect to 127.0.0.1:9 failed for url: http://127.0.0.1:9/:
+/// Connection refused (os error 111)`. That is what a script's
 /// `fn main() -> Result<(), Box<dyn Error>>` prints; the derived form showed the fields of every
 /// layer of the error, on one long line (`Io(Custom { kind: ConnectionRefused, error: Located {
 /// phase: Connect, target: ...`). A status error's headers and body are its public fields:
 /// `Error::Status(e)` gives them.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let variant = match self {
-            Error::Io(e) => return write!(f, "Io({:?}): {self}", e.kind()),
-            Error::Timeout(t) => return write!(f, "Timeout({:?}): {self}", t.kind),
-            Error::Status(s) => return write!(f, "Status({}): {self}", s.status),
-            Error::Transport(_) => "Transport",
-            Error::Json(_) => "Json",
-            Error::BodyTooLarge { .. } => "BodyTooLarge",
-            Error::EventTooLarge { .. } => "EventTooLarge",
-            Error::UnsupportedEncoding { .. } => "UnsupportedEncoding",
-            Error::UnexpectedContentType(_) => "UnexpectedContentType",
-            Error::Cancelled => "Cancelled",
-            Error::ShutDown => "ShutDown",
-            Error::Panicked(_) => "Panicked",
-            Error::ResultTaken => "ResultTaken",
-            Error::InvalidRequest(_) => "InvalidRequest",
-            Error::Protocol(_) => "Protocol",
-            Error::MissingApiKey { .. } => "MissingApiKey",
-            Error::Other(_) => "Other",
-            Error::Api { .. } => "Api",
+        // The variant's name, and the word the message starts with for it (said once).
+        let (variant, word) = match self {
+            Error::Io(e) => (format!("Io({:?})", e.kind()), "io: "),
+            Error::Timeout(t) => (format!("Timeout({:?})", t.kind), "timeout: "),
+            Error::Status(s) => (format!("Status({})", s.status), ""),
+            Error::Transport(_) => ("Transport".into(), "transport: "),
+            Error::Json(_) => ("Json".into(), "json: "),
+            Error::BodyTooLarge { .. } => ("BodyTooLarge".into(), ""),
+            Error::EventTooLarge { .. } => ("EventTooLarge".into(), ""),
+            Error::UnsupportedEncoding { .. } => ("UnsupportedEncoding".into(), ""),
+            Error::UnexpectedContentType(_) => ("UnexpectedContentType".into(), ""),
+            Error::Cancelled => ("Cancelled".into(), "cancelled: "),
+            Error::ShutDown => ("ShutDown".into(), ""),
+            Error::Panicked(_) => ("Panicked".into(), ""),
+            Error::ResultTaken => ("ResultTaken".into(), ""),
+            Error::InvalidRequest(_) => ("InvalidRequest".into(), "invalid request: "),
+            Error::Protocol(_) => ("Protocol".into(), "protocol: "),
+            Error::MissingApiKey { .. } => ("MissingApiKey".into(), ""),
+            Error::Other(_) => ("Other".into(), ""),
+            Error::Api { .. } => ("Api".into(), ""),
         };
-        write!(f, "{variant}: {self}")
+        let text = self.to_string();
+        write!(f, "{variant}: {}", text.strip_prefix(word).unwrap_or(&text))
     }
 }
 

@@ -379,6 +379,23 @@ pub use source::{
 };
 pub use url::redact_url;
 
+/// ureq, the version this crate is built with (`>=3.5, <3.6`): its types appear in this API
+/// (the [`Agent`](ureq::Agent) a [`submit`](FuturesSession::submit) closure gets,
+/// [`Proxy`](ureq::Proxy), TLS settings), so a program names them here without a dependency of
+/// its own that would have to match.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::{ureq, FuturesSession};
+///
+/// let proxy = ureq::Proxy::new("socks5://127.0.0.1:1080")?;
+/// let session = FuturesSession::builder().proxy(proxy).build();
+/// # drop(session);
+/// # Ok::<(), ureq::Error>(())
+/// ```
+pub use ureq;
+
 /// The README's and the migration guide's examples, compiled as doctests.
 #[cfg(all(doctest, feature = "llm"))]
 #[doc = include_str!("../README.md")]

@@ -238,8 +238,11 @@ impl RequestBuilder {
 
     /// This request's budget, replacing the session's [`timeout`](crate::SessionBuilder::timeout):
     /// the whole exchange for a buffered request, the time until the headers are in for an
-    /// event stream. A `Duration`, or `None` for no limit on this request. Defaults to the
-    /// session's.
+    /// event stream, [`send_streaming`](RequestBuilder::send_streaming) and
+    /// [`download`](RequestBuilder::download) (a body read as it comes has no total budget:
+    /// [`read_timeout`](RequestBuilder::read_timeout) bounds each wait for its bytes, and
+    /// [`Pending::cancel`](crate::Pending::cancel) stops it). A `Duration`, or `None` for no
+    /// limit on this request. Defaults to the session's.
     ///
     /// # Examples
     ///

@@ -289,6 +289,9 @@ impl FuturesSession {
     /// [`agent`](FuturesSession::agent).
     ///
     /// A panic in the closure becomes [`Error::Panicked`] on the handle; the worker survives.
+    /// The panic hook still prints the panic's message on stderr (with a backtrace when
+    /// `RUST_BACKTRACE` asks), as for a panic on any thread: that is not a crash, and
+    /// [`std::panic::set_hook`] quiets it.
     /// `?` works in the closure on this crate's errors, on I/O, JSON and ureq errors (each
     /// becomes its own variant), and on boxed and parse errors ([`Error::Other`]); any other
     /// error type goes through [`Error::other`].

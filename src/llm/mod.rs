@@ -73,7 +73,7 @@
 //!
 //! ```no_run
 //! use serde_json::json;
-//! use ureq_futures::llm::{ChatClient, ChatRequest, Message, OpenAIClient, Tool};
+//! use ureq_futures::llm::{ChatRequest, Message, OpenAIClient, Tool};
 //!
 //! let client = OpenAIClient::new("gpt-4o-mini", None);
 //! let add = Tool::new(

@@ -953,7 +953,8 @@ pub(crate) enum Piece {
 }
 
 impl ChatResponse {
-    /// Reads `stream` to its end.
+    /// Reads `stream` to its end. The response holds the whole answer, the text already read
+    /// from the stream included (a loop that printed some pieces first loses none of them).
     ///
     /// # Errors
     ///
@@ -973,10 +974,12 @@ impl ChatResponse {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn from_stream(mut stream: ChatStream) -> Result<ChatResponse, Error> {
-        let text = stream.by_ref().collect::<Result<String, _>>()?;
+        // The stream keeps the text it hands out in its state, with the rest of the answer.
+        for piece in stream.by_ref() {
+            piece?;
+        }
         let request_id = stream.request_id().map(str::to_string);
         Ok(ChatResponse {
-            text,
             request_id,
             ..stream.state
         })

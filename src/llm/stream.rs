@@ -61,7 +61,7 @@ pub struct ChatStream {
     /// Nothing more will be read: the end marker or an error was seen.
     ended: bool,
     done: bool,
-    /// What was folded in so far: everything of a [`ChatResponse`] but its text and request id.
+    /// What was folded in so far: everything of a [`ChatResponse`] but its request id.
     pub(super) state: ChatResponse,
     /// Where in `state` the calls of each index are (client, then server tools), so that a
     /// piece finds its call without a scan (see [`ToolCall::apply`]).
@@ -251,10 +251,13 @@ impl ChatStream {
         let layout = &mut state.layout;
         let mut laid = |piece: Piece| layout.push(piece);
         match event {
-            ChatEvent::Text(text) => match layout.last_mut() {
-                Some(Piece::Text(n)) => *n += text.len(),
-                _ => layout.push(Piece::Text(text.len())),
-            },
+            ChatEvent::Text(text) => {
+                match layout.last_mut() {
+                    Some(Piece::Text(n)) => *n += text.len(),
+                    _ => layout.push(Piece::Text(text.len())),
+                }
+                state.text.push_str(text);
+            }
             ChatEvent::Reasoning(r) => state.reasoning.push_str(r),
             ChatEvent::Refusal(r) => state.refusal.get_or_insert_with(String::new).push_str(r),
             ChatEvent::ToolCall(delta) => {
@@ -483,6 +486,29 @@ impl ChatStream {
     /// ```
     pub fn reasoning(&self) -> &str {
         &self.state.reasoning
+    }
+
+    /// The answer's text handed out so far: the pieces the iterator (or
+    /// [`next_event`](Self::next_event)) gave, joined. A loop that prints the pieces needs no
+    /// copy of its own for the history: [`ChatResponse::from_stream`] keeps them too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Say hello.")])?;
+    /// for piece in stream.by_ref() {
+    ///     print!("{}", piece?);
+    /// }
+    /// assert_eq!(stream.text(), "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.state.text
     }
 
     /// The thinking to send back received so far (Anthropic's signed blocks; once the finish

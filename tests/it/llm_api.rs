@@ -289,6 +289,25 @@ fn a_stream_folds_every_event_into_its_state_and_response() {
     assert_eq!(plan_only.message().text(), "I will add.");
 }
 
+/// A response made from a stream that was read in part holds the whole answer: the text read
+/// before too (a tool loop that printed the pieces sent an empty turn back to the model unless it
+/// kept its own copy); `ChatStream::text` is the text handed out so far.
+#[test]
+fn a_response_from_a_stream_read_in_part_holds_the_whole_text() {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let text = |t: &str| ChatEvent::Text(t.into());
+    tx.send(Ok(vec![text("Let me "), text("add.")])).unwrap();
+    tx.send(Ok(vec![ChatEvent::Finish("stop".into()), ChatEvent::Done]))
+        .unwrap();
+    let mut stream = ChatStream::from_receiver(rx);
+    assert_eq!(stream.next().unwrap().unwrap(), "Let me ");
+    assert_eq!(stream.text(), "Let me ");
+    let answer = ChatResponse::from_stream(stream).unwrap();
+    assert_eq!(answer.text, "Let me add.");
+    assert_eq!(answer.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(answer.message(), Message::assistant("Let me add."));
+}
+
 #[test]
 fn a_conversation_keeps_one_system_prompt() {
     let chat = Conversation::new(OpenAIClient::new("gpt-4o-mini", None))
