@@ -82,16 +82,20 @@
 //!
 //! Each has a part file of its own: `<path>.part`, or `<path>.1.part`, `<path>.2.part`... when
 //! a running download holds the first. (A file name too long to take the suffix within 255
-//! bytes is cut to make room in the part file's name.) A download holds its part file by an
-//! exclusive lock ([`File::try_lock`]), taken before the file is truncated, so a part file left
-//! behind by a crash (unlocked) is reused, and one being written is never touched. Only a regular
-//! file with no other name counts as a part file left behind: a symbolic link at the part file's
-//! name (in a shared directory such as `/tmp`, anyone's) would have the body written to the file
-//! it points to, and a hard link would have another name's file emptied, so such a name, like a
-//! directory or a pipe there, is passed over for the next one and left as it is. The rename
-//! checks that the part file's name still holds it: a download to `<path>.part` lands there
-//! by a rename of its own, and the body it brought would otherwise be taken for this one (the
-//! download fails instead, saying so). Each body lands whole;
+//! bytes is cut to make room in the part file's name.) A download makes its part file new
+//! (`create_new`, with the permissions it is to have from the start) and holds it by an
+//! exclusive lock ([`File::try_lock`]), so one being written is never touched, and a part file
+//! left behind by a crash (unlocked) is removed and made anew. Nothing is ever written into a
+//! file the download did not make, and only a regular file with no other name, at a name that
+//! is the target's own with the suffix (not a cut one), that this process may remove, counts as
+//! left behind: a symbolic link at the part file's name (in a shared directory such as `/tmp`,
+//! anyone's) would have the body written to the file it points to, a hard link would have
+//! another name's file emptied, and another user's file would hold the body as theirs; such a
+//! name, like a directory or a pipe there, is passed over for the next one and left as it is.
+//! On Unix, the rename checks that the part file's name still holds it: a download to
+//! `<path>.part` lands there by a rename of its own, and the body it brought would otherwise be
+//! taken for this one (the download fails instead, saying so; elsewhere this is not checked).
+//! Each body lands whole;
 //! the one that finishes last is what stays under the name. The options were to share one part
 //! file (two writers interleave, and the first rename hands the second's later writes to the
 //! final file), to fail the second download, or to give it its own part file; a script that
@@ -340,25 +344,28 @@ pub(crate) fn part_path(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Opens and locks the first part file for `path` that no running download holds (see the
-/// module docs, "Two downloads to one path"), emptied, with the permissions of the file it
-/// replaces.
+/// Makes and locks the first part file for `path` whose name no running download holds (see the
+/// module docs, "Two downloads to one path"), with the permissions of the file it replaces.
 fn open_part(path: &Path) -> Result<PartFile, Error> {
+    let mode = target_mode(path);
     let mut n = 0;
     loop {
         let part = part_path(path, n);
-        // A name cut to make room for the suffix can be the target's own (`<250 bytes>.part`).
+        // A name cut to make room for the suffix may be any file's (the target's own, for
+        // `<250 bytes>.part`): nothing found there is taken for a part file left behind.
+        let whole = part
+            .as_os_str()
+            .to_string_lossy()
+            .starts_with(&*path.as_os_str().to_string_lossy());
         let claim = match part == path {
             true => Claim::Taken,
-            false => claim(path, &part)?,
+            false => claim(path, &part, whole, mode)?,
         };
         match claim {
             Claim::Taken => n += 1,
             Claim::Again => {}
             Claim::Ours(file) => {
-                file.set_len(0)
-                    .map_err(|e| file_error("truncate", &part, e))?;
-                keep_permissions(&file, path);
+                keep_permissions(&file, mode);
                 return Ok(PartFile {
                     path: part,
                     file,
@@ -371,50 +378,79 @@ fn open_part(path: &Path) -> Result<PartFile, Error> {
 
 /// What [`claim`] found at a part file's name.
 enum Claim {
-    /// A part file of this download's, open and locked: made now, or left by a download that
-    /// died.
+    /// A part file made now for this download, open and locked.
     Ours(File),
     /// Held by a running download, or something that is not a part file: the next name.
     Taken,
-    /// Changed while it was looked at: look again.
+    /// Changed while it was looked at (a part file left behind was removed): look again.
     Again,
 }
 
-/// Claims `part` for the download to `path`: a new file, made there, or a part file left behind
-/// (a regular file with no other name, which nobody holds locked). Anything else at the name
-/// (a symbolic link, a file with other names, a directory, a pipe) is not a part file and is
-/// left as it is: a link at `<path>.part` (in a shared directory such as `/tmp`) would have the
-/// body written to the file it points to, and a hard link would have that file emptied.
-fn claim(path: &Path, part: &Path) -> Result<Claim, Error> {
-    // Made, or removed, by someone else since it was looked at: the kind of error that says so.
-    let (open, changed) = match std::fs::symlink_metadata(part) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (
-            File::options().write(true).create_new(true).open(part),
-            io::ErrorKind::AlreadyExists,
-        ),
+/// Claims `part` for the download to `path`: a new file, made there by this process (with
+/// `mode`, the permissions of the file it is to replace, from the start). A part file left
+/// behind by a download that died (a regular file with no other name, which nobody holds
+/// locked, at a name that is `path`'s own with the suffix: `left_behind`) is removed first,
+/// never written into. Anything else at the name (a symbolic link, a file with other names, a
+/// directory, a pipe, a file this process may not remove, such as another user's in a shared
+/// directory like `/tmp`) is not a part file and is left as it is: a link at `<path>.part` would
+/// have the body written to the file it points to, a hard link would have another name's file
+/// emptied, another user's file would hold the body as that user's, readable and writable as
+/// they chose.
+fn claim(path: &Path, part: &Path, left_behind: bool, mode: Option<u32>) -> Result<Claim, Error> {
+    match std::fs::symlink_metadata(part) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(part_error(path, part, e)),
-        Ok(found) if is_left_behind(&found) => (
-            File::options().write(true).open(part),
-            io::ErrorKind::NotFound,
-        ),
+        Ok(found) if left_behind && is_left_behind(&found) => return Ok(remove_left_behind(part)),
         Ok(_) => return Ok(Claim::Taken),
-    };
-    let file = match open {
+    }
+    let mut options = File::options();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let file = match options.open(part) {
         Ok(file) => file,
-        Err(e) if e.kind() == changed => return Ok(Claim::Again),
+        // Made by someone else since it was looked at.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Claim::Again),
         Err(e) => return Err(part_error(path, part, e)),
     };
     match file.try_lock() {
-        // A file system without locks: as before locks, the part file is shared.
+        // A file system without locks: the file is new, and this download's.
         Err(std::fs::TryLockError::Error(e)) if e.kind() != io::ErrorKind::Unsupported => {
             Err(file_error("lock", part, e))
         }
+        // Locked between its making and this lock by a download that took it for one left
+        // behind (it removes it): the next name.
         Err(std::fs::TryLockError::WouldBlock) => Ok(Claim::Taken),
-        // The lock is ours, but the holder before us may have renamed or removed the file after
-        // it was opened here, or the name was made a link between the look and the open: then
-        // the name is someone else's, or free, now.
+        // Removed by such a download before this lock: the name is free again.
         _ if !still_at(&file, part) => Ok(Claim::Again),
         _ => Ok(Claim::Ours(file)),
+    }
+}
+
+/// Removes the part file at `part`, left behind by a download that died, if nothing holds it
+/// locked (a running download does) and this process may remove it: [`Claim::Again`] once the
+/// name is free, [`Claim::Taken`] when it is not to be touched. Opened to read, for the lock
+/// only: nothing is written into a file this process did not make.
+fn remove_left_behind(part: &Path) -> Claim {
+    let file = match File::open(part) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Claim::Again,
+        Err(_) => return Claim::Taken,
+    };
+    match file.try_lock() {
+        // Held, or on a file system without locks, where a running download cannot be told
+        // from a dead one: left alone.
+        Err(_) => Claim::Taken,
+        Ok(()) if !still_at(&file, part) => Claim::Again,
+        Ok(()) => match std::fs::remove_file(part) {
+            Ok(()) => Claim::Again,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Claim::Again,
+            Err(_) => Claim::Taken,
+        },
     }
 }
 
@@ -428,26 +464,39 @@ fn is_left_behind(found: &std::fs::Metadata) -> bool {
     found.file_type().is_file() && one_name
 }
 
-/// Gives the part file the permissions of the regular file at `path` that it is to replace, as
+/// The permission bits of the regular file at `path` that the download is to replace, as
 /// writing into that file would keep them (a private `0600` file would become readable by all
-/// through a rename). Only the permission bits: set-user-ID and set-group-ID are not handed to
-/// downloaded bytes. Nothing to keep when there is no file at `path`; a failure keeps the
-/// default (the download is not refused for it).
-#[cfg(unix)]
-fn keep_permissions(file: &File, path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(old) = std::fs::symlink_metadata(path) {
-        if old.file_type().is_file() {
-            let mode = old.permissions().mode() & 0o777;
-            let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
-        }
+/// through a rename): the part file is made with them. Only the permission bits: set-user-ID
+/// and set-group-ID are not handed to downloaded bytes. `None` when there is no such file (the
+/// part file gets the default), and off Unix, where permissions are not modes (a read-only flag
+/// would make the rename fail).
+fn target_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let old = std::fs::symlink_metadata(path).ok()?;
+        old.file_type()
+            .is_file()
+            .then(|| old.permissions().mode() & 0o777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
-/// Permissions are not kept where they are not Unix modes (a read-only flag on Windows would
-/// make the rename fail).
-#[cfg(not(unix))]
-fn keep_permissions(_: &File, _: &Path) {}
+/// Sets `mode` on the part file exactly: it was made with it, less the bits the umask took
+/// away. A failure keeps what it has (the download is not refused for it).
+fn keep_permissions(file: &File, mode: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = (file, mode);
+}
 
 /// Whether `path` still names the open `file` (and not a link to it).
 #[cfg(unix)]

@@ -718,9 +718,10 @@ impl RequestBuilder {
     /// existing file at `path` is replaced, as requests users writing `open(path, "wb")` expect;
     /// until the new body is complete the old file stays intact. Two downloads to one path at
     /// once each write a part file of their own (the second `<path>.1.part`), and the one that
-    /// finishes last stays under the name; a part file left by a download that died is reused
-    /// (a symbolic link or a hard link at a part file's name is passed over, never written
-    /// through). The new file keeps the permission bits of the one it replaces. `path` is the file's, not a directory's: a path that names a directory (or ends with a
+    /// finishes last stays under the name; a part file left by a download that died is
+    /// replaced (nothing is written into a file the download did not make: a link, or another
+    /// user's file, at a part file's name is passed over). The new file keeps the permission
+    /// bits of the one it replaces. `path` is the file's, not a directory's: a path that names a directory (or ends with a
     /// separator, `downloads/`) is [`Error::Io`] of kind `IsADirectory`, and an empty one, or
     /// one that names a device (`/dev/null`: read the body with
     /// [`send_streaming`](RequestBuilder::send_streaming) and `io::copy` it to `io::sink()`), of

@@ -440,6 +440,7 @@ fn a_link_at_the_part_files_name_is_passed_over_and_left_as_it_is() {
 /// A download to `x.part` while another downloads to `x` lands by a rename onto the part file
 /// of the download to `x`: that one fails, saying so, where it took the other's body for its own
 /// (and said it was done), and the file the other landed stays.
+#[cfg(unix)]
 #[test]
 fn a_download_onto_the_part_file_of_another_is_not_taken_for_its_body() {
     let dir = TempDir::new("part-target");
@@ -481,6 +482,53 @@ fn a_long_name_ending_in_part_is_not_its_own_part_file() {
     assert!(matches!(err, Error::Io(_)), "{err:?}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "the old file");
     assert_eq!(dir.names().len(), 1, "{:?}", dir.names());
+}
+
+/// A part file left behind is removed and made anew, never written into: the download's file
+/// is its own (one that another user left in a shared directory was written into and renamed
+/// into place, owned by them). Told here by a handle on the old file: it keeps what it held.
+#[cfg(unix)]
+#[test]
+fn a_part_file_left_behind_is_made_anew_not_written_into() {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("left-anew");
+    let path = dir.join("data.bin");
+    std::fs::write(part(&path), "left behind").unwrap();
+    let mut held = std::fs::File::open(part(&path)).unwrap();
+    let server = TestServer::start(|_| Reply::ok("fresh"));
+    let done = FuturesSession::new()
+        .get(server.url())
+        .download(&path)
+        .result();
+    assert_eq!(done.unwrap().bytes(), 5);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "fresh");
+    let mut old = String::new();
+    held.read_to_string(&mut old).unwrap();
+    assert_eq!(old, "left behind");
+    assert_eq!(held.metadata().unwrap().nlink(), 0);
+    assert_eq!(dir.names(), ["data.bin"]);
+}
+
+/// A cut part file's name may be any file's: a file there is not taken for a part file left
+/// behind (a failed download to `<250 a>bcdef` removed the file `<250 a>.part`).
+#[test]
+fn a_file_at_a_cut_part_files_name_is_left_as_it_is() {
+    let dir = TempDir::new("cut-part");
+    let server = TestServer::start(|_| Reply::reset_mid_body(vec![b'x'; 256 * 1024], 100_000));
+    let other = format!("{}.part", "a".repeat(250));
+    std::fs::write(dir.join(&other), "another file").unwrap();
+    let err = FuturesSession::new()
+        .get(server.url())
+        .download(dir.join(&format!("{}bcdef", "a".repeat(250))))
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(&other)).unwrap(),
+        "another file"
+    );
+    assert_eq!(dir.names(), [other]);
 }
 
 /// The new file has the permission bits of the one it replaces, as writing into it would: a
