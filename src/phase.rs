@@ -330,7 +330,9 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     // is another service's (an HTTP proxy's port).
     if let Some(proxy) = proxy.filter(|p| socks_letter(p.protocol()).is_some()) {
         let (scheme, letter) = socks_letter(proxy.protocol()).unwrap_or_default();
-        if phase == Phase::Resolve && server_name && !letter.is_empty() {
+        // Only where the proxy is an address: with a name of its own, either lookup may have
+        // failed, and `socks5h://` would not mend the proxy's.
+        if phase == Phase::Resolve && server_name && !proxy_name && !letter.is_empty() {
             let hint = format!(
                 "the server's name is looked up here, not by the proxy, as a {scheme}:// proxy \
                  URL asks: {scheme}{letter}:// has the proxy look it up (for a name only the \

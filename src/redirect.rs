@@ -105,6 +105,9 @@ pub(crate) struct Hop<'a> {
     /// A redirect led here: the request's own `Cookie` header is gone, and the session's jar
     /// gives the hop its cookies, as requests rebuilds them on each hop.
     pub(crate) redirected: bool,
+    /// The fragment (encoded) the redirects so far gave the answer's URL, for a retry that
+    /// starts here ([`Hop::retry_from`]); `None` on a first hop, which takes the request's.
+    fragment: Option<Option<String>>,
 }
 
 impl<'a> Hop<'a> {
@@ -118,6 +121,7 @@ impl<'a> Hop<'a> {
             dropped_credentials: false,
             dropped_host: false,
             redirected: false,
+            fragment: None,
         }
     }
 
@@ -127,7 +131,8 @@ impl<'a> Hop<'a> {
     /// hop would submit it again, as urllib3's retries, which are a hop's, never do. `None`
     /// while the hop carries the request as made (or its body, after a 307 or 308): a retry
     /// starts from the first hop.
-    pub(crate) fn retry_from<'b>(&self) -> Option<Hop<'b>> {
+    /// `fragment`: the one the redirects so far gave the answer's URL, kept for the retry.
+    pub(crate) fn retry_from<'b>(&self, fragment: &Option<String>) -> Option<Hop<'b>> {
         self.dropped_content.then(|| Hop {
             method: self.method.clone(),
             uri: self.uri.clone(),
@@ -136,6 +141,7 @@ impl<'a> Hop<'a> {
             dropped_credentials: self.dropped_credentials,
             dropped_host: self.dropped_host,
             redirected: self.redirected,
+            fragment: Some(fragment.clone()),
         })
     }
 
@@ -208,7 +214,12 @@ pub(crate) fn follow(
     retry_from: &mut Option<Hop<'static>>,
     send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    let mut fragment = fragment.and_then(fragment_of);
+    let mut hop = hop;
+    let mut fragment = match hop.fragment.take() {
+        // A retry from a later hop: the fragment its redirects gave.
+        Some(kept) => kept,
+        None => fragment.and_then(fragment_of),
+    };
     let mut resp = follow_hops(limit, hop, deadline, &mut fragment, retry_from, send_one)?;
     if let Some(fragment) = fragment {
         resp.extensions_mut().insert(Fragment(fragment.into()));
@@ -236,7 +247,7 @@ fn follow_hops(
     let max = limit.max;
     let mut hops = 0;
     loop {
-        *retry_from = hop.retry_from();
+        *retry_from = hop.retry_from(fragment);
         let mut resp = send_one(&hop)?;
         if hop.dropped_credentials {
             resp.extensions_mut().insert(LeftOrigin);

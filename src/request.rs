@@ -130,7 +130,9 @@ impl RequestBuilder {
     /// request an [`Error::InvalidRequest`] before anything is sent. `Expect: 100-continue` is
     /// not sent: the body follows the head at once, as requests sends it (ureq would wait for
     /// the `100 Continue` and miss a final answer that comes instead, such as S3's 401 or a
-    /// redirect, until the `timeout`).
+    /// redirect, until the `timeout`). A server that refuses the body and stops reading it,
+    /// keeping the connection open, is then heard once the body fits in the connection's
+    /// buffers; a larger one waits for the `timeout`, as with requests.
     ///
     /// # Examples
     ///

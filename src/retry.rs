@@ -460,10 +460,9 @@ fn is_retryable_error(e: &Error) -> bool {
         // A request body's file that cannot be read is not the network's doing.
         Error::Io(e) => !crate::upload::is_local_error(e),
         Error::Timeout(_) => true,
-        // An answer that does not parse as HTTP (`HTTP/1.1 abc OK`): a server or a proxy that
-        // broke, as urllib3 retries http.client's `BadStatusLine`; the answers that parse as
-        // nothing at all become `Io` errors of the kind `InvalidData` (`crate::phase`).
-        Error::Transport(ureq::Error::Protocol(p)) => p.to_string().starts_with("http parse fail"),
+        // An answer that does not parse as HTTP (`HTTP/1.1 abc OK`, bytes that are no HTTP at
+        // all) is a server or a proxy that broke, retried as urllib3 retries http.client's
+        // `BadStatusLine`: `crate::phase` makes it an `Io` error of the kind `InvalidData`.
         Error::Transport(t) => {
             matches!(t, ureq::Error::ConnectionFailed | ureq::Error::HostNotFound)
         }

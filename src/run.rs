@@ -630,6 +630,7 @@ fn attempts(
                     // (see `phase::before_response`), and so is how far a proxy's leg got.
                     crate::transport::clear_send_broken();
                     crate::transport::clear_proxy_leg();
+                    crate::transport::clear_socket_connected();
                     let mut req = http::Request::new(());
                     *req.method_mut() = hop.method.clone();
                     *req.uri_mut() = hop.uri.clone();
@@ -1070,7 +1071,10 @@ fn request_headers(
     // read a final answer that comes instead (a 401, a 417, a redirect: how S3 and nginx refuse
     // a body before it is sent), so such a request waited until its `timeout`, for ever by
     // default. Without it the body follows the head at once, as requests sends it (with the
-    // header): a server that refuses it answers all the same.
+    // header): a server that refuses it is heard once the body is sent, or at once when it
+    // closes the connection; one that keeps the connection open and stops reading a body
+    // larger than the sockets' buffers holds the request until its `timeout`, as it holds
+    // requests' (see `crate::transport`, "An answer before the whole request").
     let continue_expected = headers.get(http::header::EXPECT).is_some_and(|v| {
         v.as_bytes()
             .trim_ascii()

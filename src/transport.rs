@@ -100,6 +100,12 @@ pub(crate) fn socket_connected() -> bool {
     CONNECTED.with(std::cell::Cell::get)
 }
 
+/// A new attempt of a request starts on this thread: no socket connected for it yet (an agent
+/// of the caller's own, whose connector is not this module's, never sets it).
+pub(crate) fn clear_socket_connected() {
+    CONNECTED.with(|c| c.set(false));
+}
+
 /// How far a connection through an HTTP proxy (`http://` or `https://`, which ureq asks to
 /// `CONNECT`) got before it failed: whose failure it is (`phase::before_response`). ureq
 /// connects to the proxy through the agent's connector again (its `run_connector`), so that

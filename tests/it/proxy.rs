@@ -551,6 +551,10 @@ fn a_name_a_socks5_proxy_leaves_to_the_client_says_where_it_was_looked_up() {
         "{text}"
     );
     assert!(proxy.targets().is_empty());
+    // A proxy with a name of its own: which lookup failed is not known, and socks5h:// would
+    // not mend the proxy's.
+    let text = io_error_through("socks5://proxy.invalid:1080", "http://localhost:1/x");
+    assert!(!text.contains("socks5h://"), "{text}");
 }
 
 /// A `socks5://` proxy URL that names another service's port (an HTTP proxy's): its answer is
