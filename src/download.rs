@@ -353,10 +353,8 @@ fn open_part(path: &Path) -> Result<PartFile, Error> {
         let part = part_path(path, n);
         // A name cut to make room for the suffix may be any file's (the target's own, for
         // `<250 bytes>.part`): nothing found there is taken for a part file left behind.
-        let whole = part
-            .as_os_str()
-            .to_string_lossy()
-            .starts_with(&*path.as_os_str().to_string_lossy());
+        let whole =
+            (part.as_os_str().as_encoded_bytes()).starts_with(path.as_os_str().as_encoded_bytes());
         let claim = match part == path {
             true => Claim::Taken,
             false => claim(path, &part, whole, mode)?,

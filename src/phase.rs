@@ -328,8 +328,8 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     // A SOCKS proxy whose URL has the client look up the server's name (`socks5://`,
     // `socks4://`): the lookup that failed was this machine's; and an answer that is no SOCKS
     // is another service's (an HTTP proxy's port).
-    if let Some(proxy) = proxy.filter(|p| socks_letter(p.protocol()).is_some()) {
-        let (scheme, letter) = socks_letter(proxy.protocol()).unwrap_or_default();
+    let socks = proxy.and_then(|p| Some((p, socks_letter(p.protocol())?)));
+    if let Some((proxy, (scheme, letter))) = socks {
         // Only where the proxy is an address: with a name of its own, either lookup may have
         // failed, and `socks5h://` would not mend the proxy's.
         if phase == Phase::Resolve && server_name && !proxy_name && !letter.is_empty() {

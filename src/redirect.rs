@@ -105,14 +105,19 @@ pub(crate) struct Hop<'a> {
     /// A redirect led here: the request's own `Cookie` header is gone, and the session's jar
     /// gives the hop its cookies, as requests rebuilds them on each hop.
     pub(crate) redirected: bool,
-    /// The fragment (encoded) the redirects so far gave the answer's URL, for a retry that
-    /// starts here ([`Hop::retry_from`]); `None` on a first hop, which takes the request's.
-    fragment: Option<Option<String>>,
+    /// The fragment (encoded) the answer's URL carries from this hop on: the request's, or the
+    /// one the redirects so far gave it (see [`Fragment`]); a retry that starts here keeps it.
+    fragment: Option<String>,
 }
 
 impl<'a> Hop<'a> {
-    /// The first hop: the request as it was made.
-    pub(crate) fn new(method: Method, uri: Uri, body: Option<&'a Payload>) -> Self {
+    /// The first hop: the request as it was made, with its URL's `fragment` (never sent).
+    pub(crate) fn new(
+        method: Method,
+        uri: Uri,
+        body: Option<&'a Payload>,
+        fragment: Option<&str>,
+    ) -> Self {
         Hop {
             method,
             uri,
@@ -121,7 +126,7 @@ impl<'a> Hop<'a> {
             dropped_credentials: false,
             dropped_host: false,
             redirected: false,
-            fragment: None,
+            fragment: fragment.and_then(fragment_of),
         }
     }
 
@@ -141,7 +146,7 @@ impl<'a> Hop<'a> {
             dropped_credentials: self.dropped_credentials,
             dropped_host: self.dropped_host,
             redirected: self.redirected,
-            fragment: Some(fragment.clone()),
+            fragment: fragment.clone(),
         })
     }
 
@@ -204,22 +209,17 @@ impl Fragment {
 pub(crate) struct LeftOrigin;
 
 /// Sends `hop` with `send_one` (which must not follow redirects itself) and follows the
-/// redirects it is answered with. `deadline` is checked between hops. `fragment`: the request
-/// URL's, which the response carries as a [`Fragment`] unless a `Location` gives another.
+/// redirects it is answered with. `deadline` is checked between hops. The response carries
+/// the hop's fragment as a [`Fragment`] unless a `Location` gives another; `retry_from` is set
+/// to where a retry starts (see [`Hop::retry_from`]).
 pub(crate) fn follow(
     limit: RedirectLimit,
-    hop: Hop<'_>,
+    mut hop: Hop<'_>,
     deadline: Option<Instant>,
-    fragment: Option<&str>,
     retry_from: &mut Option<Hop<'static>>,
     send_one: impl FnMut(&Hop<'_>) -> Result<http::Response<ureq::Body>, Error>,
 ) -> Result<http::Response<ureq::Body>, Error> {
-    let mut hop = hop;
-    let mut fragment = match hop.fragment.take() {
-        // A retry from a later hop: the fragment its redirects gave.
-        Some(kept) => kept,
-        None => fragment.and_then(fragment_of),
-    };
+    let mut fragment = hop.fragment.take();
     let mut resp = follow_hops(limit, hop, deadline, &mut fragment, retry_from, send_one)?;
     if let Some(fragment) = fragment {
         resp.extensions_mut().insert(Fragment(fragment.into()));

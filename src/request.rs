@@ -723,11 +723,11 @@ impl RequestBuilder {
     /// finishes last stays under the name; a part file left by a download that died is
     /// replaced (nothing is written into a file the download did not make: a link, or another
     /// user's file, at a part file's name is passed over). The new file keeps the permission
-    /// bits of the one it replaces. `path` is the file's, not a directory's: a path that names a directory (or ends with a
-    /// separator, `downloads/`) is [`Error::Io`] of kind `IsADirectory`, and an empty one, or
-    /// one that names a device (`/dev/null`: read the body with
-    /// [`send_streaming`](RequestBuilder::send_streaming) and `io::copy` it to `io::sink()`), of
-    /// kind `InvalidInput`, before the request is sent. A symbolic link at `path` is replaced by
+    /// bits of the one it replaces. `path` is the file's, not a directory's: a path that names
+    /// a directory (or ends with a separator, `downloads/`) is [`Error::Io`] of kind
+    /// `IsADirectory`, and an empty one, or one that names a device (`/dev/null`: read the body
+    /// with [`send_streaming`](RequestBuilder::send_streaming) and `io::copy` it to
+    /// `io::sink()`), of kind `InvalidInput`, before the request is sent. A symbolic link at `path` is replaced by
     /// the file, as any file there is; the file it pointed to is left as it was.
     ///
     /// A status outside 2xx is [`Error::Status`] (with the start of the body, as much of it as

@@ -587,217 +587,203 @@ fn attempts(
         // Each hop is a new request to its origin (a redirect may lead to another), except
         // the first hop of an attempt that has its turn already.
         let mut hop_has_turn = attempt_has_turn.replace(true);
-        let fragment = fragment.as_deref();
-        let resp = redirect::follow(
-            config.redirects,
-            hop,
-            deadline,
-            fragment,
-            retry_from,
-            |hop| {
-                let has_turn = std::mem::replace(&mut hop_has_turn, false);
-                if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
-                    if !wait_turn(limiter, &hop.uri, deadline)? {
-                        return Err(phase::budget_spent(phase::Phase::Turn, &hop.uri));
-                    }
+        let resp = redirect::follow(config.redirects, hop, deadline, retry_from, |hop| {
+            let has_turn = std::mem::replace(&mut hop_has_turn, false);
+            if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
+                if !wait_turn(limiter, &hop.uri, deadline)? {
+                    return Err(phase::budget_spent(phase::Phase::Turn, &hop.uri));
                 }
-                // A host that `NO_PROXY` names as curl reads it, which ureq's matching misses.
-                let direct = config
-                    .no_proxy
-                    .as_ref()
-                    .is_some_and(|n| n.matches(&hop.uri));
-                // Whether this hop goes through the agent's proxy.
-                let proxied =
-                    (agent.config().proxy()).is_some_and(|p| !direct && !p.is_no_proxy(&hop.uri));
-                // A proxy in the environment that cannot serve as it is written: refused where it
-                // would serve, rather than sent direct or to the wrong host.
-                // (Asked only of such a session: no cost on every hop of the others.)
-                let exempt =
-                    || direct || (agent.config().proxy()).is_some_and(|p| p.is_no_proxy(&hop.uri));
-                if let Some(why) = config.proxy_refused.as_ref().filter(|_| !exempt()) {
+            }
+            // A host that `NO_PROXY` names as curl reads it, which ureq's matching misses.
+            let direct = config
+                .no_proxy
+                .as_ref()
+                .is_some_and(|n| n.matches(&hop.uri));
+            // Whether this hop goes through the agent's proxy.
+            let proxied =
+                (agent.config().proxy()).is_some_and(|p| !direct && !p.is_no_proxy(&hop.uri));
+            // A proxy in the environment that cannot serve as it is written: refused where it
+            // would serve, rather than sent direct or to the wrong host.
+            // (Asked only of such a session: no cost on every hop of the others.)
+            let exempt =
+                || direct || (agent.config().proxy()).is_some_and(|p| p.is_no_proxy(&hop.uri));
+            if let Some(why) = config.proxy_refused.as_ref().filter(|_| !exempt()) {
+                return Err(Error::InvalidRequest(format!(
+                    "the request to {} was not sent: {why}",
+                    crate::redact_url(&hop.uri.to_string())
+                )));
+            }
+            // `fresh`: on a new connection, for the one resend of `stale`.
+            let run = |fresh: bool| {
+                // A job cancelled between hops (a redirect, a resend) sends nothing more.
+                if crate::exec::is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                // Whether the server breaks off this request's sending is this hop's to say
+                // (see `phase::before_response`), and so is how far a proxy's leg got.
+                crate::transport::clear_send_broken();
+                crate::transport::clear_proxy_leg();
+                crate::transport::clear_socket_connected();
+                let mut req = http::Request::new(());
+                *req.method_mut() = hop.method.clone();
+                *req.uri_mut() = hop.uri.clone();
+                let headers = match first_headers.take() {
+                    Some(headers) => headers,
+                    None => build_headers()?,
+                };
+                *req.headers_mut() = hop.headers(headers);
+                // ureq sends a proxy the credentials of its URL only: the header would go
+                // through the tunnel to the server.
+                if proxied
+                    && req
+                        .headers()
+                        .contains_key(http::header::PROXY_AUTHORIZATION)
+                {
                     return Err(Error::InvalidRequest(format!(
-                        "the request to {} was not sent: {why}",
+                        "the Proxy-Authorization header of the request to {} would reach that \
+                         server, not the proxy: put the proxy's credentials in its URL \
+                         (http://user:password@proxy:3128) and remove the header",
                         crate::redact_url(&hop.uri.to_string())
                     )));
                 }
-                // `fresh`: on a new connection, for the one resend of `stale`.
-                let run = |fresh: bool| {
-                    // A job cancelled between hops (a redirect, a resend) sends nothing more.
-                    if crate::exec::is_cancelled() {
-                        return Err(Error::Cancelled);
+                if !req.headers().contains_key(http::header::AUTHORIZATION) {
+                    // A `Location` with user-info of its own, percent-decoded (ureq would send
+                    // its escapes as they are written).
+                    let decoded = url::user_info_auth(&hop.uri)
+                        .transpose()
+                        .map_err(Error::InvalidRequest)?
+                        .and_then(|value| HeaderValue::from_str(&value).ok());
+                    if let Some(value) = decoded {
+                        req.headers_mut().insert(http::header::AUTHORIZATION, value);
                     }
-                    // Whether the server breaks off this request's sending is this hop's to say
-                    // (see `phase::before_response`), and so is how far a proxy's leg got.
-                    crate::transport::clear_send_broken();
-                    crate::transport::clear_proxy_leg();
-                    crate::transport::clear_socket_connected();
-                    let mut req = http::Request::new(());
-                    *req.method_mut() = hop.method.clone();
-                    *req.uri_mut() = hop.uri.clone();
-                    let headers = match first_headers.take() {
-                        Some(headers) => headers,
-                        None => build_headers()?,
+                }
+                if let Some(jar) = &config.cookies {
+                    // After a redirect the jar's cookies, then the request's own of other
+                    // names (see `redirect`'s docs).
+                    let own: Vec<HeaderValue> = if hop.redirected {
+                        let cookies = req.headers().get_all(http::header::COOKIE);
+                        let own = cookies.iter().cloned().collect();
+                        req.headers_mut().remove(http::header::COOKIE);
+                        own
+                    } else {
+                        Vec::new()
                     };
-                    *req.headers_mut() = hop.headers(headers);
-                    // ureq sends a proxy the credentials of its URL only: the header would go
-                    // through the tunnel to the server.
-                    if proxied
-                        && req
-                            .headers()
-                            .contains_key(http::header::PROXY_AUTHORIZATION)
-                    {
-                        return Err(Error::InvalidRequest(format!(
-                            "the Proxy-Authorization header of the request to {} would reach that \
-                         server, not the proxy: put the proxy's credentials in its URL \
-                         (http://user:password@proxy:3128) and remove the header",
-                            crate::redact_url(&hop.uri.to_string())
-                        )));
+                    jar.add_to(&hop.uri, req.headers_mut());
+                    if !own.is_empty() {
+                        crate::cookies::merge_own(req.headers_mut(), &own);
                     }
-                    if !req.headers().contains_key(http::header::AUTHORIZATION) {
-                        // A `Location` with user-info of its own, percent-decoded (ureq would send
-                        // its escapes as they are written).
-                        let decoded = url::user_info_auth(&hop.uri)
-                            .transpose()
-                            .map_err(Error::InvalidRequest)?
-                            .and_then(|value| HeaderValue::from_str(&value).ok());
-                        if let Some(value) = decoded {
-                            req.headers_mut().insert(http::header::AUTHORIZATION, value);
-                        }
-                    }
-                    if let Some(jar) = &config.cookies {
-                        // After a redirect the jar's cookies, then the request's own of other
-                        // names (see `redirect`'s docs).
-                        let own: Vec<HeaderValue> = if hop.redirected {
-                            let cookies = req.headers().get_all(http::header::COOKIE);
-                            let own = cookies.iter().cloned().collect();
-                            req.headers_mut().remove(http::header::COOKIE);
-                            own
-                        } else {
-                            Vec::new()
-                        };
-                        jar.add_to(&hop.uri, req.headers_mut());
-                        if !own.is_empty() {
-                            crate::cookies::merge_own(req.headers_mut(), &own);
-                        }
-                    }
-                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                    // A form whose reader another copy of the form sent is refused before its head,
-                    // rather than sent cut after the parts before the reader.
-                    if let Some(e) = hop.body.and_then(|p| p.check_unsent(&hop.uri).err()) {
-                        return Err(Error::from(ureq::Error::Io(e)));
-                    }
-                    // A stream's `timeout` is one budget for every phase before the head, but ureq
-                    // times each phase from the end of the one before, so their limits add up (a
-                    // slow upload, then a slow answer): past the deadline, a watchdog shuts the
-                    // job's connection. It fires a little after the deadline, so that a phase that
-                    // alone spent the budget ends in ureq's own timeout, which says which phase.
-                    // A buffered request's upload gets it too: ureq gives each write of the body
-                    // the time left as the socket's send timeout, and a write to a server that
-                    // reads a little at a time returns what it sent when that time is up, to be
-                    // written on with the same timeout, so a slow upload ran two or three times
-                    // past the `timeout` (more at a trickle). Its thread is started for streams
-                    // and for bodies of `COUNTED_FROM` bytes or more, with a `timeout` only.
-                    let uploads = hop.body.is_some_and(|body| match body {
-                        Payload::Bytes(bytes) => bytes.len() >= COUNTED_FROM,
-                        _ => true,
-                    });
-                    let watch = deadline
-                        .filter(|_| limits.budget == Budget::Stream || uploads)
-                        .map(|d| d + WATCHDOG_GRACE);
-                    let (result, overran) = interrupt_at(watch, crate::exec::current_job(), || {
-                        match hop.body {
-                            // Sent in one go: counted once the response comes.
-                            Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
-                                if let Some(counter) = counter {
-                                    counter.start(Some(body.len() as u64));
-                                }
-                                let result = agent.run(limits.apply(
-                                    agent,
-                                    req.map(|()| &body[..]),
-                                    left,
-                                    fresh,
-                                    direct,
-                                ));
-                                if let (Ok(_), Some(counter)) = (&result, counter) {
-                                    counter.add(body.len() as u64);
-                                }
-                                result
+                }
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                // A form whose reader another copy of the form sent is refused before its head,
+                // rather than sent cut after the parts before the reader.
+                if let Some(e) = hop.body.and_then(|p| p.check_unsent(&hop.uri).err()) {
+                    return Err(Error::from(ureq::Error::Io(e)));
+                }
+                // A stream's `timeout` is one budget for every phase before the head, but ureq
+                // times each phase from the end of the one before, so their limits add up (a
+                // slow upload, then a slow answer): past the deadline, a watchdog shuts the
+                // job's connection. It fires a little after the deadline, so that a phase that
+                // alone spent the budget ends in ureq's own timeout, which says which phase.
+                // A buffered request's upload gets it too: ureq gives each write of the body
+                // the time left as the socket's send timeout, and a write to a server that
+                // reads a little at a time returns what it sent when that time is up, to be
+                // written on with the same timeout, so a slow upload ran two or three times
+                // past the `timeout` (more at a trickle). Its thread is started for streams
+                // and for bodies of `COUNTED_FROM` bytes or more, with a `timeout` only.
+                let uploads = hop.body.is_some_and(|body| match body {
+                    Payload::Bytes(bytes) => bytes.len() >= COUNTED_FROM,
+                    _ => true,
+                });
+                let watch = deadline
+                    .filter(|_| limits.budget == Budget::Stream || uploads)
+                    .map(|d| d + WATCHDOG_GRACE);
+                let (result, overran) = interrupt_at(watch, crate::exec::current_job(), || {
+                    match hop.body {
+                        // Sent in one go: counted once the response comes.
+                        Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
+                            if let Some(counter) = counter {
+                                counter.start(Some(body.len() as u64));
                             }
-                            // Counted as it is sent, and read from the files as it goes, with the
-                            // length it was built with (unless the caller chunks it): see
-                            // `crate::upload`.
-                            Some(payload) => {
-                                // A reader of unknown length goes chunked, as ureq sends a body
-                                // without a length.
-                                let len = payload.len().filter(|_| {
-                                    !req.headers().contains_key(http::header::TRANSFER_ENCODING)
-                                });
-                                if let Some(len) = len {
-                                    let len = HeaderValue::from(len);
-                                    req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
-                                }
-                                let mut upload = Upload::new(payload, &hop.uri, counter);
-                                let body = ureq::SendBody::from_reader(&mut upload);
-                                agent.run(limits.apply(
-                                    agent,
-                                    req.map(|()| body),
-                                    left,
-                                    fresh,
-                                    direct,
-                                ))
-                            }
-                            // A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as
-                            // RFC 9110 §8.6 says a user agent normally sends it (and requests
-                            // does); ureq would send such a request an empty chunked body, which
-                            // servers that take no chunked uploads (S3's PUT, HTTP/1.0) refuse.
-                            None if needs_body(&hop.method) => agent.run(limits.apply(
+                            let result = agent.run(limits.apply(
                                 agent,
-                                req.map(|()| &[][..]),
+                                req.map(|()| &body[..]),
                                 left,
                                 fresh,
                                 direct,
-                            )),
-                            None => agent.run(limits.apply(agent, req, left, fresh, direct)),
+                            ));
+                            if let (Ok(_), Some(counter)) = (&result, counter) {
+                                counter.add(body.len() as u64);
+                            }
+                            result
                         }
-                    });
-                    match result {
-                        Err(e @ ureq::Error::Timeout(_)) => Err(Error::from(e)),
-                        // Whatever else came of it: the connection is shut, the budget spent.
-                        _ if overran => Err(phase::budget_spent(phase::Phase::Request, &hop.uri)),
-                        result => result.map_err(Error::from),
+                        // Counted as it is sent, and read from the files as it goes, with the
+                        // length it was built with (unless the caller chunks it): see
+                        // `crate::upload`.
+                        Some(payload) => {
+                            // A reader of unknown length goes chunked, as ureq sends a body
+                            // without a length.
+                            let len = payload.len().filter(|_| {
+                                !req.headers().contains_key(http::header::TRANSFER_ENCODING)
+                            });
+                            if let Some(len) = len {
+                                let len = HeaderValue::from(len);
+                                req.headers_mut().insert(http::header::CONTENT_LENGTH, len);
+                            }
+                            let mut upload = Upload::new(payload, &hop.uri, counter);
+                            let body = ureq::SendBody::from_reader(&mut upload);
+                            agent.run(limits.apply(agent, req.map(|()| body), left, fresh, direct))
+                        }
+                        // A POST, PUT or PATCH without a body goes with `Content-Length: 0`, as
+                        // RFC 9110 §8.6 says a user agent normally sends it (and requests
+                        // does); ureq would send such a request an empty chunked body, which
+                        // servers that take no chunked uploads (S3's PUT, HTTP/1.0) refuse.
+                        None if needs_body(&hop.method) => agent.run(limits.apply(
+                            agent,
+                            req.map(|()| &[][..]),
+                            left,
+                            fresh,
+                            direct,
+                        )),
+                        None => agent.run(limits.apply(agent, req, left, fresh, direct)),
                     }
-                };
-                let (mut result, seen) = stale::observe(|| run(false));
-                if let Err(e) = &result {
-                    let replayable = hop.body.is_none_or(Payload::replayable);
-                    if replayable && stale::resend(idempotent(&hop.method), seen, e) {
-                        result = run(true);
-                    }
-                }
-                // Where it failed (phase, host:port, URL), once the resend has seen the bare error.
-                let proxy = agent.config().proxy().filter(|_| !direct);
-                let result = result.map_err(|e| {
-                    // A write broken off without an answer cut the upload only when there is a
-                    // body; a head alone (a proxy's CONNECT, say) may race the reset either way,
-                    // and its error stays the response's.
-                    if hop.body.is_none() {
-                        crate::transport::clear_send_broken();
-                    }
-                    phase::before_response(e, &hop.uri, proxy)
                 });
-                if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
-                    jar.store_from(&hop.uri, resp.headers());
+                match result {
+                    Err(e @ ureq::Error::Timeout(_)) => Err(Error::from(e)),
+                    // Whatever else came of it: the connection is shut, the budget spent.
+                    _ if overran => Err(phase::budget_spent(phase::Phase::Request, &hop.uri)),
+                    result => result.map_err(Error::from),
                 }
-                if let (Some(limiter), Ok(resp)) = (&config.rate_limiter, &result) {
-                    observe_answer(limiter, &hop.uri, resp.status().as_u16(), resp.headers());
+            };
+            let (mut result, seen) = stale::observe(|| run(false));
+            if let Err(e) = &result {
+                let replayable = hop.body.is_none_or(Payload::replayable);
+                if replayable && stale::resend(idempotent(&hop.method), seen, e) {
+                    result = run(true);
                 }
-                result
-            },
-        )?;
+            }
+            // Where it failed (phase, host:port, URL), once the resend has seen the bare error.
+            let proxy = agent.config().proxy().filter(|_| !direct);
+            let result = result.map_err(|e| {
+                // A write broken off without an answer cut the upload only when there is a
+                // body; a head alone (a proxy's CONNECT, say) may race the reset either way,
+                // and its error stays the response's.
+                if hop.body.is_none() {
+                    crate::transport::clear_send_broken();
+                }
+                phase::before_response(e, &hop.uri, proxy)
+            });
+            if let (Ok(resp), Some(jar)) = (&result, &config.cookies) {
+                jar.store_from(&hop.uri, resp.headers());
+            }
+            if let (Some(limiter), Ok(resp)) = (&config.rate_limiter, &result) {
+                observe_answer(limiter, &hop.uri, resp.status().as_u16(), resp.headers());
+            }
+            result
+        })?;
         encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
-    let first = |uri: Uri| Hop::new(method.clone(), uri, spec.body.as_ref());
+    let first = |uri: Uri| Hop::new(method.clone(), uri, spec.body.as_ref(), fragment.as_deref());
     let Some(policy) = policy.filter(|p| p.allows(&method, spec.idempotent)) else {
         return send(first(uri), &mut None);
     };

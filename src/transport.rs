@@ -100,8 +100,9 @@ pub(crate) fn socket_connected() -> bool {
     CONNECTED.with(std::cell::Cell::get)
 }
 
-/// A new attempt of a request starts on this thread: no socket connected for it yet (an agent
-/// of the caller's own, whose connector is not this module's, never sets it).
+/// A new connection, or a new attempt of a request, starts on this thread: no socket
+/// connected for it yet (an agent of the caller's own, whose connector is not this module's,
+/// never sets it, so each attempt clears it too).
 pub(crate) fn clear_socket_connected() {
     CONNECTED.with(|c| c.set(false));
 }
@@ -231,7 +232,7 @@ impl Connector<()> for Interruptible {
         });
         let mut job = 0;
         lease.follow_job(&mut job)?;
-        CONNECTED.with(|c| c.set(false));
+        clear_socket_connected();
         let register = {
             let (lease, agent) = (Arc::clone(&lease), Arc::clone(&details.register_shutdown));
             move |handle: Weak<dyn ShutdownHandle>| {

@@ -179,8 +179,7 @@ fn missing_scheme(url: &str) -> String {
     }
     // Text that does not start with a host name (`not a url`): a scheme before it would not
     // make a URL of it.
-    let host = url.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host_of(url);
     let host_like = !host.is_empty()
         && host
             .bytes()
@@ -196,10 +195,16 @@ fn missing_scheme(url: &str) -> String {
     )
 }
 
+/// The host (and port) `rest`, a URL without its scheme, starts with: up to its path, query or
+/// fragment, after any user-info.
+fn host_of(rest: &str) -> &str {
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    host.rsplit_once('@').map_or(host, |(_, h)| h)
+}
+
 /// `http://` before a loopback host, `https://` (or `http://`) before any other.
 pub(crate) fn with_scheme(rest: &str) -> String {
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host_of(rest);
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host.split(':').next().unwrap_or(""),

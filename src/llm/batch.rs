@@ -729,13 +729,13 @@ fn read_answer(mut stream: ChatStream) -> Result<Answer, (Error, bool)> {
     let (mut answer, mut started) = (Answer::default(), false);
     while let Some(event) = stream.next_event() {
         match event {
-            Ok(ChatEvent::Text(piece)) => answer.text.push_str(&piece),
             Ok(ChatEvent::Usage(_) | ChatEvent::Done) => continue,
             Ok(_) => {}
             Err(e) => return Err((e, started)),
         }
         started = true;
     }
+    answer.text = stream.text().to_string();
     answer.finish_reason = stream.finish_reason().map(str::to_string);
     answer.refusal = stream.refusal().map(str::to_string);
     answer.usage = stream.usage().cloned();

@@ -197,7 +197,6 @@ impl Conversation {
         Ok(ReplyStream {
             conversation: self,
             chat,
-            text: String::new(),
             committed: false,
         })
     }
@@ -234,7 +233,7 @@ impl Conversation {
             on_piece(&piece?);
         }
         // A chat stream ends without an error only after its end marker: the reply is kept.
-        Ok(std::mem::take(&mut reply.text))
+        Ok(reply.text().to_string())
     }
 
     /// Forgets every exchange; the system prompt stays.
@@ -284,7 +283,6 @@ impl Conversation {
 pub struct ReplyStream<'a> {
     conversation: &'a mut Conversation,
     chat: ChatStream,
-    text: String,
     committed: bool,
 }
 
@@ -292,7 +290,7 @@ impl fmt::Debug for ReplyStream<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyStream")
             .field("chat", &self.chat)
-            .field("text_len", &self.text.len())
+            .field("text_len", &self.text().len())
             .field("committed", &self.committed)
             .finish()
     }
@@ -316,7 +314,7 @@ impl ReplyStream<'_> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn text(&self) -> &str {
-        &self.text
+        self.chat.text()
     }
 
     /// The underlying stream, for the finish reason, usage, tool calls and reasoning.
@@ -371,16 +369,16 @@ impl Iterator for ReplyStream<'_> {
         }
         let item = self.chat.next();
         match &item {
-            Some(Ok(piece)) => self.text.push_str(piece),
             None if self.chat.is_done() => {
                 self.committed = true;
                 let messages = &mut self.conversation.messages;
                 // A reply without text is not kept, nor a refused exchange: Anthropic asks for
                 // the refused turn to go, else every later request is refused too.
-                if self.text.is_empty() || self.chat.finish_reason() == Some("refusal") {
+                let text = self.chat.text();
+                if text.is_empty() || self.chat.finish_reason() == Some("refusal") {
                     messages.pop(); // the question
                 } else {
-                    messages.push(Message::assistant(self.text.clone()));
+                    messages.push(Message::assistant(text));
                 }
             }
             _ => {}

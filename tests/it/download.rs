@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use support::{ms, secs, Reply, TempDir, TestServer};
-use ureq_futures::{Error, FuturesSession, Progress};
+use ureq_futures::{Download, Error, FuturesSession, Pending, Progress};
 
 fn part(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -371,21 +371,33 @@ fn a_download_whose_cancel_succeeds_never_leaves_its_file() {
     }
 }
 
+/// A server whose `/slow` sends 4,000 bytes of `a`, then the other 6,000 once `release` is sent,
+/// and whose other paths answer `fast` bytes of `b`; with the download of `/slow` to `path`,
+/// under way (its first 4,000 bytes written).
+fn slow_download_under_way(
+    session: &FuturesSession,
+    path: &Path,
+    fast: usize,
+) -> (TestServer, std::sync::mpsc::Sender<()>, Pending<Download>) {
+    let (release, gated) = gated_body(b'a', b'a');
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/slow" => gated(),
+        _ => Reply::ok(vec![b'b'; fast]),
+    });
+    let slow = session.get(server.url_for("/slow")).download(path);
+    assert!(support::eventually(secs(10), || slow.progress().done == 4000));
+    (server, release, slow)
+}
+
 /// Two downloads to one path at once: each writes its own part file, so the one that finishes
 /// first is whole under the path, and the one that finishes last replaces it with its own whole
 /// body. Neither writes into the other's file.
 #[test]
 fn two_downloads_to_one_path_at_once_each_land_whole() {
     let dir = TempDir::new("same-path");
-    let (release, gated) = gated_body(b'a', b'a');
-    let server = TestServer::start(move |req| match req.path_only() {
-        "/slow" => gated(),
-        _ => Reply::ok(vec![b'b'; 3000]),
-    });
     let session = FuturesSession::new();
     let path = dir.join("same.bin");
-    let slow = session.get(server.url_for("/slow")).download(&path);
-    assert!(support::eventually(secs(10), || slow.progress().done == 4000));
+    let (server, release, slow) = slow_download_under_way(&session, &path, 3000);
     let fast = session.get(server.url_for("/fast")).download(&path);
     assert_eq!(fast.result().unwrap().bytes(), 3000);
     assert_eq!(std::fs::read(&path).unwrap(), vec![b'b'; 3000]);
@@ -444,15 +456,9 @@ fn a_link_at_the_part_files_name_is_passed_over_and_left_as_it_is() {
 #[test]
 fn a_download_onto_the_part_file_of_another_is_not_taken_for_its_body() {
     let dir = TempDir::new("part-target");
-    let (release, gated) = gated_body(b'a', b'a');
-    let server = TestServer::start(move |req| match req.path_only() {
-        "/slow" => gated(),
-        _ => Reply::ok(vec![b'b'; 100]),
-    });
     let session = FuturesSession::new();
     let path = dir.join("x");
-    let slow = session.get(server.url_for("/slow")).download(&path);
-    assert!(support::eventually(secs(10), || slow.progress().done == 4000));
+    let (server, release, slow) = slow_download_under_way(&session, &path, 100);
     let other = session.get(server.url_for("/fast")).download(part(&path));
     assert_eq!(other.result().unwrap().bytes(), 100);
     release.send(()).unwrap();
