@@ -180,10 +180,14 @@ impl Wire for Anthropic {
         put(&mut body, "system", request.system_text(PROVIDER)?);
         // Claude's newer models refuse `temperature` and `top_p` together. A request that sets
         // `top_p` only is taken to choose it over the client's default temperature; one that
-        // sets both sends both, as asked.
-        let temperature = client.temperature_for(request);
-        let temperature =
-            temperature.filter(|_| request.temperature.is_some() || request.top_p.is_none());
+        // sets both sends both, as asked. Extended thinking (`extra("thinking", ..)`) takes no
+        // temperature but 1: the client's default is left out then too.
+        let thinking = request.extra.get("thinking").is_some_and(|thinking| {
+            thinking.get("type").and_then(Value::as_str) != Some("disabled")
+        });
+        let temperature = client
+            .temperature_for(request)
+            .filter(|_| request.temperature.is_some() || (request.top_p.is_none() && !thinking));
         if let Some(t) = temperature.filter(|t| !(0.0..=1.0).contains(t)) {
             // The API answers 400 to a temperature above 1 (OpenAI's go to 2).
             let what = format!("a temperature of {t}: it takes 0 to 1");

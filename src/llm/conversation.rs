@@ -263,7 +263,8 @@ impl Conversation {
 ///
 /// When the stream ends complete, the exchange joins the conversation's history. If it ends
 /// with an error, or is dropped before its end, or its reply has no text, or the model refused
-/// (finish reason `refusal`: Anthropic's), the history is left as it was.
+/// or a filter stopped it (a [`refusal`](ChatStream::refusal): Anthropic's `refusal`, Gemini's
+/// `SAFETY`, OpenAI's structured-output refusal), the history is left as it was.
 ///
 /// # Examples
 ///
@@ -372,10 +373,12 @@ impl Iterator for ReplyStream<'_> {
             None if self.chat.is_done() => {
                 self.committed = true;
                 let messages = &mut self.conversation.messages;
-                // A reply without text is not kept, nor a refused exchange: Anthropic asks for
-                // the refused turn to go, else every later request is refused too.
+                // A reply without text is not kept, nor a refused or filtered exchange
+                // (Anthropic's `refusal`, Gemini's `SAFETY`...): Anthropic asks for the refused
+                // turn to go, else every later request is refused too, and a reply a filter cut
+                // is not the model's answer.
                 let text = self.chat.text();
-                if text.is_empty() || self.chat.finish_reason() == Some("refusal") {
+                if text.is_empty() || self.chat.refusal().is_some() {
                     messages.pop(); // the question
                 } else {
                     messages.push(Message::assistant(text));

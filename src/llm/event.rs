@@ -416,7 +416,8 @@ impl ToolCall {
 pub struct Usage {
     /// Tokens of the prompt (the messages sent).
     pub input_tokens: Option<u64>,
-    /// Tokens of the answer (reasoning tokens included where the provider counts them there).
+    /// Tokens of the answer, its reasoning or thinking included (Gemini's `thoughtsTokenCount`
+    /// is added to its `candidatesTokenCount`).
     pub output_tokens: Option<u64>,
     /// Both, when the server says.
     pub total_tokens: Option<u64>,

@@ -470,7 +470,10 @@ impl ChatRequest {
         /// (`"reasoning_effort"`, `"thinking"`, `"safetySettings"`...). A JSON object merges into
         /// an object the body already has under that name, key by key and as deep as both go, so
         /// `extra("generationConfig", json!({"thinkingConfig": {..}}))` (Gemini) keeps the
-        /// temperature and the limits set above; any other value replaces the field.
+        /// temperature and the limits set above; any other value replaces the field. Anthropic's
+        /// `thinking` (other than `{"type": "disabled"}`) leaves the client's temperature out,
+        /// as thinking takes none but 1; a request's own [`temperature`](Self::temperature) is
+        /// sent.
         ///
         /// # Examples
         ///

@@ -437,18 +437,19 @@ fn the_key_is_in_no_error_text() {
 }
 
 #[test]
-fn a_conversation_keeps_no_exchange_whose_reply_has_no_text() {
+fn a_conversation_keeps_no_exchange_whose_reply_has_no_text_or_was_filtered() {
     // Gemini 2.5 that spends its token limit thinking answers without text; the API refuses a
-    // model turn without text in a later request.
+    // model turn without text in a later request. A reply its safety filter cut is not the
+    // model's answer either.
     let server = TestServer::start(|req| {
         let sent: Value = serde_json::from_slice(&req.body).unwrap();
-        let answer = if sent["contents"][0]["parts"][0]["text"] == "think" {
-            chunk(
+        let answer = match sent["contents"][0]["parts"][0]["text"].as_str() {
+            Some("think") => chunk(
                 json!([{"text": "Let me", "thought": true}]),
                 Some("MAX_TOKENS"),
-            )
-        } else {
-            chunk(json!([{"text": "Hi!"}]), Some("STOP"))
+            ),
+            Some("lock") => chunk(json!([{"text": "Sure, here is how to"}]), Some("SAFETY")),
+            _ => chunk(json!([{"text": "Hi!"}]), Some("STOP")),
         };
         Reply::sse([sse_body(&[answer])], ms(0))
     });
@@ -456,8 +457,13 @@ fn a_conversation_keeps_no_exchange_whose_reply_has_no_text() {
     assert_eq!(chat.send_with("think", |_| {}).unwrap(), "");
     // Neither the empty reply nor its question is kept, as in python-genai's chats.
     assert!(chat.messages().is_empty(), "{:?}", chat.messages());
+    assert_eq!(
+        chat.send_with("lock", |_| {}).unwrap(),
+        "Sure, here is how to"
+    );
+    assert!(chat.messages().is_empty(), "{:?}", chat.messages());
     assert_eq!(chat.send_with("hello", |_| {}).unwrap(), "Hi!");
-    let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+    let sent: Value = serde_json::from_slice(&server.requests()[2].body).unwrap();
     assert_eq!(
         sent["contents"],
         json!([{"role": "user", "parts": [{"text": "hello"}]}])

@@ -423,6 +423,25 @@ fn openai_calls_that_reuse_an_index_with_a_new_id_are_new_calls() {
 }
 
 #[test]
+fn openai_pieces_with_a_new_id_but_no_name_continue_their_call() {
+    // A few servers send a new id with every piece of a call's arguments.
+    let piece = |id: &str, function: Value| {
+        openai_delta(json!({"tool_calls": [{"index": 0, "id": id, "function": function}]}))
+    };
+    let body = piece("c1", json!({"name": "w", "arguments": "{\"a\""}))
+        + &piece("c1b", json!({"arguments": ":1"}))
+        + &piece("c1c", json!({"arguments": "}"}))
+        + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+        + "data: [DONE]\n\n";
+    let calls = collect(openai(&body)).tool_calls;
+    let calls: Vec<_> = calls
+        .iter()
+        .map(|c| (&*c.id, &*c.name, &*c.arguments))
+        .collect();
+    assert_eq!(calls, [("c1", "w", r#"{"a":1}"#)]);
+}
+
+#[test]
 fn openai_calls_without_ids_or_indexes_that_name_another_function_are_new_calls() {
     // Gateways (and Gemini's compatible endpoint) send parallel calls whole, with empty ids,
     // without an index or all at index 0; a name repeated on a later piece is the same call.

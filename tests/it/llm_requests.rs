@@ -680,6 +680,26 @@ fn anthropic_gets_top_p_alone_unless_the_request_sets_a_temperature_too() {
 }
 
 #[test]
+fn anthropic_with_thinking_gets_no_temperature_but_the_requests_own() {
+    // Extended thinking takes no temperature but 1; the client's is 0 (see `client_for`).
+    let thinking = |kind: &str| json!({"type": kind, "budget_tokens": 2048});
+    let think = ChatRequest::new()
+        .user("x")
+        .extra("thinking", thinking("enabled"));
+    let sent = body_of("anthropic", &think);
+    assert_eq!(
+        (sent.get("temperature"), &sent["thinking"]),
+        (None, &thinking("enabled"))
+    );
+    let asked = body_of("anthropic", &think.temperature(1.0));
+    assert_eq!(asked["temperature"], json!(1.0));
+    let off = ChatRequest::new()
+        .user("x")
+        .extra("thinking", json!({"type": "disabled"}));
+    assert_eq!(body_of("anthropic", &off)["temperature"], json!(0.0));
+}
+
+#[test]
 fn signed_thoughts_go_back_to_anthropic_first_in_the_assistant_turn_and_nowhere_else() {
     let mut response = ChatResponse::default();
     response.thoughts = vec![

@@ -318,9 +318,10 @@ fn recorded_gemini_streams_end_cleanly_with_their_usage() {
     let usage = numbers.stream.usage().expect("usage");
     assert_eq!(
         (usage.input_tokens, usage.output_tokens, usage.total_tokens),
-        (Some(18), Some(80), Some(133))
+        (Some(18), Some(80 + 35), Some(133)),
+        "the thinking (thoughtsTokenCount) counts as output, in + out = total"
     );
-    assert_eq!(usage.raw["thoughtsTokenCount"], 35);
+    assert_eq!(usage.raw["candidatesTokenCount"], 80);
     let vertex = recorded(
         "gemini",
         "gemini_3-flash-preview_vertex_thoughtsignature.sse",

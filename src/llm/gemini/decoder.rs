@@ -43,8 +43,8 @@ use crate::Error;
 /// Gemini sends no end marker, so [`Done`](ChatEvent::Done) comes from
 /// [`finish`](crate::sse::Decode::finish), when the body has ended after a finish reason. Only the first
 /// candidate (index 0) is read. The [`Usage`]: `promptTokenCount` in, `candidatesTokenCount`
-/// out, `totalTokenCount` in all (which also counts `thoughtsTokenCount`, kept in
-/// [`raw`](Usage::raw)).
+/// and `thoughtsTokenCount` out (the thinking counts as output, as other providers count it),
+/// `totalTokenCount` in all; each count as sent is in [`raw`](Usage::raw).
 ///
 /// # Examples
 ///
@@ -151,9 +151,15 @@ impl GeminiDecoder {
             "candidatesTokenCount",
             "totalTokenCount",
         ];
-        let usage = chunk
-            .usage_metadata
-            .and_then(|usage| Usage::from_counts(&usage, counts));
+        let usage = chunk.usage_metadata.and_then(|usage| {
+            let mut counted = Usage::from_counts(&usage, counts)?;
+            // The thinking counts as output, as OpenAI's and Anthropic's output counts it.
+            if let Some(thoughts) = usage.get("thoughtsTokenCount").and_then(Value::as_u64) {
+                let answer = counted.output_tokens.unwrap_or(0);
+                counted.output_tokens = answer.checked_add(thoughts).or(counted.output_tokens);
+            }
+            Some(counted)
+        });
         events.extend(usage.map(ChatEvent::Usage));
         Ok(())
     }

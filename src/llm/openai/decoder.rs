@@ -47,10 +47,12 @@ use crate::Error;
 /// arriving with other fields (OpenRouter sends usage with it) ends the stream before they are
 /// read.
 ///
-/// **Tool calls.** The pieces of a call share its `index`; a server without indexes (rare) is
-/// followed by id: a new id starts a call, a piece without one continues the last. A piece
-/// that names another function than its call's starts a call too (gateways that send every
-/// call whole, at index 0 or none, without ids). The first
+/// **Tool calls.** The pieces of a call share its `index`. A piece with a new id and a name
+/// starts a call at the same index (Ollama sends every call whole at index 0), as does a piece
+/// that names another function than its call's (gateways that send every call whole, at index
+/// 0 or none, without ids); a new id without a name continues the call (a few servers send a
+/// new id with every piece). A server without indexes (rare) is followed the same way, a piece
+/// without id or name continuing the last call. The first
 /// [`ChatEvent::ToolCall`] of every call carries its name: pieces that arrive before the name
 /// are held back and sent with it, so [`ChatStream::tool_calls`](crate::llm::ChatStream::tool_calls)
 /// never holds a call without a name.
@@ -143,19 +145,20 @@ impl OpenAIDecoder {
         // Gemini's OpenAI-compatible endpoint: the call's thought signature, to send back.
         let extra = piece.extra_content.as_ref();
         let signature = non_empty_str(extra.and_then(|e| e.pointer("/google/thought_signature")));
-        // The last call at this index (without one: the last call), unless the piece has another
-        // id: a new call (Ollama sends every parallel call whole at index 0).
+        // The last call at this index (without one: the last call), unless the piece starts
+        // another (Ollama sends every parallel call whole at index 0).
         let position = match piece.index {
             Some(i) => self.at_index.get(&i).copied(),
             None => self.calls.len().checked_sub(1),
         };
-        // Another id, or another function's name, is another call: servers without indexes
-        // or ids (gateways, Gemini's compatible endpoint) send parallel calls whole, one after
-        // the other.
+        // Another id with a name, or another function's name, is another call: servers without
+        // indexes or ids (gateways, Gemini's compatible endpoint) send parallel calls whole, one
+        // after the other. Another id without a name is the same call: a few servers send a
+        // new id with every piece of the arguments.
         let position = position.filter(|&p| {
             let call = &self.calls[p];
             let same_id = match (&id, &call.id) {
-                (Some(id), Some(known)) => id == known,
+                (Some(id), Some(known)) => id == known || name.is_none(),
                 _ => true,
             };
             let same_name = match &name {
