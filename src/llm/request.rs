@@ -431,7 +431,11 @@ impl ChatRequest {
         /// name (OpenAI: 1 to 64 letters, digits, `_` or `-`). Anthropic takes only closed
         /// objects and a subset of JSON Schema: its client makes the schema as Anthropic's SDK
         /// does, each object given `"additionalProperties": false` and each keyword the API
-        /// refuses (`minimum`, `maxLength`, `pattern`...) moved into the `description`.
+        /// refuses (`minimum`, `maxLength`, `pattern`...) moved into the `description`. OpenAI
+        /// is sent the schema without `strict`, so it is followed as well as the model can, as
+        /// a plain schema is sent by OpenAI's SDK; a schema that meets strict mode's rules
+        /// (every object `"additionalProperties": false`, every property `required`) is
+        /// enforced with `.extra("response_format", json!({"json_schema": {"strict": true}}))`.
         ///
         /// # Examples
         ///
