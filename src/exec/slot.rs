@@ -448,7 +448,11 @@ impl<T: Send + 'static> Slot<T> {
             state.inline |= claimed;
             claimed
         };
-        if claimed {
+        if claimed && crate::exec::pool::pool_is_shut_down() {
+            // Claimed after a shutdown, as a worker refuses one it takes then: a job handed to a
+            // worker still starting was never queued, so the shutdown did not see it.
+            self.drop_claimed(Some(Error::ShutDown));
+        } else if claimed {
             // The job now runs as part of the job that waits for it (if any): a cancel of that
             // one cancels this one too, or it would not reach what this one blocks on.
             let inline = Arc::clone(task);

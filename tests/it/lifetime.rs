@@ -155,6 +155,30 @@ fn shutdown_still_resolves_queued_jobs_at_once() {
 }
 
 #[test]
+fn a_job_waited_for_inside_another_does_not_run_after_a_shutdown() {
+    // The inner job goes to a worker that is still starting (never queued, so the shutdown
+    // does not see it); the outer job then waits for it, which runs a queued job inline.
+    for round in 0..50 {
+        let session = FuturesSession::builder().max_workers(2).build();
+        let own = session.clone();
+        let ran_after = session
+            .submit(move |_| {
+                let seen = own.clone();
+                let inner = own.submit(move |_| Ok(seen.is_shut_down()));
+                own.shutdown();
+                Ok(inner.result())
+            })
+            .result()
+            .unwrap();
+        // Either the inner job ran before the shutdown or it never ran.
+        assert!(
+            matches!(ran_after, Ok(false) | Err(Error::ShutDown)),
+            "round {round}: {ran_after:?} (Ok(true): it ran after the shutdown)"
+        );
+    }
+}
+
+#[test]
 fn workers_start_on_demand_up_to_the_maximum() {
     let session = FuturesSession::builder().max_workers(3).build();
     assert_eq!(session.workers(), 0);
