@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ureq::http::{HeaderName, HeaderValue};
 
-use crate::cookies::Jar;
+use crate::cookies::CookieJar;
 use crate::no_proxy::NoProxy;
 use crate::redirect::RedirectLimit;
 use crate::retry::RetryPolicy;
@@ -105,7 +105,7 @@ pub(crate) struct Config {
     pub(crate) rate_limiter: Option<crate::RateLimiter>,
     /// The session's cookies, unless [`SessionBuilder::cookies`](crate::SessionBuilder::cookies)
     /// turned them off.
-    pub(crate) cookies: Option<Jar>,
+    pub(crate) cookies: Option<CookieJar>,
     /// Whether the session built its agent (rather than being given one), so that its connect
     /// limit is the session's `connect_timeout`.
     pub(crate) own_agent: bool,

@@ -364,6 +364,7 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS,
     DEFAULT_STREAM_BUFFER_SIZE,
 };
+pub use cookies::{Cookie, CookieJar};
 pub use download::Download;
 pub use error::{Error, StatusError, Timeout, TimeoutError};
 pub use exec::{as_completed, wait_all, wait_any, AsCompleted, Pending};

@@ -9,7 +9,7 @@ use crate::config::{
     header_names, Config, DefaultHeader, Limit, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_WORKERS, DEFAULT_STREAM_BUFFER_SIZE,
 };
-use crate::cookies::Jar;
+use crate::cookies::CookieJar;
 use crate::exec::{Completer, Executor, Pending};
 use crate::no_proxy::NoProxy;
 use crate::ratelimit::{origin_of_uri, RateLimiter};
@@ -400,6 +400,24 @@ impl FuturesSession {
     /// ```
     pub fn agent(&self) -> &ureq::Agent {
         &self.inner.shared.agent
+    }
+
+    /// The session's cookies (requests' `session.cookies`): read the cookie a login set, add
+    /// one of your own, save and restore them, log out. `None` for a session built with
+    /// [`cookies(false)`](SessionBuilder::cookies).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// session.cookies().unwrap().set("https://example.com/", "lang=en")?;
+    /// assert!(FuturesSession::builder().cookies(false).build().cookies().is_none());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn cookies(&self) -> Option<&CookieJar> {
+        self.inner.shared.config.cookies.as_ref()
     }
 
     /// The most worker threads this session runs (see
@@ -1019,13 +1037,14 @@ impl SessionBuilder {
     /// front of an API (Cloudflare's `__cf_bm` before OpenAI's). Each session has its own jar,
     /// bounded in size; a cookie goes only where RFC 6265 sends it (a cookie set without
     /// `Domain` only to the host that set it, where requests also sends it to its subdomains;
-    /// never to another host unless it names a parent domain of both, and never to a public
-    /// suffix such as `co.uk`, which Python's jar refuses only with its `strict_domain`), a
-    /// `Secure` one only over https. A request that sets its own `Cookie` header sends only
-    /// that one; after a redirect, the jar's cookies, as requests rebuilds the header on each
-    /// hop (the cookie a login's redirect sets reaches the page it leads to), then the
-    /// request's own of other names, within the origin. Turn the jar off for a session that
-    /// speaks for several users, or to send exactly the headers you set.
+    /// never to another host unless it names a parent domain of both, and one naming a public
+    /// suffix such as `co.uk` only to the host that set it), a `Secure` one only over https.
+    /// A request that sets its own `Cookie` header sends only that one, as requests does;
+    /// after a redirect, the jar's cookies, as requests rebuilds the header on each hop (the
+    /// cookie a login's redirect sets reaches the page it leads to), then the request's own of
+    /// other names, within the origin. [`FuturesSession::cookies`] reads, adds, saves and
+    /// clears them. Turn the jar off for a session that speaks for several users, or to send
+    /// exactly the headers you set.
     ///
     /// The behaviour is this setting's alone: ureq's `cookies` feature is not used, so it does
     /// not change when another crate in the build turns that feature on (ureq would then keep a
@@ -1339,7 +1358,7 @@ impl SessionBuilder {
                 retry: self.retry,
                 redirects,
                 rate_limiter: self.rate_limiter.clone(),
-                cookies: self.cookies.then(Jar::default),
+                cookies: self.cookies.then(CookieJar::new),
                 own_agent,
                 stream_agent,
                 no_proxy,

@@ -221,3 +221,36 @@ fn a_cookie_value_that_is_not_utf8_is_kept_byte_for_byte() {
         String::from_utf8_lossy(cookie)
     );
 }
+
+#[test]
+fn the_jar_reads_sets_saves_restores_and_clears_the_sessions_cookies() {
+    let server = cookie_server();
+    let session = FuturesSession::new();
+    let get = |url: String| crate::text_of(session.get(url));
+    let jar = session.cookies().expect("a jar by default");
+    // A cookie set on a redirect, which the script never sees, can be read.
+    get(server.url_for("/redirect-login"));
+    assert_eq!(jar.get("hop").as_deref(), Some("h1"));
+    // One of the script's own goes beside the server's, where its rules send it.
+    jar.set(&server.url_for("/"), "mine=m1; Path=/shop")
+        .unwrap();
+    assert_eq!(get(server.url_for("/shop/x")), "hop=h1; mine=m1");
+    assert_eq!(get(localhost(&server, "/shop/x")), "-");
+    let err = jar.set(&server.url_for("/"), "s=1; Secure").unwrap_err();
+    assert!(err.to_string().contains("only over https"), "{err}");
+    // Saved, cleared (a logout), then restored.
+    let saved = serde_json::to_string(&jar.cookies()).unwrap();
+    jar.clear();
+    assert_eq!(get(server.url_for("/shop/x")), "-");
+    for cookie in serde_json::from_str::<Vec<ureq_futures::Cookie>>(&saved).unwrap() {
+        jar.insert(cookie).unwrap();
+    }
+    assert_eq!(get(server.url_for("/shop/x")), "hop=h1; mine=m1");
+    jar.retain(|cookie| cookie.name != "hop");
+    assert_eq!(get(server.url_for("/shop/x")), "mine=m1");
+    // A cookie no request could carry is refused, not kept to fail a later request.
+    let mut bad = jar.cookies().remove(0);
+    bad.value = "a;b".into();
+    assert!(jar.insert(bad).is_err());
+    assert_eq!(get(server.url_for("/shop/x")), "mine=m1");
+}
