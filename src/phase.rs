@@ -171,6 +171,30 @@ const UNTRUSTED_CA: &str = "the server's certificate is not signed by a CA this 
     private CA, or a proxy that inspects TLS, trust its CA certificate with \
     SessionBuilder::tls_config and RootCerts::Specific";
 
+/// [`UNTRUSTED_CA`], and where a variable that names a CA bundle for other tools is set
+/// (requests reads `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE`, OpenSSL `SSL_CERT_FILE`), that
+/// this session does not read it and how to load it: a user behind a proxy that inspects TLS
+/// has often set one.
+fn untrusted_ca() -> String {
+    untrusted_ca_in(|name| std::env::var_os(name))
+}
+
+/// [`untrusted_ca`] in the environment `env`.
+fn untrusted_ca_in(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> String {
+    let mut hint = UNTRUSTED_CA.to_string();
+    let set = ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"]
+        .into_iter()
+        .find_map(|name| Some(name).zip(env(name).filter(|v| !v.is_empty())));
+    if let Some((name, path)) = set {
+        hint.push_str(&format!(
+            " ({name} is set to {}: this session does not read it; load that file with \
+             ureq::tls::parse_pem into RootCerts::Specific)",
+            path.to_string_lossy()
+        ));
+    }
+    hint
+}
+
 /// The fix for an `https://` proxy's certificate that leads to no trusted root.
 const PROXY_UNTRUSTED_CA: &str = "the proxy's certificate is not signed by a CA this session \
     trusts: trust its CA certificate with SessionBuilder::tls_config and RootCerts::Specific \
@@ -290,10 +314,20 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                     .to_string(),
             ),
         ),
+        // TLS 1.3's alert for a server that wants a client certificate and was given none.
+        io::ErrorKind::InvalidData if https && io.to_string().contains("CertificateRequired") => (
+            Phase::Tls,
+            Some(
+                "the server asks for a client certificate: give one with \
+                 TlsConfig::builder().client_cert(Some(ClientCert::new_with_certs(..))) in \
+                 SessionBuilder::tls_config"
+                    .to_string(),
+            ),
+        ),
         // rustls's verdict on a certificate chain that leads to no trusted root: a private CA
         // (or a proxy that inspects TLS) the session was not told about.
         io::ErrorKind::InvalidData if https && io.to_string().contains("UnknownIssuer") => {
-            (Phase::Tls, Some(UNTRUSTED_CA.to_string()))
+            (Phase::Tls, Some(untrusted_ca()))
         }
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
         io::ErrorKind::UnexpectedEof if https => (
@@ -473,7 +507,25 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
             ]
             .iter()
             .any(|words| text.contains(words));
-            let hint = untrusted.then(|| UNTRUSTED_CA.to_string());
+            // OpenSSL's words for an answer that is no TLS record, and for a connection closed
+            // before any answer: a plain-HTTP port (which answers a ClientHello with a 400, or
+            // closes), as rustls's are read in `before_response`.
+            let https = uri.scheme_str() == Some("https");
+            let hint = if https && text.contains("wrong version number") {
+                Some(format!(
+                    "the server did not answer in TLS (most likely in plain HTTP): for a \
+                     plain-HTTP port use {}",
+                    redact_swapped(uri)
+                ))
+            } else if https && text.contains("unexpected EOF") {
+                Some(format!(
+                    "the connection closed before the server answered; if this port serves \
+                     plain HTTP rather than TLS, use {}",
+                    redact_swapped(uri)
+                ))
+            } else {
+                untrusted.then(untrusted_ca)
+            };
             Some((io::ErrorKind::InvalidData, Phase::Tls, hint))
         }
         // A TLS server answers a plain-HTTP request with an alert record (rustls does), which
@@ -492,6 +544,16 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
         // where, like every failure of the response.
         ureq::Error::Protocol(p) if p.to_string().starts_with("http parse fail") => {
             Some((io::ErrorKind::InvalidData, Phase::Response, None))
+        }
+        // ureq-proto reads at most 128 header fields (`MAX_RESPONSE_HEADERS`).
+        ureq::Error::Protocol(p) if p.to_string().contains("too many headers") => {
+            let hint = "the response head has more than 128 header fields, the most ureq \
+                        reads; no setting raises that";
+            Some((
+                io::ErrorKind::InvalidData,
+                Phase::Response,
+                Some(hint.into()),
+            ))
         }
         // A head that does not fit the connection's read buffer (ureq's `max_response_header_size`
         // is set from it).
@@ -844,6 +906,23 @@ fn redact_swapped(uri: &Uri) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_untrusted_ca_fix_names_a_ca_bundle_the_environment_sets_for_other_tools() {
+        let none = super::untrusted_ca_in(|_| None);
+        assert_eq!(none, super::UNTRUSTED_CA);
+        let bundle = super::untrusted_ca_in(|name| {
+            (name == "SSL_CERT_FILE").then(|| "/etc/corp-ca.pem".into())
+        });
+        assert_eq!(
+            bundle,
+            format!(
+                "{} (SSL_CERT_FILE is set to /etc/corp-ca.pem: this session does not read it; \
+                 load that file with ureq::tls::parse_pem into RootCerts::Specific)",
+                super::UNTRUSTED_CA
+            )
+        );
+    }
+
     use super::*;
 
     fn uri(s: &str) -> Uri {

@@ -106,3 +106,40 @@ fn a_certificate_native_tls_does_not_trust_is_a_tls_error_with_the_fix() {
     );
     assert!(text.contains("RootCerts::Specific"), "{text}");
 }
+
+#[test]
+fn an_https_url_of_a_plain_http_port_gets_the_http_url_through_native_tls_too() {
+    use std::io::{Read, Write};
+    // One server answers the ClientHello with a plain-HTTP 400, one closes the connection.
+    for answer in [
+        &b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"[..],
+        b"",
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut sock, _)) = listener.accept() {
+                let _ = sock.read(&mut [0; 4096]);
+                let _ = sock.write_all(answer);
+            }
+        });
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::NativeTls)
+            .build();
+        let session = FuturesSession::builder()
+            .max_workers(1)
+            .tls_config(tls)
+            .build();
+        let err = session
+            .get(format!("https://{addr}/x"))
+            .send()
+            .result()
+            .expect_err("no TLS there");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("TLS handshake with {addr} failed"))
+                && text.contains(&format!("use http://{addr}/x")),
+            "{text}"
+        );
+    }
+}

@@ -130,6 +130,12 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
         "/events" => Reply::stall().content_type("text/event-stream"),
         "/status-line" => Reply::raw(b"HTTP/1.1 abc OK\r\n\r\n".to_vec()),
         "/header-line" => Reply::raw(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n".to_vec()),
+        "/many-headers" => {
+            let fields: String = (0..200)
+                .map(|i| format!("Set-Cookie: c{i}=1\r\n"))
+                .collect();
+            Reply::raw(format!("HTTP/1.1 200 OK\r\n{fields}\r\n").into_bytes())
+        }
         _ => Reply::ok("0123456789"),
     });
     let hp = server.addr().to_string();
@@ -174,6 +180,15 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
             }),
             variant: &["Io(InvalidData)"],
             words: &["io: read the response from {hp} failed for url: http://{hp}/header-line: protocol: http parse fail"],
+        },
+        Case {
+            name: "more header fields than ureq reads",
+            run: Box::new({
+                let (url, hp) = at("/many-headers");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/many-headers: protocol: http parse resulted in too many headers (the response head has more than 128 header fields, the most ureq reads; no setting raises that)"],
         },
         Case {
             name: "body cut",
