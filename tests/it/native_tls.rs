@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig, TlsProvider};
 use ureq_futures::{Error, FuturesSession};
 
-use crate::security::{openssl_available, SelfSignedServer};
+use crate::security::{need_openssl, SelfSignedServer};
 
 fn session(provider: TlsProvider, cert_pem: &[u8]) -> FuturesSession {
     let certs: Vec<_> = parse_pem(cert_pem)
@@ -33,10 +33,7 @@ fn session(provider: TlsProvider, cert_pem: &[u8]) -> FuturesSession {
 
 #[test]
 fn native_tls_talks_to_a_server_that_rustls_cannot() {
-    assert!(
-        openssl_available(),
-        "this test needs the `openssl` tool to run a local TLS server: install openssl"
-    );
+    need_openssl();
     let server = SelfSignedServer::start_with(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA"])
         .expect("openssl s_server");
     let url = format!("https://localhost:{}/", server.port);
@@ -63,10 +60,7 @@ fn native_tls_talks_to_a_server_that_rustls_cannot() {
 
 #[test]
 fn a_certificate_native_tls_does_not_trust_is_a_tls_error_with_the_fix() {
-    assert!(
-        openssl_available(),
-        "this test needs the `openssl` tool to run a local TLS server: install openssl"
-    );
+    need_openssl();
     let server = SelfSignedServer::start_with(&[]).expect("openssl s_server");
     let url = format!("https://localhost:{}/", server.port);
     let tls = TlsConfig::builder()

@@ -358,10 +358,7 @@ fn a_proxy_whose_answer_to_the_connect_is_not_http_is_named() {
 /// failed is the proxy's, and the fix is to trust the proxy's CA; the server was never reached.
 #[test]
 fn an_https_proxy_with_an_untrusted_certificate_is_named_rather_than_the_server() {
-    assert!(
-        crate::security::openssl_available(),
-        "this test needs the `openssl` tool to run a local TLS server: install openssl"
-    );
+    crate::security::need_openssl();
     let tls = crate::security::SelfSignedServer::start_with(&[]).expect("openssl s_server");
     let server = TestServer::start(|_| Reply::ok("hi"));
     let at = format!("localhost:{}", tls.port);

@@ -176,24 +176,38 @@ impl Drop for SelfSignedServer {
     }
 }
 
-/// Whether the `openssl` command can be run.
-pub(crate) fn openssl_available() -> bool {
-    Command::new("openssl")
+/// Fails the test where the `openssl` command, which runs the local TLS servers, cannot be
+/// run (`.ci/run` installs it).
+pub(crate) fn need_openssl() {
+    let available = Command::new("openssl")
         .arg("version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    assert!(
+        available,
+        "this test needs the `openssl` tool to run a local TLS server: install openssl"
+    );
+}
+
+/// The error of a request to `server` from a session that trusts its certificate.
+fn trusted_request_error(server: &SelfSignedServer) -> Error {
+    let url = format!("https://localhost:{}/", server.port);
+    let session = trusting_only(&server.cert_pem());
+    session
+        .get(&url)
+        .timeout(secs(5))
+        .send()
+        .result()
+        .unwrap_err()
 }
 
 #[test]
 fn a_self_signed_certificate_is_refused() {
     // Bound: 20 s (certificate generation, server start, two handshakes). Needs the `openssl`
     // tool, for the server only (every CI image has it).
-    assert!(
-        openssl_available(),
-        "this test needs the `openssl` tool to run a local TLS server: install openssl"
-    );
+    need_openssl();
     let started = Instant::now();
     let server = SelfSignedServer::start().expect("openssl s_server");
     let url = format!("https://localhost:{}/", server.port);
@@ -255,20 +269,9 @@ fn trusting_only(pem: &[u8]) -> FuturesSession {
 /// told apart from a broken one: the error says to give one, and where.
 #[test]
 fn a_server_that_wants_a_client_certificate_says_so() {
-    assert!(
-        openssl_available(),
-        "this test needs the `openssl` tool to run a local TLS server: install openssl"
-    );
+    need_openssl();
     let server = SelfSignedServer::start_with(&["-tls1_3", "-Verify", "1"]).expect("s_server");
-    let url = format!("https://localhost:{}/", server.port);
-    let session = trusting_only(&server.cert_pem());
-    let err = session
-        .get(&url)
-        .timeout(secs(5))
-        .send()
-        .result()
-        .unwrap_err();
-    let text = err.to_string();
+    let text = trusted_request_error(&server).to_string();
     assert!(text.contains("CertificateRequired"), "{text}");
     assert!(
         text.contains(&format!("localhost:{}", server.port)),
@@ -285,20 +288,10 @@ fn a_server_that_wants_a_client_certificate_says_so() {
 /// trusted, where curl accepts it: the message says what to change.
 #[test]
 fn a_ca_certificate_used_as_the_servers_own_is_explained() {
-    assert!(
-        openssl_available(),
-        "this test needs the `openssl` tool to run a local TLS server: install openssl"
-    );
+    need_openssl();
     let server = SelfSignedServer::start_cert("basicConstraints=critical,CA:TRUE", &[])
         .expect("openssl s_server");
-    let url = format!("https://localhost:{}/", server.port);
-    let trusting = trusting_only(&server.cert_pem());
-    let err = trusting
-        .get(&url)
-        .timeout(secs(5))
-        .send()
-        .result()
-        .unwrap_err();
+    let err = trusted_request_error(&server);
     let text = err.to_string();
     assert!(
         matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData),
@@ -306,7 +299,8 @@ fn a_ca_certificate_used_as_the_servers_own_is_explained() {
     );
     assert!(
         text.starts_with(&format!(
-            "io: TLS handshake with localhost:{} failed for url: {url}: invalid peer certificate",
+            "io: TLS handshake with localhost:{0} failed for url: https://localhost:{0}/: \
+             invalid peer certificate",
             server.port
         )),
         "{text}"
