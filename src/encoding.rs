@@ -3,8 +3,10 @@
 //! # What ureq does, and what is added here
 //!
 //! ureq decodes a body itself when its `Content-Encoding` is exactly `gzip` (its `gzip` feature,
-//! on by default) or exactly `br` (its `brotli` feature), and then removes `Content-Encoding`
-//! and `Content-Length` from the response. Any other value reaches the caller with the encoded
+//! on by default; the `Decompress` error this module speaks in comes with it) or exactly `br`
+//! (its `brotli` feature, which this crate leaves off: its decoder never reads a body to its
+//! end, so the connection is never reused), and then removes `Content-Encoding` and
+//! `Content-Length` from the response. Any other value reaches the caller with the encoded
 //! bytes as the body: httpbin's `/deflate`, a `GZIP` in capitals, or a list such as
 //! `gzip, deflate`. So the engine hands every response to [`decode`]: a `Content-Encoding` that
 //! ureq left in place is decoded here (gzip, deflate in both its forms, brotli when the crate's
@@ -122,8 +124,9 @@ const MAX_CODINGS: usize = 5;
 /// `url`, or the response's own when it is `None` (no copy of it is made for the common case of
 /// a response without a coding). A response without a body (to a HEAD, a 204, a 304) is left
 /// as it is, and its body is empty: its `Content-Encoding` describes a body it does not have.
-/// (ureq removes `Content-Encoding` and `Content-Length` of one labelled exactly `gzip` or `br`
-/// before this sees it, as it does when it decodes a body.)
+/// (ureq removes `Content-Encoding` and `Content-Length` of one labelled exactly `gzip`, or `br`
+/// when a crate of the build turns on its `brotli` feature, before this sees it, as it does
+/// when it decodes a body.)
 pub(crate) fn decode(
     resp: http::Response<ureq::Body>,
     url: Option<&http::Uri>,
@@ -317,8 +320,47 @@ fn wrap(coding: Coding, inner: Reader) -> Reader {
         #[cfg(feature = "brotli")]
         Coding::Brotli => Box::new(Named(
             "br",
-            brotli_decompressor::Decompressor::new(inner, 8 * 1024),
+            BrotliToEnd {
+                decoder: brotli_decompressor::Decompressor::new(inner, 8 * 1024),
+                drained: false,
+            },
         )),
+    }
+}
+
+/// A brotli decoder that reads its body to the end once the stream has ended.
+///
+/// The decoder stops at the stream's last byte and never makes the read that finds the body's
+/// end, and a body not read to its end does not give its connection back: every brotli body
+/// opened a new connection. Bytes after the stream are ignored, as bytes after the last gzip
+/// member are (see [`LenientEnd`]), up to [`AFTER_STREAM`]; past that the body ends all the
+/// same and its connection is closed rather than read on.
+#[cfg(feature = "brotli")]
+struct BrotliToEnd {
+    decoder: brotli_decompressor::Decompressor<Reader>,
+    /// The body was read to its end (or given up on) after the stream ended.
+    drained: bool,
+}
+
+/// The most bytes after a brotli stream that are read to find the body's end.
+#[cfg(feature = "brotli")]
+const AFTER_STREAM: usize = 64 * 1024;
+
+#[cfg(feature = "brotli")]
+impl Read for BrotliToEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.decoder.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.drained {
+            self.drained = true;
+            let (mut left, mut scratch) = (AFTER_STREAM, [0; 4096]);
+            while left > 0 {
+                match self.decoder.get_mut().read(&mut scratch) {
+                    Ok(0) | Err(_) => break,
+                    Ok(m) => left = left.saturating_sub(m),
+                }
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -102,6 +102,25 @@ fn every_coding_servers_send_is_decoded_and_only_those_are_asked_for() {
     }
 }
 
+/// Each body is read to its end, so its connection goes back to the pool: the brotli decoder
+/// stops at its stream's last byte, and every brotli answer opened a new connection.
+#[test]
+fn a_decoded_body_gives_its_connection_back() {
+    let mut paths = vec!["/gzip", "/zlib", "/stacked"];
+    if cfg!(feature = "brotli") {
+        paths.push("/brotli");
+    }
+    for path in paths {
+        let server = server();
+        let session = FuturesSession::builder().max_workers(1).build();
+        for _ in 0..3 {
+            let resp = session.get(server.url_for(path)).send().result().unwrap();
+            assert_eq!(resp.text().unwrap(), TEXT.repeat(50), "{path}");
+        }
+        assert_eq!(server.connection_count(), 1, "{path}");
+    }
+}
+
 #[test]
 fn a_coding_this_build_cannot_decode_is_an_error_not_a_body() {
     let server = server();
