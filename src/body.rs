@@ -105,7 +105,11 @@ impl Interrupt for Relay {
 /// `Content-Length` or chunked body whose connection closes early) is an error
 /// ([`io::ErrorKind::UnexpectedEof`]), never a silent end; a body delimited by the connection's
 /// close cannot tell a cut from its end. Errors from `read` convert into this crate's [`Error`]
-/// with `?` (a timeout becomes [`Error::Timeout`]).
+/// with `?` (a timeout becomes [`Error::Timeout`]). A read that timed out may be made again,
+/// and the body goes on where it stopped (but for a body labelled exactly `gzip` whose first
+/// read timed out before any of it came: ureq's decoder cannot go on, and the next read fails
+/// saying so); after any other failure every later read fails the same way, never as a clean
+/// end of a short body.
 ///
 /// Dropping the reader before the end of the body closes the connection instead of returning
 /// it to the pool.
@@ -144,6 +148,41 @@ pub struct BodyReader {
     job: Option<OpeningJob>,
     /// Why a status the retry policy retries was not retried again, for its status error.
     retried: Option<Box<str>>,
+    /// The failure of a read that cannot be made again (a cut body, a corrupt coding, a
+    /// cancel): every later read fails so too.
+    failed: Option<Failed>,
+}
+
+/// The failure of a read of a [`BodyReader`], to give again.
+enum Failed {
+    /// The read was cancelled: again as [`Error::Cancelled`], so that `?` makes it that.
+    Cancelled,
+    /// Any other: again with its kind and its text.
+    Other(io::ErrorKind, String),
+}
+
+impl Failed {
+    fn of(e: &io::Error) -> Failed {
+        let inner = e.get_ref();
+        let ours = inner.and_then(|i| i.downcast_ref::<Error>());
+        // A cancel's interrupt travels through ureq as its I/O error (see `crate::transport`).
+        let through_ureq = match inner.and_then(|i| i.downcast_ref::<ureq::Error>()) {
+            Some(ureq::Error::Io(io)) => io.get_ref().is_some_and(|i| i.is::<exec::Cancelled>()),
+            _ => false,
+        };
+        if through_ureq || matches!(ours, Some(Error::Cancelled)) {
+            Failed::Cancelled
+        } else {
+            Failed::Other(e.kind(), e.to_string())
+        }
+    }
+
+    fn again(&self) -> io::Error {
+        match self {
+            Failed::Cancelled => Error::Cancelled.into_io(),
+            Failed::Other(kind, text) => io::Error::new(*kind, text.clone()),
+        }
+    }
 }
 
 impl fmt::Debug for BodyReader {
@@ -181,6 +220,7 @@ impl BodyReader {
             url,
             job,
             retried,
+            failed: None,
         }
     }
 
@@ -392,9 +432,22 @@ impl Read for BodyReader {
             Some(job) => job.enter()?,
             None => None,
         };
+        if let Some(failed) = &self.failed {
+            return Err(failed.again());
+        }
         // ureq's errors come as `Other`; ours keep their kind (`TimedOut` for a timeout) and
         // convert back into the same `Error` with `?`.
-        self.body.read(buf)
+        self.body.read(buf).inspect_err(|e| {
+            // A read that timed out (or was interrupted) may be made again; after any other
+            // failure the body is lost, and ureq's reader would read as ended.
+            let again = matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            );
+            if !again {
+                self.failed = Some(Failed::of(e));
+            }
+        })
     }
 }
 

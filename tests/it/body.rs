@@ -184,7 +184,7 @@ fn the_timeout_bounds_only_the_wait_for_the_headers() {
 }
 
 #[test]
-fn a_cut_body_is_an_error_not_a_short_end() {
+fn a_cut_body_is_an_error_not_a_short_end_and_stays_one() {
     let server = TestServer::start(|_| Reply::reset_mid_body(vec![b'x'; 64 * 1024], 1000));
     let session = FuturesSession::new();
     let mut body = session.get(server.url()).send_streaming().result().unwrap();
@@ -196,6 +196,13 @@ fn a_cut_body_is_an_error_not_a_short_end() {
         ),
         "{err:?}"
     );
+    // The failure stays: a read after it is the same error, not a clean end of a short body
+    // (code that retries a failed read, or `lines().flatten()`, would take the body as whole).
+    let again = body.read(&mut [0; 16]).unwrap_err();
+    assert_eq!(
+        (again.kind(), again.to_string()),
+        (err.kind(), err.to_string())
+    );
     let chunked = TestServer::start(|_| Reply::chunked_cut(["one", "two"], ms(10)));
     let mut body = session
         .get(chunked.url())
@@ -205,6 +212,10 @@ fn a_cut_body_is_an_error_not_a_short_end() {
     let mut got = Vec::new();
     assert!(body.read_to_end(&mut got).is_err(), "{got:?}");
     assert_eq!(got, b"onetwo");
+    assert!(
+        body.read_to_end(&mut got).is_err(),
+        "a second read ended cleanly"
+    );
 }
 
 #[test]
