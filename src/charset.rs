@@ -39,6 +39,42 @@ impl Charset {
     }
 }
 
+/// The value of the first `charset` parameter of a `Content-Type` (as the WHATWG MIME type
+/// parser takes it), its quotes removed (single quotes too, as requests removes them); `None`
+/// without one.
+pub(crate) fn label_of(content_type: &str) -> Option<&str> {
+    crate::multipart::split_params(content_type)
+        .skip(1)
+        .filter_map(|param| param.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, value)| value.trim().trim_matches(['"', '\'']).trim())
+        .find(|value| !value.is_empty())
+}
+
+/// At most the first `limit` bytes of `bytes` as text: in the charset the `content_type` names
+/// when it is one decoded here, else as [`decode`] reads text without one; never cut within a
+/// character (a UTF-8 sequence, a UTF-16 code unit).
+pub(crate) fn excerpt(bytes: &[u8], content_type: Option<&str>, limit: usize) -> String {
+    let charset = content_type
+        .and_then(label_of)
+        .and_then(Charset::from_label);
+    let mut end = bytes.len().min(limit);
+    if end < bytes.len() {
+        match charset {
+            Some(Charset::Utf16Le | Charset::Utf16Be) => end -= end % 2,
+            Some(Charset::Windows1252) => {}
+            Some(Charset::Utf8) | None => {
+                if let Err(e) = std::str::from_utf8(&bytes[..end]) {
+                    if e.error_len().is_none() {
+                        end = e.valid_up_to();
+                    }
+                }
+            }
+        }
+    }
+    decode(charset, &bytes[..end]).into_owned()
+}
+
 /// `bytes` as text in `charset`, or without one as UTF-8 when they are UTF-8, else as
 /// windows-1252 (each byte checked once for that). A byte order mark at the
 /// start wins over the charset (as the Encoding standard's decode does) and is left out; what

@@ -344,7 +344,9 @@ pub struct StatusError {
     pub url: String,
     /// The response headers.
     pub headers: ureq::http::HeaderMap,
-    /// The first KiB of the body (lossily decoded as UTF-8), or all of it when shorter.
+    /// The first KiB of the body, or all of it when shorter, as text: in the charset its
+    /// `Content-Type` names (UTF-8, UTF-16, windows-1252 for Latin-1), else as UTF-8 when it is
+    /// (windows-1252 when not), never cut within a character.
     pub body: String,
     api: ApiError,
     /// Why the body was read only in part, when a limit or a failure cut it short:
@@ -523,7 +525,7 @@ impl ApiError {
         };
         if api.message.is_none() && crate::config::has_media_type(headers, "text/plain") {
             return ApiError {
-                message: plain_text_message(body),
+                message: plain_text_message(body, headers),
                 plain: true,
                 ..ApiError::default()
             };
@@ -635,13 +637,20 @@ fn key<'a>(json: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     token(rest.strip_prefix(b"\"")?, b":")
 }
 
+/// The first [`STATUS_BODY_EXCERPT`] bytes of an error body as text, in the charset its
+/// `Content-Type` names (a server's Latin-1 page), never cut within a character.
+fn excerpt(body: &[u8], headers: &ureq::http::HeaderMap) -> String {
+    let content_type = headers
+        .get(ureq::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    crate::charset::excerpt(body, content_type, STATUS_BODY_EXCERPT)
+}
+
 /// The message of a `text/plain` body, as a proxy or a gateway sends one: the text of its first
 /// KiB, trimmed; `None` when that is empty or is markup (an HTML page sent as plain text).
-fn plain_text_message(body: &[u8]) -> Option<String> {
-    let start = &body[..body.len().min(STATUS_BODY_EXCERPT)];
-    let text = String::from_utf8_lossy(start);
-    // A character cut at the end of the KiB is not shown as a replacement character.
-    let text = text.trim_end_matches('\u{FFFD}').trim();
+fn plain_text_message(body: &[u8], headers: &ureq::http::HeaderMap) -> Option<String> {
+    let text = excerpt(body, headers);
+    let text = text.trim();
     if text.is_empty() || text.starts_with('<') {
         return None;
     }
@@ -875,11 +884,10 @@ impl Error {
         body: &[u8],
         cut: Option<&str>,
     ) -> Error {
-        let end = body.len().min(STATUS_BODY_EXCERPT);
         Error::Status(Box::new(StatusError {
             status,
             url: crate::redact_url(url),
-            body: String::from_utf8_lossy(&body[..end]).into_owned(),
+            body: excerpt(body, &headers),
             api: ApiError::parse(body, &headers),
             cut: cut.map(|why| format!("error body cut after {} bytes: {why}", body.len())),
             retried: None,
@@ -954,8 +962,8 @@ impl fmt::Display for Error {
                 url: Some(url),
             } => write!(
                 f,
-                "response body of {url} larger than max_body_size ({limit} bytes): raise \
-                 SessionBuilder::max_body_size, or read the body as a stream"
+                "response body of {url} larger than max_body_size ({limit} bytes, counted \
+                 decoded): raise SessionBuilder::max_body_size, or read the body as a stream"
             ),
             // Not the session's limit: a body that a closure read with ureq's.
             Error::BodyTooLarge { limit, url: None } => write!(
@@ -1560,9 +1568,33 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "response body of http://h/big?<redacted> larger than max_body_size (2048 bytes): \
+            "response body of http://h/big?<redacted> larger than max_body_size (2048 bytes, \
+             counted decoded): \
              raise SessionBuilder::max_body_size, or read the body as a stream"
         );
+    }
+
+    #[test]
+    fn status_excerpts_are_whole_characters_in_the_bodys_charset() {
+        let body_of = |body: &[u8], content_type: &str| {
+            let mut headers = ureq::http::HeaderMap::new();
+            headers.insert("content-type", content_type.parse().unwrap());
+            match Error::status_at(404, "http://h/", headers, body) {
+                Error::Status(s) => s.body,
+                other => panic!("{other:?}"),
+            }
+        };
+        let latin1 = b"Fichier non trouv\xe9";
+        assert_eq!(
+            body_of(latin1, "text/plain; charset=iso-8859-1"),
+            "Fichier non trouvé"
+        );
+        // A character across the KiB's end is left out, not shown as U+FFFD.
+        let mut utf8 = vec![b'a'; STATUS_BODY_EXCERPT - 1];
+        utf8.extend_from_slice("é and more".as_bytes());
+        let text = body_of(&utf8, "text/plain; charset=utf-8");
+        assert_eq!(text, "a".repeat(STATUS_BODY_EXCERPT - 1));
+        assert_eq!(body_of(&utf8, "text/html"), text);
     }
 
     #[test]

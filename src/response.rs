@@ -417,14 +417,7 @@ impl Response {
     /// ```
     pub fn decoded_text(&self) -> Result<std::borrow::Cow<'_, str>, Error> {
         let content_type = self.header("content-type").unwrap_or_default();
-        // The first `charset` with a value (as the WHATWG MIME type parser takes it), its
-        // quotes removed (single quotes too, as requests removes them).
-        let label = crate::multipart::split_params(content_type)
-            .skip(1)
-            .filter_map(|param| param.split_once('='))
-            .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
-            .map(|(_, value)| value.trim().trim_matches(['"', '\'']).trim())
-            .find(|value| !value.is_empty());
+        let label = crate::charset::label_of(content_type);
         let bytes = self.bytes();
         let charset = match label {
             None => None,
@@ -490,6 +483,10 @@ impl Response {
             let what = match e.classify() {
                 serde_json::error::Category::Data => "does not fit the type asked for",
                 _ if body.iter().all(u8::is_ascii_whitespace) => "is empty, not JSON",
+                // JSON, with a number serde_json cannot hold (`1e400`; Python reads `inf`).
+                _ if e.to_string().starts_with("number out of range") => {
+                    "holds a number beyond the range of an f64"
+                }
                 _ => "is not JSON",
             };
             let why = format!(

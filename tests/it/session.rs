@@ -293,7 +293,12 @@ fn json_decodes_and_reports_bad_json() {
         .mock("GET", "/other")
         .with_body(r#"{"name":7}"#)
         .create();
+    server
+        .mock("GET", "/huge")
+        .with_body(r#"{"name":"x","stars":1e400}"#)
+        .create();
     for (path, said) in [
+        ("/huge", "holds a number beyond the range of an f64: number out of range at line 1 column 25"),
         ("/login?key=secret", "(content-type: text/html) is not JSON: expected value at line 1 column 1"),
         ("/empty", "is empty, not JSON: EOF while parsing a value at line 1 column 0"),
         ("/other", "does not fit the type asked for: invalid type: integer `7`, expected a string at line 1 column 9"),

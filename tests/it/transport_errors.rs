@@ -305,7 +305,7 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 }
             }),
             variant: &["BodyTooLarge"],
-            words: &["response body of http://{hp}/big larger than max_body_size (4 bytes): raise SessionBuilder::max_body_size"],
+            words: &["response body of http://{hp}/big larger than max_body_size (4 bytes, counted decoded): raise SessionBuilder::max_body_size"],
         },
         Case {
             name: "bad url",
