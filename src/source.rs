@@ -614,8 +614,12 @@ fn sendable(id: &str) -> Option<&str> {
 fn retryable(e: &Error) -> bool {
     match e {
         Error::Status(s) => is_retryable_status(s.status),
-        // A request body's file that cannot be read is not the network's doing.
-        Error::Io(e) => !crate::upload::is_local_error(e),
+        // A request body's file that cannot be read is not the network's doing, nor a request
+        // this side cannot write (a `Last-Event-ID` longer than the stream's head line):
+        // another attempt would fail the same way.
+        Error::Io(e) => {
+            !crate::upload::is_local_error(e) && e.kind() != std::io::ErrorKind::InvalidInput
+        }
         Error::Transport(_) | Error::Timeout(_) => true,
         _ => false,
     }

@@ -11,7 +11,13 @@
 //!
 //! The channel holds at most [`StreamOptions::capacity`] events. When it is full the worker
 //! blocks in `send`, stops reading, and the kernel's socket buffers fill until TCP throttles the
-//! server: a slow consumer costs a bounded amount of memory.
+//! server: a slow consumer costs a bounded amount of memory. The bound counts events, not bytes:
+//! the capacity times the largest event the parser takes ([`Parser::max_event_size`], 16 MiB by
+//! default), so up to 1 GiB for a stream of events near that size that nobody reads (and
+//! [`DEFAULT_MAP_CAPACITY`](super::DEFAULT_MAP_CAPACITY) of them for a [`StreamMap`](super::StreamMap)).
+//! Small events (an LLM's are a few hundred bytes) hold a few KiB; for large ones, lower the
+//! capacity or `max_event_size`. A byte budget would need the consumer's side to count what it
+//! takes, which a channel handed out raw ([`EventStream::into_receiver`]) cannot.
 //!
 //! Dropping the stream sets a flag that the worker checks after every read, and interrupts the
 //! worker's job: a read blocked on a silent server returns at once (the session's transport
@@ -664,7 +670,10 @@ impl<T> EventStream<T> {
 
     /// The channel, taking it out of the stream. Dropping the receiver stops the worker when it
     /// next has an event to send, or at the read timeout: unlike dropping the stream, it does
-    /// not interrupt a read on a silent server.
+    /// not interrupt a read on a silent server, and a server that sends only comments
+    /// (keep-alives) keeps the worker and the connection until its next event (each comment
+    /// restarts the read timeout; a channel cannot tell its sender it lost its receiver). To
+    /// stop at once, take a [`stop_handle`](EventStream::stop_handle) first and stop through it.
     ///
     /// One end differs from the stream's own: a worker stopped (by a [`StopHandle`] or
     /// `shutdown_now`) while the channel is full cannot send its last item, `Err(Cancelled)`,

@@ -894,3 +894,30 @@ fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
         }
     }
 }
+
+/// An ID of 9,000 bytes does not fit the stream's 8 KiB head line as `Last-Event-ID`: no later
+/// attempt could send the request, so the source ends with the error at once rather than after
+/// its attempts and their backoff.
+#[test]
+fn a_reconnection_this_side_cannot_write_ends_the_source_at_once() {
+    let body = format!("id: {}\ndata: x\n\n", "i".repeat(9000));
+    let server = TestServer::start(move |_| Reply::sse([body.clone()], ms(0)));
+    let session = FuturesSession::new();
+    let mut source = session
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5));
+    assert_eq!(source.next().unwrap().unwrap().data, "x");
+    let err = source.next().unwrap().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("8 KiB"), "{err}");
+    assert_eq!(
+        source.connections(),
+        2,
+        "an attempt that cannot succeed was retried"
+    );
+    assert!(source.next().is_none());
+}
