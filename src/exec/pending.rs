@@ -49,7 +49,8 @@ use crate::Error;
 #[must_use = "a Pending does nothing by itself: call result() to get the job's outcome"]
 pub struct Pending<T> {
     slot: Arc<Slot<T>>,
-    /// The same slot as the queue sees it, to run it inline or cancel it.
+    /// The job as the queue sees it (the slot, or its entry in a lane), to run it inline or
+    /// cancel it.
     task: Arc<dyn Task>,
     /// [`result`](Pending::result) took the result: dropping the handle has nothing left to do.
     finished: bool,
@@ -496,16 +497,23 @@ impl<T> Drop for Pending<T> {
             // The result is taken and the handle done for good: nothing arrives to be dropped.
             return;
         }
-        let (unclaimed, waiting) = {
+        let (unclaimed, waiting, queued) = {
             let mut state = self.slot.lock();
             state.abandoned = true;
             let waiting = state.result.is_none() && !state.taken;
-            ((state.result.take(), state.waker.take()), waiting)
+            (
+                (state.result.take(), state.waker.take()),
+                waiting,
+                state.queued,
+            )
         };
         // Outside the lock: both are user code when dropped.
         drop(unclaimed);
         if waiting && self.drop_cancels {
             self.task.cancel();
+        } else if queued {
+            // A job parked in a lane of a dropped session leaves it now (see `exec::lanes`).
+            self.task.handle_dropped();
         }
     }
 }

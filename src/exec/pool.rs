@@ -353,10 +353,12 @@ impl Executor {
             0
         };
         let (slot, mut task) = Slot::queued(pool, !inline, job);
-        let handle = Arc::clone(&task);
         if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
             task = lanes.entry(key, task);
         }
+        // The handle holds the queue's entry: a lane's hears of the job's cancel and of the
+        // handle's drop (see `Lanes::forget_gone`).
+        let handle = Arc::clone(&task);
         let refused = match &*lock(&self.queue) {
             Some(queue) => queue.send(task).is_err(),
             None => true,

@@ -77,6 +77,9 @@ pub(crate) trait Task: Send + Sync {
     fn hold(&self, held: bool);
     /// Whether the job was cancelled.
     fn is_cancelled(&self) -> bool;
+    /// The job's handle was dropped while the job was still queued. A lane's entry tells its
+    /// lane (see `Lanes::forget_gone`); nothing to do for the others.
+    fn handle_dropped(&self) {}
     /// Sleeps `d` unless the job is cancelled first; returns `false` if it was.
     fn sleep(&self, d: Duration) -> bool;
     /// The job's number (see `job::next_id`); 0 for an entry that is no job (a lane's wake-up).
