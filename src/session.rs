@@ -467,6 +467,12 @@ impl FuturesSession {
         self.inner.exec.is_shut_down()
     }
 
+    /// The session's executor, for tests that reach into it.
+    #[cfg(test)]
+    pub(crate) fn executor_for_test(&self) -> &Executor {
+        &self.inner.exec
+    }
+
     /// Disconnected once the session is shut down: see `Executor::halted`.
     pub(crate) fn halted(&self) -> crossbeam_channel::Receiver<()> {
         self.inner.exec.halted()

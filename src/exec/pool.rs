@@ -160,6 +160,12 @@ fn this_pool(f: impl FnOnce(&Workers) -> bool) -> bool {
     WORKERS.with(|w| w.borrow().as_deref().is_some_and(f))
 }
 
+/// Whether this thread's pool refuses new threads, as the system may (set by a test).
+#[cfg(test)]
+pub(crate) fn refuses_threads() -> bool {
+    this_pool(|w| w.hooks.refuse_threads.load(Ordering::Acquire))
+}
+
 /// Whether this thread's pool was shut down: a job claimed from its queue now is refused, as
 /// its workers refuse one they take. `false` off a worker.
 pub(crate) fn pool_is_shut_down() -> bool {
@@ -320,6 +326,14 @@ impl Executor {
     #[cfg(test)]
     pub(crate) fn lanes_for_test(&self) -> Option<&Arc<Lanes>> {
         self.lanes.as_ref()
+    }
+
+    /// Makes starting a thread fail from now on (`refuse`), as when the system refuses one: a
+    /// worker, or a thread for a stream waited for on a busy worker (see `Slot::start_apart`).
+    #[cfg(test)]
+    pub(crate) fn refuse_threads_for_test(&self, refuse: bool) {
+        let hooks = &self.workers.hooks;
+        hooks.refuse_threads.store(refuse, Ordering::Release);
     }
 
     /// Whether jobs queued with a lane key go through an admission step.
@@ -642,7 +656,8 @@ mod tests {
         pub(super) at_start: Hook,
         /// Where a shutdown has closed the queue and is about to resolve the jobs in it.
         pub(super) before_drain: Hook,
-        /// Set: starting a worker thread fails as when the system refuses one.
+        /// Set: starting a worker thread (or a stream's thread, see `refuses_threads`) fails
+        /// as when the system refuses one.
         pub(super) refuse_threads: AtomicBool,
     }
 

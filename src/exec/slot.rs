@@ -534,12 +534,22 @@ impl<T: Send + 'static> Slot<T> {
         }
         let (slot, task) = (Arc::clone(self), Arc::clone(task));
         let worker = crate::exec::pool::worker_identity();
-        let spawned = std::thread::Builder::new()
-            .name("ureq-futures".into())
-            .spawn(move || {
-                crate::exec::pool::act_as(worker);
-                slot.run_claimed(&task);
-            });
+        let spawn = move || {
+            std::thread::Builder::new()
+                .name("ureq-futures".into())
+                .spawn(move || {
+                    crate::exec::pool::act_as(worker);
+                    slot.run_claimed(&task);
+                })
+        };
+        #[cfg(test)]
+        let spawned = if crate::exec::pool::refuses_threads() {
+            Err(std::io::Error::other("no thread for the test"))
+        } else {
+            spawn()
+        };
+        #[cfg(not(test))]
+        let spawned = spawn();
         if let Err(e) = spawned {
             let why = format!(
                 "could not start a thread for an event stream waited for on a busy worker: {e}"
