@@ -167,9 +167,10 @@ pub enum Error {
     /// The job panicked on its worker. The message is the panic's payload when it was a string
     /// (the error's text shows it on one line). The worker itself survives.
     Panicked(String),
-    /// [`Pending::result`](crate::Pending::result) was called after
-    /// [`try_result`](crate::Pending::try_result) or
-    /// [`result_timeout`](crate::Pending::result_timeout) had already handed the result out.
+    /// [`Pending::result`](crate::Pending::result) or
+    /// [`result_timeout`](crate::Pending::result_timeout) was called after
+    /// [`try_result`](crate::Pending::try_result), `result_timeout` or a poll of the handle as a
+    /// future (`.await` on `&mut pending`) had already handed the result out.
     ResultTaken,
     /// A request could not be built: an invalid header, method or URL, or a request the API
     /// cannot express (such as a chat whose last message is not the user's).
