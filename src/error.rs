@@ -1001,8 +1001,8 @@ impl fmt::Display for Error {
                 write_one_line(f, msg, usize::MAX)
             }
             Error::ResultTaken => f.write_str(
-                "the result was already taken, by Pending::try_result or result_timeout: keep \
-                 the result they handed out",
+                "the result was already taken, by Pending::try_result, result_timeout or a poll \
+                 of the handle as a future (.await): keep the result they handed out",
             ),
             Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
             Error::Protocol(msg) => write!(f, "protocol: {msg}"),
@@ -1674,8 +1674,8 @@ mod tests {
         );
         assert_eq!(
             Error::ResultTaken.to_string(),
-            "the result was already taken, by Pending::try_result or result_timeout: keep the \
-             result they handed out"
+            "the result was already taken, by Pending::try_result, result_timeout or a poll of \
+             the handle as a future (.await): keep the result they handed out"
         );
     }
 
