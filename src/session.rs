@@ -437,7 +437,12 @@ impl FuturesSession {
         self.inner.exec.workers()
     }
 
-    /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
+    /// Jobs submitted and not started yet: those waiting for a worker and, in a session with
+    /// [`max_per_host`](SessionBuilder::max_per_host) or a
+    /// [`rate_limiter`](SessionBuilder::rate_limiter), those parked in their origin's lane
+    /// (waiting for room under `max_per_host`, or for the limiter), which hold no worker.
+    /// Cancelled ones that no worker has passed over yet are counted too. A snapshot: a job on
+    /// its way from the queue to its lane may be missed.
     ///
     /// # Examples
     ///
@@ -446,9 +451,16 @@ impl FuturesSession {
     ///
     /// let session = FuturesSession::builder().max_workers(1).build();
     /// assert_eq!(session.queued(), 0);
+    /// let (go, wait) = std::sync::mpsc::channel::<()>();
+    /// let busy = session.submit(move |_| Ok(wait.recv().is_ok())); // holds the only worker
+    /// let next = session.submit(|_| Ok(true));
+    /// assert_eq!(session.queued(), 1);
+    /// go.send(()).unwrap();
+    /// assert!(busy.result()? && next.result()?);
+    /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn queued(&self) -> usize {
-        self.inner.exec.queued()
+        self.inner.exec.waiting()
     }
 
     /// Whether [`shutdown`](FuturesSession::shutdown) has run.

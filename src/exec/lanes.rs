@@ -67,7 +67,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -153,6 +153,9 @@ pub(crate) struct Lanes {
     /// Where wake-ups go: the executor's queue, through which they are counted like jobs (see
     /// `exec::pool`). Dropped at shutdown.
     queue: Mutex<Option<Queue>>,
+    /// Wake-ups sent to the queue and not yet taken by a worker: they are no jobs, so
+    /// [`Lanes::queued_wakes`] lets the executor's count of queued jobs leave them out.
+    wakes: AtomicUsize,
     timer: Arc<Timer>,
     me: Weak<Lanes>,
 }
@@ -177,9 +180,26 @@ impl Lanes {
             }),
             dropped: AtomicBool::new(false),
             queue: Mutex::new(Some(queue)),
+            wakes: AtomicUsize::new(0),
             timer: Arc::new(Timer::default()),
             me: me.clone(),
         })
+    }
+
+    /// Jobs that a worker took from the queue and that wait in their lanes: parked until their
+    /// lane may start them, or waiting for an earlier job of their lane to arrive. A snapshot.
+    pub(crate) fn parked(&self) -> usize {
+        let state = lock(&self.state);
+        state
+            .lanes
+            .values()
+            .map(|l| l.parked.len() + l.early.len())
+            .sum()
+    }
+
+    /// Wake-ups in the executor's queue now (an estimate: one may be on its way in or out).
+    pub(crate) fn queued_wakes(&self) -> usize {
+        self.wakes.load(Ordering::Relaxed)
     }
 
     /// The queue entry of `task` in lane `key`.
@@ -456,7 +476,10 @@ impl Lanes {
         });
         let queue = lock(&self.queue);
         if let Some(queue) = &*queue {
-            let _ = queue.send(wake);
+            self.wakes.fetch_add(1, Ordering::Relaxed);
+            if queue.send(wake).is_err() {
+                self.wakes.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -573,6 +596,7 @@ struct Wake {
 
 impl Task for Wake {
     fn run(self: Arc<Self>) {
+        self.lanes.wakes.fetch_sub(1, Ordering::Relaxed);
         if let Some(at) = self.not_before {
             self.lanes.timer.wait_until(at);
         }
@@ -587,7 +611,11 @@ impl Task for Wake {
         }
     }
 
-    fn abort(&self, _: Error) {}
+    /// Taken from the queue by a shutdown, or by a worker after it: not run, but no longer
+    /// in the queue.
+    fn abort(&self, _: Error) {
+        self.lanes.wakes.fetch_sub(1, Ordering::Relaxed);
+    }
 
     fn is_abandoned(&self) -> bool {
         false
@@ -864,6 +892,9 @@ mod tests {
         let started = started.expect("the lane never opened").unwrap();
         assert!(started >= open, "started {:?} early", open - started);
         assert!(!timer.state.lock().unwrap().started);
+        // The worker took the wake-up that stood in for the timer: none is counted as queued.
+        assert_eq!(exec.lanes_for_test().unwrap().queued_wakes(), 0);
+        assert_eq!(exec.waiting(), 0);
     }
 
     #[test]

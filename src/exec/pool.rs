@@ -488,9 +488,20 @@ impl Executor {
         *lock(&self.workers.alive)
     }
 
-    /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
+    /// Entries of the queue: jobs waiting for a worker, counting cancelled ones that no worker
+    /// has passed over yet, and the lanes' wake-ups.
     pub(crate) fn queued(&self) -> usize {
         self.workers.jobs.len()
+    }
+
+    /// Jobs not started yet: those in the queue ([`queued`](Executor::queued), less the lanes'
+    /// wake-ups) and those waiting in their lanes (see [`Lanes::parked`]). A snapshot, which
+    /// misses a job on its way from the queue to its lane.
+    pub(crate) fn waiting(&self) -> usize {
+        match &self.lanes {
+            None => self.queued(),
+            Some(lanes) => self.queued().saturating_sub(lanes.queued_wakes()) + lanes.parked(),
+        }
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
