@@ -59,7 +59,9 @@ struct Inner {
 ///
 /// Handles outlive their session: when the last clone is dropped, every job queued for a live
 /// [`Pending`] still runs (its result is there when asked for), and only queued jobs whose
-/// handles are gone are dropped unrun. The workers exit once the queue is empty. An explicit
+/// handles are gone are dropped unrun: a fire-and-forget request whose handle was dropped is
+/// sent only if it started before the session went, so keep the handle of one that must be
+/// sent, and wait on it. The workers exit once the queue is empty. An explicit
 /// [`shutdown`](FuturesSession::shutdown) is different: it resolves every queued job to
 /// [`Error::ShutDown`].
 ///

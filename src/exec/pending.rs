@@ -37,6 +37,11 @@ use crate::Error;
 /// closes the stream and frees its worker; one dropped before its stream came (the server has
 /// not answered yet) cancels its job, which nobody could read from.
 ///
+/// A job still queued when its session is dropped (its last clone), its handle gone, is
+/// dropped unrun (see [`FuturesSession`](crate::FuturesSession)): for a request that must be
+/// sent (a fire-and-forget `POST`), keep the handle and wait on it before the session goes
+/// ([`join`](crate::FuturesSession::join) is no help: it refuses queued jobs too).
+///
 /// # Examples
 ///
 /// ```
