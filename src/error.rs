@@ -832,6 +832,7 @@ impl Error {
     /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`,
     /// also as JSON encoders that escape `/` (PHP's) write it in a body. Secrets shorter than 8
     /// bytes are left: they would hide ordinary words.
+    #[cfg(feature = "llm")]
     pub(crate) fn hiding(mut self, secret: Option<&str>) -> Error {
         let Some(secret) = secret.filter(|s| s.len() >= 8) else {
             return self;
