@@ -292,6 +292,7 @@ where
     F: FnMut(&FuturesSession, &I::Item) -> Pending<T>,
 {
     /// Stops the batch also when `session` is shut down (see the batch's docs on shutdown).
+    #[cfg(feature = "llm")]
     pub(crate) fn stop_with(mut self, session: Option<FuturesSession>) -> Self {
         self.stop_with = session;
         self

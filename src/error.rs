@@ -167,9 +167,10 @@ pub enum Error {
     /// The job panicked on its worker. The message is the panic's payload when it was a string
     /// (the error's text shows it on one line). The worker itself survives.
     Panicked(String),
-    /// [`Pending::result`](crate::Pending::result) was called after
-    /// [`try_result`](crate::Pending::try_result) or
-    /// [`result_timeout`](crate::Pending::result_timeout) had already handed the result out.
+    /// [`Pending::result`](crate::Pending::result) or
+    /// [`result_timeout`](crate::Pending::result_timeout) was called after
+    /// [`try_result`](crate::Pending::try_result), `result_timeout` or a poll of the handle as a
+    /// future (`.await` on `&mut pending`) had already handed the result out.
     ResultTaken,
     /// A request could not be built: an invalid header, method or URL, or a request the API
     /// cannot express (such as a chat whose last message is not the user's).
@@ -840,6 +841,7 @@ impl Error {
     /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`,
     /// also as JSON encoders that escape `/` (PHP's) write it in a body. Secrets shorter than 8
     /// bytes are left: they would hide ordinary words.
+    #[cfg(feature = "llm")]
     pub(crate) fn hiding(mut self, secret: Option<&str>) -> Error {
         let Some(secret) = secret.filter(|s| s.len() >= 8) else {
             return self;
@@ -1008,8 +1010,8 @@ impl fmt::Display for Error {
                 write_one_line(f, msg, usize::MAX)
             }
             Error::ResultTaken => f.write_str(
-                "the result was already taken, by Pending::try_result or result_timeout: keep \
-                 the result they handed out",
+                "the result was already taken, by Pending::try_result, result_timeout or a poll \
+                 of the handle as a future (.await): keep the result they handed out",
             ),
             Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
             Error::Protocol(msg) => write!(f, "protocol: {msg}"),
@@ -1705,8 +1707,8 @@ mod tests {
         );
         assert_eq!(
             Error::ResultTaken.to_string(),
-            "the result was already taken, by Pending::try_result or result_timeout: keep the \
-             result they handed out"
+            "the result was already taken, by Pending::try_result, result_timeout or a poll of \
+             the handle as a future (.await): keep the result they handed out"
         );
     }
 

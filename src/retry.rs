@@ -320,6 +320,7 @@ impl RetryPolicy {
     /// `e`, a failure the caller retries (`ChatBatch` also retries errors inside a stream): the
     /// server's `Retry-After` when `e` is a status error that has one, else the backoff. `None`
     /// when no attempt is left or the server asked for more than `max_retry_after`.
+    #[cfg(feature = "llm")]
     pub(crate) fn wait_after(&self, attempt: u32, e: &Error) -> Option<Duration> {
         let asked = match e {
             Error::Status(s) => asked_wait(&s.headers),
@@ -361,6 +362,7 @@ impl RetryPolicy {
     /// (its [`wait_after`](RetryPolicy::wait_after) was `None`), with the note a request's own
     /// retries give it (see [`given_up`](RetryPolicy::given_up)): for a caller that retries by
     /// itself (`ChatBatch`). An error the policy does not retry goes as it is.
+    #[cfg(feature = "llm")]
     pub(crate) fn gave_up(&self, attempt: u32, e: Error) -> Error {
         if !self.retries(&e) {
             return e;

@@ -59,7 +59,9 @@ struct Inner {
 ///
 /// Handles outlive their session: when the last clone is dropped, every job queued for a live
 /// [`Pending`] still runs (its result is there when asked for), and only queued jobs whose
-/// handles are gone are dropped unrun. The workers exit once the queue is empty. An explicit
+/// handles are gone are dropped unrun: a fire-and-forget request whose handle was dropped is
+/// sent only if it started before the session went, so keep the handle of one that must be
+/// sent, and wait on it. The workers exit once the queue is empty. An explicit
 /// [`shutdown`](FuturesSession::shutdown) is different: it resolves every queued job to
 /// [`Error::ShutDown`].
 ///
@@ -455,7 +457,12 @@ impl FuturesSession {
         self.inner.exec.workers()
     }
 
-    /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
+    /// Jobs submitted and not started yet: those waiting for a worker and, in a session with
+    /// [`max_per_host`](SessionBuilder::max_per_host) or a
+    /// [`rate_limiter`](SessionBuilder::rate_limiter), those parked in their origin's lane
+    /// (waiting for room under `max_per_host`, or for the limiter), which hold no worker.
+    /// Cancelled ones that no worker has passed over yet are counted too. A snapshot: a job on
+    /// its way from the queue to its lane may be missed.
     ///
     /// # Examples
     ///
@@ -464,9 +471,16 @@ impl FuturesSession {
     ///
     /// let session = FuturesSession::builder().max_workers(1).build();
     /// assert_eq!(session.queued(), 0);
+    /// let (go, wait) = std::sync::mpsc::channel::<()>();
+    /// let busy = session.submit(move |_| Ok(wait.recv().is_ok())); // holds the only worker
+    /// let next = session.submit(|_| Ok(true));
+    /// assert_eq!(session.queued(), 1);
+    /// go.send(()).unwrap();
+    /// assert!(busy.result()? && next.result()?);
+    /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn queued(&self) -> usize {
-        self.inner.exec.queued()
+        self.inner.exec.waiting()
     }
 
     /// Whether [`shutdown`](FuturesSession::shutdown) has run.
@@ -483,6 +497,12 @@ impl FuturesSession {
     /// ```
     pub fn is_shut_down(&self) -> bool {
         self.inner.exec.is_shut_down()
+    }
+
+    /// The session's executor, for tests that reach into it.
+    #[cfg(test)]
+    pub(crate) fn executor_for_test(&self) -> &Executor {
+        &self.inner.exec
     }
 
     /// Disconnected once the session is shut down: see `Executor::halted`.

@@ -690,6 +690,7 @@ pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Erro
 /// `/v1/messages` give `https://api.anthropic.com/v1/messages`, where the base was meant
 /// without it; `/v1/v1/messages` would only be a 404. A version is `v` and digits, with
 /// `alpha` or `beta` and digits after them (`v1`, `v2`, `v1beta`).
+#[cfg(feature = "llm")]
 pub(crate) fn join_path(base: &str, path: &str) -> String {
     let base = base.split('#').next().unwrap_or_default();
     let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
@@ -726,6 +727,7 @@ pub(crate) fn join_path(base: &str, path: &str) -> String {
 /// that ends the base stands for the one the path names, as Cohere's SDK drops `/v1` from
 /// a base URL. `https://api.cohere.com/v1` (the v1 API's base, as older code and docs write
 /// it) and `/v2/chat` give `https://api.cohere.com/v2/chat`, not a 404 at `/v1/v2/chat`.
+#[cfg(feature = "llm")]
 pub(crate) fn join_versioned(base: &str, path: &str) -> String {
     let base = base.split('#').next().unwrap_or_default();
     let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
@@ -750,6 +752,7 @@ pub(crate) fn join_versioned(base: &str, path: &str) -> String {
 }
 
 /// Whether a path segment names an API version: `v1`, `v2`, `v1beta`, `v1alpha2`.
+#[cfg(feature = "llm")]
 fn is_version(segment: &str) -> bool {
     let Some(rest) = segment.strip_prefix('v') else {
         return false;
@@ -840,6 +843,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "llm")]
     fn a_version_that_ends_the_base_and_starts_the_path_is_written_once() {
         assert_eq!(
             join_path("https://api.anthropic.com/v1", "/v1/messages"),
@@ -874,6 +878,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "llm")]
     fn join_versioned_lets_the_path_name_the_version() {
         for (base, path, url) in [
             (
@@ -915,6 +920,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "llm")]
     fn join_path_puts_the_path_before_the_query() {
         assert_eq!(join_path("http://h/v1", "/e"), "http://h/v1/e");
         assert_eq!(join_path("http://h/v1/", "/e"), "http://h/v1/e");

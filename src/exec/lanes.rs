@@ -46,7 +46,10 @@
 //! handles are gone: at the drop, those already parked (a paused lane would otherwise keep
 //! them, and the workers, until its pause ends); later, when they reach the lane or the front
 //! of its parked jobs (a job still in the executor's queue has not been counted as arrived, so
-//! a worker must not drop it on the way). Parked jobs need the lanes' sender of the queue for
+//! a worker must not drop it on the way), and when a parked job is cancelled or its handle
+//! dropped after the drop: the handle's entry is the job's lane entry, which tells the lane then
+//! rather than leave it to the lane's next turn, which a pause may put a minute away (see
+//! [`Lanes::forget_gone`]). Parked jobs need the lanes' sender of the queue for
 //! their wake-ups, and the timer holds the lanes weakly, so from the drop on the lanes hold
 //! themselves and that sender, until every lane is empty; then they let go of both, and the
 //! workers see the queue end once it is drained.
@@ -64,6 +67,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -108,15 +112,30 @@ impl Lane {
     fn is_empty(&self) -> bool {
         self.running == 0 && self.parked.is_empty() && self.arrived == self.queued
     }
+
+    /// Takes out the parked jobs at the front of the lane that are gone (see [`is_gone`]),
+    /// up to the first one that is not.
+    fn take_gone_from_front(&mut self, dropped: bool) -> Vec<Arc<dyn Task>> {
+        let mut gone = Vec::new();
+        while self.parked.front().is_some_and(|t| is_gone(t, dropped)) {
+            gone.extend(self.parked.pop_front());
+        }
+        gone
+    }
+}
+
+/// Whether a job that reached its lane is to be passed over rather than run: claimed already
+/// (cancelled, or run inline by a worker that waited for it), or, once the executor is
+/// dropped (`dropped`), its handle is gone. Locks the job's slot: called with the lanes' state
+/// locked, which is always locked first.
+fn is_gone(task: &Arc<dyn Task>, dropped: bool) -> bool {
+    !task.is_queued() || (dropped && task.is_abandoned())
 }
 
 struct State {
     lanes: HashMap<Arc<str>, Lane>,
     /// Set at shutdown: parked jobs were aborted, newcomers are aborted too.
     closed: bool,
-    /// Set when the executor was dropped: jobs whose handles are gone are dropped unrun, and the
-    /// lanes let go of the queue once no lane is left (see the module's doc).
-    dropped: bool,
     /// The lanes themselves, held from the executor's drop until no lane is left.
     keep_alive: Option<Arc<Lanes>>,
 }
@@ -126,9 +145,17 @@ pub(crate) struct Lanes {
     max_running: usize,
     gate: Option<Arc<dyn Gate>>,
     state: Mutex<State>,
+    /// Set when the executor was dropped: jobs whose handles are gone are dropped unrun, and the
+    /// lanes let go of the queue once no lane is left (see the module's doc). Set with the state
+    /// locked; read with it locked, but for the look of a cancel or a dropped handle (see
+    /// [`Lanes::forget_gone`]), which costs a live session nothing more.
+    dropped: AtomicBool,
     /// Where wake-ups go: the executor's queue, through which they are counted like jobs (see
     /// `exec::pool`). Dropped at shutdown.
     queue: Mutex<Option<Queue>>,
+    /// Wake-ups sent to the queue and not yet taken by a worker: they are no jobs, so
+    /// [`Lanes::queued_wakes`] lets the executor's count of queued jobs leave them out.
+    wakes: AtomicUsize,
     timer: Arc<Timer>,
     me: Weak<Lanes>,
 }
@@ -149,13 +176,30 @@ impl Lanes {
             state: Mutex::new(State {
                 lanes: HashMap::new(),
                 closed: false,
-                dropped: false,
                 keep_alive: None,
             }),
+            dropped: AtomicBool::new(false),
             queue: Mutex::new(Some(queue)),
+            wakes: AtomicUsize::new(0),
             timer: Arc::new(Timer::default()),
             me: me.clone(),
         })
+    }
+
+    /// Jobs that a worker took from the queue and that wait in their lanes: parked until their
+    /// lane may start them, or waiting for an earlier job of their lane to arrive. A snapshot.
+    pub(crate) fn parked(&self) -> usize {
+        let state = lock(&self.state);
+        state
+            .lanes
+            .values()
+            .map(|l| l.parked.len() + l.early.len())
+            .sum()
+    }
+
+    /// Wake-ups in the executor's queue now (an estimate: one may be on its way in or out).
+    pub(crate) fn queued_wakes(&self) -> usize {
+        self.wakes.load(Ordering::Relaxed)
     }
 
     /// The queue entry of `task` in lane `key`.
@@ -202,7 +246,7 @@ impl Lanes {
     /// doc.
     pub(crate) fn release_when_idle(&self) {
         let mut state = lock(&self.state);
-        state.dropped = true;
+        self.dropped.store(true, Ordering::Release);
         let mut unrun = Vec::new();
         if !state.closed {
             // Parked jobs whose handles are gone are dropped now rather than at their turn,
@@ -211,7 +255,7 @@ impl Lanes {
             state.lanes.retain(|_, lane| {
                 let (gone, kept) = std::mem::take(&mut lane.parked)
                     .into_iter()
-                    .partition(|t| t.is_abandoned() || !t.is_queued());
+                    .partition(|t| is_gone(t, true));
                 lane.parked = kept;
                 unrun.extend::<VecDeque<_>>(gone);
                 !lane.is_empty()
@@ -227,11 +271,40 @@ impl Lanes {
         }
     }
 
+    /// A job of lane `key` was cancelled, or its handle dropped while it was still queued. Once
+    /// the executor is dropped, the lane drops the gone jobs at the front of its parked ones now
+    /// rather than at its next turn, which a pause may put a minute away, keeping the queue,
+    /// the workers and the timer until then; a lane left empty is forgotten, and with the last
+    /// one the lanes let go of the queue. Before the drop this is one atomic load.
+    ///
+    /// Only the front is looked at: while a job there is live the lane is not empty anyway,
+    /// and when that one goes, its own call looks further. So each job is looked at a bounded
+    /// number of times, however many are cancelled one after another.
+    fn forget_gone(&self, key: &Arc<str>) {
+        if !self.dropped.load(Ordering::Acquire) {
+            return;
+        }
+        let mut state = lock(&self.state);
+        let Some(lane) = state.lanes.get_mut(key) else {
+            return;
+        };
+        let unrun = lane.take_gone_from_front(true);
+        if unrun.is_empty() {
+            return;
+        }
+        self.settle(state, Some(key));
+        // Outside the lock: dropping a job drops its closure, which is user code (a claimed
+        // job's abort does nothing).
+        for task in unrun {
+            task.abort(Error::ShutDown);
+        }
+    }
+
     /// Forgets lane `key` if nothing is left in it; once the executor is dropped and no lane is
     /// left, lets go of the queue and of the lanes' hold on themselves.
     fn settle(&self, mut state: MutexGuard<'_, State>, key: Option<&Arc<str>>) {
+        let dropped = self.dropped.load(Ordering::Acquire);
         if let Some(key) = key {
-            let dropped = state.dropped;
             // After the drop, as in `release_when_idle`: even with a wake-up due, which would
             // otherwise keep the queue, the workers and the timer until a pause ends.
             if state
@@ -242,7 +315,7 @@ impl Lanes {
                 state.lanes.remove(key);
             }
         }
-        if !state.dropped || !state.lanes.is_empty() {
+        if !dropped || !state.lanes.is_empty() {
             return;
         }
         let me = state.keep_alive.take();
@@ -267,7 +340,7 @@ impl Lanes {
             task.abort(Error::ShutDown);
             return Admit::Parked;
         }
-        let dropped = state.dropped;
+        let dropped = self.dropped.load(Ordering::Acquire);
         let lane = state.lanes.entry(Arc::clone(key)).or_default();
         if seq != lane.arrived {
             lane.early.insert(seq, task);
@@ -280,7 +353,7 @@ impl Lanes {
             lane.arrived += 1;
             // A job already claimed (cancelled, or run inline by a worker that waited for it)
             // is passed over: it neither takes a place nor a token of the gate.
-            if !task.is_queued() || (dropped && task.is_abandoned()) {
+            if is_gone(&task, dropped) {
                 unrun.push(task);
             } else if start.is_none()
                 && lane.parked.is_empty()
@@ -328,20 +401,13 @@ impl Lanes {
     /// job of the lane has just ended. Forgets a lane that has nothing left.
     fn next(&self, key: &Arc<str>, finished: bool) -> Option<Arc<dyn Task>> {
         let mut state = lock(&self.state);
-        let dropped = state.dropped;
+        let dropped = self.dropped.load(Ordering::Acquire);
         let lane = state.lanes.get_mut(key)?;
         if finished {
             lane.running = lane.running.saturating_sub(1);
         }
-        let mut unrun = Vec::new();
         // Claimed jobs (cancelled while parked) are passed over, as in `arrive`.
-        while lane
-            .parked
-            .front()
-            .is_some_and(|t| !t.is_queued() || (dropped && t.is_abandoned()))
-        {
-            unrun.extend(lane.parked.pop_front());
-        }
+        let unrun = lane.take_gone_from_front(dropped);
         let mut next = None;
         if !lane.parked.is_empty()
             && lane.running < self.max_running
@@ -410,7 +476,10 @@ impl Lanes {
         });
         let queue = lock(&self.queue);
         if let Some(queue) = &*queue {
-            let _ = queue.send(wake);
+            self.wakes.fetch_add(1, Ordering::Relaxed);
+            if queue.send(wake).is_err() {
+                self.wakes.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -436,7 +505,8 @@ impl Drop for Turn<'_> {
     }
 }
 
-/// A job's queue entry in a lane.
+/// A job's queue entry in a lane; also the task its handle holds, so that a cancel or the
+/// handle's drop reaches the lane (see [`Lanes::forget_gone`]).
 struct Laned {
     lanes: Arc<Lanes>,
     key: Arc<str>,
@@ -474,8 +544,16 @@ impl Task for Laned {
         self.task.ran_inline()
     }
 
+    /// Cancels the job, and tells its lane: a job parked after the executor's drop leaves it
+    /// now (see [`Lanes::forget_gone`]).
     fn cancel(&self) -> bool {
-        self.task.cancel()
+        let cancelled = self.task.cancel();
+        self.lanes.forget_gone(&self.key);
+        cancelled
+    }
+
+    fn handle_dropped(&self) {
+        self.lanes.forget_gone(&self.key);
     }
 
     fn interrupt(&self) {
@@ -518,6 +596,7 @@ struct Wake {
 
 impl Task for Wake {
     fn run(self: Arc<Self>) {
+        self.lanes.wakes.fetch_sub(1, Ordering::Relaxed);
         if let Some(at) = self.not_before {
             self.lanes.timer.wait_until(at);
         }
@@ -532,7 +611,11 @@ impl Task for Wake {
         }
     }
 
-    fn abort(&self, _: Error) {}
+    /// Taken from the queue by a shutdown, or by a worker after it: not run, but no longer
+    /// in the queue.
+    fn abort(&self, _: Error) {
+        self.lanes.wakes.fetch_sub(1, Ordering::Relaxed);
+    }
 
     fn is_abandoned(&self) -> bool {
         false
@@ -809,6 +892,9 @@ mod tests {
         let started = started.expect("the lane never opened").unwrap();
         assert!(started >= open, "started {:?} early", open - started);
         assert!(!timer.state.lock().unwrap().started);
+        // The worker took the wake-up that stood in for the timer: none is counted as queued.
+        assert_eq!(exec.lanes_for_test().unwrap().queued_wakes(), 0);
+        assert_eq!(exec.waiting(), 0);
     }
 
     #[test]
@@ -874,6 +960,100 @@ mod tests {
             lock(&lanes.queue).is_none(),
             "the lanes still hold the queue: {} lane(s) left",
             lock(&lanes.state).lanes.len()
+        );
+    }
+
+    /// A job parked in a paused lane, its handle live when the executor is dropped, then
+    /// cancelled (`cancel`) or its handle dropped: the lanes heard of it only at the pause's
+    /// wake-up, and kept the queue (with it the workers and the timer) until then.
+    fn a_dropped_executor_lets_go_of_a_parked_job_later(cancel: bool) {
+        let open = Instant::now() + Duration::from_secs(60);
+        let exec = Executor::new("t", 2).with_lanes(1, Some(Arc::new(Until(open))));
+        let lanes = Arc::clone(exec.lanes_for_test().unwrap());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = Arc::clone(&ran);
+        let parked = exec.submit_in_lane(
+            move |done| {
+                r.fetch_add(1, Ordering::SeqCst);
+                done.complete(Ok(()))
+            },
+            true,
+            lane("a"),
+        );
+        assert!(
+            wait_parked(&lanes, "a", 1),
+            "the job never reached its lane"
+        );
+        drop(exec);
+        assert!(
+            lock(&lanes.queue).is_some(),
+            "a live handle's job was let go of"
+        );
+        if cancel {
+            assert!(parked.cancel());
+            assert!(matches!(parked.result(), Err(Error::Cancelled)));
+        } else {
+            drop(parked);
+        }
+        assert!(
+            lock(&lanes.queue).is_none(),
+            "the lanes still hold the queue: {} lane(s) left",
+            lock(&lanes.state).lanes.len()
+        );
+        assert!(lock(&lanes.timer.state).closed, "the timer still runs");
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_dropped_executor_lets_go_when_a_parked_job_is_cancelled_after_the_drop() {
+        a_dropped_executor_lets_go_of_a_parked_job_later(true);
+    }
+
+    #[test]
+    fn a_dropped_executor_lets_go_when_a_parked_job_loses_its_handle_after_the_drop() {
+        a_dropped_executor_lets_go_of_a_parked_job_later(false);
+    }
+
+    /// Waits (10 s at most) until `n` jobs are parked in lane `key`; whether they are.
+    fn wait_parked(lanes: &Lanes, key: &str, n: usize) -> bool {
+        let parked_now = || {
+            let state = lock(&lanes.state);
+            state.lanes.get(key).is_some_and(|l| l.parked.len() == n)
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !parked_now() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        parked_now()
+    }
+
+    /// Of many jobs parked in a lane of a dropped executor, the lanes let go only once the last
+    /// live one is gone, in whatever order they go.
+    #[test]
+    fn a_dropped_executor_keeps_a_lane_until_its_last_parked_job_goes() {
+        let open = Instant::now() + Duration::from_secs(60);
+        let exec = Executor::new("t", 2).with_lanes(1, Some(Arc::new(Until(open))));
+        let lanes = Arc::clone(exec.lanes_for_test().unwrap());
+        let mut parked: Vec<_> = (0..6)
+            .map(|_| Some(exec.submit_in_lane(|done| done.complete(Ok(())), true, lane("a"))))
+            .collect();
+        assert!(
+            wait_parked(&lanes, "a", 6),
+            "the jobs never reached their lane"
+        );
+        drop(exec);
+        // The first, some behind a live one, then the live one: the lane stays until the last.
+        for i in [0, 3, 2, 5, 1] {
+            assert!(parked[i].take().unwrap().cancel());
+            assert!(
+                lock(&lanes.queue).is_some(),
+                "let go with a live job parked"
+            );
+        }
+        drop(parked[4].take());
+        assert!(
+            lock(&lanes.queue).is_none(),
+            "the lanes still hold the queue"
         );
     }
 

@@ -37,6 +37,11 @@ use crate::Error;
 /// closes the stream and frees its worker; one dropped before its stream came (the server has
 /// not answered yet) cancels its job, which nobody could read from.
 ///
+/// A job still queued when its session is dropped (its last clone), its handle gone, is
+/// dropped unrun (see [`FuturesSession`](crate::FuturesSession)): for a request that must be
+/// sent (a fire-and-forget `POST`), keep the handle and wait on it before the session goes
+/// ([`join`](crate::FuturesSession::join) is no help: it refuses queued jobs too).
+///
 /// # Examples
 ///
 /// ```
@@ -49,7 +54,8 @@ use crate::Error;
 #[must_use = "a Pending does nothing by itself: call result() to get the job's outcome"]
 pub struct Pending<T> {
     slot: Arc<Slot<T>>,
-    /// The same slot as the queue sees it, to run it inline or cancel it.
+    /// The job as the queue sees it (the slot, or its entry in a lane), to run it inline or
+    /// cancel it.
     task: Arc<dyn Task>,
     /// [`result`](Pending::result) took the result: dropping the handle has nothing left to do.
     finished: bool,
@@ -188,7 +194,7 @@ impl<T: Send + 'static> Pending<T> {
                 return result;
             }
             if state.taken {
-                // Only reachable through `try_result` / `result_timeout` having taken it.
+                // Only reachable through `try_result`, `result_timeout` or a poll having taken it.
                 return Err(Error::ResultTaken);
             }
             if watch.as_ref().is_some_and(|w| w.fired()) {
@@ -232,8 +238,9 @@ impl<T: Send + 'static> Pending<T> {
 
     /// Returns the result if the job is done, `None` if it is still queued or running.
     ///
-    /// The result is handed out once: after `try_result` returned `Some`, later calls (and
-    /// [`result_timeout`](Pending::result_timeout)) return `None`.
+    /// The result is handed out once: after `try_result` returned `Some`, later calls return
+    /// `None`, and [`result`](Pending::result) and [`result_timeout`](Pending::result_timeout)
+    /// return [`Error::ResultTaken`].
     ///
     /// # Examples
     ///
@@ -252,6 +259,12 @@ impl<T: Send + 'static> Pending<T> {
 
     /// Waits at most `timeout` for the result. `None` means the job is not done yet: it keeps
     /// running, and the handle can be waited on again.
+    ///
+    /// The result is handed out once. Once it was ([`try_result`](Pending::try_result), an
+    /// earlier `result_timeout` or a poll of the handle as a future took it), the job is done,
+    /// and `result_timeout` returns `Some(Err(`[`Error::ResultTaken`]`))` at once, as
+    /// [`result`](Pending::result) does: a loop that waits with it ends, rather than going
+    /// round for ever on a `None` that no longer means "not yet".
     ///
     /// Unlike [`result`](Pending::result) it never runs a queued job inline, so it may wait the
     /// whole timeout when called on a worker of a full pool. Inside a job that is cancelled
@@ -280,7 +293,7 @@ impl<T: Send + 'static> Pending<T> {
                 return Some(result);
             }
             if state.taken {
-                return None;
+                return Some(Err(Error::ResultTaken));
             }
             if watch.as_ref().is_some_and(|w| w.fired()) {
                 state = self.cancel_waited(state);
@@ -496,16 +509,23 @@ impl<T> Drop for Pending<T> {
             // The result is taken and the handle done for good: nothing arrives to be dropped.
             return;
         }
-        let (unclaimed, waiting) = {
+        let (unclaimed, waiting, queued) = {
             let mut state = self.slot.lock();
             state.abandoned = true;
             let waiting = state.result.is_none() && !state.taken;
-            ((state.result.take(), state.waker.take()), waiting)
+            (
+                (state.result.take(), state.waker.take()),
+                waiting,
+                state.queued,
+            )
         };
         // Outside the lock: both are user code when dropped.
         drop(unclaimed);
         if waiting && self.drop_cancels {
             self.task.cancel();
+        } else if queued {
+            // A job parked in a lane of a dropped session leaves it now (see `exec::lanes`).
+            self.task.handle_dropped();
         }
     }
 }
@@ -908,6 +928,34 @@ mod tests {
         assert_eq!(p.try_result().unwrap().unwrap(), 3);
         assert!(p.try_result().is_none());
         assert!(p.is_done());
+    }
+
+    /// `result_timeout` after the result was handed out returned `None` at once, which its
+    /// doc says means "not done yet": a loop waiting with it went round for ever without
+    /// blocking. It says `ResultTaken`, as `result()` does.
+    #[test]
+    fn result_timeout_after_the_result_was_taken_says_so() {
+        let taken = |p: &mut Pending<u32>| {
+            matches!(
+                p.result_timeout(Duration::from_secs(30)),
+                Some(Err(Error::ResultTaken))
+            )
+        };
+        let mut p = resolved(1);
+        assert_eq!(p.try_result().unwrap().unwrap(), 1);
+        assert!(taken(&mut p), "after try_result");
+        assert!(taken(&mut p), "asked again");
+        let mut p = resolved(2);
+        assert_eq!(p.result_timeout(Duration::ZERO).unwrap().unwrap(), 2);
+        assert!(taken(&mut p), "after result_timeout");
+        let mut p = resolved(3);
+        let waker = std::task::Waker::noop();
+        match Pin::new(&mut p).poll(&mut Context::from_waker(waker)) {
+            Poll::Ready(Ok(3)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(taken(&mut p), "after a poll");
+        assert!(matches!(p.result(), Err(Error::ResultTaken)));
     }
 
     #[test]

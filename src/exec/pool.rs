@@ -160,6 +160,12 @@ fn this_pool(f: impl FnOnce(&Workers) -> bool) -> bool {
     WORKERS.with(|w| w.borrow().as_deref().is_some_and(f))
 }
 
+/// Whether this thread's pool refuses new threads, as the system may (set by a test).
+#[cfg(test)]
+pub(crate) fn refuses_threads() -> bool {
+    this_pool(|w| w.hooks.refuse_threads.load(Ordering::Acquire))
+}
+
 /// Whether this thread's pool was shut down: a job claimed from its queue now is refused, as
 /// its workers refuse one they take. `false` off a worker.
 pub(crate) fn pool_is_shut_down() -> bool {
@@ -322,6 +328,14 @@ impl Executor {
         self.lanes.as_ref()
     }
 
+    /// Makes starting a thread fail from now on (`refuse`), as when the system refuses one: a
+    /// worker, or a thread for a stream waited for on a busy worker (see `Slot::start_apart`).
+    #[cfg(test)]
+    pub(crate) fn refuse_threads_for_test(&self, refuse: bool) {
+        let hooks = &self.workers.hooks;
+        hooks.refuse_threads.store(refuse, Ordering::Release);
+    }
+
     /// Whether jobs queued with a lane key go through an admission step.
     pub(crate) fn has_lanes(&self) -> bool {
         self.lanes.is_some()
@@ -353,10 +367,12 @@ impl Executor {
             0
         };
         let (slot, mut task) = Slot::queued(pool, !inline, job);
-        let handle = Arc::clone(&task);
         if let (Some(lanes), Some(key)) = (&self.lanes, lane) {
             task = lanes.entry(key, task);
         }
+        // The handle holds the queue's entry: a lane's hears of the job's cancel and of the
+        // handle's drop (see `Lanes::forget_gone`).
+        let handle = Arc::clone(&task);
         let refused = match &*lock(&self.queue) {
             Some(queue) => queue.send(task).is_err(),
             None => true,
@@ -472,9 +488,20 @@ impl Executor {
         *lock(&self.workers.alive)
     }
 
-    /// Jobs waiting for a worker, counting cancelled ones that no worker has passed over yet.
+    /// Entries of the queue: jobs waiting for a worker, counting cancelled ones that no worker
+    /// has passed over yet, and the lanes' wake-ups.
     pub(crate) fn queued(&self) -> usize {
         self.workers.jobs.len()
+    }
+
+    /// Jobs not started yet: those in the queue ([`queued`](Executor::queued), less the lanes'
+    /// wake-ups) and those waiting in their lanes (see [`Lanes::parked`]). A snapshot, which
+    /// misses a job on its way from the queue to its lane.
+    pub(crate) fn waiting(&self) -> usize {
+        match &self.lanes {
+            None => self.queued(),
+            Some(lanes) => self.queued().saturating_sub(lanes.queued_wakes()) + lanes.parked(),
+        }
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
@@ -640,7 +667,8 @@ mod tests {
         pub(super) at_start: Hook,
         /// Where a shutdown has closed the queue and is about to resolve the jobs in it.
         pub(super) before_drain: Hook,
-        /// Set: starting a worker thread fails as when the system refuses one.
+        /// Set: starting a worker thread (or a stream's thread, see `refuses_threads`) fails
+        /// as when the system refuses one.
         pub(super) refuse_threads: AtomicBool,
     }
 

@@ -77,6 +77,9 @@ pub(crate) trait Task: Send + Sync {
     fn hold(&self, held: bool);
     /// Whether the job was cancelled.
     fn is_cancelled(&self) -> bool;
+    /// The job's handle was dropped while the job was still queued. A lane's entry tells its
+    /// lane (see `Lanes::forget_gone`); nothing to do for the others.
+    fn handle_dropped(&self) {}
     /// Sleeps `d` unless the job is cancelled first; returns `false` if it was.
     fn sleep(&self, d: Duration) -> bool;
     /// The job's number (see `job::next_id`); 0 for an entry that is no job (a lane's wake-up).
@@ -531,12 +534,22 @@ impl<T: Send + 'static> Slot<T> {
         }
         let (slot, task) = (Arc::clone(self), Arc::clone(task));
         let worker = crate::exec::pool::worker_identity();
-        let spawned = std::thread::Builder::new()
-            .name("ureq-futures".into())
-            .spawn(move || {
-                crate::exec::pool::act_as(worker);
-                slot.run_claimed(&task);
-            });
+        let spawn = move || {
+            std::thread::Builder::new()
+                .name("ureq-futures".into())
+                .spawn(move || {
+                    crate::exec::pool::act_as(worker);
+                    slot.run_claimed(&task);
+                })
+        };
+        #[cfg(test)]
+        let spawned = if crate::exec::pool::refuses_threads() {
+            Err(std::io::Error::other("no thread for the test"))
+        } else {
+            spawn()
+        };
+        #[cfg(not(test))]
+        let spawned = spawn();
         if let Err(e) = spawned {
             let why = format!(
                 "could not start a thread for an event stream waited for on a busy worker: {e}"

@@ -25,9 +25,20 @@
 //! map exists to avoid; a worker of a stream that nobody reads can wait that long.) A worker
 //! stopped otherwise while it waits (`shutdown_now`, a cancel of the stream's handle) gives up
 //! the same way; as its `End` could not be sent either, the reader makes it,
-//! `End(Err(Cancelled))`, once the channel is empty. It also makes the `End(Err(ShutDown))` of a
-//! stream still queued when its session shuts down, if the channel is full then: a shutdown
-//! never waits for room, which on the reader's own thread would never come.
+//! `End(Err(Cancelled))`, once the channel is empty. It also makes the `End` of a stream whose
+//! job was dropped unrun (still queued when its session shut down, refused a thread), if the
+//! channel is full then: a shutdown never waits for room, which on the reader's own thread would
+//! never come.
+//!
+//! # A stream that never ran
+//!
+//! A stream's job dropped without running (a shutdown while it was queued, a worker thread the
+//! system refused) drops its worker's end, which must then send the stream's `End` itself.
+//! Why the job was dropped is in the error its handle is resolved with, right after, by whoever
+//! dropped it; the end does not know it. So the end sends a marker in place of the `End`, and
+//! the reader makes the `End` with its handle's error: `ShutDown`, or the `Io` error that names
+//! the refused thread. (The other choice, handing the reason to the closure's drop through a
+//! thread-local, needs a copy of the error, which is not `Clone`.)
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -157,8 +168,10 @@ pub struct StreamMap<K, T = Event> {
     maybe_queued: bool,
 }
 
-/// An item in the channel: the number of its stream, and the item.
-type Tagged<T> = (u64, StreamItem<T>);
+/// An item in the channel: the number of its stream, and the item; `None` in place of the
+/// `End` of a stream whose job was dropped unrun, whose error is its handle's (see the
+/// module's doc).
+type Tagged<T> = (u64, Option<StreamItem<T>>);
 
 /// The reader's side of waiting for an item, in place of the channel's blocking `recv`.
 ///
@@ -174,10 +187,10 @@ struct Wake {
     waiting: AtomicBool,
     reader: Mutex<Option<Thread>>,
     /// Streams whose `End` could not be sent because the channel was full, with its error:
-    /// a worker stopped while it waited for room (a `shutdown_now`, a cancel), or a queued
-    /// stream whose job a shutdown dropped. The reader makes their `End` once the channel is
-    /// empty (after the items they sent before).
-    stopped: Mutex<Vec<(u64, Error)>>,
+    /// a worker stopped while it waited for room (a `shutdown_now`, a cancel), or (`None`, the
+    /// error being the handle's) a stream whose job was dropped unrun. The reader makes their
+    /// `End` once the channel is empty (after the items they sent before).
+    stopped: Mutex<Vec<(u64, Option<Error>)>>,
 }
 
 impl Wake {
@@ -197,7 +210,7 @@ impl Wake {
     }
 
     /// Records that stream `number` ended with `error` without sending its `End`.
-    fn stopped(&self, number: u64, error: Error) {
+    fn stopped(&self, number: u64, error: Option<Error>) {
         self.stopped
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -213,7 +226,7 @@ impl Wake {
         &self,
         rx: &Receiver<T>,
         deadline: Option<Instant>,
-        stopped_end: impl Fn(u64, Error) -> T,
+        stopped_end: impl Fn(u64, Option<Error>) -> T,
         give_up: impl Fn() -> bool,
     ) -> Option<T> {
         let stopped = || {
@@ -407,6 +420,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             tx: self.tx.clone(),
             wake: Arc::clone(&self.wake),
             ended: Cell::new(false),
+            started: false,
             job: None,
             removed: Arc::clone(&removed),
         };
@@ -573,7 +587,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
             let tagged = self.wake.recv(
                 &self.rx,
                 until,
-                |number, error| (number, StreamItem::End(Err(error))),
+                |number, error| (number, error.map(|e| StreamItem::End(Err(e)))),
                 || watch.fired(),
             );
             let Some(tagged) = tagged else {
@@ -608,14 +622,19 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
 
     /// The item with its stream's key, or `None` for an item of a stream removed since.
     fn claim(&mut self, (number, item): Tagged<T>) -> Option<(K, StreamItem<T>)> {
-        match item {
-            StreamItem::Event(_) => Some((self.streams.get(&number)?.key.clone(), item)),
-            StreamItem::End(_) => {
-                let open = self.streams.remove(&number)?;
-                self.numbers.remove(&open.key);
-                Some((open.key, item))
-            }
+        if let Some(item @ StreamItem::Event(_)) = item {
+            return Some((self.streams.get(&number)?.key.clone(), item));
         }
+        let open = self.streams.remove(&number)?;
+        self.numbers.remove(&open.key);
+        let item = match item {
+            Some(end) => end,
+            // Its job was dropped unrun: the handle says why (a shutdown, a refused thread).
+            // Whoever dropped it resolves the handle right after, so this wait is short; the
+            // handle's `Ok` would be that of a job that ran (never the case here).
+            None => StreamItem::End(open.job.result()),
+        };
+        Some((open.key, item))
     }
 }
 
@@ -644,6 +663,8 @@ pub(crate) struct MapFeed<T> {
     wake: Arc<Wake>,
     /// Whether the `End` was sent.
     ended: Cell<bool>,
+    /// Whether the stream's job started (see [`MapFeed::on_job`]).
+    started: bool,
     /// The stream's job, cancelled when the stream is removed.
     job: Option<JobHandle>,
     /// Whether the map let go of the stream (see [`Open::removed`]).
@@ -651,8 +672,10 @@ pub(crate) struct MapFeed<T> {
 }
 
 impl<T> MapFeed<T> {
-    /// Sets the job whose cancel means the stream was removed (the current thread's).
+    /// The stream's job starts: sets the job whose cancel means the stream was removed (the
+    /// current thread's).
     pub(crate) fn on_job(&mut self, job: Option<JobHandle>) {
+        self.started = true;
         self.job = job;
     }
 
@@ -674,7 +697,7 @@ impl<T> MapFeed<T> {
     /// Sends one item of this stream, waiting for room in the channel until the map is gone or
     /// the stream was removed (looked at every [`SEND_POLL`]). Whether it was sent.
     fn send_tagged(&self, item: StreamItem<T>) -> bool {
-        match send_while(&self.tx, (self.number, item), || self.is_closed()) {
+        match send_while(&self.tx, (self.number, Some(item)), || self.is_closed()) {
             Sent::Yes => {
                 self.wake.notify();
                 true
@@ -682,8 +705,8 @@ impl<T> MapFeed<T> {
             Sent::Gone => false,
             Sent::Stopped((_, item)) => {
                 // A stream the map let go of needs no end; one stopped otherwise does.
-                if let StreamItem::End(result) = item {
-                    self.stopped_end(result);
+                if let Some(StreamItem::End(result)) = item {
+                    self.stopped_end(Some(result.err().unwrap_or(Error::Cancelled)));
                 }
                 false
             }
@@ -691,11 +714,11 @@ impl<T> MapFeed<T> {
     }
 
     /// Leaves the stream's `End`, which the full channel could not take, for the reader to
-    /// make once the channel is empty; nothing for a stream the map let go of.
-    fn stopped_end(&self, result: Result<(), Error>) {
+    /// make once the channel is empty (with the handle's error for `None`); nothing for a
+    /// stream the map let go of.
+    fn stopped_end(&self, error: Option<Error>) {
         if !self.removed.load(Ordering::Acquire) {
-            self.wake
-                .stopped(self.number, result.err().unwrap_or(Error::Cancelled));
+            self.wake.stopped(self.number, error);
         }
     }
 }
@@ -719,24 +742,117 @@ impl<T> Sink<T> for MapFeed<T> {
 }
 
 impl<T> Drop for MapFeed<T> {
-    /// A stream that never ran (its session shut down first) or whose job panicked outside the
-    /// decoder still ends, so that the map does not wait for it forever. Without waiting for
-    /// room: the job of a queued stream is dropped by the thread that shuts the session down,
-    /// which may be the map's reader, the one thread that could make room. A full channel
-    /// leaves the `End` to the reader.
+    /// A stream that never ran (its session shut down first, the system refused its job a
+    /// thread) or whose job panicked outside the decoder still ends, so that the map does not
+    /// wait for it forever: with the error its handle is resolved with (`ShutDown`, the `Io`
+    /// error of the refused thread), which the reader takes from there (see the module's doc),
+    /// or `Panicked`. Without waiting for room: the job of a queued stream is dropped by the
+    /// thread that shuts the session down, which may be the map's reader, the one thread that
+    /// could make room. A full channel leaves the `End` to the reader.
     fn drop(&mut self) {
         if self.ended.replace(true) {
             return;
         }
-        let error = if std::thread::panicking() {
-            Error::Panicked("the stream's job panicked".into())
-        } else {
-            Error::ShutDown
-        };
-        match self.tx.try_send((self.number, StreamItem::End(Err(error)))) {
+        // A job that ran sends its `End` (`merged_stream`) unless it panics: the handle's
+        // error stands for both other cases.
+        let end = (std::thread::panicking() && self.started)
+            .then(|| StreamItem::End(Err(Error::Panicked("the stream's job panicked".into()))));
+        match self.tx.try_send((self.number, end)) {
             Ok(()) => self.wake.notify(),
-            Err(TrySendError::Full((_, StreamItem::End(result)))) => self.stopped_end(result),
+            Err(TrySendError::Full((_, end))) => {
+                let panicked = match end {
+                    Some(StreamItem::End(Err(e))) => Some(e),
+                    _ => None,
+                };
+                self.stopped_end(panicked);
+            }
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FuturesSession;
+
+    /// Where nothing listens: the streams of these tests are never sent.
+    const NOWHERE: &str = "http://127.0.0.1:9/events";
+
+    fn assert_refused(item: Option<(u32, StreamItem)>, key: u32, why: &str) {
+        match item {
+            Some((k, StreamItem::End(Err(Error::Io(e))))) if k == key => {
+                assert!(e.to_string().starts_with(why), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A stream whose job the system refused a worker thread ended with `ShutDown` (the
+    /// session was shut down before the job ran), though `result()` of the same job says the
+    /// thread was refused: the map's end of a stream took every job dropped unrun for one a
+    /// shutdown dropped.
+    #[test]
+    fn a_stream_refused_a_worker_thread_ends_with_the_refusal() {
+        let session = FuturesSession::builder().max_workers(1).build();
+        session.executor_for_test().refuse_threads_for_test(true);
+        let mut streams = StreamMap::new();
+        streams.insert(1, session.get(NOWHERE));
+        assert_refused(streams.next(), 1, "could not start a worker thread");
+        assert!(streams.next().is_none());
+    }
+
+    /// The same, with the channel full when the stream's job is dropped: the reader makes its
+    /// end once the channel is empty, and with the refusal too.
+    #[test]
+    fn a_stream_refused_a_worker_thread_while_the_channel_is_full_ends_with_the_refusal() {
+        use support::{ms, Reply, TestServer};
+
+        let server = TestServer::start(|_| Reply::sse(["data: 1\n\n", "data: 2\n\n"], ms(1)));
+        let session = FuturesSession::builder().max_workers(2).build();
+        let mut streams = StreamMap::with_capacity(1);
+        streams.insert(0, session.get(server.url()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !streams.rx.is_full() && Instant::now() < deadline {
+            std::thread::sleep(ms(1));
+        }
+        assert!(streams.rx.is_full(), "the first stream sent nothing");
+        // The first worker is busy with the first stream: the second one needs a thread.
+        session.executor_for_test().refuse_threads_for_test(true);
+        streams.insert(1, session.get(NOWHERE));
+        let mut ends = Vec::new();
+        let mut events = 0;
+        for (key, item) in &mut streams {
+            match item {
+                StreamItem::Event(_) => events += 1,
+                StreamItem::End(end) => ends.push((key, end)),
+            }
+        }
+        assert_eq!(events, 2);
+        ends.sort_by_key(|(key, _)| *key);
+        let mut ends = ends.into_iter();
+        assert!(matches!(ends.next(), Some((0, Ok(())))));
+        let refused = ends.next().map(|(key, end)| (key, StreamItem::End(end)));
+        assert_refused(refused, 1, "could not start a worker thread");
+        assert!(ends.next().is_none());
+    }
+
+    /// A stream still queued in the full pool of the job that reads the map starts on a thread
+    /// of its own; one the system refused that thread ended with `ShutDown` too.
+    #[test]
+    fn a_stream_refused_its_own_thread_in_a_full_pool_ends_with_the_refusal() {
+        let session = FuturesSession::builder().max_workers(1).build();
+        let inner = session.clone();
+        let reader = session.submit(move |_| {
+            inner.executor_for_test().refuse_threads_for_test(true);
+            let mut streams = StreamMap::new();
+            streams.insert(1, inner.get(NOWHERE));
+            Ok(streams.next())
+        });
+        assert_refused(
+            reader.result().unwrap(),
+            1,
+            "could not start a thread for an event stream waited for on a busy worker",
+        );
     }
 }

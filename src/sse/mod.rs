@@ -24,5 +24,6 @@ pub use parser::{Event, EventRef, Parser, SmolStr, DEFAULT_MAX_EVENT_SIZE};
 pub use reader::EventReader;
 pub use stream::StopHandle;
 pub(crate) use stream::{pump, Resume, Sink};
+#[cfg(feature = "llm")]
 pub(crate) use stream::{CancelRelay, StopReading};
 pub use stream::{Decode, EventStream, RawEvents, StreamOptions, DEFAULT_CHANNEL_CAPACITY};

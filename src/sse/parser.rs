@@ -343,6 +343,7 @@ impl Parser {
     /// `data: VALUE`: llama.cpp's server (and servers built on it) reports a failure in a
     /// chat stream so, then ends with `data: [DONE]`, and an exact parser would drop the
     /// failure without a word. Off by default; the OpenAI-compatible chat clients turn it on.
+    #[cfg(feature = "llm")]
     pub(crate) fn error_lines(mut self) -> Self {
         self.fields.error_lines = true;
         self
@@ -1413,6 +1414,7 @@ mod tests {
     /// `error:` lines, read as an `error` event when asked (llama.cpp's failures), by every
     /// path: owned and borrowed, split anywhere, valid UTF-8 or not; ignored otherwise.
     #[test]
+    #[cfg(feature = "llm")]
     fn error_lines_are_error_events_when_asked() {
         let input: &[u8] = b"data: a\n\nerror: {\"code\":400}\r\n\r\ndata: b\nerror:x\n\nerror\n\nerrors: no\ndata: c\n\n";
         let want = [

@@ -349,9 +349,11 @@ impl fmt::Debug for CancelRelay {
 
 /// Interrupts the worker that reads a stream when dropped: see
 /// [`EventStream::into_receiver_and_stop`].
+#[cfg(feature = "llm")]
 #[derive(Debug, Default)]
 pub(crate) struct StopReading(Option<crate::exec::JobHandle>, Arc<AtomicBool>);
 
+#[cfg(feature = "llm")]
 impl StopReading {
     /// A handle that stops the same worker from another thread.
     pub(crate) fn handle(&self) -> StopHandle {
@@ -459,6 +461,7 @@ impl StopHandle {
     }
 }
 
+#[cfg(feature = "llm")]
 impl Drop for StopReading {
     fn drop(&mut self) {
         if let Some(job) = &self.0 {
@@ -634,6 +637,7 @@ impl<T> EventStream<T> {
     /// [`into_receiver`](EventStream::into_receiver), with what interrupts the worker when
     /// dropped, for a wrapper that keeps the receiver and should stop the worker as dropping
     /// the stream does (the LLM `ChatStream`).
+    #[cfg(feature = "llm")]
     pub(crate) fn into_receiver_and_stop(mut self) -> (Receiver<Result<T, Error>>, StopReading) {
         let stop = StopReading(self.job.take(), Arc::clone(&self.cut));
         (self.into_receiver(), stop)

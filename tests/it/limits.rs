@@ -55,6 +55,31 @@ fn max_per_host_4_under_64_workers_never_serves_more_than_4() {
     assert!(peak >= 2, "the server saw only {peak} at once");
 }
 
+/// Requests parked in their origin's lane (held back by `max_per_host`) were left out of
+/// `queued()`: with 20 requests to one host under `max_per_host(1)`, it said 0 while 19 waited.
+#[test]
+fn queued_counts_the_requests_waiting_in_their_origins_lane() {
+    let (release, gate) = crossbeam_channel::unbounded::<()>();
+    let server = TestServer::start(move |_| {
+        let _ = gate.recv_timeout(Duration::from_secs(20));
+        Reply::ok("ok")
+    });
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .max_per_host(1)
+        .build();
+    let requests: Vec<_> = (0..20).map(|_| session.get(server.url()).send()).collect();
+    // One request holds a worker, the other worker parks the rest; a job queued after them
+    // runs on that worker once it has taken them all.
+    session.submit(|_| Ok(())).result().unwrap();
+    assert_eq!(session.queued(), 19);
+    drop(release);
+    for r in requests {
+        assert_eq!(r.result().unwrap().status(), 200);
+    }
+    assert_eq!(session.queued(), 0);
+}
+
 #[test]
 fn a_saturated_host_does_not_hold_back_the_others() {
     let (release, wait) = crossbeam_channel::unbounded::<()>();

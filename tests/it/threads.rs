@@ -122,7 +122,12 @@ fn a_dropped_session_lets_go_of_paused_requests_nobody_waits_for_alone() {
         for _ in 0..3 {
             drop(session.get(server.url()).send());
         }
-        assert!(eventually(Duration::from_secs(10), || session.queued() == 0));
+        // Both workers at once in jobs queued after them: they took those requests and parked
+        // them first.
+        for h in busy_workers(&session, 2) {
+            h.result().unwrap();
+        }
+        assert_eq!(session.queued(), 3);
         assert!(session_threads() > 0);
     }
     // The session is gone and so is every handle: its workers and its timer leave long before
@@ -130,6 +135,49 @@ fn a_dropped_session_lets_go_of_paused_requests_nobody_waits_for_alone() {
     let gone = eventually(Duration::from_secs(20), || session_threads() == 0);
     assert!(gone, "{} thread(s) of the session left", session_threads());
     assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn a_dropped_session_lets_go_of_paced_requests_cancelled_or_let_go_of_later() {
+    crate::alone(
+        "threads::a_dropped_session_lets_go_of_paced_requests_cancelled_or_let_go_of_later",
+        a_dropped_session_lets_go_of_paced_requests_cancelled_or_let_go_of_later_alone,
+    );
+}
+
+/// Requests held back by a rate limiter, their handles live when the session was dropped, then
+/// one cancelled and the other's handle dropped: the workers and the timer stayed until the
+/// limiter would have let them start (a minute here), when their lanes looked at them again.
+fn a_dropped_session_lets_go_of_paced_requests_cancelled_or_let_go_of_later_alone() {
+    use support::{eventually, Reply, TestServer};
+    use ureq_futures::{Error, RateLimit, RateLimiter};
+
+    // Two origins, two lanes: one request of each runs, the next waits a minute for a token.
+    let servers = [
+        TestServer::start(|_| Reply::ok("ok")),
+        TestServer::start(|_| Reply::ok("ok")),
+    ];
+    assert_eq!(session_threads(), 0);
+    let (first, [cancelled, let_go]) = {
+        let session = FuturesSession::builder()
+            .max_workers(2)
+            .rate_limiter(RateLimiter::new().all_hosts(RateLimit::per_minute(1.0).burst(1)))
+            .build();
+        let send = |s: &TestServer| session.get(s.url()).send();
+        (servers.each_ref().map(send), servers.each_ref().map(send))
+    };
+    for pending in first {
+        assert_eq!(pending.result().unwrap().status(), 200);
+    }
+    assert!(session_threads() > 0);
+    assert!(cancelled.cancel());
+    drop(let_go);
+    let gone = eventually(Duration::from_secs(20), || session_threads() == 0);
+    assert!(gone, "{} thread(s) of the session left", session_threads());
+    assert!(matches!(cancelled.result(), Err(Error::Cancelled)));
+    for server in &servers {
+        assert_eq!(server.request_count(), 1);
+    }
 }
 
 /// Threads of this process named by a session (its workers, its lanes' timer).
