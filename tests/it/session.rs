@@ -414,7 +414,10 @@ fn a_body_past_the_limit_is_a_clear_error() {
     match session.get(format!("{}/big", server.url())).send().result() {
         Err(e @ Error::BodyTooLarge { limit: 2048, .. }) => {
             let text = e.to_string();
-            assert!(text.contains("max_body_size (2048 bytes)"), "{text}");
+            assert!(
+                text.contains("max_body_size (2048 bytes, counted decoded)"),
+                "{text}"
+            );
             assert!(text.contains(&format!("{}/big", server.url())), "{text}");
         }
         other => panic!("expected BodyTooLarge, got {other:?}"),
