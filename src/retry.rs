@@ -272,7 +272,8 @@ impl RetryPolicy {
     }
 
     /// Also retry methods that are not idempotent (POST, PATCH), for APIs where repeating a
-    /// request is safe. Defaults to `false`.
+    /// request is safe. Defaults to `false`. A request marked
+    /// [`idempotent(false)`](crate::RequestBuilder::idempotent) is still not retried.
     ///
     /// # Examples
     ///
@@ -291,7 +292,11 @@ impl RetryPolicy {
     /// the request ([`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)), which
     /// decides instead of the method when given.
     pub(crate) fn allows(&self, method: &http::Method, mark: Option<bool>) -> bool {
-        self.attempts > 1 && (self.non_idempotent || crate::stale::is_idempotent(method, mark))
+        // The caller's word on the request wins over the policy's for every request: a
+        // `non_idempotent` policy does not retry a POST marked `idempotent(false)`.
+        let idempotent =
+            mark.unwrap_or(self.non_idempotent || crate::stale::is_idempotent(method, None));
+        self.attempts > 1 && idempotent
     }
 
     /// The verdict after attempt number `attempt` (1-based) ended with `outcome`.
@@ -455,12 +460,18 @@ fn should_retry(headers: &http::HeaderMap) -> Option<bool> {
     }
 }
 
+/// Whether an I/O failure is this side's, which no other attempt escapes: a request body's
+/// file that cannot be read, or a request this side cannot write (a head line longer than the
+/// connection's write buffer, `InvalidInput`: ureq's "output too small").
+pub(crate) fn is_local_failure(e: &std::io::Error) -> bool {
+    crate::upload::is_local_error(e) || e.kind() == std::io::ErrorKind::InvalidInput
+}
+
 /// Failures before a response: the request may not have reached the server, or the server
 /// closed a pooled connection under us.
 fn is_retryable_error(e: &Error) -> bool {
     match e {
-        // A request body's file that cannot be read is not the network's doing.
-        Error::Io(e) => !crate::upload::is_local_error(e),
+        Error::Io(e) => !is_local_failure(e),
         Error::Timeout(_) => true,
         // An answer that does not parse as HTTP (`HTTP/1.1 abc OK`, bytes that are no HTTP at
         // all) is a server or a proxy that broke, retried as urllib3 retries http.client's
@@ -682,10 +693,10 @@ mod tests {
         // The request's own mark decides instead of its method.
         assert!(!p.allows(&http::Method::GET, Some(false)));
         assert!(p.allows(&http::Method::POST, Some(true)));
-        assert!(p
-            .clone()
-            .non_idempotent(true)
-            .allows(&http::Method::GET, Some(false)));
+        // Whatever the policy says of methods.
+        let all = p.clone().non_idempotent(true);
+        assert!(!all.allows(&http::Method::GET, Some(false)));
+        assert!(!all.allows(&http::Method::POST, Some(false)));
     }
 
     /// Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.

@@ -617,9 +617,7 @@ fn retryable(e: &Error) -> bool {
         // A request body's file that cannot be read is not the network's doing, nor a request
         // this side cannot write (a `Last-Event-ID` longer than the stream's head line):
         // another attempt would fail the same way.
-        Error::Io(e) => {
-            !crate::upload::is_local_error(e) && e.kind() != std::io::ErrorKind::InvalidInput
-        }
+        Error::Io(e) => !crate::retry::is_local_failure(e),
         Error::Transport(_) | Error::Timeout(_) => true,
         _ => false,
     }

@@ -260,6 +260,36 @@ fn the_requests_idempotent_mark_decides_as_its_method_would() {
     let marked = session.post(server.url()).body("x").idempotent(true);
     assert_eq!(status_of(marked), 503);
     assert_eq!(server.request_count(), 1 + 4);
+    // The mark wins over a policy that retries POSTs (`RetryPolicy::llm()` is one): a charge
+    // marked not to be sent twice is sent once.
+    let all = session_with(fast_retries().non_idempotent(true));
+    let charge = all.post(server.url()).body("charge=100").idempotent(false);
+    assert_eq!(status_of(charge), 503);
+    assert_eq!(
+        server.request_count(),
+        1 + 4 + 1,
+        "a POST marked idempotent(false) was resent"
+    );
+}
+
+/// A request this side cannot write (a header longer than the connection's write buffer) is
+/// not retried: nothing was sent, and no other attempt could send it.
+#[test]
+fn a_request_this_side_cannot_write_is_not_retried() {
+    let server = TestServer::start(|_| Reply::ok("never"));
+    let session = session_with(fast_retries());
+    let err = session
+        .get(server.url())
+        .header("x-big", "a".repeat(300_000))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("attempts"), "retried: {err}");
+    assert_eq!(server.request_count(), 0);
 }
 
 #[test]
