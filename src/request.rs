@@ -244,7 +244,9 @@ impl RequestBuilder {
     /// [`download`](RequestBuilder::download) (a body read as it comes has no total budget:
     /// [`read_timeout`](RequestBuilder::read_timeout) bounds each wait for its bytes, and
     /// [`Pending::cancel`](crate::Pending::cancel) stops it). A `Duration`, or `None` for no
-    /// limit on this request. Defaults to the session's.
+    /// limit on this request. Defaults to the session's. A budget of zero (one computed from a
+    /// deadline that has passed) is spent already: the request fails at once with
+    /// [`Error::Timeout`](crate::Error::Timeout), unsent.
     ///
     /// # Examples
     ///
@@ -269,8 +271,8 @@ impl RequestBuilder {
 
     /// This request's longest silence between two reads, replacing the session's
     /// [`read_timeout`](crate::SessionBuilder::read_timeout). On an event stream it ends a stalled
-    /// stream with [`Error::Timeout`]. A `Duration`, or `None` for no limit on this request.
-    /// Defaults to the session's.
+    /// stream with [`Error::Timeout`]. A `Duration`, or `None` for no limit on this request
+    /// (not zero, which fails the first read that has to wait). Defaults to the session's.
     ///
     /// # Examples
     ///

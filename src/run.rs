@@ -784,12 +784,22 @@ fn attempts(
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
     let first = |uri: Uri| Hop::new(method.clone(), uri, spec.body.as_ref(), fragment.as_deref());
-    let Some(policy) = policy.filter(|p| p.allows(&method, spec.idempotent)) else {
+    let Some(policy) = policy.filter(|p| p.max_attempts() > 1) else {
         return send(first(uri), &mut None);
     };
-    // A reader's body cannot be sent twice: one attempt, and a failure the policy would have
-    // retried says why it was not.
-    if let Some(why) = spec.body.as_ref().and_then(Payload::why_not_replayable) {
+    // A request that is not idempotent, or a reader's body, which cannot be sent twice: one
+    // attempt, and a failure the policy would have retried says why it was not.
+    let not_retried = if policy.allows(&method, spec.idempotent) {
+        spec.body.as_ref().and_then(Payload::why_not_replayable)
+    } else if spec.idempotent == Some(false) {
+        Some("the request is marked idempotent(false)".to_string())
+    } else {
+        Some(format!(
+            "{method} is not idempotent (sent twice, it may take effect twice): \
+             RetryPolicy::non_idempotent(true), or idempotent(true) on the request, retries it"
+        ))
+    };
+    if let Some(why) = not_retried {
         let note = || format!("after 1 attempt, not retried: {why}");
         return match send(first(uri), &mut None) {
             Ok(mut resp) => {

@@ -975,8 +975,9 @@ impl SessionBuilder {
     /// connection open, waits until the request's [`timeout`](SessionBuilder::timeout) or a
     /// cancel. A write timeout was tried and left out: Linux wakes a blocked write only once a
     /// third of the socket's send buffer is free, so a server that reads slowly but steadily
-    /// (4 KiB every 50 ms) had an upload cut under a one-second write timeout. A `Duration`, or `None` for no limit.
-    /// Defaults to none (with a given [`agent`](SessionBuilder::agent), the agent's own).
+    /// (4 KiB every 50 ms) had an upload cut under a one-second write timeout. A `Duration`, or
+    /// `None` for no limit (not zero, which fails the first read that has to wait). Defaults to
+    /// none (with a given [`agent`](SessionBuilder::agent), the agent's own).
     ///
     /// # Examples
     ///

@@ -188,8 +188,19 @@ fn status_of(request: ureq_futures::RequestBuilder) -> u16 {
 fn post_is_retried_only_when_allowed() {
     let server = TestServer::start(|_| Reply::status(503, "busy"));
     let session = session_with(fast_retries());
-    assert_eq!(status_of(session.post(server.url()).body("x")), 503);
+    let refused = session
+        .post(server.url())
+        .body("x")
+        .send()
+        .result()
+        .unwrap();
     assert_eq!(server.request_count(), 1, "a POST was retried by default");
+    // The status error says why the policy did not retry it.
+    let err = refused.error_for_status().unwrap_err().to_string();
+    assert!(
+        err.contains("(after 1 attempt, not retried: POST is not idempotent (sent twice, it may take effect twice): RetryPolicy::non_idempotent(true)"),
+        "{err}"
+    );
 
     let allowed = fast_retries().non_idempotent(true);
     assert_eq!(
