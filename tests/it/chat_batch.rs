@@ -231,6 +231,42 @@ fn answers_come_in_input_order_and_a_429_pauses_then_retries() {
     assert_eq!(seen.load(Ordering::SeqCst), 13);
 }
 
+/// A slow chat holds back the results after it, not the chats: while the first one waits,
+/// the other worker answers all the rest, and the results still come in input order.
+#[test]
+fn a_slow_chat_holds_back_its_results_not_the_other_chats() {
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let gate = std::sync::Mutex::new(gate);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    let server = TestServer::start(move |req| {
+        if req.body_str().contains("prompt 0") {
+            // Held until every other chat was answered (or the test gives up).
+            let _ = gate.lock().unwrap().recv_timeout(support::secs(10));
+        } else {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        answer(req)
+    });
+    let session = FuturesSession::builder().max_workers(4).build();
+    let batch = ChatBatch::new(client_on(&server, session))
+        .in_flight(2)
+        .progress_bar(false);
+    let results = std::thread::spawn(move || {
+        let ids: Vec<String> = batch.run(jobs(20)).map(|r| r.id).collect();
+        ids
+    });
+    let deadline = std::time::Instant::now() + support::secs(10);
+    while answered.load(Ordering::SeqCst) < 19 && std::time::Instant::now() < deadline {
+        std::thread::sleep(support::ms(10));
+    }
+    let others = answered.load(Ordering::SeqCst);
+    open.send(()).ok();
+    assert_eq!(others, 19, "the chats after a slow one waited for it");
+    let want: Vec<String> = (0..20).map(|i| format!("id{i}")).collect();
+    assert_eq!(results.join().unwrap(), want);
+}
+
 #[test]
 fn a_second_run_skips_what_the_file_answers() {
     let seen = Arc::new(AtomicUsize::new(0));
@@ -519,7 +555,8 @@ fn dropping_the_results_ends_a_chat_waiting_to_retry() {
 }
 
 /// A shutdown of the client's session stops a batch: the chat waiting to retry ends at once,
-/// and no chat is started after it.
+/// and no chat is sent after it (the other worker went on with the chats after the waiting
+/// one until then).
 #[test]
 fn a_shutdown_of_the_clients_session_stops_the_batch() {
     // Longer than the test may take: only the shutdown can end this wait.
@@ -531,9 +568,15 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
         while server.request_count() < 2 && t.elapsed() < std::time::Duration::from_secs(10) {
             std::thread::sleep(support::ms(5));
         }
-        std::thread::sleep(support::ms(100));
+        // Until the other worker has run out of chats it may go on with.
+        let mut last = 0;
+        while server.request_count() != last && t.elapsed() < std::time::Duration::from_secs(10) {
+            last = server.request_count();
+            std::thread::sleep(support::ms(200));
+        }
         session.shutdown_now();
-        server
+        let sent = server.request_count();
+        (server, sent)
     });
     let t = std::time::Instant::now();
     let results: Vec<ChatResult> = ChatBatch::new(client.clone())
@@ -547,12 +590,26 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
         "{:?}",
         t.elapsed()
     );
-    let server = stopper.join().unwrap();
-    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, ["id0", "id1"], "chats were started after the shutdown");
+    let (server, sent) = stopper.join().unwrap();
+    assert_eq!(
+        server.request_count(),
+        sent,
+        "chats were sent after the shutdown"
+    );
+    assert!(
+        results.len() < 1000,
+        "the batch went on: {} results",
+        results.len()
+    );
+    let ids: Vec<String> = results.iter().map(|r| r.id.clone()).collect();
+    let want: Vec<String> = (0..results.len()).map(|i| format!("id{i}")).collect();
+    assert_eq!(ids, want);
     let error = results[0].error.as_deref().unwrap_or("");
     assert!(error.contains("cancelled"), "{error}");
-    assert_eq!(server.request_count(), 2);
+    // Every chat answered was sent before the shutdown: the server saw the first one and
+    // each of those.
+    let answered = results.iter().filter(|r| r.content.is_some()).count();
+    assert_eq!(answered + 1, sent);
     // On a session shut down already, a run writes the first job's failure only.
     let path = temp_file("shut-down");
     let summary = ChatBatch::new(client)
