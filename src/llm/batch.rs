@@ -214,7 +214,10 @@ const LOOK_AHEAD: usize = 32;
 /// **Limits.** Per-host limits and rate limits belong to the client's session: build the
 /// client with a [`FuturesSession`] that has [`max_per_host`](crate::SessionBuilder::max_per_host)
 /// and a [`RateLimiter`] ([`rate_limiter`](crate::SessionBuilder::rate_limiter)), so that a
-/// 429 pauses every chat to that host instead of each retrying on its own. The session should
+/// 429 pauses every chat to that host instead of each retrying on its own. Give the limiter
+/// your tier's rate ([`RateLimit::per_minute`](crate::RateLimit::per_minute)) when you know it:
+/// one that learns only from 429s lets every held chat go when a pause ends, and that burst
+/// is refused again, each refusal costing its chat an attempt. The session should
 /// have at least `in_flight` workers: each chat's answer holds one while it streams, and the
 /// chats beyond the workers wait. A batch run inside a job of the client's own session needs a
 /// worker free beside that job (its chats are waited for by the batch's own threads, not by the
@@ -254,9 +257,10 @@ const LOOK_AHEAD: usize = 32;
 ///
 /// ```no_run
 /// use ureq_futures::llm::{ChatBatch, ChatJob, OpenAIClient};
-/// use ureq_futures::{FuturesSession, RateLimiter};
+/// use ureq_futures::{FuturesSession, RateLimit, RateLimiter};
 ///
-/// let limiter = RateLimiter::new();
+/// // Your tier's rate: 500 requests a minute. 429s pause the host as well.
+/// let limiter = RateLimiter::new().all_hosts(RateLimit::per_minute(500.0));
 /// let session = FuturesSession::builder()
 ///     .max_workers(16)
 ///     .max_per_host(16)
