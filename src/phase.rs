@@ -865,6 +865,39 @@ pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
     with_note(e, attempts_note(attempts, why))
 }
 
+/// `e` with `note` after the note it has, if any (`after 3 attempts, ...; texts 0 to 99`),
+/// where it has room for one (see [`after_attempts`]; an [`Error::Protocol`] takes it at its
+/// end, in parentheses).
+pub(crate) fn and_note(e: Error, note: &str) -> Error {
+    let noted = |old: Option<&str>| match old {
+        Some(old) => format!("{old}; {note}"),
+        None => note.to_string(),
+    };
+    match e {
+        Error::Timeout(mut t) => {
+            t.retried = Some(noted(t.retried.as_deref()));
+            Error::Timeout(t)
+        }
+        Error::Status(mut status) => {
+            status.retried = Some(noted(status.retried.as_deref()).into());
+            Error::Status(status)
+        }
+        Error::Protocol(text) => Error::Protocol(format!("{text} ({note})")),
+        Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
+            let kind = io.kind();
+            match io.into_inner().map(|inner| inner.downcast::<Located>()) {
+                Some(Ok(mut located)) => {
+                    located.retried = Some(noted(located.retried.as_deref()));
+                    Error::Io(io::Error::new(kind, located))
+                }
+                Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
+                None => Error::Io(kind.into()),
+            }
+        }
+        other => other,
+    }
+}
+
 /// `e` with `note` on its attempts, where it has room for it (see [`after_attempts`]).
 pub(crate) fn with_note(e: Error, note: String) -> Error {
     match e {

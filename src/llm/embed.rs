@@ -359,28 +359,42 @@ impl<P: EmbedProtocol> Client<P> {
         let shown: std::sync::Arc<str> = crate::redact_url(&url).into();
         let batch = self
             .session()
-            .batch(requests(texts, size, P::MAX_TOKENS), |_, chunk: &&[S]| {
-                let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
-                let body = body(P::FORMAT, self.model_name(), &chunk, options);
-                let expected = chunk.len();
-                // The answer grows with the texts: a request of 2,048 holds hundreds of MB.
-                let answer =
-                    u64::try_from(expected).map_or(u64::MAX, |n| n.saturating_mul(MAX_VECTOR_JSON));
-                let shown = std::sync::Arc::clone(&shown);
-                match self.post(url.clone(), &body) {
-                    Ok(request) => request.send_with_body_of(answer, move |resp| {
-                        let body = resp.error_for_status()?;
-                        parse(P::FORMAT, body.bytes(), expected).map_err(|why| {
-                            Error::Protocol(format!("the embeddings answer from {shown} {why}"))
-                        })
-                    }),
-                    Err(e) => self.session().submit(move |_| Err(e)),
-                }
-            })
+            .batch(
+                requests(texts, size, P::MAX_TOKENS),
+                |_, (_, chunk): &(usize, &[S])| {
+                    let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
+                    let body = body(P::FORMAT, self.model_name(), &chunk, options);
+                    let expected = chunk.len();
+                    // The answer grows with the texts: a request of 2,048 holds hundreds of MB.
+                    let answer = u64::try_from(expected)
+                        .map_or(u64::MAX, |n| n.saturating_mul(MAX_VECTOR_JSON));
+                    let shown = std::sync::Arc::clone(&shown);
+                    match self.post(url.clone(), &body) {
+                        Ok(request) => request.send_with_body_of(answer, move |resp| {
+                            let body = resp.error_for_status()?;
+                            parse(P::FORMAT, body.bytes(), expected).map_err(|why| {
+                                Error::Protocol(format!("the embeddings answer from {shown} {why}"))
+                            })
+                        }),
+                        Err(e) => self.session().submit(move |_| Err(e)),
+                    }
+                },
+            )
             .in_flight(options.in_flight.unwrap_or(4))
             .ordered()
             .stop_on_error();
-        let answers: Result<Vec<_>, Error> = batch.map(|(_, answer)| answer).collect();
+        // A failure says which texts its request carried: the one text of 50,000 that the
+        // model refuses is then found in its request's range.
+        let total = texts.len();
+        let answers: Result<Vec<_>, Error> = batch
+            .map(|((first, chunk), answer)| {
+                answer.map_err(|e| {
+                    let last = first + chunk.len() - 1;
+                    let note = format!("the request of texts {first} to {last}, of {total}");
+                    crate::phase::and_note(e, &note)
+                })
+            })
+            .collect();
         let (vectors, usage): (Vec<_>, Vec<_>) =
             answers.map_err(|e| self.hiding_key(e))?.into_iter().unzip();
         Ok(Embeddings {
@@ -439,8 +453,9 @@ fn requests<S: AsRef<str>>(
     texts: &[S],
     size: usize,
     max_tokens: usize,
-) -> impl Iterator<Item = &[S]> {
+) -> impl Iterator<Item = (usize, &[S])> {
     let mut rest = texts;
+    let mut start = 0;
     std::iter::from_fn(move || {
         let (mut n, mut tokens) = (0, 0usize);
         while let Some(text) = rest.get(n).filter(|_| n < size) {
@@ -452,7 +467,8 @@ fn requests<S: AsRef<str>>(
         }
         let (request, tail) = rest.split_at(n);
         rest = tail;
-        (n > 0).then_some(request)
+        start += n;
+        (n > 0).then_some((start - n, request))
     })
 }
 

@@ -280,6 +280,11 @@ fn a_failed_request_fails_the_call_with_its_status() {
         .unwrap_err();
     assert_eq!(err.status(), Some(400));
     assert!(err.to_string().contains("input too long"), "{err}");
+    // It says which texts the failed request carried.
+    assert!(
+        err.to_string().ends_with("(the request of texts 2 to 3, of 4)"),
+        "{err}"
+    );
     assert!(client.embed(&Vec::<String>::new()).unwrap().is_empty());
 }
 
