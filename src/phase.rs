@@ -869,51 +869,41 @@ pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
 /// where it has room for one (see [`after_attempts`]; an [`Error::Protocol`] takes it at its
 /// end, in parentheses).
 pub(crate) fn and_note(e: Error, note: &str) -> Error {
-    let noted = |old: Option<&str>| match old {
-        Some(old) => format!("{old}; {note}"),
-        None => note.to_string(),
-    };
     match e {
-        Error::Timeout(mut t) => {
-            t.retried = Some(noted(t.retried.as_deref()));
-            Error::Timeout(t)
-        }
-        Error::Status(mut status) => {
-            status.retried = Some(noted(status.retried.as_deref()).into());
-            Error::Status(status)
-        }
         Error::Protocol(text) => Error::Protocol(format!("{text} ({note})")),
-        Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
-            let kind = io.kind();
-            match io.into_inner().map(|inner| inner.downcast::<Located>()) {
-                Some(Ok(mut located)) => {
-                    located.retried = Some(noted(located.retried.as_deref()));
-                    Error::Io(io::Error::new(kind, located))
-                }
-                Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
-                None => Error::Io(kind.into()),
-            }
-        }
-        other => other,
+        other => set_note(other, |old| match old {
+            Some(old) => format!("{old}; {note}"),
+            None => note.to_string(),
+        }),
     }
 }
 
 /// `e` with `note` on its attempts, where it has room for it (see [`after_attempts`]).
 pub(crate) fn with_note(e: Error, note: String) -> Error {
     match e {
+        // A status whose retry policy gave it a note of its own keeps that one.
+        Error::Status(status) if status.retried.is_some() => Error::Status(status),
+        other => set_note(other, |_| note),
+    }
+}
+
+/// `e` with the note `note` makes of the one it has, where it has room for one: a timeout, a
+/// status, a placed I/O error.
+fn set_note(e: Error, note: impl FnOnce(Option<&str>) -> String) -> Error {
+    match e {
         Error::Timeout(mut t) => {
-            t.retried = Some(note);
+            t.retried = Some(note(t.retried.as_deref()));
             Error::Timeout(t)
         }
-        // A status (an `EventSource`'s 503s in a row) that no retry policy gave a note of its own.
-        Error::Status(status) if status.retried.is_none() => {
-            Error::Status(status).retried(Some(note.into()))
+        Error::Status(mut status) => {
+            status.retried = Some(note(status.retried.as_deref()).into());
+            Error::Status(status)
         }
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
             let kind = io.kind();
             match io.into_inner().map(|inner| inner.downcast::<Located>()) {
                 Some(Ok(mut located)) => {
-                    located.retried = Some(note);
+                    located.retried = Some(note(located.retried.as_deref()));
                     Error::Io(io::Error::new(kind, located))
                 }
                 Some(Err(other)) => Error::Io(io::Error::new(kind, other)),

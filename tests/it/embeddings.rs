@@ -282,7 +282,8 @@ fn a_failed_request_fails_the_call_with_its_status() {
     assert!(err.to_string().contains("input too long"), "{err}");
     // It says which texts the failed request carried.
     assert!(
-        err.to_string().ends_with("(the request of texts 2 to 3, of 4)"),
+        err.to_string()
+            .ends_with("(the request of texts 2 to 3, of 4)"),
         "{err}"
     );
     assert!(client.embed(&Vec::<String>::new()).unwrap().is_empty());
