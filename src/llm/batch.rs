@@ -714,9 +714,11 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
             break Err(retry.gave_up(attempt, failed));
         };
         // A cancel (the batch's iterator dropped), or a shutdown of the client's session,
-        // ends the wait, and the chat.
+        // ends the wait, and the chat: its result says what it waited after.
         if !wait_to_retry(wait, client.futures_session()) {
-            break Err(Error::Cancelled);
+            let why = "then stopped while it waited to retry: the batch's results were dropped, \
+                       or the client's session shut down";
+            break Err(crate::phase::and_note(retry.gave_up(attempt, failed), why));
         }
         attempt += 1;
     };

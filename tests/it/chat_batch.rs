@@ -604,8 +604,16 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
     let ids: Vec<String> = results.iter().map(|r| r.id.clone()).collect();
     let want: Vec<String> = (0..results.len()).map(|i| format!("id{i}")).collect();
     assert_eq!(ids, want);
+    // It says what it waited after, and why it stopped.
     let error = results[0].error.as_deref().unwrap_or("");
-    assert!(error.contains("cancelled"), "{error}");
+    assert!(
+        error.contains("429") && error.contains("slow down"),
+        "{error}"
+    );
+    assert!(
+        error.contains("then stopped while it waited to retry"),
+        "{error}"
+    );
     // Every chat answered was sent before the shutdown: the server saw the first one and
     // each of those.
     let answered = results.iter().filter(|r| r.content.is_some()).count();
