@@ -868,6 +868,7 @@ pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
 /// `e` with `note` after the note it has, if any (`after 3 attempts, ...; texts 0 to 99`),
 /// where it has room for one (see [`after_attempts`]; an [`Error::Protocol`] takes it at its
 /// end, in parentheses).
+#[cfg(feature = "llm")]
 pub(crate) fn and_note(e: Error, note: &str) -> Error {
     match e {
         Error::Protocol(text) => Error::Protocol(format!("{text} ({note})")),

@@ -438,7 +438,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     ///
     /// A chat that takes long (a long answer, a retry's wait, a `Retry-After`) holds back the
     /// results after it, not the chats: the others go on with the jobs after it, up to 32
-    /// times `in_flight` results ahead of the oldest one not finished.
+    /// times `in_flight` results ahead of the oldest one not finished. A run stopped by a
+    /// shutdown or a drop still hands those out; a process killed outright loses them (a
+    /// resume of [`run_to_file`](ChatBatch::run_to_file) sends them again).
     ///
     /// # Examples
     ///
@@ -473,6 +475,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let (client, retry) = (Arc::clone(&self.client), self.retry.clone());
         // A failed chat is a result, not a failed job: the bar counts them itself.
         let failed = Arc::new(AtomicU64::new(0));
+        // Chats that reached a worker, to tell the first of a run.
+        let started = Arc::new(AtomicU64::new(0));
         let mut bar = self.progress_bar.then(|| Bar {
             failed: Arc::clone(&failed),
             limiter: self.limiter.clone(),
@@ -481,11 +485,20 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, job, retry) = (Arc::clone(&client), job.clone(), retry.clone());
-                let failed = Arc::clone(&failed);
+                let (failed, started) = (Arc::clone(&failed), Arc::clone(&started));
                 s.submit(move |_| {
+                    // A chat that waited in the window past a shutdown of the client's session
+                    // never starts, and leaves no result (the first of a run on a session shut
+                    // down already does: its result says why nothing ran).
+                    let shut_down = client
+                        .futures_session()
+                        .is_some_and(FuturesSession::is_shut_down);
+                    if started.fetch_add(1, Ordering::Relaxed) > 0 && shut_down {
+                        return Ok(None);
+                    }
                     let result = chat(&*client, job, &retry);
                     failed.fetch_add(u64::from(!result.is_ok()), Ordering::Relaxed);
-                    Ok(result)
+                    Ok(Some(result))
                 })
             })
             // The driver's workers bound the chats at once; the window, the results held
@@ -495,8 +508,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .stop_with(self.client.futures_session().cloned())
             .ordered()
             .progress(move |p| bar.iter_mut().for_each(|bar| bar.draw(p)))
-            .map(|(job, result)| {
-                result.unwrap_or_else(|e| ChatResult::new(job.id, Err(e), 0, None))
+            .filter_map(|(job, result)| match result {
+                Ok(result) => result,
+                Err(e) => Some(ChatResult::new(job.id, Err(e), 0, None)),
             })
     }
 
