@@ -124,6 +124,8 @@ impl std::fmt::Debug for CookieJar {
 /// Its `Debug` leaves the value out (cookie values are credentials: session ids); read
 /// [`value`](Cookie::value). Serde makes it JSON to save and read back for
 /// [`CookieJar::insert`].
+// Saved jars are read back with serde: a field added later needs `#[serde(default)]`, or the
+// jars saved before it no longer load.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Cookie {
@@ -183,10 +185,16 @@ fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
+/// The bytes of the jar's text (see [`latin1`]): every char of it is one byte's, below U+0100.
+fn bytes_of(text: &str) -> Vec<u8> {
+    debug_assert!(text.chars().all(|c| u32::from(c) < 0x100));
+    text.chars().map(|c| u32::from(c) as u8).collect()
+}
+
 /// The text of the jar's text (see [`latin1`]): its bytes read as UTF-8.
 fn from_latin1(text: &str) -> String {
-    let bytes: Vec<u8> = text.chars().map(|c| u32::from(c) as u8).collect();
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(bytes_of(text))
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn now() -> i64 {
@@ -292,12 +300,7 @@ impl CookieJar {
         cookies
             .iter()
             .filter(|c| c.name == name && c.expires.is_none_or(|t| t > now))
-            .min_by(|a, b| {
-                b.path
-                    .len()
-                    .cmp(&a.path.len())
-                    .then(a.created.cmp(&b.created))
-            })
+            .min_by(|a, b| sent_first(a, b))
             .map(|c| from_latin1(&c.value))
     }
 
@@ -375,8 +378,12 @@ impl CookieJar {
         let refused = |why: &str| {
             Error::InvalidRequest(format!("the cookie {:?} was refused: {why}", cookie.name))
         };
+        // Spaces and tabs at an end are what `Set-Cookie` parsing trims (not `str::trim`'s
+        // Unicode spaces: a value of the jar's may end in U+00A0).
         let carried = |text: &str| {
-            HeaderValue::from_str(text).is_ok() && !text.contains(';') && text.trim() == text
+            HeaderValue::from_str(text).is_ok()
+                && !text.contains(';')
+                && text.trim_matches(WSP) == text
         };
         if cookie.name.is_empty() && cookie.value.is_empty() {
             return Err(refused("it has neither name nor value"));
@@ -401,37 +408,19 @@ impl CookieJar {
             Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
             Err(_) => i64::MIN,
         });
-        let (name, value) = (
-            latin1(cookie.name.as_bytes()),
-            latin1(cookie.value.as_bytes()),
-        );
-        let now = now();
+        let stored = Stored {
+            name: latin1(cookie.name.as_bytes()),
+            value: latin1(cookie.value.as_bytes()),
+            domain,
+            host_only: cookie.host_only,
+            path,
+            secure: cookie.secure,
+            expires,
+            created: 0,
+            accessed: 0,
+        };
         let mut cookies = self.lock();
-        let same = |c: &Stored| {
-            c.name == name
-                && c.domain == domain
-                && c.host_only == cookie.host_only
-                && c.path == path
-        };
-        let now_tick = tick(&cookies);
-        let created = match cookies.iter().position(same) {
-            Some(i) => cookies.remove(i).created,
-            None => now_tick,
-        };
-        if expires.is_none_or(|t| t > now) {
-            cookies.push(Stored {
-                name,
-                value,
-                domain,
-                host_only: cookie.host_only,
-                path,
-                secure: cookie.secure,
-                expires,
-                created,
-                accessed: now_tick,
-            });
-            evict(&mut cookies, now);
-        }
+        put(&mut cookies, stored, now());
         self.any.store(!cookies.is_empty(), Ordering::Release);
         Ok(())
     }
@@ -450,16 +439,21 @@ impl CookieJar {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn retain(&self, mut keep: impl FnMut(&Cookie) -> bool) {
-        // `keep` runs without the lock, so that it may use the jar.
-        let listed: Vec<Cookie> = self.lock().iter().map(Cookie::of).collect();
-        let gone: Vec<Cookie> = listed.into_iter().filter(|c| !keep(c)).collect();
+        // `keep` runs without the lock, so that it may use the jar; it is shown what
+        // `cookies()` lists, and a cookie set anew meanwhile (another creation) stays.
+        let key = |c: &Stored| (c.created, c.name.clone(), c.domain.clone(), c.path.clone());
+        let listed: Vec<_> = {
+            let (now, cookies) = (now(), self.lock());
+            let live = cookies.iter().filter(|c| c.expires.is_none_or(|t| t > now));
+            live.map(|c| (key(c), Cookie::of(c))).collect()
+        };
+        let gone: Vec<_> = listed
+            .into_iter()
+            .filter(|(_, c)| !keep(c))
+            .map(|(k, _)| k)
+            .collect();
         let mut cookies = self.lock();
-        cookies.retain(|c| {
-            !gone.iter().any(|g| {
-                (&g.domain, g.host_only, &g.path) == (&c.domain, c.host_only, &c.path)
-                    && g.name == from_latin1(&c.name)
-            })
-        });
+        cookies.retain(|c| !gone.contains(&key(c)));
         self.any.store(!cookies.is_empty(), Ordering::Release);
     }
 
@@ -478,9 +472,7 @@ impl CookieJar {
         if let Some(value) = self.header_for(uri, now()) {
             // Back to the bytes the server sent (see `store_from`): every char of the jar's
             // text is one byte's, below U+0100.
-            debug_assert!(value.chars().all(|c| u32::from(c) < 0x100));
-            let bytes: Vec<u8> = value.chars().map(|c| u32::from(c) as u8).collect();
-            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes_of(&value)) {
                 headers.insert(header::COOKIE, value);
             }
         }
@@ -533,12 +525,7 @@ impl CookieJar {
         if sending.is_empty() {
             return None;
         }
-        sending.sort_by(|a, b| {
-            b.path
-                .len()
-                .cmp(&a.path.len())
-                .then(a.created.cmp(&b.created))
-        });
+        sending.sort_by(|a, b| sent_first(a, b));
         let mut out = String::new();
         for c in sending {
             if !out.is_empty() {
@@ -632,21 +619,7 @@ fn store(
     {
         return Err("over plain http it would replace or shadow a `Secure` cookie of its name");
     }
-    let now_tick = tick(cookies);
-    // §5.3 step 11: the same name, domain, host-only flag and path (a host-only cookie and a
-    // `Domain` one of the host are two cookies, each deleted on its own).
-    let same = |c: &Stored| {
-        c.name == parsed.name && c.domain == domain && c.host_only == host_only && c.path == path
-    };
-    let created = match cookies.iter().position(same) {
-        // §5.3 step 11: the old cookie goes, its creation time stays.
-        Some(i) => cookies.remove(i).created,
-        None => now_tick,
-    };
-    if parsed.expires.is_some_and(|t| t <= now) {
-        return Ok(()); // An expiry in the past deletes the cookie, as done above.
-    }
-    cookies.push(Stored {
+    let cookie = Stored {
         name: parsed.name,
         value: parsed.value,
         domain,
@@ -654,11 +627,41 @@ fn store(
         path,
         secure: parsed.secure,
         expires: parsed.expires,
-        created,
-        accessed: now_tick,
-    });
-    evict(cookies, now);
+        created: 0,
+        accessed: 0,
+    };
+    put(cookies, cookie, now);
     Ok(())
+}
+
+/// §5.3 step 11: puts `cookie` in place of the one of its name, domain, host-only flag and path
+/// (a host-only cookie and a `Domain` one of the host are two cookies, each deleted on its
+/// own), which keeps its creation time; one whose expiry has passed only deletes that one.
+/// Its `created` and `accessed` are set here.
+fn put(cookies: &mut Vec<Stored>, mut cookie: Stored, now: i64) {
+    let now_tick = tick(cookies);
+    let same = |c: &Stored| {
+        (&c.name, &c.domain, c.host_only, &c.path)
+            == (&cookie.name, &cookie.domain, cookie.host_only, &cookie.path)
+    };
+    cookie.created = match cookies.iter().position(same) {
+        Some(i) => cookies.remove(i).created,
+        None => now_tick,
+    };
+    if cookie.expires.is_some_and(|t| t <= now) {
+        return;
+    }
+    cookie.accessed = now_tick;
+    cookies.push(cookie);
+    evict(cookies, now);
+}
+
+/// §5.4's order of the cookies a request sends: longer paths first, then the older.
+fn sent_first(a: &Stored, b: &Stored) -> std::cmp::Ordering {
+    b.path
+        .len()
+        .cmp(&a.path.len())
+        .then(a.created.cmp(&b.created))
 }
 
 /// The jar's clock: later than every creation and access so far. A cookie is accessed when it
@@ -900,14 +903,13 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Whether a cookie's `Domain` is taken for a public suffix, which no cookie's domain may be
 /// (RFC 6265 §5.3 step 5: one set for `co.uk` would reach every site under it). Without the
-/// public suffix list, a guess: a name without an inner dot (`com`, `com.`: a trailing dot is
-/// the same name), or a country's second level under the names most countries keep for
-/// themselves (`co.uk`, `com.au`, `ac.jp`: a two-letter top level under `co`, `ac`, `com`,
-/// `edu`, `gov`, `mil`, `net` or `org`). Python's `strict_domain` (which requests leaves off)
-/// also lists `info`, `jobs`, `name`, `pro`, `eu`... under which many sites are registered
-/// (`jobs.ch`, `info.tv`): they are not taken for suffixes. A cookie whose `Domain` is taken for
-/// one is kept for its host alone, so a site the guess is wrong about still gets its cookie
-/// back on the host that set it.
+/// public suffix list, a guess, Python's with its `strict_domain` (which requests leaves off): a
+/// name without an inner dot (`com`, `com.`: a trailing dot is the same name), or a country's
+/// second level (`co.uk`, `com.au`, `info.pl`: a two-letter top level under one of the usual
+/// second-level names). It takes some registered sites for suffixes (`jobs.ch`, `info.tv`), so
+/// a cookie whose `Domain` is taken for one is kept for its host alone rather than refused:
+/// such a site still gets its cookie back on the host that set it, and a real suffix's hosts
+/// never get each other's.
 fn is_public_suffix(domain: &str) -> bool {
     let name = domain.trim_end_matches('.');
     match name.split_once('.') {
@@ -915,7 +917,11 @@ fn is_public_suffix(domain: &str) -> bool {
         Some((second, top)) => {
             top.len() == 2
                 && !top.contains('.')
-                && ["co", "ac", "com", "edu", "gov", "mil", "net", "org"].contains(&second)
+                && [
+                    "co", "ac", "com", "edu", "org", "net", "gov", "mil", "int", "aero", "biz",
+                    "cat", "coop", "info", "jobs", "mobi", "museum", "name", "pro", "travel", "eu",
+                ]
+                .contains(&second)
         }
     }
 }
@@ -1103,16 +1109,55 @@ mod tests {
         );
         assert!(is_public_suffix("uk") && !is_public_suffix("example.com"));
         assert!(!is_public_suffix("evil.co.uk") && !is_public_suffix("co.ukx"));
-        // Names under which sites are registered are not guessed to be suffixes (Python's
-        // `strict_domain` takes these for ones).
-        for site in ["jobs.ch", "info.tv", "name.pl", "pro.fr"] {
-            assert!(!is_public_suffix(site), "{site}");
-        }
+        // A registered site the guess takes for a suffix keeps its cookie on the host that set
+        // it; a real suffix's other hosts never get it.
+        assert!(is_public_suffix("jobs.ch") && is_public_suffix("info.pl"));
         set(&jar, "http://www.jobs.ch/", &["sid=1; Domain=jobs.ch"]);
-        assert_eq!(
-            sent(&jar, "http://login.jobs.ch/").as_deref(),
-            Some("sid=1")
-        );
+        assert_eq!(sent(&jar, "http://www.jobs.ch/").as_deref(), Some("sid=1"));
+        set(&jar, "http://evil.info.pl/", &["toss=1; Domain=info.pl"]);
+        assert_eq!(sent(&jar, "http://bank.info.pl/"), None);
+    }
+
+    #[test]
+    fn every_cookie_the_jar_lists_goes_back_in_with_insert() {
+        let jar = CookieJar::new();
+        // Ends in U+00A0, which `str::trim` would take for a space (the parser trims only
+        // spaces and tabs).
+        jar.set("https://example.com/", "name=Jos\u{e9}\u{a0}")
+            .unwrap();
+        jar.set("https://example.com/a", "flag; Max-Age=3600")
+            .unwrap();
+        let listed = jar.cookies();
+        jar.clear();
+        for cookie in listed.clone() {
+            jar.insert(cookie).unwrap();
+        }
+        assert_eq!(jar.cookies(), listed);
+        assert_eq!(jar.get("name").as_deref(), Some("Jos\u{e9}\u{a0}"));
+    }
+
+    #[test]
+    fn retain_is_shown_what_cookies_lists() {
+        let jar = CookieJar::new();
+        jar.set("https://example.com/", "live=1").unwrap();
+        // Stored as it is, expired, as a jar holds a cookie until it is next looked at.
+        jar.lock().push(Stored {
+            name: "old".into(),
+            value: "1".into(),
+            domain: "example.com".into(),
+            host_only: true,
+            path: "/".into(),
+            secure: false,
+            expires: Some(1),
+            created: 9,
+            accessed: 9,
+        });
+        let mut shown = Vec::new();
+        jar.retain(|c| {
+            shown.push(c.name.clone());
+            true
+        });
+        assert_eq!(shown, ["live"]);
     }
 
     #[test]
