@@ -171,10 +171,40 @@ const UNTRUSTED_CA: &str = "the server's certificate is not signed by a CA this 
     private CA, or a proxy that inspects TLS, trust its CA certificate with \
     SessionBuilder::tls_config and RootCerts::Specific";
 
+/// The fix for a server that wants a client certificate.
+const CLIENT_CERT_WANTED: &str = "the server asks for a client certificate: give one with \
+    TlsConfig::builder().client_cert(Some(ClientCert::new_with_certs(..))) in \
+    SessionBuilder::tls_config";
+
+/// Whether a TLS error's `text` is TLS 1.3's `certificate_required` alert, in rustls's words or
+/// OpenSSL's.
+fn wants_client_cert(text: &str) -> bool {
+    text.contains("CertificateRequired") || text.contains("alert certificate required")
+}
+
+/// What a TLS handshake's failure on an answer in plain HTTP says, for `uri`.
+fn answered_in_plain_http(uri: &Uri) -> String {
+    format!(
+        "the server did not answer in TLS (most likely in plain HTTP): for a plain-HTTP port \
+         use {}",
+        redact_swapped(uri)
+    )
+}
+
+/// What a TLS handshake's failure on a connection closed before any answer says, for `uri`.
+fn closed_at_once(uri: &Uri) -> String {
+    format!(
+        "the connection closed before the server answered; if this port serves plain HTTP \
+         rather than TLS, use {}",
+        redact_swapped(uri)
+    )
+}
+
 /// [`UNTRUSTED_CA`], and where a variable that names a CA bundle for other tools is set
 /// (requests reads `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE`, OpenSSL `SSL_CERT_FILE`), that
-/// this session does not read it and how to load it: a user behind a proxy that inspects TLS
-/// has often set one.
+/// the bundled roots (rustls's, whose verdict `UnknownIssuer` is) ignore it and how to load
+/// it: a user behind a proxy that inspects TLS has often set one. Not for native-tls, whose
+/// OpenSSL reads `SSL_CERT_FILE` itself.
 fn untrusted_ca() -> String {
     untrusted_ca_in(|name| std::env::var_os(name))
 }
@@ -187,8 +217,8 @@ fn untrusted_ca_in(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> String {
         .find_map(|name| Some(name).zip(env(name).filter(|v| !v.is_empty())));
     if let Some((name, path)) = set {
         hint.push_str(&format!(
-            " ({name} is set to {}: this session does not read it; load that file with \
-             ureq::tls::parse_pem into RootCerts::Specific)",
+            " ({name} is set to {}: the bundled roots ignore it; to trust that file, load it \
+             with ureq::tls::parse_pem into RootCerts::Specific)",
             path.to_string_lossy()
         ));
     }
@@ -290,20 +320,20 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     let proxy_name = proxy.is_some_and(|p| is_name(p.host()));
     let name = server_name || proxy_name;
     let kind = io.kind();
-    let plain_url = || redact_swapped(uri);
     let (phase, hint) = match kind {
+        // TLS 1.3's alert for a server that wants a client certificate and was given none:
+        // rustls's `CertificateRequired`, OpenSSL's (native-tls) `alert certificate required`,
+        // which comes with the first read after the handshake.
+        _ if https && wants_client_cert(&io.to_string()) => {
+            (Phase::Tls, Some(CLIENT_CERT_WANTED.to_string()))
+        }
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::HostUnreachable
         | io::ErrorKind::NetworkUnreachable
         | io::ErrorKind::AddrNotAvailable => (Phase::Connect, None),
-        io::ErrorKind::InvalidData if https && plain_http_answer(&io) => (
-            Phase::Tls,
-            Some(format!(
-                "the server did not answer in TLS (most likely in plain HTTP): for a plain-HTTP \
-                 port use {}",
-                plain_url()
-            )),
-        ),
+        io::ErrorKind::InvalidData if https && plain_http_answer(&io) => {
+            (Phase::Tls, Some(answered_in_plain_http(uri)))
+        }
         io::ErrorKind::InvalidData if https && io.to_string().contains("CaUsedAsEndEntity") => (
             Phase::Tls,
             Some(
@@ -314,30 +344,13 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                     .to_string(),
             ),
         ),
-        // TLS 1.3's alert for a server that wants a client certificate and was given none.
-        io::ErrorKind::InvalidData if https && io.to_string().contains("CertificateRequired") => (
-            Phase::Tls,
-            Some(
-                "the server asks for a client certificate: give one with \
-                 TlsConfig::builder().client_cert(Some(ClientCert::new_with_certs(..))) in \
-                 SessionBuilder::tls_config"
-                    .to_string(),
-            ),
-        ),
         // rustls's verdict on a certificate chain that leads to no trusted root: a private CA
         // (or a proxy that inspects TLS) the session was not told about.
         io::ErrorKind::InvalidData if https && io.to_string().contains("UnknownIssuer") => {
             (Phase::Tls, Some(untrusted_ca()))
         }
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
-        io::ErrorKind::UnexpectedEof if https => (
-            Phase::Tls,
-            Some(format!(
-                "the connection closed before the server answered; if this port serves plain \
-                 HTTP rather than TLS, use {}",
-                plain_url()
-            )),
-        ),
+        io::ErrorKind::UnexpectedEof if https => (Phase::Tls, Some(closed_at_once(uri))),
         // The server closed the connection while the request's body went out, and sent no
         // answer: the upload was cut, not the response.
         io::ErrorKind::UnexpectedEof
@@ -512,19 +525,14 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
             // closes), as rustls's are read in `before_response`.
             let https = uri.scheme_str() == Some("https");
             let hint = if https && text.contains("wrong version number") {
-                Some(format!(
-                    "the server did not answer in TLS (most likely in plain HTTP): for a \
-                     plain-HTTP port use {}",
-                    redact_swapped(uri)
-                ))
+                Some(answered_in_plain_http(uri))
             } else if https && text.contains("unexpected EOF") {
-                Some(format!(
-                    "the connection closed before the server answered; if this port serves \
-                     plain HTTP rather than TLS, use {}",
-                    redact_swapped(uri)
-                ))
+                Some(closed_at_once(uri))
+            } else if wants_client_cert(&text) {
+                Some(CLIENT_CERT_WANTED.to_string())
             } else {
-                untrusted.then(untrusted_ca)
+                // OpenSSL reads `SSL_CERT_FILE` itself: the fix alone.
+                untrusted.then(|| UNTRUSTED_CA.to_string())
             };
             Some((io::ErrorKind::InvalidData, Phase::Tls, hint))
         }
@@ -940,8 +948,8 @@ mod tests {
         assert_eq!(
             bundle,
             format!(
-                "{} (SSL_CERT_FILE is set to /etc/corp-ca.pem: this session does not read it; \
-                 load that file with ureq::tls::parse_pem into RootCerts::Specific)",
+                "{} (SSL_CERT_FILE is set to /etc/corp-ca.pem: the bundled roots ignore it; to \
+                 trust that file, load it with ureq::tls::parse_pem into RootCerts::Specific)",
                 super::UNTRUSTED_CA
             )
         );

@@ -137,3 +137,18 @@ fn an_https_url_of_a_plain_http_port_gets_the_http_url_through_native_tls_too() 
         );
     }
 }
+
+/// A server that wants a client certificate says so through native-tls too (OpenSSL's words
+/// for TLS 1.3's `certificate_required` alert).
+#[test]
+fn a_server_that_wants_a_client_certificate_says_so_through_native_tls() {
+    need_openssl();
+    let server = SelfSignedServer::start_with(&["-tls1_3", "-Verify", "1"]).expect("s_server");
+    let native = session(TlsProvider::NativeTls, &server.cert_pem());
+    let url = format!("https://localhost:{}/", server.port);
+    let text = native.get(&url).send().result().unwrap_err().to_string();
+    assert!(
+        text.contains("the server asks for a client certificate: give one with"),
+        "{text}"
+    );
+}
