@@ -108,8 +108,9 @@ impl Interrupt for Relay {
 /// with `?` (a timeout becomes [`Error::Timeout`]). A read that timed out may be made again,
 /// and the body goes on where it stopped (but for a body labelled exactly `gzip` whose first
 /// read timed out before any of it came: ureq's decoder cannot go on, and the next read fails
-/// saying so); after any other failure every later read fails the same way, never as a clean
-/// end of a short body.
+/// saying so); after any other failure every later read fails again, with the first
+/// failure's kind and message (`?` makes a cancel [`Error::Cancelled`] again, any other an
+/// [`Error::Io`]), never as a clean end of a short body.
 ///
 /// Dropping the reader before the end of the body closes the connection instead of returning
 /// it to the pool.

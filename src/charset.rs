@@ -61,7 +61,19 @@ pub(crate) fn excerpt(bytes: &[u8], content_type: Option<&str>, limit: usize) ->
     let mut end = bytes.len().min(limit);
     if end < bytes.len() {
         match charset {
-            Some(Charset::Utf16Le | Charset::Utf16Be) => end -= end % 2,
+            Some(utf16 @ (Charset::Utf16Le | Charset::Utf16Be)) => {
+                end -= end % 2;
+                // A pair's first half (a high surrogate) at the end goes with its second.
+                let last = bytes
+                    .get(end.saturating_sub(2)..end)
+                    .map(|unit| match utf16 {
+                        Charset::Utf16Le => u16::from_le_bytes([unit[0], unit[1]]),
+                        _ => u16::from_be_bytes([unit[0], unit[1]]),
+                    });
+                if last.is_some_and(|unit| (0xD800..0xDC00).contains(&unit)) {
+                    end -= 2;
+                }
+            }
             Some(Charset::Windows1252) => {}
             Some(Charset::Utf8) | None => {
                 if let Err(e) = std::str::from_utf8(&bytes[..end]) {

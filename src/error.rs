@@ -1597,6 +1597,15 @@ mod tests {
         let text = body_of(&utf8, "text/plain; charset=utf-8");
         assert_eq!(text, "a".repeat(STATUS_BODY_EXCERPT - 1));
         assert_eq!(body_of(&utf8, "text/html"), text);
+        // UTF-16: neither half a unit nor half a surrogate pair.
+        let mut utf16: Vec<u8> = "a"
+            .repeat(STATUS_BODY_EXCERPT / 2 - 1)
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        utf16.extend("\u{1F600}!".encode_utf16().flat_map(u16::to_le_bytes));
+        let text = body_of(&utf16, "text/plain; charset=utf-16le");
+        assert_eq!(text, "a".repeat(STATUS_BODY_EXCERPT / 2 - 1));
     }
 
     #[test]

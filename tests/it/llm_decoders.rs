@@ -433,12 +433,36 @@ fn openai_pieces_with_a_new_id_but_no_name_continue_their_call() {
         + &piece("c1c", json!({"arguments": "}"}))
         + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
         + "data: [DONE]\n\n";
+    // The pieces that continue the call carry no id of their own.
+    let events = openai(&body).unwrap();
+    assert_eq!(
+        events[..3],
+        [
+            call(0, Some("c1"), Some("w"), "{\"a\""),
+            call(0, None, None, ":1"),
+            call(0, None, None, "}"),
+        ]
+    );
     let calls = collect(openai(&body)).tool_calls;
     let calls: Vec<_> = calls
         .iter()
         .map(|c| (&*c.id, &*c.name, &*c.arguments))
         .collect();
     assert_eq!(calls, [("c1", "w", r#"{"a":1}"#)]);
+}
+
+/// OpenAI's (and Azure's) content filter stopping an answer is a refusal, as Gemini's `SAFETY`
+/// is: what came before it is not the answer (a `Conversation` does not keep it).
+#[test]
+fn openai_an_answer_the_content_filter_stopped_is_a_refusal() {
+    let body = openai_delta(json!({"content": "Sure, here is how to"}))
+        + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"content_filter\"}]}\n\n"
+        + "data: [DONE]\n\n";
+    let response = collect(openai(&body));
+    assert_eq!(response.text, "Sure, here is how to");
+    assert_eq!(response.finish_reason.as_deref(), Some("content_filter"));
+    let refusal = response.refusal.unwrap_or_default();
+    assert!(refusal.contains("content filter"), "{refusal}");
 }
 
 #[test]

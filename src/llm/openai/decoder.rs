@@ -32,6 +32,7 @@ use crate::Error;
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
+/// | `finish_reason` `content_filter` (OpenAI's and Azure's filter stopped the answer) | [`ChatEvent::Refusal`] saying so, then the [`ChatEvent::Finish`] |
 /// | `finish_reason` `insufficient_system_resource` (DeepSeek) or `error` (OpenRouter): the server stopped the answer | [`Error::Api`] whose kind is the reason: the stream's last item |
 /// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage`, Moonshot's `choices[0].usage` | [`ChatEvent::Usage`] |
 /// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
@@ -178,7 +179,9 @@ impl OpenAIDecoder {
         let call = &mut self.calls[position];
         call.id = call.id.take().or_else(|| id.clone());
         if call.named {
-            // Some servers repeat the id and the name: they are sent on as they came.
+            // Some servers repeat the id and the name: they are sent on as they came (an id
+            // other than the call's, on a piece that continues it, is not).
+            let id = id.filter(|id| call.id.as_ref() == Some(id));
             return Some(ChatEvent::ToolCall(ToolCallDelta {
                 id,
                 name,
@@ -292,6 +295,13 @@ impl OpenAIDecoder {
             check_finish(reason.as_deref(), None)?;
             if let Some(reason) = reason {
                 self.held_back(events);
+                // OpenAI's (and Azure's) filter stopped the answer: a refusal, as Gemini's
+                // `SAFETY` is, so that what came before it is not taken for the answer.
+                if reason == "content_filter" {
+                    let why = "the answer was stopped by the content filter (finish_reason: \
+                               content_filter)";
+                    events.push(ChatEvent::Refusal(why.into()));
+                }
                 events.push(ChatEvent::Finish(reason));
             }
         }
