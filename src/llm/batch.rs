@@ -467,6 +467,16 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         I: IntoIterator<Item = ChatJob>,
         I::IntoIter: 'static,
     {
+        self.run_shown(jobs, None)
+    }
+
+    /// [`run`](ChatBatch::run), its progress bar counting `skipped` (jobs passed over before
+    /// they reached `jobs`, of `total` in all) as done.
+    fn run_shown<I>(&self, jobs: I, skipped: Option<Skipped>) -> impl Iterator<Item = ChatResult>
+    where
+        I: IntoIterator<Item = ChatJob>,
+        I::IntoIter: 'static,
+    {
         // The chats wait on their answers on a pool of their own: each holds a thread of it
         // while the client's session streams the answer.
         let driver = FuturesSession::builder()
@@ -479,6 +489,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let started = Arc::new(AtomicU64::new(0));
         let mut bar = self.progress_bar.then(|| Bar {
             failed: Arc::clone(&failed),
+            skipped,
             limiter: self.limiter.clone(),
             open: false,
         });
@@ -551,6 +562,12 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         I::IntoIter: 'static,
     {
         let path = path.as_ref();
+        let jobs = jobs.into_iter();
+        // All the jobs, skipped ones too, when the input knows how many: the bar's total.
+        let total = match jobs.size_hint() {
+            (least, Some(most)) if least == most => u64::try_from(least).ok(),
+            _ => None,
+        };
         let (done, tail) = answered_ids(path)?;
         let (mut answered, mut failed) = (0, 0);
         let mut out = OpenOptions::new()
@@ -574,7 +591,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         // Set once the jobs run out: a run a shutdown stopped never gets there.
         let ran_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let end = Arc::clone(&ran_out);
-        let todo = (jobs.into_iter())
+        let todo = jobs
             .filter(move |job| {
                 let known = seen.contains(&job.id) || !seen.insert(job.id.clone());
                 count.fetch_add(u64::from(known), Ordering::Relaxed);
@@ -584,7 +601,11 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                 end.store(true, Ordering::Relaxed);
                 None
             }));
-        for result in self.run(todo) {
+        let shown = Skipped {
+            count: Arc::clone(&skipped),
+            total,
+        };
+        for result in self.run_shown(todo, Some(shown)) {
             let mut line = serde_json::to_vec(&result)?;
             line.push(b'\n');
             out.write_all(&line).map_err(writing)?;
@@ -803,9 +824,18 @@ fn is_retryable_in_stream(e: &Error, retry: &RetryPolicy) -> bool {
 }
 
 /// A one-line progress bar on stderr.
+/// The jobs a run passed over (answered in its file already), for its progress bar.
+struct Skipped {
+    count: Arc<AtomicU64>,
+    /// The jobs in all, skipped ones too, when the input knew how many.
+    total: Option<u64>,
+}
+
 struct Bar {
     /// The chats that failed.
     failed: Arc<AtomicU64>,
+    /// The jobs passed over, counted as done.
+    skipped: Option<Skipped>,
     /// The limiter whose pauses it shows.
     limiter: Option<RateLimiter>,
     /// Whether the line is not ended yet.
@@ -815,21 +845,28 @@ struct Bar {
 impl Bar {
     fn draw(&mut self, p: &BatchProgress) {
         const WIDTH: usize = 30;
-        let (done, failed) = (p.completed, p.failed + self.failed.load(Ordering::Relaxed));
-        let filled = match p.total {
+        let failed = p.failed + self.failed.load(Ordering::Relaxed);
+        let (skipped, total) = match &self.skipped {
+            Some(s) => (s.count.load(Ordering::Relaxed), s.total),
+            None => (0, p.total),
+        };
+        let done = p.completed + skipped;
+        let filled = match total {
             Some(total) if total > 0 => (done * WIDTH as u64 / total) as usize,
             _ => 0,
         };
         let bar = "#".repeat(filled.min(WIDTH));
-        let rate = done as f64 / p.elapsed.as_secs_f64().max(1e-3);
-        let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+        // The chats of this run, not those a file answered before.
+        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let shown_total = total.map_or_else(|| "?".to_string(), |t| t.to_string());
         let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
             format!(", {} rate-limit pauses", l.pauses())
         });
-        let line = format!("[{bar:<WIDTH$}] {done}/{total} {rate:.1}/s, {failed} failed{pauses}");
+        let line =
+            format!("[{bar:<WIDTH$}] {done}/{shown_total} {rate:.1}/s, {failed} failed{pauses}");
         let mut err = io::stderr().lock();
         let _ = write!(err, "\r{line}  ");
-        self.open = p.total != Some(p.completed);
+        self.open = total != Some(done);
         if !self.open {
             let _ = writeln!(err);
         }

@@ -419,14 +419,35 @@ fn the_progress_bar_ends_its_line_when_the_total_is_unknown() {
         let server = TestServer::start(answer);
         let limiter = RateLimiter::new();
         let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(true);
-        // The jobs the file does not answer yet: how many is not known before the end.
+        // Jobs whose number the input does not know before the end.
         let path = temp_file("bar.jsonl");
-        assert_eq!(batch.run_to_file(jobs(2), &path).unwrap().answered, 2);
+        let unknown = jobs(2).filter(|_| true);
+        assert_eq!(batch.run_to_file(unknown, &path).unwrap().answered, 2);
     }) else {
         return;
     };
     assert!(stderr.contains("2/?"), "{stderr:?}");
     // What the program writes next starts on a line of its own.
+    assert!(stderr.ends_with('\n'), "{stderr:?}");
+}
+
+/// A resume's bar counts the jobs its file answered already as done, of all the jobs.
+#[test]
+fn a_resumes_progress_bar_knows_the_total_and_counts_what_was_answered() {
+    let test = "chat_batch::a_resumes_progress_bar_knows_the_total_and_counts_what_was_answered";
+    let Some(stderr) = crate::alone(test, || {
+        let server = TestServer::start(answer);
+        let limiter = RateLimiter::new();
+        let path = temp_file("resume-bar.jsonl");
+        let quiet = ChatBatch::new(client(&server, &limiter)).progress_bar(false);
+        assert_eq!(quiet.run_to_file(jobs(1), &path).unwrap().answered, 1);
+        let batch = ChatBatch::new(client(&server, &limiter)).progress_bar(true);
+        let summary = batch.run_to_file(jobs(3), &path).unwrap();
+        assert_eq!((summary.answered, summary.skipped), (2, 1));
+    }) else {
+        return;
+    };
+    assert!(stderr.contains("3/3"), "{stderr:?}");
     assert!(stderr.ends_with('\n'), "{stderr:?}");
 }
 
