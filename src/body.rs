@@ -164,14 +164,7 @@ enum Failed {
 
 impl Failed {
     fn of(e: &io::Error) -> Failed {
-        let inner = e.get_ref();
-        let ours = inner.and_then(|i| i.downcast_ref::<Error>());
-        // A cancel's interrupt travels through ureq as its I/O error (see `crate::transport`).
-        let through_ureq = match inner.and_then(|i| i.downcast_ref::<ureq::Error>()) {
-            Some(ureq::Error::Io(io)) => io.get_ref().is_some_and(|i| i.is::<exec::Cancelled>()),
-            _ => false,
-        };
-        if through_ureq || matches!(ours, Some(Error::Cancelled)) {
+        if crate::error::is_cancel(e) {
             Failed::Cancelled
         } else {
             Failed::Other(e.kind(), e.to_string())

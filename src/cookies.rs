@@ -71,6 +71,13 @@ struct Stored {
     accessed: u64,
 }
 
+impl Stored {
+    /// Whether it has not expired at `now`.
+    fn live(&self, now: i64) -> bool {
+        self.expires.is_none_or(|t| t > now)
+    }
+}
+
 /// A session's cookies: those its responses set, sent back with its later requests where RFC
 /// 6265 sends them (see [`SessionBuilder::cookies`](crate::SessionBuilder::cookies) for the
 /// rules). Reached with
@@ -271,10 +278,7 @@ impl CookieJar {
     pub fn cookies(&self) -> Vec<Cookie> {
         let now = now();
         let cookies = self.lock();
-        let mut kept: Vec<&Stored> = cookies
-            .iter()
-            .filter(|c| c.expires.is_none_or(|t| t > now))
-            .collect();
+        let mut kept: Vec<&Stored> = cookies.iter().filter(|c| c.live(now)).collect();
         kept.sort_by_key(|c| c.created);
         kept.into_iter().map(Cookie::of).collect()
     }
@@ -299,7 +303,7 @@ impl CookieJar {
         let cookies = self.lock();
         cookies
             .iter()
-            .filter(|c| c.name == name && c.expires.is_none_or(|t| t > now))
+            .filter(|c| c.name == name && c.live(now))
             .min_by(|a, b| sent_first(a, b))
             .map(|c| from_latin1(&c.value))
     }
@@ -444,7 +448,7 @@ impl CookieJar {
         let key = |c: &Stored| (c.created, c.name.clone(), c.domain.clone(), c.path.clone());
         let listed: Vec<_> = {
             let (now, cookies) = (now(), self.lock());
-            let live = cookies.iter().filter(|c| c.expires.is_none_or(|t| t > now));
+            let live = cookies.iter().filter(|c| c.live(now));
             live.map(|c| (key(c), Cookie::of(c))).collect()
         };
         let gone: Vec<_> = listed
@@ -485,7 +489,7 @@ impl CookieJar {
             return;
         }
         let now = now();
-        let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cookies = self.lock();
         for value in set {
             // Cookies are octets (RFC 6265, section 5.2): each byte is kept as the char of its
             // value (Latin-1), so that a value that is not UTF-8 is kept too, and goes back
@@ -506,8 +510,8 @@ impl CookieJar {
             uri.path()
         };
         let secure = uri.scheme_str() == Some("https");
-        let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
-        cookies.retain(|c| c.expires.is_none_or(|t| t > now));
+        let mut cookies = self.lock();
+        cookies.retain(|c| c.live(now));
         let accessed = tick(&cookies);
         let goes = |c: &Stored| {
             let host_ok = if c.host_only {
@@ -648,7 +652,7 @@ fn put(cookies: &mut Vec<Stored>, mut cookie: Stored, now: i64) {
         Some(i) => cookies.remove(i).created,
         None => now_tick,
     };
-    if cookie.expires.is_some_and(|t| t <= now) {
+    if !cookie.live(now) {
         return;
     }
     cookie.accessed = now_tick;
@@ -673,7 +677,7 @@ fn tick(cookies: &[Stored]) -> u64 {
 /// Drops expired cookies, then, past the per-domain and total bounds, the least recently used
 /// (set or sent), as RFC 6265 §5.3 says.
 fn evict(cookies: &mut Vec<Stored>, now: i64) {
-    cookies.retain(|c| c.expires.is_none_or(|t| t > now));
+    cookies.retain(|c| c.live(now));
     let newest_domain = cookies.last().map(|c| c.domain.clone());
     if let Some(domain) = newest_domain {
         let count = cookies.iter().filter(|c| c.domain == domain).count();

@@ -1106,8 +1106,32 @@ impl Error {
     }
 }
 
+/// Whether `e`, a failure of a read or a write, is a cancel of its job: this crate's
+/// [`Error::Cancelled`] carried by [`into_io`](Error::into_io), or the interrupt of the job's
+/// I/O (see `crate::transport`), as it is or inside ureq's error. `From<io::Error>` makes it
+/// [`Error::Cancelled`].
+pub(crate) fn is_cancel(e: &io::Error) -> bool {
+    let interrupted = |e: &io::Error| {
+        e.get_ref()
+            .is_some_and(|inner| inner.is::<crate::exec::Cancelled>())
+    };
+    let Some(inner) = e.get_ref() else {
+        return false;
+    };
+    if let Some(ours) = inner.downcast_ref::<Error>() {
+        return matches!(ours, Error::Cancelled);
+    }
+    match inner.downcast_ref::<ureq::Error>() {
+        Some(ureq::Error::Io(io)) => interrupted(io),
+        _ => interrupted(e),
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
+        if is_cancel(&e) {
+            return Error::Cancelled;
+        }
         // One of ours, carried through `io::Read` by `into_io`: take it back out as it was.
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
             let kind = e.kind();
@@ -1120,13 +1144,6 @@ impl From<io::Error> for Error {
         // ureq hands its own errors through `io::Read` wrapped in an io::Error, and its own
         // conversion unwraps them: a timeout while reading a body is still `Error::Timeout`.
         match ureq::Error::from(e) {
-            // I/O that a cancel of its job interrupted (see `crate::transport`).
-            ureq::Error::Io(e)
-                if e.get_ref()
-                    .is_some_and(|inner| inner.is::<crate::exec::Cancelled>()) =>
-            {
-                Error::Cancelled
-            }
             // A reset, handed through ureq as another kind (see `crate::transport`).
             ureq::Error::Io(e) => Error::Io(crate::transport::Reset::into_inner(e)),
             other => Error::from(other),

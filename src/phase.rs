@@ -234,10 +234,9 @@ const PROXY_UNTRUSTED_CA: &str = "the proxy's certificate is not signed by a CA 
 /// (ureq's default `max_response_header_size`, which `SessionBuilder` keeps as a cap).
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Whether an I/O error of a TLS handshake looks like a server that answered in plain HTTP.
+/// Whether the text of a TLS handshake's I/O error says a server answered in plain HTTP.
 /// rustls reads the first bytes of `HTTP/1.1 400 ...` as a record of an unknown content type.
-fn plain_http_answer(e: &io::Error) -> bool {
-    let text = e.to_string();
+fn plain_http_answer(text: &str) -> bool {
     text.contains("InvalidContentType") || text.contains("corrupt message")
 }
 
@@ -320,21 +319,23 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     let proxy_name = proxy.is_some_and(|p| is_name(p.host()));
     let name = server_name || proxy_name;
     let kind = io.kind();
+    // What the error says, read by the guards below.
+    let text = io.to_string();
     let (phase, hint) = match kind {
         // TLS 1.3's alert for a server that wants a client certificate and was given none:
         // rustls's `CertificateRequired`, OpenSSL's (native-tls) `alert certificate required`,
         // which comes with the first read after the handshake.
-        _ if https && wants_client_cert(&io.to_string()) => {
+        _ if https && wants_client_cert(&text) => {
             (Phase::Tls, Some(CLIENT_CERT_WANTED.to_string()))
         }
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::HostUnreachable
         | io::ErrorKind::NetworkUnreachable
         | io::ErrorKind::AddrNotAvailable => (Phase::Connect, None),
-        io::ErrorKind::InvalidData if https && plain_http_answer(&io) => {
+        io::ErrorKind::InvalidData if https && plain_http_answer(&text) => {
             (Phase::Tls, Some(answered_in_plain_http(uri)))
         }
-        io::ErrorKind::InvalidData if https && io.to_string().contains("CaUsedAsEndEntity") => (
+        io::ErrorKind::InvalidData if https && text.contains("CaUsedAsEndEntity") => (
             Phase::Tls,
             Some(
                 "the server's certificate is a CA certificate (basicConstraints CA:TRUE), which \
@@ -346,7 +347,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         ),
         // rustls's verdict on a certificate chain that leads to no trusted root: a private CA
         // (or a proxy that inspects TLS) the session was not told about.
-        io::ErrorKind::InvalidData if https && io.to_string().contains("UnknownIssuer") => {
+        io::ErrorKind::InvalidData if https && text.contains("UnknownIssuer") => {
             (Phase::Tls, Some(untrusted_ca()))
         }
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
@@ -369,7 +370,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         }
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => (Phase::Response, None),
         io::ErrorKind::BrokenPipe => (Phase::Send, None),
-        _ if name && io.to_string().contains("lookup address") => (Phase::Resolve, None),
+        _ if name && text.contains("lookup address") => (Phase::Resolve, None),
         _ => (Phase::Request, None),
     };
     // A SOCKS proxy whose URL has the client look up the server's name (`socks5://`,
@@ -388,7 +389,7 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
             );
             return located_at(io, phase, target(uri), uri, Some(hint), via());
         }
-        if io.to_string().contains("invalid response version") {
+        if text.contains("invalid response version") {
             let at = proxy_at(proxy);
             let hint = format!(
                 "the proxy's answer is not SOCKS: is {at} a SOCKS proxy? (an HTTP proxy's URL \
@@ -410,10 +411,9 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     if let Some(proxy) = proxy.filter(|_| proxys_own) {
         let source = proxy_source(proxy);
         // The server's hints do not fit the proxy's TLS: say it of the proxy.
-        let text = io.to_string();
         let own = match phase {
             Phase::Tls if text.contains("UnknownIssuer") => Some(PROXY_UNTRUSTED_CA),
-            Phase::Tls if plain_http_answer(&io) => Some(
+            Phase::Tls if plain_http_answer(&text) => Some(
                 "the proxy did not answer in TLS (most likely in plain HTTP): write its URL \
                  with http://",
             ),

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -202,10 +202,9 @@ pub struct ChatBatchSummary {
 /// not finished yet, to yield them in input order.
 ///
 /// A batch in input order whose window were `in_flight` jobs would stop at a slow chat: the
-/// others finish and their workers wait for it (400 chats at 16 in flight, every 50th retried
-/// after a 1 s backoff, took 4.4 times as long as without the retries). Results are small (an
-/// answer's text), so a window of 32 times the chats at once keeps the workers busy through
-/// waits of many chats' length, in bounded memory.
+/// others finish and their workers wait for it, through every backoff and `Retry-After`.
+/// Results are small (an answer's text), so a window of 32 times the chats at once keeps the
+/// workers busy through waits of many chats' length, in bounded memory.
 const LOOK_AHEAD: usize = 32;
 
 /// Runs many chats through a [`ChatClient`], at most [`in_flight`](ChatBatch::in_flight) at
@@ -485,8 +484,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let (client, retry) = (Arc::clone(&self.client), self.retry.clone());
         // A failed chat is a result, not a failed job: the bar counts them itself.
         let failed = Arc::new(AtomicU64::new(0));
-        // Chats that reached a worker, to tell the first of a run.
-        let started = Arc::new(AtomicU64::new(0));
+        // Whether no chat has reached a worker yet: the first of a run always starts.
+        let first = Arc::new(AtomicBool::new(true));
         let mut bar = self.progress_bar.then(|| Bar {
             failed: Arc::clone(&failed),
             skipped,
@@ -496,7 +495,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, job, retry) = (Arc::clone(&client), job.clone(), retry.clone());
-                let (failed, started) = (Arc::clone(&failed), Arc::clone(&started));
+                let (failed, first) = (Arc::clone(&failed), Arc::clone(&first));
                 s.submit(move |_| {
                     // A chat that waited in the window past a shutdown of the client's session
                     // never starts, and leaves no result (the first of a run on a session shut
@@ -504,7 +503,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                     let shut_down = client
                         .futures_session()
                         .is_some_and(FuturesSession::is_shut_down);
-                    if started.fetch_add(1, Ordering::Relaxed) > 0 && shut_down {
+                    if !first.swap(false, Ordering::Relaxed) && shut_down {
                         return Ok(None);
                     }
                     let result = chat(&*client, job, &retry);
@@ -823,7 +822,6 @@ fn is_retryable_in_stream(e: &Error, retry: &RetryPolicy) -> bool {
     retry.retries_status(status)
 }
 
-/// A one-line progress bar on stderr.
 /// The jobs a run passed over (answered in its file already), for its progress bar.
 struct Skipped {
     count: Arc<AtomicU64>,
@@ -831,6 +829,7 @@ struct Skipped {
     total: Option<u64>,
 }
 
+/// A one-line progress bar on stderr.
 struct Bar {
     /// The chats that failed.
     failed: Arc<AtomicU64>,
