@@ -190,9 +190,10 @@ pub struct Batch<I: Iterator, T: Send + 'static, F> {
     started: Option<Instant>,
     /// No more submissions: the inputs ran out or the batch stopped.
     stopped: bool,
-    /// Another session whose shutdown stops the batch as its own does (a `ChatBatch`'s
-    /// client's, whose jobs run on a pool of the batch's own).
-    stop_with: Option<FuturesSession>,
+    /// Stops the batch as a shutdown of its own session does, when it says so: a
+    /// `ChatBatch`'s (whose jobs run on a pool of the batch's own) on a shutdown of its
+    /// client's session, or on a failure no later chat escapes.
+    stop_when: Option<Box<dyn Fn() -> bool + Send + Sync>>,
     /// Iterated in a job: wakes the batch's wait when that job is cancelled.
     watch: JobWatch,
 }
@@ -268,7 +269,7 @@ impl FuturesSession {
             },
             started: None,
             stopped: false,
-            stop_with: None,
+            stop_when: None,
             watch: JobWatch::default(),
         }
     }
@@ -291,10 +292,11 @@ where
     T: Send + 'static,
     F: FnMut(&FuturesSession, &I::Item) -> Pending<T>,
 {
-    /// Stops the batch also when `session` is shut down (see the batch's docs on shutdown).
+    /// Stops the batch also when `stop` says so, as a shutdown of its session does (see the
+    /// batch's docs on shutdown): no more inputs are read.
     #[cfg(feature = "llm")]
-    pub(crate) fn stop_with(mut self, session: Option<FuturesSession>) -> Self {
-        self.stop_with = session;
+    pub(crate) fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stop_when = Some(Box::new(stop));
         self
     }
 
@@ -429,9 +431,9 @@ where
         while !self.stopped && self.counts.in_flight < self.window {
             // A shut-down session refuses every job: no more inputs are read once one was (an
             // endless input would yield errors for ever).
-            let shut_down = |s: &FuturesSession| s.is_shut_down();
             if self.counts.submitted > 0
-                && (shut_down(&self.session) || self.stop_with.as_ref().is_some_and(shut_down))
+                && (self.session.is_shut_down()
+                    || self.stop_when.as_ref().is_some_and(|stop| stop()))
             {
                 self.stopped = true;
                 break;

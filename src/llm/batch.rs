@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -192,10 +192,16 @@ pub struct ChatBatchSummary {
     pub answered: u64,
     /// Jobs run that failed after their attempts.
     pub failed: u64,
-    /// The run ended before its jobs ran out: the client's session was shut down (see
-    /// [`ChatBatch`]'s "Stopping"). The jobs after those in the file never ran; a later run
+    /// The run ended before its jobs ran out: the client's session was shut down, or a
+    /// failure no later chat escapes stopped it ([`stop_reason`](ChatBatchSummary::stop_reason);
+    /// see [`ChatBatch`]'s "Stopping"). The jobs after those in the file never ran; a later run
     /// sends them.
     pub stopped: bool,
+    /// Why the batch stopped on its own, when it did: a chat failed in a way no later chat
+    /// escapes (the server refused the API key, the account has no credit or quota left; see
+    /// [`ChatBatch`]'s "Stopping"). The failed chat's error, with what it means. Fix the cause
+    /// and run again: a resume sends the failed chats and those that never ran.
+    pub stop_reason: Option<String>,
 }
 
 /// How many times [`ChatBatch::in_flight`] results a batch holds at most, finished after a chat
@@ -245,6 +251,16 @@ const LOOK_AHEAD: usize = 32;
 /// ([`ChatBatchSummary::stopped`]): its file holds the chats that ran (a failed one is sent
 /// again by a later run), and no line for the jobs never started. Dropping
 /// [`run`](ChatBatch::run)'s iterator stops it too.
+///
+/// A failure that no later chat escapes stops the batch on its own, rather than send every
+/// chat to the same refusal (a revoked key would otherwise cost one request per job): a 401
+/// (the server refused the API key; Gemini's 400 `API_KEY_INVALID` too), a 402 (no credit left:
+/// OpenRouter, DeepSeek), OpenAI's 429 `insufficient_quota` (the plan's quota is used up: not
+/// retried either, since no wait brings it back), or a missing API key. No chat starts after
+/// it; the chats in flight end as they would. [`run`](ChatBatch::run) yields their results,
+/// the failed chat's included, and ends; [`run_to_file`](ChatBatch::run_to_file) says why in
+/// [`ChatBatchSummary::stop_reason`] (and the progress bar on its last line). Fix the cause
+/// and run again: a resume sends the failed chats and those that never ran.
 ///
 /// **Order and resume.** [`run`](ChatBatch::run) yields the results in input order;
 /// [`run_to_file`](ChatBatch::run_to_file) writes them as JSON lines in that order and, when the
@@ -433,7 +449,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
 
     /// Runs `jobs` and yields their results in input order; memory is bounded by 32 times
     /// `in_flight` results whatever the number of jobs. A failed chat is a
-    /// result with an [`error`](ChatResult::error), never the end of the batch.
+    /// result with an [`error`](ChatResult::error), and the end of the batch only when no
+    /// later chat could escape it (a refused API key, no credit or quota left: see
+    /// [`ChatBatch`]'s "Stopping"): the results end after the chats in flight then.
     ///
     /// A chat that takes long (a long answer, a retry's wait, a `Retry-After`) holds back the
     /// results after it, not the chats: the others go on with the jobs after it, up to 32
@@ -466,12 +484,18 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         I: IntoIterator<Item = ChatJob>,
         I::IntoIter: 'static,
     {
-        self.run_shown(jobs, None)
+        self.run_shown(jobs, None, Arc::default())
     }
 
     /// [`run`](ChatBatch::run), its progress bar counting `skipped` (jobs passed over before
-    /// they reached `jobs`, of `total` in all) as done.
-    fn run_shown<I>(&self, jobs: I, skipped: Option<Skipped>) -> impl Iterator<Item = ChatResult>
+    /// they reached `jobs`, of `total` in all) as done; `stop_reason` gets why the batch
+    /// stopped on its own, if it did.
+    fn run_shown<I>(
+        &self,
+        jobs: I,
+        skipped: Option<Skipped>,
+        stop_reason: Arc<OnceLock<String>>,
+    ) -> impl Iterator<Item = ChatResult>
     where
         I: IntoIterator<Item = ChatJob>,
         I::IntoIter: 'static,
@@ -486,27 +510,36 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let failed = Arc::new(AtomicU64::new(0));
         // Whether no chat has reached a worker yet: the first of a run always starts.
         let first = Arc::new(AtomicBool::new(true));
+        let stop = Stop {
+            session: self.client.futures_session().cloned(),
+            reason: Arc::clone(&stop_reason),
+        };
         let mut bar = self.progress_bar.then(|| Bar {
             failed: Arc::clone(&failed),
             skipped,
             limiter: self.limiter.clone(),
+            stop_reason: Arc::clone(&stop_reason),
             open: false,
         });
+        let stopped = stop.clone();
         driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, job, retry) = (Arc::clone(&client), job.clone(), retry.clone());
-                let (failed, first) = (Arc::clone(&failed), Arc::clone(&first));
+                let (failed, first, stop) = (Arc::clone(&failed), Arc::clone(&first), stop.clone());
                 s.submit(move |_| {
-                    // A chat that waited in the window past a shutdown of the client's session
-                    // never starts, and leaves no result (the first of a run on a session shut
-                    // down already does: its result says why nothing ran).
-                    let shut_down = client
-                        .futures_session()
-                        .is_some_and(FuturesSession::is_shut_down);
-                    if !first.swap(false, Ordering::Relaxed) && shut_down {
+                    // A chat that waited in the window past a shutdown of the client's session,
+                    // or past a failure that stopped the batch, never starts, and leaves no
+                    // result (the first of a run on a session shut down already does: its
+                    // result says why nothing ran).
+                    if stop.reason.get().is_some()
+                        || (!first.swap(false, Ordering::Relaxed) && stop.session_shut_down())
+                    {
                         return Ok(None);
                     }
-                    let result = chat(&*client, job, &retry);
+                    let (result, ends) = chat(&*client, job, &retry, &stop);
+                    if let Some(why) = ends {
+                        let _ = stop.reason.set(why);
+                    }
                     failed.fetch_add(u64::from(!result.is_ok()), Ordering::Relaxed);
                     Ok(Some(result))
                 })
@@ -514,8 +547,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             // The driver's workers bound the chats at once; the window, the results held
             // for input order, so that a slow chat keeps one worker and not every one.
             .in_flight(self.in_flight.saturating_mul(LOOK_AHEAD))
-            // A shutdown of the client's session stops the batch: no chat starts after it.
-            .stop_with(self.client.futures_session().cloned())
+            // A shutdown of the client's session, or a failure no later chat escapes, stops the
+            // batch: no chat starts after it.
+            .stop_when(move || stopped.is_set())
             .ordered()
             .progress(move |p| bar.iter_mut().for_each(|bar| bar.draw(p)))
             .filter_map(|(job, result)| match result {
@@ -604,7 +638,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             count: Arc::clone(&skipped),
             total,
         };
-        for result in self.run_shown(todo, Some(shown)) {
+        let stop_reason = Arc::<OnceLock<String>>::default();
+        for result in self.run_shown(todo, Some(shown), Arc::clone(&stop_reason)) {
             let mut line = serde_json::to_vec(&result)?;
             line.push(b'\n');
             out.write_all(&line).map_err(writing)?;
@@ -616,7 +651,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             skipped: skipped.load(Ordering::Relaxed),
             answered,
             failed,
-            stopped: !ran_out.load(Ordering::Relaxed),
+            stopped: !ran_out.load(Ordering::Relaxed) || stop_reason.get().is_some(),
+            stop_reason: stop_reason.get().cloned(),
         })
     }
 }
@@ -715,8 +751,56 @@ fn default_retry() -> RetryPolicy {
         .max_delay(Duration::from_secs(30))
 }
 
-/// Sends one chat, retrying what a later attempt can fix, and reads its whole answer.
-fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -> ChatResult {
+/// What stops a batch: a shutdown of its client's session, or a failure no later chat escapes
+/// (why, set once by the chat that met it).
+#[derive(Clone)]
+struct Stop {
+    session: Option<FuturesSession>,
+    reason: Arc<OnceLock<String>>,
+}
+
+impl Stop {
+    fn session_shut_down(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(FuturesSession::is_shut_down)
+    }
+
+    fn is_set(&self) -> bool {
+        self.reason.get().is_some() || self.session_shut_down()
+    }
+}
+
+/// Why no later chat of a batch can succeed once one failed with `e`, if so: the API key is
+/// refused or missing, or the account has no credit or quota left. Each other chat would get
+/// the same answer; fixing it is for the person running the batch.
+fn ends_batch(e: &Error) -> Option<String> {
+    let status = match e {
+        Error::MissingApiKey { .. } => return Some(e.to_string()),
+        Error::Status(status) => status,
+        _ => return None,
+    };
+    let says = |what: &str| [status.api_code(), status.api_type()].contains(&Some(what));
+    let why = match status.status {
+        401 => "the server refused the API key",
+        // Gemini's answer to a wrong key: the reason is in the error's details.
+        400 if status.body.contains("API_KEY_INVALID") => "the server refused the API key",
+        402 => "the account has no credit left",
+        429 if says("insufficient_quota") => "the account's quota is used up",
+        _ => return None,
+    };
+    Some(format!("{why}, so the batch stopped: {e}"))
+}
+
+/// Sends one chat, retrying what a later attempt can fix, and reads its whole answer; with the
+/// result, why the batch is to stop when its failure is one no later chat escapes (see
+/// [`ends_batch`]).
+fn chat<C: ChatClient + ?Sized>(
+    client: &C,
+    job: ChatJob,
+    retry: &RetryPolicy,
+    stop: &Stop,
+) -> (ChatResult, Option<String>) {
     let request = ChatRequest::from(job.messages);
     let mut attempt = 1;
     let mut request_id;
@@ -741,28 +825,29 @@ fn chat<C: ChatClient + ?Sized>(client: &C, job: ChatJob, retry: &RetryPolicy) -
                 }
                 answer => break answer.map_err(|(e, _)| e),
             },
-            Err(e) if retry.retries(&e) => e,
+            Err(e) if retry.retries(&e) && ends_batch(&e).is_none() => e,
             Err(e) => break Err(e),
         };
         let Some(wait) = retry.wait_after(attempt, &failed) else {
             break Err(retry.gave_up(attempt, failed));
         };
-        // A cancel (the batch's iterator dropped), or a shutdown of the client's session,
-        // ends the wait, and the chat: its result says what it waited after.
-        if !wait_to_retry(wait, client.futures_session()) {
+        // A cancel (the batch's iterator dropped), a shutdown of the client's session or
+        // the batch's stop ends the wait, and the chat: its result says what it waited after.
+        if !wait_to_retry(wait, stop) {
             let why = "then stopped while it waited to retry: the batch's results were dropped, \
-                       or the client's session shut down";
+                       the client's session shut down, or the batch stopped";
             break Err(crate::phase::and_note(retry.gave_up(attempt, failed), why));
         }
         attempt += 1;
     };
-    ChatResult::new(job.id, answer, attempt, request_id)
+    let ends = answer.as_ref().err().and_then(ends_batch);
+    (ChatResult::new(job.id, answer, attempt, request_id), ends)
 }
 
-/// Waits `wait` before a chat's next attempt; `false` when a cancel of the job, or a shutdown
-/// of `session` (looked at every 50 ms: the batch's jobs run on a pool of its own, which the
+/// Waits `wait` before a chat's next attempt; `false` when a cancel of the job, or the batch's
+/// `stop` (looked at every 50 ms: the batch's jobs run on a pool of its own, which the
 /// client's session does not reach), ended it first.
-fn wait_to_retry(wait: Duration, session: Option<&FuturesSession>) -> bool {
+fn wait_to_retry(wait: Duration, stop: &Stop) -> bool {
     const STEP: Duration = Duration::from_millis(50);
     // A wait past the clock's range (`max_retry_after(Duration::MAX)` and a huge
     // `Retry-After`) lasts until a cancel or a shutdown.
@@ -772,8 +857,7 @@ fn wait_to_retry(wait: Duration, session: Option<&FuturesSession>) -> bool {
         if left.is_zero() {
             return true;
         }
-        if !crate::exec::sleep(left.min(STEP)) || session.is_some_and(FuturesSession::is_shut_down)
-        {
+        if !crate::exec::sleep(left.min(STEP)) || stop.is_set() {
             return false;
         }
     }
@@ -837,6 +921,8 @@ struct Bar {
     skipped: Option<Skipped>,
     /// The limiter whose pauses it shows.
     limiter: Option<RateLimiter>,
+    /// Why the batch stopped on its own, said after the bar's last line.
+    stop_reason: Arc<OnceLock<String>>,
     /// Whether the line is not ended yet.
     open: bool,
 }
@@ -875,10 +961,15 @@ impl Bar {
 
 impl Drop for Bar {
     /// Ends the line when the total was not known (or the run stopped early), so that what is
-    /// written next starts a line of its own.
+    /// written next starts a line of its own; then says why the batch stopped on its own, if
+    /// it did.
     fn drop(&mut self) {
+        let mut err = io::stderr().lock();
         if self.open {
-            let _ = writeln!(io::stderr());
+            let _ = writeln!(err);
+        }
+        if let Some(why) = self.stop_reason.get() {
+            let _ = writeln!(err, "{why}");
         }
     }
 }
@@ -927,6 +1018,60 @@ mod tests {
             map.insert(name, value.parse().unwrap());
         }
         Error::status_at(code, "http://h/", map, b"")
+    }
+
+    /// The failures no later chat escapes, as each provider answers them; and some that look
+    /// alike but are about one chat (a 429 of a rate, a 403, a 400 of a prompt).
+    #[test]
+    fn a_refused_key_or_a_spent_account_ends_the_batch_and_nothing_else_does() {
+        let answer = |code: u16, body: &str| {
+            Error::status_at(code, "http://h/", Default::default(), body.as_bytes())
+        };
+        let ends = |e: &Error| ends_batch(e).map(|why| why.split(',').next().unwrap().to_string());
+        let openai_key = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        assert_eq!(
+            ends(&answer(401, openai_key)).as_deref(),
+            Some("the server refused the API key")
+        );
+        let gemini_key = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#;
+        assert_eq!(
+            ends(&answer(400, gemini_key)).as_deref(),
+            Some("the server refused the API key")
+        );
+        let credit = r#"{"error":{"message":"Insufficient credits","code":402}}"#;
+        assert_eq!(
+            ends(&answer(402, credit)).as_deref(),
+            Some("the account has no credit left")
+        );
+        let quota = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        let spent = answer(429, quota);
+        assert_eq!(
+            ends(&spent).as_deref(),
+            Some("the account's quota is used up")
+        );
+        assert!(ends(&Error::MissingApiKey {
+            var: "OPENAI_API_KEY"
+        })
+        .is_some());
+        // The whole error follows, for the person who reads it.
+        let why = ends_batch(&spent).unwrap();
+        assert!(
+            why.contains("429") && why.contains("You exceeded your current quota"),
+            "{why}"
+        );
+        let rate = r#"{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}"#;
+        for e in [
+            answer(429, rate),
+            answer(403, r#"{"error":{"message":"no access to this model"}}"#),
+            answer(
+                400,
+                r#"{"error":{"message":"bad prompt","type":"invalid_request_error"}}"#,
+            ),
+            answer(500, ""),
+            Error::Io(io::ErrorKind::ConnectionReset.into()),
+        ] {
+            assert_eq!(ends(&e), None, "{e}");
+        }
     }
 
     #[test]

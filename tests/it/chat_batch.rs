@@ -473,6 +473,99 @@ fn a_file_of_jobs_given_as_the_output_is_refused_unchanged() {
     assert_eq!(server.request_count(), 0);
 }
 
+/// A revoked key used to cost one refused request per job, however many jobs: the first 401
+/// stops the batch, and the run that follows the fix sends the rest.
+#[test]
+fn a_refused_key_stops_the_batch_and_a_resume_sends_the_rest() {
+    let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let r = refuse.clone();
+    let server = TestServer::start(move |req| {
+        if r.load(Ordering::SeqCst) {
+            Reply::status(
+                401,
+                r#"{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}"#,
+            )
+        } else {
+            answer(req)
+        }
+    });
+    let limiter = RateLimiter::new();
+    let batch = ChatBatch::new(client(&server, &limiter))
+        .in_flight(2)
+        .progress_bar(false);
+    let path = temp_file("refused.jsonl");
+    let summary = batch.run_to_file(jobs(200), &path).unwrap();
+    let refused = server.request_count();
+    assert!(refused <= 4, "{refused} requests for a refused key");
+    assert_eq!((summary.answered, summary.failed), (0, refused as u64));
+    assert!(summary.stopped);
+    let why = summary.stop_reason.unwrap_or_default();
+    assert!(
+        why.starts_with("the server refused the API key, so the batch stopped: ")
+            && why.contains("401")
+            && why.contains("Incorrect API key provided"),
+        "{why}"
+    );
+    assert_eq!(read_lines(&path).len(), refused);
+    // The key fixed, the same run goes on: every job is answered, none twice.
+    refuse.store(false, Ordering::SeqCst);
+    let summary = batch.run_to_file(jobs(200), &path).unwrap();
+    assert_eq!(
+        (summary.answered, summary.failed, summary.stopped),
+        (200, 0, false)
+    );
+    assert_eq!(summary.stop_reason, None);
+    assert_eq!(server.request_count(), refused + 200);
+}
+
+#[test]
+fn the_progress_bar_says_why_the_batch_stopped() {
+    let test = "chat_batch::the_progress_bar_says_why_the_batch_stopped";
+    let Some(stderr) = crate::alone(test, || {
+        let server = TestServer::start(|_| {
+            Reply::status(
+                402,
+                r#"{"error":{"message":"Insufficient credits","code":402}}"#,
+            )
+        });
+        let batch = ChatBatch::new(client(&server, &RateLimiter::new()))
+            .in_flight(1)
+            .progress_bar(true);
+        assert_eq!(batch.run(jobs(20)).count(), 1);
+    }) else {
+        return;
+    };
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("the account has no credit left, so the batch stopped: ")
+            && last.contains("Insufficient credits"),
+        "{stderr}"
+    );
+}
+
+/// OpenAI's `insufficient_quota` is a 429 that no wait ends (the plan's quota is spent): each
+/// chat used to be sent four times with backoff, and every chat of the batch after it.
+#[test]
+fn a_spent_quota_is_not_retried_and_stops_the_batch() {
+    let server = TestServer::start(|_| {
+        Reply::status(
+            429,
+            r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+        )
+        .header("retry-after-ms", "1")
+    });
+    let results: Vec<ChatResult> = ChatBatch::new(client(&server, &RateLimiter::new()))
+        .in_flight(1)
+        .progress_bar(false)
+        .run(jobs(50))
+        .collect();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].attempts, 1);
+    assert_eq!(server.request_count(), 1);
+    let error = results[0].error.as_deref().unwrap();
+    assert!(error.contains("You exceeded your current quota"), "{error}");
+}
+
 #[test]
 fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let server = TestServer::start(|req| {
