@@ -1,5 +1,7 @@
 //! Text embeddings: `embed(texts)` on the clients whose provider has an embeddings API, with
-//! large inputs split into the provider's batch size and fanned out through the session.
+//! large inputs split into the provider's batch size and fanned out through the session;
+//! `embed_chunks` yields each request's vectors (or error) as they come, for inputs too large
+//! to lose to one failed request.
 //!
 //! # Wire formats
 //!
@@ -351,6 +353,88 @@ impl<P: EmbedProtocol> Client<P> {
         if texts.is_empty() {
             return Ok(Embeddings::default());
         }
+        let answers = self
+            .requests(texts, options, true)
+            .map(|chunk| chunk.result);
+        let (vectors, usage): (Vec<_>, Vec<_>) = answers
+            .map(|answer| answer.map(|e| (e.vectors, e.usage)))
+            .collect::<Result<Vec<_>, Error>>()?
+            .into_iter()
+            .unzip();
+        Ok(Embeddings {
+            vectors: vectors.concat(),
+            usage: total_usage(usage),
+        })
+    }
+
+    /// [`embeddings`](Client::embeddings) request by request: yields each request's texts and
+    /// their vectors, or its error, in the texts' order as the answers come, and goes on past
+    /// a failed request. For inputs too large to lose to one failure (a corpus of a million
+    /// texts is some 500 requests to OpenAI): store each chunk as it comes, show how far the
+    /// work is, and send the failed ranges again. The requests, their batch size and their
+    /// retries are `embeddings`'; at most [`in_flight`](EmbedOptions::in_flight) of them run
+    /// at once and the answers after a slow one wait for it, so memory holds that many
+    /// requests' vectors. Dropping the iterator cancels the requests not yet yielded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|req| {
+    /// #     // One vector per input text, `[its length]`; a request holding "bad" is refused.
+    /// #     let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    /// #     let input = sent["input"].as_array().unwrap();
+    /// #     if input.iter().any(|t| t == "bad") {
+    /// #         return support::Reply::status(400, r#"{"error":{"message":"input refused"}}"#);
+    /// #     }
+    /// #     let data: Vec<_> = input.iter().enumerate()
+    /// #         .map(|(i, t)| serde_json::json!({"index": i, "embedding": [t.as_str().unwrap().len()]}))
+    /// #         .collect();
+    /// #     support::Reply::json(serde_json::json!({ "data": data }).to_string())
+    /// # });
+    /// use ureq_futures::llm::{EmbedOptions, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("text-embedding-3-small", None)
+    ///     .env(|_| None)
+    ///     .api_key("sk-test")
+    ///     .base_url(server.url())
+    ///     .build();
+    /// let texts = ["sky", "ocean", "bad", "tide", "moon"];
+    /// let (mut vectors, mut failed) = (vec![None; texts.len()], Vec::new());
+    /// for chunk in client.embed_chunks(&texts, &EmbedOptions::new().batch_size(2)) {
+    ///     eprintln!("{} of {} texts", chunk.texts.end, texts.len());
+    ///     match chunk.result {
+    ///         Ok(embeddings) => {
+    ///             for (i, v) in chunk.texts.zip(embeddings.vectors) {
+    ///                 vectors[i] = Some(v);
+    ///             }
+    ///         }
+    ///         Err(e) => failed.push((chunk.texts, e)),
+    ///     }
+    /// }
+    /// assert_eq!(vectors[4], Some(vec![4.0]));
+    /// // The request of texts 2 and 3 failed; the others' vectors are kept.
+    /// assert_eq!(failed.len(), 1);
+    /// assert_eq!(failed[0].0, 2..4);
+    /// assert!(failed[0].1.to_string().contains("input refused"));
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn embed_chunks<'a, S: AsRef<str>>(
+        &'a self,
+        texts: &'a [S],
+        options: &'a EmbedOptions,
+    ) -> impl Iterator<Item = EmbedChunk> + 'a {
+        self.requests(texts, options, false)
+    }
+
+    /// The requests of `texts` on the session, at most `options.in_flight` at once, each one's
+    /// texts and answer in the texts' order; with `stop_on_error`, the first failure cancels
+    /// the rest and is the last item.
+    fn requests<'a, S: AsRef<str>>(
+        &'a self,
+        texts: &'a [S],
+        options: &'a EmbedOptions,
+        stop_on_error: bool,
+    ) -> impl Iterator<Item = EmbedChunk> + 'a {
         let size = options
             .batch_size
             .unwrap_or(P::BATCH_SIZE)
@@ -361,7 +445,7 @@ impl<P: EmbedProtocol> Client<P> {
             .session()
             .batch(
                 requests(texts, size, P::MAX_TOKENS),
-                |_, (_, chunk): &(usize, &[S])| {
+                move |_, (_, chunk): &(usize, &[S])| {
                     let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
                     let body = body(P::FORMAT, self.model_name(), &chunk, options);
                     let expected = chunk.len();
@@ -381,27 +465,61 @@ impl<P: EmbedProtocol> Client<P> {
                 },
             )
             .in_flight(options.in_flight.unwrap_or(4))
-            .ordered()
-            .stop_on_error();
+            .ordered();
+        let batch = if stop_on_error {
+            batch.stop_on_error()
+        } else {
+            batch
+        };
         // A failure says which texts its request carried: the one text of 50,000 that the
         // model refuses is then found in its request's range.
         let total = texts.len();
-        let answers: Result<Vec<_>, Error> = batch
-            .map(|((first, chunk), answer)| {
-                answer.map_err(|e| {
-                    let last = first + chunk.len() - 1;
-                    let note = format!("the request of texts {first} to {last}, of {total}");
-                    crate::phase::and_note(e, &note)
-                })
-            })
-            .collect();
-        let (vectors, usage): (Vec<_>, Vec<_>) =
-            answers.map_err(|e| self.hiding_key(e))?.into_iter().unzip();
-        Ok(Embeddings {
-            vectors: vectors.concat(),
-            usage: total_usage(usage),
+        batch.map(move |((first, chunk), answer)| {
+            let texts = first..first + chunk.len();
+            let result = match answer {
+                Ok((vectors, usage)) => Ok(Embeddings { vectors, usage }),
+                Err(e) => {
+                    let note = format!(
+                        "the request of texts {first} to {}, of {total}",
+                        texts.end - 1
+                    );
+                    Err(self.hiding_key(crate::phase::and_note(e, &note)))
+                }
+            };
+            EmbedChunk { texts, result }
         })
     }
+}
+
+/// One request of [`Client::embed_chunks`]: the texts it carried and their vectors, or its
+/// error.
+///
+/// # Examples
+///
+/// ```
+/// # let server = support::TestServer::start(|req| {
+/// #     let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+/// #     let data: Vec<_> = sent["input"].as_array().unwrap().iter().enumerate()
+/// #         .map(|(i, t)| serde_json::json!({"index": i, "embedding": [t.as_str().unwrap().len()]}))
+/// #         .collect();
+/// #     support::Reply::json(serde_json::json!({ "data": data }).to_string())
+/// # });
+/// use ureq_futures::llm::{EmbedOptions, OpenAIClient};
+///
+/// let client = OpenAIClient::builder("m", None).env(|_| None).api_key("k").base_url(server.url()).build();
+/// let chunks: Vec<_> = client.embed_chunks(&["a", "bb", "ccc"], &EmbedOptions::new().batch_size(2)).collect();
+/// assert_eq!((chunks[0].texts.clone(), chunks[1].texts.clone()), (0..2, 2..3));
+/// assert_eq!(chunks[1].result.as_ref().unwrap().vectors, [[3.0]]);
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EmbedChunk {
+    /// The texts the request carried: their indices in the texts given.
+    pub texts: std::ops::Range<usize>,
+    /// Their vectors, one a text in order, and the tokens this request counted (its
+    /// [`raw`](Usage::raw) is the request's own object); or the request's error after its
+    /// attempts, which says which texts it carried.
+    pub result: Result<Embeddings, Error>,
 }
 
 /// What [`Client::embeddings`] returns: the vectors, and the tokens the provider counted.

@@ -147,7 +147,7 @@ pub use cohere::{
     Cohere, CohereApi, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder,
 };
 pub use conversation::{Conversation, ReplyStream};
-pub use embed::{EmbedOptions, EmbedProtocol, Embeddings};
+pub use embed::{EmbedChunk, EmbedOptions, EmbedProtocol, Embeddings};
 pub use event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
 pub use message::{Message, Part, ToolResult};

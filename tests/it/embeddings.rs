@@ -544,3 +544,55 @@ fn the_clients_timeout_covers_an_embeddings_answer_to_its_last_byte() {
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.to_string().contains("300 ms (timeout)"), "{err}");
 }
+
+/// A failed request of a large input lost the vectors of every other one: `embed_chunks`
+/// yields each request's vectors, or its error, and goes on.
+#[test]
+fn embed_chunks_keeps_the_requests_around_a_failed_one() {
+    let server = TestServer::start(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let input = body["input"].as_array().unwrap();
+        if input.iter().any(|t| t == "t3") {
+            return Reply::status(
+                400,
+                r#"{"error":{"message":"input refused","type":"invalid_request_error"}}"#,
+            );
+        }
+        let data: Vec<Value> = (input.iter().enumerate())
+            .map(|(i, t)| json!({"index": i, "embedding": [number(t)]}))
+            .collect();
+        let usage = json!({"prompt_tokens": input.len(), "total_tokens": input.len()});
+        Reply::json(json!({"data": data, "usage": usage}).to_string())
+    });
+    let client = OpenAIClient::builder("m", None)
+        .base_url(server.url())
+        .api_key("sk-secret-key")
+        .build();
+    let texts = texts(7);
+    let options = EmbedOptions::new().batch_size(2).in_flight(2);
+    let chunks: Vec<_> = client.embed_chunks(&texts, &options).collect();
+    let ranges: Vec<_> = chunks.iter().map(|c| c.texts.clone()).collect();
+    assert_eq!(ranges, [0..2, 2..4, 4..6, 6..7]);
+    for chunk in [&chunks[0], &chunks[2], &chunks[3]] {
+        let embeddings = chunk.result.as_ref().unwrap();
+        let want: Vec<Vec<f32>> = chunk.texts.clone().map(|i| vec![i as f32]).collect();
+        assert_eq!(embeddings.vectors, want);
+        let tokens = chunk.texts.len() as u64;
+        assert_eq!(
+            embeddings.usage.as_ref().unwrap().input_tokens,
+            Some(tokens)
+        );
+    }
+    let err = chunks[1].result.as_ref().unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    let text = err.to_string();
+    assert!(
+        text.contains("input refused") && text.ends_with("(the request of texts 2 to 3, of 7)"),
+        "{text}"
+    );
+    assert_eq!(server.requests().len(), 4);
+    // `embed` of the same texts fails as a whole, with the same error.
+    let whole = client.embed_with(&texts, &options).unwrap_err();
+    assert_eq!(whole.to_string(), text);
+    assert_eq!(client.embed_chunks(&texts[..0], &options).count(), 0);
+}
