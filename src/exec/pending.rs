@@ -51,7 +51,9 @@ use crate::Error;
 /// let pending = session.submit(|_agent| Ok(6 * 7));
 /// assert_eq!(pending.result().unwrap(), 42);
 /// ```
-#[must_use = "a Pending does nothing by itself: call result() to get the job's outcome"]
+#[must_use = "the job is queued, but nothing waits for it: one still queued when the program \
+              exits (or its session is dropped) never runs; keep the handle and call result() \
+              or wait()"]
 pub struct Pending<T> {
     slot: Arc<Slot<T>>,
     /// The job as the queue sees it (the slot, or its entry in a lane), to run it inline or

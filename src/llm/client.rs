@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::request::merge;
-use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message};
+use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message, PendingChat};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
 use crate::{redact_url, Error, FuturesSession, Pending, RequestBuilder, RetryPolicy};
@@ -599,7 +599,9 @@ impl<P: Protocol> Client<P> {
     }
 
     /// Sends `request` and returns the answer as a [`ChatStream`] once the response headers are
-    /// in.
+    /// in. It blocks until then, with nothing to stop meanwhile: to stop a chat from another
+    /// thread before its answer starts (a Ctrl-C while a slow server thinks), send it with
+    /// [`start`](Self::start).
     ///
     /// # Errors
     ///
@@ -623,17 +625,42 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn stream(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
-        self.send(self.http_request(request)?)
+        self.start(request)?.result()
     }
 
-    /// Sends `http`, a request of this client, and returns its answer once the headers are in.
-    fn send(&self, http: RequestBuilder) -> Result<ChatStream, Error> {
-        self.settings
-            .protocol
-            .events(http)
-            .result()
-            .map(|events| ChatStream::new(events).hiding(self.api_key.as_deref()))
-            .map_err(|e| self.hiding_key(e))
+    /// Sends `request` and returns at once, before the answer starts: a [`PendingChat`] whose
+    /// [`result`](PendingChat::result) is what [`stream`](Self::stream) returns, and whose
+    /// [`stop_handle`](PendingChat::stop_handle) stops the chat from another thread while it
+    /// waits for a worker, its turn at a rate limiter or the server's first byte, and while
+    /// the answer streams: for a Ctrl-C that works before a slow server answers.
+    ///
+    /// # Errors
+    ///
+    /// What [`http_request`](Self::http_request) refuses before sending (a missing key, a
+    /// request the provider cannot express); the rest are [`PendingChat::result`]'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).env(|_| None).base_url(format!("{base}/v1")).build();
+    /// let chat = client.start(&ChatRequest::new().user("Say hello."))?;
+    /// let stop = chat.stop_handle(); // for a Ctrl-C handler: stops the chat at any point
+    /// let text: String = chat.result()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(text, "Hello!");
+    /// # drop(stop);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {
+        Ok(self.send(self.http_request(request)?))
+    }
+
+    /// Sends `http`, a request of this client.
+    fn send(&self, http: RequestBuilder) -> PendingChat {
+        PendingChat::new(self.settings.protocol.events(http), self.api_key.clone())
     }
 
     /// `error` without the client's key in the server's words (a gateway's `Incorrect API key
@@ -737,6 +764,7 @@ impl<P: Protocol> ChatClient for Client<P> {
 
     fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
         self.send(self.http_request(request)?.retry(RetryPolicy::none()))
+            .result()
     }
 
     fn futures_session(&self) -> Option<&FuturesSession> {

@@ -159,7 +159,7 @@ pub use presets::{
     Mistral, MistralClient, MistralClientBuilder, Together, TogetherClient, TogetherClientBuilder,
 };
 pub use request::{ChatRequest, ChatResponse, ResponseFormat, Tool, ToolChoice};
-pub use stream::ChatStream;
+pub use stream::{ChatStream, PendingChat};
 
 /// A chat model that streams its answers: what every provider's client implements, and what
 /// [`Conversation`] talks to.

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
 use std::vec;
 
 use crossbeam_channel::Receiver;
@@ -11,8 +12,131 @@ use super::event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCall, Usa
 use super::request::Piece;
 use super::ChatResponse;
 use crate::sse::EventStream;
-use crate::sse::{CancelRelay, StopReading};
-use crate::Error;
+use crate::sse::{CancelRelay, StopHandle, StopReading};
+use crate::{Error, Pending};
+
+/// A chat sent whose answer has not started yet: what [`Client::start`](super::Client::start)
+/// returns at once. [`result`](PendingChat::result) waits for the answer's headers and gives
+/// its [`ChatStream`].
+///
+/// Its [`stop_handle`](PendingChat::stop_handle) stops the chat from another thread at any
+/// point: while the request waits for a worker or for its turn at a rate limiter (it is never
+/// sent), while the server has not answered (a reasoning model, an overloaded server: the
+/// request is interrupted and `result` returns [`Error::Cancelled`]), and as the answer
+/// streams (as [`ChatStream::stop_handle`] does). One handle, taken before the wait, is all a
+/// Ctrl-C needs; [`Client::stream`](super::Client::stream) blocks until the headers and has
+/// nothing to stop until then. Dropping a `PendingChat` before its answer started cancels the
+/// request.
+///
+/// # Examples
+///
+/// ```
+/// # use std::io::Read;
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let base = format!("http://{}", listener.local_addr()?);
+/// # std::thread::spawn(move || {
+/// #     let (mut socket, _) = listener.accept().unwrap();
+/// #     // The request, then no answer, ever; ends when the client goes away.
+/// #     while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {}
+/// # });
+/// use ureq_futures::llm::{ChatRequest, OpenAIClient};
+/// use ureq_futures::Error;
+///
+/// let client = OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(base).build();
+/// let chat = client.start(&ChatRequest::new().user("Think hard."))?;
+/// let stop = chat.stop_handle();
+/// // Another thread (a Ctrl-C handler) gives up on the silent server.
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(100));
+///     stop.stop();
+/// });
+/// assert!(matches!(chat.result(), Err(Error::Cancelled)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "the chat is sent, but nothing reads its answer: call result() for its stream"]
+pub struct PendingChat {
+    events: Pending<EventStream<Vec<ChatEvent>>>,
+    /// The client's key, hidden in errors if the server repeats it.
+    secret: Option<String>,
+}
+
+impl fmt::Debug for PendingChat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingChat")
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl PendingChat {
+    pub(crate) fn new(
+        events: Pending<EventStream<Vec<ChatEvent>>>,
+        secret: Option<String>,
+    ) -> Self {
+        PendingChat { events, secret }
+    }
+
+    /// Waits for the answer's headers and returns the answer as it streams.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::stream`](super::Client::stream); [`Error::Cancelled`] when the
+    /// [`stop_handle`](PendingChat::stop_handle) stopped the chat before its answer started.
+    pub fn result(self) -> Result<ChatStream, Error> {
+        let PendingChat { events, secret } = self;
+        Self::made(events.result(), secret.as_deref())
+    }
+
+    /// [`result`](PendingChat::result), waiting at most `timeout`: `None` if the answer has
+    /// not started by then (the chat goes on: call again, or stop it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// use std::time::Duration;
+    /// use ureq_futures::llm::{ChatRequest, OpenAIClient};
+    ///
+    /// let client = OpenAIClient::builder("llama3.2", None).env(|_| None).base_url(format!("{base}/v1")).build();
+    /// let mut chat = client.start(&ChatRequest::new().user("Say hello."))?;
+    /// let stream = loop {
+    ///     match chat.result_timeout(Duration::from_millis(200)) {
+    ///         Some(stream) => break stream?,
+    ///         None => eprintln!("still thinking..."),
+    ///     }
+    /// };
+    /// assert_eq!(stream.collect::<Result<String, _>>()?, "Hello!");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn result_timeout(&mut self, timeout: Duration) -> Option<Result<ChatStream, Error>> {
+        let result = self.events.result_timeout(timeout)?;
+        Some(Self::made(result, self.secret.as_deref()))
+    }
+
+    /// Whether the answer has started (or the chat failed): [`result`](PendingChat::result)
+    /// would not block.
+    pub fn is_done(&self) -> bool {
+        self.events.is_done()
+    }
+
+    /// A handle that stops this chat from another thread, before or after its answer starts
+    /// (see the [type docs](PendingChat)). Clones stop the same chat.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle::cancelling(self.events.job())
+    }
+
+    /// The chat stream of what the request's job gave, `secret` hidden from its errors.
+    fn made(
+        events: Result<EventStream<Vec<ChatEvent>>, Error>,
+        secret: Option<&str>,
+    ) -> Result<ChatStream, Error> {
+        match events {
+            Ok(events) => Ok(ChatStream::new(events).hiding(secret)),
+            Err(e) => Err(e.hiding(secret)),
+        }
+    }
+}
 
 /// A streamed chat answer: an iterator of its text pieces, `Result<String, Error>`.
 ///

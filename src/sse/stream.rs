@@ -357,7 +357,7 @@ pub(crate) struct StopReading(Option<crate::exec::JobHandle>, Arc<AtomicBool>);
 impl StopReading {
     /// A handle that stops the same worker from another thread.
     pub(crate) fn handle(&self) -> StopHandle {
-        StopHandle(self.0.clone(), None)
+        StopHandle(self.0.clone(), None, false)
     }
 
     /// Whether the worker was stopped with the channel full, so that its last item
@@ -409,12 +409,23 @@ pub struct StopHandle(
     Option<crate::exec::JobHandle>,
     /// An event source's: it also ends the source's waits and reconnections.
     Option<Arc<crate::source::SourceStop>>,
+    /// The job may not have handed out its stream yet (a chat not started): a stop cancels it
+    /// (queued, it never runs; waiting for its answer, its handle says `Cancelled`) before it
+    /// interrupts a stream already handed out.
+    bool,
 );
 
 impl StopHandle {
     /// A handle that interrupts `job`, or nothing.
     pub(crate) fn of(job: Option<crate::exec::JobHandle>) -> StopHandle {
-        StopHandle(job, None)
+        StopHandle(job, None, false)
+    }
+
+    /// A handle that stops `job` whether or not it has handed out its stream yet (see the
+    /// third field).
+    #[cfg(feature = "llm")]
+    pub(crate) fn cancelling(job: crate::exec::JobHandle) -> StopHandle {
+        StopHandle(Some(job), None, true)
     }
 
     /// Interrupts the worker reading the stream (see the [type docs](StopHandle)). Does nothing
@@ -451,13 +462,16 @@ impl StopHandle {
             source.stop();
         }
         if let Some(job) = &self.0 {
-            job.interrupt();
+            // A cancel that takes interrupts the job itself.
+            if !(self.2 && job.cancel()) {
+                job.interrupt();
+            }
         }
     }
 
     /// The handle of an event source: see [`SourceStop`](crate::source::SourceStop).
     pub(crate) fn of_source(source: Arc<crate::source::SourceStop>) -> StopHandle {
-        StopHandle(None, Some(source))
+        StopHandle(None, Some(source), false)
     }
 }
 
@@ -626,7 +640,7 @@ impl<T> EventStream<T> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(self.job.clone(), None)
+        StopHandle(self.job.clone(), None, false)
     }
 
     /// Interrupts `job` (the worker reading this stream) when the stream is dropped.
@@ -781,7 +795,8 @@ impl<T> Iterator for EventStream<T> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let job = &self.job;
-        self.relay.before_read(|| StopHandle(job.clone(), None));
+        self.relay
+            .before_read(|| StopHandle(job.clone(), None, false));
         match self.rx.recv() {
             Ok(item) => Some(item),
             Err(_) if self.cut.swap(false, Ordering::AcqRel) => Some(Err(Error::Cancelled)),

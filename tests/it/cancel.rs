@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use support::{Reply, TestServer};
-use ureq_futures::llm::{Message, OpenAIClient};
+use ureq_futures::llm::{ChatRequest, Message, OpenAIClient};
 use ureq_futures::sse::StopHandle;
 use ureq_futures::{as_completed, BodyReader, Error, FuturesSession};
 
@@ -653,16 +653,7 @@ where
 
 #[test]
 fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
-    let (tx, seen) = crossbeam_channel::unbounded();
-    let server = TestServer::start(move |_| {
-        let _ = tx.send(());
-        Reply::custom(|socket| {
-            let chunk = r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#;
-            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
-            let _ = socket.write_all(format!("{head}data: {chunk}\n\n").as_bytes());
-            silent_until_closed(socket);
-        })
-    });
+    let (server, seen) = one_chunk_then_silence();
     let session = FuturesSession::builder().max_workers(1).build();
     let client = OpenAIClient::builder("m", 0.0)
         .api_key("test-key")
@@ -680,6 +671,90 @@ fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
         client.stream_chat(&[Message::user("hello")])
     });
     assert_eq!(first.as_deref(), Some("Hel"));
+}
+
+/// A chat's request waiting for its answer's headers could not be stopped but by
+/// `shutdown_now`, which ends the client's session for good: `Client::start`'s stop handle
+/// stops it, frees its worker and leaves the session usable; the same handle stops the answer
+/// once it streams.
+#[test]
+fn a_started_chat_stops_before_and_after_its_answer_starts() {
+    let (silent, seen) = silent_server();
+    let session = FuturesSession::builder().max_workers(1).build();
+    let client = |base: String| {
+        OpenAIClient::builder("m", 0.0)
+            .api_key("test-key")
+            .base_url(base)
+            .env(|_| None)
+            .session(session.clone())
+            .build()
+    };
+    let request = ChatRequest::new().user("hello");
+    let chat = client(silent.url()).start(&request).unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    assert!(!chat.is_done());
+    let stop = chat.stop_handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        stop.stop();
+    });
+    let (result, took) = support::timed(|| chat.result());
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert!(took < HANG / 2, "{took:?}");
+    worker_is_free(&session);
+    // The same handle, taken before the answer, stops it as it streams.
+    let (streaming, seen) = one_chunk_then_silence();
+    let chat = client(streaming.url()).start(&request).unwrap();
+    let stop = chat.stop_handle();
+    let mut stream = chat.result().unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap(), "Hel");
+    stop.stop();
+    assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
+    worker_is_free(&session);
+}
+
+/// A chat held back by its origin's pause (a 429's `Retry-After`) is never sent once stopped.
+#[test]
+fn a_started_chat_stopped_while_it_waits_for_its_turn_is_never_sent() {
+    let server = TestServer::start(|_| Reply::retry_after(429, "30"));
+    let limiter = ureq_futures::RateLimiter::new();
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .rate_limiter(limiter.clone())
+        .build();
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("test-key")
+        .base_url(server.url())
+        .env(|_| None)
+        .retry(ureq_futures::RetryPolicy::none())
+        .session(session)
+        .build();
+    let request = ChatRequest::new().user("hello");
+    // The first chat's 429 pauses the origin for 30 s.
+    assert_eq!(client.stream(&request).unwrap_err().status(), Some(429));
+    assert_eq!(limiter.pauses(), 1);
+    let chat = client.start(&request).unwrap();
+    chat.stop_handle().stop();
+    let (result, took) = support::timed(|| chat.result());
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(server.request_count(), 1, "the stopped chat was sent");
+}
+
+/// An OpenAI stream that sends the piece "Hel" and then goes silent.
+fn one_chunk_then_silence() -> (TestServer, Receiver<()>) {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::custom(|socket| {
+            let chunk = r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
+            let _ = socket.write_all(format!("{head}data: {chunk}\n\n").as_bytes());
+            silent_until_closed(socket);
+        })
+    });
+    (server, seen)
 }
 
 #[test]
