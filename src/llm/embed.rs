@@ -116,6 +116,7 @@ embed_wire! {
 ///
 /// | setting | default |
 /// |---|---|
+/// | `model` | the client's model |
 /// | `input_type` | none; Cohere gets `search_document`, Gemini no `taskType` |
 /// | `dimensions` | the model's own |
 /// | `batch_size` | the provider's largest (see the module table) |
@@ -134,6 +135,9 @@ embed_wire! {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EmbedOptions {
+    /// The embedding model (`text-embedding-3-small`, `gemini-embedding-001`, `embed-v4.0`,
+    /// `mistral-embed`), when it is not the client's: one client then chats and embeds.
+    pub model: Option<String>,
     /// What the texts are for: Cohere's `input_type` (`search_document`, `search_query`,
     /// `classification`, `clustering`) or Gemini's `taskType` (`RETRIEVAL_DOCUMENT`...).
     /// OpenAI-style APIs have none and ignore it.
@@ -168,6 +172,24 @@ impl EmbedOptions {
     }
 
     setters! {
+        /// Sets [`model`](EmbedOptions::model).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::json(r#"{"data": [{"index": 0, "embedding": [0.6, 0.8]}]}"#));
+        /// # let base = server.url();
+        /// use ureq_futures::llm::{EmbedOptions, OpenAIClient};
+        ///
+        /// // The chat's client embeds too, with the embedding model.
+        /// let client = OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).base_url(base).build();
+        /// let options = EmbedOptions::new().model("text-embedding-3-small");
+        /// client.embed_with(&["The sky is blue."], &options)?;
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["model"], "text-embedding-3-small");
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        model(name: impl Into<String>) => model = Some(name.into());
         /// Sets [`input_type`](EmbedOptions::input_type).
         ///
         /// # Examples
@@ -233,7 +255,8 @@ impl EmbedOptions {
 impl<P: EmbedProtocol> Client<P> {
     /// The embedding of each text, in the texts' order, with the default [`EmbedOptions`]. The
     /// client's model is the embedding model (`text-embedding-3-small`, `gemini-embedding-001`,
-    /// `embed-v4.0`, `mistral-embed`); its temperature is not used.
+    /// `embed-v4.0`, `mistral-embed`; [`EmbedOptions::model`] names another, so that a chat's
+    /// client embeds too); its temperature is not used.
     ///
     /// Large inputs are split into the provider's batch size (and token cap) and the requests run
     /// at once on the client's session, at most 4 at a time.
@@ -439,7 +462,8 @@ impl<P: EmbedProtocol> Client<P> {
             .batch_size
             .unwrap_or(P::BATCH_SIZE)
             .clamp(1, P::BATCH_SIZE);
-        let url = url(P::FORMAT, self.base_url(), self.model_name());
+        let model = options.model.as_deref().unwrap_or(self.model_name());
+        let url = url(P::FORMAT, self.base_url(), model);
         let shown: std::sync::Arc<str> = crate::redact_url(&url).into();
         let batch = self
             .session()
@@ -447,7 +471,7 @@ impl<P: EmbedProtocol> Client<P> {
                 requests(texts, size, P::MAX_TOKENS),
                 move |_, (_, chunk): &(usize, &[S])| {
                     let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
-                    let body = body(P::FORMAT, self.model_name(), &chunk, options);
+                    let body = body(P::FORMAT, model, &chunk, options);
                     let expected = chunk.len();
                     // The answer grows with the texts: a request of 2,048 holds hundreds of MB.
                     let answer = u64::try_from(expected)

@@ -434,6 +434,46 @@ fn dimensions_and_input_types_go_where_each_api_reads_them() {
     );
 }
 
+/// A chat's client (model `m`) embeds with the model the options name, where each API reads it:
+/// a chat-and-embeddings script needed a second client for the embedding model.
+#[test]
+fn the_options_model_replaces_the_clients_in_the_body_and_the_url() {
+    let options = EmbedOptions::new().model("emb-1");
+    let cases = [
+        ("openai", r#"{"data":[{"index":0,"embedding":[1.0]}]}"#),
+        ("mistral", r#"{"data":[{"index":0,"embedding":[1.0]}]}"#),
+        ("gemini", r#"{"embeddings":[{"values":[1.0]}]}"#),
+        ("cohere", r#"{"embeddings":{"float":[[1.0]]}}"#),
+    ];
+    for (provider, answer) in cases {
+        let server = TestServer::start(move |_| Reply::json(answer));
+        let vectors = embed(provider, &server.url(), &["a"], &options).unwrap();
+        assert_eq!(vectors, [[1.0]], "{provider}");
+        let request = &server.requests()[0];
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        let (path, model) = match provider {
+            "gemini" => (
+                "/v1beta/models/emb-1:batchEmbedContents",
+                &sent["requests"][0]["model"],
+            ),
+            "cohere" => ("/v2/embed", &sent["model"]),
+            _ => ("/embeddings", &sent["model"]),
+        };
+        assert_eq!(request.path_only(), path, "{provider}");
+        let want = if provider == "gemini" {
+            "models/emb-1"
+        } else {
+            "emb-1"
+        };
+        assert_eq!(model, want, "{provider}");
+        // Without it, the client's own.
+        let server = TestServer::start(move |_| Reply::json(answer));
+        embed(provider, &server.url(), &["a"], &EmbedOptions::new()).unwrap();
+        let request = &server.requests()[0];
+        assert!(!request.path_only().contains("emb-1") && !request.body_str().contains("emb-1"));
+    }
+}
+
 #[test]
 fn mistral_asks_for_a_length_as_output_dimension() {
     // Mistral's API (mistralai's `EmbeddingRequest`) reads `output_dimension`; it has no
