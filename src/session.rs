@@ -461,8 +461,10 @@ impl FuturesSession {
     /// [`max_per_host`](SessionBuilder::max_per_host) or a
     /// [`rate_limiter`](SessionBuilder::rate_limiter), those parked in their origin's lane
     /// (waiting for room under `max_per_host`, or for the limiter), which hold no worker.
-    /// Cancelled ones that no worker has passed over yet are counted too. A snapshot: a job on
-    /// its way from the queue to its lane may be missed.
+    /// Cancelled ones (and ones a waiting job ran itself) that no worker has passed over yet
+    /// are counted too, up to about twice the live jobs (at least 1,024): submissions sweep
+    /// them out while every worker is busy. A snapshot: a job on its way from the queue to its
+    /// lane may be missed.
     ///
     /// # Examples
     ///

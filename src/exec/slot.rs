@@ -60,6 +60,13 @@ pub(crate) trait Task: Send + Sync {
     /// Whether the job is still queued: nobody has claimed it yet to run it (a worker, or a
     /// waiter running it inline) or to drop it (a cancel, a shutdown).
     fn is_queued(&self) -> bool;
+    /// Whether this entry of the executor's queue is spent: a worker that takes it would only
+    /// pass over it, so taking it out of the queue unrun changes nothing (see the executor's
+    /// "Spent entries"). A job's, once claimed out of the queue; never a lane's entry or
+    /// wake-up, which the lane must see arrive.
+    fn is_spent(&self) -> bool {
+        false
+    }
     /// Whether the job was run inline by a worker waiting for it (see `Slot::help`), past the
     /// admission step of its lane.
     fn ran_inline(&self) -> bool;
@@ -629,6 +636,10 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     fn is_queued(&self) -> bool {
         let slot: &Slot<T> = self;
         slot.queued_now()
+    }
+
+    fn is_spent(&self) -> bool {
+        !self.is_queued()
     }
 
     fn ran_inline(&self) -> bool {
