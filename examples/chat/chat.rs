@@ -690,10 +690,12 @@ fn ask(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let answer = ctrl_c.answer();
-    let mut reply = chat.send(text)?;
-    if !answer.streaming(reply.chat().stop_handle()) {
+    let pending = chat.start(text)?;
+    // Taken before the wait: Ctrl-C stops the exchange while the server thinks, too.
+    if !answer.streaming(pending.stop_handle()) {
         return Err(Failure::Stopped);
     }
+    let mut reply = pending.result()?;
     let mut at_line_start = true;
     let outcome = (|| -> Result<(), Failure> {
         for piece in reply.by_ref() {
@@ -814,6 +816,43 @@ mod tests {
             .unwrap_or_else(|_| panic!("the chat did not go on"));
         assert_eq!(chat.messages().len(), 4);
         assert!(String::from_utf8(out).unwrap().contains("message 2"));
+    }
+
+    /// Ctrl-C before the server answers used to have the answer dropped only once it started
+    /// (a silent server held the chat up to the client's timeout): it stops the wait now.
+    #[test]
+    fn ctrl_c_before_the_answer_starts_stops_the_wait() {
+        use std::io::Read;
+        use support::{Reply, TestServer};
+        // Reads the request, then never answers; ends when the client goes away.
+        let server = TestServer::start(|_| {
+            Reply::custom(|socket| while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {})
+        });
+        let client = OpenAIClient::builder("demo", None)
+            .base_url(server.url())
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let ctrl_c = CtrlC::default();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let start = std::time::Instant::now();
+                while server.request_count() == 0 && start.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                assert_eq!(
+                    ctrl_c.pressed(),
+                    Press::Stopped,
+                    "the wait was not stoppable"
+                );
+            });
+            let mut out = Vec::new();
+            let stopped = ask(&mut chat, "hello".into(), &ctrl_c, &mut out);
+            assert!(matches!(stopped, Err(Failure::Stopped)));
+            assert!(out.is_empty());
+        });
+        assert!(chat.messages().is_empty(), "the stopped question was kept");
+        assert_eq!(ctrl_c.pressed(), Press::Quit, "back at the prompt");
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Ctrl-C in the chat: while an answer streams, it stops that answer and the chat goes back to
-//! the prompt, its history as it was before the question; at the prompt, it ends the program.
-//! Before the answer starts, it has the answer dropped as it starts, and a second press ends
-//! the program (a server that does not answer would hold it up to the client's timeout).
+//! Ctrl-C in the chat: while an answer is awaited or streams, it stops that answer (the stop
+//! handle of `Conversation::start`, taken before the wait, stops either) and the chat goes back
+//! to the prompt, its history as it was before the question; at the prompt, it ends the
+//! program. In the moment between sending and taking that handle, it has the answer dropped as
+//! it starts, and a second press ends the program.
 //!
 //! The signal is caught without a crate of its own. On Unix a SIGINT handler writes a byte to a
 //! pipe (about all a signal handler may safely do) and a thread that reads the pipe does the
@@ -19,11 +20,11 @@ enum Turn {
     /// At the prompt, or between turns: Ctrl-C ends the program.
     #[default]
     Idle,
-    /// A message is out and its answer has not started.
+    /// A message is going out and its stop handle is not taken yet.
     Waiting,
     /// Ctrl-C came while waiting: the answer is dropped as soon as it starts.
     StopRequested,
-    /// The answer streams; its handle stops it.
+    /// The answer is awaited or streams; its handle stops it.
     Streaming(StopHandle),
 }
 
@@ -40,8 +41,8 @@ impl CtrlC {
         Answer { ctrl_c: self }
     }
 
-    /// Ctrl-C was pressed: stops the answer in progress, or has it dropped as it starts. Says
-    /// what to do.
+    /// Ctrl-C was pressed: stops the answer in progress (awaited or streaming), or has it
+    /// dropped once its stop handle is taken. Says what to do.
     pub fn pressed(&self) -> Press {
         let mut turn = self.lock();
         match &*turn {
@@ -50,8 +51,7 @@ impl CtrlC {
                 *turn = Turn::StopRequested;
                 Press::Dropping
             }
-            // The server has not answered since the first press, and may never: a request
-            // waits for its answer up to the client's timeout (two minutes by default).
+            // Pressed again before the stop handle was taken: the user wants out.
             Turn::StopRequested => Press::Quit,
             Turn::Streaming(stop) => {
                 stop.stop();
@@ -71,7 +71,7 @@ pub enum Press {
     /// No answer is in progress, or a second press came before the answer started: end the
     /// program.
     Quit,
-    /// The answer has not started: it is dropped as it starts.
+    /// The answer's stop handle is not taken yet: the answer is dropped once it is.
     Dropping,
     /// The answer was streaming, and is stopped.
     Stopped,
@@ -83,7 +83,7 @@ pub struct Answer<'a> {
 }
 
 impl Answer<'_> {
-    /// The answer has started and `stop` ends it. Returns `false` if Ctrl-C was pressed
+    /// The answer is awaited and `stop` ends it. Returns `false` if Ctrl-C was pressed
     /// before: drop the answer.
     pub fn streaming(&self, stop: StopHandle) -> bool {
         let mut turn = self.ctrl_c.lock();

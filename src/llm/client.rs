@@ -767,6 +767,10 @@ impl<P: Protocol> ChatClient for Client<P> {
             .result()
     }
 
+    fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {
+        Client::start(self, request)
+    }
+
     fn futures_session(&self) -> Option<&FuturesSession> {
         Some(self.session())
     }

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::{ChatClient, ChatStream, Message};
+use super::{ChatClient, ChatRequest, ChatStream, Message, PendingChat};
+use crate::sse::StopHandle;
 use crate::Error;
 
 /// A multi-turn chat with any [`ChatClient`]: the port of tinychat's chat handler.
@@ -190,15 +191,45 @@ impl Conversation {
     /// assert!(chat.messages().is_empty()); // "Hi" can be sent again
     /// ```
     pub fn send(&mut self, text: impl Into<String>) -> Result<ReplyStream<'_>, Error> {
+        self.start(text)?.result()
+    }
+
+    /// [`send`](Conversation::send), returning at once, before the reply starts: the
+    /// [`PendingReply`]'s [`stop_handle`](PendingReply::stop_handle) stops the exchange from
+    /// another thread while the server has not answered (a Ctrl-C while a slow model thinks)
+    /// and while the reply streams. A stopped exchange leaves the history as it was.
+    ///
+    /// # Errors
+    ///
+    /// What the client refuses before sending (a missing key); the rest are
+    /// [`PendingReply::result`]'s. The history is then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", doc::OPENAI_HELLO)]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Conversation;
+    ///
+    /// let mut chat = Conversation::new(client);
+    /// let pending = chat.start("Say hello.")?;
+    /// let stop = pending.stop_handle(); // a Ctrl-C handler's: stops the exchange at any point
+    /// let reply: String = pending.result()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(reply, "Hello!");
+    /// assert_eq!(chat.messages().len(), 2);
+    /// # drop(stop);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn start(&mut self, text: impl Into<String>) -> Result<PendingReply<'_>, Error> {
         self.messages.push(Message::user(text));
-        let chat = self.client.stream_chat(&self.messages).inspect_err(|_| {
-            self.messages.pop(); // the exchange did not start
-        })?;
-        Ok(ReplyStream {
-            conversation: self,
-            chat,
-            committed: false,
-        })
+        let chat = self
+            .client
+            .start(&ChatRequest::from(&self.messages))
+            .inspect_err(|_| {
+                self.messages.pop(); // the exchange did not start
+            })?;
+        Ok(PendingReply(Some((self, chat))))
     }
 
     /// [`send`](Conversation::send), with each piece of the reply passed to `on_piece` as it
@@ -255,6 +286,82 @@ impl Conversation {
     pub fn reset(&mut self) {
         let keep = usize::from(self.system_prompt().is_some());
         self.messages.truncate(keep);
+    }
+}
+
+/// A reply sent within a [`Conversation`] that has not started yet: what
+/// [`Conversation::start`] returns. Dropped, or ended by an error, it leaves the history as it
+/// was.
+pub struct PendingReply<'a>(Option<(&'a mut Conversation, PendingChat)>);
+
+impl fmt::Debug for PendingReply<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chat = self.0.as_ref().map(|(_, chat)| chat);
+        f.debug_tuple("PendingReply").field(&chat).finish()
+    }
+}
+
+impl<'a> PendingReply<'a> {
+    /// Waits for the reply's headers and returns the reply as it streams.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversation::send`]; [`Error::Cancelled`] when the
+    /// [`stop_handle`](PendingReply::stop_handle) stopped the exchange before the reply
+    /// started. The history is then unchanged.
+    pub fn result(mut self) -> Result<ReplyStream<'a>, Error> {
+        let Some((conversation, chat)) = self.0.take() else {
+            return Err(Error::ResultTaken);
+        };
+        match chat.result() {
+            Ok(chat) => Ok(ReplyStream {
+                conversation,
+                chat,
+                committed: false,
+            }),
+            Err(e) => {
+                conversation.messages.pop(); // the exchange did not start
+                Err(e)
+            }
+        }
+    }
+
+    /// A handle that stops the exchange from another thread, before or after its reply
+    /// starts (see [`PendingChat::stop_handle`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let base = format!("http://{}", listener.local_addr()?);
+    /// # std::thread::spawn(move || {
+    /// #     let (mut socket, _) = listener.accept().unwrap();
+    /// #     while socket.read(&mut [0; 1024]).is_ok_and(|n| n > 0) {} // no answer, ever
+    /// # });
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("llama3.2", None).base_url(base).env(|_| None).build();
+    /// use ureq_futures::{llm::Conversation, Error};
+    ///
+    /// let mut chat = Conversation::new(client); // its server never answers
+    /// let pending = chat.start("Think hard.")?;
+    /// pending.stop_handle().stop(); // as a Ctrl-C handler would, from another thread
+    /// assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    /// assert!(chat.messages().is_empty()); // "Think hard." can be sent again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        self.0
+            .as_ref()
+            .map_or_else(StopHandle::default, |(_, chat)| chat.stop_handle())
+    }
+}
+
+impl Drop for PendingReply<'_> {
+    fn drop(&mut self) {
+        if let Some((conversation, _)) = self.0.take() {
+            // The user message pushed by `start`: the exchange did not complete.
+            conversation.messages.pop();
+        }
     }
 }
 

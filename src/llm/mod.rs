@@ -146,7 +146,7 @@ pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_
 pub use cohere::{
     Cohere, CohereApi, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder,
 };
-pub use conversation::{Conversation, ReplyStream};
+pub use conversation::{Conversation, PendingReply, ReplyStream};
 pub use embed::{EmbedChunk, EmbedOptions, EmbedProtocol, Embeddings};
 pub use event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCall, ToolCallDelta, Usage};
 pub use gemini::{Gemini, GeminiClient, GeminiClientBuilder, GeminiDecoder};
@@ -304,6 +304,44 @@ pub trait ChatClient: Send + Sync {
         self.stream(request)
     }
 
+    /// Sends `request` and returns at once, before the answer starts, with a [`PendingChat`]
+    /// whose stop handle stops the chat at any point: see [`Client::start`]. Every provider's
+    /// [`Client`] implements it; the default sends with [`stream`](Self::stream), which returns
+    /// once the answer has started, so that its stop handle stops the answer only.
+    ///
+    /// # Errors
+    ///
+    /// [`Client::start`]'s; the default's are [`stream`](Self::stream)'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ureq_futures::llm::{ChatEvent, ChatStream, Message};
+    /// # struct Canned; // answers "Hello!" to anything
+    /// # impl ChatClient for Canned {
+    /// #     fn stream_chat(&self, _: &[Message]) -> Result<ChatStream, Error> {
+    /// #         let (tx, rx) = crossbeam_channel::unbounded();
+    /// #         tx.send(Ok(vec![ChatEvent::Text("Hello!".into()), ChatEvent::Done])).ok();
+    /// #         Ok(ChatStream::from_receiver(rx))
+    /// #     }
+    /// # }
+    /// use ureq_futures::llm::{ChatClient, ChatRequest};
+    /// use ureq_futures::Error;
+    ///
+    /// // Code for any client: a Ctrl-C handler would get `stop`.
+    /// fn ask(client: &dyn ChatClient, question: &str) -> Result<String, Error> {
+    ///     let chat = client.start(&ChatRequest::new().user(question))?;
+    ///     let stop = chat.stop_handle();
+    ///     # drop(stop);
+    ///     chat.result()?.collect()
+    /// }
+    /// assert_eq!(ask(&Canned, "Hi")?, "Hello!");
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {
+        self.stream(request).map(PendingChat::started)
+    }
+
     /// The session the client sends its requests on, if it has one: a [`ChatBatch`] over the
     /// client stops when it is shut down (no chat is started after it, a wait to retry ends).
     /// Every provider's [`Client`] has one; the default is `None`.
@@ -340,6 +378,10 @@ macro_rules! forward_chat_client {
 
             fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
                 (**self).stream_once(request)
+            }
+
+            fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {
+                (**self).start(request)
             }
 
             fn futures_session(&self) -> Option<&FuturesSession> {

@@ -54,17 +54,27 @@ use crate::{Error, Pending};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "the chat is sent, but nothing reads its answer: call result() for its stream"]
-pub struct PendingChat {
-    events: Pending<EventStream<Vec<ChatEvent>>>,
-    /// The client's key, hidden in errors if the server repeats it.
-    secret: Option<String>,
+pub struct PendingChat(Started);
+
+/// How far a [`PendingChat`] is.
+enum Started {
+    /// Sent on a session: its job hands out the answer's events.
+    Sent {
+        events: Pending<EventStream<Vec<ChatEvent>>>,
+        /// The client's key, hidden in errors if the server repeats it.
+        secret: Option<String>,
+    },
+    /// Started already (by a [`ChatClient`](super::ChatClient)'s default `start`); `None` once
+    /// handed out.
+    Ready(Option<Box<ChatStream>>),
 }
 
 impl fmt::Debug for PendingChat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingChat")
-            .field("events", &self.events)
-            .finish()
+        match &self.0 {
+            Started::Sent { events, .. } => f.debug_tuple("PendingChat").field(events).finish(),
+            Started::Ready(stream) => f.debug_tuple("PendingChat").field(stream).finish(),
+        }
     }
 }
 
@@ -73,7 +83,13 @@ impl PendingChat {
         events: Pending<EventStream<Vec<ChatEvent>>>,
         secret: Option<String>,
     ) -> Self {
-        PendingChat { events, secret }
+        PendingChat(Started::Sent { events, secret })
+    }
+
+    /// A chat whose answer has started: what [`ChatClient::start`](super::ChatClient::start)
+    /// gives by default.
+    pub(crate) fn started(stream: ChatStream) -> Self {
+        PendingChat(Started::Ready(Some(Box::new(stream))))
     }
 
     /// Waits for the answer's headers and returns the answer as it streams.
@@ -83,8 +99,10 @@ impl PendingChat {
     /// As [`Client::stream`](super::Client::stream); [`Error::Cancelled`] when the
     /// [`stop_handle`](PendingChat::stop_handle) stopped the chat before its answer started.
     pub fn result(self) -> Result<ChatStream, Error> {
-        let PendingChat { events, secret } = self;
-        Self::made(events.result(), secret.as_deref())
+        match self.0 {
+            Started::Sent { events, secret } => Self::made(events.result(), secret.as_deref()),
+            Started::Ready(stream) => stream.map(|s| *s).ok_or(Error::ResultTaken),
+        }
     }
 
     /// [`result`](PendingChat::result), waiting at most `timeout`: `None` if the answer has
@@ -110,20 +128,35 @@ impl PendingChat {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn result_timeout(&mut self, timeout: Duration) -> Option<Result<ChatStream, Error>> {
-        let result = self.events.result_timeout(timeout)?;
-        Some(Self::made(result, self.secret.as_deref()))
+        match &mut self.0 {
+            Started::Sent { events, secret } => {
+                let result = events.result_timeout(timeout)?;
+                Some(Self::made(result, secret.as_deref()))
+            }
+            Started::Ready(stream) => Some(stream.take().map(|s| *s).ok_or(Error::ResultTaken)),
+        }
     }
 
     /// Whether the answer has started (or the chat failed): [`result`](PendingChat::result)
     /// would not block.
     pub fn is_done(&self) -> bool {
-        self.events.is_done()
+        match &self.0 {
+            Started::Sent { events, .. } => events.is_done(),
+            Started::Ready(_) => true,
+        }
     }
 
     /// A handle that stops this chat from another thread, before or after its answer starts
-    /// (see the [type docs](PendingChat)). Clones stop the same chat.
+    /// (see the [type docs](PendingChat)). Clones stop the same chat. (Of a chat that a
+    /// [`ChatClient`](super::ChatClient) of your own started with the trait's default
+    /// [`start`](super::ChatClient::start), which returns once the answer has started: it
+    /// stops the answer, as [`ChatStream::stop_handle`] does.)
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle::cancelling(self.events.job())
+        match &self.0 {
+            Started::Sent { events, .. } => StopHandle::cancelling(events.job()),
+            Started::Ready(Some(stream)) => stream.stop_handle(),
+            Started::Ready(None) => StopHandle::default(),
+        }
     }
 
     /// The chat stream of what the request's job gave, `secret` hidden from its errors.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use support::{Reply, TestServer};
-use ureq_futures::llm::{ChatRequest, Message, OpenAIClient};
+use ureq_futures::llm::{ChatRequest, Conversation, Message, OpenAIClient};
 use ureq_futures::sse::StopHandle;
 use ureq_futures::{as_completed, BodyReader, Error, FuturesSession};
 
@@ -712,6 +712,30 @@ fn a_started_chat_stops_before_and_after_its_answer_starts() {
     stop.stop();
     assert!(matches!(stream.next(), Some(Err(Error::Cancelled))));
     worker_is_free(&session);
+}
+
+/// A `Conversation` stopped before its reply starts keeps its history as it was, and the same
+/// message goes out again; a `PendingReply` dropped unread does the same.
+#[test]
+fn a_conversation_stopped_before_its_reply_keeps_its_history() {
+    let (silent, seen) = silent_server();
+    let client = OpenAIClient::builder("m", 0.0)
+        .api_key("test-key")
+        .base_url(silent.url())
+        .env(|_| None)
+        .build();
+    let mut chat = Conversation::new(client);
+    let pending = chat.start("hello").unwrap();
+    seen.recv_timeout(HANG).unwrap();
+    let stop = pending.stop_handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        stop.stop();
+    });
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    assert!(chat.messages().is_empty());
+    drop(chat.start("hello").unwrap());
+    assert!(chat.messages().is_empty());
 }
 
 /// A chat held back by its origin's pause (a 429's `Retry-After`) is never sent once stopped.
