@@ -332,8 +332,10 @@ impl Lanes {
     }
 
     /// A worker took `task`, number `seq` of lane `key`, from the queue: start it or park it
-    /// (with the jobs after it that reached the lane first).
-    fn arrive(&self, key: &Arc<str>, seq: u64, task: Arc<dyn Task>) -> Admit {
+    /// (with the jobs after it that reached the lane first). Without `start_here` (a sweep of
+    /// the queue took a spent entry out: see `exec::pool`'s "Spent entries"), nothing starts on
+    /// this thread: a job that could start is parked, and a wake-up hands it to a worker.
+    fn arrive(&self, key: &Arc<str>, seq: u64, task: Arc<dyn Task>, start_here: bool) -> Admit {
         let mut state = lock(&self.state);
         if state.closed {
             drop(state);
@@ -355,7 +357,8 @@ impl Lanes {
             // is passed over: it neither takes a place nor a token of the gate.
             if is_gone(&task, dropped) {
                 unrun.push(task);
-            } else if start.is_none()
+            } else if start_here
+                && start.is_none()
                 && lane.parked.is_empty()
                 && lane.running < self.max_running
                 && self.gate_allows(key, lane)
@@ -367,7 +370,14 @@ impl Lanes {
             }
             next = lane.early.remove(&lane.arrived);
         }
+        let wake = !start_here
+            && !lane.parked.is_empty()
+            && lane.running < self.max_running
+            && !lane.timer_armed;
         self.settle(state, Some(key));
+        if wake {
+            self.wake(Arc::clone(key), false);
+        }
         // Outside the lock: dropping a job drops its closure, which is user code (a claimed
         // job's abort does nothing).
         for task in unrun {
@@ -517,12 +527,23 @@ struct Laned {
 
 impl Task for Laned {
     fn run(self: Arc<Self>) {
-        if let Admit::Start(task) = self
-            .lanes
-            .arrive(&self.key, self.seq, Arc::clone(&self.task))
+        if let Admit::Start(task) =
+            self.lanes
+                .arrive(&self.key, self.seq, Arc::clone(&self.task), true)
         {
             self.lanes.run_from(&self.key, task);
         }
+    }
+
+    /// Spent once its job was claimed: the lane hears of its arrival here, as a worker would
+    /// have told it, so that the jobs after it in the lane are not held up.
+    fn swept(self: Arc<Self>) -> Option<Arc<dyn Task>> {
+        if self.task.is_queued() {
+            return Some(self);
+        }
+        self.lanes
+            .arrive(&self.key, self.seq, Arc::clone(&self.task), false);
+        None
     }
 
     fn abort(&self, error: Error) {
@@ -595,6 +616,11 @@ struct Wake {
 }
 
 impl Task for Wake {
+    /// Never spent: a wake-up goes back in its place.
+    fn swept(self: Arc<Self>) -> Option<Arc<dyn Task>> {
+        Some(self)
+    }
+
     fn run(self: Arc<Self>) {
         self.lanes.wakes.fetch_sub(1, Ordering::Relaxed);
         if let Some(at) = self.not_before {
@@ -1079,6 +1105,49 @@ mod tests {
         }
         drop(release);
         assert!(!running.result().unwrap());
+    }
+
+    /// Cancelled jobs of a lane while every worker is held left their entries in the queue
+    /// (see `exec::pool`'s "Spent entries"); a sweep takes them out and tells their lane, so
+    /// that the lane's live jobs still run, in order, and the lane takes new ones.
+    #[test]
+    fn swept_entries_of_a_lane_are_told_to_the_lane() {
+        let exec = Executor::new("t", 1).with_lanes(1, None);
+        let (release, wait) = crossbeam_channel::bounded::<()>(0);
+        let held = exec.submit_in_lane(
+            move |done| done.complete(Ok(wait.recv().is_ok())),
+            false,
+            None,
+        );
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (mut live, mut most) = (Vec::new(), 0);
+        for i in 0..20_000u32 {
+            let seen = Arc::clone(&order);
+            let job = exec.submit_in_lane(
+                move |done| {
+                    lock(&seen).push(i);
+                    done.complete(Ok(i))
+                },
+                false,
+                lane("a"),
+            );
+            if i % 1000 == 999 {
+                live.push(job);
+            } else {
+                assert!(job.cancel());
+            }
+            most = most.max(exec.queued());
+        }
+        assert!(most <= 2048 + 1, "{most} entries in the queue");
+        release.send(()).unwrap();
+        assert!(held.result().unwrap());
+        for job in live {
+            job.result().unwrap();
+        }
+        let want: Vec<u32> = (0..20).map(|i| i * 1000 + 999).collect();
+        assert_eq!(*lock(&order), want);
+        let next = exec.submit_in_lane(|done| done.complete(Ok(7)), false, lane("a"));
+        assert_eq!(next.result().unwrap(), 7);
     }
 
     #[test]

@@ -51,9 +51,12 @@
 //! 90 MB. A channel cannot take an entry out of its middle, so a submission that finds the
 //! queue at twice its size after the last sweep (1,024 entries at least) sweeps it: it takes
 //! every entry out and puts back, in their order, those that are not spent (see
-//! [`Task::is_spent`]). Amortised O(1) per submission; a queue of live jobs only doubles the
-//! next sweep's threshold. Submissions hold the executor's lock, so none slips in between; a
-//! lane's wake-up or admitted job may, and its lane orders its jobs by their own numbers (see
+//! [`Task::swept`]). The entry of a job of a lane is spent too, once its lane has heard of its
+//! arrival, as from a worker that took it (its lane waits for each number); a job that the
+//! arrival lets start is handed to a worker by a wake-up of the lane, not run by the sweep.
+//! Amortised O(1) per submission; a queue of live jobs only doubles the next sweep's
+//! threshold. Submissions hold the executor's lock, so none slips in between; a lane's
+//! wake-up or admitted job may, and its lane orders its jobs by their own numbers (see
 //! `exec::lanes`). The options were a queue of the crate's own (a lock and a condition
 //! variable) from which a claim takes its entry, which puts a lock on every hand-over between
 //! submitters and workers, or a count of spent entries, which cannot tell an entry in the queue
@@ -246,7 +249,7 @@ impl Queue {
         if workers.jobs.len() < workers.sweep_at.load(Ordering::Relaxed) {
             return;
         }
-        let live: Vec<QueueItem> = workers.jobs.try_iter().filter(|t| !t.is_spent()).collect();
+        let live: Vec<QueueItem> = workers.jobs.try_iter().filter_map(Task::swept).collect();
         let next = live.len().saturating_mul(2).max(MIN_SWEEP);
         workers.sweep_at.store(next, Ordering::Relaxed);
         for task in live {

@@ -60,13 +60,11 @@ pub(crate) trait Task: Send + Sync {
     /// Whether the job is still queued: nobody has claimed it yet to run it (a worker, or a
     /// waiter running it inline) or to drop it (a cancel, a shutdown).
     fn is_queued(&self) -> bool;
-    /// Whether this entry of the executor's queue is spent: a worker that takes it would only
-    /// pass over it, so taking it out of the queue unrun changes nothing (see the executor's
-    /// "Spent entries"). A job's, once claimed out of the queue; never a lane's entry or
-    /// wake-up, which the lane must see arrive.
-    fn is_spent(&self) -> bool {
-        false
-    }
+    /// Taken out of the executor's queue by a sweep (see `exec::pool`'s "Spent entries"): the
+    /// entry to put back in its place, or `None` when it is spent, a worker that took it
+    /// would only have passed over it. A job's is spent once claimed out of the queue; a lane's
+    /// entry tells its lane first (see `Laned`); the rest (a lane's wake-up) go back.
+    fn swept(self: Arc<Self>) -> Option<Arc<dyn Task>>;
     /// Whether the job was run inline by a worker waiting for it (see `Slot::help`), past the
     /// admission step of its lane.
     fn ran_inline(&self) -> bool;
@@ -638,8 +636,12 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
         slot.queued_now()
     }
 
-    fn is_spent(&self) -> bool {
-        !self.is_queued()
+    fn swept(self: Arc<Self>) -> Option<Arc<dyn Task>> {
+        if self.is_queued() {
+            Some(self)
+        } else {
+            None
+        }
     }
 
     fn ran_inline(&self) -> bool {
