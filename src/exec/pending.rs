@@ -52,8 +52,8 @@ use crate::Error;
 /// assert_eq!(pending.result().unwrap(), 42);
 /// ```
 #[must_use = "the job is queued, but nothing waits for it: one still queued when the program \
-              exits (or its session is dropped) never runs; keep the handle and call result() \
-              or wait()"]
+              exits (or its session is dropped) never runs, and an event stream's request is \
+              cancelled with its handle; keep the handle and call result() or wait()"]
 pub struct Pending<T> {
     slot: Arc<Slot<T>>,
     /// The job as the queue sees it (the slot, or its entry in a lane), to run it inline or

@@ -257,7 +257,8 @@ const LOOK_AHEAD: usize = 32;
 /// (the server refused the API key; Gemini's 400 `API_KEY_INVALID` too), a 402 (no credit left:
 /// OpenRouter, DeepSeek), OpenAI's 429 `insufficient_quota` (the plan's quota is used up: not
 /// retried either, since no wait brings it back), or a missing API key. No chat starts after
-/// it; the chats in flight end as they would. [`run`](ChatBatch::run) yields their results,
+/// it; the chats in flight end as they would, but for one waiting to retry, which ends at once
+/// with the failure it waited after. [`run`](ChatBatch::run) yields their results,
 /// the failed chat's included, and ends; [`run_to_file`](ChatBatch::run_to_file) says why in
 /// [`ChatBatchSummary::stop_reason`] (and the progress bar on its last line). Fix the cause
 /// and run again: a resume sends the failed chats and those that never ran.
@@ -506,8 +507,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .max_workers(self.in_flight)
             .build();
         let (client, retry) = (Arc::clone(&self.client), self.retry.clone());
-        // A failed chat is a result, not a failed job: the bar counts them itself.
-        let failed = Arc::new(AtomicU64::new(0));
+        // A failed chat is a result, not a failed job: the bar counts them itself, and the
+        // chats that never ran (past a stop), which are done jobs but no chats.
+        let (failed, unrun) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         // Whether no chat has reached a worker yet: the first of a run always starts.
         let first = Arc::new(AtomicBool::new(true));
         let stop = Stop {
@@ -519,6 +521,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             skipped,
             limiter: self.limiter.clone(),
             stop_reason: Arc::clone(&stop_reason),
+            unrun: Arc::clone(&unrun),
             open: false,
         });
         let stopped = stop.clone();
@@ -526,6 +529,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, job, retry) = (Arc::clone(&client), job.clone(), retry.clone());
                 let (failed, first, stop) = (Arc::clone(&failed), Arc::clone(&first), stop.clone());
+                let unrun = Arc::clone(&unrun);
                 s.submit(move |_| {
                     // A chat that waited in the window past a shutdown of the client's session,
                     // or past a failure that stopped the batch, never starts, and leaves no
@@ -534,6 +538,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                     if stop.reason.get().is_some()
                         || (!first.swap(false, Ordering::Relaxed) && stop.session_shut_down())
                     {
+                        unrun.fetch_add(1, Ordering::Relaxed);
                         return Ok(None);
                     }
                     let (result, ends) = chat(&*client, job, &retry, &stop);
@@ -923,6 +928,8 @@ struct Bar {
     limiter: Option<RateLimiter>,
     /// Why the batch stopped on its own, said after the bar's last line.
     stop_reason: Arc<OnceLock<String>>,
+    /// The jobs that reached a worker after a stop and never ran: not counted as done.
+    unrun: Arc<AtomicU64>,
     /// Whether the line is not ended yet.
     open: bool,
 }
@@ -935,14 +942,18 @@ impl Bar {
             Some(s) => (s.count.load(Ordering::Relaxed), s.total),
             None => (0, p.total),
         };
-        let done = p.completed + skipped;
+        // The chats of this run, not those a file answered before nor those a stop kept from
+        // running.
+        let ran = p
+            .completed
+            .saturating_sub(self.unrun.load(Ordering::Relaxed));
+        let done = ran + skipped;
         let filled = match total {
             Some(total) if total > 0 => (done * WIDTH as u64 / total) as usize,
             _ => 0,
         };
         let bar = "#".repeat(filled.min(WIDTH));
-        // The chats of this run, not those a file answered before.
-        let rate = p.completed as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let rate = ran as f64 / p.elapsed.as_secs_f64().max(1e-3);
         let shown_total = total.map_or_else(|| "?".to_string(), |t| t.to_string());
         let pauses = self.limiter.as_ref().map_or(String::new(), |l| {
             format!(", {} rate-limit pauses", l.pauses())

@@ -53,7 +53,7 @@ use crate::{Error, Pending};
 /// assert!(matches!(chat.result(), Err(Error::Cancelled)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[must_use = "the chat is sent, but nothing reads its answer: call result() for its stream"]
+#[must_use = "dropped, it cancels the chat: call result() for the answer's stream"]
 pub struct PendingChat(Started);
 
 /// How far a [`PendingChat`] is.

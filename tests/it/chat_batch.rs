@@ -541,6 +541,12 @@ fn the_progress_bar_says_why_the_batch_stopped() {
             && last.contains("Insufficient credits"),
         "{stderr}"
     );
+    // The bar counts the one chat that ran, not the 19 the stop kept from running.
+    let bar = stderr.rsplit('\r').find(|s| s.contains('[')).unwrap_or("");
+    assert!(
+        bar.contains("] 1/20 ") && bar.contains(", 1 failed"),
+        "{stderr}"
+    );
 }
 
 /// OpenAI's `insufficient_quota` is a 429 that no wait ends (the plan's quota is spent): each
