@@ -28,7 +28,8 @@
 //! file in place (a failure halfway would leave it torn). A file shorter than the range's start, a
 //! 206 of several ranges or one whose body is not as long as its range writes nothing and fails; a
 //! 200 (a server that ignores `Range`) replaces the file; a 416 is an [`Error::Status`] like any
-//! other status outside 2xx. A 206 to a request without a `Range` (a cache answering from a
+//! other status outside 2xx, but for the answer to a resume of a file that is whole already
+//! (below). A 206 to a request without a `Range` (a cache answering from a
 //! range it holds) that is not the whole file writes nothing and fails: the request asked for
 //! the whole file, and it would land cut, or in the middle of the bytes of the file at `path`.
 //!
@@ -36,6 +37,13 @@
 //! `path` is current: nothing is written, and the download resolves with that file and status
 //! 304. Without a file at `path`, or to a request that asked nothing of the kind, a 304 is an
 //! [`Error::Status`] like other statuses outside 2xx.
+//!
+//! A 416 to a resume (`Range: bytes=S-`) whose `Content-Range: bytes */S` says that the file
+//! is `S` bytes long, as long as the file at `path`, says that file is whole: nothing is
+//! written, and the download resolves with that file and status 416, as `wget -c` reports a
+//! file already fully retrieved. A script that resumes its downloads can run again over files
+//! it finished. Without that agreement (no `Content-Range`, another length, a file of another
+//! length at `path`), a 416 is an [`Error::Status`].
 //!
 //! A range that runs to the end of the file (`bytes=S-`, as a resume asks, or `bytes=-N`)
 //! answered with less than the rest of a file whose length the answer gives (`Content-Range:
@@ -141,10 +149,16 @@ pub(crate) fn run(
     let conditional = [http::header::IF_NONE_MATCH, http::header::IF_MODIFIED_SINCE]
         .iter()
         .any(|name| header(config, &spec, name).is_some());
+    let resume_at = header(config, &spec, &http::header::RANGE).and_then(resume_from);
     let resp = match execute(agent, config, spec, Budget::Stream) {
         // "Not Modified" to a conditional request: the file at `path` is current, and stays.
         Ok(resp) if resp.status() == 304 && conditional => {
             done.complete(not_modified(&path, resp));
+            return;
+        }
+        // A resume of a file that is whole: it stays.
+        Ok(resp) if resp.status() == 416 && resume_at.is_some() => {
+            done.complete(already_whole(&path, resume_at, resp));
             return;
         }
         resp => resp,
@@ -233,8 +247,9 @@ impl Download {
 
     /// The HTTP status code: 2xx (206 for a range written after the start of the earlier
     /// file), or 304 when the request was conditional (`If-None-Match`, `If-Modified-Since`)
-    /// and the server said the file at [`path`](Download::path) is current: it is left as it
-    /// was, and [`bytes`](Download::bytes) is its length.
+    /// and the server said the file at [`path`](Download::path) is current, or 416 when a
+    /// resume (`Range: bytes=S-`) found that file whole (see the module's "Ranges"): it is left
+    /// as it was, and [`bytes`](Download::bytes) is its length.
     ///
     /// # Examples
     ///
@@ -820,6 +835,43 @@ fn not_modified(path: &Path, resp: http::Response<ureq::Body>) -> Result<Downloa
     }
 }
 
+/// The download of a resume from byte `at` answered 416: the file at `path`, untouched, when
+/// the answer's `Content-Range: bytes */N` and that file both say the file is `at` bytes long
+/// (see the module's doc); else the status error.
+fn already_whole(
+    path: &Path,
+    at: Option<u64>,
+    resp: http::Response<ureq::Body>,
+) -> Result<Download, Error> {
+    let complete = resp
+        .headers()
+        .get(http::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes */"))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() && complete == at && Some(meta.len()) == at => Ok(Download {
+            path: path.to_path_buf(),
+            bytes: meta.len(),
+            status: 416,
+        }),
+        _ => Err(crate::run::status_error(resp)),
+    }
+}
+
+/// Where a resume's `Range` header (`bytes=S-`) starts; `None` for any other value.
+fn resume_from(value: &[u8]) -> Option<u64> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let unit = value
+        .get(..6)
+        .filter(|u| u.eq_ignore_ascii_case("bytes="))?;
+    let start = value[unit.len()..].trim().strip_suffix('-')?.trim();
+    start
+        .parse()
+        .ok()
+        .filter(|_| start.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Whether a `Range` header's value is one range of bytes that runs to the end of the file.
 fn runs_to_the_end(value: &[u8]) -> bool {
     let value = value.trim_ascii();
@@ -943,6 +995,22 @@ fn keep_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resume_is_a_range_from_a_byte_to_the_end() {
+        assert_eq!(resume_from(b"bytes=10-"), Some(10));
+        assert_eq!(resume_from(b" BYTES= 0 - "), Some(0));
+        for other in [
+            "bytes=-5",
+            "bytes=1-2",
+            "bytes=+1-",
+            "bytes=1-,3-",
+            "items=1-",
+            "bytes=",
+        ] {
+            assert_eq!(resume_from(other.as_bytes()), None, "{other}");
+        }
+    }
 
     #[test]
     fn the_part_file_sits_beside_the_target_with_the_whole_name_kept() {

@@ -737,8 +737,10 @@ impl RequestBuilder {
     /// writes nothing, but for a 304 to a conditional request (`If-None-Match`,
     /// `If-Modified-Since`, as a mirror sends them) when a file is at `path`: the file is
     /// current and stays as it was, and the download's [`status`](crate::Download::status) is
-    /// 304; so is a 416
-    /// answer to a `Range` past the end. To complete a file at `path` that is shorter than the
+    /// 304. A 416 to a `Range` past the end is [`Error::Status`] too, but for a resume of a file
+    /// that is whole already (`Range: bytes=<its length>-` answered with `Content-Range: bytes
+    /// */<that length>`): the file stays, and the status is 416, as `wget -c` finds a file fully
+    /// retrieved. To complete a file at `path` that is shorter than the
     /// server's (one that another tool left cut, a log that has grown since), send
     /// `Range: bytes=<length of the file>-` (with `If-Range` and the validator you have, so that
     /// a changed file comes whole): a 206 answer is written after the bytes before its range,

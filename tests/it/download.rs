@@ -688,19 +688,44 @@ fn a_range_answered_200_restarts_the_file() {
     assert_eq!((done.status(), done.bytes()), (200, 10));
 }
 
+/// A resume of a file that is whole already is done, as `wget -c` finds it fully retrieved: a
+/// script that resumes its downloads failed on each file it had finished. A range past the end
+/// of a file of another length is still a 416, and leaves the file.
 #[test]
-fn a_range_past_the_end_is_a_416_and_leaves_the_file() {
+fn a_resume_of_a_whole_file_is_done_and_other_416s_leave_the_file() {
     let dir = TempDir::new("resume-416");
     let path = dir.join("data.bin");
+    let server = ranged_server();
+    let resume = |from: &str| {
+        FuturesSession::new()
+            .get(server.url())
+            .header("Range", format!("bytes={from}-"))
+            .download(&path)
+            .result()
+    };
+    std::fs::write(&path, "0123456789").unwrap();
+    let done = resume("10").unwrap();
+    assert_eq!((done.status(), done.bytes()), (416, 10));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
+    // Past the end of the file here and of the server's: their lengths do not say it is whole.
+    let err = resume("11").unwrap_err();
+    assert_eq!(err.status(), Some(416), "{err:?}");
+    // A longer file than the server's (another file under that name).
+    std::fs::write(&path, "0123456789ab").unwrap();
+    let err = resume("12").unwrap_err();
+    assert_eq!(err.status(), Some(416), "{err:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789ab");
+    assert_eq!(dir.names(), ["data.bin"]);
+    // A 416 that gives no length.
+    let bare = TestServer::start(|_| Reply::status(416, ""));
     std::fs::write(&path, "0123456789").unwrap();
     let err = FuturesSession::new()
-        .get(ranged_server().url())
+        .get(bare.url())
         .header("Range", "bytes=10-")
         .download(&path)
         .result()
         .unwrap_err();
     assert_eq!(err.status(), Some(416), "{err:?}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789");
     assert_eq!(dir.names(), ["data.bin"]);
 }
 
