@@ -304,7 +304,7 @@
 //! | buffered body | 10 MiB ([`DEFAULT_MAX_BODY_SIZE`]) | [`Error::BodyTooLarge`] |
 //! | streamed body, download | none: never held in memory | |
 //! | response header | 64 KiB (ureq's default `max_response_header_size`, kept as a cap); an event stream's: 16 KiB − 1, its read buffer ([`DEFAULT_STREAM_BUFFER_SIZE`]) | [`Error::Io`] naming the setting to raise (past 64 KiB: an agent of your own) |
-//! | header fields of a response | 128 (ureq's; requests reads 100) | ureq's `HttpParseTooManyHeaders` as [`Error::Transport`] |
+//! | header fields of a response | 128 (ureq's; requests reads 100) | [`Error::Io`] (`InvalidData`) naming the limit, which no setting raises |
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
