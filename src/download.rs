@@ -843,12 +843,21 @@ fn already_whole(
     at: Option<u64>,
     resp: http::Response<ureq::Body>,
 ) -> Result<Download, Error> {
-    let complete = resp
-        .headers()
-        .get(http::header::CONTENT_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("bytes */"))
-        .and_then(|n| n.trim().parse::<u64>().ok());
+    // `bytes */N`, the unit in any case (as `content_range` reads it).
+    let complete = (|| {
+        let value = resp
+            .headers()
+            .get(http::header::CONTENT_RANGE)?
+            .to_str()
+            .ok()?;
+        let (unit, rest) = value.trim().split_once(' ')?;
+        let n = rest.trim().strip_prefix("*/")?.trim();
+        let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        unit.eq_ignore_ascii_case("bytes")
+            .then(|| n.parse::<u64>().ok())
+            .flatten()
+            .filter(|_| digits)
+    })();
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() && complete == at && Some(meta.len()) == at => Ok(Download {
             path: path.to_path_buf(),

@@ -52,8 +52,9 @@
 //! queue at twice its size after the last sweep (1,024 entries at least) sweeps it: it takes
 //! every entry out and puts back, in their order, those that are not spent (see
 //! [`Task::swept`]). The entry of a job of a lane is spent too, once its lane has heard of its
-//! arrival, as from a worker that took it (its lane waits for each number); a job that the
-//! arrival lets start is handed to a worker by a wake-up of the lane, not run by the sweep.
+//! arrival, as from a worker that took it (its lane waits for each number, and keeps only the
+//! number of one that comes before an earlier job); a job that the arrival lets start is
+//! handed to a worker by a wake-up of the lane, not run by the sweep.
 //! Amortised O(1) per submission; a queue of live jobs only doubles the next sweep's
 //! threshold. Submissions hold the executor's lock, so none slips in between; a lane's
 //! wake-up or admitted job may, and its lane orders its jobs by their own numbers (see

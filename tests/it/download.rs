@@ -716,9 +716,18 @@ fn a_resume_of_a_whole_file_is_done_and_other_416s_leave_the_file() {
     assert_eq!(err.status(), Some(416), "{err:?}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789ab");
     assert_eq!(dir.names(), ["data.bin"]);
+    // The unit in any case, with spaces around.
+    std::fs::write(&path, "0123456789").unwrap();
+    let shouting =
+        TestServer::start(|_| Reply::status(416, "").header("Content-Range", " BYTES  */10 "));
+    let done = FuturesSession::new()
+        .get(shouting.url())
+        .header("Range", "bytes=10-")
+        .download(&path)
+        .result();
+    assert_eq!(done.map(|d| d.status()).ok(), Some(416));
     // A 416 that gives no length.
     let bare = TestServer::start(|_| Reply::status(416, ""));
-    std::fs::write(&path, "0123456789").unwrap();
     let err = FuturesSession::new()
         .get(bare.url())
         .header("Range", "bytes=10-")
