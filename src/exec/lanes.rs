@@ -1190,6 +1190,27 @@ mod tests {
     }
 
     #[test]
+    fn numbers_of_gone_jobs_merge_into_ranges_and_are_passed_over() {
+        let mut lane = Lane::default();
+        for seq in [5, 7, 6, 9, 3] {
+            lane.mark_gone(seq);
+        }
+        let ranges: Vec<(u64, u64)> = lane.gone.iter().map(|(&s, &e)| (s, e)).collect();
+        assert_eq!(ranges, [(3, 4), (5, 8), (9, 10)]);
+        lane.arrived = 3;
+        lane.skip_gone();
+        assert_eq!(lane.arrived, 4, "stops where a number is still to come");
+        // 4 merges with 5..8.
+        lane.mark_gone(4);
+        assert_eq!(lane.gone.get(&4), Some(&8));
+        lane.skip_gone();
+        assert_eq!(lane.arrived, 8);
+        lane.mark_gone(8);
+        lane.skip_gone();
+        assert_eq!((lane.arrived, lane.gone.len()), (10, 0));
+    }
+
+    #[test]
     fn a_cancelled_parked_job_never_runs() {
         let exec = Executor::new("t", 2).with_lanes(1, None);
         let (release, wait) = crossbeam_channel::bounded::<()>(0);
