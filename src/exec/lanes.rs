@@ -102,8 +102,8 @@ struct Lane {
     /// over when their turn comes, without keeping their slots (a sweep of the queue sends
     /// many such at once: see `exec::pool`'s "Spent entries").
     gone: BTreeMap<u64, u64>,
-    /// Cancels of the lane's jobs since its waiting jobs were last looked through (see
-    /// [`Lanes::cancelled`]).
+    /// Claims of the lane's jobs out of their turn since its waiting jobs were last looked
+    /// through (see [`Lanes::claimed`]).
     cancels: usize,
     /// A wake-up for this lane is due on the timer; no second one is needed.
     timer_armed: bool,
@@ -176,8 +176,8 @@ impl Lane {
     }
 }
 
-/// The fewest cancels after which a lane looks through its waiting jobs (see
-/// [`Lanes::cancelled`]).
+/// The fewest claims after which a lane looks through its waiting jobs (see
+/// [`Lanes::claimed`]).
 const MIN_COMPACT: usize = 64;
 
 /// Whether a job that reached its lane is to be passed over rather than run: claimed already
@@ -356,13 +356,14 @@ impl Lanes {
         }
     }
 
-    /// A job of lane `key` was cancelled. Once the executor is dropped, as
-    /// [`forget_gone`](Lanes::forget_gone). Before, a cancelled job that waits in the lane leaves
+    /// A job of lane `key` was claimed out of its turn: cancelled, or run inline by a worker
+    /// that waited for it (`Slot::help`). Once the executor is dropped, as
+    /// [`forget_gone`](Lanes::forget_gone). Before, a claimed job that waits in the lane leaves
     /// it only when the lane gets to it, at its next turn: behind a request that runs for long
-    /// (an event stream, under `max_per_host(1)`), cancel after cancel piled up there, each
-    /// with its slot. So once a lane has seen as many cancels as it has waiting jobs (64 at
-    /// least) since it last looked, it takes the gone ones out: amortised O(1) per cancel.
-    fn cancelled(&self, key: &Arc<str>) {
+    /// (an event stream, under `max_per_host(1)`), claim after claim piled up there, each with
+    /// its slot. So once a lane has seen as many claims as it has waiting jobs (64 at least)
+    /// since it last looked, it takes the gone ones out: amortised O(1) per claim.
+    fn claimed(&self, key: &Arc<str>) {
         if self.dropped.load(Ordering::Acquire) {
             return self.forget_gone(key);
         }
@@ -657,12 +658,16 @@ impl Task for Laned {
         self.task.ran_inline()
     }
 
-    /// Cancels the job, and tells its lane (see [`Lanes::cancelled`]): a job parked after the
+    /// Cancels the job, and tells its lane (see [`Lanes::claimed`]): a job parked after the
     /// executor's drop leaves it now, and cancelled jobs do not pile up in it.
     fn cancel(&self) -> bool {
         let cancelled = self.task.cancel();
-        self.lanes.cancelled(&self.key);
+        self.lanes.claimed(&self.key);
         cancelled
+    }
+
+    fn claimed_by_waiter(&self) {
+        self.lanes.claimed(&self.key);
     }
 
     fn handle_dropped(&self) {
@@ -1258,12 +1263,13 @@ mod tests {
             false,
             lane("a"),
         );
-        let mut most = 0;
+        let (mut most, lanes) = (0, exec.lanes_for_test().unwrap());
         for _ in 0..5_000 {
+            let before = lanes.parked();
             let job = exec.submit_in_lane(|done| done.complete(Ok(false)), false, lane("a"));
             // The idle worker takes it to the lane, where it waits behind the long one.
             let start = Instant::now();
-            while exec.queued() > 0 && start.elapsed() < Duration::from_secs(5) {
+            while lanes.parked() == before && start.elapsed() < Duration::from_secs(5) {
                 std::thread::yield_now();
             }
             assert!(job.cancel());
@@ -1274,6 +1280,44 @@ mod tests {
         assert!(long.result().unwrap());
         let next = exec.submit_in_lane(|done| done.complete(Ok(true)), false, lane("a"));
         assert!(next.result().unwrap());
+    }
+
+    /// The same behind a long job for jobs that a worker waiting for them ran itself: each
+    /// stayed in the lane, with its slot, until the lane's next turn.
+    #[test]
+    fn jobs_run_by_their_waiter_do_not_pile_up_behind_a_long_one() {
+        let exec = Arc::new(Executor::new("t", 3).with_lanes(1, None));
+        let (release, wait) = crossbeam_channel::bounded::<()>(0);
+        let long = exec.submit_in_lane(
+            move |done| done.complete(Ok(wait.recv().is_ok())),
+            false,
+            lane("a"),
+        );
+        let e = Arc::clone(&exec);
+        let waiter = exec.submit_in_lane(
+            move |done| {
+                let mut most = 0;
+                let lanes = e.lanes_for_test().unwrap();
+                for i in 0..500u32 {
+                    let before = lanes.parked();
+                    let job = e.submit_in_lane(move |d| d.complete(Ok(i)), true, lane("a"));
+                    // An idle worker takes it to the lane, where it waits behind the long one.
+                    let start = Instant::now();
+                    while lanes.parked() == before && start.elapsed() < Duration::from_secs(5) {
+                        std::thread::yield_now();
+                    }
+                    assert_eq!(job.result().ok(), Some(i)); // run here
+                    most = most.max(e.waiting());
+                }
+                done.complete(Ok(most));
+            },
+            false,
+            None,
+        );
+        let most = waiter.result().unwrap();
+        assert!(most <= 2 * MIN_COMPACT, "{most} jobs said to wait");
+        release.send(()).unwrap();
+        assert!(long.result().unwrap());
     }
 
     #[test]

@@ -109,7 +109,11 @@ impl<T: Send + 'static> Pending<T> {
     /// Runs the job here if this is a worker of its pool and the job is still queued. Returns
     /// whether it did.
     pub(crate) fn help(&self) -> bool {
-        self.slot.help(&self.task)
+        let helped = self.slot.help(&self.task);
+        if helped {
+            self.task.claimed_by_waiter();
+        }
+        helped
     }
 
     /// Blocks until the slot changes. An event stream still queued in this worker's pool is

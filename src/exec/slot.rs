@@ -85,6 +85,10 @@ pub(crate) trait Task: Send + Sync {
     /// The job's handle was dropped while the job was still queued. A lane's entry tells its
     /// lane (see `Lanes::forget_gone`); nothing to do for the others.
     fn handle_dropped(&self) {}
+    /// A worker waiting for the job claimed it out of the queue and ran it itself (see
+    /// [`Slot::help`]). A lane's entry tells its lane, as a cancel does (see `Lanes::claimed`);
+    /// nothing to do for the others.
+    fn claimed_by_waiter(&self) {}
     /// Sleeps `d` unless the job is cancelled first; returns `false` if it was.
     fn sleep(&self, d: Duration) -> bool;
     /// The job's number (see `job::next_id`); 0 for an entry that is no job (a lane's wake-up).
