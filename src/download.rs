@@ -843,21 +843,12 @@ fn already_whole(
     at: Option<u64>,
     resp: http::Response<ureq::Body>,
 ) -> Result<Download, Error> {
-    // `bytes */N`, the unit in any case (as `content_range` reads it).
-    let complete = (|| {
-        let value = resp
-            .headers()
-            .get(http::header::CONTENT_RANGE)?
-            .to_str()
-            .ok()?;
-        let (unit, rest) = value.trim().split_once(' ')?;
-        let n = rest.trim().strip_prefix("*/")?.trim();
-        let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
-        unit.eq_ignore_ascii_case("bytes")
-            .then(|| n.parse::<u64>().ok())
-            .flatten()
-            .filter(|_| digits)
-    })();
+    // `bytes */N`.
+    let complete = (resp.headers().get(http::header::CONTENT_RANGE))
+        .and_then(|v| v.to_str().ok())
+        .and_then(bytes_unit)
+        .and_then(|rest| rest.strip_prefix("*/"))
+        .and_then(|n| digits(n.trim()));
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() && complete == at && Some(meta.len()) == at => Ok(Download {
             path: path.to_path_buf(),
@@ -870,28 +861,36 @@ fn already_whole(
 
 /// Where a resume's `Range` header (`bytes=S-`) starts; `None` for any other value.
 fn resume_from(value: &[u8]) -> Option<u64> {
-    let value = std::str::from_utf8(value).ok()?.trim();
-    let unit = value
-        .get(..6)
-        .filter(|u| u.eq_ignore_ascii_case("bytes="))?;
-    let start = value[unit.len()..].trim().strip_suffix('-')?.trim();
-    start
-        .parse()
-        .ok()
-        .filter(|_| start.bytes().all(|b| b.is_ascii_digit()))
+    let spec = std::str::from_utf8(byte_ranges(value)?).ok()?;
+    digits(spec.strip_suffix('-')?.trim())
 }
 
 /// Whether a `Range` header's value is one range of bytes that runs to the end of the file.
 fn runs_to_the_end(value: &[u8]) -> bool {
+    byte_ranges(value).is_some_and(|spec| {
+        !spec.contains(&b',') && (spec.ends_with(b"-") || spec.starts_with(b"-"))
+    })
+}
+
+/// The ranges a `Range` header's value asks for, after its unit `bytes=` (in any case).
+fn byte_ranges(value: &[u8]) -> Option<&[u8]> {
     let value = value.trim_ascii();
-    let Some(spec) = value
-        .get(..6)
-        .filter(|unit| unit.eq_ignore_ascii_case(b"bytes="))
-        .map(|_| value[6..].trim_ascii())
-    else {
-        return false;
-    };
-    !spec.contains(&b',') && (spec.ends_with(b"-") || spec.starts_with(b"-"))
+    let unit = value.get(..6)?;
+    unit.eq_ignore_ascii_case(b"bytes=")
+        .then(|| value[6..].trim_ascii())
+}
+
+/// What a `Content-Range` value says after its unit `bytes` (in any case), trimmed.
+fn bytes_unit(value: &str) -> Option<&str> {
+    let (unit, rest) = value.trim().split_once(' ')?;
+    unit.eq_ignore_ascii_case("bytes").then(|| rest.trim())
+}
+
+/// A number written in ASCII digits alone (no sign, no spaces).
+fn digits(s: &str) -> Option<u64> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 /// The first and last byte of a 206 answer's single range and the file's length, if given
@@ -905,17 +904,8 @@ fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64, Option<u64>), S
     };
     let text = String::from_utf8_lossy(value.as_bytes());
     let parsed = (|| {
-        let (unit, rest) = text.trim().split_once(' ')?;
-        if !unit.eq_ignore_ascii_case("bytes") {
-            return None;
-        }
-        let (span, total) = rest.trim().split_once('/')?;
+        let (span, total) = bytes_unit(&text)?.split_once('/')?;
         let (start, end) = span.split_once('-')?;
-        let digits = |s: &str| {
-            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| s.parse::<u64>().ok())
-                .flatten()
-        };
         let (start, end) = (digits(start)?, digits(end)?);
         let total = if total == "*" {
             None

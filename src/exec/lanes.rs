@@ -104,7 +104,7 @@ struct Lane {
     gone: BTreeMap<u64, u64>,
     /// Claims of the lane's jobs out of their turn since its waiting jobs were last looked
     /// through (see [`Lanes::claimed`]).
-    cancels: usize,
+    claims: usize,
     /// A wake-up for this lane is due on the timer; no second one is needed.
     timer_armed: bool,
 }
@@ -371,11 +371,11 @@ impl Lanes {
         let Some(lane) = state.lanes.get_mut(key) else {
             return;
         };
-        lane.cancels += 1;
-        if lane.cancels < (lane.parked.len() + lane.early.len()).max(MIN_COMPACT) {
+        lane.claims += 1;
+        if lane.claims < (lane.parked.len() + lane.early.len()).max(MIN_COMPACT) {
             return;
         }
-        lane.cancels = 0;
+        lane.claims = 0;
         let unrun = lane.take_gone();
         self.settle(state, Some(key));
         // Outside the lock: dropping a job drops its closure, which is user code (a claimed
@@ -463,13 +463,10 @@ impl Lanes {
             lane.skip_gone();
             next = lane.early.remove(&lane.arrived);
         }
-        let wake = !start_here
-            && !lane.parked.is_empty()
-            && lane.running < self.max_running
-            && !lane.timer_armed;
         self.settle(state, Some(key));
-        if wake {
-            self.wake(Arc::clone(key), false);
+        if !start_here {
+            // What could start here goes to a worker.
+            self.spread(key);
         }
         // Outside the lock: dropping a job drops its closure, which is user code (a claimed
         // job's abort does nothing).
@@ -546,8 +543,9 @@ impl Lanes {
         }
     }
 
-    /// Queues one more wake-up for lane `key` if its next parked job may start as well, so that
-    /// a lane whose pause ended runs up to its limit on several workers, not one.
+    /// Queues one more wake-up for lane `key` if its next parked job may start as well: so that
+    /// a lane whose pause ended runs up to its limit on several workers, not one, and that a job
+    /// a sweep's arrival let start goes to a worker (see [`arrive`](Lanes::arrive)).
     fn spread(&self, key: &Arc<str>) {
         let more = {
             let state = lock(&self.state);
@@ -917,6 +915,29 @@ mod tests {
         Some(Arc::from(s))
     }
 
+    /// A job of `key` (or of no lane) that runs until the returned sender sends or is dropped.
+    fn held(
+        exec: &Executor,
+        key: Option<Arc<str>>,
+    ) -> (crate::Pending<bool>, crossbeam_channel::Sender<()>) {
+        let (release, wait) = crossbeam_channel::bounded::<()>(0);
+        let job = exec.submit_in_lane(
+            move |done| done.complete(Ok(wait.recv().is_ok())),
+            false,
+            key,
+        );
+        (job, release)
+    }
+
+    /// Waits (5 s at most) until the lanes hold more waiting jobs than `before`: a worker took
+    /// the job just queued to its lane.
+    fn until_parked(lanes: &Lanes, before: usize) {
+        let start = Instant::now();
+        while lanes.parked() == before && start.elapsed() < Duration::from_secs(5) {
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn a_lane_runs_at_most_its_limit_and_keeps_its_order() {
         let exec = Executor::new("t", 8).with_lanes(2, None);
@@ -1210,12 +1231,7 @@ mod tests {
     #[test]
     fn swept_entries_of_a_lane_are_told_to_the_lane() {
         let exec = Executor::new("t", 1).with_lanes(1, None);
-        let (release, wait) = crossbeam_channel::bounded::<()>(0);
-        let held = exec.submit_in_lane(
-            move |done| done.complete(Ok(wait.recv().is_ok())),
-            false,
-            None,
-        );
+        let (held, release) = held(&exec, None);
         let order = Arc::new(Mutex::new(Vec::new()));
         let (mut live, mut most, mut waiting) = (Vec::new(), 0, 0);
         // A live job first: the cancelled ones after it reach the lane before it does.
@@ -1257,21 +1273,13 @@ mod tests {
     #[test]
     fn cancelled_jobs_do_not_pile_up_behind_a_long_one() {
         let exec = Executor::new("t", 2).with_lanes(1, None);
-        let (release, wait) = crossbeam_channel::bounded::<()>(0);
-        let long = exec.submit_in_lane(
-            move |done| done.complete(Ok(wait.recv().is_ok())),
-            false,
-            lane("a"),
-        );
+        let (long, release) = held(&exec, lane("a"));
         let (mut most, lanes) = (0, exec.lanes_for_test().unwrap());
         for _ in 0..5_000 {
             let before = lanes.parked();
             let job = exec.submit_in_lane(|done| done.complete(Ok(false)), false, lane("a"));
             // The idle worker takes it to the lane, where it waits behind the long one.
-            let start = Instant::now();
-            while lanes.parked() == before && start.elapsed() < Duration::from_secs(5) {
-                std::thread::yield_now();
-            }
+            until_parked(lanes, before);
             assert!(job.cancel());
             most = most.max(exec.waiting());
         }
@@ -1287,12 +1295,7 @@ mod tests {
     #[test]
     fn jobs_run_by_their_waiter_do_not_pile_up_behind_a_long_one() {
         let exec = Arc::new(Executor::new("t", 3).with_lanes(1, None));
-        let (release, wait) = crossbeam_channel::bounded::<()>(0);
-        let long = exec.submit_in_lane(
-            move |done| done.complete(Ok(wait.recv().is_ok())),
-            false,
-            lane("a"),
-        );
+        let (long, release) = held(&exec, lane("a"));
         let e = Arc::clone(&exec);
         let waiter = exec.submit_in_lane(
             move |done| {
@@ -1302,10 +1305,7 @@ mod tests {
                     let before = lanes.parked();
                     let job = e.submit_in_lane(move |d| d.complete(Ok(i)), true, lane("a"));
                     // An idle worker takes it to the lane, where it waits behind the long one.
-                    let start = Instant::now();
-                    while lanes.parked() == before && start.elapsed() < Duration::from_secs(5) {
-                        std::thread::yield_now();
-                    }
+                    until_parked(lanes, before);
                     assert_eq!(job.result().ok(), Some(i)); // run here
                     most = most.max(e.waiting());
                 }

@@ -641,11 +641,8 @@ impl<T: Send + 'static, J: JobCell<T> + 'static> Task for Slot<T, J> {
     }
 
     fn swept(self: Arc<Self>) -> Option<Arc<dyn Task>> {
-        if self.is_queued() {
-            Some(self)
-        } else {
-            None
-        }
+        let queued = self.is_queued();
+        queued.then_some(self)
     }
 
     fn ran_inline(&self) -> bool {

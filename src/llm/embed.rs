@@ -377,7 +377,7 @@ impl<P: EmbedProtocol> Client<P> {
             return Ok(Embeddings::default());
         }
         let answers = self
-            .requests(texts, options, true)
+            .embed_requests(texts, options, true)
             .map(|chunk| chunk.result);
         let (vectors, usage): (Vec<_>, Vec<_>) = answers
             .map(|answer| answer.map(|e| (e.vectors, e.usage)))
@@ -446,13 +446,13 @@ impl<P: EmbedProtocol> Client<P> {
         texts: &'a [S],
         options: &'a EmbedOptions,
     ) -> impl Iterator<Item = EmbedChunk> + 'a {
-        self.requests(texts, options, false)
+        self.embed_requests(texts, options, false)
     }
 
     /// The requests of `texts` on the session, at most `options.in_flight` at once, each one's
     /// texts and answer in the texts' order; with `stop_on_error`, the first failure cancels
     /// the rest and is the last item.
-    fn requests<'a, S: AsRef<str>>(
+    fn embed_requests<'a, S: AsRef<str>>(
         &'a self,
         texts: &'a [S],
         options: &'a EmbedOptions,

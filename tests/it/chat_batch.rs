@@ -405,11 +405,16 @@ fn the_progress_bar_counts_the_failed_chats() {
     }) else {
         return;
     };
-    let last = stderr.rsplit('\r').find(|s| s.contains('[')).unwrap_or("");
+    let last = last_bar(&stderr);
     assert!(
         last.contains("3/3") && last.contains(", 1 failed"),
         "{stderr}"
     );
+}
+
+/// The last state of the progress bar that `stderr` shows (its lines start with `\r`).
+fn last_bar(stderr: &str) -> &str {
+    stderr.rsplit('\r').find(|s| s.contains('[')).unwrap_or("")
 }
 
 #[test]
@@ -542,7 +547,7 @@ fn the_progress_bar_says_why_the_batch_stopped() {
         "{stderr}"
     );
     // The bar counts the one chat that ran, not the 19 the stop kept from running.
-    let bar = stderr.rsplit('\r').find(|s| s.contains('[')).unwrap_or("");
+    let bar = last_bar(&stderr);
     assert!(
         bar.contains("] 1/20 ") && bar.contains(", 1 failed"),
         "{stderr}"
