@@ -18,7 +18,7 @@
 //! bytes=<length>-` completes a file that is shorter than the server's (one another tool left cut,
 //! or one that has grown) and the result still lands whole, by one rename. (A download this module
 //! cut leaves no partial file behind to resume from: its part file is removed, and the file at
-//! `path` stays as it was.) The body is written first, at its place in the part file, and the
+//! `path` stays as it was; within one download, a retry policy resumes a cut body, below.) The body is written first, at its place in the part file, and the
 //! earlier bytes are copied in front of it once it is whole: copied first, a file of many GB kept
 //! the answer unread for minutes, long enough for the server to drop the connection. They are the
 //! bytes of the file at `path` when the answer came, opened then: another download that lands there
@@ -51,6 +51,34 @@
 //! an [`Error::Protocol`] that says so: written as it came, the file would land under its name
 //! without its end, under a handle that says it is done. A range that names its end is the
 //! caller's to complete, and is written as it comes.
+//!
+//! # Resuming a cut body
+//!
+//! Under a retry policy that retries the request (the request's or the session's, for a GET
+//! or another idempotent request without a body), a body cut midway (a reset, an early end, a
+//! `read_timeout` that ran out: the failures the policy retries) is asked for again from the
+//! byte where it stopped, into the same part file, as wget does: `Range: bytes=<that byte>-`
+//! (up to the last byte the download wants: the end of the file, or of the caller's own
+//! range), with `If-Range` set to the answer's strong `ETag`, else its `Last-Modified`. A 206
+//! that starts there and runs to that end goes on with the file; a 200 (the file changed since,
+//! so the `If-Range` no longer matched, or the server ignores ranges) starts the file over, as
+//! a first answer of 200 would; anything else fails the download with the cut's error, saying
+//! what the resume met. Each resume counts as an attempt of the policy (a request's own retries
+//! before its answer come on top), and waits its backoff first; a cancel ends that wait.
+//!
+//! A download that may resume asks for its body unencoded (`Accept-Encoding: identity`): a
+//! range counts the bytes as sent, and ureq decodes gzip without leaving a trace in the
+//! headers, so a resume of an encoded body would join bytes of two different streams. One whose
+//! request names an encoding, or whose answer names no validator (or a weak `ETag` alone), is
+//! not resumed, and its error says why: without `If-Range`, the rest could be of another
+//! version of the file, and the file would land whole in length but wrong. Without a policy, a
+//! cut fails the download at once, as before.
+//!
+//! The options were to resume only by hand (a script that sends `Range` itself: the part file
+//! is gone by then, so a cut download started over), to keep the part file for a later call to
+//! adopt (which needs rules for a part file found in a shared directory, and somewhere to keep
+//! the validator), or to resume within the call that holds the part file, locked, and knows the
+//! validator. The last is what is done.
 //!
 //! # Cancelling
 //!
@@ -123,6 +151,7 @@ use crate::config::Config;
 use crate::exec::Completer;
 use crate::phase;
 use crate::progress::ProgressCounter;
+use crate::retry::RetryPolicy;
 use crate::run::{execute, Budget, Spec};
 use crate::Error;
 
@@ -145,6 +174,7 @@ pub(crate) fn run(
     }
     let mut spec = spec;
     ask_identity_for_ranges(config, &mut spec);
+    let resume = Resume::new(agent, config, &mut spec);
     let asked = asked_range(config, &spec);
     let conditional = [http::header::IF_NONE_MATCH, http::header::IF_MODIFIED_SINCE]
         .iter()
@@ -163,7 +193,7 @@ pub(crate) fn run(
         }
         resp => resp,
     };
-    let written = resp.and_then(|resp| write_body(resp, path, asked, done.progress()));
+    let written = resp.and_then(|resp| write_body(resp, path, asked, done.progress(), resume));
     match written {
         // A cancel that came first leaves the part file unrenamed; dropping `written` removes it.
         Ok(mut written) => {
@@ -670,19 +700,21 @@ impl Written {
     }
 }
 
-/// `asked`: what of the file the request asks for (see [`asked_range`]).
+/// `asked`: what of the file the request asks for (see [`asked_range`]); `resume`: how to ask
+/// for the rest of a body cut midway, when a retry policy allows it.
 fn write_body(
     resp: http::Response<ureq::Body>,
     path: PathBuf,
     asked: Asked,
     progress: &ProgressCounter,
+    mut resume: Option<Resume<'_>>,
 ) -> Result<Written, Error> {
-    let status = resp.status().as_u16();
+    let mut status = resp.status().as_u16();
     if !resp.status().is_success() {
         return Err(crate::run::status_error(resp));
     }
-    let url = resp.get_uri().to_string();
-    let range = if status == 206 {
+    let mut url = resp.get_uri().to_string();
+    let mut range = if status == 206 {
         let placed = content_range(resp.headers()).and_then(|(start, end, total)| {
             let at_the_end = total.is_some_and(|t| end.checked_add(1) == Some(t));
             let of = || total.map_or("an unknown length".into(), |t| t.to_string());
@@ -718,7 +750,7 @@ fn write_body(
     let mut part = open_part(&path)?;
     // A 206 goes after the bytes before its range, kept from the file already at `path`: the
     // body is written in its place first, and those bytes copied before it once it is whole.
-    let (kept, earlier) = match range {
+    let (mut kept, mut earlier) = match range {
         Some((start, _)) if start > 0 => {
             let earlier = open_earlier(&path, start)?;
             part.file
@@ -731,15 +763,51 @@ fn write_body(
     let (parts, body) = resp.into_parts();
     let announced = crate::body::announced_length(&parts.headers, &body);
     progress.start(announced);
+    // The last byte of the file that the download is to hold, when the answer says: a resume
+    // asks for the rest up to it.
+    let mut last = match range {
+        Some((_, end)) => Some(end),
+        None => announced.and_then(|n| n.checked_sub(1)),
+    };
+    let mut same_file = validator(&parts.headers);
     let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts, announced);
     let mut buf = vec![0; BLOCK];
     let mut bytes = kept;
+    // The file's end as a resume's answer placed it, checked once the body ends.
+    let mut resumed_to = None;
     loop {
         let n = match body.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from(e)),
+            Err(e) => {
+                let cut = Error::from(e);
+                let Some(resume) = resume.as_mut() else {
+                    return Err(cut);
+                };
+                let (resp, placed) = resume.rest(cut, &same_file, bytes, last)?;
+                url = resp.get_uri().to_string();
+                let (parts, next) = resp.into_parts();
+                let length = crate::body::announced_length(&parts.headers, &next);
+                match placed {
+                    Some(end) => resumed_to = Some(end),
+                    // A 200: the file changed since (or the server ignores ranges), and comes
+                    // whole, as a first answer of 200 would.
+                    None => {
+                        part.file
+                            .set_len(0)
+                            .and_then(|()| part.file.seek(SeekFrom::Start(0)))
+                            .map_err(|e| file_error("empty", &part.path, e))?;
+                        (status, bytes, kept, earlier, range, resumed_to) =
+                            (200, 0, 0, None, None, None);
+                        last = length.and_then(|n| n.checked_sub(1));
+                        progress.start(length);
+                    }
+                }
+                same_file = validator(&parts.headers);
+                body = phase::Placed::new(next.into_reader(), url.clone(), &parts, length);
+                continue;
+            }
         };
         part.file
             .write_all(&buf[..n])
@@ -757,6 +825,13 @@ fn write_body(
             )));
         }
     }
+    if let Some(end) = resumed_to.filter(|end| end.checked_add(1) != Some(bytes)) {
+        return Err(Error::Protocol(format!(
+            "the answer to the resume of the download from {} ended at byte {bytes}, before \
+             the end of its range ({end})",
+            crate::redact_url(&url)
+        )));
+    }
     if kept > 0 {
         keep_start(&path, earlier, kept, &mut part, &mut buf)?;
     }
@@ -769,6 +844,177 @@ fn write_body(
         bytes,
         status,
     })
+}
+
+/// The resumes of a body cut midway (see the module docs, "Resuming a cut body"): the request
+/// to send again for the rest, and the policy that allows it.
+struct Resume<'a> {
+    agent: &'a ureq::Agent,
+    config: &'a Config,
+    spec: Spec,
+    policy: RetryPolicy,
+    /// Attempts at the body so far: the first answer's, then one a resume.
+    attempt: u32,
+    /// Why no resume is possible although the policy allows one.
+    barred: Option<String>,
+}
+
+impl<'a> Resume<'a> {
+    /// The resumes of the download `spec` asks for, when its retry policy retries it (a request
+    /// without a body, idempotent: see [`RetryPolicy::allows`]); `None` otherwise. Such a
+    /// download asks for the body unencoded, unless the request names an `Accept-Encoding`
+    /// itself (then it is not resumed): a range counts the bytes as sent.
+    fn new(agent: &'a ureq::Agent, config: &'a Config, spec: &mut Spec) -> Option<Resume<'a>> {
+        let policy = spec.retry.as_deref().or(config.retry.as_ref())?;
+        if spec.body.is_some() || !policy.allows(&spec.method, spec.idempotent) {
+            return None;
+        }
+        let policy = policy.clone();
+        let accepted = header(config, spec, &http::header::ACCEPT_ENCODING)
+            .map(|v| String::from_utf8_lossy(v).trim().to_string());
+        let barred = match accepted {
+            None => {
+                spec.headers
+                    .push(("accept-encoding".into(), "identity".into()));
+                None
+            }
+            Some(value) if value.eq_ignore_ascii_case("identity") => None,
+            Some(value) => Some(format!(
+                "the request accepts an encoded body (Accept-Encoding: {value}), whose ranges \
+                 count the bytes as sent, not the file's: leave Accept-Encoding unset to make \
+                 a download resumable"
+            )),
+        };
+        Some(Resume {
+            agent,
+            config,
+            spec: spec.duplicate(),
+            policy,
+            attempt: 1,
+            barred,
+        })
+    }
+
+    /// After the body was `cut` at byte `at` of the file: the answer to a request for the rest,
+    /// from `at` to `last` (or to the end of the file when the length is not known), with the
+    /// last byte its range carries; `None` for a 200, the whole file again (it changed since, or
+    /// the server ignores ranges). `same_file`: the `If-Range` that keeps the rest to the file
+    /// of the bytes so far, or why there is none. `Err` is the download's: `cut`, saying why it
+    /// was not resumed when the policy would retry it, or what the resume met.
+    fn rest(
+        &mut self,
+        cut: Error,
+        same_file: &Result<String, String>,
+        at: u64,
+        last: Option<u64>,
+    ) -> Result<(http::Response<ureq::Body>, Option<u64>), Error> {
+        if crate::exec::is_cancelled() || !self.policy.retries(&cut) {
+            return Err(cut);
+        }
+        let if_range = match (&self.barred, same_file) {
+            (Some(why), _) | (None, Err(why)) => {
+                return Err(phase::and_note(cut, &format!("not resumed: {why}")))
+            }
+            (None, Ok(if_range)) => if_range.clone(),
+        };
+        let Some(wait) = self.policy.wait_after(self.attempt, &cut) else {
+            let resumes = match self.attempt - 1 {
+                1 => "1 resume".to_string(),
+                n => format!("{n} resumes"),
+            };
+            return Err(phase::and_note(
+                cut,
+                &format!(
+                    "at byte {} of the file, after {resumes}, the most RetryPolicy::attempts \
+                     allows",
+                    phase::grouped(at)
+                ),
+            ));
+        };
+        if !crate::exec::sleep(wait) {
+            return Err(Error::Cancelled);
+        }
+        // A resume is a new request to the origin: as a retry, it waits out the origin's pause
+        // at the rate limiter and takes a token of its rate.
+        let origin = self.spec.url.parse::<http::Uri>();
+        if let (Some(limiter), Ok(uri)) = (&self.config.rate_limiter, origin) {
+            crate::ratelimit::wait_turn(limiter, &uri, None)?;
+        }
+        self.attempt += 1;
+        let mut spec = self.spec.duplicate();
+        spec.headers.retain(|(name, _)| {
+            !name.eq_ignore_ascii_case("range") && !name.eq_ignore_ascii_case("if-range")
+        });
+        let end = last.map(|last| last.to_string()).unwrap_or_default();
+        spec.headers
+            .push(("range".into(), format!("bytes={at}-{end}")));
+        spec.headers.push(("if-range".into(), if_range));
+        let resp = execute(self.agent, self.config, spec, Budget::Stream).map_err(|e| {
+            let note = format!("resuming the download cut at byte {}", phase::grouped(at));
+            phase::and_note(e, &note)
+        })?;
+        let placed = match resp.status().as_u16() {
+            200 => return Ok((resp, None)),
+            206 => content_range(resp.headers()).and_then(|(start, end, total)| {
+                let to_the_end = match last {
+                    Some(last) => end == last,
+                    None => total.is_none_or(|total| end.checked_add(1) == Some(total)),
+                };
+                if start == at && to_the_end {
+                    Ok(end)
+                } else {
+                    Err(format!("it carries bytes {start}-{end}, not the rest"))
+                }
+            }),
+            status => Err(format!("it was answered {status}")),
+        };
+        match placed {
+            Ok(end) => Ok((resp, Some(end))),
+            Err(why) => Err(phase::and_note(
+                cut,
+                &format!("the resume from byte {} failed: {why}", phase::grouped(at)),
+            )),
+        }
+    }
+}
+
+/// What a resume sends as `If-Range` so that the rest it gets is of the same file as the answer
+/// with `headers`: the answer's strong `ETag`, else its `Last-Modified`. `Err` says why there is
+/// none (a resume without it could join the start of one version of the file to the end of
+/// another), or why the bytes read cannot be counted as the file's.
+///
+/// Those are the bytes as sent only for a body that was not decoded on the way. A decoded body
+/// has lost its `Content-Encoding` and its `Content-Length` (ureq and this crate remove both),
+/// so an answer with neither a length nor chunks is not resumed (a body whose end is its
+/// connection's, which has neither either, could not tell a cut from its end anyway). A chunked
+/// body decoded against the request's `Accept-Encoding: identity` cannot be told from a plain
+/// one: its resume asks for the rest at a decoded offset, and the rest, encoded from the middle
+/// of its stream, fails to decode, so the download fails rather than landing wrong.
+fn validator(headers: &http::HeaderMap) -> Result<String, String> {
+    if !headers.contains_key(http::header::CONTENT_LENGTH) && !phase::is_chunked(headers) {
+        return Err(
+            "the answer gave no Content-Length and was not chunked (a body decoded on \
+                    the way, or one that ends with its connection), so the bytes so far cannot \
+                    be counted as the file's"
+                .into(),
+        );
+    }
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let strong = value(http::header::ETAG).filter(|tag| !tag.starts_with("W/"));
+    strong
+        .or_else(|| value(http::header::LAST_MODIFIED))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            "the answer named no ETag (or only a weak one) and no Last-Modified, one of which a \
+             resume sends (If-Range) so that the rest is of the same file"
+                .to_string()
+        })
 }
 
 /// A download with a `Range` asks for the body unencoded (unless it names an `Accept-Encoding`

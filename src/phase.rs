@@ -613,15 +613,10 @@ pub(crate) struct BodyRead {
 impl BodyRead {
     /// Nothing read yet of a body of these `headers`, announced as `announced` bytes long.
     pub(crate) fn start(headers: &HeaderMap, announced: Option<u64>) -> BodyRead {
-        let chunked = headers.get_all(header::TRANSFER_ENCODING).iter().any(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .split(',')
-                .any(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
-        });
         BodyRead {
             read: 0,
             announced,
-            chunked,
+            chunked: is_chunked(headers),
         }
     }
 
@@ -636,8 +631,18 @@ impl BodyRead {
     }
 }
 
+/// Whether the body of a response with `headers` is chunked: it ends with its last, empty,
+/// chunk.
+pub(crate) fn is_chunked(headers: &HeaderMap) -> bool {
+    headers.get_all(header::TRANSFER_ENCODING).iter().any(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .split(',')
+            .any(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
+    })
+}
+
 /// `n` with its thousands grouped: `1,234,567`.
-fn grouped(n: u64) -> String {
+pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
@@ -876,7 +881,6 @@ pub(crate) fn after_attempts(e: Error, attempts: u32, why: Stopped) -> Error {
 /// `e` with `note` after the note it has, if any (`after 3 attempts, ...; texts 0 to 99`),
 /// where it has room for one (see [`after_attempts`]; an [`Error::Protocol`] takes it at its
 /// end, in parentheses).
-#[cfg(feature = "llm")]
 pub(crate) fn and_note(e: Error, note: &str) -> Error {
     match e {
         Error::Protocol(text) => Error::Protocol(format!("{text} ({note})")),

@@ -745,8 +745,16 @@ impl RequestBuilder {
     /// `Range: bytes=<length of the file>-` (with `If-Range` and the validator you have, so that
     /// a changed file comes whole): a 206 answer is written after the bytes before its range,
     /// kept from the file at `path` (which must hold that many), a 200 answer replaces the file
-    /// as any download does. A download that this method cut leaves no partial file (the file
-    /// at `path` stays as it was), so it starts over: no resume from where it stopped. A 206 of
+    /// as any download does. Under a retry policy ([`retry`](RequestBuilder::retry), or the
+    /// session's), a body cut or stalled midway is asked for again from where it stopped, with
+    /// the answer's strong `ETag` (else its `Last-Modified`) as `If-Range`, into the same part
+    /// file, each resume an attempt of the policy after its backoff: a 206 from that byte goes
+    /// on, a 200 (the file changed meanwhile) starts the file over, anything else fails with
+    /// the cut's error, saying what the resume met. Such a download asks for its body unencoded
+    /// (`Accept-Encoding: identity`: a range counts the bytes as sent); one whose request names
+    /// an encoding, or whose answer names no validator, is not resumed, and the error says why.
+    /// Without a policy, a cut download leaves no partial file (the file at `path` stays as it
+    /// was), and a new call starts over. A 206 of
     /// several ranges, without a `Content-Range`, or with another number of bytes than its
     /// range, is [`Error::Protocol`] and writes nothing; so is a 206 to a request without a
     /// `Range` that does not carry the whole file, and one to `bytes=S-` that stops before

@@ -44,6 +44,11 @@ use crate::Error;
 /// redirect's GET), as urllib3's retries are a hop's. Which requests are retried is still
 /// decided by the request as made.
 ///
+/// A [`download`](crate::RequestBuilder::download) whose body is cut midway is resumed under
+/// the policy rather than sent again: the rest is asked for from where it stopped (`Range`,
+/// with `If-Range`), each resume an attempt (see
+/// [`RequestBuilder::download`](crate::RequestBuilder::download)).
+///
 /// Retries happen on the worker, before the handle resolves. For an event stream that means
 /// before the stream is handed to the caller: once its first byte may have reached the caller, a
 /// stream is never re-sent (use [`EventSource`](crate::EventSource) to reconnect GET streams).
@@ -325,7 +330,6 @@ impl RetryPolicy {
     /// `e`, a failure the caller retries (`ChatBatch` also retries errors inside a stream): the
     /// server's `Retry-After` when `e` is a status error that has one, else the backoff. `None`
     /// when no attempt is left or the server asked for more than `max_retry_after`.
-    #[cfg(feature = "llm")]
     pub(crate) fn wait_after(&self, attempt: u32, e: &Error) -> Option<Duration> {
         let asked = match e {
             Error::Status(s) => asked_wait(&s.headers),

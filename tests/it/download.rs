@@ -1083,3 +1083,403 @@ fn a_304_to_a_conditional_download_keeps_the_file() {
     assert!(is_304(&err), "{err:?}");
     assert!(!missing.exists());
 }
+
+/// A file server of `data` that honours `Range` (`S-` and `S-E`) and `If-Range` against its
+/// `validator` header (`ETag` or `Last-Modified`, or none), and cuts its first `cuts` answers
+/// (RST on Linux) after `cut_after` bytes of their body.
+fn flaky_file_server(
+    data: Vec<u8>,
+    validator: Option<(&'static str, &'static str)>,
+    cuts: usize,
+    cut_after: usize,
+) -> TestServer {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let answered = AtomicUsize::new(0);
+    TestServer::start(move |req| {
+        let len = data.len();
+        let same = match (req.header("if-range"), validator) {
+            (Some(asked), Some((_, value))) => asked == value,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let range = req.header("range").filter(|_| same).map(|range| {
+            let spec = range.strip_prefix("bytes=").expect("a byte range");
+            let (start, end) = spec.split_once('-').expect("start-end");
+            let end = if end.is_empty() {
+                len - 1
+            } else {
+                end.parse().unwrap()
+            };
+            (start.parse::<usize>().unwrap(), end)
+        });
+        let (status, body) = match range {
+            Some((start, end)) => (206, data[start..=end].to_vec()),
+            None => (200, data.clone()),
+        };
+        let mut reply = if answered.fetch_add(1, Ordering::SeqCst) < cuts && cut_after < body.len()
+        {
+            Reply::reset_mid_body(body, cut_after).with_status(status)
+        } else {
+            Reply::status(status, body)
+        };
+        if let Some((start, end)) = range {
+            reply = reply.header("Content-Range", format!("bytes {start}-{end}/{len}"));
+        }
+        if let Some((name, value)) = validator {
+            reply = reply.header(name, value);
+        }
+        reply
+    })
+}
+
+fn resuming_session(attempts: u32) -> FuturesSession {
+    FuturesSession::builder()
+        .retry(
+            ureq_futures::RetryPolicy::new()
+                .attempts(attempts)
+                .base_delay(ms(5)),
+        )
+        .build()
+}
+
+fn pattern(len: u32) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// A server whose first answer is `first` and every later one `then`'s, given the request.
+fn first_then(
+    first: impl Fn() -> Reply + Send + Sync + 'static,
+    then: impl Fn(&support::Request) -> Reply + Send + Sync + 'static,
+) -> TestServer {
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    TestServer::start(
+        move |req| match answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => first(),
+            _ => then(req),
+        },
+    )
+}
+
+/// The answer to a resume of `data` (`ETag: "v1"`) from byte `from`, which must ask `range`.
+fn the_rest(
+    data: &[u8],
+    from: usize,
+    range: &'static str,
+) -> impl Fn(&support::Request) -> Reply + Send + Sync + 'static {
+    let (rest, len) = (data[from..].to_vec(), data.len());
+    move |req| {
+        assert_eq!(req.header("range"), Some(range));
+        Reply::status(206, rest.clone())
+            .header("Content-Range", format!("bytes {from}-{}/{len}", len - 1))
+            .header("ETag", "\"v1\"")
+    }
+}
+
+/// The download of `server`'s file to `path` by `session`, waited for.
+fn fetch(session: &FuturesSession, server: &TestServer, path: &Path) -> Result<Download, Error> {
+    session.get(server.url()).download(path).result()
+}
+
+/// A body cut midway is asked for again from where it stopped (`Range`, with the answer's
+/// `ETag` as `If-Range`), as wget does, when a retry policy allows a retry: a large file over
+/// a flaky link no longer starts over, or fails, at each cut.
+#[test]
+fn a_cut_body_is_resumed_where_it_stopped_under_a_retry_policy() {
+    let data = pattern(300_000);
+    let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 2, 100_000);
+    let dir = TempDir::new("resumed");
+    let path = dir.join("model.bin");
+    std::fs::write(&path, "an older model").unwrap();
+    let mut pending = resuming_session(3).get(server.url()).download(&path);
+    let done = pending.result_timeout(secs(30)).unwrap().unwrap();
+    assert_eq!((done.status(), done.bytes()), (200, 300_000));
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert_eq!(dir.names(), ["model.bin"]);
+    let requests = server.requests();
+    let asked: Vec<_> = (requests.iter())
+        .map(|r| {
+            (
+                r.header("range"),
+                r.header("if-range"),
+                r.header("accept-encoding"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            (None, None, Some("identity")),
+            (
+                Some("bytes=100000-299999"),
+                Some("\"v1\""),
+                Some("identity")
+            ),
+            (
+                Some("bytes=200000-299999"),
+                Some("\"v1\""),
+                Some("identity")
+            ),
+        ]
+    );
+    // Progress counted each byte once.
+    assert_eq!(pending.progress().done, 300_000);
+}
+
+/// `Last-Modified` serves as the validator when there is no strong `ETag`; a cut past the
+/// policy's attempts fails as a cut, saying how many resumes were made.
+#[test]
+fn resumes_use_last_modified_and_stop_at_the_policys_attempts() {
+    let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+    let data = pattern(50_000);
+    let server = flaky_file_server(data.clone(), Some(("Last-Modified", date)), 1, 20_000);
+    let dir = TempDir::new("resumed-date");
+    let path = dir.join("a.bin");
+    fetch(&resuming_session(2), &server, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert_eq!(server.requests()[1].header("if-range"), Some(date));
+
+    let always_cut = flaky_file_server(data, Some(("ETag", "\"v1\"")), usize::MAX, 10_000);
+    let err = (resuming_session(3).get(always_cut.url()))
+        .download(dir.join("b.bin"))
+        .result()
+        .unwrap_err();
+    assert!(matches!(&err, Error::Io(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "at byte 30,000 of the file, after 2 resumes, the most RetryPolicy::attempts allows"
+        ),
+        "{text}"
+    );
+    assert_eq!(always_cut.request_count(), 3);
+    assert_eq!(dir.names(), ["a.bin"]);
+}
+
+/// Without a validator, or for a request that accepts an encoded body, a cut is not resumed
+/// (the rest could be of another version of the file, or count other bytes), and the error
+/// says why; without a retry policy a cut fails as it always did, one request.
+#[test]
+fn a_cut_is_not_resumed_without_a_validator_and_says_why() {
+    let dir = TempDir::new("not-resumed");
+    let path = dir.join("a.bin");
+    // The error of a download cut once, from a server with `validator`, by `session`, with
+    // the request's `Accept-Encoding` if given; and how many requests the server saw.
+    let cut = |validator, session: FuturesSession, accept: Option<&str>| {
+        let server = flaky_file_server(pattern(50_000), validator, 1, 20_000);
+        let mut request = session.get(server.url());
+        if let Some(accept) = accept {
+            request = request.header("Accept-Encoding", accept);
+        }
+        let err = request.download(&path).result().unwrap_err().to_string();
+        (err, server.requests())
+    };
+    let tag = Some(("ETag", "\"v1\""));
+    let (err, sent) = cut(None, resuming_session(3), None);
+    assert!(
+        err.contains("not resumed: the answer named no ETag"),
+        "{err}"
+    );
+    assert_eq!(sent.len(), 1);
+    let (err, sent) = cut(tag, resuming_session(3), Some("gzip"));
+    let says = "not resumed: the request accepts an encoded body (Accept-Encoding: gzip)";
+    assert!(err.contains(says), "{err}");
+    assert_eq!(sent.len(), 1);
+    let (err, _) = cut(Some(("ETag", "W/\"v1\"")), resuming_session(3), None);
+    assert!(
+        err.contains("not resumed: the answer named no ETag (or only a weak one)"),
+        "{err}"
+    );
+    // A body whose end is its connection's (as a body decoded on the way, it has no length).
+    let server = TestServer::start(|_| {
+        Reply::reset_mid_close_delimited(pattern(50_000), 20_000).header("ETag", "\"v1\"")
+    });
+    let err = (resuming_session(3).get(server.url()).download(&path))
+        .result()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not resumed: the answer gave no Content-Length and was not chunked"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 1);
+    let (err, sent) = cut(tag, FuturesSession::new(), None);
+    assert!(!err.contains("resume"), "{err}");
+    assert_eq!(sent.len(), 1);
+    // The request without a policy asked for what the build decodes, as before.
+    assert_ne!(sent[0].header("accept-encoding"), Some("identity"));
+    assert!(dir.names().is_empty(), "{:?}", dir.names());
+}
+
+/// A file that changed between the cut and the resume comes whole (the server answers the
+/// `If-Range` that no longer matches with a 200), and the file holds the new version alone.
+#[test]
+fn a_file_that_changed_before_the_resume_comes_whole() {
+    let old = pattern(40_000);
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
+    let expected = new.clone();
+    let server = first_then(
+        move || Reply::reset_mid_body(old.clone(), 15_000).header("ETag", "\"old\""),
+        move |req| {
+            assert_eq!(req.header("if-range"), Some("\"old\""));
+            Reply::ok(new.clone()).header("ETag", "\"new\"")
+        },
+    );
+    let dir = TempDir::new("changed");
+    let path = dir.join("a.bin");
+    let mut pending = resuming_session(3).get(server.url()).download(&path);
+    let done = pending.result_timeout(secs(30)).unwrap().unwrap();
+    assert_eq!((done.status(), done.bytes()), (200, 40_000));
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
+    assert_eq!(pending.progress().done, 40_000);
+}
+
+/// A caller's own range is resumed within its bounds, and a caller's resume of a file already
+/// there (`bytes=S-`) keeps that file's start: the cut lands whole all the same.
+#[test]
+fn a_cut_range_is_resumed_within_its_bounds() {
+    let data = pattern(100_000);
+    let dir = TempDir::new("range-resumed");
+    let path = dir.join("a.bin");
+    // A download of `range`, cut once after 10,000 bytes: the download, and the resume's range.
+    let cut_once = |range: &str| {
+        let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 1, 10_000);
+        let done = (resuming_session(3).get(server.url()))
+            .header("Range", range)
+            .download(&path)
+            .result()
+            .unwrap();
+        let resumed = server.requests()[1].header("range").map(str::to_string);
+        ((done.status(), done.bytes()), resumed.unwrap_or_default())
+    };
+    let (done, resumed) = cut_once("bytes=0-49999");
+    assert_eq!(
+        (done, resumed.as_str()),
+        ((206, 50_000), "bytes=10000-49999")
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), &data[..50_000]);
+    let (done, resumed) = cut_once("bytes=50000-");
+    assert_eq!(
+        (done, resumed.as_str()),
+        ((206, 100_000), "bytes=60000-99999")
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
+/// A resume answered with anything but the rest (a refusal, another range) fails as the cut,
+/// saying what the resume met; the part file goes and the file there stays.
+#[test]
+fn a_resume_that_is_refused_fails_as_the_cut_and_says_so() {
+    let data = pattern(40_000);
+    let dir = TempDir::new("refused");
+    let path = dir.join("a.bin");
+    std::fs::write(&path, "kept").unwrap();
+    for (second, says) in [
+        (
+            Reply::status(403, "no"),
+            "the resume from byte 15,000 failed: it was answered 403",
+        ),
+        (
+            Reply::status(206, vec![0; 100]).header("Content-Range", "bytes 0-99/40000"),
+            "the resume from byte 15,000 failed: it carries bytes 0-99, not the rest",
+        ),
+    ] {
+        let data = data.clone();
+        let second = std::sync::Mutex::new(Some(second));
+        let server = first_then(
+            move || Reply::reset_mid_body(data.clone(), 15_000).header("ETag", "\"v1\""),
+            move |_| second.lock().unwrap().take().expect("two requests"),
+        );
+        let err = fetch(&resuming_session(3), &server, &path).unwrap_err();
+        assert!(matches!(&err, Error::Io(_)), "{err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept");
+        assert_eq!(dir.names(), ["a.bin"]);
+    }
+}
+
+/// A body that stalls past the `read_timeout` is resumed as a cut one is.
+#[test]
+fn a_stalled_body_is_resumed() {
+    let data = pattern(30_000);
+    let first = data[..10_000].to_vec();
+    let server = first_then(
+        move || Reply::stall_mid_body(first.clone(), 30_000).header("ETag", "\"v1\""),
+        the_rest(&data, 10_000, "bytes=10000-29999"),
+    );
+    let dir = TempDir::new("stall-resumed");
+    let path = dir.join("a.bin");
+    let session = FuturesSession::builder()
+        .read_timeout(ms(300))
+        .retry(ureq_futures::RetryPolicy::new().base_delay(ms(5)))
+        .build();
+    fetch(&session, &server, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
+/// A cancel ends a download waiting to resume at once: the handle says `Cancelled`, the part
+/// file goes, nothing more is sent.
+#[test]
+fn a_cancel_ends_a_download_waiting_to_resume() {
+    let server = flaky_file_server(pattern(50_000), Some(("ETag", "\"v1\"")), 1, 20_000);
+    let dir = TempDir::new("cancel-resume");
+    let path = dir.join("a.bin");
+    let session = FuturesSession::builder()
+        .retry(
+            ureq_futures::RetryPolicy::new()
+                .base_delay(secs(60))
+                .max_delay(secs(60)),
+        )
+        .build();
+    let pending = session.get(server.url()).download(&path);
+    assert!(support::eventually(secs(10), || pending.progress().done == 20_000));
+    assert!(pending.cancel());
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    assert!(
+        support::eventually(secs(10), || dir.names().is_empty()),
+        "{:?}",
+        dir.names()
+    );
+    assert_eq!(server.request_count(), 1);
+}
+
+/// A resume is a new request to the origin: under a rate limiter it takes a token as a retry
+/// does (here the second token comes half a second after the first).
+#[test]
+fn a_resume_takes_its_turn_at_the_rate_limiter() {
+    use ureq_futures::{RateLimit, RateLimiter};
+    let data = pattern(50_000);
+    let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 1, 20_000);
+    let limiter = RateLimiter::new().host("127.0.0.1", RateLimit::per_second(2.0).burst(1));
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter)
+        .retry(ureq_futures::RetryPolicy::new().base_delay(ms(1)))
+        .build();
+    let dir = TempDir::new("resume-limited");
+    let path = dir.join("a.bin");
+    let (done, took) = support::timed(|| session.get(server.url()).download(&path).result());
+    done.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert!(
+        took >= ms(400),
+        "the resume did not wait for a token: {took:?}"
+    );
+}
+
+/// A chunked body (no length known) cut before its last chunk is resumed to the end of the file
+/// that the resume's `Content-Range` gives.
+#[test]
+fn a_cut_chunked_body_is_resumed_to_the_end_of_the_file() {
+    let data = pattern(30_000);
+    let first = data[..12_000].to_vec();
+    let server = first_then(
+        move || {
+            let chunks = [first[..8_000].to_vec(), first[8_000..].to_vec()];
+            Reply::chunked_cut(chunks, ms(0)).header("ETag", "\"v1\"")
+        },
+        the_rest(&data, 12_000, "bytes=12000-"),
+    );
+    let dir = TempDir::new("chunked-resumed");
+    let path = dir.join("a.bin");
+    fetch(&resuming_session(3), &server, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
