@@ -60,7 +60,9 @@
 //! byte where it stopped, into the same part file, as wget does: `Range: bytes=<that byte>-`
 //! (up to the last byte the download wants: the end of the file, or of the caller's own
 //! range), with `If-Range` set to the answer's strong `ETag`, else its `Last-Modified`. A 206
-//! that starts there and runs to that end goes on with the file; a 200 (the file changed since,
+//! that starts there and runs to that end goes on with the file, unless it names another
+//! validator (a server that ignored the `If-Range`, answering with a range of a file replaced
+//! since): that fails as a refusal does; a 200 (the file changed since,
 //! so the `If-Range` no longer matched, or the server ignores ranges) starts the file over, as
 //! a first answer of 200 would; anything else fails the download with the cut's error, saying
 //! what the resume met. Each resume counts as an attempt of the policy (a request's own retries
@@ -948,7 +950,7 @@ impl<'a> Resume<'a> {
         let end = last.map(|last| last.to_string()).unwrap_or_default();
         spec.headers
             .push(("range".into(), format!("bytes={at}-{end}")));
-        spec.headers.push(("if-range".into(), if_range));
+        spec.headers.push(("if-range".into(), if_range.clone()));
         let resp = execute(self.agent, self.config, spec, Budget::Stream).map_err(|e| {
             let note = format!("resuming the download cut at byte {}", phase::grouped(at));
             phase::and_note(e, &note)
@@ -960,10 +962,19 @@ impl<'a> Resume<'a> {
                     Some(last) => end == last,
                     None => total.is_none_or(|total| end.checked_add(1) == Some(total)),
                 };
-                if start == at && to_the_end {
-                    Ok(end)
-                } else {
-                    Err(format!("it carries bytes {start}-{end}, not the rest"))
+                // A server that ignored the `If-Range` (a range of a file replaced since).
+                let now = validator(resp.headers())
+                    .ok()
+                    .filter(|now| *now != if_range);
+                match now {
+                    _ if start != at || !to_the_end => {
+                        Err(format!("it carries bytes {start}-{end}, not the rest"))
+                    }
+                    Some(now) => Err(format!(
+                        "it carries another version of the file ({now}, where the bytes so far \
+                         are of {if_range})"
+                    )),
+                    None => Ok(end),
                 }
             }),
             status => Err(format!("it was answered {status}")),

@@ -1382,6 +1382,14 @@ fn a_resume_that_is_refused_fails_as_the_cut_and_says_so() {
             Reply::status(206, vec![0; 100]).header("Content-Range", "bytes 0-99/40000"),
             "the resume from byte 15,000 failed: it carries bytes 0-99, not the rest",
         ),
+        // A server that ignores `If-Range`: the range of a file replaced since.
+        (
+            Reply::status(206, vec![0; 25_000])
+                .header("Content-Range", "bytes 15000-39999/40000")
+                .header("ETag", "\"v2\""),
+            "the resume from byte 15,000 failed: it carries another version of the file \
+             (\"v2\", where the bytes so far are of \"v1\")",
+        ),
     ] {
         let data = data.clone();
         let second = std::sync::Mutex::new(Some(second));
