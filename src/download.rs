@@ -54,19 +54,23 @@
 //!
 //! # Resuming a cut body
 //!
-//! Under a retry policy that retries the request (the request's or the session's, for a GET
-//! or another idempotent request without a body), a body cut midway (a reset, an early end, a
+//! Under a retry policy that retries the request (the request's or the session's; a GET
+//! without a body, as ranges are a GET's), a body cut midway (a reset, an early end, a
 //! `read_timeout` that ran out: the failures the policy retries) is asked for again from the
 //! byte where it stopped, into the same part file, as wget does: `Range: bytes=<that byte>-`
 //! (up to the last byte the download wants: the end of the file, or of the caller's own
-//! range), with `If-Range` set to the answer's strong `ETag`, else its `Last-Modified`. A 206
-//! that starts there and runs to that end goes on with the file, unless it names another
-//! validator (a server that ignored the `If-Range`, answering with a range of a file replaced
-//! since): that fails as a refusal does; a 200 (the file changed since,
-//! so the `If-Range` no longer matched, or the server ignores ranges) starts the file over, as
-//! a first answer of 200 would; anything else fails the download with the cut's error, saying
-//! what the resume met. Each resume counts as an attempt of the policy (a request's own retries
-//! before its answer come on top), and waits its backoff first; a cancel ends that wait.
+//! range), with `If-Range` set to the first answer's strong `ETag`, else its `Last-Modified`
+//! when that is a minute or more before the answer's `Date` (RFC 9110 §8.8.2.2: a file
+//! rewritten within the second keeps its date). A 206 that starts there, runs to that end and
+//! is of a file of the same length goes on with the file, unless it names another validator (a
+//! server that ignored the `If-Range`, answering with a range of a file replaced since); a 416
+//! whose `Content-Range: bytes */N` puts the file's end at the cut (a chunked body cut after
+//! its last byte) lands the file as it is; a 200 (the file changed since, so the `If-Range` no
+//! longer matched, or the server ignores ranges) starts the file over, as a first answer of 200
+//! would; anything else, or a resume that fails to be sent, fails the download with the cut's
+//! error, saying what the resume met. Each resume counts as an attempt of the policy (the
+//! resume's own retries before its answer come on top), and waits its backoff and its turn at
+//! the rate limiter first; a cancel ends those waits.
 //!
 //! A download that may resume asks for its body unencoded (`Accept-Encoding: identity`): a
 //! range counts the bytes as sent, and ureq decodes gzip without leaving a trace in the
@@ -765,18 +769,19 @@ fn write_body(
     let (parts, body) = resp.into_parts();
     let announced = crate::body::announced_length(&parts.headers, &body);
     progress.start(announced);
-    // The last byte of the file that the download is to hold, when the answer says: a resume
-    // asks for the rest up to it.
+    // The last byte of the file that the download is to hold, and the file's length, when the
+    // answer says: a resume asks for the rest up to that byte, of a file of that length.
     let mut last = match range {
         Some((_, end)) => Some(end),
         None => announced.and_then(|n| n.checked_sub(1)),
     };
+    let mut total = file_length(status, &parts.headers, announced);
     let mut same_file = validator(&parts.headers);
     let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts, announced);
     let mut buf = vec![0; BLOCK];
     let mut bytes = kept;
-    // The file's end as a resume's answer placed it, checked once the body ends.
-    let mut resumed_to = None;
+    // The range of the last resume's answer, checked once the body ends.
+    let mut resumed = None;
     loop {
         let n = match body.read(&mut buf) {
             Ok(0) => break,
@@ -787,12 +792,18 @@ fn write_body(
                 let Some(resume) = resume.as_mut() else {
                     return Err(cut);
                 };
-                let (resp, placed) = resume.rest(cut, &same_file, bytes, last)?;
+                let (resp, placed) = match resume.rest(cut, &same_file, bytes, last, total)? {
+                    Rest::Range(resp, end) => (resp, Some(end)),
+                    Rest::Whole(resp) => (resp, None),
+                    // Nothing was missing: the cut came after the file's last byte.
+                    Rest::Complete => break,
+                };
                 url = resp.get_uri().to_string();
                 let (parts, next) = resp.into_parts();
                 let length = crate::body::announced_length(&parts.headers, &next);
                 match placed {
-                    Some(end) => resumed_to = Some(end),
+                    // The validator stays the first answer's, which the range's matched.
+                    Some(end) => resumed = Some((bytes, end)),
                     // A 200: the file changed since (or the server ignores ranges), and comes
                     // whole, as a first answer of 200 would.
                     None => {
@@ -800,13 +811,14 @@ fn write_body(
                             .set_len(0)
                             .and_then(|()| part.file.seek(SeekFrom::Start(0)))
                             .map_err(|e| file_error("empty", &part.path, e))?;
-                        (status, bytes, kept, earlier, range, resumed_to) =
+                        (status, bytes, kept, earlier, range, resumed) =
                             (200, 0, 0, None, None, None);
                         last = length.and_then(|n| n.checked_sub(1));
+                        total = length;
+                        same_file = validator(&parts.headers);
                         progress.start(length);
                     }
                 }
-                same_file = validator(&parts.headers);
                 body = phase::Placed::new(next.into_reader(), url.clone(), &parts, length);
                 continue;
             }
@@ -817,8 +829,13 @@ fn write_body(
         bytes += n as u64;
         progress.add(n as u64);
     }
-    if let Some((start, end)) = range {
-        let got = bytes - kept;
+    // A first answer's range, then a resume's, carried what it said.
+    let placed = [
+        range.map(|(start, end)| (start, end, kept)),
+        resumed.map(|(start, end)| (start, end, start)),
+    ];
+    for (start, end, from) in placed.into_iter().flatten() {
+        let got = bytes - from;
         // `end - start + 1` overflows for the range 0-18446744073709551615.
         if got.checked_sub(1) != Some(end - start) {
             return Err(Error::Protocol(format!(
@@ -826,13 +843,6 @@ fn write_body(
                 crate::redact_url(&url)
             )));
         }
-    }
-    if let Some(end) = resumed_to.filter(|end| end.checked_add(1) != Some(bytes)) {
-        return Err(Error::Protocol(format!(
-            "the answer to the resume of the download from {} ended at byte {bytes}, before \
-             the end of its range ({end})",
-            crate::redact_url(&url)
-        )));
     }
     if kept > 0 {
         keep_start(&path, earlier, kept, &mut part, &mut buf)?;
@@ -862,13 +872,14 @@ struct Resume<'a> {
 }
 
 impl<'a> Resume<'a> {
-    /// The resumes of the download `spec` asks for, when its retry policy retries it (a request
-    /// without a body, idempotent: see [`RetryPolicy::allows`]); `None` otherwise. Such a
-    /// download asks for the body unencoded, unless the request names an `Accept-Encoding`
-    /// itself (then it is not resumed): a range counts the bytes as sent.
+    /// The resumes of the download `spec` asks for, when it is a GET (ranges are a GET's) that
+    /// its retry policy retries; `None` otherwise. Such a download asks for the body unencoded,
+    /// unless the request names another `Accept-Encoding` itself (then it is not resumed): a
+    /// range counts the bytes as sent.
     fn new(agent: &'a ureq::Agent, config: &'a Config, spec: &mut Spec) -> Option<Resume<'a>> {
         let policy = spec.retry.as_deref().or(config.retry.as_ref())?;
-        if spec.body.is_some() || !policy.allows(&spec.method, spec.idempotent) {
+        let get = spec.method == http::Method::GET && spec.body.is_none();
+        if !get || !policy.allows(&spec.method, spec.idempotent) {
             return None;
         }
         let policy = policy.clone();
@@ -880,7 +891,14 @@ impl<'a> Resume<'a> {
                     .push(("accept-encoding".into(), "identity".into()));
                 None
             }
-            Some(value) if value.eq_ignore_ascii_case("identity") => None,
+            // `identity`, or `identity;q=1`.
+            Some(value)
+                if !value.contains(',')
+                    && (value.split(';').next())
+                        .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("identity")) =>
+            {
+                None
+            }
             Some(value) => Some(format!(
                 "the request accepts an encoded body (Accept-Encoding: {value}), whose ranges \
                  count the bytes as sent, not the file's: leave Accept-Encoding unset to make \
@@ -898,18 +916,18 @@ impl<'a> Resume<'a> {
     }
 
     /// After the body was `cut` at byte `at` of the file: the answer to a request for the rest,
-    /// from `at` to `last` (or to the end of the file when the length is not known), with the
-    /// last byte its range carries; `None` for a 200, the whole file again (it changed since, or
-    /// the server ignores ranges). `same_file`: the `If-Range` that keeps the rest to the file
-    /// of the bytes so far, or why there is none. `Err` is the download's: `cut`, saying why it
-    /// was not resumed when the policy would retry it, or what the resume met.
+    /// from `at` to `last` (or to the end of the file when that is not known), of a file of
+    /// `total` bytes when that is known. `same_file`: the `If-Range` that keeps the rest to the
+    /// file of the bytes so far, or why there is none. `Err` is the download's: `cut`, saying
+    /// why it was not resumed when the policy would retry it, or what the resume met.
     fn rest(
         &mut self,
         cut: Error,
         same_file: &Result<String, String>,
         at: u64,
         last: Option<u64>,
-    ) -> Result<(http::Response<ureq::Body>, Option<u64>), Error> {
+        total: Option<u64>,
+    ) -> Result<Rest, Error> {
         if crate::exec::is_cancelled() || !self.policy.retries(&cut) {
             return Err(cut);
         }
@@ -920,26 +938,26 @@ impl<'a> Resume<'a> {
             (None, Ok(if_range)) => if_range.clone(),
         };
         let Some(wait) = self.policy.wait_after(self.attempt, &cut) else {
-            let resumes = match self.attempt - 1 {
-                1 => "1 resume".to_string(),
-                n => format!("{n} resumes"),
+            let resumed = match self.attempt - 1 {
+                1 => "once".to_string(),
+                n => format!("{n} times"),
             };
-            return Err(phase::and_note(
-                cut,
-                &format!(
-                    "at byte {} of the file, after {resumes}, the most RetryPolicy::attempts \
-                     allows",
-                    phase::grouped(at)
-                ),
-            ));
+            let note = format!(
+                "resumed {resumed}, the most RetryPolicy::attempts allows; the file was cut at \
+                 byte {}",
+                phase::grouped(at)
+            );
+            return Err(phase::and_note(cut, &note));
         };
         if !crate::exec::sleep(wait) {
             return Err(Error::Cancelled);
         }
         // A resume is a new request to the origin: as a retry, it waits out the origin's pause
-        // at the rate limiter and takes a token of its rate.
+        // at the rate limiter and takes a token of its rate (a job that its waiter ran, which
+        // no lane admitted, takes it as it sends: see `run::attempts`).
+        let inline = crate::exec::current_job().is_some_and(|job| job.ran_inline());
         let origin = self.spec.url.parse::<http::Uri>();
-        if let (Some(limiter), Ok(uri)) = (&self.config.rate_limiter, origin) {
+        if let (Some(limiter), Ok(uri), false) = (&self.config.rate_limiter, origin, inline) {
             crate::ratelimit::wait_turn(limiter, &uri, None)?;
         }
         self.attempt += 1;
@@ -951,16 +969,28 @@ impl<'a> Resume<'a> {
         spec.headers
             .push(("range".into(), format!("bytes={at}-{end}")));
         spec.headers.push(("if-range".into(), if_range.clone()));
-        let resp = execute(self.agent, self.config, spec, Budget::Stream).map_err(|e| {
-            let note = format!("resuming the download cut at byte {}", phase::grouped(at));
-            phase::and_note(e, &note)
-        })?;
+        let failed = |why: &dyn fmt::Display| {
+            let note = format!("the resume from byte {} failed: {why}", phase::grouped(at));
+            move |cut| phase::and_note(cut, &note)
+        };
+        let resp = match execute(self.agent, self.config, spec, Budget::Stream) {
+            Ok(resp) => resp,
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) => return Err(failed(&e)(cut)),
+        };
+        let of = |n: Option<u64>| n.map_or("a length not given".into(), |n| n.to_string());
         let placed = match resp.status().as_u16() {
-            200 => return Ok((resp, None)),
-            206 => content_range(resp.headers()).and_then(|(start, end, total)| {
+            200 => return Ok(Rest::Whole(resp)),
+            // The range starts at the file's end: the cut came after its last byte.
+            416 if last.is_none_or(|last| last.checked_add(1) == Some(at))
+                && unsatisfied_length(resp.headers()) == Some(at) =>
+            {
+                return Ok(Rest::Complete)
+            }
+            206 => content_range(resp.headers()).and_then(|(start, end, length)| {
                 let to_the_end = match last {
                     Some(last) => end == last,
-                    None => total.is_none_or(|total| end.checked_add(1) == Some(total)),
+                    None => length.is_none_or(|length| end.checked_add(1) == Some(length)),
                 };
                 // A server that ignored the `If-Range` (a range of a file replaced since).
                 let now = validator(resp.headers())
@@ -970,6 +1000,11 @@ impl<'a> Resume<'a> {
                     _ if start != at || !to_the_end => {
                         Err(format!("it carries bytes {start}-{end}, not the rest"))
                     }
+                    _ if total.is_some() && length.is_some() && total != length => Err(format!(
+                        "it carries bytes of a file of {} bytes, where the first answer's had {}",
+                        of(length),
+                        of(total)
+                    )),
                     Some(now) => Err(format!(
                         "it carries another version of the file ({now}, where the bytes so far \
                          are of {if_range})"
@@ -980,12 +1015,28 @@ impl<'a> Resume<'a> {
             status => Err(format!("it was answered {status}")),
         };
         match placed {
-            Ok(end) => Ok((resp, Some(end))),
-            Err(why) => Err(phase::and_note(
-                cut,
-                &format!("the resume from byte {} failed: {why}", phase::grouped(at)),
-            )),
+            Ok(end) => Ok(Rest::Range(resp, end)),
+            Err(why) => Err(failed(&why)(cut)),
         }
+    }
+}
+
+/// What a request for the rest of a cut body got.
+enum Rest {
+    /// A 206 that goes on from the cut, to its last byte (given).
+    Range(http::Response<ureq::Body>, u64),
+    /// A 200: the whole file again.
+    Whole(http::Response<ureq::Body>),
+    /// A 416 that says the file ends where it was cut: nothing is missing.
+    Complete,
+}
+
+/// The length of the file that an answer of `status` with `headers` carries (or part of),
+/// when it says: a 206's `Content-Range` total, a 200's `announced` length.
+fn file_length(status: u16, headers: &http::HeaderMap, announced: Option<u64>) -> Option<u64> {
+    match status {
+        206 => content_range(headers).ok().and_then(|(_, _, total)| total),
+        _ => announced,
     }
 }
 
@@ -1017,15 +1068,29 @@ fn validator(headers: &http::HeaderMap) -> Result<String, String> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let strong = value(http::header::ETAG).filter(|tag| !tag.starts_with("W/"));
-    strong
-        .or_else(|| value(http::header::LAST_MODIFIED))
-        .map(str::to_string)
-        .ok_or_else(|| {
-            "the answer named no ETag (or only a weak one) and no Last-Modified, one of which a \
-             resume sends (If-Range) so that the rest is of the same file"
-                .to_string()
-        })
+    if let Some(tag) = value(http::header::ETAG).filter(|tag| !tag.starts_with("W/")) {
+        return Ok(tag.to_string());
+    }
+    // A date is a validator only a minute or more before the answer's `Date` (RFC 9110
+    // §8.8.2.2): a file rewritten within the second of its `Last-Modified` keeps that date.
+    let date = |name| value(name).and_then(crate::cookies::parse_date);
+    match value(http::header::LAST_MODIFIED) {
+        Some(modified) => match (date(http::header::LAST_MODIFIED), date(http::header::DATE)) {
+            (Some(at), Some(sent)) if sent - at >= 60 => Ok(modified.to_string()),
+            _ => Err(
+                "the answer named no strong ETag, and its Last-Modified is not a minute \
+                      before its Date (RFC 9110 8.8.2.2: too close to tell two versions of \
+                      the file apart), which a resume would send (If-Range) so that the rest \
+                      is of the same file"
+                    .to_string(),
+            ),
+        },
+        None => Err(
+            "the answer named no ETag (or only a weak one) and no Last-Modified, one \
+                     of which a resume sends (If-Range) so that the rest is of the same file"
+                .to_string(),
+        ),
+    }
 }
 
 /// A download with a `Range` asks for the body unencoded (unless it names an `Accept-Encoding`
@@ -1100,12 +1165,7 @@ fn already_whole(
     at: Option<u64>,
     resp: http::Response<ureq::Body>,
 ) -> Result<Download, Error> {
-    // `bytes */N`.
-    let complete = (resp.headers().get(http::header::CONTENT_RANGE))
-        .and_then(|v| v.to_str().ok())
-        .and_then(bytes_unit)
-        .and_then(|rest| rest.strip_prefix("*/"))
-        .and_then(|n| digits(n.trim()));
+    let complete = unsatisfied_length(resp.headers());
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() && complete == at && Some(meta.len()) == at => Ok(Download {
             path: path.to_path_buf(),
@@ -1114,6 +1174,15 @@ fn already_whole(
         }),
         _ => Err(crate::run::status_error(resp)),
     }
+}
+
+/// The length of the file that a 416's `Content-Range: bytes */N` gives.
+fn unsatisfied_length(headers: &http::HeaderMap) -> Option<u64> {
+    (headers.get(http::header::CONTENT_RANGE))
+        .and_then(|v| v.to_str().ok())
+        .and_then(bytes_unit)
+        .and_then(|rest| rest.strip_prefix("*/"))
+        .and_then(|n| digits(n.trim()))
 }
 
 /// Where a resume's `Range` header (`bytes=S-`) starts; `None` for any other value.

@@ -917,7 +917,9 @@ fn set_note(e: Error, note: impl FnOnce(Option<&str>) -> String) -> Error {
             match io.into_inner().map(|inner| inner.downcast::<Located>()) {
                 Some(Ok(mut located)) => {
                     located.retried = Some(note(located.retried.as_deref()));
-                    Error::Io(io::Error::new(kind, located))
+                    // Unboxed: boxed, it would be a `Box<Located>` inside, which a second note
+                    // would not find.
+                    Error::Io(io::Error::new(kind, *located))
                 }
                 Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
                 None => Error::Io(kind.into()),

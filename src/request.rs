@@ -746,11 +746,12 @@ impl RequestBuilder {
     /// a changed file comes whole): a 206 answer is written after the bytes before its range,
     /// kept from the file at `path` (which must hold that many), a 200 answer replaces the file
     /// as any download does. Under a retry policy ([`retry`](RequestBuilder::retry), or the
-    /// session's), a body cut or stalled midway is asked for again from where it stopped, with
-    /// the answer's strong `ETag` (else its `Last-Modified`) as `If-Range`, into the same part
-    /// file, each resume an attempt of the policy after its backoff: a 206 from that byte goes
-    /// on, a 200 (the file changed meanwhile) starts the file over, anything else fails with
-    /// the cut's error, saying what the resume met. Such a download asks for its body unencoded
+    /// session's), a GET's body cut or stalled midway is asked for again from where it stopped,
+    /// with the answer's strong `ETag` (else a `Last-Modified` a minute or more before its
+    /// `Date`) as `If-Range`, into the same part file, each resume an attempt of the policy
+    /// after its backoff: a 206 from that byte of the same file goes on, a 200 (the file
+    /// changed meanwhile) starts the file over, anything else fails with the cut's error,
+    /// saying what the resume met. Such a download asks for its body unencoded
     /// (`Accept-Encoding: identity`: a range counts the bytes as sent); one whose request names
     /// an encoding, or whose answer names no validator, is not resumed, and the error says why.
     /// Without a policy, a cut download leaves no partial file (the file at `path` stays as it

@@ -1128,7 +1128,8 @@ fn flaky_file_server(
         if let Some((name, value)) = validator {
             reply = reply.header(name, value);
         }
-        reply
+        // A day after the `Last-Modified` of the tests: a date that serves as a validator.
+        reply.header("Date", "Thu, 22 Oct 2015 07:28:00 GMT")
     })
 }
 
@@ -1247,7 +1248,7 @@ fn resumes_use_last_modified_and_stop_at_the_policys_attempts() {
     let text = err.to_string();
     assert!(
         text.contains(
-            "at byte 30,000 of the file, after 2 resumes, the most RetryPolicy::attempts allows"
+            "resumed 2 times, the most RetryPolicy::attempts allows; the file was cut at byte 30,000"
         ),
         "{text}"
     );
@@ -1284,6 +1285,13 @@ fn a_cut_is_not_resumed_without_a_validator_and_says_why() {
     let says = "not resumed: the request accepts an encoded body (Accept-Encoding: gzip)";
     assert!(err.contains(says), "{err}");
     assert_eq!(sent.len(), 1);
+    // A `Last-Modified` the minute of its `Date` (here the test server's) is no validator.
+    let (err, _) = cut(
+        Some(("Last-Modified", "Thu, 22 Oct 2015 07:27:30 GMT")),
+        resuming_session(3),
+        None,
+    );
+    assert!(err.contains("not resumed: the answer named no strong ETag, and its Last-Modified is not a minute before its Date"), "{err}");
     let (err, _) = cut(Some(("ETag", "W/\"v1\"")), resuming_session(3), None);
     assert!(
         err.contains("not resumed: the answer named no ETag (or only a weak one)"),
@@ -1381,6 +1389,13 @@ fn a_resume_that_is_refused_fails_as_the_cut_and_says_so() {
         (
             Reply::status(206, vec![0; 100]).header("Content-Range", "bytes 0-99/40000"),
             "the resume from byte 15,000 failed: it carries bytes 0-99, not the rest",
+        ),
+        (
+            Reply::status(206, vec![0; 25_000])
+                .header("Content-Range", "bytes 15000-39999/50000")
+                .header("ETag", "\"v1\""),
+            "the resume from byte 15,000 failed: it carries bytes of a file of 50000 bytes, \
+             where the first answer's had 40000",
         ),
         // A server that ignores `If-Range`: the range of a file replaced since.
         (
@@ -1489,5 +1504,134 @@ fn a_cut_chunked_body_is_resumed_to_the_end_of_the_file() {
     let dir = TempDir::new("chunked-resumed");
     let path = dir.join("a.bin");
     fetch(&resuming_session(3), &server, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
+/// A resume that cannot reach the server fails as the cut, saying what the resume met.
+#[test]
+fn a_resume_that_cannot_connect_fails_as_the_cut_and_says_so() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = std::sync::Mutex::new(rx);
+    let server = TestServer::start(move |_| {
+        let reply = Reply::reset_mid_body(pattern(50_000), 20_000).header("ETag", "\"v1\"");
+        let _ = rx.lock().unwrap().recv_timeout(secs(10));
+        reply
+    });
+    let url = server.url();
+    let dir = TempDir::new("resume-refused");
+    let path = dir.join("a.bin");
+    let session = FuturesSession::builder()
+        .retry(
+            ureq_futures::RetryPolicy::new()
+                .attempts(2)
+                .base_delay(ms(300)),
+        )
+        .build();
+    let pending = session.get(url).download(&path);
+    // The answer's head goes once the server is told; the server is gone before the resume.
+    tx.send(()).unwrap();
+    assert!(support::eventually(secs(10), || pending.progress().done == 20_000));
+    drop(server);
+    let err = pending.result().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof)),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("body cut after 20,000 of 50,000 bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the resume from byte 20,000 failed: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Connection refused") || text.contains("connect"),
+        "{text}"
+    );
+}
+
+/// A chunked body cut after its last byte but before its end: the resume's 416 says the file
+/// is whole, and it lands.
+#[test]
+fn a_resume_answered_416_at_the_files_end_lands_the_file() {
+    let data = pattern(30_000);
+    let whole = data.clone();
+    let server = first_then(
+        move || Reply::chunked_cut([whole.clone()], ms(0)).header("ETag", "\"v1\""),
+        |req| {
+            assert_eq!(req.header("range"), Some("bytes=30000-"));
+            Reply::status(416, "").header("Content-Range", "bytes */30000")
+        },
+    );
+    let dir = TempDir::new("resume-416-whole");
+    let path = dir.join("a.bin");
+    let done = fetch(&resuming_session(3), &server, &path).unwrap();
+    assert_eq!((done.status(), done.bytes()), (200, 30_000));
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
+/// A resume's range that comes without a validator, and is cut too, is resumed again with the
+/// first answer's; a range longer than it says fails, saying so.
+#[test]
+fn a_range_without_a_validator_is_resumed_again_and_a_long_one_fails() {
+    let data = pattern(40_000);
+    let (rest, tail) = (data[10_000..].to_vec(), data[20_000..].to_vec());
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let first = data.clone();
+    let server = TestServer::start(move |req| {
+        match answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Reply::reset_mid_body(first.clone(), 10_000).header("ETag", "\"v1\""),
+            1 => Reply::reset_mid_body(rest.clone(), 10_000)
+                .with_status(206)
+                .header("Content-Range", "bytes 10000-39999/40000"),
+            _ => {
+                assert_eq!(req.header("if-range"), Some("\"v1\""));
+                Reply::status(206, tail.clone()).header("Content-Range", "bytes 20000-39999/40000")
+            }
+        }
+    });
+    let dir = TempDir::new("resume-twice");
+    let path = dir.join("a.bin");
+    fetch(&resuming_session(3), &server, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+
+    let long = first_then(
+        move || Reply::reset_mid_body(data.clone(), 15_000).header("ETag", "\"v1\""),
+        |_| {
+            Reply::chunked([vec![0; 30_000]], ms(0))
+                .with_status(206)
+                .header("Content-Range", "bytes 15000-39999/40000")
+        },
+    );
+    let err = fetch(&resuming_session(3), &long, &path).unwrap_err();
+    let says = "carried 30000 bytes for the range 15000-39999";
+    assert!(
+        matches!(&err, Error::Protocol(m) if m.contains(says)),
+        "{err:?}"
+    );
+}
+
+/// Only a GET is resumed (ranges are a GET's): a PUT's download fails at its cut, sent once.
+/// An `Accept-Encoding` of `identity` with a weight still asks for the bytes as sent.
+#[test]
+fn only_a_get_is_resumed_and_identity_may_carry_a_weight() {
+    let data = pattern(50_000);
+    let dir = TempDir::new("resume-methods");
+    let path = dir.join("a.bin");
+    let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 1, 20_000);
+    let err = (resuming_session(3).put(server.url()).download(&path))
+        .result()
+        .unwrap_err();
+    assert!(!err.to_string().contains("resume"), "{err}");
+    assert_eq!(server.request_count(), 1);
+
+    let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 1, 20_000);
+    (resuming_session(3).get(server.url()))
+        .header("Accept-Encoding", "identity;q=1")
+        .download(&path)
+        .result()
+        .unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), data);
 }
