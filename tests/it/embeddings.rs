@@ -18,6 +18,14 @@ fn number(text: &Value) -> f32 {
         .unwrap_or(-1.0)
 }
 
+/// The OpenAI-style answer to a request of `input`: each text's number as its vector.
+fn numbers_answer(input: &[Value]) -> Reply {
+    let data: Vec<Value> = (input.iter().enumerate())
+        .map(|(i, t)| json!({"index": i, "embedding": [number(t)]}))
+        .collect();
+    Reply::json(json!({"data": data}).to_string())
+}
+
 fn texts(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("t{i}")).collect()
 }
@@ -106,12 +114,7 @@ fn mistral_sends_at_most_128_texts_a_request() {
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         let input = body["input"].as_array().unwrap();
         s.lock().unwrap().push(input.len());
-        let data: Vec<Value> = input
-            .iter()
-            .enumerate()
-            .map(|(i, t)| json!({"index": i, "embedding": [number(t)]}))
-            .collect();
-        Reply::json(json!({"data": data}).to_string())
+        numbers_answer(input)
     });
     let client = MistralClient::builder("mistral-embed", None)
         .base_url(server.url())
@@ -635,4 +638,35 @@ fn embed_chunks_keeps_the_requests_around_a_failed_one() {
     let whole = client.embed_with(&texts, &options).unwrap_err();
     assert_eq!(whole.to_string(), text);
     assert_eq!(client.embed_chunks(&texts[..0], &options).count(), 0);
+}
+
+/// A request that fails before its answer, after the client's retries, says both how many
+/// attempts were made and which texts it carried: the second note was lost on an I/O error.
+#[test]
+fn a_request_cut_after_its_retries_says_its_attempts_and_its_texts() {
+    let server = TestServer::start(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        if body["input"][0] == "t2" {
+            // Closed before any answer: a failure the retries retry.
+            return Reply::custom(|_socket| {});
+        }
+        numbers_answer(body["input"].as_array().unwrap())
+    });
+    let client = OpenAIClient::builder("m", None)
+        .base_url(server.url())
+        .api_key("k")
+        .retry(ureq_futures::RetryPolicy::llm().base_delay(support::ms(1)))
+        .build();
+    let err = client
+        .embed_with(&texts(4), &EmbedOptions::new().batch_size(2))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert!(
+        text.ends_with(
+            "(after 3 attempts, the most RetryPolicy::attempts allows; the request of texts 2 to \
+             3, of 4)"
+        ),
+        "{text}"
+    );
 }
