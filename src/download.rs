@@ -61,7 +61,10 @@
 //! (up to the last byte the download wants: the end of the file, or of the caller's own
 //! range), with `If-Range` set to the first answer's strong `ETag`, else its `Last-Modified`
 //! when that is a minute or more before the answer's `Date` (RFC 9110 §8.8.2.2: a file
-//! rewritten within the second keeps its date). A 206 that starts there, runs to that end and
+//! rewritten within the second keeps its date). A file that changed in the second its answer
+//! was made (`Last-Modified` is the `Date`) is not resumed at all: nginx makes its strong
+//! `ETag` of the time and the length, the same for a version of the same length written in that
+//! second (Apache makes such an `ETag` weak). A 206 that starts there, runs to that end and
 //! is of a file of the same length goes on with the file, unless it names another validator (a
 //! server that ignored the `If-Range`, answering with a range of a file replaced since); a 416
 //! whose `Content-Range: bytes */N` puts the file's end at the cut (a chunked body cut after
@@ -1055,9 +1058,11 @@ fn file_length(status: u16, headers: &http::HeaderMap, announced: Option<u64>) -
 fn validator(headers: &http::HeaderMap) -> Result<String, String> {
     if !headers.contains_key(http::header::CONTENT_LENGTH) && !phase::is_chunked(headers) {
         return Err(
-            "the answer gave no Content-Length and was not chunked (a body decoded on \
-                    the way, or one that ends with its connection), so the bytes so far cannot \
-                    be counted as the file's"
+            "the answer's length is not known (no Content-Length, not chunked): the \
+                    server sent the body encoded although the download asked for it as it is \
+                    (Accept-Encoding: identity), and it was decoded on the way, or the body \
+                    ends with its connection; either way the bytes so far cannot be counted as \
+                    the file's"
                 .into(),
         );
     }
@@ -1068,27 +1073,41 @@ fn validator(headers: &http::HeaderMap) -> Result<String, String> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
+    let date = |name| value(name).and_then(crate::cookies::parse_date);
+    // How long before the answer the file last changed, in seconds, when the answer says.
+    let age = match (date(http::header::LAST_MODIFIED), date(http::header::DATE)) {
+        (Some(at), Some(sent)) => Some(sent - at),
+        _ => None,
+    };
+    // Changed in the second the answer was made: a version written later in that second has
+    // the same date, and the same ETag at a server that makes its ETag of the time and the
+    // length (nginx), so neither tells the versions apart (Apache makes such an ETag weak).
+    if age.is_some_and(|age| age < 1) {
+        return Err(
+            "the file changed in the second its answer was made (its Last-Modified \
+                    is its Date), so neither its date nor an ETag made of it can tell it from \
+                    a version written in that second (If-Range)"
+                .into(),
+        );
+    }
     if let Some(tag) = value(http::header::ETAG).filter(|tag| !tag.starts_with("W/")) {
         return Ok(tag.to_string());
     }
     // A date is a validator only a minute or more before the answer's `Date` (RFC 9110
     // §8.8.2.2): a file rewritten within the second of its `Last-Modified` keeps that date.
-    let date = |name| value(name).and_then(crate::cookies::parse_date);
     match value(http::header::LAST_MODIFIED) {
-        Some(modified) => match (date(http::header::LAST_MODIFIED), date(http::header::DATE)) {
-            (Some(at), Some(sent)) if sent - at >= 60 => Ok(modified.to_string()),
-            _ => Err(
-                "the answer named no strong ETag, and its Last-Modified is not a minute \
-                      before its Date (RFC 9110 8.8.2.2: too close to tell two versions of \
-                      the file apart), which a resume would send (If-Range) so that the rest \
-                      is of the same file"
-                    .to_string(),
-            ),
-        },
+        Some(modified) if age.is_some_and(|age| age >= 60) => Ok(modified.to_string()),
+        Some(_) => Err(
+            "the answer named no strong ETag, and its Last-Modified is not a minute \
+                        before its Date (RFC 9110 8.8.2.2: too close to tell two versions of \
+                        the file apart), which a resume would send (If-Range) so that the rest \
+                        is of the same file"
+                .into(),
+        ),
         None => Err(
             "the answer named no ETag (or only a weak one) and no Last-Modified, one \
                      of which a resume sends (If-Range) so that the rest is of the same file"
-                .to_string(),
+                .into(),
         ),
     }
 }
