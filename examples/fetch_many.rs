@@ -14,7 +14,9 @@
 //! On a terminal, a progress line on stderr counts what is done. With `--out DIR` each body is
 //! streamed to a file in `DIR` (`download`: never held in memory, nothing half-written left
 //! behind), with one progress bar per file and one for the total on a terminal
-//! (`Pending::progress`), and each file's line on stdout as it ends. Ctrl-C cancels the
+//! (`Pending::progress`), and each file's line on stdout as it ends; a body cut or stalled
+//! midway is resumed from where it stopped (a retry policy's `Range` and `If-Range`, up to three
+//! attempts). Ctrl-C cancels the
 //! downloads still running, removes their part files and ends the program (exit status 130); a
 //! second Ctrl-C ends it at once.
 
@@ -32,7 +34,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 #[allow(dead_code)]
 #[path = "shared/ctrl_c.rs"]
 mod ctrl_c;
-use ureq_futures::{as_completed, FuturesSession};
+use ureq_futures::{as_completed, FuturesSession, RetryPolicy};
 
 struct Options {
     workers: usize,
@@ -178,10 +180,13 @@ fn run_program(args: Vec<String>) -> ExitCode {
             eprintln!("note: Ctrl-C will end the program without removing the part files: {e}");
         }
         // A download's `timeout` bounds the wait for the headers; `read_timeout` its silences.
+        // Under a retry policy a body cut midway (or silent past `read_timeout`) is asked for
+        // again from where it stopped, so a large file over a flaky link is not started over.
         let session = FuturesSession::builder()
             .max_workers(opts.workers)
             .timeout(opts.timeout)
             .read_timeout(opts.timeout)
+            .retry(RetryPolicy::new())
             .build();
         return download_all(&session, &opts.urls, dir, &mut std::io::stdout().lock());
     }
