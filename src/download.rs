@@ -934,6 +934,10 @@ impl<'a> Resume<'a> {
         if crate::exec::is_cancelled() || !self.policy.retries(&cut) {
             return Err(cut);
         }
+        // Cut after the last byte it wanted (a chunked answer before its last chunk): whole.
+        if last.is_some_and(|last| at > last) {
+            return Ok(Rest::Complete);
+        }
         let if_range = match (&self.barred, same_file) {
             (Some(why), _) | (None, Err(why)) => {
                 return Err(phase::and_note(cut, &format!("not resumed: {why}")))

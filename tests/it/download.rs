@@ -1652,3 +1652,26 @@ fn only_a_get_is_resumed_and_identity_may_carry_a_weight() {
         .unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), data);
 }
+
+/// A chunked range cut after its last byte, before its last chunk, holds all it asked for: it
+/// lands without a resume (whose range would start past its end).
+#[test]
+fn a_range_cut_after_its_last_byte_lands_without_a_resume() {
+    let data = pattern(20_000);
+    let server = TestServer::start(|_| {
+        Reply::chunked_cut([pattern(20_000)[..10_000].to_vec()], ms(0))
+            .with_status(206)
+            .header("Content-Range", "bytes 0-9999/20000")
+            .header("ETag", "\"v1\"")
+    });
+    let dir = TempDir::new("range-whole");
+    let path = dir.join("a.bin");
+    let done = (resuming_session(3).get(server.url()))
+        .header("Range", "bytes=0-9999")
+        .download(&path)
+        .result()
+        .unwrap();
+    assert_eq!((done.status(), done.bytes()), (206, 10_000));
+    assert_eq!(std::fs::read(&path).unwrap(), &data[..10_000]);
+    assert_eq!(server.request_count(), 1);
+}
