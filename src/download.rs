@@ -59,29 +59,41 @@
 //! `read_timeout` that ran out: the failures the policy retries) is asked for again from the
 //! byte where it stopped, into the same part file, as wget does: `Range: bytes=<that byte>-`
 //! (up to the last byte the download wants: the end of the file, or of the caller's own
-//! range), with `If-Range` set to the first answer's strong `ETag`, else its `Last-Modified`
-//! when that is a minute or more before the answer's `Date` (RFC 9110 §8.8.2.2: a file
-//! rewritten within the second keeps its date). A file that changed in the second its answer
-//! was made (`Last-Modified` is the `Date`) is not resumed at all: nginx makes its strong
-//! `ETag` of the time and the length, the same for a version of the same length written in that
-//! second (Apache makes such an `ETag` weak). A 206 that starts there, runs to that end and
-//! is of a file of the same length goes on with the file, unless it names another validator (a
-//! server that ignored the `If-Range`, answering with a range of a file replaced since); a 416
-//! whose `Content-Range: bytes */N` puts the file's end at the cut (a chunked body cut after
-//! its last byte) lands the file as it is; a 200 (the file changed since, so the `If-Range` no
-//! longer matched, or the server ignores ranges) starts the file over, as a first answer of 200
-//! would; anything else, or a resume that fails to be sent, fails the download with the cut's
-//! error, saying what the resume met. Each resume counts as an attempt of the policy (the
-//! resume's own retries before its answer come on top), and waits its backoff and its turn at
-//! the rate limiter first; a cancel ends those waits.
+//! range, as far as the answers so far gave it), with `If-Range` set to the first answer's
+//! strong `ETag`, else its `Last-Modified` when that is a minute or more before the answer's
+//! `Date` (RFC 9110 §8.8.2.2: a file rewritten within the second keeps its date). A file that
+//! changed in the second its answer was made (`Last-Modified` is the `Date`) is not resumed at
+//! all: nginx makes its strong `ETag` of the time and the length, the same for a version of the
+//! same length written in that second (Apache makes such an `ETag` weak).
+//!
+//! What the resume gets:
+//!
+//! * a 206 that starts at the cut, runs to that end and is of a file of the length the answers
+//!   so far gave goes on with the file, unless its `ETag` or its `Last-Modified` is another
+//!   than the first answer's (a server that ignored the `If-Range`, answering with a range of
+//!   a file replaced since); its body must carry its range, or the download fails as a 206
+//!   that cannot be placed does ([`Error::Protocol`]);
+//! * a 416 whose `Content-Range: bytes */N` puts the file's end at the cut (a chunked body cut
+//!   after its last byte) lands the file as it is; so does a cut after the last byte the
+//!   download wants, without a resume;
+//! * a 200 (the file changed since, so the `If-Range` no longer matched, or the server ignores
+//!   ranges) starts the file over, as a first answer of 200 would;
+//! * anything else, or a resume that fails to be sent, fails the download with the cut's error,
+//!   saying what the resume met.
+//!
+//! Each resume counts as an attempt of the policy (the resume's own retries before its answer
+//! come on top), and waits its backoff and its turn at the rate limiter first; a cancel ends
+//! those waits.
 //!
 //! A download that may resume asks for its body unencoded (`Accept-Encoding: identity`): a
 //! range counts the bytes as sent, and ureq decodes gzip without leaving a trace in the
 //! headers, so a resume of an encoded body would join bytes of two different streams. One whose
-//! request names an encoding, or whose answer names no validator (or a weak `ETag` alone), is
-//! not resumed, and its error says why: without `If-Range`, the rest could be of another
-//! version of the file, and the file would land whole in length but wrong. Without a policy, a
-//! cut fails the download at once, as before.
+//! request's own `Accept-Encoding` lets the server encode the body (a coding other than
+//! `identity` with a weight above 0, or `*`) or refuses it unencoded (`identity;q=0`), or whose
+//! answer names no validator (or a weak `ETag` alone), is not resumed, and its error says why:
+//! without `If-Range`, the rest could be of another version of the file, and the file would
+//! land whole in length but wrong. Without a policy, a cut fails the download at once, as
+//! before.
 //!
 //! The options were to resume only by hand (a script that sends `Range` itself: the part file
 //! is gone by then, so a cut download started over), to keep the part file for a later call to
@@ -780,6 +792,7 @@ fn write_body(
     };
     let mut total = file_length(status, &parts.headers, announced);
     let mut same_file = validator(&parts.headers);
+    let mut version = Version::of(&parts.headers);
     let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts, announced);
     let mut buf = vec![0; BLOCK];
     let mut bytes = kept;
@@ -795,8 +808,19 @@ fn write_body(
                 let Some(resume) = resume.as_mut() else {
                     return Err(cut);
                 };
-                let (resp, placed) = match resume.rest(cut, &same_file, bytes, last, total)? {
-                    Rest::Range(resp, end) => (resp, Some(end)),
+                let asked = Asking {
+                    if_range: &same_file,
+                    version: &version,
+                    at: bytes,
+                    last,
+                    total,
+                };
+                let (resp, placed) = match resume.rest(cut, asked)? {
+                    Rest::Range(resp, end, length) => {
+                        // Held to what it said, as later resumes are.
+                        (last, total) = (last.or(Some(end)), total.or(length));
+                        (resp, Some(end))
+                    }
                     Rest::Whole(resp) => (resp, None),
                     // Nothing was missing: the cut came after the file's last byte.
                     Rest::Complete => break,
@@ -819,6 +843,7 @@ fn write_body(
                         last = length.and_then(|n| n.checked_sub(1));
                         total = length;
                         same_file = validator(&parts.headers);
+                        version = Version::of(&parts.headers);
                         progress.start(length);
                     }
                 }
@@ -894,19 +919,14 @@ impl<'a> Resume<'a> {
                     .push(("accept-encoding".into(), "identity".into()));
                 None
             }
-            // `identity`, or `identity;q=1`.
-            Some(value)
-                if !value.contains(',')
-                    && (value.split(';').next())
-                        .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("identity")) =>
-            {
-                None
-            }
-            Some(value) => Some(format!(
-                "the request accepts an encoded body (Accept-Encoding: {value}), whose ranges \
-                 count the bytes as sent, not the file's: leave Accept-Encoding unset to make \
-                 a download resumable"
-            )),
+            Some(value) => match unencoded_only(&value) {
+                Ok(()) => None,
+                Err(why) => Some(format!(
+                    "the request {why} (Accept-Encoding: {value}), and a range counts the \
+                     bytes as sent, not the file's: leave Accept-Encoding unset to make a \
+                     download resumable"
+                )),
+            },
         };
         Some(Resume {
             agent,
@@ -918,19 +938,17 @@ impl<'a> Resume<'a> {
         })
     }
 
-    /// After the body was `cut` at byte `at` of the file: the answer to a request for the rest,
-    /// from `at` to `last` (or to the end of the file when that is not known), of a file of
-    /// `total` bytes when that is known. `same_file`: the `If-Range` that keeps the rest to the
-    /// file of the bytes so far, or why there is none. `Err` is the download's: `cut`, saying
-    /// why it was not resumed when the policy would retry it, or what the resume met.
-    fn rest(
-        &mut self,
-        cut: Error,
-        same_file: &Result<String, String>,
-        at: u64,
-        last: Option<u64>,
-        total: Option<u64>,
-    ) -> Result<Rest, Error> {
+    /// After the body was `cut` where `asked` says: the answer to a request for the rest.
+    /// `Err` is the download's: `cut`, saying why it was not resumed when the policy would
+    /// retry it, or what the resume met.
+    fn rest(&mut self, cut: Error, asked: Asking<'_>) -> Result<Rest, Error> {
+        let Asking {
+            if_range: same_file,
+            version,
+            at,
+            last,
+            total,
+        } = asked;
         if crate::exec::is_cancelled() || !self.policy.retries(&cut) {
             return Err(cut);
         }
@@ -1000,10 +1018,8 @@ impl<'a> Resume<'a> {
                     None => length.is_none_or(|length| end.checked_add(1) == Some(length)),
                 };
                 // A server that ignored the `If-Range` (a range of a file replaced since).
-                let now = validator(resp.headers())
-                    .ok()
-                    .filter(|now| *now != if_range);
-                match now {
+                let other = version.other(&Version::of(resp.headers()));
+                match other {
                     _ if start != at || !to_the_end => {
                         Err(format!("it carries bytes {start}-{end}, not the rest"))
                     }
@@ -1012,26 +1028,71 @@ impl<'a> Resume<'a> {
                         of(length),
                         of(total)
                     )),
-                    Some(now) => Err(format!(
-                        "it carries another version of the file ({now}, where the bytes so far \
-                         are of {if_range})"
-                    )),
-                    None => Ok(end),
+                    Some(other) => Err(format!("it carries another version of the file ({other})")),
+                    None => Ok((end, length)),
                 }
             }),
             status => Err(format!("it was answered {status}")),
         };
         match placed {
-            Ok(end) => Ok(Rest::Range(resp, end)),
+            Ok((end, length)) => Ok(Rest::Range(resp, end, length)),
             Err(why) => Err(failed(&why)(cut)),
         }
     }
 }
 
+/// Where a body was cut, and what the resume asks for: the rest from byte `at` to `last` (or
+/// to the end of the file when that is not known), of a file of `total` bytes when that is
+/// known, of the version the answers so far were.
+struct Asking<'a> {
+    /// The `If-Range` that keeps the rest to that version, or why there is none.
+    if_range: &'a Result<String, String>,
+    version: &'a Version,
+    at: u64,
+    last: Option<u64>,
+    total: Option<u64>,
+}
+
+/// What an answer says of the version of the file it carries, as it says it: its `ETag` and its
+/// `Last-Modified`.
+struct Version {
+    etag: Option<String>,
+    modified: Option<String>,
+}
+
+impl Version {
+    fn of(headers: &http::HeaderMap) -> Version {
+        let value = |name| {
+            (headers.get(name))
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+        };
+        Version {
+            etag: value(http::header::ETAG),
+            modified: value(http::header::LAST_MODIFIED),
+        }
+    }
+
+    /// How `later` (a resume's answer) says it is another version than this one, if it does:
+    /// an `ETag` or a `Last-Modified` that both name, and that differ.
+    fn other(&self, later: &Version) -> Option<String> {
+        let differ = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) if a != b => Some((a.clone(), b.clone())),
+            _ => None,
+        };
+        if let Some((then, now)) = differ(&self.etag, &later.etag) {
+            return Some(format!("ETag {now}, where the bytes so far are of {then}"));
+        }
+        differ(&self.modified, &later.modified)
+            .map(|(then, now)| format!("Last-Modified {now}, where the bytes so far are of {then}"))
+    }
+}
+
 /// What a request for the rest of a cut body got.
 enum Rest {
-    /// A 206 that goes on from the cut, to its last byte (given).
-    Range(http::Response<ureq::Body>, u64),
+    /// A 206 that goes on from the cut, to its last byte, of a file of the length given (when
+    /// its `Content-Range` gives one).
+    Range(http::Response<ureq::Body>, u64, Option<u64>),
     /// A 200: the whole file again.
     Whole(http::Response<ureq::Body>),
     /// A 416 that says the file ends where it was cut: nothing is missing.
@@ -1044,6 +1105,35 @@ fn file_length(status: u16, headers: &http::HeaderMap, announced: Option<u64>) -
     match status {
         206 => content_range(headers).ok().and_then(|(_, _, total)| total),
         _ => announced,
+    }
+}
+
+/// Whether an `Accept-Encoding` value lets the server send the body only as it is (RFC 9110
+/// §12.5.3): no coding but `identity` with a weight above 0, and `identity` not refused (by
+/// `identity;q=0`, or by `*;q=0` without naming it). `Err` says which way it fails.
+fn unencoded_only(value: &str) -> Result<(), &'static str> {
+    let mut identity = None;
+    let mut any = None;
+    for item in value.split(',').filter(|item| !item.trim().is_empty()) {
+        let mut params = item.split(';');
+        let coding = params.next().unwrap_or_default().trim();
+        let weight = params
+            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let accepted = weight > 0.0;
+        if coding.eq_ignore_ascii_case("identity") {
+            identity = Some(accepted);
+        } else if coding == "*" {
+            any = Some(accepted);
+        } else if accepted {
+            return Err("accepts an encoded body");
+        }
+    }
+    match (identity, any) {
+        (_, Some(true)) => Err("accepts an encoded body"),
+        (Some(false), _) | (None, Some(false)) => Err("refuses the body unencoded"),
+        _ => Ok(()),
     }
 }
 

@@ -749,11 +749,13 @@ impl RequestBuilder {
     /// session's), a GET's body cut or stalled midway is asked for again from where it stopped,
     /// with the answer's strong `ETag` (else a `Last-Modified` a minute or more before its
     /// `Date`) as `If-Range`, into the same part file, each resume an attempt of the policy
-    /// after its backoff: a 206 from that byte of the same file goes on, a 200 (the file
+    /// after its backoff: a 206 from that byte of the same file (the same length, `ETag` and
+    /// `Last-Modified`) goes on, a 416 that puts the file's end there lands it, a 200 (the file
     /// changed meanwhile) starts the file over, anything else fails with the cut's error,
     /// saying what the resume met. Such a download asks for its body unencoded
-    /// (`Accept-Encoding: identity`: a range counts the bytes as sent); one whose request names
-    /// an encoding, or whose answer names no validator, is not resumed, and the error says why.
+    /// (`Accept-Encoding: identity`: a range counts the bytes as sent); one whose request lets
+    /// the body be encoded, whose answer names no validator, or whose file changed in the
+    /// second of its answer, is not resumed, and the error says why.
     /// Without a policy, a cut download leaves no partial file (the file at `path` stays as it
     /// was), and a new call starts over. A 206 of
     /// several ranges, without a `Content-Range`, or with another number of bytes than its

@@ -1420,7 +1420,7 @@ fn a_resume_that_is_refused_fails_as_the_cut_and_says_so() {
                 .header("Content-Range", "bytes 15000-39999/40000")
                 .header("ETag", "\"v2\""),
             "the resume from byte 15,000 failed: it carries another version of the file \
-             (\"v2\", where the bytes so far are of \"v1\")",
+             (ETag \"v2\", where the bytes so far are of \"v1\")",
         ),
     ] {
         let data = data.clone();
@@ -1456,53 +1456,69 @@ fn a_stalled_body_is_resumed() {
     assert_eq!(std::fs::read(&path).unwrap(), data);
 }
 
-/// A cancel ends a download waiting to resume at once: the handle says `Cancelled`, the part
-/// file goes, nothing more is sent.
+/// A cancel (or `shutdown_now`) ends a download waiting to resume at once: the handle says
+/// `Cancelled`, the worker is free, the part file goes, nothing more is sent.
 #[test]
 fn a_cancel_ends_a_download_waiting_to_resume() {
-    let server = flaky_file_server(pattern(50_000), Some(("ETag", "\"v1\"")), 1, 20_000);
-    let dir = TempDir::new("cancel-resume");
-    let path = dir.join("a.bin");
-    let session = FuturesSession::builder()
-        .retry(
-            ureq_futures::RetryPolicy::new()
-                .base_delay(secs(60))
-                .max_delay(secs(60)),
-        )
-        .build();
-    let pending = session.get(server.url()).download(&path);
-    assert!(support::eventually(secs(10), || pending.progress().done == 20_000));
-    assert!(pending.cancel());
-    assert!(matches!(pending.result(), Err(Error::Cancelled)));
-    assert!(
-        support::eventually(secs(10), || dir.names().is_empty()),
-        "{:?}",
-        dir.names()
-    );
-    assert_eq!(server.request_count(), 1);
+    for shutdown in [false, true] {
+        let server = flaky_file_server(pattern(50_000), Some(("ETag", "\"v1\"")), 1, 20_000);
+        let dir = TempDir::new("cancel-resume");
+        let path = dir.join("a.bin");
+        let policy = ureq_futures::RetryPolicy::new().base_delay(secs(60));
+        let session = FuturesSession::builder()
+            .retry(policy.max_delay(secs(60)))
+            .build();
+        let pending = session.get(server.url()).download(&path);
+        assert!(support::eventually(secs(10), || pending.progress().done == 20_000));
+        if shutdown {
+            std::thread::sleep(ms(100));
+            session.shutdown_now();
+        } else {
+            assert!(pending.cancel());
+        }
+        assert!(matches!(pending.result(), Err(Error::Cancelled)));
+        let (_, took) = support::timed(|| session.join());
+        assert!(took < secs(5), "{took:?}");
+        let gone = support::eventually(secs(10), || dir.names().is_empty());
+        assert!(gone, "{:?}", dir.names());
+        assert_eq!(server.request_count(), 1);
+    }
 }
 
-/// A resume is a new request to the origin: under a rate limiter it takes a token as a retry
-/// does (here the second token comes half a second after the first).
+/// A resume is a new request to the origin: under a rate limiter it takes one token, as a
+/// retry does, in a job of its own and in one its waiter ran (whose first request takes its
+/// token as it is sent): two resumes and the first request, 3 tokens at 1 a second (burst 1),
+/// take 2 s; a resume without a token would take 1 s, one with two, 4 s.
 #[test]
-fn a_resume_takes_its_turn_at_the_rate_limiter() {
+fn a_resume_takes_one_turn_at_the_rate_limiter() {
     use ureq_futures::{RateLimit, RateLimiter};
     let data = pattern(50_000);
-    let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 1, 20_000);
-    let limiter = RateLimiter::new().host("127.0.0.1", RateLimit::per_second(2.0).burst(1));
-    let session = FuturesSession::builder()
-        .rate_limiter(limiter)
-        .retry(ureq_futures::RetryPolicy::new().base_delay(ms(1)))
-        .build();
-    let dir = TempDir::new("resume-limited");
-    let path = dir.join("a.bin");
-    let (done, took) = support::timed(|| session.get(server.url()).download(&path).result());
-    done.unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), data);
-    assert!(
-        took >= ms(400),
-        "the resume did not wait for a token: {took:?}"
-    );
+    for inline in [false, true] {
+        let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 2, 10_000);
+        let limiter = RateLimiter::new().host("127.0.0.1", RateLimit::per_second(1.0).burst(1));
+        let session = FuturesSession::builder()
+            .max_workers(1)
+            .rate_limiter(limiter)
+            .retry(ureq_futures::RetryPolicy::new().base_delay(ms(1)))
+            .build();
+        let dir = TempDir::new("resume-limited");
+        let path = dir.join("a.bin");
+        let (own, url, p) = (session.clone(), server.url(), path.clone());
+        let (done, took) = support::timed(|| match inline {
+            // The only worker runs the download inline as it waits for it.
+            true => (session.submit(move |_| Ok(own.get(url).download(p).result())))
+                .result()
+                .unwrap(),
+            false => own.get(url).download(p).result(),
+        });
+        done.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        assert_eq!(server.request_count(), 3);
+        assert!(
+            took >= ms(1_900) && took < ms(3_500),
+            "inline {inline}: {took:?}"
+        );
+    }
 }
 
 /// A chunked body (no length known) cut before its last chunk is resumed to the end of the file
@@ -1674,4 +1690,201 @@ fn a_range_cut_after_its_last_byte_lands_without_a_resume() {
     assert_eq!((done.status(), done.bytes()), (206, 10_000));
     assert_eq!(std::fs::read(&path).unwrap(), &data[..10_000]);
     assert_eq!(server.request_count(), 1);
+}
+
+/// A server whose first answer cuts `old` at 15,000 with `first_headers`, and whose resume
+/// answer ignores `If-Range` and sends the rest of `new` with `then_headers`.
+fn replaced(
+    first_headers: &'static [(&'static str, &'static str)],
+    then_headers: &'static [(&'static str, &'static str)],
+) -> (TestServer, Vec<u8>, Vec<u8>) {
+    let old = pattern(40_000);
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
+    let (o, n) = (old.clone(), new.clone());
+    let server = first_then(
+        move || {
+            let mut r = Reply::reset_mid_body(o.clone(), 15_000);
+            for (k, v) in first_headers {
+                r = r.header(k, *v);
+            }
+            r
+        },
+        move |_| {
+            let mut r = Reply::status(206, n[15_000..].to_vec())
+                .header("Content-Range", "bytes 15000-39999/40000");
+            for (k, v) in then_headers {
+                r = r.header(k, *v);
+            }
+            r
+        },
+    );
+    (server, old, new)
+}
+
+/// A range that a server sent although the `If-Range` did not match (it ignores it) is of
+/// another version when its `ETag` or its `Last-Modified` is another, whatever its `Date`
+/// (a date `If-Range` is taken only a minute before it): refused, never joined to the start of
+/// the first. A range with the first answer's date and no `ETag` is of the same version.
+#[test]
+fn a_range_of_another_version_is_refused_whatever_its_dates() {
+    const OLD: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
+    const SENT: &str = "Thu, 22 Oct 2015 07:28:00 GMT";
+    type Headers = &'static [(&'static str, &'static str)];
+    let cases: [(Headers, Headers, bool); 3] = [
+        // Replaced 30 s before the resume's `Date`.
+        (
+            &[("Last-Modified", OLD), ("Date", SENT)],
+            &[
+                ("Last-Modified", "Thu, 22 Oct 2015 07:29:30 GMT"),
+                ("Date", "Thu, 22 Oct 2015 07:30:00 GMT"),
+            ],
+            false,
+        ),
+        // Another ETag, written in the second of its `Date`.
+        (
+            &[("ETag", "\"v1\""), ("Last-Modified", OLD), ("Date", SENT)],
+            &[
+                ("ETag", "\"v2\""),
+                ("Last-Modified", "Thu, 22 Oct 2015 07:30:00 GMT"),
+                ("Date", "Thu, 22 Oct 2015 07:30:00 GMT"),
+            ],
+            false,
+        ),
+        // The same date, the ETag left out: the same version.
+        (
+            &[("ETag", "\"v1\""), ("Last-Modified", OLD), ("Date", SENT)],
+            &[
+                ("Last-Modified", OLD),
+                ("Date", "Thu, 22 Oct 2015 07:28:01 GMT"),
+            ],
+            true,
+        ),
+    ];
+    let dir = TempDir::new("resume-versions");
+    let path = dir.join("a.bin");
+    for (first, then, same) in cases {
+        let (server, old, new) = replaced(first, then);
+        let got = fetch(&resuming_session(3), &server, &path);
+        if same {
+            assert_eq!(got.unwrap().bytes(), 40_000);
+            let mut joined = old[..15_000].to_vec();
+            joined.extend_from_slice(&new[15_000..]);
+            assert_eq!(std::fs::read(&path).unwrap(), joined);
+        } else {
+            let says = "the resume from byte 15,000 failed: it carries another version";
+            assert!(
+                matches!(&got, Err(e) if e.to_string().contains(says)),
+                "{got:?}"
+            );
+            assert!(!path.exists());
+        }
+    }
+}
+
+/// `identity, gzip;q=0` refuses every encoding: the body comes as sent.
+#[test]
+fn identity_with_gzip_refused_is_resumed() {
+    let server = flaky_file_server(pattern(50_000), Some(("ETag", "\"v1\"")), 1, 20_000);
+    let dir = TempDir::new("resume-ae");
+    let path = dir.join("a.bin");
+    (resuming_session(3).get(server.url()))
+        .header("Accept-Encoding", "identity, gzip;q=0")
+        .download(&path)
+        .result()
+        .unwrap();
+}
+
+/// `identity;q=0` refuses the body as sent: it is not "identity".
+#[test]
+fn identity_q0_is_not_resumed() {
+    let server = flaky_file_server(pattern(50_000), Some(("ETag", "\"v1\"")), 1, 20_000);
+    let dir = TempDir::new("resume-ae0");
+    let path = dir.join("a.bin");
+    let got = (resuming_session(3).get(server.url()))
+        .header("Accept-Encoding", "identity;q=0")
+        .download(&path)
+        .result();
+    assert!(
+        matches!(&got, Err(e) if e.to_string().contains("not resumed")),
+        "{:?}; requests {}",
+        got.map(|d| d.bytes()),
+        server.request_count()
+    );
+}
+
+/// After a chunked first answer (no length), the first resume's 206 gives the file's end
+/// (40,000 bytes): a second resume asks up to it, and refuses a 206 that runs past it.
+#[test]
+fn a_second_resume_is_held_to_the_length_the_first_gave() {
+    let data = pattern(50_000);
+    let (first, rest, tail) = (
+        data[..10_000].to_vec(),
+        data[10_000..40_000].to_vec(),
+        data[20_000..].to_vec(),
+    );
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let server = TestServer::start(move |_| {
+        match answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Reply::chunked_cut([first.clone()], ms(0)).header("ETag", "\"v1\""),
+            1 => Reply::reset_mid_body(rest.clone(), 10_000)
+                .with_status(206)
+                .header("Content-Range", "bytes 10000-39999/40000")
+                .header("ETag", "\"v1\""),
+            _ => Reply::status(206, tail.clone())
+                .header("Content-Range", "bytes 20000-49999/50000")
+                .header("ETag", "\"v1\""),
+        }
+    });
+    let dir = TempDir::new("resume-len2");
+    let path = dir.join("a.bin");
+    let got = fetch(&resuming_session(4), &server, &path);
+    let asked: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("range").map(str::to_string))
+        .collect();
+    // The second resume asks up to the end the first gave, and refuses a range past it.
+    assert_eq!(asked[2].as_deref(), Some("bytes=20000-39999"));
+    assert!(
+        matches!(&got, Err(e) if e.to_string().contains("the resume from byte 20,000 failed")),
+        "{:?}; ranges asked {asked:?}",
+        got.map(|d| d.bytes())
+    );
+}
+
+/// max_per_host(1): a second download to the host waits while the first resumes.
+#[test]
+fn max_per_host_holds_through_a_resume() {
+    let data = pattern(50_000);
+    let d = data.clone();
+    let server = TestServer::start(move |req| match req.header("range") {
+        None => Reply::reset_mid_body(d.clone(), 20_000).header("ETag", "\"v1\""),
+        Some(_) => Reply::status(206, d[20_000..].to_vec())
+            .header("Content-Range", "bytes 20000-49999/50000")
+            .header("ETag", "\"v1\""),
+    });
+    let session = FuturesSession::builder()
+        .max_per_host(1)
+        .retry(ureq_futures::RetryPolicy::new().base_delay(ms(200)))
+        .build();
+    let dir = TempDir::new("resume-per-host");
+    let a = session.get(server.url()).download(dir.join("a.bin"));
+    let b = session.get(server.url()).download(dir.join("b.bin"));
+    a.result().unwrap();
+    b.result().unwrap();
+    let ranges: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("range").map(str::to_string))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            None,
+            Some("bytes=20000-49999".into()),
+            None,
+            Some("bytes=20000-49999".into())
+        ],
+        "{ranges:?}"
+    );
 }
