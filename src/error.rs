@@ -991,8 +991,8 @@ impl fmt::Display for Error {
             Error::UnexpectedContentType(ct) => write!(
                 f,
                 "expected content type text/event-stream, got {}: the server did not answer \
-                 with an event stream (check the URL, and that the server streams: one that \
-                 ignores `\"stream\": true` answers with JSON); \
+                 with an event stream (check the URL, and that the server streams: an LLM API \
+                 that ignores `\"stream\": true` answers with JSON); \
                  StreamOptions::require_event_stream(false) reads the body as one all the same",
                 ct.as_deref().unwrap_or("none")
             ),
@@ -1002,7 +1002,8 @@ impl fmt::Display for Error {
             ),
             Error::ShutDown => f.write_str(
                 "the session was shut down before the job ran (FuturesSession::shutdown, \
-                 shutdown_now or join): it was still queued, or submitted after",
+                 shutdown_now or join): it was still queued, or submitted after, or an \
+                 EventSource waited to reconnect",
             ),
             // A panic's text may have several lines (`assert_eq!`'s has three): on one, whole.
             Error::Panicked(msg) => {
@@ -1720,7 +1721,8 @@ mod tests {
         assert_eq!(
             Error::ShutDown.to_string(),
             "the session was shut down before the job ran (FuturesSession::shutdown, \
-             shutdown_now or join): it was still queued, or submitted after"
+             shutdown_now or join): it was still queued, or submitted after, or an \
+             EventSource waited to reconnect"
         );
     }
 

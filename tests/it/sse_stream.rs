@@ -291,7 +291,7 @@ fn a_wrong_content_type_is_an_error_unless_allowed() {
                 e.to_string(),
                 "expected content type text/event-stream, got application/json: the server did \
                  not answer with an event stream (check the URL, and that the server streams: \
-                 one that ignores `\"stream\": true` answers with JSON); \
+                 an LLM API that ignores `\"stream\": true` answers with JSON); \
                  StreamOptions::require_event_stream(false) reads the body as one all the same"
             );
         }
