@@ -735,7 +735,8 @@ fn write_body(
         return Err(crate::run::status_error(resp));
     }
     let mut url = resp.get_uri().to_string();
-    let mut range = if status == 206 {
+    // The range a 206 carries, and the length of the file it says it is of.
+    let (mut range, range_of) = if status == 206 {
         let placed = content_range(resp.headers()).and_then(|(start, end, total)| {
             let at_the_end = total.is_some_and(|t| end.checked_add(1) == Some(t));
             let of = || total.map_or("an unknown length".into(), |t| t.to_string());
@@ -756,17 +757,18 @@ fn write_body(
                      another file's bytes)",
                     of()
                 )),
-                _ => Ok((start, end)),
+                _ => Ok((start, end, total)),
             }
         });
-        Some(placed.map_err(|why| {
+        let (start, end, total) = placed.map_err(|why| {
             Error::Protocol(format!(
                 "the 206 answer from {} cannot be written to a file: {why}",
                 crate::redact_url(&url)
             ))
-        })?)
+        })?;
+        (Some((start, end)), total)
     } else {
-        None
+        (None, None)
     };
     let mut part = open_part(&path)?;
     // A 206 goes after the bytes before its range, kept from the file already at `path`: the
@@ -790,8 +792,7 @@ fn write_body(
         Some((_, end)) => Some(end),
         None => announced.and_then(|n| n.checked_sub(1)),
     };
-    let mut total = file_length(status, &parts.headers, announced);
-    let mut same_file = validator(&parts.headers);
+    let mut total = if range.is_some() { range_of } else { announced };
     let mut version = Version::of(&parts.headers);
     let mut body = phase::Placed::new(body.into_reader(), url.clone(), &parts, announced);
     let mut buf = vec![0; BLOCK];
@@ -809,7 +810,6 @@ fn write_body(
                     return Err(cut);
                 };
                 let asked = Asking {
-                    if_range: &same_file,
                     version: &version,
                     at: bytes,
                     last,
@@ -842,7 +842,6 @@ fn write_body(
                             (200, 0, 0, None, None, None);
                         last = length.and_then(|n| n.checked_sub(1));
                         total = length;
-                        same_file = validator(&parts.headers);
                         version = Version::of(&parts.headers);
                         progress.start(length);
                     }
@@ -943,7 +942,6 @@ impl<'a> Resume<'a> {
     /// retry it, or what the resume met.
     fn rest(&mut self, cut: Error, asked: Asking<'_>) -> Result<Rest, Error> {
         let Asking {
-            if_range: same_file,
             version,
             at,
             last,
@@ -956,7 +954,7 @@ impl<'a> Resume<'a> {
         if last.is_some_and(|last| at > last) {
             return Ok(Rest::Complete);
         }
-        let if_range = match (&self.barred, same_file) {
+        let if_range = match (&self.barred, &version.if_range) {
             (Some(why), _) | (None, Err(why)) => {
                 return Err(phase::and_note(cut, &format!("not resumed: {why}")))
             }
@@ -1003,13 +1001,11 @@ impl<'a> Resume<'a> {
             Err(Error::Cancelled) => return Err(Error::Cancelled),
             Err(e) => return Err(failed(&e)(cut)),
         };
-        let of = |n: Option<u64>| n.map_or("a length not given".into(), |n| n.to_string());
         let placed = match resp.status().as_u16() {
             200 => return Ok(Rest::Whole(resp)),
             // The range starts at the file's end: the cut came after its last byte.
-            416 if last.is_none_or(|last| last.checked_add(1) == Some(at))
-                && unsatisfied_length(resp.headers()) == Some(at) =>
-            {
+            // (With `last` known, a cut past it ended the body above.)
+            416 if last.is_none() && unsatisfied_length(resp.headers()) == Some(at) => {
                 return Ok(Rest::Complete)
             }
             206 => content_range(resp.headers()).and_then(|(start, end, length)| {
@@ -1018,18 +1014,18 @@ impl<'a> Resume<'a> {
                     None => length.is_none_or(|length| end.checked_add(1) == Some(length)),
                 };
                 // A server that ignored the `If-Range` (a range of a file replaced since).
-                let other = version.other(&Version::of(resp.headers()));
-                match other {
-                    _ if start != at || !to_the_end => {
-                        Err(format!("it carries bytes {start}-{end}, not the rest"))
-                    }
-                    _ if total.is_some() && length.is_some() && total != length => Err(format!(
-                        "it carries bytes of a file of {} bytes, where the first answer's had {}",
-                        of(length),
-                        of(total)
-                    )),
-                    Some(other) => Err(format!("it carries another version of the file ({other})")),
-                    None => Ok((end, length)),
+                let other = version.other(resp.headers());
+                if start != at || !to_the_end {
+                    Err(format!("it carries bytes {start}-{end}, not the rest"))
+                } else if let Some((then, now)) = total.zip(length).filter(|(a, b)| a != b) {
+                    Err(format!(
+                        "it carries bytes of a file of {now} bytes, where the first answer's \
+                         had {then}"
+                    ))
+                } else if let Some(other) = other {
+                    Err(format!("it carries another version of the file ({other})"))
+                } else {
+                    Ok((end, length))
                 }
             }),
             status => Err(format!("it was answered {status}")),
@@ -1045,46 +1041,54 @@ impl<'a> Resume<'a> {
 /// to the end of the file when that is not known), of a file of `total` bytes when that is
 /// known, of the version the answers so far were.
 struct Asking<'a> {
-    /// The `If-Range` that keeps the rest to that version, or why there is none.
-    if_range: &'a Result<String, String>,
     version: &'a Version,
     at: u64,
     last: Option<u64>,
     total: Option<u64>,
 }
 
-/// What an answer says of the version of the file it carries, as it says it: its `ETag` and its
-/// `Last-Modified`.
+/// What an answer says of the version of the file it carries, as it says it (its `ETag` and
+/// its `Last-Modified`), and the `If-Range` that asks for the rest of that version, or why there
+/// is none (see [`validator`]).
 struct Version {
     etag: Option<String>,
     modified: Option<String>,
+    if_range: Result<String, String>,
 }
 
 impl Version {
     fn of(headers: &http::HeaderMap) -> Version {
+        let (etag, modified) = Version::said(headers);
+        Version {
+            etag,
+            modified,
+            if_range: validator(headers),
+        }
+    }
+
+    /// The `ETag` and the `Last-Modified` of an answer with `headers`, as they are written.
+    fn said(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
         let value = |name| {
             (headers.get(name))
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_string())
         };
-        Version {
-            etag: value(http::header::ETAG),
-            modified: value(http::header::LAST_MODIFIED),
-        }
+        (
+            value(http::header::ETAG),
+            value(http::header::LAST_MODIFIED),
+        )
     }
 
-    /// How `later` (a resume's answer) says it is another version than this one, if it does:
-    /// an `ETag` or a `Last-Modified` that both name, and that differ.
-    fn other(&self, later: &Version) -> Option<String> {
-        let differ = |a: &Option<String>, b: &Option<String>| match (a, b) {
-            (Some(a), Some(b)) if a != b => Some((a.clone(), b.clone())),
-            _ => None,
+    /// How a later answer with `headers` (a resume's) says it is another version than this
+    /// one, if it does: an `ETag` or a `Last-Modified` that both name, and that differ.
+    fn other(&self, headers: &http::HeaderMap) -> Option<String> {
+        let (etag, modified) = Version::said(headers);
+        let differ = |then: &Option<String>, now: Option<String>| {
+            let (then, now) = (then.as_ref()?, now?);
+            (*then != now).then(|| format!("{now}, where the bytes so far are of {then}"))
         };
-        if let Some((then, now)) = differ(&self.etag, &later.etag) {
-            return Some(format!("ETag {now}, where the bytes so far are of {then}"));
-        }
-        differ(&self.modified, &later.modified)
-            .map(|(then, now)| format!("Last-Modified {now}, where the bytes so far are of {then}"))
+        (differ(&self.etag, etag).map(|d| format!("ETag {d}")))
+            .or_else(|| differ(&self.modified, modified).map(|d| format!("Last-Modified {d}")))
     }
 }
 
@@ -1097,15 +1101,6 @@ enum Rest {
     Whole(http::Response<ureq::Body>),
     /// A 416 that says the file ends where it was cut: nothing is missing.
     Complete,
-}
-
-/// The length of the file that an answer of `status` with `headers` carries (or part of),
-/// when it says: a 206's `Content-Range` total, a 200's `announced` length.
-fn file_length(status: u16, headers: &http::HeaderMap, announced: Option<u64>) -> Option<u64> {
-    match status {
-        206 => content_range(headers).ok().and_then(|(_, _, total)| total),
-        _ => announced,
-    }
 }
 
 /// Whether an `Accept-Encoding` value lets the server send the body only as it is (RFC 9110
