@@ -457,11 +457,11 @@ impl Usage {
         }
     }
 
-    /// Reads a usage object whose counts are under the keys `[input, output, total]`; `None`
-    /// unless `value` is an object.
+    /// Reads a usage object whose counts are under the keys `[input, output, total]` (see
+    /// [`token_count`]); `None` unless `value` is an object.
     pub(crate) fn from_counts(value: &Value, [input, output, total]: [&str; 3]) -> Option<Usage> {
         let object = value.as_object()?;
-        let count = |key: &str| object.get(key).and_then(Value::as_u64);
+        let count = |key: &str| token_count(object.get(key));
         Some(Usage {
             input_tokens: count(input),
             output_tokens: count(output),
@@ -469,4 +469,16 @@ impl Usage {
             raw: value.clone(),
         })
     }
+}
+
+/// A token count as a server sent it: a whole number, also written as a float (`3.0`, as some
+/// servers' JSON encoders write every number, and as the official SDKs read it); `None` for
+/// anything else (a fraction, a negative number, a string).
+pub(crate) fn token_count(value: Option<&Value>) -> Option<u64> {
+    let value = value?;
+    value.as_u64().or_else(|| {
+        let float = value.as_f64()?;
+        // Below 2^64 (u64::MAX as f64 rounds up to it), so the cast is exact.
+        (float >= 0.0 && float.fract() == 0.0 && float < u64::MAX as f64).then_some(float as u64)
+    })
 }

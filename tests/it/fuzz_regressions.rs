@@ -376,11 +376,11 @@ fn anthropic_usage_near_u64_max_does_not_overflow() {
     }
 }
 
-/// As above, for Cohere: its counts are read as `f64` and cast (saturating) to `u64`, so any
-/// count from 2^64 up becomes `u64::MAX`, and `input + output` overflows.
+/// As above, for Cohere: `input + output` of counts near `u64::MAX` overflowed (found with
+/// `1e20`, then cast, saturating, to `u64::MAX`; a float count from 2^64 up is no count now).
 #[test]
 fn cohere_usage_near_u64_max_does_not_overflow() {
-    let data = r#"{"event_type":"stream-end","finish_reason":"COMPLETE","response":{"meta":{"tokens":{"input_tokens":1e20,"output_tokens":1}}}}"#;
+    let data = r#"{"event_type":"stream-end","finish_reason":"COMPLETE","response":{"meta":{"tokens":{"input_tokens":18446744073709551615,"output_tokens":1}}}}"#;
     let result = std::panic::catch_unwind(|| decode_one(Provider::Cohere, data));
     let batch = result.expect("no panic").unwrap().unwrap();
     let usage = batch

@@ -463,6 +463,15 @@ fn openai_an_answer_the_content_filter_stopped_is_a_refusal() {
     assert_eq!(response.finish_reason.as_deref(), Some("content_filter"));
     let refusal = response.refusal.unwrap_or_default();
     assert!(refusal.contains("content filter"), "{refusal}");
+
+    // The model's own refusal says it: the filter's sentence is not glued to it.
+    let refused = openai_delta(json!({"refusal": "I can't"}))
+        + &openai_delta(json!({"refusal": " help with that."}))
+        + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"content_filter\"}]}\n\n"
+        + "data: [DONE]\n\n";
+    let response = collect(openai(&refused));
+    assert_eq!(response.refusal.as_deref(), Some("I can't help with that."));
+    assert_eq!(response.finish_reason.as_deref(), Some("content_filter"));
 }
 
 #[test]
@@ -567,6 +576,89 @@ fn anthropic_a_tool_without_parameters_gets_an_empty_object() {
         calls,
         [("t0", "{}"), ("t1", r#"{"a":1}"#), ("t2", r#"{"b":2}"#)]
     );
+}
+
+/// Streamed input replaces the `input` a block started with (the SDK's accumulator does; the
+/// two joined were not JSON), a block never stopped still gets its start's input, and text
+/// sent at a tool block's index is not the answer's.
+#[test]
+fn anthropic_streamed_input_replaces_the_input_a_block_started_with() {
+    let start = |index: u64, id: &str, input: Value| {
+        json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": id, "name": "f", "input": input}})
+    };
+    let delta = |index: u64, delta: Value| json!({"type": "content_block_delta", "index": index, "delta": delta});
+    let piece = |text: &str| json!({"type": "input_json_delta", "partial_json": text});
+    let events = anthropic(&[
+        start(0, "t0", json!({"a": 1})),
+        delta(0, piece("")),
+        delta(0, piece("{\"b\":")),
+        delta(0, json!({"type": "text_delta", "text": "not text"})),
+        delta(
+            0,
+            json!({"type": "thinking_delta", "thinking": "nor thought"}),
+        ),
+        delta(0, piece("2}")),
+        json!({"type": "content_block_stop", "index": 0}),
+        // No piece and no stop before the answer's end: the start's input, once.
+        start(1, "t1", json!({"c": 3})),
+        start(2, "t2", json!({})),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
+        json!({"type": "content_block_stop", "index": 1}),
+        message_stop(),
+    ])
+    .unwrap();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ChatEvent::Text(_) | ChatEvent::Reasoning(_))),
+        "{events:?}"
+    );
+    let calls = collect(Ok(events)).tool_calls;
+    let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
+    assert_eq!(
+        calls,
+        [("t0", r#"{"b":2}"#), ("t1", r#"{"c":3}"#), ("t2", "{}")]
+    );
+}
+
+/// A count written as a float (`3.0`, as some servers' encoders write every number) is read as
+/// the official SDKs read it, by every decoder; a fraction or a negative one is no count.
+#[test]
+fn token_counts_written_as_floats_are_counts_for_every_decoder() {
+    let usage = |decoded: Decoded| {
+        let events = decoded.unwrap();
+        let last = events.iter().rev().find_map(|e| match e {
+            ChatEvent::Usage(u) => Some((u.input_tokens, u.output_tokens, u.total_tokens)),
+            _ => None,
+        });
+        last.expect("a usage event")
+    };
+    let openai_usage = format!(
+        "data: {}\n\ndata: [DONE]\n\n",
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3.0, "completion_tokens": 2.5, "total_tokens": -5.0}})
+    );
+    assert_eq!(usage(openai(&openai_usage)), (Some(3), None, None));
+    let anthropic_usage = anthropic(&[
+        json!({"type": "message_start", "message": {"usage": {"input_tokens": 3.0,
+            "cache_read_input_tokens": 1e1}}}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 2.0}}),
+        message_stop(),
+    ]);
+    assert_eq!(usage(anthropic_usage), (Some(13), Some(2), Some(15)));
+    let gemini_usage = gemini(&[{
+        let mut chunk = gemini_parts(json!([{"text": "Hi"}]), Some("STOP"));
+        chunk["usageMetadata"] = json!({"promptTokenCount": 3.0, "candidatesTokenCount": 2.0,
+            "thoughtsTokenCount": 4.0, "totalTokenCount": 9.0});
+        chunk
+    }]);
+    assert_eq!(usage(gemini_usage), (Some(3), Some(6), Some(9)));
+    let cohere_usage = cohere_v2(&typed_events(&[json!({"type": "message-end",
+        "delta": {"finish_reason": "COMPLETE",
+            "usage": {"tokens": {"input_tokens": 3.0, "output_tokens": 2.5}}}})]));
+    assert_eq!(usage(cohere_usage), (Some(3), None, None));
 }
 
 #[test]
@@ -991,7 +1083,8 @@ fn anthropic_tool_blocks_are_numbered_by_kind_and_pieces_follow_their_block() {
             json!({"type": "tool_use", "id": "toolu_A", "name": "add", "input": {}}),
         ),
         anthropic_json(3, "{\"a\":"),
-        // A block that arrives with its input filled in carries it whole.
+        // A block that arrives with its input filled in gets it at its end (here the
+        // answer's: no stop came), unless streamed input replaces it.
         anthropic_block(
             4,
             json!({"type": "tool_use", "id": "toolu_B", "name": "mul", "input": {"x": 1}}),
@@ -1021,9 +1114,10 @@ fn anthropic_tool_blocks_are_numbered_by_kind_and_pieces_follow_their_block() {
             ChatEvent::ServerToolResult(result),
             call(0, Some("toolu_A"), Some("add"), ""),
             call(0, None, None, "{\"a\":"),
-            call(1, Some("toolu_B"), Some("mul"), "{\"x\":1}"),
+            call(1, Some("toolu_B"), Some("mul"), ""),
             server(0, None, None, ""),
             call(0, None, None, "1}"),
+            call(1, None, None, "{\"x\":1}"),
             ChatEvent::Done,
         ]
     );

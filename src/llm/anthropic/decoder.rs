@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::llm::event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCallDelta, Usage};
+use crate::llm::event::{
+    token_count, ChatEvent, Citation, ServerToolResult, Thought, ToolCallDelta, Usage,
+};
 use crate::llm::wire::{api_error, chat_decode, named, non_empty_str, parse_object, Ending};
 
 use crate::Error;
@@ -19,16 +21,16 @@ use crate::Error;
 /// |---|---|
 /// | `message_start` (its `usage`: the prompt's tokens) | [`ChatEvent::Usage`] |
 /// | `content_block_start` of a `text` block | its text, if any, as [`ChatEvent::Text`] |
-/// | `content_block_start` of a `tool_use` block (id, name) | [`ChatEvent::ToolCall`] starting a call |
+/// | `content_block_start` of a `tool_use` block (id, name) | [`ChatEvent::ToolCall`] starting a call, without arguments yet |
 /// | `content_block_start` of a `server_tool_use` or `mcp_tool_use` block (web search, web fetch, code execution...) | [`ChatEvent::ServerToolUse`]: run by the server, not a call for the caller |
 /// | `content_block_start` of a `*_tool_result` block (`web_search_tool_result`...) | [`ChatEvent::ServerToolResult`] with the whole block |
-/// | `content_block_delta` with a `text_delta` | [`ChatEvent::Text`] (empty ones are dropped) |
-/// | `content_block_delta` with a `thinking_delta` | [`ChatEvent::Reasoning`] (not text) |
-/// | `content_block_delta` with an `input_json_delta` | a piece of the arguments of the block at its `index`: [`ChatEvent::ToolCall`] for a `tool_use` block, [`ChatEvent::ServerToolUse`] for a server tool; nothing for any other block |
+/// | `content_block_delta` with a `text_delta` | [`ChatEvent::Text`] (empty ones are dropped; nothing at a tool block's index) |
+/// | `content_block_delta` with a `thinking_delta` | [`ChatEvent::Reasoning`] (not text; nothing at a tool block's index) |
+/// | `content_block_delta` with an `input_json_delta` | a piece of the arguments of the block at its `index`: [`ChatEvent::ToolCall`] for a `tool_use` block, [`ChatEvent::ServerToolUse`] for a server tool; nothing for any other block. Streamed input replaces the `input` the block started with |
 /// | `content_block_delta` with a `signature_delta` | nothing yet: the signature of the thinking block |
 /// | `content_block_stop` of a `thinking` block with a signature | [`ChatEvent::Thought`]: the whole block, [`Thought::Signed`] |
 /// | `content_block_start` of a `redacted_thinking` block | [`ChatEvent::Thought`]: [`Thought::Redacted`] with its `data` |
-/// | `content_block_stop` of a `tool_use` block that got no input | a piece `{}`: a tool without parameters |
+/// | `content_block_stop` of a tool block that got no streamed input (or the `message_delta` or `message_stop` after a block that was never stopped) | a piece of the `input` the block started with: `{}` for a tool without parameters |
 /// | `content_block_delta` with a `citations_delta` | [`ChatEvent::Citation`] of its `citation` (a web search result, a place in a document) |
 /// | other deltas and blocks | nothing |
 /// | `message_delta`: `stop_reason` and `usage` (a count sent as `null` keeps the known one) | [`ChatEvent::Finish`], [`ChatEvent::Usage`] |
@@ -70,9 +72,9 @@ use crate::Error;
 #[derive(Debug, Clone, Default)]
 pub struct AnthropicDecoder {
     ending: Ending,
-    /// What each content block that carries tool input is, by the block's index, and whether
-    /// any of its input has come.
-    blocks: BTreeMap<u64, (ToolBlock, bool)>,
+    /// What each content block that carries tool input is, by the block's index, and the
+    /// input it started with (`{}` when empty) until a piece of streamed input replaces it.
+    blocks: BTreeMap<u64, (ToolBlock, Option<String>)>,
     /// The thinking block being read: its index, text and signature so far.
     thinking: Option<(u64, String, String)>,
     /// Client tool calls started so far, to number the next one.
@@ -127,7 +129,7 @@ impl AnthropicDecoder {
         // A count sent as null leaves the one known (from `message_start`) in place.
         self.usage
             .extend(fields.into_iter().filter(|(_, value)| !value.is_null()));
-        let count = |key: &str| self.usage.get(key).and_then(Value::as_u64);
+        let count = |key: &str| token_count(self.usage.get(key));
         // Server-controlled counts: saturate rather than overflow.
         let cached = count("cache_creation_input_tokens")
             .unwrap_or(0)
@@ -167,17 +169,16 @@ impl AnthropicDecoder {
                     self.server_calls += 1;
                     ToolBlock::Server(self.server_calls - 1)
                 };
-                // The input is streamed as `input_json_delta`s after an empty `{}`; a block
-                // that arrives with its input filled in carries it whole.
-                let arguments = match block.get("input") {
+                // The input is streamed as `input_json_delta`s after an empty `{}`, which they
+                // replace (as the SDK's accumulator does); a block whose input comes whole at
+                // its start gets it when the block ends without such pieces.
+                let input = match block.get("input") {
                     Some(input @ Value::Object(map)) if !map.is_empty() => input.to_string(),
-                    _ => String::new(),
+                    _ => "{}".into(),
                 };
-                self.blocks
-                    .insert(index, (tool_block, !arguments.is_empty()));
-                events.push(
-                    tool_block.event(|n| ToolCallDelta::start(n, text("id"), name, arguments)),
-                );
+                self.blocks.insert(index, (tool_block, Some(input)));
+                let start = |n| ToolCallDelta::start(n, text("id"), name, String::new());
+                events.push(tool_block.event(start));
             }
             result if result.ends_with("_tool_result") => {
                 events.push(ChatEvent::ServerToolResult(ServerToolResult {
@@ -194,9 +195,32 @@ impl AnthropicDecoder {
 
     /// The event of an `input_json_delta` for block `index`, if that block takes tool input.
     fn input_piece(&mut self, index: u64, partial_json: String) -> Option<ChatEvent> {
-        let (block, has_input) = self.blocks.get_mut(&index)?;
-        *has_input |= !partial_json.is_empty();
+        let (block, held) = self.blocks.get_mut(&index)?;
+        if !partial_json.is_empty() {
+            *held = None;
+        }
         Some(block.event(|n| ToolCallDelta::more(n, partial_json)))
+    }
+
+    /// The input a tool block started with, as its arguments, if no piece of streamed input
+    /// came for it: at the block's end, or at the answer's for a block that never saw its
+    /// `content_block_stop`. Only once.
+    fn held_input(&mut self, index: u64) -> Option<ChatEvent> {
+        let (block, held) = self.blocks.get_mut(&index)?;
+        let input = held.take()?;
+        Some(block.event(|n| ToolCallDelta::more(n, input)))
+    }
+
+    /// [`held_input`](Self::held_input) of every tool block, at the answer's end.
+    fn all_held_input(&mut self, events: &mut Vec<ChatEvent>) {
+        let blocks: Vec<u64> = self.blocks.keys().copied().collect();
+        events.extend(blocks.into_iter().filter_map(|i| self.held_input(i)));
+    }
+
+    /// Whether block `index` is a tool's: text and thinking sent at its index are not the
+    /// answer's (the SDK's accumulator ignores a delta of another block's type too).
+    fn is_tool_block(&self, index: u64) -> bool {
+        self.blocks.contains_key(&index)
     }
 
     /// The thinking block being read, if its index is `index`.
@@ -216,6 +240,8 @@ impl AnthropicDecoder {
                 content_block,
             } => self.block_start(index, content_block, events)?,
             Payload::ContentBlockDelta { index, delta } => match delta {
+                BlockDelta::Text { .. } | BlockDelta::Thinking { .. }
+                    if self.is_tool_block(index) => {}
                 BlockDelta::Text { text } if !text.is_empty() => events.push(ChatEvent::Text(text)),
                 BlockDelta::Thinking { thinking } if !thinking.is_empty() => {
                     if let Some((_, text, _)) = self.thinking_block(index) {
@@ -247,13 +273,12 @@ impl AnthropicDecoder {
                         events.push(ChatEvent::Thought(Thought::Signed { text, signature }));
                     }
                 }
-                // A tool block whose input never came (a tool without parameters: `input: {}`,
-                // then an empty delta) gets `{}`, so its arguments are JSON.
-                if let Some((_, false)) = self.blocks.get(&index) {
-                    events.extend(self.input_piece(index, "{}".into()));
-                }
+                // A tool block whose input never streamed (a tool without parameters: `input:
+                // {}`, then an empty delta) gets its start's, so its arguments are JSON.
+                events.extend(self.held_input(index));
             }
             Payload::MessageDelta { delta, usage } => {
+                self.all_held_input(events);
                 let (reason, details) =
                     delta.map_or((None, None), |d| (d.stop_reason, d.stop_details));
                 if reason.as_deref() == Some("refusal") {
@@ -266,7 +291,10 @@ impl AnthropicDecoder {
                 events.extend(reason.map(ChatEvent::Finish));
                 events.extend(self.merge_usage(usage).map(ChatEvent::Usage));
             }
-            Payload::MessageStop => events.push(ChatEvent::Done),
+            Payload::MessageStop => {
+                self.all_held_input(events);
+                events.push(ChatEvent::Done)
+            }
             Payload::Error { error } if error.is_null() => {
                 return Err(api_error(&Value::from(data)))
             }

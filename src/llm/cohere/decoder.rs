@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::event::{ChatEvent, ToolCallDelta, Usage};
+use crate::llm::event::{token_count, ChatEvent, ToolCallDelta, Usage};
 use crate::llm::wire::{
     arguments_text, as_text, chat_decode, check_finish, named, parse_object, Ending,
 };
@@ -136,7 +136,7 @@ pub(in crate::llm) fn usage_from_meta(meta: Value) -> Option<Usage> {
     let counts = ["tokens", "billed_units"]
         .iter()
         .find_map(|key| meta.get(key).filter(|v| v.is_object()))?;
-    let count = |key: &str| counts.get(key).and_then(Value::as_f64).map(|n| n as u64);
+    let count = |key: &str| token_count(counts.get(key));
     let (input, output) = (count("input_tokens"), count("output_tokens"));
     Some(Usage::summed(input, output, meta))
 }

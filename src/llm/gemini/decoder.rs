@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::event::{ChatEvent, Citation, ServerToolResult, ToolCallDelta, Usage};
+use crate::llm::event::{token_count, ChatEvent, Citation, ServerToolResult, ToolCallDelta, Usage};
 use crate::llm::wire::{
     api_error, arguments_text, chat_decode, first_of, malformed_chunk, named, non_empty_str,
     non_empty_string, parse_object, Ending,
@@ -154,7 +154,7 @@ impl GeminiDecoder {
         let usage = chunk.usage_metadata.and_then(|usage| {
             let mut counted = Usage::from_counts(&usage, counts)?;
             // The thinking counts as output, as OpenAI's and Anthropic's output counts it.
-            if let Some(thoughts) = usage.get("thoughtsTokenCount").and_then(Value::as_u64) {
+            if let Some(thoughts) = token_count(usage.get("thoughtsTokenCount")) {
                 let answer = counted.output_tokens.unwrap_or(0);
                 counted.output_tokens = answer.checked_add(thoughts).or(counted.output_tokens);
             }

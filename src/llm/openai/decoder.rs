@@ -32,7 +32,7 @@ use crate::Error;
 /// | `tool_calls` pieces | [`ChatEvent::ToolCall`], tracked by their `index` (parallel calls interleave) |
 /// | a tool call's `extra_content.google.thought_signature` (Gemini's OpenAI-compatible endpoint) | the call's [`signature`](crate::llm::ToolCallDelta::signature), sent back with it as `extra_content` |
 /// | `finish_reason` (often on a chunk with an empty delta) | [`ChatEvent::Finish`] |
-/// | `finish_reason` `content_filter` (OpenAI's and Azure's filter stopped the answer) | [`ChatEvent::Refusal`] saying so, then the [`ChatEvent::Finish`] |
+/// | `finish_reason` `content_filter` (OpenAI's and Azure's filter stopped the answer) | [`ChatEvent::Refusal`] saying so (unless the answer had `refusal` text: that says it), then the [`ChatEvent::Finish`] |
 /// | `finish_reason` `insufficient_system_resource` (DeepSeek) or `error` (OpenRouter): the server stopped the answer | [`Error::Api`] whose kind is the reason: the stream's last item |
 /// | `usage` (include_usage chunks have `"choices": []`), Groq's `x_groq.usage`, Moonshot's `choices[0].usage` | [`ChatEvent::Usage`] |
 /// | other chunks with empty `choices` (a `moderation` trailer) | nothing |
@@ -99,6 +99,9 @@ pub struct OpenAIDecoder {
     source_urls: HashSet<String>,
     /// The URLs that `url_citation` annotations named: no source repeats them.
     annotated: HashSet<String>,
+    /// Whether the answer had `refusal` text: a `content_filter` finish then adds no words of
+    /// its own to it.
+    refused: bool,
 }
 
 /// What the decoder knows of one tool call.
@@ -288,6 +291,8 @@ impl OpenAIDecoder {
                     _ => None,
                 });
                 self.annotated.extend(cited);
+                let refusal = |event: &ChatEvent| matches!(event, ChatEvent::Refusal(_));
+                self.refused |= events[first..].iter().any(refusal);
                 events.extend(pieces.into_iter().filter_map(|p| self.tool_piece(p)));
             }
             let reason = choice.finish_reason.filter(|r| !r.is_empty());
@@ -297,7 +302,7 @@ impl OpenAIDecoder {
                 self.held_back(events);
                 // OpenAI's (and Azure's) filter stopped the answer: a refusal, as Gemini's
                 // `SAFETY` is, so that what came before it is not taken for the answer.
-                if reason == "content_filter" {
+                if reason == "content_filter" && !self.refused {
                     let why = "the answer was stopped by the content filter (finish_reason: \
                                content_filter)";
                     events.push(ChatEvent::Refusal(why.into()));
