@@ -328,6 +328,8 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         _ if https && wants_client_cert(&text) => {
             (Phase::Tls, Some(CLIENT_CERT_WANTED.to_string()))
         }
+        // No TLS connector for the provider the session asked for (`transport::TlsMissing`).
+        io::ErrorKind::Unsupported if https => (Phase::Tls, None),
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::HostUnreachable
         | io::ErrorKind::NetworkUnreachable

@@ -45,10 +45,14 @@
 //! is the request's, as before (and a stale pooled connection is sent again as `crate::stale`
 //! says). The connection is not used again. curl and requests (urllib3 2) do the same.
 //!
-//! Over `https://` the answer is still lost: [`Connection`] sits above TLS, and rustls keeps
-//! the records of the failed write and writes them again before each read, which fails the
-//! read with the write's error. Reading the answer there needs a link between the socket and
-//! TLS, in a connector chain of our own in place of ureq's `DefaultConnector`.
+//! Over `https://`, [`Connection`] sits above TLS, and rustls keeps the records of a failed
+//! write and writes them again before each read, which failed the read of the answer with the
+//! write's error. So the connector is a chain of our own, ureq's `DefaultConnector`'s with one
+//! layer more between the socket (or a proxy's tunnel) and TLS: [`Sending`], which drops what
+//! is written after a write the server broke off so, and tells [`Connection`] above (through
+//! a [`WriteCut`] they share) the write's error. TLS then reads the answer as plain HTTP does.
+//! The options were that chain; ureq's own (and the answer lost, as it was); or reading the
+//! answer off the socket below TLS (not possible: it is encrypted).
 //!
 //! # Versions
 //!
@@ -68,11 +72,14 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+#[cfg(feature = "native-tls")]
+use ureq::unversioned::transport::NativeTlsConnector;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle, Transport,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
+    ShutdownHandle, SocksConnector, TcpConnector, Transport,
 };
 
 use crate::exec::{self, Cancelled, Interrupt};
@@ -93,6 +100,11 @@ thread_local! {
     /// socket once its TCP connect is done): a connect timeout after that came in the TLS
     /// handshake (`phase::before_response`).
     static CONNECTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The [`WriteCut`] of the last [`Sending`] this thread made, for the [`Connection`] that
+    /// [`Interruptible::connect`] puts on top of it (the connector chain hands on transports,
+    /// nothing else).
+    static WRITE_CUT: std::cell::RefCell<Option<Arc<WriteCut>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Whether the last connection this thread made got its socket connected (see [`CONNECTED`]).
@@ -209,10 +221,139 @@ impl std::error::Error for Reset {
     }
 }
 
-/// ureq's [`DefaultConnector`], with each connection made interruptible by its job.
-#[derive(Debug, Default)]
+/// ureq's `DefaultConnector` (SOCKS, an HTTP proxy's `CONNECT`, TCP, TLS by rustls or
+/// native-tls), with [`Sending`] below TLS, and each connection made interruptible by its job.
+#[derive(Debug)]
 pub(crate) struct Interruptible {
-    inner: DefaultConnector,
+    inner: Box<dyn Connector<(), Out = Box<dyn Transport>>>,
+}
+
+impl Default for Interruptible {
+    fn default() -> Self {
+        // ureq 3.5's `DefaultConnector`, in its order, without its connectors that warn of a
+        // feature left out (`socks-proxy` is always on here; a TLS provider left out is
+        // `TlsMissing`'s error, where ureq's panics).
+        let chain =
+            ().chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(BelowTls)
+                .chain(RustlsConnector::default());
+        #[cfg(feature = "native-tls")]
+        let chain = chain.chain(NativeTlsConnector::default());
+        Interruptible {
+            inner: Box::new(chain.chain(TlsMissing)),
+        }
+    }
+}
+
+/// The end of the chain, which boxes its transport (its type, nested `Either`s, is erased): an
+/// `https://` connection that no TLS connector wrapped (the session's `TlsConfig` names
+/// native-tls, and this build has no `native-tls` feature) is an error, never a plain-text
+/// request to the server's TLS port.
+#[derive(Debug)]
+struct TlsMissing;
+
+impl<In: Transport> Connector<In> for TlsMissing {
+    type Out = Box<dyn Transport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails<'_>,
+        chained: Option<In>,
+    ) -> Result<Option<Box<dyn Transport>>, ureq::Error> {
+        if details.needs_tls() && chained.as_ref().is_some_and(|t| !t.is_tls()) {
+            // An I/O error, so that its message gets the phase and the URL.
+            return Err(ureq::Error::Io(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the session's TlsConfig asks for the native-tls provider, which this build \
+                 lacks: enable ureq-futures' `native-tls` feature, or use rustls (the default)",
+            )));
+        }
+        Ok(chained.map(|t| Box::new(t) as Box<dyn Transport>))
+    }
+}
+
+/// What [`Sending`] tells the [`Connection`] above it: that a write failed because the server
+/// closed the connection, and that write's error.
+#[derive(Debug, Default)]
+struct WriteCut {
+    /// Set once the connection is made: a write of the TLS handshake that fails fails the
+    /// handshake, as it did.
+    armed: AtomicBool,
+    /// A write failed so: nothing is written from then on.
+    cut: AtomicBool,
+    /// That write's error, until the [`Connection`] takes it.
+    error: Mutex<Option<ureq::Error>>,
+}
+
+impl WriteCut {
+    fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
+    }
+}
+
+/// Puts [`Sending`] on the connection (the socket, or a proxy's tunnel) below TLS.
+#[derive(Debug)]
+struct BelowTls;
+
+impl<In: Transport> Connector<In> for BelowTls {
+    type Out = Sending<In>;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails<'_>,
+        chained: Option<In>,
+    ) -> Result<Option<Sending<In>>, ureq::Error> {
+        Ok(chained.map(|inner| {
+            let cut = Arc::new(WriteCut::default());
+            WRITE_CUT.with(|c| *c.borrow_mut() = Some(Arc::clone(&cut)));
+            Sending { inner, cut }
+        }))
+    }
+}
+
+/// The layer below TLS: once a write fails because the server closed the connection (see the
+/// module's doc), what is written after it is dropped, so that TLS can read the answer; the
+/// error goes to the [`Connection`] above through the shared [`WriteCut`].
+#[derive(Debug)]
+struct Sending<In> {
+    inner: In,
+    cut: Arc<WriteCut>,
+}
+
+impl<In: Transport> Transport for Sending<In> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if self.cut.is_cut() {
+            return Ok(());
+        }
+        match self.inner.transmit_output(amount, timeout) {
+            Err(ureq::Error::Io(e))
+                if closed_by_peer(&e) && self.cut.armed.load(Ordering::Acquire) =>
+            {
+                *lock(&self.cut.error) = Some(ureq::Error::Io(e));
+                self.cut.cut.store(true, Ordering::Release);
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        !self.cut.is_cut() && self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
 }
 
 impl Connector<()> for Interruptible {
@@ -273,7 +414,13 @@ impl Connector<()> for Interruptible {
         if tunnels {
             PROXY_LEG.with(|l| l.set(ProxyLeg::Connecting));
         }
+        WRITE_CUT.with(|c| c.borrow_mut().take());
         let result = self.inner.connect(&ours, chained);
+        // The `Sending` this chain made (a proxy's leg, made by a nested call, took its own).
+        let cut = WRITE_CUT
+            .with(|c| c.borrow_mut().take())
+            .unwrap_or_default();
+        cut.armed.store(true, Ordering::Release);
         if leg && matches!(result, Ok(Some(_))) {
             PROXY_LEG.with(|l| l.set(ProxyLeg::Reached));
         }
@@ -293,6 +440,7 @@ impl Connector<()> for Interruptible {
             job,
             answering: false,
             send_broken: None,
+            cut,
         })))
     }
 }
@@ -384,6 +532,8 @@ pub(crate) struct Connection {
     /// The rest of the request is dropped, and the server's answer read if it sent one (see
     /// [`Transport::transmit_output`] below); the connection is never used again.
     send_broken: Option<ureq::Error>,
+    /// Where [`Sending`], below TLS, leaves the error of a write the server broke off.
+    cut: Arc<WriteCut>,
 }
 
 impl fmt::Debug for Connection {
@@ -447,8 +597,9 @@ impl Transport for Connection {
     /// to be read. So a write that fails so is not an error yet: the rest of the request is
     /// dropped unsent, and the answer is read as usual. If none comes (the connection closed
     /// without one, as a stale pooled connection does), the write's error is the request's,
-    /// as it was. curl and requests read such an answer too. (Not yet over TLS: see the
-    /// module's doc.)
+    /// as it was. curl and requests read such an answer too. Over TLS the write that fails is
+    /// the TLS layer's, below this one: [`Sending`] drops the rest there, and the error comes
+    /// up through the [`WriteCut`].
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.before_io()?;
         if self.send_broken.is_some() {
@@ -456,7 +607,16 @@ impl Transport for Connection {
         }
         // A request (or its body) goes out: what arrives next is its answer.
         self.answering = false;
-        let result = self.inner.transmit_output(amount, timeout);
+        let mut result = self.inner.transmit_output(amount, timeout);
+        // The write broken off below TLS (one atomic load when it was not).
+        if let Some(below) = self
+            .cut
+            .is_cut()
+            .then(|| lock(&self.cut.error).take())
+            .flatten()
+        {
+            result = Err(below);
+        }
         match self.checked(result) {
             Err(ureq::Error::Io(e)) if closed_by_peer(&e) => {
                 self.send_broken = Some(ureq::Error::Io(e));

@@ -10,7 +10,7 @@
 
 use std::io::BufRead;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -105,21 +105,7 @@ impl SelfSignedServer {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("ureq-futures-tls-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"])
-            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
-            .args(["-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .args(["-addext", constraints])
-            .arg("-keyout")
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .ok()?;
-        assert!(made.success(), "openssl could not make a certificate");
+        make_certificate(&dir, constraints)?;
         // Port 0: the server takes a free port itself and says which (`ACCEPT 127.0.0.1:PORT`
         // on stdout, once it listens), so no other test can take the port in between.
         let mut child = Command::new("openssl")
@@ -159,6 +145,41 @@ impl SelfSignedServer {
         );
         Some(server)
     }
+}
+
+/// Makes `cert.pem` and `key.pem` in `dir` with the `openssl` tool: a certificate for
+/// `localhost` and 127.0.0.1 with the given `basicConstraints`, valid for a day. `None` when the
+/// tool cannot be run.
+fn make_certificate(dir: &Path, constraints: &str) -> Option<()> {
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"])
+        .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", constraints])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    assert!(made.success(), "openssl could not make a certificate");
+    Some(())
+}
+
+/// A self-signed leaf certificate and its key, PEM, for a TLS server of a test's own.
+pub(crate) fn self_signed_pem() -> (Vec<u8>, Vec<u8>) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ureq-futures-pem-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    make_certificate(&dir, "basicConstraints=critical,CA:FALSE").expect("the openssl tool");
+    let read = |name: &str| std::fs::read(dir.join(name)).expect(name);
+    let pem = (read("cert.pem"), read("key.pem"));
+    let _ = std::fs::remove_dir_all(&dir);
+    pem
 }
 
 impl SelfSignedServer {

@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, SockRef, Socket, Type};
@@ -620,12 +621,17 @@ pub(crate) fn answers_before_the_body(answer: &'static [u8]) -> SocketAddr {
 /// or a reset).
 #[test]
 fn an_answer_sent_before_the_whole_body_is_read_is_the_response() {
-    let session = FuturesSession::new();
+    early_answers(&FuturesSession::new(), "http", answers_before_the_body);
+}
+
+/// What [`an_answer_sent_before_the_whole_body_is_read_is_the_response`] checks, with servers
+/// made by `server` for URLs of `scheme`.
+fn early_answers(session: &FuturesSession, scheme: &str, server: fn(&'static [u8]) -> SocketAddr) {
     let body = vec![b'x'; 32 << 20];
-    let refusing = answers_before_the_body(
+    let refusing = server(
         b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
     );
-    let url = format!("http://{refusing}/upload");
+    let url = format!("{scheme}://{refusing}/upload");
     for _ in 0..2 {
         let resp = session
             .post(&url)
@@ -635,8 +641,8 @@ fn an_answer_sent_before_the_whole_body_is_read_is_the_response() {
             .unwrap();
         assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
     }
-    let silent = answers_before_the_body(b"");
-    let url = format!("http://{silent}/upload?key=secret");
+    let silent = server(b"");
+    let url = format!("{scheme}://{silent}/upload?key=secret");
     let err = session.put(&url).body(body).send().result().unwrap_err();
     let text = err.to_string();
     assert!(
@@ -648,10 +654,68 @@ fn an_answer_sent_before_the_whole_body_is_read_is_the_response() {
     );
     assert!(
         text.contains(&format!(
-            "{silent} failed for url: http://{silent}/upload?<redacted>: "
+            "send the request to {silent} failed for url: {scheme}://{silent}/upload?<redacted>: "
         )),
         "{text}"
     );
+    assert!(text.contains("without an answer"), "{text}");
+}
+
+/// [`answers_before_the_body`] over TLS: a rustls server with a certificate made by the
+/// `openssl` tool, for a client that does not check it.
+pub(crate) fn answers_before_the_body_tls(answer: &'static [u8]) -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    crate::security::need_openssl();
+    let (cert, key) = crate::security::self_signed_pem();
+    let cert = CertificateDer::from_pem_slice(&cert).expect("a certificate");
+    let key = PrivateKeyDer::from_pem_slice(&key).expect("a key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("a server config");
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            // The answer leaves at once, not held back for the ACK of the session tickets
+            // TLS 1.3 sends after the handshake: a close with the body unread resets the
+            // connection, and throws away what was not sent yet.
+            conn.set_nodelay(true).unwrap();
+            let tls = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            let mut stream = rustls::StreamOwned::new(tls, conn);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(answer);
+            let _ = stream.flush();
+        }
+    });
+    addr
+}
+
+/// A client of the servers above: it does not check their certificate.
+pub(crate) fn trusting_any() -> FuturesSession {
+    let tls = ureq::tls::TlsConfig::builder()
+        .disable_verification(true)
+        .build();
+    FuturesSession::builder().tls_config(tls).build()
+}
+
+/// [`an_answer_sent_before_the_whole_body_is_read_is_the_response`] over `https://`: rustls
+/// writes the records of a failed write again before each read, which failed the read of the
+/// answer with the write's error (`Broken pipe ... without an answer`). The connection's layer
+/// below TLS now drops what is written after such a failure.
+#[test]
+fn an_answer_sent_before_the_whole_body_is_read_is_the_response_over_tls() {
+    early_answers(&trusting_any(), "https", answers_before_the_body_tls);
 }
 
 /// Fails the test where this machine's resolver answers `.invalid` names, which RFC 6761 says
@@ -663,5 +727,30 @@ pub(crate) fn assert_invalid_names_do_not_resolve() {
         resolved.is_err(),
         "this machine's resolver answers .invalid names ({resolved:?}): the cases of a name \
          that does not resolve cannot be checked on it"
+    );
+}
+
+/// A session whose `TlsConfig` picks native-tls, in a build without the `native-tls` feature,
+/// fails its `https://` requests with an error that says so, where: ureq's connector panicked
+/// (`Error::Panicked`), and a connector that skipped the TLS would have sent the request in
+/// plain text.
+#[cfg(not(feature = "native-tls"))]
+#[test]
+fn native_tls_asked_for_in_a_build_without_it_is_an_error_that_says_so() {
+    let server = answers_before_the_body(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::NativeTls)
+        .build();
+    let session = FuturesSession::builder().tls_config(tls).build();
+    let url = format!("https://{server}/x?key=secret");
+    let err = session.get(&url).send().result().unwrap_err();
+    assert_eq!(variant(&err), "Io(Unsupported)", "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "io: TLS handshake with {server} failed for url: https://{server}/x?<redacted>: the \
+             session's TlsConfig asks for the native-tls provider, which this build lacks: \
+             enable ureq-futures' `native-tls` feature, or use rustls (the default)"
+        )
     );
 }
