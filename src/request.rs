@@ -310,9 +310,11 @@ impl RequestBuilder {
     /// the method's own answer (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT and DELETE are
     /// idempotent; POST and PATCH are not).
     ///
-    /// An idempotent request that meets a kept-alive connection the server closed as the
-    /// request arrived (no byte of response yet) is sent again at once, once, on a new
-    /// connection; this is not a retry of the [`RetryPolicy`], and happens without one. A
+    /// An idempotent request sent on a kept-alive connection from the pool that fails before
+    /// any byte of response (the server closed or reset it: as the request arrived, or after
+    /// taking part of its body) is sent again at once, once, on a new connection, its body
+    /// too (a file is read again; a reader's body is never sent again); this is not a retry
+    /// of the [`RetryPolicy`], and happens without one. A
     /// [`RetryPolicy`] retries only idempotent requests too (unless it allows others with
     /// [`RetryPolicy::non_idempotent`]), and asks the same mark. Mark a
     /// POST `idempotent(true)` when the server treats a repeat as one request (an idempotency

@@ -750,7 +750,13 @@ fn attempts(
                 match result {
                     Err(e @ ureq::Error::Timeout(_)) => Err(Error::from(e)),
                     // Whatever else came of it: the connection is shut, the budget spent.
-                    _ if overran => Err(phase::budget_spent(phase::Phase::Request, &hop.uri)),
+                    _ if overran => {
+                        let phase = match crate::transport::sending() {
+                            true => phase::Phase::Send,
+                            false => phase::Phase::Request,
+                        };
+                        Err(phase::budget_spent(phase, &hop.uri))
+                    }
                     result => result.map_err(Error::from),
                 }
             };

@@ -31,7 +31,7 @@ use crate::run::Budget;
 /// | `kind` | `setting` |
 /// |---|---|
 /// | [`Timeout::PerRead`] | `read_timeout` (the session's, or the request's) |
-/// | [`Timeout::Global`] | `timeout` of a buffered request: connect to the end of the body, redirects and retries included; also a stream's `timeout` when its phases before the headers add up past it and its watchdog ends it (`... before the response from host:port`) |
+/// | [`Timeout::Global`] | `timeout` of a buffered request: connect to the end of the body, redirects and retries included; also a stream's `timeout` when its phases before the headers add up past it and its watchdog ends it (`... before the response from host:port`; `... while sending the request to host:port` when the connection's last I/O wrote the request) |
 /// | [`Timeout::Connect`] | `connect_timeout` (the TCP connect and the TLS handshake), or `timeout` when a stream's budget ran out first |
 /// | [`Timeout::Resolve`], [`Timeout::SendRequest`], [`Timeout::SendBody`], [`Timeout::RecvResponse`] | `timeout` of a stream, [`send_streaming`](crate::RequestBuilder::send_streaming) or [`download`](crate::RequestBuilder::download): every phase until the headers |
 /// | any other | the given agent's own (`timeout_per_call`, `timeout_recv_body`...) |
@@ -131,7 +131,9 @@ impl TimeoutError {
                 Phase::Send
             }
             Timeout::PerRead | Timeout::RecvResponse => Phase::Response,
-            // A whole-exchange budget may run out in any phase before the response.
+            // A whole-exchange budget may run out in any phase before the response: while the
+            // request went out, when the connection's last I/O wrote it.
+            _ if crate::transport::sending() => Phase::Send,
             _ => Phase::Request,
         });
         self.target = target;

@@ -94,6 +94,10 @@ thread_local! {
     /// How many times a [`Connection`] waited for input on this thread: a read that ends a
     /// body without a wait never touched the connection (see `encoding::LenientEnd`).
     static AWAITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether the last I/O of a [`Connection`] on this thread wrote (the request going out),
+    /// not waited for input: a whole-request `timeout` that runs out then ran out while the
+    /// request was sent (`timeout::TimeoutError::place`). Cleared when a hop starts.
+    static SENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// How far the connection this thread makes through an HTTP proxy got (see [`ProxyLeg`]).
     static PROXY_LEG: std::cell::Cell<ProxyLeg> = const { std::cell::Cell::new(ProxyLeg::Unused) };
     /// Whether the last connection this thread made got its socket connected (ureq registers a
@@ -159,6 +163,12 @@ pub(crate) fn send_broken() -> bool {
 /// A new request (a hop) starts on this thread.
 pub(crate) fn clear_send_broken() {
     SEND_BROKEN.with(|b| b.set(false));
+    SENDING.with(|s| s.set(false));
+}
+
+/// Whether the last I/O of this thread's connection wrote the request (see [`SENDING`]).
+pub(crate) fn sending() -> bool {
+    SENDING.with(std::cell::Cell::get)
 }
 
 /// The error of I/O refused or broken because its job was cancelled; it becomes
@@ -607,6 +617,7 @@ impl Transport for Connection {
         }
         // A request (or its body) goes out: what arrives next is its answer.
         self.answering = false;
+        SENDING.with(|s| s.set(true));
         let mut result = self.inner.transmit_output(amount, timeout);
         // The write broken off below TLS (one atomic load when it was not).
         if let Some(below) = self
@@ -629,6 +640,7 @@ impl Transport for Connection {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         AWAITS.with(|a| a.set(a.get().wrapping_add(1)));
+        SENDING.with(|s| s.set(false));
         self.before_io()?;
         // A shutdown can read as the end of the stream rather than an error: `checked` turns
         // that into the cancel too.

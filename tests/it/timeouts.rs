@@ -288,7 +288,8 @@ fn slow_reading_server(before_body: Duration, before_answer: Duration) -> String
 /// the body that had sent a part when the time left was up was written on with that time again,
 /// so a 2 s budget could run on for 4 s and more; now a watchdog shuts the connection. The
 /// overrun came in some runs only (one in five on the machine this was written on): this
-/// checks the bound, which a run that overruns fails.
+/// checks the bound, which a run that overruns fails, and that the message says the budget ran
+/// out while the request was sent (it said "before the response").
 #[test]
 fn a_timeout_bounds_an_upload_to_a_server_that_stops_reading() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -306,6 +307,16 @@ fn a_timeout_bounds_an_upload_to_a_server_that_stops_reading() {
     let (sent, took) = timed(|| session.put(&url).body(body).send().result());
     assert!(matches!(&sent, Err(Error::Timeout(_))), "{sent:?}");
     assert!(took < ms(3500), "took {took:?}");
+    // It says it ran out while the request went out, not "before the response".
+    let text = sent.unwrap_err().to_string();
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    assert_eq!(
+        text,
+        format!(
+            "timeout: whole request over 2 s (timeout) while sending the request to {host} for \
+             url: {url}"
+        )
+    );
 }
 
 /// A stream's `timeout` is one budget for every phase before the head: a slow upload (0.7 s)
