@@ -329,7 +329,13 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
             (Phase::Tls, Some(CLIENT_CERT_WANTED.to_string()))
         }
         // No TLS connector for the provider the session asked for (`transport::TlsMissing`).
-        io::ErrorKind::Unsupported if https => (Phase::Tls, None),
+        io::ErrorKind::Unsupported
+            if io
+                .get_ref()
+                .is_some_and(|e| e.is::<crate::transport::NoTlsConnector>()) =>
+        {
+            (Phase::Tls, None)
+        }
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::HostUnreachable
         | io::ErrorKind::NetworkUnreachable

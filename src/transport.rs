@@ -276,13 +276,28 @@ impl<In: Transport> Connector<In> for TlsMissing {
             // An I/O error, so that its message gets the phase and the URL.
             return Err(ureq::Error::Io(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "the session's TlsConfig asks for the native-tls provider, which this build \
-                 lacks: enable ureq-futures' `native-tls` feature, or use rustls (the default)",
+                NoTlsConnector,
             )));
         }
         Ok(chained.map(|t| Box::new(t) as Box<dyn Transport>))
     }
 }
+
+/// [`TlsMissing`]'s error, told apart from the system's `Unsupported` errors by its type
+/// (`phase::before_response` places it in the TLS handshake).
+#[derive(Debug)]
+pub(crate) struct NoTlsConnector;
+
+impl fmt::Display for NoTlsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the session's TlsConfig asks for the native-tls provider, which this build lacks: \
+             enable ureq-futures' `native-tls` feature, or use rustls (the default)",
+        )
+    }
+}
+
+impl std::error::Error for NoTlsConnector {}
 
 /// What [`Sending`] tells the [`Connection`] above it: that a write failed because the server
 /// closed the connection, and that write's error.
