@@ -359,7 +359,11 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
             (Phase::Tls, Some(untrusted_ca()))
         }
         io::ErrorKind::InvalidData if https => (Phase::Tls, None),
-        io::ErrorKind::UnexpectedEof if https => (Phase::Tls, Some(closed_at_once(uri))),
+        // Closed before a request went out on the connection: in the handshake. (After one,
+        // rustls says the close came without its `close_notify`: the answer's read.)
+        io::ErrorKind::UnexpectedEof if https && !crate::transport::wrote_request() => {
+            (Phase::Tls, Some(closed_at_once(uri)))
+        }
         // The server closed the connection while the request's body went out, and sent no
         // answer: the upload was cut, not the response.
         io::ErrorKind::UnexpectedEof

@@ -104,6 +104,10 @@ thread_local! {
     /// socket once its TCP connect is done): a connect timeout after that came in the TLS
     /// handshake (`phase::before_response`).
     static CONNECTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether a request was written on the connection this thread uses, since it was made or
+    /// this attempt started: its TLS handshake was over then, and an `https://` connection
+    /// closed later is no handshake's failure (`phase::before_response`).
+    static WROTE_REQUEST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The [`WriteCut`] of the last [`Sending`] this thread made, for the [`Connection`] that
     /// [`Interruptible::connect`] puts on top of it (the connector chain hands on transports,
     /// nothing else).
@@ -121,6 +125,12 @@ pub(crate) fn socket_connected() -> bool {
 /// never sets it, so each attempt clears it too).
 pub(crate) fn clear_socket_connected() {
     CONNECTED.with(|c| c.set(false));
+    WROTE_REQUEST.with(|w| w.set(false));
+}
+
+/// Whether a request went out on this thread's connection (see [`WROTE_REQUEST`]).
+pub(crate) fn wrote_request() -> bool {
+    WROTE_REQUEST.with(std::cell::Cell::get)
 }
 
 /// How far a connection through an HTTP proxy (`http://` or `https://`, which ureq asks to
@@ -445,7 +455,9 @@ impl Connector<()> for Interruptible {
         let cut = WRITE_CUT
             .with(|c| c.borrow_mut().take())
             .unwrap_or_default();
-        cut.armed.store(true, Ordering::Release);
+        // A proxy's leg is the tunnel under the connection's own TLS: its writes' failures go
+        // up to the connection's `Sending` and `Connection`, which read the answer.
+        cut.armed.store(!leg, Ordering::Release);
         if leg && matches!(result, Ok(Some(_))) {
             PROXY_LEG.with(|l| l.set(ProxyLeg::Reached));
         }
@@ -466,6 +478,7 @@ impl Connector<()> for Interruptible {
             answering: false,
             send_broken: None,
             cut,
+            tunnel: leg,
         })))
     }
 }
@@ -559,6 +572,12 @@ pub(crate) struct Connection {
     send_broken: Option<ureq::Error>,
     /// Where [`Sending`], below TLS, leaves the error of a write the server broke off.
     cut: Arc<WriteCut>,
+    /// The connection to an HTTP proxy, which becomes the tunnel under the connection to the
+    /// server (TLS, then a `Connection` of its own): it follows jobs and cancels, and hands
+    /// everything else on as it is. Its own reading of an early answer took TLS records (a
+    /// TLS 1.3 server's session tickets) for the answer, and kept a broken write from the
+    /// connection above, whose error then named the TLS handshake.
+    tunnel: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -627,12 +646,17 @@ impl Transport for Connection {
     /// up through the [`WriteCut`].
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.before_io()?;
+        if self.tunnel {
+            let result = self.inner.transmit_output(amount, timeout);
+            return self.checked(result);
+        }
         if self.send_broken.is_some() {
             return Ok(());
         }
         // A request (or its body) goes out: what arrives next is its answer.
         self.answering = false;
         SENDING.with(|s| s.set(true));
+        WROTE_REQUEST.with(|w| w.set(true));
         let mut result = self.inner.transmit_output(amount, timeout);
         // The write broken off below TLS (one atomic load when it was not).
         if let Some(below) = self
@@ -654,6 +678,11 @@ impl Transport for Connection {
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        if self.tunnel {
+            self.before_io()?;
+            let result = self.inner.await_input(timeout);
+            return self.checked(result);
+        }
         AWAITS.with(|a| a.set(a.get().wrapping_add(1)));
         SENDING.with(|s| s.set(false));
         self.before_io()?;

@@ -258,15 +258,10 @@ fn slow_reading_server(before_body: Duration, before_answer: Duration) -> String
         for socket in listener.incoming() {
             let Ok(mut socket) = socket else { return };
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if socket.read(&mut byte).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let Some(head) = crate::transport_errors::read_head(&mut socket) else {
+                    return;
+                };
+                let head = head.to_ascii_lowercase();
                 let len: usize = head
                     .lines()
                     .find_map(|l| l.strip_prefix("content-length:"))

@@ -595,6 +595,20 @@ fn a_connect_timeout_behind_a_proxy_names_the_proxy() {
     );
 }
 
+/// A request's head, read byte by byte up to its blank line (nothing of the body); `None` when
+/// the connection ends or fails first.
+pub(crate) fn read_head(conn: &mut impl Read) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// A server that reads the head of each request, sends `answer` (nothing when it is empty) and
 /// closes the connection with the body unread, which resets it.
 pub(crate) fn answers_before_the_body(answer: &'static [u8]) -> SocketAddr {
@@ -603,11 +617,7 @@ pub(crate) fn answers_before_the_body(answer: &'static [u8]) -> SocketAddr {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
+            read_head(&mut conn);
             let _ = conn.write_all(answer);
         }
     });
@@ -689,11 +699,7 @@ pub(crate) fn answers_before_the_body_tls(answer: &'static [u8]) -> SocketAddr {
             conn.set_nodelay(true).unwrap();
             let tls = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
             let mut stream = rustls::StreamOwned::new(tls, conn);
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
+            read_head(&mut stream);
             let _ = stream.write_all(answer);
             let _ = stream.flush();
         }
@@ -716,6 +722,102 @@ pub(crate) fn trusting_any() -> FuturesSession {
 #[test]
 fn an_answer_sent_before_the_whole_body_is_read_is_the_response_over_tls() {
     early_answers(&trusting_any(), "https", answers_before_the_body_tls);
+}
+
+/// An HTTP proxy that tunnels each `CONNECT` to the address it names, byte for byte, and passes
+/// either side's end on to the other; it counts the tunnels it made.
+pub(crate) fn tunnelling_proxy() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tunnels = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&tunnels);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let counted = Arc::clone(&counted);
+            std::thread::spawn(move || {
+                let Some(head) = read_head(&mut client) else {
+                    return;
+                };
+                let target = head.split_whitespace().nth(1).unwrap_or_default();
+                let Ok(server) = TcpStream::connect(target) else {
+                    return;
+                };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    })
+                };
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            });
+        }
+    });
+    (addr, tunnels)
+}
+
+/// Through an HTTP proxy's tunnel, an `https://` upload that the server cut without an answer
+/// is the send's failure, and an early answer is the response. The proxy's leg, a connection
+/// of its own under the server's TLS, took the TLS 1.3 session tickets that came after the
+/// handshake for the answer and kept the broken write from the connection above: the error
+/// said `TLS handshake with ... failed: peer closed connection without sending TLS
+/// close_notify`, with a hint to use `http://`.
+#[test]
+fn an_upload_cut_behind_an_http_proxy_is_the_sends_failure() {
+    let (proxy, tunnels) = tunnelling_proxy();
+    let tls = ureq::tls::TlsConfig::builder()
+        .disable_verification(true)
+        .build();
+    let session = FuturesSession::builder()
+        .tls_config(tls)
+        .proxy(ureq::Proxy::new(&format!("http://{proxy}")).unwrap())
+        .build();
+    let body = vec![b'x'; 32 << 20];
+    let refusing = answers_before_the_body_tls(
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
+    );
+    let resp = session
+        .post(format!("https://{refusing}/upload"))
+        .body(body.clone())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
+    let silent = answers_before_the_body_tls(b"");
+    let url = format!("https://{silent}/upload?key=secret");
+    let err = session.put(&url).body(body).send().result().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "send the request to {silent} through the proxy {proxy} failed for url: \
+             https://{silent}/upload?<redacted>: "
+        )),
+        "{text}"
+    );
+    assert!(text.contains("without an answer"), "{text}");
+    assert_eq!(tunnels.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// An `https://` server that closes the connection after the handshake and the request,
+/// without an answer, failed "the TLS handshake" with a hint that the port may serve plain
+/// HTTP; the handshake was over, and the request sent: it is the response's read that failed.
+#[test]
+fn an_https_server_that_closes_after_the_request_is_no_handshake_failure() {
+    let server = answers_before_the_body_tls(b"");
+    let url = format!("https://{server}/x?key=secret");
+    let err = trusting_any().get(&url).send().result().unwrap_err();
+    let text = err.to_string();
+    assert_eq!(variant(&err), "Io(UnexpectedEof)", "{err:?}");
+    assert!(
+        text.starts_with(&format!(
+            "io: read the response from {server} failed for url: https://{server}/x?<redacted>: "
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("plain HTTP"), "{text}");
 }
 
 /// Fails the test where this machine's resolver answers `.invalid` names, which RFC 6761 says
