@@ -455,9 +455,7 @@ impl Connector<()> for Interruptible {
         let cut = WRITE_CUT
             .with(|c| c.borrow_mut().take())
             .unwrap_or_default();
-        // A proxy's leg is the tunnel under the connection's own TLS: its writes' failures go
-        // up to the connection's `Sending` and `Connection`, which read the answer.
-        cut.armed.store(!leg, Ordering::Release);
+        cut.armed.store(true, Ordering::Release);
         if leg && matches!(result, Ok(Some(_))) {
             PROXY_LEG.with(|l| l.set(ProxyLeg::Reached));
         }
@@ -573,7 +571,8 @@ pub(crate) struct Connection {
     /// Where [`Sending`], below TLS, leaves the error of a write the server broke off.
     cut: Arc<WriteCut>,
     /// The connection to an HTTP proxy, which becomes the tunnel under the connection to the
-    /// server (TLS, then a `Connection` of its own): it follows jobs and cancels, and hands
+    /// server (TLS, then a `Connection` of its own): it follows jobs and cancels, hands a write
+    /// broken off below it (under an `https://` proxy's TLS) up as that write's error, and
     /// everything else on as it is. Its own reading of an early answer took TLS records (a
     /// TLS 1.3 server's session tickets) for the answer, and kept a broken write from the
     /// connection above, whose error then named the TLS handshake.
@@ -646,19 +645,21 @@ impl Transport for Connection {
     /// up through the [`WriteCut`].
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.before_io()?;
-        if self.tunnel {
-            let result = self.inner.transmit_output(amount, timeout);
-            return self.checked(result);
-        }
-        if self.send_broken.is_some() {
+        let tunnel = self.tunnel;
+        if !tunnel && self.send_broken.is_some() {
             return Ok(());
         }
-        // A request (or its body) goes out: what arrives next is its answer.
-        self.answering = false;
-        SENDING.with(|s| s.set(true));
-        WROTE_REQUEST.with(|w| w.set(true));
+        if !tunnel {
+            // A request (or its body) goes out: what arrives next is its answer.
+            self.answering = false;
+            SENDING.with(|s| s.set(true));
+            WROTE_REQUEST.with(|w| w.set(true));
+        }
         let mut result = self.inner.transmit_output(amount, timeout);
-        // The write broken off below TLS (one atomic load when it was not).
+        // The write broken off below TLS (one atomic load when it was not). A tunnel hands it
+        // up as the write's error, to the `Sending` of the connection it carries (an
+        // `https://` proxy's own TLS, below the tunnel, would write the failed records again
+        // before each read).
         if let Some(below) = self
             .cut
             .is_cut()
@@ -666,6 +667,9 @@ impl Transport for Connection {
             .flatten()
         {
             result = Err(below);
+        }
+        if tunnel {
+            return self.checked(result);
         }
         match self.checked(result) {
             Err(ureq::Error::Io(e)) if closed_by_peer(&e) => {

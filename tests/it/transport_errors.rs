@@ -671,9 +671,9 @@ fn early_answers(session: &FuturesSession, scheme: &str, server: fn(&'static [u8
     assert!(text.contains("without an answer"), "{text}");
 }
 
-/// [`answers_before_the_body`] over TLS: a rustls server with a certificate made by the
-/// `openssl` tool, for a client that does not check it.
-pub(crate) fn answers_before_the_body_tls(answer: &'static [u8]) -> SocketAddr {
+/// A rustls server's settings, with a certificate made by the `openssl` tool (for clients that
+/// do not check it).
+fn tls_server_config() -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     crate::security::need_openssl();
@@ -687,7 +687,13 @@ pub(crate) fn answers_before_the_body_tls(answer: &'static [u8]) -> SocketAddr {
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .expect("a server config");
-    let config = Arc::new(config);
+    Arc::new(config)
+}
+
+/// [`answers_before_the_body`] over TLS: a rustls server with a certificate made by the
+/// `openssl` tool, for a client that does not check it.
+pub(crate) fn answers_before_the_body_tls(answer: &'static [u8]) -> SocketAddr {
+    let config = tls_server_config();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -757,6 +763,94 @@ pub(crate) fn tunnelling_proxy() -> (SocketAddr, Arc<std::sync::atomic::AtomicUs
         }
     });
     (addr, tunnels)
+}
+
+/// [`tunnelling_proxy`] as an `https://` proxy: the `CONNECT` and the tunnel inside TLS. One
+/// thread a tunnel, turn by turn; once the server's side ends (or takes no more), what it sent
+/// is passed on, then the client's connection closed.
+fn tls_tunnelling_proxy() -> SocketAddr {
+    let config = tls_server_config();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || {
+                client.set_nodelay(true).unwrap();
+                let tls = rustls::ServerConnection::new(config).unwrap();
+                let mut client = rustls::StreamOwned::new(tls, client);
+                let Some(head) = read_head(&mut client) else {
+                    return;
+                };
+                let target = head.split_whitespace().nth(1).unwrap_or_default();
+                let Ok(mut server) = TcpStream::connect(target) else {
+                    return;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let _ = client.flush();
+                let waits = |e: &io::Error| {
+                    matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    )
+                };
+                client.sock.set_read_timeout(Some(ms(5))).unwrap();
+                server.set_read_timeout(Some(ms(5))).unwrap();
+                let mut buf = vec![0u8; 64 << 10];
+                let mut upstream_open = true;
+                loop {
+                    if upstream_open {
+                        match client.read(&mut buf) {
+                            Ok(0) => upstream_open = false,
+                            Ok(n) => upstream_open = server.write_all(&buf[..n]).is_ok(),
+                            Err(e) if waits(&e) => {}
+                            Err(_) => upstream_open = false,
+                        }
+                    }
+                    match server.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            if client.write_all(&buf[..n]).and(client.flush()).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) if waits(&e) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Through an `https://` proxy, an early answer is the response too, for `http://` and
+/// `https://` URLs: the proxy's own TLS, under the tunnel, wrote the records of the broken
+/// write again before each read, unless the layer below it dropped them.
+#[test]
+fn an_early_answer_through_an_https_proxy_is_the_response() {
+    let tls = ureq::tls::TlsConfig::builder()
+        .disable_verification(true)
+        .build();
+    let proxy = tls_tunnelling_proxy();
+    let session = FuturesSession::builder()
+        .tls_config(tls)
+        .proxy(ureq::Proxy::new(&format!("https://{proxy}")).unwrap())
+        .build();
+    let answer: &[u8] =
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large";
+    let plain = answers_before_the_body(answer);
+    let tls = answers_before_the_body_tls(answer);
+    for url in [format!("http://{plain}/up"), format!("https://{tls}/up")] {
+        let resp = session
+            .post(&url)
+            .body(vec![b'x'; 32 << 20])
+            .send()
+            .result()
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
+    }
 }
 
 /// Through an HTTP proxy's tunnel, an `https://` upload that the server cut without an answer
