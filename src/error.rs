@@ -66,6 +66,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | an answer whose status the retry policy retries (a 429, a 503), still so after the retries, made an error by `error_for_status` or a stream | `Status` | the status line, the URL, and why no more attempts: `(after 3 attempts, the most RetryPolicy::attempts allows)`, `(after 1 attempt; the server asked to wait 2 min (Retry-After), longer than RetryPolicy::max_retry_after (60 s))` |
 /// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting that bounds them (`max_redirects`) and its default |
 /// | response head that does not parse as HTTP (`HTTP/1.1 abc OK`, a header line without a colon) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and ureq's words (`http parse fail: invalid response status`) |
+/// | a `100 Continue` with header fields (RFC 9110 allows them; ureq refuses them) | `Io`, kind `InvalidData` | `read the response from host:port failed`, ureq's words, and that no setting changes it |
 /// | other malformed response (a chunk size that is no number) | `Transport` with ureq's error | ureq's |
 ///
 /// The message of a [`Transport`](Error::Transport), [`Json`](Error::Json),

@@ -565,6 +565,18 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
         ureq::Error::Protocol(p) if p.to_string().starts_with("http parse fail") => {
             Some((io::ErrorKind::InvalidData, Phase::Response, None))
         }
+        // ureq-proto 0.7 refuses a `100 Continue` with header fields (RFC 9110 §15.2 allows
+        // them; `102` and `103` with fields pass): where, and that no setting changes it.
+        ureq::Error::Protocol(p) if p.to_string().contains("headers with 100-continue") => {
+            let hint = "the server's 100 Continue interim answer carries header fields, which \
+                        ureq refuses; no setting changes that (the server may have taken the \
+                        whole request)";
+            Some((
+                io::ErrorKind::InvalidData,
+                Phase::Response,
+                Some(hint.into()),
+            ))
+        }
         // ureq-proto reads at most 128 header fields (`MAX_RESPONSE_HEADERS`).
         ureq::Error::Protocol(p) if p.to_string().contains("too many headers") => {
             let hint = "the response head has more than 128 header fields, the most ureq \

@@ -612,13 +612,21 @@ pub(crate) fn read_head(conn: &mut impl Read) -> Option<String> {
 /// A server that reads the head of each request, sends `answer` (nothing when it is empty) and
 /// closes the connection with the body unread, which resets it.
 pub(crate) fn answers_before_the_body(answer: &'static [u8]) -> SocketAddr {
+    after_each_head(move |conn| {
+        let _ = conn.write_all(answer);
+    })
+}
+
+/// A server that reads the head of each request, one connection after another, and then does
+/// `then` with the connection, which it closes after.
+fn after_each_head(then: impl Fn(&mut TcpStream) + Send + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
             read_head(&mut conn);
-            let _ = conn.write_all(answer);
+            then(&mut conn);
         }
     });
     addr
@@ -948,5 +956,36 @@ fn native_tls_asked_for_in_a_build_without_it_is_an_error_that_says_so() {
              session's TlsConfig asks for the native-tls provider, which this build lacks: \
              enable ureq-futures' `native-tls` feature, or use rustls (the default)"
         )
+    );
+}
+
+/// A `100 Continue` with a header field, which ureq refuses, fails the request with an error
+/// that says where and why: it was `transport: protocol: received headers with 100-continue
+/// response`, naming no server.
+#[test]
+fn a_100_continue_with_a_header_field_is_an_error_that_says_where() {
+    let addr = after_each_head(|conn| {
+        let _ = conn.write_all(b"HTTP/1.1 100 Continue\r\nLink: </x>\r\n\r\n");
+        let _ = conn.read(&mut [0u8; 64]);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    let url = format!("http://{addr}/up?key=secret");
+    let err = FuturesSession::new()
+        .put(&url)
+        .body(vec![1u8; 10])
+        .send()
+        .result()
+        .unwrap_err();
+    assert_eq!(variant(&err), "Io(InvalidData)", "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "io: read the response from {addr} failed for url: http://{addr}/up?<redacted>: "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("100 Continue interim answer carries header fields"),
+        "{text}"
     );
 }
