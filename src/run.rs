@@ -751,10 +751,7 @@ fn attempts(
                     Err(e @ ureq::Error::Timeout(_)) => Err(Error::from(e)),
                     // Whatever else came of it: the connection is shut, the budget spent.
                     _ if overran => {
-                        let phase = match crate::transport::sending() {
-                            true => phase::Phase::Send,
-                            false => phase::Phase::Request,
-                        };
+                        let phase = crate::transport::budget_phase();
                         Err(phase::budget_spent(phase, &hop.uri))
                     }
                     result => result.map_err(Error::from),

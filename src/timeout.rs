@@ -131,10 +131,8 @@ impl TimeoutError {
                 Phase::Send
             }
             Timeout::PerRead | Timeout::RecvResponse => Phase::Response,
-            // A whole-exchange budget may run out in any phase before the response: while the
-            // request went out, when the connection's last I/O wrote it.
-            _ if crate::transport::sending() => Phase::Send,
-            _ => Phase::Request,
+            // A whole-exchange budget may run out in any phase before the response.
+            _ => crate::transport::budget_phase(),
         });
         self.target = target;
         self.url = url;

@@ -83,6 +83,7 @@ use ureq::unversioned::transport::{
 };
 
 use crate::exec::{self, Cancelled, Interrupt};
+use crate::phase::Phase;
 
 thread_local! {
     /// Set when a [`Connection`] of this thread drops the rest of a request whose write the
@@ -176,9 +177,13 @@ pub(crate) fn clear_send_broken() {
     SENDING.with(|s| s.set(false));
 }
 
-/// Whether the last I/O of this thread's connection wrote the request (see [`SENDING`]).
-pub(crate) fn sending() -> bool {
-    SENDING.with(std::cell::Cell::get)
+/// The phase a whole-request budget ran out in, before the response: the send, when the last
+/// I/O of this thread's connection wrote the request (see [`SENDING`]); else no better guess.
+pub(crate) fn budget_phase() -> Phase {
+    match SENDING.with(std::cell::Cell::get) {
+        true => Phase::Send,
+        false => Phase::Request,
+    }
 }
 
 /// The error of I/O refused or broken because its job was cancelled; it becomes
@@ -622,6 +627,16 @@ impl Connection {
         result
     }
 
+    /// The write of `amount` bytes, failed with the error of a write that [`Sending`] broke off
+    /// below (one atomic load when it did not).
+    fn write(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let result = self.inner.transmit_output(amount, timeout);
+        match self.cut.is_cut().then(|| lock(&self.cut.error).take()) {
+            Some(Some(below)) => Err(below),
+            _ => result,
+        }
+    }
+
     /// Whether the job that uses the connection now had it shut down by a cancel. One atomic
     /// load: cheap enough for every I/O call.
     fn cancelled(&self) -> bool {
@@ -645,32 +660,21 @@ impl Transport for Connection {
     /// up through the [`WriteCut`].
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.before_io()?;
-        let tunnel = self.tunnel;
-        if !tunnel && self.send_broken.is_some() {
-            return Ok(());
-        }
-        if !tunnel {
-            // A request (or its body) goes out: what arrives next is its answer.
-            self.answering = false;
-            SENDING.with(|s| s.set(true));
-            WROTE_REQUEST.with(|w| w.set(true));
-        }
-        let mut result = self.inner.transmit_output(amount, timeout);
-        // The write broken off below TLS (one atomic load when it was not). A tunnel hands it
-        // up as the write's error, to the `Sending` of the connection it carries (an
-        // `https://` proxy's own TLS, below the tunnel, would write the failed records again
-        // before each read).
-        if let Some(below) = self
-            .cut
-            .is_cut()
-            .then(|| lock(&self.cut.error).take())
-            .flatten()
-        {
-            result = Err(below);
-        }
-        if tunnel {
+        if self.tunnel {
+            // A write broken off under an `https://` proxy's own TLS goes up as the write's
+            // error, to the `Sending` of the connection the tunnel carries (that TLS would write
+            // the failed records again before each read).
+            let result = self.write(amount, timeout);
             return self.checked(result);
         }
+        if self.send_broken.is_some() {
+            return Ok(());
+        }
+        // A request (or its body) goes out: what arrives next is its answer.
+        self.answering = false;
+        SENDING.with(|s| s.set(true));
+        WROTE_REQUEST.with(|w| w.set(true));
+        let result = self.write(amount, timeout);
         match self.checked(result) {
             Err(ureq::Error::Io(e)) if closed_by_peer(&e) => {
                 self.send_broken = Some(ureq::Error::Io(e));

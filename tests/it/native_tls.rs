@@ -159,19 +159,12 @@ fn a_server_that_wants_a_client_certificate_says_so_through_native_tls() {
 #[test]
 fn an_early_answer_is_read_through_native_tls() {
     need_openssl();
-    let refusing = crate::transport_errors::answers_before_the_body_tls(
-        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
-    );
+    use crate::transport_errors::{answers_before_the_body_tls, assert_too_large, TOO_LARGE};
+    let refusing = answers_before_the_body_tls(TOO_LARGE);
     let tls = TlsConfig::builder()
         .provider(TlsProvider::NativeTls)
         .disable_verification(true)
         .build();
     let session = FuturesSession::builder().tls_config(tls).build();
-    let resp = session
-        .post(format!("https://{refusing}/upload"))
-        .body(vec![b'x'; 32 << 20])
-        .send()
-        .result()
-        .unwrap();
-    assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
+    assert_too_large(&session, &format!("https://{refusing}/upload"));
 }

@@ -639,28 +639,41 @@ fn after_each_head(then: impl Fn(&mut TcpStream) + Send + 'static) -> SocketAddr
 /// or a reset).
 #[test]
 fn an_answer_sent_before_the_whole_body_is_read_is_the_response() {
-    early_answers(&FuturesSession::new(), "http", answers_before_the_body);
+    early_answers(&FuturesSession::new(), "http", answers_before_the_body, "");
+}
+
+/// A `413` of a server that has not read the body, and closes.
+pub(crate) const TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large";
+
+/// Posts 32 MB to `url`, whose server answers [`TOO_LARGE`] before it reads them: the answer is
+/// the response.
+pub(crate) fn assert_too_large(session: &FuturesSession, url: &str) {
+    let resp = session
+        .post(url)
+        .body(vec![b'x'; 32 << 20])
+        .send()
+        .result()
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
 }
 
 /// What [`an_answer_sent_before_the_whole_body_is_read_is_the_response`] checks, with servers
-/// made by `server` for URLs of `scheme`.
-fn early_answers(session: &FuturesSession, scheme: &str, server: fn(&'static [u8]) -> SocketAddr) {
-    let body = vec![b'x'; 32 << 20];
-    let refusing = server(
-        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
-    );
-    let url = format!("{scheme}://{refusing}/upload");
+/// made by `server` for URLs of `scheme`, through what `via` names in the error (` through
+/// the proxy host:port`, or nothing).
+fn early_answers(
+    session: &FuturesSession,
+    scheme: &str,
+    server: fn(&'static [u8]) -> SocketAddr,
+    via: &str,
+) {
+    let refusing = server(TOO_LARGE);
     for _ in 0..2 {
-        let resp = session
-            .post(&url)
-            .body(body.clone())
-            .send()
-            .result()
-            .unwrap();
-        assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
+        assert_too_large(session, &format!("{scheme}://{refusing}/upload"));
     }
     let silent = server(b"");
     let url = format!("{scheme}://{silent}/upload?key=secret");
+    let body = vec![b'x'; 32 << 20];
     let err = session.put(&url).body(body).send().result().unwrap_err();
     let text = err.to_string();
     assert!(
@@ -672,7 +685,8 @@ fn early_answers(session: &FuturesSession, scheme: &str, server: fn(&'static [u8
     );
     assert!(
         text.contains(&format!(
-            "send the request to {silent} failed for url: {scheme}://{silent}/upload?<redacted>: "
+            "send the request to {silent}{via} failed for url: \
+             {scheme}://{silent}/upload?<redacted>: "
         )),
         "{text}"
     );
@@ -722,11 +736,11 @@ pub(crate) fn answers_before_the_body_tls(answer: &'static [u8]) -> SocketAddr {
 }
 
 /// A client of the servers above: it does not check their certificate.
-pub(crate) fn trusting_any() -> FuturesSession {
+pub(crate) fn trusting_any() -> ureq_futures::SessionBuilder {
     let tls = ureq::tls::TlsConfig::builder()
         .disable_verification(true)
         .build();
-    FuturesSession::builder().tls_config(tls).build()
+    FuturesSession::builder().tls_config(tls)
 }
 
 /// [`an_answer_sent_before_the_whole_body_is_read_is_the_response`] over `https://`: rustls
@@ -735,7 +749,24 @@ pub(crate) fn trusting_any() -> FuturesSession {
 /// below TLS now drops what is written after such a failure.
 #[test]
 fn an_answer_sent_before_the_whole_body_is_read_is_the_response_over_tls() {
-    early_answers(&trusting_any(), "https", answers_before_the_body_tls);
+    early_answers(
+        &trusting_any().build(),
+        "https",
+        answers_before_the_body_tls,
+        "",
+    );
+}
+
+/// A proxy's side of a `CONNECT` read from `client`: the connection to the address it names,
+/// once `client` is told it is made.
+fn open_tunnel(client: &mut (impl Read + Write)) -> Option<TcpStream> {
+    let head = read_head(client)?;
+    let server = TcpStream::connect(head.split_whitespace().nth(1)?).ok()?;
+    client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .and_then(|()| client.flush())
+        .ok()?;
+    Some(server)
 }
 
 /// An HTTP proxy that tunnels each `CONNECT` to the address it names, byte for byte, and passes
@@ -750,15 +781,10 @@ pub(crate) fn tunnelling_proxy() -> (SocketAddr, Arc<std::sync::atomic::AtomicUs
             let Ok(mut client) = client else { return };
             let counted = Arc::clone(&counted);
             std::thread::spawn(move || {
-                let Some(head) = read_head(&mut client) else {
-                    return;
-                };
-                let target = head.split_whitespace().nth(1).unwrap_or_default();
-                let Ok(server) = TcpStream::connect(target) else {
+                let Some(server) = open_tunnel(&mut client) else {
                     return;
                 };
                 counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
                 let pipe = |mut from: TcpStream, mut to: TcpStream| {
                     std::thread::spawn(move || {
                         let _ = io::copy(&mut from, &mut to);
@@ -788,15 +814,9 @@ fn tls_tunnelling_proxy() -> SocketAddr {
                 client.set_nodelay(true).unwrap();
                 let tls = rustls::ServerConnection::new(config).unwrap();
                 let mut client = rustls::StreamOwned::new(tls, client);
-                let Some(head) = read_head(&mut client) else {
+                let Some(mut server) = open_tunnel(&mut client) else {
                     return;
                 };
-                let target = head.split_whitespace().nth(1).unwrap_or_default();
-                let Ok(mut server) = TcpStream::connect(target) else {
-                    return;
-                };
-                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                let _ = client.flush();
                 let waits = |e: &io::Error| {
                     matches!(
                         e.kind(),
@@ -838,27 +858,14 @@ fn tls_tunnelling_proxy() -> SocketAddr {
 /// write again before each read, unless the layer below it dropped them.
 #[test]
 fn an_early_answer_through_an_https_proxy_is_the_response() {
-    let tls = ureq::tls::TlsConfig::builder()
-        .disable_verification(true)
-        .build();
     let proxy = tls_tunnelling_proxy();
-    let session = FuturesSession::builder()
-        .tls_config(tls)
+    let session = trusting_any()
         .proxy(ureq::Proxy::new(&format!("https://{proxy}")).unwrap())
         .build();
-    let answer: &[u8] =
-        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large";
-    let plain = answers_before_the_body(answer);
-    let tls = answers_before_the_body_tls(answer);
-    for url in [format!("http://{plain}/up"), format!("https://{tls}/up")] {
-        let resp = session
-            .post(&url)
-            .body(vec![b'x'; 32 << 20])
-            .send()
-            .result()
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
-        assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
-    }
+    let plain = answers_before_the_body(TOO_LARGE);
+    let tls = answers_before_the_body_tls(TOO_LARGE);
+    assert_too_large(&session, &format!("http://{plain}/up"));
+    assert_too_large(&session, &format!("https://{tls}/up"));
 }
 
 /// Through an HTTP proxy's tunnel, an `https://` upload that the server cut without an answer
@@ -870,37 +877,13 @@ fn an_early_answer_through_an_https_proxy_is_the_response() {
 #[test]
 fn an_upload_cut_behind_an_http_proxy_is_the_sends_failure() {
     let (proxy, tunnels) = tunnelling_proxy();
-    let tls = ureq::tls::TlsConfig::builder()
-        .disable_verification(true)
-        .build();
-    let session = FuturesSession::builder()
-        .tls_config(tls)
+    let session = trusting_any()
         .proxy(ureq::Proxy::new(&format!("http://{proxy}")).unwrap())
         .build();
-    let body = vec![b'x'; 32 << 20];
-    let refusing = answers_before_the_body_tls(
-        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
-    );
-    let resp = session
-        .post(format!("https://{refusing}/upload"))
-        .body(body.clone())
-        .send()
-        .result()
-        .unwrap();
-    assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
-    let silent = answers_before_the_body_tls(b"");
-    let url = format!("https://{silent}/upload?key=secret");
-    let err = session.put(&url).body(body).send().result().unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains(&format!(
-            "send the request to {silent} through the proxy {proxy} failed for url: \
-             https://{silent}/upload?<redacted>: "
-        )),
-        "{text}"
-    );
-    assert!(text.contains("without an answer"), "{text}");
-    assert_eq!(tunnels.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let via = format!(" through the proxy {proxy}");
+    early_answers(&session, "https", answers_before_the_body_tls, &via);
+    // Two answered posts and the cut upload, each in a tunnel of its own.
+    assert_eq!(tunnels.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
 /// An `https://` server that closes the connection after the handshake and the request,
@@ -910,7 +893,12 @@ fn an_upload_cut_behind_an_http_proxy_is_the_sends_failure() {
 fn an_https_server_that_closes_after_the_request_is_no_handshake_failure() {
     let server = answers_before_the_body_tls(b"");
     let url = format!("https://{server}/x?key=secret");
-    let err = trusting_any().get(&url).send().result().unwrap_err();
+    let err = trusting_any()
+        .build()
+        .get(&url)
+        .send()
+        .result()
+        .unwrap_err();
     let text = err.to_string();
     assert_eq!(variant(&err), "Io(UnexpectedEof)", "{err:?}");
     assert!(

@@ -352,9 +352,8 @@ fn a_file_that_changed_size_after_the_build_fails_once_and_is_not_retried() {
 /// sent is not counted as sent either.
 #[test]
 fn an_early_answer_ends_the_reading_of_the_file() {
-    let refusing = crate::transport_errors::answers_before_the_body(
-        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
-    );
+    use crate::transport_errors::{answers_before_the_body, TOO_LARGE};
+    let refusing = answers_before_the_body(TOO_LARGE);
     let dir = TempDir::new("upload-early-answer");
     let path = sparse(&dir, 1 << 30);
     let mut pending = FuturesSession::new()

@@ -206,15 +206,12 @@ impl AnthropicDecoder {
     /// came for it: at the block's end, or at the answer's for a block that never saw its
     /// `content_block_stop`. Only once.
     fn held_input(&mut self, index: u64) -> Option<ChatEvent> {
-        let (block, held) = self.blocks.get_mut(&index)?;
-        let input = held.take()?;
-        Some(block.event(|n| ToolCallDelta::more(n, input)))
+        self.blocks.get_mut(&index).and_then(take_held)
     }
 
     /// [`held_input`](Self::held_input) of every tool block, at the answer's end.
     fn all_held_input(&mut self, events: &mut Vec<ChatEvent>) {
-        let blocks: Vec<u64> = self.blocks.keys().copied().collect();
-        events.extend(blocks.into_iter().filter_map(|i| self.held_input(i)));
+        events.extend(self.blocks.values_mut().filter_map(take_held));
     }
 
     /// Whether block `index` is a tool's: text and thinking sent at its index are not the
@@ -306,6 +303,13 @@ impl AnthropicDecoder {
 }
 
 chat_decode!(AnthropicDecoder, "stop_reason", Some("message_stop"));
+
+/// The held input of a tool block (see [`AnthropicDecoder::held_input`]) as a piece of its
+/// call, taken: `None` once taken, or replaced by streamed input.
+fn take_held((block, held): &mut (ToolBlock, Option<String>)) -> Option<ChatEvent> {
+    let input = held.take()?;
+    Some(block.event(|n| ToolCallDelta::more(n, input)))
+}
 
 /// An event's data, by its `type`. Unknown fields are ignored; unknown types are
 /// [`Payload::Other`], as Anthropic may add event types.
