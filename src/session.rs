@@ -537,8 +537,8 @@ impl FuturesSession {
     /// Stops everything now, for Ctrl-C: [`shutdown`](FuturesSession::shutdown), and every
     /// running job is cancelled as by [`Pending::cancel`]: its handle resolves to
     /// [`Error::Cancelled`] and its request is interrupted, so its worker is free at once (but
-    /// for a name lookup or a TCP connect in progress, which end at their timeouts:
-    /// `connect_timeout`, 30 s by default; see [`Pending::cancel`]).
+    /// for a name lookup and a connect to a SOCKS proxy, which end at their timeouts; see
+    /// [`Pending::cancel`]).
     /// Event streams being read end with `Err(Error::Cancelled)` as their last item, and a
     /// [`BodyReader`](crate::BodyReader) of a request it sent (`send_streaming`) is stopped as by
     /// its [`stop_handle`](crate::BodyReader::stop_handle): a read blocked on it, on whatever

@@ -64,11 +64,14 @@
 //! the socket joins it as soon as ureq registers it: a cancel during the TLS handshake shuts
 //! the socket under the handshake. A proxy's connection is made by this connector too (ureq
 //! runs the agent's connector for it), so a request waiting for the answer to its `CONNECT`
-//! is interrupted as any other read. What is not interrupted: name resolution and a TCP
-//! connect in progress (ureq registers a socket once it is connected); they end at their
-//! timeouts. An agent given to
+//! is interrupted as any other read. The TCP connect is this crate's ([`tcp`]): its socket is
+//! made first and registered with the job while it connects, so a cancel ends a connect to a
+//! host that never answers. What is not interrupted: name resolution, and the connect to a
+//! SOCKS proxy (ureq's own); they end at their timeouts. An agent given to
 //! [`SessionBuilder::agent`](crate::SessionBuilder::agent) keeps its own connector: its
 //! requests are not interrupted by a cancel (the handle still resolves at once).
+
+mod tcp;
 
 use std::fmt;
 use std::io;
@@ -79,7 +82,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use ureq::unversioned::transport::NativeTlsConnector;
 use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
-    ShutdownHandle, SocksConnector, TcpConnector, Transport,
+    ShutdownHandle, SocksConnector, Transport,
 };
 
 use crate::exec::{self, Cancelled, Interrupt};
@@ -261,7 +264,7 @@ impl Default for Interruptible {
         let chain =
             ().chain(SocksConnector::default())
                 .chain(ConnectProxyConnector::default())
-                .chain(TcpConnector::default())
+                .chain(tcp::TcpConnector)
                 .chain(BelowTls)
                 .chain(RustlsConnector::default());
         #[cfg(feature = "native-tls")]

@@ -442,8 +442,11 @@ impl<T: Send + 'static> Pending<T> {
     ///   a cancelled request is never sent again. A cancelled
     ///   [`download`](crate::RequestBuilder::download) removes its part file and leaves the
     ///   target path as it was; a download whose file is already in place is done (`false`).
-    /// * Not interrupted: name resolution and a TCP connect in progress (ureq registers a socket
-    ///   once it is connected); they end at their timeouts, then the job stops. Other work of a
+    /// * A TCP connect in progress (a host that never answers) is interrupted too, on Linux at
+    ///   once; a system that does not end a connect on a shutdown of its socket ends it at
+    ///   `connect_timeout` (30 s by default), then the job stops.
+    /// * Not interrupted: name resolution (the system's), and the connect to a SOCKS proxy
+    ///   (ureq's own); they end at their timeouts, then the job stops. Other work of a
     ///   `submit` closure runs to its end, its result dropped; so does a
     ///   [`send_with`](crate::RequestBuilder::send_with) hook that had started when the cancel
     ///   came (its side effects happen, its result is dropped). A session built with an agent of

@@ -69,6 +69,63 @@ fn cancel_interrupts_a_request_on_a_silent_server_and_frees_the_worker() {
     worker_is_free(&session);
 }
 
+/// Waits until a connect to `addr` (a listener that lets none finish) is in progress: a socket
+/// of this machine in `SYN_SENT` towards it, as Linux lists them in `/proc/net/tcp`.
+fn connecting_to(addr: std::net::SocketAddr) {
+    let std::net::IpAddr::V4(ip) = addr.ip() else {
+        panic!("{addr}: an IPv4 listener was expected");
+    };
+    let remote = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(ip.octets()),
+        addr.port()
+    );
+    let until = std::time::Instant::now() + HANG;
+    while std::time::Instant::now() < until {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp (Linux)");
+        let connecting = table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"02")
+        });
+        if connecting {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("no connect to {addr} started");
+}
+
+#[test]
+fn cancel_interrupts_a_connect_in_progress() {
+    // A connect that never finishes, with a connect timeout longer than the test waits: only
+    // the cancel can free the worker.
+    let (addr, _listener, _held) = crate::transport_errors::full_backlog();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .connect_timeout(HANG * 4)
+        .build();
+    let pending = session.get(format!("http://{addr}/")).send();
+    connecting_to(addr);
+    assert!(pending.cancel());
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    worker_is_free(&session);
+}
+
+#[test]
+fn shutdown_now_interrupts_a_connect_to_a_proxy() {
+    let (addr, _listener, _held) = crate::transport_errors::full_backlog();
+    let session = FuturesSession::builder()
+        .max_workers(1)
+        .connect_timeout(HANG * 4)
+        .proxy(ureq_futures::ureq::Proxy::new(&format!("http://{addr}")).unwrap())
+        .build();
+    let pending = session.get("https://example.com/").send();
+    connecting_to(addr);
+    session.shutdown_now();
+    assert!(matches!(pending.result(), Err(Error::Cancelled)));
+    crate::joins_within(&session, HANG, "join waited for a worker held by a connect");
+}
+
 #[test]
 fn cancel_interrupts_a_retry_wait() {
     let (tx, seen) = crossbeam_channel::unbounded();

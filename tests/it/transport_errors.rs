@@ -43,7 +43,7 @@ impl Silent {
 /// connect neither succeeds nor fails until its timeout. Fails the test where the system
 /// accepts them all the same (Linux does not): the connect-timeout cases cannot be checked
 /// there, and a test must not pass without checking its case.
-fn full_backlog() -> (SocketAddr, Socket, Vec<TcpStream>) {
+pub(crate) fn full_backlog() -> (SocketAddr, Socket, Vec<TcpStream>) {
     full_listener().expect(
         "this system accepts connections past a full backlog, so no connect hangs here: the \
          connect-timeout cases cannot be checked on it",

@@ -1,0 +1,306 @@
+//! TCP connections whose connect a cancel interrupts: ureq's `TcpConnector` and `TcpTransport`,
+//! with the socket made before it connects.
+//!
+//! # Why
+//!
+//! ureq connects with `TcpStream::connect_timeout`, which makes the socket and connects it in
+//! one call: until the call returns there is no socket to shut down, so a cancel (or
+//! `shutdown_now`) could not end a connect to a host that never answers (a firewall that drops
+//! the SYN, a listener whose accept queue is full) before `connect_timeout`, 30 s by default,
+//! and the worker was held that long. Here the socket is made first (socket2), registered with
+//! the job while it connects ([`Connecting`]), and connected; a cancel shuts it down. On Linux
+//! that ends the connect at once (a socket still in `SYN_SENT` is disconnected and its waiter
+//! woken); a system that ignores a shutdown before the connect is done ends it at its timeout,
+//! as before, and the job stops then.
+//!
+//! The options were: this; a connect on a thread of its own that the job stops waiting for (a
+//! thread for every connect, and the socket left behind connecting); or a non-blocking connect
+//! polled in slices that look at the job's state (a cancel takes up to a slice, and the loop
+//! wakes while nothing happens). Once connected, the socket is shared with its
+//! [`ShutdownHandle`] as ureq's own is, so ureq's transport (whose handle is private to ureq)
+//! is rebuilt here, as small as ureq's: the same timeouts, reads retried after a signal, and
+//! the same check of a pooled connection.
+//!
+//! Name resolution is done before a connector runs (ureq's resolver, the system's
+//! `getaddrinfo`) and a SOCKS proxy's connect is ureq's own: neither is interrupted.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Weak};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use ureq::unversioned::transport::time::Duration;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
+    Transport,
+};
+use ureq::Timeout;
+
+use super::cancelled;
+use crate::exec::{self, Interrupt};
+
+/// Connects over TCP (unless a SOCKS proxy's connection came down the chain), as ureq's
+/// `TcpConnector` does, with a connect that a cancel of the job interrupts.
+#[derive(Debug, Default)]
+pub(crate) struct TcpConnector;
+
+impl<In: Transport> Connector<In> for TcpConnector {
+    type Out = Either<In, TcpTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails<'_>,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        if chained.is_some() {
+            // A SOCKS proxy's connection, made by the connector before this one.
+            return Ok(chained.map(Either::A));
+        }
+        let stream = Arc::new(try_connect(details)?);
+        let config = details.config;
+        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+        (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
+        Ok(Some(Either::B(TcpTransport {
+            stream,
+            buffers,
+            timeout_read: None,
+            timeout_write: None,
+        })))
+    }
+}
+
+/// ureq's order and budget: the addresses one after another, the first that connects wins, each
+/// with a share of the connect's time that halves from one to the next (a geometric series
+/// that sums to the whole, at least 10 ms each), so that a host whose first address hangs
+/// still gets to its others. An address that refuses, or cannot be routed, passes to the next
+/// at once; the last failure is the error.
+fn try_connect(details: &ConnectionDetails<'_>) -> Result<TcpStream, ureq::Error> {
+    const MIN_PER_ADDRESS: std::time::Duration = std::time::Duration::from_millis(10);
+    let timeout = details.timeout;
+    let total_weight = 2.0 * (1.0 - 0.5_f64.powi(details.addrs.len() as i32));
+    let mut weight = 1.0_f64;
+    let mut last = None;
+    for addr in details.addrs.iter() {
+        let per_addr = timeout.not_zero().map(|t| {
+            let share = t.as_secs_f64() * weight / total_weight;
+            std::time::Duration::from_millis((share * 1000.0) as u64).max(MIN_PER_ADDRESS)
+        });
+        match connect_one(*addr, per_addr, details.config.no_delay()) {
+            Ok(stream) => return Ok(stream),
+            Err(ureq::Error::Io(e)) if is_address_specific(&e) => last = Some(ureq::Error::Io(e)),
+            Err(e @ ureq::Error::Timeout(_)) => {
+                if (details.current_time)() > details.now + timeout.after {
+                    return Err(ureq::Error::Timeout(timeout.reason));
+                }
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+        weight /= 2.0;
+    }
+    Err(last.unwrap_or_else(|| {
+        ureq::Error::Io(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "Connection refused",
+        ))
+    }))
+}
+
+/// Whether a failed connect concerns only the address tried (ureq's list): refused, or
+/// rejected by the local network stack (an IPv6 address without an IPv6 route).
+fn is_address_specific(e: &io::Error) -> bool {
+    #[cfg(windows)]
+    if e.raw_os_error() == Some(10013) {
+        // WSAEACCES: a VPN or firewall blocking the address family.
+        return true;
+    }
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::NetworkDown
+            | io::ErrorKind::AddrNotAvailable
+    )
+}
+
+/// Connects to one address, the socket registered with the current job while it connects.
+fn connect_one(
+    addr: SocketAddr,
+    timeout: Option<std::time::Duration>,
+    no_delay: bool,
+) -> Result<TcpStream, ureq::Error> {
+    let socket = Arc::new(Connecting(Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?));
+    // Registered, then looked at once more: a cancel in the instant between that look and the
+    // connect's start finds a socket that is not connecting yet, which a shutdown does not
+    // stop; that connect ends at its timeout, as every connect did before.
+    let job = exec::current_job();
+    if let Some(job) = &job {
+        if !job.register(Arc::downgrade(&socket) as Weak<dyn Interrupt>) || job.is_cancelled() {
+            return Err(cancelled());
+        }
+    }
+    let target = SockAddr::from(addr);
+    let connected = match timeout {
+        Some(t) => socket.0.connect_timeout(&target, t),
+        None => socket.0.connect(&target),
+    };
+    // A connect the cancel shut down fails as whatever the socket said (a reset, an abort, a
+    // hang-up); it was the cancel.
+    if job.is_some_and(|job| job.is_cancelled()) {
+        return Err(cancelled());
+    }
+    match connected {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            // The caller replaces this reason if the whole connect's time is up.
+            return Err(ureq::Error::Timeout(Timeout::Connect));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let socket = Arc::try_unwrap(socket)
+        .map_err(|_| io::Error::other("the connecting socket is still shared"))?
+        .0;
+    let stream = TcpStream::from(socket);
+    if no_delay {
+        stream.set_nodelay(true)?;
+    }
+    Ok(stream)
+}
+
+/// A socket while it connects, registered with its job: a cancel shuts it down.
+struct Connecting(Socket);
+
+impl Interrupt for Connecting {
+    fn interrupt(&self, _job: usize) {
+        // Registered with one job only, for the time of one connect.
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A TCP connection, as ureq's `TcpTransport`: I/O through a shared `&TcpStream`, so that its
+/// [`ShutdownHandle`] can shut it down while a read or write blocks.
+pub(crate) struct TcpTransport {
+    stream: Arc<TcpStream>,
+    buffers: LazyBuffers,
+    /// The read and write timeouts set on the socket, to set them only when they change.
+    timeout_read: Option<Duration>,
+    timeout_write: Option<Duration>,
+}
+
+impl std::fmt::Debug for TcpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpTransport")
+            .field("addr", &self.stream.peer_addr().ok())
+            .finish()
+    }
+}
+
+/// Sets a socket timeout if it differs from the one set (`cache`), and keeps the cache in step.
+/// macOS may refuse a change after the peer closed with unread data; the I/O then tells.
+fn set_timeout(
+    cache: &mut Option<Duration>,
+    timeout: Option<Duration>,
+    set: impl FnOnce(Option<std::time::Duration>) -> io::Result<()>,
+) -> io::Result<()> {
+    if *cache == timeout {
+        return Ok(());
+    }
+    match set(timeout.map(|t| *t)) {
+        Ok(()) => *cache = timeout,
+        Err(e) if cfg!(target_os = "macos") && e.kind() == io::ErrorKind::InvalidInput => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// A budget that ran out before the call (ureq's `NextTimeout::check`, private to it).
+fn check(timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
+    if timeout.after.is_zero() {
+        Err(ureq::Error::Timeout(timeout.reason))
+    } else {
+        Ok(timeout)
+    }
+}
+
+/// An I/O error as ureq's error, a socket timeout as the budget's (`WouldBlock` is how some
+/// systems say a socket timeout ran out).
+fn io_error(e: io::Error, timeout: NextTimeout) -> ureq::Error {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ureq::Error::Timeout(timeout.reason),
+        _ => ureq::Error::Io(e),
+    }
+}
+
+impl Transport for TcpTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let timeout = check(timeout.for_write())?;
+        let stream = &*self.stream;
+        set_timeout(&mut self.timeout_write, timeout.not_zero(), |t| {
+            stream.set_write_timeout(t)
+        })?;
+        let output = &self.buffers.output()[..amount];
+        (&*self.stream)
+            .write_all(output)
+            .map_err(|e| io_error(e, timeout))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = check(timeout.for_read())?;
+        let stream = &*self.stream;
+        let limit = timeout.not_zero();
+        set_timeout(&mut self.timeout_read, limit, |t| {
+            stream.set_read_timeout(t)
+        })?;
+        let started = std::time::Instant::now();
+        let input = self.buffers.input_append_buf();
+        // A read with a timeout that a signal interrupts (Linux does not restart those) goes
+        // on with what is left of the timeout; without a timeout the signal is the caller's.
+        let amount = loop {
+            match (&*self.stream).read(input) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    let Some(limit) = limit else {
+                        return Err(ureq::Error::Io(e));
+                    };
+                    let left = limit.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(ureq::Error::Timeout(timeout.reason));
+                    }
+                    set_timeout(&mut self.timeout_read, Some(left.into()), |t| {
+                        stream.set_read_timeout(t)
+                    })?;
+                }
+                result => break result.map_err(|e| io_error(e, timeout))?,
+            }
+        };
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    /// Whether a pooled connection can be used again: nothing to read without blocking (a byte
+    /// the server sent unasked, or its close, and it cannot).
+    fn is_open(&mut self) -> bool {
+        let stream = &*self.stream;
+        if stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let idle = matches!(
+            (&*self.stream).read(&mut [0]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        );
+        idle && stream.set_nonblocking(false).is_ok()
+    }
+}
