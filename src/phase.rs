@@ -251,10 +251,14 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
     let io = match e {
         Error::Io(io) => io,
         Error::Timeout(mut t) => {
+            // A connection this session's connector made, on which no request was written:
+            // a read then was the connection's own (TLS, a proxy's CONNECT or SOCKS answer).
+            let connecting =
+                crate::transport::socket_connected() && !crate::transport::wrote_request();
             if let Some(proxy) = proxy {
-                t.through_proxy(proxy_at(proxy));
+                t.through_proxy(proxy_at(proxy), connecting);
             } else if uri.scheme_str() == Some("https") && crate::transport::socket_connected() {
-                t.in_handshake();
+                t.in_handshake(connecting);
             }
             return Error::Timeout(place_timeout(t, uri, false));
         }
@@ -464,10 +468,29 @@ fn proxy_at(proxy: &ureq::Proxy) -> String {
     format!("{}:{}", proxy.host(), proxy.port())
 }
 
+/// Whether a CONNECT that a proxy refused (as [`proxy_refusal`] words it, or as ureq does:
+/// `proxy server responded 503/503`) may pass on another attempt: the proxy gave no answer,
+/// or answered 429, 502, 503 or 504 (it could not reach the server, or was busy), as urllib3
+/// and httpx retry a tunnel that failed as a connect that failed. A 407 or a 403 would come
+/// again.
+pub(crate) fn transient_proxy_refusal(reason: &str) -> bool {
+    if reason.contains("gave no answer to the CONNECT") || reason.contains("did not respond") {
+        return true;
+    }
+    let status = reason
+        .split_once(" answered ")
+        .map(|(_, rest)| rest)
+        .or_else(|| reason.strip_prefix("proxy server responded "))
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse::<u16>().ok());
+    matches!(status, Some(429 | 502 | 503 | 504))
+}
+
 /// The reason of a CONNECT that `proxy` refused (ureq's `proxy server responded 407/407`),
 /// with the proxy, the server asked for and the URL, for a 407 the fix, and for a 403 to an
 /// `http://` URL why a proxy that serves requests and curl refuses it. The variant stays
-/// ureq's `ConnectProxyFailed`, which retry policies do not retry.
+/// ureq's `ConnectProxyFailed`, which retry policies retry only when
+/// [`transient_proxy_refusal`] says so.
 fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
     let at = proxy_at(proxy);
     let (server, url) = (target(uri), crate::redact_url(&uri.to_string()));
@@ -935,6 +958,11 @@ fn set_note(e: Error, note: impl FnOnce(Option<&str>) -> String) -> Error {
         Error::Status(mut status) => {
             status.retried = Some(note(status.retried.as_deref()).into());
             Error::Status(status)
+        }
+        // Its reason is the whole message: the note goes at its end.
+        Error::Transport(ureq::Error::ConnectProxyFailed(reason)) => {
+            let reason = format!("{reason} ({})", note(None));
+            Error::Transport(ureq::Error::ConnectProxyFailed(reason))
         }
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => {
             let kind = io.kind();

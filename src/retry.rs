@@ -25,8 +25,9 @@ use crate::Error;
 ///
 /// An attempt is retried when it failed in a way a later attempt can fix: a connection that
 /// could not be made or broke before the response arrived (a stale pooled connection looks like
-/// that), an answer that does not parse as HTTP, a timeout before the response, or a status
-/// of 429, 502, 503 or 504. Only idempotent
+/// that), a proxy that could not open the tunnel (no answer to the `CONNECT`, or 429, 502,
+/// 503, 504; a 407 or 403 is not retried), an answer that does not parse as HTTP, a timeout
+/// before the response, or a status of 429, 502, 503 or 504. Only idempotent
 /// requests are retried unless the caller allows others with [`RetryPolicy::non_idempotent`]:
 /// a POST that failed mid-way may have taken effect. A request is idempotent by its method
 /// (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), or by the caller's word on it,
@@ -480,9 +481,13 @@ fn is_retryable_error(e: &Error) -> bool {
         // An answer that does not parse as HTTP (`HTTP/1.1 abc OK`, bytes that are no HTTP at
         // all) is a server or a proxy that broke, retried as urllib3 retries http.client's
         // `BadStatusLine`: `crate::phase` makes it an `Io` error of the kind `InvalidData`.
-        Error::Transport(t) => {
-            matches!(t, ureq::Error::ConnectionFailed | ureq::Error::HostNotFound)
-        }
+        Error::Transport(t) => match t {
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+            ureq::Error::ConnectProxyFailed(reason) => {
+                crate::phase::transient_proxy_refusal(reason)
+            }
+            _ => false,
+        },
         _ => false,
     }
 }

@@ -507,6 +507,14 @@ impl FuturesSession {
         &self.inner.exec
     }
 
+    /// The longest line of an event stream's request head this session can write: its stream
+    /// connections' write buffer (ureq writes a head line whole, or fails).
+    pub(crate) fn stream_head_line_room(&self) -> usize {
+        let shared = &self.inner.shared;
+        let agent = shared.config.stream_agent.as_ref().unwrap_or(&shared.agent);
+        agent.config().output_buffer_size()
+    }
+
     /// Disconnected once the session is shut down: see `Executor::halted`.
     pub(crate) fn halted(&self) -> crossbeam_channel::Receiver<()> {
         self.inner.exec.halted()

@@ -63,7 +63,8 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   Receiving an event resets the backoff, and so does a stream the server ends cleanly: the
 ///   failures that follow are a new run. So does a stream cut or stalled (an I/O error, a
 ///   timeout) after its body brought a whole line, an event's or a comment, and stayed open
-///   100 ms at least: a feed that sends only
+///   100 ms at least, which is no failure either (its reconnection is attempt 1 of a new run,
+///   after the reconnection time): a feed that sends only
 ///   keep-alive comments behind a proxy that cuts idle connections (nginx, a cloud load
 ///   balancer) is reconnected to for ever, as browsers do, and never runs out of
 ///   `max_attempts`. Streams ended cleanly at once (within 100 ms of
@@ -75,9 +76,14 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of
 ///   the last block the server ended, with or without data, as the standard says. An ID that
-///   cannot be a header value (a control character) is not sent. A `Last-Event-ID` header set on
+///   cannot be a header value (a control character) is not sent. An ID too long for a line of
+///   the stream's request head (over 8,175 bytes with the default buffers) ends the source at
+///   the reconnection with an [`Error::Io`] (`InvalidInput`) that says so, nothing sent: no
+///   attempt could send it, and one without it would resume elsewhere. A `Last-Event-ID` header set on
 ///   the request is the ID in force on the first connection (to resume where an earlier run
 ///   stopped), replaced by the server's as they come: each request carries one at most.
+/// * A proxy that refuses the tunnel for good (a `407`, a `403` to its `CONNECT`) ends the
+///   source; one that could not open it (no answer, 429, 502, 503, 504) is tried again.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
 ///   [`Error::Status`], except 429, 502, 503 and 504, which are retried with the same backoff,
 ///   or after the server's `Retry-After` (or `retry-after-ms`) when that is longer, up to
@@ -216,7 +222,7 @@ type ReconnectHook = Box<dyn FnMut(&Reconnect<'_>) + Send>;
 /// What [`EventSource::on_reconnect`]'s callback is told before each wait for a reconnection.
 ///
 /// `attempt` counts the consecutive attempts of the current run of failures, the one about to be
-/// made included: after a clean end of the stream it is 1; after the third failure in a row it is
+/// made included: after a clean end of the stream, or a cut of one that worked a while, it is 1; after the third failure in a row it is
 /// 4. The source gives up once `max_attempts` attempts in a row have failed.
 ///
 /// # Examples
@@ -509,15 +515,15 @@ impl EventSource {
         StopHandle::of_source(Arc::clone(&self.stop))
     }
 
-    /// The wait before the next attempt: the reconnection time, doubled per consecutive failure,
-    /// and up to 40% more at random, never over `max_retry`. Never less than the reconnection
-    /// time the standard says to wait (under `max_retry`): the jitter only adds, as its
-    /// "optionally, wait some more" allows.
     /// The reconnection time: the server's last `retry:`, else the initial one.
     fn retry(&self) -> Duration {
         self.server_retry.unwrap_or(self.initial_retry)
     }
 
+    /// The wait before the next attempt: the reconnection time, doubled per consecutive failure,
+    /// and up to 40% more at random, never over `max_retry`. Never less than the reconnection
+    /// time the standard says to wait (under `max_retry`): the jitter only adds, as its
+    /// "optionally, wait some more" allows.
     fn backoff(&self, failures: u32) -> Duration {
         let retry = self.retry();
         // Doubled up to where the jitter still fits under `max_retry`, so that waits at the
@@ -540,6 +546,26 @@ impl EventSource {
         if let Some(id) = &self.last_event_id {
             // Not sent when it cannot be a header value; the parser still keeps it.
             if let Some(id) = sendable(id) {
+                // A line longer than the connection's write buffer fails once the lines before
+                // it are written: the server would get a request cut short. No attempt could
+                // send it, and one without the ID would resume from elsewhere.
+                let room = self.session.stream_head_line_room();
+                if "last-event-id: \r\n".len() + id.len() > room {
+                    return Err(Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "the event source at {} cannot reconnect: the last event ID the \
+                             server sent is {} bytes long, too long for the Last-Event-ID \
+                             header of an event stream's request (a head line holds at most \
+                             {} bytes: the stream connections' write buffer, \
+                             SessionBuilder::stream_buffer_size, at most 8 KiB; most servers \
+                             refuse longer lines); nothing was sent",
+                            crate::redact_url(&self.template.url),
+                            crate::phase::grouped(id.len() as u64),
+                            crate::phase::grouped(room as u64),
+                        ),
+                    )));
+                }
                 spec.headers.push(("last-event-id".into(), id.to_string()));
             }
         }
@@ -618,6 +644,11 @@ fn retryable(e: &Error) -> bool {
         // this side cannot write (a `Last-Event-ID` longer than the stream's head line):
         // another attempt would fail the same way.
         Error::Io(e) => !crate::retry::is_local_failure(e),
+        // A proxy that refused the tunnel for good (a 407: it wants credentials) would refuse
+        // every attempt.
+        Error::Transport(ureq::Error::ConnectProxyFailed(reason)) => {
+            crate::phase::transient_proxy_refusal(reason)
+        }
         Error::Transport(_) | Error::Timeout(_) => true,
         _ => false,
     }
@@ -698,15 +729,24 @@ impl Iterator for EventSource {
                         let worked = self.absorb_resume();
                         // A connection cut or stalled after its body brought a whole line (an
                         // event's, a keep-alive comment) and stayed open a while was working: a
-                        // proxy's idle timeout, not a server that fails. Its failure starts a new
-                        // run, as in browsers, which reconnect after network errors for ever.
-                        // One cut at once counts, as a clean end at once backs off: a server
-                        // that sends `retry: 0` and a comment, then resets, is no busy loop.
+                        // proxy's idle timeout, not a server that fails. It is no failure: the
+                        // reconnection is the first attempt of a new run, after the
+                        // reconnection time, as after a clean end; browsers reconnect after
+                        // network errors for ever. One cut at once counts, as a clean end at
+                        // once backs off: a server that sends `retry: 0` and a comment, then
+                        // resets, is no busy loop.
                         if worked
                             && self.connected_at.elapsed() >= QUICK_END
                             && matches!(e, Error::Io(_) | Error::Timeout(_))
                         {
                             self.failures = 0;
+                            self.quiet_ends = 0;
+                            let delay = self.backoff(0);
+                            self.tell(delay, Some(&e));
+                            if !self.wait(delay) {
+                                return self.stopped();
+                            }
+                            continue;
                         }
                         if let Some(fatal) = self.fail(e) {
                             return Some(Err(fatal));

@@ -102,17 +102,26 @@ impl TimeoutError {
         }
     }
 
-    /// Records that a connect timeout came in the TLS handshake, the TCP connection made.
-    pub(crate) fn in_handshake(&mut self) {
-        self.handshake = self.kind == Timeout::Connect;
+    /// Records that a connect timeout came in the TLS handshake, the TCP connection made; with
+    /// `connecting`, a `read_timeout` too (it ran out in the handshake, not in the wait for a
+    /// response: no request was written yet).
+    pub(crate) fn in_handshake(&mut self, connecting: bool) {
+        self.handshake = self.is_of_the_connect(connecting);
     }
 
     /// Records that the connect went through the proxy at `target` (`host:port`): it covers
-    /// the connection to the proxy and the tunnel the proxy opens.
-    pub(crate) fn through_proxy(&mut self, target: String) {
-        if self.kind == Timeout::Connect {
+    /// the connection to the proxy and the tunnel the proxy opens. `connecting`: as for
+    /// [`in_handshake`](Self::in_handshake).
+    pub(crate) fn through_proxy(&mut self, target: String, connecting: bool) {
+        if self.is_of_the_connect(connecting) {
             self.proxy = Some(target);
         }
+    }
+
+    /// Whether this timeout ran out while the connection was made: a connect timeout, or a
+    /// `read_timeout` before a request was written (`connecting`).
+    fn is_of_the_connect(&self, connecting: bool) -> bool {
+        self.kind == Timeout::Connect || (connecting && self.kind == Timeout::PerRead)
     }
 
     /// Whether [`place`](Self::place) has run.
@@ -130,6 +139,8 @@ impl TimeoutError {
             Timeout::SendRequest | Timeout::SendBody | Timeout::Await100 | Timeout::PerWrite => {
                 Phase::Send
             }
+            Timeout::PerRead if self.handshake => Phase::Tls,
+            Timeout::PerRead if self.proxy.is_some() => Phase::Connect,
             Timeout::PerRead | Timeout::RecvResponse => Phase::Response,
             // A whole-exchange budget may run out in any phase before the response.
             _ => crate::transport::budget_phase(),
@@ -359,7 +370,12 @@ impl fmt::Display for TimeoutError {
         if !placed && !target.is_empty() {
             match self.phase {
                 Some(Phase::Resolve) => write!(f, " while resolving {host}")?,
-                Some(Phase::Connect) => write!(f, " while connecting to {target}")?,
+                Some(Phase::Connect) => {
+                    write!(f, " while connecting to {target}")?;
+                    if let Some(proxy) = &self.proxy {
+                        write!(f, " through the proxy {proxy}")?;
+                    }
+                }
                 Some(Phase::Tls) => write!(f, " in the TLS handshake with {target}")?,
                 Some(Phase::Send) => write!(f, " while sending the request to {target}")?,
                 Some(Phase::Response) => {

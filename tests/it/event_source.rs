@@ -836,7 +836,8 @@ fn streams_of_comments_closed_after_a_while_do_not_back_off() {
 #[test]
 fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
     // Keep-alive comments a while, then a cut (a proxy's idle timeout): the connection worked,
-    // so its cut is the first failure of a new run, and the source never runs out of attempts.
+    // so its cut is no failure, its reconnection the first attempt of a new run, and the source
+    // never runs out of attempts.
     // A cut before the body's first whole line counts toward `max_attempts` as before, and so
     // does a cut at once after a line (a `retry: 0` that would make a busy loop otherwise).
     let cases: [(&'static [&'static str], _, _); 3] = [
@@ -890,14 +891,35 @@ fn a_connection_cut_after_keep_alive_comments_starts_a_new_run_of_failures() {
         } else {
             assert!(matches!(last, Err(Error::Cancelled)), "{last:?}");
             assert!(attempts.len() >= 6, "{attempts:?}");
-            assert!(attempts.iter().all(|&a| a == 2), "{attempts:?}");
+            assert!(attempts.iter().all(|&a| a == 1), "{attempts:?}");
         }
     }
 }
 
+#[test]
+fn a_feed_cut_after_it_worked_is_reconnected_to_with_a_single_attempt_allowed() {
+    // `max_attempts(1)`: no failed attempt is tried again, but a connection that worked a
+    // while (an event, then a proxy's cut) is no failed attempt.
+    let server = TestServer::start(|_| {
+        Reply::chunked_cut(["id: 1\ndata: a\n\n", ": ping\n\n"], ms(120)).content_type(SSE)
+    });
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .max_attempts(1);
+    for _ in 0..3 {
+        let event = source.next().unwrap().unwrap();
+        assert_eq!((event.data.as_str(), event.id.as_deref()), ("a", Some("1")));
+    }
+    assert_eq!(source.connections(), 3);
+    let resumed = server.requests();
+    assert_eq!(resumed[2].header("last-event-id"), Some("1"));
+}
+
 /// An ID of 9,000 bytes does not fit the stream's 8 KiB head line as `Last-Event-ID`: no later
 /// attempt could send the request, so the source ends with the error at once rather than after
-/// its attempts and their backoff.
+/// its attempts and their backoff, without sending the server a request cut short.
 #[test]
 fn a_reconnection_this_side_cannot_write_ends_the_source_at_once() {
     let body = format!("id: {}\ndata: x\n\n", "i".repeat(9000));
@@ -913,11 +935,38 @@ fn a_reconnection_this_side_cannot_write_ends_the_source_at_once() {
         matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput),
         "{err:?}"
     );
-    assert!(err.to_string().contains("8 KiB"), "{err}");
     assert_eq!(
-        source.connections(),
-        2,
-        "an attempt that cannot succeed was retried"
+        err.to_string(),
+        format!(
+            "io: the event source at {} cannot reconnect: the last event ID the server sent is \
+             9,000 bytes long, too long for the Last-Event-ID header of an event stream's request \
+             (a head line holds at most 8,192 bytes: the stream connections' write buffer, \
+             SessionBuilder::stream_buffer_size, at most 8 KiB; most servers refuse longer \
+             lines); nothing was sent",
+            server.url()
+        )
     );
     assert!(source.next().is_none());
+    assert_eq!(
+        (server.connection_count(), server.request_count()),
+        (1, 1),
+        "a reconnection that could not be sent reached the server"
+    );
+}
+
+#[test]
+fn the_longest_event_id_a_stream_head_line_holds_is_sent_whole() {
+    // 8,192 bytes of write buffer: `last-event-id: ` and the line's end take 17.
+    let id = "i".repeat(8192 - 17);
+    let body = format!("id: {id}\ndata: x\n\n");
+    let server = TestServer::start(move |_| Reply::sse([body.clone()], ms(0)));
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5));
+    for _ in 0..2 {
+        assert_eq!(source.next().unwrap().unwrap().data, "x");
+    }
+    let requests = server.requests();
+    assert_eq!(requests[1].header("last-event-id"), Some(id.as_str()));
 }

@@ -289,7 +289,15 @@ fn a_proxy_that_refuses_the_connection_is_named_rather_than_the_server() {
 
 /// An HTTP proxy that answers every CONNECT with `407 Proxy Authentication Required`.
 fn proxy_asking_for_credentials() -> std::net::SocketAddr {
-    proxy_answering(
+    proxy_asking_for_credentials_counted().0
+}
+
+/// [`proxy_asking_for_credentials`], and how many connections it was asked for.
+fn proxy_asking_for_credentials_counted() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    counting_proxy_answering(
         b"HTTP/1.1 407 Proxy Authentication Required\r\n\
           Proxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n",
     )
@@ -297,11 +305,24 @@ fn proxy_asking_for_credentials() -> std::net::SocketAddr {
 
 /// An HTTP proxy that answers every request with `answer`, and the CONNECTs it was asked for.
 fn proxy_answering(answer: &'static [u8]) -> std::net::SocketAddr {
+    counting_proxy_answering(answer).0
+}
+
+/// [`proxy_answering`], and how many connections it was asked for.
+fn counting_proxy_answering(
+    answer: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&count);
     std::thread::spawn(move || {
         for mut sock in listener.incoming().flatten() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _ = sock.set_read_timeout(Some(support::ms(2000)));
             let mut head = Vec::new();
             let mut buf = [0; 4096];
@@ -314,7 +335,85 @@ fn proxy_answering(answer: &'static [u8]) -> std::net::SocketAddr {
             let _ = sock.write_all(answer);
         }
     });
-    addr
+    (addr, count)
+}
+
+const PROXY_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+
+/// A proxy that could not open the tunnel (a 503: it did not reach the server) may open it on
+/// another attempt, as urllib3 and httpx retry it; one that wants credentials (a 407) refuses
+/// every attempt.
+#[test]
+fn a_tunnel_the_proxy_could_not_open_is_retried_and_a_refused_one_is_not() {
+    use std::sync::atomic::Ordering;
+    let policy = ureq_futures::RetryPolicy::new()
+        .attempts(3)
+        .base_delay(support::ms(5));
+    let (busy, tries) = counting_proxy_answering(PROXY_503);
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{busy}")).unwrap())
+        .retry(policy.clone())
+        .build();
+    let err = session
+        .get("https://example.com/v1")
+        .send()
+        .result()
+        .unwrap_err();
+    assert_eq!(tries.load(Ordering::SeqCst), 3, "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "answered 503 Service Unavailable to the CONNECT for example.com:443 for url: \
+             https://example.com/v1 (after 3 attempts, the most RetryPolicy::attempts allows)"
+        ),
+        "{err}"
+    );
+    let refusing = proxy_asking_for_credentials_counted();
+    let session = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{}", refusing.0)).unwrap())
+        .retry(policy)
+        .build();
+    let err = session
+        .get("https://example.com/v1")
+        .send()
+        .result()
+        .unwrap_err();
+    assert_eq!(refusing.1.load(Ordering::SeqCst), 1, "{err}");
+}
+
+/// The same for an `EventSource`: a 503 to its CONNECT is reconnected after, a 407 ends it.
+#[test]
+fn an_event_source_retries_a_tunnel_the_proxy_could_not_open_only() {
+    use std::sync::atomic::Ordering;
+    let (busy, tries) = counting_proxy_answering(PROXY_503);
+    let mut source = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{busy}")).unwrap())
+        .build()
+        .get("https://example.com/events")
+        .event_source()
+        .initial_retry(support::ms(5))
+        .max_attempts(2);
+    let err = source.next().unwrap().unwrap_err();
+    assert_eq!(tries.load(Ordering::SeqCst), 2, "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("(after 2 attempts in a row, the most EventSource::max_attempts allows)"),
+        "{err}"
+    );
+    let (refusing, tries) = proxy_asking_for_credentials_counted();
+    let mut source = FuturesSession::builder()
+        .proxy(ureq::Proxy::new(&format!("http://{refusing}")).unwrap())
+        .build()
+        .get("https://example.com/events")
+        .event_source()
+        .initial_retry(support::ms(5))
+        .max_attempts(5);
+    let err = source.next().unwrap().unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(ureq::Error::ConnectProxyFailed(_))),
+        "{err:?}"
+    );
+    assert_eq!(tries.load(Ordering::SeqCst), 1, "{err}");
+    assert!(source.next().is_none());
 }
 
 /// A proxy that answers the CONNECT with something other than HTTP (the port of another

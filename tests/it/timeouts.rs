@@ -345,3 +345,71 @@ fn a_streams_timeout_is_one_budget_for_the_upload_and_the_wait() {
     );
     assert!(took < ms(1350), "took {took:?}");
 }
+
+/// A listener that accepts connections and never writes a byte (a TLS port that hangs, a proxy
+/// that never answers); the connections stay open until the test process ends.
+fn silent_listener() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    at
+}
+
+/// The error of a GET of `url` from a session with a 300 ms `read_timeout` and `proxy`.
+fn read_timeout_error(url: &str, proxy: Option<String>) -> Error {
+    let proxy = proxy.map(|p| ureq_futures::ureq::Proxy::new(&p).unwrap());
+    let err = FuturesSession::builder()
+        .read_timeout(ms(300))
+        .proxy(proxy)
+        .build()
+        .get(url)
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Timeout(t) if t.kind == Timeout::PerRead),
+        "{err:?}"
+    );
+    err
+}
+
+#[test]
+fn a_read_timeout_in_a_tls_handshake_names_the_handshake() {
+    let at = silent_listener();
+    let err = read_timeout_error(&format!("https://{at}/s?key=secret"), None);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "timeout: no byte for 300 ms (read_timeout) in the TLS handshake with {at} for url: \
+             https://{at}/s?<redacted> (a server that speaks plain HTTP on that port never \
+             answers the handshake: if so, use http://{at}/s?<redacted>)"
+        )
+    );
+}
+
+#[test]
+fn a_read_timeout_at_a_silent_proxy_names_the_proxy_not_a_wait_for_the_response() {
+    for scheme in ["http", "socks5"] {
+        let at = silent_listener();
+        for url in [
+            "http://127.0.0.1:9/p?key=secret",
+            "https://127.0.0.1:9/p?key=secret",
+        ] {
+            let err = read_timeout_error(url, Some(format!("{scheme}://{at}")));
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "timeout: no byte for 300 ms (read_timeout) while connecting to \
+                     127.0.0.1:9 through the proxy {at} for url: {}",
+                    url.replace("key=secret", "<redacted>")
+                ),
+                "{scheme}"
+            );
+        }
+    }
+}
