@@ -33,6 +33,10 @@
 //! range it holds) that is not the whole file writes nothing and fails: the request asked for
 //! the whole file, and it would land cut, or in the middle of the bytes of the file at `path`.
 //!
+//! A 204 or 205 ("No Content") has no body to write: the file at `path` stays as it was (none if
+//! there was none), as wget leaves it, and the download resolves with status 204. A HEAD
+//! request, whose answer never has a body, is refused before it is sent.
+//!
 //! A 304 to a conditional request (`If-None-Match`, `If-Modified-Since`) says the file at
 //! `path` is current: nothing is written, and the download resolves with that file and status
 //! 304. Without a file at `path`, or to a request that asked nothing of the kind, a 304 is an
@@ -193,6 +197,15 @@ pub(crate) fn run(
         done.complete(Err(e));
         return;
     }
+    if spec.method == http::Method::HEAD {
+        done.complete(Err(Error::InvalidRequest(format!(
+            "download of a HEAD request to {}: its answer has no body to write to {}; for the \
+             answer's headers alone, use send()",
+            crate::redact_url(&spec.url),
+            path.display()
+        ))));
+        return;
+    }
     let mut spec = spec;
     ask_identity_for_ranges(config, &mut spec);
     let resume = Resume::new(agent, config, &mut spec);
@@ -205,6 +218,12 @@ pub(crate) fn run(
         // "Not Modified" to a conditional request: the file at `path` is current, and stays.
         Ok(resp) if resp.status() == 304 && conditional => {
             done.complete(not_modified(&path, resp));
+            return;
+        }
+        // "No Content": no body, no file; the one at `path` stays, as wget leaves it.
+        Ok(resp) if matches!(resp.status().as_u16(), 204 | 205) => {
+            let status = resp.status().as_u16();
+            done.complete(Ok(untouched(&path, status)));
             return;
         }
         // A resume of a file that is whole: it stays.
@@ -300,7 +319,9 @@ impl Download {
     /// file), or 304 when the request was conditional (`If-None-Match`, `If-Modified-Since`)
     /// and the server said the file at [`path`](Download::path) is current, or 416 when a
     /// resume (`Range: bytes=S-`) found that file whole (see the module's "Ranges"): it is left
-    /// as it was, and [`bytes`](Download::bytes) is its length.
+    /// as it was, and [`bytes`](Download::bytes) is its length. A 204 (or 205) "No Content"
+    /// writes nothing either: the file at `path` stays as it was (none, if there was none), as
+    /// wget leaves it, and `bytes` is its length (0 without one).
     ///
     /// # Examples
     ///
@@ -1249,6 +1270,20 @@ fn header<'a>(config: &'a Config, spec: &'a Spec, name: &http::HeaderName) -> Op
         })
     };
     own.or_else(default)
+}
+
+/// A download answered with `status` and nothing to write (a 204 or 205): the file at `path`,
+/// untouched, with its length, or no file and 0 bytes when there is none.
+fn untouched(path: &Path, status: u16) -> Download {
+    let bytes = std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map_or(0, |meta| meta.len());
+    Download {
+        path: path.to_path_buf(),
+        bytes,
+        status,
+    }
 }
 
 /// The download of a conditional request answered 304: the file at `path`, untouched, with

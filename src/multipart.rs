@@ -22,7 +22,9 @@ use crate::RequestBuilder;
 /// part held in memory (parts read as the form is sent, from a file or a reader, are not
 /// searched: see [`file_path`](Multipart::file_path)). Field names and file names are written
 /// as the HTML standard says (`"`, CR and LF percent-encoded), so a name cannot break the
-/// framing.
+/// framing, and a backslash as `\\`, as curl writes it: the servers' parsers (Werkzeug,
+/// python-multipart, busboy) read a quoted value's `\` as an escape, so `trail\` sent
+/// as it is turned a file into a text field or lost the part.
 ///
 /// # Examples
 ///
@@ -442,11 +444,13 @@ impl fmt::Debug for Multipart {
 }
 
 /// The HTML standard's escaping of names in `multipart/form-data`: `"` as `%22`, CR as `%0D`,
-/// LF as `%0A`.
+/// LF as `%0A`; and a backslash as `\\` (a quoted-string's escape, which parsers undo; the
+/// standard leaves it as it is, and a name that ends with one then ends the quotes early).
 fn push_escaped(out: &mut Vec<u8>, name: &str) {
     for b in name.bytes() {
         match b {
             b'"' => out.extend_from_slice(b"%22"),
+            b'\\' => out.extend_from_slice(b"\\\\"),
             b'\r' => out.extend_from_slice(b"%0D"),
             b'\n' => out.extend_from_slice(b"%0A"),
             _ => out.push(b),
@@ -533,6 +537,33 @@ mod tests {
              Content-Type: text/plainX-Evil: 1\r\n\r\n\r\n--{b}--\r\n"
         );
         assert_eq!(String::from_utf8(body).unwrap(), want);
+    }
+
+    #[test]
+    fn a_backslash_in_a_name_is_escaped_as_a_quoted_strings_parser_reads_it() {
+        let form = Multipart::new().file("na\\me", "trail\\", "text/plain", "x");
+        let (content_type, body) = encoded(&form);
+        let b = boundary_of(&content_type);
+        let text = String::from_utf8(body).unwrap();
+        let head = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"na\\\\me\"; filename=\"trail\\\\\"\r\n"
+        );
+        assert!(text.starts_with(&head), "{text}");
+        // Read back as RFC 9110's quoted-string (`\` escapes the next character).
+        let quoted = |after: &str| {
+            let rest = &text[text.find(after).unwrap() + after.len()..];
+            let (mut value, mut chars) = (String::new(), rest.chars());
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.push(chars.next().unwrap()),
+                    '"' => return value,
+                    c => value.push(c),
+                }
+            }
+            panic!("unterminated: {rest}");
+        };
+        assert_eq!(quoted("name=\""), "na\\me");
+        assert_eq!(quoted("filename=\""), "trail\\");
     }
 
     #[test]

@@ -59,10 +59,13 @@ use crate::Error;
 /// The backoff before attempt `n + 1` is `base_delay * 2^(n-1)` with ±20% jitter, never more
 /// than `max_delay` (near the cap, waits spread between 2/3 of `max_delay` and `max_delay`).
 ///
-/// A wait the server gives replaces the backoff: `retry-after-ms` (milliseconds, as OpenAI and
-/// Anthropic send it), else `Retry-After`, in seconds (`1.5` included) or as an HTTP date
-/// (IMF-fixdate, RFC 850 or asctime). It is waited out in full, past `max_delay`, up to
-/// [`max_retry_after`](RetryPolicy::max_retry_after) (60 s). A server that asks for longer gets
+/// A wait the server gives replaces the backoff when it is longer: `retry-after-ms`
+/// (milliseconds, as OpenAI and Anthropic send it), else `Retry-After`, in seconds (`1.5`
+/// included) or as an HTTP date (IMF-fixdate, RFC 850 or asctime). It is waited out in full,
+/// past `max_delay`, up to [`max_retry_after`](RetryPolicy::max_retry_after) (60 s). A shorter
+/// one (a server that says when its next token comes: `retry-after-ms: 1`) gets the backoff:
+/// waited as asked, every request the server refused at once came back at once, to meet the
+/// same refusal, and a quarter of a batch of 1,000 chats failed after its attempts. A server that asks for longer gets
 /// no retry: its answer, with its `Retry-After`, goes to the caller at once, because retrying
 /// sooner than the server asked only earns another 429 and spends an attempt. A wait of zero
 /// (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts as none: the backoff
@@ -347,7 +350,10 @@ impl RetryPolicy {
         match asked {
             // Retrying sooner than the server asked would only earn another refusal.
             Some(wait) if wait > self.max_retry_after => None,
-            Some(wait) => Some(wait),
+            // Nor sooner than the backoff: a server that asks for a millisecond (the time to its
+            // next token) would have every request it refused at once sent again at once, to
+            // meet the same refusal, until their attempts ran out.
+            Some(wait) => Some(wait.max(self.backoff(attempt))),
             None => Some(self.backoff(attempt)),
         }
     }
@@ -644,6 +650,22 @@ mod tests {
         assert_eq!(exponential(base, 2, cap), Duration::from_millis(200));
         assert_eq!(exponential(base, 3, cap), Duration::from_millis(350));
         assert_eq!(exponential(base, 60, cap), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn a_server_wait_shorter_than_the_backoff_gets_the_backoff() {
+        let ms = Duration::from_millis;
+        let p = RetryPolicy::new().base_delay(ms(100)).attempts(4);
+        for _ in 0..100 {
+            // `retry-after-ms: 1`: every request refused at once would come back at once.
+            let d = p.wait(2, Some(ms(1))).unwrap();
+            assert!(d >= ms(160) && d <= ms(240), "{d:?}");
+        }
+        // A longer wait is the server's, in full.
+        assert_eq!(p.wait(1, Some(ms(1500))), Some(ms(1500)));
+        // None past the last attempt, nor past `max_retry_after`.
+        assert_eq!(p.wait(4, Some(ms(1))), None);
+        assert_eq!(p.wait(1, Some(Duration::from_secs(61))), None);
     }
 
     #[test]

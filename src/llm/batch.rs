@@ -249,7 +249,9 @@ const LOOK_AHEAD: usize = 32;
 /// included); with `shutdown` they finish, but a wait to retry ends them. A
 /// [`run_to_file`](ChatBatch::run_to_file) so stopped says so
 /// ([`ChatBatchSummary::stopped`]): its file holds the chats that ran (a failed one is sent
-/// again by a later run), and no line for the jobs never started. Dropping
+/// again by a later run), and no line for the jobs never started, nor for the chats whose
+/// request still waited for a worker of the client's session (the shutdown refused it
+/// unsent). Dropping
 /// [`run`](ChatBatch::run)'s iterator stops it too.
 ///
 /// A failure that no later chat escapes stops the batch on its own, rather than send every
@@ -535,13 +537,18 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                     // or past a failure that stopped the batch, never starts, and leaves no
                     // result (the first of a run on a session shut down already does: its
                     // result says why nothing ran).
-                    if stop.reason.get().is_some()
-                        || (!first.swap(false, Ordering::Relaxed) && stop.session_shut_down())
-                    {
+                    let was_first = first.swap(false, Ordering::Relaxed);
+                    if stop.reason.get().is_some() || (!was_first && stop.session_shut_down()) {
                         unrun.fetch_add(1, Ordering::Relaxed);
                         return Ok(None);
                     }
-                    let (result, ends) = chat(&*client, job, &retry, &stop);
+                    let (result, ends, unsent) = chat(&*client, job, &retry, &stop);
+                    // Refused by the shutdown before its request was sent (it waited in the
+                    // queue of the client's session): it never ran either.
+                    if unsent && !was_first {
+                        unrun.fetch_add(1, Ordering::Relaxed);
+                        return Ok(None);
+                    }
                     if let Some(why) = ends {
                         let _ = stop.reason.set(why);
                     }
@@ -799,13 +806,14 @@ fn ends_batch(e: &Error) -> Option<String> {
 
 /// Sends one chat, retrying what a later attempt can fix, and reads its whole answer; with the
 /// result, why the batch is to stop when its failure is one no later chat escapes (see
-/// [`ends_batch`]).
+/// [`ends_batch`]), and whether a shutdown of the client's session refused its first attempt
+/// before it was sent.
 fn chat<C: ChatClient + ?Sized>(
     client: &C,
     job: ChatJob,
     retry: &RetryPolicy,
     stop: &Stop,
-) -> (ChatResult, Option<String>) {
+) -> (ChatResult, Option<String>, bool) {
     let request = ChatRequest::from(job.messages);
     let mut attempt = 1;
     let mut request_id;
@@ -846,7 +854,12 @@ fn chat<C: ChatClient + ?Sized>(
         attempt += 1;
     };
     let ends = answer.as_ref().err().and_then(ends_batch);
-    (ChatResult::new(job.id, answer, attempt, request_id), ends)
+    let unsent = attempt == 1 && matches!(answer, Err(Error::ShutDown));
+    (
+        ChatResult::new(job.id, answer, attempt, request_id),
+        ends,
+        unsent,
+    )
 }
 
 /// Waits `wait` before a chat's next attempt; `false` when a cancel of the job, or the batch's

@@ -268,32 +268,37 @@ fn a_slow_chat_holds_back_its_results_not_the_other_chats() {
 }
 
 /// Chats waiting in the batch's window for a worker when the client's session shuts down never
-/// start and leave no result: a result for each chat sent, and none after.
+/// start and leave no result: a result for each chat sent, and none after. So do chats whose
+/// request waited in the client's session's queue (fewer workers than chats in flight): the
+/// shutdown refused them before they were sent.
 #[test]
 fn chats_waiting_for_a_worker_at_a_shutdown_leave_no_result() {
-    let server = TestServer::start(|req| {
-        std::thread::sleep(support::ms(300));
-        answer(req)
-    });
-    let session = FuturesSession::builder().max_workers(4).build();
-    let client = client_on(&server, session.clone());
-    let stopper = std::thread::spawn(move || {
-        let t = std::time::Instant::now();
-        while server.request_count() < 2 && t.elapsed() < support::secs(10) {
-            std::thread::sleep(support::ms(5));
-        }
-        session.shutdown();
-        server
-    });
-    let results: Vec<ChatResult> = ChatBatch::new(client)
-        .in_flight(2)
-        .progress_bar(false)
-        .run(jobs(1000))
-        .collect();
-    let server = stopper.join().unwrap();
-    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(results.len(), server.request_count(), "{ids:?}");
-    assert!(results.len() < 10, "{} results", results.len());
+    for (workers, in_flight) in [(4, 2), (2, 8)] {
+        let server = TestServer::start(|req| {
+            std::thread::sleep(support::ms(300));
+            answer(req)
+        });
+        let session = FuturesSession::builder().max_workers(workers).build();
+        let client = client_on(&server, session.clone());
+        let stopper = std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            while server.request_count() < 2 && t.elapsed() < support::secs(10) {
+                std::thread::sleep(support::ms(5));
+            }
+            session.shutdown();
+            server
+        });
+        let results: Vec<ChatResult> = ChatBatch::new(client)
+            .in_flight(in_flight)
+            .progress_bar(false)
+            .run(jobs(1000))
+            .collect();
+        let server = stopper.join().unwrap();
+        let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(results.len(), server.request_count(), "{ids:?}");
+        assert!(results.iter().all(ChatResult::is_ok), "{results:?}");
+        assert!(results.len() < 10, "{} results", results.len());
+    }
 }
 
 #[test]

@@ -1888,3 +1888,49 @@ fn max_per_host_holds_through_a_resume() {
         "{ranges:?}"
     );
 }
+
+/// A 204 has no body: the file at the path stays as it was (an earlier download's), as wget
+/// leaves it, and none is made where there was none. A HEAD answer never has a body: such a
+/// download is refused before it is sent.
+#[test]
+fn no_content_leaves_the_file_at_the_path_and_a_head_request_is_refused() {
+    let server = TestServer::start(|r| match r.path_only() {
+        "/none" => Reply::status(204, ""),
+        _ => Reply::ok("new contents"),
+    });
+    let dir = TempDir::new("download-no-content");
+    let session = FuturesSession::new();
+    let kept = dir.join("kept.bin");
+    std::fs::write(&kept, b"earlier contents").unwrap();
+    let done = session
+        .get(server.url_for("/none"))
+        .download(&kept)
+        .result()
+        .unwrap();
+    assert_eq!((done.status(), done.bytes()), (204, 16));
+    assert_eq!(std::fs::read(&kept).unwrap(), b"earlier contents");
+    let absent = dir.join("absent.bin");
+    let done = session
+        .get(server.url_for("/none"))
+        .download(&absent)
+        .result()
+        .unwrap();
+    assert_eq!((done.status(), done.bytes()), (204, 0));
+    assert_eq!(dir.names(), ["kept.bin"]);
+    let err = session
+        .request("HEAD", server.url_for("/file?key=secret"))
+        .download(&kept)
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid request: download of a HEAD request to {}: its answer has no body to \
+             write to {}; for the answer's headers alone, use send()",
+            server.url_for("/file?<redacted>"),
+            kept.display()
+        )
+    );
+    assert_eq!(server.request_count(), 2, "the HEAD request was sent");
+    assert_eq!(std::fs::read(&kept).unwrap(), b"earlier contents");
+}
