@@ -344,7 +344,8 @@ pub struct StatusError {
     /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it (empty in
     /// the rare case where it is not known).
     pub url: String,
-    /// The response headers.
+    /// The response headers (with `retry-after-ms` added where a Google API gave its wait in
+    /// the body: see [`RetryPolicy`](crate::RetryPolicy)'s "How long it waits").
     pub headers: ureq::http::HeaderMap,
     /// The first KiB of the body, or all of it when shorter, as text: in the charset its
     /// `Content-Type` names (UTF-8, UTF-16, windows-1252 for Latin-1), else as UTF-8 when it is

@@ -62,12 +62,17 @@ use crate::Error;
 /// A wait the server gives replaces the backoff when it is longer: `retry-after-ms`
 /// (milliseconds, as OpenAI and Anthropic send it), else `Retry-After`, in seconds (`1.5`
 /// included) or as an HTTP date (IMF-fixdate, RFC 850 or asctime). It is waited out in full,
-/// past `max_delay`, up to [`max_retry_after`](RetryPolicy::max_retry_after) (60 s). A shorter
-/// one (a server that says when its next token comes: `retry-after-ms: 1`) gets the backoff:
-/// waited as asked, every request the server refused at once came back at once, to meet the
-/// same refusal, and a quarter of a batch of 1,000 chats failed after its attempts. A server that asks for longer gets
-/// no retry: its answer, with its `Retry-After`, goes to the caller at once, because retrying
-/// sooner than the server asked only earns another 429 and spends an attempt. A wait of zero
+/// past `max_delay`, up to [`max_retry_after`](RetryPolicy::max_retry_after) (60 s). A Google
+/// API (Gemini) gives its wait in the JSON body of a 429 or 503 instead, as the `retryDelay`
+/// of a `google.rpc.RetryInfo` detail: an answer with such a body and no wait header is read
+/// ahead (its first 64 KiB, handed on whole) and given that wait as its `retry-after-ms`,
+/// which the response and its status error then carry. A wait shorter than the backoff (a
+/// server that says when its next token comes: `retry-after-ms: 1`) gets the backoff: waited
+/// as asked, every request the server refused at once came back at once, to meet the same
+/// refusal, and a quarter of a batch of 1,000 chats failed after its attempts. A server that
+/// asks for longer than `max_retry_after` gets no retry: its answer, with its `Retry-After`,
+/// goes to the caller at once, because retrying sooner than the server asked only earns
+/// another 429 and spends an attempt. A wait of zero
 /// (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts as none: the backoff
 /// applies, as in the official OpenAI and Anthropic SDKs.
 ///
@@ -498,6 +503,30 @@ fn is_retryable_error(e: &Error) -> bool {
     }
 }
 
+/// The wait a Google API (Gemini's) gives in the JSON body of a refusal rather than in a
+/// header: the `retryDelay` of its `google.rpc.RetryInfo` detail (`"7s"`, `"0.5s"`), in
+/// `{"error": {"details": [...]}}` (or an array of such, as a streaming endpoint answers).
+pub(crate) fn body_retry_delay(body: &[u8]) -> Option<Duration> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = match &value {
+        serde_json::Value::Array(items) => items.first()?.get("error")?,
+        other => other.get("error")?,
+    };
+    error
+        .get("details")?
+        .as_array()?
+        .iter()
+        .filter(|d| {
+            d.get("@type")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
+        })
+        .find_map(|d| d.get("retryDelay")?.as_str()?.strip_suffix('s'))
+        .and_then(|secs| secs.parse::<f64>().ok())
+        .filter(|secs| secs.is_finite() && *secs >= 0.0)
+        .map(seconds)
+}
+
 /// The wait the server asked for in `headers`. A wait of zero is no advice: many clients
 /// retrying at once would only meet the same refusal again.
 fn asked_wait(headers: &http::HeaderMap) -> Option<Duration> {
@@ -650,6 +679,25 @@ mod tests {
         assert_eq!(exponential(base, 2, cap), Duration::from_millis(200));
         assert_eq!(exponential(base, 3, cap), Duration::from_millis(350));
         assert_eq!(exponential(base, 60, cap), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn a_google_apis_retry_delay_is_read_from_its_body() {
+        let ms = Duration::from_millis;
+        let body = |delay: &str| {
+            format!(
+                r#"{{"error":{{"code":429,"details":[{{"@type":"type.googleapis.com/google.rpc.QuotaFailure"}},{{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"{delay}"}}]}}}}"#
+            )
+        };
+        assert_eq!(body_retry_delay(body("7s").as_bytes()), Some(ms(7000)));
+        assert_eq!(body_retry_delay(body("0.5s").as_bytes()), Some(ms(500)));
+        let array = format!("[{}]", body("2s"));
+        assert_eq!(body_retry_delay(array.as_bytes()), Some(ms(2000)));
+        for no in ["-1s", "7", "soon", "NaNs"] {
+            assert_eq!(body_retry_delay(body(no).as_bytes()), None, "{no}");
+        }
+        assert_eq!(body_retry_delay(br#"{"error":{"details":[]}}"#), None);
+        assert_eq!(body_retry_delay(b"<html>busy</html>"), None);
     }
 
     #[test]

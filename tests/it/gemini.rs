@@ -473,3 +473,34 @@ fn a_conversation_keeps_no_exchange_whose_reply_has_no_text_or_was_filtered() {
         [Message::user("hello"), Message::assistant("Hi!")]
     );
 }
+
+/// A `ChatBatch` of Gemini chats waits the quota's `retryDelay` (in the body of its 429, as
+/// Gemini sends it, with no `Retry-After`) before it asks again, rather than its own backoff.
+#[test]
+fn a_batch_waits_the_retry_delay_of_geminis_429() {
+    use ureq_futures::llm::{ChatBatch, ChatJob};
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&arrivals);
+    let server = TestServer::start(move |_| {
+        let mut seen = seen.lock().unwrap();
+        seen.push(Instant::now());
+        if seen.len() == 1 {
+            Reply::status(429, crate::retry::GEMINI_429).content_type("application/json")
+        } else {
+            Reply::sse([answer(&["Hi"])], ms(0))
+        }
+    });
+    let results: Vec<_> = ChatBatch::new(client(&server.url()))
+        .retry(
+            ureq_futures::RetryPolicy::new()
+                .attempts(2)
+                .base_delay(ms(10)),
+        )
+        .progress_bar(false)
+        .run([ChatJob::user("j", "hello")])
+        .collect();
+    assert_eq!(results[0].content.as_deref(), Some("Hi"), "{results:?}");
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 2);
+    assert!(arrivals[1] - arrivals[0] >= ms(400), "{arrivals:?}");
+}

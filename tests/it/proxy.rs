@@ -384,14 +384,17 @@ fn a_tunnel_the_proxy_could_not_open_is_retried_and_a_refused_one_is_not() {
 #[test]
 fn an_event_source_retries_a_tunnel_the_proxy_could_not_open_only() {
     use std::sync::atomic::Ordering;
+    let through = |proxy: std::net::SocketAddr, attempts: u32| {
+        FuturesSession::builder()
+            .proxy(ureq::Proxy::new(&format!("http://{proxy}")).unwrap())
+            .build()
+            .get("https://example.com/events")
+            .event_source()
+            .initial_retry(support::ms(5))
+            .max_attempts(attempts)
+    };
     let (busy, tries) = counting_proxy_answering(PROXY_503);
-    let mut source = FuturesSession::builder()
-        .proxy(ureq::Proxy::new(&format!("http://{busy}")).unwrap())
-        .build()
-        .get("https://example.com/events")
-        .event_source()
-        .initial_retry(support::ms(5))
-        .max_attempts(2);
+    let mut source = through(busy, 2);
     let err = source.next().unwrap().unwrap_err();
     assert_eq!(tries.load(Ordering::SeqCst), 2, "{err}");
     assert!(
@@ -400,13 +403,7 @@ fn an_event_source_retries_a_tunnel_the_proxy_could_not_open_only() {
         "{err}"
     );
     let (refusing, tries) = proxy_asking_for_credentials_counted();
-    let mut source = FuturesSession::builder()
-        .proxy(ureq::Proxy::new(&format!("http://{refusing}")).unwrap())
-        .build()
-        .get("https://example.com/events")
-        .event_source()
-        .initial_retry(support::ms(5))
-        .max_attempts(5);
+    let mut source = through(refusing, 5);
     let err = source.next().unwrap().unwrap_err();
     assert!(
         matches!(&err, Error::Transport(ureq::Error::ConnectProxyFailed(_))),
