@@ -344,8 +344,9 @@ pub struct StatusError {
     /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it (empty in
     /// the rare case where it is not known).
     pub url: String,
-    /// The response headers (with `retry-after-ms` added where a Google API gave its wait in
-    /// the body: see [`RetryPolicy`](crate::RetryPolicy)'s "How long it waits").
+    /// The response headers (with `retry-after-ms` added where a Google API gave the wait of
+    /// its 429 or 503 in the body: see [`RetryPolicy`](crate::RetryPolicy)'s "How long it
+    /// waits").
     pub headers: ureq::http::HeaderMap,
     /// The first KiB of the body, or all of it when shorter, as text: in the charset its
     /// `Content-Type` names (UTF-8, UTF-16, windows-1252 for Latin-1), else as UTF-8 when it is
@@ -884,10 +885,19 @@ impl Error {
     pub(crate) fn status_cut(
         status: u16,
         url: &str,
-        headers: ureq::http::HeaderMap,
+        mut headers: ureq::http::HeaderMap,
         body: &[u8],
         cut: Option<&str>,
     ) -> Error {
+        // A Google API's wait, given in the body rather than in a header: as the header that
+        // whoever retries the error reads (see `RetryPolicy`'s "How long it waits").
+        let waits = [ureq::http::header::RETRY_AFTER.as_str(), "retry-after-ms"];
+        if matches!(status, 429 | 503) && !waits.iter().any(|h| headers.contains_key(*h)) {
+            if let Some(delay) = crate::retry::body_retry_delay(body) {
+                let ms = ureq::http::HeaderValue::from(delay.as_millis().max(1) as u64);
+                headers.insert("retry-after-ms", ms);
+            }
+        }
         Error::Status(Box::new(StatusError {
             status,
             url: crate::redact_url(url),

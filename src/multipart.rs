@@ -22,9 +22,10 @@ use crate::RequestBuilder;
 /// part held in memory (parts read as the form is sent, from a file or a reader, are not
 /// searched: see [`file_path`](Multipart::file_path)). Field names and file names are written
 /// as the HTML standard says (`"`, CR and LF percent-encoded), so a name cannot break the
-/// framing, and a backslash as `\\`, as curl writes it: the servers' parsers (Werkzeug,
-/// python-multipart, busboy) read a quoted value's `\` as an escape, so `trail\` sent
-/// as it is turned a file into a text field or lost the part.
+/// framing, and a backslash as `\\`, as `curl --form-escape` writes it (the standard, and
+/// browsers, leave it as it is): the servers' parsers (Werkzeug, python-multipart, busboy)
+/// read a quoted value's `\` as an escape, so `trail\` sent as it is turned a file into a
+/// text field or lost the part. A parser that undoes no escape sees `\\`.
 ///
 /// # Examples
 ///

@@ -64,9 +64,11 @@ use crate::Error;
 /// included) or as an HTTP date (IMF-fixdate, RFC 850 or asctime). It is waited out in full,
 /// past `max_delay`, up to [`max_retry_after`](RetryPolicy::max_retry_after) (60 s). A Google
 /// API (Gemini) gives its wait in the JSON body of a 429 or 503 instead, as the `retryDelay`
-/// of a `google.rpc.RetryInfo` detail: an answer with such a body and no wait header is read
-/// ahead (its first 64 KiB, handed on whole) and given that wait as its `retry-after-ms`,
-/// which the response and its status error then carry. A wait shorter than the backoff (a
+/// of a `google.rpc.RetryInfo` detail, and no header: the [`Error::Status`] made of such an
+/// answer carries it as `retry-after-ms`, which whoever retries the error waits (an LLM
+/// `ChatBatch`, an [`EventSource`](crate::EventSource)). A request's
+/// own retries decide on the headers before any of the body is read, and wait the backoff. A
+/// wait shorter than the backoff (a
 /// server that says when its next token comes: `retry-after-ms: 1`) gets the backoff: waited
 /// as asked, every request the server refused at once came back at once, to meet the same
 /// refusal, and a quarter of a batch of 1,000 chats failed after its attempts. A server that

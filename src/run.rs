@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::io::{self, Read};
+use std::io::Read;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
@@ -338,11 +338,7 @@ pub(crate) const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
 /// hold it.
 pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     let timeouts = resp.extensions().get::<TimeoutSettings>().copied();
-    // A read ahead that stopped short (see `with_body_wait`) says why; the body goes on with
-    // the error it left.
-    let ahead = resp.extensions_mut().remove::<ReadAheadCut>();
     let (start, cut) = read_error_body(resp.body_mut().as_reader(), timeouts.as_ref());
-    let cut = ahead.map(|a| a.0).or(cut);
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();
     let (mut parts, _) = resp.into_parts();
@@ -371,76 +367,6 @@ fn read_error_body(
     };
     let job = crate::exec::current_job();
     error_body(&mut body, timeouts, deadline, job, capped.then(waited))
-}
-
-/// Why the read ahead of a body ([`with_body_wait`]) stopped short: its status error says so.
-#[derive(Clone)]
-struct ReadAheadCut(String);
-
-/// `resp` with the wait a Google API gave in the body of its 429 or 503 (see
-/// [`body_retry_delay`](crate::retry::body_retry_delay)) as its `retry-after-ms` header, so
-/// that the retry policy, a `ChatBatch` and the rate limiter (told again here) wait it as they
-/// wait a header's; Gemini sends no `Retry-After`, and a batch's backoff ran out within its
-/// quota's minute. Only a JSON answer of those statuses without a wait header is read here:
-/// its first 64 KiB (within the `timeout`, and 5 s at most, as a status error's body), handed
-/// on before the rest of its body.
-fn with_body_wait(
-    resp: http::Response<ureq::Body>,
-    config: &Config,
-    timeouts: &TimeoutSettings,
-) -> http::Response<ureq::Body> {
-    let headers = resp.headers();
-    let json = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("json"));
-    if !matches!(resp.status().as_u16(), 429 | 503)
-        || !json
-        || headers.contains_key(http::header::RETRY_AFTER)
-        || headers.contains_key("retry-after-ms")
-    {
-        return resp;
-    }
-    let uri = resp.get_uri().clone();
-    let (mut parts, body) = resp.into_parts();
-    let mut builder = ureq::Body::builder();
-    if let Some(mime) = body.mime_type() {
-        builder = builder.mime_type(mime);
-    }
-    if let Some(charset) = body.charset() {
-        builder = builder.charset(charset);
-    }
-    let mut reader = body.into_reader();
-    let (start, cut) = read_error_body(&mut reader, Some(timeouts));
-    if let Some(delay) = crate::retry::body_retry_delay(&start) {
-        let ms = delay.as_millis().max(1).to_string();
-        if let Ok(value) = HeaderValue::from_str(&ms) {
-            parts.headers.insert("retry-after-ms", value);
-        }
-        if let Some(limiter) = &config.rate_limiter {
-            observe_answer(limiter, &uri, parts.status.as_u16(), &parts.headers);
-        }
-    }
-    let start = std::io::Cursor::new(start);
-    let body = match cut {
-        None => builder.reader(start.chain(reader)),
-        // The connection was given up on (a stall past the limit, or a failure): the body
-        // ends in that error, which its status error gives as the cut's reason.
-        Some(why) => {
-            parts.extensions.insert(ReadAheadCut(why.clone()));
-            builder.reader(start.chain(Failing(Some(io::Error::other(why)))))
-        }
-    };
-    http::Response::from_parts(parts, body)
-}
-
-/// A reader that fails with its error (once; then it ends).
-struct Failing(Option<io::Error>);
-
-impl Read for Failing {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        self.0.take().map_or(Ok(0), Err)
-    }
 }
 
 /// The start of the body of a refused response, which explains the error: up to
@@ -860,7 +786,7 @@ fn attempts(
             }
             result
         })?;
-        encoding::decode(resp, None, &method).map(|resp| with_body_wait(resp, config, timeouts))
+        encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
     let first = |uri: Uri| Hop::new(method.clone(), uri, spec.body.as_ref(), fragment.as_deref());

@@ -540,7 +540,6 @@ impl EventSource {
     }
 
     fn connect(&mut self) -> Result<EventStream, Error> {
-        self.connections += 1;
         let mut spec = self.template.duplicate();
         let mut options = self.options.clone().report_to(Arc::clone(&self.resume));
         if let Some(id) = &self.last_event_id {
@@ -554,9 +553,10 @@ impl EventSource {
                     return Err(Error::Io(std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
                         format!(
-                            "the event source at {} cannot reconnect: the last event ID the \
-                             server sent is {} bytes long, too long for the Last-Event-ID \
-                             header of an event stream's request (a head line holds at most \
+                            "the event source at {} cannot connect: its last event ID (the \
+                             server's, or the request's own Last-Event-ID) is {} bytes long, \
+                             too long for the Last-Event-ID header of an event stream's \
+                             request (a head line holds at most \
                              {} bytes: the stream connections' write buffer, \
                              SessionBuilder::stream_buffer_size, at most 8 KiB; most servers \
                              refuse longer lines); nothing was sent",
@@ -569,6 +569,7 @@ impl EventSource {
                 spec.headers.push(("last-event-id".into(), id.to_string()));
             }
         }
+        self.connections += 1;
         // The ID and the server's `retry:` stay in force on the new connection until the
         // server sets others.
         if self.last_event_id.is_some() || self.server_retry.is_some() {

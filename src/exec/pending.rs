@@ -443,8 +443,9 @@ impl<T: Send + 'static> Pending<T> {
     ///   [`download`](crate::RequestBuilder::download) removes its part file and leaves the
     ///   target path as it was; a download whose file is already in place is done (`false`).
     /// * A TCP connect in progress (a host that never answers) is interrupted too, on Linux at
-    ///   once; a system that does not end a connect on a shutdown of its socket ends it at
-    ///   `connect_timeout` (30 s by default), then the job stops.
+    ///   once; a system that does not end a connect on a shutdown of its socket (and Windows,
+    ///   where the connect is std's) ends it at `connect_timeout` (30 s by default), then the
+    ///   job stops.
     /// * Not interrupted: name resolution (the system's), and the connect to a SOCKS proxy
     ///   (ureq's own); they end at their timeouts, then the job stops. Other work of a
     ///   `submit` closure runs to its end, its result dropped; so does a

@@ -11,7 +11,9 @@
 //! the job while it connects ([`Connecting`]), and connected; a cancel shuts it down. On Linux
 //! that ends the connect at once (a socket still in `SYN_SENT` is disconnected and its waiter
 //! woken); a system that ignores a shutdown before the connect is done ends it at its timeout,
-//! as before, and the job stops then.
+//! as before, and the job stops then. On Windows the connect is std's, as ureq's (see
+//! `connect_socket`): socket2 waits there with `WSAPoll`, which older Windows (before 10
+//! 2004) never tells of a refused connect.
 //!
 //! The options were: this; a connect on a thread of its own that the job stops waiting for (a
 //! thread for every connect, and the socket left behind connecting); or a non-blocking connect
@@ -28,6 +30,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Weak};
 
+#[cfg(unix)]
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use ureq::unversioned::transport::time::Duration;
 use ureq::unversioned::transport::{
@@ -36,8 +39,8 @@ use ureq::unversioned::transport::{
 };
 use ureq::Timeout;
 
-use super::cancelled;
-use crate::exec::{self, Interrupt};
+#[cfg(unix)]
+use crate::exec::{self, Cancelled, Interrupt};
 
 /// Connects over TCP (unless a SOCKS proxy's connection came down the chain), as ureq's
 /// `TcpConnector` does, with a connect that a cancel of the job interrupts.
@@ -124,12 +127,30 @@ fn is_address_specific(e: &io::Error) -> bool {
     )
 }
 
-/// Connects to one address, the socket registered with the current job while it connects.
+/// Connects to one address (see [`connect_socket`]).
 fn connect_one(
     addr: SocketAddr,
     timeout: Option<std::time::Duration>,
     no_delay: bool,
 ) -> Result<TcpStream, ureq::Error> {
+    let stream = connect_socket(addr, timeout).map_err(|e| match e.kind() {
+        // The caller replaces this reason if the whole connect's time is up.
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            ureq::Error::Timeout(Timeout::Connect)
+        }
+        _ => ureq::Error::Io(e),
+    })?;
+    if no_delay {
+        stream.set_nodelay(true)?;
+    }
+    Ok(stream)
+}
+
+/// Connects a socket made first, registered with the current job while it connects. Without a
+/// timeout it waits as long as the connect takes, through signals (socket2's plain `connect`
+/// would fail with `Interrupted`, where std's goes on).
+#[cfg(unix)]
+fn connect_socket(addr: SocketAddr, timeout: Option<std::time::Duration>) -> io::Result<TcpStream> {
     let socket = Arc::new(Connecting(Socket::new(
         Domain::for_address(addr),
         Type::STREAM,
@@ -141,45 +162,42 @@ fn connect_one(
     let job = exec::current_job();
     if let Some(job) = &job {
         if !job.register(Arc::downgrade(&socket) as Weak<dyn Interrupt>) || job.is_cancelled() {
-            return Err(cancelled());
+            return Err(io::Error::other(Cancelled));
         }
     }
-    let target = SockAddr::from(addr);
-    let connected = match timeout {
-        Some(t) => socket.0.connect_timeout(&target, t),
-        None => socket.0.connect(&target),
-    };
+    let connected = socket.0.connect_timeout(
+        &SockAddr::from(addr),
+        timeout.unwrap_or(std::time::Duration::MAX),
+    );
     // A connect the cancel shut down fails as whatever the socket said (a reset, an abort, a
     // hang-up); it was the cancel.
     if job.is_some_and(|job| job.is_cancelled()) {
-        return Err(cancelled());
+        return Err(io::Error::other(Cancelled));
     }
-    match connected {
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-            ) =>
-        {
-            // The caller replaces this reason if the whole connect's time is up.
-            return Err(ureq::Error::Timeout(Timeout::Connect));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    connected?;
     let socket = Arc::try_unwrap(socket)
         .map_err(|_| io::Error::other("the connecting socket is still shared"))?
         .0;
-    let stream = TcpStream::from(socket);
-    if no_delay {
-        stream.set_nodelay(true)?;
+    Ok(TcpStream::from(socket))
+}
+
+/// Elsewhere (Windows), std's connect, as ureq's: socket2 waits for a connect with `WSAPoll`,
+/// which before Windows 10 2004 does not report a refused connect (it would run to its timeout,
+/// and a host's next address be tried late). A cancel does not end a connect in progress
+/// there; it ends at its timeout.
+#[cfg(not(unix))]
+fn connect_socket(addr: SocketAddr, timeout: Option<std::time::Duration>) -> io::Result<TcpStream> {
+    match timeout {
+        Some(t) => TcpStream::connect_timeout(&addr, t),
+        None => TcpStream::connect(addr),
     }
-    Ok(stream)
 }
 
 /// A socket while it connects, registered with its job: a cancel shuts it down.
+#[cfg(unix)]
 struct Connecting(Socket);
 
+#[cfg(unix)]
 impl Interrupt for Connecting {
     fn interrupt(&self, _job: usize) {
         // Registered with one job only, for the time of one connect.

@@ -938,9 +938,10 @@ fn a_reconnection_this_side_cannot_write_ends_the_source_at_once() {
     assert_eq!(
         err.to_string(),
         format!(
-            "io: the event source at {} cannot reconnect: the last event ID the server sent is \
-             9,000 bytes long, too long for the Last-Event-ID header of an event stream's request \
-             (a head line holds at most 8,192 bytes: the stream connections' write buffer, \
+            "io: the event source at {} cannot connect: its last event ID (the server's, or the \
+             request's own Last-Event-ID) is 9,000 bytes long, too long for the Last-Event-ID \
+             header of an event stream's request (a head line holds at most 8,192 bytes: the \
+             stream connections' write buffer, \
              SessionBuilder::stream_buffer_size, at most 8 KiB; most servers refuse longer \
              lines); nothing was sent",
             server.url()
@@ -951,6 +952,11 @@ fn a_reconnection_this_side_cannot_write_ends_the_source_at_once() {
         (server.connection_count(), server.request_count()),
         (1, 1),
         "a reconnection that could not be sent reached the server"
+    );
+    assert_eq!(
+        source.connections(),
+        1,
+        "a connection never opened was counted"
     );
 }
 
