@@ -346,19 +346,23 @@ const PROXY_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0
 #[test]
 fn a_tunnel_the_proxy_could_not_open_is_retried_and_a_refused_one_is_not() {
     use std::sync::atomic::Ordering;
-    let policy = ureq_futures::RetryPolicy::new()
-        .attempts(3)
-        .base_delay(support::ms(5));
+    // A GET through `proxy` under a policy of 3 attempts: its error.
+    let through = |proxy: std::net::SocketAddr| {
+        FuturesSession::builder()
+            .proxy(ureq::Proxy::new(&format!("http://{proxy}")).unwrap())
+            .retry(
+                ureq_futures::RetryPolicy::new()
+                    .attempts(3)
+                    .base_delay(support::ms(5)),
+            )
+            .build()
+            .get("https://example.com/v1")
+            .send()
+            .result()
+            .unwrap_err()
+    };
     let (busy, tries) = counting_proxy_answering(PROXY_503);
-    let session = FuturesSession::builder()
-        .proxy(ureq::Proxy::new(&format!("http://{busy}")).unwrap())
-        .retry(policy.clone())
-        .build();
-    let err = session
-        .get("https://example.com/v1")
-        .send()
-        .result()
-        .unwrap_err();
+    let err = through(busy);
     assert_eq!(tries.load(Ordering::SeqCst), 3, "{err}");
     assert!(
         err.to_string().ends_with(
@@ -367,17 +371,9 @@ fn a_tunnel_the_proxy_could_not_open_is_retried_and_a_refused_one_is_not() {
         ),
         "{err}"
     );
-    let refusing = proxy_asking_for_credentials_counted();
-    let session = FuturesSession::builder()
-        .proxy(ureq::Proxy::new(&format!("http://{}", refusing.0)).unwrap())
-        .retry(policy)
-        .build();
-    let err = session
-        .get("https://example.com/v1")
-        .send()
-        .result()
-        .unwrap_err();
-    assert_eq!(refusing.1.load(Ordering::SeqCst), 1, "{err}");
+    let (refusing, tries) = proxy_asking_for_credentials_counted();
+    let err = through(refusing);
+    assert_eq!(tries.load(Ordering::SeqCst), 1, "{err}");
 }
 
 /// The same for an `EventSource`: a 503 to its CONNECT is reconnected after, a 407 ends it.
