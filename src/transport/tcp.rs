@@ -72,27 +72,46 @@ impl<In: Transport> Connector<In> for TcpConnector {
     }
 }
 
-/// ureq's order and budget: the addresses one after another, the first that connects wins, each
-/// with a share of the connect's time that halves from one to the next (a geometric series
-/// that sums to the whole, at least 10 ms each), so that a host whose first address hangs
-/// still gets to its others. An address that refuses, or cannot be routed, passes to the next
-/// at once; the last failure is the error.
+/// ureq's order and budget: the addresses one after another, the first that connects wins.
 fn try_connect(details: &ConnectionDetails<'_>) -> Result<TcpStream, ureq::Error> {
+    let no_delay = details.config.no_delay();
+    let out_of_time = || (details.current_time)() > details.now + details.timeout.after;
+    try_each(
+        &details.addrs,
+        details.timeout,
+        out_of_time,
+        |addr, per_addr| connect_one(addr, per_addr, no_delay),
+    )
+}
+
+/// Tries `connect` on each address with a share of the connect's time that halves after each
+/// address that hung (a geometric series that sums to the whole, at least 10 ms each), so that
+/// a host whose first address hangs still gets to its others. An address that refuses, or
+/// cannot be routed, passes to the next at once and keeps the share for it; the last failure
+/// is the error, or the whole connect's timeout once `out_of_time`.
+fn try_each<T>(
+    addrs: &[SocketAddr],
+    timeout: NextTimeout,
+    out_of_time: impl Fn() -> bool,
+    mut connect: impl FnMut(SocketAddr, Option<std::time::Duration>) -> Result<T, ureq::Error>,
+) -> Result<T, ureq::Error> {
     const MIN_PER_ADDRESS: std::time::Duration = std::time::Duration::from_millis(10);
-    let timeout = details.timeout;
-    let total_weight = 2.0 * (1.0 - 0.5_f64.powi(details.addrs.len() as i32));
+    let total_weight = 2.0 * (1.0 - 0.5_f64.powi(addrs.len() as i32));
     let mut weight = 1.0_f64;
     let mut last = None;
-    for addr in details.addrs.iter() {
+    for &addr in addrs {
         let per_addr = timeout.not_zero().map(|t| {
             let share = t.as_secs_f64() * weight / total_weight;
             std::time::Duration::from_millis((share * 1000.0) as u64).max(MIN_PER_ADDRESS)
         });
-        match connect_one(*addr, per_addr, details.config.no_delay()) {
-            Ok(stream) => return Ok(stream),
-            Err(ureq::Error::Io(e)) if is_address_specific(&e) => last = Some(ureq::Error::Io(e)),
+        match connect(addr, per_addr) {
+            Ok(connected) => return Ok(connected),
+            Err(ureq::Error::Io(e)) if is_address_specific(&e) => {
+                last = Some(ureq::Error::Io(e));
+                continue;
+            }
             Err(e @ ureq::Error::Timeout(_)) => {
-                if (details.current_time)() > details.now + timeout.after {
+                if out_of_time() {
                     return Err(ureq::Error::Timeout(timeout.reason));
                 }
                 last = Some(e);
@@ -175,8 +194,9 @@ fn connect_socket(addr: SocketAddr, timeout: Option<std::time::Duration>) -> io:
         return Err(io::Error::other(Cancelled));
     }
     connected?;
+    // Shared only while a cancel that came after the look above shuts it down.
     let socket = Arc::try_unwrap(socket)
-        .map_err(|_| io::Error::other("the connecting socket is still shared"))?
+        .map_err(|_| io::Error::other(Cancelled))?
         .0;
     Ok(TcpStream::from(socket))
 }
@@ -320,5 +340,58 @@ impl Transport for TcpTransport {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock
         );
         idle && stream.set_nonblocking(false).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The time each address was given, and the result, of connects that fail as `outcomes`.
+    fn shares(outcomes: &[io::ErrorKind]) -> (Vec<u128>, Result<(), ureq::Error>) {
+        let addrs: Vec<SocketAddr> = (0..outcomes.len() as u16)
+            .map(|n| SocketAddr::from(([127, 0, 0, 1], 1000 + n)))
+            .collect();
+        let timeout = NextTimeout {
+            after: Duration::from_millis(3500),
+            reason: Timeout::Connect,
+            per_read: None,
+            per_write: None,
+        };
+        let mut given = Vec::new();
+        let result = try_each(
+            &addrs,
+            timeout,
+            || false,
+            |addr, per_addr| {
+                given.push(per_addr.unwrap().as_millis());
+                Err(match outcomes[usize::from(addr.port() - 1000)] {
+                    io::ErrorKind::TimedOut => ureq::Error::Timeout(Timeout::Connect),
+                    kind => ureq::Error::Io(kind.into()),
+                })
+            },
+        );
+        (given, result)
+    }
+
+    #[test]
+    fn each_address_that_hung_halves_the_share_of_the_next_and_a_refusal_does_not() {
+        use io::ErrorKind::{ConnectionRefused, TimedOut};
+        // Three addresses: weights 1, 1/2, 1/4 of 3.5 s (their sum, 1.75, is the whole).
+        let (given, result) = shares(&[TimedOut, TimedOut, TimedOut]);
+        assert_eq!(given, [2000, 1000, 500]);
+        assert!(matches!(
+            result,
+            Err(ureq::Error::Timeout(Timeout::Connect))
+        ));
+        let (given, result) = shares(&[ConnectionRefused, TimedOut, ConnectionRefused]);
+        assert_eq!(given, [2000, 2000, 1000]);
+        assert!(matches!(result, Err(ureq::Error::Io(e)) if e.kind() == ConnectionRefused));
+        // A failure that is not the address's ends it at once.
+        let (given, result) = shares(&[io::ErrorKind::PermissionDenied, TimedOut, TimedOut]);
+        assert_eq!(given, [2000]);
+        assert!(
+            matches!(result, Err(ureq::Error::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied)
+        );
     }
 }
