@@ -66,17 +66,17 @@ use crate::Error;
 /// API (Gemini) gives its wait in the JSON body of a 429 or 503 instead, as the `retryDelay`
 /// of a `google.rpc.RetryInfo` detail, and no header: the [`Error::Status`] made of such an
 /// answer carries it as `retry-after-ms`, which whoever retries the error waits (an LLM
-/// `ChatBatch`, an [`EventSource`](crate::EventSource)). A request's
-/// own retries decide on the headers before any of the body is read, and wait the backoff. A
-/// wait shorter than the backoff (a
-/// server that says when its next token comes: `retry-after-ms: 1`) gets the backoff: waited
-/// as asked, every request the server refused at once came back at once, to meet the same
-/// refusal, and a quarter of a batch of 1,000 chats failed after its attempts. A server that
-/// asks for longer than `max_retry_after` gets no retry: its answer, with its `Retry-After`,
-/// goes to the caller at once, because retrying sooner than the server asked only earns
-/// another 429 and spends an attempt. A wait of zero
-/// (`Retry-After: 0`, `retry-after-ms: 0`, a date already past) counts as none: the backoff
-/// applies, as in the official OpenAI and Anthropic SDKs.
+/// `ChatBatch`, an [`EventSource`](crate::EventSource)). A request's own retries decide on the
+/// headers before any of the body is read, and wait the backoff.
+///
+/// A wait shorter than the backoff (a server that says when its next token comes:
+/// `retry-after-ms: 1`) gets the backoff: waited as asked, every request the server refused at
+/// once would come back at once, to meet the same refusal, until its attempts ran out. A
+/// server that asks for longer than `max_retry_after` gets no retry: its answer, with its
+/// `Retry-After`, goes to the caller at once, because retrying sooner than the server asked
+/// only earns another 429 and spends an attempt. A wait of zero (`Retry-After: 0`,
+/// `retry-after-ms: 0`, a date already past) counts as none: the backoff applies, as in the
+/// official OpenAI and Anthropic SDKs.
 ///
 /// A retry whose wait would end past the request's
 /// [`timeout`](crate::RequestBuilder::timeout) is not made: the last answer or error is

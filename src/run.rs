@@ -338,20 +338,7 @@ pub(crate) const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
 /// hold it.
 pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     let timeouts = resp.extensions().get::<TimeoutSettings>().copied();
-    let (start, cut) = read_error_body(resp.body_mut().as_reader(), timeouts.as_ref());
-    let url = resp.get_uri().to_string();
-    let status = resp.status().as_u16();
-    let (mut parts, _) = resp.into_parts();
-    let retried = phase::Retried::take(&mut parts.extensions);
-    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref()).retried(retried)
-}
-
-/// The start of an error body, read within the request's `timeout` and [`ERROR_BODY_WAIT`] at
-/// most (see [`error_body`]), and why it stopped short when it did.
-fn read_error_body(
-    mut body: impl Read,
-    timeouts: Option<&TimeoutSettings>,
-) -> (Vec<u8>, Option<String>) {
+    let job = crate::exec::current_job();
     let wait = Instant::now().checked_add(ERROR_BODY_WAIT);
     let (deadline, capped) = match (timeouts.and_then(|t| t.deadline), wait) {
         (Some(deadline), Some(wait)) if wait < deadline => (Some(wait), true),
@@ -365,8 +352,18 @@ fn read_error_body(
             crate::timeout::Human(ERROR_BODY_WAIT)
         )
     };
-    let job = crate::exec::current_job();
-    error_body(&mut body, timeouts, deadline, job, capped.then(waited))
+    let (start, cut) = error_body(
+        &mut resp.body_mut().as_reader(),
+        timeouts.as_ref(),
+        deadline,
+        job,
+        capped.then(waited),
+    );
+    let url = resp.get_uri().to_string();
+    let status = resp.status().as_u16();
+    let (mut parts, _) = resp.into_parts();
+    let retried = phase::Retried::take(&mut parts.extensions);
+    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref()).retried(retried)
 }
 
 /// The start of the body of a refused response, which explains the error: up to

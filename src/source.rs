@@ -78,10 +78,11 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   the last block the server ended, with or without data, as the standard says. An ID that
 ///   cannot be a header value (a control character) is not sent. An ID too long for a line of
 ///   the stream's request head (over 8,175 bytes with the default buffers) ends the source at
-///   the reconnection with an [`Error::Io`] (`InvalidInput`) that says so, nothing sent: no
-///   attempt could send it, and one without it would resume elsewhere. A `Last-Event-ID` header set on
-///   the request is the ID in force on the first connection (to resume where an earlier run
-///   stopped), replaced by the server's as they come: each request carries one at most.
+///   the connection with an [`Error::Io`] (`InvalidInput`) that says so, nothing sent: no
+///   attempt could send it, and one without it would resume elsewhere. A `Last-Event-ID`
+///   header set on the request is the ID in force on the first connection (to resume where an
+///   earlier run stopped), replaced by the server's as they come: each request carries one at
+///   most.
 /// * A proxy that refuses the tunnel for good (a `407`, a `403` to its `CONNECT`) ends the
 ///   source; one that could not open it (no answer, 429, 502, 503, 504) is tried again.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
@@ -222,8 +223,9 @@ type ReconnectHook = Box<dyn FnMut(&Reconnect<'_>) + Send>;
 /// What [`EventSource::on_reconnect`]'s callback is told before each wait for a reconnection.
 ///
 /// `attempt` counts the consecutive attempts of the current run of failures, the one about to be
-/// made included: after a clean end of the stream, or a cut of one that worked a while, it is 1; after the third failure in a row it is
-/// 4. The source gives up once `max_attempts` attempts in a row have failed.
+/// made included: after a clean end of the stream, or a cut of one that worked a while, it is
+/// 1; after the third failure in a row it is 4. The source gives up once `max_attempts`
+/// attempts in a row have failed.
 ///
 /// # Examples
 ///

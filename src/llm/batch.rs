@@ -538,16 +538,18 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                     // result (the first of a run on a session shut down already does: its
                     // result says why nothing ran).
                     let was_first = first.swap(false, Ordering::Relaxed);
-                    if stop.reason.get().is_some() || (!was_first && stop.session_shut_down()) {
+                    let never_ran = || {
                         unrun.fetch_add(1, Ordering::Relaxed);
-                        return Ok(None);
+                        Ok(None)
+                    };
+                    if stop.reason.get().is_some() || (!was_first && stop.session_shut_down()) {
+                        return never_ran();
                     }
                     let (result, ends, unsent) = chat(&*client, job, &retry, &stop);
                     // Refused by the shutdown before its request was sent (it waited in the
                     // queue of the client's session): it never ran either.
                     if unsent && !was_first {
-                        unrun.fetch_add(1, Ordering::Relaxed);
-                        return Ok(None);
+                        return never_ran();
                     }
                     if let Some(why) = ends {
                         let _ = stop.reason.set(why);

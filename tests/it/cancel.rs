@@ -95,15 +95,21 @@ fn connecting_to(addr: std::net::SocketAddr) {
     panic!("no connect to {addr} started");
 }
 
-#[test]
-fn cancel_interrupts_a_connect_in_progress() {
-    // A connect that never finishes, with a connect timeout longer than the test waits: only
-    // the cancel can free the worker.
-    let (addr, _listener, _held) = crate::transport_errors::full_backlog();
-    let session = FuturesSession::builder()
+/// A one-worker session whose connect timeout is longer than the tests wait (through `proxy`
+/// when given): only a cancel can end its connect to a listener that lets none finish.
+fn patient_session(proxy: Option<std::net::SocketAddr>) -> FuturesSession {
+    let proxy = proxy.map(|at| ureq_futures::ureq::Proxy::new(&format!("http://{at}")).unwrap());
+    FuturesSession::builder()
         .max_workers(1)
         .connect_timeout(HANG * 4)
-        .build();
+        .proxy(proxy)
+        .build()
+}
+
+#[test]
+fn cancel_interrupts_a_connect_in_progress() {
+    let (addr, _listener, _held) = crate::transport_errors::full_backlog();
+    let session = patient_session(None);
     let pending = session.get(format!("http://{addr}/")).send();
     connecting_to(addr);
     assert!(pending.cancel());
@@ -114,11 +120,7 @@ fn cancel_interrupts_a_connect_in_progress() {
 #[test]
 fn shutdown_now_interrupts_a_connect_to_a_proxy() {
     let (addr, _listener, _held) = crate::transport_errors::full_backlog();
-    let session = FuturesSession::builder()
-        .max_workers(1)
-        .connect_timeout(HANG * 4)
-        .proxy(ureq_futures::ureq::Proxy::new(&format!("http://{addr}")).unwrap())
-        .build();
+    let session = patient_session(Some(addr));
     let pending = session.get("https://example.com/").send();
     connecting_to(addr);
     session.shutdown_now();
