@@ -742,7 +742,10 @@ fn a_source_stopped_with_its_channel_full_resumes_from_the_last_event_handed_out
     let body: String = (1..=200)
         .map(|i| format!("id: {i}\ndata: {i}\n\n"))
         .collect();
-    let server = TestServer::start(move |_| Reply::sse([body.clone()], secs(30)));
+    // The stream stays open after the events (a keep-alive comment 30 s later): its only
+    // end is the stop's.
+    let server =
+        TestServer::start(move |_| Reply::sse([body.clone(), ": ka\n\n".into()], secs(30)));
     for now in [false, true] {
         let session = FuturesSession::new();
         let mut source = session
@@ -756,6 +759,9 @@ fn a_source_stopped_with_its_channel_full_resumes_from_the_last_event_handed_out
         } else {
             source.stop_handle().stop();
         }
+        // The worker sees the stop while the channel is still full (it looks every 20 ms): read
+        // at once, the channel could keep room for it until it has sent every event it read.
+        std::thread::sleep(ms(300));
         let mut last = None;
         for item in source.by_ref() {
             match item {
