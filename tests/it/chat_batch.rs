@@ -267,6 +267,53 @@ fn a_slow_chat_holds_back_its_results_not_the_other_chats() {
     assert_eq!(results.join().unwrap(), want);
 }
 
+/// A chat waiting to retry gives its place to the chats behind it, and gets the next one free
+/// when its wait ends, before the chats not started: with one chat at once, chat 0 refused
+/// once with a wait of 1 s, of chats that take 100 ms each.
+#[test]
+fn a_chat_waiting_to_retry_lets_the_chats_behind_it_go_and_comes_back_first() {
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let server = TestServer::start(move |req| {
+        let i = (0..20)
+            .rev()
+            .find(|i| req.body_str().contains(&format!("prompt {i}")))
+            .unwrap();
+        let refused = {
+            let mut log = log.lock().unwrap();
+            log.push(i);
+            *log == [0]
+        };
+        if refused {
+            return Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+                .header("retry-after", "1");
+        }
+        std::thread::sleep(support::ms(100));
+        answer(req)
+    });
+    let session = FuturesSession::builder().max_workers(4).build();
+    let results: Vec<ChatResult> = ChatBatch::new(client_on(&server, session))
+        .in_flight(1)
+        .progress_bar(false)
+        .run(jobs(20))
+        .collect();
+    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    let want: Vec<String> = (0..20).map(|i| format!("id{i}")).collect();
+    assert_eq!(ids, want);
+    assert!(results.iter().all(ChatResult::is_ok), "{results:?}");
+    assert_eq!(results[0].attempts, 2);
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 21, "{sent:?}");
+    // Its second attempt went after some of the others (sent during its wait), and before
+    // some (it did not wait for every chat not started yet).
+    let back = sent.iter().rposition(|&i| i == 0).unwrap();
+    assert!((2..20).contains(&back), "{sent:?}");
+    assert!(
+        sent.iter().take(back).filter(|&&i| i != 0).count() >= 1,
+        "{sent:?}"
+    );
+}
+
 /// Chats waiting in the batch's window for a worker when the client's session shuts down never
 /// start and leave no result: a result for each chat sent, and none after. So do chats whose
 /// request waited in the client's session's queue (fewer workers than chats in flight): the
@@ -714,8 +761,7 @@ fn dropping_the_results_ends_a_chat_waiting_to_retry() {
 }
 
 /// A shutdown of the client's session stops a batch: the chat waiting to retry ends at once,
-/// and no chat is sent after it (the other worker went on with the chats after the waiting
-/// one until then).
+/// and no chat is sent after it (the chats after the waiting one went on until then).
 #[test]
 fn a_shutdown_of_the_clients_session_stops_the_batch() {
     // Longer than the test may take: only the shutdown can end this wait.
@@ -723,16 +769,13 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
     let session = FuturesSession::builder().max_workers(4).build();
     let client = client_on(&server, session.clone());
     let stopper = std::thread::spawn(move || {
+        // Until the chats after the waiting one have run out of the batch's window (32 times
+        // `in_flight` jobs from the oldest one not finished): 64 requests, chat 0's first too.
         let t = std::time::Instant::now();
-        while server.request_count() < 2 && t.elapsed() < std::time::Duration::from_secs(10) {
+        while server.request_count() < 64 && t.elapsed() < std::time::Duration::from_secs(10) {
             std::thread::sleep(support::ms(5));
         }
-        // Until the other worker has run out of chats it may go on with.
-        let mut last = 0;
-        while server.request_count() != last && t.elapsed() < std::time::Duration::from_secs(10) {
-            last = server.request_count();
-            std::thread::sleep(support::ms(200));
-        }
+        std::thread::sleep(support::ms(100));
         session.shutdown_now();
         let sent = server.request_count();
         (server, sent)
