@@ -180,14 +180,14 @@ fn run_program(args: Vec<String>) -> ExitCode {
 }
 
 /// The message of `e`, an error of the stream from `url`. An answer that is not an event stream
-/// says which URL sent what (the library's message names neither, and points to a setting this
-/// program does not have).
+/// says which URL sent what (the library's message points to a setting this program does not
+/// have).
 fn describe(e: &Error, url: &str) -> String {
     match e {
-        Error::UnexpectedContentType(ct) => format!(
+        Error::UnexpectedContentType { content_type, .. } => format!(
             "{} answered {}, not an event stream (text/event-stream): check the URL",
             ureq_futures::redact_url(url),
-            ct.as_deref().unwrap_or("without a content type")
+            content_type.as_deref().unwrap_or("without a content type")
         ),
         e => e.to_string(),
     }

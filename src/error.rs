@@ -147,10 +147,16 @@ pub enum Error {
         /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it.
         url: String,
     },
-    /// An event stream was answered with a content type other than `text/event-stream` (the
-    /// one it came with, if any). The message says how to read such a body as a stream all the
-    /// same: [`StreamOptions::require_event_stream(false)`](crate::sse::StreamOptions::require_event_stream).
-    UnexpectedContentType(Option<String>),
+    /// An event stream was answered with a content type other than `text/event-stream`, or
+    /// with a body that is a JSON document or a page. The message says how to read such a body
+    /// as a stream all the same:
+    /// [`StreamOptions::require_event_stream(false)`](crate::sse::StreamOptions::require_event_stream).
+    UnexpectedContentType {
+        /// The content type it came with, if any.
+        content_type: Option<String>,
+        /// The URL that answered, redacted as [`redact_url`](crate::redact_url) shows it.
+        url: String,
+    },
     /// The job was cancelled: by [`Pending::cancel`](crate::Pending::cancel) (queued or
     /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest),
     /// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now), or the cancel of a
@@ -939,7 +945,7 @@ impl fmt::Debug for Error {
             Error::BodyTooLarge { .. } => ("BodyTooLarge".into(), ""),
             Error::EventTooLarge { .. } => ("EventTooLarge".into(), ""),
             Error::UnsupportedEncoding { .. } => ("UnsupportedEncoding".into(), ""),
-            Error::UnexpectedContentType(_) => ("UnexpectedContentType".into(), ""),
+            Error::UnexpectedContentType { .. } => ("UnexpectedContentType".into(), ""),
             Error::Cancelled => ("Cancelled".into(), "cancelled: "),
             Error::ShutDown => ("ShutDown".into(), ""),
             Error::Panicked(_) => ("Panicked".into(), ""),
@@ -1000,13 +1006,14 @@ impl fmt::Display for Error {
                  ask for it in a coding this build reads (the header Accept-Encoding: identity, \
                  or gzip)"
             ),
-            Error::UnexpectedContentType(ct) => write!(
+            Error::UnexpectedContentType { content_type, url } => write!(
                 f,
-                "expected content type text/event-stream, got {}: the server did not answer \
-                 with an event stream (check the URL, and that the server streams: an LLM API \
-                 that ignores `\"stream\": true` answers with JSON); \
-                 StreamOptions::require_event_stream(false) reads the body as one all the same",
-                ct.as_deref().unwrap_or("none")
+                "expected content type text/event-stream from {url}, got {}: the server did \
+                 not answer with an event stream (check the URL, and that the server streams: \
+                 an LLM API that ignores `\"stream\": true` answers with JSON); a request of \
+                 your own reads such a body as a stream all the same with \
+                 StreamOptions::require_event_stream(false)",
+                content_type.as_deref().unwrap_or("none")
             ),
             Error::Cancelled => f.write_str(
                 "cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a \

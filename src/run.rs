@@ -178,16 +178,17 @@ fn open_stream_body(
     }
     let url = resp.get_uri().to_string();
     let (parts, body) = resp.into_parts();
-    let pending = content_check(options, &parts)?;
+    let pending = content_check(options, &parts, &url)?;
     // Made on the worker's first read, so that a gzip body does not hold the stream's handle
     // back until its first bytes (see `encoding::Lazy`).
     let announced = crate::body::announced_length(&parts.headers, &body);
+    let redacted = pending.is_some().then(|| crate::redact_url(&url));
     let body = phase::Placed::new(encoding::body_reader(body), url, &parts, announced);
     Ok((
         parts,
         NotAStream {
             inner: body,
-            pending,
+            pending: pending.zip(redacted),
         },
     ))
 }
@@ -201,6 +202,7 @@ fn open_stream_body(
 fn content_check(
     options: &StreamOptions,
     parts: &http::response::Parts,
+    url: &str,
 ) -> Result<Option<Option<String>>, Error> {
     let headers = &parts.headers;
     if !options.require_event_stream
@@ -213,7 +215,10 @@ fn content_check(
         .get(http::header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
-        return Err(Error::UnexpectedContentType(content_type));
+        return Err(Error::UnexpectedContentType {
+            content_type,
+            url: crate::redact_url(url),
+        });
     }
     Ok((!options.is_json_lines()).then_some(content_type))
 }
@@ -261,8 +266,8 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// [`Error::UnexpectedContentType`] rather than reading as a stream cut before its first event.
 struct NotAStream<R> {
     inner: R,
-    /// The content type, while the first significant byte has not come.
-    pending: Option<Option<String>>,
+    /// The content type and the redacted URL, while the first significant byte has not come.
+    pending: Option<(Option<String>, String)>,
 }
 
 impl<R: Read> Read for NotAStream<R> {
@@ -272,8 +277,10 @@ impl<R: Read> Read for NotAStream<R> {
             let blank = |b: &&u8| b.is_ascii_whitespace() || matches!(**b, 0xEF | 0xBB | 0xBF);
             match buf[..n].iter().find(|b| !blank(b)) {
                 Some(b'{' | b'[' | b'<') => {
-                    let content_type = self.pending.take().flatten();
-                    return Err(Error::UnexpectedContentType(content_type).into_io());
+                    if let Some((content_type, url)) = self.pending.take() {
+                        let e = Error::UnexpectedContentType { content_type, url };
+                        return Err(e.into_io());
+                    }
                 }
                 Some(_) => self.pending = None,
                 None => {}

@@ -722,7 +722,7 @@ impl Iterator for EventSource {
                     // An untyped body that is a page or a JSON document, not a stream (found
                     // on its first byte): the wrong content type, which ends the source as it
                     // does when the head says so.
-                    Some(Err(e @ Error::UnexpectedContentType(_))) => {
+                    Some(Err(e @ Error::UnexpectedContentType { .. })) => {
                         self.current = None;
                         self.done = true;
                         return Some(Err(e));

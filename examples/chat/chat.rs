@@ -464,10 +464,10 @@ impl Target {
                 format!("{e} (server: {})", self.base_url)
             }
             // The library's message names a setting of its own; this program has none.
-            Failure::Chat(Error::UnexpectedContentType(ct)) => format!(
+            Failure::Chat(Error::UnexpectedContentType { content_type, .. }) => format!(
                 "the server at {} answered {}, not a stream of the answer (text/event-stream)",
                 self.base_url,
-                ct.as_deref().unwrap_or("without a content type")
+                content_type.as_deref().unwrap_or("without a content type")
             ),
             Failure::Chat(e) => e.to_string(),
             Failure::Output(e) => format!("writing the answer: {e}"),
@@ -479,7 +479,9 @@ impl Target {
                 .map(|hint| format!("hint: {hint}: set {}", self.provider.key_vars()))
                 .or_else(|| (e.status == 404).then(|| self.not_found_hint(&e.body))?),
             Failure::Chat(e) if unreachable(e) => Some(self.reach_hint()),
-            Failure::Chat(Error::UnexpectedContentType(ct)) => Some(self.not_a_stream_hint(ct)),
+            Failure::Chat(Error::UnexpectedContentType { content_type, .. }) => {
+                Some(self.not_a_stream_hint(content_type))
+            }
             _ => None,
         };
         (format!("error: {one_line}"), hint)
@@ -1102,8 +1104,12 @@ mod tests {
             base_from: BaseFrom::Option,
             has_key: false,
         };
-        let failure =
-            |ct: Option<&str>| Failure::Chat(Error::UnexpectedContentType(ct.map(String::from)));
+        let failure = |ct: Option<&str>| {
+            Failure::Chat(Error::UnexpectedContentType {
+                content_type: ct.map(String::from),
+                url: "http://127.0.0.1:8080/v1/chat/completions".into(),
+            })
+        };
         let (error, hint) = target.describe(&failure(Some("text/html; charset=utf-8")));
         assert_eq!(
             error,

@@ -252,7 +252,7 @@ fn a_stream_without_a_content_type_or_as_plain_text_is_read() {
         .initial_retry(ms(1));
     let first = source.next();
     assert!(
-        matches!(first, Some(Err(Error::UnexpectedContentType(_)))),
+        matches!(first, Some(Err(Error::UnexpectedContentType { .. }))),
         "{first:?}"
     );
     assert!(source.next().is_none());
@@ -283,16 +283,21 @@ fn a_wrong_content_type_is_an_error_unless_allowed() {
         .create();
     let session = FuturesSession::new();
     match session.get(server.url()).events().result() {
-        Err(e @ Error::UnexpectedContentType(Some(_))) => {
+        Err(e @ Error::UnexpectedContentType { .. }) => {
+            let url = format!("{}/", server.url());
             assert!(
-                matches!(&e, Error::UnexpectedContentType(Some(ct)) if ct == "application/json")
+                matches!(&e, Error::UnexpectedContentType { content_type: Some(ct), url: u }
+                if ct == "application/json" && *u == url)
             );
             assert_eq!(
                 e.to_string(),
-                "expected content type text/event-stream, got application/json: the server did \
-                 not answer with an event stream (check the URL, and that the server streams: \
-                 an LLM API that ignores `\"stream\": true` answers with JSON); \
-                 StreamOptions::require_event_stream(false) reads the body as one all the same"
+                format!(
+                    "expected content type text/event-stream from {url}, got application/json: \
+                     the server did not answer with an event stream (check the URL, and that \
+                     the server streams: an LLM API that ignores `\"stream\": true` answers \
+                     with JSON); a request of your own reads such a body as a stream all the \
+                     same with StreamOptions::require_event_stream(false)"
+                )
             );
         }
         other => panic!("expected UnexpectedContentType, got {other:?}"),
