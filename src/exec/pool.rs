@@ -12,16 +12,25 @@
 //! finds no idle worker starts one, up to `max_workers`. A client that is built and never used
 //! (each LLM client makes a session) costs no thread. A worker that finds the queue empty counts
 //! itself idle before it blocks; a job takes one such count and is queued, or else starts a
-//! worker and is handed to it, not queued. So while the pool can grow, every queued job took a
-//! count, and a worker counted idle only ever takes a job that took a count: the count never
-//! runs ahead of the idle workers. (When every job was queued, a worker counted idle could take
-//! a job that had started a thread of its own, and that thread then counted itself idle too:
-//! one count too many, which a later job took instead of starting a worker, to wait behind busy
-//! ones, for ever if they held event streams.) It can fall behind, when a worker leaving a job
-//! takes a queued job that took another's count: that worker stays idle uncounted, and a later
-//! job starts a thread it did not need, up to the maximum. Once the pool is full, jobs are
+//! worker and is handed to it, not queued. (When every job was queued, a worker counted idle
+//! could take a job that had started a thread of its own, and that thread then counted itself
+//! idle too: one count too many, which a later job took instead of starting a worker, to wait
+//! behind busy ones, for ever if they held event streams.) Once the pool is full, jobs are
 //! queued without counting. Every entry goes in through [`Queue::send`], which does that
-//! accounting: a lane's wake-up too, since a worker counted idle takes it like any job.
+//! accounting, and says in the entry whether it took a count ([`Entry::counted`]): a lane's
+//! wake-up too, since a worker counted idle takes it like any job.
+//!
+//! A worker that takes an entry squares the count with it: one back from a job that takes an
+//! entry that took a count (the queue is first come, first served) leaves the idle worker it
+//! was meant for idle, and gives the count back; one counted idle that takes an entry that
+//! took none is no longer idle, and takes its own count off. So the count is the idle workers
+//! less the counted entries waiting, never more; it can be less for a moment (a worker between
+//! its job's end and its count: a job arriving then starts a thread). Without the squaring it
+//! fell behind for good at each such race, and a later job started a thread it did not need:
+//! a steady 8 requests at once grew a pool of `max_workers(1000)` to its 1,000 threads, and
+//! one without a maximum by a thread every few dozen jobs. The count is signed: squared after
+//! the count it took was taken by another job, it is below zero until a worker back from a
+//! job takes that job's entry.
 //! `threadpool` starts every thread it is asked for at once, so it is grown one thread at a
 //! time (`ThreadPool::set_num_threads`), each running one worker loop.
 //!
@@ -82,7 +91,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -97,6 +106,13 @@ use crate::Error;
 static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
 
 type QueueItem = Arc<dyn Task>;
+
+/// An entry of the executor's queue.
+struct Entry {
+    task: QueueItem,
+    /// It took an idle worker's count when it was queued (see "Workers start on demand").
+    counted: bool,
+}
 
 thread_local! {
     /// Set on the executor's worker threads: the id of the pool they belong to.
@@ -235,7 +251,7 @@ pub(crate) struct Executor {
 /// keeps the count of idle workers (see the module's doc).
 #[derive(Clone)]
 pub(crate) struct Queue {
-    tx: Sender<QueueItem>,
+    tx: Sender<Entry>,
     workers: Arc<Workers>,
 }
 
@@ -250,35 +266,49 @@ impl Queue {
         if workers.jobs.len() < workers.sweep_at.load(Ordering::Relaxed) {
             return;
         }
-        let live: Vec<QueueItem> = workers.jobs.try_iter().filter_map(Task::swept).collect();
+        // A spent entry taken out that took a count leaves the worker it was meant for idle.
+        let mut freed = 0;
+        let live: Vec<Entry> = (workers.jobs.try_iter())
+            .filter_map(|Entry { task, counted }| match task.swept() {
+                Some(task) => Some(Entry { task, counted }),
+                None => {
+                    freed += isize::from(counted);
+                    None
+                }
+            })
+            .collect();
+        workers.idle.fetch_add(freed, Ordering::AcqRel);
         let next = live.len().saturating_mul(2).max(MIN_SWEEP);
         workers.sweep_at.store(next, Ordering::Relaxed);
-        for task in live {
-            // Connected: this queue holds a sender. Put back without the count of idle
-            // workers, which each entry took (or not) when first queued.
-            let _ = self.tx.send(task);
+        for entry in live {
+            // Connected: this queue holds a sender. Put back as each entry was first queued,
+            // with the count of idle workers it took, or not.
+            let _ = self.tx.send(entry);
         }
     }
 
     /// Queues `task` for an idle worker, whose count it takes, or starts a worker with it. Hands
     /// the task back when the queue is closed.
     pub(crate) fn send(&self, task: QueueItem) -> Result<(), QueueItem> {
-        let task = if self.workers.started.load(Ordering::Acquire) < self.workers.max_workers {
+        let entry = if self.workers.started.load(Ordering::Acquire) < self.workers.max_workers {
             match self.workers.idle_worker_or_start_with(task) {
-                Some(task) => task,
+                Some(entry) => entry,
                 None => return Ok(()),
             }
         } else {
-            task
+            Entry {
+                task,
+                counted: false,
+            }
         };
-        self.tx.send(task).map_err(|e| e.0)
+        self.tx.send(entry).map_err(|e| e.0.task)
     }
 }
 
 /// What the executor shares with its workers.
 struct Workers {
     /// The queue's receiving end, which each worker drains (and a shutdown empties).
-    jobs: Receiver<QueueItem>,
+    jobs: Receiver<Entry>,
     /// The executor's id (see [`is_worker_of`]), its maximum of workers and their threads' name.
     pool: usize,
     max_workers: usize,
@@ -290,9 +320,9 @@ struct Workers {
     /// Workers started so far (never more than `max_workers`); read without a lock on every
     /// submission until it reaches the maximum.
     started: AtomicUsize,
-    /// Times a worker found the queue empty and blocked, not yet taken by a submission: while
-    /// the pool can grow, at most the idle workers (see the module's doc).
-    idle: AtomicUsize,
+    /// The idle workers less the entries waiting that took a count: while the pool can grow,
+    /// a submission takes one, or starts a worker (see the module's doc).
+    idle: AtomicIsize,
     /// Set when the executor is dropped: a queued job whose handle is gone is dropped unrun.
     closed: AtomicBool,
     /// Set when the executor is shut down (not when it is dropped): a job a worker takes from
@@ -321,7 +351,7 @@ struct Threads {
 impl Executor {
     /// An executor of up to `max_workers` (at least 1) threads named `name`, none started yet.
     pub(crate) fn new(name: &str, max_workers: usize) -> Executor {
-        let (tx, rx) = crossbeam_channel::unbounded::<QueueItem>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Entry>();
         let workers = Arc::new(Workers {
             jobs: rx,
             pool: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
@@ -330,7 +360,7 @@ impl Executor {
             sweep_at: AtomicUsize::new(MIN_SWEEP),
             name: name.to_string(),
             started: AtomicUsize::new(0),
-            idle: AtomicUsize::new(0),
+            idle: AtomicIsize::new(0),
             closed: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
             threads: Mutex::new(Threads {
@@ -436,18 +466,20 @@ impl Executor {
 impl Workers {
     /// Takes an idle worker's count for `task` and hands it back to be queued, or else starts a
     /// worker with it if there are fewer than the maximum (`None`), or hands it back.
-    fn idle_worker_or_start_with(self: &Arc<Self>, task: QueueItem) -> Option<QueueItem> {
-        if self
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Some(task);
+    fn idle_worker_or_start_with(self: &Arc<Self>, task: QueueItem) -> Option<Entry> {
+        if self.take_idle() {
+            return Some(Entry {
+                task,
+                counted: true,
+            });
         }
         let mut threads = lock(&self.threads);
         let started = self.started.load(Ordering::Acquire);
         if threads.stopped || started >= self.max_workers {
-            return Some(task);
+            return Some(Entry {
+                task,
+                counted: false,
+            });
         }
         match self.start_worker(&mut threads, started, task) {
             Ok(()) => {
@@ -459,16 +491,23 @@ impl Workers {
                 // it has one) counts it as arrived, so the lane's later jobs are not held up.
                 // It takes an idle worker's count if one came free meanwhile (see the module's
                 // doc).
-                let _ = self
-                    .idle
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                let counted = self.take_idle();
                 task.abort(Error::Io(io::Error::new(
                     e.kind(),
                     format!("could not start a worker thread of {}: {e}", self.name),
                 )));
-                Some(task)
+                Some(Entry { task, counted })
             }
         }
+    }
+
+    /// Takes an idle worker's count, if there is one.
+    fn take_idle(&self) -> bool {
+        (self.idle)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n > 0).then(|| n - 1)
+            })
+            .is_ok()
     }
 
     /// Starts worker number `index + 1` with `task`, or hands `task` back with the system's
@@ -589,8 +628,8 @@ impl Executor {
         self.stop();
         #[cfg(test)]
         self.workers.hooks.before_drain.pass();
-        for task in self.workers.jobs.try_iter() {
-            task.abort(Error::ShutDown);
+        for entry in self.workers.jobs.try_iter() {
+            entry.task.abort(Error::ShutDown);
         }
     }
 
@@ -668,18 +707,29 @@ fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueIt
     workers.hooks.at_start.pass();
     let mut first = Some(first);
     loop {
-        let task = match first.take().map_or_else(|| jobs.try_recv(), Ok) {
-            Ok(task) => task,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                #[cfg(test)]
-                workers.hooks.before_idle.pass();
-                workers.idle.fetch_add(1, Ordering::AcqRel);
-                match jobs.recv() {
-                    Ok(task) => task,
-                    Err(_) => break,
+        let (task, was_idle, counted) = match first.take() {
+            Some(task) => (task, false, false),
+            None => match jobs.try_recv() {
+                Ok(entry) => (entry.task, false, entry.counted),
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    #[cfg(test)]
+                    workers.hooks.before_idle.pass();
+                    workers.idle.fetch_add(1, Ordering::AcqRel);
+                    #[cfg(test)]
+                    workers.hooks.after_idle.pass();
+                    match jobs.recv() {
+                        Ok(entry) => (entry.task, true, entry.counted),
+                        Err(_) => break,
+                    }
                 }
-            }
+            },
+        };
+        // The count of idle workers squared with the entry (see "Workers start on demand").
+        match (was_idle, counted) {
+            (false, true) => workers.idle.fetch_add(1, Ordering::AcqRel),
+            (true, false) => workers.idle.fetch_sub(1, Ordering::AcqRel),
+            _ => 0,
         };
         // Once shut down, a job taken from the queue is refused as the shutdown refuses those
         // still in it: one taken while the shutdown goes through the queue, and the job this
@@ -713,6 +763,8 @@ mod tests {
     pub(super) struct Hooks {
         /// Where a worker that found the queue empty is about to count itself idle.
         pub(super) before_idle: Hook,
+        /// Where a worker has counted itself idle and is about to wait on the queue.
+        pub(super) after_idle: Hook,
         /// Where a new worker is about to look at the queue for the first time.
         pub(super) at_start: Hook,
         /// Where a shutdown has closed the queue and is about to resolve the jobs in it.
@@ -848,6 +900,55 @@ mod tests {
         let done = j.result_timeout(Duration::from_secs(10));
         assert_eq!(done.expect("deadlocked").ok(), Some(7));
         assert_eq!(z.result().ok(), Some(true));
+    }
+
+    /// A worker back from a job that takes a queued job which took an idle worker's count leaves
+    /// that worker idle: the count comes back, and later jobs go to the two idle workers. The
+    /// count fell behind for good at each such race, and a later job started a thread it did
+    /// not need: a steady few jobs at once grew the pool to its maximum.
+    #[test]
+    fn a_job_taken_from_an_idle_worker_gives_its_count_back() {
+        let exec = Executor::new("pool-test", 8);
+        let hooks = &exec.workers.hooks;
+        // The first worker runs A until told.
+        let (a_go, a_wait) = bounded::<()>(0);
+        let a = run(&exec, move || a_wait.recv().is_ok());
+        // B starts the second worker, which is held once it has counted itself idle.
+        let let_wait = hooks.after_idle.arm();
+        run(&exec, || ()).wait();
+        for _ in 0..2000 {
+            if exec.workers.idle.load(Ordering::Acquire) == 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(exec.workers.idle.load(Ordering::Acquire), 1);
+        // C takes the second worker's count and is queued; the first, back from A, takes it.
+        let c = run(&exec, || ());
+        a_go.send(()).unwrap();
+        assert_eq!(a.result().ok(), Some(true));
+        c.wait();
+        let_wait.send(()).unwrap();
+        // Both workers idle, both counted.
+        for _ in 0..2000 {
+            if exec.workers.idle.load(Ordering::Acquire) == 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(exec.workers.idle.load(Ordering::Acquire), 2);
+        // Two jobs at once: the two idle workers run them, no third thread starts.
+        let (gate_tx, gate) = bounded::<()>(0);
+        let hold = move || {
+            let _ = gate.recv_timeout(Duration::from_secs(30));
+        };
+        let (d, e) = (run(&exec, hold.clone()), run(&exec, hold));
+        let started = exec.workers.started.load(Ordering::Acquire);
+        drop(gate_tx);
+        d.wait();
+        e.wait();
+        exec.join();
+        assert_eq!(started, 2, "a job started a thread beside an idle worker");
     }
 
     /// A worker that counts itself idle just as a job arrives, and then takes that job while
