@@ -158,12 +158,13 @@
 //!
 //! # Select over several streams
 //!
-//! Every stream exposes its `crossbeam_channel::Receiver`:
+//! Every stream exposes its `crossbeam_channel::Receiver` ([`crossbeam_channel`] is re-exported,
+//! so a program needs no dependency of its own for it):
 //!
 //! ```
 //! # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
 //! # let base = doc::serve(&[("/a", "text/event-stream", "data: a1\n\ndata: a2\n\n"), ("/b", "text/event-stream", "data: b1\n\n")]);
-//! use crossbeam_channel::select;
+//! use ureq_futures::crossbeam_channel::select;
 //! use ureq_futures::FuturesSession;
 //!
 //! let session = FuturesSession::new();
@@ -176,11 +177,11 @@
 //!     select! {
 //!         recv(from_a) -> msg => match msg {
 //!             Ok(event) => seen.push(event?.data),
-//!             Err(_) => from_a = crossbeam_channel::never(),
+//!             Err(_) => from_a = ureq_futures::crossbeam_channel::never(),
 //!         },
 //!         recv(from_b) -> msg => match msg {
 //!             Ok(event) => seen.push(event?.data),
-//!             Err(_) => from_b = crossbeam_channel::never(),
+//!             Err(_) => from_b = ureq_futures::crossbeam_channel::never(),
 //!         },
 //!     }
 //! }
@@ -396,6 +397,25 @@ pub use url::redact_url;
 /// # Ok::<(), ureq::Error>(())
 /// ```
 pub use ureq;
+
+/// The channels this crate's streams are read through ([`EventStream::receiver`](sse::EventStream::receiver),
+/// [`StreamMap`](sse::StreamMap)'s and `ChatStream::from_receiver`'s), re-exported so that a
+/// program selects over them (`select!`), or makes one, without a dependency of its own that
+/// would have to match.
+///
+/// # Examples
+///
+/// ```
+/// use ureq_futures::crossbeam_channel::{self, select};
+///
+/// let (tx, rx) = crossbeam_channel::bounded::<u32>(1);
+/// tx.send(7).unwrap();
+/// select! {
+///     recv(rx) -> msg => assert_eq!(msg, Ok(7)),
+///     default => unreachable!("a message is waiting"),
+/// }
+/// ```
+pub use crossbeam_channel;
 
 /// The README's and the migration guide's examples, compiled as doctests.
 #[cfg(all(doctest, feature = "llm"))]

@@ -235,7 +235,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                     .ok_or_else(|| format!("--temperature: not a number: {text}"))?;
                 opts.temperature = Some(t);
             }
-            "--base-url" => opts.base_url = Some(not_empty(&name, value()?)?),
+            "--base-url" => opts.base_url = Some(with_scheme(&name, value()?)?),
             "--system" => opts.system = Some(value()?),
             "--demo" => opts.demo = true,
             _ => {
@@ -253,6 +253,19 @@ fn not_empty(name: &str, value: String) -> Result<String, String> {
     match value.trim().is_empty() {
         true => Err(format!("{name} needs a value")),
         false => Ok(value),
+    }
+}
+
+/// A base URL given as an option, which must say its scheme: the library's error for one that
+/// does not names the client builder's setting, not this program's option.
+fn with_scheme(name: &str, value: String) -> Result<String, String> {
+    let value = not_empty(name, value)?;
+    match value.contains("://") {
+        true => Ok(value),
+        false => Err(format!(
+            "{name} {value} has no scheme: write {name} http://{}",
+            value.trim_start_matches('/')
+        )),
     }
 }
 
@@ -1042,6 +1055,11 @@ mod tests {
         assert_eq!(
             parse(&["--model", "m", "--base-url", "http://h/v1", "hi"]),
             None
+        );
+        // A base URL without its scheme: the fix names the option.
+        assert_eq!(
+            parse(&["--base-url", "localhost:8765/v1", "hi"]).as_deref(),
+            Some("--base-url localhost:8765/v1 has no scheme: write --base-url http://localhost:8765/v1")
         );
     }
 

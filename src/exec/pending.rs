@@ -440,8 +440,11 @@ impl<T: Send + 'static> Pending<T> {
     ///   requests made by the session (and by [`submit`](crate::FuturesSession::submit)
     ///   closures through the session's agent), redirects, retries and the wait between them;
     ///   a cancelled request is never sent again. A cancelled
-    ///   [`download`](crate::RequestBuilder::download) removes its part file and leaves the
-    ///   target path as it was; a download whose file is already in place is done (`false`).
+    ///   [`download`](crate::RequestBuilder::download) leaves the target path as it was, and
+    ///   its worker removes the part file as it stops, a moment after the handle resolves: a
+    ///   program that exits right after the cancel calls
+    ///   [`join`](crate::FuturesSession::join) first. A download whose file is already in place
+    ///   is done (`false`).
     /// * A TCP connect in progress (a host that never answers) is interrupted too, on Linux at
     ///   once; a system that does not end a connect on a shutdown of its socket (and Windows,
     ///   where the connect is std's) ends it at `connect_timeout` (30 s by default), then the
@@ -617,7 +620,7 @@ impl<T: Send + 'static> Pending<T> {
 /// use ureq_futures::{as_completed, FuturesSession};
 ///
 /// let session = FuturesSession::new();
-/// let (go, wait) = crossbeam_channel::bounded::<()>(0);
+/// let (go, wait) = ureq_futures::crossbeam_channel::bounded::<()>(0);
 /// let slow = session.submit(move |_| {
 ///     wait.recv().ok();
 ///     Ok("slow")
@@ -801,7 +804,7 @@ impl<T: Send + 'static> AsCompleted<T> {
     /// use ureq_futures::{as_completed, Error, FuturesSession};
     ///
     /// let session = FuturesSession::builder().max_workers(1).build();
-    /// let (go, wait) = crossbeam_channel::bounded::<()>(0);
+    /// let (go, wait) = ureq_futures::crossbeam_channel::bounded::<()>(0);
     /// let slow = session.submit(move |_| { wait.recv().ok(); Ok(0) });
     /// let queued = session.submit(|_| Ok(1));
     /// let mut done = as_completed(vec![slow, queued]);

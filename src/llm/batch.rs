@@ -358,7 +358,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// #         self.most.fetch_max(self.now.fetch_add(1, SeqCst) + 1, SeqCst);
         /// #         std::thread::sleep(std::time::Duration::from_millis(20));
         /// #         self.now.fetch_sub(1, SeqCst);
-        /// #         let (tx, rx) = crossbeam_channel::unbounded();
+        /// #         let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
         /// #         tx.send(Ok(vec![ChatEvent::Text("Hi".into()), ChatEvent::Done])).ok();
         /// #         Ok(ChatStream::from_receiver(rx))
         /// #     }

@@ -28,7 +28,7 @@ use crate::Error;
 ///
 /// impl ChatClient for Counter {
 ///     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error> {
-///         let (tx, rx) = crossbeam_channel::unbounded();
+///         let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
 ///         let text = format!("{} messages", messages.len());
 ///         tx.send(Ok(vec![ChatEvent::Text(text), ChatEvent::Done])).ok();
 ///         Ok(ChatStream::from_receiver(rx))

@@ -28,7 +28,7 @@ use serde_json::Value;
 /// use ureq_futures::llm::{ChatEvent, ChatStream};
 ///
 /// // A decoder's batches, as a provider's worker would send them.
-/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
 /// tx.send(Ok(vec![ChatEvent::Text("5".into()), ChatEvent::Finish("stop".into()), ChatEvent::Done])).unwrap();
 /// let mut stream = ChatStream::from_receiver(rx);
 /// assert_eq!(stream.by_ref().collect::<Result<String, _>>()?, "5");
@@ -263,7 +263,7 @@ pub enum Thought {
 ///     signature: None,
 /// };
 /// let rest = ToolCallDelta { index: Some(0), arguments: r#""b":3}"#.into(), ..ToolCallDelta::default() };
-/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
 /// tx.send(Ok(vec![ChatEvent::ToolCall(first), ChatEvent::ToolCall(rest), ChatEvent::Done])).unwrap();
 /// let answer = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;
 /// assert_eq!((answer.tool_calls[0].name.as_str(), answer.tool_calls[0].arguments.as_str()), ("add", r#"{"a":2,"b":3}"#));

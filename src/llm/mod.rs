@@ -226,7 +226,7 @@ pub trait ChatClient: Send + Sync {
     /// # struct Canned; // answers "Hello!" to anything
     /// # impl ChatClient for Canned {
     /// #     fn stream_chat(&self, _: &[Message]) -> Result<ChatStream, Error> {
-    /// #         let (tx, rx) = crossbeam_channel::unbounded();
+    /// #         let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
     /// #         tx.send(Ok(vec![ChatEvent::Text("Hello!".into()), ChatEvent::Done])).ok();
     /// #         Ok(ChatStream::from_receiver(rx))
     /// #     }
@@ -320,7 +320,7 @@ pub trait ChatClient: Send + Sync {
     /// # struct Canned; // answers "Hello!" to anything
     /// # impl ChatClient for Canned {
     /// #     fn stream_chat(&self, _: &[Message]) -> Result<ChatStream, Error> {
-    /// #         let (tx, rx) = crossbeam_channel::unbounded();
+    /// #         let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
     /// #         tx.send(Ok(vec![ChatEvent::Text("Hello!".into()), ChatEvent::Done])).ok();
     /// #         Ok(ChatStream::from_receiver(rx))
     /// #     }

@@ -903,7 +903,7 @@ fn close_cut_object(text: &str) -> Option<Map<String, Value>> {
 /// ```
 /// use ureq_futures::llm::{ChatEvent, ChatResponse, ChatStream, ToolCallDelta};
 ///
-/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
 /// let call = ToolCallDelta { index: Some(0), id: Some("call_1".into()), name: Some("add".into()), arguments: "{}".into(), signature: None };
 /// tx.send(Ok(vec![ChatEvent::Text("Let me add.".into()), ChatEvent::ToolCall(call), ChatEvent::Done])).unwrap();
 /// let response = ChatResponse::from_stream(ChatStream::from_receiver(rx))?;

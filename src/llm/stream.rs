@@ -194,7 +194,7 @@ impl PendingChat {
 /// ```
 /// use ureq_futures::llm::{ChatEvent, ChatStream};
 ///
-/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
 /// tx.send(Ok(vec![ChatEvent::Text("Hello".into())])).unwrap();
 /// tx.send(Ok(vec![
 ///     ChatEvent::Text(", world".into()),
@@ -320,7 +320,7 @@ impl ChatStream {
     /// use ureq_futures::llm::{ChatEvent, ChatStream};
     /// use ureq_futures::Error;
     ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
     /// tx.send(Ok(vec![ChatEvent::Text("Hel".into())])).unwrap();
     /// drop(tx); // the source stopped before `Done`: a cut answer
     /// let cut: Result<String, Error> = ChatStream::from_receiver(rx).collect();
@@ -357,7 +357,7 @@ impl ChatStream {
     /// ```
     /// use ureq_futures::llm::{ChatEvent, ChatStream};
     ///
-    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// let (tx, rx) = ureq_futures::crossbeam_channel::unbounded();
     /// tx.send(Ok(vec![ChatEvent::Reasoning("hmm".into()), ChatEvent::Text("42".into())])).unwrap();
     /// tx.send(Ok(vec![ChatEvent::Done])).unwrap();
     /// let mut stream = ChatStream::from_receiver(rx);

@@ -534,7 +534,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use crossbeam_channel::RecvTimeoutError;
+    /// use ureq_futures::crossbeam_channel::RecvTimeoutError;
     /// use ureq_futures::sse::StreamMap;
     ///
     /// let mut streams: StreamMap<u32> = StreamMap::new();

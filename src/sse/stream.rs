@@ -670,7 +670,7 @@ impl<T> EventStream<T> {
     /// ```
     /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
     /// # let base = doc::serve(&[("/a", "text/event-stream", "data: a\n\n"), ("/b", "text/event-stream", "data: b\n\n")]);
-    /// use crossbeam_channel::select;
+    /// use ureq_futures::crossbeam_channel::select;
     /// use ureq_futures::FuturesSession;
     ///
     /// let session = FuturesSession::new();
