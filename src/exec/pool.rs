@@ -24,8 +24,9 @@
 //! entry that took a count (the queue is first come, first served) leaves the idle worker it
 //! was meant for idle, and gives the count back; one counted idle that takes an entry that
 //! took none is no longer idle, and takes its own count off. So the count is the idle workers
-//! less the counted entries waiting, never more; it can be less for a moment (a worker between
-//! its job's end and its count: a job arriving then starts a thread). Without the squaring it
+//! less the counted entries waiting; it can be less for a moment (a worker between its job's
+//! end and its count: a job arriving then starts a thread), and one more only after a thread
+//! was refused (see below). Without the squaring it
 //! fell behind for good at each such race, and a later job started a thread it did not need:
 //! a steady 8 requests at once grew a pool of `max_workers(1000)` to its 1,000 threads, and
 //! one without a maximum by a thread every few dozen jobs. The count is signed: squared after
@@ -47,8 +48,9 @@
 //! (the system's error). The default panic hook still prints that message on standard error:
 //! the one trace left of it. The job's entry is still queued, resolved, for a worker to pass
 //! over: a lane must see each of its jobs arrive. Queued then without a count when no worker is
-//! idle, it can put the count one ahead in a race with a worker going idle; only after a
-//! refusal, when a new thread would likely be refused too.
+//! idle, it puts the count one ahead for a moment when a worker counted idle takes it, until
+//! that worker takes its own count off; only after a refusal, when a new thread would likely
+//! be refused too.
 //!
 //! # Spent entries
 //!

@@ -924,17 +924,24 @@ impl Places {
 
     /// Waits for a place (`returning`: for a chat back from a wait to retry, which goes first);
     /// `None` when a cancel of the job, or the batch's `stop` (looked at every 50 ms), came
-    /// first.
+    /// first. A chat back from its wait sends nothing once the batch stopped, whatever place
+    /// is free (the chat that stopped it gives its place back after); a chat not started takes
+    /// a free place first, and its caller looks at the stop (the first chat of a run on a
+    /// session shut down already is sent: its result says why nothing ran).
     fn take(self: Arc<Self>, returning: bool, stop: &Stop) -> Option<Place> {
         const STEP: Duration = Duration::from_millis(50);
         let mut state = self.lock();
         state.returning += usize::from(returning);
         let taken = loop {
+            let stopped = crate::exec::is_cancelled() || stop.is_set();
+            if returning && stopped {
+                break false;
+            }
             if state.free > 0 && (returning || state.returning == 0) {
                 state.free -= 1;
                 break true;
             }
-            if crate::exec::is_cancelled() || stop.is_set() {
+            if stopped {
                 break false;
             }
             state = self
@@ -944,6 +951,11 @@ impl Places {
                 .0;
         };
         state.returning -= usize::from(returning);
+        // The chats not started wait while one back from its wait does: the last of those
+        // tells them of a place still free.
+        if returning && state.returning == 0 && state.free > 0 {
+            self.freed.notify_all();
+        }
         drop(state);
         taken.then_some(Place(self))
     }

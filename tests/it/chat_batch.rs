@@ -314,6 +314,55 @@ fn a_chat_waiting_to_retry_lets_the_chats_behind_it_go_and_comes_back_first() {
     );
 }
 
+/// A chat back from its wait to retry sends nothing once the batch stopped: chat 1's refused
+/// key stops it while chat 0, refused once with a 1 s wait, waits for the one place; the place
+/// chat 1 gives back is no leave to send.
+#[test]
+fn a_chat_back_from_its_wait_sends_nothing_after_the_batch_stopped() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let l = log.clone();
+    let server = TestServer::start(move |req| {
+        let body = req.body_str();
+        let is = |i: usize| body.contains(&format!("\"prompt {i}\""));
+        let first0 = {
+            let mut log = l.lock().unwrap();
+            let n0 = log.iter().filter(|e| e.starts_with("0 ")).count();
+            if is(0) {
+                log.push(format!("0 attempt {}", n0 + 1));
+            }
+            is(0) && n0 == 0
+        };
+        if first0 {
+            return Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+                .header("retry-after", "1");
+        }
+        if is(1) {
+            // Past chat 0's wait: it is back, waiting for the place.
+            std::thread::sleep(support::ms(1800));
+            l.lock().unwrap().push("1 refused: 401".into());
+            return Reply::status(
+                401,
+                r#"{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}"#,
+            );
+        }
+        l.lock().unwrap().push("other".into());
+        answer(req)
+    });
+    let session = FuturesSession::builder().max_workers(4).build();
+    let results: Vec<ChatResult> = ChatBatch::new(client_on(&server, session))
+        .in_flight(1)
+        .progress_bar(false)
+        .run(jobs(5))
+        .collect();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log, ["0 attempt 1", "1 refused: 401"], "{results:?}");
+    let error = results[0].error.as_deref().unwrap_or("");
+    assert!(
+        error.contains("then stopped while it waited to retry"),
+        "{error}"
+    );
+}
+
 /// Chats waiting in the batch's window for a worker when the client's session shuts down never
 /// start and leave no result: a result for each chat sent, and none after. So do chats whose
 /// request waited in the client's session's queue (fewer workers than chats in flight): the
