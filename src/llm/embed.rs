@@ -376,16 +376,17 @@ impl<P: EmbedProtocol> Client<P> {
         if texts.is_empty() {
             return Ok(Embeddings::default());
         }
-        let answers = self
-            .embed_requests(texts, options, true)
-            .map(|chunk| chunk.result);
-        let (vectors, usage): (Vec<_>, Vec<_>) = answers
-            .map(|answer| answer.map(|e| (e.vectors, e.usage)))
-            .collect::<Result<Vec<_>, Error>>()?
-            .into_iter()
-            .unzip();
+        // Each request's vectors moved into the whole, as they come: gathered first and then
+        // joined (`concat` clones), a corpus's vectors took twice their size at the end.
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut usage = Vec::new();
+        for chunk in self.embed_requests(texts, options, true) {
+            let answer = chunk.result?;
+            vectors.extend(answer.vectors);
+            usage.push(answer.usage);
+        }
         Ok(Embeddings {
-            vectors: vectors.concat(),
+            vectors,
             usage: total_usage(usage),
         })
     }
