@@ -26,12 +26,12 @@
 //! took none is no longer idle, and takes its own count off. So the count is the idle workers
 //! less the counted entries waiting; it can be less for a moment (a worker between its job's
 //! end and its count: a job arriving then starts a thread), and one more only after a thread
-//! was refused (see below). Without the squaring it
-//! fell behind for good at each such race, and a later job started a thread it did not need:
-//! a steady 8 requests at once grew a pool of `max_workers(1000)` to its 1,000 threads, and
-//! one without a maximum by a thread every few dozen jobs. The count is signed: squared after
-//! the count it took was taken by another job, it is below zero until a worker back from a
-//! job takes that job's entry.
+//! was refused (see below). Without the squaring it fell behind for good at each such race,
+//! and a later job started a thread it did not need, up to the maximum: 8 callers each
+//! waiting for one job at a time grew a pool without one to over 2,000 threads in 16,000 jobs
+//! (`lifetime::a_steady_load_of_a_few_jobs_at_once_keeps_a_few_workers`). The count is signed:
+//! squared after the count it took was taken by another job, it is below zero until a worker
+//! back from a job takes that job's entry.
 //! `threadpool` starts every thread it is asked for at once, so it is grown one thread at a
 //! time (`ThreadPool::set_num_threads`), each running one worker loop.
 //!
@@ -795,6 +795,16 @@ mod tests {
         }
     }
 
+    /// Polls `done` every 5 ms, `tries` times at most.
+    fn wait_for(tries: u32, done: impl Fn() -> bool) {
+        for _ in 0..tries {
+            if done() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn run<T: Send + 'static>(
         exec: &Executor,
         job: impl FnOnce() -> T + Send + 'static,
@@ -918,13 +928,9 @@ mod tests {
         // B starts the second worker, which is held once it has counted itself idle.
         let let_wait = hooks.after_idle.arm();
         run(&exec, || ()).wait();
-        for _ in 0..2000 {
-            if exec.workers.idle.load(Ordering::Acquire) == 1 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(exec.workers.idle.load(Ordering::Acquire), 1);
+        let idle = || exec.workers.idle.load(Ordering::Acquire);
+        wait_for(2000, || idle() == 1);
+        assert_eq!(idle(), 1);
         // C takes the second worker's count and is queued; the first, back from A, takes it.
         let c = run(&exec, || ());
         a_go.send(()).unwrap();
@@ -932,13 +938,8 @@ mod tests {
         c.wait();
         let_wait.send(()).unwrap();
         // Both workers idle, both counted.
-        for _ in 0..2000 {
-            if exec.workers.idle.load(Ordering::Acquire) == 2 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(exec.workers.idle.load(Ordering::Acquire), 2);
+        wait_for(2000, || idle() == 2);
+        assert_eq!(idle(), 2);
         // Two jobs at once: the two idle workers run them, no third thread starts.
         let (gate_tx, gate) = bounded::<()>(0);
         let hold = move || {
@@ -971,22 +972,13 @@ mod tests {
         };
         let a = run(&exec, hold.clone());
         let_idle.send(()).unwrap();
-        // Polls `done` every 5 ms, `tries` times at most.
-        let wait_for = |tries: u32, done: &dyn Fn() -> bool| {
-            for _ in 0..tries {
-                if done() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        };
         // The first worker takes the job if it was queued; a job given to the second worker
         // is not in the queue.
-        wait_for(1000, &|| exec.queued() == 0);
+        wait_for(1000, || exec.queued() == 0);
         let_start.send(()).unwrap();
         // Two workers counted idle would be one too many: one of the two holds a job. Give the
         // second worker the time to count itself.
-        wait_for(200, &|| exec.workers.idle.load(Ordering::Acquire) >= 2);
+        wait_for(200, || exec.workers.idle.load(Ordering::Acquire) >= 2);
         let b = run(&exec, hold);
         let mut c = run(&exec, || ());
         let started = c.result_timeout(Duration::from_secs(10)).is_some();

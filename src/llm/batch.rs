@@ -886,10 +886,9 @@ fn chat<C: ChatClient + ?Sized>(
 ///
 /// A chat waiting to retry gives its place up for the wait, so that the chats behind it go on,
 /// and comes back to the first place free, before any chat not started yet. A batch whose
-/// chats each held their place through their waits went as slow as its backoffs: with one
-/// chat in 20 refused once (a 529, overloaded) and a backoff of 1 s, 2,000 chats of 50 ms at
-/// 16 at once took 19 s, 13 s with their places given up, 11 s without refusals (a local
-/// server, 3 runs each, see the CHANGELOG). The waits are the batch's driver's threads, twice
+/// chats each held their place through their waits went as slow as its backoffs: a chat of
+/// 50 ms refused once waits a backoff of 1 s, twenty chats' time (the CHANGELOG has what a
+/// probe measured). The waits are the batch's driver's threads, twice
 /// the places: up to `in_flight` chats wait beside the `in_flight` that run; past that, a
 /// wait holds a place as before. (The other way, a chat that ends its job to wait and is
 /// sent again as a new one, would take its result out of the batch's input order.)

@@ -308,10 +308,6 @@ fn a_chat_waiting_to_retry_lets_the_chats_behind_it_go_and_comes_back_first() {
     // some (it did not wait for every chat not started yet).
     let back = sent.iter().rposition(|&i| i == 0).unwrap();
     assert!((2..20).contains(&back), "{sent:?}");
-    assert!(
-        sent.iter().take(back).filter(|&&i| i != 0).count() >= 1,
-        "{sent:?}"
-    );
 }
 
 /// A chat back from its wait to retry sends nothing once the batch stopped: chat 1's refused

@@ -1900,22 +1900,17 @@ fn no_content_leaves_the_file_at_the_path_and_a_head_request_is_refused() {
     });
     let dir = TempDir::new("download-no-content");
     let session = FuturesSession::new();
+    let no_content = |path: &std::path::Path| {
+        let done = (session.get(server.url_for("/none")).download(path))
+            .result()
+            .unwrap();
+        (done.status(), done.bytes())
+    };
     let kept = dir.join("kept.bin");
     std::fs::write(&kept, b"earlier contents").unwrap();
-    let done = session
-        .get(server.url_for("/none"))
-        .download(&kept)
-        .result()
-        .unwrap();
-    assert_eq!((done.status(), done.bytes()), (204, 16));
+    assert_eq!(no_content(&kept), (204, 16));
     assert_eq!(std::fs::read(&kept).unwrap(), b"earlier contents");
-    let absent = dir.join("absent.bin");
-    let done = session
-        .get(server.url_for("/none"))
-        .download(&absent)
-        .result()
-        .unwrap();
-    assert_eq!((done.status(), done.bytes()), (204, 0));
+    assert_eq!(no_content(&dir.join("absent.bin")), (204, 0));
     assert_eq!(dir.names(), ["kept.bin"]);
     let err = session
         .request("HEAD", server.url_for("/file?key=secret"))
