@@ -477,7 +477,9 @@ fn openai_an_answer_the_content_filter_stopped_is_a_refusal() {
 #[test]
 fn openai_calls_without_ids_or_indexes_that_name_another_function_are_new_calls() {
     // Gateways (and Gemini's compatible endpoint) send parallel calls whole, with empty ids,
-    // without an index or all at index 0; a name repeated on a later piece is the same call.
+    // without an index or all at index 0; a name repeated on a later piece is the same call
+    // until its arguments are a whole object (two calls to one function, `get_weather`), and
+    // after it without arguments.
     let whole = |index: Option<u64>, name: &str, arguments: &str| {
         let mut piece = json!({"id": "", "type": "function",
             "function": {"name": name, "arguments": arguments}});
@@ -489,10 +491,12 @@ fn openai_calls_without_ids_or_indexes_that_name_another_function_are_new_calls(
     for index in [None, Some(0)] {
         let body = openai_delta(json!({"tool_calls": [
             whole(index, "get_weather", r#"{"city":"Oslo"}"#),
+            whole(index, "get_weather", r#" {"city":"Rome"}"#),
             whole(index, "get_time", r#"{"tz":"#),
         ]})) + &openai_delta(
             json!({"tool_calls": [whole(index, "get_time", r#""CET"}"#)]}),
-        ) + &openai_delta(json!({"tool_calls": [whole(index, "get_weather", "{}")]}))
+        ) + &openai_delta(json!({"tool_calls": [whole(index, "get_time", "")]}))
+            + &openai_delta(json!({"tool_calls": [whole(index, "get_weather", "{}")]}))
             + "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
             + "data: [DONE]\n\n";
         let calls = collect(openai(&body)).tool_calls;
@@ -501,6 +505,7 @@ fn openai_calls_without_ids_or_indexes_that_name_another_function_are_new_calls(
             calls,
             [
                 ("get_weather", r#"{"city":"Oslo"}"#),
+                ("get_weather", r#" {"city":"Rome"}"#),
                 ("get_time", r#"{"tz":"CET"}"#),
                 ("get_weather", "{}"),
             ],

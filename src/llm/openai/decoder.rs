@@ -51,7 +51,9 @@ use crate::Error;
 /// **Tool calls.** The pieces of a call share its `index`. A piece with a new id and a name
 /// starts a call at the same index (Ollama sends every call whole at index 0), as does a piece
 /// that names another function than its call's (gateways that send every call whole, at index
-/// 0 or none, without ids); a new id without a name continues the call (a few servers send a
+/// 0 or none, without ids), or names it again, without an id,
+/// with arguments of its own after the call's arguments made a whole JSON object (two calls to
+/// one function, so sent); a piece that names it again before then continues it, as does a new id without a name (a few servers send a
 /// new id with every piece). A server without indexes (rare) is followed the same way, a piece
 /// without id or name continuing the last call. The first
 /// [`ChatEvent::ToolCall`] of every call carries its name: pieces that arrive before the name
@@ -117,6 +119,56 @@ struct CallTrack {
     held: String,
     /// Gemini's thought signature, when it came before the name.
     signature: Option<String>,
+    /// Whether the arguments so far make a whole JSON value.
+    whole: WholeJson,
+}
+
+/// Follows a call's arguments as they come, to know when they make a whole JSON object (or
+/// array): a piece without an id that names the call's function again starts another call if
+/// they do (a gateway sending parallel calls to one function whole, one after the other),
+/// and continues it if they do not (a server repeating the name on every piece).
+#[derive(Debug, Clone, Copy, Default)]
+struct WholeJson {
+    /// Brackets open outside strings.
+    depth: u32,
+    /// Whether the first bracket came.
+    started: bool,
+    in_string: bool,
+    escaped: bool,
+    /// Whether something other than one object or array came: never whole, so that the
+    /// pieces stay together as they did without this.
+    other: bool,
+}
+
+impl WholeJson {
+    fn feed(&mut self, text: &str) {
+        for &b in text.as_bytes() {
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                b'{' | b'[' if self.depth > 0 || !self.started => {
+                    self.depth += 1;
+                    self.started = true;
+                }
+                b'}' | b']' if self.depth > 0 => self.depth -= 1,
+                _ if self.depth == 0 => self.other = true,
+                b'"' => self.in_string = true,
+                _ => {}
+            }
+        }
+    }
+
+    fn is_whole(&self) -> bool {
+        self.started && self.depth == 0 && !self.in_string && !self.other
+    }
 }
 
 impl OpenAIDecoder {
@@ -157,8 +209,9 @@ impl OpenAIDecoder {
         };
         // Another id with a name, or another function's name, is another call: servers without
         // indexes or ids (gateways, Gemini's compatible endpoint) send parallel calls whole, one
-        // after the other. Another id without a name is the same call: a few servers send a
-        // new id with every piece of the arguments.
+        // after the other; so is the same name without an id after whole arguments, with more
+        // of them. Another id without a name is the same call: a few servers send a new id
+        // with every piece of the arguments.
         let position = position.filter(|&p| {
             let call = &self.calls[p];
             let same_id = match (&id, &call.id) {
@@ -166,7 +219,10 @@ impl OpenAIDecoder {
                 _ => true,
             };
             let same_name = match &name {
-                Some(name) if call.named => *name == call.name,
+                Some(name) if call.named => {
+                    *name == call.name
+                        && (id.is_some() || !call.whole.is_whole() || arguments.trim().is_empty())
+                }
                 _ => true,
             };
             same_id && same_name
@@ -181,6 +237,7 @@ impl OpenAIDecoder {
         });
         let call = &mut self.calls[position];
         call.id = call.id.take().or_else(|| id.clone());
+        call.whole.feed(&arguments);
         if call.named {
             // Some servers repeat the id and the name: they are sent on as they came (an id
             // other than the call's, on a piece that continues it, is not).
@@ -481,5 +538,39 @@ fn add_detail(details: &mut Vec<Value>, piece: Value) {
 fn push_str(out: &mut String, value: Option<&Value>) {
     if let Some(s) = value.and_then(Value::as_str) {
         out.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WholeJson;
+
+    fn whole(pieces: &[&str]) -> bool {
+        let mut json = WholeJson::default();
+        pieces.iter().for_each(|p| json.feed(p));
+        json.is_whole()
+    }
+
+    #[test]
+    fn arguments_are_whole_when_their_brackets_close_outside_strings() {
+        assert!(whole(&[
+            r#" {"q": "a}\"{", "#,
+            r#""n": [1, {"x": []}]}"#,
+            " "
+        ]));
+        assert!(whole(&["[]"]));
+        // Open, or within a string (a backslash before the quote, split over pieces).
+        for open in [
+            &[""][..],
+            &["{"],
+            &[r#"{"q": "}"#],
+            &[r#"{"q": "\"#, r#""}"#],
+        ] {
+            assert!(!whole(open), "{open:?}");
+        }
+        // Not one object or array: never whole, so the pieces stay one call.
+        for other in [r#""text""#, "{}{}", "{}}", "1"] {
+            assert!(!whole(&[other]), "{other}");
+        }
     }
 }
