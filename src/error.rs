@@ -64,7 +64,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | body coded in layers (`deflate, deflate`) whose inner layer makes more than twice the body and 16 MiB (a decompression bomb that decodes to little or nothing, which no size limit, timeout or cancel would stop) | `Io`, kind `InvalidData` | `read the body from host:port failed`, and that its layers expand without output |
 /// | body that does not decode as its `Content-Encoding` says | `Transport`, ureq's `Decompress` | `gzip decompression failed: ... in the body from host:port`, the URL, and how to ask for the body unencoded |
 /// | an answer whose status the retry policy retries (a 429, a 503), still so after the retries, made an error by `error_for_status` or a stream | `Status` | the status line, the URL, and why no more attempts: `(after 3 attempts, the most RetryPolicy::attempts allows)`, `(after 1 attempt; the server asked to wait 2 min (Retry-After), longer than RetryPolicy::max_retry_after (60 s))` |
-/// | too many redirects | `Transport`, ureq's `TooManyRedirects` | `too many redirects`, the setting that bounds them (`max_redirects`) and its default |
+/// | too many redirects | `TooManyRedirects` | `too many redirects: URL redirected to LOCATION after 10 redirects`, the setting that bounds them (`max_redirects`) and its default |
 /// | response head that does not parse as HTTP (`HTTP/1.1 abc OK`, a header line without a colon) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and ureq's words (`http parse fail: invalid response status`) |
 /// | a `100 Continue` with header fields (RFC 9110 allows them; ureq refuses them) | `Io`, kind `InvalidData` | `read the response from host:port failed`, ureq's words, and that no setting changes it |
 /// | other malformed response (a chunk size that is no number) | `Transport` with ureq's error | ureq's |
@@ -99,8 +99,8 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// ```
 #[non_exhaustive]
 pub enum Error {
-    /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response,
-    /// too many redirects. ureq's error is inside. (Refused
+    /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response.
+    /// ureq's error is inside. (Refused
     /// connections, failed name lookups and TLS failures are [`Error::Io`]: see the table above.)
     Transport(ureq::Error),
     /// An I/O error: a refused, reset or cut connection, a host name that does not resolve, a
@@ -132,6 +132,22 @@ pub enum Error {
         /// The URL whose body it was, redacted as [`redact_url`](crate::redact_url) shows it;
         /// `None` for a limit of ureq's own (see above).
         url: Option<String>,
+    },
+    /// A request was redirected more times than its limit allows: the session's
+    /// [`max_redirects`](crate::SessionBuilder::max_redirects) (10 unless set,
+    /// [`DEFAULT_MAX_REDIRECTS`](crate::DEFAULT_MAX_REDIRECTS)), or a given agent's own. The
+    /// message names the limit, the setting, the last URL that redirected and where to. (ureq's
+    /// own `TooManyRedirects`, from an agent used in a [`submit`](crate::FuturesSession::submit)
+    /// closure, is an [`Error::Transport`].)
+    TooManyRedirects {
+        /// The redirects followed: the limit.
+        max: u32,
+        /// The URL whose answer was one redirect too many, redacted as
+        /// [`redact_url`](crate::redact_url) shows it.
+        url: String,
+        /// Where that answer's `Location` pointed (not followed), resolved against `url` and
+        /// redacted.
+        location: String,
     },
     /// An event-stream line or event was larger than the stream's limit. The message names the
     /// limit and the settings that raise it.
@@ -943,6 +959,7 @@ impl fmt::Debug for Error {
             Error::Transport(_) => ("Transport".into(), "transport: "),
             Error::Json(_) => ("Json".into(), "json: "),
             Error::BodyTooLarge { .. } => ("BodyTooLarge".into(), ""),
+            Error::TooManyRedirects { .. } => ("TooManyRedirects".into(), ""),
             Error::EventTooLarge { .. } => ("EventTooLarge".into(), ""),
             Error::UnsupportedEncoding { .. } => ("UnsupportedEncoding".into(), ""),
             Error::UnexpectedContentType { .. } => ("UnexpectedContentType".into(), ""),
@@ -964,12 +981,10 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Transport(ureq::Error::TooManyRedirects) => write!(
-                f,
-                "transport: too many redirects: more than the session's max_redirects allowed \
-                 (SessionBuilder::max_redirects, {} unless set, or a given agent's own); the \
-                 server may be redirecting in a loop",
-                crate::DEFAULT_MAX_REDIRECTS
+            // An agent's own, in a closure (the session follows redirects itself).
+            Error::Transport(ureq::Error::TooManyRedirects) => f.write_str(
+                "transport: too many redirects: more than the agent's max_redirects allowed \
+                 (ureq's Config::max_redirects); the server may be redirecting in a loop",
             ),
             Error::Transport(e) => write!(f, "transport: {e}"),
             Error::Io(e) => write!(f, "io: {e}"),
@@ -991,6 +1006,13 @@ impl fmt::Display for Error {
                 "response body larger than its read limit ({limit} bytes): raise the limit the \
                  body is read with (ureq's Body::with_config().limit, 10 MiB by default for \
                  read_to_vec, read_to_string and read_json), or read it as a stream"
+            ),
+            Error::TooManyRedirects { max, url, location } => write!(
+                f,
+                "too many redirects: {url} redirected to {location} after {max} redirects, the \
+                 most max_redirects allows (SessionBuilder::max_redirects, {} unless set, or a \
+                 given agent's own); the server may be redirecting in a loop",
+                crate::DEFAULT_MAX_REDIRECTS
             ),
             Error::EventTooLarge { limit } => {
                 write!(

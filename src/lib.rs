@@ -267,8 +267,8 @@
 //! names the phase, `host:port` and the redacted URL, and says when an `https://` URL reached a
 //! plain-HTTP port; the table in [`Error`] lists which failure is which variant) and for a
 //! response head or request line over a connection's buffers (the message names the setting
-//! to raise), [`Error::Transport`] for malformed responses and too many redirects (ureq's
-//! error inside),
+//! to raise), [`Error::Transport`] for malformed responses (ureq's error inside),
+//! [`Error::TooManyRedirects`] naming the limit, the last URL and its `Location`,
 //! [`Error::Timeout`] naming the setting that fired and its value (`no byte for 30 s
 //! (read_timeout) while reading the body from host:port for url: ...`), [`Error::Status`] with
 //! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
@@ -309,7 +309,7 @@
 //! | event-stream line or event | 16 MiB ([`sse::DEFAULT_MAX_EVENT_SIZE`]) | [`Error::EventTooLarge`] |
 //! | events buffered per stream | 64 ([`sse::DEFAULT_CHANNEL_CAPACITY`]) | the worker waits: TCP throttles the server |
 //! | workers | 8 ([`DEFAULT_MAX_WORKERS`]) | jobs queue; a stream holds a worker while open |
-//! | redirects per request | 10 ([`DEFAULT_MAX_REDIRECTS`]) | ureq's `TooManyRedirects` as [`Error::Transport`] |
+//! | redirects per request | 10 ([`DEFAULT_MAX_REDIRECTS`]) | [`Error::TooManyRedirects`] |
 //!
 //! # Cargo features
 //!

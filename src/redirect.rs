@@ -28,8 +28,8 @@
 //!   the new host, as curl and Go's client do. Within one host (another scheme or port) it is
 //!   kept.
 //! * [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) (10 by default, or
-//!   a given agent's own `max_redirects`) bounds the hops; past it the request fails with ureq's
-//!   `TooManyRedirects`, or returns the last 3xx if a given agent says
+//!   a given agent's own `max_redirects`) bounds the hops; past it the request fails with
+//!   [`Error::TooManyRedirects`](crate::Error::TooManyRedirects), or returns the last 3xx if a given agent says
 //!   `max_redirects_will_error(false)`.
 //! * A `Location` is resolved against the URL that answered as RFC 3986 §5.2 says, dot segments
 //!   removed (`../../static/7` from `/express/rel/a/b` is `/express/static/7`), after the bytes a
@@ -180,7 +180,7 @@ impl<'a> Hop<'a> {
 pub(crate) struct RedirectLimit {
     /// Hops followed at most; 0 returns every redirect to the caller as it is.
     pub(crate) max: u32,
-    /// Past `max`: fail with `TooManyRedirects` (true) or return the last 3xx (false).
+    /// Past `max`: fail with `Error::TooManyRedirects` (true) or return the last 3xx (false).
     pub(crate) will_error: bool,
 }
 
@@ -271,16 +271,21 @@ fn follow_hops(
         if hop.body.is_some_and(|b| !b.replayable()) && !becomes_get(status, &hop.method) {
             return Ok(resp);
         }
-        if hops >= max {
-            if limit.will_error {
-                return Err(Error::Transport(ureq::Error::TooManyRedirects));
-            }
-            return Ok(resp);
-        }
         // The location is not quoted: it may carry a key of the server's choosing. Browsers
         // read a Location's bytes beyond ASCII as UTF-8, and so does this; one that is not
         // UTF-8 (raw Latin-1) goes with those bytes percent-encoded, as curl sends it.
         let text = location_text(location.as_bytes());
+        if hops >= max {
+            if limit.will_error {
+                let location = url::resolve(&hop.uri, &text).map_or(text.into(), |u| u.to_string());
+                return Err(Error::TooManyRedirects {
+                    max,
+                    url: crate::redact_url(&hop.uri.to_string()),
+                    location: crate::redact_url(&location),
+                });
+            }
+            return Ok(resp);
+        }
         let next = url::resolve(&hop.uri, &text).map_err(|why| {
             Error::InvalidRequest(format!(
                 "the redirect from {} goes to an invalid location: {why}",

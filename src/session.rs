@@ -623,7 +623,7 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// | [`read_timeout`](SessionBuilder::read_timeout) | none | the longest silence between two reads, event streams included |
 /// | [`max_body_size`](SessionBuilder::max_body_size) | 10 MiB | a buffered body; past it, [`Error::BodyTooLarge`] |
 /// | [`retry`](SessionBuilder::retry) | none | retries of failed attempts, see [`RetryPolicy`] |
-/// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, `TooManyRedirects` |
+/// | [`max_redirects`](SessionBuilder::max_redirects) | 10 | redirects a request follows; past it, [`Error::TooManyRedirects`] |
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers (4 KiB to 16 MiB), held while it is open |
@@ -1040,7 +1040,7 @@ impl SessionBuilder {
 
     /// How many redirects a request follows. The session follows them itself, so that
     /// credential headers never reach another origin (see [`FuturesSession::agent`]). Past the
-    /// limit a request fails with ureq's `TooManyRedirects` (or, with a given agent that says
+    /// limit a request fails with [`Error::TooManyRedirects`] (or, with a given agent that says
     /// `max_redirects_will_error(false)`, returns the last redirect); 0 returns every redirect
     /// as a response. Defaults to [`DEFAULT_MAX_REDIRECTS`] (10), or to a given
     /// [`agent`](SessionBuilder::agent)'s own `max_redirects` (0 for the agent of another

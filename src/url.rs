@@ -21,8 +21,9 @@
 //! it needs IDNA (punycode), which this crate does not carry.
 //!
 //! A redirect's `Location` is the server's text, not the caller's, so it gets a browser's
-//! leniency instead: [`resolve`] percent-encodes the bytes a browser would encode and removes dot
-//! segments (RFC 3986 §5.2.4), so that `Location: ../../static/a b` works as it does in curl,
+//! leniency instead: [`resolve`] percent-encodes the bytes a browser would encode, removes dot
+//! segments (RFC 3986 §5.2.4) and reads the answering URL's scheme without `//` (`http:/next`)
+//! as a relative reference, so that `Location: ../../static/a b` works as it does in curl,
 //! requests and browsers.
 
 use std::borrow::Cow;
@@ -551,13 +552,28 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
         }
     }
     let location = encode_location(location);
-    let target = resolve_str(&base.to_string(), &location);
-    let Some((scheme, rest)) = target.split_once("://") else {
-        return Err("the location is not an http or https URL".into());
+    // The scheme of the URL that answered without `//` (`http:/next`, `http:next`) makes a
+    // relative reference, as browsers and requests read it (RFC 3986 §5.2.2, non-strict).
+    let r = Parts::split(&location);
+    let reference = match r.scheme {
+        Some(s)
+            if r.authority.is_none()
+                && base.scheme_str().is_some_and(|b| b.eq_ignore_ascii_case(s)) =>
+        {
+            &location[s.len() + 1..]
+        }
+        _ => &location[..],
     };
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err("the location is not an http or https URL".into());
-    }
+    let target = resolve_str(&base.to_string(), reference);
+    let web =
+        |scheme: &str| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    let Some((_, rest)) = target.split_once("://").filter(|(scheme, _)| web(scheme)) else {
+        return Err(match Parts::split(&target).scheme {
+            Some(scheme) if web(scheme) => "the location names no host (`//host` after its scheme)",
+            _ => "the location is not an http or https URL",
+        }
+        .into());
+    };
     let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
     check_authority(authority)?;
     target.parse::<Uri>().map_err(|e| e.to_string())
@@ -1165,6 +1181,9 @@ mod tests {
             ("  /trimmed  ", "http://127.0.0.1:8080/trimmed"),
             ("?page=2", "http://127.0.0.1:8080/express/rel/a/b?page=2"),
             ("//other:9000/p", "http://other:9000/p"),
+            // The answering URL's scheme without `//`: relative, as to browsers and requests.
+            ("http:/echo", "http://127.0.0.1:8080/echo"),
+            ("HTTP:c?d", "http://127.0.0.1:8080/express/rel/a/c?d"),
             ("HTTPS://Other.example/z#frag", "https://other.example/z"),
             (
                 "/next?u=http://x/y",
@@ -1183,6 +1202,10 @@ mod tests {
             ("ftp://h/", "not an http or https URL"),
             ("javascript:alert(1)", "not an http or https URL"),
             ("http:///x", "the host is empty"),
+            (
+                "https:/echo",
+                "the location names no host (`//host` after its scheme)",
+            ),
             (
                 "http://b\u{fc}cher.example/x",
                 "the host name is not ASCII, and this crate does not convert it to its punycode \
