@@ -112,7 +112,10 @@ pub enum Part {
     },
     /// An image the provider fetches itself (`https://...`; Gemini takes the URI of a file it
     /// knows, such as `gs://...` or an uploaded file's URI), or a base64 `data:` URL, which
-    /// Anthropic and Gemini get as an inline image.
+    /// Anthropic and Gemini get as an inline image. Gemini's `fileData` gets the media type
+    /// that the URL's extension names (`.png`, `.jpg`, `.jpeg`, `.webp`, `.gif`, `.heic`), and
+    /// none for another URL, which Gemini then takes from the uploaded file it names (Vertex
+    /// AI refuses such a part: send the bytes as an [`Image`](Part::Image) instead).
     ImageUrl {
         /// The image's URL.
         url: String,
