@@ -414,7 +414,8 @@ impl ToolCall {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
-    /// Tokens of the prompt (the messages sent).
+    /// Tokens of the prompt (the messages sent; Anthropic's cached tokens and Gemini's
+    /// `toolUsePromptTokenCount`, what its own tools read, are added).
     pub input_tokens: Option<u64>,
     /// Tokens of the answer, its reasoning or thinking included (Gemini's `thoughtsTokenCount`
     /// is added to its `candidatesTokenCount`).

@@ -656,10 +656,11 @@ fn token_counts_written_as_floats_are_counts_for_every_decoder() {
     let gemini_usage = gemini(&[{
         let mut chunk = gemini_parts(json!([{"text": "Hi"}]), Some("STOP"));
         chunk["usageMetadata"] = json!({"promptTokenCount": 3.0, "candidatesTokenCount": 2.0,
-            "thoughtsTokenCount": 4.0, "totalTokenCount": 9.0});
+            "thoughtsTokenCount": 4.0, "toolUsePromptTokenCount": 5, "totalTokenCount": 14.0});
         chunk
     }]);
-    assert_eq!(usage(gemini_usage), (Some(3), Some(6), Some(9)));
+    // The thinking is output, the results of Gemini's own tools input: in + out = total.
+    assert_eq!(usage(gemini_usage), (Some(8), Some(6), Some(14)));
     let cohere_usage = cohere_v2(&typed_events(&[json!({"type": "message-end",
         "delta": {"finish_reason": "COMPLETE",
             "usage": {"tokens": {"input_tokens": 3.0, "output_tokens": 2.5}}}})]));

@@ -42,9 +42,10 @@ use crate::Error;
 ///
 /// Gemini sends no end marker, so [`Done`](ChatEvent::Done) comes from
 /// [`finish`](crate::sse::Decode::finish), when the body has ended after a finish reason. Only the first
-/// candidate (index 0) is read. The [`Usage`]: `promptTokenCount` in, `candidatesTokenCount`
-/// and `thoughtsTokenCount` out (the thinking counts as output, as other providers count it),
-/// `totalTokenCount` in all; each count as sent is in [`raw`](Usage::raw).
+/// candidate (index 0) is read. The [`Usage`]: `promptTokenCount` and
+/// `toolUsePromptTokenCount` in (what the tools Gemini runs itself read, billed as input),
+/// `candidatesTokenCount` and `thoughtsTokenCount` out (the thinking counts as output, as other
+/// providers count it), `totalTokenCount` in all; each count as sent is in [`raw`](Usage::raw).
 ///
 /// # Examples
 ///
@@ -153,11 +154,15 @@ impl GeminiDecoder {
         ];
         let usage = chunk.usage_metadata.and_then(|usage| {
             let mut counted = Usage::from_counts(&usage, counts)?;
-            // The thinking counts as output, as OpenAI's and Anthropic's output counts it.
-            if let Some(thoughts) = token_count(usage.get("thoughtsTokenCount")) {
-                let answer = counted.output_tokens.unwrap_or(0);
-                counted.output_tokens = answer.checked_add(thoughts).or(counted.output_tokens);
-            }
+            // The thinking counts as output, as OpenAI's and Anthropic's output counts it, and
+            // the results of the tools Gemini ran (search, code) as input, as they are billed.
+            let add = |count: &mut Option<u64>, field: &str| {
+                if let Some(more) = token_count(usage.get(field)) {
+                    *count = count.unwrap_or(0).checked_add(more).or(*count);
+                }
+            };
+            add(&mut counted.output_tokens, "thoughtsTokenCount");
+            add(&mut counted.input_tokens, "toolUsePromptTokenCount");
             Some(counted)
         });
         events.extend(usage.map(ChatEvent::Usage));
