@@ -29,8 +29,8 @@
 //!   kept.
 //! * [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) (10 by default, or
 //!   a given agent's own `max_redirects`) bounds the hops; past it the request fails with
-//!   [`Error::TooManyRedirects`](crate::Error::TooManyRedirects), or returns the last 3xx if a given agent says
-//!   `max_redirects_will_error(false)`.
+//!   [`Error::TooManyRedirects`](crate::Error::TooManyRedirects), or returns the last 3xx if a
+//!   given agent says `max_redirects_will_error(false)`.
 //! * A `Location` is resolved against the URL that answered as RFC 3986 §5.2 says, dot segments
 //!   removed (`../../static/7` from `/express/rel/a/b` is `/express/static/7`), after the bytes a
 //!   browser would encode are percent-encoded (`/static/a b` is `/static/a%20b`; a location

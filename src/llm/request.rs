@@ -414,11 +414,11 @@ impl ChatRequest {
         /// Asks for a JSON object (JSON mode). Most providers want the prompt to say so too
         /// (OpenAI answers `400` to a request whose messages never say "JSON").
         ///
-        /// With [`tool`](ChatRequest::tool)s, JSON mode and [`json_schema`](ChatRequest::json_schema)
-        /// are refused before sending by Cohere, which cannot have both, and sent as they are
-        /// to the others: Gemini models before Gemini 3 answer them with a `400`
-        /// (`Function calling with a response mime type: 'application/json' is unsupported`),
-        /// later ones take them.
+        /// With [`tool`](ChatRequest::tool)s, JSON mode and
+        /// [`json_schema`](ChatRequest::json_schema) are refused before sending by Cohere,
+        /// which cannot have both, and sent as they are to the others: Gemini models before
+        /// Gemini 3 answer them with a `400` (`Function calling with a response mime type:
+        /// 'application/json' is unsupported`), later ones take them.
         ///
         /// # Examples
         ///

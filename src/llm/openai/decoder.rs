@@ -51,14 +51,15 @@ use crate::Error;
 /// **Tool calls.** The pieces of a call share its `index`. A piece with a new id and a name
 /// starts a call at the same index (Ollama sends every call whole at index 0), as does a piece
 /// that names another function than its call's (gateways that send every call whole, at index
-/// 0 or none, without ids), or names it again, without an id,
-/// with arguments of its own after the call's arguments made a whole JSON object (two calls to
-/// one function, so sent); a piece that names it again before then continues it, as does a new id without a name (a few servers send a
-/// new id with every piece). A server without indexes (rare) is followed the same way, a piece
-/// without id or name continuing the last call. The first
+/// 0 or none, without ids), or one without an id that names it again and brings arguments
+/// after the call's arguments made a whole JSON object (two calls to one function, so sent).
+/// A piece that names it again before then continues the call, as does a new id without a
+/// name (a few servers send a new id with every piece). A server without indexes (rare) is
+/// followed the same way, a piece without id or name continuing the last call. The first
 /// [`ChatEvent::ToolCall`] of every call carries its name: pieces that arrive before the name
-/// are held back and sent with it, so [`ChatStream::tool_calls`](crate::llm::ChatStream::tool_calls)
-/// never holds a call without a name.
+/// are held back and sent with it, so
+/// [`ChatStream::tool_calls`](crate::llm::ChatStream::tool_calls) never holds a call without a
+/// name.
 ///
 /// # Examples
 ///
