@@ -1393,7 +1393,22 @@ fn content_range(headers: &http::HeaderMap) -> Result<(u64, u64, Option<u64>), S
 /// measured, as it is read, by [`keep_start`]: `None`.
 fn open_earlier(path: &Path, start: u64) -> Result<Option<File>, Error> {
     let what = format!("keep the first {start} bytes of");
-    let meta = std::fs::metadata(path).map_err(|e| file_error(&what, path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        // A range asked for into a new file (`bytes=-N`, the end of a file): the path is not
+        // what was not found.
+        let e = match e.kind() {
+            io::ErrorKind::NotFound => io::Error::new(
+                e.kind(),
+                format!(
+                    "the 206 answer starts at byte {start}, and no file is there to hold the \
+                     bytes before it (a range is written at its place in the file at the path): \
+                     to keep the range alone, read it with send_streaming or bytes"
+                ),
+            ),
+            _ => e,
+        };
+        file_error(&what, path, e)
+    })?;
     if !meta.is_file() {
         return Ok(None);
     }

@@ -380,6 +380,11 @@ impl<T: Send + 'static> Pending<T> {
     /// [`send_streaming`](crate::RequestBuilder::send_streaming) body is read on the caller's
     /// thread, which counts it itself. Cheap: two relaxed atomic loads, never a lock.
     ///
+    /// `done` can go back: a retry under a [`RetryPolicy`](crate::RetryPolicy) starts again
+    /// from 0, and so does a download's resume answered with the whole file (a `200`: the file
+    /// changed since the cut); a resume answered with the rest (a `206`) goes on from the
+    /// byte where the body was cut.
+    ///
     /// # Examples
     ///
     /// ```

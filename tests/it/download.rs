@@ -762,6 +762,22 @@ fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
         "{text}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "01");
+    // No file at all (a range asked for into a new file): not a URL or a path not found.
+    let new = dir.join("new.bin");
+    let err = FuturesSession::new()
+        .get(ranged_server().url())
+        .header("Range", "bytes=4-")
+        .download(&new)
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("the 206 answer starts at byte 4, and no file is there")
+            && text.contains("send_streaming")
+            && text.contains(&new.display().to_string()),
+        "{text}"
+    );
+    assert!(!new.exists());
     // Answers that do not say where their bytes go, or that carry another number of them.
     type Answer = (fn() -> Reply, &'static str);
     let answers: [Answer; 5] = [
