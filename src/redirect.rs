@@ -40,7 +40,7 @@
 //!   [`Error::InvalidRequest`] that does not quote it (it may carry a key). A 3xx without a
 //!   `Location`, or with an empty one, is the answer, as in requests and curl.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ureq::http::{self, header, HeaderMap, Method, Uri};
 
@@ -187,6 +187,14 @@ pub(crate) struct RedirectLimit {
 /// How much of a redirect's body is read so that its connection can be reused.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
+/// How long a redirect's body is waited for, at most, so that its connection can be reused:
+/// nobody reads it (browsers' `fetch` follows a redirect without it), and a server that stalls
+/// in it held the request (an `EventSource` too) for as long as it kept the connection open.
+/// Redirect bodies come with their head in practice; one that does not by then costs the
+/// connection only. As long as the wait for an error body nobody gets
+/// (`run::ERROR_BODY_WAIT`), for the same reasons.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
 /// The fragment of the URL that answered (`#part`, never sent): the request URL's, or the one
 /// of the last `Location` that had one (RFC 9110 §10.2.2: a location without a fragment
 /// inherits it), for [`Response::url`](crate::Response::url), as requests keeps it. Put in
@@ -298,13 +306,16 @@ fn follow_hops(
         // Read a short body to its end, so that the connection goes back to the pool; a long
         // one is dropped with its connection. Not past the deadline: a stream's hops have no
         // budget for bodies of their own, and a server that stalls in this one would hold the
-        // request for as long as it stays open.
+        // request for as long as it stays open. Nor past `DRAIN_WAIT` without a deadline (the
+        // default): a body that does not come by then is dropped with its connection.
         crate::run::interrupt_at(deadline, crate::exec::current_job(), || {
-            let _ = resp
-                .body_mut()
-                .with_config()
-                .limit(DRAIN_LIMIT)
-                .read_to_vec();
+            crate::transport::waits_until(Instant::now() + DRAIN_WAIT, || {
+                let _ = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(DRAIN_LIMIT)
+                    .read_to_vec();
+            })
         });
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(crate::phase::budget_spent(

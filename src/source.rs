@@ -473,7 +473,8 @@ impl EventSource {
         self.last_event_id.as_deref()
     }
 
-    /// How many connections were opened so far (1 plus the reconnections).
+    /// How many connections were tried so far (1 plus the reconnections), those that failed
+    /// (refused, answered with a status to retry) included.
     ///
     /// # Examples
     ///

@@ -117,6 +117,40 @@ thread_local! {
     /// nothing else).
     static WRITE_CUT: std::cell::RefCell<Option<Arc<WriteCut>>> =
         const { std::cell::RefCell::new(None) };
+    /// While set (see [`waits_until`]), a [`Connection`] of this thread waits for input until
+    /// then at most.
+    static WAIT_UNTIL: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with every wait for input on this thread's connections ending by `until` (a
+/// timeout of ureq's `RecvBody`), sooner if the request's own timeouts say so: for a read whose
+/// bytes nobody needs (a redirect's body, read so that its connection can be reused), which a
+/// server that stalls in it must not hold. Only the connection the wait is on fails, not the
+/// job, as an interrupt would (the hops after it go on). An agent of the caller's own, whose
+/// connector is not this module's, waits as its timeouts say.
+pub(crate) fn waits_until<R>(until: std::time::Instant, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<std::time::Instant>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            WAIT_UNTIL.with(|w| w.set(self.0));
+        }
+    }
+    let _reset = Reset(WAIT_UNTIL.with(|w| w.replace(Some(until))));
+    f()
+}
+
+/// `timeout`, ending by the [`waits_until`] of this thread if one is set.
+fn capped(mut timeout: NextTimeout) -> NextTimeout {
+    if let Some(until) = WAIT_UNTIL.with(std::cell::Cell::get) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        let left = ureq::unversioned::transport::time::Duration::Exact(left);
+        if left < timeout.after {
+            timeout.after = left;
+            timeout.reason = ureq::Timeout::RecvBody;
+        }
+    }
+    timeout
 }
 
 /// Whether the last connection this thread made got its socket connected (see [`CONNECTED`]).
@@ -689,6 +723,7 @@ impl Transport for Connection {
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = capped(timeout);
         if self.tunnel {
             self.before_io()?;
             let result = self.inner.await_input(timeout);

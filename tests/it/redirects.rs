@@ -534,3 +534,28 @@ fn the_response_url_keeps_the_fragment_of_the_request_or_of_the_last_location_wi
         (url("/q?x=1#f").as_str(), "/q?x=1")
     );
 }
+
+/// A redirect's body is read so that its connection can be reused, but nobody needs it: a
+/// server that stalls in it does not hold the request (or a stream) without a timeout.
+#[test]
+fn a_redirect_whose_body_stalls_is_followed_all_the_same() {
+    let server = TestServer::start(|req| match req.path.as_str() {
+        "/stalled" => Reply::stall_mid_body("Mov", 100)
+            .with_status(307)
+            .header("Location", "/end"),
+        "/events" => Reply::stall_mid_body("Mov", 100)
+            .with_status(307)
+            .header("Location", "/feed"),
+        "/feed" => Reply::sse(["data: hi\n\n"], std::time::Duration::ZERO),
+        _ => Reply::ok("arrived"),
+    });
+    let session = FuturesSession::new();
+    let wait = support::secs(30);
+    // Both at once: each waits the 5 s that a redirect's body is waited for.
+    let mut sent = session.get(server.url_for("/stalled")).send();
+    let mut stream = session.get(server.url_for("/events")).events();
+    let resp = sent.result_timeout(wait).expect("followed").unwrap();
+    assert_eq!(resp.text().unwrap(), "arrived");
+    let mut stream = stream.result_timeout(wait).expect("followed").unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().data, "hi");
+}
