@@ -146,7 +146,8 @@ pub enum Error {
         /// [`redact_url`](crate::redact_url) shows it.
         url: String,
         /// Where that answer's `Location` pointed (not followed), resolved against `url` and
-        /// redacted.
+        /// redacted; `an invalid location` for one that does not resolve to an http or https
+        /// URL.
         location: String,
     },
     /// An event-stream line or event was larger than the stream's limit. The message names the
@@ -1009,9 +1010,10 @@ impl fmt::Display for Error {
             ),
             Error::TooManyRedirects { max, url, location } => write!(
                 f,
-                "too many redirects: {url} redirected to {location} after {max} redirects, the \
+                "too many redirects: {url} redirected to {location} after {max} redirect{}, the \
                  most max_redirects allows (SessionBuilder::max_redirects, {} unless set, or a \
                  given agent's own); the server may be redirecting in a loop",
+                if *max == 1 { "" } else { "s" },
                 crate::DEFAULT_MAX_REDIRECTS
             ),
             Error::EventTooLarge { limit } => {

@@ -191,7 +191,8 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 /// nobody reads it (browsers' `fetch` follows a redirect without it), and a server that stalls
 /// in it held the request (an `EventSource` too) for as long as it kept the connection open.
 /// Redirect bodies come with their head in practice; one that does not by then costs the
-/// connection only. As long as the wait for an error body nobody gets
+/// connection only. (An agent given to the session, whose connector is not the session's,
+/// waits as its timeouts say: see `transport::waits_until`.) As long as the wait for an error body nobody gets
 /// (`run::ERROR_BODY_WAIT`), for the same reasons.
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
@@ -285,11 +286,16 @@ fn follow_hops(
         let text = location_text(location.as_bytes());
         if hops >= max {
             if limit.will_error {
-                let location = url::resolve(&hop.uri, &text).map_or(text.into(), |u| u.to_string());
+                // As the URL of a request is shown: its query, fragment and user-info hidden.
+                // One that does not resolve is not quoted (see below).
+                let location = url::resolve(&hop.uri, &text).map_or_else(
+                    |_| "an invalid location".into(),
+                    |u| crate::redact_url(&u.to_string()),
+                );
                 return Err(Error::TooManyRedirects {
                     max,
                     url: crate::redact_url(&hop.uri.to_string()),
-                    location: crate::redact_url(&location),
+                    location,
                 });
             }
             return Ok(resp);

@@ -653,7 +653,9 @@ fn retryable(e: &Error) -> bool {
         Error::Transport(ureq::Error::ConnectProxyFailed(reason)) => {
             crate::phase::transient_proxy_refusal(reason)
         }
-        Error::Transport(_) | Error::Timeout(_) => true,
+        // A redirect loop may be a server's passing state: reconnected to, as browsers do
+        // after any network error.
+        Error::Transport(_) | Error::Timeout(_) | Error::TooManyRedirects { .. } => true,
         _ => false,
     }
 }

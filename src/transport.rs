@@ -128,7 +128,8 @@ thread_local! {
 /// bytes nobody needs (a redirect's body, read so that its connection can be reused), which a
 /// server that stalls in it must not hold. Only the connection the wait is on fails, not the
 /// job, as an interrupt would (the hops after it go on). An agent of the caller's own, whose
-/// connector is not this module's, waits as its timeouts say.
+/// connector is not this module's, waits as its timeouts say. Within another such call, the
+/// earlier of the two ends the waits.
 pub(crate) fn waits_until<R>(until: std::time::Instant, f: impl FnOnce() -> R) -> R {
     struct Reset(Option<std::time::Instant>);
     impl Drop for Reset {
@@ -136,7 +137,10 @@ pub(crate) fn waits_until<R>(until: std::time::Instant, f: impl FnOnce() -> R) -
             WAIT_UNTIL.with(|w| w.set(self.0));
         }
     }
-    let _reset = Reset(WAIT_UNTIL.with(|w| w.replace(Some(until))));
+    let _reset = Reset(WAIT_UNTIL.with(|w| {
+        let outer = w.get();
+        w.replace(Some(outer.map_or(until, |o| o.min(until))))
+    }));
     f()
 }
 
@@ -776,5 +780,32 @@ impl Transport for Connection {
 
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
+    }
+}
+
+#[cfg(test)]
+mod wait_cap_tests {
+    use std::time::{Duration, Instant};
+
+    use ureq::unversioned::transport::time::Duration as Wait;
+    use ureq::unversioned::transport::NextTimeout;
+
+    use super::{capped, waits_until};
+
+    fn after() -> Wait {
+        capped(NextTimeout::default()).after
+    }
+
+    #[test]
+    fn a_wait_cap_holds_within_its_call_only_and_a_nested_one_never_widens_it() {
+        let now = Instant::now();
+        let second = Wait::Exact(Duration::from_secs(1));
+        assert!(after().is_not_happening());
+        waits_until(now + Duration::from_secs(1), || {
+            assert!(after() <= second);
+            waits_until(now + Duration::from_secs(60), || assert!(after() <= second));
+            assert!(after() <= second);
+        });
+        assert!(after().is_not_happening());
     }
 }

@@ -39,10 +39,13 @@ fn reconnects_with_last_event_id_and_stops_on_204() {
 fn retryable_statuses_are_retried_and_counted() {
     let hits = Arc::new(AtomicUsize::new(0));
     let seen = hits.clone();
+    // Then a redirect loop (the request and its 10 redirects), reconnected to as browsers
+    // reconnect after any network error.
     let server = TestServer::start(move |_| match seen.fetch_add(1, Ordering::SeqCst) {
         0 => Reply::retry_after(503, "0"),
         1 => Reply::status(429, "slow down"),
-        2 => Reply::sse(["data: finally\n\n"], ms(0)),
+        2..=12 => Reply::status(302, "").header("Location", "/loop"),
+        13 => Reply::sse(["data: finally\n\n"], ms(0)),
         _ => Reply::status(204, ""),
     });
     let source = FuturesSession::new()
@@ -51,7 +54,7 @@ fn retryable_statuses_are_retried_and_counted() {
         .initial_retry(ms(5));
     let data: Vec<String> = source.map(|e| e.unwrap().data).collect();
     assert_eq!(data, ["finally"]);
-    assert_eq!(hits.load(Ordering::SeqCst), 4);
+    assert_eq!(hits.load(Ordering::SeqCst), 15);
 }
 
 #[test]

@@ -420,6 +420,11 @@ fn openai_calls_that_reuse_an_index_with_a_new_id_are_new_calls() {
     let calls = collect(openai(&body)).tool_calls;
     let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
     assert_eq!(calls, [("a", r#"{"file":"x"}"#), ("b", r#"{"file":"y"} "#)]);
+    // A first call without an id: the next one's id starts another all the same.
+    let body = whole("", "x") + &whole("b", "y") + "data: [DONE]\n\n";
+    let calls = collect(openai(&body)).tool_calls;
+    let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
+    assert_eq!(calls, [("", r#"{"file":"x"}"#), ("b", r#"{"file":"y"}"#)]);
 }
 
 #[test]

@@ -15,6 +15,9 @@ fn same_origin_server(status: u16) -> TestServer {
             req.header("authorization").unwrap_or("-"),
             req.header("x-api-key").unwrap_or("-"),
         )),
+        // One redirect from a location that is no http URL, which no error quotes.
+        "/to-bad" => Reply::status(302, "").header("Location", "/bad"),
+        "/bad" => Reply::status(302, "").header("Location", "javascript:fetch('/k?key=secret')"),
         // A key in the query, which no error shows.
         path if path.starts_with("/loop") => {
             Reply::status(302, "").header("Location", "/loop?key=secret")
@@ -270,6 +273,21 @@ fn max_redirects_bounds_the_hops_of_a_session_built_agent() {
     assert!(
         matches!(&result, Err(Error::TooManyRedirects { max: 2, location, .. }) if location.ends_with("/end")),
         "{result:?}"
+    );
+    let one = FuturesSession::builder().max_redirects(1).build();
+    let err = one
+        .get(server.url_for("/to-bad"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "too many redirects: {} redirected to an invalid location after 1 redirect, the most \
+             max_redirects allows (SessionBuilder::max_redirects, 10 unless set, or a given \
+             agent's own); the server may be redirecting in a loop",
+            server.url_for("/bad")
+        )
     );
     let none = FuturesSession::builder().max_redirects(0).build();
     let resp = none.get(server.url_for("/hops/2")).send().result().unwrap();

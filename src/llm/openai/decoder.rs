@@ -222,7 +222,9 @@ impl OpenAIDecoder {
             let same_name = match &name {
                 Some(name) if call.named => {
                     *name == call.name
-                        && (id.is_some() || !call.whole.is_whole() || arguments.trim().is_empty())
+                        && ((id.is_some() && id == call.id)
+                            || !call.whole.is_whole()
+                            || arguments.trim().is_empty())
                 }
                 _ => true,
             };
