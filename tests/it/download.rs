@@ -742,14 +742,17 @@ fn a_resume_of_a_whole_file_is_done_and_other_416s_leave_the_file() {
 fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
     let dir = TempDir::new("resume-bad");
     let path = dir.join("data.bin");
+    let from_4 = |path: &std::path::Path| {
+        FuturesSession::new()
+            .get(ranged_server().url())
+            .header("Range", "bytes=4-")
+            .download(path)
+            .result()
+            .unwrap_err()
+    };
     // The file holds fewer bytes than the range starts after.
     std::fs::write(&path, "01").unwrap();
-    let err = FuturesSession::new()
-        .get(ranged_server().url())
-        .header("Range", "bytes=4-")
-        .download(&path)
-        .result()
-        .unwrap_err();
+    let err = from_4(&path);
     match &err {
         Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}"),
         other => panic!("{other:?}"),
@@ -764,13 +767,7 @@ fn a_206_that_cannot_be_placed_writes_nothing_and_says_why() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "01");
     // No file at all (a range asked for into a new file): not a URL or a path not found.
     let new = dir.join("new.bin");
-    let err = FuturesSession::new()
-        .get(ranged_server().url())
-        .header("Range", "bytes=4-")
-        .download(&new)
-        .result()
-        .unwrap_err();
-    let text = err.to_string();
+    let text = from_4(&new).to_string();
     assert!(
         text.contains("the 206 answer starts at byte 4, and no file is there")
             && text.contains("send_streaming")
