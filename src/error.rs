@@ -70,8 +70,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | other malformed response (a chunk size that is no number) | `Transport` with ureq's error | ureq's |
 ///
 /// The message of a [`Transport`](Error::Transport), [`Json`](Error::Json),
-/// [`EventTooLarge`](Error::EventTooLarge), [`UnexpectedContentType`](Error::UnexpectedContentType),
-/// [`Api`](Error::Api) (an error the server put inside a 200 answer's stream, which says so),
+/// [`EventTooLarge`](Error::EventTooLarge), [`Api`](Error::Api) (an error the server put inside a 200 answer's stream, which says so),
 /// [`Cancelled`](Error::Cancelled) or [`ShutDown`](Error::ShutDown) does not name the URL: these
 /// variants hold another crate's error, or fields that code matches on, and have no room for it
 /// that would not break such code. The URL is the one of the request whose handle, stream or

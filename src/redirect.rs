@@ -191,9 +191,9 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 /// nobody reads it (browsers' `fetch` follows a redirect without it), and a server that stalls
 /// in it held the request (an `EventSource` too) for as long as it kept the connection open.
 /// Redirect bodies come with their head in practice; one that does not by then costs the
-/// connection only. (An agent given to the session, whose connector is not the session's,
-/// waits as its timeouts say: see `transport::waits_until`.) As long as the wait for an error body nobody gets
-/// (`run::ERROR_BODY_WAIT`), for the same reasons.
+/// connection only. As long as the wait for an error body nobody gets
+/// (`run::ERROR_BODY_WAIT`), for the same reasons. (An agent given to the session, whose
+/// connector is not the session's, waits as its timeouts say: see `transport::waits_until`.)
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
 /// The fragment of the URL that answered (`#part`, never sent): the request URL's, or the one
@@ -284,11 +284,12 @@ fn follow_hops(
         // read a Location's bytes beyond ASCII as UTF-8, and so does this; one that is not
         // UTF-8 (raw Latin-1) goes with those bytes percent-encoded, as curl sends it.
         let text = location_text(location.as_bytes());
+        let next = url::resolve(&hop.uri, &text);
         if hops >= max {
             if limit.will_error {
                 // As the URL of a request is shown: its query, fragment and user-info hidden.
                 // One that does not resolve is not quoted (see below).
-                let location = url::resolve(&hop.uri, &text).map_or_else(
+                let location = next.map_or_else(
                     |_| "an invalid location".into(),
                     |u| crate::redact_url(&u.to_string()),
                 );
@@ -300,7 +301,7 @@ fn follow_hops(
             }
             return Ok(resp);
         }
-        let next = url::resolve(&hop.uri, &text).map_err(|why| {
+        let next = next.map_err(|why| {
             Error::InvalidRequest(format!(
                 "the redirect from {} goes to an invalid location: {why}",
                 crate::redact_url(&hop.uri.to_string())

@@ -23,6 +23,11 @@ fn slowed_down(prompt: &'static str, retry_after: &'static str) -> TestServer {
     })
 }
 
+/// A 503 that says the server is overloaded (add the wait it asks for).
+fn overloaded() -> Reply {
+    Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+}
+
 /// An OpenAI stream whose answer is the prompt in upper case.
 fn answer(req: &support::Request) -> Reply {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
@@ -68,7 +73,7 @@ fn a_chat_that_always_fails_makes_the_batchs_attempts_only() {
     let s = seen.clone();
     let server = TestServer::start(move |_| {
         s.fetch_add(1, Ordering::SeqCst);
-        Reply::status(503, r#"{"error":{"message":"overloaded"}}"#).header("retry-after-ms", "10")
+        overloaded().header("retry-after-ms", "10")
     });
     let limiter = RateLimiter::new();
     let results: Vec<ChatResult> = ChatBatch::new(client(&server, &limiter))
@@ -285,18 +290,12 @@ fn a_chat_waiting_to_retry_lets_the_chats_behind_it_go_and_comes_back_first() {
             *log == [0]
         };
         if refused {
-            return Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
-                .header("retry-after", "1");
+            return overloaded().header("retry-after", "1");
         }
         std::thread::sleep(support::ms(100));
         answer(req)
     });
-    let session = FuturesSession::builder().max_workers(4).build();
-    let results: Vec<ChatResult> = ChatBatch::new(client_on(&server, session))
-        .in_flight(1)
-        .progress_bar(false)
-        .run(jobs(20))
-        .collect();
+    let results = one_at_a_time(&server, 20);
     let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
     let want: Vec<String> = (0..20).map(|i| format!("id{i}")).collect();
     assert_eq!(ids, want);
@@ -308,6 +307,16 @@ fn a_chat_waiting_to_retry_lets_the_chats_behind_it_go_and_comes_back_first() {
     // some (it did not wait for every chat not started yet).
     let back = sent.iter().rposition(|&i| i == 0).unwrap();
     assert!((2..20).contains(&back), "{sent:?}");
+}
+
+/// `n` chats through a batch of one place, whose client's session has 4 workers.
+fn one_at_a_time(server: &TestServer, n: usize) -> Vec<ChatResult> {
+    let session = FuturesSession::builder().max_workers(4).build();
+    ChatBatch::new(client_on(server, session))
+        .in_flight(1)
+        .progress_bar(false)
+        .run(jobs(n))
+        .collect()
 }
 
 /// A chat back from its wait to retry sends nothing once the batch stopped: chat 1's refused
@@ -329,8 +338,7 @@ fn a_chat_back_from_its_wait_sends_nothing_after_the_batch_stopped() {
             is(0) && n0 == 0
         };
         if first0 {
-            return Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
-                .header("retry-after", "1");
+            return overloaded().header("retry-after", "1");
         }
         if is(1) {
             // Past chat 0's wait: it is back, waiting for the place.
@@ -344,12 +352,7 @@ fn a_chat_back_from_its_wait_sends_nothing_after_the_batch_stopped() {
         l.lock().unwrap().push("other".into());
         answer(req)
     });
-    let session = FuturesSession::builder().max_workers(4).build();
-    let results: Vec<ChatResult> = ChatBatch::new(client_on(&server, session))
-        .in_flight(1)
-        .progress_bar(false)
-        .run(jobs(5))
-        .collect();
+    let results = one_at_a_time(&server, 5);
     let log = log.lock().unwrap().clone();
     assert_eq!(log, ["0 attempt 1", "1 refused: 401"], "{results:?}");
     let error = results[0].error.as_deref().unwrap_or("");

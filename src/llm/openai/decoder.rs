@@ -124,6 +124,28 @@ struct CallTrack {
     whole: WholeJson,
 }
 
+impl CallTrack {
+    /// Whether a piece with `id`, `name` and `arguments` continues this call (see
+    /// [`OpenAIDecoder::tool_piece`]).
+    fn continued_by(&self, id: &Option<String>, name: &Option<String>, arguments: &str) -> bool {
+        let same_id = match (id, &self.id) {
+            (Some(id), Some(known)) => id == known || name.is_none(),
+            _ => true,
+        };
+        let same_name = match name {
+            // The call's own id, or arguments that can go on: the same call.
+            Some(name) if self.named => {
+                *name == self.name
+                    && ((id.is_some() && *id == self.id)
+                        || !self.whole.is_whole()
+                        || arguments.trim().is_empty())
+            }
+            _ => true,
+        };
+        same_id && same_name
+    }
+}
+
 /// Follows a call's arguments as they come, to know when they make a whole JSON object (or
 /// array): a piece without an id that names the call's function again starts another call if
 /// they do (a gateway sending parallel calls to one function whole, one after the other),
@@ -167,8 +189,9 @@ impl WholeJson {
         }
     }
 
+    /// (A string is open only inside brackets: a quote outside them is `other`.)
     fn is_whole(&self) -> bool {
-        self.started && self.depth == 0 && !self.in_string && !self.other
+        self.started && self.depth == 0 && !self.other
     }
 }
 
@@ -213,23 +236,7 @@ impl OpenAIDecoder {
         // after the other; so is the same name without an id after whole arguments, with more
         // of them. Another id without a name is the same call: a few servers send a new id
         // with every piece of the arguments.
-        let position = position.filter(|&p| {
-            let call = &self.calls[p];
-            let same_id = match (&id, &call.id) {
-                (Some(id), Some(known)) => id == known || name.is_none(),
-                _ => true,
-            };
-            let same_name = match &name {
-                Some(name) if call.named => {
-                    *name == call.name
-                        && ((id.is_some() && id == call.id)
-                            || !call.whole.is_whole()
-                            || arguments.trim().is_empty())
-                }
-                _ => true,
-            };
-            same_id && same_name
-        });
+        let position = position.filter(|&p| self.calls[p].continued_by(&id, &name, &arguments));
         let position = position.unwrap_or_else(|| {
             self.calls.push(CallTrack::default());
             let position = self.calls.len() - 1;
