@@ -120,6 +120,8 @@ impl RequestBuilder {
                 retry: None,
                 idempotent: None,
                 error,
+                followed: false,
+                resumes: false,
             },
         }
     }

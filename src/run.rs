@@ -50,6 +50,13 @@ pub(crate) struct Spec {
     pub(crate) idempotent: Option<bool>,
     /// A problem found while building, reported when the job runs.
     pub(crate) error: Option<Box<Error>>,
+    /// The URL is where same-origin redirects led an earlier request of this one (an event
+    /// source's reconnection goes there directly): its first hop builds its `Cookie` header as
+    /// a redirect's hop does (see [`redirect`]), so that it carries what that hop carried.
+    pub(crate) followed: bool,
+    /// An event source's request: its `Last-Event-ID` is the ID the source has in force (none
+    /// after the server reset it), never a session default's.
+    pub(crate) resumes: bool,
 }
 
 impl Spec {
@@ -67,6 +74,8 @@ impl Spec {
             retry: self.retry.clone(),
             idempotent: self.idempotent,
             error: None,
+            followed: self.followed,
+            resumes: self.resumes,
         }
     }
 }
@@ -557,7 +566,8 @@ fn attempts(
         .transpose()
         .map_err(Error::InvalidRequest)?;
     let build_headers = || {
-        let mut headers = request_headers(&config.headers, &spec.headers, content_type)?;
+        let mut headers =
+            request_headers(&config.headers, &spec.headers, content_type, spec.resumes)?;
         if let Some(value) = url_auth
             .as_deref()
             .and_then(|v| HeaderValue::from_str(v).ok())
@@ -793,7 +803,11 @@ fn attempts(
         encoding::decode(resp, None, &method)
     };
     let policy = spec.retry.as_deref().or(config.retry.as_ref());
-    let first = |uri: Uri| Hop::new(method.clone(), uri, spec.body.as_ref(), fragment.as_deref());
+    let first = |uri: Uri| {
+        let mut hop = Hop::new(method.clone(), uri, spec.body.as_ref(), fragment.as_deref());
+        hop.redirected = spec.followed;
+        hop
+    };
     let Some(policy) = policy.filter(|p| p.max_attempts() > 1) else {
         return send(first(uri), &mut None);
     };
@@ -1070,9 +1084,10 @@ fn request_headers(
     defaults: &[DefaultHeader],
     own: &[(String, String)],
     content_type: Option<&str>,
+    resumes: bool,
 ) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::new();
-    merge_headers(&mut headers, defaults, own)?;
+    merge_headers(&mut headers, defaults, own, resumes)?;
     // `Expect: 100-continue` is not sent: ureq (3.5) waits for the `100 Continue` and does not
     // read a final answer that comes instead (a 401, a 417, a redirect: how S3 and nginx refuse
     // a body before it is sent), so such a request waited until its `timeout`, for ever by
@@ -1130,12 +1145,14 @@ fn merge_headers(
     out: &mut HeaderMap,
     defaults: &[DefaultHeader],
     own: &[(String, String)],
+    resumes: bool,
 ) -> Result<(), Error> {
     for default in defaults {
-        if !own
+        let replaced = own
             .iter()
             .any(|(o, _)| o.eq_ignore_ascii_case(&default.name))
-        {
+            || (resumes && default.name.eq_ignore_ascii_case("last-event-id"));
+        if !replaced {
             let (name, value) = default.parsed.clone().map_err(Error::InvalidRequest)?;
             out.append(name, value);
         }
@@ -1229,7 +1246,7 @@ mod tests {
             DefaultHeader::new("x-one".into(), "1"),
         ];
         let own = vec![("user-agent".into(), "b".into())];
-        merge_headers(&mut map, &defaults, &own).unwrap();
+        merge_headers(&mut map, &defaults, &own, false).unwrap();
         assert_eq!(map.get_all("user-agent").iter().count(), 1);
         assert_eq!(map["user-agent"], "b");
         assert_eq!(map["x-one"], "1");
@@ -1239,7 +1256,9 @@ mod tests {
     fn invalid_header_values_are_not_quoted_in_errors() {
         let mut map = HeaderMap::new();
         let own = vec![("authorization".into(), "Bearer sk-\nsecret".into())];
-        let err = merge_headers(&mut map, &[], &own).unwrap_err().to_string();
+        let err = merge_headers(&mut map, &[], &own, false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("authorization"), "{err}");
         assert!(!err.contains("secret"), "{err}");
     }
@@ -1247,13 +1266,13 @@ mod tests {
     #[test]
     fn an_invalid_default_fails_only_the_requests_that_send_it() {
         let defaults = vec![DefaultHeader::new("x-key".into(), "k\nsecret")];
-        let err = merge_headers(&mut HeaderMap::new(), &defaults, &[])
+        let err = merge_headers(&mut HeaderMap::new(), &defaults, &[], false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("x-key") && !err.contains("secret"), "{err}");
         let own = vec![("X-Key".into(), "fine".into())];
         let mut map = HeaderMap::new();
-        merge_headers(&mut map, &defaults, &own).unwrap();
+        merge_headers(&mut map, &defaults, &own, false).unwrap();
         assert_eq!(map["x-key"], "fine");
     }
 }

@@ -80,9 +80,13 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   the stream's request head (over 8,175 bytes with the default buffers) ends the source at
 ///   the connection with an [`Error::Io`] (`InvalidInput`) that says so, nothing sent: no
 ///   attempt could send it, and one without it would resume elsewhere. A `Last-Event-ID`
-///   header set on the request is the ID in force on the first connection (to resume where an
-///   earlier run stopped), replaced by the server's as they come: each request carries one at
-///   most.
+///   header set on the request (or else among the session's default headers) is the ID in
+///   force on the first connection (to resume where an earlier run stopped), replaced by the
+///   server's as they come: each request carries one at most, and none after the server
+///   reset the ID (an empty `id:`), the session's default neither. One that cannot be a header
+///   value (a line feed read with it from a file) ends the source at once with
+///   [`Error::InvalidRequest`], nothing sent: without it the server would replay the stream
+///   from its start.
 /// * A proxy that refuses the tunnel for good (a `407`, a `403` to its `CONNECT`) ends the
 ///   source; one that could not open it (no answer, 429, 502, 503, 504) is tried again.
 /// * HTTP 204 means "stop": the source ends. Any other status outside 2xx ends it with
@@ -95,7 +99,11 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   a connection attempt or a wait for a reconnection alike: its last item is then
 ///   `Err(Error::Cancelled)`.
 /// * A reconnection goes to the URL the redirects of the last connection led to, when they
-///   stayed within its origin (as the standard reuses the request, redirects and all); after
+///   stayed within its origin (as the standard reuses the request, redirects and all), with
+///   what the redirect's hop carried: the credentials of the URL's user-info (also where an
+///   absolute `Location` named none) and, from a session that keeps cookies, the jar's cookies
+///   and then the request's own `Cookie` of other names (see
+///   [`SessionBuilder::cookies`](crate::SessionBuilder::cookies)); after
 ///   a redirect to another origin (even one that led back) each connection starts at the URL
 ///   of the request again.
 /// * A shutdown of its session ends it too. [`shutdown_now`](FuturesSession::shutdown_now)
@@ -300,16 +308,26 @@ impl EventSource {
                     ))
                 }),
         };
-        // A `Last-Event-ID` the caller set (to resume where an earlier run stopped) is the ID in
-        // force on the first connection; each connection then sends the one in force, once.
+        // A `Last-Event-ID` the caller set (to resume where an earlier run stopped), on the
+        // request or else as the session's default header, is the ID in force on the first
+        // connection; each connection then sends the one in force, once, and none after the
+        // server reset it (not the session's default: `Spec::resumes`). One that cannot be a
+        // header value is refused, as any request's: sent without it, the server would replay
+        // the stream from its start.
         let mut given = None;
         template.headers.retain(|(name, value)| {
             let ours = name.eq_ignore_ascii_case("last-event-id");
             if ours {
-                given = Some(value.clone());
+                given = Some(crate::config::parse_header(name, value).map(|_| value.clone()));
             }
             !ours
         });
+        template.resumes = true;
+        let (given, refused) = match given.or_else(|| session.default_header("last-event-id")) {
+            Some(Ok(id)) => (Some(id), refused),
+            Some(Err(why)) => (None, refused.or(Some(Error::InvalidRequest(why)))),
+            None => (None, refused),
+        };
         let (wake, woken) = crossbeam_channel::bounded(1);
         let stop = Arc::new(SourceStop {
             stopped: AtomicBool::new(false),
@@ -451,7 +469,8 @@ impl EventSource {
         self
     }
 
-    /// The last event ID received (at first, the request's own `Last-Event-ID`, if any), sent as
+    /// The last event ID received (at first, the request's own `Last-Event-ID`, or the
+    /// session's default one, if any), sent as
     /// `Last-Event-ID` on reconnection. Once the source has ended, a stop included, it is the ID
     /// in force at the end (set by a block without data too): the one to resume from in a
     /// later run, as the request's `Last-Event-ID`.
@@ -635,6 +654,12 @@ impl EventSource {
     }
 }
 
+/// The user-info of `uri` (`user:password`), as written.
+fn user_info(uri: &ureq::http::Uri) -> Option<&str> {
+    let authority = uri.authority()?.as_str();
+    authority.rsplit_once('@').map(|(info, _)| info)
+}
+
 /// `id`, if it can be sent as a `Last-Event-ID` header (no control character).
 fn sendable(id: &str) -> Option<&str> {
     ureq::http::HeaderValue::from_str(id).is_ok().then_some(id)
@@ -814,8 +839,15 @@ impl EventSource {
             return;
         };
         if reached != asked && crate::redirect::same_origin(&asked, &reached) {
-            self.template.url = url.to_string();
+            // The redirects kept the credentials of the URL's user-info (as its
+            // `Authorization`) where an absolute `Location` named none: so do the next
+            // connections. The `Cookie` header is built as the redirect's hop built it.
+            self.template.url = match (user_info(&asked), user_info(&reached)) {
+                (Some(info), None) => url.replacen("://", &format!("://{info}@"), 1),
+                _ => url.to_string(),
+            };
             self.template.query.clear();
+            self.template.followed = true;
         }
     }
 

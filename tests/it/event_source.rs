@@ -385,44 +385,62 @@ fn a_stop_handle_ends_the_source_in_a_wait_and_in_a_read() {
 }
 
 #[test]
-fn a_last_event_id_set_on_the_request_is_the_first_and_is_replaced_not_repeated() {
-    let n = AtomicUsize::new(0);
-    let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
-        0 => Reply::sse(["data: a\n\nid: 5\ndata: b\n\n"], ms(0)),
-        1 => Reply::sse(["id\ndata: c\n\n"], ms(0)),
-        _ => Reply::status(204, ""),
-    });
-    let mut source = FuturesSession::new()
-        .get(server.url())
-        .header("Last-Event-ID", "4")
-        .event_source()
-        .initial_retry(ms(5));
-    assert_eq!(source.last_event_id(), Some("4"));
-    let got: Vec<(String, Option<SmolStr>)> = source
-        .by_ref()
-        .map(|e| e.map(|e| (e.data, e.id)).unwrap())
-        .collect();
-    assert_eq!(
-        got,
-        [
-            ("a".to_string(), Some("4".into())),
-            ("b".to_string(), Some("5".into())),
-            ("c".to_string(), None),
-        ]
-    );
-    // One header a request: the caller's, then the server's ID, then none after its reset.
-    let sent: Vec<Vec<String>> = server
-        .requests()
-        .iter()
-        .map(|r| {
-            r.headers
+fn a_last_event_id_set_on_the_request_or_the_session_is_the_first_and_is_replaced_not_repeated() {
+    // Set on the request, then as the session's default header: the same.
+    for on_session in [false, true] {
+        let n = AtomicUsize::new(0);
+        let server = TestServer::start(move |_| match n.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply::sse(["data: a\n\nid: 5\ndata: b\n\n"], ms(0)),
+            1 => Reply::sse(["id\ndata: c\n\n"], ms(0)),
+            _ => Reply::status(204, ""),
+        });
+        let session = match on_session {
+            true => FuturesSession::builder()
+                .header("Last-Event-ID", "4")
+                .build(),
+            false => FuturesSession::new(),
+        };
+        let mut request = session.get(server.url());
+        if !on_session {
+            request = request.header("Last-Event-ID", "4");
+        }
+        let mut source = request.event_source().initial_retry(ms(5));
+        assert_eq!(source.last_event_id(), Some("4"));
+        let got: Vec<(String, Option<SmolStr>)> = source
+            .by_ref()
+            .map(|e| e.map(|e| (e.data, e.id)).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), Some("4".into())),
+                ("b".to_string(), Some("5".into())),
+                ("c".to_string(), None),
+            ]
+        );
+        // One header a request: the caller's, then the server's ID, then none after its reset
+        // (the session's default neither).
+        let sent = || -> Vec<Vec<String>> {
+            server
+                .requests()
                 .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case("last-event-id"))
-                .map(|(_, v)| v.clone())
+                .map(|r| {
+                    r.headers
+                        .iter()
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("last-event-id"))
+                        .map(|(_, v)| v.clone())
+                        .collect()
+                })
                 .collect()
-        })
-        .collect();
-    assert_eq!(sent, [vec!["4".to_string()], vec!["5".to_string()], vec![]]);
+        };
+        assert_eq!(
+            sent(),
+            [vec!["4".to_string()], vec!["5".to_string()], vec![]]
+        );
+        // The session's other requests still send its default.
+        session.get(server.url()).send().result().unwrap();
+        assert_eq!(sent()[3].len(), usize::from(on_session), "{on_session}");
+    }
 }
 
 #[test]
@@ -984,4 +1002,104 @@ fn the_longest_event_id_a_stream_head_line_holds_is_sent_whole() {
     }
     let requests = server.requests();
     assert_eq!(requests[1].header("last-event-id"), Some(id.as_str()));
+}
+
+/// The values of the header `name` each request of `server` carried.
+fn sent_headers(server: &TestServer, name: &str) -> Vec<Option<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.header(name).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_reconnection_after_a_redirect_within_the_origin_keeps_the_url_s_credentials() {
+    // nginx's redirect for a missing trailing slash: an absolute `Location` without the
+    // user-info the request's URL had. The redirect keeps the credentials (same origin); the
+    // reconnection, which goes where the redirect led, keeps them too.
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let b = Arc::clone(&base);
+    let server = TestServer::start(move |req| {
+        match (
+            req.path_only(),
+            req.header("authorization"),
+            req.header("last-event-id"),
+        ) {
+            (_, None, _) => Reply::status(401, "who are you"),
+            ("/events", _, _) => {
+                Reply::status(301, "").header("Location", format!("{}/events/", b.get().unwrap()))
+            }
+            (_, _, None) => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+            _ => Reply::status(204, ""),
+        }
+    });
+    base.set(server.url()).unwrap();
+    let url = server.url_for("/events").replace("http://", "http://u:p@");
+    let items: Vec<Result<String, String>> = FuturesSession::new()
+        .get(url)
+        .event_source()
+        .initial_retry(ms(5))
+        .map(|item| item.map(|e| e.data).map_err(|e| e.to_string()))
+        .collect();
+    assert_eq!(items, [Ok("a".to_string())]);
+    let basic = Some("Basic dTpw".to_string());
+    assert_eq!(
+        sent_headers(&server, "authorization"),
+        [basic.clone(), basic.clone(), basic]
+    );
+    let paths: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.path_only().to_string())
+        .collect();
+    assert_eq!(paths, ["/events", "/events/", "/events/"]);
+}
+
+#[test]
+fn a_last_event_id_on_the_request_that_is_no_header_value_is_refused() {
+    // A resume point read from a file with its line feed: sent as it is, it cannot be; sent
+    // without it, the server would replay everything.
+    let server = TestServer::start(|_| Reply::sse(["data: a\n\n"], ms(0)));
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .header("Last-Event-ID", "5\n")
+        .event_source()
+        .initial_retry(ms(5));
+    let first = source.next();
+    let Some(Err(Error::InvalidRequest(message))) = &first else {
+        panic!("{first:?}, sent: {:?}", sent_ids(&server));
+    };
+    assert!(message.contains("\"Last-Event-ID\""), "{message}");
+    assert!(message.contains("line feed"), "{message}");
+    assert!(source.next().is_none());
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn a_reconnection_to_a_redirect_target_carries_the_cookies_its_first_request_carried() {
+    // The redirect sets a load balancer's cookie; the request has a `Cookie` of its own. The
+    // first request to `/events` is a redirect's hop (the jar's cookies, then the request's
+    // own); the reconnection goes there directly and carries the same.
+    let server = TestServer::start(|req| match (req.path_only(), req.header("last-event-id")) {
+        ("/start", _) => Reply::status(302, "")
+            .header("Location", "/events")
+            .add_header("Set-Cookie", "lb=node1; Path=/"),
+        ("/events", None) => Reply::sse(["id: 1\ndata: a\n\n"], ms(0)),
+        _ => Reply::status(204, ""),
+    });
+    let data: Vec<String> = FuturesSession::new()
+        .get(server.url_for("/start"))
+        .header("Cookie", "consent=yes")
+        .event_source()
+        .initial_retry(ms(5))
+        .map(|e| e.unwrap().data)
+        .collect();
+    assert_eq!(data, ["a"]);
+    let cookies = sent_headers(&server, "cookie");
+    let both = Some("lb=node1; consent=yes".to_string());
+    assert_eq!(
+        cookies,
+        [Some("consent=yes".to_string()), both.clone(), both]
+    );
 }
