@@ -66,6 +66,7 @@ pub(crate) fn excerpt(bytes: &[u8], content_type: Option<&str>, limit: usize) ->
                 // A pair's first half (a high surrogate) at the end goes with its second.
                 let last = bytes
                     .get(end.saturating_sub(2)..end)
+                    .filter(|unit| unit.len() == 2)
                     .map(|unit| match utf16 {
                         Charset::Utf16Le => u16::from_le_bytes([unit[0], unit[1]]),
                         _ => u16::from_be_bytes([unit[0], unit[1]]),
@@ -209,5 +210,19 @@ mod tests {
         for label in ["shift_jis", "iso-8859-15", "koi8-r", ""] {
             assert_eq!(Charset::from_label(label), None, "{label}");
         }
+    }
+
+    #[test]
+    fn a_utf16_excerpt_shorter_than_a_code_unit_is_empty() {
+        for limit in [0, 1] {
+            assert_eq!(
+                excerpt(b"a\0b\0", Some("text/plain; charset=utf-16le"), limit),
+                ""
+            );
+        }
+        assert_eq!(
+            excerpt(b"a\0b\0", Some("text/plain; charset=utf-16le"), 2),
+            "a"
+        );
     }
 }

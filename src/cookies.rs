@@ -172,7 +172,12 @@ impl Cookie {
     /// The cookie of a stored one.
     fn of(stored: &Stored) -> Cookie {
         let expires = stored.expires.map(|t| match u64::try_from(t) {
-            Ok(secs) => UNIX_EPOCH + std::time::Duration::from_secs(secs),
+            // Past what this system's `SystemTime` holds (Windows counts 100 ns ticks in an
+            // i64: about 29,000 years), the latest time it holds (about that far off).
+            Ok(secs) => (UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs)))
+                .unwrap_or_else(|| {
+                    UNIX_EPOCH + std::time::Duration::from_secs(i64::MAX as u64 / 10_000_000)
+                }),
             Err(_) => UNIX_EPOCH,
         });
         Cookie {
@@ -869,19 +874,39 @@ pub(crate) fn parse_date(text: &str) -> Option<i64> {
     } else if (0..=69).contains(&year) {
         year += 2000;
     }
-    if !(1..=31).contains(&day) || year < 1601 || h > 23 || mi > 59 || s > 59 {
+    // "If no such date exists, abort these steps and fail" (§5.1.1): 30 February too.
+    if !(1..=days_in_month(year, month)).contains(&day)
+        || year < 1601
+        || h > 23
+        || mi > 59
+        || s > 59
+    {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
-/// `hh:mm:ss` with one or two digits each, anything after the seconds' digits ignored.
+/// `hh:mm:ss` with one or two digits each, anything after the seconds' digits ignored (RFC
+/// 6265's `hms-time ( non-digit *OCTET )`).
 fn parse_time(token: &str) -> Option<(i64, i64, i64)> {
     let mut fields = token.splitn(3, ':');
-    let h = leading_digits(fields.next()?, 1, 2)?;
-    let m = leading_digits(fields.next()?, 1, 2)?;
+    let mut whole = || {
+        let field = fields.next()?;
+        leading_digits(field, 1, 2).filter(|_| field.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let (h, m) = (whole()?, whole()?);
     let s = leading_digits(fields.next()?, 1, 2)?;
     Some((h, m, s))
+}
+
+/// The days of `month` (1 to 12) in the proleptic Gregorian `year`.
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// The value of `token`'s leading digits when there are `min..=max` of them and (for a time
@@ -1369,5 +1394,35 @@ mod tests {
         assert!(!path_match("/ab", "/a"));
         assert!(path_match("/a", "/a"));
         assert!(!path_match("/", "/a"));
+    }
+
+    #[test]
+    fn a_date_that_does_not_exist_is_no_date() {
+        // RFC 6265 §5.1.1: "If no such date exists, abort these steps and fail".
+        assert_eq!(parse_date("Tue, 30 Feb 2027 00:00:00 GMT"), None);
+        assert_eq!(parse_date("Thu, 31 Apr 2027 00:00:00 GMT"), None);
+        assert_eq!(parse_date("Sat, 29 Feb 2025 00:00:00 GMT"), None);
+        assert!(parse_date("Tue, 29 Feb 2028 00:00:00 GMT").is_some());
+        assert!(parse_date("Fri, 31 Dec 2027 23:59:59 GMT").is_some());
+        // A time field is digits: `12a:30:00` is no time (after the seconds anything goes).
+        assert_eq!(parse_date("Tue, 02 Mar 2027 12a:30:00 GMT"), None);
+        assert_eq!(parse_date("Tue, 02 Mar 2027 12:3a:00 GMT"), None);
+        assert!(parse_date("Tue, 02 Mar 2027 12:30:00x GMT").is_some());
+    }
+
+    #[test]
+    fn a_huge_max_age_is_listed_without_overflow() {
+        // `SystemTime` is narrower on some systems (Windows: 100 ns ticks in an i64).
+        let jar = CookieJar::new();
+        set(
+            &jar,
+            "https://h.example/",
+            &["sid=1; Max-Age=1000000000000"],
+        );
+        let cookies = jar.cookies();
+        assert_eq!(cookies.len(), 1);
+        assert!(cookies[0]
+            .expires
+            .is_some_and(|t| t > std::time::SystemTime::now()));
     }
 }

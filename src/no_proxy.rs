@@ -261,6 +261,13 @@ fn in_net(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
     };
+    // So is an entry in that form (`::ffff:10.0.0.1`, `::ffff:10.0.0.0/104`), as curl reads it.
+    let (net, bits) = match net {
+        IpAddr::V6(v6) if bits >= 96 => v6
+            .to_ipv4_mapped()
+            .map_or((net, bits), |v4| (IpAddr::V4(v4), bits - 96)),
+        _ => (net, bits),
+    };
     match (addr, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
@@ -386,5 +393,19 @@ mod tests {
     fn a_star_alone_matches_everything_and_other_wildcards_are_left_to_ureq() {
         assert!(direct("*", "https://anything.example/"));
         assert!(NoProxy::parse("*example.com,10.*").is_none());
+    }
+
+    #[test]
+    fn an_ipv4_mapped_entry_matches_its_address_in_either_form() {
+        let list = NoProxy::parse("::ffff:10.0.0.1,::ffff:192.168.0.0/112").unwrap();
+        for url in [
+            "http://[::ffff:10.0.0.1]/",
+            "http://10.0.0.1/",
+            "http://192.168.3.4/",
+        ] {
+            assert!(list.matches(&url.parse().unwrap()), "{url}");
+        }
+        assert!(!list.matches(&"http://10.0.0.2/".parse().unwrap()));
+        assert!(!list.matches(&"http://192.169.0.1/".parse().unwrap()));
     }
 }

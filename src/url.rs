@@ -20,6 +20,9 @@
 //! unambiguous and raw UTF-8 on the request line is not HTTP. A non-ASCII host name is refused:
 //! it needs IDNA (punycode), which this crate does not carry.
 //!
+//! Dot segments in a caller's path are removed (RFC 3986 §5.2.4), as requests (urllib3), curl
+//! and browsers remove them: `http://h/a/../b/./c` asks for `/b/c`.
+//!
 //! A redirect's `Location` is the server's text, not the caller's, so it gets a browser's
 //! leniency instead: [`resolve`] percent-encodes the bytes a browser would encode, removes dot
 //! segments (RFC 3986 §5.2.4) and reads the answering URL's scheme without `//` (`http:/next`)
@@ -40,9 +43,38 @@ use crate::Error;
 pub(crate) fn parse(url: &str) -> Result<Uri, Error> {
     check(url)?;
     let encoded = encode_non_ascii(url);
-    encoded
+    without_dot_segments(&encoded)
         .parse::<Uri>()
         .map_err(|e| invalid(url, e.to_string()))
+}
+
+/// `url` (checked) with the dot segments of its path removed (RFC 3986 §5.2.4), as requests,
+/// curl and browsers send it: `http://h/a/../b/./c` asks for `/b/c`. A path without a `.` or
+/// `..` segment (nearly all) is not copied.
+fn without_dot_segments(url: &str) -> Cow<'_, str> {
+    let Some((_, rest)) = split_scheme(url) else {
+        return Cow::Borrowed(url);
+    };
+    let start = url.len() - rest.len();
+    let Some(path_at) = rest
+        .find(['/', '?', '#'])
+        .filter(|&i| rest.as_bytes()[i] == b'/')
+    else {
+        return Cow::Borrowed(url);
+    };
+    let path = &rest[path_at..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    if !path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Cow::Borrowed(url);
+    }
+    let (before, after) = (
+        &url[..start + path_at],
+        &url[start + path_at + path.len()..],
+    );
+    Cow::Owned(format!("{before}{}{after}", remove_dot_segments(path)))
 }
 
 /// The error for `url`, redacted, and why it is refused. Control characters in the URL are
@@ -233,11 +265,34 @@ fn is_scheme(s: &str) -> bool {
 /// the path. Told by the authority (before `end`) having no `@` and a port that is not a
 /// number, with an `@` after it and before any query or fragment.
 fn user_info_past(rest: &str, end: usize) -> Option<usize> {
-    if !cut_in_user_info(&rest[..end]) {
+    // An empty "port" too (`user:/s3cr3t@host/`: a password that starts with a `/`), when an
+    // `@` follows in the path: `http://h:/` alone is the default port.
+    let authority = &rest[..end];
+    let empty_port = authority.ends_with(':') && !authority.contains('@');
+    if !cut_in_user_info(authority) && !empty_port {
         return None;
     }
     let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
     rest[..before_query].rfind('@')
+}
+
+/// Where a password may end when a raw `/` in it followed digits only, for [`redact_url`]:
+/// `user:123/s3cr3t@host/` is a valid URL (the host `user`, the port 123, a path), as requests
+/// and curl read it, but its path's first segment may be the password's rest. Told by a port
+/// of digits, no `@` in the authority, and an `@` inside (not at the start of) the path's first
+/// segment; an `@` that starts a segment (`/@types/node`, `/@user`) ends no password.
+fn user_info_past_port(rest: &str, end: usize) -> Option<usize> {
+    let authority = &rest[..end];
+    let (_, port) = authority.rsplit_once(':')?;
+    if authority.contains('@') || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let segment = rest[end..].strip_prefix('/')?;
+    let segment = &segment[..segment.find(['/', '?', '#']).unwrap_or(segment.len())];
+    segment
+        .find('@')
+        .filter(|&at| at > 0)
+        .map(|at| end + 1 + at)
 }
 
 /// Where the user-info ends (its last `@`) when a raw `/`, `?` or `#` in it ended the authority
@@ -418,7 +473,9 @@ impl<'a> Parts<'a> {
             None => (s, None),
         };
         let (scheme, s) = match s.find([':', '/']) {
-            Some(i) if s.as_bytes()[i] == b':' && i > 0 => (Some(&s[..i]), &s[i + 1..]),
+            Some(i) if s.as_bytes()[i] == b':' && is_scheme(&s[..i]) => {
+                (Some(&s[..i]), &s[i + 1..])
+            }
             _ => (None, s),
         };
         let (authority, path) = match s.strip_prefix("//") {
@@ -594,6 +651,10 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 /// assert_eq!(redact_url("https://h/cb#access_token=s"), "https://h/cb#<redacted>");
 /// assert_eq!(redact_url("//u:p@h/v1"), "//<redacted>@h/v1");
 /// assert_eq!(redact_url("http://localhost:11434/v1"), "http://localhost:11434/v1");
+/// // A raw `/` in a password after digits (`user:123/...@`) reads as a port and a path to
+/// // RFC 3986; a first segment with an `@` inside is hidden as a password's rest.
+/// assert_eq!(redact_url("https://u:123/s3cr3t@h/v1"), "https://<redacted>@h/v1");
+/// assert_eq!(redact_url("https://h:443/@types/node"), "https://h:443/@types/node");
 /// // Mistyped before the authority: all before the `@` that may be user-info is hidden.
 /// assert_eq!(redact_url(" https:/u:p@h/v1?k=s"), " https:/<redacted>@h/v1?<redacted>");
 /// ```
@@ -609,9 +670,12 @@ pub fn redact_url(url: &str) -> String {
             format!("<redacted>@{}", &rest[at + 1..authority_end]),
             &rest[authority_end..],
         ),
-        Some(_) => ("<redacted>".to_string(), &rest[path_at..]),
+        // The `/` may be in the query or the fragment (`h?e=a@b&next=/x&key=s`): all is
+        // hidden.
+        Some(_) => ("<redacted>".to_string(), ""),
         None => match user_info_past(rest, authority_end)
             .or_else(|| user_info_cut(rest, authority_end))
+            .or_else(|| user_info_past_port(rest, authority_end))
         {
             // A raw `/`, `?` or `#` in the password: the user-info runs to the `@` after it.
             Some(at) => {
@@ -1288,8 +1352,8 @@ mod tests {
                 "http://u:secret@[::1]:8080/x?k=secret",
                 "http://<redacted>@[::1]:8080/x?<redacted>",
             ),
-            ("https://u:sec?ret@h/x", "https://<redacted>/x"),
-            ("https://u:sec#ret@h/x", "https://<redacted>/x"),
+            ("https://u:sec?ret@h/x", "https://<redacted>"),
+            ("https://u:sec#ret@h/x", "https://<redacted>"),
             ("https://h?email=secret@example.com", "https://<redacted>"),
             // A raw `/` in a password (base64 has them) ends the authority early.
             (
@@ -1357,5 +1421,87 @@ mod tests {
     fn percent_encoding_keeps_unreserved_only() {
         assert_eq!(encoded("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(encoded("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+
+    #[test]
+    fn a_password_cut_by_a_slash_after_an_empty_or_numeric_port_is_refused_or_hidden() {
+        // `user:/s3cr3t@host`: the "port" is empty; refused as the other cut passwords are.
+        let url = "https://user:/s3cr3t@api.example.com/v1";
+        assert_eq!(redact_url(url), "https://<redacted>@api.example.com/v1");
+        let Err(Error::InvalidRequest(m)) = parse(url) else {
+            panic!("{url} parses: it would go to the host `user`");
+        };
+        assert!(
+            m.contains("a '/' in the user-info") && !m.contains("s3cr3t"),
+            "{m}"
+        );
+        // `user:123/s3cr3t@host` is a valid URL (the host `user`, port 123, and a path), as
+        // requests and curl read it; but its path may be a password's rest: hidden.
+        let url = "https://user:123/s3cr3t@api.example.com/v1";
+        assert_eq!(redact_url(url), "https://<redacted>@api.example.com/v1");
+        // An `@` that starts a path's segment is no password's end (npm's scopes, handles).
+        for kept in [
+            "https://registry.npmjs.org:443/@types/node",
+            "http://localhost:8080/@user/post",
+            "https://h.example/users/bob@example.com",
+        ] {
+            assert_eq!(redact_url(kept), kept);
+            assert!(parse(kept).is_ok(), "{kept}");
+        }
+    }
+
+    #[test]
+    fn an_at_in_the_query_of_a_url_without_a_path_hides_all_after_the_query_s_start() {
+        for url in [
+            "https://api.example.com?email=bob@example.com&next=/home&api_key=s3cr3t",
+            "https://user:p?ss@api.example.com?next=/home&api_key=s3cr3t",
+            "https://api.example.com#state=a@b/cb&access_token=s3cr3t",
+        ] {
+            let shown = redact_url(url);
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains("ss@"),
+                "{url} -> {shown}"
+            );
+            let Err(Error::InvalidRequest(m)) = parse(&url.replace('&', "& ")) else {
+                panic!("{url}");
+            };
+            assert!(!m.contains("s3cr3t"), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_colon_after_a_first_segment_that_is_no_scheme_is_a_path() {
+        // RFC 3986 §3.1: a scheme starts with a letter, and holds letters, digits, `+-.`.
+        let base: Uri = "http://h/a/b".parse().unwrap();
+        for (location, expected) in [
+            ("2024-01-01:report", "http://h/a/2024-01-01:report"),
+            ("_list:2", "http://h/a/_list:2"),
+            ("12:30", "http://h/a/12:30"),
+            ("\u{e9}:x", "http://h/a/%C3%A9:x"),
+        ] {
+            let got = resolve(&base, location).map(|u| u.to_string());
+            assert_eq!(got.as_deref(), Ok(expected), "{location}");
+        }
+        assert!(resolve(&base, "ftp:x").is_err());
+    }
+
+    #[test]
+    fn dot_segments_of_a_caller_s_path_are_removed_as_requests_and_curl_do() {
+        for (url, expected) in [
+            ("http://h/a/../b/./c", "/b/c"),
+            ("http://h/a/..", "/"),
+            ("http://h/../../x/", "/x/"),
+            ("http://h/a/./?q=/../x#/./", "/a/?q=/../x"),
+            // Segments that only hold dots among other characters are names.
+            ("http://h/a/.../b/..c/.d", "/a/.../b/..c/.d"),
+            ("http://h?q=/../x", "?q=/../x"),
+        ] {
+            let uri = parse(url).unwrap();
+            assert_eq!(uri.path_and_query().unwrap().as_str(), expected, "{url}");
+        }
+        assert!(matches!(
+            without_dot_segments("http://h/a/b?c"),
+            Cow::Borrowed(_)
+        ));
     }
 }
