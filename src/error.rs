@@ -175,8 +175,10 @@ pub enum Error {
     },
     /// The job was cancelled: by [`Pending::cancel`](crate::Pending::cancel) (queued or
     /// running), [`AsCompleted::cancel_rest`](crate::AsCompleted::cancel_rest),
-    /// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now), or the cancel of a
-    /// job that was waiting for this one; also the last item of a stream stopped by its stop
+    /// [`FuturesSession::shutdown_now`](crate::FuturesSession::shutdown_now), a
+    /// [`Batch`](crate::Batch) stopped or dropped, or the cancel of a job that was waiting for
+    /// this one (in [`result`](crate::Pending::result), a poll, or a select that dropped it);
+    /// also the last item of a stream stopped by its stop
     /// handle (an `EventStream`'s, `ChatStream`'s, `BodyReader`'s or `EventSource`'s), of a
     /// [`StreamMap`](crate::sse::StreamMap) entry removed while it ran, and of an event stream
     /// whose worker `shutdown_now` interrupted.
@@ -1040,7 +1042,8 @@ impl fmt::Display for Error {
             ),
             Error::Cancelled => f.write_str(
                 "cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a \
-                 stop handle or FuturesSession::shutdown_now",
+                 stop handle, FuturesSession::shutdown_now, a Batch stopped or dropped, or the \
+                 cancel of a job that waited for it",
             ),
             Error::ShutDown => f.write_str(
                 "the session was shut down before the job ran (FuturesSession::shutdown, \
@@ -1758,7 +1761,8 @@ mod tests {
         assert_eq!(
             Error::Cancelled.to_string(),
             "cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a stop \
-             handle or FuturesSession::shutdown_now"
+             handle, FuturesSession::shutdown_now, a Batch stopped or dropped, or the cancel of a \
+             job that waited for it"
         );
         assert_eq!(
             Error::ShutDown.to_string(),

@@ -352,6 +352,12 @@ impl JobWatch {
     pub(crate) fn fired(&self) -> bool {
         self.0.as_ref().is_some_and(|(w, _)| w.fired())
     }
+
+    /// Whether the job watched is the current one, and was cancelled (or shut down) since the
+    /// watch started.
+    pub(crate) fn fired_here(&self) -> bool {
+        (self.0.as_ref()).is_some_and(|(w, job)| *job == current_job_id() && w.fired())
+    }
 }
 
 /// Sleeps `d`, or less if the current job is cancelled meanwhile. Returns `false` if it was

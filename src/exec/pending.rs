@@ -521,7 +521,10 @@ impl<T> Drop for Pending<T> {
     /// (nobody polls the handle any more); the job itself is not cancelled, unless it is an
     /// event stream's that has not delivered its stream yet: nobody could read that stream,
     /// and its job would otherwise hold a worker for as long as the server keeps the request
-    /// waiting (for ever, on a server that never answers).
+    /// waiting (for ever, on a server that never answers). Nor unless a job polled the handle
+    /// (awaited it), was cancelled since, and drops it: a select of two handles in a job
+    /// ends at the branch that saw the cancel and drops the other unpolled, and that one's
+    /// job is cancelled too, as a job's cancel ends all it waits on.
     fn drop(&mut self) {
         if self.finished {
             // The result is taken and the handle done for good: nothing arrives to be dropped.
@@ -539,7 +542,7 @@ impl<T> Drop for Pending<T> {
         };
         // Outside the lock: both are user code when dropped.
         drop(unclaimed);
-        if waiting && self.drop_cancels {
+        if waiting && (self.drop_cancels || self.poll_watch.fired_here()) {
             self.task.cancel();
         } else if queued {
             // A job parked in a lane of a dropped session leaves it now (see `exec::lanes`).
@@ -560,7 +563,12 @@ impl<T: Send + 'static> Future for Pending<T> {
     /// cancelled meanwhile (or shut down with
     /// [`shutdown_now`](crate::FuturesSession::shutdown_now)), the task is woken and the
     /// handle is ready, as [`result`](Pending::result) is: with [`Error::Cancelled`], its job
-    /// cancelled, or with that job's result if it came first.
+    /// cancelled, or with that job's result if it came first. A handle such a job polled and
+    /// drops without polling it again (the other branch of a select) cancels its job as it
+    /// goes. Only polls on the job's own thread count: a handle awaited in a task that a
+    /// runtime runs on threads of its own (`tokio::spawn` on a multi-thread runtime) does not
+    /// hear the cancel of the job that started the task; cancel it with
+    /// [`cancel`](Pending::cancel).
     ///
     /// A waker that panics when woken does not unwind into the worker (nor into a
     /// [`cancel`](Pending::cancel)): the panic is caught there, after the panic hook has

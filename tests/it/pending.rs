@@ -773,3 +773,60 @@ fn a_stream_of_a_job_cancelled_before_it_waits_is_never_sent() {
         );
     }
 }
+
+/// A job awaits the first of two requests (a select, as `tokio::select!` makes one) and is
+/// cancelled: the branch polled after the cancel cancels its request and ends the select, which
+/// drops the other handle without polling it again. That request is cancelled too, as
+/// `wait_any` cancels all it waits for: the job's cancel ends what it waits on.
+#[test]
+fn a_cancelled_job_awaiting_a_select_cancels_both_requests() {
+    use std::future::Future;
+    use std::io::Read;
+    use std::pin::Pin;
+    use std::task::Poll;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let open = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&open);
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            let open = Arc::clone(&counted);
+            open.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                // Silent: reads until the client closes.
+                while matches!(socket.read(&mut [0; 4096]), Ok(n) if n > 0) {}
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let session = FuturesSession::builder().max_workers(3).build();
+    let s = session.clone();
+    let outer = session.submit(move |_| {
+        let mut a = s.get(url.clone()).send();
+        let mut b = s.get(url).send();
+        let first = block_on(std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = Pin::new(&mut a).poll(cx) {
+                return Poll::Ready(r);
+            }
+            Pin::new(&mut b).poll(cx)
+        }));
+        Ok(first.map(|_| ()))
+    });
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    until("the requests never came", &|| {
+        open.load(Ordering::SeqCst) == 2
+    });
+    assert!(outer.cancel());
+    assert!(matches!(outer.result(), Err(Error::Cancelled)));
+    until(
+        "a request the cancelled job awaited still runs, its handle gone",
+        &|| open.load(Ordering::SeqCst) == 0,
+    );
+}

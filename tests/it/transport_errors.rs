@@ -505,7 +505,8 @@ fn an_errors_debug_is_its_variant_and_its_message() {
     assert_eq!(
         format!("{:?}", Error::Cancelled),
         "Cancelled: the job was stopped by Pending::cancel, AsCompleted::cancel_rest, a stop \
-         handle or FuturesSession::shutdown_now"
+         handle, FuturesSession::shutdown_now, a Batch stopped or dropped, or the cancel of a \
+         job that waited for it"
     );
 }
 
