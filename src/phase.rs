@@ -734,7 +734,20 @@ pub(crate) fn in_body(
             let hint = read.filter(|_| is_cut(&io)).map(BodyRead::cut);
             located(io, Phase::Body, &uri, hint)
         }
-        // ureq's word for a connection that closed within a chunked body's framing (a size
+        // ureq's word for a chunked body's framing it cannot go on with: the connection's
+        // input buffer full of bytes that do not parse (a size line or a line end not found in
+        // it: lines that end in LF alone, a size line of thousands of digits), while the
+        // connection is open: the body is malformed, not cut.
+        Error::Transport(ureq::Error::BodyStalled) if crate::transport::input_was_full() => {
+            let io = io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the body's chunked framing does not parse: no chunk-size line or line end (CR \
+                 LF) within the connection's whole input buffer (lines that end in LF alone, or \
+                 a size line too long)",
+            );
+            located(io, Phase::Body, &uri, None)
+        }
+        // The same word for a connection that closed within a chunked body's framing (a size
         // line, the CRLF after a chunk, a trailer): on a blocking connection only an end of the
         // input leaves it nothing to read, so it is a body cut short, as any other close is.
         Error::Transport(ureq::Error::BodyStalled) => {

@@ -98,6 +98,11 @@ thread_local! {
     /// How many times a [`Connection`] waited for input on this thread: a read that ends a
     /// body without a wait never touched the connection (see `encoding::LenientEnd`).
     static AWAITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether the last wait for input of a [`Connection`] on this thread found its input
+    /// buffer full: ureq waits so when what the buffer holds does not parse (a chunk-size
+    /// line without its line end), and that wait reads nothing, as an end of the input would
+    /// (see [`input_was_full`]).
+    static INPUT_FULL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Whether the last I/O of a [`Connection`] on this thread wrote (the request going out),
     /// not waited for input: a whole-request `timeout` that runs out then ran out while the
     /// request was sent (`timeout::TimeoutError::place`). Cleared when a hop starts.
@@ -204,6 +209,13 @@ pub(crate) fn clear_proxy_leg() {
 /// How many times a connection waited for input on this thread so far.
 pub(crate) fn awaits() -> u64 {
     AWAITS.with(std::cell::Cell::get)
+}
+
+/// Whether the last wait for input on this thread found the connection's input buffer full:
+/// ureq's `BodyStalled` then means that the buffer's bytes do not parse, not that the
+/// connection closed.
+pub(crate) fn input_was_full() -> bool {
+    INPUT_FULL.with(std::cell::Cell::get)
 }
 
 /// Whether the request this thread sends has had the rest of its body dropped (see
@@ -734,6 +746,8 @@ impl Transport for Connection {
             return self.checked(result);
         }
         AWAITS.with(|a| a.set(a.get().wrapping_add(1)));
+        let full = self.inner.buffers().input_append_buf().is_empty();
+        INPUT_FULL.with(|f| f.set(full));
         SENDING.with(|s| s.set(false));
         self.before_io()?;
         // A shutdown can read as the end of the stream rather than an error: `checked` turns

@@ -1082,3 +1082,40 @@ fn a_cut_body_says_how_many_of_its_bytes_came() {
         format!("io: {}", cut(&events, "body cut after 22 of 10,000 bytes"))
     );
 }
+
+/// A chunked body whose lines end in LF alone (no CR), on a connection the server holds open:
+/// ureq finds no chunk-size line within its input buffer and gives up. The error says the
+/// framing did not parse, not that the connection closed (which it had not: an
+/// `UnexpectedEof` reads as a cut body, that a download would try to resume).
+#[test]
+fn a_chunked_framing_that_never_parses_is_not_called_a_closed_connection() {
+    let server = TestServer::start(|_| {
+        Reply::custom(|socket| {
+            let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for _ in 0..40_000 {
+                answer.extend_from_slice(b"5\nhello\n");
+            }
+            let _ = socket.write_all(&answer);
+            thread::sleep(secs(5));
+        })
+    });
+    let started = Instant::now();
+    let e = FuturesSession::new()
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(
+        started.elapsed() < secs(4),
+        "the server had not closed yet: {e}"
+    );
+    let Error::Io(io) = &e else { panic!("{e:?}") };
+    assert_eq!(io.kind(), io::ErrorKind::InvalidData, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("read the body from 127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("chunked framing") && text.contains("line"),
+        "{text}"
+    );
+    assert!(!text.contains("closed"), "{text}");
+}
