@@ -141,6 +141,10 @@ pub(crate) fn decode(
         let empty = ureq::Body::builder().reader(io::empty());
         return Ok(http::Response::from_parts(parts, empty));
     }
+    if let Some(why) = unreadable_framing(&resp) {
+        let uri = url.unwrap_or_else(|| resp.get_uri());
+        return Err(crate::phase::unreadable_framing(uri, why));
+    }
     if !resp.headers().contains_key(header::CONTENT_ENCODING) {
         if resp.headers().contains_key(header::CONTENT_LENGTH) {
             return Ok(resp);
@@ -520,6 +524,37 @@ fn is_after_last_member(e: &io::Error) -> bool {
         io::ErrorKind::UnexpectedEof => io.get_ref().is_none(),
         _ => false,
     })
+}
+
+/// Why the body of `resp` cannot be read as ureq frames it, if so. ureq undoes the `chunked`
+/// transfer coding of an HTTP/1.1 answer, and nothing else: in an HTTP/1.0 answer (which has no
+/// transfer codings, RFC 9112 §6.1) it reads the body by its `Content-Length` or to the close,
+/// chunk framing and all; the bytes of another coding (`gzip, chunked`) would reach the caller
+/// coded; and beside an unknown coding a `Content-Length` would cut the body where RFC 9112
+/// §6.3 says the coding overrides it. curl undoes some of these and requests reads some as
+/// ureq does; refused here, as a body that is not the body is worse than none.
+fn unreadable_framing(resp: &http::Response<ureq::Body>) -> Option<String> {
+    let values = resp.headers().get_all(header::TRANSFER_ENCODING);
+    values.iter().next()?;
+    let written: Vec<String> = (values.iter())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let written = written.join(", ");
+    if resp.version() < http::Version::HTTP_11 {
+        return Some(format!(
+            "the answer is {:?} with Transfer-Encoding: {written}, which that version does not \
+             have (RFC 9112 §6.1): its body's framing cannot be told",
+            resp.version()
+        ));
+    }
+    let other = (written.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .find(|c| !c.eq_ignore_ascii_case("chunked") && !c.eq_ignore_ascii_case("identity"))?;
+    Some(format!(
+        "the body comes in the transfer coding {other} (Transfer-Encoding: {written}), which \
+         this client does not undo (it reads chunked only)"
+    ))
 }
 
 /// The reader of a response body, made on its first read: [`Lazy`] over ureq's own.

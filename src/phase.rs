@@ -845,6 +845,17 @@ fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<Time
     t
 }
 
+/// A response from `uri` whose body cannot be read as its head frames it, `why`: `Io`,
+/// `InvalidData`, placed in the response's phase.
+pub(crate) fn unreadable_framing(uri: &Uri, why: String) -> Error {
+    located(
+        io::Error::new(io::ErrorKind::InvalidData, why),
+        Phase::Response,
+        uri,
+        None,
+    )
+}
+
 fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Error {
     located_at(io, phase, target(uri), uri, hint, Via::Direct)
 }

@@ -1119,3 +1119,59 @@ fn a_chunked_framing_that_never_parses_is_not_called_a_closed_connection() {
     );
     assert!(!text.contains("closed"), "{text}");
 }
+
+/// `Transfer-Encoding` that ureq does not undo: in an HTTP/1.0 answer (ureq reads the body by
+/// its length or to the close, chunk framing and all), a transfer coding other than chunked
+/// (its bytes would come coded), or an unknown one beside a `Content-Length` (the body would
+/// be cut at the length the coding overrides). Each is an error that says so, never an `Ok`
+/// with bytes that are not the body; the request's or stream's alike.
+#[test]
+fn a_transfer_coding_that_cannot_be_undone_is_an_error_not_the_body() {
+    let gzip_hello: &[u8] =
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xcbH\xcd\xc9\xc9\x07\x00\x86\xa6\x106\x05\x00\x00\x00";
+    let mut gzip_chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec();
+    gzip_chunked.extend_from_slice(format!("{:x}\r\n", gzip_hello.len()).as_bytes());
+    gzip_chunked.extend_from_slice(gzip_hello);
+    gzip_chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let cases: [(Vec<u8>, &str); 4] = [
+        (
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            "HTTP/1.0",
+        ),
+        (
+            b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\
+              Content-Length: 5\r\n\r\n9\r\ndata: hel\r\n4\r\nlo\n\n\r\n0\r\n\r\n"
+                .to_vec(),
+            "HTTP/1.0",
+        ),
+        (gzip_chunked, "gzip"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: foo\r\nContent-Length: 3\r\n\r\nhello".to_vec(),
+            "foo",
+        ),
+    ];
+    for (answer, named) in cases {
+        let server = TestServer::start(move |_| Reply::raw(answer.clone()));
+        let session = FuturesSession::new();
+        let e = match session.get(server.url()).send().result() {
+            Ok(resp) => panic!(
+                "{named}: Ok with {:?}",
+                String::from_utf8_lossy(resp.bytes())
+            ),
+            Err(e) => e,
+        };
+        let Error::Io(io) = &e else {
+            panic!("{named}: {e:?}")
+        };
+        assert_eq!(io.kind(), io::ErrorKind::InvalidData, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("read the response from 127.0.0.1:"), "{text}");
+        assert!(
+            text.contains("Transfer-Encoding") && text.contains(named),
+            "{text}"
+        );
+        let stream = session.get(server.url()).events().result();
+        assert!(stream.is_err(), "{named}: the stream opened");
+    }
+}
