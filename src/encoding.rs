@@ -41,7 +41,7 @@
 //! [`Error::BodyTooLarge`].
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use ureq::http::{self, header, HeaderValue};
@@ -182,7 +182,12 @@ pub(crate) fn decode(
         .get(header::CONTENT_TYPE)
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .map(|ct| ct.split(';').next().unwrap_or("").trim().to_string());
-    let mut reader: Reader = Box::new(Tagged(body.into_reader()));
+    let lead = Arc::new(AtomicU8::new(Lead::NOTHING));
+    let mut reader: Reader = Box::new(Tagged(Lead {
+        inner: body.into_reader(),
+        at: 0,
+        seen: Arc::clone(&lead),
+    }));
     // Between the decoders of a body coded more than once, what each makes is held to what
     // comes out (see `Expansion`).
     let expansion = (codings.len() > 1).then(|| Arc::new(Expansion::default()));
@@ -203,7 +208,8 @@ pub(crate) fn decode(
             expansion,
         });
     }
-    let reader = LenientEnd::new(Untagged(reader));
+    let mut reader = LenientEnd::new(Untagged(reader));
+    reader.lead = Some(lead);
     let mut builder = ureq::Body::builder();
     if let Some(mime) = mime.filter(|m| !m.is_empty()) {
         builder = builder.mime_type(mime);
@@ -382,7 +388,8 @@ impl Read for BrotliToEnd {
 /// JSON page gives its first byte some 65 bytes in). A body of fewer than ten bytes that is not
 /// gzip at all (a 9-byte `Not Found` labelled `gzip`) reads as empty too under ureq's decoder,
 /// which reports a bare end of file before it checks the magic bytes (requests calls it an
-/// error). An empty brotli body stays an error: the brotli decoder calls it invalid data, as it
+/// error); under the decoders made here, whose coded bytes are seen ([`Lead`]), it is an error
+/// unless its bytes are the start of a gzip header. An empty brotli body stays an error: the brotli decoder calls it invalid data, as it
 /// does a corrupt stream, and the two cannot be told apart from here.
 ///
 /// Bytes after the last gzip member that are not another member: a line break, zero padding, or
@@ -421,6 +428,9 @@ struct LenientEnd<R> {
     ended: bool,
     /// The kind of an error the reader gave before its first byte.
     failed: Option<io::ErrorKind>,
+    /// What the coded body started with, under the decoders made here (see [`Lead`]); `None`
+    /// under ureq's, whose coded bytes are out of sight.
+    lead: Option<Arc<AtomicU8>>,
 }
 
 impl<R> LenientEnd<R> {
@@ -430,7 +440,48 @@ impl<R> LenientEnd<R> {
             produced: false,
             ended: false,
             failed: None,
+            lead: None,
         }
+    }
+
+    /// Whether a gzip decoder's end of file before its first byte is a body that is not gzip:
+    /// its first bytes, seen under a decoder made here, are not the start of a gzip header.
+    fn not_gzip(&self, e: &io::Error) -> bool {
+        (self.lead.as_deref()).is_some_and(|lead| lead.load(Ordering::Relaxed) == Lead::OTHER)
+            && decoder_error(e, Some("gzip")).is_some()
+    }
+}
+
+/// The coded body's first bytes on their way to the decoders made here, told apart: none, the
+/// start of a gzip header (its magic bytes and method, `1f 8b 08`), or anything else. A gzip
+/// decoder reports an end of file before a whole header on each alike, where a body that is not
+/// gzip must fail ([`LenientEnd`]).
+struct Lead<R> {
+    inner: R,
+    /// Bytes seen so far, up to the three checked.
+    at: usize,
+    seen: Arc<AtomicU8>,
+}
+
+impl Lead<()> {
+    const NOTHING: u8 = 0;
+    const GZIP: u8 = 1;
+    const OTHER: u8 = 2;
+    const MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+}
+
+impl<R: Read> Read for Lead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.at < Lead::MAGIC.len() && n > 0 {
+            let checked = (Lead::MAGIC.len() - self.at).min(n);
+            let gzip = buf[..checked] == Lead::MAGIC[self.at..self.at + checked];
+            self.at += checked;
+            let state = if gzip { Lead::GZIP } else { Lead::OTHER };
+            // Once anything else, for good.
+            self.seen.fetch_max(state, Ordering::Relaxed);
+        }
+        Ok(n)
     }
 }
 
@@ -456,6 +507,18 @@ impl<R: Read> Read for LenientEnd<R> {
             Ok(n) => {
                 self.produced |= n > 0;
                 Ok(n)
+            }
+            Err(e) if !self.produced && !buf.is_empty() && self.not_gzip(&e) => {
+                // Under a decoder made here, where the first bytes were seen: flate2's own words
+                // for a body of ten bytes or more.
+                Err(ureq::Error::Decompress(
+                    "gzip",
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "invalid gzip header (the body is shorter than one)",
+                    ),
+                )
+                .into_io())
             }
             Err(e) if !self.produced && !buf.is_empty() && is_empty_stream(&e) => Ok(0),
             Err(e) if self.produced && is_after_last_member(&e) => {

@@ -745,3 +745,43 @@ fn ureqs_own_gzip_decoder_reads_a_short_non_gzip_body_as_empty_and_one_of_two_li
         .unwrap();
     assert_eq!(twice.bytes(), &gzip(b"twice")[..]);
 }
+
+/// Bodies labelled gzip in a form this crate decodes itself (`x-gzip`, `GZIP`, a list): one of
+/// fewer than ten bytes that is not gzip (`{}` mislabelled) is an error, as with requests and
+/// curl, not an empty body; one that is the start of a gzip header, cut, reads as empty, as
+/// with both. (Labelled exactly `gzip`, ureq decodes it before this crate sees its bytes: see
+/// the test above.)
+#[test]
+fn a_short_body_that_is_not_gzip_is_an_error_where_this_crate_decodes_it() {
+    use std::io::Read;
+    let server = TestServer::start(|req| {
+        let (encoding, body) = req
+            .path_only()
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap();
+        let body = match body {
+            "cut-header" => vec![0x1f, 0x8b, 0x08],
+            other => other.as_bytes().to_vec(),
+        };
+        Reply::ok(body).header("Content-Encoding", encoding)
+    });
+    let session = FuturesSession::new();
+    for encoding in ["x-gzip", "GZIP", "gzip,identity"] {
+        for body in ["%7B%7D", "123456789"] {
+            let url = server.url_for(&format!("/{encoding}/{body}"));
+            let e = match session.get(&url).send().result() {
+                Ok(resp) => panic!("{url}: Ok with {:?}", resp.bytes()),
+                Err(e) => e,
+            };
+            assert!(e.to_string().contains("gzip"), "{e}");
+            let mut read = Vec::new();
+            let streamed = session.get(&url).send_streaming().result().unwrap();
+            let n = { streamed }.read_to_end(&mut read);
+            assert!(n.is_err(), "{url}: streamed {read:?}");
+        }
+        let url = server.url_for(&format!("/{encoding}/cut-header"));
+        let resp = session.get(&url).send().result().unwrap();
+        assert_eq!(resp.bytes(), b"", "{url}");
+    }
+}
