@@ -53,6 +53,10 @@ const MAX_COOKIE_SIZE: usize = 4096;
 /// The longest attribute value (`Path`, `Domain`...) heeded, as RFC 6265bis §5.6 says.
 const MAX_ATTRIBUTE_SIZE: usize = 1024;
 
+/// The latest expiry a [`Cookie`] shows, in seconds since the Unix epoch: 9999-12-31 23:59:59
+/// UTC (a `Max-Age` of a trillion seconds is "never" all the same).
+const LATEST_EXPIRY: u64 = 253_402_300_799;
+
 #[derive(Debug, Clone)]
 struct Stored {
     name: String,
@@ -172,12 +176,9 @@ impl Cookie {
     /// The cookie of a stored one.
     fn of(stored: &Stored) -> Cookie {
         let expires = stored.expires.map(|t| match u64::try_from(t) {
-            // Past what this system's `SystemTime` holds (Windows counts 100 ns ticks in an
-            // i64: about 29,000 years), the latest time it holds (about that far off).
-            Ok(secs) => (UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs)))
-                .unwrap_or_else(|| {
-                    UNIX_EPOCH + std::time::Duration::from_secs(i64::MAX as u64 / 10_000_000)
-                }),
+            // At most the end of the year 9999, which every system's `SystemTime` holds
+            // (Windows' counts 100 ns ticks from 1601 in an i64: up to about the year 30828).
+            Ok(secs) => UNIX_EPOCH + std::time::Duration::from_secs(secs.min(LATEST_EXPIRY)),
             Err(_) => UNIX_EPOCH,
         });
         Cookie {
@@ -1412,7 +1413,8 @@ mod tests {
 
     #[test]
     fn a_huge_max_age_is_listed_without_overflow() {
-        // `SystemTime` is narrower on some systems (Windows: 100 ns ticks in an i64).
+        // `SystemTime` is narrower on some systems (Windows: 100 ns ticks from 1601 in an
+        // i64); the expiry shown is capped where every system holds it.
         let jar = CookieJar::new();
         set(
             &jar,
@@ -1421,8 +1423,7 @@ mod tests {
         );
         let cookies = jar.cookies();
         assert_eq!(cookies.len(), 1);
-        assert!(cookies[0]
-            .expires
-            .is_some_and(|t| t > std::time::SystemTime::now()));
+        let latest = UNIX_EPOCH + std::time::Duration::from_secs(LATEST_EXPIRY);
+        assert_eq!(cookies[0].expires, Some(latest));
     }
 }

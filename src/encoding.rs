@@ -142,6 +142,13 @@ pub(crate) fn decode(
         return Ok(http::Response::from_parts(parts, empty));
     }
     if let Some(why) = unreadable_framing(&resp) {
+        if !resp.status().is_success() {
+            // An error status, a redirect: what callers and retries act on is the head (the
+            // status, `Retry-After`, `Location`); the body that cannot be told is left out.
+            let (parts, _) = resp.into_parts();
+            let empty = ureq::Body::builder().reader(io::empty());
+            return Ok(http::Response::from_parts(parts, empty));
+        }
         let uri = url.unwrap_or_else(|| resp.get_uri());
         return Err(crate::phase::unreadable_framing(uri, why));
     }
@@ -191,6 +198,9 @@ pub(crate) fn decode(
     // Between the decoders of a body coded more than once, what each makes is held to what
     // comes out (see `Expansion`).
     let expansion = (codings.len() > 1).then(|| Arc::new(Expansion::default()));
+    // The first bytes tell a body that is not gzip only when gzip is the coding applied last
+    // (the first undone): under `gzip, deflate` they are deflate's.
+    let outer_gzip = codings.last() == Some(&Coding::Gzip);
     // The last coding applied is the first to undo.
     for (n, coding) in codings.into_iter().rev().enumerate() {
         if let Some(expansion) = expansion.as_ref().filter(|_| n > 0) {
@@ -209,7 +219,7 @@ pub(crate) fn decode(
         });
     }
     let mut reader = LenientEnd::new(Untagged(reader));
-    reader.lead = Some(lead);
+    reader.lead = outer_gzip.then_some(lead);
     let mut builder = ureq::Body::builder();
     if let Some(mime) = mime.filter(|m| !m.is_empty()) {
         builder = builder.mime_type(mime);

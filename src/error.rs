@@ -67,7 +67,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | too many redirects | `TooManyRedirects` | `too many redirects: URL redirected to LOCATION after 10 redirects`, the setting that bounds them (`max_redirects`) and its default |
 /// | response head that does not parse as HTTP (`HTTP/1.1 abc OK`, a header line without a colon) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and ureq's words (`http parse fail: invalid response status`) |
 /// | a `100 Continue` with header fields (RFC 9110 allows them; ureq refuses them) | `Io`, kind `InvalidData` | `read the response from host:port failed`, ureq's words, and that no setting changes it |
-/// | `Transfer-Encoding` in an HTTP/1.0 answer, or a transfer coding other than `chunked` (`gzip, chunked`; an unknown one beside a `Content-Length`) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the coding or the version: its bytes would not be the body |
+/// | `Transfer-Encoding` in an HTTP/1.0 2xx answer, or a transfer coding other than `chunked` (`gzip, chunked`; an unknown one beside a `Content-Length`; another status keeps its head with an empty body) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the coding or the version: its bytes would not be the body |
 /// | chunked body whose framing does not parse within the connection's input buffer (lines that end in LF alone, a size line of thousands of digits) while the connection stays open | `Io`, kind `InvalidData` | `read the body from host:port failed`, and that its chunked framing does not parse |
 /// | other malformed response (a chunk size that is no number) | `Transport` with ureq's error | ureq's |
 ///

@@ -261,7 +261,8 @@ fn in_net(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
     };
-    // So is an entry in that form (`::ffff:10.0.0.1`, `::ffff:10.0.0.0/104`), as curl reads it.
+    // So is an entry in that form (`::ffff:10.0.0.1`, `::ffff:10.0.0.0/104`): it matches the
+    // mapped host as curl matches it, and the IPv4 host too (curl's does not), which it names.
     let (net, bits) = match net {
         IpAddr::V6(v6) if bits >= 96 => v6
             .to_ipv4_mapped()

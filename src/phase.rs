@@ -812,6 +812,7 @@ impl<R> Placed<R> {
 
 impl<R: io::Read> io::Read for Placed<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::transport::clear_input_full();
         match self.inner.read(buf) {
             Ok(n) => {
                 self.read.read += n as u64;

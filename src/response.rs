@@ -174,6 +174,7 @@ impl Response {
         let mut buf = Vec::with_capacity(reserve(announced, limit) + head);
         progress.start(announced);
         let reader = resp.body_mut().with_config().limit(limit).reader();
+        crate::transport::clear_input_full();
         Counted {
             inner: reader,
             counter: progress,

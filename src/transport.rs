@@ -218,6 +218,13 @@ pub(crate) fn input_was_full() -> bool {
     INPUT_FULL.with(std::cell::Cell::get)
 }
 
+/// A body read starts on this thread: no wait of it found a full buffer yet (an agent given to
+/// `SessionBuilder::agent` has no [`Connection`] to say so; the flag must not be an earlier
+/// read's).
+pub(crate) fn clear_input_full() {
+    INPUT_FULL.with(|f| f.set(false));
+}
+
 /// Whether the request this thread sends has had the rest of its body dropped (see
 /// [`SEND_BROKEN`]).
 pub(crate) fn send_broken() -> bool {

@@ -265,34 +265,54 @@ fn is_scheme(s: &str) -> bool {
 /// the path. Told by the authority (before `end`) having no `@` and a port that is not a
 /// number, with an `@` after it and before any query or fragment.
 fn user_info_past(rest: &str, end: usize) -> Option<usize> {
-    // An empty "port" too (`user:/s3cr3t@host/`: a password that starts with a `/`), when an
-    // `@` follows in the path: `http://h:/` alone is the default port.
     let authority = &rest[..end];
-    let empty_port = authority.ends_with(':') && !authority.contains('@');
-    if !cut_in_user_info(authority) && !empty_port {
+    // An empty "port" too (`user:/s3cr3t@host/`: a password that starts with a `/`), when the
+    // path's first segment holds an `@` after its start: `http://h:/` alone is the default
+    // port, and `http://h:/@types/node` or `http://h:/users/bob@x` are paths.
+    if authority.ends_with(':') && !authority.contains('@') && !authority.starts_with('[') {
+        return inner_at(rest, end, false);
+    }
+    if !cut_in_user_info(authority) {
         return None;
     }
     let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
     rest[..before_query].rfind('@')
 }
 
-/// Where a password may end when a raw `/` in it followed digits only, for [`redact_url`]:
-/// `user:123/s3cr3t@host/` is a valid URL (the host `user`, the port 123, a path), as requests
-/// and curl read it, but its path's first segment may be the password's rest. Told by a port
-/// of digits, no `@` in the authority, and an `@` inside (not at the start of) the path's first
-/// segment; an `@` that starts a segment (`/@types/node`, `/@user`) ends no password.
-fn user_info_past_port(rest: &str, end: usize) -> Option<usize> {
-    let authority = &rest[..end];
-    let (_, port) = authority.rsplit_once(':')?;
-    if authority.contains('@') || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// The first `@` of the path of `rest` (from `end`, before any query or fragment) that is
+/// inside a segment, not at its start, in its first segment or `anywhere` in it: where a
+/// password with a raw `/` in it may end. An `@` that starts a segment (`/@types/node`,
+/// `/@user`) ends none.
+fn inner_at(rest: &str, end: usize, anywhere: bool) -> Option<usize> {
+    let path = rest[end..].strip_prefix('/')?;
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    let mut start = end + 1;
+    for segment in path.split('/') {
+        if let Some(at) = segment.find('@').filter(|&at| at > 0) {
+            return Some(start + at);
+        }
+        if !anywhere {
+            return None;
+        }
+        start += segment.len() + 1;
     }
-    let segment = rest[end..].strip_prefix('/')?;
-    let segment = &segment[..segment.find(['/', '?', '#']).unwrap_or(segment.len())];
-    segment
-        .find('@')
-        .filter(|&at| at > 0)
-        .map(|at| end + 1 + at)
+    None
+}
+
+/// Whether the path of `rest` may hold the rest of a password, for [`redact_url`]: a raw `/` in
+/// it after digits or nothing (`user:123/s3/cr3t@host/`) makes a valid URL of the host `user`
+/// with a port and a path, as requests and curl read it, and an `@` inside a segment of that
+/// path may end the password. Told by a port of digits (or none after the `:`), no `@` in the
+/// authority, and such an `@`.
+fn password_in_path(rest: &str, end: usize) -> bool {
+    let authority = &rest[..end];
+    let Some((_, port)) = authority.rsplit_once(':') else {
+        return false;
+    };
+    !authority.contains('@')
+        && !authority.starts_with('[')
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && inner_at(rest, end, true).is_some()
 }
 
 /// Where the user-info ends (its last `@`) when a raw `/`, `?` or `#` in it ended the authority
@@ -652,8 +672,8 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 /// assert_eq!(redact_url("//u:p@h/v1"), "//<redacted>@h/v1");
 /// assert_eq!(redact_url("http://localhost:11434/v1"), "http://localhost:11434/v1");
 /// // A raw `/` in a password after digits (`user:123/...@`) reads as a port and a path to
-/// // RFC 3986; a first segment with an `@` inside is hidden as a password's rest.
-/// assert_eq!(redact_url("https://u:123/s3cr3t@h/v1"), "https://<redacted>@h/v1");
+/// // RFC 3986; a path with an `@` inside a segment may hold a password's rest: all hidden.
+/// assert_eq!(redact_url("https://u:123/s3cr3t@h/v1"), "https://<redacted>");
 /// assert_eq!(redact_url("https://h:443/@types/node"), "https://h:443/@types/node");
 /// // Mistyped before the authority: all before the `@` that may be user-info is hidden.
 /// assert_eq!(redact_url(" https:/u:p@h/v1?k=s"), " https:/<redacted>@h/v1?<redacted>");
@@ -675,7 +695,6 @@ pub fn redact_url(url: &str) -> String {
         Some(_) => ("<redacted>".to_string(), ""),
         None => match user_info_past(rest, authority_end)
             .or_else(|| user_info_cut(rest, authority_end))
-            .or_else(|| user_info_past_port(rest, authority_end))
         {
             // A raw `/`, `?` or `#` in the password: the user-info runs to the `@` after it.
             Some(at) => {
@@ -686,6 +705,10 @@ pub fn redact_url(url: &str) -> String {
                     &after[host_end..],
                 )
             }
+            // A path that may hold a password's rest: where the password would end, the host
+            // would start, which is anyone's guess. All is hidden rather than a host shown that
+            // the request never went to.
+            None if password_in_path(rest, authority_end) => ("<redacted>".to_string(), ""),
             None => (rest[..authority_end].to_string(), &rest[authority_end..]),
         },
     };
@@ -1436,18 +1459,32 @@ mod tests {
             "{m}"
         );
         // `user:123/s3cr3t@host` is a valid URL (the host `user`, port 123, and a path), as
-        // requests and curl read it; but its path may be a password's rest: hidden.
-        let url = "https://user:123/s3cr3t@api.example.com/v1";
-        assert_eq!(redact_url(url), "https://<redacted>@api.example.com/v1");
-        // An `@` that starts a path's segment is no password's end (npm's scopes, handles).
+        // requests and curl read it; but its path may be a password's rest, in any segment:
+        // all hidden, no host guessed (`localhost:8025/bob@example.com` names no host
+        // `example.com`).
+        for url in [
+            "https://user:123/s3cr3t@api.example.com/v1",
+            "https://user:12/ab/s3cr3t@api.example.com/v1",
+            "http://localhost:8025/bob@example.com?k=s3cr3t",
+        ] {
+            assert_eq!(
+                redact_url(url),
+                url.split_once("//").unwrap().0.to_string() + "//<redacted>"
+            );
+            assert!(parse(url).is_ok(), "{url}");
+        }
+        // An `@` that starts a path's segment is no password's end (npm's scopes, handles); nor
+        // one after an empty port outside the first segment, or without a port.
         for kept in [
             "https://registry.npmjs.org:443/@types/node",
             "http://localhost:8080/@user/post",
             "https://h.example/users/bob@example.com",
+            "http://127.0.0.1:/@types/node",
         ] {
             assert_eq!(redact_url(kept), kept);
             assert!(parse(kept).is_ok(), "{kept}");
         }
+        assert!(parse("http://127.0.0.1:/users/bob@example.com").is_ok());
     }
 
     #[test]

@@ -785,3 +785,15 @@ fn a_short_body_that_is_not_gzip_is_an_error_where_this_crate_decodes_it() {
         assert_eq!(resp.bytes(), b"", "{url}");
     }
 }
+
+/// A gzip layer inside another coding (`gzip, deflate`: gzipped, then deflated by a proxy):
+/// the bytes on the wire are deflate's, so they tell nothing of the gzip inside, and an empty
+/// gzip layer still reads as an empty body.
+#[test]
+fn an_empty_gzip_layer_under_deflate_is_an_empty_body() {
+    let server =
+        TestServer::start(|_| Reply::ok(zlib(b"")).header("Content-Encoding", "gzip, deflate"));
+    let resp = FuturesSession::new().get(server.url()).send().result();
+    let resp = resp.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((resp.status(), resp.bytes()), (200, &b""[..]));
+}

@@ -1083,13 +1083,10 @@ fn a_cut_body_says_how_many_of_its_bytes_came() {
     );
 }
 
-/// A chunked body whose lines end in LF alone (no CR), on a connection the server holds open:
-/// ureq finds no chunk-size line within its input buffer and gives up. The error says the
-/// framing did not parse, not that the connection closed (which it had not: an
-/// `UnexpectedEof` reads as a cut body, that a download would try to resume).
-#[test]
-fn a_chunked_framing_that_never_parses_is_not_called_a_closed_connection() {
-    let server = TestServer::start(|_| {
+/// A server whose chunked body's lines end in LF alone (no CR), 320 KB of them, on a
+/// connection it then holds open for 5 s.
+fn lf_only_chunked_server() -> TestServer {
+    TestServer::start(|_| {
         Reply::custom(|socket| {
             let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
             for _ in 0..40_000 {
@@ -1098,7 +1095,16 @@ fn a_chunked_framing_that_never_parses_is_not_called_a_closed_connection() {
             let _ = socket.write_all(&answer);
             thread::sleep(secs(5));
         })
-    });
+    })
+}
+
+/// A chunked body whose lines end in LF alone (no CR), on a connection the server holds open:
+/// ureq finds no chunk-size line within its input buffer and gives up. The error says the
+/// framing did not parse, not that the connection closed (which it had not: an
+/// `UnexpectedEof` reads as a cut body, that a download would try to resume).
+#[test]
+fn a_chunked_framing_that_never_parses_is_not_called_a_closed_connection() {
+    let server = lf_only_chunked_server();
     let started = Instant::now();
     let e = FuturesSession::new()
         .get(server.url())
@@ -1174,4 +1180,43 @@ fn a_transfer_coding_that_cannot_be_undone_is_an_error_not_the_body() {
         let stream = session.get(server.url()).events().result();
         assert!(stream.is_err(), "{named}: the stream opened");
     }
+    // An error status keeps its head, which callers and retries act on (here `Retry-After`):
+    // only the body that cannot be told is left out.
+    let server = TestServer::start(|_| {
+        Reply::raw(
+            &b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nTransfer-Encoding: chunked\r\n\r\n\
+               3\r\nbad\r\n0\r\n\r\n"[..],
+        )
+    });
+    let resp = FuturesSession::new().get(server.url()).send().result();
+    let resp = resp.unwrap_or_else(|e| panic!("the 503 is lost: {e}"));
+    assert_eq!((resp.status(), resp.bytes()), (503, &b""[..]));
+    assert_eq!(resp.header("retry-after"), Some("1"));
+}
+
+/// Whether a body's framing did not parse is the read's own to say: a session given an agent
+/// of its own (whose connections are ureq's, which do not record it) reading a chunked body
+/// cut by the close, after another session's read on this thread found its buffer full, says
+/// that the body was cut.
+#[test]
+fn a_cut_chunked_body_after_a_framing_that_never_parsed_is_a_cut_body() {
+    use std::io::Read;
+    let cut = TestServer::start(|_| {
+        Reply::raw(&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5"[..])
+    });
+    let never_parses = lf_only_chunked_server();
+    let given = FuturesSession::builder()
+        .agent(ureq_futures::ureq::Agent::new_with_defaults())
+        .build();
+    let kind_of = |session: &FuturesSession, url: String| {
+        let mut body = session.get(url).send_streaming().result().unwrap();
+        let e = body.read_to_end(&mut Vec::new()).unwrap_err();
+        e.kind()
+    };
+    assert_eq!(kind_of(&given, cut.url()), io::ErrorKind::UnexpectedEof);
+    assert_eq!(
+        kind_of(&FuturesSession::new(), never_parses.url()),
+        io::ErrorKind::InvalidData
+    );
+    assert_eq!(kind_of(&given, cut.url()), io::ErrorKind::UnexpectedEof);
 }
