@@ -399,8 +399,9 @@ impl Read for BrotliToEnd {
 /// gzip at all (a 9-byte `Not Found` labelled `gzip`) reads as empty too under ureq's decoder,
 /// which reports a bare end of file before it checks the magic bytes (requests calls it an
 /// error); under the decoders made here, whose coded bytes are seen ([`Lead`]), it is an error
-/// unless its bytes are the start of a gzip header. An empty brotli body stays an error: the brotli decoder calls it invalid data, as it
-/// does a corrupt stream, and the two cannot be told apart from here.
+/// unless its bytes are the start of a gzip header. An empty brotli body stays an error: the
+/// brotli decoder calls it invalid data, as it does a corrupt stream, and the two cannot be told
+/// apart from here.
 ///
 /// Bytes after the last gzip member that are not another member: a line break, zero padding, or
 /// a notice an application printed after its compressed page. gzip decoders read a body as a
@@ -459,6 +460,7 @@ impl<R> LenientEnd<R> {
     fn not_gzip(&self, e: &io::Error) -> bool {
         (self.lead.as_deref()).is_some_and(|lead| lead.load(Ordering::Relaxed) == Lead::OTHER)
             && decoder_error(e, Some("gzip")).is_some()
+            && is_empty_stream(e)
     }
 }
 
