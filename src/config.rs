@@ -122,6 +122,15 @@ pub(crate) struct Config {
     pub(crate) proxy_refused: Option<String>,
 }
 
+impl Config {
+    /// The session's default header `name` (any case), if it has one.
+    pub(crate) fn default_header(&self, name: &str) -> Option<&DefaultHeader> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+    }
+}
+
 /// A session's default header, parsed once when the session is built. An invalid one fails
 /// only the requests that send it (a request's own header of that name replaces it), as it did
 /// when the defaults were parsed per request.

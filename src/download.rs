@@ -1264,10 +1264,8 @@ fn header<'a>(config: &'a Config, spec: &'a Spec, name: &http::HeaderName) -> Op
         .find(|(k, _)| k.eq_ignore_ascii_case(name.as_str()))
         .map(|(_, v)| v.as_bytes());
     let default = || {
-        config.headers.iter().find_map(|h| match &h.parsed {
-            Ok((n, value)) if n == name => Some(value.as_bytes()),
-            _ => None,
-        })
+        let parsed = config.default_header(name.as_str())?.parsed.as_ref().ok();
+        parsed.map(|(_, value)| value.as_bytes())
     };
     own.or_else(default)
 }

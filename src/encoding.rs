@@ -137,17 +137,13 @@ pub(crate) fn decode(
         // (and removes the header), and that decoder fails on the missing gzip header: an
         // empty body takes its place. Its connection is already free (ureq frees it with the
         // head when no body follows).
-        let (parts, _) = resp.into_parts();
-        let empty = ureq::Body::builder().reader(io::empty());
-        return Ok(http::Response::from_parts(parts, empty));
+        return Ok(without_body(resp));
     }
     if let Some(why) = unreadable_framing(&resp) {
         if !resp.status().is_success() {
             // An error status, a redirect: what callers and retries act on is the head (the
             // status, `Retry-After`, `Location`); the body that cannot be told is left out.
-            let (parts, _) = resp.into_parts();
-            let empty = ureq::Body::builder().reader(io::empty());
-            return Ok(http::Response::from_parts(parts, empty));
+            return Ok(without_body(resp));
         }
         let uri = url.unwrap_or_else(|| resp.get_uri());
         return Err(crate::phase::unreadable_framing(uri, why));
@@ -460,7 +456,6 @@ impl<R> LenientEnd<R> {
     fn not_gzip(&self, e: &io::Error) -> bool {
         (self.lead.as_deref()).is_some_and(|lead| lead.load(Ordering::Relaxed) == Lead::OTHER)
             && decoder_error(e, Some("gzip")).is_some()
-            && is_empty_stream(e)
     }
 }
 
@@ -520,7 +515,10 @@ impl<R: Read> Read for LenientEnd<R> {
                 self.produced |= n > 0;
                 Ok(n)
             }
-            Err(e) if !self.produced && !buf.is_empty() && self.not_gzip(&e) => {
+            Err(e) if !self.produced && !buf.is_empty() && is_empty_stream(&e) => {
+                if !self.not_gzip(&e) {
+                    return Ok(0);
+                }
                 // Under a decoder made here, where the first bytes were seen: flate2's own words
                 // for a body of ten bytes or more.
                 Err(ureq::Error::Decompress(
@@ -532,7 +530,6 @@ impl<R: Read> Read for LenientEnd<R> {
                 )
                 .into_io())
             }
-            Err(e) if !self.produced && !buf.is_empty() && is_empty_stream(&e) => Ok(0),
             Err(e) if self.produced && is_after_last_member(&e) => {
                 self.ended = true;
                 Ok(0)
@@ -599,6 +596,12 @@ fn is_after_last_member(e: &io::Error) -> bool {
         io::ErrorKind::UnexpectedEof => io.get_ref().is_none(),
         _ => false,
     })
+}
+
+/// `resp` with an empty body in place of its own.
+fn without_body(resp: http::Response<ureq::Body>) -> http::Response<ureq::Body> {
+    let (parts, _) = resp.into_parts();
+    http::Response::from_parts(parts, ureq::Body::builder().reader(io::empty()))
 }
 
 /// Why the body of `resp` cannot be read as ureq frames it, if so. ureq undoes the `chunked`

@@ -518,8 +518,7 @@ impl FuturesSession {
     /// The value of the session's default header `name`, or why it is refused (the text of
     /// the [`Error::InvalidRequest`] each request that sends it fails with).
     pub(crate) fn default_header(&self, name: &str) -> Option<Result<String, String>> {
-        let header = (self.inner.shared.config.headers.iter())
-            .find(|h| h.name.eq_ignore_ascii_case(name))?;
+        let header = self.inner.shared.config.default_header(name)?;
         Some(match &header.parsed {
             Ok((_, value)) => Ok(String::from_utf8_lossy(value.as_bytes()).into_owned()),
             Err(why) => Err(why.clone()),

@@ -654,12 +654,6 @@ impl EventSource {
     }
 }
 
-/// The user-info of `uri` (`user:password`), as written.
-fn user_info(uri: &ureq::http::Uri) -> Option<&str> {
-    let authority = uri.authority()?.as_str();
-    authority.rsplit_once('@').map(|(info, _)| info)
-}
-
 /// `id`, if it can be sent as a `Last-Event-ID` header (no control character).
 fn sendable(id: &str) -> Option<&str> {
     ureq::http::HeaderValue::from_str(id).is_ok().then_some(id)
@@ -842,7 +836,10 @@ impl EventSource {
             // The redirects kept the credentials of the URL's user-info (as its
             // `Authorization`) where an absolute `Location` named none: so do the next
             // connections. The `Cookie` header is built as the redirect's hop built it.
-            self.template.url = match (user_info(&asked), user_info(&reached)) {
+            self.template.url = match (
+                crate::url::user_info(&asked),
+                crate::url::user_info(&reached),
+            ) {
                 (Some(info), None) => url.replacen("://", &format!("://{info}@"), 1),
                 _ => url.to_string(),
             };

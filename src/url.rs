@@ -899,11 +899,17 @@ pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
 /// it has no escape.
 /// Credentials with a control character (`%0A`) are the refusal's text instead.
 pub(crate) fn user_info_auth(uri: &Uri) -> Option<Result<String, String>> {
-    let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
+    let info = user_info(uri)?;
     let (user, password) = info.split_once(':').unwrap_or((info, ""));
     let decode = |s: &str| String::from_utf8_lossy(&percent_decode(s)).into_owned();
     let value = crate::auth::basic(&decode(user), &decode(password));
     Some(value.map_err(|why| format!("{why} (in the URL {})", redact_url(&uri.to_string()))))
+}
+
+/// The user-info of `uri` (`user:password`), as written.
+pub(crate) fn user_info(uri: &Uri) -> Option<&str> {
+    let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
+    Some(info)
 }
 
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.

@@ -218,11 +218,7 @@ fn on_reconnect_is_told_each_attempt_its_wait_and_why() {
 
 /// The `Last-Event-ID` each request of `server` carried.
 fn sent_ids(server: &TestServer) -> Vec<Option<String>> {
-    server
-        .requests()
-        .iter()
-        .map(|r| r.header("last-event-id").map(str::to_string))
-        .collect()
+    sent_headers(server, "last-event-id")
 }
 
 #[test]
