@@ -901,6 +901,9 @@ impl Error {
                 hide(message);
                 kind.iter_mut().for_each(hide);
             }
+            // A stream's piece that does not parse is quoted (`malformed JSON in a stream
+            // chunk`), and may be a gateway's text that repeats the key.
+            Error::Protocol(message) | Error::InvalidRequest(message) => hide(message),
             _ => {}
         }
         self

@@ -862,6 +862,36 @@ fn an_llm_error_that_repeats_the_key_shows_it_redacted() {
 }
 
 #[test]
+fn an_llm_key_quoted_in_a_malformed_stream_chunk_is_redacted() {
+    // A gateway's chunk that is not JSON, quoted by the protocol error that says so.
+    let chunk = format!("data: {{\"oops\": {KEY}}}\n\n");
+    let server = TestServer::start(move |_| Reply::sse([chunk.clone()], ms(0)));
+    let client = OpenAIClient::builder("m", 0.0)
+        .env(|_| None)
+        .api_key(KEY)
+        .base_url(server.url())
+        .build();
+    let request = ureq_futures::llm::ChatRequest::new().user("hi");
+    let err = client.complete(&request).unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(m) if m.contains("<redacted>")),
+        "{err:?}"
+    );
+    assert_error_hides_key("complete, malformed chunk", &err);
+    let last = client.stream_chat(&[Message::user("hi")]).unwrap().last();
+    assert_error_hides_key("ChatStream item", &last.unwrap().unwrap_err());
+    let job = ureq_futures::llm::ChatJob::user("j1", "hi");
+    let result = ureq_futures::llm::ChatBatch::new(client)
+        .attempts(1)
+        .run([job])
+        .next()
+        .unwrap();
+    let error = result.error.expect("the batch's chat failed");
+    assert!(error.contains("<redacted>"), "{error}");
+    assert_hidden("ChatBatch result", &error);
+}
+
+#[test]
 fn an_llm_key_repeated_in_the_stream_or_json_escaped_is_redacted() {
     // A gateway that answers 200 and puts its error in the stream.
     let chunk =
