@@ -18,7 +18,8 @@
 //! - what each decoder documents, event by event: an empty event is skipped; data that is not a
 //!   JSON object (Gemini: or an array of objects) is an `Error::Protocol`, quoted and cut short;
 //!   an `event: error` is an `Error::Api`, whatever its data (every decoder); `data: [DONE]` is
-//!   `Done` (OpenAI, Cohere v2; OpenAI: or an error naming a tool call left without a name);
+//!   `Done` (OpenAI, Cohere v2; OpenAI: or an error naming a tool call left without a name),
+//!   or an `Error::Protocol` when nothing of the answer came before it;
 //!   nothing but `Api` and `Protocol` errors;
 //! - text comes only from valid JSON: every `Text` is a string of the event's JSON (OpenAI: the
 //!   concatenation of the text parts of a content array), and `Text`, `Reasoning` and `Refusal`
@@ -210,12 +211,14 @@ fn check_batch(provider: Provider, data: &str, batch: &[ChatEvent]) {
     }
 }
 
-/// Checks one `decode` against what the decoder documents. `done`: a `Done` came earlier.
+/// Checks one `decode` against what the decoder documents. `done`: a `Done` came earlier;
+/// `started`: something of the answer (or its finish reason) came earlier.
 fn check_decoded(
     provider: Provider,
     event: &Event,
     result: &Result<Option<Vec<ChatEvent>>, Error>,
     done: bool,
+    started: bool,
 ) {
     if done {
         assert!(
@@ -240,10 +243,15 @@ fn check_decoded(
             provider == Provider::OpenAI
                 && matches!(e, ChatEvent::Thought(_) | ChatEvent::Citation(_))
         };
+        // Before any of the answer, the end marker ends an empty answer: an error (unless
+        // what was held back is some of it).
+        let empty = |m: &str| !started && m.contains("before any of the answer");
         assert!(
             matches!(result, Ok(Some(batch))
                 if batch.last() == Some(&ChatEvent::Done)
-                    && batch[..batch.len() - 1].iter().all(held_back))
+                    && batch[..batch.len() - 1].iter().all(held_back)
+                    && (started || batch.len() > 1))
+                || matches!(result, Err(Error::Protocol(m)) if empty(m))
                 || (provider == Provider::OpenAI
                     && matches!(result, Err(Error::Protocol(m)) if m.contains("without a name: the call cannot be run"))),
             "{result:?}"
@@ -287,12 +295,15 @@ fn run<D: Decode<Item = Vec<ChatEvent>>>(
     let mut done = false;
     // A finish reason came with nothing of the answer after it: a clean end is then complete.
     let mut finished = false;
+    // Something of the answer or its finish reason came.
+    let mut started = false;
     for event in events {
         let result = decoder.decode(event.clone());
-        check_decoded(provider, event, &result, done);
+        check_decoded(provider, event, &result, done, started);
         match result {
             Ok(Some(batch)) => {
                 for e in &batch {
+                    started |= !matches!(e, ChatEvent::Done | ChatEvent::Usage(_));
                     match e {
                         ChatEvent::Done => done = true,
                         ChatEvent::Finish(_) => finished = true,

@@ -182,8 +182,9 @@ impl PendingChat {
 ///
 /// The stream ends (`None`) after the provider's end marker ([`is_done`](Self::is_done) is then
 /// `true`), or after one `Err` item: a transport error, a timeout, an error the server reported
-/// inside the stream ([`Error::Api`]), a chunk that could not be decoded or a stream cut before
-/// its end marker ([`Error::Protocol`]). A cut stream is never a silently short answer.
+/// inside the stream ([`Error::Api`]), a chunk that could not be decoded, a stream cut before
+/// its end marker, or an end marker before any of the answer or its finish reason
+/// ([`Error::Protocol`]). A cut stream is never a silently short (or empty) answer.
 ///
 /// The stream holds one worker of its session until it is dropped or the server closes it.
 ///

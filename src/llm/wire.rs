@@ -43,7 +43,9 @@ pub(crate) fn is_cut(e: &Error) -> bool {
 /// send `[DONE]`, and Gemini has no marker at all. "Right after" means that no more of the
 /// answer (text, reasoning, a refusal, a tool call or plan) came after the last finish reason;
 /// usage may. A clean end anywhere else is an [`Error::Protocol`] saying the answer was cut
-/// and what was missing.
+/// and what was missing; so is an end marker that comes before any of the answer or its finish
+/// reason (an empty answer is never passed off as a whole one: a model that says nothing still
+/// sends its finish reason).
 ///
 /// Why not trust any clean end: a proxy or a dropped connection that closes the body cleanly
 /// mid-answer would pass a short answer off as whole. Why not demand the marker: the servers
@@ -56,6 +58,9 @@ pub(crate) struct Ending {
     finished: bool,
     /// A finish reason was seen at all.
     any_finish: bool,
+    /// Something of the answer (or its finish reason) was seen: an end marker before it ends an
+    /// empty answer, which is an error.
+    started: bool,
 }
 
 impl Ending {
@@ -67,6 +72,7 @@ impl Ending {
     /// Takes note of `events`, as sent in order.
     pub(crate) fn observe(&mut self, events: &[ChatEvent]) {
         for event in events {
+            self.started |= !matches!(event, ChatEvent::Done | ChatEvent::Usage(_));
             match event {
                 ChatEvent::Finish(_) => {
                     self.finished = true;
@@ -170,6 +176,15 @@ pub(crate) fn decode_event<D: ChatDecode>(
     decoder.ending().observe(&events);
     if decoder.ending().done {
         decoder.check_complete()?;
+        if !decoder.ending().started {
+            // A gateway's answer to an upstream failure, or a server's hiccup: not an answer
+            // that happens to be empty, which has its finish reason.
+            let marker = D::MARKER.unwrap_or("its end marker");
+            return Err(Error::Protocol(format!(
+                "{CUT}: the stream sent `{marker}` before any of the answer or its `{}`",
+                D::REASON
+            )));
+        }
     }
     Ok((!events.is_empty()).then_some(events))
 }

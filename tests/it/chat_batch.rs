@@ -157,6 +157,33 @@ fn the_batchs_retry_policy_decides_how_long_a_server_may_ask_to_wait() {
     assert_eq!(run(two, 3).attempts, 2);
 }
 
+#[test]
+fn an_empty_answer_with_its_end_marker_is_tried_again_not_kept() {
+    // The first answer is the end marker alone (a gateway whose upstream failed), the next a
+    // whole one: the batch keeps the whole one, and a resumed run has nothing left to do.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let server = TestServer::start(move |req| {
+        if s.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::sse(["data: [DONE]\n\n"], support::ms(0))
+        } else {
+            answer(req)
+        }
+    });
+    let out = temp_file("empty-answer.jsonl");
+    let batch = ChatBatch::new(client(&server, &RateLimiter::new())).progress_bar(false);
+    let summary = batch.run_to_file(jobs(1), &out).unwrap();
+    let lines = std::fs::read_to_string(&out).unwrap();
+    let result: ChatResult = serde_json::from_str(lines.trim()).unwrap();
+    assert_eq!(
+        (result.content.as_deref(), result.attempts),
+        (Some("PROMPT 0"), 2),
+        "{lines}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    assert_eq!(summary.failed, 0, "{summary:?}");
+}
+
 fn jobs(n: usize) -> impl Iterator<Item = ChatJob> {
     (0..n).map(|i| ChatJob::user(format!("id{i}"), format!("prompt {i}")))
 }

@@ -611,27 +611,28 @@ fn decoders_make_text_only_from_non_empty_json_strings() {
 }
 
 /// llm_decoders: the end marker ends the stream; what follows is ignored, even garbage; a
-/// stream without it is cut. Gemini has no marker: `Done` comes at the end of the body, after
+/// stream without it is cut (and one with nothing before it is an empty answer: see
+/// `llm_decoders::an_end_marker_before_any_of_the_answer_is_an_error`). Gemini has no marker: `Done` comes at the end of the body, after
 /// a finish reason, and only then.
 #[test]
 fn done_ends_the_stream_and_nothing_else_does() {
-    let done = || vec![ChatEvent::Done];
+    let done = || vec![ChatEvent::Text("a".into()), ChatEvent::Done];
     let cases: [(Provider, &[u8], bool, Vec<ChatEvent>); 4] = [
         (
             Provider::OpenAI,
-            b"data: [DONE]\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\ndata: -\n\n",
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\ndata: -\n\n",
             false,
             done(),
         ),
         (
             Provider::Anthropic,
-            b"data: {\"type\":\"message_stop\"}\n\nevent: error\ndata: {\"type\":\"error\"}\n\ndata: -\n\n",
+            b"data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\"}}\n\ndata: {\"type\":\"message_stop\"}\n\nevent: error\ndata: {\"type\":\"error\"}\n\ndata: -\n\n",
             false,
             done(),
         ),
         (
             Provider::Cohere,
-            b"{\"event_type\":\"stream-end\"}\n{\"event_type\":\"text-generation\",\"text\":\"late\"}\n-\n",
+            b"{\"event_type\":\"text-generation\",\"text\":\"a\"}\n{\"event_type\":\"stream-end\"}\n{\"event_type\":\"text-generation\",\"text\":\"late\"}\n-\n",
             true,
             done(),
         ),

@@ -112,24 +112,36 @@ fn gemini_parts(parts: Value, finish: Option<&str>) -> Value {
 #[test]
 fn nothing_after_the_end_marker_is_read() {
     let late_text = openai_delta(json!({"content": "x"}));
+    let text = |t: &str| ChatEvent::Text(t.into());
     let cases: [(&str, Decoded, Vec<ChatEvent>); 4] = [
         (
             "OpenAI",
-            openai(&format!("data: [DONE]\n\n{late_text}data: nonsense\n\n")),
-            vec![ChatEvent::Done],
+            openai(&format!(
+                "{}data: [DONE]\n\n{late_text}data: nonsense\n\n",
+                openai_delta(json!({"content": "a"}))
+            )),
+            vec![text("a"), ChatEvent::Done],
         ),
         (
             "Anthropic",
             decode(
                 AnthropicDecoder::new(),
-                &(typed_events(&[message_stop(), anthropic_text(0, "x")]) + "data: not json\n\n"),
+                &(typed_events(&[
+                    anthropic_text(0, "a"),
+                    message_stop(),
+                    anthropic_text(0, "x"),
+                ]) + "data: not json\n\n"),
             ),
-            vec![ChatEvent::Done],
+            vec![text("a"), ChatEvent::Done],
         ),
         (
             "Cohere v2",
-            cohere_v2("data: [DONE]\n\ndata: nonsense\n\n"),
-            vec![ChatEvent::Done],
+            cohere_v2(&format!(
+                "{}data: [DONE]\n\ndata: nonsense\n\n",
+                typed_events(&[json!({"type": "content-delta", "index": 0,
+                    "delta": {"message": {"content": {"text": "a"}}}})])
+            )),
+            vec![text("a"), ChatEvent::Done],
         ),
         (
             "Cohere v1",
@@ -144,6 +156,56 @@ fn nothing_after_the_end_marker_is_read() {
     for (name, decoded, expected) in cases {
         assert_eq!(decoded.unwrap(), expected, "{name}");
     }
+}
+
+#[test]
+fn an_end_marker_before_any_of_the_answer_is_an_error() {
+    // A gateway's answer to an upstream failure: the marker alone, or after usage or a role.
+    let usage = r#"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0}}"#;
+    let role = openai_delta(json!({"role": "assistant"}));
+    let cases = [
+        ("OpenAI", openai("data: [DONE]\n\n"), "data: [DONE]"),
+        (
+            "OpenAI, after a role and usage",
+            openai(&format!("{role}{usage}\n\ndata: [DONE]\n\n")),
+            "data: [DONE]",
+        ),
+        ("Cohere v2", cohere_v2("data: [DONE]\n\n"), "data: [DONE]"),
+        (
+            "Anthropic",
+            anthropic(&[
+                json!({"type": "message_start", "message": {"usage": {"input_tokens": 3}}}),
+                message_stop(),
+            ]),
+            "message_stop",
+        ),
+        (
+            "Cohere v1",
+            decode_lines(&[
+                r#"{"event_type":"stream-start"}"#,
+                r#"{"event_type":"stream-end"}"#,
+            ]),
+            "stream-end",
+        ),
+    ];
+    for (name, decoded, marker) in cases {
+        match decoded {
+            Err(e @ Error::Protocol(_)) => {
+                let m = e.to_string();
+                assert!(
+                    m.contains("the answer was cut") && m.contains(&format!("`{marker}` before")),
+                    "{name}: {m}"
+                );
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // An answer that says nothing still has its finish reason: it is whole.
+    let stop = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    assert_eq!(
+        openai(&format!("{stop}data: [DONE]\n\n")).unwrap(),
+        [finish("stop"), ChatEvent::Done]
+    );
 }
 
 #[test]
@@ -1067,6 +1129,7 @@ fn anthropic_cached_tokens_count_as_input() {
     let events = anthropic(&[
         json!({"type": "message_start", "message": {"usage": {"input_tokens": 3,
             "cache_creation_input_tokens": 100, "cache_read_input_tokens": 20, "output_tokens": 1}}}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
         message_stop(),
     ])
     .unwrap();
@@ -1216,10 +1279,11 @@ fn anthropic_unknown_events_and_fields_are_skipped() {
     // Bedrock adds its metrics to message_stop.
     let events = anthropic(&[
         json!({"type": "brand_new_event", "x": 1}),
+        anthropic_text(0, "a"),
         json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 3}}),
     ])
     .unwrap();
-    assert_eq!(events, [ChatEvent::Done]);
+    assert_eq!(events, [ChatEvent::Text("a".into()), ChatEvent::Done]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -111,8 +111,11 @@ impl AnthropicDecoder {
     /// use ureq_futures::llm::{AnthropicDecoder, ChatEvent};
     /// use ureq_futures::sse::{Decode, Event};
     ///
-    /// let stop = Event { event: "message_stop".into(), data: r#"{"type":"message_stop"}"#.into(), id: None, retry: None };
+    /// let event = |kind: &str, data: &str| Event { event: kind.into(), data: data.into(), id: None, retry: None };
+    /// let end = event("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#);
+    /// let stop = event("message_stop", r#"{"type":"message_stop"}"#);
     /// let mut decoder = AnthropicDecoder::new();
+    /// assert_eq!(decoder.decode(end)?, Some(vec![ChatEvent::Finish("end_turn".into())]));
     /// assert_eq!(decoder.decode(stop.clone())?, Some(vec![ChatEvent::Done]));
     /// assert_eq!(decoder.decode(stop)?, None); // nothing is read after the answer's end
     /// # Ok::<(), ureq_futures::Error>(())
