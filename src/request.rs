@@ -657,20 +657,30 @@ impl RequestBuilder {
         U: Send + 'static,
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
-        self.send_with_body_of(0, hook)
+        self.send_with_body_of(0, false, hook)
     }
 
     /// [`send_with`](RequestBuilder::send_with) for a request whose answer is known to be
     /// large: its body is read up to `at_least` bytes when the session's
-    /// [`max_body_size`](crate::SessionBuilder::max_body_size) is smaller.
-    pub(crate) fn send_with_body_of<U, F>(self, at_least: u64, hook: F) -> Pending<U>
+    /// [`max_body_size`](crate::SessionBuilder::max_body_size) is smaller. With
+    /// `refuse_errors`, a 4xx or 5xx answer is its [`Error::Status`] without the hook, its
+    /// body read only as far as the error shows it (a 20 MB error page is then no
+    /// `BodyTooLarge` that hides the status).
+    pub(crate) fn send_with_body_of<U, F>(
+        self,
+        at_least: u64,
+        refuse_errors: bool,
+        hook: F,
+    ) -> Pending<U>
     where
         U: Send + 'static,
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
         self.submit(true, move |agent, config, spec, done: Completer<U>| {
             let max_body = config.max_body_size.max(at_least);
-            let result = run::buffered(agent, config, spec, done.progress(), max_body, hook);
+            let progress = done.progress();
+            let result =
+                run::buffered(agent, config, spec, progress, max_body, refuse_errors, hook);
             done.complete(result);
         })
     }

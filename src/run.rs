@@ -95,17 +95,21 @@ pub(crate) enum Budget {
 
 /// The job of a buffered request: the response with its body read (up to `max_body` bytes,
 /// the session's `max_body_size` unless the request's answer needs more), passed through
-/// `hook`.
+/// `hook`; with `refuse_errors`, a 4xx or 5xx answer is its [`status_error`] instead.
 pub(crate) fn buffered<U>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
     progress: &ProgressCounter,
     max_body: u64,
+    refuse_errors: bool,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
     let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
     let resp = send(agent, config, spec, &limits, &timeouts)?;
+    if refuse_errors && resp.status().as_u16() >= 400 {
+        return Err(status_error(resp));
+    }
     Response::read(resp, max_body, progress, &timeouts).and_then(hook)
 }
 

@@ -479,9 +479,10 @@ impl<P: EmbedProtocol> Client<P> {
                         .map_or(u64::MAX, |n| n.saturating_mul(MAX_VECTOR_JSON));
                     let shown = std::sync::Arc::clone(&shown);
                     match self.post(url.clone(), &body) {
-                        Ok(request) => request.send_with_body_of(answer, move |resp| {
-                            let body = resp.error_for_status()?;
-                            parse(P::FORMAT, body.bytes(), expected).map_err(|why| {
+                        // An error answer is read as far as its message: not whole, where a
+                        // huge one would hide its status behind `BodyTooLarge`.
+                        Ok(request) => request.send_with_body_of(answer, true, move |resp| {
+                            parse(P::FORMAT, resp.bytes(), expected).map_err(|why| {
                                 Error::Protocol(format!("the embeddings answer from {shown} {why}"))
                             })
                         }),

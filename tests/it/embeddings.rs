@@ -8,7 +8,7 @@ use support::{Reply, TestServer};
 use ureq_futures::llm::{
     CohereClient, EmbedOptions, Embeddings, GeminiClient, MistralClient, OpenAIClient,
 };
-use ureq_futures::Error;
+use ureq_futures::{Error, FuturesSession, RetryPolicy};
 
 /// The number in a text `"t{n}"`, as the server's one-number embedding of it.
 fn number(text: &Value) -> f32 {
@@ -290,6 +290,45 @@ fn a_failed_request_fails_the_call_with_its_status() {
         "{err}"
     );
     assert!(client.embed(&Vec::<String>::new()).unwrap().is_empty());
+}
+
+#[test]
+fn an_error_answer_larger_than_the_body_limit_keeps_its_status_and_message() {
+    // A 1 MB error body, over the session's limit of 1 KB (and the 128 KiB an answer of one
+    // vector may take): what counts is the status and the start of the body.
+    let pad = "x".repeat(1 << 20);
+    let server = TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        if body["input"][0] == "t0" {
+            let json = format!(r#"{{"error":{{"message":"input too long","pad":"{pad}"}}}}"#);
+            Reply::status(400, json).content_type("application/json")
+        } else {
+            Reply::status(502, format!("<html><body>Bad Gateway{pad}</body></html>"))
+                .content_type("text/html")
+        }
+    });
+    let client = OpenAIClient::builder("m", None)
+        .base_url(server.url())
+        .api_key("k")
+        .retry(RetryPolicy::none())
+        .session(FuturesSession::builder().max_body_size(1024).build())
+        .build();
+    let err = client.embed(&["t0"]).unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("400: input too long"), "{err}");
+    let err = client.embed(&["t1"]).unwrap_err();
+    assert_eq!(err.status(), Some(502), "{err}");
+    // A body that does not fit is still no answer: the limit holds for a 200.
+    let ok = TestServer::start(move |_| {
+        Reply::json(format!("{{\"data\":[],\"x\":\"{}\"}}", "y".repeat(200_000)))
+    });
+    let client = OpenAIClient::builder("m", None)
+        .base_url(ok.url())
+        .api_key("k")
+        .session(FuturesSession::builder().max_body_size(1024).build())
+        .build();
+    let err = client.embed(&["t0"]).unwrap_err();
+    assert!(matches!(err, Error::BodyTooLarge { .. }), "{err}");
 }
 
 /// `provider`'s client (key `k`, base `base`) embedding `texts` with `options`.
