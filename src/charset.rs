@@ -60,32 +60,49 @@ pub(crate) fn excerpt(bytes: &[u8], content_type: Option<&str>, limit: usize) ->
         .and_then(Charset::from_label);
     let mut end = bytes.len().min(limit);
     if end < bytes.len() {
-        match charset {
-            Some(utf16 @ (Charset::Utf16Le | Charset::Utf16Be)) => {
-                end -= end % 2;
-                // A pair's first half (a high surrogate) at the end goes with its second.
-                let last = bytes
-                    .get(end.saturating_sub(2)..end)
-                    .filter(|unit| unit.len() == 2)
-                    .map(|unit| match utf16 {
-                        Charset::Utf16Le => u16::from_le_bytes([unit[0], unit[1]]),
-                        _ => u16::from_be_bytes([unit[0], unit[1]]),
-                    });
-                if last.is_some_and(|unit| (0xD800..0xDC00).contains(&unit)) {
-                    end -= 2;
-                }
+        end = whole_characters(&bytes[..end], charset);
+    }
+    decode(charset, &bytes[..end]).into_owned()
+}
+
+/// The text of `bytes`, the start of a body that may have been cut where it was read: as
+/// [`excerpt`] reads it, less a character cut at the end.
+pub(crate) fn start_text<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+    let charset = content_type
+        .and_then(label_of)
+        .and_then(Charset::from_label);
+    decode(charset, &bytes[..whole_characters(bytes, charset)])
+}
+
+/// The length of the start of `bytes` that ends with a whole character (a UTF-8 sequence, a
+/// UTF-16 code unit and its pair) in `charset` (UTF-8 without one).
+fn whole_characters(bytes: &[u8], charset: Option<Charset>) -> usize {
+    let mut end = bytes.len();
+    match charset {
+        Some(utf16 @ (Charset::Utf16Le | Charset::Utf16Be)) => {
+            end -= end % 2;
+            // A pair's first half (a high surrogate) at the end goes with its second.
+            let last = bytes
+                .get(end.saturating_sub(2)..end)
+                .filter(|unit| unit.len() == 2)
+                .map(|unit| match utf16 {
+                    Charset::Utf16Le => u16::from_le_bytes([unit[0], unit[1]]),
+                    _ => u16::from_be_bytes([unit[0], unit[1]]),
+                });
+            if last.is_some_and(|unit| (0xD800..0xDC00).contains(&unit)) {
+                end -= 2;
             }
-            Some(Charset::Windows1252) => {}
-            Some(Charset::Utf8) | None => {
-                if let Err(e) = std::str::from_utf8(&bytes[..end]) {
-                    if e.error_len().is_none() {
-                        end = e.valid_up_to();
-                    }
+        }
+        Some(Charset::Windows1252) => {}
+        Some(Charset::Utf8) | None => {
+            if let Err(e) = std::str::from_utf8(bytes) {
+                if e.error_len().is_none() {
+                    end = e.valid_up_to();
                 }
             }
         }
     }
-    decode(charset, &bytes[..end]).into_owned()
+    end
 }
 
 /// `bytes` as text in `charset`, or without one as UTF-8 when they are UTF-8, else as

@@ -542,14 +542,19 @@ impl ApiError {
     /// The API error of a failed response: one of the JSON shapes listed on [`StatusError`], or
     /// else the text of a `text/plain` body.
     fn parse(body: &[u8], headers: &ureq::http::HeaderMap) -> ApiError {
-        // A byte that is not UTF-8 (a server's Latin-1 in a message) would make the whole
-        // body no JSON: it is read as U+FFFD, as the body's text is.
-        let text = String::from_utf8_lossy(body);
+        // The body's text as `body` shows it: in the charset its `Content-Type` names (UTF-16,
+        // Latin-1), else UTF-8, else windows-1252 (a server's Latin-1 byte in a message would
+        // make the whole body no JSON as UTF-8); a character cut where the read stopped is
+        // left out.
+        let content_type = headers
+            .get(ureq::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let text = crate::charset::start_text(body, content_type);
         let api = match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(value) => ApiError::from_json(&value),
             // A body longer than what was read is cut, and no JSON any more.
             Err(_) => ApiError {
-                message: message_of_cut_json(body),
+                message: message_of_cut_json(text.as_bytes()),
                 ..ApiError::default()
             },
         };
@@ -1292,13 +1297,39 @@ mod tests {
 
     #[test]
     fn an_error_body_with_a_byte_that_is_not_utf8_keeps_its_message() {
-        let body = b"{\"error\":{\"message\":\"bad \xff byte\",\"type\":\"server_error\"}}";
+        // Without a charset, bytes that are not UTF-8 are windows-1252, as the body shows them.
+        let body = b"{\"error\":{\"message\":\"caf\xe9 \xff\",\"type\":\"server_error\"}}";
         let e = Error::status_at(500, "http://h/", Default::default(), body);
         let text = e.to_string();
         assert!(
-            text.contains("500: bad \u{fffd} byte (server_error)"),
+            text.contains("500: caf\u{e9} \u{ff} (server_error)"),
             "{text}"
         );
+        // In the charset the body's type names: the message as `body` reads it.
+        let json = r#"{"error":{"message":"Ung\u00fcltige Anfrage: caf\u00e9","code":"x"}}"#;
+        let latin1: Vec<u8> = json.chars().map(|c| c as u8).collect();
+        let utf16le: Vec<u8> = json.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let utf16be: Vec<u8> = json.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let bom = [&[0xFF, 0xFE][..], &utf16le].concat();
+        for (charset, body) in [
+            ("iso-8859-1", latin1),
+            ("utf-16", utf16le.clone()),
+            ("UTF-16BE", utf16be),
+            ("utf-16", bom),
+        ] {
+            let mut headers = ureq::http::HeaderMap::new();
+            let content_type = format!("application/json; charset={charset}");
+            headers.insert("content-type", content_type.parse().unwrap());
+            let Error::Status(e) = Error::status_at(400, "http://h/", headers, &body) else {
+                unreachable!()
+            };
+            assert_eq!(
+                (e.api_message(), e.api_code()),
+                (Some("Ungültige Anfrage: café"), Some("x")),
+                "{charset}: {}",
+                e.body
+            );
+        }
     }
 
     /// One case per shape of error body the common APIs send, and bodies that are not API
@@ -1596,7 +1627,18 @@ mod tests {
         ] {
             assert_eq!(message(body.as_bytes()).as_deref(), expected, "{body}");
         }
-        assert_eq!(message(b"{\"message\": \"\xff\xfe\", "), None, "not UTF-8");
+        // Bytes that are not UTF-8 are windows-1252, as the body shows them; a character cut
+        // by the end of the read is left out, and does not turn the rest into windows-1252.
+        let latin = message(b"{\"message\": \"\xff\xfe\", ");
+        assert_eq!(latin.as_deref(), Some("\u{ff}\u{fe}"));
+        let cut = message(
+            "{\"message\": \"été\", \"x\": \"é"
+                .as_bytes()
+                .split_last()
+                .unwrap()
+                .1,
+        );
+        assert_eq!(cut.as_deref(), Some("été"));
     }
 
     #[test]
