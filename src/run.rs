@@ -888,6 +888,12 @@ fn attempts(
             Stopped::Other
         };
         let budget = Stopped::Budget(timeouts.timeout);
+        // A hop's turn at the rate limiter past the budget (an origin paused by a 429, reached
+        // by a redirect): a retry would wait for the same turn, after a backoff and a request
+        // more. The timeout says why itself.
+        if matches!(&outcome, Err(Error::Timeout(t)) if t.is_turn_past_budget()) {
+            return last(outcome, Stopped::Other);
+        }
         match policy.verdict(attempt, &outcome) {
             Verdict::Stop => return last(outcome, stopped),
             // Waiting past the budget would only end in a timeout: hand over what we have.

@@ -1178,7 +1178,8 @@ impl SessionBuilder {
     /// that must wait holds no worker; a retry (see [`retry`](SessionBuilder::retry)) waits too,
     /// on its worker, after its backoff, and so does each hop a redirect leads to, for the
     /// origin it goes to (a hop that would wait past the request's
-    /// [`timeout`](SessionBuilder::timeout) fails with [`Error::Timeout`]). A request that a
+    /// [`timeout`](SessionBuilder::timeout) fails with [`Error::Timeout`], not retried: a retry
+    /// would wait for the same turn). A request that a
     /// worker of the session runs inline while it waits for it (see
     /// [`max_per_host`](SessionBuilder::max_per_host)) waits for its turn on that worker too.
     /// Every answer of every hop is shown to the limiter, so a limiter shared by several

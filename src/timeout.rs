@@ -157,6 +157,12 @@ impl TimeoutError {
         self.target = target;
         self.url = url;
     }
+
+    /// Whether this is a request's budget that its turn at the rate limiter would come past
+    /// (see [`phase::budget_spent`](crate::phase::budget_spent)): no retry gets an earlier turn.
+    pub(crate) fn is_turn_past_budget(&self) -> bool {
+        self.phase == Some(Phase::Turn)
+    }
 }
 
 /// The timeouts in force for one request and the settings they come from: what

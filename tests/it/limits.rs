@@ -528,6 +528,33 @@ fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
 }
 
 #[test]
+fn a_turn_past_the_budget_is_not_retried() {
+    // As above, with a retry policy: the redirect's turn at the target would come past the
+    // budget on every attempt, so the request fails at once, once, and says why.
+    let target = TestServer::start(|_| Reply::ok("target"));
+    let location = target.url_for("/moved");
+    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
+    let limiter = RateLimiter::new().host(&target.url(), RateLimit::per_second(0.001));
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter)
+        .timeout(secs(3))
+        .retry(RetryPolicy::new().attempts(5).base_delay(ms(100)))
+        .build();
+    session.get(target.url()).send().result().unwrap();
+    let moved = session.get(front.url()).send().result().unwrap_err();
+    assert_eq!(front.request_count(), 1, "{moved}");
+    assert_eq!(
+        moved.to_string(),
+        format!(
+            "timeout: the rate limiter's turn for {} comes after the end of the 3 s budget \
+             (timeout) for url: {}",
+            target.addr(),
+            target.url_for("/moved")
+        )
+    );
+}
+
+#[test]
 fn a_request_run_inline_by_a_waiting_worker_still_waits_for_its_origins_pause() {
     // One worker: a job that sends a request and waits for it runs that request itself, since
     // no other worker could. The origin's pause still holds it back.
