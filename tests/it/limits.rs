@@ -494,15 +494,22 @@ fn a_redirect_waits_for_the_pause_of_the_origin_it_leads_to() {
     assert_eq!(limiter.pauses(), 1);
 }
 
+/// A target server, a front server that redirects to it, and a limiter that gives the target
+/// one token, then one every 1,000 s.
+fn redirect_to_a_slow_rate() -> (TestServer, TestServer, RateLimiter) {
+    let target = TestServer::start(|_| Reply::ok("target"));
+    let location = target.url_for("/moved");
+    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
+    let limiter = RateLimiter::new().host(&target.url(), RateLimit::per_second(0.001));
+    (target, front, limiter)
+}
+
 #[test]
 fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
     // One token, then one every 1,000 s at the target: a request redirected there after the
     // token is spent would wait past its 2 s budget, so it fails at once rather than being
     // sent.
-    let target = TestServer::start(|_| Reply::ok("target"));
-    let location = target.url_for("/moved");
-    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
-    let limiter = RateLimiter::new().host(&target.url(), RateLimit::per_second(0.001));
+    let (target, front, limiter) = redirect_to_a_slow_rate();
     let session = FuturesSession::builder()
         .rate_limiter(limiter)
         .timeout(secs(2))
@@ -531,10 +538,7 @@ fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
 fn a_turn_past_the_budget_is_not_retried() {
     // As above, with a retry policy: the redirect's turn at the target would come past the
     // budget on every attempt, so the request fails at once, once, and says why.
-    let target = TestServer::start(|_| Reply::ok("target"));
-    let location = target.url_for("/moved");
-    let front = TestServer::start(move |_| Reply::status(302, "").header("location", &location));
-    let limiter = RateLimiter::new().host(&target.url(), RateLimit::per_second(0.001));
+    let (target, front, limiter) = redirect_to_a_slow_rate();
     let session = FuturesSession::builder()
         .rate_limiter(limiter)
         .timeout(secs(3))

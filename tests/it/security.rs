@@ -30,6 +30,15 @@ fn assert_hidden(what: &str, text: &str) {
     assert!(!text.contains(KEY), "{what} shows the key: {text}");
 }
 
+/// An OpenAI client of `server` with the key [`KEY`] (and no environment).
+fn keyed_openai(server: &TestServer) -> OpenAIClient {
+    OpenAIClient::builder("m", 0.0)
+        .env(|_| None)
+        .api_key(KEY)
+        .base_url(server.url())
+        .build()
+}
+
 /// Asserts that neither the `Display` nor the `Debug` output of `e` contains the key.
 fn assert_error_hides_key(what: &str, e: &Error) {
     assert_hidden(&format!("{what} (Display)"), &e.to_string());
@@ -830,11 +839,7 @@ fn an_llm_error_that_repeats_the_key_shows_it_redacted() {
     let server = TestServer::start(move |_| {
         Reply::status(401, body.clone()).content_type("application/json")
     });
-    let client = OpenAIClient::builder("m", 0.0)
-        .env(|_| None)
-        .api_key(KEY)
-        .base_url(server.url())
-        .build();
+    let client = keyed_openai(&server);
     for (way, err) in [
         (
             "stream_chat",
@@ -866,11 +871,7 @@ fn an_llm_key_quoted_in_a_malformed_stream_chunk_is_redacted() {
     // A gateway's chunk that is not JSON, quoted by the protocol error that says so.
     let chunk = format!("data: {{\"oops\": {KEY}}}\n\n");
     let server = TestServer::start(move |_| Reply::sse([chunk.clone()], ms(0)));
-    let client = OpenAIClient::builder("m", 0.0)
-        .env(|_| None)
-        .api_key(KEY)
-        .base_url(server.url())
-        .build();
+    let client = keyed_openai(&server);
     let request = ureq_futures::llm::ChatRequest::new().user("hi");
     let err = client.complete(&request).unwrap_err();
     assert!(
@@ -897,11 +898,7 @@ fn an_llm_key_repeated_in_the_stream_or_json_escaped_is_redacted() {
     let chunk =
         format!("data: {{\"error\":{{\"message\":\"Incorrect API key provided: {KEY}\"}}}}\n\n");
     let server = TestServer::start(move |_| Reply::sse([chunk.clone()], ms(0)));
-    let client = OpenAIClient::builder("m", 0.0)
-        .env(|_| None)
-        .api_key(KEY)
-        .base_url(server.url())
-        .build();
+    let client = keyed_openai(&server);
     let err = client
         .complete(&ureq_futures::llm::ChatRequest::new().user("hi"))
         .unwrap_err();
