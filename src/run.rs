@@ -110,7 +110,10 @@ pub(crate) fn buffered<U>(
     if refuse_errors && resp.status().as_u16() >= 400 {
         return Err(status_error(resp));
     }
-    Response::read(resp, max_body, progress, &timeouts).and_then(hook)
+    let resp = Response::read(resp, max_body, progress, &timeouts)?;
+    // The exchange is over: the hook (the caller's code) holds no place of `max_per_host`.
+    crate::exec::lanes::end_turn_early();
+    hook(resp)
 }
 
 /// The job of an event stream: resolves `done` with the stream as soon as the headers are in,

@@ -1146,7 +1146,9 @@ impl SessionBuilder {
     /// requests of an origin start in the order they were sent, as its requests finish. A
     /// request holds its origin's place for its retries and redirects, a
     /// [`download`](crate::RequestBuilder::download) until its file is written, and an event
-    /// stream for as long as it is open. The origin is the one of the URL the request was sent
+    /// stream for as long as it is open; a [`send_with`](crate::RequestBuilder::send_with) hook
+    /// runs once its request has read its body and given its place up, so a slow hook (or one
+    /// that waits for another request to the origin) holds none. The origin is the one of the URL the request was sent
     /// to: a redirect to another origin keeps that place and takes none of the other origin's,
     /// so an origin that requests to several others redirect to can see more than `n` of them
     /// at once (a [`rate_limiter`](SessionBuilder::rate_limiter) paces each hop at the origin

@@ -533,9 +533,13 @@ impl Lanes {
             self.spread(key);
             // A job catches its own panics; a guard still ends its turn if anything else
             // unwinds, so that the lane's count stays true.
-            let turn = Turn { lanes: self, key };
+            let turn = Turn::start(self, key, task.id());
             task.run();
-            std::mem::forget(turn);
+            if turn.end() {
+                // The job gave its place up before it ended (see `end_turn_early`): the
+                // lane's next job went to another worker then.
+                return;
+            }
             match self.next(key, true) {
                 Some(next) => task = next,
                 None => return,
@@ -589,19 +593,93 @@ impl Lanes {
 struct Turn<'a> {
     lanes: &'a Lanes,
     key: &'a Arc<str>,
+    /// The turn this worker held before (none: a worker runs one laned job at a time).
+    previous: Option<TurnNow>,
+}
+
+impl<'a> Turn<'a> {
+    /// The turn of job `id` in lane `key`, which it may end early (see [`end_turn_early`]).
+    fn start(lanes: &'a Lanes, key: &'a Arc<str>, id: usize) -> Self {
+        let now = TurnNow {
+            job: id,
+            lanes: lanes.me.clone(),
+            key: Arc::clone(key),
+            ended: false,
+        };
+        let previous = TURN.with(|t| t.replace(Some(now)));
+        Turn {
+            lanes,
+            key,
+            previous,
+        }
+    }
+
+    /// The end of the job: whether it ended its turn early.
+    fn end(mut self) -> bool {
+        let now = TURN.with(|t| t.replace(self.previous.take()));
+        std::mem::forget(self);
+        now.is_some_and(|t| t.ended)
+    }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        if let Some(next) = self.lanes.next(self.key, true) {
-            // Nobody runs it here: give it to another worker.
-            let mut state = lock(&self.lanes.state);
-            if let Some(lane) = state.lanes.get_mut(self.key) {
+        let now = TURN.with(|t| t.replace(self.previous.take()));
+        if !now.is_some_and(|t| t.ended) {
+            self.lanes.hand_over(self.key);
+        }
+    }
+}
+
+/// The lane turn a worker's job holds, while it runs.
+struct TurnNow {
+    /// The job's id ([`current_job_id`](super::current_job_id) while it runs).
+    job: usize,
+    lanes: Weak<Lanes>,
+    key: Arc<str>,
+    /// The job gave its place up already.
+    ended: bool,
+}
+
+thread_local! {
+    /// On a worker: the lane turn of the job it runs now, if that job is laned.
+    static TURN: std::cell::RefCell<Option<TurnNow>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Ends the lane turn of the job running on this thread, if it holds one, before the job ends:
+/// its place goes to the lane's next job now. For a request whose exchange is over (its body
+/// read whole, its connection back in the pool) while the job goes on with the caller's code:
+/// a [`send_with`](crate::RequestBuilder::send_with) hook holds no place of `max_per_host`, so
+/// a slow hook does not hold other requests to the origin back, and a hook that waits for a
+/// request to the same origin does not wait for its own place. A job run inline by a job that
+/// waits for it (which holds no turn of its own) ends nothing.
+pub(crate) fn end_turn_early() {
+    let id = super::current_job_id();
+    let ended = TURN.with(|t| {
+        let mut t = t.borrow_mut();
+        let turn = t.as_mut().filter(|t| t.job == id && !t.ended)?;
+        turn.ended = true;
+        Some((turn.lanes.clone(), Arc::clone(&turn.key)))
+    });
+    if let Some((lanes, key)) = ended {
+        if let Some(lanes) = lanes.upgrade() {
+            lanes.hand_over(&key);
+        }
+    }
+}
+
+impl Lanes {
+    /// Ends a turn in lane `key` on a worker that does not run the lane's next job: that job,
+    /// if it may start, goes to another worker.
+    fn hand_over(&self, key: &Arc<str>) {
+        if let Some(next) = self.next(key, true) {
+            let mut state = lock(&self.state);
+            if let Some(lane) = state.lanes.get_mut(key) {
                 lane.running -= 1;
                 lane.parked.push_front(next);
             }
             drop(state);
-            self.lanes.wake(Arc::clone(self.key), false);
+            self.wake(Arc::clone(key), false);
         }
     }
 }

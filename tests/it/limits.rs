@@ -494,6 +494,51 @@ fn a_redirect_waits_for_the_pause_of_the_origin_it_leads_to() {
     assert_eq!(limiter.pauses(), 1);
 }
 
+#[test]
+fn a_send_with_hook_holds_no_place_of_its_origin() {
+    let server = TestServer::start(|_| Reply::ok("x"));
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(1)
+        .build();
+    // A hook that waits for a request to the same origin: its own request is over, so the
+    // inner one gets the origin's place (it waited for it for good before).
+    let inner = session.clone();
+    let url = server.url();
+    let nested = session.get(server.url()).send_with(move |_| {
+        let answer = inner.get(&url).send().result_timeout(secs(5));
+        Ok(answer.map(|r| r.map(|r| r.status())))
+    });
+    assert!(matches!(nested.result(), Ok(Some(Ok(200)))));
+    // A slow hook, cancelled: the next request to the origin does not wait for its end.
+    let (release, wait) = crossbeam_channel::bounded::<()>(0);
+    let slow = session
+        .get(server.url())
+        .send_with(move |_| Ok(wait.recv_timeout(secs(10)).is_ok()));
+    assert!(slow.cancel());
+    let next = session.get(server.url()).send().result_timeout(secs(5));
+    assert_eq!(next.and_then(Result::ok).map(|r| r.status()), Some(200));
+    drop(release);
+    // The place is given up once, not again at the job's end: with hooks that outlast their
+    // requests, the origin still serves one request at a time. (A server of its own: the
+    // cancelled request's may still be answering.)
+    let gauge = Gauge::default();
+    let g = gauge.clone();
+    let server = TestServer::start(move |_| g.serve(ms(20), "x".into()));
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            session.get(server.url()).send_with(|resp| {
+                std::thread::sleep(ms(30));
+                Ok(resp.status())
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.result().unwrap(), 200);
+    }
+    assert_eq!(gauge.peak(), 1);
+}
+
 /// A target server, a front server that redirects to it, and a limiter that gives the target
 /// one token, then one every 1,000 s.
 fn redirect_to_a_slow_rate() -> (TestServer, TestServer, RateLimiter) {
