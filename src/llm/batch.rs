@@ -241,7 +241,9 @@ const LOOK_AHEAD: usize = 32;
 /// attempts: its error is the result, and a later [`run_to_file`](ChatBatch::run_to_file)
 /// runs it again); a server's `x-should-retry` overrides the status. So is one whose stream
 /// reports such a failure before any of the answer (Anthropic's `overloaded_error` after a
-/// 200, OpenAI's `server_error`, Gemini's `UNAVAILABLE`...). An answer cut once it has started
+/// 200, OpenAI's `server_error` and `rate_limit_exceeded`, Gemini's `UNAVAILABLE`, a finish
+/// reason that says the generation failed on the server: Cohere's `ERROR` or `TIMEOUT`,
+/// DeepSeek's `insufficient_system_resource`...). An answer cut once it has started
 /// is not retried: its error is the result. [`retry`](ChatBatch::retry) changes all of this.
 /// The batch's attempts are the only ones: each is sent with [`ChatClient::stream_once`],
 /// without the client's own [`RetryPolicy`], so a chat that always fails makes
@@ -1015,8 +1017,12 @@ fn read_answer(mut stream: ChatStream) -> Result<Answer, (Error, bool)> {
 
 /// Whether an error a server put in its stream is one a later attempt can fix: a status that
 /// `retry` retries (OpenRouter's `code`), or the status that Anthropic's `overloaded_error`
-/// (529), `api_error` (500) and `rate_limit_error` (429), OpenAI's `server_error` (500),
-/// Gemini's `UNAVAILABLE` (503), `INTERNAL` (500) and `RESOURCE_EXHAUSTED` (429) stand for.
+/// (529), `api_error` (500) and `rate_limit_error` (429), OpenAI's `server_error` (500) and
+/// `rate_limit_exceeded` (429), Gemini's `UNAVAILABLE` (503), `INTERNAL` (500) and
+/// `RESOURCE_EXHAUSTED` (429), and the finish reasons of a failed generation stand for:
+/// Cohere's `ERROR` (500) and `TIMEOUT` (504), DeepSeek's `insufficient_system_resource`
+/// (503), `error` (500). (Cohere v1's `ERROR_TOXIC` and `ERROR_LIMIT` are the prompt's: not
+/// retried.)
 fn is_retryable_in_stream(e: &Error, retry: &RetryPolicy) -> bool {
     let Error::Api {
         kind: Some(kind), ..
@@ -1026,9 +1032,10 @@ fn is_retryable_in_stream(e: &Error, retry: &RetryPolicy) -> bool {
     };
     let status = match kind.as_str() {
         "overloaded_error" => 529,
-        "api_error" | "server_error" | "INTERNAL" => 500,
-        "rate_limit_error" | "RESOURCE_EXHAUSTED" => 429,
-        "UNAVAILABLE" => 503,
+        "api_error" | "server_error" | "INTERNAL" | "ERROR" | "error" => 500,
+        "rate_limit_error" | "rate_limit_exceeded" | "RESOURCE_EXHAUSTED" => 429,
+        "UNAVAILABLE" | "insufficient_system_resource" => 503,
+        "TIMEOUT" => 504,
         code => match code.parse::<u16>() {
             Ok(status) => status,
             Err(_) => return false,

@@ -736,6 +736,51 @@ fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
 }
 
 #[test]
+fn failures_in_the_stream_are_retried_by_what_they_stand_for() {
+    // Each prompt's first answer is a failure in a 200 stream, before any of the answer; its
+    // second, a whole answer.
+    let failures = [
+        // OpenAI's rate limit in the stream: 429.
+        "data: {\"error\":{\"message\":\"Rate limit reached\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\"}}\n\n",
+        // DeepSeek: its servers are busy, 503.
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"insufficient_system_resource\"}]}\n\n",
+        // Cohere's (through an OpenAI-style gateway): the generation failed, 500.
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"ERROR\"}]}\n\n",
+        // The prompt's own fault: not retried.
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"ERROR_TOXIC\"}]}\n\n",
+    ];
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let server = TestServer::start(move |req| {
+        let prompt = req.body_str().to_string();
+        let case = (0..failures.len()).find(|i| prompt.contains(&format!("prompt {i}")));
+        match case {
+            Some(i) if seen.lock().unwrap().insert(i) => Reply::sse([failures[i]], support::ms(0)),
+            _ => answer(req),
+        }
+    });
+    let results: Vec<ChatResult> = ChatBatch::new(client_on(&server, FuturesSession::new()))
+        .attempts(3)
+        .retry(RetryPolicy::llm().base_delay(support::ms(1)))
+        .progress_bar(false)
+        .run(jobs(4))
+        .collect();
+    let outcome: Vec<_> = results
+        .iter()
+        .map(|r| (r.content.as_deref(), r.attempts))
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            (Some("PROMPT 0"), 2),
+            (Some("PROMPT 1"), 2),
+            (Some("PROMPT 2"), 2),
+            (None, 1)
+        ],
+        "{results:?}"
+    );
+}
+
+#[test]
 fn an_overloaded_error_before_the_answer_is_retried_and_one_after_it_is_not() {
     // Anthropic answers 200 and says it is overloaded in the stream, before any of the answer.
     let overloaded =
