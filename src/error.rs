@@ -260,7 +260,9 @@ pub enum Error {
     /// ```
     Other(Box<dyn std::error::Error + Send + Sync>),
     /// An error reported by an API inside a successful (200) stream, such as an `error` object in
-    /// an LLM stream. The message shows the server's message on one line, its first 300
+    /// an LLM stream, or in a JSON document sent in its place (see
+    /// [`StreamOptions::require_event_stream`](crate::sse::StreamOptions::require_event_stream)).
+    /// The message shows the server's message on one line, its first 300
     /// characters; the field keeps all of it.
     Api {
         /// The error's type or code, when the server sent one.
@@ -858,6 +860,39 @@ impl Error {
             ),
             _ => false,
         }
+    }
+
+    /// The error that a JSON document sent in place of an event stream reports, when it is one:
+    /// an object with an `error` member (or Gemini's list of one, `[{"error": {...}}]`) whose
+    /// message is found in `body` (its start), as [`Error::Api`] with its code or type. `None`
+    /// for any other body: a whole answer from a server that ignored `"stream": true` has no
+    /// `error`.
+    pub(crate) fn from_error_document(body: &[u8], content_type: Option<&str>) -> Option<Error> {
+        let text = crate::charset::start_text(body, content_type);
+        let has_error = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Array(items)) => {
+                items.first().is_some_and(|v| v.get("error").is_some())
+            }
+            Ok(value) => value.get("error").is_some(),
+            // Cut where the read stopped: `{"error":` must come first.
+            Err(_) => {
+                let json = text.as_bytes();
+                let object = token(json, b"[").unwrap_or(json);
+                token(object, b"{").and_then(|o| key(o, b"error")).is_some()
+            }
+        };
+        if !has_error {
+            return None;
+        }
+        let mut headers = ureq::http::HeaderMap::new();
+        if let Some(value) = content_type.and_then(|t| t.parse().ok()) {
+            headers.insert(ureq::http::header::CONTENT_TYPE, value);
+        }
+        let api = ApiError::parse(body, &headers);
+        Some(Error::Api {
+            kind: api.code.or(api.kind),
+            message: api.message?,
+        })
     }
 
     /// A status error for the response from `url` (redacted here), with `body` as far as it was

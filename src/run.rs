@@ -193,18 +193,29 @@ fn open_stream_body(
         return Err(status_error(resp));
     }
     let url = resp.get_uri().to_string();
-    let (parts, body) = resp.into_parts();
-    let pending = content_check(options, &parts, &url)?;
+    let (parts, mut body) = resp.into_parts();
+    let watch = match content_check(options, &parts, &url) {
+        Ok(watch) => watch,
+        // A JSON error in place of the stream (a gateway's `{"error": ...}` with a 200) says
+        // what went wrong better than its type does.
+        Err(refused) => {
+            let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
+            let (start, _) = unread_body_start(&mut body.as_reader(), timeouts);
+            let content_type = parts.headers.get(http::header::CONTENT_TYPE);
+            let content_type = content_type.and_then(|v| v.to_str().ok());
+            return Err(Error::from_error_document(&start, content_type).unwrap_or(refused));
+        }
+    };
     // Made on the worker's first read, so that a gzip body does not hold the stream's handle
     // back until its first bytes (see `encoding::Lazy`).
     let announced = crate::body::announced_length(&parts.headers, &body);
-    let redacted = pending.is_some().then(|| crate::redact_url(&url));
+    let pending = watch.map(|watch| (watch, crate::redact_url(&url)));
     let body = phase::Placed::new(encoding::body_reader(body), url, &parts, announced);
     Ok((
         parts,
         NotAStream {
             inner: body,
-            pending: pending.zip(redacted),
+            pending,
         },
     ))
 }
@@ -212,31 +223,41 @@ fn open_stream_body(
 /// What a stream's head says of its body by its content type, when
 /// [`require_event_stream`](StreamOptions::require_event_stream) asks: another type than
 /// `text/event-stream` is [`Error::UnexpectedContentType`], but none, or `text/plain`, lets the
-/// body through, to be decided on its first byte (`Some(the type)`; not for JSON lines, which
-/// start with `{`). 204 No Content is how a server says "no stream, do not reconnect": an empty
-/// stream.
+/// body through, to be decided on its first byte; so does `text/event-stream`, whose body is
+/// refused only when it is a JSON error document (see [`NotAStream`]). Not for JSON lines,
+/// which start with `{`. 204 No Content is how a server says "no stream, do not reconnect": an
+/// empty stream.
 fn content_check(
     options: &StreamOptions,
     parts: &http::response::Parts,
     url: &str,
-) -> Result<Option<Option<String>>, Error> {
+) -> Result<Option<Watch>, Error> {
     let headers = &parts.headers;
-    if !options.require_event_stream
-        || parts.status == http::StatusCode::NO_CONTENT
-        || crate::config::has_media_type(headers, "text/event-stream")
-    {
+    if !options.require_event_stream || parts.status == http::StatusCode::NO_CONTENT {
         return Ok(None);
     }
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    if content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
+    let typed = crate::config::has_media_type(headers, "text/event-stream");
+    if !typed && content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
         return Err(Error::UnexpectedContentType {
             content_type,
             url: crate::redact_url(url),
         });
     }
-    Ok((!options.is_json_lines()).then_some(content_type))
+    Ok((!options.is_json_lines()).then_some(Watch {
+        content_type,
+        typed,
+    }))
+}
+
+/// What the first bytes of a stream's body are checked for (see [`NotAStream`]).
+struct Watch {
+    /// The body's content type, if any.
+    content_type: Option<String>,
+    /// It is `text/event-stream`: only a JSON error document ends the stream.
+    typed: bool,
 }
 
 /// Runs `f` on a new thread as part of the current job (a cancel interrupts its I/O), and
@@ -275,15 +296,19 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// The body of a stream whose content type was let through untyped (none, or `text/plain`: see
-/// [`content_check`]), checked on its first bytes: a body that starts (after white space and a
-/// BOM) with `{`, `[` or `<` is a JSON document or a page, never an event stream (whose lines
-/// start with a field name, `:` or a line end), and it ends the stream with
-/// [`Error::UnexpectedContentType`] rather than reading as a stream cut before its first event.
+/// The body of a stream checked on its first bytes (see [`content_check`]). A body that starts
+/// (after white space and a BOM) with `{`, `[` or `<` is a JSON document or a page, never an
+/// event stream (whose lines start with a field name, `:` or a line end):
+/// - a JSON error document (`{"error": {"message": ...}}`, what gateways send with a 200 when
+///   the model behind them failed) ends the stream with its [`Error::Api`], whatever the type;
+/// - anything else ends it with [`Error::UnexpectedContentType`] when its type was none or
+///   `text/plain`, rather than reading as a stream cut before its first event;
+/// - under `text/event-stream`, anything else is read as the type says (the WHATWG parser
+///   skips such lines): the check reads the first read's bytes only, and reads nothing more.
 struct NotAStream<R> {
     inner: R,
-    /// The content type and the redacted URL, while the first significant byte has not come.
-    pending: Option<(Option<String>, String)>,
+    /// What to check and the redacted URL, while the first significant byte has not come.
+    pending: Option<(Watch, String)>,
 }
 
 impl<R: Read> Read for NotAStream<R> {
@@ -293,9 +318,17 @@ impl<R: Read> Read for NotAStream<R> {
             let blank = |b: &&u8| b.is_ascii_whitespace() || matches!(**b, 0xEF | 0xBB | 0xBF);
             match buf[..n].iter().find(|b| !blank(b)) {
                 Some(b'{' | b'[' | b'<') => {
-                    if let Some((content_type, url)) = self.pending.take() {
-                        let e = Error::UnexpectedContentType { content_type, url };
-                        return Err(e.into_io());
+                    if let Some((watch, url)) = self.pending.take() {
+                        let content_type = watch.content_type;
+                        let read = &buf[..n];
+                        match Error::from_error_document(read, content_type.as_deref()) {
+                            Some(e) => return Err(e.into_io()),
+                            None if watch.typed => {}
+                            None => {
+                                let e = Error::UnexpectedContentType { content_type, url };
+                                return Err(e.into_io());
+                            }
+                        }
                     }
                 }
                 Some(_) => self.pending = None,
@@ -361,6 +394,21 @@ pub(crate) const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
 /// hold it.
 pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     let timeouts = resp.extensions().get::<TimeoutSettings>().copied();
+    let (start, cut) = unread_body_start(&mut resp.body_mut().as_reader(), timeouts);
+    let url = resp.get_uri().to_string();
+    let status = resp.status().as_u16();
+    let (mut parts, _) = resp.into_parts();
+    let retried = phase::Retried::take(&mut parts.extensions);
+    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref()).retried(retried)
+}
+
+/// The start of a body the caller does not get, read as [`status_error`] reads it (see
+/// [`error_body`]), within the request's `timeout` and [`ERROR_BODY_WAIT`]: the bytes, and why
+/// the read stopped before the end when it did.
+fn unread_body_start(
+    body: &mut impl Read,
+    timeouts: Option<TimeoutSettings>,
+) -> (Vec<u8>, Option<String>) {
     let job = crate::exec::current_job();
     let wait = Instant::now().checked_add(ERROR_BODY_WAIT);
     let (deadline, capped) = match (timeouts.and_then(|t| t.deadline), wait) {
@@ -375,18 +423,7 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
             crate::timeout::Human(ERROR_BODY_WAIT)
         )
     };
-    let (start, cut) = error_body(
-        &mut resp.body_mut().as_reader(),
-        timeouts.as_ref(),
-        deadline,
-        job,
-        capped.then(waited),
-    );
-    let url = resp.get_uri().to_string();
-    let status = resp.status().as_u16();
-    let (mut parts, _) = resp.into_parts();
-    let retried = phase::Retried::take(&mut parts.extensions);
-    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref()).retried(retried)
+    error_body(body, timeouts.as_ref(), deadline, job, capped.then(waited))
 }
 
 /// The start of the body of a refused response, which explains the error: up to

@@ -222,6 +222,11 @@ impl StreamOptions {
     /// means the wrong URL, or a server that does not stream, and the error says so. (Browsers'
     /// `EventSource` is stricter: it fails without `text/event-stream`.)
     ///
+    /// A JSON error document in place of the stream, whatever its type (`{"error": {"message":
+    /// ...}}` with a 200: a gateway whose model failed), is the server's [`Error::Api`], with its
+    /// message and its code or type. Under `text/event-stream`, only such a document is
+    /// refused, on the body's first read: any other line the WHATWG parser skips is skipped.
+    ///
     /// # Examples
     ///
     /// ```

@@ -470,6 +470,90 @@ fn a_body_that_is_not_an_event_stream_is_refused() {
 }
 
 #[test]
+fn a_json_error_in_place_of_the_stream_is_the_servers_error() {
+    // A gateway whose model failed answers 200 with its error as JSON, typed as JSON, as an
+    // event stream or not at all; Anthropic's and Gemini's shapes too.
+    let openai = r#"{"error":{"message":"upstream model unavailable","type":"upstream_error","code":"model_unavailable"}}"#;
+    let anthropic =
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let gemini =
+        r#"[{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}]"#;
+    for (content_type, body, kind, message) in [
+        (
+            Some("application/json"),
+            openai,
+            "model_unavailable",
+            "upstream model unavailable",
+        ),
+        (
+            Some("text/event-stream"),
+            openai,
+            "model_unavailable",
+            "upstream model unavailable",
+        ),
+        (
+            None,
+            openai,
+            "model_unavailable",
+            "upstream model unavailable",
+        ),
+        (
+            Some("application/json"),
+            anthropic,
+            "overloaded_error",
+            "Overloaded",
+        ),
+        (
+            Some("text/event-stream; charset=utf-8"),
+            gemini,
+            "503",
+            "The model is overloaded.",
+        ),
+    ] {
+        let server = TestServer::start(move |_| {
+            let reply = Reply::ok(format!("{body}\n"));
+            match content_type {
+                Some(ct) => reply.content_type(ct),
+                None => reply,
+            }
+        });
+        let err = match client(&server.url()).stream_chat(&hello()) {
+            Err(e) => e,
+            Ok(stream) => stream.collect::<Result<String, _>>().unwrap_err(),
+        };
+        assert!(
+            matches!(&err, Error::Api { kind: Some(k), message: m } if k == kind && m == message),
+            "{content_type:?} {body}: {err:?}"
+        );
+    }
+    // Under `text/event-stream`, a JSON line that is no error is skipped, as the WHATWG parser
+    // skips any line it does not know; a whole answer as JSON stays the wrong content type.
+    let server = TestServer::start(|_| {
+        Reply::ok(format!(
+            "{{\"id\":1}}\n\n{}",
+            sse_body(&[
+                r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}"#,
+                "[DONE]"
+            ])
+        ))
+        .content_type("text/event-stream")
+    });
+    let text: String = client(&server.url())
+        .stream_chat(&hello())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(text, "Hi");
+    let whole = r#"{"choices":[{"message":{"content":"Hi"}}],"error":null}"#;
+    let server = TestServer::start(move |_| Reply::json(whole));
+    let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+    assert!(
+        matches!(err, Error::UnexpectedContentType { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn next_event_shows_every_event_in_order() {
     let server = serve(sse_body(&[
         r#"{"choices":[{"index":0,"delta":{"reasoning_content":"r","content":"t"},"finish_reason":"stop"}],"usage":{"total_tokens":2}}"#,
