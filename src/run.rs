@@ -162,6 +162,12 @@ pub(crate) fn merged_stream<D: Decode>(
     done: Completer<()>,
 ) {
     feed.on_job(crate::exec::current_job());
+    // Removed from its map while it was queued (a `clear` or a drop stopping the map's streams
+    // one by one): nothing is sent.
+    if feed.is_closed() {
+        feed.end(Err(Error::Cancelled));
+        return done.complete(Err(Error::Cancelled));
+    }
     match open_stream_body(agent, config, spec, &options) {
         Ok((_, body)) => {
             let url = crate::redact_url(&body.inner.url);

@@ -479,9 +479,7 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> StreamMap<K, T> {
     /// ```
     pub fn clear(&mut self) {
         self.numbers.clear();
-        for (_, open) in self.streams.drain() {
-            open.stop();
-        }
+        stop_all(self.streams.drain().map(|(_, open)| open));
         while self.rx.try_recv().is_ok() {}
     }
 
@@ -649,9 +647,21 @@ impl<K: Clone + Eq + Hash, T: Send + 'static> Iterator for StreamMap<K, T> {
 
 impl<K, T> Drop for StreamMap<K, T> {
     fn drop(&mut self) {
-        for open in self.streams.values() {
-            open.stop();
-        }
+        stop_all(self.streams.drain().map(|(_, open)| open));
+    }
+}
+
+/// Stops `streams`: marks them all removed, then cancels their jobs. One at a time, each
+/// cancel of a running stream frees a worker (or a place of `max_per_host`) that may take the
+/// next queued stream before its cancel comes: marked first, that stream's job sends nothing
+/// (`run::merged_stream` looks before it connects).
+fn stop_all<K>(streams: impl Iterator<Item = Open<K>>) {
+    let streams: Vec<Open<K>> = streams.collect();
+    for open in &streams {
+        open.removed.store(true, Ordering::Release);
+    }
+    for open in &streams {
+        open.job.cancel();
     }
 }
 

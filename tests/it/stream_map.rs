@@ -57,6 +57,44 @@ fn workers_are_free(session: &FuturesSession, n: usize) {
 }
 
 #[test]
+fn clearing_or_dropping_a_map_sends_none_of_its_queued_streams() {
+    // Four streams run (silent, the server holds them); 46 wait for a worker. Stopping the map
+    // frees the four workers, which must not send the waiting ones.
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |_| {
+        let _ = tx.send(());
+        Reply::custom(|socket: &mut TcpStream| {
+            let _ = socket.set_read_timeout(None);
+            while matches!(socket.read(&mut [0; 4096]), Ok(n) if n > 0) {}
+        })
+    });
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(4)
+        .build();
+    for round in 0..10 {
+        let mut map = StreamMap::new();
+        for k in 0..50 {
+            let url = server.url_for(&format!("/chat/{round}/{k}"));
+            map.insert(k, session.post(url).body("{}"));
+        }
+        for _ in 0..4 {
+            seen.recv_timeout(HANG).unwrap();
+        }
+        if round % 2 == 0 {
+            map.clear();
+        } else {
+            drop(map);
+        }
+        workers_are_free(&session, 4);
+        // A request sent in the race reaches the server a little later.
+        std::thread::sleep(ms(100));
+        let late = seen.try_iter().count();
+        assert_eq!(late, 0, "round {round}: {late} queued streams were sent");
+    }
+}
+
+#[test]
 fn every_event_arrives_once_under_its_streams_key_then_each_stream_ends() {
     let server = counting_server();
     let session = FuturesSession::builder().max_workers(24).build();
