@@ -209,6 +209,18 @@ fn an_end_marker_before_any_of_the_answer_is_an_error() {
 }
 
 #[test]
+fn a_whole_cohere_v1_answer_in_place_of_the_stream_says_so() {
+    let whole = r#"{"response_id":"r","text":"Hello there","generation_id":"g","finish_reason":"COMPLETE","meta":{}}"#;
+    match decode_lines(&[whole]) {
+        Err(Error::Protocol(m)) => assert!(
+            m.contains("a whole answer, not a stream") && m.contains("\"stream\": true"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn more_of_the_answer_after_the_finish_reason_is_a_cut() {
     let stop = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".to_string();
     let cases = [
@@ -367,6 +379,21 @@ fn errors_in_a_stream_keep_their_kind_and_message() {
             cohere_v2("data: {\"message\":\"invalid api token\"}\n\n"),
             None,
             "invalid api token",
+        ),
+        (
+            "Cohere v2, an error by its type, after text",
+            cohere_v2(concat!(
+                "data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"a\"}}}}\n\n",
+                "data: {\"type\":\"error\",\"message\":\"internal server error\"}\n\n",
+            )),
+            None,
+            "internal server error",
+        ),
+        (
+            "Cohere v2, an error by its type, without words",
+            cohere_v2("data: {\"type\":\"error\"}\n\n"),
+            None,
+            "without a message",
         ),
     ];
     for (name, decoded, kind, words) in cases {

@@ -110,6 +110,15 @@ impl CohereDecoder {
                 events.push(ChatEvent::Done);
             }
             Some(_) => {}
+            // A whole answer (`text` and `finish_reason`, no event type): what a server that
+            // ignored `"stream": true` sends. Said so, rather than read as a stream cut before
+            // its `stream-end`.
+            None if line.text.is_some() && line.finish_reason.is_some() => {
+                return Err(Error::Protocol(
+                    "the server answered with a whole answer, not a stream: it ignored                      `\"stream\": true` (check the base URL and that the server streams)"
+                        .into(),
+                ))
+            }
             None => return not_an_event(line.message, line.error),
         }
         Ok(())

@@ -37,7 +37,7 @@ const ARGUMENTS: &str = "/message/tool_calls/function/arguments";
 /// | `data: [DONE]` | [`ChatEvent::Done`]; anything after it is ignored |
 /// | the end of the body right after a `message-end` with its finish reason, without `[DONE]` | [`ChatEvent::Done`] |
 /// | the end of the body anywhere else | [`Error::Protocol`]: the answer was cut |
-/// | an `event: error`, or an object without `type` but with a `message` (an error) | [`Error::Api`] with that message |
+/// | an `event: error`, an object of `type` `error`, or an object without `type` but with a `message` (an error) | [`Error::Api`] with that message |
 /// | a `tool-call-start` without a function name | [`Error::Protocol`]: the call could not be run |
 /// | data that is not a JSON object | [`Error::Protocol`] quoting the chunk |
 ///
@@ -157,6 +157,14 @@ impl CohereV2Decoder {
                 events.extend(reason.map(ChatEvent::Finish));
                 let usage = delta.get("usage").cloned().and_then(usage_from_meta);
                 events.extend(usage.map(ChatEvent::Usage));
+            }
+            // An error by its type, without `event: error` (as a gateway may write it).
+            "error" => {
+                not_an_event(chunk.message, chunk.error)?;
+                return Err(Error::Api {
+                    kind: None,
+                    message: "the stream reported an error without a message".into(),
+                });
             }
             _ => {}
         }
