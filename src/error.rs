@@ -606,8 +606,10 @@ impl ApiError {
             },
             _ => ApiError {
                 message: readable(value.get("message")).or_else(|| readable(value.get("detail"))),
-                // Anthropic's top-level `type` is "error", which says nothing.
-                kind: string(value.get("type")).filter(|t| t != "error"),
+                // Anthropic's top-level `type` is "error", which says nothing; an RFC 9457
+                // problem's is a URI (`about:blank`, `https://example.com/probs/quota`), no
+                // type's name.
+                kind: string(value.get("type")).filter(|t| t != "error" && !t.contains([':', '/'])),
                 code: text(value.get("code")),
                 param: string(value.get("param")),
                 plain: false,
@@ -1465,6 +1467,23 @@ mod tests {
                 r#"{"detail":"Unprocessable"}"#,
                 "422: Unprocessable",
                 Some("Unprocessable"),
+                None,
+                None,
+            ),
+            // RFC 9457 problems: a `type` that is a URI is no type's name.
+            (
+                502,
+                r#"{"type":"about:blank","title":"Bad Gateway","status":502,"detail":"upstream request timeout"}"#,
+                "502: upstream request timeout",
+                Some("upstream request timeout"),
+                None,
+                None,
+            ),
+            (
+                403,
+                r#"{"type":"https://example.com/probs/out-of-credit","title":"You do not have enough credit.","detail":"Your balance is 30, but that costs 50."}"#,
+                "403: Your balance is 30, but that costs 50.",
+                Some("Your balance is 30, but that costs 50."),
                 None,
                 None,
             ),
