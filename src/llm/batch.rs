@@ -1021,8 +1021,8 @@ fn read_answer(mut stream: ChatStream) -> Result<Answer, (Error, bool)> {
 /// `rate_limit_exceeded` (429), Gemini's `UNAVAILABLE` (503), `INTERNAL` (500) and
 /// `RESOURCE_EXHAUSTED` (429), and the finish reasons of a failed generation stand for:
 /// Cohere's `ERROR` (500) and `TIMEOUT` (504), DeepSeek's `insufficient_system_resource`
-/// (503), `error` (500). (Cohere v1's `ERROR_TOXIC` and `ERROR_LIMIT` are the prompt's: not
-/// retried.)
+/// (503). Not Cohere v1's `ERROR_TOXIC` and `ERROR_LIMIT` (the prompt's), nor OpenRouter's
+/// finish reason `error`, which is also the `type` of an `event: error` of any cause.
 fn is_retryable_in_stream(e: &Error, retry: &RetryPolicy) -> bool {
     let Error::Api {
         kind: Some(kind), ..
@@ -1032,7 +1032,7 @@ fn is_retryable_in_stream(e: &Error, retry: &RetryPolicy) -> bool {
     };
     let status = match kind.as_str() {
         "overloaded_error" => 529,
-        "api_error" | "server_error" | "INTERNAL" | "ERROR" | "error" => 500,
+        "api_error" | "server_error" | "INTERNAL" | "ERROR" => 500,
         "rate_limit_error" | "rate_limit_exceeded" | "RESOURCE_EXHAUSTED" => 429,
         "UNAVAILABLE" | "insufficient_system_resource" => 503,
         "TIMEOUT" => 504,

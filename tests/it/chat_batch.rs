@@ -748,6 +748,8 @@ fn failures_in_the_stream_are_retried_by_what_they_stand_for() {
         "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"ERROR\"}]}\n\n",
         // The prompt's own fault: not retried.
         "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"ERROR_TOXIC\"}]}\n\n",
+        // An error event whose type says only that it is one: not retried.
+        "event: error\ndata: {\"type\":\"error\",\"message\":\"prompt too long\"}\n\n",
     ];
     let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let server = TestServer::start(move |req| {
@@ -762,7 +764,7 @@ fn failures_in_the_stream_are_retried_by_what_they_stand_for() {
         .attempts(3)
         .retry(RetryPolicy::llm().base_delay(support::ms(1)))
         .progress_bar(false)
-        .run(jobs(4))
+        .run(jobs(5))
         .collect();
     let outcome: Vec<_> = results
         .iter()
@@ -774,6 +776,7 @@ fn failures_in_the_stream_are_retried_by_what_they_stand_for() {
             (Some("PROMPT 0"), 2),
             (Some("PROMPT 1"), 2),
             (Some("PROMPT 2"), 2),
+            (None, 1),
             (None, 1)
         ],
         "{results:?}"

@@ -212,9 +212,10 @@ fn an_end_marker_before_any_of_the_answer_is_an_error() {
 fn a_whole_cohere_v1_answer_in_place_of_the_stream_says_so() {
     let whole = r#"{"response_id":"r","text":"Hello there","generation_id":"g","finish_reason":"COMPLETE","meta":{}}"#;
     match decode_lines(&[whole]) {
-        Err(Error::Protocol(m)) => assert!(
-            m.contains("a whole answer, not a stream") && m.contains("\"stream\": true"),
-            "{m}"
+        Err(Error::Protocol(m)) => assert_eq!(
+            m,
+            "the server answered with a whole answer, not a stream: it ignored `\"stream\": \
+             true` (check the base URL and that the server streams)"
         ),
         other => panic!("{other:?}"),
     }

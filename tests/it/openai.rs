@@ -498,6 +498,12 @@ fn a_json_error_in_place_of_the_stream_is_the_servers_error() {
             "upstream model unavailable",
         ),
         (
+            Some("text/plain"),
+            openai,
+            "model_unavailable",
+            "upstream model unavailable",
+        ),
+        (
             Some("application/json"),
             anthropic,
             "overloaded_error",
@@ -510,12 +516,13 @@ fn a_json_error_in_place_of_the_stream_is_the_servers_error() {
             "The model is overloaded.",
         ),
     ] {
-        let server = TestServer::start(move |_| {
-            let reply = Reply::ok(format!("{body}\n"));
-            match content_type {
-                Some(ct) => reply.content_type(ct),
-                None => reply,
-            }
+        let server = TestServer::start(move |_| match content_type {
+            Some(ct) => Reply::ok(format!("{body}\n")).content_type(ct),
+            // No `Content-Type` at all.
+            None => Reply::raw(format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}\n",
+                body.len() + 1
+            )),
         });
         let err = match client(&server.url()).stream_chat(&hello()) {
             Err(e) => e,

@@ -115,7 +115,8 @@ impl CohereDecoder {
             // its `stream-end`.
             None if line.text.is_some() && line.finish_reason.is_some() => {
                 return Err(Error::Protocol(
-                    "the server answered with a whole answer, not a stream: it ignored                      `\"stream\": true` (check the base URL and that the server streams)"
+                    "the server answered with a whole answer, not a stream: it ignored \
+                     `\"stream\": true` (check the base URL and that the server streams)"
                         .into(),
                 ))
             }
