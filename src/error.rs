@@ -923,6 +923,7 @@ impl Error {
                 if text.contains(form) {
                     *text = text.replace(form, "<redacted>");
                 }
+                hide_cut(text, form);
             }
         };
         match &mut self {
@@ -1316,6 +1317,34 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+/// Hides in `text` the start of `secret` where a quote cut within it shows it (a malformed
+/// chunk is quoted up to 200 bytes, and a key that straddles the cut is not there whole): a
+/// run of at least 12 of its first characters, or of all of a shorter secret's, as
+/// `<redacted>`.
+fn hide_cut(text: &mut String, secret: &str) {
+    let mut len = secret.len().min(12);
+    while !secret.is_char_boundary(len) {
+        len -= 1;
+    }
+    let head = &secret[..len];
+    if head.is_empty() {
+        return;
+    }
+    let mut from = 0;
+    while let Some(at) = text[from..].find(head).map(|i| i + from) {
+        let mut run = text[at..]
+            .bytes()
+            .zip(secret.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !text.is_char_boundary(at + run) {
+            run -= 1;
+        }
+        text.replace_range(at..at + run, "<redacted>");
+        from = at + "<redacted>".len();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1330,6 +1359,18 @@ mod tests {
         );
         assert!(text.contains("bad"), "{text}");
         assert_eq!(e.status(), Some(400));
+    }
+
+    #[test]
+    fn a_secret_cut_where_a_quote_ends_is_hidden_and_no_character_is_split() {
+        let mut text = "key sk-proj-abcdefgh... (233 bytes in all), sk-proj-abc".to_string();
+        hide_cut(&mut text, "sk-proj-abcdefghijklmnop");
+        assert_eq!(text, "key <redacted>... (233 bytes in all), sk-proj-abc");
+        // A secret whose bytes part from the text's within a character (`ё` and `я` share
+        // their first byte): cut before it.
+        let mut text = "ключ-ключ-ключё".to_string();
+        hide_cut(&mut text, "ключ-ключ-ключя");
+        assert_eq!(text, "<redacted>ё");
     }
 
     #[test]

@@ -893,6 +893,28 @@ fn an_llm_key_quoted_in_a_malformed_stream_chunk_is_redacted() {
 }
 
 #[test]
+fn an_llm_key_cut_by_the_end_of_a_quoted_chunk_is_redacted() {
+    // A project key of 164 characters after gateway text: the quote of the malformed chunk
+    // (its first 200 bytes) ends within the key.
+    let key = format!("sk-proj-{}", "Ab3x".repeat(39));
+    let chunk = format!(
+        "data: Incorrect API key provided by the upstream gateway to the model: {key} (check it)\n\n"
+    );
+    let server = TestServer::start(move |_| Reply::sse([chunk.clone()], ms(0)));
+    let client = OpenAIClient::builder("m", 0.0)
+        .env(|_| None)
+        .api_key(&key)
+        .base_url(server.url())
+        .build();
+    let err = client
+        .complete(&ureq_futures::llm::ChatRequest::new().user("hi"))
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("model: <redacted>"), "{text}");
+    assert!(!text.contains(&key[..12]), "{text}");
+}
+
+#[test]
 fn an_llm_key_repeated_in_the_stream_or_json_escaped_is_redacted() {
     // A gateway that answers 200 and puts its error in the stream.
     let chunk =
