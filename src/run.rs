@@ -203,14 +203,16 @@ fn open_stream_body(
     let watch = match content_check(options, &parts, &url) {
         Ok(watch) => watch,
         // A JSON error in place of the stream (a gateway's `{"error": ...}` with a 200) says
-        // what went wrong better than its type does.
-        Err(refused) => {
+        // what went wrong better than its type does. Read for a JSON type only: any other is
+        // refused at once (a stalled body would hold the refusal for `ERROR_BODY_WAIT`).
+        Err(refused) if is_json(&parts.headers) => {
             let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
             let (start, _) = unread_body_start(&mut body.as_reader(), timeouts);
             let content_type = parts.headers.get(http::header::CONTENT_TYPE);
             let content_type = content_type.and_then(|v| v.to_str().ok());
             return Err(Error::from_error_document(&start, content_type).unwrap_or(refused));
         }
+        Err(refused) => return Err(refused),
     };
     // Made on the worker's first read, so that a gzip body does not hold the stream's handle
     // back until its first bytes (see `encoding::Lazy`).
@@ -224,6 +226,25 @@ fn open_stream_body(
             pending,
         },
     ))
+}
+
+/// Whether a response's `Content-Type` is JSON: `application/json`, or a `+json` type
+/// (`application/problem+json`).
+fn is_json(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let media_type = value
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default();
+    let media_type = media_type.trim_ascii();
+    media_type.eq_ignore_ascii_case(b"application/json")
+        || media_type
+            .len()
+            .checked_sub(5)
+            .is_some_and(|at| media_type[at..].eq_ignore_ascii_case(b"+json"))
 }
 
 /// What a stream's head says of its body by its content type, when

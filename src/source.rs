@@ -94,7 +94,9 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   or after the server's `Retry-After` (or `retry-after-ms`) when that is longer, up to
 ///   `max_retry`.
 ///   A 2xx other than 200, or a wrong content type, also ends it (with [`Error::Protocol`] and
-///   [`Error::UnexpectedContentType`]).
+///   [`Error::UnexpectedContentType`]), and so does a JSON error document in place of the
+///   stream ([`Error::Api`], see
+///   [`StreamOptions::require_event_stream`](crate::sse::StreamOptions::require_event_stream)).
 /// * [`stop_handle`](EventSource::stop_handle) stops the source from another thread, in a read,
 ///   a connection attempt or a wait for a reconnection alike: its last item is then
 ///   `Err(Error::Cancelled)`.
@@ -743,8 +745,10 @@ impl Iterator for EventSource {
                     }
                     // An untyped body that is a page or a JSON document, not a stream (found
                     // on its first byte): the wrong content type, which ends the source as it
-                    // does when the head says so.
-                    Some(Err(e @ Error::UnexpectedContentType { .. })) => {
+                    // does when the head says so; so does a JSON error document in place of
+                    // the stream (`Error::Api`, the one error of an event source's stream
+                    // that comes from the server's words).
+                    Some(Err(e @ (Error::UnexpectedContentType { .. } | Error::Api { .. }))) => {
                         self.current = None;
                         self.done = true;
                         return Some(Err(e));

@@ -273,6 +273,34 @@ fn a_stream_without_a_content_type_or_as_plain_text_is_read() {
 }
 
 #[test]
+fn a_json_error_in_place_of_a_stream_ends_an_event_source_and_other_types_are_refused_at_once() {
+    // Untyped, as plain text: the server's error, which ends the source as a wrong type does.
+    let server = TestServer::start(|_| {
+        Reply::ok(r#"{"error":{"message":"nope","code":"no_stream"}}"#).content_type("text/plain")
+    });
+    let mut source = FuturesSession::new()
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(1));
+    let first = source.next();
+    assert!(
+        matches!(&first, Some(Err(Error::Api { kind: Some(k), message: m })) if k == "no_stream" && m == "nope"),
+        "{first:?}"
+    );
+    assert!(source.next().is_none());
+    assert_eq!(server.request_count(), 1);
+    // A type that is no JSON's is refused with the head, its body not waited for (a stalled
+    // one was read for 5 s in search of an error document).
+    let stalled = TestServer::start(|_| Reply::stall().content_type("application/x-ndjson"));
+    let mut pending = FuturesSession::new().get(stalled.url()).events();
+    let refused = pending.result_timeout(Duration::from_secs(3));
+    assert!(
+        matches!(refused, Some(Err(Error::UnexpectedContentType { .. }))),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn a_wrong_content_type_is_an_error_unless_allowed() {
     let mut server = mockito::Server::new();
     server
