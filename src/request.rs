@@ -605,7 +605,8 @@ impl RequestBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn send(self) -> Pending<Response> {
-        self.send_with(Ok)
+        // No hook of the caller's: the job ends with the read, and its place with it.
+        self.buffered(run::Answer::default(), Ok)
     }
 
     /// Sets a JSON body (see [`json`](RequestBuilder::json)) and sends.
@@ -657,30 +658,21 @@ impl RequestBuilder {
         U: Send + 'static,
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
-        self.send_with_body_of(0, false, hook)
+        let answer = run::Answer {
+            hook_frees_place: true,
+            ..run::Answer::default()
+        };
+        self.buffered(answer, hook)
     }
 
-    /// [`send_with`](RequestBuilder::send_with) for a request whose answer is known to be
-    /// large: its body is read up to `at_least` bytes when the session's
-    /// [`max_body_size`](crate::SessionBuilder::max_body_size) is smaller. With
-    /// `refuse_errors`, a 4xx or 5xx answer is its [`Error::Status`] without the hook, its
-    /// body read only as far as the error shows it (a 20 MB error page is then no
-    /// `BodyTooLarge` that hides the status).
-    pub(crate) fn send_with_body_of<U, F>(
-        self,
-        at_least: u64,
-        refuse_errors: bool,
-        hook: F,
-    ) -> Pending<U>
+    /// Sends, reads the answer as `answer` says (see [`run::buffered`]), and runs `hook` on it.
+    pub(crate) fn buffered<U, F>(self, answer: run::Answer, hook: F) -> Pending<U>
     where
         U: Send + 'static,
         F: FnOnce(Response) -> Result<U, Error> + Send + 'static,
     {
         self.submit(true, move |agent, config, spec, done: Completer<U>| {
-            let max_body = config.max_body_size.max(at_least);
-            let progress = done.progress();
-            let result =
-                run::buffered(agent, config, spec, progress, max_body, refuse_errors, hook);
+            let result = run::buffered(agent, config, spec, done.progress(), answer, hook);
             done.complete(result);
         })
     }

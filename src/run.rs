@@ -93,26 +93,42 @@ pub(crate) enum Budget {
     Stream,
 }
 
-/// The job of a buffered request: the response with its body read (up to `max_body` bytes,
-/// the session's `max_body_size` unless the request's answer needs more), passed through
-/// `hook`; with `refuse_errors`, a 4xx or 5xx answer is its [`status_error`] instead.
+/// How a buffered request's job reads its answer (see [`buffered`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Answer {
+    /// The body is read up to this many bytes when the session's `max_body_size` is smaller
+    /// (an answer known to be large).
+    pub(crate) at_least: u64,
+    /// A 4xx or 5xx answer is its [`status_error`], without the hook, its body read only as
+    /// far as the error shows it (a 20 MB error page is then no `BodyTooLarge` that hides the
+    /// status).
+    pub(crate) refuse_errors: bool,
+    /// The hook is the caller's code (`send_with`'s): the request gives its place of
+    /// `max_per_host` up before it runs (see [`end_turn_early`](crate::exec::lanes::end_turn_early)).
+    pub(crate) hook_frees_place: bool,
+}
+
+/// The job of a buffered request: the response with its body read (up to the session's
+/// `max_body_size`, or more as `answer` says), passed through `hook`.
 pub(crate) fn buffered<U>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
     progress: &ProgressCounter,
-    max_body: u64,
-    refuse_errors: bool,
+    answer: Answer,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
     let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
     let resp = send(agent, config, spec, &limits, &timeouts)?;
-    if refuse_errors && resp.status().as_u16() >= 400 {
+    if answer.refuse_errors && resp.status().as_u16() >= 400 {
         return Err(status_error(resp));
     }
+    let max_body = config.max_body_size.max(answer.at_least);
     let resp = Response::read(resp, max_body, progress, &timeouts)?;
-    // The exchange is over: the hook (the caller's code) holds no place of `max_per_host`.
-    crate::exec::lanes::end_turn_early();
+    if answer.hook_frees_place {
+        // The exchange is over: the caller's code holds no place of `max_per_host`.
+        crate::exec::lanes::end_turn_early();
+    }
     hook(resp)
 }
 

@@ -14,6 +14,9 @@
 //! * a job of the lane finishes: the worker that ran it starts the lane's next parked job itself
 //!   (that job was taken from the queue before anything still in it, so running it first keeps
 //!   the queue's order);
+//! * a job of the lane gives its place up before it ends (a `send_with` request whose hook,
+//!   the caller's code, starts: see [`end_turn_early`]): a wake-up queued for the lane hands
+//!   the next parked job to the next worker free (behind the jobs queued since);
 //! * the gate said "not before T": a timer thread queues a wake-up for the lane at T, and the
 //!   worker that takes it starts the parked job. When the system refuses the timer a thread,
 //!   the wake-up is queued at once and the worker that takes it waits until T.
@@ -653,6 +656,12 @@ thread_local! {
 /// a slow hook does not hold other requests to the origin back, and a hook that waits for a
 /// request to the same origin does not wait for its own place. A job run inline by a job that
 /// waits for it (which holds no turn of its own) ends nothing.
+///
+/// The cost: the lane's next job does not start on this worker after the job (it is busy with
+/// the hook) but through a wake-up at the back of the queue, after the jobs of other lanes
+/// queued since. The options were that, or the place held through the hook (a hook that
+/// waits for its origin waits for itself). A plain `send` has no hook of the caller's and
+/// keeps the place to its end, as before.
 pub(crate) fn end_turn_early() {
     let id = super::current_job_id();
     let ended = TURN.with(|t| {
@@ -663,12 +672,29 @@ pub(crate) fn end_turn_early() {
     });
     if let Some((lanes, key)) = ended {
         if let Some(lanes) = lanes.upgrade() {
-            lanes.hand_over(&key);
+            lanes.end_early(&key);
         }
     }
 }
 
 impl Lanes {
+    /// Ends a turn in lane `key` before its job ends (see [`end_turn_early`]): the place is
+    /// free, and a wake-up hands the lane's next parked job, if it may start, to the next
+    /// worker free. Nothing is taken from the lane here: the wake-up asks the gate (one token)
+    /// and starts the job, and a shutdown meanwhile finds every parked job where it was.
+    fn end_early(&self, key: &Arc<str>) {
+        let mut state = lock(&self.state);
+        let Some(lane) = state.lanes.get_mut(key) else {
+            return;
+        };
+        lane.running = lane.running.saturating_sub(1);
+        let more = !lane.parked.is_empty() && lane.running < self.max_running && !lane.timer_armed;
+        self.settle(state, Some(key));
+        if more {
+            self.wake(Arc::clone(key), false);
+        }
+    }
+
     /// Ends a turn in lane `key` on a worker that does not run the lane's next job: that job,
     /// if it may start, goes to another worker.
     fn hand_over(&self, key: &Arc<str>) {

@@ -481,11 +481,19 @@ impl<P: EmbedProtocol> Client<P> {
                     match self.post(url.clone(), &body) {
                         // An error answer is read as far as its message: not whole, where a
                         // huge one would hide its status behind `BodyTooLarge`.
-                        Ok(request) => request.send_with_body_of(answer, true, move |resp| {
-                            parse(P::FORMAT, resp.bytes(), expected).map_err(|why| {
-                                Error::Protocol(format!("the embeddings answer from {shown} {why}"))
-                            })
-                        }),
+                        Ok(request) => request.buffered(
+                            crate::run::Answer {
+                                at_least: answer,
+                                refuse_errors: true,
+                                hook_frees_place: true,
+                            },
+                            move |resp| {
+                                parse(P::FORMAT, resp.bytes(), expected).map_err(|why| {
+                                    let what = format!("the embeddings answer from {shown} {why}");
+                                    Error::Protocol(what)
+                                })
+                            },
+                        ),
                         Err(e) => self.session().submit(move |_| Err(e)),
                     }
                 },

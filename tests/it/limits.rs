@@ -510,11 +510,15 @@ fn a_send_with_hook_holds_no_place_of_its_origin() {
         Ok(answer.map(|r| r.map(|r| r.status())))
     });
     assert!(matches!(nested.result(), Ok(Some(Ok(200)))));
-    // A slow hook, cancelled: the next request to the origin does not wait for its end.
+    // A slow hook, cancelled once it runs: the next request to the origin does not wait for
+    // its end.
     let (release, wait) = crossbeam_channel::bounded::<()>(0);
-    let slow = session
-        .get(server.url())
-        .send_with(move |_| Ok(wait.recv_timeout(secs(10)).is_ok()));
+    let (started, hook_runs) = crossbeam_channel::bounded::<()>(1);
+    let slow = session.get(server.url()).send_with(move |_| {
+        let _ = started.send(());
+        Ok(wait.recv_timeout(secs(10)).is_ok())
+    });
+    hook_runs.recv_timeout(secs(10)).unwrap();
     assert!(slow.cancel());
     let next = session.get(server.url()).send().result_timeout(secs(5));
     assert_eq!(next.and_then(Result::ok).map(|r| r.status()), Some(200));
@@ -537,6 +541,60 @@ fn a_send_with_hook_holds_no_place_of_its_origin() {
         assert_eq!(h.result().unwrap(), 200);
     }
     assert_eq!(gauge.peak(), 1);
+}
+
+#[test]
+fn a_hook_that_gives_its_place_up_takes_one_token_and_a_plain_send_keeps_the_lanes_order() {
+    // Six tokens in all: six requests under `max_per_host(1)`, each with a hook, take one each
+    // (handing the place over took a token for the next job twice).
+    let gauge = Gauge::default();
+    let g = gauge.clone();
+    let server = TestServer::start(move |req| g.serve(ms(50), req.path.clone()));
+    let limiter = RateLimiter::new().all_hosts(RateLimit::per_second(0.001).burst(6));
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(1)
+        .rate_limiter(limiter)
+        .build();
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let url = server.url_for(&format!("/{i}"));
+            session.get(url).send_with(|resp| Ok(resp.status()))
+        })
+        .collect();
+    for mut h in handles {
+        assert_eq!(h.result_timeout(secs(10)).map(Result::ok), Some(Some(200)));
+    }
+    assert_eq!(gauge.peak(), 1);
+    // Two workers; A1, A2 to one origin, then B, C, D to others, each held 300 ms: the worker
+    // that ran A1 starts A2 at its end, before D (queued after A2), as a lane keeps the
+    // queue's order.
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let servers: Vec<TestServer> = (0..4)
+        .map(|_| {
+            let order = Arc::clone(&order);
+            TestServer::start(move |req| {
+                order.lock().unwrap().push(req.path.clone());
+                std::thread::sleep(ms(300));
+                Reply::ok("x")
+            })
+        })
+        .collect();
+    let session = FuturesSession::builder()
+        .max_workers(2)
+        .max_per_host(1)
+        .build();
+    let sent = [(0, "/A1"), (0, "/A2"), (1, "/B"), (2, "/C"), (3, "/D")];
+    let handles: Vec<_> = sent
+        .iter()
+        .map(|&(s, path)| session.get(servers[s].url_for(path)).send())
+        .collect();
+    for h in handles {
+        h.result().unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    let at = |p: &str| order.iter().position(|o| o == p).unwrap();
+    assert!(at("/A2") < at("/D"), "{order:?}");
 }
 
 /// A target server, a front server that redirects to it, and a limiter that gives the target
