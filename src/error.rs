@@ -543,14 +543,11 @@ impl StatusError {
 impl ApiError {
     /// The API error of a failed response: one of the JSON shapes listed on [`StatusError`], or
     /// else the text of a `text/plain` body.
-    fn parse(body: &[u8], headers: &ureq::http::HeaderMap) -> ApiError {
+    fn parse(body: &[u8], content_type: Option<&str>) -> ApiError {
         // The body's text as `body` shows it: in the charset its `Content-Type` names (UTF-16,
         // Latin-1), else UTF-8, else windows-1252 (a server's Latin-1 byte in a message would
         // make the whole body no JSON as UTF-8); a character cut where the read stopped is
         // left out.
-        let content_type = headers
-            .get(ureq::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
         let text = crate::charset::start_text(body, content_type);
         let api = match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(value) => ApiError::from_json(&value),
@@ -560,9 +557,12 @@ impl ApiError {
                 ..ApiError::default()
             },
         };
-        if api.message.is_none() && crate::config::has_media_type(headers, "text/plain") {
+        let plain = content_type
+            .and_then(|t| t.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/plain"));
+        if api.message.is_none() && plain {
             return ApiError {
-                message: plain_text_message(body, headers),
+                message: plain_text_message(body, content_type),
                 plain: true,
                 ..ApiError::default()
             };
@@ -678,17 +678,21 @@ fn key<'a>(json: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 /// The first [`STATUS_BODY_EXCERPT`] bytes of an error body as text, in the charset its
 /// `Content-Type` names (a server's Latin-1 page), never cut within a character.
-fn excerpt(body: &[u8], headers: &ureq::http::HeaderMap) -> String {
-    let content_type = headers
-        .get(ureq::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+fn excerpt(body: &[u8], content_type: Option<&str>) -> String {
     crate::charset::excerpt(body, content_type, STATUS_BODY_EXCERPT)
+}
+
+/// A response's `Content-Type`, when it is text.
+fn content_type(headers: &ureq::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(ureq::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The message of a `text/plain` body, as a proxy or a gateway sends one: the text of its first
 /// KiB, trimmed; `None` when that is empty or is markup (an HTML page sent as plain text).
-fn plain_text_message(body: &[u8], headers: &ureq::http::HeaderMap) -> Option<String> {
-    let text = excerpt(body, headers);
+fn plain_text_message(body: &[u8], content_type: Option<&str>) -> Option<String> {
+    let text = excerpt(body, content_type);
     let text = text.trim();
     if text.is_empty() || text.starts_with('<') {
         return None;
@@ -886,11 +890,7 @@ impl Error {
         if !has_error {
             return None;
         }
-        let mut headers = ureq::http::HeaderMap::new();
-        if let Some(value) = content_type.and_then(|t| t.parse().ok()) {
-            headers.insert(ureq::http::header::CONTENT_TYPE, value);
-        }
-        let api = ApiError::parse(body, &headers);
+        let api = ApiError::parse(body, content_type);
         Some(Error::Api {
             kind: api.code.or(api.kind),
             message: api.message?,
@@ -973,8 +973,8 @@ impl Error {
         Error::Status(Box::new(StatusError {
             status,
             url: crate::redact_url(url),
-            body: excerpt(body, &headers),
-            api: ApiError::parse(body, &headers),
+            body: excerpt(body, content_type(&headers)),
+            api: ApiError::parse(body, content_type(&headers)),
             cut: cut.map(|why| format!("error body cut after {} bytes: {why}", body.len())),
             retried: None,
             headers,
@@ -1738,7 +1738,7 @@ mod tests {
 
     #[test]
     fn the_param_an_api_names_is_kept() {
-        let param = |body: &str| ApiError::parse(body.as_bytes(), &Default::default()).param;
+        let param = |body: &str| ApiError::parse(body.as_bytes(), None).param;
         let openai = r#"{"error":{"message":"Invalid type for 'messages[1].content'","type":"invalid_request_error","param":"messages[1].content","code":"invalid_type"}}"#;
         assert_eq!(param(openai).as_deref(), Some("messages[1].content"));
         let null = r#"{"error":{"message":"Incorrect API key provided","param":null}}"#;

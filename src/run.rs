@@ -233,7 +233,15 @@ fn open_stream_body(
     // Made on the worker's first read, so that a gzip body does not hold the stream's handle
     // back until its first bytes (see `encoding::Lazy`).
     let announced = crate::body::announced_length(&parts.headers, &body);
-    let pending = watch.map(|watch| (watch, crate::redact_url(&url)));
+    // The URL only an untyped body's refusal names (`UnexpectedContentType`).
+    let pending = watch.map(|watch| {
+        let shown = if watch.typed {
+            String::new()
+        } else {
+            crate::redact_url(&url)
+        };
+        (watch, shown)
+    });
     let body = phase::Placed::new(encoding::body_reader(body), url, &parts, announced);
     Ok((
         parts,
