@@ -1321,6 +1321,7 @@ impl From<serde_json::Error> for Error {
 /// chunk is quoted up to 200 bytes, and a key that straddles the cut is not there whole): a
 /// run of at least 12 of its first characters, or of all of a shorter secret's, as
 /// `<redacted>`.
+#[cfg(feature = "llm")]
 fn hide_cut(text: &mut String, secret: &str) {
     let mut len = secret.len().min(12);
     while !secret.is_char_boundary(len) {
@@ -1362,6 +1363,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "llm")]
     fn a_secret_cut_where_a_quote_ends_is_hidden_and_no_character_is_split() {
         let mut text = "key sk-proj-abcdefgh... (233 bytes in all), sk-proj-abc".to_string();
         hide_cut(&mut text, "sk-proj-abcdefghijklmnop");
