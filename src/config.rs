@@ -234,15 +234,14 @@ pub(crate) fn header_names(headers: &[(String, String)]) -> Vec<&str> {
 pub(crate) fn has_media_type(headers: &ureq::http::HeaderMap, media_type: &str) -> bool {
     headers
         .get(ureq::http::header::CONTENT_TYPE)
-        .and_then(|value| {
+        .is_some_and(|value| {
             let value = String::from_utf8_lossy(value.as_bytes());
-            Some(
-                value
-                    .split(';')
-                    .next()?
-                    .trim()
-                    .eq_ignore_ascii_case(media_type),
-            )
+            media_type_of(&value).eq_ignore_ascii_case(media_type)
         })
-        .unwrap_or(false)
+}
+
+/// The media type of a `Content-Type` value: what comes before its parameters, trimmed
+/// (`application/json` of `application/json; charset=utf-8`).
+pub(crate) fn media_type_of(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
 }

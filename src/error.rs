@@ -549,17 +549,9 @@ impl ApiError {
         // make the whole body no JSON as UTF-8); a character cut where the read stopped is
         // left out.
         let text = crate::charset::start_text(body, content_type);
-        let api = match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value) => ApiError::from_json(&value),
-            // A body longer than what was read is cut, and no JSON any more.
-            Err(_) => ApiError {
-                message: message_of_cut_json(text.as_bytes()),
-                ..ApiError::default()
-            },
-        };
+        let api = ApiError::of_json(&text, serde_json::from_str(&text));
         let plain = content_type
-            .and_then(|t| t.split(';').next())
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/plain"));
+            .is_some_and(|t| crate::config::media_type_of(t).eq_ignore_ascii_case("text/plain"));
         if api.message.is_none() && plain {
             return ApiError {
                 message: plain_text_message(body, content_type),
@@ -568,6 +560,18 @@ impl ApiError {
             };
         }
         api
+    }
+
+    /// The API error of `text`, given as `json` too: the shapes of [`from_json`], or the
+    /// message of a document cut where its read stopped (no JSON any more).
+    fn of_json(text: &str, json: serde_json::Result<serde_json::Value>) -> ApiError {
+        match json {
+            Ok(value) => ApiError::from_json(&value),
+            Err(_) => ApiError {
+                message: message_of_cut_json(text.as_bytes()),
+                ..ApiError::default()
+            },
+        }
     }
 
     /// Reads the shapes listed on [`StatusError`]; anything else is no API error.
@@ -875,7 +879,8 @@ impl Error {
     /// `error`.
     pub(crate) fn from_error_document(body: &[u8], content_type: Option<&str>) -> Option<Error> {
         let text = crate::charset::start_text(body, content_type);
-        let has_error = match serde_json::from_str::<serde_json::Value>(&text) {
+        let json = serde_json::from_str::<serde_json::Value>(&text);
+        let has_error = match &json {
             Ok(serde_json::Value::Array(items)) => {
                 items.first().is_some_and(|v| v.get("error").is_some())
             }
@@ -890,7 +895,7 @@ impl Error {
         if !has_error {
             return None;
         }
-        let api = ApiError::parse(body, content_type);
+        let api = ApiError::of_json(&text, json);
         Some(Error::Api {
             kind: api.code.or(api.kind),
             message: api.message?,

@@ -258,17 +258,11 @@ fn is_json(headers: &http::HeaderMap) -> bool {
     let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
         return false;
     };
-    let media_type = value
-        .as_bytes()
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default();
-    let media_type = media_type.trim_ascii();
-    media_type.eq_ignore_ascii_case(b"application/json")
-        || media_type
-            .len()
-            .checked_sub(5)
-            .is_some_and(|at| media_type[at..].eq_ignore_ascii_case(b"+json"))
+    let value = String::from_utf8_lossy(value.as_bytes());
+    let media_type = crate::config::media_type_of(&value);
+    let suffix = media_type.get(media_type.len().saturating_sub(5)..);
+    media_type.eq_ignore_ascii_case("application/json")
+        || suffix.is_some_and(|s| s.eq_ignore_ascii_case("+json"))
 }
 
 /// What a stream's head says of its body by its content type, when

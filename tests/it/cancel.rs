@@ -24,7 +24,7 @@ fn silent_until_closed(socket: &mut TcpStream) {
 }
 
 /// A server that answers nothing, and tells `seen` about each request it receives.
-fn silent_server() -> (TestServer, Receiver<()>) {
+pub(crate) fn silent_server() -> (TestServer, Receiver<()>) {
     let (tx, seen) = crossbeam_channel::unbounded();
     let server = TestServer::start(move |_| {
         let _ = tx.send(());

@@ -60,14 +60,7 @@ fn workers_are_free(session: &FuturesSession, n: usize) {
 fn clearing_or_dropping_a_map_sends_none_of_its_queued_streams() {
     // Four streams run (silent, the server holds them); 46 wait for a worker. Stopping the map
     // frees the four workers, which must not send the waiting ones.
-    let (tx, seen) = crossbeam_channel::unbounded();
-    let server = TestServer::start(move |_| {
-        let _ = tx.send(());
-        Reply::custom(|socket: &mut TcpStream| {
-            let _ = socket.set_read_timeout(None);
-            while matches!(socket.read(&mut [0; 4096]), Ok(n) if n > 0) {}
-        })
-    });
+    let (server, seen) = crate::cancel::silent_server();
     let session = FuturesSession::builder()
         .max_workers(4)
         .max_per_host(4)
@@ -257,14 +250,7 @@ fn inserting_under_a_key_in_use_replaces_the_stream() {
 #[test]
 fn removing_a_stream_whose_server_never_answers_frees_its_worker() {
     // The request is still being sent (no head yet): the cancel reaches it too.
-    let (tx, seen) = crossbeam_channel::unbounded();
-    let server = TestServer::start(move |_| {
-        let _ = tx.send(());
-        Reply::custom(|socket: &mut TcpStream| {
-            let _ = socket.set_read_timeout(None);
-            let _ = socket.read(&mut [0; 1]);
-        })
-    });
+    let (server, seen) = crate::cancel::silent_server();
     let session = FuturesSession::builder().max_workers(1).build();
     let mut streams = StreamMap::new();
     streams.insert(1, session.get(server.url()));
