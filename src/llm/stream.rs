@@ -445,6 +445,18 @@ impl ChatStream {
                 self.ended = true;
                 // Anything after the end marker is not part of the answer.
                 self.queued = Vec::new().into_iter();
+                // A call sent without arguments (OpenAI-compatible servers and Cohere send
+                // `""` for a tool without parameters) gets the empty object Anthropic's and
+                // Gemini's decoders give it, so that every call's arguments parse as JSON.
+                for call in state
+                    .tool_calls
+                    .iter_mut()
+                    .chain(&mut state.server_tool_uses)
+                {
+                    if call.arguments.trim().is_empty() {
+                        call.arguments = "{}".into();
+                    }
+                }
             }
         }
     }

@@ -678,6 +678,53 @@ fn anthropic_a_tool_without_parameters_gets_an_empty_object() {
     );
 }
 
+/// A call sent without arguments (`""`, or no field) is `{}` in the answer from every
+/// decoder, as Anthropic's and Gemini's give it: the tool loop parses them as JSON.
+#[test]
+fn a_tool_call_without_arguments_gets_an_empty_object_from_every_decoder() {
+    let openai_call = |index: u64, id: &str, function: Value| {
+        openai_delta(
+            json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+            "function": function}]}),
+        )
+    };
+    let body = openai_call(0, "c0", json!({"name": "now", "arguments": ""}))
+        + &openai_call(1, "c1", json!({"name": "now"}))
+        // Blank pieces after the name, then a call with arguments.
+        + &openai_call(2, "c2", json!({"name": "now", "arguments": ""}))
+        + &openai_delta(json!({"tool_calls": [{"index": 2, "function": {"arguments": " "}}]}))
+        + &openai_call(3, "c3", json!({"name": "add", "arguments": "{\"a\":1}"}))
+        + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n";
+    let cohere_v2_body = typed_events(&[
+        json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
+            "id": "k0", "type": "function", "function": {"name": "now", "arguments": ""}}}}}),
+        json!({"type": "tool-call-end", "index": 0}),
+        json!({"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}}),
+    ]) + "data: [DONE]\n\n";
+    let cohere_v1 = decode_lines(&[
+        r#"{"event_type":"tool-calls-generation","tool_calls":[{"name":"now"}]}"#,
+        r#"{"event_type":"stream-end","finish_reason":"COMPLETE"}"#,
+    ]);
+    for (provider, decoded, want) in [
+        (
+            "openai",
+            openai(&body),
+            &[
+                ("c0", "{}"),
+                ("c1", "{}"),
+                ("c2", "{}"),
+                ("c3", "{\"a\":1}"),
+            ][..],
+        ),
+        ("cohere v2", cohere_v2(&cohere_v2_body), &[("k0", "{}")][..]),
+        ("cohere v1", cohere_v1, &[("", "{}")][..]),
+    ] {
+        let calls = collect(decoded).tool_calls;
+        let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
+        assert_eq!(calls, want, "{provider}");
+    }
+}
+
 /// Streamed input replaces the `input` a block started with (the SDK's accumulator does; the
 /// two joined were not JSON), a block never stopped still gets its start's input, and text
 /// sent at a tool block's index is not the answer's.
