@@ -196,6 +196,9 @@ pub struct Batch<I: Iterator, T: Send + 'static, F> {
     stop_when: Option<Box<dyn Fn() -> bool + Send + Sync>>,
     /// Iterated in a job: wakes the batch's wait when that job is cancelled.
     watch: JobWatch,
+    /// The error that stops a batch under `stop_on_error`, kept while the stop reports its
+    /// cancels: a progress callback that panics then does not lose it.
+    stopping_error: Option<(I::Item, Result<T, Error>)>,
 }
 
 /// The token a cancel sends: no job has it.
@@ -271,6 +274,7 @@ impl FuturesSession {
             stopped: false,
             stop_when: None,
             watch: JobWatch::default(),
+            stopping_error: None,
         }
     }
 }
@@ -429,6 +433,10 @@ where
     /// Submits jobs until the window is full or the inputs run out.
     fn fill(&mut self) {
         while !self.stopped && self.counts.in_flight < self.window {
+            // A cancel of the job the batch runs in: no more inputs (`next` stops the batch).
+            if self.cancelled() {
+                break;
+            }
             // A shut-down session refuses every job: no more inputs are read once one was (an
             // endless input would yield errors for ever).
             if self.counts.submitted > 0
@@ -461,9 +469,15 @@ where
                 tx: self.tx.clone(),
                 token,
             }));
-            let state = match Pin::new(&mut pending).poll(&mut Context::from_waker(&waker)) {
-                Poll::Ready(result) => State::Done(result),
-                Poll::Pending => State::Running(pending),
+            // Not polled in a cancelled job, where the handle would cancel its job and come back
+            // as a failure: the batch's stop cancels it, and counts it so.
+            let state = if self.cancelled() {
+                State::Running(pending)
+            } else {
+                match Pin::new(&mut pending).poll(&mut Context::from_waker(&waker)) {
+                    Poll::Ready(result) => State::Done(result),
+                    Poll::Pending => State::Running(pending),
+                }
             };
             let finished = matches!(state, State::Done(_));
             self.slots[slot] = Some(Entry { seq, item, state });
@@ -483,8 +497,12 @@ where
         }
     }
 
-    /// Polls the job behind `token` after its waker fired.
+    /// Polls the job behind `token` after its waker fired; not in a cancelled job (see
+    /// [`fill`](Self::fill)).
     fn woken(&mut self, token: Token) {
+        if self.cancelled() {
+            return;
+        }
         let Some(slot) = self.place(token) else {
             return;
         };
@@ -610,20 +628,25 @@ where
     type Item = (I::Item, Result<T, Error>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(stopping) = self.stopping_error.take() {
+            return Some(stopping);
+        }
         loop {
+            self.fill();
             // A cancel of the job the batch runs in (or `shutdown_now`) ends the batch as
             // `stop_on_error` does: its jobs are cancelled, and nothing more is yielded.
             if self.cancelled() {
                 self.stop();
                 return None;
             }
-            self.fill();
             if let Some(entry) = self.take_done() {
                 let State::Done(result) = entry.state else {
                     unreachable!("take_done hands out finished entries only");
                 };
                 if result.is_err() && self.stop_on_error {
+                    self.stopping_error = Some((entry.item, result));
                     self.stop();
+                    return self.stopping_error.take();
                 }
                 return Some((entry.item, result));
             }
@@ -648,17 +671,26 @@ where
         }
     }
 
+    /// At least the jobs in flight, off a worker and without `stop_on_error` (a cancel of the
+    /// job a batch runs in drops them); not the inputs left, which a shutdown leaves unread. At
+    /// most the jobs in flight and the inputs left, those in flight alone once the batch has
+    /// stopped.
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let (low, high) = self.inputs.size_hint();
-        let pending = self.counts.in_flight;
-        if self.stop_on_error {
-            (0, high.and_then(|h| h.checked_add(pending)))
+        let pending = self.counts.in_flight + usize::from(self.stopping_error.is_some());
+        let low = if self.stop_on_error || crate::exec::on_a_worker() {
+            0
         } else {
-            (
-                low.saturating_add(pending),
-                high.and_then(|h| h.checked_add(pending)),
-            )
-        }
+            pending
+        };
+        let high = if self.stopped {
+            Some(pending)
+        } else {
+            self.inputs
+                .size_hint()
+                .1
+                .and_then(|h| h.checked_add(pending))
+        };
+        (low, high)
     }
 }
 

@@ -595,8 +595,10 @@ impl Executor {
         }
     }
 
+    /// Whether [`shutdown`](Executor::shutdown) began (or the executor stopped): true before
+    /// it resolves the first job, so that a waker it wakes finds it shut down.
     pub(crate) fn is_shut_down(&self) -> bool {
-        lock(&self.queue).is_none()
+        self.workers.shut_down.load(Ordering::Acquire) || lock(&self.queue).is_none()
     }
 
     /// A channel that never delivers and is disconnected once the executor is shut down (or
@@ -622,11 +624,13 @@ impl Executor {
     /// Resolves queued jobs to [`Error::ShutDown`], refuses new ones, and lets each worker exit
     /// once idle. Returns at once; calling it again does nothing.
     pub(crate) fn shutdown(&self) {
+        // Before any job is resolved: a job's waker may ask (a `Batch` reads no more inputs).
+        self.workers.shut_down.store(true, Ordering::Release);
         if let Some(lanes) = &self.lanes {
-            // First: the lanes hold a sender of the queue, which would keep workers waiting.
+            // Before the queue goes: the lanes hold a sender of it, which would keep workers
+            // waiting.
             lanes.shutdown();
         }
-        self.workers.shut_down.store(true, Ordering::Release);
         self.stop();
         #[cfg(test)]
         self.workers.hooks.before_drain.pass();

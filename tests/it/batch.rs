@@ -2,11 +2,18 @@
 //! server sees it, and a million inputs in bounded memory.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
+use std::time::Duration;
 
+use crossbeam_channel::Receiver;
 use support::{ms, peak_rss_growth_during, Reply, TestServer};
-use ureq_futures::{Error, FuturesSession};
+use ureq_futures::{BatchProgress, Error, FuturesSession};
+
+use crate::cancel::silent_until_closed;
 
 const MIB: u64 = 1 << 20;
 
@@ -202,4 +209,192 @@ fn cancelling_a_job_that_iterates_a_batch_ends_the_batchs_wait() {
     let mut next = session.submit(|_| Ok(7));
     let outcome = next.result_timeout(std::time::Duration::from_secs(5));
     assert!(matches!(outcome, Some(Ok(7))), "{outcome:?}");
+}
+
+/// A batch that may end before its inputs do promises no more results than it yields:
+/// `collect` of an endless input that a shutdown ends reserved for `usize::MAX` of them and
+/// panicked (`capacity overflow`), and a stopped batch promised the rest of its inputs.
+#[test]
+fn a_batch_promises_no_more_results_than_it_yields() {
+    let session = FuturesSession::builder().max_workers(2).build();
+    let stopper = session.clone();
+    let made = AtomicUsize::new(0);
+    let results: Vec<_> = session
+        .batch(0u64.., move |s, &i| {
+            if made.fetch_add(1, Ordering::SeqCst) == 20 {
+                stopper.shutdown();
+            }
+            s.submit(move |_| Ok(i))
+        })
+        .collect();
+    assert!((21..=22).contains(&results.len()), "{}", results.len());
+
+    let session = FuturesSession::builder().max_workers(2).build();
+    let mut batch = session.batch(0..100u32, |s, &i| s.submit(move |_| Ok(i)));
+    assert_eq!(batch.size_hint(), (0, Some(100)));
+    session.shutdown();
+    let (_, first) = batch.next().expect("the job refused");
+    assert!(matches!(first, Err(Error::ShutDown)), "{first:?}");
+    assert_eq!(batch.size_hint(), (0, Some(0)));
+    assert_eq!(batch.count(), 0);
+}
+
+/// A server that answers nothing, and tells `seen` each request's path.
+fn silent_paths() -> (TestServer, Receiver<String>) {
+    let (tx, seen) = crossbeam_channel::unbounded();
+    let server = TestServer::start(move |req| {
+        let _ = tx.send(req.path.clone());
+        Reply::custom(silent_until_closed)
+    });
+    (server, seen)
+}
+
+/// Waits until a worker of `session` is free to run a job: the cancelled batch's job has ended.
+fn a_worker_is_free(session: &FuturesSession) {
+    let mut probe = session.submit(|_| Ok(()));
+    let outcome = probe.result_timeout(Duration::from_secs(10));
+    assert!(matches!(outcome, Some(Ok(()))), "{outcome:?}");
+}
+
+/// A cancel of the job a batch is iterated in stops the batch at once: its jobs count as
+/// cancelled (they were failures: each job's handle, polled in the cancelled job, cancelled
+/// itself and came back `Err(Cancelled)`), and no input is read after it (the window went on
+/// filling, `make` ran for the rest, and a request made after the cancel could reach the
+/// server).
+#[test]
+fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels() {
+    let (server, seen) = silent_paths();
+    let session = FuturesSession::builder().max_workers(8).build();
+    let reports: Arc<Mutex<Vec<BatchProgress>>> = Arc::default();
+    let (made_tx, made) = crossbeam_channel::unbounded::<u32>();
+    let (go, wait) = crossbeam_channel::bounded::<()>(0);
+    let (s, url, log) = (session.clone(), server.url(), reports.clone());
+    let outer = session.submit(move |_| {
+        let batch = s.batch(0..40u32, move |s, &i| {
+            made_tx.send(i).unwrap();
+            if i == 3 {
+                // The test cancels the batch's job here.
+                let _ = wait.recv();
+            }
+            s.get(format!("{url}/{i}")).send()
+        });
+        let batch = batch.in_flight(40);
+        let batch = batch.progress(move |p| log.lock().unwrap().push(p.clone()));
+        Ok(batch.count())
+    });
+    let mut paths: Vec<String> = (0..3)
+        .map(|_| seen.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert_eq!(made.recv_timeout(Duration::from_secs(10)).ok(), Some(0));
+    for i in 1..4 {
+        assert_eq!(made.recv_timeout(Duration::from_secs(10)).ok(), Some(i));
+    }
+    assert!(outer.cancel());
+    go.send(()).unwrap();
+    a_worker_is_free(&session);
+    std::thread::sleep(ms(200));
+    paths.extend(seen.try_iter());
+    paths.sort();
+    assert_eq!(paths, ["/0", "/1", "/2"], "requests after the cancel");
+    assert_eq!(
+        made.try_iter().collect::<Vec<_>>(),
+        Vec::<u32>::new(),
+        "inputs read after the cancel"
+    );
+    let last = reports.lock().unwrap().last().cloned().expect("a report");
+    assert_eq!(
+        (
+            last.submitted,
+            last.completed,
+            last.failed,
+            last.cancelled,
+            last.in_flight
+        ),
+        (4, 0, 0, 4, 0),
+        "{last:?}"
+    );
+}
+
+/// The error that stops a batch under `stop_on_error` is yielded even when the progress
+/// callback panics on the report of the cancels that follow it (a caller that catches the
+/// panic and iterates on lost it).
+#[test]
+fn an_error_that_stops_a_batch_survives_a_progress_callback_that_panics() {
+    let session = FuturesSession::builder().max_workers(1).build();
+    let (release, wait) = crossbeam_channel::unbounded::<()>();
+    let mut batch = session
+        .batch(0..10u32, move |s, &i| {
+            let wait = wait.clone();
+            s.submit(move |_| {
+                if i == 0 {
+                    return Err(Error::Protocol("first".into()));
+                }
+                let _ = wait.recv();
+                Ok(i)
+            })
+        })
+        .in_flight(4)
+        .stop_on_error()
+        .progress(|p| assert!(p.cancelled == 0, "the callback's own panic"));
+    let mut yielded = Vec::new();
+    let mut panics = 0;
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| batch.next())) {
+            Ok(Some((i, result))) => yielded.push((i, result.map_err(|e| e.to_string()))),
+            Ok(None) => break,
+            Err(_) => panics += 1,
+        }
+        assert!(panics < 3, "the batch panics on every call");
+    }
+    drop(release);
+    assert_eq!(panics, 1);
+    assert_eq!(yielded, [(0, Err("protocol: first".to_string()))]);
+}
+
+/// Records whether its session said it was shut down when it was woken.
+struct SeesShutdown {
+    session: FuturesSession,
+    woken: AtomicBool,
+    shut_down: AtomicBool,
+}
+
+impl Wake for SeesShutdown {
+    fn wake(self: Arc<Self>) {
+        self.shut_down
+            .store(self.session.is_shut_down(), Ordering::SeqCst);
+        self.woken.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A handle resolved by a shutdown sees its session shut down when it wakes its waker: a job
+/// held back by `max_per_host` was resolved before `is_shut_down` said so, and a batch woken
+/// by it read more inputs and ran `make` for them after the shutdown began.
+#[test]
+fn a_job_a_shutdown_resolves_wakes_to_a_shut_down_session() {
+    let (server, seen) = silent_paths();
+    let session = FuturesSession::builder()
+        .max_workers(4)
+        .max_per_host(1)
+        .build();
+    let running = session.get(server.url()).send();
+    seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    let mut parked = session.get(server.url()).send();
+    // A worker takes it from the queue and parks it in its origin's lane.
+    std::thread::sleep(ms(300));
+    let watcher = Arc::new(SeesShutdown {
+        session: session.clone(),
+        woken: AtomicBool::new(false),
+        shut_down: AtomicBool::new(false),
+    });
+    let waker = Waker::from(watcher.clone());
+    let poll = std::pin::Pin::new(&mut parked).poll(&mut Context::from_waker(&waker));
+    assert!(poll.is_pending());
+    session.shutdown_now();
+    assert!(matches!(parked.result(), Err(Error::ShutDown)));
+    assert!(watcher.woken.load(Ordering::SeqCst));
+    assert!(
+        watcher.shut_down.load(Ordering::SeqCst),
+        "woken before is_shut_down said so"
+    );
+    drop(running);
 }

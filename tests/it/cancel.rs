@@ -16,7 +16,7 @@ use ureq_futures::{as_completed, BodyReader, Error, FuturesSession};
 const HANG: Duration = Duration::from_secs(30);
 
 /// Waits, without a timeout of its own, until the client closes the connection.
-fn silent_until_closed(socket: &mut TcpStream) {
+pub(crate) fn silent_until_closed(socket: &mut TcpStream) {
     let _ = socket.set_read_timeout(None);
     // Reads until the end: a request that arrives in more than one segment must not make the
     // server close the connection on the client before the client goes away.
