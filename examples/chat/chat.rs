@@ -14,7 +14,7 @@
 //! When the chosen provider has no key (and no base URL) set, or with `--demo`, it starts an
 //! offline demo server on 127.0.0.1 that streams a made-up answer in OpenAI's protocol, so the
 //! program can be tried at once. In the chat, `/reset` forgets the history and `/exit` or
-//! Ctrl-D quits. Ctrl-C during an answer stops it and goes back to the prompt with the history as
+//! Ctrl-D quits; a message that starts with `/` is written with `//`. Ctrl-C during an answer stops it and goes back to the prompt with the history as
 //! it was before the question; Ctrl-C at the prompt quits, and so does a second Ctrl-C before the
 //! server has started to answer.
 
@@ -39,6 +39,21 @@ use ureq_futures::Error;
 mod print_out;
 use print_out::print_out;
 
+/// `eprintln!`, which a closed stderr (`chat 2>&1 | head -1`, once `head` has its line) does not
+/// panic: notes and errors then go nowhere, as the answer into a closed stdout does.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!`, as [`note!`] is `eprintln!`.
+macro_rules! note_inline {
+    ($($arg:tt)*) => {{
+        let _ = write!(io::stderr(), $($arg)*);
+    }};
+}
+
 /// The pause between two pieces of the demo server's answer.
 const DEMO_PAUSE: Duration = Duration::from_millis(25);
 
@@ -47,8 +62,8 @@ usage: chat [OPTIONS] [PROMPT...]
 
 Streams a chat model's answer to PROMPT; without a PROMPT, starts a multi-turn chat, each line
 of stdin a message, from a terminal or a pipe (/reset forgets the history, /exit or Ctrl-D or the
-end of the input quits, with status 1 if a turn failed; Ctrl-C stops an answer, and quits at
-the prompt or when pressed twice before an answer starts).
+end of the input quits, with status 1 if a turn failed, and //text sends /text; Ctrl-C stops
+an answer, and quits at the prompt or when pressed twice before an answer starts).
 
 options:
   --provider NAME     openai, anthropic, gemini, mistral, together or cohere
@@ -176,7 +191,11 @@ fn boxed<P: Protocol>(
         None => builder,
     }
     .build();
-    let (base, has_key) = (client.base_url().to_string(), client.has_api_key());
+    // Shown in messages: without a password or key it may hold.
+    let (base, has_key) = (
+        ureq_futures::redact_url(client.base_url()),
+        client.has_api_key(),
+    );
     (Box::new(client), base, has_key)
 }
 
@@ -215,11 +234,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             Some((name, value)) => (name.to_string(), Some(value.to_string())),
             None => (arg, None),
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
+        let mut value = || match inline.clone() {
+            Some(value) => Ok(value),
+            // `--model --demo`: an option forgotten its value, not a model named `--demo`.
+            None => match args.next() {
+                Some(next) if next.starts_with("--") && next.len() > 2 => Err(format!(
+                    "{name} needs a value, and {next} is an option (write {name}={next} for a \
+                     value that starts with --)"
+                )),
+                Some(value) => Ok(value),
+                None => Err(format!("{name} needs a value")),
+            },
         };
         match name.as_str() {
             "-h" | "--help" => return Err(String::new()),
@@ -244,6 +269,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                 ))
             }
         }
+    }
+    // `chat "$UNSET"`: an empty message would go to the model.
+    if !opts.prompt.is_empty() && opts.prompt.iter().all(|word| word.trim().is_empty()) {
+        return Err("the prompt is empty: give one, or none for the chat".into());
     }
     Ok(opts)
 }
@@ -312,7 +341,7 @@ fn run(args: Vec<String>) -> ExitCode {
         Ok(opts) => opts,
         Err(msg) if msg.is_empty() => return print_out(USAGE),
         Err(msg) => {
-            eprintln!("{}", usage_error(&msg));
+            note!("{}", usage_error(&msg));
             return ExitCode::from(2);
         }
     };
@@ -334,7 +363,7 @@ fn run(args: Vec<String>) -> ExitCode {
         Press::Stopped => {}
     });
     if let Err(e) = caught {
-        eprintln!("note: Ctrl-C will end the program, answer or not: {e}");
+        note!("note: Ctrl-C will end the program, answer or not: {e}");
     }
     // Without a prompt, the chat: each line of stdin, a terminal's or a pipe's, is a message (a
     // script can drive it as a user would; a long prompt goes as an argument).
@@ -346,7 +375,7 @@ fn run(args: Vec<String>) -> ExitCode {
         None => match env("CHAT_PROVIDER").map(|name| Provider::parse(&name)) {
             Some(Ok(provider)) => provider,
             Some(Err(msg)) => {
-                eprintln!("error: CHAT_PROVIDER: {msg}");
+                note!("error: CHAT_PROVIDER: {msg}");
                 return ExitCode::from(2);
             }
             None => Provider::OpenAI,
@@ -365,7 +394,7 @@ fn run(args: Vec<String>) -> ExitCode {
         let server = match demo::DemoServer::start(DEMO_PAUSE) {
             Ok(server) => server,
             Err(e) => {
-                eprintln!("error: could not start the offline demo server: {e}");
+                note!("error: could not start the offline demo server: {e}");
                 return ExitCode::FAILURE;
             }
         };
@@ -378,7 +407,7 @@ fn run(args: Vec<String>) -> ExitCode {
                 provider.key_vars()
             )
         };
-        eprintln!(
+        note!(
             "note: {why}: an offline demo server at {} answers in OpenAI's protocol, not a real \
              model.",
             server.base_url()
@@ -417,7 +446,7 @@ fn run(args: Vec<String>) -> ExitCode {
         Some(prompt) => match ask(&mut chat, prompt, &ctrl_c, &mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(Failure::Stopped) => {
-                eprintln!("(stopped)");
+                note!("(stopped)");
                 ExitCode::from(130)
             }
             Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -463,9 +492,9 @@ impl Target {
     /// server that cannot be reached, is the likely cause.
     fn report(&self, failure: &Failure) {
         let (error, hint) = self.describe(failure);
-        eprintln!("{error}");
+        note!("{error}");
         if let Some(hint) = hint {
-            eprintln!("{hint}");
+            note!("{hint}");
         }
     }
 
@@ -621,7 +650,7 @@ fn interactive(
     } else {
         "a message per line; /exit or the end of the input quits"
     };
-    eprintln!(
+    note!(
         "Chatting with {} ({}) at {}. /reset forgets the history, {keys}.",
         target.model,
         target.provider.name(),
@@ -639,59 +668,63 @@ fn interactive(
     let mut bytes = Vec::new();
     loop {
         if marker {
-            eprint!("> ");
+            note_inline!("> ");
         }
         bytes.clear();
         match input.read_until(b'\n', &mut bytes) {
             Ok(0) => {
-                eprintln!();
+                note!();
                 return end(failed);
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("error: reading stdin: {e}");
+                note!("error: reading stdin: {e}");
                 return ExitCode::FAILURE;
             }
         }
         // A line in another encoding (a terminal set to Latin-1) is refused, not the chat.
         let Ok(line) = std::str::from_utf8(&bytes) else {
             failed = true;
-            eprintln!(
+            note!(
                 "error: that line is not UTF-8 text, so it was not sent: set the terminal's \
                  encoding to UTF-8 and type it again"
             );
             continue;
         };
-        match line.trim() {
+        let text = match line.trim() {
             "" => continue,
             "/exit" | "/quit" => return end(failed),
             "/reset" => {
                 chat.reset();
-                eprintln!("(history cleared)");
+                note!("(history cleared)");
                 continue;
             }
+            // A message that starts with `/` (a path): its first `/` doubled.
+            escaped if escaped.starts_with("//") => &escaped[1..],
             command if command.starts_with('/') => {
-                eprintln!("unknown command {command}: /reset forgets the history, /exit quits");
+                note!(
+                    "unknown command {command}: /reset forgets the history, /exit quits, and a \
+                     message that starts with / starts with // (//usr/bin sends /usr/bin)"
+                );
                 continue;
             }
-            text => match ask(chat, text.to_string(), ctrl_c, out) {
-                Ok(()) => {}
-                Err(Failure::Stopped) => {
-                    eprintln!("(stopped; the history is as it was before this question)");
-                }
-                Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                    return end(failed)
-                }
-                Err(failure @ Failure::Output(_)) => {
-                    target.report(&failure);
-                    return ExitCode::FAILURE;
-                }
-                // The history is unchanged: the same message can be sent again.
-                Err(failure) => {
-                    failed = true;
-                    target.report(&failure);
-                }
-            },
+            text => text,
+        };
+        match ask(chat, text.to_string(), ctrl_c, out) {
+            Ok(()) => {}
+            Err(Failure::Stopped) => {
+                note!("(stopped; the history is as it was before this question)");
+            }
+            Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return end(failed),
+            Err(failure @ Failure::Output(_)) => {
+                target.report(&failure);
+                return ExitCode::FAILURE;
+            }
+            // The history is unchanged: the same message can be sent again.
+            Err(failure) => {
+                failed = true;
+                target.report(&failure);
+            }
         }
     }
 }
@@ -745,9 +778,10 @@ fn ask(
         }
     }
     for call in stream.tool_calls() {
-        eprintln!(
+        note!(
             "note: the model asked for a tool call, which this example does not run: {}({})",
-            call.name, call.arguments
+            call.name,
+            call.arguments
         );
     }
     // OpenAI's, Anthropic's, Gemini's and Cohere's words for it.
@@ -755,7 +789,7 @@ fn ask(
         stream.finish_reason(),
         Some("length" | "max_tokens" | "MAX_TOKENS")
     ) {
-        eprintln!("note: the answer stopped at the model's token limit.");
+        note!("note: the answer stopped at the model's token limit.");
     }
     Ok(())
 }
@@ -1056,6 +1090,20 @@ mod tests {
             parse(&["--model", "m", "--base-url", "http://h/v1", "hi"]),
             None
         );
+        // An option where a value should be, or a prompt of blanks (`chat "$UNSET"`), is not
+        // taken for one.
+        assert_eq!(
+            parse(&["--model", "--demo", "hi"]).as_deref(),
+            Some("--model needs a value, and --demo is an option (write --model=--demo for a value that starts with --)")
+        );
+        assert_eq!(parse(&["--system=--terse", "hi"]), None);
+        assert_eq!(parse(&["--temperature", "-1", "hi"]), None);
+        for blank in [&[""][..], &["", " "]] {
+            assert_eq!(
+                parse(blank).as_deref(),
+                Some("the prompt is empty: give one, or none for the chat")
+            );
+        }
         // A base URL without its scheme: the fix names the option.
         assert_eq!(
             parse(&["--base-url", "localhost:8765/v1", "hi"]).as_deref(),
@@ -1220,5 +1268,77 @@ mod tests {
         assert_eq!(key_hint(403, region, true), None);
         assert_eq!(key_hint(429, "rate limited", true), None);
         assert_eq!(key_hint(500, "invalid api key", true), None);
+    }
+
+    /// Into a closed stderr (`chat 2>&1 | head -1`), notes and errors go nowhere and the
+    /// answer still comes, in both modes; it panicked at its first note.
+    #[test]
+    fn a_closed_stderr_ends_nothing() {
+        use support::program::{as_program, run_with_stderr_closed};
+        as_program(super::run);
+        let test = "tests::a_closed_stderr_ends_nothing";
+        let within = Duration::from_secs(60);
+        for (args, input) in [
+            (&["--demo", "hi"][..], None),
+            (&["--demo"], Some(&b"hi\n"[..])),
+        ] {
+            let ran = run_with_stderr_closed(test, args, input, within);
+            assert_eq!(ran.code, Some(0), "{args:?}: {}", ran.stdout);
+            assert!(
+                ran.stdout.contains("You said \"hi\""),
+                "{args:?}: {}",
+                ran.stdout
+            );
+        }
+    }
+
+    /// A password or key in the base URL (user-info, query) is never shown: the library's error
+    /// hid it and the server's URL after it showed it whole, as did the hint and the chat's
+    /// first line. `//` sends a message that starts with `/`.
+    #[test]
+    fn a_secret_in_the_base_url_is_not_shown_and_a_message_may_start_with_a_slash() {
+        use support::program::{as_program, run, Stdout};
+        as_program(super::run);
+        let test =
+            "tests::a_secret_in_the_base_url_is_not_shown_and_a_message_may_start_with_a_slash";
+        let port = support::closed_port_url();
+        let port = port.trim_start_matches("http://");
+        let url = format!("http://user:hunter2@{port}/v1?api-key=s3cr3t");
+        let within = Duration::from_secs(60);
+        for input in [None, Some(&b"hi\n"[..])] {
+            let args: &[&str] = match input {
+                None => &["--base-url", &url, "hi"],
+                Some(_) => &["--base-url", &url],
+            };
+            let ran = run(test, args, input, Stdout::Read, within);
+            assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+            assert!(
+                ran.stderr.contains("nothing answers at http://<redacted>@"),
+                "{}",
+                ran.stderr
+            );
+            for secret in ["hunter2", "s3cr3t"] {
+                assert!(!ran.stderr.contains(secret), "{}", ran.stderr);
+            }
+        }
+        let ran = run(
+            test,
+            &["--demo"],
+            Some(b"//usr/bin?\n/usr\n"),
+            Stdout::Read,
+            within,
+        );
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        assert!(
+            ran.stdout.contains("You said \"/usr/bin?\""),
+            "{}",
+            ran.stdout
+        );
+        assert_eq!(ran.stdout.matches("You said").count(), 1, "{}", ran.stdout);
+        assert!(
+            ran.stderr.contains("unknown command /usr"),
+            "{}",
+            ran.stderr
+        );
     }
 }

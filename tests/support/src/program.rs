@@ -83,6 +83,17 @@ pub fn run(
     start(test, args, stdin, stdout).wait(within)
 }
 
+/// Runs the program as [`run`] does, with its stdout read and a stderr whose reader is gone
+/// before the program writes to it (`prog 2>&1 | head -1`, once `head` has its line).
+pub fn run_with_stderr_closed(
+    test: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    within: Duration,
+) -> Ran {
+    start_with(test, args, stdin, Stdout::Read, true).wait(within)
+}
+
 /// Checks what `prog --help | grep ...` and `prog -h | head -1` need: run by the test `test`
 /// (as [`run`] says), `--help` prints `usage` and a line break on stdout, nothing on stderr, and
 /// exits with 0; `-h` into a closed stdout exits with 0 and nothing on stderr.
@@ -112,6 +123,17 @@ pub struct Running {
 /// that point the examples at a provider (`*_API_KEY`, `*_BASE_URL`, `CHAT_PROVIDER`,
 /// `OPENAI_MODEL`) are left out of its environment, so that it runs offline.
 pub fn start(test: &str, args: &[&str], stdin: Option<&[u8]>, stdout: Stdout) -> Running {
+    start_with(test, args, stdin, stdout, false)
+}
+
+/// [`start`], with the reader of its stderr gone at once if `stderr_closed`.
+fn start_with(
+    test: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    stdout: Stdout,
+    stderr_closed: bool,
+) -> Running {
     let exe = std::env::current_exe().expect("the path of the test binary");
     let mut command = Command::new(exe);
     command
@@ -146,10 +168,13 @@ pub fn start(test: &str, args: &[&str], stdin: Option<&[u8]>, stdout: Stdout) ->
         let _ = input.write_all(&input_bytes);
     });
     let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
+    // Closed, the program is still starting: its first write to stderr finds no reader.
+    let err = Some(child.stderr.take().expect("stderr")).filter(|_| !stderr_closed);
     let err_reader = std::thread::spawn(move || {
         let mut text = Vec::new();
-        let _ = err.read_to_end(&mut text);
+        if let Some(mut err) = err {
+            let _ = err.read_to_end(&mut text);
+        }
         String::from_utf8_lossy(&text).into_owned()
     });
     let out_reader = std::thread::spawn(move || {
