@@ -993,6 +993,9 @@ impl<'a> Resume<'a> {
             );
             return Err(phase::and_note(cut, &note));
         };
+        let attempt = self.attempt;
+        self.policy
+            .notify(&self.spec.url, attempt, wait, || cut.to_string());
         if !crate::exec::sleep(wait) {
             return Err(Error::Cancelled);
         }

@@ -374,7 +374,7 @@ pub use progress::Progress;
 pub use ratelimit::{PauseReason, RateLimit, RateLimitEvent, RateLimiter, DEFAULT_MAX_PAUSE};
 pub use request::RequestBuilder;
 pub use response::Response;
-pub use retry::RetryPolicy;
+pub use retry::{RetryEvent, RetryPolicy};
 pub use session::{FuturesSession, SessionBuilder};
 pub use source::{
     EventSource, Reconnect, DEFAULT_INITIAL_RETRY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY,

@@ -1,6 +1,8 @@
 //! `RetryPolicy`: opt-in retries of failed attempts, with exponential backoff and jitter.
 
 use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ureq::http;
@@ -20,6 +22,7 @@ use crate::Error;
 /// | [`max_retry_after`](RetryPolicy::max_retry_after) | 60 s: the longest server-given wait |
 /// | [`non_idempotent`](RetryPolicy::non_idempotent) | `false`: POST and PATCH are not retried |
 /// | [`statuses`](RetryPolicy::statuses) | 429, 502, 503, 504 |
+/// | [`on_retry`](RetryPolicy::on_retry) | none: retries are silent |
 ///
 /// # What is retried, and what never is
 ///
@@ -102,6 +105,82 @@ pub struct RetryPolicy {
     non_idempotent: bool,
     /// The statuses retried; `None` for the default four.
     statuses: Option<Vec<u16>>,
+    on_retry: Option<OnRetry>,
+}
+
+/// An attempt that failed and is to be made again, as a [`RetryPolicy::on_retry`] callback
+/// gets it.
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let url = doc::serve_status("503 Service Unavailable", "", "{}");
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use ureq_futures::{FuturesSession, RetryPolicy};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&seen);
+/// let policy = RetryPolicy::new()
+///     .base_delay(Duration::from_millis(1))
+///     .on_retry(move |event| log.lock().unwrap().push(event.clone()));
+/// let session = FuturesSession::builder().retry(policy).build();
+/// let answer = session.get(&url).send().result()?; // a 503 each time: 3 attempts
+/// assert_eq!(answer.status(), 503);
+/// let seen = seen.lock().unwrap();
+/// assert_eq!(seen.len(), 2); // before the second and the third
+/// assert_eq!((seen[1].attempt, seen[1].attempts), (2, 3));
+/// assert_eq!(seen[0].reason, "503 Service Unavailable");
+/// assert!(seen[0].to_string().starts_with("retry: attempt 1 of 3 to http://"));
+/// # Ok::<(), ureq_futures::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryEvent {
+    /// The URL the attempt went to, without the secrets it may hold (see
+    /// [`redact_url`](crate::redact_url)).
+    pub url: String,
+    /// The attempt that failed: 1 for the first.
+    pub attempt: u32,
+    /// The most attempts the policy makes ([`RetryPolicy::attempts`]).
+    pub attempts: u32,
+    /// How long until the next attempt: the server's `Retry-After`, or the backoff.
+    pub wait: Duration,
+    /// What failed: the answer's status (`429 Too Many Requests`), or the error's message.
+    pub reason: String,
+}
+
+impl fmt::Display for RetryEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "retry: attempt {} of {} to {} failed ({}); the next in {}",
+            self.attempt,
+            self.attempts,
+            self.url,
+            self.reason,
+            Human(self.wait)
+        )
+    }
+}
+
+/// A [`RetryPolicy::on_retry`] callback: policies are equal when they share it.
+#[derive(Clone)]
+struct OnRetry(Arc<dyn Fn(&RetryEvent) + Send + Sync>);
+
+impl PartialEq for OnRetry {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for OnRetry {}
+
+impl fmt::Debug for OnRetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnRetry(..)")
+    }
 }
 
 impl Default for RetryPolicy {
@@ -135,6 +214,7 @@ impl RetryPolicy {
             max_delay: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
             non_idempotent: false,
+            on_retry: None,
             statuses: None,
         }
     }
@@ -304,6 +384,61 @@ impl RetryPolicy {
         self
     }
 
+    /// Calls `callback` before each wait for another attempt, with the attempt that failed, why
+    /// and how long the wait is: to show that a request is not stuck while it waits out a
+    /// server's `Retry-After`, or to count retries. It runs on the thread that made the
+    /// attempt (a worker, for a session's requests), so keep it short. It hears a request's
+    /// own retries (an LLM client's included) and a download's resumes, not the retries of an
+    /// LLM `ChatBatch` (whose results count them) nor an
+    /// [`EventSource`](crate::EventSource)'s reconnections. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::llm().on_retry(|event| eprintln!("{event}"));
+    /// assert_ne!(policy, RetryPolicy::llm());
+    /// ```
+    pub fn on_retry(mut self, callback: impl Fn(&RetryEvent) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(OnRetry(Arc::new(callback)));
+        self
+    }
+
+    /// Tells the [`on_retry`](RetryPolicy::on_retry) callback, if any, that attempt number
+    /// `attempt` to `url` failed for `reason` and that the next comes after `wait`.
+    pub(crate) fn notify(
+        &self,
+        url: &str,
+        attempt: u32,
+        wait: Duration,
+        reason: impl FnOnce() -> String,
+    ) {
+        if let Some(OnRetry(callback)) = &self.on_retry {
+            callback(&RetryEvent {
+                url: crate::redact_url(url),
+                attempt,
+                attempts: self.attempts,
+                wait,
+                reason: reason(),
+            });
+        }
+    }
+
+    /// [`notify`](RetryPolicy::notify) with the reason of `outcome`: its status, or its error.
+    pub(crate) fn notify_outcome(
+        &self,
+        url: &str,
+        attempt: u32,
+        wait: Duration,
+        outcome: &Result<http::Response<ureq::Body>, Error>,
+    ) {
+        self.notify(url, attempt, wait, || match outcome {
+            Ok(resp) => status_line(resp.status()),
+            Err(e) => e.to_string(),
+        });
+    }
+
     /// Whether a request with `method` may be retried at all. `mark` is the caller's word on
     /// the request ([`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)), which
     /// decides instead of the method when given.
@@ -457,6 +592,14 @@ fn jittered_backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
 }
 
 /// `base * 2^(attempt-1)` (just `base` for attempt 0 or 1), capped at `cap`; never overflows.
+/// `429 Too Many Requests`: a status and its reason phrase, if it has one.
+pub(crate) fn status_line(status: http::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
 pub(crate) fn exponential(base: Duration, attempt: u32, cap: Duration) -> Duration {
     let doublings = attempt.saturating_sub(1).min(20);
     base.saturating_mul(1 << doublings).min(cap)

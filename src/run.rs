@@ -991,6 +991,8 @@ fn attempts(
             // A response dropped unread closes its connection; nothing else is lost. A cancel
             // ends the wait.
             Verdict::RetryAfter(wait) => {
+                let to = start.as_ref().map_or(&uri, |hop| &hop.uri);
+                policy.notify_outcome(&to.to_string(), attempt, wait, &outcome);
                 if !crate::exec::sleep(wait) {
                     return Err(Error::Cancelled);
                 }

@@ -33,7 +33,7 @@ use ureq_futures::llm::{
     AnthropicClient, ChatClient, ClientBuilder, CohereClient, Conversation, GeminiClient,
     MistralClient, OpenAIClient, Protocol, TogetherClient,
 };
-use ureq_futures::Error;
+use ureq_futures::{Error, RetryPolicy};
 
 #[path = "../shared/print_out.rs"]
 mod print_out;
@@ -186,10 +186,22 @@ fn boxed<P: Protocol>(
     builder: ClientBuilder<P>,
     base_url: Option<&str>,
 ) -> (Box<dyn ChatClient>, String, bool) {
+    // A wait before another attempt (a busy server's `Retry-After` may be a minute) says so,
+    // or the chat looks stuck.
+    let retry = RetryPolicy::llm().on_retry(|retry| {
+        note!(
+            "(attempt {} of {} failed: {}; trying again in {:.1} s)",
+            retry.attempt,
+            retry.attempts,
+            retry.reason,
+            retry.wait.as_secs_f64()
+        )
+    });
     let client = match base_url {
         Some(url) => builder.base_url(url),
         None => builder,
     }
+    .retry(retry)
     .build();
     // Shown in messages: without a password or key it may hold.
     let (base, has_key) = (
@@ -1317,6 +1329,9 @@ mod tests {
                 "{}",
                 ran.stderr
             );
+            // Each wait before another attempt is told.
+            let told = ran.stderr.matches("trying again in").count();
+            assert_eq!(told, 2, "{}", ran.stderr);
             for secret in ["hunter2", "s3cr3t"] {
                 assert!(!ran.stderr.contains(secret), "{}", ran.stderr);
             }

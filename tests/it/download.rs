@@ -1239,6 +1239,29 @@ fn a_cut_body_is_resumed_where_it_stopped_under_a_retry_policy() {
     assert_eq!(pending.progress().done, 300_000);
 }
 
+/// A resume is a retry to `on_retry`: the cut is its reason.
+#[test]
+fn on_retry_hears_each_resume() {
+    use std::sync::{Arc, Mutex};
+    let data = pattern(100_000);
+    let server = flaky_file_server(data.clone(), Some(("ETag", "\"v1\"")), 1, 30_000);
+    let dir = TempDir::new("resume-told");
+    let path = dir.join("a.bin");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let policy = ureq_futures::RetryPolicy::new()
+        .base_delay(ms(5))
+        .on_retry(move |event| log.lock().unwrap().push(event.clone()));
+    let session = FuturesSession::builder().retry(policy).build();
+    fetch(&session, &server, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].attempt, seen[0].attempts), (1, 3));
+    assert_eq!(seen[0].url, server.url());
+    assert!(seen[0].reason.starts_with("io: "), "{}", seen[0].reason);
+}
+
 /// `Last-Modified` serves as the validator when there is no strong `ETag`; a cut past the
 /// policy's attempts fails as a cut, saying how many resumes were made.
 #[test]

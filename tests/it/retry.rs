@@ -703,3 +703,71 @@ fn a_wait_in_the_body_of_a_google_apis_refusal_is_the_status_errors() {
     };
     assert_eq!(status.headers.get("retry-after-ms"), None);
 }
+
+/// `on_retry` hears each wait for another attempt before it starts: the attempt that failed,
+/// why (the status, or the error), the wait (the server's, or the backoff) and the URL without
+/// its secrets; nothing when the first attempt succeeds or the policy gives up.
+#[test]
+fn on_retry_hears_each_retry_before_its_wait() {
+    use std::sync::Mutex;
+    use ureq_futures::RetryEvent;
+    let events: Arc<Mutex<Vec<(RetryEvent, Instant)>>> = Arc::default();
+    let log = Arc::clone(&events);
+    let policy = fast_retries()
+        .attempts(3)
+        .on_retry(move |event| log.lock().unwrap().push((event.clone(), Instant::now())));
+    let server = scripted(|n| match n {
+        0 => Reply::retry_after(429, "1"),
+        1 => Reply::status(503, "busy"),
+        _ => Reply::ok("ok"),
+    });
+    let session = session_with(policy.clone());
+    let started = Instant::now();
+    let resp = session
+        .get(format!("{}/v1?key=s3cr3t", server.url()))
+        .send()
+        .result()
+        .unwrap();
+    let done = Instant::now();
+    assert_eq!(resp.status(), 200);
+    let seen = std::mem::take(&mut *events.lock().unwrap());
+    let url = format!("{}/v1?<redacted>", server.url());
+    let described: Vec<_> = seen
+        .iter()
+        .map(|(e, _)| (e.url.as_str(), e.attempt, e.attempts, e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (url.as_str(), 1, 3, "429 Too Many Requests"),
+            (url.as_str(), 2, 3, "503 Service Unavailable"),
+        ]
+    );
+    // The server's second, then the backoff (5 ms doubled, with jitter); each told before it.
+    assert_eq!(seen[0].0.wait, secs(1));
+    assert!(seen[1].0.wait < ms(50), "{:?}", seen[1].0.wait);
+    assert!(seen[0].1 - started < ms(900), "told after its wait");
+    assert!(done - seen[1].1 >= seen[1].0.wait);
+    assert_eq!(
+        seen[0].0.to_string(),
+        format!("retry: attempt 1 of 3 to {url} failed (429 Too Many Requests); the next in 1 s")
+    );
+
+    // An error's message is the reason; the policy's last failure is not a retry.
+    let closed = closed_port_url();
+    let err = session_with(policy)
+        .get(&closed)
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    let seen = std::mem::take(&mut *events.lock().unwrap());
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[0].0.reason.starts_with("io: connect to "),
+        "{}",
+        seen[0].0.reason
+    );
+    // A policy with a callback is another policy.
+    assert_ne!(fast_retries().on_retry(|_| {}), fast_retries());
+}
