@@ -329,6 +329,7 @@ where
     /// let sum: u64 = session
     ///     .batch(1..=100u64, |s, &n| s.submit(move |_| Ok(n)))
     ///     .in_flight(4)
+    ///     .progress(|p| assert!(p.in_flight <= 4))
     ///     .map(|(_, r)| r.unwrap())
     ///     .sum();
     /// assert_eq!(sum, 5050);

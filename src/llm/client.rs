@@ -160,7 +160,8 @@ impl<P: sealed::Wire> Protocol for P {}
 /// ([`Error::Status`]). The key is never shown: not in `Debug` output, not in errors (a
 /// server's error that repeats it, as some gateways do, has it replaced by `<redacted>` in the
 /// errors of the client's own methods; a request sent with [`http_request`](Self::http_request)
-/// gets the session's errors, as they come).
+/// gets the session's errors, as they come). A key of fewer than 8 bytes is not looked for in
+/// errors: it would hide ordinary words (no provider's key is that short).
 ///
 /// **Timeouts.** Each request carries its own: [`DEFAULT_TIMEOUT`] (120 s) until the response
 /// headers are in (for embeddings, until the whole answer is) and [`DEFAULT_READ_TIMEOUT`]
