@@ -183,7 +183,7 @@ impl Wire for Anthropic {
         // sets both sends both, as asked. Extended thinking (`extra("thinking", ..)`) takes no
         // temperature but 1: the client's default is left out then too.
         let thinking = request.extra.get("thinking").is_some_and(|thinking| {
-            thinking.get("type").and_then(Value::as_str) != Some("disabled")
+            !thinking.is_null() && thinking.get("type").and_then(Value::as_str) != Some("disabled")
         });
         let temperature = client
             .temperature_for(request)

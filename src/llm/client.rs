@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::request::merge;
+use super::request::{merge_extra, ResponseFormat};
 use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message, PendingChat};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
@@ -522,6 +522,15 @@ impl<P: Protocol> Client<P> {
                 "the {name} {value} is not a finite number, which JSON cannot carry"
             )));
         }
+        if let Some(ResponseFormat::JsonSchema { name, schema }) = &request.response_format {
+            if !schema.is_object() {
+                // Every provider answers 400, as to tool parameters that are not one.
+                return Err(Error::InvalidRequest(format!(
+                    "the JSON schema {name:?} is {schema}, not a JSON schema object: give \
+                     json!({{\"type\": \"object\", \"properties\": {{...}}}})"
+                )));
+            }
+        }
         // No provider answers a request of nothing (unless the extra fields carry it).
         if request.messages.is_empty() && request.system.is_none() && request.extra.is_empty() {
             return Err(Error::InvalidRequest(
@@ -530,7 +539,7 @@ impl<P: Protocol> Client<P> {
         }
         // The protocol's body, with the request's extra fields merged in.
         let mut body = P::body(self, request)?;
-        merge(&mut body, &request.extra);
+        merge_extra(&mut body, &request.extra);
         let url = self
             .settings
             .protocol
@@ -656,7 +665,25 @@ impl<P: Protocol> Client<P> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {
-        Ok(self.send(self.http_request(request)?))
+        Ok(self.send(self.streamed(request)?))
+    }
+
+    /// The request of a chat read as a stream: [`http_request`](Self::http_request)'s, but for
+    /// a request whose `extra` turns the stream off, refused (sent, its whole answer would fail
+    /// as a wrong content type, blaming the server).
+    fn streamed(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
+        if let Some(stream) = request
+            .extra
+            .get("stream")
+            .filter(|s| **s != Value::Bool(true))
+        {
+            return Err(Error::InvalidRequest(format!(
+                "extra(\"stream\", {stream}): the client reads the answer as a stream, and sets \
+                 \"stream\": true itself; leave it out (http_request sends it, for a caller that \
+                 reads the answer whole)"
+            )));
+        }
+        self.http_request(request)
     }
 
     /// Sends `http`, a request of this client.
@@ -764,7 +791,7 @@ impl<P: Protocol> ChatClient for Client<P> {
     }
 
     fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
-        self.send(self.http_request(request)?.retry(RetryPolicy::none()))
+        self.send(self.streamed(request)?.retry(RetryPolicy::none()))
             .result()
     }
 

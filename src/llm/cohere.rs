@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
-use super::openai::{chat_messages, function_tools};
+use super::openai::{chat_messages, developer_as_system, function_tools};
 use super::request::{put, unsupported};
 use super::{ChatEvent, ChatRequest, ResponseFormat, ToolChoice};
 use crate::sse::{EventStream, StreamOptions};
@@ -273,11 +273,7 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
     // would come back as a 400).
     request.check_roles(PROVIDER)?;
     let mut messages = chat_messages(request, PROVIDER, Some("tool_plan"), false)?;
-    for message in &mut messages {
-        if message["role"] == "developer" {
-            message["role"] = json!("system");
-        }
-    }
+    developer_as_system(&mut messages);
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "tools", function_tools(request)?);
     let choice = match &request.tool_choice {

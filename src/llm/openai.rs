@@ -241,6 +241,11 @@ pub(crate) struct Flavor {
     /// history (a reasoning field, Gemini's `extra_content` on a tool call); Mistral's API,
     /// which sends none and refuses fields it does not know, gets none.
     pub(crate) echo: bool,
+    /// Whether the service has only chat completions' four roles (`system`, `user`,
+    /// `assistant`, `tool`; Mistral's and Together's APIs): OpenAI's `developer` goes as
+    /// `system`, and any other role is refused before anything is sent. OpenAI and the
+    /// servers an `OpenAIClient` talks to get every role as it is.
+    pub(crate) four_roles: bool,
 }
 
 impl Flavor {
@@ -254,6 +259,7 @@ impl Flavor {
             seed: "seed",
             required: "required",
             echo: true,
+            four_roles: false,
         }
     }
 }
@@ -264,7 +270,13 @@ pub(crate) fn chat_body<P: Protocol>(
     request: &ChatRequest,
     flavor: &Flavor,
 ) -> Result<Value, Error> {
-    let messages = chat_messages(request, flavor.name, None, flavor.echo)?;
+    if flavor.four_roles {
+        request.check_roles(flavor.name)?;
+    }
+    let mut messages = chat_messages(request, flavor.name, None, flavor.echo)?;
+    if flavor.four_roles {
+        developer_as_system(&mut messages);
+    }
     let model = client.model_name();
     let mut body = json!({"model": model, "messages": messages, "stream": true});
     put(&mut body, "temperature", client.temperature_for(request));
@@ -309,6 +321,15 @@ pub(crate) fn function_tools(request: &ChatRequest) -> Result<Option<Vec<Value>>
     let function = |function| json!({"type": "function", "function": function});
     let tools = request.tools_as("parameters")?;
     Ok(tools.map(|tools| tools.into_iter().map(function).collect()))
+}
+
+/// OpenAI's `developer` messages as `system` ones, for a service that has only the latter.
+pub(crate) fn developer_as_system(messages: &mut [Value]) {
+    for message in messages {
+        if message["role"] == "developer" {
+            message["role"] = json!("system");
+        }
+    }
 }
 
 /// The conversation as chat-completions messages (OpenAI's, which Cohere v2 shares): the

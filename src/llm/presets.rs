@@ -118,9 +118,13 @@ openai_compatible!(Mistral, "MISTRAL", "https://api.mistral.ai/v1", |_| {
         seed: "random_seed",
         required: "any",
         echo: false,
+        four_roles: true,
         ..Flavor::compatible("Mistral")
     }
 });
 openai_compatible!(Together, "TOGETHER", "https://api.together.xyz/v1", |_| {
-    Flavor::compatible("Together")
+    Flavor {
+        four_roles: true,
+        ..Flavor::compatible("Together")
+    }
 });

@@ -481,7 +481,13 @@ impl ChatRequest {
         /// (`"reasoning_effort"`, `"thinking"`, `"safetySettings"`...). A JSON object merges into
         /// an object the body already has under that name, key by key and as deep as both go, so
         /// `extra("generationConfig", json!({"thinkingConfig": {..}}))` (Gemini) keeps the
-        /// temperature and the limits set above; any other value replaces the field. Anthropic's
+        /// temperature and the limits set above; `null` takes a field out (`{"stream_options":
+        /// null}`; a JSON merge patch's rule, RFC 7386); `tools` are added to the request's own
+        /// ([`tool`](Self::tool)), so that a server tool goes beside them (Anthropic's
+        /// `{"type": "web_search_20250305", "name": "web_search"}`, Gemini's
+        /// `{"google_search": {}}`); any other value replaces the field. `stream` is the
+        /// client's: a chat it streams refuses another value, which only
+        /// [`http_request`](super::Client::http_request) sends. Anthropic's
         /// `thinking` (other than `{"type": "disabled"}`) leaves the client's temperature out,
         /// as thinking takes none but 1; a request's own [`temperature`](Self::temperature) is
         /// sent.
@@ -770,16 +776,40 @@ pub(crate) fn put(body: &mut Value, key: &str, value: Option<impl serde::Seriali
     }
 }
 
-/// Merges `fields` into the object `body`: a JSON object into an object of the same name, key
-/// by key and as deep as both go; any other value in place of the field.
-pub(crate) fn merge(body: &mut Value, fields: &Map<String, Value>) {
-    let Value::Object(body) = body else { return };
-    for (key, value) in fields {
-        match (body.get_mut(key), value) {
-            (Some(inner @ Value::Object(_)), Value::Object(more)) => merge(inner, more),
-            _ => {
-                body.insert(key.clone(), value.clone());
+/// Merges a request's [`extra`](ChatRequest::extra) fields into its `body` as [`merge`]
+/// does, but for `tools`: an array of them is added to the tools the body has (the request's
+/// own), so that a server tool (Anthropic's web search, Gemini's `google_search`) goes beside
+/// the caller's functions rather than in their place.
+pub(crate) fn merge_extra(body: &mut Value, extra: &Map<String, Value>) {
+    for (key, value) in extra {
+        match (key.as_str(), body.get_mut(key), value) {
+            ("tools", Some(Value::Array(tools)), Value::Array(more)) => {
+                tools.extend(more.iter().cloned())
             }
+            _ => merge_field(body, key, value),
+        }
+    }
+}
+
+/// Merges `fields` into the object `body` as a JSON merge patch does (RFC 7386): a JSON object
+/// into an object of the same name, key by key and as deep as both go; `null` takes the field
+/// out; any other value goes in place of the field.
+pub(crate) fn merge(body: &mut Value, fields: &Map<String, Value>) {
+    for (key, value) in fields {
+        merge_field(body, key, value);
+    }
+}
+
+/// [`merge`] of one field.
+fn merge_field(body: &mut Value, key: &str, value: &Value) {
+    let Value::Object(body) = body else { return };
+    match (body.get_mut(key), value) {
+        (_, Value::Null) => {
+            body.remove(key);
+        }
+        (Some(inner @ Value::Object(_)), Value::Object(more)) => merge(inner, more),
+        _ => {
+            body.insert(key.to_string(), value.clone());
         }
     }
 }

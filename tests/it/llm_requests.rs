@@ -602,6 +602,21 @@ fn requests_no_provider_takes_are_refused_for_every_provider() {
             ChatRequest::new().max_tokens(5),
             "the request has no messages",
         ),
+        // A schema that is not an object, as parameters that are not (every provider
+        // answers 400); Anthropic's own check said so, the others sent it.
+        (
+            ChatRequest::new().user("x").json_schema("s", json!([1, 2])),
+            "the JSON schema \"s\" is [1,2], not a JSON schema object",
+        ),
+        (
+            ChatRequest::new().user("x").json_schema("s", Value::Null),
+            "the JSON schema \"s\" is null, not a JSON schema object",
+        ),
+        // The client reads a stream: an answer sent whole failed as a wrong content type.
+        (
+            ChatRequest::new().user("x").extra("stream", json!(false)),
+            "extra(\"stream\", false): the client reads the answer as a stream",
+        ),
     ];
     for provider in ["openai", "mistral", "anthropic", "gemini", "cohere_v2"] {
         let client = client_for(provider, &server.url()).expect("a client");
@@ -963,6 +978,97 @@ fn extra_objects_merge_into_the_body_key_by_key() {
         json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": true}})
     );
     assert_eq!(openai["stream_options"], Value::Null);
+}
+
+/// `extra("tools", [...])` adds to the request's own tools (a server tool beside the caller's
+/// functions: Anthropic's web search, Gemini's Google Search), where it replaced them without
+/// a word; a `null` takes a field out of the body (RFC 7386), where it was sent as `null`.
+#[test]
+fn extra_tools_join_the_requests_tools_and_a_null_takes_a_field_out() {
+    let with = |server_tool: Value| {
+        ChatRequest::new()
+            .user("x")
+            .tool(add_tool())
+            .extra("tools", json!([server_tool]))
+    };
+    let web_search = json!({"type": "web_search_20250305", "name": "web_search"});
+    let anthropic = body_of("anthropic", &with(web_search.clone()));
+    let names: Vec<_> = anthropic["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["name"])
+        .collect();
+    assert_eq!(names, [&json!("add"), &json!("web_search")]);
+    let gemini = body_of("gemini", &with(json!({"google_search": {}})));
+    let tools = gemini["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 2, "{gemini}");
+    assert_eq!(tools[0]["functionDeclarations"][0]["name"], "add");
+    assert_eq!(tools[1], json!({"google_search": {}}));
+    let openai = body_of(
+        "openai",
+        &with(json!({"type": "function", "function": {"name": "sub"}})),
+    );
+    let names: Vec<_> = (openai["tools"].as_array().unwrap().iter())
+        .map(|t| &t["function"]["name"])
+        .collect();
+    assert_eq!(names, [&json!("add"), &json!("sub")]);
+    // Without tools of the request's own, the extra ones are the tools.
+    let alone = ChatRequest::new()
+        .user("x")
+        .extra("tools", json!([web_search]));
+    assert_eq!(body_of("anthropic", &alone)["tools"], json!([web_search]));
+
+    // A null takes the field out, at any depth; `thinking: null` is no thinking, so the
+    // client's temperature stays.
+    let request = ChatRequest::new()
+        .user("x")
+        .extra("temperature", Value::Null)
+        .extra("stream_options", json!({"include_usage": null}));
+    let openai = body_of("openai", &request);
+    let fields = openai.as_object().unwrap();
+    assert!(!fields.contains_key("temperature"), "{openai}");
+    assert_eq!(openai["stream_options"], json!({}));
+    let anthropic = body_of(
+        "anthropic",
+        &ChatRequest::new().user("x").extra("thinking", Value::Null),
+    );
+    let fields = anthropic.as_object().unwrap();
+    assert!(!fields.contains_key("thinking"), "{anthropic}");
+    assert_eq!(anthropic["temperature"], json!(0.0));
+}
+
+/// Mistral and Together take OpenAI's `developer` role as a system message and refuse a role
+/// they do not have, as the other providers do; they sent both as they came (Mistral answers
+/// 400 to them). An `OpenAIClient` sends any role as it is.
+#[test]
+fn mistral_and_together_take_the_developer_role_as_system() {
+    let request = ChatRequest::new()
+        .message(Message::new("developer", "Use British spelling."))
+        .user("Colour?");
+    for provider in ["mistral", "together"] {
+        let body = body_of(provider, &request);
+        assert_eq!(body["messages"][0]["role"], "system", "{provider}");
+        let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+        let client = client_for(provider, &server.url()).expect("a client");
+        let odd = ChatRequest::new()
+            .message(Message::new("function", "x"))
+            .user("y");
+        match client.stream(&odd) {
+            Err(Error::InvalidRequest(message)) => {
+                assert!(
+                    message.contains("a message of role \"function\""),
+                    "{provider}: {message}"
+                )
+            }
+            other => panic!("{provider}: {other:?}"),
+        }
+        assert_eq!(server.request_count(), 0);
+    }
+    assert_eq!(
+        body_of("openai", &request)["messages"][0]["role"],
+        "developer"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1557,7 +1663,7 @@ fn extra_fields_reach_every_providers_body_and_win() {
     let request = ChatRequest::new()
         .user("x")
         .extra("safety", json!({"level": 1}))
-        .extra("stream", json!(false));
+        .extra("model", json!("other"));
     for provider in [
         "openai",
         "anthropic",
@@ -1569,7 +1675,7 @@ fn extra_fields_reach_every_providers_body_and_win() {
     ] {
         let body = body_of(provider, &request);
         assert_eq!(body["safety"], json!({"level": 1}), "{provider}");
-        assert_eq!(body["stream"], json!(false), "{provider}");
+        assert_eq!(body["model"], json!("other"), "{provider}");
     }
 }
 
