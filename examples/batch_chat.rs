@@ -12,6 +12,9 @@
 //!
 //! `--help` prints the usage; an unknown option is a usage error (exit status 2).
 
+#[macro_use]
+#[path = "shared/note.rs"]
+mod note;
 // The chat example's demo server; this example uses only part of it.
 #[allow(dead_code)]
 #[path = "shared/demo.rs"]
@@ -84,15 +87,17 @@ fn run_program(args: Vec<std::ffi::OsString>) -> ExitCode {
             }
         }
         Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
+            note!("error: {message}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     match batch(named) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        // Chats that failed in both runs: their errors are in the file.
+        Ok(_) => ExitCode::FAILURE,
         Err(Failure::Output(e)) => e.report(),
         Err(Failure::Batch(e)) => {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -122,7 +127,7 @@ impl OutputError {
         if self.0.kind() == std::io::ErrorKind::BrokenPipe {
             return ExitCode::SUCCESS;
         }
-        eprintln!("error: writing to stdout: {}", self.0);
+        note!("error: writing to stdout: {}", self.0);
         ExitCode::FAILURE
     }
 }
@@ -132,8 +137,9 @@ fn print_out(text: &str) -> Result<(), OutputError> {
     writeln!(std::io::stdout(), "{text}").map_err(OutputError)
 }
 
-/// Runs the batch twice into `named`, or into the default file started afresh.
-fn batch(named: Option<PathBuf>) -> Result<(), Failure> {
+/// Runs the batch twice into `named`, or into the default file started afresh; the chats that
+/// failed in both.
+fn batch(named: Option<PathBuf>) -> Result<u64, Failure> {
     // A fresh start unless a file was named (then an earlier run is resumed).
     let out = match named {
         Some(path) => path,
@@ -157,13 +163,14 @@ fn batch(named: Option<PathBuf>) -> Result<(), Failure> {
     ))
     .map_err(Failure::Output)?;
     print_out(&format!(
-        "second run: {} answered, {} skipped (already in {})",
+        "second run: {} answered, {} failed, {} skipped as answered in {}",
         runs.second.answered,
+        runs.second.failed,
         runs.second.skipped,
         out.display()
     ))
     .map_err(Failure::Output)?;
-    Ok(())
+    Ok(runs.second.failed)
 }
 
 /// What the two runs did.
@@ -179,8 +186,8 @@ fn run(out: &Path, progress_bar: bool) -> Result<Runs, Error> {
     let server = demo::DemoServer::start_rate_limited(Duration::from_millis(5), 7)?;
     // After a line break that ends the bar's line, if there is a bar.
     let limiter = RateLimiter::new().on_pause(move |event| match progress_bar {
-        true => eprintln!("\n{event}"),
-        false => eprintln!("{event}"),
+        true => note!("\n{event}"),
+        false => note!("{event}"),
     });
     let session = FuturesSession::builder()
         .max_workers(IN_FLIGHT)
@@ -230,6 +237,32 @@ mod tests {
         assert_eq!((help.code, help.stderr.as_str()), (Some(0), ""));
         let help = run(test, &["-h"], None, Stdout::Read, within);
         assert_eq!((help.code, help.stdout), (Some(0), format!("{USAGE}\n")));
+    }
+
+    /// Into a closed stderr (`batch_chat 2>&1 | head -1`), the rate limiter's notes go
+    /// nowhere: they panicked in the requests' jobs, which failed their chats (written to the
+    /// file as `the job panicked: failed printing to stderr`) with exit status 0.
+    #[test]
+    fn a_closed_stderr_fails_no_chat() {
+        use support::program::{as_program, run_with_stderr_closed};
+        as_program(|args| run_program(args.into_iter().map(Into::into).collect()));
+        let test = "tests::a_closed_stderr_fails_no_chat";
+        let out =
+            std::env::temp_dir().join(format!("batch_chat_stderr_{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&out);
+        let path = out.to_str().unwrap();
+        let ran = run_with_stderr_closed(test, &[path], None, Duration::from_secs(120));
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        std::fs::remove_file(&out).unwrap();
+        assert_eq!(ran.code, Some(0), "{}", ran.stdout);
+        assert!(
+            ran.stdout
+                .starts_with(&format!("first run: {CHATS} answered, 0 failed")),
+            "{}",
+            ran.stdout
+        );
+        assert_eq!(text.lines().count(), CHATS);
+        assert!(!text.contains("\"error\""), "{text}");
     }
 
     #[test]

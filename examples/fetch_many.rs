@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+#[macro_use]
+#[path = "shared/note.rs"]
+mod note;
 // Ctrl-C without a crate of its own: the chat example's handler; this example uses only part
 // of it.
 #[allow(dead_code)]
@@ -52,7 +55,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
     }
     if demo {
         let base = start_demo_server().map_err(|e| format!("demo server: {e}"))?;
-        eprintln!("demo: serving 20 paths from {base}, some of them slow");
+        note!("demo: serving 20 paths from {base}, some of them slow");
         opts.urls
             .extend((0..20).map(|i| format!("{base}/item/{i}?delay_ms={}", (i * 37) % 400)));
     }
@@ -114,7 +117,18 @@ fn options_from(args: impl IntoIterator<Item = String>) -> Result<(Options, bool
                     .ok_or_else(|| format!("bad --timeout {v:?}: a number of seconds above 0"))?;
             }
             "--demo" => demo = true,
-            "--out" => opts.out = Some(args.next().ok_or("--out needs a directory")?.into()),
+            "--out" => {
+                let dir = args.next().filter(|dir| !dir.is_empty());
+                let dir = dir.ok_or("--out needs a directory")?;
+                // `--out --demo`: an option forgotten its value, not a directory so named.
+                if dir.starts_with('-') {
+                    return Err(format!(
+                        "--out needs a directory, and {dir} is an option (write --out ./{dir} \
+                         for a directory so named)"
+                    ));
+                }
+                opts.out = Some(dir.into());
+            }
             "-h" | "--help" => {
                 opts.help = true;
                 return Ok((opts, demo));
@@ -156,7 +170,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
             // A closed stdout (piped into `head -1`, which has quit) is no failure.
             return match writeln!(std::io::stdout(), "{HELP}") {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    eprintln!("error: writing to stdout: {e}");
+                    note!("error: writing to stdout: {e}");
                     ExitCode::FAILURE
                 }
                 _ => ExitCode::SUCCESS,
@@ -164,7 +178,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
         }
         Ok(o) => o,
         Err(msg) => {
-            eprintln!("{msg}");
+            note!("{msg}");
             return ExitCode::from(2);
         }
     };
@@ -177,7 +191,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
             }
         });
         if let Err(e) = caught {
-            eprintln!("note: Ctrl-C will end the program without removing the part files: {e}");
+            note!("note: Ctrl-C will end the program without removing the part files: {e}");
         }
         // A download's `timeout` bounds the wait for the headers; `read_timeout` its silences.
         // Under a retry policy a body cut midway (or silent past `read_timeout`) is asked for
@@ -220,7 +234,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
     for (done, (i, result)) in as_completed(handles).enumerate() {
         let elapsed = start.elapsed().as_secs_f64() * 1000.0;
         if progress {
-            eprint!("\r\x1b[2K");
+            note_inline!("\r\x1b[2K");
         }
         let (line, failed) = outcome(&result, elapsed, &opts.urls[i]);
         failures += usize::from(failed);
@@ -230,14 +244,14 @@ fn run_program(args: Vec<String>) -> ExitCode {
             // no more of them.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: writing to stdout: {e}");
+                note!("error: writing to stdout: {e}");
                 return ExitCode::FAILURE;
             }
         }
         if progress {
             let width = 30;
             let filled = (done + 1) * width / total;
-            eprint!(
+            note_inline!(
                 "[{}{}] {}/{}",
                 "#".repeat(filled),
                 " ".repeat(width - filled),
@@ -247,9 +261,9 @@ fn run_program(args: Vec<String>) -> ExitCode {
         }
     }
     if progress {
-        eprintln!();
+        note!();
     }
-    eprintln!(
+    note!(
         "{} URLs in {:.2} s with {} workers, {} failed",
         total,
         start.elapsed().as_secs_f64(),
@@ -263,12 +277,17 @@ fn run_program(args: Vec<String>) -> ExitCode {
     }
 }
 
-/// The line printed for a fetch that took `elapsed_ms`, and whether it counts as failed.
+/// The line printed for a fetch that took `elapsed_ms`, and whether it counts as failed. The
+/// URL is shown without the password it may hold, as wget shows it; its query is shown, as the
+/// list gave it (the library's errors hide that too, since it may hold a key: a line per URL
+/// needs it to tell the URLs apart).
 fn outcome(
     result: &Result<(u16, usize), ureq_futures::Error>,
     elapsed_ms: f64,
     url: &str,
 ) -> (String, bool) {
+    let at = url.find(['?', '#']).unwrap_or(url.len());
+    let url = format!("{}{}", ureq_futures::redact_url(&url[..at]), &url[at..]);
     match result {
         Ok((status, size)) => (
             format!("{status}  {size:>9} B  {elapsed_ms:>8.1} ms  {url}"),
@@ -344,7 +363,7 @@ fn download_all(
     out: &mut dyn Write,
 ) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(dir) {
-        eprintln!("cannot create {}: {e}", dir.display());
+        note!("cannot create {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
     let bars = MultiProgress::new();
@@ -372,7 +391,8 @@ fn download_all(
             session.shutdown_now();
             session.join();
             total_bar.abandon_with_message("stopped");
-            eprintln!("stopped: {left} downloads cancelled, their part files removed");
+            // Above the bars: written while they are drawn, their redraw erased it.
+            bars.suspend(|| note!("stopped: {left} downloads cancelled, their part files removed"));
             return ExitCode::from(130);
         }
         let (mut done, mut total) = (0, 0);
@@ -407,7 +427,7 @@ fn download_all(
                 if let Some(to) = lines.as_mut() {
                     if let Err(e) = bars.suspend(|| writeln!(to, "{line}")) {
                         if e.kind() != std::io::ErrorKind::BrokenPipe {
-                            eprintln!("note: writing to stdout failed, the downloads go on: {e}");
+                            note!("note: writing to stdout failed, the downloads go on: {e}");
                         }
                         lines = None;
                     }
@@ -426,7 +446,7 @@ fn download_all(
     }
     total_bar.finish_with_message(format!("{} files, {failures} failed", urls.len()));
     if bars.is_hidden() {
-        eprintln!(
+        note!(
             "{} URLs in {:.2} s with {} workers, {failures} failed",
             urls.len(),
             start.elapsed().as_secs_f64(),
@@ -617,6 +637,15 @@ mod tests {
             .err()
             .expect("accepted");
         assert!(typo.contains("unknown option --wrkers"), "{typo}");
+        // An option where `--out`'s directory goes is not taken for one.
+        assert_eq!(
+            parse(&["--out", "--demo", "http://h/"]).err().as_deref(),
+            Some("--out needs a directory, and --demo is an option (write --out ./--demo for a directory so named)")
+        );
+        assert_eq!(
+            parse(&["--out", "", "http://h/"]).err().as_deref(),
+            Some("--out needs a directory")
+        );
         // A timeout of 0 would fail every request before it is sent.
         let zero = parse(&["--timeout", "0", "http://h/"])
             .err()
@@ -726,6 +755,35 @@ mod tests {
             ran.stdout
         );
         assert!(ran.stdout.trim_end().ends_with(&url), "{}", ran.stdout);
+    }
+
+    /// Into a closed stderr (`fetch_many --demo 2>&1 >list | head -1`), the fetches go on
+    /// and their lines come: the demo's note panicked the program (exit 101).
+    #[test]
+    fn a_closed_stderr_ends_nothing() {
+        use support::program::{as_program, run_with_stderr_closed};
+        as_program(super::run_program);
+        let test = "tests::a_closed_stderr_ends_nothing";
+        let ran = run_with_stderr_closed(test, &["--demo"], None, Duration::from_secs(20));
+        assert_eq!(ran.code, Some(0), "{}", ran.stdout);
+        assert_eq!(ran.stdout.lines().count(), 20, "{}", ran.stdout);
+    }
+
+    /// A password in a URL is not shown in its line (the library's error hid it, the URL after
+    /// it showed it whole); the query is, as the list gave it.
+    #[test]
+    fn a_password_in_a_url_is_not_shown() {
+        let url = "http://user:s3cr3t@127.0.0.1:1/a?page=2";
+        let (line, failed) = outcome(&Ok((200, 5)), 1.0, url);
+        assert!(!failed);
+        assert!(
+            line.ends_with("  http://<redacted>@127.0.0.1:1/a?page=2"),
+            "{line}"
+        );
+        let err = Err(ureq_futures::Error::Protocol("cut".into()));
+        let (line, failed) = outcome(&err, 1.0, url);
+        assert!(failed);
+        assert!(!line.contains("s3cr3t"), "{line}");
     }
 
     /// `fetch_many URL... | head -1` ends quietly, as the other examples do.

@@ -22,6 +22,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq_futures::sse::Event;
 use ureq_futures::{Error, FuturesSession, Reconnect};
 
+#[macro_use]
+#[path = "shared/note.rs"]
+mod note;
 #[path = "shared/print_out.rs"]
 mod print_out;
 use print_out::print_out;
@@ -108,7 +111,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
         Ok(args) => args,
         Err(NoRun::Help) => return print_out(USAGE),
         Err(NoRun::Bad(message)) => {
-            eprintln!("{message}");
+            note!("{message}");
             return ExitCode::from(2);
         }
     };
@@ -121,11 +124,11 @@ fn run_program(args: Vec<String>) -> ExitCode {
         Target::Url(url) => url,
         Target::Demo => match start_demo_server() {
             Ok(url) => {
-                eprintln!("demo: ticking event stream at {url}");
+                note!("demo: ticking event stream at {url}");
                 url
             }
             Err(e) => {
-                eprintln!("error: demo server: {e}");
+                note!("error: demo server: {e}");
                 return ExitCode::FAILURE;
             }
         },
@@ -138,13 +141,13 @@ fn run_program(args: Vec<String>) -> ExitCode {
             session
                 .get(&url)
                 .event_source()
-                .on_reconnect(|r| eprintln!("{}", reconnect_line(r, SystemTime::now()))),
+                .on_reconnect(|r| note!("{}", reconnect_line(r, SystemTime::now()))),
         )
     } else {
         match session.get(&url).events().result() {
             Ok(stream) => Box::new(stream),
             Err(e) => {
-                eprintln!("error: {}", describe(&e, &url));
+                note!("error: {}", describe(&e, &url));
                 return ExitCode::FAILURE;
             }
         }
@@ -154,7 +157,7 @@ fn run_program(args: Vec<String>) -> ExitCode {
         let event = match event {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("error: {}", describe(&e, &url));
+                note!("error: {}", describe(&e, &url));
                 return ExitCode::FAILURE;
             }
         };
@@ -297,6 +300,19 @@ mod tests {
     fn help_goes_to_stdout() {
         support::program::as_program(super::run_program);
         support::program::assert_help_goes_to_stdout("tests::help_goes_to_stdout", super::USAGE);
+    }
+
+    /// Into a closed stderr (`sse_tail --demo --reconnect 2>&1 >log | head -1`), the events
+    /// still come: a reconnection's note panicked the program (exit 101).
+    #[test]
+    fn a_closed_stderr_ends_nothing() {
+        use support::program::{as_program, run_with_stderr_closed};
+        as_program(super::run_program);
+        let test = "tests::a_closed_stderr_ends_nothing";
+        let args = ["--demo", "--reconnect", "--json"];
+        let ran = run_with_stderr_closed(test, &args, None, Duration::from_secs(30));
+        assert_eq!(ran.code, Some(0), "{}", ran.stdout);
+        assert!(ran.stdout.lines().count() >= 1, "{}", ran.stdout);
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //! it was before the question; Ctrl-C at the prompt quits, and so does a second Ctrl-C before the
 //! server has started to answer.
 
+#[macro_use]
+#[path = "../shared/note.rs"]
+mod note;
 #[path = "../shared/ctrl_c.rs"]
 mod ctrl_c;
 #[path = "../shared/demo.rs"]
@@ -38,21 +41,6 @@ use ureq_futures::{Error, RetryPolicy};
 #[path = "../shared/print_out.rs"]
 mod print_out;
 use print_out::print_out;
-
-/// `eprintln!`, which a closed stderr (`chat 2>&1 | head -1`, once `head` has its line) does not
-/// panic: notes and errors then go nowhere, as the answer into a closed stdout does.
-macro_rules! note {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(io::stderr(), $($arg)*);
-    }};
-}
-
-/// `eprint!`, as [`note!`] is `eprintln!`.
-macro_rules! note_inline {
-    ($($arg:tt)*) => {{
-        let _ = write!(io::stderr(), $($arg)*);
-    }};
-}
 
 /// The pause between two pieces of the demo server's answer.
 const DEMO_PAUSE: Duration = Duration::from_millis(25);

@@ -11,6 +11,9 @@
 //! example's) plays the model: it calls the calculator with the prompt's arithmetic, then
 //! reports the result.
 
+#[macro_use]
+#[path = "../shared/note.rs"]
+mod note;
 #[path = "../shared/demo.rs"]
 mod demo;
 
@@ -67,24 +70,24 @@ fn run_program(args: Vec<String>) -> ExitCode {
         Ok(Some(options)) => options,
         Ok(None) => return print_out(USAGE),
         Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
+            note!("error: {message}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     let (client, demo) = match client(&provider) {
         Ok(pair) => pair,
         Err(message) => {
-            eprintln!("error: {message}");
+            note!("error: {message}");
             return ExitCode::from(2);
         }
     };
     if demo {
-        eprintln!("note: no key for {provider}: an offline demo server plays the model.");
+        note!("note: no key for {provider}: an offline demo server plays the model.");
     }
     match run(client.as_ref(), &prompt) {
         Ok(answer) => print_out(&answer),
         Err(e) => {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -151,11 +154,11 @@ fn run(client: &dyn ChatClient, prompt: &str) -> Result<String, Box<dyn std::err
             let expression = args["expression"].as_str().unwrap_or_default();
             let message = match calculate(expression) {
                 Some(value) => {
-                    eprintln!("tool: {}({expression}) = {value}", call.name);
+                    note!("tool: {}({expression}) = {value}", call.name);
                     Message::tool_result(call, value.to_string())
                 }
                 None => {
-                    eprintln!("tool: {}({expression}) failed", call.name);
+                    note!("tool: {}({expression}) failed", call.name);
                     // Flagged as a failure, so the model can try another expression.
                     Message::tool_error(call, format!("cannot evaluate {expression:?}"))
                 }
@@ -242,6 +245,12 @@ mod tests {
         // Read, the answer is whole.
         let answer = run(test, &["What is 6 * 7?"], None, Stdout::Read, within);
         assert_eq!(answer.code, Some(0), "{}", answer.stderr);
+        assert!(answer.stdout.contains("42"), "{}", answer.stdout);
+        // Into a closed stderr (`tools 2>&1 | head -1`), the answer still comes: the demo's
+        // note panicked the program (exit 101).
+        let answer =
+            support::program::run_with_stderr_closed(test, &["What is 6 * 7?"], None, within);
+        assert_eq!(answer.code, Some(0), "{}", answer.stdout);
         assert!(answer.stdout.contains("42"), "{}", answer.stdout);
     }
 

@@ -10,7 +10,8 @@ pub fn print_out(text: &str) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: writing to stdout: {e}");
+            // Not `eprintln!`: a closed stderr must not panic the program either.
+            let _ = writeln!(io::stderr(), "error: writing to stdout: {e}");
             ExitCode::FAILURE
         }
     }
