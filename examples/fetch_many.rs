@@ -156,7 +156,7 @@ const HELP: &str = "usage: fetch_many [--workers N] [--timeout SECONDS] [--demo]
                     URLs come from the arguments, or one per line on stdin; --demo needs no network.";
 
 fn main() -> ExitCode {
-    run_program(std::env::args().skip(1).collect())
+    note::text_args().map_or_else(|code| code, run_program)
 }
 
 /// Set by Ctrl-C during the downloads of `--out`: they are cancelled and their part files

@@ -102,7 +102,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, NoRun> {
 }
 
 fn main() -> ExitCode {
-    run_program(std::env::args().skip(1).collect())
+    note::text_args().map_or_else(|code| code, run_program)
 }
 
 /// The program, with its arguments (without the program's name).

@@ -325,7 +325,7 @@ impl From<io::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    run(std::env::args().skip(1).collect())
+    note::text_args().map_or_else(|code| code, run)
 }
 
 /// What a usage error prints: the error, the usage line and where the options are listed (the

@@ -61,7 +61,7 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(String, String)
 }
 
 fn main() -> ExitCode {
-    run_program(std::env::args().skip(1).collect())
+    note::text_args().map_or_else(|code| code, run_program)
 }
 
 /// The program, with its arguments (without the program's name).
