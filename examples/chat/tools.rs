@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use ureq_futures::llm::{
     AnthropicClient, ChatClient, ChatRequest, Client, ClientBuilder, CohereClient, GeminiClient,
-    Message, MistralClient, OpenAIClient, Protocol, TogetherClient, Tool,
+    Message, MistralClient, OpenAIClient, Protocol, TogetherClient, Tool, ToolCall,
 };
 
 #[path = "../shared/print_out.rs"]
@@ -49,7 +49,12 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(String, String)
             "--provider" => provider = args.next().ok_or("--provider needs a name")?,
             "--" => words.extend(args.by_ref()),
             _ if arg.starts_with("--provider=") => provider = arg["--provider=".len()..].into(),
-            _ if arg.starts_with("--") => return Err(format!("unknown option {arg:?}")),
+            // `-provider`, a typo, is no prompt either (a lone `-` is a word).
+            _ if arg.starts_with('-') && arg != "-" => {
+                return Err(format!(
+                    "unknown option {arg:?} (a prompt that starts with '-' goes after --)"
+                ))
+            }
             _ => words.push(arg),
         }
     }
@@ -150,23 +155,37 @@ fn run(client: &dyn ChatClient, prompt: &str) -> Result<String, Box<dyn std::err
         }
         request.push(answer.message());
         for call in &answer.tool_calls {
-            let args: Value = serde_json::from_str(&call.arguments).unwrap_or_default();
-            let expression = args["expression"].as_str().unwrap_or_default();
-            let message = match calculate(expression) {
-                Some(value) => {
-                    note!("tool: {}({expression}) = {value}", call.name);
+            let message = match answer_call(call) {
+                Ok(value) => {
+                    note!("tool: {}({}) = {value}", call.name, call.arguments);
                     Message::tool_result(call, value.to_string())
                 }
-                None => {
-                    note!("tool: {}({expression}) failed", call.name);
-                    // Flagged as a failure, so the model can try another expression.
-                    Message::tool_error(call, format!("cannot evaluate {expression:?}"))
+                Err(why) => {
+                    note!("tool: {}({}) failed: {why}", call.name, call.arguments);
+                    // Flagged as a failure, so the model can try again.
+                    Message::tool_error(call, why)
                 }
             };
             request.push(message);
         }
     }
     Err(format!("no answer after {MAX_ROUNDS} rounds of tool calls").into())
+}
+
+/// What the calculator makes of `call`, or why it made nothing: the model may name a tool it
+/// was not offered, or send arguments that are not the schema's.
+fn answer_call(call: &ToolCall) -> Result<f64, String> {
+    if call.name != "calculate" {
+        return Err(format!(
+            "there is no tool {:?}: the one tool is calculate",
+            call.name
+        ));
+    }
+    let arguments: Value = serde_json::from_str(&call.arguments)
+        .map_err(|e| format!("the arguments are not JSON ({e})"))?;
+    let expression =
+        (arguments["expression"].as_str()).ok_or("the arguments have no \"expression\" string")?;
+    calculate(expression).ok_or_else(|| format!("cannot evaluate {expression:?}"))
 }
 
 /// Evaluates `+ - * /` and parentheses over decimal numbers; `None` for anything else, and for
@@ -268,6 +287,38 @@ mod tests {
         );
     }
 
+    /// A call of a tool not offered, or with arguments not the schema's, is an error the model
+    /// reads; it was evaluated as a calculation of "" (`shell()` failed: `cannot evaluate ""`).
+    #[test]
+    fn a_call_the_calculator_cannot_take_says_why() {
+        let call = |name: &str, arguments: &str| ToolCall {
+            name: name.into(),
+            arguments: arguments.into(),
+            ..ToolCall::default()
+        };
+        assert_eq!(
+            answer_call(&call("calculate", r#"{"expression": "6 * 7"}"#)),
+            Ok(42.0)
+        );
+        assert_eq!(
+            answer_call(&call("shell", r#"{"command": "ls"}"#)),
+            Err("there is no tool \"shell\": the one tool is calculate".into())
+        );
+        let not_json = answer_call(&call("calculate", "6 * 7")).unwrap_err();
+        assert!(
+            not_json.starts_with("the arguments are not JSON ("),
+            "{not_json}"
+        );
+        assert_eq!(
+            answer_call(&call("calculate", r#"{"expr": "6 * 7"}"#)),
+            Err("the arguments have no \"expression\" string".into())
+        );
+        assert_eq!(
+            answer_call(&call("calculate", r#"{"expression": "6 *"}"#)),
+            Err("cannot evaluate \"6 *\"".into())
+        );
+    }
+
     #[test]
     fn the_calculator_follows_precedence_and_refuses_nonsense() {
         assert_eq!(calculate("(12 + 30) * 2"), Some(84.0));
@@ -299,6 +350,11 @@ mod tests {
         assert!(parse("--model x")
             .unwrap_err()
             .contains("unknown option \"--model\""));
+        // A typo with one dash is no prompt; a lone `-` is a word.
+        assert!(parse("-provider anthropic")
+            .unwrap_err()
+            .contains("unknown option \"-provider\""));
+        assert_eq!(parse("1 - 2"), pair("openai", "1 - 2"));
     }
 
     #[test]
