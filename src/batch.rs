@@ -605,16 +605,22 @@ where
     }
 
     /// Cancels what is queued or running, drops what is not yet yielded, and submits nothing
-    /// more.
+    /// more. A job that finished before its cancel came (its waker fired, and nothing polled
+    /// it since: `woken` polls nothing in a cancelled job) counts as completed.
     fn stop(&mut self) {
         self.stopped = true;
-        let entries: Vec<_> = self.slots.drain(..).flatten().collect();
-        let cancelled = cancel_latest_first(entries.iter());
+        let mut entries: Vec<_> = self.slots.drain(..).flatten().collect();
+        let (cancelled, finished) = cancel_latest_first(entries.iter_mut());
+        let changed = cancelled > 0 || !finished.is_empty();
+        for pending in finished {
+            self.counts.completed += 1;
+            self.counts.failed += u64::from(matches!(pending.try_result(), Some(Err(_))));
+        }
         self.free.clear();
         self.done.clear();
         self.counts.in_flight = 0;
         self.counts.cancelled += cancelled;
-        if cancelled > 0 {
+        if changed {
             self.report();
         }
     }
@@ -697,29 +703,35 @@ where
 
 impl<I: Iterator, T: Send + 'static, F> Drop for Batch<I, T, F> {
     fn drop(&mut self) {
-        cancel_latest_first(self.slots.iter().flatten());
+        cancel_latest_first(self.slots.iter_mut().flatten());
     }
 }
 
 /// Cancels the jobs of `entries` still running or queued, the latest first, and returns how
-/// many cancels took. The latest first: cancelled from the head of the queue, each cancel
-/// hands a free worker (one that comes free meanwhile, or that the cancel of a running
-/// request frees) the next queued job, which it may take and run before that one's cancel
-/// comes, and so on down the queue; from the tail, a worker can reach only the head.
+/// many cancels took, and the handles of the jobs that had finished already. The latest
+/// first: cancelled from the head of the queue, each cancel hands a free worker (one that
+/// comes free meanwhile, or that the cancel of a running request frees) the next queued job,
+/// which it may take and run before that one's cancel comes, and so on down the queue; from
+/// the tail, a worker can reach only the head.
 fn cancel_latest_first<'a, Item: 'a, T: Send + 'static>(
-    entries: impl Iterator<Item = &'a Entry<Item, T>>,
-) -> u64 {
+    entries: impl Iterator<Item = &'a mut Entry<Item, T>>,
+) -> (u64, Vec<&'a mut Pending<T>>) {
     let mut running: Vec<_> = entries
-        .filter_map(|entry| match &entry.state {
+        .filter_map(|entry| match &mut entry.state {
             State::Running(pending) => Some((entry.seq, pending)),
             State::Done(_) => None,
         })
         .collect();
     running.sort_unstable_by_key(|&(seq, _)| std::cmp::Reverse(seq));
-    running
-        .into_iter()
-        .map(|(_, pending)| u64::from(pending.cancel()))
-        .sum()
+    let mut cancelled = 0;
+    let mut finished = Vec::new();
+    for (_, pending) in running {
+        match pending.cancel() {
+            true => cancelled += 1,
+            false => finished.push(pending),
+        }
+    }
+    (cancelled, finished)
 }
 
 #[cfg(test)]

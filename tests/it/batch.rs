@@ -267,6 +267,7 @@ fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels()
     let session = FuturesSession::builder().max_workers(8).build();
     let reports: Arc<Mutex<Vec<BatchProgress>>> = Arc::default();
     let (made_tx, made) = crossbeam_channel::unbounded::<u32>();
+    let (ended_tx, ended) = crossbeam_channel::bounded::<()>(1);
     let (go, wait) = crossbeam_channel::bounded::<()>(0);
     let (s, url, log) = (session.clone(), server.url(), reports.clone());
     let outer = session.submit(move |_| {
@@ -280,7 +281,9 @@ fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels()
         });
         let batch = batch.in_flight(40);
         let batch = batch.progress(move |p| log.lock().unwrap().push(p.clone()));
-        Ok(batch.count())
+        let yielded = batch.count();
+        let _ = ended_tx.send(());
+        Ok(yielded)
     });
     let mut paths: Vec<String> = (0..3)
         .map(|_| seen.recv_timeout(Duration::from_secs(10)).unwrap())
@@ -291,10 +294,16 @@ fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels()
     }
     assert!(outer.cancel());
     go.send(()).unwrap();
+    // The batch's job ends (its requests' cancels free their workers), then any request
+    // made after the cancel would have arrived.
+    ended.recv_timeout(Duration::from_secs(10)).unwrap();
     a_worker_is_free(&session);
     std::thread::sleep(ms(200));
     paths.extend(seen.try_iter());
     paths.sort();
+    // Input 3's request was made as the cancel came: a free worker may have sent it before
+    // the batch's stop cancelled it. No later input's was.
+    paths.retain(|p| p != "/3");
     assert_eq!(paths, ["/0", "/1", "/2"], "requests after the cancel");
     assert_eq!(
         made.try_iter().collect::<Vec<_>>(),
@@ -311,6 +320,60 @@ fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels()
             last.in_flight
         ),
         (4, 0, 0, 4, 0),
+        "{last:?}"
+    );
+}
+
+/// A job that finished before a cancel of the batch's job, and that the batch had not polled
+/// yet, counts as completed: it was neither yielded nor counted (a cancel of a finished job
+/// does not take).
+#[test]
+fn a_job_finished_before_the_cancel_counts_as_completed() {
+    let session = FuturesSession::builder().max_workers(4).build();
+    let reports: Arc<Mutex<Vec<BatchProgress>>> = Arc::default();
+    let (ran_tx, ran) = crossbeam_channel::unbounded::<()>();
+    let (go, wait) = crossbeam_channel::bounded::<()>(0);
+    let (hold_tx, hold) = crossbeam_channel::bounded::<()>(0);
+    let (ended_tx, ended) = crossbeam_channel::bounded::<()>(1);
+    let (s, log) = (session.clone(), reports.clone());
+    let outer = session.submit(move |_| {
+        let batch = s.batch(0..2u32, move |s, &i| {
+            let (ran, hold) = (ran_tx.clone(), hold.clone());
+            if i == 1 {
+                // Job 0 finishes meanwhile; the test cancels the batch's job here.
+                let _ = wait.recv();
+            }
+            s.submit(move |_| {
+                if i == 0 {
+                    let _ = ran.send(());
+                } else {
+                    let _ = hold.recv();
+                }
+                Ok(i)
+            })
+        });
+        let batch = batch.progress(move |p| log.lock().unwrap().push(p.clone()));
+        let yielded = batch.count();
+        let _ = ended_tx.send(());
+        Ok(yielded)
+    });
+    ran.recv_timeout(Duration::from_secs(10)).unwrap();
+    std::thread::sleep(ms(100));
+    assert!(outer.cancel());
+    go.send(()).unwrap();
+    // The batch's job goes on to its end (the cancel stops the batch, not the closure).
+    ended.recv_timeout(Duration::from_secs(10)).unwrap();
+    drop(hold_tx);
+    let last = reports.lock().unwrap().last().cloned().expect("a report");
+    assert_eq!(
+        (
+            last.submitted,
+            last.completed,
+            last.failed,
+            last.cancelled,
+            last.in_flight
+        ),
+        (2, 1, 0, 1, 0),
         "{last:?}"
     );
 }
