@@ -10,7 +10,8 @@
 //! cargo run --example batch_chat [-- OUTPUT.jsonl]
 //! ```
 //!
-//! `--help` prints the usage; an unknown option is a usage error (exit status 2).
+//! `--help` prints the usage; an unknown option is a usage error (exit status 2); chats that
+//! failed in both runs make the exit status 1 (their errors are in the file).
 
 #[macro_use]
 #[path = "shared/note.rs"]
@@ -37,7 +38,8 @@ usage: batch_chat [OUTPUT.jsonl]
 Runs 40 chats against an offline demo server, at most 8 at once, and writes the answers to
 OUTPUT.jsonl (default: batch_chat.jsonl in the temporary directory, started afresh), then runs
 them again to show that a rerun skips every chat already answered. A named OUTPUT is resumed:
-the chats already in it are skipped.";
+the chats already in it are skipped. Exit status 1 if chats failed in both runs (their errors
+are in OUTPUT.jsonl), 2 for a usage error.";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]

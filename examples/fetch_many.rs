@@ -286,7 +286,12 @@ fn outcome(
     elapsed_ms: f64,
     url: &str,
 ) -> (String, bool) {
-    let at = url.find(['?', '#']).unwrap_or(url.len());
+    // The query starts after the user-info, whose password may hold a raw `?` or `#` (an `@`
+    // in the query moves the search past it: the query is then hidden with the rest).
+    let after_userinfo = url.rfind('@').map_or(0, |at| at + 1);
+    let at = url[after_userinfo..]
+        .find(['?', '#'])
+        .map_or(url.len(), |at| after_userinfo + at);
     let url = format!("{}{}", ureq_futures::redact_url(&url[..at]), &url[at..]);
     match result {
         Ok((status, size)) => (
@@ -784,6 +789,11 @@ mod tests {
         let (line, failed) = outcome(&err, 1.0, url);
         assert!(failed);
         assert!(!line.contains("s3cr3t"), "{line}");
+        // A raw `?` or `#` in the password is no query.
+        for url in ["http://user:s3?cr3t@h/a", "http://user:s3#cr3t@h/a?page=2"] {
+            let (line, _) = outcome(&Ok((200, 5)), 1.0, url);
+            assert!(!line.contains("cr3t"), "{line}");
+        }
     }
 
     /// `fetch_many URL... | head -1` ends quietly, as the other examples do.

@@ -141,7 +141,8 @@ pub struct RetryEvent {
     /// The URL the attempt went to, without the secrets it may hold (see
     /// [`redact_url`](crate::redact_url)).
     pub url: String,
-    /// The attempt that failed: 1 for the first.
+    /// The attempt that failed: 1 for the first. A download's resumes are numbered apart
+    /// from its first request's retries: 1 is the download's first read, cut.
     pub attempt: u32,
     /// The most attempts the policy makes ([`RetryPolicy::attempts`]).
     pub attempts: u32,
@@ -176,6 +177,11 @@ impl PartialEq for OnRetry {
 }
 
 impl Eq for OnRetry {}
+
+// The callback only reads the event it is given, and a panic in it fails the attempt's job,
+// which is caught there: a `RetryPolicy` stays unwind-safe, as it was before it had one.
+impl std::panic::UnwindSafe for OnRetry {}
+impl std::panic::RefUnwindSafe for OnRetry {}
 
 impl fmt::Debug for OnRetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -390,7 +396,11 @@ impl RetryPolicy {
     /// attempt (a worker, for a session's requests), so keep it short. It hears a request's
     /// own retries (an LLM client's included) and a download's resumes, not the retries of an
     /// LLM `ChatBatch` (whose results count them) nor an
-    /// [`EventSource`](crate::EventSource)'s reconnections. Defaults to none.
+    /// [`EventSource`](crate::EventSource)'s reconnections. It is called before the wait: a
+    /// cancel during the wait, or a turn at the rate limiter that comes past the request's
+    /// `timeout` after it, ends the request without the attempt it announced. Two policies
+    /// with callbacks are equal only when they share one (clones of a policy). Defaults to
+    /// none.
     ///
     /// # Examples
     ///
@@ -591,7 +601,6 @@ fn jittered_backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
     jittered(exponential(base, attempt, cap.div_f64(1.2))).min(cap)
 }
 
-/// `base * 2^(attempt-1)` (just `base` for attempt 0 or 1), capped at `cap`; never overflows.
 /// `429 Too Many Requests`: a status and its reason phrase, if it has one.
 pub(crate) fn status_line(status: http::StatusCode) -> String {
     match status.canonical_reason() {
@@ -600,6 +609,7 @@ pub(crate) fn status_line(status: http::StatusCode) -> String {
     }
 }
 
+/// `base * 2^(attempt-1)` (just `base` for attempt 0 or 1), capped at `cap`; never overflows.
 pub(crate) fn exponential(base: Duration, attempt: u32, cap: Duration) -> Duration {
     let doublings = attempt.saturating_sub(1).min(20);
     base.saturating_mul(1 << doublings).min(cap)
@@ -782,6 +792,13 @@ fn unit_random() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A callback leaves a policy what it was: `Send`, `Sync` and unwind-safe.
+    #[test]
+    fn a_policy_with_a_callback_keeps_its_auto_traits() {
+        fn traits<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>(_: &T) {}
+        traits(&RetryPolicy::new().on_retry(|_| {}));
+    }
 
     /// `(attempts, base_delay, max_delay, max_retry_after, non_idempotent)` and the statuses
     /// retried, of `p`.

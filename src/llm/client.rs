@@ -678,9 +678,9 @@ impl<P: Protocol> Client<P> {
             .filter(|s| **s != Value::Bool(true))
         {
             return Err(Error::InvalidRequest(format!(
-                "extra(\"stream\", {stream}): the client reads the answer as a stream, and sets \
-                 \"stream\": true itself; leave it out (http_request sends it, for a caller that \
-                 reads the answer whole)"
+                "extra(\"stream\", {stream}): the client reads the answer as a stream and asks \
+                 for one itself; leave it out (http_request sends it, for a caller that reads \
+                 the answer whole)"
             )));
         }
         self.http_request(request)

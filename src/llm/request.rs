@@ -808,6 +808,12 @@ fn merge_field(body: &mut Value, key: &str, value: &Value) {
             body.remove(key);
         }
         (Some(inner @ Value::Object(_)), Value::Object(more)) => merge(inner, more),
+        // An object where the body has none is merged into an empty one: its nulls go too.
+        (_, Value::Object(more)) => {
+            let mut inner = Value::Object(Map::new());
+            merge(&mut inner, more);
+            body.insert(key.to_string(), inner);
+        }
         _ => {
             body.insert(key.to_string(), value.clone());
         }
@@ -1162,11 +1168,9 @@ impl ChatResponse {
                 _ if text.trim().is_empty() => "is empty, not JSON",
                 _ => "is not JSON",
             };
-            let cut = match self.finish_reason.as_deref() {
-                Some("length" | "max_tokens" | "MAX_TOKENS" | "model_context_window_exceeded") => {
-                    "; the answer was cut at its token limit: raise max_tokens"
-                }
-                _ => "",
+            let cut = match self.finish_reason.as_deref().is_some_and(is_token_limit) {
+                true => "; the answer was cut at its token limit: raise max_tokens",
+                false => "",
             };
             let start: String = text.chars().take(80).collect();
             let more = if start.len() < text.len() { "..." } else { "" };
@@ -1174,6 +1178,15 @@ impl ChatResponse {
             Error::Json(serde::de::Error::custom(why))
         })
     }
+}
+
+/// Whether `finish_reason` says the answer stopped at its token limit (OpenAI's `length`,
+/// Anthropic's `max_tokens`, Gemini's and Cohere's `MAX_TOKENS`, a context window filled).
+pub(crate) fn is_token_limit(finish_reason: &str) -> bool {
+    matches!(
+        finish_reason,
+        "length" | "max_tokens" | "MAX_TOKENS" | "model_context_window_exceeded"
+    )
 }
 
 /// `text` without a Markdown code fence around it (```` ```json ```` or ```` ``` ```` on the

@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use ureq::http::HeaderMap;
 
 use super::event::{ChatEvent, Citation, ServerToolResult, Thought, ToolCall, Usage};
-use super::request::Piece;
+use super::request::{is_token_limit, Piece};
 use super::ChatResponse;
 use crate::sse::EventStream;
 use crate::sse::{CancelRelay, StopHandle, StopReading};
@@ -447,12 +447,15 @@ impl ChatStream {
                 self.queued = Vec::new().into_iter();
                 // A call sent without arguments (OpenAI-compatible servers and Cohere send
                 // `""` for a tool without parameters) gets the empty object Anthropic's and
-                // Gemini's decoders give it, so that every call's arguments parse as JSON.
-                for call in state
+                // Gemini's decoders give it, so that every call's arguments parse as JSON; not
+                // in an answer cut at its token limit, where the last call may be cut before
+                // its arguments (`{}` would make it look whole).
+                let cut = state.finish_reason.as_deref().is_some_and(is_token_limit);
+                let calls = state
                     .tool_calls
                     .iter_mut()
-                    .chain(&mut state.server_tool_uses)
-                {
+                    .chain(&mut state.server_tool_uses);
+                for call in calls.filter(|_| !cut) {
                     if call.arguments.trim().is_empty() {
                         call.arguments = "{}".into();
                     }

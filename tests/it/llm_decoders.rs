@@ -723,6 +723,10 @@ fn a_tool_call_without_arguments_gets_an_empty_object_from_every_decoder() {
         let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
         assert_eq!(calls, want, "{provider}");
     }
+    // Cut at the token limit, a call may be cut before its arguments: they stay as they came.
+    let cut = openai_call(0, "c0", json!({"name": "now", "arguments": ""}))
+        + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n";
+    assert_eq!(collect(openai(&cut)).tool_calls[0].arguments, "");
 }
 
 /// Streamed input replaces the `input` a block started with (the SDK's accumulator does; the

@@ -615,7 +615,7 @@ fn requests_no_provider_takes_are_refused_for_every_provider() {
         // The client reads a stream: an answer sent whole failed as a wrong content type.
         (
             ChatRequest::new().user("x").extra("stream", json!(false)),
-            "extra(\"stream\", false): the client reads the answer as a stream",
+            "extra(\"stream\", false): the client reads the answer as a stream and asks for one itself",
         ),
     ];
     for provider in ["openai", "mistral", "anthropic", "gemini", "cohere_v2"] {
@@ -1029,6 +1029,14 @@ fn extra_tools_join_the_requests_tools_and_a_null_takes_a_field_out() {
     let fields = openai.as_object().unwrap();
     assert!(!fields.contains_key("temperature"), "{openai}");
     assert_eq!(openai["stream_options"], json!({}));
+    // An object where the body has none loses its nulls too (it is merged into `{}`).
+    let request = ChatRequest::new()
+        .user("x")
+        .extra("metadata", json!({"user_id": null, "tag": "a"}));
+    assert_eq!(
+        body_of("anthropic", &request)["metadata"],
+        json!({"tag": "a"})
+    );
     let anthropic = body_of(
         "anthropic",
         &ChatRequest::new().user("x").extra("thinking", Value::Null),
