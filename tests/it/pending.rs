@@ -802,6 +802,7 @@ fn a_cancelled_job_awaiting_a_select_cancels_both_requests() {
     });
     let session = FuturesSession::builder().max_workers(3).build();
     let s = session.clone();
+    let (polled_tx, polled) = crossbeam_channel::bounded::<()>(1);
     let outer = session.submit(move |_| {
         let mut a = s.get(url.clone()).send();
         let mut b = s.get(url).send();
@@ -809,10 +810,15 @@ fn a_cancelled_job_awaiting_a_select_cancels_both_requests() {
             if let Poll::Ready(r) = Pin::new(&mut a).poll(cx) {
                 return Poll::Ready(r);
             }
-            Pin::new(&mut b).poll(cx)
+            let b = Pin::new(&mut b).poll(cx);
+            let _ = polled_tx.try_send(());
+            b
         }));
         Ok(first.map(|_| ()))
     });
+    // Both handles were polled before the cancel (a handle the job never polled is not its
+    // to cancel when dropped: see `Pending`'s drop).
+    polled.recv_timeout(Duration::from_secs(10)).unwrap();
     let until = |what: &str, done: &dyn Fn() -> bool| {
         let start = Instant::now();
         while !done() {
