@@ -286,12 +286,7 @@ fn outcome(
     elapsed_ms: f64,
     url: &str,
 ) -> (String, bool) {
-    // The query starts after the user-info, whose password may hold a raw `?` or `#` (an `@`
-    // in the query moves the search past it: the query is then hidden with the rest).
-    let after_userinfo = url.rfind('@').map_or(0, |at| at + 1);
-    let at = url[after_userinfo..]
-        .find(['?', '#'])
-        .map_or(url.len(), |at| after_userinfo + at);
+    let at = query_start(url);
     let url = format!("{}{}", ureq_futures::redact_url(&url[..at]), &url[at..]);
     match result {
         Ok((status, size)) => (
@@ -300,6 +295,26 @@ fn outcome(
         ),
         Err(e) => (format!("ERR  {e}  {elapsed_ms:>8.1} ms  {url}"), true),
     }
+}
+
+/// Where `url`'s query (or fragment) starts, for [`outcome`] to show it: at the first `?` or `#`,
+/// unless a password may hold that one raw (`user:pa?ss@host`, `user:p/a?b@host`: an `@` after
+/// it, none before it, and a `:` after the scheme's `//` before it); then after the last `@`
+/// (the query is then hidden with the rest: `host:8080/a?to=a@b` is hidden too).
+fn query_start(url: &str) -> usize {
+    let Some(first) = url.find(['?', '#']) else {
+        return url.len();
+    };
+    let before = url[..first].split_once("//").map_or("", |(_, rest)| rest);
+    let raw_in_password = !before.contains('@')
+        && before.contains(':')
+        && !before.starts_with('[')
+        && url[first..].contains('@');
+    if !raw_in_password {
+        return first;
+    }
+    let after_userinfo = url.rfind('@').map_or(0, |at| at + 1);
+    (url[after_userinfo..].find(['?', '#'])).map_or(url.len(), |at| after_userinfo + at)
 }
 
 /// The longest part of a file name taken from a URL, in bytes.
@@ -794,6 +809,24 @@ mod tests {
             let (line, _) = outcome(&Ok((200, 5)), 1.0, url);
             assert!(!line.contains("cr3t"), "{line}");
         }
+        // After a `:` that may start a password, a `?` with an `@` after it may be the
+        // password's: the user-info is then read up to the last `@`.
+        let (line, _) = outcome(&Ok((200, 5)), 1.0, "http://user:p/a?b@h/x");
+        assert!(line.ends_with("  http://<redacted>@h/x"), "{line}");
+        // Else an `@` in a query or fragment leaves the query shown.
+        for url in [
+            "http://h/search?email=a@b.com&page=2#top",
+            "http://h/a?page=2#sec@x",
+            "http://[::1]:80/a?to=a@b",
+            "http://u:p@h/a?to=a@b",
+        ] {
+            let (line, _) = outcome(&Ok((200, 5)), 1.0, url);
+            let query = &url[url.find('?').unwrap()..];
+            assert!(line.ends_with(query), "{line}");
+        }
+        // After a port, which may be a password's digits, it is hidden.
+        let (line, _) = outcome(&Ok((200, 5)), 1.0, "http://h:8080/a?to=a@b");
+        assert!(!line.contains("to=a"), "{line}");
     }
 
     /// `fetch_many URL... | head -1` ends quietly, as the other examples do.

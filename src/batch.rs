@@ -610,11 +610,23 @@ where
     fn stop(&mut self) {
         self.stopped = true;
         let mut entries: Vec<_> = self.slots.drain(..).flatten().collect();
-        let (cancelled, finished) = cancel_latest_first(entries.iter_mut());
+        let (mut cancelled, finished) = cancel_latest_first(entries.iter_mut());
         let changed = cancelled > 0 || !finished.is_empty();
-        for pending in finished {
-            self.counts.completed += 1;
-            self.counts.failed += u64::from(matches!(pending.try_result(), Some(Err(_))));
+        // Dropped after the report: a result whose drop panics leaves the counts whole.
+        let results: Vec<_> = finished
+            .into_iter()
+            .filter_map(Pending::try_result)
+            .collect();
+        for result in &results {
+            match result {
+                // Resolved by `shutdown_now` (queued jobs refused, running ones cancelled)
+                // before this stop's cancel came: cancelled all the same.
+                Err(Error::Cancelled | Error::ShutDown) => cancelled += 1,
+                result => {
+                    self.counts.completed += 1;
+                    self.counts.failed += u64::from(result.is_err());
+                }
+            }
         }
         self.free.clear();
         self.done.clear();
@@ -623,6 +635,7 @@ where
         if changed {
             self.report();
         }
+        drop(results);
     }
 }
 

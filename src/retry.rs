@@ -178,8 +178,9 @@ impl PartialEq for OnRetry {
 
 impl Eq for OnRetry {}
 
-// The callback only reads the event it is given, and a panic in it fails the attempt's job,
-// which is caught there: a `RetryPolicy` stays unwind-safe, as it was before it had one.
+// The policy holds no state that a panic in the callback could leave broken (what the callback
+// captures is the caller's to guard, as with any closure), and such a panic fails the attempt's
+// job, which catches it: a `RetryPolicy` stays unwind-safe, as it was before it had a callback.
 impl std::panic::UnwindSafe for OnRetry {}
 impl std::panic::RefUnwindSafe for OnRetry {}
 

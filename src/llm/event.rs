@@ -335,7 +335,8 @@ pub struct ToolCall {
     pub name: String,
     /// The arguments: all fragments concatenated, normally a JSON object as text; `{}` in a
     /// whole answer when the server sent none or only blanks (OpenAI-compatible servers and
-    /// Cohere send `""` for a tool without parameters), unless it stopped at its token limit.
+    /// Cohere send `""` for a tool without parameters), but for the last call of an answer
+    /// that stopped at its token limit.
     /// An answer
     /// that stopped at its `max_tokens` within a call leaves them cut, as they came; in the
     /// history such a call goes back to Anthropic and Gemini, which take an object, as the

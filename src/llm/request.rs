@@ -1181,11 +1181,12 @@ impl ChatResponse {
 }
 
 /// Whether `finish_reason` says the answer stopped at its token limit (OpenAI's `length`,
-/// Anthropic's `max_tokens`, Gemini's and Cohere's `MAX_TOKENS`, a context window filled).
+/// Anthropic's `max_tokens`, Gemini's and Cohere's `MAX_TOKENS`), or at the model's context
+/// window (Anthropic's `model_context_window_exceeded`, Mistral's `model_length`).
 pub(crate) fn is_token_limit(finish_reason: &str) -> bool {
     matches!(
         finish_reason,
-        "length" | "max_tokens" | "MAX_TOKENS" | "model_context_window_exceeded"
+        "length" | "max_tokens" | "MAX_TOKENS" | "model_context_window_exceeded" | "model_length"
     )
 }
 

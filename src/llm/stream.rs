@@ -447,17 +447,16 @@ impl ChatStream {
                 self.queued = Vec::new().into_iter();
                 // A call sent without arguments (OpenAI-compatible servers and Cohere send
                 // `""` for a tool without parameters) gets the empty object Anthropic's and
-                // Gemini's decoders give it, so that every call's arguments parse as JSON; not
-                // in an answer cut at its token limit, where the last call may be cut before
-                // its arguments (`{}` would make it look whole).
+                // Gemini's decoders give it, so that every call's arguments parse as JSON; but
+                // for the last call of an answer cut at its token limit, which may be cut
+                // before its arguments (`{}` would make it look whole).
                 let cut = state.finish_reason.as_deref().is_some_and(is_token_limit);
-                let calls = state
-                    .tool_calls
-                    .iter_mut()
-                    .chain(&mut state.server_tool_uses);
-                for call in calls.filter(|_| !cut) {
-                    if call.arguments.trim().is_empty() {
-                        call.arguments = "{}".into();
+                for calls in [&mut state.tool_calls, &mut state.server_tool_uses] {
+                    let whole = calls.len() - usize::from(cut && !calls.is_empty());
+                    for call in &mut calls[..whole] {
+                        if call.arguments.trim().is_empty() {
+                            call.arguments = "{}".into();
+                        }
                     }
                 }
             }

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use support::{ms, peak_rss_growth_during, Reply, TestServer};
-use ureq_futures::{BatchProgress, Error, FuturesSession};
+use ureq_futures::{Batch, BatchProgress, Error, FuturesSession, Pending};
 
 use crate::cancel::silent_until_closed;
 
@@ -256,6 +256,35 @@ fn a_worker_is_free(session: &FuturesSession) {
     assert!(matches!(outcome, Some(Ok(()))), "{outcome:?}");
 }
 
+type Reports = Arc<Mutex<Vec<BatchProgress>>>;
+
+/// Iterates `batch` to its end, keeping its progress reports in `log`, and tells `ended` then:
+/// a cancelled job goes on to the end of its closure.
+fn count_reporting<I, T, F>(batch: Batch<I, T, F>, log: Reports, ended: Sender<()>) -> usize
+where
+    I: Iterator,
+    T: Send + 'static,
+    F: FnMut(&FuturesSession, &I::Item) -> Pending<T>,
+{
+    let yielded = batch
+        .progress(move |p| log.lock().unwrap().push(p.clone()))
+        .count();
+    let _ = ended.send(());
+    yielded
+}
+
+/// The last report's submitted, completed, failed, cancelled and in-flight counts.
+fn last_counts(reports: &Reports) -> (u64, u64, u64, u64, usize) {
+    let last = reports.lock().unwrap().last().cloned().expect("a report");
+    (
+        last.submitted,
+        last.completed,
+        last.failed,
+        last.cancelled,
+        last.in_flight,
+    )
+}
+
 /// A cancel of the job a batch is iterated in stops the batch at once: its jobs count as
 /// cancelled (they were failures: each job's handle, polled in the cancelled job, cancelled
 /// itself and came back `Err(Cancelled)`), and no input is read after it (the window went on
@@ -265,7 +294,7 @@ fn a_worker_is_free(session: &FuturesSession) {
 fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels() {
     let (server, seen) = silent_paths();
     let session = FuturesSession::builder().max_workers(8).build();
-    let reports: Arc<Mutex<Vec<BatchProgress>>> = Arc::default();
+    let reports: Reports = Arc::default();
     let (made_tx, made) = crossbeam_channel::unbounded::<u32>();
     let (ended_tx, ended) = crossbeam_channel::bounded::<()>(1);
     let (go, wait) = crossbeam_channel::bounded::<()>(0);
@@ -280,10 +309,7 @@ fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels()
             s.get(format!("{url}/{i}")).send()
         });
         let batch = batch.in_flight(40);
-        let batch = batch.progress(move |p| log.lock().unwrap().push(p.clone()));
-        let yielded = batch.count();
-        let _ = ended_tx.send(());
-        Ok(yielded)
+        Ok(count_reporting(batch, log, ended_tx))
     });
     let mut paths: Vec<String> = (0..3)
         .map(|_| seen.recv_timeout(Duration::from_secs(10)).unwrap())
@@ -310,18 +336,7 @@ fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels()
         Vec::<u32>::new(),
         "inputs read after the cancel"
     );
-    let last = reports.lock().unwrap().last().cloned().expect("a report");
-    assert_eq!(
-        (
-            last.submitted,
-            last.completed,
-            last.failed,
-            last.cancelled,
-            last.in_flight
-        ),
-        (4, 0, 0, 4, 0),
-        "{last:?}"
-    );
+    assert_eq!(last_counts(&reports), (4, 0, 0, 4, 0));
 }
 
 /// A job that finished before a cancel of the batch's job, and that the batch had not polled
@@ -330,7 +345,7 @@ fn a_cancel_of_the_job_a_batch_runs_in_reads_no_more_inputs_and_counts_cancels()
 #[test]
 fn a_job_finished_before_the_cancel_counts_as_completed() {
     let session = FuturesSession::builder().max_workers(4).build();
-    let reports: Arc<Mutex<Vec<BatchProgress>>> = Arc::default();
+    let reports: Reports = Arc::default();
     let (ran_tx, ran) = crossbeam_channel::unbounded::<()>();
     let (go, wait) = crossbeam_channel::bounded::<()>(0);
     let (hold_tx, hold) = crossbeam_channel::bounded::<()>(0);
@@ -352,10 +367,7 @@ fn a_job_finished_before_the_cancel_counts_as_completed() {
                 Ok(i)
             })
         });
-        let batch = batch.progress(move |p| log.lock().unwrap().push(p.clone()));
-        let yielded = batch.count();
-        let _ = ended_tx.send(());
-        Ok(yielded)
+        Ok(count_reporting(batch, log, ended_tx))
     });
     ran.recv_timeout(Duration::from_secs(10)).unwrap();
     std::thread::sleep(ms(100));
@@ -364,18 +376,29 @@ fn a_job_finished_before_the_cancel_counts_as_completed() {
     // The batch's job goes on to its end (the cancel stops the batch, not the closure).
     ended.recv_timeout(Duration::from_secs(10)).unwrap();
     drop(hold_tx);
-    let last = reports.lock().unwrap().last().cloned().expect("a report");
-    assert_eq!(
-        (
-            last.submitted,
-            last.completed,
-            last.failed,
-            last.cancelled,
-            last.in_flight
-        ),
-        (2, 1, 0, 1, 0),
-        "{last:?}"
-    );
+    assert_eq!(last_counts(&reports), (2, 1, 0, 1, 0));
+}
+
+/// `shutdown_now` while a job iterates a batch: its jobs count as cancelled, those the
+/// shutdown resolved before the batch's stop came included (they counted as failed).
+#[test]
+fn a_shutdown_now_counts_the_batchs_jobs_as_cancelled() {
+    let (server, seen) = silent_paths();
+    let session = FuturesSession::builder().max_workers(2).build();
+    let reports: Reports = Arc::default();
+    let (ended_tx, ended) = crossbeam_channel::bounded::<()>(1);
+    let (s, url, log) = (session.clone(), server.url(), reports.clone());
+    let _outer = session.submit(move |_| {
+        let batch = s.batch(0..6u32, move |s, &i| s.get(format!("{url}/{i}")).send());
+        let batch = batch.in_flight(5);
+        Ok(count_reporting(batch, log, ended_tx))
+    });
+    // One worker runs the batch, the other the first request; the rest are queued.
+    seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    std::thread::sleep(ms(100));
+    session.shutdown_now();
+    ended.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(last_counts(&reports), (5, 0, 0, 5, 0));
 }
 
 /// The error that stops a batch under `stop_on_error` is yielded even when the progress

@@ -723,10 +723,16 @@ fn a_tool_call_without_arguments_gets_an_empty_object_from_every_decoder() {
         let calls: Vec<_> = calls.iter().map(|c| (&*c.id, &*c.arguments)).collect();
         assert_eq!(calls, want, "{provider}");
     }
-    // Cut at the token limit, a call may be cut before its arguments: they stay as they came.
-    let cut = openai_call(0, "c0", json!({"name": "now", "arguments": ""}))
-        + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n";
-    assert_eq!(collect(openai(&cut)).tool_calls[0].arguments, "");
+    // Cut at the token limit (or the context window: Mistral's `model_length`), the last call
+    // may be cut before its arguments: they stay as they came; the calls before it are whole.
+    for reason in ["length", "model_length"] {
+        let cut = openai_call(0, "c0", json!({"name": "now", "arguments": ""}))
+            + &openai_call(1, "c1", json!({"name": "now", "arguments": ""}))
+            + &format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"{reason}\"}}]}}\n\ndata: [DONE]\n\n");
+        let calls = collect(openai(&cut)).tool_calls;
+        let arguments: Vec<_> = calls.iter().map(|c| c.arguments.as_str()).collect();
+        assert_eq!(arguments, ["{}", ""], "{reason}");
+    }
 }
 
 /// Streamed input replaces the `input` a block started with (the SDK's accumulator does; the
