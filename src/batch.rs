@@ -606,7 +606,8 @@ where
 
     /// Cancels what is queued or running, drops what is not yet yielded, and submits nothing
     /// more. A job that finished before its cancel came (its waker fired, and nothing polled
-    /// it since: `woken` polls nothing in a cancelled job) counts as completed.
+    /// it since: `woken` polls nothing in a cancelled job) counts as completed, unless a
+    /// shutdown resolved it (`Cancelled`, `ShutDown`): then as cancelled, as the rest.
     fn stop(&mut self) {
         self.stopped = true;
         let mut entries: Vec<_> = self.slots.drain(..).flatten().collect();
