@@ -417,17 +417,18 @@ impl RetryPolicy {
     }
 
     /// Tells the [`on_retry`](RetryPolicy::on_retry) callback, if any, that attempt number
-    /// `attempt` to `url` failed for `reason` and that the next comes after `wait`.
+    /// `attempt` to `url` failed for `reason` and that the next comes after `wait`; the URL and
+    /// the reason are made text only when there is a callback.
     pub(crate) fn notify(
         &self,
-        url: &str,
+        url: &dyn fmt::Display,
         attempt: u32,
         wait: Duration,
         reason: impl FnOnce() -> String,
     ) {
         if let Some(OnRetry(callback)) = &self.on_retry {
             callback(&RetryEvent {
-                url: crate::redact_url(url),
+                url: crate::redact_url(&url.to_string()),
                 attempt,
                 attempts: self.attempts,
                 wait,
@@ -439,7 +440,7 @@ impl RetryPolicy {
     /// [`notify`](RetryPolicy::notify) with the reason of `outcome`: its status, or its error.
     pub(crate) fn notify_outcome(
         &self,
-        url: &str,
+        url: &dyn fmt::Display,
         attempt: u32,
         wait: Duration,
         outcome: &Result<http::Response<ureq::Body>, Error>,

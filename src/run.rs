@@ -992,14 +992,13 @@ fn attempts(
             // ends the wait.
             Verdict::RetryAfter(wait) => {
                 let to = start.as_ref().map_or(&uri, |hop| &hop.uri);
-                policy.notify_outcome(&to.to_string(), attempt, wait, &outcome);
+                policy.notify_outcome(to, attempt, wait, &outcome);
                 if !crate::exec::sleep(wait) {
                     return Err(Error::Cancelled);
                 }
                 // A retry is a new request to the origin: it waits out the origin's pause (set
                 // by this answer or another request's) and takes a token of its rate.
                 if let Some(limiter) = &config.rate_limiter {
-                    let to = start.as_ref().map_or(&uri, |hop| &hop.uri);
                     if !wait_turn(limiter, to, deadline)? {
                         return last(outcome, Stopped::Turn(timeouts.timeout));
                     }
