@@ -227,12 +227,14 @@
 //! on the worker; the [`llm::ChatStream`] yields only the answer's text.
 //!
 //! ```no_run
+//! # #[cfg(feature = "llm")] {
 //! use ureq_futures::llm::{Message, OpenAIClient};
 //!
 //! let client = OpenAIClient::new("gpt-4o-mini", 0.7); // OPENAI_API_KEY, OPENAI_BASE_URL
 //! for piece in client.stream_chat(&[Message::user("Why is the sky blue?")])? {
 //!     print!("{}", piece?);
 //! }
+//! # }
 //! # Ok::<(), ureq_futures::Error>(())
 //! ```
 //!

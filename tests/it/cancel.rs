@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use support::{Reply, TestServer};
+#[cfg(feature = "llm")]
 use ureq_futures::llm::{ChatRequest, Conversation, Message, OpenAIClient};
 use ureq_futures::sse::StopHandle;
 use ureq_futures::{as_completed, BodyReader, Error, FuturesSession};
@@ -710,6 +711,7 @@ where
     first
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
     let (server, seen) = one_chunk_then_silence();
@@ -736,6 +738,7 @@ fn dropping_a_chat_stream_on_a_silent_server_frees_its_worker() {
 /// `shutdown_now`, which ends the client's session for good: `Client::start`'s stop handle
 /// stops it, frees its worker and leaves the session usable; the same handle stops the answer
 /// once it streams.
+#[cfg(feature = "llm")]
 #[test]
 fn a_started_chat_stops_before_and_after_its_answer_starts() {
     let (silent, seen) = silent_server();
@@ -775,6 +778,7 @@ fn a_started_chat_stops_before_and_after_its_answer_starts() {
 
 /// A `Conversation` stopped before its reply starts keeps its history as it was, and the same
 /// message goes out again; a `PendingReply` dropped unread does the same.
+#[cfg(feature = "llm")]
 #[test]
 fn a_conversation_stopped_before_its_reply_keeps_its_history() {
     let (silent, seen) = silent_server();
@@ -798,6 +802,7 @@ fn a_conversation_stopped_before_its_reply_keeps_its_history() {
 }
 
 /// A chat held back by its origin's pause (a 429's `Retry-After`) is never sent once stopped.
+#[cfg(feature = "llm")]
 #[test]
 fn a_started_chat_stopped_while_it_waits_for_its_turn_is_never_sent() {
     let server = TestServer::start(|_| Reply::retry_after(429, "30"));
@@ -826,6 +831,7 @@ fn a_started_chat_stopped_while_it_waits_for_its_turn_is_never_sent() {
 }
 
 /// An OpenAI stream that sends the piece "Hel" and then goes silent.
+#[cfg(feature = "llm")]
 fn one_chunk_then_silence() -> (TestServer, Receiver<()>) {
     let (tx, seen) = crossbeam_channel::unbounded();
     let server = TestServer::start(move |_| {

@@ -8,8 +8,11 @@
 //! `LINE_LIMITS`), a cut byte and the stream; `llm_decoders` a settings byte (bit 0: lines
 //! instead of SSE) and the stream.
 
+#[cfg(feature = "llm")]
 use ureq_futures::llm::{AnthropicDecoder, ChatEvent, CohereDecoder, GeminiDecoder, OpenAIDecoder};
-use ureq_futures::sse::{Decode, Event, LineParser, Parser, DEFAULT_MAX_EVENT_SIZE};
+#[cfg(feature = "llm")]
+use ureq_futures::sse::Decode;
+use ureq_futures::sse::{Event, LineParser, Parser, DEFAULT_MAX_EVENT_SIZE};
 use ureq_futures::Error;
 
 // ---------------------------------------------------------------------------------------------
@@ -50,6 +53,7 @@ fn lines_under_every_cut(max: usize, input: &[u8]) -> (Vec<String>, Option<usize
     whole
 }
 
+#[cfg(feature = "llm")]
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Provider {
     OpenAI,
@@ -58,6 +62,7 @@ enum Provider {
     Cohere,
 }
 
+#[cfg(feature = "llm")]
 const PROVIDERS: [Provider; 4] = [
     Provider::OpenAI,
     Provider::Anthropic,
@@ -65,6 +70,7 @@ const PROVIDERS: [Provider; 4] = [
     Provider::Cohere,
 ];
 
+#[cfg(feature = "llm")]
 fn decoder(provider: Provider) -> Box<dyn Decode<Item = Vec<ChatEvent>>> {
     match provider {
         Provider::OpenAI => Box::new(OpenAIDecoder::new()),
@@ -75,6 +81,7 @@ fn decoder(provider: Provider) -> Box<dyn Decode<Item = Vec<ChatEvent>>> {
 }
 
 /// The events of a body: Server-Sent Events, or newline-delimited lines.
+#[cfg(feature = "llm")]
 fn events_of(body: &[u8], lines: bool) -> Vec<Event> {
     let mut events = Vec::new();
     let mut on_event = |e| events.push(e);
@@ -92,6 +99,7 @@ fn events_of(body: &[u8], lines: bool) -> Vec<Event> {
 
 /// What a stream's worker sends for `body`: the batches of every event up to the first error,
 /// then what `finish` says if no error came.
+#[cfg(feature = "llm")]
 fn decode_body(
     provider: Provider,
     body: &[u8],
@@ -115,6 +123,7 @@ fn decode_body(
 }
 
 /// One event with `data`, decoded by a fresh decoder.
+#[cfg(feature = "llm")]
 fn decode_one(provider: Provider, data: &str) -> Result<Option<Vec<ChatEvent>>, Error> {
     decoder(provider).decode(Event {
         event: "message".into(),
@@ -125,6 +134,7 @@ fn decode_one(provider: Provider, data: &str) -> Result<Option<Vec<ChatEvent>>, 
 }
 
 /// Decodes `data` as one event of `provider` and asserts that it is refused as a protocol error.
+#[cfg(feature = "llm")]
 fn assert_refused(provider: Provider, data: &str) {
     let result = decode_one(provider, data);
     assert!(
@@ -273,6 +283,7 @@ fn the_start_of_a_bom_at_the_end_of_a_stream_is_held_to_the_limit() {
 /// decoders document for "data that is not a JSON object": it is skipped silently (the
 /// fuzzer's `[""]`) or, worse, decoded (`["message_stop"]` ends an Anthropic stream as if it
 /// were complete).
+#[cfg(feature = "llm")]
 #[test]
 fn anthropic_array_is_not_a_chunk() {
     // The fuzzer's input, minimized: lines framing (settings 0x3f), one line `[""]`.
@@ -296,6 +307,7 @@ fn anthropic_array_is_not_a_chunk() {
 }
 
 #[test]
+#[cfg(feature = "llm")]
 fn openai_array_is_not_a_chunk() {
     // `Chunk` from [choices, usage, error, x_groq]; `Choice` from [index, delta,
     // finish_reason]; `Delta` from [content, reasoning_content, reasoning, refusal, tool_calls].
@@ -308,6 +320,7 @@ fn openai_array_is_not_a_chunk() {
 }
 
 #[test]
+#[cfg(feature = "llm")]
 fn cohere_array_is_not_a_chunk() {
     // `Line` from [event_type, text, finish_reason, response, tool_calls, message, error].
     for data in [
@@ -318,6 +331,7 @@ fn cohere_array_is_not_a_chunk() {
     }
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn gemini_array_is_not_a_chunk() {
     // A top-level array is a list of chunks (Google's errors come that way), but each chunk is
@@ -342,6 +356,7 @@ fn gemini_array_is_not_a_chunk() {
 /// `input + output` are plain `u64` additions: counts near `u64::MAX` panic with overflow
 /// checks (debug builds: the answer ends with `Error::Panicked` instead of its end) and wrap
 /// around without them (a wrong total). A total that does not fit is no total.
+#[cfg(feature = "llm")]
 #[test]
 fn anthropic_usage_near_u64_max_does_not_overflow() {
     let max = u64::MAX;
@@ -378,6 +393,7 @@ fn anthropic_usage_near_u64_max_does_not_overflow() {
 
 /// As above, for Cohere: `input + output` of counts near `u64::MAX` overflowed (found with
 /// `1e20`, then cast, saturating, to `u64::MAX`; a float count from 2^64 up is no count now).
+#[cfg(feature = "llm")]
 #[test]
 fn cohere_usage_near_u64_max_does_not_overflow() {
     let data = r#"{"event_type":"stream-end","finish_reason":"COMPLETE","response":{"meta":{"tokens":{"input_tokens":18446744073709551615,"output_tokens":1}}}}"#;
@@ -462,6 +478,7 @@ fn line_parser_refuses_everything_after_a_line_over_the_limit() {
 
 /// llm_decoders: data that is not JSON, or JSON that is not an object (the fuzzer's smallest
 /// inputs: one event or line each), is an `Error::Protocol` quoting it, from every decoder.
+#[cfg(feature = "llm")]
 #[test]
 fn decoders_refuse_what_is_not_a_json_object_and_quote_it() {
     let not_objects = [
@@ -518,6 +535,7 @@ fn decoders_refuse_what_is_not_a_json_object_and_quote_it() {
 }
 
 /// llm_decoders: an event without data (blank, or only whitespace) is skipped by every decoder.
+#[cfg(feature = "llm")]
 #[test]
 fn decoders_skip_empty_events() {
     for provider in PROVIDERS {
@@ -531,6 +549,7 @@ fn decoders_skip_empty_events() {
 }
 
 /// llm_decoders: text, reasoning and refusals are never empty, and come only from JSON strings.
+#[cfg(feature = "llm")]
 #[test]
 fn decoders_make_text_only_from_non_empty_json_strings() {
     let cases: [(Provider, &str); 12] = [
@@ -614,6 +633,7 @@ fn decoders_make_text_only_from_non_empty_json_strings() {
 /// stream without it is cut (and one with nothing before it is an empty answer: see
 /// `llm_decoders::an_end_marker_before_any_of_the_answer_is_an_error`). Gemini has no marker: `Done` comes at the end of the body, after
 /// a finish reason, and only then.
+#[cfg(feature = "llm")]
 #[test]
 fn done_ends_the_stream_and_nothing_else_does() {
     let done = || vec![ChatEvent::Text("a".into()), ChatEvent::Done];
@@ -675,6 +695,7 @@ fn done_ends_the_stream_and_nothing_else_does() {
 
 /// llm_decoders: an `event: error` is an `Error::Api` for the decoders that read event names,
 /// whatever its data, `[DONE]` included.
+#[cfg(feature = "llm")]
 #[test]
 fn error_events_are_api_errors_whatever_their_data() {
     for provider in [Provider::OpenAI, Provider::Anthropic] {

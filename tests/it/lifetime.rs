@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use support::{ms, Reply, TestServer};
+#[cfg(feature = "llm")]
 use ureq_futures::llm::OpenAIClient;
 use ureq_futures::{
     Error, FuturesSession, Pending, RateLimit, RateLimiter, Response, SessionBuilder,
@@ -232,6 +233,7 @@ fn a_steady_load_of_a_few_jobs_at_once_keeps_a_few_workers() {
     assert!(workers <= 32, "{workers} workers for 8 jobs at once");
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn an_llm_client_built_and_unused_starts_no_worker() {
     let client = OpenAIClient::builder("gpt-4o-mini", 0.0)

@@ -8,6 +8,7 @@
 //! measure the whole process (its threads, its resident memory) run in a process of their own:
 //! see [`alone`].
 
+#[cfg(feature = "llm")]
 mod anthropic;
 mod auth;
 mod batch;
@@ -16,31 +17,43 @@ mod body;
 #[cfg(target_os = "linux")]
 mod body_memory;
 mod cancel;
+#[cfg(feature = "llm")]
 mod chat_batch;
+#[cfg(feature = "llm")]
 mod cohere;
 mod cookies;
 mod download;
+#[cfg(feature = "llm")]
 mod embeddings;
 mod encodings;
 mod event_source;
 mod faults;
 mod fuzz_regressions;
+#[cfg(feature = "llm")]
 mod gemini;
 mod lifetime;
 mod limits;
+#[cfg(feature = "llm")]
 mod llm_api;
+#[cfg(feature = "llm")]
 mod llm_contract;
+#[cfg(feature = "llm")]
 mod llm_decoders;
+#[cfg(feature = "llm")]
 mod llm_requests;
+#[cfg(feature = "llm")]
 mod llm_streams;
+#[cfg(feature = "llm")]
 mod llm_wire;
 mod load;
 mod multipart;
 // Needs `--features native-tls`; `.ci/run` runs it.
 #[cfg(feature = "native-tls")]
 mod native_tls;
+#[cfg(feature = "llm")]
 mod openai;
 mod pending;
+#[cfg(feature = "llm")]
 mod presets;
 mod proxy;
 mod redirects;

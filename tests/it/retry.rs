@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{closed_port_url, ms, secs, Reply, TestServer};
+#[cfg(feature = "llm")]
 use ureq_futures::llm::{Message, OpenAIClient};
 use ureq_futures::{Error, FuturesSession, RetryPolicy};
 
@@ -351,6 +352,7 @@ fn x_should_retry_decides_before_the_status() {
     );
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn the_llm_clients_obey_x_should_retry() {
     const ANSWER: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
@@ -570,28 +572,33 @@ fn a_status_error_after_retries_says_how_many_attempts_were_made_and_why_no_more
     let events = session.get(server.url()).events().result().unwrap_err();
     assert!(events.to_string().ends_with(tail), "{events}");
     assert_eq!(events.status(), Some(429));
-    // An LLM client, whose default policy makes three attempts.
-    let server = TestServer::start(|_| {
-        Reply::status(
-            429,
-            r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#,
-        )
-        .content_type("application/json")
-        .header("retry-after-ms", "1")
-    });
-    let chat = OpenAIClient::builder("m", None)
-        .env(|_| None)
-        .base_url(server.url())
-        .build()
-        .stream_chat(&[Message::user("hi")])
-        .map(drop)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        chat.starts_with("Server responded with an error. Status Code: 429: Rate limit reached"),
-        "{chat}"
-    );
-    assert!(chat.ends_with(tail), "{chat}");
+    #[cfg(feature = "llm")]
+    {
+        // An LLM client, whose default policy makes three attempts.
+        let server = TestServer::start(|_| {
+            Reply::status(
+                429,
+                r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#,
+            )
+            .content_type("application/json")
+            .header("retry-after-ms", "1")
+        });
+        let chat = OpenAIClient::builder("m", None)
+            .env(|_| None)
+            .base_url(server.url())
+            .build()
+            .stream_chat(&[Message::user("hi")])
+            .map(drop)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            chat.starts_with(
+                "Server responded with an error. Status Code: 429: Rate limit reached"
+            ),
+            "{chat}"
+        );
+        assert!(chat.ends_with(tail), "{chat}");
+    }
     // A wait longer than max_retry_after ends the retries at once: the error says so.
     let server = TestServer::start(|_| Reply::retry_after(503, "120"));
     let resp = get_with(policy(), &server);

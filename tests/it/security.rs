@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use support::{closed_port_url, ms, secs, Reply, Request, TestServer, SLOW_ANSWER};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+#[cfg(feature = "llm")]
 use ureq_futures::llm::{
     AnthropicClient, CohereClient, GeminiClient, Message, MistralClient, OpenAIClient,
     TogetherClient,
@@ -31,6 +32,7 @@ fn assert_hidden(what: &str, text: &str) {
 }
 
 /// An OpenAI client of `server` with the key [`KEY`] (and no environment).
+#[cfg(feature = "llm")]
 fn keyed_openai(server: &TestServer) -> OpenAIClient {
     OpenAIClient::builder("m", 0.0)
         .env(|_| None)
@@ -66,27 +68,30 @@ fn tls_verification_is_on_by_default_everywhere() {
     assert_verifying("FuturesSession::new", session.agent().config().tls_config());
     let built = FuturesSession::builder().max_workers(2).build();
     assert_verifying("SessionBuilder", built.agent().config().tls_config());
-    let no_env = |_: &str| None;
-    let openai = OpenAIClient::builder("m", 0.0).env(no_env).build();
-    assert_verifying(
-        "OpenAIClient",
-        openai.session().agent().config().tls_config(),
-    );
-    let anthropic = AnthropicClient::builder("m", 0.0).env(no_env).build();
-    assert_verifying(
-        "AnthropicClient",
-        anthropic.session().agent().config().tls_config(),
-    );
-    let gemini = GeminiClient::builder("m", 0.0).env(no_env).build();
-    assert_verifying(
-        "GeminiClient",
-        gemini.session().agent().config().tls_config(),
-    );
-    let cohere = CohereClient::builder("m", 0.0).env(no_env).build();
-    assert_verifying(
-        "CohereClient",
-        cohere.session().agent().config().tls_config(),
-    );
+    #[cfg(feature = "llm")]
+    {
+        let no_env = |_: &str| None;
+        let openai = OpenAIClient::builder("m", 0.0).env(no_env).build();
+        assert_verifying(
+            "OpenAIClient",
+            openai.session().agent().config().tls_config(),
+        );
+        let anthropic = AnthropicClient::builder("m", 0.0).env(no_env).build();
+        assert_verifying(
+            "AnthropicClient",
+            anthropic.session().agent().config().tls_config(),
+        );
+        let gemini = GeminiClient::builder("m", 0.0).env(no_env).build();
+        assert_verifying(
+            "GeminiClient",
+            gemini.session().agent().config().tls_config(),
+        );
+        let cohere = CohereClient::builder("m", 0.0).env(no_env).build();
+        assert_verifying(
+            "CohereClient",
+            cohere.session().agent().config().tls_config(),
+        );
+    }
 }
 
 /// An `openssl s_server` on 127.0.0.1 with a fresh self-signed certificate; killed on drop.
@@ -511,6 +516,7 @@ fn a_key_in_the_query_is_not_carried_to_the_redirect_target() {
 /// origin (the session follows a 302 as a GET, and the landing server answers 200 `text/plain`).
 /// The chat's outcome is returned but beside the point: what matters is what the landing server
 /// saw.
+#[cfg(feature = "llm")]
 fn llm_redirect_leaks(client: &str) -> (TestServer, Result<(), Error>) {
     let landing = landing_server();
     let [target, _] = other_origins(&landing);
@@ -560,6 +566,7 @@ fn llm_redirect_leaks(client: &str) -> (TestServer, Result<(), Error>) {
     (landing, result)
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn bearer_key_llm_clients_do_not_send_their_key_to_another_origin_on_redirect() {
     // Bound: 10 s.
@@ -571,6 +578,7 @@ fn bearer_key_llm_clients_do_not_send_their_key_to_another_origin_on_redirect() 
     assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn header_key_llm_clients_do_not_send_their_key_to_another_origin_on_redirect() {
     // Bound: 10 s.
@@ -586,6 +594,7 @@ fn header_key_llm_clients_do_not_send_their_key_to_another_origin_on_redirect() 
 // Redaction: Debug and Display
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "llm")]
 #[test]
 fn llm_clients_and_builders_hide_the_key() {
     // Bound: instant (no I/O). The key is given three ways: as the key, in an extra header and
@@ -789,13 +798,16 @@ fn errors_of_requests_with_a_key_in_the_url_hide_it() {
         other => panic!("expected InvalidRequest, got {other:?}"),
     }
 
-    // An LLM client whose base URL carries a key, against a server that is not there.
-    let client = OpenAIClient::builder("m", 0.0)
-        .env(|_| None)
-        .base_url(keyed(closed_port_url()))
-        .build();
-    let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
-    assert_error_hides_key("OpenAIClient transport error", &err);
+    #[cfg(feature = "llm")]
+    {
+        // An LLM client whose base URL carries a key, against a server that is not there.
+        let client = OpenAIClient::builder("m", 0.0)
+            .env(|_| None)
+            .base_url(keyed(closed_port_url()))
+            .build();
+        let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
+        assert_error_hides_key("OpenAIClient transport error", &err);
+    }
     assert!(started.elapsed() < secs(10), "took {:?}", started.elapsed());
 }
 
@@ -815,6 +827,7 @@ fn an_url_without_scheme_does_not_quote_its_key_in_the_error() {
     assert_error_hides_key("URL without scheme", &err);
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn an_llm_status_error_does_not_quote_the_key() {
     // Bound: 5 s. A server that answers an LLM request with a 401 whose body does not quote the
@@ -830,6 +843,7 @@ fn an_llm_status_error_does_not_quote_the_key() {
     assert_error_hides_key("AnthropicClient 401", &err);
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn an_llm_error_that_repeats_the_key_shows_it_redacted() {
     // Gateways that do not mask the key repeat it whole in their 401.
@@ -866,6 +880,7 @@ fn an_llm_error_that_repeats_the_key_shows_it_redacted() {
     }
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn an_llm_key_quoted_in_a_malformed_stream_chunk_is_redacted() {
     // A gateway's chunk that is not JSON, quoted by the protocol error that says so.
@@ -892,6 +907,7 @@ fn an_llm_key_quoted_in_a_malformed_stream_chunk_is_redacted() {
     assert_hidden("ChatBatch result", &error);
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn an_llm_key_cut_by_the_end_of_a_quoted_chunk_is_redacted() {
     // A project key of 164 characters after gateway text: the quote of the malformed chunk
@@ -914,6 +930,7 @@ fn an_llm_key_cut_by_the_end_of_a_quoted_chunk_is_redacted() {
     assert!(!text.contains(&key[..12]), "{text}");
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn an_llm_key_repeated_in_the_stream_or_json_escaped_is_redacted() {
     // A gateway that answers 200 and puts its error in the stream.

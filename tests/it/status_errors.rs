@@ -2,8 +2,9 @@
 //! redacted URL; the body stays on the error.
 
 use support::{Reply, TestServer};
+#[cfg(feature = "llm")]
 use ureq_futures::llm::{Message, OpenAIClient};
-use ureq_futures::{Error, FuturesSession, RetryPolicy};
+use ureq_futures::{Error, FuturesSession};
 
 const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n\
 <center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
@@ -81,6 +82,7 @@ fn a_stream_refused_with_a_long_api_error_shows_the_apis_message_and_request_id(
 }
 
 /// The error of a chat that an OpenAI-compatible server refuses with `status` and a JSON `body`.
+#[cfg(feature = "llm")]
 fn chat_refused(
     server_status: u16,
     body: &'static str,
@@ -91,13 +93,14 @@ fn chat_refused(
     let err = OpenAIClient::builder("m", None)
         .env(|_| None)
         .base_url(server.url())
-        .retry(RetryPolicy::none())
+        .retry(ureq_futures::RetryPolicy::none())
         .build()
         .stream_chat(&[Message::user("hi")])
         .unwrap_err();
     (server, status_error(err))
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn mistrals_validation_error_inside_message_is_shown_with_its_field() {
     // Mistral's answer to a chat without a model.
@@ -118,6 +121,7 @@ fn mistrals_validation_error_inside_message_is_shown_with_its_field() {
     assert_eq!(e.api_code(), None);
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn a_fastapi_detail_list_is_shown_entry_by_entry() {
     // vLLM (FastAPI) refusing a request without messages and with a bad temperature.
@@ -214,6 +218,7 @@ fn a_servers_control_characters_are_escaped_in_the_message() {
     assert_eq!(status_error(err).api_message(), Some(body), "kept whole");
 }
 
+#[cfg(feature = "llm")]
 #[test]
 fn a_json_error_longer_than_what_is_read_keeps_its_message() {
     // The request echoed back: past the 64 KiB read of a refused stream, the body is cut and no

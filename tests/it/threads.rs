@@ -4,6 +4,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "llm")]
 use ureq_futures::llm::{AnthropicClient, OpenAIClient};
 use ureq_futures::FuturesSession;
 
@@ -65,19 +66,25 @@ fn sessions_and_clients_built_but_unused_start_no_thread() {
 fn sessions_and_clients_built_but_unused_start_no_thread_alone() {
     let before = thread_count();
     let sessions: Vec<_> = (0..20).map(|_| FuturesSession::new()).collect();
-    let clients: Vec<_> = (0..10)
-        .map(|_| {
-            OpenAIClient::builder("gpt-4o-mini", 0.0)
-                .api_key("sk-test")
-                .base_url("http://127.0.0.1:9/v1")
-                .build()
-        })
-        .collect();
-    // `new`, as most programs make their client: it reads the environment, and starts nothing.
-    let new_clients = (
-        OpenAIClient::new("gpt-4o-mini", 0.0),
-        AnthropicClient::new("claude-haiku-4-5", None),
-    );
+    #[cfg(feature = "llm")]
+    let clients = {
+        let built: Vec<_> = (0..10)
+            .map(|_| {
+                OpenAIClient::builder("gpt-4o-mini", 0.0)
+                    .api_key("sk-test")
+                    .base_url("http://127.0.0.1:9/v1")
+                    .build()
+            })
+            .collect();
+        // `new`, as most programs make their client: it reads the environment, and starts nothing.
+        let new = (
+            OpenAIClient::new("gpt-4o-mini", 0.0),
+            AnthropicClient::new("claude-haiku-4-5", None),
+        );
+        (built, new)
+    };
+    #[cfg(not(feature = "llm"))]
+    let clients = ();
     assert_eq!(thread_count(), before, "a built session started threads");
     // The first job starts one worker; a burst that finds them all busy starts the rest.
     sessions[0].submit(|_| Ok(())).result().unwrap();
@@ -87,7 +94,7 @@ fn sessions_and_clients_built_but_unused_start_no_thread_alone() {
     for h in handles {
         h.result().unwrap();
     }
-    drop((sessions, clients, new_clients));
+    drop((sessions, clients));
     assert_back_to(before, "workers of dropped sessions did not exit");
 }
 
