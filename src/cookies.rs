@@ -22,7 +22,8 @@
 //! host-only; an IP address only ever matches itself. Cookies go only to hosts that
 //! domain-match and paths that path-match (§5.1.3, §5.1.4), `Secure` ones only over https, in
 //! the §5.4 order (longer paths first). A `Secure` cookie set over plain http is refused, as
-//! RFC 6265bis and browsers do, and so is a cookie from plain http that would replace, delete or
+//! RFC 6265bis and browsers do (over `http://localhost` too, which browsers and curl take for a
+//! secure origin: a local server that sets `Secure` cookies is reached over https here), and so is a cookie from plain http that would replace, delete or
 //! shadow a `Secure` one of the same name (RFC 6265bis §5.7, as browsers and curl do).
 //! A cookie named `__Secure-...` must be `Secure`, and one named `__Host-...` also host-only
 //! and for `Path=/` (RFC 6265bis §4.1.3, letter case ignored, as browsers do); others with
@@ -321,7 +322,8 @@ impl CookieJar {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRequest`] when `url` is not a URL with a host, or the rules refuse
+    /// [`Error::InvalidRequest`] when `url` is not an `http` or `https` URL with a host, or
+    /// the rules refuse
     /// the cookie (saying which rule).
     ///
     /// # Examples
@@ -340,11 +342,14 @@ impl CookieJar {
         let uri: Uri = url
             .parse()
             .ok()
-            .filter(|u: &Uri| u.host().is_some_and(|h| !h.is_empty()))
+            .filter(|u: &Uri| {
+                matches!(u.scheme_str(), Some("http" | "https"))
+                    && u.host().is_some_and(|h| !h.is_empty())
+            })
             .ok_or_else(|| {
                 Error::InvalidRequest(format!(
-                    "the cookie's URL {} is not a URL with a host name (write one such as \
-                     https://example.com/)",
+                    "the cookie's URL {} is not an http or https URL with a host name (write \
+                     one such as https://example.com/)",
                     crate::redact_url(url)
                 ))
             })?;
@@ -622,6 +627,7 @@ fn store(
     if !secure_origin
         && cookies.iter().any(|c| {
             c.secure
+                && c.live(now)
                 && c.name == parsed.name
                 && (domain_match(&c.domain, &domain) || domain_match(&domain, &c.domain))
                 && path_match(&path, &c.path)
@@ -1215,6 +1221,19 @@ mod tests {
             &["later=1; Expires=Wed, 09 Jun 2121 10:18:14 GMT"],
         );
         assert_eq!(sent(&jar, "http://h/").as_deref(), Some("later=1"));
+    }
+
+    #[test]
+    fn an_expired_secure_cookie_leaves_its_name_to_plain_http() {
+        let jar = CookieJar::new();
+        set(&jar, "https://h/", &["sid=old; Secure; Path=/; Max-Age=1"]);
+        let later = now() + 5;
+        let stored = store(&mut jar.lock(), &uri("http://h/"), "sid=new; Path=/", later);
+        assert_eq!(stored, Ok(()));
+        assert_eq!(
+            jar.header_for(&uri("http://h/"), later).as_deref(),
+            Some("sid=new")
+        );
     }
 
     #[test]

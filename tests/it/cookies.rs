@@ -238,6 +238,14 @@ fn the_jar_reads_sets_saves_restores_and_clears_the_sessions_cookies() {
     assert_eq!(get(localhost(&server, "/shop/x")), "-");
     let err = jar.set(&server.url_for("/"), "s=1; Secure").unwrap_err();
     assert!(err.to_string().contains("only over https"), "{err}");
+    // A URL without its scheme, or of another scheme, is no answer a cookie comes from.
+    for url in ["example.com", "ftp://example.com/"] {
+        let err = jar.set(url, "e=1").unwrap_err();
+        assert!(
+            err.to_string().contains("is not an http or https URL"),
+            "{url}: {err}"
+        );
+    }
     // Saved, cleared (a logout), then restored.
     let saved = serde_json::to_string(&jar.cookies()).unwrap();
     jar.clear();
