@@ -25,9 +25,12 @@ const MIN_CONNECTION_BUFFER: usize = 4 * 1024;
 /// when it is first used: a larger size (`usize::MAX`) would fail every request with a
 /// panic, or abort the process when the allocation fails.
 const MAX_CONNECTION_BUFFER: usize = 16 * 1024 * 1024;
-/// The largest write buffer of a stream's connection: 8 KiB, the longest request line or
-/// header most servers take.
-const MAX_STREAM_WRITE_BUFFER: usize = 8 * 1024;
+/// The write buffer of a stream's connection unless [`SessionBuilder::stream_buffer_size`] is
+/// set: 8 KiB, the longest request line or header most servers take (nginx's and Apache's
+/// limit). Set, the write buffer is as large as the read buffer: a head line over 8 KiB (a
+/// long `Cookie` header, which some load balancers take up to 16 KiB) then has a setting that
+/// lets it through, and the default keeps an open stream's memory small.
+const DEFAULT_STREAM_WRITE_BUFFER: usize = 8 * 1024;
 /// ureq's limit on a response head (status line and headers): 64 KiB.
 const DEFAULT_MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
@@ -637,7 +640,7 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers (4 KiB to 16 MiB), held while it is open |
-/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the read buffer (4 KiB to 16 MiB) of the connections of event streams, which stay open; their write buffer is as large, up to 8 KiB |
+/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the read buffer (4 KiB to 16 MiB) of the connections of event streams, which stay open; their write buffer is 8 KiB, or as large when this is set |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 /// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
 /// | [`proxy`](SessionBuilder::proxy) | the first set of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, for every scheme | where connections go first |
@@ -1248,8 +1251,8 @@ impl SessionBuilder {
     /// The size of the read buffer of each connection that carries an event stream
     /// ([`events`](crate::RequestBuilder::events) and the other stream methods, a
     /// [`StreamMap`](crate::sse::StreamMap)'s streams, the LLM clients' streams), in bytes, at
-    /// least 4 KiB and at most 16 MiB (a value outside is taken as the nearer bound); its write
-    /// buffer is as large, up to 8 KiB. Defaults to
+    /// least 4 KiB and at most 16 MiB (a value outside is taken as the nearer bound); once set,
+    /// it is also the size of their write buffer, which is 8 KiB otherwise. Defaults to
     /// [`DEFAULT_STREAM_BUFFER_SIZE`] (16 KiB), or to
     /// [`connection_buffer_size`](SessionBuilder::connection_buffer_size) if that is smaller.
     /// Ignored when an [`agent`](SessionBuilder::agent) is given: its streams use its buffers.
@@ -1264,9 +1267,11 @@ impl SessionBuilder {
     /// is larger fails with an [`Error::Io`] (kind `InvalidData`) that says "response header is
     /// too big" and names this setting, the fix (event-stream heads are usually under 2 KiB).
     /// The write buffer must hold the longest line of the request's head (its request line
-    /// with the URL, or one header): a longer one fails with an [`Error::Io`] (kind
-    /// `InvalidInput`) that says "output too small". Most servers refuse lines over
-    /// 8 KiB anyway (nginx's and Apache's limit); a request body of any size is sent in parts.
+    /// with the URL, or one header, such as the `Cookie` header the session's jar fills): a
+    /// longer one fails with an [`Error::Io`] (kind `InvalidInput`) that says "output too
+    /// small" and names this setting. Most servers refuse lines over 8 KiB (nginx's and
+    /// Apache's limit), some take more (a load balancer's session cookies can reach 16 KiB):
+    /// set this to send such a line on a stream. A request body of any size is sent in parts.
     ///
     /// # Examples
     ///
@@ -1370,10 +1375,11 @@ impl SessionBuilder {
                         .min(self.connection_buffer_size.unwrap_or(usize::MAX))
                 });
                 let agent = self.make_agent(self.connection_buffer_size.map(|b| (b, b)));
-                let streams = self.make_agent(Some((
-                    stream_buffer,
-                    stream_buffer.min(MAX_STREAM_WRITE_BUFFER),
-                )));
+                let stream_write_buffer = match self.stream_buffer_size {
+                    Some(set) => set,
+                    None => stream_buffer.min(DEFAULT_STREAM_WRITE_BUFFER),
+                };
+                let streams = self.make_agent(Some((stream_buffer, stream_write_buffer)));
                 (agent, Some(streams))
             }
         };

@@ -675,10 +675,19 @@ fn event_streams_have_small_connection_buffers_of_their_own() {
         "send the request to",
         "/events",
         "output too small",
-        "8 KiB",
+        "8 KiB unless SessionBuilder::stream_buffer_size sets it",
     ] {
         assert!(text.contains(part), "{part:?} is not in: {text}");
     }
+    // The jar's cookies of a host go in one line: three of 4,000 bytes do not fit 8 KiB.
+    let jar = session.cookies().unwrap();
+    for name in ["a", "b", "c"] {
+        jar.set(&server.url(), &format!("{name}={}", "v".repeat(4000)))
+            .unwrap();
+    }
+    let err = long_header(0).unwrap_err();
+    assert!(err.to_string().contains("CookieJar::retain"), "{err}");
+    let cookies = jar.cookies();
     // The session's other requests keep ureq's buffers: the same head is fine there.
     let resp = session
         .get(format!("{}/big-head", server.url()))
@@ -691,6 +700,18 @@ fn event_streams_have_small_connection_buffers_of_their_own() {
         .stream_buffer_size(32 * 1024)
         .build();
     assert_eq!(data(&larger, "/big-head").unwrap(), ["a", "b"]);
+    // Set, the size is the write buffer's too: a line of 20 KiB, and the cookies above, go.
+    let stream = larger
+        .get(format!("{}/events", server.url()))
+        .header("x-token", "t".repeat(20 * 1024))
+        .events()
+        .result();
+    assert_eq!(stream.unwrap().next().unwrap().unwrap().data, "a");
+    let larger_jar = larger.cookies().unwrap();
+    for cookie in cookies {
+        larger_jar.insert(cookie).unwrap();
+    }
+    assert_eq!(data(&larger, "/events").unwrap(), ["a", "b"]);
     let smaller = FuturesSession::builder()
         .connection_buffer_size(8 * 1024)
         .build();
