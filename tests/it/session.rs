@@ -950,6 +950,58 @@ fn a_content_length_set_by_hand_that_is_not_the_bodys_is_refused_before_sending(
     assert_eq!(requests[1].header("content-length"), Some("0"));
 }
 
+/// A framing the request sets itself goes out alone, however its header is written: ureq adds a
+/// `Content-Length` of its own unless it reads the framing, and `Chunked`, two lines or blanks
+/// around a length sent both framings (a proxy that reads the length would take the chunks
+/// after it for another request).
+#[test]
+fn a_framing_set_by_hand_goes_out_alone_whatever_its_letter_case_or_lines() {
+    let server = TestServer::start(|req| Reply::ok(req.body_str().into_owned()));
+    let session = FuturesSession::new();
+    let post = || session.post(server.url()).body("abc");
+    let framings = |req: &support::Request| -> Vec<String> {
+        req.headers
+            .iter()
+            .filter(|(k, _)| {
+                k.eq_ignore_ascii_case("content-length")
+                    || k.eq_ignore_ascii_case("transfer-encoding")
+            })
+            .map(|(k, v)| format!("{}: {v}", k.to_ascii_lowercase()))
+            .collect()
+    };
+    for written in ["Chunked", "CHUNKED", " chunked "] {
+        let resp = post()
+            .header("Transfer-Encoding", written)
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "abc", "{written:?}");
+        let req = server.requests().pop().unwrap();
+        assert_eq!(
+            framings(&req),
+            ["transfer-encoding: chunked"],
+            "{written:?}"
+        );
+    }
+    let resp = post()
+        .header("Transfer-Encoding", "identity")
+        .header("transfer-encoding", "Chunked")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let req = server.requests().pop().unwrap();
+    assert_eq!(framings(&req), ["transfer-encoding: identity, chunked"]);
+    let resp = post()
+        .header("Content-Length", "3 ")
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "abc");
+    let req = server.requests().pop().unwrap();
+    assert_eq!(framings(&req), ["content-length: 3"]);
+}
+
 #[test]
 fn a_thousand_requests_through_eight_workers_lose_nothing() {
     let mut server = mockito::Server::new();
