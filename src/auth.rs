@@ -17,8 +17,9 @@ pub(crate) fn set(headers: &mut Vec<(String, String)>, value: String) {
 ///
 /// RFC 7617 allows no control character in either part (a tab and U+0080..U+009F included),
 /// and one is nearly always a mistake: a password read from a file keeps its line feed, and
-/// the server answers 401 with no word of why. The refusal names the part, the character and
-/// its place, never the value.
+/// the server answers 401 with no word of why. Nor a colon in the user name, which the server
+/// takes for the end of the name. The refusal names the part, the character and its place,
+/// never the value.
 pub(crate) fn basic(user: &str, password: &str) -> Result<String, String> {
     for (part, text) in [("user name", user), ("password", password)] {
         if let Some((at, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
@@ -34,6 +35,12 @@ pub(crate) fn basic(user: &str, password: &str) -> Result<String, String> {
                 u32::from(c)
             ));
         }
+    }
+    if let Some(at) = user.find(':') {
+        return Err(format!(
+            "the basic auth user name holds a colon at byte {at}, which RFC 7617 does not \
+             allow: the server would read the name up to it and the rest as the password"
+        ));
     }
     let mut out = String::from("Basic ");
     base64_into(&mut out, format!("{user}:{password}").as_bytes());

@@ -163,7 +163,10 @@ impl RequestBuilder {
     /// credential header, it is sent again after a redirect to the same origin and removed when
     /// a redirect leads to another one. Credentials in the URL (`https://user:p%40ss@host/`,
     /// percent-decoded) are sent the same way when the request has no `Authorization` of its
-    /// own or the session's, and follow the same rule.
+    /// own or the session's, and follow the same rule. Credentials RFC 7617 does not allow (a
+    /// control character in either part, such as the line feed of a password read from a file,
+    /// or a colon in the user name) fail the request with an [`Error::InvalidRequest`] that
+    /// says which, before anything is sent; it never shows the password.
     ///
     /// # Examples
     ///

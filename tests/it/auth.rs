@@ -66,6 +66,15 @@ fn request_basic_and_bearer_auth_send_the_rfc_headers() {
             session.get(&in_url),
             "password holds a control character (U+000A) at its end",
         ),
+        // A colon in the user name: the server would take `PASS` for a part of the password.
+        (
+            session.get(&url).basic_auth("me:PASS", "WD"),
+            "user name holds a colon at byte 2",
+        ),
+        (
+            session.get(format!("http://me%3APASS:WD@{}/echo", server.addr())),
+            "user name holds a colon at byte 2",
+        ),
     ] {
         let message = match request.send().result() {
             Err(ureq_futures::Error::InvalidRequest(m)) => m,
