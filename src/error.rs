@@ -69,7 +69,7 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// | a `100 Continue` with header fields (RFC 9110 allows them; ureq refuses them) | `Io`, kind `InvalidData` | `read the response from host:port failed`, ureq's words, and that no setting changes it |
 /// | `Transfer-Encoding` in an HTTP/1.0 2xx answer, or a transfer coding other than `chunked` (`gzip, chunked`; an unknown one beside a `Content-Length`; another status keeps its head with an empty body) | `Io`, kind `InvalidData` | `read the response from host:port failed`, and the coding or the version: its bytes would not be the body |
 /// | chunked body whose framing does not parse within the connection's input buffer (lines that end in LF alone, a size line of thousands of digits) while the connection stays open | `Io`, kind `InvalidData` | `read the body from host:port failed`, and that its chunked framing does not parse |
-/// | other malformed response (a chunk size that is no number) | `Transport` with ureq's error | ureq's |
+/// | other malformed response: in its head (a `Content-Length` that is no number, two that disagree) or in a chunked body's framing (a chunk size that is no number, a chunk without its line end) | `Io`, kind `InvalidData` | `read the response from host:port failed` or `read the body from host:port failed`, the URL, and ureq's words (`protocol: conflicting content-length headers`) |
 ///
 /// The message of a [`Transport`](Error::Transport), [`Json`](Error::Json),
 /// [`EventTooLarge`](Error::EventTooLarge), [`Api`](Error::Api) (an error the server put inside a 200 answer's stream, which says so),

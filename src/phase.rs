@@ -643,6 +643,17 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
                 Some(hint.to_string()),
             ))
         }
+        // Any other framing ureq refuses: in a response head (a `Content-Length` that is no
+        // number, two that disagree, a version it does not speak), where, like every failure
+        // of the response; before the request went out, the request's.
+        ureq::Error::Protocol(_) => {
+            let phase = if crate::transport::wrote_request() {
+                Phase::Response
+            } else {
+                Phase::Send
+            };
+            Some((io::ErrorKind::InvalidData, phase, None))
+        }
         _ => None,
     }
 }
@@ -775,6 +786,14 @@ pub(crate) fn in_body(
                 io::Error::new(kind, undecodable),
             ))
         }
+        // A chunked body's framing that does not parse (a chunk size that is no number, a
+        // chunk longer than its size says): where, like every failure of the body.
+        Error::Transport(e @ ureq::Error::Protocol(_)) => located(
+            io::Error::new(io::ErrorKind::InvalidData, e),
+            Phase::Body,
+            &uri,
+            None,
+        ),
         other => other,
     };
     match timeouts {

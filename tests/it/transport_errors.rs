@@ -131,6 +131,16 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
         "/events" => Reply::stall().content_type("text/event-stream"),
         "/status-line" => Reply::raw(b"HTTP/1.1 abc OK\r\n\r\n".to_vec()),
         "/header-line" => Reply::raw(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n".to_vec()),
+        "/two-lengths" => Reply::raw(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
+        ),
+        "/length-word" => {
+            Reply::raw(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhello".to_vec())
+        }
+        "/chunk-size-word" => Reply::raw(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
         "/many-headers" => {
             let fields: String = (0..200)
                 .map(|i| format!("Set-Cookie: c{i}=1\r\n"))
@@ -181,6 +191,34 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
             }),
             variant: &["Io(InvalidData)"],
             words: &["io: read the response from {hp} failed for url: http://{hp}/header-line: protocol: http parse fail"],
+        },
+        // So were the other framings ureq refuses, in the head and in a chunked body.
+        Case {
+            name: "two content lengths",
+            run: Box::new({
+                let (url, hp) = at("/two-lengths");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/two-lengths: protocol: conflicting content-length headers"],
+        },
+        Case {
+            name: "a content length that is no number",
+            run: Box::new({
+                let (url, hp) = at("/length-word");
+                move || (FuturesSession::new().get(url).send_streaming().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/length-word: protocol: content-length header not a number"],
+        },
+        Case {
+            name: "a chunk size that is no number",
+            run: Box::new({
+                let (url, hp) = at("/chunk-size-word");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &["io: read the body from {hp} failed for url: http://{hp}/chunk-size-word: protocol: chunk length cannot be read as a number"],
         },
         Case {
             name: "more header fields than ureq reads",
