@@ -303,7 +303,9 @@ fn follow_hops(
         }
         let next = next.map_err(|why| {
             Error::InvalidRequest(format!(
-                "the redirect from {} goes to an invalid location: {why}",
+                "the {status} answer of {} redirects to a location the session does not \
+                 follow: {why}; max_redirects(0) returns a redirect as the response, whose \
+                 Location header can be read",
                 crate::redact_url(&hop.uri.to_string())
             ))
         })?;

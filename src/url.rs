@@ -646,10 +646,19 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
         |scheme: &str| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
     let Some((_, rest)) = target.split_once("://").filter(|(scheme, _)| web(scheme)) else {
         return Err(match Parts::split(&target).scheme {
-            Some(scheme) if web(scheme) => "the location names no host (`//host` after its scheme)",
-            _ => "the location is not an http or https URL",
-        }
-        .into());
+            Some(scheme) if web(scheme) => {
+                "the location names no host (`//host` after its scheme)".into()
+            }
+            // The scheme alone: the rest may carry a key of the server's choosing.
+            Some(scheme)
+                if scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+            {
+                format!("the location is not an http or https URL (its scheme is {scheme})")
+            }
+            _ => "the location is not an http or https URL".into(),
+        });
     };
     let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
     check_authority(authority)?;
@@ -1292,8 +1301,11 @@ mod tests {
         }
         for (location, why) in [
             ("http://h:99999/", "out of range"),
-            ("ftp://h/", "not an http or https URL"),
-            ("javascript:alert(1)", "not an http or https URL"),
+            (
+                "ftp://h/",
+                "the location is not an http or https URL (its scheme is ftp)",
+            ),
+            ("javascript:alert(1)", "(its scheme is javascript)"),
             ("http:///x", "the host is empty"),
             (
                 "https:/echo",

@@ -289,6 +289,22 @@ fn max_redirects_bounds_the_hops_of_a_session_built_agent() {
             server.url_for("/bad")
         )
     );
+    // One the session does not follow says why, and how to read it, not where it leads.
+    let err = FuturesSession::new()
+        .get(server.url_for("/bad"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid request: the 302 answer of {} redirects to a location the session does \
+             not follow: the location is not an http or https URL (its scheme is javascript); \
+             max_redirects(0) returns a redirect as the response, whose Location header can be \
+             read",
+            server.url_for("/bad")
+        )
+    );
     let none = FuturesSession::builder().max_redirects(0).build();
     let resp = none.get(server.url_for("/hops/2")).send().result().unwrap();
     assert_eq!(
