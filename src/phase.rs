@@ -612,7 +612,14 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
         }
         // A head that does not fit the connection's read buffer (ureq's `max_response_header_size`
         // is set from it).
-        ureq::Error::LargeResponseHeader(_, limit) => {
+        ureq::Error::LargeResponseHeader(got, limit) => {
+            // ureq counts what it read, which stops a byte past the buffer: `16384 > 16383`
+            // reads as a head one byte too long, whatever its length.
+            let stopped = if *got == limit + 1 {
+                format!("the head is longer than the {limit} bytes read, where the read stopped; ")
+            } else {
+                String::new()
+            };
             let hint = if *limit >= MAX_HEAD {
                 format!(
                     "the agent reads at most {limit} bytes of response head: the buffer \
@@ -627,7 +634,11 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
                      connection_buffer_size for other requests; ureq allows up to 64 KiB"
                 )
             };
-            Some((io::ErrorKind::InvalidData, Phase::Response, Some(hint)))
+            Some((
+                io::ErrorKind::InvalidData,
+                Phase::Response,
+                Some(format!("{stopped}{hint}")),
+            ))
         }
         // A line of the request head that does not fit the connection's write buffer.
         ureq::Error::Protocol(p) if p.to_string().contains("output too small") => {
