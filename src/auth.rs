@@ -47,9 +47,19 @@ pub(crate) fn basic(user: &str, password: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// `Bearer token`, as RFC 6750 says.
-pub(crate) fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
+/// `Bearer token`, as RFC 6750 says, or, for an empty token, the text of the refusal: `Bearer `
+/// alone is no credential (RFC 6750's token has at least one character), and an empty token is
+/// nearly always an environment variable that is not set, which the server would answer with a
+/// 401 that does not say so.
+pub(crate) fn bearer(token: &str) -> Result<String, String> {
+    if token.trim_matches([' ', '\t']).is_empty() {
+        return Err(
+            "the bearer token is empty (an environment variable that is not set?): \
+                    give the token, or leave bearer_auth out"
+                .into(),
+        );
+    }
+    Ok(format!("Bearer {token}"))
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
@@ -108,6 +118,7 @@ mod tests {
             basic("test", "123\u{a3}").as_deref(),
             Ok("Basic dGVzdDoxMjPCow==")
         );
-        assert_eq!(bearer("t0k"), "Bearer t0k");
+        assert_eq!(bearer("t0k").as_deref(), Ok("Bearer t0k"));
+        assert!(bearer(" ").is_err());
     }
 }

@@ -194,7 +194,9 @@ impl RequestBuilder {
 
     /// Sends a bearer token (RFC 6750): `Authorization: Bearer <token>`, as most HTTP APIs
     /// expect an API key. It replaces an `Authorization` set before on this request, and the
-    /// session's; redirects treat it as [`basic_auth`](RequestBuilder::basic_auth) says.
+    /// session's; redirects treat it as [`basic_auth`](RequestBuilder::basic_auth) says. An
+    /// empty token (an environment variable that is not set) fails the request with an
+    /// [`Error::InvalidRequest`] that says so, before anything is sent.
     ///
     /// # Examples
     ///
@@ -213,7 +215,10 @@ impl RequestBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
-        crate::auth::set(&mut self.spec.headers, crate::auth::bearer(token.as_ref()));
+        match crate::auth::bearer(token.as_ref()) {
+            Ok(value) => crate::auth::set(&mut self.spec.headers, value),
+            Err(why) => self.fail(Error::InvalidRequest(why)),
+        }
         self
     }
 

@@ -834,8 +834,9 @@ impl SessionBuilder {
     }
 
     /// A bearer token (RFC 6750) for every request of the session: an `Authorization: Bearer`
-    /// default header, replaced as [`basic_auth`](SessionBuilder::basic_auth) says. No
-    /// authentication by default.
+    /// default header, replaced as [`basic_auth`](SessionBuilder::basic_auth) says. An empty
+    /// token fails each request that would send it, as
+    /// [`RequestBuilder::bearer_auth`] says. No authentication by default.
     ///
     /// # Examples
     ///
@@ -847,8 +848,9 @@ impl SessionBuilder {
     /// assert!(!format!("{session:?}").contains("sk-test"));
     /// ```
     pub fn bearer_auth(mut self, token: impl AsRef<str>) -> Self {
+        // A refused token leaves no `Authorization` behind, and fails the requests instead.
         let value = crate::auth::bearer(token.as_ref());
-        self.set_header("authorization".into(), Ok(value));
+        self.set_header("authorization".into(), value);
         self
     }
 

@@ -66,6 +66,15 @@ fn request_basic_and_bearer_auth_send_the_rfc_headers() {
             session.get(&in_url),
             "password holds a control character (U+000A) at its end",
         ),
+        // An empty bearer token: most likely an environment variable that is not set.
+        (
+            session.get(&url).bearer_auth(""),
+            "the bearer token is empty",
+        ),
+        (
+            FuturesSession::builder().bearer_auth(" ").build().get(&url),
+            "the bearer token is empty",
+        ),
         // A colon in the user name: the server would take `PASS` for a part of the password.
         (
             session.get(&url).basic_auth("me:PASS", "WD"),
