@@ -521,7 +521,8 @@ impl RateLimiter {
     /// the [`all_hosts`](RateLimiter::all_hosts) rate. An origin's rate wins over its host and
     /// port's, which wins over its host's; the last one set for a name wins. Each origin has a
     /// bucket of its own. An IPv6 address is written with or without brackets (`"::1"`,
-    /// `"[::1]:8080"`).
+    /// `"[::1]:8080"`). Blanks around the name, and a path after a host
+    /// (`"api.example.com/v1"`), are left out.
     ///
     /// # Examples
     ///
@@ -536,6 +537,14 @@ impl RateLimiter {
     /// assert!(limiter.try_acquire("http://localhost:8080/").is_ok());
     /// ```
     pub fn host(self, host_or_origin: &str, limit: RateLimit) -> Self {
+        // Blanks around it, or a path after a host (`api.example.com/v1`, a base URL without its
+        // scheme), made a name no request has, and the rate never applied.
+        let host_or_origin = host_or_origin.trim();
+        let host_or_origin = if host_or_origin.contains("://") {
+            host_or_origin
+        } else {
+            host_or_origin.split(['/', '?']).next().unwrap_or_default()
+        };
         let scope = if host_or_origin.contains("://") {
             match origin_of(host_or_origin) {
                 Some(origin) => Scope::Origin(origin),
@@ -1274,6 +1283,17 @@ mod tests {
         assert_eq!(taken("https://api.example.com:443"), 5);
         assert_eq!(taken("http://api.example.com:80"), 2);
         assert_eq!(taken("http://other:80"), 1);
+        // A host written with blanks, or with a path (a base URL without its scheme).
+        let written = RateLimiter::new()
+            .host(" a.example ", RateLimit::per_second(1.0).burst(2))
+            .host("b.example:8080/v1", RateLimit::per_second(1.0).burst(3));
+        let taken = |o: &str| {
+            (0..10)
+                .take_while(|_| written.acquire_at(o, t0).is_ok())
+                .count()
+        };
+        assert_eq!(taken("http://a.example:80"), 2);
+        assert_eq!(taken("http://b.example:8080"), 3);
         // Without any rate, nothing is limited and nothing is kept.
         let free = RateLimiter::new();
         assert!((0..100).all(|_| free.acquire_at("http://h:80", t0).is_ok()));
