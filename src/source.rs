@@ -152,6 +152,8 @@ pub struct EventSource {
     refused: Option<Error>,
     done: bool,
     last_event_id: Option<SmolStr>,
+    /// The request (or the session) set a `Last-Event-ID`, which a parser's ID does not replace.
+    id_given: bool,
     /// The reconnection time until the server sends a `retry:` ([`EventSource::initial_retry`]).
     initial_retry: Duration,
     /// The last `retry:` the server sent: the reconnection time from then on, which the next
@@ -348,6 +350,7 @@ impl EventSource {
             current: None,
             refused,
             done: false,
+            id_given: given.is_some(),
             last_event_id: given.filter(|id| !id.is_empty()).map(SmolStr::from),
             initial_retry: DEFAULT_INITIAL_RETRY,
             server_retry: None,
@@ -432,6 +435,13 @@ impl EventSource {
     ///     .options(StreamOptions::default().capacity(16));
     /// ```
     pub fn options(mut self, options: StreamOptions) -> Self {
+        // A parser started with an ID (`Parser::with_last_event_id`) names the ID in force on
+        // the first connection, as the request's own `Last-Event-ID` does (which wins): it was
+        // sent only once the first stream ended, and the first connection replayed the stream
+        // from its start.
+        if self.connections == 0 && !self.id_given {
+            self.last_event_id = options.started_last_event_id().map(SmolStr::from);
+        }
         self.options = options;
         self
     }
@@ -581,9 +591,9 @@ impl EventSource {
                              server's, or the request's own Last-Event-ID) is {} bytes long, \
                              too long for the Last-Event-ID header of an event stream's \
                              request (a head line holds at most \
-                             {} bytes: the stream connections' write buffer, \
-                             SessionBuilder::stream_buffer_size, at most 8 KiB; most servers \
-                             refuse longer lines); nothing was sent",
+                             {} bytes: the stream connections' write buffer, 8 KiB unless \
+                             SessionBuilder::stream_buffer_size sets it; most servers refuse \
+                             longer lines); nothing was sent",
                             crate::redact_url(&self.template.url),
                             crate::phase::grouped(id.len() as u64),
                             crate::phase::grouped(room as u64),

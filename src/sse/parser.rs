@@ -646,7 +646,11 @@ impl Parser {
 
     /// Starts with `id` as the last event ID, as an `EventSource` does when it reconnects with
     /// `Last-Event-ID`: events carry it until the stream sets another or resets it. An `id`
-    /// containing NUL is ignored, as the spec ignores such an `id:` field.
+    /// containing NUL is ignored, as the spec ignores such an `id:` field, and so is one
+    /// containing CR or LF, which no `id:` line can hold. Given to an
+    /// [`EventSource`](crate::EventSource) in its [`options`](crate::EventSource::options), it
+    /// is the ID its first connection sends, unless the request sets a `Last-Event-ID` of its
+    /// own.
     ///
     /// # Examples
     ///
@@ -659,7 +663,7 @@ impl Parser {
     /// assert_eq!(ids, [Some("41".into()), None]);
     /// ```
     pub fn with_last_event_id(mut self, id: &str) -> Self {
-        if !id.contains('\0') {
+        if !id.contains(['\0', '\r', '\n']) {
             self.fields.id_buffer.set(id);
             self.fields.last_event_id.set(id);
             if self.fields.owned.is_some() {

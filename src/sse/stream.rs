@@ -198,6 +198,16 @@ impl StreamOptions {
         self
     }
 
+    /// The last event ID its parser was started with ([`Parser::with_last_event_id`]), if any.
+    pub(crate) fn started_last_event_id(&self) -> Option<&str> {
+        match &self.framing {
+            Framing::EventStream(parser) => {
+                Some(parser.last_event_id()).filter(|id| !id.is_empty())
+            }
+            Framing::Lines(_) => None,
+        }
+    }
+
     /// Has the worker leave the parser's state in `resume` when the body ends, before the
     /// stream's last item.
     pub(crate) fn report_to(mut self, resume: Arc<Mutex<Resume>>) -> Self {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{closed_port_url, ms, secs, Reply, TestServer};
-use ureq_futures::sse::{SmolStr, StreamOptions};
+use ureq_futures::sse::{Parser, SmolStr, StreamOptions};
 use ureq_futures::{Error, FuturesSession};
 
 const SSE: &str = "text/event-stream";
@@ -437,6 +437,38 @@ fn a_last_event_id_set_on_the_request_or_the_session_is_the_first_and_is_replace
         session.get(server.url()).send().result().unwrap();
         assert_eq!(sent()[3].len(), usize::from(on_session), "{on_session}");
     }
+}
+
+/// A parser started with an ID, given in the options, is where the first connection resumes,
+/// as a `Last-Event-ID` on the request is (which wins over it).
+#[test]
+fn a_parser_started_with_an_id_is_where_the_first_connection_resumes() {
+    let server = TestServer::start(|req| match req.header("last-event-id") {
+        Some("41") => Reply::sse(["id: 42\ndata: b\n\n"], ms(0)),
+        Some("42") => Reply::status(204, ""),
+        _ => Reply::sse(["id: 1\ndata: from the start\n\n"], ms(0)),
+    });
+    let seeded = || StreamOptions::default().parser(Parser::new().with_last_event_id("41"));
+    let session = FuturesSession::new();
+    let mut source = session
+        .get(server.url())
+        .event_source()
+        .initial_retry(ms(5))
+        .options(seeded());
+    assert_eq!(source.last_event_id(), Some("41"));
+    let got: Vec<String> = source.by_ref().map(|e| e.unwrap().data).collect();
+    assert_eq!(got, ["b"]);
+    // The request's own wins.
+    let source = session
+        .get(server.url())
+        .header("Last-Event-ID", "42")
+        .event_source()
+        .options(seeded());
+    assert_eq!(source.last_event_id(), Some("42"));
+    assert_eq!(source.count(), 0);
+    // An ID no `id:` line can hold (CR or LF) is not taken.
+    let parser = Parser::new().with_last_event_id("41\r\nx-injected: 1");
+    assert_eq!(parser.last_event_id(), "");
 }
 
 #[test]
@@ -964,9 +996,9 @@ fn a_reconnection_this_side_cannot_write_ends_the_source_at_once() {
             "io: the event source at {} cannot connect: its last event ID (the server's, or the \
              request's own Last-Event-ID) is 9,000 bytes long, too long for the Last-Event-ID \
              header of an event stream's request (a head line holds at most 8,192 bytes: the \
-             stream connections' write buffer, \
-             SessionBuilder::stream_buffer_size, at most 8 KiB; most servers refuse longer \
-             lines); nothing was sent",
+             stream connections' write buffer, 8 KiB unless \
+             SessionBuilder::stream_buffer_size sets it; most servers refuse longer lines); \
+             nothing was sent",
             server.url()
         )
     );
