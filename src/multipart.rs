@@ -124,7 +124,8 @@ impl Multipart {
 
     /// Adds a file: field `name`, the `filename` the server sees, its `content_type` (for
     /// example `"application/octet-stream"` when nothing more precise fits; an empty one is sent
-    /// as that) and its bytes, as an entry `name: (filename, data, content_type)` of requests'
+    /// as that, blanks around it are left out, and one with a control character, which no
+    /// header value holds, fails the request with an [`Error::InvalidRequest`]) and its bytes, as an entry `name: (filename, data, content_type)` of requests'
     /// `files=`. Read a file from disk with `std::fs::read` first.
     ///
     /// # Examples
@@ -309,13 +310,26 @@ impl Multipart {
             }
             if let Some(content_type) = &part.content_type {
                 body.extend_from_slice(b"\r\nContent-Type: ");
-                if content_type.bytes().all(|b| b.is_ascii_whitespace()) {
+                let content_type = content_type.trim_ascii();
+                if content_type.is_empty() {
                     // An empty value is no media type: RFC 7578 §4.4 labels file data of
                     // unknown type `application/octet-stream`, as browsers do.
                     body.extend_from_slice(b"application/octet-stream");
+                } else if let Some(c) = content_type.chars().find(|&c| c.is_control() && c != '\t')
+                {
+                    // A content type is a header value: a line end would end the part's head
+                    // (what follows it a header of the caller's text), another control
+                    // character is no header's. Blanks around it (a line read from a file)
+                    // are left out.
+                    return Err(Error::InvalidRequest(format!(
+                        "the content type of form part {:?} holds a control character \
+                         (U+{:04X}), which no header value can: give the media type alone \
+                         (text/plain)",
+                        part.name,
+                        u32::from(c)
+                    )));
                 } else {
-                    // A content type is a header value: line ends would end the part's head.
-                    body.extend(content_type.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
+                    body.extend_from_slice(content_type.as_bytes());
                 }
             }
             body.extend_from_slice(b"\r\n\r\n");
@@ -530,14 +544,17 @@ mod tests {
 
     #[test]
     fn names_cannot_break_the_framing() {
-        let form = Multipart::new().file("a\"b", "x\r\ny.txt", "text/plain\r\nX-Evil: 1", "");
+        let form = Multipart::new().file("a\"b", "x\r\ny.txt", "text/plain", "");
         let (content_type, body) = encoded(&form);
         let b = boundary_of(&content_type);
         let want = format!(
             "--{b}\r\nContent-Disposition: form-data; name=\"a%22b\"; filename=\"x%0D%0Ay.txt\"\r\n\
-             Content-Type: text/plainX-Evil: 1\r\n\r\n\r\n--{b}--\r\n"
+             Content-Type: text/plain\r\n\r\n\r\n--{b}--\r\n"
         );
         assert_eq!(String::from_utf8(body).unwrap(), want);
+        // Nor can a content type: one with a line end is refused.
+        let form = Multipart::new().file("a", "x", "text/plain\r\nX-Evil: 1", "");
+        assert!(matches!(form.encode(), Err(Error::InvalidRequest(_))));
     }
 
     #[test]

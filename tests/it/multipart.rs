@@ -163,4 +163,33 @@ fn a_file_without_a_content_type_is_sent_as_octet_stream() {
         assert!(body.contains(&head), "{name}: {body:?}");
     }
     assert!(!body.contains("Content-Type: \r\n"), "{body:?}");
+    // Blanks around one are left out; a control character inside it (a line end would start
+    // a header of the caller's text in the part's head) is refused, before anything is sent.
+    let trimmed = Multipart::new().file("c", "c.txt", " text/plain\r\n", vec![5]);
+    FuturesSession::new()
+        .post(server.url())
+        .multipart(trimmed)
+        .send()
+        .result()
+        .unwrap();
+    let body = server.requests()[1].body_str().into_owned();
+    assert!(
+        body.contains("filename=\"c.txt\"\r\nContent-Type: text/plain\r\n\r\n"),
+        "{body:?}"
+    );
+    for content_type in ["text/plain\r\nX-Injected: 1", "text/\0plain"] {
+        let form = Multipart::new().file("d", "d.txt", content_type, vec![6]);
+        let err = FuturesSession::new()
+            .post(server.url())
+            .multipart(form)
+            .send()
+            .result()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the content type of form part \"d\" holds a control character"),
+            "{err}"
+        );
+    }
+    assert_eq!(server.request_count(), 2);
 }
