@@ -645,16 +645,21 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         }
         let skipped = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&skipped);
+        // The jobs handed to the run: each gives a result, unless a stop came before it ran.
+        let pulled = Arc::new(AtomicU64::new(0));
+        let handed = Arc::clone(&pulled);
         // An id is a job's key: one answered in the file, or met earlier in `jobs`, is skipped,
         // so that a run and its resume do the same work.
         let mut seen = done;
-        // Set once the jobs run out: a run a shutdown stopped never gets there.
+        // Set once the jobs run out: a run a shutdown stopped may never get there (the window
+        // reads ahead, so a short list runs out before its chats ran: `pulled` tells).
         let ran_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let end = Arc::clone(&ran_out);
         let todo = jobs
             .filter(move |job| {
                 let known = seen.contains(&job.id) || !seen.insert(job.id.clone());
                 count.fetch_add(u64::from(known), Ordering::Relaxed);
+                handed.fetch_add(u64::from(!known), Ordering::Relaxed);
                 !known
             })
             .chain(std::iter::from_fn(move || {
@@ -678,7 +683,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             skipped: skipped.load(Ordering::Relaxed),
             answered,
             failed,
-            stopped: !ran_out.load(Ordering::Relaxed) || stop_reason.get().is_some(),
+            stopped: !ran_out.load(Ordering::Relaxed)
+                || stop_reason.get().is_some()
+                || answered + failed < pulled.load(Ordering::Relaxed),
             stop_reason: stop_reason.get().cloned(),
         })
     }

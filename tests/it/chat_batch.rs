@@ -423,6 +423,40 @@ fn chats_waiting_for_a_worker_at_a_shutdown_leave_no_result() {
     }
 }
 
+/// A list of jobs short enough to be read whole at once (the window reads ahead) is still a
+/// run that stopped when a shutdown leaves some of its chats unrun.
+#[test]
+fn a_short_run_a_shutdown_ends_early_says_it_stopped() {
+    let server = TestServer::start(|req| {
+        std::thread::sleep(support::ms(300));
+        answer(req)
+    });
+    let session = FuturesSession::builder().max_workers(4).build();
+    let client = client_on(&server, session.clone());
+    let stopper = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while server.request_count() < 2 && t.elapsed() < support::secs(10) {
+            std::thread::sleep(support::ms(5));
+        }
+        session.shutdown();
+        server
+    });
+    let path = temp_file("short.jsonl");
+    let summary = ChatBatch::new(client)
+        .in_flight(2)
+        .progress_bar(false)
+        .run_to_file(jobs(20), &path)
+        .unwrap();
+    let server = stopper.join().unwrap();
+    let lines = read_lines(&path);
+    // The chats sent before the shutdown were answered; the others never ran.
+    assert_eq!(lines.len(), server.request_count());
+    assert!(lines.iter().all(ChatResult::is_ok), "{lines:?}");
+    assert!(lines.len() < 20, "{} lines", lines.len());
+    assert_eq!(summary.answered, lines.len() as u64);
+    assert!(summary.stopped, "{summary:?}");
+}
+
 #[test]
 fn a_second_run_skips_what_the_file_answers() {
     let seen = Arc::new(AtomicUsize::new(0));
