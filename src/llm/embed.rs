@@ -265,8 +265,8 @@ impl<P: EmbedProtocol> Client<P> {
     ///
     /// The first failed request's error ([`Error::Status`], transport, timeout, a missing key);
     /// the requests still queued are then cancelled. An answer that is not the API's JSON, or
-    /// whose vectors do not match the texts (too few or too many, of different lengths, with a
-    /// value past `f32`'s range), is [`Error::Protocol`] naming the answer's URL and the fault:
+    /// whose vectors do not match the texts (too few or too many, of different lengths, in one
+    /// answer or across the call's requests, with a value past `f32`'s range), is [`Error::Protocol`] naming the answer's URL and the fault:
     /// `the embeddings answer from https://api.openai.com/v1/embeddings has 1 vector for 2
     /// texts`.
     ///
@@ -466,6 +466,7 @@ impl<P: EmbedProtocol> Client<P> {
         let model = options.model.as_deref().unwrap_or(self.model_name());
         let url = url(P::FORMAT, self.base_url(), model);
         let shown: std::sync::Arc<str> = crate::redact_url(&url).into();
+        let answered_at = std::sync::Arc::clone(&shown);
         let batch = self
             .session()
             .batch(
@@ -508,8 +509,21 @@ impl<P: EmbedProtocol> Client<P> {
         // A failure says which texts its request carried: the one text of 50,000 that the
         // model refuses is then found in its request's range.
         let total = texts.len();
+        // One answer's vectors are all of one length (`parse`); the answers of one call must be
+        // too, or the vectors of one corpus would not compare.
+        let mut width = None;
         batch.map(move |((first, chunk), answer)| {
             let texts = first..first + chunk.len();
+            let answer = answer.and_then(|(vectors, usage)| {
+                let this = vectors.first().map_or(0, Vec::len);
+                match *width.get_or_insert(this) {
+                    before if before != this => Err(Error::Protocol(format!(
+                        "the embeddings answer from {answered_at} has vectors of {this} values, \
+                         where the call's first answer had {before}"
+                    ))),
+                    _ => Ok((vectors, usage)),
+                }
+            });
             let result = match answer {
                 Ok((vectors, usage)) => Ok(Embeddings { vectors, usage }),
                 Err(e) => {

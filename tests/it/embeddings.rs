@@ -575,6 +575,40 @@ fn answers_that_do_not_match_the_texts_are_errors() {
     }
 }
 
+/// The requests of one call answer with vectors of one length: a server whose answers differ
+/// (a model swapped behind a gateway between two requests) gives vectors that do not compare.
+#[test]
+fn answers_of_one_call_with_vectors_of_different_lengths_are_an_error() {
+    let n = Arc::new(Mutex::new(0));
+    let server = TestServer::start(move |req| {
+        let sent: Value = serde_json::from_slice(&req.body).unwrap();
+        let mut n = n.lock().unwrap();
+        *n += 1;
+        let data: Vec<Value> = (0..sent["input"].as_array().unwrap().len())
+            .map(|i| json!({"index": i, "embedding": vec![0.5; *n]}))
+            .collect();
+        Reply::json(json!({"data": data}).to_string())
+    });
+    let client = OpenAIClient::builder("m", None)
+        .base_url(server.url())
+        .api_key("k")
+        .build();
+    let options = EmbedOptions::new().batch_size(2).in_flight(1);
+    let err = client
+        .embed_with(&["a", "b", "c", "d"], &options)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(m) if m.contains("has vectors of 2 values, where the call's first answer had 1")),
+        "{err:?}"
+    );
+    // Chunk by chunk: the one that differs is the error, the first is kept.
+    let chunks: Vec<_> = client
+        .embed_chunks(&["a", "b", "c", "d"], &options)
+        .collect();
+    assert!(chunks[0].result.is_ok());
+    assert!(chunks[1].result.is_err());
+}
+
 #[test]
 fn embeddings_are_retried_as_the_clients_chats_are() {
     let seen = Arc::new(Mutex::new(0));
