@@ -536,6 +536,11 @@ impl FuturesSession {
     /// Shuts the session down and returns at once: jobs still queued resolve to
     /// [`Error::ShutDown`] without running, running jobs (and event streams) finish, new
     /// submissions resolve to [`Error::ShutDown`], and each worker thread exits once it is idle.
+    /// A request waiting to be retried (its [`RetryPolicy`](crate::RetryPolicy)'s wait, or a
+    /// server's `Retry-After` pause at the [`rate_limiter`](SessionBuilder::rate_limiter)) is
+    /// running: it makes its next attempts after its waits, which the policy's
+    /// `max_retry_after` and the limiter's `max_pause` bound (60 s each by default);
+    /// [`shutdown_now`](FuturesSession::shutdown_now) ends it at once.
     /// An [`EventSource`](crate::EventSource) waiting to reconnect stops waiting and ends with
     /// `Err(Error::ShutDown)`. Calling it again does nothing. Dropping the last clone of a
     /// session is gentler: jobs queued for live handles still run (see [`FuturesSession`]).
@@ -597,8 +602,9 @@ impl FuturesSession {
 
     /// Shuts the session down and waits until every worker has finished its last job and left
     /// its loop; the threads exit right after. Only returns after
-    /// [`shutdown`](FuturesSession::shutdown) and after the running jobs have finished; an event
-    /// stream's job finishes when its stream ends or is dropped. Not waited for: an event
+    /// [`shutdown`](FuturesSession::shutdown) and after the running jobs have finished (a
+    /// request waiting to be retried among them, as `shutdown` says); an event stream's job
+    /// finishes when its stream ends or is dropped. Not waited for: an event
     /// stream that a job waited for in its full pool and that runs on a thread of its own (see
     /// [`Pending::result`]); it ends with its stream.
     ///
@@ -1161,7 +1167,10 @@ impl SessionBuilder {
     /// [`send_streaming`](crate::RequestBuilder::send_streaming) is read by the caller, not by a
     /// worker, so its place is freed once its headers are in: holding it until the reader is
     /// dropped would make a script that keeps more than `n` readers of one origin open wait for
-    /// ever. Closures given to [`submit`](FuturesSession::submit) have no
+    /// ever. An event stream's place is not freed so (its worker reads it): a script that reads
+    /// `n` streams of an origin and, while they are open, waits for another request to it
+    /// (details for each event) waits until a stream ends. Give such a script an `n` of at least
+    /// its streams and one, or send the other requests on a second session. Closures given to [`submit`](FuturesSession::submit) have no
     /// origin and are not limited, and neither is a request that a worker of the session waits
     /// for with [`Pending::result`] while it is still queued (it runs inline, see there).
     ///
