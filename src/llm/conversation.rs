@@ -233,7 +233,10 @@ impl Conversation {
     }
 
     /// [`send`](Conversation::send), with each piece of the reply passed to `on_piece` as it
-    /// arrives; returns the whole reply once complete.
+    /// arrives; returns the whole reply once complete. A reply the model refused, or that a
+    /// filter stopped, is returned too (the text that came before, empty for most refusals) but
+    /// not kept, as [`ReplyStream`] says: the history's length tells (two messages more when the
+    /// exchange was kept).
     ///
     /// # Errors
     ///
@@ -263,7 +266,8 @@ impl Conversation {
         for piece in reply.by_ref() {
             on_piece(&piece?);
         }
-        // A chat stream ends without an error only after its end marker: the reply is kept.
+        // A chat stream ends without an error only after its end marker: the reply is kept,
+        // unless it has no text or was refused (see `ReplyStream::next`).
         Ok(reply.text().to_string())
     }
 
@@ -444,7 +448,7 @@ impl ReplyStream<'_> {
     }
 
     /// Whether the reply is complete, and so in the conversation's history unless it has no
-    /// text.
+    /// text or was refused (see [`ReplyStream`]).
     ///
     /// # Examples
     ///

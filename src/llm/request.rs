@@ -1130,12 +1130,16 @@ impl ChatResponse {
     /// The answer's text parsed as JSON into `T`: the answer to a request with
     /// [`json_schema`](ChatRequest::json_schema) or [`json`](ChatRequest::json). A Markdown
     /// fence around it (```` ```json ... ``` ````), which models write when the prompt alone
-    /// asked for JSON, is taken off first.
+    /// asked for JSON, is taken off first, and so is a byte order mark. When the text is not
+    /// the value alone, the words models put around it are left out: a reasoning model's
+    /// `<think>...</think>` block before it, a sentence before or after its fenced block (the
+    /// first one is read).
     ///
     /// # Errors
     ///
     /// [`Error::Json`], whose message says whether the text is not JSON or does not fit `T`,
-    /// quotes its start, and says when the answer was cut at its token limit (a finish reason
+    /// quotes its start, names the model's [`refusal`](ChatResponse::refusal) when it refused,
+    /// and says when the answer was cut at its token limit (a finish reason
     /// of `length`, `max_tokens`, `MAX_TOKENS` or Anthropic's `model_context_window_exceeded`).
     ///
     /// # Examples
@@ -1162,7 +1166,17 @@ impl ChatResponse {
     /// ```
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         let text = unfenced(&self.text);
-        serde_json::from_str(text).map_err(|e| {
+        let e = match serde_json::from_str(text) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        // Words around the JSON: a reasoning model's `<think>` block before it, a sentence
+        // before or after its fenced block. Read only when the text alone is not the value, so
+        // that a value holding a fence of its own is read whole.
+        if let Some(Ok(value)) = embedded(&self.text).map(serde_json::from_str) {
+            return Ok(value);
+        }
+        Err({
             let what = match e.classify() {
                 serde_json::error::Category::Data => "does not fit the type asked for",
                 _ if text.trim().is_empty() => "is empty, not JSON",
@@ -1174,10 +1188,31 @@ impl ChatResponse {
             };
             let start: String = text.chars().take(80).collect();
             let more = if start.len() < text.len() { "..." } else { "" };
-            let why = format!("the answer {what}: {e}{cut}; it starts {start:?}{more}");
+            // A refusal is no text: say it first, it is why there is no JSON.
+            let refused = match &self.refusal {
+                Some(refusal) => format!("the model refused ({refusal:?}), so "),
+                None => String::new(),
+            };
+            let why = format!("{refused}the answer {what}: {e}{cut}; it starts {start:?}{more}");
             Error::Json(serde::de::Error::custom(why))
         })
     }
+}
+
+/// The JSON inside `text` when words surround it: what follows a `<think>...</think>` block
+/// that opens it, and in that the first fenced block (```` ``` ````) wherever it is.
+fn embedded(text: &str) -> Option<&str> {
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let thought = text
+        .strip_prefix("<think>")
+        .and_then(|rest| rest.split_once("</think>"))
+        .map(|(_, after)| after);
+    let text = thought.unwrap_or(text);
+    let fenced = text.split_once("```").and_then(|(_, rest)| {
+        let (inner, _) = rest.split_once("```")?;
+        Some(fence_body(inner))
+    });
+    fenced.or(thought.map(unfenced))
 }
 
 /// Whether `finish_reason` says the answer stopped at its token limit (OpenAI's `length`,
@@ -1193,23 +1228,77 @@ pub(crate) fn is_token_limit(finish_reason: &str) -> bool {
 /// `text` without a Markdown code fence around it (```` ```json ```` or ```` ``` ```` on the
 /// first line, ```` ``` ```` ending it; or all on one line), or as it is.
 fn unfenced(text: &str) -> &str {
-    let trimmed = text.trim();
-    let Some(inner) = trimmed
+    let trimmed = text.trim_start_matches('\u{feff}').trim();
+    match trimmed
         .strip_prefix("```")
         .and_then(|rest| rest.strip_suffix("```"))
-    else {
-        return trimmed;
-    };
+    {
+        Some(inner) => fence_body(inner),
+        None => trimmed,
+    }
+}
+
+/// What a fence holds (`inner`, between its ```` ``` ````s), without the language after the
+/// opening one: on a line of its own, or before the value on one line (```` ```json {} ``` ````).
+fn fence_body(inner: &str) -> &str {
     match inner.split_once('\n') {
         Some((_language, body)) => body,
-        // One line: ```{"a": 1}```.
-        None => inner,
+        None => match inner.split_once([' ', '\t']) {
+            Some((language, value))
+                if !language.is_empty()
+                    && language.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && value.trim_start().starts_with(['{', '[']) =>
+            {
+                value
+            }
+            // One line: ```{"a": 1}```.
+            _ => inner,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_found_among_the_words_models_put_around_it() {
+        let answer = |text: &str| ChatResponse {
+            text: text.into(),
+            ..ChatResponse::default()
+        };
+        for text in [
+            r#"{"a": 1}"#,
+            "\u{feff}{\"a\": 1}",
+            "```json\n{\"a\": 1}\n```",
+            "```json {\"a\": 1}```",
+            "``` {\"a\": 1} ```",
+            "Here is the JSON:\n```json\n{\"a\": 1}\n```",
+            "```json\n{\"a\": 1}\n```\nLet me know if you need more.",
+            "<think>The user wants a.</think>\n{\"a\": 1}",
+            "<think>Hmm.</think>\n```json\n{\"a\": 1}\n```",
+        ] {
+            let value: serde_json::Value = answer(text).json().unwrap_or_else(|e| {
+                panic!("{text:?}: {e}");
+            });
+            assert_eq!(value, serde_json::json!({"a": 1}), "{text:?}");
+        }
+        // A value that holds a fence of its own is read whole.
+        let value: serde_json::Value = answer(r#"{"code": "```rust\nfn main() {}\n```"}"#)
+            .json()
+            .unwrap();
+        assert_eq!(value["code"], "```rust\nfn main() {}\n```");
+        // A refusal says so first.
+        let refused = ChatResponse {
+            refusal: Some("I can't help with that.".into()),
+            ..ChatResponse::default()
+        };
+        let err = refused.json::<serde_json::Value>().unwrap_err().to_string();
+        assert!(
+            err.contains("the model refused (\"I can't help with that.\"), so the answer is empty"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_cut_object_keeps_its_whole_values() {
