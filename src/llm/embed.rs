@@ -9,7 +9,7 @@
 //!
 //! | client | request | at most per request | vectors in the answer |
 //! |---|---|---|---|
-//! | [`OpenAIClient`](super::OpenAIClient), [`TogetherClient`](super::TogetherClient) | `POST {base}/embeddings`, `{"model", "input": [texts], "encoding_format": "float", "dimensions"?}` (openai-python's `embeddings.create`) | 2,048 texts; at OpenAI, 300,000 tokens | `data[].embedding`, ordered by `data[].index` |
+//! | [`OpenAIClient`](super::OpenAIClient), [`TogetherClient`](super::TogetherClient) | `POST {base}/embeddings`, `{"model", "input": [texts], "encoding_format": "float", "dimensions"?}` (openai-python's `embeddings.create`) | 2,048 texts; at OpenAI, 300,000 tokens | `data[].embedding`, ordered by `data[].index` (in their order when no item has one) |
 //! | [`MistralClient`](super::MistralClient) | the same, at `https://api.mistral.ai/v1`, with `"output_dimension"?` for `"dimensions"?` (mistralai's `embeddings.create`) | 128 texts (the API refuses more than 256), 16,384 tokens | the same |
 //! | [`GeminiClient`](super::GeminiClient) | `POST {base}/v1beta/models/{model}:batchEmbedContents`, `{"requests": [{"model": "models/{model}", "content": {"role": "user", "parts": [{"text"}]}, "taskType"?, "outputDimensionality"?}]}` (python-genai's `models.embed_content`) | 100 texts | `embeddings[].values` |
 //! | [`CohereClient`](super::CohereClient) | `POST {base}/v2/embed`, `{"model", "texts", "input_type", "embedding_types": ["float"], "output_dimension"?}` (cohere-python's v2 `embed`) | 96 texts (its `embed_batch_size`) | `embeddings.float` |
@@ -715,7 +715,8 @@ fn parse(
         Format::OpenAI | Format::Mistral => {
             #[derive(Deserialize)]
             struct Item {
-                index: usize,
+                /// Left out by some compatible servers: then the items' order is the texts'.
+                index: Option<usize>,
                 embedding: Vec<f32>,
             }
             #[derive(Deserialize)]
@@ -726,9 +727,19 @@ fn parse(
             }
             let body = serde_json::from_slice::<Body>(body).map_err(json)?;
             let mut items = body.data;
+            if items.iter().all(|i| i.index.is_none()) {
+                items
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(n, i)| i.index = Some(n));
+            }
             items.sort_by_key(|i| i.index);
-            if items.iter().enumerate().any(|(n, i)| n != i.index) {
-                return Err("has `data` indexes that are not 0, 1, 2...".into());
+            if items.iter().enumerate().any(|(n, i)| i.index != Some(n)) {
+                return Err(
+                    "has `data` indexes that are not 0, 1, 2... (or some items without \
+                            one)"
+                        .into(),
+                );
             }
             let vectors = items.into_iter().map(|i| i.embedding).collect::<Vec<_>>();
             (vectors, Usage::from_openai(&body.usage))

@@ -547,6 +547,11 @@ fn answers_that_do_not_match_the_texts_are_errors() {
             r#"{"data":[{"index":0,"embedding":[1]},{"index":2,"embedding":[1]}]}"#,
             "indexes",
         ),
+        (
+            "openai",
+            r#"{"data":[{"index":0,"embedding":[1]},{"embedding":[1]}]}"#,
+            "indexes",
+        ),
         ("cohere", "{}", "missing field"),
         ("openai", "not json", "expected"),
         ("openai", r#"{"object":"list"}"#, "missing field `data`"),
@@ -607,6 +612,15 @@ fn answers_of_one_call_with_vectors_of_different_lengths_are_an_error() {
         .collect();
     assert!(chunks[0].result.is_ok());
     assert!(chunks[1].result.is_err());
+}
+
+/// Some OpenAI-compatible servers leave `index` out: the items' order is the texts' then.
+#[test]
+fn an_answer_without_indexes_is_in_the_texts_order() {
+    let server =
+        TestServer::start(|_| Reply::json(r#"{"data":[{"embedding":[1.0]},{"embedding":[2.0]}]}"#));
+    let vectors = embed("openai", &server.url(), &["a", "b"], &EmbedOptions::new()).unwrap();
+    assert_eq!(vectors, [[1.0], [2.0]]);
 }
 
 #[test]
