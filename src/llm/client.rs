@@ -688,13 +688,37 @@ impl<P: Protocol> Client<P> {
 
     /// Sends `http`, a request of this client.
     fn send(&self, http: RequestBuilder) -> PendingChat {
-        PendingChat::new(self.settings.protocol.events(http), self.api_key.clone())
+        PendingChat::new(
+            self.settings.protocol.events(http),
+            self.api_key.clone(),
+            self.keyless_note(),
+        )
     }
 
     /// `error` without the client's key in the server's words (a gateway's `Incorrect API key
-    /// provided: sk-...`): the key is never shown.
+    /// provided: sk-...`): the key is never shown. A 401 of a client that sent no key says so.
     pub(crate) fn hiding_key(&self, error: Error) -> Error {
-        error.hiding(self.api_key.as_deref())
+        let error = error.hiding(self.api_key.as_deref());
+        super::stream::keyless_note(error, self.keyless_note().as_deref())
+    }
+
+    /// What a 401 adds when the client sends no key: none from the builder or the environment,
+    /// no header of the builder's that could carry one (a name with `auth` or `key` in it), and
+    /// no query in the base URL (where a key can go, as Gemini's `?key=`).
+    fn keyless_note(&self) -> Option<Box<str>> {
+        let keyed = self.api_key.is_some()
+            || self.base_url().contains('?')
+            || self.settings.headers.iter().any(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                name.contains("auth") || name.contains("key")
+            });
+        (!keyed).then(|| {
+            format!(
+                "no API key was sent: {} is not set, and the builder's api_key was not given one",
+                Self::API_KEY_VAR
+            )
+            .into()
+        })
     }
 
     /// Sends `request` and reads the whole answer (see [`ChatResponse`]).

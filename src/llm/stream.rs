@@ -63,6 +63,8 @@ enum Started {
         events: Pending<EventStream<Vec<ChatEvent>>>,
         /// The client's key, hidden in errors if the server repeats it.
         secret: Option<String>,
+        /// What a 401 adds when the client sent no key (see [`keyless_note`]).
+        keyless: Option<Box<str>>,
     },
     /// Started already (by a [`ChatClient`](super::ChatClient)'s default `start`); `None` once
     /// handed out.
@@ -82,8 +84,13 @@ impl PendingChat {
     pub(crate) fn new(
         events: Pending<EventStream<Vec<ChatEvent>>>,
         secret: Option<String>,
+        keyless: Option<Box<str>>,
     ) -> Self {
-        PendingChat(Started::Sent { events, secret })
+        PendingChat(Started::Sent {
+            events,
+            secret,
+            keyless,
+        })
     }
 
     /// A chat whose answer has started: what [`ChatClient::start`](super::ChatClient::start)
@@ -100,7 +107,11 @@ impl PendingChat {
     /// [`stop_handle`](PendingChat::stop_handle) stopped the chat before its answer started.
     pub fn result(self) -> Result<ChatStream, Error> {
         match self.0 {
-            Started::Sent { events, secret } => Self::made(events.result(), secret.as_deref()),
+            Started::Sent {
+                events,
+                secret,
+                keyless,
+            } => Self::made(events.result(), secret.as_deref(), keyless.as_deref()),
             Started::Ready(stream) => stream.map(|s| *s).ok_or(Error::ResultTaken),
         }
     }
@@ -129,9 +140,13 @@ impl PendingChat {
     /// ```
     pub fn result_timeout(&mut self, timeout: Duration) -> Option<Result<ChatStream, Error>> {
         match &mut self.0 {
-            Started::Sent { events, secret } => {
+            Started::Sent {
+                events,
+                secret,
+                keyless,
+            } => {
                 let result = events.result_timeout(timeout)?;
-                Some(Self::made(result, secret.as_deref()))
+                Some(Self::made(result, secret.as_deref(), keyless.as_deref()))
             }
             Started::Ready(stream) => Some(stream.take().map(|s| *s).ok_or(Error::ResultTaken)),
         }
@@ -159,15 +174,30 @@ impl PendingChat {
         }
     }
 
-    /// The chat stream of what the request's job gave, `secret` hidden from its errors.
+    /// The chat stream of what the request's job gave, `secret` hidden from its errors, and a
+    /// 401's error noting `keyless`.
     fn made(
         events: Result<EventStream<Vec<ChatEvent>>, Error>,
         secret: Option<&str>,
+        keyless: Option<&str>,
     ) -> Result<ChatStream, Error> {
         match events {
             Ok(events) => Ok(ChatStream::new(events).hiding(secret)),
-            Err(e) => Err(e.hiding(secret)),
+            Err(e) => Err(keyless_note(e.hiding(secret), keyless)),
         }
+    }
+}
+
+/// `e` with `note` when it is a 401 (`Unauthorized`) and the client sent no key (`note` is
+/// `Some` only then): the server's words seldom say that none came ("Missing bearer or basic
+/// authentication in header"), and a key's environment variable that is not set (a shell
+/// without the `export`) is the usual cause.
+pub(crate) fn keyless_note(e: Error, note: Option<&str>) -> Error {
+    match (e, note) {
+        (Error::Status(status), Some(note)) if status.status == 401 => {
+            crate::phase::and_note(Error::Status(status), note)
+        }
+        (e, _) => e,
     }
 }
 

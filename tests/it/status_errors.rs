@@ -100,6 +100,45 @@ fn chat_refused(
     (server, status_error(err))
 }
 
+/// A 401 of an LLM client that sent no key says so: the server's words seldom do, and a key's
+/// variable that is not set (no `export` in the shell) is the usual cause.
+#[cfg(feature = "llm")]
+#[test]
+fn a_401_of_a_client_that_sent_no_key_says_so() {
+    let server = TestServer::start(|_| {
+        Reply::status(
+            401,
+            r#"{"error":{"message":"Missing bearer or basic authentication in header","type":"invalid_request_error"}}"#,
+        )
+        .content_type("application/json")
+    });
+    let builder = || {
+        OpenAIClient::builder("m", None)
+            .env(|_| None)
+            .base_url(server.url())
+    };
+    let note = "(no API key was sent: OPENAI_API_KEY is not set, and the builder's api_key was \
+                not given one)";
+    let keyless = builder().build();
+    let chat = keyless.stream_chat(&[Message::user("hi")]).unwrap_err();
+    assert!(chat.to_string().ends_with(note), "{chat}");
+    let embed = keyless.embed(&["hi"]).unwrap_err();
+    assert!(
+        embed
+            .to_string()
+            .ends_with("; no API key was sent: OPENAI_API_KEY is not set, and the builder's api_key was not given one)"),
+        "{embed}"
+    );
+    // A key, or a header of the caller's that carries one: no such note.
+    for client in [
+        builder().api_key("sk-wrong").build(),
+        builder().header("Authorization", "Bearer sk-wrong").build(),
+    ] {
+        let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
+        assert!(!err.to_string().contains("no API key was sent"), "{err}");
+    }
+}
+
 #[cfg(feature = "llm")]
 #[test]
 fn mistrals_validation_error_inside_message_is_shown_with_its_field() {
