@@ -1171,10 +1171,12 @@ impl ChatResponse {
             Err(e) => e,
         };
         // Words around the JSON: a reasoning model's `<think>` block before it, a sentence
-        // before or after its fenced block. Read only when the text alone is not the value, so
-        // that a value holding a fence of its own is read whole.
-        if let Some(Ok(value)) = embedded(&self.text).map(serde_json::from_str) {
-            return Ok(value);
+        // before or after its fenced block. Read only when the text alone is no JSON value (a
+        // value that does not fit `T` is not searched: a piece of it is not the answer).
+        if e.classify() != serde_json::error::Category::Data {
+            if let Some(Ok(value)) = embedded(&self.text).map(serde_json::from_str) {
+                return Ok(value);
+            }
         }
         Err({
             let what = match e.classify() {
@@ -1200,13 +1202,15 @@ impl ChatResponse {
 }
 
 /// The JSON inside `text` when words surround it: what follows a `<think>...</think>` block
-/// that opens it, and in that the first fenced block (```` ``` ````) wherever it is.
+/// that opens it, and in that the first fenced block (```` ``` ````) wherever it is; none
+/// when the thoughts have no end.
 fn embedded(text: &str) -> Option<&str> {
     let text = text.trim_start_matches('\u{feff}').trim_start();
-    let thought = text
-        .strip_prefix("<think>")
-        .and_then(|rest| rest.split_once("</think>"))
-        .map(|(_, after)| after);
+    let thought = match text.strip_prefix("<think>") {
+        // Thoughts cut before their end (at the token limit): what they hold is a draft.
+        Some(rest) => Some(rest.split_once("</think>")?.1),
+        None => None,
+    };
     let text = thought.unwrap_or(text);
     let fenced = text.split_once("```").and_then(|(_, rest)| {
         let (inner, _) = rest.split_once("```")?;
@@ -1283,11 +1287,18 @@ mod tests {
             });
             assert_eq!(value, serde_json::json!({"a": 1}), "{text:?}");
         }
-        // A value that holds a fence of its own is read whole.
+        // A value that holds a fence of its own is read whole, and one that does not fit the
+        // type asked for is not searched for a piece that does.
         let value: serde_json::Value = answer(r#"{"code": "```rust\nfn main() {}\n```"}"#)
             .json()
             .unwrap();
         assert_eq!(value["code"], "```rust\nfn main() {}\n```");
+        assert!(answer(r#"{"note": "```[1, 2]```"}"#)
+            .json::<Vec<i32>>()
+            .is_err());
+        // Thoughts cut before their end hold a draft, not the answer.
+        let cut = answer("<think>A draft: ```json\n{\"a\": 1}\n``` no, a should be");
+        assert!(cut.json::<serde_json::Value>().is_err());
         // A refusal says so first.
         let refused = ChatResponse {
             refusal: Some("I can't help with that.".into()),
