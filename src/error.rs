@@ -101,9 +101,10 @@ pub(crate) const STATUS_BODY_READ: u64 = 64 * 1024;
 /// ```
 #[non_exhaustive]
 pub enum Error {
-    /// A failure of the HTTP exchange itself that is not an I/O error: a malformed response.
-    /// ureq's error is inside. (Refused
-    /// connections, failed name lookups and TLS failures are [`Error::Io`]: see the table above.)
+    /// A failure of the HTTP exchange itself that is not an I/O error: a request ureq refuses
+    /// to write (two `Host` headers), a body that does not decode, a proxy's refusal. ureq's
+    /// error is inside. (Refused connections, failed name lookups, TLS failures and malformed
+    /// responses are [`Error::Io`]: see the table above.)
     Transport(ureq::Error),
     /// An I/O error: a refused, reset or cut connection, a host name that does not resolve, a
     /// TLS handshake that failed (kind `InvalidData`: a rejected certificate, or a plain-HTTP

@@ -654,16 +654,13 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
                 Some(hint.to_string()),
             ))
         }
-        // Any other framing ureq refuses: in a response head (a `Content-Length` that is no
-        // number, two that disagree, a version it does not speak), where, like every failure
-        // of the response; before the request went out, the request's.
-        ureq::Error::Protocol(_) => {
-            let phase = if crate::transport::wrote_request() {
-                Phase::Response
-            } else {
-                Phase::Send
-            };
-            Some((io::ErrorKind::InvalidData, phase, None))
+        // A response head's `Content-Length` that ureq refuses (no number, two that disagree):
+        // where, like every failure of the response. (A request's own are refused before it is
+        // sent, see `request::content_length_problem`; ureq's other protocol errors before a
+        // response are the request's, which no attempt escapes: they stay `Transport`, never
+        // retried.)
+        ureq::Error::Protocol(p) if p.to_string().contains("content-length") => {
+            Some((io::ErrorKind::InvalidData, Phase::Response, None))
         }
         _ => None,
     }

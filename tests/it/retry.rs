@@ -781,3 +781,21 @@ fn on_retry_hears_each_retry_before_its_wait() {
     // A policy with a callback is another policy.
     assert_ne!(fast_retries().on_retry(|_| {}), fast_retries());
 }
+
+/// A request ureq refuses to write (two `Host` headers) is the request's fault, which no
+/// attempt escapes: not retried, as before its protocol errors were placed.
+#[test]
+fn a_request_ureq_refuses_to_write_is_not_retried() {
+    let server = TestServer::start(|_| Reply::ok("ok"));
+    let session = session_with(RetryPolicy::new().attempts(3).base_delay(ms(50)));
+    let err = session
+        .get(server.url())
+        .header("Host", "a.example")
+        .header("Host", "b.example")
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(!err.to_string().contains("attempts"), "{err}");
+    assert_eq!(server.request_count(), 0);
+}
