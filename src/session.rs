@@ -518,6 +518,13 @@ impl FuturesSession {
         agent.config().output_buffer_size()
     }
 
+    /// Whether the session has a default header whose name (lower case) `f` accepts.
+    #[cfg(feature = "llm")]
+    pub(crate) fn has_default_header_named(&self, f: impl Fn(&str) -> bool) -> bool {
+        let headers = &self.inner.shared.config.headers;
+        headers.iter().any(|h| f(&h.name.to_ascii_lowercase()))
+    }
+
     /// The value of the session's default header `name`, or why it is refused (the text of
     /// the [`Error::InvalidRequest`] each request that sends it fails with).
     pub(crate) fn default_header(&self, name: &str) -> Option<Result<String, String>> {

@@ -703,19 +703,28 @@ impl<P: Protocol> Client<P> {
     }
 
     /// What a 401 adds when the client sends no key: none from the builder or the environment,
-    /// no header of the builder's that could carry one (a name with `auth` or `key` in it), and
-    /// no query in the base URL (where a key can go, as Gemini's `?key=`).
+    /// no header of the builder's or the session's that could carry one (a name with `auth` or
+    /// `key` in it: `Authorization`, Azure's `api-key`), and no credentials or query in the
+    /// base URL (`user:password@`, Gemini's `?key=`).
     fn keyless_note(&self) -> Option<Box<str>> {
+        let carries_key = |name: &str| name.contains("auth") || name.contains("key");
+        let base = self.base_url();
+        let authority = base.split_once("://").map_or(base, |(_, rest)| rest);
+        let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
         let keyed = self.api_key.is_some()
-            || self.base_url().contains('?')
-            || self.settings.headers.iter().any(|(name, _)| {
-                let name = name.to_ascii_lowercase();
-                name.contains("auth") || name.contains("key")
-            });
+            || base.contains('?')
+            || authority.contains('@')
+            || (self.settings.headers.iter())
+                .any(|(name, _)| carries_key(&name.to_ascii_lowercase()))
+            || self.session().has_default_header_named(carries_key);
+        let vars = match P::PROVIDER.fallback_key_var {
+            Some(fallback) => format!("{} (or {fallback})", P::PROVIDER.key_var),
+            None => P::PROVIDER.key_var.to_string(),
+        };
         (!keyed).then(|| {
             format!(
-                "no API key was sent: {} is not set, and the builder's api_key was not given one",
-                Self::API_KEY_VAR
+                "no API key was sent: {vars} is not set (or empty), and the builder's api_key \
+                 was not given one"
             )
             .into()
         })

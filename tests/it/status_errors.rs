@@ -117,8 +117,8 @@ fn a_401_of_a_client_that_sent_no_key_says_so() {
             .env(|_| None)
             .base_url(server.url())
     };
-    let note = "(no API key was sent: OPENAI_API_KEY is not set, and the builder's api_key was \
-                not given one)";
+    let note = "(no API key was sent: OPENAI_API_KEY is not set (or empty), and the builder's \
+                api_key was not given one)";
     let keyless = builder().build();
     let chat = keyless.stream_chat(&[Message::user("hi")]).unwrap_err();
     assert!(chat.to_string().ends_with(note), "{chat}");
@@ -126,13 +126,19 @@ fn a_401_of_a_client_that_sent_no_key_says_so() {
     assert!(
         embed
             .to_string()
-            .ends_with("; no API key was sent: OPENAI_API_KEY is not set, and the builder's api_key was not given one)"),
+            .ends_with("; no API key was sent: OPENAI_API_KEY is not set (or empty), and the builder's api_key was not given one)"),
         "{embed}"
     );
-    // A key, or a header of the caller's that carries one: no such note.
+    // A key, or a header of the caller's or the session's, or credentials in the base URL:
+    // no such note.
+    let keyed_session = |session: FuturesSession| builder().session(session).build();
+    let with_userinfo = server.url().replace("http://", "http://user:pw@");
     for client in [
         builder().api_key("sk-wrong").build(),
         builder().header("Authorization", "Bearer sk-wrong").build(),
+        keyed_session(FuturesSession::builder().bearer_auth("sk-wrong").build()),
+        keyed_session(FuturesSession::builder().header("api-key", "k").build()),
+        builder().base_url(with_userinfo).build(),
     ] {
         let err = client.stream_chat(&[Message::user("hi")]).unwrap_err();
         assert!(!err.to_string().contains("no API key was sent"), "{err}");
