@@ -1013,20 +1013,40 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
     };
     if let Some((_, value)) = named("transfer-encoding").next_back() {
-        let last = value.rsplit(',').next().unwrap_or_default();
+        // The codings of every line, as one list (RFC 9110 §5.3).
+        let codings: Vec<&str> = named("transfer-encoding")
+            .flat_map(|(_, v)| v.split(','))
+            .map(|c| c.trim_matches([' ', '\t']))
+            .filter(|c| !c.is_empty())
+            .collect();
+        let chunked = |c: &&str| c.eq_ignore_ascii_case("chunked");
+        // A coding is a token (RFC 9110 §5.6.2); one that is not (`x-\u{e9}`) is no coding
+        // ureq reads, which then frames the body by a length of its own beside the header.
+        let token = |c: &&str| {
+            c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
         let problem = if named("content-length").next().is_some() {
             "the request sets both Content-Length and Transfer-Encoding, which disagree on \
              where its body ends: remove one (without either, the session sets the length \
              from the body)"
                 .to_string()
-        } else if !last
-            .trim_matches([' ', '\t'])
-            .eq_ignore_ascii_case("chunked")
-        {
+        } else if !codings.iter().all(token) {
+            format!(
+                "the Transfer-Encoding header {value:?} is not a list of codings (names of \
+                 letters, digits and !#$%&'*+-.^_`|~): remove the header (the session frames \
+                 the body itself)"
+            )
+        } else if !codings.last().is_some_and(chunked) {
             format!(
                 "the Transfer-Encoding header {value:?} does not end in chunked, so the server \
                  could not tell where the body ends: remove the header (the session frames the \
                  body itself)"
+            )
+        } else if codings.iter().filter(|c| chunked(c)).count() > 1 {
+            format!(
+                "the Transfer-Encoding header {value:?} names chunked more than once, which RFC \
+                 9112 forbids: name it once, last"
             )
         } else {
             return None;

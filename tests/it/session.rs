@@ -998,6 +998,19 @@ fn a_framing_set_by_hand_goes_out_alone_whatever_its_letter_case_or_lines() {
     assert_eq!(resp.status(), 200);
     let req = server.requests().pop().unwrap();
     assert_eq!(framings(&req), ["transfer-encoding: identity, chunked"]);
+    // One that ureq could not read (not a token), or chunked twice, is refused.
+    for (written, says) in [
+        ("x-\u{e9}, chunked", "is not a list of codings"),
+        ("chunked, chunked", "names chunked more than once"),
+    ] {
+        let err = post()
+            .header("Transfer-Encoding", written)
+            .send()
+            .result()
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{written:?}: {err}");
+    }
+    let requests = server.request_count();
     let resp = post()
         .header("Content-Length", "3 ")
         .send()
@@ -1006,6 +1019,11 @@ fn a_framing_set_by_hand_goes_out_alone_whatever_its_letter_case_or_lines() {
     assert_eq!(resp.text().unwrap(), "abc");
     let req = server.requests().pop().unwrap();
     assert_eq!(framings(&req), ["content-length: 3"]);
+    assert_eq!(
+        server.request_count(),
+        requests + 1,
+        "a refused request was sent"
+    );
 }
 
 #[test]
