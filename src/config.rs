@@ -52,7 +52,7 @@ pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 /// The read buffer of the connections that carry event streams, unless
 /// [`SessionBuilder::stream_buffer_size`](crate::SessionBuilder::stream_buffer_size) says
-/// otherwise: 16 KiB. Their write buffer is 8 KiB, or as large when
+/// otherwise: 16 KiB. Their write buffer is 8 KiB at most, or as large, up to 64 KiB, when
 /// [`SessionBuilder::stream_buffer_size`](crate::SessionBuilder::stream_buffer_size) is set.
 ///
 /// # Examples

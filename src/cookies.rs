@@ -23,8 +23,9 @@
 //! domain-match and paths that path-match (§5.1.3, §5.1.4), `Secure` ones only over https, in
 //! the §5.4 order (longer paths first). A `Secure` cookie set over plain http is refused, as
 //! RFC 6265bis and browsers do (over `http://localhost` too, which browsers and curl take for a
-//! secure origin: a local server that sets `Secure` cookies is reached over https here), and so is a cookie from plain http that would replace, delete or
-//! shadow a `Secure` one of the same name (RFC 6265bis §5.7, as browsers and curl do).
+//! secure origin: a local server that sets `Secure` cookies is reached over https here), and
+//! so is a cookie from plain http that would replace, delete or shadow a `Secure` one of the
+//! same name (RFC 6265bis §5.7, as browsers and curl do).
 //! A cookie named `__Secure-...` must be `Secure`, and one named `__Host-...` also host-only
 //! and for `Path=/` (RFC 6265bis §4.1.3, letter case ignored, as browsers do); others with
 //! these names are refused, so a server can trust that such a cookie came from a secure answer

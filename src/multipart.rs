@@ -125,8 +125,9 @@ impl Multipart {
     /// Adds a file: field `name`, the `filename` the server sees, its `content_type` (for
     /// example `"application/octet-stream"` when nothing more precise fits; an empty one is sent
     /// as that, blanks around it are left out, and one with a control character, which no
-    /// header value holds, fails the request with an [`Error::InvalidRequest`]) and its bytes, as an entry `name: (filename, data, content_type)` of requests'
-    /// `files=`. Read a file from disk with `std::fs::read` first.
+    /// header value holds, fails the request with an [`Error::InvalidRequest`]) and its bytes,
+    /// as an entry `name: (filename, data, content_type)` of requests' `files=`. Read a file
+    /// from disk with `std::fs::read` first.
     ///
     /// # Examples
     ///

@@ -644,8 +644,9 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
         ureq::Error::Protocol(p) if p.to_string().contains("output too small") => {
             let hint = "a line of the request head (the request line with its URL, or one \
                         header, such as the Cookie header the session's jar fills) does not \
-                        fit the connection's write buffer: an event stream's takes 8 KiB \
-                        unless SessionBuilder::stream_buffer_size sets it, another request's \
+                        fit the connection's write buffer: an event stream's takes at most 8 KiB \
+                        unless SessionBuilder::stream_buffer_size sets it (up to 64 KiB), \
+                        another request's \
                         connection_buffer_size (most servers refuse lines over 8 KiB; a jar's \
                         cookies the server no longer needs go with CookieJar::retain)";
             Some((

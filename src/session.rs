@@ -27,10 +27,15 @@ const MIN_CONNECTION_BUFFER: usize = 4 * 1024;
 const MAX_CONNECTION_BUFFER: usize = 16 * 1024 * 1024;
 /// The write buffer of a stream's connection unless [`SessionBuilder::stream_buffer_size`] is
 /// set: 8 KiB, the longest request line or header most servers take (nginx's and Apache's
-/// limit). Set, the write buffer is as large as the read buffer: a head line over 8 KiB (a
-/// long `Cookie` header, which some load balancers take up to 16 KiB) then has a setting that
-/// lets it through, and the default keeps an open stream's memory small.
+/// limit). Set, the write buffer is as large as the read buffer, up to
+/// [`MAX_STREAM_WRITE_BUFFER`]: a head line over 8 KiB (a long `Cookie` header, which some load
+/// balancers take up to 16 KiB) then has a setting that lets it through, and the default keeps
+/// an open stream's memory small.
 const DEFAULT_STREAM_WRITE_BUFFER: usize = 8 * 1024;
+/// The largest write buffer of a stream's connection: 64 KiB, far past the longest head line
+/// any server takes. A read buffer raised for large events (1 MiB) would otherwise bring a
+/// write buffer as large to every open stream, which ureq fills with zeros when first used.
+const MAX_STREAM_WRITE_BUFFER: usize = 64 * 1024;
 /// ureq's limit on a response head (status line and headers): 64 KiB.
 const DEFAULT_MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
@@ -653,7 +658,7 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// | [`max_per_host`](SessionBuilder::max_per_host) | none | requests in flight to one origin; past it, a request waits without holding a worker |
 /// | [`rate_limiter`](SessionBuilder::rate_limiter) | none | request rates per origin, and pauses learned from 429s and rate-limit headers |
 /// | [`connection_buffer_size`](SessionBuilder::connection_buffer_size) | 128 KiB (ureq's) | each connection's read and write buffers (4 KiB to 16 MiB), held while it is open |
-/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the read buffer (4 KiB to 16 MiB) of the connections of event streams, which stay open; their write buffer is 8 KiB, or as large when this is set |
+/// | [`stream_buffer_size`](SessionBuilder::stream_buffer_size) | 16 KiB | the read buffer (4 KiB to 16 MiB) of the connections of event streams, which stay open; their write buffer is 8 KiB at most, or as large when this is set, up to 64 KiB |
 /// | [`cookies`](SessionBuilder::cookies) | on | a cookie jar for the session's requests, scoped by host and path (RFC 6265) |
 /// | [`basic_auth`](SessionBuilder::basic_auth), [`bearer_auth`](SessionBuilder::bearer_auth) | none | an `Authorization` header on every request, kept from other origins |
 /// | [`proxy`](SessionBuilder::proxy) | the first set of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, for every scheme | where connections go first |
@@ -1270,7 +1275,8 @@ impl SessionBuilder {
     /// ([`events`](crate::RequestBuilder::events) and the other stream methods, a
     /// [`StreamMap`](crate::sse::StreamMap)'s streams, the LLM clients' streams), in bytes, at
     /// least 4 KiB and at most 16 MiB (a value outside is taken as the nearer bound); once set,
-    /// it is also the size of their write buffer, which is 8 KiB otherwise. Defaults to
+    /// it is also the size of their write buffer, up to 64 KiB (8 KiB at most otherwise).
+    /// Defaults to
     /// [`DEFAULT_STREAM_BUFFER_SIZE`] (16 KiB), or to
     /// [`connection_buffer_size`](SessionBuilder::connection_buffer_size) if that is smaller.
     /// Ignored when an [`agent`](SessionBuilder::agent) is given: its streams use its buffers.
@@ -1394,7 +1400,7 @@ impl SessionBuilder {
                 });
                 let agent = self.make_agent(self.connection_buffer_size.map(|b| (b, b)));
                 let stream_write_buffer = match self.stream_buffer_size {
-                    Some(set) => set,
+                    Some(set) => set.min(MAX_STREAM_WRITE_BUFFER),
                     None => stream_buffer.min(DEFAULT_STREAM_WRITE_BUFFER),
                 };
                 let streams = self.make_agent(Some((stream_buffer, stream_write_buffer)));

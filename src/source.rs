@@ -588,10 +588,11 @@ impl EventSource {
                         std::io::ErrorKind::InvalidInput,
                         format!(
                             "the event source at {} cannot connect: its last event ID (the \
-                             server's, or the request's own Last-Event-ID) is {} bytes long, \
+                             server's, the request's own Last-Event-ID, or its parser's) is {} \
+                             bytes long, \
                              too long for the Last-Event-ID header of an event stream's \
                              request (a head line holds at most \
-                             {} bytes: the stream connections' write buffer, 8 KiB unless \
+                             {} bytes: the stream connections' write buffer, at most 8 KiB unless \
                              SessionBuilder::stream_buffer_size sets it; most servers refuse \
                              longer lines); nothing was sent",
                             crate::redact_url(&self.template.url),

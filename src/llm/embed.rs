@@ -266,9 +266,9 @@ impl<P: EmbedProtocol> Client<P> {
     /// The first failed request's error ([`Error::Status`], transport, timeout, a missing key);
     /// the requests still queued are then cancelled. An answer that is not the API's JSON, or
     /// whose vectors do not match the texts (too few or too many, of different lengths, in one
-    /// answer or across the call's requests, with a value past `f32`'s range), is [`Error::Protocol`] naming the answer's URL and the fault:
-    /// `the embeddings answer from https://api.openai.com/v1/embeddings has 1 vector for 2
-    /// texts`.
+    /// answer or across the call's requests, with a value past `f32`'s range), is
+    /// [`Error::Protocol`] naming the answer's URL and the fault: `the embeddings answer from
+    /// https://api.openai.com/v1/embeddings has 1 vector for 2 texts`.
     ///
     /// # Examples
     ///

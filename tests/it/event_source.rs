@@ -993,10 +993,10 @@ fn a_reconnection_this_side_cannot_write_ends_the_source_at_once() {
     assert_eq!(
         err.to_string(),
         format!(
-            "io: the event source at {} cannot connect: its last event ID (the server's, or the \
-             request's own Last-Event-ID) is 9,000 bytes long, too long for the Last-Event-ID \
-             header of an event stream's request (a head line holds at most 8,192 bytes: the \
-             stream connections' write buffer, 8 KiB unless \
+            "io: the event source at {} cannot connect: its last event ID (the server's, the \
+             request's own Last-Event-ID, or its parser's) is 9,000 bytes long, too long for the \
+             Last-Event-ID header of an event stream's request (a head line holds at most 8,192 \
+             bytes: the stream connections' write buffer, at most 8 KiB unless \
              SessionBuilder::stream_buffer_size sets it; most servers refuse longer lines); \
              nothing was sent",
             server.url()

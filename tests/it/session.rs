@@ -713,6 +713,19 @@ fn event_streams_have_small_connection_buffers_of_their_own() {
         .events()
         .result();
     assert_eq!(stream.unwrap().next().unwrap().unwrap().data, "a");
+    // Up to 64 KiB: a read buffer raised for large events brings no larger write buffer.
+    let huge = FuturesSession::builder()
+        .stream_buffer_size(1024 * 1024)
+        .build();
+    let line = |len: usize| {
+        huge.get(format!("{}/events", server.url()))
+            .header("x-token", "t".repeat(len))
+            .events()
+            .result()
+    };
+    assert!(line(60 * 1024).is_ok());
+    let err = line(65 * 1024).unwrap_err();
+    assert!(err.to_string().contains("output too small"), "{err}");
     let larger_jar = larger.cookies().unwrap();
     for cookie in cookies {
         larger_jar.insert(cookie).unwrap();
