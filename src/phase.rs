@@ -646,9 +646,9 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
                         header, such as the Cookie header the session's jar fills) does not \
                         fit the connection's write buffer: an event stream's takes at most 8 KiB \
                         unless SessionBuilder::stream_buffer_size sets it (up to 64 KiB), \
-                        another request's \
-                        connection_buffer_size (most servers refuse lines over 8 KiB; a jar's \
-                        cookies the server no longer needs go with CookieJar::retain)";
+                        another request's connection_buffer_size (most servers refuse lines \
+                        over 8 KiB; a jar's cookies the server no longer needs go with \
+                        CookieJar::retain)";
             Some((
                 io::ErrorKind::InvalidInput,
                 Phase::Send,

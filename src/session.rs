@@ -1182,9 +1182,10 @@ impl SessionBuilder {
     /// ever. An event stream's place is not freed so (its worker reads it): a script that reads
     /// `n` streams of an origin and, while they are open, waits for another request to it
     /// (details for each event) waits until a stream ends. Give such a script an `n` of at least
-    /// its streams and one, or send the other requests on a second session. Closures given to [`submit`](FuturesSession::submit) have no
-    /// origin and are not limited, and neither is a request that a worker of the session waits
-    /// for with [`Pending::result`] while it is still queued (it runs inline, see there).
+    /// its streams and one, or send the other requests on a second session. Closures given to
+    /// [`submit`](FuturesSession::submit) have no origin and are not limited, and neither is a
+    /// request that a worker of the session waits for with [`Pending::result`] while it is
+    /// still queued (it runs inline, see there).
     ///
     /// # Examples
     ///
