@@ -389,6 +389,28 @@ fn a_chat_back_from_its_wait_sends_nothing_after_the_batch_stopped() {
     );
 }
 
+/// A client of a server that answers each chat after 300 ms, on a session of `workers` that a
+/// thread shuts down once two chats have reached the server; the thread hands the server back.
+fn shut_down_after_two_chats(
+    workers: usize,
+) -> (OpenAIClient, std::thread::JoinHandle<TestServer>) {
+    let server = TestServer::start(|req| {
+        std::thread::sleep(support::ms(300));
+        answer(req)
+    });
+    let session = FuturesSession::builder().max_workers(workers).build();
+    let client = client_on(&server, session.clone());
+    let stopper = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while server.request_count() < 2 && t.elapsed() < support::secs(10) {
+            std::thread::sleep(support::ms(5));
+        }
+        session.shutdown();
+        server
+    });
+    (client, stopper)
+}
+
 /// Chats waiting in the batch's window for a worker when the client's session shuts down never
 /// start and leave no result: a result for each chat sent, and none after. So do chats whose
 /// request waited in the client's session's queue (fewer workers than chats in flight): the
@@ -396,20 +418,7 @@ fn a_chat_back_from_its_wait_sends_nothing_after_the_batch_stopped() {
 #[test]
 fn chats_waiting_for_a_worker_at_a_shutdown_leave_no_result() {
     for (workers, in_flight) in [(4, 2), (2, 8)] {
-        let server = TestServer::start(|req| {
-            std::thread::sleep(support::ms(300));
-            answer(req)
-        });
-        let session = FuturesSession::builder().max_workers(workers).build();
-        let client = client_on(&server, session.clone());
-        let stopper = std::thread::spawn(move || {
-            let t = std::time::Instant::now();
-            while server.request_count() < 2 && t.elapsed() < support::secs(10) {
-                std::thread::sleep(support::ms(5));
-            }
-            session.shutdown();
-            server
-        });
+        let (client, stopper) = shut_down_after_two_chats(workers);
         let results: Vec<ChatResult> = ChatBatch::new(client)
             .in_flight(in_flight)
             .progress_bar(false)
@@ -427,20 +436,7 @@ fn chats_waiting_for_a_worker_at_a_shutdown_leave_no_result() {
 /// run that stopped when a shutdown leaves some of its chats unrun.
 #[test]
 fn a_short_run_a_shutdown_ends_early_says_it_stopped() {
-    let server = TestServer::start(|req| {
-        std::thread::sleep(support::ms(300));
-        answer(req)
-    });
-    let session = FuturesSession::builder().max_workers(4).build();
-    let client = client_on(&server, session.clone());
-    let stopper = std::thread::spawn(move || {
-        let t = std::time::Instant::now();
-        while server.request_count() < 2 && t.elapsed() < support::secs(10) {
-            std::thread::sleep(support::ms(5));
-        }
-        session.shutdown();
-        server
-    });
+    let (client, stopper) = shut_down_after_two_chats(4);
     let path = temp_file("short.jsonl");
     let summary = ChatBatch::new(client)
         .in_flight(2)
