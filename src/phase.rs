@@ -502,13 +502,10 @@ fn proxy_refusal(reason: &str, uri: &Uri, proxy: &ureq::Proxy) -> String {
         // "proxy server did not respond": it closed the connection without an answer.
         return format!("the proxy {at} gave no answer to the CONNECT for {server} for url: {url}");
     };
-    let reason_phrase = ureq::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .map_or(String::new(), |r| format!(" {r}"));
-    let mut text = format!(
-        "the proxy {at} answered {status}{reason_phrase} to the CONNECT for {server} for url: {url}"
-    );
+    let status_line = ureq::http::StatusCode::from_u16(status)
+        .map_or_else(|_| status.to_string(), crate::retry::status_line);
+    let mut text =
+        format!("the proxy {at} answered {status_line} to the CONNECT for {server} for url: {url}");
     if status == 403 && uri.scheme_str() == Some("http") {
         // ureq tunnels plain-HTTP URLs too, where requests and curl send `GET http://...`.
         text.push_str(
@@ -657,7 +654,7 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
         }
         // A response head's `Content-Length` that ureq refuses (no number, two that disagree):
         // where, like every failure of the response. (A request's own are refused before it is
-        // sent, see `request::content_length_problem`; ureq's other protocol errors before a
+        // sent, see `request::own_framing`; ureq's other protocol errors before a
         // response are the request's, which no attempt escapes: they stay `Transport`, never
         // retried.)
         ureq::Error::Protocol(p) if p.to_string().contains("content-length") => {

@@ -973,7 +973,7 @@ impl RequestBuilder {
     {
         let RequestBuilder { session, mut spec } = self;
         if spec.error.is_none() {
-            spec.error = content_length_problem(&spec).map(Box::new);
+            spec.error = own_framing(&mut spec).map(Box::new);
         }
         let lane = session.lane_of(&spec.url);
         session.submit_request_job(
@@ -997,16 +997,48 @@ impl RequestBuilder {
     }
 }
 
-/// A `Content-Length` the request sets itself that is not its body's length: sent as it is, a
-/// shorter one fails the request with a protocol error that names neither the header nor the
-/// URL, and a longer one (or one on a request without a body) leaves the server waiting for
-/// bytes that never come, until a timeout, or for ever without one. The session knows the
-/// body, so it is refused before anything is sent. With a `Transfer-Encoding` of its own the
-/// request's body is chunked, and the length is not checked here; but both headers together
-/// (which RFC 9112 forbids a sender: the two framings disagree, the shape of request
-/// smuggling), or a `Transfer-Encoding` whose last coding is not `chunked` (the server could not
-/// tell where the body ends), are refused.
-fn content_length_problem(spec: &Spec) -> Option<Error> {
+/// The body's framing the request sets itself, checked and put in the one form ureq (3.5)
+/// reads; `None` when it can be sent.
+///
+/// A `Content-Length` that is not its body's length: sent as it is, a shorter one fails the
+/// request with a protocol error that names neither the header nor the URL, and a longer one
+/// (or one on a request without a body) leaves the server waiting for bytes that never come,
+/// until a timeout, or for ever without one. The session knows the body, so it is refused
+/// before anything is sent. With a `Transfer-Encoding` of its own the request's body is
+/// chunked, and the length is not checked here; but both headers together (which RFC 9112
+/// forbids a sender: the two framings disagree, the shape of request smuggling), a
+/// `Transfer-Encoding` whose last coding is not `chunked` (the server could not tell where the
+/// body ends), one that is no list of codings, or one that names `chunked` twice, are refused.
+///
+/// The form ureq reads: it adds a `Content-Length` of its own unless the first
+/// `Transfer-Encoding` line holds `chunked` in lower case, or unless the request's
+/// `Content-Length` is digits alone, while its writer chunks the body for `chunked` in any
+/// letter case on any line. `Transfer-Encoding: Chunked`, two `Transfer-Encoding` lines or
+/// `Content-Length: 5 ` went out beside a `Content-Length` of ureq's (or failed as "conflicting
+/// content-length headers"). So the codings go as one line in lower case, and the length
+/// without its blanks, in the place of the first line the request set.
+fn own_framing(spec: &mut Spec) -> Option<Error> {
+    let (name, value) = match framing_of(spec) {
+        Err(e) => return Some(e),
+        Ok(None) => return None,
+        Ok(Some(framing)) => framing,
+    };
+    let mut first = true;
+    spec.headers.retain_mut(|(k, v)| {
+        if !k.eq_ignore_ascii_case(name) {
+            return true;
+        }
+        if first {
+            v.clone_from(&value);
+        }
+        std::mem::take(&mut first)
+    });
+    None
+}
+
+/// [`own_framing`]'s check: the header the request frames its body with and its value as ureq
+/// reads it, or none, or why it cannot be sent.
+fn framing_of(spec: &Spec) -> Result<Option<(&'static str, String)>, Error> {
     let named = |name: &'static str| {
         spec.headers
             .iter()
@@ -1049,9 +1081,10 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
                  9112 forbids: name it once, last"
             )
         } else {
-            return None;
+            let one = codings.join(", ").to_ascii_lowercase();
+            return Ok(Some(("transfer-encoding", one)));
         };
-        return Some(Error::InvalidRequest(problem));
+        return Err(Error::InvalidRequest(problem));
     }
     // A reader's body of unknown length.
     let unknown = spec.body.as_ref().is_some_and(|b| b.len().is_none());
@@ -1059,36 +1092,35 @@ fn content_length_problem(spec: &Spec) -> Option<Error> {
     let fix = "remove the header (the session sets it from the body)";
     let times = named("content-length").count();
     if times > 1 {
-        return Some(Error::InvalidRequest(format!(
+        return Err(Error::InvalidRequest(format!(
             "the Content-Length header is set {times} times: {fix}"
         )));
     }
-    named("content-length").find_map(|(_, value)| {
-        // Digits only, as ureq reads it (`parse` would take a sign).
-        let digits = value.trim_matches([' ', '\t']);
-        let number = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| digits.parse::<u64>().ok())
-            .flatten();
-        let problem = match number {
-            None => format!("the Content-Length header {value:?} is not a number of bytes"),
-            Some(n) if unknown => match spec.body.as_ref().and_then(Payload::unsized_part) {
-                Some(part) => format!(
-                    "the Content-Length header says {n} bytes, but form part {part:?} is read \
-                     from a reader whose length was not given (file_reader's len)"
-                ),
-                None => format!(
-                    "the Content-Length header says {n} bytes, but the body is a reader whose \
-                     length the request was not given: give it with body_reader(reader, {n})"
-                ),
-            },
-            Some(n) if n == body => return None,
-            Some(n) if spec.body.is_none() => {
-                format!("the Content-Length header says {n} bytes, but the request has no body")
-            }
-            Some(n) => {
-                format!("the Content-Length header says {n} bytes, but the body has {body}")
-            }
-        };
-        Some(Error::InvalidRequest(format!("{problem}: {fix}")))
-    })
+    let Some((_, value)) = named("content-length").next() else {
+        return Ok(None);
+    };
+    // Digits only, as ureq reads it (`parse` would take a sign).
+    let digits = value.trim_matches([' ', '\t']);
+    let number = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse::<u64>().ok())
+        .flatten();
+    let problem = match number {
+        None => format!("the Content-Length header {value:?} is not a number of bytes"),
+        Some(n) if unknown => match spec.body.as_ref().and_then(Payload::unsized_part) {
+            Some(part) => format!(
+                "the Content-Length header says {n} bytes, but form part {part:?} is read \
+                 from a reader whose length was not given (file_reader's len)"
+            ),
+            None => format!(
+                "the Content-Length header says {n} bytes, but the body is a reader whose \
+                 length the request was not given: give it with body_reader(reader, {n})"
+            ),
+        },
+        Some(n) if n == body => return Ok(Some(("content-length", digits.to_string()))),
+        Some(n) if spec.body.is_none() => {
+            format!("the Content-Length header says {n} bytes, but the request has no body")
+        }
+        Some(n) => format!("the Content-Length header says {n} bytes, but the body has {body}"),
+    };
+    Err(Error::InvalidRequest(format!("{problem}: {fix}")))
 }

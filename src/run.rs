@@ -1184,7 +1184,6 @@ fn request_headers(
 ) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::new();
     merge_headers(&mut headers, defaults, own, resumes)?;
-    framing_as_ureq_reads_it(&mut headers);
     // `Expect: 100-continue` is not sent: ureq (3.5) waits for the `100 Continue` and does not
     // read a final answer that comes instead (a 401, a 417, a redirect: how S3 and nginx refuse
     // a body before it is sent), so such a request waited until its `timeout`, for ever by
@@ -1235,43 +1234,6 @@ fn request_headers(
         }
     }
     Ok(headers)
-}
-
-/// A body's framing that the request sets itself (`content_length_problem` refused the framings
-/// that cannot be sent), in the one form ureq (3.5) reads: it adds a `Content-Length` of its own
-/// unless the first `Transfer-Encoding` line holds `chunked` in lower case, or unless the
-/// request's `Content-Length` is digits alone, while its writer chunks the body for `chunked` in
-/// any letter case on any line. `Transfer-Encoding: Chunked`, two `Transfer-Encoding` lines or
-/// `Content-Length: 5 ` went out beside a `Content-Length` of ureq's: two framings that disagree,
-/// the shape of request smuggling (or a request that failed as "conflicting content-length
-/// headers"). So the codings go as one line in lower case, and the length without its blanks.
-fn framing_as_ureq_reads_it(headers: &mut HeaderMap) {
-    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-    let codings: Option<Vec<String>> = headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .map(|v| v.to_str().ok())
-        .collect::<Option<Vec<_>>>()
-        .map(|lines| {
-            lines
-                .iter()
-                .flat_map(|line| line.split(','))
-                .map(|c| c.trim_matches([' ', '\t']).to_ascii_lowercase())
-                .filter(|c| !c.is_empty())
-                .collect()
-        });
-    if let Some(codings) = codings.filter(|c| !c.is_empty()) {
-        if let Ok(one) = HeaderValue::from_str(&codings.join(", ")) {
-            headers.insert(TRANSFER_ENCODING, one);
-        }
-    }
-    let trimmed = headers
-        .get(CONTENT_LENGTH)
-        .map(|v| v.as_bytes().trim_ascii())
-        .and_then(|v| HeaderValue::from_bytes(v).ok());
-    if let Some(trimmed) = trimmed {
-        headers.insert(CONTENT_LENGTH, trimmed);
-    }
 }
 
 /// Session defaults first, minus the names the request sets itself, then the request's headers.

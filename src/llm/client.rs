@@ -2,6 +2,7 @@
 //! over a [`Protocol`] (the provider's wire format).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -202,6 +203,9 @@ pub struct Client<P: Protocol> {
     api_key: Option<String>,
     base_url: String,
     session: FuturesSession,
+    /// What a 401 adds when the client sends no key (see [`Client::keyless_note`]): known
+    /// once the client is built.
+    keyless: Option<Arc<str>>,
 }
 
 /// What a [`Client`] and its [`ClientBuilder`] hold alike: set on the builder and moved into
@@ -691,7 +695,7 @@ impl<P: Protocol> Client<P> {
         PendingChat::new(
             self.settings.protocol.events(http),
             self.api_key.clone(),
-            self.keyless_note(),
+            self.keyless.clone(),
         )
     }
 
@@ -699,21 +703,20 @@ impl<P: Protocol> Client<P> {
     /// provided: sk-...`): the key is never shown. A 401 of a client that sent no key says so.
     pub(crate) fn hiding_key(&self, error: Error) -> Error {
         let error = error.hiding(self.api_key.as_deref());
-        super::stream::keyless_note(error, self.keyless_note().as_deref())
+        super::stream::keyless_note(error, self.keyless.as_deref())
     }
 
     /// What a 401 adds when the client sends no key: none from the builder or the environment,
     /// no header of the builder's or the session's that could carry one (a name with `auth` or
     /// `key` in it: `Authorization`, Azure's `api-key`), and no credentials or query in the
     /// base URL (`user:password@`, Gemini's `?key=`).
-    fn keyless_note(&self) -> Option<Box<str>> {
+    fn keyless_note(&self) -> Option<Arc<str>> {
         let carries_key = |name: &str| name.contains("auth") || name.contains("key");
-        let base = self.base_url();
-        let authority = base.split_once("://").map_or(base, |(_, rest)| rest);
-        let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+        let base = self.base_url().parse::<ureq::http::Uri>().ok();
+        let in_url =
+            base.is_some_and(|uri| uri.query().is_some() || crate::url::user_info(&uri).is_some());
         let keyed = self.api_key.is_some()
-            || base.contains('?')
-            || authority.contains('@')
+            || in_url
             || (self.settings.headers.iter())
                 .any(|(name, _)| carries_key(&name.to_ascii_lowercase()))
             || self.session().has_default_header_named(carries_key);
@@ -1110,12 +1113,15 @@ impl<P: Protocol> ClientBuilder<P> {
             .and_then(non_empty)
             .map(|url| url.trim_end_matches('/').to_string())
             .unwrap_or_else(|| provider.default_base.to_string());
-        Client {
+        let mut client = Client {
             settings: self.settings,
             api_key,
             base_url,
             session: self.session.unwrap_or_default(),
-        }
+            keyless: None,
+        };
+        client.keyless = client.keyless_note();
+        client
     }
 }
 

@@ -336,11 +336,10 @@ pub struct ToolCall {
     /// The arguments: all fragments concatenated, normally a JSON object as text; `{}` in a
     /// whole answer when the server sent none or only blanks (OpenAI-compatible servers and
     /// Cohere send `""` for a tool without parameters), but for the last call of an answer
-    /// that stopped at its token limit.
-    /// An answer
-    /// that stopped at its `max_tokens` within a call leaves them cut, as they came; in the
-    /// history such a call goes back to Anthropic and Gemini, which take an object, as the
-    /// object its whole members make (as Anthropic's SDK reads it).
+    /// that stopped at its token limit. An answer that stopped at its `max_tokens` within a
+    /// call leaves them cut, as they came; in the history such a call goes back to Anthropic
+    /// and Gemini, which take an object, as the object its whole members make (as Anthropic's
+    /// SDK reads it).
     pub arguments: String,
     /// An opaque token to send back with the call in the history: Gemini's `thoughtSignature`
     /// (Gemini 3 models refuse a history whose function calls lost theirs), also through its

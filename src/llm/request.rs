@@ -1139,8 +1139,9 @@ impl ChatResponse {
     ///
     /// [`Error::Json`], whose message says whether the text is not JSON or does not fit `T`,
     /// quotes its start, names the model's [`refusal`](ChatResponse::refusal) when it refused,
-    /// and says when the answer was cut at its token limit (a finish reason
-    /// of `length`, `max_tokens`, `MAX_TOKENS` or Anthropic's `model_context_window_exceeded`).
+    /// and says when the answer was cut at its token limit (a finish reason of `length`,
+    /// `max_tokens`, `MAX_TOKENS`, Anthropic's `model_context_window_exceeded` or Mistral's
+    /// `model_length`).
     ///
     /// # Examples
     ///

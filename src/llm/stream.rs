@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 use std::vec;
 
@@ -64,7 +65,7 @@ enum Started {
         /// The client's key, hidden in errors if the server repeats it.
         secret: Option<String>,
         /// What a 401 adds when the client sent no key (see [`keyless_note`]).
-        keyless: Option<Box<str>>,
+        keyless: Option<Arc<str>>,
     },
     /// Started already (by a [`ChatClient`](super::ChatClient)'s default `start`); `None` once
     /// handed out.
@@ -84,7 +85,7 @@ impl PendingChat {
     pub(crate) fn new(
         events: Pending<EventStream<Vec<ChatEvent>>>,
         secret: Option<String>,
-        keyless: Option<Box<str>>,
+        keyless: Option<Arc<str>>,
     ) -> Self {
         PendingChat(Started::Sent {
             events,
