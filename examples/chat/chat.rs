@@ -784,18 +784,7 @@ fn ask(
             call.arguments
         );
     }
-    // OpenAI's, Anthropic's, Gemini's and Cohere's words for it, and Anthropic's and
-    // Mistral's for a full context window.
-    if matches!(
-        stream.finish_reason(),
-        Some(
-            "length"
-                | "max_tokens"
-                | "MAX_TOKENS"
-                | "model_context_window_exceeded"
-                | "model_length"
-        )
-    ) {
+    if stream.stopped_at_token_limit() {
         note!("note: the answer stopped at the model's token limit.");
     }
     Ok(())

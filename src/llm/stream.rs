@@ -537,6 +537,28 @@ impl ChatStream {
         self.state.finish_reason.as_deref()
     }
 
+    /// Whether the answer stopped at its token limit, or at the model's context window: a
+    /// [`finish_reason`](Self::finish_reason) of OpenAI's `length`, Anthropic's `max_tokens`,
+    /// Gemini's and Cohere's `MAX_TOKENS`, Anthropic's `model_context_window_exceeded` or
+    /// Mistral's `model_length`. Such an answer is cut: raise `max_tokens` for the whole of it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/v1/chat/completions", "text/event-stream", "data: {\"choices\":[{\"delta\":{\"content\":\"Once upon a\"},\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n")]);
+    /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(format!("{base}/v1")).env(|_| None).build();
+    /// use ureq_futures::llm::Message;
+    ///
+    /// let mut stream = client.stream_chat(&[Message::user("Tell a story.")])?;
+    /// stream.by_ref().for_each(drop);
+    /// assert!(stream.stopped_at_token_limit());
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn stopped_at_token_limit(&self) -> bool {
+        self.finish_reason().is_some_and(is_token_limit)
+    }
+
     /// The token counts, when the server sent them (OpenAI does with
     /// [`include_usage`](super::OpenAIClientBuilder::include_usage); Anthropic, Gemini, Cohere
     /// and many compatible servers always do). The last value wins.

@@ -383,3 +383,31 @@ fn an_answer_is_parsed_as_json_and_a_bad_one_is_quoted() {
         "{message}"
     );
 }
+
+/// Every provider's word for an answer cut at its token limit, or at the model's context window,
+/// reads as such; a whole answer's, a tool call's and none do not.
+#[test]
+fn a_stream_says_when_it_stopped_at_its_token_limit() {
+    let stopped = |finish: Option<&str>| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut events = vec![ChatEvent::Text("Once".into())];
+        events.extend(finish.map(|f| ChatEvent::Finish(f.into())));
+        events.push(ChatEvent::Done);
+        tx.send(Ok(events)).unwrap();
+        let mut stream = ChatStream::from_receiver(rx);
+        stream.by_ref().for_each(drop);
+        stream.stopped_at_token_limit()
+    };
+    for cut in [
+        "length",
+        "max_tokens",
+        "MAX_TOKENS",
+        "model_context_window_exceeded",
+        "model_length",
+    ] {
+        assert!(stopped(Some(cut)), "{cut}");
+    }
+    for whole in [Some("stop"), Some("end_turn"), Some("tool_calls"), None] {
+        assert!(!stopped(whole), "{whole:?}");
+    }
+}
