@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatClient, ChatEvent, ChatRequest, ChatStream, Message, Usage};
+use super::{
+    ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message, ToolCall, Usage,
+};
 use crate::{BatchProgress, Error, FuturesSession, RateLimiter, RetryPolicy};
 
-/// One chat of a batch: an id, kept in its result, and the messages to send. Reads from and
+/// One chat of a batch: an id, kept in its result, and the messages to send, after those of
+/// the batch's [`request`](ChatBatch::request) and with its settings. Reads from and
 /// writes to JSON as `{"id": "...", "messages": [{"role": "user", "content": "..."}]}`.
 ///
 /// # Examples
@@ -67,7 +70,8 @@ impl ChatJob {
 ///
 /// `{"id":"7","content":"...","finish_reason":"stop","usage":{...},"attempts":1}` for an
 /// answer, `{"id":"8","error":"...","attempts":3}` for a chat that failed. A model's refusal
-/// (OpenAI's `refusal`) is an answer whose `refusal` holds its words.
+/// (OpenAI's `refusal`) is an answer whose `refusal` holds its words; an answer's tool calls
+/// are its `tool_calls`.
 ///
 /// # Examples
 ///
@@ -109,6 +113,11 @@ pub struct ChatResult {
     /// Attempts made.
     #[serde(default)]
     pub attempts: u32,
+    /// The tool calls of the answer, in order: what a batch whose
+    /// [`request`](ChatBatch::request) offers tools (a forced tool choice, for extraction) gets
+    /// back. Empty, and left out of the JSON line, when the model called none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl ChatResult {
@@ -126,6 +135,61 @@ impl ChatResult {
     /// ```
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// The answer parsed as JSON into `T`, read as [`ChatResponse::json`] reads an answer
+    /// (a Markdown fence, a `<think>` block or a sentence around the value are left out): the
+    /// result of a batch whose [`request`](ChatBatch::request) asks for JSON output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] naming the chat's id: when the chat failed (with its error), or as
+    /// [`ChatResponse::json`] fails (not JSON, not of the type, refused, cut at its token
+    /// limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use ureq_futures::llm::ChatResult;
+    ///
+    /// #[derive(Debug, Deserialize)]
+    /// struct Sentiment {
+    ///     positive: bool,
+    /// }
+    ///
+    /// let line = r#"{"id":"7","content":"{\"positive\": true}","finish_reason":"stop","attempts":1}"#;
+    /// let result: ChatResult = serde_json::from_str(line)?;
+    /// assert!(result.json::<Sentiment>()?.positive);
+    ///
+    /// let failed: ChatResult = serde_json::from_str(r#"{"id":"8","error":"HTTP 500","attempts":4}"#)?;
+    /// let err = failed.json::<Sentiment>().unwrap_err().to_string();
+    /// assert!(err.contains(r#"chat "8" failed"#), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        let named = |why: &dyn std::fmt::Display| {
+            Error::Json(serde::de::Error::custom(format!(
+                "chat {:?} {why}",
+                self.id
+            )))
+        };
+        let (Some(text), None) = (&self.content, &self.error) else {
+            let error = self.error.as_deref().unwrap_or("no error and no answer");
+            return Err(named(&format_args!(
+                "failed, so it has no answer to read: {error}"
+            )));
+        };
+        let answer = ChatResponse {
+            text: text.clone(),
+            refusal: self.refusal.clone(),
+            finish_reason: self.finish_reason.clone(),
+            ..ChatResponse::default()
+        };
+        answer.json().map_err(|e| match e {
+            Error::Json(e) => named(&format_args!("answered, but {e}")),
+            e => e,
+        })
     }
 
     /// The result of chat `id`: its answer and finish reason, or what went wrong.
@@ -148,14 +212,16 @@ impl ChatResult {
             request_id,
             error,
             attempts,
+            tool_calls: answer.tool_calls,
         }
     }
 }
 
-/// What a chat's stream brought: its text, refusal, finish reason and usage.
+/// What a chat's stream brought: its text, tool calls, refusal, finish reason and usage.
 #[derive(Default)]
 struct Answer {
     text: String,
+    tool_calls: Vec<ToolCall>,
     refusal: Option<String>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
@@ -302,6 +368,7 @@ const LOOK_AHEAD: usize = 32;
 /// ```
 pub struct ChatBatch<C> {
     client: Arc<C>,
+    request: Arc<ChatRequest>,
     in_flight: usize,
     retry: RetryPolicy,
     progress_bar: bool,
@@ -311,6 +378,7 @@ pub struct ChatBatch<C> {
 impl<C> std::fmt::Debug for ChatBatch<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatBatch")
+            .field("request", &self.request)
             .field("in_flight", &self.in_flight)
             .field("retry", &self.retry)
             .field("progress_bar", &self.progress_bar)
@@ -336,6 +404,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     pub fn new(client: C) -> Self {
         ChatBatch {
             client: Arc::new(client),
+            request: Arc::default(),
             in_flight: 8,
             retry: default_retry(),
             progress_bar: io::stderr().is_terminal(),
@@ -416,6 +485,53 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// assert!(format!("{quiet:?}").contains("progress_bar: false"));
         /// ```
         progress_bar(on: bool) => progress_bar = on;
+        /// The request each job's messages are added to: its system prompt, the messages
+        /// before the job's (examples of the task), tools and tool choice, JSON output, max
+        /// tokens, temperature and the rest of [`ChatRequest`]'s settings, sent with every chat.
+        /// A setting the client's provider cannot express fails each chat with an
+        /// [`Error::InvalidRequest`] before anything is sent. Defaults to
+        /// [`ChatRequest::new()`]: the job's messages with the client's settings.
+        ///
+        /// With [`json_schema`](ChatRequest::json_schema), [`ChatResult::json`] reads each
+        /// answer; with tools, [`ChatResult::tool_calls`] holds the calls.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let answer = r#"data: {"choices":[{"index":0,"delta":{"content":"{\"positive\": true}"},"finish_reason":"stop"}]}"#;
+        /// # let server = support::TestServer::start(move |_| support::Reply::sse([format!("{answer}\n\n"), "data: [DONE]\n\n".into()], support::ms(0)));
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).base_url(server.url()).env(|_| None).build();
+        /// use serde::Deserialize;
+        /// use serde_json::json;
+        /// use ureq_futures::llm::{ChatBatch, ChatJob, ChatRequest};
+        ///
+        /// #[derive(Deserialize)]
+        /// struct Sentiment {
+        ///     positive: bool,
+        /// }
+        ///
+        /// let schema = json!({
+        ///     "type": "object",
+        ///     "properties": {"positive": {"type": "boolean"}},
+        ///     "required": ["positive"],
+        /// });
+        /// let template = ChatRequest::new()
+        ///     .system("Is the review positive?")
+        ///     .json_schema("sentiment", schema)
+        ///     .max_tokens(20);
+        /// let reviews = ["Loved it.", "Never again."];
+        /// let jobs = reviews.into_iter().enumerate().map(|(i, r)| ChatJob::user(i.to_string(), r));
+        /// for result in ChatBatch::new(client).request(template).run(jobs) {
+        ///     let sentiment: Sentiment = result.json()?;
+        ///     println!("{}: {}", result.id, sentiment.positive);
+        /// }
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// # assert_eq!(sent["messages"][0]["role"], "system");
+        /// # assert_eq!(sent["response_format"]["json_schema"]["name"], "sentiment");
+        /// # assert_eq!(sent["max_tokens"], 20);
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        request(template: ChatRequest) => request = Arc::new(template);
         /// The limiter of the client's session, whose pauses the progress bar shows. Defaults to
         /// none.
         ///
@@ -520,6 +636,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .build();
         let places = Places::new(self.in_flight);
         let (client, retry) = (Arc::clone(&self.client), self.retry.clone());
+        let template = Arc::clone(&self.request);
         // A failed chat is a result, not a failed job: the bar counts them itself, and the
         // chats that never ran (past a stop), which are done jobs but no chats.
         let (failed, unrun) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -543,6 +660,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                 let (client, job, retry) = (Arc::clone(&client), job.clone(), retry.clone());
                 let (failed, first, stop) = (Arc::clone(&failed), Arc::clone(&first), stop.clone());
                 let (unrun, places) = (Arc::clone(&unrun), Arc::clone(&places));
+                let template = Arc::clone(&template);
                 s.submit(move |_| {
                     // A chat that waited in the window past a shutdown of the client's session,
                     // or past a failure that stopped the batch, never starts, and leaves no
@@ -560,7 +678,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                     if stop.reason.get().is_some() || (shut && !was_first) {
                         return never_ran();
                     }
-                    let (result, unsent) = chat(&*client, job, &retry, &stop, place);
+                    let (result, unsent) = chat(&*client, &template, job, &retry, &stop, place);
                     // Refused by the shutdown before its request was sent (it waited in the
                     // queue of the client's session): it never ran either, unless the session
                     // was shut down before the run's first chat, which says so.
@@ -826,19 +944,20 @@ fn ends_batch(e: &Error) -> Option<String> {
     Some(format!("{why}, so the batch stopped: {e}"))
 }
 
-/// Sends one chat from `place`, retrying what a later attempt can fix, and reads its whole
+/// Sends one chat (`job`'s messages after `template`'s) from `place`, retrying what a later attempt can fix, and reads its whole
 /// answer; with the result, whether a shutdown of the client's session refused its first
 /// attempt before it was sent. A failure no later chat escapes (see [`ends_batch`]) stops the
 /// batch before the place is given back: no chat starts after it.
 fn chat<C: ChatClient + ?Sized>(
     client: &C,
+    template: &ChatRequest,
     job: ChatJob,
     retry: &RetryPolicy,
     stop: &Stop,
     place: Place,
 ) -> (ChatResult, bool) {
     let mut place = Some(place);
-    let request = ChatRequest::from(job.messages);
+    let request = template.clone().messages_from(job.messages);
     let mut attempt = 1;
     let mut request_id;
     let answer = loop {
@@ -1016,6 +1135,7 @@ fn read_answer(mut stream: ChatStream) -> Result<Answer, (Error, bool)> {
         started = true;
     }
     answer.text = stream.text().to_string();
+    answer.tool_calls = stream.tool_calls().to_vec();
     answer.finish_reason = stream.finish_reason().map(str::to_string);
     answer.refusal = stream.refusal().map(str::to_string);
     answer.usage = stream.usage().cloned();

@@ -1157,3 +1157,174 @@ fn a_result_keeps_the_refusal_the_usage_and_the_request_id() {
     assert!(line.contains(r#""refusal":"I can't help.""#), "{line}");
     assert_eq!(serde_json::from_str::<ChatResult>(&line).unwrap(), result);
 }
+
+/// An OpenAI stream of `deltas`, each a `delta` object, then a finish reason of `finish`.
+fn stream_of(deltas: &[Value], finish: &str) -> Reply {
+    let mut events: Vec<String> = deltas
+        .iter()
+        .map(|d| {
+            format!(
+                "data: {}\n\n",
+                json!({"choices": [{"index": 0, "delta": d}]})
+            )
+        })
+        .collect();
+    let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]});
+    events.push(format!("data: {end}\n\n"));
+    events.push("data: [DONE]\n\n".into());
+    Reply::sse(events, support::ms(0))
+}
+
+#[test]
+fn a_batchs_request_goes_with_every_chat_and_its_answers_read_as_json() {
+    // Answers `{"length": n}`, n the length of the chat's last message.
+    let server = TestServer::start(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        let last = body["messages"].as_array().and_then(|m| m.last()).cloned();
+        let n = last.map_or(0, |m| m["content"].as_str().unwrap_or("").len());
+        stream_of(
+            &[json!({"content": format!("{{\"length\": {n}}}")})],
+            "stop",
+        )
+    });
+    let schema = json!({"type": "object", "properties": {"length": {"type": "integer"}}});
+    let template = ChatRequest::new()
+        .system("Count the letters.")
+        .user("abc")
+        .message(ureq_futures::llm::Message::assistant(r#"{"length": 3}"#))
+        .json_schema("count", schema.clone())
+        .max_tokens(10)
+        .temperature(0.5);
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("k")
+        .env(|_| None)
+        .build();
+    let batch = ChatBatch::new(client).progress_bar(false).request(template);
+    let prompts = ["a", "bb", "cccc"];
+    let jobs = prompts.into_iter().map(|p| ChatJob::user(p, p));
+
+    #[derive(serde::Deserialize)]
+    struct Count {
+        length: usize,
+    }
+    let results: Vec<ChatResult> = batch.run(jobs).collect();
+    for (result, prompt) in results.iter().zip(prompts) {
+        let count: Count = result.json().unwrap_or_else(|e| panic!("{e}: {result:?}"));
+        assert_eq!(count.length, prompt.len(), "{result:?}");
+    }
+    // Every chat sent the template's settings and messages, the job's message after them.
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let mut lasts = Vec::new();
+    for request in &requests {
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        let messages = sent["messages"].as_array().unwrap();
+        let roles: Vec<&str> = messages
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"], "{sent}");
+        assert_eq!(messages[0]["content"], "Count the letters.");
+        assert_eq!(sent["response_format"]["json_schema"]["name"], "count");
+        assert_eq!(sent["response_format"]["json_schema"]["schema"], schema);
+        assert_eq!(
+            (sent["max_tokens"].clone(), sent["temperature"].clone()),
+            (json!(10), json!(0.5))
+        );
+        lasts.push(messages[3]["content"].as_str().unwrap().to_string());
+    }
+    lasts.sort();
+    assert_eq!(lasts, prompts);
+
+    // Read back from a file of results, as a script that runs the batch first would.
+    let line = serde_json::to_string(&results[2]).unwrap();
+    let back: ChatResult = serde_json::from_str(&line).unwrap();
+    assert_eq!(back.json::<Count>().unwrap().length, 4);
+}
+
+#[test]
+fn a_result_that_is_no_json_or_failed_says_which_chat_and_why() {
+    let server = TestServer::start(|req| match req.body_str().contains("fail") {
+        true => Reply::status(400, r#"{"error":{"message":"bad prompt"}}"#),
+        false => stream_of(
+            &[json!({"content": "Sure! Here it is: {\"length\""})],
+            "length",
+        ),
+    });
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("k")
+        .env(|_| None)
+        .build();
+    let jobs = [ChatJob::user("cut", "count"), ChatJob::user("bad", "fail")];
+    let results: Vec<ChatResult> = ChatBatch::new(client)
+        .progress_bar(false)
+        .run(jobs)
+        .collect();
+    let err = results[0].json::<Value>().unwrap_err().to_string();
+    assert!(
+        err.starts_with(r#"json: chat "cut" answered, but the answer is not JSON"#),
+        "{err}"
+    );
+    assert!(err.contains("raise max_tokens"), "{err}");
+    let err = results[1].json::<Value>().unwrap_err().to_string();
+    assert!(
+        err.starts_with(r#"json: chat "bad" failed, so it has no answer to read: "#),
+        "{err}"
+    );
+    assert!(err.contains("bad prompt"), "{err}");
+}
+
+#[test]
+fn the_tool_calls_of_an_answer_are_in_its_result_and_its_line() {
+    let server = TestServer::start(|req| match req.body_str().contains("Oslo") {
+        true => stream_of(
+            &[
+                json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "city", "arguments": ""}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"name\":"}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Oslo\"}"}}]}),
+            ],
+            "tool_calls",
+        ),
+        false => stream_of(&[json!({"content": "No city."})], "stop"),
+    });
+    let client = OpenAIClient::builder("m", 0.0)
+        .base_url(server.url())
+        .api_key("k")
+        .env(|_| None)
+        .build();
+    let city = ureq_futures::llm::Tool::new(
+        "city",
+        "Records the city the text names",
+        json!({"type": "object", "properties": {"name": {"type": "string"}}}),
+    );
+    let template = ChatRequest::new()
+        .tool(city)
+        .tool_choice(ureq_futures::llm::ToolChoice::Tool("city".into()));
+    let jobs = [
+        ChatJob::user("1", "I live in Oslo."),
+        ChatJob::user("2", "Hi"),
+    ];
+    let batch = ChatBatch::new(client).progress_bar(false).request(template);
+    let results: Vec<ChatResult> = batch.run(jobs).collect();
+    let [called, plain] = &results[..] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(called.tool_calls.len(), 1, "{called:?}");
+    let call = &called.tool_calls[0];
+    assert_eq!((call.id.as_str(), call.name.as_str()), ("call_1", "city"));
+    assert_eq!(call.arguments, r#"{"name":"Oslo"}"#);
+    assert_eq!(called.finish_reason.as_deref(), Some("tool_calls"));
+    let sent: Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
+    assert_eq!(sent["tool_choice"]["function"]["name"], "city", "{sent}");
+    // On its line, and read back as it was; an answer without calls has no such field.
+    let line = serde_json::to_string(called).unwrap();
+    assert!(
+        line.contains(r#""tool_calls":[{"index":0,"id":"call_1""#),
+        "{line}"
+    );
+    assert_eq!(&serde_json::from_str::<ChatResult>(&line).unwrap(), called);
+    assert!(plain.tool_calls.is_empty(), "{plain:?}");
+    assert!(!serde_json::to_string(plain).unwrap().contains("tool_calls"));
+}
