@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io::Read;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use ureq::http::{self, HeaderMap};
@@ -43,6 +44,8 @@ pub struct Response {
     headers: OnceLock<Box<HeaderMap>>,
     /// Why a status the retry policy retries was not retried again, for its status error.
     retried: Option<Box<str>>,
+    /// From the request's start on a worker to its head (see [`Response::elapsed`]).
+    elapsed: Duration,
 }
 
 // A response is built on a worker and dropped on the caller's thread. Kept as ureq returns them,
@@ -161,9 +164,10 @@ impl fmt::Debug for Response {
 
 impl Response {
     /// Reads `resp`'s body, up to `limit` bytes, and packs the URL and headers behind it. ureq's
-    /// parts of the response are dropped here, on the worker.
+    /// parts of the response are dropped here, on the worker. `elapsed`: the time to its head.
     pub(crate) fn read(
         mut resp: http::Response<ureq::Body>,
+        elapsed: Duration,
         limit: u64,
         progress: &ProgressCounter,
         timeouts: &TimeoutSettings,
@@ -209,6 +213,7 @@ impl Response {
             url_len,
             headers: OnceLock::new(),
             retried,
+            elapsed,
         })
     }
 
@@ -312,6 +317,34 @@ impl Response {
     /// ```
     pub fn url(&self) -> &str {
         self.head().url()
+    }
+
+    /// The time from the request's start on a worker to the arrival of its response's head:
+    /// connecting, sending, the server's time to answer, and the redirects and retries before
+    /// this response with their waits (backoff, a rate limiter's pause); not the wait for a
+    /// worker or for its place of [`max_per_host`](crate::SessionBuilder::max_per_host) before
+    /// it (a rate limiter's turn before the first attempt is taken on either side), nor the
+    /// reading of the body. It is the time the request's
+    /// [`timeout`](crate::SessionBuilder::timeout) counts, and what requests' `elapsed` holds
+    /// for a request answered at once (requests measures each redirect apart).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+    /// # let base = doc::serve(&[("/r", "application/json", r#"{}"#)]);
+    /// use std::time::Duration;
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::new();
+    /// let resp = session.get(format!("{base}/r")).send().result()?;
+    /// if resp.elapsed() > Duration::from_secs(2) {
+    ///     eprintln!("{} answered slowly: {:?}", resp.url(), resp.elapsed());
+    /// }
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
     }
 
     /// The body.
@@ -563,6 +596,7 @@ mod tests {
             url_len,
             headers: OnceLock::new(),
             retried: None,
+            elapsed: Duration::ZERO,
         }
     }
 

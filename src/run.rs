@@ -118,13 +118,15 @@ pub(crate) fn buffered<U>(
     answer: Answer,
     hook: impl FnOnce(Response) -> Result<U, Error>,
 ) -> Result<U, Error> {
+    let started = Instant::now();
     let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
     let resp = send(agent, config, spec, &limits, &timeouts)?;
+    let elapsed = started.elapsed();
     if answer.refuse_errors && resp.status().as_u16() >= 400 {
         return Err(status_error(resp));
     }
     let max_body = config.max_body_size.max(answer.at_least);
-    let resp = Response::read(resp, max_body, progress, &timeouts)?;
+    let resp = Response::read(resp, elapsed, max_body, progress, &timeouts)?;
     if answer.hook_frees_place {
         // The exchange is over: the caller's code holds no place of `max_per_host`.
         crate::exec::lanes::end_turn_early();
