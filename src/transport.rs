@@ -45,6 +45,14 @@
 //! is the request's, as before (and a stale pooled connection is sent again as `crate::stale`
 //! says). The connection is not used again. curl and requests (urllib3 2) do the same.
 //!
+//! A server may also answer and then neither read the rest nor close the connection: the
+//! writes stall on a full socket. Over plain http, a write that the server takes nothing of for
+//! 100 ms looks whether a final answer's head waits on the socket (`tcp::TcpTransport`), and
+//! fails as broken off by the server if one does, so the answer is read as above; curl does
+//! the same, requests waits for its timeout. Over TLS the bytes below it are records, which
+//! cannot be read while TLS writes: such an upload ends when the server closes or reads, at
+//! the request's `timeout`, or at a cancel.
+//!
 //! Over `https://`, [`Connection`] sits above TLS, and rustls keeps the records of a failed
 //! write and writes them again before each read, which failed the read of the answer with the
 //! write's error. So the connector is a chain of our own, ureq's `DefaultConnector`'s with one

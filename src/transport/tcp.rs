@@ -261,6 +261,39 @@ fn set_timeout(
     Ok(())
 }
 
+/// How long a write waits for the server to take more of the request before it looks whether
+/// the server has answered (see [`TcpTransport::transmit_output`]).
+const STALL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether the server has sent a response that is not interim: the head of one (`HTTP/1.1 413`)
+/// waits on the socket, after any `1xx` heads. Looked at without reading, without blocking.
+fn answered(stream: &TcpStream) -> bool {
+    let mut peeked = [0; 1024];
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let n = stream.peek(&mut peeked).unwrap_or(0);
+    stream.set_nonblocking(false).is_ok() && is_final_head(&peeked[..n])
+}
+
+/// Whether `input` starts with the status line of a final response (`HTTP/1.1 413 `), after
+/// any interim (`1xx`) heads whole in it.
+fn is_final_head(mut input: &[u8]) -> bool {
+    let status_line = |input: &[u8]| {
+        input.len() >= 13
+            && input.starts_with(b"HTTP/1.")
+            && input[8] == b' '
+            && input[9..12].iter().all(u8::is_ascii_digit)
+    };
+    while status_line(input) && input[9] == b'1' {
+        match memchr::memmem::find(input, b"\r\n\r\n") {
+            Some(end) => input = &input[end + 4..],
+            None => return false,
+        }
+    }
+    status_line(input)
+}
+
 /// A budget that ran out before the call (ureq's `NextTimeout::check`, private to it).
 fn check(timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
     if timeout.after.is_zero() {
@@ -284,16 +317,57 @@ impl Transport for TcpTransport {
         &mut self.buffers
     }
 
+    /// Writes `amount` bytes of output. A write the server stops taking (the socket's buffer
+    /// full) looks every [`STALL`] whether the server has answered meanwhile, as curl does
+    /// (RFC 9112 §9.5: a client sending a body watches for an answer and stops sending): a
+    /// server that answers an upload early (a `413`) and then neither reads the rest nor
+    /// closes the connection would otherwise hold the request until its `timeout`, for ever
+    /// by default. Such an answer fails the write as one broken off by the server
+    /// (`ConnectionAborted`), which `transport::Connection` turns into the reading of the
+    /// answer. Over TLS the bytes below it are records, not an answer's head: only a server
+    /// that closes (or reads) ends such an upload there.
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let timeout = check(timeout.for_write())?;
         let stream = &*self.stream;
-        set_timeout(&mut self.timeout_write, timeout.not_zero(), |t| {
-            stream.set_write_timeout(t)
-        })?;
-        let output = &self.buffers.output()[..amount];
-        (&*self.stream)
-            .write_all(output)
-            .map_err(|e| io_error(e, timeout))
+        // As a blocking `write_all` with the timeout on the socket would: a write that takes
+        // none of the output for that long fails, one that takes some starts the wait again.
+        let limit = timeout.not_zero();
+        let wait_from = || limit.and_then(|t| std::time::Instant::now().checked_add(*t));
+        let mut deadline = wait_from();
+        let mut output = &self.buffers.output()[..amount];
+        while !output.is_empty() {
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(ureq::Error::Timeout(timeout.reason));
+            }
+            let slice = left.map_or(STALL, |l| l.min(STALL));
+            set_timeout(&mut self.timeout_write, Some(slice.into()), |t| {
+                stream.set_write_timeout(t)
+            })?;
+            match { stream }.write(output) {
+                Ok(0) => return Err(ureq::Error::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    output = &output[n..];
+                    deadline = wait_from();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    if answered(stream) {
+                        return Err(ureq::Error::Io(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "the server answered and stopped reading the request",
+                        )));
+                    }
+                }
+                Err(e) => return Err(io_error(e, timeout)),
+            }
+        }
+        Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -372,6 +446,26 @@ mod tests {
             },
         );
         (given, result)
+    }
+
+    #[test]
+    fn a_final_heads_status_line_is_an_answer_and_interim_ones_are_passed_over() {
+        assert!(is_final_head(b"HTTP/1.1 413 Payload Too Large\r\n"));
+        assert!(is_final_head(b"HTTP/1.0 200 OK\r\n\r\n"));
+        assert!(is_final_head(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 No\r\n"
+        ));
+        assert!(is_final_head(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 "
+        ));
+        // Interim only, or a head not whole yet: the body goes on.
+        assert!(!is_final_head(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(!is_final_head(b"HTTP/1.1 100 Continue\r\n"));
+        assert!(!is_final_head(b"HTTP/1.1 4"));
+        // TLS records, garbage, nothing: no answer.
+        assert!(!is_final_head(b"\x17\x03\x03\x00\x45HTTP/1.1 413 "));
+        assert!(!is_final_head(b"HTTP/1.1 4x3 Bad\r\n"));
+        assert!(!is_final_head(b""));
     }
 
     #[test]

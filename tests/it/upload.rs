@@ -745,6 +745,61 @@ fn a_final_answer_to_an_expect_100_continue_is_read() {
     }
 }
 
+/// A server that answers an upload early and then neither reads the rest nor closes the
+/// connection: its answer is the response once the body's writes stall (RFC 9112 §9.5: a
+/// client that sends a body watches for an answer and stops sending; curl does). The upload
+/// waited on the full socket for ever, or until its `timeout` (`read_timeout` bounds no write).
+/// An interim `100 Continue` before a pause of the server's is no such answer: the body goes on.
+#[test]
+fn an_answer_to_an_upload_whose_server_stopped_reading_is_the_response() {
+    const BODY: usize = 32 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, socket) in listener.incoming().take(3).enumerate() {
+            let mut socket = socket.unwrap();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut byte = [0; 1];
+                while !seen.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap_or(0) == 1 {
+                    seen.push(byte[0]);
+                }
+                let answer: &[u8] = match n {
+                    0 => crate::transport_errors::TOO_LARGE,
+                    1 => b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied",
+                    _ => {
+                        // Interim, then a pause long enough for the client's writes to stall,
+                        // then the whole body read and answered.
+                        let _ = socket.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        std::thread::sleep(support::secs(1));
+                        let mut body = vec![0; BODY];
+                        let read = socket.read_exact(&mut body).is_ok();
+                        let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n{read}");
+                        let _ = socket.write_all(answer.as_bytes());
+                        let _ = socket.read(&mut byte);
+                        return;
+                    }
+                };
+                let _ = socket.write_all(answer);
+                // Held open and not read.
+                std::thread::sleep(support::secs(30));
+            });
+        }
+    });
+    let session = FuturesSession::builder()
+        .read_timeout(support::secs(2))
+        .timeout(support::secs(20))
+        .build();
+    let url = format!("http://{addr}/upload");
+    let send = || session.post(&url).body(vec![b'x'; BODY]).send().result();
+    let resp = send().unwrap();
+    assert_eq!((resp.status(), resp.text().unwrap()), (413, "too large"));
+    let resp = send().unwrap();
+    assert_eq!((resp.status(), resp.text().unwrap()), (401, "denied"));
+    let resp = send().unwrap();
+    assert_eq!((resp.status(), resp.text().unwrap()), (200, "true"));
+}
+
 /// A cancel stops an upload that the server has stopped reading: the handle resolves to
 /// `Cancelled` instead of waiting on a full socket.
 #[test]
