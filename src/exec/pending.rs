@@ -32,8 +32,9 @@ use crate::Error;
 /// [`progress`](Pending::progress) and [`cancel`](Pending::cancel) can be called on it from
 /// several threads at once (share it with an `Arc`).
 ///
-/// Dropping a handle does not cancel its job (call [`cancel`](Pending::cancel) for that); its
-/// result is dropped when it arrives. Dropping an event stream's handle unclaimed therefore
+/// Dropping a handle does not cancel its job (call [`cancel`](Pending::cancel) for that, or
+/// make the handle [`cancel_on_drop`](Pending::cancel_on_drop)); its result is dropped when it
+/// arrives. Dropping an event stream's handle unclaimed therefore
 /// closes the stream and frees its worker; one dropped before its stream came (the server has
 /// not answered yet) cancels its job, which nobody could read from.
 ///
@@ -94,9 +95,36 @@ impl<T: Send + 'static> Pending<T> {
         }
     }
 
-    /// Makes the handle cancel its job when it is dropped before the result came: for an
-    /// event stream's, which nobody could read once its handle is gone.
-    pub(crate) fn cancel_on_drop(mut self) -> Self {
+    /// Makes the handle cancel its job when it is dropped before its result came, as async code
+    /// expects of a future: one that `tokio::time::timeout` gives up on, the branch of a
+    /// `select!` that lost, a task aborted (`JoinHandle::abort`) that awaited it. A running
+    /// request is interrupted as by [`cancel`](Pending::cancel), and its worker is free at
+    /// once; a queued one never runs.
+    ///
+    /// By default a dropped handle's job runs on and its result is dropped, as a
+    /// requests-futures future's does (a fire-and-forget request is sent). Event streams'
+    /// handles cancel on drop always: nobody could read the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = support::TestServer::start(|_| support::Reply::stall());
+    /// # let url = server.url();
+    /// use std::future::Future;
+    /// use std::task::{Context, Poll, Waker};
+    /// use ureq_futures::FuturesSession;
+    ///
+    /// let session = FuturesSession::builder().max_workers(1).build();
+    /// let mut silent = Box::pin(session.get(url).send().cancel_on_drop());
+    /// // An async caller polls it, then gives up (a timeout, a select! that another branch won).
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(silent.as_mut().poll(&mut cx).is_pending());
+    /// drop(silent);
+    /// // The request was cancelled: the only worker is free for the next job.
+    /// assert_eq!(session.submit(|_| Ok(1)).result()?, 1);
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn cancel_on_drop(mut self) -> Self {
         self.drop_cancels = true;
         self
     }
@@ -570,6 +598,10 @@ impl<T: Send + 'static> Future for Pending<T> {
     /// hear the cancel of the job that started the task; cancel it with
     /// [`cancel`](Pending::cancel).
     ///
+    /// A handle dropped before it is ready (a timeout around it, a `select!` branch that lost)
+    /// leaves its job running, unless it was made to
+    /// [`cancel_on_drop`](Pending::cancel_on_drop), which async callers will mostly want.
+    ///
     /// A waker that panics when woken does not unwind into the worker (nor into a
     /// [`cancel`](Pending::cancel)): the panic is caught there, after the panic hook has
     /// reported it, and the result waits in the handle as usual.
@@ -585,7 +617,11 @@ impl<T: Send + 'static> Future for Pending<T> {
         if let Some(result) = state.take_result() {
             return Poll::Ready(result);
         }
-        assert!(!state.taken, "`Pending` polled after completion");
+        assert!(
+            !state.taken,
+            "`Pending` polled after its result was taken: by a poll that returned it, or by \
+             try_result or result_timeout"
+        );
         match &mut state.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             other => *other = Some(cx.waker().clone()),

@@ -836,3 +836,54 @@ fn a_cancelled_job_awaiting_a_select_cancels_both_requests() {
         &|| open.load(Ordering::SeqCst) == 0,
     );
 }
+
+/// `pending` polled once, as an async caller's first `.await` does; the caller drops it when
+/// it gives up (a timeout around it ran out, or another branch of a `select!` won).
+fn polled<T: Send + 'static>(pending: Pending<T>) -> std::pin::Pin<Box<Pending<T>>> {
+    use std::future::Future;
+    let mut pending = Box::pin(pending);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(pending.as_mut().poll(&mut cx).is_pending());
+    pending
+}
+
+#[test]
+fn a_handle_made_to_cancel_on_drop_stops_its_request_when_an_async_caller_gives_up() {
+    // The head, then a body that never comes.
+    let server = TestServer::start(|_| Reply::stall());
+    let sent = |n: usize| {
+        let running = support::eventually(Duration::from_secs(5), || server.request_count() >= n);
+        assert!(running, "the request never reached the server");
+    };
+
+    // By default the request runs on: the only worker stays busy.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let future = polled(session.get(server.url()).send());
+    sent(1);
+    drop(future);
+    let mut next = session.submit(|_| Ok(1));
+    assert!(
+        next.result_timeout(ms(300)).is_none(),
+        "the worker was freed"
+    );
+    assert!(next.cancel());
+    session.shutdown_now();
+
+    // Made to cancel on drop, the running request is interrupted and its worker freed.
+    let session = FuturesSession::builder().max_workers(1).build();
+    let future = polled(session.get(server.url()).send().cancel_on_drop());
+    sent(2);
+    drop(future);
+    let next = session
+        .submit(|_| Ok(1))
+        .result_timeout(Duration::from_secs(5));
+    assert_eq!(next.map(Result::ok), Some(Some(1)));
+
+    // Queued when dropped, it is never sent.
+    let (release, _blocked) = block_workers(&session);
+    drop(polled(session.get(server.url()).send().cancel_on_drop()));
+    drop(release);
+    assert_eq!(session.submit(|_| Ok(2)).result().unwrap(), 2);
+    std::thread::sleep(ms(100));
+    assert_eq!(server.request_count(), 2);
+}
