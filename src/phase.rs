@@ -580,8 +580,23 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
             );
             Some((io::ErrorKind::InvalidData, Phase::Response, Some(hint)))
         }
-        // Any other answer that does not parse as HTTP (`HTTP/1.1 abc OK`, a bad header line):
-        // where, like every failure of the response.
+        // A line of the head that is no `name: value` field, among them a folded one (RFC 9112
+        // §5.2 obsoletes them and asks user agents to unfold them; ureq-proto's parser refuses
+        // them): where, and what the line may be.
+        ureq::Error::Protocol(p) if p.to_string().contains("invalid header name") => {
+            let hint = "a line of the response head is no `name: value` header field: a name \
+                        with a blank or another character names cannot hold, no colon, or a \
+                        folded line (one that starts with a space or a tab, continuing the \
+                        field above it: obsolete since RFC 7230, and not read by ureq); no \
+                        setting changes that";
+            Some((
+                io::ErrorKind::InvalidData,
+                Phase::Response,
+                Some(hint.into()),
+            ))
+        }
+        // Any other answer that does not parse as HTTP (`HTTP/1.1 abc OK`): where, like every
+        // failure of the response.
         ureq::Error::Protocol(p) if p.to_string().starts_with("http parse fail") => {
             Some((io::ErrorKind::InvalidData, Phase::Response, None))
         }

@@ -277,7 +277,10 @@ impl Response {
     }
 
     /// The first value of header `name` (case-insensitive), if present and valid text (visible
-    /// ASCII, as [`HeaderValue::to_str`](http::HeaderValue::to_str) requires).
+    /// ASCII, as [`HeaderValue::to_str`](http::HeaderValue::to_str) requires). A value with
+    /// other bytes (a `Content-Disposition` whose `filename="résumé.pdf"` is UTF-8 or Latin-1)
+    /// is `None` here too: its bytes are in [`headers`](Response::headers)
+    /// (`resp.headers().get(name).map(|v| v.as_bytes())`).
     ///
     /// # Examples
     ///

@@ -131,6 +131,10 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
         "/events" => Reply::stall().content_type("text/event-stream"),
         "/status-line" => Reply::raw(b"HTTP/1.1 abc OK\r\n\r\n".to_vec()),
         "/header-line" => Reply::raw(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n".to_vec()),
+        "/folded" => Reply::raw(
+            b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n  second\r\nContent-Length: 5\r\n\r\nhello"
+                .to_vec(),
+        ),
         "/two-lengths" => Reply::raw(
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
         ),
@@ -190,7 +194,16 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
             }),
             variant: &["Io(InvalidData)"],
-            words: &["io: read the response from {hp} failed for url: http://{hp}/header-line: protocol: http parse fail"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/header-line: protocol: http parse fail: invalid header name (a line of the response head is no `name: value` header field"],
+        },
+        Case {
+            name: "a folded header line",
+            run: Box::new({
+                let (url, hp) = at("/folded");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(InvalidData)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/folded: protocol: http parse fail: invalid header name", "or a folded line (one that starts with a space or a tab", "no setting changes that)"],
         },
         // So were the other framings ureq refuses, in the head and in a chunked body.
         Case {
