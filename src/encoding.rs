@@ -169,10 +169,20 @@ pub(crate) fn decode(
         .iter()
         .map(|v| v.to_str().unwrap_or("?"))
         .collect();
-    let codings = codings(&values).map_err(|encoding| Error::UnsupportedEncoding {
-        encoding,
-        url: crate::redact_url(&url.unwrap_or_else(|| resp.get_uri()).to_string()),
-    })?;
+    let codings = match codings(&values) {
+        Ok(codings) => codings,
+        // An error status, a redirect: what callers and retries act on is the head (the
+        // status, `Retry-After`, `Location`), and a coding no client knows is often a label
+        // that is no coding (`none`, `utf-8`) on an error page that is plain text. Its body is
+        // left as it came, its `Content-Encoding` kept to say so, as requests leaves it.
+        Err(_) if !resp.status().is_success() => return Ok(resp),
+        Err(encoding) => {
+            return Err(Error::UnsupportedEncoding {
+                encoding,
+                url: crate::redact_url(&url.unwrap_or_else(|| resp.get_uri()).to_string()),
+            })
+        }
+    };
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(header::CONTENT_ENCODING);
     if codings.is_empty() {
@@ -365,8 +375,13 @@ const AFTER_STREAM: usize = 64 * 1024;
 #[cfg(feature = "brotli")]
 impl Read for BrotliToEnd {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.drained {
+            // Ended: the decoder, asked again, would take the bytes after the stream for
+            // another one and fail.
+            return Ok(0);
+        }
         let n = self.decoder.read(buf)?;
-        if n == 0 && !buf.is_empty() && !self.drained {
+        if n == 0 && !buf.is_empty() {
             self.drained = true;
             let (mut left, mut scratch) = (AFTER_STREAM, [0; 4096]);
             while left > 0 {
@@ -960,6 +975,21 @@ pub(crate) mod tests {
         for data in [&b"a"[..], b"{}", b"hello world", &[0u8; 1000], &[0xFFu8; 3]] {
             assert!(!is_zlib_header(&raw_deflate(data)[..2]), "{data:?}");
             assert!(is_zlib_header(&zlib(data)[..2]), "{data:?}");
+        }
+    }
+
+    #[cfg(feature = "brotli")]
+    #[test]
+    fn a_brotli_body_read_again_after_its_end_stays_ended() {
+        let mut body = brotli_stored(b"hello");
+        body.extend_from_slice(b"junk after the stream");
+        let mut resp = decode(response(&["br"], body), None, &http::Method::GET).unwrap();
+        let mut reader = resp.body_mut().as_reader();
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello");
+        for _ in 0..2 {
+            assert_eq!(reader.read(&mut [0; 64]).unwrap(), 0);
         }
     }
 

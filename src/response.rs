@@ -483,6 +483,34 @@ impl Response {
             .unwrap_or_default()
     }
 
+    /// A hint for JSON that fails to parse (`e`) because `body` is in another charset than UTF-8:
+    /// a UTF-16 byte order mark, or bytes beyond ASCII under a `charset` in the content type that
+    /// is not UTF-8.
+    fn not_utf8(&self, body: &[u8], e: &serde_json::Error) -> String {
+        if e.classify() == serde_json::error::Category::Data {
+            return String::new();
+        }
+        let label = self.header("content-type").and_then(charset::label_of);
+        let charset = if body.starts_with(&[0xFF, 0xFE]) || body.starts_with(&[0xFE, 0xFF]) {
+            "UTF-16 (by its byte order mark)".to_string()
+        } else {
+            match label {
+                // Only bytes beyond ASCII read differently.
+                Some(l)
+                    if !body.is_ascii()
+                        && !matches!(Charset::from_label(l), Some(Charset::Utf8)) =>
+                {
+                    format!("in charset {l:?}")
+                }
+                _ => return String::new(),
+            }
+        };
+        format!(
+            "; the body is {charset}, and JSON is read as UTF-8: decode it first, \
+             serde_json::from_str(&resp.decoded_text()?)"
+        )
+    }
+
     /// The body parsed as JSON into `T`. A UTF-8 byte order mark at its start is ignored.
     ///
     /// The body is read as UTF-8, as JSON must be (RFC 8259 §8.1); a `charset` in the content
@@ -492,7 +520,9 @@ impl Response {
     /// Fails with [`Error::Json`], whose message names the (redacted) URL and the body's content
     /// type, says whether the body is not JSON (`json: the body of https://host/api (content-type:
     /// text/html) is not JSON: expected value at line 1 column 1`, a proxy's or a login page),
-    /// is empty, or is JSON that does not fit `T`, and ends with serde's words and position.
+    /// is empty, or is JSON that does not fit `T`, and ends with serde's words and position; for
+    /// a body in UTF-16 (by its byte order mark) or in a `charset` beyond ASCII that is not
+    /// UTF-8, it says so and how to read it.
     ///
     /// # Examples
     ///
@@ -527,9 +557,10 @@ impl Response {
                 _ => "is not JSON",
             };
             let why = format!(
-                "the body of {}{} {what}: {e}",
+                "the body of {}{} {what}: {e}{}",
                 crate::redact_url(self.url()),
-                self.declared()
+                self.declared(),
+                self.not_utf8(body, &e)
             );
             Error::Json(serde::de::Error::custom(why))
         })
@@ -601,6 +632,42 @@ mod tests {
             retried: None,
             elapsed: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn json_in_another_charset_than_utf8_says_so_and_how_to_read_it() {
+        let json_in = |content_type: &str, body: &[u8]| {
+            let mut map = HeaderMap::new();
+            map.insert("content-type", content_type.parse().unwrap());
+            let resp = packed(200, "http://h/x", &map, body);
+            resp.json::<serde_json::Value>().map_err(|e| e.to_string())
+        };
+        let hint = "decode it first, serde_json::from_str(&resp.decoded_text()?)";
+        // UTF-16 with its byte order mark: `{}`.
+        let utf16 = [0xFF, 0xFE, b'{', 0, b'}', 0];
+        let err = json_in("application/json", &utf16).unwrap_err();
+        assert!(
+            err.contains("the body is UTF-16 (by its byte order mark)"),
+            "{err}"
+        );
+        assert!(err.contains(hint), "{err}");
+        // Latin-1 bytes beyond ASCII.
+        let err = json_in(
+            "application/json; charset=iso-8859-1",
+            b"{\"a\":\"caf\xe9\"}",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(r#"the body is in charset "iso-8859-1""#),
+            "{err}"
+        );
+        assert!(err.contains(hint), "{err}");
+        // ASCII under that label is JSON all the same; a page that is no JSON gets no hint.
+        assert!(json_in("application/json; charset=iso-8859-1", br#"{"a":1}"#).is_ok());
+        let err = json_in("text/html; charset=utf-8", "<p>é</p>".as_bytes()).unwrap_err();
+        assert!(!err.contains("decode it first"), "{err}");
+        let err = json_in("text/html; charset=iso-8859-1", b"<p>ok</p>").unwrap_err();
+        assert!(!err.contains("decode it first"), "{err}");
     }
 
     #[test]

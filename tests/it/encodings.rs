@@ -148,6 +148,50 @@ fn a_coding_this_build_cannot_decode_is_an_error_not_a_body() {
     }
 }
 
+/// An error status whose body comes in a coding no client knows (or under a label that is no
+/// coding: `none`, `utf-8`) is the answer, with its body as it came and its `Content-Encoding`
+/// kept: its status, and a `Retry-After`, are what the caller and the retries act on. It was
+/// `Error::UnsupportedEncoding` without a status, and a 503 was not retried.
+#[test]
+fn an_error_status_in_an_unknown_coding_keeps_its_status_and_is_retried() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&seen);
+    let server = TestServer::start(move |req| {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (status, label) = match req.path_only() {
+            "/busy" => (503, "zstd"),
+            _ => (404, "none"),
+        };
+        Reply::status(status, r#"{"error":"no"}"#)
+            .header("Content-Encoding", label)
+            .header("Retry-After", "0")
+    });
+    let session = FuturesSession::new();
+    let policy = ureq_futures::RetryPolicy::new().attempts(3);
+    let resp = session
+        .get(server.url_for("/busy"))
+        .retry(policy)
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.header("content-encoding"), Some("zstd"));
+    assert_eq!(resp.bytes(), br#"{"error":"no"}"#);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let err = resp.error_for_status().unwrap_err();
+    assert_eq!(err.status(), Some(503));
+
+    let mut streamed = session
+        .get(server.url_for("/gone"))
+        .send_streaming()
+        .result()
+        .unwrap();
+    assert_eq!(streamed.status(), 404);
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut streamed, &mut body).unwrap();
+    assert_eq!(body, r#"{"error":"no"}"#);
+}
+
 #[test]
 fn a_server_naming_thousands_of_codings_gets_an_error_not_a_stack_overflow() {
     let many = vec!["gzip"; 5000].join(",");
