@@ -326,10 +326,12 @@ impl Response {
     /// connecting, sending, the server's time to answer, and the redirects and retries before
     /// this response with their waits (backoff, a rate limiter's pause); not the wait for a
     /// worker or for its place of [`max_per_host`](crate::SessionBuilder::max_per_host) before
-    /// it (a rate limiter's turn before the first attempt is taken on either side), nor the
-    /// reading of the body. It is the time the request's
-    /// [`timeout`](crate::SessionBuilder::timeout) counts, and what requests' `elapsed` holds
-    /// for a request answered at once (requests measures each redirect apart).
+    /// it, nor the reading of the body. A rate limiter's turn for the first attempt is waited
+    /// for before the start too, but for a request that a [`result`](crate::Pending::result)
+    /// on a worker of its own full pool runs there: it waits for its turn after the start.
+    /// It starts when the request's [`timeout`](crate::SessionBuilder::timeout) starts (which
+    /// counts the body too), and is what requests' `elapsed` holds for a request answered at
+    /// once (requests measures each redirect apart).
     ///
     /// # Examples
     ///

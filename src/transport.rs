@@ -46,12 +46,15 @@
 //! says). The connection is not used again. curl and requests (urllib3 2) do the same.
 //!
 //! A server may also answer and then neither read the rest nor close the connection: the
-//! writes stall on a full socket. Over plain http, a write that the server takes nothing of for
-//! 100 ms looks whether a final answer's head waits on the socket (`tcp::TcpTransport`), and
-//! fails as broken off by the server if one does, so the answer is read as above; curl does
-//! the same, requests waits for its timeout. Over TLS the bytes below it are records, which
-//! cannot be read while TLS writes: such an upload ends when the server closes or reads, at
-//! the request's `timeout`, or at a cancel.
+//! writes stall on a full socket. Over plain http on Unix, a write that the server takes
+//! nothing of for 100 ms looks whether the head of an error answer (status 300 or more) waits
+//! on the socket (`tcp::TcpTransport`), and fails as broken off by the server if one does, so
+//! the answer is read as above; curl does the same (and goes on sending after a success head,
+//! which a full-duplex server sends before it reads the body), requests waits for its timeout.
+//! Over TLS (an `https://` URL or proxy) the bytes below it are records, which cannot be read
+//! while TLS writes, a SOCKS proxy's connection is ureq's own, and on Windows a send that timed
+//! out leaves its socket undefined: there such an upload ends when the server closes or reads,
+//! at the request's `timeout`, or at a cancel.
 //!
 //! Over `https://`, [`Connection`] sits above TLS, and rustls keeps the records of a failed
 //! write and writes them again before each read, which failed the read of the answer with the

@@ -546,10 +546,11 @@ impl<T: Send + 'static> Pending<T> {
 
 impl<T> Drop for Pending<T> {
     /// Drops a result nobody took, now or when it arrives, and the waker of the last poll
-    /// (nobody polls the handle any more); the job itself is not cancelled, unless it is an
-    /// event stream's that has not delivered its stream yet: nobody could read that stream,
-    /// and its job would otherwise hold a worker for as long as the server keeps the request
-    /// waiting (for ever, on a server that never answers). Nor unless a job polled the handle
+    /// (nobody polls the handle any more); the job itself is not cancelled, unless the handle
+    /// was made to [`cancel_on_drop`](Pending::cancel_on_drop), as an event stream's is until
+    /// it has delivered its stream: nobody could read that stream, and its job would
+    /// otherwise hold a worker for as long as the server keeps the request waiting (for ever,
+    /// on a server that never answers). Nor unless a job polled the handle
     /// (awaited it), was cancelled since, and drops it: a select of two handles in a job
     /// ends at the branch that saw the cancel and drops the other unpolled, and that one's
     /// job is cancelled too, as a job's cancel ends all it waits on.
@@ -844,8 +845,9 @@ impl<T: Send + 'static> AsCompleted<T> {
     /// first), so nothing goes missing.
     ///
     /// Dropping an `AsCompleted` does not cancel anything, as dropping a [`Pending`] does not
-    /// (but for an event stream's handle whose stream has not come yet): the jobs run on and
-    /// their results are dropped. Call this first to stop them.
+    /// (but for a handle made to [`cancel_on_drop`](Pending::cancel_on_drop), an event
+    /// stream's whose stream has not come yet among them): the jobs run on and their results
+    /// are dropped. Call this first to stop them.
     ///
     /// # Examples
     ///

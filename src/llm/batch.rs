@@ -180,6 +180,13 @@ impl ChatResult {
                 "failed, so it has no answer to read: {error}"
             )));
         };
+        if text.trim().is_empty() && !self.tool_calls.is_empty() {
+            let n = self.tool_calls.len();
+            return Err(named(&format_args!(
+                "answered with {n} tool call(s) and no text: read ChatResult::tool_calls (each \
+                 call's arguments are JSON)"
+            )));
+        }
         let answer = ChatResponse {
             text: text.clone(),
             refusal: self.refusal.clone(),

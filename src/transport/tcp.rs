@@ -263,22 +263,26 @@ fn set_timeout(
 
 /// How long a write waits for the server to take more of the request before it looks whether
 /// the server has answered (see [`TcpTransport::transmit_output`]).
+#[cfg(unix)]
 const STALL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Whether the server has sent a response that is not interim: the head of one (`HTTP/1.1 413`)
-/// waits on the socket, after any `1xx` heads. Looked at without reading, without blocking.
-fn answered(stream: &TcpStream) -> bool {
+/// Whether the head of an error answer (`HTTP/1.1 413`) waits on the socket, after any `1xx`
+/// heads: looked at without reading, without blocking.
+#[cfg(unix)]
+fn refused(stream: &TcpStream) -> io::Result<bool> {
     let mut peeked = [0; 1024];
-    if stream.set_nonblocking(true).is_err() {
-        return false;
-    }
+    stream.set_nonblocking(true)?;
     let n = stream.peek(&mut peeked).unwrap_or(0);
-    stream.set_nonblocking(false).is_ok() && is_final_head(&peeked[..n])
+    // Blocking again, or the error: a socket left nonblocking would fail every write at once.
+    stream.set_nonblocking(false)?;
+    Ok(is_error_head(&peeked[..n]))
 }
 
-/// Whether `input` starts with the status line of a final response (`HTTP/1.1 413 `), after
-/// any interim (`1xx`) heads whole in it.
-fn is_final_head(mut input: &[u8]) -> bool {
+/// Whether `input` starts with the status line of an answer of status 300 or more (`HTTP/1.1 413
+/// `), after any interim (`1xx`) heads whole in it. A success head sent before the body (a
+/// full-duplex handler) is no refusal: the server reads on, and answers after the body.
+#[cfg(unix)]
+fn is_error_head(mut input: &[u8]) -> bool {
     let status_line = |input: &[u8]| {
         input.len() >= 13
             && input.starts_with(b"HTTP/1.")
@@ -291,7 +295,7 @@ fn is_final_head(mut input: &[u8]) -> bool {
             None => return false,
         }
     }
-    status_line(input)
+    status_line(input) && input[9] >= b'3'
 }
 
 /// A budget that ran out before the call (ureq's `NextTimeout::check`, private to it).
@@ -312,62 +316,87 @@ fn io_error(e: io::Error, timeout: NextTimeout) -> ureq::Error {
     }
 }
 
+/// Writes `output` as a blocking `write_all` with `timeout` on the socket would (a write that
+/// takes none of it for that long fails, one that takes some starts the wait again), looking
+/// every [`STALL`] whether the server refused the request (see
+/// [`TcpTransport::transmit_output`]). `cache`: the write timeout set on the socket.
+#[cfg(unix)]
+fn write_watching(
+    stream: &TcpStream,
+    cache: &mut Option<Duration>,
+    mut output: &[u8],
+    timeout: NextTimeout,
+) -> Result<(), ureq::Error> {
+    let limit = timeout.not_zero();
+    let wait_from = || limit.and_then(|t| std::time::Instant::now().checked_add(*t));
+    let mut deadline = wait_from();
+    while !output.is_empty() {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
+        let slice = left.map_or(STALL, |l| l.min(STALL));
+        set_timeout(cache, Some(slice.into()), |t| stream.set_write_timeout(t))?;
+        match { stream }.write(output) {
+            Ok(0) => return Err(ureq::Error::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                output = &output[n..];
+                deadline = wait_from();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                if refused(stream)? {
+                    return Err(ureq::Error::Io(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the server answered with an error and stopped reading the request",
+                    )));
+                }
+            }
+            Err(e) => return Err(io_error(e, timeout)),
+        }
+    }
+    Ok(())
+}
+
 impl Transport for TcpTransport {
     fn buffers(&mut self) -> &mut dyn Buffers {
         &mut self.buffers
     }
 
-    /// Writes `amount` bytes of output. A write the server stops taking (the socket's buffer
-    /// full) looks every [`STALL`] whether the server has answered meanwhile, as curl does
+    /// Writes `amount` bytes of output. On Unix, a write the server stops taking (the socket's
+    /// buffer full) looks every [`STALL`] whether the server has refused the request meanwhile
     /// (RFC 9112 §9.5: a client sending a body watches for an answer and stops sending): a
-    /// server that answers an upload early (a `413`) and then neither reads the rest nor
-    /// closes the connection would otherwise hold the request until its `timeout`, for ever
-    /// by default. Such an answer fails the write as one broken off by the server
+    /// server that answers an upload early (a `413`, a `401`) and then neither reads the rest
+    /// nor closes the connection would otherwise hold the request until its `timeout`, for
+    /// ever by default. Such an answer fails the write as one broken off by the server
     /// (`ConnectionAborted`), which `transport::Connection` turns into the reading of the
-    /// answer. Over TLS the bytes below it are records, not an answer's head: only a server
-    /// that closes (or reads) ends such an upload there.
+    /// answer. As curl, only an answer of status 300 or more stops the sending: a server may
+    /// send a success head first and read the body after. Over TLS (an `https://` URL, or an
+    /// `https://` proxy) the bytes below it are records, not an answer's head, and a SOCKS
+    /// proxy's connection is ureq's transport: only a server that closes (or reads) ends such
+    /// an upload there. On Windows, a send that timed out leaves the socket in a state
+    /// Winsock does not define (some of the bytes may have gone), so a write there waits as
+    /// ureq's does, with no look in between.
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let timeout = check(timeout.for_write())?;
         let stream = &*self.stream;
-        // As a blocking `write_all` with the timeout on the socket would: a write that takes
-        // none of the output for that long fails, one that takes some starts the wait again.
-        let limit = timeout.not_zero();
-        let wait_from = || limit.and_then(|t| std::time::Instant::now().checked_add(*t));
-        let mut deadline = wait_from();
-        let mut output = &self.buffers.output()[..amount];
-        while !output.is_empty() {
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            if left.is_some_and(|l| l.is_zero()) {
-                return Err(ureq::Error::Timeout(timeout.reason));
-            }
-            let slice = left.map_or(STALL, |l| l.min(STALL));
-            set_timeout(&mut self.timeout_write, Some(slice.into()), |t| {
+        let output = &self.buffers.output()[..amount];
+        #[cfg(unix)]
+        return write_watching(stream, &mut self.timeout_write, output, timeout);
+        #[cfg(not(unix))]
+        {
+            set_timeout(&mut self.timeout_write, timeout.not_zero(), |t| {
                 stream.set_write_timeout(t)
             })?;
-            match { stream }.write(output) {
-                Ok(0) => return Err(ureq::Error::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    output = &output[n..];
-                    deadline = wait_from();
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                    ) =>
-                {
-                    if answered(stream) {
-                        return Err(ureq::Error::Io(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            "the server answered and stopped reading the request",
-                        )));
-                    }
-                }
-                Err(e) => return Err(io_error(e, timeout)),
-            }
+            { stream }
+                .write_all(output)
+                .map_err(|e| io_error(e, timeout))
         }
-        Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -448,24 +477,30 @@ mod tests {
         (given, result)
     }
 
+    #[cfg(unix)]
     #[test]
-    fn a_final_heads_status_line_is_an_answer_and_interim_ones_are_passed_over() {
-        assert!(is_final_head(b"HTTP/1.1 413 Payload Too Large\r\n"));
-        assert!(is_final_head(b"HTTP/1.0 200 OK\r\n\r\n"));
-        assert!(is_final_head(
+    fn an_error_heads_status_line_is_a_refusal_and_interim_ones_are_passed_over() {
+        assert!(is_error_head(b"HTTP/1.1 413 Payload Too Large\r\n"));
+        assert!(is_error_head(b"HTTP/1.0 302 Found\r\n\r\n"));
+        // A success head before the body: the server reads on.
+        assert!(!is_error_head(b"HTTP/1.1 200 OK\r\n\r\n"));
+        assert!(!is_error_head(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n"
+        ));
+        assert!(is_error_head(
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 No\r\n"
         ));
-        assert!(is_final_head(
+        assert!(is_error_head(
             b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 "
         ));
         // Interim only, or a head not whole yet: the body goes on.
-        assert!(!is_final_head(b"HTTP/1.1 100 Continue\r\n\r\n"));
-        assert!(!is_final_head(b"HTTP/1.1 100 Continue\r\n"));
-        assert!(!is_final_head(b"HTTP/1.1 4"));
+        assert!(!is_error_head(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(!is_error_head(b"HTTP/1.1 100 Continue\r\n"));
+        assert!(!is_error_head(b"HTTP/1.1 4"));
         // TLS records, garbage, nothing: no answer.
-        assert!(!is_final_head(b"\x17\x03\x03\x00\x45HTTP/1.1 413 "));
-        assert!(!is_final_head(b"HTTP/1.1 4x3 Bad\r\n"));
-        assert!(!is_final_head(b""));
+        assert!(!is_error_head(b"\x17\x03\x03\x00\x45HTTP/1.1 413 "));
+        assert!(!is_error_head(b"HTTP/1.1 4x3 Bad\r\n"));
+        assert!(!is_error_head(b""));
     }
 
     #[test]

@@ -1326,5 +1326,13 @@ fn the_tool_calls_of_an_answer_are_in_its_result_and_its_line() {
     );
     assert_eq!(&serde_json::from_str::<ChatResult>(&line).unwrap(), called);
     assert!(plain.tool_calls.is_empty(), "{plain:?}");
+    // Its text is none: `json` points to the calls.
+    let err = called.json::<Value>().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            r#"chat "1" answered with 1 tool call(s) and no text: read ChatResult::tool_calls"#
+        ),
+        "{err}"
+    );
     assert!(!serde_json::to_string(plain).unwrap().contains("tool_calls"));
 }

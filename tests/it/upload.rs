@@ -759,11 +759,7 @@ fn an_answer_to_an_upload_whose_server_stopped_reading_is_the_response() {
         for (n, socket) in listener.incoming().take(3).enumerate() {
             let mut socket = socket.unwrap();
             std::thread::spawn(move || {
-                let mut seen = Vec::new();
-                let mut byte = [0; 1];
-                while !seen.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap_or(0) == 1 {
-                    seen.push(byte[0]);
-                }
+                crate::transport_errors::read_head(&mut socket);
                 let answer: &[u8] = match n {
                     0 => crate::transport_errors::TOO_LARGE,
                     1 => b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied",
@@ -776,7 +772,7 @@ fn an_answer_to_an_upload_whose_server_stopped_reading_is_the_response() {
                         let read = socket.read_exact(&mut body).is_ok();
                         let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n{read}");
                         let _ = socket.write_all(answer.as_bytes());
-                        let _ = socket.read(&mut byte);
+                        let _ = socket.read(&mut [0; 1]);
                         return;
                     }
                 };
@@ -798,6 +794,44 @@ fn an_answer_to_an_upload_whose_server_stopped_reading_is_the_response() {
     assert_eq!((resp.status(), resp.text().unwrap()), (401, "denied"));
     let resp = send().unwrap();
     assert_eq!((resp.status(), resp.text().unwrap()), (200, "true"));
+}
+
+/// A server that sends a success head before the body and then reads the body slowly (a
+/// full-duplex handler) still gets the whole body: only an error answer (3xx and above) ends the
+/// sending early, as with curl. A first version stopped at any final head once a write stalled
+/// and waited for an answer the server would finish only after the body.
+#[test]
+fn an_early_success_head_leaves_the_upload_going() {
+    const BODY: usize = 8 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        crate::transport_errors::read_head(&mut socket);
+        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n");
+        let (mut got, mut buf) = (0, vec![0; 512 * 1024]);
+        while got < BODY {
+            match socket.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+            std::thread::sleep(support::ms(200));
+        }
+        let _ = socket.write_all(format!("{got:07}").as_bytes());
+    });
+    let session = FuturesSession::builder()
+        .read_timeout(support::secs(20))
+        .build();
+    let resp = session
+        .post(format!("http://{addr}/upload"))
+        .body(vec![b'x'; BODY])
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(
+        (resp.status(), resp.text().unwrap()),
+        (200, format!("{BODY:07}").as_str())
+    );
 }
 
 /// A cancel stops an upload that the server has stopped reading: the handle resolves to
