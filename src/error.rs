@@ -1084,7 +1084,8 @@ impl fmt::Display for Error {
                 f,
                 "the body of {url} is encoded with {encoding}, which this build cannot decode: \
                  ask for it in a coding this build reads (the header Accept-Encoding: identity, \
-                 or gzip)"
+                 or gzip); the bytes as sent come from the session's agent, which leaves a \
+                 coding it does not know in place (FuturesSession::submit)"
             ),
             Error::UnexpectedContentType { content_type, url } => write!(
                 f,
