@@ -338,7 +338,8 @@ const LOOK_AHEAD: usize = 32;
 /// chat to the same refusal (a revoked key would otherwise cost one request per job): a 401
 /// (the server refused the API key; Gemini's 400 `API_KEY_INVALID` too), a 402 (no credit left:
 /// OpenRouter, DeepSeek), OpenAI's 429 `insufficient_quota` (the plan's quota is used up: not
-/// retried either, since no wait brings it back), or a missing API key. No chat starts after
+/// retried either, since no wait brings it back), a missing API key, or a
+/// [`request`](ChatBatch::request) the client cannot send (a setting its provider has not). No chat starts after
 /// it; the chats in flight end as they would, but for one waiting to retry, which ends at once
 /// with the failure it waited after. [`run`](ChatBatch::run) yields their results,
 /// the failed chat's included, and ends; [`run_to_file`](ChatBatch::run_to_file) says why in
@@ -495,8 +496,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// The request each job's messages are added to: its system prompt, the messages
         /// before the job's (examples of the task), tools and tool choice, JSON output, max
         /// tokens, temperature and the rest of [`ChatRequest`]'s settings, sent with every chat.
-        /// A setting the client's provider cannot express fails each chat with an
-        /// [`Error::InvalidRequest`] before anything is sent. Defaults to
+        /// A setting the client's provider cannot express (see [`ChatClient::check`]) fails the
+        /// first chat with an [`Error::InvalidRequest`] before anything is sent, and stops the
+        /// batch, as a refused key does ([`ChatBatchSummary::stop_reason`] says why). Defaults to
         /// [`ChatRequest::new()`]: the job's messages with the client's settings.
         ///
         /// With [`json_schema`](ChatRequest::json_schema), [`ChatResult::json`] reads each
@@ -951,10 +953,11 @@ fn ends_batch(e: &Error) -> Option<String> {
     Some(format!("{why}, so the batch stopped: {e}"))
 }
 
-/// Sends one chat (`job`'s messages after `template`'s) from `place`, retrying what a later attempt can fix, and reads its whole
-/// answer; with the result, whether a shutdown of the client's session refused its first
-/// attempt before it was sent. A failure no later chat escapes (see [`ends_batch`]) stops the
-/// batch before the place is given back: no chat starts after it.
+/// Sends one chat (`job`'s messages after `template`'s) from `place`, retrying what a later
+/// attempt can fix, and reads its whole answer; with the result, whether a shutdown of the
+/// client's session refused its first attempt before it was sent. A failure no later chat
+/// escapes (see [`ends_batch`], and a template the client cannot send) stops the batch before
+/// the place is given back: no chat starts after it.
 fn chat<C: ChatClient + ?Sized>(
     client: &C,
     template: &ChatRequest,
@@ -1009,7 +1012,20 @@ fn chat<C: ChatClient + ?Sized>(
         }
         attempt += 1;
     };
-    if let Some(why) = answer.as_ref().err().and_then(ends_batch) {
+    let why = answer.as_ref().err().and_then(|e| {
+        ends_batch(e).or_else(|| {
+            // Refused before sending: the job's, or the template's, which every chat would
+            // meet. A template that cannot be sent with a message of plain text is the latter.
+            let probe = || template.clone().user("?");
+            (matches!(e, Error::InvalidRequest(_)) && client.check(&probe()).is_err()).then(|| {
+                format!(
+                    "the batch's request (ChatBatch::request) cannot be sent by this client, \
+                     so the batch stopped: {e}"
+                )
+            })
+        })
+    });
+    if let Some(why) = why {
         let _ = stop.reason.set(why);
     }
     let unsent = attempt == 1 && matches!(answer, Err(Error::ShutDown));

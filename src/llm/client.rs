@@ -831,6 +831,10 @@ impl<P: Protocol> ChatClient for Client<P> {
             .result()
     }
 
+    fn check(&self, request: &ChatRequest) -> Result<(), Error> {
+        self.streamed(request).map(drop)
+    }
+
     fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {
         Client::start(self, request)
     }

@@ -304,6 +304,34 @@ pub trait ChatClient: Send + Sync {
         self.stream(request)
     }
 
+    /// Whether `request` can be sent: the checks [`stream`](Self::stream) makes before it
+    /// sends (a part or a setting the provider cannot express, a schema that is no object, a
+    /// number JSON cannot carry, a missing key), without sending anything. Every provider's
+    /// [`Client`] implements it ([`ChatBatch`] asks it, to tell a request that no chat of the
+    /// batch can send from one chat's); the default is `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// The error `stream` would fail with before sending: [`Error::InvalidRequest`],
+    /// [`Error::MissingApiKey`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{AnthropicClient, ChatClient, ChatRequest};
+    /// use ureq_futures::Error;
+    ///
+    /// let client = AnthropicClient::builder("claude-haiku-4-5", None).api_key("sk-ant-...").build();
+    /// assert!(client.check(&ChatRequest::new().user("Hi")).is_ok());
+    /// // Anthropic's wire format has no seed.
+    /// let seeded = ChatRequest::new().user("Hi").seed(42);
+    /// assert!(matches!(client.check(&seeded), Err(Error::InvalidRequest(_))));
+    /// ```
+    fn check(&self, request: &ChatRequest) -> Result<(), Error> {
+        let _ = request;
+        Ok(())
+    }
+
     /// Sends `request` and returns at once, before the answer starts, with a [`PendingChat`]
     /// whose stop handle stops the chat at any point: see [`Client::start`]. Every provider's
     /// [`Client`] implements it; the default sends with [`stream`](Self::stream), which returns
@@ -378,6 +406,10 @@ macro_rules! forward_chat_client {
 
             fn stream_once(&self, request: &ChatRequest) -> Result<ChatStream, Error> {
                 (**self).stream_once(request)
+            }
+
+            fn check(&self, request: &ChatRequest) -> Result<(), Error> {
+                (**self).check(request)
             }
 
             fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {

@@ -1336,3 +1336,52 @@ fn the_tool_calls_of_an_answer_are_in_its_result_and_its_line() {
     );
     assert!(!serde_json::to_string(plain).unwrap().contains("tool_calls"));
 }
+
+/// A batch request the provider cannot express (Anthropic has no seed) stops the batch at its
+/// first chat, sending nothing, rather than fail every job one by one; a job's own refusal (a
+/// role the provider has not) is that job's.
+#[test]
+fn a_batch_request_the_client_cannot_send_stops_the_batch() {
+    let server = TestServer::start(|_| Reply::status(500, "nothing should be sent"));
+    let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None)
+        .base_url(server.url())
+        .api_key("k")
+        .env(|_| None)
+        .build();
+    let file = temp_file("refused-template");
+    let summary = ChatBatch::new(client.clone())
+        .in_flight(1)
+        .progress_bar(false)
+        .request(ChatRequest::new().seed(7))
+        .run_to_file(jobs(5), &*file)
+        .unwrap();
+    let why = summary.stop_reason.as_deref().unwrap_or_default();
+    assert!(summary.stopped, "{summary:?}");
+    assert!(why.starts_with("the batch's request (ChatBatch::request) cannot be sent by this client, so the batch stopped: invalid request: "), "{why}");
+    assert!(why.contains("seed"), "{why}");
+    assert_eq!((summary.answered, summary.failed), (0, 1), "{summary:?}");
+    assert_eq!(read_lines(&file).len(), 1);
+    assert_eq!(server.request_count(), 0);
+
+    // A job the provider refuses, under a request it takes: that job fails, the rest run on.
+    let refused = ChatJob {
+        id: "odd".into(),
+        messages: vec![ureq_futures::llm::Message::new("function", "?")],
+    };
+    let results: Vec<ChatResult> = ChatBatch::new(client)
+        .in_flight(1)
+        .progress_bar(false)
+        .attempts(1)
+        .run([refused, ChatJob::user("ok", "Hi")])
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(
+        results[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("invalid request"),
+        "{results:?}"
+    );
+    assert_eq!(server.request_count(), 1);
+}
