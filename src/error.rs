@@ -159,8 +159,10 @@ pub enum Error {
         /// The limit in bytes that was exceeded.
         limit: usize,
     },
-    /// The body came with a `Content-Encoding` this build cannot decode (gzip, deflate and,
-    /// with the `brotli` feature, br are decoded). The body is not handed out encoded.
+    /// The body of a 2xx answer came with a `Content-Encoding` this build cannot decode (gzip,
+    /// deflate and, with the `brotli` feature, br are decoded). Such a body is not handed out
+    /// encoded; an error status's or a redirect's is, as it was sent, its `Content-Encoding`
+    /// kept (its head is the answer).
     UnsupportedEncoding {
         /// The coding, as the server named it.
         encoding: String,

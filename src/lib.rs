@@ -320,7 +320,7 @@
 //! | `llm` | on | the streaming LLM chat clients ([`llm`]); `default-features = false` leaves the HTTP session and the SSE parser alone |
 //! | `socks-proxy` | off | nothing since SOCKS4/SOCKS5 proxies ([`SessionBuilder::proxy`], or `ALL_PROXY`) are always on; kept so that builds that name it still work |
 //! | `native-tls` | off | the platform's TLS library, chosen per session with [`SessionBuilder::tls_config`] (rustls stays the default). This crate's feature, not only ureq's: the session's connector takes native-tls only with it, and a session that asks for native-tls without it fails its `https://` requests with an error that says so |
-//! | `brotli` | on | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`: servers send brotli unasked (httpbin's `/brotli`). Three small crates; without it a brotli body is [`Error::UnsupportedEncoding`] |
+//! | `brotli` | on | decoding of `Content-Encoding: br`, and `br` in `Accept-Encoding`: servers send brotli unasked (httpbin's `/brotli`). Three small crates; without it a brotli body of a 2xx answer is [`Error::UnsupportedEncoding`] |
 //!
 //! # Minimum Rust version
 //!

@@ -486,31 +486,38 @@ impl Response {
     }
 
     /// A hint for JSON that fails to parse (`e`) because `body` is in another charset than UTF-8:
-    /// a UTF-16 byte order mark, or bytes beyond ASCII under a `charset` in the content type that
-    /// is not UTF-8.
+    /// a UTF-16 byte order mark or label, or bytes that are no UTF-8 under another `charset`.
     fn not_utf8(&self, body: &[u8], e: &serde_json::Error) -> String {
         if e.classify() == serde_json::error::Category::Data {
             return String::new();
         }
         let label = self.header("content-type").and_then(charset::label_of);
-        let charset = if body.starts_with(&[0xFF, 0xFE]) || body.starts_with(&[0xFE, 0xFF]) {
+        let charset = label.map(Charset::from_label);
+        let what = if body.starts_with(&[0xFF, 0xFE]) || body.starts_with(&[0xFE, 0xFF]) {
             "UTF-16 (by its byte order mark)".to_string()
         } else {
-            match label {
-                // Only bytes beyond ASCII read differently.
-                Some(l)
-                    if !body.is_ascii()
-                        && !matches!(Charset::from_label(l), Some(Charset::Utf8)) =>
+            match (label, charset) {
+                // UTF-16 of ASCII text is ASCII bytes and zeros.
+                (Some(l), Some(Some(Charset::Utf16Le | Charset::Utf16Be))) => {
+                    format!("in charset {l:?}")
+                }
+                // Another charset reads differently only beyond ASCII, and only where the
+                // bytes are no UTF-8 (a label that is wrong would mislead).
+                (Some(l), Some(c))
+                    if c != Some(Charset::Utf8) && std::str::from_utf8(body).is_err() =>
                 {
                     format!("in charset {l:?}")
                 }
                 _ => return String::new(),
             }
         };
-        format!(
-            "; the body is {charset}, and JSON is read as UTF-8: decode it first, \
-             serde_json::from_str(&resp.decoded_text()?)"
-        )
+        let read = match charset {
+            Some(None) => {
+                "decode it with a crate that knows the charset (encoding_rs) from resp.bytes()"
+            }
+            _ => "decode it first, serde_json::from_str(&resp.decoded_text()?)",
+        };
+        format!("; the body is {what}, and JSON is read as UTF-8: {read}")
     }
 
     /// The body parsed as JSON into `T`. A UTF-8 byte order mark at its start is ignored.
@@ -664,6 +671,26 @@ mod tests {
             "{err}"
         );
         assert!(err.contains(hint), "{err}");
+        // UTF-16 of ASCII text, without a byte order mark: `{}`.
+        let err = json_in("application/json; charset=utf-16", b"{\0}\0").unwrap_err();
+        assert!(err.contains(r#"the body is in charset "utf-16""#), "{err}");
+        // A charset that decoded_text does not know points elsewhere.
+        let err = json_in(
+            "application/json; charset=shift_jis",
+            b"{\"a\":\"\x82\xa0\"}",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("with a crate that knows the charset (encoding_rs)"),
+            "{err}"
+        );
+        // UTF-8 under a Latin-1 label, broken for another reason: the label is wrong, no hint.
+        let err = json_in(
+            "application/json; charset=iso-8859-1",
+            "{\"a\": caf\u{e9}}".as_bytes(),
+        )
+        .unwrap_err();
+        assert!(!err.contains("decode it"), "{err}");
         // ASCII under that label is JSON all the same; a page that is no JSON gets no hint.
         assert!(json_in("application/json; charset=iso-8859-1", br#"{"a":1}"#).is_ok());
         let err = json_in("text/html; charset=utf-8", "<p>é</p>".as_bytes()).unwrap_err();

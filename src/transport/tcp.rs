@@ -270,7 +270,8 @@ const STALL: std::time::Duration = std::time::Duration::from_millis(100);
 /// heads: looked at without reading, without blocking.
 #[cfg(unix)]
 fn refused(stream: &TcpStream) -> io::Result<bool> {
-    let mut peeked = [0; 1024];
+    // Room for a few `1xx` heads (a `103 Early Hints` with many links) before the answer's.
+    let mut peeked = [0; 4096];
     stream.set_nonblocking(true)?;
     let n = stream.peek(&mut peeked).unwrap_or(0);
     // Blocking again, or the error: a socket left nonblocking would fail every write at once.

@@ -750,6 +750,7 @@ fn a_final_answer_to_an_expect_100_continue_is_read() {
 /// client that sends a body watches for an answer and stops sending; curl does). The upload
 /// waited on the full socket for ever, or until its `timeout` (`read_timeout` bounds no write).
 /// An interim `100 Continue` before a pause of the server's is no such answer: the body goes on.
+#[cfg(unix)]
 #[test]
 fn an_answer_to_an_upload_whose_server_stopped_reading_is_the_response() {
     const BODY: usize = 32 << 20;
