@@ -339,9 +339,9 @@ const LOOK_AHEAD: usize = 32;
 /// (the server refused the API key; Gemini's 400 `API_KEY_INVALID` too), a 402 (no credit left:
 /// OpenRouter, DeepSeek), OpenAI's 429 `insufficient_quota` (the plan's quota is used up: not
 /// retried either, since no wait brings it back), a missing API key, or a
-/// [`request`](ChatBatch::request) the client cannot send (a setting its provider has not). No chat starts after
-/// it; the chats in flight end as they would, but for one waiting to retry, which ends at once
-/// with the failure it waited after. [`run`](ChatBatch::run) yields their results,
+/// [`request`](ChatBatch::request) the client cannot send (a setting its provider has not). No
+/// chat starts after it; the chats in flight end as they would, but for one waiting to retry,
+/// which ends at once with the failure it waited after. [`run`](ChatBatch::run) yields their results,
 /// the failed chat's included, and ends; [`run_to_file`](ChatBatch::run_to_file) says why in
 /// [`ChatBatchSummary::stop_reason`] (and the progress bar on its last line). Fix the cause
 /// and run again: a resume sends the failed chats and those that never ran.
@@ -1016,8 +1016,11 @@ fn chat<C: ChatClient + ?Sized>(
         ends_batch(e).or_else(|| {
             // Refused before sending: the job's, or the template's, which every chat would
             // meet. A template that cannot be sent with a message of plain text is the latter.
-            let probe = || template.clone().user("?");
-            (matches!(e, Error::InvalidRequest(_)) && client.check(&probe()).is_err()).then(|| {
+            let template_refused = || {
+                let probe = template.clone().user("?");
+                matches!(client.check(&probe), Err(Error::InvalidRequest(_)))
+            };
+            (matches!(e, Error::InvalidRequest(_)) && template_refused()).then(|| {
                 format!(
                     "the batch's request (ChatBatch::request) cannot be sent by this client, \
                      so the batch stopped: {e}"
