@@ -568,60 +568,6 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
             };
             Some((io::ErrorKind::InvalidData, Phase::Tls, hint))
         }
-        // A TLS server answers a plain-HTTP request with an alert record (rustls does), which
-        // is no HTTP version: say what the likely fix is.
-        ureq::Error::Protocol(p)
-            if uri.scheme_str() == Some("http")
-                && p.to_string().contains("invalid HTTP version") =>
-        {
-            let hint = format!(
-                "the answer does not start as HTTP does; if this port serves TLS, use {}",
-                redact_swapped(uri)
-            );
-            Some((io::ErrorKind::InvalidData, Phase::Response, Some(hint)))
-        }
-        // A line of the head that is no `name: value` field, among them a folded one (RFC 9112
-        // §5.2 obsoletes them and asks user agents to unfold them; ureq-proto's parser refuses
-        // them): where, and what the line may be.
-        ureq::Error::Protocol(p) if p.to_string().contains("invalid header name") => {
-            let hint = "a line of the response head is no `name: value` header field: a name \
-                        with a blank or another character names cannot hold, no colon, or a \
-                        folded line (one that starts with a space or a tab, continuing the \
-                        field above it: obsolete since RFC 7230, and not read by ureq); no \
-                        setting changes that";
-            Some((
-                io::ErrorKind::InvalidData,
-                Phase::Response,
-                Some(hint.into()),
-            ))
-        }
-        // Any other answer that does not parse as HTTP (`HTTP/1.1 abc OK`): where, like every
-        // failure of the response.
-        ureq::Error::Protocol(p) if p.to_string().starts_with("http parse fail") => {
-            Some((io::ErrorKind::InvalidData, Phase::Response, None))
-        }
-        // ureq-proto 0.7 refuses a `100 Continue` with header fields (RFC 9110 §15.2 allows
-        // them; `102` and `103` with fields pass): where, and that no setting changes it.
-        ureq::Error::Protocol(p) if p.to_string().contains("headers with 100-continue") => {
-            let hint = "the server's 100 Continue interim answer carries header fields, which \
-                        ureq refuses; no setting changes that (the server may have taken the \
-                        whole request)";
-            Some((
-                io::ErrorKind::InvalidData,
-                Phase::Response,
-                Some(hint.into()),
-            ))
-        }
-        // ureq-proto reads at most 128 header fields (`MAX_RESPONSE_HEADERS`).
-        ureq::Error::Protocol(p) if p.to_string().contains("too many headers") => {
-            let hint = "the response head has more than 128 header fields, the most ureq \
-                        reads; no setting raises that";
-            Some((
-                io::ErrorKind::InvalidData,
-                Phase::Response,
-                Some(hint.into()),
-            ))
-        }
         // A head that does not fit the connection's read buffer (ureq's `max_response_header_size`
         // is set from it).
         ureq::Error::LargeResponseHeader(got, limit) => {
@@ -652,31 +598,76 @@ fn transport_hint(e: &ureq::Error, uri: &Uri) -> Option<(io::ErrorKind, Phase, O
                 Some(format!("{stopped}{hint}")),
             ))
         }
-        // A line of the request head that does not fit the connection's write buffer.
-        ureq::Error::Protocol(p) if p.to_string().contains("output too small") => {
-            let hint = "a line of the request head (the request line with its URL, or one \
-                        header, such as the Cookie header the session's jar fills) does not \
-                        fit the connection's write buffer: an event stream's takes at most 8 KiB \
-                        unless SessionBuilder::stream_buffer_size sets it (up to 64 KiB), \
-                        another request's connection_buffer_size (most servers refuse lines \
-                        over 8 KiB; a jar's cookies the server no longer needs go with \
-                        CookieJar::retain)";
-            Some((
-                io::ErrorKind::InvalidInput,
-                Phase::Send,
-                Some(hint.to_string()),
-            ))
-        }
-        // A response head's `Content-Length` that ureq refuses (no number, two that disagree):
-        // where, like every failure of the response. (A request's own are refused before it is
-        // sent, see `request::own_framing`; ureq's other protocol errors before a
-        // response are the request's, which no attempt escapes: they stay `Transport`, never
-        // retried.)
-        ureq::Error::Protocol(p) if p.to_string().contains("content-length") => {
-            Some((io::ErrorKind::InvalidData, Phase::Response, None))
-        }
+        // ureq's protocol errors, told by their words.
+        ureq::Error::Protocol(p) => protocol_hint(&p.to_string(), uri),
         _ => None,
     }
+}
+
+/// [`transport_hint`] for ureq's protocol errors, by their words (`text`): those that say
+/// neither where they happened nor what to change. The checks go in order: a more particular
+/// parse failure before the general one.
+fn protocol_hint(text: &str, uri: &Uri) -> Option<(io::ErrorKind, Phase, Option<String>)> {
+    // Answers ureq-proto refuses for a reason no setting changes, and what to say of each.
+    const NO_SETTING: [(&str, &str); 3] = [
+        // A line of the head that is no `name: value` field, among them a folded one (RFC 9112
+        // §5.2 obsoletes them and asks user agents to unfold them; ureq-proto's parser refuses
+        // them).
+        (
+            "invalid header name",
+            "a line of the response head is no `name: value` header field: a name with a blank \
+             or another character names cannot hold, no colon, or a folded line (one that \
+             starts with a space or a tab, continuing the field above it: obsolete since RFC \
+             7230, and not read by ureq); no setting changes that",
+        ),
+        // ureq-proto 0.7 refuses a `100 Continue` with header fields (RFC 9110 §15.2 allows
+        // them; `102` and `103` with fields pass).
+        (
+            "headers with 100-continue",
+            "the server's 100 Continue interim answer carries header fields, which ureq \
+             refuses; no setting changes that (the server may have taken the whole request)",
+        ),
+        // ureq-proto reads at most 128 header fields (`MAX_RESPONSE_HEADERS`).
+        (
+            "too many headers",
+            "the response head has more than 128 header fields, the most ureq reads; no \
+             setting raises that",
+        ),
+    ];
+    let response = |hint: Option<String>| Some((io::ErrorKind::InvalidData, Phase::Response, hint));
+    // A TLS server answers a plain-HTTP request with an alert record (rustls does), which is
+    // no HTTP version: say what the likely fix is.
+    if uri.scheme_str() == Some("http") && text.contains("invalid HTTP version") {
+        return response(Some(format!(
+            "the answer does not start as HTTP does; if this port serves TLS, use {}",
+            redact_swapped(uri)
+        )));
+    }
+    if let Some((_, hint)) = NO_SETTING.iter().find(|(words, _)| text.contains(words)) {
+        return response(Some(hint.to_string()));
+    }
+    // Any other answer that does not parse as HTTP (`HTTP/1.1 abc OK`), and a response head's
+    // `Content-Length` that ureq refuses (no number, two that disagree): where, like every
+    // failure of the response. (A request's own are refused before it is sent, see
+    // `request::own_framing`; ureq's other protocol errors before a response are the
+    // request's, which no attempt escapes: they stay `Transport`, never retried.)
+    if text.starts_with("http parse fail") || text.contains("content-length") {
+        return response(None);
+    }
+    // A line of the request head that does not fit the connection's write buffer.
+    text.contains("output too small").then(|| {
+        let hint = "a line of the request head (the request line with its URL, or one header, \
+                    such as the Cookie header the session's jar fills) does not fit the \
+                    connection's write buffer: an event stream's takes at most 8 KiB unless \
+                    SessionBuilder::stream_buffer_size sets it (up to 64 KiB), another \
+                    request's connection_buffer_size (most servers refuse lines over 8 KiB; a \
+                    jar's cookies the server no longer needs go with CookieJar::retain)";
+        (
+            io::ErrorKind::InvalidInput,
+            Phase::Send,
+            Some(hint.to_string()),
+        )
+    })
 }
 
 /// How much of a body has been read, and how long it was announced to be: what the error of a

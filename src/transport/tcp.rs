@@ -272,11 +272,19 @@ const STALL: std::time::Duration = std::time::Duration::from_millis(100);
 fn refused(stream: &TcpStream) -> io::Result<bool> {
     // Room for a few `1xx` heads (a `103 Early Hints` with many links) before the answer's.
     let mut peeked = [0; 4096];
+    without_blocking(stream, |stream| {
+        let n = stream.peek(&mut peeked).unwrap_or(0);
+        is_error_head(&peeked[..n])
+    })
+}
+
+/// `look` at `stream` made nonblocking, then blocking again (or the error: a socket left
+/// nonblocking would fail every later read and write at once).
+fn without_blocking<R>(stream: &TcpStream, look: impl FnOnce(&TcpStream) -> R) -> io::Result<R> {
     stream.set_nonblocking(true)?;
-    let n = stream.peek(&mut peeked).unwrap_or(0);
-    // Blocking again, or the error: a socket left nonblocking would fail every write at once.
+    let seen = look(stream);
     stream.set_nonblocking(false)?;
-    Ok(is_error_head(&peeked[..n]))
+    Ok(seen)
 }
 
 /// Whether `input` starts with the status line of an answer of status 300 or more (`HTTP/1.1 413
@@ -435,15 +443,8 @@ impl Transport for TcpTransport {
     /// Whether a pooled connection can be used again: nothing to read without blocking (a byte
     /// the server sent unasked, or its close, and it cannot).
     fn is_open(&mut self) -> bool {
-        let stream = &*self.stream;
-        if stream.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let idle = matches!(
-            (&*self.stream).read(&mut [0]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock
-        );
-        idle && stream.set_nonblocking(false).is_ok()
+        let idle = |stream: &TcpStream| matches!({ stream }.read(&mut [0]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        without_blocking(&self.stream, idle).unwrap_or(false)
     }
 }
 

@@ -154,10 +154,7 @@ fn a_coding_this_build_cannot_decode_is_an_error_not_a_body() {
 /// `Error::UnsupportedEncoding` without a status, and a 503 was not retried.
 #[test]
 fn an_error_status_in_an_unknown_coding_keeps_its_status_and_is_retried() {
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = std::sync::Arc::clone(&seen);
-    let server = TestServer::start(move |req| {
-        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let server = TestServer::start(|req| {
         let (status, label) = match req.path_only() {
             "/busy" => (503, "zstd"),
             _ => (404, "none"),
@@ -177,7 +174,7 @@ fn an_error_status_in_an_unknown_coding_keeps_its_status_and_is_retried() {
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.header("content-encoding"), Some("zstd"));
     assert_eq!(resp.bytes(), br#"{"error":"no"}"#);
-    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(server.request_count(), 3);
     let err = resp.error_for_status().unwrap_err();
     assert_eq!(err.status(), Some(503));
 
