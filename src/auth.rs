@@ -21,29 +21,45 @@ pub(crate) fn set(headers: &mut Vec<(String, String)>, value: String) {
 /// takes for the end of the name. The refusal names the part, the character and its place,
 /// never the value.
 pub(crate) fn basic(user: &str, password: &str) -> Result<String, String> {
-    for (part, text) in [("user name", user), ("password", password)] {
-        if let Some((at, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
-            let place = if at + c.len_utf8() == text.len() {
+    basic_bytes(user.as_bytes(), password.as_bytes())
+}
+
+/// [`basic`] of credentials that need not be UTF-8: a URL's user-info whose escapes decode to
+/// bytes of another charset (`p%E4ss`, Latin-1's `ä`) is sent as those bytes, as curl sends it,
+/// for the server that reads that charset (they were sent as U+FFFD, a password no server
+/// knows). A part that is UTF-8 is checked for control characters as characters, one that is
+/// not for the ASCII ones (C0 and DEL) as bytes.
+pub(crate) fn basic_bytes(user: &[u8], password: &[u8]) -> Result<String, String> {
+    for (part, bytes) in [("user name", user), ("password", password)] {
+        let control = match std::str::from_utf8(bytes) {
+            Ok(text) => text
+                .char_indices()
+                .find(|(_, c)| c.is_control())
+                .map(|(at, c)| (at, u32::from(c), c.len_utf8())),
+            Err(_) => (bytes.iter().position(u8::is_ascii_control))
+                .map(|at| (at, u32::from(bytes[at]), 1)),
+        };
+        if let Some((at, code, len)) = control {
+            let place = if at + len == bytes.len() {
                 "at its end".to_string()
             } else {
                 format!("at byte {at}")
             };
             return Err(format!(
-                "the basic auth {part} holds a control character (U+{:04X}) {place}, which \
+                "the basic auth {part} holds a control character (U+{code:04X}) {place}, which \
                  RFC 7617 does not allow: trim it (a password read from a file keeps its line \
-                 feed)",
-                u32::from(c)
+                 feed)"
             ));
         }
     }
-    if let Some(at) = user.find(':') {
+    if let Some(at) = user.iter().position(|&b| b == b':') {
         return Err(format!(
             "the basic auth user name holds a colon at byte {at}, which RFC 7617 does not \
              allow: the server would read the name up to it and the rest as the password"
         ));
     }
     let mut out = String::from("Basic ");
-    base64_into(&mut out, format!("{user}:{password}").as_bytes());
+    base64_into(&mut out, &[user, b":", password].concat());
     Ok(out)
 }
 
@@ -60,6 +76,128 @@ pub(crate) fn bearer(token: &str) -> Result<String, String> {
         );
     }
     Ok(format!("Bearer {token}"))
+}
+
+/// The credentials a request is sent with: the values of its credential headers (the
+/// session's and its own: `Authorization`, `Cookie`, API-key headers, every name
+/// [`is_credential`](crate::redirect::is_credential) takes), the token after an
+/// `Authorization` scheme, each cookie's value, and the user-info of its URL. A status error
+/// made of its answer hides them where the server repeated them in its body
+/// (`Incorrect API key provided: Bearer sk-...`, an echo of the request's headers), so that a
+/// script that prints or logs the error does not print its key (see
+/// [`Error::hiding`](crate::Error::hiding)). Values shorter than 8 bytes are left out: hiding
+/// them would hide ordinary words.
+///
+/// Put in the response's extensions (only when there are any: no cost for a request without
+/// credentials), and taken out by whatever makes the status error.
+#[derive(Clone)]
+pub(crate) struct Secrets(std::sync::Arc<[Box<str>]>);
+
+impl std::fmt::Debug for Secrets {
+    /// How many, never what.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({})", self.0.len())
+    }
+}
+
+impl Secrets {
+    /// The secrets of the session's `defaults` headers: kept in its config, made once.
+    pub(crate) fn of_defaults(defaults: &[crate::config::DefaultHeader]) -> Option<Secrets> {
+        let mut found = Vec::new();
+        for default in defaults {
+            if let Ok((name, value)) = &default.parsed {
+                if let Ok(value) = value.to_str() {
+                    add(&mut found, name.as_str(), value);
+                }
+            }
+        }
+        Secrets::made(found)
+    }
+
+    /// The secrets of a request with its `own` headers and `url`, sent by a session with
+    /// `session`'s; `None` when it has none. A request of its session's alone allocates nothing.
+    pub(crate) fn of(
+        session: Option<&Secrets>,
+        own: &[(String, String)],
+        url: &str,
+    ) -> Option<Secrets> {
+        let mut found = Vec::new();
+        for (name, value) in own {
+            add(&mut found, &name.trim().to_ascii_lowercase(), value);
+        }
+        // The user-info as written and as sent (its `Authorization: Basic`).
+        let uri = url
+            .contains('@')
+            .then(|| url.parse::<ureq::http::Uri>().ok())
+            .flatten();
+        if let Some(uri) = &uri {
+            if let Some(info) = crate::url::user_info(uri) {
+                let password = info.split_once(':').map_or("", |(_, p)| p);
+                keep(&mut found, password);
+                let decoded = crate::url::percent_decode(password);
+                keep(&mut found, &String::from_utf8_lossy(&decoded));
+                if let Some(Ok(value)) = crate::url::user_info_auth(uri) {
+                    add(&mut found, "authorization", &value);
+                }
+            }
+        }
+        if found.is_empty() {
+            return session.cloned();
+        }
+        for secret in session.iter().flat_map(|s| s.0.iter()) {
+            keep(&mut found, secret);
+        }
+        Secrets::made(found)
+    }
+
+    /// The secrets `found`, the longest first (a value is hidden whole before a part of it).
+    fn made(mut found: Vec<Box<str>>) -> Option<Secrets> {
+        found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        (!found.is_empty()).then(|| Secrets(found.into()))
+    }
+
+    /// Takes the secrets out of a response's `extensions`, if it has any.
+    pub(crate) fn take(extensions: &mut ureq::http::Extensions) -> Option<Secrets> {
+        extensions.remove::<Secrets>()
+    }
+
+    /// `e` with every secret hidden in the server's words.
+    pub(crate) fn hide(&self, e: crate::Error) -> crate::Error {
+        self.0.iter().fold(e, |e, secret| e.hiding(Some(secret)))
+    }
+}
+
+/// [`hide`](Secrets::hide) of `secrets`, if there are any.
+pub(crate) fn hide(secrets: Option<&Secrets>, e: crate::Error) -> crate::Error {
+    match secrets {
+        Some(secrets) => secrets.hide(e),
+        None => e,
+    }
+}
+
+/// Keeps what of header `name`'s `value` is a secret, if `name` may carry a credential.
+fn add(found: &mut Vec<Box<str>>, name: &str, value: &str) {
+    if !crate::redirect::is_credential(name) {
+        return;
+    }
+    let value = value.trim();
+    keep(found, value);
+    if name == "cookie" {
+        for pair in value.split(';') {
+            keep(found, pair.split_once('=').map_or("", |(_, v)| v));
+        }
+    } else if let Some((_scheme, token)) = value.split_once(' ') {
+        // `Bearer sk-...`, `Basic ...`, `Token ...`: servers repeat the token alone.
+        keep(found, token);
+    }
+}
+
+/// Keeps `value` (trimmed) if it is long enough to hide and not kept already.
+fn keep(found: &mut Vec<Box<str>>, value: &str) {
+    let value = value.trim();
+    if value.len() >= crate::error::SHORTEST_SECRET && !found.iter().any(|f| &**f == value) {
+        found.push(value.into());
+    }
 }
 
 /// Standard base64 with padding (RFC 4648 §4).

@@ -149,6 +149,8 @@ pub struct BodyReader {
     job: Option<OpeningJob>,
     /// Why a status the retry policy retries was not retried again, for its status error.
     retried: Option<Box<str>>,
+    /// The credentials the request was sent with, hidden in its status error.
+    secrets: Option<crate::auth::Secrets>,
     /// The failure of a read that cannot be made again (a cut body, a corrupt coding, a
     /// cancel): every later read fails so too.
     failed: Option<Failed>,
@@ -199,6 +201,7 @@ impl BodyReader {
         let (mut parts, body) = resp.into_parts();
         let content_length = announced_length(&parts.headers, &body);
         let retried = phase::Retried::take(&mut parts.extensions);
+        let secrets = crate::auth::Secrets::take(&mut parts.extensions);
         BodyReader {
             status: parts.status.as_u16(),
             content_length,
@@ -214,6 +217,7 @@ impl BodyReader {
             url,
             job,
             retried,
+            secrets,
             failed: None,
         }
     }
@@ -416,7 +420,10 @@ impl BodyReader {
             crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job, None);
         let headers = std::mem::take(&mut self.headers);
         let error = Error::status_cut(self.status, &self.url, headers, &start, cut.as_deref());
-        Err(error.retried(self.retried.take()))
+        Err(crate::auth::hide(
+            self.secrets.as_ref(),
+            error.retried(self.retried.take()),
+        ))
     }
 }
 

@@ -121,6 +121,9 @@ pub(crate) struct Config {
     /// Why the environment's proxy cannot serve as it is written (see
     /// `crate::no_proxy::env_proxy_problem`): the requests it would serve are refused.
     pub(crate) proxy_refused: Option<String>,
+    /// The credentials of `headers`, hidden in status errors (see
+    /// [`Secrets`](crate::auth::Secrets)).
+    pub(crate) secrets: Option<crate::auth::Secrets>,
 }
 
 impl Config {

@@ -369,6 +369,14 @@ pub enum Error {
 /// `Authorization`, `Proxy-Authorization`, and every header whose name contains `auth`,
 /// `token`, `key`, `secret`, `pass`, `session` or `credential`, `WWW-Authenticate` and API-key
 /// headers among them); the [`headers`](StatusError::headers) field keeps them.
+///
+/// Where the server repeated a credential the request was sent with (`Incorrect API key
+/// provided: Bearer sk-...`, a gateway that echoes the request's headers), its
+/// [`body`](StatusError::body), its API message and the error's `Display` and `Debug` show
+/// `<redacted>` in its place: the values of the request's credential headers (the session's and
+/// its own, as `Debug` names them), the token after an `Authorization` scheme, each cookie's
+/// value and the password of the URL, when 8 bytes or longer (shorter ones would hide ordinary
+/// words). The response's own body (`Response::text`) is left as it came.
 #[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
@@ -919,11 +927,10 @@ impl Error {
 
     /// This error with every copy of `secret` (an API key a server repeated in its error:
     /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`,
-    /// also as JSON encoders that escape `/` (PHP's) write it in a body. Secrets shorter than 8
-    /// bytes are left: they would hide ordinary words.
-    #[cfg(feature = "llm")]
+    /// also as JSON encoders that escape `/` (PHP's) write it in a body. Secrets shorter than
+    /// [`SHORTEST_SECRET`] bytes are left: they would hide ordinary words.
     pub(crate) fn hiding(mut self, secret: Option<&str>) -> Error {
-        let Some(secret) = secret.filter(|s| s.len() >= 8) else {
+        let Some(secret) = secret.filter(|s| s.len() >= SHORTEST_SECRET) else {
             return self;
         };
         let escaped = secret.replace('/', "\\/");
@@ -1181,6 +1188,9 @@ fn root_cause<'a>(
     }
 }
 
+/// The length of the shortest secret [`Error::hiding`] hides.
+pub(crate) const SHORTEST_SECRET: usize = 8;
+
 impl From<ureq::Error> for Error {
     fn from(e: ureq::Error) -> Self {
         match e {
@@ -1188,6 +1198,10 @@ impl From<ureq::Error> for Error {
             ureq::Error::BodyExceedsLimit(limit) => Error::BodyTooLarge { limit, url: None },
             ureq::Error::Io(io) => Error::from(io),
             ureq::Error::Json(j) => Error::Json(j),
+            // ureq writes the URL whole (its password, its query's keys).
+            ureq::Error::RequireHttpsOnly(url) => {
+                Error::Transport(ureq::Error::RequireHttpsOnly(crate::redact_url(&url)))
+            }
             other => Error::Transport(other),
         }
     }
@@ -1331,7 +1345,6 @@ impl From<serde_json::Error> for Error {
 /// chunk is quoted up to 200 bytes, and a key that straddles the cut is not there whole): a
 /// run of at least 12 of its first characters, or of all of a shorter secret's, as
 /// `<redacted>`.
-#[cfg(feature = "llm")]
 fn hide_cut(text: &mut String, secret: &str) {
     let mut len = secret.len().min(12);
     while !secret.is_char_boundary(len) {
@@ -1373,7 +1386,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "llm")]
     fn a_secret_cut_where_a_quote_ends_is_hidden_and_no_character_is_split() {
         let mut text = "key sk-proj-abcdefgh... (233 bytes in all), sk-proj-abc".to_string();
         hide_cut(&mut text, "sk-proj-abcdefghijklmnop");

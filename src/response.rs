@@ -46,6 +46,8 @@ pub struct Response {
     retried: Option<Box<str>>,
     /// From the request's start on a worker to its head (see [`Response::elapsed`]).
     elapsed: Duration,
+    /// The credentials the request was sent with, hidden in its status error.
+    secrets: Option<crate::auth::Secrets>,
 }
 
 // A response is built on a worker and dropped on the caller's thread. Kept as ureq returns them,
@@ -206,6 +208,7 @@ impl Response {
             resp.headers(),
         );
         let retried = crate::phase::Retried::take(resp.extensions_mut());
+        let secrets = crate::auth::Secrets::take(resp.extensions_mut());
         Ok(Response {
             status: resp.status().as_u16(),
             buf,
@@ -214,6 +217,7 @@ impl Response {
             headers: OnceLock::new(),
             retried,
             elapsed,
+            secrets,
         })
     }
 
@@ -603,7 +607,11 @@ impl Response {
                 None => self.head().to_map(),
             };
             let retried = self.retried.take();
-            Err(Error::status_at(self.status, self.url(), headers, self.bytes()).retried(retried))
+            let error = Error::status_at(self.status, self.url(), headers, self.bytes());
+            Err(crate::auth::hide(
+                self.secrets.as_ref(),
+                error.retried(retried),
+            ))
         } else {
             Ok(self)
         }
@@ -640,6 +648,7 @@ mod tests {
             headers: OnceLock::new(),
             retried: None,
             elapsed: Duration::ZERO,
+            secrets: None,
         }
     }
 

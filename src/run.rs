@@ -446,7 +446,9 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     let status = resp.status().as_u16();
     let (mut parts, _) = resp.into_parts();
     let retried = phase::Retried::take(&mut parts.extensions);
-    Error::status_cut(status, &url, parts.headers, &start, cut.as_deref()).retried(retried)
+    let secrets = crate::auth::Secrets::take(&mut parts.extensions);
+    let error = Error::status_cut(status, &url, parts.headers, &start, cut.as_deref());
+    crate::auth::hide(secrets.as_ref(), error.retried(retried))
 }
 
 /// The start of a body the caller does not get, read as [`status_error`] reads it (see
@@ -631,7 +633,16 @@ fn send(
     if let Some(e) = spec.error {
         return Err(*e);
     }
-    attempts(agent, config, spec, limits, timeouts).map_err(|e| timeouts.name(e))
+    let secrets = crate::auth::Secrets::of(config.secrets.as_ref(), &spec.headers, &spec.url);
+    let result = attempts(agent, config, spec, limits, timeouts).map_err(|e| timeouts.name(e));
+    match (result, secrets) {
+        (Ok(mut resp), Some(secrets)) => {
+            resp.extensions_mut().insert(secrets);
+            Ok(resp)
+        }
+        (Err(e), secrets) => Err(crate::auth::hide(secrets.as_ref(), e)),
+        (resp, None) => resp,
+    }
 }
 
 /// [`execute`]'s work: the attempts of the request, and the hops of each.

@@ -1417,16 +1417,18 @@ impl SessionBuilder {
         } else {
             None
         };
+        let headers: Vec<_> = (self.headers.into_iter())
+            .map(|(name, value)| DefaultHeader::new(name, &value))
+            .chain(self.auth_refused.map(|why| DefaultHeader {
+                name: "authorization".into(),
+                parsed: Err(why),
+            }))
+            .collect();
         let shared = Arc::new(Shared {
             agent,
             config: Config {
-                headers: (self.headers.into_iter())
-                    .map(|(name, value)| DefaultHeader::new(name, &value))
-                    .chain(self.auth_refused.map(|why| DefaultHeader {
-                        name: "authorization".into(),
-                        parsed: Err(why),
-                    }))
-                    .collect(),
+                secrets: crate::auth::Secrets::of_defaults(&headers),
+                headers,
                 timeout: self.timeout,
                 read_timeout: self.read_timeout,
                 max_body_size: self.max_body_size,

@@ -904,14 +904,14 @@ pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
 
 /// The `Authorization: Basic` value of the user-info in `uri` (`user:password@`, or `user@`
 /// with an empty password, as curl and ureq send it), percent-decoded as RFC 3986 writes it
-/// (`p%40ss` is `p@ss`): ureq sends the user-info as it is written, which is right only when
-/// it has no escape.
+/// (`p%40ss` is `p@ss`; escapes that are no UTF-8 are sent as the bytes they are, see
+/// [`basic_bytes`](crate::auth::basic_bytes)): ureq sends the user-info as it is written, which
+/// is right only when it has no escape.
 /// Credentials with a control character (`%0A`) are the refusal's text instead.
 pub(crate) fn user_info_auth(uri: &Uri) -> Option<Result<String, String>> {
     let info = user_info(uri)?;
     let (user, password) = info.split_once(':').unwrap_or((info, ""));
-    let decode = |s: &str| String::from_utf8_lossy(&percent_decode(s)).into_owned();
-    let value = crate::auth::basic(&decode(user), &decode(password));
+    let value = crate::auth::basic_bytes(&percent_decode(user), &percent_decode(password));
     Some(value.map_err(|why| format!("{why} (in the URL {})", redact_url(&uri.to_string()))))
 }
 
@@ -950,6 +950,26 @@ mod tests {
             Err(Error::InvalidRequest(m)) => m,
             other => panic!("{url}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn user_info_escapes_that_are_no_utf8_are_sent_as_their_bytes() {
+        let auth = |url: &str| user_info_auth(&url.parse().unwrap()).unwrap();
+        // `u:p\xE4ss` (Latin-1's ä), as curl sends it; it went as `u:p\u{FFFD}ss`.
+        assert_eq!(auth("http://u:p%E4ss@h/").as_deref(), Ok("Basic dTpw5HNz"));
+        assert_eq!(
+            auth("http://u:p%C3%A4ss@h/").as_deref(),
+            Ok("Basic dTpww6Rzcw==")
+        );
+        // Control characters are refused as bytes too, a colon in the name as before.
+        let refused = auth("http://u:%E4%0A@h/").unwrap_err();
+        assert!(
+            refused.contains("password holds a control character (U+000A) at its end"),
+            "{refused}"
+        );
+        assert!(auth("http://u%E4%3Ax:p@h/")
+            .unwrap_err()
+            .contains("colon at byte 2"));
     }
 
     #[test]

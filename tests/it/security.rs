@@ -699,6 +699,123 @@ fn a_status_error_hides_the_credentials_its_response_sets() {
 }
 
 #[test]
+fn a_status_error_hides_the_credentials_the_server_repeated_from_the_request() {
+    // Bound: 10 s for all of them. A server that answers 401 with the request's credential
+    // headers in its body (`Incorrect API key provided: Bearer ...`, an echo of the headers):
+    // whatever made the status error, its Display and Debug show none of them.
+    let server = TestServer::start(|req| {
+        let echoed: Vec<String> = req
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        let body = format!(
+            "{{\"error\":{{\"message\":\"Incorrect API key provided: {}\"}}}}",
+            echoed.join("; ")
+        );
+        if req.path_only() == "/sse" {
+            Reply::status(401, body).content_type("application/json")
+        } else {
+            Reply::status(401, body).content_type("text/plain")
+        }
+    });
+    let check = |what: &str, err: Error| {
+        assert_eq!(err.status(), Some(401), "{what}: {err:?}");
+        assert_error_hides_key(what, &err);
+        err
+    };
+    let status_of = |resp: ureq_futures::Response| resp.error_for_status().unwrap_err();
+
+    // The session's bearer token, and the token alone where the server quoted only it.
+    let session = FuturesSession::builder().bearer_auth(KEY).build();
+    let err = check(
+        "session bearer_auth",
+        status_of(session.get(server.url_for("/r")).send().result().unwrap()),
+    );
+    assert!(err.to_string().contains("<redacted>"), "{err}");
+    // A request's own basic auth (its base64) and API-key header, through a streamed body.
+    let plain = FuturesSession::new();
+    let body = plain
+        .get(server.url_for("/r"))
+        .basic_auth("me", KEY)
+        .header("X-Api-Key", KEY)
+        .send_streaming()
+        .result()
+        .unwrap();
+    check("request basic_auth", body.error_for_status().unwrap_err());
+    let basic = format!("Basic {}", base64_of(&format!("me:{KEY}")));
+    let body = plain
+        .get(server.url_for("/r"))
+        .header("authorization", basic)
+        .send_streaming()
+        .result()
+        .unwrap();
+    let err = body.error_for_status().unwrap_err();
+    assert!(
+        !err.to_string().contains(&base64_of(&format!("me:{KEY}"))),
+        "{err}"
+    );
+    // A cookie's value, and the password of the URL, in an event stream's status error.
+    let err = plain
+        .get(format!("http://me:{KEY}@{}/sse", server.addr()))
+        .header("cookie", format!("theme=dark; session={KEY}"))
+        .events()
+        .result()
+        .unwrap_err();
+    check("event stream", err);
+    // A retried status (the policy gave up), sent with the session's token.
+    let retrying = FuturesSession::builder()
+        .bearer_auth(KEY)
+        .retry(
+            ureq_futures::RetryPolicy::new()
+                .attempts(2)
+                .base_delay(ms(1))
+                .statuses([401]),
+        )
+        .build();
+    let resp = retrying.get(server.url_for("/r")).send().result().unwrap();
+    check("retried", status_of(resp));
+}
+
+#[test]
+fn an_https_only_agents_refusal_hides_the_password_and_the_query() {
+    // Bound: instant (nothing is sent).
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .https_only(true)
+        .build()
+        .into();
+    let session = FuturesSession::builder().agent(agent).build();
+    let err = session
+        .get(format!("http://me:{KEY}@127.0.0.1:9/x?key={KEY}"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert!(err.to_string().contains("https only"), "{err}");
+    assert_error_hides_key("https_only", &err);
+}
+
+/// Standard base64 with padding, as a Basic credential is written.
+fn base64_of(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[test]
 
 fn session_builder_hides_the_key() {
     // Bound: instant.
