@@ -1156,6 +1156,10 @@ impl fmt::Display for Error {
 /// (each cause repeated two or three times), no source (the message says it all, but code that
 /// looks for the system's error by `source()` finds nothing), or the root alone, whose words
 /// end the message: repeated once, as most error chains repeat their last cause.
+/// So that a status error taken out of [`Error::Status`] can be boxed or returned with `?` as
+/// an error of its own. It has no source: its message is all of it.
+impl std::error::Error for StatusError {}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         let layer: &(dyn std::error::Error + 'static) = match self {

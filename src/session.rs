@@ -678,6 +678,8 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3
 ///     .build();
 /// assert_eq!(session.max_workers(), 16);
 /// ```
+#[derive(Clone)]
+#[must_use = "a SessionBuilder makes no session until build() is called"]
 pub struct SessionBuilder {
     max_workers: usize,
     headers: Vec<(String, String)>,

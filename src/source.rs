@@ -143,6 +143,7 @@ const QUICK_END: Duration = Duration::from_millis(100);
 /// }
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+#[must_use = "an EventSource connects only when it is iterated"]
 pub struct EventSource {
     session: FuturesSession,
     template: Spec,

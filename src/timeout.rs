@@ -289,6 +289,11 @@ impl fmt::Display for Human {
     }
 }
 
+/// So that a timeout taken out of [`Error::Timeout`](crate::Error::Timeout) can be boxed or
+/// returned with `?` as an error of its own. It has no source: its message says which setting
+/// fired, where and after how long.
+impl std::error::Error for TimeoutError {}
+
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = self.target.as_str();

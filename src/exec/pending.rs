@@ -762,6 +762,7 @@ fn stop_sender(tx: &crossbeam_channel::Sender<usize>) -> impl Fn() + Send + Sync
 /// assert_eq!(total, 60);
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+#[must_use = "an AsCompleted hands out the results only when it is iterated"]
 pub struct AsCompleted<T> {
     handles: Vec<Option<Pending<T>>>,
     rx: crossbeam_channel::Receiver<usize>,

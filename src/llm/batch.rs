@@ -374,6 +374,7 @@ const LOOK_AHEAD: usize = 32;
 /// eprintln!("{} answered, {} failed", summary.answered, summary.failed);
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+#[must_use = "a ChatBatch runs nothing until run() or run_to_file() is called"]
 pub struct ChatBatch<C> {
     client: Arc<C>,
     request: Arc<ChatRequest>,

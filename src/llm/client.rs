@@ -868,6 +868,7 @@ impl<P: Protocol> ChatClient for Client<P> {
 ///     .build();
 /// assert_eq!(client.base_url(), "https://api.anthropic.com");
 /// ```
+#[must_use = "a ClientBuilder makes no client until build() is called"]
 pub struct ClientBuilder<P: Protocol> {
     pub(crate) settings: Settings<P>,
     api_key: Option<String>,

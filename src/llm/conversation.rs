@@ -296,6 +296,7 @@ impl Conversation {
 /// A reply sent within a [`Conversation`] that has not started yet: what
 /// [`Conversation::start`] returns. Dropped, or ended by an error, it leaves the history as it
 /// was.
+#[must_use = "dropped, it cancels the reply and leaves the history as it was: call result() for the reply"]
 pub struct PendingReply<'a>(Option<(&'a mut Conversation, PendingChat)>);
 
 impl fmt::Debug for PendingReply<'_> {
@@ -392,6 +393,7 @@ impl Drop for PendingReply<'_> {
 /// assert!(chat.messages().is_empty());
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+#[must_use = "dropped before its end, it stops the reply and leaves the history as it was: read it"]
 pub struct ReplyStream<'a> {
     conversation: &'a mut Conversation,
     chat: ChatStream,

@@ -134,6 +134,7 @@ embed_wire! {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct EmbedOptions {
     /// The embedding model (`text-embedding-3-small`, `gemini-embedding-001`, `embed-v4.0`,
     /// `mistral-embed`), when it is not the client's: one client then chats and embeds.

@@ -36,6 +36,7 @@ use crate::Error;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use]
 pub struct Message {
     /// Who speaks: `"system"`, `"user"`, `"assistant"` or `"tool"` (compared without regard to
     /// case).

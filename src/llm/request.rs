@@ -42,6 +42,7 @@ use crate::Error;
 /// assert_eq!(request.messages(), [Message::user("What is 2 + 3?")]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
+#[must_use = "a ChatRequest is sent only by a client: pass it to stream(), complete() or start()"]
 pub struct ChatRequest {
     pub(crate) system: Option<String>,
     pub(crate) messages: Vec<Message>,

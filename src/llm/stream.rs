@@ -242,6 +242,7 @@ pub(crate) fn keyless_note(e: Error, note: Option<&str>) -> Error {
 /// assert!(stream.is_done());
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+#[must_use = "dropped, it stops the chat: read it"]
 pub struct ChatStream {
     rx: Receiver<Result<Vec<ChatEvent>, Error>>,
     headers: HeaderMap,

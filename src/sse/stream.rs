@@ -280,6 +280,7 @@ impl StreamOptions {
 /// }
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+#[must_use = "dropped, it closes the stream: read it"]
 pub struct EventStream<T = Event> {
     rx: Receiver<Result<T, Error>>,
     status: u16,

@@ -1181,7 +1181,7 @@ fn an_openai_compatible_server_gets_the_token_limit_under_the_name_it_reads() {
         .env(|_| None)
         .base_url(format!("{}/v1", server.url()))
         .build();
-    client
+    let _answer = client
         .stream(&ChatRequest::new().user("Count to 1000.").max_tokens(10))
         .expect("sent");
     let sent: Value = serde_json::from_slice(&server.requests()[0].body).expect("JSON");

@@ -69,6 +69,23 @@ fn every_method_reaches_the_server() {
 /// which servers that take no chunked uploads refuse (S3 answers a PUT so with 501). Other
 /// methods without a body carry neither header.
 #[test]
+fn a_session_builder_cloned_builds_sessions_with_its_settings() {
+    // One template, several sessions (one per tenant, a test's own), each then set apart.
+    let server =
+        TestServer::start(|req| Reply::ok(req.header("x-app").unwrap_or("none").to_string()));
+    let template = FuturesSession::builder()
+        .max_workers(3)
+        .header("x-app", "tool/1.0");
+    let first = template.clone().build();
+    let second = template.max_workers(5).build();
+    assert_eq!((first.max_workers(), second.max_workers()), (3, 5));
+    for session in [&first, &second] {
+        let resp = session.get(server.url()).send().result().unwrap();
+        assert_eq!(resp.text().unwrap(), "tool/1.0");
+    }
+}
+
+#[test]
 fn a_request_without_a_body_is_announced_as_empty() {
     let server = TestServer::start(|_| Reply::ok(""));
     let session = FuturesSession::new();

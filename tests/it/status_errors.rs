@@ -38,6 +38,32 @@ fn status_error(err: Error) -> Box<ureq_futures::StatusError> {
 }
 
 #[test]
+fn a_status_error_and_a_timeout_taken_out_of_the_error_are_errors_of_their_own() {
+    // What a script returns with `?` from a function of `Result<_, Box<dyn Error>>` once it
+    // matched `Error::Status(e)` (or `Error::Timeout(t)`) and kept `e`.
+    let server = TestServer::start(|_| Reply::status(404, "not here"));
+    let Error::Status(status) = refused_get(server.url_for("/x")) else {
+        panic!("not a status error")
+    };
+    let boxed: Box<dyn std::error::Error + Send + Sync> = status;
+    assert!(boxed.to_string().contains("404"), "{boxed}");
+    assert!(boxed.source().is_none());
+    let stalled = TestServer::start(|_| Reply::stall());
+    let err = FuturesSession::builder()
+        .timeout(std::time::Duration::from_millis(100))
+        .build()
+        .get(stalled.url())
+        .send()
+        .result()
+        .unwrap_err();
+    let Error::Timeout(timeout) = err else {
+        panic!("not a timeout: {err:?}")
+    };
+    let boxed: Box<dyn std::error::Error + Send + Sync> = timeout;
+    assert!(boxed.to_string().contains("timeout"), "{boxed}");
+}
+
+#[test]
 fn an_html_error_page_is_one_line_with_the_reason_and_the_url() {
     let server = TestServer::start(|_| Reply::status(404, NGINX_404).content_type("text/html"));
     let url = server.url_for("/missing?api_key=secret");
