@@ -2,6 +2,7 @@
 //! JSON lines in input order, and runs that resume where they stopped.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
@@ -137,8 +138,9 @@ impl ChatResult {
         self.error.is_none()
     }
 
-    /// The answer parsed as JSON into `T`, read as [`ChatResponse::json`] reads an answer
-    /// (a Markdown fence, a `<think>` block or a sentence around the value are left out): the
+    /// The answer parsed as JSON into `T`, read as [`ChatResponse::json`] reads an answer (a
+    /// `<think>` block before it, a Markdown fence around it and a sentence before or after
+    /// that fenced block are left out; a sentence around a value without a fence is not): the
     /// result of a batch whose [`request`](ChatBatch::request) asks for JSON output.
     ///
     /// # Errors
@@ -183,8 +185,8 @@ impl ChatResult {
         if text.trim().is_empty() && !self.tool_calls.is_empty() {
             let n = self.tool_calls.len();
             return Err(named(&format_args!(
-                "answered with {n} tool call(s) and no text: read ChatResult::tool_calls (each \
-                 call's arguments are JSON)"
+                "answered with {n} tool call(s) and no text: read ChatResult::tool_calls \
+                 (ToolCall::json reads a call's arguments)"
             )));
         }
         let answer = ChatResponse {
@@ -532,8 +534,12 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// let reviews = ["Loved it.", "Never again."];
         /// let jobs = reviews.into_iter().enumerate().map(|(i, r)| ChatJob::user(i.to_string(), r));
         /// for result in ChatBatch::new(client).request(template).run(jobs) {
-        ///     let sentiment: Sentiment = result.json()?;
-        ///     println!("{}: {}", result.id, sentiment.positive);
+        ///     // A chat that failed, or answered no such JSON, is one line of the run, not
+        ///     // its end (`?` here would drop the results after it).
+        ///     match result.json::<Sentiment>() {
+        ///         Ok(sentiment) => println!("{}: {}", result.id, sentiment.positive),
+        ///         Err(e) => eprintln!("{e}"),
+        ///     }
         /// }
         /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
         /// # assert_eq!(sent["messages"][0]["role"], "system");
@@ -588,7 +594,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// `in_flight` results whatever the number of jobs. A failed chat is a
     /// result with an [`error`](ChatResult::error), and the end of the batch only when no
     /// later chat could escape it (a refused API key, no credit or quota left: see
-    /// [`ChatBatch`]'s "Stopping"): the results end after the chats in flight then.
+    /// [`ChatBatch`]'s "Stopping"): the results end after the chats in flight then, and the
+    /// [`ChatRun`]'s [`stop_reason`](ChatRun::stop_reason) says why. The jobs' iterator is
+    /// `Send`, so that the run can be handed to another thread.
     ///
     /// A chat that takes long (a long answer, a retry's wait, a `Retry-After`) holds back the
     /// results after it, not the chats: the others go on with the jobs after it, up to 32
@@ -616,12 +624,16 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// assert_eq!(ids, ["job-0", "job-1", "job-2", "job-3", "job-4"]); // input order
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn run<I>(&self, jobs: I) -> impl Iterator<Item = ChatResult>
+    pub fn run<I>(&self, jobs: I) -> ChatRun
     where
-        I: IntoIterator<Item = ChatJob>,
-        I::IntoIter: 'static,
+        I: IntoIterator<Item = ChatJob> + 'static,
+        I::IntoIter: Send + 'static,
     {
-        self.run_shown(jobs, None, Arc::default())
+        let stop_reason = Arc::<OnceLock<String>>::default();
+        ChatRun {
+            results: Box::new(self.run_shown(jobs, None, Arc::clone(&stop_reason))),
+            stop_reason,
+        }
     }
 
     /// [`run`](ChatBatch::run), its progress bar counting `skipped` (jobs passed over before
@@ -816,6 +828,60 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                 || answered + failed < pulled.load(Ordering::Relaxed),
             stop_reason: stop_reason.get().cloned(),
         })
+    }
+}
+
+/// The results of [`ChatBatch::run`], in input order: an iterator of [`ChatResult`]s that also
+/// says, once they have ended, whether the batch stopped on its own and why
+/// ([`stop_reason`](ChatRun::stop_reason)), as [`ChatBatchSummary`] does for
+/// [`run_to_file`](ChatBatch::run_to_file).
+///
+/// # Examples
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve_status("401 Unauthorized", "", r#"{"error":{"message":"Incorrect API key provided"}}"#);
+/// # let client = ureq_futures::llm::OpenAIClient::builder("local-model", None).base_url(format!("{base}/v1")).api_key("sk-wrong").env(|_| None).build();
+/// use ureq_futures::llm::{ChatBatch, ChatJob};
+///
+/// let jobs = (0..100).map(|i| ChatJob::user(i.to_string(), "Say hello."));
+/// let mut run = ChatBatch::new(client).run(jobs);
+/// let failed = run.by_ref().filter(|r| !r.is_ok()).count();
+/// // A refused key fails every chat alike: the batch stopped after the first.
+/// assert!(failed < 100);
+/// let why = run.stop_reason().expect("stopped");
+/// assert!(why.contains("401"), "{why}");
+/// ```
+#[must_use = "a ChatRun runs its chats only as it is iterated"]
+pub struct ChatRun {
+    results: Box<dyn Iterator<Item = ChatResult> + Send>,
+    stop_reason: Arc<OnceLock<String>>,
+}
+
+impl ChatRun {
+    /// Why the batch stopped on its own, before the jobs ran out: a failure no later chat
+    /// could escape (a refused API key, no credit or quota left), or a
+    /// [`request`](ChatBatch::request) the client cannot send (see [`ChatBatch`]'s
+    /// "Stopping"). `None` while it runs, and for a run that went through its jobs (or that a
+    /// shutdown of the client's session ended: the results say so).
+    pub fn stop_reason(&self) -> Option<&str> {
+        self.stop_reason.get().map(String::as_str)
+    }
+}
+
+impl Iterator for ChatRun {
+    type Item = ChatResult;
+
+    fn next(&mut self) -> Option<ChatResult> {
+        self.results.next()
+    }
+}
+
+impl fmt::Debug for ChatRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatRun")
+            .field("stop_reason", &self.stop_reason())
+            .finish_non_exhaustive()
     }
 }
 

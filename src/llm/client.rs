@@ -642,6 +642,31 @@ impl<P: Protocol> Client<P> {
         self.start(request)?.result()
     }
 
+    /// Whether `request` can be sent by this client: the checks [`stream`](Self::stream) makes
+    /// before it sends (a part or a setting the provider cannot express, a schema that is no
+    /// object, a number JSON cannot carry, a missing key), without sending anything. The same
+    /// as [`ChatClient::check`], without the trait in scope.
+    ///
+    /// # Errors
+    ///
+    /// The error `stream` would fail with before sending: [`Error::InvalidRequest`],
+    /// [`Error::MissingApiKey`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ureq_futures::llm::{AnthropicClient, ChatRequest};
+    ///
+    /// let client = AnthropicClient::builder("claude-haiku-4-5", None).api_key("sk-ant-...").build();
+    /// // Anthropic's wire format has no seed: a batch with this template would fail every chat.
+    /// let template = ChatRequest::new().system("Answer in JSON.").seed(42);
+    /// let why = client.check(&template).unwrap_err().to_string();
+    /// assert!(why.contains("seed"), "{why}");
+    /// ```
+    pub fn check(&self, request: &ChatRequest) -> Result<(), Error> {
+        self.streamed(request).map(drop)
+    }
+
     /// Sends `request` and returns at once, before the answer starts: a [`PendingChat`] whose
     /// [`result`](PendingChat::result) is what [`stream`](Self::stream) returns, and whose
     /// [`stop_handle`](PendingChat::stop_handle) stops the chat from another thread while it
@@ -832,7 +857,7 @@ impl<P: Protocol> ChatClient for Client<P> {
     }
 
     fn check(&self, request: &ChatRequest) -> Result<(), Error> {
-        self.streamed(request).map(drop)
+        Client::check(self, request)
     }
 
     fn start(&self, request: &ChatRequest) -> Result<PendingChat, Error> {

@@ -350,6 +350,62 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
+    /// The arguments parsed as JSON into `T`: what a tool's handler reads them as, and what a
+    /// batch whose [`request`](super::ChatBatch::request) forces a tool (extraction) reads
+    /// each [`ChatResult::tool_calls`](super::ChatResult::tool_calls) entry as. Arguments that
+    /// are empty or blank read as `{}` (a tool without parameters; see
+    /// [`arguments`](ToolCall::arguments)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`](crate::Error::Json) naming the call (its function and its id), saying
+    /// whether the arguments are no JSON (cut at the answer's token limit, say) or do not fit
+    /// `T`, and quoting their start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use ureq_futures::llm::ToolCall;
+    ///
+    /// #[derive(Debug, Deserialize)]
+    /// struct Add {
+    ///     a: i64,
+    ///     b: i64,
+    /// }
+    ///
+    /// let call = ToolCall { id: "call_1".into(), name: "add".into(), arguments: r#"{"a": 2, "b": 3}"#.into(), ..ToolCall::default() };
+    /// let args: Add = call.json()?;
+    /// assert_eq!(args.a + args.b, 5);
+    ///
+    /// let cut = ToolCall { name: "add".into(), arguments: r#"{"a": 2, "#.into(), ..ToolCall::default() };
+    /// let err = cut.json::<Add>().unwrap_err().to_string();
+    /// assert!(err.contains("the arguments of the call of add are not JSON"), "{err}");
+    /// # Ok::<(), ureq_futures::Error>(())
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        let text = match self.arguments.trim() {
+            "" => "{}",
+            text => text,
+        };
+        serde_json::from_str(text).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "do not fit the type asked for",
+                _ => "are not JSON",
+            };
+            let id = match self.id.as_str() {
+                "" => String::new(),
+                id => format!(" ({id})"),
+            };
+            let start: String = text.chars().take(80).collect();
+            let more = if start.len() < text.len() { "..." } else { "" };
+            crate::Error::Json(serde::de::Error::custom(format!(
+                "the arguments of the call of {}{id} {what}: {e}; they start {start:?}{more}",
+                self.name
+            )))
+        })
+    }
+
     /// Adds `delta` to the calls it belongs to: the (first) call with its index, else a new
     /// call. `at` holds the position in `calls` of the first call of each index, kept here.
     /// Returns whether it started a new call.

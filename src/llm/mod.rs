@@ -141,7 +141,7 @@ mod stream;
 mod wire;
 
 pub use anthropic::{Anthropic, AnthropicClient, AnthropicClientBuilder, AnthropicDecoder};
-pub use batch::{ChatBatch, ChatBatchSummary, ChatJob, ChatResult};
+pub use batch::{ChatBatch, ChatBatchSummary, ChatJob, ChatResult, ChatRun};
 pub use client::{Client, ClientBuilder, Protocol, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT};
 pub use cohere::{
     Cohere, CohereApi, CohereClient, CohereClientBuilder, CohereDecoder, CohereV2Decoder,

@@ -1315,6 +1315,7 @@ fn the_tool_calls_of_an_answer_are_in_its_result_and_its_line() {
     let call = &called.tool_calls[0];
     assert_eq!((call.id.as_str(), call.name.as_str()), ("call_1", "city"));
     assert_eq!(call.arguments, r#"{"name":"Oslo"}"#);
+    assert_eq!(call.json::<Value>().unwrap()["name"], "Oslo");
     assert_eq!(called.finish_reason.as_deref(), Some("tool_calls"));
     let sent: Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
     assert_eq!(sent["tool_choice"]["function"]["name"], "city", "{sent}");
@@ -1330,7 +1331,7 @@ fn the_tool_calls_of_an_answer_are_in_its_result_and_its_line() {
     let err = called.json::<Value>().unwrap_err().to_string();
     assert!(
         err.contains(
-            r#"chat "1" answered with 1 tool call(s) and no text: read ChatResult::tool_calls"#
+            r#"chat "1" answered with 1 tool call(s) and no text: read ChatResult::tool_calls (ToolCall::json reads a call's arguments)"#
         ),
         "{err}"
     );
@@ -1361,6 +1362,16 @@ fn a_batch_request_the_client_cannot_send_stops_the_batch() {
     assert!(why.contains("seed"), "{why}");
     assert_eq!((summary.answered, summary.failed), (0, 1), "{summary:?}");
     assert_eq!(read_lines(&file).len(), 1);
+    assert_eq!(server.request_count(), 0);
+    // `run` says so too, once its results have ended.
+    let mut run = ChatBatch::new(client.clone())
+        .in_flight(1)
+        .progress_bar(false)
+        .request(ChatRequest::new().seed(7))
+        .run(jobs(5));
+    assert_eq!(run.stop_reason(), None);
+    assert_eq!(run.by_ref().count(), 1);
+    assert_eq!(run.stop_reason(), Some(why));
     assert_eq!(server.request_count(), 0);
 
     // A job the provider refuses, under a request it takes: that job fails, the rest run on.
