@@ -1003,7 +1003,7 @@ impl<'a> Resume<'a> {
         // at the rate limiter and takes a token of its rate (a job that its waiter ran, which
         // no lane admitted, takes it as it sends: see `run::attempts`).
         let inline = crate::exec::current_job().is_some_and(|job| job.ran_inline());
-        let origin = self.spec.url.parse::<http::Uri>();
+        let origin = crate::url::parse(&self.spec.url);
         if let (Some(limiter), Ok(uri), false) = (&self.config.rate_limiter, origin, inline) {
             crate::ratelimit::wait_turn(limiter, &uri, None)?;
         }

@@ -17,8 +17,13 @@
 //! character and its position, rather than silently rewritten: the caller wrote it and can encode
 //! it (requests encodes it; issue reports here asked for an error). Bytes beyond ASCII in the path
 //! or query are percent-encoded as UTF-8, as browsers and requests do, because the text is
-//! unambiguous and raw UTF-8 on the request line is not HTTP. A non-ASCII host name is refused:
-//! it needs IDNA (punycode), which this crate does not carry.
+//! unambiguous and raw UTF-8 on the request line is not HTTP; so is a `%` that starts no escape
+//! (`/100%` asks for `/100%25`, as requests sends it). A non-ASCII host name is refused: it needs
+//! IDNA (punycode), which this crate does not carry. White space or an invisible character (a
+//! no-break space, a zero-width space, a byte order mark) around the URL or in its host is
+//! refused with its code point and place: it came with the text the URL was copied from. A host
+//! in brackets must be an IPv6 address (without a zone ID). A URL longer than 65,534 bytes (the
+//! most `http::Uri` holds) is refused, and an error shows at most 200 characters of a URL.
 //!
 //! Dot segments in a caller's path are removed (RFC 3986 §5.2.4), as requests (urllib3), curl
 //! and browsers remove them: `http://h/a/../b/./c` asks for `/b/c`.
@@ -42,11 +47,26 @@ use crate::Error;
 /// an [`Error::InvalidRequest`] whose message names the URL as [`redact_url`] shows it.
 pub(crate) fn parse(url: &str) -> Result<Uri, Error> {
     check(url)?;
-    let encoded = encode_non_ascii(url);
-    without_dot_segments(&encoded)
+    let encoded = encode_for_target(url);
+    let target = without_dot_segments(&encoded);
+    if target.len() > LONGEST_URL {
+        return Err(invalid(
+            url,
+            format!(
+                "it is {} bytes long (encoded), more than the {LONGEST_URL} a URL can be here \
+                 (the http crate's limit; servers refuse far less, often 8 KiB): send the \
+                 data in the request's body",
+                target.len()
+            ),
+        ));
+    }
+    target
         .parse::<Uri>()
         .map_err(|e| invalid(url, e.to_string()))
 }
+
+/// The longest URL `http::Uri` takes.
+const LONGEST_URL: usize = u16::MAX as usize - 1;
 
 /// `url` (checked) with the dot segments of its path removed (RFC 3986 §5.2.4), as requests,
 /// curl and browsers send it: `http://h/a/../b/./c` asks for `/b/c`. A path without a `.` or
@@ -80,13 +100,19 @@ fn without_dot_segments(url: &str) -> Cow<'_, str> {
 /// The error for `url`, redacted, and why it is refused. Control characters in the URL are
 /// shown escaped (`\n`), so that the message stays on one line.
 fn invalid(url: &str, why: String) -> Error {
+    /// The characters of a URL shown; a longer one is cut, with its length.
+    const SHOWN: usize = 200;
     let mut shown = String::new();
-    for c in redact_url(url).chars() {
+    let redacted = redact_url(url);
+    for c in redacted.chars().take(SHOWN) {
         if c.is_control() {
             shown.extend(c.escape_default());
         } else {
             shown.push(c);
         }
+    }
+    if redacted.chars().nth(SHOWN).is_some() {
+        shown = format!("{shown}... ({} bytes)", redacted.len());
     }
     if shown.is_empty() {
         return Error::InvalidRequest(format!("invalid URL: {why}"));
@@ -107,6 +133,24 @@ fn check(url: &str) -> Result<(), Error> {
         return Err(invalid(
             url,
             format!("{what} at its {side}; trim the white space around the URL"),
+        ));
+    }
+    // The same beyond ASCII: a no-break space or a byte order mark that came with a URL copied
+    // from a document or read from a file (it would read as "does not start with http://").
+    let ends = [
+        (url.chars().next(), "start"),
+        (url.chars().next_back(), "end"),
+    ];
+    if let Some((c, side)) = ends
+        .into_iter()
+        .find_map(|(c, side)| c.filter(|&c| is_invisible(c)).map(|c| (c, side)))
+    {
+        return Err(invalid(
+            url,
+            format!(
+                "{} at its {side}; trim it (it came with the text the URL was copied from)",
+                invisible_name(c)
+            ),
         ));
     }
     let Some((scheme, rest)) = split_scheme(url) else {
@@ -368,8 +412,27 @@ fn check_authority(authority: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("the host is empty".into());
     }
+    if let Some((at, c)) = host.char_indices().find(|&(_, c)| is_invisible(c)) {
+        return Err(format!(
+            "the host name holds {} at byte {at}: remove it (it came with the text the URL \
+             was copied from)",
+            invisible_name(c)
+        ));
+    }
     if !host.is_ascii() {
         return Err("the host name is not ASCII: write it in its punycode form (xn--...)".into());
+    }
+    if let Some(address) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        if address.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(if address.contains('%') {
+                format!(
+                    "the IPv6 address {host} has a zone ID (after its %), which cannot be sent \
+                     (its name is the client's, not the server's): connect by a global address"
+                )
+            } else {
+                format!("{host} is no IPv6 address (only those go in brackets)")
+            });
+        }
     }
     match port {
         // `http://h:/` is the default port, as RFC 3986 §3.2.3 allows.
@@ -382,6 +445,30 @@ fn check_authority(authority: &str) -> Result<(), String> {
             _ => Err(format!("port {p} is out of range (1 to 65535)")),
         },
     }
+}
+
+/// Whether `c` is white space or a character that shows as nothing (a no-break space, a
+/// zero-width space, a byte order mark, a soft hyphen): what a URL copied from a document or a
+/// chat brings along unseen.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+        )
+}
+
+/// What an [`is_invisible`] character is, by its code point and, for the usual ones, its name.
+fn invisible_name(c: char) -> String {
+    let name = match c {
+        '\u{a0}' => " (a no-break space)",
+        '\u{200b}' => " (a zero-width space)",
+        '\u{feff}' => " (a byte order mark)",
+        '\u{ad}' => " (a soft hyphen)",
+        c if c.is_whitespace() => " (a space)",
+        _ => " (an invisible character)",
+    };
+    format!("U+{:04X}{name}", u32::from(c))
 }
 
 /// The first byte of a caller's URL that is never valid in a request target, and what it is.
@@ -409,14 +496,24 @@ fn first_refused(url: &str) -> Option<(usize, String)> {
     Some((at, what))
 }
 
-/// `s` with every byte beyond ASCII percent-encoded.
-fn encode_non_ascii(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() {
+/// `s` with every byte beyond ASCII percent-encoded, and every `%` that starts no escape (two
+/// hex digits) as `%25`, as requests sends it (`/100%` asks for `/100%25`; a lone `%` is no
+/// request target, and strict servers and proxies answer it 400). A redirect's `Location` gets
+/// the same (see [`encode_location`]).
+fn encode_for_target(s: &str) -> Cow<'_, str> {
+    let bytes = s.as_bytes();
+    let escape_at = |at: usize| {
+        bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    };
+    let stray = |at: usize| bytes[at] == b'%' && !escape_at(at);
+    if s.is_ascii() && !memchr::memchr_iter(b'%', bytes).any(stray) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
-    for &b in s.as_bytes() {
-        push_byte(&mut out, b, |b| b.is_ascii());
+    for (at, &b) in bytes.iter().enumerate() {
+        push_byte(&mut out, b, |b| b.is_ascii() && !stray(at));
     }
     Cow::Owned(out)
 }

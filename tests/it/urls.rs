@@ -117,3 +117,75 @@ fn white_space_around_a_url_is_named_on_one_line_with_the_fix() {
         assert_eq!(refused(url), expected, "{url:?}");
     }
 }
+
+#[test]
+fn a_percent_that_starts_no_escape_is_sent_encoded_and_escapes_as_they_are() {
+    // requests sends `%25` for such a `%`; a lone `%` on the request line is no request target,
+    // which strict servers and proxies answer with a 400.
+    let server = support::TestServer::start(|req| support::Reply::ok(req.path.clone()));
+    let session = FuturesSession::new();
+    for (path, sent) in [
+        ("/100%", "/100%25"),
+        ("/a%zzb?x=%&y=50%25", "/a%25zzb?x=%25&y=50%25"),
+        ("/%E4%c3%a4?q=%2", "/%E4%c3%a4?q=%252"),
+        ("/ä%", "/%C3%A4%25"),
+    ] {
+        let resp = session
+            .get(format!("{}{path}", server.url()))
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), sent, "{path}");
+    }
+}
+
+#[test]
+fn invisible_characters_copied_with_a_url_are_named_with_their_place() {
+    let m = refused("\u{feff}http://127.0.0.1:1/x");
+    assert!(
+        m.contains("U+FEFF (a byte order mark) at its start; trim it"),
+        "{m}"
+    );
+    let m = refused("http://127.0.0.1:1/x\u{a0}");
+    assert!(
+        m.contains("U+00A0 (a no-break space) at its end; trim it"),
+        "{m}"
+    );
+    let m = refused("http://exa\u{200b}mple.com/x");
+    assert!(
+        m.contains("the host name holds U+200B (a zero-width space) at byte 3: remove it"),
+        "{m}"
+    );
+    // A host that is not ASCII for its letters still gets the punycode hint.
+    assert!(refused("http://bücher.example/").contains("punycode"));
+}
+
+#[test]
+fn a_host_in_brackets_must_be_an_ipv6_address_without_a_zone() {
+    let m = refused("http://[not-ip]:1/");
+    assert!(m.contains("[not-ip] is no IPv6 address"), "{m}");
+    let m = refused("http://[fe80::1%25eth0]:1/");
+    assert!(m.contains("has a zone ID"), "{m}");
+    // An address passes the check (and fails to connect, on a closed port).
+    for url in [
+        "http://[::1]:1/",
+        "http://[::ffff:127.0.0.1]:1/",
+        "http://[0:0:0:0:0:0:0:1]:1/",
+    ] {
+        let err = FuturesSession::new().get(url).send().result().unwrap_err();
+        assert!(!matches!(err, Error::InvalidRequest(_)), "{url}: {err}");
+    }
+}
+
+#[test]
+fn a_url_too_long_to_send_is_refused_in_a_short_message() {
+    let url = format!("http://127.0.0.1:1/{}?key=sk-secret", "a".repeat(70_000));
+    let m = refused(&url);
+    assert!(m.len() < 600, "{} bytes: {}", m.len(), &m[..600]);
+    assert!(
+        m.contains("bytes long (encoded), more than the 65534"),
+        "{m}"
+    );
+    assert!(m.contains("send the data in the request's body"), "{m}");
+    assert!(!m.contains("sk-secret"), "{m}");
+}
