@@ -81,10 +81,12 @@ pub(crate) fn bearer(token: &str) -> Result<String, String> {
 /// The credentials a request is sent with: the values of its credential headers (the
 /// session's and its own: `Authorization`, `Cookie`, API-key headers, every name
 /// [`is_credential`](crate::redirect::is_credential) takes), the token after an
-/// `Authorization` scheme, each cookie's value, and the user-info of its URL. A status error
-/// made of its answer hides them where the server repeated them in its body
-/// (`Incorrect API key provided: Bearer sk-...`, an echo of the request's headers), so that a
-/// script that prints or logs the error does not print its key (see
+/// `Authorization` scheme and a Basic credential's text and password, each cookie's value (of
+/// the jar's cookies too, for an answer of an error: see [`with_jar`](Secrets::with_jar)), and
+/// the user-info of its URL. A status error made of its answer hides them where the server
+/// repeated them in its body (`Incorrect API key provided: Bearer sk-...`, an echo of the
+/// request's headers), and so does the error of an event stream answered with a JSON error, so
+/// that a script that prints or logs the error does not print its key (see
 /// [`Error::hiding`](crate::Error::hiding)). Values shorter than 8 bytes are left out: hiding
 /// them would hide ordinary words.
 ///
@@ -115,30 +117,42 @@ impl Secrets {
     }
 
     /// The secrets of a request with its `own` headers and `url`, sent by a session with
-    /// `session`'s; `None` when it has none. A request of its session's alone allocates nothing.
+    /// `session`'s; `None` when it has none. A request without credentials of its own (no
+    /// credential header, no user-info) allocates nothing.
     pub(crate) fn of(
         session: Option<&Secrets>,
         own: &[(String, String)],
         url: &str,
     ) -> Option<Secrets> {
         let mut found = Vec::new();
+        let mut lower = [0u8; 64];
         for (name, value) in own {
-            add(&mut found, &name.trim().to_ascii_lowercase(), value);
-        }
-        // The user-info as written and as sent (its `Authorization: Basic`).
-        let uri = url
-            .contains('@')
-            .then(|| url.parse::<ureq::http::Uri>().ok())
-            .flatten();
-        if let Some(uri) = &uri {
-            if let Some(info) = crate::url::user_info(uri) {
-                let password = info.split_once(':').map_or("", |(_, p)| p);
-                keep(&mut found, password);
-                let decoded = crate::url::percent_decode(password);
-                keep(&mut found, &String::from_utf8_lossy(&decoded));
-                if let Some(Ok(value)) = crate::url::user_info_auth(uri) {
-                    add(&mut found, "authorization", &value);
+            let name = name.trim();
+            match lower.get_mut(..name.len()) {
+                Some(buf) => {
+                    buf.copy_from_slice(name.as_bytes());
+                    buf.make_ascii_lowercase();
+                    // ASCII lower-casing keeps a `str` valid UTF-8.
+                    if let Ok(name) = std::str::from_utf8(buf) {
+                        add(&mut found, name, value);
+                    }
                 }
+                None => add(&mut found, &name.to_ascii_lowercase(), value),
+            }
+        }
+        // The user-info as written and as sent (its `Authorization: Basic`), read from the URL
+        // as the request sends it (its bytes beyond ASCII encoded).
+        let authority = url.split_once("://").map_or("", |(_, rest)| {
+            &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
+        });
+        if let Some((info, _)) = authority.rsplit_once('@') {
+            let password = info.split_once(':').map_or("", |(_, p)| p);
+            keep(&mut found, password);
+            let decoded = crate::url::percent_decode(password);
+            keep(&mut found, &String::from_utf8_lossy(&decoded));
+            let uri = crate::url::parse(url).ok();
+            if let Some(Ok(value)) = uri.as_ref().and_then(crate::url::user_info_auth) {
+                add(&mut found, "authorization", &value);
             }
         }
         if found.is_empty() {
@@ -147,6 +161,28 @@ impl Secrets {
         for secret in session.iter().flat_map(|s| s.0.iter()) {
             keep(&mut found, secret);
         }
+        Secrets::made(found)
+    }
+
+    /// `secrets` and the values of the cookies `jar` sends to `uri`: what a status error of an
+    /// answer from `uri` hides, the jar's cookies too (a login's session cookie). Asked only of
+    /// an error's answer, so that no other pays for the jar's lock.
+    pub(crate) fn with_jar(
+        secrets: Option<Secrets>,
+        jar: &crate::CookieJar,
+        uri: &ureq::http::Uri,
+    ) -> Option<Secrets> {
+        let mut headers = ureq::http::HeaderMap::new();
+        jar.add_to(uri, &mut headers);
+        let Some(cookies) = headers.get(ureq::http::header::COOKIE) else {
+            return secrets;
+        };
+        let mut found: Vec<Box<str>> = secrets.iter().flat_map(|s| s.0.iter().cloned()).collect();
+        add(
+            &mut found,
+            "cookie",
+            &String::from_utf8_lossy(cookies.as_bytes()),
+        );
         Secrets::made(found)
     }
 
@@ -186,10 +222,45 @@ fn add(found: &mut Vec<Box<str>>, name: &str, value: &str) {
         for pair in value.split(';') {
             keep(found, pair.split_once('=').map_or("", |(_, v)| v));
         }
-    } else if let Some((_scheme, token)) = value.split_once(' ') {
+    } else if let Some((scheme, token)) = value.split_once(' ') {
         // `Bearer sk-...`, `Basic ...`, `Token ...`: servers repeat the token alone.
         keep(found, token);
+        // And a Basic credential as its text: `wrong password for me: <password>`.
+        if scheme.eq_ignore_ascii_case("basic") {
+            if let Some(text) = base64_decode(token.trim()) {
+                let text = String::from_utf8_lossy(&text);
+                keep(found, &text);
+                keep(
+                    found,
+                    text.split_once(':').map_or("", |(_, password)| password),
+                );
+            }
+        }
     }
+}
+
+/// Standard base64 (RFC 4648 §4) decoded, padding optional; `None` for text that is not.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut bits, mut count) = (0u32, 0);
+    for b in text.bytes() {
+        let value = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// Keeps `value` (trimmed) if it is long enough to hide and not kept already.
@@ -242,6 +313,29 @@ mod tests {
         let mut high = String::new();
         base64_into(&mut high, &[0xff, 0xfe, 0x00]);
         assert_eq!(high, "//4A");
+    }
+
+    #[test]
+    fn base64_decodes_what_it_encodes() {
+        for input in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "me:p\u{e4}ss",
+        ] {
+            let mut encoded = String::new();
+            base64_into(&mut encoded, input.as_bytes());
+            assert_eq!(
+                base64_decode(&encoded).as_deref(),
+                Some(input.as_bytes()),
+                "{input:?}"
+            );
+        }
+        assert_eq!(base64_decode("not base64!"), None);
     }
 
     #[test]

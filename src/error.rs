@@ -374,9 +374,10 @@ pub enum Error {
 /// provided: Bearer sk-...`, a gateway that echoes the request's headers), its
 /// [`body`](StatusError::body), its API message and the error's `Display` and `Debug` show
 /// `<redacted>` in its place: the values of the request's credential headers (the session's and
-/// its own, as `Debug` names them), the token after an `Authorization` scheme, each cookie's
-/// value and the password of the URL, when 8 bytes or longer (shorter ones would hide ordinary
-/// words). The response's own body (`Response::text`) is left as it came.
+/// its own, as `Debug` names them), the token after an `Authorization` scheme and a Basic
+/// credential's password, the value of each cookie it sent (the session's jar's too) and the
+/// password of the URL, when 8 bytes or longer (shorter ones would hide ordinary words). The
+/// response's own body (`Response::text`) is left as it came.
 #[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.
@@ -1149,6 +1150,10 @@ impl fmt::Display for Error {
     }
 }
 
+/// So that a status error taken out of [`Error::Status`] can be boxed or returned with `?` as
+/// an error of its own. It has no source: its message is all of it.
+impl std::error::Error for StatusError {}
+
 /// The source is the root cause (the system's error, ureq's, serde_json's), not the layers in
 /// between: the message already holds each layer's words (`connect to host:port failed for url:
 /// ...: Connection refused (os error 111)`), and a reporter that walks the chain (anyhow's
@@ -1156,10 +1161,6 @@ impl fmt::Display for Error {
 /// (each cause repeated two or three times), no source (the message says it all, but code that
 /// looks for the system's error by `source()` finds nothing), or the root alone, whose words
 /// end the message: repeated once, as most error chains repeat their last cause.
-/// So that a status error taken out of [`Error::Status`] can be boxed or returned with `?` as
-/// an error of its own. It has no source: its message is all of it.
-impl std::error::Error for StatusError {}
-
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         let layer: &(dyn std::error::Error + 'static) = match self {

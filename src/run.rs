@@ -228,7 +228,9 @@ fn open_stream_body(
             let (start, _) = unread_body_start(&mut body.as_reader(), timeouts);
             let content_type = parts.headers.get(http::header::CONTENT_TYPE);
             let content_type = content_type.and_then(|v| v.to_str().ok());
-            return Err(Error::from_error_document(&start, content_type).unwrap_or(refused));
+            let error = Error::from_error_document(&start, content_type).unwrap_or(refused);
+            let secrets = parts.extensions.get::<crate::auth::Secrets>();
+            return Err(crate::auth::hide(secrets, error));
         }
         Err(refused) => return Err(refused),
     };
@@ -242,7 +244,8 @@ fn open_stream_body(
         } else {
             crate::redact_url(&url)
         };
-        (watch, shown)
+        let secrets = parts.extensions.get::<crate::auth::Secrets>().cloned();
+        (watch, shown, secrets)
     });
     let body = phase::Placed::new(encoding::body_reader(body), url, &parts, announced);
     Ok((
@@ -354,8 +357,9 @@ fn on_short_lived_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 ///   skips such lines): the check reads the first read's bytes only, and reads nothing more.
 struct NotAStream<R> {
     inner: R,
-    /// What to check and the redacted URL, while the first significant byte has not come.
-    pending: Option<(Watch, String)>,
+    /// What to check, the redacted URL and the request's credentials (hidden in an error
+    /// document's words), while the first significant byte has not come.
+    pending: Option<(Watch, String, Option<crate::auth::Secrets>)>,
 }
 
 impl<R: Read> Read for NotAStream<R> {
@@ -365,11 +369,11 @@ impl<R: Read> Read for NotAStream<R> {
             let blank = |b: &&u8| b.is_ascii_whitespace() || matches!(**b, 0xEF | 0xBB | 0xBF);
             match buf[..n].iter().find(|b| !blank(b)) {
                 Some(b'{' | b'[' | b'<') => {
-                    if let Some((watch, url)) = self.pending.take() {
+                    if let Some((watch, url, secrets)) = self.pending.take() {
                         let content_type = watch.content_type;
                         let read = &buf[..n];
                         match Error::from_error_document(read, content_type.as_deref()) {
-                            Some(e) => return Err(e.into_io()),
+                            Some(e) => return Err(crate::auth::hide(secrets.as_ref(), e).into_io()),
                             None if watch.typed => {}
                             None => {
                                 let e = Error::UnexpectedContentType { content_type, url };
@@ -633,15 +637,23 @@ fn send(
     if let Some(e) = spec.error {
         return Err(*e);
     }
-    let secrets = crate::auth::Secrets::of(config.secrets.as_ref(), &spec.headers, &spec.url);
-    let result = attempts(agent, config, spec, limits, timeouts).map_err(|e| timeouts.name(e));
-    match (result, secrets) {
-        (Ok(mut resp), Some(secrets)) => {
-            resp.extensions_mut().insert(secrets);
+    let mut secrets = crate::auth::Secrets::of(config.secrets.as_ref(), &spec.headers, &spec.url);
+    match attempts(agent, config, spec, limits, timeouts) {
+        Ok(mut resp) => {
+            // The jar's cookies too, for the answer of an error, which a status error shows.
+            if let Some(jar) = config
+                .cookies
+                .as_ref()
+                .filter(|_| resp.status().as_u16() >= 400)
+            {
+                secrets = crate::auth::Secrets::with_jar(secrets, jar, resp.get_uri());
+            }
+            if let Some(secrets) = secrets {
+                resp.extensions_mut().insert(secrets);
+            }
             Ok(resp)
         }
-        (Err(e), secrets) => Err(crate::auth::hide(secrets.as_ref(), e)),
-        (resp, None) => resp,
+        Err(e) => Err(crate::auth::hide(secrets.as_ref(), timeouts.name(e))),
     }
 }
 

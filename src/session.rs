@@ -664,6 +664,11 @@ const LONGEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3
 /// | [`proxy`](SessionBuilder::proxy) | the first set of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, for every scheme | where connections go first |
 /// | [`tls_config`](SessionBuilder::tls_config) | rustls, Mozilla roots | TLS provider, root certificates, client certificates |
 ///
+/// A builder is `Clone`: one template for several sessions. The sessions built from clones
+/// share what the builder holds by handle: a [`rate_limiter`](SessionBuilder::rate_limiter)
+/// (one budget for all of them) and an [`agent`](SessionBuilder::agent) (one connection pool);
+/// each has its own workers, cookie jar and everything else.
+///
 /// # Examples
 ///
 /// ```

@@ -23,7 +23,8 @@
 //! no-break space, a zero-width space, a byte order mark) around the URL or in its host is
 //! refused with its code point and place: it came with the text the URL was copied from. A host
 //! in brackets must be an IPv6 address (without a zone ID). A URL longer than 65,534 bytes (the
-//! most `http::Uri` holds) is refused, and an error shows at most 200 characters of a URL.
+//! most `http::Uri` holds) is refused; messages show at most 2,000 characters of any URL
+//! (see [`redact_url`]).
 //!
 //! Dot segments in a caller's path are removed (RFC 3986 §5.2.4), as requests (urllib3), curl
 //! and browsers remove them: `http://h/a/../b/./c` asks for `/b/c`.
@@ -100,19 +101,13 @@ fn without_dot_segments(url: &str) -> Cow<'_, str> {
 /// The error for `url`, redacted, and why it is refused. Control characters in the URL are
 /// shown escaped (`\n`), so that the message stays on one line.
 fn invalid(url: &str, why: String) -> Error {
-    /// The characters of a URL shown; a longer one is cut, with its length.
-    const SHOWN: usize = 200;
     let mut shown = String::new();
-    let redacted = redact_url(url);
-    for c in redacted.chars().take(SHOWN) {
+    for c in redact_url(url).chars() {
         if c.is_control() {
             shown.extend(c.escape_default());
         } else {
             shown.push(c);
         }
-    }
-    if redacted.chars().nth(SHOWN).is_some() {
-        shown = format!("{shown}... ({} bytes)", redacted.len());
     }
     if shown.is_empty() {
         return Error::InvalidRequest(format!("invalid URL: {why}"));
@@ -448,13 +443,18 @@ fn check_authority(authority: &str) -> Result<(), String> {
 }
 
 /// Whether `c` is white space or a character that shows as nothing (a no-break space, a
-/// zero-width space, a byte order mark, a soft hyphen): what a URL copied from a document or a
-/// chat brings along unseen.
+/// zero-width space, a byte order mark, a soft hyphen, the direction marks of right-to-left
+/// text): what a URL copied from a document or a chat brings along unseen.
 fn is_invisible(c: char) -> bool {
     c.is_whitespace()
         || matches!(
             c,
-            '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+            '\u{ad}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
         )
 }
 
@@ -465,6 +465,7 @@ fn invisible_name(c: char) -> String {
         '\u{200b}' => " (a zero-width space)",
         '\u{feff}' => " (a byte order mark)",
         '\u{ad}' => " (a soft hyphen)",
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => " (a mark of text direction)",
         c if c.is_whitespace() => " (a space)",
         _ => " (an invisible character)",
     };
@@ -497,7 +498,7 @@ fn first_refused(url: &str) -> Option<(usize, String)> {
 }
 
 /// `s` with every byte beyond ASCII percent-encoded, and every `%` that starts no escape (two
-/// hex digits) as `%25`, as requests sends it (`/100%` asks for `/100%25`; a lone `%` is no
+/// hex digits) as `%25`, as requests sends a lone one (`/100%` asks for `/100%25`; a lone `%` is no
 /// request target, and strict servers and proxies answer it 400). A redirect's `Location` gets
 /// the same (see [`encode_location`]).
 fn encode_for_target(s: &str) -> Cow<'_, str> {
@@ -764,8 +765,9 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
 
 /// `url` with the parts that may carry a credential replaced by `<redacted>`: the query string
 /// (API keys travel there), the fragment (OAuth tokens do) and the user-info
-/// (`user:password@`). For logs and `Debug` output; every `Debug` impl of this crate shows URLs
-/// this way.
+/// (`user:password@`). For logs and `Debug` output; every `Debug` impl and error message of
+/// this crate shows URLs this way. A URL longer than 2,000 characters is cut there, followed by
+/// `... (N bytes)`.
 ///
 /// # Examples
 ///
@@ -824,8 +826,16 @@ pub fn redact_url(url: &str) -> String {
         Some(i) => (&rest[..i], "#<redacted>"),
         None => (rest, ""),
     };
-    format!("{prefix}{authority}{path}{hidden}")
+    let shown = format!("{prefix}{authority}{path}{hidden}");
+    // A URL of tens of KB (the one a 414 answers) in every message of its request.
+    match shown.char_indices().nth(SHOWN_URL) {
+        Some((cut, _)) => format!("{}... ({} bytes)", &shown[..cut], shown.len()),
+        None => shown,
+    }
 }
+
+/// The characters of a URL [`redact_url`] shows: a longer one is cut there, with its length.
+const SHOWN_URL: usize = 2000;
 
 /// Where the authority of `url` starts, for [`redact_url`]: after `scheme://` or a leading
 /// `//`, and after the first `//` (or `:/`) of a URL mistyped before its authority (` https://`

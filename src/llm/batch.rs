@@ -595,8 +595,8 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// result with an [`error`](ChatResult::error), and the end of the batch only when no
     /// later chat could escape it (a refused API key, no credit or quota left: see
     /// [`ChatBatch`]'s "Stopping"): the results end after the chats in flight then, and the
-    /// [`ChatRun`]'s [`stop_reason`](ChatRun::stop_reason) says why. The jobs' iterator is
-    /// `Send`, so that the run can be handed to another thread.
+    /// [`ChatRun`]'s [`stop_reason`](ChatRun::stop_reason) says why. The run is `Send` (it can
+    /// be handed to another thread) when the jobs' iterator is.
     ///
     /// A chat that takes long (a long answer, a retry's wait, a `Retry-After`) holds back the
     /// results after it, not the chats: the others go on with the jobs after it, up to 32
@@ -624,14 +624,14 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// assert_eq!(ids, ["job-0", "job-1", "job-2", "job-3", "job-4"]); // input order
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
-    pub fn run<I>(&self, jobs: I) -> ChatRun
+    pub fn run<I>(&self, jobs: I) -> ChatRun<impl Iterator<Item = ChatResult>>
     where
-        I: IntoIterator<Item = ChatJob> + 'static,
-        I::IntoIter: Send + 'static,
+        I: IntoIterator<Item = ChatJob>,
+        I::IntoIter: 'static,
     {
         let stop_reason = Arc::<OnceLock<String>>::default();
         ChatRun {
-            results: Box::new(self.run_shown(jobs, None, Arc::clone(&stop_reason))),
+            results: self.run_shown(jobs, None, Arc::clone(&stop_reason)),
             stop_reason,
         }
     }
@@ -853,12 +853,13 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
 /// assert!(why.contains("401"), "{why}");
 /// ```
 #[must_use = "a ChatRun runs its chats only as it is iterated"]
-pub struct ChatRun {
-    results: Box<dyn Iterator<Item = ChatResult> + Send>,
+pub struct ChatRun<R> {
+    /// The batch's results (a type of its own, so that the run is `Send` when the jobs are).
+    results: R,
     stop_reason: Arc<OnceLock<String>>,
 }
 
-impl ChatRun {
+impl<R> ChatRun<R> {
     /// Why the batch stopped on its own, before the jobs ran out: a failure no later chat
     /// could escape (a refused API key, no credit or quota left), or a
     /// [`request`](ChatBatch::request) the client cannot send (see [`ChatBatch`]'s
@@ -869,7 +870,7 @@ impl ChatRun {
     }
 }
 
-impl Iterator for ChatRun {
+impl<R: Iterator<Item = ChatResult>> Iterator for ChatRun<R> {
     type Item = ChatResult;
 
     fn next(&mut self) -> Option<ChatResult> {
@@ -877,7 +878,7 @@ impl Iterator for ChatRun {
     }
 }
 
-impl fmt::Debug for ChatRun {
+impl<R> fmt::Debug for ChatRun<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatRun")
             .field("stop_reason", &self.stop_reason())

@@ -1363,6 +1363,18 @@ fn a_batch_request_the_client_cannot_send_stops_the_batch() {
     assert_eq!((summary.answered, summary.failed), (0, 1), "{summary:?}");
     assert_eq!(read_lines(&file).len(), 1);
     assert_eq!(server.request_count(), 0);
+    // A run is Send when its jobs are, and takes jobs that are not (lines of stdin, an `Rc`).
+    fn is_send<T: Send>(_: &T) {}
+    is_send(
+        &ChatBatch::new(client.clone())
+            .progress_bar(false)
+            .run(jobs(0)),
+    );
+    let shared = std::rc::Rc::new("prompt".to_string());
+    let local = (0..1).map(move |i| ChatJob::user(i.to_string(), shared.as_str()));
+    let _not_send = ChatBatch::new(client.clone())
+        .progress_bar(false)
+        .run(local);
     // `run` says so too, once its results have ended.
     let mut run = ChatBatch::new(client.clone())
         .in_flight(1)

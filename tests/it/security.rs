@@ -779,6 +779,83 @@ fn a_status_error_hides_the_credentials_the_server_repeated_from_the_request() {
 }
 
 #[test]
+fn the_jars_cookies_a_password_beyond_ascii_and_an_in_band_error_are_hidden_too() {
+    // Bound: 10 s. The same echo, of what the request carried beyond its own headers: the
+    // session cookie a login put in the jar, a URL password with a letter beyond ASCII (sent
+    // encoded), a basic_auth password the server quotes as text, and an event stream answered
+    // with a JSON error (a 200) that names the session's token.
+    let server = TestServer::start(|req| match req.path_only() {
+        "/login" => Reply::ok("welcome").header("set-cookie", format!("session={KEY}; Path=/")),
+        "/sse-json" => Reply::json(format!(
+            "{{\"error\":{{\"message\":\"Incorrect API key provided: {}\"}}}}",
+            req.header("authorization").unwrap_or_default()
+        )),
+        "/quote" => Reply::status(
+            401,
+            format!("{{\"error\":{{\"message\":\"wrong password {KEY}\"}}}}"),
+        )
+        .content_type("application/json"),
+        _ => {
+            let echoed: Vec<String> = req
+                .headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {v}"))
+                .collect();
+            let message = echoed.join("; ");
+            Reply::status(401, format!("{{\"error\":{{\"message\":\"{message}\"}}}}"))
+                .content_type("application/json")
+        }
+    });
+    let status = |session: &FuturesSession, url: String| {
+        let resp = session.get(url).send().result().unwrap();
+        resp.error_for_status().unwrap_err()
+    };
+    let session = FuturesSession::new(); // a jar, as by default
+    session
+        .get(server.url_for("/login"))
+        .send()
+        .result()
+        .unwrap();
+    let err = status(&session, server.url_for("/r"));
+    assert!(err.to_string().contains("cookie: "), "not echoed: {err}");
+    assert_error_hides_key("the jar's cookie", &err);
+
+    let password = format!("{KEY}\u{e4}");
+    let err = status(
+        &session,
+        format!("http://me:{password}@{}/r", server.addr()),
+    );
+    assert!(
+        err.to_string().contains("authorization: "),
+        "not echoed: {err}"
+    );
+    assert!(
+        !err.to_string()
+            .contains(&base64_of(&format!("me:{password}"))),
+        "{err}"
+    );
+
+    let err = session
+        .get(server.url_for("/quote"))
+        .basic_auth("me", KEY)
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
+    assert_error_hides_key("basic_auth's password as text", &err);
+
+    let keyed = FuturesSession::builder().bearer_auth(KEY).build();
+    let err = keyed
+        .get(server.url_for("/sse-json"))
+        .events()
+        .result()
+        .unwrap_err();
+    assert!(matches!(err, Error::Api { .. }), "{err:?}");
+    assert_error_hides_key("an event stream's JSON error", &err);
+}
+
+#[test]
 fn an_https_only_agents_refusal_hides_the_password_and_the_query() {
     // Bound: instant (nothing is sent).
     let agent: ureq::Agent = ureq::Agent::config_builder()
