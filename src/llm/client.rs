@@ -658,9 +658,9 @@ impl<P: Protocol> Client<P> {
     /// use ureq_futures::llm::{AnthropicClient, ChatRequest};
     ///
     /// let client = AnthropicClient::builder("claude-haiku-4-5", None).api_key("sk-ant-...").build();
-    /// // Anthropic's wire format has no seed: a batch with this template would fail every chat.
-    /// let template = ChatRequest::new().system("Answer in JSON.").seed(42);
-    /// let why = client.check(&template).unwrap_err().to_string();
+    /// // Anthropic's wire format has no seed: a batch with it would fail every chat.
+    /// let seeded = ChatRequest::new().system("Answer in JSON.").user("Hi").seed(42);
+    /// let why = client.check(&seeded).unwrap_err().to_string();
     /// assert!(why.contains("seed"), "{why}");
     /// ```
     pub fn check(&self, request: &ChatRequest) -> Result<(), Error> {
