@@ -18,13 +18,13 @@
 //! it (requests encodes it; issue reports here asked for an error). Bytes beyond ASCII in the path
 //! or query are percent-encoded as UTF-8, as browsers and requests do, because the text is
 //! unambiguous and raw UTF-8 on the request line is not HTTP; so is a `%` that starts no escape
-//! (`/100%` asks for `/100%25`, as requests sends it). A non-ASCII host name is refused: it needs
-//! IDNA (punycode), which this crate does not carry. White space or an invisible character (a
-//! no-break space, a zero-width space, a byte order mark) around the URL or in its host is
-//! refused with its code point and place: it came with the text the URL was copied from. A host
-//! in brackets must be an IPv6 address (without a zone ID). A URL longer than 65,534 bytes (the
-//! most `http::Uri` holds) is refused; messages show at most 2,000 characters of any URL
-//! (see [`redact_url`]).
+//! (`/100%` asks for `/100%25`, as requests sends a lone `%`). A non-ASCII host name is refused:
+//! it needs IDNA (punycode), which this crate does not carry. White space or an invisible
+//! character (a no-break space, a zero-width space, a byte order mark, a mark of text
+//! direction) around the URL or in its host is refused with its code point and place: it came
+//! with the text the URL was copied from. A host in brackets must be an IPv6 address (without a
+//! zone ID). A URL longer than 65,534 bytes (the most `http::Uri` holds) is refused; messages
+//! show at most 2,000 characters of any URL (see [`redact_url`]).
 //!
 //! Dot segments in a caller's path are removed (RFC 3986 §5.2.4), as requests (urllib3), curl
 //! and browsers remove them: `http://h/a/../b/./c` asks for `/b/c`.

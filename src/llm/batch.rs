@@ -863,8 +863,9 @@ impl<R> ChatRun<R> {
     /// Why the batch stopped on its own, before the jobs ran out: a failure no later chat
     /// could escape (a refused API key, no credit or quota left), or a
     /// [`request`](ChatBatch::request) the client cannot send (see [`ChatBatch`]'s
-    /// "Stopping"). `None` while it runs, and for a run that went through its jobs (or that a
-    /// shutdown of the client's session ended: the results say so).
+    /// "Stopping"). Set as the batch stops, which may be before the results of the chats in
+    /// flight then have been handed out; `None` until then, and for a run that went through
+    /// its jobs (or that a shutdown of the client's session ended: the results say so).
     pub fn stop_reason(&self) -> Option<&str> {
         self.stop_reason.get().map(String::as_str)
     }
