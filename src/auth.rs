@@ -140,18 +140,19 @@ impl Secrets {
                 None => add(&mut found, &name.to_ascii_lowercase(), value),
             }
         }
-        // The user-info as written and as sent (its `Authorization: Basic`), read from the URL
-        // as the request sends it (its bytes beyond ASCII encoded).
-        let authority = url.split_once("://").map_or("", |(_, rest)| {
-            &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
-        });
-        if let Some((info, _)) = authority.rsplit_once('@') {
-            let password = info.split_once(':').map_or("", |(_, p)| p);
-            keep(&mut found, password);
-            let decoded = crate::url::percent_decode(password);
-            keep(&mut found, &String::from_utf8_lossy(&decoded));
-            let uri = crate::url::parse(url).ok();
-            if let Some(Ok(value)) = uri.as_ref().and_then(crate::url::user_info_auth) {
+        // The password as sent (its bytes beyond ASCII encoded) and decoded, and the
+        // `Authorization: Basic` made of the user-info, read from the URL as the request sends it.
+        let uri = crate::url::has_user_info(url)
+            .then(|| crate::url::parse(url).ok())
+            .flatten();
+        if let Some(uri) = &uri {
+            if let Some(info) = crate::url::user_info(uri) {
+                let password = info.split_once(':').map_or("", |(_, p)| p);
+                keep(&mut found, password);
+                let decoded = crate::url::percent_decode(password);
+                keep(&mut found, &String::from_utf8_lossy(&decoded));
+            }
+            if let Some(Ok(value)) = crate::url::user_info_auth(uri) {
                 add(&mut found, "authorization", &value);
             }
         }

@@ -147,10 +147,9 @@ pub struct BodyReader {
     body: phase::Placed<crate::encoding::BodyReader>,
     /// The job that opened the body, held while the reader lives; `None` off a job.
     job: Option<OpeningJob>,
-    /// Why a status the retry policy retries was not retried again, for its status error.
-    retried: Option<Box<str>>,
-    /// The credentials the request was sent with, hidden in its status error.
-    secrets: Option<crate::auth::Secrets>,
+    /// Why a status the retry policy retries was not retried again, and the credentials the
+    /// request was sent with: for its status error.
+    notes: phase::StatusNotes,
     /// The failure of a read that cannot be made again (a cut body, a corrupt coding, a
     /// cancel): every later read fails so too.
     failed: Option<Failed>,
@@ -200,8 +199,7 @@ impl BodyReader {
         }
         let (mut parts, body) = resp.into_parts();
         let content_length = announced_length(&parts.headers, &body);
-        let retried = phase::Retried::take(&mut parts.extensions);
-        let secrets = crate::auth::Secrets::take(&mut parts.extensions);
+        let notes = phase::StatusNotes::take(&mut parts.extensions);
         BodyReader {
             status: parts.status.as_u16(),
             content_length,
@@ -216,8 +214,7 @@ impl BodyReader {
             headers: parts.headers,
             url,
             job,
-            retried,
-            secrets,
+            notes,
             failed: None,
         }
     }
@@ -420,10 +417,7 @@ impl BodyReader {
             crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job, None);
         let headers = std::mem::take(&mut self.headers);
         let error = Error::status_cut(self.status, &self.url, headers, &start, cut.as_deref());
-        Err(crate::auth::hide(
-            self.secrets.as_ref(),
-            error.retried(self.retried.take()),
-        ))
+        Err(std::mem::take(&mut self.notes).apply(error))
     }
 }
 

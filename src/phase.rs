@@ -924,10 +924,29 @@ fn located_at(
 #[derive(Clone, Debug)]
 pub(crate) struct Retried(pub(crate) Box<str>);
 
-impl Retried {
-    /// Takes the note out of `extensions` (a response's), if it has one.
-    pub(crate) fn take(extensions: &mut ureq::http::Extensions) -> Option<Box<str>> {
-        extensions.remove::<Retried>().map(|r| r.0)
+/// What a response carries for the status error made of it (by `error_for_status`, or by the
+/// engine for a body the caller does not get): why its status was not retried again
+/// ([`Retried`]) and the credentials its request was sent with, hidden in the server's words
+/// ([`Secrets`](crate::auth::Secrets)). Both are put in the response's extensions by the
+/// engine, and taken out when the response is made for the caller.
+#[derive(Clone, Default)]
+pub(crate) struct StatusNotes {
+    retried: Option<Box<str>>,
+    secrets: Option<crate::auth::Secrets>,
+}
+
+impl StatusNotes {
+    /// Takes the notes out of `extensions` (a response's).
+    pub(crate) fn take(extensions: &mut ureq::http::Extensions) -> StatusNotes {
+        StatusNotes {
+            retried: extensions.remove::<Retried>().map(|r| r.0),
+            secrets: crate::auth::Secrets::take(extensions),
+        }
+    }
+
+    /// `error` (the status error of the response) with the notes applied.
+    pub(crate) fn apply(self, error: Error) -> Error {
+        crate::auth::hide(self.secrets.as_ref(), error.retried(self.retried))
     }
 }
 

@@ -42,12 +42,11 @@ pub struct Response {
     /// The headers as a map, built from the packed lines on first use (boxed: it is large, and a
     /// response travels inside its handle).
     headers: OnceLock<Box<HeaderMap>>,
-    /// Why a status the retry policy retries was not retried again, for its status error.
-    retried: Option<Box<str>>,
+    /// Why a status the retry policy retries was not retried again, and the credentials the
+    /// request was sent with: for its status error.
+    notes: crate::phase::StatusNotes,
     /// From the request's start on a worker to its head (see [`Response::elapsed`]).
     elapsed: Duration,
-    /// The credentials the request was sent with, hidden in its status error.
-    secrets: Option<crate::auth::Secrets>,
 }
 
 // A response is built on a worker and dropped on the caller's thread. Kept as ureq returns them,
@@ -207,17 +206,15 @@ impl Response {
             fragment.as_deref(),
             resp.headers(),
         );
-        let retried = crate::phase::Retried::take(resp.extensions_mut());
-        let secrets = crate::auth::Secrets::take(resp.extensions_mut());
+        let notes = crate::phase::StatusNotes::take(resp.extensions_mut());
         Ok(Response {
             status: resp.status().as_u16(),
             buf,
             body_len,
             url_len,
             headers: OnceLock::new(),
-            retried,
+            notes,
             elapsed,
-            secrets,
         })
     }
 
@@ -606,12 +603,8 @@ impl Response {
                 Some(map) => *map,
                 None => self.head().to_map(),
             };
-            let retried = self.retried.take();
             let error = Error::status_at(self.status, self.url(), headers, self.bytes());
-            Err(crate::auth::hide(
-                self.secrets.as_ref(),
-                error.retried(retried),
-            ))
+            Err(std::mem::take(&mut self.notes).apply(error))
         } else {
             Ok(self)
         }
@@ -646,9 +639,8 @@ mod tests {
             body_len: body.len(),
             url_len,
             headers: OnceLock::new(),
-            retried: None,
+            notes: Default::default(),
             elapsed: Duration::ZERO,
-            secrets: None,
         }
     }
 

@@ -449,10 +449,14 @@ pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();
     let (mut parts, _) = resp.into_parts();
-    let retried = phase::Retried::take(&mut parts.extensions);
-    let secrets = crate::auth::Secrets::take(&mut parts.extensions);
-    let error = Error::status_cut(status, &url, parts.headers, &start, cut.as_deref());
-    crate::auth::hide(secrets.as_ref(), error.retried(retried))
+    let notes = phase::StatusNotes::take(&mut parts.extensions);
+    notes.apply(Error::status_cut(
+        status,
+        &url,
+        parts.headers,
+        &start,
+        cut.as_deref(),
+    ))
 }
 
 /// The start of a body the caller does not get, read as [`status_error`] reads it (see

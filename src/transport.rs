@@ -82,8 +82,8 @@
 //! [`SessionBuilder::agent`](crate::SessionBuilder::agent) keeps its own connector: its
 //! requests are not interrupted by a cancel (the handle still resolves at once).
 //!
-//! A shutdown ends a read or a write blocked on its socket on Linux (what CI runs) and the
-//! BSDs. Winsock documents a shutdown as refusing later calls, not as ending one in progress;
+//! A shutdown ends a read or a write blocked on its socket on Linux (what CI runs; other
+//! systems are not tested here). Winsock documents a shutdown as refusing later calls, not as ending one in progress;
 //! under wine (which emulates Winsock) a read blocked on a silent server stayed blocked after
 //! a cancel. There the worker may be held until the server sends or closes, or until the
 //! `read_timeout`; the handle still resolves at once. Ending it for sure would take closing the socket under the

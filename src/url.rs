@@ -161,10 +161,7 @@ fn check(url: &str) -> Result<(), Error> {
             },
         ));
     }
-    let end = rest
-        .bytes()
-        .position(|b| matches!(b, b'/' | b'?' | b'#'))
-        .unwrap_or(rest.len());
+    let end = authority_end(rest);
     if user_info_past(rest, end).is_some() {
         // The "port" would be a piece of the password: not quoted.
         return Err(invalid(
@@ -206,6 +203,20 @@ fn split_scheme(url: &str) -> Option<(&str, &str)> {
         from = colon + 1;
     }
     None
+}
+
+/// Where the authority of `rest` (a URL after its `scheme://`) ends: at its first `/`, `?` or
+/// `#`.
+fn authority_end(rest: &str) -> usize {
+    rest.bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len())
+}
+
+/// Whether `url` has user-info (`user:password@`) in its authority, as [`parse`] reads it: a
+/// look at its bytes, without parsing it (an `@` in its path or query is none).
+pub(crate) fn has_user_info(url: &str) -> bool {
+    split_scheme(url).is_some_and(|(_, rest)| rest[..authority_end(rest)].contains('@'))
 }
 
 /// The explanation for a URL without `://`, with the fix.

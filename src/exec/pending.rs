@@ -469,8 +469,8 @@ impl<T: Send + 'static> Pending<T> {
     ///   ([`max_per_host`](crate::SessionBuilder::max_per_host), rate limits).
     /// * A running job's handle resolves to `Cancelled` at once, and the request it runs is
     ///   interrupted: its connection is shut down, so the blocked read or write returns and the
-    ///   worker is free for the next job, whether the server is silent or slow (on Linux and
-    ///   the BSDs; on Windows, where Winsock need not end a `recv` blocked when its socket is
+    ///   worker is free for the next job, whether the server is silent or slow (on Linux, where
+    ///   the tests run; on Windows, where Winsock need not end a `recv` blocked when its socket is
     ///   shut down, the worker may be held until the server sends or closes, or the read's
     ///   `read_timeout`: set one there). This covers
     ///   requests made by the session (and by [`submit`](crate::FuturesSession::submit)
