@@ -69,8 +69,9 @@ impl ChatJob {
 
 /// The outcome of one chat: one JSON line of a batch's output file.
 ///
-/// `{"id":"7","content":"...","finish_reason":"stop","usage":{...},"attempts":1}` for an
-/// answer, `{"id":"8","error":"...","attempts":3}` for a chat that failed. A model's refusal
+/// `{"id":"7","content":"...","finish_reason":"stop","usage":{...},"attempts":1,"elapsed_ms":812}`
+/// for an answer, `{"id":"8","error":"...","attempts":3,"elapsed_ms":4630}` for a chat that
+/// failed. A model's refusal
 /// (OpenAI's `refusal`) is an answer whose `refusal` holds its words; an answer's tool calls
 /// are its `tool_calls`.
 ///
@@ -79,10 +80,10 @@ impl ChatJob {
 /// ```
 /// use ureq_futures::llm::ChatResult;
 ///
-/// let line = r#"{"id":"8","error":"HTTP 500 from https://api.example.com/v1/chat/completions","attempts":4}"#;
+/// let line = r#"{"id":"8","error":"HTTP 500 from https://api.example.com/v1/chat/completions","attempts":4,"elapsed_ms":7410}"#;
 /// let result: ChatResult = serde_json::from_str(line)?;
 /// assert!(!result.is_ok());
-/// assert_eq!((result.content, result.attempts), (None, 4));
+/// assert_eq!((result.content, result.attempts, result.elapsed_ms), (None, 4, Some(7410)));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +115,13 @@ pub struct ChatResult {
     /// Attempts made.
     #[serde(default)]
     pub attempts: u32,
+    /// The chat's time in milliseconds, from its first attempt to its result: its attempts
+    /// (each answer read whole) and the waits between them; not its wait for a place among the
+    /// batch's [`in_flight`](ChatBatch::in_flight) before. `None` for a chat that did not run
+    /// (refused by a shutdown before its first request, or failed in the batch's own worker)
+    /// and in lines written before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
     /// The tool calls of the answer, in order: what a batch whose
     /// [`request`](ChatBatch::request) offers tools (a forced tool choice, for extraction) gets
     /// back. Empty, and left out of the JSON line, when the model called none.
@@ -201,12 +209,14 @@ impl ChatResult {
         })
     }
 
-    /// The result of chat `id`: its answer and finish reason, or what went wrong.
+    /// The result of chat `id`: its answer and finish reason, or what went wrong, after
+    /// `attempts` that began at `started`.
     fn new(
         id: String,
         answer: Result<Answer, Error>,
         attempts: u32,
         request_id: Option<String>,
+        started: Option<Instant>,
     ) -> Self {
         let (answer, error) = match answer {
             Ok(answer) => (answer, None),
@@ -221,6 +231,8 @@ impl ChatResult {
             request_id,
             error,
             attempts,
+            elapsed_ms: started
+                .map(|at| u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX)),
             tool_calls: answer.tool_calls,
         }
     }
@@ -721,7 +733,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .progress(move |p| bar.iter_mut().for_each(|bar| bar.draw(p)))
             .filter_map(|(job, result)| match result {
                 Ok(result) => result,
-                Err(e) => Some(ChatResult::new(job.id, Err(e), 0, None)),
+                Err(e) => Some(ChatResult::new(job.id, Err(e), 0, None, None)),
             })
     }
 
@@ -1035,6 +1047,7 @@ fn chat<C: ChatClient + ?Sized>(
     stop: &Stop,
     place: Place,
 ) -> (ChatResult, bool) {
+    let started = Instant::now();
     let mut place = Some(place);
     let request = template.clone().messages_from(job.messages);
     let mut attempt = 1;
@@ -1102,7 +1115,11 @@ fn chat<C: ChatClient + ?Sized>(
     }
     let unsent = attempt == 1 && matches!(answer, Err(Error::ShutDown));
     drop(place);
-    (ChatResult::new(job.id, answer, attempt, request_id), unsent)
+    let started = (!unsent).then_some(started);
+    (
+        ChatResult::new(job.id, answer, attempt, request_id, started),
+        unsent,
+    )
 }
 
 /// The places of a batch's chats that talk to the server: [`ChatBatch::in_flight`] of them.

@@ -263,6 +263,48 @@ fn answers_come_in_input_order_and_a_429_pauses_then_retries() {
     assert_eq!(seen.load(Ordering::SeqCst), 13);
 }
 
+/// A result says how long its chat took: its attempts, the waits between them and the reading
+/// of its answer; a line written before the field reads as `None`.
+#[test]
+fn a_result_says_how_long_its_chat_took_with_its_retries() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let server = TestServer::start(move |req| {
+        let body = req.body_str();
+        if body.contains("prompt 1") && s.fetch_add(1, Ordering::SeqCst) == 0 {
+            overloaded().header("retry-after-ms", "400")
+        } else if body.contains("prompt 2") {
+            std::thread::sleep(support::ms(300));
+            answer(req)
+        } else {
+            answer(req)
+        }
+    });
+    let limiter = RateLimiter::new();
+    let path = temp_file("elapsed.jsonl");
+    let summary = ChatBatch::new(client(&server, &limiter))
+        .progress_bar(false)
+        .run_to_file(jobs(3), &path)
+        .unwrap();
+    assert_eq!((summary.answered, summary.failed), (3, 0));
+    let lines = read_lines(&path);
+    let took: Vec<(u32, u64)> = lines
+        .iter()
+        .map(|r| {
+            (
+                r.attempts,
+                r.elapsed_ms.expect("the time of a chat that ran"),
+            )
+        })
+        .collect();
+    assert_eq!(took.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 2, 1]);
+    assert!(took[1].1 >= 400, "the wait to retry counts: {took:?}");
+    assert!(took[2].1 >= 300, "the wait for the answer counts: {took:?}");
+    assert!(took[0].1 < took[1].1, "{took:?}");
+    let old: ChatResult = serde_json::from_str(r#"{"id":"a","content":"x","attempts":1}"#).unwrap();
+    assert_eq!(old.elapsed_ms, None);
+}
+
 /// A slow chat holds back the results after it, not the chats: while the first one waits,
 /// the other worker answers all the rest, and the results still come in input order.
 #[test]
@@ -490,9 +532,16 @@ fn a_second_run_skips_what_the_file_answers() {
     assert!(lines[6..].iter().all(|r| r.is_ok()));
     // A line holds no empty field.
     let raw = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        raw.lines().nth(6),
-        Some(r#"{"id":"id5","content":"PROMPT 5","finish_reason":"stop","attempts":1}"#)
+    let line = raw.lines().nth(6).unwrap();
+    let head =
+        r#"{"id":"id5","content":"PROMPT 5","finish_reason":"stop","attempts":1,"elapsed_ms":"#;
+    assert!(line.starts_with(head), "{line}");
+    assert!(
+        line[head.len()..]
+            .trim_end_matches('}')
+            .parse::<u64>()
+            .is_ok(),
+        "{line}"
     );
 }
 
@@ -761,7 +810,7 @@ fn a_chat_that_keeps_failing_is_a_result_not_the_end() {
     let line = serde_json::to_value(&results[1]).unwrap();
     assert_eq!(
         line.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["attempts", "error", "id", "request_id"]
+        ["attempts", "elapsed_ms", "error", "id", "request_id"]
     );
 }
 
