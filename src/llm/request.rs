@@ -1009,7 +1009,8 @@ impl ChatResponse {
     ///
     /// # Errors
     ///
-    /// The stream's error, if it ends with one (a cut answer included).
+    /// The stream's error, if it ends with one (a cut answer included). A stream whose error
+    /// was read before is no answer either: [`Error::Protocol`] with that error's words.
     ///
     /// # Examples
     ///
@@ -1028,6 +1029,12 @@ impl ChatResponse {
         // The stream keeps the text it hands out in its state, with the rest of the answer.
         for piece in stream.by_ref() {
             piece?;
+        }
+        if let Some(why) = stream.failed.take() {
+            return Err(Error::Protocol(format!(
+                "the answer's stream had ended with an error, read before \
+                 ChatResponse::from_stream: {why}"
+            )));
         }
         let request_id = stream.request_id().map(str::to_string);
         Ok(ChatResponse {

@@ -250,6 +250,9 @@ pub struct ChatStream {
     queued: vec::IntoIter<ChatEvent>,
     /// Nothing more will be read: the end marker or an error was seen.
     ended: bool,
+    /// The error the stream ended with, as its message: what
+    /// [`ChatResponse::from_stream`] says of a stream whose error was read before it.
+    pub(super) failed: Option<String>,
     done: bool,
     /// What was folded in so far: everything of a [`ChatResponse`] but its request id.
     pub(super) state: ChatResponse,
@@ -365,6 +368,7 @@ impl ChatStream {
             headers: HeaderMap::new(),
             queued: Vec::new().into_iter(),
             ended: false,
+            failed: None,
             done: false,
             state: ChatResponse::default(),
             call_at: Default::default(),
@@ -430,7 +434,9 @@ impl ChatStream {
                 ),
             };
             self.ended = true;
-            return Some(Err(error.hiding(self.secret.as_deref())));
+            let error = error.hiding(self.secret.as_deref());
+            self.failed = Some(error.to_string());
+            return Some(Err(error));
         }
     }
 

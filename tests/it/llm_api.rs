@@ -289,6 +289,29 @@ fn a_stream_folds_every_event_into_its_state_and_response() {
     assert_eq!(plan_only.message().text(), "I will add.");
 }
 
+/// A stream whose error the caller read (a loop that printed the text and stopped at the
+/// error) gives no response: a partial answer with no finish reason is not an answer.
+#[test]
+fn a_response_from_a_stream_whose_error_was_read_is_that_error() {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    tx.send(Ok(vec![ChatEvent::Text("Half an ".into())]))
+        .unwrap();
+    tx.send(Err(ureq_futures::Error::Protocol(
+        "the answer was cut: the stream ended before its end marker".into(),
+    )))
+    .unwrap();
+    let mut stream = ChatStream::from_receiver(rx);
+    let read: Vec<_> = stream.by_ref().collect();
+    assert_eq!(read.len(), 2);
+    assert!(read[1].is_err());
+    let error = ChatResponse::from_stream(stream).unwrap_err().to_string();
+    assert!(
+        error.contains("read before ChatResponse::from_stream")
+            && error.contains("the answer was cut"),
+        "{error}"
+    );
+}
+
 /// A response made from a stream that was read in part holds the whole answer: the text read
 /// before too (a tool loop that printed the pieces sent an empty turn back to the model unless it
 /// kept its own copy); `ChatStream::text` is the text handed out so far.
