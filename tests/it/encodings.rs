@@ -121,6 +121,58 @@ fn a_decoded_body_gives_its_connection_back() {
     }
 }
 
+/// The text of the bodies in tests/data/brotli, compressed there by Google's encoder.
+#[cfg(feature = "brotli")]
+fn brotli_text() -> String {
+    (0..400u64)
+        .map(|i| {
+            format!(
+                "line {i}: {} the quick brown fox, caf\u{e9} \u{fc}ber {}\n",
+                i * i * 7919 % 10007,
+                "ab".repeat((i % 7) as usize)
+            )
+        })
+        .collect()
+}
+
+/// Bodies a real brotli encoder made (three qualities and windows), read whole, through a
+/// streamed reader, and each connection given back for the next request.
+#[cfg(feature = "brotli")]
+#[test]
+fn brotli_bodies_of_a_real_encoder_are_decoded_whole() {
+    use std::io::Read;
+    let bodies: [&[u8]; 3] = [
+        include_bytes!("../data/brotli/lines.q11.br"),
+        include_bytes!("../data/brotli/lines.q5.br"),
+        include_bytes!("../data/brotli/lines.q1.br"),
+    ];
+    let server = TestServer::start(move |req| {
+        let n: usize = req.path_only().trim_start_matches('/').parse().unwrap_or(0);
+        Reply::ok(bodies[n % 3].to_vec())
+            .header("Content-Encoding", "br")
+            .content_type("text/plain; charset=utf-8")
+    });
+    let session = FuturesSession::builder().max_workers(1).build();
+    let want = brotli_text();
+    for n in 0..3 {
+        let resp = session
+            .get(server.url_for(&format!("/{n}")))
+            .send()
+            .result()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), want, "body {n}");
+        let mut reader = session
+            .get(server.url_for(&format!("/{n}")))
+            .send_streaming()
+            .result()
+            .unwrap();
+        let mut read = String::new();
+        reader.read_to_string(&mut read).unwrap();
+        assert_eq!(read, want, "body {n}, streamed");
+    }
+    assert_eq!(server.connection_count(), 1);
+}
+
 #[test]
 fn a_coding_this_build_cannot_decode_is_an_error_not_a_body() {
     let server = server();
