@@ -71,9 +71,8 @@ impl ChatJob {
 ///
 /// `{"id":"7","content":"...","finish_reason":"stop","usage":{...},"attempts":1,"elapsed_ms":812}`
 /// for an answer, `{"id":"8","error":"...","attempts":3,"elapsed_ms":4630}` for a chat that
-/// failed. A model's refusal
-/// (OpenAI's `refusal`) is an answer whose `refusal` holds its words; an answer's tool calls
-/// are its `tool_calls`.
+/// failed. A model's refusal (OpenAI's `refusal`) is an answer whose `refusal` holds its words;
+/// an answer's tool calls are its `tool_calls`.
 ///
 /// # Examples
 ///

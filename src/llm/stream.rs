@@ -435,7 +435,11 @@ impl ChatStream {
             };
             self.ended = true;
             let error = error.hiding(self.secret.as_deref());
-            self.failed = Some(error.to_string());
+            self.failed = Some(match &error {
+                // Told again as a protocol error: its own words, without a second prefix.
+                Error::Protocol(message) => message.clone(),
+                other => other.to_string(),
+            });
             return Some(Err(error));
         }
     }

@@ -310,6 +310,7 @@ fn a_response_from_a_stream_whose_error_was_read_is_that_error() {
             && error.contains("the answer was cut"),
         "{error}"
     );
+    assert_eq!(error.matches("protocol").count(), 1, "{error}");
 }
 
 /// A response made from a stream that was read in part holds the whole answer: the text read
