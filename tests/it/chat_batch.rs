@@ -300,7 +300,6 @@ fn a_result_says_how_long_its_chat_took_with_its_retries() {
     assert_eq!(took.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 2, 1]);
     assert!(took[1].1 >= 400, "the wait to retry counts: {took:?}");
     assert!(took[2].1 >= 300, "the wait for the answer counts: {took:?}");
-    assert!(took[0].1 < took[1].1, "{took:?}");
     let old: ChatResult = serde_json::from_str(r#"{"id":"a","content":"x","attempts":1}"#).unwrap();
     assert_eq!(old.elapsed_ms, None);
 }
