@@ -173,17 +173,11 @@ impl Secrets {
         jar: &crate::CookieJar,
         uri: &ureq::http::Uri,
     ) -> Option<Secrets> {
-        let mut headers = ureq::http::HeaderMap::new();
-        jar.add_to(uri, &mut headers);
-        let Some(cookies) = headers.get(ureq::http::header::COOKIE) else {
+        let Some(cookies) = jar.header_bytes(uri) else {
             return secrets;
         };
         let mut found: Vec<Box<str>> = secrets.iter().flat_map(|s| s.0.iter().cloned()).collect();
-        add(
-            &mut found,
-            "cookie",
-            &String::from_utf8_lossy(cookies.as_bytes()),
-        );
+        add(&mut found, "cookie", &String::from_utf8_lossy(&cookies));
         Secrets::made(found)
     }
 

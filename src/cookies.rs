@@ -482,16 +482,23 @@ impl CookieJar {
 
     /// Adds the `Cookie` header for `uri` to `headers`, unless the request sets its own.
     pub(crate) fn add_to(&self, uri: &Uri, headers: &mut HeaderMap) {
-        if !self.any.load(Ordering::Acquire) || headers.contains_key(header::COOKIE) {
+        if headers.contains_key(header::COOKIE) {
             return;
         }
-        if let Some(value) = self.header_for(uri, now()) {
-            // Back to the bytes the server sent (see `store_from`): every char of the jar's
-            // text is one byte's, below U+0100.
-            if let Ok(value) = HeaderValue::from_bytes(&bytes_of(&value)) {
+        if let Some(value) = self.header_bytes(uri) {
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
                 headers.insert(header::COOKIE, value);
             }
         }
+    }
+
+    /// The value of the `Cookie` header the jar sends to `uri`, as the bytes the servers sent
+    /// (see `store_from`: every char of the jar's text is one byte's, below U+0100).
+    pub(crate) fn header_bytes(&self, uri: &Uri) -> Option<Vec<u8>> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        self.header_for(uri, now()).map(|value| bytes_of(&value))
     }
 
     /// Keeps the cookies that the response from `uri` sets.

@@ -83,12 +83,13 @@
 //! requests are not interrupted by a cancel (the handle still resolves at once).
 //!
 //! A shutdown ends a read or a write blocked on its socket on Linux (what CI runs; other
-//! systems are not tested here). Winsock documents a shutdown as refusing later calls, not as ending one in progress;
-//! under wine (which emulates Winsock) a read blocked on a silent server stayed blocked after
-//! a cancel. There the worker may be held until the server sends or closes, or until the
-//! `read_timeout`; the handle still resolves at once. Ending it for sure would take closing the socket under the
-//! read (a handle another thread may reuse at once) or a poll before each read (a dependency
-//! on Winsock's API): not done, and not verified on Windows itself.
+//! systems are not tested here). Winsock documents a shutdown as refusing later calls, not as
+//! ending one in progress; under wine (which emulates Winsock) a read blocked on a silent
+//! server stayed blocked after a cancel. There the worker may be held until the server sends
+//! or closes, or until the `read_timeout`; the handle still resolves at once. Ending it for
+//! sure would take closing the socket under the read (a handle another thread may reuse at
+//! once) or a poll before each read (a dependency on Winsock's API): not done, and not
+//! verified on Windows itself.
 
 mod tcp;
 
