@@ -269,10 +269,11 @@ struct Fields {
 pub(crate) enum DataAt {
     /// `text[start..end]`: the event's only data line, in the text the parser was given.
     Text(usize, usize),
-    /// `text[a.0..a.1]`, LF, `text[b.0..b.1]`: the event's two data lines, not joined yet.
-    /// An owned event joins them into its own `String` (one copy); a borrowed one joins them
-    /// into the data buffer. Offsets are `u32`s, so that this type (the parse loop's result)
-    /// stays three words: a text longer than 4 GiB joins its lines in the buffer.
+    /// `text[a[0]..a[1]]`, LF, `text[b[0]..b[1]]` ([`Lines`]`(a, b)`): the event's two data
+    /// lines, not joined yet. An owned event joins them into its own `String` (one copy); a
+    /// borrowed one joins them into the data buffer. Offsets are `u32`s, so that this type (the
+    /// parse loop's result) stays three words: a text longer than 4 GiB joins its lines in the
+    /// buffer.
     Two(Lines),
     /// The parser's data buffer.
     Buffer,
