@@ -285,8 +285,8 @@ pub(crate) enum DataAt {
 /// stores: a store-forwarding stall per event, about 40% of `event_owned`'s samples. Aligned
 /// (thread CPU time, 4 to 6 alternating runs of `benches/sse_parse.rs`, medians): owned events
 /// 9% faster on corpus a, `Parser::feed` 7%, borrowed 6%; on corpus b owned and fed events
-/// within the noise, borrowed 4% slower. (Two `u64`s, each line's offsets packed in one, gave
-/// the same.)
+/// within the noise, borrowed 4% slower. (Two `u64`s, each line's offsets packed in one,
+/// measured alike on owned events.)
 #[derive(Debug, Clone, Copy)]
 #[repr(align(8))]
 pub(crate) struct Lines([u32; 2], [u32; 2]);
