@@ -6,6 +6,7 @@ use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::{base64, split_data_url};
 use super::request::{arguments_value, put, unsupported, ImagesIn};
 use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
+use crate::sse::{Parser, StreamOptions};
 use crate::Error;
 
 mod decoder;
@@ -105,6 +106,11 @@ impl Wire for Gemini {
 
     fn url(&self, base_url: &str, model: &str) -> String {
         model_url(base_url, model, "streamGenerateContent?alt=sse")
+    }
+
+    /// A failure after the answer has begun comes as a JSON object on lines of its own.
+    fn stream_options(&self) -> StreamOptions {
+        StreamOptions::default().parser(Parser::new().json_lines())
     }
 
     fn body(client: &GeminiClient, request: &ChatRequest) -> Result<Value, Error> {

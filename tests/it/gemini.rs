@@ -265,6 +265,23 @@ fn a_blocked_prompt_is_an_api_error() {
 }
 
 #[test]
+fn a_failure_sent_as_json_lines_after_the_answer_began_is_the_servers_error() {
+    // Google reports a failure after the answer has begun as a JSON object on lines of its own,
+    // outside any `data:` field, and closes the stream (its SDK gathers such lines).
+    let failure = "{\r\n  \"error\": {\r\n    \"code\": 503,\r\n    \"message\": \"The model is overloaded. Please try again later.\",\r\n    \"status\": \"UNAVAILABLE\"\r\n  }\r\n}\r\n";
+    let (pieces, error, stream) = chat_over(sse_body(&[text("Hel")]) + failure);
+    assert_eq!(pieces, ["Hel"]);
+    assert!(
+        matches!(&error, Some(Error::Api { kind: Some(k), message }) if k == "UNAVAILABLE" && message == "The model is overloaded. Please try again later."),
+        "{error:?}"
+    );
+    assert!(!stream.is_done());
+    // Without its last line end, the object is read all the same.
+    let (_, error, _) = chat_over(sse_body(&[text("Hel")]) + failure.trim_end());
+    assert!(matches!(&error, Some(Error::Api { .. })), "{error:?}");
+}
+
+#[test]
 fn an_answer_stopped_by_a_filter_is_a_refusal_and_a_failed_call_an_error() {
     // Gemini's filters end the answer with a reason, often with no text: a refusal, with the
     // candidate's finishMessage when it has one.

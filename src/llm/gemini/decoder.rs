@@ -33,7 +33,7 @@ use crate::Error;
 /// | a `finishReason` of Gemini's filters (`SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `LANGUAGE`, `IMAGE_SAFETY`...) | [`ChatEvent::Refusal`] of the candidate's `finishMessage` (of a sentence that names the reason without one), then the [`ChatEvent::Finish`] |
 /// | `finishReason` `MALFORMED_FUNCTION_CALL`, `UNEXPECTED_TOOL_CALL` or `TOO_MANY_TOOL_CALLS` | [`Error::Api`] whose kind is the reason and whose message is the `finishMessage`: no call to run, no answer |
 /// | `usageMetadata` | [`ChatEvent::Usage`] |
-/// | an `error` object (`code`, `message`, `status`) | [`Error::Api`] whose kind is the `status`, else the `code` |
+/// | an `error` object (`code`, `message`, `status`), in an event's data or (a failure after the answer began) on lines of their own outside any field | [`Error::Api`] whose kind is the `status`, else the `code` |
 /// | an `event: error` (from a proxy: Google sends no event names) | [`Error::Api`], whatever its data |
 /// | `promptFeedback.blockReason` (the prompt was refused) | [`Error::Api`] whose kind is the reason |
 /// | the end of the body right after a `finishReason` | [`ChatEvent::Done`] |
