@@ -6,7 +6,7 @@ use super::client::{provider, sealed::Wire, Client, ClientBuilder, Provider};
 use super::message::{base64, split_data_url};
 use super::request::{arguments_value, put, unsupported, ImagesIn};
 use super::{ChatRequest, Part, ResponseFormat, ToolChoice};
-use crate::sse::{Parser, StreamOptions};
+use crate::sse::StreamOptions;
 use crate::Error;
 
 mod decoder;
@@ -110,7 +110,7 @@ impl Wire for Gemini {
 
     /// A failure after the answer has begun comes as a JSON object on lines of its own.
     fn stream_options(&self) -> StreamOptions {
-        StreamOptions::default().parser(Parser::new().json_lines())
+        StreamOptions::default().object_lines()
     }
 
     fn body(client: &GeminiClient, request: &ChatRequest) -> Result<Value, Error> {

@@ -13,6 +13,8 @@
 
 mod lines;
 mod map;
+#[cfg(feature = "llm")]
+mod objects;
 mod parser;
 mod reader;
 mod stream;

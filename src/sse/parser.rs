@@ -262,12 +262,6 @@ struct Fields {
     /// Whether an `error:` line is read as `event: error` with its value as data (see
     /// [`Parser::error_lines`]).
     error_lines: bool,
-    /// Whether a JSON object sent outside any field is read as an event's data (see
-    /// [`Parser::json_lines`]).
-    json_lines: bool,
-    /// Such an object has begun and its event is not dispatched yet: the lines that follow are
-    /// its data.
-    json_open: bool,
 }
 
 /// Where a dispatched event's data is.
@@ -354,8 +348,6 @@ impl Parser {
                 owned: None,
                 line_ends: LineEnds::new(),
                 error_lines: false,
-                json_lines: false,
-                json_open: false,
             },
         }
     }
@@ -367,27 +359,6 @@ impl Parser {
     #[cfg(feature = "llm")]
     pub(crate) fn error_lines(mut self) -> Self {
         self.fields.error_lines = true;
-        self
-    }
-
-    /// Reads a JSON object sent in place of events, on lines outside any field (the first one
-    /// starting with `{`), as the data of an event of the default type: Google's
-    /// `streamGenerateContent?alt=sse` reports a failure after the answer has begun as such an
-    /// `{"error": ...}` object (its SDK reads such lines as a chunk, gathered until their
-    /// braces balance), and an exact parser would ignore every line of it. The object's event
-    /// is dispatched at the next blank line or at the end of the stream (the object is the
-    /// last thing sent, mostly without a blank line after it), and its last line is read there
-    /// even without its line end. Off by default; the Gemini client turns it on.
-    ///
-    /// Options considered: counting the braces to dispatch when they balance, as the SDK does,
-    /// needs a dispatch at every place a line ends (a line can be finished by the next
-    /// chunk), for a stream that ends at that point anyway; the end of the stream is the
-    /// simpler boundary. An `error` type for the event, as [`error_lines`](Parser::error_lines)
-    /// gives, would take the object from the decoder, which reads an `error` object in a
-    /// chunk already.
-    #[cfg(feature = "llm")]
-    pub(crate) fn json_lines(mut self) -> Self {
-        self.fields.json_lines = true;
         self
     }
 
@@ -600,19 +571,17 @@ impl Parser {
             self.line.extend_from_slice(&BOM[..seen]);
         }
         let mut dispatched = false;
-        // The last line of a JSON object read as an event's data (`json_lines`) counts
-        // without its line end, and the object's event ends with the stream.
-        let json_line = self.fields.json_lines && self.fields.error_value_at(&self.line) == Some(0);
-        if self.dispatch_unterminated || json_line {
+        if self.dispatch_unterminated {
             // A non-empty line never dispatches, so at most one event comes out of here.
-            if !self.line.is_empty() {
-                if let Err(e) = self.fields.process_raw_field(&self.line) {
-                    return Err(self.fail(e));
-                }
+            let result = if self.line.is_empty() {
+                Ok(())
+            } else {
+                self.fields.process_raw_field(&self.line)
+            };
+            match result {
+                Ok(()) => dispatched = self.fields.dispatch(),
+                Err(e) => return Err(self.fail(e)),
             }
-        }
-        if self.dispatch_unterminated || self.fields.json_open {
-            dispatched = self.fields.dispatch();
         }
         self.line.clear();
         self.bom_seen = Some(0);
@@ -622,7 +591,6 @@ impl Parser {
             self.fields.type_set = false;
         }
         self.fields.id_set = false;
-        self.fields.json_open = false;
         Ok(dispatched)
     }
 
@@ -973,12 +941,12 @@ impl Fields {
             let line_start = pos;
             pos = skip_line_end(bytes, pos + len).0;
             let Some((field, at)) = parse_field(line) else {
-                if let Some(at) = self.error_value_at(line) {
+                if let Some(at) = self.error_lines.then(|| error_value_at(line)).flatten() {
                     if let Some((start, end)) = single.take() {
                         self.apply_field(Field::Data, text.get(start..end).unwrap_or_default())?;
                     }
                     let value = text.get(line_start + at..line_start + len);
-                    self.error_line(value.unwrap_or_default(), at)?;
+                    self.error_line(value.unwrap_or_default())?;
                 }
                 continue;
             };
@@ -1076,40 +1044,21 @@ impl Fields {
     fn process_field(&mut self, line: &str) -> Result<(), Error> {
         match parse_field(line.as_bytes()) {
             Some((field, at)) => self.apply_field(field, line.get(at..).unwrap_or_default()),
-            None => match self.error_value_at(line.as_bytes()) {
-                Some(at) => self.error_line(line.get(at..).unwrap_or_default(), at),
+            None => match self
+                .error_lines
+                .then(|| error_value_at(line.as_bytes()))
+                .flatten()
+            {
+                Some(at) => self.error_line(line.get(at..).unwrap_or_default()),
                 None => Ok(()),
             },
         }
     }
 
-    /// Where the value starts of a line that is no field the spec acts on, when the parser
-    /// reads it as data: an `error:` line's (with [`Parser::error_lines`]), 0 for a line of a
-    /// JSON object sent outside any field (with [`Parser::json_lines`]; a comment never is
-    /// one). `None` for a line to ignore.
-    #[inline]
-    fn error_value_at(&self, line: &[u8]) -> Option<usize> {
-        if let Some(at) = self.error_lines.then(|| error_value_at(line)).flatten() {
-            return Some(at);
-        }
-        let json = self.json_lines
-            && match line.first() {
-                Some(b'{') => true,
-                Some(b':') => false,
-                _ => self.json_open,
-            };
-        json.then_some(0)
-    }
-
-    /// Reads `value`, the value of an `error:` line at `at`, as `event: error` and
-    /// `data: value`; or a whole line of a JSON object (`at` 0) as `data: value`.
+    /// An `error:` line's value, read as `event: error` and `data: value`.
     #[cold]
-    fn error_line(&mut self, value: &str, at: usize) -> Result<(), Error> {
-        if at == 0 {
-            self.json_open = true;
-        } else {
-            self.apply_event("error")?;
-        }
+    fn error_line(&mut self, value: &str) -> Result<(), Error> {
+        self.apply_event("error")?;
         self.apply_field(Field::Data, value)
     }
 
@@ -1185,7 +1134,6 @@ impl Fields {
     /// line: whether there is an event (a block without data has none).
     #[inline]
     fn dispatch(&mut self) -> bool {
-        self.json_open = false;
         self.update_last_event_id();
         if self.data.is_empty() {
             self.type_set = false;
@@ -1480,37 +1428,6 @@ mod tests {
         events
     }
 
-    /// Asserts that `input`, split in two anywhere, gives the events `want` (type, data) by
-    /// the owned and the borrowing path of a parser `make` makes, the stream ended after it.
-    #[cfg(feature = "llm")]
-    fn assert_every_split(make: fn() -> Parser, input: &[u8], want: &[(&str, &str)]) {
-        for split in 0..=input.len() {
-            let mut owned = Vec::new();
-            let mut parser = make();
-            let mut keep = |e: Event| owned.push((e.event.to_string(), e.data));
-            parser.feed(&input[..split], &mut keep).unwrap();
-            parser.feed(&input[split..], &mut keep).unwrap();
-            parser.finish(&mut keep).unwrap();
-            let owned: Vec<_> = owned
-                .iter()
-                .map(|(t, d)| (t.as_str(), d.as_str()))
-                .collect();
-            assert_eq!(owned, want, "split at {split} of {input:?}");
-            let mut borrowed = Vec::new();
-            let mut parser = make();
-            let mut keep =
-                |e: EventRef<'_>| borrowed.push((e.event.to_string(), e.data.to_string()));
-            parser.feed_ref(&input[..split], &mut keep).unwrap();
-            parser.feed_ref(&input[split..], &mut keep).unwrap();
-            parser.finish_ref(&mut keep).unwrap();
-            let borrowed: Vec<_> = borrowed
-                .iter()
-                .map(|(t, d)| (t.as_str(), d.as_str()))
-                .collect();
-            assert_eq!(borrowed, want, "split at {split} of {input:?}");
-        }
-    }
-
     /// `error:` lines, read as an `error` event when asked (llama.cpp's failures), by every
     /// path: owned and borrowed, split anywhere, valid UTF-8 or not; ignored otherwise.
     #[test]
@@ -1532,54 +1449,34 @@ mod tests {
                 .copied()
                 .chain(more.map(|d| ("error", d)))
                 .collect();
-            assert_every_split(|| Parser::new().error_lines(), input, &want);
+            for split in 0..=input.len() {
+                let mut owned = Vec::new();
+                let mut parser = Parser::new().error_lines();
+                let mut keep = |e: Event| owned.push((e.event.to_string(), e.data));
+                parser.feed(&input[..split], &mut keep).unwrap();
+                parser.feed(&input[split..], &mut keep).unwrap();
+                parser.finish(&mut keep).unwrap();
+                let owned: Vec<_> = owned
+                    .iter()
+                    .map(|(t, d)| (t.as_str(), d.as_str()))
+                    .collect();
+                assert_eq!(owned, want, "split at {split}");
+                let mut borrowed = Vec::new();
+                let mut parser = Parser::new().error_lines();
+                let mut keep =
+                    |e: EventRef<'_>| borrowed.push((e.event.to_string(), e.data.to_string()));
+                parser.feed_ref(&input[..split], &mut keep).unwrap();
+                parser.feed_ref(&input[split..], &mut keep).unwrap();
+                parser.finish_ref(&mut keep).unwrap();
+                let borrowed: Vec<_> = borrowed
+                    .iter()
+                    .map(|(t, d)| (t.as_str(), d.as_str()))
+                    .collect();
+                assert_eq!(borrowed, want, "split at {split}");
+            }
         }
         let plain: Vec<_> = parse(input).into_iter().map(|e| e.data).collect();
         assert_eq!(plain, ["a", "b", "c"]);
-    }
-
-    /// A JSON object sent on lines outside any field, read as an event's data when asked
-    /// (Google's failures in an `alt=sse` stream): by every path, split anywhere, valid UTF-8
-    /// or not, ended by a blank line or by the stream, its last line with or without its line
-    /// end; comments and stray lines still ignored; nothing of it read otherwise.
-    #[test]
-    #[cfg(feature = "llm")]
-    fn json_objects_outside_fields_are_event_data_when_asked() {
-        let object = "{\n  \"error\": {\n    \"code\": 500,\n    \"message\": \"boom\"\n  }\n}";
-        let head = "junk\ndata: a\r\n\r\n: kept alive\n";
-        let mid = format!(
-            "{}\n: a comment\n\ndata: b\n\n",
-            object.replace('\n', "\r\n")
-        );
-        let want = [
-            ("message", "a"),
-            ("message", object),
-            ("message", "b"),
-            ("message", object),
-        ];
-        for tail in [
-            format!("{object}\n"),
-            object.to_string(),
-            format!("{object}\n\n"),
-        ] {
-            let input = format!("{head}{mid}{tail}");
-            assert_every_split(|| Parser::new().json_lines(), input.as_bytes(), &want);
-            let plain: Vec<_> = parse(input.as_bytes())
-                .into_iter()
-                .map(|e| e.data)
-                .collect();
-            assert_eq!(plain, ["a", "b"]);
-        }
-        let invalid = b"data: a\n\n{\"error\": \"\xff\"}\n";
-        let want = [("message", "a"), ("message", "{\"error\": \"\u{fffd}\"}")];
-        assert_every_split(|| Parser::new().json_lines(), invalid, &want);
-        // The stream's end after a discarded event sets nothing: no `id:` of a cut line.
-        let mut parser = Parser::new().json_lines();
-        parser
-            .feed(b"id: 1\ndata: a\n\nid: 2", &mut |_| {})
-            .unwrap();
-        parser.finish(&mut |_| panic!("no event")).unwrap();
-        assert_eq!(parser.last_event_id(), "1");
     }
 
     #[test]

@@ -97,6 +97,10 @@ pub(crate) enum Framing {
     EventStream(Box<Parser>),
     /// One event per line (NDJSON).
     Lines(LineParser),
+    /// Server-Sent Events that may carry a JSON object on lines outside any event (see
+    /// [`ObjectLines`](super::objects::ObjectLines)).
+    #[cfg(feature = "llm")]
+    EventStreamWithObjects(Box<Parser>),
 }
 
 impl Default for StreamOptions {
@@ -184,6 +188,17 @@ impl StreamOptions {
         self
     }
 
+    /// Reads a JSON object sent on lines of its own outside any event as an event's data (see
+    /// [`ObjectLines`](super::objects::ObjectLines)): how Google reports a failure after its
+    /// answer has begun.
+    #[cfg(feature = "llm")]
+    pub(crate) fn object_lines(mut self) -> Self {
+        if let Framing::EventStream(parser) = self.framing {
+            self.framing = Framing::EventStreamWithObjects(parser);
+        }
+        self
+    }
+
     /// Seeds the event-stream parser with the last event ID and the server's `retry:` of an
     /// earlier connection.
     pub(crate) fn resume_after(mut self, last_event_id: &str, retry: Option<Duration>) -> Self {
@@ -205,6 +220,10 @@ impl StreamOptions {
                 Some(parser.last_event_id()).filter(|id| !id.is_empty())
             }
             Framing::Lines(_) => None,
+            #[cfg(feature = "llm")]
+            Framing::EventStreamWithObjects(parser) => {
+                Some(parser.last_event_id()).filter(|id| !id.is_empty())
+            }
         }
     }
 
@@ -1006,6 +1025,11 @@ pub(crate) fn pump<D: Decode>(
     match framing {
         Framing::EventStream(parser) => pump_with(body, *parser, resume, decoder, feed),
         Framing::Lines(parser) => pump_with(body, parser, None, decoder, feed),
+        #[cfg(feature = "llm")]
+        Framing::EventStreamWithObjects(parser) => {
+            let objects = super::objects::ObjectLines::new(*parser);
+            pump_with(body, objects, resume, decoder, feed);
+        }
     }
 }
 
@@ -1028,6 +1052,19 @@ impl Framer for Parser {
         resume.last_event_id.clear();
         resume.last_event_id.push_str(self.last_event_id());
         resume.retry = self.retry();
+    }
+}
+
+#[cfg(feature = "llm")]
+impl Framer for super::objects::ObjectLines {
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        self.feed_ref(bytes, on_event)
+    }
+    fn finish(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> Result<(), Error> {
+        self.finish_ref(on_event)
+    }
+    fn report(&self, resume: &mut Resume) {
+        self.parser().report(resume);
     }
 }
 
