@@ -182,6 +182,22 @@ mod tests {
         }
     }
 
+    /// Options that read objects seed their parser for a resumed stream, and keep reading
+    /// objects.
+    #[test]
+    fn a_resumed_stream_keeps_its_id_and_reads_objects() {
+        use super::super::stream::Framing;
+        use super::super::StreamOptions;
+        let options = StreamOptions::default()
+            .object_lines()
+            .resume_after("7", None);
+        assert_eq!(options.started_last_event_id(), Some("7"));
+        assert!(matches!(
+            options.framing,
+            Framing::EventStreamWithObjects(_)
+        ));
+    }
+
     /// Without an object, the stream is the spec's: a cut event is still discarded at the end,
     /// its `id:` not taken, and the state is fresh for the next stream.
     #[test]

@@ -190,7 +190,7 @@ impl StreamOptions {
 
     /// Reads a JSON object sent on lines of its own outside any event as an event's data (see
     /// [`ObjectLines`](super::objects::ObjectLines)): how Google reports a failure after its
-    /// answer has begun.
+    /// answer has begun. For an event stream; a newline-delimited one is left as it is.
     #[cfg(feature = "llm")]
     pub(crate) fn object_lines(mut self) -> Self {
         if let Framing::EventStream(parser) = self.framing {
@@ -202,29 +202,29 @@ impl StreamOptions {
     /// Seeds the event-stream parser with the last event ID and the server's `retry:` of an
     /// earlier connection.
     pub(crate) fn resume_after(mut self, last_event_id: &str, retry: Option<Duration>) -> Self {
-        if let Framing::EventStream(parser) = self.framing {
-            let parser = (*parser).with_last_event_id(last_event_id);
-            let parser = match retry {
-                Some(retry) => parser.with_retry(retry),
-                None => parser,
-            };
-            self.framing = Framing::EventStream(Box::new(parser));
-        }
+        let parser = match &mut self.framing {
+            Framing::EventStream(parser) => parser,
+            #[cfg(feature = "llm")]
+            Framing::EventStreamWithObjects(parser) => parser,
+            Framing::Lines(_) => return self,
+        };
+        let seeded = std::mem::take(&mut **parser).with_last_event_id(last_event_id);
+        **parser = match retry {
+            Some(retry) => seeded.with_retry(retry),
+            None => seeded,
+        };
         self
     }
 
     /// The last event ID its parser was started with ([`Parser::with_last_event_id`]), if any.
     pub(crate) fn started_last_event_id(&self) -> Option<&str> {
-        match &self.framing {
-            Framing::EventStream(parser) => {
-                Some(parser.last_event_id()).filter(|id| !id.is_empty())
-            }
-            Framing::Lines(_) => None,
+        let parser = match &self.framing {
+            Framing::EventStream(parser) => parser,
             #[cfg(feature = "llm")]
-            Framing::EventStreamWithObjects(parser) => {
-                Some(parser.last_event_id()).filter(|id| !id.is_empty())
-            }
-        }
+            Framing::EventStreamWithObjects(parser) => parser,
+            Framing::Lines(_) => return None,
+        };
+        Some(parser.last_event_id()).filter(|id| !id.is_empty())
     }
 
     /// Has the worker leave the parser's state in `resume` when the body ends, before the
