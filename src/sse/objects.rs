@@ -18,9 +18,9 @@ use crate::Error;
 /// thing sent, without a blank line after it, and its last line may lack its line end.
 ///
 /// Options considered: the parser reading such lines itself (a test in its parse loop for lines
-/// that are no field) made its owned events up to 5% slower on the OpenAI-style corpus of
-/// `benches/sse_parse.rs`, on every stream, where `perf` showed the same instructions taking the
-/// same shares (code placement); counting the braces to dispatch when they balance, as the SDK
+/// that are no field) made its owned events about 5% slower on the OpenAI-style corpus of
+/// `benches/sse_parse.rs` (the median of 6 alternating pairs; none faster), on every stream,
+/// where `perf` showed the same instructions taking the same shares (code placement); counting the braces to dispatch when they balance, as the SDK
 /// does, needs a JSON-aware reader of lines, for a stream that ends there anyway. The rewrite
 /// costs a copy of each chunk, on the streams that ask for it only (Gemini's).
 #[derive(Debug)]
