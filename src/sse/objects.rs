@@ -23,7 +23,6 @@ use crate::Error;
 /// where `perf` showed the same instructions taking the same shares (code placement); counting the braces to dispatch when they balance, as the SDK
 /// does, needs a JSON-aware reader of lines, for a stream that ends there anyway. The rewrite
 /// costs a copy of each chunk, on the streams that ask for it only (Gemini's).
-#[derive(Debug)]
 pub(crate) struct ObjectLines {
     parser: Parser,
     /// The chunk as the parser gets it, kept for the next one.
@@ -194,7 +193,7 @@ mod tests {
         assert_eq!(options.started_last_event_id(), Some("7"));
         assert!(matches!(
             options.framing,
-            Framing::EventStreamWithObjects(_)
+            Framing::EventStream { objects: true, .. }
         ));
     }
 

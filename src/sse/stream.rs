@@ -94,20 +94,33 @@ pub(crate) struct Resume {
 #[derive(Debug, Clone)]
 pub(crate) enum Framing {
     /// Server-Sent Events. (Boxed: the parser is several times the size of a `LineParser`.)
-    EventStream(Box<Parser>),
+    EventStream {
+        parser: Box<Parser>,
+        /// A JSON object may come on lines outside any event (see
+        /// [`ObjectLines`](super::objects::ObjectLines)).
+        #[cfg(feature = "llm")]
+        objects: bool,
+    },
     /// One event per line (NDJSON).
     Lines(LineParser),
-    /// Server-Sent Events that may carry a JSON object on lines outside any event (see
-    /// [`ObjectLines`](super::objects::ObjectLines)).
-    #[cfg(feature = "llm")]
-    EventStreamWithObjects(Box<Parser>),
+}
+
+impl Framing {
+    /// Server-Sent Events read by `parser`, as the spec reads them.
+    fn events(parser: Parser) -> Framing {
+        Framing::EventStream {
+            parser: Box::new(parser),
+            #[cfg(feature = "llm")]
+            objects: false,
+        }
+    }
 }
 
 impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
-            framing: Framing::EventStream(Box::default()),
+            framing: Framing::events(Parser::default()),
             require_event_stream: true,
             resume: None,
         }
@@ -144,7 +157,7 @@ impl StreamOptions {
     /// let options = StreamOptions::default().parser(Parser::new().max_event_size(1 << 20));
     /// ```
     pub fn parser(mut self, parser: Parser) -> Self {
-        self.framing = Framing::EventStream(Box::new(parser));
+        self.framing = Framing::events(parser);
         self
     }
 
@@ -193,8 +206,8 @@ impl StreamOptions {
     /// answer has begun. For an event stream; a newline-delimited one is left as it is.
     #[cfg(feature = "llm")]
     pub(crate) fn object_lines(mut self) -> Self {
-        if let Framing::EventStream(parser) = self.framing {
-            self.framing = Framing::EventStreamWithObjects(parser);
+        if let Framing::EventStream { objects, .. } = &mut self.framing {
+            *objects = true;
         }
         self
     }
@@ -202,29 +215,24 @@ impl StreamOptions {
     /// Seeds the event-stream parser with the last event ID and the server's `retry:` of an
     /// earlier connection.
     pub(crate) fn resume_after(mut self, last_event_id: &str, retry: Option<Duration>) -> Self {
-        let parser = match &mut self.framing {
-            Framing::EventStream(parser) => parser,
-            #[cfg(feature = "llm")]
-            Framing::EventStreamWithObjects(parser) => parser,
-            Framing::Lines(_) => return self,
-        };
-        let seeded = std::mem::take(&mut **parser).with_last_event_id(last_event_id);
-        **parser = match retry {
-            Some(retry) => seeded.with_retry(retry),
-            None => seeded,
-        };
+        if let Framing::EventStream { parser, .. } = &mut self.framing {
+            let seeded = std::mem::take(&mut **parser).with_last_event_id(last_event_id);
+            **parser = match retry {
+                Some(retry) => seeded.with_retry(retry),
+                None => seeded,
+            };
+        }
         self
     }
 
     /// The last event ID its parser was started with ([`Parser::with_last_event_id`]), if any.
     pub(crate) fn started_last_event_id(&self) -> Option<&str> {
-        let parser = match &self.framing {
-            Framing::EventStream(parser) => parser,
-            #[cfg(feature = "llm")]
-            Framing::EventStreamWithObjects(parser) => parser,
-            Framing::Lines(_) => return None,
-        };
-        Some(parser.last_event_id()).filter(|id| !id.is_empty())
+        match &self.framing {
+            Framing::EventStream { parser, .. } => {
+                Some(parser.last_event_id()).filter(|id| !id.is_empty())
+            }
+            Framing::Lines(_) => None,
+        }
     }
 
     /// Has the worker leave the parser's state in `resume` when the body ends, before the
@@ -1023,13 +1031,16 @@ pub(crate) fn pump<D: Decode>(
     feed: &impl Sink<D::Item>,
 ) {
     match framing {
-        Framing::EventStream(parser) => pump_with(body, *parser, resume, decoder, feed),
-        Framing::Lines(parser) => pump_with(body, parser, None, decoder, feed),
         #[cfg(feature = "llm")]
-        Framing::EventStreamWithObjects(parser) => {
+        Framing::EventStream {
+            parser,
+            objects: true,
+        } => {
             let objects = super::objects::ObjectLines::new(*parser);
             pump_with(body, objects, resume, decoder, feed);
         }
+        Framing::EventStream { parser, .. } => pump_with(body, *parser, resume, decoder, feed),
+        Framing::Lines(parser) => pump_with(body, parser, None, decoder, feed),
     }
 }
 
