@@ -482,7 +482,8 @@ impl CookieJar {
 
     /// Adds the `Cookie` header for `uri` to `headers`, unless the request sets its own.
     pub(crate) fn add_to(&self, uri: &Uri, headers: &mut HeaderMap) {
-        if headers.contains_key(header::COOKIE) {
+        // An empty jar (most sessions' on most requests) first: no look-up in the headers.
+        if !self.any.load(Ordering::Acquire) || headers.contains_key(header::COOKIE) {
             return;
         }
         if let Some(value) = self.header_bytes(uri) {

@@ -47,6 +47,9 @@ use crate::Error;
 /// port or a port in 1..=65535 (the port ureq connects to is the one written). Every problem is
 /// an [`Error::InvalidRequest`] whose message names the URL as [`redact_url`] shows it.
 pub(crate) fn parse(url: &str) -> Result<Uri, Error> {
+    if is_plain(url) {
+        return url.parse::<Uri>().map_err(|e| invalid(url, e.to_string()));
+    }
     check(url)?;
     let encoded = encode_for_target(url);
     let target = without_dot_segments(&encoded);
@@ -68,6 +71,57 @@ pub(crate) fn parse(url: &str) -> Result<Uri, Error> {
 
 /// The longest URL `http::Uri` takes.
 const LONGEST_URL: usize = u16::MAX as usize - 1;
+
+/// Whether `url` passes [`check`] as it is and is sent as written (nothing to encode, no dot
+/// segment to remove), told in one pass over its bytes: `http://` or `https://`, a host of
+/// letters, digits, `.` and `-` with a port of digits in 1..=65535 or none, then bytes that a
+/// request target carries, any `%` starting an escape, and no path segment that starts with a
+/// `.`. The URLs of nearly every request; the others go through the checks one by one, which
+/// also say what is wrong (and `tests::a_plain_url_is_parsed_as_the_checks_parse_it` holds
+/// the two to the same result).
+fn is_plain(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    let Some(rest) = (bytes.strip_prefix(b"http://")).or_else(|| bytes.strip_prefix(b"https://"))
+    else {
+        return false;
+    };
+    let end = (rest.iter())
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(end);
+    let (host, port) = match authority.iter().position(|&b| b == b':') {
+        Some(colon) => (&authority[..colon], Some(&authority[colon + 1..])),
+        None => (authority, None),
+    };
+    let host_ok = !host.is_empty()
+        && (host.iter()).all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok = port.is_none_or(|port| {
+        let digits = (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit);
+        let value = || (port.iter()).fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
+        digits && (1..=65535).contains(&value())
+    });
+    if !host_ok || !port_ok || url.len() > LONGEST_URL {
+        return false;
+    }
+    let mut in_path = true;
+    for (at, &b) in target.iter().enumerate() {
+        let ok = match b {
+            b'%' => (target.get(at + 1..at + 3))
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)),
+            b'?' | b'#' => {
+                in_path = false;
+                true
+            }
+            // `at` is not 0: the target starts with `/`, `?` or `#`.
+            b'.' => !in_path || target[at - 1] != b'/',
+            _ => b.is_ascii() && !REFUSED[usize::from(b)],
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
 
 /// `url` (checked) with the dot segments of its path removed (RFC 3986 §5.2.4), as requests,
 /// curl and browsers send it: `http://h/a/../b/./c` asks for `/b/c`. A path without a `.` or
@@ -216,7 +270,10 @@ fn authority_end(rest: &str) -> usize {
 /// Whether `url` has user-info (`user:password@`) in its authority, as [`parse`] reads it: a
 /// look at its bytes, without parsing it (an `@` in its path or query is none).
 pub(crate) fn has_user_info(url: &str) -> bool {
-    split_scheme(url).is_some_and(|(_, rest)| rest[..authority_end(rest)].contains('@'))
+    // Most URLs have no `@` at all: one search, and no scheme to find.
+    url.as_bytes().contains(&b'@')
+        && split_scheme(url)
+            .is_some_and(|(_, rest)| rest.as_bytes()[..authority_end(rest)].contains(&b'@'))
 }
 
 /// The explanation for a URL without `://`, with the fix.
@@ -485,19 +542,6 @@ fn invisible_name(c: char) -> String {
 
 /// The first byte of a caller's URL that is never valid in a request target, and what it is.
 fn first_refused(url: &str) -> Option<(usize, String)> {
-    /// The bytes refused, as a table: one load a byte on the path every request takes.
-    const REFUSED: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            table[b] = matches!(
-                b as u8,
-                0..=0x20 | 0x7f | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
-            );
-            b += 1;
-        }
-        table
-    };
     let at = url.bytes().position(|b| REFUSED[usize::from(b)])?;
     let b = url.as_bytes()[at];
     let what = match b {
@@ -507,6 +551,21 @@ fn first_refused(url: &str) -> Option<(usize, String)> {
     };
     Some((at, what))
 }
+
+/// The bytes of a caller's URL that are never valid in a request target ([`first_refused`]), as a
+/// table: one load a byte on the path every request takes.
+const REFUSED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(
+            b as u8,
+            0..=0x20 | 0x7f | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        );
+        b += 1;
+    }
+    table
+};
 
 /// `s` with every byte beyond ASCII percent-encoded, and every `%` that starts no escape (two
 /// hex digits) as `%25`, as requests sends a lone one (`/100%` asks for `/100%25`; a lone `%` is no
@@ -1035,8 +1094,10 @@ pub(crate) fn user_info_auth(uri: &Uri) -> Option<Result<String, String>> {
 
 /// The user-info of `uri` (`user:password`), as written.
 pub(crate) fn user_info(uri: &Uri) -> Option<&str> {
-    let (info, _) = uri.authority()?.as_str().rsplit_once('@')?;
-    Some(info)
+    // A byte search: a character search costs more to set up than an authority takes to scan.
+    let authority = uri.authority()?.as_str();
+    let at = authority.bytes().rposition(|b| b == b'@')?;
+    Some(&authority[..at])
 }
 
 /// Percent-encodes `s` into `out`, keeping only RFC 3986's unreserved characters.
@@ -1193,6 +1254,81 @@ mod tests {
             join_path("http://u:p@h?a=1", "/e?b=2"),
             "http://u:p@h/e?b=2&a=1"
         );
+    }
+
+    /// `is_plain` says yes only to URLs that the checks pass and that are sent as written, so
+    /// that `parse` gives them what the checks' path gives: tried on URLs put together from
+    /// the pieces that each check looks at.
+    #[test]
+    fn a_plain_url_is_parsed_as_the_checks_parse_it() {
+        #[rustfmt::skip]
+        const PIECES: &[&str] = &[
+            // The first 24: pieces of plain URLs, and the near misses among them.
+            "h", "api.example.com", "127.0.0.1", "x-y", ":80", ":0", ":65535", ":65536", ":080",
+            ":", "/", "/a", "/.", "/..", "/./", "/.well-known", "a.b", "?q=1", "&", "#f", "%",
+            "%41", "%4", "@",
+            "http://", "https://", "HTTP://", "ftp://", "_", ":123456", "u:p@", "[::1]", "/../",
+            "?", "#", "%zz", "%%", " ", "\t", "\n", "\u{7f}", "\"", "<", "^", "`", "{", "|",
+            "\\", "é", "\u{a0}", "\u{200b}", "\u{feff}", "~", "+", "=", "!", "$", "'", "(",
+            "*", ",", ";", "]", "[",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut plain = 0;
+        for _ in 0..200_000 {
+            let mut url = String::from(["http://", "https://", ""][next(3)]);
+            for _ in 0..1 + next(8) {
+                // Most pieces from those that a plain URL has, so that most URLs are nearly so.
+                let pieces = if next(4) == 0 { PIECES } else { &PIECES[..24] };
+                url.push_str(pieces[next(pieces.len())]);
+            }
+            if !is_plain(&url) {
+                continue;
+            }
+            plain += 1;
+            assert!(check(&url).is_ok(), "{url:?}: {:?}", check(&url));
+            assert!(
+                matches!(encode_for_target(&url), Cow::Borrowed(_)),
+                "{url:?}"
+            );
+            assert!(
+                matches!(without_dot_segments(&url), Cow::Borrowed(_)),
+                "{url:?}"
+            );
+        }
+        // The usual URLs take the one pass (and the loop above tried many).
+        assert!(plain > 5_000, "{plain}");
+        for url in [
+            "https://api.openai.com/v1/chat/completions",
+            "http://127.0.0.1:8080/a/b.json?q=%20x&r=1#frag",
+            "http://h",
+            "https://h:443?x=../y",
+        ] {
+            assert!(is_plain(url), "{url}");
+            assert_eq!(
+                parse(url).unwrap().to_string(),
+                url.parse::<Uri>().unwrap().to_string()
+            );
+        }
+        for url in [
+            "HTTP://h/",
+            "http://u:p@h/",
+            "http://[::1]/",
+            "http://h:/",
+            "http://h/./a",
+            "http://h/a/..",
+            "http://h/%zz",
+            "http://h/é",
+            "http://h/a b",
+            "http://h_x/",
+        ] {
+            assert!(!is_plain(url), "{url}");
+        }
     }
 
     #[test]
