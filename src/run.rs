@@ -692,7 +692,11 @@ fn attempts(
         {
             headers.entry(http::header::AUTHORIZATION).or_insert(value);
         }
-        ascii_only(&headers)?;
+        // Only the session's and the request's headers can hold such a byte (the URL's
+        // credentials go in base64): without any, nothing to look up.
+        if !(config.headers.is_empty() && spec.headers.is_empty()) {
+            ascii_only(&headers)?;
+        }
         Ok::<_, Error>(headers)
     };
     let first_headers = Cell::new(Some(build_headers()?));
@@ -832,7 +836,10 @@ fn attempts(
                 let watch = deadline
                     .filter(|_| limits.budget == Budget::Stream || uploads)
                     .map(|d| d + WATCHDOG_GRACE);
-                let (result, overran) = interrupt_at(watch, crate::exec::current_job(), || {
+                // The job's handle only for a watchdog (most requests have none): taking it
+                // costs two atomic operations on a count that the caller's thread touches too.
+                let job = watch.and_then(|_| crate::exec::current_job());
+                let (result, overran) = interrupt_at(watch, job, || {
                     match hop.body {
                         // Sent in one go: counted once the response comes.
                         Some(Payload::Bytes(body)) if body.len() < COUNTED_FROM => {
