@@ -692,8 +692,9 @@ fn attempts(
         {
             headers.entry(http::header::AUTHORIZATION).or_insert(value);
         }
-        // Only the session's and the request's headers can hold such a byte (the URL's
-        // credentials go in base64): without any, nothing to look up.
+        // A byte beyond ASCII in `Authorization` or `Host` can come only from the session's or
+        // the request's headers (the URL's credentials go in base64): without any, nothing to
+        // look up.
         if !(config.headers.is_empty() && spec.headers.is_empty()) {
             ascii_only(&headers)?;
         }
