@@ -207,12 +207,20 @@ impl Wire for Anthropic {
             return Err(unsupported(PROVIDER, "a seed"));
         }
         put(&mut body, "tools", request.tools_as("input_schema")?);
-        let choice = request.tool_choice.as_ref().map(|choice| match choice {
+        let mut choice = request.tool_choice.as_ref().map(|choice| match choice {
             ToolChoice::Auto => json!({"type": "auto"}),
             ToolChoice::None => json!({"type": "none"}),
             ToolChoice::Required => json!({"type": "any"}),
             ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
         });
+        // One call at a time is a flag of the choice (`auto` when the request makes none); a
+        // choice of none takes no flag, and calls nothing anyway.
+        if request.parallel_tool_calls == Some(false) {
+            let choice = choice.get_or_insert_with(|| json!({"type": "auto"}));
+            if choice["type"] != "none" {
+                choice["disable_parallel_tool_use"] = json!(true);
+            }
+        }
         put(&mut body, "tool_choice", choice);
         match &request.response_format {
             None => {}

@@ -230,7 +230,10 @@ const V1: &str = "Cohere's v1 chat";
 
 /// v1's body: the last user message apart, the leading system messages as the preamble.
 fn v1_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
-    if !request.tools.is_empty() || request.tool_choice.is_some() {
+    if !request.tools.is_empty()
+        || request.tool_choice.is_some()
+        || request.parallel_tool_calls.is_some()
+    {
         return Err(unsupported(V1, "tools: use CohereApi::V2"));
     }
     let texts = request
@@ -294,5 +297,6 @@ fn v2_body(model: &str, request: &ChatRequest) -> Result<Value, Error> {
         },
     };
     put(&mut body, "tool_choice", choice);
+    request.check_parallel_calls(PROVIDER)?;
     Ok(body)
 }

@@ -130,6 +130,7 @@ impl Wire for Gemini {
             ToolChoice::Required => json!({"mode": "ANY"}),
             ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
         });
+        request.check_parallel_calls(PROVIDER)?;
         let tool_config = calling.map(|c| json!({"functionCallingConfig": c}));
         put(&mut body, "toolConfig", tool_config);
         let mut config = json!({});

@@ -61,12 +61,13 @@
 //! | system prompt | first `system` message | `system` | `systemInstruction` | `system` message (v1: `preamble`) |
 //! | [`Tool`] | `tools[].function` | `tools[]` with `input_schema` | `functionDeclarations` with `parametersJsonSchema` | `tools[].function` (v1: refused) |
 //! | [`ToolChoice`] | `tool_choice` (Mistral's `any`) | `tool_choice` | `toolConfig` | `REQUIRED` / `NONE` only |
+//! | [`parallel_tool_calls`](ChatRequest::parallel_tool_calls) | `parallel_tool_calls` | `false`: `disable_parallel_tool_use` in `tool_choice` | `false` refused | `false` refused (v1: refused) |
 //! | tool calls, [`ToolResult`]s ([`Message::tool_error`]: a failed call) | `tool_calls` (a [`signature`](ToolCall::signature) as Gemini's `extra_content`; not Mistral), `tool` messages (no flag) | `tool_use`, `tool_result` blocks (`is_error`) | `functionCall`, `functionResponse` (`{"error": ..}`) | `tool_calls`, `tool` messages (no flag) |
 //! | [`Part::Thought`] (from [`ChatResponse::message`]) | [`Thought::Unsigned`] in its field (`reasoning_content`, `reasoning`), [`Thought::ReasoningDetails`] as `reasoning_details` (not Mistral); others left out | `thinking`, `redacted_thinking` blocks; others left out | left out | left out (v1: refused) |
 //! | [`Part::ServerToolUse`], [`Part::ServerToolResult`] (from [`ChatResponse::message`]) | left out | `server_tool_use` and result blocks (its own, `srvtoolu_...`) | left out | left out (v1: refused) |
 //! | [`json`](ChatRequest::json) | `json_object` | refused: give a schema | `responseMimeType` | `json_object` (refused with tools) |
 //! | [`json_schema`](ChatRequest::json_schema) | `json_schema` | `output_config.format`, made as Anthropic's SDK makes it: objects closed (`additionalProperties: false`), keywords the API refuses (`minimum`, `pattern`...) moved into the `description` | `responseJsonSchema` | `json_schema` (v1: `schema`; refused with tools) |
-//! | `max_tokens`, `stop`, `top_p`, `seed` | `max_completion_tokens` at OpenAI (api.openai.com, Azure), `max_tokens` at any other server, `stop`, `top_p`, `seed` (Mistral `random_seed`) | `max_tokens`, `stop_sequences`, `top_p` (without the client's temperature, unless the request sets one too); seed refused | `generationConfig` (a seed up to `i32::MAX`) | `max_tokens`, `stop_sequences`, `p`, `seed` |
+//! | `max_tokens`, `stop`, `top_p`, `seed` | `max_completion_tokens` at OpenAI (api.openai.com, Azure), `max_tokens` at any other server, `stop` (at most 4 at OpenAI), `top_p`, `seed` (Mistral `random_seed`) | `max_tokens`, `stop_sequences`, `top_p` (without the client's temperature, unless the request sets one too); seed refused | `generationConfig` (a seed up to `i32::MAX`) | `max_tokens`, `stop_sequences`, `p`, `seed` |
 //! | [`extra`](ChatRequest::extra) | merged into the body (objects key by key), for every provider ||||
 //!
 //! A tool loop:

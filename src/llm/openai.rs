@@ -162,23 +162,33 @@ macro_rules! openai_compatible {
 
 pub(crate) use openai_compatible;
 
-openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |client| Flavor {
-    include_usage: !client.settings.protocol.without_usage,
-    max_tokens: max_tokens_at(client.base_url()),
-    ..Flavor::compatible("OpenAI")
+openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |client| {
+    let openai = is_openai(client.base_url());
+    Flavor {
+        include_usage: !client.settings.protocol.without_usage,
+        max_tokens: if openai {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        },
+        most_stops: openai.then_some(4),
+        ..Flavor::compatible("OpenAI")
+    }
 });
 
-/// The name of the token limit at `base_url`: `max_completion_tokens` at OpenAI (its regional
-/// hosts such as `eu.api.openai.com` too, and Azure OpenAI), whose reasoning models refuse `max_tokens`; `max_tokens` at any other server, the
-/// name every compatible server reads (Ollama and llama.cpp ignore the other without a word,
-/// so the limit would not hold).
+/// Whether `base_url` is OpenAI's own API: its hosts (the regional ones such as
+/// `eu.api.openai.com` too) and Azure OpenAI. They get `max_completion_tokens`, since their
+/// reasoning models refuse `max_tokens`, and at most 4 stop sequences, refused before anything
+/// is sent (the API answers 400 to more). Any other server gets `max_tokens`, the name every
+/// compatible server reads (Ollama and llama.cpp ignore the other without a word, so the limit
+/// would not hold), and the stop sequences as they are (its limits are its own).
 ///
 /// Azure OpenAI answers at `<resource>.openai.azure.com`, and under `/openai` at the other
 /// hosts of an Azure AI resource (`<resource>.cognitiveservices.azure.com`, the Foundry's
 /// `<resource>.services.ai.azure.com`, `<region>.api.cognitive.microsoft.com`).
-fn max_tokens_at(base_url: &str) -> &'static str {
+fn is_openai(base_url: &str) -> bool {
     let Ok(uri) = crate::url::parse(base_url) else {
-        return "max_tokens";
+        return false;
     };
     let host = uri.host().unwrap_or("").to_ascii_lowercase();
     let under_openai = || {
@@ -188,15 +198,10 @@ fn max_tokens_at(base_url: &str) -> &'static str {
             && matches!(path.as_bytes().get(7), None | Some(b'/'))
     };
     let azure = [".azure.com", ".cognitive.microsoft.com"];
-    if host == "api.openai.com"
+    host == "api.openai.com"
         || host.ends_with(".api.openai.com")
         || host.ends_with(".openai.azure.com")
         || (azure.iter().any(|domain| host.ends_with(domain)) && under_openai())
-    {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
-    }
 }
 
 impl ClientBuilder<OpenAI> {
@@ -233,6 +238,9 @@ pub(crate) struct Flavor {
     pub(crate) include_usage: bool,
     /// The name of the token limit: `max_completion_tokens` (OpenAI) or `max_tokens`.
     pub(crate) max_tokens: &'static str,
+    /// How many stop sequences the service takes, when it says (OpenAI: 4); more are refused
+    /// before anything is sent.
+    pub(crate) most_stops: Option<usize>,
     /// The name of the seed: `seed`, or Mistral's `random_seed`.
     pub(crate) seed: &'static str,
     /// The tool choice that requires a call: `required`, or Mistral's `any`.
@@ -256,6 +264,7 @@ impl Flavor {
             name,
             include_usage: false,
             max_tokens: "max_tokens",
+            most_stops: None,
             seed: "seed",
             required: "required",
             echo: true,
@@ -284,6 +293,9 @@ pub(crate) fn chat_body<P: Protocol>(
     put(&mut body, "top_p", request.top_p);
     put(&mut body, flavor.seed, request.seed);
     put(&mut body, "stop", request.stop_sequences());
+    if let Some(most) = flavor.most_stops {
+        request.check_stop_count(flavor.name, most)?;
+    }
     put(&mut body, "tools", function_tools(request)?);
     let choice = request.tool_choice.as_ref().map(|choice| match choice {
         ToolChoice::Auto => json!("auto"),
@@ -292,6 +304,11 @@ pub(crate) fn chat_body<P: Protocol>(
         ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
     });
     put(&mut body, "tool_choice", choice);
+    put(
+        &mut body,
+        "parallel_tool_calls",
+        request.parallel_tool_calls,
+    );
     if let Some(ResponseFormat::JsonSchema { name, .. }) = &request.response_format {
         let fits = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         if name.is_empty() || name.len() > 64 || !name.chars().all(fits) {
@@ -423,7 +440,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn openai_gets_max_completion_tokens_and_every_other_server_max_tokens() {
+    fn openai_is_told_from_every_other_server_by_its_host() {
         for base in [
             DEFAULT_BASE_URL,
             "https://API.OpenAI.com/v1/",
@@ -436,7 +453,7 @@ mod tests {
             "https://my-project.services.ai.azure.com/openai/v1/",
             "https://westus.api.cognitive.microsoft.com/openai",
         ] {
-            assert_eq!(max_tokens_at(base), "max_completion_tokens", "{base}");
+            assert!(is_openai(base), "{base}");
         }
         for base in [
             "http://localhost:11434/v1",
@@ -449,7 +466,35 @@ mod tests {
             "https://example.com/openai/v1",
             "not a URL",
         ] {
-            assert_eq!(max_tokens_at(base), "max_tokens", "{base}");
+            assert!(!is_openai(base), "{base}");
         }
+    }
+
+    #[test]
+    fn openai_takes_four_stop_sequences_and_another_server_as_many_as_it_is_given() {
+        use crate::llm::client::sealed::Wire;
+        let stops =
+            |n: usize| (0..n).fold(ChatRequest::new().user("q"), |r, i| r.stop(i.to_string()));
+        let client = |base: &str| {
+            let builder = OpenAIClient::builder("m", 0.0).api_key("k").base_url(base);
+            builder.env(|_| None).build()
+        };
+        let openai = client(DEFAULT_BASE_URL);
+        let body = OpenAI::body(&openai, &stops(4)).expect("4 are taken");
+        assert_eq!(body["stop"], json!(["0", "1", "2", "3"]));
+        match OpenAI::body(&openai, &stops(5)) {
+            Err(Error::InvalidRequest(message)) => {
+                assert!(message.contains("OpenAI"), "{message}");
+                assert!(
+                    message.contains("5 stop sequences: it takes 4 at most"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let local = client("http://127.0.0.1:8080/v1");
+        let body =
+            OpenAI::body(&local, &stops(5)).expect("a compatible server's limits are its own");
+        assert_eq!(body["stop"].as_array().map(Vec::len), Some(5));
     }
 }

@@ -15,6 +15,7 @@ use crate::Error;
 /// | [`message`](Self::message), [`user`](Self::user) | no messages |
 /// | [`tool`](Self::tool) | no tools |
 /// | [`tool_choice`](Self::tool_choice) | the provider's (auto when there are tools) |
+/// | [`parallel_tool_calls`](Self::parallel_tool_calls) | the provider's (several calls a turn allowed) |
 /// | [`json`](Self::json), [`json_schema`](Self::json_schema) | free text |
 /// | [`max_tokens`](Self::max_tokens) | the provider's (Anthropic: the client's, 4096) |
 /// | [`stop`](Self::stop) | none |
@@ -48,6 +49,7 @@ pub struct ChatRequest {
     pub(crate) messages: Vec<Message>,
     pub(crate) tools: Vec<Tool>,
     pub(crate) tool_choice: Option<ToolChoice>,
+    pub(crate) parallel_tool_calls: Option<bool>,
     pub(crate) response_format: Option<ResponseFormat>,
     pub(crate) max_tokens: Option<u32>,
     pub(crate) stop: Vec<String>,
@@ -328,6 +330,30 @@ impl ChatRequest {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         tool_choice(choice: ToolChoice) => tool_choice = Some(choice);
+        /// Whether the model may call several tools in one turn (every provider's default), or
+        /// at most one (`false`): OpenAI's and compatible servers' `parallel_tool_calls`,
+        /// Anthropic's `disable_parallel_tool_use` in its tool choice (with the choice `auto`
+        /// when the request sets none; a choice of [`ToolChoice::None`] calls nothing, and takes
+        /// no such field). Gemini and Cohere have no way to ask for one call at a time: `false`
+        /// is refused before anything is sent there. A request that sets this and has no
+        /// [`tool`](Self::tool)s is refused, as a tool choice without tools is.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// # let client = ureq_futures::llm::AnthropicClient::builder("claude-haiku-4-5", None).env(|_| None).base_url(server.url()).build();
+        /// use serde_json::json;
+        /// use ureq_futures::llm::{ChatRequest, Tool};
+        ///
+        /// let search = Tool::new("search", "Searches the web", json!({"type": "object"}));
+        /// let request = ChatRequest::new().user("News?").tool(search).parallel_tool_calls(false);
+        /// client.stream(&request)?; // an AnthropicClient
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["tool_choice"], json!({"type": "auto", "disable_parallel_tool_use": true}));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        parallel_tool_calls(allowed: bool) => parallel_tool_calls = Some(allowed);
         /// The longest answer, in tokens (OpenAI's API: `max_completion_tokens`; Gemini:
         /// `maxOutputTokens`; the others, OpenAI-compatible servers included: `max_tokens`).
         ///
@@ -463,7 +489,9 @@ impl ChatRequest {
         /// ```
         json_schema(name: impl Into<String>, schema: Value) =>
             response_format = Some(ResponseFormat::JsonSchema { name: name.into(), schema });
-        /// Adds a stop sequence: the answer ends before it.
+        /// Adds a stop sequence: the answer ends before it. OpenAI (api.openai.com, Azure
+        /// OpenAI) takes 4 at most, Gemini and Cohere 5; more are refused before anything is
+        /// sent. Another OpenAI-compatible server gets as many as are given.
         ///
         /// # Examples
         ///
@@ -538,6 +566,16 @@ impl ChatRequest {
         Err(unsupported(provider, &what))
     }
 
+    /// Refuses, naming `provider`, a request for one tool call at a time, which the provider
+    /// has no way to ask for.
+    pub(crate) fn check_parallel_calls(&self, provider: &str) -> Result<(), Error> {
+        if self.parallel_tool_calls == Some(false) {
+            let what = "parallel_tool_calls(false): it has no way to ask for one call at a time";
+            return Err(unsupported(provider, what));
+        }
+        Ok(())
+    }
+
     /// The stop sequences, or `None` when there are none.
     pub(crate) fn stop_sequences(&self) -> Option<&[String]> {
         (!self.stop.is_empty()).then_some(self.stop.as_slice())
@@ -585,6 +623,13 @@ impl ChatRequest {
             return Err(Error::InvalidRequest(
                 "the request has a tool choice but no tools: add them with ChatRequest::tool, \
                  or leave the choice out"
+                    .into(),
+            ));
+        }
+        if self.parallel_tool_calls.is_some() && self.tools.is_empty() {
+            return Err(Error::InvalidRequest(
+                "the request sets parallel_tool_calls but has no tools: add them with \
+                 ChatRequest::tool, or leave the setting out"
                     .into(),
             ));
         }

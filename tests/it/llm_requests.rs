@@ -502,6 +502,21 @@ fn refusals() -> Vec<Refusal> {
             says: "6 stop sequences: it takes 5 at most",
         },
         Refusal {
+            provider: "gemini",
+            request: question().tool(add_tool()).parallel_tool_calls(false),
+            says: "parallel_tool_calls(false): it has no way to ask for one call at a time",
+        },
+        Refusal {
+            provider: "cohere_v2",
+            request: question().tool(add_tool()).parallel_tool_calls(false),
+            says: "parallel_tool_calls(false): it has no way to ask for one call at a time",
+        },
+        Refusal {
+            provider: "cohere",
+            request: question().parallel_tool_calls(true),
+            says: "tools: use CohereApi::V2",
+        },
+        Refusal {
             provider: "openai",
             request: question().json_schema("My Schema!", json!({"type": "object"})),
             says: "a JSON schema named \"My Schema!\": its name is 1 to 64 letters, digits, _ or -",
@@ -558,7 +573,7 @@ fn what_a_provider_cannot_express_is_refused_before_anything_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(server.request_count(), 0, "a refused request was sent");
-    assert_eq!(cases.len(), 49, "cases were lost");
+    assert_eq!(cases.len(), 52, "cases were lost");
 }
 
 /// The tool every test request offers.
@@ -575,6 +590,10 @@ fn requests_no_provider_takes_are_refused_for_every_provider() {
                 .user("x")
                 .tool_choice(ToolChoice::Required),
             "a tool choice but no tools",
+        ),
+        (
+            ChatRequest::new().user("x").parallel_tool_calls(false),
+            "sets parallel_tool_calls but has no tools",
         ),
         (
             ChatRequest::new()
@@ -1169,6 +1188,68 @@ fn tool_choices(provider: &str, key: &str) -> Vec<Value> {
             body_of(provider, &request)[key].clone()
         })
         .collect()
+}
+
+#[test]
+fn one_tool_call_at_a_time_is_asked_in_each_providers_words() {
+    let with = |choice: Option<ToolChoice>, parallel: bool| {
+        let request = ChatRequest::new().user("x").tool(add_tool());
+        let request = match choice {
+            Some(choice) => request.tool_choice(choice),
+            None => request,
+        };
+        request.parallel_tool_calls(parallel)
+    };
+    for provider in ["openai", "mistral", "together"] {
+        for parallel in [false, true] {
+            let body = body_of(provider, &with(None, parallel));
+            assert_eq!(body["parallel_tool_calls"], json!(parallel), "{provider}");
+        }
+        let body = body_of(provider, &ChatRequest::new().user("x").tool(add_tool()));
+        assert!(
+            body.get("parallel_tool_calls").is_none(),
+            "{provider}: {body}"
+        );
+    }
+    // Anthropic: a flag of the tool choice, `auto` when the request makes none; a choice of
+    // none takes no flag (its type has none), and allowing parallel calls is the default.
+    let choice_sent = |request: &ChatRequest| body_of("anthropic", request)["tool_choice"].clone();
+    let one_at_a_time = [
+        (
+            None,
+            json!({"type": "auto", "disable_parallel_tool_use": true}),
+        ),
+        (
+            Some(ToolChoice::Auto),
+            json!({"type": "auto", "disable_parallel_tool_use": true}),
+        ),
+        (
+            Some(ToolChoice::Required),
+            json!({"type": "any", "disable_parallel_tool_use": true}),
+        ),
+        (
+            Some(ToolChoice::Tool("add".into())),
+            json!({"type": "tool", "name": "add", "disable_parallel_tool_use": true}),
+        ),
+        (Some(ToolChoice::None), json!({"type": "none"})),
+    ];
+    for (choice, sent) in one_at_a_time {
+        assert_eq!(
+            choice_sent(&with(choice.clone(), false)),
+            sent,
+            "{choice:?}"
+        );
+    }
+    assert_eq!(choice_sent(&with(None, true)), Value::Null);
+    assert_eq!(
+        choice_sent(&with(Some(ToolChoice::Required), true)),
+        json!({"type": "any"})
+    );
+    // Gemini and Cohere v2 allow parallel calls and have no word for it: nothing is sent.
+    for provider in ["gemini", "cohere_v2"] {
+        let plain = body_of(provider, &ChatRequest::new().user("x").tool(add_tool()));
+        assert_eq!(body_of(provider, &with(None, true)), plain, "{provider}");
+    }
 }
 
 #[test]
