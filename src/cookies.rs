@@ -522,8 +522,8 @@ impl CookieJar {
 
     /// The `Cookie` header value for `uri` at time `now`, if any cookie goes there.
     fn header_for(&self, uri: &Uri, now: i64) -> Option<String> {
-        let host = uri.host()?.to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = jar_host(uri)?;
+        let host = host.as_str();
         let path = if uri.path().is_empty() {
             "/"
         } else {
@@ -578,11 +578,7 @@ fn store(
     set_cookie: &str,
     now: i64,
 ) -> Result<(), &'static str> {
-    let host = uri.host().ok_or("the URL has no host")?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
+    let host = jar_host(uri).ok_or("the URL has no host")?;
     let parsed = parse(set_cookie, now).ok_or(
         "it has neither name nor value, is longer than 4096 bytes, or holds bytes a header \
          cannot carry",
@@ -810,6 +806,19 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
     // Max-Age wins over Expires (§5.3 step 3).
     parsed.expires = max_age.or(expires);
     Some(parsed)
+}
+
+/// The host of `uri` as the jar compares it: in lower case, an IPv6 address without its
+/// brackets and in its one canonical form (`[0:0::1]` is `::1`, where cookies for it go).
+fn jar_host(uri: &Uri) -> Option<String> {
+    let host = uri.host()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.len() < host.len() {
+        if let Ok(address) = bare.parse::<std::net::Ipv6Addr>() {
+            return Some(address.to_string());
+        }
+    }
+    Some(bare.to_ascii_lowercase())
 }
 
 fn domain_is_ip(host: &str) -> bool {
@@ -1077,6 +1086,23 @@ mod tests {
             ("http://notexample.com/", None),
             ("http://127.0.0.1:9999/", Some("ip=5")),
             ("http://localhost:8080/", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(sent(&jar, url).as_deref(), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_host_however_it_is_written() {
+        let jar = CookieJar::new();
+        set(&jar, "http://[0:0::1]:8080/", &["a=1"]);
+        set(&jar, "http://[FE80::0001]/", &["b=2"]);
+        let cases = [
+            ("http://[::1]:8080/", Some("a=1")),
+            ("http://[0000:0:0:0:0:0:0:1]/", Some("a=1")),
+            ("http://[fe80::1]/", Some("b=2")),
+            ("http://[::2]/", None),
+            ("http://127.0.0.1/", None),
         ];
         for (url, expected) in cases {
             assert_eq!(sent(&jar, url).as_deref(), expected, "{url}");
