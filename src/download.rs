@@ -233,7 +233,9 @@ pub(crate) fn run(
         }
         resp => resp,
     };
-    let written = resp.and_then(|resp| write_body(resp, path, asked, done.progress(), resume));
+    let limiter = config.rate_limiter.as_ref();
+    let written =
+        resp.and_then(|resp| write_body(resp, path, asked, done.progress(), resume, limiter));
     match written {
         // A cancel that came first leaves the part file unrenamed; dropping `written` removes it.
         Ok(mut written) => {
@@ -750,10 +752,11 @@ fn write_body(
     asked: Asked,
     progress: &ProgressCounter,
     mut resume: Option<Resume<'_>>,
+    limiter: Option<&crate::RateLimiter>,
 ) -> Result<Written, Error> {
     let mut status = resp.status().as_u16();
     if !resp.status().is_success() {
-        return Err(crate::run::status_error(resp));
+        return Err(crate::run::status_error(resp, limiter));
     }
     let mut url = resp.get_uri().to_string();
     // The range a 206 carries, and the length of the file it says it is of.
@@ -1297,7 +1300,8 @@ fn not_modified(path: &Path, resp: http::Response<ureq::Body>) -> Result<Downloa
             bytes: meta.len(),
             status: 304,
         }),
-        _ => Err(crate::run::status_error(resp)),
+        // A 304 or a 416: no wait for the limiter to learn.
+        _ => Err(crate::run::status_error(resp, None)),
     }
 }
 
@@ -1316,7 +1320,8 @@ fn already_whole(
             bytes: meta.len(),
             status: 416,
         }),
-        _ => Err(crate::run::status_error(resp)),
+        // A 304 or a 416: no wait for the limiter to learn.
+        _ => Err(crate::run::status_error(resp, None)),
     }
 }
 

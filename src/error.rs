@@ -980,12 +980,8 @@ impl Error {
     ) -> Error {
         // A Google API's wait, given in the body rather than in a header: as the header that
         // whoever retries the error reads (see `RetryPolicy`'s "How long it waits").
-        let waits = [ureq::http::header::RETRY_AFTER.as_str(), "retry-after-ms"];
-        if matches!(status, 429 | 503) && !waits.iter().any(|h| headers.contains_key(*h)) {
-            if let Some(delay) = crate::retry::body_retry_delay(body) {
-                let ms = ureq::http::HeaderValue::from(delay.as_millis().max(1) as u64);
-                headers.insert("retry-after-ms", ms);
-            }
+        if let Some(delay) = crate::retry::body_wait(status, &headers, body) {
+            headers.insert("retry-after-ms", crate::retry::wait_ms(delay));
         }
         Error::Status(Box::new(StatusError {
             status,

@@ -381,7 +381,7 @@ impl Hosts {
 ///
 /// | answer | header(s) | pause |
 /// |---|---|---|
-/// | 429 or 503 | `Retry-After` (seconds or an HTTP date), or `retry-after-ms` (also made of a Google API's `RetryInfo` in a JSON body: see [`RetryPolicy`](crate::RetryPolicy)) | that long |
+/// | 429 or 503 | `Retry-After` (seconds or an HTTP date), or `retry-after-ms`; without them, a Google API's `RetryInfo` in a JSON body (see [`RetryPolicy`](crate::RetryPolicy)), learned once the body is read: by a buffered request, an event stream, a download and the LLM clients, not by a [`send_streaming`](crate::RequestBuilder::send_streaming) body the caller reads | that long |
 /// | any | `x-ratelimit-remaining-requests: 0` with `x-ratelimit-reset-requests: 6m0s` (OpenAI and most compatible servers; Go durations such as `1s`, `20ms`) | until the reset |
 /// | any | `x-ratelimit-remaining-tokens: 0` with `x-ratelimit-reset-tokens` | until the reset |
 /// | any | `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining: 0` with the matching `-reset` (an RFC 3339 time) | until the reset |
@@ -865,6 +865,24 @@ pub(crate) fn observe_answer(
 ) {
     if let Some(origin) = origin_of_uri(uri) {
         limiter.observe_at(&origin, status, headers, Instant::now(), SystemTime::now());
+    }
+}
+
+/// [`observe_answer`] for a wait given in the body of a 429 or 503 rather than in its headers
+/// (a Google API's `RetryInfo`: see [`body_wait`](crate::retry::body_wait)), once the body is
+/// read: the headers were observed before it was.
+pub(crate) fn observe_body_wait(
+    limiter: Option<&RateLimiter>,
+    uri: &http::Uri,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    let Some(limiter) = limiter else { return };
+    if let Some(delay) = crate::retry::body_wait(status, headers, body) {
+        let mut wait = HeaderMap::new();
+        wait.insert("retry-after-ms", crate::retry::wait_ms(delay));
+        observe_answer(limiter, uri, status, &wait);
     }
 }
 

@@ -660,6 +660,21 @@ fn is_retryable_error(e: &Error) -> bool {
     }
 }
 
+/// The wait the body of a 429 or 503 gives ([`body_retry_delay`]) when `headers` give none:
+/// what the limiter and the error's `retry-after-ms` make of a Google API's refusal.
+pub(crate) fn body_wait(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Option<Duration> {
+    let waits = [http::header::RETRY_AFTER.as_str(), "retry-after-ms"];
+    if !matches!(status, 429 | 503) || waits.iter().any(|h| headers.contains_key(*h)) {
+        return None;
+    }
+    body_retry_delay(body)
+}
+
+/// `wait` as a `retry-after-ms` value: whole milliseconds, at least 1.
+pub(crate) fn wait_ms(wait: Duration) -> http::HeaderValue {
+    http::HeaderValue::from(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1))
+}
+
 /// The wait a Google API (Gemini's) gives in the JSON body of a refusal rather than in a
 /// header: the `retryDelay` of its `google.rpc.RetryInfo` detail (`"7s"`, `"0.5s"`), in
 /// `{"error": {"details": [...]}}` (or an array of such, as a streaming endpoint answers).

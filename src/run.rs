@@ -21,7 +21,7 @@ use crate::config::{parse_header, Config, DefaultHeader, Limit};
 use crate::exec::{panic_message, Completer};
 use crate::phase::{self, Stopped};
 use crate::progress::ProgressCounter;
-use crate::ratelimit::{observe_answer, wait_turn};
+use crate::ratelimit::{observe_answer, observe_body_wait, wait_turn};
 use crate::redirect::{self, Hop};
 use crate::response::Response;
 use crate::retry::{RetryPolicy, Verdict};
@@ -122,11 +122,18 @@ pub(crate) fn buffered<U>(
     let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
     let resp = send(agent, config, spec, &limits, &timeouts)?;
     let elapsed = started.elapsed();
+    let limiter = config.rate_limiter.as_ref();
     if answer.refuse_errors && resp.status().as_u16() >= 400 {
-        return Err(status_error(resp));
+        return Err(status_error(resp, limiter));
     }
+    // A refusal's body may say how long to wait (a Google API's): the limiter learns it too.
+    let refused = limiter.filter(|_| matches!(resp.status().as_u16(), 429 | 503));
+    let uri = refused.map(|_| resp.get_uri().clone());
     let max_body = config.max_body_size.max(answer.at_least);
     let resp = Response::read(resp, elapsed, max_body, progress, &timeouts)?;
+    if let Some(uri) = &uri {
+        observe_body_wait(refused, uri, resp.status(), resp.headers(), resp.bytes());
+    }
     if answer.hook_frees_place {
         // The exchange is over: the caller's code holds no place of `max_per_host`.
         crate::exec::lanes::end_turn_early();
@@ -214,7 +221,7 @@ fn open_stream_body(
     if !resp.status().is_success() {
         // Read here, not on the short-lived thread: a stalled error body would hold that
         // thread too, beside the worker and the wait's deadline.
-        return Err(status_error(resp));
+        return Err(status_error(resp, config.rate_limiter.as_ref()));
     }
     let url = resp.get_uri().to_string();
     let (parts, mut body) = resp.into_parts();
@@ -442,12 +449,16 @@ pub(crate) const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
 /// stream's, a download's), with the start of its body (see [`error_body`]). The handle resolves
 /// with this error, so the read ends with the `timeout` too, or after [`ERROR_BODY_WAIT`]
 /// when that comes first: a server that stalls in its error body (or streams one) does not
-/// hold it.
-pub(crate) fn status_error(mut resp: http::Response<ureq::Body>) -> Error {
+/// hold it. A wait the body gives (a Google API's) pauses the origin at `limiter`.
+pub(crate) fn status_error(
+    mut resp: http::Response<ureq::Body>,
+    limiter: Option<&crate::RateLimiter>,
+) -> Error {
     let timeouts = resp.extensions().get::<TimeoutSettings>().copied();
     let (start, cut) = unread_body_start(&mut resp.body_mut().as_reader(), timeouts);
     let url = resp.get_uri().to_string();
     let status = resp.status().as_u16();
+    observe_body_wait(limiter, resp.get_uri(), status, resp.headers(), &start);
     let (mut parts, _) = resp.into_parts();
     let notes = phase::StatusNotes::take(&mut parts.extensions);
     notes.apply(Error::status_cut(

@@ -206,6 +206,43 @@ fn exhausted_quota_headers_on_a_200_pause_too() {
     assert_eq!(limiter.pauses(), 1);
 }
 
+/// A Google API's refusal: the wait is in its JSON body (`RetryInfo`), not in a header.
+fn google_refusal(status: u16) -> Reply {
+    let body = r#"{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}]}}"#;
+    Reply::status(status, body).content_type("application/json")
+}
+
+#[test]
+fn a_wait_in_the_body_of_a_refusal_pauses_the_origin() {
+    // A buffered request reads the body; a refused stream reads its start for the error.
+    let buffered = |session: &FuturesSession, url: String| {
+        session.get(url).send().result().map(|resp| resp.status())
+    };
+    let stream =
+        |session: &FuturesSession, url: String| session.post(url).events().result().map(|_| 200);
+    for (status, first_request) in [(429, buffered as fn(&_, _) -> _), (503, stream)] {
+        let (server, arrivals) = first_answer_then_ok(google_refusal(status));
+        let limiter = RateLimiter::new();
+        let session = FuturesSession::builder()
+            .rate_limiter(limiter.clone())
+            .retry(RetryPolicy::none())
+            .build();
+        match first_request(&session, server.url()) {
+            Ok(got) => assert_eq!(got, status),
+            Err(e) => assert_eq!(e.status(), Some(status), "{e}"),
+        }
+        let next = session.get(server.url()).send();
+        assert_eq!(next.result().unwrap().text().unwrap(), "ok");
+        let gap = second_after_first(&arrivals);
+        assert!(
+            gap >= ms(900),
+            "{status}: the second request came {gap:?} after the first"
+        );
+        assert_eq!(limiter.pauses(), 1, "{status}");
+    }
+}
+
 #[test]
 fn a_rate_limit_spaces_requests_to_one_host() {
     let (server, arrivals) = first_answer_then_ok(Reply::ok("ok"));
