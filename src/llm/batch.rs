@@ -278,10 +278,11 @@ pub struct ChatBatchSummary {
     pub answered: u64,
     /// Jobs run that failed after their attempts.
     pub failed: u64,
-    /// The run ended before its jobs ran out: the client's session was shut down, or a
-    /// failure no later chat escapes stopped it ([`stop_reason`](ChatBatchSummary::stop_reason);
-    /// see [`ChatBatch`]'s "Stopping"). The jobs after those in the file never ran; a later run
-    /// sends them.
+    /// The run ended before its jobs ran out, or before its chats in flight were answered: the
+    /// client's session was shut down (its chats cancelled, or never started), or a failure no
+    /// later chat escapes stopped it ([`stop_reason`](ChatBatchSummary::stop_reason); see
+    /// [`ChatBatch`]'s "Stopping"). The jobs after those in the file never ran, and those cut
+    /// short are failures in it; a later run sends both.
     pub stopped: bool,
     /// Why the batch stopped on its own, when it did: a chat failed in a way no later chat
     /// escapes (the server refused the API key, the account has no credit or quota left; see
@@ -642,19 +643,21 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     {
         let stop_reason = Arc::<OnceLock<String>>::default();
         ChatRun {
-            results: self.run_shown(jobs, None, Arc::clone(&stop_reason)),
+            results: self.run_shown(jobs, None, Arc::clone(&stop_reason), Arc::default()),
             stop_reason,
         }
     }
 
     /// [`run`](ChatBatch::run), its progress bar counting `skipped` (jobs passed over before
     /// they reached `jobs`, of `total` in all) as done; `stop_reason` gets why the batch
-    /// stopped on its own, if it did.
+    /// stopped on its own, if it did, and `cut` is set when a chat failed with the client's
+    /// session shut down (the shutdown cut it short).
     fn run_shown<I>(
         &self,
         jobs: I,
         skipped: Option<Skipped>,
         stop_reason: Arc<OnceLock<String>>,
+        cut: Arc<AtomicBool>,
     ) -> impl Iterator<Item = ChatResult>
     where
         I: IntoIterator<Item = ChatJob>,
@@ -678,6 +681,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let stop = Stop {
             session: self.client.futures_session().cloned(),
             reason: Arc::clone(&stop_reason),
+            cut,
         };
         let mut bar = self.progress_bar.then(|| Bar {
             failed: Arc::clone(&failed),
@@ -719,6 +723,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                         return never_ran();
                     }
                     failed.fetch_add(u64::from(!result.is_ok()), Ordering::Relaxed);
+                    if !result.is_ok() && stop.session_shut_down() {
+                        stop.cut.store(true, Ordering::Relaxed);
+                    }
                     Ok(Some(result))
                 })
             })
@@ -822,7 +829,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             total,
         };
         let stop_reason = Arc::<OnceLock<String>>::default();
-        for result in self.run_shown(todo, Some(shown), Arc::clone(&stop_reason)) {
+        let cut = Arc::<AtomicBool>::default();
+        let results = self.run_shown(todo, Some(shown), Arc::clone(&stop_reason), cut.clone());
+        for result in results {
             let mut line = serde_json::to_vec(&result)?;
             line.push(b'\n');
             out.write_all(&line).map_err(writing)?;
@@ -834,9 +843,12 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             skipped: skipped.load(Ordering::Relaxed),
             answered,
             failed,
+            // A shutdown that cancelled the last chats in flight, after every job was pulled
+            // and nothing was left to refuse, stopped the run too: `cut` tells.
             stopped: !ran_out.load(Ordering::Relaxed)
                 || stop_reason.get().is_some()
-                || answered + failed < pulled.load(Ordering::Relaxed),
+                || answered + failed < pulled.load(Ordering::Relaxed)
+                || cut.load(Ordering::Relaxed),
             stop_reason: stop_reason.get().cloned(),
         })
     }
@@ -998,6 +1010,8 @@ fn default_retry() -> RetryPolicy {
 struct Stop {
     session: Option<FuturesSession>,
     reason: Arc<OnceLock<String>>,
+    /// A chat failed with the session shut down.
+    cut: Arc<AtomicBool>,
 }
 
 impl Stop {

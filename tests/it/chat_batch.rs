@@ -494,6 +494,46 @@ fn a_short_run_a_shutdown_ends_early_says_it_stopped() {
     assert!(summary.stopped, "{summary:?}");
 }
 
+/// A shutdown that cancels the last chats in flight, after the window read every job (so no
+/// job is left unpulled), stopped the run too.
+#[test]
+fn a_shutdown_that_cancels_every_chat_in_flight_says_it_stopped() {
+    let first = json!({"choices": [{"index": 0, "delta": {"content": "Hi"}}]});
+    // The rest of each answer would come after the test's time: only the shutdown ends them.
+    let server = TestServer::start(move |_| {
+        Reply::sse(
+            [format!("data: {first}\n\n"), "data: [DONE]\n\n".into()],
+            support::secs(60),
+        )
+    });
+    let session = FuturesSession::builder().max_workers(4).build();
+    let client = client_on(&server, session.clone());
+    let stopper = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while server.request_count() < 4 && t.elapsed() < support::secs(10) {
+            std::thread::sleep(support::ms(5));
+        }
+        std::thread::sleep(support::ms(100));
+        session.shutdown_now();
+        server
+    });
+    let path = temp_file("cut.jsonl");
+    let summary = ChatBatch::new(client)
+        .in_flight(4)
+        .progress_bar(false)
+        .run_to_file(jobs(4), &path)
+        .unwrap();
+    let server = stopper.join().unwrap();
+    assert_eq!(server.request_count(), 4);
+    assert_eq!((summary.answered, summary.failed), (0, 4), "{summary:?}");
+    assert!(summary.stopped, "{summary:?}");
+    assert_eq!(
+        summary.stop_reason, None,
+        "a shutdown is not the batch's own stop"
+    );
+    assert_eq!(read_lines(&path).len(), 4);
+}
+
 #[test]
 fn a_second_run_skips_what_the_file_answers() {
     let seen = Arc::new(AtomicUsize::new(0));
