@@ -1145,6 +1145,11 @@ fn chat<C: ChatClient + ?Sized>(
 /// the places: up to `in_flight` chats wait beside the `in_flight` that run; past that, a
 /// wait holds a place as before. (The other way, a chat that ends its job to wait and is
 /// sent again as a new one, would take its result out of the batch's input order.)
+///
+/// Chats not started take the places in the order they came to wait for one: woken all at
+/// once, whichever thread ran first took a freed place, and a chat could wait while dozens
+/// after it were sent (one of 600 on 4 places waited 34 later ones out), holding back every
+/// result behind it in input order.
 struct Places {
     state: Mutex<PlacesState>,
     freed: Condvar,
@@ -1154,6 +1159,9 @@ struct PlacesState {
     free: usize,
     /// Chats back from a wait to retry that wait for a place: they go first.
     returning: usize,
+    /// The tickets of the chats not started that wait for a place, first come first.
+    queue: std::collections::VecDeque<u64>,
+    next_ticket: u64,
 }
 
 /// A chat's place: given back when dropped.
@@ -1165,6 +1173,8 @@ impl Places {
             state: Mutex::new(PlacesState {
                 free: n,
                 returning: 0,
+                queue: std::collections::VecDeque::new(),
+                next_ticket: 0,
             }),
             freed: Condvar::new(),
         })
@@ -1174,9 +1184,9 @@ impl Places {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a place (`returning`: for a chat back from a wait to retry, which goes first);
-    /// `None` when a cancel of the job, or the batch's `stop` (looked at every 50 ms), came
-    /// first. A chat back from its wait sends nothing once the batch stopped, whatever place
+    /// Waits for a place (`returning`: for a chat back from a wait to retry, which goes first;
+    /// the others in the order they came); `None` when a cancel of the job, or the batch's
+    /// `stop` (looked at every 50 ms), came first. A chat back from its wait sends nothing once the batch stopped, whatever place
     /// is free (the chat that stopped it gives its place back after); a chat not started takes
     /// a free place first, and its caller looks at the stop (the first chat of a run on a
     /// session shut down already is sent: its result says why nothing ran).
@@ -1184,12 +1194,20 @@ impl Places {
         const STEP: Duration = Duration::from_millis(50);
         let mut state = self.lock();
         state.returning += usize::from(returning);
+        let ticket = (!returning).then(|| {
+            let ticket = state.next_ticket;
+            state.next_ticket += 1;
+            state.queue.push_back(ticket);
+            ticket
+        });
         let taken = loop {
             let stopped = crate::exec::is_cancelled() || stop.is_set();
             if returning && stopped {
                 break false;
             }
-            if state.free > 0 && (returning || state.returning == 0) {
+            let turn =
+                returning || (state.returning == 0 && state.queue.front() == ticket.as_ref());
+            if state.free > 0 && turn {
                 state.free -= 1;
                 break true;
             }
@@ -1203,9 +1221,12 @@ impl Places {
                 .0;
         };
         state.returning -= usize::from(returning);
-        // The chats not started wait while one back from its wait does: the last of those
-        // tells them of a place still free.
-        if returning && state.returning == 0 && state.free > 0 {
+        if let Some(ticket) = ticket {
+            state.queue.retain(|t| *t != ticket);
+        }
+        // The chats not started wait while one back from its wait does, and each for the one
+        // before it: the chat that leaves tells them of a place still free (or of its turn).
+        if (!returning || state.returning == 0) && state.free > 0 {
             self.freed.notify_all();
         }
         drop(state);
@@ -1373,6 +1394,61 @@ impl Drop for Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch's stop that is not set, and a single place, taken.
+    fn one_place_held() -> (Stop, Arc<Places>, Place) {
+        let stop = Stop {
+            session: None,
+            reason: Arc::default(),
+            cut: Arc::default(),
+        };
+        let places = Places::new(1);
+        let held = Arc::clone(&places)
+            .take(false, &stop)
+            .expect("a free place");
+        (stop, places, held)
+    }
+
+    #[test]
+    fn chats_not_started_take_the_places_in_the_order_they_came() {
+        let (stop, places, held) = one_place_held();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let waiters: Vec<_> = (0..16)
+            .map(|i| {
+                let (mine, order, stop) = (Arc::clone(&places), Arc::clone(&order), stop.clone());
+                let waiter = std::thread::spawn(move || {
+                    let place = mine.take(false, &stop).expect("a place");
+                    order.lock().unwrap().push(i);
+                    drop(place);
+                });
+                // Each in the queue before the next comes.
+                while places.lock().queue.len() < i + 1 {
+                    std::thread::yield_now();
+                }
+                waiter
+            })
+            .collect();
+        drop(held);
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), (0..16).collect::<Vec<_>>());
+        assert!(places.lock().queue.is_empty());
+    }
+
+    #[test]
+    fn a_chat_that_stops_waiting_leaves_its_turn_to_the_next() {
+        let (stop, places, held) = one_place_held();
+        let stopping = Stop {
+            reason: Arc::new(OnceLock::from("stopped".to_string())),
+            ..stop.clone()
+        };
+        // Its stop is set: it leaves the queue without a place.
+        assert!(Arc::clone(&places).take(false, &stopping).is_none());
+        drop(held);
+        assert!(places.lock().queue.is_empty());
+        assert!(Arc::clone(&places).take(false, &stop).is_some());
+    }
 
     fn is_retryable(e: &Error) -> bool {
         default_retry().retries(e)
