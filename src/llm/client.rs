@@ -1014,7 +1014,9 @@ impl<P: Protocol> ClientBuilder<P> {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         read_timeout(d: impl Into<Option<Duration>>) => settings.read_timeout = d.into();
-        /// How failed attempts are retried: before the answer's first byte only, never after.
+        /// How failed attempts are retried: a request the server refused or never answered, never
+        /// once an answer of 2xx has begun, even one that ends before its first event (a
+        /// [`ChatBatch`](super::ChatBatch) retries those, before any of the answer has come).
         /// `None` leaves it to the [session](Self::session)'s
         /// [`retry`](crate::SessionBuilder::retry); [`RetryPolicy::none()`] turns retries off.
         /// Defaults to [`RetryPolicy::llm()`], as the official SDKs do: 2 retries on 408, 409,
