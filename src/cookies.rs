@@ -413,7 +413,7 @@ impl CookieJar {
                  character, `;`, spaces at an end, or `=` in the name)",
             ));
         }
-        let domain = cookie.domain.trim_start_matches('.').to_ascii_lowercase();
+        let domain = jar_domain(cookie.domain.trim_start_matches('.'));
         if domain.is_empty() {
             return Err(refused("it has no domain"));
         }
@@ -795,7 +795,7 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
         } else if key.eq_ignore_ascii_case("domain") {
             let domain = val.strip_prefix('.').unwrap_or(val);
             if !domain.is_empty() {
-                parsed.domain = Some(domain.to_ascii_lowercase());
+                parsed.domain = Some(jar_domain(domain));
             }
         } else if key.eq_ignore_ascii_case("path") {
             parsed.path = val.starts_with('/').then(|| val.to_string());
@@ -808,17 +808,23 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
     Some(parsed)
 }
 
-/// The host of `uri` as the jar compares it: in lower case, an IPv6 address without its
-/// brackets and in its one canonical form (`[0:0::1]` is `::1`, where cookies for it go).
+/// The host of `uri` as the jar compares it (see [`jar_domain`]).
 fn jar_host(uri: &Uri) -> Option<String> {
-    let host = uri.host()?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.len() < host.len() {
+    uri.host().map(jar_domain)
+}
+
+/// A host or a domain as the jar keeps and compares it: in lower case, and an IPv6 address
+/// without brackets and in its one canonical form (`[0:0::1]`, `0:0::1` and `::1` are one
+/// host), whether it comes from a URL, a `Domain` attribute or [`CookieJar::insert`].
+fn jar_domain(name: &str) -> String {
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    // A name with a colon can only be an IPv6 address: no parse for the others.
+    if bare.contains(':') {
         if let Ok(address) = bare.parse::<std::net::Ipv6Addr>() {
-            return Some(address.to_string());
+            return address.to_string();
         }
     }
-    Some(bare.to_ascii_lowercase())
+    bare.to_ascii_lowercase()
 }
 
 fn domain_is_ip(host: &str) -> bool {
@@ -1096,11 +1102,28 @@ mod tests {
     fn an_ipv6_host_is_one_host_however_it_is_written() {
         let jar = CookieJar::new();
         set(&jar, "http://[0:0::1]:8080/", &["a=1"]);
-        set(&jar, "http://[FE80::0001]/", &["b=2"]);
+        // A `Domain` as the URL spells the address, or in another spelling of it.
+        set(
+            &jar,
+            "http://[FE80::0001]/",
+            &["b=2; Domain=fe80::0001", "c=3; Domain=FE80::1"],
+        );
+        // One put in the jar with the address in a long form (from a jar saved elsewhere).
+        jar.insert(Cookie {
+            name: "d".into(),
+            value: "4".into(),
+            domain: "0:0:0:0:0:0:0:3".into(),
+            host_only: true,
+            path: "/".into(),
+            secure: false,
+            expires: None,
+        })
+        .unwrap();
         let cases = [
             ("http://[::1]:8080/", Some("a=1")),
             ("http://[0000:0:0:0:0:0:0:1]/", Some("a=1")),
-            ("http://[fe80::1]/", Some("b=2")),
+            ("http://[fe80::1]/", Some("b=2; c=3")),
+            ("http://[::3]/", Some("d=4")),
             ("http://[::2]/", None),
             ("http://127.0.0.1/", None),
         ];
