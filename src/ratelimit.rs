@@ -381,7 +381,7 @@ impl Hosts {
 ///
 /// | answer | header(s) | pause |
 /// |---|---|---|
-/// | 429 or 503 | `Retry-After` (seconds or an HTTP date), or `retry-after-ms`; without them, a Google API's `RetryInfo` in a JSON body (see [`RetryPolicy`](crate::RetryPolicy)), learned once the body is read: by a buffered request, an event stream, a download and the LLM clients, not by a [`send_streaming`](crate::RequestBuilder::send_streaming) body the caller reads | that long |
+/// | 429 or 503 | `Retry-After` (seconds or an HTTP date), or `retry-after-ms`; without them, a Google API's `RetryInfo` in a JSON body (see [`RetryPolicy`](crate::RetryPolicy)), learned once the body is read: by the request's own retry of the refusal (before the retry waits), a buffered request, an event stream, a download and the LLM clients; not from a [`send_streaming`](crate::RequestBuilder::send_streaming) body handed to the caller | that long |
 /// | any | `x-ratelimit-remaining-requests: 0` with `x-ratelimit-reset-requests: 6m0s` (OpenAI and most compatible servers; Go durations such as `1s`, `20ms`) | until the reset |
 /// | any | `x-ratelimit-remaining-tokens: 0` with `x-ratelimit-reset-tokens` | until the reset |
 /// | any | `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining: 0` with the matching `-reset` (an RFC 3339 time) | until the reset |

@@ -663,11 +663,16 @@ fn is_retryable_error(e: &Error) -> bool {
 /// The wait the body of a 429 or 503 gives ([`body_retry_delay`]) when `headers` give none:
 /// what the limiter and the error's `retry-after-ms` make of a Google API's refusal.
 pub(crate) fn body_wait(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Option<Duration> {
-    let waits = [http::header::RETRY_AFTER.as_str(), "retry-after-ms"];
-    if !matches!(status, 429 | 503) || waits.iter().any(|h| headers.contains_key(*h)) {
+    if !matches!(status, 429 | 503) || waits_in_headers(headers) {
         return None;
     }
     body_retry_delay(body)
+}
+
+/// Whether `headers` say how long to wait (`Retry-After`, `retry-after-ms`).
+pub(crate) fn waits_in_headers(headers: &http::HeaderMap) -> bool {
+    let waits = [http::header::RETRY_AFTER.as_str(), "retry-after-ms"];
+    waits.iter().any(|h| headers.contains_key(*h))
 }
 
 /// `wait` as a `retry-after-ms` value: whole milliseconds, at least 1.

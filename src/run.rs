@@ -470,6 +470,24 @@ pub(crate) fn status_error(
     ))
 }
 
+/// A 429 or 503 about to be retried (and dropped) whose wait may be in its body rather than in
+/// its headers (a Google API's): the body's start is read as [`status_error`] reads it, for
+/// `limiter` to pause the origin, so that the session's other requests wait with the retry.
+/// Nothing is read without a limiter, nor when the headers say how long to wait.
+fn observe_refusal_body(
+    limiter: Option<&crate::RateLimiter>,
+    resp: &mut http::Response<ureq::Body>,
+) {
+    let status = resp.status().as_u16();
+    let refused = matches!(status, 429 | 503) && !crate::retry::waits_in_headers(resp.headers());
+    if limiter.is_none() || !refused {
+        return;
+    }
+    let timeouts = resp.extensions().get::<TimeoutSettings>().copied();
+    let (start, _) = unread_body_start(&mut resp.body_mut().as_reader(), timeouts);
+    observe_body_wait(limiter, resp.get_uri(), status, resp.headers(), &start);
+}
+
 /// The start of a body the caller does not get, read as [`status_error`] reads it (see
 /// [`error_body`]), within the request's `timeout` and [`ERROR_BODY_WAIT`]: the bytes, and why
 /// the read stopped before the end when it did.
@@ -984,7 +1002,7 @@ fn attempts(
             Some(hop) => hop,
             None => first(uri.clone()),
         };
-        let outcome = send(hop, &mut retry_from);
+        let mut outcome = send(hop, &mut retry_from);
         start = retry_from;
         // The last failure of several attempts says how many were made, and why no more; so
         // does a failure whose retries the budget cut short, unless it is the budget's own
@@ -1039,6 +1057,9 @@ fn attempts(
             // A response dropped unread closes its connection; nothing else is lost. A cancel
             // ends the wait.
             Verdict::RetryAfter(wait) => {
+                if let Ok(resp) = &mut outcome {
+                    observe_refusal_body(config.rate_limiter.as_ref(), resp);
+                }
                 let to = start.as_ref().map_or(&uri, |hop| &hop.uri);
                 policy.notify_outcome(to, attempt, wait, &outcome);
                 if !crate::exec::sleep(wait) {

@@ -243,6 +243,23 @@ fn a_wait_in_the_body_of_a_refusal_pauses_the_origin() {
     }
 }
 
+/// The request's own retry of the refusal drops it: its body is read for the limiter first, so
+/// that the retry (and any other request to the origin) waits the pause, not the 20 ms backoff.
+#[test]
+fn a_wait_in_the_body_of_a_retried_refusal_pauses_the_origin() {
+    let (server, arrivals) = first_answer_then_ok(google_refusal(429));
+    let limiter = RateLimiter::new();
+    let session = FuturesSession::builder()
+        .rate_limiter(limiter.clone())
+        .retry(RetryPolicy::new().attempts(2).base_delay(ms(20)))
+        .build();
+    let resp = session.get(server.url()).send().result().unwrap();
+    assert_eq!(resp.text().unwrap(), "ok");
+    let gap = second_after_first(&arrivals);
+    assert!(gap >= ms(900), "the retry came {gap:?} after the refusal");
+    assert_eq!(limiter.pauses(), 1);
+}
+
 #[test]
 fn a_rate_limit_spaces_requests_to_one_host() {
     let (server, arrivals) = first_answer_then_ok(Reply::ok("ok"));
