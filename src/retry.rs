@@ -70,7 +70,9 @@ use crate::Error;
 /// of a `google.rpc.RetryInfo` detail, and no header: the [`Error::Status`] made of such an
 /// answer carries it as `retry-after-ms`, which whoever retries the error waits (an LLM
 /// `ChatBatch`, an [`EventSource`](crate::EventSource)). A request's own retries decide on the
-/// headers before any of the body is read, and wait the backoff.
+/// headers and wait the backoff; on a session with a [`RateLimiter`](crate::RateLimiter), the
+/// start of such a refusal's body is read before its retry, and its wait pauses the origin,
+/// which the retry then waits out too (as every other request to the origin does).
 ///
 /// A wait shorter than the backoff (a server that says when its next token comes:
 /// `retry-after-ms: 1`) gets the backoff: waited as asked, every request the server refused at
