@@ -1300,7 +1300,7 @@ fn not_modified(path: &Path, resp: http::Response<ureq::Body>) -> Result<Downloa
             bytes: meta.len(),
             status: 304,
         }),
-        // A 304 or a 416: no wait for the limiter to learn.
+        // A 304: no wait for the limiter to learn.
         _ => Err(crate::run::status_error(resp, None)),
     }
 }
@@ -1320,7 +1320,7 @@ fn already_whole(
             bytes: meta.len(),
             status: 416,
         }),
-        // A 304 or a 416: no wait for the limiter to learn.
+        // A 416: no wait for the limiter to learn.
         _ => Err(crate::run::status_error(resp, None)),
     }
 }

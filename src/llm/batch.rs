@@ -1148,8 +1148,8 @@ fn chat<C: ChatClient + ?Sized>(
 ///
 /// Chats not started take the places in the order they came to wait for one: woken all at
 /// once, whichever thread ran first took a freed place, and a chat could wait while dozens
-/// after it were sent (one of 600 on 4 places waited 34 later ones out), holding back every
-/// result behind it in input order.
+/// after it were sent (one of 600 chats on 4 places waited while 34 to 50 later ones were
+/// sent), holding back every result behind it in input order.
 struct Places {
     state: Mutex<PlacesState>,
     freed: Condvar,
@@ -1186,10 +1186,11 @@ impl Places {
 
     /// Waits for a place (`returning`: for a chat back from a wait to retry, which goes first;
     /// the others in the order they came); `None` when a cancel of the job, or the batch's
-    /// `stop` (looked at every 50 ms), came first. A chat back from its wait sends nothing once the batch stopped, whatever place
-    /// is free (the chat that stopped it gives its place back after); a chat not started takes
-    /// a free place first, and its caller looks at the stop (the first chat of a run on a
-    /// session shut down already is sent: its result says why nothing ran).
+    /// `stop` (looked at every 50 ms), came first. A chat back from its wait sends nothing
+    /// once the batch stopped, whatever place is free (the chat that stopped it gives its place
+    /// back after); a chat not started takes a free place first, and its caller looks at the
+    /// stop (the first chat of a run on a session shut down already is sent: its result says
+    /// why nothing ran).
     fn take(self: Arc<Self>, returning: bool, stop: &Stop) -> Option<Place> {
         const STEP: Duration = Duration::from_millis(50);
         let mut state = self.lock();
