@@ -126,13 +126,16 @@ pub(crate) fn buffered<U>(
     if answer.refuse_errors && resp.status().as_u16() >= 400 {
         return Err(status_error(resp, limiter));
     }
-    // A refusal's body may say how long to wait (a Google API's): the limiter learns it too.
-    let refused = limiter.filter(|_| matches!(resp.status().as_u16(), 429 | 503));
-    let uri = refused.map(|_| resp.get_uri().clone());
+    // A refusal's body may say how long to wait (a Google API's): the limiter learns it too,
+    // for the origin of the URI, which the response read into a `Response` no longer has.
+    let refusal = limiter
+        .filter(|_| matches!(resp.status().as_u16(), 429 | 503))
+        .map(|limiter| (limiter, resp.get_uri().clone()));
     let max_body = config.max_body_size.max(answer.at_least);
     let resp = Response::read(resp, elapsed, max_body, progress, &timeouts)?;
-    if let Some(uri) = &uri {
-        observe_body_wait(refused, uri, resp.status(), resp.headers(), resp.bytes());
+    if let Some((limiter, uri)) = refusal {
+        let (status, body) = (resp.status(), resp.bytes());
+        observe_body_wait(Some(limiter), &uri, status, resp.headers(), body);
     }
     if answer.hook_frees_place {
         // The exchange is over: the caller's code holds no place of `max_per_host`.

@@ -442,10 +442,7 @@ fn shut_down_after_two_chats(
     let session = FuturesSession::builder().max_workers(workers).build();
     let client = client_on(&server, session.clone());
     let stopper = std::thread::spawn(move || {
-        let t = std::time::Instant::now();
-        while server.request_count() < 2 && t.elapsed() < support::secs(10) {
-            std::thread::sleep(support::ms(5));
-        }
+        support::eventually(support::secs(10), || server.request_count() >= 2);
         session.shutdown();
         server
     });
@@ -509,10 +506,7 @@ fn a_shutdown_that_cancels_every_chat_in_flight_says_it_stopped() {
     let session = FuturesSession::builder().max_workers(4).build();
     let client = client_on(&server, session.clone());
     let stopper = std::thread::spawn(move || {
-        let t = std::time::Instant::now();
-        while server.request_count() < 4 && t.elapsed() < support::secs(10) {
-            std::thread::sleep(support::ms(5));
-        }
+        support::eventually(support::secs(10), || server.request_count() >= 4);
         std::thread::sleep(support::ms(100));
         session.shutdown_now();
         server
@@ -1012,10 +1006,7 @@ fn a_shutdown_of_the_clients_session_stops_the_batch() {
     let stopper = std::thread::spawn(move || {
         // Until the chats after the waiting one have run out of the batch's window (32 times
         // `in_flight` jobs from the oldest one not finished): 64 requests, chat 0's first too.
-        let t = std::time::Instant::now();
-        while server.request_count() < 64 && t.elapsed() < std::time::Duration::from_secs(10) {
-            std::thread::sleep(support::ms(5));
-        }
+        support::eventually(support::secs(10), || server.request_count() >= 64);
         std::thread::sleep(support::ms(100));
         session.shutdown_now();
         let sent = server.request_count();
@@ -1096,10 +1087,7 @@ fn dropping_the_results_ends_a_chat_whose_answer_is_streaming() {
         .progress_bar(false)
         .run(jobs(2));
     assert!(results.next().unwrap().is_ok());
-    let t = std::time::Instant::now();
-    while server.request_count() < 2 && t.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(support::ms(5));
-    }
+    support::eventually(support::secs(10), || server.request_count() >= 2);
     drop(results);
     // Two jobs that can only finish side by side: both workers must be free.
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
