@@ -9,6 +9,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::upload::{OnceReader, Payload, Piece};
 use crate::Error;
@@ -357,7 +358,7 @@ impl Multipart {
         body.extend_from_slice(boundary.as_bytes());
         body.extend_from_slice(b"--\r\n");
         let payload = if pieces.is_empty() {
-            Payload::Bytes(body)
+            Payload::Bytes(Arc::new(body))
         } else {
             pieces.push(Piece::Bytes(body));
             let payload = Payload::Pieces(pieces);
@@ -502,7 +503,7 @@ mod tests {
     /// A form of bytes only, encoded: its content type and its body, in memory.
     fn encoded(form: &Multipart) -> (String, Vec<u8>) {
         match form.encode().unwrap() {
-            (content_type, Payload::Bytes(body)) => (content_type, body),
+            (content_type, Payload::Bytes(body)) => (content_type, body.to_vec()),
             _ => panic!("a form of bytes only is held in memory"),
         }
     }

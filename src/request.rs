@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -378,7 +379,7 @@ impl RequestBuilder {
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
-                self.spec.body = Some(Payload::Bytes(bytes));
+                self.spec.body = Some(Payload::Bytes(Arc::new(bytes)));
                 self.spec.content_type = Some(Cow::Borrowed("application/json"));
             }
             // The first problem found is the one reported. Said to be the request body's, and
@@ -418,7 +419,7 @@ impl RequestBuilder {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.spec.body = Some(Payload::Bytes(bytes.into()));
+        self.spec.body = Some(Payload::Bytes(Arc::new(bytes.into())));
         self.spec.content_type = None;
         self
     }
@@ -501,7 +502,7 @@ impl RequestBuilder {
             out.push('=');
             form_encode_into(&mut out, v.as_ref());
         }
-        self.spec.body = Some(Payload::Bytes(out.into_bytes()));
+        self.spec.body = Some(Payload::Bytes(Arc::new(out.into_bytes())));
         self.spec.content_type = Some(Cow::Borrowed("application/x-www-form-urlencoded"));
         self
     }

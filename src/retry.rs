@@ -48,6 +48,15 @@ use crate::Error;
 /// redirect's GET), as urllib3's retries are a hop's. Which requests are retried is still
 /// decided by the request as made.
 ///
+/// An answer read whole ([`send`](crate::RequestBuilder::send), and the LLM clients'
+/// embeddings) whose body breaks off or stalls midway (a reset, a connection closed short of
+/// its length, a `read_timeout`) is a failed attempt too: none of it reached the caller, so it
+/// is retried under the same rules, the attempts counted with the others, from the request as
+/// made. A request that only [`RetryPolicy::non_idempotent`] makes retryable is not sent again
+/// when that answer came from a redirect, which may have been a 303 after the server took the
+/// body (mark it [`idempotent(true)`](crate::RequestBuilder::idempotent) if that does no
+/// harm). A body too large, or one that does not decode, is no failure a retry mends.
+///
 /// A [`download`](crate::RequestBuilder::download) whose body is cut midway is resumed under
 /// the policy rather than sent again: the rest is asked for from where it stopped (`Range`,
 /// with `If-Range`), each resume an attempt (see
@@ -533,8 +542,8 @@ impl RetryPolicy {
     /// `e`, the failure of attempt number `attempt` after which this policy allows no more
     /// (its [`wait_after`](RetryPolicy::wait_after) was `None`), with the note a request's own
     /// retries give it (see [`given_up`](RetryPolicy::given_up)): for a caller that retries by
-    /// itself (`ChatBatch`). An error the policy does not retry goes as it is.
-    #[cfg(feature = "llm")]
+    /// itself (`ChatBatch`, a buffered answer whose body broke off). An error the policy does
+    /// not retry goes as it is.
     pub(crate) fn gave_up(&self, attempt: u32, e: Error) -> Error {
         if !self.retries(&e) {
             return e;
@@ -644,7 +653,7 @@ pub(crate) fn is_local_failure(e: &std::io::Error) -> bool {
 
 /// Failures before a response: the request may not have reached the server, or the server
 /// closed a pooled connection under us.
-fn is_retryable_error(e: &Error) -> bool {
+pub(crate) fn is_retryable_error(e: &Error) -> bool {
     match e {
         Error::Io(e) => !is_local_failure(e),
         Error::Timeout(_) => true,

@@ -120,19 +120,34 @@ pub(crate) fn buffered<U>(
 ) -> Result<U, Error> {
     let started = Instant::now();
     let (limits, timeouts) = limits(agent, config, &spec, Budget::Buffered);
-    let resp = send(agent, config, spec, &limits, &timeouts)?;
-    let elapsed = started.elapsed();
     let limiter = config.rate_limiter.as_ref();
-    if answer.refuse_errors && resp.status().as_u16() >= 400 {
-        return Err(status_error(resp, limiter));
-    }
-    // A refusal's body may say how long to wait (a Google API's): the limiter learns it too,
-    // for the origin of the URI, which the response read into a `Response` no longer has.
-    let refusal = limiter
-        .filter(|_| matches!(resp.status().as_u16(), 429 | 503))
-        .map(|limiter| (limiter, resp.get_uri().clone()));
     let max_body = config.max_body_size.max(answer.at_least);
-    let resp = Response::read(resp, elapsed, max_body, progress, &timeouts)?;
+    // What another attempt sends when the answer's body breaks off: the request as made.
+    let again = BodyRetry::of(config, &spec);
+    let made = Cell::new(0);
+    let mut spec = spec;
+    let (resp, refusal) = loop {
+        let resp = send(agent, config, spec, &limits, &timeouts, &made)?;
+        let elapsed = started.elapsed();
+        if answer.refuse_errors && resp.status().as_u16() >= 400 {
+            return Err(status_error(resp, limiter));
+        }
+        // A refusal's body may say how long to wait (a Google API's): the limiter learns it
+        // too, for the origin of the URI, which the response read into a `Response` no longer
+        // has.
+        let refusal = limiter
+            .filter(|_| matches!(resp.status().as_u16(), 429 | 503))
+            .map(|limiter| (limiter, resp.get_uri().clone()));
+        let redirected =
+            matches!(&again, Some(BodyRetry { again: Ok((_, uri)), .. }) if resp.get_uri() != uri);
+        match Response::read(resp, elapsed, max_body, progress, &timeouts) {
+            Ok(resp) => break (resp, refusal),
+            Err(e) => match &again {
+                Some(again) => spec = again.retry(e, made.get(), redirected, config, &timeouts)?,
+                None => return Err(e),
+            },
+        }
+    };
     if let Some((limiter, uri)) = refusal {
         let (status, body) = (resp.status(), resp.bytes());
         observe_body_wait(Some(limiter), &uri, status, resp.headers(), body);
@@ -142,6 +157,110 @@ pub(crate) fn buffered<U>(
         crate::exec::lanes::end_turn_early();
     }
     hook(resp)
+}
+
+/// A buffered request's retry of an answer whose body broke off or stalled midway: nothing of
+/// it reached the caller, so it is a failed attempt, retried under the request's policy as a
+/// connection that broke before the answer is (see [`RetryPolicy`]'s "What is retried").
+///
+/// The retry sends the request as made, redirects and all. A request that only the policy's
+/// leave makes retryable (a POST, by `RetryPolicy::non_idempotent`) is not sent again when its
+/// answer came from a redirect: that may have been a 303 after the server took the body, and
+/// `attempts` retries such a request from the redirect's GET, which this retry cannot (the
+/// hop is gone with the answer).
+struct BodyRetry {
+    /// The request as made, copied before it was sent, and where it goes first (an answer
+    /// from elsewhere came through a redirect); or why the policy does not retry it.
+    again: Result<(Spec, Uri), String>,
+    /// Whether a retry after a redirect sends it again (see above).
+    after_redirect: bool,
+}
+
+impl BodyRetry {
+    /// The retry `spec` may have, if its policy retries anything: the copy is made only then.
+    fn of(config: &Config, spec: &Spec) -> Option<Self> {
+        let policy = spec.retry.as_deref().or(config.retry.as_ref())?;
+        if spec.error.is_some() || policy.max_attempts() < 2 {
+            return None;
+        }
+        let again = match why_not_retried(policy, &spec.method, spec.idempotent, spec.body.as_ref())
+        {
+            Some(why) => Err(why),
+            None => Ok((
+                spec.duplicate(),
+                url::build(spec.url.clone(), &spec.query).ok()?,
+            )),
+        };
+        Some(BodyRetry {
+            again,
+            after_redirect: stale::is_idempotent(&spec.method, spec.idempotent),
+        })
+    }
+
+    /// The request to send again after the body of attempt `made` failed with `e`, once the
+    /// backoff (and the origin's turn, on a session with a rate limiter) is waited out; or the
+    /// error to return: `e` when it is no failure a retry mends, else `e` with the attempts
+    /// made and why no more.
+    fn retry(
+        &self,
+        e: Error,
+        made: u32,
+        redirected: bool,
+        config: &Config,
+        timeouts: &TimeoutSettings,
+    ) -> Result<Spec, Error> {
+        // A body's failure is never a status: what the policy retries is what any does.
+        if !crate::retry::is_retryable_error(&e) {
+            return Err(e);
+        }
+        let (spec, uri) = match &self.again {
+            Ok(again) => again,
+            Err(why) => {
+                let note = format!(
+                    "{}, not retried: {why}",
+                    phase::attempts_note(made, Stopped::Other)
+                );
+                return Err(phase::with_note(e, note));
+            }
+        };
+        let Some(policy) = spec.retry.as_deref().or(config.retry.as_ref()) else {
+            return Err(e);
+        };
+        if redirected && !self.after_redirect {
+            let note = format!(
+                "{}, not retried: the answer came from a redirect, which may have taken the \
+                 {} request's body (a 303); idempotent(true) on the request retries it",
+                phase::attempts_note(made, Stopped::Other),
+                spec.method
+            );
+            return Err(phase::with_note(e, note));
+        }
+        let Some(wait) = policy.wait_after(made, &e) else {
+            return Err(policy.gave_up(made, e));
+        };
+        let deadline = timeouts.deadline;
+        if deadline.is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) {
+            return Err(phase::after_attempts(
+                e,
+                made,
+                Stopped::Budget(timeouts.timeout),
+            ));
+        }
+        policy.notify(uri, made, wait, || e.to_string());
+        if !crate::exec::sleep(wait) {
+            return Err(Error::Cancelled);
+        }
+        if let Some(limiter) = &config.rate_limiter {
+            if !wait_turn(limiter, uri, deadline)? {
+                return Err(phase::after_attempts(
+                    e,
+                    made,
+                    Stopped::Turn(timeouts.timeout),
+                ));
+            }
+        }
+        Ok(spec.duplicate())
+    }
 }
 
 /// The job of an event stream: resolves `done` with the stream as soon as the headers are in,
@@ -628,7 +747,7 @@ pub(crate) fn execute(
     budget: Budget,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let (limits, timeouts) = limits(agent, config, &spec, budget);
-    let mut resp = send(agent, config, spec, &limits, &timeouts)?;
+    let mut resp = send(agent, config, spec, &limits, &timeouts, &Cell::new(0))?;
     resp.extensions_mut().insert(timeouts);
     Ok(resp)
 }
@@ -669,12 +788,13 @@ fn send(
     spec: Spec,
     limits: &Limits,
     timeouts: &TimeoutSettings,
+    made: &Cell<u32>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     if let Some(e) = spec.error {
         return Err(*e);
     }
     let mut secrets = crate::auth::Secrets::of(config.secrets.as_ref(), &spec.headers, &spec.url);
-    match attempts(agent, config, spec, limits, timeouts) {
+    match attempts(agent, config, spec, limits, timeouts, made) {
         Ok(mut resp) => {
             // The jar's cookies too, for the answer of an error, which a status error shows.
             if let Some(jar) = config
@@ -693,13 +813,16 @@ fn send(
     }
 }
 
-/// [`execute`]'s work: the attempts of the request, and the hops of each.
+/// [`execute`]'s work: the attempts of the request, and the hops of each. `made` is the number
+/// of attempts made before (by [`buffered`], whose answer's body broke off), and is left at the
+/// number made in all.
 fn attempts(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
     limits: &Limits,
     timeouts: &TimeoutSettings,
+    made: &Cell<u32>,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let method = spec.method;
     // Never sent; the response's URL carries it (see `redirect::Fragment`).
@@ -751,7 +874,8 @@ fn attempts(
     // it inline), a retry from its own wait below.
     let ran_inline = config.rate_limiter.is_some()
         && crate::exec::current_job().is_some_and(|job| job.ran_inline());
-    let attempt_has_turn = Cell::new(!ran_inline);
+    // (A request's later attempt has waited for its turn before it came here.)
+    let attempt_has_turn = Cell::new(!ran_inline || made.get() > 0);
     // Given the URI rather than borrowing it: a request tried once moves it into its hop.
     // `hop`: the first to send, the request as made or where a retry starts (see
     // `Hop::retry_from`, which `retry_from` is set to).
@@ -967,21 +1091,11 @@ fn attempts(
         hop
     };
     let Some(policy) = policy.filter(|p| p.max_attempts() > 1) else {
+        made.set(made.get() + 1);
         return send(first(uri), &mut None);
     };
-    // A request that is not idempotent, or a reader's body, which cannot be sent twice: one
-    // attempt, and a failure the policy would have retried says why it was not.
-    let not_retried = if policy.allows(&method, spec.idempotent) {
-        spec.body.as_ref().and_then(Payload::why_not_replayable)
-    } else if spec.idempotent == Some(false) {
-        Some("the request is marked idempotent(false)".to_string())
-    } else {
-        Some(format!(
-            "{method} is not idempotent (sent twice, it may take effect twice): \
-             RetryPolicy::non_idempotent(true), or idempotent(true) on the request, retries it"
-        ))
-    };
-    if let Some(why) = not_retried {
+    if let Some(why) = why_not_retried(policy, &method, spec.idempotent, spec.body.as_ref()) {
+        made.set(made.get() + 1);
         let note = || format!("after 1 attempt, not retried: {why}");
         return match send(first(uri), &mut None) {
             Ok(mut resp) => {
@@ -995,7 +1109,7 @@ fn attempts(
         };
     }
     let deadline_passed = || deadline.is_some_and(|d| Instant::now() >= d);
-    let mut attempt = 1;
+    let mut attempt = made.get() + 1;
     // Where the next attempt starts: at the first hop, or at the one that failed once a
     // redirect took the body (see `Hop::retry_from`).
     let mut start: Option<Hop<'static>> = None;
@@ -1005,6 +1119,7 @@ fn attempts(
             Some(hop) => hop,
             None => first(uri.clone()),
         };
+        made.set(attempt);
         let mut outcome = send(hop, &mut retry_from);
         start = retry_from;
         // The last failure of several attempts says how many were made, and why no more; so
@@ -1078,6 +1193,27 @@ fn attempts(
             }
         }
         attempt += 1;
+    }
+}
+
+/// Why a request that `policy` would retry gets one attempt, if it does: it is not idempotent,
+/// or its body is a reader's, which cannot be sent twice. A failure the policy would have
+/// retried says why it was not.
+fn why_not_retried(
+    policy: &RetryPolicy,
+    method: &Method,
+    idempotent: Option<bool>,
+    body: Option<&Payload>,
+) -> Option<String> {
+    if policy.allows(method, idempotent) {
+        body.and_then(Payload::why_not_replayable)
+    } else if idempotent == Some(false) {
+        Some("the request is marked idempotent(false)".to_string())
+    } else {
+        Some(format!(
+            "{method} is not idempotent (sent twice, it may take effect twice): \
+             RetryPolicy::non_idempotent(true), or idempotent(true) on the request, retries it"
+        ))
     }
 }
 

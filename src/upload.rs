@@ -44,8 +44,9 @@ use crate::{Multipart, RequestBuilder};
 /// A request's body as the session sends it.
 #[derive(Clone, Debug)]
 pub(crate) enum Payload {
-    /// Held in memory: JSON, a form, raw bytes, a multipart form of bytes only.
-    Bytes(Vec<u8>),
+    /// Held in memory: JSON, a form, raw bytes, a multipart form of bytes only. Shared, so
+    /// that a copy of the request kept for another attempt copies no body.
+    Bytes(Arc<Vec<u8>>),
     /// Pieces in memory, files on the disk and readers of the caller's, sent one after the
     /// other.
     Pieces(Vec<Piece>),

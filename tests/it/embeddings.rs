@@ -757,3 +757,39 @@ fn a_request_cut_after_its_retries_says_its_attempts_and_its_texts() {
         "{text}"
     );
 }
+
+/// An answer cut midway reached the caller in nothing: the client's retries ask again, as for
+/// a connection that broke before the answer. Without retries it is the call's error.
+#[test]
+fn an_answer_cut_midway_is_asked_for_again() {
+    let count = Arc::new(Mutex::new(0));
+    let seen = Arc::clone(&count);
+    let server = TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let answer = numbers_answer(body["input"].as_array().unwrap());
+        let mut n = seen.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            let whole = json!({"data": [{"index": 0, "embedding": vec![0.0; 64]}]}).to_string();
+            return Reply::reset_mid_body(whole, 40);
+        }
+        answer
+    });
+    let client = |retry: ureq_futures::RetryPolicy| {
+        OpenAIClient::builder("m", None)
+            .base_url(server.url())
+            .api_key("k")
+            .retry(retry)
+            .build()
+    };
+    let policy = ureq_futures::RetryPolicy::llm().base_delay(support::ms(1));
+    let vectors = client(policy).embed(&texts(3)).unwrap();
+    assert_in_order(&vectors, 3);
+    assert_eq!(*count.lock().unwrap(), 2);
+    *count.lock().unwrap() = 0;
+    let err = client(ureq_futures::RetryPolicy::none())
+        .embed(&texts(3))
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert_eq!(*count.lock().unwrap(), 1);
+}

@@ -799,3 +799,119 @@ fn a_request_ureq_refuses_to_write_is_not_retried() {
     assert!(!err.to_string().contains("attempts"), "{err}");
     assert_eq!(server.request_count(), 0);
 }
+
+/// A body of 1,000 bytes: a cut after its first 100 leaves most of it unread.
+fn long_body() -> String {
+    "the whole answer, at last. ".repeat(40)[..1000].to_string()
+}
+
+/// An answer read whole whose body breaks off or stalls midway reached the caller in nothing:
+/// it is a failed attempt, retried as a connection that broke before the answer is.
+#[test]
+fn a_buffered_answer_whose_body_breaks_off_is_asked_for_again() {
+    let body = long_body();
+    let whole = body.clone();
+    let server = scripted(move |n| match n {
+        0 => Reply::reset_mid_body(whole.clone(), 100),
+        1 => Reply::lying_length(5000, whole.clone()),
+        2 => Reply::stall_mid_body(&whole.as_bytes()[..100], 1000),
+        _ => Reply::ok(whole.clone()),
+    });
+    let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&reasons);
+    let policy = fast_retries().on_retry(move |event| {
+        log.lock()
+            .unwrap()
+            .push((event.attempt, event.reason.clone()))
+    });
+    let resp = FuturesSession::builder()
+        .retry(policy)
+        .read_timeout(ms(300))
+        .build()
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), body);
+    assert_eq!(server.request_count(), 4);
+    let reasons = reasons.lock().unwrap();
+    let attempts: Vec<u32> = reasons.iter().map(|(attempt, _)| *attempt).collect();
+    assert_eq!(attempts, [1, 2, 3], "{reasons:?}");
+    assert!(
+        reasons.iter().all(|(_, r)| r.contains("body")),
+        "{reasons:?}"
+    );
+}
+
+/// The attempts of a request are counted across the answers refused and the bodies cut: a
+/// 503, then a cut, with 2 attempts allowed, is the cut's error after 2 attempts.
+#[test]
+fn attempts_whose_answers_break_off_count_with_the_others() {
+    let whole = long_body();
+    let server = scripted(move |n| match n {
+        0 => Reply::status(503, "busy"),
+        _ => Reply::reset_mid_body(whole.clone(), 100),
+    });
+    let err = session_with(fast_retries().attempts(2))
+        .get(server.url())
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.ends_with("(after 2 attempts, the most RetryPolicy::attempts allows)"),
+        "{text}"
+    );
+    assert_eq!(server.request_count(), 2);
+}
+
+/// A POST whose answer breaks off is retried only with the caller's leave, as one whose
+/// connection breaks before the answer is; the error without it says how to give it.
+#[test]
+fn a_post_whose_answer_breaks_off_is_retried_only_when_allowed() {
+    let whole = long_body();
+    let answer = whole.clone();
+    let server = scripted(move |n| match n {
+        0 => Reply::reset_mid_body(answer.clone(), 100),
+        _ => Reply::ok(answer.clone()),
+    });
+    let session = session_with(fast_retries());
+    let err = (session.post(server.url()).body("order"))
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("(after 1 attempt, not retried: POST is not idempotent"),
+        "{text}"
+    );
+    assert_eq!(server.request_count(), 1);
+    let post = session.post(server.url()).body("order").idempotent(true);
+    assert_eq!(post.send().result().unwrap().text().unwrap(), whole);
+}
+
+/// A POST retried by the policy's leave whose answer came from a redirect (a 303 after the
+/// server took its body) and broke off is not sent again: the POST may have taken effect.
+#[test]
+fn a_post_whose_answer_came_from_a_redirect_is_not_sent_again_when_it_breaks_off() {
+    let whole = long_body();
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/order" => Reply::status(303, "").header("Location", "/receipt"),
+        _ => Reply::reset_mid_body(whole.clone(), 100),
+    });
+    let err = session_with(fast_retries().non_idempotent(true))
+        .post(server.url_for("/order"))
+        .body("order")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("not retried: the answer came from a redirect"),
+        "{text}"
+    );
+    let methods: Vec<String> = (server.requests().iter())
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["POST", "GET"]);
+}
