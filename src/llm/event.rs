@@ -225,8 +225,11 @@ pub enum Thought {
     /// The reasoning an OpenAI-compatible server sent in a field of the message (DeepSeek's,
     /// vLLM's and llama.cpp's `reasoning_content`; the `reasoning` of Groq, OpenRouter and
     /// Ollama), whole, sent when the answer's finish reason comes. Sent back in the same field
-    /// of the assistant's message, as DeepSeek requires in a tool loop with thinking (not to
-    /// Mistral, whose API refuses it); a field other than those two is left out.
+    /// of the assistant's message, as DeepSeek requires in a tool loop with thinking (an empty
+    /// `reasoning_content` too, which DeepSeek sends with a call made without reasoning), but
+    /// not to Mistral or Groq, whose APIs refuse it (see
+    /// [`echo_reasoning`](super::ClientBuilder::echo_reasoning)); a field other than those two
+    /// is left out.
     Unsigned {
         /// The field it came in: `"reasoning_content"` or `"reasoning"`.
         field: String,

@@ -127,6 +127,8 @@ pub type OpenAIClientBuilder = ClientBuilder<OpenAI>;
 pub struct OpenAI {
     /// `include_usage(false)` was set.
     without_usage: bool,
+    /// `echo_reasoning` as set; by the host when not.
+    echo_reasoning: Option<bool>,
 }
 
 /// Implements the wire format of OpenAI's chat completions for a protocol, at the provider of
@@ -172,9 +174,21 @@ openai_compatible!(OpenAI, "OPENAI", DEFAULT_BASE_URL, |client| {
             "max_tokens"
         },
         most_stops: openai.then_some(4),
+        echo_reasoning: (client.settings.protocol.echo_reasoning)
+            .unwrap_or_else(|| !is_groq(client.base_url())),
         ..Flavor::compatible("OpenAI")
     }
 });
+
+/// Whether `base_url` is Groq's API (`api.groq.com`), which refuses a message with a
+/// reasoning field (`'messages.2' : for 'role:assistant' the following must be satisfied
+/// [('messages.2' : property 'reasoning' is unsupported)]`).
+fn is_groq(base_url: &str) -> bool {
+    crate::url::parse(base_url).is_ok_and(|uri| {
+        uri.host()
+            .is_some_and(|h| h.eq_ignore_ascii_case("api.groq.com"))
+    })
+}
 
 /// Whether `base_url` is OpenAI's own API: its hosts (the regional ones such as
 /// `eu.api.openai.com` too) and Azure OpenAI. They get `max_completion_tokens`, since their
@@ -227,6 +241,35 @@ impl ClientBuilder<OpenAI> {
         /// # Ok::<(), ureq_futures::Error>(())
         /// ```
         include_usage(yes: bool) => settings.protocol.without_usage = !yes;
+        /// Whether the reasoning a server sent in fields of its answer (`reasoning_content`,
+        /// `reasoning`, `reasoning_details`: see [`Thought::Unsigned`](super::Thought::Unsigned)
+        /// and [`Thought::ReasoningDetails`](super::Thought::ReasoningDetails)) goes back in the
+        /// same fields of the assistant's messages of the history. Defaults to `true`, as
+        /// DeepSeek's thinking mode refuses a tool loop's turn without its `reasoning_content`
+        /// and OpenRouter keeps a model's reasoning across turns with `reasoning_details`; but
+        /// to `false` at Groq (`api.groq.com`), whose API refuses those fields in a message.
+        /// Turn it off for another server that refuses them (a 400 that names `reasoning`).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let server = support::TestServer::start(|_| support::Reply::sse(["data: [DONE]\n\n"], support::ms(0)));
+        /// use ureq_futures::llm::{ChatRequest, Message, OpenAIClient, Part, Thought};
+        ///
+        /// let client = OpenAIClient::builder("local-model", None)
+        ///     .env(|_| None)
+        ///     .base_url(server.url())
+        ///     .echo_reasoning(false)
+        ///     .build();
+        /// let thought = Thought::Unsigned { field: "reasoning".into(), text: "Say hi.".into() };
+        /// let mut answer = Message::assistant("Hi!");
+        /// answer.content.insert(0, Part::Thought(thought));
+        /// client.stream(&ChatRequest::new().user("Hi").message(answer).user("Again"))?;
+        /// # let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body)?;
+        /// assert_eq!(sent["messages"][1], serde_json::json!({"role": "assistant", "content": "Hi!"}));
+        /// # Ok::<(), ureq_futures::Error>(())
+        /// ```
+        echo_reasoning(yes: bool) => settings.protocol.echo_reasoning = Some(yes);
     }
 }
 
@@ -249,6 +292,9 @@ pub(crate) struct Flavor {
     /// history (a reasoning field, Gemini's `extra_content` on a tool call); Mistral's API,
     /// which sends none and refuses fields it does not know, gets none.
     pub(crate) echo: bool,
+    /// Whether the reasoning fields go back too (with `echo`): not to Groq, which refuses
+    /// them, or as [`ClientBuilder::echo_reasoning`] says.
+    pub(crate) echo_reasoning: bool,
     /// Whether the service has only chat completions' four roles (`system`, `user`,
     /// `assistant`, `tool`; Mistral's and Together's APIs): OpenAI's `developer` goes as
     /// `system`, and any other role is refused before anything is sent. OpenAI and the
@@ -268,6 +314,7 @@ impl Flavor {
             seed: "seed",
             required: "required",
             echo: true,
+            echo_reasoning: true,
             four_roles: false,
         }
     }
@@ -283,6 +330,12 @@ pub(crate) fn chat_body<P: Protocol>(
         request.check_roles(flavor.name)?;
     }
     let mut messages = chat_messages(request, flavor.name, None, flavor.echo)?;
+    if !flavor.echo_reasoning {
+        let fields = ["reasoning_content", "reasoning", "reasoning_details"];
+        for message in messages.iter_mut().filter_map(Value::as_object_mut) {
+            fields.iter().for_each(|field| _ = message.remove(*field));
+        }
+    }
     if flavor.four_roles {
         developer_as_system(&mut messages);
     }
@@ -385,10 +438,11 @@ fn push_message(out: &mut Vec<Value>, message: &Message, plan_key: Option<&str>,
             Part::Image { media_type, data } => content.push(image(&data_url(media_type, data))),
             Part::ToolCall(call) => {
                 // A call without arguments as the empty object (Anthropic's and Gemini's
-                // calls come so): servers that parse the arguments refuse "".
-                let arguments = Some(call.arguments.as_str()).filter(|a| !a.trim().is_empty());
+                // calls come so), one cut short closed: servers that parse the arguments
+                // refuse "" and broken JSON.
+                let arguments = super::request::arguments_text(&call.arguments);
                 let mut entry = json!({"id": call.id, "type": "function", "function": {
-                    "name": call.name, "arguments": arguments.unwrap_or("{}"),
+                    "name": call.name, "arguments": arguments,
                 }});
                 // Gemini's OpenAI-compatible endpoint refuses a call without its signature.
                 if let Some(signature) = call.signature.as_deref().filter(|_| echo) {
@@ -496,5 +550,34 @@ mod tests {
         let body =
             OpenAI::body(&local, &stops(5)).expect("a compatible server's limits are its own");
         assert_eq!(body["stop"].as_array().map(Vec::len), Some(5));
+    }
+
+    #[test]
+    fn groq_gets_no_reasoning_back_unless_asked_and_another_server_gets_it_unless_told() {
+        use crate::llm::client::sealed::Wire;
+        let thought = Thought::Unsigned {
+            field: "reasoning".into(),
+            text: "Say hi.".into(),
+        };
+        let mut turn = Message::assistant("Hi!");
+        turn.content.insert(0, Part::Thought(thought));
+        let request = ChatRequest::new().user("Hi").message(turn).user("Again");
+        let sent = |base: &str, echo: Option<bool>| {
+            let builder = OpenAIClient::builder("m", 0.0).api_key("k").base_url(base);
+            let builder = match echo {
+                Some(yes) => builder.echo_reasoning(yes),
+                None => builder,
+            };
+            let client = builder.env(|_| None).build();
+            let body = OpenAI::body(&client, &request).expect("sendable");
+            body["messages"][1].get("reasoning").cloned()
+        };
+        let groq = "https://API.groq.com/openai/v1";
+        assert_eq!(sent(groq, None), None);
+        assert_eq!(sent(groq, Some(true)), Some(json!("Say hi.")));
+        let other = "https://openrouter.ai/api/v1";
+        assert_eq!(sent(other, None), Some(json!("Say hi.")));
+        assert_eq!(sent(other, Some(false)), None);
+        assert!(!is_groq("https://api.groq.com.example/v1") && !is_groq("not a URL"));
     }
 }

@@ -908,6 +908,24 @@ pub(crate) fn arguments_value(call: &ToolCall, provider: &str) -> Result<Value, 
     }
 }
 
+/// A tool call's arguments as a JSON text to send back to an OpenAI-compatible server: as
+/// they came, but empty ones as `{}` and ones cut short (an answer that stopped at its token
+/// limit within a call) as the object their whole members make (see [`close_cut_object`]):
+/// servers that parse the arguments of the history's calls (vLLM) refuse the request
+/// otherwise. Text that is no JSON at all goes as it is.
+pub(crate) fn arguments_text(arguments: &str) -> std::borrow::Cow<'_, str> {
+    if arguments.trim().is_empty() {
+        return "{}".into();
+    }
+    match serde_json::from_str::<serde::de::IgnoredAny>(arguments) {
+        Err(e) if e.is_eof() => match close_cut_object(arguments) {
+            Some(object) => Value::Object(object).to_string().into(),
+            None => arguments.into(),
+        },
+        _ => arguments.into(),
+    }
+}
+
 /// The object a JSON object cut short makes of its whole values, as Anthropic's SDK reads a
 /// tool call's input cut at `max_tokens` (`jiter`'s partial mode): the text up to the end of
 /// its last whole value, with the brackets still open closed. A value cut within (a string,

@@ -1010,3 +1010,87 @@ fn chats_sent_from_every_worker_of_the_clients_own_session_complete() {
         assert!(client.session().workers() <= workers);
     }
 }
+
+/// The assistant's message that the second request of a tool loop sends, after `first` (a
+/// stream that calls a tool), from a client `setup` makes.
+fn assistant_turn_sent(first: String, setup: impl Fn(OpenAIBuilder) -> OpenAIBuilder) -> Value {
+    use ureq_futures::llm::ChatRequest;
+    let server = TestServer::start(move |_| Reply::sse([first.clone()], ms(0)));
+    let builder = OpenAIClient::builder("m", None).env(|_| None);
+    let client = setup(builder.base_url(server.url())).build();
+    let mut request = ChatRequest::new().user("What time is it?");
+    let answer = client.complete(&request).unwrap();
+    request.push(answer.message());
+    request.push(Message::tool_result(&answer.tool_calls[0], "12:00"));
+    client.complete(&request).unwrap();
+    let sent: Value = serde_json::from_slice(&server.requests()[1].body).unwrap();
+    sent["messages"][1].clone()
+}
+
+type OpenAIBuilder = ureq_futures::llm::ClientBuilder<ureq_futures::llm::OpenAI>;
+
+/// DeepSeek's thinking mode sends an empty `reasoning_content` with a call it made without
+/// reasoning, and refuses the next turn unless it comes back: it goes back as `""`.
+#[test]
+fn an_empty_reasoning_content_goes_back_empty() {
+    let chunk = |delta: Value, finish: Value| {
+        let choice = json!({"index": 0, "delta": delta, "finish_reason": finish});
+        format!("data: {}\n\n", json!({"choices": [choice]}))
+    };
+    let call = json!([{"index": 0, "id": "call_1", "type": "function",
+        "function": {"name": "now", "arguments": "{}"}}]);
+    let first = [
+        chunk(
+            json!({"role": "assistant", "content": null, "reasoning_content": ""}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"content": null, "reasoning_content": "", "tool_calls": call}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"content": null, "reasoning_content": ""}),
+            json!("tool_calls"),
+        ),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat();
+    let sent = assistant_turn_sent(first, |builder| builder);
+    assert_eq!(
+        sent,
+        json!({"role": "assistant", "content": null, "reasoning_content": "",
+            "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "now", "arguments": "{}"}}]})
+    );
+}
+
+/// `echo_reasoning(false)`: a server that refuses reasoning fields in a message (Groq's, by
+/// default) gets the assistant's turn without them.
+#[test]
+fn reasoning_can_be_kept_from_going_back() {
+    let sent = assistant_turn_sent(reasoned_call("reasoning"), |b| b.echo_reasoning(false));
+    assert_eq!(
+        sent,
+        json!({"role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "now", "arguments": "{}"}}]})
+    );
+}
+
+/// An answer stopped at its token limit within a call: the call's arguments are what came, but
+/// the history sends the object their whole members make (vLLM parses them, and refuses broken
+/// JSON), as it does to Anthropic and Gemini.
+#[test]
+fn arguments_cut_short_go_back_as_the_object_their_whole_members_make() {
+    let first = concat!(
+        r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_0","type":"function","function":{"name":"weather","arguments":"{\"unit\":\"C\",\"q\":\"Os"}}]}}]}"#,
+        "\n\n",
+        r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#,
+        "\n\ndata: [DONE]\n\n",
+    );
+    let sent = assistant_turn_sent(first.to_string(), |builder| builder);
+    assert_eq!(
+        sent["tool_calls"][0]["function"],
+        json!({"name": "weather", "arguments": r#"{"unit":"C"}"#})
+    );
+}

@@ -24,7 +24,7 @@ use crate::Error;
 /// |---|---|
 /// | `choices[0].delta.content` as a string | [`ChatEvent::Text`] (empty strings are dropped) |
 /// | `content` as an array of parts | the `{"type":"text"}` parts are text; `thinking` parts are reasoning; others are skipped |
-/// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`] |
+/// | `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama) | [`ChatEvent::Reasoning`]; all of it, with its field's name, as one [`ChatEvent::Thought`] ([`Thought::Unsigned`](crate::llm::Thought::Unsigned)) just before the [`ChatEvent::Finish`]; a `reasoning_content` that only ever came empty (DeepSeek's thinking mode, before a tool call) as an empty one, which goes back as DeepSeek requires |
 /// | `reasoning_details` (OpenRouter) | all of them, each block's pieces joined, as one [`ChatEvent::Thought`] ([`Thought::ReasoningDetails`](crate::llm::Thought::ReasoningDetails)) just before the [`ChatEvent::Finish`]; the reasoning's text comes from `reasoning` |
 /// | `refusal` | [`ChatEvent::Refusal`] |
 /// | `annotations` of type `url_citation` (search models, OpenRouter's web search) | a [`ChatEvent::Citation`] each, with its `url` and `title`; other annotations (OpenRouter's parsed `file`s) and fields of another shape are ignored |
@@ -91,6 +91,9 @@ pub struct OpenAIDecoder {
     at_index: HashMap<usize, usize>,
     /// The reasoning field's name and all its text so far, for the `Thought` at the finish.
     reasoning: Option<(&'static str, String)>,
+    /// A `reasoning_content` field came, empty: DeepSeek's thinking mode sends one with a tool
+    /// call it made without reasoning, and refuses the next turn unless it goes back (as `""`).
+    empty_reasoning: bool,
     /// OpenRouter's `reasoning_details` so far, each block's pieces joined, for the `Thought`
     /// at the finish.
     details: Vec<Value>,
@@ -309,7 +312,10 @@ impl OpenAIDecoder {
     /// details as another, and the sources not yet sent. At a finish reason, or at `[DONE]`
     /// when a server sends none.
     fn held_back(&mut self, events: &mut Vec<ChatEvent>) {
-        if let Some((field, text)) = self.reasoning.take() {
+        let empty = std::mem::take(&mut self.empty_reasoning);
+        let reasoning =
+            (self.reasoning.take()).or_else(|| empty.then(|| ("reasoning_content", String::new())));
+        if let Some((field, text)) = reasoning {
             let field = field.to_string();
             events.push(ChatEvent::Thought(Thought::Unsigned { field, text }));
         }
@@ -349,6 +355,8 @@ impl OpenAIDecoder {
                         .for_each(|detail| add_detail(&mut self.details, detail));
                 }
                 let first = events.len();
+                self.empty_reasoning |=
+                    matches!(&delta.reasoning_content, Some(Value::String(s)) if s.is_empty());
                 if let Some((field, piece)) = delta.into_events(events) {
                     let (_, text) = self.reasoning.get_or_insert((field, String::new()));
                     text.push_str(&piece);
