@@ -383,7 +383,7 @@ pub use source::{
 };
 pub use url::redact_url;
 
-/// ureq, the version this crate is built with (`>=3.5, <3.6`): its types appear in this API
+/// ureq, the version this crate is built with (`>=3.5.2, <3.6`): its types appear in this API
 /// (the [`Agent`](ureq::Agent) a [`submit`](FuturesSession::submit) closure gets,
 /// [`Proxy`](ureq::Proxy), TLS settings), so a program names them here without a dependency of
 /// its own that would have to match.
