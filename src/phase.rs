@@ -468,6 +468,25 @@ fn proxy_at(proxy: &ureq::Proxy) -> String {
     format!("{}:{}", proxy.host(), proxy.port())
 }
 
+/// Whether `e` failed before the request could reach the server: its host's name did not
+/// resolve, or the connection (TCP, a proxy's tunnel, TLS) was not made. Such a request took
+/// no effect, whatever its method: a retry cannot make it take effect twice.
+pub(crate) fn nothing_sent(e: &Error) -> bool {
+    let early =
+        |phase: Option<Phase>| matches!(phase, Some(Phase::Resolve | Phase::Connect | Phase::Tls));
+    match e {
+        Error::Transport(ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => true,
+        Error::Transport(ureq::Error::ConnectProxyFailed(_)) => true,
+        Error::Io(io) => early(
+            io.get_ref()
+                .and_then(|inner| inner.downcast_ref::<Located>())
+                .map(|located| located.phase),
+        ),
+        Error::Timeout(t) => early(t.phase()),
+        _ => false,
+    }
+}
+
 /// Whether a CONNECT that a proxy refused (as [`proxy_refusal`] words it, or as ureq does:
 /// `proxy server responded 503/503`) may pass on another attempt: the proxy gave no answer,
 /// or answered 429, 502, 503 or 504 (it could not reach the server, or was busy), as urllib3

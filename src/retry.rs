@@ -32,7 +32,10 @@ use crate::Error;
 /// 503, 504; a 407 or 403 is not retried), an answer that does not parse as HTTP, a timeout
 /// before the response, or a status of 429, 502, 503 or 504. Only idempotent
 /// requests are retried unless the caller allows others with [`RetryPolicy::non_idempotent`]:
-/// a POST that failed mid-way may have taken effect. A request is idempotent by its method
+/// a POST that failed mid-way may have taken effect. One that never reached the server (its
+/// host's name did not resolve, the connection, a proxy's tunnel or TLS could not be made) took
+/// no effect and is retried whatever its method, as urllib3 retries a connect error, unless its
+/// body is a reader's, which cannot be sent twice. A request is idempotent by its method
 /// (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), or by the caller's word on it,
 /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent): a GET marked
 /// `idempotent(false)` is not retried, a POST marked `idempotent(true)` is.

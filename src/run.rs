@@ -235,31 +235,51 @@ impl BodyRetry {
             );
             return Err(phase::with_note(e, note));
         }
-        let Some(wait) = policy.wait_after(made, &e) else {
-            return Err(policy.gave_up(made, e));
-        };
-        let deadline = timeouts.deadline;
-        if deadline.is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) {
-            return Err(phase::after_attempts(
-                e,
-                made,
-                Stopped::Budget(timeouts.timeout),
-            ));
+        match wait_to_retry(policy, config, timeouts, uri, made, &e)? {
+            None => Ok(spec.duplicate()),
+            Some(why) => Err(gave_up(policy, made, e, why)),
         }
-        policy.notify(uri, made, wait, || e.to_string());
-        if !crate::exec::sleep(wait) {
-            return Err(Error::Cancelled);
+    }
+}
+
+/// Before another attempt of a request to `uri` whose attempt number `attempt` failed with
+/// `e`, a failure `policy` retries: the wait it gives, told to its `on_retry`, slept (a cancel
+/// ends it), then the origin's turn at the session's rate limiter. `Ok(None)` to go on;
+/// `Ok(Some(why))` when no attempt comes: none is left, or the wait or the turn would end
+/// past the request's `timeout`.
+fn wait_to_retry(
+    policy: &RetryPolicy,
+    config: &Config,
+    timeouts: &TimeoutSettings,
+    uri: &Uri,
+    attempt: u32,
+    e: &Error,
+) -> Result<Option<Stopped>, Error> {
+    let Some(wait) = policy.wait_after(attempt, e) else {
+        return Ok(Some(Stopped::Limit));
+    };
+    let deadline = timeouts.deadline;
+    if deadline.is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) {
+        return Ok(Some(Stopped::Budget(timeouts.timeout)));
+    }
+    policy.notify(uri, attempt, wait, || e.to_string());
+    if !crate::exec::sleep(wait) {
+        return Err(Error::Cancelled);
+    }
+    if let Some(limiter) = &config.rate_limiter {
+        if !wait_turn(limiter, uri, deadline)? {
+            return Ok(Some(Stopped::Turn(timeouts.timeout)));
         }
-        if let Some(limiter) = &config.rate_limiter {
-            if !wait_turn(limiter, uri, deadline)? {
-                return Err(phase::after_attempts(
-                    e,
-                    made,
-                    Stopped::Turn(timeouts.timeout),
-                ));
-            }
-        }
-        Ok(spec.duplicate())
+    }
+    Ok(None)
+}
+
+/// `e`, the failure of attempt `attempt` after which [`wait_to_retry`] found no other, with
+/// the attempts made and `why` no more.
+fn gave_up(policy: &RetryPolicy, attempt: u32, e: Error, why: Stopped) -> Error {
+    match why {
+        Stopped::Limit => policy.gave_up(attempt, e),
+        why => phase::after_attempts(e, attempt, why),
     }
 }
 
@@ -1095,18 +1115,36 @@ fn attempts(
         return send(first(uri), &mut None);
     };
     if let Some(why) = why_not_retried(policy, &method, spec.idempotent, spec.body.as_ref()) {
-        made.set(made.get() + 1);
-        let note = || format!("after 1 attempt, not retried: {why}");
-        return match send(first(uri), &mut None) {
-            Ok(mut resp) => {
-                if policy.retries_answer(resp.status().as_u16(), resp.headers()) {
-                    resp.extensions_mut().insert(phase::Retried(note().into()));
+        // Still retried: a failure before the request reached the server (a connection
+        // refused, a name that did not resolve), which cannot have taken effect, when its body
+        // can be sent again.
+        let replayable = spec.body.as_ref().is_none_or(Payload::replayable);
+        let mut attempt = made.get();
+        loop {
+            attempt += 1;
+            made.set(attempt);
+            let outcome = send(first(uri.clone()), &mut None);
+            let note = || {
+                let made = phase::attempts_note(attempt, Stopped::Other);
+                format!("{made}, not retried: {why}")
+            };
+            return match outcome {
+                Ok(mut resp) => {
+                    if policy.retries_answer(resp.status().as_u16(), resp.headers()) {
+                        resp.extensions_mut().insert(phase::Retried(note().into()));
+                    }
+                    Ok(resp)
                 }
-                Ok(resp)
-            }
-            Err(e) if policy.retries(&e) => Err(phase::with_note(e, note())),
-            Err(e) => Err(e),
-        };
+                Err(e) if replayable && phase::nothing_sent(&e) && policy.retries(&e) => {
+                    match wait_to_retry(policy, config, timeouts, &uri, attempt, &e)? {
+                        None => continue,
+                        Some(why) => Err(gave_up(policy, attempt, e, why)),
+                    }
+                }
+                Err(e) if policy.retries(&e) => Err(phase::with_note(e, note())),
+                Err(e) => Err(e),
+            };
+        }
     }
     let deadline_passed = || deadline.is_some_and(|d| Instant::now() >= d);
     let mut attempt = made.get() + 1;

@@ -163,6 +163,11 @@ impl TimeoutError {
     pub(crate) fn is_turn_past_budget(&self) -> bool {
         self.phase == Some(Phase::Turn)
     }
+
+    /// The phase it fired in, once placed.
+    pub(crate) fn phase(&self) -> Option<Phase> {
+        self.phase
+    }
 }
 
 /// The timeouts in force for one request and the settings they come from: what

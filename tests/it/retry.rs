@@ -481,6 +481,9 @@ fn assert_refused_ending_with(err: &Error, tail: &str) {
     assert!(text.ends_with(tail), "{text}");
 }
 
+/// The note of a failure after all of `fast_retries`' attempts.
+const ALL_FOUR: &str = " (after 4 attempts, the most RetryPolicy::attempts allows)";
+
 #[test]
 fn a_failure_that_outlasts_the_retries_says_how_many_attempts_were_made() {
     let err = session_with(fast_retries())
@@ -488,10 +491,7 @@ fn a_failure_that_outlasts_the_retries_says_how_many_attempts_were_made() {
         .send()
         .result()
         .unwrap_err();
-    assert_refused_ending_with(
-        &err,
-        " (after 4 attempts, the most RetryPolicy::attempts allows)",
-    );
+    assert_refused_ending_with(&err, ALL_FOUR);
     // A server that accepts the connection and never answers: each attempt times out.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
@@ -914,4 +914,29 @@ fn a_post_whose_answer_came_from_a_redirect_is_not_sent_again_when_it_breaks_off
         .map(|r| r.method.clone())
         .collect();
     assert_eq!(methods, ["POST", "GET"]);
+}
+
+/// A request that did not reach the server (its connection refused) took no effect: a POST is
+/// retried then too, as urllib3 retries a connect error whatever the method. Once a reader's
+/// body could not be sent again, it is not.
+#[test]
+fn a_post_that_never_reached_the_server_is_retried() {
+    let retries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&retries);
+    let policy = fast_retries().on_retry(move |_| _ = counted.fetch_add(1, Ordering::SeqCst));
+    let session = session_with(policy);
+    let err = (session.post(closed_port_url()).body("order"))
+        .send()
+        .result()
+        .unwrap_err();
+    assert_refused_ending_with(&err, ALL_FOUR);
+    assert_eq!(retries.load(Ordering::SeqCst), 3);
+    let reader = std::io::Cursor::new(b"order".to_vec());
+    let err = (session.post(closed_port_url()).body_reader(reader, Some(5)))
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("(after 1 attempt, not retried: "), "{text}");
+    assert_eq!(retries.load(Ordering::SeqCst), 3);
 }
