@@ -364,8 +364,9 @@ pub enum Error {
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
 ///
-/// Its `Debug` output (what `unwrap` and a `main` that returns the error print) shows the
-/// headers without the values of those that may carry credentials (`Set-Cookie`, `Cookie`,
+/// Its `Debug` output (what `unwrap` prints of a `StatusError` taken out of
+/// [`Error::Status`]; an `Error`'s own `Debug` is its variant and its one-line message) shows
+/// the headers without the values of those that may carry credentials (`Set-Cookie`, `Cookie`,
 /// `Authorization`, `Proxy-Authorization`, and every header whose name contains `auth`,
 /// `token`, `key`, `secret`, `pass`, `session` or `credential`, `WWW-Authenticate` and API-key
 /// headers among them); the [`headers`](StatusError::headers) field keeps them.
@@ -1156,7 +1157,11 @@ impl std::error::Error for StatusError {}
 /// `Caused by:`) printed that sentence again for each layer. The options were the whole chain
 /// (each cause repeated two or three times), no source (the message says it all, but code that
 /// looks for the system's error by `source()` finds nothing), or the root alone, whose words
-/// end the message: repeated once, as most error chains repeat their last cause.
+/// end the message: repeated once, as most error chains repeat their last cause. A root whose
+/// words are the whole message but for the variant's label (a body that is not JSON, worded
+/// with its URL; a body that does not decode; a file that could not be opened, with the fix)
+/// is no cause of it but the message itself: no source then, or the chain would repeat it all
+/// (a system's `io::Error` or ureq's error stays the source, whatever its words).
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         let layer: &(dyn std::error::Error + 'static) = match self {
@@ -1167,7 +1172,16 @@ impl std::error::Error for Error {
             Error::Other(e) => return e.source(),
             _ => return None,
         };
-        Some(root_cause(layer))
+        let root = root_cause(layer);
+        // The system's error and ureq's stay, for code that looks for them by `source()`.
+        if root.is::<io::Error>() || root.is::<ureq::Error>() {
+            return Some(root);
+        }
+        let (message, words) = (self.to_string(), root.to_string());
+        let label = message.strip_suffix(words.as_str());
+        let only_label =
+            label.is_some_and(|l| l.strip_suffix(": ").is_some_and(|l| !l.contains(' ')));
+        (!only_label).then_some(root)
     }
 }
 

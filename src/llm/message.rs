@@ -279,6 +279,12 @@ impl Message {
 
     /// A `"tool"` message carrying the result of `call`, for the next request of a tool loop.
     ///
+    /// The providers match a result to its call by the call's `id`, but Gemini's API gives its
+    /// calls none: it matches results by the function's name, and those of several calls of
+    /// one function by their order. Push such results in the order of the calls (as
+    /// [`ChatResponse::tool_calls`](super::ChatResponse::tool_calls) lists them), whichever
+    /// tool finished first.
+    ///
     /// # Examples
     ///
     /// ```
