@@ -293,7 +293,11 @@ fn outcome(
             format!("{status}  {size:>9} B  {elapsed_ms:>8.1} ms  {url}"),
             !(200..300).contains(status),
         ),
-        Err(e) => (format!("ERR  {e}  {elapsed_ms:>8.1} ms  {url}"), true),
+        // The error after the URL: its columns line up with the others'.
+        Err(e) => (
+            format!("ERR  {:>11}  {elapsed_ms:>8.1} ms  {url}  {e}", ""),
+            true,
+        ),
     }
 }
 
@@ -893,11 +897,12 @@ mod tests {
         assert_eq!(lines.len(), 2, "{out}");
         let ok = lines.iter().find(|l| l.ends_with(&urls[0])).expect(&out);
         assert!(ok.starts_with("200         20 B  "), "{ok}");
-        let failed = lines.iter().find(|l| l.ends_with(&urls[1])).expect(&out);
-        assert!(
-            failed.starts_with("ERR  io: connect to 127.0.0.1:9 failed"),
-            "{failed}"
-        );
+        let failed = lines.iter().find(|l| l.starts_with("ERR ")).expect(&out);
+        // The time and the URL in the columns of the other lines, then the error.
+        let (time, url) = (ok.find(" ms  ").unwrap(), format!(" ms  {}  ", urls[1]));
+        assert_eq!(failed.find(&url), Some(time), "{out}");
+        let error = format!("{url}io: connect to 127.0.0.1:9 failed");
+        assert!(failed.contains(&error), "{failed}");
         assert_eq!(status, std::process::ExitCode::FAILURE);
         let _ = std::fs::remove_dir_all(&dir);
     }

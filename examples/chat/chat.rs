@@ -518,8 +518,17 @@ impl Target {
         let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
         let hint = match failure {
             Failure::Chat(Error::Status(e)) => key_hint(e.status, &e.body, self.has_key)
-                .map(|hint| format!("hint: {hint}: set {}", self.provider.key_vars()))
+                .map(|hint| match self.has_key {
+                    // The key is set: it is the wrong one, not a missing one.
+                    true => format!(
+                        "hint: {hint}: check the key in {} (mistyped, revoked, or another \
+                         provider's)",
+                        self.provider.key_vars()
+                    ),
+                    false => format!("hint: {hint}: set {}", self.provider.key_vars()),
+                })
                 .or_else(|| (e.status == 404).then(|| self.not_found_hint(&e.body))?),
+            Failure::Chat(e) if unresolved(e) => Some(self.resolve_hint()),
             Failure::Chat(e) if unreachable(e) => Some(self.reach_hint()),
             Failure::Chat(Error::UnexpectedContentType { content_type, .. }) => {
                 Some(self.not_a_stream_hint(content_type))
@@ -572,6 +581,18 @@ impl Target {
         }
     }
 
+    /// The fix for a host name that did not resolve: a typo more often than a server down.
+    fn resolve_hint(&self) -> String {
+        let base = &self.base_url;
+        match self.base_from {
+            BaseFrom::Option | BaseFrom::Variable => format!(
+                "hint: the host name of {base} does not resolve: check its spelling (or this \
+                 machine's DNS)"
+            ),
+            BaseFrom::Default | BaseFrom::Demo => self.reach_hint(),
+        }
+    }
+
     /// The fix for a server that could not be reached, by where its URL came from.
     fn reach_hint(&self) -> String {
         let base = &self.base_url;
@@ -595,6 +616,13 @@ impl Target {
             ),
         }
     }
+}
+
+/// Whether `e` says the server's host name did not resolve (not a proxy's).
+fn unresolved(e: &Error) -> bool {
+    let Error::Io(io) = e else { return false };
+    let text = io.to_string();
+    !text.contains("proxy") && text.starts_with("resolve ")
 }
 
 /// Whether `e` says the server could not be reached at all: its name did not resolve or the
@@ -1155,6 +1183,51 @@ mod tests {
         // Other failures get no such hint.
         let (_, hint) = target(BaseFrom::Variable).describe(&Failure::Chat(Error::Cancelled));
         assert_eq!(hint, None);
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_and_a_refused_key_get_hints_of_their_own() {
+        let target = |base_from, has_key| Target {
+            provider: Provider::OpenAI,
+            model: "m".into(),
+            base_url: "http://api.exmaple.com/v1".into(),
+            base_from,
+            has_key,
+        };
+        let io = io::Error::other("resolve api.exmaple.com:80 failed for url: ...");
+        let unresolved = Failure::Chat(Error::Io(io));
+        let (_, hint) = target(BaseFrom::Option, true).describe(&unresolved);
+        assert_eq!(
+            hint.as_deref(),
+            Some(
+                "hint: the host name of http://api.exmaple.com/v1 does not resolve: check its \
+                 spelling (or this machine's DNS)"
+            )
+        );
+        // A key that was set and refused is to be checked, not set.
+        let server = support::TestServer::start(|_| {
+            support::Reply::status(401, r#"{"error":{"message":"Incorrect API key provided"}}"#)
+        });
+        let client = OpenAIClient::builder("m", None)
+            .base_url(server.url())
+            .api_key("sk-wrong")
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let failure = match ask(&mut chat, "hi".into(), &CtrlC::default(), &mut Vec::new()) {
+            Err(failure @ Failure::Chat(_)) => failure,
+            _ => panic!("the request did not fail"),
+        };
+        let hint = |has_key| target(BaseFrom::Option, has_key).describe(&failure).1;
+        let set = hint(true).unwrap_or_default();
+        assert!(
+            set.starts_with(
+                "hint: the server refused the API key: check the key in OPENAI_API_KEY"
+            ),
+            "{set}"
+        );
+        let missing = hint(false).unwrap_or_default();
+        assert!(missing.ends_with(": set OPENAI_API_KEY"), "{missing}");
     }
 
     #[test]
