@@ -1061,8 +1061,9 @@ impl fmt::Display for Error {
                 url: Some(url),
             } => write!(
                 f,
-                "response body of {url} larger than max_body_size ({limit} bytes, counted \
-                 decoded): raise SessionBuilder::max_body_size, or read the body as a stream"
+                "response body of {url} larger than max_body_size ({} bytes, counted after \
+                 decoding): raise SessionBuilder::max_body_size, or read the body as a stream",
+                crate::phase::grouped(*limit)
             ),
             // Not the session's limit: a body that a closure read with ureq's.
             Error::BodyTooLarge { limit, url: None } => write!(
@@ -1814,8 +1815,8 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "response body of http://h/big?<redacted> larger than max_body_size (2048 bytes, \
-             counted decoded): \
+            "response body of http://h/big?<redacted> larger than max_body_size (2,048 bytes, \
+             counted after decoding): \
              raise SessionBuilder::max_body_size, or read the body as a stream"
         );
     }

@@ -384,6 +384,11 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
                 ),
             )
         }
+        // ureq's words for a close say nothing of when it came: before any byte of an answer.
+        io::ErrorKind::UnexpectedEof if text == "Peer disconnected" => (
+            Phase::Response,
+            Some("the server closed the connection without answering".to_string()),
+        ),
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => (Phase::Response, None),
         io::ErrorKind::BrokenPipe => (Phase::Send, None),
         _ if name && text.contains("lookup address") => (Phase::Resolve, None),

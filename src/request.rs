@@ -103,7 +103,8 @@ impl RequestBuilder {
             Err(_) => (
                 Method::GET,
                 Some(Box::new(Error::InvalidRequest(format!(
-                    "invalid method {method:?}"
+                    "invalid method {method:?}: a method is a token of letters, digits and \
+                     !#$%&'*+-.^_`|~, without spaces"
                 )))),
             ),
         };

@@ -528,10 +528,13 @@ impl<P: EmbedProtocol> Client<P> {
             let result = match answer {
                 Ok((vectors, usage)) => Ok(Embeddings { vectors, usage }),
                 Err(e) => {
-                    let note = format!(
-                        "the request of texts {first} to {}, of {total}",
-                        texts.end - 1
-                    );
+                    let note = match texts.len() {
+                        1 => format!("the request of text {first}, of {total}"),
+                        _ => format!(
+                            "the request of texts {first} to {}, of {total}",
+                            texts.end - 1
+                        ),
+                    };
                     Err(self.hiding_key(crate::phase::and_note(e, &note)))
                 }
             };

@@ -316,6 +316,9 @@ fn an_error_answer_larger_than_the_body_limit_keeps_its_status_and_message() {
     let err = client.embed(&["t0"]).unwrap_err();
     assert_eq!(err.status(), Some(400), "{err}");
     assert!(err.to_string().contains("400: input too long"), "{err}");
+    // One text is named as one.
+    let note = "(the request of text 0, of 1)";
+    assert!(err.to_string().ends_with(note), "{err}");
     let err = client.embed(&["t1"]).unwrap_err();
     assert_eq!(err.status(), Some(502), "{err}");
     // A body that does not fit is still no answer: the limit holds for a 200.

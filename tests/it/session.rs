@@ -432,7 +432,7 @@ fn a_body_past_the_limit_is_a_clear_error() {
         Err(e @ Error::BodyTooLarge { limit: 2048, .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("max_body_size (2048 bytes, counted decoded)"),
+                text.contains("max_body_size (2,048 bytes, counted after decoding)"),
                 "{text}"
             );
             assert!(text.contains(&format!("{}/big", server.url())), "{text}");

@@ -126,6 +126,7 @@ struct Case {
 fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_which_limit() {
     let server = TestServer::start(|req| match req.path_only() {
         "/cut" => Reply::reset_mid_body(vec![b'x'; 64 * 1024], 1000),
+        "/no-answer" => Reply::raw(Vec::new()),
         "/stall" => Reply::stall_mid_body("partial", 1000),
         "/dribble" => Reply::dribble(vec![b'x'; 100], ms(50)),
         "/events" => Reply::stall().content_type("text/event-stream"),
@@ -243,6 +244,24 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
             words: &["io: read the response from {hp} failed for url: http://{hp}/many-headers: protocol: http parse resulted in too many headers (the response head has more than 128 header fields, the most ureq reads; no setting raises that)"],
         },
         Case {
+            name: "closed without an answer",
+            run: Box::new({
+                let (url, hp) = at("/no-answer");
+                move || (FuturesSession::new().get(url).send().result().unwrap_err(), hp)
+            }),
+            variant: &["Io(UnexpectedEof)"],
+            words: &["io: read the response from {hp} failed for url: http://{hp}/no-answer: Peer disconnected (the server closed the connection without answering)"],
+        },
+        Case {
+            name: "bad method",
+            run: Box::new(|| {
+                let err = FuturesSession::new().request("GE T", "http://127.0.0.1:9/").send();
+                (err.result().unwrap_err(), String::new())
+            }),
+            variant: &["InvalidRequest"],
+            words: &["invalid request: invalid method \"GE T\": a method is a token of letters, digits and !#$%&'*+-.^_`|~, without spaces"],
+        },
+        Case {
             name: "body cut",
             run: Box::new({
                 let (url, hp) = at("/cut");
@@ -357,7 +376,7 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 }
             }),
             variant: &["BodyTooLarge"],
-            words: &["response body of http://{hp}/big larger than max_body_size (4 bytes, counted decoded): raise SessionBuilder::max_body_size"],
+            words: &["response body of http://{hp}/big larger than max_body_size (4 bytes, counted after decoding): raise SessionBuilder::max_body_size"],
         },
         Case {
             name: "bad url",
