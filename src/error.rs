@@ -1158,11 +1158,7 @@ impl std::error::Error for StatusError {}
 /// `Caused by:`) printed that sentence again for each layer. The options were the whole chain
 /// (each cause repeated two or three times), no source (the message says it all, but code that
 /// looks for the system's error by `source()` finds nothing), or the root alone, whose words
-/// end the message: repeated once, as most error chains repeat their last cause. A root whose
-/// words are the whole message but for the variant's label (a body that is not JSON, worded
-/// with its URL; a body that does not decode; a file that could not be opened, with the fix)
-/// is no cause of it but the message itself: no source then, or the chain would repeat it all
-/// (a system's `io::Error` or ureq's error stays the source, whatever its words).
+/// end the message: repeated once, as most error chains repeat their last cause.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         let layer: &(dyn std::error::Error + 'static) = match self {
@@ -1173,16 +1169,7 @@ impl std::error::Error for Error {
             Error::Other(e) => return e.source(),
             _ => return None,
         };
-        let root = root_cause(layer);
-        // The system's error and ureq's stay, for code that looks for them by `source()`.
-        if root.is::<io::Error>() || root.is::<ureq::Error>() {
-            return Some(root);
-        }
-        let (message, words) = (self.to_string(), root.to_string());
-        let label = message.strip_suffix(words.as_str());
-        let only_label =
-            label.is_some_and(|l| l.strip_suffix(": ").is_some_and(|l| !l.contains(' ')));
-        (!only_label).then_some(root)
+        Some(root_cause(layer))
     }
 }
 

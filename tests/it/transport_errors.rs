@@ -543,13 +543,6 @@ fn an_errors_source_is_its_root_cause_said_once() {
     let texts = chain(&missing);
     assert_eq!(texts.len(), 2, "{texts:#?}");
     assert!(texts[1].contains("os error"), "{texts:#?}");
-    // A cause worded whole by the crate (a body that is not JSON, with its URL) is no cause of
-    // the message but the message itself: nothing under it.
-    let resp = FuturesSession::new().get(server.url()).send().result();
-    let not_json = resp.unwrap().json::<serde_json::Value>().unwrap_err();
-    let texts = chain(&not_json);
-    assert_eq!(texts.len(), 1, "{texts:#?}");
-    assert!(texts[0].contains(&server.url()), "{texts:#?}");
 }
 
 /// What `fn main() -> Result<(), Box<dyn Error>>` prints: the variant with its detail, then the
