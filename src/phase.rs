@@ -474,11 +474,12 @@ fn proxy_at(proxy: &ureq::Proxy) -> String {
 }
 
 /// Whether `e` failed before the request could reach the server: its host's name did not
-/// resolve, or the connection (TCP, a proxy's tunnel, TLS) was not made. Such a request took
-/// no effect, whatever its method: a retry cannot make it take effect twice.
+/// resolve, or the connection (TCP, a proxy's tunnel) was not made. Such a request took no
+/// effect, whatever its method: a retry cannot make it take effect twice. Not a failure placed
+/// in TLS: that phase is a guess from the error's kind, which a TLS alert or a close after the
+/// request was written (on a caller's agent, whose writes are not seen) gives too.
 pub(crate) fn nothing_sent(e: &Error) -> bool {
-    let early =
-        |phase: Option<Phase>| matches!(phase, Some(Phase::Resolve | Phase::Connect | Phase::Tls));
+    let early = |phase: Option<Phase>| matches!(phase, Some(Phase::Resolve | Phase::Connect));
     match e {
         Error::Transport(ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => true,
         Error::Transport(ureq::Error::ConnectProxyFailed(_)) => true,

@@ -33,9 +33,10 @@ use crate::Error;
 /// before the response, or a status of 429, 502, 503 or 504. Only idempotent
 /// requests are retried unless the caller allows others with [`RetryPolicy::non_idempotent`]:
 /// a POST that failed mid-way may have taken effect. One that never reached the server (its
-/// host's name did not resolve, the connection, a proxy's tunnel or TLS could not be made) took
-/// no effect and is retried whatever its method, as urllib3 retries a connect error, unless its
-/// body is a reader's, which cannot be sent twice. A request is idempotent by its method
+/// host's name did not resolve, the connection or a proxy's tunnel could not be made, before
+/// any redirect) took no effect and is retried whatever its method, as urllib3 retries a
+/// connect error, unless its body is a reader's, which cannot be sent twice, or it is marked
+/// `idempotent(false)`, which rules out every retry. A request is idempotent by its method
 /// (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), or by the caller's word on it,
 /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent): a GET marked
 /// `idempotent(false)` is not retried, a POST marked `idempotent(true)` is.
@@ -58,7 +59,9 @@ use crate::Error;
 /// made. A request that only [`RetryPolicy::non_idempotent`] makes retryable is not sent again
 /// when that answer came from a redirect, which may have been a 303 after the server took the
 /// body (mark it [`idempotent(true)`](crate::RequestBuilder::idempotent) if that does no
-/// harm). A body too large, or one that does not decode, is no failure a retry mends.
+/// harm). A body too large, or one that does not decode, is no failure a retry mends; and an
+/// answer whose status the policy retries but gave up on (its attempts spent, a `Retry-After`
+/// past `max_retry_after`) is the request's outcome, its body's failure with it.
 ///
 /// A [`download`](crate::RequestBuilder::download) whose body is cut midway is resumed under
 /// the policy rather than sent again: the rest is asked for from where it stopped (`Range`,

@@ -124,10 +124,10 @@ pub(crate) fn buffered<U>(
     let max_body = config.max_body_size.max(answer.at_least);
     // What another attempt sends when the answer's body breaks off: the request as made.
     let again = BodyRetry::of(config, &spec);
-    let made = Cell::new(0);
+    let tried = Tried::default();
     let mut spec = spec;
     let (resp, refusal) = loop {
-        let resp = send(agent, config, spec, &limits, &timeouts, &made)?;
+        let resp = send(agent, config, spec, &limits, &timeouts, &tried)?;
         let elapsed = started.elapsed();
         if answer.refuse_errors && resp.status().as_u16() >= 400 {
             return Err(status_error(resp, limiter));
@@ -138,12 +138,13 @@ pub(crate) fn buffered<U>(
         let refusal = limiter
             .filter(|_| matches!(resp.status().as_u16(), 429 | 503))
             .map(|limiter| (limiter, resp.get_uri().clone()));
-        let redirected =
-            matches!(&again, Some(BodyRetry { again: Ok((_, uri)), .. }) if resp.get_uri() != uri);
+        // An answer the policy retries by its status, given up on (its attempts spent, or a
+        // wait longer than `max_retry_after`): no body of it is asked for again.
+        let given_up = (again.as_ref()).is_some_and(|again| again.retries_answer(config, &resp));
         match Response::read(resp, elapsed, max_body, progress, &timeouts) {
             Ok(resp) => break (resp, refusal),
-            Err(e) => match &again {
-                Some(again) => spec = again.retry(e, made.get(), redirected, config, &timeouts)?,
+            Err(e) => match again.as_ref().filter(|_| !given_up) {
+                Some(again) => spec = again.retry(e, &tried, config, &timeouts)?,
                 None => return Err(e),
             },
         }
@@ -167,11 +168,15 @@ pub(crate) fn buffered<U>(
 /// leave makes retryable (a POST, by `RetryPolicy::non_idempotent`) is not sent again when its
 /// answer came from a redirect: that may have been a 303 after the server took the body, and
 /// `attempts` retries such a request from the redirect's GET, which this retry cannot (the
-/// hop is gone with the answer).
+/// hop is gone with the answer). Nor is an answer whose status the policy retries, which its
+/// attempts gave up on (spent, or a wait longer than `max_retry_after`): that answer is the
+/// request's outcome, whatever became of its body.
 struct BodyRetry {
-    /// The request as made, copied before it was sent, and where it goes first (an answer
-    /// from elsewhere came through a redirect); or why the policy does not retry it.
+    /// The request as made, copied before it was sent, and where it goes first; or why the
+    /// policy does not retry it.
     again: Result<(Spec, Uri), String>,
+    /// The request's own policy, if it has one (else the session's).
+    own: Option<Box<RetryPolicy>>,
     /// Whether a retry after a redirect sends it again (see above).
     after_redirect: bool,
 }
@@ -193,53 +198,80 @@ impl BodyRetry {
         };
         Some(BodyRetry {
             again,
+            own: spec.retry.clone(),
             after_redirect: stale::is_idempotent(&spec.method, spec.idempotent),
         })
     }
 
-    /// The request to send again after the body of attempt `made` failed with `e`, once the
-    /// backoff (and the origin's turn, on a session with a rate limiter) is waited out; or the
-    /// error to return: `e` when it is no failure a retry mends, else `e` with the attempts
-    /// made and why no more.
+    fn policy<'a>(&'a self, config: &'a Config) -> Option<&'a RetryPolicy> {
+        self.own.as_deref().or(config.retry.as_ref())
+    }
+
+    /// Whether the policy retries `resp` by its status (see above).
+    fn retries_answer(&self, config: &Config, resp: &http::Response<ureq::Body>) -> bool {
+        self.policy(config)
+            .is_some_and(|p| p.retries_answer(resp.status().as_u16(), resp.headers()))
+    }
+
+    /// The request to send again after the body of the last of the attempts `tried` failed
+    /// with `e`, once the backoff (and the origin's turn, on a session with a rate limiter) is
+    /// waited out; or the error to return: `e` when it is no failure a retry mends, else `e`
+    /// with the attempts made and why no more.
     fn retry(
         &self,
         e: Error,
-        made: u32,
-        redirected: bool,
+        tried: &Tried,
         config: &Config,
         timeouts: &TimeoutSettings,
     ) -> Result<Spec, Error> {
-        // A body's failure is never a status: what the policy retries is what any does.
-        if !crate::retry::is_retryable_error(&e) {
+        let made = tried.made.get();
+        // A body cut short or stalled; not one too large, or that does not decode (a body
+        // that expands without end is `InvalidData` too), which would come again.
+        let mends = match &e {
+            Error::Timeout(_) => true,
+            Error::Io(io) => matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        };
+        let Some(policy) = self.policy(config).filter(|_| mends) else {
             return Err(e);
+        };
+        fn not_retried(e: Error, made: u32, why: &str) -> Result<Spec, Error> {
+            let made = phase::attempts_note(made, Stopped::Other);
+            Err(phase::with_note(e, format!("{made}, not retried: {why}")))
         }
         let (spec, uri) = match &self.again {
             Ok(again) => again,
-            Err(why) => {
-                let note = format!(
-                    "{}, not retried: {why}",
-                    phase::attempts_note(made, Stopped::Other)
-                );
-                return Err(phase::with_note(e, note));
-            }
+            Err(why) => return not_retried(e, made, why),
         };
-        let Some(policy) = spec.retry.as_deref().or(config.retry.as_ref()) else {
-            return Err(e);
-        };
-        if redirected && !self.after_redirect {
-            let note = format!(
-                "{}, not retried: the answer came from a redirect, which may have taken the \
-                 {} request's body (a 303); idempotent(true) on the request retries it",
-                phase::attempts_note(made, Stopped::Other),
+        if tried.hops.get() > 1 && !self.after_redirect {
+            let why = format!(
+                "the answer came from a redirect, which may have taken the {} request's body \
+                 (a 303); idempotent(true) on the request retries it",
                 spec.method
             );
-            return Err(phase::with_note(e, note));
+            return not_retried(e, made, &why);
         }
         match wait_to_retry(policy, config, timeouts, uri, made, &e)? {
             None => Ok(spec.duplicate()),
-            Some(why) => Err(gave_up(policy, made, e, why)),
+            Some(why) => Err(gave_up(policy, made, e, why, timeouts)),
         }
     }
+}
+
+/// What [`attempts`] tells its caller of the attempts it made: how many in all (those made
+/// before, by [`buffered`] whose answer's body broke off, included), and how many hops the last
+/// one sent (more than one: it followed redirects).
+#[derive(Default)]
+pub(crate) struct Tried {
+    made: Cell<u32>,
+    hops: Cell<u32>,
 }
 
 /// Before another attempt of a request to `uri` whose attempt number `attempt` failed with
@@ -275,10 +307,25 @@ fn wait_to_retry(
 }
 
 /// `e`, the failure of attempt `attempt` after which [`wait_to_retry`] found no other, with
-/// the attempts made and `why` no more.
-fn gave_up(policy: &RetryPolicy, attempt: u32, e: Error, why: Stopped) -> Error {
+/// the attempts made and `why` no more, as `attempts` words its last failure: a timeout of the
+/// request's budget says so itself, and one attempt that is no retry's says nothing of them.
+fn gave_up(
+    policy: &RetryPolicy,
+    attempt: u32,
+    e: Error,
+    why: Stopped,
+    timeouts: &TimeoutSettings,
+) -> Error {
+    let passed = timeouts.deadline.is_some_and(|d| Instant::now() >= d);
+    let why = match why {
+        Stopped::Budget(_) | Stopped::Turn(_) if matches!(e, Error::Timeout(_)) && passed => {
+            Stopped::Other
+        }
+        why => why,
+    };
     match why {
         Stopped::Limit => policy.gave_up(attempt, e),
+        Stopped::Other if attempt == 1 => e,
         why => phase::after_attempts(e, attempt, why),
     }
 }
@@ -767,7 +814,7 @@ pub(crate) fn execute(
     budget: Budget,
 ) -> Result<http::Response<ureq::Body>, Error> {
     let (limits, timeouts) = limits(agent, config, &spec, budget);
-    let mut resp = send(agent, config, spec, &limits, &timeouts, &Cell::new(0))?;
+    let mut resp = send(agent, config, spec, &limits, &timeouts, &Tried::default())?;
     resp.extensions_mut().insert(timeouts);
     Ok(resp)
 }
@@ -808,13 +855,13 @@ fn send(
     spec: Spec,
     limits: &Limits,
     timeouts: &TimeoutSettings,
-    made: &Cell<u32>,
+    tried: &Tried,
 ) -> Result<http::Response<ureq::Body>, Error> {
     if let Some(e) = spec.error {
         return Err(*e);
     }
     let mut secrets = crate::auth::Secrets::of(config.secrets.as_ref(), &spec.headers, &spec.url);
-    match attempts(agent, config, spec, limits, timeouts, made) {
+    match attempts(agent, config, spec, limits, timeouts, tried) {
         Ok(mut resp) => {
             // The jar's cookies too, for the answer of an error, which a status error shows.
             if let Some(jar) = config
@@ -833,17 +880,18 @@ fn send(
     }
 }
 
-/// [`execute`]'s work: the attempts of the request, and the hops of each. `made` is the number
-/// of attempts made before (by [`buffered`], whose answer's body broke off), and is left at the
-/// number made in all.
+/// [`execute`]'s work: the attempts of the request, and the hops of each, counted in `tried`
+/// (which counts from the attempts [`buffered`] made before, when their answers' bodies broke
+/// off).
 fn attempts(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
     limits: &Limits,
     timeouts: &TimeoutSettings,
-    made: &Cell<u32>,
+    tried: &Tried,
 ) -> Result<http::Response<ureq::Body>, Error> {
+    let made = &tried.made;
     let method = spec.method;
     // Never sent; the response's URL carries it (see `redirect::Fragment`).
     let fragment = spec.url.split_once('#').map(|(_, f)| f.to_string());
@@ -903,7 +951,9 @@ fn attempts(
         // Each hop is a new request to its origin (a redirect may lead to another), except
         // the first hop of an attempt that has its turn already.
         let mut hop_has_turn = attempt_has_turn.replace(true);
+        tried.hops.set(0);
         let resp = redirect::follow(config.redirects, hop, deadline, retry_from, |hop| {
+            tried.hops.set(tried.hops.get() + 1);
             let has_turn = std::mem::replace(&mut hop_has_turn, false);
             if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
                 if !wait_turn(limiter, &hop.uri, deadline)? {
@@ -1135,10 +1185,19 @@ fn attempts(
                     }
                     Ok(resp)
                 }
-                Err(e) if replayable && phase::nothing_sent(&e) && policy.retries(&e) => {
+                // Of the request as made: a hop after a redirect follows one that reached a
+                // server, which may have taken the body (a 303's). The caller's
+                // `idempotent(false)` rules out every retry.
+                Err(e)
+                    if replayable
+                        && tried.hops.get() == 1
+                        && spec.idempotent != Some(false)
+                        && phase::nothing_sent(&e)
+                        && policy.retries(&e) =>
+                {
                     match wait_to_retry(policy, config, timeouts, &uri, attempt, &e)? {
                         None => continue,
-                        Some(why) => Err(gave_up(policy, attempt, e, why)),
+                        Some(why) => Err(gave_up(policy, attempt, e, why, timeouts)),
                     }
                 }
                 Err(e) if policy.retries(&e) => Err(phase::with_note(e, note())),

@@ -316,6 +316,19 @@ fn layers_of_codings_that_expand_without_output_are_refused() {
     let text = err.to_string();
     assert!(text.contains("expand without output"), "{text}");
     assert!(text.contains(&server.url_for("/bomb")), "{text}");
+    // No failure a retry mends: one request, with retries on.
+    let before = server.request_count();
+    let policy = ureq_futures::RetryPolicy::new().base_delay(support::ms(1));
+    let retrying = FuturesSession::builder()
+        .max_body_size(64 << 20)
+        .retry(policy);
+    assert!(retrying
+        .build()
+        .get(server.url_for("/bomb"))
+        .send()
+        .result()
+        .is_err());
+    assert_eq!(server.request_count(), before + 1);
     // The same read by the caller.
     let mut reader = session
         .get(server.url_for("/bomb"))

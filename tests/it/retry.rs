@@ -892,28 +892,65 @@ fn a_post_whose_answer_breaks_off_is_retried_only_when_allowed() {
 
 /// A POST retried by the policy's leave whose answer came from a redirect (a 303 after the
 /// server took its body) and broke off is not sent again: the POST may have taken effect.
+/// The same when the 303 leads back to the URL of the POST (Post/Redirect/Get).
 #[test]
 fn a_post_whose_answer_came_from_a_redirect_is_not_sent_again_when_it_breaks_off() {
-    let whole = long_body();
-    let server = TestServer::start(move |req| match req.path_only() {
-        "/order" => Reply::status(303, "").header("Location", "/receipt"),
-        _ => Reply::reset_mid_body(whole.clone(), 100),
+    for receipt in ["/receipt", "/order"] {
+        let whole = long_body();
+        let server = TestServer::start(move |req| match req.method.as_str() {
+            "POST" => Reply::status(303, "").header("Location", receipt),
+            _ => Reply::reset_mid_body(whole.clone(), 100),
+        });
+        let err = session_with(fast_retries().non_idempotent(true))
+            .post(server.url_for("/order"))
+            .body("order")
+            .send()
+            .result()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("not retried: the answer came from a redirect"),
+            "{receipt}: {text}"
+        );
+        let methods: Vec<String> = (server.requests().iter())
+            .map(|r| r.method.clone())
+            .collect();
+        assert_eq!(methods, ["POST", "GET"], "{receipt}");
+    }
+}
+
+/// An answer the policy retries by its status but gave up on (here: it asks for a wait past
+/// `max_retry_after`) is the request's outcome: its body cut short is not asked for again.
+#[test]
+fn an_answer_given_up_on_is_not_asked_for_again_when_its_body_breaks_off() {
+    let server = TestServer::start(|_| {
+        Reply::reset_mid_body(long_body(), 100)
+            .with_status(429)
+            .header("Retry-After", "3600")
     });
-    let err = session_with(fast_retries().non_idempotent(true))
-        .post(server.url_for("/order"))
-        .body("order")
+    let err = session_with(fast_retries())
+        .get(server.url())
+        .send()
+        .result();
+    assert!(matches!(err, Err(Error::Io(_))), "{err:?}");
+    assert_eq!(server.request_count(), 1);
+}
+
+/// A budget spent in the body says so itself, with or without a policy: no note of attempts
+/// after the one attempt that is no retry's.
+#[test]
+fn a_timeout_in_the_body_says_nothing_of_attempts() {
+    let server = TestServer::start(|_| Reply::stall_mid_body("partial", 1000));
+    let err = FuturesSession::builder()
+        .retry(fast_retries())
+        .timeout(ms(300))
+        .build()
+        .get(server.url())
         .send()
         .result()
         .unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("not retried: the answer came from a redirect"),
-        "{text}"
-    );
-    let methods: Vec<String> = (server.requests().iter())
-        .map(|r| r.method.clone())
-        .collect();
-    assert_eq!(methods, ["POST", "GET"]);
+    assert!(err.is_timeout() && !text.contains("attempt"), "{text}");
 }
 
 /// A request that did not reach the server (its connection refused) took no effect: a POST is
@@ -939,4 +976,16 @@ fn a_post_that_never_reached_the_server_is_retried() {
     let text = err.to_string();
     assert!(text.contains("(after 1 attempt, not retried: "), "{text}");
     assert_eq!(retries.load(Ordering::SeqCst), 3);
+    // Nor is one marked idempotent(false): the caller's word rules out every retry.
+    let marked = session.get(closed_port_url()).idempotent(false);
+    assert!(marked.send().result().is_err());
+    assert_eq!(retries.load(Ordering::SeqCst), 3);
+    // Nor a POST whose redirect's hop could not connect: the POST reached its server.
+    let closed = closed_port_url();
+    let server = TestServer::start(move |_| {
+        Reply::status(303, "").header("Location", format!("{closed}/receipt"))
+    });
+    let post = session.post(server.url()).body("order");
+    assert!(post.send().result().is_err());
+    assert_eq!(server.request_count(), 1);
 }
