@@ -340,10 +340,17 @@ pub(crate) fn before_response(e: Error, uri: &Uri, proxy: Option<&ureq::Proxy>) 
         {
             (Phase::Tls, None)
         }
+        // Before the request was written (as far as this session's connector saw): a socket
+        // that was connected can report an unreachable host too, when the route fails under
+        // it, and the request may have arrived.
         io::ErrorKind::ConnectionRefused
         | io::ErrorKind::HostUnreachable
         | io::ErrorKind::NetworkUnreachable
-        | io::ErrorKind::AddrNotAvailable => (Phase::Connect, None),
+        | io::ErrorKind::AddrNotAvailable
+            if !crate::transport::wrote_request() =>
+        {
+            (Phase::Connect, None)
+        }
         io::ErrorKind::InvalidData if https && plain_http_answer(&text) => {
             (Phase::Tls, Some(answered_in_plain_http(uri)))
         }
@@ -474,15 +481,21 @@ fn proxy_at(proxy: &ureq::Proxy) -> String {
 }
 
 /// Whether `e` failed before the request could reach the server: its host's name did not
-/// resolve, or the connection (TCP, a proxy's tunnel) was not made. Such a request took no
-/// effect, whatever its method: a retry cannot make it take effect twice. Not a failure placed
-/// in TLS: that phase is a guess from the error's kind, which a TLS alert or a close after the
-/// request was written (on a caller's agent, whose writes are not seen) gives too.
-pub(crate) fn nothing_sent(e: &Error) -> bool {
+/// resolve, or the connection (TCP, a proxy's tunnel; a TLS handshake past `connect_timeout`,
+/// before which nothing of the request goes) was not made. Such a request took no effect,
+/// whatever its method: a retry cannot make it take effect twice.
+///
+/// An I/O error's phase is a guess from its kind and from what this session's connector saw
+/// (whether the request was written): `observed` says whether the request went through that
+/// connector (not a caller's agent, whose writes are not seen), and without it no I/O error
+/// counts. Nor does one placed in TLS, a guess that a TLS alert or a close after the request
+/// fits too.
+pub(crate) fn nothing_sent(e: &Error, observed: bool) -> bool {
     let early = |phase: Option<Phase>| matches!(phase, Some(Phase::Resolve | Phase::Connect));
     match e {
         Error::Transport(ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => true,
         Error::Transport(ureq::Error::ConnectProxyFailed(_)) => true,
+        Error::Io(_) if !observed => false,
         Error::Io(io) => early(
             io.get_ref()
                 .and_then(|inner| inner.downcast_ref::<Located>())
@@ -717,6 +730,15 @@ impl BodyRead {
         }
     }
 
+    /// How much had come when a read timed out: `1,234 of 5,000 bytes read`, `18 bytes read`.
+    fn so_far(&self) -> String {
+        let read = grouped(self.read);
+        match self.announced {
+            Some(total) => format!("{read} of {} bytes read", grouped(total)),
+            None => format!("{read} bytes read"),
+        }
+    }
+
     /// `body cut after 1,234 of 5,000 bytes`, `body cut after 18 bytes, before its last chunk`.
     fn cut(&self) -> String {
         let read = grouped(self.read);
@@ -778,7 +800,12 @@ pub(crate) fn in_body(
         return e;
     };
     let e = match e {
-        Error::Timeout(t) => Error::Timeout(place_timeout(t, &uri, true)),
+        Error::Timeout(mut t) => {
+            if t.body_read.is_none() {
+                t.body_read = read.map(BodyRead::so_far);
+            }
+            Error::Timeout(place_timeout(t, &uri, true))
+        }
         Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<Located>()) => Error::Io(io),
         Error::Io(io) => {
             let hint = read.filter(|_| is_cut(&io)).map(BodyRead::cut);

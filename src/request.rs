@@ -328,7 +328,8 @@ impl RequestBuilder {
     /// too (a file is read again; a reader's body is never sent again); this is not a retry
     /// of the [`RetryPolicy`], and happens without one. A
     /// [`RetryPolicy`] retries only idempotent requests too (unless it allows others with
-    /// [`RetryPolicy::non_idempotent`]), and asks the same mark. Mark a
+    /// [`RetryPolicy::non_idempotent`], or the request never reached the server, which
+    /// `idempotent(false)` still rules out), and asks the same mark. Mark a
     /// POST `idempotent(true)` when the server treats a repeat as one request (an idempotency
     /// key, a search); mark a GET `idempotent(false)` if sending it twice would do harm. The
     /// mark holds for redirects that keep the method; the GET a redirect makes of a POST is

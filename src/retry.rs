@@ -20,7 +20,7 @@ use crate::Error;
 /// | [`base_delay`](RetryPolicy::base_delay) | 200 ms |
 /// | [`max_delay`](RetryPolicy::max_delay) | 10 s: the longest backoff |
 /// | [`max_retry_after`](RetryPolicy::max_retry_after) | 60 s: the longest server-given wait |
-/// | [`non_idempotent`](RetryPolicy::non_idempotent) | `false`: POST and PATCH are not retried |
+/// | [`non_idempotent`](RetryPolicy::non_idempotent) | `false`: POST and PATCH are not retried (but for a request that never reached the server, below) |
 /// | [`statuses`](RetryPolicy::statuses) | 429, 502, 503, 504 |
 /// | [`on_retry`](RetryPolicy::on_retry) | none: retries are silent |
 ///
@@ -659,7 +659,7 @@ pub(crate) fn is_local_failure(e: &std::io::Error) -> bool {
 
 /// Failures before a response: the request may not have reached the server, or the server
 /// closed a pooled connection under us.
-pub(crate) fn is_retryable_error(e: &Error) -> bool {
+fn is_retryable_error(e: &Error) -> bool {
     match e {
         Error::Io(e) => !is_local_failure(e),
         Error::Timeout(_) => true,

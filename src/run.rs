@@ -250,7 +250,7 @@ impl BodyRetry {
             Ok(again) => again,
             Err(why) => return not_retried(e, made, why),
         };
-        if tried.hops.get() > 1 && !self.after_redirect {
+        if tried.redirected() && !self.after_redirect {
             let why = format!(
                 "the answer came from a redirect, which may have taken the {} request's body \
                  (a 303); idempotent(true) on the request retries it",
@@ -266,12 +266,23 @@ impl BodyRetry {
 }
 
 /// What [`attempts`] tells its caller of the attempts it made: how many in all (those made
-/// before, by [`buffered`] whose answer's body broke off, included), and how many hops the last
-/// one sent (more than one: it followed redirects).
+/// before, by [`buffered`] whose answer's body broke off, included), and how the last one went
+/// (how many hops it sent, and whether it started at a redirect's).
 #[derive(Default)]
 pub(crate) struct Tried {
     made: Cell<u32>,
     hops: Cell<u32>,
+    /// The last attempt started at a redirect's hop, after a 303 (or a 301 or 302 to a POST)
+    /// had taken the body in an earlier one (see `Hop::retry_from`).
+    from_redirect: Cell<bool>,
+}
+
+impl Tried {
+    /// Whether the last attempt's answer came through a redirect: it followed one, or it
+    /// started at one an earlier attempt followed.
+    fn redirected(&self) -> bool {
+        self.hops.get() > 1 || self.from_redirect.get()
+    }
 }
 
 /// Before another attempt of a request to `uri` whose attempt number `attempt` failed with
@@ -1192,7 +1203,7 @@ fn attempts(
                     if replayable
                         && tried.hops.get() == 1
                         && spec.idempotent != Some(false)
-                        && phase::nothing_sent(&e)
+                        && phase::nothing_sent(&e, config.own_agent)
                         && policy.retries(&e) =>
                 {
                     match wait_to_retry(policy, config, timeouts, &uri, attempt, &e)? {
@@ -1212,6 +1223,8 @@ fn attempts(
     let mut start: Option<Hop<'static>> = None;
     loop {
         let mut retry_from = None;
+        // An attempt that starts at a redirect's hop follows one whose server took the body.
+        tried.from_redirect.set(start.is_some());
         let hop = match start.take() {
             Some(hop) => hop,
             None => first(uri.clone()),

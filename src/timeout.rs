@@ -81,6 +81,8 @@ pub struct TimeoutError {
     /// A connect timeout of an `https://` URL that came after the TCP connection was made: in
     /// the TLS handshake.
     handshake: bool,
+    /// How much of the body had come, for a timeout while reading it: `10 of 1,000 bytes read`.
+    pub(crate) body_read: Option<String>,
     /// How many attempts the retry policy made and why no more, when it made more than one or
     /// wanted to (see [`phase::after_attempts`](crate::phase::after_attempts)).
     pub(crate) retried: Option<String>,
@@ -98,6 +100,7 @@ impl TimeoutError {
             phase: None,
             proxy: None,
             handshake: false,
+            body_read: None,
             retried: None,
         }
     }
@@ -397,7 +400,12 @@ impl fmt::Display for TimeoutError {
                 Some(Phase::Response) => {
                     write!(f, " while waiting for the response from {target}")?
                 }
-                Some(Phase::Body) => write!(f, " while reading the body from {target}")?,
+                Some(Phase::Body) => {
+                    write!(f, " while reading the body from {target}")?;
+                    if let Some(read) = &self.body_read {
+                        write!(f, " ({read})")?;
+                    }
+                }
                 Some(Phase::Turn) => {
                     write!(f, " while waiting for the rate limiter's turn for {target}")?
                 }

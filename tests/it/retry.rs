@@ -901,22 +901,41 @@ fn a_post_whose_answer_came_from_a_redirect_is_not_sent_again_when_it_breaks_off
             "POST" => Reply::status(303, "").header("Location", receipt),
             _ => Reply::reset_mid_body(whole.clone(), 100),
         });
-        let err = session_with(fast_retries().non_idempotent(true))
-            .post(server.url_for("/order"))
-            .body("order")
-            .send()
-            .result()
-            .unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.contains("not retried: the answer came from a redirect"),
-            "{receipt}: {text}"
-        );
-        let methods: Vec<String> = (server.requests().iter())
-            .map(|r| r.method.clone())
-            .collect();
-        assert_eq!(methods, ["POST", "GET"], "{receipt}");
+        assert_eq!(post_after_a_redirect(&server), ["POST", "GET"], "{receipt}");
     }
+}
+
+/// The same when the attempt that got the answer started at the redirect's GET (an earlier
+/// one got a 503 there): the POST reached its server in that earlier attempt.
+#[test]
+fn a_post_whose_retry_started_at_its_redirect_is_not_sent_again_when_the_answer_breaks_off() {
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&gets);
+    let server = TestServer::start(move |req| match req.method.as_str() {
+        "POST" => Reply::status(303, "").header("Location", "/receipt"),
+        _ if counted.fetch_add(1, Ordering::SeqCst) == 0 => Reply::status(503, "busy"),
+        _ => Reply::reset_mid_body(long_body(), 100),
+    });
+    assert_eq!(post_after_a_redirect(&server), ["POST", "GET", "GET"]);
+}
+
+/// A POST of `/order` to `server`, retried by the policy's leave, that fails with its answer
+/// through a redirect not retried: the methods the server saw.
+fn post_after_a_redirect(server: &TestServer) -> Vec<String> {
+    let err = session_with(fast_retries().non_idempotent(true))
+        .post(server.url_for("/order"))
+        .body("order")
+        .send()
+        .result()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("not retried: the answer came from a redirect"),
+        "{text}"
+    );
+    (server.requests().iter())
+        .map(|r| r.method.clone())
+        .collect()
 }
 
 /// An answer the policy retries by its status but gave up on (here: it asks for a wait past
@@ -961,7 +980,7 @@ fn a_post_that_never_reached_the_server_is_retried() {
     let retries = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&retries);
     let policy = fast_retries().on_retry(move |_| _ = counted.fetch_add(1, Ordering::SeqCst));
-    let session = session_with(policy);
+    let session = session_with(policy.clone());
     let err = (session.post(closed_port_url()).body("order"))
         .send()
         .result()
@@ -988,4 +1007,13 @@ fn a_post_that_never_reached_the_server_is_retried() {
     let post = session.post(server.url()).body("order");
     assert!(post.send().result().is_err());
     assert_eq!(server.request_count(), 1);
+    // Nor through an agent of the caller's, whose writes the session does not see: only
+    // ureq's own word on the failure would do, and a refused connection is an I/O error.
+    let own = FuturesSession::builder()
+        .agent(ureq_futures::ureq::Agent::new_with_defaults())
+        .retry(policy)
+        .build();
+    let post = own.post(closed_port_url()).body("order");
+    assert!(post.send().result().is_err());
+    assert_eq!(retries.load(Ordering::SeqCst), 3);
 }

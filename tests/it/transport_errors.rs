@@ -295,7 +295,7 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 }
             }),
             variant: &["Timeout(PerRead)"],
-            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
+            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} (7 of 1,000 bytes read) for url: http://{hp}/stall"],
         },
         Case {
             name: "a request's own read timeout",
@@ -320,7 +320,7 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 }
             }),
             variant: &["Timeout(Global)"],
-            words: &["timeout: whole request over 2 s (timeout) while reading the body from {hp} for url: http://{hp}/dribble"],
+            words: &["timeout: whole request over 2 s (timeout) while reading the body from {hp} (", " of 100 bytes read) for url: http://{hp}/dribble"],
         },
         Case {
             name: "stream headers",
@@ -350,7 +350,7 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 }
             }),
             variant: &["Timeout(PerRead)"],
-            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} for url: http://{hp}/events"],
+            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} (0 bytes read) for url: http://{hp}/events"],
         },
         Case {
             name: "silent streamed body",
@@ -364,7 +364,7 @@ fn each_transport_failure_is_the_variant_the_docs_state_and_says_what_where_and_
                 }
             }),
             variant: &["Timeout(PerRead)"],
-            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} for url: http://{hp}/stall"],
+            words: &["timeout: no byte for 2 s (read_timeout) while reading the body from {hp} (7 of 1,000 bytes read) for url: http://{hp}/stall"],
         },
         Case {
             name: "too large",
