@@ -272,7 +272,7 @@
 //! to raise), [`Error::Transport`] for malformed responses (ureq's error inside),
 //! [`Error::TooManyRedirects`] naming the limit, the last URL and its `Location`,
 //! [`Error::Timeout`] naming the setting that fired and its value (`no byte for 30 s
-//! (read_timeout) while reading the body from host:port for url: ...`), [`Error::Status`] with
+//! (read_timeout) while reading the body from host:port (1,234 of 5,000 bytes read) for url: ...`), [`Error::Status`] with
 //! the code, URL, headers, first KiB of the body and the API error it carries (its text is one
 //! line that keeps tinychat's wording and adds requests': `Server responded with an error. Status
 //! Code: 404 Client Error: Not Found for url: ...`), JSON, limits, [`Error::InvalidRequest`] for

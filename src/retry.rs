@@ -33,10 +33,12 @@ use crate::Error;
 /// before the response, or a status of 429, 502, 503 or 504. Only idempotent
 /// requests are retried unless the caller allows others with [`RetryPolicy::non_idempotent`]:
 /// a POST that failed mid-way may have taken effect. One that never reached the server (its
-/// host's name did not resolve, the connection or a proxy's tunnel could not be made, before
-/// any redirect) took no effect and is retried whatever its method, as urllib3 retries a
+/// host's name did not resolve, the connection or an HTTP proxy's tunnel could not be made,
+/// before any redirect) took no effect and is retried whatever its method, as urllib3 retries a
 /// connect error, unless its body is a reader's, which cannot be sent twice, or it is marked
-/// `idempotent(false)`, which rules out every retry. A request is idempotent by its method
+/// `idempotent(false)`, which rules out every retry. On an agent given to
+/// [`SessionBuilder::agent`](crate::SessionBuilder::agent), whose writes the session does not
+/// see, only a connect or a name lookup that ran out of time counts as such. A request is idempotent by its method
 /// (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), or by the caller's word on it,
 /// [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent): a GET marked
 /// `idempotent(false)` is not retried, a POST marked `idempotent(true)` is.

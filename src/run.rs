@@ -252,8 +252,8 @@ impl BodyRetry {
         };
         if tried.redirected() && !self.after_redirect {
             let why = format!(
-                "the answer came from a redirect, which may have taken the {} request's body \
-                 (a 303); idempotent(true) on the request retries it",
+                "the answer came from a redirect, after which the server may have taken the {} \
+                 request's body (a 303 takes it); idempotent(true) on the request retries it",
                 spec.method
             );
             return not_retried(e, made, &why);

@@ -23,9 +23,9 @@ use crate::run::Budget;
 /// Its message is one line, for example:
 ///
 /// ```text
-/// timeout: no byte for 30 s (read_timeout) while reading the body from 127.0.0.1:8080 for url: http://127.0.0.1:8080/file
+/// timeout: no byte for 30 s (read_timeout) while reading the body from 127.0.0.1:8080 (1,024 of 4,096 bytes read) for url: http://127.0.0.1:8080/file
 /// timeout: connect to 10.0.0.1:443 did not finish within 5 s (connect_timeout) for url: https://10.0.0.1/v1
-/// timeout: whole request over 10 s (timeout) while reading the body from example.com:443 for url: https://example.com/big?<redacted>
+/// timeout: whole request over 10 s (timeout) while reading the body from example.com:443 (52,000 bytes read) for url: https://example.com/big?<redacted>
 /// ```
 ///
 /// | `kind` | `setting` |
