@@ -775,7 +775,7 @@ pub(crate) fn grouped(n: u64) -> String {
 
 /// Whether `io`, a failure of a body's read, is the connection ending under it: closed before
 /// the body's end (ureq's "Peer disconnected"), reset or aborted.
-fn is_cut(io: &io::Error) -> bool {
+pub(crate) fn is_cut(io: &io::Error) -> bool {
     matches!(
         io.kind(),
         io::ErrorKind::UnexpectedEof

@@ -456,20 +456,6 @@ impl RetryPolicy {
         }
     }
 
-    /// [`notify`](RetryPolicy::notify) with the reason of `outcome`: its status, or its error.
-    pub(crate) fn notify_outcome(
-        &self,
-        url: &dyn fmt::Display,
-        attempt: u32,
-        wait: Duration,
-        outcome: &Result<http::Response<ureq::Body>, Error>,
-    ) {
-        self.notify(url, attempt, wait, || match outcome {
-            Ok(resp) => status_line(resp.status()),
-            Err(e) => e.to_string(),
-        });
-    }
-
     /// Whether a request with `method` may be retried at all. `mark` is the caller's word on
     /// the request ([`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent)), which
     /// decides instead of the method when given.
@@ -550,8 +536,8 @@ impl RetryPolicy {
     /// `e`, the failure of attempt number `attempt` after which this policy allows no more
     /// (its [`wait_after`](RetryPolicy::wait_after) was `None`), with the note a request's own
     /// retries give it (see [`given_up`](RetryPolicy::given_up)): for a caller that retries by
-    /// itself (`ChatBatch`, a buffered answer whose body broke off). An error the policy does
-    /// not retry goes as it is.
+    /// itself (`ChatBatch`). An error the policy does not retry goes as it is.
+    #[cfg(feature = "llm")]
     pub(crate) fn gave_up(&self, attempt: u32, e: Error) -> Error {
         if !self.retries(&e) {
             return e;
@@ -620,6 +606,15 @@ impl RetryPolicy {
 /// it) instead of piling them up at the cap.
 fn jittered_backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
     jittered(exponential(base, attempt, cap.div_f64(1.2))).min(cap)
+}
+
+/// What [`RetryPolicy::notify`] says of an attempt that ended with `outcome`: its status, or
+/// its error.
+pub(crate) fn outcome_reason(outcome: &Result<http::Response<ureq::Body>, Error>) -> String {
+    match outcome {
+        Ok(resp) => status_line(resp.status()),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// `429 Too Many Requests`: a status and its reason phrase, if it has one.

@@ -229,26 +229,19 @@ impl BodyRetry {
         // that expands without end is `InvalidData` too), which would come again.
         let mends = match &e {
             Error::Timeout(_) => true,
-            Error::Io(io) => matches!(
-                io.kind(),
-                std::io::ErrorKind::UnexpectedEof
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::TimedOut
-            ),
+            Error::Io(io) => {
+                use std::io::ErrorKind::{BrokenPipe, TimedOut};
+                phase::is_cut(io) || matches!(io.kind(), BrokenPipe | TimedOut)
+            }
             _ => false,
         };
         let Some(policy) = self.policy(config).filter(|_| mends) else {
             return Err(e);
         };
-        fn not_retried(e: Error, made: u32, why: &str) -> Result<Spec, Error> {
-            let made = phase::attempts_note(made, Stopped::Other);
-            Err(phase::with_note(e, format!("{made}, not retried: {why}")))
-        }
+        let not_retried = |e, why: &str| Err(phase::with_note(e, not_retried_note(made, why)));
         let (spec, uri) = match &self.again {
             Ok(again) => again,
-            Err(why) => return not_retried(e, made, why),
+            Err(why) => return not_retried(e, why),
         };
         if tried.redirected() && !self.after_redirect {
             let why = format!(
@@ -256,11 +249,11 @@ impl BodyRetry {
                  request's body (a 303 takes it); idempotent(true) on the request retries it",
                 spec.method
             );
-            return not_retried(e, made, &why);
+            return not_retried(e, &why);
         }
         match wait_to_retry(policy, config, timeouts, uri, made, &e)? {
             None => Ok(spec.duplicate()),
-            Some(why) => Err(gave_up(policy, made, e, why, timeouts)),
+            Some(why) => Err(last_failure(e, made, why, timeouts.deadline_passed())),
         }
     }
 }
@@ -286,10 +279,9 @@ impl Tried {
 }
 
 /// Before another attempt of a request to `uri` whose attempt number `attempt` failed with
-/// `e`, a failure `policy` retries: the wait it gives, told to its `on_retry`, slept (a cancel
-/// ends it), then the origin's turn at the session's rate limiter. `Ok(None)` to go on;
-/// `Ok(Some(why))` when no attempt comes: none is left, or the wait or the turn would end
-/// past the request's `timeout`.
+/// `e`, a failure `policy` retries: the wait it gives, then [`wait_out`]. `Ok(None)` to go on;
+/// `Ok(Some(why))` when no attempt comes: none is left, or the wait or the turn would end past
+/// the request's `timeout`.
 fn wait_to_retry(
     policy: &RetryPolicy,
     config: &Config,
@@ -301,44 +293,71 @@ fn wait_to_retry(
     let Some(wait) = policy.wait_after(attempt, e) else {
         return Ok(Some(Stopped::Limit));
     };
-    let deadline = timeouts.deadline;
-    if deadline.is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) {
+    if past_budget(timeouts, wait) {
         return Ok(Some(Stopped::Budget(timeouts.timeout)));
     }
-    policy.notify(uri, attempt, wait, || e.to_string());
-    if !crate::exec::sleep(wait) {
-        return Err(Error::Cancelled);
-    }
-    if let Some(limiter) = &config.rate_limiter {
-        if !wait_turn(limiter, uri, deadline)? {
-            return Ok(Some(Stopped::Turn(timeouts.timeout)));
-        }
+    if !wait_out(policy, config, timeouts, uri, attempt, wait, || {
+        e.to_string()
+    })? {
+        return Ok(Some(Stopped::Turn(timeouts.timeout)));
     }
     Ok(None)
 }
 
-/// `e`, the failure of attempt `attempt` after which [`wait_to_retry`] found no other, with
-/// the attempts made and `why` no more, as `attempts` words its last failure: a timeout of the
-/// request's budget says so itself, and one attempt that is no retry's says nothing of them.
-fn gave_up(
+/// Whether a wait of `wait` from now would end past the request's budget: a retry after it
+/// would only end in a timeout.
+fn past_budget(timeouts: &TimeoutSettings, wait: Duration) -> bool {
+    (timeouts.deadline).is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d))
+}
+
+/// Waits out `wait` before the attempt after number `attempt`, to `uri`: told to the policy's
+/// `on_retry` (`reason`: why the attempt failed), slept (a cancel ends it, as
+/// [`Error::Cancelled`]), then the origin's turn at the session's rate limiter: a retry is a new
+/// request to the origin, which waits out the origin's pause (set by this answer or another
+/// request's) and takes a token of its rate. `Ok(false)` when that turn would come past the
+/// request's `timeout`.
+fn wait_out(
     policy: &RetryPolicy,
-    attempt: u32,
-    e: Error,
-    why: Stopped,
+    config: &Config,
     timeouts: &TimeoutSettings,
-) -> Error {
-    let passed = timeouts.deadline.is_some_and(|d| Instant::now() >= d);
+    uri: &Uri,
+    attempt: u32,
+    wait: Duration,
+    reason: impl FnOnce() -> String,
+) -> Result<bool, Error> {
+    policy.notify(uri, attempt, wait, reason);
+    if !crate::exec::sleep(wait) {
+        return Err(Error::Cancelled);
+    }
+    match &config.rate_limiter {
+        Some(limiter) => wait_turn(limiter, uri, timeouts.deadline),
+        None => Ok(true),
+    }
+}
+
+/// `e`, the failure of attempt number `attempt` after which no other comes, for `why`: with
+/// the attempts made and why no more when more than one was made or the budget cut the
+/// retries short; but a timeout of the budget itself (`passed`: its deadline has come) says so
+/// itself, and one attempt that is no retry's says nothing of them.
+fn last_failure(e: Error, attempt: u32, why: Stopped, passed: bool) -> Error {
     let why = match why {
         Stopped::Budget(_) | Stopped::Turn(_) if matches!(e, Error::Timeout(_)) && passed => {
             Stopped::Other
         }
         why => why,
     };
-    match why {
-        Stopped::Limit => policy.gave_up(attempt, e),
-        Stopped::Other if attempt == 1 => e,
-        why => phase::after_attempts(e, attempt, why),
+    if attempt > 1 || matches!(why, Stopped::Budget(_) | Stopped::Turn(_)) {
+        phase::after_attempts(e, attempt, why)
+    } else {
+        e
     }
+}
+
+/// The note of a failure the policy would have retried, after `attempt` attempts, and `why` it
+/// was not: `after 1 attempt, not retried: POST is not idempotent ...`.
+fn not_retried_note(attempt: u32, why: &str) -> String {
+    let made = phase::attempts_note(attempt, Stopped::Other);
+    format!("{made}, not retried: {why}")
 }
 
 /// The job of an event stream: resolves `done` with the stream as soon as the headers are in,
@@ -1185,10 +1204,7 @@ fn attempts(
             attempt += 1;
             made.set(attempt);
             let outcome = send(first(uri.clone()), &mut None);
-            let note = || {
-                let made = phase::attempts_note(attempt, Stopped::Other);
-                format!("{made}, not retried: {why}")
-            };
+            let note = || not_retried_note(attempt, &why);
             return match outcome {
                 Ok(mut resp) => {
                     if policy.retries_answer(resp.status().as_u16(), resp.headers()) {
@@ -1208,7 +1224,7 @@ fn attempts(
                 {
                     match wait_to_retry(policy, config, timeouts, &uri, attempt, &e)? {
                         None => continue,
-                        Some(why) => Err(gave_up(policy, attempt, e, why, timeouts)),
+                        Some(why) => Err(last_failure(e, attempt, why, timeouts.deadline_passed())),
                     }
                 }
                 Err(e) if policy.retries(&e) => Err(phase::with_note(e, note())),
@@ -1216,7 +1232,6 @@ fn attempts(
             };
         }
     }
-    let deadline_passed = || deadline.is_some_and(|d| Instant::now() >= d);
     let mut attempt = made.get() + 1;
     // Where the next attempt starts: at the first hop, or at the one that failed once a
     // redirect took the body (see `Hop::retry_from`).
@@ -1247,19 +1262,7 @@ fn attempts(
                 }
                 Err(e) => e,
             };
-            let why = match why {
-                Stopped::Budget(_) | Stopped::Turn(_)
-                    if matches!(e, Error::Timeout(_)) && deadline_passed() =>
-                {
-                    Stopped::Other
-                }
-                why => why,
-            };
-            if attempt > 1 || matches!(why, Stopped::Budget(_) | Stopped::Turn(_)) {
-                Err(phase::after_attempts(e, attempt, why))
-            } else {
-                Err(e)
-            }
+            Err(last_failure(e, attempt, why, timeouts.deadline_passed()))
         };
         let stopped = if attempt >= policy.max_attempts() {
             Stopped::Limit
@@ -1276,29 +1279,18 @@ fn attempts(
         match policy.verdict(attempt, &outcome) {
             Verdict::Stop => return last(outcome, stopped),
             // Waiting past the budget would only end in a timeout: hand over what we have.
-            Verdict::RetryAfter(wait)
-                if deadline
-                    .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d)) =>
-            {
+            Verdict::RetryAfter(wait) if past_budget(timeouts, wait) => {
                 return last(outcome, budget)
             }
-            // A response dropped unread closes its connection; nothing else is lost. A cancel
-            // ends the wait.
+            // A response dropped unread closes its connection; nothing else is lost.
             Verdict::RetryAfter(wait) => {
                 if let Ok(resp) = &mut outcome {
                     observe_refusal_body(config.rate_limiter.as_ref(), resp);
                 }
                 let to = start.as_ref().map_or(&uri, |hop| &hop.uri);
-                policy.notify_outcome(to, attempt, wait, &outcome);
-                if !crate::exec::sleep(wait) {
-                    return Err(Error::Cancelled);
-                }
-                // A retry is a new request to the origin: it waits out the origin's pause (set
-                // by this answer or another request's) and takes a token of its rate.
-                if let Some(limiter) = &config.rate_limiter {
-                    if !wait_turn(limiter, to, deadline)? {
-                        return last(outcome, Stopped::Turn(timeouts.timeout));
-                    }
+                let reason = || crate::retry::outcome_reason(&outcome);
+                if !wait_out(policy, config, timeouts, to, attempt, wait, reason)? {
+                    return last(outcome, Stopped::Turn(timeouts.timeout));
                 }
             }
         }

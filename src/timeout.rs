@@ -193,6 +193,11 @@ pub(crate) struct TimeoutSettings {
 }
 
 impl TimeoutSettings {
+    /// Whether the request's budget has run out: its deadline, if it has one, has come.
+    pub(crate) fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     /// The settings of a request sent with `agent`.
     pub(crate) fn new(
         agent: &ureq::Agent,

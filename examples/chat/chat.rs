@@ -528,12 +528,11 @@ impl Target {
                     false => format!("hint: {hint}: set {}", self.provider.key_vars()),
                 })
                 .or_else(|| (e.status == 404).then(|| self.not_found_hint(&e.body))?),
-            Failure::Chat(e) if unresolved(e) => Some(self.resolve_hint()),
-            Failure::Chat(e) if unreachable(e) => Some(self.reach_hint()),
             Failure::Chat(Error::UnexpectedContentType { content_type, .. }) => {
                 Some(self.not_a_stream_hint(content_type))
             }
-            _ => None,
+            Failure::Chat(e) => unreachable(e).map(|unresolved| self.reach_hint(unresolved)),
+            Failure::Stopped | Failure::Output(_) => None,
         };
         (format!("error: {one_line}"), hint)
     }
@@ -581,23 +580,16 @@ impl Target {
         }
     }
 
-    /// The fix for a host name that did not resolve: a typo more often than a server down.
-    fn resolve_hint(&self) -> String {
-        let base = &self.base_url;
-        match self.base_from {
-            BaseFrom::Option | BaseFrom::Variable => format!(
-                "hint: the host name of {base} does not resolve: check its spelling (or this \
-                 machine's DNS)"
-            ),
-            BaseFrom::Default | BaseFrom::Demo => self.reach_hint(),
-        }
-    }
-
-    /// The fix for a server that could not be reached, by where its URL came from.
-    fn reach_hint(&self) -> String {
+    /// The fix for a server that could not be reached, by where its URL came from, and whether
+    /// its host name did not resolve (`unresolved`: a typo more often than a server down).
+    fn reach_hint(&self, unresolved: bool) -> String {
         let base = &self.base_url;
         let var = self.provider.base_var();
         match self.base_from {
+            BaseFrom::Option | BaseFrom::Variable if unresolved => format!(
+                "hint: the host name of {base} does not resolve: check its spelling (or this \
+                 machine's DNS)"
+            ),
             BaseFrom::Option => format!(
                 "hint: nothing answers at {base}: start the server there, or give --base-url \
                  the URL of one that runs"
@@ -618,22 +610,18 @@ impl Target {
     }
 }
 
-/// Whether `e` says the server's host name did not resolve (not a proxy's).
-fn unresolved(e: &Error) -> bool {
-    let Error::Io(io) = e else { return false };
+/// Whether `e` says the server could not be reached at all (not a proxy's: the message says so
+/// itself): `Some(true)` when its name did not resolve, `Some(false)` when the connection was
+/// refused.
+fn unreachable(e: &Error) -> Option<bool> {
+    let Error::Io(io) = e else { return None };
     let text = io.to_string();
-    !text.contains("proxy") && text.starts_with("resolve ")
-}
-
-/// Whether `e` says the server could not be reached at all: its name did not resolve or the
-/// connection was refused (not a proxy's: the message says so itself).
-fn unreachable(e: &Error) -> bool {
-    let Error::Io(io) = e else { return false };
-    let text = io.to_string();
-    !text.contains("proxy")
-        && (io.kind() == io::ErrorKind::ConnectionRefused
-            || text.starts_with("connect to ")
-            || text.starts_with("resolve "))
+    if text.contains("proxy") {
+        return None;
+    }
+    let unresolved = text.starts_with("resolve ");
+    let refused = io.kind() == io::ErrorKind::ConnectionRefused || text.starts_with("connect to ");
+    (unresolved || refused).then_some(unresolved)
 }
 
 /// What an error answer says about the API key, if it is about the key: from its status and
