@@ -24,7 +24,7 @@ use crate::progress::ProgressCounter;
 use crate::ratelimit::{observe_answer, observe_body_wait, wait_turn};
 use crate::redirect::{self, Hop};
 use crate::response::Response;
-use crate::retry::{RetryPolicy, Verdict};
+use crate::retry::{self, RetryPolicy, Verdict};
 use crate::sse::{pump, Decode, EventStream, MapFeed, Sink, StreamOptions};
 use crate::timeout::TimeoutSettings;
 use crate::upload::{Payload, Upload};
@@ -139,8 +139,9 @@ pub(crate) fn buffered<U>(
             .filter(|_| matches!(resp.status().as_u16(), 429 | 503))
             .map(|limiter| (limiter, resp.get_uri().clone()));
         // An answer the policy retries by its status, given up on (its attempts spent, or a
-        // wait longer than `max_retry_after`): no body of it is asked for again.
-        let given_up = (again.as_ref()).is_some_and(|again| again.retries_answer(config, &resp));
+        // wait longer than `max_retry_after`), or one the server said not to retry: no body
+        // of it is asked for again.
+        let given_up = (again.as_ref()).is_some_and(|again| again.keeps_answer(config, &resp));
         match Response::read(resp, elapsed, max_body, progress, &timeouts) {
             Ok(resp) => break (resp, refusal),
             Err(e) => match again.as_ref().filter(|_| !given_up) {
@@ -170,7 +171,8 @@ pub(crate) fn buffered<U>(
 /// `attempts` retries such a request from the redirect's GET, which this retry cannot (the
 /// hop is gone with the answer). Nor is an answer whose status the policy retries, which its
 /// attempts gave up on (spent, or a wait longer than `max_retry_after`): that answer is the
-/// request's outcome, whatever became of its body.
+/// request's outcome, whatever became of its body; nor one whose server said
+/// `x-should-retry: false`.
 struct BodyRetry {
     /// The request as made, copied before it was sent, and where it goes first; or why the
     /// policy does not retry it.
@@ -207,10 +209,14 @@ impl BodyRetry {
         self.own.as_deref().or(config.retry.as_ref())
     }
 
-    /// Whether the policy retries `resp` by its status (see above).
-    fn retries_answer(&self, config: &Config, resp: &http::Response<ureq::Body>) -> bool {
-        self.policy(config)
-            .is_some_and(|p| p.retries_answer(resp.status().as_u16(), resp.headers()))
+    /// Whether `resp` is the outcome, whatever becomes of its body: the policy retries it by
+    /// its status (so its attempts gave up on it), or its server said not to retry (see above).
+    fn keeps_answer(&self, config: &Config, resp: &http::Response<ureq::Body>) -> bool {
+        let (status, headers) = (resp.status().as_u16(), resp.headers());
+        retry::should_retry(headers) == Some(false)
+            || self
+                .policy(config)
+                .is_some_and(|p| p.retries_answer(status, headers))
     }
 
     /// The request to send again after the body of the last of the attempts `tried` failed

@@ -939,20 +939,28 @@ fn post_after_a_redirect(server: &TestServer) -> Vec<String> {
 }
 
 /// An answer the policy retries by its status but gave up on (here: it asks for a wait past
-/// `max_retry_after`) is the request's outcome: its body cut short is not asked for again.
+/// `max_retry_after`) is the request's outcome: its body cut short is not asked for again; so
+/// is an answer whose server said `x-should-retry: false`.
 #[test]
 fn an_answer_given_up_on_is_not_asked_for_again_when_its_body_breaks_off() {
-    let server = TestServer::start(|_| {
-        Reply::reset_mid_body(long_body(), 100)
-            .with_status(429)
-            .header("Retry-After", "3600")
-    });
-    let err = session_with(fast_retries())
-        .get(server.url())
-        .send()
-        .result();
-    assert!(matches!(err, Err(Error::Io(_))), "{err:?}");
-    assert_eq!(server.request_count(), 1);
+    // A wait asked for past `max_retry_after`; a server's word against any retry, whatever
+    // the status.
+    for (status, header) in [
+        (429, ("Retry-After", "3600")),
+        (404, ("x-should-retry", "false")),
+    ] {
+        let server = TestServer::start(move |_| {
+            Reply::reset_mid_body(long_body(), 100)
+                .with_status(status)
+                .header(header.0, header.1)
+        });
+        let err = session_with(fast_retries())
+            .get(server.url())
+            .send()
+            .result();
+        assert!(matches!(err, Err(Error::Io(_))), "{status}: {err:?}");
+        assert_eq!(server.request_count(), 1, "{status}");
+    }
 }
 
 /// A budget spent in the body says so itself, with or without a policy: no note of attempts
