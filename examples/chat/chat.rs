@@ -531,6 +531,7 @@ impl Target {
             Failure::Chat(Error::UnexpectedContentType { content_type, .. }) => {
                 Some(self.not_a_stream_hint(content_type))
             }
+            Failure::Chat(Error::Protocol(_)) => self.protocol_hint(),
             Failure::Chat(e) => unreachable(e).map(|unresolved| self.reach_hint(unresolved)),
             Failure::Stopped | Failure::Output(_) => None,
         };
@@ -577,6 +578,22 @@ impl Target {
                 self.base_url,
                 self.provider.name()
             ),
+        }
+    }
+
+    /// What a stream the provider's decoder could not read says about a server of the user's
+    /// choice: most often it speaks another provider's API (most local servers speak OpenAI's)
+    /// and `--provider` names the wrong one. `None` for the provider's own API and the demo.
+    fn protocol_hint(&self) -> Option<String> {
+        match self.base_from {
+            BaseFrom::Option | BaseFrom::Variable => Some(format!(
+                "hint: {} did not stream as {}'s API does: if it speaks another (most local \
+                 servers speak OpenAI's), give its --provider (openai, anthropic, gemini or \
+                 cohere)",
+                self.base_url,
+                self.provider.name()
+            )),
+            BaseFrom::Default | BaseFrom::Demo => None,
         }
     }
 
@@ -811,7 +828,7 @@ mod tests {
     use std::io::{self, Write};
     use std::time::Duration;
 
-    use ureq_futures::llm::{Conversation, OpenAIClient};
+    use ureq_futures::llm::{AnthropicClient, Conversation, OpenAIClient};
 
     use ureq_futures::Error;
 
@@ -1123,6 +1140,15 @@ mod tests {
         );
     }
 
+    /// How the chat's first message to `client` fails (it must).
+    fn failure_of(client: impl ureq_futures::llm::ChatClient + 'static) -> Failure {
+        let mut chat = Conversation::new(client);
+        match ask(&mut chat, "hi".into(), &CtrlC::default(), &mut Vec::new()) {
+            Err(failure @ Failure::Chat(_)) => failure,
+            _ => panic!("the request did not fail"),
+        }
+    }
+
     #[test]
     fn a_server_that_cannot_be_reached_gets_the_fix_for_where_its_url_came_from() {
         // A base URL on 127.0.0.1 where nothing listens.
@@ -1132,11 +1158,7 @@ mod tests {
             .env(|_| None)
             .retry(ureq_futures::RetryPolicy::none())
             .build();
-        let mut chat = Conversation::new(client);
-        let failure = match ask(&mut chat, "hi".into(), &CtrlC::default(), &mut Vec::new()) {
-            Err(failure @ Failure::Chat(_)) => failure,
-            _ => panic!("the request did not fail"),
-        };
+        let failure = failure_of(client);
         let target = |base_from| Target {
             provider: Provider::OpenAI,
             model: "m".into(),
@@ -1201,11 +1223,7 @@ mod tests {
             .api_key("sk-wrong")
             .env(|_| None)
             .build();
-        let mut chat = Conversation::new(client);
-        let failure = match ask(&mut chat, "hi".into(), &CtrlC::default(), &mut Vec::new()) {
-            Err(failure @ Failure::Chat(_)) => failure,
-            _ => panic!("the request did not fail"),
-        };
+        let failure = failure_of(client);
         let hint = |has_key| target(BaseFrom::Option, has_key).describe(&failure).1;
         let set = hint(true).unwrap_or_default();
         assert!(
@@ -1255,6 +1273,41 @@ mod tests {
             "hint: check that http://127.0.0.1:8080/v1 is the base URL of a chat API for \
              --provider openai, and that it streams its answers"
         );
+    }
+
+    /// A server that speaks OpenAI's API, asked with `--provider anthropic`: the stream is not
+    /// what Anthropic's decoder reads, and the hint names the option to change.
+    #[test]
+    fn a_stream_of_another_providers_api_gets_the_fix() {
+        let server = support::TestServer::start(|_| {
+            let chunk = r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
+            support::Reply::ok(format!("data: {chunk}\n\ndata: [DONE]\n\n"))
+                .content_type("text/event-stream")
+        });
+        let client = AnthropicClient::builder("m", None)
+            .base_url(server.url())
+            .env(|_| None)
+            .build();
+        let failure = failure_of(client);
+        let target = |base_from| Target {
+            provider: Provider::Anthropic,
+            model: "m".into(),
+            base_url: server.url(),
+            base_from,
+            has_key: false,
+        };
+        let (_, hint) = target(BaseFrom::Option).describe(&failure);
+        assert_eq!(
+            hint.unwrap(),
+            format!(
+                "hint: {} did not stream as anthropic's API does: if it speaks another (most \
+                 local servers speak OpenAI's), give its --provider (openai, anthropic, gemini \
+                 or cohere)",
+                server.url()
+            )
+        );
+        // From the provider's own API, the same failure is no choice of the user's.
+        assert_eq!(target(BaseFrom::Default).describe(&failure).1, None);
     }
 
     #[test]
