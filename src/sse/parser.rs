@@ -55,8 +55,9 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 /// The UTF-8 byte order mark, stripped once at the start of a stream.
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
-/// Above this capacity a data buffer is not kept for the next event: one huge event must not
-/// pin its memory for the rest of the stream.
+/// Above this capacity a data buffer, or the buffer of a line that spanned reads, is not kept
+/// for the next event: one huge event or line must not pin its memory for the rest of the
+/// stream.
 const KEEP_DATA_CAPACITY: usize = 64 * 1024;
 
 /// One dispatched event.
@@ -583,7 +584,7 @@ impl Parser {
                 Err(e) => return Err(self.fail(e)),
             }
         }
-        self.line.clear();
+        self.clear_line();
         self.bom_seen = Some(0);
         self.skip_lf = false;
         if !dispatched {
@@ -792,7 +793,7 @@ impl Parser {
         self.skip_lf = cr_at_end;
         // Not empty, so a field or a comment: it cannot end an event.
         let result = self.fields.process_raw_field(&self.line);
-        self.line.clear();
+        self.clear_line();
         result.map(|()| pos + next)
     }
 
@@ -841,6 +842,17 @@ impl Parser {
             self.skip_lf = true;
         }
         Ok(())
+    }
+
+    /// Empties the buffer of a line that spanned chunks, and frees it when it grew past
+    /// [`KEEP_DATA_CAPACITY`]: one long line (a snapshot sent as a single `data:` line, a long
+    /// comment) must not pin its memory for the rest of the stream.
+    fn clear_line(&mut self) {
+        if self.line.capacity() > KEEP_DATA_CAPACITY {
+            self.line = Vec::new();
+        } else {
+            self.line.clear();
+        }
     }
 
     /// Consumes the BOM (or the part of it that `input` holds) at the start of the stream.
@@ -1518,6 +1530,33 @@ mod tests {
             .iter()
             .all(|d| d == "small\ntwo" && d.capacity() < 1024));
         assert!(parser.fields.data.capacity() <= KEEP_DATA_CAPACITY);
+    }
+
+    /// One long line that came in many reads (a `data:` line, then a comment) leaves no buffer
+    /// of its size behind, in the parser or in an `EventReader`.
+    #[test]
+    fn a_long_line_does_not_pin_its_buffer() {
+        for start in [b"data: ".as_slice(), b": "] {
+            let long = [start, &[b'x'; 200_000], b"\n\n"].concat();
+            let mut parser = Parser::new();
+            let mut datas = Vec::new();
+            for piece in long.chunks(4096) {
+                parser.feed(piece, &mut |e| datas.push(e.data)).unwrap();
+            }
+            parser
+                .feed(b"data: small\n\n", &mut |e| datas.push(e.data))
+                .unwrap();
+            assert_eq!(datas.last().map(String::as_str), Some("small"));
+            let kept = parser.buffered_capacity();
+            assert!(kept <= 2 * KEEP_DATA_CAPACITY, "{kept} bytes kept");
+
+            let input = [long.as_slice(), b"data: small\n\n"].concat();
+            let mut reader = super::super::EventReader::new(&input[..]);
+            let last = reader.by_ref().last().map(|e| e.unwrap().data);
+            assert_eq!(last.as_deref(), Some("small"));
+            let kept = reader.parser().buffered_capacity();
+            assert!(kept <= 2 * KEEP_DATA_CAPACITY, "{kept} bytes kept");
+        }
     }
 
     #[test]
