@@ -25,8 +25,14 @@ const MIN_READ_SIZE: usize = 512;
 /// - One read asks for up to 8 KiB (after a run of small reads, for a little more than the last
 ///   one brought, growing back to 8 KiB as reads fill it).
 /// - [`ErrorKind::Interrupted`](io::ErrorKind::Interrupted) is retried.
+/// - A read that timed out ([`WouldBlock`](io::ErrorKind::WouldBlock) or
+///   [`TimedOut`](io::ErrorKind::TimedOut): a socket's read timeout, a non-blocking reader)
+///   is yielded as [`Error::Io`] and ends nothing: nothing read is lost, and the next call
+///   reads again. So a loop over a socket with a read timeout can look at a stop flag between
+///   reads, and go on.
 /// - Any other I/O error is yielded once, as [`Error::from`]`(io::Error)`, and then the iterator
-///   ends. So does an [`Error::EventTooLarge`] from the parser.
+///   ends (a timeout of ureq's, [`Error::Timeout`], is one: a body whose read timed out is not
+///   read again). So does an [`Error::EventTooLarge`] from the parser.
 /// - At the end of the input the parser is [finished](Parser::finish): an event without its
 ///   blank line is discarded unless the parser was built with
 ///   [`dispatch_unterminated(true)`](Parser::dispatch_unterminated).
@@ -216,7 +222,9 @@ impl<R: Read> EventReader<R> {
                         };
                     }
                     Err(e) => {
-                        self.state = State::Done;
+                        if !read_timed_out(&e) {
+                            self.state = State::Done;
+                        }
                         return Some(Err(e));
                     }
                 },
@@ -316,6 +324,13 @@ impl<R: Read> EventReader<R> {
 }
 
 impl<R: Read> FusedIterator for EventReader<R> {}
+
+/// Whether `e` is a read of the underlying reader that timed out, which the next read may
+/// follow (see [`EventReader`]'s guarantees).
+fn read_timed_out(e: &Error) -> bool {
+    use io::ErrorKind::{TimedOut, WouldBlock};
+    matches!(e, Error::Io(io) if matches!(io.kind(), WouldBlock | TimedOut))
+}
 
 impl<R: Read> EventReader<R> {
     /// How many bytes were read and are not parsed yet.

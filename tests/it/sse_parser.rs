@@ -1176,6 +1176,39 @@ fn an_io_error_is_yielded_once_then_the_reader_ends() {
     assert!(events.next().is_none());
 }
 
+/// A read that timed out (a socket's read timeout) is yielded and ends nothing: the next call
+/// reads again, and the event it had begun comes whole.
+#[test]
+fn a_read_that_timed_out_is_yielded_and_the_next_call_reads_again() {
+    use io::ErrorKind::{TimedOut, WouldBlock};
+    let script = Script(VecDeque::from([
+        Ok(b"data: first\n\ndata: par".to_vec()),
+        Err(io::Error::from(WouldBlock)),
+        Ok(b"tial\n\n".to_vec()),
+        Err(io::Error::from(TimedOut)),
+        Err(io::Error::from(TimedOut)),
+        Ok(b"data: third\n\n".to_vec()),
+    ]));
+    let seen: Vec<String> = EventReader::new(script)
+        .map(|e| match e {
+            Ok(event) => event.data,
+            Err(Error::Io(io)) => format!("{:?}", io.kind()),
+            Err(other) => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "first",
+            "WouldBlock",
+            "partial",
+            "TimedOut",
+            "TimedOut",
+            "third"
+        ]
+    );
+}
+
 /// Hands out one piece per read, and fails the test when it is read more often than the test
 /// allowed so far: the event reader must not read ahead of what it needs.
 struct Lockstep {
