@@ -378,11 +378,12 @@ impl BodyReader {
     /// `Ok(self)` for statuses below 400; for 4xx and 5xx, [`Error::Status`] with the code, the
     /// headers and the first KiB of the body, as [`Response::error_for_status`]
     /// (requests' `raise_for_status`). The body is read up to 64 KiB, to find the API error in
-    /// it, for at most the request's [`timeout`](crate::RequestBuilder::timeout) from this call
-    /// (and each read for at most its `read_timeout`): a server that stalls in its error body
-    /// does not hold the caller. When the read stops before the end of the body, the message
-    /// says after how many bytes and which limit cut it (`(error body cut after 4 bytes:
-    /// nothing more within 10 s (timeout))`). The rest of the body is not read and its
+    /// it, for at most 5 s from this call, or the request's
+    /// [`timeout`](crate::RequestBuilder::timeout) when that is shorter (and each read for at
+    /// most its `read_timeout`): a server that stalls in its error body does not hold the
+    /// caller, with or without a `timeout`. When the read stops before the end of the body, the
+    /// message says after how many bytes and which limit cut it (`(error body cut after 4
+    /// bytes: nothing more within 2 s (timeout))`). The rest of the body is not read and its
     /// connection is closed.
     ///
     /// [`Response::error_for_status`]: crate::Response::error_for_status
@@ -408,13 +409,15 @@ impl BodyReader {
             return Ok(self);
         }
         let timeouts = self.body.timeouts;
-        // The request's `timeout` bounded the wait for the head; the error body gets as long.
+        // The request's `timeout` bounded the wait for the head; the error body gets as long,
+        // and no longer than any error body the caller does not get.
         let deadline = timeouts
             .and_then(|t| t.timeout)
             .and_then(|t| std::time::Instant::now().checked_add(t));
+        let (deadline, capped) = crate::run::error_body_deadline(deadline);
         let job = self.job.as_ref().map(|job| job.hold.job().clone());
         let (start, cut) =
-            crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job, None);
+            crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job, capped);
         let headers = std::mem::take(&mut self.headers);
         let error = Error::status_cut(self.status, &self.url, headers, &start, cut.as_deref());
         Err(std::mem::take(&mut self.notes).apply(error))

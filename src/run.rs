@@ -721,8 +721,16 @@ fn unread_body_start(
     timeouts: Option<TimeoutSettings>,
 ) -> (Vec<u8>, Option<String>) {
     let job = crate::exec::current_job();
+    let (deadline, capped) = error_body_deadline(timeouts.and_then(|t| t.deadline));
+    error_body(body, timeouts.as_ref(), deadline, job, capped)
+}
+
+/// Until when the body of a refused answer that the caller does not get is read: `deadline`
+/// (the request's `timeout`), or [`ERROR_BODY_WAIT`] from now when that comes first; and, in
+/// that case, the words for the error when the read is cut (see [`error_body`]'s `capped`).
+pub(crate) fn error_body_deadline(deadline: Option<Instant>) -> (Option<Instant>, Option<String>) {
     let wait = Instant::now().checked_add(ERROR_BODY_WAIT);
-    let (deadline, capped) = match (timeouts.and_then(|t| t.deadline), wait) {
+    let (deadline, capped) = match (deadline, wait) {
         (Some(deadline), Some(wait)) if wait < deadline => (Some(wait), true),
         (None, Some(wait)) => (Some(wait), true),
         (deadline, _) => (deadline, false),
@@ -734,7 +742,7 @@ fn unread_body_start(
             crate::timeout::Human(ERROR_BODY_WAIT)
         )
     };
-    error_body(body, timeouts.as_ref(), deadline, job, capped.then(waited))
+    (deadline, capped.then(waited))
 }
 
 /// The start of the body of a refused response, which explains the error: up to

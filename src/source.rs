@@ -71,7 +71,9 @@ const QUICK_END: Duration = Duration::from_millis(100);
 ///   opening) one after another, without an event between them, back off as failures do
 ///   (without counting as failures), streams cut at once without an event count as failures,
 ///   and the doubling starts from 1 ms at least: a server
-///   that sends `retry: 0` and closes or resets at once is not reconnected to in a busy loop. A
+///   that sends `retry: 0` and closes or resets at once is not reconnected to in a busy loop. One
+///   that sends an event on each such connection is reconnected to as it asks, as browsers
+///   do (its events reset the backoff: each connection brought something). A
 ///   `retry:` counts as soon as the server sends it,
 ///   on a line of its own too.
 /// * The new request carries `Last-Event-ID` with the last event ID in force, if any: the ID of

@@ -372,6 +372,31 @@ fn error_for_status_on_a_stalled_error_body_ends_within_the_timeout_and_says_so(
     );
 }
 
+/// Without a `timeout` (the default), the wait for a stalled error body has its own bound: the
+/// 5 s that every error body the caller does not get is waited for at most.
+#[test]
+fn error_for_status_on_a_stalled_error_body_ends_without_a_timeout_too() {
+    let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(500));
+    let body = FuturesSession::new()
+        .get(server.url())
+        .send_streaming()
+        .result()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || _ = tx.send(body.error_for_status().map(|_| ())));
+    let result = rx
+        .recv_timeout(secs(30))
+        .expect("error_for_status waited for the rest of the error body without a bound");
+    let text = result.unwrap_err().to_string();
+    assert!(
+        text.ends_with(
+            "(error body cut after 4 bytes: nothing more within 5 s, the most an error body the \
+             caller does not get is waited for)"
+        ),
+        "{text}"
+    );
+}
+
 #[test]
 fn error_for_status_says_which_read_timeout_cut_the_error_body() {
     let server = TestServer::start(|_| Reply::stall_mid_body("busy", 1000).with_status(503));
