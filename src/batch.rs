@@ -62,7 +62,9 @@ pub struct BatchProgress {
     pub submitted: u64,
     /// Jobs that have finished, with a result or an error.
     pub completed: u64,
-    /// Of the completed jobs, those whose result was an error.
+    /// Of the completed jobs, those whose result was an error. A response of any status is
+    /// a result: a job counts a 4xx or 5xx as failed only when it makes that an error
+    /// ([`Response::error_for_status`](crate::Response::error_for_status) in the job).
     pub failed: u64,
     /// Jobs cancelled (queued or running) by [`stop_on_error`](Batch::stop_on_error), or by a
     /// cancel of the job the batch is iterated in. Dropping the batch cancels its jobs too, but

@@ -134,9 +134,11 @@ impl RequestBuilder {
     /// request an [`Error::InvalidRequest`] before anything is sent. `Expect: 100-continue` is
     /// not sent: the body follows the head at once, as requests sends it (ureq would wait for
     /// the `100 Continue` and miss a final answer that comes instead, such as S3's 401 or a
-    /// redirect, until the `timeout`). A server that refuses the body and stops reading it,
-    /// keeping the connection open, is then heard once the body fits in the connection's
-    /// buffers; a larger one waits for the `timeout`, as with requests.
+    /// redirect, until the `timeout`). A server that refuses the body with an error answer
+    /// (status 300 or more) and stops reading it, keeping the connection open, is heard at
+    /// once over `http://` on Unix, where the session watches for an answer while it writes;
+    /// elsewhere (TLS, a SOCKS proxy, Windows) once the body fits in the connection's buffers,
+    /// a larger one waiting for the `timeout` or a cancel, as with requests.
     ///
     /// # Examples
     ///
@@ -259,6 +261,13 @@ impl RequestBuilder {
     /// limit on this request. Defaults to the session's. A budget of zero (one computed from a
     /// deadline that has passed) is spent already: the request fails at once with
     /// [`Error::Timeout`](crate::Error::Timeout), unsent.
+    ///
+    /// The budget starts when a worker starts the request: time queued for a worker, or parked
+    /// for a [`RateLimiter`](crate::RateLimiter)'s turn (a paused origin's, up to its
+    /// `max_pause`) or a [`max_per_host`](crate::SessionBuilder::max_per_host) slot, does not
+    /// count. To bound the whole wait, give the handle a deadline of its own:
+    /// [`Pending::result_timeout`](crate::Pending::result_timeout), then
+    /// [`Pending::cancel`](crate::Pending::cancel).
     ///
     /// # Examples
     ///
@@ -785,6 +794,11 @@ impl RequestBuilder {
     /// [`timeout`](RequestBuilder::timeout) bounds the wait for the headers, and the
     /// [`read_timeout`](RequestBuilder::read_timeout) each silence of the server while the body
     /// is read (a total budget would cut a large file on a slow link).
+    ///
+    /// The file is the download's only outcome: keep its handle and wait on it (`result`,
+    /// [`wait_all`](crate::wait_all)). One whose handle was dropped while it was still queued is
+    /// not made when the session goes first, nor after [`join`](crate::FuturesSession::join)
+    /// (see [`Pending`](crate::Pending)).
     ///
     /// # Examples
     ///

@@ -1514,8 +1514,9 @@ fn request_headers(
     // default. Without it the body follows the head at once, as requests sends it (with the
     // header): a server that refuses it is heard once the body is sent, or at once when it
     // closes the connection; one that keeps the connection open and stops reading a body
-    // larger than the sockets' buffers holds the request until its `timeout`, as it holds
-    // requests' (see `crate::transport`, "An answer before the whole request").
+    // larger than the sockets' buffers is heard as it answers over `http://` on Unix, and
+    // elsewhere holds the request until its `timeout`, as it holds requests' (see
+    // `crate::transport`, "An answer before the whole request").
     let continue_expected = headers.get(http::header::EXPECT).is_some_and(|v| {
         v.as_bytes()
             .trim_ascii()

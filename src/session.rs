@@ -620,6 +620,11 @@ impl FuturesSession {
     /// stream that a job waited for in its full pool and that runs on a thread of its own (see
     /// [`Pending::result`]); it ends with its stream.
     ///
+    /// Jobs still queued do not run: they resolve to [`Error::ShutDown`], as `shutdown` says (a
+    /// [`download`](RequestBuilder::download) whose handle was dropped is not made). To finish
+    /// queued work, wait on its handles first ([`wait_all`](crate::wait_all),
+    /// [`as_completed`](crate::as_completed)).
+    ///
     /// Calling it on one of the session's own workers would wait for itself; it returns at once
     /// there instead.
     ///
@@ -1215,7 +1220,8 @@ impl SessionBuilder {
     /// on its worker, after its backoff, and so does each hop a redirect leads to, for the
     /// origin it goes to (a hop that would wait past the request's
     /// [`timeout`](SessionBuilder::timeout) fails with [`Error::Timeout`], not retried: a retry
-    /// would wait for the same turn). A request that a
+    /// would wait for the same turn). The first wait, before a worker starts the request, is no
+    /// part of its `timeout` (see there). A request that a
     /// worker of the session runs inline while it waits for it (see
     /// [`max_per_host`](SessionBuilder::max_per_host)) waits for its turn on that worker too.
     /// Every answer of every hop is shown to the limiter, so a limiter shared by several

@@ -149,6 +149,34 @@ pub enum StreamItem<T = Event> {
 /// assert!(streams.is_empty());
 /// # Ok::<(), ureq_futures::Error>(())
 /// ```
+///
+/// A stream reconnected when it ends, under its key: `for .. in &mut streams` holds the map for
+/// the whole loop, so a loop that inserts takes each item with `next`. (What an
+/// [`EventSource`](crate::EventSource) does on its own, a wait and the `Last-Event-ID`, is
+/// the loop's to do.)
+///
+/// ```
+/// # mod doc { include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/doc_server.rs")); }
+/// # let base = doc::serve(&[("/feed", "text/event-stream", "data: tick\n\n")]);
+/// use ureq_futures::sse::{StreamItem, StreamMap};
+/// use ureq_futures::FuturesSession;
+///
+/// let session = FuturesSession::new();
+/// let mut streams = StreamMap::new();
+/// streams.insert("feed", session.get(format!("{base}/feed")));
+/// let (mut ticks, mut connections) = (0, 1);
+/// while let Some((key, item)) = streams.next() {
+///     match item {
+///         StreamItem::Event(_) => ticks += 1,
+///         StreamItem::End(_) if connections < 3 => {
+///             connections += 1;
+///             streams.insert(key, session.get(format!("{base}/feed")));
+///         }
+///         StreamItem::End(_) => {}
+///     }
+/// }
+/// assert_eq!((ticks, connections), (3, 3));
+/// ```
 pub struct StreamMap<K, T = Event> {
     tx: Sender<Tagged<T>>,
     rx: Receiver<Tagged<T>>,
