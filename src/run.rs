@@ -372,11 +372,11 @@ pub(crate) fn stream<D: Decode>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    options: StreamOptions,
+    mut options: StreamOptions,
     decoder: D,
     done: Completer<EventStream<D::Item>>,
 ) {
-    let (parts, body) = match open_stream_body(agent, config, spec, &options) {
+    let (parts, body) = match open_stream_body(agent, config, spec, &mut options) {
         Ok(opened) => opened,
         Err(e) => return done.complete(Err(e)),
     };
@@ -406,7 +406,7 @@ pub(crate) fn merged_stream<D: Decode>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    options: StreamOptions,
+    mut options: StreamOptions,
     decoder: D,
     mut feed: MapFeed<D::Item>,
     done: Completer<()>,
@@ -418,7 +418,7 @@ pub(crate) fn merged_stream<D: Decode>(
         feed.end(Err(Error::Cancelled));
         return done.complete(Err(Error::Cancelled));
     }
-    match open_stream_body(agent, config, spec, &options) {
+    match open_stream_body(agent, config, spec, &mut options) {
         Ok((_, body)) => {
             let url = crate::redact_url(&body.inner.url);
             pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
@@ -434,12 +434,13 @@ pub(crate) fn merged_stream<D: Decode>(
 type StreamBody = NotAStream<phase::Placed<encoding::BodyReader>>;
 
 /// A stream's response head, and its body, on the session's agent for streams. The request is
-/// sent from a thread of its own (see [`on_short_lived_thread`]).
+/// sent from a thread of its own (see [`on_short_lived_thread`]). A JSON answer that `options`
+/// take for the stream's (see [`StreamOptions::json_answer`]) sets them to read its lines.
 fn open_stream_body(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    options: &StreamOptions,
+    options: &mut StreamOptions,
 ) -> Result<(http::response::Parts, StreamBody), Error> {
     let agent = config.stream_agent.as_ref().unwrap_or(agent);
     let resp = on_short_lived_thread(|| execute(agent, config, spec, Budget::Stream))?;
@@ -450,6 +451,10 @@ fn open_stream_body(
     }
     let url = resp.get_uri().to_string();
     let (parts, mut body) = resp.into_parts();
+    #[cfg(feature = "llm")]
+    if options.json_answer && is_json(&parts.headers) {
+        *options = std::mem::take(options).object_lines();
+    }
     let watch = match content_check(options, &parts, &url) {
         Ok(watch) => watch,
         // A JSON error in place of the stream (a gateway's `{"error": ...}` with a 200) says
@@ -522,6 +527,15 @@ fn content_check(
         .get(http::header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let typed = crate::config::has_media_type(headers, "text/event-stream");
+    // A JSON answer the options take (see `StreamOptions::json_answer`): read as the stream,
+    // unless it is an error document.
+    #[cfg(feature = "llm")]
+    if options.json_answer && is_json(headers) {
+        return Ok(Some(Watch {
+            content_type,
+            typed: true,
+        }));
+    }
     if !typed && content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
         return Err(Error::UnexpectedContentType {
             content_type,

@@ -153,10 +153,14 @@ macro_rules! openai_compatible {
                 $crate::llm::openai::chat_body(client, request, &flavor(client))
             }
 
-            /// llama.cpp's server reports a failure in the stream as an `error:` line.
+            /// llama.cpp's server reports a failure in the stream as an `error:` line. A
+            /// server that ignores `"stream": true` (some proxies) sends the whole answer as
+            /// one JSON `chat.completion`, which the decoder reads as a chunk.
             fn stream_options(&self) -> $crate::sse::StreamOptions {
                 let parser = $crate::sse::Parser::new().error_lines();
-                $crate::sse::StreamOptions::default().parser(parser)
+                $crate::sse::StreamOptions::default()
+                    .parser(parser)
+                    .json_answer()
             }
         }
     };

@@ -73,6 +73,10 @@ pub struct StreamOptions {
     pub(crate) capacity: usize,
     pub(crate) framing: Framing,
     pub(crate) require_event_stream: bool,
+    /// A JSON document with a 2xx in place of the stream is the answer, read as one event
+    /// (see [`json_answer`](StreamOptions::json_answer)).
+    #[cfg(feature = "llm")]
+    pub(crate) json_answer: bool,
     /// Where the worker leaves the parser's state when the body ends (an `EventSource`'s).
     pub(crate) resume: Option<Arc<Mutex<Resume>>>,
 }
@@ -122,6 +126,8 @@ impl Default for StreamOptions {
             capacity: DEFAULT_CHANNEL_CAPACITY,
             framing: Framing::events(Parser::default()),
             require_event_stream: true,
+            #[cfg(feature = "llm")]
+            json_answer: false,
             resume: None,
         }
     }
@@ -209,6 +215,19 @@ impl StreamOptions {
         if let Framing::EventStream { objects, .. } = &mut self.framing {
             *objects = true;
         }
+        self
+    }
+
+    /// Reads a JSON document sent with a 2xx in place of the stream (`application/json`, or a
+    /// `+json` type) as the data of one event, rather than refusing it: the whole answer of a
+    /// server that ignores `"stream": true` (some OpenAI-compatible proxies), which the
+    /// decoder reads as it reads a chunk. An error document still ends the stream with its
+    /// [`Error::Api`](crate::Error::Api). (The document's lines are read as
+    /// [`object_lines`](StreamOptions::object_lines) reads them, from its head on: an event
+    /// stream pays nothing for this.)
+    #[cfg(feature = "llm")]
+    pub(crate) fn json_answer(mut self) -> Self {
+        self.json_answer = true;
         self
     }
 

@@ -461,7 +461,9 @@ fn a_stream_without_a_content_type_or_as_plain_text_is_read() {
 
 #[test]
 fn a_body_that_is_not_an_event_stream_is_refused() {
-    let server = TestServer::start(|_| Reply::json(r#"{"choices":[]}"#));
+    let server = TestServer::start(|_| {
+        Reply::ok("<html><body>Sign in</body></html>").content_type("text/html")
+    });
     let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
     assert!(
         matches!(err, Error::UnexpectedContentType { .. }),
@@ -534,7 +536,7 @@ fn a_json_error_in_place_of_the_stream_is_the_servers_error() {
         );
     }
     // Under `text/event-stream`, a JSON line that is no error is skipped, as the WHATWG parser
-    // skips any line it does not know; a whole answer as JSON stays the wrong content type.
+    // skips any line it does not know.
     let server = TestServer::start(|_| {
         Reply::ok(format!(
             "{{\"id\":1}}\n\n{}",
@@ -551,13 +553,69 @@ fn a_json_error_in_place_of_the_stream_is_the_servers_error() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(text, "Hi");
-    let whole = r#"{"choices":[{"message":{"content":"Hi"}}],"error":null}"#;
-    let server = TestServer::start(move |_| Reply::json(whole));
-    let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+}
+
+/// A server that ignores `"stream": true` (some proxies) sends the whole answer as one JSON
+/// `chat.completion`: it is read as its stream would be, compact or pretty-printed, its
+/// reasoning, text, calls (whole, one after the other), finish reason and usage.
+#[test]
+fn a_whole_answer_in_json_is_read_as_its_stream() {
+    let whole = json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "Checking both.",
+                "reasoning_content": "Two lookups.",
+                "tool_calls": [
+                    {"id": "call_A", "type": "function",
+                     "function": {"name": "get_capital", "arguments": "{\"country\":\"UK\"}"}},
+                    {"id": "call_B", "type": "function",
+                     "function": {"name": "get_capital", "arguments": "{\"country\":\"FR\"}"}}
+                ]
+            },
+            "finish_reason": "tool_calls"
+        }],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
+        "error": null
+    });
+    let compact = whole.to_string();
+    let pretty = serde_json::to_string_pretty(&whole).unwrap();
+    for body in [compact, pretty] {
+        let server = TestServer::start(move |_| Reply::json(body.clone()));
+        let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+        let (pieces, error) = drain(&mut stream);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(pieces, ["Checking both."]);
+        assert_eq!(stream.reasoning(), "Two lookups.");
+        let calls: Vec<_> = (stream.tool_calls().iter())
+            .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str()))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("call_A", "get_capital", r#"{"country":"UK"}"#),
+                ("call_B", "get_capital", r#"{"country":"FR"}"#)
+            ]
+        );
+        assert_eq!(stream.finish_reason(), Some("tool_calls"));
+        assert_eq!(stream.usage().map(|u| u.total_tokens), Some(Some(21)));
+    }
+    // An error document is still the server's error; another JSON answer than a completion,
+    // without a finish, is an answer cut.
+    let server = TestServer::start(|_| Reply::json(r#"{"error":{"message":"no such model"}}"#));
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let err = drain(&mut stream).1.unwrap();
     assert!(
-        matches!(err, Error::UnexpectedContentType { .. }),
+        matches!(&err, Error::Api { message, .. } if message == "no such model"),
         "{err:?}"
     );
+    let server = TestServer::start(|_| Reply::json(r#"{"choices":[]}"#));
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    let (_, error) = drain(&mut stream);
+    assert!(matches!(error, Some(Error::Protocol(_))), "{error:?}");
 }
 
 #[test]

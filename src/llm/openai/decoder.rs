@@ -43,6 +43,7 @@ use crate::Error;
 /// | the end of the body anywhere else | [`Error::Protocol`]: the answer was cut |
 /// | a tool call that never got a name by the end | [`Error::Protocol`]: it could not be run |
 /// | data that is not a JSON object | [`Error::Protocol`] quoting the chunk |
+/// | a whole `chat.completion` (JSON, not a stream: a server or proxy that ignores `"stream": true`; the OpenAI-compatible clients read such an answer as one event) | its `choices[0].message` read as a delta (its tool calls whole, one after the other), then its `finish_reason` and `usage`: the same events as its stream's |
 ///
 /// Only the first choice (index 0) is read; the client never asks for more. An error object
 /// arriving with other fields (OpenRouter sends usage with it) ends the stream before they are
@@ -347,7 +348,9 @@ impl OpenAIDecoder {
         let mut choice_usage = None;
         if let Some(choice) = first_of(chunk.choices, |c| c.index) {
             choice_usage = choice.usage;
-            if let Some(mut delta) = choice.delta {
+            // A whole `chat.completion` (a server that ignored `"stream": true`) has its
+            // answer in `message`, read as one delta: its calls come whole, without indexes.
+            if let Some(mut delta) = choice.delta.or(choice.message) {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
                 if let Some(Value::Array(details)) = delta.reasoning_details.take() {
                     details
@@ -427,6 +430,8 @@ struct XGroq {
 struct Choice {
     index: Option<u64>,
     delta: Option<Delta>,
+    /// The answer of a whole `chat.completion`, in place of `delta`.
+    message: Option<Delta>,
     finish_reason: Option<String>,
     /// Moonshot's (Kimi's) place for the usage: in the last choice.
     usage: Option<Value>,
