@@ -291,8 +291,9 @@ pub struct ChatBatchSummary {
     pub stop_reason: Option<String>,
 }
 
-/// How many times [`ChatBatch::in_flight`] results a batch holds at most, finished after a chat
-/// not finished yet, to yield them in input order.
+/// How many times [`ChatBatch::in_flight`] chats a batch starts ahead of the oldest one not
+/// finished, unless [`ChatBatch::look_ahead`] says: their results wait to be yielded in input
+/// order.
 ///
 /// A batch in input order whose window were `in_flight` jobs would stop at a slow chat: the
 /// others finish and their workers wait for it, through every backoff and `Retry-After`.
@@ -393,6 +394,8 @@ pub struct ChatBatch<C> {
     client: Arc<C>,
     request: Arc<ChatRequest>,
     in_flight: usize,
+    /// Set by [`look_ahead`](ChatBatch::look_ahead); else [`LOOK_AHEAD`] times `in_flight`.
+    look_ahead: Option<usize>,
     retry: RetryPolicy,
     progress_bar: bool,
     limiter: Option<RateLimiter>,
@@ -403,9 +406,19 @@ impl<C> std::fmt::Debug for ChatBatch<C> {
         f.debug_struct("ChatBatch")
             .field("request", &self.request)
             .field("in_flight", &self.in_flight)
+            .field("look_ahead", &self.chats_ahead())
             .field("retry", &self.retry)
             .field("progress_bar", &self.progress_bar)
             .finish()
+    }
+}
+
+impl<C> ChatBatch<C> {
+    /// The chats a run starts ahead of the oldest one not finished (see
+    /// [`look_ahead`](ChatBatch::look_ahead)).
+    fn chats_ahead(&self) -> usize {
+        let n = (self.look_ahead).unwrap_or_else(|| self.in_flight.saturating_mul(LOOK_AHEAD));
+        n.max(self.in_flight - 1)
     }
 }
 
@@ -429,6 +442,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             client: Arc::new(client),
             request: Arc::default(),
             in_flight: 8,
+            look_ahead: None,
             retry: default_retry(),
             progress_bar: io::stderr().is_terminal(),
             limiter: None,
@@ -466,6 +480,25 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// assert!(probe.most.load(SeqCst) <= 3); // never more than 3 chats at once
         /// ```
         in_flight(n: usize) => in_flight = n.max(1);
+        /// How many chats a run starts ahead of the oldest one not finished, at most: while a
+        /// chat is slow (a long answer, a wait to retry), the others go on with the jobs after
+        /// it, up to this many, and their results wait to be yielded in input order. At least
+        /// `in_flight - 1`. Defaults to 32 times [`in_flight`](ChatBatch::in_flight) (256 at
+        /// the default 8). Lower it when a run may be stopped early (`take(50)` of a run whose
+        /// first chat is slow sends up to this many chats more, each of them paid for); raise it
+        /// when one chat's retries may wait longer than the others take to run this many.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
+        /// use ureq_futures::llm::ChatBatch;
+        ///
+        /// // A first look at 20 answers: at most 16 chats past a slow one, not 256.
+        /// let batch = ChatBatch::new(client).look_ahead(16);
+        /// assert!(format!("{batch:?}").contains("look_ahead: 16"));
+        /// ```
+        look_ahead(n: usize) => look_ahead = Some(n);
         /// How a chat's failed attempts are retried: which failures, how many attempts, the
         /// backoff and the longest `Retry-After` waited out (see [`RetryPolicy`]); the policy's
         /// statuses also decide which errors inside a stream are retried (Anthropic's
@@ -602,8 +635,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         self
     }
 
-    /// Runs `jobs` and yields their results in input order; memory is bounded by 32 times
-    /// `in_flight` results whatever the number of jobs. A failed chat is a
+    /// Runs `jobs` and yields their results in input order; memory is bounded by
+    /// [`look_ahead`](ChatBatch::look_ahead) results (32 times `in_flight` by default) whatever
+    /// the number of jobs. A failed chat is a
     /// result with an [`error`](ChatResult::error), and the end of the batch only when no
     /// later chat could escape it (a refused API key, no credit or quota left: see
     /// [`ChatBatch`]'s "Stopping"): the results end after the chats in flight then, and the
@@ -611,8 +645,9 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     /// be handed to another thread) when the jobs' iterator is.
     ///
     /// A chat that takes long (a long answer, a retry's wait, a `Retry-After`) holds back the
-    /// results after it, not the chats: the others go on with the jobs after it, up to 32
-    /// times `in_flight` results ahead of the oldest one not finished. A run stopped by a
+    /// results after it, not the chats: the others go on with the jobs after it, up to
+    /// [`look_ahead`](ChatBatch::look_ahead) chats ahead of the oldest one not finished. A run
+    /// stopped by a
     /// shutdown or a drop still hands those out; a process killed outright loses them (a
     /// resume of [`run_to_file`](ChatBatch::run_to_file) sends them again).
     ///
@@ -731,7 +766,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             })
             // The driver's workers bound the chats at once; the window, the results held
             // for input order, so that a slow chat keeps one worker and not every one.
-            .in_flight(self.in_flight.saturating_mul(LOOK_AHEAD))
+            .in_flight(self.chats_ahead().saturating_add(1))
             // A shutdown of the client's session, or a failure no later chat escapes, stops the
             // batch: no chat starts after it.
             .stop_when(move || stopped.is_set())

@@ -308,13 +308,32 @@ fn a_result_says_how_long_its_chat_took_with_its_retries() {
 /// the other worker answers all the rest, and the results still come in input order.
 #[test]
 fn a_slow_chat_holds_back_its_results_not_the_other_chats() {
+    let others = chats_past_a_held_first(|batch| batch, 19);
+    assert_eq!(others, 19, "the chats after a slow one waited for it");
+}
+
+/// `look_ahead` bounds how many chats go on past a slow one: with 5, the server sees 5 more
+/// chats while the first is held, not the 19 others that 32 times `in_flight` would start.
+#[test]
+fn look_ahead_bounds_the_chats_started_past_a_slow_one() {
+    let others = chats_past_a_held_first(|batch| batch.look_ahead(5), 5);
+    assert_eq!(others, 5, "chats started past the slow one");
+}
+
+/// How many of 20 chats, 2 at once, the server answers while it holds the first: once
+/// `expected` are (or 10 s passed), and 300 ms more, time for another had it been sent. The
+/// results still come in input order.
+fn chats_past_a_held_first(
+    configure: impl FnOnce(ChatBatch<OpenAIClient>) -> ChatBatch<OpenAIClient>,
+    expected: usize,
+) -> usize {
     let (open, gate) = crossbeam_channel::bounded::<()>(0);
     let gate = std::sync::Mutex::new(gate);
     let answered = Arc::new(AtomicUsize::new(0));
     let count = answered.clone();
     let server = TestServer::start(move |req| {
         if req.body_str().contains("prompt 0") {
-            // Held until every other chat was answered (or the test gives up).
+            // Held until the test has counted the others (or gives up).
             let _ = gate.lock().unwrap().recv_timeout(support::secs(10));
         } else {
             count.fetch_add(1, Ordering::SeqCst);
@@ -325,19 +344,20 @@ fn a_slow_chat_holds_back_its_results_not_the_other_chats() {
     let batch = ChatBatch::new(client_on(&server, session))
         .in_flight(2)
         .progress_bar(false);
+    let batch = configure(batch);
     let results = std::thread::spawn(move || {
         let ids: Vec<String> = batch.run(jobs(20)).map(|r| r.id).collect();
         ids
     });
-    let deadline = std::time::Instant::now() + support::secs(10);
-    while answered.load(Ordering::SeqCst) < 19 && std::time::Instant::now() < deadline {
-        std::thread::sleep(support::ms(10));
-    }
+    support::eventually(support::secs(10), || {
+        answered.load(Ordering::SeqCst) >= expected
+    });
+    std::thread::sleep(support::ms(300));
     let others = answered.load(Ordering::SeqCst);
     open.send(()).ok();
-    assert_eq!(others, 19, "the chats after a slow one waited for it");
     let want: Vec<String> = (0..20).map(|i| format!("id{i}")).collect();
     assert_eq!(results.join().unwrap(), want);
+    others
 }
 
 /// A chat waiting to retry gives its place to the chats behind it, and gets the next one free
