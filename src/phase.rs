@@ -924,6 +924,26 @@ pub(crate) fn budget_spent(phase: Phase, uri: &Uri) -> Error {
     Error::Timeout(Box::new(t))
 }
 
+/// [`budget_spent`] waiting for the rate limiter's turn for `uri`, which would come only in
+/// `wait`: the error says when.
+pub(crate) fn turn_past_budget(uri: &Uri, wait: std::time::Duration) -> Error {
+    match budget_spent(Phase::Turn, uri) {
+        Error::Timeout(mut t) => {
+            // Rounded up: whole seconds from 10 s (`in 42 s`), else milliseconds.
+            let ms = u64::try_from(wait.as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            let ms = match ms >= 10_000 {
+                true => ms.div_ceil(1000).saturating_mul(1000),
+                false => ms,
+            };
+            t.turn_in = Some(std::time::Duration::from_millis(ms));
+            Error::Timeout(t)
+        }
+        other => other,
+    }
+}
+
 fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<TimeoutError> {
     if !t.is_placed() {
         t.place(target(uri), crate::redact_url(&uri.to_string()), in_body);

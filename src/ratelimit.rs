@@ -828,8 +828,8 @@ impl crate::exec::lanes::Gate for RateLimiter {
 }
 
 /// Waits until `limiter` lets a request to `uri`'s origin start (its pause over, a token of its
-/// rate taken). Returns `false` at once, taking nothing, when that would be at or after
-/// `deadline`.
+/// rate taken): `Ok(None)`. Returns at once, taking nothing, when that would be at or after
+/// `deadline`, with how long the wait would be: `Ok(Some(wait))`.
 ///
 /// # Errors
 ///
@@ -838,15 +838,17 @@ pub(crate) fn wait_turn(
     limiter: &RateLimiter,
     uri: &http::Uri,
     deadline: Option<Instant>,
-) -> Result<bool, Error> {
+) -> Result<Option<Duration>, Error> {
     let Some(origin) = origin_of_uri(uri) else {
-        return Ok(true);
+        return Ok(None);
     };
     loop {
         let now = Instant::now();
         match limiter.acquire_at(&origin, now) {
-            Ok(()) => return Ok(true),
-            Err(until) if deadline.is_some_and(|d| until >= d) => return Ok(false),
+            Ok(()) => return Ok(None),
+            Err(until) if deadline.is_some_and(|d| until >= d) => {
+                return Ok(Some(until.saturating_duration_since(now)))
+            }
             Err(until) => {
                 if !crate::exec::sleep(until.saturating_duration_since(now)) {
                     return Err(Error::Cancelled);

@@ -336,7 +336,7 @@ fn wait_out(
         return Err(Error::Cancelled);
     }
     match &config.rate_limiter {
-        Some(limiter) => wait_turn(limiter, uri, timeouts.deadline),
+        Some(limiter) => Ok(wait_turn(limiter, uri, timeouts.deadline)?.is_none()),
         None => Ok(true),
     }
 }
@@ -1014,8 +1014,8 @@ fn attempts(
             tried.hops.set(tried.hops.get() + 1);
             let has_turn = std::mem::replace(&mut hop_has_turn, false);
             if let Some(limiter) = config.rate_limiter.as_ref().filter(|_| !has_turn) {
-                if !wait_turn(limiter, &hop.uri, deadline)? {
-                    return Err(phase::budget_spent(phase::Phase::Turn, &hop.uri));
+                if let Some(wait) = wait_turn(limiter, &hop.uri, deadline)? {
+                    return Err(phase::turn_past_budget(&hop.uri, wait));
                 }
             }
             // A host that `NO_PROXY` names as curl reads it, which ureq's matching misses.

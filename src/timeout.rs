@@ -83,6 +83,8 @@ pub struct TimeoutError {
     handshake: bool,
     /// How much of the body had come, for a timeout while reading it: `10 of 1,000 bytes read`.
     pub(crate) body_read: Option<String>,
+    /// For a request refused at the rate limiter: how long until its turn would have come.
+    pub(crate) turn_in: Option<Duration>,
     /// How many attempts the retry policy made and why no more, when it made more than one or
     /// wanted to (see [`phase::after_attempts`](crate::phase::after_attempts)).
     pub(crate) retried: Option<String>,
@@ -101,6 +103,7 @@ impl TimeoutError {
             proxy: None,
             handshake: false,
             body_read: None,
+            turn_in: None,
             retried: None,
         }
     }
@@ -374,11 +377,11 @@ impl fmt::Display for TimeoutError {
                     }
                     // Refused before the budget ran out: waiting would only have ended in it.
                     Timeout::Global if self.phase == Some(Phase::Turn) && !target.is_empty() => {
-                        write!(
-                            f,
-                            "the rate limiter's turn for {target} comes after the end of the \
-                             {limit} budget ({setting})"
-                        )?
+                        write!(f, "the rate limiter's turn for {target} comes ")?;
+                        if let Some(wait) = self.turn_in {
+                            write!(f, "in {}, ", Human(wait))?;
+                        }
+                        write!(f, "after the end of the {limit} budget ({setting})")?
                     }
                     _ => {
                         placed = false;

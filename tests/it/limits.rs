@@ -683,8 +683,8 @@ fn a_redirect_takes_a_token_of_the_rate_of_the_origin_it_leads_to() {
     assert_eq!(
         moved.unwrap_err().to_string(),
         format!(
-            "timeout: the rate limiter's turn for {} comes after the end of the 2 s budget \
-             (timeout) for url: {}",
+            "timeout: the rate limiter's turn for {} comes in 1000 s, after the end of the 2 s \
+             budget (timeout) for url: {}",
             target.addr(),
             target.url_for("/moved")
         )
@@ -707,8 +707,8 @@ fn a_turn_past_the_budget_is_not_retried() {
     assert_eq!(
         moved.to_string(),
         format!(
-            "timeout: the rate limiter's turn for {} comes after the end of the 3 s budget \
-             (timeout) for url: {}",
+            "timeout: the rate limiter's turn for {} comes in 1000 s, after the end of the 3 s \
+             budget (timeout) for url: {}",
             target.addr(),
             target.url_for("/moved")
         )
