@@ -414,7 +414,8 @@ impl BodyReader {
         let deadline = timeouts
             .and_then(|t| t.timeout)
             .and_then(|t| std::time::Instant::now().checked_add(t));
-        let (deadline, capped) = crate::run::error_body_deadline(deadline);
+        let whose = "the error body of error_for_status";
+        let (deadline, capped) = crate::run::error_body_deadline(deadline, whose);
         let job = self.job.as_ref().map(|job| job.hold.job().clone());
         let (start, cut) =
             crate::run::error_body(&mut self, timeouts.as_ref(), deadline, job, capped);

@@ -63,8 +63,8 @@ use crate::Error;
 /// body (mark it [`idempotent(true)`](crate::RequestBuilder::idempotent) if that does no
 /// harm). A body too large, or one that does not decode, is no failure a retry mends; and an
 /// answer whose status the policy retries but gave up on (its attempts spent, a `Retry-After`
-/// past `max_retry_after`), or one whose server said `x-should-retry: false`, is the request's
-/// outcome, its body's failure with it.
+/// past `max_retry_after`), or one that is no success whose server said `x-should-retry: false`,
+/// is the request's outcome, its body's failure with it.
 ///
 /// A [`download`](crate::RequestBuilder::download) whose body is cut midway is resumed under
 /// the policy rather than sent again: the rest is asked for from where it stopped (`Range`,

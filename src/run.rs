@@ -171,8 +171,8 @@ pub(crate) fn buffered<U>(
 /// `attempts` retries such a request from the redirect's GET, which this retry cannot (the
 /// hop is gone with the answer). Nor is an answer whose status the policy retries, which its
 /// attempts gave up on (spent, or a wait longer than `max_retry_after`): that answer is the
-/// request's outcome, whatever became of its body; nor one whose server said
-/// `x-should-retry: false`.
+/// request's outcome, whatever became of its body; nor an answer that is no success whose
+/// server said `x-should-retry: false`.
 struct BodyRetry {
     /// The request as made, copied before it was sent, and where it goes first; or why the
     /// policy does not retry it.
@@ -210,13 +210,14 @@ impl BodyRetry {
     }
 
     /// Whether `resp` is the outcome, whatever becomes of its body: the policy retries it by
-    /// its status (so its attempts gave up on it), or its server said not to retry (see above).
+    /// its status (so its attempts gave up on it), or its server said not to retry an answer
+    /// that is no success (see above; the header is read on such answers only, as the official
+    /// SDKs read it).
     fn keeps_answer(&self, config: &Config, resp: &http::Response<ureq::Body>) -> bool {
         let (status, headers) = (resp.status().as_u16(), resp.headers());
-        retry::should_retry(headers) == Some(false)
-            || self
-                .policy(config)
-                .is_some_and(|p| p.retries_answer(status, headers))
+        let refused = !(200..300).contains(&status);
+        (refused && retry::should_retry(headers) == Some(false))
+            || (self.policy(config)).is_some_and(|p| p.retries_answer(status, headers))
     }
 
     /// The request to send again after the body of the last of the attempts `tried` failed
@@ -372,11 +373,11 @@ pub(crate) fn stream<D: Decode>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    mut options: StreamOptions,
+    options: StreamOptions,
     decoder: D,
     done: Completer<EventStream<D::Item>>,
 ) {
-    let (parts, body) = match open_stream_body(agent, config, spec, &mut options) {
+    let (parts, body) = match open_stream_body(agent, config, spec, &options) {
         Ok(opened) => opened,
         Err(e) => return done.complete(Err(e)),
     };
@@ -406,7 +407,7 @@ pub(crate) fn merged_stream<D: Decode>(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    mut options: StreamOptions,
+    options: StreamOptions,
     decoder: D,
     mut feed: MapFeed<D::Item>,
     done: Completer<()>,
@@ -418,7 +419,7 @@ pub(crate) fn merged_stream<D: Decode>(
         feed.end(Err(Error::Cancelled));
         return done.complete(Err(Error::Cancelled));
     }
-    match open_stream_body(agent, config, spec, &mut options) {
+    match open_stream_body(agent, config, spec, &options) {
         Ok((_, body)) => {
             let url = crate::redact_url(&body.inner.url);
             pump_guarded(body, options, decoder, &WithUrl { sink: &feed, url });
@@ -435,12 +436,13 @@ type StreamBody = NotAStream<phase::Placed<encoding::BodyReader>>;
 
 /// A stream's response head, and its body, on the session's agent for streams. The request is
 /// sent from a thread of its own (see [`on_short_lived_thread`]). A JSON answer that `options`
-/// take for the stream's (see [`StreamOptions::json_answer`]) sets them to read its lines.
+/// take for the stream's is read here, and its body is then a stream of one event (see
+/// [`json_answer_as_event`]).
 fn open_stream_body(
     agent: &ureq::Agent,
     config: &Config,
     spec: Spec,
-    options: &mut StreamOptions,
+    options: &StreamOptions,
 ) -> Result<(http::response::Parts, StreamBody), Error> {
     let agent = config.stream_agent.as_ref().unwrap_or(agent);
     let resp = on_short_lived_thread(|| execute(agent, config, spec, Budget::Stream))?;
@@ -453,7 +455,7 @@ fn open_stream_body(
     let (parts, mut body) = resp.into_parts();
     #[cfg(feature = "llm")]
     if options.json_answer && is_json(&parts.headers) {
-        *options = std::mem::take(options).object_lines();
+        body = json_answer_as_event(body, &parts, &url, options.max_event_size())?;
     }
     let watch = match content_check(options, &parts, &url) {
         Ok(watch) => watch,
@@ -494,6 +496,55 @@ fn open_stream_body(
     ))
 }
 
+/// The whole JSON answer of a server that ignored `"stream": true` (see
+/// [`StreamOptions::json_answer`]), read here, up to `max` bytes: the body of a stream of one
+/// event whose data is the document, compact. A JSON error document is its [`Error::Api`]; a
+/// document that is no answer (without a choice), or no JSON at all, is
+/// [`Error::UnexpectedContentType`], as any other body that is not a stream.
+///
+/// Why read here rather than feed the body's lines to the parser as
+/// [`object_lines`](StreamOptions::object_lines) does: a document that starts with white space
+/// or a BOM, or holds a blank line, would not be one event, and a document that is no answer
+/// would end as an answer cut short, which nothing was. An answer sent whole comes at once.
+#[cfg(feature = "llm")]
+fn json_answer_as_event(
+    body: ureq::Body,
+    parts: &http::response::Parts,
+    url: &str,
+    max: usize,
+) -> Result<ureq::Body, Error> {
+    let announced = crate::body::announced_length(&parts.headers, &body);
+    let reader = phase::Placed::new(
+        encoding::body_reader(body),
+        url.to_string(),
+        parts,
+        announced,
+    );
+    let mut document = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(limit).read_to_end(&mut document)?;
+    if document.len() > max {
+        return Err(Error::EventTooLarge { limit: max });
+    }
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE);
+    let content_type = content_type.and_then(|v| v.to_str().ok());
+    if let Some(error) = Error::from_error_document(&document, content_type) {
+        let secrets = parts.extensions.get::<crate::auth::Secrets>();
+        return Err(crate::auth::hide(secrets, error));
+    }
+    let text = crate::charset::start_text(&document, content_type);
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(answer) if answer["choices"].as_array().is_some_and(|c| !c.is_empty()) => {
+            let event = format!("data: {answer}\n\n");
+            Ok(ureq::Body::builder().data(event))
+        }
+        _ => Err(Error::UnexpectedContentType {
+            content_type: content_type.map(String::from),
+            url: crate::redact_url(url),
+        }),
+    }
+}
+
 /// Whether a response's `Content-Type` is JSON: `application/json`, or a `+json` type
 /// (`application/problem+json`).
 fn is_json(headers: &http::HeaderMap) -> bool {
@@ -527,14 +578,10 @@ fn content_check(
         .get(http::header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let typed = crate::config::has_media_type(headers, "text/event-stream");
-    // A JSON answer the options take (see `StreamOptions::json_answer`): read as the stream,
-    // unless it is an error document.
+    // A JSON answer the options take, made a stream already (see `json_answer_as_event`).
     #[cfg(feature = "llm")]
     if options.json_answer && is_json(headers) {
-        return Ok(Some(Watch {
-            content_type,
-            typed: true,
-        }));
+        return Ok(None);
     }
     if !typed && content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
         return Err(Error::UnexpectedContentType {
@@ -735,14 +782,21 @@ fn unread_body_start(
     timeouts: Option<TimeoutSettings>,
 ) -> (Vec<u8>, Option<String>) {
     let job = crate::exec::current_job();
-    let (deadline, capped) = error_body_deadline(timeouts.and_then(|t| t.deadline));
+    let (deadline, capped) = error_body_deadline(
+        timeouts.and_then(|t| t.deadline),
+        "an error body the caller does not get",
+    );
     error_body(body, timeouts.as_ref(), deadline, job, capped)
 }
 
-/// Until when the body of a refused answer that the caller does not get is read: `deadline`
-/// (the request's `timeout`), or [`ERROR_BODY_WAIT`] from now when that comes first; and, in
-/// that case, the words for the error when the read is cut (see [`error_body`]'s `capped`).
-pub(crate) fn error_body_deadline(deadline: Option<Instant>) -> (Option<Instant>, Option<String>) {
+/// Until when the body of a refused answer is read for its error's words: `deadline` (the
+/// request's `timeout`), or [`ERROR_BODY_WAIT`] from now when that comes first; and, in that
+/// case, the words for the error when the read is cut (see [`error_body`]'s `capped`), which
+/// name `what` was waited for.
+pub(crate) fn error_body_deadline(
+    deadline: Option<Instant>,
+    what: &str,
+) -> (Option<Instant>, Option<String>) {
     let wait = Instant::now().checked_add(ERROR_BODY_WAIT);
     let (deadline, capped) = match (deadline, wait) {
         (Some(deadline), Some(wait)) if wait < deadline => (Some(wait), true),
@@ -751,8 +805,7 @@ pub(crate) fn error_body_deadline(deadline: Option<Instant>) -> (Option<Instant>
     };
     let waited = || {
         format!(
-            "nothing more within {}, the most an error body the caller does not get is waited \
-             for",
+            "nothing more within {}, the most {what} is waited for",
             crate::timeout::Human(ERROR_BODY_WAIT)
         )
     };

@@ -302,8 +302,11 @@ fn with_scheme(name: &str, value: String) -> Result<String, String> {
 enum Failure {
     /// Ctrl-C stopped the answer.
     Stopped,
-    /// The request or the stream failed.
+    /// The request or the stream failed, before any of the answer was shown.
     Chat(Error),
+    /// The stream failed after part of the answer was shown: the server and its API were the
+    /// right ones, so no hint about them.
+    Cut(Error),
     /// Writing the answer failed (stdout closed).
     Output(io::Error),
 }
@@ -502,7 +505,8 @@ impl Target {
     fn describe(&self, failure: &Failure) -> (String, Option<String>) {
         let message = match failure {
             Failure::Stopped => "stopped".to_string(),
-            Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
+            Failure::Chat(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_)))
+            | Failure::Cut(e @ (Error::Transport(_) | Error::Io(_) | Error::Timeout(_))) => {
                 format!("{e} (server: {})", self.base_url)
             }
             // The library's message names a setting of its own; this program has none.
@@ -511,7 +515,7 @@ impl Target {
                 self.base_url,
                 content_type.as_deref().unwrap_or("without a content type")
             ),
-            Failure::Chat(e) => e.to_string(),
+            Failure::Chat(e) | Failure::Cut(e) => e.to_string(),
             Failure::Output(e) => format!("writing the answer: {e}"),
         };
         // Servers pretty-print their JSON error bodies; keep the message on one line.
@@ -533,7 +537,7 @@ impl Target {
             }
             Failure::Chat(Error::Protocol(_)) => self.protocol_hint(),
             Failure::Chat(e) => unreachable(e).map(|unresolved| self.reach_hint(unresolved)),
-            Failure::Stopped | Failure::Output(_) => None,
+            Failure::Stopped | Failure::Output(_) | Failure::Cut(_) => None,
         };
         (format!("error: {one_line}"), hint)
     }
@@ -581,15 +585,21 @@ impl Target {
         }
     }
 
-    /// What a stream the provider's decoder could not read says about a server of the user's
-    /// choice: most often it speaks another provider's API (most local servers speak OpenAI's)
-    /// and `--provider` names the wrong one. `None` for the provider's own API and the demo.
+    /// What a stream the provider's decoder could not read, before any of the answer, says
+    /// about a server of the user's choice: most often it speaks another provider's API (most
+    /// local servers speak OpenAI's) and `--provider` names the wrong one. `None` for the
+    /// provider's own API and the demo.
     fn protocol_hint(&self) -> Option<String> {
+        let others = match self.provider {
+            Provider::OpenAI | Provider::Mistral | Provider::Together => {
+                "anthropic, gemini or cohere"
+            }
+            _ => "openai for OpenAI-compatible servers, anthropic, gemini or cohere",
+        };
         match self.base_from {
             BaseFrom::Option | BaseFrom::Variable => Some(format!(
                 "hint: {} did not stream as {}'s API does: if it speaks another (most local \
-                 servers speak OpenAI's), give its --provider (openai, anthropic, gemini or \
-                 cohere)",
+                 servers speak OpenAI's), give its --provider ({others})",
                 self.base_url,
                 self.provider.name()
             )),
@@ -779,8 +789,13 @@ fn ask(
     let mut reply = pending.result()?;
     let mut at_line_start = true;
     let outcome = (|| -> Result<(), Failure> {
+        let mut shown = false;
         for piece in reply.by_ref() {
-            let piece = piece?;
+            let piece = piece.map_err(|e| match Failure::from(e) {
+                Failure::Chat(e) if shown => Failure::Cut(e),
+                failure => failure,
+            })?;
+            shown |= !piece.is_empty();
             out.write_all(piece.as_bytes())?;
             out.flush()?;
             at_line_start = piece.ends_with('\n');
@@ -1279,11 +1294,15 @@ mod tests {
     /// what Anthropic's decoder reads, and the hint names the option to change.
     #[test]
     fn a_stream_of_another_providers_api_gets_the_fix() {
-        let server = support::TestServer::start(|_| {
-            let chunk = r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
-            support::Reply::ok(format!("data: {chunk}\n\ndata: [DONE]\n\n"))
-                .content_type("text/event-stream")
-        });
+        // An OpenAI stream of "Hi", then `then`.
+        let openai_stream = |then: &'static str| {
+            support::TestServer::start(move |_| {
+                let chunk = r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
+                support::Reply::ok(format!("data: {chunk}\n\n{then}"))
+                    .content_type("text/event-stream")
+            })
+        };
+        let server = openai_stream("data: [DONE]\n\n");
         let client = AnthropicClient::builder("m", None)
             .base_url(server.url())
             .env(|_| None)
@@ -1301,13 +1320,25 @@ mod tests {
             hint.unwrap(),
             format!(
                 "hint: {} did not stream as anthropic's API does: if it speaks another (most \
-                 local servers speak OpenAI's), give its --provider (openai, anthropic, gemini \
-                 or cohere)",
+                 local servers speak OpenAI's), give its --provider (openai for \
+                 OpenAI-compatible servers, anthropic, gemini or cohere)",
                 server.url()
             )
         );
         // From the provider's own API, the same failure is no choice of the user's.
         assert_eq!(target(BaseFrom::Default).describe(&failure).1, None);
+        // A stream that fails after part of the answer came speaks the provider's API.
+        let cut = openai_stream("data: {broken\n\n");
+        let client = OpenAIClient::builder("m", None)
+            .base_url(cut.url())
+            .env(|_| None)
+            .build();
+        let mut chat = Conversation::new(client);
+        let mut shown = Vec::new();
+        let failure = ask(&mut chat, "hi".into(), &CtrlC::default(), &mut shown).unwrap_err();
+        assert_eq!(String::from_utf8_lossy(&shown), "Hi\n");
+        assert!(matches!(&failure, Failure::Cut(Error::Protocol(_))));
+        assert_eq!(target(BaseFrom::Option).describe(&failure).1, None);
     }
 
     #[test]

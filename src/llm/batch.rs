@@ -291,8 +291,8 @@ pub struct ChatBatchSummary {
     pub stop_reason: Option<String>,
 }
 
-/// How many times [`ChatBatch::in_flight`] chats a batch starts ahead of the oldest one not
-/// finished, unless [`ChatBatch::look_ahead`] says: their results wait to be yielded in input
+/// How many times [`ChatBatch::in_flight`] chats a batch has started and not yet yielded, at
+/// most, unless [`ChatBatch::look_ahead`] says: their results wait to be yielded in input
 /// order.
 ///
 /// A batch in input order whose window were `in_flight` jobs would stop at a slow chat: the
@@ -406,7 +406,7 @@ impl<C> std::fmt::Debug for ChatBatch<C> {
         f.debug_struct("ChatBatch")
             .field("request", &self.request)
             .field("in_flight", &self.in_flight)
-            .field("look_ahead", &self.chats_ahead())
+            .field("look_ahead", &self.window())
             .field("retry", &self.retry)
             .field("progress_bar", &self.progress_bar)
             .finish()
@@ -414,11 +414,13 @@ impl<C> std::fmt::Debug for ChatBatch<C> {
 }
 
 impl<C> ChatBatch<C> {
-    /// The chats a run starts ahead of the oldest one not finished (see
+    /// The chats a run has started and not yet yielded, at most (see
     /// [`look_ahead`](ChatBatch::look_ahead)).
-    fn chats_ahead(&self) -> usize {
-        let n = (self.look_ahead).unwrap_or_else(|| self.in_flight.saturating_mul(LOOK_AHEAD));
-        n.max(self.in_flight - 1)
+    fn window(&self) -> usize {
+        let n = self
+            .look_ahead
+            .unwrap_or(self.in_flight.saturating_mul(LOOK_AHEAD));
+        n.max(self.in_flight)
     }
 }
 
@@ -480,13 +482,13 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// assert!(probe.most.load(SeqCst) <= 3); // never more than 3 chats at once
         /// ```
         in_flight(n: usize) => in_flight = n.max(1);
-        /// How many chats a run starts ahead of the oldest one not finished, at most: while a
-        /// chat is slow (a long answer, a wait to retry), the others go on with the jobs after
-        /// it, up to this many, and their results wait to be yielded in input order. At least
-        /// `in_flight - 1`. Defaults to 32 times [`in_flight`](ChatBatch::in_flight) (256 at
-        /// the default 8). Lower it when a run may be stopped early (`take(50)` of a run whose
-        /// first chat is slow sends up to this many chats more, each of them paid for); raise it
-        /// when one chat's retries may wait longer than the others take to run this many.
+        /// How many chats a run has started and not yet yielded, at most, the oldest one not
+        /// yielded included: while a chat is slow (a long answer, a wait to retry), the others
+        /// go on with the jobs after it, and their results wait to be yielded in input order.
+        /// At least [`in_flight`](ChatBatch::in_flight). Defaults to 32 times `in_flight` (256
+        /// at the default 8). Lower it when a run may be stopped early (`take(50)` of a run
+        /// whose first chat is slow sends up to this many chats, each of them paid for); raise
+        /// it when one chat's retries may wait longer than the others take to run this many.
         ///
         /// # Examples
         ///
@@ -494,7 +496,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         /// # let client = ureq_futures::llm::OpenAIClient::builder("gpt-4o-mini", None).env(|_| None).build();
         /// use ureq_futures::llm::ChatBatch;
         ///
-        /// // A first look at 20 answers: at most 16 chats past a slow one, not 256.
+        /// // A first look at 20 answers: at most 16 chats started, not 256.
         /// let batch = ChatBatch::new(client).look_ahead(16);
         /// assert!(format!("{batch:?}").contains("look_ahead: 16"));
         /// ```
@@ -646,7 +648,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
     ///
     /// A chat that takes long (a long answer, a retry's wait, a `Retry-After`) holds back the
     /// results after it, not the chats: the others go on with the jobs after it, up to
-    /// [`look_ahead`](ChatBatch::look_ahead) chats ahead of the oldest one not finished. A run
+    /// [`look_ahead`](ChatBatch::look_ahead) chats started and not yet yielded. A run
     /// stopped by a
     /// shutdown or a drop still hands those out; a process killed outright loses them (a
     /// resume of [`run_to_file`](ChatBatch::run_to_file) sends them again).
@@ -766,7 +768,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             })
             // The driver's workers bound the chats at once; the window, the results held
             // for input order, so that a slow chat keeps one worker and not every one.
-            .in_flight(self.chats_ahead().saturating_add(1))
+            .in_flight(self.window())
             // A shutdown of the client's session, or a failure no later chat escapes, stops the
             // batch: no chat starts after it.
             .stop_when(move || stopped.is_set())

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::parser::clear_or_free;
 use super::{Event, EventRef, DEFAULT_MAX_EVENT_SIZE};
 use crate::Error;
 
@@ -89,6 +90,12 @@ impl LineParser {
         self
     }
 
+    /// The longest line accepted (see [`max_line_size`](LineParser::max_line_size)).
+    #[cfg(feature = "llm")]
+    pub(crate) fn max_size(&self) -> usize {
+        self.max_line
+    }
+
     /// Feeds the next bytes, delivering every line they complete.
     ///
     /// # Examples
@@ -146,7 +153,7 @@ impl LineParser {
                 self.check((self.partial.len() + line.len()).saturating_sub(cr))?;
                 self.partial.extend_from_slice(line);
                 deliver(&self.partial, on_line);
-                self.partial.clear();
+                clear_or_free(&mut self.partial);
             }
         }
         // An unfinished line may end in the CR of a CRLF split across feeds.
@@ -199,7 +206,7 @@ impl LineParser {
         let line = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
         self.check(line.len())?;
         deliver(&self.partial, on_line);
-        self.partial.clear();
+        clear_or_free(&mut self.partial);
         self.at_start = true;
         Ok(())
     }
@@ -257,6 +264,32 @@ fn deliver(line: &[u8], on_line: &mut impl FnMut(EventRef<'_>)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One long line that came in many reads leaves no buffer of its size behind, whether a
+    /// line end or the end of the stream ended it.
+    #[test]
+    fn a_long_line_does_not_pin_its_buffer() {
+        let long = vec![b'x'; 200_000];
+        for end in [&b"\n"[..], b""] {
+            let mut parser = LineParser::new();
+            let mut lengths = Vec::new();
+            for piece in long.chunks(4096) {
+                parser
+                    .feed(piece, &mut |e| lengths.push(e.data.len()))
+                    .unwrap();
+            }
+            parser
+                .feed(end, &mut |e| lengths.push(e.data.len()))
+                .unwrap();
+            parser.finish(&mut |e| lengths.push(e.data.len())).unwrap();
+            assert_eq!(lengths, [200_000]);
+            assert!(
+                parser.partial.capacity() <= 64 * 1024,
+                "{}",
+                parser.partial.capacity()
+            );
+        }
+    }
 
     fn lines_of(pieces: &[&[u8]]) -> Result<Vec<String>, Error> {
         let mut parser = LineParser::new().max_line_size(16);

@@ -60,6 +60,17 @@ const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 /// stream.
 const KEEP_DATA_CAPACITY: usize = 64 * 1024;
 
+/// Empties `line`, the buffer of a line that came in many reads, and frees it when it grew past
+/// [`KEEP_DATA_CAPACITY`]: one long line (a snapshot sent as a single `data:` line, a long
+/// comment, a long JSON line) must not pin its memory for the rest of the stream.
+pub(crate) fn clear_or_free(line: &mut Vec<u8>) {
+    if line.capacity() > KEEP_DATA_CAPACITY {
+        *line = Vec::new();
+    } else {
+        line.clear();
+    }
+}
+
 /// One dispatched event.
 ///
 /// The type and the id are [`SmolStr`]s: a string of up to 23 bytes (every event type the LLM
@@ -844,15 +855,15 @@ impl Parser {
         Ok(())
     }
 
-    /// Empties the buffer of a line that spanned chunks, and frees it when it grew past
-    /// [`KEEP_DATA_CAPACITY`]: one long line (a snapshot sent as a single `data:` line, a long
-    /// comment) must not pin its memory for the rest of the stream.
+    /// Empties the buffer of a line that spanned chunks (see [`clear_or_free`]).
     fn clear_line(&mut self) {
-        if self.line.capacity() > KEEP_DATA_CAPACITY {
-            self.line = Vec::new();
-        } else {
-            self.line.clear();
-        }
+        clear_or_free(&mut self.line);
+    }
+
+    /// The most bytes an event may hold (see [`max_event_size`](Parser::max_event_size)).
+    #[cfg(feature = "llm")]
+    pub(crate) fn max_size(&self) -> usize {
+        self.fields.max
     }
 
     /// Consumes the BOM (or the part of it that `input` holds) at the start of the stream.

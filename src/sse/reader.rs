@@ -29,7 +29,9 @@ const MIN_READ_SIZE: usize = 512;
 ///   [`TimedOut`](io::ErrorKind::TimedOut): a socket's read timeout, a non-blocking reader)
 ///   is yielded as [`Error::Io`] and ends nothing: nothing read is lost, and the next call
 ///   reads again. So a loop over a socket with a read timeout can look at a stop flag between
-///   reads, and go on.
+///   reads, and go on; and a loop that skips errors (`flatten()`, `filter_map(Result::ok)`)
+///   over a reader that keeps timing out does not end (over a non-blocking one it spins):
+///   stop at an error, or count them.
 /// - Any other I/O error is yielded once, as [`Error::from`]`(io::Error)`, and then the iterator
 ///   ends (a timeout of ureq's, [`Error::Timeout`], is one: a body whose read timed out is not
 ///   read again). So does an [`Error::EventTooLarge`] from the parser.

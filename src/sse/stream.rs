@@ -218,17 +218,27 @@ impl StreamOptions {
         self
     }
 
-    /// Reads a JSON document sent with a 2xx in place of the stream (`application/json`, or a
-    /// `+json` type) as the data of one event, rather than refusing it: the whole answer of a
-    /// server that ignores `"stream": true` (some OpenAI-compatible proxies), which the
-    /// decoder reads as it reads a chunk. An error document still ends the stream with its
-    /// [`Error::Api`](crate::Error::Api). (The document's lines are read as
-    /// [`object_lines`](StreamOptions::object_lines) reads them, from its head on: an event
-    /// stream pays nothing for this.)
+    /// Reads a JSON document with `choices` sent with a 2xx in place of the stream
+    /// (`application/json`, or a `+json` type) as the data of one event, rather than refusing
+    /// it: the whole answer of a server that ignores `"stream": true` (some OpenAI-compatible
+    /// proxies), which the decoder reads as it reads a chunk. An error document is still the
+    /// stream's [`Error::Api`](crate::Error::Api), and another document
+    /// [`Error::UnexpectedContentType`](crate::Error::UnexpectedContentType). (See
+    /// `run::json_answer_as_event`; an event stream pays nothing for this.)
     #[cfg(feature = "llm")]
     pub(crate) fn json_answer(mut self) -> Self {
         self.json_answer = true;
         self
+    }
+
+    /// The most bytes an event may hold: its parser's
+    /// [`max_event_size`](Parser::max_event_size), or a newline-delimited line's limit.
+    #[cfg(feature = "llm")]
+    pub(crate) fn max_event_size(&self) -> usize {
+        match &self.framing {
+            Framing::EventStream { parser, .. } => parser.max_size(),
+            Framing::Lines(lines) => lines.max_size(),
+        }
     }
 
     /// Seeds the event-stream parser with the last event ID and the server's `retry:` of an

@@ -390,8 +390,8 @@ fn error_for_status_on_a_stalled_error_body_ends_without_a_timeout_too() {
     let text = result.unwrap_err().to_string();
     assert!(
         text.ends_with(
-            "(error body cut after 4 bytes: nothing more within 5 s, the most an error body the \
-             caller does not get is waited for)"
+            "(error body cut after 4 bytes: nothing more within 5 s, the most the error body of \
+             error_for_status is waited for)"
         ),
         "{text}"
     );

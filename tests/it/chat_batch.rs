@@ -312,11 +312,12 @@ fn a_slow_chat_holds_back_its_results_not_the_other_chats() {
     assert_eq!(others, 19, "the chats after a slow one waited for it");
 }
 
-/// `look_ahead` bounds how many chats go on past a slow one: with 5, the server sees 5 more
-/// chats while the first is held, not the 19 others that 32 times `in_flight` would start.
+/// `look_ahead` bounds how many chats go on past a slow one: with 6 (started and not yet
+/// yielded), the server sees 5 more chats while the first is held, not the 19 others that 32
+/// times `in_flight` would start.
 #[test]
 fn look_ahead_bounds_the_chats_started_past_a_slow_one() {
-    let others = chats_past_a_held_first(|batch| batch.look_ahead(5), 5);
+    let others = chats_past_a_held_first(|batch| batch.look_ahead(6), 5);
     assert_eq!(others, 5, "chats started past the slow one");
 }
 

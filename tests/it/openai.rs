@@ -583,7 +583,9 @@ fn a_whole_answer_in_json_is_read_as_its_stream() {
     });
     let compact = whole.to_string();
     let pretty = serde_json::to_string_pretty(&whole).unwrap();
-    for body in [compact, pretty] {
+    // After a BOM and white space, with a blank line inside: still one document.
+    let spaced = format!("\u{feff}\r\n  {}", pretty.replacen('\n', "\n\n", 1));
+    for body in [compact, pretty, spaced] {
         let server = TestServer::start(move |_| Reply::json(body.clone()));
         let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
         let (pieces, error) = drain(&mut stream);
@@ -603,19 +605,41 @@ fn a_whole_answer_in_json_is_read_as_its_stream() {
         assert_eq!(stream.finish_reason(), Some("tool_calls"));
         assert_eq!(stream.usage().map(|u| u.total_tokens), Some(Some(21)));
     }
-    // An error document is still the server's error; another JSON answer than a completion,
-    // without a finish, is an answer cut.
+    // An error document is still the server's error; a document that is no answer, or no
+    // JSON, is the wrong content type, as before.
     let server = TestServer::start(|_| Reply::json(r#"{"error":{"message":"no such model"}}"#));
-    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
-    let err = drain(&mut stream).1.unwrap();
+    let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
     assert!(
         matches!(&err, Error::Api { message, .. } if message == "no such model"),
         "{err:?}"
     );
-    let server = TestServer::start(|_| Reply::json(r#"{"choices":[]}"#));
-    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
-    let (_, error) = drain(&mut stream);
-    assert!(matches!(error, Some(Error::Protocol(_))), "{error:?}");
+    for other in [
+        r#"{"object":"list","data":[]}"#,
+        r#"{"choices":[]}"#,
+        "[1,2]",
+        "not json",
+    ] {
+        let server = TestServer::start(move |_| Reply::json(other));
+        let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnexpectedContentType { content_type: Some(ct), .. } if ct == "application/json"),
+            "{other}: {err:?}"
+        );
+    }
+}
+
+/// A `message` in a chunk of a stream that had deltas (Perplexity sends the answer so far
+/// there) is not read as more of the answer.
+#[test]
+fn a_message_in_a_streamed_chunk_after_deltas_is_not_text() {
+    let (pieces, error, stream) = chat_over(sse_body(&[
+        &content("Hel"),
+        r#"{"choices":[{"index":0,"message":{"content":"Hello"},"finish_reason":"stop"}]}"#,
+        "[DONE]",
+    ]));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(pieces, ["Hel"]);
+    assert_eq!(stream.finish_reason(), Some("stop"));
 }
 
 #[test]

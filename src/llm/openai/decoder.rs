@@ -43,7 +43,7 @@ use crate::Error;
 /// | the end of the body anywhere else | [`Error::Protocol`]: the answer was cut |
 /// | a tool call that never got a name by the end | [`Error::Protocol`]: it could not be run |
 /// | data that is not a JSON object | [`Error::Protocol`] quoting the chunk |
-/// | a whole `chat.completion` (JSON, not a stream: a server or proxy that ignores `"stream": true`; the OpenAI-compatible clients read such an answer as one event) | its `choices[0].message` read as a delta (its tool calls whole, one after the other), then its `finish_reason` and `usage`: the same events as its stream's |
+/// | a whole `chat.completion` (JSON, not a stream: a server or proxy that ignores `"stream": true`; the OpenAI-compatible clients read such an answer as one event) | its `choices[0].message` read as a delta (its tool calls whole, one after the other), then its `finish_reason` and `usage`: the same events as its stream's; a `message` in a chunk after chunks with a `delta` (Perplexity's answer so far) is not read |
 ///
 /// Only the first choice (index 0) is read; the client never asks for more. An error object
 /// arriving with other fields (OpenRouter sends usage with it) ends the stream before they are
@@ -109,6 +109,8 @@ pub struct OpenAIDecoder {
     /// Whether the answer had `refusal` text: a `content_filter` finish then adds no words of
     /// its own to it.
     refused: bool,
+    /// A chunk with a `delta` came: a `message` is then no answer of its own.
+    streamed: bool,
 }
 
 /// What the decoder knows of one tool call.
@@ -350,7 +352,11 @@ impl OpenAIDecoder {
             choice_usage = choice.usage;
             // A whole `chat.completion` (a server that ignored `"stream": true`) has its
             // answer in `message`, read as one delta: its calls come whole, without indexes.
-            if let Some(mut delta) = choice.delta.or(choice.message) {
+            // Not in a stream that had deltas: Perplexity's chunks carry the answer so far as
+            // a `message` beside them.
+            self.streamed |= choice.delta.is_some();
+            let message = choice.message.filter(|_| !self.streamed);
+            if let Some(mut delta) = choice.delta.or(message) {
                 let pieces = delta.tool_calls.take().unwrap_or_default();
                 if let Some(Value::Array(details)) = delta.reasoning_details.take() {
                     details
