@@ -367,8 +367,10 @@ fn not_retried_note(attempt: u32, why: &str) -> String {
     format!("{made}, not retried: {why}")
 }
 
-/// The job of an event stream: resolves `done` with the stream as soon as the headers are in,
-/// then reads and parses the body into it until the body ends or the stream is dropped.
+/// The job of an event stream: resolves `done` with the stream as soon as the headers are in
+/// (a whole JSON answer that the options take for a stream, once it is read: see
+/// [`json_answer_as_event`]), then reads and parses the body into it until the body ends or the
+/// stream is dropped.
 pub(crate) fn stream<D: Decode>(
     agent: &ureq::Agent,
     config: &Config,
@@ -465,17 +467,10 @@ fn open_stream_body(
         Err(refused) if is_json(&parts.headers) => {
             let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
             let (start, _) = unread_body_start(&mut body.as_reader(), timeouts);
-            let content_type = parts.headers.get(http::header::CONTENT_TYPE);
-            let content_type = content_type.and_then(|v| v.to_str().ok());
-            let error = Error::from_error_document(&start, content_type).unwrap_or(refused);
-            let secrets = parts.extensions.get::<crate::auth::Secrets>();
-            return Err(crate::auth::hide(secrets, error));
+            return Err(error_document(&parts, &start).unwrap_or(refused));
         }
         Err(refused) => return Err(refused),
     };
-    // Made on the worker's first read, so that a gzip body does not hold the stream's handle
-    // back until its first bytes (see `encoding::Lazy`).
-    let announced = crate::body::announced_length(&parts.headers, &body);
     // The URL only an untyped body's refusal names (`UnexpectedContentType`).
     let pending = watch.map(|watch| {
         let shown = if watch.typed {
@@ -486,7 +481,9 @@ fn open_stream_body(
         let secrets = parts.extensions.get::<crate::auth::Secrets>().cloned();
         (watch, shown, secrets)
     });
-    let body = phase::Placed::new(encoding::body_reader(body), url, &parts, announced);
+    // Made on the worker's first read, so that a gzip body does not hold the stream's handle
+    // back until its first bytes (see `encoding::Lazy`).
+    let body = placed(body, &parts, url);
     Ok((
         parts,
         NotAStream {
@@ -497,15 +494,18 @@ fn open_stream_body(
 }
 
 /// The whole JSON answer of a server that ignored `"stream": true` (see
-/// [`StreamOptions::json_answer`]), read here, up to `max` bytes: the body of a stream of one
-/// event whose data is the document, compact. A JSON error document is its [`Error::Api`]; a
-/// document that is no answer (without a choice), or no JSON at all, is
+/// [`StreamOptions::json_answer`]), read here: the body of a stream of one event whose data is
+/// the document, compact. Only a body that starts (after white space and a BOM) with `{` or `[`
+/// is read, one JSON value of at most `max` bytes and no further: a stream mislabelled as JSON
+/// (an event stream, JSON lines) is refused once its first value is in, not read to its end. A
+/// JSON error document is its [`Error::Api`]; a value that is no whole answer (a
+/// `chat.completion` has a `message` in its first choice) is
 /// [`Error::UnexpectedContentType`], as any other body that is not a stream.
 ///
 /// Why read here rather than feed the body's lines to the parser as
 /// [`object_lines`](StreamOptions::object_lines) does: a document that starts with white space
 /// or a BOM, or holds a blank line, would not be one event, and a document that is no answer
-/// would end as an answer cut short, which nothing was. An answer sent whole comes at once.
+/// would end as an answer cut short, which nothing was.
 #[cfg(feature = "llm")]
 fn json_answer_as_event(
     body: ureq::Body,
@@ -513,35 +513,84 @@ fn json_answer_as_event(
     url: &str,
     max: usize,
 ) -> Result<ureq::Body, Error> {
-    let announced = crate::body::announced_length(&parts.headers, &body);
-    let reader = phase::Placed::new(
-        encoding::body_reader(body),
-        url.to_string(),
-        parts,
-        announced,
-    );
-    let mut document = Vec::new();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    reader.take(limit).read_to_end(&mut document)?;
-    if document.len() > max {
-        return Err(Error::EventTooLarge { limit: max });
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(placed(body, parts, url.to_string()));
+    // Up to the first byte that is no white space or BOM.
+    let first = loop {
+        let read = reader.fill_buf()?;
+        let Some(&first) = read.first() else {
+            break None;
+        };
+        match first {
+            b' ' | b'\t' | b'\r' | b'\n' | 0xEF | 0xBB | 0xBF => reader.consume(1),
+            other => break Some(other),
+        }
+    };
+    if !matches!(first, Some(b'{' | b'[')) {
+        return Err(unexpected_type(&parts.headers, url));
     }
+    let mut limited = reader.take(u64::try_from(max).unwrap_or(u64::MAX));
+    let value = serde_json::Deserializer::from_reader(&mut limited)
+        .into_iter::<serde_json::Value>()
+        .next();
+    let mut answer = match value {
+        Some(Ok(value)) => value,
+        Some(Err(e)) if e.is_io() => return Err(Error::from(std::io::Error::from(e))),
+        Some(Err(_)) if limited.limit() == 0 => return Err(Error::EventTooLarge { limit: max }),
+        Some(Err(e)) if e.is_eof() => {
+            return Err(Error::Protocol(format!(
+                "the JSON answer sent in place of a stream was cut ({e}) for url: {}",
+                crate::redact_url(url)
+            )))
+        }
+        _ => return Err(unexpected_type(&parts.headers, url)),
+    };
+    if let Some(error) = serde_json::to_vec(&answer)
+        .ok()
+        .and_then(|bytes| error_document(parts, &bytes))
+    {
+        return Err(error);
+    }
+    let choices = answer.get_mut("choices").and_then(|c| c.as_array_mut());
+    let Some(choices) = choices.filter(|c| c.first().is_some_and(|c| c.get("message").is_some()))
+    else {
+        return Err(unexpected_type(&parts.headers, url));
+    };
+    // The answer is the message: a `delta` beside it (empty, in some servers' whole answers)
+    // would be read in its place.
+    for choice in choices.iter_mut().filter_map(|c| c.as_object_mut()) {
+        choice.remove("delta");
+    }
+    Ok(ureq::Body::builder().data(format!("data: {answer}\n\n")))
+}
+
+/// The body of a stream's response, read as it decodes, its errors placed (the URL, the
+/// phase) as a stream's are.
+fn placed(
+    body: ureq::Body,
+    parts: &http::response::Parts,
+    url: String,
+) -> phase::Placed<encoding::BodyReader> {
+    let announced = crate::body::announced_length(&parts.headers, &body);
+    phase::Placed::new(encoding::body_reader(body), url, parts, announced)
+}
+
+/// The [`Error::Api`] of a JSON error document in place of a stream (`start`: its first bytes),
+/// the request's credentials hidden in its words; `None` when it is no error document.
+fn error_document(parts: &http::response::Parts, start: &[u8]) -> Option<Error> {
     let content_type = parts.headers.get(http::header::CONTENT_TYPE);
     let content_type = content_type.and_then(|v| v.to_str().ok());
-    if let Some(error) = Error::from_error_document(&document, content_type) {
-        let secrets = parts.extensions.get::<crate::auth::Secrets>();
-        return Err(crate::auth::hide(secrets, error));
-    }
-    let text = crate::charset::start_text(&document, content_type);
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(answer) if answer["choices"].as_array().is_some_and(|c| !c.is_empty()) => {
-            let event = format!("data: {answer}\n\n");
-            Ok(ureq::Body::builder().data(event))
-        }
-        _ => Err(Error::UnexpectedContentType {
-            content_type: content_type.map(String::from),
-            url: crate::redact_url(url),
-        }),
+    let error = Error::from_error_document(start, content_type)?;
+    let secrets = parts.extensions.get::<crate::auth::Secrets>();
+    Some(crate::auth::hide(secrets, error))
+}
+
+/// The refusal of a body that is no stream, by its type, from `url`.
+fn unexpected_type(headers: &http::HeaderMap, url: &str) -> Error {
+    let content_type = headers.get(http::header::CONTENT_TYPE);
+    Error::UnexpectedContentType {
+        content_type: content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        url: crate::redact_url(url),
     }
 }
 
@@ -584,10 +633,7 @@ fn content_check(
         return Ok(None);
     }
     if !typed && content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
-        return Err(Error::UnexpectedContentType {
-            content_type,
-            url: crate::redact_url(url),
-        });
+        return Err(unexpected_type(headers, url));
     }
     Ok((!options.is_json_lines()).then_some(Watch {
         content_type,

@@ -590,21 +590,33 @@ impl Target {
     /// local servers speak OpenAI's) and `--provider` names the wrong one. `None` for the
     /// provider's own API and the demo.
     fn protocol_hint(&self) -> Option<String> {
-        let others = match self.provider {
-            Provider::OpenAI | Provider::Mistral | Provider::Together => {
-                "anthropic, gemini or cohere"
-            }
-            _ => "openai for OpenAI-compatible servers, anthropic, gemini or cohere",
-        };
-        match self.base_from {
-            BaseFrom::Option | BaseFrom::Variable => Some(format!(
-                "hint: {} did not stream as {}'s API does: if it speaks another (most local \
-                 servers speak OpenAI's), give its --provider ({others})",
-                self.base_url,
-                self.provider.name()
-            )),
-            BaseFrom::Default | BaseFrom::Demo => None,
+        if matches!(self.base_from, BaseFrom::Default | BaseFrom::Demo) {
+            return None;
         }
+        let openai = matches!(
+            self.provider,
+            Provider::OpenAI | Provider::Mistral | Provider::Together
+        );
+        // The other APIs this program speaks; most local servers speak OpenAI's.
+        let others: Vec<&str> = [Provider::OpenAI, Provider::Anthropic]
+            .into_iter()
+            .chain([Provider::Gemini, Provider::Cohere])
+            .filter(|p| *p != self.provider && !(openai && *p == Provider::OpenAI))
+            .map(Provider::name)
+            .collect();
+        let (last, rest) = others.split_last()?;
+        let local = if openai {
+            ""
+        } else {
+            " (most local servers speak OpenAI's)"
+        };
+        Some(format!(
+            "hint: {} did not stream as {}'s API does: if it speaks another{local}, give its \
+             --provider ({} or {last})",
+            self.base_url,
+            self.provider.name(),
+            rest.join(", ")
+        ))
     }
 
     /// The fix for a server that could not be reached, by where its URL came from, and whether
@@ -1320,8 +1332,7 @@ mod tests {
             hint.unwrap(),
             format!(
                 "hint: {} did not stream as anthropic's API does: if it speaks another (most \
-                 local servers speak OpenAI's), give its --provider (openai for \
-                 OpenAI-compatible servers, anthropic, gemini or cohere)",
+                 local servers speak OpenAI's), give its --provider (openai, gemini or cohere)",
                 server.url()
             )
         );

@@ -588,7 +588,9 @@ impl<P: Protocol> Client<P> {
     }
 
     /// Sends `messages` and returns the answer as a [`ChatStream`] of text pieces once the
-    /// response headers are in. The answer is decoded on the worker by the provider's decoder.
+    /// response headers are in (a whole JSON answer of an OpenAI-compatible server that
+    /// ignored `"stream": true`, once it is read). The answer is decoded on the worker by the
+    /// provider's decoder.
     ///
     /// # Errors
     ///
@@ -698,8 +700,9 @@ impl<P: Protocol> Client<P> {
     }
 
     /// The request of a chat read as a stream: [`http_request`](Self::http_request)'s, but for
-    /// a request whose `extra` turns the stream off, refused (sent, its whole answer would fail
-    /// as a wrong content type, blaming the server).
+    /// a request whose `extra` turns the stream off, refused (sent, its whole answer would be
+    /// read only by the OpenAI-compatible clients, which take one from servers that ignore
+    /// `stream`; the other providers' would fail as a wrong content type, blaming the server).
     fn streamed(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
         if let Some(stream) = request
             .extra

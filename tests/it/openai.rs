@@ -44,6 +44,12 @@ fn serve(body: impl Into<String>) -> TestServer {
     TestServer::start(move |_| Reply::sse(body.chunks(5).map(<[u8]>::to_vec), ms(0)))
 }
 
+/// The whole text of `server`'s answer to [`hello`].
+fn answer_text(server: &TestServer) -> String {
+    let stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    stream.collect::<Result<_, _>>().unwrap()
+}
+
 /// Streams `body` through `stream_chat` and reads it to the end.
 fn chat_over(body: impl Into<String>) -> (Vec<String>, Option<Error>, ChatStream) {
     let server = serve(body);
@@ -547,12 +553,7 @@ fn a_json_error_in_place_of_the_stream_is_the_servers_error() {
         ))
         .content_type("text/event-stream")
     });
-    let text: String = client(&server.url())
-        .stream_chat(&hello())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(text, "Hi");
+    assert_eq!(answer_text(&server), "Hi");
 }
 
 /// A server that ignores `"stream": true` (some proxies) sends the whole answer as one JSON
@@ -626,6 +627,45 @@ fn a_whole_answer_in_json_is_read_as_its_stream() {
             "{other}: {err:?}"
         );
     }
+}
+
+/// A body typed as JSON is read one JSON value at most: an event stream or JSON lines under that
+/// type (then silent) are refused once their start is in, not read to their end; a whole
+/// answer with an empty `delta` beside its `message` is the message; one cut inside its
+/// document says so.
+#[test]
+fn a_json_typed_body_is_read_no_further_than_its_first_value() {
+    let chunk = content("Hi");
+    for start in [format!("data: {chunk}\n\n"), format!("{chunk}\n{chunk}\n")] {
+        let server = TestServer::start(move |_| {
+            Reply::stall_mid_body(start.clone(), 1 << 20).content_type("application/json")
+        });
+        let url = server.url();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || _ = tx.send(client(&url).stream_chat(&hello()).map(drop)));
+        let result = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("refused at once");
+        assert!(
+            matches!(result, Err(Error::UnexpectedContentType { .. })),
+            "{result:?}"
+        );
+    }
+    let both = r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"message":{"content":"Hi"},"finish_reason":"stop"}]}"#;
+    let server = TestServer::start(move |_| Reply::json(both));
+    assert_eq!(answer_text(&server), "Hi");
+    let server = TestServer::start(|_| {
+        Reply::raw(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n\
+             {\"choices\":[{\"message\"",
+        )
+    });
+    let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, Error::Protocol(_)) && text.contains("was cut"),
+        "{text}"
+    );
 }
 
 /// A `message` in a chunk of a stream that had deltas (Perplexity sends the answer so far

@@ -943,8 +943,8 @@ fn post_after_a_redirect(server: &TestServer) -> Vec<String> {
 /// is an answer whose server said `x-should-retry: false`.
 #[test]
 fn an_answer_given_up_on_is_not_asked_for_again_when_its_body_breaks_off() {
-    // A wait asked for past `max_retry_after`; a server's word against any retry, whatever
-    // the status.
+    // A wait asked for past `max_retry_after`; a server's word against any retry of an answer
+    // that is no success.
     for (status, header) in [
         (429, ("Retry-After", "3600")),
         (404, ("x-should-retry", "false")),
@@ -961,6 +961,18 @@ fn an_answer_given_up_on_is_not_asked_for_again_when_its_body_breaks_off() {
         assert!(matches!(err, Err(Error::Io(_))), "{status}: {err:?}");
         assert_eq!(server.request_count(), 1, "{status}");
     }
+    // On a success the header is not read (the official SDKs read it on errors only): its
+    // body cut short is asked for again.
+    let server = scripted(|n| match n {
+        0 => Reply::reset_mid_body(long_body(), 100).header("x-should-retry", "false"),
+        _ => Reply::ok("whole"),
+    });
+    let resp = session_with(fast_retries())
+        .get(server.url())
+        .send()
+        .result();
+    assert_eq!(resp.unwrap().text().unwrap(), "whole");
+    assert_eq!(server.request_count(), 2);
 }
 
 /// A budget spent in the body says so itself, with or without a policy: no note of attempts
