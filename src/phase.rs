@@ -962,6 +962,14 @@ pub(crate) fn unreadable_framing(uri: &Uri, why: String) -> Error {
     )
 }
 
+/// A body from `uri` that ended before what it began was whole (`why`): `Io`,
+/// `UnexpectedEof`, placed in the body's phase.
+#[cfg(feature = "llm")]
+pub(crate) fn cut_body(uri: &Uri, why: String) -> Error {
+    let io = io::Error::new(io::ErrorKind::UnexpectedEof, why);
+    located(io, Phase::Body, uri, None)
+}
+
 fn located(io: io::Error, phase: Phase, uri: &Uri, hint: Option<String>) -> Error {
     located_at(io, phase, target(uri), uri, hint, Via::Direct)
 }

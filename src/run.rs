@@ -456,7 +456,10 @@ fn open_stream_body(
     let url = resp.get_uri().to_string();
     let (parts, mut body) = resp.into_parts();
     #[cfg(feature = "llm")]
-    if options.json_answer && is_json(&parts.headers) {
+    if options.json_answer
+        && parts.status != http::StatusCode::NO_CONTENT
+        && is_json(&parts.headers)
+    {
         body = json_answer_as_event(body, &parts, &url, options.max_event_size())?;
     }
     let watch = match content_check(options, &parts, &url) {
@@ -497,10 +500,12 @@ fn open_stream_body(
 /// [`StreamOptions::json_answer`]), read here: the body of a stream of one event whose data is
 /// the document, compact. Only a body that starts (after white space and a BOM) with `{` or `[`
 /// is read, one JSON value of at most `max` bytes and no further: a stream mislabelled as JSON
-/// (an event stream, JSON lines) is refused once its first value is in, not read to its end. A
-/// JSON error document is its [`Error::Api`]; a value that is no whole answer (a
-/// `chat.completion` has a `message` in its first choice) is
-/// [`Error::UnexpectedContentType`], as any other body that is not a stream.
+/// (an event stream, JSON lines) is refused once its first value is in, not read to its end.
+/// A JSON error document, in whatever charset its type names, is its [`Error::Api`] (a body
+/// that starts otherwise, UTF-16, is read for one as any refused body's start is); a value
+/// that is no whole answer (a `chat.completion` has a `message` object in its first choice)
+/// is [`Error::UnexpectedContentType`], as any other body that is not a stream; a document
+/// cut short is an [`Error::Io`] (`UnexpectedEof`) that says so.
 ///
 /// Why read here rather than feed the body's lines to the parser as
 /// [`object_lines`](StreamOptions::object_lines) does: a document that starts with white space
@@ -515,46 +520,57 @@ fn json_answer_as_event(
 ) -> Result<ureq::Body, Error> {
     use std::io::BufRead;
     let mut reader = std::io::BufReader::new(placed(body, parts, url.to_string()));
-    // Up to the first byte that is no white space or BOM.
+    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    // Up to the first byte that is no white space.
     let first = loop {
-        let read = reader.fill_buf()?;
-        let Some(&first) = read.first() else {
+        let Some(&first) = reader.fill_buf()?.first() else {
             break None;
         };
-        match first {
-            b' ' | b'\t' | b'\r' | b'\n' | 0xEF | 0xBB | 0xBF => reader.consume(1),
-            other => break Some(other),
+        match first.is_ascii_whitespace() {
+            true => reader.consume(1),
+            false => break Some(first),
         }
     };
     if !matches!(first, Some(b'{' | b'[')) {
-        return Err(unexpected_type(&parts.headers, url));
+        let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
+        let (start, _) = unread_body_start(&mut reader, timeouts);
+        return Err(error_document(parts, &start).unwrap_or_else(|| unexpected_type(parts, url)));
     }
-    let mut limited = reader.take(u64::try_from(max).unwrap_or(u64::MAX));
-    let value = serde_json::Deserializer::from_reader(&mut limited)
+    // The bytes the value is read from are kept: an error document is told in the charset its
+    // type names, as any refused body's start is.
+    let mut document = Kept {
+        inner: reader.take(u64::try_from(max).unwrap_or(u64::MAX)),
+        bytes: Vec::new(),
+    };
+    let value = serde_json::Deserializer::from_reader(&mut document)
         .into_iter::<serde_json::Value>()
         .next();
+    if let Some(error) = error_document(parts, &document.bytes) {
+        return Err(error);
+    }
     let mut answer = match value {
         Some(Ok(value)) => value,
         Some(Err(e)) if e.is_io() => return Err(Error::from(std::io::Error::from(e))),
-        Some(Err(_)) if limited.limit() == 0 => return Err(Error::EventTooLarge { limit: max }),
         Some(Err(e)) if e.is_eof() => {
-            return Err(Error::Protocol(format!(
-                "the JSON answer sent in place of a stream was cut ({e}) for url: {}",
-                crate::redact_url(url)
-            )))
+            let more =
+                document.inner.limit() == 0 && !document.inner.into_inner().fill_buf()?.is_empty();
+            if more {
+                return Err(Error::EventTooLarge { limit: max });
+            }
+            let uri = url.parse().unwrap_or_default();
+            let why = format!("the JSON answer sent in place of a stream was cut ({e})");
+            return Err(phase::cut_body(&uri, why));
         }
-        _ => return Err(unexpected_type(&parts.headers, url)),
+        _ => return Err(unexpected_type(parts, url)),
     };
-    if let Some(error) = serde_json::to_vec(&answer)
-        .ok()
-        .and_then(|bytes| error_document(parts, &bytes))
-    {
-        return Err(error);
-    }
     let choices = answer.get_mut("choices").and_then(|c| c.as_array_mut());
-    let Some(choices) = choices.filter(|c| c.first().is_some_and(|c| c.get("message").is_some()))
-    else {
-        return Err(unexpected_type(&parts.headers, url));
+    let whole = |c: &Vec<serde_json::Value>| {
+        (c.first()).is_some_and(|c| c.get("message").is_some_and(serde_json::Value::is_object))
+    };
+    let Some(choices) = choices.filter(|c| whole(c)) else {
+        return Err(unexpected_type(parts, url));
     };
     // The answer is the message: a `delta` beside it (empty, in some servers' whole answers)
     // would be read in its place.
@@ -562,6 +578,22 @@ fn json_answer_as_event(
         choice.remove("delta");
     }
     Ok(ureq::Body::builder().data(format!("data: {answer}\n\n")))
+}
+
+/// A reader that keeps what it reads.
+#[cfg(feature = "llm")]
+struct Kept<R> {
+    inner: R,
+    bytes: Vec<u8>,
+}
+
+#[cfg(feature = "llm")]
+impl<R: Read> Read for Kept<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// The body of a stream's response, read as it decodes, its errors placed (the URL, the
@@ -586,8 +618,8 @@ fn error_document(parts: &http::response::Parts, start: &[u8]) -> Option<Error> 
 }
 
 /// The refusal of a body that is no stream, by its type, from `url`.
-fn unexpected_type(headers: &http::HeaderMap, url: &str) -> Error {
-    let content_type = headers.get(http::header::CONTENT_TYPE);
+fn unexpected_type(parts: &http::response::Parts, url: &str) -> Error {
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE);
     Error::UnexpectedContentType {
         content_type: content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         url: crate::redact_url(url),
@@ -633,7 +665,7 @@ fn content_check(
         return Ok(None);
     }
     if !typed && content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
-        return Err(unexpected_type(headers, url));
+        return Err(unexpected_type(parts, url));
     }
     Ok((!options.is_json_lines()).then_some(Watch {
         content_type,

@@ -598,9 +598,13 @@ impl Target {
             Provider::OpenAI | Provider::Mistral | Provider::Together
         );
         // The other APIs this program speaks; most local servers speak OpenAI's.
-        let others: Vec<&str> = [Provider::OpenAI, Provider::Anthropic]
-            .into_iter()
-            .chain([Provider::Gemini, Provider::Cohere])
+        let apis = [
+            Provider::OpenAI,
+            Provider::Anthropic,
+            Provider::Gemini,
+            Provider::Cohere,
+        ];
+        let others: Vec<&str> = (apis.into_iter())
             .filter(|p| *p != self.provider && !(openai && *p == Provider::OpenAI))
             .map(Provider::name)
             .collect();

@@ -700,9 +700,10 @@ impl<P: Protocol> Client<P> {
     }
 
     /// The request of a chat read as a stream: [`http_request`](Self::http_request)'s, but for
-    /// a request whose `extra` turns the stream off, refused (sent, its whole answer would be
-    /// read only by the OpenAI-compatible clients, which take one from servers that ignore
-    /// `stream`; the other providers' would fail as a wrong content type, blaming the server).
+    /// a request whose `extra` turns the stream off, refused: the client asks for the stream
+    /// itself (sent, the other providers' whole answers would fail as a wrong content type,
+    /// blaming the server; the OpenAI-compatible clients read one only as the answer of a
+    /// server that ignored `stream`).
     fn streamed(&self, request: &ChatRequest) -> Result<RequestBuilder, Error> {
         if let Some(stream) = request
             .extra

@@ -210,8 +210,9 @@ pub trait ChatClient: Send + Sync {
     fn stream_chat(&self, messages: &[Message]) -> Result<ChatStream, Error>;
 
     /// Sends `request` (messages with images, tools, JSON output, limits...) and returns the
-    /// answer as a [`ChatStream`] once the response headers are in (a whole JSON answer of a
-    /// server that ignored `"stream": true`, once it is read). Every provider's
+    /// answer as a [`ChatStream`] once the response headers are in (a whole JSON answer of an
+    /// OpenAI-compatible server that ignored `"stream": true`, once it is read). Every
+    /// provider's
     /// [`Client`] implements it; the default, for clients that know only messages, sends a
     /// request of plain text messages with [`stream_chat`](Self::stream_chat) and refuses
     /// anything more with [`Error::InvalidRequest`].

@@ -218,13 +218,13 @@ impl StreamOptions {
         self
     }
 
-    /// Reads a JSON document with `choices` sent with a 2xx in place of the stream
-    /// (`application/json`, or a `+json` type) as the data of one event, rather than refusing
-    /// it: the whole answer of a server that ignores `"stream": true` (some OpenAI-compatible
-    /// proxies), which the decoder reads as it reads a chunk. An error document is still the
-    /// stream's [`Error::Api`](crate::Error::Api), and another document
-    /// [`Error::UnexpectedContentType`](crate::Error::UnexpectedContentType). (See
-    /// `run::json_answer_as_event`; an event stream pays nothing for this.)
+    /// Reads a whole `chat.completion` (a `message` in its first choice) sent as JSON with a
+    /// 2xx in place of the stream (`application/json`, or a `+json` type) as the data of one
+    /// event, rather than refusing it: the whole answer of a server that ignores
+    /// `"stream": true` (some OpenAI-compatible proxies), which the decoder reads as it reads
+    /// a chunk. An error document is still the stream's [`Error::Api`](crate::Error::Api), and
+    /// another document [`Error::UnexpectedContentType`](crate::Error::UnexpectedContentType).
+    /// (See `run::json_answer_as_event`; an event stream pays nothing for this.)
     #[cfg(feature = "llm")]
     pub(crate) fn json_answer(mut self) -> Self {
         self.json_answer = true;

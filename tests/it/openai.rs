@@ -663,9 +663,29 @@ fn a_json_typed_body_is_read_no_further_than_its_first_value() {
     let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
     let text = err.to_string();
     assert!(
-        matches!(err, Error::Protocol(_)) && text.contains("was cut"),
+        matches!(&err, Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+            && text.contains("the JSON answer sent in place of a stream was cut"),
         "{text}"
     );
+    // An error document in the charset its type names, or as a list (Google's way), is the
+    // server's error.
+    let latin1 = b"{\"error\":{\"message\":\"Cl\xe9 invalide\"}}".to_vec();
+    let list = br#"[{"error":{"message":"overloaded","code":503}}]"#.to_vec();
+    for (content_type, body, message) in [
+        (
+            "application/json; charset=iso-8859-1",
+            latin1,
+            "Cl\u{e9} invalide",
+        ),
+        ("application/json", list, "overloaded"),
+    ] {
+        let server = TestServer::start(move |_| Reply::ok(body.clone()).content_type(content_type));
+        let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Api { message: m, .. } if m == message),
+            "{content_type}: {err:?}"
+        );
+    }
 }
 
 /// A `message` in a chunk of a stream that had deltas (Perplexity sends the answer so far
