@@ -502,7 +502,8 @@ fn open_stream_body(
 /// is read, one JSON value of at most `max` bytes and no further: a stream mislabelled as JSON
 /// (an event stream, JSON lines) is refused once its first value is in, not read to its end.
 /// A JSON error document, in whatever charset its type names, is its [`Error::Api`] (a body
-/// that starts otherwise, UTF-16, is read for one as any refused body's start is); a value
+/// that may start UTF-16 is read for one as any refused body's start is; another that does not
+/// start with `{` or `[` is refused at once); a value
 /// that is no whole answer (a `chat.completion` has a `message` object in its first choice)
 /// is [`Error::UnexpectedContentType`], as any other body that is not a stream; a document
 /// cut short is an [`Error::Io`] (`UnexpectedEof`) that says so.
@@ -533,10 +534,17 @@ fn json_answer_as_event(
             false => break Some(first),
         }
     };
-    if !matches!(first, Some(b'{' | b'[')) {
-        let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
-        let (start, _) = unread_body_start(&mut reader, timeouts);
-        return Err(error_document(parts, &start).unwrap_or_else(|| unexpected_type(parts, url)));
+    let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
+    match first {
+        Some(b'{' | b'[') => {}
+        // What may start a UTF-16 document (an error's): read as any refused body's start is.
+        Some(0x00 | 0xFE | 0xFF) => {
+            let (start, _) = unread_body_start(&mut reader, timeouts);
+            let error = error_document(parts, &start);
+            return Err(error.unwrap_or_else(|| unexpected_type(parts, url)));
+        }
+        // An event stream or text under a JSON type: refused at once.
+        _ => return Err(unexpected_type(parts, url)),
     }
     // The bytes the value is read from are kept: an error document is told in the charset its
     // type names, as any refused body's start is.
@@ -547,7 +555,27 @@ fn json_answer_as_event(
     let value = serde_json::Deserializer::from_reader(&mut document)
         .into_iter::<serde_json::Value>()
         .next();
-    if let Some(error) = error_document(parts, &document.bytes) {
+    // Told from the bytes when the value may be an error document: one it names, or one the
+    // read stopped in (text not in UTF-8: what follows is read as a refused body's start is).
+    let names_error = |v: &serde_json::Value| {
+        let first = v.as_array().and_then(|items| items.first()).unwrap_or(v);
+        first.get("error").is_some()
+    };
+    let told = match &value {
+        Some(Ok(v)) => names_error(v),
+        Some(Err(e)) => {
+            if e.is_syntax() {
+                let (more, _) = unread_body_start(&mut document.inner, timeouts);
+                document.bytes.extend_from_slice(&more);
+            }
+            !e.is_io()
+        }
+        None => false,
+    };
+    if let Some(error) = told
+        .then(|| error_document(parts, &document.bytes))
+        .flatten()
+    {
         return Err(error);
     }
     let mut answer = match value {
@@ -577,6 +605,7 @@ fn json_answer_as_event(
     for choice in choices.iter_mut().filter_map(|c| c.as_object_mut()) {
         choice.remove("delta");
     }
+    drop(document);
     Ok(ureq::Body::builder().data(format!("data: {answer}\n\n")))
 }
 

@@ -669,20 +669,24 @@ fn a_json_typed_body_is_read_no_further_than_its_first_value() {
     );
     // An error document in the charset its type names, or as a list (Google's way), is the
     // server's error.
-    let latin1 = b"{\"error\":{\"message\":\"Cl\xe9 invalide\"}}".to_vec();
+    // (Latin-1 text before the message, and its code after it.)
+    let latin1 =
+        b"{\"error\":{\"param\":\"caf\xe9\",\"message\":\"Cl\xe9 invalide\",\"code\":\"bad_key\"}}"
+            .to_vec();
     let list = br#"[{"error":{"message":"overloaded","code":503}}]"#.to_vec();
-    for (content_type, body, message) in [
+    for (content_type, body, message, kind) in [
         (
             "application/json; charset=iso-8859-1",
             latin1,
             "Cl\u{e9} invalide",
+            "bad_key",
         ),
-        ("application/json", list, "overloaded"),
+        ("application/json", list, "overloaded", "503"),
     ] {
         let server = TestServer::start(move |_| Reply::ok(body.clone()).content_type(content_type));
         let err = client(&server.url()).stream_chat(&hello()).unwrap_err();
         assert!(
-            matches!(&err, Error::Api { message: m, .. } if m == message),
+            matches!(&err, Error::Api { message: m, kind: Some(k) } if m == message && k == kind),
             "{content_type}: {err:?}"
         );
     }
