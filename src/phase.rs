@@ -919,29 +919,30 @@ impl<R: io::Read> io::Read for Placed<R> {
 /// step) outside ureq, in `phase`, for `uri`: waiting for the rate limiter's turn, or between
 /// the hops of a redirect. The setting is named later, as every timeout's is.
 pub(crate) fn budget_spent(phase: Phase, uri: &Uri) -> Error {
+    Error::Timeout(Box::new(spent_in(phase, uri)))
+}
+
+/// The timeout of [`budget_spent`], placed.
+fn spent_in(phase: Phase, uri: &Uri) -> TimeoutError {
     let mut t = TimeoutError::new(ureq::Timeout::Global);
     t.place_in(phase, target(uri), crate::redact_url(&uri.to_string()));
-    Error::Timeout(Box::new(t))
+    t
 }
 
 /// [`budget_spent`] waiting for the rate limiter's turn for `uri`, which would come only in
 /// `wait`: the error says when.
 pub(crate) fn turn_past_budget(uri: &Uri, wait: std::time::Duration) -> Error {
-    match budget_spent(Phase::Turn, uri) {
-        Error::Timeout(mut t) => {
-            // Rounded up: whole seconds from 10 s (`in 42 s`), else milliseconds.
-            let ms = u64::try_from(wait.as_millis())
-                .unwrap_or(u64::MAX)
-                .saturating_add(1);
-            let ms = match ms >= 10_000 {
-                true => ms.div_ceil(1000).saturating_mul(1000),
-                false => ms,
-            };
-            t.turn_in = Some(std::time::Duration::from_millis(ms));
-            Error::Timeout(t)
-        }
-        other => other,
-    }
+    let mut t = spent_in(Phase::Turn, uri);
+    // Rounded up: whole seconds from 10 s (`in 42 s`), else milliseconds.
+    let ms = u64::try_from(wait.as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let ms = match ms >= 10_000 {
+        true => ms.div_ceil(1000).saturating_mul(1000),
+        false => ms,
+    };
+    t.turn_in = Some(std::time::Duration::from_millis(ms));
+    Error::Timeout(Box::new(t))
 }
 
 fn place_timeout(mut t: Box<TimeoutError>, uri: &Uri, in_body: bool) -> Box<TimeoutError> {

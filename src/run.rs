@@ -468,9 +468,7 @@ fn open_stream_body(
         // what went wrong better than its type does. Read for a JSON type only: any other is
         // refused at once (a stalled body would hold the refusal for `ERROR_BODY_WAIT`).
         Err(refused) if is_json(&parts.headers) => {
-            let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
-            let (start, _) = unread_body_start(&mut body.as_reader(), timeouts);
-            return Err(error_document(&parts, &start).unwrap_or(refused));
+            return Err(refused_or_document(&parts, &mut body.as_reader(), refused));
         }
         Err(refused) => return Err(refused),
     };
@@ -499,8 +497,9 @@ fn open_stream_body(
 /// The whole JSON answer of a server that ignored `"stream": true` (see
 /// [`StreamOptions::json_answer`]), read here: the body of a stream of one event whose data is
 /// the document, compact. Only a body that starts (after white space and a BOM) with `{` or `[`
-/// is read, one JSON value of at most `max` bytes and no further: a stream mislabelled as JSON
-/// (an event stream, JSON lines) is refused once its first value is in, not read to its end.
+/// is read, one JSON value of at most `max` bytes and no further: JSON lines under a JSON type
+/// are refused once their first value is in, not read to their end (an event stream, once its
+/// first byte is).
 /// A JSON error document, in whatever charset its type names, is its [`Error::Api`] (a body
 /// that may start UTF-16 is read for one as any refused body's start is; another that does not
 /// start with `{` or `[` is refused at once); a value
@@ -539,9 +538,8 @@ fn json_answer_as_event(
         Some(b'{' | b'[') => {}
         // What may start a UTF-16 document (an error's): read as any refused body's start is.
         Some(0x00 | 0xFE | 0xFF) => {
-            let (start, _) = unread_body_start(&mut reader, timeouts);
-            let error = error_document(parts, &start);
-            return Err(error.unwrap_or_else(|| unexpected_type(parts, url)));
+            let refused = unexpected_type(parts, url);
+            return Err(refused_or_document(parts, &mut reader, refused));
         }
         // An event stream or text under a JSON type: refused at once.
         _ => return Err(unexpected_type(parts, url)),
@@ -636,6 +634,18 @@ fn placed(
     phase::Placed::new(encoding::body_reader(body), url, parts, announced)
 }
 
+/// `refused`, or the error document that `body`'s start is (read as any refused body's start
+/// is: see [`unread_body_start`]).
+fn refused_or_document(
+    parts: &http::response::Parts,
+    body: &mut impl Read,
+    refused: Error,
+) -> Error {
+    let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
+    let (start, _) = unread_body_start(body, timeouts);
+    error_document(parts, &start).unwrap_or(refused)
+}
+
 /// The [`Error::Api`] of a JSON error document in place of a stream (`start`: its first bytes),
 /// the request's credentials hidden in its words; `None` when it is no error document.
 fn error_document(parts: &http::response::Parts, start: &[u8]) -> Option<Error> {
@@ -684,15 +694,15 @@ fn content_check(
     if !options.require_event_stream || parts.status == http::StatusCode::NO_CONTENT {
         return Ok(None);
     }
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let typed = crate::config::has_media_type(headers, "text/event-stream");
     // A JSON answer the options take, made a stream already (see `json_answer_as_event`).
     #[cfg(feature = "llm")]
     if options.json_answer && is_json(headers) {
         return Ok(None);
     }
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let typed = crate::config::has_media_type(headers, "text/event-stream");
     if !typed && content_type.is_some() && !crate::config::has_media_type(headers, "text/plain") {
         return Err(unexpected_type(parts, url));
     }
