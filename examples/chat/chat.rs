@@ -515,6 +515,11 @@ impl Target {
                 self.base_url,
                 content_type.as_deref().unwrap_or("without a content type")
             ),
+            // The library's message names its client builder; this program reads the variable.
+            Failure::Chat(Error::MissingApiKey { var }) => format!(
+                "no API key for {}: set {var} (an empty or blank key counts as none)",
+                self.base_url
+            ),
             Failure::Chat(e) | Failure::Cut(e) => e.to_string(),
             Failure::Output(e) => format!("writing the answer: {e}"),
         };
@@ -1265,6 +1270,32 @@ mod tests {
         );
         let missing = hint(false).unwrap_or_default();
         assert!(missing.ends_with(": set OPENAI_API_KEY"), "{missing}");
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable_to_set_not_the_builder() {
+        let client = OpenAIClient::builder("m", None)
+            .base_url("https://api.openai.com/v1")
+            .env(|_| None)
+            .build();
+        let failure = failure_of(client);
+        assert!(matches!(
+            failure,
+            Failure::Chat(Error::MissingApiKey { .. })
+        ));
+        let target = Target {
+            provider: Provider::OpenAI,
+            model: "m".into(),
+            base_url: "https://api.openai.com/v1".into(),
+            base_from: BaseFrom::Variable,
+            has_key: false,
+        };
+        let (message, _) = target.describe(&failure);
+        assert_eq!(
+            message,
+            "error: no API key for https://api.openai.com/v1: set OPENAI_API_KEY (an empty or \
+             blank key counts as none)"
+        );
     }
 
     #[test]

@@ -166,7 +166,7 @@ fn cohere_role(role: &str) -> Result<&'static str, Error> {
 
 impl Wire for Cohere {
     type Decoder = CohereV2Decoder;
-    const PROVIDER: &'static Provider = &provider!("COHERE", "https://api.cohere.ai", None);
+    const PROVIDER: &'static Provider = &provider!("COHERE", "https://api.cohere.com", None);
 
     fn url(&self, base_url: &str, _model: &str) -> String {
         match self.api {

@@ -37,7 +37,7 @@
 //! | [`OpenAIClient`] | `OPENAI_API_KEY` | `OPENAI_BASE_URL` (`https://api.openai.com/v1`) | `/chat/completions` |
 //! | [`AnthropicClient`] | `ANTHROPIC_API_KEY` | `ANTHROPIC_BASE_URL` (`https://api.anthropic.com`) | `/v1/messages` |
 //! | [`GeminiClient`] | `GEMINI_API_KEY`, else `GOOGLE_API_KEY` | `GEMINI_BASE_URL` (`https://generativelanguage.googleapis.com`) | `/v1beta/models/{model}:streamGenerateContent?alt=sse` |
-//! | [`CohereClient`] | `COHERE_API_KEY` | `COHERE_BASE_URL` (`https://api.cohere.ai`) | `/v2/chat` ([`CohereApi::V1`]: `/v1/chat`, newline-delimited JSON) |
+//! | [`CohereClient`] | `COHERE_API_KEY` | `COHERE_BASE_URL` (`https://api.cohere.com`) | `/v2/chat` ([`CohereApi::V1`]: `/v1/chat`, newline-delimited JSON) |
 //! | [`MistralClient`] (OpenAI's protocol) | `MISTRAL_API_KEY` | `MISTRAL_BASE_URL` (`https://api.mistral.ai/v1`) | `/chat/completions` |
 //! | [`TogetherClient`] (OpenAI's protocol) | `TOGETHER_API_KEY` | `TOGETHER_BASE_URL` (`https://api.together.xyz/v1`) | `/chat/completions` |
 //!

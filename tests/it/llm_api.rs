@@ -72,7 +72,11 @@ fn constants_hold_the_documented_values() {
                 "GEMINI_BASE_URL",
                 "https://generativelanguage.googleapis.com"
             ),
-            ("COHERE_API_KEY", "COHERE_BASE_URL", "https://api.cohere.ai"),
+            (
+                "COHERE_API_KEY",
+                "COHERE_BASE_URL",
+                "https://api.cohere.com"
+            ),
             (
                 "MISTRAL_API_KEY",
                 "MISTRAL_BASE_URL",
