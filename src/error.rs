@@ -316,7 +316,7 @@ pub enum Error {
 ///
 /// The body of a refused stream or download, or of
 /// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
-/// the request's `timeout`; when a limit or a failure stops that read before the end of the
+/// 5 s, or the request's `timeout` when that ends sooner; when a limit or a failure stops that read before the end of the
 /// body, the line ends with what cut it:
 ///
 /// ```text
@@ -1099,7 +1099,8 @@ impl fmt::Display for Error {
                 f,
                 "expected content type text/event-stream from {url}, got {}: the server did \
                  not answer with an event stream (check the URL, and that the server streams: \
-                 an LLM API that ignores `\"stream\": true` answers with JSON); a request of \
+                 an LLM API that ignores `\"stream\": true` answers with JSON, which only the \
+                 OpenAI-compatible clients read as their stream); a request of \
                  your own reads such a body as a stream all the same with \
                  StreamOptions::require_event_stream(false)",
                 content_type.as_deref().unwrap_or("none")

@@ -267,9 +267,10 @@
 //! One [`Error`] enum, surfaced by [`Pending::result`] or as a stream's last item:
 //! [`Error::Io`] for the network's failures (refused, name lookup, TLS, reset, cut: the message
 //! names the phase, `host:port` and the redacted URL, and says when an `https://` URL reached a
-//! plain-HTTP port; the table in [`Error`] lists which failure is which variant) and for a
-//! response head or request line over a connection's buffers (the message names the setting
-//! to raise), [`Error::Transport`] for malformed responses (ureq's error inside),
+//! plain-HTTP port; the table in [`Error`] lists which failure is which variant), for a
+//! malformed response and for a response head or request line over a connection's buffers
+//! (the message names the setting to raise), [`Error::Transport`] for what ureq refuses to
+//! send or cannot decode (ureq's error inside),
 //! [`Error::TooManyRedirects`] naming the limit, the last URL and its `Location`,
 //! [`Error::Timeout`] naming the setting that fired and its value (`no byte for 30 s
 //! (read_timeout) while reading the body from host:port (1,234 of 5,000 bytes read) for url: ...`), [`Error::Status`] with

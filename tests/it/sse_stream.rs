@@ -323,7 +323,8 @@ fn a_wrong_content_type_is_an_error_unless_allowed() {
                     "expected content type text/event-stream from {url}, got application/json: \
                      the server did not answer with an event stream (check the URL, and that \
                      the server streams: an LLM API that ignores `\"stream\": true` answers \
-                     with JSON); a request of your own reads such a body as a stream all the \
+                     with JSON, which only the OpenAI-compatible clients read as their stream); \
+                     a request of your own reads such a body as a stream all the \
                      same with StreamOptions::require_event_stream(false)"
                 )
             );
