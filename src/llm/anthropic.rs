@@ -20,7 +20,9 @@ pub use decoder::AnthropicDecoder;
 /// unless a header of the builder sets another. The system prompt and the `system` messages
 /// go, joined by a blank line, in the top-level `system` field. Anthropic requires a limit on
 /// the answer's length: `max_tokens`, [`DEFAULT_MAX_TOKENS`](Self::DEFAULT_MAX_TOKENS) (4096)
-/// unless the builder or the request sets another. [`AnthropicDecoder`] reads the answer.
+/// unless the builder or the request sets another; with extended thinking given a budget
+/// (`extra("thinking", json!({"type": "enabled", "budget_tokens": 10000}))`), which the limit
+/// counts and must exceed, the default is that budget plus 4096. [`AnthropicDecoder`] reads the answer.
 ///
 /// # Examples
 ///
@@ -133,7 +135,8 @@ impl ClientBuilder<Anthropic> {
     setters! {
         /// The longest answer to ask for, in tokens: the `max_tokens` Anthropic requires. With
         /// extended thinking it counts the thinking too. Defaults to
-        /// [`AnthropicClient::DEFAULT_MAX_TOKENS`] (4096).
+        /// [`AnthropicClient::DEFAULT_MAX_TOKENS`] (4096), or to a thinking budget
+        /// (`budget_tokens`) plus 4096 for a request that gives one.
         ///
         /// # Examples
         ///
@@ -171,9 +174,24 @@ impl Wire for Anthropic {
         // Text-only messages as strings, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
         let messages = request.user_turns(PROVIDER, "assistant", "content", true, block)?;
+        // The API refuses a `max_tokens` that is not above the thinking's budget: with none set,
+        // the default leaves the answer its 4096 tokens beside the thinking.
+        let budget = request
+            .extra
+            .get("thinking")
+            .and_then(|t| t.get("budget_tokens"));
+        let default_max = match (client.settings.protocol.max_tokens, budget) {
+            (None, Some(budget)) => budget
+                .as_u64()
+                .and_then(|b| u32::try_from(b).ok())
+                .map_or(client.max_tokens(), |b| {
+                    b.saturating_add(client.max_tokens())
+                }),
+            _ => client.max_tokens(),
+        };
         let mut body = json!({
             "model": client.model_name(),
-            "max_tokens": request.max_tokens.unwrap_or(client.max_tokens()),
+            "max_tokens": request.max_tokens.unwrap_or(default_max),
             "messages": messages,
             "stream": true,
         });

@@ -734,6 +734,30 @@ fn anthropic_with_thinking_gets_no_temperature_but_the_requests_own() {
 }
 
 #[test]
+fn anthropic_with_a_thinking_budget_leaves_the_answer_its_default_tokens() {
+    // The API refuses a `max_tokens` that is not above `budget_tokens`.
+    let think = ChatRequest::new().user("x").extra(
+        "thinking",
+        json!({"type": "enabled", "budget_tokens": 10_000}),
+    );
+    let max_tokens = |sent: Value| sent["max_tokens"].clone();
+    assert_eq!(max_tokens(body_of("anthropic", &think)), json!(14_096));
+    // A limit the request or the builder sets is sent as it is.
+    let own = think.clone().max_tokens(12_000);
+    assert_eq!(max_tokens(body_of("anthropic", &own)), json!(12_000));
+    let builder = |base: &str| -> Box<dyn ChatClient> {
+        let builder = ureq_futures::llm::AnthropicClient::builder("m", None).max_tokens(16_000);
+        Box::new(builder.api_key("k").base_url(base).env(|_| None).build())
+    };
+    assert_eq!(max_tokens(sent_body(builder, &think)), json!(16_000));
+    // Adaptive thinking has no budget: the default stands.
+    let adaptive = ChatRequest::new()
+        .user("x")
+        .extra("thinking", json!({"type": "adaptive"}));
+    assert_eq!(max_tokens(body_of("anthropic", &adaptive)), json!(4096));
+}
+
+#[test]
 fn signed_thoughts_go_back_to_anthropic_first_in_the_assistant_turn_and_nowhere_else() {
     let mut response = ChatResponse::default();
     response.thoughts = vec![
