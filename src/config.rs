@@ -171,7 +171,9 @@ impl DefaultHeader {
 pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let parsed_name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("invalid header name {name:?}: {}", name_problem(name)))?;
-    let parsed_value = HeaderValue::from_str(value).map_err(|_| {
+    // From the bytes: a value beyond ASCII goes out as its UTF-8 (`from_str` refuses every
+    // such byte since http 1.6).
+    let parsed_value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
         format!(
             "invalid value for header {name:?}: {}",
             value_problem(value)

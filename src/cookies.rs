@@ -397,7 +397,7 @@ impl CookieJar {
         // Spaces and tabs at an end are what `Set-Cookie` parsing trims (not `str::trim`'s
         // Unicode spaces: a value of the jar's may end in U+00A0).
         let carried = |text: &str| {
-            HeaderValue::from_str(text).is_ok()
+            HeaderValue::from_bytes(text.as_bytes()).is_ok()
                 && !text.contains(';')
                 && text.trim_matches(WSP) == text
         };
@@ -750,8 +750,10 @@ fn parse(set_cookie: &str, now: i64) -> Option<Parsed> {
     if (name.is_empty() && value.is_empty()) || octets(name) + octets(value) > MAX_COOKIE_SIZE {
         return None;
     }
-    // A value a header cannot carry back would fail the request that sends it.
-    if HeaderValue::from_str(name).is_err() || HeaderValue::from_str(value).is_err() {
+    // A value a header cannot carry back would fail the request that sends it. The bytes are
+    // checked, as they go out: `from_str` refuses every byte beyond ASCII since http 1.6.
+    let sendable = |text: &str| HeaderValue::from_bytes(&bytes_of(text)).is_ok();
+    if !sendable(name) || !sendable(value) {
         return None;
     }
     let mut parsed = Parsed {
@@ -1019,7 +1021,10 @@ mod tests {
     fn set(jar: &CookieJar, url: &str, values: &[&str]) {
         let mut headers = HeaderMap::new();
         for v in values {
-            headers.append(header::SET_COOKIE, HeaderValue::from_str(v).unwrap());
+            headers.append(
+                header::SET_COOKIE,
+                HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
         }
         jar.store_from(&uri(url), &headers);
     }

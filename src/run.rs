@@ -1737,7 +1737,7 @@ fn request_headers(
             },
         };
         if let Some(value) = value {
-            let value = HeaderValue::from_str(&value)
+            let value = HeaderValue::from_bytes(value.as_bytes())
                 .map_err(|_| Error::InvalidRequest(format!("invalid content type {value:?}")))?;
             headers.insert(http::header::CONTENT_TYPE, value);
         }

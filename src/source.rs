@@ -672,7 +672,9 @@ impl EventSource {
 
 /// `id`, if it can be sent as a `Last-Event-ID` header (no control character).
 fn sendable(id: &str) -> Option<&str> {
-    ureq::http::HeaderValue::from_str(id).is_ok().then_some(id)
+    ureq::http::HeaderValue::from_bytes(id.as_bytes())
+        .is_ok()
+        .then_some(id)
 }
 
 /// Whether a failure to connect is worth another attempt.

@@ -27,12 +27,29 @@ fn reconnects_with_last_event_id_and_stops_on_204() {
     assert_eq!(data, ["a", "b"]);
     assert_eq!(source.last_event_id(), Some("2"));
     assert_eq!(source.connections(), 3);
-    let ids: Vec<Option<String>> = server
-        .requests()
-        .iter()
-        .map(|r| r.header("last-event-id").map(str::to_string))
-        .collect();
-    assert_eq!(ids, [None, Some("1".into()), Some("2".into())]);
+    assert_eq!(
+        sent_headers(&server, "last-event-id"),
+        [None, Some("1".into()), Some("2".into())]
+    );
+}
+
+#[test]
+fn an_id_beyond_ascii_is_sent_back_as_its_utf8() -> Result<(), Error> {
+    let hits = AtomicUsize::new(0);
+    let server = TestServer::start(move |_| match hits.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::chunked_cut(["id: caf\u{e9}-1\ndata: a\n\n"], ms(0)).content_type(SSE),
+        _ => Reply::status(204, ""),
+    });
+    let session = FuturesSession::new();
+    let source = session.get(server.url()).event_source();
+    let data: Result<Vec<String>, Error> =
+        source.initial_retry(ms(5)).map(|e| Ok(e?.data)).collect();
+    assert_eq!(data?, ["a"]);
+    assert_eq!(
+        sent_headers(&server, "last-event-id"),
+        [None, Some("caf\u{e9}-1".into())]
+    );
+    Ok(())
 }
 
 #[test]

@@ -858,6 +858,26 @@ fn an_invalid_header_says_which_byte_is_wrong_and_how_to_fix_it_without_quoting_
 }
 
 #[test]
+fn a_header_value_beyond_ascii_goes_out_as_its_utf8() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let session = FuturesSession::builder()
+        .header("x-team", "Z\u{fc}rich")
+        .build();
+    let sent = session
+        .get(server.url())
+        .header("x-title", "caf\u{e9} \u{201C}ok\u{201D}")
+        .send()
+        .result();
+    assert_eq!(sent.map(|r| r.status()).ok(), Some(200));
+    let request = &server.requests()[0];
+    assert_eq!(
+        request.header("x-title"),
+        Some("caf\u{e9} \u{201C}ok\u{201D}")
+    );
+    assert_eq!(request.header("x-team"), Some("Z\u{fc}rich"));
+}
+
+#[test]
 fn a_content_length_set_by_hand_that_is_not_the_bodys_is_refused_before_sending() {
     let server = TestServer::start(|req| Reply::ok(req.body.clone()));
     // Bounded only so that a request that does go out with a wrong length cannot hang.
