@@ -929,6 +929,18 @@ fn spent_in(phase: Phase, uri: &Uri) -> TimeoutError {
     t
 }
 
+/// An LLM chat to `url` (redacted) that no worker of the session's `workers` started within
+/// `limit`, the client's `timeout` (see `llm::stream::QueueWait`).
+#[cfg(feature = "llm")]
+pub(crate) fn no_worker(limit: std::time::Duration, workers: usize, url: &str) -> Error {
+    let mut t = TimeoutError::new(ureq::Timeout::Global);
+    t.setting = Some("timeout");
+    t.limit = Some(limit);
+    t.url = url.to_string();
+    t.no_worker = Some(workers);
+    Error::Timeout(Box::new(t))
+}
+
 /// [`budget_spent`] waiting for the rate limiter's turn for `uri`, which would come only in
 /// `wait`: the error says when.
 pub(crate) fn turn_past_budget(uri: &Uri, wait: std::time::Duration) -> Error {

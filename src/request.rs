@@ -77,6 +77,12 @@ impl fmt::Debug for RequestBuilder {
 }
 
 impl RequestBuilder {
+    /// The request's URL, redacted (see [`redact_url`]).
+    #[cfg(feature = "llm")]
+    pub(crate) fn redacted_url(&self) -> String {
+        redact_url(&self.spec.url)
+    }
+
     pub(crate) fn from_parts(session: FuturesSession, spec: Spec) -> Self {
         RequestBuilder { session, spec }
     }

@@ -85,6 +85,9 @@ pub struct TimeoutError {
     pub(crate) body_read: Option<String>,
     /// For a request refused at the rate limiter: how long until its turn would have come.
     pub(crate) turn_in: Option<Duration>,
+    /// For an LLM chat given up unsent because no worker started it: its session's
+    /// `max_workers`.
+    pub(crate) no_worker: Option<usize>,
     /// How many attempts the retry policy made and why no more, when it made more than one or
     /// wanted to (see [`phase::after_attempts`](crate::phase::after_attempts)).
     pub(crate) retried: Option<String>,
@@ -104,6 +107,7 @@ impl TimeoutError {
             handshake: false,
             body_read: None,
             turn_in: None,
+            no_worker: None,
             retried: None,
         }
     }
@@ -375,6 +379,15 @@ impl fmt::Display for TimeoutError {
                         placed = false;
                         write!(f, "exchange over {limit} ({setting})")?
                     }
+                    Timeout::Global if self.no_worker.is_some() => write!(
+                        f,
+                        "no worker of the session's {} (max_workers) started the request within \
+                         {limit} ({setting}), so it was not sent: each open stream holds a \
+                         worker until it is read to its end or dropped; read or drop the \
+                         streams open, or give the client a session with more workers \
+                         (ClientBuilder::session)",
+                        self.no_worker.unwrap_or_default()
+                    )?,
                     // Refused before the budget ran out: waiting would only have ended in it.
                     Timeout::Global if self.phase == Some(Phase::Turn) && !target.is_empty() => {
                         write!(f, "the rate limiter's turn for {target} comes ")?;

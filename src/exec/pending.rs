@@ -163,6 +163,13 @@ impl<T: Send + 'static> Pending<T> {
         self.slot.lock()
     }
 
+    /// Resolves the handle with `error` if its job is still queued, which then never runs.
+    /// Returns whether it did.
+    #[cfg(feature = "llm")]
+    pub(crate) fn give_up_queued(&self, error: Error) -> bool {
+        self.slot.cancel_with(error)
+    }
+
     /// Whether this is an event stream (that may go apart) still queued in any pool.
     pub(crate) fn stream_queued_anywhere(&self) -> bool {
         self.slot.may_go_apart() && self.slot.queued_now()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::request::{merge_extra, ResponseFormat};
+use super::stream::QueueWait;
 use super::{ChatClient, ChatEvent, ChatRequest, ChatResponse, ChatStream, Message, PendingChat};
 use crate::config::header_names;
 use crate::sse::{Decode, EventStream, StreamOptions};
@@ -170,7 +171,11 @@ impl<P: sealed::Wire> Protocol for P {}
 /// of its own. A stream has no total time limit.
 ///
 /// **Threads.** Requests run on the client's [`FuturesSession`] (a new one with 8 workers unless
-/// the builder is given one); each open stream holds one worker. Clones share the session.
+/// the builder is given one); each open stream holds one worker until it is read to its end or
+/// dropped. Clones share the session. A chat that no worker has started within the `timeout`
+/// (as when a thread holds eight unread streams and asks for a ninth, which no worker would
+/// ever start) is given up unsent: [`PendingChat::result`] returns an [`Error::Timeout`] that
+/// says so, rather than wait for ever.
 ///
 /// # Examples
 ///
@@ -721,10 +726,16 @@ impl<P: Protocol> Client<P> {
 
     /// Sends `http`, a request of this client.
     fn send(&self, http: RequestBuilder) -> PendingChat {
+        let queue = self.settings.timeout.map(|limit| QueueWait {
+            limit,
+            workers: self.session.max_workers(),
+            url: http.redacted_url(),
+        });
         PendingChat::new(
             self.settings.protocol.events(http),
             self.api_key.clone(),
             self.keyless.clone(),
+            queue,
         )
     }
 
@@ -974,6 +985,8 @@ impl<P: Protocol> ClientBuilder<P> {
         /// embeddings request, which is read whole, until its last byte; past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
         /// no limit; either replaces the [session](Self::session)'s
         /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
+        /// A chat that waits this long for a worker of the session to start it is given up,
+        /// unsent (see [`PendingChat::result`]).
         ///
         /// # Examples
         ///

@@ -66,6 +66,8 @@ enum Started {
         secret: Option<String>,
         /// What a 401 adds when the client sent no key (see [`keyless_note`]).
         keyless: Option<Arc<str>>,
+        /// How long [`result`](PendingChat::result) waits for a worker to start the chat.
+        queue: Option<QueueWait>,
     },
     /// Started already (by a [`ChatClient`](super::ChatClient)'s default `start`); `None` once
     /// handed out.
@@ -86,11 +88,13 @@ impl PendingChat {
         events: Pending<EventStream<Vec<ChatEvent>>>,
         secret: Option<String>,
         keyless: Option<Arc<str>>,
+        queue: Option<QueueWait>,
     ) -> Self {
         PendingChat(Started::Sent {
             events,
             secret,
             keyless,
+            queue,
         })
     }
 
@@ -102,6 +106,13 @@ impl PendingChat {
 
     /// Waits for the answer's headers and returns the answer as it streams.
     ///
+    /// A chat that no worker of its session has started within the client's
+    /// [`timeout`](super::ClientBuilder::timeout) (120 s by default) is given up, unsent, with
+    /// an [`Error::Timeout`] that says so: each open stream holds a worker until it is read to
+    /// its end or dropped, so a thread that holds as many unread streams as the session has
+    /// workers and waits for one more would wait for ever. (Called inside a job of the same
+    /// session, the chat starts on a thread of its own instead: see [`Pending::result`].)
+    ///
     /// # Errors
     ///
     /// As [`Client::stream`](super::Client::stream); [`Error::Cancelled`] when the
@@ -112,7 +123,14 @@ impl PendingChat {
                 events,
                 secret,
                 keyless,
-            } => Self::made(events.result(), secret.as_deref(), keyless.as_deref()),
+                queue,
+            } => {
+                let events = match queue {
+                    Some(queue) if !crate::exec::on_a_worker() => queue.wait(events),
+                    _ => events.result(),
+                };
+                Self::made(events, secret.as_deref(), keyless.as_deref())
+            }
             Started::Ready(stream) => stream.map(|s| *s).ok_or(Error::ResultTaken),
         }
     }
@@ -145,6 +163,7 @@ impl PendingChat {
                 events,
                 secret,
                 keyless,
+                ..
             } => {
                 let result = events.result_timeout(timeout)?;
                 Some(Self::made(result, secret.as_deref(), keyless.as_deref()))
@@ -185,6 +204,54 @@ impl PendingChat {
         match events {
             Ok(events) => Ok(ChatStream::new(events).hiding(secret)),
             Err(e) => Err(keyless_note(e.hiding(secret), keyless)),
+        }
+    }
+}
+
+/// How long a chat may wait for a worker of its session before [`PendingChat::result`] gives
+/// it up, and what the error then says.
+///
+/// The options for a wait that only a free worker ends, while the caller holds the streams
+/// that keep every worker (eight unread streams, a ninth asked for): wait for ever (a hang
+/// with no word, as before), start the chat on a thread beyond the session's workers (what a
+/// job of the session waiting for a stream does, where the wait is a sure deadlock; from any
+/// other thread the streams may well be read by others, and `max_workers` is the cap a user
+/// sets to bound the streams open at once), or give up after a time. The last is done, after
+/// the client's `timeout`: the budget the caller gave for the answer to start.
+#[derive(Debug)]
+pub(crate) struct QueueWait {
+    /// The client's `timeout`.
+    pub(crate) limit: Duration,
+    /// The session's `max_workers`.
+    pub(crate) workers: usize,
+    /// The chat's URL, redacted.
+    pub(crate) url: String,
+}
+
+impl QueueWait {
+    /// Waits for `events`: as `Pending::result`, but if no worker has started the chat when
+    /// the limit runs out, it is cancelled and the error says why.
+    fn wait(
+        self,
+        mut events: Pending<EventStream<Vec<ChatEvent>>>,
+    ) -> Result<EventStream<Vec<ChatEvent>>, Error> {
+        let until = std::time::Instant::now() + self.limit;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            // Looked at every second: a chat that has started is bounded by its own budget.
+            if let Some(result) = events.result_timeout(left.min(Duration::from_secs(1))) {
+                return result;
+            }
+            // Not queued: started, or a stream that waits for its lane's room (a gate's wait,
+            // which no budget counts).
+            if !events.stream_queued_anywhere() {
+                return events.result();
+            }
+            if left.is_zero() {
+                let error = crate::phase::no_worker(self.limit, self.workers, &self.url);
+                // Refused if a worker took the chat meanwhile: then its result is waited for.
+                events.give_up_queued(error);
+            }
         }
     }
 }

@@ -1240,3 +1240,52 @@ fn arguments_cut_short_go_back_as_the_object_their_whole_members_make() {
         json!({"name": "weather", "arguments": r#"{"unit":"C"}"#})
     );
 }
+
+/// A thread that holds as many unread streams as its client's session has workers, and asks
+/// for one more, gets an error after the client's `timeout`, with nothing sent, not a wait
+/// that no worker would ever end.
+#[test]
+fn a_chat_no_worker_starts_within_the_timeout_is_given_up_unsent() {
+    let chunk = r#"data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
+    // A first piece, then silence for long: the stream stays open and holds its worker.
+    let server = TestServer::start(move |_| {
+        Reply::sse(
+            [format!("{chunk}\n\n"), "data: [DONE]\n\n".into()],
+            ms(3000),
+        )
+    });
+    let client = OpenAIClient::builder("test_model", None)
+        .base_url(server.url())
+        .env(|_| None)
+        .session(
+            ureq_futures::FuturesSession::builder()
+                .max_workers(1)
+                .build(),
+        )
+        .timeout(ms(300))
+        .build();
+    let held = client.stream_chat(&hello()).expect("the first chat starts");
+    let started = Instant::now();
+    let err = client.stream_chat(&hello()).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "timeout: no worker of the session's 1 (max_workers) started the request within \
+             300 ms (timeout), so it was not sent: each open stream holds a worker until it is \
+             read to its end or dropped; read or drop the streams open, or give the client a \
+             session with more workers (ClientBuilder::session) for url: {}/chat/completions",
+            server.url()
+        )
+    );
+    // The worker, once free, does not send the chat given up; the next one is sent.
+    drop(held);
+    let text: Result<String, Error> = client.stream_chat(&hello()).and_then(|s| s.collect());
+    assert!(text.is_ok(), "{text:?}");
+    assert_eq!(server.requests().len(), 2);
+}
