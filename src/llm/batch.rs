@@ -715,10 +715,12 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
         let (failed, unrun) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         // Whether no chat has reached a worker yet: the first of a run always starts.
         let first = Arc::new(AtomicBool::new(true));
+        let dropped = Arc::<AtomicBool>::default();
         let stop = Stop {
             session: self.client.futures_session().cloned(),
             reason: Arc::clone(&stop_reason),
             cut,
+            dropped: Arc::clone(&dropped),
         };
         let mut bar = self.progress_bar.then(|| Bar {
             failed: Arc::clone(&failed),
@@ -729,7 +731,7 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             open: false,
         });
         let stopped = stop.clone();
-        driver
+        let results = driver
             .batch(jobs, move |s, job: &ChatJob| {
                 let (client, job, retry) = (Arc::clone(&client), job.clone(), retry.clone());
                 let (failed, first, stop) = (Arc::clone(&failed), Arc::clone(&first), stop.clone());
@@ -747,6 +749,12 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
                     let Some(place) = places.take(false, &stop) else {
                         return never_ran();
                     };
+                    // A chat of a run whose results were dropped (its job cancelled, or about to
+                    // be, while it waited for the place a cancelled chat gave back) sends
+                    // nothing.
+                    if stop.dropped.load(Ordering::SeqCst) || crate::exec::is_cancelled() {
+                        return never_ran();
+                    }
                     let was_first = first.swap(false, Ordering::Relaxed);
                     let shut = stop.session_shut_down();
                     if stop.reason.get().is_some() || (shut && !was_first) {
@@ -777,7 +785,11 @@ impl<C: ChatClient + 'static> ChatBatch<C> {
             .filter_map(|(job, result)| match result {
                 Ok(result) => result,
                 Err(e) => Some(ChatResult::new(job.id, Err(e), 0, None, None)),
-            })
+            });
+        Dropping {
+            results,
+            flag: dropped,
+        }
     }
 
     /// Runs the jobs whose answer `path` does not hold yet and appends their results to it as
@@ -1049,6 +1061,30 @@ struct Stop {
     reason: Arc<OnceLock<String>>,
     /// A chat failed with the session shut down.
     cut: Arc<AtomicBool>,
+    /// The run's results were dropped (see [`Dropping`]).
+    dropped: Arc<AtomicBool>,
+}
+
+/// The results of a run, which set `flag` when they are dropped, before the batch inside
+/// cancels the chats in flight: each cancelled chat gives its place back, and the chats that
+/// waited for one must know, when they get it, that nothing is to be sent.
+struct Dropping<R> {
+    results: R,
+    flag: Arc<AtomicBool>,
+}
+
+impl<R: Iterator> Iterator for Dropping<R> {
+    type Item = R::Item;
+
+    fn next(&mut self) -> Option<R::Item> {
+        self.results.next()
+    }
+}
+
+impl<R> Drop for Dropping<R> {
+    fn drop(&mut self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Stop {
@@ -1439,6 +1475,7 @@ mod tests {
             session: None,
             reason: Arc::default(),
             cut: Arc::default(),
+            dropped: Arc::default(),
         };
         let places = Places::new(1);
         let held = Arc::clone(&places)

@@ -982,6 +982,37 @@ fn an_overloaded_error_before_the_answer_is_retried_and_one_after_it_is_not() {
     assert_eq!(server.request_count(), 3);
 }
 
+/// Dropping the results sends no chat more: the chats waiting for a place do not take those
+/// the dropped chats give back. 8 at once: chat 0 answers at once, the others are held; the
+/// first result read, then the results dropped: chats 0 to 8 may have been sent, no more.
+#[test]
+fn dropping_the_results_sends_no_more_chats() {
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let gate = std::sync::Mutex::new(gate);
+    let server = TestServer::start(move |req| {
+        if !req.body_str().contains("prompt 0") {
+            let _ = gate.lock().unwrap().recv_timeout(support::secs(10));
+        }
+        answer(req)
+    });
+    let session = FuturesSession::builder().max_workers(16).build();
+    let batch = ChatBatch::new(client_on(&server, session))
+        .in_flight(8)
+        .progress_bar(false);
+    let mut results = batch.run(jobs(40));
+    assert_eq!(results.next().map(|r| r.id).as_deref(), Some("id0"));
+    drop(results);
+    // Time for the chats that waited for a place to be sent, had they been.
+    std::thread::sleep(support::ms(500));
+    let sent: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.body_str().into_owned())
+        .collect();
+    drop(open);
+    assert!(sent.len() <= 9, "{} chats sent: {sent:?}", sent.len());
+}
+
 #[test]
 fn dropping_the_results_ends_a_chat_waiting_to_retry() {
     // Three seconds: the test's thread may be held up a while before it drops the results,
