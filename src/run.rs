@@ -667,7 +667,7 @@ fn unexpected_type(parts: &http::response::Parts, url: &str) -> Error {
 
 /// Whether a response's `Content-Type` is JSON: `application/json`, or a `+json` type
 /// (`application/problem+json`).
-fn is_json(headers: &http::HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &http::HeaderMap) -> bool {
     let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
         return false;
     };

@@ -490,10 +490,8 @@ impl<P: EmbedProtocol> Client<P> {
                                 hook_frees_place: true,
                             },
                             move |resp| {
-                                parse(P::FORMAT, resp.bytes(), expected).map_err(|why| {
-                                    let what = format!("the embeddings answer from {shown} {why}");
-                                    Error::Protocol(what)
-                                })
+                                parse(P::FORMAT, resp.bytes(), expected)
+                                    .map_err(|why| not_an_answer(&resp, &shown, &why))
                             },
                         ),
                         Err(e) => self.session().submit(move |_| Err(e)),
@@ -689,6 +687,24 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
             put(&mut body, "output_dimension", options.dimensions);
             body
         }
+    }
+}
+
+/// The error of a successful answer from `url` that holds no vectors (`why`, the end of a
+/// sentence about it): the server's own error when the body is a JSON error document (a local
+/// server's `model 'x' not found`), what it is when it is no JSON (a web page at a wrong base
+/// URL), else `why`.
+fn not_an_answer(resp: &crate::Response, url: &str, why: &str) -> Error {
+    let content_type = resp.header("content-type");
+    if let Some(e) = Error::from_error_document(resp.bytes(), content_type) {
+        return e;
+    }
+    match content_type.filter(|_| !crate::run::is_json(resp.headers())) {
+        Some(ct) => Error::Protocol(format!(
+            "the embeddings answer from {url} is {ct}, not the JSON the API answers with: check \
+             that the base URL is the API's"
+        )),
+        None => Error::Protocol(format!("the embeddings answer from {url} {why}")),
     }
 }
 

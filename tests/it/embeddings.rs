@@ -583,6 +583,31 @@ fn answers_that_do_not_match_the_texts_are_errors() {
     }
 }
 
+/// A 200 that carries an error document (a local server's model not pulled) is the server's
+/// error, with its words; a web page (a base URL that is not the API's) says what it is.
+#[test]
+fn a_success_that_is_no_answer_says_what_the_server_sent() {
+    let error = r#"{"error":{"message":"model 'nomic' not found, try pulling it first","type":"api_error"}}"#;
+    let server = TestServer::start(move |_| Reply::json(error));
+    let err = embed("openai", &server.url(), &["a"], &EmbedOptions::new()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Api { kind, message }
+            if kind.as_deref() == Some("api_error") && message.starts_with("model 'nomic' not found")),
+        "{err:?}"
+    );
+    let page = TestServer::start(|_| {
+        Reply::ok("<html><body>Welcome</body></html>").content_type("text/html")
+    });
+    let err = embed("openai", &page.url(), &["a"], &EmbedOptions::new()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(m) if m.starts_with(&format!(
+            "the embeddings answer from {}/embeddings is text/html, not the JSON the API answers \
+             with: check that the base URL is the API's", page.url()
+        ))),
+        "{err:?}"
+    );
+}
+
 /// The requests of one call answer with vectors of one length: a server whose answers differ
 /// (a model swapped behind a gateway between two requests) gives vectors that do not compare.
 #[test]
