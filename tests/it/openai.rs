@@ -606,6 +606,18 @@ fn a_whole_answer_in_json_is_read_as_its_stream() {
         assert_eq!(stream.finish_reason(), Some("tool_calls"));
         assert_eq!(stream.usage().map(|u| u.total_tokens), Some(Some(21)));
     }
+    // Two calls of a tool without parameters, without ids: two calls, each whole.
+    let call = json!({"type": "function", "function": {"name": "now", "arguments": ""}});
+    let message = json!({"role": "assistant", "content": null, "tool_calls": [call, call]});
+    let twice =
+        json!({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]});
+    let server = TestServer::start(move |_| Reply::json(twice.to_string()));
+    let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+    assert!(drain(&mut stream).1.is_none());
+    let calls: Vec<_> = (stream.tool_calls().iter())
+        .map(|c| (c.name.as_str(), c.arguments.as_str()))
+        .collect();
+    assert_eq!(calls, [("now", "{}"), ("now", "{}")]);
     // An error document is still the server's error; a document that is no answer, or no
     // JSON, is the wrong content type, as before.
     let server = TestServer::start(|_| Reply::json(r#"{"error":{"message":"no such model"}}"#));

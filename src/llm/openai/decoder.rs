@@ -355,9 +355,18 @@ impl OpenAIDecoder {
             // Not in a stream that had deltas: Perplexity's chunks carry the answer so far as
             // a `message` beside them.
             self.streamed |= choice.delta.is_some();
+            let whole = choice.delta.is_none();
             let message = choice.message.filter(|_| !self.streamed);
             if let Some(mut delta) = choice.delta.or(message) {
-                let pieces = delta.tool_calls.take().unwrap_or_default();
+                let mut pieces = delta.tool_calls.take().unwrap_or_default();
+                if whole {
+                    // Each call of a whole message is one: placed by its position, two calls
+                    // of a tool without parameters (no id, no arguments) are not one call
+                    // that goes on.
+                    for (position, piece) in pieces.iter_mut().enumerate() {
+                        piece.index.get_or_insert(position);
+                    }
+                }
                 if let Some(Value::Array(details)) = delta.reasoning_details.take() {
                     details
                         .into_iter()
