@@ -775,6 +775,11 @@ impl<P: Protocol> Client<P> {
 
     /// Sends `request` and reads the whole answer (see [`ChatResponse`]).
     ///
+    /// The client's [`retry`](ClientBuilder::retry) policy covers the request until the
+    /// answer's head: an error the server puts inside a 200's stream (Anthropic's
+    /// `overloaded_error` event) is this call's error, not retried; [`ChatBatch`](super::ChatBatch)
+    /// retries those that come before any of the answer.
+    ///
     /// # Errors
     ///
     /// As [`stream`](Self::stream), and the stream's error if the answer does not arrive whole.
