@@ -63,10 +63,12 @@ pub(crate) fn basic_bytes(user: &[u8], password: &[u8]) -> Result<String, String
     Ok(out)
 }
 
-/// `Bearer token`, as RFC 6750 says, or, for an empty token, the text of the refusal: `Bearer `
-/// alone is no credential (RFC 6750's token has at least one character), and an empty token is
-/// nearly always an environment variable that is not set, which the server would answer with a
-/// 401 that does not say so.
+/// `Bearer token`, as RFC 6750 says, or the text of the refusal of a token the server would
+/// answer with a 401 that does not say why: an empty one (`Bearer ` alone is no credential,
+/// and an empty token is nearly always an environment variable that is not set), one that
+/// starts with the scheme (`Bearer Bearer sk-...`), and one with a space or tab in it or
+/// around it (RFC 6750's token has none: a value copied with its spaces). The token is never
+/// quoted: it is a credential.
 pub(crate) fn bearer(token: &str) -> Result<String, String> {
     if token.trim_matches([' ', '\t']).is_empty() {
         return Err(
@@ -74,6 +76,27 @@ pub(crate) fn bearer(token: &str) -> Result<String, String> {
                     give the token, or leave bearer_auth out"
                 .into(),
         );
+    }
+    let scheme = token
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("bearer "));
+    if scheme {
+        return Err(
+            "the bearer token starts with \"Bearer \": give the token alone, \
+                    bearer_auth writes the scheme before it"
+                .into(),
+        );
+    }
+    if let Some(at) = token.find([' ', '\t']) {
+        let place = match at {
+            0 => "at its start".to_string(),
+            at if token[at..].trim_matches([' ', '\t']).is_empty() => "at its end".to_string(),
+            at => format!("at byte {at}"),
+        };
+        return Err(format!(
+            "the bearer token holds a space or tab {place}, which no token has (RFC 6750): \
+             give it without"
+        ));
     }
     Ok(format!("Bearer {token}"))
 }
@@ -347,5 +370,12 @@ mod tests {
         );
         assert_eq!(bearer("t0k").as_deref(), Ok("Bearer t0k"));
         assert!(bearer(" ").is_err());
+        let refused = |token| bearer(token).unwrap_err();
+        assert!(refused("Bearer t0k").contains("starts with \"Bearer \""));
+        assert!(refused("bearer t0k").contains("starts with \"Bearer \""));
+        assert!(refused(" t0k").contains("space or tab at its start"));
+        assert!(refused("t0k \t").contains("space or tab at its end"));
+        assert!(refused("t0 k").contains("space or tab at byte 2"));
+        assert!(!refused("t0 k").contains("t0"));
     }
 }

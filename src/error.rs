@@ -929,15 +929,29 @@ impl Error {
 
     /// This error with every copy of `secret` (an API key a server repeated in its error:
     /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`,
-    /// also as JSON encoders that escape `/` (PHP's) write it in a body. Secrets shorter than
+    /// also as a JSON string writes it in a body (a password's `"` and `\` escaped), and as
+    /// JSON encoders that escape `/` too (PHP's) write it. Secrets shorter than
     /// [`SHORTEST_SECRET`] bytes are left: they would hide ordinary words.
     pub(crate) fn hiding(mut self, secret: Option<&str>) -> Error {
         let Some(secret) = secret.filter(|s| s.len() >= SHORTEST_SECRET) else {
             return self;
         };
-        let escaped = secret.replace('/', "\\/");
+        let quoted = serde_json::to_string(secret).unwrap_or_default();
+        let json = quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default();
+        let mut forms = vec![secret.to_string()];
+        for form in [
+            json.to_string(),
+            secret.replace('/', "\\/"),
+            json.replace('/', "\\/"),
+        ] {
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
         let hide = |text: &mut String| {
-            for form in [secret, escaped.as_str()] {
+            for form in &forms {
                 if text.contains(form) {
                     *text = text.replace(form, "<redacted>");
                 }

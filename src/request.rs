@@ -205,8 +205,10 @@ impl RequestBuilder {
     /// Sends a bearer token (RFC 6750): `Authorization: Bearer <token>`, as most HTTP APIs
     /// expect an API key. It replaces an `Authorization` set before on this request, and the
     /// session's; redirects treat it as [`basic_auth`](RequestBuilder::basic_auth) says. An
-    /// empty token (an environment variable that is not set) fails the request with an
-    /// [`Error::InvalidRequest`] that says so, before anything is sent.
+    /// empty token (an environment variable that is not set), one that starts with the scheme
+    /// (`Bearer sk-...`) and one with a space or tab in or around it fail the request with an
+    /// [`Error::InvalidRequest`] that says so (never quoting the token), before anything is
+    /// sent: the server would answer 401 without saying why.
     ///
     /// # Examples
     ///

@@ -865,7 +865,7 @@ impl SessionBuilder {
 
     /// A bearer token (RFC 6750) for every request of the session: an `Authorization: Bearer`
     /// default header, replaced as [`basic_auth`](SessionBuilder::basic_auth) says. An empty
-    /// token fails each request that would send it, as
+    /// token, or one the request's refuses, fails each request that would send it, as
     /// [`RequestBuilder::bearer_auth`] says. No authentication by default.
     ///
     /// # Examples
@@ -1422,7 +1422,9 @@ impl SessionBuilder {
             }
         };
         let from_env = cgi_proxy || agent.config().proxy().is_some_and(ureq::Proxy::is_from_env);
-        let proxy_refused = (env_default && !cgi_proxy)
+        // In a CGI script too: an unreadable `ALL_PROXY` is not hidden by the `HTTP_PROXY`
+        // ignored there (`env_proxy_problem` passes over it).
+        let proxy_refused = env_default
             .then(crate::no_proxy::env_proxy_problem)
             .flatten();
         let no_proxy = if from_env || proxy_refused.is_some() {

@@ -75,6 +75,18 @@ fn request_basic_and_bearer_auth_send_the_rfc_headers() {
             FuturesSession::builder().bearer_auth(" ").build().get(&url),
             "the bearer token is empty",
         ),
+        // A token pasted with its scheme, or with a space.
+        (
+            session.get(&url).bearer_auth("Bearer PASSWD"),
+            "the bearer token starts with \"Bearer \"",
+        ),
+        (
+            FuturesSession::builder()
+                .bearer_auth("PASSWD ")
+                .build()
+                .get(&url),
+            "the bearer token holds a space or tab at its end",
+        ),
         // A colon in the user name: the server would take `PASS` for a part of the password.
         (
             session.get(&url).basic_auth("me:PASS", "WD"),

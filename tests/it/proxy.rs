@@ -207,6 +207,15 @@ fn an_environment_proxy_that_cannot_be_read_as_written_refuses_the_requests_it_w
             std::env::set_var("HTTP_PROXY", "http://a b@127.0.0.1:1");
             let resp = FuturesSession::new().get(server.url()).send().result();
             assert_eq!(resp.unwrap().text().unwrap(), "hi");
+            // Nor does a readable one hide an unreadable ALL_PROXY.
+            std::env::set_var("HTTP_PROXY", proxy.url());
+            std::env::set_var("ALL_PROXY", format!("socks5://user:pa ss@{at}"));
+            let err = FuturesSession::new().get(server.url()).send().result();
+            assert!(
+                matches!(&err, Err(Error::InvalidRequest(m)) if m.contains("was not sent: ALL_PROXY is set")),
+                "{err:?}"
+            );
+            std::env::remove_var("ALL_PROXY");
             std::env::remove_var("REQUEST_METHOD");
             std::env::remove_var("HTTP_PROXY");
         },

@@ -795,6 +795,14 @@ fn the_jars_cookies_a_password_beyond_ascii_and_an_in_band_error_are_hidden_too(
             format!("{{\"error\":{{\"message\":\"wrong password {KEY}\"}}}}"),
         )
         .content_type("application/json"),
+        "/quote-escaped" => {
+            let message = "wrong password pa\"ss\\word-7f3a9c41";
+            Reply::status(
+                401,
+                serde_json::json!({ "error": { "message": message } }).to_string(),
+            )
+            .content_type("application/json")
+        }
         _ => {
             let echoed: Vec<String> = req
                 .headers
@@ -844,6 +852,23 @@ fn the_jars_cookies_a_password_beyond_ascii_and_an_in_band_error_are_hidden_too(
         .error_for_status()
         .unwrap_err();
     assert_error_hides_key("basic_auth's password as text", &err);
+    // A password with a quote and a backslash, which the JSON body escapes (a session of its
+    // own: the jar's cookie above holds KEY, which every request here hides).
+    let quoted = "pa\"ss\\word-7f3a9c41";
+    let err = FuturesSession::new()
+        .get(server.url_for("/quote-escaped"))
+        .basic_auth("me", quoted)
+        .send()
+        .result()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
+    let Error::Status(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(e.body.contains("<redacted>"), "{}", e.body);
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("word-7f3a9c41"), "{text}");
 
     let keyed = FuturesSession::builder().bearer_auth(KEY).build();
     let err = keyed
