@@ -323,9 +323,9 @@ impl CookieJar {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRequest`] when `url` is not an `http` or `https` URL with a host, or
-    /// the rules refuse
-    /// the cookie (saying which rule).
+    /// [`Error::InvalidRequest`] when `url` is not an `http` or `https` URL with a host, when
+    /// `set_cookie` starts with the header's name (`Set-Cookie: a=1`: give `a=1`), or when the
+    /// rules refuse the cookie (saying which rule).
     ///
     /// # Examples
     ///
@@ -337,6 +337,8 @@ impl CookieJar {
     /// assert!(err.to_string().contains("`Domain`"), "{err}");
     /// jar.set("https://api.example.com/", "token=; Domain=example.com; Max-Age=0")?;
     /// assert_eq!(jar.get("token"), None);
+    /// assert!(jar.set("https://api.example.com/", "Set-Cookie: a=1").is_err());
+    /// assert_eq!(jar.get("a"), None);
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub fn set(&self, url: &str, set_cookie: &str) -> Result<(), Error> {
@@ -354,6 +356,15 @@ impl CookieJar {
                     crate::redact_url(url)
                 ))
             })?;
+        // The whole header line given for its value: the cookie would be named `Set-Cookie: x`.
+        let header = set_cookie.trim_start().get(..11);
+        if header.is_some_and(|h| h.eq_ignore_ascii_case("set-cookie:")) {
+            return Err(Error::InvalidRequest(format!(
+                "the cookie for {} starts with the header's name \"Set-Cookie:\": give the \
+                 header's value alone (name=value; attributes)",
+                crate::redact_url(url)
+            )));
+        }
         let mut cookies = self.lock();
         let stored = store(&mut cookies, &uri, &latin1(set_cookie.as_bytes()), now());
         self.any.store(!cookies.is_empty(), Ordering::Release);

@@ -810,11 +810,18 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri, String> {
             if r.authority.is_none()
                 && base.scheme_str().is_some_and(|b| b.eq_ignore_ascii_case(s)) =>
         {
-            &location[s.len() + 1..]
+            let path = &location[s.len() + 1..];
+            // A path whose first segment has a colon (`http:localhost:8080/x`) would read as
+            // a scheme of its own: `./` keeps it a path, as browsers resolve it.
+            let first = path.split(['/', '?', '#']).next().unwrap_or_default();
+            match first.contains(':') {
+                true => format!("./{path}"),
+                false => path.to_string(),
+            }
         }
-        _ => &location[..],
+        _ => location.to_string(),
     };
-    let target = resolve_str(&base.to_string(), reference);
+    let target = resolve_str(&base.to_string(), &reference);
     let web =
         |scheme: &str| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
     let Some((_, rest)) = target.split_once("://").filter(|(scheme, _)| web(scheme)) else {
@@ -1567,6 +1574,11 @@ mod tests {
             // The answering URL's scheme without `//`: relative, as to browsers and requests.
             ("http:/echo", "http://127.0.0.1:8080/echo"),
             ("HTTP:c?d", "http://127.0.0.1:8080/express/rel/a/c?d"),
+            // A colon in its first segment, still a path.
+            (
+                "http:localhost:9/x",
+                "http://127.0.0.1:8080/express/rel/a/localhost:9/x",
+            ),
             ("HTTPS://Other.example/z#frag", "https://other.example/z"),
             (
                 "/next?u=http://x/y",
