@@ -930,7 +930,8 @@ fn spent_in(phase: Phase, uri: &Uri) -> TimeoutError {
 }
 
 /// An LLM chat to `url` (redacted) that no worker of the session's `workers` started within
-/// `limit`, the client's `timeout` (see `llm::stream::QueueWait`).
+/// `limit`, the client's `timeout`, each waiting for a stream's reader (see
+/// `llm::stream::QueueWait`).
 #[cfg(feature = "llm")]
 pub(crate) fn no_worker(limit: std::time::Duration, workers: usize, url: &str) -> Error {
     let mut t = TimeoutError::new(ureq::Timeout::Global);

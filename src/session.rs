@@ -509,6 +509,13 @@ impl FuturesSession {
         self.inner.exec.is_shut_down()
     }
 
+    /// Whether every worker waits for the reader of a stream to make room in its channel (see
+    /// `Executor::stuck_on_readers`).
+    #[cfg(feature = "llm")]
+    pub(crate) fn stuck_on_readers(&self) -> bool {
+        self.inner.exec.stuck_on_readers()
+    }
+
     /// The session's executor, for tests that reach into it.
     #[cfg(test)]
     pub(crate) fn executor_for_test(&self) -> &Executor {
@@ -865,8 +872,8 @@ impl SessionBuilder {
 
     /// A bearer token (RFC 6750) for every request of the session: an `Authorization: Bearer`
     /// default header, replaced as [`basic_auth`](SessionBuilder::basic_auth) says. An empty
-    /// token, or one the request's refuses, fails each request that would send it, as
-    /// [`RequestBuilder::bearer_auth`] says. No authentication by default.
+    /// token, or another that [`RequestBuilder::bearer_auth`] refuses, fails each request that
+    /// would send it, as that method says. No authentication by default.
     ///
     /// # Examples
     ///

@@ -85,8 +85,8 @@ pub struct TimeoutError {
     pub(crate) body_read: Option<String>,
     /// For a request refused at the rate limiter: how long until its turn would have come.
     pub(crate) turn_in: Option<Duration>,
-    /// For an LLM chat given up unsent because no worker started it: its session's
-    /// `max_workers`.
+    /// For an LLM chat given up unsent because every worker waited for a stream's reader: its
+    /// session's `max_workers`.
     pub(crate) no_worker: Option<usize>,
     /// How many attempts the retry policy made and why no more, when it made more than one or
     /// wanted to (see [`phase::after_attempts`](crate::phase::after_attempts)).
@@ -381,11 +381,11 @@ impl fmt::Display for TimeoutError {
                     }
                     Timeout::Global if self.no_worker.is_some() => write!(
                         f,
-                        "no worker of the session's {} (max_workers) started the request within \
-                         {limit} ({setting}), so it was not sent: each open stream holds a \
-                         worker until it is read to its end or dropped; read or drop the \
-                         streams open, or give the client a session with more workers \
-                         (ClientBuilder::session)",
+                        "no worker of the session's {} (max_workers) came free within {limit} \
+                         ({setting}), each waiting for the reader of its open stream, so the \
+                         request was not sent: a stream holds its worker until it is read to its \
+                         end or dropped; read or drop the streams open, or give the client a \
+                         session with more workers (ClientBuilder::session)",
                         self.no_worker.unwrap_or_default()
                     )?,
                     // Refused before the budget ran out: waiting would only have ended in it.

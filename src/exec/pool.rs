@@ -218,6 +218,24 @@ pub(crate) fn pool_is_full() -> bool {
     this_pool(|w| w.busy.load(Ordering::Relaxed) >= w.max_workers)
 }
 
+/// Counts this thread, a worker, among those of its pool that wait for a stream's reader to
+/// make room in its channel, until the guard drops (see [`Executor::stuck_on_readers`]).
+/// Nothing off a worker.
+pub(crate) fn waiting_for_reader() -> Option<WaitingForReader> {
+    let workers = WORKERS.with(|w| w.borrow().clone())?;
+    workers.waiting_for_readers.fetch_add(1, Ordering::Relaxed);
+    Some(WaitingForReader(workers))
+}
+
+/// See [`waiting_for_reader`].
+pub(crate) struct WaitingForReader(Arc<Workers>);
+
+impl Drop for WaitingForReader {
+    fn drop(&mut self) {
+        self.0.waiting_for_readers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Whether the current thread is a worker of pool `pool`.
 pub(crate) fn is_worker_of(pool: usize) -> bool {
     WORKER_OF.with(|w| w.get() == pool)
@@ -316,6 +334,9 @@ struct Workers {
     max_workers: usize,
     /// How many workers run a job now (see [`pool_is_full`]).
     busy: AtomicUsize,
+    /// How many of its threads wait for room in a full stream channel (see
+    /// [`waiting_for_reader`]).
+    waiting_for_readers: AtomicUsize,
     /// The queue's length at which the next submission sweeps it (see "Spent entries").
     sweep_at: AtomicUsize,
     name: String,
@@ -359,6 +380,7 @@ impl Executor {
             pool: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             max_workers: max_workers.max(1),
             busy: AtomicUsize::new(0),
+            waiting_for_readers: AtomicUsize::new(0),
             sweep_at: AtomicUsize::new(MIN_SWEEP),
             name: name.to_string(),
             started: AtomicUsize::new(0),
@@ -571,6 +593,16 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 impl Executor {
     pub(crate) fn max_workers(&self) -> usize {
         self.workers.max_workers
+    }
+
+    /// Whether every worker runs a job and waits for a stream's reader to make room in its
+    /// channel: no worker comes free until someone reads. A job queued now waits for that; if
+    /// the thread that waits for it is the one that holds those streams, for ever.
+    #[cfg(feature = "llm")]
+    pub(crate) fn stuck_on_readers(&self) -> bool {
+        let w = &self.workers;
+        w.busy.load(Ordering::Relaxed) >= w.max_workers
+            && w.waiting_for_readers.load(Ordering::Relaxed) >= w.max_workers
     }
 
     /// Worker threads running now: none before the first job, at most `max_workers`.

@@ -172,10 +172,9 @@ impl<P: sealed::Wire> Protocol for P {}
 ///
 /// **Threads.** Requests run on the client's [`FuturesSession`] (a new one with 8 workers unless
 /// the builder is given one); each open stream holds one worker until it is read to its end or
-/// dropped. Clones share the session. A chat that no worker has started within the `timeout`
-/// (as when a thread holds eight unread streams and asks for a ninth, which no worker would
-/// ever start) is given up unsent: [`PendingChat::result`] returns an [`Error::Timeout`] that
-/// says so, rather than wait for ever.
+/// dropped. Clones share the session. A thread that holds eight unread streams and asks for a
+/// ninth, which no worker would ever start, gets an [`Error::Timeout`] that says so once the
+/// `timeout` has passed, the chat unsent (see [`PendingChat::result`] for when).
 ///
 /// # Examples
 ///
@@ -728,7 +727,7 @@ impl<P: Protocol> Client<P> {
     fn send(&self, http: RequestBuilder) -> PendingChat {
         let queue = self.settings.timeout.map(|limit| QueueWait {
             limit,
-            workers: self.session.max_workers(),
+            session: self.session.clone(),
             url: http.redacted_url(),
         });
         PendingChat::new(
@@ -990,8 +989,8 @@ impl<P: Protocol> ClientBuilder<P> {
         /// embeddings request, which is read whole, until its last byte; past it, [`Error::Timeout`] names `timeout` and its value. A `Duration`, or `None` for
         /// no limit; either replaces the [session](Self::session)'s
         /// [`timeout`](crate::SessionBuilder::timeout). Defaults to [`DEFAULT_TIMEOUT`] (120 s).
-        /// A chat that waits this long for a worker of the session to start it is given up,
-        /// unsent (see [`PendingChat::result`]).
+        /// A chat that waits this long for a worker while every worker waits for the reader
+        /// of its stream is given up, unsent (see [`PendingChat::result`]).
         ///
         /// # Examples
         ///

@@ -106,12 +106,16 @@ impl PendingChat {
 
     /// Waits for the answer's headers and returns the answer as it streams.
     ///
-    /// A chat that no worker of its session has started within the client's
-    /// [`timeout`](super::ClientBuilder::timeout) (120 s by default) is given up, unsent, with
-    /// an [`Error::Timeout`] that says so: each open stream holds a worker until it is read to
-    /// its end or dropped, so a thread that holds as many unread streams as the session has
-    /// workers and waits for one more would wait for ever. (Called inside a job of the same
-    /// session, the chat starts on a thread of its own instead: see [`Pending::result`].)
+    /// Each open stream holds a worker of the session until it is read to its end or dropped:
+    /// a thread that holds as many unread streams as the session has workers, and waits for
+    /// one more, would wait for ever. So a chat that no worker has started once the client's
+    /// [`timeout`](super::ClientBuilder::timeout) (120 s by default) has passed, while every
+    /// worker waits for the reader of its stream, is given up, unsent, with an
+    /// [`Error::Timeout`] that says so. A chat queued behind streams that are read, or behind
+    /// other work, waits as before; so does one in a session with
+    /// [`max_per_host`](crate::SessionBuilder::max_per_host) or a rate limiter (it waits for
+    /// its lane's room), one of a client without a `timeout`, and one waited for inside a job
+    /// of any session (see [`Pending::result`]).
     ///
     /// # Errors
     ///
@@ -208,47 +212,59 @@ impl PendingChat {
     }
 }
 
-/// How long a chat may wait for a worker of its session before [`PendingChat::result`] gives
-/// it up, and what the error then says.
+/// When [`PendingChat::result`] gives up a chat that no worker of its session has started, and
+/// what the error then says.
 ///
-/// The options for a wait that only a free worker ends, while the caller holds the streams
-/// that keep every worker (eight unread streams, a ninth asked for): wait for ever (a hang
-/// with no word, as before), start the chat on a thread beyond the session's workers (what a
-/// job of the session waiting for a stream does, where the wait is a sure deadlock; from any
-/// other thread the streams may well be read by others, and `max_workers` is the cap a user
-/// sets to bound the streams open at once), or give up after a time. The last is done, after
-/// the client's `timeout`: the budget the caller gave for the answer to start.
+/// A thread that holds as many unread streams as the session has workers, and waits for one
+/// more, waits for ever: each worker waits for its stream's reader to make room in its
+/// channel, and the reader is that thread. The options: wait for ever (a hang with no word,
+/// as before), start the chat on a thread beyond `max_workers` (what a job of the session
+/// waiting for a stream does, where the wait is a sure deadlock; from any other thread the
+/// streams may be read by others, and `max_workers` is the cap a user sets on the streams open
+/// at once), give up once the client's `timeout` has passed (a chat that only queues behind
+/// answers being read, on a busy server's threads, would fail), or give up once the `timeout`
+/// has passed *and* every worker waits for its stream's reader (no worker can come free until
+/// someone reads). The last is done; a chat queued behind streams that are read, or behind
+/// other work, waits as before.
 #[derive(Debug)]
 pub(crate) struct QueueWait {
     /// The client's `timeout`.
     pub(crate) limit: Duration,
-    /// The session's `max_workers`.
-    pub(crate) workers: usize,
+    /// The client's session, for how busy its workers are.
+    pub(crate) session: crate::FuturesSession,
     /// The chat's URL, redacted.
     pub(crate) url: String,
 }
 
 impl QueueWait {
-    /// Waits for `events`: as `Pending::result`, but if no worker has started the chat when
-    /// the limit runs out, it is cancelled and the error says why.
+    /// Waits for `events`: as `Pending::result`, but a chat still queued once the limit has
+    /// passed, while every worker of the session waits for a reader, is given up, and the
+    /// error says why.
     fn wait(
         self,
         mut events: Pending<EventStream<Vec<ChatEvent>>>,
     ) -> Result<EventStream<Vec<ChatEvent>>, Error> {
-        let until = std::time::Instant::now() + self.limit;
+        let Some(until) = std::time::Instant::now().checked_add(self.limit) else {
+            return events.result();
+        };
         loop {
             let left = until.saturating_duration_since(std::time::Instant::now());
             // Looked at every second: a chat that has started is bounded by its own budget.
-            if let Some(result) = events.result_timeout(left.min(Duration::from_secs(1))) {
+            let step = match left.is_zero() {
+                true => Duration::from_secs(1),
+                false => left.min(Duration::from_secs(1)),
+            };
+            if let Some(result) = events.result_timeout(step) {
                 return result;
             }
-            // Not queued: started, or a stream that waits for its lane's room (a gate's wait,
-            // which no budget counts).
+            // Not queued: started, or a stream of a lane (`max_per_host`, a rate limiter),
+            // which waits for its lane's room as every request to its origin does.
             if !events.stream_queued_anywhere() {
                 return events.result();
             }
-            if left.is_zero() {
-                let error = crate::phase::no_worker(self.limit, self.workers, &self.url);
+            if std::time::Instant::now() >= until && self.session.stuck_on_readers() {
+                let workers = self.session.max_workers();
+                let error = crate::phase::no_worker(self.limit, workers, &self.url);
                 // Refused if a worker took the chat meanwhile: then its result is waited for.
                 events.give_up_queued(error);
             }

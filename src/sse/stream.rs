@@ -604,6 +604,7 @@ pub(crate) fn send_while<M>(tx: &Sender<M>, message: M, stopped: impl Fn() -> bo
 #[cold]
 #[inline(never)]
 fn wait_for_room<M>(tx: &Sender<M>, mut message: M, stopped: impl Fn() -> bool) -> Sent<M> {
+    let _waiting = crate::exec::pool::waiting_for_reader();
     loop {
         if stopped() {
             return Sent::Stopped(message);

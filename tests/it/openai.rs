@@ -1255,30 +1255,43 @@ fn arguments_cut_short_go_back_as_the_object_their_whole_members_make() {
 
 /// A thread that holds as many unread streams as its client's session has workers, and asks
 /// for one more, gets an error after the client's `timeout`, with nothing sent, not a wait
-/// that no worker would ever end.
+/// that no worker would ever end; a chat queued behind a stream that is only slow waits.
 #[test]
 fn a_chat_no_worker_starts_within_the_timeout_is_given_up_unsent() {
     let chunk = r#"data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
-    // A first piece, then silence for long: the stream stays open and holds its worker.
-    let server = TestServer::start(move |_| {
-        Reply::sse(
+    // More events than a stream's channel holds (64), then silence for long: the worker waits
+    // for the reader to make room.
+    let burst = format!("{chunk}\n\n").repeat(200);
+    let server = TestServer::start(move |req| match req.path_only() {
+        "/slow/chat/completions" => Reply::sse(
             [format!("{chunk}\n\n"), "data: [DONE]\n\n".into()],
-            ms(3000),
-        )
+            ms(1500),
+        ),
+        _ => Reply::sse([burst.clone(), "data: [DONE]\n\n".into()], ms(3000)),
     });
-    let client = OpenAIClient::builder("test_model", None)
-        .base_url(server.url())
-        .env(|_| None)
-        .session(
-            ureq_futures::FuturesSession::builder()
-                .max_workers(1)
-                .build(),
-        )
-        .timeout(ms(300))
-        .build();
+    // One worker, and a budget of 300 ms until the answer's head.
+    let one_worker = |base: String| {
+        let session = ureq_futures::FuturesSession::builder()
+            .max_workers(1)
+            .build();
+        let builder = OpenAIClient::builder("test_model", None).session(session);
+        builder
+            .base_url(base)
+            .env(|_| None)
+            .timeout(ms(300))
+            .build()
+    };
+    let client = one_worker(server.url());
     let held = client.stream_chat(&hello()).expect("the first chat starts");
     let started = Instant::now();
-    let err = client.stream_chat(&hello()).unwrap_err();
+    // On a thread of its own, so that a wait for ever fails the test rather than hang it.
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let other = client.clone();
+    std::thread::spawn(move || tx.send(other.stream_chat(&hello()).map(drop)));
+    let err = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no answer nor error within 10 s")
+        .unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -1288,10 +1301,11 @@ fn a_chat_no_worker_starts_within_the_timeout_is_given_up_unsent() {
     assert_eq!(
         err.to_string(),
         format!(
-            "timeout: no worker of the session's 1 (max_workers) started the request within \
-             300 ms (timeout), so it was not sent: each open stream holds a worker until it is \
-             read to its end or dropped; read or drop the streams open, or give the client a \
-             session with more workers (ClientBuilder::session) for url: {}/chat/completions",
+            "timeout: no worker of the session's 1 (max_workers) came free within 300 ms \
+             (timeout), each waiting for the reader of its open stream, so the request was not \
+             sent: a stream holds its worker until it is read to its end or dropped; read or \
+             drop the streams open, or give the client a session with more workers \
+             (ClientBuilder::session) for url: {}/chat/completions",
             server.url()
         )
     );
@@ -1300,4 +1314,12 @@ fn a_chat_no_worker_starts_within_the_timeout_is_given_up_unsent() {
     let text: Result<String, Error> = client.stream_chat(&hello()).and_then(|s| s.collect());
     assert!(text.is_ok(), "{text:?}");
     assert_eq!(server.requests().len(), 2);
+    // Behind a stream that is slow, not unread, a chat waits past the timeout.
+    let slow = one_worker(format!("{}/slow", server.url()));
+    let first = slow.stream_chat(&hello()).expect("the first chat starts");
+    let second = slow
+        .stream_chat(&hello())
+        .map(|s| s.collect::<Result<String, _>>());
+    assert_eq!(second.ok().and_then(Result::ok).as_deref(), Some("Hi"));
+    drop(first);
 }
