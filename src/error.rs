@@ -930,7 +930,8 @@ impl Error {
     /// This error with every copy of `secret` (an API key a server repeated in its error:
     /// `Incorrect API key provided: sk-...`) in the server's words replaced by `<redacted>`,
     /// also as a JSON string writes it in a body (a password's `"` and `\` escaped), and as
-    /// JSON encoders that escape `/` too (PHP's) write it. Secrets shorter than
+    /// JSON encoders that escape more write it: `/` (PHP's), what is beyond ASCII (Python's and
+    /// PHP's, `\u00e4`), `<`, `>` and `&` (Go's). Secrets shorter than
     /// [`SHORTEST_SECRET`] bytes are left: they would hide ordinary words.
     pub(crate) fn hiding(mut self, secret: Option<&str>) -> Error {
         let Some(secret) = secret.filter(|s| s.len() >= SHORTEST_SECRET) else {
@@ -940,16 +941,36 @@ impl Error {
         let json = quoted
             .get(1..quoted.len().saturating_sub(1))
             .unwrap_or_default();
+        // As JSON encoders write it: Python's and PHP's escape what is beyond ASCII, Go's
+        // `<`, `>` and `&`, PHP's `/`.
+        let escaped = |text: &str, escape: fn(char) -> bool| {
+            let mut out = String::with_capacity(text.len());
+            for c in text.chars() {
+                if escape(c) {
+                    let mut units = [0; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        };
         let mut forms = vec![secret.to_string()];
         for form in [
             json.to_string(),
             secret.replace('/', "\\/"),
             json.replace('/', "\\/"),
+            escaped(json, |c| !c.is_ascii()),
+            escaped(json, |c| matches!(c, '<' | '>' | '&')),
         ] {
-            if !forms.contains(&form) {
+            if !form.is_empty() && !forms.contains(&form) {
                 forms.push(form);
             }
         }
+        // The longest first: one form may hold another.
+        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
         let hide = |text: &mut String| {
             for form in &forms {
                 if text.contains(form) {

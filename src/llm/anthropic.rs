@@ -94,7 +94,8 @@ impl Client<Anthropic> {
     /// # Ok::<(), ureq_futures::Error>(())
     /// ```
     pub const API_VERSION: &'static str = "2023-06-01";
-    /// The `max_tokens` sent unless the builder sets another: 4096.
+    /// The `max_tokens` sent unless the builder or the request sets another: 4096 (with a
+    /// thinking budget, that budget plus 4096).
     ///
     /// # Examples
     ///
@@ -174,11 +175,14 @@ impl Wire for Anthropic {
         // Text-only messages as strings, tool results in `user` turns.
         request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
         let messages = request.user_turns(PROVIDER, "assistant", "content", true, block)?;
+        // Extended thinking (`extra("thinking", ..)`, not `{"type": "disabled"}`).
+        let thinking = request.extra.get("thinking").is_some_and(|thinking| {
+            !thinking.is_null() && thinking.get("type").and_then(Value::as_str) != Some("disabled")
+        });
         // The API refuses a `max_tokens` that is not above the thinking's budget: with none set,
         // the default leaves the answer its 4096 tokens beside the thinking.
-        let budget = request
-            .extra
-            .get("thinking")
+        let budget = (request.extra.get("thinking"))
+            .filter(|_| thinking)
             .and_then(|t| t.get("budget_tokens"));
         let default_max = match (client.settings.protocol.max_tokens, budget) {
             (None, Some(budget)) => budget
@@ -200,9 +204,6 @@ impl Wire for Anthropic {
         // `top_p` only is taken to choose it over the client's default temperature; one that
         // sets both sends both, as asked. Extended thinking (`extra("thinking", ..)`) takes no
         // temperature but 1: the client's default is left out then too.
-        let thinking = request.extra.get("thinking").is_some_and(|thinking| {
-            !thinking.is_null() && thinking.get("type").and_then(Value::as_str) != Some("disabled")
-        });
         let temperature = client
             .temperature_for(request)
             .filter(|_| request.temperature.is_some() || (request.top_p.is_none() && !thinking));

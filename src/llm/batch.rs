@@ -1079,6 +1079,10 @@ impl<R: Iterator> Iterator for Dropping<R> {
     fn next(&mut self) -> Option<R::Item> {
         self.results.next()
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.results.size_hint()
+    }
 }
 
 impl<R> Drop for Dropping<R> {

@@ -692,20 +692,22 @@ fn body(format: Format, model: &str, texts: &[&str], options: &EmbedOptions) -> 
 
 /// The error of a successful answer from `url` that holds no vectors (`why`, the end of a
 /// sentence about it): the server's own error when the body is a JSON error document (a local
-/// server's `model 'x' not found`), what it is when it is no JSON (a web page at a wrong base
-/// URL), else `why`.
+/// server's `model 'x' not found`), what it is when it is no JSON and not typed as JSON (a
+/// web page at a wrong base URL), else `why`.
 fn not_an_answer(resp: &crate::Response, url: &str, why: &str) -> Error {
     let content_type = resp.header("content-type");
     if let Some(e) = Error::from_error_document(resp.bytes(), content_type) {
         return e;
     }
-    match content_type.filter(|_| !crate::run::is_json(resp.headers())) {
-        Some(ct) => Error::Protocol(format!(
-            "the embeddings answer from {url} is {ct}, not the JSON the API answers with: check \
-             that the base URL is the API's"
-        )),
-        None => Error::Protocol(format!("the embeddings answer from {url} {why}")),
+    let json = serde_json::from_slice::<serde::de::IgnoredAny>(resp.bytes()).is_ok();
+    if json || crate::run::is_json(resp.headers()) {
+        return Error::Protocol(format!("the embeddings answer from {url} {why}"));
     }
+    let what = content_type.map_or("a body without a content type".into(), |ct| ct.to_string());
+    Error::Protocol(format!(
+        "the embeddings answer from {url} is {what}, not the JSON the API answers with: check \
+         that the base URL is the API's"
+    ))
 }
 
 /// The vectors of an answer to a request of `expected` texts, in the texts' order; else what

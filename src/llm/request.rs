@@ -17,7 +17,7 @@ use crate::Error;
 /// | [`tool_choice`](Self::tool_choice) | the provider's (auto when there are tools) |
 /// | [`parallel_tool_calls`](Self::parallel_tool_calls) | the provider's (several calls a turn allowed) |
 /// | [`json`](Self::json), [`json_schema`](Self::json_schema) | free text |
-/// | [`max_tokens`](Self::max_tokens) | the provider's (Anthropic: the client's, 4096) |
+/// | [`max_tokens`](Self::max_tokens) | the provider's (Anthropic: the client's, 4096, or a thinking budget plus 4096) |
 /// | [`stop`](Self::stop) | none |
 /// | [`temperature`](Self::temperature) | the client's |
 /// | [`top_p`](Self::top_p), [`seed`](Self::seed) | the provider's |

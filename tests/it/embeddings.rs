@@ -606,6 +606,12 @@ fn a_success_that_is_no_answer_says_what_the_server_sent() {
         ))),
         "{err:?}"
     );
+    // An answer that is JSON under another type says what is wrong with it.
+    let plain = TestServer::start(|_| {
+        Reply::ok(r#"{"data":[{"index":0,"embedding":[1]}]}"#).content_type("text/plain")
+    });
+    let err = embed("openai", &plain.url(), &["a", "b"], &EmbedOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("1 vector for 2 texts"), "{err}");
 }
 
 /// The requests of one call answer with vectors of one length: a server whose answers differ

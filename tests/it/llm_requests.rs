@@ -750,7 +750,12 @@ fn anthropic_with_a_thinking_budget_leaves_the_answer_its_default_tokens() {
         Box::new(builder.api_key("k").base_url(base).env(|_| None).build())
     };
     assert_eq!(max_tokens(sent_body(builder, &think)), json!(16_000));
-    // Adaptive thinking has no budget: the default stands.
+    // Thinking disabled, or adaptive (no budget): the default stands.
+    let off = ChatRequest::new().user("x").extra(
+        "thinking",
+        json!({"type": "disabled", "budget_tokens": 10_000}),
+    );
+    assert_eq!(max_tokens(body_of("anthropic", &off)), json!(4096));
     let adaptive = ChatRequest::new()
         .user("x")
         .extra("thinking", json!({"type": "adaptive"}));

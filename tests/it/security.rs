@@ -795,6 +795,11 @@ fn the_jars_cookies_a_password_beyond_ascii_and_an_in_band_error_are_hidden_too(
             format!("{{\"error\":{{\"message\":\"wrong password {KEY}\"}}}}"),
         )
         .content_type("application/json"),
+        "/quote-ascii" => Reply::status(
+            401,
+            r#"{"error":{"message":"wrong password p\u00e4ss-word-7f3a9c41"}}"#,
+        )
+        .content_type("application/json"),
         "/quote-escaped" => {
             let message = "wrong password pa\"ss\\word-7f3a9c41";
             Reply::status(
@@ -854,21 +859,29 @@ fn the_jars_cookies_a_password_beyond_ascii_and_an_in_band_error_are_hidden_too(
     assert_error_hides_key("basic_auth's password as text", &err);
     // A password with a quote and a backslash, which the JSON body escapes (a session of its
     // own: the jar's cookie above holds KEY, which every request here hides).
-    let quoted = "pa\"ss\\word-7f3a9c41";
-    let err = FuturesSession::new()
-        .get(server.url_for("/quote-escaped"))
-        .basic_auth("me", quoted)
-        .send()
-        .result()
-        .unwrap()
-        .error_for_status()
-        .unwrap_err();
+    let refused = |path: &str, password: &str| {
+        let sent = FuturesSession::new()
+            .get(server.url_for(path))
+            .basic_auth("me", password);
+        sent.send()
+            .result()
+            .unwrap()
+            .error_for_status()
+            .unwrap_err()
+    };
+    let err = refused("/quote-escaped", "pa\"ss\\word-7f3a9c41");
     let Error::Status(e) = &err else {
         panic!("{err:?}")
     };
     assert!(e.body.contains("<redacted>"), "{}", e.body);
     let text = format!("{err} {err:?}");
     assert!(!text.contains("word-7f3a9c41"), "{text}");
+    // Beyond ASCII, which Python's json.dumps writes as \u escapes.
+    let err = refused("/quote-ascii", "p\u{e4}ss-word-7f3a9c41");
+    let Error::Status(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(!e.body.contains("word-7f3a9c41"), "{}", e.body);
 
     let keyed = FuturesSession::builder().bearer_auth(KEY).build();
     let err = keyed
