@@ -963,6 +963,7 @@ impl Error {
             secret.replace('/', "\\/"),
             json.replace('/', "\\/"),
             escaped(json, |c| !c.is_ascii()),
+            escaped(&json.replace('/', "\\/"), |c| !c.is_ascii()),
             escaped(json, |c| matches!(c, '<' | '>' | '&')),
         ] {
             if !form.is_empty() && !forms.contains(&form) {
@@ -976,7 +977,11 @@ impl Error {
                 if text.contains(form) {
                     *text = text.replace(form, "<redacted>");
                 }
-                hide_cut(text, form);
+                // Not a `\u` form's start: its 12 bytes are two characters, which ordinary
+                // escaped text holds.
+                if !form.contains("\\u") {
+                    hide_cut(text, form);
+                }
             }
         };
         match &mut self {

@@ -509,10 +509,10 @@ impl FuturesSession {
         self.inner.exec.is_shut_down()
     }
 
-    /// Whether every worker waits for the reader of a stream to make room in its channel (see
-    /// `Executor::stuck_on_readers`).
+    /// Whether every worker waits for the reader of a stream to make room in its channel, and
+    /// how many such waits have ended (see `Executor::stuck_on_readers`).
     #[cfg(feature = "llm")]
-    pub(crate) fn stuck_on_readers(&self) -> bool {
+    pub(crate) fn stuck_on_readers(&self) -> Option<usize> {
         self.inner.exec.stuck_on_readers()
     }
 

@@ -123,6 +123,9 @@ thread_local! {
     static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
     /// On a worker: its pool's workers, for how busy they are (see [`pool_is_full`]).
     static WORKERS: RefCell<Option<Arc<Workers>>> = const { RefCell::new(None) };
+    /// Set on a thread that runs a worker's loop; not on a thread that acts as a worker (a
+    /// stream started apart), which no `busy` count covers (see [`waiting_for_reader`]).
+    static WORKER_LOOP: Cell<bool> = const { Cell::new(false) };
 }
 
 /// How many jobs a thread runs inline one inside another (a job that waits for a queued job
@@ -219,9 +222,13 @@ pub(crate) fn pool_is_full() -> bool {
 }
 
 /// Counts this thread, a worker, among those of its pool that wait for a stream's reader to
-/// make room in its channel, until the guard drops (see [`Executor::stuck_on_readers`]).
-/// Nothing off a worker.
+/// make room in its channel, until the guard drops, which counts a wait ended (see
+/// [`Executor::stuck_on_readers`]). Nothing off a worker's loop: a thread that acts as a
+/// worker holds no place of the pool.
 pub(crate) fn waiting_for_reader() -> Option<WaitingForReader> {
+    if !WORKER_LOOP.with(Cell::get) {
+        return None;
+    }
     let workers = WORKERS.with(|w| w.borrow().clone())?;
     workers.waiting_for_readers.fetch_add(1, Ordering::Relaxed);
     Some(WaitingForReader(workers))
@@ -232,6 +239,9 @@ pub(crate) struct WaitingForReader(Arc<Workers>);
 
 impl Drop for WaitingForReader {
     fn drop(&mut self) {
+        self.0
+            .waits_for_readers_ended
+            .fetch_add(1, Ordering::Relaxed);
         self.0.waiting_for_readers.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -334,9 +344,10 @@ struct Workers {
     max_workers: usize,
     /// How many workers run a job now (see [`pool_is_full`]).
     busy: AtomicUsize,
-    /// How many of its threads wait for room in a full stream channel (see
-    /// [`waiting_for_reader`]).
+    /// How many of its workers wait for room in a full stream channel, and how many such
+    /// waits have ended (see [`waiting_for_reader`]).
     waiting_for_readers: AtomicUsize,
+    waits_for_readers_ended: AtomicUsize,
     /// The queue's length at which the next submission sweeps it (see "Spent entries").
     sweep_at: AtomicUsize,
     name: String,
@@ -381,6 +392,7 @@ impl Executor {
             max_workers: max_workers.max(1),
             busy: AtomicUsize::new(0),
             waiting_for_readers: AtomicUsize::new(0),
+            waits_for_readers_ended: AtomicUsize::new(0),
             sweep_at: AtomicUsize::new(MIN_SWEEP),
             name: name.to_string(),
             started: AtomicUsize::new(0),
@@ -595,14 +607,17 @@ impl Executor {
         self.workers.max_workers
     }
 
-    /// Whether every worker runs a job and waits for a stream's reader to make room in its
-    /// channel: no worker comes free until someone reads. A job queued now waits for that; if
-    /// the thread that waits for it is the one that holds those streams, for ever.
+    /// When every worker runs a job and waits for a stream's reader to make room in its
+    /// channel, so that no worker comes free until someone reads: how many such waits have
+    /// ended so far (the same number a second later says that nobody read meanwhile). A job
+    /// queued then waits for a reader; if the thread that waits for it is the one that holds
+    /// those streams, for ever. `None` when a worker is free or not waiting for a reader.
     #[cfg(feature = "llm")]
-    pub(crate) fn stuck_on_readers(&self) -> bool {
+    pub(crate) fn stuck_on_readers(&self) -> Option<usize> {
         let w = &self.workers;
-        w.busy.load(Ordering::Relaxed) >= w.max_workers
-            && w.waiting_for_readers.load(Ordering::Relaxed) >= w.max_workers
+        let stuck = w.busy.load(Ordering::Relaxed) >= w.max_workers
+            && w.waiting_for_readers.load(Ordering::Relaxed) >= w.max_workers;
+        stuck.then(|| w.waits_for_readers_ended.load(Ordering::Relaxed))
     }
 
     /// Worker threads running now: none before the first job, at most `max_workers`.
@@ -737,6 +752,7 @@ impl Drop for AliveGuard {
 fn worker_loop(workers: Arc<Workers>, running: Arc<job::Running>, first: QueueItem) {
     let jobs = &workers.jobs;
     WORKER_OF.with(|w| w.set(workers.pool));
+    WORKER_LOOP.with(|w| w.set(true));
     // The jobs this worker runs are listed there while they run (see `exec::job::enter`).
     job::list_running_in(running);
     job::list_held_in(Arc::clone(&workers.held));

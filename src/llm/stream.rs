@@ -110,7 +110,8 @@ impl PendingChat {
     /// a thread that holds as many unread streams as the session has workers, and waits for
     /// one more, would wait for ever. So a chat that no worker has started once the client's
     /// [`timeout`](super::ClientBuilder::timeout) (120 s by default) has passed, while every
-    /// worker waits for the reader of its stream, is given up, unsent, with an
+    /// worker waits for the reader of its stream and no reader has made room for a second, is
+    /// given up, unsent, with an
     /// [`Error::Timeout`] that says so. A chat queued behind streams that are read, or behind
     /// other work, waits as before; so does one in a session with
     /// [`max_per_host`](crate::SessionBuilder::max_per_host) or a rate limiter (it waits for
@@ -223,9 +224,10 @@ impl PendingChat {
 /// streams may be read by others, and `max_workers` is the cap a user sets on the streams open
 /// at once), give up once the client's `timeout` has passed (a chat that only queues behind
 /// answers being read, on a busy server's threads, would fail), or give up once the `timeout`
-/// has passed *and* every worker waits for its stream's reader (no worker can come free until
-/// someone reads). The last is done; a chat queued behind streams that are read, or behind
-/// other work, waits as before.
+/// has passed *and* every worker waits for its stream's reader with no reader making room
+/// for a second (two looks a second apart: a snapshot alone would catch workers that wait for
+/// readers that do read, only slower than the server sends). The last is done; a chat queued
+/// behind streams that are read, or behind other work, waits as before.
 #[derive(Debug)]
 pub(crate) struct QueueWait {
     /// The client's `timeout`.
@@ -247,6 +249,10 @@ impl QueueWait {
         let Some(until) = std::time::Instant::now().checked_add(self.limit) else {
             return events.result();
         };
+        // What the last look past the limit saw: every worker waiting for a reader, and how
+        // many such waits had ended. Seen twice, a second apart, with none ended between: no
+        // reader made room meanwhile (one that reads, however slowly, ends a wait).
+        let mut seen = None;
         loop {
             let left = until.saturating_duration_since(std::time::Instant::now());
             // Looked at every second: a chat that has started is bounded by its own budget.
@@ -262,12 +268,17 @@ impl QueueWait {
             if !events.stream_queued_anywhere() {
                 return events.result();
             }
-            if std::time::Instant::now() >= until && self.session.stuck_on_readers() {
-                let workers = self.session.max_workers();
-                let error = crate::phase::no_worker(self.limit, workers, &self.url);
-                // Refused if a worker took the chat meanwhile: then its result is waited for.
-                events.give_up_queued(error);
+            if std::time::Instant::now() < until {
+                continue;
             }
+            let now = self.session.stuck_on_readers();
+            if now.is_none() || now != std::mem::replace(&mut seen, now) {
+                continue;
+            }
+            let workers = self.session.max_workers();
+            let error = crate::phase::no_worker(self.limit, workers, &self.url);
+            // Refused if a worker took the chat meanwhile: then its result is waited for.
+            events.give_up_queued(error);
         }
     }
 }

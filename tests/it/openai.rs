@@ -1263,6 +1263,12 @@ fn a_chat_no_worker_starts_within_the_timeout_is_given_up_unsent() {
     // for the reader to make room.
     let burst = format!("{chunk}\n\n").repeat(200);
     let server = TestServer::start(move |req| match req.path_only() {
+        // More than a channel holds, at once: a reader slower than that keeps its worker
+        // waiting for room, but makes some.
+        "/trickle/chat/completions" => Reply::sse(
+            [format!("{chunk}\n\n").repeat(80), "data: [DONE]\n\n".into()],
+            ms(0),
+        ),
         "/slow/chat/completions" => Reply::sse(
             [format!("{chunk}\n\n"), "data: [DONE]\n\n".into()],
             ms(1500),
@@ -1293,7 +1299,7 @@ fn a_chat_no_worker_starts_within_the_timeout_is_given_up_unsent() {
         .expect("no answer nor error within 10 s")
         .unwrap_err();
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
@@ -1322,4 +1328,21 @@ fn a_chat_no_worker_starts_within_the_timeout_is_given_up_unsent() {
         .map(|s| s.collect::<Result<String, _>>());
     assert_eq!(second.ok().and_then(Result::ok).as_deref(), Some("Hi"));
     drop(first);
+    // Nor behind a stream read slower than it comes, whose worker waits for room most of the
+    // time: its reader makes some.
+    let trickle = one_worker(format!("{}/trickle", server.url()));
+    let first = trickle
+        .stream_chat(&hello())
+        .expect("the first chat starts");
+    let reader = std::thread::spawn(move || {
+        let mut pieces = 0;
+        for piece in first {
+            pieces += usize::from(piece.is_ok());
+            std::thread::sleep(ms(50));
+        }
+        pieces
+    });
+    let second = trickle.stream_chat(&hello()).map(|s| s.count());
+    assert!(second.is_ok(), "{second:?}");
+    assert_eq!(reader.join().unwrap(), 80);
 }
