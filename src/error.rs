@@ -316,8 +316,8 @@ pub enum Error {
 ///
 /// The body of a refused stream or download, or of
 /// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
-/// 5 s, or the request's `timeout` when that ends sooner; when a limit or a failure stops that read before the end of the
-/// body, the line ends with what cut it:
+/// 5 s, or the request's `timeout` when that ends sooner; when a limit or a failure stops that
+/// read before the end of the body, the line ends with what cut it:
 ///
 /// ```text
 /// Server responded with an error. Status Code: 503 Server Error: Service Unavailable for url: http://127.0.0.1:1234/x (error body cut after 4 bytes: nothing more within 10 s (timeout))

@@ -22,7 +22,8 @@ pub use decoder::AnthropicDecoder;
 /// the answer's length: `max_tokens`, [`DEFAULT_MAX_TOKENS`](Self::DEFAULT_MAX_TOKENS) (4096)
 /// unless the builder or the request sets another; with extended thinking given a budget
 /// (`extra("thinking", json!({"type": "enabled", "budget_tokens": 10000}))`), which the limit
-/// counts and must exceed, the default is that budget plus 4096. [`AnthropicDecoder`] reads the answer.
+/// counts and must exceed, the default is that budget plus 4096. [`AnthropicDecoder`] reads
+/// the answer.
 ///
 /// # Examples
 ///
