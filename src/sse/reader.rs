@@ -189,7 +189,7 @@ impl<R: Read> EventReader<R> {
     /// ```
     #[inline]
     pub fn next_event(&mut self) -> Option<Result<EventRef<'_>, Error>> {
-        match self.advance()? {
+        match self.advance::<false>()? {
             Ok(at) => Some(Ok(self.parser.event_ref(&self.text, at))),
             Err(e) => Some(Err(e)),
         }
@@ -197,27 +197,31 @@ impl<R: Read> EventReader<R> {
 
     /// Parses until the next event: where its data is (in `self.text` or the parser).
     ///
-    /// Always inlined into `next` and `next_event`. Called instead (the compiler's choice in a
-    /// large caller), its `Option<Result<DataAt, Error>>` went through memory and was copied
-    /// back at odd offsets (`Error`'s tag is one byte), a store-forwarding stall per event:
-    /// inlined, both paths were 7-8% faster on OpenAI-style chunks.
+    /// `OWNED`: for `next` (see the `Text` arms). Always inlined into `next` and `next_event`.
+    /// Called instead (the compiler's choice in a large caller), its
+    /// `Option<Result<DataAt, Error>>` went through memory and was copied back at odd offsets
+    /// (`Error`'s tag is one byte), a store-forwarding stall per event: inlined, both paths
+    /// were 7-8% faster on OpenAI-style chunks.
     #[inline(always)]
-    fn advance(&mut self) -> Option<Result<DataAt, Error>> {
+    fn advance<const OWNED: bool>(&mut self) -> Option<Result<DataAt, Error>> {
         loop {
             let result = match self.state {
                 State::Done => return None,
-                // An event of the text (nearly every one) returns from here: taken out of the
-                // shared `result` below, whose arms the compiler joined in memory, its `DataAt`
-                // was stored as two words and loaded back as one 16-byte value, a
+                // For `next`, an event of the text (nearly every one) returns from here: taken
+                // out of the shared `result` below, whose arms the compiler joined in memory, its
+                // `DataAt` was stored as two words and loaded back as one 16-byte value, a
                 // store-forwarding stall per event (about 19% of `EventReader`'s samples on
-                // OpenAI-style chunks); owned events 15-20% faster on both corpora.
-                State::Text => match self.parser.text_until_event(&self.text, self.pos) {
+                // OpenAI-style chunks); owned events 15-20% faster on both corpora. Borrowed
+                // events came out 5% slower on corpus a that way (4% faster on b), so
+                // `next_event` keeps the shared path (alternating runs of benches/sse_parse.rs).
+                State::Text if OWNED => match self.parser.text_until_event(&self.text, self.pos) {
                     Ok((end, Some(at))) => {
                         self.pos = end;
                         return Some(Ok(at));
                     }
                     other => other,
                 },
+                State::Text => self.parser.text_until_event(&self.text, self.pos),
                 State::Raw => {
                     let raw = self.buf.get(..self.end).unwrap_or_default();
                     self.parser.raw_until_event(raw, self.pos)
@@ -267,7 +271,7 @@ impl<R: Read> Iterator for EventReader<R> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        match self.advance()? {
+        match self.advance::<true>()? {
             Ok(at) => Some(Ok(self.parser.event_owned(&self.text, at))),
             Err(e) => Some(Err(e)),
         }
