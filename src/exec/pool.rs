@@ -614,9 +614,10 @@ impl Executor {
     /// those streams, for ever. `None` when a worker is free or not waiting for a reader.
     #[cfg(feature = "llm")]
     pub(crate) fn stuck_on_readers(&self) -> Option<usize> {
+        // Only a worker's loop counts itself waiting, inside a job, while it counts as busy:
+        // as many waiting are as many busy.
         let w = &self.workers;
-        let stuck = w.busy.load(Ordering::Relaxed) >= w.max_workers
-            && w.waiting_for_readers.load(Ordering::Relaxed) >= w.max_workers;
+        let stuck = w.waiting_for_readers.load(Ordering::Relaxed) >= w.max_workers;
         stuck.then(|| w.waits_for_readers_ended.load(Ordering::Relaxed))
     }
 

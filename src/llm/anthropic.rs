@@ -177,14 +177,12 @@ impl Wire for Anthropic {
         request.check_parts(PROVIDER, ImagesIn::AllButAssistant)?;
         let messages = request.user_turns(PROVIDER, "assistant", "content", true, block)?;
         // Extended thinking (`extra("thinking", ..)`, not `{"type": "disabled"}`).
-        let thinking = request.extra.get("thinking").is_some_and(|thinking| {
+        let thinking = request.extra.get("thinking").filter(|thinking| {
             !thinking.is_null() && thinking.get("type").and_then(Value::as_str) != Some("disabled")
         });
         // The API refuses a `max_tokens` that is not above the thinking's budget: with none set,
         // the default leaves the answer its 4096 tokens beside the thinking.
-        let budget = (request.extra.get("thinking"))
-            .filter(|_| thinking)
-            .and_then(|t| t.get("budget_tokens"));
+        let budget = thinking.and_then(|t| t.get("budget_tokens"));
         let default_max = match (client.settings.protocol.max_tokens, budget) {
             (None, Some(budget)) => budget
                 .as_u64()
@@ -205,9 +203,9 @@ impl Wire for Anthropic {
         // `top_p` only is taken to choose it over the client's default temperature; one that
         // sets both sends both, as asked. Extended thinking (`extra("thinking", ..)`) takes no
         // temperature but 1: the client's default is left out then too.
-        let temperature = client
-            .temperature_for(request)
-            .filter(|_| request.temperature.is_some() || (request.top_p.is_none() && !thinking));
+        let temperature = client.temperature_for(request).filter(|_| {
+            request.temperature.is_some() || (request.top_p.is_none() && thinking.is_none())
+        });
         if let Some(t) = temperature.filter(|t| !(0.0..=1.0).contains(t)) {
             // The API answers 400 to a temperature above 1 (OpenAI's go to 2).
             let what = format!("a temperature of {t}: it takes 0 to 1");

@@ -210,10 +210,11 @@ impl<R: Read> EventReader<R> {
                 // For `next`, an event of the text (nearly every one) returns from here: taken
                 // out of the shared `result` below, whose arms the compiler joined in memory, its
                 // `DataAt` was stored as two words and loaded back as one 16-byte value, a
-                // store-forwarding stall per event (about 19% of `EventReader`'s samples on
-                // OpenAI-style chunks); owned events 15-20% faster on both corpora. Borrowed
-                // events came out 5% slower on corpus a that way (4% faster on b), so
-                // `next_event` keeps the shared path (alternating runs of benches/sse_parse.rs).
+                // store-forwarding stall per event (19% of the samples of the parse loop, inlined
+                // in the caller, on OpenAI-style chunks); owned events 15-20% faster on both
+                // corpora. Borrowed events came out 5% slower on corpus a that way (4% faster on
+                // b), so `next_event` keeps the shared path (alternating runs of
+                // benches/sse_parse.rs).
                 State::Text if OWNED => match self.parser.text_until_event(&self.text, self.pos) {
                     Ok((end, Some(at))) => {
                         self.pos = end;
