@@ -1,10 +1,17 @@
 //! Parse throughput of `sse::EventReader` against the `eventsource-stream` crate, in one run.
 //!
-//! Two corpora, generated here (100 MB each; `SSE_BENCH_MB=10` makes them smaller for a quick
+//! Three corpora, generated here (100 MB each; `SSE_BENCH_MB=10` makes them smaller for a quick
 //! look):
 //! - `openai`: `chat.completion.chunk` events, one ~230-byte JSON `data:` line each, LF endings.
 //! - `anthropic`: small events with `event:` and `id:` lines, data split over two lines, `: ping`
 //!   comments, CRLF endings.
+//! - `non_english_text`: Gemini-style chunks of text that is not English (Chinese, Japanese,
+//!   Russian, accented Latin), raw UTF-8 as providers send it, one `data:` line of 150-450
+//!   bytes each, CRLF endings.
+//!
+//! `SSE_BENCH_FILES=a.txt,b.txt` adds a corpus per file (its bytes repeated to the same size):
+//! a stream of one's own, measured beside the generated ones. The check below must pass on it
+//! too, so it must be a stream both parsers read alike.
 //!
 //! Both implementations get the same bytes in the same 8 KiB pieces: ours through a `Read` that
 //! hands out at most 8 KiB per call (so the copy into the reader's buffer is measured too), the
@@ -30,7 +37,7 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, SamplingMode, Throughput};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use perf::corpus::{anthropic_corpus, openai_corpus};
+use perf::corpus::{anthropic_corpus, openai_corpus, text_corpus};
 use ureq_futures::sse::{Event, EventReader, Parser};
 
 /// What one read() or one stream item holds at most.
@@ -250,6 +257,33 @@ fn check_same_events(name: &str, corpus: &[u8]) {
     );
 }
 
+/// The corpora of the files named in `SSE_BENCH_FILES` (comma-separated): each file's bytes
+/// repeated to the corpus size, so that any stream can be measured beside the generated ones.
+/// A group is named after its file's name (letters, digits and `_` kept).
+fn corpora_of_files(size: usize) -> Vec<(String, Vec<u8>)> {
+    let Ok(files) = std::env::var("SSE_BENCH_FILES") else {
+        return Vec::new();
+    };
+    files
+        .split(',')
+        .filter(|path| !path.is_empty())
+        .map(|path| {
+            let bytes = std::fs::read(path)
+                .unwrap_or_else(|e| panic!("SSE_BENCH_FILES: cannot read {path}: {e}"));
+            assert!(!bytes.is_empty(), "SSE_BENCH_FILES: {path} is empty");
+            let name: String = std::path::Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let copies = size.div_ceil(bytes.len()).max(1);
+            (format!("file_{name}"), bytes.repeat(copies))
+        })
+        .collect()
+}
+
 /// The CPU time of the calling thread (`/proc/thread-self/schedstat`, in nanoseconds).
 struct ThreadCpu;
 
@@ -289,13 +323,15 @@ impl Measurement for ThreadCpu {
 
 fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let size = corpus_size();
-    let corpora = [
-        ("openai_chunks_lf", openai_corpus(size)),
-        ("anthropic_small_crlf", anthropic_corpus(size)),
+    let mut corpora = vec![
+        ("openai_chunks_lf".to_string(), openai_corpus(size)),
+        ("anthropic_small_crlf".to_string(), anthropic_corpus(size)),
+        ("non_english_text_crlf".to_string(), text_corpus(size)),
     ];
+    corpora.extend(corpora_of_files(size));
     for (name, corpus) in &corpora {
         check_same_events(name, corpus);
-        let mut group = c.benchmark_group(*name);
+        let mut group = c.benchmark_group(name);
         group
             .throughput(Throughput::Bytes(corpus.len() as u64))
             .sampling_mode(SamplingMode::Flat)

@@ -1,6 +1,6 @@
-//! The two generated SSE corpora of the parse benchmarks, shared by `sse_parse.rs` (criterion)
-//! and `peers.rs corpus` (which writes them for the Python peer), so that both time the same
-//! bytes.
+//! The generated SSE corpora of the parse benchmarks, shared by `sse_parse.rs` (criterion) and
+//! `peers.rs corpus` (which writes the first two for the Python peer), so that both time the
+//! same bytes.
 
 /// A tiny deterministic PRNG, so the corpora are the same on every run.
 struct XorShift(u64);
@@ -83,6 +83,49 @@ pub fn anthropic_corpus(size: usize) -> Vec<u8> {
             ),
         };
         out.extend_from_slice(chunk.as_bytes());
+        n += 1;
+    }
+    out
+}
+
+/// Words of text that is not English, as providers send it: raw UTF-8 in the JSON, not `\u`
+/// escapes (Chinese, Japanese, Russian, accented Latin, an emoji).
+const TEXT: &[&str] = &[
+    "\u{8fd9}\u{662f}",
+    "\u{4e00}\u{4e2a}",
+    "\u{6a21}\u{578b}\u{7684}",
+    "\u{56de}\u{7b54}",
+    "\u{3002}",
+    "\u{3053}\u{3093}\u{306b}\u{3061}\u{306f}",
+    "\u{30b9}\u{30c8}\u{30ea}\u{30fc}\u{30e0}",
+    " \u{43c}\u{43e}\u{434}\u{435}\u{43b}\u{44c}",
+    " \u{43f}\u{43e}\u{442}\u{43e}\u{43a}",
+    " caf\u{e9}",
+    " r\u{e9}ponse",
+    " \u{fc}ber",
+    ",",
+    " \u{1F600}",
+];
+
+/// Gemini-style chunks of text that is not English: one `data:` line of JSON each, holding a
+/// sentence (8 to 40 words of [`TEXT`]), CRLF. Mostly not ASCII, so it measures the UTF-8 check
+/// where it costs most.
+pub fn text_corpus(size: usize) -> Vec<u8> {
+    let mut rng = XorShift(0x7E47_C0DE);
+    let mut out = Vec::with_capacity(size + 1024);
+    let mut n = 0u64;
+    while out.len() < size {
+        let words = 8 + rng.next() % 33;
+        let text: String = (0..words).map(|_| rng.pick(TEXT)).collect();
+        let line = format!(
+            "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{text}\"}}],\
+             \"role\":\"model\"}},\"index\":0}}],\"usageMetadata\":{{\"promptTokenCount\":9,\
+             \"candidatesTokenCount\":{n},\"totalTokenCount\":{}}},\"modelVersion\":\
+             \"gemini-2.5-flash\",\"responseId\":\"rsp-{:08}\"}}\r\n\r\n",
+            n + 9,
+            n % 100_000_000,
+        );
+        out.extend_from_slice(line.as_bytes());
         n += 1;
     }
     out
