@@ -326,7 +326,8 @@
 //! # Minimum Rust version
 //!
 //! 1.89: ureq 3 needs 1.85, and `smol_str` (an event's type and id, [`sse::SmolStr`]) 1.89.
-#![forbid(unsafe_code)]
+// One module may use `unsafe`: src/utf8.rs, the event streams' UTF-8 check (its docs say why).
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -361,6 +362,7 @@ mod timeout;
 mod transport;
 mod upload;
 mod url;
+mod utf8;
 
 pub use batch::{Batch, BatchProgress};
 pub use body::BodyReader;

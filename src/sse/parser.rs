@@ -490,15 +490,15 @@ impl Parser {
         let start = self.start_chunk(bytes)?;
         let rest = bytes.get(start..).unwrap_or_default();
         let (lines, tail) = rest.split_at(complete_lines(rest));
-        match std::str::from_utf8(lines) {
-            Ok(text) => {
+        match crate::utf8::str_from_utf8(lines) {
+            Some(text) => {
                 let mut pos = 0;
                 while let (end, Some(at)) = self.text_until_event(text, pos)? {
                     dispatch(self, text, at);
                     pos = end;
                 }
             }
-            Err(_) => {
+            None => {
                 let mut pos = 0;
                 while let (end, Some(at)) = self.raw_until_event(lines, pos)? {
                     dispatch(self, "", at);
@@ -1056,9 +1056,9 @@ impl Fields {
 
     /// [`process_field`](Fields::process_field) for a line given as bytes.
     fn process_raw_field(&mut self, line: &[u8]) -> Result<(), Error> {
-        match std::str::from_utf8(line) {
-            Ok(text) => self.process_field(text),
-            Err(_) => self.process_field(&String::from_utf8_lossy(line)),
+        match crate::utf8::str_from_utf8(line) {
+            Some(text) => self.process_field(text),
+            None => self.process_field(&String::from_utf8_lossy(line)),
         }
     }
 

@@ -312,13 +312,13 @@ impl<R: Read> EventReader<R> {
         bytes.truncate(end);
         bytes[..start].fill(b' ');
         (self.pos, self.end) = (start, end);
-        match String::from_utf8(bytes) {
+        match crate::utf8::string_from_utf8(bytes) {
             Ok(text) => {
                 self.text = text;
                 self.state = State::Text;
             }
-            Err(e) => {
-                self.buf = e.into_bytes();
+            Err(bytes) => {
+                self.buf = bytes;
                 self.state = State::Raw;
             }
         }
