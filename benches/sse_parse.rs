@@ -6,8 +6,8 @@
 //! - `anthropic`: small events with `event:` and `id:` lines, data split over two lines, `: ping`
 //!   comments, CRLF endings.
 //! - `non_english_text`: Gemini-style chunks of text that is not English (Chinese, Japanese,
-//!   Russian, accented Latin), raw UTF-8 as providers send it, one `data:` line of 150-450
-//!   bytes each, CRLF endings.
+//!   Russian, accented Latin), raw UTF-8 as providers send it, one `data:` line of 270-640
+//!   bytes each (a third of the bytes beyond ASCII), CRLF endings.
 //!
 //! `SSE_BENCH_FILES=a.txt,b.txt` adds a corpus per file (its bytes repeated to the same size):
 //! a stream of one's own, measured beside the generated ones. The check below must pass on it
