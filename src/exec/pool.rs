@@ -615,7 +615,7 @@ impl Executor {
     #[cfg(feature = "llm")]
     pub(crate) fn stuck_on_readers(&self) -> Option<usize> {
         // Only a worker's loop counts itself waiting, inside a job, while it counts as busy:
-        // as many waiting are as many busy.
+        // max_workers waiting means max_workers busy, so the busy count need not be read.
         let w = &self.workers;
         let stuck = w.waiting_for_readers.load(Ordering::Relaxed) >= w.max_workers;
         stuck.then(|| w.waits_for_readers_ended.load(Ordering::Relaxed))
