@@ -351,9 +351,11 @@ const LOOK_AHEAD: usize = 32;
 ///
 /// A failure that no later chat escapes stops the batch on its own, rather than send every
 /// chat to the same refusal (a revoked key would otherwise cost one request per job): a 401
-/// (the server refused the API key; Gemini's 400 `API_KEY_INVALID` too), a 402 (no credit left:
-/// OpenRouter, DeepSeek), OpenAI's 429 `insufficient_quota` (the plan's quota is used up: not
-/// retried either, since no wait brings it back), a missing API key, or a
+/// (the server refused the API key; Gemini's 400 `API_KEY_INVALID` and its 403 for a key
+/// "reported as leaked" too), a 402 (no credit left: OpenRouter, DeepSeek; Anthropic's 400
+/// "credit balance is too low" too), OpenAI's `insufficient_quota` (the plan's quota is used
+/// up: not retried either, since no wait brings it back), `billing_not_active` and 403
+/// `unsupported_country_region_territory`, a missing API key, or a
 /// [`request`](ChatBatch::request) the client cannot send (a setting its provider has not). No
 /// chat starts after it; the chats in flight end as they would, but for one waiting to retry,
 /// which ends at once with the failure it waited after. [`run`](ChatBatch::run) yields their results,
@@ -1113,12 +1115,22 @@ fn ends_batch(e: &Error) -> Option<String> {
         _ => return None,
     };
     let says = |what: &str| [status.api_code(), status.api_type()].contains(&Some(what));
+    let message = status.api_message().unwrap_or_default();
     let why = match status.status {
         401 => "the server refused the API key",
         // Gemini's answer to a wrong key: the reason is in the error's details.
         400 if status.body.contains("API_KEY_INVALID") => "the server refused the API key",
+        // Gemini's answer to a key found in public: "Your API key was reported as leaked".
+        403 if message.contains("reported as leaked") => "the server refused the API key",
+        // Anthropic's answer to an account out of credit is a 400 invalid_request_error:
+        // "Your credit balance is too low to access the Anthropic API".
+        400 if message.contains("credit balance is too low") => "the account has no credit left",
         402 => "the account has no credit left",
-        429 if says("insufficient_quota") => "the account's quota is used up",
+        _ if says("insufficient_quota") => "the account's quota is used up",
+        _ if says("billing_not_active") => "the account's billing is not active",
+        403 if says("unsupported_country_region_territory") => {
+            "the server does not serve this country or region"
+        }
         _ => return None,
     };
     Some(format!("{why}, so the batch stopped: {e}"))
@@ -1599,6 +1611,26 @@ mod tests {
         assert_eq!(
             ends(&spent).as_deref(),
             Some("the account's quota is used up")
+        );
+        let anthropic_credit = r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."},"request_id":"req_011"}"#;
+        assert_eq!(
+            ends(&answer(400, anthropic_credit)).as_deref(),
+            Some("the account has no credit left")
+        );
+        let leaked = r#"{"error":{"code":403,"message":"Your API key was reported as leaked. Please use another API key.","status":"PERMISSION_DENIED"}}"#;
+        assert_eq!(
+            ends(&answer(403, leaked)).as_deref(),
+            Some("the server refused the API key")
+        );
+        let inactive = r#"{"error":{"message":"Your account is not active, please check your billing details on our website.","type":"billing_not_active","param":null,"code":"billing_not_active"}}"#;
+        assert_eq!(
+            ends(&answer(429, inactive)).as_deref(),
+            Some("the account's billing is not active")
+        );
+        let region = r#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#;
+        assert_eq!(
+            ends(&answer(403, region)).as_deref(),
+            Some("the server does not serve this country or region")
         );
         assert!(ends(&Error::MissingApiKey {
             var: "OPENAI_API_KEY"
