@@ -1174,11 +1174,11 @@ fn unencoded_only(value: &str) -> Result<(), &'static str> {
 fn validator(headers: &http::HeaderMap) -> Result<String, String> {
     if !headers.contains_key(http::header::CONTENT_LENGTH) && !phase::is_chunked(headers) {
         return Err(
-            "the answer's length is not known (no Content-Length, not chunked): the \
-                    server sent the body encoded although the download asked for it as it is \
-                    (Accept-Encoding: identity), and it was decoded on the way, or the body \
-                    ends with its connection; either way the bytes so far cannot be counted as \
-                    the file's"
+            "the answer's length as sent is not known: it named none (no Content-Length, \
+                    not chunked: its body ends with its connection), or it came encoded \
+                    although the download asked for it as it is (Accept-Encoding: identity) and \
+                    was decoded on the way, which drops its length; either way the bytes so far \
+                    cannot be counted as the file's"
                 .into(),
         );
     }

@@ -314,6 +314,10 @@ pub enum Error {
 /// the reason phrase, as requests has it; [`api_message`](StatusError::api_message) gives a
 /// `text/plain` body's text.
 ///
+/// A redirect (a 3xx with a `Location`, 304 aside) is an error only where a 2xx is asked for (a
+/// download, an event stream) and the session did not follow it; the line then ends with
+/// `(a redirect that was not followed: see SessionBuilder::max_redirects)`.
+///
 /// The body of a refused stream or download, or of
 /// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
 /// 5 s, or the request's `timeout` when that ends sooner; when a limit or a failure stops that
@@ -822,6 +826,11 @@ impl fmt::Display for StatusError {
         }
         if !self.url.is_empty() {
             write!(f, " for url: {}", self.url)?;
+        }
+        // A redirect is an error only where a 2xx is asked for (a download, an event stream).
+        let redirect = (300..400).contains(&self.status) && self.status != 304;
+        if redirect && self.headers.contains_key(ureq::http::header::LOCATION) {
+            f.write_str(" (a redirect that was not followed: see SessionBuilder::max_redirects)")?;
         }
         if let Some(cut) = &self.cut {
             write!(f, " ({cut})")?;

@@ -1342,7 +1342,7 @@ fn a_cut_is_not_resumed_without_a_validator_and_says_why() {
         .unwrap_err();
     assert!(
         err.to_string().contains(
-            "not resumed: the answer's length is not known (no Content-Length, not chunked)"
+            "not resumed: the answer's length as sent is not known: it named none (no Content-Length, not chunked"
         ),
         "{err}"
     );

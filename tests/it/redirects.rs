@@ -311,6 +311,20 @@ fn max_redirects_bounds_the_hops_of_a_session_built_agent() {
         (resp.status(), resp.header("location")),
         (302, Some("/hops/1"))
     );
+    // Where a 2xx is asked for, the redirect is an error that says it was not followed.
+    let dir = support::TempDir::new("redirect");
+    let err = (none.get(server.url_for("/hops/2")))
+        .download(dir.join("file"))
+        .result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Server responded with an error. Status Code: 302 Found for url: {} (a redirect \
+             that was not followed: see SessionBuilder::max_redirects)",
+            server.url_for("/hops/2")
+        )
+    );
 }
 
 #[test]
