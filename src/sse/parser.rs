@@ -674,8 +674,8 @@ impl Parser {
     /// containing NUL is ignored, as the spec ignores such an `id:` field, and so is one
     /// containing CR or LF, which no `id:` line can hold. Given to an
     /// [`EventSource`](crate::EventSource) in its [`options`](crate::EventSource::options), it
-    /// is the ID its first connection sends, unless the request sets a `Last-Event-ID` of its
-    /// own.
+    /// is the ID its first connection sends, unless the request (or else the session's default
+    /// headers) sets a `Last-Event-ID` of its own.
     ///
     /// # Examples
     ///
