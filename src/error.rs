@@ -1185,7 +1185,7 @@ impl fmt::Display for Error {
             // The server's words, on one line and cut as a status error's are; the variant
             // keeps them whole.
             Error::Api { kind, message } => {
-                f.write_str("api error in the answer stream")?;
+                f.write_str("api error in the answer")?;
                 if let Some(kind) = kind {
                     f.write_str(" (")?;
                     write_one_line(f, kind, 80)?;

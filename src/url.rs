@@ -991,12 +991,21 @@ pub(crate) fn build(url: String, query: &[(String, String)]) -> Result<Uri, Erro
 /// `/v1/messages` give `https://api.anthropic.com/v1/messages`, where the base was meant
 /// without it; `/v1/v1/messages` would only be a 404. A version is `v` and digits, with
 /// `alpha` or `beta` and digits after them (`v1`, `v2`, `v1beta`).
+///
+/// A base that ends in the whole path already (`http://h/v1/chat/completions` and
+/// `/chat/completions`: an endpoint's URL pasted where its API's root was meant) is not given
+/// it again.
 #[cfg(feature = "llm")]
 pub(crate) fn join_path(base: &str, path: &str) -> String {
     let base = base.split('#').next().unwrap_or_default();
     let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
     let (path, path_query) = path.split_once('?').unwrap_or((path, ""));
     let base_path = base_path.trim_end_matches('/');
+    let whole = path.trim_end_matches('/');
+    let path = match whole.starts_with('/') && base_path.ends_with(whole) {
+        true => "",
+        false => path,
+    };
     // The base's last path segment (not its host: `http://v1` has no path).
     let base_rest = base_path
         .split_once("://")
@@ -1196,6 +1205,32 @@ mod tests {
             "http://h/v1/v1beta/x"
         );
         assert_eq!(join_path("http://h/v", "/v/x"), "http://h/v/v/x");
+        // A base that is the endpoint already.
+        for base in [
+            "http://h/v1/chat/completions",
+            "http://h/v1/chat/completions/",
+        ] {
+            assert_eq!(
+                join_path(base, "/chat/completions"),
+                "http://h/v1/chat/completions"
+            );
+        }
+        assert_eq!(
+            join_path("http://h/v1/messages?k=1", "/v1/messages"),
+            "http://h/v1/messages?k=1"
+        );
+        assert_eq!(
+            join_path(
+                "http://h/v1beta/models/m:streamGenerateContent",
+                "/v1beta/models/m:streamGenerateContent?alt=sse"
+            ),
+            "http://h/v1beta/models/m:streamGenerateContent?alt=sse"
+        );
+        // Only a whole segment: `/xchat/completions` is not `/chat/completions`.
+        assert_eq!(
+            join_path("http://h/xchat/completions", "/chat/completions"),
+            "http://h/xchat/completions/chat/completions"
+        );
         assert_eq!(join_path("http://h/vx1", "/vx1/x"), "http://h/vx1/vx1/x");
         assert_eq!(
             join_path("http://h/chat", "/chat/x"),

@@ -547,17 +547,18 @@ impl Target {
         (format!("error: {one_line}"), hint)
     }
 
-    /// The fix for a 404 from an OpenAI-compatible server whose base URL lacks its `/v1` (a
-    /// server's root, such as Ollama's `http://localhost:11434`, is the usual mistake); `None`
-    /// when the base URL has it, or the answer is about the model.
+    /// The fix for a 404 from a server of the user's choice: for an OpenAI-compatible one, a
+    /// base URL without its `/v1` (a server's root, such as Ollama's `http://localhost:11434`,
+    /// is the usual mistake) or with more after it (an endpoint pasted whole); for another
+    /// provider, a server that may speak another API. `None` for the provider's own API, an
+    /// OpenAI-compatible base URL that ends in `/v1`, or an answer about the model.
     fn not_found_hint(&self, body: &str) -> Option<String> {
         let openai_protocol = matches!(
             self.provider,
             Provider::OpenAI | Provider::Mistral | Provider::Together
         );
         let base = self.base_url.trim_end_matches('/');
-        if !openai_protocol || base.ends_with("/v1") || body.to_ascii_lowercase().contains("model")
-        {
+        if body.to_ascii_lowercase().contains("model") {
             return None;
         }
         let setting = match self.base_from {
@@ -565,8 +566,23 @@ impl Target {
             BaseFrom::Variable => self.provider.base_var().to_string(),
             BaseFrom::Default | BaseFrom::Demo => return None,
         };
+        if !openai_protocol {
+            return Some(format!(
+                "hint: nothing answers {}'s API path under {base}: check {setting}, and if the \
+                 server speaks OpenAI's API (most local servers do), give --provider openai",
+                self.provider.name()
+            ));
+        }
+        if base.ends_with("/v1") {
+            return None;
+        }
+        // The API's root is the base up to its `/v1`, not a path under it.
+        let root = match base.find("/v1/") {
+            Some(at) => &base[..at + 3],
+            None => &format!("{base}/v1"),
+        };
         Some(format!(
-            "hint: OpenAI-compatible servers answer under /v1: set {setting} to {base}/v1"
+            "hint: OpenAI-compatible servers answer under /v1: set {setting} to {root}"
         ))
     }
 
@@ -1411,6 +1427,27 @@ mod tests {
         assert_eq!(v1.not_found_hint("404 page not found"), None);
         let model = r#"{"error":{"message":"model \"llama9\" not found, try pulling it first"}}"#;
         assert_eq!(ollama.not_found_hint(model), None);
+        // An endpoint pasted whole: the root is the part up to /v1.
+        let whole = target("http://localhost:8080/v1/completions", BaseFrom::Option);
+        assert_eq!(
+            whole.not_found_hint("").as_deref(),
+            Some("hint: OpenAI-compatible servers answer under /v1: set --base-url to http://localhost:8080/v1")
+        );
+        // Another provider's client at a server of the user's choice: the server may speak
+        // OpenAI's API.
+        let anthropic = Target {
+            provider: Provider::Anthropic,
+            ..target("http://localhost:8080", BaseFrom::Option)
+        };
+        assert_eq!(
+            anthropic.not_found_hint("Not found: /v1/messages").as_deref(),
+            Some("hint: nothing answers anthropic's API path under http://localhost:8080: check --base-url, and if the server speaks OpenAI's API (most local servers do), give --provider openai")
+        );
+        let default = Target {
+            provider: Provider::Anthropic,
+            ..target("https://api.anthropic.com", BaseFrom::Default)
+        };
+        assert_eq!(default.not_found_hint(""), None);
     }
 
     const WANTS: Option<&str> = Some("this server wants an API key");

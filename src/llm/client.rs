@@ -831,6 +831,17 @@ impl<P: Protocol> Client<P> {
         let mut request = self.session.post(url).json(body);
         if !own_credential {
             match &self.api_key {
+                Some(key)
+                    if key
+                        .get(..7)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("bearer ")) =>
+                {
+                    return Err(Error::InvalidRequest(format!(
+                        "the API key starts with \"Bearer \": give the key alone (in {} or the \
+                         client builder's api_key); the client writes what its header needs",
+                        provider.key_label
+                    )));
+                }
                 Some(key) if provider.key_header.is_some() => {
                     request = request.header(key_header, key)
                 }
@@ -965,7 +976,9 @@ impl<P: Protocol> ClientBuilder<P> {
         /// URL variable (`OPENAI_BASE_URL`...), else the provider's API (see the
         /// [module docs](super#providers)). A base that ends in the version the provider's path
         /// starts with is taken as the root before it: `https://api.anthropic.com/v1` sends to
-        /// `.../v1/messages`, not `.../v1/v1/messages`.
+        /// `.../v1/messages`, not `.../v1/v1/messages`; and one that is the chat endpoint
+        /// itself (`http://localhost:8080/v1/chat/completions`, pasted from a server's docs) is
+        /// sent to as it is.
         ///
         /// # Examples
         ///

@@ -543,6 +543,33 @@ fn a_missing_key_is_reported_by_the_request_and_names_the_variables() {
 }
 
 #[test]
+fn a_key_given_with_its_bearer_scheme_is_refused_before_sending() {
+    for_every_provider(|p| {
+        let server = serve(p, (p.answer)(&["a"]));
+        for key in ["Bearer sk-x", "bearer sk-x"] {
+            let client = (p.client)(&Setup {
+                key: Some(key),
+                base_url: Some(server.url()),
+                header: None,
+                env: Arc::new(|_| None),
+            });
+            let err = client.stream_chat(&hello()).err();
+            let text = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+            check(matches!(err, Some(Error::InvalidRequest(_))), || {
+                format!("{key}: {text}")
+            })?;
+            check(
+                text.contains("the API key starts with \"Bearer \": give the key alone")
+                    && text.contains(p.key_vars.split(" or ").next().unwrap())
+                    && !text.contains("sk-x"),
+                || text.clone(),
+            )?;
+        }
+        check(server.request_count() == 0, || "sent".into())
+    });
+}
+
+#[test]
 fn key_and_base_url_come_from_the_environment_lookup() {
     for_every_provider(|p| {
         let server = serve(p, (p.answer)(&["a", "b"]));

@@ -347,7 +347,7 @@ fn an_error_event_of_several_lines_is_one_line_in_the_message() {
     assert!(!text.contains('\n'), "{text}");
     assert!(
         text.starts_with(
-            "api error in the answer stream: Traceback (most recent call last): File \"proxy.py\", line 7 Traceback"
+            "api error in the answer: Traceback (most recent call last): File \"proxy.py\", line 7 Traceback"
         ),
         "{text}"
     );
