@@ -110,7 +110,12 @@ fn client(provider: &str) -> Result<(Box<dyn ChatClient>, bool), String> {
             None,
         )),
         "cohere" => configured(CohereClient::builder("command-a-03-2025", None)),
-        other => return Err(format!("unknown provider {other:?}")),
+        other => {
+            return Err(format!(
+                "unknown provider {other:?}: use openai, anthropic, gemini, mistral, together or \
+                 cohere"
+            ))
+        }
     };
     if let Some(client) = client {
         return Ok((client, false));

@@ -331,7 +331,8 @@ const LOOK_AHEAD: usize = 32;
 /// reports such a failure before any of the answer (Anthropic's `overloaded_error` after a
 /// 200, OpenAI's `server_error` and `rate_limit_exceeded`, Gemini's `UNAVAILABLE`, a finish
 /// reason that says the generation failed on the server: Cohere's `ERROR` or `TIMEOUT`,
-/// DeepSeek's `insufficient_system_resource`...). An answer cut once it has started
+/// DeepSeek's `insufficient_system_resource`...), and one answered by a JSON error document
+/// of such a failure with a 200 in place of the stream (a gateway's). An answer cut once it has started
 /// is not retried: its error is the result. [`retry`](ChatBatch::retry) changes all of this.
 /// The batch's attempts are the only ones: each is sent with [`ChatClient::stream_once`],
 /// without the client's own [`RetryPolicy`], so a chat that always fails makes
@@ -355,7 +356,8 @@ const LOOK_AHEAD: usize = 32;
 /// "reported as leaked" too), a 402 (no credit left: OpenRouter, DeepSeek; Anthropic's 400
 /// "credit balance is too low" too), OpenAI's `insufficient_quota` (the plan's quota is used
 /// up: not retried either, since no wait brings it back), `billing_not_active` and 403
-/// `unsupported_country_region_territory`, a missing API key, or a
+/// `unsupported_country_region_territory` (and a refused key or a spent quota in a JSON error
+/// document sent with a 200), a missing API key, or a
 /// [`request`](ChatBatch::request) the client cannot send (a setting its provider has not). No
 /// chat starts after it; the chats in flight end as they would, but for one waiting to retry,
 /// which ends at once with the failure it waited after. [`run`](ChatBatch::run) yields their results,
@@ -1109,11 +1111,25 @@ impl Stop {
 /// refused or missing, or the account has no credit or quota left. Each other chat would get
 /// the same answer; fixing it is for the person running the batch.
 fn ends_batch(e: &Error) -> Option<String> {
-    let status = match e {
+    let why = match e {
         Error::MissingApiKey { .. } => return Some(e.to_string()),
-        Error::Status(status) => status,
+        Error::Status(status) => status_ends_batch(status)?,
+        // The same refusals in a JSON error document sent with a 200 (a gateway's).
+        Error::Api {
+            kind: Some(kind), ..
+        } => match kind.as_str() {
+            "invalid_api_key" | "authentication_error" => "the server refused the API key",
+            "insufficient_quota" => "the account's quota is used up",
+            "billing_not_active" => "the account's billing is not active",
+            _ => return None,
+        },
         _ => return None,
     };
+    Some(format!("{why}, so the batch stopped: {e}"))
+}
+
+/// [`ends_batch`] for a status error: why it ends the batch, if it does.
+fn status_ends_batch(status: &crate::StatusError) -> Option<&'static str> {
     let says = |what: &str| [status.api_code(), status.api_type()].contains(&Some(what));
     let message = status.api_message().unwrap_or_default();
     let why = match status.status {
@@ -1133,7 +1149,7 @@ fn ends_batch(e: &Error) -> Option<String> {
         }
         _ => return None,
     };
-    Some(format!("{why}, so the batch stopped: {e}"))
+    Some(why)
 }
 
 /// Sends one chat (`job`'s messages after `template`'s) from `place`, retrying what a later
@@ -1175,7 +1191,14 @@ fn chat<C: ChatClient + ?Sized>(
                 }
                 answer => break answer.map_err(|(e, _)| e),
             },
-            Err(e) if retry.retries(&e) && ends_batch(&e).is_none() => e,
+            // A JSON error document sent with a 200 in place of the stream (a gateway's) is
+            // the failure a stream would have reported: retried alike.
+            Err(e)
+                if (retry.retries(&e) || is_retryable_in_stream(&e, retry))
+                    && ends_batch(&e).is_none() =>
+            {
+                e
+            }
             Err(e) => break Err(e),
         };
         let Some(wait) = retry.wait_after(attempt, &failed) else {
@@ -1632,6 +1655,17 @@ mod tests {
             ends(&answer(403, region)).as_deref(),
             Some("the server does not serve this country or region")
         );
+        // A gateway's JSON error document with a 200 says the same.
+        let api = |kind: &str| Error::Api {
+            kind: Some(kind.into()),
+            message: "no".into(),
+        };
+        let refused = Some("the server refused the API key");
+        assert_eq!(ends(&api("invalid_api_key")).as_deref(), refused);
+        assert_eq!(ends(&api("authentication_error")).as_deref(), refused);
+        let used_up = Some("the account's quota is used up");
+        assert_eq!(ends(&api("insufficient_quota")).as_deref(), used_up);
+        assert_eq!(ends(&api("server_error")), None);
         assert!(ends(&Error::MissingApiKey {
             var: "OPENAI_API_KEY"
         })

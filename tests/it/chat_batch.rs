@@ -883,12 +883,20 @@ fn failures_in_the_stream_are_retried_by_what_they_stand_for() {
         "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"ERROR_TOXIC\"}]}\n\n",
         // An error event whose type says only that it is one: not retried.
         "event: error\ndata: {\"type\":\"error\",\"message\":\"prompt too long\"}\n\n",
+        // A gateway's JSON error document with a 200 in place of the stream: a server error,
+        // retried as the same failure in a stream is.
+        "{\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"code\":\"server_error\"}}",
+        // The same for a prompt's fault: not retried.
+        "{\"error\":{\"message\":\"bad prompt\",\"type\":\"invalid_request_error\"}}",
     ];
     let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let server = TestServer::start(move |req| {
         let prompt = req.body_str().to_string();
         let case = (0..failures.len()).find(|i| prompt.contains(&format!("prompt {i}")));
         match case {
+            Some(i) if failures[i].starts_with('{') && seen.lock().unwrap().insert(i) => {
+                Reply::json(failures[i])
+            }
             Some(i) if seen.lock().unwrap().insert(i) => Reply::sse([failures[i]], support::ms(0)),
             _ => answer(req),
         }
@@ -897,7 +905,7 @@ fn failures_in_the_stream_are_retried_by_what_they_stand_for() {
         .attempts(3)
         .retry(RetryPolicy::llm().base_delay(support::ms(1)))
         .progress_bar(false)
-        .run(jobs(5))
+        .run(jobs(7))
         .collect();
     let outcome: Vec<_> = results
         .iter()
@@ -910,6 +918,8 @@ fn failures_in_the_stream_are_retried_by_what_they_stand_for() {
             (Some("PROMPT 1"), 2),
             (Some("PROMPT 2"), 2),
             (None, 1),
+            (None, 1),
+            (Some("PROMPT 5"), 2),
             (None, 1)
         ],
         "{results:?}"
