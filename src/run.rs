@@ -536,6 +536,10 @@ fn json_answer_as_event(
     let timeouts = parts.extensions.get::<TimeoutSettings>().copied();
     match first {
         Some(b'{' | b'[') => {}
+        // No answer at all, as an empty event stream has none: the decoder's end-of-stream
+        // rule says the answer was cut (and a batch retries it), where a refused type would
+        // say the server ignored `"stream": true`.
+        None => return Ok(ureq::Body::builder().data("")),
         // What may start a UTF-16 document (an error's): read as any refused body's start is.
         Some(0x00 | 0xFE | 0xFF) => {
             let refused = unexpected_type(parts, url);

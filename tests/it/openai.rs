@@ -663,6 +663,19 @@ fn a_json_typed_body_is_read_no_further_than_its_first_value() {
             "{result:?}"
         );
     }
+    // An empty answer (white space at most) is an answer cut before it began, as an empty
+    // event stream is.
+    for empty in ["", " \r\n", "\u{feff}"] {
+        let server = TestServer::start(move |_| Reply::json(empty));
+        let mut stream = client(&server.url()).stream_chat(&hello()).unwrap();
+        let (pieces, error) = drain(&mut stream);
+        assert!(pieces.is_empty(), "{pieces:?}");
+        let error = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error.contains("the answer was cut: the stream ended before any `finish_reason`"),
+            "{empty:?}: {error}"
+        );
+    }
     let both = r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"message":{"content":"Hi"},"finish_reason":"stop"}]}"#;
     let server = TestServer::start(move |_| Reply::json(both));
     assert_eq!(answer_text(&server), "Hi");
