@@ -369,9 +369,14 @@ impl CookieJar {
         let stored = store(&mut cookies, &uri, &latin1(set_cookie.as_bytes()), now());
         self.any.store(!cookies.is_empty(), Ordering::Release);
         stored.map_err(|why| {
-            let name = set_cookie.split([';', '=']).next().unwrap_or("").trim();
+            // A pair without `=` is a cookie without a name: its text is its value, never shown.
+            let pair = set_cookie.split(';').next().unwrap_or("");
+            let cookie = match pair.split_once('=') {
+                Some((name, _)) => format!("the cookie {:?}", name.trim()),
+                None => "a cookie without a name".to_string(),
+            };
             Error::InvalidRequest(format!(
-                "the cookie {name:?} for {} was refused: {why}",
+                "{cookie} for {} was refused: {why}",
                 crate::redact_url(url)
             ))
         })

@@ -238,6 +238,18 @@ fn the_jar_reads_sets_saves_restores_and_clears_the_sessions_cookies() {
     assert_eq!(get(localhost(&server, "/shop/x")), "-");
     let err = jar.set(&server.url_for("/"), "s=1; Secure").unwrap_err();
     assert!(err.to_string().contains("only over https"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("invalid request: the cookie \"s\" for"),
+        "{err}"
+    );
+    // A cookie without a name is its value alone: the refusal does not show it.
+    for nameless in ["token-XYZ; Secure", "__Host-token-XYZ"] {
+        let err = jar.set(&server.url_for("/"), nameless).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("a cookie without a name for"), "{text}");
+        assert!(!text.contains("token-XYZ"), "{text}");
+    }
     // A URL without its scheme, or of another scheme, is no answer a cookie comes from.
     for url in ["example.com", "ftp://example.com/"] {
         let err = jar.set(url, "e=1").unwrap_err();
