@@ -105,8 +105,10 @@ pub(crate) fn bearer(token: &str) -> Result<String, String> {
 /// session's and its own: `Authorization`, `Cookie`, API-key headers, every name
 /// [`is_credential`](crate::redirect::is_credential) takes), the token after an
 /// `Authorization` scheme and a Basic credential's text and password, each cookie's value (of
-/// the jar's cookies too, for an answer of an error: see [`with_jar`](Secrets::with_jar)), and
-/// the user-info of its URL. A status error made of its answer hides them where the server
+/// the jar's cookies too, for an answer of an error: see [`with_jar`](Secrets::with_jar)), the
+/// user-info of its URL, and the values of its query's credential parameters (`key`,
+/// `api_key`, `access_token`...: the names [`is_credential`](crate::redirect::is_credential)
+/// takes). A status error made of its answer hides them where the server
 /// repeated them in its body (`Incorrect API key provided: Bearer sk-...`, an echo of the
 /// request's headers), and so does the error of an event stream answered with a JSON error, so
 /// that a script that prints or logs the error does not print its key (see
@@ -139,13 +141,15 @@ impl Secrets {
         Secrets::made(found)
     }
 
-    /// The secrets of a request with its `own` headers and `url`, sent by a session with
-    /// `session`'s; `None` when it has none. A request without credentials of its own (no
-    /// credential header, no user-info) allocates nothing.
+    /// The secrets of a request with its `own` headers, `url` and `query` (its
+    /// [`query`](crate::RequestBuilder::query) pairs), sent by a session with `session`'s;
+    /// `None` when it has none. A request without credentials of its own (no credential header
+    /// or query parameter, no user-info) allocates nothing.
     pub(crate) fn of(
         session: Option<&Secrets>,
         own: &[(String, String)],
         url: &str,
+        query: &[(String, String)],
     ) -> Option<Secrets> {
         let mut found = Vec::new();
         let mut lower = [0u8; 64];
@@ -177,6 +181,28 @@ impl Secrets {
             }
             if let Some(Ok(value)) = crate::url::user_info_auth(uri) {
                 add(&mut found, "authorization", &value);
+            }
+        }
+        // The values of credential parameters (`?key=...`, `access_token=`), as sent and
+        // decoded: a server that repeats the request line in its error repeats them.
+        let in_url = url.split('#').next().and_then(|u| u.split_once('?'));
+        for pair in in_url.map_or("", |(_, q)| q).split('&') {
+            if let Some((name, value)) = pair.split_once('=') {
+                if names_credential(name, true) {
+                    keep(&mut found, value);
+                    keep(
+                        &mut found,
+                        &String::from_utf8_lossy(&crate::url::percent_decode(value)),
+                    );
+                }
+            }
+        }
+        for (name, value) in query {
+            if names_credential(name, false) {
+                keep(&mut found, value);
+                let mut sent = String::new();
+                crate::url::encode_into(&mut sent, value);
+                keep(&mut found, &sent);
             }
         }
         if found.is_empty() {
@@ -253,6 +279,27 @@ fn add(found: &mut Vec<Box<str>>, name: &str, value: &str) {
                     text.split_once(':').map_or("", |(_, password)| password),
                 );
             }
+        }
+    }
+}
+
+/// Whether a query parameter's `name` (percent-encoded, as a URL writes it, if `encoded`) is
+/// one a credential goes by (see [`is_credential`](crate::redirect::is_credential)). Lower-cased
+/// on the stack: most requests' parameters are no credential, and cost no allocation.
+fn names_credential(name: &str, encoded: bool) -> bool {
+    let mut lower = [0u8; 64];
+    match lower.get_mut(..name.len()) {
+        Some(buf) if !(encoded && name.contains('%')) => {
+            buf.copy_from_slice(name.as_bytes());
+            buf.make_ascii_lowercase();
+            std::str::from_utf8(buf).is_ok_and(crate::redirect::is_credential)
+        }
+        _ => {
+            let decoded = match encoded {
+                true => String::from_utf8_lossy(&crate::url::percent_decode(name)).into_owned(),
+                false => name.to_string(),
+            };
+            crate::redirect::is_credential(&decoded.to_ascii_lowercase())
         }
     }
 }

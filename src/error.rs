@@ -380,8 +380,10 @@ pub enum Error {
 /// [`body`](StatusError::body), its API message and the error's `Display` and `Debug` show
 /// `<redacted>` in its place: the values of the request's credential headers (the session's and
 /// its own, as `Debug` names them), the token after an `Authorization` scheme and a Basic
-/// credential's password, the value of each cookie it sent (the session's jar's too) and the
-/// password of the URL, when 8 bytes or longer (shorter ones would hide ordinary words). The
+/// credential's password, the value of each cookie it sent (the session's jar's too), the
+/// password of the URL and the values of its query's credential parameters (`?key=`,
+/// `access_token=`, as written and as [`query`](crate::RequestBuilder::query) gave them), when
+/// 8 bytes or longer (shorter ones would hide ordinary words). The
 /// response's own body (`Response::text`) is left as it came.
 #[derive(Clone)]
 pub struct StatusError {

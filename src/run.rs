@@ -1092,7 +1092,12 @@ fn send(
     if let Some(e) = spec.error {
         return Err(*e);
     }
-    let mut secrets = crate::auth::Secrets::of(config.secrets.as_ref(), &spec.headers, &spec.url);
+    let mut secrets = crate::auth::Secrets::of(
+        config.secrets.as_ref(),
+        &spec.headers,
+        &spec.url,
+        &spec.query,
+    );
     match attempts(agent, config, spec, limits, timeouts, tried) {
         Ok(mut resp) => {
             // The jar's cookies too, for the answer of an error, which a status error shows.

@@ -779,6 +779,55 @@ fn a_status_error_hides_the_credentials_the_server_repeated_from_the_request() {
 }
 
 #[test]
+fn a_status_error_hides_the_credential_parameters_the_server_repeated_from_the_url() {
+    // A server that repeats the request line in its error (`GET /x?key=... not allowed`).
+    let server = TestServer::start(|req| {
+        let body = format!("{} {} not allowed", req.method, req.path);
+        Reply::status(403, body).content_type("text/plain")
+    });
+    let plain = FuturesSession::new();
+    let status_of = |request: ureq_futures::RequestBuilder| {
+        let resp = request.send().result().unwrap();
+        resp.error_for_status().unwrap_err()
+    };
+    // In the URL (as written, and percent-encoded), and from `query`; a parameter of another
+    // name is left as it is.
+    let encoded = KEY.replace('-', "%2D");
+    for (what, request) in [
+        (
+            "url",
+            plain.get(format!("{}?page=2&key={KEY}", server.url_for("/x"))),
+        ),
+        (
+            "encoded",
+            plain.get(format!("{}?API_Key={encoded}", server.url_for("/x"))),
+        ),
+        (
+            "query",
+            plain.get(server.url_for("/x")).query("access_token", KEY),
+        ),
+    ] {
+        let err = status_of(request);
+        assert_error_hides_key(what, &err);
+        let Error::Status(status) = &err else {
+            unreachable!()
+        };
+        assert_hidden(what, &status.body);
+        assert!(!status.body.contains(&encoded), "{what}: {}", status.body);
+        assert!(
+            status.body.contains("<redacted>"),
+            "{what}: {}",
+            status.body
+        );
+    }
+    let err = status_of(plain.get(server.url_for("/x")).query("page", KEY));
+    let Error::Status(status) = &err else {
+        unreachable!()
+    };
+    assert!(status.body.contains(KEY), "{}", status.body);
+}
+
+#[test]
 fn the_jars_cookies_a_password_beyond_ascii_and_an_in_band_error_are_hidden_too() {
     // Bound: 10 s. The same echo, of what the request carried beyond its own headers: the
     // session cookie a login put in the jar, a URL password with a letter beyond ASCII (sent
