@@ -171,6 +171,7 @@ impl ObjectLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sse::Event;
 
     /// The events (type, data) of `input` split in two at `split`.
     fn events(input: &[u8], split: usize) -> Vec<(String, String)> {
@@ -299,6 +300,80 @@ mod tests {
                     [object, "{\"a\":1}"],
                     "{input:?}"
                 );
+            }
+        }
+    }
+
+    /// Generated streams of the lines these rules tell apart, under every split in three
+    /// parts (byte-at-a-time reads included): the events never depend on the reads, and a
+    /// stream without a line that starts with `{` is read exactly as the spec's parser reads it.
+    #[test]
+    fn generated_streams_read_alike_under_every_split() {
+        let lines = [
+            "data: a",
+            "data",
+            "dat: x",
+            "event: e",
+            "id: 1",
+            "retry: 5",
+            ": c",
+            "",
+            "{",
+            "{\"e\": 1}",
+            "  \"k\": 1,",
+            "}",
+            "null,",
+            "true",
+            "x: y",
+            "d",
+            "\u{e9}t\u{e9}",
+        ];
+        let ends = ["\n", "\r", "\r\n"];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let mut input = String::new();
+            for _ in 0..next(9) + 1 {
+                input.push_str(lines[next(lines.len())]);
+                input.push_str(ends[next(ends.len())]);
+            }
+            if next(4) == 0 {
+                input.push_str(lines[next(lines.len())]); // a last line without its end
+            }
+            let bytes = input.as_bytes();
+            let read = |cuts: &[usize]| {
+                let mut seen = Vec::new();
+                let mut keep =
+                    |e: EventRef<'_>| seen.push((e.event.to_string(), e.data.to_string()));
+                let mut objects = ObjectLines::new(Parser::new());
+                let mut from = 0;
+                for &cut in cuts.iter().chain([&bytes.len()]) {
+                    objects.feed_ref(&bytes[from..cut], &mut keep).unwrap();
+                    from = cut;
+                }
+                objects.finish_ref(&mut keep).unwrap();
+                seen
+            };
+            let whole = read(&[]);
+            for a in 0..=bytes.len() {
+                for b in (a..=bytes.len()).step_by(3) {
+                    assert_eq!(read(&[a, b]), whole, "cut at {a} and {b} of {input:?}");
+                }
+            }
+            let one_at_a_time: Vec<usize> = (1..bytes.len()).collect();
+            assert_eq!(read(&one_at_a_time), whole, "{input:?}");
+            if !input.split(['\r', '\n']).any(|line| line.starts_with('{')) {
+                let mut plain = Vec::new();
+                let mut parser = Parser::new();
+                let mut keep = |e: Event| plain.push((e.event.to_string(), e.data));
+                parser.feed(bytes, &mut keep).unwrap();
+                parser.finish(&mut keep).unwrap();
+                assert_eq!(whole, plain, "{input:?}");
             }
         }
     }
