@@ -815,15 +815,21 @@ pub(crate) fn jittered_up(d: Duration) -> Duration {
 /// A number from 0 to 1, in thousandths.
 fn unit_random() -> f64 {
     let x = JITTER.with(|state| {
-        // xorshift64: jitter needs no quality, only to differ between threads and calls.
+        // Jitter needs no quality, only to differ between threads and calls.
         let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let next = xorshift(&mut x);
         state.set(x);
-        x
+        next
     });
     (x % 1001) as f64 / 1000.0
+}
+
+/// The next number of the xorshift64 sequence in `state` (which must not be 0).
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 #[cfg(test)]

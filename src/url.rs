@@ -1320,12 +1320,7 @@ mod tests {
             "*", ",", ";", "]", "[",
         ];
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = |n: usize| (crate::retry::xorshift(&mut state) % n as u64) as usize;
         let mut plain = 0;
         for _ in 0..200_000 {
             let mut url = String::from(["http://", "https://", ""][next(3)]);

@@ -330,12 +330,7 @@ mod tests {
         ];
         let ends = ["\n", "\r", "\r\n"];
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = |n: usize| (crate::retry::xorshift(&mut seed) % n as u64) as usize;
         for _ in 0..300 {
             let mut input = String::new();
             for _ in 0..next(9) + 1 {
