@@ -107,8 +107,7 @@ pub(crate) fn bearer(token: &str) -> Result<String, String> {
 /// `Authorization` scheme and a Basic credential's text and password, each cookie's value (of
 /// the jar's cookies too, for an answer of an error: see [`with_jar`](Secrets::with_jar)), the
 /// user-info of its URL, and the values of its query's credential parameters (`key`,
-/// `api_key`, `access_token`...: the names [`is_credential`](crate::redirect::is_credential)
-/// takes). A status error made of its answer hides them where the server
+/// `api_key`, `access_token`...: see [`CREDENTIAL_PARAMETERS`]). A status error made of its answer hides them where the server
 /// repeated them in its body (`Incorrect API key provided: Bearer sk-...`, an echo of the
 /// request's headers), and so does the error of an event stream answered with a JSON error, so
 /// that a script that prints or logs the error does not print its key (see
@@ -283,24 +282,45 @@ fn add(found: &mut Vec<Box<str>>, name: &str, value: &str) {
     }
 }
 
+/// The query parameters that carry credentials, by their whole name (letter case aside): API
+/// keys, OAuth tokens, client secrets, passwords and signed URLs' signatures. Whole names, not
+/// parts as for headers: a parameter's name is often a word (`author`, `keyword`, `sort_key`,
+/// `page_token`) whose value is no secret and is what an error quotes.
+const CREDENTIAL_PARAMETERS: &[&str] = &[
+    "key",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "token",
+    "auth",
+    "auth_token",
+    "client_secret",
+    "secret",
+    "password",
+    "passwd",
+    "sig",
+    "signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-amz-signature",
+    "x-goog-credential",
+    "x-goog-signature",
+];
+
 /// Whether a query parameter's `name` (percent-encoded, as a URL writes it, if `encoded`) is
-/// one a credential goes by (see [`is_credential`](crate::redirect::is_credential)). Lower-cased
-/// on the stack: most requests' parameters are no credential, and cost no allocation.
+/// one of [`CREDENTIAL_PARAMETERS`].
 fn names_credential(name: &str, encoded: bool) -> bool {
-    let mut lower = [0u8; 64];
-    match lower.get_mut(..name.len()) {
-        Some(buf) if !(encoded && name.contains('%')) => {
-            buf.copy_from_slice(name.as_bytes());
-            buf.make_ascii_lowercase();
-            std::str::from_utf8(buf).is_ok_and(crate::redirect::is_credential)
-        }
-        _ => {
-            let decoded = match encoded {
-                true => String::from_utf8_lossy(&crate::url::percent_decode(name)).into_owned(),
-                false => name.to_string(),
-            };
-            crate::redirect::is_credential(&decoded.to_ascii_lowercase())
-        }
+    let is = |name: &str| {
+        CREDENTIAL_PARAMETERS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+    };
+    match encoded && name.contains('%') {
+        true => is(&String::from_utf8_lossy(&crate::url::percent_decode(name))),
+        false => is(name),
     }
 }
 

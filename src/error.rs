@@ -314,9 +314,11 @@ pub enum Error {
 /// the reason phrase, as requests has it; [`api_message`](StatusError::api_message) gives a
 /// `text/plain` body's text.
 ///
-/// A redirect (a 3xx with a `Location`, 304 aside) is an error only where a 2xx is asked for (a
-/// download, an event stream) and the session did not follow it; the line then ends with
-/// `(a redirect that was not followed: see SessionBuilder::max_redirects)`.
+/// A redirect (a 301, 302, 303, 307 or 308 with a `Location`) is an error only where a 2xx is
+/// asked for (a download, an event stream) and the session did not follow it; the line then
+/// ends with `(a redirect that was not followed: max_redirects is 0, or the request's body
+/// cannot be sent again)` (see [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects)
+/// and [`RequestBuilder::body_reader`](crate::RequestBuilder::body_reader)).
 ///
 /// The body of a refused stream or download, or of
 /// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
@@ -381,9 +383,12 @@ pub enum Error {
 /// `<redacted>` in its place: the values of the request's credential headers (the session's and
 /// its own, as `Debug` names them), the token after an `Authorization` scheme and a Basic
 /// credential's password, the value of each cookie it sent (the session's jar's too), the
-/// password of the URL and the values of its query's credential parameters (`?key=`,
-/// `access_token=`, as written and as [`query`](crate::RequestBuilder::query) gave them), when
-/// 8 bytes or longer (shorter ones would hide ordinary words). The
+/// password of the URL and the values of its query's credential parameters (by their whole
+/// name, letter case aside: `key`, `api_key`, `apikey`, `access_token`, `refresh_token`,
+/// `id_token`, `token`, `auth`, `auth_token`, `client_secret`, `secret`, `password`, `passwd`,
+/// `sig`, `signature`, and the `X-Amz-` and `X-Goog-` credential and signature parameters of
+/// signed URLs; as written and as [`query`](crate::RequestBuilder::query) gave them), when 8
+/// bytes or longer (shorter ones would hide ordinary words). The
 /// response's own body (`Response::text`) is left as it came.
 #[derive(Clone)]
 pub struct StatusError {
@@ -830,9 +835,12 @@ impl fmt::Display for StatusError {
             write!(f, " for url: {}", self.url)?;
         }
         // A redirect is an error only where a 2xx is asked for (a download, an event stream).
-        let redirect = (300..400).contains(&self.status) && self.status != 304;
+        let redirect = matches!(self.status, 301 | 302 | 303 | 307 | 308);
         if redirect && self.headers.contains_key(ureq::http::header::LOCATION) {
-            f.write_str(" (a redirect that was not followed: see SessionBuilder::max_redirects)")?;
+            f.write_str(
+                " (a redirect that was not followed: max_redirects is 0, or the request's body \
+                 cannot be sent again)",
+            )?;
         }
         if let Some(cut) = &self.cut {
             write!(f, " ({cut})")?;

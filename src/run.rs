@@ -502,7 +502,8 @@ fn open_stream_body(
 /// first byte is).
 /// A JSON error document, in whatever charset its type names, is its [`Error::Api`] (a body
 /// that may start UTF-16 is read for one as any refused body's start is; another that does not
-/// start with `{` or `[` is refused at once); a value
+/// start with `{` or `[` is refused at once, and an empty one, white space and a BOM at most,
+/// is an empty stream, an answer cut before it began); a value
 /// that is no whole answer (a `chat.completion` has a `message` object in its first choice)
 /// is [`Error::UnexpectedContentType`], as any other body that is not a stream; a document
 /// cut short is an [`Error::Io`] (`UnexpectedEof`) that says so.

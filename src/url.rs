@@ -1001,8 +1001,12 @@ pub(crate) fn join_path(base: &str, path: &str) -> String {
     let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
     let (path, path_query) = path.split_once('?').unwrap_or((path, ""));
     let base_path = base_path.trim_end_matches('/');
+    // The base's path alone (`/v1/chat/completions`), never its host: `http://embeddings`
+    // has none.
+    let after_scheme = (base_path.split_once("://")).map_or(base_path, |(_, rest)| rest);
+    let path_of_base = after_scheme.find('/').map_or("", |at| &after_scheme[at..]);
     let whole = path.trim_end_matches('/');
-    let path = match whole.starts_with('/') && base_path.ends_with(whole) {
+    let path = match whole.starts_with('/') && path_of_base.ends_with(whole) {
         true => "",
         false => path,
     };
@@ -1226,6 +1230,14 @@ mod tests {
             ),
             "http://h/v1beta/models/m:streamGenerateContent?alt=sse"
         );
+        // Never the host: a server named `embeddings` has no path.
+        for (base, url) in [
+            ("http://embeddings", "http://embeddings/embeddings"),
+            ("http://embeddings/", "http://embeddings/embeddings"),
+            ("http://embeddings:80", "http://embeddings:80/embeddings"),
+        ] {
+            assert_eq!(join_path(base, "/embeddings"), url);
+        }
         // Only a whole segment: `/xchat/completions` is not `/chat/completions`.
         assert_eq!(
             join_path("http://h/xchat/completions", "/chat/completions"),

@@ -576,6 +576,12 @@ impl Target {
         if base.ends_with("/v1") {
             return None;
         }
+        // The chat endpoint itself, which the client sends to as it is: not a missing `/v1`.
+        if base.ends_with("/chat/completions") {
+            return Some(format!(
+                "hint: nothing answers chat completions at {base}: check {setting}"
+            ));
+        }
         // The API's root is the base up to its `/v1`, not a path under it.
         let root = match base.find("/v1/") {
             Some(at) => &base[..at + 3],
@@ -1432,6 +1438,15 @@ mod tests {
         assert_eq!(
             whole.not_found_hint("").as_deref(),
             Some("hint: OpenAI-compatible servers answer under /v1: set --base-url to http://localhost:8080/v1")
+        );
+        // The endpoint itself, sent to as it is: the root would make the same request.
+        let endpoint = target(
+            "http://localhost:8080/v1/chat/completions",
+            BaseFrom::Option,
+        );
+        assert_eq!(
+            endpoint.not_found_hint("").as_deref(),
+            Some("hint: nothing answers chat completions at http://localhost:8080/v1/chat/completions: check --base-url")
         );
         // Another provider's client at a server of the user's choice: the server may speak
         // OpenAI's API.

@@ -1113,6 +1113,9 @@ impl Stop {
 fn ends_batch(e: &Error) -> Option<String> {
     let why = match e {
         Error::MissingApiKey { .. } => return Some(e.to_string()),
+        Error::InvalidRequest(m) if m.starts_with(crate::llm::client::KEY_WITH_SCHEME) => {
+            "the API key cannot be sent as it is"
+        }
         Error::Status(status) => status_ends_batch(status)?,
         // The same refusals in a JSON error document sent with a 200 (a gateway's).
         Error::Api {
@@ -1666,6 +1669,17 @@ mod tests {
         let used_up = Some("the account's quota is used up");
         assert_eq!(ends(&api("insufficient_quota")).as_deref(), used_up);
         assert_eq!(ends(&api("server_error")), None);
+        // A key given with its scheme, refused before sending.
+        let client = crate::llm::OpenAIClient::builder("m", None)
+            .env(|_| None)
+            .api_key("Bearer sk-1234567890")
+            .base_url("http://127.0.0.1:9")
+            .build();
+        let refused = client.stream_chat(&[crate::llm::Message::user("hi")]);
+        assert_eq!(
+            ends(&refused.err().unwrap()).as_deref(),
+            Some("the API key cannot be sent as it is")
+        );
         assert!(ends(&Error::MissingApiKey {
             var: "OPENAI_API_KEY"
         })

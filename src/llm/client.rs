@@ -837,8 +837,8 @@ impl<P: Protocol> Client<P> {
                         .is_some_and(|s| s.eq_ignore_ascii_case("bearer ")) =>
                 {
                     return Err(Error::InvalidRequest(format!(
-                        "the API key starts with \"Bearer \": give the key alone (in {} or the \
-                         client builder's api_key); the client writes what its header needs",
+                        "{KEY_WITH_SCHEME}: give the key alone (in {} or the client builder's \
+                         api_key); the client writes what its header needs",
                         provider.key_label
                     )));
                 }
@@ -942,6 +942,9 @@ impl<P: Protocol> fmt::Debug for ClientBuilder<P> {
             .finish()
     }
 }
+
+/// How the refusal of an API key given with its scheme (`Bearer sk-...`) starts.
+pub(crate) const KEY_WITH_SCHEME: &str = "the API key starts with \"Bearer \"";
 
 /// `s` trimmed, or `None` when that leaves nothing.
 fn non_empty(s: String) -> Option<String> {

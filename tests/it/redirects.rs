@@ -321,7 +321,8 @@ fn max_redirects_bounds_the_hops_of_a_session_built_agent() {
         err.to_string(),
         format!(
             "Server responded with an error. Status Code: 302 Found for url: {} (a redirect \
-             that was not followed: see SessionBuilder::max_redirects)",
+             that was not followed: max_redirects is 0, or the request's body cannot be sent \
+             again)",
             server.url_for("/hops/2")
         )
     );

@@ -820,11 +820,21 @@ fn a_status_error_hides_the_credential_parameters_the_server_repeated_from_the_u
             status.body
         );
     }
-    let err = status_of(plain.get(server.url_for("/x")).query("page", KEY));
-    let Error::Status(status) = &err else {
-        unreachable!()
-    };
-    assert!(status.body.contains(KEY), "{}", status.body);
+    // Parameters whose names only hold such a word are words, and so are their values.
+    for name in [
+        "page",
+        "author",
+        "keyword",
+        "sort_key",
+        "page_token",
+        "monkey",
+    ] {
+        let err = status_of(plain.get(server.url_for("/x")).query(name, KEY));
+        let Error::Status(status) = &err else {
+            unreachable!()
+        };
+        assert!(status.body.contains(KEY), "{name}: {}", status.body);
+    }
 }
 
 #[test]
