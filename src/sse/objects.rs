@@ -19,7 +19,10 @@ use crate::Error;
 /// without a blank line after it, and its last line may lack its line end.
 ///
 /// The rest is the spec's reading. A line that starts with `{` after a `data` field of its block
-/// is a field named `{...`, ignored. A line that starts with a letter no line of a JSON object
+/// is a field named `{...`, ignored (Google's SDK would read it as an object; Google ends each
+/// chunk's event with a blank line, so that its error objects come after one, where they are
+/// read: the choice costs nothing on its streams and keeps another server's stray line out of
+/// an event's data). A line that starts with a letter no line of a JSON object
 /// starts with (all but `t`, `f` and `n`, of `true`, `false` and `null`) is a field, not the
 /// object's: it ends the object as a blank line would, so that a `data:` line sent right after a
 /// one-line object is an event of its own, not a part of the object.
