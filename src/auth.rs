@@ -107,8 +107,8 @@ pub(crate) fn bearer(token: &str) -> Result<String, String> {
 /// `Authorization` scheme and a Basic credential's text and password, each cookie's value (of
 /// the jar's cookies too, for an answer of an error: see [`with_jar`](Secrets::with_jar)), the
 /// user-info of its URL, and the values of its query's credential parameters (`key`,
-/// `api_key`, `access_token`...: see [`CREDENTIAL_PARAMETERS`]). A status error made of its answer hides them where the server
-/// repeated them in its body (`Incorrect API key provided: Bearer sk-...`, an echo of the
+/// `api_key`, `access_token`...: see [`CREDENTIAL_PARAMETERS`]). A status error made of its
+/// answer hides them where the server repeated them in its body (`Incorrect API key provided: Bearer sk-...`, an echo of the
 /// request's headers), and so does the error of an event stream answered with a JSON error, so
 /// that a script that prints or logs the error does not print its key (see
 /// [`Error::hiding`](crate::Error::hiding)). Values shorter than 8 bytes are left out: hiding
@@ -143,7 +143,8 @@ impl Secrets {
     /// The secrets of a request with its `own` headers, `url` and `query` (its
     /// [`query`](crate::RequestBuilder::query) pairs), sent by a session with `session`'s;
     /// `None` when it has none. A request without credentials of its own (no credential header
-    /// or query parameter, no user-info) allocates nothing.
+    /// or query parameter, no user-info) allocates nothing, but to decode a query parameter's
+    /// name written with `%` escapes.
     pub(crate) fn of(
         session: Option<&Secrets>,
         own: &[(String, String)],

@@ -317,8 +317,9 @@ pub enum Error {
 /// A redirect (a 301, 302, 303, 307 or 308 with a `Location`) is an error only where a 2xx is
 /// asked for (a download, an event stream) and the session did not follow it; the line then
 /// ends with `(a redirect that was not followed: max_redirects is 0, or the request's body
-/// cannot be sent again)` (see [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects)
-/// and [`RequestBuilder::body_reader`](crate::RequestBuilder::body_reader)).
+/// cannot be sent again)` (see
+/// [`SessionBuilder::max_redirects`](crate::SessionBuilder::max_redirects) and
+/// [`RequestBuilder::body_reader`](crate::RequestBuilder::body_reader)).
 ///
 /// The body of a refused stream or download, or of
 /// [`BodyReader::error_for_status`](crate::BodyReader::error_for_status), is read for at most
@@ -388,8 +389,8 @@ pub enum Error {
 /// `id_token`, `token`, `auth`, `auth_token`, `client_secret`, `secret`, `password`, `passwd`,
 /// `sig`, `signature`, and the `X-Amz-` and `X-Goog-` credential and signature parameters of
 /// signed URLs; as written and as [`query`](crate::RequestBuilder::query) gave them), when 8
-/// bytes or longer (shorter ones would hide ordinary words). The
-/// response's own body (`Response::text`) is left as it came.
+/// bytes or longer (shorter ones would hide ordinary words). The response's own body
+/// (`Response::text`) is left as it came.
 #[derive(Clone)]
 pub struct StatusError {
     /// The HTTP status code.

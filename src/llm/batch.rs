@@ -332,8 +332,8 @@ const LOOK_AHEAD: usize = 32;
 /// 200, OpenAI's `server_error` and `rate_limit_exceeded`, Gemini's `UNAVAILABLE`, a finish
 /// reason that says the generation failed on the server: Cohere's `ERROR` or `TIMEOUT`,
 /// DeepSeek's `insufficient_system_resource`...), and one answered by a JSON error document
-/// of such a failure with a 200 in place of the stream (a gateway's). An answer cut once it has started
-/// is not retried: its error is the result. [`retry`](ChatBatch::retry) changes all of this.
+/// of such a failure with a 200 in place of the stream (a gateway's). An answer cut once it
+/// has started is not retried: its error is the result. [`retry`](ChatBatch::retry) changes all of this.
 /// The batch's attempts are the only ones: each is sent with [`ChatClient::stream_once`],
 /// without the client's own [`RetryPolicy`], so a chat that always fails makes
 /// [`attempts`](ChatBatch::attempts) requests, not that many times the client's.
@@ -1108,7 +1108,7 @@ impl Stop {
 }
 
 /// Why no later chat of a batch can succeed once one failed with `e`, if so: the API key is
-/// refused or missing, or the account has no credit or quota left. Each other chat would get
+/// refused, missing or given with its scheme, or the account has no credit or quota left. Each other chat would get
 /// the same answer; fixing it is for the person running the batch.
 fn ends_batch(e: &Error) -> Option<String> {
     let why = match e {
