@@ -1449,20 +1449,23 @@ mod tests {
             Some("hint: nothing answers chat completions at http://localhost:8080/v1/chat/completions: check --base-url")
         );
         // Another provider's client at a server of the user's choice: the server may speak
-        // OpenAI's API.
-        let anthropic = Target {
-            provider: Provider::Anthropic,
-            ..target("http://localhost:8080", BaseFrom::Option)
-        };
-        assert_eq!(
-            anthropic.not_found_hint("Not found: /v1/messages").as_deref(),
-            Some("hint: nothing answers anthropic's API path under http://localhost:8080: check --base-url, and if the server speaks OpenAI's API (most local servers do), give --provider openai")
-        );
-        let default = Target {
-            provider: Provider::Anthropic,
-            ..target("https://api.anthropic.com", BaseFrom::Default)
-        };
-        assert_eq!(default.not_found_hint(""), None);
+        // OpenAI's API. At the provider's own API, no hint.
+        let chosen = Some("hint: nothing answers anthropic's API path under http://localhost:8080: check --base-url, and if the server speaks OpenAI's API (most local servers do), give --provider openai");
+        for (base_url, base_from, hint) in [
+            ("http://localhost:8080", BaseFrom::Option, chosen),
+            ("https://api.anthropic.com", BaseFrom::Default, None),
+        ] {
+            let anthropic = Target {
+                provider: Provider::Anthropic,
+                ..target(base_url, base_from)
+            };
+            assert_eq!(
+                anthropic
+                    .not_found_hint("Not found: /v1/messages")
+                    .as_deref(),
+                hint
+            );
+        }
     }
 
     const WANTS: Option<&str> = Some("this server wants an API key");

@@ -124,8 +124,10 @@ impl ObjectLines {
                         self.has_data = true;
                         out.extend_from_slice(b"data: ");
                     }
-                    b't' | b'f' | b'n' if self.open => out.extend_from_slice(b"data: "),
-                    c if self.open && c.is_ascii_alphabetic() => {
+                    c if self.open
+                        && c.is_ascii_alphabetic()
+                        && !matches!(c, b't' | b'f' | b'n') =>
+                    {
                         // A field: the object ended without a blank line. One dispatches it
                         // (CRLF: an LF alone after a line's CR would be that line's end).
                         out.extend_from_slice(b"\r\n");
